@@ -1,0 +1,19 @@
+//===- Pipelines.cpp - Named pass pipelines -------------------------------===//
+#include "compiler/Pipelines/Pipelines.h"
+#include "compiler/Transforms/Passes.h"
+
+#include "mlir/Pass/PassRegistry.h"
+#include "mlir/Transforms/Passes.h"
+
+void mlir::fresco::buildLowerToPlanPipeline(OpPassManager &pm) {
+  pm.addPass(createCanonicalizerPass());
+  pm.addPass(createCSEPass());
+  pm.addNestedPass<func::FuncOp>(createAssignBuffers());
+}
+
+void mlir::fresco::registerFrescoPipelines() {
+  PassPipelineRegistration<>(
+      "fresco-lower-to-plan",
+      "Simplify and plan the arena of every component function",
+      buildLowerToPlanPipeline);
+}

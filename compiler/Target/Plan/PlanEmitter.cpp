@@ -1,0 +1,360 @@
+//===- PlanEmitter.cpp - MLIR -> FlatBuffers plan -------------------------===//
+#include "compiler/Target/Plan/PlanEmitter.h"
+#include "dialects/Fresco/IR/FrescoOps.h"
+#include "runtime/core/PlanVersion.h"
+#include "runtime/schema/plan_generated.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "llvm/ADT/DenseMap.h"
+#include "llvm/ADT/StringMap.h"
+#include "llvm/ADT/TypeSwitch.h"
+
+#include <optional>
+
+using namespace mlir;
+using namespace mlir::fresco;
+namespace fp = ::fresco::plan;
+
+namespace {
+
+std::optional<fp::DType> toPlanDType(Type t) {
+  if (t.isF32())
+    return fp::DType::F32;
+  if (t.isInteger(64))
+    return fp::DType::I64;
+  if (t.isInteger(32))
+    return fp::DType::I32;
+  return std::nullopt;
+}
+
+/// Weight table shared by all functions of one rank.
+struct WeightTable {
+  struct Entry {
+    std::string component, name;
+    SmallVector<int64_t> shape;
+  };
+  std::vector<Entry> entries;
+  llvm::StringMap<int> index; // component + '\0' + name
+
+  FailureOr<int> get(ParamOp p, StringRef component) {
+    std::string key = (component + Twine('\0') + p.getName()).str();
+    auto shape = p.getType().getShape();
+    auto it = index.find(key);
+    if (it != index.end()) {
+      if (ArrayRef<int64_t>(entries[it->second].shape) != shape)
+        return p.emitError("parameter '")
+               << p.getName() << "' is used with two different shapes";
+      return it->second;
+    }
+    int i = entries.size();
+    entries.push_back({component.str(), p.getName().str(),
+                       SmallVector<int64_t>(shape)});
+    index[key] = i;
+    return i;
+  }
+};
+
+class FunctionEmitter {
+public:
+  FunctionEmitter(flatbuffers::FlatBufferBuilder &fbb, WeightTable &weights,
+                  func::FuncOp fn)
+      : fbb(fbb), weights(weights), fn(fn) {}
+
+  FailureOr<flatbuffers::Offset<fp::Function>> emit();
+
+private:
+  struct ValueRec {
+    fp::ValueKind kind;
+    fp::DType dtype;
+    SmallVector<int64_t> shape;
+    uint64_t offset = 0;
+    int weight = -1;
+  };
+
+  FailureOr<int> addArena(Value v, Operation *where, uint64_t offset);
+  LogicalResult emitOp(Operation &op);
+  int lookup(Value v) const { return ids.lookup(v); }
+  void addInstr(fp::OpCode code, Operation &op,
+                fp::OpAttrs attrsType = fp::OpAttrs::NONE,
+                flatbuffers::Offset<void> attrs = 0);
+
+  flatbuffers::FlatBufferBuilder &fbb;
+  WeightTable &weights;
+  func::FuncOp fn;
+  std::vector<ValueRec> values;
+  llvm::DenseMap<Value, int> ids;
+  std::vector<flatbuffers::Offset<fp::Instr>> instrs;
+};
+
+FailureOr<int> FunctionEmitter::addArena(Value v, Operation *where,
+                                         uint64_t offset) {
+  auto t = cast<RankedTensorType>(v.getType());
+  auto dt = toPlanDType(t.getElementType());
+  if (!dt)
+    return where->emitError("element type ")
+           << t.getElementType()
+           << " is not supported by the plan yet (f32, i64, i32)";
+  int id = values.size();
+  values.push_back({fp::ValueKind::Arena, *dt,
+                    SmallVector<int64_t>(t.getShape()), offset, -1});
+  ids[v] = id;
+  return id;
+}
+
+void FunctionEmitter::addInstr(fp::OpCode code, Operation &op,
+                               fp::OpAttrs attrsType,
+                               flatbuffers::Offset<void> attrs) {
+  std::vector<int32_t> operands, results;
+  for (Value v : op.getOperands())
+    operands.push_back(lookup(v));
+  for (Value v : op.getResults())
+    results.push_back(lookup(v));
+  instrs.push_back(fp::CreateInstr(fbb, code, fbb.CreateVector(operands),
+                                   fbb.CreateVector(results), attrsType,
+                                   attrs));
+}
+
+LogicalResult FunctionEmitter::emitOp(Operation &op) {
+  if (auto param = dyn_cast<ParamOp>(op)) {
+    StringRef component = fn.getSymName();
+    if (auto c = fn->getAttrOfType<StringAttr>("fresco.component"))
+      component = c.getValue();
+    auto w = weights.get(param, component);
+    if (failed(w))
+      return failure();
+    if (!param.getType().getElementType().isF32())
+      return param.emitError("parameters must be declared f32 (the runtime "
+                             "converts f16/bf16 checkpoints at load)");
+    ids[param.getResult()] = values.size();
+    values.push_back({fp::ValueKind::Weight, fp::DType::F32,
+                      SmallVector<int64_t>(param.getType().getShape()), 0,
+                      *w});
+    return success();
+  }
+  if (auto reshape = dyn_cast<ReshapeOp>(op)) {
+    // A view: same storage, new shape, no instruction.
+    ValueRec rec = values[lookup(reshape.getInput())];
+    rec.shape.assign(reshape.getType().getShape().begin(),
+                     reshape.getType().getShape().end());
+    ids[reshape.getResult()] = values.size();
+    values.push_back(rec);
+    return success();
+  }
+
+  auto offsetAttr = op.getAttrOfType<IntegerAttr>("fresco.offset");
+  if (op.getNumResults() != 1 || !offsetAttr)
+    return op.emitError("has no arena offset: run fresco-assign-buffers "
+                        "before emitting a plan");
+  if (failed(addArena(op.getResult(0), &op, offsetAttr.getInt())))
+    return failure();
+
+  using fp::OpCode;
+  return llvm::TypeSwitch<Operation *, LogicalResult>(&op)
+      .Case([&](LinearOp) {
+        addInstr(OpCode::Linear, op);
+        return success();
+      })
+      .Case([&](Conv2dOp c) {
+        auto a = fp::CreateConv2dAttrs(fbb, c.getStrides()[0],
+                                       c.getStrides()[1], c.getPadding()[0],
+                                       c.getPadding()[1]);
+        addInstr(OpCode::Conv2d, op, fp::OpAttrs::Conv2dAttrs, a.Union());
+        return success();
+      })
+      .Case([&](LayerNormOp n) {
+        auto a = fp::CreateLayerNormAttrs(
+            fbb, float(n.getEpsilon().convertToDouble()));
+        addInstr(OpCode::LayerNorm, op, fp::OpAttrs::LayerNormAttrs,
+                 a.Union());
+        return success();
+      })
+      .Case([&](ModulateOp) {
+        addInstr(OpCode::Modulate, op);
+        return success();
+      })
+      .Case([&](AttentionOp at) {
+        auto a = fp::CreateAttentionAttrs(
+            fbb, at.getNumHeads(), float(at.getScale().convertToDouble()));
+        addInstr(OpCode::Attention, op, fp::OpAttrs::AttentionAttrs,
+                 a.Union());
+        return success();
+      })
+      .Case([&](GeluOp g) {
+        auto a = fp::CreateGeluAttrs(fbb, g.getApproximate() == "tanh");
+        addInstr(OpCode::Gelu, op, fp::OpAttrs::GeluAttrs, a.Union());
+        return success();
+      })
+      .Case([&](SiluOp) {
+        addInstr(OpCode::Silu, op);
+        return success();
+      })
+      .Case([&](AddOp) {
+        addInstr(OpCode::Add, op);
+        return success();
+      })
+      .Case([&](SubOp) {
+        addInstr(OpCode::Sub, op);
+        return success();
+      })
+      .Case([&](MulOp) {
+        addInstr(OpCode::Mul, op);
+        return success();
+      })
+      .Case([&](DivOp) {
+        addInstr(OpCode::Div, op);
+        return success();
+      })
+      .Case([&](TimestepEmbeddingOp t) {
+        auto a = fp::CreateTimestepEmbeddingAttrs(
+            fbb, t.getDim(), t.getFlipSinToCos(),
+            float(t.getDownscaleFreqShift().convertToDouble()),
+            float(t.getScale().convertToDouble()),
+            float(t.getMaxPeriod().convertToDouble()));
+        addInstr(OpCode::TimestepEmbedding, op,
+                 fp::OpAttrs::TimestepEmbeddingAttrs, a.Union());
+        return success();
+      })
+      .Case([&](EmbeddingOp) {
+        addInstr(OpCode::Embedding, op);
+        return success();
+      })
+      .Case([&](PosEmbed2dOp p) {
+        auto a = fp::CreatePosEmbed2dAttrs(
+            fbb, p.getGridH(), p.getGridW(), p.getDim(),
+            p.getBaseSize().convertToDouble(),
+            p.getInterpolationScale().convertToDouble());
+        addInstr(OpCode::PosEmbed2d, op, fp::OpAttrs::PosEmbed2dAttrs,
+                 a.Union());
+        return success();
+      })
+      .Case([&](TransposeOp t) {
+        std::vector<int64_t> perm(t.getPermutation().begin(),
+                                  t.getPermutation().end());
+        auto a = fp::CreateTransposeAttrs(fbb, fbb.CreateVector(perm));
+        addInstr(OpCode::Transpose, op, fp::OpAttrs::TransposeAttrs,
+                 a.Union());
+        return success();
+      })
+      .Case([&](SliceOp s) {
+        int64_t rank = s.getInput().getType().getRank();
+        int64_t axis = s.getAxis() < 0 ? s.getAxis() + rank : s.getAxis();
+        auto a = fp::CreateAxisAttrs(fbb, axis, s.getStart());
+        addInstr(OpCode::Slice, op, fp::OpAttrs::AxisAttrs, a.Union());
+        return success();
+      })
+      .Case([&](ConcatOp c) {
+        int64_t rank = c.getType().getRank();
+        int64_t axis = c.getAxis() < 0 ? c.getAxis() + rank : c.getAxis();
+        auto a = fp::CreateAxisAttrs(fbb, axis, 0);
+        addInstr(OpCode::Concat, op, fp::OpAttrs::AxisAttrs, a.Union());
+        return success();
+      })
+      .Default([&](Operation *o) {
+        return o->emitError("op is not supported by the plan emitter");
+      });
+}
+
+std::string attrName(DictionaryAttr attrs, StringRef fallback) {
+  if (attrs)
+    if (auto s = attrs.getAs<StringAttr>("fresco.name"))
+      return s.getValue().str();
+  return fallback.str();
+}
+
+FailureOr<flatbuffers::Offset<fp::Function>> FunctionEmitter::emit() {
+  if (!fn.getBody().hasOneBlock())
+    return fn.emitError("component functions must have a single block");
+  Block &block = fn.getBody().front();
+  std::vector<int32_t> inputs, outputs;
+  std::vector<std::string> inputNames, outputNames;
+  for (BlockArgument arg : block.getArguments()) {
+    auto off = fn.getArgAttrOfType<IntegerAttr>(arg.getArgNumber(),
+                                                "fresco.offset");
+    if (!off)
+      return fn.emitError("argument ")
+             << arg.getArgNumber()
+             << " has no arena offset: run fresco-assign-buffers first";
+    auto id = addArena(arg, fn, off.getInt());
+    if (failed(id))
+      return failure();
+    inputs.push_back(*id);
+    inputNames.push_back(attrName(fn.getArgAttrDict(arg.getArgNumber()),
+                                  "arg" + std::to_string(arg.getArgNumber())));
+  }
+  for (Operation &op : block) {
+    if (auto ret = dyn_cast<func::ReturnOp>(op)) {
+      for (auto [i, v] : llvm::enumerate(ret.getOperands())) {
+        if (values[lookup(v)].kind != fp::ValueKind::Arena)
+          return ret.emitError("returning a parameter directly is not "
+                               "supported");
+        outputs.push_back(lookup(v));
+        outputNames.push_back(
+            attrName(fn.getResultAttrDict(i), "out" + std::to_string(i)));
+      }
+      continue;
+    }
+    if (failed(emitOp(op)))
+      return failure();
+  }
+
+  std::vector<flatbuffers::Offset<fp::Value>> vals;
+  for (const ValueRec &r : values) {
+    std::vector<int64_t> shape(r.shape.begin(), r.shape.end());
+    vals.push_back(fp::CreateValue(fbb, r.kind, r.dtype,
+                                   fbb.CreateVector(shape), r.offset,
+                                   r.weight));
+  }
+  auto i64Attr = [&](StringRef name) -> uint64_t {
+    if (auto a = fn->getAttrOfType<IntegerAttr>(name))
+      return a.getInt();
+    return 0;
+  };
+  return fp::CreateFunction(
+      fbb, fbb.CreateString(fn.getSymName().str()), fbb.CreateVector(vals),
+      fbb.CreateVector(instrs), fbb.CreateVector(inputs),
+      fbb.CreateVectorOfStrings(inputNames), fbb.CreateVector(outputs),
+      fbb.CreateVectorOfStrings(outputNames), i64Attr("fresco.arena_bytes"),
+      i64Attr("fresco.intermediate_bytes"));
+}
+
+} // namespace
+
+LogicalResult mlir::fresco::emitPlan(ModuleOp module,
+                                     std::vector<uint8_t> &out) {
+  flatbuffers::FlatBufferBuilder fbb(1 << 16);
+  WeightTable weights;
+  std::vector<flatbuffers::Offset<fp::Function>> functions;
+  uint64_t arena = 0;
+  for (auto fn : module.getOps<func::FuncOp>()) {
+    if (fn.isExternal() || fn.isPrivate())
+      continue;
+    FunctionEmitter emitter(fbb, weights, fn);
+    auto f = emitter.emit();
+    if (failed(f))
+      return failure();
+    functions.push_back(*f);
+    if (auto a = fn->getAttrOfType<IntegerAttr>("fresco.arena_bytes"))
+      arena = std::max<uint64_t>(arena, a.getInt());
+  }
+  if (functions.empty())
+    return module.emitError("the module has no public function to compile");
+
+  std::vector<flatbuffers::Offset<fp::WeightSlice>> slices;
+  for (const auto &e : weights.entries) {
+    std::vector<int64_t> shape(e.shape.begin(), e.shape.end());
+    std::vector<int64_t> zeros(shape.size(), 0);
+    slices.push_back(fp::CreateWeightSlice(
+        fbb, fbb.CreateString(e.component), fbb.CreateString(e.name),
+        fp::DType::F32, fbb.CreateVector(shape), fbb.CreateVector(zeros),
+        fbb.CreateVector(shape)));
+  }
+  auto rank = fp::CreateRankProgram(fbb, 0, fbb.CreateVector(functions),
+                                    fbb.CreateVector(slices), arena);
+  std::vector<flatbuffers::Offset<fp::RankProgram>> ranks = {rank};
+  auto plan = fp::CreatePlan(fbb, ::fresco::kPlanVersion,
+                             fbb.CreateString("fresco-compile"), 1,
+                             fbb.CreateVector(ranks));
+  fp::FinishPlanBuffer(fbb, plan);
+  out.assign(fbb.GetBufferPointer(), fbb.GetBufferPointer() + fbb.GetSize());
+  return success();
+}

@@ -1,0 +1,106 @@
+//===- AssignBuffers.cpp - Static arena planning --------------------------===//
+#include "compiler/Analysis/MemoryPlanner.h"
+#include "compiler/Transforms/Passes.h"
+#include "dialects/Fresco/IR/FrescoOps.h"
+
+#include "mlir/IR/Builders.h"
+#include "llvm/ADT/DenseMap.h"
+
+#define DEBUG_TYPE "fresco-assign-buffers"
+
+namespace mlir::fresco {
+#define GEN_PASS_DEF_ASSIGNBUFFERS
+#include "compiler/Transforms/Passes.h.inc"
+
+namespace {
+
+uint64_t byteSize(Type t) {
+  auto tt = cast<RankedTensorType>(t);
+  return uint64_t(tt.getNumElements()) *
+         ((tt.getElementTypeBitWidth() + 7) / 8);
+}
+
+struct AssignBuffersPass : impl::AssignBuffersBase<AssignBuffersPass> {
+  using AssignBuffersBase::AssignBuffersBase;
+
+  void runOnOperation() override {
+    func::FuncOp fn = getOperation();
+    if (fn.isExternal())
+      return;
+    if (!fn.getBody().hasOneBlock()) {
+      fn.emitError("fresco-assign-buffers needs a single-block function");
+      return signalPassFailure();
+    }
+    Block &block = fn.getBody().front();
+
+    // Storage root of each value: reshapes share their operand's storage.
+    // Values rooted at a parameter live in the weight table, not the arena.
+    llvm::DenseMap<Value, Value> root;
+    llvm::DenseMap<Value, unsigned> bufferOf;
+    SmallVector<::fresco::BufferRequest> requests;
+    SmallVector<Value> bufferRoot;
+    auto newBuffer = [&](Value v, int64_t def) {
+      bufferOf[v] = requests.size();
+      requests.push_back({byteSize(v.getType()), def, def});
+      bufferRoot.push_back(v);
+      root[v] = v;
+    };
+
+    for (BlockArgument arg : block.getArguments()) {
+      if (!isa<RankedTensorType>(arg.getType())) {
+        fn.emitError("argument ") << arg.getArgNumber()
+                                  << " is not a ranked tensor";
+        return signalPassFailure();
+      }
+      newBuffer(arg, 0);
+    }
+
+    int64_t index = 0;
+    int64_t end = int64_t(block.getOperations().size()) + 1;
+    for (Operation &op : block) {
+      ++index;
+      // Extend the live range of every storage this op reads.
+      for (Value operand : op.getOperands()) {
+        auto it = root.find(operand);
+        if (it == root.end())
+          continue; // a parameter
+        ::fresco::BufferRequest &r = requests[bufferOf[it->second]];
+        r.last = std::max(r.last, isa<func::ReturnOp>(op) ? end : index);
+      }
+      if (isa<ParamOp>(op))
+        continue;
+      if (auto reshape = dyn_cast<ReshapeOp>(op)) {
+        auto it = root.find(reshape.getInput());
+        if (it != root.end())
+          root[reshape.getResult()] = it->second;
+        continue;
+      }
+      for (Value result : op.getResults()) {
+        if (!isa<RankedTensorType>(result.getType())) {
+          op.emitError("result is not a ranked tensor");
+          return signalPassFailure();
+        }
+        newBuffer(result, index);
+      }
+    }
+
+    ::fresco::MemoryPlan plan = ::fresco::planMemory(
+        std::vector<::fresco::BufferRequest>(requests.begin(), requests.end()),
+        alignment);
+    OpBuilder b(fn.getContext());
+    auto offsetAttr = [&](Value v) {
+      return b.getI64IntegerAttr(plan.offsets[bufferOf[root[v]]]);
+    };
+    for (BlockArgument arg : block.getArguments())
+      fn.setArgAttr(arg.getArgNumber(), "fresco.offset", offsetAttr(arg));
+    for (Operation &op : block)
+      if (op.getNumResults() == 1 && root.count(op.getResult(0)))
+        op.setAttr("fresco.offset", offsetAttr(op.getResult(0)));
+    fn->setAttr("fresco.arena_bytes", b.getI64IntegerAttr(plan.arenaBytes));
+    fn->setAttr("fresco.intermediate_bytes",
+                b.getI64IntegerAttr(plan.totalBytes));
+  }
+};
+
+} // namespace
+} // namespace mlir::fresco

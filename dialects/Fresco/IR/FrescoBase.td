@@ -1,0 +1,25 @@
+//===- FrescoBase.td - The fresco dialect ------------------*- tablegen -*-===//
+#ifndef FRESCO_BASE_TD
+#define FRESCO_BASE_TD
+
+include "mlir/IR/OpBase.td"
+
+def Fresco_Dialect : Dialect {
+  let name = "fresco";
+  let summary = "Tensor ops of diffusion models in the global (unpartitioned) view";
+  let description = [{
+    Ops on builtin ranked tensors with static shapes. Parameters are
+    `fresco.param` ops naming the checkpoint tensor (the diffusers state_dict
+    key) they load, so a plan can say which slice of which tensor each rank
+    reads. Result types are inferred from operands and attributes.
+  }];
+  let cppNamespace = "::mlir::fresco";
+}
+
+class Fresco_Op<string mnemonic, list<Trait> traits = []>
+    : Op<Fresco_Dialect, mnemonic, traits>;
+
+def Fresco_FloatTensor : RankedTensorOf<[F32, F16, BF16]>;
+def Fresco_IndexTensor : RankedTensorOf<[I64, I32]>;
+
+#endif // FRESCO_BASE_TD

@@ -1,0 +1,15 @@
+//===- FrescoDialect.cpp - The fresco dialect -----------------------------===//
+#include "dialects/Fresco/IR/FrescoDialect.h"
+#include "dialects/Fresco/IR/FrescoOps.h"
+
+using namespace mlir;
+using namespace mlir::fresco;
+
+#include "dialects/Fresco/IR/FrescoDialect.cpp.inc"
+
+void FrescoDialect::initialize() {
+  addOperations<
+#define GET_OP_LIST
+#include "dialects/Fresco/IR/FrescoOps.cpp.inc"
+      >();
+}

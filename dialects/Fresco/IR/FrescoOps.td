@@ -1,0 +1,202 @@
+//===- FrescoOps.td - fresco dialect ops -------------------*- tablegen -*-===//
+#ifndef FRESCO_OPS_TD
+#define FRESCO_OPS_TD
+
+include "dialects/Fresco/IR/FrescoBase.td"
+include "mlir/IR/CommonAttrConstraints.td"
+include "mlir/Interfaces/InferTypeOpInterface.td"
+include "mlir/Interfaces/SideEffectInterfaces.td"
+
+// An op whose single result type is inferred from its operands and
+// attributes; the printed form keeps every type visible.
+class Fresco_InferredOp<string mnemonic, list<Trait> traits = []>
+    : Fresco_Op<mnemonic, !listconcat(traits, [Pure, InferTypeOpAdaptor])> {
+  let assemblyFormat = "operands attr-dict `:` functional-type(operands, results)";
+}
+
+//===----------------------------------------------------------------------===//
+// Parameters
+//===----------------------------------------------------------------------===//
+
+def Fresco_ParamOp : Fresco_Op<"param", [Pure]> {
+  let summary = "a model parameter loaded from the checkpoint";
+  let description = [{
+    `name` is the checkpoint tensor name exactly as in the diffusers
+    state_dict (e.g. `transformer_blocks.0.attn1.to_q.weight`).
+
+    ```mlir
+    %w = fresco.param "proj_out_2.weight" : tensor<32x64xf32>
+    ```
+  }];
+  let arguments = (ins StrAttr:$name);
+  let results = (outs Fresco_FloatTensor:$result);
+  let assemblyFormat = "$name attr-dict `:` type($result)";
+  let hasVerifier = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// Linear algebra
+//===----------------------------------------------------------------------===//
+
+def Fresco_LinearOp : Fresco_InferredOp<"linear"> {
+  let summary = "y = x w^T + b with diffusers' weight layout [out, in]";
+  let description = [{
+    `input` is [..., in], `weight` is [out, in], the optional `bias` is
+    [out]; the result is [..., out].
+  }];
+  let arguments = (ins Fresco_FloatTensor:$input, Fresco_FloatTensor:$weight,
+                       Optional<Fresco_FloatTensor>:$bias);
+  let results = (outs Fresco_FloatTensor:$result);
+}
+
+def Fresco_Conv2dOp : Fresco_InferredOp<"conv2d"> {
+  let summary = "2-D convolution, NCHW input, OIHW weight, optional bias [O]";
+  let arguments = (ins Fresco_FloatTensor:$input, Fresco_FloatTensor:$weight,
+                       Optional<Fresco_FloatTensor>:$bias,
+                       DefaultValuedAttr<DenseI64ArrayAttr, "{1, 1}">:$strides,
+                       DefaultValuedAttr<DenseI64ArrayAttr, "{0, 0}">:$padding);
+  let results = (outs Fresco_FloatTensor:$result);
+}
+
+//===----------------------------------------------------------------------===//
+// Normalisation and attention
+//===----------------------------------------------------------------------===//
+
+def Fresco_LayerNormOp : Fresco_InferredOp<"layer_norm"> {
+  let summary = "layer norm over the last dimension";
+  let description = [{
+    Without `affine` operands this is diffusers' `elementwise_affine=False`;
+    with two (`weight`, `bias`, each [D]) they scale and shift.
+  }];
+  let arguments = (ins Fresco_FloatTensor:$input,
+                       Variadic<Fresco_FloatTensor>:$affine,
+                       F64Attr:$epsilon);
+  let results = (outs Fresco_FloatTensor:$result);
+}
+
+def Fresco_ModulateOp : Fresco_InferredOp<"modulate"> {
+  let summary = "adaLN modulation: x * (1 + scale[:, None]) + shift[:, None]";
+  let description = [{
+    `input` is [B, T, D]; `shift` and `scale` are [B, D].
+  }];
+  let arguments = (ins Fresco_FloatTensor:$input, Fresco_FloatTensor:$shift,
+                       Fresco_FloatTensor:$scale);
+  let results = (outs Fresco_FloatTensor:$result);
+}
+
+def Fresco_AttentionOp : Fresco_InferredOp<"attention"> {
+  let summary = "multi-head scaled dot-product attention without mask";
+  let description = [{
+    `query` is [B, Tq, H*Dh], `key` and `value` are [B, Tk, H*Dh] with head
+    h in columns [h*Dh, (h+1)*Dh) as diffusers' Attention lays them out.
+    `num_heads` is H; `scale` multiplies q k^T (1/sqrt(Dh) in diffusers).
+  }];
+  let arguments = (ins Fresco_FloatTensor:$query, Fresco_FloatTensor:$key,
+                       Fresco_FloatTensor:$value,
+                       ConfinedAttr<I64Attr, [IntPositive]>:$num_heads,
+                       F64Attr:$scale);
+  let results = (outs Fresco_FloatTensor:$result);
+}
+
+//===----------------------------------------------------------------------===//
+// Elementwise
+//===----------------------------------------------------------------------===//
+
+def Fresco_GeluOp : Fresco_InferredOp<"gelu"> {
+  let summary = "GELU, exact (`none`) or tanh approximation (`tanh`)";
+  let arguments = (ins Fresco_FloatTensor:$input,
+                       DefaultValuedAttr<StrAttr, "\"none\"">:$approximate);
+  let results = (outs Fresco_FloatTensor:$result);
+}
+
+def Fresco_SiluOp : Fresco_InferredOp<"silu"> {
+  let summary = "x * sigmoid(x)";
+  let arguments = (ins Fresco_FloatTensor:$input);
+  let results = (outs Fresco_FloatTensor:$result);
+}
+
+class Fresco_BinaryOp<string mnemonic, string what>
+    : Fresco_InferredOp<mnemonic> {
+  let summary = what # " with NumPy broadcasting";
+  let arguments = (ins Fresco_FloatTensor:$lhs, Fresco_FloatTensor:$rhs);
+  let results = (outs Fresco_FloatTensor:$result);
+}
+
+def Fresco_AddOp : Fresco_BinaryOp<"add", "elementwise sum">;
+def Fresco_SubOp : Fresco_BinaryOp<"sub", "elementwise difference">;
+def Fresco_MulOp : Fresco_BinaryOp<"mul", "elementwise product">;
+def Fresco_DivOp : Fresco_BinaryOp<"div", "elementwise quotient">;
+
+//===----------------------------------------------------------------------===//
+// Embeddings
+//===----------------------------------------------------------------------===//
+
+def Fresco_TimestepEmbeddingOp : Fresco_InferredOp<"timestep_embedding"> {
+  let summary = "sinusoidal timestep embedding (diffusers' get_timestep_embedding)";
+  let description = [{
+    `timesteps` is [B], integer or float; the result is [B, dim] f32.
+  }];
+  let arguments = (ins RankedTensorOf<[F32, I64, I32]>:$timesteps,
+                       ConfinedAttr<I64Attr, [IntPositive]>:$dim,
+                       DefaultValuedAttr<BoolAttr, "false">:$flip_sin_to_cos,
+                       DefaultValuedAttr<F64Attr, "1.0">:$downscale_freq_shift,
+                       DefaultValuedAttr<F64Attr, "1.0">:$scale,
+                       DefaultValuedAttr<F64Attr, "10000.0">:$max_period);
+  let results = (outs RankedTensorOf<[F32]>:$result);
+}
+
+def Fresco_EmbeddingOp : Fresco_InferredOp<"embedding"> {
+  let summary = "table lookup: result[..., :] = table[ids[...], :]";
+  let arguments = (ins Fresco_FloatTensor:$table, Fresco_IndexTensor:$ids);
+  let results = (outs Fresco_FloatTensor:$result);
+}
+
+def Fresco_PosEmbed2dOp : Fresco_InferredOp<"pos_embed_2d"> {
+  let summary = "2-D sin-cos position embedding (diffusers' get_2d_sincos_pos_embed)";
+  let description = [{
+    Produces [1, grid_h * grid_w, dim]; positions are scaled by
+    base_size / grid and 1 / interpolation_scale as diffusers' PatchEmbed
+    does.
+  }];
+  let arguments = (ins ConfinedAttr<I64Attr, [IntPositive]>:$grid_h,
+                       ConfinedAttr<I64Attr, [IntPositive]>:$grid_w,
+                       ConfinedAttr<I64Attr, [IntPositive]>:$dim,
+                       F64Attr:$base_size,
+                       DefaultValuedAttr<F64Attr, "1.0">:$interpolation_scale);
+  let results = (outs RankedTensorOf<[F32]>:$result);
+  let assemblyFormat = "attr-dict `:` type($result)";
+}
+
+//===----------------------------------------------------------------------===//
+// Layout
+//===----------------------------------------------------------------------===//
+
+def Fresco_ReshapeOp : Fresco_Op<"reshape", [Pure]> {
+  let summary = "reinterpret a tensor with the same number of elements";
+  let arguments = (ins AnyRankedTensor:$input);
+  let results = (outs AnyRankedTensor:$result);
+  let assemblyFormat = "$input attr-dict `:` type($input) `->` type($result)";
+  let hasVerifier = 1;
+  let hasFolder = 1;
+}
+
+def Fresco_TransposeOp : Fresco_InferredOp<"transpose"> {
+  let summary = "permute dimensions: result dim i is input dim permutation[i]";
+  let arguments = (ins AnyRankedTensor:$input, DenseI64ArrayAttr:$permutation);
+  let results = (outs AnyRankedTensor:$result);
+}
+
+def Fresco_SliceOp : Fresco_InferredOp<"slice"> {
+  let summary = "elements [start, start + size) along one axis";
+  let arguments = (ins AnyRankedTensor:$input, I64Attr:$axis, I64Attr:$start,
+                       I64Attr:$size);
+  let results = (outs AnyRankedTensor:$result);
+}
+
+def Fresco_ConcatOp : Fresco_InferredOp<"concat"> {
+  let summary = "join tensors along one axis";
+  let arguments = (ins Variadic<AnyRankedTensor>:$inputs, I64Attr:$axis);
+  let results = (outs AnyRankedTensor:$result);
+}
+
+#endif // FRESCO_OPS_TD

@@ -1,0 +1,108 @@
+//===- Backend.h - The kernel interface every backend implements -*- C++ -*-===//
+//
+// The executor resolves each plan instruction to one call on a Backend with
+// pointers and sizes fixed at load time. Activations are f32 row-major and
+// contiguous; ids are i64. A CUDA backend implements the same interface with
+// device pointers (it will add storage dtypes; the CPU backend is f32).
+//
+// Kernels throw fresco::Error on data-dependent failures (an id out of range).
+//
+//===----------------------------------------------------------------------===//
+#ifndef FRESCO_RUNTIME_CORE_BACKEND_H
+#define FRESCO_RUNTIME_CORE_BACKEND_H
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace fresco {
+
+/// Broadcasting elementwise binary operation kinds.
+enum class BinaryKind : uint8_t { Add = 0, Sub = 1, Mul = 2, Div = 3 };
+
+/// Unary activation kinds.
+enum class UnaryKind : uint8_t { GeluTanh = 0, GeluErf = 1, Silu = 2 };
+
+/// Up to this many dimensions for the strided kernels (binary, transpose).
+constexpr int kMaxRank = 8;
+
+class Backend {
+public:
+  virtual ~Backend() = default;
+  virtual std::string name() const = 0;
+
+  /// y[M,N] = x[M,K] * w[N,K]^T (+ b[N] when b is non-null).
+  virtual void linear(const float *x, const float *w, const float *b, float *y,
+                      int64_t M, int64_t K, int64_t N) = 0;
+
+  /// NCHW input [N,C,H,W], OIHW weight [O,C,KH,KW], optional bias [O],
+  /// output [N,O,OH,OW] with OH = (H + 2*padH - KH)/strideH + 1.
+  virtual void conv2d(const float *x, const float *w, const float *b, float *y,
+                      int64_t N, int64_t C, int64_t H, int64_t W, int64_t O,
+                      int64_t KH, int64_t KW, int64_t strideH, int64_t strideW,
+                      int64_t padH, int64_t padW) = 0;
+
+  /// Normalises each of `rows` rows of length `cols`; gamma/beta optional [cols].
+  virtual void layerNorm(const float *x, const float *gamma, const float *beta,
+                         float *y, int64_t rows, int64_t cols, float eps) = 0;
+
+  /// adaLN modulation: y[b,t,:] = x[b,t,:] * (1 + scale[b,:]) + shift[b,:],
+  /// x and y [B,T,D], shift and scale [B,D]. y may alias x.
+  virtual void modulate(const float *x, const float *shift, const float *scale,
+                        float *y, int64_t B, int64_t T, int64_t D) = 0;
+
+  /// Multi-head attention, softmax(q k^T * scale) v per head, no mask.
+  /// q [B,Tq,H*Dh], k and v [B,Tk,H*Dh], o [B,Tq,H*Dh]; head h owns columns
+  /// [h*Dh, (h+1)*Dh) as diffusers lays them out.
+  virtual void attention(const float *q, const float *k, const float *v,
+                         float *o, int64_t B, int64_t Tq, int64_t Tk,
+                         int64_t H, int64_t Dh, float scale) = 0;
+
+  /// y = f(x) elementwise over n values. y may alias x.
+  virtual void unary(UnaryKind kind, const float *x, float *y, int64_t n) = 0;
+
+  /// out[i] = a[ia] op b[ib] over `rank` output dims `outShape`; aStrides and
+  /// bStrides are element strides per output dim (0 where broadcast).
+  virtual void binary(BinaryKind kind, const float *a, const float *b,
+                      float *out, int rank, const int64_t *outShape,
+                      const int64_t *aStrides, const int64_t *bStrides) = 0;
+
+  /// Sinusoidal timestep embedding as diffusers' get_timestep_embedding:
+  /// half = dim/2, freq_i = exp(-ln(maxPeriod) * i / (half - shift)),
+  /// arg = scale * t * freq_i, out = [sin | cos] (or [cos | sin] when
+  /// flipSinToCos), zero-padded when dim is odd. Exactly one of tF32 / tI64
+  /// is non-null. out [B, dim].
+  virtual void timestepEmbedding(const float *tF32, const int64_t *tI64,
+                                 float *out, int64_t B, int64_t dim,
+                                 bool flipSinToCos, float shift, float scale,
+                                 float maxPeriod) = 0;
+
+  /// out[i,:] = table[ids[i],:]; table [V,D]. Throws when an id is outside
+  /// [0, V).
+  virtual void embedding(const float *table, const int64_t *ids, float *out,
+                         int64_t n, int64_t V, int64_t D) = 0;
+
+  /// General transpose: out = x.permute(perm), x of `rank` dims `shape`.
+  /// Element size in bytes is `elemSize` (4 or 8).
+  virtual void transpose(const void *x, void *out, int rank,
+                         const int64_t *shape, const int64_t *perm,
+                         size_t elemSize) = 0;
+
+  /// Copies a [outer, srcInner] row-major view's columns [start, start+n)
+  /// into out [outer, n] (element size `elemSize`). Used for slice and as
+  /// the building block of concat (dst side).
+  virtual void copyStrided(const void *src, int64_t srcRowElems, void *dst,
+                           int64_t dstRowElems, int64_t rows, int64_t rowElems,
+                           size_t elemSize) = 0;
+
+  /// 2-D sin-cos position embedding as diffusers' get_2d_sincos_pos_embed
+  /// for a gridH x gridW grid: out [gridH*gridW, dim].
+  virtual void posEmbed2d(float *out, int64_t gridH, int64_t gridW,
+                          int64_t dim, double baseSize,
+                          double interpolationScale) = 0;
+};
+
+} // namespace fresco
+
+#endif // FRESCO_RUNTIME_CORE_BACKEND_H

@@ -1,0 +1,422 @@
+// RUN: fresco-opt %s -split-input-file -verify-diagnostics
+
+func.func @param_empty_name() -> tensor<4xf32> {
+  // expected-error @+1 {{needs a non-empty checkpoint tensor name}}
+  %w = fresco.param "" : tensor<4xf32>
+  return %w : tensor<4xf32>
+}
+
+// -----
+
+func.func @param_dynamic() -> tensor<?xf32> {
+  // expected-error @+1 {{parameter 'w' must have a static shape}}
+  %w = fresco.param "w" : tensor<?xf32>
+  return %w : tensor<?xf32>
+}
+
+// -----
+
+func.func @linear_in_mismatch(%x: tensor<2x8xf32>, %w: tensor<4x7xf32>) -> tensor<2x4xf32> {
+  // The type-inference interface adds its own note of the failure.
+  // expected-error @+2 {{failed to infer returned types}}
+  // expected-error @+1 {{input features 8 do not match weight [out, in] = [4, 7]}}
+  %0 = fresco.linear %x, %w : (tensor<2x8xf32>, tensor<4x7xf32>) -> tensor<2x4xf32>
+  return %0 : tensor<2x4xf32>
+}
+
+// -----
+
+func.func @linear_weight_rank(%x: tensor<2x8xf32>, %w: tensor<8xf32>) -> tensor<2x4xf32> {
+  // The type-inference interface adds its own note of the failure.
+  // expected-error @+2 {{failed to infer returned types}}
+  // expected-error @+1 {{weight must be [out, in], got [8]}}
+  %0 = fresco.linear %x, %w : (tensor<2x8xf32>, tensor<8xf32>) -> tensor<2x4xf32>
+  return %0 : tensor<2x4xf32>
+}
+
+// -----
+
+func.func @linear_bias(%x: tensor<2x8xf32>, %w: tensor<4x8xf32>, %b: tensor<3xf32>) -> tensor<2x4xf32> {
+  // The type-inference interface adds its own note of the failure.
+  // expected-error @+2 {{failed to infer returned types}}
+  // expected-error @+1 {{bias must be [4], got [3]}}
+  %0 = fresco.linear %x, %w, %b : (tensor<2x8xf32>, tensor<4x8xf32>, tensor<3xf32>) -> tensor<2x4xf32>
+  return %0 : tensor<2x4xf32>
+}
+
+// -----
+
+func.func @linear_wrong_result(%x: tensor<2x8xf32>, %w: tensor<4x8xf32>) -> tensor<2x5xf32> {
+  // expected-error @+2 {{failed to infer returned types}}
+  // expected-error @+1 {{inferred type(s) 'tensor<2x4xf32>' are incompatible with return type(s) of operation 'tensor<2x5xf32>'}}
+  %0 = fresco.linear %x, %w : (tensor<2x8xf32>, tensor<4x8xf32>) -> tensor<2x5xf32>
+  return %0 : tensor<2x5xf32>
+}
+
+// -----
+
+func.func @linear_dynamic(%x: tensor<?x8xf32>, %w: tensor<4x8xf32>) -> tensor<?x4xf32> {
+  // The type-inference interface adds its own note of the failure.
+  // expected-error @+2 {{failed to infer returned types}}
+  // expected-error @+1 {{input must have a static shape, got [?, 8]}}
+  %0 = fresco.linear %x, %w : (tensor<?x8xf32>, tensor<4x8xf32>) -> tensor<?x4xf32>
+  return %0 : tensor<?x4xf32>
+}
+
+// -----
+
+func.func @linear_int(%x: tensor<2x8xi64>, %w: tensor<4x8xf32>) -> tensor<2x4xf32> {
+  // expected-error @+1 {{operand #0 must be ranked tensor of 32-bit float or 16-bit float or bfloat16 type values}}
+  %0 = fresco.linear %x, %w : (tensor<2x8xi64>, tensor<4x8xf32>) -> tensor<2x4xf32>
+  return %0 : tensor<2x4xf32>
+}
+
+// -----
+
+func.func @conv_rank(%x: tensor<4x8x8xf32>, %w: tensor<2x4x3x3xf32>) -> tensor<2x6x6xf32> {
+  // The type-inference interface adds its own note of the failure.
+  // expected-error @+2 {{failed to infer returned types}}
+  // expected-error @+1 {{input must be NCHW (rank 4), got [4, 8, 8]}}
+  %0 = fresco.conv2d %x, %w : (tensor<4x8x8xf32>, tensor<2x4x3x3xf32>) -> tensor<2x6x6xf32>
+  return %0 : tensor<2x6x6xf32>
+}
+
+// -----
+
+func.func @conv_weight_rank(%x: tensor<1x4x8x8xf32>, %w: tensor<2x4x3xf32>) -> tensor<1x2x6x6xf32> {
+  // The type-inference interface adds its own note of the failure.
+  // expected-error @+2 {{failed to infer returned types}}
+  // expected-error @+1 {{weight must be OIHW (rank 4), got [2, 4, 3]}}
+  %0 = fresco.conv2d %x, %w : (tensor<1x4x8x8xf32>, tensor<2x4x3xf32>) -> tensor<1x2x6x6xf32>
+  return %0 : tensor<1x2x6x6xf32>
+}
+
+// -----
+
+func.func @conv_channels(%x: tensor<1x3x8x8xf32>, %w: tensor<2x4x3x3xf32>) -> tensor<1x2x6x6xf32> {
+  // The type-inference interface adds its own note of the failure.
+  // expected-error @+2 {{failed to infer returned types}}
+  // expected-error @+1 {{input has 3 channels but the weight expects 4}}
+  %0 = fresco.conv2d %x, %w : (tensor<1x3x8x8xf32>, tensor<2x4x3x3xf32>) -> tensor<1x2x6x6xf32>
+  return %0 : tensor<1x2x6x6xf32>
+}
+
+// -----
+
+func.func @conv_strides(%x: tensor<1x4x8x8xf32>, %w: tensor<2x4x3x3xf32>) -> tensor<1x2x6x6xf32> {
+  // The type-inference interface adds its own note of the failure.
+  // expected-error @+2 {{failed to infer returned types}}
+  // expected-error @+1 {{strides and padding need 2 values each}}
+  %0 = fresco.conv2d %x, %w {strides = array<i64: 1>} : (tensor<1x4x8x8xf32>, tensor<2x4x3x3xf32>) -> tensor<1x2x6x6xf32>
+  return %0 : tensor<1x2x6x6xf32>
+}
+
+// -----
+
+func.func @conv_zero_stride(%x: tensor<1x4x8x8xf32>, %w: tensor<2x4x3x3xf32>) -> tensor<1x2x6x6xf32> {
+  // The type-inference interface adds its own note of the failure.
+  // expected-error @+2 {{failed to infer returned types}}
+  // expected-error @+1 {{strides must be positive and padding non-negative}}
+  %0 = fresco.conv2d %x, %w {strides = array<i64: 0, 1>} : (tensor<1x4x8x8xf32>, tensor<2x4x3x3xf32>) -> tensor<1x2x6x6xf32>
+  return %0 : tensor<1x2x6x6xf32>
+}
+
+// -----
+
+func.func @conv_kernel_too_big(%x: tensor<1x4x2x2xf32>, %w: tensor<2x4x3x3xf32>) -> tensor<1x2x1x1xf32> {
+  // The type-inference interface adds its own note of the failure.
+  // expected-error @+2 {{failed to infer returned types}}
+  // expected-error @+1 {{kernel [2, 4, 3, 3] is larger than the padded input [1, 4, 2, 2]}}
+  %0 = fresco.conv2d %x, %w : (tensor<1x4x2x2xf32>, tensor<2x4x3x3xf32>) -> tensor<1x2x1x1xf32>
+  return %0 : tensor<1x2x1x1xf32>
+}
+
+// -----
+
+func.func @conv_bias(%x: tensor<1x4x8x8xf32>, %w: tensor<2x4x3x3xf32>, %b: tensor<4xf32>) -> tensor<1x2x6x6xf32> {
+  // The type-inference interface adds its own note of the failure.
+  // expected-error @+2 {{failed to infer returned types}}
+  // expected-error @+1 {{bias must be [2], got [4]}}
+  %0 = fresco.conv2d %x, %w, %b : (tensor<1x4x8x8xf32>, tensor<2x4x3x3xf32>, tensor<4xf32>) -> tensor<1x2x6x6xf32>
+  return %0 : tensor<1x2x6x6xf32>
+}
+
+// -----
+
+func.func @layer_norm_one_affine(%x: tensor<2x8xf32>, %g: tensor<8xf32>) -> tensor<2x8xf32> {
+  // The type-inference interface adds its own note of the failure.
+  // expected-error @+2 {{failed to infer returned types}}
+  // expected-error @+1 {{takes either no affine operands or both weight and bias, got 1}}
+  %0 = fresco.layer_norm %x, %g {epsilon = 1.0e-5 : f64} : (tensor<2x8xf32>, tensor<8xf32>) -> tensor<2x8xf32>
+  return %0 : tensor<2x8xf32>
+}
+
+// -----
+
+func.func @layer_norm_affine_shape(%x: tensor<2x8xf32>, %g: tensor<7xf32>) -> tensor<2x8xf32> {
+  // The type-inference interface adds its own note of the failure.
+  // expected-error @+2 {{failed to infer returned types}}
+  // expected-error @+1 {{weight and bias must be [8], got [7]}}
+  %0 = fresco.layer_norm %x, %g, %g {epsilon = 1.0e-5 : f64} : (tensor<2x8xf32>, tensor<7xf32>, tensor<7xf32>) -> tensor<2x8xf32>
+  return %0 : tensor<2x8xf32>
+}
+
+// -----
+
+func.func @layer_norm_eps(%x: tensor<2x8xf32>) -> tensor<2x8xf32> {
+  // The type-inference interface adds its own note of the failure.
+  // expected-error @+2 {{failed to infer returned types}}
+  // expected-error @+1 {{epsilon must be positive}}
+  %0 = fresco.layer_norm %x {epsilon = 0.0 : f64} : (tensor<2x8xf32>) -> tensor<2x8xf32>
+  return %0 : tensor<2x8xf32>
+}
+
+// -----
+
+func.func @modulate_rank(%x: tensor<2x8xf32>, %s: tensor<2x8xf32>) -> tensor<2x8xf32> {
+  // The type-inference interface adds its own note of the failure.
+  // expected-error @+2 {{failed to infer returned types}}
+  // expected-error @+1 {{input must be [B, T, D], got [2, 8]}}
+  %0 = fresco.modulate %x, %s, %s : (tensor<2x8xf32>, tensor<2x8xf32>, tensor<2x8xf32>) -> tensor<2x8xf32>
+  return %0 : tensor<2x8xf32>
+}
+
+// -----
+
+func.func @modulate_shift(%x: tensor<2x3x8xf32>, %s: tensor<2x8xf32>, %t: tensor<1x8xf32>) -> tensor<2x3x8xf32> {
+  // The type-inference interface adds its own note of the failure.
+  // expected-error @+2 {{failed to infer returned types}}
+  // expected-error @+1 {{shift and scale must be [2, 8], got [2, 8] and [1, 8]}}
+  %0 = fresco.modulate %x, %s, %t : (tensor<2x3x8xf32>, tensor<2x8xf32>, tensor<1x8xf32>) -> tensor<2x3x8xf32>
+  return %0 : tensor<2x3x8xf32>
+}
+
+// -----
+
+func.func @attention_heads(%q: tensor<2x5x8xf32>) -> tensor<2x5x8xf32> {
+  // The type-inference interface adds its own note of the failure.
+  // expected-error @+2 {{failed to infer returned types}}
+  // expected-error @+1 {{width 8 is not divisible by num_heads = 3}}
+  %0 = fresco.attention %q, %q, %q {num_heads = 3 : i64, scale = 0.5 : f64} : (tensor<2x5x8xf32>, tensor<2x5x8xf32>, tensor<2x5x8xf32>) -> tensor<2x5x8xf32>
+  return %0 : tensor<2x5x8xf32>
+}
+
+// -----
+
+func.func @attention_zero_heads(%q: tensor<2x5x8xf32>) -> tensor<2x5x8xf32> {
+  // expected-error @+1 {{attribute 'num_heads' failed to satisfy constraint}}
+  %0 = fresco.attention %q, %q, %q {num_heads = 0 : i64, scale = 0.5 : f64} : (tensor<2x5x8xf32>, tensor<2x5x8xf32>, tensor<2x5x8xf32>) -> tensor<2x5x8xf32>
+  return %0 : tensor<2x5x8xf32>
+}
+
+// -----
+
+func.func @attention_rank(%q: tensor<10x8xf32>) -> tensor<10x8xf32> {
+  // The type-inference interface adds its own note of the failure.
+  // expected-error @+2 {{failed to infer returned types}}
+  // expected-error @+1 {{query, key and value must be [B, T, heads*head_dim], got [10, 8]}}
+  %0 = fresco.attention %q, %q, %q {num_heads = 2 : i64, scale = 0.5 : f64} : (tensor<10x8xf32>, tensor<10x8xf32>, tensor<10x8xf32>) -> tensor<10x8xf32>
+  return %0 : tensor<10x8xf32>
+}
+
+// -----
+
+func.func @attention_kv(%q: tensor<2x5x8xf32>, %k: tensor<2x6x8xf32>, %v: tensor<2x7x8xf32>) -> tensor<2x5x8xf32> {
+  // The type-inference interface adds its own note of the failure.
+  // expected-error @+2 {{failed to infer returned types}}
+  // expected-error @+1 {{key [2, 6, 8] and value [2, 7, 8] differ}}
+  %0 = fresco.attention %q, %k, %v {num_heads = 2 : i64, scale = 0.5 : f64} : (tensor<2x5x8xf32>, tensor<2x6x8xf32>, tensor<2x7x8xf32>) -> tensor<2x5x8xf32>
+  return %0 : tensor<2x5x8xf32>
+}
+
+// -----
+
+func.func @attention_qk(%q: tensor<2x5x8xf32>, %k: tensor<3x5x8xf32>) -> tensor<2x5x8xf32> {
+  // The type-inference interface adds its own note of the failure.
+  // expected-error @+2 {{failed to infer returned types}}
+  // expected-error @+1 {{query [2, 5, 8] and key [3, 5, 8] must agree in batch and width}}
+  %0 = fresco.attention %q, %k, %k {num_heads = 2 : i64, scale = 0.5 : f64} : (tensor<2x5x8xf32>, tensor<3x5x8xf32>, tensor<3x5x8xf32>) -> tensor<2x5x8xf32>
+  return %0 : tensor<2x5x8xf32>
+}
+
+// -----
+
+func.func @gelu_mode(%x: tensor<4xf32>) -> tensor<4xf32> {
+  // The type-inference interface adds its own note of the failure.
+  // expected-error @+2 {{failed to infer returned types}}
+  // expected-error @+1 {{approximate must be "none" or "tanh", got "fast"}}
+  %0 = fresco.gelu %x {approximate = "fast"} : (tensor<4xf32>) -> tensor<4xf32>
+  return %0 : tensor<4xf32>
+}
+
+// -----
+
+func.func @silu_dynamic(%x: tensor<?xf32>) -> tensor<?xf32> {
+  // The type-inference interface adds its own note of the failure.
+  // expected-error @+2 {{failed to infer returned types}}
+  // expected-error @+1 {{input must have a static shape, got [?]}}
+  %0 = fresco.silu %x : (tensor<?xf32>) -> tensor<?xf32>
+  return %0 : tensor<?xf32>
+}
+
+// -----
+
+func.func @add_broadcast(%a: tensor<2x3xf32>, %b: tensor<2x4xf32>) -> tensor<2x4xf32> {
+  // The type-inference interface adds its own note of the failure.
+  // expected-error @+2 {{failed to infer returned types}}
+  // expected-error @+1 {{shapes [2, 3] and [2, 4] do not broadcast}}
+  %0 = fresco.add %a, %b : (tensor<2x3xf32>, tensor<2x4xf32>) -> tensor<2x4xf32>
+  return %0 : tensor<2x4xf32>
+}
+
+// -----
+
+func.func @mul_types(%a: tensor<2xf32>, %b: tensor<2xf16>) -> tensor<2xf32> {
+  // The type-inference interface adds its own note of the failure.
+  // expected-error @+2 {{failed to infer returned types}}
+  // expected-error @+1 {{operand element types differ: 'f32' vs 'f16'}}
+  %0 = fresco.mul %a, %b : (tensor<2xf32>, tensor<2xf16>) -> tensor<2xf32>
+  return %0 : tensor<2xf32>
+}
+
+// -----
+
+func.func @timestep_rank(%t: tensor<2x1xi64>) -> tensor<2x8xf32> {
+  // The type-inference interface adds its own note of the failure.
+  // expected-error @+2 {{failed to infer returned types}}
+  // expected-error @+1 {{timesteps must be [B], got [2, 1]}}
+  %0 = fresco.timestep_embedding %t {dim = 8 : i64} : (tensor<2x1xi64>) -> tensor<2x8xf32>
+  return %0 : tensor<2x8xf32>
+}
+
+// -----
+
+func.func @timestep_dim(%t: tensor<2xi64>) -> tensor<2x2xf32> {
+  // The type-inference interface adds its own note of the failure.
+  // expected-error @+2 {{failed to infer returned types}}
+  // expected-error @+1 {{dim 2 is too small for downscale_freq_shift 1}}
+  %0 = fresco.timestep_embedding %t {dim = 2 : i64} : (tensor<2xi64>) -> tensor<2x2xf32>
+  return %0 : tensor<2x2xf32>
+}
+
+// -----
+
+func.func @embedding_table(%t: tensor<8xf32>, %ids: tensor<2xi64>) -> tensor<2x8xf32> {
+  // The type-inference interface adds its own note of the failure.
+  // expected-error @+2 {{failed to infer returned types}}
+  // expected-error @+1 {{table must be [num_embeddings, dim], got [8]}}
+  %0 = fresco.embedding %t, %ids : (tensor<8xf32>, tensor<2xi64>) -> tensor<2x8xf32>
+  return %0 : tensor<2x8xf32>
+}
+
+// -----
+
+func.func @embedding_ids(%t: tensor<4x8xf32>, %ids: tensor<2xf32>) -> tensor<2x8xf32> {
+  // expected-error @+1 {{operand #1 must be ranked tensor of 64-bit signless integer or 32-bit signless integer values}}
+  %0 = fresco.embedding %t, %ids : (tensor<4x8xf32>, tensor<2xf32>) -> tensor<2x8xf32>
+  return %0 : tensor<2x8xf32>
+}
+
+// -----
+
+func.func @pos_embed_dim() -> tensor<1x4x6xf32> {
+  // The type-inference interface adds its own note of the failure.
+  // expected-error @+2 {{failed to infer returned types}}
+  // expected-error @+1 {{dim must be divisible by 4, got 6}}
+  %0 = fresco.pos_embed_2d {grid_h = 2 : i64, grid_w = 2 : i64, dim = 6 : i64, base_size = 2.0 : f64} : tensor<1x4x6xf32>
+  return %0 : tensor<1x4x6xf32>
+}
+
+// -----
+
+func.func @pos_embed_base() -> tensor<1x4x8xf32> {
+  // The type-inference interface adds its own note of the failure.
+  // expected-error @+2 {{failed to infer returned types}}
+  // expected-error @+1 {{base_size and interpolation_scale must be positive}}
+  %0 = fresco.pos_embed_2d {grid_h = 2 : i64, grid_w = 2 : i64, dim = 8 : i64, base_size = 0.0 : f64} : tensor<1x4x8xf32>
+  return %0 : tensor<1x4x8xf32>
+}
+
+// -----
+
+func.func @reshape_count(%x: tensor<2x4xf32>) -> tensor<9xf32> {
+  // expected-error @+1 {{cannot reshape [2, 4] (8 elements) to [9] (9 elements)}}
+  %0 = fresco.reshape %x : tensor<2x4xf32> -> tensor<9xf32>
+  return %0 : tensor<9xf32>
+}
+
+// -----
+
+func.func @reshape_type(%x: tensor<2x4xf32>) -> tensor<8xi64> {
+  // expected-error @+1 {{cannot change the element type}}
+  %0 = fresco.reshape %x : tensor<2x4xf32> -> tensor<8xi64>
+  return %0 : tensor<8xi64>
+}
+
+// -----
+
+func.func @reshape_dynamic(%x: tensor<?x4xf32>) -> tensor<8xf32> {
+  // expected-error @+1 {{needs static shapes}}
+  %0 = fresco.reshape %x : tensor<?x4xf32> -> tensor<8xf32>
+  return %0 : tensor<8xf32>
+}
+
+// -----
+
+func.func @transpose_perm(%x: tensor<2x4xf32>) -> tensor<4x2xf32> {
+  // The type-inference interface adds its own note of the failure.
+  // expected-error @+2 {{failed to infer returned types}}
+  // expected-error @+1 {{permutation [1, 1] is not a permutation of 0..1}}
+  %0 = fresco.transpose %x {permutation = array<i64: 1, 1>} : (tensor<2x4xf32>) -> tensor<4x2xf32>
+  return %0 : tensor<4x2xf32>
+}
+
+// -----
+
+func.func @transpose_size(%x: tensor<2x4xf32>) -> tensor<4x2xf32> {
+  // The type-inference interface adds its own note of the failure.
+  // expected-error @+2 {{failed to infer returned types}}
+  // expected-error @+1 {{permutation has 3 entries for an input of rank 2}}
+  %0 = fresco.transpose %x {permutation = array<i64: 1, 0, 2>} : (tensor<2x4xf32>) -> tensor<4x2xf32>
+  return %0 : tensor<4x2xf32>
+}
+
+// -----
+
+func.func @slice_range(%x: tensor<2x4xf32>) -> tensor<2x3xf32> {
+  // The type-inference interface adds its own note of the failure.
+  // expected-error @+2 {{failed to infer returned types}}
+  // expected-error @+1 {{range [2, 5) is outside axis 1 of size 4}}
+  %0 = fresco.slice %x {axis = 1 : i64, start = 2 : i64, size = 3 : i64} : (tensor<2x4xf32>) -> tensor<2x3xf32>
+  return %0 : tensor<2x3xf32>
+}
+
+// -----
+
+func.func @slice_axis(%x: tensor<2x4xf32>) -> tensor<2x3xf32> {
+  // The type-inference interface adds its own note of the failure.
+  // expected-error @+2 {{failed to infer returned types}}
+  // expected-error @+1 {{axis 2 is out of range for rank 2}}
+  %0 = fresco.slice %x {axis = 2 : i64, start = 0 : i64, size = 3 : i64} : (tensor<2x4xf32>) -> tensor<2x3xf32>
+  return %0 : tensor<2x3xf32>
+}
+
+// -----
+
+func.func @concat_shapes(%a: tensor<2x4xf32>, %b: tensor<3x4xf32>) -> tensor<2x8xf32> {
+  // The type-inference interface adds its own note of the failure.
+  // expected-error @+2 {{failed to infer returned types}}
+  // expected-error @+1 {{input [3, 4] does not match [2, 4] outside axis 1}}
+  %0 = fresco.concat %a, %b {axis = 1 : i64} : (tensor<2x4xf32>, tensor<3x4xf32>) -> tensor<2x8xf32>
+  return %0 : tensor<2x8xf32>
+}
+
+// -----
+
+func.func @concat_empty() -> tensor<2x8xf32> {
+  // The type-inference interface adds its own note of the failure.
+  // expected-error @+2 {{failed to infer returned types}}
+  // expected-error @+1 {{needs at least one input}}
+  %0 = fresco.concat {axis = 1 : i64} : () -> tensor<2x8xf32>
+  return %0 : tensor<2x8xf32>
+}

@@ -1,0 +1,103 @@
+// RUN: fresco-opt %s | FileCheck %s
+// Round trip, then round trip the generic form.
+// RUN: fresco-opt %s --mlir-print-op-generic | fresco-opt | FileCheck %s
+
+// CHECK-LABEL: func.func @params
+func.func @params() -> tensor<4x8xf32> {
+  // CHECK: fresco.param "transformer_blocks.0.attn1.to_q.weight" : tensor<4x8xf32>
+  %w = fresco.param "transformer_blocks.0.attn1.to_q.weight" : tensor<4x8xf32>
+  return %w : tensor<4x8xf32>
+}
+
+// CHECK-LABEL: func.func @linear
+func.func @linear(%x: tensor<2x3x8xf32>, %w: tensor<4x8xf32>, %b: tensor<4xf32>) -> tensor<2x3x4xf32> {
+  // CHECK: fresco.linear %{{.*}}, %{{.*}}, %{{.*}} : (tensor<2x3x8xf32>, tensor<4x8xf32>, tensor<4xf32>) -> tensor<2x3x4xf32>
+  %0 = fresco.linear %x, %w, %b : (tensor<2x3x8xf32>, tensor<4x8xf32>, tensor<4xf32>) -> tensor<2x3x4xf32>
+  // CHECK: fresco.linear %{{.*}}, %{{.*}} : (tensor<2x3x4xf32>, tensor<4x4xf32>) -> tensor<2x3x4xf32>
+  %w2 = fresco.param "w2" : tensor<4x4xf32>
+  %1 = fresco.linear %0, %w2 : (tensor<2x3x4xf32>, tensor<4x4xf32>) -> tensor<2x3x4xf32>
+  return %1 : tensor<2x3x4xf32>
+}
+
+// CHECK-LABEL: func.func @conv2d
+func.func @conv2d(%x: tensor<1x4x8x8xf32>, %w: tensor<16x4x2x2xf32>, %b: tensor<16xf32>) -> tensor<1x16x4x4xf32> {
+  // CHECK: fresco.conv2d %{{.*}}, %{{.*}}, %{{.*}} {strides = array<i64: 2, 2>}
+  %0 = fresco.conv2d %x, %w, %b {strides = array<i64: 2, 2>} : (tensor<1x4x8x8xf32>, tensor<16x4x2x2xf32>, tensor<16xf32>) -> tensor<1x16x4x4xf32>
+  return %0 : tensor<1x16x4x4xf32>
+}
+
+// CHECK-LABEL: func.func @conv2d_padded
+func.func @conv2d_padded(%x: tensor<1x4x8x8xf32>, %w: tensor<2x4x3x3xf32>) -> tensor<1x2x8x8xf32> {
+  // CHECK: fresco.conv2d %{{.*}}, %{{.*}} {padding = array<i64: 1, 1>}
+  %0 = fresco.conv2d %x, %w {padding = array<i64: 1, 1>} : (tensor<1x4x8x8xf32>, tensor<2x4x3x3xf32>) -> tensor<1x2x8x8xf32>
+  return %0 : tensor<1x2x8x8xf32>
+}
+
+// CHECK-LABEL: func.func @norms
+func.func @norms(%x: tensor<2x3x8xf32>, %g: tensor<8xf32>, %s: tensor<2x8xf32>) -> tensor<2x3x8xf32> {
+  // CHECK: fresco.layer_norm %{{.*}} {epsilon = 9.9999999999999995E-7 : f64} : (tensor<2x3x8xf32>) -> tensor<2x3x8xf32>
+  %0 = fresco.layer_norm %x {epsilon = 1.0e-6 : f64} : (tensor<2x3x8xf32>) -> tensor<2x3x8xf32>
+  // CHECK: fresco.layer_norm %{{.*}}, %{{.*}}, %{{.*}} {epsilon
+  %1 = fresco.layer_norm %0, %g, %g {epsilon = 1.0e-5 : f64} : (tensor<2x3x8xf32>, tensor<8xf32>, tensor<8xf32>) -> tensor<2x3x8xf32>
+  // CHECK: fresco.modulate %{{.*}}, %{{.*}}, %{{.*}} : (tensor<2x3x8xf32>, tensor<2x8xf32>, tensor<2x8xf32>) -> tensor<2x3x8xf32>
+  %2 = fresco.modulate %1, %s, %s : (tensor<2x3x8xf32>, tensor<2x8xf32>, tensor<2x8xf32>) -> tensor<2x3x8xf32>
+  return %2 : tensor<2x3x8xf32>
+}
+
+// CHECK-LABEL: func.func @attention
+func.func @attention(%q: tensor<2x5x8xf32>, %kv: tensor<2x7x8xf32>) -> tensor<2x5x8xf32> {
+  // CHECK: fresco.attention %{{.*}}, %{{.*}}, %{{.*}} {num_heads = 2 : i64, scale = 5.000000e-01 : f64}
+  %0 = fresco.attention %q, %kv, %kv {num_heads = 2 : i64, scale = 0.5 : f64} : (tensor<2x5x8xf32>, tensor<2x7x8xf32>, tensor<2x7x8xf32>) -> tensor<2x5x8xf32>
+  return %0 : tensor<2x5x8xf32>
+}
+
+// CHECK-LABEL: func.func @elementwise
+func.func @elementwise(%a: tensor<2x3x8xf32>, %b: tensor<2x1x8xf32>) -> tensor<2x3x8xf32> {
+  // CHECK: fresco.gelu %{{.*}} {approximate = "tanh"}
+  %0 = fresco.gelu %a {approximate = "tanh"} : (tensor<2x3x8xf32>) -> tensor<2x3x8xf32>
+  // CHECK: fresco.gelu %{{.*}} : (tensor<2x3x8xf32>) -> tensor<2x3x8xf32>
+  %1 = fresco.gelu %0 : (tensor<2x3x8xf32>) -> tensor<2x3x8xf32>
+  // CHECK: fresco.silu
+  %2 = fresco.silu %1 : (tensor<2x3x8xf32>) -> tensor<2x3x8xf32>
+  // CHECK: fresco.add %{{.*}}, %{{.*}} : (tensor<2x3x8xf32>, tensor<2x1x8xf32>) -> tensor<2x3x8xf32>
+  %3 = fresco.add %2, %b : (tensor<2x3x8xf32>, tensor<2x1x8xf32>) -> tensor<2x3x8xf32>
+  // CHECK: fresco.sub
+  %4 = fresco.sub %3, %b : (tensor<2x3x8xf32>, tensor<2x1x8xf32>) -> tensor<2x3x8xf32>
+  // CHECK: fresco.mul
+  %5 = fresco.mul %b, %4 : (tensor<2x1x8xf32>, tensor<2x3x8xf32>) -> tensor<2x3x8xf32>
+  // CHECK: fresco.div
+  %6 = fresco.div %5, %b : (tensor<2x3x8xf32>, tensor<2x1x8xf32>) -> tensor<2x3x8xf32>
+  return %6 : tensor<2x3x8xf32>
+}
+
+// CHECK-LABEL: func.func @embeddings
+func.func @embeddings(%t: tensor<2xi64>, %tf: tensor<2xf32>, %ids: tensor<2xi64>, %table: tensor<11x8xf32>) -> tensor<2x8xf32> {
+  // CHECK: fresco.timestep_embedding %{{.*}} {dim = 256 : i64, flip_sin_to_cos = true} : (tensor<2xi64>) -> tensor<2x256xf32>
+  %0 = fresco.timestep_embedding %t {dim = 256 : i64, flip_sin_to_cos = true} : (tensor<2xi64>) -> tensor<2x256xf32>
+  // CHECK: fresco.timestep_embedding %{{.*}} {dim = 7 : i64, downscale_freq_shift = 0.000000e+00 : f64} : (tensor<2xf32>) -> tensor<2x7xf32>
+  %1 = fresco.timestep_embedding %tf {dim = 7 : i64, downscale_freq_shift = 0.0 : f64} : (tensor<2xf32>) -> tensor<2x7xf32>
+  // CHECK: fresco.embedding %{{.*}}, %{{.*}} : (tensor<11x8xf32>, tensor<2xi64>) -> tensor<2x8xf32>
+  %2 = fresco.embedding %table, %ids : (tensor<11x8xf32>, tensor<2xi64>) -> tensor<2x8xf32>
+  return %2 : tensor<2x8xf32>
+}
+
+// CHECK-LABEL: func.func @pos_embed
+func.func @pos_embed() -> tensor<1x16x8xf32> {
+  // CHECK: fresco.pos_embed_2d {base_size = 4.000000e+00 : f64, dim = 8 : i64, grid_h = 4 : i64, grid_w = 4 : i64} : tensor<1x16x8xf32>
+  %0 = fresco.pos_embed_2d {grid_h = 4 : i64, grid_w = 4 : i64, dim = 8 : i64, base_size = 4.0 : f64} : tensor<1x16x8xf32>
+  return %0 : tensor<1x16x8xf32>
+}
+
+// CHECK-LABEL: func.func @layout
+func.func @layout(%x: tensor<2x4x6xf32>) -> tensor<2x6x4xf32> {
+  // CHECK: fresco.reshape %{{.*}} : tensor<2x4x6xf32> -> tensor<2x24xf32>
+  %0 = fresco.reshape %x : tensor<2x4x6xf32> -> tensor<2x24xf32>
+  // CHECK: fresco.slice %{{.*}} {axis = 1 : i64, size = 12 : i64, start = 12 : i64} : (tensor<2x24xf32>) -> tensor<2x12xf32>
+  %1 = fresco.slice %0 {axis = 1 : i64, start = 12 : i64, size = 12 : i64} : (tensor<2x24xf32>) -> tensor<2x12xf32>
+  // CHECK: fresco.concat %{{.*}}, %{{.*}} {axis = -1 : i64} : (tensor<2x12xf32>, tensor<2x12xf32>) -> tensor<2x24xf32>
+  %2 = fresco.concat %1, %1 {axis = -1 : i64} : (tensor<2x12xf32>, tensor<2x12xf32>) -> tensor<2x24xf32>
+  %3 = fresco.reshape %2 : tensor<2x24xf32> -> tensor<2x4x6xf32>
+  // CHECK: fresco.transpose %{{.*}} {permutation = array<i64: 0, 2, 1>} : (tensor<2x4x6xf32>) -> tensor<2x6x4xf32>
+  %4 = fresco.transpose %3 {permutation = array<i64: 0, 2, 1>} : (tensor<2x4x6xf32>) -> tensor<2x6x4xf32>
+  return %4 : tensor<2x6x4xf32>
+}

@@ -1,0 +1,106 @@
+//===- DiTConfig.cpp - diffusers DiT transformer config -------------------===//
+#include "models/dit/DiTConfig.h"
+
+using namespace llvm;
+
+namespace fresco::models {
+
+static Error configError(const Twine &msg) {
+  return createStringError(inconvertibleErrorCode(), msg);
+}
+
+bool DiTConfig::matches(const json::Object &config) {
+  auto cls = config.getString("_class_name");
+  if (!cls)
+    return false;
+  if (*cls == "DiTTransformer2DModel")
+    return true;
+  auto norm = config.getString("norm_type");
+  return *cls == "Transformer2DModel" && norm && *norm == "ada_norm_zero";
+}
+
+Expected<DiTConfig> DiTConfig::fromJSON(const json::Object &config) {
+  DiTConfig c;
+  // Integer keys: absent -> default; present -> must be a positive integer.
+  auto readInt = [&](StringRef key, int64_t &dst, bool allowNull = false) -> Error {
+    const json::Value *v = config.get(key);
+    if (!v || (allowNull && v->kind() == json::Value::Null))
+      return Error::success();
+    std::optional<int64_t> i = v->getAsInteger();
+    if (!i || *i <= 0)
+      return configError("config key '" + key +
+                         "' must be a positive integer");
+    dst = *i;
+    return Error::success();
+  };
+  auto readBool = [&](StringRef key, bool &dst) -> Error {
+    const json::Value *v = config.get(key);
+    if (!v)
+      return Error::success();
+    std::optional<bool> b = v->getAsBoolean();
+    if (!b)
+      return configError("config key '" + key + "' must be true or false");
+    dst = *b;
+    return Error::success();
+  };
+
+  if (!matches(config))
+    return configError("not a DiT transformer config: expected _class_name "
+                       "'DiTTransformer2DModel', or 'Transformer2DModel' with "
+                       "norm_type 'ada_norm_zero'");
+  if (auto norm = config.getString("norm_type"); norm && *norm != "ada_norm_zero")
+    return configError("norm_type '" + *norm +
+                       "' is not supported for DiT (only 'ada_norm_zero')");
+  if (Error e = readInt("num_attention_heads", c.numAttentionHeads))
+    return std::move(e);
+  if (Error e = readInt("attention_head_dim", c.attentionHeadDim))
+    return std::move(e);
+  if (Error e = readInt("in_channels", c.inChannels))
+    return std::move(e);
+  if (Error e = readInt("out_channels", c.outChannels, /*allowNull=*/true))
+    return std::move(e);
+  if (Error e = readInt("num_layers", c.numLayers))
+    return std::move(e);
+  if (Error e = readInt("sample_size", c.sampleSize))
+    return std::move(e);
+  if (Error e = readInt("patch_size", c.patchSize))
+    return std::move(e);
+  if (const json::Value *v = config.get("num_embeds_ada_norm");
+      v && v->kind() == json::Value::Null)
+    return configError("config key 'num_embeds_ada_norm' is null: a "
+                       "class-conditional DiT needs the number of classes");
+  if (Error e = readInt("num_embeds_ada_norm", c.numEmbedsAdaNorm))
+    return std::move(e);
+  if (Error e = readBool("attention_bias", c.attentionBias))
+    return std::move(e);
+  if (Error e = readBool("norm_elementwise_affine", c.normElementwiseAffine))
+    return std::move(e);
+  if (const json::Value *v = config.get("norm_eps")) {
+    std::optional<double> d = v->getAsNumber();
+    if (!d || *d <= 0)
+      return configError("config key 'norm_eps' must be a positive number");
+    c.normEps = *d;
+  }
+  if (auto act = config.getString("activation_fn")) {
+    if (*act == "gelu-approximate")
+      c.geluTanh = true;
+    else if (*act == "gelu")
+      c.geluTanh = false;
+    else
+      return configError("activation_fn '" + *act +
+                         "' is not supported for DiT (use 'gelu-approximate' "
+                         "or 'gelu')");
+  }
+  if (c.sampleSize % c.patchSize != 0)
+    return configError("sample_size " + Twine(c.sampleSize) +
+                       " is not divisible by patch_size " +
+                       Twine(c.patchSize));
+  if (c.innerDim() % 4 != 0)
+    return configError("num_attention_heads * attention_head_dim = " +
+                       Twine(c.innerDim()) +
+                       " must be divisible by 4 for the 2-D position "
+                       "embedding");
+  return c;
+}
+
+} // namespace fresco::models

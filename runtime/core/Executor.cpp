@@ -1,0 +1,521 @@
+//===- Executor.cpp - Runs a rank's functions over a static arena ---------===//
+#include "runtime/core/Executor.h"
+#include "runtime/core/Error.h"
+
+#include <cstdlib>
+#include <cstring>
+
+namespace fresco {
+namespace {
+
+using Shape = std::vector<int64_t>;
+
+/// A value resolved to memory, with its shape and dtype.
+struct Ref {
+  void *ptr;
+  DType dtype;
+  Shape shape;
+  int64_t numel() const { return numElements(shape); }
+  float *f32() const { return static_cast<float *>(ptr); }
+};
+
+std::string opName(plan::OpCode op) { return plan::EnumNameOpCode(op); }
+
+/// Checks and binds one instruction to a backend call.
+class InstrBinder {
+public:
+  InstrBinder(const plan::Instr &in, std::vector<Ref> operands,
+              std::vector<Ref> results, Backend &be, std::string where)
+      : in(in), ops(std::move(operands)), res(std::move(results)), be(be),
+        where(std::move(where)) {}
+
+  std::function<void()> bind();
+
+private:
+  template <typename... Parts> void need(bool cond, const Parts &...parts) {
+    check(cond, where, " (", opName(in.op()), "): ", parts...);
+  }
+  void counts(size_t minOps, size_t maxOps) {
+    need(ops.size() >= minOps && ops.size() <= maxOps,
+         "expected ", minOps == maxOps ? "" : "between ", minOps,
+         minOps == maxOps ? "" : " and ", minOps == maxOps ? "" : std::to_string(maxOps),
+         " operands, got ", ops.size());
+    need(res.size() == 1, "expected one result, got ", res.size());
+  }
+  void f32(const Ref &r, const char *what) {
+    need(r.dtype == DType::F32, what, " must be f32, got ", dtypeName(r.dtype));
+  }
+  void shape(const Ref &r, const Shape &want, const char *what) {
+    need(r.shape == want, what, " has shape ", shapeToString(r.shape),
+         ", expected ", shapeToString(want));
+  }
+  template <typename T> const T *attrs() {
+    const T *a = in.attrs_as<T>();
+    need(a != nullptr, "missing or wrong attributes");
+    return a;
+  }
+  std::function<void()> binary(BinaryKind kind);
+
+  const plan::Instr &in;
+  std::vector<Ref> ops, res;
+  Backend &be;
+  std::string where;
+};
+
+std::function<void()> InstrBinder::binary(BinaryKind kind) {
+  counts(2, 2);
+  const Ref &a = ops[0], &b = ops[1], &y = res[0];
+  f32(a, "lhs");
+  f32(b, "rhs");
+  f32(y, "result");
+  int rank = int(y.shape.size());
+  need(rank <= kMaxRank && a.shape.size() <= y.shape.size() &&
+           b.shape.size() <= y.shape.size(),
+       "rank too large");
+  // Right-aligned NumPy broadcasting: stride 0 on broadcast dimensions.
+  auto strides = [&](const Shape &s, const char *what) {
+    std::vector<int64_t> st(rank, 0);
+    int64_t stride = 1;
+    for (int i = rank - 1, j = int(s.size()) - 1; j >= 0; --i, --j) {
+      need(s[j] == y.shape[i] || s[j] == 1, what, " ", shapeToString(s),
+           " does not broadcast to ", shapeToString(y.shape));
+      st[i] = s[j] == 1 ? 0 : stride;
+      stride *= s[j];
+    }
+    return st;
+  };
+  auto as = strides(a.shape, "lhs"), bs = strides(b.shape, "rhs");
+  Shape out = y.shape;
+  const float *pa = a.f32(), *pb = b.f32();
+  float *py = y.f32();
+  Backend *bp = &be;
+  return [=] {
+    bp->binary(kind, pa, pb, py, rank, out.data(), as.data(), bs.data());
+  };
+}
+
+std::function<void()> InstrBinder::bind() {
+  Backend *bp = &be;
+  switch (in.op()) {
+  case plan::OpCode::Linear: {
+    counts(2, 3);
+    const Ref &x = ops[0], &w = ops[1], &y = res[0];
+    f32(x, "input");
+    f32(w, "weight");
+    f32(y, "result");
+    need(w.shape.size() == 2 && !x.shape.empty(), "weight must be [out, in]");
+    int64_t K = w.shape[1], N = w.shape[0];
+    need(x.shape.back() == K, "input ", shapeToString(x.shape),
+         " does not match weight ", shapeToString(w.shape));
+    Shape ys = x.shape;
+    ys.back() = N;
+    shape(y, ys, "result");
+    const float *bias = nullptr;
+    if (ops.size() == 3) {
+      f32(ops[2], "bias");
+      shape(ops[2], {N}, "bias");
+      bias = ops[2].f32();
+    }
+    int64_t M = K ? x.numel() / K : 0;
+    const float *px = x.f32(), *pw = w.f32();
+    float *py = y.f32();
+    return [=] { bp->linear(px, pw, bias, py, M, K, N); };
+  }
+  case plan::OpCode::Conv2d: {
+    counts(2, 3);
+    const Ref &x = ops[0], &w = ops[1], &y = res[0];
+    f32(x, "input");
+    f32(w, "weight");
+    f32(y, "result");
+    auto *a = attrs<plan::Conv2dAttrs>();
+    need(x.shape.size() == 4 && w.shape.size() == 4 && w.shape[1] == x.shape[1],
+         "input ", shapeToString(x.shape), " and weight ",
+         shapeToString(w.shape), " are not NCHW/OIHW with matching channels");
+    int64_t sh = a->stride_h(), sw = a->stride_w(), ph = a->pad_h(),
+            pw = a->pad_w();
+    need(sh > 0 && sw > 0 && ph >= 0 && pw >= 0 && ph < (1 << 20) &&
+             pw < (1 << 20),
+         "bad strides or padding");
+    int64_t H = x.shape[2], W = x.shape[3], KH = w.shape[2], KW = w.shape[3];
+    need(H + 2 * ph >= KH && W + 2 * pw >= KW, "kernel larger than input");
+    Shape ys = {x.shape[0], w.shape[0], (H + 2 * ph - KH) / sh + 1,
+                (W + 2 * pw - KW) / sw + 1};
+    shape(y, ys, "result");
+    const float *bias = nullptr;
+    if (ops.size() == 3) {
+      shape(ops[2], {w.shape[0]}, "bias");
+      bias = ops[2].f32();
+    }
+    Shape xs = x.shape;
+    int64_t O = w.shape[0];
+    const float *px = x.f32(), *pwt = w.f32();
+    float *py = y.f32();
+    return [=] {
+      bp->conv2d(px, pwt, bias, py, xs[0], xs[1], xs[2], xs[3], O, KH, KW, sh,
+                 sw, ph, pw);
+    };
+  }
+  case plan::OpCode::LayerNorm: {
+    need(ops.size() == 1 || ops.size() == 3, "expected 1 or 3 operands");
+    need(res.size() == 1, "expected one result");
+    const Ref &x = ops[0], &y = res[0];
+    f32(x, "input");
+    need(!x.shape.empty(), "input must have rank >= 1");
+    shape(y, x.shape, "result");
+    float eps = attrs<plan::LayerNormAttrs>()->epsilon();
+    int64_t cols = x.shape.back(), rows = cols ? x.numel() / cols : 0;
+    const float *g = nullptr, *bb = nullptr;
+    if (ops.size() == 3) {
+      shape(ops[1], {cols}, "weight");
+      shape(ops[2], {cols}, "bias");
+      g = ops[1].f32();
+      bb = ops[2].f32();
+    }
+    const float *px = x.f32();
+    float *py = y.f32();
+    return [=] { bp->layerNorm(px, g, bb, py, rows, cols, eps); };
+  }
+  case plan::OpCode::Modulate: {
+    counts(3, 3);
+    const Ref &x = ops[0], &y = res[0];
+    f32(x, "input");
+    need(x.shape.size() == 3, "input must be [B, T, D]");
+    Shape bd = {x.shape[0], x.shape[2]};
+    shape(ops[1], bd, "shift");
+    shape(ops[2], bd, "scale");
+    shape(y, x.shape, "result");
+    int64_t B = x.shape[0], T = x.shape[1], D = x.shape[2];
+    const float *px = x.f32(), *ps = ops[1].f32(), *pc = ops[2].f32();
+    float *py = y.f32();
+    return [=] { bp->modulate(px, ps, pc, py, B, T, D); };
+  }
+  case plan::OpCode::Attention: {
+    counts(3, 3);
+    const Ref &q = ops[0], &k = ops[1], &v = ops[2], &y = res[0];
+    f32(q, "query");
+    need(q.shape.size() == 3 && k.shape.size() == 3, "q, k, v must be rank 3");
+    shape(v, k.shape, "value");
+    need(k.shape[0] == q.shape[0] && k.shape[2] == q.shape[2],
+         "query and key disagree in batch or width");
+    shape(y, q.shape, "result");
+    auto *a = attrs<plan::AttentionAttrs>();
+    int64_t H = a->num_heads();
+    need(H > 0 && q.shape[2] % H == 0, "width ", q.shape[2],
+         " not divisible by ", H, " heads");
+    int64_t B = q.shape[0], Tq = q.shape[1], Tk = k.shape[1],
+            Dh = q.shape[2] / H;
+    float scale = a->scale();
+    const float *pq = q.f32(), *pk = k.f32(), *pv = v.f32();
+    float *py = y.f32();
+    return [=] { bp->attention(pq, pk, pv, py, B, Tq, Tk, H, Dh, scale); };
+  }
+  case plan::OpCode::Gelu:
+  case plan::OpCode::Silu: {
+    counts(1, 1);
+    f32(ops[0], "input");
+    shape(res[0], ops[0].shape, "result");
+    UnaryKind kind = UnaryKind::Silu;
+    if (in.op() == plan::OpCode::Gelu)
+      kind = attrs<plan::GeluAttrs>()->tanh() ? UnaryKind::GeluTanh
+                                              : UnaryKind::GeluErf;
+    const float *px = ops[0].f32();
+    float *py = res[0].f32();
+    int64_t n = ops[0].numel();
+    return [=] { bp->unary(kind, px, py, n); };
+  }
+  case plan::OpCode::Add:
+    return binary(BinaryKind::Add);
+  case plan::OpCode::Sub:
+    return binary(BinaryKind::Sub);
+  case plan::OpCode::Mul:
+    return binary(BinaryKind::Mul);
+  case plan::OpCode::Div:
+    return binary(BinaryKind::Div);
+  case plan::OpCode::TimestepEmbedding: {
+    counts(1, 1);
+    const Ref &t = ops[0], &y = res[0];
+    auto *a = attrs<plan::TimestepEmbeddingAttrs>();
+    need(t.shape.size() == 1, "timesteps must be [B]");
+    need(t.dtype == DType::F32 || t.dtype == DType::I64,
+         "timesteps must be f32 or i64");
+    shape(y, {t.shape[0], a->dim()}, "result");
+    f32(y, "result");
+    const float *tf = t.dtype == DType::F32 ? t.f32() : nullptr;
+    const int64_t *ti =
+        t.dtype == DType::I64 ? static_cast<const int64_t *>(t.ptr) : nullptr;
+    float *py = y.f32();
+    int64_t B = t.shape[0], dim = a->dim();
+    bool flip = a->flip_sin_to_cos();
+    float shift = a->downscale_freq_shift(), sc = a->scale(),
+          period = a->max_period();
+    need(float(dim / 2) != shift, "dim too small for the frequency shift");
+    return [=] {
+      bp->timestepEmbedding(tf, ti, py, B, dim, flip, shift, sc, period);
+    };
+  }
+  case plan::OpCode::Embedding: {
+    counts(2, 2);
+    const Ref &table = ops[0], &ids = ops[1], &y = res[0];
+    f32(table, "table");
+    need(table.shape.size() == 2, "table must be [V, D]");
+    need(ids.dtype == DType::I64, "ids must be i64");
+    Shape ys = ids.shape;
+    ys.push_back(table.shape[1]);
+    shape(y, ys, "result");
+    const float *pt = table.f32();
+    const int64_t *pi = static_cast<const int64_t *>(ids.ptr);
+    float *py = y.f32();
+    int64_t n = ids.numel(), V = table.shape[0], D = table.shape[1];
+    return [=] { bp->embedding(pt, pi, py, n, V, D); };
+  }
+  case plan::OpCode::PosEmbed2d: {
+    counts(0, 0);
+    auto *a = attrs<plan::PosEmbed2dAttrs>();
+    need(a->grid_h() > 0 && a->grid_w() > 0 && a->dim() > 0 &&
+             a->dim() % 4 == 0,
+         "bad grid or dim");
+    shape(res[0], {1, a->grid_h() * a->grid_w(), a->dim()}, "result");
+    float *py = res[0].f32();
+    int64_t gh = a->grid_h(), gw = a->grid_w(), dim = a->dim();
+    double base = a->base_size(), interp = a->interpolation_scale();
+    need(base > 0 && interp > 0, "bad base_size or interpolation_scale");
+    return [=] { bp->posEmbed2d(py, gh, gw, dim, base, interp); };
+  }
+  case plan::OpCode::Transpose: {
+    counts(1, 1);
+    const Ref &x = ops[0], &y = res[0];
+    auto *a = attrs<plan::TransposeAttrs>();
+    need(a->permutation() != nullptr, "missing permutation");
+    Shape perm(a->permutation()->begin(), a->permutation()->end());
+    int rank = int(x.shape.size());
+    need(rank <= kMaxRank && perm.size() == x.shape.size(),
+         "permutation does not match the input rank");
+    std::vector<bool> seen(rank, false);
+    Shape ys;
+    for (int64_t p : perm) {
+      need(p >= 0 && p < rank && !seen[p], "invalid permutation");
+      seen[p] = true;
+      ys.push_back(x.shape[p]);
+    }
+    shape(y, ys, "result");
+    need(y.dtype == x.dtype, "dtype changes");
+    Shape xs = x.shape;
+    size_t es = dtypeSize(x.dtype);
+    const void *px = x.ptr;
+    void *py = y.ptr;
+    return [=] { bp->transpose(px, py, rank, xs.data(), perm.data(), es); };
+  }
+  case plan::OpCode::Slice: {
+    counts(1, 1);
+    const Ref &x = ops[0], &y = res[0];
+    auto *a = attrs<plan::AxisAttrs>();
+    int64_t axis = a->axis(), start = a->start();
+    need(axis >= 0 && axis < int64_t(x.shape.size()), "axis out of range");
+    need(y.dtype == x.dtype && y.shape.size() == x.shape.size(),
+         "result does not match the input");
+    int64_t size = y.shape[axis];
+    Shape ys = x.shape;
+    ys[axis] = size;
+    shape(y, ys, "result");
+    need(start >= 0 && start <= x.shape[axis] && size <= x.shape[axis] - start,
+         "slice outside the input");
+    int64_t inner = 1, outer = 1;
+    for (size_t d = axis + 1; d < x.shape.size(); ++d)
+      inner *= x.shape[d];
+    for (int64_t d = 0; d < axis; ++d)
+      outer *= x.shape[d];
+    size_t es = dtypeSize(x.dtype);
+    const uint8_t *src = static_cast<const uint8_t *>(x.ptr) + start * inner * es;
+    void *dst = y.ptr;
+    int64_t srcRow = x.shape[axis] * inner, rowElems = size * inner;
+    return [=] {
+      bp->copyStrided(src, srcRow, dst, rowElems, outer, rowElems, es);
+    };
+  }
+  case plan::OpCode::Concat: {
+    need(!ops.empty() && res.size() == 1, "needs inputs and one result");
+    const Ref &y = res[0];
+    auto *a = attrs<plan::AxisAttrs>();
+    int64_t axis = a->axis();
+    need(axis >= 0 && axis < int64_t(y.shape.size()), "axis out of range");
+    int64_t inner = 1, outer = 1, total = 0;
+    for (size_t d = axis + 1; d < y.shape.size(); ++d)
+      inner *= y.shape[d];
+    for (int64_t d = 0; d < axis; ++d)
+      outer *= y.shape[d];
+    size_t es = dtypeSize(y.dtype);
+    struct Part {
+      const void *src;
+      int64_t rowElems, dstOffset;
+    };
+    std::vector<Part> parts;
+    for (const Ref &x : ops) {
+      need(x.dtype == y.dtype && x.shape.size() == y.shape.size(),
+           "inputs must match the result's dtype and rank");
+      Shape want = y.shape;
+      want[axis] = x.shape[axis];
+      shape(x, want, "input");
+      parts.push_back({x.ptr, x.shape[axis] * inner, total * inner});
+      total += x.shape[axis];
+    }
+    need(total == y.shape[axis], "inputs do not add up to the result");
+    int64_t dstRow = y.shape[axis] * inner;
+    uint8_t *dst = static_cast<uint8_t *>(y.ptr);
+    return [=] {
+      for (const Part &p : parts)
+        bp->copyStrided(p.src, p.rowElems, dst + p.dstOffset * es, dstRow,
+                        outer, p.rowElems, es);
+    };
+  }
+  case plan::OpCode::Copy: {
+    counts(1, 1);
+    need(ops[0].dtype == res[0].dtype && ops[0].numel() == res[0].numel(),
+         "copy between different sizes");
+    const void *src = ops[0].ptr;
+    void *dst = res[0].ptr;
+    size_t bytes = ops[0].numel() * dtypeSize(ops[0].dtype);
+    return [=] { std::memcpy(dst, src, bytes); };
+  }
+  }
+  fail(where, ": op code ", int(in.op()), " is not implemented by the ",
+       be.name(), " backend");
+}
+
+} // namespace
+
+Executor::Executor(const LoadedPlan &plan, int rank, Backend &backend,
+                   const WeightStore &weights)
+    : plan_(plan), rank_(rank), backend_(backend), weights_(weights),
+      arena_(nullptr, std::free) {
+  const plan::RankProgram &rp = plan.rank(rank);
+  check(weights.size() == (rp.weights() ? rp.weights()->size() : 0),
+        "weight store does not match the plan's weight table");
+  arenaBytes_ = rp.arena_bytes();
+  // 64-byte alignment for vector loads; aligned_alloc needs a multiple.
+  size_t bytes = (arenaBytes_ + 63) / 64 * 64;
+  arena_.reset(static_cast<uint8_t *>(std::aligned_alloc(64, bytes ? bytes : 64)));
+  check(arena_ != nullptr, "cannot allocate the arena of ", arenaBytes_,
+        " bytes");
+  for (const plan::Function *f : *rp.functions())
+    bind(*f, functions_[f->name()->str()]);
+}
+
+Executor::~Executor() = default;
+
+void Executor::bind(const plan::Function &f, Bound &out) {
+  std::string ctx = plan_.name() + ", rank " + std::to_string(rank_) +
+                    ", function '" + f.name()->str() + "'";
+  std::vector<Ref> refs;
+  refs.reserve(f.values()->size());
+  for (const plan::Value *v : *f.values()) {
+    void *ptr = v->kind() == plan::ValueKind::Arena
+                    ? static_cast<void *>(arena_.get() + v->offset())
+                    : const_cast<float *>(weights_.data(v->weight()));
+    refs.push_back({ptr, DType(v->dtype()), Shape(v->shape()->begin(),
+                                                  v->shape()->end())});
+  }
+  for (flatbuffers::uoffset_t i = 0; i < f.instrs()->size(); ++i) {
+    const plan::Instr *in = f.instrs()->Get(i);
+    std::vector<Ref> ops, res;
+    for (int32_t id : *in->operands())
+      ops.push_back(refs[id]);
+    for (int32_t id : *in->results())
+      res.push_back(refs[id]);
+    InstrBinder binder(*in, std::move(ops), std::move(res), backend_,
+                       "invalid plan " + ctx + ", instruction " +
+                           std::to_string(i));
+    out.steps.push_back(binder.bind());
+  }
+  for (flatbuffers::uoffset_t i = 0; i < f.inputs()->size(); ++i) {
+    const Ref &r = refs[f.inputs()->Get(i)];
+    out.inputs.push_back({f.input_names()->Get(i)->str(), r.dtype, r.shape});
+    out.inputPtrs.push_back(r.ptr);
+  }
+  for (flatbuffers::uoffset_t i = 0; i < f.outputs()->size(); ++i) {
+    const Ref &r = refs[f.outputs()->Get(i)];
+    out.outputs.push_back({f.output_names()->Get(i)->str(), r.dtype, r.shape});
+    out.outputPtrs.push_back(r.ptr);
+  }
+}
+
+const Executor::Bound &Executor::bound(const std::string &function) const {
+  auto it = functions_.find(function);
+  if (it == functions_.end())
+    plan_.function(rank_, function); // throws, listing the known names
+  return it->second;
+}
+
+const std::vector<TensorSpec> &
+Executor::inputs(const std::string &function) const {
+  return bound(function).inputs;
+}
+
+const std::vector<TensorSpec> &
+Executor::outputs(const std::string &function) const {
+  return bound(function).outputs;
+}
+
+/// Copies `in` into `dst` as `spec` wants it; integer -> f32 is the only
+/// conversion (diffusers' timestep embedding does timesteps.float()).
+static void copyInput(const HostTensor &in, const TensorSpec &spec, void *dst,
+                      const std::string &function) {
+  check(in.shape == spec.shape, "input '", spec.name, "' of '", function,
+        "' has shape ", shapeToString(in.shape), ", expected ",
+        shapeToString(spec.shape),
+        (in.shape.size() == spec.shape.size() && !in.shape.empty() &&
+         in.shape[0] != spec.shape[0])
+            ? " (the plan was compiled for batch " +
+                  std::to_string(spec.shape[0]) +
+                  "; recompile with fresco-compile --batch " +
+                  std::to_string(in.shape[0]) + ")"
+            : std::string());
+  check(in.data.size() == size_t(in.numel()) * dtypeSize(in.dtype),
+        "input '", spec.name, "' has the wrong number of bytes");
+  if (in.dtype == spec.dtype) {
+    std::memcpy(dst, in.data.data(), in.data.size());
+    return;
+  }
+  int64_t n = in.numel();
+  float *out = static_cast<float *>(dst);
+  if (spec.dtype == DType::F32 && in.dtype == DType::I64) {
+    for (int64_t i = 0; i < n; ++i)
+      out[i] = float(in.as<int64_t>()[i]);
+    return;
+  }
+  if (spec.dtype == DType::F32 && in.dtype == DType::I32) {
+    for (int64_t i = 0; i < n; ++i)
+      out[i] = float(in.as<int32_t>()[i]);
+    return;
+  }
+  if (spec.dtype == DType::I64 && in.dtype == DType::I32) {
+    int64_t *o = static_cast<int64_t *>(dst);
+    for (int64_t i = 0; i < n; ++i)
+      o[i] = in.as<int32_t>()[i];
+    return;
+  }
+  fail("input '", spec.name, "' of '", function, "' has dtype ",
+       dtypeName(in.dtype), ", expected ", dtypeName(spec.dtype));
+}
+
+std::vector<HostTensor> Executor::run(const std::string &function,
+                                      const std::vector<HostTensor> &inputs) {
+  const Bound &b = bound(function);
+  check(inputs.size() == b.inputs.size(), "function '", function, "' takes ",
+        b.inputs.size(), " inputs, got ", inputs.size());
+  for (size_t i = 0; i < inputs.size(); ++i)
+    copyInput(inputs[i], b.inputs[i], b.inputPtrs[i], function);
+  for (const auto &step : b.steps)
+    step();
+  std::vector<HostTensor> outs;
+  for (size_t i = 0; i < b.outputs.size(); ++i) {
+    HostTensor t;
+    t.dtype = b.outputs[i].dtype;
+    t.shape = b.outputs[i].shape;
+    t.data.resize(t.numel() * dtypeSize(t.dtype));
+    std::memcpy(t.data.data(), b.outputPtrs[i], t.data.size());
+    outs.push_back(std::move(t));
+  }
+  return outs;
+}
+
+} // namespace fresco

@@ -1,0 +1,69 @@
+//===- Executor.h - Runs a rank's functions over a static arena -*- C++ -*-===//
+//
+// Everything is resolved when the executor is built: each instruction
+// becomes one bound kernel call with fixed pointers and sizes (and is
+// shape-checked then), so running a function only copies inputs in, calls
+// the kernels in order and copies outputs out.
+//
+//===----------------------------------------------------------------------===//
+#ifndef FRESCO_RUNTIME_CORE_EXECUTOR_H
+#define FRESCO_RUNTIME_CORE_EXECUTOR_H
+
+#include "runtime/core/Backend.h"
+#include "runtime/core/Plan.h"
+#include "runtime/core/Tensor.h"
+#include "runtime/core/Weights.h"
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace fresco {
+
+/// Name, dtype and shape of a function input or output.
+struct TensorSpec {
+  std::string name;
+  DType dtype;
+  std::vector<int64_t> shape;
+};
+
+class Executor {
+public:
+  Executor(const LoadedPlan &plan, int rank, Backend &backend,
+           const WeightStore &weights);
+  ~Executor();
+
+  /// Runs `function` on `inputs` (in the function's input order). An input
+  /// of the wrong shape is an error; integer inputs to f32 parameters are
+  /// converted (as torch's .float() does), other dtype mismatches are errors.
+  std::vector<HostTensor> run(const std::string &function,
+                              const std::vector<HostTensor> &inputs);
+
+  const std::vector<TensorSpec> &inputs(const std::string &function) const;
+  const std::vector<TensorSpec> &outputs(const std::string &function) const;
+  uint64_t arenaBytes() const { return arenaBytes_; }
+
+private:
+  struct Bound {
+    std::vector<std::function<void()>> steps;
+    std::vector<TensorSpec> inputs, outputs;
+    std::vector<void *> inputPtrs;
+    std::vector<const void *> outputPtrs;
+  };
+  const Bound &bound(const std::string &function) const;
+  void bind(const plan::Function &f, Bound &out);
+
+  const LoadedPlan &plan_;
+  int rank_;
+  Backend &backend_;
+  const WeightStore &weights_;
+  uint64_t arenaBytes_ = 0;
+  std::unique_ptr<uint8_t, void (*)(void *)> arena_;
+  std::map<std::string, Bound> functions_;
+};
+
+} // namespace fresco
+
+#endif // FRESCO_RUNTIME_CORE_EXECUTOR_H

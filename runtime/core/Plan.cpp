@@ -1,0 +1,206 @@
+//===- Plan.cpp - Loading and verifying a plan ----------------------------===//
+#include "runtime/core/Plan.h"
+#include "runtime/core/DType.h"
+#include "runtime/core/Error.h"
+#include "runtime/core/PlanVersion.h"
+
+#include <fstream>
+#include <limits>
+#include <set>
+
+namespace fresco {
+namespace {
+
+// Caps that keep every size computation far from overflow.
+constexpr int64_t kMaxDim = int64_t(1) << 40;
+constexpr uint64_t kMaxBytes = uint64_t(1) << 46;
+
+bool validDType(plan::DType t) {
+  return t >= plan::DType::MIN && t <= plan::DType::MAX;
+}
+
+/// numel of a shape with every dim in [0, kMaxDim]; fails on overflow.
+uint64_t checkedNumel(const flatbuffers::Vector<int64_t> *shape,
+                      const std::string &where) {
+  check(shape != nullptr, where, ": missing shape");
+  uint64_t n = 1;
+  for (int64_t d : *shape) {
+    check(d >= 0 && d <= kMaxDim, where, ": dimension ", d, " out of range");
+    check(d == 0 || n <= kMaxBytes / uint64_t(d), where,
+          ": shape has too many elements");
+    n *= uint64_t(d);
+  }
+  return n;
+}
+
+std::string at(const std::string &name, const std::string &path) {
+  return "invalid plan " + name + ": " + path;
+}
+
+void verifyWeights(const plan::RankProgram &rp, const std::string &ctx) {
+  if (!rp.weights())
+    return;
+  for (flatbuffers::uoffset_t i = 0; i < rp.weights()->size(); ++i) {
+    const plan::WeightSlice *w = rp.weights()->Get(i);
+    std::string where = ctx + ", weight " + std::to_string(i);
+    check(w->name() && w->component(), where, ": missing name or component");
+    where += " '" + w->name()->str() + "'";
+    check(w->dtype() == plan::DType::F32, where,
+          ": only f32 weight storage is supported by the CPU runtime");
+    checkedNumel(w->full_shape(), where);
+    checkedNumel(w->sizes(), where);
+    size_t rank = w->full_shape()->size();
+    check(w->offsets() && w->offsets()->size() == rank &&
+              w->sizes()->size() == rank,
+          where, ": slice offsets/sizes do not match the tensor rank");
+    for (size_t d = 0; d < rank; ++d) {
+      int64_t off = w->offsets()->Get(d), size = w->sizes()->Get(d);
+      int64_t full = w->full_shape()->Get(d);
+      check(off >= 0 && off <= full && size <= full - off, where,
+            ": slice [", off, ", ", off + size, ") outside dimension ", d,
+            " of size ", full);
+    }
+  }
+}
+
+void verifyFunction(const plan::Function &f, const plan::RankProgram &rp,
+                    const std::string &ctx) {
+  uint32_t numWeights = rp.weights() ? rp.weights()->size() : 0;
+  check(f.values() && f.instrs(), ctx, ": missing values or instructions");
+  check(f.arena_bytes() <= rp.arena_bytes(), ctx, ": arena of ",
+        f.arena_bytes(), " bytes exceeds the rank's arena of ",
+        rp.arena_bytes());
+  uint32_t numValues = f.values()->size();
+  std::vector<bool> isArena(numValues);
+  for (uint32_t i = 0; i < numValues; ++i) {
+    const plan::Value *v = f.values()->Get(i);
+    std::string where = ctx + ", value " + std::to_string(i);
+    check(validDType(v->dtype()), where, ": unknown dtype");
+    uint64_t n = checkedNumel(v->shape(), where);
+    uint64_t bytes = n * dtypeSize(DType(v->dtype()));
+    if (v->kind() == plan::ValueKind::Arena) {
+      check(v->offset() <= f.arena_bytes() &&
+                bytes <= f.arena_bytes() - v->offset(),
+            where, ": bytes [", v->offset(), ", ", v->offset() + bytes,
+            ") exceed the arena of ", f.arena_bytes());
+      isArena[i] = true;
+    } else if (v->kind() == plan::ValueKind::Weight) {
+      check(v->weight() >= 0 && uint32_t(v->weight()) < numWeights, where,
+            ": weight index ", v->weight(), " out of range");
+      const plan::WeightSlice *w = rp.weights()->Get(v->weight());
+      check(uint64_t(numElements({w->sizes()->begin(), w->sizes()->end()})) ==
+                    n &&
+                v->dtype() == w->dtype(),
+            where, ": does not match the size or dtype of weight '",
+            w->name()->str(), "'");
+    } else {
+      fail(where, ": unknown value kind");
+    }
+  }
+  auto checkIndices = [&](const flatbuffers::Vector<int32_t> *ids,
+                          const std::string &where, bool mustBeArena) {
+    check(ids != nullptr, where, ": missing value list");
+    for (int32_t id : *ids) {
+      check(id >= 0 && uint32_t(id) < numValues, where, ": value index ", id,
+            " out of range (", numValues, " values)");
+      check(!mustBeArena || isArena[id], where, ": value ", id,
+            " must live in the arena");
+    }
+  };
+  for (uint32_t i = 0; i < f.instrs()->size(); ++i) {
+    const plan::Instr *in = f.instrs()->Get(i);
+    std::string where = ctx + ", instruction " + std::to_string(i);
+    check(in->op() >= plan::OpCode::MIN && in->op() <= plan::OpCode::MAX,
+          where, ": unknown op code ", int(in->op()));
+    checkIndices(in->operands(), where, false);
+    checkIndices(in->results(), where, true);
+  }
+  checkIndices(f.inputs(), ctx + ", inputs", true);
+  checkIndices(f.outputs(), ctx + ", outputs", true);
+  check(f.input_names() && f.input_names()->size() == f.inputs()->size() &&
+            f.output_names() &&
+            f.output_names()->size() == f.outputs()->size(),
+        ctx, ": input/output names do not match the inputs/outputs");
+}
+
+} // namespace
+
+uint64_t valueBytes(const plan::Value &v) {
+  return uint64_t(numElements({v.shape()->begin(), v.shape()->end()})) *
+         dtypeSize(DType(v.dtype()));
+}
+
+void verifyPlan(const plan::Plan &p, const std::string &name) {
+  check(p.version() == kPlanVersion, "plan ", name, " has format version ",
+        p.version(), " but this runtime reads version ", kPlanVersion,
+        ": recompile it with a matching fresco-compile");
+  check(p.ranks() && p.num_ranks() >= 1 &&
+            p.ranks()->size() == uint32_t(p.num_ranks()),
+        at(name, "rank count does not match the rank programs"));
+  for (uint32_t r = 0; r < p.ranks()->size(); ++r) {
+    const plan::RankProgram *rp = p.ranks()->Get(r);
+    std::string ctx = at(name, "rank " + std::to_string(r));
+    check(rp->rank() == int32_t(r), ctx, ": rank field is ", rp->rank());
+    check(rp->arena_bytes() <= kMaxBytes, ctx, ": arena too large");
+    verifyWeights(*rp, ctx);
+    check(rp->functions() != nullptr, ctx, ": no functions");
+    std::set<std::string> names;
+    for (const plan::Function *f : *rp->functions()) {
+      check(f->name() != nullptr, ctx, ": a function has no name");
+      std::string fctx = ctx + ", function '" + f->name()->str() + "'";
+      check(names.insert(f->name()->str()).second, fctx, ": defined twice");
+      verifyFunction(*f, *rp, fctx);
+    }
+  }
+}
+
+LoadedPlan LoadedPlan::fromBytes(std::vector<uint8_t> bytes,
+                                 const std::string &name) {
+  check(bytes.size() >= 8, name, " is not a Fresco plan (", bytes.size(),
+        " bytes is too short)");
+  check(plan::PlanBufferHasIdentifier(bytes.data()), name,
+        " is not a Fresco plan (file identifier is not 'FPLN')");
+  flatbuffers::Verifier verifier(bytes.data(), bytes.size());
+  check(plan::VerifyPlanBuffer(verifier), name,
+        " is a corrupt or truncated Fresco plan (FlatBuffers verification "
+        "failed)");
+  LoadedPlan lp;
+  lp.bytes_ = std::move(bytes);
+  lp.name_ = name;
+  verifyPlan(lp.plan(), name);
+  return lp;
+}
+
+LoadedPlan LoadedPlan::fromFile(const std::string &path) {
+  std::ifstream in(path, std::ios::binary | std::ios::ate);
+  check(in.good(), "cannot open plan ", path);
+  std::streamoff size = in.tellg();
+  check(size >= 0 && uint64_t(size) < (uint64_t(1) << 31), "plan ", path,
+        " is too large for a FlatBuffer (", size, " bytes)");
+  std::vector<uint8_t> bytes(size);
+  in.seekg(0);
+  in.read(reinterpret_cast<char *>(bytes.data()), size);
+  check(in.good() || in.eof(), "cannot read plan ", path);
+  return fromBytes(std::move(bytes), path);
+}
+
+const plan::RankProgram &LoadedPlan::rank(int r) const {
+  const plan::Plan &p = plan();
+  check(r >= 0 && r < p.num_ranks(), "rank ", r, " is outside the plan's ",
+        p.num_ranks(), " ranks");
+  return *p.ranks()->Get(r);
+}
+
+const plan::Function &LoadedPlan::function(int r,
+                                           const std::string &name) const {
+  const plan::RankProgram &rp = rank(r);
+  std::string known;
+  for (const plan::Function *f : *rp.functions()) {
+    if (f->name()->str() == name)
+      return *f;
+    known += (known.empty() ? "" : ", ") + f->name()->str();
+  }
+  fail("plan ", name_, " has no function '", name, "' (it has: ", known, ")");
+}
+
+} // namespace fresco

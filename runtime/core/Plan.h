@@ -1,0 +1,54 @@
+//===- Plan.h - Loading and verifying a plan --------------------*- C++ -*-===//
+//
+// Two-stage verification: the FlatBuffers verifier proves every offset in
+// the file is safe to follow; then verifyPlan checks meaning (indices,
+// shapes, arena offsets, weight slices) with overflow-safe arithmetic.
+// Op-specific shape rules are checked when the executor binds kernels, also
+// at load time. A plan that passes both never makes a kernel read or write
+// outside its buffers.
+//
+//===----------------------------------------------------------------------===//
+#ifndef FRESCO_RUNTIME_CORE_PLAN_H
+#define FRESCO_RUNTIME_CORE_PLAN_H
+
+#include "runtime/schema/plan_generated.h"
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace fresco {
+
+class LoadedPlan {
+public:
+  /// Reads and verifies `path`; throws fresco::Error naming the problem.
+  static LoadedPlan fromFile(const std::string &path);
+  /// Verifies `bytes` (taken over); `name` is used in messages.
+  static LoadedPlan fromBytes(std::vector<uint8_t> bytes,
+                              const std::string &name);
+
+  const plan::Plan &plan() const {
+    return *plan::GetPlan(bytes_.data());
+  }
+  const plan::RankProgram &rank(int r) const;
+  /// The function called `name` on rank `r`; an error lists the available
+  /// names when it is missing.
+  const plan::Function &function(int r, const std::string &name) const;
+  const std::string &name() const { return name_; }
+  size_t byteSize() const { return bytes_.size(); }
+
+private:
+  std::vector<uint8_t> bytes_;
+  std::string name_;
+};
+
+/// Stage 2: semantic checks; throws fresco::Error with `name` and the path
+/// to the bad field (e.g. "rank 0, function 'transformer', value 12").
+void verifyPlan(const plan::Plan &p, const std::string &name);
+
+/// Bytes of a value (numel * element size); assumes a verified plan.
+uint64_t valueBytes(const plan::Value &v);
+
+} // namespace fresco
+
+#endif // FRESCO_RUNTIME_CORE_PLAN_H

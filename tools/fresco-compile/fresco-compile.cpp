@@ -1,0 +1,195 @@
+//===- fresco-compile.cpp - Compile a model into a Fresco plan ------------===//
+//
+// Input: a diffusers model folder (config.json), a pipeline folder
+// (model_index.json; its `transformer` component) or a .mlir file in the
+// fresco dialect. Output: a .fplan (or the IR with --emit=mlir).
+// Exit codes: 0 success, 1 compile error, 2 misuse.
+//
+//===----------------------------------------------------------------------===//
+#include "compiler/Pipelines/Pipelines.h"
+#include "compiler/Target/Plan/PlanEmitter.h"
+#include "dialects/Fresco/IR/FrescoOps.h"
+#include "models/ModelRegistry.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/MLIRContext.h"
+#include "mlir/IR/Verifier.h"
+#include "mlir/Parser/Parser.h"
+#include "mlir/Pass/PassManager.h"
+#include "mlir/Support/FileUtilities.h"
+#include "llvm/Support/CommandLine.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/InitLLVM.h"
+#include "llvm/Support/Path.h"
+#include "llvm/Support/SourceMgr.h"
+#include "llvm/Support/ToolOutputFile.h"
+#include "llvm/Support/WithColor.h"
+
+using namespace llvm;
+using namespace mlir;
+
+static cl::OptionCategory category("fresco-compile options");
+static cl::opt<std::string> inputPath(cl::Positional, cl::Required,
+                                      cl::desc("<model-folder | pipeline-folder | file.mlir>"),
+                                      cl::cat(category));
+static cl::opt<std::string> outputPath("o", cl::Required,
+                                       cl::desc("output plan (.fplan)"),
+                                       cl::value_desc("file"), cl::cat(category));
+static cl::opt<int64_t> batch("batch", cl::init(1),
+                              cl::desc("batch size the plan is compiled for "
+                                       "(shapes are static); default 1"),
+                              cl::cat(category));
+static cl::opt<std::string> component(
+    "component", cl::init("transformer"),
+    cl::desc("component to compile from a pipeline folder, and the name of "
+             "the function built from a model folder (default: transformer)"),
+    cl::cat(category));
+enum class EmitKind { Plan, Mlir, LoweredMlir };
+static cl::opt<EmitKind> emit(
+    "emit", cl::init(EmitKind::Plan), cl::desc("what to write to -o"),
+    cl::values(clEnumValN(EmitKind::Plan, "plan", "the FlatBuffers plan"),
+               clEnumValN(EmitKind::Mlir, "mlir", "the global fresco IR"),
+               clEnumValN(EmitKind::LoweredMlir, "lowered-mlir",
+                          "the IR after the lowering pipeline")),
+    cl::cat(category));
+static cl::opt<bool> quiet("quiet", cl::desc("no summary on stderr"),
+                           cl::cat(category));
+
+static int errorExit(const Twine &msg) {
+  WithColor::error(errs(), "fresco-compile") << msg << "\n";
+  return 1;
+}
+
+static OwningOpRef<ModuleOp> loadInput(MLIRContext &ctx, std::string &error) {
+  if (sys::fs::is_directory(inputPath)) {
+    OwningOpRef<ModuleOp> module = ModuleOp::create(UnknownLoc::get(&ctx));
+    SmallString<256> folder(inputPath);
+    SmallString<256> index(inputPath);
+    sys::path::append(index, "model_index.json");
+    if (sys::fs::exists(index)) {
+      sys::path::append(folder, component);
+      if (!sys::fs::is_directory(folder)) {
+        error = "pipeline folder " + inputPath + " has no '" + component +
+                "' component folder";
+        return nullptr;
+      }
+    }
+    ::fresco::models::BuildOptions options;
+    options.batch = batch;
+    if (Error e = ::fresco::models::buildComponentFromFolder(*module, folder,
+                                                           component, options)) {
+      error = toString(std::move(e));
+      return nullptr;
+    }
+    return module;
+  }
+  if (!sys::fs::exists(inputPath)) {
+    error = "no such file or folder: " + inputPath;
+    return nullptr;
+  }
+  std::string msg;
+  auto file = openInputFile(inputPath, &msg);
+  if (!file) {
+    error = msg;
+    return nullptr;
+  }
+  SourceMgr sm;
+  sm.AddNewSourceBuffer(std::move(file), SMLoc());
+  // Parse errors are printed by the diagnostic handler with locations.
+  SourceMgrDiagnosticHandler handler(sm, &ctx);
+  OwningOpRef<ModuleOp> module = parseSourceFile<ModuleOp>(sm, &ctx);
+  if (!module)
+    error = "cannot parse " + inputPath;
+  return module;
+}
+
+/// One line per function: instructions, weights, arena vs no reuse.
+static void printSummary(ModuleOp module, size_t planBytes) {
+  for (auto fn : module.getOps<func::FuncOp>()) {
+    if (fn.isExternal())
+      continue;
+    size_t ops = 0, params = 0;
+    uint64_t paramBytes = 0;
+    fn.walk([&](Operation *op) {
+      if (auto p = dyn_cast<mlir::fresco::ParamOp>(op)) {
+        ++params;
+        paramBytes += p.getType().getNumElements() * 4;
+      } else if (!isa<mlir::fresco::ReshapeOp, func::ReturnOp, func::FuncOp>(op)) {
+        ++ops;
+      }
+    });
+    auto attr = [&](StringRef n) -> uint64_t {
+      auto a = fn->getAttrOfType<IntegerAttr>(n);
+      return a ? a.getInt() : 0;
+    };
+    errs() << "fresco-compile: function '" << fn.getSymName() << "': " << ops
+           << " instructions, " << params << " parameters ("
+           << format("%.2f", paramBytes / 1048576.0) << " MiB), arena "
+           << format("%.2f", attr("fresco.arena_bytes") / 1048576.0)
+           << " MiB (sum of intermediates "
+           << format("%.2f", attr("fresco.intermediate_bytes") / 1048576.0)
+           << " MiB)\n";
+  }
+  errs() << "fresco-compile: wrote " << outputPath << " (" << planBytes
+         << " bytes, 1 rank)\n";
+}
+
+int main(int argc, char **argv) {
+  InitLLVM init(argc, argv);
+  mlir::registerPassManagerCLOptions();
+  mlir::registerMLIRContextCLOptions();
+  cl::HideUnrelatedOptions(category);
+  if (!cl::ParseCommandLineOptions(
+          argc, argv,
+          "fresco-compile: compile a diffusion model into a Fresco plan\n\n"
+          "  fresco-compile ./dit-folder -o dit.fplan --batch 2\n"
+          "  fresco-compile model.mlir -o model.fplan\n",
+          &errs()))
+    return 2;
+  if (batch < 1) {
+    errs() << "fresco-compile: --batch must be at least 1\n";
+    return 2;
+  }
+
+  DialectRegistry registry;
+  registry.insert<mlir::fresco::FrescoDialect, func::FuncDialect>();
+  MLIRContext ctx(registry);
+  ctx.loadAllAvailableDialects();
+
+  std::string error;
+  OwningOpRef<ModuleOp> module = loadInput(ctx, error);
+  if (!module)
+    return errorExit(error);
+  if (failed(verify(*module)))
+    return errorExit("the input does not verify");
+
+  std::string outErr;
+  auto out = openOutputFile(outputPath, &outErr);
+  if (!out)
+    return errorExit(outErr);
+
+  if (emit == EmitKind::Mlir) {
+    module->print(out->os());
+    out->keep();
+    return 0;
+  }
+  PassManager pm(&ctx);
+  if (failed(applyPassManagerCLOptions(pm)))
+    return errorExit("bad pass manager options");
+  mlir::fresco::buildLowerToPlanPipeline(pm);
+  if (failed(pm.run(*module)))
+    return errorExit("lowering failed");
+  if (emit == EmitKind::LoweredMlir) {
+    module->print(out->os());
+    out->keep();
+    return 0;
+  }
+  std::vector<uint8_t> bytes;
+  if (failed(mlir::fresco::emitPlan(*module, bytes)))
+    return errorExit("cannot emit the plan");
+  out->os().write(reinterpret_cast<const char *>(bytes.data()), bytes.size());
+  out->keep();
+  if (!quiet)
+    printSummary(*module, bytes.size());
+  return 0;
+}

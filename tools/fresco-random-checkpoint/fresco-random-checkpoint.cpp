@@ -1,0 +1,178 @@
+//===- fresco-random-checkpoint.cpp - Random-weight diffusers folders -----===//
+//
+// Writes `<out>/config.json` and `<out>/diffusion_pytorch_model.safetensors`
+// exactly as diffusers' save_pretrained lays a model folder out, with every
+// parameter the model builder asks for, drawn from a seeded generator. Tests
+// and demos use it: no model weights can be downloaded.
+//
+//===----------------------------------------------------------------------===//
+#include "dialects/Fresco/IR/FrescoOps.h"
+#include "models/ModelRegistry.h"
+#include "runtime/core/Error.h"
+#include "runtime/io/Safetensors.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/MLIRContext.h"
+#include "llvm/Support/CommandLine.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/InitLLVM.h"
+#include "llvm/Support/MemoryBuffer.h"
+#include "llvm/Support/Path.h"
+#include "llvm/Support/WithColor.h"
+
+#include <cmath>
+#include <map>
+
+using namespace llvm;
+using namespace mlir;
+
+static cl::OptionCategory category("fresco-random-checkpoint options");
+static cl::opt<std::string> configPath("config", cl::Required,
+                                       cl::desc("diffusers config.json"),
+                                       cl::value_desc("file"), cl::cat(category));
+static cl::opt<std::string> outDir("o", cl::Required,
+                                   cl::desc("output model folder"),
+                                   cl::value_desc("folder"), cl::cat(category));
+static cl::opt<uint64_t> seed("seed", cl::init(0), cl::desc("random seed"),
+                              cl::cat(category));
+static cl::opt<std::string> dtype("dtype", cl::init("f32"),
+                                  cl::desc("storage dtype: f32, f16 or bf16"),
+                                  cl::cat(category));
+
+namespace {
+
+/// splitmix64: a tiny generator whose stream is the same on every platform
+/// (std:: distributions are not), so a seed names the same checkpoint.
+struct Rng {
+  uint64_t state;
+  uint64_t next() {
+    uint64_t z = (state += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+  }
+  double uniform() { return (next() >> 11) * (1.0 / 9007199254740992.0); }
+  double normal() { // Box-Muller
+    double u1 = uniform(), u2 = uniform();
+    return std::sqrt(-2.0 * std::log(u1 + 1e-300)) *
+           std::cos(6.283185307179586 * u2);
+  }
+};
+
+/// Scales that keep activations O(1) through deep random networks.
+void fill(StringRef name, ArrayRef<int64_t> shape, Rng &rng,
+          std::vector<float> &out) {
+  int64_t n = 1, fanIn = 1;
+  for (int64_t d : shape)
+    n *= d;
+  for (size_t i = 1; i < shape.size(); ++i)
+    fanIn *= shape[i];
+  out.resize(n);
+  bool isTable = name.contains("embedding_table");
+  bool isBias = name.ends_with(".bias");
+  for (float &v : out) {
+    if (isTable)
+      v = float(rng.normal());
+    else if (isBias)
+      v = float((rng.uniform() * 2 - 1) * 0.1);
+    else if (shape.size() == 1) // a norm gain
+      v = float(1.0 + (rng.uniform() * 2 - 1) * 0.1);
+    else
+      v = float((rng.uniform() * 2 - 1) / std::sqrt(double(fanIn)));
+  }
+}
+
+int errorExit(const Twine &msg) {
+  WithColor::error(errs(), "fresco-random-checkpoint") << msg << "\n";
+  return 1;
+}
+
+} // namespace
+
+int main(int argc, char **argv) {
+  InitLLVM init(argc, argv);
+  cl::HideUnrelatedOptions(category);
+  if (!cl::ParseCommandLineOptions(
+          argc, argv,
+          "fresco-random-checkpoint: write a random-weight diffusers model "
+          "folder for a config\n\n"
+          "  fresco-random-checkpoint --config dit-tiny.json -o ./dit-tiny\n",
+          &errs()))
+    return 2;
+  ::fresco::DType storage;
+  if (dtype == "f32")
+    storage = ::fresco::DType::F32;
+  else if (dtype == "f16")
+    storage = ::fresco::DType::F16;
+  else if (dtype == "bf16")
+    storage = ::fresco::DType::BF16;
+  else {
+    errs() << "fresco-random-checkpoint: --dtype must be f32, f16 or bf16\n";
+    return 2;
+  }
+
+  auto config = MemoryBuffer::getFile(configPath);
+  if (!config)
+    return errorExit("cannot read " + configPath + ": " +
+                     config.getError().message());
+  DialectRegistry registry;
+  registry.insert<mlir::fresco::FrescoDialect, func::FuncDialect>();
+  MLIRContext ctx(registry);
+  ctx.loadAllAvailableDialects();
+  OwningOpRef<ModuleOp> module = ModuleOp::create(UnknownLoc::get(&ctx));
+  if (Error e = ::fresco::models::buildComponentFromConfig(
+          *module, (*config)->getBuffer(), "model", {}))
+    return errorExit(configPath + ": " + toString(std::move(e)));
+
+  // Every distinct parameter, in a fixed (sorted) order for reproducibility.
+  std::map<std::string, SmallVector<int64_t>> params;
+  module->walk([&](mlir::fresco::ParamOp p) {
+    params[p.getName().str()] = SmallVector<int64_t>(p.getType().getShape());
+  });
+
+  if (std::error_code ec = sys::fs::create_directories(outDir))
+    return errorExit("cannot create " + outDir + ": " + ec.message());
+  Rng rng{seed};
+  std::vector<std::vector<uint8_t>> storageBufs;
+  std::vector<::fresco::SafetensorsEntry> entries;
+  uint64_t bytes = 0;
+  for (auto &[name, shape] : params) {
+    std::vector<float> values;
+    fill(name, shape, rng, values);
+    std::vector<uint8_t> buf(values.size() * ::fresco::dtypeSize(storage));
+    for (size_t i = 0; i < values.size(); ++i) {
+      if (storage == ::fresco::DType::F32)
+        std::memcpy(buf.data() + 4 * i, &values[i], 4);
+      else {
+        uint16_t h = storage == ::fresco::DType::F16
+                         ? ::fresco::floatToHalf(values[i])
+                         : ::fresco::floatToBf16(values[i]);
+        std::memcpy(buf.data() + 2 * i, &h, 2);
+      }
+    }
+    bytes += buf.size();
+    storageBufs.push_back(std::move(buf));
+    entries.push_back({name, storage,
+                       std::vector<int64_t>(shape.begin(), shape.end()),
+                       storageBufs.back().data()});
+  }
+  SmallString<256> weightsPath(outDir), configOut(outDir);
+  sys::path::append(weightsPath, "diffusion_pytorch_model.safetensors");
+  sys::path::append(configOut, "config.json");
+  try {
+    ::fresco::writeSafetensors(std::string(weightsPath), entries);
+  } catch (const ::fresco::Error &e) {
+    return errorExit(e.what());
+  }
+  if (configOut != StringRef(configPath)) {
+    std::error_code ec;
+    raw_fd_ostream os(configOut, ec);
+    if (ec)
+      return errorExit("cannot write " + configOut + ": " + ec.message());
+    os << (*config)->getBuffer();
+  }
+  errs() << "fresco-random-checkpoint: wrote " << params.size()
+         << " tensors (" << format("%.2f", bytes / 1048576.0) << " MiB, "
+         << dtype << ", seed " << seed << ") to " << outDir << "\n";
+  return 0;
+}

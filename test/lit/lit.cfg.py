@@ -18,3 +18,10 @@ llvm_config.add_tool_substitutions(
      ["fresco-opt", "fresco-compile", "fresco-run", "fresco-inspect",
       "fresco-random-checkpoint"]],
     [config.fresco_tools_dir, config.llvm_tools_dir])
+
+# Helpers for CLI tests.
+inputs = os.path.join(config.test_source_root, "Inputs")
+config.substitutions.append(("%expect-exit", os.path.join(inputs, "expect-exit.sh")))
+config.substitutions.append(("%inputs", inputs))
+# NumPy-only scripts run on Debian's python3 (python3-numpy is a dependency).
+config.substitutions.append(("%python", "/usr/bin/python3"))

@@ -20,6 +20,7 @@
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/InitLLVM.h"
+#include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/Path.h"
 #include "llvm/Support/SourceMgr.h"
 #include "llvm/Support/ToolOutputFile.h"
@@ -30,7 +31,7 @@ using namespace mlir;
 
 static cl::OptionCategory category("fresco-compile options");
 static cl::opt<std::string> inputPath(cl::Positional, cl::Required,
-                                      cl::desc("<model-folder | pipeline-folder | file.mlir>"),
+                                      cl::desc("<model-folder | pipeline-folder | config.json | file.mlir>"),
                                       cl::cat(category));
 static cl::opt<std::string> outputPath("o", cl::Required,
                                        cl::desc("output plan (.fplan)"),
@@ -79,6 +80,23 @@ static OwningOpRef<ModuleOp> loadInput(MLIRContext &ctx, std::string &error) {
     if (Error e = ::fresco::models::buildComponentFromFolder(*module, folder,
                                                            component, options)) {
       error = toString(std::move(e));
+      return nullptr;
+    }
+    return module;
+  }
+  if (StringRef(inputPath).ends_with(".json")) {
+    // A bare config.json: build it as a model folder would be.
+    auto text = MemoryBuffer::getFile(inputPath);
+    if (!text) {
+      error = "cannot read " + inputPath + ": " + text.getError().message();
+      return nullptr;
+    }
+    OwningOpRef<ModuleOp> module = ModuleOp::create(UnknownLoc::get(&ctx));
+    ::fresco::models::BuildOptions options;
+    options.batch = batch;
+    if (Error e = ::fresco::models::buildComponentFromConfig(
+            *module, (*text)->getBuffer(), component, options)) {
+      error = inputPath + ": " + toString(std::move(e));
       return nullptr;
     }
     return module;

@@ -1,6 +1,6 @@
 //===- fresco-random-checkpoint.cpp - Random-weight diffusers folders -----===//
 //
-// Writes `<out>/config.json` and `<out>/diffusion_pytorch_model.safetensors`
+// Writes `<out>/config.json` (for a config input) and `<out>/diffusion_pytorch_model.safetensors`
 // exactly as diffusers' save_pretrained lays a model folder out, with every
 // parameter the model builder asks for, drawn from a seeded generator. Tests
 // and demos use it: no model weights can be downloaded.
@@ -17,7 +17,9 @@
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/InitLLVM.h"
 #include "llvm/Support/MemoryBuffer.h"
+#include "mlir/Parser/Parser.h"
 #include "llvm/Support/Path.h"
+#include "llvm/Support/SourceMgr.h"
 #include "llvm/Support/WithColor.h"
 
 #include <cmath>
@@ -27,9 +29,11 @@ using namespace llvm;
 using namespace mlir;
 
 static cl::OptionCategory category("fresco-random-checkpoint options");
-static cl::opt<std::string> configPath("config", cl::Required,
-                                       cl::desc("diffusers config.json"),
-                                       cl::value_desc("file"), cl::cat(category));
+static cl::opt<std::string> configPath(
+    cl::Positional, cl::Required,
+    cl::desc("<config.json | model.mlir> (a .mlir file gets weights for "
+             "every fresco.param it declares)"),
+    cl::cat(category));
 static cl::opt<std::string> outDir("o", cl::Required,
                                    cl::desc("output model folder"),
                                    cl::value_desc("folder"), cl::cat(category));
@@ -96,7 +100,7 @@ int main(int argc, char **argv) {
           argc, argv,
           "fresco-random-checkpoint: write a random-weight diffusers model "
           "folder for a config\n\n"
-          "  fresco-random-checkpoint --config dit-tiny.json -o ./dit-tiny\n",
+          "  fresco-random-checkpoint dit-tiny.json -o ./dit-tiny\n",
           &errs()))
     return 2;
   ::fresco::DType storage;
@@ -119,10 +123,23 @@ int main(int argc, char **argv) {
   registry.insert<mlir::fresco::FrescoDialect, func::FuncDialect>();
   MLIRContext ctx(registry);
   ctx.loadAllAvailableDialects();
-  OwningOpRef<ModuleOp> module = ModuleOp::create(UnknownLoc::get(&ctx));
-  if (Error e = ::fresco::models::buildComponentFromConfig(
-          *module, (*config)->getBuffer(), "model", {}))
-    return errorExit(configPath + ": " + toString(std::move(e)));
+  bool isMlir = StringRef(configPath).ends_with(".mlir");
+  OwningOpRef<ModuleOp> module;
+  if (isMlir) {
+    SourceMgr sm;
+    sm.AddNewSourceBuffer(MemoryBuffer::getMemBufferCopy((*config)->getBuffer(),
+                                                         configPath),
+                          SMLoc());
+    SourceMgrDiagnosticHandler handler(sm, &ctx);
+    module = parseSourceFile<ModuleOp>(sm, &ctx);
+    if (!module)
+      return errorExit("cannot parse " + configPath);
+  } else {
+    module = ModuleOp::create(UnknownLoc::get(&ctx));
+    if (Error e = ::fresco::models::buildComponentFromConfig(
+            *module, (*config)->getBuffer(), "model", {}))
+      return errorExit(configPath + ": " + toString(std::move(e)));
+  }
 
   // Every distinct parameter, in a fixed (sorted) order for reproducibility.
   std::map<std::string, SmallVector<int64_t>> params;
@@ -164,7 +181,7 @@ int main(int argc, char **argv) {
   } catch (const ::fresco::Error &e) {
     return errorExit(e.what());
   }
-  if (configOut != StringRef(configPath)) {
+  if (!isMlir && configOut != StringRef(configPath)) {
     std::error_code ec;
     raw_fd_ostream os(configOut, ec);
     if (ec)

@@ -16,6 +16,7 @@
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/InitLLVM.h"
+#include "llvm/Support/JSON.h"
 #include "llvm/Support/MemoryBuffer.h"
 #include "mlir/Parser/Parser.h"
 #include "llvm/Support/Path.h"
@@ -181,12 +182,18 @@ int main(int argc, char **argv) {
   } catch (const ::fresco::Error &e) {
     return errorExit(e.what());
   }
-  if (!isMlir && configOut != StringRef(configPath)) {
+  if (configOut != StringRef(configPath)) {
     std::error_code ec;
     raw_fd_ostream os(configOut, ec);
     if (ec)
       return errorExit("cannot write " + configOut + ": " + ec.message());
-    os << (*config)->getBuffer();
+    // A model folder always has a config.json; for IR, record the source.
+    if (isMlir)
+      os << json::Value(json::Object{{"_class_name", "FrescoMLIRModel"},
+                                     {"source", configPath.getValue()}})
+         << "\n";
+    else
+      os << (*config)->getBuffer();
   }
   errs() << "fresco-random-checkpoint: wrote " << params.size()
          << " tensors (" << format("%.2f", bytes / 1048576.0) << " MiB, "

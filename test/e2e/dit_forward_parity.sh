@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# dit_forward_parity.sh CONFIG BATCH: random checkpoint -> fresco-compile ->
+# fresco-run, compared with the real diffusers DiTTransformer2DModel in
+# float64 on CPU PyTorch loading the same safetensors.
+# Needs FRESCO_BIN (the build's bin/) and FRESCO_PYTHON (the .venv python).
+set -euo pipefail
+config=$1
+batch=$2
+here=$(cd "$(dirname "$0")" && pwd)
+: "${FRESCO_BIN:?set FRESCO_BIN to the build bin/ folder}"
+: "${FRESCO_PYTHON:?set FRESCO_PYTHON to the venv python (scripts/setup-venv.sh)}"
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+"$FRESCO_BIN/fresco-random-checkpoint" "$config" -o "$work/model" --seed 3
+"$FRESCO_BIN/fresco-compile" "$work/model" -o "$work/model.fplan" --batch "$batch"
+"$FRESCO_PYTHON" "$here/dit_reference.py" --model "$work/model" \
+  --make-inputs "$work/in" --batch "$batch" --seed 5
+"$FRESCO_BIN/fresco-run" "$work/model.fplan" --weights "$work/model" \
+  --function transformer --input "@$work/in/latents.npy" \
+  --input "@$work/in/timestep.npy" --input "@$work/in/class_labels.npy" \
+  --output "@$work/out.npy" --stats
+"$FRESCO_PYTHON" "$here/dit_reference.py" --model "$work/model" \
+  --latents "$work/in/latents.npy" --timestep "$work/in/timestep.npy" \
+  --class-labels "$work/in/class_labels.npy" --out "$work/ref.npy" \
+  --dtype float64
+"$FRESCO_PYTHON" "$here/compare_npy.py" "$work/out.npy" "$work/ref.npy" \
+  --rtol-max 1e-4

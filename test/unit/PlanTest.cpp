@@ -1,0 +1,260 @@
+//===- PlanTest.cpp - Plan loading, verification and execution ------------===//
+//
+// Builds small plans with the FlatBuffers builders, breaks them on purpose,
+// and checks that every broken plan is rejected with a message (never a
+// crash) while the intact one runs and computes the right numbers.
+//
+//===----------------------------------------------------------------------===//
+#include "runtime/backends/cpu/CpuBackend.h"
+#include "runtime/core/Error.h"
+#include "runtime/core/Executor.h"
+#include "runtime/core/Plan.h"
+#include "runtime/core/PlanVersion.h"
+
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <random>
+
+using namespace fresco;
+namespace fp = fresco::plan;
+
+namespace {
+
+struct ValueSpec {
+  fp::ValueKind kind = fp::ValueKind::Arena;
+  fp::DType dtype = fp::DType::F32;
+  std::vector<int64_t> shape;
+  uint64_t offset = 0;
+  int weight = -1;
+};
+
+struct InstrSpec {
+  fp::OpCode op;
+  std::vector<int32_t> operands, results;
+  bool attention = false; // attach AttentionAttrs
+};
+
+/// y = silu(a + b) over [2, 3] f32: values 0 = a, 1 = b, 2 = sum, 3 = y.
+struct PlanSpec {
+  uint32_t version = kPlanVersion;
+  int numRanks = 1;
+  uint64_t arena = 4 * 24;
+  std::vector<ValueSpec> values = {{fp::ValueKind::Arena, fp::DType::F32, {2, 3}, 0},
+                                   {fp::ValueKind::Arena, fp::DType::F32, {2, 3}, 24},
+                                   {fp::ValueKind::Arena, fp::DType::F32, {2, 3}, 48},
+                                   {fp::ValueKind::Arena, fp::DType::F32, {2, 3}, 72}};
+  std::vector<InstrSpec> instrs = {{fp::OpCode::Add, {0, 1}, {2}},
+                                   {fp::OpCode::Silu, {2}, {3}}};
+  std::vector<int32_t> inputs = {0, 1}, outputs = {3};
+  std::vector<std::string> inputNames = {"a", "b"}, outputNames = {"y"};
+  int functionCopies = 1;
+  // One weight slice: full shape and slice.
+  bool withWeight = false;
+  std::vector<int64_t> weightShape = {4}, sliceOffsets = {0}, sliceSizes = {4};
+
+  std::vector<uint8_t> build() const {
+    flatbuffers::FlatBufferBuilder b;
+    std::vector<flatbuffers::Offset<fp::Value>> vals;
+    for (const ValueSpec &v : values)
+      vals.push_back(fp::CreateValue(b, v.kind, v.dtype, b.CreateVector(v.shape),
+                                     v.offset, v.weight));
+    std::vector<flatbuffers::Offset<fp::Instr>> ins;
+    for (const InstrSpec &i : instrs) {
+      auto attrs = i.attention ? fp::CreateAttentionAttrs(b, 1, 1.0f).Union()
+                               : flatbuffers::Offset<void>();
+      ins.push_back(fp::CreateInstr(
+          b, i.op, b.CreateVector(i.operands), b.CreateVector(i.results),
+          i.attention ? fp::OpAttrs::AttentionAttrs : fp::OpAttrs::NONE,
+          attrs));
+    }
+    auto valsV = b.CreateVector(vals);
+    auto insV = b.CreateVector(ins);
+    std::vector<flatbuffers::Offset<fp::Function>> fns;
+    for (int c = 0; c < functionCopies; ++c)
+      fns.push_back(fp::CreateFunction(
+          b, b.CreateString("f"), valsV, insV, b.CreateVector(inputs),
+          b.CreateVectorOfStrings(inputNames), b.CreateVector(outputs),
+          b.CreateVectorOfStrings(outputNames), arena, arena));
+    std::vector<flatbuffers::Offset<fp::WeightSlice>> ws;
+    if (withWeight)
+      ws.push_back(fp::CreateWeightSlice(
+          b, b.CreateString("model"), b.CreateString("w"), fp::DType::F32,
+          b.CreateVector(weightShape), b.CreateVector(sliceOffsets),
+          b.CreateVector(sliceSizes)));
+    auto rank = fp::CreateRankProgram(b, 0, b.CreateVector(fns),
+                                      b.CreateVector(ws), arena);
+    std::vector<flatbuffers::Offset<fp::RankProgram>> ranks = {rank};
+    fp::FinishPlanBuffer(
+        b, fp::CreatePlan(b, version, b.CreateString("test"), numRanks,
+                          b.CreateVector(ranks)));
+    return {b.GetBufferPointer(), b.GetBufferPointer() + b.GetSize()};
+  }
+};
+
+std::string loadError(const std::vector<uint8_t> &bytes) {
+  try {
+    LoadedPlan p = LoadedPlan::fromBytes(bytes, "test.fplan");
+    // Stage two continues in the executor: op shapes are checked on bind.
+    WeightStore weights(p.rank(0), "/nonexistent");
+    auto backend = createCpuBackend();
+    Executor exec(p, 0, *backend, weights);
+  } catch (const Error &e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST(Plan, ValidPlanRuns) {
+  LoadedPlan p = LoadedPlan::fromBytes(PlanSpec().build(), "ok.fplan");
+  WeightStore weights(p.rank(0), "/nonexistent");
+  auto backend = createCpuBackend();
+  Executor exec(p, 0, *backend, weights);
+  HostTensor a{DType::F32, {2, 3}, {}}, b{DType::F32, {2, 3}, {}};
+  a.data.resize(24);
+  b.data.resize(24);
+  for (int i = 0; i < 6; ++i) {
+    a.as<float>()[i] = float(i) - 2.5f;
+    b.as<float>()[i] = 0.25f * float(i);
+  }
+  std::vector<HostTensor> out = exec.run("f", {a, b});
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].shape, (std::vector<int64_t>{2, 3}));
+  for (int i = 0; i < 6; ++i) {
+    double s = double(a.as<float>()[i]) + b.as<float>()[i];
+    EXPECT_NEAR(out[0].as<float>()[i], s / (1 + std::exp(-s)), 1e-6);
+  }
+  // A wrong input shape is an error, not a read past the buffer.
+  HostTensor small{DType::F32, {3}, std::vector<uint8_t>(12)};
+  EXPECT_THROW(exec.run("f", {small, b}), Error);
+  EXPECT_THROW(exec.run("f", {a}), Error);
+  EXPECT_THROW(exec.run("g", {a, b}), Error);
+}
+
+TEST(Plan, RejectsForeignAndTinyFiles) {
+  EXPECT_NE(loadError({}).find("too short"), std::string::npos);
+  std::vector<uint8_t> junk(64, 0x41);
+  EXPECT_NE(loadError(junk).find("not a Fresco plan"), std::string::npos);
+}
+
+TEST(Plan, EveryTruncationIsRejected) {
+  std::vector<uint8_t> bytes = PlanSpec().build();
+  for (size_t n = 0; n < bytes.size(); ++n) {
+    std::vector<uint8_t> cut(bytes.begin(), bytes.begin() + n);
+    EXPECT_NE(loadError(cut), "") << "truncated to " << n << " bytes";
+  }
+}
+
+TEST(Plan, RandomCorruptionNeverCrashes) {
+  std::vector<uint8_t> good = PlanSpec().build();
+  std::mt19937 rng(1);
+  int rejected = 0;
+  for (int trial = 0; trial < 3000; ++trial) {
+    std::vector<uint8_t> bytes = good;
+    int flips = 1 + rng() % 4;
+    for (int f = 0; f < flips; ++f)
+      bytes[rng() % bytes.size()] ^= uint8_t(1 + rng() % 255);
+    // Either rejected with a message or still a valid plan that binds.
+    if (!loadError(bytes).empty())
+      ++rejected;
+  }
+  EXPECT_GT(rejected, 0);
+}
+
+struct Case {
+  const char *name;
+  void (*mutate)(PlanSpec &);
+  const char *message;
+};
+
+class PlanSemantics : public ::testing::TestWithParam<Case> {};
+
+TEST_P(PlanSemantics, Rejected) {
+  PlanSpec spec;
+  GetParam().mutate(spec);
+  std::string err = loadError(spec.build());
+  EXPECT_NE(err.find(GetParam().message), std::string::npos)
+      << "got: '" << err << "'";
+}
+
+const Case kCases[] = {
+    {"version", [](PlanSpec &s) { s.version = 99; },
+     "has format version 99 but this runtime reads version"},
+    {"rank_count", [](PlanSpec &s) { s.numRanks = 2; },
+     "rank count does not match"},
+    {"offset_past_arena", [](PlanSpec &s) { s.values[3].offset = 80; },
+     "value 3: bytes [80, 104) exceed the arena of 96"},
+    {"huge_offset", [](PlanSpec &s) { s.values[3].offset = ~uint64_t(0) - 4; },
+     "exceed the arena"},
+    {"negative_dim", [](PlanSpec &s) { s.values[1].shape = {-2, 3}; },
+     "dimension -2 out of range"},
+    {"overflowing_shape",
+     [](PlanSpec &s) { s.values[1].shape = {int64_t(1) << 40, int64_t(1) << 40}; },
+     "too many elements"},
+    {"operand_index", [](PlanSpec &s) { s.instrs[0].operands = {0, 7}; },
+     "value index 7 out of range (4 values)"},
+    {"negative_index", [](PlanSpec &s) { s.instrs[1].results = {-1}; },
+     "value index -1 out of range"},
+    {"result_is_weight",
+     [](PlanSpec &s) {
+       s.withWeight = true;
+       s.values.push_back({fp::ValueKind::Weight, fp::DType::F32, {4}, 0, 0});
+       s.instrs[1].results = {4};
+     },
+     "must live in the arena"},
+    {"weight_index",
+     [](PlanSpec &s) {
+       s.values.push_back({fp::ValueKind::Weight, fp::DType::F32, {4}, 0, 3});
+     },
+     "weight index 3 out of range"},
+    {"slice_outside",
+     [](PlanSpec &s) {
+       s.withWeight = true;
+       s.sliceOffsets = {2};
+       s.sliceSizes = {4};
+     },
+     "slice [2, 6) outside dimension 0 of size 4"},
+    {"slice_rank",
+     [](PlanSpec &s) {
+       s.withWeight = true;
+       s.sliceOffsets = {0, 0};
+     },
+     "slice offsets/sizes do not match the tensor rank"},
+    {"output_index", [](PlanSpec &s) { s.outputs = {9}; },
+     "value index 9 out of range"},
+    {"names", [](PlanSpec &s) { s.inputNames = {"a"}; },
+     "input/output names do not match"},
+    {"duplicate_function", [](PlanSpec &s) { s.functionCopies = 2; },
+     "function 'f': defined twice"},
+    {"bad_dtype",
+     [](PlanSpec &s) { s.values[0].dtype = static_cast<fp::DType>(42); },
+     "unknown dtype"},
+    {"bad_opcode",
+     [](PlanSpec &s) { s.instrs[0].op = static_cast<fp::OpCode>(999); },
+     "unknown op code 999"},
+    {"binary_shapes",
+     [](PlanSpec &s) {
+       s.values[1].shape = {3, 2};
+     },
+     "rhs [3, 2] does not broadcast to [2, 3]"},
+    {"unary_shape", [](PlanSpec &s) { s.values[3].shape = {6}; },
+     "result has shape [6], expected [2, 3]"},
+    {"operand_count", [](PlanSpec &s) { s.instrs[1].operands = {2, 2}; },
+     "expected 1 operands, got 2"},
+    {"missing_attrs",
+     [](PlanSpec &s) {
+       s.instrs = {{fp::OpCode::Attention, {0, 0, 0}, {3}}};
+       s.values[0].shape = s.values[3].shape = {1, 2, 3};
+     },
+     "missing or wrong attributes"},
+    {"linear_mismatch",
+     [](PlanSpec &s) { s.instrs[0].op = fp::OpCode::Linear; },
+     "result has shape [2, 3], expected [2, 2]"},
+};
+
+INSTANTIATE_TEST_SUITE_P(All, PlanSemantics, ::testing::ValuesIn(kCases),
+                         [](const auto &info) {
+                           return std::string(info.param.name);
+                         });
+
+} // namespace

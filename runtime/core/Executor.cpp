@@ -2,6 +2,7 @@
 #include "runtime/core/Executor.h"
 #include "runtime/core/Error.h"
 
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
 
@@ -425,6 +426,7 @@ void Executor::bind(const plan::Function &f, Bound &out) {
                        "invalid plan " + ctx + ", instruction " +
                            std::to_string(i));
     out.steps.push_back(binder.bind());
+    out.stepOps.push_back(opName(in->op()));
   }
   for (flatbuffers::uoffset_t i = 0; i < f.inputs()->size(); ++i) {
     const Ref &r = refs[f.inputs()->Get(i)];
@@ -436,6 +438,11 @@ void Executor::bind(const plan::Function &f, Bound &out) {
     out.outputs.push_back({f.output_names()->Get(i)->str(), r.dtype, r.shape});
     out.outputPtrs.push_back(r.ptr);
   }
+}
+
+void Executor::setProfiling(bool on) {
+  profiling_ = on;
+  profile_.clear();
 }
 
 const Executor::Bound &Executor::bound(const std::string &function) const {
@@ -504,8 +511,20 @@ std::vector<HostTensor> Executor::run(const std::string &function,
         b.inputs.size(), " inputs, got ", inputs.size());
   for (size_t i = 0; i < inputs.size(); ++i)
     copyInput(inputs[i], b.inputs[i], b.inputPtrs[i], function);
-  for (const auto &step : b.steps)
-    step();
+  if (!profiling_) {
+    for (const auto &step : b.steps)
+      step();
+  } else {
+    for (size_t i = 0; i < b.steps.size(); ++i) {
+      auto t0 = std::chrono::steady_clock::now();
+      b.steps[i]();
+      OpProfile &p = profile_[b.stepOps[i]];
+      p.seconds += std::chrono::duration<double>(
+                       std::chrono::steady_clock::now() - t0)
+                       .count();
+      ++p.calls;
+    }
+  }
   std::vector<HostTensor> outs;
   for (size_t i = 0; i < b.outputs.size(); ++i) {
     HostTensor t;

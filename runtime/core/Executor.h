@@ -45,9 +45,19 @@ public:
   const std::vector<TensorSpec> &outputs(const std::string &function) const;
   uint64_t arenaBytes() const { return arenaBytes_; }
 
+  /// When on, run() times every instruction; profile() sums seconds and
+  /// calls per op name over all runs since profiling was turned on.
+  void setProfiling(bool on);
+  struct OpProfile {
+    double seconds = 0;
+    int64_t calls = 0;
+  };
+  const std::map<std::string, OpProfile> &profile() const { return profile_; }
+
 private:
   struct Bound {
     std::vector<std::function<void()>> steps;
+    std::vector<std::string> stepOps; // op name per step, for profiling
     std::vector<TensorSpec> inputs, outputs;
     std::vector<void *> inputPtrs;
     std::vector<const void *> outputPtrs;
@@ -62,6 +72,8 @@ private:
   uint64_t arenaBytes_ = 0;
   std::unique_ptr<uint8_t, void (*)(void *)> arena_;
   std::map<std::string, Bound> functions_;
+  bool profiling_ = false;
+  std::map<std::string, OpProfile> profile_;
 };
 
 } // namespace fresco

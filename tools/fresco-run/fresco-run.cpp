@@ -43,6 +43,8 @@ OPTIONS:
   --output @FILE       write the next output as .npy; without any --output,
                        a summary of each output is printed
   --stats              print load and run times, arena and weight bytes
+  --repeat N           run N times (timing: --stats reports each run)
+  --profile            print the time spent per op kind (implies timing)
   --list               print the plan's functions and their signatures, exit
   -h, --help           show this help
   --version            print the plan format version
@@ -57,7 +59,8 @@ struct Options {
   std::string plan, weights, function;
   std::vector<std::pair<std::string, std::string>> inputs; // name, path
   std::vector<std::string> outputs;
-  bool stats = false, list = false;
+  bool stats = false, list = false, profile = false;
+  int repeat = 1;
 };
 
 [[noreturn]] void usageError(const std::string &msg) {
@@ -114,6 +117,15 @@ Options parseArgs(int argc, char **argv) {
       o.outputs.push_back(stripAt(next(), "--output"));
     } else if (a == "--stats") {
       o.stats = true;
+    } else if (a == "--profile") {
+      o.profile = true;
+    } else if (a == "--repeat") {
+      std::string v = next();
+      char *end = nullptr;
+      long n = std::strtol(v.c_str(), &end, 10);
+      if (!end || *end || n < 1 || n > 100000)
+        usageError("--repeat expects a positive count, got '" + v + "'");
+      o.repeat = int(n);
     } else if (a == "--list") {
       o.list = true;
     } else if (a.rfind("-", 0) == 0) {
@@ -229,9 +241,14 @@ int run(const Options &o) {
         "' has ", outSpecs.size(), " outputs but ", o.outputs.size(),
         " --output files were given");
 
-  auto t1 = std::chrono::steady_clock::now();
-  std::vector<HostTensor> outs = exec.run(function, inputs);
-  double runSeconds = secondsSince(t1);
+  exec.setProfiling(o.profile);
+  std::vector<HostTensor> outs;
+  std::vector<double> runSeconds;
+  for (int r = 0; r < o.repeat; ++r) {
+    auto t1 = std::chrono::steady_clock::now();
+    outs = exec.run(function, inputs);
+    runSeconds.push_back(secondsSince(t1));
+  }
 
   for (size_t i = 0; i < outs.size(); ++i) {
     if (i < o.outputs.size())
@@ -240,12 +257,25 @@ int run(const Options &o) {
       printSummary(outSpecs[i], outs[i]);
   }
   if (o.stats) {
+    std::string runs;
+    for (double s : runSeconds)
+      runs += (runs.empty() ? "" : " ") + std::to_string(s).substr(0, 6);
     std::fprintf(stderr,
-                 "fresco-run: load %.3f s, run %.3f s, arena %llu bytes, "
+                 "fresco-run: load %.3f s, run %s s, arena %llu bytes, "
                  "weights %llu bytes\n",
-                 loadSeconds, runSeconds,
+                 loadSeconds, runs.c_str(),
                  (unsigned long long)exec.arenaBytes(),
                  (unsigned long long)weights.bytesLoaded());
+  }
+  if (o.profile) {
+    double total = 0;
+    for (const auto &[op, p] : exec.profile())
+      total += p.seconds;
+    std::fprintf(stderr, "fresco-run: profile over %d run(s):\n", o.repeat);
+    for (const auto &[op, p] : exec.profile())
+      std::fprintf(stderr, "  %-18s %8.4f s %5.1f%% %6lld calls\n", op.c_str(),
+                   p.seconds, total > 0 ? 100 * p.seconds / total : 0.0,
+                   (long long)p.calls);
   }
   return 0;
 }

@@ -1,18 +1,29 @@
 #!/usr/bin/env bash
-# dit_forward_parity.sh CONFIG BATCH: random checkpoint -> fresco-compile ->
-# fresco-run, compared with the real diffusers DiTTransformer2DModel in
-# float64 on CPU PyTorch loading the same safetensors.
+# dit_forward_parity.sh CONFIG BATCH [WRITER]: random checkpoint ->
+# fresco-compile -> fresco-run, compared with the real diffusers
+# DiTTransformer2DModel in float64 on CPU PyTorch loading the same files.
+# WRITER is "fresco" (fresco-random-checkpoint, the default) or
+# "diffusers:DTYPE:SHARD_SIZE" (diffusers' own save_pretrained, e.g.
+# diffusers:bfloat16:20KB for a sharded bf16 folder).
 # Needs FRESCO_BIN (the build's bin/) and FRESCO_PYTHON (the .venv python).
 set -euo pipefail
 config=$1
 batch=$2
+writer=${3:-fresco}
 here=$(cd "$(dirname "$0")" && pwd)
 : "${FRESCO_BIN:?set FRESCO_BIN to the build bin/ folder}"
 : "${FRESCO_PYTHON:?set FRESCO_PYTHON to the venv python (scripts/setup-venv.sh)}"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
-"$FRESCO_BIN/fresco-random-checkpoint" "$config" -o "$work/model" --seed 3
+if [ "$writer" = fresco ]; then
+  "$FRESCO_BIN/fresco-random-checkpoint" "$config" -o "$work/model" --seed 3
+else
+  IFS=: read -r _ dtype shard <<< "$writer"
+  "$FRESCO_PYTHON" "$here/make_diffusers_checkpoint.py" --config "$config" \
+    --out "$work/model" --seed 3 --dtype "$dtype" --shard-size "$shard"
+  ls "$work/model"
+fi
 "$FRESCO_BIN/fresco-compile" "$work/model" -o "$work/model.fplan" --batch "$batch"
 "$FRESCO_PYTHON" "$here/dit_reference.py" --model "$work/model" \
   --make-inputs "$work/in" --batch "$batch" --seed 5

@@ -168,6 +168,19 @@ LogicalResult FunctionEmitter::emitOp(Operation &op) {
                  a.Union());
         return success();
       })
+      .Case([&](GroupNormOp n) {
+        auto a = fp::CreateGroupNormAttrs(
+            fbb, n.getNumGroups(), float(n.getEpsilon().convertToDouble()));
+        addInstr(OpCode::GroupNorm, op, fp::OpAttrs::GroupNormAttrs,
+                 a.Union());
+        return success();
+      })
+      .Case([&](UpsampleNearestOp u) {
+        auto a = fp::CreateUpsampleAttrs(fbb, u.getScale()[0], u.getScale()[1]);
+        addInstr(OpCode::UpsampleNearest, op, fp::OpAttrs::UpsampleAttrs,
+                 a.Union());
+        return success();
+      })
       .Case([&](ModulateOp) {
         addInstr(OpCode::Modulate, op);
         return success();

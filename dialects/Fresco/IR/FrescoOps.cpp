@@ -191,6 +191,40 @@ LogicalResult LayerNormOp::inferReturnTypes(MLIRContext *,
   return success();
 }
 
+LogicalResult GroupNormOp::inferReturnTypes(MLIRContext *,
+                                            std::optional<Location> loc,
+                                            Adaptor adaptor,
+                                            SmallVectorImpl<Type> &results) {
+  auto x = staticType(loc, "group_norm", "input", adaptor.getInput());
+  if (failed(x))
+    return failure();
+  if (x->getRank() < 2)
+    return opError(loc, "group_norm", "input must be [N, C, ...], got ",
+                   shapeStr(x->getShape()));
+  int64_t c = x->getDimSize(1), groups = adaptor.getNumGroups();
+  if (groups <= 0 || c % groups != 0)
+    return opError(loc, "group_norm", "channels ", c,
+                   " are not divisible by num_groups = ", groups);
+  if (adaptor.getEpsilon().convertToDouble() <= 0.0)
+    return opError(loc, "group_norm", "epsilon must be positive");
+  ValueRange affine = adaptor.getAffine();
+  if (!affine.empty() && affine.size() != 2)
+    return opError(loc, "group_norm",
+                   "takes either no affine operands or both weight and bias, "
+                   "got ",
+                   affine.size());
+  for (Value v : affine) {
+    auto t = staticType(loc, "group_norm", "affine operand", v);
+    if (failed(t))
+      return failure();
+    if (t->getRank() != 1 || t->getDimSize(0) != c)
+      return opError(loc, "group_norm", "weight and bias must be [", c,
+                     "], got ", shapeStr(t->getShape()));
+  }
+  results.push_back(*x);
+  return success();
+}
+
 LogicalResult ModulateOp::inferReturnTypes(MLIRContext *,
                                            std::optional<Location> loc,
                                            Adaptor adaptor,
@@ -396,6 +430,25 @@ OpFoldResult ReshapeOp::fold(FoldAdaptor) {
     return getResult();
   }
   return {};
+}
+
+LogicalResult UpsampleNearestOp::inferReturnTypes(
+    MLIRContext *, std::optional<Location> loc, Adaptor adaptor,
+    SmallVectorImpl<Type> &results) {
+  auto x = staticType(loc, "upsample_nearest", "input", adaptor.getInput());
+  if (failed(x))
+    return failure();
+  if (x->getRank() != 4)
+    return opError(loc, "upsample_nearest", "input must be NCHW, got ",
+                   shapeStr(x->getShape()));
+  ArrayRef<int64_t> scale = adaptor.getScale();
+  if (scale.size() != 2 || scale[0] < 1 || scale[1] < 1)
+    return opError(loc, "upsample_nearest",
+                   "scale needs two positive integer factors");
+  results.push_back(like(*x, {x->getDimSize(0), x->getDimSize(1),
+                              x->getDimSize(2) * scale[0],
+                              x->getDimSize(3) * scale[1]}));
+  return success();
 }
 
 LogicalResult TransposeOp::inferReturnTypes(MLIRContext *,

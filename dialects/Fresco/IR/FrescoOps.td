@@ -74,6 +74,20 @@ def Fresco_LayerNormOp : Fresco_InferredOp<"layer_norm"> {
   let results = (outs Fresco_FloatTensor:$result);
 }
 
+def Fresco_GroupNormOp : Fresco_InferredOp<"group_norm"> {
+  let summary = "group norm over channel groups of an [N, C, ...] tensor";
+  let description = [{
+    Statistics over each of `num_groups` groups of C / num_groups channels
+    and all spatial positions; the optional `affine` operands (`weight`,
+    `bias`, each [C]) scale and shift per channel, as torch.nn.GroupNorm.
+  }];
+  let arguments = (ins Fresco_FloatTensor:$input,
+                       Variadic<Fresco_FloatTensor>:$affine,
+                       ConfinedAttr<I64Attr, [IntPositive]>:$num_groups,
+                       F64Attr:$epsilon);
+  let results = (outs Fresco_FloatTensor:$result);
+}
+
 def Fresco_ModulateOp : Fresco_InferredOp<"modulate"> {
   let summary = "adaLN modulation: x * (1 + scale[:, None]) + shift[:, None]";
   let description = [{
@@ -170,6 +184,13 @@ def Fresco_PosEmbed2dOp : Fresco_InferredOp<"pos_embed_2d"> {
 //===----------------------------------------------------------------------===//
 // Layout
 //===----------------------------------------------------------------------===//
+
+def Fresco_UpsampleNearestOp : Fresco_InferredOp<"upsample_nearest"> {
+  let summary = "nearest-neighbour upsampling of an NCHW tensor by integer factors";
+  let arguments = (ins Fresco_FloatTensor:$input,
+                       DefaultValuedAttr<DenseI64ArrayAttr, "{2, 2}">:$scale);
+  let results = (outs Fresco_FloatTensor:$result);
+}
 
 def Fresco_ReshapeOp : Fresco_Op<"reshape", [Pure]> {
   let summary = "reinterpret a tensor with the same number of elements";

@@ -420,3 +420,66 @@ func.func @concat_empty() -> tensor<2x8xf32> {
   %0 = fresco.concat {axis = 1 : i64} : () -> tensor<2x8xf32>
   return %0 : tensor<2x8xf32>
 }
+
+// -----
+
+func.func @group_norm_groups(%x: tensor<1x6x4x4xf32>) -> tensor<1x6x4x4xf32> {
+  // expected-error @+2 {{failed to infer returned types}}
+  // expected-error @+1 {{channels 6 are not divisible by num_groups = 4}}
+  %0 = fresco.group_norm %x {num_groups = 4 : i64, epsilon = 1.0e-6 : f64} : (tensor<1x6x4x4xf32>) -> tensor<1x6x4x4xf32>
+  return %0 : tensor<1x6x4x4xf32>
+}
+
+// -----
+
+func.func @group_norm_rank(%x: tensor<6xf32>) -> tensor<6xf32> {
+  // expected-error @+2 {{failed to infer returned types}}
+  // expected-error @+1 {{input must be [N, C, ...], got [6]}}
+  %0 = fresco.group_norm %x {num_groups = 2 : i64, epsilon = 1.0e-6 : f64} : (tensor<6xf32>) -> tensor<6xf32>
+  return %0 : tensor<6xf32>
+}
+
+// -----
+
+func.func @group_norm_affine(%x: tensor<1x6x4x4xf32>, %g: tensor<3xf32>) -> tensor<1x6x4x4xf32> {
+  // expected-error @+2 {{failed to infer returned types}}
+  // expected-error @+1 {{weight and bias must be [6], got [3]}}
+  %0 = fresco.group_norm %x, %g, %g {num_groups = 3 : i64, epsilon = 1.0e-6 : f64} : (tensor<1x6x4x4xf32>, tensor<3xf32>, tensor<3xf32>) -> tensor<1x6x4x4xf32>
+  return %0 : tensor<1x6x4x4xf32>
+}
+
+// -----
+
+func.func @group_norm_one_affine(%x: tensor<1x6x4x4xf32>, %g: tensor<6xf32>) -> tensor<1x6x4x4xf32> {
+  // expected-error @+2 {{failed to infer returned types}}
+  // expected-error @+1 {{takes either no affine operands or both weight and bias, got 1}}
+  %0 = fresco.group_norm %x, %g {num_groups = 3 : i64, epsilon = 1.0e-6 : f64} : (tensor<1x6x4x4xf32>, tensor<6xf32>) -> tensor<1x6x4x4xf32>
+  return %0 : tensor<1x6x4x4xf32>
+}
+
+// -----
+
+func.func @group_norm_eps(%x: tensor<1x6x4x4xf32>) -> tensor<1x6x4x4xf32> {
+  // expected-error @+2 {{failed to infer returned types}}
+  // expected-error @+1 {{epsilon must be positive}}
+  %0 = fresco.group_norm %x {num_groups = 3 : i64, epsilon = 0.0 : f64} : (tensor<1x6x4x4xf32>) -> tensor<1x6x4x4xf32>
+  return %0 : tensor<1x6x4x4xf32>
+}
+
+// -----
+
+func.func @upsample_rank(%x: tensor<8x4x4xf32>) -> tensor<8x8x8xf32> {
+  // expected-error @+2 {{failed to infer returned types}}
+  // expected-error @+1 {{input must be NCHW, got [8, 4, 4]}}
+  %0 = fresco.upsample_nearest %x : (tensor<8x4x4xf32>) -> tensor<8x8x8xf32>
+  return %0 : tensor<8x8x8xf32>
+}
+
+// -----
+
+func.func @upsample_scale(%x: tensor<1x8x4x4xf32>) -> tensor<1x8x4x4xf32> {
+  // expected-error @+2 {{failed to infer returned types}}
+  // expected-error @+1 {{scale needs two positive integer factors}}
+  %0 = fresco.upsample_nearest %x {scale = array<i64: 0, 2>} : (tensor<1x8x4x4xf32>) -> tensor<1x8x4x4xf32>
+  return %0 : tensor<1x8x4x4xf32>
+}

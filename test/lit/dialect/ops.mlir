@@ -101,3 +101,14 @@ func.func @layout(%x: tensor<2x4x6xf32>) -> tensor<2x6x4xf32> {
   %4 = fresco.transpose %3 {permutation = array<i64: 0, 2, 1>} : (tensor<2x4x6xf32>) -> tensor<2x6x4xf32>
   return %4 : tensor<2x6x4xf32>
 }
+
+// CHECK-LABEL: func.func @vae_ops
+func.func @vae_ops(%x: tensor<1x8x4x4xf32>, %g: tensor<8xf32>) -> tensor<1x8x8x8xf32> {
+  // CHECK: fresco.group_norm %{{.*}}, %{{.*}}, %{{.*}} {epsilon = 9.9999999999999995E-7 : f64, num_groups = 4 : i64} : (tensor<1x8x4x4xf32>, tensor<8xf32>, tensor<8xf32>) -> tensor<1x8x4x4xf32>
+  %0 = fresco.group_norm %x, %g, %g {num_groups = 4 : i64, epsilon = 1.0e-6 : f64} : (tensor<1x8x4x4xf32>, tensor<8xf32>, tensor<8xf32>) -> tensor<1x8x4x4xf32>
+  // CHECK: fresco.group_norm %{{.*}} {epsilon
+  %1 = fresco.group_norm %0 {num_groups = 8 : i64, epsilon = 1.0e-6 : f64} : (tensor<1x8x4x4xf32>) -> tensor<1x8x4x4xf32>
+  // CHECK: fresco.upsample_nearest %{{.*}} : (tensor<1x8x4x4xf32>) -> tensor<1x8x8x8xf32>
+  %2 = fresco.upsample_nearest %1 : (tensor<1x8x4x4xf32>) -> tensor<1x8x8x8xf32>
+  return %2 : tensor<1x8x8x8xf32>
+}

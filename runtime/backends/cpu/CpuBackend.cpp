@@ -1,0 +1,104 @@
+//===- CpuBackend.cpp - The Backend implementation for the host -----------===//
+//
+// A thin adapter from the Backend interface to the free kernel functions in
+// CpuKernels.h. It owns the scratch buffers so that a running step reuses
+// them rather than allocating per call.
+//
+//===----------------------------------------------------------------------===//
+#include "runtime/backends/cpu/CpuBackend.h"
+#include "runtime/backends/cpu/CpuKernels.h"
+
+#include <cblas.h>
+
+namespace fresco {
+namespace {
+
+class CpuBackend final : public Backend {
+public:
+  // The kernels thread with OpenMP and call OpenBLAS from inside their
+  // parallel regions; OpenBLAS's own pool would only compete for the cores
+  // (Gemm.cpp has the measurements), so it is switched off process-wide.
+  CpuBackend() { openblas_set_num_threads(1); }
+
+  std::string name() const override { return "cpu"; }
+
+  void linear(const float *x, const float *w, const float *b, float *y,
+              int64_t M, int64_t K, int64_t N) override {
+    cpu::linear(x, w, b, y, M, K, N);
+  }
+
+  void conv2d(const float *x, const float *w, const float *b, float *y,
+              int64_t N, int64_t C, int64_t H, int64_t W, int64_t O, int64_t KH,
+              int64_t KW, int64_t strideH, int64_t strideW, int64_t padH,
+              int64_t padW) override {
+    cpu::conv2d(x, w, b, y, N, C, H, W, O, KH, KW, strideH, strideW, padH, padW,
+                convScratch_);
+  }
+
+  void layerNorm(const float *x, const float *gamma, const float *beta,
+                 float *y, int64_t rows, int64_t cols, float eps) override {
+    cpu::layerNorm(x, gamma, beta, y, rows, cols, eps);
+  }
+
+  void modulate(const float *x, const float *shift, const float *scale,
+                float *y, int64_t B, int64_t T, int64_t D) override {
+    cpu::modulate(x, shift, scale, y, B, T, D);
+  }
+
+  void attention(const float *q, const float *k, const float *v, float *o,
+                 int64_t B, int64_t Tq, int64_t Tk, int64_t H, int64_t Dh,
+                 float scale) override {
+    cpu::attention(q, k, v, o, B, Tq, Tk, H, Dh, scale, attentionScratch_);
+  }
+
+  void unary(UnaryKind kind, const float *x, float *y, int64_t n) override {
+    cpu::unary(kind, x, y, n);
+  }
+
+  void binary(BinaryKind kind, const float *a, const float *b, float *out,
+              int rank, const int64_t *outShape, const int64_t *aStrides,
+              const int64_t *bStrides) override {
+    cpu::binary(kind, a, b, out, rank, outShape, aStrides, bStrides);
+  }
+
+  void timestepEmbedding(const float *tF32, const int64_t *tI64, float *out,
+                         int64_t B, int64_t dim, bool flipSinToCos, float shift,
+                         float scale, float maxPeriod) override {
+    cpu::timestepEmbedding(tF32, tI64, out, B, dim, flipSinToCos, shift, scale,
+                           maxPeriod);
+  }
+
+  void embedding(const float *table, const int64_t *ids, float *out, int64_t n,
+                 int64_t V, int64_t D) override {
+    cpu::embedding(table, ids, out, n, V, D);
+  }
+
+  void transpose(const void *x, void *out, int rank, const int64_t *shape,
+                 const int64_t *perm, size_t elemSize) override {
+    cpu::transpose(x, out, rank, shape, perm, elemSize);
+  }
+
+  void copyStrided(const void *src, int64_t srcRowElems, void *dst,
+                   int64_t dstRowElems, int64_t rows, int64_t rowElems,
+                   size_t elemSize) override {
+    cpu::copyStrided(src, srcRowElems, dst, dstRowElems, rows, rowElems,
+                     elemSize);
+  }
+
+  void posEmbed2d(float *out, int64_t gridH, int64_t gridW, int64_t dim,
+                  double baseSize, double interpolationScale) override {
+    cpu::posEmbed2d(out, gridH, gridW, dim, baseSize, interpolationScale);
+  }
+
+private:
+  cpu::Scratch convScratch_;
+  cpu::Scratch attentionScratch_;
+};
+
+} // namespace
+
+std::unique_ptr<Backend> createCpuBackend() {
+  return std::make_unique<CpuBackend>();
+}
+
+} // namespace fresco

@@ -1,0 +1,25 @@
+//===- CpuBackend.h - The CPU reference and fast-path backend ---*- C++ -*-===//
+//
+// fp32 kernels on the host: GEMMs through OpenBLAS (cblas_sgemm), everything
+// else in plain C++ parallelised with OpenMP (OMP_NUM_THREADS sets the thread
+// count). One backend object serves one executor: it owns scratch buffers,
+// so calls on it must not overlap. Creating one makes OpenBLAS
+// single-threaded for the whole process: the kernels split GEMMs over
+// OpenMP threads themselves, and two thread pools only slow each other down.
+//
+//===----------------------------------------------------------------------===//
+#ifndef FRESCO_RUNTIME_BACKENDS_CPU_CPUBACKEND_H
+#define FRESCO_RUNTIME_BACKENDS_CPU_CPUBACKEND_H
+
+#include "runtime/core/Backend.h"
+
+#include <memory>
+
+namespace fresco {
+
+/// Creates the CPU backend.
+std::unique_ptr<Backend> createCpuBackend();
+
+} // namespace fresco
+
+#endif // FRESCO_RUNTIME_BACKENDS_CPU_CPUBACKEND_H

@@ -1,0 +1,80 @@
+//===- CpuKernels.h - CPU kernel entry points (internal) --------*- C++ -*-===//
+//
+// Free functions behind CpuBackend, one group per source file. Kernels that
+// need temporary memory take a Scratch owned by the backend, so a step reuses
+// the same buffers instead of allocating.
+//
+//===----------------------------------------------------------------------===//
+#ifndef FRESCO_RUNTIME_BACKENDS_CPU_CPUKERNELS_H
+#define FRESCO_RUNTIME_BACKENDS_CPU_CPUKERNELS_H
+
+#include "runtime/core/Backend.h"
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+
+namespace fresco {
+namespace cpu {
+
+/// A float buffer that only ever grows; its contents do not survive get().
+class Scratch {
+public:
+  float *get(size_t n) {
+    if (n > capacity_) {
+      data_.reset(new float[n]);
+      capacity_ = n;
+    }
+    return data_.get();
+  }
+
+private:
+  std::unique_ptr<float[]> data_;
+  size_t capacity_ = 0;
+};
+
+// Gemm.cpp
+void linear(const float *x, const float *w, const float *b, float *y, int64_t M,
+            int64_t K, int64_t N);
+void conv2d(const float *x, const float *w, const float *b, float *y, int64_t N,
+            int64_t C, int64_t H, int64_t W, int64_t O, int64_t KH, int64_t KW,
+            int64_t strideH, int64_t strideW, int64_t padH, int64_t padW,
+            Scratch &scratch);
+
+// Attention.cpp
+void attention(const float *q, const float *k, const float *v, float *o,
+               int64_t B, int64_t Tq, int64_t Tk, int64_t H, int64_t Dh,
+               float scale, Scratch &scratch);
+
+// Norm.cpp
+void layerNorm(const float *x, const float *gamma, const float *beta, float *y,
+               int64_t rows, int64_t cols, float eps);
+void modulate(const float *x, const float *shift, const float *scale, float *y,
+              int64_t B, int64_t T, int64_t D);
+
+// Elementwise.cpp
+void unary(UnaryKind kind, const float *x, float *y, int64_t n);
+void binary(BinaryKind kind, const float *a, const float *b, float *out,
+            int rank, const int64_t *outShape, const int64_t *aStrides,
+            const int64_t *bStrides);
+
+// Embedding.cpp
+void timestepEmbedding(const float *tF32, const int64_t *tI64, float *out,
+                       int64_t B, int64_t dim, bool flipSinToCos, float shift,
+                       float scale, float maxPeriod);
+void embedding(const float *table, const int64_t *ids, float *out, int64_t n,
+               int64_t V, int64_t D);
+void posEmbed2d(float *out, int64_t gridH, int64_t gridW, int64_t dim,
+                double baseSize, double interpolationScale);
+
+// Layout.cpp
+void transpose(const void *x, void *out, int rank, const int64_t *shape,
+               const int64_t *perm, size_t elemSize);
+void copyStrided(const void *src, int64_t srcRowElems, void *dst,
+                 int64_t dstRowElems, int64_t rows, int64_t rowElems,
+                 size_t elemSize);
+
+} // namespace cpu
+} // namespace fresco
+
+#endif // FRESCO_RUNTIME_BACKENDS_CPU_CPUKERNELS_H

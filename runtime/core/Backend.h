@@ -47,6 +47,18 @@ public:
   virtual void layerNorm(const float *x, const float *gamma, const float *beta,
                          float *y, int64_t rows, int64_t cols, float eps) = 0;
 
+  /// Group norm of x [N, C, S] (S = spatial positions): statistics over each
+  /// group of C/groups channels and all S; gamma/beta optional [C].
+  virtual void groupNorm(const float *x, const float *gamma, const float *beta,
+                         float *y, int64_t N, int64_t C, int64_t S,
+                         int64_t groups, float eps) = 0;
+
+  /// Nearest-neighbour upsampling of x [N, C, H, W] by integer factors:
+  /// y [N, C, H*sh, W*sw], y[n,c,i,j] = x[n,c,i/sh,j/sw].
+  virtual void upsampleNearest(const float *x, float *y, int64_t N, int64_t C,
+                               int64_t H, int64_t W, int64_t sh,
+                               int64_t sw) = 0;
+
   /// adaLN modulation: y[b,t,:] = x[b,t,:] * (1 + scale[b,:]) + shift[b,:],
   /// x and y [B,T,D], shift and scale [B,D]. y may alias x.
   virtual void modulate(const float *x, const float *shift, const float *scale,

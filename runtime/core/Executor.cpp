@@ -176,6 +176,48 @@ std::function<void()> InstrBinder::bind() {
     float *py = y.f32();
     return [=] { bp->layerNorm(px, g, bb, py, rows, cols, eps); };
   }
+  case plan::OpCode::GroupNorm: {
+    need(ops.size() == 1 || ops.size() == 3, "expected 1 or 3 operands");
+    need(res.size() == 1, "expected one result");
+    const Ref &x = ops[0], &y = res[0];
+    f32(x, "input");
+    need(x.shape.size() >= 2, "input must be [N, C, ...]");
+    shape(y, x.shape, "result");
+    auto *a = attrs<plan::GroupNormAttrs>();
+    int64_t N = x.shape[0], C = x.shape[1], groups = a->num_groups();
+    need(groups > 0 && C % groups == 0, "channels ", C,
+         " not divisible by ", groups, " groups");
+    int64_t S = (N != 0 && C != 0) ? x.numel() / (N * C) : 0;
+    const float *g = nullptr, *bb = nullptr;
+    if (ops.size() == 3) {
+      shape(ops[1], {C}, "weight");
+      shape(ops[2], {C}, "bias");
+      g = ops[1].f32();
+      bb = ops[2].f32();
+    }
+    float eps = a->epsilon();
+    const float *px = x.f32();
+    float *py = y.f32();
+    return [=] { bp->groupNorm(px, g, bb, py, N, C, S, groups, eps); };
+  }
+  case plan::OpCode::UpsampleNearest: {
+    counts(1, 1);
+    const Ref &x = ops[0], &y = res[0];
+    f32(x, "input");
+    need(x.shape.size() == 4, "input must be NCHW");
+    auto *a = attrs<plan::UpsampleAttrs>();
+    int64_t sh = a->scale_h(), sw = a->scale_w();
+    need(sh > 0 && sw > 0 && sh < (1 << 16) && sw < (1 << 16),
+         "bad scale factors");
+    shape(y, {x.shape[0], x.shape[1], x.shape[2] * sh, x.shape[3] * sw},
+          "result");
+    Shape xs = x.shape;
+    const float *px = x.f32();
+    float *py = y.f32();
+    return [=] {
+      bp->upsampleNearest(px, py, xs[0], xs[1], xs[2], xs[3], sh, sw);
+    };
+  }
   case plan::OpCode::Modulate: {
     counts(3, 3);
     const Ref &x = ops[0], &y = res[0];

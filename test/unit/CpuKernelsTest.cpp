@@ -296,6 +296,86 @@ RefVec refModulate(const Vec &x, const Vec &shift, const Vec &scale, int64_t B,
   return y;
 }
 
+RefVec refGroupNorm(const Vec &x, const float *gamma, const float *beta,
+                    int64_t N, int64_t C, int64_t S, int64_t groups,
+                    float eps) {
+  RefVec y(x.size());
+  const int64_t cpg = C / groups;
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t g = 0; g < groups; ++g) {
+      double mean = 0.0, var = 0.0;
+      for (int64_t c = g * cpg; c < (g + 1) * cpg; ++c)
+        for (int64_t s = 0; s < S; ++s)
+          mean += x[(n * C + c) * S + s];
+      mean /= double(cpg * S);
+      for (int64_t c = g * cpg; c < (g + 1) * cpg; ++c)
+        for (int64_t s = 0; s < S; ++s) {
+          const double d = x[(n * C + c) * S + s] - mean;
+          var += d * d;
+        }
+      var /= double(cpg * S);
+      for (int64_t c = g * cpg; c < (g + 1) * cpg; ++c)
+        for (int64_t s = 0; s < S; ++s) {
+          size_t i = size_t((n * C + c) * S + s);
+          double v = (x[i] - mean) / std::sqrt(var + double(eps));
+          y[i] = v * (gamma ? gamma[c] : 1.0) + (beta ? beta[c] : 0.0);
+        }
+    }
+  return y;
+}
+
+TEST_F(CpuKernelsTest, GroupNorm) {
+  struct Case {
+    int64_t N, C, S, groups;
+  } cases[] = {{1, 4, 1, 1},  {2, 6, 5, 3},    {1, 32, 64, 32},
+               {2, 64, 49, 32}, {1, 128, 256, 32}, {3, 8, 7, 8}};
+  uint32_t seed = 4000;
+  for (const Case &c : cases) {
+    for (int affine = 0; affine < 2; ++affine) {
+      SCOPED_TRACE(::testing::Message() << "N=" << c.N << " C=" << c.C
+                                        << " S=" << c.S << " G=" << c.groups
+                                        << " affine=" << affine);
+      Vec x = randomVec(size_t(c.N * c.C * c.S), seed++, 3.0f, 7.0f);
+      Vec gamma = randomVec(size_t(c.C), seed++, 0.5f, 1.5f);
+      Vec beta = randomVec(size_t(c.C), seed++);
+      const float *g = affine ? gamma.data() : nullptr;
+      const float *b = affine ? beta.data() : nullptr;
+      Vec y(x.size());
+      backend->groupNorm(x.data(), g, b, y.data(), c.N, c.C, c.S, c.groups,
+                         1e-6f);
+      expectClose(refGroupNorm(x, g, b, c.N, c.C, c.S, c.groups, 1e-6f), y);
+      // In place gives the same result.
+      Vec inPlace = x;
+      backend->groupNorm(inPlace.data(), g, b, inPlace.data(), c.N, c.C, c.S,
+                         c.groups, 1e-6f);
+      expectClose(refGroupNorm(x, g, b, c.N, c.C, c.S, c.groups, 1e-6f),
+                  inPlace);
+    }
+  }
+}
+
+TEST_F(CpuKernelsTest, UpsampleNearest) {
+  struct Case {
+    int64_t N, C, H, W, sh, sw;
+  } cases[] = {{1, 1, 1, 1, 2, 2}, {2, 3, 4, 5, 2, 2}, {1, 2, 3, 3, 1, 3},
+               {1, 64, 32, 32, 2, 2}};
+  uint32_t seed = 5000;
+  for (const Case &c : cases) {
+    Vec x = randomVec(size_t(c.N * c.C * c.H * c.W), seed++);
+    int64_t OH = c.H * c.sh, OW = c.W * c.sw;
+    Vec y(size_t(c.N * c.C * OH * OW), -7.0f);
+    backend->upsampleNearest(x.data(), y.data(), c.N, c.C, c.H, c.W, c.sh,
+                             c.sw);
+    RefVec ref(y.size());
+    for (int64_t p = 0; p < c.N * c.C; ++p)
+      for (int64_t i = 0; i < OH; ++i)
+        for (int64_t j = 0; j < OW; ++j)
+          ref[size_t((p * OH + i) * OW + j)] =
+              x[size_t((p * c.H + i / c.sh) * c.W + j / c.sw)];
+    expectClose(ref, y, 0.0);
+  }
+}
+
 TEST_F(CpuKernelsTest, Modulate) {
   uint32_t seed = 500;
   for (int64_t B : {1, 3})

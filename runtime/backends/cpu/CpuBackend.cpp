@@ -40,6 +40,18 @@ public:
     cpu::layerNorm(x, gamma, beta, y, rows, cols, eps);
   }
 
+  void groupNorm(const float *x, const float *gamma, const float *beta,
+                 float *y, int64_t N, int64_t C, int64_t S, int64_t groups,
+                 float eps) override {
+    cpu::groupNorm(x, gamma, beta, y, N, C, S, groups, eps);
+  }
+
+  void upsampleNearest(const float *x, float *y, int64_t N, int64_t C,
+                       int64_t H, int64_t W, int64_t sh,
+                       int64_t sw) override {
+    cpu::upsampleNearest(x, y, N, C, H, W, sh, sw);
+  }
+
   void modulate(const float *x, const float *shift, const float *scale,
                 float *y, int64_t B, int64_t T, int64_t D) override {
     cpu::modulate(x, shift, scale, y, B, T, D);

@@ -49,6 +49,10 @@ void attention(const float *q, const float *k, const float *v, float *o,
 // Norm.cpp
 void layerNorm(const float *x, const float *gamma, const float *beta, float *y,
                int64_t rows, int64_t cols, float eps);
+void groupNorm(const float *x, const float *gamma, const float *beta, float *y,
+               int64_t N, int64_t C, int64_t S, int64_t groups, float eps);
+void upsampleNearest(const float *x, float *y, int64_t N, int64_t C, int64_t H,
+                     int64_t W, int64_t sh, int64_t sw);
 void modulate(const float *x, const float *shift, const float *scale, float *y,
               int64_t B, int64_t T, int64_t D);
 

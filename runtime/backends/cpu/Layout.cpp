@@ -180,5 +180,24 @@ void copyStrided(const void *src, int64_t srcRowElems, void *dst,
     std::memcpy(d + size_t(r) * dstPitch, s + size_t(r) * srcPitch, rowBytes);
 }
 
+void upsampleNearest(const float *x, float *y, int64_t N, int64_t C, int64_t H,
+                     int64_t W, int64_t sh, int64_t sw) {
+  const int64_t OW = W * sw, planes = N * C;
+#pragma omp parallel for schedule(static) if (worthParallel(planes * H * W * sh * sw))
+  for (int64_t p = 0; p < planes; ++p) {
+    const float *xp = x + p * H * W;
+    float *yp = y + p * H * sh * OW;
+    for (int64_t i = 0; i < H; ++i) {
+      float *row = yp + i * sh * OW;
+      for (int64_t j = 0; j < W; ++j)
+        for (int64_t q = 0; q < sw; ++q)
+          row[j * sw + q] = xp[i * W + j];
+      // The other sh - 1 output rows repeat the first.
+      for (int64_t r = 1; r < sh; ++r)
+        std::memcpy(row + r * OW, row, sizeof(float) * OW);
+    }
+  }
+}
+
 } // namespace cpu
 } // namespace fresco

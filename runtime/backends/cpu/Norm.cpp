@@ -51,6 +51,41 @@ void layerNorm(const float *x, const float *gamma, const float *beta, float *y,
   }
 }
 
+void groupNorm(const float *x, const float *gamma, const float *beta, float *y,
+               int64_t N, int64_t C, int64_t S, int64_t groups, float eps) {
+  if (N == 0 || C == 0 || S == 0)
+    return;
+  const int64_t cpg = C / groups, span = cpg * S; // one group is contiguous
+#pragma omp parallel for schedule(static) if (worthParallel(N * C * S))
+  for (int64_t ng = 0; ng < N * groups; ++ng) {
+    const float *xg = x + ng * span;
+    float *yg = y + ng * span;
+    double sum = 0.0;
+#pragma omp simd reduction(+ : sum)
+    for (int64_t i = 0; i < span; ++i)
+      sum += xg[i];
+    const double mean = sum / double(span);
+    double sq = 0.0;
+#pragma omp simd reduction(+ : sq)
+    for (int64_t i = 0; i < span; ++i) {
+      const double d = double(xg[i]) - mean;
+      sq += d * d;
+    }
+    const float meanF = float(mean);
+    const float rstd = float(1.0 / std::sqrt(sq / double(span) + double(eps)));
+    const int64_t c0 = (ng % groups) * cpg;
+    for (int64_t c = 0; c < cpg; ++c) {
+      // Fold the affine transform into one multiply-add per element.
+      const float g = gamma ? gamma[c0 + c] * rstd : rstd;
+      const float b = (beta ? beta[c0 + c] : 0.0f) - meanF * g;
+      const float *xc = xg + c * S;
+      float *yc = yg + c * S;
+      for (int64_t i = 0; i < S; ++i)
+        yc[i] = xc[i] * g + b;
+    }
+  }
+}
+
 void modulate(const float *x, const float *shift, const float *scale, float *y,
               int64_t B, int64_t T, int64_t D) {
   const int64_t rows = B * T;

@@ -46,8 +46,8 @@ Error buildComponentFromFolder(mlir::ModuleOp module, StringRef folder,
   auto buf = MemoryBuffer::getFile(path);
   if (!buf)
     return makeError("cannot read " + path + ": " + buf.getError().message());
-  if (Error e = buildComponentFromConfig(module, (*buf)->getBuffer(),
-                                         component, options))
+  if (Error e = buildComponentFromConfig(module, (*buf)->getBuffer(), component,
+                                         options))
     return makeError(path + ": " + toString(std::move(e)));
   return Error::success();
 }

@@ -48,8 +48,8 @@ struct AssignBuffersPass : impl::AssignBuffersBase<AssignBuffersPass> {
 
     for (BlockArgument arg : block.getArguments()) {
       if (!isa<RankedTensorType>(arg.getType())) {
-        fn.emitError("argument ") << arg.getArgNumber()
-                                  << " is not a ranked tensor";
+        fn.emitError("argument ")
+            << arg.getArgNumber() << " is not a ranked tensor";
         return signalPassFailure();
       }
       newBuffer(arg, 0);

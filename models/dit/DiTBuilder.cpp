@@ -45,7 +45,8 @@ private:
   }
   Value reshape(Value x, ArrayRef<int64_t> shape, Location l) {
     auto t = cast<RankedTensorType>(x.getType());
-    return ReshapeOp::create(b, l, RankedTensorType::get(shape, t.getElementType()), x);
+    return ReshapeOp::create(
+        b, l, RankedTensorType::get(shape, t.getElementType()), x);
   }
   Value chunk(Value x, int64_t index, int64_t size, Location l) {
     return SliceOp::create(b, l, x, b.getI64IntegerAttr(1),
@@ -179,8 +180,10 @@ func::FuncOp buildDiT(ModuleOp module, const DiTConfig &config, int64_t batch,
   auto labelsTy = RankedTensorType::get({batch}, b.getI64Type());
   auto outTy =
       RankedTensorType::get({batch, config.outputChannels(), s, s}, f32);
-  auto fnTy = FunctionType::get(ctx, {latentsTy, timestepTy, labelsTy}, {outTy});
-  auto fn = func::FuncOp::create(b, NameLoc::get(b.getStringAttr(name)), name, fnTy);
+  auto fnTy =
+      FunctionType::get(ctx, {latentsTy, timestepTy, labelsTy}, {outTy});
+  auto fn =
+      func::FuncOp::create(b, NameLoc::get(b.getStringAttr(name)), name, fnTy);
   fn->setAttr("fresco.component", b.getStringAttr(name));
   const char *argNames[] = {"latents", "timestep", "class_labels"};
   for (unsigned i = 0; i < 3; ++i)

@@ -22,14 +22,14 @@ bool DiTConfig::matches(const json::Object &config) {
 Expected<DiTConfig> DiTConfig::fromJSON(const json::Object &config) {
   DiTConfig c;
   // Integer keys: absent -> default; present -> must be a positive integer.
-  auto readInt = [&](StringRef key, int64_t &dst, bool allowNull = false) -> Error {
+  auto readInt = [&](StringRef key, int64_t &dst,
+                     bool allowNull = false) -> Error {
     const json::Value *v = config.get(key);
     if (!v || (allowNull && v->kind() == json::Value::Null))
       return Error::success();
     std::optional<int64_t> i = v->getAsInteger();
     if (!i || *i <= 0)
-      return configError("config key '" + key +
-                         "' must be a positive integer");
+      return configError("config key '" + key + "' must be a positive integer");
     dst = *i;
     return Error::success();
   };
@@ -48,7 +48,8 @@ Expected<DiTConfig> DiTConfig::fromJSON(const json::Object &config) {
     return configError("not a DiT transformer config: expected _class_name "
                        "'DiTTransformer2DModel', or 'Transformer2DModel' with "
                        "norm_type 'ada_norm_zero'");
-  if (auto norm = config.getString("norm_type"); norm && *norm != "ada_norm_zero")
+  if (auto norm = config.getString("norm_type");
+      norm && *norm != "ada_norm_zero")
     return configError("norm_type '" + *norm +
                        "' is not supported for DiT (only 'ada_norm_zero')");
   if (Error e = readInt("num_attention_heads", c.numAttentionHeads))
@@ -93,13 +94,12 @@ Expected<DiTConfig> DiTConfig::fromJSON(const json::Object &config) {
   }
   if (c.sampleSize % c.patchSize != 0)
     return configError("sample_size " + Twine(c.sampleSize) +
-                       " is not divisible by patch_size " +
-                       Twine(c.patchSize));
+                       " is not divisible by patch_size " + Twine(c.patchSize));
   if (c.innerDim() % 4 != 0)
-    return configError("num_attention_heads * attention_head_dim = " +
-                       Twine(c.innerDim()) +
-                       " must be divisible by 4 for the 2-D position "
-                       "embedding");
+    return configError(
+        "num_attention_heads * attention_head_dim = " + Twine(c.innerDim()) +
+        " must be divisible by 4 for the 2-D position "
+        "embedding");
   return c;
 }
 

@@ -1,4 +1,5 @@
-//===- Backend.h - The kernel interface every backend implements -*- C++ -*-===//
+//===- Backend.h - The kernel interface every backend implements -*- C++
+//-*-===//
 //
 // The executor resolves each plan instruction to one call on a Backend with
 // pointers and sizes fixed at load time. Activations are f32 row-major and
@@ -43,7 +44,8 @@ public:
                       int64_t KH, int64_t KW, int64_t strideH, int64_t strideW,
                       int64_t padH, int64_t padW) = 0;
 
-  /// Normalises each of `rows` rows of length `cols`; gamma/beta optional [cols].
+  /// Normalises each of `rows` rows of length `cols`; gamma/beta optional
+  /// [cols].
   virtual void layerNorm(const float *x, const float *gamma, const float *beta,
                          float *y, int64_t rows, int64_t cols, float eps) = 0;
 
@@ -68,8 +70,8 @@ public:
   /// q [B,Tq,H*Dh], k and v [B,Tk,H*Dh], o [B,Tq,H*Dh]; head h owns columns
   /// [h*Dh, (h+1)*Dh) as diffusers lays them out.
   virtual void attention(const float *q, const float *k, const float *v,
-                         float *o, int64_t B, int64_t Tq, int64_t Tk,
-                         int64_t H, int64_t Dh, float scale) = 0;
+                         float *o, int64_t B, int64_t Tq, int64_t Tk, int64_t H,
+                         int64_t Dh, float scale) = 0;
 
   /// y = f(x) elementwise over n values. y may alias x.
   virtual void unary(UnaryKind kind, const float *x, float *y, int64_t n) = 0;
@@ -110,9 +112,8 @@ public:
 
   /// 2-D sin-cos position embedding as diffusers' get_2d_sincos_pos_embed
   /// for a gridH x gridW grid: out [gridH*gridW, dim].
-  virtual void posEmbed2d(float *out, int64_t gridH, int64_t gridW,
-                          int64_t dim, double baseSize,
-                          double interpolationScale) = 0;
+  virtual void posEmbed2d(float *out, int64_t gridH, int64_t gridW, int64_t dim,
+                          double baseSize, double interpolationScale) = 0;
 };
 
 } // namespace fresco

@@ -37,10 +37,11 @@ private:
     check(cond, where, " (", opName(in.op()), "): ", parts...);
   }
   void counts(size_t minOps, size_t maxOps) {
-    need(ops.size() >= minOps && ops.size() <= maxOps,
-         "expected ", minOps == maxOps ? "" : "between ", minOps,
-         minOps == maxOps ? "" : " and ", minOps == maxOps ? "" : std::to_string(maxOps),
-         " operands, got ", ops.size());
+    need(ops.size() >= minOps && ops.size() <= maxOps, "expected ",
+         minOps == maxOps ? "" : "between ", minOps,
+         minOps == maxOps ? "" : " and ",
+         minOps == maxOps ? "" : std::to_string(maxOps), " operands, got ",
+         ops.size());
     need(res.size() == 1, "expected one result, got ", res.size());
   }
   void f32(const Ref &r, const char *what) {
@@ -185,8 +186,8 @@ std::function<void()> InstrBinder::bind() {
     shape(y, x.shape, "result");
     auto *a = attrs<plan::GroupNormAttrs>();
     int64_t N = x.shape[0], C = x.shape[1], groups = a->num_groups();
-    need(groups > 0 && C % groups == 0, "channels ", C,
-         " not divisible by ", groups, " groups");
+    need(groups > 0 && C % groups == 0, "channels ", C, " not divisible by ",
+         groups, " groups");
     int64_t S = (N != 0 && C != 0) ? x.numel() / (N * C) : 0;
     const float *g = nullptr, *bb = nullptr;
     if (ops.size() == 3) {
@@ -368,7 +369,8 @@ std::function<void()> InstrBinder::bind() {
     for (int64_t d = 0; d < axis; ++d)
       outer *= x.shape[d];
     size_t es = dtypeSize(x.dtype);
-    const uint8_t *src = static_cast<const uint8_t *>(x.ptr) + start * inner * es;
+    const uint8_t *src =
+        static_cast<const uint8_t *>(x.ptr) + start * inner * es;
     void *dst = y.ptr;
     int64_t srcRow = x.shape[axis] * inner, rowElems = size * inner;
     return [=] {
@@ -436,7 +438,8 @@ Executor::Executor(const LoadedPlan &plan, int rank, Backend &backend,
   arenaBytes_ = rp.arena_bytes();
   // 64-byte alignment for vector loads; aligned_alloc needs a multiple.
   size_t bytes = (arenaBytes_ + 63) / 64 * 64;
-  arena_.reset(static_cast<uint8_t *>(std::aligned_alloc(64, bytes ? bytes : 64)));
+  arena_.reset(
+      static_cast<uint8_t *>(std::aligned_alloc(64, bytes ? bytes : 64)));
   check(arena_ != nullptr, "cannot allocate the arena of ", arenaBytes_,
         " bytes");
   for (const plan::Function *f : *rp.functions())
@@ -454,8 +457,8 @@ void Executor::bind(const plan::Function &f, Bound &out) {
     void *ptr = v->kind() == plan::ValueKind::Arena
                     ? static_cast<void *>(arena_.get() + v->offset())
                     : const_cast<float *>(weights_.data(v->weight()));
-    refs.push_back({ptr, DType(v->dtype()), Shape(v->shape()->begin(),
-                                                  v->shape()->end())});
+    refs.push_back({ptr, DType(v->dtype()),
+                    Shape(v->shape()->begin(), v->shape()->end())});
   }
   for (flatbuffers::uoffset_t i = 0; i < f.instrs()->size(); ++i) {
     const plan::Instr *in = f.instrs()->Get(i);
@@ -518,8 +521,8 @@ static void copyInput(const HostTensor &in, const TensorSpec &spec, void *dst,
                   "; recompile with fresco-compile --batch " +
                   std::to_string(in.shape[0]) + ")"
             : std::string());
-  check(in.data.size() == size_t(in.numel()) * dtypeSize(in.dtype),
-        "input '", spec.name, "' has the wrong number of bytes");
+  check(in.data.size() == size_t(in.numel()) * dtypeSize(in.dtype), "input '",
+        spec.name, "' has the wrong number of bytes");
   if (in.dtype == spec.dtype) {
     std::memcpy(dst, in.data.data(), in.data.size());
     return;
@@ -561,9 +564,9 @@ std::vector<HostTensor> Executor::run(const std::string &function,
       auto t0 = std::chrono::steady_clock::now();
       b.steps[i]();
       OpProfile &p = profile_[b.stepOps[i]];
-      p.seconds += std::chrono::duration<double>(
-                       std::chrono::steady_clock::now() - t0)
-                       .count();
+      p.seconds +=
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - t0)
+              .count();
       ++p.calls;
     }
   }

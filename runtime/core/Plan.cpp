@@ -56,9 +56,9 @@ void verifyWeights(const plan::RankProgram &rp, const std::string &ctx) {
     for (size_t d = 0; d < rank; ++d) {
       int64_t off = w->offsets()->Get(d), size = w->sizes()->Get(d);
       int64_t full = w->full_shape()->Get(d);
-      check(off >= 0 && off <= full && size <= full - off, where,
-            ": slice [", off, ", ", off + size, ") outside dimension ", d,
-            " of size ", full);
+      check(off >= 0 && off <= full && size <= full - off, where, ": slice [",
+            off, ", ", off + size, ") outside dimension ", d, " of size ",
+            full);
     }
   }
 }
@@ -110,16 +110,15 @@ void verifyFunction(const plan::Function &f, const plan::RankProgram &rp,
   for (uint32_t i = 0; i < f.instrs()->size(); ++i) {
     const plan::Instr *in = f.instrs()->Get(i);
     std::string where = ctx + ", instruction " + std::to_string(i);
-    check(in->op() >= plan::OpCode::MIN && in->op() <= plan::OpCode::MAX,
-          where, ": unknown op code ", int(in->op()));
+    check(in->op() >= plan::OpCode::MIN && in->op() <= plan::OpCode::MAX, where,
+          ": unknown op code ", int(in->op()));
     checkIndices(in->operands(), where, false);
     checkIndices(in->results(), where, true);
   }
   checkIndices(f.inputs(), ctx + ", inputs", true);
   checkIndices(f.outputs(), ctx + ", outputs", true);
   check(f.input_names() && f.input_names()->size() == f.inputs()->size() &&
-            f.output_names() &&
-            f.output_names()->size() == f.outputs()->size(),
+            f.output_names() && f.output_names()->size() == f.outputs()->size(),
         ctx, ": input/output names do not match the inputs/outputs");
 }
 

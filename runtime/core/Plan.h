@@ -27,9 +27,7 @@ public:
   static LoadedPlan fromBytes(std::vector<uint8_t> bytes,
                               const std::string &name);
 
-  const plan::Plan &plan() const {
-    return *plan::GetPlan(bytes_.data());
-  }
+  const plan::Plan &plan() const { return *plan::GetPlan(bytes_.data()); }
   const plan::RankProgram &rank(int r) const;
   /// The function called `name` on rank `r`; an error lists the available
   /// names when it is missing.

@@ -327,14 +327,14 @@ RefVec refGroupNorm(const Vec &x, const float *gamma, const float *beta,
 TEST_F(CpuKernelsTest, GroupNorm) {
   struct Case {
     int64_t N, C, S, groups;
-  } cases[] = {{1, 4, 1, 1},  {2, 6, 5, 3},    {1, 32, 64, 32},
+  } cases[] = {{1, 4, 1, 1},    {2, 6, 5, 3},      {1, 32, 64, 32},
                {2, 64, 49, 32}, {1, 128, 256, 32}, {3, 8, 7, 8}};
   uint32_t seed = 4000;
   for (const Case &c : cases) {
     for (int affine = 0; affine < 2; ++affine) {
-      SCOPED_TRACE(::testing::Message() << "N=" << c.N << " C=" << c.C
-                                        << " S=" << c.S << " G=" << c.groups
-                                        << " affine=" << affine);
+      SCOPED_TRACE(::testing::Message()
+                   << "N=" << c.N << " C=" << c.C << " S=" << c.S
+                   << " G=" << c.groups << " affine=" << affine);
       Vec x = randomVec(size_t(c.N * c.C * c.S), seed++, 3.0f, 7.0f);
       Vec gamma = randomVec(size_t(c.C), seed++, 0.5f, 1.5f);
       Vec beta = randomVec(size_t(c.C), seed++);
@@ -357,7 +357,9 @@ TEST_F(CpuKernelsTest, GroupNorm) {
 TEST_F(CpuKernelsTest, UpsampleNearest) {
   struct Case {
     int64_t N, C, H, W, sh, sw;
-  } cases[] = {{1, 1, 1, 1, 2, 2}, {2, 3, 4, 5, 2, 2}, {1, 2, 3, 3, 1, 3},
+  } cases[] = {{1, 1, 1, 1, 2, 2},
+               {2, 3, 4, 5, 2, 2},
+               {1, 2, 3, 3, 1, 3},
                {1, 64, 32, 32, 2, 2}};
   uint32_t seed = 5000;
   for (const Case &c : cases) {

@@ -68,8 +68,8 @@ TEST(MemoryPlanner, RandomRequestsStayValidAndDeterministic) {
     uint64_t peakLowerBound = 0;
     for (int i = 0; i < n; ++i) {
       int64_t first = rng() % 40;
-      reqs.push_back({uint64_t(1 + rng() % 5000), first,
-                      first + int64_t(rng() % 10)});
+      reqs.push_back(
+          {uint64_t(1 + rng() % 5000), first, first + int64_t(rng() % 10)});
     }
     for (int64_t t = 0; t < 50; ++t) {
       uint64_t live = 0;

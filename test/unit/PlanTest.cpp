@@ -5,10 +5,10 @@
 // crash) while the intact one runs and computes the right numbers.
 //
 //===----------------------------------------------------------------------===//
+#include "runtime/core/Plan.h"
 #include "runtime/backends/cpu/CpuBackend.h"
 #include "runtime/core/Error.h"
 #include "runtime/core/Executor.h"
-#include "runtime/core/Plan.h"
 #include "runtime/core/PlanVersion.h"
 
 #include <gtest/gtest.h>
@@ -40,10 +40,11 @@ struct PlanSpec {
   uint32_t version = kPlanVersion;
   int numRanks = 1;
   uint64_t arena = 4 * 24;
-  std::vector<ValueSpec> values = {{fp::ValueKind::Arena, fp::DType::F32, {2, 3}, 0},
-                                   {fp::ValueKind::Arena, fp::DType::F32, {2, 3}, 24},
-                                   {fp::ValueKind::Arena, fp::DType::F32, {2, 3}, 48},
-                                   {fp::ValueKind::Arena, fp::DType::F32, {2, 3}, 72}};
+  std::vector<ValueSpec> values = {
+      {fp::ValueKind::Arena, fp::DType::F32, {2, 3}, 0},
+      {fp::ValueKind::Arena, fp::DType::F32, {2, 3}, 24},
+      {fp::ValueKind::Arena, fp::DType::F32, {2, 3}, 48},
+      {fp::ValueKind::Arena, fp::DType::F32, {2, 3}, 72}};
   std::vector<InstrSpec> instrs = {{fp::OpCode::Add, {0, 1}, {2}},
                                    {fp::OpCode::Silu, {2}, {3}}};
   std::vector<int32_t> inputs = {0, 1}, outputs = {3};
@@ -57,8 +58,8 @@ struct PlanSpec {
     flatbuffers::FlatBufferBuilder b;
     std::vector<flatbuffers::Offset<fp::Value>> vals;
     for (const ValueSpec &v : values)
-      vals.push_back(fp::CreateValue(b, v.kind, v.dtype, b.CreateVector(v.shape),
-                                     v.offset, v.weight));
+      vals.push_back(fp::CreateValue(
+          b, v.kind, v.dtype, b.CreateVector(v.shape), v.offset, v.weight));
     std::vector<flatbuffers::Offset<fp::Instr>> ins;
     for (const InstrSpec &i : instrs) {
       auto attrs = i.attention ? fp::CreateAttentionAttrs(b, 1, 1.0f).Union()
@@ -85,9 +86,8 @@ struct PlanSpec {
     auto rank = fp::CreateRankProgram(b, 0, b.CreateVector(fns),
                                       b.CreateVector(ws), arena);
     std::vector<flatbuffers::Offset<fp::RankProgram>> ranks = {rank};
-    fp::FinishPlanBuffer(
-        b, fp::CreatePlan(b, version, b.CreateString("test"), numRanks,
-                          b.CreateVector(ranks)));
+    fp::FinishPlanBuffer(b, fp::CreatePlan(b, version, b.CreateString("test"),
+                                           numRanks, b.CreateVector(ranks)));
     return {b.GetBufferPointer(), b.GetBufferPointer() + b.GetSize()};
   }
 };
@@ -186,12 +186,20 @@ const Case kCases[] = {
      "value 3: bytes [80, 104) exceed the arena of 96"},
     {"huge_offset", [](PlanSpec &s) { s.values[3].offset = ~uint64_t(0) - 4; },
      "exceed the arena"},
-    {"negative_dim", [](PlanSpec &s) { s.values[1].shape = {-2, 3}; },
+    {"negative_dim",
+     [](PlanSpec &s) {
+       s.values[1].shape = {-2, 3};
+     },
      "dimension -2 out of range"},
     {"overflowing_shape",
-     [](PlanSpec &s) { s.values[1].shape = {int64_t(1) << 40, int64_t(1) << 40}; },
+     [](PlanSpec &s) {
+       s.values[1].shape = {int64_t(1) << 40, int64_t(1) << 40};
+     },
      "too many elements"},
-    {"operand_index", [](PlanSpec &s) { s.instrs[0].operands = {0, 7}; },
+    {"operand_index",
+     [](PlanSpec &s) {
+       s.instrs[0].operands = {0, 7};
+     },
      "value index 7 out of range (4 values)"},
     {"negative_index", [](PlanSpec &s) { s.instrs[1].results = {-1}; },
      "value index -1 out of range"},
@@ -239,7 +247,10 @@ const Case kCases[] = {
      "rhs [3, 2] does not broadcast to [2, 3]"},
     {"unary_shape", [](PlanSpec &s) { s.values[3].shape = {6}; },
      "result has shape [6], expected [2, 3]"},
-    {"operand_count", [](PlanSpec &s) { s.instrs[1].operands = {2, 2}; },
+    {"operand_count",
+     [](PlanSpec &s) {
+       s.instrs[1].operands = {2, 2};
+     },
      "expected 1 operands, got 2"},
     {"missing_attrs",
      [](PlanSpec &s) {

@@ -30,12 +30,14 @@ using namespace llvm;
 using namespace mlir;
 
 static cl::OptionCategory category("fresco-compile options");
-static cl::opt<std::string> inputPath(cl::Positional, cl::Required,
-                                      cl::desc("<model-folder | pipeline-folder | config.json | file.mlir>"),
-                                      cl::cat(category));
+static cl::opt<std::string> inputPath(
+    cl::Positional, cl::Required,
+    cl::desc("<model-folder | pipeline-folder | config.json | file.mlir>"),
+    cl::cat(category));
 static cl::opt<std::string> outputPath("o", cl::Required,
                                        cl::desc("output plan (.fplan)"),
-                                       cl::value_desc("file"), cl::cat(category));
+                                       cl::value_desc("file"),
+                                       cl::cat(category));
 static cl::opt<int64_t> batch("batch", cl::init(1),
                               cl::desc("batch size the plan is compiled for "
                                        "(shapes are static); default 1"),
@@ -46,13 +48,13 @@ static cl::opt<std::string> component(
              "the function built from a model folder (default: transformer)"),
     cl::cat(category));
 enum class EmitKind { Plan, Mlir, LoweredMlir };
-static cl::opt<EmitKind> emit(
-    "emit", cl::init(EmitKind::Plan), cl::desc("what to write to -o"),
-    cl::values(clEnumValN(EmitKind::Plan, "plan", "the FlatBuffers plan"),
-               clEnumValN(EmitKind::Mlir, "mlir", "the global fresco IR"),
-               clEnumValN(EmitKind::LoweredMlir, "lowered-mlir",
-                          "the IR after the lowering pipeline")),
-    cl::cat(category));
+static cl::opt<EmitKind>
+    emit("emit", cl::init(EmitKind::Plan), cl::desc("what to write to -o"),
+         cl::values(clEnumValN(EmitKind::Plan, "plan", "the FlatBuffers plan"),
+                    clEnumValN(EmitKind::Mlir, "mlir", "the global fresco IR"),
+                    clEnumValN(EmitKind::LoweredMlir, "lowered-mlir",
+                               "the IR after the lowering pipeline")),
+         cl::cat(category));
 static cl::opt<bool> quiet("quiet", cl::desc("no summary on stderr"),
                            cl::cat(category));
 
@@ -77,8 +79,8 @@ static OwningOpRef<ModuleOp> loadInput(MLIRContext &ctx, std::string &error) {
     }
     ::fresco::models::BuildOptions options;
     options.batch = batch;
-    if (Error e = ::fresco::models::buildComponentFromFolder(*module, folder,
-                                                           component, options)) {
+    if (Error e = ::fresco::models::buildComponentFromFolder(
+            *module, folder, component, options)) {
       error = toString(std::move(e));
       return nullptr;
     }
@@ -132,7 +134,8 @@ static void printSummary(ModuleOp module, size_t planBytes) {
       if (auto p = dyn_cast<mlir::fresco::ParamOp>(op)) {
         ++params;
         paramBytes += p.getType().getNumElements() * 4;
-      } else if (!isa<mlir::fresco::ReshapeOp, func::ReturnOp, func::FuncOp>(op)) {
+      } else if (!isa<mlir::fresco::ReshapeOp, func::ReturnOp, func::FuncOp>(
+                     op)) {
         ++ops;
       }
     });

@@ -1,9 +1,10 @@
 //===- fresco-random-checkpoint.cpp - Random-weight diffusers folders -----===//
 //
-// Writes `<out>/config.json` (for a config input) and `<out>/diffusion_pytorch_model.safetensors`
-// exactly as diffusers' save_pretrained lays a model folder out, with every
-// parameter the model builder asks for, drawn from a seeded generator. Tests
-// and demos use it: no model weights can be downloaded.
+// Writes `<out>/config.json` (for a config input) and
+// `<out>/diffusion_pytorch_model.safetensors` exactly as diffusers'
+// save_pretrained lays a model folder out, with every parameter the model
+// builder asks for, drawn from a seeded generator. Tests and demos use it: no
+// model weights can be downloaded.
 //
 //===----------------------------------------------------------------------===//
 #include "dialects/Fresco/IR/FrescoOps.h"
@@ -13,12 +14,12 @@
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/MLIRContext.h"
+#include "mlir/Parser/Parser.h"
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/InitLLVM.h"
 #include "llvm/Support/JSON.h"
 #include "llvm/Support/MemoryBuffer.h"
-#include "mlir/Parser/Parser.h"
 #include "llvm/Support/Path.h"
 #include "llvm/Support/SourceMgr.h"
 #include "llvm/Support/WithColor.h"
@@ -128,9 +129,9 @@ int main(int argc, char **argv) {
   OwningOpRef<ModuleOp> module;
   if (isMlir) {
     SourceMgr sm;
-    sm.AddNewSourceBuffer(MemoryBuffer::getMemBufferCopy((*config)->getBuffer(),
-                                                         configPath),
-                          SMLoc());
+    sm.AddNewSourceBuffer(
+        MemoryBuffer::getMemBufferCopy((*config)->getBuffer(), configPath),
+        SMLoc());
     SourceMgrDiagnosticHandler handler(sm, &ctx);
     module = parseSourceFile<ModuleOp>(sm, &ctx);
     if (!module)
@@ -195,8 +196,8 @@ int main(int argc, char **argv) {
     else
       os << (*config)->getBuffer();
   }
-  errs() << "fresco-random-checkpoint: wrote " << params.size()
-         << " tensors (" << format("%.2f", bytes / 1048576.0) << " MiB, "
-         << dtype << ", seed " << seed << ") to " << outDir << "\n";
+  errs() << "fresco-random-checkpoint: wrote " << params.size() << " tensors ("
+         << format("%.2f", bytes / 1048576.0) << " MiB, " << dtype << ", seed "
+         << seed << ") to " << outDir << "\n";
   return 0;
 }

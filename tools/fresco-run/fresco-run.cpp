@@ -97,8 +97,7 @@ Options parseArgs(int argc, char **argv) {
       std::cout << kUsage;
       std::exit(0);
     } else if (a == "--version") {
-      std::cout << "fresco-run (plan format version " << kPlanVersion
-                << ")\n";
+      std::cout << "fresco-run (plan format version " << kPlanVersion << ")\n";
       std::exit(0);
     } else if (a == "--weights") {
       o.weights = next();
@@ -237,8 +236,8 @@ int run(const Options &o) {
     check(given[i], "missing input '", specs[i].name, "' of '", function,
           "' (inputs: ", signature(specs), ")");
   const auto &outSpecs = exec.outputs(function);
-  check(o.outputs.size() <= outSpecs.size(), "function '", function,
-        "' has ", outSpecs.size(), " outputs but ", o.outputs.size(),
+  check(o.outputs.size() <= outSpecs.size(), "function '", function, "' has ",
+        outSpecs.size(), " outputs but ", o.outputs.size(),
         " --output files were given");
 
   exec.setProfiling(o.profile);

@@ -47,8 +47,8 @@ struct WeightTable {
       return it->second;
     }
     int i = entries.size();
-    entries.push_back({component.str(), p.getName().str(),
-                       SmallVector<int64_t>(shape)});
+    entries.push_back(
+        {component.str(), p.getName().str(), SmallVector<int64_t>(shape)});
     index[key] = i;
     return i;
   }
@@ -127,8 +127,7 @@ LogicalResult FunctionEmitter::emitOp(Operation &op) {
                              "converts f16/bf16 checkpoints at load)");
     ids[param.getResult()] = values.size();
     values.push_back({fp::ValueKind::Weight, fp::DType::F32,
-                      SmallVector<int64_t>(param.getType().getShape()), 0,
-                      *w});
+                      SmallVector<int64_t>(param.getType().getShape()), 0, *w});
     return success();
   }
   if (auto reshape = dyn_cast<ReshapeOp>(op)) {
@@ -155,24 +154,22 @@ LogicalResult FunctionEmitter::emitOp(Operation &op) {
         return success();
       })
       .Case([&](Conv2dOp c) {
-        auto a = fp::CreateConv2dAttrs(fbb, c.getStrides()[0],
-                                       c.getStrides()[1], c.getPadding()[0],
-                                       c.getPadding()[1]);
+        auto a =
+            fp::CreateConv2dAttrs(fbb, c.getStrides()[0], c.getStrides()[1],
+                                  c.getPadding()[0], c.getPadding()[1]);
         addInstr(OpCode::Conv2d, op, fp::OpAttrs::Conv2dAttrs, a.Union());
         return success();
       })
       .Case([&](LayerNormOp n) {
         auto a = fp::CreateLayerNormAttrs(
             fbb, float(n.getEpsilon().convertToDouble()));
-        addInstr(OpCode::LayerNorm, op, fp::OpAttrs::LayerNormAttrs,
-                 a.Union());
+        addInstr(OpCode::LayerNorm, op, fp::OpAttrs::LayerNormAttrs, a.Union());
         return success();
       })
       .Case([&](GroupNormOp n) {
         auto a = fp::CreateGroupNormAttrs(
             fbb, n.getNumGroups(), float(n.getEpsilon().convertToDouble()));
-        addInstr(OpCode::GroupNorm, op, fp::OpAttrs::GroupNormAttrs,
-                 a.Union());
+        addInstr(OpCode::GroupNorm, op, fp::OpAttrs::GroupNormAttrs, a.Union());
         return success();
       })
       .Case([&](UpsampleNearestOp u) {
@@ -188,8 +185,7 @@ LogicalResult FunctionEmitter::emitOp(Operation &op) {
       .Case([&](AttentionOp at) {
         auto a = fp::CreateAttentionAttrs(
             fbb, at.getNumHeads(), float(at.getScale().convertToDouble()));
-        addInstr(OpCode::Attention, op, fp::OpAttrs::AttentionAttrs,
-                 a.Union());
+        addInstr(OpCode::Attention, op, fp::OpAttrs::AttentionAttrs, a.Union());
         return success();
       })
       .Case([&](GeluOp g) {
@@ -244,8 +240,7 @@ LogicalResult FunctionEmitter::emitOp(Operation &op) {
         std::vector<int64_t> perm(t.getPermutation().begin(),
                                   t.getPermutation().end());
         auto a = fp::CreateTransposeAttrs(fbb, fbb.CreateVector(perm));
-        addInstr(OpCode::Transpose, op, fp::OpAttrs::TransposeAttrs,
-                 a.Union());
+        addInstr(OpCode::Transpose, op, fp::OpAttrs::TransposeAttrs, a.Union());
         return success();
       })
       .Case([&](SliceOp s) {
@@ -281,8 +276,8 @@ FailureOr<flatbuffers::Offset<fp::Function>> FunctionEmitter::emit() {
   std::vector<int32_t> inputs, outputs;
   std::vector<std::string> inputNames, outputNames;
   for (BlockArgument arg : block.getArguments()) {
-    auto off = fn.getArgAttrOfType<IntegerAttr>(arg.getArgNumber(),
-                                                "fresco.offset");
+    auto off =
+        fn.getArgAttrOfType<IntegerAttr>(arg.getArgNumber(), "fresco.offset");
     if (!off)
       return fn.emitError("argument ")
              << arg.getArgNumber()
@@ -313,9 +308,8 @@ FailureOr<flatbuffers::Offset<fp::Function>> FunctionEmitter::emit() {
   std::vector<flatbuffers::Offset<fp::Value>> vals;
   for (const ValueRec &r : values) {
     std::vector<int64_t> shape(r.shape.begin(), r.shape.end());
-    vals.push_back(fp::CreateValue(fbb, r.kind, r.dtype,
-                                   fbb.CreateVector(shape), r.offset,
-                                   r.weight));
+    vals.push_back(fp::CreateValue(
+        fbb, r.kind, r.dtype, fbb.CreateVector(shape), r.offset, r.weight));
   }
   auto i64Attr = [&](StringRef name) -> uint64_t {
     if (auto a = fn->getAttrOfType<IntegerAttr>(name))

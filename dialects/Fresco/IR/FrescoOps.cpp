@@ -80,7 +80,8 @@ LogicalResult ParamOp::verify() {
 // LinearOp
 //===----------------------------------------------------------------------===//
 
-LogicalResult LinearOp::inferReturnTypes(MLIRContext *, std::optional<Location> loc,
+LogicalResult LinearOp::inferReturnTypes(MLIRContext *,
+                                         std::optional<Location> loc,
                                          Adaptor adaptor,
                                          SmallVectorImpl<Type> &results) {
   auto x = staticType(loc, "linear", "input", adaptor.getInput());
@@ -94,9 +95,9 @@ LogicalResult LinearOp::inferReturnTypes(MLIRContext *, std::optional<Location> 
                    shapeStr(w->getShape()));
   int64_t in = x->getShape().back();
   if (w->getDimSize(1) != in)
-    return opError(loc, "linear", "input features ", in,
-                   " do not match weight [out, in] = ",
-                   shapeStr(w->getShape()));
+    return opError(
+        loc, "linear", "input features ", in,
+        " do not match weight [out, in] = ", shapeStr(w->getShape()));
   if (Value b = adaptor.getBias()) {
     auto bt = staticType(loc, "linear", "bias", b);
     if (failed(bt))
@@ -115,7 +116,8 @@ LogicalResult LinearOp::inferReturnTypes(MLIRContext *, std::optional<Location> 
 // Conv2dOp
 //===----------------------------------------------------------------------===//
 
-LogicalResult Conv2dOp::inferReturnTypes(MLIRContext *, std::optional<Location> loc,
+LogicalResult Conv2dOp::inferReturnTypes(MLIRContext *,
+                                         std::optional<Location> loc,
                                          Adaptor adaptor,
                                          SmallVectorImpl<Type> &results) {
   auto x = staticType(loc, "conv2d", "input", adaptor.getInput());
@@ -146,8 +148,10 @@ LogicalResult Conv2dOp::inferReturnTypes(MLIRContext *, std::optional<Location> 
       return opError(loc, "conv2d", "bias must be [", w->getDimSize(0),
                      "], got ", shapeStr(bt->getShape()));
   }
-  int64_t oh = (x->getDimSize(2) + 2 * pad[0] - w->getDimSize(2)) / strides[0] + 1;
-  int64_t ow = (x->getDimSize(3) + 2 * pad[1] - w->getDimSize(3)) / strides[1] + 1;
+  int64_t oh =
+      (x->getDimSize(2) + 2 * pad[0] - w->getDimSize(2)) / strides[0] + 1;
+  int64_t ow =
+      (x->getDimSize(3) + 2 * pad[1] - w->getDimSize(3)) / strides[1] + 1;
   if (x->getDimSize(2) + 2 * pad[0] < w->getDimSize(2) ||
       x->getDimSize(3) + 2 * pad[1] < w->getDimSize(3))
     return opError(loc, "conv2d", "kernel ", shapeStr(w->getShape()),
@@ -286,13 +290,15 @@ LogicalResult AttentionOp::inferReturnTypes(MLIRContext *,
 // Elementwise
 //===----------------------------------------------------------------------===//
 
-LogicalResult GeluOp::inferReturnTypes(MLIRContext *, std::optional<Location> loc,
+LogicalResult GeluOp::inferReturnTypes(MLIRContext *,
+                                       std::optional<Location> loc,
                                        Adaptor adaptor,
                                        SmallVectorImpl<Type> &results) {
   StringRef approx = adaptor.getApproximate();
   if (approx != "none" && approx != "tanh")
-    return opError(loc, "gelu", "approximate must be \"none\" or \"tanh\", got \"",
-                   approx, "\"");
+    return opError(loc, "gelu",
+                   "approximate must be \"none\" or \"tanh\", got \"", approx,
+                   "\"");
   auto x = staticType(loc, "gelu", "input", adaptor.getInput());
   if (failed(x))
     return failure();
@@ -300,7 +306,8 @@ LogicalResult GeluOp::inferReturnTypes(MLIRContext *, std::optional<Location> lo
   return success();
 }
 
-LogicalResult SiluOp::inferReturnTypes(MLIRContext *, std::optional<Location> loc,
+LogicalResult SiluOp::inferReturnTypes(MLIRContext *,
+                                       std::optional<Location> loc,
                                        Adaptor adaptor,
                                        SmallVectorImpl<Type> &results) {
   auto x = staticType(loc, "silu", "input", adaptor.getInput());
@@ -318,8 +325,9 @@ static LogicalResult inferBinary(StringRef opName, std::optional<Location> loc,
   if (failed(a) || failed(b))
     return failure();
   if (a->getElementType() != b->getElementType())
-    return opError(loc, opName, "operand element types differ: ",
-                   a->getElementType(), " vs ", b->getElementType());
+    return opError(loc, opName,
+                   "operand element types differ: ", a->getElementType(),
+                   " vs ", b->getElementType());
   SmallVector<int64_t> shape;
   if (!OpTrait::util::getBroadcastedShape(a->getShape(), b->getShape(), shape))
     return opError(loc, opName, "shapes ", shapeStr(a->getShape()), " and ",
@@ -329,10 +337,9 @@ static LogicalResult inferBinary(StringRef opName, std::optional<Location> loc,
 }
 
 #define FRESCO_BINARY_INFER(Op, name)                                          \
-  LogicalResult Op::inferReturnTypes(MLIRContext *,                            \
-                                     std::optional<Location> loc,              \
-                                     Adaptor adaptor,                          \
-                                     SmallVectorImpl<Type> &results) {         \
+  LogicalResult Op::inferReturnTypes(                                          \
+      MLIRContext *, std::optional<Location> loc, Adaptor adaptor,             \
+      SmallVectorImpl<Type> &results) {                                        \
     return inferBinary(name, loc, adaptor.getLhs(), adaptor.getRhs(),          \
                        results);                                               \
   }
@@ -376,7 +383,8 @@ LogicalResult EmbeddingOp::inferReturnTypes(MLIRContext *,
   if (failed(table) || failed(ids))
     return failure();
   if (table->getRank() != 2)
-    return opError(loc, "embedding", "table must be [num_embeddings, dim], got ",
+    return opError(loc, "embedding",
+                   "table must be [num_embeddings, dim], got ",
                    shapeStr(table->getShape()));
   SmallVector<int64_t> shape(ids->getShape());
   shape.push_back(table->getDimSize(1));
@@ -432,9 +440,10 @@ OpFoldResult ReshapeOp::fold(FoldAdaptor) {
   return {};
 }
 
-LogicalResult UpsampleNearestOp::inferReturnTypes(
-    MLIRContext *, std::optional<Location> loc, Adaptor adaptor,
-    SmallVectorImpl<Type> &results) {
+LogicalResult
+UpsampleNearestOp::inferReturnTypes(MLIRContext *, std::optional<Location> loc,
+                                    Adaptor adaptor,
+                                    SmallVectorImpl<Type> &results) {
   auto x = staticType(loc, "upsample_nearest", "input", adaptor.getInput());
   if (failed(x))
     return failure();
@@ -445,9 +454,9 @@ LogicalResult UpsampleNearestOp::inferReturnTypes(
   if (scale.size() != 2 || scale[0] < 1 || scale[1] < 1)
     return opError(loc, "upsample_nearest",
                    "scale needs two positive integer factors");
-  results.push_back(like(*x, {x->getDimSize(0), x->getDimSize(1),
-                              x->getDimSize(2) * scale[0],
-                              x->getDimSize(3) * scale[1]}));
+  results.push_back(
+      like(*x, {x->getDimSize(0), x->getDimSize(1), x->getDimSize(2) * scale[0],
+                x->getDimSize(3) * scale[1]}));
   return success();
 }
 
@@ -474,7 +483,8 @@ LogicalResult TransposeOp::inferReturnTypes(MLIRContext *,
   return success();
 }
 
-LogicalResult SliceOp::inferReturnTypes(MLIRContext *, std::optional<Location> loc,
+LogicalResult SliceOp::inferReturnTypes(MLIRContext *,
+                                        std::optional<Location> loc,
                                         Adaptor adaptor,
                                         SmallVectorImpl<Type> &results) {
   auto x = staticType(loc, "slice", "input", adaptor.getInput());
@@ -494,7 +504,8 @@ LogicalResult SliceOp::inferReturnTypes(MLIRContext *, std::optional<Location> l
   return success();
 }
 
-LogicalResult ConcatOp::inferReturnTypes(MLIRContext *, std::optional<Location> loc,
+LogicalResult ConcatOp::inferReturnTypes(MLIRContext *,
+                                         std::optional<Location> loc,
                                          Adaptor adaptor,
                                          SmallVectorImpl<Type> &results) {
   ValueRange inputs = adaptor.getInputs();

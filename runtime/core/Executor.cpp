@@ -57,6 +57,7 @@ private:
     return a;
   }
   std::function<void()> binary(BinaryKind kind);
+  void checkDTypes();
 
   const plan::Instr &in;
   std::vector<Ref> ops, res;
@@ -96,8 +97,42 @@ std::function<void()> InstrBinder::binary(BinaryKind kind) {
   };
 }
 
+void InstrBinder::checkDTypes() {
+  switch (in.op()) {
+  case plan::OpCode::Transpose:
+  case plan::OpCode::Slice:
+  case plan::OpCode::Concat:
+  case plan::OpCode::Copy:
+    // Data movement: any dtype, the same on both sides.
+    for (const Ref &r : ops)
+      need(res.empty() || r.dtype == res[0].dtype,
+           "operand and result dtypes differ");
+    return;
+  case plan::OpCode::Embedding:
+    need(ops.size() == 2 && ops[1].dtype == DType::I64, "ids must be i64");
+    need(ops[0].dtype == DType::F32, "table must be f32");
+    break;
+  case plan::OpCode::TimestepEmbedding:
+    need(ops.size() == 1 &&
+             (ops[0].dtype == DType::F32 || ops[0].dtype == DType::I64),
+         "timesteps must be f32 or i64");
+    break;
+  default:
+    for (const Ref &r : ops)
+      need(r.dtype == DType::F32, "operands must be f32, got ",
+           dtypeName(r.dtype));
+  }
+  // Every computing kernel writes f32.
+  for (const Ref &r : res)
+    need(r.dtype == DType::F32, "results must be f32, got ",
+         dtypeName(r.dtype));
+}
+
 std::function<void()> InstrBinder::bind() {
   Backend *bp = &be;
+  // Kernels cast pointers by these dtypes: check them all up front so a
+  // crafted plan cannot make a kernel write past a smaller buffer.
+  checkDTypes();
   switch (in.op()) {
   case plan::OpCode::Linear: {
     counts(2, 3);

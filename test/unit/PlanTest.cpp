@@ -258,6 +258,12 @@ const Case kCases[] = {
        s.values[0].shape = s.values[3].shape = {1, 2, 3};
      },
      "missing or wrong attributes"},
+    {"result_dtype",
+     [](PlanSpec &s) { s.values[3].dtype = fp::DType::F16; },
+     "results must be f32, got f16"},
+    {"operand_dtype",
+     [](PlanSpec &s) { s.values[1].dtype = fp::DType::I32; },
+     "operands must be f32, got i32"},
     {"linear_mismatch",
      [](PlanSpec &s) { s.instrs[0].op = fp::OpCode::Linear; },
      "result has shape [2, 3], expected [2, 2]"},

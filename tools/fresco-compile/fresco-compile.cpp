@@ -10,6 +10,7 @@
 #include "compiler/Target/Plan/PlanEmitter.h"
 #include "dialects/Fresco/IR/FrescoOps.h"
 #include "models/ModelRegistry.h"
+#include "runtime/core/PlanVersion.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/MLIRContext.h"
@@ -17,6 +18,7 @@
 #include "mlir/Parser/Parser.h"
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Support/FileUtilities.h"
+#include "llvm/Config/llvm-config.h"
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/InitLLVM.h"
@@ -63,7 +65,8 @@ static int errorExit(const Twine &msg) {
   return 1;
 }
 
-static OwningOpRef<ModuleOp> loadInput(MLIRContext &ctx, std::string &error) {
+static OwningOpRef<ModuleOp> loadInput(MLIRContext &ctx, SourceMgr &sm,
+                                       std::string &error) {
   if (sys::fs::is_directory(inputPath)) {
     OwningOpRef<ModuleOp> module = ModuleOp::create(UnknownLoc::get(&ctx));
     SmallString<256> folder(inputPath);
@@ -113,10 +116,13 @@ static OwningOpRef<ModuleOp> loadInput(MLIRContext &ctx, std::string &error) {
     error = msg;
     return nullptr;
   }
-  SourceMgr sm;
+  if (batch.getNumOccurrences()) {
+    error = "--batch applies to model folders and configs: a .mlir file "
+            "fixes its own shapes";
+    return nullptr;
+  }
+  // `sm` outlives the compile: every later diagnostic shows its source line.
   sm.AddNewSourceBuffer(std::move(file), SMLoc());
-  // Parse errors are printed by the diagnostic handler with locations.
-  SourceMgrDiagnosticHandler handler(sm, &ctx);
   OwningOpRef<ModuleOp> module = parseSourceFile<ModuleOp>(sm, &ctx);
   if (!module)
     error = "cannot parse " + inputPath;
@@ -160,6 +166,10 @@ int main(int argc, char **argv) {
   mlir::registerPassManagerCLOptions();
   mlir::registerMLIRContextCLOptions();
   cl::HideUnrelatedOptions(category);
+  cl::SetVersionPrinter([](raw_ostream &os) {
+    os << "fresco-compile (plan format version " << ::fresco::kPlanVersion
+       << ", MLIR " << LLVM_VERSION_STRING << ")\n";
+  });
   if (!cl::ParseCommandLineOptions(
           argc, argv,
           "fresco-compile: compile a diffusion model into a Fresco plan\n\n"
@@ -177,8 +187,10 @@ int main(int argc, char **argv) {
   MLIRContext ctx(registry);
   ctx.loadAllAvailableDialects();
 
+  SourceMgr sm;
+  SourceMgrDiagnosticHandler handler(sm, &ctx);
   std::string error;
-  OwningOpRef<ModuleOp> module = loadInput(ctx, error);
+  OwningOpRef<ModuleOp> module = loadInput(ctx, sm, error);
   if (!module)
     return errorExit(error);
   if (failed(verify(*module)))

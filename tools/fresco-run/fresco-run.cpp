@@ -194,10 +194,24 @@ int run(const Options &o) {
     function = rp.functions()->Get(0)->name()->str();
   }
   if (o.list) {
+    auto specs = [&](const plan::Function &f,
+                     const flatbuffers::Vector<int32_t> &ids,
+                     const flatbuffers::Vector<flatbuffers::Offset<
+                         flatbuffers::String>> &names) {
+      std::vector<TensorSpec> out;
+      for (flatbuffers::uoffset_t i = 0; i < ids.size(); ++i) {
+        const plan::Value *v = f.values()->Get(ids.Get(i));
+        out.push_back({names.Get(i)->str(), DType(v->dtype()),
+                       {v->shape()->begin(), v->shape()->end()}});
+      }
+      return signature(out);
+    };
     for (const plan::Function *f : *rp.functions())
-      std::cout << f->name()->str() << ": " << f->inputs()->size()
-                << " inputs, " << f->outputs()->size() << " outputs, "
-                << f->instrs()->size() << " instructions\n";
+      std::cout << f->name()->str() << "("
+                << specs(*f, *f->inputs(), *f->input_names()) << ") -> ("
+                << specs(*f, *f->outputs(), *f->output_names()) << "): "
+                << f->instrs()->size() << " instructions, arena "
+                << f->arena_bytes() << " bytes\n";
     return 0;
   }
   plan.function(0, function); // a clear error when it does not exist

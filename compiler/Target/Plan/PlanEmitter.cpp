@@ -213,7 +213,10 @@ LogicalResult FunctionEmitter::emitOp(Operation &op) {
         addInstr(OpCode::Div, op);
         return success();
       })
-      .Case([&](TimestepEmbeddingOp t) {
+      .Case([&](TimestepEmbeddingOp t) -> LogicalResult {
+        if (t.getTimesteps().getType().getElementType().isInteger(32))
+          return t.emitError("i32 timesteps are not supported by the plan "
+                             "yet: use i64 or f32");
         auto a = fp::CreateTimestepEmbeddingAttrs(
             fbb, t.getDim(), t.getFlipSinToCos(),
             float(t.getDownscaleFreqShift().convertToDouble()),
@@ -223,7 +226,9 @@ LogicalResult FunctionEmitter::emitOp(Operation &op) {
                  fp::OpAttrs::TimestepEmbeddingAttrs, a.Union());
         return success();
       })
-      .Case([&](EmbeddingOp) {
+      .Case([&](EmbeddingOp e) -> LogicalResult {
+        if (!e.getIds().getType().getElementType().isInteger(64))
+          return e.emitError("embedding ids must be i64 in a plan");
         addInstr(OpCode::Embedding, op);
         return success();
       })

@@ -483,3 +483,30 @@ func.func @upsample_scale(%x: tensor<1x8x4x4xf32>) -> tensor<1x8x4x4xf32> {
   %0 = fresco.upsample_nearest %x {scale = array<i64: 0, 2>} : (tensor<1x8x4x4xf32>) -> tensor<1x8x4x4xf32>
   return %0 : tensor<1x8x4x4xf32>
 }
+
+// -----
+
+func.func @sub_broadcast(%a: tensor<3x2xf32>, %b: tensor<2x3xf32>) -> tensor<3x3xf32> {
+  // expected-error @+2 {{failed to infer returned types}}
+  // expected-error @+1 {{shapes [3, 2] and [2, 3] do not broadcast}}
+  %0 = fresco.sub %a, %b : (tensor<3x2xf32>, tensor<2x3xf32>) -> tensor<3x3xf32>
+  return %0 : tensor<3x3xf32>
+}
+
+// -----
+
+func.func @div_types(%a: tensor<2xbf16>, %b: tensor<2xf32>) -> tensor<2xbf16> {
+  // expected-error @+2 {{failed to infer returned types}}
+  // expected-error @+1 {{operand element types differ: 'bf16' vs 'f32'}}
+  %0 = fresco.div %a, %b : (tensor<2xbf16>, tensor<2xf32>) -> tensor<2xbf16>
+  return %0 : tensor<2xbf16>
+}
+
+// -----
+
+func.func @modulate_dynamic(%x: tensor<?x3x8xf32>, %s: tensor<2x8xf32>) -> tensor<?x3x8xf32> {
+  // expected-error @+2 {{failed to infer returned types}}
+  // expected-error @+1 {{input must have a static shape, got [?, 3, 8]}}
+  %0 = fresco.modulate %x, %s, %s : (tensor<?x3x8xf32>, tensor<2x8xf32>, tensor<2x8xf32>) -> tensor<?x3x8xf32>
+  return %0 : tensor<?x3x8xf32>
+}

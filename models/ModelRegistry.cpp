@@ -1,6 +1,9 @@
 //===- ModelRegistry.cpp - config.json -> fresco IR -----------------------===//
 #include "models/ModelRegistry.h"
 #include "models/dit/DiTBuilder.h"
+#include "models/vae/VAEBuilder.h"
+
+#include "mlir/IR/Builders.h"
 
 #include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/Path.h"
@@ -32,10 +35,25 @@ Error buildComponentFromConfig(mlir::ModuleOp module, StringRef configText,
     buildDiT(module, *config, options.batch, component);
     return Error::success();
   }
+  if (VAEConfig::matches(*obj)) {
+    Expected<VAEConfig> config = VAEConfig::fromJSON(*obj);
+    if (!config)
+      return config.takeError();
+    int64_t latent = options.latentSize;
+    if (latent == 0) {
+      if (config->sampleSize % config->upscale() != 0)
+        return makeError("VAE sample_size " + Twine(config->sampleSize) +
+                         " is not a multiple of its upscale factor " +
+                         Twine(config->upscale()));
+      latent = config->sampleSize / config->upscale();
+    }
+    buildVAEDecoder(module, *config, options.batch, latent, component);
+    return Error::success();
+  }
   auto cls = obj->getString("_class_name");
   return makeError("model class '" + (cls ? *cls : StringRef("<missing>")) +
                    "' is not supported; supported: DiTTransformer2DModel, "
-                   "Transformer2DModel with norm_type 'ada_norm_zero'");
+                   "Transformer2DModel with norm_type 'ada_norm_zero', AutoencoderKL");
 }
 
 Error buildComponentFromFolder(mlir::ModuleOp module, StringRef folder,
@@ -49,6 +67,110 @@ Error buildComponentFromFolder(mlir::ModuleOp module, StringRef folder,
   if (Error e = buildComponentFromConfig(module, (*buf)->getBuffer(), component,
                                          options))
     return makeError(path + ": " + toString(std::move(e)));
+  return Error::success();
+}
+
+} // namespace fresco::models
+
+namespace fresco::models {
+
+static Expected<json::Object> readJSONObject(const Twine &path) {
+  auto buf = MemoryBuffer::getFile(path);
+  if (!buf)
+    return makeError("cannot read " + path + ": " + buf.getError().message());
+  Expected<json::Value> v = json::parse((*buf)->getBuffer());
+  if (!v)
+    return makeError(path + " is not valid JSON: " + toString(v.takeError()));
+  if (!v->getAsObject())
+    return makeError(path + " must hold a JSON object");
+  return std::move(*v->getAsObject());
+}
+
+Error buildPipelineFromFolder(mlir::ModuleOp module, StringRef folder,
+                              const BuildOptions &options) {
+  SmallString<256> indexPath(folder);
+  sys::path::append(indexPath, "model_index.json");
+  Expected<json::Object> index = readJSONObject(indexPath);
+  if (!index)
+    return index.takeError();
+  auto cls = index->getString("_class_name");
+  if (!cls || *cls != "DiTPipeline")
+    return makeError(indexPath + ": pipeline class '" +
+                     (cls ? *cls : StringRef("<missing>")) +
+                     "' is not supported; supported: DiTPipeline");
+  for (StringRef component : {"transformer", "vae", "scheduler"})
+    if (!index->get(component))
+      return makeError(indexPath + " has no '" + component +
+                       "' component (DiTPipeline needs transformer, vae and "
+                       "scheduler)");
+  auto componentPath = [&](StringRef component, StringRef file) {
+    SmallString<256> p(folder);
+    sys::path::append(p, component, file);
+    return p;
+  };
+
+  SmallString<256> tPath = componentPath("transformer", "config.json");
+  Expected<json::Object> tJson = readJSONObject(tPath);
+  if (!tJson)
+    return tJson.takeError();
+  Expected<DiTConfig> dit = DiTConfig::fromJSON(*tJson);
+  if (!dit)
+    return makeError(tPath + ": " + toString(dit.takeError()));
+  SmallString<256> vPath = componentPath("vae", "config.json");
+  Expected<json::Object> vJson = readJSONObject(vPath);
+  if (!vJson)
+    return vJson.takeError();
+  Expected<VAEConfig> vae = VAEConfig::fromJSON(*vJson);
+  if (!vae)
+    return makeError(vPath + ": " + toString(vae.takeError()));
+  SmallString<256> sPath =
+      componentPath("scheduler", "scheduler_config.json");
+  auto sBuf = MemoryBuffer::getFile(sPath);
+  if (!sBuf)
+    return makeError("cannot read " + sPath + ": " +
+                     sBuf.getError().message());
+  Expected<json::Object> sJson = readJSONObject(sPath);
+  if (!sJson)
+    return sJson.takeError();
+  auto schedulerClass = sJson->getString("_class_name");
+  if (!schedulerClass)
+    return makeError(sPath + " has no '_class_name'");
+
+  if (vae->latentChannels != dit->inChannels)
+    return makeError("the VAE's latent_channels (" +
+                     Twine(vae->latentChannels) +
+                     ") differ from the transformer's in_channels (" +
+                     Twine(dit->inChannels) + ")");
+  int64_t outC = dit->outputChannels();
+  if (outC != dit->inChannels && outC != 2 * dit->inChannels)
+    return makeError("transformer out_channels " + Twine(outC) +
+                     " must equal in_channels or twice it (learned sigma)");
+  if (options.batch < 1)
+    return makeError("batch must be at least 1");
+
+  // Classifier-free guidance runs the conditional and null-class halves as
+  // one batch, as DiTPipeline does.
+  buildDiT(module, *dit, 2 * options.batch, "transformer");
+  buildVAEDecoder(module, *vae, options.batch, dit->sampleSize, "vae");
+
+  mlir::Builder b(module.getContext());
+  SmallVector<mlir::NamedAttribute> attrs = {
+      b.getNamedAttr("kind", b.getStringAttr("DiTPipeline")),
+      b.getNamedAttr("denoiser", b.getStringAttr("transformer")),
+      b.getNamedAttr("decoder", b.getStringAttr("vae")),
+      b.getNamedAttr("scheduler", b.getStringAttr(*schedulerClass)),
+      b.getNamedAttr("scheduler_config",
+                     b.getStringAttr((*sBuf)->getBuffer())),
+      b.getNamedAttr("num_images", b.getI64IntegerAttr(options.batch)),
+      b.getNamedAttr("cfg", b.getBoolAttr(true)),
+      b.getNamedAttr("latent_channels", b.getI64IntegerAttr(dit->inChannels)),
+      b.getNamedAttr("latent_size", b.getI64IntegerAttr(dit->sampleSize)),
+      b.getNamedAttr("learned_sigma", b.getBoolAttr(outC != dit->inChannels)),
+      b.getNamedAttr("num_classes", b.getI64IntegerAttr(dit->numEmbedsAdaNorm)),
+      b.getNamedAttr("vae_scaling_factor", b.getF64FloatAttr(vae->scalingFactor)),
+      b.getNamedAttr("vae_shift_factor",
+                     b.getF64FloatAttr(vae->shiftFactor.value_or(0.0)))};
+  module->setAttr("fresco.pipeline", b.getDictionaryAttr(attrs));
   return Error::success();
 }
 

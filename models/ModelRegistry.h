@@ -9,6 +9,9 @@ namespace fresco::models {
 
 struct BuildOptions {
   int64_t batch = 1;
+  /// Latent height/width for a VAE decoder; 0: derive it from the VAE's
+  /// sample_size.
+  int64_t latentSize = 0;
 };
 
 /// Builds the component function `component` (e.g. "transformer") from the
@@ -24,6 +27,14 @@ llvm::Error buildComponentFromFolder(mlir::ModuleOp module,
                                      llvm::StringRef folder,
                                      llvm::StringRef component,
                                      const BuildOptions &options);
+
+/// Builds every component a diffusers pipeline folder needs (for
+/// DiTPipeline: `transformer` at 2 x batch for classifier-free guidance, and
+/// `vae`) and records the sampler description as the module attribute
+/// `fresco.pipeline`. `options.batch` is the number of images per run.
+llvm::Error buildPipelineFromFolder(mlir::ModuleOp module,
+                                    llvm::StringRef folder,
+                                    const BuildOptions &options);
 
 } // namespace fresco::models
 

@@ -1,8 +1,8 @@
 //===- fresco-compile.cpp - Compile a model into a Fresco plan ------------===//
 //
 // Input: a diffusers model folder (config.json), a pipeline folder
-// (model_index.json; its `transformer` component) or a .mlir file in the
-// fresco dialect. Output: a .fplan (or the IR with --emit=mlir).
+// (model_index.json: every component, or one with --component) or a .mlir
+// file in the fresco dialect. Output: a .fplan (or IR with --emit=mlir).
 // Exit codes: 0 success, 1 compile error, 2 misuse.
 //
 //===----------------------------------------------------------------------===//
@@ -42,12 +42,14 @@ static cl::opt<std::string> outputPath("o", cl::Required,
                                        cl::cat(category));
 static cl::opt<int64_t> batch("batch", cl::init(1),
                               cl::desc("batch size the plan is compiled for "
-                                       "(shapes are static); default 1"),
+                                       "(shapes are static): images per run "
+                                       "for a pipeline; default 1"),
                               cl::cat(category));
 static cl::opt<std::string> component(
     "component", cl::init("transformer"),
-    cl::desc("component to compile from a pipeline folder, and the name of "
-             "the function built from a model folder (default: transformer)"),
+    cl::desc("compile only this component of a pipeline folder; also the "
+             "name of the function built from a model folder (default: "
+             "transformer)"),
     cl::cat(category));
 enum class EmitKind { Plan, Mlir, LoweredMlir };
 static cl::opt<EmitKind>
@@ -72,6 +74,17 @@ static OwningOpRef<ModuleOp> loadInput(MLIRContext &ctx, SourceMgr &sm,
     SmallString<256> folder(inputPath);
     SmallString<256> index(inputPath);
     sys::path::append(index, "model_index.json");
+    if (sys::fs::exists(index) && !component.getNumOccurrences()) {
+      // The whole pipeline: every component plus the sampler description.
+      ::fresco::models::BuildOptions options;
+      options.batch = batch;
+      if (Error e = ::fresco::models::buildPipelineFromFolder(*module, folder,
+                                                              options)) {
+        error = toString(std::move(e));
+        return nullptr;
+      }
+      return module;
+    }
     if (sys::fs::exists(index)) {
       sys::path::append(folder, component);
       if (!sys::fs::is_directory(folder)) {

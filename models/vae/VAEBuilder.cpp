@@ -1,0 +1,152 @@
+//===- VAEBuilder.cpp - Emit diffusers' AutoencoderKL decoder -------------===//
+//
+// Mirrors diffusers' Decoder: conv_in, UNetMidBlock2D (resnet, attention,
+// resnet), UpDecoderBlock2D x N (resnets, nearest 2x upsample + conv),
+// GroupNorm, SiLU, conv_out. Every norm has eps 1e-6, as diffusers sets.
+//
+//===----------------------------------------------------------------------===//
+#include "models/vae/VAEBuilder.h"
+#include "dialects/Fresco/IR/FrescoOps.h"
+
+#include "mlir/IR/Builders.h"
+
+#include <cmath>
+
+using namespace mlir;
+using namespace mlir::fresco;
+
+namespace fresco::models {
+namespace {
+
+class VAEEmitter {
+public:
+  VAEEmitter(OpBuilder &b, const VAEConfig &c, int64_t batch)
+      : b(b), c(c), batch(batch), f32(b.getF32Type()) {}
+
+  Value decode(Value latents);
+
+private:
+  Location loc(const Twine &scope) {
+    return NameLoc::get(b.getStringAttr(scope));
+  }
+  Value param(const Twine &name, ArrayRef<int64_t> shape) {
+    std::string n = name.str();
+    return ParamOp::create(b, loc(n), RankedTensorType::get(shape, f32),
+                           b.getStringAttr(n));
+  }
+  int64_t channels(Value x) {
+    return cast<RankedTensorType>(x.getType()).getDimSize(1);
+  }
+  /// nn.Conv2d at `prefix` with a square kernel and "same" padding.
+  Value conv(const Twine &prefix, Value x, int64_t out, int64_t k) {
+    std::string p = prefix.str();
+    Value w = param(p + ".weight", {out, channels(x), k, k});
+    Value bias = param(p + ".bias", {out});
+    return Conv2dOp::create(b, loc(p), x, w, bias,
+                            b.getDenseI64ArrayAttr({1, 1}),
+                            b.getDenseI64ArrayAttr({k / 2, k / 2}));
+  }
+  Value groupNorm(const Twine &prefix, Value x) {
+    std::string p = prefix.str();
+    int64_t ch = channels(x);
+    SmallVector<Value> affine = {param(p + ".weight", {ch}),
+                                 param(p + ".bias", {ch})};
+    return GroupNormOp::create(b, loc(p), x, affine,
+                               b.getI64IntegerAttr(c.normNumGroups),
+                               b.getF64FloatAttr(1e-6));
+  }
+  Value resnet(const Twine &prefix, Value x, int64_t out);
+  Value attention(const Twine &prefix, Value x);
+
+  OpBuilder &b;
+  const VAEConfig &c;
+  int64_t batch;
+  Type f32;
+};
+
+Value VAEEmitter::resnet(const Twine &prefix, Value x, int64_t out) {
+  std::string p = prefix.str();
+  Value h = SiluOp::create(b, loc(p), groupNorm(p + ".norm1", x));
+  h = conv(p + ".conv1", h, out, 3);
+  h = SiluOp::create(b, loc(p), groupNorm(p + ".norm2", h));
+  h = conv(p + ".conv2", h, out, 3);
+  Value shortcut = channels(x) == out ? x : conv(p + ".conv_shortcut", x, out, 1);
+  return AddOp::create(b, loc(p), shortcut, h);
+}
+
+/// diffusers' Attention on a spatial input: group norm, tokens = pixels,
+/// one head of width C, output projection, residual.
+Value VAEEmitter::attention(const Twine &prefix, Value x) {
+  std::string p = prefix.str();
+  Location l = loc(p);
+  auto t = cast<RankedTensorType>(x.getType());
+  int64_t ch = t.getDimSize(1), hw = t.getDimSize(2) * t.getDimSize(3);
+  Value h = groupNorm(p + ".group_norm", x);
+  h = ReshapeOp::create(b, l, RankedTensorType::get({batch, ch, hw}, f32), h);
+  h = TransposeOp::create(b, l, h, b.getDenseI64ArrayAttr({0, 2, 1}));
+  auto proj = [&](StringRef name, Value in) {
+    std::string q = p + "." + name.str();
+    return LinearOp::create(b, loc(q), in, param(q + ".weight", {ch, ch}),
+                            param(q + ".bias", {ch}));
+  };
+  Value q = proj("to_q", h), k = proj("to_k", h), v = proj("to_v", h);
+  Value o = AttentionOp::create(b, l, q, k, v, b.getI64IntegerAttr(1),
+                                b.getF64FloatAttr(1.0 / std::sqrt(double(ch))));
+  o = proj("to_out.0", o);
+  o = TransposeOp::create(b, l, o, b.getDenseI64ArrayAttr({0, 2, 1}));
+  o = ReshapeOp::create(b, l, t, o);
+  return AddOp::create(b, l, o, x);
+}
+
+Value VAEEmitter::decode(Value z) {
+  if (c.usePostQuantConv)
+    z = conv("post_quant_conv", z, c.latentChannels, 1);
+  ArrayRef<int64_t> blocks = c.blockOutChannels;
+  Value h = conv("decoder.conv_in", z, blocks.back(), 3);
+
+  h = resnet("decoder.mid_block.resnets.0", h, blocks.back());
+  if (c.midBlockAddAttention)
+    h = attention("decoder.mid_block.attentions.0", h);
+  h = resnet("decoder.mid_block.resnets.1", h, blocks.back());
+
+  for (size_t i = 0; i < blocks.size(); ++i) {
+    std::string p = "decoder.up_blocks." + std::to_string(i);
+    int64_t out = blocks[blocks.size() - 1 - i];
+    for (int64_t j = 0; j <= c.layersPerBlock; ++j)
+      h = resnet(p + ".resnets." + std::to_string(j), h, out);
+    if (i + 1 < blocks.size()) { // every block but the last doubles H and W
+      h = UpsampleNearestOp::create(b, loc(p + ".upsamplers.0"), h,
+                                    b.getDenseI64ArrayAttr({2, 2}));
+      h = conv(p + ".upsamplers.0.conv", h, out, 3);
+    }
+  }
+  h = SiluOp::create(b, loc("decoder"), groupNorm("decoder.conv_norm_out", h));
+  return conv("decoder.conv_out", h, c.outChannels, 3);
+}
+
+} // namespace
+
+func::FuncOp buildVAEDecoder(ModuleOp module, const VAEConfig &config,
+                             int64_t batch, int64_t latentSize,
+                             StringRef name) {
+  OpBuilder b(module.getBodyRegion());
+  b.setInsertionPointToEnd(module.getBody());
+  Type f32 = b.getF32Type();
+  int64_t s = latentSize, up = config.upscale();
+  auto inTy =
+      RankedTensorType::get({batch, config.latentChannels, s, s}, f32);
+  auto outTy =
+      RankedTensorType::get({batch, config.outChannels, s * up, s * up}, f32);
+  auto fn = func::FuncOp::create(b, NameLoc::get(b.getStringAttr(name)), name,
+                                 FunctionType::get(b.getContext(), {inTy}, {outTy}));
+  fn->setAttr("fresco.component", b.getStringAttr(name));
+  fn.setArgAttr(0, "fresco.name", b.getStringAttr("latents"));
+  fn.setResultAttr(0, "fresco.name", b.getStringAttr("sample"));
+  Block *entry = fn.addEntryBlock();
+  b.setInsertionPointToStart(entry);
+  VAEEmitter emitter(b, config, batch);
+  func::ReturnOp::create(b, fn.getLoc(), emitter.decode(entry->getArgument(0)));
+  return fn;
+}
+
+} // namespace fresco::models

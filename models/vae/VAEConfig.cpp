@@ -1,0 +1,95 @@
+//===- VAEConfig.cpp - diffusers AutoencoderKL config ---------------------===//
+#include "models/vae/VAEConfig.h"
+
+using namespace llvm;
+
+namespace fresco::models {
+
+static Error configError(const Twine &msg) {
+  return createStringError(inconvertibleErrorCode(), msg);
+}
+
+bool VAEConfig::matches(const json::Object &config) {
+  auto cls = config.getString("_class_name");
+  return cls && *cls == "AutoencoderKL";
+}
+
+Expected<VAEConfig> VAEConfig::fromJSON(const json::Object &config) {
+  VAEConfig c;
+  if (!matches(config))
+    return configError("not an AutoencoderKL config");
+  auto readInt = [&](StringRef key, int64_t &dst) -> Error {
+    const json::Value *v = config.get(key);
+    if (!v)
+      return Error::success();
+    std::optional<int64_t> i = v->getAsInteger();
+    if (!i || *i <= 0)
+      return configError("config key '" + key +
+                         "' must be a positive integer");
+    dst = *i;
+    return Error::success();
+  };
+  for (auto [key, dst] :
+       {std::pair<StringRef, int64_t *>{"in_channels", &c.inChannels},
+        {"out_channels", &c.outChannels},
+        {"latent_channels", &c.latentChannels},
+        {"layers_per_block", &c.layersPerBlock},
+        {"norm_num_groups", &c.normNumGroups},
+        {"sample_size", &c.sampleSize}})
+    if (Error e = readInt(key, *dst))
+      return std::move(e);
+  if (const json::Value *v = config.get("block_out_channels")) {
+    const json::Array *a = v->getAsArray();
+    if (!a || a->empty())
+      return configError("config key 'block_out_channels' must be a "
+                         "non-empty list of positive integers");
+    c.blockOutChannels.clear();
+    for (const json::Value &e : *a) {
+      std::optional<int64_t> i = e.getAsInteger();
+      if (!i || *i <= 0)
+        return configError("config key 'block_out_channels' must be a "
+                           "non-empty list of positive integers");
+      c.blockOutChannels.push_back(*i);
+    }
+  }
+  if (const json::Value *v = config.get("up_block_types")) {
+    const json::Array *a = v->getAsArray();
+    if (!a || a->size() != c.blockOutChannels.size())
+      return configError("config key 'up_block_types' must list one block "
+                         "per entry of block_out_channels");
+    for (const json::Value &e : *a)
+      if (e.getAsString() != std::optional<StringRef>("UpDecoderBlock2D"))
+        return configError("up block type '" +
+                           e.getAsString().value_or("<not a string>") +
+                           "' is not supported (only UpDecoderBlock2D)");
+  }
+  if (auto act = config.getString("act_fn"); act && *act != "silu")
+    return configError("act_fn '" + *act +
+                       "' is not supported for AutoencoderKL (only 'silu')");
+  if (const json::Value *v = config.get("scaling_factor")) {
+    std::optional<double> d = v->getAsNumber();
+    if (!d || *d == 0.0)
+      return configError("config key 'scaling_factor' must be a non-zero "
+                         "number");
+    c.scalingFactor = *d;
+  }
+  if (const json::Value *v = config.get("shift_factor");
+      v && v->kind() != json::Value::Null) {
+    std::optional<double> d = v->getAsNumber();
+    if (!d)
+      return configError("config key 'shift_factor' must be a number or null");
+    c.shiftFactor = *d;
+  }
+  if (const json::Value *v = config.get("use_post_quant_conv"))
+    c.usePostQuantConv = v->getAsBoolean().value_or(true);
+  if (const json::Value *v = config.get("mid_block_add_attention"))
+    c.midBlockAddAttention = v->getAsBoolean().value_or(true);
+  for (int64_t ch : c.blockOutChannels)
+    if (ch % c.normNumGroups != 0)
+      return configError("block_out_channels entry " + Twine(ch) +
+                         " is not divisible by norm_num_groups " +
+                         Twine(c.normNumGroups));
+  return c;
+}
+
+} // namespace fresco::models

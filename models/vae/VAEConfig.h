@@ -1,0 +1,36 @@
+//===- VAEConfig.h - diffusers AutoencoderKL config -------------*- C++ -*-===//
+#ifndef FRESCO_MODELS_VAE_VAECONFIG_H
+#define FRESCO_MODELS_VAE_VAECONFIG_H
+
+#include "mlir/Support/LLVM.h"
+#include "llvm/Support/Error.h"
+#include "llvm/Support/JSON.h"
+
+#include <vector>
+
+namespace fresco::models {
+
+/// The keys of diffusers' AutoencoderKL config.json that the decoder uses.
+/// Defaults are diffusers' constructor defaults.
+struct VAEConfig {
+  int64_t inChannels = 3, outChannels = 3;
+  int64_t latentChannels = 4;
+  std::vector<int64_t> blockOutChannels = {64};
+  int64_t layersPerBlock = 1;
+  int64_t normNumGroups = 32;
+  int64_t sampleSize = 32;
+  double scalingFactor = 0.18215;
+  std::optional<double> shiftFactor; // SD3/Flux; null for DiT's VAE
+  bool usePostQuantConv = true;
+  bool midBlockAddAttention = true;
+
+  /// Image pixels per latent pixel: one 2x upsampling per block but the last.
+  int64_t upscale() const { return int64_t(1) << (blockOutChannels.size() - 1); }
+
+  static llvm::Expected<VAEConfig> fromJSON(const llvm::json::Object &config);
+  static bool matches(const llvm::json::Object &config);
+};
+
+} // namespace fresco::models
+
+#endif // FRESCO_MODELS_VAE_VAECONFIG_H

@@ -3,10 +3,33 @@
 #include "runtime/core/Error.h"
 #include "runtime/io/Checkpoint.h"
 
+#include <cstring>
 #include <map>
 #include <memory>
 
 namespace fresco {
+namespace {
+
+/// Checkpoints saved before diffusers 0.14 name the VAE attention
+/// projections query/key/value/proj_attn (same shapes); diffusers renames
+/// them on load, and so does Fresco.
+std::string legacyName(const std::string &name) {
+  static const std::pair<const char *, const char *> renames[] = {
+      {".to_q.", ".query."},
+      {".to_k.", ".key."},
+      {".to_v.", ".value."},
+      {".to_out.0.", ".proj_attn."}};
+  if (name.find(".attentions.") == std::string::npos)
+    return "";
+  for (auto [now, old] : renames) {
+    size_t at = name.find(now);
+    if (at != std::string::npos)
+      return name.substr(0, at) + old + name.substr(at + std::strlen(now));
+  }
+  return "";
+}
+
+} // namespace
 
 WeightStore::WeightStore(const plan::RankProgram &rank,
                          const std::string &folder) {
@@ -23,7 +46,11 @@ WeightStore::WeightStore(const plan::RankProgram &rank,
       ckpt = std::make_unique<Checkpoint>(
           resolveComponentFolder(folder, component));
     std::vector<int64_t> full(w->full_shape()->begin(), w->full_shape()->end());
-    const TensorInfo &t = ckpt->checkShape(w->name()->str(), full);
+    std::string name = w->name()->str();
+    std::string legacy = legacyName(name);
+    if (!ckpt->find(name) && !legacy.empty() && ckpt->find(legacy))
+      name = legacy;
+    const TensorInfo &t = ckpt->checkShape(name, full);
     check(t.dtype == DType::F32 || t.dtype == DType::F16 ||
               t.dtype == DType::BF16,
           "tensor '", t.name, "' in ", t.file, " has dtype ",

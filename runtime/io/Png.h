@@ -1,0 +1,59 @@
+//===- Png.h - PNG writer/reader and decoded-image conversion ---*- C++ -*-===//
+//
+// Generated images leave the runtime as 8-bit PNG files (libspng). writePng
+// encodes in memory and writes through a temporary file and a rename, so a
+// crash or a full disk never leaves a half-written image under the final
+// name. readPng decodes any PNG to 8-bit RGB or RGBA; the tests and tools use
+// it to check what was written.
+//
+// latentsImageToRgb turns one VAE-decoded image (float CHW in [-1, 1]) into
+// 8-bit HWC pixels with exactly the arithmetic diffusers uses, so fresco's
+// PNGs are byte-identical to diffusers' for the same decoded tensor.
+//
+//===----------------------------------------------------------------------===//
+#ifndef FRESCO_RUNTIME_IO_PNG_H
+#define FRESCO_RUNTIME_IO_PNG_H
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace fresco {
+
+/// Writes an 8-bit PNG of `width` x `height` pixels from row-major HWC bytes
+/// with `channels` = 3 (RGB) or 4 (RGBA). Atomic (temporary file + rename).
+/// Throws fresco::Error naming the path for bad dimensions or an unwritable
+/// destination.
+void writePng(const std::string &path, const uint8_t *rgb, int64_t width,
+              int64_t height, int channels = 3);
+
+/// A decoded image: row-major HWC, 8 bits per channel.
+struct PngImage {
+  int64_t width = 0;
+  int64_t height = 0;
+  int channels = 0; ///< 3 (RGB) or 4 (RGBA).
+  std::vector<uint8_t> pixels;
+};
+
+/// Reads any PNG (gray, palette, RGB, with or without alpha, 1-16 bits,
+/// interlaced or not) as 8-bit RGB, or RGBA when the file has an alpha
+/// channel or transparency (tRNS). Throws fresco::Error naming the file for a
+/// missing file, a non-PNG, a truncated or corrupt PNG.
+PngImage readPng(const std::string &path);
+
+/// Converts one decoded image, float CHW with values in [-1, 1], to HWC
+/// uint8 (`rgbOut` holds channels * height * width bytes) exactly as
+/// diffusers' VaeImageProcessor.postprocess(output_type="pil") does:
+///
+///   x = (x / 2 + 0.5).clamp(0, 1)                  (float32, torch)
+///   x = (x * 255).round().astype("uint8")          (float32, numpy)
+///
+/// numpy's round() is round-half-to-even, so 0.5 -> 0, 1.5 -> 2, 2.5 -> 2.
+/// NaN (which clamp passes through and numpy casts to an unspecified byte)
+/// becomes 0.
+void latentsImageToRgb(const float *chw, int64_t channels, int64_t height,
+                       int64_t width, uint8_t *rgbOut);
+
+} // namespace fresco
+
+#endif // FRESCO_RUNTIME_IO_PNG_H

@@ -1,0 +1,163 @@
+//===- DDIMScheduler.cpp - diffusers' DDIMScheduler (eta = 0) -------------===//
+//
+// Deterministic DDIM (eta = 0, DiT's default) following diffusers 0.31.0
+// scheduling_ddim.py. Everything in step() is float32 like the torch
+// original: alphas_cumprod entries are 0-d float32 tensors there, so every
+// coefficient and every elementwise operation rounds to float32.
+//
+//===----------------------------------------------------------------------===//
+#include "runtime/core/Error.h"
+#include "runtime/pipeline/SchedulerUtils.h"
+
+#include <cmath>
+
+namespace fresco {
+namespace sched {
+namespace {
+
+enum class Prediction { Epsilon, Sample, V };
+
+class DDIMScheduler final : public SchedulerBase {
+public:
+  explicit DDIMScheduler(const Config &c) : SchedulerBase("DDIMScheduler") {
+    numTrain_ = c.getInt("num_train_timesteps", 1000);
+    check(numTrain_ >= 2, name_,
+          ": scheduler config key 'num_train_timesteps' must be at least 2, "
+          "got ",
+          numTrain_);
+    alphasCumprod_ = alphasCumprod(makeBetas(c, numTrain_));
+    // set_alpha_to_one: the "previous" alpha of the last step.
+    finalAlphaCumprod_ =
+        c.getBool("set_alpha_to_one", true) ? 1.0f : alphasCumprod_[0];
+    clipSample_ = c.getBool("clip_sample", true);
+    clipRange_ = c.getDouble("clip_sample_range", 1.0);
+    stepsOffset_ = c.getInt("steps_offset", 0);
+
+    const std::string pred = c.getString("prediction_type", "epsilon");
+    if (pred == "epsilon")
+      prediction_ = Prediction::Epsilon;
+    else if (pred == "sample")
+      prediction_ = Prediction::Sample;
+    else if (pred == "v_prediction")
+      prediction_ = Prediction::V;
+    else
+      c.invalid("prediction_type", "\"" + pred + "\"",
+                "epsilon, sample or v_prediction");
+
+    if (c.getBool("thresholding", false))
+      c.unsupported("thresholding", "true", "false");
+
+    spacing_ = c.getString("timestep_spacing", "leading");
+    if (spacing_ != "leading" && spacing_ != "trailing" &&
+        spacing_ != "linspace")
+      c.invalid("timestep_spacing", "\"" + spacing_ + "\"",
+                "leading, trailing or linspace");
+  }
+
+  void setTimesteps(int n) override {
+    check(n >= 1, name_, ": the number of inference steps must be >= 1, got ",
+          n);
+    check(n <= numTrain_, name_, ": ", n,
+          " inference steps cannot be more than num_train_timesteps (",
+          numTrain_, ")");
+    numInferenceSteps_ = n;
+    timesteps_.clear();
+    if (spacing_ == "linspace") {
+      std::vector<double> t = npLinspace(0, double(numTrain_ - 1), n);
+      for (auto it = t.rbegin(); it != t.rend(); ++it)
+        timesteps_.push_back(npRound(*it));
+    } else if (spacing_ == "leading") {
+      const int64_t ratio = numTrain_ / n;
+      for (int64_t i = n - 1; i >= 0; --i)
+        timesteps_.push_back(double(i * ratio + stepsOffset_));
+    } else { // trailing
+      const double ratio = double(numTrain_) / double(n);
+      // np.arange may yield n + 1 values here (float length rounding);
+      // diffusers keeps them all, and so do we.
+      for (double t : npArange(double(numTrain_), 0, -ratio))
+        timesteps_.push_back(double(int64_t(npRound(t)) - 1));
+    }
+    // Trailing spacing can end on timestep -1 (when np.arange yields n + 1
+    // values); diffusers then indexes alphas_cumprod[-1], the last entry, as
+    // Python does, and so does step(). Beyond the table is an IndexError.
+    for (double t : timesteps_)
+      check(t >= -double(numTrain_) && t < double(numTrain_), name_,
+            ": timestep ", t, " of the ", n, "-step schedule is outside 0..",
+            numTrain_ - 1, " (steps_offset too large for this step count)");
+    resetSteps(n);
+  }
+
+  void step(const float *modelOutput, float *sample, int64_t n,
+            int stepIndex) override {
+    beginStep(stepIndex, n);
+    const int64_t t = int64_t(timesteps_[size_t(stepIndex)]);
+    // diffusers steps back by num_train // n whatever the spacing.
+    const int64_t prevT = t - numTrain_ / numInferenceSteps_;
+    const float alphaT = alphasCumprod_[size_t(t < 0 ? t + numTrain_ : t)];
+    const float alphaPrev =
+        prevT >= 0 ? alphasCumprod_[size_t(prevT)] : finalAlphaCumprod_;
+    const float betaT = 1.0f - alphaT;
+    const float sqrtAlphaT = std::sqrt(alphaT);
+    const float sqrtBetaT = std::sqrt(betaT);
+
+    // _get_variance and std_dev_t = eta * variance ** 0.5 with eta = 0: kept
+    // so that a NaN variance poisons the result exactly as in diffusers.
+    const float betaPrev = 1.0f - alphaPrev;
+    const float variance = (betaPrev / betaT) * (1.0f - alphaT / alphaPrev);
+    const float stdDev = 0.0f * std::sqrt(variance);
+    const float dirCoeff = std::sqrt((1.0f - alphaPrev) - stdDev * stdDev);
+    const float sqrtAlphaPrev = std::sqrt(alphaPrev);
+    const float lo = -float(clipRange_), hi = float(clipRange_);
+
+    for (int64_t i = 0; i < n; ++i) {
+      const float s = sample[i], m = modelOutput[i];
+      float x0 = 0, eps = 0;
+      switch (prediction_) {
+      case Prediction::Epsilon: {
+        const float u = s - sqrtBetaT * m;
+        x0 = u / sqrtAlphaT;
+        eps = m;
+        break;
+      }
+      case Prediction::Sample: {
+        x0 = m;
+        const float u = s - sqrtAlphaT * x0;
+        eps = u / sqrtBetaT;
+        break;
+      }
+      case Prediction::V: {
+        const float a = sqrtAlphaT * s, b = sqrtBetaT * m;
+        x0 = a - b;
+        const float c = sqrtAlphaT * m, d = sqrtBetaT * s;
+        eps = c + d;
+        break;
+      }
+      }
+      if (clipSample_ && !std::isnan(x0))
+        x0 = std::min(std::max(x0, lo), hi); // torch.clamp keeps NaN
+      const float direction = dirCoeff * eps;
+      const float scaled = sqrtAlphaPrev * x0;
+      sample[i] = scaled + direction;
+    }
+  }
+
+private:
+  int64_t numTrain_ = 1000;
+  std::vector<float> alphasCumprod_;
+  float finalAlphaCumprod_ = 1.0f;
+  bool clipSample_ = true;
+  double clipRange_ = 1.0;
+  int64_t stepsOffset_ = 0;
+  Prediction prediction_ = Prediction::Epsilon;
+  std::string spacing_;
+  int64_t numInferenceSteps_ = 0;
+};
+
+} // namespace
+
+std::unique_ptr<Scheduler> createDDIMScheduler(const Config &config) {
+  return std::make_unique<DDIMScheduler>(config);
+}
+
+} // namespace sched
+} // namespace fresco

@@ -1,0 +1,405 @@
+//===- DPMSolverMultistepScheduler.cpp - diffusers' DPM-Solver(++) --------===//
+//
+// diffusers 0.31.0 scheduling_dpmsolver_multistep.py for the deterministic
+// algorithms: DPM-Solver++ (the default; "2M" with solver_order 2) and the
+// older DPM-Solver, orders 1 to 3, midpoint or heun second-order updates.
+// The SDE variants draw noise and are refused. Per-step coefficients are
+// 0-d float32 tensors in diffusers (alpha, sigma, lambda, h, exp(-h)), so
+// they are float32 here too, and so is every elementwise operation.
+//
+//===----------------------------------------------------------------------===//
+#include "runtime/core/Error.h"
+#include "runtime/pipeline/SchedulerUtils.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+namespace fresco {
+namespace sched {
+namespace {
+
+enum class Prediction { Epsilon, Sample, V };
+
+/// alpha_t, sigma_t from a float32 sigma (_sigma_to_alpha_sigma_t).
+struct AlphaSigma {
+  float alpha, sigma, lambda;
+};
+
+AlphaSigma alphaSigma(float sigma) {
+  const float sq = sigma * sigma + 1.0f;
+  const float alpha = 1.0f / std::sqrt(sq);
+  const float s = sigma * alpha;
+  const float lambda = torchLogF32(alpha) - torchLogF32(s);
+  return {alpha, s, lambda};
+}
+
+class DPMSolverMultistepScheduler final : public SchedulerBase {
+public:
+  explicit DPMSolverMultistepScheduler(const Config &c)
+      : SchedulerBase("DPMSolverMultistepScheduler") {
+    numTrain_ = c.getInt("num_train_timesteps", 1000);
+    check(numTrain_ >= 2, name_,
+          ": scheduler config key 'num_train_timesteps' must be at least 2, "
+          "got ",
+          numTrain_);
+    alphasCumprod_ = alphasCumprod(makeBetas(c, numTrain_));
+    if (c.getBool("rescale_betas_zero_snr", false))
+      alphasCumprod_.back() = 0x1p-24f;
+    trainSigmas_ = trainSigmas(alphasCumprod_);
+    logSigmas_.resize(trainSigmas_.size());
+    for (size_t i = 0; i < trainSigmas_.size(); ++i)
+      logSigmas_[i] = npLogF32(trainSigmas_[i]);
+
+    // Orders above 3 run the third-order update in diffusers too.
+    order_ = int(c.getInt("solver_order", 2));
+    if (order_ < 1 || order_ > 16)
+      c.invalid("solver_order", std::to_string(order_), "1, 2 or 3");
+
+    const std::string pred = c.getString("prediction_type", "epsilon");
+    if (pred == "epsilon")
+      prediction_ = Prediction::Epsilon;
+    else if (pred == "sample")
+      prediction_ = Prediction::Sample;
+    else if (pred == "v_prediction")
+      prediction_ = Prediction::V;
+    else
+      c.invalid("prediction_type", "\"" + pred + "\"",
+                "epsilon, sample or v_prediction");
+
+    if (c.getBool("thresholding", false))
+      c.unsupported("thresholding", "true", "false");
+
+    const std::string algo = c.getString("algorithm_type", "dpmsolver++");
+    if (algo == "dpmsolver++" || algo == "deis") // diffusers maps deis to ++
+      plusPlus_ = true;
+    else if (algo == "dpmsolver")
+      plusPlus_ = false;
+    else if (algo == "sde-dpmsolver++" || algo == "sde-dpmsolver")
+      c.unsupported("algorithm_type", "\"" + algo + "\"",
+                    "dpmsolver++, dpmsolver (the SDE variants add noise)");
+    else
+      c.invalid("algorithm_type", "\"" + algo + "\"",
+                "dpmsolver++, dpmsolver, sde-dpmsolver++ or sde-dpmsolver");
+
+    const std::string solver = c.getString("solver_type", "midpoint");
+    if (solver == "heun")
+      heun_ = true;
+    else if (solver == "midpoint" || solver == "logrho" || solver == "bh1" ||
+             solver == "bh2") // diffusers maps the UniPC/DEIS names
+      heun_ = false;
+    else
+      c.invalid("solver_type", "\"" + solver + "\"", "midpoint or heun");
+
+    lowerOrderFinal_ = c.getBool("lower_order_final", true);
+    eulerAtFinal_ = c.getBool("euler_at_final", false);
+
+    karras_ = c.getBool("use_karras_sigmas", false);
+    const bool exponential = c.getBool("use_exponential_sigmas", false);
+    const bool beta = c.getBool("use_beta_sigmas", false);
+    if (int(karras_) + int(exponential) + int(beta) > 1)
+      fail(name_, ": only one of the scheduler config keys "
+                  "'use_karras_sigmas', 'use_exponential_sigmas', "
+                  "'use_beta_sigmas' can be true");
+    if (exponential)
+      c.unsupported("use_exponential_sigmas", "true", "false");
+    if (beta)
+      c.unsupported("use_beta_sigmas", "true", "false");
+    if (c.getBool("use_lu_lambdas", false))
+      c.unsupported("use_lu_lambdas", "true", "false");
+    // Not DPM-Solver keys, but from_config keeps them and the Karras
+    // conversion reads them when present.
+    sigmaMin_ = c.getOptionalDouble("sigma_min");
+    sigmaMax_ = c.getOptionalDouble("sigma_max");
+
+    const std::string finalSigmas = c.getString("final_sigmas_type", "zero");
+    if (finalSigmas != "zero" && finalSigmas != "sigma_min")
+      c.invalid("final_sigmas_type", "\"" + finalSigmas + "\"",
+                "zero or sigma_min");
+    finalZero_ = finalSigmas == "zero";
+    // diffusers checks the configured name, so "deis" (run as dpmsolver++)
+    // is refused here too.
+    if (algo != "dpmsolver++" && finalZero_)
+      fail(name_,
+           ": scheduler config key 'final_sigmas_type' = \"zero\" is "
+           "not valid with algorithm_type \"",
+           algo, "\" (use \"sigma_min\")");
+
+    lambdaMinClipped_ = c.getDouble("lambda_min_clipped",
+                                    -std::numeric_limits<double>::infinity());
+    const std::string variance = c.getString("variance_type", "");
+    if (variance == "learned" || variance == "learned_range")
+      c.unsupported("variance_type", "\"" + variance + "\"",
+                    "null; split learned-sigma channels off the model output "
+                    "before the scheduler");
+
+    spacing_ = c.getString("timestep_spacing", "linspace");
+    if (spacing_ != "leading" && spacing_ != "trailing" &&
+        spacing_ != "linspace")
+      c.invalid("timestep_spacing", "\"" + spacing_ + "\"",
+                "linspace, leading or trailing");
+    stepsOffset_ = c.getInt("steps_offset", 0);
+  }
+
+  void setTimesteps(int n) override {
+    check(n >= 1, name_, ": the number of inference steps must be >= 1, got ",
+          n);
+    // lambda_min_clipped cuts the noisiest end: searchsorted over the
+    // ascending flipped lambdas, the bound rounded to float32 as torch does.
+    const float bound = float(lambdaMinClipped_);
+    int64_t clipped = 0;
+    for (int64_t i = numTrain_ - 1; i >= 0; --i) {
+      const float a = std::sqrt(alphasCumprod_[size_t(i)]);
+      const float s = std::sqrt(1.0f - alphasCumprod_[size_t(i)]);
+      const float lambda = torchLogF32(a) - torchLogF32(s);
+      if (lambda < bound)
+        ++clipped;
+      else
+        break;
+    }
+    const int64_t last = numTrain_ - clipped;
+
+    std::vector<double> ts;
+    if (spacing_ == "linspace") {
+      std::vector<double> t = npLinspace(0, double(last - 1), n + 1);
+      for (int64_t i = n; i >= 1; --i)
+        ts.push_back(npRound(t[size_t(i)]));
+    } else if (spacing_ == "leading") {
+      const int64_t ratio = last / (n + 1);
+      for (int64_t i = n; i >= 1; --i)
+        ts.push_back(double(i * ratio + stepsOffset_));
+    } else { // trailing; numpy may give n + 1 values
+      const double ratio = double(numTrain_) / double(n);
+      for (double t : npArange(double(last), 0, -ratio))
+        ts.push_back(double(int64_t(npRound(t)) - 1));
+    }
+
+    std::vector<double> sigmas;
+    if (karras_) {
+      // Over the whole training range (the spacing only matters for the
+      // count), then timesteps rounded back to integers.
+      const double sMin = sigmaMin_ ? *sigmaMin_ : double(trainSigmas_.front());
+      const double sMax = sigmaMax_ ? *sigmaMax_ : double(trainSigmas_.back());
+      sigmas = karrasSigmas(sMin, sMax, n);
+      ts.clear();
+      for (double s : sigmas)
+        ts.push_back(npRound(sigmaToT(s, logSigmas_)));
+    } else {
+      sigmas = npInterpArange(ts, trainSigmas_);
+    }
+    sigmas_.clear();
+    for (double s : sigmas)
+      sigmas_.push_back(float(s));
+    sigmas_.push_back(finalZero_ ? 0.0f : trainSigmas_[0]);
+
+    timesteps_ = ts; // int64 in diffusers: integral values
+    history_.assign(size_t(order_), {});
+    lowerOrderNums_ = 0;
+    resetSteps(n);
+  }
+
+  void step(const float *modelOutput, float *sample, int64_t n,
+            int stepIndex) override {
+    beginStep(stepIndex, n);
+    const size_t i = size_t(stepIndex);
+    const size_t count = timesteps_.size();
+    const bool lowerOrderFinal =
+        i == count - 1 &&
+        (eulerAtFinal_ || (lowerOrderFinal_ && count < 15) || finalZero_);
+    const bool lowerOrderSecond =
+        i + 2 == count && lowerOrderFinal_ && count < 15;
+
+    for (const auto &h : history_)
+      check(h.empty() || int64_t(h.size()) == n, name_, ": step ", stepIndex,
+            " has ", n, " values but earlier steps had ", h.size());
+    // convert_model_output, into the newest history slot.
+    std::rotate(history_.begin(), history_.begin() + 1, history_.end());
+    std::vector<float> &m0 = history_.back();
+    m0.resize(size_t(n));
+    convertModelOutput(modelOutput, sample, n, sigmas_[i], m0.data());
+
+    if (order_ == 1 || lowerOrderNums_ < 1 || lowerOrderFinal)
+      firstOrder(m0.data(), sample, n, i);
+    else if (order_ == 2 || lowerOrderNums_ < 2 || lowerOrderSecond)
+      secondOrder(sample, n, i);
+    else
+      thirdOrder(sample, n, i);
+    if (lowerOrderNums_ < order_)
+      ++lowerOrderNums_;
+  }
+
+private:
+  void convertModelOutput(const float *mo, const float *sample, int64_t n,
+                          float sigma, float *out) const {
+    const AlphaSigma as = alphaSigma(sigma);
+    for (int64_t k = 0; k < n; ++k) {
+      const float s = sample[k], m = mo[k];
+      float r = 0;
+      if (plusPlus_) { // the data prediction x0
+        switch (prediction_) {
+        case Prediction::Epsilon: {
+          const float u = as.sigma * m;
+          r = (s - u) / as.alpha;
+          break;
+        }
+        case Prediction::Sample:
+          r = m;
+          break;
+        case Prediction::V: {
+          const float a = as.alpha * s, b = as.sigma * m;
+          r = a - b;
+          break;
+        }
+        }
+      } else { // the noise prediction epsilon
+        switch (prediction_) {
+        case Prediction::Epsilon:
+          r = m;
+          break;
+        case Prediction::Sample: {
+          const float u = as.alpha * m;
+          r = (s - u) / as.sigma;
+          break;
+        }
+        case Prediction::V: {
+          const float a = as.alpha * m, b = as.sigma * s;
+          r = a + b;
+          break;
+        }
+        }
+      }
+      out[k] = r;
+    }
+  }
+
+  void firstOrder(const float *m0, float *sample, int64_t n, size_t i) const {
+    const AlphaSigma t = alphaSigma(sigmas_[i + 1]);
+    const AlphaSigma s = alphaSigma(sigmas_[i]);
+    const float h = t.lambda - s.lambda;
+    float cs, cm;
+    if (plusPlus_) {
+      cs = t.sigma / s.sigma;
+      cm = t.alpha * (torchExpF32(-h) - 1.0f);
+    } else {
+      cs = t.alpha / s.alpha;
+      cm = t.sigma * (torchExpF32(h) - 1.0f);
+    }
+    for (int64_t k = 0; k < n; ++k) {
+      const float a = cs * sample[k], b = cm * m0[k];
+      sample[k] = a - b;
+    }
+  }
+
+  void secondOrder(float *sample, int64_t n, size_t i) const {
+    const AlphaSigma t = alphaSigma(sigmas_[i + 1]);
+    const AlphaSigma s0 = alphaSigma(sigmas_[i]);
+    const AlphaSigma s1 = alphaSigma(sigmas_[i - 1]);
+    const float *m0 = history_[history_.size() - 1].data();
+    const float *m1 = history_[history_.size() - 2].data();
+    const float h = t.lambda - s0.lambda, h0 = s0.lambda - s1.lambda;
+    const float r0 = h0 / h;
+    const float invR0 = 1.0f / r0;
+    float cs, c0, c1;
+    bool addD1; // x_t = cs*x - c0*D0 (+|-) c1*D1
+    if (plusPlus_) {
+      const float e = torchExpF32(-h) - 1.0f;
+      cs = t.sigma / s0.sigma;
+      c0 = t.alpha * e;
+      if (heun_) {
+        c1 = t.alpha * (e / h + 1.0f);
+        addD1 = true;
+      } else {
+        c1 = 0.5f * c0;
+        addD1 = false;
+      }
+    } else {
+      const float e = torchExpF32(h) - 1.0f;
+      cs = t.alpha / s0.alpha;
+      c0 = t.sigma * e;
+      c1 = heun_ ? t.sigma * (e / h - 1.0f) : 0.5f * c0;
+      addD1 = false;
+    }
+    for (int64_t k = 0; k < n; ++k) {
+      const float diff = m0[k] - m1[k];
+      const float d1 = invR0 * diff;
+      const float a = cs * sample[k], b = c0 * m0[k];
+      const float x = a - b;
+      const float c = c1 * d1;
+      sample[k] = addD1 ? x + c : x - c;
+    }
+  }
+
+  void thirdOrder(float *sample, int64_t n, size_t i) const {
+    const AlphaSigma t = alphaSigma(sigmas_[i + 1]);
+    const AlphaSigma s0 = alphaSigma(sigmas_[i]);
+    const AlphaSigma s1 = alphaSigma(sigmas_[i - 1]);
+    const AlphaSigma s2 = alphaSigma(sigmas_[i - 2]);
+    const size_t last = history_.size() - 1;
+    const float *m0 = history_[last].data();
+    const float *m1 = history_[last - 1].data();
+    const float *m2 = history_[last - 2].data();
+    const float h = t.lambda - s0.lambda, h0 = s0.lambda - s1.lambda,
+                h1 = s1.lambda - s2.lambda;
+    const float r0 = h0 / h, r1 = h1 / h;
+    const float invR0 = 1.0f / r0, invR1 = 1.0f / r1;
+    const float rSum = r0 + r1;
+    const float w1 = r0 / rSum, invRSum = 1.0f / rSum;
+    const float hh = h * h;
+    float cs, c0, c1, c2;
+    if (plusPlus_) {
+      const float e = torchExpF32(-h) - 1.0f;
+      cs = t.sigma / s0.sigma;
+      c0 = t.alpha * e;
+      c1 = t.alpha * (e / h + 1.0f);
+      c2 = t.alpha * ((e + h) / hh - 0.5f);
+    } else {
+      const float e = torchExpF32(h) - 1.0f;
+      cs = t.alpha / s0.alpha;
+      c0 = t.sigma * e;
+      c1 = t.sigma * (e / h - 1.0f);
+      c2 = t.sigma * ((e - h) / hh - 0.5f);
+    }
+    for (int64_t k = 0; k < n; ++k) {
+      const float dA = m0[k] - m1[k], dB = m1[k] - m2[k];
+      const float d10 = invR0 * dA, d11 = invR1 * dB;
+      const float dd = d10 - d11;
+      const float w = w1 * dd;
+      const float d1 = d10 + w;
+      const float d2 = invRSum * dd;
+      const float a = cs * sample[k], b = c0 * m0[k];
+      const float x = a - b;
+      const float c = c1 * d1, d = c2 * d2;
+      sample[k] = plusPlus_ ? (x + c) - d : (x - c) - d;
+    }
+  }
+
+  int64_t numTrain_ = 1000;
+  std::vector<float> alphasCumprod_, trainSigmas_, logSigmas_;
+  int order_ = 2;
+  Prediction prediction_ = Prediction::Epsilon;
+  bool plusPlus_ = true;
+  bool heun_ = false;
+  bool lowerOrderFinal_ = true;
+  bool eulerAtFinal_ = false;
+  bool karras_ = false;
+  std::optional<double> sigmaMin_, sigmaMax_;
+  bool finalZero_ = true;
+  double lambdaMinClipped_ = 0;
+  std::string spacing_;
+  int64_t stepsOffset_ = 0;
+
+  std::vector<float> sigmas_; ///< n + 1 values, the last 0 or sigma_min
+  /// The converted model outputs of the last order_ steps, oldest first.
+  std::vector<std::vector<float>> history_;
+  int lowerOrderNums_ = 0;
+};
+
+} // namespace
+
+std::unique_ptr<Scheduler>
+createDPMSolverMultistepScheduler(const Config &config) {
+  return std::make_unique<DPMSolverMultistepScheduler>(config);
+}
+
+} // namespace sched
+} // namespace fresco

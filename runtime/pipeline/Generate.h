@@ -1,0 +1,60 @@
+//===- Generate.h - The sampling loop of a compiled pipeline ----*- C++ -*-===//
+//
+// Drives a plan's component functions to generate images the way diffusers'
+// DiTPipeline does: classifier-free guidance over a doubled batch (the null
+// class id is num_classes, i.e. DiT's 1000), guidance on the epsilon
+// channels only, learned-sigma channels split off, the scheduler stepping
+// the latents, then 1 / scaling_factor and the VAE decoder.
+//
+// One deliberate difference: DiTPipeline hands scheduler.step the output of
+// scale_model_input and never multiplies the initial noise by
+// init_noise_sigma. Both are no-ops for DDIM and DPM-Solver (the results are
+// identical); for Euler they are not, and Fresco follows the standard
+// diffusers ordering instead (noise * init_noise_sigma, step on the unscaled
+// latents), which is what the Euler sampler is defined as.
+//
+//===----------------------------------------------------------------------===//
+#ifndef FRESCO_RUNTIME_PIPELINE_GENERATE_H
+#define FRESCO_RUNTIME_PIPELINE_GENERATE_H
+
+#include "runtime/core/Executor.h"
+#include "runtime/core/Plan.h"
+#include "runtime/core/Tensor.h"
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace fresco {
+
+struct GenerateOptions {
+  std::vector<int64_t> classLabels; // one image per label
+  int steps = 50;
+  double guidanceScale = 4.0;
+  uint64_t seed = 0;
+  /// Initial noise [B, C, H, W] f32 instead of the seeded generator (as
+  /// diffusers' `latents=`); multiplied by init_noise_sigma like the noise.
+  const HostTensor *initialLatents = nullptr;
+  /// Scheduler class overriding the plan's; it is configured from the
+  /// plan's scheduler_config, as diffusers' from_config(pipe.scheduler.config).
+  std::string scheduler;
+  /// Called after every denoising step with (done, total, step seconds).
+  std::function<void(int, int, double)> onStep;
+};
+
+struct GenerateResult {
+  HostTensor latents; // final latents, before 1 / scaling_factor
+  HostTensor images;  // decoder output [B, 3, H, W], values ~[-1, 1]
+  std::string scheduler;
+  double denoiseSeconds = 0, decodeSeconds = 0;
+};
+
+/// Runs the plan's pipeline on rank `exec`. Throws fresco::Error for options
+/// the plan cannot honour (label count or range, steps, latents shape).
+GenerateResult generate(const plan::Pipeline &pipeline, Executor &exec,
+                        const GenerateOptions &options);
+
+} // namespace fresco
+
+#endif // FRESCO_RUNTIME_PIPELINE_GENERATE_H

@@ -1,0 +1,605 @@
+//===- Scheduler.cpp - Scheduler factory and shared schedule maths --------===//
+//
+// The factory, the scheduler_config.json reader and the pieces the three
+// schedulers share: diffusers' beta schedules (float32 torch), the numpy
+// float64 grids (linspace, arange, interp), sigma/timestep conversions, and
+// log/exp computed the way torch (SLEEF) and numpy compute them on CPU.
+//
+//===----------------------------------------------------------------------===//
+#include "runtime/pipeline/Scheduler.h"
+#include "runtime/core/Error.h"
+#include "runtime/pipeline/SchedulerUtils.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+
+namespace fresco {
+
+const std::vector<std::string> &supportedSchedulers() {
+  static const std::vector<std::string> names = {
+      "DDIMScheduler", "DPMSolverMultistepScheduler", "EulerDiscreteScheduler"};
+  return names;
+}
+
+std::unique_ptr<Scheduler> createScheduler(const std::string &className,
+                                           const std::string &configJson) {
+  using namespace sched;
+  if (className == "DDIMScheduler")
+    return createDDIMScheduler(Config(className, configJson));
+  if (className == "EulerDiscreteScheduler")
+    return createEulerDiscreteScheduler(Config(className, configJson));
+  if (className == "DPMSolverMultistepScheduler")
+    return createDPMSolverMultistepScheduler(Config(className, configJson));
+  fail("unknown scheduler '", className,
+       "'; supported schedulers: ", joinNames(supportedSchedulers()));
+}
+
+namespace sched {
+
+std::string joinNames(const std::vector<std::string> &values) {
+  std::string out;
+  for (size_t i = 0; i < values.size(); ++i) {
+    if (i)
+      out += ", ";
+    out += values[i];
+  }
+  return out;
+}
+
+//===----------------------------------------------------------------------===//
+// Config
+//===----------------------------------------------------------------------===//
+
+Config::Config(std::string className, const std::string &json)
+    : className_(std::move(className)) {
+  nlohmann::json parsed;
+  try {
+    parsed = nlohmann::json::parse(json.empty() ? std::string("{}") : json);
+  } catch (const nlohmann::json::exception &e) {
+    fail(className_, ": the scheduler config is not valid JSON: ", e.what());
+  }
+  check(parsed.is_object(), className_,
+        ": the scheduler config must be a JSON object, got ",
+        parsed.type_name());
+  // from_config drops the keys a config marks as defaults, and private keys.
+  std::vector<std::string> defaults;
+  auto it = parsed.find("_use_default_values");
+  if (it != parsed.end() && it->is_array())
+    for (const auto &k : *it)
+      if (k.is_string())
+        defaults.push_back(k.get<std::string>());
+  json_ = nlohmann::json::object();
+  for (auto kv = parsed.begin(); kv != parsed.end(); ++kv) {
+    const std::string &key = kv.key();
+    if (!key.empty() && key[0] == '_')
+      continue;
+    if (std::find(defaults.begin(), defaults.end(), key) != defaults.end())
+      continue;
+    json_[key] = kv.value();
+  }
+}
+
+const nlohmann::json *Config::find(const char *key) const {
+  auto it = json_.find(key);
+  if (it == json_.end() || it->is_null())
+    return nullptr;
+  return &*it;
+}
+
+bool Config::has(const char *key) const { return find(key) != nullptr; }
+
+int64_t Config::getInt(const char *key, int64_t def) const {
+  const nlohmann::json *v = find(key);
+  if (!v)
+    return def;
+  if (v->is_number_integer())
+    return v->get<int64_t>();
+  if (v->is_number_float()) {
+    double d = v->get<double>();
+    if (std::isfinite(d) && d == std::floor(d) && std::fabs(d) < 1e15)
+      return int64_t(d);
+  }
+  fail(className_, ": scheduler config key '", key,
+       "' must be an integer, got ", v->dump());
+}
+
+double Config::getDouble(const char *key, double def) const {
+  const nlohmann::json *v = find(key);
+  if (!v)
+    return def;
+  check(v->is_number(), className_, ": scheduler config key '", key,
+        "' must be a number, got ", v->dump());
+  return v->get<double>();
+}
+
+bool Config::getBool(const char *key, bool def) const {
+  const nlohmann::json *v = find(key);
+  if (!v)
+    return def;
+  check(v->is_boolean(), className_, ": scheduler config key '", key,
+        "' must be true or false, got ", v->dump());
+  return v->get<bool>();
+}
+
+std::string Config::getString(const char *key, const std::string &def) const {
+  const nlohmann::json *v = find(key);
+  if (!v)
+    return def;
+  check(v->is_string(), className_, ": scheduler config key '", key,
+        "' must be a string, got ", v->dump());
+  return v->get<std::string>();
+}
+
+std::optional<double> Config::getOptionalDouble(const char *key) const {
+  if (!has(key))
+    return std::nullopt;
+  return getDouble(key, 0.0);
+}
+
+std::optional<std::vector<double>>
+Config::getDoubleList(const char *key) const {
+  const nlohmann::json *v = find(key);
+  if (!v)
+    return std::nullopt;
+  check(v->is_array(), className_, ": scheduler config key '", key,
+        "' must be a list of numbers, got ", v->type_name());
+  std::vector<double> out;
+  out.reserve(v->size());
+  for (const auto &e : *v) {
+    check(e.is_number(), className_, ": scheduler config key '", key,
+          "' must be a list of numbers; it holds ", e.dump());
+    out.push_back(e.get<double>());
+  }
+  return out;
+}
+
+void Config::unsupported(const char *key, const std::string &value,
+                         const std::string &supported) const {
+  fail(className_, ": scheduler config key '", key, "' = ", value,
+       " is not supported by Fresco (supported: ", supported, ")");
+}
+
+void Config::invalid(const char *key, const std::string &value,
+                     const std::string &allowed) const {
+  fail(className_, ": scheduler config key '", key, "' = ", value,
+       " is not valid (expected ", allowed, ")");
+}
+
+//===----------------------------------------------------------------------===//
+// SchedulerBase
+//===----------------------------------------------------------------------===//
+
+void SchedulerBase::resetSteps(int numInferenceSteps) {
+  check(!timesteps_.empty(), name_, ": the schedule for ", numInferenceSteps,
+        " steps is empty");
+  // diffusers starts its step counter at the *second* occurrence of the first
+  // timestep when it repeats, and then runs off the end of its sigmas; refuse
+  // such schedules instead of misaligning silently.
+  for (size_t i = 1; i < timesteps_.size(); ++i)
+    check(timesteps_[i] != timesteps_[0], name_, ": ", numInferenceSteps,
+          " inference steps give a schedule whose first timestep (",
+          timesteps_[0],
+          ") repeats, which diffusers cannot step through "
+          "either; use fewer steps or other sigmas");
+  timestepsSet_ = true;
+  nextStep_ = 0;
+}
+
+void SchedulerBase::checkStepIndex(int stepIndex, const char *what) const {
+  check(timestepsSet_, name_, ": ", what,
+        " called before setTimesteps (diffusers' set_timesteps)");
+  check(stepIndex >= 0 && size_t(stepIndex) < timesteps_.size(), name_, ": ",
+        what, " step index ", stepIndex, " is out of range: the schedule has ",
+        timesteps_.size(), " steps");
+}
+
+void SchedulerBase::beginStep(int stepIndex, int64_t n) {
+  checkStepIndex(stepIndex, "step");
+  check(stepIndex == nextStep_, name_, ": step ", stepIndex,
+        " called out of order; the next step is ", nextStep_,
+        " (steps run in order 0, 1, ... after setTimesteps)");
+  check(n > 0, name_, ": step needs at least one value, got ", n);
+  ++nextStep_;
+}
+
+//===----------------------------------------------------------------------===//
+// Noise schedule
+//===----------------------------------------------------------------------===//
+
+std::vector<float> torchLinspaceF32(double startD, double endD, int64_t steps) {
+  std::vector<float> out(size_t(std::max<int64_t>(steps, 0)));
+  if (steps <= 0)
+    return out;
+  const float start = float(startD), end = float(endD);
+  if (steps == 1) {
+    out[0] = start;
+    return out;
+  }
+  // PyTorch's CPU kernel: a float step, the first half counted up from
+  // `start`, the second half down from `end`. Its AVX2 build fills 8 lanes
+  // at a time, two vectors per iteration, each from a base computed with a
+  // fused multiply-add plus an unfused k * step per lane; the scalar tail is
+  // fused too. (Checked bit for bit against torch.linspace.)
+  const float step = (end - start) / float(steps - 1);
+  const int64_t halfway = steps / 2;
+  auto base = [&](int64_t idx) {
+    return idx < halfway ? std::fmaf(step, float(idx), start)
+                         : std::fmaf(-step, float(steps - idx - 1), end);
+  };
+  constexpr int64_t kLanes = 8;
+  int64_t idx = 0;
+  while (idx + 2 * kLanes <= steps) {
+    for (int v = 0; v < 2; ++v, idx += kLanes) {
+      const float b = base(idx);
+      for (int64_t k = 0; k < kLanes; ++k) {
+        const float ks = float(k) * step;
+        out[size_t(idx + k)] = b + ks;
+      }
+    }
+  }
+  for (; idx < steps; ++idx)
+    out[size_t(idx)] = base(idx);
+  return out;
+}
+
+std::vector<float> torchCumprodF32(const std::vector<float> &x) {
+  std::vector<float> out(x.size());
+  double acc = 1.0;
+  for (size_t i = 0; i < x.size(); ++i) {
+    acc *= double(x[i]);
+    out[i] = float(acc);
+  }
+  return out;
+}
+
+std::vector<float> alphasCumprod(const std::vector<float> &betas) {
+  std::vector<float> alphas(betas.size());
+  for (size_t i = 0; i < betas.size(); ++i)
+    alphas[i] = 1.0f - betas[i];
+  return torchCumprodF32(alphas);
+}
+
+std::vector<float> trainSigmas(const std::vector<float> &ac) {
+  std::vector<float> s(ac.size());
+  for (size_t i = 0; i < ac.size(); ++i) {
+    const float q = (1.0f - ac[i]) / ac[i];
+    s[i] = std::sqrt(q);
+  }
+  return s;
+}
+
+namespace {
+
+/// diffusers' betas_for_alpha_bar (cosine): Python floats, then float32.
+std::vector<float> cosineBetas(int64_t n, double maxBeta = 0.999) {
+  constexpr double kPi = 3.141592653589793; // Python's math.pi
+  auto alphaBar = [](double t) {
+    return std::pow(std::cos((t + 0.008) / 1.008 * kPi / 2), 2.0);
+  };
+  std::vector<float> betas(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) {
+    const double t1 = double(i) / double(n);
+    const double t2 = double(i + 1) / double(n);
+    betas[size_t(i)] =
+        float(std::min(1 - alphaBar(t2) / alphaBar(t1), maxBeta));
+  }
+  return betas;
+}
+
+/// diffusers' rescale_zero_terminal_snr (arXiv 2305.08891, Algorithm 1), in
+/// float32 like the torch original.
+std::vector<float> rescaleZeroTerminalSnr(const std::vector<float> &betas) {
+  std::vector<float> s = alphasCumprod(betas);
+  for (float &v : s)
+    v = std::sqrt(v);
+  const float s0 = s.front(), sT = s.back();
+  for (float &v : s)
+    v -= sT;
+  const float scale = s0 / (s0 - sT);
+  for (float &v : s)
+    v *= scale;
+  std::vector<float> out(s.size());
+  float prev = 0.0f;
+  for (size_t i = 0; i < s.size(); ++i) {
+    const float bar = s[i] * s[i];
+    const float alpha = i == 0 ? bar : bar / prev;
+    out[i] = 1.0f - alpha;
+    prev = bar;
+  }
+  return out;
+}
+
+} // namespace
+
+std::vector<float> makeBetas(const Config &c, int64_t numTrain) {
+  std::vector<float> betas;
+  if (auto trained = c.getDoubleList("trained_betas")) {
+    check(int64_t(trained->size()) == numTrain, c.className(),
+          ": scheduler config key 'trained_betas' has ", trained->size(),
+          " values but num_train_timesteps is ", numTrain);
+    for (double b : *trained)
+      betas.push_back(float(b));
+  } else {
+    const double start = c.getDouble("beta_start", 0.0001);
+    const double end = c.getDouble("beta_end", 0.02);
+    const std::string schedule = c.getString("beta_schedule", "linear");
+    if (schedule == "linear") {
+      betas = torchLinspaceF32(start, end, numTrain);
+    } else if (schedule == "scaled_linear") {
+      // Python's beta ** 0.5, then a float32 linspace squared in float32.
+      betas =
+          torchLinspaceF32(std::pow(start, 0.5), std::pow(end, 0.5), numTrain);
+      for (float &b : betas)
+        b = b * b;
+    } else if (schedule == "squaredcos_cap_v2") {
+      betas = cosineBetas(numTrain);
+    } else {
+      c.invalid("beta_schedule", "\"" + schedule + "\"",
+                "linear, scaled_linear or squaredcos_cap_v2");
+    }
+  }
+  if (c.getBool("rescale_betas_zero_snr", false))
+    betas = rescaleZeroTerminalSnr(betas);
+  return betas;
+}
+
+//===----------------------------------------------------------------------===//
+// numpy helpers
+//===----------------------------------------------------------------------===//
+
+std::vector<double> npLinspace(double start, double stop, int64_t num) {
+  std::vector<double> y(size_t(std::max<int64_t>(num, 0)));
+  const int64_t div = num - 1;
+  const double delta = stop - start;
+  if (div > 0) {
+    const double step = delta / double(div);
+    for (int64_t i = 0; i < num; ++i)
+      y[size_t(i)] =
+          (step == 0 ? double(i) / double(div) * delta : double(i) * step) +
+          start;
+    y.back() = stop;
+  } else {
+    for (int64_t i = 0; i < num; ++i)
+      y[size_t(i)] = double(i) * delta + start;
+  }
+  return y;
+}
+
+std::vector<double> npArange(double start, double stop, double step) {
+  const double len = std::ceil((stop - start) / step);
+  if (!(len > 0))
+    return {};
+  const int64_t n = int64_t(len);
+  std::vector<double> out(static_cast<size_t>(n));
+  out[0] = start;
+  if (n > 1)
+    out[1] = start + step;
+  // numpy's fill derives the increment from the first two values.
+  const double delta = n > 1 ? out[1] - start : 0.0;
+  for (int64_t i = 2; i < n; ++i)
+    out[size_t(i)] = start + double(i) * delta;
+  return out;
+}
+
+std::vector<double> npInterpArange(const std::vector<double> &x,
+                                   const std::vector<float> &fp) {
+  const int64_t n = int64_t(fp.size());
+  std::vector<double> out(x.size());
+  for (size_t i = 0; i < x.size(); ++i) {
+    const double v = x[i];
+    if (std::isnan(v)) {
+      out[i] = v;
+    } else if (v < 0) {
+      out[i] = fp.front();
+    } else if (v >= double(n - 1)) {
+      out[i] = fp.back();
+    } else {
+      const int64_t j = int64_t(std::floor(v));
+      if (double(j) == v) {
+        out[i] = fp[size_t(j)];
+      } else {
+        const double slope = double(fp[size_t(j) + 1]) - double(fp[size_t(j)]);
+        const double r = slope * (v - double(j)) + double(fp[size_t(j)]);
+        out[i] = r;
+      }
+    }
+  }
+  return out;
+}
+
+//===----------------------------------------------------------------------===//
+// Transcendentals as PyTorch and numpy compute them on CPU
+//===----------------------------------------------------------------------===//
+
+namespace {
+
+float bitsToFloat(uint32_t b) {
+  float f;
+  std::memcpy(&f, &b, sizeof f);
+  return f;
+}
+
+uint32_t floatToBits(float f) {
+  uint32_t b;
+  std::memcpy(&b, &f, sizeof b);
+  return b;
+}
+
+/// SLEEF's double-float (unevaluated sum hi + lo) helpers, FMA variants.
+struct DF {
+  float x, y;
+};
+
+DF dfAdd2(float x, float y) { // dfadd2_vf2_vf_vf
+  const float s = x + y;
+  const float v = s - x;
+  return {s, (x - (s - v)) + (y - v)};
+}
+
+DF dfAdd(DF x, DF y) { // dfadd_vf2_vf2_vf2, |x| >= |y|
+  const float s = x.x + y.x;
+  return {s, (((x.x - s) + y.x) + x.y) + y.y};
+}
+
+DF dfAdd(DF x, float y) { // dfadd_vf2_vf2_vf
+  const float s = x.x + y;
+  return {s, ((x.x - s) + y) + x.y};
+}
+
+DF dfMul(DF x, float y) { // dfmul_vf2_vf2_vf
+  const float s = x.x * y;
+  return {s, std::fmaf(x.y, y, std::fmaf(x.x, y, -s))};
+}
+
+DF dfDiv(DF n, DF d) { // dfdiv_vf2_vf2_vf2
+  const float t = 1.0f / d.x;
+  const float s = n.x * t;
+  const float u = std::fmaf(t, n.x, -s);
+  const float v = std::fmaf(-d.y, t, std::fmaf(-d.x, t, 1.0f));
+  return {s, std::fmaf(s, v, std::fmaf(n.y, t, u))};
+}
+
+/// 2^q for q in the normal exponent range (vpow2i_vf_vi2).
+float pow2i(int32_t q) { return bitsToFloat(uint32_t(q + 0x7f) << 23); }
+
+} // namespace
+
+float torchLogF32(float d) {
+  // SLEEF xlogf_u1.
+  const bool tiny = d < std::numeric_limits<float>::min();
+  if (tiny)
+    d = d * (float(INT64_C(1) << 32) * float(INT64_C(1) << 32));
+  int32_t e = int32_t((floatToBits(d * (1.0f / 0.75f)) >> 23) & 0xff) - 0x7f;
+  const float m = bitsToFloat(floatToBits(d) + (uint32_t(-e) << 23));
+  if (tiny)
+    e -= 64;
+  DF s = dfMul({0.69314718246459960938f, -1.904654323148236017e-09f}, float(e));
+  const DF x = dfDiv(dfAdd2(-1.0f, m), dfAdd2(1.0f, m));
+  const float x2 = x.x * x.x;
+  float t = 0.3027294874e+0f;
+  t = std::fmaf(t, x2, 0.3996108174e+0f);
+  t = std::fmaf(t, x2, 0.6666694880e+0f);
+  s = dfAdd(s, DF{x.x * 2.0f, x.y * 2.0f});
+  const float x3 = x2 * x.x;
+  s = dfAdd(s, x3 * t);
+  float r = s.x + s.y;
+  if (std::isinf(d) && d > 0)
+    r = std::numeric_limits<float>::infinity();
+  if (d < 0 || std::isnan(d))
+    r = std::numeric_limits<float>::quiet_NaN();
+  if (d == 0)
+    r = -std::numeric_limits<float>::infinity();
+  return r;
+}
+
+float torchExpF32(float d) {
+  // SLEEF xexpf.
+  constexpr float kRLn2 = 1.442695040888963407359924681001892137426645954f;
+  constexpr float kL2U = 0.693145751953125f;
+  constexpr float kL2L = 1.428606765330187045e-06f;
+  if (std::isnan(d))
+    return d;
+  const float qf = std::nearbyint(d * kRLn2); // cvtps2dq: half to even
+  const int32_t q = int32_t(std::max(std::min(qf, 2.0e9f), -2.0e9f));
+  float s = std::fmaf(float(q), -kL2U, d);
+  s = std::fmaf(float(q), -kL2L, s);
+  float u = 0.000198527617612853646278381f;
+  u = std::fmaf(u, s, 0.00139304355252534151077271f);
+  u = std::fmaf(u, s, 0.00833336077630519866943359f);
+  u = std::fmaf(u, s, 0.0416664853692054748535156f);
+  u = std::fmaf(u, s, 0.166666671633720397949219f);
+  u = std::fmaf(u, s, 0.5f);
+  u = 1.0f + std::fmaf(s * s, u, s);
+  if (d < -104)
+    return 0.0f;
+  if (100 < d)
+    return std::numeric_limits<float>::infinity();
+  // vldexp2_vf_vf_vi2: two half-size scalings keep 2^q representable.
+  return u * pow2i(q >> 1) * pow2i(q - (q >> 1));
+}
+
+float npLogF32(float x) {
+  // numpy's simd_log_FLOAT (AVX2 / AVX512F): log(m * 2^e) for m in
+  // (sqrt(1/2), sqrt(2)] as P(m-1)/Q(m-1) + e * ln2, FMA throughout.
+  if (std::isnan(x))
+    return x;
+  if (x < 0)
+    return -std::numeric_limits<float>::quiet_NaN();
+  if (x == 0)
+    return -std::numeric_limits<float>::infinity();
+  if (std::isinf(x))
+    return x;
+  float exponent;
+  uint32_t bits;
+  if (x < std::numeric_limits<float>::min()) { // denormal: pre-scale 2^100
+    bits = floatToBits(x * bitsToFloat(0x71800000u));
+    exponent = float(int32_t(bits >> 23) - 0x7e) - 100.0f;
+  } else {
+    bits = floatToBits(x);
+    exponent = float(int32_t(bits >> 23) - 0x7e);
+  }
+  float m = bitsToFloat((bits & 0x7fffffu) | (126u << 23)); // [0.5, 1)
+  if (m <= 0.707106781186547524400844362104849039f) {
+    m = m + m;
+    exponent = exponent - 1.0f;
+  }
+  m = m - 1.0f;
+  float num =
+      std::fmaf(2.589979117907922693523e-02f, m, 3.808837741388407920751e-01f);
+  num = std::fmaf(num, m, 1.480000633576506585156e+00f);
+  num = std::fmaf(num, m, 2.112677543073053063722e+00f);
+  num = std::fmaf(num, m, 9.999999999999998702752e-01f);
+  num = std::fmaf(num, m, 0.0f);
+  float den =
+      std::fmaf(5.875095403124574342950e-03f, m, 1.546476374983906719538e-01f);
+  den = std::fmaf(den, m, 9.864942958519418960339e-01f);
+  den = std::fmaf(den, m, 2.453006071784736363091e+00f);
+  den = std::fmaf(den, m, 2.612677543073109236779e+00f);
+  den = std::fmaf(den, m, 1.0f);
+  const float poly = num / den;
+  return std::fmaf(exponent, 0.693147180559945309417232121458176568f, poly);
+}
+
+double sigmaToT(double sigma, const std::vector<float> &logSigmas) {
+  const int64_t n = int64_t(logSigmas.size());
+  const double logSigma = std::log(std::max(sigma, 1e-10));
+  // numpy's value-based casting: float64 scalar op float32 array -> float32.
+  const float logSigma32 = float(logSigma);
+  int64_t low = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    const float d = logSigma32 - logSigmas[size_t(i)];
+    if (d >= 0)
+      low = i; // argmax(cumsum(dists >= 0)): the last index where it holds
+  }
+  low = std::min(low, n - 2);
+  const int64_t high = low + 1;
+  const float lo = logSigmas[size_t(low)], hi = logSigmas[size_t(high)];
+  const float num = lo - logSigma32;
+  const float den = lo - hi;
+  float w = num / den;
+  if (!std::isnan(w))
+    w = std::min(std::max(w, 0.0f), 1.0f);
+  const float oneMinusW = 1.0f - w;
+  // float32 array times int64 array promotes to float64.
+  const double a = double(oneMinusW) * double(low);
+  const double b = double(w) * double(high);
+  return a + b;
+}
+
+std::vector<double> karrasSigmas(double sigmaMin, double sigmaMax, int64_t n) {
+  const double rho = 7.0;
+  const std::vector<double> ramp = npLinspace(0, 1, n);
+  const double minInvRho = std::pow(sigmaMin, 1 / rho);
+  const double maxInvRho = std::pow(sigmaMax, 1 / rho);
+  std::vector<double> out(ramp.size());
+  for (size_t i = 0; i < ramp.size(); ++i) {
+    const double r = ramp[i] * (minInvRho - maxInvRho);
+    out[i] = std::pow(maxInvRho + r, rho);
+  }
+  return out;
+}
+
+} // namespace sched
+} // namespace fresco

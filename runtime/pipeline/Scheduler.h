@@ -1,0 +1,64 @@
+//===- Scheduler.h - Diffusion schedulers with diffusers' semantics -*- C++ -*-===//
+//
+// A scheduler turns the model's output at one timestep into the next latents.
+// Each implementation follows the diffusers class of the same name: the same
+// config keys (scheduler_config.json), set_timesteps, scale_model_input,
+// init_noise_sigma and step, computed so that results match diffusers on
+// CPU to ~1e-6 relative.
+//
+//===----------------------------------------------------------------------===//
+#ifndef FRESCO_RUNTIME_PIPELINE_SCHEDULER_H
+#define FRESCO_RUNTIME_PIPELINE_SCHEDULER_H
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace fresco {
+
+class Scheduler {
+public:
+  virtual ~Scheduler() = default;
+
+  /// The diffusers class name, e.g. "DDIMScheduler".
+  virtual std::string name() const = 0;
+
+  /// diffusers' set_timesteps(num_inference_steps); resets multistep state.
+  virtual void setTimesteps(int numInferenceSteps) = 0;
+
+  /// The timesteps of the schedule, in order, as diffusers passes them to
+  /// the model (integers for DDIM/DPM-Solver, floats for Euler).
+  const std::vector<double> &timesteps() const { return timesteps_; }
+
+  /// Multiplier for the initial Gaussian noise (diffusers' init_noise_sigma).
+  virtual double initNoiseSigma() const { return 1.0; }
+
+  /// diffusers' scale_model_input at step `stepIndex`, in place over n values.
+  virtual void scaleModelInput(float *sample, int64_t n, int stepIndex) {
+    (void)sample, (void)n, (void)stepIndex;
+  }
+
+  /// diffusers' step(model_output, timesteps()[stepIndex], sample) for the
+  /// step with index `stepIndex` (called in order 0, 1, ...): replaces
+  /// `sample` (n values) by prev_sample.
+  virtual void step(const float *modelOutput, float *sample, int64_t n,
+                    int stepIndex) = 0;
+
+protected:
+  std::vector<double> timesteps_;
+};
+
+/// The scheduler classes Fresco implements, for messages and --help.
+const std::vector<std::string> &supportedSchedulers();
+
+/// Creates `className` configured from the text of a diffusers
+/// scheduler_config.json (unknown keys are ignored as diffusers does; a key
+/// with an unsupported value is an error naming it). Throws fresco::Error
+/// for an unknown class, listing the supported ones.
+std::unique_ptr<Scheduler> createScheduler(const std::string &className,
+                                           const std::string &configJson);
+
+} // namespace fresco
+
+#endif // FRESCO_RUNTIME_PIPELINE_SCHEDULER_H

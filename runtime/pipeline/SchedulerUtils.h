@@ -1,0 +1,161 @@
+//===- SchedulerUtils.h - Shared parts of the schedulers --------*- C++ -*-===//
+//
+// Private to runtime/pipeline. diffusers computes its schedules with a mix
+// of float32 torch tensors (betas, alphas_cumprod, sigmas, per-step scalars)
+// and float64 numpy arrays (timestep grids, interpolated sigmas, Karras
+// sigmas). Matching it to ~1e-6 means replaying each intermediate in the
+// same dtype and, where numpy or torch round in a particular way, the same
+// order of operations; the helpers here name the numpy/torch function they
+// mirror.
+//
+//===----------------------------------------------------------------------===//
+#ifndef FRESCO_RUNTIME_PIPELINE_SCHEDULERUTILS_H
+#define FRESCO_RUNTIME_PIPELINE_SCHEDULERUTILS_H
+
+#include "runtime/pipeline/Scheduler.h"
+
+#include <nlohmann/json.hpp>
+
+#include <cmath>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace fresco {
+namespace sched {
+
+/// A parsed scheduler_config.json as diffusers' from_config sees it: keys
+/// starting with '_' and those listed in "_use_default_values" are dropped,
+/// a missing or null key takes the class default, unknown keys are ignored.
+class Config {
+public:
+  Config(std::string className, const std::string &json);
+
+  const std::string &className() const { return className_; }
+  /// True when `key` is present with a non-null value.
+  bool has(const char *key) const;
+
+  int64_t getInt(const char *key, int64_t def) const;
+  double getDouble(const char *key, double def) const;
+  bool getBool(const char *key, bool def) const;
+  std::string getString(const char *key, const std::string &def) const;
+  std::optional<double> getOptionalDouble(const char *key) const;
+  std::optional<std::vector<double>> getDoubleList(const char *key) const;
+
+  /// Throws: `key` has a value diffusers accepts but Fresco does not.
+  [[noreturn]] void unsupported(const char *key, const std::string &value,
+                                const std::string &supported) const;
+  /// Throws: `key` has a value diffusers itself rejects.
+  [[noreturn]] void invalid(const char *key, const std::string &value,
+                            const std::string &allowed) const;
+
+private:
+  const nlohmann::json *find(const char *key) const;
+  std::string className_;
+  nlohmann::json json_;
+};
+
+/// Common step bookkeeping: step() must follow setTimesteps() and be called
+/// with stepIndex 0, 1, ... in order, as diffusers' internal step counter
+/// assumes.
+class SchedulerBase : public Scheduler {
+protected:
+  explicit SchedulerBase(std::string name) : name_(std::move(name)) {}
+
+public:
+  std::string name() const override { return name_; }
+  /// The identity (DDIM, DPM-Solver), with the index still checked.
+  void scaleModelInput(float *sample, int64_t n, int stepIndex) override {
+    (void)sample, (void)n;
+    checkStepIndex(stepIndex, "scaleModelInput");
+  }
+
+protected:
+  /// Validates a step() call and advances the counter.
+  void beginStep(int stepIndex, int64_t n);
+  /// Validates a scale_model_input() index (no ordering: it keeps no state).
+  void checkStepIndex(int stepIndex, const char *what) const;
+  /// Resets the counter after set_timesteps; checks the schedule is usable.
+  void resetSteps(int numInferenceSteps);
+
+  std::string name_;
+  bool timestepsSet_ = false;
+  int nextStep_ = 0;
+};
+
+//===----------------------------------------------------------------------===//
+// The noise schedule (torch, float32)
+//===----------------------------------------------------------------------===//
+
+/// torch.linspace(start, end, steps, dtype=torch.float32) bit for bit, as
+/// the AVX2 CPU kernel of PyTorch computes it.
+std::vector<float> torchLinspaceF32(double start, double end, int64_t steps);
+
+/// torch.cumprod over float32: PyTorch's CPU kernel accumulates in double
+/// and rounds each partial product to float32.
+std::vector<float> torchCumprodF32(const std::vector<float> &x);
+
+/// The betas of `config` (trained_betas / beta_schedule / beta_start /
+/// beta_end / num_train_timesteps, then rescale_betas_zero_snr), float32.
+std::vector<float> makeBetas(const Config &config, int64_t numTrainTimesteps);
+
+/// alphas_cumprod = cumprod(1 - betas) in float32.
+std::vector<float> alphasCumprod(const std::vector<float> &betas);
+
+/// ((1 - ac) / ac) ** 0.5 in float32, per train timestep.
+std::vector<float> trainSigmas(const std::vector<float> &alphasCumprod);
+
+//===----------------------------------------------------------------------===//
+// numpy (float64) helpers
+//===----------------------------------------------------------------------===//
+
+/// np.linspace(start, stop, num) in float64.
+std::vector<double> npLinspace(double start, double stop, int64_t num);
+
+/// np.arange(start, stop, step) with a float step, float64, including
+/// numpy's length rounding (ceil((stop - start) / step)) and fill rule.
+std::vector<double> npArange(double start, double stop, double step);
+
+/// np.round (half to even).
+inline double npRound(double x) { return std::nearbyint(x); }
+
+/// np.interp(x, arange(len(fp)), fp) for float32 fp, float64 result.
+std::vector<double> npInterpArange(const std::vector<double> &x,
+                                   const std::vector<float> &fp);
+
+/// torch.log / torch.exp on float32 CPU tensors: PyTorch evaluates them with
+/// SLEEF's 1-ulp vector functions (Sleef_logf8_u10 / Sleef_expf8_u10), not
+/// correctly rounded, so these replay SLEEF's algorithms (FMA variant).
+float torchLogF32(float x);
+float torchExpF32(float x);
+
+/// np.log on a float32 array: numpy's AVX2/AVX512F kernel (a rational
+/// approximation, up to ~4 ulp off), replayed.
+float npLogF32(float x);
+
+/// diffusers' _sigma_to_t(sigma, log_sigmas) with log_sigmas float32 (the
+/// float32/float64 mix of numpy's value-based casting replayed).
+double sigmaToT(double sigma, const std::vector<float> &logSigmas);
+
+/// diffusers' _convert_to_karras: rho = 7 ramp between sigmaMax and
+/// sigmaMin, n points, float64.
+std::vector<double> karrasSigmas(double sigmaMin, double sigmaMax, int64_t n);
+
+/// "a, b, c": lists names in messages.
+std::string joinNames(const std::vector<std::string> &values);
+
+//===----------------------------------------------------------------------===//
+// Per-class factories (defined in each scheduler's .cpp)
+//===----------------------------------------------------------------------===//
+
+std::unique_ptr<Scheduler> createDDIMScheduler(const Config &config);
+std::unique_ptr<Scheduler> createEulerDiscreteScheduler(const Config &config);
+std::unique_ptr<Scheduler>
+createDPMSolverMultistepScheduler(const Config &config);
+
+} // namespace sched
+} // namespace fresco
+
+#endif // FRESCO_RUNTIME_PIPELINE_SCHEDULERUTILS_H

@@ -1,0 +1,167 @@
+//===- fresco-scheduler-check.cpp - Drive a scheduler for parity tests ----===//
+//
+// Test-only tool behind scheduler_parity.py. It configures one scheduler
+// from a scheduler_config.json, prints its schedule and, given per-step model
+// outputs, runs a whole trajectory so that multistep state is exercised:
+//
+//   fresco-scheduler-check --class NAME --config cfg.json --steps N
+//       [--model-output @mo.npy --sample @x.npy [--step-index K]
+//        --out @prev.npy [--scaled-out @scaled.npy]]
+//
+// mo.npy is f32 [K+1, ...] (row i is the model output of step i), x.npy the
+// initial sample [...]. Steps 0..K run in order (K defaults to the last row);
+// prev.npy receives [K+1, ...], row i the sample after step i, and
+// scaled.npy row i the scale_model_input of the sample entering step i.
+// stdout: "init_noise_sigma: V", "timesteps: COUNT", then one timestep per
+// line, all with 17 significant digits. Exit codes: 0 ok, 1 error, 2 misuse.
+//
+//===----------------------------------------------------------------------===//
+#include "runtime/core/Error.h"
+#include "runtime/io/Npy.h"
+#include "runtime/pipeline/Scheduler.h"
+
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+using namespace fresco;
+
+namespace {
+
+struct Args {
+  std::string className, configPath, modelOutput, sample, out, scaledOut;
+  int steps = 0;
+  int stepIndex = -1;
+};
+
+[[noreturn]] void usage(const std::string &msg) {
+  std::cerr << "fresco-scheduler-check: " << msg << "\n"
+            << "usage: fresco-scheduler-check --class NAME --config FILE "
+               "--steps N [--model-output @mo.npy --sample @x.npy "
+               "[--step-index K] --out @prev.npy [--scaled-out @s.npy]]\n"
+            << "classes:";
+  for (const std::string &n : supportedSchedulers())
+    std::cerr << " " << n;
+  std::cerr << "\n";
+  std::exit(2);
+}
+
+/// iree-run-module style file arguments: "@path" or "path".
+std::string filePath(const std::string &v) {
+  return !v.empty() && v[0] == '@' ? v.substr(1) : v;
+}
+
+int parseInt(const std::string &flag, const std::string &v) {
+  try {
+    size_t pos = 0;
+    int x = std::stoi(v, &pos);
+    if (pos == v.size())
+      return x;
+  } catch (const std::exception &) {
+  }
+  usage(flag + " expects an integer, got '" + v + "'");
+}
+
+Args parseArgs(int argc, char **argv) {
+  Args a;
+  for (int i = 1; i < argc; ++i) {
+    std::string flag = argv[i];
+    if (flag == "-h" || flag == "--help")
+      usage("drives one scheduler for parity tests");
+    if (i + 1 >= argc)
+      usage("missing value for " + flag);
+    std::string v = argv[++i];
+    if (flag == "--class")
+      a.className = v;
+    else if (flag == "--config")
+      a.configPath = filePath(v);
+    else if (flag == "--steps")
+      a.steps = parseInt(flag, v);
+    else if (flag == "--model-output")
+      a.modelOutput = filePath(v);
+    else if (flag == "--sample")
+      a.sample = filePath(v);
+    else if (flag == "--step-index")
+      a.stepIndex = parseInt(flag, v);
+    else if (flag == "--out")
+      a.out = filePath(v);
+    else if (flag == "--scaled-out")
+      a.scaledOut = filePath(v);
+    else
+      usage("unknown option " + flag);
+  }
+  if (a.className.empty() || a.configPath.empty() || a.steps == 0)
+    usage("--class, --config and --steps are required");
+  const bool stepping = !a.modelOutput.empty() || !a.sample.empty() ||
+                        !a.out.empty() || a.stepIndex >= 0;
+  if (stepping && (a.modelOutput.empty() || a.sample.empty() || a.out.empty()))
+    usage("stepping needs --model-output, --sample and --out");
+  if (!a.scaledOut.empty() && !stepping)
+    usage("--scaled-out needs a trajectory (--model-output ...)");
+  return a;
+}
+
+std::string readFile(const std::string &path) {
+  std::ifstream in(path, std::ios::binary);
+  check(bool(in), "cannot open ", path);
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+int run(const Args &a) {
+  std::unique_ptr<Scheduler> s =
+      createScheduler(a.className, readFile(a.configPath));
+  s->setTimesteps(a.steps);
+  const std::vector<double> &ts = s->timesteps();
+  std::printf("init_noise_sigma: %.17g\n", s->initNoiseSigma());
+  std::printf("timesteps: %zu\n", ts.size());
+  for (double t : ts)
+    std::printf("%.17g\n", t);
+  if (a.modelOutput.empty())
+    return 0;
+
+  NpyArray mo = readNpy(a.modelOutput);
+  NpyArray x = readNpy(a.sample);
+  check(!mo.shape.empty() && mo.shape[0] >= 1, a.modelOutput,
+        ": expected [K+1, ...] stacked model outputs");
+  std::vector<int64_t> rowShape(mo.shape.begin() + 1, mo.shape.end());
+  check(rowShape == x.shape, a.modelOutput, " rows do not match the shape of ",
+        a.sample);
+  const int64_t n = x.numel();
+  const int last = a.stepIndex >= 0 ? a.stepIndex : int(mo.shape[0] - 1);
+  check(last < mo.shape[0], "--step-index ", last, " needs ", last + 1,
+        " model outputs, ", a.modelOutput, " has ", mo.shape[0]);
+  std::vector<float> modelOutputs = mo.toF32();
+  std::vector<float> sample = x.toF32();
+  std::vector<float> outs, scaled;
+  for (int i = 0; i <= last; ++i) {
+    std::vector<float> in = sample;
+    s->scaleModelInput(in.data(), n, i);
+    scaled.insert(scaled.end(), in.begin(), in.end());
+    s->step(modelOutputs.data() + size_t(i) * size_t(n), sample.data(), n, i);
+    outs.insert(outs.end(), sample.begin(), sample.end());
+  }
+  std::vector<int64_t> outShape = x.shape;
+  outShape.insert(outShape.begin(), int64_t(last) + 1);
+  writeNpy(a.out, DType::F32, outShape, outs.data());
+  if (!a.scaledOut.empty())
+    writeNpy(a.scaledOut, DType::F32, outShape, scaled.data());
+  return 0;
+}
+
+} // namespace
+
+int main(int argc, char **argv) {
+  Args a = parseArgs(argc, argv);
+  try {
+    return run(a);
+  } catch (const Error &e) {
+    std::cerr << "fresco-scheduler-check: error: " << e.what() << "\n";
+    return 1;
+  }
+}

@@ -1,0 +1,468 @@
+#!/usr/bin/env python3
+"""Scheduler parity: Fresco's schedulers against the real diffusers classes.
+
+For every scheduler class Fresco implements, runs many scheduler configs
+(beta schedules, prediction types, timestep spacings, steps_offset,
+set_alpha_to_one, clipping, Karras sigmas, solver orders, final-step options,
+published configs such as facebook/DiT-XL-2-256's) at several step counts.
+Each run compares, against diffusers on CPU:
+
+  * the timesteps: exactly for DDIM / DPM-Solver (integers), within
+    --timestep-ulps float32 ulps for Euler (fractional; 0 seen where numpy's
+    float32 log is its AVX2/AVX512F kernel, which Fresco replays);
+  * init_noise_sigma;
+  * a whole trajectory: the same initial sample and per-step model outputs
+    go through scale_model_input + step for every step of the schedule (up
+    to --max-trajectory steps), and every intermediate sample must agree
+    within --rtol of that step's largest magnitude.
+
+Usage: scheduler_parity.py --tool build/bin/fresco-scheduler-check [-v]
+Prints the worst relative error per class; exits 1 on any mismatch.
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+warnings.filterwarnings("ignore")
+os.environ.setdefault("DIFFUSERS_VERBOSITY", "error")
+
+import torch  # noqa: E402
+import diffusers  # noqa: E402
+from diffusers import (  # noqa: E402
+    DDIMScheduler,
+    DPMSolverMultistepScheduler,
+    EulerDiscreteScheduler,
+)
+
+diffusers.utils.logging.set_verbosity_error()
+torch.set_num_threads(1)
+
+CLASSES = {
+    "DDIMScheduler": DDIMScheduler,
+    "EulerDiscreteScheduler": EulerDiscreteScheduler,
+    "DPMSolverMultistepScheduler": DPMSolverMultistepScheduler,
+}
+
+# facebook/DiT-XL-2-256, scheduler/scheduler_config.json, verbatim (written by
+# diffusers 0.12.0.dev0; every key kept, timestep_spacing absent -> leading).
+DIT_XL_2_256 = {
+    "_class_name": "DDIMScheduler",
+    "_diffusers_version": "0.12.0.dev0",
+    "beta_end": 0.02,
+    "beta_schedule": "linear",
+    "beta_start": 0.0001,
+    "clip_sample": False,
+    "num_train_timesteps": 1000,
+    "prediction_type": "epsilon",
+    "set_alpha_to_one": True,
+    "steps_offset": 0,
+    "trained_betas": None,
+}
+
+# Stable Diffusion 1.x style keys (scaled_linear betas, steps_offset 1).
+SD_STYLE = {
+    "beta_start": 0.00085,
+    "beta_end": 0.012,
+    "beta_schedule": "scaled_linear",
+    "clip_sample": False,
+    "set_alpha_to_one": False,
+    "steps_offset": 1,
+}
+
+SCHEDULES = ["linear", "scaled_linear", "squaredcos_cap_v2"]
+PREDICTIONS = ["epsilon", "v_prediction", "sample"]
+SPACINGS = ["leading", "trailing", "linspace"]
+STEPS = [1, 4, 10, 25, 50]
+DPM_STEPS = [1, 2, 4, 10, 15, 25, 50]
+
+# The shape of the latents the trajectories run on (DiT-like, small).
+SHAPE = (2, 4, 8, 8)
+
+
+def schedule_keys(schedule):
+    """beta_start/end per schedule: diffusers' defaults, SD's for scaled."""
+    if schedule == "scaled_linear":
+        return {"beta_schedule": schedule, "beta_start": 0.00085,
+                "beta_end": 0.012}
+    return {"beta_schedule": schedule}
+
+
+def ddim_cases():
+    combos = [(o, a, c) for o in (0, 1) for a in (True, False)
+              for c in (True, False)]
+    k = 0
+    for sch in SCHEDULES:
+        for pred in PREDICTIONS:
+            for sp in SPACINGS:
+                for pick in (k * 3 % 8, (k * 3 + 5) % 8):
+                    off, one, clip = combos[pick]
+                    cfg = dict(schedule_keys(sch), prediction_type=pred,
+                               timestep_spacing=sp, steps_offset=off,
+                               set_alpha_to_one=one, clip_sample=clip)
+                    yield f"{sch}/{pred}/{sp}/off{off}/one{int(one)}/" \
+                          f"clip{int(clip)}", cfg, STEPS
+                k += 1
+    yield "DiT-XL-2-256", DIT_XL_2_256, STEPS + [100, 250, 1000]
+    yield "DiT-XL-2-256/trailing", dict(
+        DIT_XL_2_256, timestep_spacing="trailing"), [7, 61, 103]
+    yield "DiT-XL-2-256/linspace", dict(
+        DIT_XL_2_256, timestep_spacing="linspace"), [3, 7, 1000]
+    yield "sd-style", dict(SD_STYLE), STEPS
+    yield "zero-snr/v/trailing", dict(
+        schedule_keys("scaled_linear"), prediction_type="v_prediction",
+        rescale_betas_zero_snr=True, timestep_spacing="trailing",
+        clip_sample=False), STEPS
+    yield "zero-snr/v/leading-one0", dict(
+        prediction_type="v_prediction", rescale_betas_zero_snr=True,
+        set_alpha_to_one=False), [4, 10]
+    yield "sample/clip-range-0.5", dict(
+        prediction_type="sample", clip_sample=True,
+        clip_sample_range=0.5), [4, 10]
+    yield "eps/clip-range-3", dict(clip_sample=True,
+                                   clip_sample_range=3.0), [4, 10]
+    yield "train500/off1", dict(num_train_timesteps=500, steps_offset=1,
+                                beta_end=0.03), [4, 10, 33]
+    betas = np.linspace(1e-4, 0.025, 1000) ** 1.1  # float64, not float32-exact
+    yield "trained_betas", dict(trained_betas=betas.tolist(),
+                                clip_sample=False), [4, 10]
+
+
+def euler_cases():
+    k = 0
+    for sch in SCHEDULES:
+        for pred in PREDICTIONS:
+            for sp in SPACINGS:
+                cfg = dict(schedule_keys(sch), prediction_type=pred,
+                           timestep_spacing=sp, steps_offset=k % 2)
+                yield f"{sch}/{pred}/{sp}/off{k % 2}", cfg, STEPS
+                k += 1
+    for sch in SCHEDULES:
+        for sp in SPACINGS:
+            pred = PREDICTIONS[k % 2]
+            k += 1
+            yield f"karras/{sch}/{sp}/{pred}", dict(
+                schedule_keys(sch), use_karras_sigmas=True,
+                timestep_spacing=sp, prediction_type=pred), STEPS
+    yield "karras/sigma-min-max", dict(
+        schedule_keys("scaled_linear"), use_karras_sigmas=True,
+        sigma_min=0.0292, sigma_max=14.6146), STEPS
+    yield "final-sigma-min", dict(final_sigmas_type="sigma_min"), STEPS
+    yield "final-sigma-min/karras", dict(
+        final_sigmas_type="sigma_min", use_karras_sigmas=True,
+        timestep_spacing="leading"), STEPS
+    yield "zero-snr/v/trailing", dict(
+        schedule_keys("scaled_linear"), prediction_type="v_prediction",
+        rescale_betas_zero_snr=True, timestep_spacing="trailing"), STEPS
+    yield "continuous/v", dict(timestep_type="continuous",
+                               prediction_type="v_prediction"), [4, 10]
+    yield "sdxl-style", dict(SD_STYLE, timestep_spacing="leading",
+                             interpolation_type="linear",
+                             use_karras_sigmas=False), STEPS
+    # np.arange yields n + 1 trailing timesteps for these n (the last -1).
+    yield "trailing/n+1", dict(timestep_spacing="trailing"), [61, 103]
+    yield "DiT-XL-2-256 (from_config)", DIT_XL_2_256, STEPS
+
+
+def dpm_cases():
+    k = 0
+    for sch in SCHEDULES:
+        for pred in PREDICTIONS:
+            for sp in SPACINGS:
+                cfg = dict(schedule_keys(sch), prediction_type=pred,
+                           timestep_spacing=sp, steps_offset=k % 2)
+                yield f"2M/{sch}/{pred}/{sp}/off{k % 2}", cfg, DPM_STEPS
+                k += 1
+    for order in (1, 3):
+        for pred in PREDICTIONS:
+            sch, sp = SCHEDULES[k % 3], SPACINGS[(k // 3) % 3]
+            k += 1
+            yield f"order{order}/{sch}/{pred}/{sp}", dict(
+                schedule_keys(sch), solver_order=order,
+                prediction_type=pred, timestep_spacing=sp), DPM_STEPS
+    for order in (2, 3):
+        yield f"heun/order{order}", dict(solver_type="heun",
+                                         solver_order=order), DPM_STEPS
+    yield "order4 (runs as 3)", dict(solver_order=4), [10, 25]
+    yield "no-lower-order-final", dict(lower_order_final=False), DPM_STEPS
+    yield "no-lower-order-final/order3", dict(
+        lower_order_final=False, solver_order=3), DPM_STEPS
+    yield "euler-at-final", dict(euler_at_final=True), DPM_STEPS
+    yield "final-sigma-min", dict(final_sigmas_type="sigma_min"), DPM_STEPS
+    yield "final-sigma-min/no-lof", dict(
+        final_sigmas_type="sigma_min", lower_order_final=False), DPM_STEPS
+    for sch in SCHEDULES:
+        for sp in SPACINGS:
+            pred = PREDICTIONS[k % 2]
+            k += 1
+            yield f"karras/{sch}/{sp}/{pred}", dict(
+                schedule_keys(sch), use_karras_sigmas=True,
+                timestep_spacing=sp, prediction_type=pred), DPM_STEPS
+    for pred in PREDICTIONS:
+        for order in (1, 2, 3):
+            solver = ("midpoint", "heun")[k % 2]
+            k += 1
+            yield f"dpmsolver/{pred}/order{order}/{solver}", dict(
+                algorithm_type="dpmsolver", final_sigmas_type="sigma_min",
+                prediction_type=pred, solver_order=order,
+                solver_type=solver), DPM_STEPS
+    yield "lambda-min-clipped/cosine/v", dict(
+        schedule_keys("squaredcos_cap_v2"), lambda_min_clipped=-5.1,
+        prediction_type="v_prediction"), DPM_STEPS
+    yield "lambda-min-clipped/trailing", dict(
+        lambda_min_clipped=-3.0, timestep_spacing="trailing"), [4, 10, 25]
+    yield "zero-snr/v/trailing", dict(
+        schedule_keys("scaled_linear"), prediction_type="v_prediction",
+        rescale_betas_zero_snr=True, timestep_spacing="trailing"), DPM_STEPS
+    yield "deis->dpmsolver++", dict(algorithm_type="deis",
+                                    solver_type="logrho",
+                                    final_sigmas_type="sigma_min"), [4, 10]
+    # Both refuse: diffusers rejects final_sigmas_type zero for deis.
+    yield "deis/final-zero", dict(algorithm_type="deis"), [4]
+    yield "sd-style/karras", dict(SD_STYLE, use_karras_sigmas=True,
+                                  timestep_spacing="leading"), DPM_STEPS
+    yield "trailing/n+1", dict(timestep_spacing="trailing"), [61, 103]
+    yield "DiT-XL-2-256 (from_config)", DIT_XL_2_256, DPM_STEPS
+
+
+CASES = {
+    "DDIMScheduler": ddim_cases,
+    "EulerDiscreteScheduler": euler_cases,
+    "DPMSolverMultistepScheduler": dpm_cases,
+}
+
+# Configs diffusers accepts that Fresco must refuse with a message naming
+# the key (class, config, the key expected in the message).
+REFUSED = [
+    ("DDIMScheduler", {"thresholding": True}, "thresholding"),
+    ("DPMSolverMultistepScheduler", {"algorithm_type": "sde-dpmsolver++"},
+     "algorithm_type"),
+    ("DPMSolverMultistepScheduler", {"thresholding": True}, "thresholding"),
+    ("EulerDiscreteScheduler", {"interpolation_type": "log_linear"},
+     "interpolation_type"),
+    ("DPMSolverMultistepScheduler",
+     {"algorithm_type": "dpmsolver", "final_sigmas_type": "zero"},
+     "final_sigmas_type"),
+]
+
+
+def reference(cls, cfg, steps, max_traj, seed):
+    """diffusers' schedule and trajectory for one config and step count."""
+    sched = cls.from_config(cfg)
+    sched.set_timesteps(steps)
+    ts = sched.timesteps.numpy().copy()
+    init_sigma = float(sched.init_noise_sigma)
+    n_traj = min(len(ts), max_traj)
+    rng = np.random.default_rng(seed)
+    model_out = rng.standard_normal((n_traj,) + SHAPE).astype(np.float32)
+    sample0 = (rng.standard_normal(SHAPE) * init_sigma).astype(np.float32)
+    x = torch.from_numpy(sample0.copy())
+    outs, scaled = [], []
+    for i in range(n_traj):
+        t = sched.timesteps[i]
+        scaled.append(sched.scale_model_input(x, t).numpy().copy())
+        x = sched.step(torch.from_numpy(model_out[i].copy()), t,
+                       x).prev_sample
+        outs.append(x.numpy().copy())
+    return dict(timesteps=ts, init_sigma=init_sigma, model_out=model_out,
+                sample0=sample0, outs=np.stack(outs), scaled=np.stack(scaled))
+
+
+def run_tool(tool, workdir, cls_name, cfg, steps, ref):
+    cfg_path = os.path.join(workdir, "scheduler_config.json")
+    with open(cfg_path, "w") as f:
+        json.dump(cfg, f)
+    mo, x0 = os.path.join(workdir, "mo.npy"), os.path.join(workdir, "x.npy")
+    out, scaled = (os.path.join(workdir, "prev.npy"),
+                   os.path.join(workdir, "scaled.npy"))
+    np.save(mo, ref["model_out"])
+    np.save(x0, ref["sample0"])
+    cmd = [tool, "--class", cls_name, "--config", cfg_path, "--steps",
+           str(steps), "--model-output", "@" + mo, "--sample", "@" + x0,
+           "--step-index", str(len(ref["model_out"]) - 1), "--out",
+           "@" + out, "--scaled-out", "@" + scaled]
+    p = subprocess.run(cmd, capture_output=True, text=True)
+    if p.returncode != 0:
+        return dict(error=p.stderr.strip() or f"exit {p.returncode}")
+    lines = p.stdout.split("\n")
+    init_sigma = float(lines[0].split(":")[1])
+    count = int(lines[1].split(":")[1])
+    ts = np.array([float(v) for v in lines[2:2 + count]])
+    return dict(timesteps=ts, init_sigma=init_sigma, outs=np.load(out),
+                scaled=np.load(scaled))
+
+
+def rel_err(got, want):
+    """Per-row max |got - want| / max |want| (rows are steps); the worst."""
+    worst = 0.0
+    for g, w in zip(got, want):
+        scale = float(np.max(np.abs(w)))
+        diff = float(np.max(np.abs(g.astype(np.float64) - w)))
+        if not np.isfinite(diff):
+            same = np.array_equal(np.isnan(g), np.isnan(w)) and \
+                np.array_equal(g[~np.isnan(g)], w[~np.isnan(w)])
+            diff = 0.0 if same else float("inf")
+        worst = max(worst, diff / scale if scale > 0 else diff)
+    return worst
+
+
+def compare(cls_name, ref, got, rtol, max_ulps):
+    """Returns (problems, worst trajectory error, worst timestep ulps)."""
+    problems = []
+    if "diffusers_error" in ref:
+        if "error" not in got:
+            problems.append("diffusers fails (" + ref["diffusers_error"]
+                            + ") but Fresco ran it")
+        return problems, 0.0, 0
+    if "error" in got:
+        return [f"tool failed: {got['error']}"], float("inf"), 0
+    ts_ref, ts_got = ref["timesteps"], got["timesteps"]
+    ulps = 0
+    if len(ts_ref) != len(ts_got):
+        problems.append(f"{len(ts_got)} timesteps, diffusers has "
+                        f"{len(ts_ref)}")
+    else:
+        if cls_name == "EulerDiscreteScheduler":
+            # Float timesteps: compare as float32 bit patterns (ulps).
+            a = ts_ref.astype(np.float32).view(np.int32).astype(np.int64)
+            b = ts_got.astype(np.float32).view(np.int32).astype(np.int64)
+            ulps = int(np.max(np.abs(a - b))) if len(a) else 0
+            exact = ulps <= max_ulps
+        else:
+            exact = np.array_equal(ts_ref.astype(np.float64), ts_got)
+        if not exact:
+            bad = np.nonzero(ts_ref.astype(np.float64) != ts_got)[0][:3]
+            problems.append("timesteps differ at " + ", ".join(
+                f"[{i}] {ts_got[i]!r} vs {ts_ref[i]!r}" for i in bad))
+    if not np.isclose(got["init_sigma"], ref["init_sigma"], rtol=1e-6,
+                      atol=0):
+        problems.append(f"init_noise_sigma {got['init_sigma']!r} vs "
+                        f"{ref['init_sigma']!r}")
+    err = 0.0
+    if got["outs"].shape != ref["outs"].shape:
+        problems.append(f"trajectory shape {got['outs'].shape} vs "
+                        f"{ref['outs'].shape}")
+        err = float("inf")
+    else:
+        err = max(rel_err(got["outs"], ref["outs"]),
+                  rel_err(got["scaled"], ref["scaled"]))
+        if not err <= rtol:
+            problems.append(f"trajectory relative error {err:.3g} > {rtol}")
+    return problems, err, ulps
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--tool", required=True,
+                    help="path to fresco-scheduler-check")
+    ap.add_argument("--rtol", type=float, default=1e-5,
+                    help="trajectory tolerance, relative to each step's "
+                         "largest magnitude")
+    ap.add_argument("--max-trajectory", type=int, default=50,
+                    help="steps of each schedule run as a trajectory")
+    ap.add_argument("--timestep-ulps", type=int, default=4,
+                    help="float32 ulps Euler's float timesteps may differ by "
+                         "(numpy's SIMD log varies across CPUs and builds)")
+    ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--class", dest="only", choices=sorted(CLASSES))
+    ap.add_argument("-v", "--verbose", action="store_true")
+    args = ap.parse_args()
+
+    start = time.time()
+    runs = []
+    seed = 0
+    for cls_name, gen in CASES.items():
+        if args.only and cls_name != args.only:
+            continue
+        for label, cfg, steps_list in gen():
+            for steps in steps_list:
+                seed += 1
+                try:
+                    ref = reference(CLASSES[cls_name], cfg, steps,
+                                    args.max_trajectory, seed)
+                except (IndexError, ValueError) as e:
+                    # Schedules diffusers cannot run (e.g. a repeated first
+                    # timestep): Fresco must refuse them too.
+                    ref = dict(diffusers_error=f"{type(e).__name__}: {e}",
+                               model_out=np.zeros((1,) + SHAPE, np.float32),
+                               sample0=np.zeros(SHAPE, np.float32))
+                runs.append((cls_name, label, cfg, steps, ref))
+    ref_time = time.time() - start
+
+    tmp = tempfile.TemporaryDirectory(prefix="scheduler-parity-")
+
+    def work(item):
+        idx, (cls_name, label, cfg, steps, ref) = item
+        wd = os.path.join(tmp.name, str(idx))
+        os.makedirs(wd)
+        return run_tool(args.tool, wd, cls_name, cfg, steps, ref)
+
+    with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
+        results = list(pool.map(work, enumerate(runs)))
+
+    failures = 0
+    worst = {c: (0.0, "") for c in CLASSES}
+    worst_ulps = {c: 0 for c in CLASSES}
+    counts = {c: [0, 0] for c in CLASSES}  # configs, runs
+    seen = set()
+    for (cls_name, label, cfg, steps, ref), got in zip(runs, results):
+        problems, err, ulps = compare(cls_name, ref, got, args.rtol,
+                                      args.timestep_ulps)
+        counts[cls_name][1] += 1
+        if (cls_name, label) not in seen:
+            seen.add((cls_name, label))
+            counts[cls_name][0] += 1
+        if err > worst[cls_name][0]:
+            worst[cls_name] = (err, f"{label} steps={steps}")
+        worst_ulps[cls_name] = max(worst_ulps[cls_name], ulps)
+        if problems:
+            failures += 1
+            print(f"FAIL {cls_name} [{label}] steps={steps}: "
+                  + "; ".join(problems))
+        elif args.verbose:
+            print(f"ok   {cls_name} [{label}] steps={steps}: "
+                  + (f"both refuse: {got.get('error')}"
+                     if "diffusers_error" in ref else
+                     f"{len(ref['timesteps'])} timesteps, err {err:.2e}"))
+
+    # Configs diffusers runs but Fresco refuses: the error must name the key.
+    for cls_name, cfg, key in REFUSED:
+        if args.only and cls_name != args.only:
+            continue
+        path = os.path.join(tmp.name, "refused.json")
+        with open(path, "w") as f:
+            json.dump(cfg, f)
+        p = subprocess.run([args.tool, "--class", cls_name, "--config", path,
+                            "--steps", "10"], capture_output=True, text=True)
+        if p.returncode != 1 or f"'{key}'" not in p.stderr:
+            failures += 1
+            print(f"FAIL {cls_name} {cfg}: expected an error naming '{key}',"
+                  f" got exit {p.returncode}: {p.stderr.strip()}")
+
+    for cls_name in CLASSES:
+        if counts[cls_name][1] == 0:
+            continue
+        err, where = worst[cls_name]
+        extra = (f", timesteps within {worst_ulps[cls_name]} float32 ulp"
+                 if cls_name == "EulerDiscreteScheduler" else "")
+        worst_text = (f"{err:.3g} ({where})" if err > 0 else
+                      "0 (bit-identical in every run)")
+        print(f"{cls_name}: {counts[cls_name][0]} configs, "
+              f"{counts[cls_name][1]} runs, worst relative error "
+              f"{worst_text}{extra}")
+    print(f"{len(runs)} runs in {time.time() - start:.1f}s "
+          f"(diffusers {ref_time:.1f}s); "
+          + ("all match" if failures == 0 else f"{failures} FAILED"))
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

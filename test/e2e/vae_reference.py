@@ -1,0 +1,123 @@
+#!/usr/bin/env python3
+"""Reference VAE decode with the real diffusers AutoencoderKL, on CPU PyTorch.
+
+Decode:
+  vae_reference.py --vae DIR --latents z.npy --out img.npy [--dtype float32|float64]
+      [--scale auto|none|FACTOR]
+  DIR is a diffusers AutoencoderKL folder (config.json + diffusion_pytorch_model.safetensors) or a
+  pipeline folder with a vae/ subfolder. z.npy is float [B, latent_channels, h, w]. The decode is
+  AutoencoderKL.decode(z * s).sample, i.e. post_quant_conv then the decoder (no tiling, no
+  slicing), where s is
+    auto  (default) 1 / config.scaling_factor, exactly as DiTPipeline does
+          (`latents = 1 / self.vae.config.scaling_factor * latents`): z is a denoiser latent;
+    none  1: z is already in the VAE's own latent scale;
+    FACTOR  a number, multiplied as given.
+  out is the decoded sample, float32 [B, out_channels, H, W], BEFORE DiTPipeline's
+  (x / 2 + 0.5).clamp(0, 1) and NHWC permute. float64 runs the VAE and the latents in double.
+  Loading is diffusers' default path (accelerate): a missing or mis-shaped tensor is an error.
+
+Write latents for a VAE:
+  vae_reference.py --vae DIR --make-latents z.npy [--batch 2] [--seed 0]
+  writes float32 N(0, 1) latents [B, latent_channels, n, n] with
+  n = sample_size / 2 ** (len(block_out_channels) - 1) (8 for dit-tiny, 32 for the DiT VAE).
+"""
+import argparse
+import json
+import os
+import sys
+import time
+
+import numpy as np
+
+
+def vae_dir(path: str) -> str:
+    if os.path.isfile(os.path.join(path, "config.json")):
+        return path
+    if os.path.isfile(os.path.join(path, "vae", "config.json")):
+        return os.path.join(path, "vae")
+    sys.exit(f"{path}: neither a VAE folder (config.json) nor a pipeline folder (vae/config.json)")
+
+
+def read_config(path: str) -> dict:
+    with open(os.path.join(path, "config.json")) as f:
+        config = json.load(f)
+    if config.get("_class_name") != "AutoencoderKL":
+        sys.exit(f"{path}: _class_name {config.get('_class_name')!r} is not AutoencoderKL")
+    return config
+
+
+def latent_shape(config: dict, batch: int) -> tuple:
+    n = config["sample_size"] // 2 ** (len(config["block_out_channels"]) - 1)
+    return (batch, config["latent_channels"], n, n)
+
+
+def load_vae(path: str):
+    import diffusers
+    import safetensors.torch  # noqa: F401  diffusers 0.31 calls it without importing it
+
+    if not diffusers.utils.is_accelerate_available():
+        sys.exit("accelerate is not installed: run scripts/setup-venv.sh and use .venv/bin/python")
+    return diffusers.AutoencoderKL.from_pretrained(path).eval()
+
+
+def decode(vae, latents, scale):
+    """DiTPipeline's decode, minus the final (x / 2 + 0.5).clamp(0, 1)."""
+    import torch
+
+    with torch.no_grad():
+        if scale is None:  # auto: the same expression as DiTPipeline.__call__
+            latents = 1 / vae.config.scaling_factor * latents
+        elif scale != 1.0:
+            latents = scale * latents
+        return vae.decode(latents).sample
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--vae", required=True, help="AutoencoderKL folder, or a pipeline folder with vae/")
+    ap.add_argument("--latents", help="float latents .npy [B, C, h, w]")
+    ap.add_argument("--out", help="output .npy (float32 [B, 3, H, W], before /2+0.5 and clamp)")
+    ap.add_argument("--dtype", choices=("float32", "float64"), default="float32",
+                    help="compute dtype (default float32)")
+    ap.add_argument("--scale", default="auto",
+                    help="latent multiplier: auto = 1/scaling_factor (default), none = 1, or a number")
+    ap.add_argument("--make-latents", metavar="FILE", help="write random latents for --vae to FILE instead")
+    ap.add_argument("--batch", type=int, default=2, help="batch for --make-latents (default 2)")
+    ap.add_argument("--seed", type=int, default=0, help="seed for --make-latents (default 0)")
+    args = ap.parse_args()
+
+    path = vae_dir(args.vae)
+    config = read_config(path)
+    if args.make_latents:
+        z = np.random.default_rng(args.seed).standard_normal(latent_shape(config, args.batch)).astype(np.float32)
+        np.save(args.make_latents, z)
+        print(f"wrote {args.make_latents} float32 {list(z.shape)}")
+        return
+    if args.latents is None or args.out is None:
+        ap.error("need --latents and --out (or --make-latents)")
+    scale = {"auto": None, "none": 1.0}.get(args.scale)
+    if scale is None and args.scale != "auto":
+        try:
+            scale = float(args.scale)
+        except ValueError:
+            ap.error(f"--scale {args.scale!r}: want auto, none or a number")
+
+    import torch
+
+    dtype = {"float32": torch.float32, "float64": torch.float64}[args.dtype]
+    z = torch.from_numpy(np.load(args.latents)).to(dtype)
+    if z.dim() != 4 or z.shape[1] != config["latent_channels"]:
+        sys.exit(f"want latents [B, {config['latent_channels']}, h, w]; got {list(z.shape)}")
+    vae = load_vae(path).to(dtype)
+    start = time.perf_counter()
+    sample = decode(vae, z, scale)
+    seconds = time.perf_counter() - start
+    out = sample.float().numpy()
+    np.save(args.out, out)
+    applied = f"1/{vae.config.scaling_factor}" if scale is None else f"{scale}"
+    print(f"wrote {args.out} float32 {list(out.shape)} (computed in {args.dtype}, latents x {applied}, "
+          f"decode {seconds:.3f} s), range [{out.min():.4g}, {out.max():.4g}]")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,403 @@
+//===- SchedulerTest.cpp - Scheduler factory, config and invariants -------===//
+//
+// Python-free checks of runtime/pipeline/Scheduler.h: the factory and its
+// messages, scheduler_config.json handling, schedule invariants, closed-form
+// step results (final steps, zero model outputs) and step bookkeeping.
+// Bit-level parity with diffusers is e2e-scheduler-parity's job.
+//
+//===----------------------------------------------------------------------===//
+#include "runtime/pipeline/Scheduler.h"
+#include "runtime/core/Error.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <functional>
+#include <string>
+#include <vector>
+
+using namespace fresco;
+
+namespace {
+
+const char *kDDIM = "DDIMScheduler";
+const char *kEuler = "EulerDiscreteScheduler";
+const char *kDPM = "DPMSolverMultistepScheduler";
+
+/// facebook/DiT-XL-2-256's scheduler_config.json.
+const char *kDiTConfig = R"({
+  "_class_name": "DDIMScheduler",
+  "_diffusers_version": "0.12.0.dev0",
+  "beta_end": 0.02,
+  "beta_schedule": "linear",
+  "beta_start": 0.0001,
+  "clip_sample": false,
+  "num_train_timesteps": 1000,
+  "prediction_type": "epsilon",
+  "set_alpha_to_one": true,
+  "steps_offset": 0,
+  "trained_betas": null
+})";
+
+/// The message of the fresco::Error `f` throws ("" when it does not throw).
+std::string errorOf(const std::function<void()> &f) {
+  try {
+    f();
+  } catch (const Error &e) {
+    return e.what();
+  }
+  return "";
+}
+
+std::string createError(const std::string &cls, const std::string &json) {
+  return errorOf([&] { createScheduler(cls, json); });
+}
+
+bool contains(const std::string &s, const std::string &part) {
+  return s.find(part) != std::string::npos;
+}
+
+/// Runs every step of `s` with model output `mo` (same for each step).
+std::vector<float> runAll(Scheduler &s, std::vector<float> sample,
+                          const std::vector<float> &mo) {
+  for (size_t i = 0; i < s.timesteps().size(); ++i)
+    s.step(mo.data(), sample.data(), int64_t(sample.size()), int(i));
+  return sample;
+}
+
+//===----------------------------------------------------------------------===//
+// Factory and config
+//===----------------------------------------------------------------------===//
+
+TEST(SchedulerFactory, SupportedListAndNames) {
+  const std::vector<std::string> &names = supportedSchedulers();
+  ASSERT_EQ(names.size(), 3u);
+  for (const std::string &n : names) {
+    std::unique_ptr<Scheduler> s = createScheduler(n, "{}");
+    ASSERT_TRUE(s);
+    EXPECT_EQ(s->name(), n);
+  }
+}
+
+TEST(SchedulerFactory, UnknownClassListsSupportedOnes) {
+  std::string msg = createError("PNDMScheduler", "{}");
+  EXPECT_TRUE(contains(msg, "PNDMScheduler")) << msg;
+  for (const std::string &n : supportedSchedulers())
+    EXPECT_TRUE(contains(msg, n)) << msg;
+}
+
+TEST(SchedulerFactory, UnsupportedValuesNameTheKey) {
+  struct Case {
+    const char *cls, *json, *key;
+  } cases[] = {
+      {kDDIM, R"({"thresholding": true})", "'thresholding'"},
+      {kDPM, R"({"thresholding": true})", "'thresholding'"},
+      {kDPM, R"({"algorithm_type": "sde-dpmsolver++"})", "'algorithm_type'"},
+      {kDPM, R"({"algorithm_type": "sde-dpmsolver"})", "'algorithm_type'"},
+      {kDPM, R"({"algorithm_type": "unipc"})", "'algorithm_type'"},
+      {kDPM, R"({"variance_type": "learned_range"})", "'variance_type'"},
+      {kDPM, R"({"use_lu_lambdas": true})", "'use_lu_lambdas'"},
+      {kDPM, R"({"solver_order": 0})", "'solver_order'"},
+      {kDPM, R"({"solver_type": "bh3"})", "'solver_type'"},
+      {kDPM, R"({"algorithm_type": "dpmsolver"})", "'final_sigmas_type'"},
+      {kEuler, R"({"interpolation_type": "log_linear"})",
+       "'interpolation_type'"},
+      {kEuler, R"({"use_exponential_sigmas": true})",
+       "'use_exponential_sigmas'"},
+      {kEuler, R"({"use_beta_sigmas": true})", "'use_beta_sigmas'"},
+      {kEuler, R"({"timestep_type": "fractional"})", "'timestep_type'"},
+      {kEuler, R"({"final_sigmas_type": "one"})", "'final_sigmas_type'"},
+      {kDDIM, R"({"beta_schedule": "sigmoid"})", "'beta_schedule'"},
+      {kDDIM, R"({"prediction_type": "noise"})", "'prediction_type'"},
+      {kDDIM, R"({"timestep_spacing": "uniform"})", "'timestep_spacing'"},
+      {kDDIM, R"({"steps_offset": "1"})", "'steps_offset'"},
+      {kDDIM, R"({"clip_sample": 1})", "'clip_sample'"},
+      {kDDIM, R"({"trained_betas": [0.1, 0.2]})", "'trained_betas'"},
+      {kEuler, R"({"num_train_timesteps": 1})", "'num_train_timesteps'"},
+  };
+  for (const Case &c : cases) {
+    std::string msg = createError(c.cls, c.json);
+    EXPECT_TRUE(contains(msg, c.key))
+        << c.cls << " " << c.json << " -> '" << msg << "'";
+    EXPECT_TRUE(contains(msg, c.cls)) << msg;
+  }
+}
+
+TEST(SchedulerFactory, BadJson) {
+  EXPECT_TRUE(contains(createError(kDDIM, "{\"beta_end\": "), "JSON"));
+  EXPECT_TRUE(contains(createError(kDDIM, "[1, 2]"), "JSON object"));
+}
+
+TEST(SchedulerConfig, UnknownPrivateAndNullKeysAreIgnored) {
+  // diffusers' from_config: unknown keys ignored, null means the default,
+  // keys listed in _use_default_values dropped.
+  std::unique_ptr<Scheduler> a = createScheduler(kDDIM, kDiTConfig);
+  std::unique_ptr<Scheduler> b = createScheduler(
+      kDDIM, R"({"_class_name": "X", "solver_order": 3, "beta_start": null,
+                 "timestep_spacing": "linspace",
+                 "_use_default_values": ["timestep_spacing"],
+                 "clip_sample": false})");
+  a->setTimesteps(50);
+  b->setTimesteps(50);
+  EXPECT_EQ(a->timesteps(), b->timesteps());
+  // An Euler or DPM-Solver built from DiT's DDIM config, as DiT users do.
+  EXPECT_NO_THROW(createScheduler(kEuler, kDiTConfig));
+  EXPECT_NO_THROW(createScheduler(kDPM, kDiTConfig));
+}
+
+//===----------------------------------------------------------------------===//
+// Timesteps
+//===----------------------------------------------------------------------===//
+
+TEST(SchedulerTimesteps, DiTConfigLeading) {
+  std::unique_ptr<Scheduler> s = createScheduler(kDDIM, kDiTConfig);
+  s->setTimesteps(50);
+  const std::vector<double> &t = s->timesteps();
+  ASSERT_EQ(t.size(), 50u);
+  EXPECT_EQ(t.front(), 980);
+  EXPECT_EQ(t[1], 960);
+  EXPECT_EQ(t.back(), 0);
+  EXPECT_EQ(s->initNoiseSigma(), 1.0);
+}
+
+TEST(SchedulerTimesteps, KnownSchedules) {
+  std::unique_ptr<Scheduler> ddim =
+      createScheduler(kDDIM, R"({"timestep_spacing": "linspace"})");
+  ddim->setTimesteps(10);
+  EXPECT_EQ(ddim->timesteps(), (std::vector<double>{999, 888, 777, 666, 555,
+                                                    444, 333, 222, 111, 0}));
+
+  std::unique_ptr<Scheduler> dpm = createScheduler(kDPM, "{}");
+  dpm->setTimesteps(25);
+  ASSERT_EQ(dpm->timesteps().size(), 25u);
+  EXPECT_EQ(dpm->timesteps()[0], 999);
+  EXPECT_EQ(dpm->timesteps()[12], 519); // np.round(519.48)
+  EXPECT_EQ(dpm->timesteps()[13], 480); // np.round(479.52)
+  EXPECT_EQ(dpm->timesteps()[24], 40);
+
+  // Stable Diffusion's Euler config: leading spacing, steps_offset 1.
+  std::unique_ptr<Scheduler> euler = createScheduler(
+      kEuler, R"({"beta_schedule": "scaled_linear", "beta_start": 0.00085,
+                  "beta_end": 0.012, "timestep_spacing": "leading",
+                  "steps_offset": 1})");
+  euler->setTimesteps(10);
+  EXPECT_EQ(euler->timesteps().front(), 901);
+  EXPECT_EQ(euler->timesteps().back(), 1);
+  EXPECT_FLOAT_EQ(float(euler->initNoiseSigma()), 8.450066566467285f);
+}
+
+TEST(SchedulerTimesteps, TrailingMayGiveOneMore) {
+  // np.arange(1000, 0, -1000/61) has 62 values; diffusers keeps them all and
+  // ends on timestep -1.
+  std::unique_ptr<Scheduler> s =
+      createScheduler(kDDIM, R"({"timestep_spacing": "trailing"})");
+  s->setTimesteps(61);
+  ASSERT_EQ(s->timesteps().size(), 62u);
+  EXPECT_EQ(s->timesteps().back(), -1);
+  std::vector<float> x(8, 0.5f), mo(8, 0.1f);
+  EXPECT_NO_THROW(runAll(*s, x, mo));
+}
+
+TEST(SchedulerTimesteps, StrictlyDecreasingAndCounted) {
+  const char *spacings[] = {"leading", "trailing", "linspace"};
+  for (const char *cls : {kDDIM, kEuler, kDPM}) {
+    for (const char *spacing : spacings) {
+      for (const char *schedule :
+           {"linear", "scaled_linear", "squaredcos_cap_v2"}) {
+        std::string json = std::string("{\"timestep_spacing\": \"") + spacing +
+                           "\", \"beta_schedule\": \"" + schedule + "\"}";
+        std::unique_ptr<Scheduler> s = createScheduler(cls, json);
+        for (int n : {1, 4, 25, 50, 100}) {
+          s->setTimesteps(n);
+          const std::vector<double> &t = s->timesteps();
+          ASSERT_EQ(int(t.size()), n) << cls << " " << json << " n=" << n;
+          for (size_t i = 1; i < t.size(); ++i)
+            ASSERT_LT(t[i], t[i - 1]) << cls << " " << json << " n=" << n;
+          ASSERT_GE(t.back(), 0);
+          ASSERT_LE(t.front(), 999);
+          if (std::string(cls) != kEuler) {
+            for (double v : t) {
+              ASSERT_EQ(v, std::floor(v)) << "integer timesteps expected";
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+TEST(SchedulerTimesteps, EulerKarrasSigmasDecrease) {
+  std::unique_ptr<Scheduler> s =
+      createScheduler(kEuler, R"({"use_karras_sigmas": true, "beta_schedule":
+                  "scaled_linear", "beta_start": 0.00085, "beta_end": 0.012})");
+  s->setTimesteps(25);
+  const std::vector<double> &t = s->timesteps();
+  ASSERT_EQ(t.size(), 25u);
+  for (size_t i = 1; i < t.size(); ++i)
+    EXPECT_LT(t[i], t[i - 1]);
+  EXPECT_GT(t.front(), 990); // sigma_max maps back to ~999
+  EXPECT_FLOAT_EQ(float(s->initNoiseSigma()), 14.614645004272461f);
+}
+
+TEST(SchedulerTimesteps, EulerInitNoiseSigmaBeforeSetTimesteps) {
+  // diffusers reads the training sigmas until set_timesteps.
+  std::unique_ptr<Scheduler> s = createScheduler(
+      kEuler, R"({"beta_schedule": "scaled_linear", "beta_start": 0.00085,
+                  "beta_end": 0.012})");
+  EXPECT_FLOAT_EQ(float(s->initNoiseSigma()), 14.614645004272461f);
+  EXPECT_TRUE(s->timesteps().empty());
+}
+
+TEST(SchedulerTimesteps, InvalidStepCounts) {
+  std::unique_ptr<Scheduler> ddim = createScheduler(kDDIM, "{}");
+  EXPECT_TRUE(contains(errorOf([&] { ddim->setTimesteps(0); }), ">= 1"));
+  EXPECT_TRUE(contains(errorOf([&] { ddim->setTimesteps(1001); }),
+                       "num_train_timesteps"));
+  // leading + steps_offset 1 at 1000 steps would index timestep 1000.
+  std::unique_ptr<Scheduler> off =
+      createScheduler(kDDIM, R"({"steps_offset": 1})");
+  EXPECT_TRUE(contains(errorOf([&] { off->setTimesteps(1000); }), "outside"));
+  // Karras sigmas over the cosine schedule repeat timestep 999 at the start,
+  // which diffusers cannot step through.
+  std::unique_ptr<Scheduler> dpm = createScheduler(
+      kDPM,
+      R"({"use_karras_sigmas": true, "beta_schedule": "squaredcos_cap_v2"})");
+  EXPECT_TRUE(contains(errorOf([&] { dpm->setTimesteps(10); }), "repeats"));
+}
+
+//===----------------------------------------------------------------------===//
+// Steps with known results
+//===----------------------------------------------------------------------===//
+
+TEST(SchedulerStep, DDIMZeroNoiseFinalStep) {
+  // Epsilon prediction with a zero model output: x0 = x / sqrt(abar_t),
+  // and the last step (set_alpha_to_one) returns x0 itself.
+  std::unique_ptr<Scheduler> s = createScheduler(kDDIM, kDiTConfig);
+  s->setTimesteps(1); // the single timestep 0
+  ASSERT_EQ(s->timesteps(), std::vector<double>{0});
+  std::vector<float> x = {0.5f, -1.5f, 2.0f, 0.0f}, mo(4, 0.0f);
+  const float abar0 = 1.0f - 0.0001f;
+  std::vector<float> out = runAll(*s, x, mo);
+  for (size_t i = 0; i < x.size(); ++i)
+    EXPECT_FLOAT_EQ(out[i], x[i] / std::sqrt(abar0));
+}
+
+TEST(SchedulerStep, DDIMClipSample) {
+  std::unique_ptr<Scheduler> s = createScheduler(kDDIM, R"({"clip_sample": true,
+                                 "clip_sample_range": 1.5})");
+  s->setTimesteps(1);
+  std::vector<float> x = {10.0f, -10.0f, 0.25f}, mo(3, 0.0f);
+  std::vector<float> out = runAll(*s, x, mo);
+  EXPECT_EQ(out[0], 1.5f);
+  EXPECT_EQ(out[1], -1.5f);
+  EXPECT_FLOAT_EQ(out[2], 0.25f / std::sqrt(1.0f - 0.0001f));
+}
+
+TEST(SchedulerStep, SamplePredictionEndsOnTheModelOutput) {
+  // With x0 predicted directly, the last step lands on it exactly: DDIM with
+  // set_alpha_to_one, DPM-Solver(++) and Euler with a zero final sigma.
+  for (const char *cls : {kDDIM, kDPM, kEuler}) {
+    for (int n : {1, 3, 10}) {
+      std::unique_ptr<Scheduler> s = createScheduler(
+          cls, R"({"prediction_type": "sample", "clip_sample": false})");
+      s->setTimesteps(n);
+      std::vector<float> x = {3.0f, -2.0f, 0.5f}, mo = {0.25f, -0.75f, 1.0f};
+      std::vector<float> out = runAll(*s, x, mo);
+      for (size_t i = 0; i < x.size(); ++i)
+        EXPECT_NEAR(out[i], mo[i], 1e-5) << cls << " n=" << n;
+    }
+  }
+}
+
+TEST(SchedulerStep, EulerZeroEpsilonKeepsTheSample) {
+  // x0 = x - sigma * 0 = x, so the derivative is 0 and x is unchanged.
+  std::unique_ptr<Scheduler> s = createScheduler(kEuler, "{}");
+  s->setTimesteps(5);
+  std::vector<float> x = {1.0f, -2.0f, 3.0f}, mo(3, 0.0f);
+  EXPECT_EQ(runAll(*s, x, mo), x);
+}
+
+TEST(SchedulerStep, EulerScaleModelInput) {
+  std::unique_ptr<Scheduler> s = createScheduler(kEuler, "{}");
+  s->setTimesteps(10);
+  const float sigma = float(s->initNoiseSigma()); // linspace: sigmas[0]
+  std::vector<float> x = {sigma, -2.0f * sigma};
+  s->scaleModelInput(x.data(), 2, 0);
+  const float denom = std::sqrt(sigma * sigma + 1.0f);
+  EXPECT_FLOAT_EQ(x[0], sigma / denom);
+  EXPECT_FLOAT_EQ(x[1], -2.0f * sigma / denom);
+  // DDIM and DPM-Solver leave the input alone.
+  for (const char *cls : {kDDIM, kDPM}) {
+    std::unique_ptr<Scheduler> o = createScheduler(cls, "{}");
+    o->setTimesteps(10);
+    std::vector<float> y = {1.5f, -0.5f};
+    o->scaleModelInput(y.data(), 2, 3);
+    EXPECT_EQ(y, (std::vector<float>{1.5f, -0.5f}));
+  }
+}
+
+TEST(SchedulerStep, DPMSetTimestepsResetsHistory) {
+  // The multistep history restarts with set_timesteps: a rerun is identical.
+  for (const char *json : {"{}", R"({"solver_order": 3})",
+                           R"({"algorithm_type": "dpmsolver",
+                               "final_sigmas_type": "sigma_min"})"}) {
+    std::unique_ptr<Scheduler> s = createScheduler(kDPM, json);
+    std::vector<float> x = {0.3f, -1.2f, 2.5f, 0.0f};
+    std::vector<std::vector<float>> runs;
+    for (int rep = 0; rep < 2; ++rep) {
+      s->setTimesteps(12);
+      std::vector<float> y = x;
+      for (size_t i = 0; i < s->timesteps().size(); ++i) {
+        std::vector<float> mo = {float(i) * 0.1f, 0.2f, -0.3f, 0.05f};
+        s->step(mo.data(), y.data(), 4, int(i));
+      }
+      runs.push_back(y);
+    }
+    EXPECT_EQ(runs[0], runs[1]) << json;
+    for (float v : runs[0])
+      EXPECT_TRUE(std::isfinite(v)) << json;
+  }
+}
+
+//===----------------------------------------------------------------------===//
+// Step bookkeeping
+//===----------------------------------------------------------------------===//
+
+TEST(SchedulerStepOrder, OutOfOrderAndUnsetAreErrors) {
+  for (const char *cls : {kDDIM, kEuler, kDPM}) {
+    std::unique_ptr<Scheduler> s = createScheduler(cls, "{}");
+    std::vector<float> x(4, 1.0f), mo(4, 0.1f);
+    EXPECT_TRUE(contains(errorOf([&] { s->step(mo.data(), x.data(), 4, 0); }),
+                         "setTimesteps"))
+        << cls;
+    s->setTimesteps(5);
+    std::string msg = errorOf([&] { s->step(mo.data(), x.data(), 4, 1); });
+    EXPECT_TRUE(contains(msg, "out of order")) << cls << ": " << msg;
+    EXPECT_NO_THROW(s->step(mo.data(), x.data(), 4, 0));
+    EXPECT_TRUE(contains(errorOf([&] { s->step(mo.data(), x.data(), 4, 0); }),
+                         "out of order"))
+        << cls;
+    for (int i = 1; i < 5; ++i)
+      EXPECT_NO_THROW(s->step(mo.data(), x.data(), 4, i));
+    EXPECT_TRUE(contains(errorOf([&] { s->step(mo.data(), x.data(), 4, 5); }),
+                         "out of range"))
+        << cls;
+    EXPECT_TRUE(contains(errorOf([&] { s->scaleModelInput(x.data(), 4, 7); }),
+                         "out of range"))
+        << cls;
+    // set_timesteps starts over.
+    s->setTimesteps(3);
+    EXPECT_NO_THROW(s->step(mo.data(), x.data(), 4, 0));
+  }
+}
+
+TEST(SchedulerStepOrder, DPMSizeMustNotChange) {
+  std::unique_ptr<Scheduler> s = createScheduler(kDPM, "{}");
+  s->setTimesteps(5);
+  std::vector<float> x(4, 1.0f), mo(4, 0.1f);
+  s->step(mo.data(), x.data(), 4, 0);
+  EXPECT_TRUE(
+      contains(errorOf([&] { s->step(mo.data(), x.data(), 2, 1); }), "values"));
+}
+
+} // namespace

@@ -1,0 +1,233 @@
+//===- Options.cpp - fresco-run command line ------------------------------===//
+#include "tools/fresco-run/Options.h"
+#include "runtime/core/PlanVersion.h"
+
+#include <cerrno>
+#include <cstdlib>
+#include <iostream>
+
+namespace fresco::run {
+namespace {
+
+const char *kUsage = R"(fresco-run: run a compiled Fresco plan (.fplan)
+
+USAGE:
+  Generate images with a compiled pipeline:
+    fresco-run PLAN --weights PIPELINE-FOLDER --class-label 207[,360...]
+               [--steps 50] [--guidance-scale 4] [--seed 0] [--scheduler NAME]
+               [--latents @x.npy] [--output-latents @y.npy] -o out.png
+  Run one function on NumPy inputs:
+    fresco-run PLAN --weights FOLDER [--function NAME] --input @x.npy ...
+               [--output @out.npy ...]
+
+COMMON OPTIONS:
+  --weights FOLDER     diffusers model folder (config.json + *.safetensors,
+                       sharded or not) or pipeline folder (model_index.json +
+                       one folder per component) holding the plan's weights
+  --stats              print load and run times, arena and weight bytes
+  --profile            print the time spent per op kind
+  --list               print the plan's functions and their signatures, exit
+  -h, --help           show this help
+  --version            print the plan format version
+
+GENERATION (plans compiled from a pipeline folder):
+  --class-label L[,L]  class id(s), one image each (repeatable); the count
+                       must match the plan's --batch
+  --steps N            denoising steps (default 50, as diffusers' DiTPipeline)
+  --guidance-scale G   classifier-free guidance scale (default 4.0; <= 1
+                       turns guidance off)
+  --seed S             seed of the initial noise (default 0); image i of a
+                       batch depends only on (S, i): see docs/cli.md
+  --scheduler NAME     override the pipeline's scheduler class, configured
+                       from the pipeline's scheduler_config.json:
+                       DDIMScheduler, EulerDiscreteScheduler,
+                       DPMSolverMultistepScheduler
+  --latents @FILE      initial noise [B, C, H, W] f32 instead of the seed
+  --output-latents @F  write the final latents (before VAE scaling) as .npy
+  -o, --output-image F write the image as PNG; with several labels,
+                       F's stem gets -0, -1, ... (out.png -> out-0.png)
+  --quiet              no progress output
+
+FUNCTIONS:
+  --function NAME      function (component) to run, e.g. "transformer"; may be
+                       left out when the plan has only one function and no
+                       pipeline
+  --input [NAME=]@FILE a NumPy .npy input; in argument order, or by name.
+                       Integer arrays given for f32 arguments are converted
+                       (diffusers does timesteps.float()).
+  --output @FILE       write the next output as .npy; without any --output,
+                       a summary of each output is printed
+  --repeat N           run N times (timing: --stats reports each run)
+
+EXIT CODES: 0 success, 1 error (bad plan, weights, inputs), 2 misuse.
+
+EXAMPLES:
+  fresco-run dit.fplan --weights ./DiT-XL-2-256 --class-label 207 \
+    --steps 25 --guidance-scale 4 --seed 0 -o out.png
+  fresco-run dit.fplan --weights ./dit-tiny --function transformer \
+    --input @latents.npy --input @timestep.npy --input @labels.npy \
+    --output @sample.npy
+)";
+
+int64_t parseInt(const std::string &s, const char *flag) {
+  char *end = nullptr;
+  errno = 0;
+  long long v = std::strtoll(s.c_str(), &end, 10);
+  if (s.empty() || !end || *end || errno)
+    usageError(std::string(flag) + " expects an integer, got '" + s + "'");
+  return v;
+}
+
+double parseDouble(const std::string &s, const char *flag) {
+  char *end = nullptr;
+  errno = 0;
+  double v = std::strtod(s.c_str(), &end);
+  if (s.empty() || !end || *end || errno || v != v)
+    usageError(std::string(flag) + " expects a number, got '" + s + "'");
+  return v;
+}
+
+} // namespace
+
+void usageError(const std::string &msg) {
+  std::cerr << "fresco-run: " << msg << "\n(run fresco-run --help for usage)\n";
+  std::exit(2);
+}
+
+static std::string stripAt(const std::string &s, const char *flag) {
+  if (s.size() < 2 || s[0] != '@')
+    usageError(std::string(flag) + " expects @FILE.npy, got '" + s + "'");
+  return s.substr(1);
+}
+
+Options parseArgs(int argc, char **argv) {
+  Options o;
+  std::vector<std::string> args(argv + 1, argv + argc);
+  for (size_t i = 0; i < args.size(); ++i) {
+    std::string a = args[i];
+    std::string value;
+    bool hasValue = false;
+    if (a.rfind("--", 0) == 0 && a.find('=') != std::string::npos) {
+      value = a.substr(a.find('=') + 1);
+      a = a.substr(0, a.find('='));
+      hasValue = true;
+    }
+    auto next = [&]() -> std::string {
+      if (hasValue)
+        return value;
+      if (i + 1 >= args.size())
+        usageError(a + " needs a value");
+      return args[++i];
+    };
+    if (a == "-h" || a == "--help") {
+      std::cout << kUsage;
+      std::exit(0);
+    } else if (a == "--version") {
+      std::cout << "fresco-run (plan format version " << kPlanVersion << ")\n";
+      std::exit(0);
+    } else if (a == "--weights") {
+      o.weights = next();
+    } else if (a == "--function") {
+      o.function = next();
+    } else if (a == "--input") {
+      std::string v = next();
+      std::string name;
+      size_t eq = v.find('=');
+      if (eq != std::string::npos && v[0] != '@') {
+        name = v.substr(0, eq);
+        v = v.substr(eq + 1);
+      }
+      o.inputs.push_back({name, stripAt(v, "--input")});
+    } else if (a == "--output") {
+      o.outputs.push_back(stripAt(next(), "--output"));
+    } else if (a == "--stats") {
+      o.stats = true;
+    } else if (a == "--profile") {
+      o.profile = true;
+    } else if (a == "--repeat") {
+      int64_t n = parseInt(next(), "--repeat");
+      if (n < 1 || n > 100000)
+        usageError("--repeat expects a count in 1..100000");
+      o.repeat = int(n);
+    } else if (a == "--class-label") {
+      std::string v = next();
+      size_t start = 0;
+      while (start <= v.size()) {
+        size_t comma = v.find(',', start);
+        std::string item = v.substr(start, comma == std::string::npos
+                                               ? std::string::npos
+                                               : comma - start);
+        o.classLabels.push_back(parseInt(item, "--class-label"));
+        if (comma == std::string::npos)
+          break;
+        start = comma + 1;
+      }
+    } else if (a == "--steps") {
+      o.steps = int(parseInt(next(), "--steps"));
+    } else if (a == "--guidance-scale") {
+      o.guidanceScale = parseDouble(next(), "--guidance-scale");
+    } else if (a == "--seed") {
+      int64_t s = parseInt(next(), "--seed");
+      if (s < 0)
+        usageError("--seed must be non-negative");
+      o.seed = uint64_t(s);
+    } else if (a == "--scheduler") {
+      o.scheduler = next();
+    } else if (a == "--latents") {
+      o.latents = stripAt(next(), "--latents");
+    } else if (a == "--output-latents") {
+      o.outputLatents = stripAt(next(), "--output-latents");
+    } else if (a == "-o" || a == "--output-image") {
+      o.outputImage = next();
+    } else if (a == "--quiet") {
+      o.quiet = true;
+    } else if (a == "--list") {
+      o.list = true;
+    } else if (a.rfind("-", 0) == 0) {
+      usageError("unknown option '" + a + "'");
+    } else if (o.plan.empty()) {
+      o.plan = a;
+    } else {
+      usageError("unexpected argument '" + a + "' (the plan is '" + o.plan +
+                 "')");
+    }
+  }
+  if (o.plan.empty())
+    usageError("no plan given");
+  if (!o.list && o.weights.empty())
+    usageError("--weights FOLDER is required");
+  bool generating = !o.classLabels.empty() || !o.outputImage.empty();
+  if (generating && (!o.function.empty() || !o.inputs.empty()))
+    usageError("--class-label/-o generate images; --function/--input run one "
+               "function: use one or the other");
+  if (generating && o.outputImage.empty() && o.outputLatents.empty())
+    usageError("say where the image goes: -o out.png (or --output-latents)");
+  if (generating && o.classLabels.empty())
+    usageError("--class-label is required to generate images");
+  return o;
+}
+
+HostTensor fromNpy(NpyArray a) {
+  HostTensor t;
+  t.dtype = a.dtype;
+  t.shape = std::move(a.shape);
+  t.data = std::move(a.data);
+  return t;
+}
+
+std::string signature(const std::vector<TensorSpec> &specs) {
+  std::string s;
+  for (const TensorSpec &t : specs) {
+    if (!s.empty())
+      s += ", ";
+    s += t.name + ": " + dtypeName(t.dtype) + shapeToString(t.shape);
+  }
+  return s;
+}
+
+double secondsSince(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0)
+      .count();
+}
+
+} // namespace fresco::run

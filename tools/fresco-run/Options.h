@@ -1,0 +1,52 @@
+//===- Options.h - fresco-run command line -----------------------*- C++ -*-===//
+#ifndef FRESCO_TOOLS_FRESCO_RUN_OPTIONS_H
+#define FRESCO_TOOLS_FRESCO_RUN_OPTIONS_H
+
+#include "runtime/core/Executor.h"
+#include "runtime/core/Tensor.h"
+#include "runtime/io/Npy.h"
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace fresco::run {
+
+struct Options {
+  std::string plan, weights;
+  bool stats = false, list = false, profile = false, quiet = false;
+  // Function mode.
+  std::string function;
+  std::vector<std::pair<std::string, std::string>> inputs; // name, path
+  std::vector<std::string> outputs;
+  int repeat = 1;
+  // Generation mode.
+  std::vector<int64_t> classLabels;
+  int steps = 50;
+  double guidanceScale = 4.0;
+  uint64_t seed = 0;
+  std::string scheduler, latents, outputLatents, outputImage;
+
+  bool generating() const { return !classLabels.empty(); }
+};
+
+/// Parses argv; prints help/version and exits 0, or a message and exits 2
+/// on misuse.
+Options parseArgs(int argc, char **argv);
+
+/// Prints "fresco-run: <msg>" and a pointer to --help, then exits 2.
+[[noreturn]] void usageError(const std::string &msg);
+
+HostTensor fromNpy(NpyArray a);
+std::string signature(const std::vector<TensorSpec> &specs);
+double secondsSince(std::chrono::steady_clock::time_point t0);
+
+/// The two modes; both return the process exit code.
+int runFunction(const Options &o);
+int runPipeline(const Options &o);
+
+} // namespace fresco::run
+
+#endif // FRESCO_TOOLS_FRESCO_RUN_OPTIONS_H

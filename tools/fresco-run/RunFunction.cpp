@@ -1,0 +1,147 @@
+//===- RunFunction.cpp - fresco-run: one function on NumPy inputs ---------===//
+#include "runtime/backends/cpu/CpuBackend.h"
+#include "runtime/core/Error.h"
+#include "runtime/core/Plan.h"
+#include "runtime/core/Weights.h"
+#include "tools/fresco-run/Options.h"
+
+#include <cstdio>
+#include <iostream>
+
+namespace fresco::run {
+namespace {
+
+void printSummary(const TensorSpec &spec, const HostTensor &t) {
+  std::cout << spec.name << ": " << dtypeName(t.dtype)
+            << shapeToString(t.shape);
+  if (t.dtype == DType::F32 && t.numel() > 0) {
+    const float *p = t.as<float>();
+    double lo = p[0], hi = p[0], sum = 0;
+    for (int64_t i = 0; i < t.numel(); ++i) {
+      lo = std::min<double>(lo, p[i]);
+      hi = std::max<double>(hi, p[i]);
+      sum += p[i];
+    }
+    std::cout << " min " << lo << " max " << hi << " mean " << sum / t.numel();
+  }
+  std::cout << "\n";
+}
+
+} // namespace
+
+int runFunction(const Options &o) {
+  auto t0 = std::chrono::steady_clock::now();
+  LoadedPlan plan = LoadedPlan::fromFile(o.plan);
+  const plan::RankProgram &rp = plan.rank(0);
+
+  std::string function = o.function;
+  if (function.empty()) {
+    if (plan.plan().pipeline() && !o.list)
+      usageError("this plan holds a pipeline: generate images with "
+                 "--class-label L -o out.png, or run one of its functions "
+                 "with --function");
+    if (rp.functions()->size() != 1 && !o.list)
+      usageError("the plan has several functions: choose one with --function");
+    function = rp.functions()->Get(0)->name()->str();
+  }
+  if (o.list) {
+    auto specs = [&](const plan::Function &f,
+                     const flatbuffers::Vector<int32_t> &ids,
+                     const flatbuffers::Vector<flatbuffers::Offset<
+                         flatbuffers::String>> &names) {
+      std::vector<TensorSpec> out;
+      for (flatbuffers::uoffset_t i = 0; i < ids.size(); ++i) {
+        const plan::Value *v = f.values()->Get(ids.Get(i));
+        out.push_back({names.Get(i)->str(), DType(v->dtype()),
+                       {v->shape()->begin(), v->shape()->end()}});
+      }
+      return signature(out);
+    };
+    for (const plan::Function *f : *rp.functions())
+      std::cout << f->name()->str() << "("
+                << specs(*f, *f->inputs(), *f->input_names()) << ") -> ("
+                << specs(*f, *f->outputs(), *f->output_names()) << "): "
+                << f->instrs()->size() << " instructions, arena "
+                << f->arena_bytes() << " bytes\n";
+    return 0;
+  }
+  plan.function(0, function); // a clear error when it does not exist
+
+  WeightStore weights(rp, o.weights);
+  std::unique_ptr<Backend> backend = createCpuBackend();
+  Executor exec(plan, 0, *backend, weights);
+  double loadSeconds = secondsSince(t0);
+
+  const auto &specs = exec.inputs(function);
+  std::vector<HostTensor> inputs(specs.size());
+  std::vector<bool> given(specs.size(), false);
+  size_t position = 0;
+  for (const auto &[name, path] : o.inputs) {
+    size_t slot = position;
+    if (!name.empty()) {
+      slot = specs.size();
+      for (size_t i = 0; i < specs.size(); ++i)
+        if (specs[i].name == name)
+          slot = i;
+      check(slot < specs.size(), "function '", function,
+            "' has no input named '", name, "' (inputs: ", signature(specs),
+            ")");
+    } else {
+      while (slot < specs.size() && given[slot])
+        ++slot;
+      position = slot + 1;
+    }
+    check(slot < specs.size(), "too many inputs: function '", function,
+          "' takes ", specs.size(), " (", signature(specs), ")");
+    check(!given[slot], "input '", specs[slot].name, "' given twice");
+    inputs[slot] = fromNpy(readNpy(path));
+    given[slot] = true;
+  }
+  for (size_t i = 0; i < specs.size(); ++i)
+    check(given[i], "missing input '", specs[i].name, "' of '", function,
+          "' (inputs: ", signature(specs), ")");
+  const auto &outSpecs = exec.outputs(function);
+  check(o.outputs.size() <= outSpecs.size(), "function '", function, "' has ",
+        outSpecs.size(), " outputs but ", o.outputs.size(),
+        " --output files were given");
+
+  exec.setProfiling(o.profile);
+  std::vector<HostTensor> outs;
+  std::vector<double> runSeconds;
+  for (int r = 0; r < o.repeat; ++r) {
+    auto t1 = std::chrono::steady_clock::now();
+    outs = exec.run(function, inputs);
+    runSeconds.push_back(secondsSince(t1));
+  }
+
+  for (size_t i = 0; i < outs.size(); ++i) {
+    if (i < o.outputs.size())
+      writeNpy(o.outputs[i], outs[i].dtype, outs[i].shape, outs[i].data.data());
+    else if (o.outputs.empty())
+      printSummary(outSpecs[i], outs[i]);
+  }
+  if (o.stats) {
+    std::string runs;
+    for (double s : runSeconds)
+      runs += (runs.empty() ? "" : " ") + std::to_string(s).substr(0, 6);
+    std::fprintf(stderr,
+                 "fresco-run: load %.3f s, run %s s, arena %llu bytes, "
+                 "weights %llu bytes\n",
+                 loadSeconds, runs.c_str(),
+                 (unsigned long long)exec.arenaBytes(),
+                 (unsigned long long)weights.bytesLoaded());
+  }
+  if (o.profile) {
+    double total = 0;
+    for (const auto &[op, p] : exec.profile())
+      total += p.seconds;
+    std::fprintf(stderr, "fresco-run: profile over %d run(s):\n", o.repeat);
+    for (const auto &[op, p] : exec.profile())
+      std::fprintf(stderr, "  %-18s %8.4f s %5.1f%% %6lld calls\n", op.c_str(),
+                   p.seconds, total > 0 ? 100 * p.seconds / total : 0.0,
+                   (long long)p.calls);
+  }
+  return 0;
+}
+
+} // namespace fresco::run

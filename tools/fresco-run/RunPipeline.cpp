@@ -1,0 +1,119 @@
+//===- RunPipeline.cpp - fresco-run: generate images ----------------------===//
+#include "runtime/backends/cpu/CpuBackend.h"
+#include "runtime/core/Error.h"
+#include "runtime/core/Plan.h"
+#include "runtime/core/Weights.h"
+#include "runtime/io/Npy.h"
+#include "runtime/io/Png.h"
+#include "runtime/pipeline/Generate.h"
+#include "runtime/pipeline/Progress.h"
+#include "tools/fresco-run/Options.h"
+
+#include <cstdio>
+#include <fstream>
+#include <memory>
+
+namespace fresco::run {
+namespace {
+
+/// out.png -> out-3.png (the stem gets the index; no extension: appended).
+std::string indexedPath(const std::string &path, size_t i) {
+  size_t slash = path.find_last_of('/');
+  size_t dot = path.find_last_of('.');
+  if (dot == std::string::npos || (slash != std::string::npos && dot < slash))
+    return path + "-" + std::to_string(i);
+  return path.substr(0, dot) + "-" + std::to_string(i) + path.substr(dot);
+}
+
+/// Fails before any compute when `path` cannot be created.
+void checkWritable(const std::string &path) {
+  std::string probe = path + ".fresco-probe";
+  {
+    std::ofstream f(probe, std::ios::binary);
+    check(f.good(), "cannot write output ", path,
+          " (is the folder there and writable?)");
+  }
+  std::remove(probe.c_str());
+}
+
+} // namespace
+
+int runPipeline(const Options &o) {
+  auto t0 = std::chrono::steady_clock::now();
+  LoadedPlan plan = LoadedPlan::fromFile(o.plan);
+  const plan::Pipeline *pipeline = plan.plan().pipeline();
+  check(pipeline != nullptr, "plan ", o.plan,
+        " holds no pipeline (it was compiled from a model, not a pipeline "
+        "folder): run its functions with --function and --input");
+  const int64_t B = int64_t(o.classLabels.size());
+  std::vector<std::string> imagePaths;
+  if (!o.outputImage.empty())
+    for (int64_t i = 0; i < B; ++i)
+      imagePaths.push_back(B == 1 ? o.outputImage : indexedPath(o.outputImage, i));
+  for (const std::string &p : imagePaths)
+    checkWritable(p);
+  if (!o.outputLatents.empty())
+    checkWritable(o.outputLatents);
+
+  HostTensor initial;
+  GenerateOptions g;
+  g.classLabels = o.classLabels;
+  g.steps = o.steps;
+  g.guidanceScale = o.guidanceScale;
+  g.seed = o.seed;
+  g.scheduler = o.scheduler;
+  if (!o.latents.empty()) {
+    initial = fromNpy(readNpy(o.latents));
+    g.initialLatents = &initial;
+  }
+
+  WeightStore weights(plan.rank(0), o.weights);
+  std::unique_ptr<Backend> backend = createCpuBackend();
+  Executor exec(plan, 0, *backend, weights);
+  exec.setProfiling(o.profile);
+  double loadSeconds = secondsSince(t0);
+
+  std::unique_ptr<ProgressBar> bar;
+  if (!o.quiet)
+    bar = std::make_unique<ProgressBar>(o.steps, stderr, isTerminal(stderr),
+                                        "denoise");
+  g.onStep = [&](int done, int, double seconds) {
+    if (bar)
+      bar->step(done, seconds);
+  };
+  GenerateResult r = generate(*pipeline, exec, g);
+  if (bar)
+    bar->finish();
+
+  if (!o.outputLatents.empty())
+    writeNpy(o.outputLatents, DType::F32, r.latents.shape, r.latents.data.data());
+  const std::vector<int64_t> &s = r.images.shape; // [B, 3, H, W]
+  check(s.size() == 4 && s[0] == B, "the decoder returned ",
+        shapeToString(s), ", expected [", B, ", channels, H, W]");
+  std::vector<uint8_t> rgb(s[1] * s[2] * s[3]);
+  for (size_t i = 0; i < imagePaths.size(); ++i) {
+    latentsImageToRgb(r.images.as<float>() + i * rgb.size(), s[1], s[2], s[3],
+                      rgb.data());
+    writePng(imagePaths[i], rgb.data(), s[3], s[2], int(s[1]));
+    if (!o.quiet)
+      std::fprintf(stderr, "fresco-run: wrote %s (%lldx%lld, class %lld)\n",
+                   imagePaths[i].c_str(), (long long)s[3], (long long)s[2],
+                   (long long)o.classLabels[i]);
+  }
+  if (o.stats)
+    std::fprintf(stderr,
+                 "fresco-run: load %.3f s, %d steps of %s in %.3f s (%.3f "
+                 "s/step), decode %.3f s, arena %llu bytes, weights %llu "
+                 "bytes\n",
+                 loadSeconds, o.steps, r.scheduler.c_str(), r.denoiseSeconds,
+                 r.denoiseSeconds / o.steps, r.decodeSeconds,
+                 (unsigned long long)exec.arenaBytes(),
+                 (unsigned long long)weights.bytesLoaded());
+  if (o.profile)
+    for (const auto &[op, p] : exec.profile())
+      std::fprintf(stderr, "  %-18s %8.4f s %6lld calls\n", op.c_str(),
+                   p.seconds, (long long)p.calls);
+  return 0;
+}
+
+} // namespace fresco::run

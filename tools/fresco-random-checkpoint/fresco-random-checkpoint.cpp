@@ -33,8 +33,9 @@ using namespace mlir;
 static cl::OptionCategory category("fresco-random-checkpoint options");
 static cl::opt<std::string> configPath(
     cl::Positional, cl::Required,
-    cl::desc("<config.json | model.mlir> (a .mlir file gets weights for "
-             "every fresco.param it declares)"),
+    cl::desc("<config.json | model.mlir | pipeline-folder> (a .mlir file "
+             "gets weights for every fresco.param it declares; a pipeline "
+             "folder of configs gets weights for every model component)"),
     cl::cat(category));
 static cl::opt<std::string> outDir("o", cl::Required,
                                    cl::desc("output model folder"),
@@ -93,6 +94,123 @@ int errorExit(const Twine &msg) {
   return 1;
 }
 
+/// Writes `out`/diffusion_pytorch_model.safetensors with random values for
+/// every fresco.param of `module`, plus `out`/config.json (`configText`).
+Error writeModelFolder(ModuleOp module, StringRef out, StringRef configText,
+                       ::fresco::DType storage, Rng &rng) {
+  // Every distinct parameter, in a fixed (sorted) order for reproducibility.
+  std::map<std::string, SmallVector<int64_t>> params;
+  module->walk([&](mlir::fresco::ParamOp p) {
+    params[p.getName().str()] = SmallVector<int64_t>(p.getType().getShape());
+  });
+  if (std::error_code ec = sys::fs::create_directories(out))
+    return createStringError(ec, "cannot create " + out + ": " + ec.message());
+  std::vector<std::vector<uint8_t>> storageBufs;
+  std::vector<::fresco::SafetensorsEntry> entries;
+  uint64_t bytes = 0;
+  for (auto &[name, shape] : params) {
+    std::vector<float> values;
+    fill(name, shape, rng, values);
+    std::vector<uint8_t> buf(values.size() * ::fresco::dtypeSize(storage));
+    for (size_t i = 0; i < values.size(); ++i) {
+      if (storage == ::fresco::DType::F32) {
+        std::memcpy(buf.data() + 4 * i, &values[i], 4);
+      } else {
+        uint16_t h = storage == ::fresco::DType::F16
+                         ? ::fresco::floatToHalf(values[i])
+                         : ::fresco::floatToBf16(values[i]);
+        std::memcpy(buf.data() + 2 * i, &h, 2);
+      }
+    }
+    bytes += buf.size();
+    storageBufs.push_back(std::move(buf));
+    entries.push_back({name, storage,
+                       std::vector<int64_t>(shape.begin(), shape.end()),
+                       storageBufs.back().data()});
+  }
+  SmallString<256> weightsPath(out), configOut(out);
+  sys::path::append(weightsPath, "diffusion_pytorch_model.safetensors");
+  sys::path::append(configOut, "config.json");
+  try {
+    ::fresco::writeSafetensors(std::string(weightsPath), entries);
+  } catch (const ::fresco::Error &e) {
+    return createStringError(inconvertibleErrorCode(), e.what());
+  }
+  std::error_code ec;
+  raw_fd_ostream os(configOut, ec);
+  if (ec)
+    return createStringError(ec, "cannot write " + configOut + ": " +
+                                     ec.message());
+  os << configText;
+  errs() << "fresco-random-checkpoint: wrote " << params.size() << " tensors ("
+         << format("%.2f", bytes / 1048576.0) << " MiB, " << dtype << ", seed "
+         << seed << ") to " << out << "\n";
+  return Error::success();
+}
+
+Error copyFile(const Twine &from, const Twine &to) {
+  SmallString<256> dir(to.str());
+  sys::path::remove_filename(dir);
+  if (std::error_code ec = sys::fs::create_directories(dir))
+    return createStringError(ec, "cannot create " + dir + ": " + ec.message());
+  if (std::error_code ec = sys::fs::copy_file(from, to))
+    return createStringError(ec, "cannot copy " + from + " to " + to + ": " +
+                                     ec.message());
+  return Error::success();
+}
+
+/// A pipeline template folder (model_index.json + <component>/config.json,
+/// scheduler/scheduler_config.json): random weights for every model
+/// component, configs copied. The VAE gets its decoder (all Fresco runs).
+Error writePipelineFolder(MLIRContext &ctx, StringRef in, StringRef out,
+                          ::fresco::DType storage, Rng &rng) {
+  SmallString<256> index(in);
+  sys::path::append(index, "model_index.json");
+  auto text = MemoryBuffer::getFile(index);
+  if (!text)
+    return createStringError(text.getError(), "cannot read " + index);
+  Expected<json::Value> parsed = json::parse((*text)->getBuffer());
+  if (!parsed || !parsed->getAsObject())
+    return createStringError(inconvertibleErrorCode(),
+                             index + " is not a JSON object");
+  SmallString<256> outIndex(out);
+  sys::path::append(outIndex, "model_index.json");
+  if (Error e = copyFile(index, outIndex))
+    return e;
+  for (const auto &[key, value] : *parsed->getAsObject()) {
+    StringRef component = key;
+    if (component.starts_with("_") || !value.getAsArray())
+      continue;
+    SmallString<256> dir(in), outDir(out);
+    sys::path::append(dir, component);
+    sys::path::append(outDir, component);
+    SmallString<256> config(dir), schedulerConfig(dir);
+    sys::path::append(config, "config.json");
+    sys::path::append(schedulerConfig, "scheduler_config.json");
+    if (sys::fs::exists(schedulerConfig)) {
+      SmallString<256> to(outDir);
+      sys::path::append(to, "scheduler_config.json");
+      if (Error e = copyFile(schedulerConfig, to))
+        return e;
+      continue;
+    }
+    auto configText = MemoryBuffer::getFile(config);
+    if (!configText)
+      return createStringError(configText.getError(),
+                               "component '" + component + "' has no " +
+                                   config);
+    OwningOpRef<ModuleOp> module = ModuleOp::create(UnknownLoc::get(&ctx));
+    if (Error e = ::fresco::models::buildComponentFromConfig(
+            *module, (*configText)->getBuffer(), component, {}))
+      return createStringError(inconvertibleErrorCode(),
+                               config + ": " + toString(std::move(e)));
+    if (Error e = writeModelFolder(*module, outDir,
+                                   (*configText)->getBuffer(), storage, rng))
+      return e;
+  }
+  return Error::success();
+}
+
 } // namespace
 
 int main(int argc, char **argv) {
@@ -100,9 +218,9 @@ int main(int argc, char **argv) {
   cl::HideUnrelatedOptions(category);
   if (!cl::ParseCommandLineOptions(
           argc, argv,
-          "fresco-random-checkpoint: write a random-weight diffusers model "
-          "folder for a config\n\n"
-          "  fresco-random-checkpoint dit-tiny.json -o ./dit-tiny\n",
+          "fresco-random-checkpoint: write random-weight diffusers folders\n\n"
+          "  fresco-random-checkpoint dit-tiny.json -o ./dit-tiny\n"
+          "  fresco-random-checkpoint models/dit/pipelines/dit-tiny -o ./pipe\n",
           &errs()))
     return 2;
   ::fresco::DType storage;
@@ -117,16 +235,24 @@ int main(int argc, char **argv) {
     return 2;
   }
 
-  auto config = MemoryBuffer::getFile(configPath);
-  if (!config)
-    return errorExit("cannot read " + configPath + ": " +
-                     config.getError().message());
   DialectRegistry registry;
   registry.insert<mlir::fresco::FrescoDialect, func::FuncDialect>();
   MLIRContext ctx(registry);
   ctx.loadAllAvailableDialects();
+  Rng rng{seed};
+  if (sys::fs::is_directory(configPath)) {
+    if (Error e = writePipelineFolder(ctx, configPath, outDir, storage, rng))
+      return errorExit(toString(std::move(e)));
+    return 0;
+  }
+
+  auto config = MemoryBuffer::getFile(configPath);
+  if (!config)
+    return errorExit("cannot read " + configPath + ": " +
+                     config.getError().message());
   bool isMlir = StringRef(configPath).ends_with(".mlir");
   OwningOpRef<ModuleOp> module;
+  std::string configText = (*config)->getBuffer().str();
   if (isMlir) {
     SourceMgr sm;
     sm.AddNewSourceBuffer(
@@ -136,68 +262,20 @@ int main(int argc, char **argv) {
     module = parseSourceFile<ModuleOp>(sm, &ctx);
     if (!module)
       return errorExit("cannot parse " + configPath);
+    // A model folder always has a config.json; for IR, record the source.
+    std::string s;
+    raw_string_ostream os(s);
+    os << json::Value(json::Object{{"_class_name", "FrescoMLIRModel"},
+                                   {"source", configPath.getValue()}})
+       << "\n";
+    configText = os.str();
   } else {
     module = ModuleOp::create(UnknownLoc::get(&ctx));
     if (Error e = ::fresco::models::buildComponentFromConfig(
             *module, (*config)->getBuffer(), "model", {}))
       return errorExit(configPath + ": " + toString(std::move(e)));
   }
-
-  // Every distinct parameter, in a fixed (sorted) order for reproducibility.
-  std::map<std::string, SmallVector<int64_t>> params;
-  module->walk([&](mlir::fresco::ParamOp p) {
-    params[p.getName().str()] = SmallVector<int64_t>(p.getType().getShape());
-  });
-
-  if (std::error_code ec = sys::fs::create_directories(outDir))
-    return errorExit("cannot create " + outDir + ": " + ec.message());
-  Rng rng{seed};
-  std::vector<std::vector<uint8_t>> storageBufs;
-  std::vector<::fresco::SafetensorsEntry> entries;
-  uint64_t bytes = 0;
-  for (auto &[name, shape] : params) {
-    std::vector<float> values;
-    fill(name, shape, rng, values);
-    std::vector<uint8_t> buf(values.size() * ::fresco::dtypeSize(storage));
-    for (size_t i = 0; i < values.size(); ++i) {
-      if (storage == ::fresco::DType::F32)
-        std::memcpy(buf.data() + 4 * i, &values[i], 4);
-      else {
-        uint16_t h = storage == ::fresco::DType::F16
-                         ? ::fresco::floatToHalf(values[i])
-                         : ::fresco::floatToBf16(values[i]);
-        std::memcpy(buf.data() + 2 * i, &h, 2);
-      }
-    }
-    bytes += buf.size();
-    storageBufs.push_back(std::move(buf));
-    entries.push_back({name, storage,
-                       std::vector<int64_t>(shape.begin(), shape.end()),
-                       storageBufs.back().data()});
-  }
-  SmallString<256> weightsPath(outDir), configOut(outDir);
-  sys::path::append(weightsPath, "diffusion_pytorch_model.safetensors");
-  sys::path::append(configOut, "config.json");
-  try {
-    ::fresco::writeSafetensors(std::string(weightsPath), entries);
-  } catch (const ::fresco::Error &e) {
-    return errorExit(e.what());
-  }
-  if (configOut != StringRef(configPath)) {
-    std::error_code ec;
-    raw_fd_ostream os(configOut, ec);
-    if (ec)
-      return errorExit("cannot write " + configOut + ": " + ec.message());
-    // A model folder always has a config.json; for IR, record the source.
-    if (isMlir)
-      os << json::Value(json::Object{{"_class_name", "FrescoMLIRModel"},
-                                     {"source", configPath.getValue()}})
-         << "\n";
-    else
-      os << (*config)->getBuffer();
-  }
-  errs() << "fresco-random-checkpoint: wrote " << params.size() << " tensors ("
-         << format("%.2f", bytes / 1048576.0) << " MiB, " << dtype << ", seed "
-         << seed << ") to " << outDir << "\n";
+  if (Error e = writeModelFolder(*module, outDir, configText, storage, rng))
+    return errorExit(toString(std::move(e)));
   return 0;
 }

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# The main job on a fresh machine: set up, build, write a random-weight
-# DiT-S/2 checkpoint in diffusers' on-disk layout, compile it, run one
-# forward on random latents and print the output's statistics.
+# The main job on a fresh machine: set up, build, write a random-weight DiT
+# pipeline folder in diffusers' layout (tiny transformer + VAE + DDIM
+# scheduler), compile it and generate one PNG per class label.
 # FRESCO_BUILD_DIR overrides the build folder; FRESCO_DEMO_DIR the work folder.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -16,27 +16,13 @@ cmake --build "$build" -j2 --target fresco-compile fresco-run \
 bin=$build/bin
 mkdir -p "$work"
 
-echo "== writing a random DiT-S/2 checkpoint (diffusers layout) to $work/dit-s2"
-"$bin/fresco-random-checkpoint" "$root/models/dit/configs/dit-s-2-256.json" \
-  -o "$work/dit-s2"
-echo "== compiling for batch 2"
-"$bin/fresco-compile" "$work/dit-s2" -o "$work/dit-s2.fplan" --batch 2
-echo "== making inputs: latents [2,4,32,32], timesteps, class labels"
-/usr/bin/python3 - "$work" <<'PY'
-import sys
-import numpy as np
-work = sys.argv[1]
-rng = np.random.default_rng(0)
-np.save(f"{work}/latents.npy", rng.standard_normal((2, 4, 32, 32), dtype=np.float32))
-np.save(f"{work}/timestep.npy", np.array([999, 500], dtype=np.int64))
-np.save(f"{work}/class_labels.npy", np.array([207, 360], dtype=np.int64))
-PY
-echo "== running the transformer forward"
-"$bin/fresco-run" "$work/dit-s2.fplan" --weights "$work/dit-s2" \
-  --function transformer --input "@$work/latents.npy" \
-  --input "@$work/timestep.npy" --input "@$work/class_labels.npy" \
-  --output "@$work/sample.npy" --stats
-echo "== wrote $work/sample.npy"
-"$bin/fresco-run" "$work/dit-s2.fplan" --weights "$work/dit-s2" \
-  --function transformer --input "@$work/latents.npy" \
-  --input "@$work/timestep.npy" --input "@$work/class_labels.npy"
+echo "== writing a random-weight DiT pipeline folder to $work/dit-tiny"
+"$bin/fresco-random-checkpoint" "$root/models/dit/pipelines/dit-tiny" \
+  -o "$work/dit-tiny"
+echo "== compiling it for 2 images per run"
+"$bin/fresco-compile" "$work/dit-tiny" -o "$work/dit-tiny.fplan" --batch 2
+echo "== generating classes 207 and 360 (25 DDIM steps, guidance 4, seed 0)"
+"$bin/fresco-run" "$work/dit-tiny.fplan" --weights "$work/dit-tiny" \
+  --class-label 207,360 --steps 25 --guidance-scale 4 --seed 0 \
+  -o "$work/dit.png" --stats
+echo "== done: $work/dit-0.png and $work/dit-1.png (random weights: noise images)"

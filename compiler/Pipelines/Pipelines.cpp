@@ -11,6 +11,21 @@ void mlir::fresco::buildLowerToPlanPipeline(OpPassManager &pm) {
   pm.addNestedPass<func::FuncOp>(createAssignBuffers());
 }
 
+void mlir::fresco::buildPartitionPipeline(OpPassManager &pm,
+                                          const PartitionOptions &o) {
+  CreateGridOptions grid;
+  grid.parallel = o.parallel;
+  pm.addPass(createCreateGrid(grid));
+  PlacementOptions place;
+  place.place = o.place;
+  place.ranks = o.ranks;
+  pm.addPass(createPlacement(place));
+  pm.addPass(createCfgParallel());
+  pm.addPass(createTensorParallel());
+  pm.addPass(createInsertCollectives());
+  pm.addPass(createCanonicalizerPass());
+}
+
 void mlir::fresco::registerFrescoPipelines() {
   PassPipelineRegistration<>(
       "fresco-lower-to-plan",

@@ -10,6 +10,16 @@ namespace mlir::fresco {
 /// one rank: simplification, then the static memory plan.
 void buildLowerToPlanPipeline(OpPassManager &pm);
 
+struct PartitionOptions {
+  int64_t ranks = 1;
+  std::string parallel; // e.g. "cfg=2,tp=2"
+  std::string place;    // e.g. "vae=0,transformer=1"
+};
+
+/// From the global view to per-rank programs on a device grid: grid,
+/// placement, the strategy passes, then collectives.
+void buildPartitionPipeline(OpPassManager &pm, const PartitionOptions &o);
+
 /// Registers the pipelines above as `fresco-lower-to-plan` for fresco-opt.
 void registerFrescoPipelines();
 

@@ -4,6 +4,8 @@
 
 #include "dialects/Fresco/IR/FrescoDialect.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/Shard/IR/ShardDialect.h"
+#include "mlir/Dialect/Shard/IR/ShardOps.h"
 #include "mlir/Pass/Pass.h"
 
 namespace mlir::fresco {

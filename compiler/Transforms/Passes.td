@@ -22,4 +22,82 @@ def AssignBuffers : Pass<"fresco-assign-buffers", "::mlir::func::FuncOp"> {
   let dependentDialects = ["::mlir::fresco::FrescoDialect"];
 }
 
+def CreateGrid : Pass<"fresco-create-grid", "::mlir::ModuleOp"> {
+  let summary = "Create the device grid from a parallel spec like cfg=2,tp=2";
+  let description = [{
+    Adds `shard.grid @grid` with one axis per entry of `parallel` (in the
+    order given) and the module attribute `fresco.grid_axes` naming them.
+    Known axis names: cfg, tp (ulysses, ring and pipeline are reserved for
+    later strategies and rejected with a message). Fails when the product
+    of the degrees differs from `ranks` (when given).
+  }];
+  let options = [
+    Option<"parallel", "parallel", "std::string", /*default=*/"\"\"",
+           "comma-separated axis=degree list, e.g. cfg=2,tp=2">,
+    Option<"ranks", "ranks", "int64_t", /*default=*/"0",
+           "ranks the grid must span (0: any)">
+  ];
+  let dependentDialects = ["::mlir::shard::ShardDialect"];
+}
+
+def CfgParallel : Pass<"fresco-cfg-parallel", "::mlir::ModuleOp"> {
+  let summary = "Split the denoiser's batch over the grid's cfg axis";
+  let description = [{
+    Classifier-free guidance runs the conditional and unconditional halves
+    of the batch through the same model: each rank on the `cfg` axis takes
+    its slice of the batch (shard.all_slice on every argument: no
+    communication), all activations that depend on the inputs become local
+    along dimension 0, and each result is marked `fresco.split` for an
+    all_gather by fresco-insert-collectives. Fails when a batch-dependent
+    value does not keep the batch in dimension 0, or when the batch does not
+    divide. A no-op without a cfg axis.
+  }];
+  let dependentDialects = ["::mlir::shard::ShardDialect"];
+}
+
+def TensorParallel : Pass<"fresco-tensor-parallel", "::mlir::ModuleOp"> {
+  let summary = "Megatron tensor parallelism over the grid's tp axis";
+  let description = [{
+    In the denoiser: every multi-head attention whose q, k and v are linear
+    layers gets its heads split (q/k/v weights column-parallel, the output
+    projection row-parallel); every linear -> activation -> linear chain
+    (the MLP) gets fc1 column-parallel and fc2 row-parallel. Row-parallel
+    results are marked `fresco.partial_axes` (one all_reduce each, inserted
+    by fresco-insert-collectives) with the bias added after the reduction.
+    Everything else (adaLN, embeddings, patch embedding, output head) stays
+    replicated. Head counts or hidden sizes that do not divide the degree
+    are an error naming the layer. A no-op without a tp axis.
+  }];
+  let dependentDialects = ["::mlir::shard::ShardDialect"];
+}
+
+def InsertCollectives : Pass<"fresco-insert-collectives", "::mlir::ModuleOp"> {
+  let summary = "Materialise partitioning annotations as shard collectives";
+  let description = [{
+    `fresco.partial_axes` on an op becomes a shard.all_reduce (sum) of its
+    result over those axes; `fresco.split` on a function result becomes a
+    shard.all_gather before the return, restoring the global type.
+  }];
+  let dependentDialects = ["::mlir::shard::ShardDialect"];
+}
+
+def Placement : Pass<"fresco-placement", "::mlir::ModuleOp"> {
+  let summary = "Assign component functions to ranks";
+  let description = [{
+    Sets `fresco.ranks` (the world ranks that run it) on every public
+    function. `place` lists component=rank[+rank...] entries, e.g.
+    "vae=0,transformer=1"; unlisted components default to: the pipeline's
+    denoiser on every rank of the grid, its decoder on rank 0, any other
+    function on every rank. The denoiser must be placed on exactly as many
+    ranks as the grid has. Fails on unknown components or ranks outside
+    0..ranks-1.
+  }];
+  let options = [
+    Option<"place", "place", "std::string", /*default=*/"\"\"",
+           "component=rank list, e.g. vae=0,transformer=1">,
+    Option<"ranks", "ranks", "int64_t", /*default=*/"1",
+           "world size">
+  ];
+}
+
 #endif // FRESCO_COMPILER_PASSES_TD

@@ -1,6 +1,9 @@
 //===- Executor.cpp - Runs a rank's functions over a static arena ---------===//
 #include "runtime/core/Executor.h"
 #include "runtime/core/Error.h"
+#include "runtime/comm/Communicator.h"
+
+#include <algorithm>
 
 #include <chrono>
 #include <cstdlib>
@@ -26,9 +29,10 @@ std::string opName(plan::OpCode op) { return plan::EnumNameOpCode(op); }
 class InstrBinder {
 public:
   InstrBinder(const plan::Instr &in, std::vector<Ref> operands,
-              std::vector<Ref> results, Backend &be, std::string where)
+              std::vector<Ref> results, Backend &be, std::string where,
+              const GroupResolver &groups, int rank)
       : in(in), ops(std::move(operands)), res(std::move(results)), be(be),
-        where(std::move(where)) {}
+        where(std::move(where)), groups(groups), rank(rank) {}
 
   std::function<void()> bind();
 
@@ -63,6 +67,20 @@ private:
   std::vector<Ref> ops, res;
   Backend &be;
   std::string where;
+  const GroupResolver &groups;
+  int rank;
+
+  Communicator &group(const plan::CollectiveAttrs &a) {
+    need(a.members() && a.members()->size() >= 1, "no group members");
+    std::vector<int> members(a.members()->begin(), a.members()->end());
+    need(std::find(members.begin(), members.end(), rank) != members.end(),
+         "this rank (", rank, ") is not a member of its group");
+    for (size_t i = 1; i < members.size(); ++i)
+      need(members[i - 1] < members[i], "group members must be sorted");
+    need(bool(groups), "the plan has collectives but the runtime was started "
+                       "without a communicator");
+    return groups(members);
+  }
 };
 
 std::function<void()> InstrBinder::binary(BinaryKind kind) {
@@ -447,6 +465,37 @@ std::function<void()> InstrBinder::bind() {
                         outer, p.rowElems, es);
     };
   }
+  case plan::OpCode::AllReduce: {
+    counts(1, 1);
+    shape(res[0], ops[0].shape, "result");
+    Communicator &comm = group(*attrs<plan::CollectiveAttrs>());
+    const float *src = ops[0].f32();
+    float *dst = res[0].f32();
+    size_t n = size_t(ops[0].numel());
+    Communicator *c = &comm;
+    return [=] {
+      if (dst != src)
+        std::memcpy(dst, src, n * sizeof(float));
+      c->allReduceSum(dst, n);
+    };
+  }
+  case plan::OpCode::AllGather: {
+    counts(1, 1);
+    auto *a = attrs<plan::CollectiveAttrs>();
+    Communicator &comm = group(*a);
+    need(a->dim() == 0, "all_gather along dimension ", a->dim(),
+         " is not supported yet (only 0)");
+    const Ref &x = ops[0], &y = res[0];
+    need(!x.shape.empty(), "all_gather of a scalar");
+    Shape want = x.shape;
+    want[0] *= comm.size();
+    shape(y, want, "result");
+    const void *src = x.ptr;
+    void *dst = y.ptr;
+    size_t bytes = size_t(x.numel()) * dtypeSize(x.dtype);
+    Communicator *c = &comm;
+    return [=] { c->allGather(src, dst, bytes); };
+  }
   case plan::OpCode::Copy: {
     counts(1, 1);
     need(ops[0].dtype == res[0].dtype && ops[0].numel() == res[0].numel(),
@@ -464,9 +513,9 @@ std::function<void()> InstrBinder::bind() {
 } // namespace
 
 Executor::Executor(const LoadedPlan &plan, int rank, Backend &backend,
-                   const WeightStore &weights)
-    : plan_(plan), rank_(rank), backend_(backend), weights_(weights),
-      arena_(nullptr, std::free) {
+                   const WeightStore &weights, GroupResolver groups)
+    : plan_(plan), rank_(rank), groups_(std::move(groups)), backend_(backend),
+      weights_(weights), arena_(nullptr, std::free) {
   const plan::RankProgram &rp = plan.rank(rank);
   check(weights.size() == (rp.weights() ? rp.weights()->size() : 0),
         "weight store does not match the plan's weight table");
@@ -504,7 +553,8 @@ void Executor::bind(const plan::Function &f, Bound &out) {
       res.push_back(refs[id]);
     InstrBinder binder(*in, std::move(ops), std::move(res), backend_,
                        "invalid plan " + ctx + ", instruction " +
-                           std::to_string(i));
+                           std::to_string(i),
+                       groups_, rank_);
     out.steps.push_back(binder.bind());
     out.stepOps.push_back(opName(in->op()));
   }

@@ -29,11 +29,24 @@ struct TensorSpec {
   std::vector<int64_t> shape;
 };
 
+class Communicator;
+
+/// Returns the communicator over `members` (world ranks, in group order),
+/// creating it on first use. Collective instructions bind through it.
+using GroupResolver =
+    std::function<Communicator &(const std::vector<int> &members)>;
+
 class Executor {
 public:
+  /// `groups` is needed when the rank's functions hold collectives.
   Executor(const LoadedPlan &plan, int rank, Backend &backend,
-           const WeightStore &weights);
+           const WeightStore &weights, GroupResolver groups = nullptr);
   ~Executor();
+
+  /// True when this rank runs `function` (placement may leave it out).
+  bool has(const std::string &function) const {
+    return functions_.count(function) != 0;
+  }
 
   /// Runs `function` on `inputs` (in the function's input order). An input
   /// of the wrong shape is an error; integer inputs to f32 parameters are
@@ -67,6 +80,7 @@ private:
 
   const LoadedPlan &plan_;
   int rank_;
+  GroupResolver groups_;
   Backend &backend_;
   const WeightStore &weights_;
   uint64_t arenaBytes_ = 0;

@@ -4,6 +4,7 @@
 #include "runtime/pipeline/Noise.h"
 #include "runtime/pipeline/Scheduler.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 
@@ -25,8 +26,33 @@ HostTensor makeTensor(DType dtype, std::vector<int64_t> shape) {
 
 } // namespace
 
+RankRoles rankRoles(const LoadedPlan &plan, int rank, Communicator *world) {
+  RankRoles roles;
+  roles.rank = rank;
+  roles.world = world;
+  roles.denoiserRanks.clear();
+  roles.decoderRanks.clear();
+  const plan::Pipeline *p = plan.plan().pipeline();
+  check(p != nullptr, "the plan holds no pipeline");
+  for (const plan::RankProgram *rp : *plan.plan().ranks())
+    for (const plan::Function *f : *rp->functions()) {
+      if (f->name()->str() == p->denoiser()->str())
+        roles.denoiserRanks.push_back(rp->rank());
+      if (f->name()->str() == p->decoder()->str())
+        roles.decoderRanks.push_back(rp->rank());
+    }
+  check(!roles.denoiserRanks.empty() && !roles.decoderRanks.empty(),
+        "the plan places its denoiser or decoder on no rank");
+  return roles;
+}
+
 GenerateResult generate(const plan::Pipeline &p, Executor &exec,
-                        const GenerateOptions &o) {
+                        const GenerateOptions &o, const RankRoles &roles) {
+  auto isIn = [&](const std::vector<int> &ranks) {
+    return std::find(ranks.begin(), ranks.end(), roles.rank) != ranks.end();
+  };
+  const bool denoises = isIn(roles.denoiserRanks);
+  const bool decodes = isIn(roles.decoderRanks);
   check(p.kind() && p.kind()->str() == "DiTPipeline", "the plan's pipeline '",
         p.kind() ? p.kind()->str() : "", "' is not supported by this runtime");
   const int64_t B = p.num_images(), C = p.latent_channels(),
@@ -83,8 +109,11 @@ GenerateResult generate(const plan::Pipeline &p, Executor &exec,
   const int64_t outC = p.learned_sigma() ? 2 * C : C;
   const float g = float(o.guidanceScale);
 
+  GenerateResult result;
+  result.scheduler = scheduler->name();
   auto t0 = std::chrono::steady_clock::now();
   const std::string denoiser = p.denoiser()->str();
+  if (denoises) {
   const std::vector<double> &timesteps = scheduler->timesteps();
   for (int step = 0; step < int(timesteps.size()); ++step) {
     auto ts = std::chrono::steady_clock::now();
@@ -117,11 +146,27 @@ GenerateResult generate(const plan::Pipeline &p, Executor &exec,
     if (o.onStep)
       o.onStep(step + 1, int(timesteps.size()), since(ts));
   }
-
-  GenerateResult result;
   result.denoiseSeconds = since(t0);
-  result.scheduler = scheduler->name();
+  }
+
+  // Placement: decoder ranks without the denoiser get the latents from the
+  // first denoiser rank.
+  const int source = roles.denoiserRanks.front();
+  for (int r : roles.decoderRanks) {
+    if (std::find(roles.denoiserRanks.begin(), roles.denoiserRanks.end(), r) !=
+        roles.denoiserRanks.end())
+      continue;
+    check(roles.world != nullptr,
+          "the decoder runs on another rank but there is no communicator");
+    if (roles.rank == source)
+      roles.world->send(latents.data.data(), latents.data.size(), r, 7);
+    else if (roles.rank == r)
+      roles.world->recv(latents.data.data(), latents.data.size(), source, 7);
+  }
+  result.hasLatents = denoises || decodes;
   result.latents = latents;
+  if (!decodes)
+    return result;
 
   // 1 / scaling_factor as the pipeline computes it (a Python float, then a
   // float32 multiply).
@@ -134,6 +179,7 @@ GenerateResult generate(const plan::Pipeline &p, Executor &exec,
   std::vector<HostTensor> images = exec.run(p.decoder()->str(), {z});
   check(images.size() == 1, "the decoder must return one tensor");
   result.images = std::move(images[0]);
+  result.hasImages = true;
   result.decodeSeconds = since(t1);
   return result;
 }

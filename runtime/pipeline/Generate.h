@@ -17,6 +17,7 @@
 #ifndef FRESCO_RUNTIME_PIPELINE_GENERATE_H
 #define FRESCO_RUNTIME_PIPELINE_GENERATE_H
 
+#include "runtime/comm/Communicator.h"
 #include "runtime/core/Executor.h"
 #include "runtime/core/Plan.h"
 #include "runtime/core/Tensor.h"
@@ -43,9 +44,24 @@ struct GenerateOptions {
   std::function<void(int, int, double)> onStep;
 };
 
+/// This process's part in a multi-rank run. Ranks that run the denoiser
+/// each run the whole sampling loop (the plan's collectives keep them in
+/// step); a decoder rank that does not also run the denoiser receives the
+/// final latents from the first denoiser rank.
+struct RankRoles {
+  int rank = 0;
+  std::vector<int> denoiserRanks = {0};
+  std::vector<int> decoderRanks = {0};
+  Communicator *world = nullptr; // needed when latents must move
+};
+
+/// The roles the plan assigns: which ranks' programs hold each function.
+RankRoles rankRoles(const LoadedPlan &plan, int rank, Communicator *world);
+
 struct GenerateResult {
   HostTensor latents; // final latents, before 1 / scaling_factor
   HostTensor images;  // decoder output [B, 3, H, W], values ~[-1, 1]
+  bool hasLatents = false, hasImages = false; // what this rank computed
   std::string scheduler;
   double denoiseSeconds = 0, decodeSeconds = 0;
 };
@@ -53,7 +69,8 @@ struct GenerateResult {
 /// Runs the plan's pipeline on rank `exec`. Throws fresco::Error for options
 /// the plan cannot honour (label count or range, steps, latents shape).
 GenerateResult generate(const plan::Pipeline &pipeline, Executor &exec,
-                        const GenerateOptions &options);
+                        const GenerateOptions &options,
+                        const RankRoles &roles = {});
 
 } // namespace fresco
 

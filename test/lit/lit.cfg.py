@@ -15,7 +15,7 @@ llvm_config.use_default_substitutions()
 llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
 llvm_config.add_tool_substitutions(
     [ToolSubst(t, unresolved="ignore") for t in
-     ["fresco-opt", "fresco-compile", "fresco-run",
+     ["fresco-opt", "fresco-compile", "fresco-run", "fresco-inspect",
       "fresco-random-checkpoint"]],
     [config.fresco_tools_dir, config.llvm_tools_dir])
 

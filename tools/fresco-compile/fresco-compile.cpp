@@ -13,6 +13,7 @@
 #include "runtime/core/PlanVersion.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/Shard/IR/ShardDialect.h"
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/IR/Verifier.h"
 #include "mlir/Parser/Parser.h"
@@ -59,6 +60,20 @@ static cl::opt<EmitKind>
                     clEnumValN(EmitKind::LoweredMlir, "lowered-mlir",
                                "the IR after the lowering pipeline")),
          cl::cat(category));
+static cl::opt<int64_t> ranks("ranks", cl::init(1),
+                              cl::desc("number of ranks the plan runs on "
+                                       "(default 1)"),
+                              cl::cat(category));
+static cl::opt<std::string> parallel(
+    "parallel", cl::init(""),
+    cl::desc("parallel degrees of the denoiser, e.g. cfg=2,tp=2 (product = "
+             "the ranks it is placed on); axes: cfg, tp"),
+    cl::cat(category));
+static cl::opt<std::string> place(
+    "place", cl::init(""),
+    cl::desc("component placement, e.g. vae=0,transformer=1 (default: the "
+             "denoiser on every rank, the VAE on rank 0)"),
+    cl::cat(category));
 static cl::opt<bool> quiet("quiet", cl::desc("no summary on stderr"),
                            cl::cat(category));
 
@@ -171,7 +186,7 @@ static void printSummary(ModuleOp module, size_t planBytes) {
            << " MiB)\n";
   }
   errs() << "fresco-compile: wrote " << outputPath << " (" << planBytes
-         << " bytes, 1 rank)\n";
+         << " bytes, " << ranks << (ranks == 1 ? " rank" : " ranks") << ")\n";
 }
 
 int main(int argc, char **argv) {
@@ -194,11 +209,18 @@ int main(int argc, char **argv) {
     errs() << "fresco-compile: --batch must be at least 1\n";
     return 2;
   }
+  if (ranks < 1 || ranks > 4096) {
+    errs() << "fresco-compile: --ranks must be in 1..4096\n";
+    return 2;
+  }
 
   DialectRegistry registry;
-  registry.insert<mlir::fresco::FrescoDialect, func::FuncDialect>();
+  registry.insert<mlir::fresco::FrescoDialect, func::FuncDialect,
+                  shard::ShardDialect>();
   MLIRContext ctx(registry);
   ctx.loadAllAvailableDialects();
+  // Diagnostics name the layer (the location); dumping the op is noise.
+  ctx.printOpOnDiagnostic(false);
 
   SourceMgr sm;
   SourceMgrDiagnosticHandler handler(sm, &ctx);
@@ -222,6 +244,13 @@ int main(int argc, char **argv) {
   PassManager pm(&ctx);
   if (failed(applyPassManagerCLOptions(pm)))
     return errorExit("bad pass manager options");
+  if (ranks > 1 || !parallel.empty() || !place.empty()) {
+    mlir::fresco::PartitionOptions po;
+    po.ranks = ranks;
+    po.parallel = parallel;
+    po.place = place;
+    mlir::fresco::buildPartitionPipeline(pm, po);
+  }
   mlir::fresco::buildLowerToPlanPipeline(pm);
   if (failed(pm.run(*module)))
     return errorExit("lowering failed");
@@ -231,7 +260,7 @@ int main(int argc, char **argv) {
     return 0;
   }
   std::vector<uint8_t> bytes;
-  if (failed(mlir::fresco::emitPlan(*module, bytes)))
+  if (failed(mlir::fresco::emitPlan(*module, bytes, ranks)))
     return errorExit("cannot emit the plan");
   out->os().write(reinterpret_cast<const char *>(bytes.data()), bytes.size());
   out->keep();

@@ -5,11 +5,14 @@
 #include "runtime/schema/plan_generated.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/Shard/IR/ShardOps.h"
 #include "llvm/ADT/DenseMap.h"
 #include "llvm/ADT/StringMap.h"
 #include "llvm/ADT/TypeSwitch.h"
 
+#include <map>
 #include <optional>
+#include <tuple>
 
 using namespace mlir;
 using namespace mlir::fresco;
@@ -31,34 +34,65 @@ std::optional<fp::DType> toPlanDType(Type t) {
 struct WeightTable {
   struct Entry {
     std::string component, name;
-    SmallVector<int64_t> shape;
+    SmallVector<int64_t> fullShape, offsets, sizes;
   };
   std::vector<Entry> entries;
-  llvm::StringMap<int> index; // component + '\0' + name
+  std::map<std::tuple<std::string, std::string, SmallVector<int64_t>>, int>
+      index;
 
-  FailureOr<int> get(ParamOp p, StringRef component) {
-    std::string key = (component + Twine('\0') + p.getName()).str();
-    auto shape = p.getType().getShape();
+  int get(StringRef component, StringRef name, ArrayRef<int64_t> fullShape,
+          ArrayRef<int64_t> offsets, ArrayRef<int64_t> sizes) {
+    auto key = std::make_tuple(component.str(), name.str(),
+                               SmallVector<int64_t>(offsets));
     auto it = index.find(key);
-    if (it != index.end()) {
-      if (ArrayRef<int64_t>(entries[it->second].shape) != shape)
-        return p.emitError("parameter '")
-               << p.getName() << "' is used with two different shapes";
+    if (it != index.end())
       return it->second;
-    }
     int i = entries.size();
-    entries.push_back(
-        {component.str(), p.getName().str(), SmallVector<int64_t>(shape)});
+    entries.push_back({component.str(), name.str(),
+                       SmallVector<int64_t>(fullShape),
+                       SmallVector<int64_t>(offsets),
+                       SmallVector<int64_t>(sizes)});
     index[key] = i;
     return i;
+  }
+};
+
+/// Where the function being emitted runs: its world rank, and its
+/// coordinates on the grid when the function is partitioned over it.
+struct RankContext {
+  int64_t worldRank = 0;
+  SmallVector<int64_t> gridShape; // empty: not partitioned
+  SmallVector<int64_t> coords;
+  SmallVector<int64_t> fnRanks; // world rank of each grid linear index
+
+  /// The world ranks of this rank's group along `axes`, in group order.
+  std::vector<int32_t> group(ArrayRef<int16_t> axes) const {
+    std::vector<int32_t> members;
+    int64_t total = 1;
+    for (int64_t d : gridShape)
+      total *= d;
+    for (int64_t idx = 0; idx < total; ++idx) {
+      // Unravel idx row-major and keep those equal off `axes`.
+      int64_t rest = idx;
+      bool same = true;
+      for (int64_t a = int64_t(gridShape.size()) - 1; a >= 0; --a) {
+        int64_t c = rest % gridShape[a];
+        rest /= gridShape[a];
+        if (!llvm::is_contained(axes, a) && c != coords[a])
+          same = false;
+      }
+      if (same)
+        members.push_back(int32_t(fnRanks[idx]));
+    }
+    return members;
   }
 };
 
 class FunctionEmitter {
 public:
   FunctionEmitter(flatbuffers::FlatBufferBuilder &fbb, WeightTable &weights,
-                  func::FuncOp fn)
-      : fbb(fbb), weights(weights), fn(fn) {}
+                  func::FuncOp fn, const RankContext &rc)
+      : fbb(fbb), weights(weights), fn(fn), rc(rc) {}
 
   FailureOr<flatbuffers::Offset<fp::Function>> emit();
 
@@ -81,6 +115,7 @@ private:
   flatbuffers::FlatBufferBuilder &fbb;
   WeightTable &weights;
   func::FuncOp fn;
+  const RankContext &rc;
   std::vector<ValueRec> values;
   llvm::DenseMap<Value, int> ids;
   std::vector<flatbuffers::Offset<fp::Instr>> instrs;
@@ -119,15 +154,26 @@ LogicalResult FunctionEmitter::emitOp(Operation &op) {
     StringRef component = fn.getSymName();
     if (auto c = fn->getAttrOfType<StringAttr>("fresco.component"))
       component = c.getValue();
-    auto w = weights.get(param, component);
-    if (failed(w))
-      return failure();
     if (!param.getType().getElementType().isF32())
       return param.emitError("parameters must be declared f32 (the runtime "
                              "converts f16/bf16 checkpoints at load)");
+    // A sharded parameter is this rank's slice of the checkpoint tensor.
+    ArrayRef<int64_t> local = param.getType().getShape();
+    SmallVector<int64_t> full(local), offsets(local.size(), 0);
+    auto dimAttr = param->getAttrOfType<IntegerAttr>("fresco.shard_dim");
+    auto axisAttr = param->getAttrOfType<IntegerAttr>("fresco.shard_axis");
+    if (dimAttr && axisAttr) {
+      int64_t dim = dimAttr.getInt(), axis = axisAttr.getInt();
+      if (axis < 0 || axis >= int64_t(rc.gridShape.size()) || dim < 0 ||
+          dim >= int64_t(local.size()))
+        return param.emitError("sharded parameter outside the grid");
+      full[dim] = local[dim] * rc.gridShape[axis];
+      offsets[dim] = local[dim] * rc.coords[axis];
+    }
+    int w = weights.get(component, param.getName(), full, offsets, local);
     ids[param.getResult()] = values.size();
     values.push_back({fp::ValueKind::Weight, fp::DType::F32,
-                      SmallVector<int64_t>(param.getType().getShape()), 0, *w});
+                      SmallVector<int64_t>(local), 0, w});
     return success();
   }
   if (auto reshape = dyn_cast<ReshapeOp>(op)) {
@@ -148,7 +194,38 @@ LogicalResult FunctionEmitter::emitOp(Operation &op) {
     return failure();
 
   using fp::OpCode;
+  auto collective = [&](OpCode code, ArrayRef<int16_t> axes,
+                        int64_t dim) -> LogicalResult {
+    if (rc.gridShape.empty())
+      return op.emitError("a collective in a function that is not "
+                          "partitioned over the grid");
+    std::vector<int32_t> members = rc.group(axes);
+    auto a = fp::CreateCollectiveAttrs(fbb, fbb.CreateVector(members), dim);
+    addInstr(code, op, fp::OpAttrs::CollectiveAttrs, a.Union());
+    return success();
+  };
   return llvm::TypeSwitch<Operation *, LogicalResult>(&op)
+      .Case([&](shard::AllReduceOp r) -> LogicalResult {
+        if (r.getReduction() != shard::ReductionKind::Sum)
+          return r.emitError("only sum all_reduce is supported");
+        return collective(OpCode::AllReduce, r.getGridAxes(), 0);
+      })
+      .Case([&](shard::AllGatherOp g) {
+        return collective(OpCode::AllGather, g.getGridAxes(),
+                          g.getGatherAxis().getSExtValue());
+      })
+      .Case([&](shard::AllSliceOp sl) -> LogicalResult {
+        // No communication: this rank's part of its replicated input.
+        if (sl.getGridAxes().size() != 1 || rc.gridShape.empty())
+          return sl.emitError("all_slice over exactly one grid axis of a "
+                              "partitioned function is supported");
+        int64_t dim = sl.getSliceAxis().getSExtValue();
+        int64_t size = sl.getResult().getType().getDimSize(dim);
+        auto a = fp::CreateAxisAttrs(fbb, dim,
+                                     size * rc.coords[sl.getGridAxes()[0]]);
+        addInstr(OpCode::Slice, op, fp::OpAttrs::AxisAttrs, a.Union());
+        return success();
+      })
       .Case([&](LinearOp) {
         addInstr(OpCode::Linear, op);
         return success();
@@ -373,43 +450,95 @@ emitPipeline(flatbuffers::FlatBufferBuilder &fbb, ModuleOp module) {
 } // namespace
 
 LogicalResult mlir::fresco::emitPlan(ModuleOp module,
-                                     std::vector<uint8_t> &out) {
+                                     std::vector<uint8_t> &out,
+                                     int64_t worldSize) {
   flatbuffers::FlatBufferBuilder fbb(1 << 16);
-  WeightTable weights;
-  std::vector<flatbuffers::Offset<fp::Function>> functions;
-  uint64_t arena = 0;
-  for (auto fn : module.getOps<func::FuncOp>()) {
-    if (fn.isExternal() || fn.isPrivate())
-      continue;
-    FunctionEmitter emitter(fbb, weights, fn);
-    auto f = emitter.emit();
-    if (failed(f))
-      return failure();
-    functions.push_back(*f);
-    if (auto a = fn->getAttrOfType<IntegerAttr>("fresco.arena_bytes"))
-      arena = std::max<uint64_t>(arena, a.getInt());
+  SmallVector<int64_t> gridShape;
+  std::vector<std::string> gridAxes;
+  if (auto grid = module.lookupSymbol<shard::GridOp>("grid")) {
+    gridShape.assign(grid.getShape().begin(), grid.getShape().end());
+    if (auto names = module->getAttrOfType<ArrayAttr>("fresco.grid_axes"))
+      for (Attribute a : names)
+        gridAxes.push_back(cast<StringAttr>(a).str());
   }
-  if (functions.empty())
-    return module.emitError("the module has no public function to compile");
+  int64_t gridSize = 1;
+  for (int64_t d : gridShape)
+    gridSize *= d;
 
-  std::vector<flatbuffers::Offset<fp::WeightSlice>> slices;
-  for (const auto &e : weights.entries) {
-    std::vector<int64_t> shape(e.shape.begin(), e.shape.end());
-    std::vector<int64_t> zeros(shape.size(), 0);
-    slices.push_back(fp::CreateWeightSlice(
-        fbb, fbb.CreateString(e.component), fbb.CreateString(e.name),
-        fp::DType::F32, fbb.CreateVector(shape), fbb.CreateVector(zeros),
-        fbb.CreateVector(shape)));
+  SmallVector<func::FuncOp> fns;
+  for (auto fn : module.getOps<func::FuncOp>())
+    if (!fn.isExternal() && !fn.isPrivate())
+      fns.push_back(fn);
+  if (fns.empty())
+    return module.emitError("the module has no public function to compile");
+  auto ranksOf = [&](func::FuncOp fn) {
+    SmallVector<int64_t> r;
+    if (auto a = fn->getAttrOfType<DenseI64ArrayAttr>("fresco.ranks"))
+      r.assign(a.asArrayRef().begin(), a.asArrayRef().end());
+    else
+      for (int64_t i = 0; i < worldSize; ++i)
+        r.push_back(i);
+    return r;
+  };
+  for (func::FuncOp fn : fns)
+    for (int64_t r : ranksOf(fn))
+      if (r < 0 || r >= worldSize)
+        return fn.emitError("placed on rank ")
+               << r << " outside the " << worldSize << " ranks";
+
+  std::vector<flatbuffers::Offset<fp::RankProgram>> ranks;
+  for (int64_t r = 0; r < worldSize; ++r) {
+    WeightTable weights;
+    std::vector<flatbuffers::Offset<fp::Function>> functions;
+    uint64_t arena = 0;
+    for (func::FuncOp fn : fns) {
+      SmallVector<int64_t> fnRanks = ranksOf(fn);
+      auto it = llvm::find(fnRanks, r);
+      if (it == fnRanks.end())
+        continue;
+      RankContext rc;
+      rc.worldRank = r;
+      if (int64_t(fnRanks.size()) == gridSize && gridSize > 0 &&
+          !gridShape.empty()) {
+        rc.gridShape = gridShape;
+        rc.fnRanks = fnRanks;
+        int64_t idx = it - fnRanks.begin();
+        rc.coords.assign(gridShape.size(), 0);
+        for (int64_t a = int64_t(gridShape.size()) - 1; a >= 0; --a) {
+          rc.coords[a] = idx % gridShape[a];
+          idx /= gridShape[a];
+        }
+      }
+      FunctionEmitter emitter(fbb, weights, fn, rc);
+      auto f = emitter.emit();
+      if (failed(f))
+        return failure();
+      functions.push_back(*f);
+      if (auto a = fn->getAttrOfType<IntegerAttr>("fresco.arena_bytes"))
+        arena = std::max<uint64_t>(arena, a.getInt());
+    }
+    std::vector<flatbuffers::Offset<fp::WeightSlice>> slices;
+    for (const auto &e : weights.entries) {
+      std::vector<int64_t> full(e.fullShape.begin(), e.fullShape.end());
+      std::vector<int64_t> offsets(e.offsets.begin(), e.offsets.end());
+      std::vector<int64_t> sizes(e.sizes.begin(), e.sizes.end());
+      slices.push_back(fp::CreateWeightSlice(
+          fbb, fbb.CreateString(e.component), fbb.CreateString(e.name),
+          fp::DType::F32, fbb.CreateVector(full), fbb.CreateVector(offsets),
+          fbb.CreateVector(sizes)));
+    }
+    ranks.push_back(fp::CreateRankProgram(fbb, int32_t(r),
+                                          fbb.CreateVector(functions),
+                                          fbb.CreateVector(slices), arena));
   }
-  auto rank = fp::CreateRankProgram(fbb, 0, fbb.CreateVector(functions),
-                                    fbb.CreateVector(slices), arena);
-  std::vector<flatbuffers::Offset<fp::RankProgram>> ranks = {rank};
   auto pipeline = emitPipeline(fbb, module);
   if (failed(pipeline))
     return failure();
-  auto plan = fp::CreatePlan(fbb, ::fresco::kPlanVersion,
-                             fbb.CreateString("fresco-compile"), 1,
-                             fbb.CreateVector(ranks), *pipeline);
+  std::vector<int64_t> shape(gridShape.begin(), gridShape.end());
+  auto plan = fp::CreatePlan(
+      fbb, ::fresco::kPlanVersion, fbb.CreateString("fresco-compile"),
+      int32_t(worldSize), fbb.CreateVector(ranks), *pipeline,
+      fbb.CreateVector(shape), fbb.CreateVectorOfStrings(gridAxes));
   fp::FinishPlanBuffer(fbb, plan);
   out.assign(fbb.GetBufferPointer(), fbb.GetBufferPointer() + fbb.GetSize());
   return success();

@@ -11,9 +11,13 @@
 namespace mlir::fresco {
 
 /// Serialises every public func.func of `module` (each a component function,
-/// already through fresco-assign-buffers) as a 1-rank plan. Emits a located
-/// error and fails on anything the plan cannot express.
-LogicalResult emitPlan(ModuleOp module, std::vector<uint8_t> &out);
+/// already through fresco-assign-buffers) into a plan for `worldSize` ranks:
+/// each rank gets the functions placed on it (`fresco.ranks`, default all),
+/// with its slices of sharded parameters and the member ranks of each of
+/// its collectives resolved from its grid coordinates. Emits a located error
+/// and fails on anything the plan cannot express.
+LogicalResult emitPlan(ModuleOp module, std::vector<uint8_t> &out,
+                       int64_t worldSize = 1);
 
 } // namespace mlir::fresco
 

@@ -1,0 +1,80 @@
+//===- CreateGrid.cpp - The device grid from a parallel spec --------------===//
+#include "compiler/Transforms/Partitioning.h"
+#include "compiler/Transforms/Passes.h"
+
+#include "mlir/IR/Builders.h"
+#include "llvm/ADT/StringSet.h"
+
+#define DEBUG_TYPE "fresco-create-grid"
+
+namespace mlir::fresco {
+#define GEN_PASS_DEF_CREATEGRID
+#include "compiler/Transforms/Passes.h.inc"
+
+namespace {
+
+struct CreateGridPass : impl::CreateGridBase<CreateGridPass> {
+  using CreateGridBase::CreateGridBase;
+
+  void runOnOperation() override {
+    ModuleOp module = getOperation();
+    if (module.lookupSymbol(kGridName)) {
+      module.emitError("the module already has a grid");
+      return signalPassFailure();
+    }
+    SmallVector<std::string> names;
+    SmallVector<int64_t> shape;
+    llvm::StringSet<> seen;
+    int64_t product = 1;
+    SmallVector<StringRef> items;
+    StringRef(parallel).split(items, ',', -1, /*KeepEmpty=*/false);
+    for (StringRef item : items) {
+      auto [key, value] = item.trim().split('=');
+      int64_t degree = 0;
+      if (key == "ulysses" || key == "ring" || key == "pipeline") {
+        module.emitError("parallel strategy '")
+            << key << "' is not implemented yet (available: cfg, tp)";
+        return signalPassFailure();
+      }
+      if (key != "cfg" && key != "tp") {
+        module.emitError("unknown parallel axis '")
+            << key << "' in '" << parallel
+            << "' (valid: cfg=N, tp=N; planned: ulysses, ring, pipeline)";
+        return signalPassFailure();
+      }
+      if (value.getAsInteger(10, degree) || degree < 1) {
+        module.emitError("parallel axis '")
+            << key << "' needs a positive integer degree, got '" << value
+            << "'";
+        return signalPassFailure();
+      }
+      if (!seen.insert(key).second) {
+        module.emitError("parallel axis '") << key << "' is given twice";
+        return signalPassFailure();
+      }
+      names.push_back(key.str());
+      shape.push_back(degree);
+      product *= degree;
+    }
+    if (ranks > 0 && product != ranks) {
+      module.emitError("the parallel degrees '")
+          << parallel << "' multiply to " << product << " but the grid spans "
+          << ranks << " rank(s)";
+      return signalPassFailure();
+    }
+    if (names.empty()) { // one rank: a trivial grid keeps later passes uniform
+      names.push_back("replica");
+      shape.push_back(1);
+    }
+    OpBuilder b(module.getBodyRegion());
+    shard::GridOp::create(b, module.getLoc(), kGridName,
+                          b.getDenseI64ArrayAttr(shape));
+    SmallVector<Attribute> attrs;
+    for (const std::string &n : names)
+      attrs.push_back(b.getStringAttr(n));
+    module->setAttr("fresco.grid_axes", b.getArrayAttr(attrs));
+  }
+};
+
+} // namespace
+} // namespace mlir::fresco

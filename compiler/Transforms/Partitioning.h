@@ -1,0 +1,58 @@
+//===- Partitioning.h - Shared pieces of the partitioning passes -*- C++ -*-===//
+//
+// The partitioning passes rewrite a component function from the global view
+// into the per-rank (SPMD) view on a device grid: `shard.grid @grid` plus the
+// module attribute `fresco.grid_axes` naming each grid axis ("cfg", "tp").
+// They annotate instead of communicating; fresco-insert-collectives turns
+// the annotations into shard dialect collectives:
+//   - `fresco.partial_axes` (array<i16>) on an op: its result is a partial
+//     sum over those grid axes (an all_reduce follows);
+//   - `fresco.split = array<i64: dim, axis>` on a function result: each
+//     rank returns its slice along `dim` (an all_gather over `axis` follows);
+//   - `fresco.shard_dim` / `fresco.shard_axis` on a fresco.param: the rank
+//     loads the slice of the checkpoint tensor along that dim that matches
+//     its coordinate on that grid axis (the plan emitter computes offsets).
+//
+//===----------------------------------------------------------------------===//
+#ifndef FRESCO_COMPILER_TRANSFORMS_PARTITIONING_H
+#define FRESCO_COMPILER_TRANSFORMS_PARTITIONING_H
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/Shard/IR/ShardOps.h"
+#include "mlir/IR/BuiltinOps.h"
+
+#include <optional>
+
+namespace mlir::fresco {
+
+constexpr llvm::StringLiteral kGridName = "grid";
+
+/// The module's grid and its axis names, if fresco-create-grid ran.
+struct GridInfo {
+  mutable shard::GridOp grid; // accessors are non-const in MLIR
+  SmallVector<std::string> axisNames;
+
+  /// The index of axis `name` and its size; nullopt when absent or size 1.
+  std::optional<std::pair<int16_t, int64_t>> axis(StringRef name) const;
+};
+std::optional<GridInfo> getGrid(ModuleOp module);
+
+/// Functions a data-parallel style pass applies to: the pipeline's denoiser
+/// when the module holds a pipeline, else every public function.
+SmallVector<func::FuncOp> denoiserFunctions(ModuleOp module);
+
+/// Recomputes every result type in `fn` from its operands, in order, for ops
+/// that infer them (all fresco ops but reshape, and the shard collectives),
+/// then updates the function type from the returned values. Ops that cannot
+/// infer keep their types; the verifier then checks consistency.
+LogicalResult reinferTypes(func::FuncOp fn);
+
+/// Replaces `param`'s type by its slice along `dim` for `parts` ranks on
+/// grid axis `axis`; fails (with an error naming the parameter) when the
+/// dimension does not divide.
+LogicalResult shardParam(Operation *param, int64_t dim, int16_t axis,
+                         int64_t parts);
+
+} // namespace mlir::fresco
+
+#endif // FRESCO_COMPILER_TRANSFORMS_PARTITIONING_H

@@ -1,0 +1,101 @@
+//===- Placement.cpp - Assign component functions to ranks ----------------===//
+#include "compiler/Transforms/Partitioning.h"
+#include "compiler/Transforms/Passes.h"
+
+#include "mlir/IR/Builders.h"
+#include "llvm/ADT/StringMap.h"
+
+#define DEBUG_TYPE "fresco-placement"
+
+namespace mlir::fresco {
+#define GEN_PASS_DEF_PLACEMENT
+#include "compiler/Transforms/Passes.h.inc"
+
+namespace {
+
+struct PlacementPass : impl::PlacementBase<PlacementPass> {
+  using PlacementBase::PlacementBase;
+
+  void runOnOperation() override {
+    ModuleOp module = getOperation();
+    if (ranks < 1) {
+      module.emitError("fresco-placement needs ranks >= 1");
+      return signalPassFailure();
+    }
+    llvm::StringMap<SmallVector<int64_t>> chosen;
+    SmallVector<StringRef> items;
+    StringRef(place).split(items, ',', -1, /*KeepEmpty=*/false);
+    for (StringRef item : items) {
+      auto [name, list] = item.trim().split('=');
+      if (!module.lookupSymbol<func::FuncOp>(name)) {
+        std::string known;
+        for (auto fn : module.getOps<func::FuncOp>())
+          known += (known.empty() ? "" : ", ") + fn.getSymName().str();
+        module.emitError("--place names component '")
+            << name << "' but the module has: " << known;
+        return signalPassFailure();
+      }
+      SmallVector<StringRef> rankItems;
+      list.split(rankItems, '+', -1, /*KeepEmpty=*/false);
+      for (StringRef r : rankItems) {
+        int64_t rank;
+        if (r.getAsInteger(10, rank) || rank < 0 || rank >= ranks) {
+          module.emitError("--place ")
+              << name << "=" << list << ": rank '" << r
+              << "' is not in 0.." << ranks - 1;
+          return signalPassFailure();
+        }
+        chosen[name].push_back(rank);
+      }
+      if (rankItems.empty()) {
+        module.emitError("--place ") << item << " names no rank";
+        return signalPassFailure();
+      }
+    }
+
+    StringRef denoiser, decoder;
+    if (auto p = module->getAttrOfType<DictionaryAttr>("fresco.pipeline")) {
+      denoiser = p.getAs<StringAttr>("denoiser").getValue();
+      decoder = p.getAs<StringAttr>("decoder").getValue();
+    }
+    std::optional<GridInfo> grid = getGrid(module);
+    int64_t gridSize = 1;
+    if (grid)
+      for (int64_t d : grid->grid.getShape())
+        gridSize *= d;
+    OpBuilder b(module.getContext());
+    for (auto fn : module.getOps<func::FuncOp>()) {
+      if (fn.isExternal() || fn.isPrivate())
+        continue;
+      SmallVector<int64_t> members;
+      if (chosen.count(fn.getSymName())) {
+        members = chosen[fn.getSymName()];
+      } else if (fn.getSymName() == decoder) {
+        members = {0};
+      } else if (fn.getSymName() == denoiser || denoiser.empty()) {
+        for (int64_t r = 0; r < gridSize; ++r)
+          members.push_back(r);
+      } else {
+        for (int64_t r = 0; r < ranks; ++r)
+          members.push_back(r);
+      }
+      bool partitioned = denoiser.empty() || fn.getSymName() == denoiser;
+      if (partitioned && int64_t(members.size()) != gridSize) {
+        fn.emitError("'") << fn.getSymName() << "' is placed on "
+                          << members.size()
+                          << " rank(s) but its parallel grid has " << gridSize;
+        return signalPassFailure();
+      }
+      llvm::sort(members);
+      if (std::unique(members.begin(), members.end()) != members.end()) {
+        fn.emitError("a rank is listed twice in the placement of '")
+            << fn.getSymName() << "'";
+        return signalPassFailure();
+      }
+      fn->setAttr("fresco.ranks", b.getDenseI64ArrayAttr(members));
+    }
+  }
+};
+
+} // namespace
+} // namespace mlir::fresco

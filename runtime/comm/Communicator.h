@@ -1,0 +1,83 @@
+//===- Communicator.h - Collectives between ranks ---------------*- C++ -*-===//
+//
+// The interface every communication backend implements: Gloo over TCP on
+// CPU, NCCL on GPUs. A Communicator spans a fixed, ordered set of ranks;
+// subgroup() makes one per grid axis (e.g. the tensor-parallel peers of this
+// rank). Every call blocks until done or fails with fresco::Error within the
+// timeout the communicator was created with, naming the peer that failed
+// when it can be known; it never hangs.
+//
+// Buffers are host memory for the CPU backend (device memory for NCCL).
+//
+//===----------------------------------------------------------------------===//
+#ifndef FRESCO_RUNTIME_COMM_COMMUNICATOR_H
+#define FRESCO_RUNTIME_COMM_COMMUNICATOR_H
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace fresco {
+
+class Communicator {
+public:
+  virtual ~Communicator() = default;
+
+  /// This rank's index in this communicator, and the member count.
+  virtual int rank() const = 0;
+  virtual int size() const = 0;
+  /// The global (world) rank of member `i`, for messages.
+  virtual int globalRank(int i) const = 0;
+
+  /// A communicator over the world ranks `members` (sorted, including this
+  /// rank). Collective: every member calls it with the same members and tag,
+  /// non-members never do.
+  virtual std::unique_ptr<Communicator>
+  subgroup(const std::vector<int> &members, const std::string &tag) = 0;
+
+  /// In place: data[i] = sum over members of data[i].
+  virtual void allReduceSum(float *data, size_t n) = 0;
+  /// recv = concatenation over members (in member order) of each member's
+  /// `bytesPerRank` bytes of send. recv may not alias send.
+  virtual void allGather(const void *send, void *recv, size_t bytesPerRank) = 0;
+  /// recv (n floats) = sum over members of their send[rank() * n, +n).
+  virtual void reduceScatterSum(const float *send, float *recv, size_t n) = 0;
+  /// Member j receives block i (bytesPerRank bytes) of member i's send as its
+  /// block i of recv... i.e. recv[i] on member j = send[j] on member i.
+  virtual void allToAll(const void *send, void *recv, size_t bytesPerRank) = 0;
+  /// Point to point between members (indices in this communicator).
+  virtual void send(const void *data, size_t bytes, int peer, int tag) = 0;
+  virtual void recv(void *data, size_t bytes, int peer, int tag) = 0;
+  /// data on every member = data on member `root`.
+  virtual void broadcast(void *data, size_t bytes, int root) = 0;
+  virtual void barrier() = 0;
+};
+
+/// Where this process stands in a multi-rank run, from the environment.
+struct RankEnv {
+  int rank = 0;
+  int worldSize = 1;
+  /// "file:<dir>" (a FileStore shared by local ranks) or "tcp:<host>:<port>"
+  /// (a store served by rank 0, as torchrun's MASTER_ADDR/MASTER_PORT).
+  std::string rendezvous;
+  std::string launcher; // "fresco", "mpirun", "srun", "torchrun" or "none"
+};
+
+/// Reads the rank environment: FRESCO_RANK/FRESCO_WORLD_SIZE/
+/// FRESCO_RENDEZVOUS (set by fresco-run's own launcher), OpenMPI's
+/// OMPI_COMM_WORLD_RANK/SIZE, SLURM_PROCID/SLURM_NTASKS, or torchrun's
+/// RANK/WORLD_SIZE/MASTER_ADDR/MASTER_PORT. A single process gets rank 0 of
+/// 1 and launcher "none".
+RankEnv rankEnvFromEnvironment();
+
+/// Connects to the other ranks (Gloo, TCP); throws fresco::Error naming the
+/// problem, or after `timeout` when peers do not show up.
+std::unique_ptr<Communicator>
+createGlooCommunicator(const RankEnv &env, std::chrono::milliseconds timeout);
+
+} // namespace fresco
+
+#endif // FRESCO_RUNTIME_COMM_COMMUNICATOR_H

@@ -1,0 +1,167 @@
+//===- fresco-inspect.cpp - Summarise a compiled plan ---------------------===//
+//
+// Per rank: its functions, instruction counts, the weight bytes it loads,
+// its arena, and the communication of one denoising step (one call of the
+// pipeline's denoiser, or of each function for bare models) by collective
+// kind. Payload bytes: the tensor each collective produces on this rank.
+// Exit codes: 0 success, 1 bad plan, 2 misuse.
+//
+//===----------------------------------------------------------------------===//
+#include "runtime/core/DType.h"
+#include "runtime/core/Error.h"
+#include "runtime/core/Plan.h"
+
+#include <cstdio>
+#include <cstring>
+#include <iostream>
+#include <map>
+#include <string>
+
+using namespace fresco;
+
+namespace {
+
+const char *kUsage = R"(fresco-inspect: summarise a compiled Fresco plan
+
+USAGE: fresco-inspect PLAN.fplan [--json]
+
+Prints, per rank: its functions and instruction counts, the bytes of weights
+it loads (f32), its arena bytes, and the bytes each collective kind moves in
+one denoising step (one call of the denoiser function). --json prints the
+same as one JSON object.
+)";
+
+struct RankSummary {
+  int rank = 0;
+  std::map<std::string, size_t> instructions; // function -> count
+  uint64_t weightBytes = 0, arenaBytes = 0;
+  std::map<std::string, uint64_t> commBytes; // kind -> payload per step
+  std::map<std::string, int> commCalls;
+};
+
+RankSummary summarise(const plan::RankProgram &rp, const std::string &denoiser) {
+  RankSummary s;
+  s.rank = rp.rank();
+  s.arenaBytes = rp.arena_bytes();
+  if (rp.weights())
+    for (const plan::WeightSlice *w : *rp.weights())
+      s.weightBytes += uint64_t(numElements({w->sizes()->begin(),
+                                             w->sizes()->end()})) *
+                       dtypeSize(DType(w->dtype()));
+  for (const plan::Function *f : *rp.functions()) {
+    s.instructions[f->name()->str()] = f->instrs()->size();
+    if (!denoiser.empty() && f->name()->str() != denoiser)
+      continue;
+    for (const plan::Instr *in : *f->instrs()) {
+      if (in->op() != plan::OpCode::AllReduce &&
+          in->op() != plan::OpCode::AllGather)
+        continue;
+      std::string kind = in->op() == plan::OpCode::AllReduce ? "all_reduce"
+                                                             : "all_gather";
+      const plan::Value *v = f->values()->Get(in->results()->Get(0));
+      s.commBytes[kind] += valueBytes(*v);
+      s.commCalls[kind] += 1;
+    }
+  }
+  return s;
+}
+
+} // namespace
+
+int main(int argc, char **argv) {
+  std::string path;
+  bool json = false;
+  for (int i = 1; i < argc; ++i) {
+    if (!std::strcmp(argv[i], "-h") || !std::strcmp(argv[i], "--help")) {
+      std::cout << kUsage;
+      return 0;
+    } else if (!std::strcmp(argv[i], "--json")) {
+      json = true;
+    } else if (argv[i][0] == '-') {
+      std::cerr << "fresco-inspect: unknown option '" << argv[i]
+                << "'\n(run fresco-inspect --help for usage)\n";
+      return 2;
+    } else if (path.empty()) {
+      path = argv[i];
+    } else {
+      std::cerr << "fresco-inspect: one plan at a time\n";
+      return 2;
+    }
+  }
+  if (path.empty()) {
+    std::cerr << "fresco-inspect: no plan given\n(run fresco-inspect --help "
+                 "for usage)\n";
+    return 2;
+  }
+  try {
+    LoadedPlan plan = LoadedPlan::fromFile(path);
+    const plan::Plan &p = plan.plan();
+    std::string denoiser =
+        p.pipeline() ? p.pipeline()->denoiser()->str() : std::string();
+    std::string grid;
+    if (p.grid_shape())
+      for (flatbuffers::uoffset_t i = 0; i < p.grid_shape()->size(); ++i)
+        grid += (i ? " x " : "") +
+                (p.grid_axes() && i < p.grid_axes()->size()
+                     ? p.grid_axes()->Get(i)->str() + "="
+                     : std::string()) +
+                std::to_string(p.grid_shape()->Get(i));
+    if (json) {
+      std::cout << "{\"plan\": \"" << path << "\", \"ranks\": [";
+      for (const plan::RankProgram *rp : *p.ranks()) {
+        RankSummary s = summarise(*rp, denoiser);
+        std::cout << (s.rank ? ", " : "") << "{\"rank\": " << s.rank
+                  << ", \"weight_bytes\": " << s.weightBytes
+                  << ", \"arena_bytes\": " << s.arenaBytes
+                  << ", \"instructions\": {";
+        bool first = true;
+        for (auto &[fn, n] : s.instructions) {
+          std::cout << (first ? "" : ", ") << "\"" << fn << "\": " << n;
+          first = false;
+        }
+        std::cout << "}, \"comm_bytes_per_step\": {";
+        first = true;
+        for (auto &[kind, bytes] : s.commBytes) {
+          std::cout << (first ? "" : ", ") << "\"" << kind << "\": " << bytes;
+          first = false;
+        }
+        std::cout << "}, \"comm_calls_per_step\": {";
+        first = true;
+        for (auto &[kind, n] : s.commCalls) {
+          std::cout << (first ? "" : ", ") << "\"" << kind << "\": " << n;
+          first = false;
+        }
+        std::cout << "}}";
+      }
+      std::cout << "]}\n";
+      return 0;
+    }
+    std::cout << "plan " << path << ": " << p.num_ranks() << " rank(s)"
+              << (grid.empty() ? "" : ", grid " + grid)
+              << (p.pipeline() ? ", pipeline " + p.pipeline()->kind()->str() +
+                                     " (" +
+                                     std::to_string(p.pipeline()->num_images()) +
+                                     " images, " +
+                                     p.pipeline()->scheduler()->str() + ")"
+                               : std::string())
+              << "\n";
+    for (const plan::RankProgram *rp : *p.ranks()) {
+      RankSummary s = summarise(*rp, denoiser);
+      std::printf("rank %d: weights %llu bytes (%.2f MiB), arena %llu bytes\n",
+                  s.rank, (unsigned long long)s.weightBytes,
+                  s.weightBytes / 1048576.0, (unsigned long long)s.arenaBytes);
+      for (auto &[fn, n] : s.instructions)
+        std::printf("  function %s: %zu instructions\n", fn.c_str(), n);
+      if (s.commBytes.empty())
+        std::printf("  communication per step: none\n");
+      for (auto &[kind, bytes] : s.commBytes)
+        std::printf("  communication per step: %s %d calls, %llu bytes\n",
+                    kind.c_str(), s.commCalls[kind],
+                    (unsigned long long)bytes);
+    }
+  } catch (const Error &e) {
+    std::cerr << "fresco-inspect: error: " << e.what() << "\n";
+    return 1;
+  }
+  return 0;
+}

@@ -59,7 +59,7 @@ struct CreateGridPass : impl::CreateGridBase<CreateGridPass> {
     if (ranks > 0 && product != ranks) {
       module.emitError("the parallel degrees '")
           << parallel << "' multiply to " << product << " but the grid spans "
-          << ranks << " rank(s)";
+          << int64_t(ranks) << " rank(s)";
       return signalPassFailure();
     }
     if (names.empty()) { // one rank: a trivial grid keeps later passes uniform

@@ -42,7 +42,7 @@ struct PlacementPass : impl::PlacementBase<PlacementPass> {
         if (r.getAsInteger(10, rank) || rank < 0 || rank >= ranks) {
           module.emitError("--place ")
               << name << "=" << list << ": rank '" << r
-              << "' is not in 0.." << ranks - 1;
+              << "' is not in 0.." << int64_t(ranks) - 1;
           return signalPassFailure();
         }
         chosen[name].push_back(rank);

@@ -1,0 +1,67 @@
+// RUN: fresco-opt %s --fresco-create-grid="parallel=tp=2" --fresco-tensor-parallel -split-input-file -verify-diagnostics | FileCheck %s
+
+// Attention: q/k/v column-parallel (rows of the weights, heads split),
+// output projection row-parallel with its bias after the reduction. MLP:
+// fc1 column-, fc2 row-parallel. The per-sample [B, D] MLP stays replicated.
+// CHECK-LABEL: func.func @block
+// CHECK: %[[WQ:.*]] = fresco.param "q.weight" {fresco.shard_axis = 0 : i64, fresco.shard_dim = 0 : i64} : tensor<4x8xf32>
+// CHECK: fresco.param "q.bias" {fresco.shard_axis = 0 : i64, fresco.shard_dim = 0 : i64} : tensor<4xf32>
+// CHECK: fresco.attention {{.*}} {num_heads = 1 : i64, {{.*}}} : (tensor<2x5x4xf32>, tensor<2x5x4xf32>, tensor<2x5x4xf32>) -> tensor<2x5x4xf32>
+// CHECK: fresco.param "o.weight" {fresco.shard_axis = 0 : i64, fresco.shard_dim = 1 : i64} : tensor<8x4xf32>
+// CHECK: %[[O:.*]] = fresco.linear {{.*}} {fresco.partial_axes = array<i16: 0>} : (tensor<2x5x4xf32>, tensor<8x4xf32>) -> tensor<2x5x8xf32>
+// CHECK: fresco.add %[[O]], {{.*}} : (tensor<2x5x8xf32>, tensor<8xf32>)
+// CHECK: fresco.param "fc1.weight" {fresco.shard_axis = 0 : i64, fresco.shard_dim = 0 : i64} : tensor<16x8xf32>
+// CHECK: fresco.gelu {{.*}} -> tensor<2x5x16xf32>
+// CHECK: fresco.param "fc2.weight" {fresco.shard_axis = 0 : i64, fresco.shard_dim = 1 : i64} : tensor<8x16xf32>
+// CHECK: fresco.linear {{.*}} {fresco.partial_axes = array<i16: 0>}
+// CHECK: fresco.param "emb1.weight" : tensor<8x8xf32>
+// CHECK-NOT: partial_axes
+// CHECK: return
+func.func @block(%x: tensor<2x5x8xf32>, %c: tensor<2x8xf32>) -> (tensor<2x5x8xf32>, tensor<2x8xf32>) {
+  %wq = fresco.param "q.weight" : tensor<8x8xf32>
+  %bq = fresco.param "q.bias" : tensor<8xf32>
+  %wk = fresco.param "k.weight" : tensor<8x8xf32>
+  %wv = fresco.param "v.weight" : tensor<8x8xf32>
+  %q = fresco.linear %x, %wq, %bq : (tensor<2x5x8xf32>, tensor<8x8xf32>, tensor<8xf32>) -> tensor<2x5x8xf32>
+  %k = fresco.linear %x, %wk : (tensor<2x5x8xf32>, tensor<8x8xf32>) -> tensor<2x5x8xf32>
+  %v = fresco.linear %x, %wv : (tensor<2x5x8xf32>, tensor<8x8xf32>) -> tensor<2x5x8xf32>
+  %a = fresco.attention %q, %k, %v {num_heads = 2 : i64, scale = 0.5 : f64} : (tensor<2x5x8xf32>, tensor<2x5x8xf32>, tensor<2x5x8xf32>) -> tensor<2x5x8xf32>
+  %wo = fresco.param "o.weight" : tensor<8x8xf32>
+  %bo = fresco.param "o.bias" : tensor<8xf32>
+  %o = fresco.linear %a, %wo, %bo : (tensor<2x5x8xf32>, tensor<8x8xf32>, tensor<8xf32>) -> tensor<2x5x8xf32>
+  %w1 = fresco.param "fc1.weight" : tensor<32x8xf32>
+  %h = fresco.linear %o, %w1 : (tensor<2x5x8xf32>, tensor<32x8xf32>) -> tensor<2x5x32xf32>
+  %g = fresco.gelu %h {approximate = "tanh"} : (tensor<2x5x32xf32>) -> tensor<2x5x32xf32>
+  %w2 = fresco.param "fc2.weight" : tensor<8x32xf32>
+  %y = fresco.linear %g, %w2 : (tensor<2x5x32xf32>, tensor<8x32xf32>) -> tensor<2x5x8xf32>
+  %we1 = fresco.param "emb1.weight" : tensor<8x8xf32>
+  %e1 = fresco.linear %c, %we1 : (tensor<2x8xf32>, tensor<8x8xf32>) -> tensor<2x8xf32>
+  %s = fresco.silu %e1 : (tensor<2x8xf32>) -> tensor<2x8xf32>
+  %we2 = fresco.param "emb2.weight" : tensor<8x8xf32>
+  %e2 = fresco.linear %s, %we2 : (tensor<2x8xf32>, tensor<8x8xf32>) -> tensor<2x8xf32>
+  return %y, %e2 : tensor<2x5x8xf32>, tensor<2x8xf32>
+}
+
+// -----
+
+func.func @heads(%x: tensor<1x4x6xf32>) -> tensor<1x4x6xf32> {
+  %w = fresco.param "q" : tensor<6x6xf32>
+  %q = fresco.linear %x, %w : (tensor<1x4x6xf32>, tensor<6x6xf32>) -> tensor<1x4x6xf32>
+  %wk = fresco.param "k" : tensor<6x6xf32>
+  %k = fresco.linear %x, %wk : (tensor<1x4x6xf32>, tensor<6x6xf32>) -> tensor<1x4x6xf32>
+  %wv = fresco.param "v" : tensor<6x6xf32>
+  %v = fresco.linear %x, %wv : (tensor<1x4x6xf32>, tensor<6x6xf32>) -> tensor<1x4x6xf32>
+  // expected-error @+1 {{attention has 3 heads, not divisible by tp=2 (tensor parallelism splits whole heads)}}
+  %a = fresco.attention %q, %k, %v {num_heads = 3 : i64, scale = 0.5 : f64} : (tensor<1x4x6xf32>, tensor<1x4x6xf32>, tensor<1x4x6xf32>) -> tensor<1x4x6xf32>
+  %wo = fresco.param "o" : tensor<6x6xf32>
+  %o = fresco.linear %a, %wo : (tensor<1x4x6xf32>, tensor<6x6xf32>) -> tensor<1x4x6xf32>
+  return %o : tensor<1x4x6xf32>
+}
+
+// -----
+
+func.func @nothing(%x: tensor<4xf32>) -> tensor<4xf32> {
+  // expected-error @-1 {{fresco-tensor-parallel found no attention or MLP to split in 'nothing'}}
+  %0 = fresco.silu %x : (tensor<4xf32>) -> tensor<4xf32>
+  return %0 : tensor<4xf32>
+}

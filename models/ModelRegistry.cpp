@@ -32,7 +32,8 @@ Error buildComponentFromConfig(mlir::ModuleOp module, StringRef configText,
     Expected<DiTConfig> config = DiTConfig::fromJSON(*obj);
     if (!config)
       return config.takeError();
-    buildDiT(module, *config, options.batch, component);
+    buildDiT(module, *config, options.batch,
+             component.empty() ? StringRef("transformer") : component);
     return Error::success();
   }
   if (VAEConfig::matches(*obj)) {
@@ -47,7 +48,8 @@ Error buildComponentFromConfig(mlir::ModuleOp module, StringRef configText,
                          Twine(config->upscale()));
       latent = config->sampleSize / config->upscale();
     }
-    buildVAEDecoder(module, *config, options.batch, latent, component);
+    buildVAEDecoder(module, *config, options.batch, latent,
+                    component.empty() ? StringRef("vae") : component);
     return Error::success();
   }
   auto cls = obj->getString("_class_name");

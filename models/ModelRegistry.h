@@ -14,8 +14,9 @@ struct BuildOptions {
   int64_t latentSize = 0;
 };
 
-/// Builds the component function `component` (e.g. "transformer") from the
-/// text of a diffusers config.json into `module`, choosing the builder by
+/// Builds the component function `component` (e.g. "transformer"; empty:
+/// the usual name for the class, "transformer" or "vae") from the text of a
+/// diffusers config.json into `module`, choosing the builder by
 /// `_class_name`. Fails with a message naming the unsupported class or key.
 llvm::Error buildComponentFromConfig(mlir::ModuleOp module,
                                      llvm::StringRef configText,

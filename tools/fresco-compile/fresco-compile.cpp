@@ -47,10 +47,10 @@ static cl::opt<int64_t> batch("batch", cl::init(1),
                                        "for a pipeline; default 1"),
                               cl::cat(category));
 static cl::opt<std::string> component(
-    "component", cl::init("transformer"),
+    "component", cl::init(""),
     cl::desc("compile only this component of a pipeline folder; also the "
              "name of the function built from a model folder (default: "
-             "transformer)"),
+             "transformer for a DiT, vae for an AutoencoderKL)"),
     cl::cat(category));
 enum class EmitKind { Plan, Mlir, LoweredMlir };
 static cl::opt<EmitKind>
@@ -145,9 +145,9 @@ static OwningOpRef<ModuleOp> loadInput(MLIRContext &ctx, SourceMgr &sm,
     return nullptr;
   }
   if (batch.getNumOccurrences()) {
-    error = "--batch applies to model folders and configs: a .mlir file "
-            "fixes its own shapes";
-    return nullptr;
+    errs() << "fresco-compile: --batch applies to model folders and configs: "
+              "a .mlir file fixes its own shapes\n";
+    std::exit(2);
   }
   // `sm` outlives the compile: every later diagnostic shows its source line.
   sm.AddNewSourceBuffer(std::move(file), SMLoc());

@@ -23,6 +23,7 @@
 #include "llvm/Support/Path.h"
 #include "llvm/Support/SourceMgr.h"
 #include "llvm/Support/WithColor.h"
+#include "llvm/Support/xxhash.h"
 
 #include <cmath>
 #include <map>
@@ -163,7 +164,7 @@ Error copyFile(const Twine &from, const Twine &to) {
 /// scheduler/scheduler_config.json): random weights for every model
 /// component, configs copied. The VAE gets its decoder (all Fresco runs).
 Error writePipelineFolder(MLIRContext &ctx, StringRef in, StringRef out,
-                          ::fresco::DType storage, Rng &rng) {
+                          ::fresco::DType storage) {
   SmallString<256> index(in);
   sys::path::append(index, "model_index.json");
   auto text = MemoryBuffer::getFile(index);
@@ -204,6 +205,9 @@ Error writePipelineFolder(MLIRContext &ctx, StringRef in, StringRef out,
             *module, (*configText)->getBuffer(), component, {}))
       return createStringError(inconvertibleErrorCode(),
                                config + ": " + toString(std::move(e)));
+    // Each component draws from its own stream, so its weights do not
+    // depend on which other components the folder has.
+    Rng rng{seed ^ llvm::xxh3_64bits(component)};
     if (Error e = writeModelFolder(*module, outDir,
                                    (*configText)->getBuffer(), storage, rng))
       return e;
@@ -241,7 +245,7 @@ int main(int argc, char **argv) {
   ctx.loadAllAvailableDialects();
   Rng rng{seed};
   if (sys::fs::is_directory(configPath)) {
-    if (Error e = writePipelineFolder(ctx, configPath, outDir, storage, rng))
+    if (Error e = writePipelineFolder(ctx, configPath, outDir, storage))
       return errorExit(toString(std::move(e)));
     return 0;
   }

@@ -3,6 +3,7 @@
 #include "runtime/core/PlanVersion.h"
 
 #include <cerrno>
+#include <cmath>
 #include <cstdlib>
 #include <iostream>
 
@@ -24,6 +25,12 @@ COMMON OPTIONS:
   --weights FOLDER     diffusers model folder (config.json + *.safetensors,
                        sharded or not) or pipeline folder (model_index.json +
                        one folder per component) holding the plan's weights
+  --ranks N            run N local rank processes (default: the plan's rank
+                       count); under mpirun, srun or torchrun-style RANK/
+                       WORLD_SIZE/MASTER_ADDR/MASTER_PORT each process joins
+                       as one rank instead
+  --timeout S          seconds any collective may take before every rank
+                       stops with an error naming the failed rank (default 60)
   --stats              print load and run times, arena and weight bytes
   --profile            print the time spent per op kind
   --list               print the plan's functions and their signatures, exit
@@ -102,6 +109,8 @@ static std::string stripAt(const std::string &s, const char *flag) {
 
 Options parseArgs(int argc, char **argv) {
   Options o;
+  // Flags that only mean something in one mode: mixing them is misuse.
+  std::vector<std::string> generationFlags, functionFlags;
   std::vector<std::string> args(argv + 1, argv + argc);
   for (size_t i = 0; i < args.size(); ++i) {
     std::string a = args[i];
@@ -140,6 +149,7 @@ Options parseArgs(int argc, char **argv) {
       o.inputs.push_back({name, stripAt(v, "--input")});
     } else if (a == "--output") {
       o.outputs.push_back(stripAt(next(), "--output"));
+      functionFlags.push_back(a);
     } else if (a == "--stats") {
       o.stats = true;
     } else if (a == "--profile") {
@@ -149,6 +159,7 @@ Options parseArgs(int argc, char **argv) {
       if (n < 1 || n > 100000)
         usageError("--repeat expects a count in 1..100000");
       o.repeat = int(n);
+      functionFlags.push_back(a);
     } else if (a == "--class-label") {
       std::string v = next();
       size_t start = 0;
@@ -163,22 +174,43 @@ Options parseArgs(int argc, char **argv) {
         start = comma + 1;
       }
     } else if (a == "--steps") {
-      o.steps = int(parseInt(next(), "--steps"));
+      int64_t n = parseInt(next(), "--steps");
+      if (n < 1 || n > 10000)
+        usageError("--steps must be in 1..10000");
+      o.steps = int(n);
+      generationFlags.push_back(a);
     } else if (a == "--guidance-scale") {
       o.guidanceScale = parseDouble(next(), "--guidance-scale");
+      if (!std::isfinite(o.guidanceScale) || std::fabs(o.guidanceScale) > 1e6)
+        usageError("--guidance-scale must be a finite number");
+      generationFlags.push_back(a);
     } else if (a == "--seed") {
       int64_t s = parseInt(next(), "--seed");
       if (s < 0)
         usageError("--seed must be non-negative");
       o.seed = uint64_t(s);
+      generationFlags.push_back(a);
     } else if (a == "--scheduler") {
       o.scheduler = next();
+      generationFlags.push_back(a);
     } else if (a == "--latents") {
       o.latents = stripAt(next(), "--latents");
+      generationFlags.push_back(a);
     } else if (a == "--output-latents") {
       o.outputLatents = stripAt(next(), "--output-latents");
+      generationFlags.push_back(a);
     } else if (a == "-o" || a == "--output-image") {
       o.outputImage = next();
+    } else if (a == "--ranks") {
+      int64_t n = parseInt(next(), "--ranks");
+      if (n < 1 || n > 4096)
+        usageError("--ranks expects a count in 1..4096");
+      o.ranks = int(n);
+    } else if (a == "--timeout") {
+      int64_t t = parseInt(next(), "--timeout");
+      if (t < 1 || t > 86400)
+        usageError("--timeout expects seconds in 1..86400");
+      o.timeoutSeconds = int(t);
     } else if (a == "--quiet") {
       o.quiet = true;
     } else if (a == "--list") {
@@ -204,6 +236,12 @@ Options parseArgs(int argc, char **argv) {
     usageError("say where the image goes: -o out.png (or --output-latents)");
   if (generating && o.classLabels.empty())
     usageError("--class-label is required to generate images");
+  if (generating && !functionFlags.empty())
+    usageError(functionFlags.front() +
+               " runs one function; it does not apply when generating images");
+  if (!generating && !generationFlags.empty())
+    usageError(generationFlags.front() +
+               " applies to image generation (--class-label ... -o out.png)");
   return o;
 }
 

@@ -2,6 +2,7 @@
 #ifndef FRESCO_TOOLS_FRESCO_RUN_OPTIONS_H
 #define FRESCO_TOOLS_FRESCO_RUN_OPTIONS_H
 
+#include "runtime/comm/Communicator.h"
 #include "runtime/core/Executor.h"
 #include "runtime/core/Tensor.h"
 #include "runtime/io/Npy.h"
@@ -16,6 +17,8 @@ namespace fresco::run {
 
 struct Options {
   std::string plan, weights;
+  int ranks = 0;           // 0: the plan's rank count
+  int timeoutSeconds = 60; // every collective fails within this
   bool stats = false, list = false, profile = false, quiet = false;
   // Function mode.
   std::string function;
@@ -43,9 +46,9 @@ HostTensor fromNpy(NpyArray a);
 std::string signature(const std::vector<TensorSpec> &specs);
 double secondsSince(std::chrono::steady_clock::time_point t0);
 
-/// The two modes; both return the process exit code.
-int runFunction(const Options &o);
-int runPipeline(const Options &o);
+/// The two modes, run as rank `env.rank`; both return the exit code.
+int runFunction(const Options &o, const RankEnv &env);
+int runPipeline(const Options &o, const RankEnv &env);
 
 } // namespace fresco::run
 

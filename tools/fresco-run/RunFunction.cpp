@@ -4,6 +4,7 @@
 #include "runtime/core/Plan.h"
 #include "runtime/core/Weights.h"
 #include "tools/fresco-run/Options.h"
+#include "tools/fresco-run/Session.h"
 
 #include <cstdio>
 #include <iostream>
@@ -29,10 +30,10 @@ void printSummary(const TensorSpec &spec, const HostTensor &t) {
 
 } // namespace
 
-int runFunction(const Options &o) {
+int runFunction(const Options &o, const RankEnv &env) {
   auto t0 = std::chrono::steady_clock::now();
   LoadedPlan plan = LoadedPlan::fromFile(o.plan);
-  const plan::RankProgram &rp = plan.rank(0);
+  const plan::RankProgram &rp = plan.rank(o.list ? 0 : env.rank);
 
   std::string function = o.function;
   if (function.empty()) {
@@ -65,11 +66,26 @@ int runFunction(const Options &o) {
                 << f->arena_bytes() << " bytes\n";
     return 0;
   }
-  plan.function(0, function); // a clear error when it does not exist
+  // A clear error when no rank has it; ranks without it have nothing to do.
+  bool anywhere = false, here = false;
+  int writer = -1; // the lowest rank that runs it writes the outputs
+  for (const plan::RankProgram *r : *plan.plan().ranks())
+    for (const plan::Function *f : *r->functions())
+      if (f->name()->str() == function) {
+        anywhere = true;
+        here |= r->rank() == env.rank;
+        if (writer < 0)
+          writer = r->rank();
+      }
+  if (!anywhere)
+    plan.function(0, function);
+  Session session(plan, env, std::chrono::seconds(o.timeoutSeconds));
+  if (!here)
+    return 0;
 
   WeightStore weights(rp, o.weights);
   std::unique_ptr<Backend> backend = createCpuBackend();
-  Executor exec(plan, 0, *backend, weights);
+  Executor exec(plan, env.rank, *backend, weights, session.resolver());
   double loadSeconds = secondsSince(t0);
 
   const auto &specs = exec.inputs(function);
@@ -114,7 +130,7 @@ int runFunction(const Options &o) {
     runSeconds.push_back(secondsSince(t1));
   }
 
-  for (size_t i = 0; i < outs.size(); ++i) {
+  for (size_t i = 0; i < outs.size() && env.rank == writer; ++i) {
     if (i < o.outputs.size())
       writeNpy(o.outputs[i], outs[i].dtype, outs[i].shape, outs[i].data.data());
     else if (o.outputs.empty())
@@ -125,9 +141,9 @@ int runFunction(const Options &o) {
     for (double s : runSeconds)
       runs += (runs.empty() ? "" : " ") + std::to_string(s).substr(0, 6);
     std::fprintf(stderr,
-                 "fresco-run: load %.3f s, run %s s, arena %llu bytes, "
+                 "%sfresco-run: load %.3f s, run %s s, arena %llu bytes, "
                  "weights %llu bytes\n",
-                 loadSeconds, runs.c_str(),
+                 session.prefix(), loadSeconds, runs.c_str(),
                  (unsigned long long)exec.arenaBytes(),
                  (unsigned long long)weights.bytesLoaded());
   }

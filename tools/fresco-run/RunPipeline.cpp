@@ -8,7 +8,9 @@
 #include "runtime/pipeline/Generate.h"
 #include "runtime/pipeline/Progress.h"
 #include "tools/fresco-run/Options.h"
+#include "tools/fresco-run/Session.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
 #include <memory>
@@ -38,7 +40,7 @@ void checkWritable(const std::string &path) {
 
 } // namespace
 
-int runPipeline(const Options &o) {
+int runPipeline(const Options &o, const RankEnv &env) {
   auto t0 = std::chrono::steady_clock::now();
   LoadedPlan plan = LoadedPlan::fromFile(o.plan);
   const plan::Pipeline *pipeline = plan.plan().pipeline();
@@ -50,9 +52,19 @@ int runPipeline(const Options &o) {
   if (!o.outputImage.empty())
     for (int64_t i = 0; i < B; ++i)
       imagePaths.push_back(B == 1 ? o.outputImage : indexedPath(o.outputImage, i));
-  for (const std::string &p : imagePaths)
-    checkWritable(p);
-  if (!o.outputLatents.empty())
+  Session session(plan, env, std::chrono::seconds(o.timeoutSeconds));
+  RankRoles roles = rankRoles(plan, env.rank, session.world());
+  // The first decoder rank writes the images, the first rank holding the
+  // final latents writes them; the first denoiser rank shows progress.
+  const bool writesImages = env.rank == roles.decoderRanks.front();
+  const bool writesLatents =
+      env.rank == std::min(roles.denoiserRanks.front(),
+                           roles.decoderRanks.front());
+  const bool showsProgress = env.rank == roles.denoiserRanks.front();
+  if (writesImages)
+    for (const std::string &p : imagePaths)
+      checkWritable(p);
+  if (writesLatents && !o.outputLatents.empty())
     checkWritable(o.outputLatents);
 
   HostTensor initial;
@@ -67,30 +79,32 @@ int runPipeline(const Options &o) {
     g.initialLatents = &initial;
   }
 
-  WeightStore weights(plan.rank(0), o.weights);
+  WeightStore weights(plan.rank(env.rank), o.weights);
   std::unique_ptr<Backend> backend = createCpuBackend();
-  Executor exec(plan, 0, *backend, weights);
+  Executor exec(plan, env.rank, *backend, weights, session.resolver());
   exec.setProfiling(o.profile);
   double loadSeconds = secondsSince(t0);
 
   std::unique_ptr<ProgressBar> bar;
-  if (!o.quiet)
+  if (!o.quiet && showsProgress)
     bar = std::make_unique<ProgressBar>(o.steps, stderr, isTerminal(stderr),
                                         "denoise");
   g.onStep = [&](int done, int, double seconds) {
     if (bar)
       bar->step(done, seconds);
   };
-  GenerateResult r = generate(*pipeline, exec, g);
+  GenerateResult r = generate(*pipeline, exec, g, roles);
   if (bar)
     bar->finish();
 
-  if (!o.outputLatents.empty())
+  if (writesLatents && !o.outputLatents.empty())
     writeNpy(o.outputLatents, DType::F32, r.latents.shape, r.latents.data.data());
+  if (!writesImages)
+    imagePaths.clear();
   const std::vector<int64_t> &s = r.images.shape; // [B, 3, H, W]
-  check(s.size() == 4 && s[0] == B, "the decoder returned ",
+  check(!writesImages || (s.size() == 4 && s[0] == B), "the decoder returned ",
         shapeToString(s), ", expected [", B, ", channels, H, W]");
-  std::vector<uint8_t> rgb(s[1] * s[2] * s[3]);
+  std::vector<uint8_t> rgb(writesImages ? s[1] * s[2] * s[3] : 0);
   for (size_t i = 0; i < imagePaths.size(); ++i) {
     latentsImageToRgb(r.images.as<float>() + i * rgb.size(), s[1], s[2], s[3],
                       rgb.data());
@@ -102,10 +116,10 @@ int runPipeline(const Options &o) {
   }
   if (o.stats)
     std::fprintf(stderr,
-                 "fresco-run: load %.3f s, %d steps of %s in %.3f s (%.3f "
+                 "%sfresco-run: load %.3f s, %d steps of %s in %.3f s (%.3f "
                  "s/step), decode %.3f s, arena %llu bytes, weights %llu "
                  "bytes\n",
-                 loadSeconds, o.steps, r.scheduler.c_str(), r.denoiseSeconds,
+                 session.prefix(), loadSeconds, o.steps, r.scheduler.c_str(), r.denoiseSeconds,
                  r.denoiseSeconds / o.steps, r.decodeSeconds,
                  (unsigned long long)exec.arenaBytes(),
                  (unsigned long long)weights.bytesLoaded());

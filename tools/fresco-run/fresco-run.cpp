@@ -7,6 +7,9 @@
 //
 //===----------------------------------------------------------------------===//
 #include "runtime/core/Error.h"
+#include "runtime/comm/Communicator.h"
+#include "runtime/comm/Launch.h"
+#include "runtime/core/Plan.h"
 #include "tools/fresco-run/Options.h"
 
 #include <iostream>
@@ -16,7 +19,24 @@ using namespace fresco;
 int main(int argc, char **argv) {
   run::Options o = run::parseArgs(argc, argv);
   try {
-    return o.generating() ? run::runPipeline(o) : run::runFunction(o);
+    RankEnv env = rankEnvFromEnvironment();
+    if (o.list)
+      return run::runFunction(o, env);
+    if (env.launcher == "none") {
+      // Not started by a launcher: start the plan's ranks ourselves.
+      int n = o.ranks;
+      if (n == 0)
+        n = LoadedPlan::fromFile(o.plan).plan().num_ranks();
+      if (n > 1)
+        return launchLocalRanks(n, argc, argv,
+                                std::chrono::seconds(o.timeoutSeconds));
+    } else if (o.ranks != 0 && o.ranks != env.worldSize) {
+      run::usageError("--ranks " + std::to_string(o.ranks) + " but the " +
+                      env.launcher + " launcher started " +
+                      std::to_string(env.worldSize) + " ranks");
+    }
+    return o.generating() ? run::runPipeline(o, env)
+                          : run::runFunction(o, env);
   } catch (const Error &e) {
     std::cerr << "fresco-run: error: " << e.what() << "\n";
     return 1;

@@ -1,0 +1,40 @@
+//===- Session.h - fresco-run: this process's rank in a run -----*- C++ -*-===//
+#ifndef FRESCO_TOOLS_FRESCO_RUN_SESSION_H
+#define FRESCO_TOOLS_FRESCO_RUN_SESSION_H
+
+#include "runtime/comm/Communicator.h"
+#include "runtime/core/Executor.h"
+#include "runtime/core/Plan.h"
+
+#include <map>
+#include <memory>
+#include <vector>
+
+namespace fresco::run {
+
+/// The rank this process plays, its communicators, and the resolver the
+/// executor binds collectives through.
+class Session {
+public:
+  /// Joins the ranks of `plan` (rank 0 of 1 for a one-rank plan).
+  Session(const LoadedPlan &plan, const RankEnv &env,
+          std::chrono::milliseconds timeout);
+
+  int rank() const { return rank_; }
+  int size() const { return size_; }
+  Communicator *world() { return world_.get(); }
+  GroupResolver resolver();
+  /// "[rank R] " on multi-rank runs launched by another launcher (fresco's
+  /// own launcher prefixes the output itself), "" otherwise.
+  const char *prefix() const { return prefix_.c_str(); }
+
+private:
+  int rank_ = 0, size_ = 1;
+  std::unique_ptr<Communicator> world_;
+  std::map<std::vector<int>, std::unique_ptr<Communicator>> groups_;
+  std::string prefix_;
+};
+
+} // namespace fresco::run
+
+#endif // FRESCO_TOOLS_FRESCO_RUN_SESSION_H

@@ -1,0 +1,1188 @@
+//===- GlooCommunicator.cpp - Collectives over TCP with Gloo --------------===//
+//
+// Ranks meet in a key/value store: a folder (file:<dir>, ranks on one node)
+// or a small TCP server run by rank 0 (tcp:<host>:<port>; Debian's Gloo has
+// no TCPStore). Each rank publishes its pid and host there, then Gloo
+// connects every pair of ranks over TCP. Subgroups get their own Gloo
+// context over the same device, rendezvousing under their own key prefix.
+//
+// Failures: every Gloo call is bounded by the communicator's timeout, and
+// every Gloo exception becomes a fresco::Error naming the operation, how
+// long it ran and, when it can be known, the rank that caused it: a rank
+// that published "error/<rank>" (reportFailure), a peer on this host whose
+// process is gone, or a peer that reported its own failed collective.
+//
+//===----------------------------------------------------------------------===//
+#include "runtime/comm/gloo/GlooCommunicator.h"
+#include "runtime/comm/Launch.h"
+#include "runtime/core/Error.h"
+
+#include <gloo/allgather.h>
+#include <gloo/allreduce.h>
+#include <gloo/alltoall.h>
+#include <gloo/barrier.h>
+#include <gloo/broadcast.h>
+#include <gloo/common/error.h>
+#include <gloo/common/logging.h>
+#include <gloo/math.h>
+#include <gloo/rendezvous/context.h>
+#include <gloo/rendezvous/prefix_store.h>
+#include <gloo/rendezvous/store.h>
+#include <gloo/transport/tcp/device.h>
+#include <gloo/transport/unbound_buffer.h>
+#include <gloo/types.h>
+
+#include <algorithm>
+#include <arpa/inet.h>
+#include <atomic>
+#include <cerrno>
+#include <csignal>
+#include <cstring>
+#include <deque>
+#include <fcntl.h>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <mutex>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sstream>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <thread>
+#include <unistd.h>
+
+namespace fresco {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+
+// Slot prefixes of our own point-to-point traffic; Gloo's collectives use
+// 0x01..0x08.
+constexpr uint8_t kSendRecvSlotPrefix = 0x40;
+constexpr uint8_t kReduceScatterSlotPrefix = 0x41;
+
+std::string seconds(Clock::duration d) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.2f s",
+                std::chrono::duration<double>(d).count());
+  return buf;
+}
+
+std::string seconds(milliseconds d) { return seconds(Clock::duration(d)); }
+
+/// Gloo prefixes its messages with "[file:line] "; users need only the rest.
+std::string glooMessage(const char *what) {
+  std::string s = what;
+  if (!s.empty() && s[0] == '[') {
+    size_t close = s.find("] ");
+    if (close != std::string::npos)
+      s = s.substr(close + 2);
+  }
+  return s;
+}
+
+/// "1 float", "3 floats".
+std::string count(size_t n, const char *unit) {
+  return std::to_string(n) + " " + unit + (n == 1 ? "" : "s");
+}
+
+std::string joinRanks(const std::vector<int> &ranks) {
+  std::string s;
+  for (size_t i = 0; i < ranks.size(); ++i)
+    s += (i ? ", " : "") + std::to_string(ranks[i]);
+  return s;
+}
+
+//===----------------------------------------------------------------------===//
+// Stores
+//===----------------------------------------------------------------------===//
+
+/// A Gloo store that can also be asked, without blocking, whether a key is
+/// there: failure diagnosis and our own waits need that, Gloo's FileStore
+/// only offers blocking gets.
+class KVStore : public gloo::rendezvous::Store {
+public:
+  explicit KVStore(milliseconds timeout) : timeout_(timeout) {}
+
+  /// The value of `key` if it is set; never blocks for long.
+  virtual bool tryGet(const std::string &key, std::vector<char> &value) = 0;
+  virtual bool has(const std::string &key) {
+    std::vector<char> v;
+    return tryGet(key, v);
+  }
+  /// Where the store is, for messages.
+  virtual std::string where() const = 0;
+
+  std::vector<char> get(const std::string &key) override {
+    wait({key}, timeout_);
+    std::vector<char> v;
+    if (!tryGet(key, v))
+      fail("rendezvous store ", where(), ": key '", key, "' vanished");
+    return v;
+  }
+  void wait(const std::vector<std::string> &keys) override {
+    wait(keys, timeout_);
+  }
+  void wait(const std::vector<std::string> &keys,
+            const milliseconds &timeout) override {
+    auto deadline = Clock::now() + timeout;
+    std::vector<std::string> missing = keys;
+    for (;;) {
+      missing.erase(std::remove_if(missing.begin(), missing.end(),
+                                   [&](const std::string &k) { return has(k); }),
+                    missing.end());
+      if (missing.empty())
+        return;
+      if (Clock::now() >= deadline) {
+        std::string list;
+        for (const std::string &k : missing)
+          list += (list.empty() ? "'" : ", '") + k + "'";
+        fail("rendezvous store ", where(), ": no value for ", list,
+             " within ", seconds(timeout));
+      }
+      std::this_thread::sleep_for(milliseconds(5));
+    }
+  }
+
+protected:
+  milliseconds timeout_;
+};
+
+/// In memory: a world of one rank.
+class MemoryStore : public KVStore {
+public:
+  using KVStore::KVStore;
+  void set(const std::string &key, const std::vector<char> &value) override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    map_[key] = value;
+  }
+  bool tryGet(const std::string &key, std::vector<char> &value) override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto it = map_.find(key);
+    if (it == map_.end())
+      return false;
+    value = it->second;
+    return true;
+  }
+  std::string where() const override { return "(in memory)"; }
+
+private:
+  std::mutex mutex_;
+  std::map<std::string, std::vector<char>> map_;
+};
+
+/// One file per key in a folder shared by the (local) ranks. Values appear
+/// atomically: written to a temporary name, then renamed.
+class DirStore : public KVStore {
+public:
+  DirStore(const std::string &dir, milliseconds timeout)
+      : KVStore(timeout), dir_(dir) {
+    std::error_code ec;
+    std::filesystem::create_directories(dir_, ec);
+    if (!std::filesystem::is_directory(dir_))
+      fail("cannot create the rendezvous folder '", dir_, "': ",
+           ec ? ec.message() : "not a folder");
+  }
+  void set(const std::string &key, const std::vector<char> &value) override {
+    std::string path = dir_ + "/" + escape(key);
+    std::string tmp = dir_ + "/.tmp." + std::to_string(getpid()) + "." +
+                      std::to_string(counter_++) + "." + escape(key);
+    {
+      std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
+      f.write(value.data(), static_cast<std::streamsize>(value.size()));
+      if (!f)
+        fail("cannot write '", tmp, "' in the rendezvous folder");
+    }
+    if (std::rename(tmp.c_str(), path.c_str()) != 0)
+      fail("cannot rename '", tmp, "' to '", path, "': ", std::strerror(errno));
+  }
+  bool tryGet(const std::string &key, std::vector<char> &value) override {
+    std::ifstream f(dir_ + "/" + escape(key), std::ios::binary);
+    if (!f)
+      return false;
+    value.assign(std::istreambuf_iterator<char>(f),
+                 std::istreambuf_iterator<char>());
+    return true;
+  }
+  bool has(const std::string &key) override {
+    return access((dir_ + "/" + escape(key)).c_str(), F_OK) == 0;
+  }
+  std::string where() const override { return "file:" + dir_; }
+
+private:
+  /// Keys contain '/' (Gloo's PrefixStore); file names cannot.
+  static std::string escape(const std::string &key) {
+    static const char hex[] = "0123456789abcdef";
+    std::string out;
+    for (size_t i = 0; i < key.size(); ++i) {
+      unsigned char c = key[i];
+      if (isalnum(c) || c == '_' || c == '-' || (c == '.' && i > 0)) {
+        out += static_cast<char>(c);
+      } else {
+        out += '%';
+        out += hex[c >> 4];
+        out += hex[c & 15];
+      }
+    }
+    return out;
+  }
+
+  std::string dir_;
+  std::atomic<unsigned> counter_{0};
+};
+
+bool writeAll(int fd, const void *data, size_t n) {
+  const char *p = static_cast<const char *>(data);
+  while (n > 0) {
+    ssize_t w = ::send(fd, p, n, MSG_NOSIGNAL);
+    if (w < 0 && errno == EINTR)
+      continue;
+    if (w <= 0)
+      return false;
+    p += w;
+    n -= static_cast<size_t>(w);
+  }
+  return true;
+}
+
+bool readAll(int fd, void *data, size_t n) {
+  char *p = static_cast<char *>(data);
+  while (n > 0) {
+    ssize_t r = ::recv(fd, p, n, 0);
+    if (r < 0 && errno == EINTR)
+      continue;
+    if (r <= 0)
+      return false;
+    p += r;
+    n -= static_cast<size_t>(r);
+  }
+  return true;
+}
+
+/// The store of a tcp:<host>:<port> rendezvous. Rank 0 keeps the map and
+/// serves it (one thread per connected rank; requests are tiny); the others
+/// are clients. Requests: 'S' key value (set), 'G' key (get, answers at
+/// once whether found), 'H' key (has). Strings travel as u32 length + bytes.
+class TcpStore : public KVStore {
+public:
+  TcpStore(const std::string &host, int port, bool serve, milliseconds timeout)
+      : KVStore(timeout), host_(host), port_(port), serving_(serve) {
+    if (serving_)
+      startServer();
+    else
+      connectToServer();
+  }
+
+  ~TcpStore() override {
+    if (serving_) {
+      stop_ = true;
+      char c = 0;
+      if (wakeFds_[1] >= 0 && ::write(wakeFds_[1], &c, 1) < 0) {
+      }
+      if (acceptThread_.joinable())
+        acceptThread_.join();
+      {
+        std::lock_guard<std::mutex> lock(mutex_);
+        for (int fd : clientFds_)
+          ::shutdown(fd, SHUT_RDWR);
+      }
+      for (std::thread &t : clientThreads_)
+        t.join();
+      for (int fd : clientFds_)
+        ::close(fd);
+      for (int fd : {listenFd_, wakeFds_[0], wakeFds_[1]})
+        if (fd >= 0)
+          ::close(fd);
+    } else if (fd_ >= 0) {
+      ::close(fd_);
+    }
+  }
+
+  void set(const std::string &key, const std::vector<char> &value) override {
+    if (serving_) {
+      std::lock_guard<std::mutex> lock(mutex_);
+      map_[key] = value;
+      return;
+    }
+    std::vector<char> reply;
+    request('S', key, &value, reply);
+  }
+
+  bool tryGet(const std::string &key, std::vector<char> &value) override {
+    if (serving_) {
+      std::lock_guard<std::mutex> lock(mutex_);
+      auto it = map_.find(key);
+      if (it == map_.end())
+        return false;
+      value = it->second;
+      return true;
+    }
+    return request('G', key, nullptr, value);
+  }
+
+  bool has(const std::string &key) override {
+    if (serving_) {
+      std::lock_guard<std::mutex> lock(mutex_);
+      return map_.count(key) != 0;
+    }
+    std::vector<char> reply;
+    return request('H', key, nullptr, reply);
+  }
+
+  std::string where() const override {
+    return "tcp:" + host_ + ":" + std::to_string(port_) + " (served by rank 0)";
+  }
+
+private:
+  void startServer() {
+    listenFd_ = ::socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    bool v6 = listenFd_ >= 0;
+    if (!v6)
+      listenFd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (listenFd_ < 0)
+      fail("rank 0 cannot open a socket for the rendezvous store: ",
+           std::strerror(errno));
+    int one = 1, zero = 0;
+    setsockopt(listenFd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    int rc;
+    if (v6) {
+      // Dual stack: IPv4 clients connect too.
+      setsockopt(listenFd_, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof zero);
+      sockaddr_in6 addr{};
+      addr.sin6_family = AF_INET6;
+      addr.sin6_addr = in6addr_any;
+      addr.sin6_port = htons(static_cast<uint16_t>(port_));
+      rc = ::bind(listenFd_, reinterpret_cast<sockaddr *>(&addr), sizeof addr);
+    } else {
+      sockaddr_in addr{};
+      addr.sin_family = AF_INET;
+      addr.sin_addr.s_addr = htonl(INADDR_ANY);
+      addr.sin_port = htons(static_cast<uint16_t>(port_));
+      rc = ::bind(listenFd_, reinterpret_cast<sockaddr *>(&addr), sizeof addr);
+    }
+    if (rc != 0 || ::listen(listenFd_, 128) != 0)
+      fail("rank 0 cannot serve the rendezvous store on port ", port_, ": ",
+           std::strerror(errno),
+           errno == EADDRINUSE ? " (another program uses MASTER_PORT; pick a "
+                                 "free port)"
+                               : "");
+    if (::pipe2(wakeFds_, O_CLOEXEC) != 0)
+      fail("cannot create a pipe: ", std::strerror(errno));
+    acceptThread_ = std::thread([this] { acceptLoop(); });
+  }
+
+  void acceptLoop() {
+    while (!stop_) {
+      pollfd fds[2] = {{listenFd_, POLLIN, 0}, {wakeFds_[0], POLLIN, 0}};
+      if (::poll(fds, 2, -1) < 0) {
+        if (errno == EINTR)
+          continue;
+        return;
+      }
+      if (stop_ || (fds[1].revents & POLLIN))
+        return;
+      if (!(fds[0].revents & POLLIN))
+        continue;
+      int fd = ::accept4(listenFd_, nullptr, nullptr, SOCK_CLOEXEC);
+      if (fd < 0)
+        continue;
+      int one = 1;
+      setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+      std::lock_guard<std::mutex> lock(mutex_);
+      clientFds_.push_back(fd);
+      clientThreads_.emplace_back([this, fd] { serveClient(fd); });
+    }
+  }
+
+  static bool readString(int fd, std::vector<char> &out) {
+    uint32_t n;
+    if (!readAll(fd, &n, sizeof n) || n > (1u << 30))
+      return false;
+    out.resize(n);
+    return readAll(fd, out.data(), n);
+  }
+
+  static bool writeString(int fd, const void *data, uint32_t n) {
+    return writeAll(fd, &n, sizeof n) && writeAll(fd, data, n);
+  }
+
+  void serveClient(int fd) {
+    for (;;) {
+      char op;
+      std::vector<char> keyBytes, value;
+      if (!readAll(fd, &op, 1) || !readString(fd, keyBytes))
+        return;
+      std::string key(keyBytes.begin(), keyBytes.end());
+      if (op == 'S') {
+        if (!readString(fd, value))
+          return;
+        {
+          std::lock_guard<std::mutex> lock(mutex_);
+          map_[key] = std::move(value);
+        }
+        char ok = 1;
+        if (!writeAll(fd, &ok, 1))
+          return;
+      } else if (op == 'G' || op == 'H') {
+        bool found;
+        {
+          std::lock_guard<std::mutex> lock(mutex_);
+          auto it = map_.find(key);
+          found = it != map_.end();
+          if (found && op == 'G')
+            value = it->second;
+        }
+        char f = found;
+        if (!writeAll(fd, &f, 1))
+          return;
+        if (found && op == 'G' &&
+            !writeString(fd, value.data(), static_cast<uint32_t>(value.size())))
+          return;
+      } else {
+        return;
+      }
+    }
+  }
+
+  void connectToServer() {
+    auto deadline = Clock::now() + timeout_;
+    std::string lastError = "no answer";
+    addrinfo hints{};
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    std::string port = std::to_string(port_);
+    // Rank 0 may not listen yet: retry until the timeout.
+    while (Clock::now() < deadline) {
+      addrinfo *res = nullptr;
+      int gai = ::getaddrinfo(host_.c_str(), port.c_str(), &hints, &res);
+      if (gai != 0) {
+        lastError = std::string("cannot resolve '") + host_ +
+                    "': " + gai_strerror(gai);
+      } else {
+        for (addrinfo *ai = res; ai; ai = ai->ai_next) {
+          int fd = ::socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC,
+                            ai->ai_protocol);
+          if (fd < 0)
+            continue;
+          if (::connect(fd, ai->ai_addr, ai->ai_addrlen) == 0) {
+            fd_ = fd;
+            break;
+          }
+          lastError = std::strerror(errno);
+          ::close(fd);
+        }
+        ::freeaddrinfo(res);
+      }
+      if (fd_ >= 0)
+        break;
+      std::this_thread::sleep_for(milliseconds(50));
+    }
+    if (fd_ < 0)
+      fail("cannot reach the rendezvous store at ", host_, ":", port_,
+           " (served by rank 0) within ", seconds(timeout_), ": ", lastError);
+    int one = 1;
+    setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    // Bounds every request; rank 0 answers at once when it is alive.
+    timeval tv{};
+    tv.tv_sec = static_cast<time_t>(timeout_.count() / 1000);
+    tv.tv_usec = static_cast<suseconds_t>((timeout_.count() % 1000) * 1000);
+    setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    setsockopt(fd_, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+  }
+
+  bool request(char op, const std::string &key, const std::vector<char> *value,
+               std::vector<char> &reply) {
+    std::lock_guard<std::mutex> lock(clientMutex_);
+    if (fd_ < 0)
+      fail("the rendezvous store at ", host_, ":", port_,
+           " (served by rank 0) is unreachable: ", brokenReason_);
+    bool ok = writeAll(fd_, &op, 1) &&
+              writeString(fd_, key.data(), static_cast<uint32_t>(key.size())) &&
+              (!value || writeString(fd_, value->data(),
+                                     static_cast<uint32_t>(value->size())));
+    char status = 0;
+    ok = ok && readAll(fd_, &status, 1);
+    if (ok && op == 'G' && status) {
+      uint32_t n;
+      ok = readAll(fd_, &n, sizeof n);
+      if (ok) {
+        reply.resize(n);
+        ok = readAll(fd_, reply.data(), n);
+      }
+    }
+    if (!ok) {
+      brokenReason_ = errno ? std::strerror(errno) : "connection closed";
+      if (errno == EAGAIN || errno == EWOULDBLOCK)
+        brokenReason_ = "no answer within " + seconds(timeout_);
+      ::close(fd_);
+      fd_ = -1;
+      fail("the rendezvous store at ", host_, ":", port_,
+           " (served by rank 0) is unreachable: ", brokenReason_);
+    }
+    return status != 0;
+  }
+
+  std::string host_;
+  int port_;
+  bool serving_;
+  // Server side.
+  std::mutex mutex_;
+  std::map<std::string, std::vector<char>> map_;
+  int listenFd_ = -1;
+  int wakeFds_[2] = {-1, -1};
+  std::atomic<bool> stop_{false};
+  std::thread acceptThread_;
+  std::vector<std::thread> clientThreads_;
+  std::vector<int> clientFds_;
+  // Client side.
+  std::mutex clientMutex_;
+  int fd_ = -1;
+  std::string brokenReason_;
+};
+
+//===----------------------------------------------------------------------===//
+// State shared by a rank's communicators
+//===----------------------------------------------------------------------===//
+
+struct Peer {
+  int pid = 0;
+  std::string host;
+};
+
+std::string keyFor(const char *kind, int rank) {
+  return std::string(kind) + "/" + std::to_string(rank);
+}
+
+std::string toString(const std::vector<char> &v) {
+  return std::string(v.begin(), v.end());
+}
+
+std::vector<char> toBytes(const std::string &s) {
+  return std::vector<char>(s.begin(), s.end());
+}
+
+/// Whether the process `pid` on this host has ended (zombies included: a
+/// parent that has not reaped a dead rank yet still shows its pid).
+bool processGone(int pid) {
+  if (pid <= 0)
+    return false;
+  if (::kill(pid, 0) != 0 && errno == ESRCH)
+    return true;
+  std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  if (!f || !std::getline(f, line))
+    return false;
+  size_t close = line.rfind(')');
+  if (close == std::string::npos || close + 2 >= line.size())
+    return false;
+  char state = line[close + 2];
+  return state == 'Z' || state == 'X';
+}
+
+/// One per rank and rendezvous: the store, the Gloo device, who the peers
+/// are. Its end (when this rank's last communicator goes) waits, on rank 0,
+/// for the others to finish with the store it serves or the folder it
+/// removes.
+struct Shared {
+  std::shared_ptr<KVStore> store;
+  std::shared_ptr<gloo::transport::Device> device;
+  milliseconds timeout{0};
+  int worldRank = 0;
+  int worldSize = 1;
+  std::string host;
+  std::vector<Peer> peers;
+  std::string removeDir; // Rank 0 removes this folder at the end.
+  bool servesStore = false;
+  std::atomic<bool> failed{false};
+  std::mutex mutex;
+  std::map<std::string, int> groupCounts;
+
+  ~Shared() {
+    if (worldSize == 1 || !store)
+      return;
+    try {
+      store->set(keyFor("done", worldRank), toBytes("1"));
+    } catch (...) {
+    }
+    if (worldRank != 0 || (!servesStore && removeDir.empty()))
+      return;
+    // Others may still read the store; wait until they are done or gone.
+    auto deadline = Clock::now() + timeout;
+    while (!failed && Clock::now() < deadline) {
+      bool waiting = false, problem = false;
+      for (int r = 1; r < worldSize && !problem; ++r) {
+        try {
+          if (store->has(keyFor("done", r)))
+            continue;
+          problem = store->has(keyFor("error", r)) ||
+                    store->has(keyFor("commerror", r)) ||
+                    (peers[r].host == host && processGone(peers[r].pid));
+        } catch (...) {
+          problem = true;
+        }
+        waiting = true;
+      }
+      if (!waiting || problem)
+        break;
+      std::this_thread::sleep_for(milliseconds(5));
+    }
+    if (!removeDir.empty() && !failed) {
+      std::error_code ec;
+      std::filesystem::remove_all(removeDir, ec);
+    }
+  }
+
+  /// Why the world may have failed, from what peers published and which
+  /// local peers are gone. Empty when nothing is known.
+  std::string diagnose() {
+    std::vector<std::string> primary, secondary;
+    for (int r = 0; r < worldSize; ++r) {
+      if (r == worldRank)
+        continue;
+      std::vector<char> v;
+      bool reported = false;
+      try {
+        if (store->tryGet(keyFor("error", r), v)) {
+          primary.push_back("rank " + std::to_string(r) +
+                            " failed: " + toString(v));
+          reported = true;
+        }
+      } catch (...) {
+      }
+      if (!reported && peers[r].host == host && processGone(peers[r].pid)) {
+        primary.push_back("rank " + std::to_string(r) + " (pid " +
+                          std::to_string(peers[r].pid) + ") is gone");
+        reported = true;
+      }
+      if (reported)
+        continue;
+      try {
+        if (store->tryGet(keyFor("commerror", r), v))
+          secondary.push_back("rank " + std::to_string(r) +
+                              " reported: " + toString(v));
+      } catch (...) {
+      }
+    }
+    const std::vector<std::string> &causes =
+        primary.empty() ? secondary : primary;
+    std::string out;
+    for (const std::string &c : causes)
+      out += (out.empty() ? "" : "; ") + c;
+    return out;
+  }
+};
+
+//===----------------------------------------------------------------------===//
+// The communicator
+//===----------------------------------------------------------------------===//
+
+class GlooCommunicator : public Communicator {
+public:
+  GlooCommunicator(std::shared_ptr<Shared> shared,
+                   std::shared_ptr<gloo::Context> context,
+                   std::vector<int> members, std::string name)
+      : shared_(std::move(shared)), context_(std::move(context)),
+        members_(std::move(members)), name_(std::move(name)) {
+    rank_ = static_cast<int>(
+        std::find(members_.begin(), members_.end(), shared_->worldRank) -
+        members_.begin());
+  }
+
+  int rank() const override { return rank_; }
+  int size() const override { return static_cast<int>(members_.size()); }
+  int globalRank(int i) const override {
+    check(i >= 0 && i < size(), "globalRank(", i, ") on a communicator of ",
+          size(), " ranks");
+    return members_[i];
+  }
+
+  std::unique_ptr<Communicator> subgroup(const std::vector<int> &members,
+                                         const std::string &tag) override;
+  void allReduceSum(float *data, size_t n) override;
+  void allGather(const void *send, void *recv, size_t bytesPerRank) override;
+  void reduceScatterSum(const float *send, float *recv, size_t n) override;
+  void allToAll(const void *send, void *recv, size_t bytesPerRank) override;
+  void send(const void *data, size_t bytes, int peer, int tag) override;
+  void recv(void *data, size_t bytes, int peer, int tag) override;
+  void broadcast(void *data, size_t bytes, int root) override;
+  void barrier() override;
+
+  void reportFailure(const std::string &message) {
+    try {
+      shared_->store->set(keyFor("error", shared_->worldRank),
+                          toBytes(message));
+    } catch (...) {
+    }
+  }
+
+  /// Runs a Gloo call; turns any failure into a fresco::Error naming the
+  /// operation ("<what> on <this communicator>", or `what` alone when
+  /// `onThis` is false), its duration and the likely culprit.
+  template <typename F>
+  void run(const std::string &what, F &&body, bool onThis = true);
+
+private:
+  milliseconds timeout() const { return shared_->timeout; }
+  /// "the world of 3 ranks", "subgroup 'tp' (ranks 0, 1)".
+  const std::string &describe() const { return name_; }
+  void checkPeer(const char *op, int peer) const {
+    check(peer >= 0 && peer < size(), op, ": peer ", peer,
+          " is not a member of ", describe());
+  }
+
+  std::shared_ptr<Shared> shared_;
+  std::shared_ptr<gloo::Context> context_; // Null for one rank.
+  std::vector<int> members_;
+  std::string name_;
+  int rank_ = 0;
+  std::string broken_;
+  // send() to oneself, queued per tag until recv() takes it.
+  std::map<int, std::deque<std::vector<char>>> selfMessages_;
+};
+
+/// Why a Gloo operation failed, with the culprit when it can be known.
+std::string explainFailure(Shared &shared, const std::string &what,
+                           Clock::duration elapsed, const std::string &cause) {
+  // A peer that just died may still be exiting, or about to publish why:
+  // look a few times before settling for what Gloo said.
+  std::string culprit;
+  auto until = Clock::now() + milliseconds(500);
+  for (;;) {
+    culprit = shared.diagnose();
+    if (!culprit.empty() || Clock::now() >= until)
+      break;
+    std::this_thread::sleep_for(milliseconds(20));
+  }
+  std::ostringstream os;
+  os << what << " failed on rank " << shared.worldRank << " after "
+     << seconds(elapsed) << ": ";
+  if (!culprit.empty())
+    os << culprit << " (gloo: " << cause << ")";
+  else if (elapsed + milliseconds(50) >= shared.timeout)
+    os << "timed out (limit " << seconds(shared.timeout)
+       << ", FRESCO_COMM_TIMEOUT); no rank reported a failure and no peer on "
+          "this host is gone (gloo: "
+       << cause << ")";
+  else
+    os << cause;
+  return os.str();
+}
+
+template <typename F>
+void GlooCommunicator::run(const std::string &what, F &&body, bool onThis) {
+  std::string op = onThis ? what + " on " + describe() : what;
+  if (!broken_.empty())
+    fail(op, " is impossible: the communicator is unusable after an earlier "
+             "failure: ",
+         broken_);
+  auto start = Clock::now();
+  std::string cause;
+  try {
+    body();
+    return;
+  } catch (const gloo::IoException &e) {
+    cause = glooMessage(e.what());
+  } catch (const gloo::EnforceNotMet &e) {
+    cause = glooMessage(e.what());
+  } catch (const std::exception &e) {
+    cause = glooMessage(e.what());
+  }
+  broken_ = explainFailure(*shared_, op, Clock::now() - start, cause);
+  shared_->failed = true;
+  // Peers still waiting on this rank can quote why it gave up.
+  try {
+    shared_->store->set(keyFor("commerror", shared_->worldRank),
+                        toBytes(broken_));
+  } catch (...) {
+  }
+  throw Error(broken_);
+}
+
+std::unique_ptr<Communicator>
+GlooCommunicator::subgroup(const std::vector<int> &members,
+                           const std::string &tag) {
+  check(!members.empty(), "subgroup '", tag, "': no members");
+  for (size_t i = 0; i < members.size(); ++i) {
+    check(i == 0 || members[i - 1] < members[i], "subgroup '", tag,
+          "': members [", joinRanks(members),
+          "] must be sorted and distinct");
+    check(std::find(members_.begin(), members_.end(), members[i]) !=
+              members_.end(),
+          "subgroup '", tag, "': rank ", members[i], " is not a member of ",
+          describe());
+  }
+  check(std::find(members.begin(), members.end(), shared_->worldRank) !=
+            members.end(),
+        "subgroup '", tag, "': this rank (", shared_->worldRank,
+        ") is not among the members [", joinRanks(members), "]");
+  std::string name =
+      "subgroup '" + tag + "' (ranks " + joinRanks(members) + ")";
+  if (members.size() == 1)
+    return std::make_unique<GlooCommunicator>(shared_, nullptr, members, name);
+
+  // Same tag and members created again: a fresh prefix, so the old keys of
+  // the earlier one are not read.
+  std::string id = tag + "/" + joinRanks(members);
+  int generation;
+  {
+    std::lock_guard<std::mutex> lock(shared_->mutex);
+    generation = shared_->groupCounts[id]++;
+  }
+  std::string prefix = "group/" + id + "/" + std::to_string(generation);
+  int myIndex = static_cast<int>(
+      std::find(members.begin(), members.end(), shared_->worldRank) -
+      members.begin());
+  std::shared_ptr<gloo::rendezvous::Context> context;
+  run("creating " + name, [&] {
+    context = std::make_shared<gloo::rendezvous::Context>(
+        myIndex, static_cast<int>(members.size()));
+    context->setTimeout(timeout());
+    gloo::rendezvous::PrefixStore store(prefix, *shared_->store);
+    context->connectFullMesh(store, shared_->device);
+  });
+  return std::make_unique<GlooCommunicator>(shared_, std::move(context),
+                                            members, name);
+}
+
+void GlooCommunicator::allReduceSum(float *data, size_t n) {
+  if (n == 0 || size() == 1)
+    return;
+  run("allReduceSum of " + count(n, "float"), [&] {
+    gloo::AllreduceOptions opts(context_);
+    opts.setOutput(data, n);
+    opts.setReduceFunction(
+        static_cast<void (*)(void *, const void *, const void *, size_t)>(
+            &gloo::sum<float>));
+    opts.setTimeout(timeout());
+    gloo::allreduce(opts);
+  });
+}
+
+void GlooCommunicator::allGather(const void *send, void *recv,
+                                 size_t bytesPerRank) {
+  if (bytesPerRank == 0)
+    return;
+  const char *s = static_cast<const char *>(send);
+  char *r = static_cast<char *>(recv);
+  size_t total = bytesPerRank * size();
+  check(s + bytesPerRank <= r || r + total <= s,
+        "allGather: recv overlaps send");
+  if (size() == 1) {
+    std::memcpy(r, s, bytesPerRank);
+    return;
+  }
+  run("allGather of " + count(bytesPerRank, "byte") + " per rank", [&] {
+    gloo::AllgatherOptions opts(context_);
+    opts.setInput(const_cast<char *>(s), bytesPerRank);
+    opts.setOutput(r, total);
+    opts.setTimeout(timeout());
+    gloo::allgather(opts);
+  });
+}
+
+void GlooCommunicator::reduceScatterSum(const float *send, float *recv,
+                                        size_t n) {
+  if (n == 0)
+    return;
+  int p = size();
+  if (p == 1) {
+    std::memmove(recv, send, n * sizeof(float));
+    return;
+  }
+  // Ring: in step s each rank passes its partial sum of block (r - s - 1) to
+  // the next rank and adds the previous rank's partial sum of block
+  // (r - s - 2) to its own; after p - 1 steps block r is complete.
+  std::vector<float> acc(send, send + n * p), incoming(n);
+  run("reduceScatterSum of " + count(n, "float") + " per rank", [&] {
+    auto deadline = Clock::now() + timeout();
+    auto sendBuf = context_->createUnboundBuffer(acc.data(), acc.size() * 4);
+    auto recvBuf = context_->createUnboundBuffer(incoming.data(), n * 4);
+    int next = (rank_ + 1) % p, prev = (rank_ + p - 1) % p;
+    for (int s = 0; s < p - 1; ++s) {
+      size_t out = static_cast<size_t>((rank_ - s - 1 + 2 * p) % p);
+      size_t in = static_cast<size_t>((rank_ - s - 2 + 2 * p) % p);
+      auto slot = gloo::Slot::build(kReduceScatterSlotPrefix, 0);
+      recvBuf->recv(prev, slot);
+      sendBuf->send(next, slot, out * n * 4, n * 4);
+      auto left = [&] {
+        return std::max(milliseconds(1),
+                        std::chrono::duration_cast<milliseconds>(
+                            deadline - Clock::now()));
+      };
+      recvBuf->waitRecv(left());
+      sendBuf->waitSend(left());
+      float *dst = acc.data() + in * n;
+      for (size_t i = 0; i < n; ++i)
+        dst[i] += incoming[i];
+    }
+  });
+  std::memcpy(recv, acc.data() + static_cast<size_t>(rank_) * n,
+              n * sizeof(float));
+}
+
+void GlooCommunicator::allToAll(const void *send, void *recv,
+                                size_t bytesPerRank) {
+  if (bytesPerRank == 0)
+    return;
+  size_t total = bytesPerRank * size();
+  const char *s = static_cast<const char *>(send);
+  char *r = static_cast<char *>(recv);
+  if (size() == 1) {
+    std::memmove(r, s, total);
+    return;
+  }
+  // Gloo reads send while it writes recv; give it a copy when they overlap.
+  std::vector<char> copy;
+  if (!(s + total <= r || r + total <= s)) {
+    copy.assign(s, s + total);
+    s = copy.data();
+  }
+  run("allToAll of " + count(bytesPerRank, "byte") + " per rank", [&] {
+    gloo::AlltoallOptions opts(context_);
+    opts.setInput(const_cast<char *>(s), total);
+    opts.setOutput(r, total);
+    opts.setTimeout(timeout());
+    gloo::alltoall(opts);
+  });
+}
+
+void GlooCommunicator::send(const void *data, size_t bytes, int peer,
+                            int tag) {
+  checkPeer("send", peer);
+  check(tag >= 0, "send: tag ", tag, " is negative");
+  if (peer == rank_) {
+    const char *p = static_cast<const char *>(data);
+    selfMessages_[tag].emplace_back(p, p + bytes);
+    return;
+  }
+  if (bytes == 0)
+    return;
+  run("send of " + count(bytes, "byte") + " to rank " +
+          std::to_string(members_[peer]) + " (tag " + std::to_string(tag) + ")",
+      [&] {
+        auto buf = context_->createUnboundBuffer(const_cast<void *>(data),
+                                                 bytes);
+        buf->send(peer, gloo::Slot::build(kSendRecvSlotPrefix,
+                                          static_cast<uint32_t>(tag)));
+        buf->waitSend(timeout());
+      });
+}
+
+void GlooCommunicator::recv(void *data, size_t bytes, int peer, int tag) {
+  checkPeer("recv", peer);
+  check(tag >= 0, "recv: tag ", tag, " is negative");
+  if (peer == rank_) {
+    auto &queue = selfMessages_[tag];
+    check(!queue.empty(), "recv from this rank itself (tag ", tag,
+          ") with no matching send before it");
+    check(queue.front().size() == bytes, "recv of ", bytes,
+          " bytes from this rank itself (tag ", tag, ") but ",
+          queue.front().size(), " were sent");
+    std::memcpy(data, queue.front().data(), bytes);
+    queue.pop_front();
+    return;
+  }
+  if (bytes == 0)
+    return;
+  run("recv of " + count(bytes, "byte") + " from rank " +
+          std::to_string(members_[peer]) + " (tag " + std::to_string(tag) + ")",
+      [&] {
+        auto buf = context_->createUnboundBuffer(data, bytes);
+        buf->recv(peer, gloo::Slot::build(kSendRecvSlotPrefix,
+                                          static_cast<uint32_t>(tag)));
+        buf->waitRecv(timeout());
+      });
+}
+
+void GlooCommunicator::broadcast(void *data, size_t bytes, int root) {
+  checkPeer("broadcast", root);
+  if (bytes == 0 || size() == 1)
+    return;
+  run("broadcast of " + count(bytes, "byte") + " from rank " +
+          std::to_string(members_[root]),
+      [&] {
+        gloo::BroadcastOptions opts(context_);
+        opts.setOutput(static_cast<char *>(data), bytes);
+        opts.setRoot(root);
+        opts.setTimeout(timeout());
+        gloo::broadcast(opts);
+      });
+}
+
+void GlooCommunicator::barrier() {
+  if (size() == 1)
+    return;
+  run("barrier", [&] {
+    gloo::BarrierOptions opts(context_);
+    opts.setTimeout(timeout());
+    gloo::barrier(opts);
+  });
+}
+
+//===----------------------------------------------------------------------===//
+// Joining
+//===----------------------------------------------------------------------===//
+
+/// The address of this host on the route to `host` (no packet is sent), so
+/// peers on other hosts can reach our Gloo pairs; 127.0.0.1 if unknown.
+std::string localAddressToward(const std::string &host) {
+  addrinfo hints{};
+  hints.ai_family = AF_INET;
+  hints.ai_socktype = SOCK_DGRAM;
+  addrinfo *res = nullptr;
+  std::string out = "127.0.0.1";
+  if (::getaddrinfo(host.c_str(), "9", &hints, &res) != 0)
+    return out;
+  int fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd >= 0 && ::connect(fd, res->ai_addr, res->ai_addrlen) == 0) {
+    sockaddr_in local{};
+    socklen_t len = sizeof local;
+    char buf[INET_ADDRSTRLEN];
+    if (::getsockname(fd, reinterpret_cast<sockaddr *>(&local), &len) == 0 &&
+        ::inet_ntop(AF_INET, &local.sin_addr, buf, sizeof buf))
+      out = buf;
+  }
+  if (fd >= 0)
+    ::close(fd);
+  ::freeaddrinfo(res);
+  return out;
+}
+
+std::string hostName() {
+  char buf[256] = {};
+  if (::gethostname(buf, sizeof buf - 1) != 0)
+    return "localhost";
+  return buf;
+}
+
+} // namespace
+
+PublishedFailure publishedFailure(const std::string &rendezvousDir, int rank) {
+  try {
+    DirStore store(rendezvousDir, milliseconds(1));
+    if (store.has(keyFor("error", rank)))
+      return PublishedFailure::Own;
+    if (store.has(keyFor("commerror", rank)))
+      return PublishedFailure::Collective;
+  } catch (...) {
+  }
+  return PublishedFailure::None;
+}
+
+void reportFailure(Communicator &comm, const std::string &message) {
+  if (auto *gloo = dynamic_cast<GlooCommunicator *>(&comm))
+    gloo->reportFailure(message);
+}
+
+std::unique_ptr<Communicator>
+createGlooCommunicator(const RankEnv &env, milliseconds timeout) {
+  timeout = commTimeoutFromEnvironment(timeout);
+  check(env.worldSize >= 1 && env.rank >= 0 && env.rank < env.worldSize,
+        "rank ", env.rank, " is not a rank of a world of ", env.worldSize);
+  auto shared = std::make_shared<Shared>();
+  shared->timeout = timeout;
+  shared->worldRank = env.rank;
+  shared->worldSize = env.worldSize;
+  shared->host = hostName();
+  std::string glooHost = "127.0.0.1";
+
+  const std::string &rdv = env.rendezvous;
+  if (rdv.empty()) {
+    check(env.worldSize == 1, "rank ", env.rank, " of ", env.worldSize,
+          " (launcher ", env.launcher,
+          ") has no rendezvous: set FRESCO_RENDEZVOUS=file:<folder> or "
+          "tcp:<host>:<port>");
+    shared->store = std::make_shared<MemoryStore>(timeout);
+  } else if (rdv.rfind("file:", 0) == 0) {
+    std::string dir = rdv.substr(5);
+    shared->store = std::make_shared<DirStore>(dir, timeout);
+    if (env.rank == 0 && dir.rfind(kImplicitRendezvousPrefix, 0) == 0)
+      shared->removeDir = dir;
+  } else if (rdv.rfind("tcp:", 0) == 0) {
+    size_t colon = rdv.rfind(':');
+    check(colon > 4, "invalid rendezvous '", rdv,
+          "': expected tcp:<host>:<port>");
+    std::string host = rdv.substr(4, colon - 4);
+    if (host.size() > 2 && host.front() == '[' && host.back() == ']')
+      host = host.substr(1, host.size() - 2);
+    int port = std::atoi(rdv.c_str() + colon + 1);
+    check(port > 0 && port < 65536, "invalid rendezvous '", rdv,
+          "': bad port");
+    shared->store =
+        std::make_shared<TcpStore>(host, port, env.rank == 0, timeout);
+    shared->servesStore = env.rank == 0;
+    glooHost = localAddressToward(host);
+  } else {
+    fail("invalid rendezvous '", rdv,
+         "': expected file:<folder> or tcp:<host>:<port>");
+  }
+  if (const char *h = std::getenv("FRESCO_GLOO_HOST"); h && *h)
+    glooHost = h;
+
+  // Everyone says who they are, then waits for everyone else.
+  KVStore &store = *shared->store;
+  store.set(keyFor("info", env.rank),
+            toBytes(std::to_string(getpid()) + " " + shared->host));
+  auto start = Clock::now();
+  auto deadline = start + timeout;
+  shared->peers.resize(env.worldSize);
+  for (;;) {
+    std::vector<int> missing;
+    for (int r = 0; r < env.worldSize; ++r) {
+      if (shared->peers[r].pid != 0)
+        continue;
+      std::vector<char> v;
+      if (!store.tryGet(keyFor("info", r), v)) {
+        missing.push_back(r);
+        continue;
+      }
+      std::istringstream is(toString(v));
+      is >> shared->peers[r].pid >> shared->peers[r].host;
+    }
+    if (missing.empty())
+      break;
+    if (Clock::now() >= deadline)
+      fail("rank ", env.rank, " of ", env.worldSize, ": rank",
+           missing.size() > 1 ? "s " : " ", joinRanks(missing), " did not join",
+           " within ", seconds(timeout), " (rendezvous ", store.where(),
+           ", launcher ", env.launcher, "; FRESCO_COMM_TIMEOUT sets the limit)");
+    std::this_thread::sleep_for(milliseconds(5));
+  }
+
+  std::string worldName =
+      "the world of " + std::to_string(env.worldSize) + " ranks";
+  std::vector<int> world(env.worldSize);
+  for (int r = 0; r < env.worldSize; ++r)
+    world[r] = r;
+  if (env.worldSize == 1)
+    return std::make_unique<GlooCommunicator>(shared, nullptr, world, worldName);
+
+  try {
+    gloo::transport::tcp::attr attr;
+    attr.hostname = glooHost;
+    shared->device = gloo::transport::tcp::CreateDevice(attr);
+  } catch (const std::exception &e) {
+    fail("cannot open a Gloo TCP device on '", glooHost,
+         "' (FRESCO_GLOO_HOST sets the address): ", glooMessage(e.what()));
+  }
+  auto context =
+      std::make_shared<gloo::rendezvous::Context>(env.rank, env.worldSize);
+  context->setTimeout(timeout);
+  auto comm =
+      std::make_unique<GlooCommunicator>(shared, nullptr, world, worldName);
+  comm->run(
+      "connecting to the other ranks of " + worldName,
+      [&] {
+        gloo::rendezvous::PrefixStore prefixed("world", store);
+        context->connectFullMesh(prefixed, shared->device);
+      },
+      /*onThis=*/false);
+  return std::make_unique<GlooCommunicator>(shared, std::move(context), world,
+                                            worldName);
+}
+
+} // namespace fresco

@@ -21,7 +21,9 @@ void mlir::fresco::buildPartitionPipeline(OpPassManager &pm,
   place.ranks = o.ranks;
   pm.addPass(createPlacement(place));
   pm.addPass(createCfgParallel());
-  pm.addPass(createTensorParallel());
+  TensorParallelOptions tp;
+  tp.minSplitBytes = o.tpSplitMinBytes;
+  pm.addPass(createTensorParallel(tp));
   pm.addPass(createInsertCollectives());
   pm.addPass(createCanonicalizerPass());
 }

@@ -14,6 +14,7 @@ struct PartitionOptions {
   int64_t ranks = 1;
   std::string parallel; // e.g. "cfg=2,tp=2"
   std::string place;    // e.g. "vae=0,transformer=1"
+  int64_t tpSplitMinBytes = 8 << 20; // see fresco-tensor-parallel
 };
 
 /// From the global view to per-rank programs on a device grid: grid,

@@ -66,15 +66,9 @@ struct InsertCollectivesPass
         fn.removeResultAttr(i, b.getStringAttr("fresco.split"));
         int64_t dim = split[0];
         int16_t axis = int16_t(split[1]);
-        Value v = ret.getOperand(i);
-        auto t = cast<RankedTensorType>(v.getType());
-        SmallVector<int64_t> shape(t.getShape());
-        shape[dim] *= grid->grid.getShape()[axis];
-        auto gather = shard::AllGatherOp::create(
-            b, ret.getLoc(), RankedTensorType::get(shape, t.getElementType()),
-            FlatSymbolRefAttr::get(b.getStringAttr(kGridName)),
-            b.getDenseI16ArrayAttr({axis}), v, b.getIndexAttr(dim));
-        ret.setOperand(i, gather.getResult());
+        ret.setOperand(i, createAllGather(b, ret.getLoc(), ret.getOperand(i),
+                                          dim, axis,
+                                          grid->grid.getShape()[axis]));
       }
       fn.setFunctionType(FunctionType::get(
           fn.getContext(), fn.getArgumentTypes(), ret.getOperandTypes()));

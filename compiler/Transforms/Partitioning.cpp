@@ -49,6 +49,17 @@ LogicalResult reinferTypes(func::FuncOp fn) {
         return failure();
     } else if (auto ar = dyn_cast<shard::AllReduceOp>(op)) {
       types.push_back(ar.getInput().getType());
+    } else if (auto ag = dyn_cast<shard::AllGatherOp>(op)) {
+      auto grid = SymbolTable::lookupNearestSymbolFrom<shard::GridOp>(
+          ag, ag.getGridAttr());
+      if (!grid)
+        return ag.emitError("all_gather on an unknown grid");
+      auto t = cast<RankedTensorType>(ag.getInput().getType());
+      SmallVector<int64_t> shape(t.getShape());
+      int64_t dim = ag.getGatherAxis().getSExtValue();
+      for (int16_t a : ag.getGridAxes())
+        shape[dim] *= grid.getShape()[a];
+      types.push_back(RankedTensorType::get(shape, t.getElementType()));
     } else {
       continue;
     }
@@ -60,6 +71,17 @@ LogicalResult reinferTypes(func::FuncOp fn) {
                                        fn.getArgumentTypes(),
                                        ret.getOperandTypes()));
   return success();
+}
+
+Value createAllGather(OpBuilder &b, Location loc, Value local, int64_t dim,
+                      int16_t axis, int64_t parts) {
+  auto t = cast<RankedTensorType>(local.getType());
+  SmallVector<int64_t> shape(t.getShape());
+  shape[dim] *= parts;
+  return shard::AllGatherOp::create(
+      b, loc, RankedTensorType::get(shape, t.getElementType()),
+      FlatSymbolRefAttr::get(b.getStringAttr(kGridName)),
+      b.getDenseI16ArrayAttr({axis}), local, b.getIndexAttr(dim));
 }
 
 LogicalResult shardParam(Operation *op, int64_t dim, int16_t axis,

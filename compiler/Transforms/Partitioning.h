@@ -47,6 +47,11 @@ SmallVector<func::FuncOp> denoiserFunctions(ModuleOp module);
 /// infer keep their types; the verifier then checks consistency.
 LogicalResult reinferTypes(func::FuncOp fn);
 
+/// A shard.all_gather of `local` along `dim` over grid axis `axis` (of
+/// `parts` ranks) on @grid, with the concatenated result type.
+Value createAllGather(OpBuilder &b, Location loc, Value local, int64_t dim,
+                      int16_t axis, int64_t parts);
+
 /// Replaces `param`'s type by its slice along `dim` for `parts` ranks on
 /// grid axis `axis`; fails (with an error naming the parameter) when the
 /// dimension does not divide.

@@ -64,10 +64,19 @@ def TensorParallel : Pass<"fresco-tensor-parallel", "::mlir::ModuleOp"> {
     (the MLP) gets fc1 column-parallel and fc2 row-parallel. Row-parallel
     results are marked `fresco.partial_axes` (one all_reduce each, inserted
     by fresco-insert-collectives) with the bias added after the reduction.
-    Everything else (adaLN, embeddings, patch embedding, output head) stays
-    replicated. Head counts or hidden sizes that do not divide the degree
-    are an error naming the layer. A no-op without a tp axis.
+    Per-sample linear layers ([B, D] inputs: adaLN, embedders, the output
+    head's modulation) stay replicated unless their weight is at least
+    `min-split-bytes`: those big ones (DiT's adaLN projections, 6D x D) are
+    split by output columns and their [B, out] results all-gathered, which
+    saves (P-1)/P of the weight on every rank for a few KiB of traffic.
+    Head counts or hidden sizes that do not divide the degree are an error
+    naming the layer. A no-op without a tp axis.
   }];
+  let options = [
+    Option<"minSplitBytes", "min-split-bytes", "int64_t",
+           /*default=*/"8 << 20",
+           "split per-sample linear weights of at least this many bytes">
+  ];
   let dependentDialects = ["::mlir::shard::ShardDialect"];
 }
 

@@ -96,6 +96,23 @@ public:
     return rowParallel(out);
   }
 
+  /// A per-sample linear split by output columns, its result gathered.
+  LogicalResult columnGathered(LinearOp l) {
+    int64_t out = l.getWeight().getType().getDimSize(0);
+    if (out % parts != 0)
+      return success(); // stays replicated: the split would be uneven
+    if (failed(columnParallel(l)))
+      return failure();
+    // Gathered right away: the users (the six adaLN chunks) need all of it.
+    // The gather's type is re-inferred with everything else.
+    OpBuilder b(l);
+    b.setInsertionPointAfter(l);
+    int64_t dim = cast<RankedTensorType>(l.getType()).getRank() - 1;
+    Value full = createAllGather(b, l.getLoc(), l.getResult(), dim, axis, 1);
+    l.getResult().replaceAllUsesExcept(full, full.getDefiningOp());
+    return success();
+  }
+
   /// linear -> elementwise activation -> linear.
   LogicalResult mlp(LinearOp fc1, Operation *act, LinearOp fc2) {
     int64_t hidden = fc1.getWeight().getType().getDimSize(0);
@@ -113,7 +130,8 @@ private:
   int64_t parts;
 };
 
-LogicalResult partition(func::FuncOp fn, int16_t axis, int64_t parts) {
+LogicalResult partition(func::FuncOp fn, int16_t axis, int64_t parts,
+                        int64_t minSplitBytes) {
   Rewriter rw(axis, parts);
   SmallVector<AttentionOp> attentions;
   SmallVector<std::tuple<LinearOp, Operation *, LinearOp>> mlps;
@@ -132,20 +150,34 @@ LogicalResult partition(func::FuncOp fn, int16_t axis, int64_t parts) {
     mlps.push_back({in.getDefiningOp<LinearOp>(), op,
                     cast<LinearOp>(*out.getUsers().begin())});
   });
-  if (attentions.empty() && mlps.empty())
-    return fn.emitError("fresco-tensor-parallel found no attention or MLP "
-                        "to split in '")
-           << fn.getSymName() << "'";
   for (AttentionOp a : attentions)
     if (failed(rw.attention(a)))
       return failure();
   for (auto [fc1, act, fc2] : mlps)
     if (failed(rw.mlp(fc1, act, fc2)))
       return failure();
+  // Big per-sample layers: memory says split, traffic says it is cheap.
+  SmallVector<LinearOp> perSample;
+  fn.walk([&](LinearOp l) {
+    auto w = l.getWeight().getType();
+    if (cast<RankedTensorType>(l.getInput().getType()).getRank() == 2 &&
+        isParamLinear(l) && !l.getWeight().getDefiningOp()->hasAttr(
+                                "fresco.shard_dim") &&
+        w.getNumElements() * 4 >= minSplitBytes)
+      perSample.push_back(l);
+  });
+  if (attentions.empty() && mlps.empty() && perSample.empty())
+    return fn.emitError("fresco-tensor-parallel found no attention, MLP or "
+                        "large per-sample layer to split in '")
+           << fn.getSymName() << "'";
+  for (LinearOp l : perSample)
+    if (failed(rw.columnGathered(l)))
+      return failure();
   return reinferTypes(fn);
 }
 
 struct TensorParallelPass : impl::TensorParallelBase<TensorParallelPass> {
+  using TensorParallelBase::TensorParallelBase;
   void runOnOperation() override {
     ModuleOp module = getOperation();
     std::optional<GridInfo> grid = getGrid(module);
@@ -153,7 +185,7 @@ struct TensorParallelPass : impl::TensorParallelBase<TensorParallelPass> {
     if (!axis)
       return;
     for (func::FuncOp fn : denoiserFunctions(module))
-      if (failed(partition(fn, axis->first, axis->second)))
+      if (failed(partition(fn, axis->first, axis->second, minSplitBytes)))
         return signalPassFailure();
   }
 };

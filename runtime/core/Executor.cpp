@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 
 namespace fresco {
 namespace {
@@ -71,6 +72,10 @@ private:
   int rank;
 
   Communicator &group(const plan::CollectiveAttrs &a) {
+    // The communicators (Gloo) and the staging below work on host pointers.
+    need(be.usesHostMemory(), "collectives on the ",
+         be.name() == "cuda" ? std::string("CUDA") : be.name(),
+         " backend need the NCCL communicator: not implemented yet");
     need(a.members() && a.members()->size() >= 1, "no group members");
     std::vector<int> members(a.members()->begin(), a.members()->end());
     need(std::find(members.begin(), members.end(), rank) != members.end(),
@@ -483,18 +488,38 @@ std::function<void()> InstrBinder::bind() {
     counts(1, 1);
     auto *a = attrs<plan::CollectiveAttrs>();
     Communicator &comm = group(*a);
-    need(a->dim() == 0, "all_gather along dimension ", a->dim(),
-         " is not supported yet (only 0)");
     const Ref &x = ops[0], &y = res[0];
-    need(!x.shape.empty(), "all_gather of a scalar");
+    int64_t dim = a->dim();
+    need(dim >= 0 && dim < int64_t(x.shape.size()), "gather dimension ", dim,
+         " out of range");
+    need(y.dtype == x.dtype, "dtype changes");
     Shape want = x.shape;
-    want[0] *= comm.size();
+    want[dim] *= comm.size();
     shape(y, want, "result");
+    size_t es = dtypeSize(x.dtype);
+    size_t bytes = size_t(x.numel()) * es;
     const void *src = x.ptr;
     void *dst = y.ptr;
-    size_t bytes = size_t(x.numel()) * dtypeSize(x.dtype);
     Communicator *c = &comm;
-    return [=] { c->allGather(src, dst, bytes); };
+    if (dim == 0)
+      return [=] { c->allGather(src, dst, bytes); };
+    // Along an inner dimension: gather the blocks contiguously, then
+    // interleave them into place ([P, outer, inner] -> [outer, P * inner]).
+    int64_t outer = 1, inner = 1;
+    for (int64_t d = 0; d < dim; ++d)
+      outer *= x.shape[d];
+    for (size_t d = dim; d < x.shape.size(); ++d)
+      inner *= x.shape[d];
+    int64_t parts = comm.size();
+    auto staging = std::make_shared<std::vector<uint8_t>>(bytes * parts);
+    Backend *b = &be;
+    return [=] {
+      c->allGather(src, staging->data(), bytes);
+      for (int64_t p = 0; p < parts; ++p)
+        b->copyStrided(staging->data() + p * bytes, inner,
+                       static_cast<uint8_t *>(dst) + p * inner * es,
+                       parts * inner, outer, inner, es);
+    };
   }
   case plan::OpCode::Copy: {
     counts(1, 1);
@@ -502,8 +527,10 @@ std::function<void()> InstrBinder::bind() {
          "copy between different sizes");
     const void *src = ops[0].ptr;
     void *dst = res[0].ptr;
-    size_t bytes = ops[0].numel() * dtypeSize(ops[0].dtype);
-    return [=] { std::memcpy(dst, src, bytes); };
+    // One row of the strided copy: a plain copy in the backend's memory.
+    int64_t n = ops[0].numel();
+    size_t es = dtypeSize(ops[0].dtype);
+    return [=] { bp->copyStrided(src, n, dst, n, 1, n, es); };
   }
   }
   fail(where, ": op code ", int(in.op()), " is not implemented by the ",
@@ -515,22 +542,46 @@ std::function<void()> InstrBinder::bind() {
 Executor::Executor(const LoadedPlan &plan, int rank, Backend &backend,
                    const WeightStore &weights, GroupResolver groups)
     : plan_(plan), rank_(rank), groups_(std::move(groups)), backend_(backend),
-      weights_(weights), arena_(nullptr, std::free) {
+      weights_(weights), arena_(nullptr, Release{&backend}),
+      weightMemory_(nullptr, Release{&backend}) {
   const plan::RankProgram &rp = plan.rank(rank);
   check(weights.size() == (rp.weights() ? rp.weights()->size() : 0),
         "weight store does not match the plan's weight table");
   arenaBytes_ = rp.arena_bytes();
-  // 64-byte alignment for vector loads; aligned_alloc needs a multiple.
-  size_t bytes = (arenaBytes_ + 63) / 64 * 64;
-  arena_.reset(
-      static_cast<uint8_t *>(std::aligned_alloc(64, bytes ? bytes : 64)));
-  check(arena_ != nullptr, "cannot allocate the arena of ", arenaBytes_,
-        " bytes");
+  arena_.reset(backend.allocate(arenaBytes_ ? arenaBytes_ : 1));
+  uploadWeights();
   for (const plan::Function *f : *rp.functions())
     bind(*f, functions_[f->name()->str()]);
 }
 
 Executor::~Executor() = default;
+
+void Executor::uploadWeights() {
+  weightPtrs_.resize(weights_.size());
+  if (backend_.usesHostMemory()) {
+    for (size_t i = 0; i < weights_.size(); ++i)
+      weightPtrs_[i] = weights_.data(int(i));
+    return;
+  }
+  // One allocation for all weights, each at a 256-byte boundary (what
+  // cuBLASLt's fastest kernels assume), copied once.
+  auto padded = [](size_t bytes) { return (bytes + 255) / 256 * 256; };
+  size_t total = 0;
+  for (size_t i = 0; i < weights_.size(); ++i)
+    total += padded(weights_.count(int(i)) * sizeof(float));
+  if (total == 0)
+    return;
+  weightMemory_.reset(backend_.allocate(total));
+  auto *base = static_cast<uint8_t *>(weightMemory_.get());
+  size_t offset = 0;
+  for (size_t i = 0; i < weights_.size(); ++i) {
+    size_t bytes = weights_.count(int(i)) * sizeof(float);
+    backend_.copyToDevice(base + offset, weights_.data(int(i)), bytes);
+    weightPtrs_[i] = reinterpret_cast<const float *>(base + offset);
+    offset += padded(bytes);
+  }
+  backend_.synchronize();
+}
 
 void Executor::bind(const plan::Function &f, Bound &out) {
   std::string ctx = plan_.name() + ", rank " + std::to_string(rank_) +
@@ -538,9 +589,11 @@ void Executor::bind(const plan::Function &f, Bound &out) {
   std::vector<Ref> refs;
   refs.reserve(f.values()->size());
   for (const plan::Value *v : *f.values()) {
-    void *ptr = v->kind() == plan::ValueKind::Arena
-                    ? static_cast<void *>(arena_.get() + v->offset())
-                    : const_cast<float *>(weights_.data(v->weight()));
+    void *ptr =
+        v->kind() == plan::ValueKind::Arena
+            ? static_cast<void *>(static_cast<uint8_t *>(arena_.get()) +
+                                  v->offset())
+            : const_cast<float *>(weightPtrs_.at(v->weight()));
     refs.push_back({ptr, DType(v->dtype()),
                     Shape(v->shape()->begin(), v->shape()->end())});
   }
@@ -592,10 +645,10 @@ Executor::outputs(const std::string &function) const {
   return bound(function).outputs;
 }
 
-/// Copies `in` into `dst` as `spec` wants it; integer -> f32 is the only
-/// conversion (diffusers' timestep embedding does timesteps.float()).
-static void copyInput(const HostTensor &in, const TensorSpec &spec, void *dst,
-                      const std::string &function) {
+/// Checks `in` against `spec`; returns true when its dtype differs, i.e.
+/// when it must go through convertInput first.
+static bool checkInput(const HostTensor &in, const TensorSpec &spec,
+                       const std::string &function) {
   check(in.shape == spec.shape, "input '", spec.name, "' of '", function,
         "' has shape ", shapeToString(in.shape), ", expected ",
         shapeToString(spec.shape),
@@ -608,10 +661,14 @@ static void copyInput(const HostTensor &in, const TensorSpec &spec, void *dst,
             : std::string());
   check(in.data.size() == size_t(in.numel()) * dtypeSize(in.dtype), "input '",
         spec.name, "' has the wrong number of bytes");
-  if (in.dtype == spec.dtype) {
-    std::memcpy(dst, in.data.data(), in.data.size());
-    return;
-  }
+  return in.dtype != spec.dtype;
+}
+
+/// Converts `in` into host memory `dst` as `spec` wants it; integer -> f32 is
+/// the only conversion (diffusers' timestep embedding does
+/// timesteps.float()). It runs on the host, before any copy to a device.
+static void convertInput(const HostTensor &in, const TensorSpec &spec,
+                         void *dst, const std::string &function) {
   int64_t n = in.numel();
   float *out = static_cast<float *>(dst);
   if (spec.dtype == DType::F32 && in.dtype == DType::I64) {
@@ -639,8 +696,20 @@ std::vector<HostTensor> Executor::run(const std::string &function,
   const Bound &b = bound(function);
   check(inputs.size() == b.inputs.size(), "function '", function, "' takes ",
         b.inputs.size(), " inputs, got ", inputs.size());
-  for (size_t i = 0; i < inputs.size(); ++i)
-    copyInput(inputs[i], b.inputs[i], b.inputPtrs[i], function);
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    const TensorSpec &spec = b.inputs[i];
+    if (!checkInput(inputs[i], spec, function)) {
+      backend_.copyToDevice(b.inputPtrs[i], inputs[i].data.data(),
+                            inputs[i].data.size());
+    } else if (backend_.usesHostMemory()) {
+      convertInput(inputs[i], spec, b.inputPtrs[i], function);
+    } else {
+      std::vector<uint8_t> host(size_t(inputs[i].numel()) *
+                                dtypeSize(spec.dtype));
+      convertInput(inputs[i], spec, host.data(), function);
+      backend_.copyToDevice(b.inputPtrs[i], host.data(), host.size());
+    }
+  }
   if (!profiling_) {
     for (const auto &step : b.steps)
       step();
@@ -648,6 +717,7 @@ std::vector<HostTensor> Executor::run(const std::string &function,
     for (size_t i = 0; i < b.steps.size(); ++i) {
       auto t0 = std::chrono::steady_clock::now();
       b.steps[i]();
+      backend_.synchronize(); // time the kernel, not its launch
       OpProfile &p = profile_[b.stepOps[i]];
       p.seconds +=
           std::chrono::duration<double>(std::chrono::steady_clock::now() - t0)
@@ -655,13 +725,15 @@ std::vector<HostTensor> Executor::run(const std::string &function,
       ++p.calls;
     }
   }
+  // Deferred kernel failures surface here, before any output is read.
+  backend_.synchronize();
   std::vector<HostTensor> outs;
   for (size_t i = 0; i < b.outputs.size(); ++i) {
     HostTensor t;
     t.dtype = b.outputs[i].dtype;
     t.shape = b.outputs[i].shape;
     t.data.resize(t.numel() * dtypeSize(t.dtype));
-    std::memcpy(t.data.data(), b.outputPtrs[i], t.data.size());
+    backend_.copyToHost(t.data.data(), b.outputPtrs[i], t.data.size());
     outs.push_back(std::move(t));
   }
   return outs;

@@ -37,6 +37,8 @@ run tp4 4 --parallel tp=4
 run cfg2tp2 4 --parallel cfg=2,tp=2
 run placed 2 --place transformer=1,vae=0
 run cfg2tp4 8 --parallel cfg=2,tp=4
+# adaLN and embedder linears split too (gathered along the feature axis).
+run tp2split 2 --parallel tp=2 --tp-split-min-bytes 0
 
 "$FRESCO_PYTHON" - "$work" <<'PY'
 import json, re, sys
@@ -46,7 +48,7 @@ from safetensors.numpy import load_file
 work = sys.argv[1]
 ref = np.load(f"{work}/one.npy")
 ok = True
-for name in ["cfg2", "tp2", "tp4", "cfg2tp2", "placed", "cfg2tp4"]:
+for name in ["cfg2", "tp2", "tp4", "cfg2tp2", "placed", "cfg2tp4", "tp2split"]:
     got = np.load(f"{work}/{name}.npy")
     ratio = np.abs(got - ref).max() / np.abs(ref).max()
     sizes = {Image.open(f"{work}/{name}-{i}.png").size for i in range(2)}
@@ -55,7 +57,7 @@ for name in ["cfg2", "tp2", "tp4", "cfg2tp2", "placed", "cfg2tp4"]:
     ok &= good
 
 # Per-rank weight bytes: fresco-inspect vs what each rank loaded.
-for name in ["one", "tp2", "tp4", "cfg2tp2", "placed", "cfg2tp4"]:
+for name in ["one", "tp2", "tp4", "cfg2tp2", "placed", "cfg2tp4", "tp2split"]:
     inspect = {r["rank"]: r["weight_bytes"] for r in json.load(open(f"{work}/{name}.json"))["ranks"]}
     log = open(f"{work}/{name}.log").read()
     loaded = {}

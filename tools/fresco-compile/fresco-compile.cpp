@@ -74,6 +74,11 @@ static cl::opt<std::string> place(
     cl::desc("component placement, e.g. vae=0,transformer=1 (default: the "
              "denoiser on every rank, the VAE on rank 0)"),
     cl::cat(category));
+static cl::opt<int64_t> tpSplitMinBytes(
+    "tp-split-min-bytes", cl::init(8 << 20),
+    cl::desc("with tp: also split per-sample linear layers (adaLN) whose "
+             "weight has at least this many bytes (default 8 MiB)"),
+    cl::cat(category));
 static cl::opt<bool> quiet("quiet", cl::desc("no summary on stderr"),
                            cl::cat(category));
 
@@ -249,6 +254,7 @@ int main(int argc, char **argv) {
     po.ranks = ranks;
     po.parallel = parallel;
     po.place = place;
+    po.tpSplitMinBytes = tpSplitMinBytes;
     mlir::fresco::buildPartitionPipeline(pm, po);
   }
   mlir::fresco::buildLowerToPlanPipeline(pm);

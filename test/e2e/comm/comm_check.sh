@@ -8,6 +8,8 @@
 #   kill          --ranks 3 --die-rank 1: the launcher and both survivors
 #                 name rank 1, within the timeout + 5 s
 #   report        --ranks 3 --fail-rank 1: survivors quote rank 1's error
+#   timeout       --ranks 2 --hang-rank 1: rank 0 times out, rank 1 is killed
+#   interrupt     SIGINT to the launcher reaches the ranks at once
 set -u
 MODE=$1
 BIN=$2
@@ -90,6 +92,31 @@ report)
     grep -q "^\[rank $r\] .*rank 1 failed: cannot read weights.safetensors (simulated)" \
       "$OUT/stderr" || fail "rank $r does not quote rank 1"
   done
+  ;;
+timeout)
+  START=$(now_ms)
+  "$BIN" --ranks 2 --hang-rank 1 --timeout 2 >"$OUT/stdout" 2>"$OUT/stderr" &&
+    fail "exit status 0 despite a stuck rank"
+  ELAPSED=$(($(now_ms) - START))
+  echo "finished in $ELAPSED ms"
+  # 2 s for rank 0 to time out, 2 s for rank 1 to stop, then it is killed.
+  [ "$ELAPSED" -le 9000 ] || fail "took $ELAPSED ms"
+  expect stderr "[rank 0] fresco-comm-check: error: allReduceSum of 1 float on the world of 2 ranks failed on rank 0 after 2.0"
+  expect stderr "timed out (limit 2.00 s, FRESCO_COMM_TIMEOUT)"
+  expect stderr "fresco-run: rank 0 exited with status 1"
+  expect stderr "fresco-run: killing rank 1: still running 2.0 s after the first failure"
+  ;;
+interrupt)
+  START=$(now_ms)
+  "$BIN" --ranks 2 --hang-rank 1 --timeout 60 >"$OUT/stdout" 2>"$OUT/stderr" &
+  PID=$!
+  sleep 1
+  kill -INT $PID
+  wait $PID && fail "exit status 0 despite SIGINT"
+  ELAPSED=$(($(now_ms) - START))
+  echo "finished in $ELAPSED ms"
+  [ "$ELAPSED" -le 5000 ] || fail "took $ELAPSED ms"
+  expect stderr "fresco-run: SIGINT: stopping the ranks"
   ;;
 *)
   echo "unknown mode $MODE"

@@ -7,6 +7,7 @@
 //   --ranks N       start N local ranks with the built-in launcher
 //   --die-rank K    rank K kills itself (SIGKILL) before the collective
 //   --fail-rank K   rank K reports an error and exits 1 before the collective
+//   --hang-rank K   rank K sleeps (60 s) instead of joining the collective
 //   --timeout S     communicator timeout in seconds (default 60)
 //   --free-port     print a free TCP port and exit
 //
@@ -46,7 +47,8 @@ int freePort() {
 [[noreturn]] void usage(const char *msg) {
   std::fprintf(stderr,
                "fresco-comm-check: %s\nusage: fresco-comm-check [--ranks N] "
-               "[--die-rank K] [--fail-rank K] [--timeout S] [--free-port]\n",
+               "[--die-rank K] [--fail-rank K] [--hang-rank K] [--timeout S] "
+               "[--free-port]\n",
                msg);
   std::exit(2);
 }
@@ -54,7 +56,7 @@ int freePort() {
 } // namespace
 
 int main(int argc, char **argv) {
-  int ranks = 0, dieRank = -1, failRank = -1;
+  int ranks = 0, dieRank = -1, failRank = -1, hangRank = -1;
   double timeoutS = 60;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
@@ -69,6 +71,8 @@ int main(int argc, char **argv) {
       dieRank = std::atoi(value());
     else if (a == "--fail-rank")
       failRank = std::atoi(value());
+    else if (a == "--hang-rank")
+      hangRank = std::atoi(value());
     else if (a == "--timeout")
       timeoutS = std::atof(value());
     else if (a == "--free-port") {
@@ -91,6 +95,8 @@ int main(int argc, char **argv) {
       reportFailure(*world, msg);
       return 1;
     }
+    if (env.rank == hangRank)
+      ::sleep(60);
     float sum = static_cast<float>(env.rank);
     world->allReduceSum(&sum, 1);
     std::printf("[ok] rank %d of %d sum %g (launcher %s)\n", env.rank,

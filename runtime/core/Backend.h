@@ -3,10 +3,15 @@
 //
 // The executor resolves each plan instruction to one call on a Backend with
 // pointers and sizes fixed at load time. Activations are f32 row-major and
-// contiguous; ids are i64. A CUDA backend implements the same interface with
-// device pointers (it will add storage dtypes; the CPU backend is f32).
+// contiguous; ids are i64. Every pointer a kernel takes is in the backend's
+// own memory: host memory for the CPU backend, device memory for the CUDA
+// backend (which will add storage dtypes; both are f32 today). The memory
+// calls below are the only way data crosses between the host and a backend,
+// so the executor runs unchanged on either.
 //
-// Kernels throw fresco::Error on data-dependent failures (an id out of range).
+// Kernels throw fresco::Error on data-dependent failures (an id out of
+// range). A backend that runs kernels asynchronously may report such a
+// failure at the next synchronize() instead of at the call.
 //
 //===----------------------------------------------------------------------===//
 #ifndef FRESCO_RUNTIME_CORE_BACKEND_H
@@ -32,6 +37,32 @@ class Backend {
 public:
   virtual ~Backend() = default;
   virtual std::string name() const = 0;
+
+  //===--------------------------------------------------------------------===//
+  // Memory
+  //===--------------------------------------------------------------------===//
+
+  /// True when kernels take host pointers: then host buffers (the weight
+  /// store's) are used in place rather than copied.
+  virtual bool usesHostMemory() const = 0;
+  /// `bytes` bytes (at least one) of backend memory aligned to 64 bytes or
+  /// more; throws fresco::Error when none is left. Never null.
+  virtual void *allocate(size_t bytes) = 0;
+  /// Frees memory from allocate(); null is ignored.
+  virtual void release(void *p) = 0;
+  /// Copies host memory into backend memory, ordered after the kernels
+  /// already issued; `host` may be reused as soon as the call returns.
+  virtual void copyToDevice(void *dst, const void *host, size_t bytes) = 0;
+  /// Copies backend memory to the host once the kernels already issued are
+  /// done; complete when the call returns.
+  virtual void copyToHost(void *host, const void *src, size_t bytes) = 0;
+  /// Waits for every issued kernel, then throws any failure that was
+  /// deferred (a device fault, an embedding id out of range).
+  virtual void synchronize() = 0;
+
+  //===--------------------------------------------------------------------===//
+  // Kernels
+  //===--------------------------------------------------------------------===//
 
   /// y[M,N] = x[M,K] * w[N,K]^T (+ b[N] when b is non-null).
   virtual void linear(const float *x, const float *w, const float *b, float *y,

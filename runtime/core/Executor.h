@@ -5,6 +5,12 @@
 // shape-checked then), so running a function only copies inputs in, calls
 // the kernels in order and copies outputs out.
 //
+// The arena and the weights live in the backend's memory: the arena is
+// allocated through the backend, and the weights are uploaded once here,
+// unless the backend works on host memory (CPU), which uses the weight
+// store's buffers in place. Inputs and outputs cross with the backend's
+// copies, so the same executor drives host and device backends.
+//
 //===----------------------------------------------------------------------===//
 #ifndef FRESCO_RUNTIME_CORE_EXECUTOR_H
 #define FRESCO_RUNTIME_CORE_EXECUTOR_H
@@ -77,6 +83,14 @@ private:
   };
   const Bound &bound(const std::string &function) const;
   void bind(const plan::Function &f, Bound &out);
+  void uploadWeights();
+
+  /// Gives backend memory back to the backend that allocated it.
+  struct Release {
+    Backend *backend;
+    void operator()(void *p) const { backend->release(p); }
+  };
+  using BackendBuffer = std::unique_ptr<void, Release>;
 
   const LoadedPlan &plan_;
   int rank_;
@@ -84,7 +98,9 @@ private:
   Backend &backend_;
   const WeightStore &weights_;
   uint64_t arenaBytes_ = 0;
-  std::unique_ptr<uint8_t, void (*)(void *)> arena_;
+  BackendBuffer arena_;
+  BackendBuffer weightMemory_; // the uploaded weights (device backends)
+  std::vector<const float *> weightPtrs_; // in backend memory, per weight
   std::map<std::string, Bound> functions_;
   bool profiling_ = false;
   std::map<std::string, OpProfile> profile_;

@@ -18,6 +18,8 @@ public:
   WeightStore(const plan::RankProgram &rank, const std::string &folder);
 
   const float *data(int index) const { return buffers_.at(index).data(); }
+  /// Element count of weight `index`.
+  size_t count(int index) const { return buffers_.at(index).size(); }
   /// Bytes this rank holds (f32), i.e. what it read from the checkpoints.
   uint64_t bytesLoaded() const { return bytes_; }
   size_t size() const { return buffers_.size(); }

@@ -7,8 +7,13 @@
 //===----------------------------------------------------------------------===//
 #include "runtime/backends/cpu/CpuBackend.h"
 #include "runtime/backends/cpu/CpuKernels.h"
+#include "runtime/core/Error.h"
 
 #include <cblas.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
 
 namespace fresco {
 namespace {
@@ -21,6 +26,27 @@ public:
   CpuBackend() { openblas_set_num_threads(1); }
 
   std::string name() const override { return "cpu"; }
+
+  // Host memory: allocations are 64-byte aligned for vector loads, copies
+  // are memcpy and nothing is ever pending.
+  bool usesHostMemory() const override { return true; }
+  void *allocate(size_t bytes) override {
+    // aligned_alloc wants a multiple of the alignment.
+    size_t rounded = (std::max<size_t>(bytes, 1) + 63) / 64 * 64;
+    void *p = std::aligned_alloc(64, rounded);
+    check(p != nullptr, "cannot allocate ", bytes, " bytes of host memory");
+    return p;
+  }
+  void release(void *p) override { std::free(p); }
+  void copyToDevice(void *dst, const void *host, size_t bytes) override {
+    if (bytes)
+      std::memcpy(dst, host, bytes);
+  }
+  void copyToHost(void *host, const void *src, size_t bytes) override {
+    if (bytes)
+      std::memcpy(host, src, bytes);
+  }
+  void synchronize() override {}
 
   void linear(const float *x, const float *w, const float *b, float *y,
               int64_t M, int64_t K, int64_t N) override {

@@ -52,8 +52,14 @@ echo "== a rank killed mid-run"
 "$B/fresco-run" "$work/tp.fplan" --weights "$work/pipe" --class-label 3,7 \
   --steps 1000 -o "$work/k.png" --timeout 20 > "$work/k.log" 2>&1 &
 launcher=$!
-sleep 2
-victim=$(pgrep -P "$launcher" | tail -1)
+# Wait until the ranks are denoising (a loaded machine can take a while).
+for _ in $(seq 300); do
+  grep -q "denoise: step" "$work/k.log" 2> /dev/null && break
+  sleep 0.1
+done
+# Rank 1 is the second child the launcher started.
+victim=$(pgrep -P "$launcher" | sort -n | sed -n 2p)
+[ -n "$victim" ] || { cat "$work/k.log"; echo "FAIL: no rank 1 process"; exit 1; }
 start=$(date +%s)
 kill -9 "$victim"
 status=0

@@ -75,8 +75,8 @@ void readRankAndSize(RankEnv &out, const char *rankName, const char *sizeName,
          " (the world size must be at least 1)");
   if (r < 0 || r >= s)
     fail("invalid ", launcher, " environment: ", rankName, "=", r,
-         " is not a rank of a world of ", sizeName, "=", s,
-         " (ranks are 0 to ", s - 1, ")");
+         " is not a rank of a world of ", sizeName, "=", s, " (ranks are 0 to ",
+         s - 1, ")");
   out.rank = static_cast<int>(r);
   out.worldSize = static_cast<int>(s);
   out.launcher = launcher;
@@ -113,7 +113,8 @@ std::optional<std::string> masterRendezvous(const std::string &launcher,
   if (!addr && !port)
     return std::nullopt;
   if (!addr || !port || addr->empty())
-    fail("invalid ", launcher, " environment: MASTER_ADDR and MASTER_PORT "
+    fail("invalid ", launcher,
+         " environment: MASTER_ADDR and MASTER_PORT "
          "must be set together");
   long p = parseInt("MASTER_PORT", *port, launcher);
   if (p < 1 || p + portOffset > 65535)
@@ -136,7 +137,8 @@ std::string mpiRendezvous(const RankEnv &out) {
   std::optional<std::string> localSize = env("OMPI_COMM_WORLD_LOCAL_SIZE");
   if (localSize && *localSize != std::to_string(out.worldSize))
     fail("mpirun started ", out.worldSize, " ranks on several nodes (",
-         *localSize, " on this one): set MASTER_ADDR and MASTER_PORT (the "
+         *localSize,
+         " on this one): set MASTER_ADDR and MASTER_PORT (the "
          "host and a free port of rank 0) or FRESCO_RENDEZVOUS=tcp:<host>:"
          "<port> so the ranks can meet");
   std::optional<std::string> job = env("OMPI_MCA_ess_base_jobid");

@@ -350,9 +350,10 @@ int launchLocalRanks(int n, int argc, char **argv,
         }
         return 2;
       };
-      int culprit = *std::min_element(
-          failed.begin(), failed.end(),
-          [&](int a, int b) { return rankOf(a) < rankOf(b); });
+      int culprit =
+          *std::min_element(failed.begin(), failed.end(), [&](int a, int b) {
+            return rankOf(a) < rankOf(b);
+          });
       // Its last words come before our verdict.
       for (Stream &s : ranks[culprit].streams)
         while (s.fd >= 0) {
@@ -441,8 +442,7 @@ int launchLocalRanks(int n, int argc, char **argv,
         }
         continue;
       }
-      drain(ranks[owners[i].first].streams[owners[i].second],
-            owners[i].first);
+      drain(ranks[owners[i].first].streams[owners[i].second], owners[i].first);
     }
   }
   for (int k = 0; k < n; ++k)

@@ -132,17 +132,18 @@ public:
     auto deadline = Clock::now() + timeout;
     std::vector<std::string> missing = keys;
     for (;;) {
-      missing.erase(std::remove_if(missing.begin(), missing.end(),
-                                   [&](const std::string &k) { return has(k); }),
-                    missing.end());
+      missing.erase(
+          std::remove_if(missing.begin(), missing.end(),
+                         [&](const std::string &k) { return has(k); }),
+          missing.end());
       if (missing.empty())
         return;
       if (Clock::now() >= deadline) {
         std::string list;
         for (const std::string &k : missing)
           list += (list.empty() ? "'" : ", '") + k + "'";
-        fail("rendezvous store ", where(), ": no value for ", list,
-             " within ", seconds(timeout));
+        fail("rendezvous store ", where(), ": no value for ", list, " within ",
+             seconds(timeout));
       }
       std::this_thread::sleep_for(milliseconds(5));
     }
@@ -184,8 +185,8 @@ public:
     std::error_code ec;
     std::filesystem::create_directories(dir_, ec);
     if (!std::filesystem::is_directory(dir_))
-      fail("cannot create the rendezvous folder '", dir_, "': ",
-           ec ? ec.message() : "not a folder");
+      fail("cannot create the rendezvous folder '", dir_,
+           "': ", ec ? ec.message() : "not a folder");
   }
   void set(const std::string &key, const std::vector<char> &value) override {
     std::string path = dir_ + "/" + escape(key);
@@ -460,8 +461,8 @@ private:
       addrinfo *res = nullptr;
       int gai = ::getaddrinfo(host_.c_str(), port.c_str(), &hints, &res);
       if (gai != 0) {
-        lastError = std::string("cannot resolve '") + host_ +
-                    "': " + gai_strerror(gai);
+        lastError =
+            std::string("cannot resolve '") + host_ + "': " + gai_strerror(gai);
       } else {
         for (addrinfo *ai = res; ai; ai = ai->ai_next) {
           int fd = ::socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC,
@@ -610,69 +611,78 @@ struct Shared {
     }
     if (worldRank != 0 || (!servesStore && removeDir.empty()))
       return;
-    // Others may still read the store; wait until they are done or gone.
-    auto deadline = Clock::now() + timeout;
-    while (!failed && Clock::now() < deadline) {
-      bool waiting = false, problem = false;
-      for (int r = 1; r < worldSize && !problem; ++r) {
+    // Others may still use the store (subgroups, their errors): wait until
+    // each is done, has said why it failed, is gone or never came. After a
+    // failure, ranks still blocked in a collective may take their whole
+    // timeout to notice; do not wait for them long.
+    auto deadline = Clock::now() +
+                    (failed ? std::min(timeout, milliseconds(2000)) : timeout);
+    for (;;) {
+      bool settled = true;
+      for (int r = 1; r < worldSize && settled; ++r) {
         try {
-          if (store->has(keyFor("done", r)))
-            continue;
-          problem = store->has(keyFor("error", r)) ||
+          settled = peers[r].pid == 0 || store->has(keyFor("done", r)) ||
+                    store->has(keyFor("error", r)) ||
                     store->has(keyFor("commerror", r)) ||
                     (peers[r].host == host && processGone(peers[r].pid));
         } catch (...) {
-          problem = true;
         }
-        waiting = true;
       }
-      if (!waiting || problem)
+      if (settled || Clock::now() >= deadline)
         break;
       std::this_thread::sleep_for(milliseconds(5));
     }
-    if (!removeDir.empty() && !failed) {
+    if (!removeDir.empty()) {
       std::error_code ec;
       std::filesystem::remove_all(removeDir, ec);
     }
   }
 
-  /// Why the world may have failed, from what peers published and which
-  /// local peers are gone. Empty when nothing is known.
-  std::string diagnose() {
-    std::vector<std::string> primary, secondary;
+  /// What the other ranks say about a failure.
+  struct Diagnosis {
+    /// Root causes: ranks that reported their own error or are gone.
+    std::vector<std::string> primary;
+    /// Ranks whose collective failed too (they name their own culprit).
+    std::vector<std::string> secondary;
+    /// Members of the failed communicator that said nothing and are not
+    /// known to be gone: after a timeout, the ones likely stuck.
+    std::vector<std::string> silent;
+  };
+
+  Diagnosis diagnose(const std::vector<int> &members) {
+    Diagnosis d;
     for (int r = 0; r < worldSize; ++r) {
       if (r == worldRank)
         continue;
+      std::string who = "rank " + std::to_string(r);
+      std::string pid = " (pid " + std::to_string(peers[r].pid) +
+                        (peers[r].host == host ? "" : " on " + peers[r].host) +
+                        ")";
       std::vector<char> v;
-      bool reported = false;
       try {
         if (store->tryGet(keyFor("error", r), v)) {
-          primary.push_back("rank " + std::to_string(r) +
-                            " failed: " + toString(v));
-          reported = true;
+          d.primary.push_back(who + " failed: " + toString(v));
+          continue;
         }
       } catch (...) {
       }
-      if (!reported && peers[r].host == host && processGone(peers[r].pid)) {
-        primary.push_back("rank " + std::to_string(r) + " (pid " +
-                          std::to_string(peers[r].pid) + ") is gone");
-        reported = true;
-      }
-      if (reported)
-        continue;
+      // A rank whose own collective failed first is not a cause, even if
+      // it has exited since.
       try {
-        if (store->tryGet(keyFor("commerror", r), v))
-          secondary.push_back("rank " + std::to_string(r) +
-                              " reported: " + toString(v));
+        if (store->tryGet(keyFor("commerror", r), v)) {
+          d.secondary.push_back(who + " reported: " + toString(v));
+          continue;
+        }
       } catch (...) {
       }
+      if (peers[r].host == host && processGone(peers[r].pid)) {
+        d.primary.push_back(who + pid + " is gone");
+        continue;
+      }
+      if (std::find(members.begin(), members.end(), r) != members.end())
+        d.silent.push_back(who + pid);
     }
-    const std::vector<std::string> &causes =
-        primary.empty() ? secondary : primary;
-    std::string out;
-    for (const std::string &c : causes)
-      out += (out.empty() ? "" : "; ") + c;
-    return out;
+    return d;
   }
 };
 
@@ -744,31 +754,54 @@ private:
   std::map<int, std::deque<std::vector<char>>> selfMessages_;
 };
 
-/// Why a Gloo operation failed, with the culprit when it can be known.
-std::string explainFailure(Shared &shared, const std::string &what,
-                           Clock::duration elapsed, const std::string &cause) {
+std::string joinAll(const std::vector<std::string> &parts) {
+  std::string out;
+  for (const std::string &p : parts)
+    out += (out.empty() ? "" : "; ") + p;
+  return out;
+}
+
+/// Why a Gloo operation over world ranks `members` failed, with the culprit
+/// when it can be known.
+std::string explainFailure(Shared &shared, const std::vector<int> &members,
+                           const std::string &what, Clock::duration elapsed,
+                           const std::string &cause) {
   // A peer that just died may still be exiting, or about to publish why:
-  // look a few times before settling for what Gloo said.
-  std::string culprit;
+  // look a few times before settling for less.
+  // After a timeout, peers that were waiting too time out about now: give
+  // them the whole moment to say so, so that the silent ones stand out.
+  bool timedOut = elapsed + milliseconds(50) >= shared.timeout;
+  Shared::Diagnosis d;
   auto until = Clock::now() + milliseconds(500);
   for (;;) {
-    culprit = shared.diagnose();
-    if (!culprit.empty() || Clock::now() >= until)
+    d = shared.diagnose(members);
+    if ((!timedOut && !d.primary.empty()) || Clock::now() >= until)
       break;
     std::this_thread::sleep_for(milliseconds(20));
   }
   std::ostringstream os;
   os << what << " failed on rank " << shared.worldRank << " after "
      << seconds(elapsed) << ": ";
-  if (!culprit.empty())
-    os << culprit << " (gloo: " << cause << ")";
-  else if (elapsed + milliseconds(50) >= shared.timeout)
+  if (!d.primary.empty()) {
+    os << joinAll(d.primary);
+  } else if (timedOut) {
     os << "timed out (limit " << seconds(shared.timeout)
-       << ", FRESCO_COMM_TIMEOUT); no rank reported a failure and no peer on "
-          "this host is gone (gloo: "
-       << cause << ")";
-  else
-    os << cause;
+       << ", FRESCO_COMM_TIMEOUT)";
+    std::string silent;
+    for (const std::string &r : d.silent)
+      silent += (silent.empty() ? "" : ", ") + r;
+    if (!d.silent.empty())
+      os << " waiting for " << silent << ", which "
+         << (d.silent.size() > 1 ? "report" : "reports")
+         << " no failure (stuck, or slower than the limit)";
+    else if (!d.secondary.empty())
+      os << "; " << joinAll(d.secondary);
+  } else if (!d.secondary.empty()) {
+    os << joinAll(d.secondary);
+  } else {
+    return os.str() + cause;
+  }
+  os << " (gloo: " << cause << ")";
   return os.str();
 }
 
@@ -776,8 +809,9 @@ template <typename F>
 void GlooCommunicator::run(const std::string &what, F &&body, bool onThis) {
   std::string op = onThis ? what + " on " + describe() : what;
   if (!broken_.empty())
-    fail(op, " is impossible: the communicator is unusable after an earlier "
-             "failure: ",
+    fail(op,
+         " is impossible: the communicator is unusable after an earlier "
+         "failure: ",
          broken_);
   auto start = Clock::now();
   std::string cause;
@@ -791,7 +825,17 @@ void GlooCommunicator::run(const std::string &what, F &&body, bool onThis) {
   } catch (const std::exception &e) {
     cause = glooMessage(e.what());
   }
-  broken_ = explainFailure(*shared_, op, Clock::now() - start, cause);
+  Clock::duration elapsed = Clock::now() - start;
+  // Say at once that this rank failed, so that peers diagnosing their own
+  // failure at the same moment do not take it for the cause.
+  try {
+    shared_->store->set(keyFor("commerror", shared_->worldRank),
+                        toBytes(op + " failed on rank " +
+                                std::to_string(shared_->worldRank) + ": " +
+                                cause));
+  } catch (...) {
+  }
+  broken_ = explainFailure(*shared_, members_, op, elapsed, cause);
   shared_->failed = true;
   // Peers still waiting on this rank can quote why it gave up.
   try {
@@ -808,8 +852,7 @@ GlooCommunicator::subgroup(const std::vector<int> &members,
   check(!members.empty(), "subgroup '", tag, "': no members");
   for (size_t i = 0; i < members.size(); ++i) {
     check(i == 0 || members[i - 1] < members[i], "subgroup '", tag,
-          "': members [", joinRanks(members),
-          "] must be sorted and distinct");
+          "': members [", joinRanks(members), "] must be sorted and distinct");
     check(std::find(members_.begin(), members_.end(), members[i]) !=
               members_.end(),
           "subgroup '", tag, "': rank ", members[i], " is not a member of ",
@@ -843,6 +886,9 @@ GlooCommunicator::subgroup(const std::vector<int> &members,
     context->setTimeout(timeout());
     gloo::rendezvous::PrefixStore store(prefix, *shared_->store);
     context->connectFullMesh(store, shared_->device);
+    gloo::BarrierOptions opts(context);
+    opts.setTimeout(timeout());
+    gloo::barrier(opts);
   });
   return std::make_unique<GlooCommunicator>(shared_, std::move(context),
                                             members, name);
@@ -909,9 +955,9 @@ void GlooCommunicator::reduceScatterSum(const float *send, float *recv,
       recvBuf->recv(prev, slot);
       sendBuf->send(next, slot, out * n * 4, n * 4);
       auto left = [&] {
-        return std::max(milliseconds(1),
-                        std::chrono::duration_cast<milliseconds>(
-                            deadline - Clock::now()));
+        return std::max(
+            milliseconds(1),
+            std::chrono::duration_cast<milliseconds>(deadline - Clock::now()));
       };
       recvBuf->waitRecv(left());
       sendBuf->waitSend(left());
@@ -950,8 +996,7 @@ void GlooCommunicator::allToAll(const void *send, void *recv,
   });
 }
 
-void GlooCommunicator::send(const void *data, size_t bytes, int peer,
-                            int tag) {
+void GlooCommunicator::send(const void *data, size_t bytes, int peer, int tag) {
   checkPeer("send", peer);
   check(tag >= 0, "send: tag ", tag, " is negative");
   if (peer == rank_) {
@@ -964,8 +1009,8 @@ void GlooCommunicator::send(const void *data, size_t bytes, int peer,
   run("send of " + count(bytes, "byte") + " to rank " +
           std::to_string(members_[peer]) + " (tag " + std::to_string(tag) + ")",
       [&] {
-        auto buf = context_->createUnboundBuffer(const_cast<void *>(data),
-                                                 bytes);
+        auto buf =
+            context_->createUnboundBuffer(const_cast<void *>(data), bytes);
         buf->send(peer, gloo::Slot::build(kSendRecvSlotPrefix,
                                           static_cast<uint32_t>(tag)));
         buf->waitSend(timeout());
@@ -1078,15 +1123,23 @@ void reportFailure(Communicator &comm, const std::string &message) {
     gloo->reportFailure(message);
 }
 
-std::unique_ptr<Communicator>
-createGlooCommunicator(const RankEnv &env, milliseconds timeout) {
+std::unique_ptr<Communicator> createGlooCommunicator(const RankEnv &env,
+                                                     milliseconds timeout) {
   timeout = commTimeoutFromEnvironment(timeout);
+  // Gloo writes to its sockets without MSG_NOSIGNAL: the default SIGPIPE
+  // would kill this rank when a peer dies, before it can say which one.
+  // Writes to a closed socket or pipe then fail with EPIPE instead.
+  struct sigaction pipeAction {};
+  if (sigaction(SIGPIPE, nullptr, &pipeAction) == 0 &&
+      !(pipeAction.sa_flags & SA_SIGINFO) && pipeAction.sa_handler == SIG_DFL)
+    std::signal(SIGPIPE, SIG_IGN);
   check(env.worldSize >= 1 && env.rank >= 0 && env.rank < env.worldSize,
         "rank ", env.rank, " is not a rank of a world of ", env.worldSize);
   auto shared = std::make_shared<Shared>();
   shared->timeout = timeout;
   shared->worldRank = env.rank;
   shared->worldSize = env.worldSize;
+  shared->peers.resize(env.worldSize);
   shared->host = hostName();
   std::string glooHost = "127.0.0.1";
 
@@ -1110,8 +1163,7 @@ createGlooCommunicator(const RankEnv &env, milliseconds timeout) {
     if (host.size() > 2 && host.front() == '[' && host.back() == ']')
       host = host.substr(1, host.size() - 2);
     int port = std::atoi(rdv.c_str() + colon + 1);
-    check(port > 0 && port < 65536, "invalid rendezvous '", rdv,
-          "': bad port");
+    check(port > 0 && port < 65536, "invalid rendezvous '", rdv, "': bad port");
     shared->store =
         std::make_shared<TcpStore>(host, port, env.rank == 0, timeout);
     shared->servesStore = env.rank == 0;
@@ -1129,7 +1181,6 @@ createGlooCommunicator(const RankEnv &env, milliseconds timeout) {
             toBytes(std::to_string(getpid()) + " " + shared->host));
   auto start = Clock::now();
   auto deadline = start + timeout;
-  shared->peers.resize(env.worldSize);
   for (;;) {
     std::vector<int> missing;
     for (int r = 0; r < env.worldSize; ++r) {
@@ -1149,7 +1200,8 @@ createGlooCommunicator(const RankEnv &env, milliseconds timeout) {
       fail("rank ", env.rank, " of ", env.worldSize, ": rank",
            missing.size() > 1 ? "s " : " ", joinRanks(missing), " did not join",
            " within ", seconds(timeout), " (rendezvous ", store.where(),
-           ", launcher ", env.launcher, "; FRESCO_COMM_TIMEOUT sets the limit)");
+           ", launcher ", env.launcher,
+           "; FRESCO_COMM_TIMEOUT sets the limit)");
     std::this_thread::sleep_for(milliseconds(5));
   }
 
@@ -1159,7 +1211,8 @@ createGlooCommunicator(const RankEnv &env, milliseconds timeout) {
   for (int r = 0; r < env.worldSize; ++r)
     world[r] = r;
   if (env.worldSize == 1)
-    return std::make_unique<GlooCommunicator>(shared, nullptr, world, worldName);
+    return std::make_unique<GlooCommunicator>(shared, nullptr, world,
+                                              worldName);
 
   try {
     gloo::transport::tcp::attr attr;
@@ -1179,6 +1232,11 @@ createGlooCommunicator(const RankEnv &env, milliseconds timeout) {
       [&] {
         gloo::rendezvous::PrefixStore prefixed("world", store);
         context->connectFullMesh(prefixed, shared->device);
+        // Returning means every rank is connected, not only this one: a
+        // rank that then exits at once cannot break a peer's handshake.
+        gloo::BarrierOptions opts(context);
+        opts.setTimeout(timeout);
+        gloo::barrier(opts);
       },
       /*onThis=*/false);
   return std::make_unique<GlooCommunicator>(shared, std::move(context), world,

@@ -15,16 +15,10 @@ namespace fresco {
 namespace sched {
 namespace {
 
-enum class Prediction { Epsilon, Sample, V };
-
 class DDIMScheduler final : public SchedulerBase {
 public:
   explicit DDIMScheduler(const Config &c) : SchedulerBase("DDIMScheduler") {
-    numTrain_ = c.getInt("num_train_timesteps", 1000);
-    check(numTrain_ >= 2, name_,
-          ": scheduler config key 'num_train_timesteps' must be at least 2, "
-          "got ",
-          numTrain_);
+    numTrain_ = readNumTrainTimesteps(c);
     alphasCumprod_ = alphasCumprod(makeBetas(c, numTrain_));
     // set_alpha_to_one: the "previous" alpha of the last step.
     finalAlphaCumprod_ =
@@ -33,30 +27,13 @@ public:
     clipRange_ = c.getDouble("clip_sample_range", 1.0);
     stepsOffset_ = c.getInt("steps_offset", 0);
 
-    const std::string pred = c.getString("prediction_type", "epsilon");
-    if (pred == "epsilon")
-      prediction_ = Prediction::Epsilon;
-    else if (pred == "sample")
-      prediction_ = Prediction::Sample;
-    else if (pred == "v_prediction")
-      prediction_ = Prediction::V;
-    else
-      c.invalid("prediction_type", "\"" + pred + "\"",
-                "epsilon, sample or v_prediction");
-
-    if (c.getBool("thresholding", false))
-      c.unsupported("thresholding", "true", "false");
-
-    spacing_ = c.getString("timestep_spacing", "leading");
-    if (spacing_ != "leading" && spacing_ != "trailing" &&
-        spacing_ != "linspace")
-      c.invalid("timestep_spacing", "\"" + spacing_ + "\"",
-                "leading, trailing or linspace");
+    prediction_ = readPrediction(c, "epsilon, sample or v_prediction");
+    c.requireFalse("thresholding");
+    spacing_ = readTimestepSpacing(c, "leading");
   }
 
   void setTimesteps(int n) override {
-    check(n >= 1, name_, ": the number of inference steps must be >= 1, got ",
-          n);
+    checkNumInferenceSteps(n);
     check(n <= numTrain_, name_, ": ", n,
           " inference steps cannot be more than num_train_timesteps (",
           numTrain_, ")");

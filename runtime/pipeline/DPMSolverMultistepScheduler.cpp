@@ -19,8 +19,6 @@ namespace fresco {
 namespace sched {
 namespace {
 
-enum class Prediction { Epsilon, Sample, V };
-
 /// alpha_t, sigma_t from a float32 sigma (_sigma_to_alpha_sigma_t).
 struct AlphaSigma {
   float alpha, sigma, lambda;
@@ -38,37 +36,16 @@ class DPMSolverMultistepScheduler final : public SchedulerBase {
 public:
   explicit DPMSolverMultistepScheduler(const Config &c)
       : SchedulerBase("DPMSolverMultistepScheduler") {
-    numTrain_ = c.getInt("num_train_timesteps", 1000);
-    check(numTrain_ >= 2, name_,
-          ": scheduler config key 'num_train_timesteps' must be at least 2, "
-          "got ",
-          numTrain_);
-    alphasCumprod_ = alphasCumprod(makeBetas(c, numTrain_));
-    if (c.getBool("rescale_betas_zero_snr", false))
-      alphasCumprod_.back() = 0x1p-24f;
-    trainSigmas_ = trainSigmas(alphasCumprod_);
-    logSigmas_.resize(trainSigmas_.size());
-    for (size_t i = 0; i < trainSigmas_.size(); ++i)
-      logSigmas_[i] = npLogF32(trainSigmas_[i]);
+    numTrain_ = readNumTrainTimesteps(c);
+    tables_ = makeSigmaTables(c, numTrain_);
 
     // Orders above 3 run the third-order update in diffusers too.
     order_ = int(c.getInt("solver_order", 2));
     if (order_ < 1 || order_ > 16)
       c.invalid("solver_order", std::to_string(order_), "1, 2 or 3");
 
-    const std::string pred = c.getString("prediction_type", "epsilon");
-    if (pred == "epsilon")
-      prediction_ = Prediction::Epsilon;
-    else if (pred == "sample")
-      prediction_ = Prediction::Sample;
-    else if (pred == "v_prediction")
-      prediction_ = Prediction::V;
-    else
-      c.invalid("prediction_type", "\"" + pred + "\"",
-                "epsilon, sample or v_prediction");
-
-    if (c.getBool("thresholding", false))
-      c.unsupported("thresholding", "true", "false");
+    prediction_ = readPrediction(c, "epsilon, sample or v_prediction");
+    c.requireFalse("thresholding");
 
     const std::string algo = c.getString("algorithm_type", "dpmsolver++");
     if (algo == "dpmsolver++" || algo == "deis") // diffusers maps deis to ++
@@ -94,29 +71,12 @@ public:
     lowerOrderFinal_ = c.getBool("lower_order_final", true);
     eulerAtFinal_ = c.getBool("euler_at_final", false);
 
-    karras_ = c.getBool("use_karras_sigmas", false);
-    const bool exponential = c.getBool("use_exponential_sigmas", false);
-    const bool beta = c.getBool("use_beta_sigmas", false);
-    if (int(karras_) + int(exponential) + int(beta) > 1)
-      fail(name_, ": only one of the scheduler config keys "
-                  "'use_karras_sigmas', 'use_exponential_sigmas', "
-                  "'use_beta_sigmas' can be true");
-    if (exponential)
-      c.unsupported("use_exponential_sigmas", "true", "false");
-    if (beta)
-      c.unsupported("use_beta_sigmas", "true", "false");
-    if (c.getBool("use_lu_lambdas", false))
-      c.unsupported("use_lu_lambdas", "true", "false");
-    // Not DPM-Solver keys, but from_config keeps them and the Karras
-    // conversion reads them when present.
-    sigmaMin_ = c.getOptionalDouble("sigma_min");
-    sigmaMax_ = c.getOptionalDouble("sigma_max");
+    // sigma_min and sigma_max are not DPM-Solver keys, but from_config keeps
+    // them and the Karras conversion reads them when present.
+    karras_ = readKarrasConfig(c);
+    c.requireFalse("use_lu_lambdas");
 
-    const std::string finalSigmas = c.getString("final_sigmas_type", "zero");
-    if (finalSigmas != "zero" && finalSigmas != "sigma_min")
-      c.invalid("final_sigmas_type", "\"" + finalSigmas + "\"",
-                "zero or sigma_min");
-    finalZero_ = finalSigmas == "zero";
+    finalZero_ = !readFinalSigmaMin(c);
     // diffusers checks the configured name, so "deis" (run as dpmsolver++)
     // is refused here too.
     if (algo != "dpmsolver++" && finalZero_)
@@ -133,24 +93,19 @@ public:
                     "null; split learned-sigma channels off the model output "
                     "before the scheduler");
 
-    spacing_ = c.getString("timestep_spacing", "linspace");
-    if (spacing_ != "leading" && spacing_ != "trailing" &&
-        spacing_ != "linspace")
-      c.invalid("timestep_spacing", "\"" + spacing_ + "\"",
-                "linspace, leading or trailing");
+    spacing_ = readTimestepSpacing(c, "linspace");
     stepsOffset_ = c.getInt("steps_offset", 0);
   }
 
   void setTimesteps(int n) override {
-    check(n >= 1, name_, ": the number of inference steps must be >= 1, got ",
-          n);
+    checkNumInferenceSteps(n);
     // lambda_min_clipped cuts the noisiest end: searchsorted over the
     // ascending flipped lambdas, the bound rounded to float32 as torch does.
     const float bound = float(lambdaMinClipped_);
     int64_t clipped = 0;
     for (int64_t i = numTrain_ - 1; i >= 0; --i) {
-      const float a = std::sqrt(alphasCumprod_[size_t(i)]);
-      const float s = std::sqrt(1.0f - alphasCumprod_[size_t(i)]);
+      const float a = std::sqrt(tables_.alphasCumprod[size_t(i)]);
+      const float s = std::sqrt(1.0f - tables_.alphasCumprod[size_t(i)]);
       const float lambda = torchLogF32(a) - torchLogF32(s);
       if (lambda < bound)
         ++clipped;
@@ -175,22 +130,25 @@ public:
     }
 
     std::vector<double> sigmas;
-    if (karras_) {
+    if (karras_.enabled) {
       // Over the whole training range (the spacing only matters for the
       // count), then timesteps rounded back to integers.
-      const double sMin = sigmaMin_ ? *sigmaMin_ : double(trainSigmas_.front());
-      const double sMax = sigmaMax_ ? *sigmaMax_ : double(trainSigmas_.back());
+      const double sMin = karras_.sigmaMin
+                              ? *karras_.sigmaMin
+                              : double(tables_.trainSigmas.front());
+      const double sMax = karras_.sigmaMax ? *karras_.sigmaMax
+                                           : double(tables_.trainSigmas.back());
       sigmas = karrasSigmas(sMin, sMax, n);
       ts.clear();
       for (double s : sigmas)
-        ts.push_back(npRound(sigmaToT(s, logSigmas_)));
+        ts.push_back(npRound(sigmaToT(s, tables_.logSigmas)));
     } else {
-      sigmas = npInterpArange(ts, trainSigmas_);
+      sigmas = npInterpArange(ts, tables_.trainSigmas);
     }
     sigmas_.clear();
     for (double s : sigmas)
       sigmas_.push_back(float(s));
-    sigmas_.push_back(finalZero_ ? 0.0f : trainSigmas_[0]);
+    sigmas_.push_back(finalZero_ ? 0.0f : tables_.trainSigmas[0]);
 
     timesteps_ = ts; // int64 in diffusers: integral values
     history_.assign(size_t(order_), {});
@@ -374,15 +332,14 @@ private:
   }
 
   int64_t numTrain_ = 1000;
-  std::vector<float> alphasCumprod_, trainSigmas_, logSigmas_;
+  SigmaTables tables_;
   int order_ = 2;
   Prediction prediction_ = Prediction::Epsilon;
   bool plusPlus_ = true;
   bool heun_ = false;
   bool lowerOrderFinal_ = true;
   bool eulerAtFinal_ = false;
-  bool karras_ = false;
-  std::optional<double> sigmaMin_, sigmaMax_;
+  KarrasConfig karras_;
   bool finalZero_ = true;
   double lambdaMinClipped_ = 0;
   std::string spacing_;

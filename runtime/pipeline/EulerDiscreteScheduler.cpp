@@ -17,36 +17,14 @@ namespace fresco {
 namespace sched {
 namespace {
 
-enum class Prediction { Epsilon, Sample, V };
-
 class EulerDiscreteScheduler final : public SchedulerBase {
 public:
   explicit EulerDiscreteScheduler(const Config &c)
       : SchedulerBase("EulerDiscreteScheduler") {
-    numTrain_ = c.getInt("num_train_timesteps", 1000);
-    check(numTrain_ >= 2, name_,
-          ": scheduler config key 'num_train_timesteps' must be at least 2, "
-          "got ",
-          numTrain_);
-    alphasCumprod_ = alphasCumprod(makeBetas(c, numTrain_));
-    // A zero terminal SNR would make the last sigma infinite.
-    if (c.getBool("rescale_betas_zero_snr", false))
-      alphasCumprod_.back() = 0x1p-24f;
-    trainSigmas_ = trainSigmas(alphasCumprod_);
-    logSigmas_.resize(trainSigmas_.size());
-    for (size_t i = 0; i < trainSigmas_.size(); ++i)
-      logSigmas_[i] = npLogF32(trainSigmas_[i]);
-
-    const std::string pred = c.getString("prediction_type", "epsilon");
-    if (pred == "epsilon")
-      prediction_ = Prediction::Epsilon;
-    else if (pred == "v_prediction")
-      prediction_ = Prediction::V;
-    else if (pred == "sample" || pred == "original_sample")
-      prediction_ = Prediction::Sample;
-    else
-      c.invalid("prediction_type", "\"" + pred + "\"",
-                "epsilon, v_prediction or sample");
+    numTrain_ = readNumTrainTimesteps(c);
+    tables_ = makeSigmaTables(c, numTrain_);
+    prediction_ = readPrediction(c, "epsilon, v_prediction or sample",
+                                 /*originalSampleAlias=*/true);
 
     const std::string interp = c.getString("interpolation_type", "linear");
     if (interp == "log_linear")
@@ -55,47 +33,24 @@ public:
       c.invalid("interpolation_type", "\"" + interp + "\"",
                 "linear or log_linear");
 
-    karras_ = c.getBool("use_karras_sigmas", false);
-    const bool exponential = c.getBool("use_exponential_sigmas", false);
-    const bool beta = c.getBool("use_beta_sigmas", false);
-    if (int(karras_) + int(exponential) + int(beta) > 1)
-      fail(name_, ": only one of the scheduler config keys "
-                  "'use_karras_sigmas', 'use_exponential_sigmas', "
-                  "'use_beta_sigmas' can be true");
-    if (exponential)
-      c.unsupported("use_exponential_sigmas", "true", "false");
-    if (beta)
-      c.unsupported("use_beta_sigmas", "true", "false");
-    sigmaMin_ = c.getOptionalDouble("sigma_min");
-    sigmaMax_ = c.getOptionalDouble("sigma_max");
-
-    spacing_ = c.getString("timestep_spacing", "linspace");
-    if (spacing_ != "leading" && spacing_ != "trailing" &&
-        spacing_ != "linspace")
-      c.invalid("timestep_spacing", "\"" + spacing_ + "\"",
-                "linspace, leading or trailing");
+    karras_ = readKarrasConfig(c);
+    spacing_ = readTimestepSpacing(c, "linspace");
     stepsOffset_ = c.getInt("steps_offset", 0);
 
-    const std::string type = c.getString("timestep_type", "discrete");
-    if (type != "discrete" && type != "continuous")
-      c.invalid("timestep_type", "\"" + type + "\"", "discrete or continuous");
+    const std::string type =
+        c.getChoice("timestep_type", "discrete", {"discrete", "continuous"});
     // Only this combination changes anything in diffusers.
     continuousV_ = type == "continuous" && prediction_ == Prediction::V;
 
-    const std::string finalSigmas = c.getString("final_sigmas_type", "zero");
-    if (finalSigmas != "zero" && finalSigmas != "sigma_min")
-      c.invalid("final_sigmas_type", "\"" + finalSigmas + "\"",
-                "zero or sigma_min");
-    finalSigmaMin_ = finalSigmas == "sigma_min";
+    finalSigmaMin_ = readFinalSigmaMin(c);
     // Until set_timesteps, diffusers' sigmas are the training ones, noisiest
     // first, then 0 (init_noise_sigma reads them).
-    sigmas_.assign(trainSigmas_.rbegin(), trainSigmas_.rend());
+    sigmas_.assign(tables_.trainSigmas.rbegin(), tables_.trainSigmas.rend());
     sigmas_.push_back(0.0f);
   }
 
   void setTimesteps(int n) override {
-    check(n >= 1, name_, ": the number of inference steps must be >= 1, got ",
-          n);
+    checkNumInferenceSteps(n);
     // Timestep grid, float32 as diffusers stores it.
     std::vector<float> ts;
     if (spacing_ == "linspace") {
@@ -113,20 +68,20 @@ public:
     }
 
     std::vector<double> tsD(ts.begin(), ts.end());
-    std::vector<double> sigmas = npInterpArange(tsD, trainSigmas_);
-    if (karras_) {
-      const double sMin = sigmaMin_ ? *sigmaMin_ : sigmas.back();
-      const double sMax = sigmaMax_ ? *sigmaMax_ : sigmas.front();
+    std::vector<double> sigmas = npInterpArange(tsD, tables_.trainSigmas);
+    if (karras_.enabled) {
+      const double sMin = karras_.sigmaMin ? *karras_.sigmaMin : sigmas.back();
+      const double sMax = karras_.sigmaMax ? *karras_.sigmaMax : sigmas.front();
       sigmas = karrasSigmas(sMin, sMax, n);
       ts.clear();
       for (double s : sigmas)
-        ts.push_back(float(sigmaToT(s, logSigmas_)));
+        ts.push_back(float(sigmaToT(s, tables_.logSigmas)));
     }
 
     sigmas_.clear();
     for (double s : sigmas)
       sigmas_.push_back(float(s));
-    sigmas_.push_back(finalSigmaMin_ ? trainSigmas_[0] : 0.0f);
+    sigmas_.push_back(finalSigmaMin_ ? tables_.trainSigmas[0] : 0.0f);
 
     timesteps_.clear();
     if (continuousV_) {
@@ -194,10 +149,9 @@ public:
 
 private:
   int64_t numTrain_ = 1000;
-  std::vector<float> alphasCumprod_, trainSigmas_, logSigmas_;
+  SigmaTables tables_;
   Prediction prediction_ = Prediction::Epsilon;
-  bool karras_ = false;
-  std::optional<double> sigmaMin_, sigmaMax_;
+  KarrasConfig karras_;
   std::string spacing_;
   int64_t stepsOffset_ = 0;
   bool continuousV_ = false;

@@ -1,9 +1,10 @@
 //===- Scheduler.cpp - Scheduler factory and shared schedule maths --------===//
 //
 // The factory, the scheduler_config.json reader and the pieces the three
-// schedulers share: diffusers' beta schedules (float32 torch), the numpy
-// float64 grids (linspace, arange, interp), sigma/timestep conversions, and
-// log/exp computed the way torch (SLEEF) and numpy compute them on CPU.
+// schedulers share: the config keys they have in common, diffusers' beta
+// schedules and sigma tables (float32 torch), the numpy float64 grids
+// (linspace, arange, interp), sigma/timestep conversions, and log/exp
+// computed the way torch (SLEEF) and numpy compute them on CPU.
 //
 //===----------------------------------------------------------------------===//
 #include "runtime/pipeline/Scheduler.h"
@@ -105,31 +106,51 @@ int64_t Config::getInt(const char *key, int64_t def) const {
        "' must be an integer, got ", v->dump());
 }
 
+namespace {
+
+/// `v` (the value of `key`) as a T, after checking that it `isType`, which
+/// the message describes as `what`.
+template <typename T>
+T checkedGet(const std::string &className, const char *key,
+             const nlohmann::json &v, bool isType, const char *what) {
+  check(isType, className, ": scheduler config key '", key, "' must be ", what,
+        ", got ", v.dump());
+  return v.get<T>();
+}
+
+} // namespace
+
 double Config::getDouble(const char *key, double def) const {
   const nlohmann::json *v = find(key);
-  if (!v)
-    return def;
-  check(v->is_number(), className_, ": scheduler config key '", key,
-        "' must be a number, got ", v->dump());
-  return v->get<double>();
+  return v ? checkedGet<double>(className_, key, *v, v->is_number(), "a number")
+           : def;
 }
 
 bool Config::getBool(const char *key, bool def) const {
   const nlohmann::json *v = find(key);
-  if (!v)
-    return def;
-  check(v->is_boolean(), className_, ": scheduler config key '", key,
-        "' must be true or false, got ", v->dump());
-  return v->get<bool>();
+  return v ? checkedGet<bool>(className_, key, *v, v->is_boolean(),
+                              "true or false")
+           : def;
 }
 
 std::string Config::getString(const char *key, const std::string &def) const {
   const nlohmann::json *v = find(key);
-  if (!v)
-    return def;
-  check(v->is_string(), className_, ": scheduler config key '", key,
-        "' must be a string, got ", v->dump());
-  return v->get<std::string>();
+  return v ? checkedGet<std::string>(className_, key, *v, v->is_string(),
+                                     "a string")
+           : def;
+}
+
+std::string Config::getChoice(const char *key, const std::string &def,
+                              const std::vector<std::string> &values) const {
+  const std::string value = getString(key, def);
+  std::string allowed;
+  for (size_t i = 0; i < values.size(); ++i) {
+    if (value == values[i])
+      return value;
+    allowed += i == 0 ? "" : i + 1 == values.size() ? " or " : ", ";
+    allowed += values[i];
+  }
+  invalid(key, "\"" + value + "\"", allowed);
 }
 
 std::optional<double> Config::getOptionalDouble(const char *key) const {
@@ -155,6 +176,11 @@ Config::getDoubleList(const char *key) const {
   return out;
 }
 
+void Config::requireFalse(const char *key) const {
+  if (getBool(key, false))
+    unsupported(key, "true", "false");
+}
+
 void Config::unsupported(const char *key, const std::string &value,
                          const std::string &supported) const {
   fail(className_, ": scheduler config key '", key, "' = ", value,
@@ -170,6 +196,10 @@ void Config::invalid(const char *key, const std::string &value,
 //===----------------------------------------------------------------------===//
 // SchedulerBase
 //===----------------------------------------------------------------------===//
+
+void SchedulerBase::checkNumInferenceSteps(int n) const {
+  check(n >= 1, name_, ": the number of inference steps must be >= 1, got ", n);
+}
 
 void SchedulerBase::resetSteps(int numInferenceSteps) {
   check(!timesteps_.empty(), name_, ": the schedule for ", numInferenceSteps,
@@ -202,6 +232,63 @@ void SchedulerBase::beginStep(int stepIndex, int64_t n) {
         " (steps run in order 0, 1, ... after setTimesteps)");
   check(n > 0, name_, ": step needs at least one value, got ", n);
   ++nextStep_;
+}
+
+//===----------------------------------------------------------------------===//
+// Config keys the schedulers share
+//===----------------------------------------------------------------------===//
+
+Prediction readPrediction(const Config &c, const char *allowed,
+                          bool originalSampleAlias) {
+  const std::string pred = c.getString("prediction_type", "epsilon");
+  if (pred == "epsilon")
+    return Prediction::Epsilon;
+  if (pred == "sample" || (originalSampleAlias && pred == "original_sample"))
+    return Prediction::Sample;
+  if (pred == "v_prediction")
+    return Prediction::V;
+  c.invalid("prediction_type", "\"" + pred + "\"", allowed);
+}
+
+int64_t readNumTrainTimesteps(const Config &c) {
+  const int64_t numTrain = c.getInt("num_train_timesteps", 1000);
+  check(numTrain >= 2, c.className(),
+        ": scheduler config key 'num_train_timesteps' must be at least 2, "
+        "got ",
+        numTrain);
+  return numTrain;
+}
+
+std::string readTimestepSpacing(const Config &c, const std::string &def) {
+  // Messages list the default first.
+  std::vector<std::string> values = {def};
+  for (const char *s : {"leading", "trailing", "linspace"})
+    if (def != s)
+      values.push_back(s);
+  return c.getChoice("timestep_spacing", def, values);
+}
+
+KarrasConfig readKarrasConfig(const Config &c) {
+  KarrasConfig k;
+  k.enabled = c.getBool("use_karras_sigmas", false);
+  const bool exponential = c.getBool("use_exponential_sigmas", false);
+  const bool beta = c.getBool("use_beta_sigmas", false);
+  if (int(k.enabled) + int(exponential) + int(beta) > 1)
+    fail(c.className(), ": only one of the scheduler config keys "
+                        "'use_karras_sigmas', 'use_exponential_sigmas', "
+                        "'use_beta_sigmas' can be true");
+  if (exponential)
+    c.unsupported("use_exponential_sigmas", "true", "false");
+  if (beta)
+    c.unsupported("use_beta_sigmas", "true", "false");
+  k.sigmaMin = c.getOptionalDouble("sigma_min");
+  k.sigmaMax = c.getOptionalDouble("sigma_max");
+  return k;
+}
+
+bool readFinalSigmaMin(const Config &c) {
+  return c.getChoice("final_sigmas_type", "zero", {"zero", "sigma_min"}) ==
+         "sigma_min";
 }
 
 //===----------------------------------------------------------------------===//
@@ -343,6 +430,19 @@ std::vector<float> makeBetas(const Config &c, int64_t numTrain) {
   if (c.getBool("rescale_betas_zero_snr", false))
     betas = rescaleZeroTerminalSnr(betas);
   return betas;
+}
+
+SigmaTables makeSigmaTables(const Config &c, int64_t numTrain) {
+  SigmaTables t;
+  t.alphasCumprod = alphasCumprod(makeBetas(c, numTrain));
+  // A zero terminal SNR would make the last sigma infinite.
+  if (c.getBool("rescale_betas_zero_snr", false))
+    t.alphasCumprod.back() = 0x1p-24f;
+  t.trainSigmas = trainSigmas(t.alphasCumprod);
+  t.logSigmas.resize(t.trainSigmas.size());
+  for (size_t i = 0; i < t.trainSigmas.size(); ++i)
+    t.logSigmas[i] = npLogF32(t.trainSigmas[i]);
+  return t;
 }
 
 //===----------------------------------------------------------------------===//

@@ -41,9 +41,15 @@ public:
   double getDouble(const char *key, double def) const;
   bool getBool(const char *key, bool def) const;
   std::string getString(const char *key, const std::string &def) const;
+  /// A string key that must be one of `values` (default `def`); the message
+  /// of a bad value lists them in this order.
+  std::string getChoice(const char *key, const std::string &def,
+                        const std::vector<std::string> &values) const;
   std::optional<double> getOptionalDouble(const char *key) const;
   std::optional<std::vector<double>> getDoubleList(const char *key) const;
 
+  /// Throws `unsupported` when the boolean `key` is true (default false).
+  void requireFalse(const char *key) const;
   /// Throws: `key` has a value diffusers accepts but Fresco does not.
   [[noreturn]] void unsupported(const char *key, const std::string &value,
                                 const std::string &supported) const;
@@ -77,6 +83,8 @@ protected:
   void beginStep(int stepIndex, int64_t n);
   /// Validates a scale_model_input() index (no ordering: it keeps no state).
   void checkStepIndex(int stepIndex, const char *what) const;
+  /// Checks set_timesteps' step count (at least 1).
+  void checkNumInferenceSteps(int n) const;
   /// Resets the counter after set_timesteps; checks the schedule is usable.
   void resetSteps(int numInferenceSteps);
 
@@ -84,6 +92,38 @@ protected:
   bool timestepsSet_ = false;
   int nextStep_ = 0;
 };
+
+//===----------------------------------------------------------------------===//
+// Config keys the schedulers share
+//===----------------------------------------------------------------------===//
+
+/// What the model predicts (prediction_type).
+enum class Prediction { Epsilon, Sample, V };
+
+/// prediction_type: "epsilon", "sample" or "v_prediction" (and
+/// "original_sample", a synonym of "sample", where `originalSampleAlias`, as
+/// in EulerDiscreteScheduler); `allowed` lists them in the message of a bad
+/// value.
+Prediction readPrediction(const Config &config, const char *allowed,
+                          bool originalSampleAlias = false);
+
+/// num_train_timesteps (default 1000), at least 2.
+int64_t readNumTrainTimesteps(const Config &config);
+
+/// timestep_spacing: "leading", "trailing" or "linspace" (default `def`).
+std::string readTimestepSpacing(const Config &config, const std::string &def);
+
+/// The use_karras_sigmas / use_exponential_sigmas / use_beta_sigmas keys (at
+/// most one true; only Karras is supported) and the sigma_min / sigma_max
+/// bounds the Karras conversion reads when present.
+struct KarrasConfig {
+  bool enabled = false;
+  std::optional<double> sigmaMin, sigmaMax;
+};
+KarrasConfig readKarrasConfig(const Config &config);
+
+/// final_sigmas_type: true for "sigma_min", false for "zero" (the default).
+bool readFinalSigmaMin(const Config &config);
 
 //===----------------------------------------------------------------------===//
 // The noise schedule (torch, float32)
@@ -106,6 +146,14 @@ std::vector<float> alphasCumprod(const std::vector<float> &betas);
 
 /// ((1 - ac) / ac) ** 0.5 in float32, per train timestep.
 std::vector<float> trainSigmas(const std::vector<float> &alphasCumprod);
+
+/// The training tables of the sigma-based schedulers (Euler, DPM-Solver):
+/// alphas_cumprod (its last entry 2**-24 under rescale_betas_zero_snr, so
+/// that the last sigma stays finite), the sigmas, and np.log of them.
+struct SigmaTables {
+  std::vector<float> alphasCumprod, trainSigmas, logSigmas;
+};
+SigmaTables makeSigmaTables(const Config &config, int64_t numTrainTimesteps);
 
 //===----------------------------------------------------------------------===//
 // numpy (float64) helpers

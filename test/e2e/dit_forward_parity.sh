@@ -10,11 +10,7 @@ set -euo pipefail
 config=$1
 batch=$2
 writer=${3:-fresco}
-here=$(cd "$(dirname "$0")" && pwd)
-: "${FRESCO_BIN:?set FRESCO_BIN to the build bin/ folder}"
-: "${FRESCO_PYTHON:?set FRESCO_PYTHON to the venv python (scripts/setup-venv.sh)}"
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+. "$(dirname "$0")/common.sh"
 
 if [ "$writer" = fresco ]; then
   "$FRESCO_BIN/fresco-random-checkpoint" "$config" -o "$work/model" --seed 3

@@ -9,11 +9,7 @@
 set -euo pipefail
 scheduler=$1
 shift
-here=$(cd "$(dirname "$0")" && pwd)
-root=$(cd "$here/../.." && pwd)
-: "${FRESCO_BIN:?}" "${FRESCO_PYTHON:?}"
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+. "$(dirname "$0")/common.sh"
 
 "$FRESCO_PYTHON" "$here/make_diffusers_pipeline.py" \
   --template "$root/models/dit/pipelines/dit-tiny" --out "$work/pipe" \

@@ -74,7 +74,6 @@ Write initial noise:
   dit_pipeline_reference.py --pipeline DIR --make-latents x.npy [--batch 2] [--seed 0]
   writes float32 N(0, 1) noise [B, in_channels, sample_size, sample_size] (numpy generator).
 """
-import argparse
 import contextlib
 import json
 import os
@@ -83,10 +82,8 @@ import types
 
 import numpy as np
 
-
-def read_json(path: str) -> dict:
-    with open(path) as f:
-        return json.load(f)
+from fresco_ref_common import (add_compute_dtype_arg, add_random_input_args, arg_parser, import_diffusers,
+                               read_json, save_normal_noise)
 
 
 def transformer_config(pipeline_dir: str) -> dict:
@@ -141,12 +138,9 @@ def scheduler_class(args):
 
 
 def load_pipeline(args):
-    import diffusers
-    import safetensors.torch  # noqa: F401  diffusers 0.31 calls it without importing it
     import torch
 
-    if not diffusers.utils.is_accelerate_available():
-        sys.exit("accelerate is not installed: run scripts/setup-venv.sh and use .venv/bin/python")
+    diffusers = import_diffusers()
     pipe = diffusers.DiTPipeline.from_pretrained(args.pipeline)
     pipe.set_progress_bar_config(disable=True)
     if args.scheduler or args.scheduler_float64:
@@ -292,7 +286,7 @@ def run_patched(args, class_labels, noise) -> None:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = arg_parser(__doc__)
     ap.add_argument("--pipeline", required=True, help="diffusers DiTPipeline folder")
     ap.add_argument("--class-labels", help="comma-separated class ids, e.g. 3,7")
     ap.add_argument("--latents", help="initial noise .npy [B, C, h, w] (a leading @ is ignored)")
@@ -301,8 +295,7 @@ def main() -> None:
     ap.add_argument("--scheduler", help="replace the folder's scheduler by this class, from its config")
     ap.add_argument("--loop", choices=("pipeline", "standard"), default="pipeline",
                     help="pipeline: DiTPipeline.__call__ (default); standard: the hand-written loop")
-    ap.add_argument("--dtype", choices=("float32", "float64"), default="float32",
-                    help="compute dtype (default float32)")
+    add_compute_dtype_arg(ap)
     ap.add_argument("--scheduler-float64", action="store_true",
                     help="build the scheduler with float64 tables and step arithmetic")
     ap.add_argument("--out-latents", help="final latents .npy (float32 [B, C, h, w], before 1/scaling_factor)")
@@ -310,17 +303,13 @@ def main() -> None:
     ap.add_argument("--out-trajectory", help="latents after each step .npy (float32 [steps, B, C, h, w])")
     ap.add_argument("--out-meta", help="run description .json (timesteps, sigmas, scheduler config)")
     ap.add_argument("--make-latents", metavar="FILE", help="write initial noise for --pipeline to FILE instead")
-    ap.add_argument("--batch", type=int, default=2, help="batch for --make-latents (default 2)")
-    ap.add_argument("--seed", type=int, default=0, help="seed for --make-latents (default 0)")
+    add_random_input_args(ap, "--make-latents")
     args = ap.parse_args()
 
     if args.make_latents:
         config = transformer_config(args.pipeline)
         size = config["sample_size"]
-        shape = (args.batch, config["in_channels"], size, size)
-        noise = np.random.default_rng(args.seed).standard_normal(shape).astype(np.float32)
-        np.save(args.make_latents, noise)
-        print(f"wrote {args.make_latents} float32 {list(noise.shape)}")
+        save_normal_noise(args.make_latents, (args.batch, config["in_channels"], size, size), args.seed)
         return
     if not args.class_labels or not args.latents:
         ap.error("need --class-labels and --latents (or --make-latents)")

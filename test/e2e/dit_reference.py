@@ -17,18 +17,15 @@ Write inputs for a model:
   timestep.npy (int64 [B] in [0, 1000)) and class_labels.npy (int64 [B] in [0, num_embeds_ada_norm)).
 """
 import argparse
-import json
 import os
 import sys
 
 import numpy as np
 
+from fresco_ref_common import (add_compute_dtype_arg, add_random_input_args, arg_parser, import_diffusers,
+                               read_json, torch_dtype)
+
 DIT_CLASSES = ("DiTTransformer2DModel", "Transformer2DModel")
-
-
-def read_config(model_dir: str) -> dict:
-    with open(os.path.join(model_dir, "config.json")) as f:
-        return json.load(f)
 
 
 def make_inputs(config: dict, out_dir: str, batch: int, seed: int) -> None:
@@ -46,18 +43,12 @@ def make_inputs(config: dict, out_dir: str, batch: int, seed: int) -> None:
 
 
 def load_model(model_dir: str, config: dict):
-    import diffusers
-    import safetensors.torch  # noqa: F401  diffusers 0.31 calls it without importing it
-
     name = config.get("_class_name")
     if name not in DIT_CLASSES:
         sys.exit(f"{model_dir}: _class_name {name!r} is not one of {', '.join(DIT_CLASSES)}")
     if config.get("norm_type") != "ada_norm_zero":
         sys.exit(f"{model_dir}: norm_type {config.get('norm_type')!r} is not ada_norm_zero (not a DiT)")
-    # Without accelerate, diffusers 0.31 cannot load sharded checkpoints at all and only warns
-    # about missing tensors (leaving them randomly initialised).
-    if not diffusers.utils.is_accelerate_available():
-        sys.exit("accelerate is not installed: run scripts/setup-venv.sh and use .venv/bin/python")
+    diffusers = import_diffusers()
     model = getattr(diffusers, name).from_pretrained(model_dir)
     if not isinstance(model, diffusers.DiTTransformer2DModel):
         sys.exit(f"{model_dir}: diffusers built {type(model).__name__}, not DiTTransformer2DModel")
@@ -67,7 +58,7 @@ def load_model(model_dir: str, config: dict):
 def run(args: argparse.Namespace, config: dict) -> None:
     import torch
 
-    dtype = {"float32": torch.float32, "float64": torch.float64}[args.dtype]
+    dtype = torch_dtype(args.dtype)
     latents = torch.from_numpy(np.load(args.latents)).to(dtype)
     timestep = torch.from_numpy(np.load(args.timestep))
     class_labels = torch.from_numpy(np.load(args.class_labels))
@@ -86,20 +77,18 @@ def run(args: argparse.Namespace, config: dict) -> None:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = arg_parser(__doc__)
     ap.add_argument("--model", required=True, help="diffusers model folder")
     ap.add_argument("--latents", help="float latents .npy [B, C, H, W]")
     ap.add_argument("--timestep", help="timesteps .npy [B]")
     ap.add_argument("--class-labels", help="int64 class labels .npy [B]")
     ap.add_argument("--out", help="output .npy (float32 [B, out_channels, H, W])")
-    ap.add_argument("--dtype", choices=("float32", "float64"), default="float32",
-                    help="compute dtype (default float32)")
+    add_compute_dtype_arg(ap)
     ap.add_argument("--make-inputs", metavar="DIR", help="write random inputs for --model into DIR instead")
-    ap.add_argument("--batch", type=int, default=2, help="batch for --make-inputs (default 2)")
-    ap.add_argument("--seed", type=int, default=0, help="seed for --make-inputs (default 0)")
+    add_random_input_args(ap, "--make-inputs")
     args = ap.parse_args()
 
-    config = read_config(args.model)
+    config = read_json(os.path.join(args.model, "config.json"))
     if args.make_inputs:
         make_inputs(config, args.make_inputs, args.batch, args.seed)
         return

@@ -11,17 +11,13 @@ tensor is trivially zero or one: weights U(+-1/sqrt(fan_in)), biases U(+-0.1), n
 Output: <out>/config.json plus diffusion_pytorch_model.safetensors, or shards with
 diffusion_pytorch_model.safetensors.index.json when the weights exceed --shard-size.
 """
-import argparse
-import json
 import math
 import os
 
-import diffusers
-import safetensors.torch  # noqa: F401  diffusers 0.31 calls it without importing it
 import torch
 from torch import nn
 
-DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+from fresco_ref_common import add_storage_dtype_arg, arg_parser, import_diffusers, read_json, torch_dtype
 
 
 def randomize(model: nn.Module, seed: int) -> None:
@@ -41,20 +37,20 @@ def randomize(model: nn.Module, seed: int) -> None:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = arg_parser(__doc__)
     ap.add_argument("--config", required=True, help="diffusers config.json of the model")
     ap.add_argument("--out", required=True, help="output folder (created)")
     ap.add_argument("--seed", type=int, default=0, help="weight seed (default 0)")
-    ap.add_argument("--dtype", choices=DTYPES, default="float32", help="stored dtype (default float32)")
+    add_storage_dtype_arg(ap)
     ap.add_argument("--shard-size", default="10GB",
                     help="save_pretrained max_shard_size, e.g. 1MB (default 10GB, diffusers' default)")
     args = ap.parse_args()
 
-    with open(args.config) as f:
-        config = json.load(f)
+    config = read_json(args.config)
+    diffusers = import_diffusers(need_accelerate=False)
     model = getattr(diffusers, config["_class_name"]).from_config(config)
     randomize(model, args.seed)
-    model.to(DTYPES[args.dtype])
+    model.to(torch_dtype(args.dtype))
     model.save_pretrained(args.out, safe_serialization=True, max_shard_size=args.shard_size)
 
     n_params = sum(p.numel() for p in model.parameters())

@@ -30,18 +30,12 @@ diffusers' from_pretrained maps them back (ModelMixin._convert_deprecated_attent
 references load the same weights either way; a loader that mirrors diffusers must accept both.
 """
 import re
-import argparse
-import json
 import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from make_diffusers_checkpoint import DTYPES, randomize  # noqa: E402
-
-
-def read_json(path: str) -> dict:
-    with open(path) as f:
-        return json.load(f)
+from fresco_ref_common import add_storage_dtype_arg, arg_parser, import_diffusers, read_json, torch_dtype  # noqa: E402
+from make_diffusers_checkpoint import randomize  # noqa: E402
 
 
 LEGACY_ATTENTION = {"to_q": "query", "to_k": "key", "to_v": "value", "to_out.0": "proj_attn"}
@@ -62,18 +56,16 @@ def rename_vae_attention(path: str) -> None:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = arg_parser(__doc__)
     ap.add_argument("--template", required=True, help="pipeline template folder (configs only)")
     ap.add_argument("--out", required=True, help="output pipeline folder (created)")
     ap.add_argument("--seed", type=int, default=0, help="weight seed: transformer seed, VAE seed + 1 (default 0)")
-    ap.add_argument("--dtype", choices=DTYPES, default="float32", help="stored dtype (default float32)")
+    add_storage_dtype_arg(ap)
     ap.add_argument("--legacy-vae-attention", action="store_true",
                     help="store the VAE attention tensors under the pre-0.14 names (query/key/value/proj_attn)")
     args = ap.parse_args()
 
-    import diffusers
-    import safetensors.torch  # noqa: F401  diffusers 0.31 calls it without importing it
-
+    diffusers = import_diffusers(need_accelerate=False)
     index = read_json(os.path.join(args.template, "model_index.json"))
     if index.get("_class_name") != "DiTPipeline":
         sys.exit(f"{args.template}: model_index _class_name {index.get('_class_name')!r} is not DiTPipeline")
@@ -96,8 +88,8 @@ def main() -> None:
 
     randomize(transformer, args.seed)
     randomize(vae, args.seed + 1)
-    transformer.to(DTYPES[args.dtype])
-    vae.to(DTYPES[args.dtype])
+    transformer.to(torch_dtype(args.dtype))
+    vae.to(torch_dtype(args.dtype))
 
     id2label = index.get("id2label")
     pipe = diffusers.DiTPipeline(transformer=transformer, vae=vae, scheduler=scheduler, id2label=id2label)

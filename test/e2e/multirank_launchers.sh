@@ -5,11 +5,7 @@
 # MASTER_PORT; then a rank killed mid-run: the other exits non-zero naming
 # it, well within the collective timeout.
 set -euo pipefail
-here=$(cd "$(dirname "$0")" && pwd)
-root=$(cd "$here/../.." && pwd)
-: "${FRESCO_BIN:?}" "${FRESCO_PYTHON:?}"
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+. "$(dirname "$0")/common.sh"
 B=$FRESCO_BIN
 "$B/fresco-random-checkpoint" "$root/models/dit/pipelines/dit-tiny" \
   -o "$work/pipe" 2> /dev/null

@@ -7,11 +7,7 @@
 # tensor parallelism loads ~1/P of the shardable weights, and that the
 # communication per step is the Megatron / CFG formula.
 set -euo pipefail
-here=$(cd "$(dirname "$0")" && pwd)
-root=$(cd "$here/../.." && pwd)
-: "${FRESCO_BIN:?}" "${FRESCO_PYTHON:?}"
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+. "$(dirname "$0")/common.sh"
 B=$FRESCO_BIN
 
 "$B/fresco-random-checkpoint" "$root/models/dit/pipelines/dit-tiny-4heads" \

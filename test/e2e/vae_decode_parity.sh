@@ -3,11 +3,7 @@
 # (written by diffusers) run as a plan function, against diffusers' decode
 # in float64 on the same random latents.
 set -euo pipefail
-here=$(cd "$(dirname "$0")" && pwd)
-root=$(cd "$here/../.." && pwd)
-: "${FRESCO_BIN:?}" "${FRESCO_PYTHON:?}"
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+. "$(dirname "$0")/common.sh"
 
 "$FRESCO_PYTHON" "$here/make_diffusers_pipeline.py" \
   --template "$root/models/dit/pipelines/dit-tiny" --out "$work/pipe" \

@@ -21,13 +21,14 @@ Write latents for a VAE:
   writes float32 N(0, 1) latents [B, latent_channels, n, n] with
   n = sample_size / 2 ** (len(block_out_channels) - 1) (8 for dit-tiny, 32 for the DiT VAE).
 """
-import argparse
-import json
 import os
 import sys
 import time
 
 import numpy as np
+
+from fresco_ref_common import (add_compute_dtype_arg, add_random_input_args, arg_parser, import_diffusers,
+                               read_json, save_normal_noise, torch_dtype)
 
 
 def vae_dir(path: str) -> str:
@@ -39,8 +40,7 @@ def vae_dir(path: str) -> str:
 
 
 def read_config(path: str) -> dict:
-    with open(os.path.join(path, "config.json")) as f:
-        config = json.load(f)
+    config = read_json(os.path.join(path, "config.json"))
     if config.get("_class_name") != "AutoencoderKL":
         sys.exit(f"{path}: _class_name {config.get('_class_name')!r} is not AutoencoderKL")
     return config
@@ -52,12 +52,7 @@ def latent_shape(config: dict, batch: int) -> tuple:
 
 
 def load_vae(path: str):
-    import diffusers
-    import safetensors.torch  # noqa: F401  diffusers 0.31 calls it without importing it
-
-    if not diffusers.utils.is_accelerate_available():
-        sys.exit("accelerate is not installed: run scripts/setup-venv.sh and use .venv/bin/python")
-    return diffusers.AutoencoderKL.from_pretrained(path).eval()
+    return import_diffusers().AutoencoderKL.from_pretrained(path).eval()
 
 
 def decode(vae, latents, scale):
@@ -73,25 +68,21 @@ def decode(vae, latents, scale):
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = arg_parser(__doc__)
     ap.add_argument("--vae", required=True, help="AutoencoderKL folder, or a pipeline folder with vae/")
     ap.add_argument("--latents", help="float latents .npy [B, C, h, w]")
     ap.add_argument("--out", help="output .npy (float32 [B, 3, H, W], before /2+0.5 and clamp)")
-    ap.add_argument("--dtype", choices=("float32", "float64"), default="float32",
-                    help="compute dtype (default float32)")
+    add_compute_dtype_arg(ap)
     ap.add_argument("--scale", default="auto",
                     help="latent multiplier: auto = 1/scaling_factor (default), none = 1, or a number")
     ap.add_argument("--make-latents", metavar="FILE", help="write random latents for --vae to FILE instead")
-    ap.add_argument("--batch", type=int, default=2, help="batch for --make-latents (default 2)")
-    ap.add_argument("--seed", type=int, default=0, help="seed for --make-latents (default 0)")
+    add_random_input_args(ap, "--make-latents")
     args = ap.parse_args()
 
     path = vae_dir(args.vae)
     config = read_config(path)
     if args.make_latents:
-        z = np.random.default_rng(args.seed).standard_normal(latent_shape(config, args.batch)).astype(np.float32)
-        np.save(args.make_latents, z)
-        print(f"wrote {args.make_latents} float32 {list(z.shape)}")
+        save_normal_noise(args.make_latents, latent_shape(config, args.batch), args.seed)
         return
     if args.latents is None or args.out is None:
         ap.error("need --latents and --out (or --make-latents)")
@@ -104,7 +95,7 @@ def main() -> None:
 
     import torch
 
-    dtype = {"float32": torch.float32, "float64": torch.float64}[args.dtype]
+    dtype = torch_dtype(args.dtype)
     z = torch.from_numpy(np.load(args.latents)).to(dtype)
     if z.dim() != 4 or z.shape[1] != config["latent_channels"]:
         sys.exit(f"want latents [B, {config['latent_channels']}, h, w]; got {list(z.shape)}")

@@ -9,6 +9,7 @@
 //===----------------------------------------------------------------------===//
 #include "runtime/pipeline/Noise.h"
 #include "runtime/core/Error.h"
+#include "test/unit/TestUtil.h"
 
 #include <gtest/gtest.h>
 
@@ -17,12 +18,11 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
-#include <filesystem>
 #include <fstream>
 #include <vector>
 
-namespace fs = std::filesystem;
 using namespace fresco;
+using namespace fresco::test;
 
 namespace {
 
@@ -150,13 +150,7 @@ TEST(Noise, ImagesDependOnlyOnSeedAndIndex) {
 
 TEST(Noise, RejectsBadArguments) {
   float f;
-  try {
-    gaussianNoise(0, -1, &f, 1);
-    ADD_FAILURE() << "did not throw";
-  } catch (const Error &e) {
-    EXPECT_NE(std::string(e.what()).find("negative image index"),
-              std::string::npos);
-  }
+  expectError([&] { gaussianNoise(0, -1, &f, 1); }, {"negative image index"});
   EXPECT_THROW(gaussianNoise(0, 0, &f, -1), Error);
   EXPECT_NO_THROW(gaussianNoise(0, 0, nullptr, 0));
 }
@@ -226,34 +220,6 @@ TEST(Noise, NeighbouringStreamsAreUncorrelated) {
 // The NumPy transcription in Noise.h
 //===----------------------------------------------------------------------===//
 
-std::string repoRoot() {
-  std::string f = __FILE__;
-  const std::string tail = "/test/unit/NoiseTest.cpp";
-  if (f.size() > tail.size() &&
-      f.compare(f.size() - tail.size(), tail.size(), tail) == 0)
-    return f.substr(0, f.size() - tail.size());
-  return ".";
-}
-
-std::string findPython(std::string &why) {
-  std::vector<std::string> candidates;
-  if (const char *env = std::getenv("FRESCO_PYTHON"))
-    candidates.push_back(env);
-  candidates.push_back(repoRoot() + "/.venv/bin/python");
-  candidates.push_back("/usr/bin/python3");
-  why = "no Python with numpy (tried";
-  for (const std::string &py : candidates) {
-    why += " " + py;
-    if (!fs::exists(py))
-      continue;
-    std::string cmd = "'" + py + "' -c 'import numpy' >/dev/null 2>&1";
-    if (std::system(cmd.c_str()) == 0)
-      return py;
-  }
-  why += "; set FRESCO_PYTHON to one)";
-  return "";
-}
-
 /// The "In NumPy" block of Noise.h's header comment, without the "//   ".
 std::string numpyReferenceFromHeader() {
   std::ifstream in(repoRoot() + "/runtime/pipeline/Noise.h");
@@ -272,22 +238,13 @@ std::string numpyReferenceFromHeader() {
 
 TEST(NoisePython, MatchesNumpyTranscriptionInHeader) {
   std::string why;
-  const std::string py = findPython(why);
+  const std::string py = findPython({"numpy"}, why);
   if (py.empty())
     GTEST_SKIP() << why;
   const std::string code = numpyReferenceFromHeader();
   ASSERT_NE(code.find("def fresco_noise"), std::string::npos)
       << "could not extract the NumPy block from Noise.h";
-  char dirTmpl[] = "/tmp/fresco-noise-XXXXXX";
-  ASSERT_NE(::mkdtemp(dirTmpl), nullptr);
-  const std::string dir = dirTmpl;
-  struct Cleanup {
-    std::string d;
-    ~Cleanup() {
-      std::error_code ec;
-      fs::remove_all(d, ec);
-    }
-  } cleanup{dir};
+  TempDir dir;
 
   struct Case {
     uint64_t seed;
@@ -303,16 +260,14 @@ TEST(NoisePython, MatchesNumpyTranscriptionInHeader) {
               std::to_string(cases[c].image) + ", " +
               std::to_string(cases[c].n) + ").tofile(d + '/case" +
               std::to_string(c) + ".f32')\n";
-  std::ofstream(dir + "/script.py") << script;
-  const std::string cmd = "'" + py + "' '" + dir + "/script.py' '" + dir + "'";
-  ASSERT_EQ(std::system(cmd.c_str()), 0) << script;
+  ASSERT_EQ(runPython(py, dir, script), 0) << script;
 
   int64_t total = 0, exact = 0;
   for (size_t c = 0; c < std::size(cases); ++c) {
     SCOPED_TRACE(c);
     const std::vector<float> ours =
         noise(cases[c].seed, cases[c].image, cases[c].n);
-    std::ifstream in(dir + "/case" + std::to_string(c) + ".f32",
+    std::ifstream in(dir / ("case" + std::to_string(c) + ".f32"),
                      std::ios::binary);
     std::vector<float> theirs(ours.size());
     in.read(reinterpret_cast<char *>(theirs.data()),

@@ -9,66 +9,18 @@
 //===----------------------------------------------------------------------===//
 #include "runtime/io/Npy.h"
 #include "runtime/core/Error.h"
+#include "test/unit/TestUtil.h"
 
 #include <gtest/gtest.h>
 
-#include <cstdlib>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
-#include <functional>
 
 namespace fs = std::filesystem;
 using namespace fresco;
+using namespace fresco::test;
 
 namespace {
-
-/// A fresh directory under $TMPDIR (or /tmp), removed on destruction.
-class TempDir {
-public:
-  TempDir() {
-    const char *base = std::getenv("TMPDIR");
-    std::string tmpl =
-        std::string(base && *base ? base : "/tmp") + "/fresco-npy-XXXXXX";
-    if (!::mkdtemp(tmpl.data()))
-      throw std::runtime_error("mkdtemp failed");
-    path_ = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  std::string operator/(const std::string &name) const {
-    return path_ + "/" + name;
-  }
-  const std::string &path() const { return path_; }
-
-private:
-  std::string path_;
-};
-
-std::vector<uint8_t> readBytes(const std::string &path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::vector<uint8_t>(std::istreambuf_iterator<char>(in), {});
-}
-
-std::string expectError(const std::function<void()> &fn,
-                        const std::vector<std::string> &needles) {
-  try {
-    fn();
-  } catch (const Error &e) {
-    std::string msg = e.what();
-    for (const std::string &n : needles)
-      EXPECT_NE(msg.find(n), std::string::npos)
-          << "message \"" << msg << "\" lacks \"" << n << "\"";
-    return msg;
-  } catch (const std::exception &e) {
-    ADD_FAILURE() << "threw a non-fresco exception: " << e.what();
-    return "";
-  }
-  ADD_FAILURE() << "did not throw";
-  return "";
-}
 
 /// A .npy file with an arbitrary header text (padded with spaces and a
 /// newline as numpy does unless `raw`) and data section.
@@ -96,37 +48,6 @@ std::vector<uint8_t> makeNpy(const std::string &header, size_t dataBytes,
 
 NpyArray parse(const std::vector<uint8_t> &bytes) {
   return parseNpy(bytes.data(), bytes.size(), "mem.npy");
-}
-
-std::string repoRoot() {
-  std::string f = __FILE__;
-  const std::string tail = "/test/unit/NpyTest.cpp";
-  if (f.size() > tail.size() &&
-      f.compare(f.size() - tail.size(), tail.size(), tail) == 0)
-    return f.substr(0, f.size() - tail.size());
-  return ".";
-}
-
-/// A Python that can import numpy (and safetensors, to share one probe with
-/// the safetensors tests), or "" with `why` set.
-std::string findPython(std::string &why) {
-  std::vector<std::string> candidates;
-  if (const char *env = std::getenv("FRESCO_PYTHON"))
-    candidates.push_back(env);
-  candidates.push_back(repoRoot() + "/.venv/bin/python");
-  candidates.push_back("/usr/bin/python3");
-  why = "no Python with safetensors and numpy (tried";
-  for (const std::string &py : candidates) {
-    why += " " + py;
-    if (!fs::exists(py))
-      continue;
-    std::string cmd =
-        "'" + py + "' -c 'import safetensors, numpy' >/dev/null 2>&1";
-    if (std::system(cmd.c_str()) == 0)
-      return py;
-  }
-  why += "; set FRESCO_PYTHON to one)";
-  return "";
 }
 
 //===----------------------------------------------------------------------===//
@@ -365,8 +286,9 @@ TEST(Npy, FileErrors) {
 //===----------------------------------------------------------------------===//
 
 TEST(NpyPython, InteropWithNumpy) {
+  // safetensors too: one probe (and skip reason) with the safetensors tests.
   std::string why;
-  const std::string py = findPython(why);
+  const std::string py = findPython({"safetensors", "numpy"}, why);
   if (py.empty())
     GTEST_SKIP() << why;
   TempDir dir;
@@ -395,10 +317,7 @@ with open(d + "/v2.npy", "wb") as f:
 with open(d + "/v3.npy", "wb") as f:
     np.lib.format.write_array(f, np.ones(2, np.float32), version=(3, 0))
 )PY";
-  std::ofstream(dir / "script.py") << script;
-  std::string cmd =
-      "'" + py + "' '" + (dir / "script.py") + "' '" + dir.path() + "'";
-  ASSERT_EQ(std::system(cmd.c_str()), 0);
+  ASSERT_EQ(runPython(py, dir, script), 0);
 
   EXPECT_EQ(readBytes(dir / "ours.npy"), readBytes(dir / "theirs.npy"))
       << "writeNpy output differs from numpy.save's";

@@ -11,76 +11,23 @@
 //===----------------------------------------------------------------------===//
 #include "runtime/io/Png.h"
 #include "runtime/core/Error.h"
+#include "test/unit/TestUtil.h"
 
 #include <gtest/gtest.h>
 
 #include <cfenv>
 #include <cmath>
-#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <functional>
 #include <limits>
 #include <random>
 
 namespace fs = std::filesystem;
 using namespace fresco;
+using namespace fresco::test;
 
 namespace {
-
-/// A fresh directory under $TMPDIR (or /tmp), removed on destruction.
-class TempDir {
-public:
-  TempDir() {
-    const char *base = std::getenv("TMPDIR");
-    std::string tmpl =
-        std::string(base && *base ? base : "/tmp") + "/fresco-png-XXXXXX";
-    if (!::mkdtemp(tmpl.data()))
-      throw std::runtime_error("mkdtemp failed");
-    path_ = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  std::string operator/(const std::string &name) const {
-    return path_ + "/" + name;
-  }
-  const std::string &path() const { return path_; }
-
-private:
-  std::string path_;
-};
-
-std::vector<uint8_t> readBytes(const std::string &path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::vector<uint8_t>(std::istreambuf_iterator<char>(in), {});
-}
-
-void writeBytes(const std::string &path, const std::vector<uint8_t> &bytes) {
-  std::ofstream(path, std::ios::binary)
-      .write(reinterpret_cast<const char *>(bytes.data()),
-             std::streamsize(bytes.size()));
-}
-
-std::string expectError(const std::function<void()> &fn,
-                        const std::vector<std::string> &needles) {
-  try {
-    fn();
-  } catch (const Error &e) {
-    std::string msg = e.what();
-    for (const std::string &n : needles)
-      EXPECT_NE(msg.find(n), std::string::npos)
-          << "message \"" << msg << "\" lacks \"" << n << "\"";
-    return msg;
-  } catch (const std::exception &e) {
-    ADD_FAILURE() << "threw a non-fresco exception: " << e.what();
-    return "";
-  }
-  ADD_FAILURE() << "did not throw";
-  return "";
-}
 
 std::vector<uint8_t> randomPixels(size_t n, unsigned seed) {
   std::mt19937 rng(seed);
@@ -104,35 +51,6 @@ uint8_t convertOne(float x) {
   uint8_t out = 0;
   latentsImageToRgb(&x, 1, 1, 1, &out);
   return out;
-}
-
-std::string repoRoot() {
-  std::string f = __FILE__;
-  const std::string tail = "/test/unit/PngTest.cpp";
-  if (f.size() > tail.size() &&
-      f.compare(f.size() - tail.size(), tail.size(), tail) == 0)
-    return f.substr(0, f.size() - tail.size());
-  return ".";
-}
-
-/// A Python that can import PIL and numpy, or "" with `why` set.
-std::string findPython(std::string &why) {
-  std::vector<std::string> candidates;
-  if (const char *env = std::getenv("FRESCO_PYTHON"))
-    candidates.push_back(env);
-  candidates.push_back(repoRoot() + "/.venv/bin/python");
-  candidates.push_back("/usr/bin/python3");
-  why = "no Python with PIL and numpy (tried";
-  for (const std::string &py : candidates) {
-    why += " " + py;
-    if (!fs::exists(py))
-      continue;
-    std::string cmd = "'" + py + "' -c 'import PIL, numpy' >/dev/null 2>&1";
-    if (std::system(cmd.c_str()) == 0)
-      return py;
-  }
-  why += "; set FRESCO_PYTHON to one)";
-  return "";
 }
 
 //===----------------------------------------------------------------------===//
@@ -348,7 +266,7 @@ TEST(LatentsImageToRgb, RoundsHalfToEven) {
 
 TEST(PngPython, InteropWithPillowAndNumpy) {
   std::string why;
-  const std::string py = findPython(why);
+  const std::string py = findPython({"PIL", "numpy"}, why);
   if (py.empty())
     GTEST_SKIP() << why;
   TempDir dir;
@@ -419,10 +337,7 @@ except ImportError:
 assert y.dtype == np.float32
 (y * 255).round().astype("uint8").tofile(d + "/decoded.expected")
 )PY";
-  std::ofstream(dir / "script.py") << script;
-  std::string cmd =
-      "'" + py + "' '" + (dir / "script.py") + "' '" + dir.path() + "'";
-  ASSERT_EQ(std::system(cmd.c_str()), 0);
+  ASSERT_EQ(runPython(py, dir, script), 0);
 
   for (const char *name :
        {"rgb", "rgba", "gray", "palette", "interlaced", "gray16"}) {

@@ -11,82 +11,23 @@
 #include "runtime/io/Safetensors.h"
 #include "runtime/core/Error.h"
 #include "runtime/io/Checkpoint.h"
+#include "test/unit/TestUtil.h"
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
 #include <cmath>
-#include <cstdlib>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
-#include <functional>
 #include <limits>
 #include <random>
 
 namespace fs = std::filesystem;
 using namespace fresco;
+using namespace fresco::test;
 
 namespace {
-
-/// A fresh directory under $TMPDIR (or /tmp), removed on destruction.
-class TempDir {
-public:
-  TempDir() {
-    const char *base = std::getenv("TMPDIR");
-    std::string tmpl =
-        std::string(base && *base ? base : "/tmp") + "/fresco-io-XXXXXX";
-    if (!::mkdtemp(tmpl.data()))
-      throw std::runtime_error("mkdtemp failed");
-    path_ = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  std::string operator/(const std::string &name) const {
-    return path_ + "/" + name;
-  }
-  const std::string &path() const { return path_; }
-
-private:
-  std::string path_;
-};
-
-std::vector<uint8_t> readBytes(const std::string &path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::vector<uint8_t>(std::istreambuf_iterator<char>(in), {});
-}
-
-void writeBytes(const std::string &path, const std::vector<uint8_t> &bytes) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out.write(reinterpret_cast<const char *>(bytes.data()), bytes.size());
-}
-
-void writeText(const std::string &path, const std::string &text) {
-  std::ofstream(path, std::ios::binary | std::ios::trunc) << text;
-}
-
-/// Expects `fn` to throw fresco::Error whose message contains every one of
-/// `needles`; returns the message.
-std::string expectError(const std::function<void()> &fn,
-                        const std::vector<std::string> &needles) {
-  try {
-    fn();
-  } catch (const Error &e) {
-    std::string msg = e.what();
-    for (const std::string &n : needles)
-      EXPECT_NE(msg.find(n), std::string::npos)
-          << "message \"" << msg << "\" lacks \"" << n << "\"";
-    return msg;
-  } catch (const std::exception &e) {
-    ADD_FAILURE() << "threw a non-fresco exception: " << e.what();
-    return "";
-  }
-  ADD_FAILURE() << "did not throw";
-  return "";
-}
 
 /// Builds a safetensors file from a header text and a data section, so
 /// tests can write headers the writer would refuse to produce.
@@ -98,46 +39,6 @@ std::vector<uint8_t> makeRaw(const std::string &header,
   std::copy(header.begin(), header.end(), out.begin() + 8);
   std::copy(data.begin(), data.end(), out.begin() + 8 + header.size());
   return out;
-}
-
-/// The directory holding this source file's repository (for .venv).
-std::string repoRoot() {
-  std::string f = __FILE__;
-  const std::string tail = "/test/unit/SafetensorsTest.cpp";
-  if (f.size() > tail.size() &&
-      f.compare(f.size() - tail.size(), tail.size(), tail) == 0)
-    return f.substr(0, f.size() - tail.size());
-  return ".";
-}
-
-/// A Python that can import safetensors and numpy, or "" with `why` set.
-std::string findPython(std::string &why) {
-  std::vector<std::string> candidates;
-  if (const char *env = std::getenv("FRESCO_PYTHON"))
-    candidates.push_back(env);
-  candidates.push_back(repoRoot() + "/.venv/bin/python");
-  candidates.push_back("/usr/bin/python3");
-  why = "no Python with safetensors and numpy (tried";
-  for (const std::string &py : candidates) {
-    why += " " + py;
-    if (!fs::exists(py))
-      continue;
-    std::string cmd =
-        "'" + py + "' -c 'import safetensors, numpy' >/dev/null 2>&1";
-    if (std::system(cmd.c_str()) == 0)
-      return py;
-  }
-  why += "; set FRESCO_PYTHON to one)";
-  return "";
-}
-
-/// Runs `script` with `py`, arguments appended; returns the exit status.
-int runPython(const std::string &py, const TempDir &dir,
-              const std::string &script, const std::string &args) {
-  const std::string scriptPath = dir / "script.py";
-  writeText(scriptPath, script);
-  std::string cmd = "'" + py + "' '" + scriptPath + "' " + args;
-  return std::system(cmd.c_str());
 }
 
 std::vector<float> iota(size_t n, float start = 0) {
@@ -881,7 +782,7 @@ class SafetensorsPython : public ::testing::Test {
 protected:
   void SetUp() override {
     std::string why;
-    py_ = findPython(why);
+    py_ = findPython({"safetensors", "numpy"}, why);
     if (py_.empty())
       GTEST_SKIP() << why;
   }
@@ -910,7 +811,7 @@ try:
 except ImportError:
     pass
 )PY";
-  ASSERT_EQ(runPython(py_, dir_, script, dir_.path()), 0);
+  ASSERT_EQ(runPython(py_, dir_, script), 0);
   SafetensorsFile f(dir_ / "np.safetensors");
   EXPECT_EQ(f.metadata().at("k"), "v");
   EXPECT_EQ(f.tensors().size(), 6u);
@@ -980,7 +881,7 @@ with safe_open(d + "/ours.safetensors", "np") as f:
     assert f.metadata() == {"format": "pt"}
 save_file(t, d + "/theirs.safetensors", metadata={"format": "pt"})
 )PY";
-  ASSERT_EQ(runPython(py_, dir_, script, dir_.path()), 0);
+  ASSERT_EQ(runPython(py_, dir_, script), 0);
   EXPECT_EQ(readBytes(dir_ / "ours.safetensors"),
             readBytes(dir_ / "theirs.safetensors"))
       << "writeSafetensors output differs from the Python library's";

@@ -1,6 +1,7 @@
 //===- Options.cpp - fresco-run command line ------------------------------===//
 #include "tools/fresco-run/Options.h"
 #include "runtime/core/PlanVersion.h"
+#include "tools/fresco-run/Backends.h"
 
 #include <cerrno>
 #include <cmath>
@@ -29,6 +30,8 @@ COMMON OPTIONS:
                        count); under mpirun, srun or torchrun-style RANK/
                        WORLD_SIZE/MASTER_ADDR/MASTER_PORT each process joins
                        as one rank instead
+  --backend NAME       where the kernels run: cpu (default) or cuda (GPU 0
+                       of the process; CUDA_VISIBLE_DEVICES picks it)
   --timeout S          seconds any collective may take before every rank
                        stops with an error naming the failed rank (default 60)
   --stats              print load and run times, arena and weight bytes
@@ -165,9 +168,9 @@ Options parseArgs(int argc, char **argv) {
       size_t start = 0;
       while (start <= v.size()) {
         size_t comma = v.find(',', start);
-        std::string item = v.substr(start, comma == std::string::npos
-                                               ? std::string::npos
-                                               : comma - start);
+        std::string item =
+            v.substr(start, comma == std::string::npos ? std::string::npos
+                                                       : comma - start);
         o.classLabels.push_back(parseInt(item, "--class-label"));
         if (comma == std::string::npos)
           break;
@@ -206,6 +209,10 @@ Options parseArgs(int argc, char **argv) {
       if (n < 1 || n > 4096)
         usageError("--ranks expects a count in 1..4096");
       o.ranks = int(n);
+    } else if (a == "--backend") {
+      o.backend = next();
+      if (!isBackendName(o.backend))
+        usageError("--backend expects cpu or cuda, got '" + o.backend + "'");
     } else if (a == "--timeout") {
       int64_t t = parseInt(next(), "--timeout");
       if (t < 1 || t > 86400)

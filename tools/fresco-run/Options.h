@@ -1,4 +1,5 @@
-//===- Options.h - fresco-run command line -----------------------*- C++ -*-===//
+//===- Options.h - fresco-run command line -----------------------*- C++
+//-*-===//
 #ifndef FRESCO_TOOLS_FRESCO_RUN_OPTIONS_H
 #define FRESCO_TOOLS_FRESCO_RUN_OPTIONS_H
 
@@ -20,6 +21,7 @@ struct Options {
   int ranks = 0;           // 0: the plan's rank count
   int timeoutSeconds = 60; // every collective fails within this
   bool stats = false, list = false, profile = false, quiet = false;
+  std::string backend = "cpu"; // --backend: cpu or cuda
   // Function mode.
   std::string function;
   std::vector<std::pair<std::string, std::string>> inputs; // name, path

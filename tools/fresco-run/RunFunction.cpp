@@ -1,8 +1,8 @@
 //===- RunFunction.cpp - fresco-run: one function on NumPy inputs ---------===//
-#include "runtime/backends/cpu/CpuBackend.h"
 #include "runtime/core/Error.h"
 #include "runtime/core/Plan.h"
 #include "runtime/core/Weights.h"
+#include "tools/fresco-run/Backends.h"
 #include "tools/fresco-run/Options.h"
 #include "tools/fresco-run/Session.h"
 
@@ -46,23 +46,24 @@ int runFunction(const Options &o, const RankEnv &env) {
     function = rp.functions()->Get(0)->name()->str();
   }
   if (o.list) {
-    auto specs = [&](const plan::Function &f,
-                     const flatbuffers::Vector<int32_t> &ids,
-                     const flatbuffers::Vector<flatbuffers::Offset<
-                         flatbuffers::String>> &names) {
-      std::vector<TensorSpec> out;
-      for (flatbuffers::uoffset_t i = 0; i < ids.size(); ++i) {
-        const plan::Value *v = f.values()->Get(ids.Get(i));
-        out.push_back({names.Get(i)->str(), DType(v->dtype()),
-                       {v->shape()->begin(), v->shape()->end()}});
-      }
-      return signature(out);
-    };
+    auto specs =
+        [&](const plan::Function &f, const flatbuffers::Vector<int32_t> &ids,
+            const flatbuffers::Vector<flatbuffers::Offset<flatbuffers::String>>
+                &names) {
+          std::vector<TensorSpec> out;
+          for (flatbuffers::uoffset_t i = 0; i < ids.size(); ++i) {
+            const plan::Value *v = f.values()->Get(ids.Get(i));
+            out.push_back({names.Get(i)->str(),
+                           DType(v->dtype()),
+                           {v->shape()->begin(), v->shape()->end()}});
+          }
+          return signature(out);
+        };
     for (const plan::Function *f : *rp.functions())
       std::cout << f->name()->str() << "("
                 << specs(*f, *f->inputs(), *f->input_names()) << ") -> ("
-                << specs(*f, *f->outputs(), *f->output_names()) << "): "
-                << f->instrs()->size() << " instructions, arena "
+                << specs(*f, *f->outputs(), *f->output_names())
+                << "): " << f->instrs()->size() << " instructions, arena "
                 << f->arena_bytes() << " bytes\n";
     return 0;
   }
@@ -83,8 +84,9 @@ int runFunction(const Options &o, const RankEnv &env) {
   if (!here)
     return 0;
 
+  // The backend first: a missing GPU fails before the weights are read.
+  std::unique_ptr<Backend> backend = createBackend(o.backend);
   WeightStore weights(rp, o.weights);
-  std::unique_ptr<Backend> backend = createCpuBackend();
   Executor exec(plan, env.rank, *backend, weights, session.resolver());
   double loadSeconds = secondsSince(t0);
 

@@ -1,5 +1,4 @@
 //===- RunPipeline.cpp - fresco-run: generate images ----------------------===//
-#include "runtime/backends/cpu/CpuBackend.h"
 #include "runtime/core/Error.h"
 #include "runtime/core/Plan.h"
 #include "runtime/core/Weights.h"
@@ -7,6 +6,7 @@
 #include "runtime/io/Png.h"
 #include "runtime/pipeline/Generate.h"
 #include "runtime/pipeline/Progress.h"
+#include "tools/fresco-run/Backends.h"
 #include "tools/fresco-run/Options.h"
 #include "tools/fresco-run/Session.h"
 
@@ -51,15 +51,15 @@ int runPipeline(const Options &o, const RankEnv &env) {
   std::vector<std::string> imagePaths;
   if (!o.outputImage.empty())
     for (int64_t i = 0; i < B; ++i)
-      imagePaths.push_back(B == 1 ? o.outputImage : indexedPath(o.outputImage, i));
+      imagePaths.push_back(B == 1 ? o.outputImage
+                                  : indexedPath(o.outputImage, i));
   Session session(plan, env, std::chrono::seconds(o.timeoutSeconds));
   RankRoles roles = rankRoles(plan, env.rank, session.world());
   // The first decoder rank writes the images, the first rank holding the
   // final latents writes them; the first denoiser rank shows progress.
   const bool writesImages = env.rank == roles.decoderRanks.front();
-  const bool writesLatents =
-      env.rank == std::min(roles.denoiserRanks.front(),
-                           roles.decoderRanks.front());
+  const bool writesLatents = env.rank == std::min(roles.denoiserRanks.front(),
+                                                  roles.decoderRanks.front());
   const bool showsProgress = env.rank == roles.denoiserRanks.front();
   if (writesImages)
     for (const std::string &p : imagePaths)
@@ -79,8 +79,9 @@ int runPipeline(const Options &o, const RankEnv &env) {
     g.initialLatents = &initial;
   }
 
+  // The backend first: a missing GPU fails before the weights are read.
+  std::unique_ptr<Backend> backend = createBackend(o.backend);
   WeightStore weights(plan.rank(env.rank), o.weights);
-  std::unique_ptr<Backend> backend = createCpuBackend();
   Executor exec(plan, env.rank, *backend, weights, session.resolver());
   exec.setProfiling(o.profile);
   double loadSeconds = secondsSince(t0);
@@ -98,7 +99,8 @@ int runPipeline(const Options &o, const RankEnv &env) {
     bar->finish();
 
   if (writesLatents && !o.outputLatents.empty())
-    writeNpy(o.outputLatents, DType::F32, r.latents.shape, r.latents.data.data());
+    writeNpy(o.outputLatents, DType::F32, r.latents.shape,
+             r.latents.data.data());
   if (!writesImages)
     imagePaths.clear();
   const std::vector<int64_t> &s = r.images.shape; // [B, 3, H, W]
@@ -119,8 +121,8 @@ int runPipeline(const Options &o, const RankEnv &env) {
                  "%sfresco-run: load %.3f s, %d steps of %s in %.3f s (%.3f "
                  "s/step), decode %.3f s, arena %llu bytes, weights %llu "
                  "bytes\n",
-                 session.prefix(), loadSeconds, o.steps, r.scheduler.c_str(), r.denoiseSeconds,
-                 r.denoiseSeconds / o.steps, r.decodeSeconds,
+                 session.prefix(), loadSeconds, o.steps, r.scheduler.c_str(),
+                 r.denoiseSeconds, r.denoiseSeconds / o.steps, r.decodeSeconds,
                  (unsigned long long)exec.arenaBytes(),
                  (unsigned long long)weights.bytesLoaded());
   if (o.profile)

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# gpu-bundle.sh: prepares, on a development machine, what bench/gpu-check.sh
+# needs on a lent GPU machine. Those machines have nvcc, CMake, ninja and
+# PyTorch, but not the rest of Fresco's toolchain (MLIR 22, FlatBuffers,
+# Gloo, OpenBLAS, libspng, GoogleTest) and no network to fetch it. So the
+# CUDA-enabled fresco-run and conformance test are built here (kernels for
+# sm_80 and sm_90a), packed with the shared libraries they need beyond glibc
+# and with the DiT plans compiled here, into build-gpu-bundle/bundle.tar.xz
+# (ignored by git like every /build*/ folder). Then, through the device tool:
+#   run(command="bash bench/gpu-check.sh", carry=["build-gpu-bundle"])
+# FRESCO_BUILD_DIR overrides the build folder (default <repo>/build).
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+build=${FRESCO_BUILD_DIR:-$root/build}
+bin=$build/bin
+[ "$(uname -m)" = x86_64 ] || { echo "gpu-bundle: the GPU machines are x86-64; build the bundle on one" >&2; exit 2; }
+
+ninja -C "$build" -j2 fresco-run fresco-compile backend_conformance_test
+nm -C "$bin/fresco-run" | grep createCudaBackend > /dev/null || {
+  echo "gpu-bundle: $build has no CUDA backend (configure with -DFRESCO_ENABLE_CUDA=ON)" >&2; exit 2; }
+
+stage=$(mktemp -d)
+trap 'rm -rf "$stage"' EXIT
+mkdir -p "$stage/bin" "$stage/lib" "$stage/plans"
+cp "$bin/fresco-run" "$bin/backend_conformance_test" "$stage/bin/"
+strip --strip-unneeded "$stage"/bin/*
+for cfg in dit-s-2-256 dit-xl-2-256; do
+  "$bin/fresco-compile" "$root/models/dit/configs/$cfg.json" \
+    -o "$stage/plans/$cfg-b2.fplan" --batch 2 --quiet
+done
+# Every shared library but glibc's own (the machine's glibc is as new or newer).
+ldd "$stage"/bin/* | awk '/=> \// {print $3}' | sort -u |
+  grep -vE '/(libc|libm|libpthread|libdl|librt|libresolv)\.so|/ld-linux' |
+  while read -r lib; do cp -L "$lib" "$stage/lib/"; done
+mkdir -p "$root/build-gpu-bundle"
+tar -C "$stage" -cJf "$root/build-gpu-bundle/bundle.tar.xz" .
+echo "gpu-bundle: wrote build-gpu-bundle/bundle.tar.xz ($(du -h "$root/build-gpu-bundle/bundle.tar.xz" | cut -f1)):"
+tar -tJvf "$root/build-gpu-bundle/bundle.tar.xz" | awk '{print "  " $3 "\t" $6}'

@@ -1,0 +1,216 @@
+#!/usr/bin/env bash
+# gpu-check.sh: the one command for a lent GPU machine. From the repo root,
+# through the device tool (which sets $OUT):
+#   run(command="bash bench/gpu-check.sh", carry=["build-gpu-bundle"],
+#       timeout_s=540)
+# Phases, each under its own timeout so the whole stays within 8 minutes:
+#   1. find the tools and libraries (nvcc, cmake, ninja, NCCL, cuDNN, cuBLASLt,
+#      torch) in the system or PyTorch's pip packages, and print them;
+#      exit 3 at once if there is no GPU;
+#   2. build: a source build in build-gpu/ with CUDA on where the machine has
+#      Fresco's whole toolchain (MLIR 22 ...); else the bundle made by
+#      bench/gpu-bundle.sh (the lent machines lack MLIR, FlatBuffers, Gloo,
+#      OpenBLAS, libspng and GoogleTest, and cannot download them);
+#   3. the backend conformance suite: every CUDA case must run and pass (a
+#      skip is a failure here), then compute-sanitizer memcheck over it;
+#   4. DiT-S/2 and DiT-XL/2 (256 px) transformer forward at batch 2:
+#      fresco-run --backend cuda --repeat vs PyTorch eager on the same GPU
+#      (bench/gpu_dit.py, same weights and inputs), outputs compared with
+#      each other and with fresco-run --backend cpu; one per-op profile.
+# Prints one table last; the full log is $OUT/gpu-check.log.
+# FRESCO_GPU_CHECK_CONFIGS narrows phase 4 (default "dit-s-2-256 dit-xl-2-256").
+# Exit: 0 all passed, 1 a check failed, 2 setup/build failed, 3 no GPU.
+set -uo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+OUT=${OUT:-$root/out/gpu-check}
+mkdir -p "$OUT"
+log=$OUT/gpu-check.log
+: > "$log"
+exec > >(tee -a "$log") 2>&1
+start=$(date +%s)
+say() { printf '[gpu-check %3ds] %s\n' "$(( $(date +%s) - start ))" "$*"; }
+rows=()   # table rows: "check|result|detail"
+row() { rows+=("$1|$2|$3"); }
+failed=0
+table() {
+  echo
+  printf '%-34s %-10s %s\n' "check" "result" "detail"
+  printf '%-34s %-10s %s\n' "-----" "------" "------"
+  for r in "${rows[@]}"; do
+    IFS='|' read -r a b c <<< "$r"
+    printf '%-34s %-10s %s\n' "$a" "$b" "$c"
+  done
+  echo "(full log: $log)"
+}
+finish() { table; exit "$1"; }
+
+#=== 1. tools and libraries ===================================================
+say "phase 1: tools"
+PATH=$PATH:/usr/local/cuda/bin
+py=$(command -v python3 || true)
+nvcc=$(command -v nvcc || true)
+cmake_bin=$(command -v cmake || true)
+ninja_bin=$(command -v ninja || true)
+say "nvcc:  ${nvcc:-none} $([ -n "$nvcc" ] && "$nvcc" --version | tail -1)"
+say "cmake: ${cmake_bin:-none} $([ -n "$cmake_bin" ] && "$cmake_bin" --version | head -1)"
+say "ninja: ${ninja_bin:-none} $([ -n "$ninja_bin" ] && "$ninja_bin" --version)"
+# PyTorch's pip packages carry CUDA libraries under site-packages/nvidia/*/lib.
+site=""
+torch_info="none"
+if [ -n "$py" ]; then
+  site=$(timeout 60 "$py" -c 'import site; print(" ".join(site.getsitepackages()))' 2>/dev/null || true)
+  torch_info=$(timeout 60 "$py" -c 'import torch; print(torch.__version__, "cuda" if torch.cuda.is_available() else "no-cuda", torch.version.cuda)' 2>/dev/null || echo none)
+fi
+say "python: ${py:-none}; torch: $torch_info"
+pip_libs=""
+for s in $site; do
+  for d in "$s"/nvidia/*/lib; do [ -d "$d" ] && pip_libs="$pip_libs:$d"; done
+done
+find_lib() { # name: prints where libNAME.so* is found (system first, then pip)
+  local hit
+  hit=$(ldconfig -p 2>/dev/null | awk -v n="lib$1.so" '$1 ~ "^"n {print $NF; exit}')
+  [ -z "$hit" ] && hit=$(ls /usr/local/cuda/lib64/lib"$1".so* 2>/dev/null | head -1)
+  [ -z "$hit" ] && hit=$(IFS=:; for d in $pip_libs; do ls "$d"/lib"$1".so* 2>/dev/null; done | head -1)
+  echo "${hit:-not found}"
+}
+for l in cudart cublasLt nccl cudnn; do say "lib$l: $(find_lib "$l")"; done
+row "tools" "info" "nvcc $([ -n "$nvcc" ] && "$nvcc" --version | sed -n 's/.*release \([0-9.]*\).*/\1/p' || echo none), torch $torch_info"
+
+gpu=$(timeout 30 nvidia-smi --query-gpu=name,driver_version,memory.total,compute_cap --format=csv,noheader 2>&1)
+if [ $? -ne 0 ] || [ -z "$gpu" ]; then
+  say "no GPU on this machine (nvidia-smi: ${gpu:-no output}): nothing to check."
+  say "run this on a lent GPU machine: run(command=\"bash bench/gpu-check.sh\", carry=[\"build-gpu-bundle\"])"
+  row "gpu" "none" "no GPU: $(echo "${gpu:-nvidia-smi gave nothing}" | head -1 | cut -c1-60)"
+  finish 3
+fi
+say "GPU: $gpu"
+row "gpu" "info" "$(echo "$gpu" | head -1)"
+cap=$(echo "$gpu" | head -1 | awk -F', ' '{print $4}' | tr -d .)
+
+#=== 2. build =================================================================
+say "phase 2: build"
+bindir="" libdir="" plans=""
+mlir_dir=${MLIR_DIR:-/usr/lib/llvm-22/lib/cmake/mlir}
+if [ -n "$cmake_bin" ] && [ -n "$ninja_bin" ] && [ -n "$nvcc" ] && [ -d "$mlir_dir" ]; then
+  arch=${cap:+${cap}-real}
+  [ "$cap" = 90 ] && arch=90a-real
+  say "source build in build-gpu/ (CUDA architectures ${arch:-80-real;90a-real})"
+  if timeout 120 "$cmake_bin" -S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=Release \
+       -DMLIR_DIR="$mlir_dir" -DFRESCO_ENABLE_CUDA=ON \
+       -DCMAKE_CUDA_COMPILER="$nvcc" ${arch:+-DCMAKE_CUDA_ARCHITECTURES=$arch} \
+     && timeout 300 "$ninja_bin" -C build-gpu fresco-run fresco-compile backend_conformance_test; then
+    bindir=build-gpu/bin
+    mkdir -p build-gpu/plans
+    for cfg in dit-s-2-256 dit-xl-2-256; do
+      build-gpu/bin/fresco-compile models/dit/configs/$cfg.json \
+        -o build-gpu/plans/$cfg-b2.fplan --batch 2 --quiet
+    done
+    plans=build-gpu/plans
+    row "build" "ok" "source build, build-gpu/"
+  else
+    say "source build failed; trying the bundle"
+  fi
+else
+  say "no source build here (needs cmake, ninja, nvcc and MLIR 22 at $mlir_dir)"
+fi
+if [ -z "$bindir" ]; then
+  if [ ! -f build-gpu-bundle/bundle.tar.xz ]; then
+    say "no build-gpu-bundle/bundle.tar.xz: run bench/gpu-bundle.sh on the development machine and carry build-gpu-bundle"
+    row "build" "FAIL" "no source build possible and no bundle"
+    finish 2
+  fi
+  rm -rf build-gpu/bundle && mkdir -p build-gpu/bundle
+  tar -C build-gpu/bundle -xJf build-gpu-bundle/bundle.tar.xz || { row "build" "FAIL" "bundle did not unpack"; finish 2; }
+  bindir=build-gpu/bundle/bin libdir=$root/build-gpu/bundle/lib plans=build-gpu/bundle/plans
+  row "build" "ok" "prebuilt bundle (bench/gpu-bundle.sh)"
+fi
+# The bundle's libraries, then the system's and PyTorch's CUDA libraries
+# (cuBLASLt is loaded at run time: the configure-time path, else these).
+export LD_LIBRARY_PATH=${libdir:+$libdir:}/usr/local/cuda/lib64${pip_libs}${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+say "$bindir/fresco-run: $("$bindir/fresco-run" --version 2>&1)"
+
+#=== 3. conformance ===========================================================
+say "phase 3: conformance"
+conf=$OUT/conformance.txt
+FRESCO_CUDA_SYNC=1 timeout 180 "$bindir/backend_conformance_test" --gtest_color=no > "$conf" 2>&1
+rc=$?
+cat "$conf"
+passed=$(grep -c '^\[       OK \] .*/cuda' "$conf")
+skipped=$(grep -c '^\[  SKIPPED \] .*/cuda ' "$conf")
+failures=$(grep '^\[  FAILED  \] .*/cuda, ' "$conf" | sed 's/.*Conformance\.\([A-Za-z0-9]*\).*/\1/' | tr '\n' ' ')
+if [ $rc -eq 0 ] && [ "$skipped" -eq 0 ] && [ "$passed" -gt 0 ]; then
+  row "conformance (cuda)" "ok" "$passed cases passed"
+else
+  failed=1
+  reason=$(grep -m1 'no CUDA device' "$conf")
+  row "conformance (cuda)" "FAIL" "rc $rc, $passed passed, $skipped skipped ${reason:+($reason) }${failures:+failed: $failures}"
+fi
+sanitizer=$(command -v compute-sanitizer || ls /usr/local/cuda/bin/compute-sanitizer 2>/dev/null || true)
+if [ -n "$sanitizer" ]; then
+  say "compute-sanitizer memcheck (the DiT-sized case left out for time)"
+  timeout 150 "$sanitizer" --tool memcheck --error-exitcode 9 \
+    "$bindir/backend_conformance_test" --gtest_filter='*/cuda:-*DiTBlock*' \
+    > "$OUT/memcheck.txt" 2>&1
+  rc=$?
+  tail -5 "$OUT/memcheck.txt"
+  case $rc in
+    0) row "memcheck (cuda)" "ok" "no errors" ;;
+    124) row "memcheck (cuda)" "timeout" "150 s limit" ;;
+    *) failed=1; row "memcheck (cuda)" "FAIL" "rc $rc: $(grep -m1 'Invalid\|ERROR' "$OUT/memcheck.txt" | cut -c1-70)" ;;
+  esac
+fi
+
+#=== 4. DiT forward: Fresco CUDA vs PyTorch eager ==============================
+say "phase 4: DiT forward benchmark"
+work=build-gpu/dit
+mkdir -p "$work"
+torch_cuda=0
+[[ $torch_info == *" cuda "* ]] && torch_cuda=1
+median() { # "a b c ..." -> median
+  tr ' ' '\n' | grep -v '^$' | sort -g | awk '{v[NR]=$1} END {if (NR==0) print "nan"; else if (NR%2) print v[(NR+1)/2]; else print (v[NR/2]+v[NR/2+1])/2}'
+}
+for cfg in ${FRESCO_GPU_CHECK_CONFIGS:-dit-s-2-256 dit-xl-2-256}; do
+  say "== $cfg, batch 2"
+  d=$work/$cfg
+  plan=$plans/$cfg-b2.fplan
+  if ! timeout 120 "$py" bench/gpu_dit.py make --config models/dit/configs/$cfg.json \
+         --out "$d" --batch 2 --device "$([ $torch_cuda = 1 ] && echo cuda || echo cpu)"; then
+    failed=1; row "$cfg" "FAIL" "could not write weights (torch missing?)"; continue
+  fi
+  args=("$plan" --weights "$d/model" --function transformer
+        --input "@$d/in/latents.npy" --input "@$d/in/timestep.npy" --input "@$d/in/class_labels.npy")
+  timeout 150 "$bindir/fresco-run" "${args[@]}" --backend cuda --repeat 11 --stats \
+    --output "@$d/fresco-cuda.npy" > "$d/cuda.log" 2>&1
+  rc=$?
+  cat "$d/cuda.log"
+  if [ $rc -ne 0 ]; then
+    failed=1; row "$cfg fresco cuda" "FAIL" "rc $rc: $(grep -m1 error "$d/cuda.log" | cut -c1-80)"; continue
+  fi
+  runs=$(sed -n 's/.* run \([0-9. ]*\) s,.*/\1/p' "$d/cuda.log" | cut -d' ' -f2-)
+  fresco_ms=$(echo "$runs" | median | awk '{printf "%.2f", $1 * 1000}')
+  timeout 60 "$bindir/fresco-run" "${args[@]}" --backend cuda --repeat 3 --profile \
+    > "$d/profile.log" 2>&1 && sed -n '/profile over/,$p' "$d/profile.log"
+  torch_ms="-" ratio="-"
+  if [ $torch_cuda = 1 ] && timeout 150 "$py" bench/gpu_dit.py time --model "$d/model" \
+       --inputs "$d/in" --device cuda --runs 10 --out "$d/torch.npy" > "$d/torch.json"; then
+    cat "$d/torch.json"
+    torch_ms=$("$py" -c 'import json,sys; print("%.2f" % (json.load(open(sys.argv[1]))["median_s"] * 1000))' "$d/torch.json")
+    ratio=$(awk -v f="$fresco_ms" -v t="$torch_ms" 'BEGIN {printf "%.2fx", f / t}')
+    if "$py" bench/gpu_dit.py compare "$d/fresco-cuda.npy" "$d/torch.npy" --tol 1e-4 > "$d/cmp-torch.txt"; then
+      row "$cfg parity vs torch cuda" "ok" "$(cat "$d/cmp-torch.txt")"
+    else
+      failed=1; row "$cfg parity vs torch cuda" "FAIL" "$(cat "$d/cmp-torch.txt")"
+    fi
+  fi
+  if timeout 120 "$bindir/fresco-run" "${args[@]}" --backend cpu --output "@$d/fresco-cpu.npy" > "$d/cpu.log" 2>&1 &&
+     "$py" bench/gpu_dit.py compare "$d/fresco-cuda.npy" "$d/fresco-cpu.npy" --tol 1e-4 > "$d/cmp-cpu.txt"; then
+    row "$cfg parity vs fresco cpu" "ok" "$(cat "$d/cmp-cpu.txt")"
+  else
+    failed=1; row "$cfg parity vs fresco cpu" "FAIL" "$(cat "$d/cmp-cpu.txt" 2>/dev/null || tail -1 "$d/cpu.log")"
+  fi
+  row "$cfg forward b2 (ms)" "timing" "fresco cuda $fresco_ms, torch eager $torch_ms, fresco/torch $ratio"
+done
+
+say "done in $(( $(date +%s) - start )) s"
+finish $failed

@@ -1,0 +1,220 @@
+//===- Attention.cu - Fused multi-head attention (flash style) ------------===//
+//
+// softmax(q k^T * scale) v without materialising the [Tq, Tk] scores: each
+// block owns kRowsPerWarp query rows per warp of one (batch, head) and walks
+// the keys in tiles of 32, keeping a running max and sum per row (online
+// softmax) and rescaling its output accumulators when the max moves.
+//
+// Inside a tile, lane j scores key j against the warp's rows (K is stored
+// transposed in shared memory, rows padded to 33 floats so that neither the
+// transposing store nor the per-lane read has bank conflicts; Q is read as
+// float4 broadcasts), then each lane accumulates output columns
+// lane, lane+32, ... from the probabilities the warp wrote to shared memory.
+// Heads are column ranges [h*Dh, (h+1)*Dh) of the [B, T, H*Dh] activations,
+// addressed with the row stride H*Dh, so nothing is copied or transposed.
+//
+// The head width is a template parameter in chunks of 32 columns (DC), so
+// that the accumulators stay in registers: DiT heads (64, 72) use 2 and 3,
+// the VAE's single 512-wide head 16. f32 FMAs throughout; a tensor-core
+// (tf32/bf16) version is future work.
+//
+//===----------------------------------------------------------------------===//
+#include "runtime/backends/cuda/CudaKernels.h"
+#include "runtime/backends/cuda/CudaUtil.cuh"
+
+#include <cmath>
+
+namespace fresco {
+namespace cuda {
+namespace {
+
+constexpr int kWarps = 4;
+constexpr int kKeys = 32; // keys per tile: one per lane
+constexpr int kKtStride = kKeys + 1;
+
+template <int DC, int R> struct Geometry {
+  static constexpr int DP = DC * 32;    // padded head width
+  static constexpr int RB = kWarps * R; // query rows per block
+  static constexpr size_t floats = size_t(RB) * DP + size_t(DP) * kKtStride +
+                                   size_t(kKeys) * DP +
+                                   size_t(kWarps) * R * kKeys;
+  static constexpr size_t bytes = floats * sizeof(float);
+};
+
+template <int DC, int R>
+__global__ void __launch_bounds__(kWarps * 32)
+    attentionKernel(const float *__restrict__ q, const float *__restrict__ k,
+                    const float *__restrict__ v, float *__restrict__ o,
+                    int64_t Tq, int64_t Tk, int64_t H, int Dh, int Dh4,
+                    float scale) {
+  using G = Geometry<DC, R>;
+  constexpr int DP = G::DP, RB = G::RB;
+  extern __shared__ float4 smem4[];
+  float *Qs = reinterpret_cast<float *>(smem4); // [RB][DP], pre-scaled
+  float *Kt = Qs + RB * DP;                     // [DP][kKtStride]
+  float *Vs = Kt + DP * kKtStride;              // [kKeys][DP]
+  float *Ps = Vs + kKeys * DP;                  // [RB][kKeys]
+
+  const int64_t b = blockIdx.z, h = blockIdx.y, q0 = int64_t(blockIdx.x) * RB;
+  const int64_t ld = H * Dh;
+  const float *qb = q + b * Tq * ld + h * Dh;
+  const float *kb = k + b * Tk * ld + h * Dh;
+  const float *vb = v + b * Tk * ld + h * Dh;
+  float *ob = o + b * Tq * ld + h * Dh;
+  const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
+
+  for (int e = tid; e < RB * DP; e += kWarps * 32) {
+    const int r = e / DP, d = e % DP;
+    const int64_t row = q0 + r;
+    Qs[e] = (row < Tq && d < Dh) ? qb[row * ld + d] * scale : 0.0f;
+  }
+
+  float m[R], l[R], acc[R][DC];
+#pragma unroll
+  for (int i = 0; i < R; ++i) {
+    m[i] = -INFINITY;
+    l[i] = 0.0f;
+#pragma unroll
+    for (int c = 0; c < DC; ++c)
+      acc[i][c] = 0.0f;
+  }
+  const float *Qw = Qs + warp * R * DP;
+  float *Pw = Ps + warp * R * kKeys;
+
+  for (int64_t k0 = 0; k0 < Tk; k0 += kKeys) {
+    __syncthreads(); // the previous tile is consumed (and Qs is written)
+    for (int e = tid; e < kKeys * DP; e += kWarps * 32) {
+      const int j = e / DP, d = e % DP;
+      const int64_t key = k0 + j;
+      const bool ok = key < Tk && d < Dh;
+      Kt[d * kKtStride + j] = ok ? kb[key * ld + d] : 0.0f;
+      Vs[e] = ok ? vb[key * ld + d] : 0.0f;
+    }
+    __syncthreads();
+
+    // Scores of key k0 + lane against the warp's R rows.
+    float s[R];
+#pragma unroll
+    for (int i = 0; i < R; ++i)
+      s[i] = 0.0f;
+    for (int d = 0; d < Dh4; d += 4) {
+      const float k0v = Kt[d * kKtStride + lane];
+      const float k1v = Kt[(d + 1) * kKtStride + lane];
+      const float k2v = Kt[(d + 2) * kKtStride + lane];
+      const float k3v = Kt[(d + 3) * kKtStride + lane];
+#pragma unroll
+      for (int i = 0; i < R; ++i) {
+        const float4 qv = *reinterpret_cast<const float4 *>(Qw + i * DP + d);
+        s[i] = fmaf(qv.x, k0v, s[i]);
+        s[i] = fmaf(qv.y, k1v, s[i]);
+        s[i] = fmaf(qv.z, k2v, s[i]);
+        s[i] = fmaf(qv.w, k3v, s[i]);
+      }
+    }
+
+    // Online softmax: lane 0's key is always valid, so each tile max is
+    // finite and exp(-inf - max) = 0 handles the initial state.
+    const bool valid = k0 + lane < Tk;
+#pragma unroll
+    for (int i = 0; i < R; ++i) {
+      const float si = valid ? s[i] : -INFINITY;
+      const float mNew = fmaxf(m[i], warpMax(si));
+      const float corr = __expf(m[i] - mNew);
+      const float p = valid ? __expf(si - mNew) : 0.0f;
+      l[i] = l[i] * corr + warpSum(p);
+      m[i] = mNew;
+#pragma unroll
+      for (int c = 0; c < DC; ++c)
+        acc[i][c] *= corr;
+      Pw[i * kKeys + lane] = p;
+    }
+    __syncwarp();
+
+    const int jmax = Tk - k0 < kKeys ? int(Tk - k0) : kKeys;
+    for (int j = 0; j < jmax; ++j) {
+      float pj[R];
+#pragma unroll
+      for (int i = 0; i < R; ++i)
+        pj[i] = Pw[i * kKeys + j];
+#pragma unroll
+      for (int c = 0; c < DC; ++c) {
+        const float vv = Vs[j * DP + c * 32 + lane];
+#pragma unroll
+        for (int i = 0; i < R; ++i)
+          acc[i][c] = fmaf(pj[i], vv, acc[i][c]);
+      }
+    }
+    __syncwarp(); // Pw is rewritten by the next tile
+  }
+
+#pragma unroll
+  for (int i = 0; i < R; ++i) {
+    const int64_t row = q0 + warp * R + i;
+    if (row >= Tq)
+      continue;
+    const float inv = l[i] > 0.0f ? 1.0f / l[i] : 0.0f;
+#pragma unroll
+    for (int c = 0; c < DC; ++c) {
+      const int d = c * 32 + lane;
+      if (d < Dh)
+        ob[row * ld + d] = acc[i][c] * inv;
+    }
+  }
+}
+
+template <int DC, int R>
+void launch(const float *q, const float *k, const float *v, float *o, int64_t B,
+            int64_t Tq, int64_t Tk, int64_t H, int64_t Dh, float scale,
+            cudaStream_t s) {
+  using G = Geometry<DC, R>;
+  // Above 48 KiB a kernel must opt in to more shared memory; once per
+  // instantiation (and process: one device per backend today).
+  static bool configured = false;
+  if (!configured) {
+    checkCuda(cudaFuncSetAttribute(attentionKernel<DC, R>,
+                                   cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                   int(G::bytes)),
+              "attention (shared memory limit)");
+    configured = true;
+  }
+  const dim3 grid(unsigned((Tq + G::RB - 1) / G::RB), unsigned(H), unsigned(B));
+  const int Dh4 = int((Dh + 3) / 4 * 4);
+  attentionKernel<DC, R><<<grid, kWarps * 32, G::bytes, s>>>(
+      q, k, v, o, Tq, Tk, H, int(Dh), Dh4, scale);
+}
+
+} // namespace
+
+void attention(const float *q, const float *k, const float *v, float *o,
+               int64_t B, int64_t Tq, int64_t Tk, int64_t H, int64_t Dh,
+               float scale, cudaStream_t s) {
+  if (B == 0 || Tq == 0 || H == 0 || Dh == 0)
+    return;
+  check(B <= 65535 && H <= 65535, "attention: batch ", B, " or heads ", H,
+        " above the CUDA grid limit of 65535");
+  if (Tk == 0) { // softmax over nothing: zeros
+    checkCuda(cudaMemsetAsync(o, 0, size_t(B * Tq * H * Dh) * sizeof(float), s),
+              "attention (no keys)");
+    return;
+  }
+  const int64_t chunks = (Dh + 31) / 32;
+  if (chunks <= 1)
+    launch<1, 4>(q, k, v, o, B, Tq, Tk, H, Dh, scale, s);
+  else if (chunks <= 2)
+    launch<2, 4>(q, k, v, o, B, Tq, Tk, H, Dh, scale, s);
+  else if (chunks <= 3)
+    launch<3, 4>(q, k, v, o, B, Tq, Tk, H, Dh, scale, s);
+  else if (chunks <= 4)
+    launch<4, 4>(q, k, v, o, B, Tq, Tk, H, Dh, scale, s);
+  else if (chunks <= 8)
+    launch<8, 4>(q, k, v, o, B, Tq, Tk, H, Dh, scale, s);
+  else if (chunks <= 16)
+    launch<16, 2>(q, k, v, o, B, Tq, Tk, H, Dh, scale, s);
+  else
+    fail("attention: head width ", Dh,
+         " is above the CUDA backend's 512 (not implemented yet)");
+  checkLaunch("attention", s);
+}
+
+} // namespace cuda
+} // namespace fresco

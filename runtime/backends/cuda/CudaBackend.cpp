@@ -1,0 +1,619 @@
+//===- CudaBackend.cpp - The Backend implementation for one GPU -----------===//
+//
+// Memory is cudaMalloc'd device memory; every kernel, copy and GEMM goes on
+// one stream in program order, so only copies to the host and
+// synchronize() wait.
+//
+// GEMMs go through cuBLASLt in strict f32 (FRESCO_CUDA_TF32=1 allows tf32),
+// with the linear bias fused as the BIAS epilogue. One heuristic query per
+// distinct problem (shape, transposes, pointer alignments, bias), cached:
+// a plan binds fixed shapes, so after the first run no GEMM asks again.
+// conv2d is im2col into a scratch band + one GEMM per image and band; its
+// bias runs along the GEMM's columns (NCHW puts channels there), which the
+// epilogue cannot broadcast, so the output is pre-filled with the bias and
+// the GEMM accumulates onto it (beta = 1).
+//
+// libcublasLt (540 MB) is loaded with dlopen when the first CUDA backend is
+// created, not linked: linked, it costs every fresco-run process about
+// 0.1 s of loading (measured), CPU runs and every test included.
+//
+//===----------------------------------------------------------------------===//
+#include "runtime/backends/cuda/CudaBackend.h"
+#include "runtime/backends/cuda/CudaKernels.h"
+#include "runtime/core/Error.h"
+
+#include <cublasLt.h>
+#include <cuda_runtime.h>
+#include <dlfcn.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <mutex>
+#include <tuple>
+
+namespace fresco {
+namespace cuda {
+
+void checkCuda(cudaError_t e, const char *what) {
+  if (e != cudaSuccess) {
+    cudaGetLastError(); // clear a non-sticky error so the next call is clean
+    fail("CUDA error in ", what, ": ", cudaGetErrorString(e));
+  }
+}
+
+static bool syncEveryLaunch() {
+  static const bool on = [] {
+    const char *v = std::getenv("FRESCO_CUDA_SYNC");
+    return v && *v && std::strcmp(v, "0") != 0;
+  }();
+  return on;
+}
+
+void checkLaunch(const char *kernel, cudaStream_t stream) {
+  cudaError_t e = cudaGetLastError();
+  if (e == cudaSuccess && syncEveryLaunch())
+    e = cudaStreamSynchronize(stream);
+  if (e != cudaSuccess)
+    fail("CUDA error in kernel '", kernel, "': ", cudaGetErrorString(e));
+}
+
+} // namespace cuda
+
+namespace {
+
+//===----------------------------------------------------------------------===//
+// cuBLASLt, loaded at run time
+//===----------------------------------------------------------------------===//
+
+#define FRESCO_LT_FUNCTIONS(X)                                                 \
+  X(cublasLtCreate)                                                            \
+  X(cublasLtDestroy)                                                           \
+  X(cublasLtGetStatusString)                                                   \
+  X(cublasLtMatmul)                                                            \
+  X(cublasLtMatmulDescCreate)                                                  \
+  X(cublasLtMatmulDescDestroy)                                                 \
+  X(cublasLtMatmulDescSetAttribute)                                            \
+  X(cublasLtMatrixLayoutCreate)                                                \
+  X(cublasLtMatrixLayoutDestroy)                                               \
+  X(cublasLtMatmulPreferenceCreate)                                            \
+  X(cublasLtMatmulPreferenceDestroy)                                           \
+  X(cublasLtMatmulPreferenceSetAttribute)                                      \
+  X(cublasLtMatmulAlgoGetHeuristic)
+
+struct LtApi {
+#define FRESCO_LT_MEMBER(name) decltype(&::name) name = nullptr;
+  FRESCO_LT_FUNCTIONS(FRESCO_LT_MEMBER)
+#undef FRESCO_LT_MEMBER
+};
+
+/// The process-wide table; throws when the library cannot be loaded.
+const LtApi &lt() {
+  static std::string error;
+  static const LtApi api = []() {
+    LtApi a;
+    // The library found at configure time first, then the loader's search
+    // path (LD_LIBRARY_PATH, e.g. PyTorch's nvidia/cublas/lib).
+    const char *candidates[] = {
+#ifdef FRESCO_CUBLASLT_PATH
+        FRESCO_CUBLASLT_PATH,
+#endif
+#ifdef FRESCO_CUBLASLT_SONAME
+        FRESCO_CUBLASLT_SONAME,
+#endif
+        "libcublasLt.so"};
+    void *lib = nullptr;
+    std::string tried;
+    for (const char *c : candidates) {
+      lib = dlopen(c, RTLD_NOW | RTLD_LOCAL);
+      if (lib)
+        break;
+      const char *why = dlerror();
+      tried += std::string(tried.empty() ? "" : "; ") + (why ? why : c);
+    }
+    if (!lib) {
+      error = "cannot load cuBLASLt (" + tried + ")";
+      return a;
+    }
+#define FRESCO_LT_LOAD(name)                                                   \
+  a.name = reinterpret_cast<decltype(&::name)>(dlsym(lib, #name));             \
+  if (!a.name && error.empty())                                                \
+    error = "cuBLASLt has no symbol " #name;
+    FRESCO_LT_FUNCTIONS(FRESCO_LT_LOAD)
+#undef FRESCO_LT_LOAD
+    return a;
+  }();
+  check(error.empty(), "CUDA backend: ", error);
+  return api;
+}
+
+void checkLt(cublasStatus_t s, const char *what) {
+  if (s != CUBLAS_STATUS_SUCCESS)
+    fail("cuBLASLt error in ", what, ": ", lt().cublasLtGetStatusString(s),
+         " (status ", int(s), ")");
+}
+
+/// The largest power of two dividing `p`, capped at 256 (what cuBLASLt's
+/// alignment preferences take).
+uint32_t alignmentOf(const void *p) {
+  uintptr_t v = reinterpret_cast<uintptr_t>(p);
+  uint32_t a = 256;
+  while (a > 1 && v % a != 0)
+    a /= 2;
+  return a;
+}
+
+/// One column-major GEMM problem as cuBLASLt sees it; the cache key.
+struct GemmKey {
+  bool transA, transB;
+  int64_t m, n, k, lda, ldb, ldc;
+  bool bias, accumulate;
+  uint32_t alignA, alignB, alignC, alignBias;
+  auto tie() const {
+    return std::tie(transA, transB, m, n, k, lda, ldb, ldc, bias, accumulate,
+                    alignA, alignB, alignC, alignBias);
+  }
+  bool operator<(const GemmKey &o) const { return tie() < o.tie(); }
+};
+
+struct GemmPlan {
+  cublasLtMatmulDesc_t desc = nullptr;
+  cublasLtMatrixLayout_t a = nullptr, b = nullptr, c = nullptr;
+  cublasLtMatmulAlgo_t algo{};
+  bool biasEpilogue = false; // else: pre-fill C with the bias, beta = 1
+};
+
+//===----------------------------------------------------------------------===//
+// The backend
+//===----------------------------------------------------------------------===//
+
+class CudaBackend final : public Backend {
+public:
+  explicit CudaBackend(int device) : device_(device) {
+    using cuda::checkCuda;
+    checkCuda(cudaSetDevice(device), "cudaSetDevice");
+    checkCuda(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking),
+              "cudaStreamCreate");
+    const LtApi &api = lt();
+    checkLt(api.cublasLtCreate(&lt_), "cublasLtCreate");
+    checkCuda(cudaMalloc(&workspace_, kWorkspaceBytes),
+              "cudaMalloc (GEMM workspace)");
+    checkCuda(cudaMalloc(&fault_, sizeof(cuda::EmbeddingFault)),
+              "cudaMalloc (embedding check)");
+    checkCuda(cudaMemset(fault_, 0, sizeof(cuda::EmbeddingFault)),
+              "cudaMemset (embedding check)");
+    const char *tf32 = std::getenv("FRESCO_CUDA_TF32");
+    computeType_ = tf32 && *tf32 && std::strcmp(tf32, "0") != 0
+                       ? CUBLAS_COMPUTE_32F_FAST_TF32
+                       : CUBLAS_COMPUTE_32F;
+  }
+
+  ~CudaBackend() override {
+    // Errors are ignored here: a destructor cannot report them, and after
+    // a device fault every call fails anyway.
+    cudaStreamSynchronize(stream_);
+    const LtApi &api = lt();
+    for (auto &[key, p] : plans_) {
+      api.cublasLtMatrixLayoutDestroy(p.a);
+      api.cublasLtMatrixLayoutDestroy(p.b);
+      api.cublasLtMatrixLayoutDestroy(p.c);
+      api.cublasLtMatmulDescDestroy(p.desc);
+    }
+    if (lt_)
+      api.cublasLtDestroy(lt_);
+    cudaFree(scratch_);
+    cudaFree(fault_);
+    cudaFree(workspace_);
+    cudaStreamDestroy(stream_);
+    cudaGetLastError();
+  }
+
+  std::string name() const override { return "cuda"; }
+
+  //===--------------------------------------------------------------------===//
+  // Memory
+  //===--------------------------------------------------------------------===//
+
+  bool usesHostMemory() const override { return false; }
+
+  void *allocate(size_t bytes) override {
+    void *p = nullptr;
+    cudaError_t e = cudaMalloc(&p, std::max<size_t>(bytes, 1));
+    if (e != cudaSuccess) {
+      cudaGetLastError();
+      size_t freeBytes = 0, total = 0;
+      cudaMemGetInfo(&freeBytes, &total);
+      fail("CUDA backend: cannot allocate ", bytes, " bytes on device ",
+           device_, " (", freeBytes, " of ", total,
+           " bytes free): ", cudaGetErrorString(e));
+    }
+    return p;
+  }
+
+  void release(void *p) override {
+    if (p)
+      cudaFree(p); // frees are implicitly ordered after pending work
+  }
+
+  // Both copies wait for the stream: the host buffer is then free to reuse
+  // or read whether or not it is pinned. Inputs are copied while the stream
+  // is idle anyway (each run ends with synchronize()).
+  void copyToDevice(void *dst, const void *host, size_t bytes) override {
+    if (!bytes)
+      return;
+    cuda::checkCuda(
+        cudaMemcpyAsync(dst, host, bytes, cudaMemcpyHostToDevice, stream_),
+        "copy to device");
+    cuda::checkCuda(cudaStreamSynchronize(stream_), "copy to device");
+  }
+
+  void copyToHost(void *host, const void *src, size_t bytes) override {
+    if (!bytes)
+      return;
+    cuda::checkCuda(
+        cudaMemcpyAsync(host, src, bytes, cudaMemcpyDeviceToHost, stream_),
+        "copy to host");
+    cuda::checkCuda(cudaStreamSynchronize(stream_), "copy to host");
+  }
+
+  void synchronize() override {
+    cuda::checkCuda(cudaStreamSynchronize(stream_),
+                    "a kernel (set FRESCO_CUDA_SYNC=1 to name it)");
+    if (!embeddingPending_)
+      return;
+    embeddingPending_ = false;
+    cuda::EmbeddingFault f{};
+    cuda::checkCuda(cudaMemcpy(&f, fault_, sizeof f, cudaMemcpyDeviceToHost),
+                    "embedding check");
+    if (f.flag) {
+      cuda::checkCuda(cudaMemset(fault_, 0, sizeof f), "embedding check");
+      fail("embedding: id ", f.id, " at position ", f.position,
+           " is outside the table's [0, ", f.tableRows, ")");
+    }
+  }
+
+  //===--------------------------------------------------------------------===//
+  // GEMMs
+  //===--------------------------------------------------------------------===//
+
+  void linear(const float *x, const float *w, const float *b, float *y,
+              int64_t M, int64_t K, int64_t N) override {
+    if (M == 0 || N == 0)
+      return;
+    if (K == 0) { // an empty sum: the bias, or zeros
+      if (b)
+        cuda::fillBias(y, b, M * N, 1, N, stream_);
+      else
+        cuda::checkCuda(
+            cudaMemsetAsync(y, 0, size_t(M * N) * sizeof(float), stream_),
+            "linear (empty reduction)");
+      return;
+    }
+    // Row-major y[M,N] = x[M,K] w[N,K]^T is column-major
+    // y^T[N,M] = (w^T[K,N])^T x^T[K,M].
+    gemm(/*transA=*/true, /*transB=*/false, N, M, K, w, K, x, K, y, N, b,
+         /*accumulate=*/false, "linear");
+  }
+
+  void conv2d(const float *x, const float *w, const float *b, float *y,
+              int64_t N, int64_t C, int64_t H, int64_t W, int64_t O, int64_t KH,
+              int64_t KW, int64_t strideH, int64_t strideW, int64_t padH,
+              int64_t padW) override {
+    const int64_t OH = (H + 2 * padH - KH) / strideH + 1;
+    const int64_t OW = (W + 2 * padW - KW) / strideW + 1;
+    const int64_t P = OH * OW, Q = C * KH * KW;
+    if (N == 0 || O == 0 || P == 0)
+      return;
+    if (b)
+      cuda::fillBias(y, b, N * O * P, P, O, stream_);
+    else if (Q == 0)
+      cuda::checkCuda(
+          cudaMemsetAsync(y, 0, size_t(N * O * P) * sizeof(float), stream_),
+          "conv2d (empty reduction)");
+    if (Q == 0)
+      return;
+    // A 1x1 stride-1 unpadded conv reads the image itself as its patches.
+    const bool direct = KH == 1 && KW == 1 && strideH == 1 && strideW == 1 &&
+                        padH == 0 && padW == 0;
+    // Patches in bands of output positions so the scratch stays bounded.
+    const int64_t band =
+        direct ? P : std::max<int64_t>(1, std::min(P, kScratchFloats / Q));
+    float *col = direct ? nullptr : scratch(size_t(Q * band));
+    for (int64_t n = 0; n < N; ++n) {
+      const float *xn = x + n * C * H * W;
+      float *yn = y + n * O * P;
+      for (int64_t p0 = 0; p0 < P; p0 += band) {
+        const int64_t pb = std::min(band, P - p0);
+        const float *patches = xn;
+        if (!direct) {
+          cuda::im2col(xn, col, C, H, W, KH, KW, strideH, strideW, padH, padW,
+                       OH, OW, p0, pb, stream_);
+          patches = col;
+        }
+        // Row-major y_n[O, P] = w[O,Q] col[Q,P] is column-major
+        // y_n^T[P,O] = col^T[P,Q] w^T[Q,O]; a band is rows [p0, p0+pb).
+        gemm(false, false, pb, O, Q, patches, direct ? P : pb, w, Q, yn + p0, P,
+             nullptr, /*accumulate=*/b != nullptr, "conv2d");
+      }
+    }
+  }
+
+  //===--------------------------------------------------------------------===//
+  // Other kernels
+  //===--------------------------------------------------------------------===//
+
+  void layerNorm(const float *x, const float *gamma, const float *beta,
+                 float *y, int64_t rows, int64_t cols, float eps) override {
+    cuda::layerNorm(x, gamma, beta, y, rows, cols, eps, stream_);
+  }
+
+  void groupNorm(const float *x, const float *gamma, const float *beta,
+                 float *y, int64_t N, int64_t C, int64_t S, int64_t groups,
+                 float eps) override {
+    check(groups > 0 && C % groups == 0, "groupNorm: ", C,
+          " channels are not divisible into ", groups, " groups");
+    cuda::groupNorm(x, gamma, beta, y, N, C, S, groups, eps, stream_);
+  }
+
+  void upsampleNearest(const float *x, float *y, int64_t N, int64_t C,
+                       int64_t H, int64_t W, int64_t sh, int64_t sw) override {
+    cuda::upsampleNearest(x, y, N, C, H, W, sh, sw, stream_);
+  }
+
+  void modulate(const float *x, const float *shift, const float *scale,
+                float *y, int64_t B, int64_t T, int64_t D) override {
+    cuda::modulate(x, shift, scale, y, B, T, D, stream_);
+  }
+
+  void attention(const float *q, const float *k, const float *v, float *o,
+                 int64_t B, int64_t Tq, int64_t Tk, int64_t H, int64_t Dh,
+                 float scale) override {
+    cuda::attention(q, k, v, o, B, Tq, Tk, H, Dh, scale, stream_);
+  }
+
+  void unary(UnaryKind kind, const float *x, float *y, int64_t n) override {
+    cuda::unary(kind, x, y, n, stream_);
+  }
+
+  void binary(BinaryKind kind, const float *a, const float *b, float *out,
+              int rank, const int64_t *outShape, const int64_t *aStrides,
+              const int64_t *bStrides) override {
+    cuda::binary(kind, a, b, out, rank, outShape, aStrides, bStrides, stream_);
+  }
+
+  void timestepEmbedding(const float *tF32, const int64_t *tI64, float *out,
+                         int64_t B, int64_t dim, bool flipSinToCos, float shift,
+                         float scale, float maxPeriod) override {
+    check((tF32 == nullptr) != (tI64 == nullptr),
+          "timestepEmbedding: exactly one of the f32 / i64 inputs must be set");
+    check(dim >= 0, "timestepEmbedding: negative dim ", dim);
+    // The float32 scalars of diffusers' expression, as the CPU computes them.
+    const float negLogPeriod = float(-std::log(double(maxPeriod)));
+    const float denom = float(double(dim / 2) - double(shift));
+    cuda::timestepEmbedding(tF32, tI64, out, B, dim, flipSinToCos, negLogPeriod,
+                            denom, scale, stream_);
+  }
+
+  void embedding(const float *table, const int64_t *ids, float *out, int64_t n,
+                 int64_t V, int64_t D) override {
+    cuda::embedding(table, ids, out, n, V, D, fault_, stream_);
+    embeddingPending_ = true;
+  }
+
+  void transpose(const void *x, void *out, int rank, const int64_t *shape,
+                 const int64_t *perm, size_t elemSize) override {
+    cuda::transpose(x, out, rank, shape, perm, elemSize, stream_);
+  }
+
+  void copyStrided(const void *src, int64_t srcRowElems, void *dst,
+                   int64_t dstRowElems, int64_t rows, int64_t rowElems,
+                   size_t elemSize) override {
+    if (rows == 0 || rowElems == 0)
+      return;
+    const size_t rowBytes = size_t(rowElems) * elemSize;
+    if (srcRowElems == rowElems && dstRowElems == rowElems) {
+      cuda::checkCuda(cudaMemcpyAsync(dst, src, size_t(rows) * rowBytes,
+                                      cudaMemcpyDeviceToDevice, stream_),
+                      "copy");
+      return;
+    }
+    cuda::checkCuda(cudaMemcpy2DAsync(dst, size_t(dstRowElems) * elemSize, src,
+                                      size_t(srcRowElems) * elemSize, rowBytes,
+                                      size_t(rows), cudaMemcpyDeviceToDevice,
+                                      stream_),
+                    "strided copy");
+  }
+
+  void posEmbed2d(float *out, int64_t gridH, int64_t gridW, int64_t dim,
+                  double baseSize, double interpolationScale) override {
+    check(dim > 0 && dim % 4 == 0, "posEmbed2d: dim ", dim,
+          " must be a positive multiple of 4");
+    check(baseSize > 0 && interpolationScale > 0,
+          "posEmbed2d: base size and interpolation scale must be positive");
+    check(gridH >= 0 && gridW >= 0, "posEmbed2d: negative grid");
+    cuda::posEmbed2d(out, gridH, gridW, dim, baseSize, interpolationScale,
+                     stream_);
+  }
+
+private:
+  static constexpr size_t kWorkspaceBytes = 32u << 20;
+  /// im2col bands hold at most this many floats (256 MiB).
+  static constexpr int64_t kScratchFloats = int64_t(64) << 20;
+
+  float *scratch(size_t floats) {
+    if (floats > scratchFloats_) {
+      // Pending kernels may still read the old buffer; cudaFree waits.
+      cudaFree(scratch_);
+      scratch_ = nullptr;
+      scratchFloats_ = 0;
+      scratch_ = static_cast<float *>(allocate(floats * sizeof(float)));
+      scratchFloats_ = floats;
+    }
+    return scratch_;
+  }
+
+  /// Column-major C[m,n] = op(A) op(B) (+ C when accumulate) (+ bias[m]
+  /// broadcast along columns when bias is non-null).
+  void gemm(bool transA, bool transB, int64_t m, int64_t n, int64_t k,
+            const float *A, int64_t lda, const float *B, int64_t ldb, float *C,
+            int64_t ldc, const float *bias, bool accumulate, const char *what) {
+    const LtApi &api = lt();
+    GemmKey key{transA,
+                transB,
+                m,
+                n,
+                k,
+                lda,
+                ldb,
+                ldc,
+                bias != nullptr,
+                accumulate,
+                alignmentOf(A),
+                alignmentOf(B),
+                alignmentOf(C),
+                bias ? alignmentOf(bias) : 0u};
+    auto it = plans_.find(key);
+    if (it == plans_.end())
+      it = plans_.emplace(key, makePlan(key, bias, what)).first;
+    GemmPlan &p = it->second;
+    float beta = accumulate ? 1.0f : 0.0f;
+    if (bias && p.biasEpilogue) {
+      checkLt(
+          api.cublasLtMatmulDescSetAttribute(
+              p.desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof(bias)),
+          what);
+    } else if (bias) {
+      cuda::fillBias(C, bias, m * n, 1, m, stream_); // ldc == m here
+      beta = 1.0f;
+    }
+    const float alpha = 1.0f;
+    checkLt(api.cublasLtMatmul(lt_, p.desc, &alpha, A, p.a, B, p.b, &beta, C,
+                               p.c, C, p.c, &p.algo, workspace_,
+                               kWorkspaceBytes, stream_),
+            what);
+  }
+
+  GemmPlan makePlan(const GemmKey &key, const float *bias, const char *what) {
+    const LtApi &api = lt();
+    check(!bias || key.ldc == key.m, what, ": bias needs a packed output");
+    GemmPlan p;
+    checkLt(api.cublasLtMatmulDescCreate(&p.desc, computeType_, CUDA_R_32F),
+            what);
+    cublasOperation_t ta = key.transA ? CUBLAS_OP_T : CUBLAS_OP_N;
+    cublasOperation_t tb = key.transB ? CUBLAS_OP_T : CUBLAS_OP_N;
+    checkLt(api.cublasLtMatmulDescSetAttribute(
+                p.desc, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof ta),
+            what);
+    checkLt(api.cublasLtMatmulDescSetAttribute(
+                p.desc, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof tb),
+            what);
+    checkLt(api.cublasLtMatrixLayoutCreate(&p.a, CUDA_R_32F,
+                                           key.transA ? key.k : key.m,
+                                           key.transA ? key.m : key.k, key.lda),
+            what);
+    checkLt(api.cublasLtMatrixLayoutCreate(&p.b, CUDA_R_32F,
+                                           key.transB ? key.n : key.k,
+                                           key.transB ? key.k : key.n, key.ldb),
+            what);
+    checkLt(
+        api.cublasLtMatrixLayoutCreate(&p.c, CUDA_R_32F, key.m, key.n, key.ldc),
+        what);
+
+    cublasLtMatmulPreference_t pref = nullptr;
+    checkLt(api.cublasLtMatmulPreferenceCreate(&pref), what);
+    uint64_t ws = kWorkspaceBytes;
+    api.cublasLtMatmulPreferenceSetAttribute(
+        pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof ws);
+    const std::pair<cublasLtMatmulPreferenceAttributes_t, uint32_t> aligns[] = {
+        {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, key.alignA},
+        {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, key.alignB},
+        {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, key.alignC},
+        {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, key.alignC}};
+    for (const auto &[attr, value] : aligns)
+      api.cublasLtMatmulPreferenceSetAttribute(pref, attr, &value,
+                                               sizeof value);
+
+    auto ask = [&](bool withBias) {
+      cublasLtEpilogue_t epi =
+          withBias ? CUBLASLT_EPILOGUE_BIAS : CUBLASLT_EPILOGUE_DEFAULT;
+      checkLt(api.cublasLtMatmulDescSetAttribute(
+                  p.desc, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof epi),
+              what);
+      if (withBias)
+        checkLt(
+            api.cublasLtMatmulDescSetAttribute(
+                p.desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof bias),
+            what);
+      cublasLtMatmulHeuristicResult_t result{};
+      int found = 0;
+      cublasStatus_t s = api.cublasLtMatmulAlgoGetHeuristic(
+          lt_, p.desc, p.a, p.b, p.c, p.c, pref, 1, &result, &found);
+      if (s != CUBLAS_STATUS_SUCCESS || found == 0)
+        return false;
+      p.algo = result.algo;
+      return true;
+    };
+    // The fused bias first; without it the bias is pre-filled (see gemm).
+    p.biasEpilogue = bias && ask(true);
+    const bool ok = p.biasEpilogue || ask(false);
+    api.cublasLtMatmulPreferenceDestroy(pref);
+    if (!ok) {
+      api.cublasLtMatrixLayoutDestroy(p.a);
+      api.cublasLtMatrixLayoutDestroy(p.b);
+      api.cublasLtMatrixLayoutDestroy(p.c);
+      api.cublasLtMatmulDescDestroy(p.desc);
+      fail(what, ": cuBLASLt has no f32 algorithm for m=", key.m, " n=", key.n,
+           " k=", key.k, " (alignments ", key.alignA, "/", key.alignB, "/",
+           key.alignC, " bytes)");
+    }
+    return p;
+  }
+
+  int device_;
+  cudaStream_t stream_ = nullptr;
+  cublasLtHandle_t lt_ = nullptr;
+  cublasComputeType_t computeType_ = CUBLAS_COMPUTE_32F;
+  void *workspace_ = nullptr;
+  float *scratch_ = nullptr;
+  size_t scratchFloats_ = 0;
+  cuda::EmbeddingFault *fault_ = nullptr;
+  bool embeddingPending_ = false;
+  std::map<GemmKey, GemmPlan> plans_;
+};
+
+} // namespace
+
+bool cudaDeviceUsable(std::string *reason) {
+  static std::once_flag once;
+  static bool usable = false;
+  static std::string why;
+  std::call_once(once, [] {
+    int count = 0;
+    cudaError_t e = cudaGetDeviceCount(&count);
+    if (e != cudaSuccess) {
+      cudaGetLastError();
+      why = cudaGetErrorString(e);
+    } else if (count == 0) {
+      why = "no CUDA device found";
+    } else {
+      usable = true;
+    }
+  });
+  if (reason)
+    *reason = why;
+  return usable;
+}
+
+std::unique_ptr<Backend> createCudaBackend(int device) {
+  std::string reason;
+  check(cudaDeviceUsable(&reason), "CUDA backend: ", reason);
+  int count = 0;
+  cuda::checkCuda(cudaGetDeviceCount(&count), "cudaGetDeviceCount");
+  check(device >= 0 && device < count, "CUDA backend: no device ", device, " (",
+        count, " device", count == 1 ? "" : "s", " present)");
+  return std::make_unique<CudaBackend>(device);
+}
+
+} // namespace fresco

@@ -1,0 +1,35 @@
+//===- CudaBackend.h - The CUDA backend -------------------------*- C++ -*-===//
+//
+// f32 kernels on one GPU: GEMMs through cuBLASLt (bias fused as an epilogue,
+// one heuristic query per shape, cached), everything else Fresco's own
+// kernels, all issued in order on one stream. Pointers given to its kernels
+// are device pointers from allocate(); the executor uploads the weights and
+// copies inputs and outputs through the Backend memory calls.
+//
+// This header needs no CUDA headers, so tools and tests include it as they
+// include the CPU backend's. It exists only in builds with FRESCO_HAVE_CUDA.
+//
+//===----------------------------------------------------------------------===//
+#ifndef FRESCO_RUNTIME_BACKENDS_CUDA_CUDABACKEND_H
+#define FRESCO_RUNTIME_BACKENDS_CUDA_CUDABACKEND_H
+
+#include "runtime/core/Backend.h"
+
+#include <memory>
+#include <string>
+
+namespace fresco {
+
+/// Creates the CUDA backend on GPU `device`. Throws fresco::Error with the
+/// driver's reason when no device can be used ("CUDA driver version is
+/// insufficient for CUDA runtime version" on a machine without a GPU
+/// driver), or when cuBLASLt cannot be loaded.
+std::unique_ptr<Backend> createCudaBackend(int device = 0);
+
+/// True when a CUDA device can be used. Otherwise false, with the driver's
+/// reason in `reason` (when non-null). Cheap after the first call.
+bool cudaDeviceUsable(std::string *reason = nullptr);
+
+} // namespace fresco
+
+#endif // FRESCO_RUNTIME_BACKENDS_CUDA_CUDABACKEND_H

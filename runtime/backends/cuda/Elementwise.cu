@@ -1,0 +1,290 @@
+//===- Elementwise.cu - Activations, broadcasting binary ops, embeddings --===//
+//
+// binary() first canonicalises the strided problem on the host as the CPU
+// backend does (size-1 dims dropped, dims contiguous for out, a and b alike
+// merged), so most broadcasts reach the kernel with one or two dims.
+//
+// The sinusoidal embeddings follow diffusers' float32 roundings step by
+// step, like the CPU kernels; their exp, sin and cos are taken in double
+// and rounded, because a timestep of 999 scaled by 1000 turns one ulp of
+// exp into a visible phase error, and CUDA's float exp is not correctly
+// rounded. These kernels are tiny, so double costs nothing measurable.
+//
+// embedding() validates ids on the device: an id outside the table writes a
+// zero row and records itself in an EmbeddingFault that synchronize() reads
+// back and reports. That keeps a device-to-host round trip (and a stall of
+// the stream) out of every call and keeps the step capturable in a CUDA
+// graph; the cost is that the error surfaces at the end of the run.
+//
+//===----------------------------------------------------------------------===//
+#include "runtime/backends/cuda/CudaKernels.h"
+#include "runtime/backends/cuda/CudaUtil.cuh"
+
+namespace fresco {
+namespace cuda {
+namespace {
+
+//===----------------------------------------------------------------------===//
+// Unary
+//===----------------------------------------------------------------------===//
+
+struct GeluTanh {
+  __device__ static float apply(float x) {
+    // 0.5 x (1 + tanh(z)) == x / (1 + exp(-2z)), as on the CPU.
+    constexpr float kAlpha = 0.7978845608028654f; // sqrt(2/pi)
+    const float z = kAlpha * (x + 0.044715f * x * x * x);
+    return x / (1.0f + expf(-2.0f * z));
+  }
+};
+struct GeluErf {
+  __device__ static float apply(float x) {
+    constexpr float kInvSqrt2 = 0.7071067811865476f;
+    return 0.5f * x * (1.0f + erff(x * kInvSqrt2));
+  }
+};
+struct Silu {
+  __device__ static float apply(float x) { return x / (1.0f + expf(-x)); }
+};
+
+template <typename F>
+__global__ void unaryKernel(const float *x, float *y, int64_t n) {
+  for (int64_t i = globalIndex(); i < n; i += gridStride())
+    y[i] = F::apply(x[i]);
+}
+
+//===----------------------------------------------------------------------===//
+// Binary
+//===----------------------------------------------------------------------===//
+
+struct Strided {
+  int rank;
+  int64_t shape[kMaxRank];
+  int64_t a[kMaxRank], b[kMaxRank];
+};
+
+template <BinaryKind K> __device__ float applyBinary(float a, float b) {
+  switch (K) {
+  case BinaryKind::Add:
+    return a + b;
+  case BinaryKind::Sub:
+    return a - b;
+  case BinaryKind::Mul:
+    return a * b;
+  case BinaryKind::Div:
+    return a / b;
+  }
+  return 0.0f;
+}
+
+/// out is contiguous; a and b are addressed through their strides.
+template <BinaryKind K>
+__global__ void binaryKernel(const float *a, const float *b, float *out,
+                             int64_t n, Strided s) {
+  for (int64_t i = globalIndex(); i < n; i += gridStride()) {
+    int64_t rest = i, ia = 0, ib = 0;
+    for (int d = s.rank - 1; d >= 0; --d) {
+      const int64_t idx = rest % s.shape[d];
+      rest /= s.shape[d];
+      ia += idx * s.a[d];
+      ib += idx * s.b[d];
+    }
+    out[i] = applyBinary<K>(a[ia], b[ib]);
+  }
+}
+
+/// Same shapes, both contiguous: the common residual add.
+template <BinaryKind K>
+__global__ void binaryDenseKernel(const float *a, const float *b, float *out,
+                                  int64_t n) {
+  for (int64_t i = globalIndex(); i < n; i += gridStride())
+    out[i] = applyBinary<K>(a[i], b[i]);
+}
+
+template <BinaryKind K>
+void launchBinary(const float *a, const float *b, float *out, int64_t n,
+                  const Strided &s, cudaStream_t stream) {
+  if (s.rank == 1 && s.a[0] == 1 && s.b[0] == 1)
+    binaryDenseKernel<K><<<blocksFor(n), kThreads, 0, stream>>>(a, b, out, n);
+  else
+    binaryKernel<K><<<blocksFor(n), kThreads, 0, stream>>>(a, b, out, n, s);
+}
+
+//===----------------------------------------------------------------------===//
+// Embeddings
+//===----------------------------------------------------------------------===//
+
+__global__ void timestepKernel(const float *tF32, const int64_t *tI64,
+                               float *out, int64_t B, int64_t dim, int64_t half,
+                               int64_t sinAt, int64_t cosAt, float negLogPeriod,
+                               float denom, float scale) {
+  const int64_t n = B * half;
+  for (int64_t e = globalIndex(); e < n; e += gridStride()) {
+    const int64_t b = e / half, i = e % half;
+    const float t = tF32 ? tF32[b] : float(tI64[b]); // timesteps.float()
+    const float exponent = negLogPeriod * float(i) / denom;
+    const float freq = float(exp(double(exponent)));
+    const float arg = scale * (t * freq);
+    out[b * dim + sinAt + i] = float(sin(double(arg)));
+    out[b * dim + cosAt + i] = float(cos(double(arg)));
+  }
+  if (dim % 2 == 1)
+    for (int64_t b = globalIndex(); b < B; b += gridStride())
+      out[b * dim + dim - 1] = 0.0f;
+}
+
+__global__ void embeddingKernel(const float *__restrict__ table,
+                                const int64_t *__restrict__ ids, float *out,
+                                int64_t n, int64_t V, int64_t D,
+                                EmbeddingFault *fault) {
+  for (int64_t e = globalIndex(); e < n * D; e += gridStride()) {
+    const int64_t i = e / D, c = e % D;
+    const int64_t id = ids[i];
+    if (id < 0 || id >= V) {
+      out[e] = 0.0f;
+      if (atomicCAS(&fault->flag, 0ull, 1ull) == 0ull) {
+        fault->position = i;
+        fault->id = id;
+        fault->tableRows = V;
+      }
+      continue;
+    }
+    out[e] = table[id * D + c];
+  }
+}
+
+/// np.arange(n, dtype=float32) / (n / baseSize) / interpolationScale, with
+/// the Python floats rounded to float32 as numpy does.
+__device__ float gridPosition(int64_t i, int64_t n, double baseSize,
+                              double interpolationScale) {
+  const float step = float(double(n) / baseSize);
+  return float(i) / step / float(interpolationScale);
+}
+
+__global__ void posEmbedKernel(float *out, int64_t gridH, int64_t gridW,
+                               int64_t dim, double baseSize,
+                               double interpolationScale) {
+  const int64_t halfDim = dim / 2, quarter = dim / 4;
+  const int64_t n = gridH * gridW * dim;
+  for (int64_t e = globalIndex(); e < n; e += gridStride()) {
+    const int64_t m = e / dim, c = e % dim;
+    // Token i*gridW + j is [emb(w_j) | emb(h_i)] (meshgrid(grid_w, grid_h)).
+    const bool wHalf = c < halfDim;
+    const int64_t pos = wHalf ? m % gridW : m / gridW;
+    const int64_t extent = wHalf ? gridW : gridH;
+    const float p = gridPosition(pos, extent, baseSize, interpolationScale);
+    const int64_t k = wHalf ? c : c - halfDim; // within the half
+    const int64_t f = k < quarter ? k : k - quarter;
+    const double omega = 1.0 / pow(10000.0, double(f) / double(quarter));
+    const double arg = double(p) * omega;
+    out[e] = float(k < quarter ? sin(arg) : cos(arg));
+  }
+}
+
+} // namespace
+
+void unary(UnaryKind kind, const float *x, float *y, int64_t n,
+           cudaStream_t s) {
+  if (n == 0)
+    return;
+  switch (kind) {
+  case UnaryKind::GeluTanh:
+    unaryKernel<GeluTanh><<<blocksFor(n), kThreads, 0, s>>>(x, y, n);
+    return checkLaunch("gelu_tanh", s);
+  case UnaryKind::GeluErf:
+    unaryKernel<GeluErf><<<blocksFor(n), kThreads, 0, s>>>(x, y, n);
+    return checkLaunch("gelu_erf", s);
+  case UnaryKind::Silu:
+    unaryKernel<Silu><<<blocksFor(n), kThreads, 0, s>>>(x, y, n);
+    return checkLaunch("silu", s);
+  }
+  fail("unary: unknown kind ", int(kind));
+}
+
+void binary(BinaryKind kind, const float *a, const float *b, float *out,
+            int rank, const int64_t *outShape, const int64_t *aStrides,
+            const int64_t *bStrides, cudaStream_t stream) {
+  check(rank >= 0 && rank <= kMaxRank, "binary: rank ", rank, " outside [0, ",
+        kMaxRank, "]");
+  int64_t n = 1;
+  for (int d = 0; d < rank; ++d)
+    n *= outShape[d];
+  if (n == 0)
+    return;
+  // Drop size-1 dims, then merge dim d into d-1 where both inputs step
+  // through them contiguously (out always does).
+  Strided s{};
+  for (int d = 0; d < rank; ++d) {
+    if (outShape[d] == 1)
+      continue;
+    if (s.rank > 0) {
+      const int last = s.rank - 1;
+      if (s.a[last] == aStrides[d] * outShape[d] &&
+          s.b[last] == bStrides[d] * outShape[d]) {
+        s.shape[last] *= outShape[d];
+        s.a[last] = aStrides[d];
+        s.b[last] = bStrides[d];
+        continue;
+      }
+    }
+    s.shape[s.rank] = outShape[d];
+    s.a[s.rank] = aStrides[d];
+    s.b[s.rank] = bStrides[d];
+    ++s.rank;
+  }
+  if (s.rank == 0) { // a single element
+    s.rank = 1;
+    s.shape[0] = 1;
+    s.a[0] = s.b[0] = 1;
+  }
+  switch (kind) {
+  case BinaryKind::Add:
+    launchBinary<BinaryKind::Add>(a, b, out, n, s, stream);
+    return checkLaunch("add", stream);
+  case BinaryKind::Sub:
+    launchBinary<BinaryKind::Sub>(a, b, out, n, s, stream);
+    return checkLaunch("sub", stream);
+  case BinaryKind::Mul:
+    launchBinary<BinaryKind::Mul>(a, b, out, n, s, stream);
+    return checkLaunch("mul", stream);
+  case BinaryKind::Div:
+    launchBinary<BinaryKind::Div>(a, b, out, n, s, stream);
+    return checkLaunch("div", stream);
+  }
+  fail("binary: unknown kind ", int(kind));
+}
+
+void timestepEmbedding(const float *tF32, const int64_t *tI64, float *out,
+                       int64_t B, int64_t dim, bool flipSinToCos,
+                       float negLogPeriod, float denom, float scale,
+                       cudaStream_t s) {
+  const int64_t half = dim / 2;
+  const int64_t work = B * (half > 0 ? half : 1);
+  if (B == 0 || dim == 0)
+    return;
+  timestepKernel<<<blocksFor(work), kThreads, 0, s>>>(
+      tF32, tI64, out, B, dim, half, flipSinToCos ? half : 0,
+      flipSinToCos ? 0 : half, negLogPeriod, denom, scale);
+  checkLaunch("timestep_embedding", s);
+}
+
+void embedding(const float *table, const int64_t *ids, float *out, int64_t n,
+               int64_t V, int64_t D, EmbeddingFault *fault, cudaStream_t s) {
+  if (n == 0 || D == 0)
+    return;
+  embeddingKernel<<<blocksFor(n * D), kThreads, 0, s>>>(table, ids, out, n, V,
+                                                        D, fault);
+  checkLaunch("embedding", s);
+}
+
+void posEmbed2d(float *out, int64_t gridH, int64_t gridW, int64_t dim,
+                double baseSize, double interpolationScale, cudaStream_t s) {
+  const int64_t n = gridH * gridW * dim;
+  if (n == 0)
+    return;
+  posEmbedKernel<<<blocksFor(n), kThreads, 0, s>>>(
+      out, gridH, gridW, dim, baseSize, interpolationScale);
+  checkLaunch("pos_embed_2d", s);
+}
+
+} // namespace cuda
+} // namespace fresco

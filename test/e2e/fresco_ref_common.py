@@ -1,0 +1,67 @@
+"""Helpers shared by the e2e reference scripts (dit_reference.py, vae_reference.py,
+dit_pipeline_reference.py) and the diffusers folder writers (make_diffusers_*.py).
+
+Imported by scripts run as `python test/e2e/NAME.py`, whose folder is then on sys.path.
+torch and diffusers are imported only when a helper needs them.
+"""
+import argparse
+import json
+import sys
+
+import numpy as np
+
+# --dtype of the references: the dtype the model runs in.
+COMPUTE_DTYPES = ("float32", "float64")
+# --dtype of the writers: the dtype the weights are stored in.
+STORAGE_DTYPES = ("float32", "float16", "bfloat16")
+
+
+def arg_parser(doc: str) -> argparse.ArgumentParser:
+    """A parser whose --help shows the script's docstring as written."""
+    return argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+
+
+def add_compute_dtype_arg(ap: argparse.ArgumentParser) -> None:
+    ap.add_argument("--dtype", choices=COMPUTE_DTYPES, default="float32", help="compute dtype (default float32)")
+
+
+def add_storage_dtype_arg(ap: argparse.ArgumentParser) -> None:
+    ap.add_argument("--dtype", choices=STORAGE_DTYPES, default="float32", help="stored dtype (default float32)")
+
+
+def add_random_input_args(ap: argparse.ArgumentParser, flag: str) -> None:
+    """--batch and --seed of the random inputs the script writes under `flag`."""
+    ap.add_argument("--batch", type=int, default=2, help=f"batch for {flag} (default 2)")
+    ap.add_argument("--seed", type=int, default=0, help=f"seed for {flag} (default 0)")
+
+
+def torch_dtype(name: str):
+    """The torch dtype named by a --dtype value."""
+    import torch
+
+    return getattr(torch, name)
+
+
+def read_json(path: str) -> dict:
+    with open(path) as f:
+        return json.load(f)
+
+
+def import_diffusers(need_accelerate: bool = True):
+    """The diffusers module, with safetensors.torch imported (diffusers 0.31 calls it without
+    importing it). `need_accelerate`: exit unless accelerate is installed, without which
+    diffusers 0.31's from_pretrained cannot load sharded checkpoints at all and only warns
+    about missing tensors (leaving them randomly initialised)."""
+    import diffusers
+    import safetensors.torch  # noqa: F401
+
+    if need_accelerate and not diffusers.utils.is_accelerate_available():
+        sys.exit("accelerate is not installed: run scripts/setup-venv.sh and use .venv/bin/python")
+    return diffusers
+
+
+def save_normal_noise(path: str, shape: tuple, seed: int) -> None:
+    """Writes float32 N(0, 1) values of `shape` from numpy's default_rng(seed) to `path`."""
+    noise = np.random.default_rng(seed).standard_normal(shape).astype(np.float32)
+    np.save(path, noise)
+    print(f"wrote {path} float32 {list(noise.shape)}")

@@ -1,0 +1,817 @@
+//===- BackendConformanceTest.cpp - Every backend against one reference ---===//
+//
+// The same cases run on every backend: each kernel at small shapes (odd
+// sizes, broadcasting, aliasing, empty and extreme inputs) plus a DiT-block-
+// sized attention, against double-precision references written here. Data
+// goes through the backend's own memory calls (allocate, copyToDevice,
+// copyToHost), so a device backend is tested exactly as the executor uses
+// it. Outputs are poisoned with NaN first: an element a kernel fails to
+// write fails the comparison.
+//
+// The CPU backend always runs. The CUDA backend runs when the build has it
+// and a device is usable; otherwise each of its cases is skipped with the
+// reason ("no CUDA device: CUDA driver version is insufficient ..."), which
+// ctest lists among the tests that did not run.
+//
+//===----------------------------------------------------------------------===//
+#include "runtime/backends/cpu/CpuBackend.h"
+#include "runtime/core/Error.h"
+#ifdef FRESCO_HAVE_CUDA
+#include "runtime/backends/cuda/CudaBackend.h"
+#endif
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <memory>
+#include <numeric>
+#include <random>
+#include <string>
+#include <vector>
+
+namespace fresco {
+namespace {
+
+using Vec = std::vector<float>;
+using RefVec = std::vector<double>;
+
+/// Tolerances per dtype (f32 today; bf16/f16 storage will add rows).
+/// `rel`: |got - ref| <= rel * max|ref| over a tensor, for reductions whose
+/// order differs from the reference (GEMMs, norms, softmax).
+/// `elementwise`: |got - ref| <= elementwise * (|ref| + 1) per value.
+struct Tolerance {
+  double rel, elementwise;
+};
+constexpr Tolerance kF32{1e-5, 2e-6};
+
+Vec randomVec(size_t n, uint32_t seed, float lo = -1.0f, float hi = 1.0f) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> dist(lo, hi);
+  Vec v(n);
+  for (float &x : v)
+    x = dist(rng);
+  return v;
+}
+
+void expectClose(const RefVec &ref, const Vec &got, double rel = kF32.rel) {
+  ASSERT_EQ(ref.size(), got.size());
+  double maxMag = 0.0;
+  for (double r : ref)
+    maxMag = std::max(maxMag, std::fabs(r));
+  const double tol = rel * std::max(maxMag, 1e-30);
+  size_t bad = 0, firstBad = 0;
+  double worst = 0.0;
+  for (size_t i = 0; i < ref.size(); ++i) {
+    const double err = std::fabs(double(got[i]) - ref[i]);
+    if (!(err <= tol) && bad++ == 0) // also catches NaN (unwritten)
+      firstBad = i;
+    if (err > worst || std::isnan(err))
+      worst = err;
+  }
+  EXPECT_EQ(bad, 0u) << "first mismatch at " << firstBad << ": got "
+                     << (ref.empty() ? 0.0 : got[firstBad]) << ", want "
+                     << (ref.empty() ? 0.0 : ref[firstBad]) << "; worst error "
+                     << worst << " vs tolerance " << tol;
+}
+
+void expectEachClose(const RefVec &ref, const Vec &got,
+                     double tol = kF32.elementwise) {
+  ASSERT_EQ(ref.size(), got.size());
+  for (size_t i = 0; i < ref.size(); ++i)
+    ASSERT_NEAR(got[i], ref[i], tol * (std::fabs(ref[i]) + 1.0)) << "at " << i;
+}
+
+/// Backend memory holding `count` elements of `elemSize` bytes.
+class Buffer {
+public:
+  Buffer(Backend &be, size_t count, size_t elemSize = sizeof(float))
+      : be_(&be), bytes_(count * elemSize),
+        ptr_(be.allocate(std::max<size_t>(bytes_, 1))) {}
+  ~Buffer() { be_->release(ptr_); }
+  Buffer(const Buffer &) = delete;
+  Buffer &operator=(const Buffer &) = delete;
+
+  float *f() { return static_cast<float *>(ptr_); }
+  void *raw() { return ptr_; }
+  template <typename T> T *as() { return static_cast<T *>(ptr_); }
+
+  template <typename T> void upload(const std::vector<T> &v) {
+    ASSERT_EQ(v.size() * sizeof(T), bytes_);
+    be_->copyToDevice(ptr_, v.data(), bytes_);
+  }
+  /// Waits for the kernels (reporting deferred errors), then copies back.
+  template <typename T = float> std::vector<T> read() {
+    std::vector<T> v(bytes_ / sizeof(T));
+    be_->synchronize();
+    be_->copyToHost(v.data(), ptr_, bytes_);
+    return v;
+  }
+
+private:
+  Backend *be_;
+  size_t bytes_;
+  void *ptr_;
+};
+
+std::string cudaSkipReason() {
+#ifdef FRESCO_HAVE_CUDA
+  std::string why;
+  return cudaDeviceUsable(&why) ? std::string() : why;
+#else
+  return "this build has no CUDA backend";
+#endif
+}
+
+class Conformance : public ::testing::TestWithParam<std::string> {
+protected:
+  void SetUp() override {
+    if (GetParam() == "cpu") {
+      backend = createCpuBackend();
+      return;
+    }
+    std::string why = cudaSkipReason();
+    if (!why.empty())
+      GTEST_SKIP() << "no CUDA device: " << why;
+#ifdef FRESCO_HAVE_CUDA
+    backend = createCudaBackend(0);
+#endif
+  }
+
+  Backend &be() { return *backend; }
+  /// A buffer holding `v`.
+  template <typename T> std::unique_ptr<Buffer> in(const std::vector<T> &v) {
+    auto b = std::make_unique<Buffer>(*backend, v.size(), sizeof(T));
+    b->upload(v);
+    return b;
+  }
+  /// A float buffer of n NaNs.
+  std::unique_ptr<Buffer> out(size_t n) {
+    return in(Vec(n, std::numeric_limits<float>::quiet_NaN()));
+  }
+
+  std::unique_ptr<Backend> backend;
+};
+
+//===----------------------------------------------------------------------===//
+// Memory
+//===----------------------------------------------------------------------===//
+
+TEST_P(Conformance, MemoryRoundTrip) {
+  EXPECT_EQ(be().name(), GetParam());
+  EXPECT_EQ(be().usesHostMemory(), GetParam() == "cpu");
+  Vec v = randomVec(1000, 1);
+  auto b = in(v);
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(b->raw()) % 64, 0u);
+  EXPECT_EQ(b->read(), v);
+  be().synchronize();
+}
+
+//===----------------------------------------------------------------------===//
+// linear, conv2d
+//===----------------------------------------------------------------------===//
+
+RefVec refLinear(const Vec &x, const Vec &w, const Vec *b, int64_t M, int64_t K,
+                 int64_t N) {
+  RefVec y(size_t(M * N));
+  for (int64_t m = 0; m < M; ++m)
+    for (int64_t n = 0; n < N; ++n) {
+      double s = b ? (*b)[n] : 0.0;
+      for (int64_t k = 0; k < K; ++k)
+        s += double(x[m * K + k]) * w[n * K + k];
+      y[m * N + n] = s;
+    }
+  return y;
+}
+
+TEST_P(Conformance, Linear) {
+  struct Case {
+    int64_t M, K, N;
+  } cases[] = {{1, 1, 1},      {3, 5, 7},       {17, 33, 9}, {64, 96, 80},
+               {512, 384, 96}, {2, 1152, 6912}, {0, 4, 4},   {4, 0, 3}};
+  uint32_t seed = 100;
+  for (const Case &c : cases)
+    for (bool bias : {false, true}) {
+      SCOPED_TRACE(::testing::Message() << "M=" << c.M << " K=" << c.K
+                                        << " N=" << c.N << " bias=" << bias);
+      Vec x = randomVec(size_t(c.M * c.K), seed++);
+      Vec w = randomVec(size_t(c.N * c.K), seed++);
+      Vec b = randomVec(size_t(c.N), seed++);
+      auto dx = in(x), dw = in(w), db = in(b);
+      auto dy = out(size_t(c.M * c.N));
+      be().linear(dx->f(), dw->f(), bias ? db->f() : nullptr, dy->f(), c.M, c.K,
+                  c.N);
+      expectClose(refLinear(x, w, bias ? &b : nullptr, c.M, c.K, c.N),
+                  dy->read());
+    }
+}
+
+TEST_P(Conformance, Conv2d) {
+  struct Case {
+    int64_t N, C, H, W, O, KH, KW, sh, sw, ph, pw;
+  } cases[] = {
+      {1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0},  // 1x1, direct
+      {2, 3, 5, 7, 4, 3, 3, 1, 1, 1, 1},  // VAE-style 3x3 same
+      {2, 4, 8, 8, 6, 2, 2, 2, 2, 0, 0},  // DiT patch embedding
+      {1, 5, 9, 6, 3, 3, 2, 2, 1, 0, 1},  // uneven everything
+      {2, 8, 6, 5, 16, 1, 1, 1, 1, 0, 0}, // 1x1 channel mix
+      {1, 2, 4, 4, 3, 5, 5, 1, 1, 2, 2},  // kernel wider than the image
+  };
+  uint32_t seed = 200;
+  for (const Case &c : cases)
+    for (bool bias : {false, true}) {
+      SCOPED_TRACE(::testing::Message()
+                   << "N=" << c.N << " C=" << c.C << " H=" << c.H
+                   << " W=" << c.W << " O=" << c.O << " K=" << c.KH << "x"
+                   << c.KW << " bias=" << bias);
+      const int64_t OH = (c.H + 2 * c.ph - c.KH) / c.sh + 1;
+      const int64_t OW = (c.W + 2 * c.pw - c.KW) / c.sw + 1;
+      Vec x = randomVec(size_t(c.N * c.C * c.H * c.W), seed++);
+      Vec w = randomVec(size_t(c.O * c.C * c.KH * c.KW), seed++);
+      Vec b = randomVec(size_t(c.O), seed++);
+      RefVec ref(size_t(c.N * c.O * OH * OW));
+      for (int64_t n = 0; n < c.N; ++n)
+        for (int64_t o = 0; o < c.O; ++o)
+          for (int64_t i = 0; i < OH; ++i)
+            for (int64_t j = 0; j < OW; ++j) {
+              double s = bias ? b[o] : 0.0;
+              for (int64_t ch = 0; ch < c.C; ++ch)
+                for (int64_t kh = 0; kh < c.KH; ++kh)
+                  for (int64_t kw = 0; kw < c.KW; ++kw) {
+                    int64_t ih = i * c.sh - c.ph + kh,
+                            iw = j * c.sw - c.pw + kw;
+                    if (ih < 0 || ih >= c.H || iw < 0 || iw >= c.W)
+                      continue;
+                    s += double(x[((n * c.C + ch) * c.H + ih) * c.W + iw]) *
+                         w[((o * c.C + ch) * c.KH + kh) * c.KW + kw];
+                  }
+              ref[((n * c.O + o) * OH + i) * OW + j] = s;
+            }
+      auto dx = in(x), dw = in(w), db = in(b);
+      auto dy = out(ref.size());
+      be().conv2d(dx->f(), dw->f(), bias ? db->f() : nullptr, dy->f(), c.N, c.C,
+                  c.H, c.W, c.O, c.KH, c.KW, c.sh, c.sw, c.ph, c.pw);
+      expectClose(ref, dy->read());
+    }
+}
+
+//===----------------------------------------------------------------------===//
+// Norms and modulation
+//===----------------------------------------------------------------------===//
+
+TEST_P(Conformance, LayerNorm) {
+  struct Case {
+    int64_t rows, cols;
+  } cases[] = {{1, 1}, {3, 7}, {9, 64}, {512, 1152}};
+  uint32_t seed = 300;
+  for (const Case &c : cases)
+    for (int affine = 0; affine < 3; ++affine)
+      for (bool inPlace : {false, true}) {
+        SCOPED_TRACE(::testing::Message()
+                     << "rows=" << c.rows << " cols=" << c.cols
+                     << " affine=" << affine << " inPlace=" << inPlace);
+        // A large mean: a one-pass variance would lose the signal.
+        Vec x = randomVec(size_t(c.rows * c.cols), seed++, 99.0f, 101.0f);
+        Vec g = randomVec(size_t(c.cols), seed++, 0.5f, 1.5f);
+        Vec bt = randomVec(size_t(c.cols), seed++);
+        const float eps = 1e-6f;
+        RefVec ref(x.size());
+        for (int64_t r = 0; r < c.rows; ++r) {
+          double mean = 0, var = 0;
+          for (int64_t i = 0; i < c.cols; ++i)
+            mean += x[r * c.cols + i];
+          mean /= double(c.cols);
+          for (int64_t i = 0; i < c.cols; ++i)
+            var += (x[r * c.cols + i] - mean) * (x[r * c.cols + i] - mean);
+          var /= double(c.cols);
+          for (int64_t i = 0; i < c.cols; ++i) {
+            double v = (x[r * c.cols + i] - mean) / std::sqrt(var + eps);
+            if (affine >= 1)
+              v *= g[i];
+            if (affine >= 2)
+              v += bt[i];
+            ref[r * c.cols + i] = v;
+          }
+        }
+        auto dx = in(x), dg = in(g), db = in(bt);
+        auto dy = inPlace ? nullptr : out(x.size());
+        float *y = inPlace ? dx->f() : dy->f();
+        be().layerNorm(dx->f(), affine >= 1 ? dg->f() : nullptr,
+                       affine >= 2 ? db->f() : nullptr, y, c.rows, c.cols, eps);
+        expectClose(ref, (inPlace ? dx : dy)->read());
+      }
+}
+
+TEST_P(Conformance, GroupNorm) {
+  struct Case {
+    int64_t N, C, S, groups;
+  } cases[] = {{1, 2, 3, 2}, {2, 8, 5, 4}, {1, 6, 33, 3}, {2, 64, 256, 32}};
+  uint32_t seed = 400;
+  for (const Case &c : cases)
+    for (bool affine : {false, true}) {
+      SCOPED_TRACE(::testing::Message()
+                   << "N=" << c.N << " C=" << c.C << " S=" << c.S
+                   << " groups=" << c.groups << " affine=" << affine);
+      Vec x = randomVec(size_t(c.N * c.C * c.S), seed++, -2.0f, 3.0f);
+      Vec g = randomVec(size_t(c.C), seed++, 0.5f, 1.5f);
+      Vec b = randomVec(size_t(c.C), seed++);
+      const float eps = 1e-6f;
+      const int64_t cpg = c.C / c.groups, span = cpg * c.S;
+      RefVec ref(x.size());
+      for (int64_t ng = 0; ng < c.N * c.groups; ++ng) {
+        double mean = 0, var = 0;
+        for (int64_t i = 0; i < span; ++i)
+          mean += x[ng * span + i];
+        mean /= double(span);
+        for (int64_t i = 0; i < span; ++i)
+          var += (x[ng * span + i] - mean) * (x[ng * span + i] - mean);
+        var /= double(span);
+        for (int64_t i = 0; i < span; ++i) {
+          const int64_t ch = (ng % c.groups) * cpg + i / c.S;
+          double v = (x[ng * span + i] - mean) / std::sqrt(var + eps);
+          ref[ng * span + i] = affine ? v * g[ch] + b[ch] : v;
+        }
+      }
+      auto dx = in(x), dg = in(g), db = in(b);
+      auto dy = out(x.size());
+      be().groupNorm(dx->f(), affine ? dg->f() : nullptr,
+                     affine ? db->f() : nullptr, dy->f(), c.N, c.C, c.S,
+                     c.groups, eps);
+      expectClose(ref, dy->read());
+    }
+}
+
+TEST_P(Conformance, Modulate) {
+  const int64_t B = 2, T = 5, D = 7;
+  for (bool inPlace : {false, true}) {
+    Vec x = randomVec(size_t(B * T * D), 500), shift = randomVec(B * D, 501),
+        scale = randomVec(B * D, 502);
+    RefVec ref(x.size());
+    for (int64_t b = 0; b < B; ++b)
+      for (int64_t t = 0; t < T; ++t)
+        for (int64_t d = 0; d < D; ++d)
+          ref[(b * T + t) * D + d] =
+              double(x[(b * T + t) * D + d]) * (1.0 + scale[b * D + d]) +
+              shift[b * D + d];
+    auto dx = in(x), dsh = in(shift), dsc = in(scale);
+    auto dy = inPlace ? nullptr : out(x.size());
+    be().modulate(dx->f(), dsh->f(), dsc->f(), inPlace ? dx->f() : dy->f(), B,
+                  T, D);
+    expectEachClose(ref, (inPlace ? dx : dy)->read());
+  }
+}
+
+//===----------------------------------------------------------------------===//
+// attention
+//===----------------------------------------------------------------------===//
+
+RefVec refAttention(const Vec &q, const Vec &k, const Vec &v, int64_t B,
+                    int64_t Tq, int64_t Tk, int64_t H, int64_t Dh,
+                    double scale) {
+  const int64_t ld = H * Dh;
+  RefVec o(q.size());
+  std::vector<double> s(static_cast<size_t>(Tk));
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t h = 0; h < H; ++h)
+      for (int64_t i = 0; i < Tq; ++i) {
+        double mx = -INFINITY;
+        for (int64_t j = 0; j < Tk; ++j) {
+          double dot = 0;
+          for (int64_t d = 0; d < Dh; ++d)
+            dot += double(q[(b * Tq + i) * ld + h * Dh + d]) *
+                   k[(b * Tk + j) * ld + h * Dh + d];
+          s[j] = dot * scale;
+          mx = std::max(mx, s[j]);
+        }
+        double sum = 0;
+        for (int64_t j = 0; j < Tk; ++j)
+          sum += (s[j] = std::exp(s[j] - mx));
+        for (int64_t d = 0; d < Dh; ++d) {
+          double acc = 0;
+          for (int64_t j = 0; j < Tk; ++j)
+            acc += s[j] * v[(b * Tk + j) * ld + h * Dh + d];
+          o[(b * Tq + i) * ld + h * Dh + d] = acc / sum;
+        }
+      }
+  return o;
+}
+
+struct AttentionCase {
+  int64_t B, Tq, Tk, H, Dh;
+  float lo = -3.0f, hi = 3.0f; // q's range: peaked rows at the ends
+};
+
+void runAttention(Backend &be, const AttentionCase &c, uint32_t seed) {
+  SCOPED_TRACE(::testing::Message() << "B=" << c.B << " Tq=" << c.Tq << " Tk="
+                                    << c.Tk << " H=" << c.H << " Dh=" << c.Dh);
+  const int64_t ld = c.H * c.Dh;
+  Vec q = randomVec(size_t(c.B * c.Tq * ld), seed, c.lo, c.hi);
+  Vec k = randomVec(size_t(c.B * c.Tk * ld), seed + 1, c.lo, c.hi);
+  Vec v = randomVec(size_t(c.B * c.Tk * ld), seed + 2);
+  const float scale = float(1.0 / std::sqrt(double(c.Dh)));
+  Buffer dq(be, q.size()), dk(be, k.size()), dv(be, v.size()),
+      dout(be, q.size());
+  dq.upload(q);
+  dk.upload(k);
+  dv.upload(v);
+  dout.upload(Vec(q.size(), std::numeric_limits<float>::quiet_NaN()));
+  be.attention(dq.f(), dk.f(), dv.f(), dout.f(), c.B, c.Tq, c.Tk, c.H, c.Dh,
+               scale);
+  expectClose(refAttention(q, k, v, c.B, c.Tq, c.Tk, c.H, c.Dh, scale),
+              dout.read());
+}
+
+TEST_P(Conformance, Attention) {
+  const AttentionCase cases[] = {
+      {1, 1, 1, 1, 1},    {1, 1, 50, 1, 8},    {2, 5, 7, 3, 4},
+      {1, 17, 33, 2, 8},  {2, 40, 31, 2, 72},  {1, 33, 65, 2, 64},
+      {1, 9, 40, 1, 130}, {1, 20, 70, 2, 200},
+  };
+  uint32_t seed = 600;
+  for (const AttentionCase &c : cases)
+    runAttention(be(), c, seed += 3);
+}
+
+TEST_P(Conformance, AttentionWideHead) {
+  // The VAE mid-block: one 512-wide head.
+  runAttention(be(), {1, 70, 70, 1, 512}, 650);
+}
+
+TEST_P(Conformance, AttentionLargeLogitsStayFinite) {
+  // exp() of these logits overflows unless the running max is subtracted.
+  runAttention(be(), {1, 9, 40, 2, 4, 20.0f, 30.0f}, 660);
+}
+
+TEST_P(Conformance, AttentionDiTBlock) {
+  // DiT-XL/2 at 256 px, batch 2: 256 tokens, 16 heads of 72.
+  runAttention(be(), {2, 256, 256, 16, 72}, 670);
+}
+
+//===----------------------------------------------------------------------===//
+// unary, binary
+//===----------------------------------------------------------------------===//
+
+double refUnary(UnaryKind kind, double x) {
+  switch (kind) {
+  case UnaryKind::GeluTanh:
+    return 0.5 * x *
+           (1.0 +
+            std::tanh(std::sqrt(2.0 / M_PI) * (x + 0.044715 * x * x * x)));
+  case UnaryKind::GeluErf:
+    return 0.5 * x * (1.0 + std::erf(x / std::sqrt(2.0)));
+  case UnaryKind::Silu:
+    return x / (1.0 + std::exp(-x));
+  }
+  return NAN;
+}
+
+TEST_P(Conformance, Unary) {
+  uint32_t seed = 700;
+  for (UnaryKind kind :
+       {UnaryKind::GeluTanh, UnaryKind::GeluErf, UnaryKind::Silu})
+    for (int64_t n : {1, 7, 40000})
+      for (bool inPlace : {false, true}) {
+        SCOPED_TRACE(::testing::Message() << "kind=" << int(kind) << " n=" << n
+                                          << " inPlace=" << inPlace);
+        Vec x = randomVec(size_t(n), seed++, -6.0f, 6.0f);
+        if (n > 10) { // the extremes
+          x[0] = -100.0f;
+          x[1] = -30.0f;
+          x[2] = 0.0f;
+          x[3] = 30.0f;
+          x[4] = 100.0f;
+        }
+        RefVec ref(x.size());
+        for (size_t i = 0; i < x.size(); ++i)
+          ref[i] = refUnary(kind, x[i]);
+        auto dx = in(x);
+        auto dy = inPlace ? nullptr : out(x.size());
+        be().unary(kind, dx->f(), inPlace ? dx->f() : dy->f(), n);
+        expectEachClose(ref, (inPlace ? dx : dy)->read());
+      }
+}
+
+double refBinaryOp(BinaryKind kind, double a, double b) {
+  switch (kind) {
+  case BinaryKind::Add:
+    return a + b;
+  case BinaryKind::Sub:
+    return a - b;
+  case BinaryKind::Mul:
+    return a * b;
+  case BinaryKind::Div:
+    return a / b;
+  }
+  return NAN;
+}
+
+/// Right-aligned NumPy broadcasting strides, as the executor computes them.
+std::vector<int64_t> broadcastStrides(const std::vector<int64_t> &s,
+                                      const std::vector<int64_t> &out) {
+  std::vector<int64_t> st(out.size(), 0);
+  int64_t stride = 1;
+  for (int i = int(out.size()) - 1, j = int(s.size()) - 1; j >= 0; --i, --j) {
+    st[i] = s[j] == 1 ? 0 : stride;
+    stride *= s[j];
+  }
+  return st;
+}
+
+TEST_P(Conformance, Binary) {
+  struct Case {
+    std::vector<int64_t> a, b, out;
+  } cases[] = {
+      {{2, 3, 4}, {2, 3, 4}, {2, 3, 4}}, // residual add
+      {{2, 3, 4}, {4}, {2, 3, 4}},       // row broadcast
+      {{2, 3, 4}, {3, 1}, {2, 3, 4}},    // column broadcast
+      {{2, 1, 4}, {1, 3, 1}, {2, 3, 4}}, // both sides
+      {{1}, {5, 6}, {5, 6}},             // scalar
+      {{2, 1, 3, 1, 2}, {1, 4, 1, 5, 1}, {2, 4, 3, 5, 2}},
+      {{}, {}, {}}, // rank 0
+  };
+  uint32_t seed = 800;
+  for (BinaryKind kind :
+       {BinaryKind::Add, BinaryKind::Sub, BinaryKind::Mul, BinaryKind::Div})
+    for (const Case &c : cases) {
+      SCOPED_TRACE(::testing::Message()
+                   << "kind=" << int(kind) << " rank=" << c.out.size());
+      auto numel = [](const std::vector<int64_t> &s) {
+        return size_t(std::accumulate(s.begin(), s.end(), int64_t(1),
+                                      std::multiplies<int64_t>()));
+      };
+      Vec a = randomVec(numel(c.a), seed++, 0.5f, 2.0f);
+      Vec b = randomVec(numel(c.b), seed++, 0.5f, 2.0f);
+      std::vector<int64_t> as = broadcastStrides(c.a, c.out),
+                           bs = broadcastStrides(c.b, c.out);
+      const int rank = int(c.out.size());
+      RefVec ref(numel(c.out));
+      for (size_t i = 0; i < ref.size(); ++i) {
+        int64_t rest = int64_t(i), ia = 0, ib = 0;
+        for (int d = rank - 1; d >= 0; --d) {
+          ia += (rest % c.out[d]) * as[d];
+          ib += (rest % c.out[d]) * bs[d];
+          rest /= c.out[d];
+        }
+        ref[i] = refBinaryOp(kind, a[ia], b[ib]);
+      }
+      auto da = in(a), db = in(b);
+      auto dy = out(ref.size());
+      be().binary(kind, da->f(), db->f(), dy->f(), rank, c.out.data(),
+                  as.data(), bs.data());
+      expectEachClose(ref, dy->read());
+    }
+}
+
+TEST_P(Conformance, BinaryInPlace) {
+  Vec a = randomVec(24, 850), b = randomVec(4, 851);
+  std::vector<int64_t> shape = {2, 3, 4};
+  std::vector<int64_t> as = {12, 4, 1}, bs = {0, 0, 1};
+  RefVec ref(a.size());
+  for (size_t i = 0; i < a.size(); ++i)
+    ref[i] = double(a[i]) * b[i % 4];
+  auto da = in(a), db = in(b);
+  be().binary(BinaryKind::Mul, da->f(), db->f(), da->f(), 3, shape.data(),
+              as.data(), bs.data());
+  expectEachClose(ref, da->read());
+}
+
+//===----------------------------------------------------------------------===//
+// Embeddings
+//===----------------------------------------------------------------------===//
+
+/// diffusers' get_timestep_embedding with torch's float32 roundings; only
+/// exp, sin and cos are taken in double.
+RefVec refTimestep(const Vec &t, int64_t dim, bool flip, float shift,
+                   float scale, float maxPeriod) {
+  const int64_t half = dim / 2;
+  RefVec out(size_t(int64_t(t.size()) * dim), 0.0);
+  const float negLog = float(-std::log(double(maxPeriod)));
+  const float denom = float(double(half) - double(shift));
+  for (size_t b = 0; b < t.size(); ++b)
+    for (int64_t i = 0; i < half; ++i) {
+      float exponent = negLog * float(i);
+      exponent = exponent / denom;
+      const float freq = float(std::exp(double(exponent)));
+      float arg = t[b] * freq;
+      arg = scale * arg;
+      out[b * dim + (flip ? half + i : i)] = std::sin(double(arg));
+      out[b * dim + (flip ? i : half + i)] = std::cos(double(arg));
+    }
+  return out;
+}
+
+TEST_P(Conformance, TimestepEmbedding) {
+  const Vec t = {0.0f, 1.5f, 999.0f, 487.25f, 0.001f};
+  std::vector<int64_t> ti = {0, 1, 999, 487, 3};
+  Vec tiF(ti.begin(), ti.end());
+  for (bool ints : {false, true})
+    for (int64_t dim : {1, 8, 9, 256})
+      for (bool flip : {false, true})
+        for (float shift : {0.0f, 1.0f})
+          for (float scale : {1.0f, 1000.0f}) {
+            SCOPED_TRACE(::testing::Message()
+                         << "ints=" << ints << " dim=" << dim << " flip="
+                         << flip << " shift=" << shift << " scale=" << scale);
+            auto dtf = in(t);
+            auto dti = in(ti);
+            auto dy = out(t.size() * size_t(dim));
+            be().timestepEmbedding(
+                ints ? nullptr : dtf->f(), ints ? dti->as<int64_t>() : nullptr,
+                dy->f(), int64_t(t.size()), dim, flip, shift, scale, 10000.0f);
+            RefVec ref =
+                refTimestep(ints ? tiF : t, dim, flip, shift, scale, 10000.0f);
+            Vec got = dy->read();
+            for (size_t i = 0; i < ref.size(); ++i)
+              ASSERT_NEAR(got[i], ref[i], 1e-6) << "at " << i;
+          }
+}
+
+TEST_P(Conformance, Embedding) {
+  const int64_t V = 10, D = 7;
+  Vec table = randomVec(size_t(V * D), 900);
+  std::vector<int64_t> ids = {3, 0, 9, 3, 5, 1};
+  auto dt = in(table), di = in(ids);
+  auto dy = out(ids.size() * size_t(D));
+  be().embedding(dt->f(), di->as<int64_t>(), dy->f(), int64_t(ids.size()), V,
+                 D);
+  RefVec ref;
+  for (int64_t id : ids)
+    for (int64_t d = 0; d < D; ++d)
+      ref.push_back(table[id * D + d]);
+  expectEachClose(ref, dy->read(), 0.0);
+}
+
+TEST_P(Conformance, EmbeddingIdOutOfRangeThrows) {
+  const int64_t V = 4, D = 3;
+  auto dt = in(randomVec(size_t(V * D), 910));
+  auto dy = out(2 * size_t(D));
+  for (int64_t bad : {int64_t(4), int64_t(-1)}) {
+    auto di = in(std::vector<int64_t>{1, bad});
+    // A device backend may report it at the next synchronize().
+    EXPECT_THROW(
+        {
+          be().embedding(dt->f(), di->as<int64_t>(), dy->f(), 2, V, D);
+          be().synchronize();
+        },
+        Error);
+    // The failure is reported once; the backend stays usable.
+    EXPECT_NO_THROW(be().synchronize());
+  }
+}
+
+/// diffusers' numpy get_2d_sincos_pos_embed: positions in float32, omega
+/// and the products in float64.
+RefVec refPosEmbed2d(int64_t gridH, int64_t gridW, int64_t dim, double base,
+                     double interp) {
+  auto axis = [&](int64_t n, int64_t i) {
+    float v = float(i) / float(double(n) / base);
+    return v / float(interp);
+  };
+  const int64_t half = dim / 2, quarter = dim / 4;
+  RefVec out(size_t(gridH * gridW * dim));
+  for (int64_t i = 0; i < gridH; ++i)
+    for (int64_t j = 0; j < gridW; ++j)
+      for (int64_t part = 0; part < 2; ++part) { // [emb(w_j) | emb(h_i)]
+        const double pos = part == 0 ? axis(gridW, j) : axis(gridH, i);
+        for (int64_t kk = 0; kk < quarter; ++kk) {
+          const double omega =
+              1.0 / std::pow(10000.0, double(kk) / double(quarter));
+          double *row = &out[size_t((i * gridW + j) * dim + part * half)];
+          row[kk] = std::sin(pos * omega);
+          row[quarter + kk] = std::cos(pos * omega);
+        }
+      }
+  return out;
+}
+
+TEST_P(Conformance, PosEmbed2d) {
+  struct Case {
+    int64_t gh, gw, dim;
+    double base, interp;
+  } cases[] = {{1, 1, 4, 1, 1},
+               {4, 6, 16, 4, 1},
+               {16, 16, 1152, 16, 1},
+               {3, 5, 8, 2, 2.5}};
+  for (const Case &c : cases) {
+    SCOPED_TRACE(::testing::Message()
+                 << c.gh << "x" << c.gw << " dim=" << c.dim);
+    auto dy = out(size_t(c.gh * c.gw * c.dim));
+    be().posEmbed2d(dy->f(), c.gh, c.gw, c.dim, c.base, c.interp);
+    expectEachClose(refPosEmbed2d(c.gh, c.gw, c.dim, c.base, c.interp),
+                    dy->read(), 1e-6);
+  }
+  auto dy = out(12);
+  EXPECT_THROW(be().posEmbed2d(dy->f(), 1, 2, 6, 1, 1), Error);
+}
+
+//===----------------------------------------------------------------------===//
+// Layout
+//===----------------------------------------------------------------------===//
+
+template <typename T>
+void checkTranspose(Backend &be, const std::vector<int64_t> &shape,
+                    const std::vector<int64_t> &perm, uint32_t seed) {
+  SCOPED_TRACE(::testing::Message() << "rank=" << shape.size() << " elem="
+                                    << sizeof(T) << " seed=" << seed);
+  const int rank = int(shape.size());
+  size_t n = 1;
+  for (int64_t s : shape)
+    n *= size_t(s);
+  std::vector<T> x(n);
+  std::mt19937 rng(seed);
+  for (T &v : x)
+    v = T(rng());
+  std::vector<int64_t> inStride(rank), outShape(rank);
+  for (int d = rank - 1, s = 1; d >= 0; --d) {
+    inStride[d] = s;
+    s *= int(shape[d]);
+  }
+  for (int d = 0; d < rank; ++d)
+    outShape[d] = shape[perm[d]];
+  std::vector<T> want(n);
+  for (size_t i = 0; i < n; ++i) {
+    int64_t rest = int64_t(i), src = 0;
+    for (int d = rank - 1; d >= 0; --d) {
+      src += (rest % outShape[d]) * inStride[perm[d]];
+      rest /= outShape[d];
+    }
+    want[i] = x[src];
+  }
+  Buffer dx(be, n, sizeof(T)), dy(be, n, sizeof(T));
+  dx.upload(x);
+  dy.upload(std::vector<T>(n, T(0x5a5a5a5a)));
+  be.transpose(dx.raw(), dy.raw(), rank, shape.data(), perm.data(), sizeof(T));
+  EXPECT_EQ(dy.read<T>(), want);
+}
+
+TEST_P(Conformance, Transpose) {
+  checkTranspose<uint32_t>(be(), {3, 5}, {1, 0}, 1);
+  checkTranspose<uint32_t>(be(), {2, 3, 4}, {0, 2, 1}, 2);
+  checkTranspose<uint32_t>(be(), {2, 3, 4}, {0, 1, 2}, 3); // identity
+  // DiT unpatchify: [N, h, w, p, p, C] -> [N, C, h, p, w, p].
+  checkTranspose<uint32_t>(be(), {2, 4, 4, 2, 2, 8}, {0, 5, 1, 3, 2, 4}, 4);
+  checkTranspose<uint64_t>(be(), {3, 1, 7, 2}, {3, 2, 1, 0}, 5);
+  std::mt19937 rng(6);
+  for (int trial = 0; trial < 10; ++trial) {
+    int rank = 1 + int(rng() % kMaxRank);
+    std::vector<int64_t> shape(rank), perm(rank);
+    for (int64_t &s : shape)
+      s = 1 + int64_t(rng() % 3);
+    std::iota(perm.begin(), perm.end(), 0);
+    std::shuffle(perm.begin(), perm.end(), rng);
+    checkTranspose<uint32_t>(be(), shape, perm, 10 + trial);
+  }
+  int64_t shape[] = {2, 2}, bad[] = {0, 0};
+  auto dx = out(4), dy = out(4);
+  EXPECT_THROW(be().transpose(dx->raw(), dy->raw(), 2, shape, bad, 4), Error);
+}
+
+TEST_P(Conformance, CopyStrided) {
+  // Slice columns [2, 5) of a [4, 7] matrix, then place them into columns
+  // [1, 4) of a [4, 6] one (concat's destination side); 8-byte elements too.
+  Vec src = randomVec(28, 1000);
+  auto ds = in(src);
+  auto dslice = out(12);
+  be().copyStrided(ds->f() + 2, 7, dslice->f(), 3, 4, 3, sizeof(float));
+  Vec slice = dslice->read();
+  for (int r = 0; r < 4; ++r)
+    for (int c = 0; c < 3; ++c)
+      ASSERT_EQ(slice[r * 3 + c], src[r * 7 + 2 + c]);
+  Vec dstInit(24, 0.0f);
+  auto dd = in(dstInit);
+  be().copyStrided(dslice->f(), 3, dd->f() + 1, 6, 4, 3, sizeof(float));
+  Vec dst = dd->read();
+  for (int r = 0; r < 4; ++r)
+    for (int c = 0; c < 6; ++c)
+      ASSERT_EQ(dst[r * 6 + c], c >= 1 && c < 4 ? slice[r * 3 + c - 1] : 0.0f);
+  std::vector<int64_t> wide = {1, 2, 3, 4, 5, 6};
+  auto dw = in(wide);
+  Buffer dw2(be(), 6, 8);
+  be().copyStrided(dw->raw(), 6, dw2.raw(), 6, 1, 6, 8); // contiguous
+  EXPECT_EQ(dw2.read<int64_t>(), wide);
+}
+
+TEST_P(Conformance, UpsampleNearest) {
+  const int64_t N = 2, C = 3, H = 3, W = 4, sh = 2, sw = 3;
+  Vec x = randomVec(size_t(N * C * H * W), 1100);
+  RefVec ref;
+  for (int64_t p = 0; p < N * C; ++p)
+    for (int64_t i = 0; i < H * sh; ++i)
+      for (int64_t j = 0; j < W * sw; ++j)
+        ref.push_back(x[(p * H + i / sh) * W + j / sw]);
+  auto dx = in(x);
+  auto dy = out(ref.size());
+  be().upsampleNearest(dx->f(), dy->f(), N, C, H, W, sh, sw);
+  expectEachClose(ref, dy->read(), 0.0);
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, Conformance,
+                         ::testing::Values("cpu", "cuda"),
+                         [](const ::testing::TestParamInfo<std::string> &i) {
+                           return i.param;
+                         });
+
+} // namespace
+} // namespace fresco

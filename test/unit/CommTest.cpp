@@ -454,6 +454,33 @@ TEST(CommFailure, DeadRankIsNamedWithinTheTimeout) {
   }
 }
 
+// Gloo notices a dead peer only when its sockets close, and does not always
+// wake a waiting unbound send even then. Here rank 1's process ends while a
+// forked child keeps its sockets open: only the watchdog, which looks at the
+// published pids, can tell, and must do so well before the 8 s timeout.
+TEST(CommFailure, RankGoneWithItsSocketsStillOpenIsNamedEarly) {
+  auto results = runRanks(2, [&](int rank, const RankEnv &env) {
+    auto world = join(env, milliseconds(8000));
+    if (rank == 1) {
+      if (::fork() == 0) {
+        // Let go of the test's output, or ctest waits for this child.
+        int null = ::open("/dev/null", O_WRONLY);
+        ::dup2(null, 1);
+        ::dup2(null, 2);
+        std::this_thread::sleep_for(milliseconds(10000));
+        ::_exit(0);
+      }
+      ::_exit(3);
+    }
+    std::vector<float> v(1024, 1.0f);
+    world->allReduceSum(v.data(), v.size());
+  });
+  expectContains(results[0].message, "allReduceSum of 1024 floats");
+  expectContains(results[0].message, "rank 1 (pid ");
+  expectContains(results[0].message, ") is gone");
+  EXPECT_LT(results[0].seconds, 3.0) << describe(results);
+}
+
 TEST(CommFailure, ReportedErrorIsQuoted) {
   auto results = runRanks(3, [&](int rank, const RankEnv &env) {
     auto world = join(env, milliseconds(3000));

@@ -17,14 +17,9 @@
 #include "runtime/comm/Launch.h"
 #include "runtime/core/Error.h"
 
-#include <gloo/allgather.h>
-#include <gloo/allreduce.h>
-#include <gloo/alltoall.h>
 #include <gloo/barrier.h>
-#include <gloo/broadcast.h>
 #include <gloo/common/error.h>
 #include <gloo/common/logging.h>
-#include <gloo/math.h>
 #include <gloo/rendezvous/context.h>
 #include <gloo/rendezvous/prefix_store.h>
 #include <gloo/rendezvous/store.h>
@@ -36,6 +31,7 @@
 #include <arpa/inet.h>
 #include <atomic>
 #include <cerrno>
+#include <condition_variable>
 #include <csignal>
 #include <cstring>
 #include <deque>
@@ -60,10 +56,16 @@ namespace {
 using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 
-// Slot prefixes of our own point-to-point traffic; Gloo's collectives use
-// 0x01..0x08.
+// Slot prefixes of our own traffic, one per operation kind so that ranks
+// that disagree on the sequence time out instead of mixing payloads; Gloo's
+// collectives use 0x01..0x08.
 constexpr uint8_t kSendRecvSlotPrefix = 0x40;
 constexpr uint8_t kReduceScatterSlotPrefix = 0x41;
+constexpr uint8_t kAllReduceSlotPrefix = 0x42;
+constexpr uint8_t kAllGatherSlotPrefix = 0x43;
+constexpr uint8_t kAllToAllSlotPrefix = 0x44;
+constexpr uint8_t kBroadcastSlotPrefix = 0x45;
+constexpr uint8_t kBarrierSlotPrefix = 0x46;
 
 std::string seconds(Clock::duration d) {
   char buf[32];
@@ -602,7 +604,93 @@ struct Shared {
   std::mutex mutex;
   std::map<std::string, int> groupCounts;
 
+  // The watchdog: while this rank waits on a Gloo buffer, it looks every
+  // 100 ms whether a peer died and, if so, aborts the wait. Debian's Gloo
+  // (2022) does not always wake a pending unbound send when its peer's
+  // connection drops, so the wait would otherwise sit out the timeout.
+  std::mutex watchMutex;
+  std::condition_variable watchCv;
+  gloo::transport::UnboundBuffer *watched = nullptr; // Guarded by watchMutex.
+  bool watchedIsSend = false;
+  const std::vector<int> *watchedMembers = nullptr;
+  uint64_t watchGeneration = 0;
+  std::string abortReason;
+  bool stopWatching = false;
+  std::thread watchdog;
+
+  void startWatchdog() {
+    watchdog = std::thread([this] { watch(); });
+  }
+
+  void watch() {
+    std::unique_lock<std::mutex> lock(watchMutex);
+    while (!stopWatching) {
+      if (!watched) {
+        watchCv.wait(lock);
+        continue;
+      }
+      uint64_t generation = watchGeneration;
+      if (watchCv.wait_for(lock, milliseconds(100), [&] {
+            return stopWatching || watchGeneration != generation;
+          }))
+        continue;
+      std::vector<int> members = *watchedMembers;
+      lock.unlock();
+      std::string dead = deadMember(members);
+      lock.lock();
+      if (dead.empty() || watchGeneration != generation || !watched)
+        continue;
+      abortReason = dead;
+      if (watchedIsSend)
+        watched->abortWaitSend();
+      else
+        watched->abortWaitRecv();
+      watched = nullptr;
+    }
+  }
+
+  /// Waits for one send or receive of `buffer` until `deadline`; throws
+  /// naming the peer if the watchdog saw one of `members` die.
+  void wait(gloo::transport::UnboundBuffer &buffer, bool isSend,
+            const std::vector<int> &members, Clock::time_point deadline) {
+    {
+      std::lock_guard<std::mutex> lock(watchMutex);
+      watched = &buffer;
+      watchedIsSend = isSend;
+      watchedMembers = &members;
+      ++watchGeneration;
+      abortReason.clear();
+    }
+    watchCv.notify_one();
+    auto left = std::max(
+        milliseconds(1),
+        std::chrono::duration_cast<milliseconds>(deadline - Clock::now()));
+    bool completed = false;
+    try {
+      completed = isSend ? buffer.waitSend(left) : buffer.waitRecv(left);
+    } catch (...) {
+      std::lock_guard<std::mutex> lock(watchMutex);
+      watched = nullptr;
+      ++watchGeneration;
+      throw;
+    }
+    std::lock_guard<std::mutex> lock(watchMutex);
+    watched = nullptr;
+    ++watchGeneration;
+    if (!completed)
+      throw std::runtime_error(abortReason.empty() ? "wait aborted"
+                                                   : abortReason);
+  }
+
   ~Shared() {
+    if (watchdog.joinable()) {
+      {
+        std::lock_guard<std::mutex> lock(watchMutex);
+        stopWatching = true;
+      }
+      watchCv.notify_one();
+      watchdog.join();
+    }
     if (worldSize == 1 || !store)
       return;
     try {
@@ -683,6 +771,23 @@ struct Shared {
         d.silent.push_back(who + pid);
     }
     return d;
+  }
+  /// A member of `members` that published its own error or whose process
+  /// on this host is gone, described for the failure message; "" if none.
+  std::string deadMember(const std::vector<int> &members) {
+    for (int r : members) {
+      if (r == worldRank)
+        continue;
+      try {
+        if (store->has(keyFor("error", r)))
+          return "rank " + std::to_string(r) + " reported a failure";
+      } catch (...) {
+      }
+      if (peers[r].host == host && processGone(peers[r].pid))
+        return "rank " + std::to_string(r) + " (pid " +
+               std::to_string(peers[r].pid) + ") is gone";
+    }
+    return "";
   }
 };
 
@@ -894,17 +999,102 @@ GlooCommunicator::subgroup(const std::vector<int> &members,
                                             members, name);
 }
 
+/// Gloo unbound buffers for one operation, waited on under the watchdog
+/// (Shared::wait) and bounded by the operation's deadline. If it fails, its
+/// buffers (and the memory they point at) are leaked on purpose: Gloo's event
+/// loop may still hold them, and the communicator is unusable afterwards
+/// anyway.
+class Exchange {
+public:
+  Exchange(Shared &shared, gloo::Context &context, std::vector<int> members,
+           milliseconds timeout)
+      : shared_(shared), context_(context), members_(std::move(members)),
+        deadline_(Clock::now() + timeout) {}
+  Exchange(const Exchange &) = delete;
+  Exchange &operator=(const Exchange &) = delete;
+  ~Exchange() {
+    if (std::uncaught_exceptions() == 0)
+      return;
+    for (auto &b : buffers_)
+      (void)b.release();
+    for (auto &t : scratch_)
+      (void)t.release();
+  }
+
+  gloo::transport::UnboundBuffer &buffer(void *data, size_t bytes) {
+    buffers_.push_back(context_.createUnboundBuffer(data, bytes));
+    return *buffers_.back();
+  }
+  /// Memory that lives as long as the buffers over it.
+  char *scratch(size_t bytes) {
+    scratch_.push_back(std::make_unique<char[]>(bytes));
+    return scratch_.back().get();
+  }
+
+  void waitSend(gloo::transport::UnboundBuffer &b) {
+    shared_.wait(b, /*isSend=*/true, members_, deadline_);
+  }
+  void waitRecv(gloo::transport::UnboundBuffer &b) {
+    shared_.wait(b, /*isSend=*/false, members_, deadline_);
+  }
+
+private:
+  Shared &shared_;
+  gloo::Context &context_;
+  std::vector<int> members_;
+  Clock::time_point deadline_;
+  std::vector<std::unique_ptr<gloo::transport::UnboundBuffer>> buffers_;
+  std::vector<std::unique_ptr<char[]>> scratch_;
+};
+
+/// Where block b of n elements split into p near-equal blocks begins.
+size_t blockBegin(size_t n, int p, int b) {
+  size_t chunk = (n + p - 1) / p;
+  return std::min(n, chunk * static_cast<size_t>(b));
+}
+
+int mod(int a, int p) { return ((a % p) + p) % p; }
+
 void GlooCommunicator::allReduceSum(float *data, size_t n) {
   if (n == 0 || size() == 1)
     return;
+  // Ring: reduce-scatter, then all-gather of the finished blocks. Each block
+  // is summed on one rank only, so every rank ends with the same bits.
   run("allReduceSum of " + count(n, "float"), [&] {
-    gloo::AllreduceOptions opts(context_);
-    opts.setOutput(data, n);
-    opts.setReduceFunction(
-        static_cast<void (*)(void *, const void *, const void *, size_t)>(
-            &gloo::sum<float>));
-    opts.setTimeout(timeout());
-    gloo::allreduce(opts);
+    int p = size(), r = rank_, next = mod(r + 1, p), prev = mod(r - 1, p);
+    Exchange ex(*shared_, *context_, members_, timeout());
+    size_t chunk = (n + p - 1) / p;
+    auto *incoming = reinterpret_cast<float *>(ex.scratch(chunk * 4));
+    auto &out = ex.buffer(data, n * 4);
+    auto &in = ex.buffer(incoming, chunk * 4);
+    auto &gathered = ex.buffer(data, n * 4);
+    auto slot = gloo::Slot::build(kAllReduceSlotPrefix, 0);
+    auto step = [&](int sendBlock, int recvBlock, bool reduce) {
+      size_t sb = blockBegin(n, p, sendBlock),
+             se = blockBegin(n, p, sendBlock + 1);
+      size_t rb = blockBegin(n, p, recvBlock),
+             re = blockBegin(n, p, recvBlock + 1);
+      if (re > rb) {
+        if (reduce)
+          in.recv(prev, slot, 0, (re - rb) * 4);
+        else
+          gathered.recv(prev, slot, rb * 4, (re - rb) * 4);
+      }
+      if (se > sb)
+        out.send(next, slot, sb * 4, (se - sb) * 4);
+      if (re > rb) {
+        ex.waitRecv(reduce ? in : gathered);
+        if (reduce)
+          for (size_t i = rb; i < re; ++i)
+            data[i] += incoming[i - rb];
+      }
+      if (se > sb)
+        ex.waitSend(out);
+    };
+    for (int s = 0; s < p - 1; ++s)
+      step(mod(r - s, p), mod(r - s - 1, p), /*reduce=*/true);
+    for (int s = 0; s < p - 1; ++s)
+      step(mod(r + 1 - s, p), mod(r - s, p), /*reduce=*/false);
   });
 }
 
@@ -917,16 +1107,24 @@ void GlooCommunicator::allGather(const void *send, void *recv,
   size_t total = bytesPerRank * size();
   check(s + bytesPerRank <= r || r + total <= s,
         "allGather: recv overlaps send");
-  if (size() == 1) {
-    std::memcpy(r, s, bytesPerRank);
+  std::memcpy(r + static_cast<size_t>(rank_) * bytesPerRank, s, bytesPerRank);
+  if (size() == 1)
     return;
-  }
+  // Ring: in step k each rank forwards the block it got in step k - 1.
   run("allGather of " + count(bytesPerRank, "byte") + " per rank", [&] {
-    gloo::AllgatherOptions opts(context_);
-    opts.setInput(const_cast<char *>(s), bytesPerRank);
-    opts.setOutput(r, total);
-    opts.setTimeout(timeout());
-    gloo::allgather(opts);
+    int p = size(), next = mod(rank_ + 1, p), prev = mod(rank_ - 1, p);
+    Exchange ex(*shared_, *context_, members_, timeout());
+    auto &out = ex.buffer(r, total);
+    auto &in = ex.buffer(r, total);
+    auto slot = gloo::Slot::build(kAllGatherSlotPrefix, 0);
+    for (int k = 0; k < p - 1; ++k) {
+      size_t sendBlock = static_cast<size_t>(mod(rank_ - k, p));
+      size_t recvBlock = static_cast<size_t>(mod(rank_ - k - 1, p));
+      in.recv(prev, slot, recvBlock * bytesPerRank, bytesPerRank);
+      out.send(next, slot, sendBlock * bytesPerRank, bytesPerRank);
+      ex.waitRecv(in);
+      ex.waitSend(out);
+    }
   });
 }
 
@@ -942,32 +1140,28 @@ void GlooCommunicator::reduceScatterSum(const float *send, float *recv,
   // Ring: in step s each rank passes its partial sum of block (r - s - 1) to
   // the next rank and adds the previous rank's partial sum of block
   // (r - s - 2) to its own; after p - 1 steps block r is complete.
-  std::vector<float> acc(send, send + n * p), incoming(n);
   run("reduceScatterSum of " + count(n, "float") + " per rank", [&] {
-    auto deadline = Clock::now() + timeout();
-    auto sendBuf = context_->createUnboundBuffer(acc.data(), acc.size() * 4);
-    auto recvBuf = context_->createUnboundBuffer(incoming.data(), n * 4);
-    int next = (rank_ + 1) % p, prev = (rank_ + p - 1) % p;
+    Exchange ex(*shared_, *context_, members_, timeout());
+    auto *acc = reinterpret_cast<float *>(ex.scratch(n * p * 4));
+    auto *incoming = reinterpret_cast<float *>(ex.scratch(n * 4));
+    std::memcpy(acc, send, n * p * 4);
+    auto &sendBuf = ex.buffer(acc, n * p * 4);
+    auto &recvBuf = ex.buffer(incoming, n * 4);
+    int next = mod(rank_ + 1, p), prev = mod(rank_ - 1, p);
+    auto slot = gloo::Slot::build(kReduceScatterSlotPrefix, 0);
     for (int s = 0; s < p - 1; ++s) {
-      size_t out = static_cast<size_t>((rank_ - s - 1 + 2 * p) % p);
-      size_t in = static_cast<size_t>((rank_ - s - 2 + 2 * p) % p);
-      auto slot = gloo::Slot::build(kReduceScatterSlotPrefix, 0);
-      recvBuf->recv(prev, slot);
-      sendBuf->send(next, slot, out * n * 4, n * 4);
-      auto left = [&] {
-        return std::max(
-            milliseconds(1),
-            std::chrono::duration_cast<milliseconds>(deadline - Clock::now()));
-      };
-      recvBuf->waitRecv(left());
-      sendBuf->waitSend(left());
-      float *dst = acc.data() + in * n;
+      size_t out = static_cast<size_t>(mod(rank_ - s - 1, p));
+      size_t in = static_cast<size_t>(mod(rank_ - s - 2, p));
+      recvBuf.recv(prev, slot);
+      sendBuf.send(next, slot, out * n * 4, n * 4);
+      ex.waitRecv(recvBuf);
+      ex.waitSend(sendBuf);
+      float *dst = acc + in * n;
       for (size_t i = 0; i < n; ++i)
         dst[i] += incoming[i];
     }
+    std::memcpy(recv, acc + static_cast<size_t>(rank_) * n, n * 4);
   });
-  std::memcpy(recv, acc.data() + static_cast<size_t>(rank_) * n,
-              n * sizeof(float));
 }
 
 void GlooCommunicator::allToAll(const void *send, void *recv,
@@ -981,18 +1175,29 @@ void GlooCommunicator::allToAll(const void *send, void *recv,
     std::memmove(r, s, total);
     return;
   }
-  // Gloo reads send while it writes recv; give it a copy when they overlap.
-  std::vector<char> copy;
-  if (!(s + total <= r || r + total <= s)) {
-    copy.assign(s, s + total);
-    s = copy.data();
-  }
   run("allToAll of " + count(bytesPerRank, "byte") + " per rank", [&] {
-    gloo::AlltoallOptions opts(context_);
-    opts.setInput(const_cast<char *>(s), total);
-    opts.setOutput(r, total);
-    opts.setTimeout(timeout());
-    gloo::alltoall(opts);
+    Exchange ex(*shared_, *context_, members_, timeout());
+    // Sends read `send` while receives write `recv`: copy when they overlap.
+    if (!(s + total <= r || r + total <= s)) {
+      char *copy = ex.scratch(total);
+      std::memcpy(copy, s, total);
+      s = copy;
+    }
+    size_t mine = static_cast<size_t>(rank_) * bytesPerRank;
+    std::memcpy(r + mine, s + mine, bytesPerRank);
+    auto &out = ex.buffer(const_cast<char *>(s), total);
+    auto &in = ex.buffer(r, total);
+    auto slot = gloo::Slot::build(kAllToAllSlotPrefix, 0);
+    for (int q = 0; q < size(); ++q)
+      if (q != rank_)
+        in.recv(q, slot, static_cast<size_t>(q) * bytesPerRank, bytesPerRank);
+    for (int q = 0; q < size(); ++q)
+      if (q != rank_)
+        out.send(q, slot, static_cast<size_t>(q) * bytesPerRank, bytesPerRank);
+    for (int q = 0; q < size() - 1; ++q)
+      ex.waitRecv(in);
+    for (int q = 0; q < size() - 1; ++q)
+      ex.waitSend(out);
   });
 }
 
@@ -1009,11 +1214,11 @@ void GlooCommunicator::send(const void *data, size_t bytes, int peer, int tag) {
   run("send of " + count(bytes, "byte") + " to rank " +
           std::to_string(members_[peer]) + " (tag " + std::to_string(tag) + ")",
       [&] {
-        auto buf =
-            context_->createUnboundBuffer(const_cast<void *>(data), bytes);
-        buf->send(peer, gloo::Slot::build(kSendRecvSlotPrefix,
-                                          static_cast<uint32_t>(tag)));
-        buf->waitSend(timeout());
+        Exchange ex(*shared_, *context_, members_, timeout());
+        auto &buf = ex.buffer(const_cast<void *>(data), bytes);
+        buf.send(peer, gloo::Slot::build(kSendRecvSlotPrefix,
+                                         static_cast<uint32_t>(tag)));
+        ex.waitSend(buf);
       });
 }
 
@@ -1036,10 +1241,11 @@ void GlooCommunicator::recv(void *data, size_t bytes, int peer, int tag) {
   run("recv of " + count(bytes, "byte") + " from rank " +
           std::to_string(members_[peer]) + " (tag " + std::to_string(tag) + ")",
       [&] {
-        auto buf = context_->createUnboundBuffer(data, bytes);
-        buf->recv(peer, gloo::Slot::build(kSendRecvSlotPrefix,
-                                          static_cast<uint32_t>(tag)));
-        buf->waitRecv(timeout());
+        Exchange ex(*shared_, *context_, members_, timeout());
+        auto &buf = ex.buffer(data, bytes);
+        buf.recv(peer, gloo::Slot::build(kSendRecvSlotPrefix,
+                                         static_cast<uint32_t>(tag)));
+        ex.waitRecv(buf);
       });
 }
 
@@ -1050,21 +1256,41 @@ void GlooCommunicator::broadcast(void *data, size_t bytes, int root) {
   run("broadcast of " + count(bytes, "byte") + " from rank " +
           std::to_string(members_[root]),
       [&] {
-        gloo::BroadcastOptions opts(context_);
-        opts.setOutput(static_cast<char *>(data), bytes);
-        opts.setRoot(root);
-        opts.setTimeout(timeout());
-        gloo::broadcast(opts);
+        Exchange ex(*shared_, *context_, members_, timeout());
+        auto &buf = ex.buffer(data, bytes);
+        auto slot = gloo::Slot::build(kBroadcastSlotPrefix, 0);
+        if (rank_ != root) {
+          buf.recv(root, slot);
+          ex.waitRecv(buf);
+          return;
+        }
+        for (int q = 0; q < size(); ++q)
+          if (q != root)
+            buf.send(q, slot);
+        for (int q = 0; q < size() - 1; ++q)
+          ex.waitSend(buf);
       });
 }
 
 void GlooCommunicator::barrier() {
   if (size() == 1)
     return;
+  // Everyone tells everyone it has arrived.
   run("barrier", [&] {
-    gloo::BarrierOptions opts(context_);
-    opts.setTimeout(timeout());
-    gloo::barrier(opts);
+    Exchange ex(*shared_, *context_, members_, timeout());
+    char *flags = ex.scratch(static_cast<size_t>(size()) + 1);
+    auto &out = ex.buffer(flags + size(), 1);
+    auto &in = ex.buffer(flags, static_cast<size_t>(size()));
+    auto slot = gloo::Slot::build(kBarrierSlotPrefix, 0);
+    for (int q = 0; q < size(); ++q)
+      if (q != rank_) {
+        in.recv(q, slot, static_cast<size_t>(q), 1);
+        out.send(q, slot);
+      }
+    for (int q = 0; q < size() - 1; ++q)
+      ex.waitRecv(in);
+    for (int q = 0; q < size() - 1; ++q)
+      ex.waitSend(out);
   });
 }
 
@@ -1222,6 +1448,7 @@ std::unique_ptr<Communicator> createGlooCommunicator(const RankEnv &env,
     fail("cannot open a Gloo TCP device on '", glooHost,
          "' (FRESCO_GLOO_HOST sets the address): ", glooMessage(e.what()));
   }
+  shared->startWatchdog();
   auto context =
       std::make_shared<gloo::rendezvous::Context>(env.rank, env.worldSize);
   context->setTimeout(timeout);

@@ -1,7 +1,7 @@
 //===- Executor.cpp - Runs a rank's functions over a static arena ---------===//
 #include "runtime/core/Executor.h"
-#include "runtime/core/Error.h"
 #include "runtime/comm/Communicator.h"
+#include "runtime/core/Error.h"
 
 #include <algorithm>
 
@@ -72,10 +72,6 @@ private:
   int rank;
 
   Communicator &group(const plan::CollectiveAttrs &a) {
-    // The communicators (Gloo) and the staging below work on host pointers.
-    need(be.usesHostMemory(), "collectives on the ",
-         be.name() == "cuda" ? std::string("CUDA") : be.name(),
-         " backend need the NCCL communicator: not implemented yet");
     need(a.members() && a.members()->size() >= 1, "no group members");
     std::vector<int> members(a.members()->begin(), a.members()->end());
     need(std::find(members.begin(), members.end(), rank) != members.end(),
@@ -473,15 +469,26 @@ std::function<void()> InstrBinder::bind() {
   case plan::OpCode::AllReduce: {
     counts(1, 1);
     shape(res[0], ops[0].shape, "result");
+    f32(ops[0], "operand");
     Communicator &comm = group(*attrs<plan::CollectiveAttrs>());
     const float *src = ops[0].f32();
     float *dst = res[0].f32();
     size_t n = size_t(ops[0].numel());
     Communicator *c = &comm;
+    if (be.usesHostMemory())
+      return [=] {
+        if (dst != src)
+          std::memcpy(dst, src, n * sizeof(float));
+        c->allReduceSum(dst, n);
+      };
+    // Device memory: the communicator works on host buffers, so the data
+    // goes down, is reduced there and comes back up.
+    auto host = std::make_shared<std::vector<float>>(n);
+    Backend *b = &be;
     return [=] {
-      if (dst != src)
-        std::memcpy(dst, src, n * sizeof(float));
-      c->allReduceSum(dst, n);
+      b->copyToHost(host->data(), src, n * sizeof(float));
+      c->allReduceSum(host->data(), n);
+      b->copyToDevice(dst, host->data(), n * sizeof(float));
     };
   }
   case plan::OpCode::AllGather: {
@@ -501,24 +508,46 @@ std::function<void()> InstrBinder::bind() {
     const void *src = x.ptr;
     void *dst = y.ptr;
     Communicator *c = &comm;
-    if (dim == 0)
-      return [=] { c->allGather(src, dst, bytes); };
-    // Along an inner dimension: gather the blocks contiguously, then
-    // interleave them into place ([P, outer, inner] -> [outer, P * inner]).
+    int64_t parts = comm.size();
+    bool host = be.usesHostMemory();
+    Backend *b = &be;
+    // Along an inner dimension the blocks arrive contiguously and are then
+    // interleaved into place ([P, outer, inner] -> [outer, P * inner]).
     int64_t outer = 1, inner = 1;
     for (int64_t d = 0; d < dim; ++d)
       outer *= x.shape[d];
     for (size_t d = dim; d < x.shape.size(); ++d)
       inner *= x.shape[d];
-    int64_t parts = comm.size();
-    auto staging = std::make_shared<std::vector<uint8_t>>(bytes * parts);
-    Backend *b = &be;
+    if (host && dim == 0)
+      return [=] { c->allGather(src, dst, bytes); };
+    if (host) {
+      auto staging = std::make_shared<std::vector<uint8_t>>(bytes * parts);
+      return [=] {
+        c->allGather(src, staging->data(), bytes);
+        for (int64_t p = 0; p < parts; ++p)
+          b->copyStrided(staging->data() + p * bytes, inner,
+                         static_cast<uint8_t *>(dst) + p * inner * es,
+                         parts * inner, outer, inner, es);
+      };
+    }
+    // Device memory: gather on the host, interleave there, copy up once.
+    auto mine = std::make_shared<std::vector<uint8_t>>(bytes);
+    auto all = std::make_shared<std::vector<uint8_t>>(bytes * parts);
+    auto out =
+        std::make_shared<std::vector<uint8_t>>(dim == 0 ? 0 : bytes * parts);
     return [=] {
-      c->allGather(src, staging->data(), bytes);
+      b->copyToHost(mine->data(), src, bytes);
+      c->allGather(mine->data(), all->data(), bytes);
+      if (dim == 0) {
+        b->copyToDevice(dst, all->data(), bytes * parts);
+        return;
+      }
+      size_t row = size_t(inner) * es;
       for (int64_t p = 0; p < parts; ++p)
-        b->copyStrided(staging->data() + p * bytes, inner,
-                       static_cast<uint8_t *>(dst) + p * inner * es,
-                       parts * inner, outer, inner, es);
+        for (int64_t o = 0; o < outer; ++o)
+          std::memcpy(out->data() + (size_t(o) * parts + p) * row,
+                      all->data() + p * bytes + size_t(o) * row, row);
+      b->copyToDevice(dst, out->data(), bytes * parts);
     };
   }
   case plan::OpCode::Copy: {
@@ -589,11 +618,10 @@ void Executor::bind(const plan::Function &f, Bound &out) {
   std::vector<Ref> refs;
   refs.reserve(f.values()->size());
   for (const plan::Value *v : *f.values()) {
-    void *ptr =
-        v->kind() == plan::ValueKind::Arena
-            ? static_cast<void *>(static_cast<uint8_t *>(arena_.get()) +
-                                  v->offset())
-            : const_cast<float *>(weightPtrs_.at(v->weight()));
+    void *ptr = v->kind() == plan::ValueKind::Arena
+                    ? static_cast<void *>(static_cast<uint8_t *>(arena_.get()) +
+                                          v->offset())
+                    : const_cast<float *>(weightPtrs_.at(v->weight()));
     refs.push_back({ptr, DType(v->dtype()),
                     Shape(v->shape()->begin(), v->shape()->end())});
   }

@@ -2,7 +2,8 @@
 # multirank_parity.sh: the parallel strategies on real CPU ranks (separate
 # processes, Gloo over TCP on loopback) against the 1-rank run of the same
 # tiny pipeline: 4 DDIM steps with guidance, final latents within 1e-5 of
-# their max magnitude and PNGs of the same size. Also checks, per rank, that
+# their max magnitude and PNGs of the same size; through the host-staged
+# collectives of a device backend (--backend cpu-staged), the same bits. Also checks, per rank, that
 # the weight bytes fresco-inspect reports are what the runtime loaded, that
 # tensor parallelism loads ~1/P of the shardable weights, and that the
 # communication per step is the Megatron / CFG formula.
@@ -35,6 +36,15 @@ run placed 2 --place transformer=1,vae=0
 run cfg2tp4 8 --parallel cfg=2,tp=4
 # adaLN and embedder linears split too (gathered along the feature axis).
 run tp2split 2 --parallel tp=2 --tp-split-min-bytes 0
+# The device-memory path (weights copied in, all_reduce and all_gather
+# staged through host buffers, as on a GPU) must give the very same bits.
+for name in tp2split cfg2tp2; do
+  "$B/fresco-run" "$work/$name.fplan" --weights "$work/pipe" --backend cpu-staged \
+    --class-label 3,7 --steps 4 --latents "@$work/x0.npy" --quiet \
+    -o "$work/$name-staged.png" --output-latents "@$work/$name-staged.npy"
+  cmp "$work/$name.npy" "$work/$name-staged.npy"
+  echo "== $name on cpu-staged: identical latents"
+done
 
 "$FRESCO_PYTHON" - "$work" <<'PY'
 import json, re, sys

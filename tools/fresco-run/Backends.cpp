@@ -1,9 +1,9 @@
 //===- Backends.cpp - fresco-run's backend choice -------------------------===//
 //
 // The CUDA backend uses device 0 of the process (CUDA_VISIBLE_DEVICES picks
-// which GPU that is); several ranks on GPUs need the NCCL communicator,
-// which is not there yet, and the executor says so when it binds a
-// collective.
+// which GPU that is). Several ranks on GPUs exchange data through Gloo,
+// staged through host buffers (which is also how several ranks share one
+// GPU); the NCCL communicator is not there yet.
 //
 //===----------------------------------------------------------------------===//
 #include "tools/fresco-run/Backends.h"
@@ -16,12 +16,14 @@
 namespace fresco::run {
 
 bool isBackendName(const std::string &name) {
-  return name == "cpu" || name == "cuda";
+  return name == "cpu" || name == "cuda" || name == "cpu-staged";
 }
 
 std::unique_ptr<Backend> createBackend(const std::string &name) {
   if (name == "cpu")
     return createCpuBackend();
+  if (name == "cpu-staged")
+    return createStagedCpuBackend();
   if (name == "cuda") {
 #ifdef FRESCO_HAVE_CUDA
     return createCudaBackend(0);
@@ -30,7 +32,7 @@ std::unique_ptr<Backend> createBackend(const std::string &name) {
          "-DFRESCO_ENABLE_CUDA=ON where the CUDA toolkit is installed)");
 #endif
   }
-  fail("unknown backend '", name, "' (expected cpu or cuda)");
+  fail("unknown backend '", name, "' (expected cpu, cuda or cpu-staged)");
 }
 
 } // namespace fresco::run

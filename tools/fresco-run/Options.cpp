@@ -31,7 +31,10 @@ COMMON OPTIONS:
                        WORLD_SIZE/MASTER_ADDR/MASTER_PORT each process joins
                        as one rank instead
   --backend NAME       where the kernels run: cpu (default) or cuda (GPU 0
-                       of the process; CUDA_VISIBLE_DEVICES picks it)
+                       of the process; CUDA_VISIBLE_DEVICES picks it);
+                       cpu-staged runs the CPU kernels through the copies a
+                       GPU needs (weights copied in, collectives staged
+                       through host buffers), to test that path anywhere
   --timeout S          seconds any collective may take before every rank
                        stops with an error naming the failed rank (default 60)
   --stats              print load and run times, arena and weight bytes
@@ -212,7 +215,8 @@ Options parseArgs(int argc, char **argv) {
     } else if (a == "--backend") {
       o.backend = next();
       if (!isBackendName(o.backend))
-        usageError("--backend expects cpu or cuda, got '" + o.backend + "'");
+        usageError("--backend expects cpu, cuda or cpu-staged, got '" +
+                   o.backend + "'");
     } else if (a == "--timeout") {
       int64_t t = parseInt(next(), "--timeout");
       if (t < 1 || t > 86400)

@@ -10,8 +10,8 @@ Session::Session(const LoadedPlan &plan, const RankEnv &env,
                  std::chrono::milliseconds timeout) {
   size_ = plan.plan().num_ranks();
   check(env.worldSize == size_, "the plan is compiled for ", size_,
-        " rank(s) but this run has ", env.worldSize, " (launcher: ",
-        env.launcher, "); start it with --ranks ", size_,
+        " rank(s) but this run has ", env.worldSize,
+        " (launcher: ", env.launcher, "); start it with --ranks ", size_,
         " or recompile with fresco-compile --ranks ", env.worldSize);
   rank_ = env.rank;
   if (size_ > 1)

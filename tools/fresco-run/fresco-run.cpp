@@ -6,9 +6,9 @@
 // name). Exit codes: 0 success, 1 runtime error, 2 misuse.
 //
 //===----------------------------------------------------------------------===//
-#include "runtime/core/Error.h"
 #include "runtime/comm/Communicator.h"
 #include "runtime/comm/Launch.h"
+#include "runtime/core/Error.h"
 #include "runtime/core/Plan.h"
 #include "tools/fresco-run/Options.h"
 
@@ -35,8 +35,7 @@ int main(int argc, char **argv) {
                       env.launcher + " launcher started " +
                       std::to_string(env.worldSize) + " ranks");
     }
-    return o.generating() ? run::runPipeline(o, env)
-                          : run::runFunction(o, env);
+    return o.generating() ? run::runPipeline(o, env) : run::runFunction(o, env);
   } catch (const Error &e) {
     std::cerr << "fresco-run: error: " << e.what() << "\n";
     return 1;

@@ -23,13 +23,17 @@ public:
   // The kernels thread with OpenMP and call OpenBLAS from inside their
   // parallel regions; OpenBLAS's own pool would only compete for the cores
   // (Gemm.cpp has the measurements), so it is switched off process-wide.
-  CpuBackend() { openblas_set_num_threads(1); }
+  explicit CpuBackend(bool staged) : staged_(staged) {
+    openblas_set_num_threads(1);
+  }
 
-  std::string name() const override { return "cpu"; }
+  std::string name() const override { return staged_ ? "cpu-staged" : "cpu"; }
 
   // Host memory: allocations are 64-byte aligned for vector loads, copies
   // are memcpy and nothing is ever pending.
-  bool usesHostMemory() const override { return true; }
+  // Staged, it claims otherwise, so the executor takes the path of a device
+  // backend (weights copied in, collectives staged through the host).
+  bool usesHostMemory() const override { return !staged_; }
   void *allocate(size_t bytes) override {
     // aligned_alloc wants a multiple of the alignment.
     size_t rounded = (std::max<size_t>(bytes, 1) + 63) / 64 * 64;
@@ -73,8 +77,7 @@ public:
   }
 
   void upsampleNearest(const float *x, float *y, int64_t N, int64_t C,
-                       int64_t H, int64_t W, int64_t sh,
-                       int64_t sw) override {
+                       int64_t H, int64_t W, int64_t sh, int64_t sw) override {
     cpu::upsampleNearest(x, y, N, C, H, W, sh, sw);
   }
 
@@ -129,6 +132,7 @@ public:
   }
 
 private:
+  bool staged_;
   cpu::Scratch convScratch_;
   cpu::Scratch attentionScratch_;
 };
@@ -136,7 +140,11 @@ private:
 } // namespace
 
 std::unique_ptr<Backend> createCpuBackend() {
-  return std::make_unique<CpuBackend>();
+  return std::make_unique<CpuBackend>(/*staged=*/false);
+}
+
+std::unique_ptr<Backend> createStagedCpuBackend() {
+  return std::make_unique<CpuBackend>(/*staged=*/true);
 }
 
 } // namespace fresco

@@ -20,6 +20,12 @@ namespace fresco {
 /// Creates the CPU backend.
 std::unique_ptr<Backend> createCpuBackend();
 
+/// The CPU kernels behind a device backend's memory contract
+/// (usesHostMemory() is false): the executor copies weights in and stages
+/// collectives through host buffers exactly as it does for a GPU, so those
+/// paths are tested on machines without one.
+std::unique_ptr<Backend> createStagedCpuBackend();
+
 } // namespace fresco
 
 #endif // FRESCO_RUNTIME_BACKENDS_CPU_CPUBACKEND_H

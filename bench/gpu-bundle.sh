@@ -24,10 +24,7 @@ trap 'rm -rf "$stage"' EXIT
 mkdir -p "$stage/bin" "$stage/lib" "$stage/plans"
 cp "$bin/fresco-run" "$bin/backend_conformance_test" "$stage/bin/"
 strip --strip-unneeded "$stage"/bin/*
-for cfg in dit-s-2-256 dit-xl-2-256; do
-  "$bin/fresco-compile" "$root/models/dit/configs/$cfg.json" \
-    -o "$stage/plans/$cfg-b2.fplan" --batch 2 --quiet
-done
+"$root/bench/gpu-artifacts.sh" "$bin" "$stage/plans"
 # Every shared library but glibc's own (the machine's glibc is as new or newer).
 ldd "$stage"/bin/* | awk '/=> \// {print $3}' | sort -u |
   grep -vE '/(libc|libm|libpthread|libdl|librt|libresolv)\.so|/ld-linux' |

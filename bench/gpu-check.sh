@@ -10,19 +10,32 @@
 #   2. build: a source build in build-gpu/ with CUDA on where the machine has
 #      Fresco's whole toolchain (MLIR 22 ...); else the bundle made by
 #      bench/gpu-bundle.sh (the lent machines lack MLIR, FlatBuffers, Gloo,
-#      OpenBLAS, libspng and GoogleTest, and cannot download them);
+#      OpenBLAS, libspng and GoogleTest, and cannot download them); plans
+#      and generation weights come from bench/gpu-artifacts.sh;
 #   3. the backend conformance suite: every CUDA case must run and pass (a
 #      skip is a failure here), then compute-sanitizer memcheck over it;
-#   4. DiT-S/2 and DiT-XL/2 (256 px) transformer forward at batch 2:
-#      fresco-run --backend cuda --repeat vs PyTorch eager on the same GPU
-#      (bench/gpu_dit.py, same weights and inputs), outputs compared with
-#      each other and with fresco-run --backend cpu; one per-op profile.
+#   4. per DiT config (DiT-S/2 and DiT-XL/2 at 256 px, batch 2): transformer
+#      forward with fresco-run --backend cuda --repeat vs PyTorch eager and
+#      torch.compile on the same GPU (bench/gpu_dit.py, same weights and
+#      inputs), achieved TFLOP/s against the card's measured f32 GEMM rate,
+#      outputs compared with each other and with --backend cpu; then the
+#      tensor-parallel plan on 2 ranks sharing the one GPU (collectives staged
+#      through the host): per-rank times, and its output against 1 rank;
+#   5. a 4-step generation (tiny DiT pipeline with CFG) on the GPU against
+#      the same generation on the CPU.
 # Prints one table last; the full log is $OUT/gpu-check.log.
 # FRESCO_GPU_CHECK_CONFIGS narrows phase 4 (default "dit-s-2-256 dit-xl-2-256").
+# FRESCO_GPU_CHECK_CPU=1 is a dry run of the script itself where there is no
+# GPU: the local build (FRESCO_BUILD_DIR, default build/), backend cpu-staged
+# for cuda, PyTorch on the CPU, dit-tiny; the test suite runs it this way so
+# the script cannot rot between GPU sessions.
 # Exit: 0 all passed, 1 a check failed, 2 setup/build failed, 3 no GPU.
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
+dry=${FRESCO_GPU_CHECK_CPU:-0}
+backend=cuda
+[ "$dry" = 1 ] && backend=cpu-staged
 OUT=${OUT:-$root/out/gpu-check}
 mkdir -p "$OUT"
 log=$OUT/gpu-check.log
@@ -48,7 +61,7 @@ finish() { table; exit "$1"; }
 #=== 1. tools and libraries ===================================================
 say "phase 1: tools"
 PATH=$PATH:/usr/local/cuda/bin
-py=$(command -v python3 || true)
+py=${FRESCO_PYTHON:-$(command -v python3 || true)}
 nvcc=$(command -v nvcc || true)
 cmake_bin=$(command -v cmake || true)
 ninja_bin=$(command -v ninja || true)
@@ -77,11 +90,15 @@ find_lib() { # name: prints where libNAME.so* is found (system first, then pip)
 for l in cudart cublasLt nccl cudnn; do say "lib$l: $(find_lib "$l")"; done
 row "tools" "info" "nvcc $([ -n "$nvcc" ] && "$nvcc" --version | sed -n 's/.*release \([0-9.]*\).*/\1/p' || echo none), torch $torch_info"
 
-gpu=$(timeout 30 nvidia-smi --query-gpu=name,driver_version,memory.total,compute_cap --format=csv,noheader 2>&1)
-if [ $? -ne 0 ] || [ -z "$gpu" ]; then
-  say "no GPU on this machine (nvidia-smi: ${gpu:-no output}): nothing to check."
+if [ "$dry" = 1 ]; then
+  gpu="none (dry run on the CPU), -, -, -"
+else
+  gpu=$(timeout 30 nvidia-smi --query-gpu=name,driver_version,memory.total,compute_cap --format=csv,noheader 2>&1) || gpu=""
+fi
+if [ -z "$gpu" ]; then
+  say "no GPU on this machine (nvidia-smi gave nothing): nothing to check."
   say "run this on a lent GPU machine: run(command=\"bash bench/gpu-check.sh\", carry=[\"build-gpu-bundle\"])"
-  row "gpu" "none" "no GPU: $(echo "${gpu:-nvidia-smi gave nothing}" | head -1 | cut -c1-60)"
+  row "gpu" "none" "no GPU (nvidia-smi gave nothing)"
   finish 3
 fi
 say "GPU: $gpu"
@@ -92,21 +109,23 @@ cap=$(echo "$gpu" | head -1 | awk -F', ' '{print $4}' | tr -d .)
 say "phase 2: build"
 bindir="" libdir="" plans=""
 mlir_dir=${MLIR_DIR:-/usr/lib/llvm-22/lib/cmake/mlir}
-if [ -n "$cmake_bin" ] && [ -n "$ninja_bin" ] && [ -n "$nvcc" ] && [ -d "$mlir_dir" ]; then
+if [ "$dry" = 1 ]; then
+  bindir=${FRESCO_BUILD_DIR:-$root/build}/bin
+  plans=$root/build-gpu/plans-dry
+  export FRESCO_GPU_CHECK_CONFIGS=${FRESCO_GPU_CHECK_CONFIGS:-dit-tiny}
+  bench/gpu-artifacts.sh "$bindir" "$plans" || { row "build" "FAIL" "gpu-artifacts.sh"; finish 2; }
+  row "build" "ok" "dry run with $bindir"
+elif [ -n "$cmake_bin" ] && [ -n "$ninja_bin" ] && [ -n "$nvcc" ] && [ -d "$mlir_dir" ]; then
   arch=${cap:+${cap}-real}
   [ "$cap" = 90 ] && arch=90a-real
   say "source build in build-gpu/ (CUDA architectures ${arch:-80-real;90a-real})"
   if timeout 120 "$cmake_bin" -S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=Release \
        -DMLIR_DIR="$mlir_dir" -DFRESCO_ENABLE_CUDA=ON \
        -DCMAKE_CUDA_COMPILER="$nvcc" ${arch:+-DCMAKE_CUDA_ARCHITECTURES=$arch} \
-     && timeout 300 "$ninja_bin" -C build-gpu fresco-run fresco-compile backend_conformance_test; then
-    bindir=build-gpu/bin
-    mkdir -p build-gpu/plans
-    for cfg in dit-s-2-256 dit-xl-2-256; do
-      build-gpu/bin/fresco-compile models/dit/configs/$cfg.json \
-        -o build-gpu/plans/$cfg-b2.fplan --batch 2 --quiet
-    done
-    plans=build-gpu/plans
+     && timeout 300 "$ninja_bin" -C build-gpu fresco-run fresco-compile \
+          fresco-random-checkpoint backend_conformance_test \
+     && bench/gpu-artifacts.sh build-gpu/bin build-gpu/plans; then
+    bindir=build-gpu/bin plans=build-gpu/plans
     row "build" "ok" "source build, build-gpu/"
   else
     say "source build failed; trying the bundle"
@@ -127,7 +146,7 @@ if [ -z "$bindir" ]; then
 fi
 # The bundle's libraries, then the system's and PyTorch's CUDA libraries
 # (cuBLASLt is loaded at run time: the configure-time path, else these).
-export LD_LIBRARY_PATH=${libdir:+$libdir:}/usr/local/cuda/lib64${pip_libs}${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+[ "$dry" = 1 ] || export LD_LIBRARY_PATH=${libdir:+$libdir:}/usr/local/cuda/lib64${pip_libs}${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 say "$bindir/fresco-run: $("$bindir/fresco-run" --version 2>&1)"
 
 #=== 3. conformance ===========================================================
@@ -136,81 +155,137 @@ conf=$OUT/conformance.txt
 FRESCO_CUDA_SYNC=1 timeout 180 "$bindir/backend_conformance_test" --gtest_color=no > "$conf" 2>&1
 rc=$?
 cat "$conf"
-passed=$(grep -c '^\[       OK \] .*/cuda' "$conf")
-skipped=$(grep -c '^\[  SKIPPED \] .*/cuda ' "$conf")
-failures=$(grep '^\[  FAILED  \] .*/cuda, ' "$conf" | sed 's/.*Conformance\.\([A-Za-z0-9]*\).*/\1/' | tr '\n' ' ')
+# The dry run holds the CPU cases to what the CUDA ones must meet here.
+kc=cuda
+[ "$dry" = 1 ] && kc=cpu
+passed=$(grep -c "^\[       OK \] .*/$kc" "$conf")
+skipped=$(grep -c "^\[  SKIPPED \] .*/$kc " "$conf")
+failures=$(grep "^\[  FAILED  \] .*/$kc, " "$conf" | sed 's/.*Conformance\.\([A-Za-z0-9]*\).*/\1/' | tr '\n' ' ')
 if [ $rc -eq 0 ] && [ "$skipped" -eq 0 ] && [ "$passed" -gt 0 ]; then
-  row "conformance (cuda)" "ok" "$passed cases passed"
+  row "conformance ($kc)" "ok" "$passed cases passed"
 else
   failed=1
   reason=$(grep -m1 'no CUDA device' "$conf")
-  row "conformance (cuda)" "FAIL" "rc $rc, $passed passed, $skipped skipped ${reason:+($reason) }${failures:+failed: $failures}"
+  row "conformance ($kc)" "FAIL" "rc $rc, $passed passed, $skipped skipped ${reason:+($reason) }${failures:+failed: $failures}"
 fi
 sanitizer=$(command -v compute-sanitizer || ls /usr/local/cuda/bin/compute-sanitizer 2>/dev/null || true)
+[ "$dry" = 1 ] && sanitizer=""
 if [ -n "$sanitizer" ]; then
   say "compute-sanitizer memcheck (the DiT-sized case left out for time)"
-  timeout 150 "$sanitizer" --tool memcheck --error-exitcode 9 \
+  timeout 90 "$sanitizer" --tool memcheck --error-exitcode 9 \
     "$bindir/backend_conformance_test" --gtest_filter='*/cuda:-*DiTBlock*' \
     > "$OUT/memcheck.txt" 2>&1
   rc=$?
   tail -5 "$OUT/memcheck.txt"
   case $rc in
     0) row "memcheck (cuda)" "ok" "no errors" ;;
-    124) row "memcheck (cuda)" "timeout" "150 s limit" ;;
+    124) row "memcheck (cuda)" "timeout" "90 s limit" ;;
     *) failed=1; row "memcheck (cuda)" "FAIL" "rc $rc: $(grep -m1 'Invalid\|ERROR' "$OUT/memcheck.txt" | cut -c1-70)" ;;
   esac
 fi
 
-#=== 4. DiT forward: Fresco CUDA vs PyTorch eager ==============================
+#=== 4. DiT forward: Fresco vs PyTorch eager and torch.compile =================
 say "phase 4: DiT forward benchmark"
 work=build-gpu/dit
 mkdir -p "$work"
-torch_cuda=0
-[[ $torch_info == *" cuda "* ]] && torch_cuda=1
+tdev=cpu
+[[ $torch_info == *" cuda "* ]] && [ "$dry" != 1 ] && tdev=cuda
+jget() { "$py" -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$1" "$2"; }
 median() { # "a b c ..." -> median
   tr ' ' '\n' | grep -v '^$' | sort -g | awk '{v[NR]=$1} END {if (NR==0) print "nan"; else if (NR%2) print v[(NR+1)/2]; else print (v[NR/2]+v[NR/2+1])/2}'
 }
-for cfg in ${FRESCO_GPU_CHECK_CONFIGS:-dit-s-2-256 dit-xl-2-256}; do
+# "run a b c s" of fresco-run --stats (optionally of one rank) -> median ms,
+# the first run (load and warm-up) left out.
+run_ms() { # log [rank]
+  local pat='^fresco-run: load'
+  [ -n "${2:-}" ] && pat="^\\[rank $2\\] fresco-run: load"
+  grep "$pat" "$1" | sed -n 's/.* run \([0-9. ]*\) s,.*/\1/p' | cut -d' ' -f2- | median |
+    awk '{printf "%.2f", $1 * 1000}'
+}
+peak=""
+if timeout 60 "$py" bench/gpu_dit.py peak --device $tdev $([ $tdev = cpu ] && echo --size 512) > "$work/peak.json"; then
+  cat "$work/peak.json"
+  peak=$(jget "$work/peak.json" f32_tflops)
+  row "f32 GEMM rate ($tdev)" "info" "$peak TFLOP/s (torch.mm, TF32 off)"
+fi
+for cfg in $FRESCO_GPU_CHECK_CONFIGS; do
   say "== $cfg, batch 2"
   d=$work/$cfg
   plan=$plans/$cfg-b2.fplan
   if ! timeout 120 "$py" bench/gpu_dit.py make --config models/dit/configs/$cfg.json \
-         --out "$d" --batch 2 --device "$([ $torch_cuda = 1 ] && echo cuda || echo cpu)"; then
+         --out "$d" --batch 2 --device $tdev; then
     failed=1; row "$cfg" "FAIL" "could not write weights (torch missing?)"; continue
   fi
-  args=("$plan" --weights "$d/model" --function transformer
+  args=(--weights "$d/model" --function transformer
         --input "@$d/in/latents.npy" --input "@$d/in/timestep.npy" --input "@$d/in/class_labels.npy")
-  timeout 150 "$bindir/fresco-run" "${args[@]}" --backend cuda --repeat 11 --stats \
-    --output "@$d/fresco-cuda.npy" > "$d/cuda.log" 2>&1
+  timeout 150 "$bindir/fresco-run" "$plan" "${args[@]}" --backend $backend --repeat 11 --stats \
+    --output "@$d/fresco-gpu.npy" > "$d/gpu.log" 2>&1
   rc=$?
-  cat "$d/cuda.log"
+  cat "$d/gpu.log"
   if [ $rc -ne 0 ]; then
-    failed=1; row "$cfg fresco cuda" "FAIL" "rc $rc: $(grep -m1 error "$d/cuda.log" | cut -c1-80)"; continue
+    failed=1; row "$cfg fresco $backend" "FAIL" "rc $rc: $(grep -m1 error "$d/gpu.log" | cut -c1-80)"; continue
   fi
-  runs=$(sed -n 's/.* run \([0-9. ]*\) s,.*/\1/p' "$d/cuda.log" | cut -d' ' -f2-)
-  fresco_ms=$(echo "$runs" | median | awk '{printf "%.2f", $1 * 1000}')
-  timeout 60 "$bindir/fresco-run" "${args[@]}" --backend cuda --repeat 3 --profile \
+  fresco_ms=$(run_ms "$d/gpu.log")
+  timeout 60 "$bindir/fresco-run" "$plan" "${args[@]}" --backend $backend --repeat 3 --profile \
     > "$d/profile.log" 2>&1 && sed -n '/profile over/,$p' "$d/profile.log"
-  torch_ms="-" ratio="-"
-  if [ $torch_cuda = 1 ] && timeout 150 "$py" bench/gpu_dit.py time --model "$d/model" \
-       --inputs "$d/in" --device cuda --runs 10 --out "$d/torch.npy" > "$d/torch.json"; then
-    cat "$d/torch.json"
-    torch_ms=$("$py" -c 'import json,sys; print("%.2f" % (json.load(open(sys.argv[1]))["median_s"] * 1000))' "$d/torch.json")
-    ratio=$(awk -v f="$fresco_ms" -v t="$torch_ms" 'BEGIN {printf "%.2fx", f / t}')
-    if "$py" bench/gpu_dit.py compare "$d/fresco-cuda.npy" "$d/torch.npy" --tol 1e-4 > "$d/cmp-torch.txt"; then
-      row "$cfg parity vs torch cuda" "ok" "$(cat "$d/cmp-torch.txt")"
+  flops=$("$py" bench/gpu_dit.py flops --config models/dit/configs/$cfg.json --batch 2 > "$d/flops.json" && jget "$d/flops.json" total)
+  tflops=$(awk -v f="$flops" -v ms="$fresco_ms" 'BEGIN {printf "%.2f", f / (ms / 1000) / 1e12}')
+  share=${peak:+$(awk -v t="$tflops" -v p="$peak" 'BEGIN {printf "%.0f%%", 100 * t / p}')}
+  eager_ms="-" compile_ms="-"
+  if timeout 150 "$py" bench/gpu_dit.py time --model "$d/model" --inputs "$d/in" --device $tdev \
+       --runs 10 --out "$d/torch.npy" > "$d/eager.json"; then
+    cat "$d/eager.json"
+    eager_ms=$(awk -v s="$(jget "$d/eager.json" median_s)" 'BEGIN {printf "%.2f", s * 1000}')
+    if "$py" bench/gpu_dit.py compare "$d/fresco-gpu.npy" "$d/torch.npy" --tol 1e-4 > "$d/cmp-torch.txt"; then
+      row "$cfg parity vs torch $tdev" "ok" "$(cat "$d/cmp-torch.txt")"
     else
-      failed=1; row "$cfg parity vs torch cuda" "FAIL" "$(cat "$d/cmp-torch.txt")"
+      failed=1; row "$cfg parity vs torch $tdev" "FAIL" "$(cat "$d/cmp-torch.txt")"
     fi
   fi
-  if timeout 120 "$bindir/fresco-run" "${args[@]}" --backend cpu --output "@$d/fresco-cpu.npy" > "$d/cpu.log" 2>&1 &&
-     "$py" bench/gpu_dit.py compare "$d/fresco-cuda.npy" "$d/fresco-cpu.npy" --tol 1e-4 > "$d/cmp-cpu.txt"; then
+  timeout 180 "$py" bench/gpu_dit.py time --model "$d/model" --inputs "$d/in" --device $tdev \
+    --runs 10 --compile > "$d/compile.json" 2> "$d/compile.err"
+  case $? in
+    0) cat "$d/compile.json"
+       compile_ms=$(awk -v s="$(jget "$d/compile.json" median_s)" 'BEGIN {printf "%.2f", s * 1000}') ;;
+    4) compile_ms="n/a ($(cut -c1-40 "$d/compile.err"))" ;;
+    *) compile_ms="failed"; tail -3 "$d/compile.err" ;;
+  esac
+  if timeout 120 "$bindir/fresco-run" "$plan" "${args[@]}" --backend cpu --output "@$d/fresco-cpu.npy" > "$d/cpu.log" 2>&1 &&
+     "$py" bench/gpu_dit.py compare "$d/fresco-gpu.npy" "$d/fresco-cpu.npy" --tol 1e-4 > "$d/cmp-cpu.txt"; then
     row "$cfg parity vs fresco cpu" "ok" "$(cat "$d/cmp-cpu.txt")"
   else
     failed=1; row "$cfg parity vs fresco cpu" "FAIL" "$(cat "$d/cmp-cpu.txt" 2>/dev/null || tail -1 "$d/cpu.log")"
   fi
-  row "$cfg forward b2 (ms)" "timing" "fresco cuda $fresco_ms, torch eager $torch_ms, fresco/torch $ratio"
+  row "$cfg forward b2 (ms)" "timing" "fresco $fresco_ms ($tflops TFLOP/s${share:+, $share of f32 GEMM}), torch eager $eager_ms, torch.compile $compile_ms"
+
+  # Tensor parallel on 2 ranks sharing this one device.
+  timeout 150 "$bindir/fresco-run" "$plans/$cfg-b2-tp2.fplan" "${args[@]}" --ranks 2 \
+    --backend $backend --repeat 11 --stats --output "@$d/tp2.npy" > "$d/tp2.log" 2>&1
+  rc=$?
+  cat "$d/tp2.log"
+  if [ $rc -ne 0 ]; then
+    failed=1; row "$cfg tp=2 on one device" "FAIL" "rc $rc: $(grep -m1 error "$d/tp2.log" | cut -c1-80)"
+  elif "$py" bench/gpu_dit.py compare "$d/tp2.npy" "$d/fresco-gpu.npy" --tol 1e-4 > "$d/cmp-tp2.txt"; then
+    row "$cfg tp=2 on one device" "ok" "vs 1 rank: $(cat "$d/cmp-tp2.txt"); ms per rank: $(run_ms "$d/tp2.log" 0), $(run_ms "$d/tp2.log" 1) (1 rank $fresco_ms)"
+  else
+    failed=1; row "$cfg tp=2 on one device" "FAIL" "$(cat "$d/cmp-tp2.txt")"
+  fi
 done
+row "ulysses=2 on one device" "n/a" "no ulysses pass yet"
+row "Flux-size DiT 1024 px bf16" "n/a" "needs bf16 storage in the CUDA backend (not yet)"
+
+#=== 5. generation ============================================================
+say "phase 5: 4-step generation on $backend vs cpu"
+g=$work/gen
+mkdir -p "$g"
+gen=("$plans/gen.fplan" --weights "$plans/gen-pipe" --class-label 3,7 --steps 4 --seed 1 --quiet)
+if timeout 60 "$bindir/fresco-run" "${gen[@]}" --backend $backend -o "$g/gpu.png" --output-latents "@$g/gpu.npy" &&
+   timeout 60 "$bindir/fresco-run" "${gen[@]}" --backend cpu -o "$g/cpu.png" --output-latents "@$g/cpu.npy" &&
+   "$py" bench/gpu_dit.py compare "$g/gpu.npy" "$g/cpu.npy" --tol 1e-4 > "$g/cmp.txt"; then
+  row "generation 4 steps (tiny, CFG)" "ok" "latents vs cpu: $(cat "$g/cmp.txt")"
+else
+  failed=1; row "generation 4 steps (tiny, CFG)" "FAIL" "$(cat "$g/cmp.txt" 2>/dev/null || echo 'a run failed')"
+fi
 
 say "done in $(( $(date +%s) - start )) s"
 finish $failed

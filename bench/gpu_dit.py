@@ -12,8 +12,13 @@ it, parameters under diffusers' state_dict names) and three commands:
   gpu_dit.py time --model DIR/model --inputs DIR/in [--device cuda] [--runs 10] [--out y.npy]
       loads the same weights, times --runs forwards after warm-up (CUDA events around each) and
       prints one JSON line (impl, median_s, runs); --out saves the output for comparison.
+      --compile wraps the model in torch.compile first (exit 4 where torch has none).
   gpu_dit.py compare A.npy B.npy [--tol 1e-4]
       prints max|A - B| / max|B|; exit 1 above --tol.
+  gpu_dit.py flops --config C.json [--batch 2]
+      prints the forward's FLOPs (GEMMs and attention, 2 per multiply-add) as JSON.
+  gpu_dit.py peak [--device cuda] [--size 8192]
+      measures the f32 GEMM rate (TF32 off) of the device: the "peak" the TFLOP/s are held to.
 
 Attention is F.scaled_dot_product_attention where torch has it (what diffusers' AttnProcessor2_0
 calls), f32 with TF32 off for matmuls and convolutions, as Fresco's CUDA backend computes.
@@ -182,6 +187,13 @@ def cmd_time(args) -> None:
         sys.exit(f"weights do not match the model: missing {missing[:3]}, unexpected {unexpected[:3]}")
     dev = torch.device(args.device)
     model.to(dev)
+    impl = "pytorch-eager"
+    if args.compile:
+        if not hasattr(torch, "compile"):
+            print(f"torch {torch.__version__} has no torch.compile", file=sys.stderr)
+            sys.exit(4)
+        model = torch.compile(model)
+        impl = "pytorch-compile"
     x, t, y = (torch.from_numpy(np.load(os.path.join(args.inputs, n + ".npy"))).to(dev)
                for n in ("latents", "timestep", "class_labels"))
     cuda = dev.type == "cuda"
@@ -203,7 +215,7 @@ def cmd_time(args) -> None:
                 runs.append(seconds)
     if args.out:
         np.save(args.out, out.float().cpu().numpy())
-    print(json.dumps({"impl": f"pytorch-eager-{dev.type}", "config": config.get("_name", ""),
+    print(json.dumps({"impl": f"{impl}-{dev.type}", "config": config.get("_name", ""),
                       "batch": int(x.shape[0]), "median_s": round(statistics.median(runs), 6),
                       "runs": [round(r, 6) for r in runs], "torch": torch.__version__,
                       "sdpa": hasattr(torch.nn.functional, "scaled_dot_product_attention"),
@@ -218,6 +230,53 @@ def cmd_compare(args) -> None:
     ok = np.isfinite(a).all() and err <= args.tol
     print(f"relative error {err:.3g} ({'ok' if ok else 'FAIL'}, tolerance {args.tol:g})")
     sys.exit(0 if ok else 1)
+
+
+def forward_flops(config: dict, batch: int) -> dict:
+    """FLOPs of one forward (2 per multiply-add): every linear, the patch conv and attention."""
+    H, Dh = config["num_attention_heads"], config["attention_head_dim"]
+    d, p, cin = H * Dh, config["patch_size"], config["in_channels"]
+    cout, layers = config.get("out_channels") or cin, config["num_layers"]
+    T = (config["sample_size"] // p) ** 2
+    ff = 4 * d
+    per_token = (cin * p * p * d                      # patch embedding
+                 + layers * (4 * d * d + 2 * d * ff)  # q, k, v, out; fc1, fc2
+                 + d * p * p * cout)                  # proj_out_2
+    per_sample = (256 * d + d * d                     # timestep MLP
+                  + layers * d * 6 * d                # adaLN
+                  + d * 2 * d)                        # proj_out_1
+    gemm = 2 * batch * (T * per_token + per_sample)
+    attention = layers * batch * H * 4 * T * T * Dh
+    return {"gemm": gemm, "attention": attention, "total": gemm + attention, "tokens": T}
+
+
+def cmd_flops(args) -> None:
+    with open(args.config) as f:
+        config = json.load(f)
+    print(json.dumps(forward_flops(config, args.batch)))
+
+
+def cmd_peak(args) -> None:
+    import torch
+
+    torch.backends.cuda.matmul.allow_tf32 = False
+    dev = torch.device(args.device)
+    n = args.size
+    a = torch.randn(n, n, device=dev)
+    b = torch.randn(n, n, device=dev)
+    cuda = dev.type == "cuda"
+    best = float("inf")
+    for i in range(6):
+        if cuda:
+            torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        torch.mm(a, b)
+        if cuda:
+            torch.cuda.synchronize()
+        if i:
+            best = min(best, time.perf_counter() - t0)
+    print(json.dumps({"device": torch.cuda.get_device_name() if cuda else "cpu", "n": n,
+                      "f32_tflops": round(2 * n ** 3 / best / 1e12, 3)}))
 
 
 def main() -> None:
@@ -236,12 +295,20 @@ def main() -> None:
     t.add_argument("--warmup", type=int, default=3)
     t.add_argument("--runs", type=int, default=10)
     t.add_argument("--out")
+    t.add_argument("--compile", action="store_true")
+    fl = sub.add_parser("flops")
+    fl.add_argument("--config", required=True)
+    fl.add_argument("--batch", type=int, default=2)
+    pk = sub.add_parser("peak")
+    pk.add_argument("--device", default="cuda")
+    pk.add_argument("--size", type=int, default=8192)
     c = sub.add_parser("compare")
     c.add_argument("a")
     c.add_argument("b")
     c.add_argument("--tol", type=float, default=1e-4)
     args = ap.parse_args()
-    {"make": cmd_make, "time": cmd_time, "compare": cmd_compare}[args.cmd](args)
+    {"make": cmd_make, "time": cmd_time, "compare": cmd_compare, "flops": cmd_flops,
+     "peak": cmd_peak}[args.cmd](args)
 
 
 if __name__ == "__main__":

@@ -140,8 +140,12 @@ int runFunction(const Options &o, const RankEnv &env) {
   }
   if (o.stats) {
     std::string runs;
-    for (double s : runSeconds)
-      runs += (runs.empty() ? "" : " ") + std::to_string(s).substr(0, 6);
+    // Microseconds: a GPU forward can take well under a millisecond.
+    for (double s : runSeconds) {
+      char buf[32];
+      std::snprintf(buf, sizeof buf, "%.6f", s);
+      runs += (runs.empty() ? "" : " ") + std::string(buf);
+    }
     std::fprintf(stderr,
                  "%sfresco-run: load %.3f s, run %s s, arena %llu bytes, "
                  "weights %llu bytes\n",

@@ -226,6 +226,9 @@ for cfg in $FRESCO_GPU_CHECK_CONFIGS; do
     failed=1; row "$cfg fresco $backend" "FAIL" "rc $rc: $(grep -m1 error "$d/gpu.log" | cut -c1-80)"; continue
   fi
   fresco_ms=$(run_ms "$d/gpu.log")
+  replays=$(sed -n 's/.*, \([0-9]*\) replayed$/\1/p' "$d/gpu.log" | head -1)
+  timeout 150 "$bindir/fresco-run" "$plan" "${args[@]}" --backend $backend --repeat 11 --stats \
+    --graphs off > "$d/nograph.log" 2>&1 && nograph_ms=$(run_ms "$d/nograph.log") || nograph_ms=failed
   timeout 60 "$bindir/fresco-run" "$plan" "${args[@]}" --backend $backend --repeat 3 --profile \
     > "$d/profile.log" 2>&1 && sed -n '/profile over/,$p' "$d/profile.log"
   flops=$("$py" bench/gpu_dit.py flops --config models/dit/configs/$cfg.json --batch 2 > "$d/flops.json" && jget "$d/flops.json" total)
@@ -256,7 +259,7 @@ for cfg in $FRESCO_GPU_CHECK_CONFIGS; do
   else
     failed=1; row "$cfg parity vs fresco cpu" "FAIL" "$(cat "$d/cmp-cpu.txt" 2>/dev/null || tail -1 "$d/cpu.log")"
   fi
-  row "$cfg forward b2 (ms)" "timing" "fresco $fresco_ms ($tflops TFLOP/s${share:+, $share of f32 GEMM}), torch eager $eager_ms, torch.compile $compile_ms"
+  row "$cfg forward b2 (ms)" "timing" "fresco $fresco_ms ($tflops TFLOP/s${share:+, $share of f32 GEMM}; ${replays:-0}/11 runs graph replays; without graphs $nograph_ms), torch eager $eager_ms, torch.compile $compile_ms"
 
   # Tensor parallel on 2 ranks sharing this one device.
   timeout 150 "$bindir/fresco-run" "$plans/$cfg-b2-tp2.fplan" "${args[@]}" --ranks 2 \

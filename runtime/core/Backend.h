@@ -19,6 +19,8 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -33,10 +35,28 @@ enum class UnaryKind : uint8_t { GeluTanh = 0, GeluErf = 1, Silu = 2 };
 /// Up to this many dimensions for the strided kernels (binary, transpose).
 constexpr int kMaxRank = 8;
 
+/// Kernels recorded once (a CUDA graph) and issued again as one unit.
+class Recording {
+public:
+  virtual ~Recording() = default;
+  /// Issues the recorded kernels again, on the same pointers.
+  virtual void replay() = 0;
+};
+
 class Backend {
 public:
   virtual ~Backend() = default;
   virtual std::string name() const = 0;
+
+  /// Records the kernels `issue` launches, without running them, for
+  /// replay(). Null when the backend cannot record, or the recording failed;
+  /// then nothing was issued and the caller runs `issue` itself. `issue`
+  /// must only launch kernels: no memory calls, no host work.
+  virtual std::unique_ptr<Recording>
+  record(const std::function<void()> &issue) {
+    (void)issue;
+    return nullptr;
+  }
 
   //===--------------------------------------------------------------------===//
   // Memory

@@ -638,6 +638,10 @@ void Executor::bind(const plan::Function &f, Bound &out) {
                        groups_, rank_);
     out.steps.push_back(binder.bind());
     out.stepOps.push_back(opName(in->op()));
+    // Collectives copy through the host and talk to other ranks.
+    if (in->op() == plan::OpCode::AllReduce ||
+        in->op() == plan::OpCode::AllGather)
+      out.recordable = false;
   }
   for (flatbuffers::uoffset_t i = 0; i < f.inputs()->size(); ++i) {
     const Ref &r = refs[f.inputs()->Get(i)];
@@ -649,6 +653,10 @@ void Executor::bind(const plan::Function &f, Bound &out) {
     out.outputs.push_back({f.output_names()->Get(i)->str(), r.dtype, r.shape});
     out.outputPtrs.push_back(r.ptr);
   }
+}
+
+bool Executor::replayed(const std::string &function) const {
+  return bound(function).replayed;
 }
 
 void Executor::setProfiling(bool on) {
@@ -721,7 +729,8 @@ static void convertInput(const HostTensor &in, const TensorSpec &spec,
 
 std::vector<HostTensor> Executor::run(const std::string &function,
                                       const std::vector<HostTensor> &inputs) {
-  const Bound &b = bound(function);
+  bound(function); // throws for an unknown name
+  Bound &b = functions_.find(function)->second;
   check(inputs.size() == b.inputs.size(), "function '", function, "' takes ",
         b.inputs.size(), " inputs, got ", inputs.size());
   for (size_t i = 0; i < inputs.size(); ++i) {
@@ -738,9 +747,24 @@ std::vector<HostTensor> Executor::run(const std::string &function,
       backend_.copyToDevice(b.inputPtrs[i], host.data(), host.size());
     }
   }
-  if (!profiling_) {
+  auto issue = [&b] {
     for (const auto &step : b.steps)
       step();
+  };
+  b.replayed = false;
+  if (!profiling_ && recording_ && b.recordable && b.runs > 0) {
+    if (!b.recording) {
+      b.recording = backend_.record(issue);
+      b.recordable = bool(b.recording);
+    }
+    if (b.recording) {
+      b.recording->replay();
+      b.replayed = true;
+    } else {
+      issue();
+    }
+  } else if (!profiling_) {
+    issue();
   } else {
     for (size_t i = 0; i < b.steps.size(); ++i) {
       auto t0 = std::chrono::steady_clock::now();
@@ -753,6 +777,7 @@ std::vector<HostTensor> Executor::run(const std::string &function,
       ++p.calls;
     }
   }
+  ++b.runs;
   // Deferred kernel failures surface here, before any output is read.
   backend_.synchronize();
   std::vector<HostTensor> outs;

@@ -67,6 +67,15 @@ public:
   /// When on, run() times every instruction; profile() sums seconds and
   /// calls per op name over all runs since profiling was turned on.
   void setProfiling(bool on);
+
+  /// When on (the default), a function whose steps are all kernels is run
+  /// once step by step (the warm-up: GEMM heuristics, scratch buffers), then
+  /// recorded by the backend (a CUDA graph) and replayed on every later run.
+  /// Backends that cannot record run step by step anyway.
+  void setRecording(bool on) { recording_ = on; }
+  /// Whether the last run() of `function` replayed a recording.
+  bool replayed(const std::string &function) const;
+
   struct OpProfile {
     double seconds = 0;
     int64_t calls = 0;
@@ -80,6 +89,12 @@ private:
     std::vector<TensorSpec> inputs, outputs;
     std::vector<void *> inputPtrs;
     std::vector<const void *> outputPtrs;
+    // Recording: false when a step does more than launch kernels (a
+    // collective) or the backend could not record.
+    bool recordable = true;
+    int64_t runs = 0;
+    bool replayed = false;
+    std::unique_ptr<Recording> recording;
   };
   const Bound &bound(const std::string &function) const;
   void bind(const plan::Function &f, Bound &out);
@@ -103,6 +118,7 @@ private:
   std::vector<const float *> weightPtrs_; // in backend memory, per weight
   std::map<std::string, Bound> functions_;
   bool profiling_ = false;
+  bool recording_ = true;
   std::map<std::string, OpProfile> profile_;
 };
 

@@ -35,6 +35,9 @@ COMMON OPTIONS:
                        cpu-staged runs the CPU kernels through the copies a
                        GPU needs (weights copied in, collectives staged
                        through host buffers), to test that path anywhere
+  --graphs on|off      record each function's kernels once (a CUDA graph)
+                       after a warm-up run and replay them (default on;
+                       functions with collectives always run step by step)
   --timeout S          seconds any collective may take before every rank
                        stops with an error naming the failed rank (default 60)
   --stats              print load and run times, arena and weight bytes
@@ -160,6 +163,11 @@ Options parseArgs(int argc, char **argv) {
       o.stats = true;
     } else if (a == "--profile") {
       o.profile = true;
+    } else if (a == "--graphs") {
+      std::string v = next();
+      if (v != "on" && v != "off")
+        usageError("--graphs expects on or off, got '" + v + "'");
+      o.graphs = v == "on";
     } else if (a == "--repeat") {
       int64_t n = parseInt(next(), "--repeat");
       if (n < 1 || n > 100000)

@@ -21,6 +21,7 @@ struct Options {
   int ranks = 0;           // 0: the plan's rank count
   int timeoutSeconds = 60; // every collective fails within this
   bool stats = false, list = false, profile = false, quiet = false;
+  bool graphs = true;
   std::string backend = "cpu"; // --backend: cpu or cuda
   // Function mode.
   std::string function;

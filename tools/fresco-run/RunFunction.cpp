@@ -124,12 +124,15 @@ int runFunction(const Options &o, const RankEnv &env) {
         " --output files were given");
 
   exec.setProfiling(o.profile);
+  exec.setRecording(o.graphs);
   std::vector<HostTensor> outs;
   std::vector<double> runSeconds;
+  int replays = 0;
   for (int r = 0; r < o.repeat; ++r) {
     auto t1 = std::chrono::steady_clock::now();
     outs = exec.run(function, inputs);
     runSeconds.push_back(secondsSince(t1));
+    replays += exec.replayed(function);
   }
 
   for (size_t i = 0; i < outs.size() && env.rank == writer; ++i) {
@@ -148,10 +151,10 @@ int runFunction(const Options &o, const RankEnv &env) {
     }
     std::fprintf(stderr,
                  "%sfresco-run: load %.3f s, run %s s, arena %llu bytes, "
-                 "weights %llu bytes\n",
+                 "weights %llu bytes, %d replayed\n",
                  session.prefix(), loadSeconds, runs.c_str(),
                  (unsigned long long)exec.arenaBytes(),
-                 (unsigned long long)weights.bytesLoaded());
+                 (unsigned long long)weights.bytesLoaded(), replays);
   }
   if (o.profile) {
     double total = 0;

@@ -84,6 +84,7 @@ int runPipeline(const Options &o, const RankEnv &env) {
   WeightStore weights(plan.rank(env.rank), o.weights);
   Executor exec(plan, env.rank, *backend, weights, session.resolver());
   exec.setProfiling(o.profile);
+  exec.setRecording(o.graphs);
   double loadSeconds = secondsSince(t0);
 
   std::unique_ptr<ProgressBar> bar;

@@ -34,6 +34,21 @@ public:
   // Staged, it claims otherwise, so the executor takes the path of a device
   // backend (weights copied in, collectives staged through the host).
   bool usesHostMemory() const override { return !staged_; }
+
+  // Staged, it also records as a device backend would (without running the
+  // kernels; replay issues them), so the executor's recording path is
+  // tested too.
+  std::unique_ptr<Recording>
+  record(const std::function<void()> &issue) override {
+    if (!staged_)
+      return nullptr;
+    struct Replay final : Recording {
+      explicit Replay(std::function<void()> f) : f(std::move(f)) {}
+      void replay() override { f(); }
+      std::function<void()> f;
+    };
+    return std::make_unique<Replay>(issue);
+  }
   void *allocate(size_t bytes) override {
     // aligned_alloc wants a multiple of the alignment.
     size_t rounded = (std::max<size_t>(bytes, 1) + 63) / 64 * 64;

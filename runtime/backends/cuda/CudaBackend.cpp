@@ -28,11 +28,13 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <map>
 #include <mutex>
 #include <tuple>
+#include <vector>
 
 namespace fresco {
 namespace cuda {
@@ -204,6 +206,8 @@ public:
     if (lt_)
       api.cublasLtDestroy(lt_);
     cudaFree(scratch_);
+    for (float *p : retired_)
+      cudaFree(p);
     cudaFree(fault_);
     cudaFree(workspace_);
     cudaStreamDestroy(stream_);
@@ -211,6 +215,71 @@ public:
   }
 
   std::string name() const override { return "cuda"; }
+
+  /// A CUDA graph captured from the stream. Replays leave the embedding
+  /// check pending as the recorded calls did.
+  class Graph final : public Recording {
+  public:
+    Graph(CudaBackend &be, cudaGraphExec_t exec, bool embedding)
+        : be_(be), exec_(exec), embedding_(embedding) {}
+    ~Graph() override { cudaGraphExecDestroy(exec_); }
+    void replay() override {
+      cuda::checkCuda(cudaGraphLaunch(exec_, be_.stream_), "cudaGraphLaunch");
+      be_.embeddingPending_ |= embedding_;
+    }
+
+  private:
+    CudaBackend &be_;
+    cudaGraphExec_t exec_;
+    bool embedding_;
+  };
+
+  std::unique_ptr<Recording>
+  record(const std::function<void()> &issue) override {
+    // FRESCO_CUDA_SYNC synchronizes after each launch: not while capturing.
+    if (cuda::syncEveryLaunch())
+      return nullptr;
+    if (cudaStreamBeginCapture(stream_, cudaStreamCaptureModeThreadLocal) !=
+        cudaSuccess) {
+      cudaGetLastError();
+      return nullptr;
+    }
+    bool embeddingBefore = embeddingPending_;
+    embeddingPending_ = false;
+    cudaGraph_t graph = nullptr;
+    try {
+      issue();
+    } catch (...) {
+      cudaStreamEndCapture(stream_, &graph);
+      if (graph)
+        cudaGraphDestroy(graph);
+      cudaGetLastError();
+      embeddingPending_ = embeddingBefore;
+      throw;
+    }
+    bool embedding = embeddingPending_;
+    embeddingPending_ = embeddingBefore;
+    cudaError_t e = cudaStreamEndCapture(stream_, &graph);
+    cudaGraphExec_t exec = nullptr;
+    if (e == cudaSuccess && graph)
+      e = cudaGraphInstantiate(&exec, graph, 0);
+    if (graph)
+      cudaGraphDestroy(graph);
+    if (e != cudaSuccess || !exec) {
+      // Something in the step cannot be captured (an allocation the warm-up
+      // run did not make): say so once and run step by step.
+      cudaGetLastError();
+      static bool warned = false;
+      if (!warned)
+        std::fprintf(stderr,
+                     "fresco: warning: CUDA graph capture failed (%s); "
+                     "running kernel by kernel\n",
+                     cudaGetErrorString(e));
+      warned = true;
+      return nullptr;
+    }
+    return std::make_unique<Graph>(*this, exec, embedding);
+  }
 
   //===--------------------------------------------------------------------===//
   // Memory
@@ -444,10 +513,10 @@ private:
 
   float *scratch(size_t floats) {
     if (floats > scratchFloats_) {
-      // Pending kernels may still read the old buffer; cudaFree waits.
-      cudaFree(scratch_);
-      scratch_ = nullptr;
-      scratchFloats_ = 0;
+      // A recorded graph may still point at the old buffer: keep it until
+      // the backend goes.
+      if (scratch_)
+        retired_.push_back(scratch_);
       scratch_ = static_cast<float *>(allocate(floats * sizeof(float)));
       scratchFloats_ = floats;
     }
@@ -577,6 +646,7 @@ private:
   cublasComputeType_t computeType_ = CUBLAS_COMPUTE_32F;
   void *workspace_ = nullptr;
   float *scratch_ = nullptr;
+  std::vector<float *> retired_; // earlier scratch buffers
   size_t scratchFloats_ = 0;
   cuda::EmbeddingFault *fault_ = nullptr;
   bool embeddingPending_ = false;

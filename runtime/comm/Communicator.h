@@ -7,7 +7,8 @@
 // timeout the communicator was created with, naming the peer that failed
 // when it can be known; it never hangs.
 //
-// Buffers are host memory for the CPU backend (device memory for NCCL).
+// Buffers are host memory (Gloo) or device memory (NCCL), as
+// usesDeviceMemory() says.
 //
 //===----------------------------------------------------------------------===//
 #ifndef FRESCO_RUNTIME_COMM_COMMUNICATOR_H
@@ -54,12 +55,23 @@ public:
   /// data on every member = data on member `root`.
   virtual void broadcast(void *data, size_t bytes, int root) = 0;
   virtual void barrier() = 0;
+
+  /// True when the buffers are device memory of the backend this
+  /// communicator was made for (NCCL: calls are queued on its stream, in
+  /// order with its kernels, and return at once); false for host memory
+  /// (Gloo: calls block until done). The executor stages device data
+  /// through the host for the latter.
+  virtual bool usesDeviceMemory() const { return false; }
 };
 
 /// Where this process stands in a multi-rank run, from the environment.
 struct RankEnv {
   int rank = 0;
   int worldSize = 1;
+  /// This rank's index among the ranks on its node (OMPI_COMM_WORLD_LOCAL_
+  /// RANK, SLURM_LOCALID, LOCAL_RANK; the rank itself otherwise): a GPU
+  /// backend takes device localRank modulo the devices it sees.
+  int localRank = 0;
   /// "file:<dir>" (a FileStore shared by local ranks) or "tcp:<host>:<port>"
   /// (a store served by rank 0, as torchrun's MASTER_ADDR/MASTER_PORT).
   std::string rendezvous;

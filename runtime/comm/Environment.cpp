@@ -235,6 +235,21 @@ RankEnv rankEnvFromEnvironment() {
   } else if (out.launcher == "torchrun") {
     out.rendezvous = torchrunRendezvous(out);
   }
+  // The rank among those on this node: which GPU to take. fresco's own
+  // launcher starts every rank on this node.
+  out.localRank = out.rank;
+  const char *localName = out.launcher == "mpirun"
+                              ? "OMPI_COMM_WORLD_LOCAL_RANK"
+                          : out.launcher == "srun"     ? "SLURM_LOCALID"
+                          : out.launcher == "torchrun" ? "LOCAL_RANK"
+                                                       : nullptr;
+  if (localName)
+    if (std::optional<std::string> local = env(localName)) {
+      long l = parseInt(localName, *local, out.launcher);
+      if (l < 0)
+        fail("invalid ", out.launcher, " environment: ", localName, "=", l);
+      out.localRank = static_cast<int>(l);
+    }
   return out;
 }
 

@@ -475,6 +475,13 @@ std::function<void()> InstrBinder::bind() {
     float *dst = res[0].f32();
     size_t n = size_t(ops[0].numel());
     Communicator *c = &comm;
+    Backend *b = &be;
+    if (comm.usesDeviceMemory()) // NCCL: in place, on the backend's stream
+      return [=] {
+        if (dst != src)
+          b->copyStrided(src, int64_t(n), dst, int64_t(n), 1, int64_t(n), 4);
+        c->allReduceSum(dst, n);
+      };
     if (be.usesHostMemory())
       return [=] {
         if (dst != src)
@@ -484,7 +491,6 @@ std::function<void()> InstrBinder::bind() {
     // Device memory: the communicator works on host buffers, so the data
     // goes down, is reduced there and comes back up.
     auto host = std::make_shared<std::vector<float>>(n);
-    Backend *b = &be;
     return [=] {
       b->copyToHost(host->data(), src, n * sizeof(float));
       c->allReduceSum(host->data(), n);
@@ -518,8 +524,21 @@ std::function<void()> InstrBinder::bind() {
       outer *= x.shape[d];
     for (size_t d = dim; d < x.shape.size(); ++d)
       inner *= x.shape[d];
-    if (host && dim == 0)
+    if ((host || comm.usesDeviceMemory()) && dim == 0)
       return [=] { c->allGather(src, dst, bytes); };
+    if (comm.usesDeviceMemory()) {
+      // NCCL: gather into backend memory, interleave there.
+      std::shared_ptr<void> staging(be.allocate(bytes * parts),
+                                    [b](void *p) { b->release(p); });
+      return [=] {
+        auto *blocks = static_cast<uint8_t *>(staging.get());
+        c->allGather(src, blocks, bytes);
+        for (int64_t p = 0; p < parts; ++p)
+          b->copyStrided(blocks + p * bytes, inner,
+                         static_cast<uint8_t *>(dst) + p * inner * es,
+                         parts * inner, outer, inner, es);
+      };
+    }
     if (host) {
       auto staging = std::make_shared<std::vector<uint8_t>>(bytes * parts);
       return [=] {

@@ -44,6 +44,12 @@ for name in tp2split cfg2tp2; do
     -o "$work/$name-staged.png" --output-latents "@$work/$name-staged.npy"
   cmp "$work/$name.npy" "$work/$name-staged.npy"
   echo "== $name on cpu-staged: identical latents"
+  # And as NCCL is driven: collectives on the backend's own memory.
+  "$B/fresco-run" "$work/$name.fplan" --weights "$work/pipe" --backend cpu-staged \
+    --comm gloo-direct --class-label 3,7 --steps 4 --latents "@$work/x0.npy" --quiet \
+    -o "$work/$name-direct.png" --output-latents "@$work/$name-direct.npy"
+  cmp "$work/$name.npy" "$work/$name-direct.npy"
+  echo "== $name on cpu-staged, --comm gloo-direct: identical latents"
 done
 
 "$FRESCO_PYTHON" - "$work" <<'PY'

@@ -631,7 +631,10 @@ protected:
   }
   static std::string uid() { return std::to_string(::getuid()); }
 
-  static constexpr const char *kVars[] = {"FRESCO_RANK",
+  static constexpr const char *kVars[] = {"OMPI_COMM_WORLD_LOCAL_RANK",
+                                          "SLURM_LOCALID",
+                                          "LOCAL_RANK",
+                                          "FRESCO_RANK",
                                           "FRESCO_WORLD_SIZE",
                                           "FRESCO_RENDEZVOUS",
                                           "OMPI_COMM_WORLD_RANK",
@@ -734,6 +737,13 @@ TEST_F(Environment, OpenMpi) {
   EXPECT_EQ(env.launcher, "mpirun");
   EXPECT_EQ(env.rendezvous,
             "file:/tmp/fresco-rendezvous-" + uid() + "-ompi-1218052097");
+  // The node-local rank picks the GPU; the rank stands in without one.
+  EXPECT_EQ(env.localRank, 1);
+  set("OMPI_COMM_WORLD_LOCAL_RANK", "0");
+  EXPECT_EQ(rankEnvFromEnvironment().localRank, 0);
+  set("OMPI_COMM_WORLD_LOCAL_RANK", "-1");
+  EXPECT_NE(errorOf().find("OMPI_COMM_WORLD_LOCAL_RANK=-1"), std::string::npos);
+  ::unsetenv("OMPI_COMM_WORLD_LOCAL_RANK");
   // Without the job id, PMIx's namespace names the job.
   ::unsetenv("OMPI_MCA_ess_base_jobid");
   set("PMIX_NAMESPACE", "prterun-host-42@1");
@@ -813,6 +823,9 @@ TEST_F(Environment, Torchrun) {
   EXPECT_EQ(env.worldSize, 2);
   EXPECT_EQ(env.launcher, "torchrun");
   EXPECT_EQ(env.rendezvous, "tcp:127.0.0.1:29500");
+  set("LOCAL_RANK", "3");
+  EXPECT_EQ(rankEnvFromEnvironment().localRank, 3);
+  ::unsetenv("LOCAL_RANK");
   // torchrun's agent serves its own store on MASTER_PORT.
   set("TORCHELASTIC_USE_AGENT_STORE", "True");
   EXPECT_EQ(rankEnvFromEnvironment().rendezvous, "tcp:127.0.0.1:29501");

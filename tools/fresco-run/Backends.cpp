@@ -1,9 +1,9 @@
 //===- Backends.cpp - fresco-run's backend choice -------------------------===//
 //
-// The CUDA backend uses device 0 of the process (CUDA_VISIBLE_DEVICES picks
-// which GPU that is). Several ranks on GPUs exchange data through Gloo,
-// staged through host buffers (which is also how several ranks share one
-// GPU); the NCCL communicator is not there yet.
+// The CUDA backend takes the visible GPU (local rank) mod (GPU count), so
+// the ranks of one node spread over its GPUs (CUDA_VISIBLE_DEVICES picks
+// which are visible). Ranks on distinct GPUs talk through NCCL; ranks that
+// share one stage their collectives through the host with Gloo.
 //
 //===----------------------------------------------------------------------===//
 #include "tools/fresco-run/Backends.h"
@@ -19,14 +19,17 @@ bool isBackendName(const std::string &name) {
   return name == "cpu" || name == "cuda" || name == "cpu-staged";
 }
 
-std::unique_ptr<Backend> createBackend(const std::string &name) {
+std::unique_ptr<Backend> createBackend(const std::string &name, int localRank) {
   if (name == "cpu")
     return createCpuBackend();
   if (name == "cpu-staged")
     return createStagedCpuBackend();
   if (name == "cuda") {
 #ifdef FRESCO_HAVE_CUDA
-    return createCudaBackend(0);
+    // One GPU per local rank where there are enough; ranks share them
+    // round-robin otherwise (collectives then go through the host).
+    int devices = cudaDeviceCount();
+    return createCudaBackend(devices > 0 ? localRank % devices : 0);
 #else
     fail("--backend cuda: this build has no CUDA backend (configure with "
          "-DFRESCO_ENABLE_CUDA=ON where the CUDA toolkit is installed)");

@@ -35,6 +35,10 @@ COMMON OPTIONS:
                        cpu-staged runs the CPU kernels through the copies a
                        GPU needs (weights copied in, collectives staged
                        through host buffers), to test that path anywhere
+  --comm MODE          how multi-rank collectives move data: auto (NCCL
+                       between ranks on distinct GPUs, else Gloo staged
+                       through the host; the default), nccl, gloo, or
+                       gloo-direct (a test aid for --backend cpu-staged)
   --graphs on|off      record each function's kernels once (a CUDA graph)
                        after a warm-up run and replay them (default on;
                        functions with collectives always run step by step)
@@ -163,6 +167,12 @@ Options parseArgs(int argc, char **argv) {
       o.stats = true;
     } else if (a == "--profile") {
       o.profile = true;
+    } else if (a == "--comm") {
+      o.comm = next();
+      if (o.comm != "auto" && o.comm != "nccl" && o.comm != "gloo" &&
+          o.comm != "gloo-direct")
+        usageError("--comm expects auto, nccl, gloo or gloo-direct, got '" +
+                   o.comm + "'");
     } else if (a == "--graphs") {
       std::string v = next();
       if (v != "on" && v != "off")

@@ -22,6 +22,7 @@ struct Options {
   int timeoutSeconds = 60; // every collective fails within this
   bool stats = false, list = false, profile = false, quiet = false;
   bool graphs = true;
+  std::string comm = "auto";   // auto, nccl, gloo, gloo-direct
   std::string backend = "cpu"; // --backend: cpu or cuda
   // Function mode.
   std::string function;

@@ -1,6 +1,11 @@
 //===- Session.cpp - fresco-run: this process's rank in a run -------------===//
 #include "tools/fresco-run/Session.h"
 #include "runtime/core/Error.h"
+#ifdef FRESCO_HAVE_NCCL
+#include "runtime/comm/nccl/NcclCommunicator.h"
+#endif
+
+#include <cstdio>
 
 #include <string>
 
@@ -14,6 +19,7 @@ Session::Session(const LoadedPlan &plan, const RankEnv &env,
         " (launcher: ", env.launcher, "); start it with --ranks ", size_,
         " or recompile with fresco-compile --ranks ", env.worldSize);
   rank_ = env.rank;
+  timeout_ = timeout;
   if (size_ > 1)
     world_ = createGlooCommunicator(env, timeout);
   if (size_ > 1 && env.launcher != "fresco")
@@ -33,9 +39,91 @@ GroupResolver Session::resolver() {
     for (int m : members)
       tag += "-" + std::to_string(m);
     auto &slot = groups_[members];
-    slot = world_->subgroup(members, tag);
+    slot = makeGroup(members, tag);
     return *slot;
   };
+}
+
+namespace {
+/// Gloo working directly on a backend's memory: right only where that
+/// memory is host memory behind a device backend's contract (cpu-staged),
+/// so the executor's NCCL path is tested without GPUs.
+class GlooDirect final : public Communicator {
+public:
+  explicit GlooDirect(std::unique_ptr<Communicator> inner)
+      : inner_(std::move(inner)) {}
+  int rank() const override { return inner_->rank(); }
+  int size() const override { return inner_->size(); }
+  int globalRank(int i) const override { return inner_->globalRank(i); }
+  std::unique_ptr<Communicator> subgroup(const std::vector<int> &members,
+                                         const std::string &tag) override {
+    return std::make_unique<GlooDirect>(inner_->subgroup(members, tag));
+  }
+  void allReduceSum(float *d, size_t n) override { inner_->allReduceSum(d, n); }
+  void allGather(const void *s, void *r, size_t b) override {
+    inner_->allGather(s, r, b);
+  }
+  void reduceScatterSum(const float *s, float *r, size_t n) override {
+    inner_->reduceScatterSum(s, r, n);
+  }
+  void allToAll(const void *s, void *r, size_t b) override {
+    inner_->allToAll(s, r, b);
+  }
+  void send(const void *d, size_t b, int peer, int tag) override {
+    inner_->send(d, b, peer, tag);
+  }
+  void recv(void *d, size_t b, int peer, int tag) override {
+    inner_->recv(d, b, peer, tag);
+  }
+  void broadcast(void *d, size_t b, int root) override {
+    inner_->broadcast(d, b, root);
+  }
+  void barrier() override { inner_->barrier(); }
+  bool usesDeviceMemory() const override { return true; }
+
+private:
+  std::unique_ptr<Communicator> inner_;
+};
+} // namespace
+
+void Session::useBackend(Backend &backend, const std::string &commMode) {
+  backend_ = &backend;
+  commMode_ = commMode;
+  if (commMode == "gloo-direct")
+    check(backend.name() == "cpu-staged",
+          "--comm gloo-direct works on backend memory the host can read: "
+          "only with --backend cpu-staged");
+  if (commMode == "nccl")
+    check(backend.name() == "cuda", "--comm nccl needs --backend cuda");
+}
+
+std::unique_ptr<Communicator>
+Session::makeGroup(const std::vector<int> &members, const std::string &tag) {
+  std::unique_ptr<Communicator> gloo = world_->subgroup(members, tag);
+  if (commMode_ == "gloo-direct")
+    return std::make_unique<GlooDirect>(std::move(gloo));
+  bool tryNccl = commMode_ == "nccl" || (commMode_ == "auto" && backend_ &&
+                                         backend_->name() == "cuda");
+  if (!tryNccl)
+    return gloo;
+  std::string why = "this build has no NCCL communicator";
+#ifdef FRESCO_HAVE_NCCL
+  if (auto nccl =
+          createNcclCommunicator(std::move(gloo), *backend_, timeout_, &why))
+    return nccl;
+#endif
+  check(commMode_ != "nccl", "--comm nccl: ", why);
+  if (!notedFallback_)
+    std::fprintf(stderr,
+                 "%sfresco-run: collectives staged through the host (Gloo): "
+                 "%s\n",
+                 prefix_.c_str(), why.c_str());
+  notedFallback_ = true;
+  // Every member reached the same verdict; a failed NCCL attempt took the
+  // Gloo group with it, so make it again.
+  if (!gloo)
+    gloo = world_->subgroup(members, tag + "-gloo");
+  return gloo;
 }
 
 } // namespace fresco::run

@@ -23,6 +23,12 @@ public:
   int rank() const { return rank_; }
   int size() const { return size_; }
   Communicator *world() { return world_.get(); }
+  /// How the groups the resolver makes move data for `backend`: "auto"
+  /// (NCCL on the CUDA backend where it can serve the ranks, else Gloo
+  /// staged through the host), "nccl" (an error where it cannot), "gloo",
+  /// or "gloo-direct" (a test aid: Gloo on the backend's own memory, which
+  /// only cpu-staged allows). Call before the resolver is used.
+  void useBackend(Backend &backend, const std::string &commMode);
   GroupResolver resolver();
   /// "[rank R] " on multi-rank runs launched by another launcher (fresco's
   /// own launcher prefixes the output itself), "" otherwise.
@@ -31,6 +37,12 @@ public:
 private:
   int rank_ = 0, size_ = 1;
   std::unique_ptr<Communicator> world_;
+  Backend *backend_ = nullptr;
+  std::string commMode_ = "gloo";
+  bool notedFallback_ = false;
+  std::chrono::milliseconds timeout_{0};
+  std::unique_ptr<Communicator> makeGroup(const std::vector<int> &members,
+                                          const std::string &tag);
   std::map<std::vector<int>, std::unique_ptr<Communicator>> groups_;
   std::string prefix_;
 };

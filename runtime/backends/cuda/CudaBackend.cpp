@@ -215,6 +215,8 @@ public:
   }
 
   std::string name() const override { return "cuda"; }
+  cudaStream_t stream() const { return stream_; }
+  int device() const { return device_; }
 
   /// A CUDA graph captured from the stream. Replays leave the embedding
   /// check pending as the recorded calls did.
@@ -654,6 +656,25 @@ private:
 };
 
 } // namespace
+
+int cudaDeviceCount() {
+  int n = 0;
+  if (cudaGetDeviceCount(&n) != cudaSuccess) {
+    cudaGetLastError();
+    return 0;
+  }
+  return n;
+}
+
+void *cudaBackendStream(Backend &backend) {
+  auto *cuda = dynamic_cast<CudaBackend *>(&backend);
+  return cuda ? static_cast<void *>(cuda->stream()) : nullptr;
+}
+
+int cudaBackendDevice(Backend &backend) {
+  auto *cuda = dynamic_cast<CudaBackend *>(&backend);
+  return cuda ? cuda->device() : -1;
+}
 
 bool cudaDeviceUsable(std::string *reason) {
   static std::once_flag once;

@@ -26,6 +26,15 @@ namespace fresco {
 /// driver), or when cuBLASLt cannot be loaded.
 std::unique_ptr<Backend> createCudaBackend(int device = 0);
 
+/// The cudaStream_t (as a void pointer) every call of a CUDA backend is
+/// queued on, and its device; null and -1 for any other backend. The NCCL
+/// communicator queues its calls there, in order with the kernels.
+void *cudaBackendStream(Backend &backend);
+int cudaBackendDevice(Backend &backend);
+
+/// How many CUDA devices this process sees (0 when none can be used).
+int cudaDeviceCount();
+
 /// True when a CUDA device can be used. Otherwise false, with the driver's
 /// reason in `reason` (when non-null). Cheap after the first call.
 bool cudaDeviceUsable(std::string *reason = nullptr);

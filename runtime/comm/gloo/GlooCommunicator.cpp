@@ -826,6 +826,8 @@ public:
   void broadcast(void *data, size_t bytes, int root) override;
   void barrier() override;
 
+  std::string deadPeers() { return shared_->deadMember(members_); }
+
   void reportFailure(const std::string &message) {
     try {
       shared_->store->set(keyFor("error", shared_->worldRank),
@@ -1342,6 +1344,11 @@ PublishedFailure publishedFailure(const std::string &rendezvousDir, int rank) {
   } catch (...) {
   }
   return PublishedFailure::None;
+}
+
+std::string deadPeers(Communicator &comm) {
+  auto *gloo = dynamic_cast<GlooCommunicator *>(&comm);
+  return gloo ? gloo->deadPeers() : std::string();
 }
 
 void reportFailure(Communicator &comm, const std::string &message) {

@@ -25,6 +25,12 @@ constexpr const char *kImplicitRendezvousPrefix = "/tmp/fresco-rendezvous-";
 /// throws and returns quickly; no-op on a communicator that is not Gloo's.
 void reportFailure(Communicator &comm, const std::string &message);
 
+/// The members of `comm` (a Gloo communicator) known to have failed: ones
+/// that published their own error or whose process on this host is gone,
+/// e.g. "rank 1 (pid 4242) is gone"; "" when none is, or `comm` is not
+/// Gloo's. Lets a communicator bootstrapped over Gloo (NCCL) name a culprit.
+std::string deadPeers(Communicator &comm);
+
 /// What rank `rank` of a "file:<dir>" rendezvous published about its end:
 /// its own error (reportFailure), a collective that failed because of
 /// another rank, or nothing. Lets a launcher tell the first failure from

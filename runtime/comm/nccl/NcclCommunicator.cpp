@@ -1,0 +1,384 @@
+//===- NcclCommunicator.cpp - Collectives between GPUs with NCCL ----------===//
+//
+// libnccl is loaded with dlopen the first time a communicator is made, as
+// cuBLASLt is (CudaBackend.cpp): linked, it would cost every fresco-run
+// process its loading time, CPU runs included. Every call is queued on the
+// CUDA backend's stream and followed by an event; a watchdog thread polls
+// the oldest unfinished event and NCCL's asynchronous error.
+//
+//===----------------------------------------------------------------------===//
+#include "runtime/comm/nccl/NcclCommunicator.h"
+#include "runtime/backends/cuda/CudaBackend.h"
+#include "runtime/comm/gloo/GlooCommunicator.h"
+#include "runtime/core/Error.h"
+
+#include <cuda_runtime.h>
+#include <dlfcn.h>
+#include <nccl.h>
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <cstdio>
+#include <cstring>
+#include <deque>
+#include <mutex>
+#include <thread>
+
+namespace fresco {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+
+#define FRESCO_NCCL_FUNCTIONS(X)                                               \
+  X(ncclGetUniqueId)                                                           \
+  X(ncclCommInitRank)                                                          \
+  X(ncclCommDestroy)                                                           \
+  X(ncclCommAbort)                                                             \
+  X(ncclCommGetAsyncError)                                                     \
+  X(ncclGetErrorString)                                                        \
+  X(ncclAllReduce)                                                             \
+  X(ncclAllGather)                                                             \
+  X(ncclReduceScatter)                                                         \
+  X(ncclBroadcast)                                                             \
+  X(ncclSend)                                                                  \
+  X(ncclRecv)                                                                  \
+  X(ncclGroupStart)                                                            \
+  X(ncclGroupEnd)
+
+struct NcclApi {
+#define FRESCO_NCCL_MEMBER(name) decltype(&::name) name = nullptr;
+  FRESCO_NCCL_FUNCTIONS(FRESCO_NCCL_MEMBER)
+#undef FRESCO_NCCL_MEMBER
+};
+
+/// The loaded library, or null with the reason in `error`.
+const NcclApi *nccl(std::string *error) {
+  static std::string why;
+  static const NcclApi *api = []() -> const NcclApi * {
+    void *lib = nullptr;
+    std::string tried;
+    for (const char *c : {"libnccl.so.2", "libnccl.so"}) {
+      lib = dlopen(c, RTLD_NOW | RTLD_LOCAL);
+      if (lib)
+        break;
+      const char *e = dlerror();
+      tried += std::string(tried.empty() ? "" : "; ") + (e ? e : c);
+    }
+    if (!lib) {
+      why = "cannot load NCCL (" + tried + ")";
+      return nullptr;
+    }
+    static NcclApi a;
+#define FRESCO_NCCL_LOAD(name)                                                 \
+  a.name = reinterpret_cast<decltype(&::name)>(dlsym(lib, #name));             \
+  if (!a.name) {                                                               \
+    why = "NCCL has no symbol " #name;                                         \
+    return nullptr;                                                            \
+  }
+    FRESCO_NCCL_FUNCTIONS(FRESCO_NCCL_LOAD)
+#undef FRESCO_NCCL_LOAD
+    return &a;
+  }();
+  if (!api && error)
+    *error = why;
+  return api;
+}
+
+std::string joinRanks(const std::vector<int> &ranks) {
+  std::string s;
+  for (size_t i = 0; i < ranks.size(); ++i)
+    s += (i ? ", " : "") + std::to_string(ranks[i]);
+  return s;
+}
+
+class NcclCommunicator final : public Communicator {
+public:
+  NcclCommunicator(std::unique_ptr<Communicator> bootstrap, Backend &backend,
+                   ncclComm_t comm, milliseconds timeout)
+      : bootstrap_(std::move(bootstrap)), backend_(backend), comm_(comm),
+        stream_(static_cast<cudaStream_t>(cudaBackendStream(backend))),
+        timeout_(timeout) {
+    for (int i = 0; i < bootstrap_->size(); ++i)
+      members_.push_back(bootstrap_->globalRank(i));
+    name_ = "NCCL group (ranks " + joinRanks(members_) + ")";
+    watchdog_ = std::thread([this] { watch(); });
+  }
+
+  ~NcclCommunicator() override {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      stopping_ = true;
+    }
+    cv_.notify_one();
+    watchdog_.join();
+    // Pending calls finish first: the stream is the backend's.
+    cudaStreamSynchronize(stream_);
+    for (auto &p : pending_)
+      cudaEventDestroy(p.event);
+    for (cudaEvent_t e : spareEvents_)
+      cudaEventDestroy(e);
+    api().ncclCommDestroy(comm_);
+    cudaGetLastError();
+  }
+
+  int rank() const override { return bootstrap_->rank(); }
+  int size() const override { return bootstrap_->size(); }
+  int globalRank(int i) const override { return bootstrap_->globalRank(i); }
+  bool usesDeviceMemory() const override { return true; }
+
+  std::unique_ptr<Communicator> subgroup(const std::vector<int> &members,
+                                         const std::string &tag) override {
+    std::string why;
+    auto sub = createNcclCommunicator(bootstrap_->subgroup(members, tag),
+                                      backend_, timeout_, &why);
+    check(sub != nullptr, "NCCL subgroup '", tag, "': ", why);
+    return sub;
+  }
+
+  void allReduceSum(float *data, size_t n) override {
+    if (n == 0 || size() == 1)
+      return;
+    queue("allReduceSum of " + std::to_string(n) + " floats", [&] {
+      return api().ncclAllReduce(data, data, n, ncclFloat32, ncclSum, comm_,
+                                 stream_);
+    });
+  }
+
+  void allGather(const void *send, void *recv, size_t bytesPerRank) override {
+    if (bytesPerRank == 0)
+      return;
+    queue("allGather of " + std::to_string(bytesPerRank) + " bytes per rank",
+          [&] {
+            return api().ncclAllGather(send, recv, bytesPerRank, ncclUint8,
+                                       comm_, stream_);
+          });
+  }
+
+  void reduceScatterSum(const float *send, float *recv, size_t n) override {
+    if (n == 0)
+      return;
+    queue("reduceScatterSum of " + std::to_string(n) + " floats per rank", [&] {
+      return api().ncclReduceScatter(send, recv, n, ncclFloat32, ncclSum, comm_,
+                                     stream_);
+    });
+  }
+
+  void allToAll(const void *send, void *recv, size_t bytesPerRank) override {
+    if (bytesPerRank == 0)
+      return;
+    const char *s = static_cast<const char *>(send);
+    char *r = static_cast<char *>(recv);
+    queue("allToAll of " + std::to_string(bytesPerRank) + " bytes per rank",
+          [&] {
+            const NcclApi &a = api();
+            ncclResult_t res = a.ncclGroupStart();
+            for (int q = 0; q < size() && res == ncclSuccess; ++q) {
+              res = a.ncclSend(s + q * bytesPerRank, bytesPerRank, ncclUint8, q,
+                               comm_, stream_);
+              if (res == ncclSuccess)
+                res = a.ncclRecv(r + q * bytesPerRank, bytesPerRank, ncclUint8,
+                                 q, comm_, stream_);
+            }
+            ncclResult_t end = a.ncclGroupEnd();
+            return res != ncclSuccess ? res : end;
+          });
+  }
+
+  // NCCL matches point-to-point calls by order per peer, not by tag.
+  void send(const void *data, size_t bytes, int peer, int tag) override {
+    check(peer >= 0 && peer < size(), "send: peer ", peer, " not in ", name_);
+    (void)tag;
+    if (bytes == 0)
+      return;
+    queue("send of " + std::to_string(bytes) + " bytes to rank " +
+              std::to_string(members_[peer]),
+          [&] {
+            return api().ncclSend(data, bytes, ncclUint8, peer, comm_, stream_);
+          });
+  }
+
+  void recv(void *data, size_t bytes, int peer, int tag) override {
+    check(peer >= 0 && peer < size(), "recv: peer ", peer, " not in ", name_);
+    (void)tag;
+    if (bytes == 0)
+      return;
+    queue("recv of " + std::to_string(bytes) + " bytes from rank " +
+              std::to_string(members_[peer]),
+          [&] {
+            return api().ncclRecv(data, bytes, ncclUint8, peer, comm_, stream_);
+          });
+  }
+
+  void broadcast(void *data, size_t bytes, int root) override {
+    check(root >= 0 && root < size(), "broadcast: root ", root, " not in ",
+          name_);
+    if (bytes == 0 || size() == 1)
+      return;
+    queue("broadcast of " + std::to_string(bytes) + " bytes", [&] {
+      return api().ncclBroadcast(data, data, bytes, ncclUint8, root, comm_,
+                                 stream_);
+    });
+  }
+
+  void barrier() override {
+    // Everything queued so far, then the host-side barrier.
+    check(cudaStreamSynchronize(stream_) == cudaSuccess, "barrier on ", name_,
+          ": ", cudaGetErrorString(cudaGetLastError()));
+    bootstrap_->barrier();
+  }
+
+private:
+  static const NcclApi &api() { return *nccl(nullptr); }
+
+  struct Pending {
+    cudaEvent_t event;
+    Clock::time_point queued;
+    std::string what;
+  };
+
+  template <typename F> void queue(const std::string &what, F &&call) {
+    ncclResult_t r = call();
+    if (r != ncclSuccess)
+      fail(what, " on ", name_, " failed on rank ",
+           members_[bootstrap_->rank()], ": ", api().ncclGetErrorString(r));
+    cudaEvent_t e = nullptr;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (!spareEvents_.empty()) {
+        e = spareEvents_.back();
+        spareEvents_.pop_back();
+      }
+    }
+    if (!e)
+      check(cudaEventCreateWithFlags(&e, cudaEventDisableTiming) == cudaSuccess,
+            "cudaEventCreate for ", what);
+    check(cudaEventRecord(e, stream_) == cudaSuccess, "cudaEventRecord after ",
+          what);
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      pending_.push_back({e, Clock::now(), what});
+    }
+    cv_.notify_one();
+  }
+
+  /// Retires finished calls; ends the process when one is late or NCCL
+  /// reports an error (see the header).
+  void watch() {
+    std::unique_lock<std::mutex> lock(mutex_);
+    while (!stopping_) {
+      if (pending_.empty()) {
+        cv_.wait(lock);
+        continue;
+      }
+      cv_.wait_for(lock, milliseconds(20));
+      while (!pending_.empty() &&
+             cudaEventQuery(pending_.front().event) == cudaSuccess) {
+        spareEvents_.push_back(pending_.front().event);
+        pending_.pop_front();
+      }
+      if (pending_.empty())
+        continue;
+      ncclResult_t async = ncclSuccess;
+      api().ncclCommGetAsyncError(comm_, &async);
+      auto age = Clock::now() - pending_.front().queued;
+      if (async == ncclSuccess && age < timeout_)
+        continue;
+      std::string what = pending_.front().what;
+      lock.unlock();
+      std::string cause = deadPeers(*bootstrap_);
+      if (cause.empty())
+        cause = async != ncclSuccess
+                    ? std::string("NCCL: ") + api().ncclGetErrorString(async)
+                    : "not finished within " +
+                          std::to_string(timeout_.count() / 1000.0) +
+                          " s (FRESCO_COMM_TIMEOUT); no peer reports a "
+                          "failure";
+      std::string message = what + " on " + name_ + " failed on rank " +
+                            std::to_string(members_[bootstrap_->rank()]) +
+                            ": " + cause;
+      reportFailure(*bootstrap_, message);
+      std::fprintf(stderr, "fresco: error: %s\n", message.c_str());
+      std::fflush(stderr);
+      api().ncclCommAbort(comm_);
+      std::_Exit(1);
+    }
+  }
+
+  std::unique_ptr<Communicator> bootstrap_;
+  Backend &backend_;
+  ncclComm_t comm_;
+  cudaStream_t stream_;
+  milliseconds timeout_;
+  std::vector<int> members_;
+  std::string name_;
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  std::deque<Pending> pending_;
+  std::vector<cudaEvent_t> spareEvents_;
+  bool stopping_ = false;
+  std::thread watchdog_;
+};
+
+} // namespace
+
+std::unique_ptr<Communicator>
+createNcclCommunicator(std::unique_ptr<Communicator> bootstrap,
+                       Backend &cudaBackend, milliseconds timeout,
+                       std::string *why) {
+  check(bootstrap != nullptr, "createNcclCommunicator: no bootstrap");
+  check(cudaBackendStream(cudaBackend) != nullptr,
+        "NCCL needs the CUDA backend, not '", cudaBackend.name(), "'");
+  // Every member says whether it can load NCCL and which GPU it drives; all
+  // decide the same from the same table.
+  struct Card {
+    char ok;
+    char uuid[16];
+  };
+  Card mine{};
+  std::string loadError;
+  mine.ok = nccl(&loadError) != nullptr;
+  cudaDeviceProp prop{};
+  if (cudaGetDeviceProperties(&prop, cudaBackendDevice(cudaBackend)) ==
+      cudaSuccess)
+    std::memcpy(mine.uuid, prop.uuid.bytes, sizeof mine.uuid);
+  else
+    cudaGetLastError();
+  int n = bootstrap->size();
+  std::vector<Card> all(n);
+  bootstrap->allGather(&mine, all.data(), sizeof(Card));
+  for (int i = 0; i < n; ++i) {
+    if (!all[i].ok) {
+      if (why)
+        *why = "rank " + std::to_string(bootstrap->globalRank(i)) +
+               " cannot use NCCL" +
+               (i == bootstrap->rank() ? " (" + loadError + ")" : "");
+      return nullptr;
+    }
+    for (int j = 0; j < i; ++j)
+      if (std::memcmp(all[i].uuid, all[j].uuid, sizeof mine.uuid) == 0) {
+        if (why)
+          *why = "ranks " + std::to_string(bootstrap->globalRank(j)) + " and " +
+                 std::to_string(bootstrap->globalRank(i)) +
+                 " share a GPU, which NCCL refuses";
+        return nullptr;
+      }
+  }
+  const NcclApi &api = *nccl(nullptr);
+  ncclUniqueId id{};
+  if (bootstrap->rank() == 0) {
+    ncclResult_t r = api.ncclGetUniqueId(&id);
+    check(r == ncclSuccess, "ncclGetUniqueId: ", api.ncclGetErrorString(r));
+  }
+  bootstrap->broadcast(&id, sizeof id, 0);
+  ncclComm_t comm = nullptr;
+  ncclResult_t r = api.ncclCommInitRank(&comm, n, id, bootstrap->rank());
+  check(r == ncclSuccess, "ncclCommInitRank (rank ",
+        bootstrap->globalRank(bootstrap->rank()), " of ", n,
+        "): ", api.ncclGetErrorString(r));
+  return std::make_unique<NcclCommunicator>(std::move(bootstrap), cudaBackend,
+                                            comm, timeout);
+}
+
+} // namespace fresco

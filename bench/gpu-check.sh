@@ -21,6 +21,10 @@
 #      outputs compared with each other and with --backend cpu; then the
 #      tensor-parallel plan on 2 ranks sharing the one GPU (collectives staged
 #      through the host): per-rank times, and its output against 1 rank;
+#   4b. a DiT of Flux.1's width at 1024 px (models/dit/configs/
+#      dit-flux-width-1024.json, random weights) in bf16: Fresco --dtype bf16
+#      vs PyTorch eager and torch.compile in bf16, TFLOP/s against the
+#      measured bf16 GEMM rate;
 #   5. a 4-step generation (tiny DiT pipeline with CFG) on the GPU against
 #      the same generation on the CPU.
 # Prints one table last; the full log is $OUT/gpu-check.log.
@@ -113,6 +117,7 @@ if [ "$dry" = 1 ]; then
   bindir=${FRESCO_BUILD_DIR:-$root/build}/bin
   plans=$root/build-gpu/plans-dry
   export FRESCO_GPU_CHECK_CONFIGS=${FRESCO_GPU_CHECK_CONFIGS:-dit-tiny}
+  export FRESCO_GPU_CHECK_FLUX=${FRESCO_GPU_CHECK_FLUX:-dit-tiny}
   bench/gpu-artifacts.sh "$bindir" "$plans" || { row "build" "FAIL" "gpu-artifacts.sh"; finish 2; }
   row "build" "ok" "dry run with $bindir"
 elif [ -n "$cmake_bin" ] && [ -n "$ninja_bin" ] && [ -n "$nvcc" ] && [ -d "$mlir_dir" ]; then
@@ -123,7 +128,7 @@ elif [ -n "$cmake_bin" ] && [ -n "$ninja_bin" ] && [ -n "$nvcc" ] && [ -d "$mlir
        -DMLIR_DIR="$mlir_dir" -DFRESCO_ENABLE_CUDA=ON \
        -DCMAKE_CUDA_COMPILER="$nvcc" ${arch:+-DCMAKE_CUDA_ARCHITECTURES=$arch} \
      && timeout 300 "$ninja_bin" -C build-gpu fresco-run fresco-compile \
-          fresco-random-checkpoint backend_conformance_test \
+          fresco-random-checkpoint backend_conformance_test gemm_precision_test \
      && bench/gpu-artifacts.sh build-gpu/bin build-gpu/plans; then
     bindir=build-gpu/bin plans=build-gpu/plans
     row "build" "ok" "source build, build-gpu/"
@@ -154,13 +159,15 @@ say "phase 3: conformance"
 conf=$OUT/conformance.txt
 FRESCO_CUDA_SYNC=1 timeout 180 "$bindir/backend_conformance_test" --gtest_color=no > "$conf" 2>&1
 rc=$?
+# The bf16/f16 GEMMs against their rounded reference.
+timeout 60 "$bindir/gemm_precision_test" --gtest_color=no >> "$conf" 2>&1 || rc=1
 cat "$conf"
 # The dry run holds the CPU cases to what the CUDA ones must meet here.
 kc=cuda
 [ "$dry" = 1 ] && kc=cpu
 passed=$(grep -c "^\[       OK \] .*/$kc" "$conf")
-skipped=$(grep -c "^\[  SKIPPED \] .*/$kc " "$conf")
-failures=$(grep "^\[  FAILED  \] .*/$kc, " "$conf" | sed 's/.*Conformance\.\([A-Za-z0-9]*\).*/\1/' | tr '\n' ' ')
+skipped=$(grep -c "^\[  SKIPPED \] .*/$kc[_a-z0-9]* " "$conf")
+failures=$(grep "^\[  FAILED  \] .*/$kc[_a-z0-9]*, " "$conf" | sed 's/.*\.\([A-Za-z0-9]*\)\/.*/\1/' | tr '\n' ' ')
 if [ $rc -eq 0 ] && [ "$skipped" -eq 0 ] && [ "$passed" -gt 0 ]; then
   row "conformance ($kc)" "ok" "$passed cases passed"
 else
@@ -275,7 +282,54 @@ for cfg in $FRESCO_GPU_CHECK_CONFIGS; do
   fi
 done
 row "ulysses=2 on one device" "n/a" "no ulysses pass yet"
-row "Flux-size DiT 1024 px bf16" "n/a" "needs bf16 storage in the CUDA backend (not yet)"
+
+#=== 4b. the Flux-width DiT at 1024 px in bf16 ================================
+flux=${FRESCO_GPU_CHECK_FLUX:-dit-flux-width-1024}
+say "== $flux, batch 2, bf16"
+d=$work/flux
+bf16_peak=$([ -f "$work/peak.json" ] && jget "$work/peak.json" bf16_tflops || true)
+if ! "$bindir/fresco-run" --help | grep -q -- '--dtype'; then
+  row "$flux bf16" "n/a" "this fresco-run has no --dtype"
+elif timeout 240 "$py" bench/gpu_dit.py make --config models/dit/configs/$flux.json \
+       --out "$d" --batch 2 --device $tdev --dtype bfloat16; then
+  fargs=("$plans/flux-b2.fplan" --weights "$d/model" --function transformer
+         --input "@$d/in/latents.npy" --input "@$d/in/timestep.npy" --input "@$d/in/class_labels.npy")
+  timeout 240 "$bindir/fresco-run" "${fargs[@]}" --backend $backend --dtype bf16 --repeat 6 --stats \
+    --output "@$d/fresco.npy" > "$d/fresco.log" 2>&1
+  rc=$?
+  cat "$d/fresco.log"
+  if [ $rc -ne 0 ]; then
+    failed=1; row "$flux fresco bf16" "FAIL" "rc $rc: $(grep -m1 error "$d/fresco.log" | cut -c1-80)"
+  else
+    f_ms=$(run_ms "$d/fresco.log")
+    flops=$("$py" bench/gpu_dit.py flops --config models/dit/configs/$flux.json --batch 2 > "$d/flops.json" && jget "$d/flops.json" total)
+    f_tf=$(awk -v f="$flops" -v ms="$f_ms" 'BEGIN {printf "%.1f", f / (ms / 1000) / 1e12}')
+    share=${bf16_peak:+$(awk -v t="$f_tf" -v p="$bf16_peak" 'BEGIN {printf "%.0f%%", 100 * t / p}')}
+    e_ms="-" c_ms="-"
+    if timeout 240 "$py" bench/gpu_dit.py time --model "$d/model" --inputs "$d/in" --device $tdev \
+         --dtype bfloat16 --runs 5 --out "$d/torch.npy" > "$d/eager.json"; then
+      cat "$d/eager.json"
+      e_ms=$(awk -v s="$(jget "$d/eager.json" median_s)" 'BEGIN {printf "%.1f", s * 1000}')
+      # Both in bf16, rounded differently: a loose bound that still catches
+      # a wrong kernel (which is off by O(1)).
+      if "$py" bench/gpu_dit.py compare "$d/fresco.npy" "$d/torch.npy" --tol 5e-2 > "$d/cmp.txt"; then
+        row "$flux parity vs torch bf16" "ok" "$(cat "$d/cmp.txt")"
+      else
+        failed=1; row "$flux parity vs torch bf16" "FAIL" "$(cat "$d/cmp.txt")"
+      fi
+    fi
+    timeout 240 "$py" bench/gpu_dit.py time --model "$d/model" --inputs "$d/in" --device $tdev \
+      --dtype bfloat16 --runs 5 --compile > "$d/compile.json" 2> "$d/compile.err"
+    case $? in
+      0) c_ms=$(awk -v s="$(jget "$d/compile.json" median_s)" 'BEGIN {printf "%.1f", s * 1000}') ;;
+      4) c_ms="n/a" ;;
+      *) c_ms="failed"; tail -3 "$d/compile.err" ;;
+    esac
+    row "$flux forward b2 bf16 (ms)" "timing" "fresco $f_ms ($f_tf TFLOP/s${share:+, $share of bf16 GEMM}), torch eager $e_ms, torch.compile $c_ms"
+  fi
+else
+  failed=1; row "$flux bf16" "FAIL" "could not write weights"
+fi
 
 #=== 5. generation ============================================================
 say "phase 5: 4-step generation on $backend vs cpu"

@@ -18,7 +18,8 @@ it, parameters under diffusers' state_dict names) and three commands:
   gpu_dit.py flops --config C.json [--batch 2]
       prints the forward's FLOPs (GEMMs and attention, 2 per multiply-add) as JSON.
   gpu_dit.py peak [--device cuda] [--size 8192]
-      measures the f32 GEMM rate (TF32 off) of the device: the "peak" the TFLOP/s are held to.
+      measures the f32 (TF32 off) and bf16 GEMM rates of the device (torch.mm): the "peaks"
+      the TFLOP/s are held to.
 
 Attention is F.scaled_dot_product_attention where torch has it (what diffusers' AttnProcessor2_0
 calls), f32 with TF32 off for matmuls and convolutions, as Fresco's CUDA backend computes.
@@ -125,7 +126,7 @@ def build(torch, config: dict):
             freq = torch.exp(-math.log(10000) * torch.arange(half, dtype=torch.float32,
                                                              device=x.device) / (half - 1))
             arg = t.float()[:, None] * freq[None]
-            tproj = torch.cat([torch.cos(arg), torch.sin(arg)], dim=-1)
+            tproj = torch.cat([torch.cos(arg), torch.sin(arg)], dim=-1).to(x.dtype)
             for blk in self.transformer_blocks:
                 h = blk(h, tproj, labels)
             cond = self.transformer_blocks[0].norm1.emb(tproj, labels)
@@ -152,7 +153,7 @@ def cmd_make(args) -> None:
         if name.endswith("embedding_table.weight"):
             std = 1.0
         w = torch.randn(t.shape, device=args.device) * std
-        state[name] = w.cpu().contiguous()
+        state[name] = w.to(getattr(torch, args.dtype)).cpu().contiguous()
     os.makedirs(os.path.join(args.out, "model"), exist_ok=True)
     save_file(state, os.path.join(args.out, "model", "diffusion_pytorch_model.safetensors"))
     with open(os.path.join(args.out, "model", "config.json"), "w") as f:
@@ -186,7 +187,8 @@ def cmd_time(args) -> None:
     if missing or unexpected:
         sys.exit(f"weights do not match the model: missing {missing[:3]}, unexpected {unexpected[:3]}")
     dev = torch.device(args.device)
-    model.to(dev)
+    dtype = getattr(torch, args.dtype)
+    model.to(dev, dtype)
     impl = "pytorch-eager"
     if args.compile:
         if not hasattr(torch, "compile"):
@@ -196,6 +198,7 @@ def cmd_time(args) -> None:
         impl = "pytorch-compile"
     x, t, y = (torch.from_numpy(np.load(os.path.join(args.inputs, n + ".npy"))).to(dev)
                for n in ("latents", "timestep", "class_labels"))
+    x = x.to(dtype)
     cuda = dev.type == "cuda"
     runs = []
     with torch.no_grad():
@@ -215,7 +218,7 @@ def cmd_time(args) -> None:
                 runs.append(seconds)
     if args.out:
         np.save(args.out, out.float().cpu().numpy())
-    print(json.dumps({"impl": f"{impl}-{dev.type}", "config": config.get("_name", ""),
+    print(json.dumps({"impl": f"{impl}-{dev.type}", "dtype": args.dtype, "config": config.get("_name", ""),
                       "batch": int(x.shape[0]), "median_s": round(statistics.median(runs), 6),
                       "runs": [round(r, 6) for r in runs], "torch": torch.__version__,
                       "sdpa": hasattr(torch.nn.functional, "scaled_dot_product_attention"),
@@ -275,8 +278,21 @@ def cmd_peak(args) -> None:
             torch.cuda.synchronize()
         if i:
             best = min(best, time.perf_counter() - t0)
+    f32 = 2 * n ** 3 / best / 1e12
+    best = float("inf")
+    a16, b16 = a.to(torch.bfloat16), b.to(torch.bfloat16)
+    for i in range(6):
+        if cuda:
+            torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        torch.mm(a16, b16)
+        if cuda:
+            torch.cuda.synchronize()
+        if i:
+            best = min(best, time.perf_counter() - t0)
     print(json.dumps({"device": torch.cuda.get_device_name() if cuda else "cpu", "n": n,
-                      "f32_tflops": round(2 * n ** 3 / best / 1e12, 3)}))
+                      "f32_tflops": round(f32, 3),
+                      "bf16_tflops": round(2 * n ** 3 / best / 1e12, 3)}))
 
 
 def main() -> None:
@@ -288,6 +304,8 @@ def main() -> None:
     m.add_argument("--batch", type=int, default=2)
     m.add_argument("--seed", type=int, default=0)
     m.add_argument("--device", default="cpu")
+    m.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"],
+                   help="storage dtype of the written weights")
     t = sub.add_parser("time")
     t.add_argument("--model", required=True)
     t.add_argument("--inputs", required=True)
@@ -296,6 +314,8 @@ def main() -> None:
     t.add_argument("--runs", type=int, default=10)
     t.add_argument("--out")
     t.add_argument("--compile", action="store_true")
+    t.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"],
+                   help="parameters and activations (the GEMMs accumulate in f32 either way)")
     fl = sub.add_parser("flops")
     fl.add_argument("--config", required=True)
     fl.add_argument("--batch", type=int, default=2)

@@ -8,6 +8,8 @@
 void mlir::fresco::buildLowerToPlanPipeline(OpPassManager &pm) {
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createCSEPass());
+  // After CSE, so a linear it merges counts all its uses.
+  pm.addNestedPass<func::FuncOp>(createFuseEpilogues());
   pm.addNestedPass<func::FuncOp>(createAssignBuffers());
 }
 

@@ -22,6 +22,20 @@ def AssignBuffers : Pass<"fresco-assign-buffers", "::mlir::func::FuncOp"> {
   let dependentDialects = ["::mlir::fresco::FrescoDialect"];
 }
 
+def FuseEpilogues : Pass<"fresco-fuse-epilogues", "::mlir::func::FuncOp"> {
+  let summary = "Fuse GELU/SiLU into the preceding linear (a GEMM epilogue)";
+  let description = [{
+    A `fresco.gelu` or `fresco.silu` whose input is a `fresco.linear`
+    without activation, used by it alone, becomes that linear's
+    `activation` ("gelu_tanh" for approximate = "tanh", "gelu" for "none",
+    "silu"): one kernel instead of two, and no buffer for the linear's
+    pre-activation result. A linear with other uses keeps its result and
+    the activation stays an op. Runs after partitioning (a partial sum is
+    all-reduced before any activation) and before fresco-assign-buffers.
+  }];
+  let dependentDialects = ["::mlir::fresco::FrescoDialect"];
+}
+
 def CreateGrid : Pass<"fresco-create-grid", "::mlir::ModuleOp"> {
   let summary = "Create the device grid from a parallel spec like cfg=2,tp=2";
   let description = [{

@@ -32,6 +32,10 @@ enum class BinaryKind : uint8_t { Add = 0, Sub = 1, Mul = 2, Div = 3 };
 /// Unary activation kinds.
 enum class UnaryKind : uint8_t { GeluTanh = 0, GeluErf = 1, Silu = 2 };
 
+/// Storage precision of GEMM operands: the linear weights and the
+/// activations they multiply. Accumulation and every other kernel stay f32.
+enum class GemmPrecision : uint8_t { F32 = 0, BF16 = 1, F16 = 2 };
+
 /// Up to this many dimensions for the strided kernels (binary, transpose).
 constexpr int kMaxRank = 8;
 
@@ -80,6 +84,16 @@ public:
   /// deferred (a device fault, an embedding id out of range).
   virtual void synchronize() = 0;
 
+  /// Announces a linear weight w [rows, cols] in backend memory, once, after
+  /// the weights are in place: a backend computing GEMMs below f32 makes its
+  /// low-precision copy here, and linear() on w (only on weights announced
+  /// this way) then rounds its input to that precision too. Default: none.
+  virtual void prepareWeight(const float *w, int64_t rows, int64_t cols) {
+    (void)w;
+    (void)rows;
+    (void)cols;
+  }
+
   //===--------------------------------------------------------------------===//
   // Kernels
   //===--------------------------------------------------------------------===//
@@ -87,6 +101,16 @@ public:
   /// y[M,N] = x[M,K] * w[N,K]^T (+ b[N] when b is non-null).
   virtual void linear(const float *x, const float *w, const float *b, float *y,
                       int64_t M, int64_t K, int64_t N) = 0;
+
+  /// y = act(linear(x, w, b)): a linear with a fused activation (the plan's
+  /// LinearAttrs). By default the GEMM, then the activation in place; a
+  /// backend with GEMM epilogues overrides it.
+  virtual void linearActivation(const float *x, const float *w, const float *b,
+                                float *y, int64_t M, int64_t K, int64_t N,
+                                UnaryKind act) {
+    linear(x, w, b, y, M, K, N);
+    unary(act, y, y, M * N);
+  }
 
   /// NCHW input [N,C,H,W], OIHW weight [O,C,KH,KW], optional bias [O],
   /// output [N,O,OH,OW] with OH = (H + 2*padH - KH)/strideH + 1.

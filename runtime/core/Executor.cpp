@@ -175,7 +175,28 @@ std::function<void()> InstrBinder::bind() {
     int64_t M = K ? x.numel() / K : 0;
     const float *px = x.f32(), *pw = w.f32();
     float *py = y.f32();
-    return [=] { bp->linear(px, pw, bias, py, M, K, N); };
+    // A fused activation (LinearAttrs; the plan verifier checked the kind).
+    plan::Activation act = plan::Activation::None;
+    if (in.attrs_type() != plan::OpAttrs::NONE)
+      act = attrs<plan::LinearAttrs>()->activation();
+    UnaryKind kind;
+    switch (act) {
+    case plan::Activation::None:
+      return [=] { bp->linear(px, pw, bias, py, M, K, N); };
+    case plan::Activation::GeluTanh:
+      kind = UnaryKind::GeluTanh;
+      break;
+    case plan::Activation::GeluErf:
+      kind = UnaryKind::GeluErf;
+      break;
+    case plan::Activation::Silu:
+      kind = UnaryKind::Silu;
+      break;
+    default:
+      need(false, "unknown activation ", int(act));
+      return nullptr;
+    }
+    return [=] { bp->linearActivation(px, pw, bias, py, M, K, N, kind); };
   }
   case plan::OpCode::Conv2d: {
     counts(2, 3);
@@ -598,6 +619,7 @@ Executor::Executor(const LoadedPlan &plan, int rank, Backend &backend,
   arenaBytes_ = rp.arena_bytes();
   arena_.reset(backend.allocate(arenaBytes_ ? arenaBytes_ : 1));
   uploadWeights();
+  prepareLinearWeights();
   for (const plan::Function *f : *rp.functions())
     bind(*f, functions_[f->name()->str()]);
 }
@@ -628,6 +650,27 @@ void Executor::uploadWeights() {
     weightPtrs_[i] = reinterpret_cast<const float *>(base + offset);
     offset += padded(bytes);
   }
+  backend_.synchronize();
+}
+
+void Executor::prepareLinearWeights() {
+  // Each weight that some linear multiplies by, once (a backend computing
+  // GEMMs below f32 copies exactly these).
+  std::vector<bool> done(weights_.size(), false);
+  const plan::RankProgram &rp = plan_.rank(rank_);
+  for (const plan::Function *f : *rp.functions())
+    for (const plan::Instr *in : *f->instrs()) {
+      if (in->op() != plan::OpCode::Linear || in->operands()->size() < 2)
+        continue;
+      const plan::Value *w = f->values()->Get(in->operands()->Get(1));
+      if (w->kind() != plan::ValueKind::Weight || w->shape()->size() != 2 ||
+          w->weight() < 0 || size_t(w->weight()) >= weights_.size() ||
+          done[w->weight()])
+        continue;
+      done[w->weight()] = true;
+      backend_.prepareWeight(weightPtrs_[w->weight()], w->shape()->Get(0),
+                             w->shape()->Get(1));
+    }
   backend_.synchronize();
 }
 

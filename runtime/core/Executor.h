@@ -99,6 +99,7 @@ private:
   const Bound &bound(const std::string &function) const;
   void bind(const plan::Function &f, Bound &out);
   void uploadWeights();
+  void prepareLinearWeights();
 
   /// Gives backend memory back to the backend that allocated it.
   struct Release {

@@ -64,6 +64,21 @@ void verifyWeights(const plan::RankProgram &rp, const std::string &ctx) {
   }
 }
 
+/// A Linear has no attrs or LinearAttrs with a known activation: a
+/// misread epilogue would silently change every result.
+void verifyLinearAttrs(const plan::Instr &in, const std::string &where) {
+  if (in.attrs_type() == plan::OpAttrs::NONE)
+    return;
+  const plan::LinearAttrs *a = in.attrs_as_LinearAttrs();
+  std::string got = plan::EnumNameOpAttrs(in.attrs_type());
+  check(a != nullptr, where, ": Linear attributes must be LinearAttrs, got ",
+        got.empty() ? "table type " + std::to_string(int(in.attrs_type()))
+                    : got);
+  check(a->activation() >= plan::Activation::MIN &&
+            a->activation() <= plan::Activation::MAX,
+        where, ": unknown Linear activation ", int(a->activation()));
+}
+
 void verifyFunction(const plan::Function &f, const plan::RankProgram &rp,
                     const std::string &ctx) {
   uint32_t numWeights = rp.weights() ? rp.weights()->size() : 0;
@@ -115,6 +130,8 @@ void verifyFunction(const plan::Function &f, const plan::RankProgram &rp,
           ": unknown op code ", int(in->op()));
     checkIndices(in->operands(), where, false);
     checkIndices(in->results(), where, true);
+    if (in->op() == plan::OpCode::Linear)
+      verifyLinearAttrs(*in, where);
   }
   checkIndices(f.inputs(), ctx + ", inputs", true);
   checkIndices(f.outputs(), ctx + ", outputs", true);

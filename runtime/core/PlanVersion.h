@@ -7,7 +7,9 @@
 namespace fresco {
 /// Bumped whenever runtime/schema/plan.fbs changes meaning; the runtime
 /// refuses plans of another version.
-constexpr uint32_t kPlanVersion = 1;
+/// 2: Linear may carry LinearAttrs (a fused activation); a version-1 runtime
+/// would skip it silently.
+constexpr uint32_t kPlanVersion = 2;
 } // namespace fresco
 
 #endif // FRESCO_RUNTIME_CORE_PLANVERSION_H

@@ -519,6 +519,45 @@ std::vector<int64_t> broadcastStrides(const std::vector<int64_t> &s,
   return st;
 }
 
+// linear + activation in one call: the GEMM's error (relative to the
+// largest pre-activation value, scaled by the activation's slope, at most
+// 1.13) plus the activation's own.
+TEST_P(Conformance, LinearActivation) {
+  struct Case {
+    int64_t M, K, N;
+  } cases[] = {{1, 1, 1},       {3, 5, 7}, {17, 33, 9}, {65, 97, 81},
+               {2, 1152, 4608}, {0, 4, 4}, {4, 0, 3}};
+  uint32_t seed = 900;
+  for (UnaryKind act :
+       {UnaryKind::GeluTanh, UnaryKind::GeluErf, UnaryKind::Silu})
+    for (const Case &c : cases)
+      for (bool bias : {false, true}) {
+        SCOPED_TRACE(::testing::Message()
+                     << "act=" << int(act) << " M=" << c.M << " K=" << c.K
+                     << " N=" << c.N << " bias=" << bias);
+        Vec x = randomVec(size_t(c.M * c.K), seed++);
+        Vec w = randomVec(size_t(c.N * c.K), seed++);
+        Vec b = randomVec(size_t(c.N), seed++, -2.0f, 2.0f);
+        auto dx = in(x), dw = in(w), db = in(b);
+        auto dy = out(size_t(c.M * c.N));
+        be().linearActivation(dx->f(), dw->f(), bias ? db->f() : nullptr,
+                              dy->f(), c.M, c.K, c.N, act);
+        RefVec pre = refLinear(x, w, bias ? &b : nullptr, c.M, c.K, c.N);
+        double maxPre = 0.0;
+        for (double v : pre)
+          maxPre = std::max(maxPre, std::fabs(v));
+        Vec got = dy->read();
+        ASSERT_EQ(got.size(), pre.size());
+        for (size_t i = 0; i < pre.size(); ++i) {
+          double ref = refUnary(act, pre[i]);
+          double tol = 1.2 * kF32.rel * maxPre +
+                       kF32.elementwise * (std::fabs(ref) + 1.0);
+          ASSERT_NEAR(got[i], ref, tol)
+              << "at " << i << " (pre " << pre[i] << ")";
+        }
+      }
+}
+
 TEST_P(Conformance, Binary) {
   struct Case {
     std::vector<int64_t> a, b, out;

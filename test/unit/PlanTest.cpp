@@ -13,6 +13,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstring>
 #include <random>
 
@@ -33,6 +34,7 @@ struct InstrSpec {
   fp::OpCode op;
   std::vector<int32_t> operands, results;
   bool attention = false; // attach AttentionAttrs
+  int activation = -1;    // >= 0: attach LinearAttrs with this activation
 };
 
 /// y = silu(a + b) over [2, 3] f32: values 0 = a, 1 = b, 2 = sum, 3 = y.
@@ -62,12 +64,17 @@ struct PlanSpec {
           b, v.kind, v.dtype, b.CreateVector(v.shape), v.offset, v.weight));
     std::vector<flatbuffers::Offset<fp::Instr>> ins;
     for (const InstrSpec &i : instrs) {
-      auto attrs = i.attention ? fp::CreateAttentionAttrs(b, 1, 1.0f).Union()
-                               : flatbuffers::Offset<void>();
-      ins.push_back(fp::CreateInstr(
-          b, i.op, b.CreateVector(i.operands), b.CreateVector(i.results),
-          i.attention ? fp::OpAttrs::AttentionAttrs : fp::OpAttrs::NONE,
-          attrs));
+      auto attrs = flatbuffers::Offset<void>();
+      fp::OpAttrs type = fp::OpAttrs::NONE;
+      if (i.attention) {
+        attrs = fp::CreateAttentionAttrs(b, 1, 1.0f).Union();
+        type = fp::OpAttrs::AttentionAttrs;
+      } else if (i.activation >= 0) {
+        attrs = fp::CreateLinearAttrs(b, fp::Activation(i.activation)).Union();
+        type = fp::OpAttrs::LinearAttrs;
+      }
+      ins.push_back(fp::CreateInstr(b, i.op, b.CreateVector(i.operands),
+                                    b.CreateVector(i.results), type, attrs));
     }
     auto valsV = b.CreateVector(vals);
     auto insV = b.CreateVector(ins);
@@ -129,6 +136,56 @@ TEST(Plan, ValidPlanRuns) {
   EXPECT_THROW(exec.run("f", {small, b}), Error);
   EXPECT_THROW(exec.run("f", {a}), Error);
   EXPECT_THROW(exec.run("g", {a, b}), Error);
+}
+
+/// y = act(x w^T) for x [2, 3], w [3, 3]: values 0 = x, 1 = w, 2 = y.
+PlanSpec linearSpec(fp::Activation act) {
+  PlanSpec s;
+  s.values = {{fp::ValueKind::Arena, fp::DType::F32, {2, 3}, 0},
+              {fp::ValueKind::Arena, fp::DType::F32, {3, 3}, 24},
+              {fp::ValueKind::Arena, fp::DType::F32, {2, 3}, 64}};
+  s.instrs = {{fp::OpCode::Linear, {0, 1}, {2}, false, int(act)}};
+  s.inputs = {0, 1};
+  s.inputNames = {"x", "w"};
+  s.outputs = {2};
+  return s;
+}
+
+TEST(Plan, LinearActivationRuns) {
+  const fp::Activation acts[] = {fp::Activation::None, fp::Activation::GeluTanh,
+                                 fp::Activation::GeluErf, fp::Activation::Silu};
+  for (fp::Activation act : acts) {
+    SCOPED_TRACE(fp::EnumNameActivation(act));
+    LoadedPlan p = LoadedPlan::fromBytes(linearSpec(act).build(), "l.fplan");
+    WeightStore weights(p.rank(0), "/nonexistent");
+    auto backend = createCpuBackend();
+    Executor exec(p, 0, *backend, weights);
+    HostTensor x{DType::F32, {2, 3}, std::vector<uint8_t>(24)};
+    HostTensor w{DType::F32, {3, 3}, std::vector<uint8_t>(36)};
+    for (int i = 0; i < 6; ++i)
+      x.as<float>()[i] = 0.5f * float(i) - 1.5f;
+    for (int i = 0; i < 9; ++i)
+      w.as<float>()[i] = 0.25f * float(i % 4) - 0.3f;
+    std::vector<HostTensor> out = exec.run("f", {x, w});
+    ASSERT_EQ(out.size(), 1u);
+    for (int m = 0; m < 2; ++m)
+      for (int n = 0; n < 3; ++n) {
+        double s = 0;
+        for (int k = 0; k < 3; ++k)
+          s += double(x.as<float>()[m * 3 + k]) * w.as<float>()[n * 3 + k];
+        double want = s;
+        if (act == fp::Activation::GeluTanh)
+          want =
+              0.5 * s *
+              (1 + std::tanh(0.7978845608028654 * (s + 0.044715 * s * s * s)));
+        else if (act == fp::Activation::GeluErf)
+          want = 0.5 * s * (1 + std::erf(s / std::sqrt(2.0)));
+        else if (act == fp::Activation::Silu)
+          want = s / (1 + std::exp(-s));
+        EXPECT_NEAR(out[0].as<float>()[m * 3 + n], want, 1e-5)
+            << "at " << m << ", " << n;
+      }
+  }
 }
 
 TEST(Plan, RejectsForeignAndTinyFiles) {
@@ -267,6 +324,17 @@ const Case kCases[] = {
     {"linear_mismatch",
      [](PlanSpec &s) { s.instrs[0].op = fp::OpCode::Linear; },
      "result has shape [2, 3], expected [2, 2]"},
+    {"linear_wrong_attrs",
+     [](PlanSpec &s) {
+       s = linearSpec(fp::Activation::None);
+       s.instrs[0].activation = -1;
+       s.instrs[0].attention = true;
+     },
+     "instruction 0: Linear attributes must be LinearAttrs, got "
+     "AttentionAttrs"},
+    {"linear_bad_activation",
+     [](PlanSpec &s) { s = linearSpec(fp::Activation(9)); },
+     "instruction 0: unknown Linear activation 9"},
 };
 
 INSTANTIATE_TEST_SUITE_P(All, PlanSemantics, ::testing::ValuesIn(kCases),

@@ -19,17 +19,25 @@ bool isBackendName(const std::string &name) {
   return name == "cpu" || name == "cuda" || name == "cpu-staged";
 }
 
-std::unique_ptr<Backend> createBackend(const std::string &name, int localRank) {
-  if (name == "cpu")
+std::unique_ptr<Backend> createBackend(const std::string &name, int localRank,
+                                       const std::string &dtype) {
+  GemmPrecision precision = dtype == "bf16"  ? GemmPrecision::BF16
+                            : dtype == "f16" ? GemmPrecision::F16
+                                             : GemmPrecision::F32;
+  if (name == "cpu") {
+    check(precision == GemmPrecision::F32, "--dtype ", dtype,
+          ": the cpu backend computes in f32 (use --backend cuda, or "
+          "cpu-staged to emulate the rounding)");
     return createCpuBackend();
+  }
   if (name == "cpu-staged")
-    return createStagedCpuBackend();
+    return createStagedCpuBackend(precision);
   if (name == "cuda") {
 #ifdef FRESCO_HAVE_CUDA
     // One GPU per local rank where there are enough; ranks share them
     // round-robin otherwise (collectives then go through the host).
     int devices = cudaDeviceCount();
-    return createCudaBackend(devices > 0 ? localRank % devices : 0);
+    return createCudaBackend(devices > 0 ? localRank % devices : 0, precision);
 #else
     fail("--backend cuda: this build has no CUDA backend (configure with "
          "-DFRESCO_ENABLE_CUDA=ON where the CUDA toolkit is installed)");

@@ -20,7 +20,8 @@ bool isBackendName(const std::string &name);
 /// Creates backend `name`. Throws fresco::Error when it cannot be used:
 /// "this build has no CUDA backend", or the driver's reason (no GPU).
 std::unique_ptr<Backend> createBackend(const std::string &name,
-                                       int localRank = 0);
+                                       int localRank = 0,
+                                       const std::string &dtype = "f32");
 
 } // namespace fresco::run
 

@@ -35,6 +35,10 @@ COMMON OPTIONS:
                        cpu-staged runs the CPU kernels through the copies a
                        GPU needs (weights copied in, collectives staged
                        through host buffers), to test that path anywhere
+  --dtype T            GEMM precision: f32 (default), bf16 or f16: linear
+                       weights and their inputs stored in T, products
+                       accumulated in f32, everything else f32 (cuda, and
+                       cpu-staged, which emulates the rounding)
   --comm MODE          how multi-rank collectives move data: auto (NCCL
                        between ranks on distinct GPUs, else Gloo staged
                        through the host; the default), nccl, gloo, or
@@ -167,6 +171,10 @@ Options parseArgs(int argc, char **argv) {
       o.stats = true;
     } else if (a == "--profile") {
       o.profile = true;
+    } else if (a == "--dtype") {
+      o.dtype = next();
+      if (o.dtype != "f32" && o.dtype != "bf16" && o.dtype != "f16")
+        usageError("--dtype expects f32, bf16 or f16, got '" + o.dtype + "'");
     } else if (a == "--comm") {
       o.comm = next();
       if (o.comm != "auto" && o.comm != "nccl" && o.comm != "gloo" &&

@@ -85,7 +85,8 @@ int runFunction(const Options &o, const RankEnv &env) {
     return 0;
 
   // The backend first: a missing GPU fails before the weights are read.
-  std::unique_ptr<Backend> backend = createBackend(o.backend, env.localRank);
+  std::unique_ptr<Backend> backend =
+      createBackend(o.backend, env.localRank, o.dtype);
   session.useBackend(*backend, o.comm);
   WeightStore weights(rp, o.weights);
   Executor exec(plan, env.rank, *backend, weights, session.resolver());

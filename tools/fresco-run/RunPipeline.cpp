@@ -80,7 +80,8 @@ int runPipeline(const Options &o, const RankEnv &env) {
   }
 
   // The backend first: a missing GPU fails before the weights are read.
-  std::unique_ptr<Backend> backend = createBackend(o.backend, env.localRank);
+  std::unique_ptr<Backend> backend =
+      createBackend(o.backend, env.localRank, o.dtype);
   session.useBackend(*backend, o.comm);
   WeightStore weights(plan.rank(env.rank), o.weights);
   Executor exec(plan, env.rank, *backend, weights, session.resolver());

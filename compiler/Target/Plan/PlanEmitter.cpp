@@ -8,6 +8,7 @@
 #include "mlir/Dialect/Shard/IR/ShardOps.h"
 #include "llvm/ADT/DenseMap.h"
 #include "llvm/ADT/StringMap.h"
+#include "llvm/ADT/StringSwitch.h"
 #include "llvm/ADT/TypeSwitch.h"
 
 #include <map>
@@ -226,8 +227,21 @@ LogicalResult FunctionEmitter::emitOp(Operation &op) {
         addInstr(OpCode::Slice, op, fp::OpAttrs::AxisAttrs, a.Union());
         return success();
       })
-      .Case([&](LinearOp) {
-        addInstr(OpCode::Linear, op);
+      .Case([&](LinearOp l) -> LogicalResult {
+        std::optional<StringRef> act = l.getActivation();
+        if (!act) {
+          addInstr(OpCode::Linear, op);
+          return success();
+        }
+        auto kind = llvm::StringSwitch<std::optional<fp::Activation>>(*act)
+                        .Case("gelu_tanh", fp::Activation::GeluTanh)
+                        .Case("gelu", fp::Activation::GeluErf)
+                        .Case("silu", fp::Activation::Silu)
+                        .Default(std::nullopt);
+        if (!kind) // the verifier rejects it; keep the emitter total
+          return l.emitError("unknown linear activation \"") << *act << "\"";
+        auto a = fp::CreateLinearAttrs(fbb, *kind);
+        addInstr(OpCode::Linear, op, fp::OpAttrs::LinearAttrs, a.Union());
         return success();
       })
       .Case([&](Conv2dOp c) {

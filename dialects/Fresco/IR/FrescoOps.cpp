@@ -112,6 +112,15 @@ LogicalResult LinearOp::inferReturnTypes(MLIRContext *,
   return success();
 }
 
+LogicalResult LinearOp::verify() {
+  std::optional<StringRef> act = getActivation();
+  if (act && *act != "gelu_tanh" && *act != "gelu" && *act != "silu")
+    return emitOpError("activation must be \"gelu_tanh\", \"gelu\" or "
+                       "\"silu\", got \"")
+           << *act << "\"";
+  return success();
+}
+
 //===----------------------------------------------------------------------===//
 // Conv2dOp
 //===----------------------------------------------------------------------===//

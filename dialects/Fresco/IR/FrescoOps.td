@@ -43,10 +43,28 @@ def Fresco_LinearOp : Fresco_InferredOp<"linear"> {
   let description = [{
     `input` is [..., in], `weight` is [out, in], the optional `bias` is
     [out]; the result is [..., out].
+
+    The optional `activation` applies an activation to the result in the
+    same kernel (a GEMM epilogue): `"gelu_tanh"` (GELU, tanh
+    approximation), `"gelu"` (exact, erf) or `"silu"`. Absent means none.
+    Models do not build it; `fresco-fuse-epilogues` sets it.
+
+    ```mlir
+    %y = fresco.linear %x, %w, %b {activation = "gelu_tanh"}
+        : (tensor<2x8xf32>, tensor<16x8xf32>, tensor<16xf32>) -> tensor<2x16xf32>
+    ```
   }];
   let arguments = (ins Fresco_FloatTensor:$input, Fresco_FloatTensor:$weight,
-                       Optional<Fresco_FloatTensor>:$bias);
+                       Optional<Fresco_FloatTensor>:$bias,
+                       OptionalAttr<StrAttr>:$activation);
   let results = (outs Fresco_FloatTensor:$result);
+  // Model builders create plain linears (bias may be null).
+  let builders = [
+    OpBuilder<(ins "Value":$input, "Value":$weight, "Value":$bias), [{
+      build($_builder, $_state, input, weight, bias, StringAttr());
+    }]>
+  ];
+  let hasVerifier = 1;
 }
 
 def Fresco_Conv2dOp : Fresco_InferredOp<"conv2d"> {

@@ -14,6 +14,8 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <map>
+#include <vector>
 
 namespace fresco {
 namespace {
@@ -23,7 +25,8 @@ public:
   // The kernels thread with OpenMP and call OpenBLAS from inside their
   // parallel regions; OpenBLAS's own pool would only compete for the cores
   // (Gemm.cpp has the measurements), so it is switched off process-wide.
-  explicit CpuBackend(bool staged) : staged_(staged) {
+  CpuBackend(bool staged, GemmPrecision precision)
+      : staged_(staged), precision_(precision) {
     openblas_set_num_threads(1);
   }
 
@@ -69,7 +72,22 @@ public:
 
   void linear(const float *x, const float *w, const float *b, float *y,
               int64_t M, int64_t K, int64_t N) override {
-    cpu::linear(x, w, b, y, M, K, N);
+    auto it = rounded_.find(w);
+    if (it == rounded_.end()) {
+      cpu::linear(x, w, b, y, M, K, N);
+      return;
+    }
+    roundedInput_.assign(x, x + M * K);
+    roundTo(precision_, roundedInput_.data(), roundedInput_.size());
+    cpu::linear(roundedInput_.data(), it->second.data(), b, y, M, K, N);
+  }
+
+  void prepareWeight(const float *w, int64_t rows, int64_t cols) override {
+    if (precision_ == GemmPrecision::F32)
+      return;
+    std::vector<float> &copy = rounded_[w];
+    copy.assign(w, w + rows * cols);
+    roundTo(precision_, copy.data(), copy.size());
   }
 
   void conv2d(const float *x, const float *w, const float *b, float *y,
@@ -147,7 +165,25 @@ public:
   }
 
 private:
+  /// Rounds to the nearest bf16 / f16 value (ties to even), kept as f32.
+  static void roundTo(GemmPrecision p, float *v, size_t n) {
+    for (size_t i = 0; i < n; ++i) {
+      if (p == GemmPrecision::F16) {
+        v[i] = float(static_cast<_Float16>(v[i]));
+        continue;
+      }
+      uint32_t u;
+      std::memcpy(&u, &v[i], 4);
+      if ((u & 0x7f800000u) != 0x7f800000u) // finite: round the mantissa
+        u = (u + 0x7fffu + ((u >> 16) & 1u)) & 0xffff0000u;
+      std::memcpy(&v[i], &u, 4);
+    }
+  }
+
   bool staged_;
+  GemmPrecision precision_;
+  std::map<const float *, std::vector<float>> rounded_; // announced weights
+  std::vector<float> roundedInput_;
   cpu::Scratch convScratch_;
   cpu::Scratch attentionScratch_;
 };
@@ -155,11 +191,11 @@ private:
 } // namespace
 
 std::unique_ptr<Backend> createCpuBackend() {
-  return std::make_unique<CpuBackend>(/*staged=*/false);
+  return std::make_unique<CpuBackend>(/*staged=*/false, GemmPrecision::F32);
 }
 
-std::unique_ptr<Backend> createStagedCpuBackend() {
-  return std::make_unique<CpuBackend>(/*staged=*/true);
+std::unique_ptr<Backend> createStagedCpuBackend(GemmPrecision precision) {
+  return std::make_unique<CpuBackend>(/*staged=*/true, precision);
 }
 
 } // namespace fresco

@@ -24,7 +24,14 @@ std::unique_ptr<Backend> createCpuBackend();
 /// (usesHostMemory() is false): the executor copies weights in and stages
 /// collectives through host buffers exactly as it does for a GPU, so those
 /// paths are tested on machines without one.
-std::unique_ptr<Backend> createStagedCpuBackend();
+///
+/// With a GEMM precision below f32 it emulates a GPU's low-precision GEMMs:
+/// announced linear weights (prepareWeight) and the inputs multiplied by
+/// them are rounded to bf16/f16 (to nearest even), then multiplied and
+/// accumulated in f32, so the executor's and the tests' handling of
+/// --dtype runs here too.
+std::unique_ptr<Backend>
+createStagedCpuBackend(GemmPrecision precision = GemmPrecision::F32);
 
 } // namespace fresco
 

@@ -5,8 +5,9 @@
 // synchronize() wait.
 //
 // GEMMs go through cuBLASLt in strict f32 (FRESCO_CUDA_TF32=1 allows tf32),
-// with the linear bias fused as the BIAS epilogue. One heuristic query per
-// distinct problem (shape, transposes, pointer alignments, bias), cached:
+// with the linear bias fused as the BIAS epilogue and a fused tanh GELU as
+// GELU / GELU_BIAS. One heuristic query per distinct problem (shape,
+// transposes, pointer alignments, bias, GELU), cached:
 // a plan binds fixed shapes, so after the first run no GEMM asks again.
 // conv2d is im2col into a scratch band + one GEMM per image and band; its
 // bias runs along the GEMM's columns (NCHW puts channels there), which the
@@ -153,9 +154,10 @@ struct GemmKey {
   int64_t m, n, k, lda, ldb, ldc;
   bool bias, accumulate;
   uint32_t alignA, alignB, alignC, alignBias;
+  bool gelu; // tanh GELU after the bias: a plan's epilogue differs
   auto tie() const {
     return std::tie(transA, transB, m, n, k, lda, ldb, ldc, bias, accumulate,
-                    alignA, alignB, alignC, alignBias);
+                    alignA, alignB, alignC, alignBias, gelu);
   }
   bool operator<(const GemmKey &o) const { return tie() < o.tie(); }
 };
@@ -165,6 +167,7 @@ struct GemmPlan {
   cublasLtMatrixLayout_t a = nullptr, b = nullptr, c = nullptr;
   cublasLtMatmulAlgo_t algo{};
   bool biasEpilogue = false; // else: pre-fill C with the bias, beta = 1
+  bool geluEpilogue = false; // else: GELU as a separate kernel after it
 };
 
 //===----------------------------------------------------------------------===//
@@ -351,21 +354,17 @@ public:
 
   void linear(const float *x, const float *w, const float *b, float *y,
               int64_t M, int64_t K, int64_t N) override {
-    if (M == 0 || N == 0)
-      return;
-    if (K == 0) { // an empty sum: the bias, or zeros
-      if (b)
-        cuda::fillBias(y, b, M * N, 1, N, stream_);
-      else
-        cuda::checkCuda(
-            cudaMemsetAsync(y, 0, size_t(M * N) * sizeof(float), stream_),
-            "linear (empty reduction)");
-      return;
-    }
-    // Row-major y[M,N] = x[M,K] w[N,K]^T is column-major
-    // y^T[N,M] = (w^T[K,N])^T x^T[K,M].
-    gemm(/*transA=*/true, /*transB=*/false, N, M, K, w, K, x, K, y, N, b,
-         /*accumulate=*/false, "linear");
+    linearImpl(x, w, b, y, M, K, N, /*gelu=*/false);
+  }
+
+  // cuBLASLt's GELU epilogue is the tanh approximation: only GeluTanh fuses.
+  void linearActivation(const float *x, const float *w, const float *b,
+                        float *y, int64_t M, int64_t K, int64_t N,
+                        UnaryKind act) override {
+    if (act == UnaryKind::GeluTanh)
+      linearImpl(x, w, b, y, M, K, N, /*gelu=*/true);
+    else
+      Backend::linearActivation(x, w, b, y, M, K, N, act);
   }
 
   void conv2d(const float *x, const float *w, const float *b, float *y,
@@ -525,11 +524,35 @@ private:
     return scratch_;
   }
 
+  /// linear(), then the tanh GELU when `gelu`.
+  void linearImpl(const float *x, const float *w, const float *b, float *y,
+                  int64_t M, int64_t K, int64_t N, bool gelu) {
+    if (M == 0 || N == 0)
+      return;
+    if (K == 0) { // an empty sum: the bias, or zeros
+      if (b)
+        cuda::fillBias(y, b, M * N, 1, N, stream_);
+      else
+        cuda::checkCuda(
+            cudaMemsetAsync(y, 0, size_t(M * N) * sizeof(float), stream_),
+            "linear (empty reduction)");
+      if (gelu)
+        cuda::unary(UnaryKind::GeluTanh, y, y, M * N, stream_);
+      return;
+    }
+    // Row-major y[M,N] = x[M,K] w[N,K]^T is column-major
+    // y^T[N,M] = (w^T[K,N])^T x^T[K,M].
+    gemm(/*transA=*/true, /*transB=*/false, N, M, K, w, K, x, K, y, N, b,
+         /*accumulate=*/false, "linear", gelu);
+  }
+
   /// Column-major C[m,n] = op(A) op(B) (+ C when accumulate) (+ bias[m]
-  /// broadcast along columns when bias is non-null).
+  /// broadcast along columns when bias is non-null), then the tanh GELU
+  /// when `gelu`.
   void gemm(bool transA, bool transB, int64_t m, int64_t n, int64_t k,
             const float *A, int64_t lda, const float *B, int64_t ldb, float *C,
-            int64_t ldc, const float *bias, bool accumulate, const char *what) {
+            int64_t ldc, const float *bias, bool accumulate, const char *what,
+            bool gelu = false) {
     const LtApi &api = lt();
     GemmKey key{transA,
                 transB,
@@ -544,7 +567,8 @@ private:
                 alignmentOf(A),
                 alignmentOf(B),
                 alignmentOf(C),
-                bias ? alignmentOf(bias) : 0u};
+                bias ? alignmentOf(bias) : 0u,
+                gelu};
     auto it = plans_.find(key);
     if (it == plans_.end())
       it = plans_.emplace(key, makePlan(key, bias, what)).first;
@@ -564,11 +588,14 @@ private:
                                p.c, C, p.c, &p.algo, workspace_,
                                kWorkspaceBytes, stream_),
             what);
+    if (gelu && !p.geluEpilogue) // ldc == m here (checked in makePlan)
+      cuda::unary(UnaryKind::GeluTanh, C, C, m * n, stream_);
   }
 
   GemmPlan makePlan(const GemmKey &key, const float *bias, const char *what) {
     const LtApi &api = lt();
     check(!bias || key.ldc == key.m, what, ": bias needs a packed output");
+    check(!key.gelu || key.ldc == key.m, what, ": GELU needs a packed output");
     GemmPlan p;
     checkLt(api.cublasLtMatmulDescCreate(&p.desc, computeType_, CUDA_R_32F),
             what);
@@ -606,9 +633,9 @@ private:
       api.cublasLtMatmulPreferenceSetAttribute(pref, attr, &value,
                                                sizeof value);
 
-    auto ask = [&](bool withBias) {
-      cublasLtEpilogue_t epi =
-          withBias ? CUBLASLT_EPILOGUE_BIAS : CUBLASLT_EPILOGUE_DEFAULT;
+    auto ask = [&](cublasLtEpilogue_t epi) {
+      const bool withBias =
+          epi == CUBLASLT_EPILOGUE_BIAS || epi == CUBLASLT_EPILOGUE_GELU_BIAS;
       checkLt(api.cublasLtMatmulDescSetAttribute(
                   p.desc, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof epi),
               what);
@@ -626,9 +653,17 @@ private:
       p.algo = result.algo;
       return true;
     };
-    // The fused bias first; without it the bias is pre-filled (see gemm).
-    p.biasEpilogue = bias && ask(true);
-    const bool ok = p.biasEpilogue || ask(false);
+    // The fused GELU (with the bias) first, then the fused bias; what is
+    // not fused runs around the GEMM (see gemm).
+    if (key.gelu) {
+      p.geluEpilogue =
+          ask(bias ? CUBLASLT_EPILOGUE_GELU_BIAS : CUBLASLT_EPILOGUE_GELU);
+      p.biasEpilogue = p.geluEpilogue && bias;
+    }
+    if (!p.geluEpilogue)
+      p.biasEpilogue = bias && ask(CUBLASLT_EPILOGUE_BIAS);
+    const bool ok =
+        p.geluEpilogue || p.biasEpilogue || ask(CUBLASLT_EPILOGUE_DEFAULT);
     api.cublasLtMatmulPreferenceDestroy(pref);
     if (!ok) {
       api.cublasLtMatrixLayoutDestroy(p.a);
@@ -697,7 +732,10 @@ bool cudaDeviceUsable(std::string *reason) {
   return usable;
 }
 
-std::unique_ptr<Backend> createCudaBackend(int device) {
+std::unique_ptr<Backend> createCudaBackend(int device,
+                                           GemmPrecision precision) {
+  check(precision == GemmPrecision::F32,
+        "CUDA backend: bf16/f16 GEMMs are not implemented yet");
   std::string reason;
   check(cudaDeviceUsable(&reason), "CUDA backend: ", reason);
   int count = 0;

@@ -1,10 +1,10 @@
 //===- CudaBackend.h - The CUDA backend -------------------------*- C++ -*-===//
 //
-// f32 kernels on one GPU: GEMMs through cuBLASLt (bias fused as an epilogue,
-// one heuristic query per shape, cached), everything else Fresco's own
-// kernels, all issued in order on one stream. Pointers given to its kernels
-// are device pointers from allocate(); the executor uploads the weights and
-// copies inputs and outputs through the Backend memory calls.
+// f32 kernels on one GPU: GEMMs through cuBLASLt (bias and tanh GELU fused
+// as epilogues, one heuristic query per shape, cached), everything else
+// Fresco's own kernels, all issued in order on one stream. Pointers given to
+// its kernels are device pointers from allocate(); the executor uploads the
+// weights and copies inputs and outputs through the Backend memory calls.
 //
 // This header needs no CUDA headers, so tools and tests include it as they
 // include the CPU backend's. It exists only in builds with FRESCO_HAVE_CUDA.
@@ -24,7 +24,10 @@ namespace fresco {
 /// driver's reason when no device can be used ("CUDA driver version is
 /// insufficient for CUDA runtime version" on a machine without a GPU
 /// driver), or when cuBLASLt cannot be loaded.
-std::unique_ptr<Backend> createCudaBackend(int device = 0);
+/// `precision` below f32 stores announced linear weights and their inputs
+/// in bf16/f16 for tensor-core GEMMs (f32 accumulation).
+std::unique_ptr<Backend>
+createCudaBackend(int device = 0, GemmPrecision precision = GemmPrecision::F32);
 
 /// The cudaStream_t (as a void pointer) every call of a CUDA backend is
 /// queued on, and its device; null and -1 for any other backend. The NCCL

@@ -73,6 +73,22 @@ func.func @linear_int(%x: tensor<2x8xi64>, %w: tensor<4x8xf32>) -> tensor<2x4xf3
 
 // -----
 
+func.func @linear_activation(%x: tensor<2x8xf32>, %w: tensor<4x8xf32>) -> tensor<2x4xf32> {
+  // expected-error @+1 {{activation must be "gelu_tanh", "gelu" or "silu", got "relu"}}
+  %0 = fresco.linear %x, %w {activation = "relu"} : (tensor<2x8xf32>, tensor<4x8xf32>) -> tensor<2x4xf32>
+  return %0 : tensor<2x4xf32>
+}
+
+// -----
+
+func.func @linear_activation_type(%x: tensor<2x8xf32>, %w: tensor<4x8xf32>) -> tensor<2x4xf32> {
+  // expected-error @+1 {{attribute 'activation' failed to satisfy constraint: string attribute}}
+  %0 = fresco.linear %x, %w {activation = 1 : i64} : (tensor<2x8xf32>, tensor<4x8xf32>) -> tensor<2x4xf32>
+  return %0 : tensor<2x4xf32>
+}
+
+// -----
+
 func.func @conv_rank(%x: tensor<4x8x8xf32>, %w: tensor<2x4x3x3xf32>) -> tensor<2x6x6xf32> {
   // The type-inference interface adds its own note of the failure.
   // expected-error @+2 {{failed to infer returned types}}

@@ -19,6 +19,18 @@ func.func @linear(%x: tensor<2x3x8xf32>, %w: tensor<4x8xf32>, %b: tensor<4xf32>)
   return %1 : tensor<2x3x4xf32>
 }
 
+// A fused activation (GEMM epilogue), with and without bias.
+// CHECK-LABEL: func.func @linear_activation
+func.func @linear_activation(%x: tensor<2x8xf32>, %w: tensor<4x8xf32>, %b: tensor<4xf32>) -> (tensor<2x4xf32>, tensor<2x4xf32>, tensor<2x4xf32>) {
+  // CHECK: fresco.linear %{{.*}}, %{{.*}}, %{{.*}} {activation = "gelu_tanh"} : (tensor<2x8xf32>, tensor<4x8xf32>, tensor<4xf32>) -> tensor<2x4xf32>
+  %0 = fresco.linear %x, %w, %b {activation = "gelu_tanh"} : (tensor<2x8xf32>, tensor<4x8xf32>, tensor<4xf32>) -> tensor<2x4xf32>
+  // CHECK: fresco.linear %{{.*}}, %{{.*}} {activation = "gelu"} : (tensor<2x8xf32>, tensor<4x8xf32>) -> tensor<2x4xf32>
+  %1 = fresco.linear %x, %w {activation = "gelu"} : (tensor<2x8xf32>, tensor<4x8xf32>) -> tensor<2x4xf32>
+  // CHECK: fresco.linear %{{.*}}, %{{.*}}, %{{.*}} {activation = "silu"} : (tensor<2x8xf32>, tensor<4x8xf32>, tensor<4xf32>) -> tensor<2x4xf32>
+  %2 = fresco.linear %x, %w, %b {activation = "silu"} : (tensor<2x8xf32>, tensor<4x8xf32>, tensor<4xf32>) -> tensor<2x4xf32>
+  return %0, %1, %2 : tensor<2x4xf32>, tensor<2x4xf32>, tensor<2x4xf32>
+}
+
 // CHECK-LABEL: func.func @conv2d
 func.func @conv2d(%x: tensor<1x4x8x8xf32>, %w: tensor<16x4x2x2xf32>, %b: tensor<16xf32>) -> tensor<1x16x4x4xf32> {
   // CHECK: fresco.conv2d %{{.*}}, %{{.*}}, %{{.*}} {strides = array<i64: 2, 2>}

@@ -1,0 +1,127 @@
+// RUN: fresco-opt %s --pass-pipeline='builtin.module(func.func(fresco-fuse-epilogues))' -split-input-file | FileCheck %s
+
+// DiT's feed-forward: linear + GELU (tanh) becomes one linear; the second
+// linear stays as it was.
+// CHECK-LABEL: func.func @gelu_tanh
+// CHECK: %[[H:.*]] = fresco.linear %arg0, %{{.*}}, %{{.*}} {activation = "gelu_tanh"} : (tensor<2x8xf32>, tensor<16x8xf32>, tensor<16xf32>) -> tensor<2x16xf32>
+// CHECK-NOT: fresco.gelu
+// CHECK: %[[Y:.*]] = fresco.linear %[[H]], %{{.*}} : (tensor<2x16xf32>, tensor<8x16xf32>) -> tensor<2x8xf32>
+// CHECK: return %[[Y]]
+func.func @gelu_tanh(%x: tensor<2x8xf32>) -> tensor<2x8xf32> {
+  %w1 = fresco.param "fc1.weight" : tensor<16x8xf32>
+  %b1 = fresco.param "fc1.bias" : tensor<16xf32>
+  %w2 = fresco.param "fc2.weight" : tensor<8x16xf32>
+  %0 = fresco.linear %x, %w1, %b1 : (tensor<2x8xf32>, tensor<16x8xf32>, tensor<16xf32>) -> tensor<2x16xf32>
+  %1 = fresco.gelu %0 {approximate = "tanh"} : (tensor<2x16xf32>) -> tensor<2x16xf32>
+  %2 = fresco.linear %1, %w2 : (tensor<2x16xf32>, tensor<8x16xf32>) -> tensor<2x8xf32>
+  return %2 : tensor<2x8xf32>
+}
+
+// -----
+
+// Exact GELU (approximate = "none", the default) is "gelu"; a linear without
+// bias fuses too, and its result may be the function's.
+// CHECK-LABEL: func.func @gelu_erf_no_bias
+// CHECK: %[[Y:.*]] = fresco.linear %arg0, %arg1 {activation = "gelu"}
+// CHECK-NOT: fresco.gelu
+// CHECK: return %[[Y]]
+func.func @gelu_erf_no_bias(%x: tensor<3x5x8xf32>, %w: tensor<4x8xf32>) -> tensor<3x5x4xf32> {
+  %0 = fresco.linear %x, %w : (tensor<3x5x8xf32>, tensor<4x8xf32>) -> tensor<3x5x4xf32>
+  %1 = fresco.gelu %0 : (tensor<3x5x4xf32>) -> tensor<3x5x4xf32>
+  return %1 : tensor<3x5x4xf32>
+}
+
+// -----
+
+// SiLU, as in DiT's timestep embedder (linear_1 -> silu -> linear_2).
+// CHECK-LABEL: func.func @silu
+// CHECK: %[[Y:.*]] = fresco.linear %arg0, %arg1, %arg2 {activation = "silu"}
+// CHECK-NOT: fresco.silu
+// CHECK: return %[[Y]]
+func.func @silu(%x: tensor<2x8xf32>, %w: tensor<4x8xf32>, %b: tensor<4xf32>) -> tensor<2x4xf32> {
+  %0 = fresco.linear %x, %w, %b : (tensor<2x8xf32>, tensor<4x8xf32>, tensor<4xf32>) -> tensor<2x4xf32>
+  %1 = fresco.silu %0 : (tensor<2x4xf32>) -> tensor<2x4xf32>
+  return %1 : tensor<2x4xf32>
+}
+
+// -----
+
+// A linear with a second use must keep its pre-activation result: nothing
+// fuses.
+// CHECK-LABEL: func.func @two_uses
+// CHECK: %[[L:.*]] = fresco.linear %arg0, %arg1 : (tensor<2x8xf32>, tensor<4x8xf32>) -> tensor<2x4xf32>
+// CHECK: %[[G:.*]] = fresco.gelu %[[L]] {approximate = "tanh"}
+// CHECK: fresco.add %[[G]], %[[L]]
+func.func @two_uses(%x: tensor<2x8xf32>, %w: tensor<4x8xf32>) -> tensor<2x4xf32> {
+  %0 = fresco.linear %x, %w : (tensor<2x8xf32>, tensor<4x8xf32>) -> tensor<2x4xf32>
+  %1 = fresco.gelu %0 {approximate = "tanh"} : (tensor<2x4xf32>) -> tensor<2x4xf32>
+  %2 = fresco.add %1, %0 : (tensor<2x4xf32>, tensor<2x4xf32>) -> tensor<2x4xf32>
+  return %2 : tensor<2x4xf32>
+}
+
+// -----
+
+// Two activations of the same linear: two uses, neither fuses.
+// CHECK-LABEL: func.func @two_activations
+// CHECK: %[[L:.*]] = fresco.linear %arg0, %arg1 : (
+// CHECK-DAG: fresco.gelu %[[L]]
+// CHECK-DAG: fresco.silu %[[L]]
+func.func @two_activations(%x: tensor<2x8xf32>, %w: tensor<4x8xf32>) -> (tensor<2x4xf32>, tensor<2x4xf32>) {
+  %0 = fresco.linear %x, %w : (tensor<2x8xf32>, tensor<4x8xf32>) -> tensor<2x4xf32>
+  %1 = fresco.gelu %0 : (tensor<2x4xf32>) -> tensor<2x4xf32>
+  %2 = fresco.silu %0 : (tensor<2x4xf32>) -> tensor<2x4xf32>
+  return %1, %2 : tensor<2x4xf32>, tensor<2x4xf32>
+}
+
+// -----
+
+// A linear that already has an activation takes no second one; an
+// activation of anything but a linear stays (SiLU after group norm, as in
+// the VAE; SiLU of a function argument).
+// CHECK-LABEL: func.func @not_fusable
+// CHECK: %[[L:.*]] = fresco.linear %arg0, %arg1 {activation = "silu"}
+// CHECK: fresco.gelu %[[L]]
+// CHECK: %[[N:.*]] = fresco.group_norm
+// CHECK: fresco.silu %[[N]]
+// CHECK: fresco.silu %arg2
+func.func @not_fusable(%x: tensor<2x8xf32>, %w: tensor<4x8xf32>, %img: tensor<1x4x2x2xf32>) -> (tensor<2x4xf32>, tensor<1x4x2x2xf32>, tensor<1x4x2x2xf32>) {
+  %0 = fresco.linear %x, %w {activation = "silu"} : (tensor<2x8xf32>, tensor<4x8xf32>) -> tensor<2x4xf32>
+  %1 = fresco.gelu %0 : (tensor<2x4xf32>) -> tensor<2x4xf32>
+  %2 = fresco.group_norm %img {num_groups = 2 : i64, epsilon = 1.0e-6 : f64} : (tensor<1x4x2x2xf32>) -> tensor<1x4x2x2xf32>
+  %3 = fresco.silu %2 : (tensor<1x4x2x2xf32>) -> tensor<1x4x2x2xf32>
+  %4 = fresco.silu %img : (tensor<1x4x2x2xf32>) -> tensor<1x4x2x2xf32>
+  return %1, %3, %4 : tensor<2x4xf32>, tensor<1x4x2x2xf32>, tensor<1x4x2x2xf32>
+}
+
+// -----
+
+// An activation of a reshaped linear result is not fused: the reshape is a
+// use of its own. (Canonicalization does not move reshapes, so DiT's
+// feed-forward never has one here.)
+// CHECK-LABEL: func.func @through_reshape
+// CHECK: fresco.linear %arg0, %arg1 : (
+// CHECK: fresco.reshape
+// CHECK: fresco.silu
+func.func @through_reshape(%x: tensor<2x8xf32>, %w: tensor<4x8xf32>) -> tensor<8xf32> {
+  %0 = fresco.linear %x, %w : (tensor<2x8xf32>, tensor<4x8xf32>) -> tensor<2x4xf32>
+  %1 = fresco.reshape %0 : tensor<2x4xf32> -> tensor<8xf32>
+  %2 = fresco.silu %1 : (tensor<8xf32>) -> tensor<8xf32>
+  return %2 : tensor<8xf32>
+}
+
+// -----
+
+// Fusion keeps the linear's location (the diffusers module), and the
+// pre-activation buffer is gone once buffers are assigned: the arguments
+// (128 + 64 bytes) and one 64-byte result, where the unfused function
+// allocates 320 bytes.
+// RUN: fresco-opt %s --pass-pipeline='builtin.module(func.func(fresco-fuse-epilogues,fresco-assign-buffers))' -split-input-file -mlir-print-debuginfo | FileCheck %s --check-prefix=LOWER
+// LOWER-LABEL: func.func @keeps_location
+// LOWER-SAME: fresco.intermediate_bytes = 256 : i64
+// LOWER: fresco.linear %arg0, %arg1 {activation = "gelu_tanh", fresco.offset = {{[0-9]+}} : i64} : (tensor<2x8xf32>, tensor<4x8xf32>) -> tensor<2x4xf32> loc(#[[LOC:.*]])
+// LOWER: #[[LOC]] = loc("ff.net.0.proj")
+func.func @keeps_location(%x: tensor<2x8xf32>, %w: tensor<4x8xf32>) -> tensor<2x4xf32> {
+  %0 = fresco.linear %x, %w : (tensor<2x8xf32>, tensor<4x8xf32>) -> tensor<2x4xf32> loc("ff.net.0.proj")
+  %1 = fresco.gelu %0 {approximate = "tanh"} : (tensor<2x4xf32>) -> tensor<2x4xf32> loc("ff.net.0")
+  return %1 : tensor<2x4xf32>
+}

@@ -154,10 +154,11 @@ struct GemmKey {
   int64_t m, n, k, lda, ldb, ldc;
   bool bias, accumulate;
   uint32_t alignA, alignB, alignC, alignBias;
-  bool gelu; // tanh GELU after the bias: a plan's epilogue differs
+  bool gelu;  // tanh GELU after the bias: a plan's epilogue differs
+  int abType; // cudaDataType_t of A and B (C, D and the scale are f32)
   auto tie() const {
     return std::tie(transA, transB, m, n, k, lda, ldb, ldc, bias, accumulate,
-                    alignA, alignB, alignC, alignBias, gelu);
+                    alignA, alignB, alignC, alignBias, gelu, abType);
   }
   bool operator<(const GemmKey &o) const { return tie() < o.tie(); }
 };
@@ -176,7 +177,8 @@ struct GemmPlan {
 
 class CudaBackend final : public Backend {
 public:
-  explicit CudaBackend(int device) : device_(device) {
+  CudaBackend(int device, GemmPrecision precision)
+      : device_(device), precision_(precision) {
     using cuda::checkCuda;
     checkCuda(cudaSetDevice(device), "cudaSetDevice");
     checkCuda(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking),
@@ -210,6 +212,11 @@ public:
       api.cublasLtDestroy(lt_);
     cudaFree(scratch_);
     for (float *p : retired_)
+      cudaFree(p);
+    for (auto &[w, low] : lowWeights_)
+      cudaFree(low);
+    cudaFree(lowInput_);
+    for (void *p : retiredLow_)
       cudaFree(p);
     cudaFree(fault_);
     cudaFree(workspace_);
@@ -542,17 +549,49 @@ private:
     }
     // Row-major y[M,N] = x[M,K] w[N,K]^T is column-major
     // y^T[N,M] = (w^T[K,N])^T x^T[K,M].
-    gemm(/*transA=*/true, /*transB=*/false, N, M, K, w, K, x, K, y, N, b,
-         /*accumulate=*/false, "linear", gelu);
+    auto low = lowWeights_.find(w);
+    if (low == lowWeights_.end()) {
+      gemm(/*transA=*/true, /*transB=*/false, N, M, K, w, K, x, K, y, N, b,
+           /*accumulate=*/false, "linear", gelu);
+      return;
+    }
+    // An announced weight: its bf16/f16 copy times x rounded the same way.
+    bool bf16 = precision_ == GemmPrecision::BF16;
+    void *xLow = lowInput(size_t(M * K));
+    cuda::toHalfPrecision(x, xLow, M * K, bf16, stream_);
+    gemm(/*transA=*/true, /*transB=*/false, N, M, K, low->second, K, xLow, K, y,
+         N, b, /*accumulate=*/false, "linear", gelu,
+         bf16 ? CUDA_R_16BF : CUDA_R_16F);
+  }
+
+  void prepareWeight(const float *w, int64_t rows, int64_t cols) override {
+    if (precision_ == GemmPrecision::F32 || lowWeights_.count(w))
+      return;
+    void *low = allocate(size_t(rows * cols) * 2);
+    cuda::toHalfPrecision(w, low, rows * cols,
+                          precision_ == GemmPrecision::BF16, stream_);
+    lowWeights_[w] = low;
+  }
+
+  /// Room for n 2-byte values of a linear's rounded input; grows, keeping
+  /// older buffers that recorded graphs may point at.
+  void *lowInput(size_t n) {
+    if (n > lowInputCount_) {
+      if (lowInput_)
+        retiredLow_.push_back(lowInput_);
+      lowInput_ = allocate(n * 2);
+      lowInputCount_ = n;
+    }
+    return lowInput_;
   }
 
   /// Column-major C[m,n] = op(A) op(B) (+ C when accumulate) (+ bias[m]
   /// broadcast along columns when bias is non-null), then the tanh GELU
   /// when `gelu`.
   void gemm(bool transA, bool transB, int64_t m, int64_t n, int64_t k,
-            const float *A, int64_t lda, const float *B, int64_t ldb, float *C,
+            const void *A, int64_t lda, const void *B, int64_t ldb, float *C,
             int64_t ldc, const float *bias, bool accumulate, const char *what,
-            bool gelu = false) {
+            bool gelu = false, cudaDataType_t abType = CUDA_R_32F) {
     const LtApi &api = lt();
     GemmKey key{transA,
                 transB,
@@ -568,7 +607,8 @@ private:
                 alignmentOf(B),
                 alignmentOf(C),
                 bias ? alignmentOf(bias) : 0u,
-                gelu};
+                gelu,
+                int(abType)};
     auto it = plans_.find(key);
     if (it == plans_.end())
       it = plans_.emplace(key, makePlan(key, bias, what)).first;
@@ -597,7 +637,13 @@ private:
     check(!bias || key.ldc == key.m, what, ": bias needs a packed output");
     check(!key.gelu || key.ldc == key.m, what, ": GELU needs a packed output");
     GemmPlan p;
-    checkLt(api.cublasLtMatmulDescCreate(&p.desc, computeType_, CUDA_R_32F),
+    const auto abType = cudaDataType_t(key.abType);
+    // bf16/f16 operands: tensor cores, f32 accumulation (TF32 is an f32
+    // operand mode only).
+    checkLt(api.cublasLtMatmulDescCreate(
+                &p.desc,
+                abType == CUDA_R_32F ? computeType_ : CUBLAS_COMPUTE_32F,
+                CUDA_R_32F),
             what);
     cublasOperation_t ta = key.transA ? CUBLAS_OP_T : CUBLAS_OP_N;
     cublasOperation_t tb = key.transB ? CUBLAS_OP_T : CUBLAS_OP_N;
@@ -607,11 +653,11 @@ private:
     checkLt(api.cublasLtMatmulDescSetAttribute(
                 p.desc, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof tb),
             what);
-    checkLt(api.cublasLtMatrixLayoutCreate(&p.a, CUDA_R_32F,
+    checkLt(api.cublasLtMatrixLayoutCreate(&p.a, abType,
                                            key.transA ? key.k : key.m,
                                            key.transA ? key.m : key.k, key.lda),
             what);
-    checkLt(api.cublasLtMatrixLayoutCreate(&p.b, CUDA_R_32F,
+    checkLt(api.cublasLtMatrixLayoutCreate(&p.b, abType,
                                            key.transB ? key.n : key.k,
                                            key.transB ? key.k : key.n, key.ldb),
             what);
@@ -670,9 +716,13 @@ private:
       api.cublasLtMatrixLayoutDestroy(p.b);
       api.cublasLtMatrixLayoutDestroy(p.c);
       api.cublasLtMatmulDescDestroy(p.desc);
-      fail(what, ": cuBLASLt has no f32 algorithm for m=", key.m, " n=", key.n,
-           " k=", key.k, " (alignments ", key.alignA, "/", key.alignB, "/",
-           key.alignC, " bytes)");
+      fail(what, ": cuBLASLt has no ",
+           abType == CUDA_R_32F    ? "f32"
+           : abType == CUDA_R_16BF ? "bf16"
+                                   : "f16",
+           " algorithm for m=", key.m, " n=", key.n, " k=", key.k,
+           " (alignments ", key.alignA, "/", key.alignB, "/", key.alignC,
+           " bytes)");
     }
     return p;
   }
@@ -684,6 +734,11 @@ private:
   void *workspace_ = nullptr;
   float *scratch_ = nullptr;
   std::vector<float *> retired_; // earlier scratch buffers
+  GemmPrecision precision_;
+  std::map<const float *, void *> lowWeights_; // announced weights, bf16/f16
+  void *lowInput_ = nullptr;
+  size_t lowInputCount_ = 0;
+  std::vector<void *> retiredLow_;
   size_t scratchFloats_ = 0;
   cuda::EmbeddingFault *fault_ = nullptr;
   bool embeddingPending_ = false;
@@ -734,15 +789,13 @@ bool cudaDeviceUsable(std::string *reason) {
 
 std::unique_ptr<Backend> createCudaBackend(int device,
                                            GemmPrecision precision) {
-  check(precision == GemmPrecision::F32,
-        "CUDA backend: bf16/f16 GEMMs are not implemented yet");
   std::string reason;
   check(cudaDeviceUsable(&reason), "CUDA backend: ", reason);
   int count = 0;
   cuda::checkCuda(cudaGetDeviceCount(&count), "cudaGetDeviceCount");
   check(device >= 0 && device < count, "CUDA backend: no device ", device, " (",
         count, " device", count == 1 ? "" : "s", " present)");
-  return std::make_unique<CudaBackend>(device);
+  return std::make_unique<CudaBackend>(device, precision);
 }
 
 } // namespace fresco

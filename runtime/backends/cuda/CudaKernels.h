@@ -48,6 +48,10 @@ void modulate(const float *x, const float *shift, const float *scale, float *y,
 
 // Elementwise.cu
 void unary(UnaryKind kind, const float *x, float *y, int64_t n, cudaStream_t s);
+/// y[i] = x[i] rounded to bf16 (else f16), to nearest even; y holds n
+/// 2-byte values.
+void toHalfPrecision(const float *x, void *y, int64_t n, bool bf16,
+                     cudaStream_t s);
 /// The arrays are host memory, as in Backend::binary.
 void binary(BinaryKind kind, const float *a, const float *b, float *out,
             int rank, const int64_t *outShape, const int64_t *aStrides,

@@ -20,6 +20,9 @@
 #include "runtime/backends/cuda/CudaKernels.h"
 #include "runtime/backends/cuda/CudaUtil.cuh"
 
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+
 namespace fresco {
 namespace cuda {
 namespace {
@@ -198,6 +201,35 @@ void unary(UnaryKind kind, const float *x, float *y, int64_t n,
     return checkLaunch("silu", s);
   }
   fail("unary: unknown kind ", int(kind));
+}
+
+namespace {
+template <typename T, typename F>
+__global__ void roundKernel(const float *x, T *y, int64_t n, F convert) {
+  for (int64_t i = globalIndex(); i < n; i += gridStride())
+    y[i] = convert(x[i]);
+}
+struct ToBf16 {
+  __device__ __nv_bfloat16 operator()(float v) const {
+    return __float2bfloat16_rn(v);
+  }
+};
+struct ToF16 {
+  __device__ __half operator()(float v) const { return __float2half_rn(v); }
+};
+} // namespace
+
+void toHalfPrecision(const float *x, void *y, int64_t n, bool bf16,
+                     cudaStream_t s) {
+  if (n == 0)
+    return;
+  if (bf16)
+    roundKernel<<<blocksFor(n), kThreads, 0, s>>>(
+        x, static_cast<__nv_bfloat16 *>(y), n, ToBf16{});
+  else
+    roundKernel<<<blocksFor(n), kThreads, 0, s>>>(x, static_cast<__half *>(y),
+                                                  n, ToF16{});
+  checkLaunch(bf16 ? "to_bf16" : "to_f16", s);
 }
 
 void binary(BinaryKind kind, const float *a, const float *b, float *out,

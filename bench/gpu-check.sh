@@ -128,7 +128,7 @@ elif [ -n "$cmake_bin" ] && [ -n "$ninja_bin" ] && [ -n "$nvcc" ] && [ -d "$mlir
        -DMLIR_DIR="$mlir_dir" -DFRESCO_ENABLE_CUDA=ON \
        -DCMAKE_CUDA_COMPILER="$nvcc" ${arch:+-DCMAKE_CUDA_ARCHITECTURES=$arch} \
      && timeout 300 "$ninja_bin" -C build-gpu fresco-run fresco-compile \
-          fresco-random-checkpoint backend_conformance_test gemm_precision_test \
+          fresco-random-checkpoint backend_conformance_test gemm_precision_test nccl_test \
      && bench/gpu-artifacts.sh build-gpu/bin build-gpu/plans; then
     bindir=build-gpu/bin plans=build-gpu/plans
     row "build" "ok" "source build, build-gpu/"
@@ -174,6 +174,17 @@ else
   failed=1
   reason=$(grep -m1 'no CUDA device' "$conf")
   row "conformance ($kc)" "FAIL" "rc $rc, $passed passed, $skipped skipped ${reason:+($reason) }${failures:+failed: $failures}"
+fi
+# NCCL on one rank (the plumbing; several GPUs are not lent).
+if [ "$dry" != 1 ] && [ -x "$bindir/nccl_test" ]; then
+  timeout 60 "$bindir/nccl_test" --gtest_color=no > "$OUT/nccl.txt" 2>&1
+  rc=$?
+  cat "$OUT/nccl.txt"
+  if [ $rc -eq 0 ] && grep -q '^\[  PASSED  \] 1 test' "$OUT/nccl.txt"; then
+    row "nccl (1 rank, device memory)" "ok" "collectives queued on the CUDA stream"
+  else
+    failed=1; row "nccl (1 rank, device memory)" "FAIL" "rc $rc: $(grep -m1 -i 'skipped\|failure\|error' "$OUT/nccl.txt" | cut -c1-70)"
+  fi
 fi
 sanitizer=$(command -v compute-sanitizer || ls /usr/local/cuda/bin/compute-sanitizer 2>/dev/null || true)
 [ "$dry" = 1 ] && sanitizer=""
@@ -290,7 +301,8 @@ for cfg in $FRESCO_GPU_CHECK_CONFIGS; do
   if [ $rc -ne 0 ]; then
     failed=1; row "$cfg tp=2 on one device" "FAIL" "rc $rc: $(grep -m1 error "$d/tp2.log" | cut -c1-80)"
   elif "$py" bench/gpu_dit.py compare "$d/tp2.npy" "$d/fresco-gpu.npy" --tol 1e-4 > "$d/cmp-tp2.txt"; then
-    row "$cfg tp=2 on one device" "ok" "vs 1 rank: $(cat "$d/cmp-tp2.txt"); ms per rank: $(run_ms "$d/tp2.log" 0), $(run_ms "$d/tp2.log" 1) (1 rank $fresco_ms)"
+    via=$(grep -m1 -o 'collectives staged through the host (Gloo): .*' "$d/tp2.log" | cut -c1-60)
+    row "$cfg tp=2 on one device" "ok" "vs 1 rank: $(cat "$d/cmp-tp2.txt"); ms per rank: $(run_ms "$d/tp2.log" 0), $(run_ms "$d/tp2.log" 1) (1 rank $fresco_ms); ${via:-comm: nccl?}"
   else
     failed=1; row "$cfg tp=2 on one device" "FAIL" "$(cat "$d/cmp-tp2.txt")"
   fi

@@ -1,0 +1,88 @@
+//===- NcclTest.cpp - The NCCL communicator on one GPU
+//---------------------===//
+//
+// One rank, one GPU: NCCL's collectives degenerate to copies, which is
+// enough to check the plumbing (loading libnccl, the Gloo bootstrap, calls
+// queued on the CUDA backend's stream on device memory, the watchdog's
+// events). Several ranks need several GPUs; bench/gpu-check.sh checks that
+// two ranks on one GPU fall back to Gloo. Skipped, saying why, without a
+// GPU or NCCL.
+//
+//===----------------------------------------------------------------------===//
+#include "runtime/backends/cuda/CudaBackend.h"
+#include "runtime/comm/Communicator.h"
+#include "runtime/comm/nccl/NcclCommunicator.h"
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <numeric>
+#include <vector>
+
+namespace fresco {
+namespace {
+
+using std::chrono::milliseconds;
+
+class NcclOneRank : public ::testing::Test {
+protected:
+  void SetUp() override {
+    std::string why;
+    if (!cudaDeviceUsable(&why))
+      GTEST_SKIP() << "no CUDA device: " << why;
+    backend = createCudaBackend(0);
+    RankEnv env; // rank 0 of 1: no rendezvous needed
+    comm =
+        createNcclCommunicator(createGlooCommunicator(env, milliseconds(5000)),
+                               *backend, milliseconds(5000), &why);
+    if (!comm)
+      GTEST_SKIP() << "NCCL unavailable: " << why;
+  }
+  void TearDown() override {
+    for (void *p : owned)
+      backend->release(p);
+  }
+
+  float *device(const std::vector<float> &v) {
+    auto *p = static_cast<float *>(backend->allocate(v.size() * 4));
+    backend->copyToDevice(p, v.data(), v.size() * 4);
+    owned.push_back(p);
+    return p;
+  }
+  std::vector<float> host(const float *p, size_t n) {
+    std::vector<float> v(n);
+    backend->copyToHost(v.data(), p, n * 4);
+    return v;
+  }
+
+  std::unique_ptr<Backend> backend;
+  std::unique_ptr<Communicator> comm;
+  std::vector<void *> owned;
+};
+
+TEST_F(NcclOneRank, CollectivesOnDeviceMemory) {
+  EXPECT_TRUE(comm->usesDeviceMemory());
+  EXPECT_EQ(comm->size(), 1);
+  std::vector<float> v(37);
+  std::iota(v.begin(), v.end(), 1.0f);
+  float *src = device(v);
+  float *dst = device(std::vector<float>(v.size(), -1.0f));
+  comm->allGather(src, dst, v.size() * 4);
+  EXPECT_EQ(host(dst, v.size()), v);
+
+  float *rs = device(std::vector<float>(v.size(), -1.0f));
+  comm->reduceScatterSum(src, rs, v.size());
+  EXPECT_EQ(host(rs, v.size()), v);
+
+  float *a2a = device(std::vector<float>(v.size(), -1.0f));
+  comm->allToAll(src, a2a, v.size() * 4);
+  EXPECT_EQ(host(a2a, v.size()), v);
+
+  comm->allReduceSum(src, v.size()); // one rank: the sum is itself
+  comm->barrier();
+  EXPECT_EQ(host(src, v.size()), v);
+  backend->synchronize();
+}
+
+} // namespace
+} // namespace fresco

@@ -4,6 +4,7 @@
 # which the lent GPU machines cannot build:
 #   OUTDIR/<cfg>-b2.fplan       transformer forward, batch 2, 1 rank
 #   OUTDIR/<cfg>-b2-tp2.fplan   the same, tensor parallel on 2 ranks
+#   OUTDIR/<cfg>-b2-uly2.fplan  the same, Ulysses sequence parallel on 2 ranks
 #   OUTDIR/flux-b2.fplan         the Flux-width DiT ($FRESCO_GPU_CHECK_FLUX,
 #                               default dit-flux-width-1024), batch 2
 #   OUTDIR/gen.fplan, OUTDIR/gen-pipe/  the tiny DiT pipeline (random weights)
@@ -18,6 +19,8 @@ for cfg in ${FRESCO_GPU_CHECK_CONFIGS:-dit-s-2-256 dit-xl-2-256}; do
     -o "$out/$cfg-b2.fplan" --batch 2 --quiet
   "$bin/fresco-compile" "$root/models/dit/configs/$cfg.json" \
     -o "$out/$cfg-b2-tp2.fplan" --batch 2 --ranks 2 --parallel tp=2 --quiet
+  "$bin/fresco-compile" "$root/models/dit/configs/$cfg.json" \
+    -o "$out/$cfg-b2-uly2.fplan" --batch 2 --ranks 2 --parallel ulysses=2 --quiet
 done
 # The Flux-width DiT, batch 2 (bf16 is chosen at run time).
 flux=${FRESCO_GPU_CHECK_FLUX:-dit-flux-width-1024}

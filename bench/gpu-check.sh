@@ -19,8 +19,8 @@
 #      torch.compile on the same GPU (bench/gpu_dit.py, same weights and
 #      inputs), achieved TFLOP/s against the card's measured f32 GEMM rate,
 #      outputs compared with each other and with --backend cpu; then the
-#      tensor-parallel plan on 2 ranks sharing the one GPU (collectives staged
-#      through the host): per-rank times, and its output against 1 rank;
+#      tp=2 and ulysses=2 plans on 2 ranks sharing the one GPU (collectives
+#      staged through the host): per-rank times, and outputs against 1 rank;
 #   4b. a DiT of Flux.1's width at 1024 px (models/dit/configs/
 #      dit-flux-width-1024.json, random weights) in bf16: Fresco --dtype bf16
 #      vs PyTorch eager and torch.compile in bf16, TFLOP/s against the
@@ -293,21 +293,23 @@ for cfg in $FRESCO_GPU_CHECK_CONFIGS; do
   fi
   row "$cfg forward b2 (ms)" "timing" "fresco $fresco_ms ($tflops TFLOP/s${share:+, $share of f32 GEMM}; ${replays:-0}/11 runs graph replays; without graphs $nograph_ms; bf16 GEMMs $bf16_ms), torch eager $eager_ms, torch.compile $compile_ms"
 
-  # Tensor parallel on 2 ranks sharing this one device.
-  timeout 150 "$bindir/fresco-run" "$plans/$cfg-b2-tp2.fplan" "${args[@]}" --ranks 2 \
-    --backend $backend --repeat 11 --stats --output "@$d/tp2.npy" > "$d/tp2.log" 2>&1
-  rc=$?
-  cat "$d/tp2.log"
-  if [ $rc -ne 0 ]; then
-    failed=1; row "$cfg tp=2 on one device" "FAIL" "rc $rc: $(grep -m1 error "$d/tp2.log" | cut -c1-80)"
-  elif "$py" bench/gpu_dit.py compare "$d/tp2.npy" "$d/fresco-gpu.npy" --tol 1e-4 > "$d/cmp-tp2.txt"; then
-    via=$(grep -m1 -o 'collectives staged through the host (Gloo): .*' "$d/tp2.log" | cut -c1-60)
-    row "$cfg tp=2 on one device" "ok" "vs 1 rank: $(cat "$d/cmp-tp2.txt"); ms per rank: $(run_ms "$d/tp2.log" 0), $(run_ms "$d/tp2.log" 1) (1 rank $fresco_ms); ${via:-comm: nccl?}"
-  else
-    failed=1; row "$cfg tp=2 on one device" "FAIL" "$(cat "$d/cmp-tp2.txt")"
-  fi
+  # Tensor and Ulysses parallel on 2 ranks sharing this one device.
+  for par in tp2 uly2; do
+    label="$cfg ${par/uly/ulysses=}"; label=${label/tp2/tp=2}
+    timeout 150 "$bindir/fresco-run" "$plans/$cfg-b2-$par.fplan" "${args[@]}" --ranks 2 \
+      --backend $backend --repeat 11 --stats --output "@$d/$par.npy" > "$d/$par.log" 2>&1
+    rc=$?
+    cat "$d/$par.log"
+    if [ $rc -ne 0 ]; then
+      failed=1; row "$label on one device" "FAIL" "rc $rc: $(grep -m1 error "$d/$par.log" | cut -c1-80)"
+    elif "$py" bench/gpu_dit.py compare "$d/$par.npy" "$d/fresco-gpu.npy" --tol 1e-4 > "$d/cmp-$par.txt"; then
+      via=$(grep -m1 -o 'collectives staged through the host (Gloo): .*' "$d/$par.log" | cut -c1-60)
+      row "$label on one device" "ok" "vs 1 rank: $(cat "$d/cmp-$par.txt"); ms per rank: $(run_ms "$d/$par.log" 0), $(run_ms "$d/$par.log" 1) (1 rank $fresco_ms); ${via:-comm: $([ $backend = cuda ] && echo nccl || echo gloo)}"
+    else
+      failed=1; row "$label on one device" "FAIL" "$(cat "$d/cmp-$par.txt")"
+    fi
+  done
 done
-row "ulysses=2 on one device" "n/a" "no ulysses pass yet"
 
 #=== 4b. the Flux-width DiT at 1024 px in bf16 ================================
 flux=${FRESCO_GPU_CHECK_FLUX:-dit-flux-width-1024}

@@ -10,6 +10,8 @@ void mlir::fresco::buildLowerToPlanPipeline(OpPassManager &pm) {
   pm.addPass(createCSEPass());
   // After CSE, so a linear it merges counts all its uses.
   pm.addNestedPass<func::FuncOp>(createFuseEpilogues());
+  // Likewise after CSE: a merged layer norm counts all its uses.
+  pm.addNestedPass<func::FuncOp>(createFuseModulation());
   pm.addNestedPass<func::FuncOp>(createAssignBuffers());
 }
 
@@ -26,6 +28,9 @@ void mlir::fresco::buildPartitionPipeline(OpPassManager &pm,
   TensorParallelOptions tp;
   tp.minSplitBytes = o.tpSplitMinBytes;
   pm.addPass(createTensorParallel(tp));
+  // After tp: it sees whole attention blocks, and ulysses then splits the
+  // heads tp left on each rank.
+  pm.addPass(createUlyssesParallel());
   pm.addPass(createInsertCollectives());
   pm.addPass(createCanonicalizerPass());
 }

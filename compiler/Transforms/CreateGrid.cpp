@@ -31,15 +31,15 @@ struct CreateGridPass : impl::CreateGridBase<CreateGridPass> {
     for (StringRef item : items) {
       auto [key, value] = item.trim().split('=');
       int64_t degree = 0;
-      if (key == "ulysses" || key == "ring" || key == "pipeline") {
+      if (key == "ring" || key == "pipeline") {
         module.emitError("parallel strategy '")
-            << key << "' is not implemented yet (available: cfg, tp)";
+            << key << "' is not implemented yet (available: cfg, tp, ulysses)";
         return signalPassFailure();
       }
-      if (key != "cfg" && key != "tp") {
+      if (key != "cfg" && key != "tp" && key != "ulysses") {
         module.emitError("unknown parallel axis '")
             << key << "' in '" << parallel
-            << "' (valid: cfg=N, tp=N; planned: ulysses, ring, pipeline)";
+            << "' (valid: cfg=N, tp=N, ulysses=N; planned: ring, pipeline)";
         return signalPassFailure();
       }
       if (value.getAsInteger(10, degree) || degree < 1) {

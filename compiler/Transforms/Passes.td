@@ -36,18 +36,33 @@ def FuseEpilogues : Pass<"fresco-fuse-epilogues", "::mlir::func::FuncOp"> {
   let dependentDialects = ["::mlir::fresco::FrescoDialect"];
 }
 
+def FuseModulation : Pass<"fresco-fuse-modulation", "::mlir::func::FuncOp"> {
+  let summary = "Fuse adaLN modulation into the preceding layer norm";
+  let description = [{
+    A `fresco.modulate` whose input is a `fresco.layer_norm` without
+    modulation, used by it alone, becomes that norm's `modulation` operands
+    (shift, scale): DiT's norm1 / norm3 / norm_out followed by their adaLN
+    modulation run as one kernel, and the normalised, unmodulated tensor
+    needs no buffer. The fused norm takes the modulate's place in the
+    block, where shift and scale are defined. A norm with other uses keeps
+    its result and the modulate stays an op. Runs after partitioning and
+    before fresco-assign-buffers.
+  }];
+  let dependentDialects = ["::mlir::fresco::FrescoDialect"];
+}
+
 def CreateGrid : Pass<"fresco-create-grid", "::mlir::ModuleOp"> {
   let summary = "Create the device grid from a parallel spec like cfg=2,tp=2";
   let description = [{
     Adds `shard.grid @grid` with one axis per entry of `parallel` (in the
     order given) and the module attribute `fresco.grid_axes` naming them.
-    Known axis names: cfg, tp (ulysses, ring and pipeline are reserved for
+    Known axis names: cfg, tp, ulysses (ring and pipeline are reserved for
     later strategies and rejected with a message). Fails when the product
     of the degrees differs from `ranks` (when given).
   }];
   let options = [
     Option<"parallel", "parallel", "std::string", /*default=*/"\"\"",
-           "comma-separated axis=degree list, e.g. cfg=2,tp=2">,
+           "comma-separated axis=degree list, e.g. cfg=2,tp=2 or ulysses=4">,
     Option<"ranks", "ranks", "int64_t", /*default=*/"0",
            "ranks the grid must span (0: any)">
   ];
@@ -91,6 +106,26 @@ def TensorParallel : Pass<"fresco-tensor-parallel", "::mlir::ModuleOp"> {
            /*default=*/"8 << 20",
            "split per-sample linear weights of at least this many bytes">
   ];
+  let dependentDialects = ["::mlir::shard::ShardDialect"];
+}
+
+def UlyssesParallel : Pass<"fresco-ulysses-parallel", "::mlir::ModuleOp"> {
+  let summary = "DeepSpeed-Ulysses sequence parallelism over the ulysses axis";
+  let description = [{
+    In the denoiser: the [B, C, H, W] image argument is split by rows
+    (shard.all_slice along dimension 2, after any cfg batch slice); a patch
+    embedding (stride == kernel, no padding) turns each band of rows into a
+    contiguous block of tokens, and every per-token op (linear, layer_norm,
+    modulate, activations, broadcasting arithmetic) stays local, with
+    replicated operands that span the tokens (the position table) sliced to
+    this rank's block. Around every attention a shard.all_to_all turns the
+    sequence-split q, k and v into head-split ones (H/P heads per rank) and
+    another turns the result back. A result still split is all-gathered
+    before the return. The split dimension is tracked through reshapes and
+    transposes; any op it cannot map is a located error, as are head counts
+    or patch rows that do not divide the degree. A no-op without a ulysses
+    axis.
+  }];
   let dependentDialects = ["::mlir::shard::ShardDialect"];
 }
 

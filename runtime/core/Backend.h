@@ -141,6 +141,20 @@ public:
   virtual void modulate(const float *x, const float *shift, const float *scale,
                         float *y, int64_t B, int64_t T, int64_t D) = 0;
 
+  /// y = modulate(layerNorm(x, gamma, beta), shift, scale): a layer norm
+  /// with a fused adaLN modulation (the plan's LayerNormAttrs.modulated).
+  /// x and y [B,T,D], gamma/beta optional [D], shift and scale [B,D]; y may
+  /// alias x. By default the norm, then the modulation in place; backends
+  /// override it to modulate each row while it is still in registers or
+  /// cache.
+  virtual void layerNormModulate(const float *x, const float *gamma,
+                                 const float *beta, const float *shift,
+                                 const float *scale, float *y, int64_t B,
+                                 int64_t T, int64_t D, float eps) {
+    layerNorm(x, gamma, beta, y, B * T, D, eps);
+    modulate(y, shift, scale, y, B, T, D);
+  }
+
   /// Multi-head attention, softmax(q k^T * scale) v per head, no mask.
   /// q [B,Tq,H*Dh], k and v [B,Tk,H*Dh], o [B,Tq,H*Dh]; head h owns columns
   /// [h*Dh, (h+1)*Dh) as diffusers lays them out.

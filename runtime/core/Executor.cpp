@@ -233,16 +233,23 @@ std::function<void()> InstrBinder::bind() {
     };
   }
   case plan::OpCode::LayerNorm: {
-    need(ops.size() == 1 || ops.size() == 3, "expected 1 or 3 operands");
+    auto *a = attrs<plan::LayerNormAttrs>();
+    // Modulated: x, [weight, bias,] shift, scale (the plan verifier
+    // checked the count against the flag; checked again here).
+    const bool mod = a->modulated();
+    need((!mod && (ops.size() == 1 || ops.size() == 3)) ||
+             (mod && (ops.size() == 3 || ops.size() == 5)),
+         "expected ", mod ? "3 or 5" : "1 or 3", " operands, got ", ops.size());
+    const size_t affineOps = ops.size() - (mod ? 2 : 0); // x [, w, b]
     need(res.size() == 1, "expected one result");
     const Ref &x = ops[0], &y = res[0];
     f32(x, "input");
     need(!x.shape.empty(), "input must have rank >= 1");
     shape(y, x.shape, "result");
-    float eps = attrs<plan::LayerNormAttrs>()->epsilon();
+    float eps = a->epsilon();
     int64_t cols = x.shape.back(), rows = cols ? x.numel() / cols : 0;
     const float *g = nullptr, *bb = nullptr;
-    if (ops.size() == 3) {
+    if (affineOps == 3) {
       shape(ops[1], {cols}, "weight");
       shape(ops[2], {cols}, "bias");
       g = ops[1].f32();
@@ -250,7 +257,17 @@ std::function<void()> InstrBinder::bind() {
     }
     const float *px = x.f32();
     float *py = y.f32();
-    return [=] { bp->layerNorm(px, g, bb, py, rows, cols, eps); };
+    if (!mod)
+      return [=] { bp->layerNorm(px, g, bb, py, rows, cols, eps); };
+    need(x.shape.size() == 3, "a modulated input must be [B, T, D], got ",
+         shapeToString(x.shape));
+    Shape bd = {x.shape[0], x.shape[2]};
+    shape(ops[affineOps], bd, "shift");
+    shape(ops[affineOps + 1], bd, "scale");
+    int64_t B = x.shape[0], T = x.shape[1];
+    const float *ps = ops[affineOps].f32(), *pc = ops[affineOps + 1].f32();
+    return
+        [=] { bp->layerNormModulate(px, g, bb, ps, pc, py, B, T, cols, eps); };
   }
   case plan::OpCode::GroupNorm: {
     need(ops.size() == 1 || ops.size() == 3, "expected 1 or 3 operands");
@@ -590,6 +607,91 @@ std::function<void()> InstrBinder::bind() {
       b->copyToDevice(dst, out->data(), bytes * parts);
     };
   }
+  case plan::OpCode::AllToAll: {
+    counts(1, 1);
+    auto *a = attrs<plan::CollectiveAttrs>();
+    Communicator &comm = group(*a);
+    const Ref &x = ops[0], &y = res[0];
+    int64_t rank = int64_t(x.shape.size()), sd = a->split_dim(),
+            cd = a->concat_dim(), parts = comm.size();
+    need(sd >= 0 && sd < rank && cd >= 0 && cd < rank, "split dimension ", sd,
+         " or concat dimension ", cd, " out of range");
+    need(x.shape[sd] % parts == 0, "split dimension ", sd, " of ",
+         shapeToString(x.shape), " not divisible by ", parts, " members");
+    need(y.dtype == x.dtype, "dtype changes");
+    Shape block = x.shape; // what each member sends each other member
+    block[sd] /= parts;
+    Shape want = block;
+    want[cd] *= parts;
+    shape(y, want, "result");
+    size_t es = dtypeSize(x.dtype);
+    size_t bytes = size_t(numElements(block)) * es;
+    // Send block p is x's p-th run along sd: `outer` rows of `run` elements.
+    int64_t outerS = 1, runS = 1, outerC = 1, runC = 1;
+    for (int64_t d = 0; d < sd; ++d)
+      outerS *= x.shape[d];
+    for (int64_t d = sd; d < rank; ++d)
+      runS *= block[d];
+    // Received block p goes to y's p-th run along cd.
+    for (int64_t d = 0; d < cd; ++d)
+      outerC *= block[d];
+    for (int64_t d = cd; d < rank; ++d)
+      runC *= block[d];
+    const uint8_t *src = static_cast<const uint8_t *>(x.ptr);
+    uint8_t *dst = static_cast<uint8_t *>(y.ptr);
+    Communicator *c = &comm;
+    Backend *b = &be;
+    // pack: x -> contiguous blocks; unpack: blocks -> y. `copy` is the
+    // backend's strided copy, or a host one for host-staged data.
+    using Copy = std::function<void(const void *, int64_t, void *, int64_t,
+                                    int64_t, int64_t)>;
+    auto pack = [=](const Copy &copy, const uint8_t *from, uint8_t *blocks) {
+      for (int64_t p = 0; p < parts; ++p)
+        copy(from + p * runS * es, parts * runS, blocks + p * bytes, runS,
+             outerS, runS);
+    };
+    auto unpack = [=](const Copy &copy, const uint8_t *blocks, uint8_t *to) {
+      for (int64_t p = 0; p < parts; ++p)
+        copy(blocks + p * bytes, runC, to + p * runC * es, parts * runC, outerC,
+             runC);
+    };
+    Copy onBackend = [b, es](const void *s, int64_t sr, void *d, int64_t dr,
+                             int64_t rows, int64_t n) {
+      b->copyStrided(s, sr, d, dr, rows, n, es);
+    };
+    if (be.usesHostMemory() || comm.usesDeviceMemory()) {
+      // Both buffers in the communicator's memory: pack, exchange, unpack
+      // there (NCCL queues on the backend's stream, in order).
+      std::shared_ptr<void> staging(be.allocate(2 * bytes * parts),
+                                    [b](void *p) { b->release(p); });
+      return [=] {
+        auto *send = static_cast<uint8_t *>(staging.get());
+        uint8_t *recv = send + bytes * parts;
+        pack(onBackend, src, send);
+        c->allToAll(send, recv, bytes);
+        unpack(onBackend, recv, dst);
+      };
+    }
+    // Device memory: exchanged through host buffers, packed and unpacked
+    // on the host as the AllGather device path does.
+    Copy onHost = [es](const void *s, int64_t sr, void *d, int64_t dr,
+                       int64_t rows, int64_t n) {
+      for (int64_t r = 0; r < rows; ++r)
+        std::memcpy(static_cast<uint8_t *>(d) + size_t(r * dr) * es,
+                    static_cast<const uint8_t *>(s) + size_t(r * sr) * es,
+                    size_t(n) * es);
+    };
+    auto host = std::make_shared<std::vector<uint8_t>>(4 * bytes * parts);
+    return [=] {
+      uint8_t *mine = host->data(), *send = mine + bytes * parts,
+              *recv = send + bytes * parts, *out = recv + bytes * parts;
+      b->copyToHost(mine, src, bytes * parts);
+      pack(onHost, mine, send);
+      c->allToAll(send, recv, bytes);
+      unpack(onHost, recv, out);
+      b->copyToDevice(dst, out, bytes * parts);
+    };
+  }
   case plan::OpCode::Copy: {
     counts(1, 1);
     need(ops[0].dtype == res[0].dtype && ops[0].numel() == res[0].numel(),
@@ -702,7 +804,8 @@ void Executor::bind(const plan::Function &f, Bound &out) {
     out.stepOps.push_back(opName(in->op()));
     // Collectives copy through the host and talk to other ranks.
     if (in->op() == plan::OpCode::AllReduce ||
-        in->op() == plan::OpCode::AllGather)
+        in->op() == plan::OpCode::AllGather ||
+        in->op() == plan::OpCode::AllToAll)
       out.recordable = false;
   }
   for (flatbuffers::uoffset_t i = 0; i < f.inputs()->size(); ++i) {

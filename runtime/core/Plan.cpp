@@ -79,6 +79,68 @@ void verifyLinearAttrs(const plan::Instr &in, const std::string &where) {
         where, ": unknown Linear activation ", int(a->activation()));
 }
 
+/// A LayerNorm has LayerNormAttrs, and operands that its `modulated` flag
+/// reads one way only: 3 operands are weight and bias unmodulated, shift
+/// and scale modulated.
+void verifyLayerNorm(const plan::Instr &in, const std::string &where) {
+  const plan::LayerNormAttrs *a = in.attrs_as_LayerNormAttrs();
+  std::string got = plan::EnumNameOpAttrs(in.attrs_type());
+  check(a != nullptr, where,
+        ": LayerNorm attributes must be LayerNormAttrs, got ",
+        got.empty() ? "table type " + std::to_string(int(in.attrs_type()))
+                    : got);
+  size_t n = in.operands()->size();
+  if (a->modulated())
+    check(n == 3 || n == 5, where,
+          ": a modulated LayerNorm takes x, [weight, bias,] shift, scale (3 "
+          "or 5 operands), got ",
+          n);
+  else
+    check(n == 1 || n == 3, where,
+          ": a LayerNorm takes x [, weight, bias] (1 or 3 operands), got ", n);
+}
+
+/// An AllToAll's group and dimensions: the blocks it sends must tile its
+/// operand exactly, and its result must be what the blocks concatenate to.
+/// Runs after the value indices were checked.
+void verifyAllToAll(const plan::Instr &in, const plan::Function &f,
+                    const plan::RankProgram &rp, const std::string &where) {
+  const plan::CollectiveAttrs *a = in.attrs_as_CollectiveAttrs();
+  check(a != nullptr, where, ": AllToAll attributes must be CollectiveAttrs");
+  check(a->members() && a->members()->size() >= 1, where,
+        ": AllToAll has no group members");
+  bool member = false;
+  for (flatbuffers::uoffset_t i = 0; i < a->members()->size(); ++i) {
+    int32_t m = a->members()->Get(i);
+    check(m >= 0 && (i == 0 || a->members()->Get(i - 1) < m), where,
+          ": AllToAll members must be sorted, distinct world ranks");
+    member |= m == rp.rank();
+  }
+  check(member, where, ": this rank (", rp.rank(),
+        ") is not a member of its AllToAll group");
+  check(in.operands()->size() == 1 && in.results()->size() == 1, where,
+        ": AllToAll takes one operand and one result");
+  const plan::Value *x = f.values()->Get(in.operands()->Get(0));
+  const plan::Value *y = f.values()->Get(in.results()->Get(0));
+  int64_t rank = int64_t(x->shape()->size());
+  int64_t s = a->split_dim(), c = a->concat_dim();
+  int64_t parts = int64_t(a->members()->size());
+  check(s >= 0 && s < rank && c >= 0 && c < rank, where,
+        ": AllToAll dimensions split ", s, ", concat ", c,
+        " outside the operand's rank ", rank);
+  check(x->shape()->Get(s) % parts == 0, where, ": AllToAll split dimension ",
+        s, " of size ", x->shape()->Get(s), " is not divisible by the ", parts,
+        " members");
+  std::vector<int64_t> want(x->shape()->begin(), x->shape()->end());
+  want[s] /= parts;
+  want[c] *= parts;
+  check(y->dtype() == x->dtype() &&
+            std::vector<int64_t>(y->shape()->begin(), y->shape()->end()) ==
+                want,
+        where, ": AllToAll result does not match its operand split along ", s,
+        " and concatenated along ", c);
+}
+
 void verifyFunction(const plan::Function &f, const plan::RankProgram &rp,
                     const std::string &ctx) {
   uint32_t numWeights = rp.weights() ? rp.weights()->size() : 0;
@@ -132,6 +194,10 @@ void verifyFunction(const plan::Function &f, const plan::RankProgram &rp,
     checkIndices(in->results(), where, true);
     if (in->op() == plan::OpCode::Linear)
       verifyLinearAttrs(*in, where);
+    if (in->op() == plan::OpCode::LayerNorm)
+      verifyLayerNorm(*in, where);
+    if (in->op() == plan::OpCode::AllToAll)
+      verifyAllToAll(*in, f, rp, where);
   }
   checkIndices(f.inputs(), ctx + ", inputs", true);
   checkIndices(f.outputs(), ctx + ", outputs", true);

@@ -9,7 +9,9 @@ namespace fresco {
 /// refuses plans of another version.
 /// 2: Linear may carry LinearAttrs (a fused activation); a version-1 runtime
 /// would skip it silently.
-constexpr uint32_t kPlanVersion = 2;
+/// 3: LayerNorm may be modulated (LayerNormAttrs.modulated, shift and scale
+/// as two more operands), which a version-2 runtime does not know.
+constexpr uint32_t kPlanVersion = 3;
 } // namespace fresco
 
 #endif // FRESCO_RUNTIME_CORE_PLANVERSION_H

@@ -6,7 +6,7 @@
 # collectives of a device backend (--backend cpu-staged), the same bits. Also checks, per rank, that
 # the weight bytes fresco-inspect reports are what the runtime loaded, that
 # tensor parallelism loads ~1/P of the shardable weights, and that the
-# communication per step is the Megatron / CFG formula.
+# communication per step is the Megatron / CFG / Ulysses formula.
 set -euo pipefail
 . "$(dirname "$0")/common.sh"
 B=$FRESCO_BIN
@@ -36,9 +36,13 @@ run placed 2 --place transformer=1,vae=0
 run cfg2tp4 8 --parallel cfg=2,tp=4
 # adaLN and embedder linears split too (gathered along the feature axis).
 run tp2split 2 --parallel tp=2 --tp-split-min-bytes 0
+# Ulysses: image rows (tokens) split, all_to_all around every attention.
+run uly2 2 --parallel ulysses=2
+run cfg2uly2 4 --parallel cfg=2,ulysses=2
+run tp2uly2 4 --parallel tp=2,ulysses=2
 # The device-memory path (weights copied in, all_reduce and all_gather
 # staged through host buffers, as on a GPU) must give the very same bits.
-for name in tp2split cfg2tp2; do
+for name in tp2split cfg2tp2 cfg2uly2; do
   "$B/fresco-run" "$work/$name.fplan" --weights "$work/pipe" --backend cpu-staged \
     --class-label 3,7 --steps 4 --latents "@$work/x0.npy" --quiet \
     -o "$work/$name-staged.png" --output-latents "@$work/$name-staged.npy"
@@ -60,7 +64,8 @@ from safetensors.numpy import load_file
 work = sys.argv[1]
 ref = np.load(f"{work}/one.npy")
 ok = True
-for name in ["cfg2", "tp2", "tp4", "cfg2tp2", "placed", "cfg2tp4", "tp2split"]:
+for name in ["cfg2", "tp2", "tp4", "cfg2tp2", "placed", "cfg2tp4", "tp2split",
+             "uly2", "cfg2uly2", "tp2uly2"]:
     got = np.load(f"{work}/{name}.npy")
     ratio = np.abs(got - ref).max() / np.abs(ref).max()
     sizes = {Image.open(f"{work}/{name}-{i}.png").size for i in range(2)}
@@ -69,7 +74,8 @@ for name in ["cfg2", "tp2", "tp4", "cfg2tp2", "placed", "cfg2tp4", "tp2split"]:
     ok &= good
 
 # Per-rank weight bytes: fresco-inspect vs what each rank loaded.
-for name in ["one", "tp2", "tp4", "cfg2tp2", "placed", "cfg2tp4", "tp2split"]:
+for name in ["one", "tp2", "tp4", "cfg2tp2", "placed", "cfg2tp4", "tp2split",
+             "uly2", "cfg2uly2", "tp2uly2"]:
     inspect = {r["rank"]: r["weight_bytes"] for r in json.load(open(f"{work}/{name}.json"))["ranks"]}
     log = open(f"{work}/{name}.log").read()
     loaded = {}
@@ -104,12 +110,23 @@ cfg = json.load(open(f"{work}/pipe/transformer/config.json"))
 L, D = cfg["num_layers"], cfg["num_attention_heads"] * cfg["attention_head_dim"]
 T = (cfg["sample_size"] // cfg["patch_size"]) ** 2
 out = 2 * 2 * cfg["out_channels"] * cfg["sample_size"] ** 2 * 4
-for name, cfgdeg, tp in [("cfg2", 2, 1), ("tp2", 1, 2), ("tp4", 1, 4), ("cfg2tp2", 2, 2), ("cfg2tp4", 2, 4)]:
+# Ulysses = 4 all_to_alls per block (q, k, v in, the attention out back),
+# each producing [B_local, T, D / P] f32 (a 1/P share of its
+# [B_local, T/P, D] input goes to each peer), plus the all_gather of the
+# row-split prediction [B_local, 2C, H, W] before cfg's. With tp too, the
+# all_reduces cover the rank's T/P tokens and the all_to_alls its D/tp.
+for name, cfgdeg, tp, uly in [("cfg2", 2, 1, 1), ("tp2", 1, 2, 1), ("tp4", 1, 4, 1),
+                              ("cfg2tp2", 2, 2, 1), ("cfg2tp4", 2, 4, 1),
+                              ("uly2", 1, 1, 2), ("cfg2uly2", 2, 1, 2),
+                              ("tp2uly2", 1, 2, 2)]:
     want = {}
     if tp > 1:
-        want["all_reduce"] = 2 * L * (4 // cfgdeg) * T * D * 4
+        want["all_reduce"] = 2 * L * (4 // cfgdeg) * (T // uly) * D * 4
+    if uly > 1:
+        want["all_to_all"] = 4 * L * (4 // cfgdeg) * T * (D // tp // uly) * 4
+        want["all_gather"] = out // cfgdeg
     if cfgdeg > 1:
-        want["all_gather"] = out
+        want["all_gather"] = want.get("all_gather", 0) + out
     for r in json.load(open(f"{work}/{name}.json"))["ranks"]:
         got = r["comm_bytes_per_step"]
         if got != want:

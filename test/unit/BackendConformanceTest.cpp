@@ -363,6 +363,75 @@ TEST_P(Conformance, Modulate) {
   }
 }
 
+// Layer norm with a fused adaLN modulation (the plan's modulated LayerNorm):
+// the backend's kernel and the interface's default (norm, then modulate)
+// against a double reference of the two ops. Odd widths, T = 1 (one row per
+// sample, so shift/scale change every row), B > 1, no affine / gamma only /
+// both, in place.
+TEST_P(Conformance, LayerNormModulate) {
+  struct Case {
+    int64_t B, T, D;
+  } cases[] = {{1, 1, 1}, {3, 1, 7}, {2, 5, 33}, {4, 3, 97}, {2, 64, 1152}};
+  uint32_t seed = 1300;
+  for (const Case &c : cases)
+    for (int affine = 0; affine < 3; ++affine)
+      for (bool inPlace : {false, true})
+        for (bool fused : {true, false}) {
+          SCOPED_TRACE(::testing::Message()
+                       << "B=" << c.B << " T=" << c.T << " D=" << c.D
+                       << " affine=" << affine << " inPlace=" << inPlace
+                       << " fused=" << fused);
+          const int64_t rows = c.B * c.T;
+          // A large mean, as for LayerNorm.
+          Vec x = randomVec(size_t(rows * c.D), seed++, 99.0f, 101.0f);
+          Vec g = randomVec(size_t(c.D), seed++, 0.5f, 1.5f);
+          Vec bt = randomVec(size_t(c.D), seed++);
+          Vec shift = randomVec(size_t(c.B * c.D), seed++);
+          Vec scale = randomVec(size_t(c.B * c.D), seed++);
+          const float eps = 1e-6f;
+          RefVec ref(x.size());
+          for (int64_t r = 0; r < rows; ++r) {
+            const float *xr = x.data() + r * c.D;
+            const int64_t b = r / c.T;
+            double mean = 0, var = 0;
+            for (int64_t i = 0; i < c.D; ++i)
+              mean += xr[i];
+            mean /= double(c.D);
+            for (int64_t i = 0; i < c.D; ++i)
+              var += (xr[i] - mean) * (xr[i] - mean);
+            var /= double(c.D);
+            for (int64_t i = 0; i < c.D; ++i) {
+              double v = (xr[i] - mean) / std::sqrt(var + eps);
+              if (affine >= 1)
+                v *= g[i];
+              if (affine >= 2)
+                v += bt[i];
+              ref[r * c.D + i] =
+                  v * (1.0 + scale[b * c.D + i]) + double(shift[b * c.D + i]);
+            }
+          }
+          auto dx = in(x), dg = in(g), db = in(bt);
+          auto dsh = in(shift), dsc = in(scale);
+          auto dy = inPlace ? nullptr : out(x.size());
+          float *y = inPlace ? dx->f() : dy->f();
+          const float *gp = affine >= 1 ? dg->f() : nullptr;
+          const float *bp = affine >= 2 ? db->f() : nullptr;
+          if (fused)
+            be().layerNormModulate(dx->f(), gp, bp, dsh->f(), dsc->f(), y, c.B,
+                                   c.T, c.D, eps);
+          else
+            be().Backend::layerNormModulate(dx->f(), gp, bp, dsh->f(), dsc->f(),
+                                            y, c.B, c.T, c.D, eps);
+          expectClose(ref, (inPlace ? dx : dy)->read());
+        }
+  // Nothing to do, nothing touched.
+  be().layerNormModulate(nullptr, nullptr, nullptr, nullptr, nullptr, nullptr,
+                         0, 3, 8, 1e-6f);
+  be().layerNormModulate(nullptr, nullptr, nullptr, nullptr, nullptr, nullptr,
+                         2, 3, 0, 1e-6f);
+  be().synchronize();
+}
+
 //===----------------------------------------------------------------------===//
 // attention
 //===----------------------------------------------------------------------===//

@@ -398,6 +398,45 @@ TEST_F(CpuKernelsTest, Modulate) {
         }
 }
 
+// The fused kernel's three loops (both affine operands, neither, one of
+// them), a large mean, the parallel path (200 x 1152) and in place.
+TEST_F(CpuKernelsTest, LayerNormModulate) {
+  struct Case {
+    int64_t B, T, D;
+  } cases[] = {{1, 1, 1}, {3, 1, 7}, {2, 5, 33}, {2, 100, 1152}};
+  uint32_t seed = 550;
+  for (const Case &c : cases)
+    for (int affine = 0; affine < 4; ++affine)
+      for (float offset : {0.0f, 100.0f})
+        for (bool inPlace : {false, true}) {
+          SCOPED_TRACE(::testing::Message()
+                       << "B=" << c.B << " T=" << c.T << " D=" << c.D
+                       << " affine=" << affine << " offset=" << offset
+                       << " inPlace=" << inPlace);
+          const int64_t rows = c.B * c.T;
+          Vec x = randomVec(static_cast<size_t>(rows * c.D), seed++,
+                            offset - 2.0f, offset + 2.0f);
+          Vec gamma = randomVec(static_cast<size_t>(c.D), seed++, 0.5f, 1.5f);
+          Vec beta = randomVec(static_cast<size_t>(c.D), seed++);
+          Vec shift = randomVec(static_cast<size_t>(c.B * c.D), seed++);
+          Vec scale = randomVec(static_cast<size_t>(c.B * c.D), seed++);
+          const float *g = (affine & 1) ? gamma.data() : nullptr;
+          const float *b = (affine & 2) ? beta.data() : nullptr;
+          RefVec ref = refLayerNorm(x, g, b, rows, c.D, 1e-6f);
+          for (int64_t r = 0; r < rows; ++r)
+            for (int64_t d = 0; d < c.D; ++d) {
+              const size_t s = size_t((r / c.T) * c.D + d);
+              double &v = ref[size_t(r * c.D + d)];
+              v = v * (1.0 + double(scale[s])) + double(shift[s]);
+            }
+          Vec y(x.size());
+          float *out = inPlace ? x.data() : y.data();
+          backend->layerNormModulate(x.data(), g, b, shift.data(), scale.data(),
+                                     out, c.B, c.T, c.D, 1e-6f);
+          expectClose(ref, out);
+        }
+}
+
 //===----------------------------------------------------------------------===//
 // attention
 //===----------------------------------------------------------------------===//

@@ -7,6 +7,7 @@
 //===----------------------------------------------------------------------===//
 #include "runtime/core/Plan.h"
 #include "runtime/backends/cpu/CpuBackend.h"
+#include "runtime/comm/Communicator.h"
 #include "runtime/core/Error.h"
 #include "runtime/core/Executor.h"
 #include "runtime/core/PlanVersion.h"
@@ -33,8 +34,11 @@ struct ValueSpec {
 struct InstrSpec {
   fp::OpCode op;
   std::vector<int32_t> operands, results;
-  bool attention = false; // attach AttentionAttrs
-  int activation = -1;    // >= 0: attach LinearAttrs with this activation
+  bool attention = false;       // attach AttentionAttrs
+  int activation = -1;          // >= 0: attach LinearAttrs with this activation
+  std::vector<int32_t> members; // non-empty: attach CollectiveAttrs
+  int64_t splitDim = 0, concatDim = 0;
+  int layerNorm = -1; // >= 0: attach LayerNormAttrs, modulated when 1
 };
 
 /// y = silu(a + b) over [2, 3] f32: values 0 = a, 1 = b, 2 = sum, 3 = y.
@@ -72,6 +76,14 @@ struct PlanSpec {
       } else if (i.activation >= 0) {
         attrs = fp::CreateLinearAttrs(b, fp::Activation(i.activation)).Union();
         type = fp::OpAttrs::LinearAttrs;
+      } else if (i.layerNorm >= 0) {
+        attrs = fp::CreateLayerNormAttrs(b, 1e-6f, i.layerNorm == 1).Union();
+        type = fp::OpAttrs::LayerNormAttrs;
+      } else if (!i.members.empty()) {
+        attrs = fp::CreateCollectiveAttrs(b, b.CreateVector(i.members), 0,
+                                          i.splitDim, i.concatDim)
+                    .Union();
+        type = fp::OpAttrs::CollectiveAttrs;
       }
       ins.push_back(fp::CreateInstr(b, i.op, b.CreateVector(i.operands),
                                     b.CreateVector(i.results), type, attrs));
@@ -149,6 +161,158 @@ PlanSpec linearSpec(fp::Activation act) {
   s.inputNames = {"x", "w"};
   s.outputs = {2};
   return s;
+}
+
+/// y = layer_norm(x) for x [2, 3, 5] (B, T, D), with weight and bias [5]
+/// when `affine`, then modulated by shift and scale [2, 5] when `modulated`:
+/// values 0 = x, then weight, bias, shift, scale as present, then y.
+PlanSpec layerNormSpec(bool affine, bool modulated) {
+  PlanSpec s;
+  s.values = {{fp::ValueKind::Arena, fp::DType::F32, {2, 3, 5}, 0}};
+  s.inputNames = {"x"};
+  uint64_t offset = 128;
+  auto add = [&](std::vector<int64_t> shape, const char *name) {
+    s.values.push_back({fp::ValueKind::Arena, fp::DType::F32, shape, offset});
+    s.inputNames.push_back(name);
+    offset += 64;
+  };
+  if (affine) {
+    add({5}, "weight");
+    add({5}, "bias");
+  }
+  if (modulated) {
+    add({2, 5}, "shift");
+    add({2, 5}, "scale");
+  }
+  int32_t y = int32_t(s.values.size());
+  s.values.push_back({fp::ValueKind::Arena, fp::DType::F32, {2, 3, 5}, offset});
+  s.arena = offset + 128;
+  s.inputs.clear();
+  for (int32_t i = 0; i < y; ++i)
+    s.inputs.push_back(i);
+  s.outputs = {y};
+  s.instrs = {{fp::OpCode::LayerNorm, s.inputs, {y}}};
+  s.instrs[0].layerNorm = modulated ? 1 : 0;
+  return s;
+}
+
+TEST(Plan, ModulatedLayerNormRuns) {
+  for (bool affine : {false, true})
+    for (bool modulated : {false, true}) {
+      SCOPED_TRACE(::testing::Message()
+                   << "affine=" << affine << " modulated=" << modulated);
+      LoadedPlan p = LoadedPlan::fromBytes(
+          layerNormSpec(affine, modulated).build(), "ln.fplan");
+      WeightStore weights(p.rank(0), "/nonexistent");
+      auto backend = createCpuBackend();
+      Executor exec(p, 0, *backend, weights);
+      auto tensor = [](std::vector<int64_t> shape, float a, float b) {
+        HostTensor t{DType::F32, shape, {}};
+        t.data.resize(4 * size_t(numElements(shape)));
+        for (int64_t i = 0; i < numElements(shape); ++i)
+          t.as<float>()[i] = a * float(i % 7) + b * float(i % 3) - 0.5f;
+        return t;
+      };
+      HostTensor x = tensor({2, 3, 5}, 0.75f, -0.5f);
+      HostTensor g = tensor({5}, 0.2f, 0.1f), bt = tensor({5}, -0.3f, 0.4f);
+      HostTensor sh = tensor({2, 5}, 0.1f, 0.3f),
+                 sc = tensor({2, 5}, -0.2f, 0.2f);
+      std::vector<HostTensor> ins = {x};
+      if (affine)
+        ins.insert(ins.end(), {g, bt});
+      if (modulated)
+        ins.insert(ins.end(), {sh, sc});
+      std::vector<HostTensor> out = exec.run("f", ins);
+      ASSERT_EQ(out.size(), 1u);
+      for (int r = 0; r < 6; ++r) {
+        const float *xr = x.as<float>() + r * 5;
+        double mean = 0, var = 0;
+        for (int d = 0; d < 5; ++d)
+          mean += xr[d] / 5.0;
+        for (int d = 0; d < 5; ++d)
+          var += (xr[d] - mean) * (xr[d] - mean) / 5.0;
+        for (int d = 0; d < 5; ++d) {
+          double want = (xr[d] - mean) / std::sqrt(var + 1e-6);
+          if (affine)
+            want = want * g.as<float>()[d] + bt.as<float>()[d];
+          if (modulated)
+            want = want * (1.0 + sc.as<float>()[(r / 3) * 5 + d]) +
+                   sh.as<float>()[(r / 3) * 5 + d];
+          EXPECT_NEAR(out[0].as<float>()[r * 5 + d], want, 1e-5)
+              << "at row " << r << ", " << d;
+        }
+      }
+    }
+}
+
+/// An AllToAll over members {0, 1} of x [2, 4, 6] -> y [2, 8, 3]: the
+/// sequence-to-heads exchange of Ulysses (split 2, concat 1).
+PlanSpec allToAllSpec() {
+  PlanSpec s;
+  s.arena = 2 * 4 * 48;
+  s.values = {{fp::ValueKind::Arena, fp::DType::F32, {2, 4, 6}, 0},
+              {fp::ValueKind::Arena, fp::DType::F32, {2, 8, 3}, 4 * 48}};
+  s.instrs = {{fp::OpCode::AllToAll, {0}, {1}, false, -1, {0, 1}, 2, 1}};
+  s.inputs = {0};
+  s.inputNames = {"x"};
+  s.outputs = {1};
+  return s;
+}
+
+/// A 2-member stand-in whose peer sends back exactly what it receives, so
+/// recv block i = send block i: the result shows how the executor packed
+/// and unpacked the blocks.
+class MirrorComm : public Communicator {
+public:
+  int rank() const override { return 0; }
+  int size() const override { return 2; }
+  int globalRank(int i) const override { return i; }
+  std::unique_ptr<Communicator> subgroup(const std::vector<int> &,
+                                         const std::string &) override {
+    return nullptr;
+  }
+  void allReduceSum(float *, size_t) override {}
+  void allGather(const void *, void *, size_t) override {}
+  void reduceScatterSum(const float *, float *, size_t) override {}
+  void allToAll(const void *send, void *recv, size_t bytes) override {
+    std::memcpy(recv, send, 2 * bytes);
+  }
+  void send(const void *, size_t, int, int) override {}
+  void recv(void *, size_t, int, int) override {}
+  void broadcast(void *, size_t, int) override {}
+  void barrier() override {}
+  bool usesDeviceMemory() const override { return device; }
+  bool device = false; // as NCCL: exchanges the backend's own memory
+};
+
+TEST(Plan, AllToAllPacksBlocks) {
+  LoadedPlan p = LoadedPlan::fromBytes(allToAllSpec().build(), "a2a.fplan");
+  WeightStore weights(p.rank(0), "/nonexistent");
+  // Host memory; device memory staged through the host; device memory
+  // exchanged directly (the three paths of the executor).
+  for (const char *name : {"cpu", "cpu-staged", "cpu-staged-direct"}) {
+    SCOPED_TRACE(name);
+    MirrorComm comm;
+    comm.device = std::string(name) == "cpu-staged-direct";
+    auto backend = std::string(name) == "cpu" ? createCpuBackend()
+                                              : createStagedCpuBackend();
+    Executor exec(
+        p, 0, *backend, weights,
+        [&](const std::vector<int> &) -> Communicator & { return comm; });
+    HostTensor x{DType::F32, {2, 4, 6}, std::vector<uint8_t>(4 * 48)};
+    for (int i = 0; i < 48; ++i)
+      x.as<float>()[i] = float(i);
+    std::vector<HostTensor> out = exec.run("f", {x});
+    ASSERT_EQ(out.size(), 1u);
+    EXPECT_EQ(out[0].shape, (std::vector<int64_t>{2, 8, 3}));
+    // Block j is x[:, :, 3j:3j+3]; received block j lands at y[:, 4j:4j+4].
+    for (int b = 0; b < 2; ++b)
+      for (int j = 0; j < 2; ++j)
+        for (int t = 0; t < 4; ++t)
+          for (int d = 0; d < 3; ++d)
+            EXPECT_EQ(out[0].as<float>()[(b * 8 + j * 4 + t) * 3 + d],
+                      x.as<float>()[(b * 4 + t) * 6 + j * 3 + d]);
+  }
 }
 
 TEST(Plan, LinearActivationRuns) {
@@ -335,6 +499,90 @@ const Case kCases[] = {
     {"linear_bad_activation",
      [](PlanSpec &s) { s = linearSpec(fp::Activation(9)); },
      "instruction 0: unknown Linear activation 9"},
+    // The modulated flag decides what 3 operands are; counts it cannot
+    // read are rejected at load, before any binder guesses.
+    {"layer_norm_modulated_one_operand",
+     [](PlanSpec &s) {
+       s = layerNormSpec(false, false);
+       s.instrs[0].layerNorm = 1;
+     },
+     "instruction 0: a modulated LayerNorm takes x, [weight, bias,] shift, "
+     "scale (3 or 5 operands), got 1"},
+    {"layer_norm_five_unmodulated",
+     [](PlanSpec &s) {
+       s = layerNormSpec(true, true);
+       s.instrs[0].layerNorm = 0;
+     },
+     "instruction 0: a LayerNorm takes x [, weight, bias] (1 or 3 operands), "
+     "got 5"},
+    {"layer_norm_wrong_attrs",
+     [](PlanSpec &s) {
+       s = layerNormSpec(false, false);
+       s.instrs[0].layerNorm = -1;
+       s.instrs[0].attention = true;
+     },
+     "instruction 0: LayerNorm attributes must be LayerNormAttrs, got "
+     "AttentionAttrs"},
+    {"layer_norm_no_attrs",
+     [](PlanSpec &s) {
+       s = layerNormSpec(false, false);
+       s.instrs[0].layerNorm = -1;
+     },
+     "instruction 0: LayerNorm attributes must be LayerNormAttrs, got NONE"},
+    // Affine weight and bias [5] read as shift and scale [2, 5]: the binder
+    // checks their shapes against the flag's reading.
+    {"layer_norm_affine_read_as_modulation",
+     [](PlanSpec &s) {
+       s = layerNormSpec(true, false);
+       s.instrs[0].layerNorm = 1;
+     },
+     "(LayerNorm): shift has shape [5], expected [2, 5]"},
+    {"layer_norm_modulated_rank",
+     [](PlanSpec &s) {
+       s = layerNormSpec(false, true);
+       s.values[0].shape = {6, 5};
+       s.values.back().shape = {6, 5};
+     },
+     "(LayerNorm): a modulated input must be [B, T, D], got [6, 5]"},
+    {"all_to_all_dims",
+     [](PlanSpec &s) {
+       s = allToAllSpec();
+       s.instrs[0].splitDim = 3;
+     },
+     "AllToAll dimensions split 3, concat 1 outside the operand's rank 3"},
+    {"all_to_all_divisible",
+     [](PlanSpec &s) {
+       s = allToAllSpec();
+       s.instrs[0].splitDim = 0;
+       s.instrs[0].members = {0, 1, 2};
+     },
+     "AllToAll split dimension 0 of size 2 is not divisible by the 3 members"},
+    {"all_to_all_result",
+     [](PlanSpec &s) {
+       s = allToAllSpec();
+       s.values[1].shape = {2, 4, 6};
+     },
+     "AllToAll result does not match its operand split along 2 and "
+     "concatenated along 1"},
+    {"all_to_all_member",
+     [](PlanSpec &s) {
+       s = allToAllSpec();
+       s.instrs[0].members = {1, 2};
+     },
+     "this rank (0) is not a member of its AllToAll group"},
+    {"all_to_all_sorted",
+     [](PlanSpec &s) {
+       s = allToAllSpec();
+       s.instrs[0].members = {1, 0};
+     },
+     "AllToAll members must be sorted, distinct world ranks"},
+    {"all_to_all_attrs",
+     [](PlanSpec &s) {
+       s = allToAllSpec();
+       s.instrs[0].members.clear();
+       s.instrs[0].attention = true;
+     },
+     "AllToAll attributes must be CollectiveAttrs"},
 };
 
 INSTANTIATE_TEST_SUITE_P(All, PlanSemantics, ::testing::ValuesIn(kCases),

@@ -53,11 +53,15 @@ RankSummary summarise(const plan::RankProgram &rp, const std::string &denoiser) 
     if (!denoiser.empty() && f->name()->str() != denoiser)
       continue;
     for (const plan::Instr *in : *f->instrs()) {
-      if (in->op() != plan::OpCode::AllReduce &&
-          in->op() != plan::OpCode::AllGather)
+      std::string kind;
+      if (in->op() == plan::OpCode::AllReduce)
+        kind = "all_reduce";
+      else if (in->op() == plan::OpCode::AllGather)
+        kind = "all_gather";
+      else if (in->op() == plan::OpCode::AllToAll)
+        kind = "all_to_all";
+      else
         continue;
-      std::string kind = in->op() == plan::OpCode::AllReduce ? "all_reduce"
-                                                             : "all_gather";
       const plan::Value *v = f->values()->Get(in->results()->Get(0));
       s.commBytes[kind] += valueBytes(*v);
       s.commCalls[kind] += 1;

@@ -195,13 +195,15 @@ LogicalResult FunctionEmitter::emitOp(Operation &op) {
     return failure();
 
   using fp::OpCode;
-  auto collective = [&](OpCode code, ArrayRef<int16_t> axes,
-                        int64_t dim) -> LogicalResult {
+  auto collective = [&](OpCode code, ArrayRef<int16_t> axes, int64_t dim,
+                        int64_t splitDim = 0,
+                        int64_t concatDim = 0) -> LogicalResult {
     if (rc.gridShape.empty())
       return op.emitError("a collective in a function that is not "
                           "partitioned over the grid");
     std::vector<int32_t> members = rc.group(axes);
-    auto a = fp::CreateCollectiveAttrs(fbb, fbb.CreateVector(members), dim);
+    auto a = fp::CreateCollectiveAttrs(fbb, fbb.CreateVector(members), dim,
+                                       splitDim, concatDim);
     addInstr(code, op, fp::OpAttrs::CollectiveAttrs, a.Union());
     return success();
   };
@@ -214,6 +216,11 @@ LogicalResult FunctionEmitter::emitOp(Operation &op) {
       .Case([&](shard::AllGatherOp g) {
         return collective(OpCode::AllGather, g.getGridAxes(),
                           g.getGatherAxis().getSExtValue());
+      })
+      .Case([&](shard::AllToAllOp t) {
+        return collective(OpCode::AllToAll, t.getGridAxes(), 0,
+                          t.getSplitAxis().getSExtValue(),
+                          t.getConcatAxis().getSExtValue());
       })
       .Case([&](shard::AllSliceOp sl) -> LogicalResult {
         // No communication: this rank's part of its replicated input.
@@ -252,8 +259,11 @@ LogicalResult FunctionEmitter::emitOp(Operation &op) {
         return success();
       })
       .Case([&](LayerNormOp n) {
+        // Operands in op order: x, [weight, bias], [shift, scale]; the flag
+        // tells the two 3-operand forms apart.
         auto a = fp::CreateLayerNormAttrs(
-            fbb, float(n.getEpsilon().convertToDouble()));
+            fbb, float(n.getEpsilon().convertToDouble()),
+            !n.getModulation().empty());
         addInstr(OpCode::LayerNorm, op, fp::OpAttrs::LayerNormAttrs, a.Union());
         return success();
       })

@@ -200,6 +200,29 @@ LogicalResult LayerNormOp::inferReturnTypes(MLIRContext *,
       return opError(loc, "layer_norm", "weight and bias must be [", d,
                      "], got ", shapeStr(t->getShape()));
   }
+  // A fused fresco.modulate: its operand rules, on the norm's input.
+  ValueRange mod = adaptor.getModulation();
+  if (!mod.empty() && mod.size() != 2)
+    return opError(loc, "layer_norm",
+                   "takes either no modulation operands or both shift and "
+                   "scale, got ",
+                   mod.size());
+  if (!mod.empty()) {
+    if (x->getRank() != 3)
+      return opError(loc, "layer_norm",
+                     "a modulated input must be [B, T, D], got ",
+                     shapeStr(x->getShape()));
+    SmallVector<int64_t> want = {x->getDimSize(0), d};
+    auto shift = staticType(loc, "layer_norm", "shift", mod[0]);
+    auto scale = staticType(loc, "layer_norm", "scale", mod[1]);
+    if (failed(shift) || failed(scale))
+      return failure();
+    if (shift->getShape() != ArrayRef<int64_t>(want) ||
+        scale->getShape() != ArrayRef<int64_t>(want))
+      return opError(loc, "layer_norm", "shift and scale must be ",
+                     shapeStr(want), ", got ", shapeStr(shift->getShape()),
+                     " and ", shapeStr(scale->getShape()));
+  }
   results.push_back(*x);
   return success();
 }

@@ -80,16 +80,50 @@ def Fresco_Conv2dOp : Fresco_InferredOp<"conv2d"> {
 // Normalisation and attention
 //===----------------------------------------------------------------------===//
 
-def Fresco_LayerNormOp : Fresco_InferredOp<"layer_norm"> {
-  let summary = "layer norm over the last dimension";
+def Fresco_LayerNormOp
+    : Fresco_InferredOp<"layer_norm", [AttrSizedOperandSegments]> {
+  let summary = "layer norm over the last dimension, optionally modulated";
   let description = [{
     Without `affine` operands this is diffusers' `elementwise_affine=False`;
     with two (`weight`, `bias`, each [D]) they scale and shift.
+
+    The optional `modulation` operands (`shift`, `scale`, each [B, D] for an
+    input [B, T, D]) apply adaLN modulation to the (affine) result in the
+    same kernel: `y * (1 + scale[:, None]) + shift[:, None]`, as a following
+    `fresco.modulate` would. Models do not build it;
+    `fresco-fuse-modulation` sets it.
+
+    ```mlir
+    %y = fresco.layer_norm %x modulate(%shift, %scale) {epsilon = 1.0e-6 : f64}
+        : (tensor<2x3x8xf32>, tensor<2x8xf32>, tensor<2x8xf32>) -> tensor<2x3x8xf32>
+    ```
   }];
   let arguments = (ins Fresco_FloatTensor:$input,
                        Variadic<Fresco_FloatTensor>:$affine,
+                       Variadic<Fresco_FloatTensor>:$modulation,
                        F64Attr:$epsilon);
   let results = (outs Fresco_FloatTensor:$result);
+  // The unmodulated form prints as before this operand group existed.
+  let assemblyFormat = [{
+    $input (`,` $affine^)? (`modulate` `(` $modulation^ `)`)? attr-dict `:`
+    functional-type(operands, results)
+  }];
+  // Model builders create plain norms.
+  let builders = [
+    OpBuilder<(ins "Value":$input, "ValueRange":$affine,
+                   "FloatAttr":$epsilon), [{
+      build($_builder, $_state, input, affine, ValueRange(), epsilon);
+    }]>
+  ];
+  let extraClassDeclaration = [{
+    /// The modulation's shift and scale [B, D], or null when unmodulated.
+    Value getShift() {
+      return getModulation().size() == 2 ? getModulation()[0] : Value();
+    }
+    Value getScale() {
+      return getModulation().size() == 2 ? getModulation()[1] : Value();
+    }
+  }];
 }
 
 def Fresco_GroupNormOp : Fresco_InferredOp<"group_norm"> {

@@ -119,6 +119,12 @@ public:
     cpu::modulate(x, shift, scale, y, B, T, D);
   }
 
+  void layerNormModulate(const float *x, const float *gamma, const float *beta,
+                         const float *shift, const float *scale, float *y,
+                         int64_t B, int64_t T, int64_t D, float eps) override {
+    cpu::layerNormModulate(x, gamma, beta, shift, scale, y, B, T, D, eps);
+  }
+
   void attention(const float *q, const float *k, const float *v, float *o,
                  int64_t B, int64_t Tq, int64_t Tk, int64_t H, int64_t Dh,
                  float scale) override {

@@ -55,6 +55,9 @@ void upsampleNearest(const float *x, float *y, int64_t N, int64_t C, int64_t H,
                      int64_t W, int64_t sh, int64_t sw);
 void modulate(const float *x, const float *shift, const float *scale, float *y,
               int64_t B, int64_t T, int64_t D);
+void layerNormModulate(const float *x, const float *gamma, const float *beta,
+                       const float *shift, const float *scale, float *y,
+                       int64_t B, int64_t T, int64_t D, float eps);
 
 // Elementwise.cpp
 void unary(UnaryKind kind, const float *x, float *y, int64_t n);

@@ -444,6 +444,13 @@ public:
     cuda::modulate(x, shift, scale, y, B, T, D, stream_);
   }
 
+  void layerNormModulate(const float *x, const float *gamma, const float *beta,
+                         const float *shift, const float *scale, float *y,
+                         int64_t B, int64_t T, int64_t D, float eps) override {
+    cuda::layerNormModulate(x, gamma, beta, shift, scale, y, B, T, D, eps,
+                            stream_);
+  }
+
   void attention(const float *q, const float *k, const float *v, float *o,
                  int64_t B, int64_t Tq, int64_t Tk, int64_t H, int64_t Dh,
                  float scale) override {

@@ -45,6 +45,10 @@ void groupNorm(const float *x, const float *gamma, const float *beta, float *y,
                cudaStream_t s);
 void modulate(const float *x, const float *shift, const float *scale, float *y,
               int64_t B, int64_t T, int64_t D, cudaStream_t s);
+void layerNormModulate(const float *x, const float *gamma, const float *beta,
+                       const float *shift, const float *scale, float *y,
+                       int64_t B, int64_t T, int64_t D, float eps,
+                       cudaStream_t s);
 
 // Elementwise.cu
 void unary(UnaryKind kind, const float *x, float *y, int64_t n, cudaStream_t s);

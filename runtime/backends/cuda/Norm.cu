@@ -2,9 +2,11 @@
 //
 // Statistics are two-pass (mean, then squared deviations) as on the CPU: a
 // one-pass E[x^2] - E[x]^2 loses digits on activations with a large mean.
-// Layer norm gives each row to one warp (DiT rows are ~1K wide); group norm
-// gives each (image, group) to one block, accumulating in double since a
-// group spans up to a few hundred thousand values in the VAE decoder.
+// Layer norm gives each row to one warp (DiT rows are ~1K wide), and so
+// does layer norm + adaLN modulation, which modulates the row before writing
+// it; group norm gives each (image, group) to one block, accumulating in
+// double since a group spans up to a few hundred thousand values in the VAE
+// decoder.
 //
 //===----------------------------------------------------------------------===//
 #include "runtime/backends/cuda/CudaKernels.h"
@@ -16,6 +18,23 @@ namespace {
 
 constexpr int kRowsPerBlock = 8; // warps per layer-norm block
 
+/// Mean and 1/sqrt(var + eps) of the row xr[0, cols), computed by the
+/// calling warp; every lane gets both.
+__device__ inline void rowStats(const float *xr, int64_t cols, float eps,
+                                int lane, float &mean, float &rstd) {
+  double sum = 0.0; // exact enough for rows with a large mean
+  for (int64_t c = lane; c < cols; c += 32)
+    sum += xr[c];
+  mean = float(warpSum(sum) / double(cols));
+  float sq = 0.0f;
+  for (int64_t c = lane; c < cols; c += 32) {
+    const float d = xr[c] - mean;
+    sq += d * d;
+  }
+  const float var = warpSum(sq) / float(cols); // biased, as torch's
+  rstd = 1.0f / sqrtf(var + eps);
+}
+
 __global__ void layerNormKernel(const float *x, const float *__restrict__ gamma,
                                 const float *__restrict__ beta, float *y,
                                 int64_t rows, int64_t cols, float eps) {
@@ -25,17 +44,8 @@ __global__ void layerNormKernel(const float *x, const float *__restrict__ gamma,
   const int lane = threadIdx.x & 31;
   const float *xr = x + row * cols;
   float *yr = y + row * cols;
-  double sum = 0.0; // exact enough for rows with a large mean
-  for (int64_t c = lane; c < cols; c += 32)
-    sum += xr[c];
-  const float mean = float(warpSum(sum) / double(cols));
-  float sq = 0.0f;
-  for (int64_t c = lane; c < cols; c += 32) {
-    const float d = xr[c] - mean;
-    sq += d * d;
-  }
-  const float var = warpSum(sq) / float(cols); // biased, as torch's
-  const float rstd = 1.0f / sqrtf(var + eps);
+  float mean, rstd;
+  rowStats(xr, cols, eps, lane, mean, rstd);
   // y may alias x: each lane reads an element before writing it, and the
   // statistics above are complete before the first write.
   for (int64_t c = lane; c < cols; c += 32) {
@@ -45,6 +55,37 @@ __global__ void layerNormKernel(const float *x, const float *__restrict__ gamma,
     if (beta)
       v += beta[c];
     yr[c] = v;
+  }
+}
+
+/// layerNormKernel, then adaLN modulation of the normalised row before it
+/// is written: rows are (b, t) pairs of x [B, T, D], shift and scale [B, D].
+__global__ void layerNormModulateKernel(const float *x,
+                                        const float *__restrict__ gamma,
+                                        const float *__restrict__ beta,
+                                        const float *__restrict__ shift,
+                                        const float *__restrict__ scale,
+                                        float *y, int64_t rows, int64_t T,
+                                        int64_t cols, float eps) {
+  const int64_t row = int64_t(blockIdx.x) * kRowsPerBlock + (threadIdx.x >> 5);
+  if (row >= rows)
+    return; // the whole warp leaves together
+  const int lane = threadIdx.x & 31;
+  const float *xr = x + row * cols;
+  const float *sh = shift + (row / T) * cols;
+  const float *sc = scale + (row / T) * cols;
+  float *yr = y + row * cols;
+  float mean, rstd;
+  rowStats(xr, cols, eps, lane, mean, rstd);
+  // y may alias x, as in layerNormKernel.
+  for (int64_t c = lane; c < cols; c += 32) {
+    float v = (xr[c] - mean) * rstd;
+    if (gamma)
+      v *= gamma[c];
+    if (beta)
+      v += beta[c];
+    // Same association as modulateKernel: v * (1 + scale) + shift.
+    yr[c] = v * (1.0f + sc[c]) + sh[c];
   }
 }
 
@@ -99,6 +140,19 @@ void layerNorm(const float *x, const float *gamma, const float *beta, float *y,
   layerNormKernel<<<unsigned(blocks), kRowsPerBlock * 32, 0, s>>>(
       x, gamma, beta, y, rows, cols, eps);
   checkLaunch("layer_norm", s);
+}
+
+void layerNormModulate(const float *x, const float *gamma, const float *beta,
+                       const float *shift, const float *scale, float *y,
+                       int64_t B, int64_t T, int64_t D, float eps,
+                       cudaStream_t s) {
+  const int64_t rows = B * T;
+  if (rows == 0 || D == 0)
+    return;
+  const int64_t blocks = (rows + kRowsPerBlock - 1) / kRowsPerBlock;
+  layerNormModulateKernel<<<unsigned(blocks), kRowsPerBlock * 32, 0, s>>>(
+      x, gamma, beta, shift, scale, y, rows, T, D, eps);
+  checkLaunch("layer_norm_modulate", s);
 }
 
 void groupNorm(const float *x, const float *gamma, const float *beta, float *y,

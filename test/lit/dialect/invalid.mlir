@@ -189,6 +189,56 @@ func.func @layer_norm_eps(%x: tensor<2x8xf32>) -> tensor<2x8xf32> {
 
 // -----
 
+func.func @layer_norm_one_modulation(%x: tensor<2x3x8xf32>, %s: tensor<2x8xf32>) -> tensor<2x3x8xf32> {
+  // The type-inference interface adds its own note of the failure.
+  // expected-error @+2 {{failed to infer returned types}}
+  // expected-error @+1 {{takes either no modulation operands or both shift and scale, got 1}}
+  %0 = fresco.layer_norm %x modulate(%s) {epsilon = 1.0e-5 : f64} : (tensor<2x3x8xf32>, tensor<2x8xf32>) -> tensor<2x3x8xf32>
+  return %0 : tensor<2x3x8xf32>
+}
+
+// -----
+
+func.func @layer_norm_modulation_shape(%x: tensor<2x3x8xf32>, %g: tensor<8xf32>, %s: tensor<2x8xf32>, %t: tensor<1x8xf32>) -> tensor<2x3x8xf32> {
+  // The type-inference interface adds its own note of the failure.
+  // expected-error @+2 {{failed to infer returned types}}
+  // expected-error @+1 {{shift and scale must be [2, 8], got [2, 8] and [1, 8]}}
+  %0 = fresco.layer_norm %x, %g, %g modulate(%s, %t) {epsilon = 1.0e-5 : f64} : (tensor<2x3x8xf32>, tensor<8xf32>, tensor<8xf32>, tensor<2x8xf32>, tensor<1x8xf32>) -> tensor<2x3x8xf32>
+  return %0 : tensor<2x3x8xf32>
+}
+
+// -----
+
+func.func @layer_norm_modulation_width(%x: tensor<2x3x8xf32>, %s: tensor<2x4xf32>) -> tensor<2x3x8xf32> {
+  // The type-inference interface adds its own note of the failure.
+  // expected-error @+2 {{failed to infer returned types}}
+  // expected-error @+1 {{shift and scale must be [2, 8], got [2, 4] and [2, 4]}}
+  %0 = fresco.layer_norm %x modulate(%s, %s) {epsilon = 1.0e-5 : f64} : (tensor<2x3x8xf32>, tensor<2x4xf32>, tensor<2x4xf32>) -> tensor<2x3x8xf32>
+  return %0 : tensor<2x3x8xf32>
+}
+
+// -----
+
+func.func @layer_norm_modulation_rank(%x: tensor<2x8xf32>, %s: tensor<2x8xf32>) -> tensor<2x8xf32> {
+  // The type-inference interface adds its own note of the failure.
+  // expected-error @+2 {{failed to infer returned types}}
+  // expected-error @+1 {{a modulated input must be [B, T, D], got [2, 8]}}
+  %0 = fresco.layer_norm %x modulate(%s, %s) {epsilon = 1.0e-5 : f64} : (tensor<2x8xf32>, tensor<2x8xf32>, tensor<2x8xf32>) -> tensor<2x8xf32>
+  return %0 : tensor<2x8xf32>
+}
+
+// -----
+
+func.func @layer_norm_modulation_dynamic(%x: tensor<2x3x8xf32>, %s: tensor<2x8xf32>, %t: tensor<?x8xf32>) -> tensor<2x3x8xf32> {
+  // The type-inference interface adds its own note of the failure.
+  // expected-error @+2 {{failed to infer returned types}}
+  // expected-error @+1 {{scale must have a static shape, got [?, 8]}}
+  %0 = fresco.layer_norm %x modulate(%s, %t) {epsilon = 1.0e-5 : f64} : (tensor<2x3x8xf32>, tensor<2x8xf32>, tensor<?x8xf32>) -> tensor<2x3x8xf32>
+  return %0 : tensor<2x3x8xf32>
+}
+
+// -----
+
 func.func @modulate_rank(%x: tensor<2x8xf32>, %s: tensor<2x8xf32>) -> tensor<2x8xf32> {
   // The type-inference interface adds its own note of the failure.
   // expected-error @+2 {{failed to infer returned types}}

@@ -56,6 +56,17 @@ func.func @norms(%x: tensor<2x3x8xf32>, %g: tensor<8xf32>, %s: tensor<2x8xf32>) 
   return %2 : tensor<2x3x8xf32>
 }
 
+// A fused adaLN modulation (fresco-fuse-modulation), with and without the
+// affine operands; the plain forms print as before.
+// CHECK-LABEL: func.func @layer_norm_modulated
+func.func @layer_norm_modulated(%x: tensor<2x3x8xf32>, %g: tensor<8xf32>, %b: tensor<8xf32>, %shift: tensor<2x8xf32>, %scale: tensor<2x8xf32>) -> (tensor<2x3x8xf32>, tensor<2x3x8xf32>) {
+  // CHECK: fresco.layer_norm %{{.*}} modulate(%{{.*}}, %{{.*}}) {epsilon = 9.9999999999999995E-7 : f64} : (tensor<2x3x8xf32>, tensor<2x8xf32>, tensor<2x8xf32>) -> tensor<2x3x8xf32>
+  %0 = fresco.layer_norm %x modulate(%shift, %scale) {epsilon = 1.0e-6 : f64} : (tensor<2x3x8xf32>, tensor<2x8xf32>, tensor<2x8xf32>) -> tensor<2x3x8xf32>
+  // CHECK: fresco.layer_norm %{{.*}}, %{{.*}}, %{{.*}} modulate(%{{.*}}, %{{.*}}) {epsilon = 1.000000e-05 : f64} : (tensor<2x3x8xf32>, tensor<8xf32>, tensor<8xf32>, tensor<2x8xf32>, tensor<2x8xf32>) -> tensor<2x3x8xf32>
+  %1 = fresco.layer_norm %x, %g, %b modulate(%shift, %scale) {epsilon = 1.0e-5 : f64} : (tensor<2x3x8xf32>, tensor<8xf32>, tensor<8xf32>, tensor<2x8xf32>, tensor<2x8xf32>) -> tensor<2x3x8xf32>
+  return %0, %1 : tensor<2x3x8xf32>, tensor<2x3x8xf32>
+}
+
 // CHECK-LABEL: func.func @attention
 func.func @attention(%q: tensor<2x5x8xf32>, %kv: tensor<2x7x8xf32>) -> tensor<2x5x8xf32> {
   // CHECK: fresco.attention %{{.*}}, %{{.*}}, %{{.*}} {num_heads = 2 : i64, scale = 5.000000e-01 : f64}

@@ -880,7 +880,9 @@ std::string explainFailure(Shared &shared, const std::vector<int> &members,
   // them the whole moment to say so, so that the silent ones stand out.
   bool timedOut = elapsed + milliseconds(50) >= shared.timeout;
   Shared::Diagnosis d;
-  auto until = Clock::now() + milliseconds(500);
+  // A dying peer on a loaded machine can take a while to be seen as gone:
+  // look up to 2 s for the culprit of a failure, 0.5 s after a timeout.
+  auto until = Clock::now() + milliseconds(timedOut ? 500 : 2000);
   for (;;) {
     d = shared.diagnose(members);
     if ((!timedOut && !d.primary.empty()) || Clock::now() >= until)

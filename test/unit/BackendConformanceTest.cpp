@@ -2,7 +2,7 @@
 //
 // The same cases run on every backend: each kernel at small shapes (odd
 // sizes, broadcasting, aliasing, empty and extreme inputs) plus a DiT-block-
-// sized attention, against double-precision references written here. Data
+// sized attention, against the double-precision references of Reference.h. Data
 // goes through the backend's own memory calls (allocate, copyToDevice,
 // copyToHost), so a device backend is tested exactly as the executor uses
 // it. Outputs are poisoned with NaN first: an element a kernel fails to
@@ -16,6 +16,7 @@
 //===----------------------------------------------------------------------===//
 #include "runtime/backends/cpu/CpuBackend.h"
 #include "runtime/core/Error.h"
+#include "test/unit/Reference.h"
 #ifdef FRESCO_HAVE_CUDA
 #include "runtime/backends/cuda/CudaBackend.h"
 #endif
@@ -35,8 +36,7 @@
 namespace fresco {
 namespace {
 
-using Vec = std::vector<float>;
-using RefVec = std::vector<double>;
+using namespace ref;
 
 /// Tolerances per dtype (f32 today; bf16/f16 storage will add rows).
 /// `rel`: |got - ref| <= rel * max|ref| over a tensor, for reductions whose
@@ -47,41 +47,13 @@ struct Tolerance {
 };
 constexpr Tolerance kF32{1e-5, 2e-6};
 
-Vec randomVec(size_t n, uint32_t seed, float lo = -1.0f, float hi = 1.0f) {
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> dist(lo, hi);
-  Vec v(n);
-  for (float &x : v)
-    x = dist(rng);
-  return v;
-}
-
 void expectClose(const RefVec &ref, const Vec &got, double rel = kF32.rel) {
-  ASSERT_EQ(ref.size(), got.size());
-  double maxMag = 0.0;
-  for (double r : ref)
-    maxMag = std::max(maxMag, std::fabs(r));
-  const double tol = rel * std::max(maxMag, 1e-30);
-  size_t bad = 0, firstBad = 0;
-  double worst = 0.0;
-  for (size_t i = 0; i < ref.size(); ++i) {
-    const double err = std::fabs(double(got[i]) - ref[i]);
-    if (!(err <= tol) && bad++ == 0) // also catches NaN (unwritten)
-      firstBad = i;
-    if (err > worst || std::isnan(err))
-      worst = err;
-  }
-  EXPECT_EQ(bad, 0u) << "first mismatch at " << firstBad << ": got "
-                     << (ref.empty() ? 0.0 : got[firstBad]) << ", want "
-                     << (ref.empty() ? 0.0 : ref[firstBad]) << "; worst error "
-                     << worst << " vs tolerance " << tol;
+  ref::expectClose(ref, got, rel);
 }
 
 void expectEachClose(const RefVec &ref, const Vec &got,
                      double tol = kF32.elementwise) {
-  ASSERT_EQ(ref.size(), got.size());
-  for (size_t i = 0; i < ref.size(); ++i)
-    ASSERT_NEAR(got[i], ref[i], tol * (std::fabs(ref[i]) + 1.0)) << "at " << i;
+  ref::expectEachClose(ref, got, tol);
 }
 
 /// Backend memory holding `count` elements of `elemSize` bytes.
@@ -173,19 +145,6 @@ TEST_P(Conformance, MemoryRoundTrip) {
 // linear, conv2d
 //===----------------------------------------------------------------------===//
 
-RefVec refLinear(const Vec &x, const Vec &w, const Vec *b, int64_t M, int64_t K,
-                 int64_t N) {
-  RefVec y(size_t(M * N));
-  for (int64_t m = 0; m < M; ++m)
-    for (int64_t n = 0; n < N; ++n) {
-      double s = b ? (*b)[n] : 0.0;
-      for (int64_t k = 0; k < K; ++k)
-        s += double(x[m * K + k]) * w[n * K + k];
-      y[m * N + n] = s;
-    }
-  return y;
-}
-
 TEST_P(Conformance, Linear) {
   struct Case {
     int64_t M, K, N;
@@ -203,15 +162,13 @@ TEST_P(Conformance, Linear) {
       auto dy = out(size_t(c.M * c.N));
       be().linear(dx->f(), dw->f(), bias ? db->f() : nullptr, dy->f(), c.M, c.K,
                   c.N);
-      expectClose(refLinear(x, w, bias ? &b : nullptr, c.M, c.K, c.N),
+      expectClose(refLinear(x, w, bias ? b.data() : nullptr, c.M, c.K, c.N),
                   dy->read());
     }
 }
 
 TEST_P(Conformance, Conv2d) {
-  struct Case {
-    int64_t N, C, H, W, O, KH, KW, sh, sw, ph, pw;
-  } cases[] = {
+  const ConvShape cases[] = {
       {1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0},  // 1x1, direct
       {2, 3, 5, 7, 4, 3, 3, 1, 1, 1, 1},  // VAE-style 3x3 same
       {2, 4, 8, 8, 6, 2, 2, 2, 2, 0, 0},  // DiT patch embedding
@@ -220,39 +177,20 @@ TEST_P(Conformance, Conv2d) {
       {1, 2, 4, 4, 3, 5, 5, 1, 1, 2, 2},  // kernel wider than the image
   };
   uint32_t seed = 200;
-  for (const Case &c : cases)
+  for (const ConvShape &c : cases)
     for (bool bias : {false, true}) {
       SCOPED_TRACE(::testing::Message()
                    << "N=" << c.N << " C=" << c.C << " H=" << c.H
                    << " W=" << c.W << " O=" << c.O << " K=" << c.KH << "x"
                    << c.KW << " bias=" << bias);
-      const int64_t OH = (c.H + 2 * c.ph - c.KH) / c.sh + 1;
-      const int64_t OW = (c.W + 2 * c.pw - c.KW) / c.sw + 1;
       Vec x = randomVec(size_t(c.N * c.C * c.H * c.W), seed++);
       Vec w = randomVec(size_t(c.O * c.C * c.KH * c.KW), seed++);
       Vec b = randomVec(size_t(c.O), seed++);
-      RefVec ref(size_t(c.N * c.O * OH * OW));
-      for (int64_t n = 0; n < c.N; ++n)
-        for (int64_t o = 0; o < c.O; ++o)
-          for (int64_t i = 0; i < OH; ++i)
-            for (int64_t j = 0; j < OW; ++j) {
-              double s = bias ? b[o] : 0.0;
-              for (int64_t ch = 0; ch < c.C; ++ch)
-                for (int64_t kh = 0; kh < c.KH; ++kh)
-                  for (int64_t kw = 0; kw < c.KW; ++kw) {
-                    int64_t ih = i * c.sh - c.ph + kh,
-                            iw = j * c.sw - c.pw + kw;
-                    if (ih < 0 || ih >= c.H || iw < 0 || iw >= c.W)
-                      continue;
-                    s += double(x[((n * c.C + ch) * c.H + ih) * c.W + iw]) *
-                         w[((o * c.C + ch) * c.KH + kh) * c.KW + kw];
-                  }
-              ref[((n * c.O + o) * OH + i) * OW + j] = s;
-            }
+      RefVec ref = refConv2d(x, w, bias ? b.data() : nullptr, c);
       auto dx = in(x), dw = in(w), db = in(b);
       auto dy = out(ref.size());
       be().conv2d(dx->f(), dw->f(), bias ? db->f() : nullptr, dy->f(), c.N, c.C,
-                  c.H, c.W, c.O, c.KH, c.KW, c.sh, c.sw, c.ph, c.pw);
+                  c.H, c.W, c.O, c.KH, c.KW, c.sH, c.sW, c.pH, c.pW);
       expectClose(ref, dy->read());
     }
 }
@@ -277,24 +215,9 @@ TEST_P(Conformance, LayerNorm) {
         Vec g = randomVec(size_t(c.cols), seed++, 0.5f, 1.5f);
         Vec bt = randomVec(size_t(c.cols), seed++);
         const float eps = 1e-6f;
-        RefVec ref(x.size());
-        for (int64_t r = 0; r < c.rows; ++r) {
-          double mean = 0, var = 0;
-          for (int64_t i = 0; i < c.cols; ++i)
-            mean += x[r * c.cols + i];
-          mean /= double(c.cols);
-          for (int64_t i = 0; i < c.cols; ++i)
-            var += (x[r * c.cols + i] - mean) * (x[r * c.cols + i] - mean);
-          var /= double(c.cols);
-          for (int64_t i = 0; i < c.cols; ++i) {
-            double v = (x[r * c.cols + i] - mean) / std::sqrt(var + eps);
-            if (affine >= 1)
-              v *= g[i];
-            if (affine >= 2)
-              v += bt[i];
-            ref[r * c.cols + i] = v;
-          }
-        }
+        RefVec ref = refLayerNorm(x, affine >= 1 ? g.data() : nullptr,
+                                  affine >= 2 ? bt.data() : nullptr, c.rows,
+                                  c.cols, eps);
         auto dx = in(x), dg = in(g), db = in(bt);
         auto dy = inPlace ? nullptr : out(x.size());
         float *y = inPlace ? dx->f() : dy->f();
@@ -318,22 +241,9 @@ TEST_P(Conformance, GroupNorm) {
       Vec g = randomVec(size_t(c.C), seed++, 0.5f, 1.5f);
       Vec b = randomVec(size_t(c.C), seed++);
       const float eps = 1e-6f;
-      const int64_t cpg = c.C / c.groups, span = cpg * c.S;
-      RefVec ref(x.size());
-      for (int64_t ng = 0; ng < c.N * c.groups; ++ng) {
-        double mean = 0, var = 0;
-        for (int64_t i = 0; i < span; ++i)
-          mean += x[ng * span + i];
-        mean /= double(span);
-        for (int64_t i = 0; i < span; ++i)
-          var += (x[ng * span + i] - mean) * (x[ng * span + i] - mean);
-        var /= double(span);
-        for (int64_t i = 0; i < span; ++i) {
-          const int64_t ch = (ng % c.groups) * cpg + i / c.S;
-          double v = (x[ng * span + i] - mean) / std::sqrt(var + eps);
-          ref[ng * span + i] = affine ? v * g[ch] + b[ch] : v;
-        }
-      }
+      RefVec ref = refGroupNorm(x, affine ? g.data() : nullptr,
+                                affine ? b.data() : nullptr, c.N, c.C, c.S,
+                                c.groups, eps);
       auto dx = in(x), dg = in(g), db = in(b);
       auto dy = out(x.size());
       be().groupNorm(dx->f(), affine ? dg->f() : nullptr,
@@ -348,13 +258,7 @@ TEST_P(Conformance, Modulate) {
   for (bool inPlace : {false, true}) {
     Vec x = randomVec(size_t(B * T * D), 500), shift = randomVec(B * D, 501),
         scale = randomVec(B * D, 502);
-    RefVec ref(x.size());
-    for (int64_t b = 0; b < B; ++b)
-      for (int64_t t = 0; t < T; ++t)
-        for (int64_t d = 0; d < D; ++d)
-          ref[(b * T + t) * D + d] =
-              double(x[(b * T + t) * D + d]) * (1.0 + scale[b * D + d]) +
-              shift[b * D + d];
+    RefVec ref = refModulate(x, shift, scale, B, T, D);
     auto dx = in(x), dsh = in(shift), dsc = in(scale);
     auto dy = inPlace ? nullptr : out(x.size());
     be().modulate(dx->f(), dsh->f(), dsc->f(), inPlace ? dx->f() : dy->f(), B,
@@ -389,27 +293,9 @@ TEST_P(Conformance, LayerNormModulate) {
           Vec shift = randomVec(size_t(c.B * c.D), seed++);
           Vec scale = randomVec(size_t(c.B * c.D), seed++);
           const float eps = 1e-6f;
-          RefVec ref(x.size());
-          for (int64_t r = 0; r < rows; ++r) {
-            const float *xr = x.data() + r * c.D;
-            const int64_t b = r / c.T;
-            double mean = 0, var = 0;
-            for (int64_t i = 0; i < c.D; ++i)
-              mean += xr[i];
-            mean /= double(c.D);
-            for (int64_t i = 0; i < c.D; ++i)
-              var += (xr[i] - mean) * (xr[i] - mean);
-            var /= double(c.D);
-            for (int64_t i = 0; i < c.D; ++i) {
-              double v = (xr[i] - mean) / std::sqrt(var + eps);
-              if (affine >= 1)
-                v *= g[i];
-              if (affine >= 2)
-                v += bt[i];
-              ref[r * c.D + i] =
-                  v * (1.0 + scale[b * c.D + i]) + double(shift[b * c.D + i]);
-            }
-          }
+          RefVec ref = refLayerNormModulate(x, affine >= 1 ? g.data() : nullptr,
+                                            affine >= 2 ? bt.data() : nullptr,
+                                            shift, scale, c.B, c.T, c.D, eps);
           auto dx = in(x), dg = in(g), db = in(bt);
           auto dsh = in(shift), dsc = in(scale);
           auto dy = inPlace ? nullptr : out(x.size());
@@ -435,37 +321,6 @@ TEST_P(Conformance, LayerNormModulate) {
 //===----------------------------------------------------------------------===//
 // attention
 //===----------------------------------------------------------------------===//
-
-RefVec refAttention(const Vec &q, const Vec &k, const Vec &v, int64_t B,
-                    int64_t Tq, int64_t Tk, int64_t H, int64_t Dh,
-                    double scale) {
-  const int64_t ld = H * Dh;
-  RefVec o(q.size());
-  std::vector<double> s(static_cast<size_t>(Tk));
-  for (int64_t b = 0; b < B; ++b)
-    for (int64_t h = 0; h < H; ++h)
-      for (int64_t i = 0; i < Tq; ++i) {
-        double mx = -INFINITY;
-        for (int64_t j = 0; j < Tk; ++j) {
-          double dot = 0;
-          for (int64_t d = 0; d < Dh; ++d)
-            dot += double(q[(b * Tq + i) * ld + h * Dh + d]) *
-                   k[(b * Tk + j) * ld + h * Dh + d];
-          s[j] = dot * scale;
-          mx = std::max(mx, s[j]);
-        }
-        double sum = 0;
-        for (int64_t j = 0; j < Tk; ++j)
-          sum += (s[j] = std::exp(s[j] - mx));
-        for (int64_t d = 0; d < Dh; ++d) {
-          double acc = 0;
-          for (int64_t j = 0; j < Tk; ++j)
-            acc += s[j] * v[(b * Tk + j) * ld + h * Dh + d];
-          o[(b * Tq + i) * ld + h * Dh + d] = acc / sum;
-        }
-      }
-  return o;
-}
 
 struct AttentionCase {
   int64_t B, Tq, Tk, H, Dh;
@@ -522,20 +377,6 @@ TEST_P(Conformance, AttentionDiTBlock) {
 // unary, binary
 //===----------------------------------------------------------------------===//
 
-double refUnary(UnaryKind kind, double x) {
-  switch (kind) {
-  case UnaryKind::GeluTanh:
-    return 0.5 * x *
-           (1.0 +
-            std::tanh(std::sqrt(2.0 / M_PI) * (x + 0.044715 * x * x * x)));
-  case UnaryKind::GeluErf:
-    return 0.5 * x * (1.0 + std::erf(x / std::sqrt(2.0)));
-  case UnaryKind::Silu:
-    return x / (1.0 + std::exp(-x));
-  }
-  return NAN;
-}
-
 TEST_P(Conformance, Unary) {
   uint32_t seed = 700;
   for (UnaryKind kind :
@@ -562,32 +403,6 @@ TEST_P(Conformance, Unary) {
       }
 }
 
-double refBinaryOp(BinaryKind kind, double a, double b) {
-  switch (kind) {
-  case BinaryKind::Add:
-    return a + b;
-  case BinaryKind::Sub:
-    return a - b;
-  case BinaryKind::Mul:
-    return a * b;
-  case BinaryKind::Div:
-    return a / b;
-  }
-  return NAN;
-}
-
-/// Right-aligned NumPy broadcasting strides, as the executor computes them.
-std::vector<int64_t> broadcastStrides(const std::vector<int64_t> &s,
-                                      const std::vector<int64_t> &out) {
-  std::vector<int64_t> st(out.size(), 0);
-  int64_t stride = 1;
-  for (int i = int(out.size()) - 1, j = int(s.size()) - 1; j >= 0; --i, --j) {
-    st[i] = s[j] == 1 ? 0 : stride;
-    stride *= s[j];
-  }
-  return st;
-}
-
 // linear + activation in one call: the GEMM's error (relative to the
 // largest pre-activation value, scaled by the activation's slope, at most
 // 1.13) plus the activation's own.
@@ -611,7 +426,7 @@ TEST_P(Conformance, LinearActivation) {
         auto dy = out(size_t(c.M * c.N));
         be().linearActivation(dx->f(), dw->f(), bias ? db->f() : nullptr,
                               dy->f(), c.M, c.K, c.N, act);
-        RefVec pre = refLinear(x, w, bias ? &b : nullptr, c.M, c.K, c.N);
+        RefVec pre = refLinear(x, w, bias ? b.data() : nullptr, c.M, c.K, c.N);
         double maxPre = 0.0;
         for (double v : pre)
           maxPre = std::max(maxPre, std::fabs(v));
@@ -654,16 +469,7 @@ TEST_P(Conformance, Binary) {
       std::vector<int64_t> as = broadcastStrides(c.a, c.out),
                            bs = broadcastStrides(c.b, c.out);
       const int rank = int(c.out.size());
-      RefVec ref(numel(c.out));
-      for (size_t i = 0; i < ref.size(); ++i) {
-        int64_t rest = int64_t(i), ia = 0, ib = 0;
-        for (int d = rank - 1; d >= 0; --d) {
-          ia += (rest % c.out[d]) * as[d];
-          ib += (rest % c.out[d]) * bs[d];
-          rest /= c.out[d];
-        }
-        ref[i] = refBinaryOp(kind, a[ia], b[ib]);
-      }
+      RefVec ref = refBinary(kind, a, b, c.out, as, bs);
       auto da = in(a), db = in(b);
       auto dy = out(ref.size());
       be().binary(kind, da->f(), db->f(), dy->f(), rank, c.out.data(),
@@ -676,9 +482,7 @@ TEST_P(Conformance, BinaryInPlace) {
   Vec a = randomVec(24, 850), b = randomVec(4, 851);
   std::vector<int64_t> shape = {2, 3, 4};
   std::vector<int64_t> as = {12, 4, 1}, bs = {0, 0, 1};
-  RefVec ref(a.size());
-  for (size_t i = 0; i < a.size(); ++i)
-    ref[i] = double(a[i]) * b[i % 4];
+  RefVec ref = refBinary(BinaryKind::Mul, a, b, shape, as, bs);
   auto da = in(a), db = in(b);
   be().binary(BinaryKind::Mul, da->f(), db->f(), da->f(), 3, shape.data(),
               as.data(), bs.data());
@@ -688,27 +492,6 @@ TEST_P(Conformance, BinaryInPlace) {
 //===----------------------------------------------------------------------===//
 // Embeddings
 //===----------------------------------------------------------------------===//
-
-/// diffusers' get_timestep_embedding with torch's float32 roundings; only
-/// exp, sin and cos are taken in double.
-RefVec refTimestep(const Vec &t, int64_t dim, bool flip, float shift,
-                   float scale, float maxPeriod) {
-  const int64_t half = dim / 2;
-  RefVec out(size_t(int64_t(t.size()) * dim), 0.0);
-  const float negLog = float(-std::log(double(maxPeriod)));
-  const float denom = float(double(half) - double(shift));
-  for (size_t b = 0; b < t.size(); ++b)
-    for (int64_t i = 0; i < half; ++i) {
-      float exponent = negLog * float(i);
-      exponent = exponent / denom;
-      const float freq = float(std::exp(double(exponent)));
-      float arg = t[b] * freq;
-      arg = scale * arg;
-      out[b * dim + (flip ? half + i : i)] = std::sin(double(arg));
-      out[b * dim + (flip ? i : half + i)] = std::cos(double(arg));
-    }
-  return out;
-}
 
 TEST_P(Conformance, TimestepEmbedding) {
   const Vec t = {0.0f, 1.5f, 999.0f, 487.25f, 0.001f};
@@ -744,11 +527,7 @@ TEST_P(Conformance, Embedding) {
   auto dy = out(ids.size() * size_t(D));
   be().embedding(dt->f(), di->as<int64_t>(), dy->f(), int64_t(ids.size()), V,
                  D);
-  RefVec ref;
-  for (int64_t id : ids)
-    for (int64_t d = 0; d < D; ++d)
-      ref.push_back(table[id * D + d]);
-  expectEachClose(ref, dy->read(), 0.0);
+  expectEachClose(refEmbedding(table, ids, D), dy->read(), 0.0);
 }
 
 TEST_P(Conformance, EmbeddingIdOutOfRangeThrows) {
@@ -767,31 +546,6 @@ TEST_P(Conformance, EmbeddingIdOutOfRangeThrows) {
     // The failure is reported once; the backend stays usable.
     EXPECT_NO_THROW(be().synchronize());
   }
-}
-
-/// diffusers' numpy get_2d_sincos_pos_embed: positions in float32, omega
-/// and the products in float64.
-RefVec refPosEmbed2d(int64_t gridH, int64_t gridW, int64_t dim, double base,
-                     double interp) {
-  auto axis = [&](int64_t n, int64_t i) {
-    float v = float(i) / float(double(n) / base);
-    return v / float(interp);
-  };
-  const int64_t half = dim / 2, quarter = dim / 4;
-  RefVec out(size_t(gridH * gridW * dim));
-  for (int64_t i = 0; i < gridH; ++i)
-    for (int64_t j = 0; j < gridW; ++j)
-      for (int64_t part = 0; part < 2; ++part) { // [emb(w_j) | emb(h_i)]
-        const double pos = part == 0 ? axis(gridW, j) : axis(gridH, i);
-        for (int64_t kk = 0; kk < quarter; ++kk) {
-          const double omega =
-              1.0 / std::pow(10000.0, double(kk) / double(quarter));
-          double *row = &out[size_t((i * gridW + j) * dim + part * half)];
-          row[kk] = std::sin(pos * omega);
-          row[quarter + kk] = std::cos(pos * omega);
-        }
-      }
-  return out;
 }
 
 TEST_P(Conformance, PosEmbed2d) {
@@ -831,27 +585,11 @@ void checkTranspose(Backend &be, const std::vector<int64_t> &shape,
   std::mt19937 rng(seed);
   for (T &v : x)
     v = T(rng());
-  std::vector<int64_t> inStride(rank), outShape(rank);
-  for (int d = rank - 1, s = 1; d >= 0; --d) {
-    inStride[d] = s;
-    s *= int(shape[d]);
-  }
-  for (int d = 0; d < rank; ++d)
-    outShape[d] = shape[perm[d]];
-  std::vector<T> want(n);
-  for (size_t i = 0; i < n; ++i) {
-    int64_t rest = int64_t(i), src = 0;
-    for (int d = rank - 1; d >= 0; --d) {
-      src += (rest % outShape[d]) * inStride[perm[d]];
-      rest /= outShape[d];
-    }
-    want[i] = x[src];
-  }
   Buffer dx(be, n, sizeof(T)), dy(be, n, sizeof(T));
   dx.upload(x);
   dy.upload(std::vector<T>(n, T(0x5a5a5a5a)));
   be.transpose(dx.raw(), dy.raw(), rank, shape.data(), perm.data(), sizeof(T));
-  EXPECT_EQ(dy.read<T>(), want);
+  EXPECT_EQ(dy.read<T>(), refTranspose(x, shape, perm));
 }
 
 TEST_P(Conformance, Transpose) {
@@ -904,11 +642,7 @@ TEST_P(Conformance, CopyStrided) {
 TEST_P(Conformance, UpsampleNearest) {
   const int64_t N = 2, C = 3, H = 3, W = 4, sh = 2, sw = 3;
   Vec x = randomVec(size_t(N * C * H * W), 1100);
-  RefVec ref;
-  for (int64_t p = 0; p < N * C; ++p)
-    for (int64_t i = 0; i < H * sh; ++i)
-      for (int64_t j = 0; j < W * sw; ++j)
-        ref.push_back(x[(p * H + i / sh) * W + j / sw]);
+  RefVec ref = refUpsampleNearest(x, N, C, H, W, sh, sw);
   auto dx = in(x);
   auto dy = out(ref.size());
   be().upsampleNearest(dx->f(), dy->f(), N, C, H, W, sh, sw);

@@ -1,14 +1,16 @@
 //===- CpuKernelsTest.cpp - CPU backend kernels vs naive references -------===//
 //
-// Every kernel of the CPU backend against a naive double-precision reference
-// written here, on seeded random inputs and shapes chosen to hit odd sizes,
-// broadcasting, aliasing and the kernels' parallel paths. The sinusoidal
-// embeddings are also checked against values printed by diffusers itself.
+// Every kernel of the CPU backend against the naive double-precision
+// references of Reference.h, on seeded random inputs and shapes chosen to hit
+// odd sizes, broadcasting, aliasing and the kernels' parallel paths. The
+// sinusoidal embeddings are also checked against values printed by diffusers
+// itself.
 //
 //===----------------------------------------------------------------------===//
 #include "runtime/backends/cpu/CpuBackend.h"
 #include "runtime/backends/cpu/FastMath.h"
 #include "runtime/core/Error.h"
+#include "test/unit/Reference.h"
 
 #include <gtest/gtest.h>
 
@@ -22,45 +24,7 @@
 namespace fresco {
 namespace {
 
-using Vec = std::vector<float>;
-using RefVec = std::vector<double>;
-
-Vec randomVec(size_t n, uint32_t seed, float lo = -1.0f, float hi = 1.0f) {
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> dist(lo, hi);
-  Vec v(n);
-  for (float &x : v)
-    x = dist(rng);
-  return v;
-}
-
-/// Expects |got - ref| <= rel * max|ref| everywhere (GEMM accumulation order
-/// differs from the reference, so exact equality is not expected).
-void expectClose(const RefVec &ref, const float *got, double rel = 1e-5) {
-  double maxMag = 0.0;
-  for (double r : ref)
-    maxMag = std::max(maxMag, std::fabs(r));
-  const double tol = rel * std::max(maxMag, 1e-30);
-  size_t bad = 0, firstBad = 0;
-  double worst = 0.0;
-  for (size_t i = 0; i < ref.size(); ++i) {
-    const double err = std::fabs(double(got[i]) - ref[i]);
-    if (!(err <= tol)) { // also catches NaN
-      if (bad++ == 0)
-        firstBad = i;
-    }
-    worst = std::max(worst, err);
-  }
-  EXPECT_EQ(bad, 0u) << "first mismatch at " << firstBad << ": got "
-                     << (ref.empty() ? 0.0 : got[firstBad]) << ", want "
-                     << (ref.empty() ? 0.0 : ref[firstBad]) << "; worst error "
-                     << worst << " vs tolerance " << tol;
-}
-
-void expectClose(const RefVec &ref, const Vec &got, double rel = 1e-5) {
-  ASSERT_EQ(ref.size(), got.size());
-  expectClose(ref, got.data(), rel);
-}
+using namespace ref;
 
 class CpuKernelsTest : public ::testing::Test {
 protected:
@@ -72,19 +36,6 @@ TEST_F(CpuKernelsTest, Name) { EXPECT_EQ(backend->name(), "cpu"); }
 //===----------------------------------------------------------------------===//
 // linear
 //===----------------------------------------------------------------------===//
-
-RefVec refLinear(const Vec &x, const Vec &w, const float *b, int64_t M,
-                 int64_t K, int64_t N) {
-  RefVec y(static_cast<size_t>(M * N));
-  for (int64_t m = 0; m < M; ++m)
-    for (int64_t n = 0; n < N; ++n) {
-      double acc = b ? b[n] : 0.0;
-      for (int64_t k = 0; k < K; ++k)
-        acc += double(x[m * K + k]) * double(w[n * K + k]);
-      y[m * N + n] = acc;
-    }
-  return y;
-}
 
 TEST_F(CpuKernelsTest, Linear) {
   struct Case {
@@ -131,38 +82,10 @@ TEST_F(CpuKernelsTest, LinearEmptyReduction) {
 // conv2d
 //===----------------------------------------------------------------------===//
 
-struct ConvCase {
-  int64_t N, C, H, W, O, KH, KW, sH, sW, pH, pW;
-};
-
-RefVec refConv2d(const Vec &x, const Vec &w, const float *b,
-                 const ConvCase &c) {
-  const int64_t OH = (c.H + 2 * c.pH - c.KH) / c.sH + 1;
-  const int64_t OW = (c.W + 2 * c.pW - c.KW) / c.sW + 1;
-  RefVec y(static_cast<size_t>(c.N * c.O * OH * OW));
-  for (int64_t n = 0; n < c.N; ++n)
-    for (int64_t o = 0; o < c.O; ++o)
-      for (int64_t oh = 0; oh < OH; ++oh)
-        for (int64_t ow = 0; ow < OW; ++ow) {
-          double acc = b ? b[o] : 0.0;
-          for (int64_t ci = 0; ci < c.C; ++ci)
-            for (int64_t kh = 0; kh < c.KH; ++kh)
-              for (int64_t kw = 0; kw < c.KW; ++kw) {
-                const int64_t ih = oh * c.sH - c.pH + kh;
-                const int64_t iw = ow * c.sW - c.pW + kw;
-                if (ih < 0 || ih >= c.H || iw < 0 || iw >= c.W)
-                  continue;
-                acc += double(x[((n * c.C + ci) * c.H + ih) * c.W + iw]) *
-                       double(w[((o * c.C + ci) * c.KH + kh) * c.KW + kw]);
-              }
-          y[((n * c.O + o) * OH + oh) * OW + ow] = acc;
-        }
-  return y;
-}
+using ConvCase = ConvShape;
 
 void runConvCase(Backend &backend, const ConvCase &c, uint32_t seed) {
-  const int64_t OH = (c.H + 2 * c.pH - c.KH) / c.sH + 1;
-  const int64_t OW = (c.W + 2 * c.pW - c.KW) / c.sW + 1;
+  const int64_t OH = c.outH(), OW = c.outW();
   for (bool withBias : {false, true}) {
     SCOPED_TRACE(::testing::Message()
                  << "N=" << c.N << " C=" << c.C << " H=" << c.H << " W=" << c.W
@@ -222,31 +145,6 @@ TEST_F(CpuKernelsTest, Conv2dLargeImageIsBanded) {
 // layerNorm and modulate
 //===----------------------------------------------------------------------===//
 
-RefVec refLayerNorm(const Vec &x, const float *gamma, const float *beta,
-                    int64_t rows, int64_t cols, float eps) {
-  RefVec y(static_cast<size_t>(rows * cols));
-  for (int64_t r = 0; r < rows; ++r) {
-    double mean = 0.0, var = 0.0;
-    for (int64_t c = 0; c < cols; ++c)
-      mean += x[r * cols + c];
-    mean /= double(cols);
-    for (int64_t c = 0; c < cols; ++c) {
-      const double d = x[r * cols + c] - mean;
-      var += d * d;
-    }
-    var /= double(cols);
-    for (int64_t c = 0; c < cols; ++c) {
-      double v = (x[r * cols + c] - mean) / std::sqrt(var + double(eps));
-      if (gamma)
-        v *= gamma[c];
-      if (beta)
-        v += beta[c];
-      y[r * cols + c] = v;
-    }
-  }
-  return y;
-}
-
 TEST_F(CpuKernelsTest, LayerNorm) {
   struct Case {
     int64_t rows, cols;
@@ -282,46 +180,6 @@ TEST_F(CpuKernelsTest, LayerNormInPlace) {
   backend->layerNorm(x.data(), gamma.data(), beta.data(), x.data(), rows, cols,
                      1e-6f);
   expectClose(ref, x);
-}
-
-RefVec refModulate(const Vec &x, const Vec &shift, const Vec &scale, int64_t B,
-                   int64_t T, int64_t D) {
-  RefVec y(x.size());
-  for (int64_t b = 0; b < B; ++b)
-    for (int64_t t = 0; t < T; ++t)
-      for (int64_t d = 0; d < D; ++d)
-        y[(b * T + t) * D + d] =
-            double(x[(b * T + t) * D + d]) * (1.0 + double(scale[b * D + d])) +
-            double(shift[b * D + d]);
-  return y;
-}
-
-RefVec refGroupNorm(const Vec &x, const float *gamma, const float *beta,
-                    int64_t N, int64_t C, int64_t S, int64_t groups,
-                    float eps) {
-  RefVec y(x.size());
-  const int64_t cpg = C / groups;
-  for (int64_t n = 0; n < N; ++n)
-    for (int64_t g = 0; g < groups; ++g) {
-      double mean = 0.0, var = 0.0;
-      for (int64_t c = g * cpg; c < (g + 1) * cpg; ++c)
-        for (int64_t s = 0; s < S; ++s)
-          mean += x[(n * C + c) * S + s];
-      mean /= double(cpg * S);
-      for (int64_t c = g * cpg; c < (g + 1) * cpg; ++c)
-        for (int64_t s = 0; s < S; ++s) {
-          const double d = x[(n * C + c) * S + s] - mean;
-          var += d * d;
-        }
-      var /= double(cpg * S);
-      for (int64_t c = g * cpg; c < (g + 1) * cpg; ++c)
-        for (int64_t s = 0; s < S; ++s) {
-          size_t i = size_t((n * C + c) * S + s);
-          double v = (x[i] - mean) / std::sqrt(var + double(eps));
-          y[i] = v * (gamma ? gamma[c] : 1.0) + (beta ? beta[c] : 0.0);
-        }
-    }
-  return y;
 }
 
 TEST_F(CpuKernelsTest, GroupNorm) {
@@ -368,12 +226,7 @@ TEST_F(CpuKernelsTest, UpsampleNearest) {
     Vec y(size_t(c.N * c.C * OH * OW), -7.0f);
     backend->upsampleNearest(x.data(), y.data(), c.N, c.C, c.H, c.W, c.sh,
                              c.sw);
-    RefVec ref(y.size());
-    for (int64_t p = 0; p < c.N * c.C; ++p)
-      for (int64_t i = 0; i < OH; ++i)
-        for (int64_t j = 0; j < OW; ++j)
-          ref[size_t((p * OH + i) * OW + j)] =
-              x[size_t((p * c.H + i / c.sh) * c.W + j / c.sw)];
+    RefVec ref = refUpsampleNearest(x, c.N, c.C, c.H, c.W, c.sh, c.sw);
     expectClose(ref, y, 0.0);
   }
 }
@@ -422,13 +275,8 @@ TEST_F(CpuKernelsTest, LayerNormModulate) {
           Vec scale = randomVec(static_cast<size_t>(c.B * c.D), seed++);
           const float *g = (affine & 1) ? gamma.data() : nullptr;
           const float *b = (affine & 2) ? beta.data() : nullptr;
-          RefVec ref = refLayerNorm(x, g, b, rows, c.D, 1e-6f);
-          for (int64_t r = 0; r < rows; ++r)
-            for (int64_t d = 0; d < c.D; ++d) {
-              const size_t s = size_t((r / c.T) * c.D + d);
-              double &v = ref[size_t(r * c.D + d)];
-              v = v * (1.0 + double(scale[s])) + double(shift[s]);
-            }
+          RefVec ref =
+              refLayerNormModulate(x, g, b, shift, scale, c.B, c.T, c.D, 1e-6f);
           Vec y(x.size());
           float *out = inPlace ? x.data() : y.data();
           backend->layerNormModulate(x.data(), g, b, shift.data(), scale.data(),
@@ -440,37 +288,6 @@ TEST_F(CpuKernelsTest, LayerNormModulate) {
 //===----------------------------------------------------------------------===//
 // attention
 //===----------------------------------------------------------------------===//
-
-RefVec refAttention(const Vec &q, const Vec &k, const Vec &v, int64_t B,
-                    int64_t Tq, int64_t Tk, int64_t H, int64_t Dh,
-                    double scale) {
-  const int64_t ld = H * Dh;
-  RefVec o(static_cast<size_t>(B * Tq * ld));
-  std::vector<double> p(static_cast<size_t>(Tk));
-  for (int64_t b = 0; b < B; ++b)
-    for (int64_t h = 0; h < H; ++h)
-      for (int64_t i = 0; i < Tq; ++i) {
-        double mx = -INFINITY;
-        for (int64_t j = 0; j < Tk; ++j) {
-          double s = 0.0;
-          for (int64_t d = 0; d < Dh; ++d)
-            s += double(q[(b * Tq + i) * ld + h * Dh + d]) *
-                 double(k[(b * Tk + j) * ld + h * Dh + d]);
-          p[j] = s * scale;
-          mx = std::max(mx, p[j]);
-        }
-        double sum = 0.0;
-        for (int64_t j = 0; j < Tk; ++j)
-          sum += (p[j] = std::exp(p[j] - mx));
-        for (int64_t d = 0; d < Dh; ++d) {
-          double acc = 0.0;
-          for (int64_t j = 0; j < Tk; ++j)
-            acc += p[j] * double(v[(b * Tk + j) * ld + h * Dh + d]);
-          o[(b * Tq + i) * ld + h * Dh + d] = acc / sum;
-        }
-      }
-  return o;
-}
 
 TEST_F(CpuKernelsTest, Attention) {
   struct Case {
@@ -517,20 +334,6 @@ TEST_F(CpuKernelsTest, AttentionLargeLogitsStayFinite) {
 //===----------------------------------------------------------------------===//
 // unary
 //===----------------------------------------------------------------------===//
-
-double refUnary(UnaryKind kind, double x) {
-  switch (kind) {
-  case UnaryKind::GeluTanh:
-    return 0.5 * x *
-           (1.0 +
-            std::tanh(std::sqrt(2.0 / M_PI) * (x + 0.044715 * x * x * x)));
-  case UnaryKind::GeluErf:
-    return 0.5 * x * (1.0 + std::erf(x / std::sqrt(2.0)));
-  case UnaryKind::Silu:
-    return x / (1.0 + std::exp(-x));
-  }
-  return NAN;
-}
 
 TEST_F(CpuKernelsTest, Unary) {
   uint32_t seed = 700;
@@ -587,20 +390,6 @@ TEST_F(CpuKernelsTest, UnaryExtremes) {
 // binary
 //===----------------------------------------------------------------------===//
 
-double refBinaryOp(BinaryKind kind, double a, double b) {
-  switch (kind) {
-  case BinaryKind::Add:
-    return a + b;
-  case BinaryKind::Sub:
-    return a - b;
-  case BinaryKind::Mul:
-    return a * b;
-  case BinaryKind::Div:
-    return a / b;
-  }
-  return NAN;
-}
-
 struct BinaryCase {
   const char *name;
   std::vector<int64_t> shape, aStrides, bStrides;
@@ -613,25 +402,6 @@ size_t extent(const std::vector<int64_t> &shape,
   for (size_t d = 0; d < shape.size(); ++d)
     maxOff += (shape[d] - 1) * strides[d];
   return size_t(maxOff + 1);
-}
-
-RefVec refBinary(BinaryKind kind, const Vec &a, const Vec &b,
-                 const BinaryCase &c) {
-  int64_t total = 1;
-  for (int64_t s : c.shape)
-    total *= s;
-  RefVec out(static_cast<size_t>(total));
-  for (int64_t i = 0; i < total; ++i) {
-    int64_t rem = i, ia = 0, ib = 0;
-    for (int d = int(c.shape.size()) - 1; d >= 0; --d) {
-      const int64_t idx = rem % c.shape[d];
-      rem /= c.shape[d];
-      ia += idx * c.aStrides[d];
-      ib += idx * c.bStrides[d];
-    }
-    out[i] = refBinaryOp(kind, a[ia], b[ib]);
-  }
-  return out;
 }
 
 std::vector<BinaryCase> binaryCases() {
@@ -669,7 +439,7 @@ TEST_F(CpuKernelsTest, Binary) {
       Vec b = randomVec(extent(c.shape, c.bStrides), seed++, 0.5f, 2.0f);
       for (size_t i = 0; i < b.size(); i += 2)
         b[i] = -b[i];
-      RefVec ref = refBinary(kind, a, b, c);
+      RefVec ref = refBinary(kind, a, b, c.shape, c.aStrides, c.bStrides);
       Vec out(ref.size(), 9.0f);
       backend->binary(kind, a.data(), b.data(), out.data(), int(c.shape.size()),
                       c.shape.data(), c.aStrides.data(), c.bStrides.data());
@@ -686,8 +456,7 @@ TEST_F(CpuKernelsTest, BinaryInPlace) {
   std::vector<int64_t> shape = {300, 96}, aStrides = {96, 1}, bStrides = {0, 1};
   Vec a = randomVec(300 * 96, 850);
   Vec b = randomVec(96, 851);
-  RefVec ref =
-      refBinary(BinaryKind::Add, a, b, {"", shape, aStrides, bStrides});
+  RefVec ref = refBinary(BinaryKind::Add, a, b, shape, aStrides, bStrides);
   backend->binary(BinaryKind::Add, a.data(), b.data(), a.data(), 2,
                   shape.data(), aStrides.data(), bStrides.data());
   expectClose(ref, a, 1e-6);
@@ -696,28 +465,6 @@ TEST_F(CpuKernelsTest, BinaryInPlace) {
 //===----------------------------------------------------------------------===//
 // timestepEmbedding
 //===----------------------------------------------------------------------===//
-
-/// diffusers' get_timestep_embedding transcribed with the same float32
-/// roundings as torch; only sin/cos are taken in double.
-RefVec refTimestep(const std::vector<float> &t, int64_t dim, bool flip,
-                   float shift, float scale, float maxPeriod) {
-  const int64_t half = dim / 2;
-  RefVec out(static_cast<size_t>(int64_t(t.size()) * dim), 0.0);
-  const float negLog = float(-std::log(double(maxPeriod)));
-  const float denom = float(double(half) - double(shift));
-  for (size_t b = 0; b < t.size(); ++b)
-    for (int64_t i = 0; i < half; ++i) {
-      float exponent = negLog * float(i);
-      exponent = exponent / denom;
-      const float freq = float(std::exp(double(exponent)));
-      float arg = t[b] * freq;
-      arg = scale * arg;
-      const double s = std::sin(double(arg)), c = std::cos(double(arg));
-      out[b * dim + (flip ? half + i : i)] = s;
-      out[b * dim + (flip ? i : half + i)] = c;
-    }
-  return out;
-}
 
 TEST_F(CpuKernelsTest, TimestepEmbeddingF32) {
   const Vec t = {0.0f, 1.5f, 999.0f, 487.25f, 0.001f};
@@ -813,10 +560,7 @@ TEST_F(CpuKernelsTest, Embedding) {
     ids[1] = V - 1;
     Vec out(static_cast<size_t>(n * D));
     backend->embedding(table.data(), ids.data(), out.data(), n, V, D);
-    RefVec ref(out.size());
-    for (int64_t i = 0; i < n; ++i)
-      for (int64_t d = 0; d < D; ++d)
-        ref[i * D + d] = table[ids[i] * D + d];
+    RefVec ref = refEmbedding(table, ids, D);
     for (size_t i = 0; i < ref.size(); ++i)
       ASSERT_EQ(out[i], ref[i]) << "D=" << D << " at " << i;
   }
@@ -841,29 +585,6 @@ TEST_F(CpuKernelsTest, EmbeddingIdOutOfRangeThrows) {
 //===----------------------------------------------------------------------===//
 // transpose and copyStrided
 //===----------------------------------------------------------------------===//
-
-template <typename T>
-std::vector<T> refTranspose(const std::vector<T> &x,
-                            const std::vector<int64_t> &shape,
-                            const std::vector<int64_t> &perm) {
-  const int rank = int(shape.size());
-  std::vector<int64_t> inStride(static_cast<size_t>(rank), 1),
-      outShape(static_cast<size_t>(rank));
-  for (int d = rank - 2; d >= 0; --d)
-    inStride[d] = inStride[d + 1] * shape[d + 1];
-  for (int d = 0; d < rank; ++d)
-    outShape[d] = shape[perm[d]];
-  std::vector<T> out(x.size());
-  for (size_t i = 0; i < out.size(); ++i) {
-    int64_t rem = int64_t(i), src = 0;
-    for (int d = rank - 1; d >= 0; --d) {
-      src += (rem % outShape[d]) * inStride[perm[d]];
-      rem /= outShape[d];
-    }
-    out[i] = x[size_t(src)];
-  }
-  return out;
-}
 
 template <typename T>
 void checkTranspose(Backend &backend, const std::vector<int64_t> &shape,
@@ -977,57 +698,6 @@ TEST_F(CpuKernelsTest, CopyStridedConcat) {
 //===----------------------------------------------------------------------===//
 // posEmbed2d
 //===----------------------------------------------------------------------===//
-
-/// A direct transcription of diffusers' numpy get_2d_sincos_pos_embed:
-/// positions in float32, omega and the outer product in float64.
-RefVec refPosEmbed2d(int64_t gridH, int64_t gridW, int64_t dim, double baseSize,
-                     double interpolationScale) {
-  // grid_h = np.arange(gridH, dtype=float32) / (gridH / base) / interp
-  auto axis = [&](int64_t n) {
-    std::vector<float> g(static_cast<size_t>(n));
-    for (int64_t i = 0; i < n; ++i) {
-      float v = float(i) / float(double(n) / baseSize);
-      g[size_t(i)] = v / float(interpolationScale);
-    }
-    return g;
-  };
-  std::vector<float> gridHv = axis(gridH), gridWv = axis(gridW);
-  // grid = np.meshgrid(grid_w, grid_h): grid[0][i][j] = w_j, grid[1][i][j] =
-  // h_i
-  const int64_t M = gridH * gridW;
-  std::vector<float> grid0(static_cast<size_t>(M)),
-      grid1(static_cast<size_t>(M));
-  for (int64_t i = 0; i < gridH; ++i)
-    for (int64_t j = 0; j < gridW; ++j) {
-      grid0[size_t(i * gridW + j)] = gridWv[size_t(j)];
-      grid1[size_t(i * gridW + j)] = gridHv[size_t(i)];
-    }
-  // get_1d_sincos_pos_embed_from_grid(embed_dim = dim / 2, pos)
-  auto emb1d = [&](const std::vector<float> &pos, int64_t embedDim) {
-    std::vector<double> omega(static_cast<size_t>(embedDim / 2));
-    for (size_t k = 0; k < omega.size(); ++k) {
-      omega[k] = double(k) / (double(embedDim) / 2.0);
-      omega[k] = 1.0 / std::pow(10000.0, omega[k]);
-    }
-    RefVec e(pos.size() * size_t(embedDim));
-    for (size_t m = 0; m < pos.size(); ++m)
-      for (size_t k = 0; k < omega.size(); ++k) {
-        const double out = double(pos[m]) * omega[k];
-        e[m * embedDim + k] = std::sin(out);
-        e[m * embedDim + omega.size() + k] = std::cos(out);
-      }
-    return e;
-  };
-  RefVec embH = emb1d(grid0, dim / 2), embW = emb1d(grid1, dim / 2);
-  // np.concatenate([emb_h, emb_w], axis=1), where "emb_h" encodes grid[0].
-  RefVec out(static_cast<size_t>(M * dim));
-  for (int64_t m = 0; m < M; ++m)
-    for (int64_t c = 0; c < dim / 2; ++c) {
-      out[m * dim + c] = embH[m * (dim / 2) + c];
-      out[m * dim + dim / 2 + c] = embW[m * (dim / 2) + c];
-    }
-  return out;
-}
 
 TEST_F(CpuKernelsTest, PosEmbed2d) {
   struct Case {

@@ -12,6 +12,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "runtime/backends/cpu/CpuBackend.h"
+#include "test/unit/Reference.h"
 #ifdef FRESCO_HAVE_CUDA
 #include "runtime/backends/cuda/CudaBackend.h"
 #endif
@@ -20,7 +21,6 @@
 
 #include <cmath>
 #include <cstring>
-#include <random>
 #include <string>
 #include <tuple>
 #include <vector>
@@ -28,7 +28,9 @@
 namespace fresco {
 namespace {
 
-using Vec = std::vector<float>;
+using ref::randomVec;
+using ref::RefVec;
+using ref::Vec;
 
 float roundBf16(float v) {
   uint32_t u;
@@ -47,15 +49,6 @@ float roundF16(float v) {
   double scaled = std::ldexp(m, 11);    // 11 significant bits
   double r = std::nearbyint(scaled);    // ties to even (default mode)
   return float(std::ldexp(r, e - 11));
-}
-
-Vec randomVec(size_t n, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
-  Vec v(n);
-  for (float &x : v)
-    x = dist(rng);
-  return v;
 }
 
 using Param = std::tuple<std::string, GemmPrecision>;
@@ -148,13 +141,9 @@ TEST_P(GemmPrecisionTest, WeightsNotAnnouncedStayF32) {
   float *dx = upload(x), *dw = upload(w), *dy = upload(Vec(size_t(M * N)));
   backend->linear(dx, dw, nullptr, dy, M, K, N);
   Vec y = download(dy, size_t(M * N));
-  for (int64_t m = 0; m < M; ++m)
-    for (int64_t n = 0; n < N; ++n) {
-      double s = 0;
-      for (int64_t k = 0; k < K; ++k)
-        s += double(x[m * K + k]) * w[n * K + k];
-      EXPECT_NEAR(y[m * N + n], s, 1e-5);
-    }
+  RefVec want = ref::refLinear(x, w, nullptr, M, K, N);
+  for (size_t i = 0; i < want.size(); ++i)
+    EXPECT_NEAR(y[i], want[i], 1e-5) << "at " << i;
 }
 
 INSTANTIATE_TEST_SUITE_P(

@@ -11,6 +11,7 @@
 #include "runtime/core/Error.h"
 #include "runtime/core/Executor.h"
 #include "runtime/core/PlanVersion.h"
+#include "test/unit/Reference.h"
 
 #include <gtest/gtest.h>
 
@@ -22,6 +23,11 @@ using namespace fresco;
 namespace fp = fresco::plan;
 
 namespace {
+
+/// The f32 values of `t`, for the references.
+ref::Vec floats(const HostTensor &t) {
+  return ref::Vec(t.as<float>(), t.as<float>() + t.numel());
+}
 
 struct ValueSpec {
   fp::ValueKind kind = fp::ValueKind::Arena;
@@ -141,7 +147,7 @@ TEST(Plan, ValidPlanRuns) {
   EXPECT_EQ(out[0].shape, (std::vector<int64_t>{2, 3}));
   for (int i = 0; i < 6; ++i) {
     double s = double(a.as<float>()[i]) + b.as<float>()[i];
-    EXPECT_NEAR(out[0].as<float>()[i], s / (1 + std::exp(-s)), 1e-6);
+    EXPECT_NEAR(out[0].as<float>()[i], ref::refUnary(UnaryKind::Silu, s), 1e-6);
   }
   // A wrong input shape is an error, not a read past the buffer.
   HostTensor small{DType::F32, {3}, std::vector<uint8_t>(12)};
@@ -224,24 +230,16 @@ TEST(Plan, ModulatedLayerNormRuns) {
         ins.insert(ins.end(), {sh, sc});
       std::vector<HostTensor> out = exec.run("f", ins);
       ASSERT_EQ(out.size(), 1u);
-      for (int r = 0; r < 6; ++r) {
-        const float *xr = x.as<float>() + r * 5;
-        double mean = 0, var = 0;
+      const float *gp = affine ? g.as<float>() : nullptr;
+      const float *bp = affine ? bt.as<float>() : nullptr;
+      ref::RefVec want =
+          modulated ? ref::refLayerNormModulate(floats(x), gp, bp, floats(sh),
+                                                floats(sc), 2, 3, 5, 1e-6f)
+                    : ref::refLayerNorm(floats(x), gp, bp, 6, 5, 1e-6f);
+      for (int r = 0; r < 6; ++r)
         for (int d = 0; d < 5; ++d)
-          mean += xr[d] / 5.0;
-        for (int d = 0; d < 5; ++d)
-          var += (xr[d] - mean) * (xr[d] - mean) / 5.0;
-        for (int d = 0; d < 5; ++d) {
-          double want = (xr[d] - mean) / std::sqrt(var + 1e-6);
-          if (affine)
-            want = want * g.as<float>()[d] + bt.as<float>()[d];
-          if (modulated)
-            want = want * (1.0 + sc.as<float>()[(r / 3) * 5 + d]) +
-                   sh.as<float>()[(r / 3) * 5 + d];
-          EXPECT_NEAR(out[0].as<float>()[r * 5 + d], want, 1e-5)
+          EXPECT_NEAR(out[0].as<float>()[r * 5 + d], want[r * 5 + d], 1e-5)
               << "at row " << r << ", " << d;
-        }
-      }
     }
 }
 
@@ -332,20 +330,16 @@ TEST(Plan, LinearActivationRuns) {
       w.as<float>()[i] = 0.25f * float(i % 4) - 0.3f;
     std::vector<HostTensor> out = exec.run("f", {x, w});
     ASSERT_EQ(out.size(), 1u);
+    ref::RefVec pre = ref::refLinear(floats(x), floats(w), nullptr, 2, 3, 3);
     for (int m = 0; m < 2; ++m)
       for (int n = 0; n < 3; ++n) {
-        double s = 0;
-        for (int k = 0; k < 3; ++k)
-          s += double(x.as<float>()[m * 3 + k]) * w.as<float>()[n * 3 + k];
-        double want = s;
+        double want = pre[m * 3 + n];
         if (act == fp::Activation::GeluTanh)
-          want =
-              0.5 * s *
-              (1 + std::tanh(0.7978845608028654 * (s + 0.044715 * s * s * s)));
+          want = ref::refUnary(UnaryKind::GeluTanh, want);
         else if (act == fp::Activation::GeluErf)
-          want = 0.5 * s * (1 + std::erf(s / std::sqrt(2.0)));
+          want = ref::refUnary(UnaryKind::GeluErf, want);
         else if (act == fp::Activation::Silu)
-          want = s / (1 + std::exp(-s));
+          want = ref::refUnary(UnaryKind::Silu, want);
         EXPECT_NEAR(out[0].as<float>()[m * 3 + n], want, 1e-5)
             << "at " << m << ", " << n;
       }
@@ -479,11 +473,9 @@ const Case kCases[] = {
        s.values[0].shape = s.values[3].shape = {1, 2, 3};
      },
      "missing or wrong attributes"},
-    {"result_dtype",
-     [](PlanSpec &s) { s.values[3].dtype = fp::DType::F16; },
+    {"result_dtype", [](PlanSpec &s) { s.values[3].dtype = fp::DType::F16; },
      "results must be f32, got f16"},
-    {"operand_dtype",
-     [](PlanSpec &s) { s.values[1].dtype = fp::DType::I32; },
+    {"operand_dtype", [](PlanSpec &s) { s.values[1].dtype = fp::DType::I32; },
      "operands must be f32, got i32"},
     {"linear_mismatch",
      [](PlanSpec &s) { s.instrs[0].op = fp::OpCode::Linear; },

@@ -249,8 +249,7 @@ void verifyPipeline(const plan::Plan &p, const std::string &name) {
                 ioShape(*den, true, 0) == std::vector<int64_t>{DB, C, S, S} &&
                 ioShape(*den, true, 1) == std::vector<int64_t>{DB} &&
                 ioShape(*den, true, 2) == std::vector<int64_t>{DB} &&
-                ioShape(*den, false, 0) ==
-                    std::vector<int64_t>{DB, outC, S, S},
+                ioShape(*den, false, 0) == std::vector<int64_t>{DB, outC, S, S},
             ctx, ": the denoiser's signature on rank ", rp->rank(),
             " does not match the pipeline");
     }

@@ -39,15 +39,16 @@ struct RankSummary {
   std::map<std::string, int> commCalls;
 };
 
-RankSummary summarise(const plan::RankProgram &rp, const std::string &denoiser) {
+RankSummary summarise(const plan::RankProgram &rp,
+                      const std::string &denoiser) {
   RankSummary s;
   s.rank = rp.rank();
   s.arenaBytes = rp.arena_bytes();
   if (rp.weights())
     for (const plan::WeightSlice *w : *rp.weights())
-      s.weightBytes += uint64_t(numElements({w->sizes()->begin(),
-                                             w->sizes()->end()})) *
-                       dtypeSize(DType(w->dtype()));
+      s.weightBytes +=
+          uint64_t(numElements({w->sizes()->begin(), w->sizes()->end()})) *
+          dtypeSize(DType(w->dtype()));
   for (const plan::Function *f : *rp.functions()) {
     s.instructions[f->name()->str()] = f->instrs()->size();
     if (!denoiser.empty() && f->name()->str() != denoiser)
@@ -142,12 +143,11 @@ int main(int argc, char **argv) {
     }
     std::cout << "plan " << path << ": " << p.num_ranks() << " rank(s)"
               << (grid.empty() ? "" : ", grid " + grid)
-              << (p.pipeline() ? ", pipeline " + p.pipeline()->kind()->str() +
-                                     " (" +
-                                     std::to_string(p.pipeline()->num_images()) +
-                                     " images, " +
-                                     p.pipeline()->scheduler()->str() + ")"
-                               : std::string())
+              << (p.pipeline()
+                      ? ", pipeline " + p.pipeline()->kind()->str() + " (" +
+                            std::to_string(p.pipeline()->num_images()) +
+                            " images, " + p.pipeline()->scheduler()->str() + ")"
+                      : std::string())
               << "\n";
     for (const plan::RankProgram *rp : *p.ranks()) {
       RankSummary s = summarise(*rp, denoiser);
@@ -160,8 +160,7 @@ int main(int argc, char **argv) {
         std::printf("  communication per step: none\n");
       for (auto &[kind, bytes] : s.commBytes)
         std::printf("  communication per step: %s %d calls, %llu bytes\n",
-                    kind.c_str(), s.commCalls[kind],
-                    (unsigned long long)bytes);
+                    kind.c_str(), s.commCalls[kind], (unsigned long long)bytes);
     }
   } catch (const Error &e) {
     std::cerr << "fresco-inspect: error: " << e.what() << "\n";

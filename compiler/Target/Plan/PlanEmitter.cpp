@@ -49,10 +49,9 @@ struct WeightTable {
     if (it != index.end())
       return it->second;
     int i = entries.size();
-    entries.push_back({component.str(), name.str(),
-                       SmallVector<int64_t>(fullShape),
-                       SmallVector<int64_t>(offsets),
-                       SmallVector<int64_t>(sizes)});
+    entries.push_back(
+        {component.str(), name.str(), SmallVector<int64_t>(fullShape),
+         SmallVector<int64_t>(offsets), SmallVector<int64_t>(sizes)});
     index[key] = i;
     return i;
   }
@@ -473,8 +472,7 @@ emitPipeline(flatbuffers::FlatBufferBuilder &fbb, ModuleOp module) {
 
 } // namespace
 
-LogicalResult mlir::fresco::emitPlan(ModuleOp module,
-                                     std::vector<uint8_t> &out,
+LogicalResult mlir::fresco::emitPlan(ModuleOp module, std::vector<uint8_t> &out,
                                      int64_t worldSize) {
   flatbuffers::FlatBufferBuilder fbb(1 << 16);
   SmallVector<int64_t> gridShape;

@@ -88,6 +88,11 @@ int runFunction(const Options &o, const RankEnv &env) {
   std::unique_ptr<Backend> backend =
       createBackend(o.backend, env.localRank, o.dtype);
   session.useBackend(*backend, o.comm);
+  // Destroyed before the backend (declared after it), so are the groups.
+  struct DropGroups {
+    Session &session;
+    ~DropGroups() { session.dropGroups(); }
+  } dropGroups{session};
   WeightStore weights(rp, o.weights);
   Executor exec(plan, env.rank, *backend, weights, session.resolver());
   double loadSeconds = secondsSince(t0);

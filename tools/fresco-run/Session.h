@@ -30,6 +30,9 @@ public:
   /// only cpu-staged allows). Call before the resolver is used.
   void useBackend(Backend &backend, const std::string &commMode);
   GroupResolver resolver();
+  /// Ends the groups the resolver made. Call it before the backend goes: an
+  /// NCCL group queues work on the backend's stream.
+  void dropGroups() { groups_.clear(); }
   /// "[rank R] " on multi-rank runs launched by another launcher (fresco's
   /// own launcher prefixes the output itself), "" otherwise.
   const char *prefix() const { return prefix_.c_str(); }

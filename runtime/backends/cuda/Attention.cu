@@ -192,11 +192,8 @@ void attention(const float *q, const float *k, const float *v, float *o,
     return;
   check(B <= 65535 && H <= 65535, "attention: batch ", B, " or heads ", H,
         " above the CUDA grid limit of 65535");
-  if (Tk == 0) { // softmax over nothing: zeros
-    checkCuda(cudaMemsetAsync(o, 0, size_t(B * Tq * H * Dh) * sizeof(float), s),
-              "attention (no keys)");
-    return;
-  }
+  // A softmax over nothing is undefined; the CPU backend refuses it too.
+  check(Tk > 0, "attention: no keys to attend to (Tk = 0)");
   const int64_t chunks = (Dh + 31) / 32;
   if (chunks <= 1)
     launch<1, 4>(q, k, v, o, B, Tq, Tk, H, Dh, scale, s);

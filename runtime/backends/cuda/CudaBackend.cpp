@@ -189,8 +189,10 @@ public:
               "cudaMalloc (GEMM workspace)");
     checkCuda(cudaMalloc(&fault_, sizeof(cuda::EmbeddingFault)),
               "cudaMalloc (embedding check)");
-    checkCuda(cudaMemset(fault_, 0, sizeof(cuda::EmbeddingFault)),
+    // The stream is non-blocking: everything touching the flag goes on it.
+    checkCuda(cudaMemsetAsync(fault_, 0, sizeof(cuda::EmbeddingFault), stream_),
               "cudaMemset (embedding check)");
+    checkCuda(cudaStreamSynchronize(stream_), "cudaMemset (embedding check)");
     const char *tf32 = std::getenv("FRESCO_CUDA_TF32");
     computeType_ = tf32 && *tf32 && std::strcmp(tf32, "0") != 0
                        ? CUBLAS_COMPUTE_32F_FAST_TF32
@@ -214,7 +216,7 @@ public:
     for (float *p : retired_)
       cudaFree(p);
     for (auto &[w, low] : lowWeights_)
-      cudaFree(low);
+      cudaFree(low.data);
     cudaFree(lowInput_);
     for (void *p : retiredLow_)
       cudaFree(p);
@@ -246,6 +248,16 @@ public:
     bool embedding_;
   };
 
+  static void warnCaptureFailed(const char *why) {
+    static bool warned = false;
+    if (!warned)
+      std::fprintf(stderr,
+                   "fresco: warning: CUDA graph capture failed (%s); "
+                   "running kernel by kernel\n",
+                   why);
+    warned = true;
+  }
+
   std::unique_ptr<Recording>
   record(const std::function<void()> &issue) override {
     // FRESCO_CUDA_SYNC synchronizes after each launch: not while capturing.
@@ -262,11 +274,18 @@ public:
     try {
       issue();
     } catch (...) {
-      cudaStreamEndCapture(stream_, &graph);
+      // A call the capture refused (an allocation, say) invalidates it:
+      // nothing ran, so step by step is still right. Anything else is a
+      // real failure.
+      cudaError_t end = cudaStreamEndCapture(stream_, &graph);
       if (graph)
         cudaGraphDestroy(graph);
       cudaGetLastError();
       embeddingPending_ = embeddingBefore;
+      if (end == cudaErrorStreamCaptureInvalidated) {
+        warnCaptureFailed(cudaGetErrorString(end));
+        return nullptr;
+      }
       throw;
     }
     bool embedding = embeddingPending_;
@@ -281,13 +300,7 @@ public:
       // Something in the step cannot be captured (an allocation the warm-up
       // run did not make): say so once and run step by step.
       cudaGetLastError();
-      static bool warned = false;
-      if (!warned)
-        std::fprintf(stderr,
-                     "fresco: warning: CUDA graph capture failed (%s); "
-                     "running kernel by kernel\n",
-                     cudaGetErrorString(e));
-      warned = true;
+      warnCaptureFailed(cudaGetErrorString(e));
       return nullptr;
     }
     return std::make_unique<Graph>(*this, exec, embedding);
@@ -310,12 +323,27 @@ public:
            device_, " (", freeBytes, " of ", total,
            " bytes free): ", cudaGetErrorString(e));
     }
+    sizes_[p] = bytes;
     return p;
   }
 
   void release(void *p) override {
-    if (p)
-      cudaFree(p); // frees are implicitly ordered after pending work
+    if (!p)
+      return;
+    // Low-precision copies of weights in the freed block go with it: a
+    // later allocation at the same address is a different tensor.
+    auto size = sizes_.find(p);
+    if (size != sizes_.end()) {
+      auto *begin = static_cast<const char *>(p);
+      auto it = lowWeights_.lower_bound(reinterpret_cast<const float *>(begin));
+      while (it != lowWeights_.end() &&
+             reinterpret_cast<const char *>(it->first) < begin + size->second) {
+        cudaFree(it->second.data);
+        it = lowWeights_.erase(it);
+      }
+      sizes_.erase(size);
+    }
+    cudaFree(p); // frees are implicitly ordered after pending work
   }
 
   // Both copies wait for the stream: the host buffer is then free to reuse
@@ -346,10 +374,14 @@ public:
       return;
     embeddingPending_ = false;
     cuda::EmbeddingFault f{};
-    cuda::checkCuda(cudaMemcpy(&f, fault_, sizeof f, cudaMemcpyDeviceToHost),
-                    "embedding check");
+    cuda::checkCuda(
+        cudaMemcpyAsync(&f, fault_, sizeof f, cudaMemcpyDeviceToHost, stream_),
+        "embedding check");
+    cuda::checkCuda(cudaStreamSynchronize(stream_), "embedding check");
     if (f.flag) {
-      cuda::checkCuda(cudaMemset(fault_, 0, sizeof f), "embedding check");
+      cuda::checkCuda(cudaMemsetAsync(fault_, 0, sizeof f, stream_),
+                      "embedding check");
+      cuda::checkCuda(cudaStreamSynchronize(stream_), "embedding check");
       fail("embedding: id ", f.id, " at position ", f.position,
            " is outside the table's [0, ", f.tableRows, ")");
     }
@@ -557,7 +589,7 @@ private:
     // Row-major y[M,N] = x[M,K] w[N,K]^T is column-major
     // y^T[N,M] = (w^T[K,N])^T x^T[K,M].
     auto low = lowWeights_.find(w);
-    if (low == lowWeights_.end()) {
+    if (low == lowWeights_.end() || low->second.count != size_t(N * K)) {
       gemm(/*transA=*/true, /*transB=*/false, N, M, K, w, K, x, K, y, N, b,
            /*accumulate=*/false, "linear", gelu);
       return;
@@ -566,18 +598,29 @@ private:
     bool bf16 = precision_ == GemmPrecision::BF16;
     void *xLow = lowInput(size_t(M * K));
     cuda::toHalfPrecision(x, xLow, M * K, bf16, stream_);
-    gemm(/*transA=*/true, /*transB=*/false, N, M, K, low->second, K, xLow, K, y,
-         N, b, /*accumulate=*/false, "linear", gelu,
+    gemm(/*transA=*/true, /*transB=*/false, N, M, K, low->second.data, K, xLow,
+         K, y, N, b, /*accumulate=*/false, "linear", gelu,
          bf16 ? CUDA_R_16BF : CUDA_R_16F);
   }
 
   void prepareWeight(const float *w, int64_t rows, int64_t cols) override {
-    if (precision_ == GemmPrecision::F32 || lowWeights_.count(w))
+    if (precision_ == GemmPrecision::F32)
       return;
-    void *low = allocate(size_t(rows * cols) * 2);
-    cuda::toHalfPrecision(w, low, rows * cols,
+    // Converted again on every announcement (the values may be new); the
+    // buffer is kept when the size matches.
+    size_t n = size_t(rows * cols);
+    LowWeight &low = lowWeights_[w];
+    if (low.count != n) {
+      if (low.data)
+        cudaFree(low.data);
+      low.data = nullptr;
+      low.count = 0;
+      cuda::checkCuda(cudaMalloc(&low.data, std::max<size_t>(n * 2, 1)),
+                      "cudaMalloc (low-precision weight)");
+      low.count = n;
+    }
+    cuda::toHalfPrecision(w, low.data, rows * cols,
                           precision_ == GemmPrecision::BF16, stream_);
-    lowWeights_[w] = low;
   }
 
   /// Room for n 2-byte values of a linear's rounded input; grows, keeping
@@ -708,13 +751,17 @@ private:
     };
     // The fused GELU (with the bias) first, then the fused bias; what is
     // not fused runs around the GEMM (see gemm).
-    if (key.gelu) {
+    // cuBLASLt's alignment preferences do not cover the bias, and its
+    // epilogue kernels may assume 16 bytes: a less aligned bias (from the
+    // arena or a slice) is pre-filled instead.
+    const bool epilogueBias = bias && key.alignBias >= 16;
+    if (key.gelu && (!bias || epilogueBias)) {
       p.geluEpilogue =
           ask(bias ? CUBLASLT_EPILOGUE_GELU_BIAS : CUBLASLT_EPILOGUE_GELU);
       p.biasEpilogue = p.geluEpilogue && bias;
     }
     if (!p.geluEpilogue)
-      p.biasEpilogue = bias && ask(CUBLASLT_EPILOGUE_BIAS);
+      p.biasEpilogue = epilogueBias && ask(CUBLASLT_EPILOGUE_BIAS);
     const bool ok =
         p.geluEpilogue || p.biasEpilogue || ask(CUBLASLT_EPILOGUE_DEFAULT);
     api.cublasLtMatmulPreferenceDestroy(pref);
@@ -742,7 +789,12 @@ private:
   float *scratch_ = nullptr;
   std::vector<float *> retired_; // earlier scratch buffers
   GemmPrecision precision_;
-  std::map<const float *, void *> lowWeights_; // announced weights, bf16/f16
+  struct LowWeight {
+    void *data = nullptr;
+    size_t count = 0; // 2-byte values
+  };
+  std::map<const float *, LowWeight> lowWeights_; // announced weights
+  std::map<void *, size_t> sizes_;                // allocate()'s blocks
   void *lowInput_ = nullptr;
   size_t lowInputCount_ = 0;
   std::vector<void *> retiredLow_;

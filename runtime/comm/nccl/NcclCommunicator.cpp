@@ -99,7 +99,7 @@ public:
                    ncclComm_t comm, milliseconds timeout)
       : bootstrap_(std::move(bootstrap)), backend_(backend), comm_(comm),
         stream_(static_cast<cudaStream_t>(cudaBackendStream(backend))),
-        timeout_(timeout) {
+        device_(cudaBackendDevice(backend)), timeout_(timeout) {
     for (int i = 0; i < bootstrap_->size(); ++i)
       members_.push_back(bootstrap_->globalRank(i));
     name_ = "NCCL group (ranks " + joinRanks(members_) + ")";
@@ -113,10 +113,13 @@ public:
     }
     cv_.notify_one();
     watchdog_.join();
-    // Pending calls finish first: the stream is the backend's.
-    cudaStreamSynchronize(stream_);
-    for (auto &p : pending_)
+    // Pending calls finish first. Through our own events: the stream is the
+    // backend's, which may be gone already.
+    cudaSetDevice(device_);
+    for (auto &p : pending_) {
+      cudaEventSynchronize(p.event);
       cudaEventDestroy(p.event);
+    }
     for (cudaEvent_t e : spareEvents_)
       cudaEventDestroy(e);
     api().ncclCommDestroy(comm_);
@@ -266,6 +269,9 @@ private:
   /// Retires finished calls; ends the process when one is late or NCCL
   /// reports an error (see the header).
   void watch() {
+    // A new thread has no current device: without this its first CUDA call
+    // would open a context on GPU 0 for every rank.
+    cudaSetDevice(device_);
     std::unique_lock<std::mutex> lock(mutex_);
     while (!stopping_) {
       if (pending_.empty()) {
@@ -273,8 +279,9 @@ private:
         continue;
       }
       cv_.wait_for(lock, milliseconds(20));
+      cudaError_t state = cudaSuccess;
       while (!pending_.empty() &&
-             cudaEventQuery(pending_.front().event) == cudaSuccess) {
+             (state = cudaEventQuery(pending_.front().event)) == cudaSuccess) {
         spareEvents_.push_back(pending_.front().event);
         pending_.pop_front();
       }
@@ -283,11 +290,17 @@ private:
       ncclResult_t async = ncclSuccess;
       api().ncclCommGetAsyncError(comm_, &async);
       auto age = Clock::now() - pending_.front().queued;
-      if (async == ncclSuccess && age < timeout_)
+      // Not ready yet is the normal case; any other answer is a device
+      // fault (an earlier kernel's), reported as such rather than later as
+      // a timeout.
+      bool deviceFault = state != cudaErrorNotReady;
+      if (async == ncclSuccess && !deviceFault && age < timeout_)
         continue;
       std::string what = pending_.front().what;
       lock.unlock();
       std::string cause = deadPeers(*bootstrap_);
+      if (cause.empty() && deviceFault)
+        cause = std::string("CUDA: ") + cudaGetErrorString(state);
       if (cause.empty())
         cause = async != ncclSuccess
                     ? std::string("NCCL: ") + api().ncclGetErrorString(async)
@@ -310,6 +323,7 @@ private:
   Backend &backend_;
   ncclComm_t comm_;
   cudaStream_t stream_;
+  int device_;
   milliseconds timeout_;
   std::vector<int> members_;
   std::string name_;
@@ -366,6 +380,9 @@ createNcclCommunicator(std::unique_ptr<Communicator> bootstrap,
       }
   }
   const NcclApi &api = *nccl(nullptr);
+  // NCCL binds the communicator to the current device.
+  check(cudaSetDevice(cudaBackendDevice(cudaBackend)) == cudaSuccess,
+        "NCCL: cudaSetDevice ", cudaBackendDevice(cudaBackend));
   ncclUniqueId id{};
   if (bootstrap->rank() == 0) {
     ncclResult_t r = api.ncclGetUniqueId(&id);

@@ -22,6 +22,9 @@
 #include "runtime/backends/cuda/CudaKernels.h"
 #include "runtime/backends/cuda/CudaUtil.cuh"
 
+#include <mutex>
+#include <set>
+
 #include <cmath>
 
 namespace fresco {
@@ -167,15 +170,21 @@ void launch(const float *q, const float *k, const float *v, float *o, int64_t B,
             int64_t Tq, int64_t Tk, int64_t H, int64_t Dh, float scale,
             cudaStream_t s) {
   using G = Geometry<DC, R>;
-  // Above 48 KiB a kernel must opt in to more shared memory; once per
-  // instantiation (and process: one device per backend today).
-  static bool configured = false;
-  if (!configured) {
-    checkCuda(cudaFuncSetAttribute(attentionKernel<DC, R>,
-                                   cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                   int(G::bytes)),
-              "attention (shared memory limit)");
-    configured = true;
+  // Above 48 KiB a kernel must opt in to more shared memory, once per
+  // instantiation and device (the attribute is per device).
+  static std::mutex mutex;
+  static std::set<int> configured;
+  int device = 0;
+  checkCuda(cudaGetDevice(&device), "attention (cudaGetDevice)");
+  {
+    std::lock_guard<std::mutex> lock(mutex);
+    if (!configured.count(device)) {
+      checkCuda(cudaFuncSetAttribute(
+                    attentionKernel<DC, R>,
+                    cudaFuncAttributeMaxDynamicSharedMemorySize, int(G::bytes)),
+                "attention (shared memory limit)");
+      configured.insert(device);
+    }
   }
   const dim3 grid(unsigned((Tq + G::RB - 1) / G::RB), unsigned(H), unsigned(B));
   const int Dh4 = int((Dh + 3) / 4 * 4);

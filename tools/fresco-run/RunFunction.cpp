@@ -4,6 +4,7 @@
 #include "runtime/core/Weights.h"
 #include "tools/fresco-run/Backends.h"
 #include "tools/fresco-run/Options.h"
+#include "tools/fresco-run/Profile.h"
 #include "tools/fresco-run/Session.h"
 
 #include <cstdio>
@@ -164,14 +165,7 @@ int runFunction(const Options &o, const RankEnv &env) {
                  (unsigned long long)weights.bytesLoaded(), replays);
   }
   if (o.profile) {
-    double total = 0;
-    for (const auto &[op, p] : exec.profile())
-      total += p.seconds;
-    std::fprintf(stderr, "fresco-run: profile over %d run(s):\n", o.repeat);
-    for (const auto &[op, p] : exec.profile())
-      std::fprintf(stderr, "  %-18s %8.4f s %5.1f%% %6lld calls\n", op.c_str(),
-                   p.seconds, total > 0 ? 100 * p.seconds / total : 0.0,
-                   (long long)p.calls);
+    printProfile(exec, session.prefix(), std::to_string(o.repeat) + " run(s)");
   }
   return 0;
 }

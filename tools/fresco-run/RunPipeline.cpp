@@ -8,6 +8,7 @@
 #include "runtime/pipeline/Progress.h"
 #include "tools/fresco-run/Backends.h"
 #include "tools/fresco-run/Options.h"
+#include "tools/fresco-run/Profile.h"
 #include "tools/fresco-run/Session.h"
 
 #include <algorithm>
@@ -134,9 +135,8 @@ int runPipeline(const Options &o, const RankEnv &env) {
                  (unsigned long long)exec.arenaBytes(),
                  (unsigned long long)weights.bytesLoaded());
   if (o.profile)
-    for (const auto &[op, p] : exec.profile())
-      std::fprintf(stderr, "  %-18s %8.4f s %6lld calls\n", op.c_str(),
-                   p.seconds, (long long)p.calls);
+    printProfile(exec, session.prefix(),
+                 std::to_string(o.steps) + " steps and the decode");
   return 0;
 }
 

@@ -64,8 +64,8 @@ GenerateResult generate(const plan::Pipeline &p, Executor &exec,
         o.classLabels.size());
   for (int64_t label : o.classLabels)
     check(label >= 0 && label < p.num_classes(), "class label ", label,
-          " is out of range: this model has ", p.num_classes(),
-          " classes (0..", p.num_classes() - 1, ")");
+          " is out of range: this model has ", p.num_classes(), " classes (0..",
+          p.num_classes() - 1, ")");
   check(o.steps >= 1 && o.steps <= 10000, "--steps must be in 1..10000, got ",
         o.steps);
 
@@ -102,7 +102,7 @@ GenerateResult generate(const plan::Pipeline &p, Executor &exec,
   for (int64_t b = 0; b < DB; ++b)
     // The second half is the null class under guidance, and a copy of the
     // conditional half otherwise (its output is then unused).
-    labelsIn.as<int64_t>()[b] = b < B ? o.classLabels[b]
+    labelsIn.as<int64_t>()[b] = b < B    ? o.classLabels[b]
                                 : guided ? p.num_classes()
                                          : o.classLabels[b - B];
   std::vector<float> modelOutput(B * n);
@@ -114,39 +114,41 @@ GenerateResult generate(const plan::Pipeline &p, Executor &exec,
   auto t0 = std::chrono::steady_clock::now();
   const std::string denoiser = p.denoiser()->str();
   if (denoises) {
-  const std::vector<double> &timesteps = scheduler->timesteps();
-  for (int step = 0; step < int(timesteps.size()); ++step) {
-    auto ts = std::chrono::steady_clock::now();
-    float *in = modelIn.as<float>();
-    for (int64_t r = 0; r < DB / B; ++r)
-      std::memcpy(in + r * B * n, lat, B * n * sizeof(float));
-    scheduler->scaleModelInput(in, DB * n, step);
-    for (int64_t b = 0; b < DB; ++b)
-      tIn.as<float>()[b] = float(timesteps[step]);
-    std::vector<HostTensor> out = exec.run(denoiser, {modelIn, tIn, labelsIn});
-    check(out.size() == 1 && out[0].shape ==
-                                 std::vector<int64_t>{DB, outC, S, S},
-          "the denoiser returned ", out.empty() ? std::string("nothing")
-                                                : shapeToString(out[0].shape),
-          ", expected ", shapeToString({DB, outC, S, S}));
-    const float *np_ = out[0].as<float>();
-    const int64_t imageStride = outC * S * S; // eps is the first C channels
-    for (int64_t b = 0; b < B; ++b) {
-      const float *cond = np_ + b * imageStride;
-      float *dst = modelOutput.data() + b * n;
-      if (guided) {
-        const float *uncond = np_ + (b + B) * imageStride;
-        for (int64_t i = 0; i < n; ++i)
-          dst[i] = uncond[i] + g * (cond[i] - uncond[i]);
-      } else {
-        std::memcpy(dst, cond, n * sizeof(float));
+    const std::vector<double> &timesteps = scheduler->timesteps();
+    for (int step = 0; step < int(timesteps.size()); ++step) {
+      auto ts = std::chrono::steady_clock::now();
+      float *in = modelIn.as<float>();
+      for (int64_t r = 0; r < DB / B; ++r)
+        std::memcpy(in + r * B * n, lat, B * n * sizeof(float));
+      scheduler->scaleModelInput(in, DB * n, step);
+      for (int64_t b = 0; b < DB; ++b)
+        tIn.as<float>()[b] = float(timesteps[step]);
+      std::vector<HostTensor> out =
+          exec.run(denoiser, {modelIn, tIn, labelsIn});
+      check(out.size() == 1 &&
+                out[0].shape == std::vector<int64_t>{DB, outC, S, S},
+            "the denoiser returned ",
+            out.empty() ? std::string("nothing") : shapeToString(out[0].shape),
+            ", expected ", shapeToString({DB, outC, S, S}));
+      const float *np_ = out[0].as<float>();
+      const int64_t imageStride = outC * S * S; // eps is the first C channels
+      for (int64_t b = 0; b < B; ++b) {
+        const float *cond = np_ + b * imageStride;
+        float *dst = modelOutput.data() + b * n;
+        if (guided) {
+          const float *uncond = np_ + (b + B) * imageStride;
+          for (int64_t i = 0; i < n; ++i)
+            dst[i] = uncond[i] + g * (cond[i] - uncond[i]);
+        } else {
+          std::memcpy(dst, cond, n * sizeof(float));
+        }
       }
+      scheduler->step(modelOutput.data(), lat, B * n, step);
+      if (o.onStep)
+        o.onStep(step + 1, int(timesteps.size()), since(ts));
     }
-    scheduler->step(modelOutput.data(), lat, B * n, step);
-    if (o.onStep)
-      o.onStep(step + 1, int(timesteps.size()), since(ts));
-  }
-  result.denoiseSeconds = since(t0);
+    result.denoiseSeconds = since(t0);
+    result.steps = int(timesteps.size());
   }
 
   // Placement: decoder ranks without the denoiser get the latents from the

@@ -64,6 +64,9 @@ struct GenerateResult {
   bool hasLatents = false, hasImages = false; // what this rank computed
   std::string scheduler;
   double denoiseSeconds = 0, decodeSeconds = 0;
+  /// Denoising steps run: the scheduler's timestep count, which some
+  /// spacings make differ from the steps asked for.
+  int steps = 0;
 };
 
 /// Runs the plan's pipeline on rank `exec`. Throws fresco::Error for options

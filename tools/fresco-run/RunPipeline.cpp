@@ -130,13 +130,13 @@ int runPipeline(const Options &o, const RankEnv &env) {
                  "%sfresco-run: load %.3f s, %d steps of %s in %.3f s (%.3f "
                  "s/step), decode %.3f s, arena %llu bytes, weights %llu "
                  "bytes\n",
-                 session.prefix(), loadSeconds, o.steps, r.scheduler.c_str(),
-                 r.denoiseSeconds, r.denoiseSeconds / o.steps, r.decodeSeconds,
-                 (unsigned long long)exec.arenaBytes(),
+                 session.prefix(), loadSeconds, r.steps, r.scheduler.c_str(),
+                 r.denoiseSeconds, r.denoiseSeconds / std::max(r.steps, 1),
+                 r.decodeSeconds, (unsigned long long)exec.arenaBytes(),
                  (unsigned long long)weights.bytesLoaded());
   if (o.profile)
     printProfile(exec, session.prefix(),
-                 std::to_string(o.steps) + " steps and the decode");
+                 std::to_string(r.steps) + " steps and the decode");
   return 0;
 }
 

@@ -81,16 +81,9 @@ int runPipeline(const Options &o, const RankEnv &env) {
   }
 
   // The backend first: a missing GPU fails before the weights are read.
-  std::unique_ptr<Backend> backend =
-      createBackend(o.backend, env.localRank, o.dtype);
-  session.useBackend(*backend, o.comm);
-  // Destroyed before the backend (declared after it), so are the groups.
-  struct DropGroups {
-    Session &session;
-    ~DropGroups() { session.dropGroups(); }
-  } dropGroups{session};
+  Backend &backend = session.openBackend(o.backend, o.dtype, o.comm);
   WeightStore weights(plan.rank(env.rank), o.weights);
-  Executor exec(plan, env.rank, *backend, weights, session.resolver());
+  Executor exec(plan, env.rank, backend, weights, session.resolver());
   exec.setProfiling(o.profile);
   exec.setRecording(o.graphs);
   double loadSeconds = secondsSince(t0);

@@ -1,6 +1,7 @@
 //===- Session.cpp - fresco-run: this process's rank in a run -------------===//
 #include "tools/fresco-run/Session.h"
 #include "runtime/core/Error.h"
+#include "tools/fresco-run/Backends.h"
 #ifdef FRESCO_HAVE_NCCL
 #include "runtime/comm/nccl/NcclCommunicator.h"
 #endif
@@ -19,6 +20,7 @@ Session::Session(const LoadedPlan &plan, const RankEnv &env,
         " (launcher: ", env.launcher, "); start it with --ranks ", size_,
         " or recompile with fresco-compile --ranks ", env.worldSize);
   rank_ = env.rank;
+  localRank_ = env.localRank;
   timeout_ = timeout;
   if (size_ > 1)
     world_ = createGlooCommunicator(env, timeout);
@@ -86,15 +88,17 @@ private:
 };
 } // namespace
 
-void Session::useBackend(Backend &backend, const std::string &commMode) {
-  backend_ = &backend;
+Backend &Session::openBackend(const std::string &name, const std::string &dtype,
+                              const std::string &commMode) {
+  backend_ = createBackend(name, localRank_, dtype);
   commMode_ = commMode;
   if (commMode == "gloo-direct")
-    check(backend.name() == "cpu-staged",
+    check(name == "cpu-staged",
           "--comm gloo-direct works on backend memory the host can read: "
           "only with --backend cpu-staged");
   if (commMode == "nccl")
-    check(backend.name() == "cuda", "--comm nccl needs --backend cuda");
+    check(name == "cuda", "--comm nccl needs --backend cuda");
+  return *backend_;
 }
 
 std::unique_ptr<Communicator>

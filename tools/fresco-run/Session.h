@@ -23,24 +23,27 @@ public:
   int rank() const { return rank_; }
   int size() const { return size_; }
   Communicator *world() { return world_.get(); }
-  /// How the groups the resolver makes move data for `backend`: "auto"
-  /// (NCCL on the CUDA backend where it can serve the ranks, else Gloo
-  /// staged through the host), "nccl" (an error where it cannot), "gloo",
-  /// or "gloo-direct" (a test aid: Gloo on the backend's own memory, which
-  /// only cpu-staged allows). Call before the resolver is used.
-  void useBackend(Backend &backend, const std::string &commMode);
+  /// Creates this rank's backend (`name`: cpu, cpu-staged or cuda, on GPU
+  /// local rank mod GPUs; `dtype`: the GEMM precision) and says how the
+  /// groups the resolver makes move data for it, `commMode`: "auto" (NCCL on
+  /// the CUDA backend where it can serve the ranks, else Gloo staged through
+  /// the host), "nccl" (an error where it cannot), "gloo", or "gloo-direct"
+  /// (a test aid: Gloo on the backend's own memory, which only cpu-staged
+  /// allows). The session owns it and ends its groups first.
+  Backend &openBackend(const std::string &name, const std::string &dtype,
+                       const std::string &commMode);
   GroupResolver resolver();
-  /// Ends the groups the resolver made. Call it before the backend goes: an
-  /// NCCL group queues work on the backend's stream.
-  void dropGroups() { groups_.clear(); }
   /// "[rank R] " on multi-rank runs launched by another launcher (fresco's
   /// own launcher prefixes the output itself), "" otherwise.
   const char *prefix() const { return prefix_.c_str(); }
 
 private:
   int rank_ = 0, size_ = 1;
+  int localRank_ = 0;
+  // Declared before the groups, so destroyed after them: an NCCL group
+  // queues its work on the backend's stream.
+  std::unique_ptr<Backend> backend_;
   std::unique_ptr<Communicator> world_;
-  Backend *backend_ = nullptr;
   std::string commMode_ = "gloo";
   bool notedFallback_ = false;
   std::chrono::milliseconds timeout_{0};

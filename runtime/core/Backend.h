@@ -88,6 +88,19 @@ public:
   /// the weights are in place: a backend computing GEMMs below f32 makes its
   /// low-precision copy here, and linear() on w (only on weights announced
   /// this way) then rounds its input to that precision too. Default: none.
+  /// For a weight used only as a linear's weight, [rows, cols] in host
+  /// memory: a backend computing GEMMs below f32 stores just its
+  /// low-precision copy (owned by the backend for its lifetime) and returns
+  /// the pointer linear() will then receive for it. Null (the default): the
+  /// executor uploads the f32 weight and announces it with prepareWeight.
+  virtual const float *uploadLinearWeight(const float *host, int64_t rows,
+                                          int64_t cols) {
+    (void)host;
+    (void)rows;
+    (void)cols;
+    return nullptr;
+  }
+
   virtual void prepareWeight(const float *w, int64_t rows, int64_t cols) {
     (void)w;
     (void)rows;

@@ -721,7 +721,6 @@ Executor::Executor(const LoadedPlan &plan, int rank, Backend &backend,
   arenaBytes_ = rp.arena_bytes();
   arena_.reset(backend.allocate(arenaBytes_ ? arenaBytes_ : 1));
   uploadWeights();
-  prepareLinearWeights();
   for (const plan::Function *f : *rp.functions())
     bind(*f, functions_[f->name()->str()]);
 }
@@ -735,45 +734,88 @@ void Executor::uploadWeights() {
       weightPtrs_[i] = weights_.data(int(i));
     return;
   }
-  // One allocation for all weights, each at a 256-byte boundary (what
+  // Weights only ever multiplied by a linear: a backend computing GEMMs
+  // below f32 may take those in its own precision and no f32 copy is made.
+  std::vector<Shape> linearOnly = linearOnlyWeights();
+  std::vector<bool> taken(weights_.size(), false);
+  for (size_t i = 0; i < weights_.size(); ++i)
+    if (!linearOnly[i].empty())
+      if (const float *p = backend_.uploadLinearWeight(
+              weights_.data(int(i)), linearOnly[i][0], linearOnly[i][1])) {
+        weightPtrs_[i] = p;
+        taken[i] = true;
+      }
+  // One allocation for the other weights, each at a 256-byte boundary (what
   // cuBLASLt's fastest kernels assume), copied once.
   auto padded = [](size_t bytes) { return (bytes + 255) / 256 * 256; };
   size_t total = 0;
   for (size_t i = 0; i < weights_.size(); ++i)
-    total += padded(weights_.count(int(i)) * sizeof(float));
-  if (total == 0)
-    return;
-  weightMemory_.reset(backend_.allocate(total));
-  auto *base = static_cast<uint8_t *>(weightMemory_.get());
-  size_t offset = 0;
-  for (size_t i = 0; i < weights_.size(); ++i) {
-    size_t bytes = weights_.count(int(i)) * sizeof(float);
-    backend_.copyToDevice(base + offset, weights_.data(int(i)), bytes);
-    weightPtrs_[i] = reinterpret_cast<const float *>(base + offset);
-    offset += padded(bytes);
+    if (!taken[i])
+      total += padded(weights_.count(int(i)) * sizeof(float));
+  if (total > 0) {
+    weightMemory_.reset(backend_.allocate(total));
+    auto *base = static_cast<uint8_t *>(weightMemory_.get());
+    size_t offset = 0;
+    for (size_t i = 0; i < weights_.size(); ++i) {
+      if (taken[i])
+        continue;
+      size_t bytes = weights_.count(int(i)) * sizeof(float);
+      backend_.copyToDevice(base + offset, weights_.data(int(i)), bytes);
+      weightPtrs_[i] = reinterpret_cast<const float *>(base + offset);
+      offset += padded(bytes);
+    }
   }
+  // Weights that some linear multiplies by and that are also used
+  // otherwise are announced: the backend adds a low-precision copy.
+  std::vector<bool> announced(weights_.size(), false);
+  forEachLinearWeight([&](const plan::Value &w) {
+    int i = w.weight();
+    if (taken[i] || announced[i])
+      return;
+    announced[i] = true;
+    backend_.prepareWeight(weightPtrs_[i], w.shape()->Get(0),
+                           w.shape()->Get(1));
+  });
   backend_.synchronize();
 }
 
-void Executor::prepareLinearWeights() {
-  // Each weight that some linear multiplies by, once (a backend computing
-  // GEMMs below f32 copies exactly these).
-  std::vector<bool> done(weights_.size(), false);
+void Executor::forEachLinearWeight(
+    const std::function<void(const plan::Value &)> &f) const {
   const plan::RankProgram &rp = plan_.rank(rank_);
-  for (const plan::Function *f : *rp.functions())
-    for (const plan::Instr *in : *f->instrs()) {
+  for (const plan::Function *fn : *rp.functions())
+    for (const plan::Instr *in : *fn->instrs()) {
       if (in->op() != plan::OpCode::Linear || in->operands()->size() < 2)
         continue;
-      const plan::Value *w = f->values()->Get(in->operands()->Get(1));
-      if (w->kind() != plan::ValueKind::Weight || w->shape()->size() != 2 ||
-          w->weight() < 0 || size_t(w->weight()) >= weights_.size() ||
-          done[w->weight()])
-        continue;
-      done[w->weight()] = true;
-      backend_.prepareWeight(weightPtrs_[w->weight()], w->shape()->Get(0),
-                             w->shape()->Get(1));
+      const plan::Value *w = fn->values()->Get(in->operands()->Get(1));
+      if (w->kind() == plan::ValueKind::Weight && w->shape()->size() == 2 &&
+          w->weight() >= 0 && size_t(w->weight()) < weights_.size())
+        f(*w);
     }
-  backend_.synchronize();
+}
+
+std::vector<Shape> Executor::linearOnlyWeights() const {
+  // [rows, cols] for weights whose every use is a linear's weight operand;
+  // empty for the others.
+  std::vector<Shape> shapes(weights_.size());
+  std::vector<bool> other(weights_.size(), false);
+  const plan::RankProgram &rp = plan_.rank(rank_);
+  for (const plan::Function *fn : *rp.functions())
+    for (const plan::Instr *in : *fn->instrs())
+      for (flatbuffers::uoffset_t k = 0; k < in->operands()->size(); ++k) {
+        const plan::Value *v = fn->values()->Get(in->operands()->Get(k));
+        if (v->kind() != plan::ValueKind::Weight || v->weight() < 0 ||
+            size_t(v->weight()) >= weights_.size())
+          continue;
+        if (in->op() == plan::OpCode::Linear && k == 1 &&
+            v->shape()->size() == 2)
+          shapes[v->weight()] = {v->shape()->Get(0), v->shape()->Get(1)};
+        else
+          other[v->weight()] = true;
+      }
+  for (size_t i = 0; i < shapes.size(); ++i)
+    if (other[i])
+      shapes[i].clear();
+  return shapes;
 }
 
 void Executor::bind(const plan::Function &f, Bound &out) {

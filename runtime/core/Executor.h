@@ -99,7 +99,9 @@ private:
   const Bound &bound(const std::string &function) const;
   void bind(const plan::Function &f, Bound &out);
   void uploadWeights();
-  void prepareLinearWeights();
+  void
+  forEachLinearWeight(const std::function<void(const plan::Value &)> &f) const;
+  std::vector<std::vector<int64_t>> linearOnlyWeights() const;
 
   /// Gives backend memory back to the backend that allocated it.
   struct Release {

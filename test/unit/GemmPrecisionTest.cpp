@@ -135,6 +135,23 @@ TEST_P(GemmPrecisionTest, AnnouncedWeightsAndInputsAreRounded) {
     }
 }
 
+// A weight only linears use is handed over from the host and kept in low
+// precision only: the same products as the announced f32 copy's.
+TEST_P(GemmPrecisionTest, UploadedLinearWeightsMatchAnnouncedOnes) {
+  const int64_t M = 13, K = 70, N = 9;
+  Vec x = randomVec(size_t(M * K), 11), w = randomVec(size_t(N * K), 12);
+  Vec b = randomVec(size_t(N), 13);
+  float *dx = upload(x), *dw = upload(w), *db = upload(b);
+  float *y1 = upload(Vec(size_t(M * N), NAN)),
+        *y2 = upload(Vec(size_t(M * N), NAN));
+  backend->prepareWeight(dw, N, K);
+  backend->linear(dx, dw, db, y1, M, K, N);
+  const float *key = backend->uploadLinearWeight(w.data(), N, K);
+  ASSERT_NE(key, nullptr);
+  backend->linear(dx, key, db, y2, M, K, N);
+  EXPECT_EQ(download(y1, size_t(M * N)), download(y2, size_t(M * N)));
+}
+
 TEST_P(GemmPrecisionTest, WeightsNotAnnouncedStayF32) {
   const int64_t M = 9, K = 40, N = 11;
   Vec x = randomVec(size_t(M * K), 1), w = randomVec(size_t(N * K), 2);

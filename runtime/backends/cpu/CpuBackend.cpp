@@ -82,6 +82,18 @@ public:
     cpu::linear(roundedInput_.data(), it->second.data(), b, y, M, K, N);
   }
 
+  const float *uploadLinearWeight(const float *host, int64_t rows,
+                                  int64_t cols) override {
+    if (precision_ == GemmPrecision::F32)
+      return nullptr;
+    // Only the rounded copy exists; its own address is its key.
+    std::vector<float> copy(host, host + rows * cols);
+    roundTo(precision_, copy.data(), copy.size());
+    const float *key = copy.data();
+    rounded_[key] = std::move(copy); // the buffer moves, its address stays
+    return key;
+  }
+
   void prepareWeight(const float *w, int64_t rows, int64_t cols) override {
     if (precision_ == GemmPrecision::F32)
       return;

@@ -338,7 +338,8 @@ public:
       auto it = lowWeights_.lower_bound(reinterpret_cast<const float *>(begin));
       while (it != lowWeights_.end() &&
              reinterpret_cast<const char *>(it->first) < begin + size->second) {
-        cudaFree(it->second.data);
+        if (it->second.data != p)
+          cudaFree(it->second.data);
         it = lowWeights_.erase(it);
       }
       sizes_.erase(size);
@@ -601,6 +602,44 @@ private:
     gemm(/*transA=*/true, /*transB=*/false, N, M, K, low->second.data, K, xLow,
          K, y, N, b, /*accumulate=*/false, "linear", gelu,
          bf16 ? CUDA_R_16BF : CUDA_R_16F);
+  }
+
+  const float *uploadLinearWeight(const float *host, int64_t rows,
+                                  int64_t cols) override {
+    if (precision_ == GemmPrecision::F32)
+      return nullptr;
+    // Through a bounded f32 staging buffer, converted on the device by the
+    // same kernel as prepareWeight's: only the bf16/f16 copy stays.
+    size_t n = size_t(rows * cols);
+    void *low = nullptr;
+    cuda::checkCuda(cudaMalloc(&low, std::max<size_t>(n * 2, 1)),
+                    "cudaMalloc (low-precision weight)");
+    const size_t chunk = size_t(16) << 20; // floats
+    float *staging = nullptr;
+    cudaError_t e =
+        cudaMalloc(&staging, std::min(n, chunk) * sizeof(float) + 4);
+    if (e != cudaSuccess) {
+      cudaFree(low);
+      cuda::checkCuda(e, "cudaMalloc (weight staging)");
+    }
+    bool bf16 = precision_ == GemmPrecision::BF16;
+    try {
+      for (size_t done = 0; done < n; done += chunk) {
+        size_t m = std::min(chunk, n - done);
+        copyToDevice(staging, host + done, m * sizeof(float));
+        cuda::toHalfPrecision(staging, static_cast<char *>(low) + done * 2,
+                              int64_t(m), bf16, stream_);
+      }
+      cuda::checkCuda(cudaStreamSynchronize(stream_), "weight conversion");
+    } catch (...) {
+      cudaFree(staging);
+      cudaFree(low);
+      throw;
+    }
+    cudaFree(staging);
+    const auto *key = static_cast<const float *>(low);
+    lowWeights_[key] = {low, n};
+    return key;
   }
 
   void prepareWeight(const float *w, int64_t rows, int64_t cols) override {

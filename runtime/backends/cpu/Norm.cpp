@@ -14,6 +14,28 @@
 
 namespace fresco {
 namespace cpu {
+namespace {
+
+/// Mean and 1/sqrt(var + eps) of x[0, n), var biased as torch's norms.
+struct Stats {
+  float mean, rstd;
+};
+Stats statsOf(const float *x, int64_t n, float eps) {
+  double sum = 0.0;
+#pragma omp simd reduction(+ : sum)
+  for (int64_t i = 0; i < n; ++i)
+    sum += x[i];
+  const double mean = sum / double(n);
+  double sq = 0.0;
+#pragma omp simd reduction(+ : sq)
+  for (int64_t i = 0; i < n; ++i) {
+    const double d = double(x[i]) - mean;
+    sq += d * d;
+  }
+  return {float(mean), float(1.0 / std::sqrt(sq / double(n) + double(eps)))};
+}
+
+} // namespace
 
 void layerNorm(const float *x, const float *gamma, const float *beta, float *y,
                int64_t rows, int64_t cols, float eps) {
@@ -23,20 +45,7 @@ void layerNorm(const float *x, const float *gamma, const float *beta, float *y,
   for (int64_t r = 0; r < rows; ++r) {
     const float *xr = x + r * cols;
     float *yr = y + r * cols;
-    double sum = 0.0;
-#pragma omp simd reduction(+ : sum)
-    for (int64_t c = 0; c < cols; ++c)
-      sum += xr[c];
-    const double mean = sum / double(cols);
-    double sq = 0.0;
-#pragma omp simd reduction(+ : sq)
-    for (int64_t c = 0; c < cols; ++c) {
-      const double d = double(xr[c]) - mean;
-      sq += d * d;
-    }
-    const double var = sq / double(cols); // biased, as torch's layer_norm
-    const float meanF = float(mean);
-    const float rstd = float(1.0 / std::sqrt(var + double(eps)));
+    const auto [meanF, rstd] = statsOf(xr, cols, eps);
     if (gamma && beta) {
       for (int64_t c = 0; c < cols; ++c)
         yr[c] = (xr[c] - meanF) * rstd * gamma[c] + beta[c];
@@ -65,20 +74,7 @@ void layerNormModulate(const float *x, const float *gamma, const float *beta,
     const float *sh = shift + (r / T) * D;
     const float *sc = scale + (r / T) * D;
     float *yr = y + r * D;
-    // The statistics exactly as layerNorm takes them.
-    double sum = 0.0;
-#pragma omp simd reduction(+ : sum)
-    for (int64_t c = 0; c < D; ++c)
-      sum += xr[c];
-    const double mean = sum / double(D);
-    double sq = 0.0;
-#pragma omp simd reduction(+ : sq)
-    for (int64_t c = 0; c < D; ++c) {
-      const double d = double(xr[c]) - mean;
-      sq += d * d;
-    }
-    const float meanF = float(mean);
-    const float rstd = float(1.0 / std::sqrt(sq / double(D) + double(eps)));
+    const auto [meanF, rstd] = statsOf(xr, D, eps);
     // One pass for the norm and the modulation, in the unfused order:
     // ((x - mean) * rstd [* gamma + beta]) * (1 + scale) + shift. y may
     // alias x: each element is read before it is written. Branch-free
@@ -112,19 +108,7 @@ void groupNorm(const float *x, const float *gamma, const float *beta, float *y,
   for (int64_t ng = 0; ng < N * groups; ++ng) {
     const float *xg = x + ng * span;
     float *yg = y + ng * span;
-    double sum = 0.0;
-#pragma omp simd reduction(+ : sum)
-    for (int64_t i = 0; i < span; ++i)
-      sum += xg[i];
-    const double mean = sum / double(span);
-    double sq = 0.0;
-#pragma omp simd reduction(+ : sq)
-    for (int64_t i = 0; i < span; ++i) {
-      const double d = double(xg[i]) - mean;
-      sq += d * d;
-    }
-    const float meanF = float(mean);
-    const float rstd = float(1.0 / std::sqrt(sq / double(span) + double(eps)));
+    const auto [meanF, rstd] = statsOf(xg, span, eps);
     const int64_t c0 = (ng % groups) * cpg;
     for (int64_t c = 0; c < cpg; ++c) {
       // Fold the affine transform into one multiply-add per element.

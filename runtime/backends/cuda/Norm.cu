@@ -35,9 +35,15 @@ __device__ inline void rowStats(const float *xr, int64_t cols, float eps,
   rstd = 1.0f / sqrtf(var + eps);
 }
 
+/// One warp per row. With shift and scale (else both null) the adaLN
+/// modulation is applied to the normalised row before it is written: rows
+/// are (b, t) pairs of x [B, T, D], shift and scale [B, D].
 __global__ void layerNormKernel(const float *x, const float *__restrict__ gamma,
-                                const float *__restrict__ beta, float *y,
-                                int64_t rows, int64_t cols, float eps) {
+                                const float *__restrict__ beta,
+                                const float *__restrict__ shift,
+                                const float *__restrict__ scale, float *y,
+                                int64_t rows, int64_t T, int64_t cols,
+                                float eps) {
   const int64_t row = int64_t(blockIdx.x) * kRowsPerBlock + (threadIdx.x >> 5);
   if (row >= rows)
     return; // the whole warp leaves together
@@ -46,6 +52,8 @@ __global__ void layerNormKernel(const float *x, const float *__restrict__ gamma,
   float *yr = y + row * cols;
   float mean, rstd;
   rowStats(xr, cols, eps, lane, mean, rstd);
+  const float *sh = shift ? shift + (row / T) * cols : nullptr;
+  const float *sc = scale ? scale + (row / T) * cols : nullptr;
   // y may alias x: each lane reads an element before writing it, and the
   // statistics above are complete before the first write.
   for (int64_t c = lane; c < cols; c += 32) {
@@ -54,38 +62,8 @@ __global__ void layerNormKernel(const float *x, const float *__restrict__ gamma,
       v *= gamma[c];
     if (beta)
       v += beta[c];
-    yr[c] = v;
-  }
-}
-
-/// layerNormKernel, then adaLN modulation of the normalised row before it
-/// is written: rows are (b, t) pairs of x [B, T, D], shift and scale [B, D].
-__global__ void layerNormModulateKernel(const float *x,
-                                        const float *__restrict__ gamma,
-                                        const float *__restrict__ beta,
-                                        const float *__restrict__ shift,
-                                        const float *__restrict__ scale,
-                                        float *y, int64_t rows, int64_t T,
-                                        int64_t cols, float eps) {
-  const int64_t row = int64_t(blockIdx.x) * kRowsPerBlock + (threadIdx.x >> 5);
-  if (row >= rows)
-    return; // the whole warp leaves together
-  const int lane = threadIdx.x & 31;
-  const float *xr = x + row * cols;
-  const float *sh = shift + (row / T) * cols;
-  const float *sc = scale + (row / T) * cols;
-  float *yr = y + row * cols;
-  float mean, rstd;
-  rowStats(xr, cols, eps, lane, mean, rstd);
-  // y may alias x, as in layerNormKernel.
-  for (int64_t c = lane; c < cols; c += 32) {
-    float v = (xr[c] - mean) * rstd;
-    if (gamma)
-      v *= gamma[c];
-    if (beta)
-      v += beta[c];
     // Same association as modulateKernel: v * (1 + scale) + shift.
-    yr[c] = v * (1.0f + sc[c]) + sh[c];
+    yr[c] = sc ? v * (1.0f + sc[c]) + sh[c] : v;
   }
 }
 
@@ -138,7 +116,7 @@ void layerNorm(const float *x, const float *gamma, const float *beta, float *y,
     return;
   const int64_t blocks = (rows + kRowsPerBlock - 1) / kRowsPerBlock;
   layerNormKernel<<<unsigned(blocks), kRowsPerBlock * 32, 0, s>>>(
-      x, gamma, beta, y, rows, cols, eps);
+      x, gamma, beta, nullptr, nullptr, y, rows, 1, cols, eps);
   checkLaunch("layer_norm", s);
 }
 
@@ -150,7 +128,7 @@ void layerNormModulate(const float *x, const float *gamma, const float *beta,
   if (rows == 0 || D == 0)
     return;
   const int64_t blocks = (rows + kRowsPerBlock - 1) / kRowsPerBlock;
-  layerNormModulateKernel<<<unsigned(blocks), kRowsPerBlock * 32, 0, s>>>(
+  layerNormKernel<<<unsigned(blocks), kRowsPerBlock * 32, 0, s>>>(
       x, gamma, beta, shift, scale, y, rows, T, D, eps);
   checkLaunch("layer_norm_modulate", s);
 }

@@ -30,8 +30,9 @@ COMMON OPTIONS:
                        count); under mpirun, srun or torchrun-style RANK/
                        WORLD_SIZE/MASTER_ADDR/MASTER_PORT each process joins
                        as one rank instead
-  --backend NAME       where the kernels run: cpu (default) or cuda (GPU 0
-                       of the process; CUDA_VISIBLE_DEVICES picks it);
+  --backend NAME       where the kernels run: cpu (default) or cuda (GPU
+                       local rank mod visible GPUs; CUDA_VISIBLE_DEVICES
+                       picks which are visible);
                        cpu-staged runs the CPU kernels through the copies a
                        GPU needs (weights copied in, collectives staged
                        through host buffers), to test that path anywhere

@@ -541,6 +541,39 @@ TEST(CommFailure, StuckRankIsNamedAfterTheTimeout) {
   }
 }
 
+// A send abandoned because a third rank died stays queued in Gloo's event
+// loop over the caller's memory. Rank 1 asks for the data only after rank 0
+// has given up and freed it: rank 0 must not write from the freed pages (it
+// used to abort with EFAULT on Gloo's thread), so its failure stays the
+// named dead rank.
+TEST(CommFailure, AbandonedSendDoesNotTouchFreedMemory) {
+  constexpr size_t kBytes = 64u << 20; // Freed with munmap, not reused.
+  auto results = runRanks(3, [&](int rank, const RankEnv &env) {
+    auto world = join(env, milliseconds(8000));
+    if (rank == 2)
+      ::_exit(3);
+    if (rank == 1) {
+      std::this_thread::sleep_for(milliseconds(3000));
+      std::vector<char> in(kBytes);
+      world->recv(in.data(), in.size(), 0, 0);
+      return;
+    }
+    auto out = std::make_unique<std::vector<char>>(kBytes, 1);
+    try {
+      world->send(out->data(), out->size(), 1, 0);
+    } catch (const Error &) {
+      out.reset();
+      std::this_thread::sleep_for(milliseconds(4000));
+      throw;
+    }
+  });
+  EXPECT_TRUE(WIFEXITED(results[0].status) &&
+              WEXITSTATUS(results[0].status) == 1)
+      << describe(results);
+  expectContains(results[0].message, "send of 67108864 bytes to rank 1");
+  expectContains(results[0].message, "rank 2 (pid ");
+}
+
 TEST(CommFailure, MissingRankNeverJoins) {
   auto results = runRanks(3, [&](int rank, const RankEnv &env) {
     if (rank == 2)

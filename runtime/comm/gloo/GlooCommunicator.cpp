@@ -23,6 +23,7 @@
 #include <gloo/rendezvous/context.h>
 #include <gloo/rendezvous/prefix_store.h>
 #include <gloo/rendezvous/store.h>
+#include <gloo/transport/pair.h>
 #include <gloo/transport/tcp/device.h>
 #include <gloo/transport/unbound_buffer.h>
 #include <gloo/types.h>
@@ -845,6 +846,24 @@ public:
 
 private:
   milliseconds timeout() const { return shared_->timeout; }
+  /// Closes every connection of this communicator. After a failure, Gloo's
+  /// event loop may still hold sends and receives over the caller's memory,
+  /// which the caller frees as the error unwinds; once the pairs are closed
+  /// the loop touches them no more (without this, a late write from freed
+  /// memory failed with EFAULT on Gloo's thread and aborted the process).
+  void closeConnections() {
+    if (!context_)
+      return;
+    for (int i = 0; i < context_->size; ++i) {
+      if (i == context_->rank)
+        continue;
+      try {
+        if (auto &pair = context_->getPair(i))
+          pair->close();
+      } catch (...) {
+      }
+    }
+  }
   /// "the world of 3 ranks", "subgroup 'tp' (ranks 0, 1)".
   const std::string &describe() const { return name_; }
   void checkPeer(const char *op, int peer) const {
@@ -947,6 +966,7 @@ void GlooCommunicator::run(const std::string &what, F &&body, bool onThis) {
   }
   broken_ = explainFailure(*shared_, members_, op, elapsed, cause);
   shared_->failed = true;
+  closeConnections();
   // Peers still waiting on this rank can quote why it gave up.
   try {
     shared_->store->set(keyFor("commerror", shared_->worldRank),

@@ -21,6 +21,8 @@ for cfg in ${FRESCO_GPU_CHECK_CONFIGS:-dit-s-2-256 dit-xl-2-256}; do
     -o "$out/$cfg-b2-tp2.fplan" --batch 2 --ranks 2 --parallel tp=2 --quiet
   "$bin/fresco-compile" "$root/models/dit/configs/$cfg.json" \
     -o "$out/$cfg-b2-uly2.fplan" --batch 2 --ranks 2 --parallel ulysses=2 --quiet
+  "$bin/fresco-compile" "$root/models/dit/configs/$cfg.json" \
+    -o "$out/$cfg-b2-ring2.fplan" --batch 2 --ranks 2 --parallel ring=2 --quiet
 done
 # The Flux-width DiT, batch 2 (bf16 is chosen at run time).
 flux=${FRESCO_GPU_CHECK_FLUX:-dit-flux-width-1024}

@@ -19,7 +19,7 @@
 #      torch.compile on the same GPU (bench/gpu_dit.py, same weights and
 #      inputs), achieved TFLOP/s against the card's measured f32 GEMM rate,
 #      outputs compared with each other and with --backend cpu; then the
-#      tp=2 and ulysses=2 plans on 2 ranks sharing the one GPU (collectives
+#      tp=2, ulysses=2 and ring=2 plans on 2 ranks sharing the one GPU (collectives
 #      staged through the host): per-rank times, and outputs against 1 rank;
 #   4b. a DiT of Flux.1's width at 1024 px (models/dit/configs/
 #      dit-flux-width-1024.json, random weights) in bf16: Fresco --dtype bf16
@@ -298,9 +298,12 @@ for cfg in ${FRESCO_GPU_CHECK_CONFIGS:-dit-xl-2-256}; do
   fi
   row "$cfg forward b2 (ms)" "timing" "fresco $fresco_ms ($tflops TFLOP/s${share:+, $share of f32 GEMM}; ${replays:-0}/11 runs graph replays; without graphs $nograph_ms; bf16 GEMMs $bf16_ms), torch eager $eager_ms, torch.compile $compile_ms"
 
-  # Tensor and Ulysses parallel on 2 ranks sharing this one device.
-  for par in tp2 uly2; do
-    label="$cfg ${par/uly/ulysses=}"; label=${label/tp2/tp=2}
+  # Tensor, Ulysses and ring parallel on 2 ranks sharing this one device.
+  for par in tp2 uly2 ring2; do
+    case $par in
+      tp2) label="$cfg tp=2" ;; uly2) label="$cfg ulysses=2" ;; *) label="$cfg ring=2" ;;
+    esac
+    [ -f "$plans/$cfg-b2-$par.fplan" ] || { row "$label on one device" "n/a" "no plan (older bundle)"; continue; }
     timeout 150 "$bindir/fresco-run" "$plans/$cfg-b2-$par.fplan" "${args[@]}" --ranks 2 \
       --backend $backend --repeat 11 --stats --output "@$d/$par.npy" > "$d/$par.log" 2>&1
     rc=$?

@@ -31,6 +31,7 @@ void mlir::fresco::buildPartitionPipeline(OpPassManager &pm,
   // After tp: it sees whole attention blocks, and ulysses then splits the
   // heads tp left on each rank.
   pm.addPass(createUlyssesParallel());
+  pm.addPass(createRingParallel());
   pm.addPass(createInsertCollectives());
   pm.addPass(createCanonicalizerPass());
 }

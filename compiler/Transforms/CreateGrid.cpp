@@ -31,15 +31,16 @@ struct CreateGridPass : impl::CreateGridBase<CreateGridPass> {
     for (StringRef item : items) {
       auto [key, value] = item.trim().split('=');
       int64_t degree = 0;
-      if (key == "ring" || key == "pipeline") {
+      if (key == "pipeline") {
         module.emitError("parallel strategy '")
-            << key << "' is not implemented yet (available: cfg, tp, ulysses)";
+            << key
+            << "' is not implemented yet (available: cfg, tp, ulysses, ring)";
         return signalPassFailure();
       }
-      if (key != "cfg" && key != "tp" && key != "ulysses") {
+      if (key != "cfg" && key != "tp" && key != "ulysses" && key != "ring") {
         module.emitError("unknown parallel axis '")
             << key << "' in '" << parallel
-            << "' (valid: cfg=N, tp=N, ulysses=N; planned: ring, pipeline)";
+            << "' (valid: cfg=N, tp=N, ulysses=N, ring=N; planned: pipeline)";
         return signalPassFailure();
       }
       if (value.getAsInteger(10, degree) || degree < 1) {

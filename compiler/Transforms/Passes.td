@@ -56,13 +56,13 @@ def CreateGrid : Pass<"fresco-create-grid", "::mlir::ModuleOp"> {
   let description = [{
     Adds `shard.grid @grid` with one axis per entry of `parallel` (in the
     order given) and the module attribute `fresco.grid_axes` naming them.
-    Known axis names: cfg, tp, ulysses (ring and pipeline are reserved for
-    later strategies and rejected with a message). Fails when the product
+    Known axis names: cfg, tp, ulysses, ring (pipeline is reserved for a
+    later strategy and rejected with a message). Fails when the product
     of the degrees differs from `ranks` (when given).
   }];
   let options = [
     Option<"parallel", "parallel", "std::string", /*default=*/"\"\"",
-           "comma-separated axis=degree list, e.g. cfg=2,tp=2 or ulysses=4">,
+           "comma-separated axis=degree list, e.g. cfg=2,tp=2, ulysses=4 or ring=2">,
     Option<"ranks", "ranks", "int64_t", /*default=*/"0",
            "ranks the grid must span (0: any)">
   ];
@@ -124,6 +124,24 @@ def UlyssesParallel : Pass<"fresco-ulysses-parallel", "::mlir::ModuleOp"> {
     before the return. The split dimension is tracked through reshapes and
     transposes; any op it cannot map is a located error, as are head counts
     or patch rows that do not divide the degree. A no-op without a ulysses
+    axis.
+  }];
+  let dependentDialects = ["::mlir::shard::ShardDialect"];
+}
+
+def RingParallel : Pass<"fresco-ring-parallel", "::mlir::ModuleOp"> {
+  let summary = "Ring attention sequence parallelism over the ring axis";
+  let description = [{
+    Splits the denoiser's tokens over the ring axis exactly as
+    fresco-ulysses-parallel does (image rows, a patch embedding that keeps
+    each band contiguous, per-token ops local, replicated operands that span
+    the tokens sliced, split results all-gathered before the return), but
+    keeps attention split too: a self-attention, whose key and value are
+    split like its query, gets `ring_axes` = [the ring axis], and the
+    runtime passes each rank's key/value block around the ring, merging the
+    blocks with an online softmax. Attention to a replicated context stays
+    local. The head count needs not divide the degree. Combining it with a
+    ulysses axis is refused (not supported yet). A no-op without a ring
     axis.
   }];
   let dependentDialects = ["::mlir::shard::ShardDialect"];

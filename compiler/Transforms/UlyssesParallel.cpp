@@ -1,21 +1,13 @@
 //===- UlyssesParallel.cpp - DeepSpeed-Ulysses sequence parallelism -------===//
 //
-// Each rank on the ulysses axis takes a band of the latent image's rows.
-// A patch embedding whose stride equals its kernel turns that band into a
-// contiguous block of tokens, so every per-token op stays local; only
-// attention needs every token, and an all_to_all before it trades the
-// sequence split for a head split (and one after it trades back). The pass
-// tracks, per value, which dimension holds this rank's 1/P slice, and
-// refuses any op it cannot map rather than guess.
+// The tokens are split over the ulysses axis (SequenceSplit); an
+// all_to_all before each attention trades the sequence split for a head
+// split, so every rank attends over all tokens for H/P heads, and one after
+// it trades back.
 //
 //===----------------------------------------------------------------------===//
-#include "compiler/Transforms/Partitioning.h"
 #include "compiler/Transforms/Passes.h"
-#include "dialects/Fresco/IR/FrescoOps.h"
-
-#include "mlir/IR/Builders.h"
-#include "mlir/Interfaces/InferTypeOpInterface.h"
-#include "llvm/ADT/DenseMap.h"
+#include "compiler/Transforms/SequenceSplit.h"
 
 #define DEBUG_TYPE "fresco-ulysses-parallel"
 
@@ -25,32 +17,12 @@ namespace mlir::fresco {
 
 namespace {
 
-RankedTensorType withDim(Value v, int64_t dim, int64_t size) {
-  auto t = cast<RankedTensorType>(v.getType());
-  SmallVector<int64_t> shape(t.getShape());
-  shape[dim] = size;
-  return RankedTensorType::get(shape, t.getElementType());
-}
-
-class Ulysses {
+class Ulysses : public SequenceSplit {
 public:
   Ulysses(func::FuncOp fn, int16_t axis, int64_t parts, int64_t tpDegree)
-      : fn(fn), axis(axis), parts(parts), tpDegree(tpDegree),
-        b(fn.getContext()) {}
-
-  LogicalResult run();
+      : SequenceSplit(fn, "ulysses", axis, parts), tpDegree(tpDegree) {}
 
 private:
-  /// This rank's slice of replicated `v` along `dim` (no communication).
-  Value slice(Value v, int64_t dim, Operation *before) {
-    auto t = cast<RankedTensorType>(v.getType());
-    b.setInsertionPoint(before);
-    auto s = shard::AllSliceOp::create(
-        b, before->getLoc(), withDim(v, dim, t.getDimSize(dim) / parts), v,
-        kGridName, ArrayRef<shard::GridAxis>{axis}, dim);
-    split[s.getResult()] = dim;
-    return s.getResult();
-  }
   Value allToAll(Value v, int64_t splitDim, int64_t concatDim, Location loc) {
     auto t = cast<RankedTensorType>(v.getType());
     SmallVector<int64_t> shape(t.getShape());
@@ -62,151 +34,10 @@ private:
         b.getDenseI16ArrayAttr({axis}), v, b.getIndexAttr(splitDim),
         b.getIndexAttr(concatDim));
   }
-  /// Sets op's result to its global type with `dim` divided by the degree,
-  /// checking it against the op's own type inference where it has one.
-  LogicalResult retype(Operation *op, int64_t dim, RankedTensorType global);
-  LogicalResult splitImage();
-  LogicalResult visit(Operation *op);
-  LogicalResult conv(Conv2dOp c, int64_t d);
-  LogicalResult reshape(ReshapeOp r, int64_t d);
-  LogicalResult elementwise(Operation *op);
-  LogicalResult attention(AttentionOp a);
+  LogicalResult attention(AttentionOp a) override;
 
-  func::FuncOp fn;
-  int16_t axis;
-  int64_t parts;
   int64_t tpDegree; // heads seen here are already divided by it
-  OpBuilder b;
-  /// Values holding this rank's 1/parts of one dimension; absent: replicated.
-  llvm::DenseMap<Value, int64_t> split;
 };
-
-LogicalResult Ulysses::retype(Operation *op, int64_t dim,
-                              RankedTensorType global) {
-  if (dim < 0 || dim >= global.getRank() || global.getDimSize(dim) % parts != 0)
-    return op->emitError("result dimension ")
-           << dim << " of " << global
-           << " is not divisible by ulysses=" << parts;
-  SmallVector<int64_t> shape(global.getShape());
-  shape[dim] /= parts;
-  auto local = RankedTensorType::get(shape, global.getElementType());
-  if (auto iface = dyn_cast<InferTypeOpInterface>(op)) {
-    SmallVector<Type> types;
-    if (failed(iface.inferReturnTypes(
-            op->getContext(), op->getLoc(), op->getOperands(),
-            op->getRawDictionaryAttrs(), op->getPropertiesStorage(),
-            op->getRegions(), types)))
-      return failure();
-    if (types.size() != 1 || types[0] != local)
-      return op->emitError("fresco-ulysses-parallel expected the local type ")
-             << local << " but the op infers " << types[0];
-  }
-  op->getResult(0).setType(local);
-  split[op->getResult(0)] = dim;
-  return success();
-}
-
-/// The latent image [B, C, H, W] is split by rows; with cfg, its batch
-/// slice is (the all_slice cfg inserted).
-LogicalResult Ulysses::splitImage() {
-  Block &block = fn.getBody().front();
-  Value image;
-  for (BlockArgument arg : block.getArguments()) {
-    if (cast<RankedTensorType>(arg.getType()).getRank() != 4)
-      continue;
-    if (image)
-      return fn.emitError("fresco-ulysses-parallel needs exactly one "
-                          "[B, C, H, W] image argument");
-    image = arg;
-  }
-  if (!image)
-    return fn.emitError("fresco-ulysses-parallel found no [B, C, H, W] image "
-                        "argument in '")
-           << fn.getSymName() << "'";
-  if (image.hasOneUse())
-    if (auto s = dyn_cast<shard::AllSliceOp>(*image.getUsers().begin()))
-      image = s.getResult();
-  int64_t rows = cast<RankedTensorType>(image.getType()).getDimSize(2);
-  if (rows % parts != 0)
-    return fn.emitError("latent height ")
-           << rows << " is not divisible by ulysses=" << parts;
-  Operation *def = image.getDefiningOp();
-  Operation *before = def ? def->getNextNode() : &block.front();
-  Value local = slice(image, 2, before);
-  image.replaceAllUsesExcept(local, local.getDefiningOp());
-  return success();
-}
-
-LogicalResult Ulysses::conv(Conv2dOp c, int64_t d) {
-  auto w = cast<RankedTensorType>(c.getWeight().getType());
-  int64_t kh = w.getDimSize(2), sh = c.getStrides()[0];
-  if (d != 2 || c.getPadding()[0] != 0 || sh != kh)
-    return c.emitError("fresco-ulysses-parallel splits a convolution's rows "
-                       "only when stride equals kernel height and there is "
-                       "no padding (a patch embedding)");
-  auto global = cast<RankedTensorType>(c.getType());
-  int64_t patchRows = global.getDimSize(2);
-  if (patchRows % parts != 0)
-    return c.emitError("patch rows ")
-           << patchRows << " (latent height / patch " << kh
-           << ") are not divisible by ulysses=" << parts;
-  return retype(c, 2, global);
-}
-
-/// A reshape keeps the split when the dimensions before the split one
-/// multiply to the same count on both sides: each rank's block is then a
-/// contiguous run of the first output dimension past that prefix.
-LogicalResult Ulysses::reshape(ReshapeOp r, int64_t d) {
-  auto in = cast<RankedTensorType>(r.getInput().getType());
-  RankedTensorType out = r.getType();
-  int64_t outer = 1;
-  for (int64_t i = 0; i < d; ++i)
-    outer *= in.getDimSize(i);
-  int64_t prefix = 1;
-  for (int64_t e = 0; e < out.getRank(); ++e) {
-    if (prefix == outer && out.getDimSize(e) != 1) {
-      if (out.getDimSize(e) % parts != 0)
-        break;
-      return retype(r, e, out);
-    }
-    prefix *= out.getDimSize(e);
-    if (prefix > outer)
-      break;
-  }
-  return r.emitError("fresco-ulysses-parallel cannot keep dimension ")
-         << d << " of " << in << " split through a reshape to " << out;
-}
-
-/// Same-shape and broadcasting ops: a replicated operand that spans the
-/// split dimension is sliced to this rank's part (e.g. the position table).
-LogicalResult Ulysses::elementwise(Operation *op) {
-  auto result = cast<RankedTensorType>(op->getResult(0).getType());
-  int64_t rank = result.getRank(), dim = -1;
-  for (Value v : op->getOperands()) {
-    auto it = split.find(v);
-    if (it == split.end())
-      continue;
-    int64_t aligned =
-        it->second + rank - cast<RankedTensorType>(v.getType()).getRank();
-    if (dim >= 0 && dim != aligned)
-      return op->emitError("fresco-ulysses-parallel: operands are split "
-                           "along different dimensions");
-    dim = aligned;
-  }
-  for (OpOperand &use : op->getOpOperands()) {
-    if (split.count(use.get()))
-      continue;
-    auto t = cast<RankedTensorType>(use.get().getType());
-    int64_t k = dim - (rank - t.getRank());
-    if (k < 0 || t.getDimSize(k) == 1)
-      continue; // broadcast along the split dimension
-    if (t.getDimSize(k) != result.getDimSize(dim))
-      return op->emitError("fresco-ulysses-parallel cannot align operand ")
-             << use.getOperandNumber() << " with the split dimension";
-    use.set(slice(use.get(), k, op));
-  }
-  return retype(op, dim, result);
-}
 
 /// Sequence split -> head split around the attention: q, k, v go from
 /// [B, T/P, H*Dh] to [B, T, H*Dh/P] (H/P whole heads per rank).
@@ -245,117 +76,6 @@ LogicalResult Ulysses::attention(AttentionOp a) {
   Value back = allToAll(a.getResult(), 1, 2, a.getLoc());
   a.getResult().replaceAllUsesExcept(back, back.getDefiningOp());
   split[back] = 1;
-  return success();
-}
-
-LogicalResult Ulysses::visit(Operation *op) {
-  int64_t d = -1;
-  for (Value v : op->getOperands())
-    if (auto it = split.find(v); it != split.end())
-      d = it->second;
-  if (d < 0)
-    return success(); // nothing split: replicated, computed in full
-  auto operandSplit = [&](unsigned i) {
-    return split.count(op->getOperand(i));
-  };
-  auto onlyFirst = [&]() {
-    for (unsigned i = 1; i < op->getNumOperands(); ++i)
-      if (operandSplit(i))
-        return false;
-    return true;
-  };
-  auto global = [&]() {
-    return cast<RankedTensorType>(op->getResult(0).getType());
-  };
-  auto inRank = [&]() {
-    return cast<RankedTensorType>(op->getOperand(0).getType()).getRank();
-  };
-  if (auto c = dyn_cast<Conv2dOp>(op)) {
-    if (!operandSplit(0) || !onlyFirst())
-      return op->emitError("fresco-ulysses-parallel: a split convolution "
-                           "weight is not supported");
-    return conv(c, d);
-  }
-  if (auto r = dyn_cast<ReshapeOp>(op))
-    return reshape(r, d);
-  if (auto t = dyn_cast<TransposeOp>(op)) {
-    auto perm = t.getPermutation();
-    return retype(op, llvm::find(perm, d) - perm.begin(), global());
-  }
-  if (isa<LinearOp, LayerNormOp>(op)) {
-    // Both work along the last dimension, each token on its own.
-    if (!operandSplit(0) || !onlyFirst() || d == inRank() - 1)
-      return op->emitError("fresco-ulysses-parallel can split this op's "
-                           "input along a token dimension only, not ")
-             << "dimension " << d;
-    return retype(op, d, global());
-  }
-  if (isa<ModulateOp>(op)) {
-    if (!operandSplit(0) || !onlyFirst() || d != 1)
-      return op->emitError("fresco-ulysses-parallel can split modulate's "
-                           "input along the tokens (dimension 1) only");
-    return retype(op, d, global());
-  }
-  if (isa<GeluOp, SiluOp>(op))
-    return retype(op, d, global());
-  if (isa<AddOp, SubOp, MulOp, DivOp>(op))
-    return elementwise(op);
-  if (auto s = dyn_cast<SliceOp>(op)) {
-    int64_t ax = int64_t(s.getAxis());
-    ax += ax < 0 ? inRank() : 0;
-    if (ax == d)
-      return op->emitError("fresco-ulysses-parallel cannot slice along the "
-                           "split dimension ")
-             << d;
-    return retype(op, d, global());
-  }
-  if (auto c = dyn_cast<ConcatOp>(op)) {
-    int64_t ax = int64_t(c.getAxis());
-    ax += ax < 0 ? inRank() : 0;
-    if (ax == d)
-      return op->emitError("fresco-ulysses-parallel cannot concatenate along "
-                           "the split dimension ")
-             << d;
-    return elementwise(op);
-  }
-  if (auto a = dyn_cast<AttentionOp>(op))
-    return attention(a);
-  return op->emitError("fresco-ulysses-parallel cannot split this op along "
-                       "dimension ")
-         << d;
-}
-
-LogicalResult Ulysses::run() {
-  if (!fn.getBody().hasOneBlock())
-    return fn.emitError("fresco-ulysses-parallel needs a single-block "
-                        "function");
-  Block &block = fn.getBody().front();
-  SmallVector<Operation *> ops;
-  for (Operation &op : block)
-    ops.push_back(&op);
-  if (failed(splitImage()))
-    return failure();
-  bool anyAttention = false;
-  for (Operation *op : ops) {
-    if (isa<func::ReturnOp>(op))
-      continue;
-    anyAttention |= isa<AttentionOp>(op);
-    if (failed(visit(op)))
-      return failure();
-  }
-  if (!anyAttention)
-    return fn.emitError("fresco-ulysses-parallel found no attention in '")
-           << fn.getSymName() << "'";
-  // Split results are gathered here: a cfg split may already occupy the
-  // result's fresco.split mark.
-  auto ret = cast<func::ReturnOp>(block.getTerminator());
-  b.setInsertionPoint(ret);
-  for (OpOperand &use : ret->getOpOperands())
-    if (auto it = split.find(use.get()); it != split.end())
-      use.set(
-          createAllGather(b, ret.getLoc(), use.get(), it->second, axis, parts));
-  fn.setFunctionType(FunctionType::get(fn.getContext(), fn.getArgumentTypes(),
-                                       ret.getOperandTypes()));
   return success();
 }
 

@@ -100,7 +100,8 @@ Value DiTEmitter::block(int64_t i, Value h, Value tProj, Value labels) {
   Value v = linear(a + ".to_v", n, d, d, c.attentionBias);
   Value o = AttentionOp::create(
       b, loc(a), q, k, v, b.getI64IntegerAttr(c.numAttentionHeads),
-      b.getF64FloatAttr(1.0 / std::sqrt(double(c.attentionHeadDim))));
+      b.getF64FloatAttr(1.0 / std::sqrt(double(c.attentionHeadDim))),
+      /*ring_axes=*/nullptr);
   o = linear(a + ".to_out.0", o, d, d);
   o = MulOp::create(b, l, reshape(gateMsa, {batch, 1, d}, l), o);
   h = AddOp::create(b, l, o, h);

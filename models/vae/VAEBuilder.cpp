@@ -70,7 +70,8 @@ Value VAEEmitter::resnet(const Twine &prefix, Value x, int64_t out) {
   h = conv(p + ".conv1", h, out, 3);
   h = SiluOp::create(b, loc(p), groupNorm(p + ".norm2", h));
   h = conv(p + ".conv2", h, out, 3);
-  Value shortcut = channels(x) == out ? x : conv(p + ".conv_shortcut", x, out, 1);
+  Value shortcut =
+      channels(x) == out ? x : conv(p + ".conv_shortcut", x, out, 1);
   return AddOp::create(b, loc(p), shortcut, h);
 }
 
@@ -91,7 +92,8 @@ Value VAEEmitter::attention(const Twine &prefix, Value x) {
   };
   Value q = proj("to_q", h), k = proj("to_k", h), v = proj("to_v", h);
   Value o = AttentionOp::create(b, l, q, k, v, b.getI64IntegerAttr(1),
-                                b.getF64FloatAttr(1.0 / std::sqrt(double(ch))));
+                                b.getF64FloatAttr(1.0 / std::sqrt(double(ch))),
+                                /*ring_axes=*/nullptr);
   o = proj("to_out.0", o);
   o = TransposeOp::create(b, l, o, b.getDenseI64ArrayAttr({0, 2, 1}));
   o = ReshapeOp::create(b, l, t, o);
@@ -133,12 +135,12 @@ func::FuncOp buildVAEDecoder(ModuleOp module, const VAEConfig &config,
   b.setInsertionPointToEnd(module.getBody());
   Type f32 = b.getF32Type();
   int64_t s = latentSize, up = config.upscale();
-  auto inTy =
-      RankedTensorType::get({batch, config.latentChannels, s, s}, f32);
+  auto inTy = RankedTensorType::get({batch, config.latentChannels, s, s}, f32);
   auto outTy =
       RankedTensorType::get({batch, config.outChannels, s * up, s * up}, f32);
-  auto fn = func::FuncOp::create(b, NameLoc::get(b.getStringAttr(name)), name,
-                                 FunctionType::get(b.getContext(), {inTy}, {outTy}));
+  auto fn =
+      func::FuncOp::create(b, NameLoc::get(b.getStringAttr(name)), name,
+                           FunctionType::get(b.getContext(), {inTy}, {outTy}));
   fn->setAttr("fresco.component", b.getStringAttr(name));
   fn.setArgAttr(0, "fresco.name", b.getStringAttr("latents"));
   fn.setResultAttr(0, "fresco.name", b.getStringAttr("sample"));

@@ -52,6 +52,13 @@ public:
   /// Point to point between members (indices in this communicator).
   virtual void send(const void *data, size_t bytes, int peer, int tag) = 0;
   virtual void recv(void *data, size_t bytes, int peer, int tag) = 0;
+  /// Sends `bytes` of `send` to member `to` while receiving as many bytes
+  /// into `recv` from member `from` (a ring shift when to = rank() + 1 and
+  /// from = rank() - 1, modulo size()). Both are posted before either is
+  /// waited for, so every member may call it at once. recv may not alias
+  /// send; to or from may be this rank (a local copy).
+  virtual void sendRecv(const void *send, int to, void *recv, int from,
+                        size_t bytes, int tag) = 0;
   /// data on every member = data on member `root`.
   virtual void broadcast(void *data, size_t bytes, int root) = 0;
   virtual void barrier() = 0;

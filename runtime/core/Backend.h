@@ -17,6 +17,8 @@
 #ifndef FRESCO_RUNTIME_CORE_BACKEND_H
 #define FRESCO_RUNTIME_CORE_BACKEND_H
 
+#include "runtime/core/Error.h"
+
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -174,6 +176,25 @@ public:
   virtual void attention(const float *q, const float *k, const float *v,
                          float *o, int64_t B, int64_t Tq, int64_t Tk, int64_t H,
                          int64_t Dh, float scale) = 0;
+
+  /// One block of ring attention: the attention of q against one block of
+  /// keys and values, merged into the running result. lse [B, H, Tq] holds
+  /// each query row's log-sum-exp of the scaled scores seen so far. With
+  /// `first`, o and lse are overwritten by this block's own; otherwise o
+  /// (normalised over the blocks seen so far) and lse are updated so that,
+  /// after the last block, o equals attention() over all blocks taken
+  /// together, whatever their order. Shapes as attention(), k and v holding
+  /// Tk of the keys.
+  virtual void attentionBlock(const float *q, const float *k, const float *v,
+                              float *o, float *lse, int64_t B, int64_t Tq,
+                              int64_t Tk, int64_t H, int64_t Dh, float scale,
+                              bool first) {
+    (void)q, (void)k, (void)v, (void)o, (void)lse, (void)B, (void)Tq, (void)Tk,
+        (void)H, (void)Dh, (void)scale, (void)first;
+    fail("the ", name(),
+         " backend does not implement attentionBlock (ring "
+         "attention)");
+  }
 
   /// y = f(x) elementwise over n values. y may alias x.
   virtual void unary(UnaryKind kind, const float *x, float *y, int64_t n) = 0;

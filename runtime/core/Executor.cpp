@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
+#include <future>
 #include <memory>
 
 namespace fresco {
@@ -26,14 +27,44 @@ struct Ref {
 
 std::string opName(plan::OpCode op) { return plan::EnumNameOpCode(op); }
 
+} // namespace
+
+/// Backend memory that instructions use only while they run (ring
+/// attention's key/value blocks and row statistics). They run one at a
+/// time, so one buffer, sized at bind time to the largest need and allocated
+/// on first use, serves them all.
+class ScratchArena {
+public:
+  explicit ScratchArena(Backend &backend) : backend_(backend) {}
+  ~ScratchArena() {
+    if (buffer_)
+      backend_.release(buffer_);
+  }
+  void reserve(size_t bytes) { bytes_ = std::max(bytes_, bytes); }
+  void *get() {
+    if (!buffer_)
+      buffer_ = backend_.allocate(bytes_);
+    return buffer_;
+  }
+
+private:
+  Backend &backend_;
+  size_t bytes_ = 0;
+  void *buffer_ = nullptr;
+};
+
+namespace {
+
 /// Checks and binds one instruction to a backend call.
 class InstrBinder {
 public:
   InstrBinder(const plan::Instr &in, std::vector<Ref> operands,
               std::vector<Ref> results, Backend &be, std::string where,
-              const GroupResolver &groups, int rank)
+              const GroupResolver &groups, int rank,
+              std::shared_ptr<ScratchArena> scratch)
       : in(in), ops(std::move(operands)), res(std::move(results)), be(be),
-        where(std::move(where)), groups(groups), rank(rank) {}
+        where(std::move(where)), groups(groups), rank(rank),
+        scratch(std::move(scratch)) {}
 
   std::function<void()> bind();
 
@@ -62,6 +93,10 @@ private:
     return a;
   }
   std::function<void()> binary(BinaryKind kind);
+  std::function<void()> ringAttention(Communicator &comm, const float *q,
+                                      const float *k, const float *v, float *o,
+                                      int64_t B, int64_t Tq, int64_t Tk,
+                                      int64_t H, int64_t Dh, float scale);
   void checkDTypes();
 
   const plan::Instr &in;
@@ -70,10 +105,14 @@ private:
   std::string where;
   const GroupResolver &groups;
   int rank;
+  std::shared_ptr<ScratchArena> scratch;
 
   Communicator &group(const plan::CollectiveAttrs &a) {
-    need(a.members() && a.members()->size() >= 1, "no group members");
-    std::vector<int> members(a.members()->begin(), a.members()->end());
+    return group(a.members());
+  }
+  Communicator &group(const flatbuffers::Vector<int32_t> *m) {
+    need(m && m->size() >= 1, "no group members");
+    std::vector<int> members(m->begin(), m->end());
     need(std::find(members.begin(), members.end(), rank) != members.end(),
          "this rank (", rank, ") is not a member of its group");
     for (size_t i = 1; i < members.size(); ++i)
@@ -83,6 +122,69 @@ private:
     return groups(members);
   }
 };
+
+/// Ring attention: this rank's key/value block travels around the ring
+/// while each rank folds every visiting block into its running softmax
+/// (Backend::attentionBlock). Step s attends to the block that started s
+/// hops back and meanwhile passes it on, receiving the next one into the
+/// other of two buffers. With host-memory communication the exchange runs
+/// on its own thread, overlapping the block's attention.
+std::function<void()>
+InstrBinder::ringAttention(Communicator &comm, const float *q, const float *k,
+                           const float *v, float *o, int64_t B, int64_t Tq,
+                           int64_t Tk, int64_t H, int64_t Dh, float scale) {
+  const int P = comm.size(), to = (comm.rank() + 1) % P,
+            from = (comm.rank() + P - 1) % P;
+  const int64_t kvCount = B * Tk * H * Dh;
+  const size_t kvBytes = size_t(kvCount) * sizeof(float);
+  Backend *b = &be;
+  // In the scratch arena: k and v of the two blocks in flight (the one
+  // attended to, the next), then the row log-sum-exps.
+  scratch->reserve(4 * kvBytes + size_t(B * H * Tq) * sizeof(float));
+  std::shared_ptr<ScratchArena> arena = scratch;
+  // Gloo with a device backend: the blocks go through host buffers.
+  const bool direct = be.usesHostMemory() || comm.usesDeviceMemory();
+  auto host = std::make_shared<std::vector<uint8_t>>(direct ? 0 : 4 * kvBytes);
+  const bool overlap = !comm.usesDeviceMemory();
+  Communicator *c = &comm;
+  return [=] {
+    auto *blocks = static_cast<float *>(arena->get());
+    float *lse = blocks + 4 * kvCount;
+    const float *ck = k, *cv = v;
+    for (int s = 0; s < P; ++s) {
+      bool more = s + 1 < P;
+      float *nk = blocks + (s % 2) * 2 * kvCount;
+      float *nv = nk + kvCount;
+      std::function<void()> exchange;
+      if (more && direct) {
+        exchange = [=] {
+          c->sendRecv(ck, to, nk, from, kvBytes, 0);
+          c->sendRecv(cv, to, nv, from, kvBytes, 1);
+        };
+      } else if (more) {
+        uint8_t *out = host->data(), *in = out + 2 * kvBytes;
+        b->copyToHost(out, ck, kvBytes);
+        b->copyToHost(out + kvBytes, cv, kvBytes);
+        exchange = [=] { c->sendRecv(out, to, in, from, 2 * kvBytes, 0); };
+      }
+      std::future<void> inFlight;
+      if (exchange && overlap)
+        inFlight = std::async(std::launch::async, exchange);
+      else if (exchange)
+        exchange();
+      b->attentionBlock(q, ck, cv, o, lse, B, Tq, Tk, H, Dh, scale, s == 0);
+      if (inFlight.valid())
+        inFlight.get(); // rethrows a failed exchange
+      if (more && !direct) {
+        const uint8_t *in = host->data() + 2 * kvBytes;
+        b->copyToDevice(nk, in, kvBytes);
+        b->copyToDevice(nv, in + kvBytes, kvBytes);
+      }
+      ck = nk;
+      cv = nv;
+    }
+  };
+}
 
 std::function<void()> InstrBinder::binary(BinaryKind kind) {
   counts(2, 2);
@@ -343,6 +445,9 @@ std::function<void()> InstrBinder::bind() {
     float scale = a->scale();
     const float *pq = q.f32(), *pk = k.f32(), *pv = v.f32();
     float *py = y.f32();
+    if (a->ring_members() && a->ring_members()->size() > 1)
+      return ringAttention(group(a->ring_members()), pq, pk, pv, py, B, Tq, Tk,
+                           H, Dh, scale);
     return [=] { bp->attention(pq, pk, pv, py, B, Tq, Tk, H, Dh, scale); };
   }
   case plan::OpCode::Gelu:
@@ -712,7 +817,8 @@ std::function<void()> InstrBinder::bind() {
 
 Executor::Executor(const LoadedPlan &plan, int rank, Backend &backend,
                    const WeightStore &weights, GroupResolver groups)
-    : plan_(plan), rank_(rank), groups_(std::move(groups)), backend_(backend),
+    : plan_(plan), scratch_(std::make_shared<ScratchArena>(backend)),
+      rank_(rank), groups_(std::move(groups)), backend_(backend),
       weights_(weights), arena_(nullptr, Release{&backend}),
       weightMemory_(nullptr, Release{&backend}) {
   const plan::RankProgram &rp = plan.rank(rank);
@@ -841,13 +947,16 @@ void Executor::bind(const plan::Function &f, Bound &out) {
     InstrBinder binder(*in, std::move(ops), std::move(res), backend_,
                        "invalid plan " + ctx + ", instruction " +
                            std::to_string(i),
-                       groups_, rank_);
+                       groups_, rank_, scratch_);
     out.steps.push_back(binder.bind());
-    out.stepOps.push_back(opName(in->op()));
+    const plan::AttentionAttrs *ring = in->attrs_as_AttentionAttrs();
+    if (ring && !(ring->ring_members() && ring->ring_members()->size() > 1))
+      ring = nullptr;
+    out.stepOps.push_back(ring ? "RingAttention" : opName(in->op()));
     // Collectives copy through the host and talk to other ranks.
     if (in->op() == plan::OpCode::AllReduce ||
         in->op() == plan::OpCode::AllGather ||
-        in->op() == plan::OpCode::AllToAll)
+        in->op() == plan::OpCode::AllToAll || ring)
       out.recordable = false;
   }
   for (flatbuffers::uoffset_t i = 0; i < f.inputs()->size(); ++i) {

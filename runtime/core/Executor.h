@@ -28,6 +28,8 @@
 
 namespace fresco {
 
+class ScratchArena;
+
 /// Name, dtype and shape of a function input or output.
 struct TensorSpec {
   std::string name;
@@ -111,6 +113,7 @@ private:
   using BackendBuffer = std::unique_ptr<void, Release>;
 
   const LoadedPlan &plan_;
+  std::shared_ptr<ScratchArena> scratch_; // shared by ring attentions
   int rank_;
   GroupResolver groups_;
   Backend &backend_;

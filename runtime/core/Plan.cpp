@@ -141,6 +141,23 @@ void verifyAllToAll(const plan::Instr &in, const plan::Function &f,
         " and concatenated along ", c);
 }
 
+/// A ring attention's ring: sorted, distinct world ranks including this one.
+void verifyAttentionRing(const plan::Instr &in, const plan::RankProgram &rp,
+                         const std::string &where) {
+  const plan::AttentionAttrs *a = in.attrs_as_AttentionAttrs();
+  if (!a || !a->ring_members())
+    return;
+  bool member = false;
+  for (flatbuffers::uoffset_t i = 0; i < a->ring_members()->size(); ++i) {
+    int32_t m = a->ring_members()->Get(i);
+    check(m >= 0 && (i == 0 || a->ring_members()->Get(i - 1) < m), where,
+          ": ring attention members must be sorted, distinct world ranks");
+    member |= m == rp.rank();
+  }
+  check(member, where, ": this rank (", rp.rank(),
+        ") is not a member of its attention ring");
+}
+
 void verifyFunction(const plan::Function &f, const plan::RankProgram &rp,
                     const std::string &ctx) {
   uint32_t numWeights = rp.weights() ? rp.weights()->size() : 0;
@@ -198,6 +215,8 @@ void verifyFunction(const plan::Function &f, const plan::RankProgram &rp,
       verifyLayerNorm(*in, where);
     if (in->op() == plan::OpCode::AllToAll)
       verifyAllToAll(*in, f, rp, where);
+    if (in->op() == plan::OpCode::Attention)
+      verifyAttentionRing(*in, rp, where);
   }
   checkIndices(f.inputs(), ctx + ", inputs", true);
   checkIndices(f.outputs(), ctx + ", outputs", true);

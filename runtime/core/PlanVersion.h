@@ -11,7 +11,9 @@ namespace fresco {
 /// would skip it silently.
 /// 3: LayerNorm may be modulated (LayerNormAttrs.modulated, shift and scale
 /// as two more operands), which a version-2 runtime does not know.
-constexpr uint32_t kPlanVersion = 3;
+/// 4: Attention may be ring attention (AttentionAttrs.ring_members), which
+/// a version-3 runtime would run as attention over the local block only.
+constexpr uint32_t kPlanVersion = 4;
 } // namespace fresco
 
 #endif // FRESCO_RUNTIME_CORE_PLANVERSION_H

@@ -40,9 +40,15 @@ run tp2split 2 --parallel tp=2 --tp-split-min-bytes 0
 run uly2 2 --parallel ulysses=2
 run cfg2uly2 4 --parallel cfg=2,ulysses=2
 run tp2uly2 4 --parallel tp=2,ulysses=2
+# Ring attention: tokens split as for Ulysses, key/value blocks passed
+# around the ring inside every attention.
+run ring2 2 --parallel ring=2
+run ring4 4 --parallel ring=4
+run cfg2ring2 4 --parallel cfg=2,ring=2
+run tp2ring2 4 --parallel tp=2,ring=2
 # The device-memory path (weights copied in, all_reduce and all_gather
 # staged through host buffers, as on a GPU) must give the very same bits.
-for name in tp2split cfg2tp2 cfg2uly2; do
+for name in tp2split cfg2tp2 cfg2uly2 cfg2ring2; do
   "$B/fresco-run" "$work/$name.fplan" --weights "$work/pipe" --backend cpu-staged \
     --class-label 3,7 --steps 4 --latents "@$work/x0.npy" --quiet \
     -o "$work/$name-staged.png" --output-latents "@$work/$name-staged.npy"
@@ -65,7 +71,8 @@ work = sys.argv[1]
 ref = np.load(f"{work}/one.npy")
 ok = True
 for name in ["cfg2", "tp2", "tp4", "cfg2tp2", "placed", "cfg2tp4", "tp2split",
-             "uly2", "cfg2uly2", "tp2uly2"]:
+             "uly2", "cfg2uly2", "tp2uly2", "ring2", "ring4", "cfg2ring2",
+             "tp2ring2"]:
     got = np.load(f"{work}/{name}.npy")
     ratio = np.abs(got - ref).max() / np.abs(ref).max()
     sizes = {Image.open(f"{work}/{name}-{i}.png").size for i in range(2)}
@@ -75,7 +82,8 @@ for name in ["cfg2", "tp2", "tp4", "cfg2tp2", "placed", "cfg2tp4", "tp2split",
 
 # Per-rank weight bytes: fresco-inspect vs what each rank loaded.
 for name in ["one", "tp2", "tp4", "cfg2tp2", "placed", "cfg2tp4", "tp2split",
-             "uly2", "cfg2uly2", "tp2uly2"]:
+             "uly2", "cfg2uly2", "tp2uly2", "ring2", "ring4", "cfg2ring2",
+             "tp2ring2"]:
     inspect = {r["rank"]: r["weight_bytes"] for r in json.load(open(f"{work}/{name}.json"))["ranks"]}
     log = open(f"{work}/{name}.log").read()
     loaded = {}
@@ -115,15 +123,23 @@ out = 2 * 2 * cfg["out_channels"] * cfg["sample_size"] ** 2 * 4
 # [B_local, T/P, D] input goes to each peer), plus the all_gather of the
 # row-split prediction [B_local, 2C, H, W] before cfg's. With tp too, the
 # all_reduces cover the rank's T/P tokens and the all_to_alls its D/tp.
-for name, cfgdeg, tp, uly in [("cfg2", 2, 1, 1), ("tp2", 1, 2, 1), ("tp4", 1, 4, 1),
-                              ("cfg2tp2", 2, 2, 1), ("cfg2tp4", 2, 4, 1),
-                              ("uly2", 1, 1, 2), ("cfg2uly2", 2, 1, 2),
-                              ("tp2uly2", 1, 2, 2)]:
+# Ring = per block, P - 1 hops each sending the rank's key and value blocks
+# [B_local, T/P, D/tp] f32, plus the same row all_gather as Ulysses.
+for name, cfgdeg, tp, uly, ring in [
+        ("cfg2", 2, 1, 1, 1), ("tp2", 1, 2, 1, 1), ("tp4", 1, 4, 1, 1),
+        ("cfg2tp2", 2, 2, 1, 1), ("cfg2tp4", 2, 4, 1, 1),
+        ("uly2", 1, 1, 2, 1), ("cfg2uly2", 2, 1, 2, 1), ("tp2uly2", 1, 2, 2, 1),
+        ("ring2", 1, 1, 1, 2), ("ring4", 1, 1, 1, 4), ("cfg2ring2", 2, 1, 1, 2),
+        ("tp2ring2", 1, 2, 1, 2)]:
     want = {}
+    seq = uly * ring
     if tp > 1:
-        want["all_reduce"] = 2 * L * (4 // cfgdeg) * (T // uly) * D * 4
+        want["all_reduce"] = 2 * L * (4 // cfgdeg) * (T // seq) * D * 4
     if uly > 1:
         want["all_to_all"] = 4 * L * (4 // cfgdeg) * T * (D // tp // uly) * 4
+    if ring > 1:
+        want["ring_send_recv"] = L * (ring - 1) * 2 * (4 // cfgdeg) * (T // ring) * (D // tp) * 4
+    if seq > 1:
         want["all_gather"] = out // cfgdeg
     if cfgdeg > 1:
         want["all_gather"] = want.get("all_gather", 0) + out

@@ -8,10 +8,11 @@
 // it. Outputs are poisoned with NaN first: an element a kernel fails to
 // write fails the comparison.
 //
-// The CPU backend always runs. The CUDA backend runs when the build has it
-// and a device is usable; otherwise each of its cases is skipped with the
-// reason ("no CUDA device: CUDA driver version is insufficient ..."), which
-// ctest lists among the tests that did not run.
+// The CPU backends always run: "cpu" and "cpu-staged" (the same f32 kernels
+// behind a device backend's memory contract). The CUDA backend runs when the
+// build has it and a device is usable; otherwise each of its cases is
+// skipped with the reason ("no CUDA device: CUDA driver version is
+// insufficient ..."), which ctest lists among the tests that did not run.
 //
 //===----------------------------------------------------------------------===//
 #include "runtime/backends/cpu/CpuBackend.h"
@@ -26,6 +27,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <functional>
 #include <limits>
 #include <memory>
 #include <numeric>
@@ -102,6 +104,10 @@ protected:
   void SetUp() override {
     if (GetParam() == "cpu") {
       backend = createCpuBackend();
+      return;
+    }
+    if (GetParam() == "cpu-staged") {
+      backend = createStagedCpuBackend();
       return;
     }
     std::string why = cudaSkipReason();
@@ -371,6 +377,171 @@ TEST_P(Conformance, AttentionLargeLogitsStayFinite) {
 TEST_P(Conformance, AttentionDiTBlock) {
   // DiT-XL/2 at 256 px, batch 2: 256 tokens, 16 heads of 72.
   runAttention(be(), {2, 256, 256, 16, 72}, 670);
+}
+
+//===----------------------------------------------------------------------===//
+// attentionBlock (ring attention)
+//===----------------------------------------------------------------------===//
+
+/// Keys [k0, k0 + n) of the [B, Tk, ld] tensor x, as a [B, n, ld] tensor of
+/// their own: one rank's block in ring attention.
+Vec keyBlock(const Vec &x, int64_t B, int64_t Tk, int64_t ld, int64_t k0,
+             int64_t n) {
+  Vec out;
+  out.reserve(size_t(B * n * ld));
+  for (int64_t b = 0; b < B; ++b)
+    out.insert(out.end(), x.begin() + (b * Tk + k0) * ld,
+               x.begin() + (b * Tk + k0 + n) * ld);
+  return out;
+}
+
+/// attentionBlock over the keys split into blocks of `sizes` (in key order,
+/// summing to Tk), fed in `order` (the first one fed with first = true):
+/// o against the double reference and attention() over all keys, lse
+/// against the reference log-sum-exp. o and lse start as NaN, so the first
+/// block must overwrite them. `adjustKeys` may reshape the random keys.
+void runAttentionBlocks(
+    Backend &be, const AttentionCase &c, const std::vector<int64_t> &sizes,
+    const std::vector<int> &order, uint32_t seed,
+    const std::function<void(Vec &)> &adjustKeys = nullptr) {
+  ::testing::Message blocks;
+  for (int i : order)
+    blocks << " " << sizes[size_t(i)];
+  SCOPED_TRACE(::testing::Message()
+               << "B=" << c.B << " Tq=" << c.Tq << " Tk=" << c.Tk
+               << " H=" << c.H << " Dh=" << c.Dh << " blocks fed:" << blocks);
+  ASSERT_EQ(std::accumulate(sizes.begin(), sizes.end(), int64_t(0)), c.Tk);
+  ASSERT_EQ(order.size(), sizes.size());
+  const int64_t ld = c.H * c.Dh;
+  Vec q = randomVec(size_t(c.B * c.Tq * ld), seed, c.lo, c.hi);
+  Vec k = randomVec(size_t(c.B * c.Tk * ld), seed + 1, c.lo, c.hi);
+  if (adjustKeys)
+    adjustKeys(k);
+  Vec v = randomVec(size_t(c.B * c.Tk * ld), seed + 2);
+  const float scale = float(1.0 / std::sqrt(double(c.Dh)));
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+
+  Buffer dq(be, q.size()), dk(be, k.size()), dv(be, v.size());
+  dq.upload(q);
+  dk.upload(k);
+  dv.upload(v);
+  Buffer dwhole(be, q.size());
+  dwhole.upload(Vec(q.size(), nan));
+  be.attention(dq.f(), dk.f(), dv.f(), dwhole.f(), c.B, c.Tq, c.Tk, c.H, c.Dh,
+               scale);
+  Vec whole = dwhole.read();
+
+  std::vector<int64_t> starts(sizes.size(), 0);
+  for (size_t i = 1; i < sizes.size(); ++i)
+    starts[i] = starts[i - 1] + sizes[i - 1];
+  Buffer dout(be, q.size()), dlse(be, size_t(c.B * c.H * c.Tq));
+  dout.upload(Vec(q.size(), nan));
+  dlse.upload(Vec(size_t(c.B * c.H * c.Tq), nan));
+  bool first = true;
+  for (int i : order) {
+    const int64_t n = sizes[size_t(i)], k0 = starts[size_t(i)];
+    Buffer dkb(be, size_t(c.B * n * ld)), dvb(be, size_t(c.B * n * ld));
+    dkb.upload(keyBlock(k, c.B, c.Tk, ld, k0, n));
+    dvb.upload(keyBlock(v, c.B, c.Tk, ld, k0, n));
+    be.attentionBlock(dq.f(), dkb.f(), dvb.f(), dout.f(), dlse.f(), c.B, c.Tq,
+                      n, c.H, c.Dh, scale, first);
+    first = false;
+    be.synchronize(); // the block buffers are released next
+  }
+  Vec got = dout.read();
+
+  {
+    SCOPED_TRACE("o against the reference");
+    expectClose(refAttention(q, k, v, c.B, c.Tq, c.Tk, c.H, c.Dh, scale), got);
+  }
+  {
+    SCOPED_TRACE("o against attention()");
+    expectClose(RefVec(whole.begin(), whole.end()), got);
+  }
+  {
+    SCOPED_TRACE("lse against the reference");
+    expectClose(refAttentionLse(q, k, c.B, c.Tq, c.Tk, c.H, c.Dh, scale),
+                dlse.read());
+  }
+}
+
+// Keys split unevenly and fed out of order, over odd shapes: Tq != Tk,
+// blocks of one key, DiT's head widths (72, 64), several heads, B = 2, a
+// head wider than 128.
+TEST_P(Conformance, AttentionBlockMergesShuffledBlocks) {
+  struct Case {
+    AttentionCase shape;
+    std::vector<int64_t> sizes;
+    std::vector<int> order;
+  } cases[] = {
+      {{2, 5, 7, 3, 4}, {3, 1, 3}, {2, 0, 1}},
+      {{1, 3, 3, 1, 1}, {1, 1, 1}, {1, 2, 0}},
+      {{2, 40, 31, 2, 72}, {5, 19, 7}, {1, 2, 0}},
+      {{1, 33, 65, 2, 64}, {40, 25}, {1, 0}},
+      {{2, 17, 50, 3, 72}, {9, 30, 11}, {2, 1, 0}},
+      {{2, 64, 20, 4, 64}, {12, 8}, {1, 0}},
+      {{1, 9, 40, 1, 130}, {13, 27}, {1, 0}},
+  };
+  uint32_t seed = 1400;
+  for (const Case &c : cases)
+    runAttentionBlocks(be(), c.shape, c.sizes, c.order, seed += 3);
+}
+
+// One block holding every key, with first = true, is attention() itself.
+TEST_P(Conformance, AttentionBlockSingleBlockIsAttention) {
+  const AttentionCase cases[] = {
+      {1, 1, 1, 1, 1}, {2, 5, 7, 3, 4}, {2, 40, 31, 2, 72}, {1, 33, 65, 2, 64}};
+  uint32_t seed = 1450;
+  for (const AttentionCase &c : cases)
+    runAttentionBlocks(be(), c, {c.Tk}, {0}, seed += 3);
+}
+
+TEST_P(Conformance, AttentionBlockLargeLogitsStayFinite) {
+  // q in [2, 2.2] (row sums 8 to 8.8), scale 1/2: keys 18-39 in [-0.5, 0.5]
+  // score -2.2 to 2.2, key 17 in [-26, -25] at most -100, keys 0-16 in
+  // [25, 26] at least 100. Fed in the order 18-39, 17, 0-16, each merge
+  // meets a gap of over 89 between the running lse and the block's scores,
+  // one way and then the other, where exp() of the gap overflows unless the
+  // merge rescales by the larger side. Larger scores would leave f32 too
+  // little precision for the tolerance.
+  const AttentionCase c{1, 9, 40, 2, 4, 2.0f, 2.2f};
+  const int64_t ld = c.H * c.Dh;
+  runAttentionBlocks(be(), c, {17, 1, 22}, {2, 1, 0}, 1470, [&](Vec &k) {
+    for (int64_t i = 0; i < 40 * ld; ++i)
+      k[size_t(i)] = (k[size_t(i)] - 2.1f) * 5.0f + (i < 17 * ld   ? 25.5f
+                                                     : i < 18 * ld ? -25.5f
+                                                                   : 0.0f);
+  });
+}
+
+TEST_P(Conformance, AttentionBlockWideHead) {
+  // The VAE's 512-wide head (the CUDA kernel's widest instantiation).
+  runAttentionBlocks(be(), {1, 70, 70, 1, 512}, {30, 40}, {1, 0}, 1480);
+}
+
+TEST_P(Conformance, AttentionBlockDiTBlock) {
+  // DiT-XL/2 at 256 px, batch 2, its 256 tokens over three ranks' blocks.
+  runAttentionBlocks(be(), {2, 256, 256, 16, 72}, {100, 60, 96}, {2, 0, 1},
+                     1490);
+}
+
+TEST_P(Conformance, AttentionBlockZeroHeadWidth) {
+  // o has no columns, yet lse still counts the keys (every score is 0):
+  // log(3), then log(3 + 5).
+  auto none = out(0), lse = out(2 * 2 * 3);
+  be().attentionBlock(none->f(), none->f(), none->f(), none->f(), lse->f(), 2,
+                      3, 3, 2, 0, 1.0f, /*first=*/true);
+  expectEachClose(RefVec(12, std::log(3.0)), lse->read());
+  be().attentionBlock(none->f(), none->f(), none->f(), none->f(), lse->f(), 2,
+                      3, 5, 2, 0, 1.0f, /*first=*/false);
+  expectEachClose(RefVec(12, std::log(8.0)), lse->read());
+}
+
+TEST_P(Conformance, AttentionBlockEmptyBlocks) {
+  // A block without keys merges nothing; fed first, it leaves the empty
+  // state (o = 0, lse = -inf) that the next block starts from.
+  runAttentionBlocks(be(), {2, 6, 9, 2, 8}, {0, 4, 5}, {0, 2, 1}, 1500);
+  runAttentionBlocks(be(), {2, 6, 9, 2, 8}, {4, 0, 5}, {2, 1, 0}, 1503);
 }
 
 //===----------------------------------------------------------------------===//
@@ -650,9 +821,12 @@ TEST_P(Conformance, UpsampleNearest) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, Conformance,
-                         ::testing::Values("cpu", "cuda"),
+                         ::testing::Values("cpu", "cpu-staged", "cuda"),
                          [](const ::testing::TestParamInfo<std::string> &i) {
-                           return i.param;
+                           // Test names allow only [A-Za-z0-9_].
+                           std::string name = i.param;
+                           std::replace(name.begin(), name.end(), '-', '_');
+                           return name;
                          });
 
 } // namespace

@@ -284,6 +284,25 @@ void exerciseCollectives(Communicator &c, int salt) {
     RANK_CHECK(self1 == a && self2 == b, "send to self");
   }
 
+  // sendRecv: a ring shift forward, then backward, everyone at once; then
+  // to and from oneself.
+  {
+    int next = (me + 1) % p, prev = (me + p - 1) % p;
+    for (int dir : {1, -1}) {
+      int to = dir > 0 ? next : prev, from = dir > 0 ? prev : next;
+      std::vector<int> out(13), in(13, -1);
+      for (int i = 0; i < 13; ++i)
+        out[i] = me * 1000 + i * dir + salt;
+      c.sendRecv(out.data(), to, in.data(), from, in.size() * sizeof(int), 3);
+      for (int i = 0; i < 13; ++i)
+        RANK_CHECK(in[i] == from * 1000 + i * dir + salt, "sendRecv dir ", dir,
+                   " i=", i, " got ", in[i]);
+    }
+    int x = salt, y = -1;
+    c.sendRecv(&x, me, &y, me, sizeof x, 4);
+    RANK_CHECK(y == salt, "sendRecv to self got ", y);
+  }
+
   // broadcast from every root.
   for (int root = 0; root < p; ++root) {
     std::vector<int> data(11, me == root ? root * 100 + salt : -7);
@@ -311,6 +330,158 @@ TEST_P(Collectives, ExactValuesOverFileStore) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Ranks, Collectives, ::testing::Values(2, 3, 4));
+
+//===----------------------------------------------------------------------===//
+// sendRecv
+//===----------------------------------------------------------------------===//
+
+/// What member `rank` of `c` sends in a shift by `dir` with `tag`: distinct
+/// per rank, element, direction and tag.
+int32_t shiftValue(const Communicator &c, int rank, size_t i, int dir,
+                   int tag) {
+  return c.globalRank(rank) * 100000000 + static_cast<int32_t>(i % 1000000) +
+         dir * 3000000 + tag * 10000000;
+}
+
+/// A ring shift by `dir` (+1 forward, -1 backward) of `n` int32 per rank on
+/// every member of `c` at once; checks every received value.
+void ringShift(Communicator &c, size_t n, int dir, int tag) {
+  int p = c.size(), me = c.rank();
+  int to = (me + dir + p) % p, from = (me - dir + p) % p;
+  std::vector<int32_t> out(n), in(n, -1);
+  for (size_t i = 0; i < n; ++i)
+    out[i] = shiftValue(c, me, i, dir, tag);
+  c.sendRecv(out.data(), to, in.data(), from, n * sizeof(int32_t), tag);
+  for (size_t i = 0; i < n; ++i)
+    if (in[i] != shiftValue(c, from, i, dir, tag))
+      fail("ring shift of ", n, " int32 by ", dir, " (tag ", tag, ") on rank ",
+           c.globalRank(me), ": element ", i, " is ", in[i], ", expected ",
+           shiftValue(c, from, i, dir, tag));
+}
+
+class SendRecv : public ::testing::TestWithParam<int> {};
+
+// Were each rank to send and only then receive, every rank would wait for
+// its send until the timeout: a Gloo send completes once the peer takes it,
+// and several MiB could not sit in socket buffers anyway.
+TEST_P(SendRecv, RingShiftsExactValues) {
+  int n = GetParam();
+  auto results = runRanks(n, [&](int, const RankEnv &env) {
+    auto world = join(env, milliseconds(5000));
+    int tag = 0;
+    for (size_t count : {size_t(0), size_t(1), size_t(5), size_t(4096),
+                         size_t(6) << 18 /* 6 MiB */})
+      for (int dir : {1, -1})
+        ringShift(*world, count, dir, tag++);
+    // Again with the same tags: slots are reused.
+    ringShift(*world, 7, 1, 0);
+    ringShift(*world, 7, -1, 0);
+    world->barrier();
+  });
+  expectAllSucceed(results);
+}
+
+INSTANTIATE_TEST_SUITE_P(Ranks, SendRecv, ::testing::Values(2, 3, 4));
+
+TEST(Comm, SendRecvOnSubgroups) {
+  auto results = runRanks(4, [&](int rank, const RankEnv &env) {
+    auto world = join(env, milliseconds(5000));
+    // Even and odd ranks shift at the same time, on the same slots.
+    auto parity = world->subgroup({rank % 2, rank % 2 + 2}, "parity");
+    ringShift(*parity, 1000, 1, 0);
+    ringShift(*parity, size_t(1) << 20, -1, 1); // 4 MiB
+    // Three of four (rank 0 sits out): to and from differ.
+    if (rank > 0) {
+      auto three = world->subgroup({1, 2, 3}, "three");
+      ringShift(*three, 777, 1, 5);
+      ringShift(*three, 777, -1, 5);
+    }
+    world->barrier();
+  });
+  expectAllSucceed(results);
+}
+
+// To and from oneself go through the queue of send/recv to oneself, in
+// order per tag; one rank of a pair may shift with itself while the other
+// receives from it.
+TEST(Comm, SendRecvToItself) {
+  {
+    RankEnv env; // One rank: the whole ring is this rank.
+    auto world = join(env);
+    ringShift(*world, 100, 1, 0);
+    ringShift(*world, 0, -1, 0);
+  }
+  auto results = runRanks(2, [&](int rank, const RankEnv &env) {
+    auto world = join(env, milliseconds(5000));
+    int32_t a = 10 + rank, b = -1, queued = 20 + rank, got = -1;
+    // Both ends oneself: a queued send to oneself comes out first, and this
+    // call's payload is queued behind it.
+    world->send(&queued, sizeof queued, rank, 7);
+    world->sendRecv(&a, rank, &b, rank, sizeof a, 7);
+    RANK_CHECK(b == queued, "sendRecv from self got ", b);
+    world->recv(&got, sizeof got, rank, 7);
+    RANK_CHECK(got == a, "recv after sendRecv to self got ", got);
+    // Rank 0 sends to 1 and receives from itself; rank 1 receives from 0 and
+    // sends to itself.
+    if (rank == 0) {
+      world->send(&queued, sizeof queued, 0, 2);
+      world->sendRecv(&a, 1, &b, 0, sizeof a, 2);
+      RANK_CHECK(b == queued, "sendRecv from self got ", b);
+    } else {
+      world->sendRecv(&a, 1, &b, 0, sizeof a, 2);
+      RANK_CHECK(b == 10, "sendRecv from rank 0 got ", b);
+      world->recv(&got, sizeof got, 1, 2);
+      RANK_CHECK(got == a, "recv of sendRecv to self got ", got);
+    }
+    // sendRecv's slots are send/recv's: they match each other.
+    if (rank == 0)
+      world->send(&a, sizeof a, 1, 3);
+    else
+      world->sendRecv(&a, 1, &b, 0, sizeof a, 3);
+    RANK_CHECK(rank == 0 || b == 10, "sendRecv matched with send got ", b);
+    world->barrier();
+  });
+  expectAllSucceed(results);
+}
+
+TEST(Comm, SendRecvRejectsBadArguments) {
+  auto results = runRanks(2, [&](int rank, const RankEnv &env) {
+    auto world = join(env, milliseconds(5000));
+    auto expectError = [&](const std::function<void()> &call,
+                           const std::string &needle) {
+      try {
+        call();
+      } catch (const Error &e) {
+        RANK_CHECK(std::string(e.what()).find(needle) != std::string::npos,
+                   "message: ", e.what());
+        return;
+      }
+      fail("no error for a bad sendRecv (", needle, ")");
+    };
+    int32_t buf[4] = {1, 2, 3, 4};
+    int next = 1 - rank;
+    expectError([&] { world->sendRecv(buf, 2, buf + 2, next, 8, 0); },
+                "sendRecv: destination 2 is not a member of the world of 2 "
+                "ranks");
+    expectError([&] { world->sendRecv(buf, next, buf + 2, -1, 8, 0); },
+                "sendRecv: source -1 is not a member of the world of 2 ranks");
+    expectError([&] { world->sendRecv(buf, next, buf + 2, next, 8, -3); },
+                "sendRecv: tag -3 is negative");
+    expectError([&] { world->sendRecv(buf, next, buf + 1, next, 8, 0); },
+                "sendRecv: recv overlaps send");
+    expectError([&] { world->sendRecv(buf, next, buf + 2, rank, 8, 9); },
+                "sendRecv from this rank itself (tag 9) with no matching send "
+                "before it");
+    world->send(buf, 4, rank, 9);
+    expectError([&] { world->sendRecv(buf, next, buf + 2, rank, 8, 9); },
+                "sendRecv of 8 bytes from this rank itself (tag 9) but 4 were "
+                "sent");
+    // Refused before anything moved: the communicator still works.
+    ringShift(*world, 9, 1, 0);
+    world->barrier();
+  });
+  expectAllSucceed(results);
+}
 
 TEST(Comm, OneRankNeedsNoRendezvous) {
   RankEnv env; // rank 0 of 1, no rendezvous
@@ -479,6 +650,32 @@ TEST(CommFailure, RankGoneWithItsSocketsStillOpenIsNamedEarly) {
   expectContains(results[0].message, "rank 1 (pid ");
   expectContains(results[0].message, ") is gone");
   EXPECT_LT(results[0].seconds, 3.0) << describe(results);
+}
+
+TEST(CommFailure, SendRecvNamesTheDeadRank) {
+  auto results = runRanks(3, [&](int rank, const RankEnv &env) {
+    auto world = join(env, milliseconds(3000));
+    if (rank == 1)
+      ::_exit(3);
+    ringShift(*world, size_t(1) << 18, 1, 4); // 1 MiB
+  });
+  // Rank 0 sends to the dead rank, rank 2 receives from it.
+  const char *what[] = {
+      "sendRecv of 1048576 bytes to rank 1 and from rank 2 (tag 4) on the "
+      "world of 3 ranks failed on rank 0",
+      nullptr,
+      "sendRecv of 1048576 bytes to rank 0 and from rank 1 (tag 4) on the "
+      "world of 3 ranks failed on rank 2"};
+  for (int r : {0, 2}) {
+    SCOPED_TRACE("rank " + std::to_string(r));
+    EXPECT_TRUE(WIFEXITED(results[r].status) &&
+                WEXITSTATUS(results[r].status) == 1)
+        << describe(results);
+    expectContains(results[r].message, what[r]);
+    expectContains(results[r].message, "rank 1 (pid ");
+    expectContains(results[r].message, ") is gone");
+    EXPECT_LT(results[r].seconds, 3.0) << describe(results);
+  }
 }
 
 TEST(CommFailure, ReportedErrorIsQuoted) {

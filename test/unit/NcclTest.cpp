@@ -12,6 +12,7 @@
 #include "runtime/backends/cuda/CudaBackend.h"
 #include "runtime/comm/Communicator.h"
 #include "runtime/comm/nccl/NcclCommunicator.h"
+#include "runtime/core/Error.h"
 
 #include <gtest/gtest.h>
 
@@ -81,6 +82,20 @@ TEST_F(NcclOneRank, CollectivesOnDeviceMemory) {
   comm->allReduceSum(src, v.size()); // one rank: the sum is itself
   comm->barrier();
   EXPECT_EQ(host(src, v.size()), v);
+  backend->synchronize();
+}
+
+TEST_F(NcclOneRank, SendRecvToItselfCopies) {
+  std::vector<float> v(53);
+  std::iota(v.begin(), v.end(), -7.0f);
+  float *src = device(v);
+  float *dst = device(std::vector<float>(v.size(), -1.0f));
+  // A ring of one: the next and the previous member are this rank.
+  comm->sendRecv(src, 0, dst, 0, v.size() * 4, /*tag=*/3);
+  EXPECT_EQ(host(dst, v.size()), v);
+  comm->sendRecv(src, 0, dst, 0, 0, 0); // nothing to move
+  EXPECT_THROW(comm->sendRecv(src, 1, dst, 0, 4, 0), Error);
+  EXPECT_THROW(comm->sendRecv(src, 0, src, 0, 4, 0), Error);
   backend->synchronize();
 }
 

@@ -255,6 +255,33 @@ inline RefVec refAttention(const Vec &q, const Vec &k, const Vec &v, int64_t B,
   return o;
 }
 
+/// The row log-sum-exp of the scaled scores, log sum_j exp(q_i k_j * scale),
+/// per batch, head and query row: [B, H, Tq], as ring attention carries it.
+inline RefVec refAttentionLse(const Vec &q, const Vec &k, int64_t B, int64_t Tq,
+                              int64_t Tk, int64_t H, int64_t Dh, double scale) {
+  const int64_t ld = H * Dh;
+  RefVec lse(static_cast<size_t>(B * H * Tq));
+  std::vector<double> p(static_cast<size_t>(Tk));
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t h = 0; h < H; ++h)
+      for (int64_t i = 0; i < Tq; ++i) {
+        double mx = -INFINITY;
+        for (int64_t j = 0; j < Tk; ++j) {
+          double s = 0.0;
+          for (int64_t d = 0; d < Dh; ++d)
+            s += double(q[(b * Tq + i) * ld + h * Dh + d]) *
+                 double(k[(b * Tk + j) * ld + h * Dh + d]);
+          p[j] = s * scale;
+          mx = std::max(mx, p[j]);
+        }
+        double sum = 0.0;
+        for (int64_t j = 0; j < Tk; ++j)
+          sum += std::exp(p[j] - mx);
+        lse[(b * H + h) * Tq + i] = mx + std::log(sum);
+      }
+  return lse;
+}
+
 //===----------------------------------------------------------------------===//
 // unary, binary
 //===----------------------------------------------------------------------===//

@@ -27,8 +27,10 @@ USAGE: fresco-inspect PLAN.fplan [--json]
 
 Prints, per rank: its functions and instruction counts, the bytes of weights
 it loads (f32), its arena bytes, and the bytes each collective kind moves in
-one denoising step (one call of the denoiser function). --json prints the
-same as one JSON object.
+one denoising step (one call of the denoiser function): all_reduce,
+all_gather, all_to_all (the tensor each produces), and ring_send_recv (the
+key and value blocks ring attention sends on each of its P - 1 hops).
+--json prints the same as one JSON object.
 )";
 
 struct RankSummary {
@@ -61,7 +63,16 @@ RankSummary summarise(const plan::RankProgram &rp,
         kind = "all_gather";
       else if (in->op() == plan::OpCode::AllToAll)
         kind = "all_to_all";
-      else
+      else if (const plan::AttentionAttrs *a = in->attrs_as_AttentionAttrs();
+               a && a->ring_members() && a->ring_members()->size() > 1) {
+        // Each of the P - 1 hops sends this rank's current key and value
+        // blocks to the next rank (what it receives is the same size).
+        uint64_t hops = a->ring_members()->size() - 1;
+        const plan::Value *k = f->values()->Get(in->operands()->Get(1));
+        s.commBytes["ring_send_recv"] += 2 * hops * valueBytes(*k);
+        s.commCalls["ring_send_recv"] += int(2 * hops);
+        continue;
+      } else
         continue;
       const plan::Value *v = f->values()->Get(in->results()->Get(0));
       s.commBytes[kind] += valueBytes(*v);

@@ -77,6 +77,10 @@ public:
   void recv(void *d, size_t b, int peer, int tag) override {
     inner_->recv(d, b, peer, tag);
   }
+  void sendRecv(const void *s, int to, void *r, int from, size_t b,
+                int tag) override {
+    inner_->sendRecv(s, to, r, from, b, tag);
+  }
   void broadcast(void *d, size_t b, int root) override {
     inner_->broadcast(d, b, root);
   }

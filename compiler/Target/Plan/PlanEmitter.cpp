@@ -282,9 +282,17 @@ LogicalResult FunctionEmitter::emitOp(Operation &op) {
         addInstr(OpCode::Modulate, op);
         return success();
       })
-      .Case([&](AttentionOp at) {
+      .Case([&](AttentionOp at) -> LogicalResult {
+        flatbuffers::Offset<flatbuffers::Vector<int32_t>> ring;
+        if (std::optional<ArrayRef<int16_t>> axes = at.getRingAxes()) {
+          if (rc.gridShape.empty())
+            return at.emitError("ring attention in a function that is not "
+                                "partitioned over the grid");
+          ring = fbb.CreateVector(rc.group(*axes));
+        }
         auto a = fp::CreateAttentionAttrs(
-            fbb, at.getNumHeads(), float(at.getScale().convertToDouble()));
+            fbb, at.getNumHeads(), float(at.getScale().convertToDouble()),
+            ring);
         addInstr(OpCode::Attention, op, fp::OpAttrs::AttentionAttrs, a.Union());
         return success();
       })

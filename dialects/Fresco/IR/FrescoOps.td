@@ -156,11 +156,18 @@ def Fresco_AttentionOp : Fresco_InferredOp<"attention"> {
     `query` is [B, Tq, H*Dh], `key` and `value` are [B, Tk, H*Dh] with head
     h in columns [h*Dh, (h+1)*Dh) as diffusers' Attention lays them out.
     `num_heads` is H; `scale` multiplies q k^T (1/sqrt(Dh) in diffusers).
+
+    With `ring_axes` (set by fresco-ring-parallel), `key` and `value` are
+    this rank's block of the sequence along those axes of the module's
+    `@grid`: the op attends to the whole sequence by passing the blocks
+    around the ring of ranks on those axes (ring attention). Tk is then the
+    local block's length.
   }];
   let arguments = (ins Fresco_FloatTensor:$query, Fresco_FloatTensor:$key,
                        Fresco_FloatTensor:$value,
                        ConfinedAttr<I64Attr, [IntPositive]>:$num_heads,
-                       F64Attr:$scale);
+                       F64Attr:$scale,
+                       OptionalAttr<DenseI16ArrayAttr>:$ring_axes);
   let results = (outs Fresco_FloatTensor:$result);
 }
 

@@ -143,6 +143,15 @@ public:
     cpu::attention(q, k, v, o, B, Tq, Tk, H, Dh, scale, attentionScratch_);
   }
 
+  // Staged too: its low-precision emulation covers linear GEMMs only, and
+  // attention stays f32 as on the CUDA backend.
+  void attentionBlock(const float *q, const float *k, const float *v, float *o,
+                      float *lse, int64_t B, int64_t Tq, int64_t Tk, int64_t H,
+                      int64_t Dh, float scale, bool first) override {
+    cpu::attentionBlock(q, k, v, o, lse, B, Tq, Tk, H, Dh, scale, first,
+                        attentionScratch_);
+  }
+
   void unary(UnaryKind kind, const float *x, float *y, int64_t n) override {
     cpu::unary(kind, x, y, n);
   }

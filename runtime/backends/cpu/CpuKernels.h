@@ -45,6 +45,11 @@ void conv2d(const float *x, const float *w, const float *b, float *y, int64_t N,
 void attention(const float *q, const float *k, const float *v, float *o,
                int64_t B, int64_t Tq, int64_t Tk, int64_t H, int64_t Dh,
                float scale, Scratch &scratch);
+/// Backend::attentionBlock. A block without keys (Tk = 0) merges nothing;
+/// first, it leaves o = 0 and lse = -inf, the state that merges start from.
+void attentionBlock(const float *q, const float *k, const float *v, float *o,
+                    float *lse, int64_t B, int64_t Tq, int64_t Tk, int64_t H,
+                    int64_t Dh, float scale, bool first, Scratch &scratch);
 
 // Norm.cpp
 void layerNorm(const float *x, const float *gamma, const float *beta, float *y,

@@ -18,6 +18,12 @@
 // the VAE's single 512-wide head 16. f32 FMAs throughout; a tensor-core
 // (tf32/bf16) version is future work.
 //
+// attentionBlock (one block of ring attention) is the same kernel with the
+// row's log-sum-exp m + log(l) written at the end and, when merging, the
+// online softmax started from the running result: m = lse, l = 1 and the
+// accumulators = o is exactly the state after the blocks seen so far. The
+// mode is a template parameter, so plain attention() is unchanged.
+//
 //===----------------------------------------------------------------------===//
 #include "runtime/backends/cuda/CudaKernels.h"
 #include "runtime/backends/cuda/CudaUtil.cuh"
@@ -35,6 +41,10 @@ constexpr int kWarps = 4;
 constexpr int kKeys = 32; // keys per tile: one per lane
 constexpr int kKtStride = kKeys + 1;
 
+/// Plain attention(); one ring attention block that writes lse (First);
+/// one that also starts from the running (o, lse) (Merge).
+enum class Mode { Plain, First, Merge };
+
 template <int DC, int R> struct Geometry {
   static constexpr int DP = DC * 32;    // padded head width
   static constexpr int RB = kWarps * R; // query rows per block
@@ -44,12 +54,12 @@ template <int DC, int R> struct Geometry {
   static constexpr size_t bytes = floats * sizeof(float);
 };
 
-template <int DC, int R>
+template <int DC, int R, Mode M>
 __global__ void __launch_bounds__(kWarps * 32)
     attentionKernel(const float *__restrict__ q, const float *__restrict__ k,
                     const float *__restrict__ v, float *__restrict__ o,
-                    int64_t Tq, int64_t Tk, int64_t H, int Dh, int Dh4,
-                    float scale) {
+                    float *__restrict__ lse, int64_t Tq, int64_t Tk, int64_t H,
+                    int Dh, int Dh4, float scale) {
   using G = Geometry<DC, R>;
   constexpr int DP = G::DP, RB = G::RB;
   extern __shared__ float4 smem4[];
@@ -80,6 +90,21 @@ __global__ void __launch_bounds__(kWarps * 32)
 #pragma unroll
     for (int c = 0; c < DC; ++c)
       acc[i][c] = 0.0f;
+    if constexpr (M == Mode::Merge) {
+      // The running o is normalised, so its weight is l = 1 at m = lse
+      // (lse = -inf, the empty state, weighs nothing).
+      const int64_t row = q0 + warp * R + i;
+      if (row < Tq) {
+        m[i] = lse[(b * H + h) * Tq + row];
+        l[i] = 1.0f;
+#pragma unroll
+        for (int c = 0; c < DC; ++c) {
+          const int d = c * 32 + lane;
+          if (d < Dh)
+            acc[i][c] = ob[row * ld + d];
+        }
+      }
+    }
   }
   const float *Qw = Qs + warp * R * DP;
   float *Pw = Ps + warp * R * kKeys;
@@ -116,7 +141,7 @@ __global__ void __launch_bounds__(kWarps * 32)
     }
 
     // Online softmax: lane 0's key is always valid, so each tile max is
-    // finite and exp(-inf - max) = 0 handles the initial state.
+    // finite and exp(-inf - max) = 0 handles the initial (or empty) state.
     const bool valid = k0 + lane < Tk;
 #pragma unroll
     for (int i = 0; i < R; ++i) {
@@ -162,13 +187,17 @@ __global__ void __launch_bounds__(kWarps * 32)
       if (d < Dh)
         ob[row * ld + d] = acc[i][c] * inv;
     }
+    // m and l are warp-uniform. Without keys (l = 0) this is -inf.
+    if constexpr (M != Mode::Plain)
+      if (lane == 0)
+        lse[(b * H + h) * Tq + row] = m[i] + logf(l[i]);
   }
 }
 
-template <int DC, int R>
-void launch(const float *q, const float *k, const float *v, float *o, int64_t B,
-            int64_t Tq, int64_t Tk, int64_t H, int64_t Dh, float scale,
-            cudaStream_t s) {
+template <int DC, int R, Mode M>
+void launch(const float *q, const float *k, const float *v, float *o,
+            float *lse, int64_t B, int64_t Tq, int64_t Tk, int64_t H,
+            int64_t Dh, float scale, cudaStream_t s) {
   using G = Geometry<DC, R>;
   // Above 48 KiB a kernel must opt in to more shared memory, once per
   // instantiation and device (the attribute is per device).
@@ -180,7 +209,7 @@ void launch(const float *q, const float *k, const float *v, float *o, int64_t B,
     std::lock_guard<std::mutex> lock(mutex);
     if (!configured.count(device)) {
       checkCuda(cudaFuncSetAttribute(
-                    attentionKernel<DC, R>,
+                    attentionKernel<DC, R, M>,
                     cudaFuncAttributeMaxDynamicSharedMemorySize, int(G::bytes)),
                 "attention (shared memory limit)");
       configured.insert(device);
@@ -188,8 +217,34 @@ void launch(const float *q, const float *k, const float *v, float *o, int64_t B,
   }
   const dim3 grid(unsigned((Tq + G::RB - 1) / G::RB), unsigned(H), unsigned(B));
   const int Dh4 = int((Dh + 3) / 4 * 4);
-  attentionKernel<DC, R><<<grid, kWarps * 32, G::bytes, s>>>(
-      q, k, v, o, Tq, Tk, H, int(Dh), Dh4, scale);
+  attentionKernel<DC, R, M><<<grid, kWarps * 32, G::bytes, s>>>(
+      q, k, v, o, lse, Tq, Tk, H, int(Dh), Dh4, scale);
+}
+
+/// Picks the instantiation for the head width.
+template <Mode M>
+void dispatch(const char *what, const float *q, const float *k, const float *v,
+              float *o, float *lse, int64_t B, int64_t Tq, int64_t Tk,
+              int64_t H, int64_t Dh, float scale, cudaStream_t s) {
+  check(B <= 65535 && H <= 65535, what, ": batch ", B, " or heads ", H,
+        " above the CUDA grid limit of 65535");
+  const int64_t chunks = (Dh + 31) / 32;
+  if (chunks <= 1)
+    launch<1, 4, M>(q, k, v, o, lse, B, Tq, Tk, H, Dh, scale, s);
+  else if (chunks <= 2)
+    launch<2, 4, M>(q, k, v, o, lse, B, Tq, Tk, H, Dh, scale, s);
+  else if (chunks <= 3)
+    launch<3, 4, M>(q, k, v, o, lse, B, Tq, Tk, H, Dh, scale, s);
+  else if (chunks <= 4)
+    launch<4, 4, M>(q, k, v, o, lse, B, Tq, Tk, H, Dh, scale, s);
+  else if (chunks <= 8)
+    launch<8, 4, M>(q, k, v, o, lse, B, Tq, Tk, H, Dh, scale, s);
+  else if (chunks <= 16)
+    launch<16, 2, M>(q, k, v, o, lse, B, Tq, Tk, H, Dh, scale, s);
+  else
+    fail(what, ": head width ", Dh,
+         " is above the CUDA backend's 512 (not implemented yet)");
+  checkLaunch(what, s);
 }
 
 } // namespace
@@ -199,27 +254,24 @@ void attention(const float *q, const float *k, const float *v, float *o,
                float scale, cudaStream_t s) {
   if (B == 0 || Tq == 0 || H == 0 || Dh == 0)
     return;
-  check(B <= 65535 && H <= 65535, "attention: batch ", B, " or heads ", H,
-        " above the CUDA grid limit of 65535");
   // A softmax over nothing is undefined; the CPU backend refuses it too.
   check(Tk > 0, "attention: no keys to attend to (Tk = 0)");
-  const int64_t chunks = (Dh + 31) / 32;
-  if (chunks <= 1)
-    launch<1, 4>(q, k, v, o, B, Tq, Tk, H, Dh, scale, s);
-  else if (chunks <= 2)
-    launch<2, 4>(q, k, v, o, B, Tq, Tk, H, Dh, scale, s);
-  else if (chunks <= 3)
-    launch<3, 4>(q, k, v, o, B, Tq, Tk, H, Dh, scale, s);
-  else if (chunks <= 4)
-    launch<4, 4>(q, k, v, o, B, Tq, Tk, H, Dh, scale, s);
-  else if (chunks <= 8)
-    launch<8, 4>(q, k, v, o, B, Tq, Tk, H, Dh, scale, s);
-  else if (chunks <= 16)
-    launch<16, 2>(q, k, v, o, B, Tq, Tk, H, Dh, scale, s);
-  else
-    fail("attention: head width ", Dh,
-         " is above the CUDA backend's 512 (not implemented yet)");
-  checkLaunch("attention", s);
+  dispatch<Mode::Plain>("attention", q, k, v, o, nullptr, B, Tq, Tk, H, Dh,
+                        scale, s);
+}
+
+void attentionBlock(const float *q, const float *k, const float *v, float *o,
+                    float *lse, int64_t B, int64_t Tq, int64_t Tk, int64_t H,
+                    int64_t Dh, float scale, bool first, cudaStream_t s) {
+  // Dh = 0 still runs: lse changes even though o has no columns.
+  if (B == 0 || Tq == 0 || H == 0)
+    return;
+  if (first) // without keys, this leaves o = 0 and lse = -inf
+    dispatch<Mode::First>("attentionBlock", q, k, v, o, lse, B, Tq, Tk, H, Dh,
+                          scale, s);
+  else if (Tk > 0) // an empty block merges nothing
+    dispatch<Mode::Merge>("attentionBlock", q, k, v, o, lse, B, Tq, Tk, H, Dh,
+                          scale, s);
 }
 
 } // namespace cuda

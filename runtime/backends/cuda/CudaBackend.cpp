@@ -490,6 +490,13 @@ public:
     cuda::attention(q, k, v, o, B, Tq, Tk, H, Dh, scale, stream_);
   }
 
+  void attentionBlock(const float *q, const float *k, const float *v, float *o,
+                      float *lse, int64_t B, int64_t Tq, int64_t Tk, int64_t H,
+                      int64_t Dh, float scale, bool first) override {
+    cuda::attentionBlock(q, k, v, o, lse, B, Tq, Tk, H, Dh, scale, first,
+                         stream_);
+  }
+
   void unary(UnaryKind kind, const float *x, float *y, int64_t n) override {
     cuda::unary(kind, x, y, n, stream_);
   }

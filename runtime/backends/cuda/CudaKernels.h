@@ -91,6 +91,11 @@ void fillBias(float *y, const float *bias, int64_t n, int64_t inner,
 void attention(const float *q, const float *k, const float *v, float *o,
                int64_t B, int64_t Tq, int64_t Tk, int64_t H, int64_t Dh,
                float scale, cudaStream_t s);
+/// Backend::attentionBlock. A block without keys (Tk = 0) merges nothing;
+/// first, it leaves o = 0 and lse = -inf, the state that merges start from.
+void attentionBlock(const float *q, const float *k, const float *v, float *o,
+                    float *lse, int64_t B, int64_t Tq, int64_t Tk, int64_t H,
+                    int64_t Dh, float scale, bool first, cudaStream_t s);
 
 } // namespace cuda
 } // namespace fresco

@@ -825,6 +825,8 @@ public:
   void allToAll(const void *send, void *recv, size_t bytesPerRank) override;
   void send(const void *data, size_t bytes, int peer, int tag) override;
   void recv(void *data, size_t bytes, int peer, int tag) override;
+  void sendRecv(const void *send, int to, void *recv, int from, size_t bytes,
+                int tag) override;
   void broadcast(void *data, size_t bytes, int root) override;
   void barrier() override;
 
@@ -1272,6 +1274,73 @@ void GlooCommunicator::recv(void *data, size_t bytes, int peer, int tag) {
                                          static_cast<uint32_t>(tag)));
         ex.waitRecv(buf);
       });
+}
+
+void GlooCommunicator::sendRecv(const void *send, int to, void *recv, int from,
+                                size_t bytes, int tag) {
+  check(to >= 0 && to < size(), "sendRecv: destination ", to,
+        " is not a member of ", describe());
+  check(from >= 0 && from < size(), "sendRecv: source ", from,
+        " is not a member of ", describe());
+  check(tag >= 0, "sendRecv: tag ", tag, " is negative");
+  const char *s = static_cast<const char *>(send);
+  char *r = static_cast<char *>(recv);
+  check(bytes == 0 || s + bytes <= r || r + bytes <= s,
+        "sendRecv: recv overlaps send");
+  // This rank's own part goes through the queue of send/recv to oneself, so
+  // that sendRecv and send/recv to oneself mix in order per tag. Checked
+  // before anything is queued or posted.
+  if (from == rank_) {
+    auto &queue = selfMessages_[tag];
+    if (queue.empty() && to == rank_) {
+      if (bytes)
+        std::memcpy(r, s, bytes);
+    } else {
+      check(!queue.empty(), "sendRecv from this rank itself (tag ", tag,
+            ") with no matching send before it");
+      check(queue.front().size() == bytes, "sendRecv of ", bytes,
+            " bytes from this rank itself (tag ", tag, ") but ",
+            queue.front().size(), " were sent");
+      if (bytes)
+        std::memcpy(r, queue.front().data(), bytes);
+      queue.pop_front();
+      if (to == rank_)
+        queue.emplace_back(s, s + bytes);
+    }
+  } else if (to == rank_) {
+    selfMessages_[tag].emplace_back(s, s + bytes);
+  }
+  bool sendOut = to != rank_ && bytes > 0;
+  bool recvIn = from != rank_ && bytes > 0;
+  if (!sendOut && !recvIn)
+    return;
+  std::string what = "sendRecv of " + count(bytes, "byte");
+  if (sendOut)
+    what += " to rank " + std::to_string(members_[to]);
+  if (recvIn)
+    what += std::string(sendOut ? " and" : "") + " from rank " +
+            std::to_string(members_[from]);
+  run(what + " (tag " + std::to_string(tag) + ")", [&] {
+    Exchange ex(*shared_, *context_, members_, timeout());
+    auto slot =
+        gloo::Slot::build(kSendRecvSlotPrefix, static_cast<uint32_t>(tag));
+    // Both posted before either is waited on: a Gloo send completes only
+    // once its peer takes it, so a ring where every member first waits for
+    // its own send would deadlock.
+    gloo::transport::UnboundBuffer *in = nullptr, *out = nullptr;
+    if (recvIn) {
+      in = &ex.buffer(r, bytes);
+      in->recv(from, slot);
+    }
+    if (sendOut) {
+      out = &ex.buffer(const_cast<char *>(s), bytes);
+      out->send(to, slot);
+    }
+    if (in)
+      ex.waitRecv(*in);
+    if (out)
+      ex.waitSend(*out);
+  });
 }
 
 void GlooCommunicator::broadcast(void *data, size_t bytes, int root) {

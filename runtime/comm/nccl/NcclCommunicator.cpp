@@ -214,6 +214,41 @@ public:
           });
   }
 
+  void sendRecv(const void *send, int to, void *recv, int from, size_t bytes,
+                int tag) override {
+    check(to >= 0 && to < size(), "sendRecv: destination ", to, " not in ",
+          name_);
+    check(from >= 0 && from < size(), "sendRecv: source ", from, " not in ",
+          name_);
+    (void)tag;
+    const char *s = static_cast<const char *>(send);
+    char *r = static_cast<char *>(recv);
+    check(bytes == 0 || s + bytes <= r || r + bytes <= s,
+          "sendRecv: recv overlaps send");
+    // NCCL pairs a send to oneself only with a receive from oneself in the
+    // same group: there is no queue to hold one until a later call.
+    check((to == rank()) == (from == rank()), "sendRecv on ", name_,
+          ": NCCL cannot send to this rank itself without receiving from it "
+          "in the same call (to ",
+          to, ", from ", from, ", this rank ", rank(), ")");
+    if (bytes == 0)
+      return;
+    queue("sendRecv of " + std::to_string(bytes) + " bytes to rank " +
+              std::to_string(members_[to]) + " and from rank " +
+              std::to_string(members_[from]),
+          [&] {
+            // One group: both progress together, so a ring cannot deadlock.
+            const NcclApi &a = api();
+            ncclResult_t res = a.ncclGroupStart();
+            if (res == ncclSuccess)
+              res = a.ncclSend(s, bytes, ncclUint8, to, comm_, stream_);
+            if (res == ncclSuccess)
+              res = a.ncclRecv(r, bytes, ncclUint8, from, comm_, stream_);
+            ncclResult_t end = a.ncclGroupEnd();
+            return res != ncclSuccess ? res : end;
+          });
+  }
+
   void broadcast(void *data, size_t bytes, int root) override {
     check(root >= 0 && root < size(), "broadcast: root ", root, " not in ",
           name_);

@@ -1,0 +1,79 @@
+//===- RingParallel.cpp - Ring attention sequence parallelism ------------===//
+//
+// The tokens are split over the ring axis (SequenceSplit) and stay split
+// through attention too: each rank keeps its queries, and its block of keys
+// and values travels around the ring of ranks on the axis, one hop per
+// block, while every rank folds each visiting block into its running
+// softmax (AttentionOp's ring_axes; the runtime does the passing). Unlike
+// Ulysses, no rank ever holds all tokens of any tensor, and the head count
+// needs not divide the degree.
+//
+//===----------------------------------------------------------------------===//
+#include "compiler/Transforms/Passes.h"
+#include "compiler/Transforms/SequenceSplit.h"
+
+#define DEBUG_TYPE "fresco-ring-parallel"
+
+namespace mlir::fresco {
+#define GEN_PASS_DEF_RINGPARALLEL
+#include "compiler/Transforms/Passes.h.inc"
+
+namespace {
+
+class Ring : public SequenceSplit {
+public:
+  Ring(func::FuncOp fn, int16_t axis, int64_t parts)
+      : SequenceSplit(fn, "ring", axis, parts) {}
+
+private:
+  LogicalResult attention(AttentionOp a) override;
+};
+
+/// Self-attention (keys and values split like the queries) becomes ring
+/// attention; attention to a context every rank holds in full stays local.
+LogicalResult Ring::attention(AttentionOp a) {
+  auto q = split.find(a.getQuery());
+  if (q == split.end() || q->second != 1)
+    return a.emitError() << pass()
+                         << " needs the attention query split along the "
+                            "sequence (dimension 1)";
+  auto k = split.find(a.getKey()), v = split.find(a.getValue());
+  bool kSplit = k != split.end(), vSplit = v != split.end();
+  if (kSplit != vSplit)
+    return a.emitError() << pass()
+                         << ": attention key and value must both be split "
+                            "along the sequence or both be replicated";
+  if (kSplit) {
+    if (k->second != 1 || v->second != 1)
+      return a.emitError() << pass() << ": attention key and value are split "
+                           << "along dimensions " << k->second << " and "
+                           << v->second << ", not the sequence (1)";
+    if (a.getRingAxes())
+      return a.emitError() << pass()
+                           << ": this attention is already ring attention";
+    a.setRingAxesAttr(b.getDenseI16ArrayAttr({axis}));
+  }
+  return retype(a, 1, cast<RankedTensorType>(a.getType()));
+}
+
+struct RingParallelPass : impl::RingParallelBase<RingParallelPass> {
+  void runOnOperation() override {
+    ModuleOp module = getOperation();
+    std::optional<GridInfo> grid = getGrid(module);
+    auto axis = grid ? grid->axis("ring") : std::nullopt;
+    if (!axis)
+      return;
+    if (auto ulysses = grid->axis("ulysses")) {
+      module.emitError("ring=")
+          << axis->second << " with ulysses=" << ulysses->second
+          << " (the hybrid of both) is not supported yet: use one of them";
+      return signalPassFailure();
+    }
+    for (func::FuncOp fn : denoiserFunctions(module))
+      if (failed(Ring(fn, axis->first, axis->second).run()))
+        return signalPassFailure();
+  }
+};
+
+} // namespace
+} // namespace mlir::fresco

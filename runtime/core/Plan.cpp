@@ -100,6 +100,22 @@ void verifyLayerNorm(const plan::Instr &in, const std::string &where) {
           ": a LayerNorm takes x [, weight, bias] (1 or 3 operands), got ", n);
 }
 
+/// A group's members (`what`: "AllToAll group"): sorted, distinct world
+/// ranks including this one.
+void verifyMembers(const flatbuffers::Vector<int32_t> &members,
+                   const plan::RankProgram &rp, const std::string &where,
+                   const char *what) {
+  bool member = false;
+  for (flatbuffers::uoffset_t i = 0; i < members.size(); ++i) {
+    int32_t m = members.Get(i);
+    check(m >= 0 && (i == 0 || members.Get(i - 1) < m), where, ": ", what,
+          " members must be sorted, distinct world ranks");
+    member |= m == rp.rank();
+  }
+  check(member, where, ": this rank (", rp.rank(), ") is not a member of its ",
+        what);
+}
+
 /// An AllToAll's group and dimensions: the blocks it sends must tile its
 /// operand exactly, and its result must be what the blocks concatenate to.
 /// Runs after the value indices were checked.
@@ -109,15 +125,7 @@ void verifyAllToAll(const plan::Instr &in, const plan::Function &f,
   check(a != nullptr, where, ": AllToAll attributes must be CollectiveAttrs");
   check(a->members() && a->members()->size() >= 1, where,
         ": AllToAll has no group members");
-  bool member = false;
-  for (flatbuffers::uoffset_t i = 0; i < a->members()->size(); ++i) {
-    int32_t m = a->members()->Get(i);
-    check(m >= 0 && (i == 0 || a->members()->Get(i - 1) < m), where,
-          ": AllToAll members must be sorted, distinct world ranks");
-    member |= m == rp.rank();
-  }
-  check(member, where, ": this rank (", rp.rank(),
-        ") is not a member of its AllToAll group");
+  verifyMembers(*a->members(), rp, where, "AllToAll group");
   check(in.operands()->size() == 1 && in.results()->size() == 1, where,
         ": AllToAll takes one operand and one result");
   const plan::Value *x = f.values()->Get(in.operands()->Get(0));
@@ -147,15 +155,7 @@ void verifyAttentionRing(const plan::Instr &in, const plan::RankProgram &rp,
   const plan::AttentionAttrs *a = in.attrs_as_AttentionAttrs();
   if (!a || !a->ring_members())
     return;
-  bool member = false;
-  for (flatbuffers::uoffset_t i = 0; i < a->ring_members()->size(); ++i) {
-    int32_t m = a->ring_members()->Get(i);
-    check(m >= 0 && (i == 0 || a->ring_members()->Get(i - 1) < m), where,
-          ": ring attention members must be sorted, distinct world ranks");
-    member |= m == rp.rank();
-  }
-  check(member, where, ": this rank (", rp.rank(),
-        ") is not a member of its attention ring");
+  verifyMembers(*a->ring_members(), rp, where, "attention ring");
 }
 
 void verifyFunction(const plan::Function &f, const plan::RankProgram &rp,

@@ -44,7 +44,8 @@ struct InstrSpec {
   int activation = -1;          // >= 0: attach LinearAttrs with this activation
   std::vector<int32_t> members; // non-empty: attach CollectiveAttrs
   int64_t splitDim = 0, concatDim = 0;
-  int layerNorm = -1; // >= 0: attach LayerNormAttrs, modulated when 1
+  int layerNorm = -1;        // >= 0: attach LayerNormAttrs, modulated when 1
+  std::vector<int32_t> ring; // with `attention`: AttentionAttrs.ring_members
 };
 
 /// y = silu(a + b) over [2, 3] f32: values 0 = a, 1 = b, 2 = sum, 3 = y.
@@ -77,7 +78,9 @@ struct PlanSpec {
       auto attrs = flatbuffers::Offset<void>();
       fp::OpAttrs type = fp::OpAttrs::NONE;
       if (i.attention) {
-        attrs = fp::CreateAttentionAttrs(b, 1, 1.0f).Union();
+        attrs = fp::CreateAttentionAttrs(
+                    b, 1, 1.0f, i.ring.empty() ? 0 : b.CreateVector(i.ring))
+                    .Union();
         type = fp::OpAttrs::AttentionAttrs;
       } else if (i.activation >= 0) {
         attrs = fp::CreateLinearAttrs(b, fp::Activation(i.activation)).Union();
@@ -572,12 +575,24 @@ const Case kCases[] = {
        s.instrs[0].members = {1, 2};
      },
      "this rank (0) is not a member of its AllToAll group"},
+    {"ring_sorted",
+     [](PlanSpec &s) {
+       s.instrs[0] = {fp::OpCode::Attention, {0, 1, 1}, {2}, true};
+       s.instrs[0].ring = {2, 0};
+     },
+     "attention ring members must be sorted, distinct world ranks"},
+    {"ring_member",
+     [](PlanSpec &s) {
+       s.instrs[0] = {fp::OpCode::Attention, {0, 1, 1}, {2}, true};
+       s.instrs[0].ring = {1, 2};
+     },
+     "this rank (0) is not a member of its attention ring"},
     {"all_to_all_sorted",
      [](PlanSpec &s) {
        s = allToAllSpec();
        s.instrs[0].members = {1, 0};
      },
-     "AllToAll members must be sorted, distinct world ranks"},
+     "AllToAll group members must be sorted, distinct world ranks"},
     {"all_to_all_attrs",
      [](PlanSpec &s) {
        s = allToAllSpec();

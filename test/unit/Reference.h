@@ -222,6 +222,24 @@ inline RefVec refGroupNorm(const Vec &x, const float *gamma, const float *beta,
 // attention
 //===----------------------------------------------------------------------===//
 
+/// The scaled scores q_i k_j * scale of query row i against every key of
+/// batch b and head h into p [Tk]; returns their max.
+inline double refScores(const Vec &q, const Vec &k, int64_t b, int64_t h,
+                        int64_t i, int64_t Tq, int64_t Tk, int64_t H,
+                        int64_t Dh, double scale, std::vector<double> &p) {
+  const int64_t ld = H * Dh;
+  double mx = -INFINITY;
+  for (int64_t j = 0; j < Tk; ++j) {
+    double s = 0.0;
+    for (int64_t d = 0; d < Dh; ++d)
+      s += double(q[(b * Tq + i) * ld + h * Dh + d]) *
+           double(k[(b * Tk + j) * ld + h * Dh + d]);
+    p[j] = s * scale;
+    mx = std::max(mx, p[j]);
+  }
+  return mx;
+}
+
 /// softmax(q k^T * scale) v per batch and head; q [B, Tq, H*Dh],
 /// k and v [B, Tk, H*Dh], the row max subtracted before exp.
 inline RefVec refAttention(const Vec &q, const Vec &k, const Vec &v, int64_t B,
@@ -233,15 +251,7 @@ inline RefVec refAttention(const Vec &q, const Vec &k, const Vec &v, int64_t B,
   for (int64_t b = 0; b < B; ++b)
     for (int64_t h = 0; h < H; ++h)
       for (int64_t i = 0; i < Tq; ++i) {
-        double mx = -INFINITY;
-        for (int64_t j = 0; j < Tk; ++j) {
-          double s = 0.0;
-          for (int64_t d = 0; d < Dh; ++d)
-            s += double(q[(b * Tq + i) * ld + h * Dh + d]) *
-                 double(k[(b * Tk + j) * ld + h * Dh + d]);
-          p[j] = s * scale;
-          mx = std::max(mx, p[j]);
-        }
+        double mx = refScores(q, k, b, h, i, Tq, Tk, H, Dh, scale, p);
         double sum = 0.0;
         for (int64_t j = 0; j < Tk; ++j)
           sum += (p[j] = std::exp(p[j] - mx));
@@ -259,21 +269,12 @@ inline RefVec refAttention(const Vec &q, const Vec &k, const Vec &v, int64_t B,
 /// per batch, head and query row: [B, H, Tq], as ring attention carries it.
 inline RefVec refAttentionLse(const Vec &q, const Vec &k, int64_t B, int64_t Tq,
                               int64_t Tk, int64_t H, int64_t Dh, double scale) {
-  const int64_t ld = H * Dh;
   RefVec lse(static_cast<size_t>(B * H * Tq));
   std::vector<double> p(static_cast<size_t>(Tk));
   for (int64_t b = 0; b < B; ++b)
     for (int64_t h = 0; h < H; ++h)
       for (int64_t i = 0; i < Tq; ++i) {
-        double mx = -INFINITY;
-        for (int64_t j = 0; j < Tk; ++j) {
-          double s = 0.0;
-          for (int64_t d = 0; d < Dh; ++d)
-            s += double(q[(b * Tq + i) * ld + h * Dh + d]) *
-                 double(k[(b * Tk + j) * ld + h * Dh + d]);
-          p[j] = s * scale;
-          mx = std::max(mx, p[j]);
-        }
+        double mx = refScores(q, k, b, h, i, Tq, Tk, H, Dh, scale, p);
         double sum = 0.0;
         for (int64_t j = 0; j < Tk; ++j)
           sum += std::exp(p[j] - mx);

@@ -3,7 +3,7 @@
 # image with guidance, on 1, 2 and 4 local CPU ranks (fresco-run's launcher
 # gives each rank cores/N OpenMP threads). Prints the wall time of the whole
 # run and rank 0's per-step denoising time for each layout, all measured in
-# this one run on this machine.
+# this one run on this machine. FRESCO_LAYOUTS picks other layouts.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 steps=${1:-10}
@@ -14,7 +14,9 @@ trap 'rm -rf "$work"' EXIT
   -o "$work/pipe" 2> /dev/null
 printf "%-22s %6s %12s %12s %10s\n" layout ranks "s/step" "denoise s" "wall s"
 # (DiT-S/2 has 6 heads: tp=4 is refused; tp=2 and tp=3 divide them.)
-for layout in "1" "2 cfg=2" "2 tp=2" "4 cfg=2,tp=2"; do
+# FRESCO_LAYOUTS overrides the list, e.g. "1;2 ulysses=2;2 ring=2".
+IFS=';' read -r -a layouts <<< "${FRESCO_LAYOUTS:-1;2 cfg=2;2 tp=2;4 cfg=2,tp=2}"
+for layout in "${layouts[@]}"; do
   set -- $layout
   n=$1
   flags=(--ranks "$n")

@@ -145,7 +145,11 @@ InstrBinder::ringAttention(Communicator &comm, const float *q, const float *k,
   // Gloo with a device backend: the blocks go through host buffers.
   const bool direct = be.usesHostMemory() || comm.usesDeviceMemory();
   auto host = std::make_shared<std::vector<uint8_t>>(direct ? 0 : 4 * kvBytes);
-  const bool overlap = !comm.usesDeviceMemory();
+  // FRESCO_RING_OVERLAP=0 runs the exchange and the block in turn, the
+  // baseline the overlap is measured against (docs/benchmarks.md).
+  const char *env = std::getenv("FRESCO_RING_OVERLAP");
+  const bool overlap =
+      !comm.usesDeviceMemory() && !(env && std::string(env) == "0");
   Communicator *c = &comm;
   return [=] {
     auto *blocks = static_cast<float *>(arena->get());

@@ -3,9 +3,9 @@
 // The interface every communication backend implements: Gloo over TCP on
 // CPU, NCCL on GPUs. A Communicator spans a fixed, ordered set of ranks;
 // subgroup() makes one per grid axis (e.g. the tensor-parallel peers of this
-// rank). Every call blocks until done or fails with fresco::Error within the
-// timeout the communicator was created with, naming the peer that failed
-// when it can be known; it never hangs.
+// rank). Every call (but startSendRecv) blocks until done or fails with
+// fresco::Error within the timeout the communicator was created with,
+// naming the peer that failed when it can be known; it never hangs.
 //
 // Buffers are host memory (Gloo) or device memory (NCCL), as
 // usesDeviceMemory() says.
@@ -17,6 +17,8 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
+#include <future>
 #include <memory>
 #include <string>
 #include <vector>
@@ -59,6 +61,22 @@ public:
   /// send; to or from may be this rank (a local copy).
   virtual void sendRecv(const void *send, int to, void *recv, int from,
                         size_t bytes, int tag) = 0;
+  /// sendRecv that may still be in flight when this returns, so that the
+  /// caller can compute meanwhile (ring attention); neither buffer may be
+  /// touched until the returned function is called, which waits for it and
+  /// rethrows its failure. It must be called exactly once. By default the
+  /// exchange runs on its own thread (host memory, blocking calls); NCCL
+  /// queues it on its own stream after the work queued so far and makes the
+  /// backend's stream wait for it.
+  virtual std::function<void()> startSendRecv(const void *send, int to,
+                                              void *recv, int from,
+                                              size_t bytes, int tag) {
+    auto done =
+        std::make_shared<std::future<void>>(std::async(std::launch::async, [=] {
+          sendRecv(send, to, recv, from, bytes, tag);
+        }));
+    return [done] { done->get(); };
+  }
   /// data on every member = data on member `root`.
   virtual void broadcast(void *data, size_t bytes, int root) = 0;
   virtual void barrier() = 0;

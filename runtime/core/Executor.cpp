@@ -126,9 +126,9 @@ private:
 /// Ring attention: this rank's key/value block travels around the ring
 /// while each rank folds every visiting block into its running softmax
 /// (Backend::attentionBlock). Step s attends to the block that started s
-/// hops back and meanwhile passes it on, receiving the next one into the
-/// other of two buffers. With host-memory communication the exchange runs
-/// on its own thread, overlapping the block's attention.
+/// hops back and meanwhile passes it on (Communicator::startSendRecv: a
+/// thread for Gloo, NCCL's own stream on GPUs), receiving the next one into
+/// the other of two buffers. Key and value travel together, one message.
 std::function<void()>
 InstrBinder::ringAttention(Communicator &comm, const float *q, const float *k,
                            const float *v, float *o, int64_t B, int64_t Tq,
@@ -138,54 +138,50 @@ InstrBinder::ringAttention(Communicator &comm, const float *q, const float *k,
   const int64_t kvCount = B * Tk * H * Dh;
   const size_t kvBytes = size_t(kvCount) * sizeof(float);
   Backend *b = &be;
-  // In the scratch arena: k and v of the two blocks in flight (the one
-  // attended to, the next), then the row log-sum-exps.
+  // In the scratch arena: two [k | v] blocks (the one sent, the one
+  // arriving), then the row log-sum-exps.
   scratch->reserve(4 * kvBytes + size_t(B * H * Tq) * sizeof(float));
   std::shared_ptr<ScratchArena> arena = scratch;
   // Gloo with a device backend: the blocks go through host buffers.
   const bool direct = be.usesHostMemory() || comm.usesDeviceMemory();
   auto host = std::make_shared<std::vector<uint8_t>>(direct ? 0 : 4 * kvBytes);
-  // FRESCO_RING_OVERLAP=0 runs the exchange and the block in turn, the
-  // baseline the overlap is measured against (docs/benchmarks.md).
+  // FRESCO_RING_OVERLAP=0 waits for each exchange before the block's
+  // attention: the baseline the overlap is measured against.
   const char *env = std::getenv("FRESCO_RING_OVERLAP");
-  const bool overlap =
-      !comm.usesDeviceMemory() && !(env && std::string(env) == "0");
+  const bool overlap = !(env && std::string(env) == "0");
   Communicator *c = &comm;
   return [=] {
     auto *blocks = static_cast<float *>(arena->get());
     float *lse = blocks + 4 * kvCount;
-    const float *ck = k, *cv = v;
+    float *buffer[2] = {blocks, blocks + 2 * kvCount};
+    if (direct) { // this rank's own block, contiguous for one message
+      b->copyStrided(k, kvCount, buffer[0], kvCount, 1, kvCount, 4);
+      b->copyStrided(v, kvCount, buffer[0] + kvCount, kvCount, 1, kvCount, 4);
+    }
     for (int s = 0; s < P; ++s) {
-      bool more = s + 1 < P;
-      float *nk = blocks + (s % 2) * 2 * kvCount;
-      float *nv = nk + kvCount;
-      std::function<void()> exchange;
-      if (more && direct) {
-        exchange = [=] {
-          c->sendRecv(ck, to, nk, from, kvBytes, 0);
-          c->sendRecv(cv, to, nv, from, kvBytes, 1);
-        };
-      } else if (more) {
+      // Step 0 attends to the operands themselves, later steps to what
+      // arrived in buffer[s % 2]; the block is passed on from there too.
+      const float *ck = s == 0 ? k : buffer[s % 2];
+      const float *cv = s == 0 ? v : buffer[s % 2] + kvCount;
+      float *next = buffer[(s + 1) % 2];
+      std::function<void()> wait;
+      if (s + 1 < P && direct) {
+        wait = c->startSendRecv(buffer[s % 2], to, next, from, 2 * kvBytes, 0);
+      } else if (s + 1 < P) {
         uint8_t *out = host->data(), *in = out + 2 * kvBytes;
         b->copyToHost(out, ck, kvBytes);
         b->copyToHost(out + kvBytes, cv, kvBytes);
-        exchange = [=] { c->sendRecv(out, to, in, from, 2 * kvBytes, 0); };
+        wait = c->startSendRecv(out, to, in, from, 2 * kvBytes, 0);
       }
-      std::future<void> inFlight;
-      if (exchange && overlap)
-        inFlight = std::async(std::launch::async, exchange);
-      else if (exchange)
-        exchange();
+      if (wait && !overlap) {
+        wait();
+        wait = nullptr;
+      }
       b->attentionBlock(q, ck, cv, o, lse, B, Tq, Tk, H, Dh, scale, s == 0);
-      if (inFlight.valid())
-        inFlight.get(); // rethrows a failed exchange
-      if (more && !direct) {
-        const uint8_t *in = host->data() + 2 * kvBytes;
-        b->copyToDevice(nk, in, kvBytes);
-        b->copyToDevice(nv, in + kvBytes, kvBytes);
-      }
-      ck = nk;
-      cv = nv;
+      if (wait)
+        wait(); // rethrows a failed exchange
+      if (s + 1 < P && !direct)
+        b->copyToDevice(next, host->data() + 2 * kvBytes, 2 * kvBytes);
     }
   };
 }

@@ -381,6 +381,33 @@ TEST_P(SendRecv, RingShiftsExactValues) {
   expectAllSucceed(results);
 }
 
+// startSendRecv returns while the exchange is in flight (the caller
+// computes meanwhile); its wait delivers the same values, and a failure
+// comes out of the wait, naming the dead rank.
+TEST_P(SendRecv, StartedShiftDeliversOnWait) {
+  int n = GetParam();
+  auto results = runRanks(n, [&](int, const RankEnv &env) {
+    auto world = join(env, milliseconds(5000));
+    int p = world->size(), me = world->rank();
+    size_t count = size_t(1) << 20; // 4 MiB
+    std::vector<int32_t> out(count), in(count, -1);
+    for (size_t i = 0; i < count; ++i)
+      out[i] = shiftValue(*world, me, i, 1, 3);
+    auto wait = world->startSendRecv(out.data(), (me + 1) % p, in.data(),
+                                     (me + p - 1) % p, count * 4, 3);
+    double busy = 0; // work while the exchange runs
+    for (int i = 0; i < 1000000; ++i)
+      busy += i * 0.5;
+    RANK_CHECK(busy > 0);
+    wait();
+    for (size_t i = 0; i < count; ++i)
+      RANK_CHECK(in[i] == shiftValue(*world, (me + p - 1) % p, i, 1, 3),
+                 "element ", i);
+    world->barrier();
+  });
+  expectAllSucceed(results);
+}
+
 INSTANTIATE_TEST_SUITE_P(Ranks, SendRecv, ::testing::Values(2, 3, 4));
 
 TEST(Comm, SendRecvOnSubgroups) {
@@ -597,6 +624,26 @@ TEST(Comm, SubgroupRejectsBadMembers) {
 void expectContains(const std::string &haystack, const std::string &needle) {
   EXPECT_NE(haystack.find(needle), std::string::npos)
       << "'" << needle << "' not in: " << haystack;
+}
+
+TEST(CommFailure, StartedSendRecvFailsInItsWait) {
+  auto results = runRanks(3, [&](int rank, const RankEnv &env) {
+    auto world = join(env, milliseconds(3000));
+    if (rank == 1)
+      ::_exit(3);
+    std::vector<char> out(1 << 20), in(1 << 20);
+    auto wait = world->startSendRecv(out.data(), (rank + 1) % 3, in.data(),
+                                     (rank + 2) % 3, out.size(), 0);
+    wait();
+  });
+  for (int r : {0, 2}) {
+    SCOPED_TRACE("rank " + std::to_string(r));
+    EXPECT_TRUE(WIFEXITED(results[r].status) &&
+                WEXITSTATUS(results[r].status) == 1)
+        << describe(results);
+    expectContains(results[r].message, "sendRecv of 1048576 bytes");
+    expectContains(results[r].message, "rank 1 (pid ");
+  }
 }
 
 TEST(CommFailure, DeadRankIsNamedWithinTheTimeout) {

@@ -3,8 +3,10 @@
 // libnccl is loaded with dlopen the first time a communicator is made, as
 // cuBLASLt is (CudaBackend.cpp): linked, it would cost every fresco-run
 // process its loading time, CPU runs included. Every call is queued on the
-// CUDA backend's stream and followed by an event; a watchdog thread polls
-// the oldest unfinished event and NCCL's asynchronous error.
+// CUDA backend's stream (startSendRecv: on a stream of its own, ordered
+// with the backend's by events, so that kernels overlap it) and followed by
+// an event; a watchdog thread polls the oldest unfinished event and NCCL's
+// asynchronous error.
 //
 //===----------------------------------------------------------------------===//
 #include "runtime/comm/nccl/NcclCommunicator.h"
@@ -22,6 +24,7 @@
 #include <cstdio>
 #include <cstring>
 #include <deque>
+#include <functional>
 #include <mutex>
 #include <thread>
 
@@ -122,6 +125,8 @@ public:
     }
     for (cudaEvent_t e : spareEvents_)
       cudaEventDestroy(e);
+    if (commStream_)
+      cudaStreamDestroy(commStream_);
     api().ncclCommDestroy(comm_);
     cudaGetLastError();
   }
@@ -216,6 +221,44 @@ public:
 
   void sendRecv(const void *send, int to, void *recv, int from, size_t bytes,
                 int tag) override {
+    queueSendRecv(send, to, recv, from, bytes, tag, stream_);
+  }
+
+  /// On the communication stream: it waits for what the backend's stream
+  /// has queued so far (the block about to be sent is written by then), and
+  /// the returned function makes the backend's stream wait for the
+  /// exchange, so that kernels queued in between overlap it.
+  std::function<void()> startSendRecv(const void *send, int to, void *recv,
+                                      int from, size_t bytes,
+                                      int tag) override {
+    if (!commStream_)
+      check(cudaStreamCreateWithFlags(&commStream_, cudaStreamNonBlocking) ==
+                cudaSuccess,
+            "NCCL: cannot create the communication stream");
+    cudaEvent_t ready = nullptr, done = nullptr;
+    check(cudaEventCreateWithFlags(&ready, cudaEventDisableTiming) ==
+                  cudaSuccess &&
+              cudaEventCreateWithFlags(&done, cudaEventDisableTiming) ==
+                  cudaSuccess,
+          "NCCL: cudaEventCreate for startSendRecv");
+    check(cudaEventRecord(ready, stream_) == cudaSuccess &&
+              cudaStreamWaitEvent(commStream_, ready, 0) == cudaSuccess,
+          "NCCL: ordering startSendRecv after the backend's stream");
+    cudaEventDestroy(ready); // released once the wait is satisfied
+    queueSendRecv(send, to, recv, from, bytes, tag, commStream_);
+    check(cudaEventRecord(done, commStream_) == cudaSuccess,
+          "NCCL: cudaEventRecord after startSendRecv");
+    cudaStream_t backendStream = stream_;
+    return [done, backendStream] {
+      cudaError_t e = cudaStreamWaitEvent(backendStream, done, 0);
+      cudaEventDestroy(done);
+      check(e == cudaSuccess,
+            "NCCL: waiting for a sendRecv: ", cudaGetErrorString(e));
+    };
+  }
+
+  void queueSendRecv(const void *send, int to, void *recv, int from,
+                     size_t bytes, int tag, cudaStream_t stream) {
     check(to >= 0 && to < size(), "sendRecv: destination ", to, " not in ",
           name_);
     check(from >= 0 && from < size(), "sendRecv: source ", from, " not in ",
@@ -233,20 +276,22 @@ public:
           to, ", from ", from, ", this rank ", rank(), ")");
     if (bytes == 0)
       return;
-    queue("sendRecv of " + std::to_string(bytes) + " bytes to rank " +
-              std::to_string(members_[to]) + " and from rank " +
-              std::to_string(members_[from]),
-          [&] {
-            // One group: both progress together, so a ring cannot deadlock.
-            const NcclApi &a = api();
-            ncclResult_t res = a.ncclGroupStart();
-            if (res == ncclSuccess)
-              res = a.ncclSend(s, bytes, ncclUint8, to, comm_, stream_);
-            if (res == ncclSuccess)
-              res = a.ncclRecv(r, bytes, ncclUint8, from, comm_, stream_);
-            ncclResult_t end = a.ncclGroupEnd();
-            return res != ncclSuccess ? res : end;
-          });
+    queue(
+        "sendRecv of " + std::to_string(bytes) + " bytes to rank " +
+            std::to_string(members_[to]) + " and from rank " +
+            std::to_string(members_[from]),
+        [&] {
+          // One group: both progress together, so a ring cannot deadlock.
+          const NcclApi &a = api();
+          ncclResult_t res = a.ncclGroupStart();
+          if (res == ncclSuccess)
+            res = a.ncclSend(s, bytes, ncclUint8, to, comm_, stream);
+          if (res == ncclSuccess)
+            res = a.ncclRecv(r, bytes, ncclUint8, from, comm_, stream);
+          ncclResult_t end = a.ncclGroupEnd();
+          return res != ncclSuccess ? res : end;
+        },
+        stream);
   }
 
   void broadcast(void *data, size_t bytes, int root) override {
@@ -276,7 +321,9 @@ private:
     std::string what;
   };
 
-  template <typename F> void queue(const std::string &what, F &&call) {
+  template <typename F>
+  void queue(const std::string &what, F &&call, cudaStream_t on = nullptr) {
+    cudaStream_t stream = on ? on : stream_;
     ncclResult_t r = call();
     if (r != ncclSuccess)
       fail(what, " on ", name_, " failed on rank ",
@@ -292,7 +339,7 @@ private:
     if (!e)
       check(cudaEventCreateWithFlags(&e, cudaEventDisableTiming) == cudaSuccess,
             "cudaEventCreate for ", what);
-    check(cudaEventRecord(e, stream_) == cudaSuccess, "cudaEventRecord after ",
+    check(cudaEventRecord(e, stream) == cudaSuccess, "cudaEventRecord after ",
           what);
     {
       std::lock_guard<std::mutex> lock(mutex_);
@@ -358,6 +405,7 @@ private:
   Backend &backend_;
   ncclComm_t comm_;
   cudaStream_t stream_;
+  cudaStream_t commStream_ = nullptr; // startSendRecv's, made on first use
   int device_;
   milliseconds timeout_;
   std::vector<int> members_;

@@ -148,6 +148,11 @@ for name, cfgdeg, tp, uly, ring in [
         if got != want:
             print(f"{name} rank {r['rank']}: comm {got} != formula {want}: FAIL")
             ok = False
+        # One ring message (key and value together) per hop per block.
+        calls = r["comm_calls_per_step"].get("ring_send_recv", 0)
+        if calls != L * (ring - 1):
+            print(f"{name} rank {r['rank']}: {calls} ring messages != {L * (ring - 1)}: FAIL")
+            ok = False
     print(f"{name:8s} comm bytes per step per rank {want}: matches the formula")
 sys.exit(0 if ok else 1)
 PY

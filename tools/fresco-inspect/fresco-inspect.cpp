@@ -29,7 +29,8 @@ Prints, per rank: its functions and instruction counts, the bytes of weights
 it loads (f32), its arena bytes, and the bytes each collective kind moves in
 one denoising step (one call of the denoiser function): all_reduce,
 all_gather, all_to_all (the tensor each produces), and ring_send_recv (the
-key and value blocks ring attention sends on each of its P - 1 hops).
+key and value blocks ring attention sends, one message per hop, P - 1
+hops).
 --json prints the same as one JSON object.
 )";
 
@@ -66,11 +67,11 @@ RankSummary summarise(const plan::RankProgram &rp,
       else if (const plan::AttentionAttrs *a = in->attrs_as_AttentionAttrs();
                a && a->ring_members() && a->ring_members()->size() > 1) {
         // Each of the P - 1 hops sends this rank's current key and value
-        // blocks to the next rank (what it receives is the same size).
+        // blocks to the next rank in one message (and receives as much).
         uint64_t hops = a->ring_members()->size() - 1;
         const plan::Value *k = f->values()->Get(in->operands()->Get(1));
         s.commBytes["ring_send_recv"] += 2 * hops * valueBytes(*k);
-        s.commCalls["ring_send_recv"] += int(2 * hops);
+        s.commCalls["ring_send_recv"] += int(hops);
         continue;
       } else
         continue;

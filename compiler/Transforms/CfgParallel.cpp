@@ -36,9 +36,8 @@ LogicalResult splitBatch(func::FuncOp fn, int16_t axis, int64_t parts) {
     batch = t.getDimSize(0);
   }
   if (batch % parts != 0)
-    return fn.emitError("batch ")
-           << batch << " of '" << fn.getSymName()
-           << "' is not divisible by cfg=" << parts;
+    return fn.emitError("batch ") << batch << " of '" << fn.getSymName()
+                                  << "' is not divisible by cfg=" << parts;
   for (BlockArgument arg : block.getArguments()) {
     auto t = cast<RankedTensorType>(arg.getType());
     SmallVector<int64_t> shape(t.getShape());
@@ -63,9 +62,11 @@ LogicalResult splitBatch(func::FuncOp fn, int16_t axis, int64_t parts) {
     if (auto t = dyn_cast<TransposeOp>(op); t && t.getPermutation()[0] != 0)
       return t.emitError("moves the batch dimension; cannot split it over cfg");
     if (auto s = dyn_cast<SliceOp>(op); s && s.getAxis() == 0)
-      return s.emitError("slices the batch dimension; cannot split it over cfg");
+      return s.emitError(
+          "slices the batch dimension; cannot split it over cfg");
     if (auto c = dyn_cast<ConcatOp>(op); c && c.getAxis() == 0)
-      return c.emitError("concatenates along the batch; cannot split it over cfg");
+      return c.emitError(
+          "concatenates along the batch; cannot split it over cfg");
     if (auto r = dyn_cast<ReshapeOp>(op)) {
       auto in = r.getInput().getType(), out = r.getType();
       if (out.getRank() == 0 || out.getDimSize(0) != batch ||

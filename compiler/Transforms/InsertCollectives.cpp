@@ -51,24 +51,25 @@ struct InsertCollectivesPass
         op->removeAttr("fresco.partial_axes");
         b.setInsertionPointAfter(op);
         Value v = op->getResult(0);
-        auto reduce = shard::AllReduceOp::create(
-            b, op->getLoc(), v, kGridName, axes.asArrayRef(),
-            shard::ReductionKind::Sum);
+        auto reduce = shard::AllReduceOp::create(b, op->getLoc(), v, kGridName,
+                                                 axes.asArrayRef(),
+                                                 shard::ReductionKind::Sum);
         v.replaceAllUsesExcept(reduce.getResult(), reduce);
       }
       // Split results: all_gather before the return.
       auto ret = cast<func::ReturnOp>(fn.getBody().front().getTerminator());
       b.setInsertionPoint(ret);
       for (unsigned i = 0; i < fn.getNumResults(); ++i) {
-        auto split = fn.getResultAttrOfType<DenseI64ArrayAttr>(i, "fresco.split");
+        auto split =
+            fn.getResultAttrOfType<DenseI64ArrayAttr>(i, "fresco.split");
         if (!split)
           continue;
         fn.removeResultAttr(i, b.getStringAttr("fresco.split"));
         int64_t dim = split[0];
         int16_t axis = int16_t(split[1]);
-        ret.setOperand(i, createAllGather(b, ret.getLoc(), ret.getOperand(i),
-                                          dim, axis,
-                                          grid->grid.getShape()[axis]));
+        ret.setOperand(i,
+                       createAllGather(b, ret.getLoc(), ret.getOperand(i), dim,
+                                       axis, grid->grid.getShape()[axis]));
       }
       fn.setFunctionType(FunctionType::get(
           fn.getContext(), fn.getArgumentTypes(), ret.getOperandTypes()));

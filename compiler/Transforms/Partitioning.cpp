@@ -67,8 +67,7 @@ LogicalResult reinferTypes(func::FuncOp fn) {
       r.setType(t);
   }
   auto ret = cast<func::ReturnOp>(fn.getBody().front().getTerminator());
-  fn.setFunctionType(FunctionType::get(fn.getContext(),
-                                       fn.getArgumentTypes(),
+  fn.setFunctionType(FunctionType::get(fn.getContext(), fn.getArgumentTypes(),
                                        ret.getOperandTypes()));
   return success();
 }
@@ -90,14 +89,15 @@ LogicalResult shardParam(Operation *op, int64_t dim, int16_t axis,
   auto type = param.getType();
   if (dim >= type.getRank() || type.getDimSize(dim) % parts != 0)
     return param.emitError("parameter '")
-           << param.getName() << "' of shape " << type
-           << " cannot be split in " << parts << " along dimension " << dim;
+           << param.getName() << "' of shape " << type << " cannot be split in "
+           << parts << " along dimension " << dim;
   if (param->hasAttr("fresco.shard_dim"))
     return param.emitError("parameter '")
            << param.getName() << "' is already sharded";
   SmallVector<int64_t> shape(type.getShape());
   shape[dim] /= parts;
-  param.getResult().setType(RankedTensorType::get(shape, type.getElementType()));
+  param.getResult().setType(
+      RankedTensorType::get(shape, type.getElementType()));
   Builder b(op->getContext());
   param->setAttr("fresco.shard_dim", b.getI64IntegerAttr(dim));
   param->setAttr("fresco.shard_axis", b.getI64IntegerAttr(axis));

@@ -140,9 +140,11 @@ def RingParallel : Pass<"fresco-ring-parallel", "::mlir::ModuleOp"> {
     split like its query, gets `ring_axes` = [the ring axis], and the
     runtime passes each rank's key/value block around the ring, merging the
     blocks with an online softmax. Attention to a replicated context stays
-    local. The head count needs not divide the degree. Combining it with a
-    ulysses axis is refused (not supported yet). A no-op without a ring
-    axis.
+    local. The head count needs not divide the degree. After
+    fresco-ulysses-parallel (a ulysses axis listed before the ring axis; the
+    other order is refused), it splits each Ulysses band further, keeps the
+    split through Ulysses' all_to_alls and joins Ulysses' final row gather
+    (one all_gather over both axes). A no-op without a ring axis.
   }];
   let dependentDialects = ["::mlir::shard::ShardDialect"];
 }

@@ -41,8 +41,8 @@ struct PlacementPass : impl::PlacementBase<PlacementPass> {
         int64_t rank;
         if (r.getAsInteger(10, rank) || rank < 0 || rank >= ranks) {
           module.emitError("--place ")
-              << name << "=" << list << ": rank '" << r
-              << "' is not in 0.." << int64_t(ranks) - 1;
+              << name << "=" << list << ": rank '" << r << "' is not in 0.."
+              << int64_t(ranks) - 1;
           return signalPassFailure();
         }
         chosen[name].push_back(rank);

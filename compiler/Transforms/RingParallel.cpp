@@ -6,7 +6,8 @@
 // block, while every rank folds each visiting block into its running
 // softmax (AttentionOp's ring_axes; the runtime does the passing). Unlike
 // Ulysses, no rank ever holds all tokens of any tensor, and the head count
-// needs not divide the degree.
+// needs not divide the degree. After Ulysses (the USP hybrid) it cuts each
+// Ulysses band further and rides through Ulysses' all_to_alls.
 //
 //===----------------------------------------------------------------------===//
 #include "compiler/Transforms/Passes.h"
@@ -63,10 +64,14 @@ struct RingParallelPass : impl::RingParallelBase<RingParallelPass> {
     auto axis = grid ? grid->axis("ring") : std::nullopt;
     if (!axis)
       return;
-    if (auto ulysses = grid->axis("ulysses")) {
+    // With Ulysses (run before): each ring rank holds a ring block of its
+    // Ulysses band, and ring attention runs on the heads Ulysses left it.
+    if (auto ulysses = grid->axis("ulysses");
+        ulysses && ulysses->first > axis->first) {
       module.emitError("ring=")
           << axis->second << " with ulysses=" << ulysses->second
-          << " (the hybrid of both) is not supported yet: use one of them";
+          << ": list ulysses before ring in --parallel (e.g. ulysses="
+          << ulysses->second << ",ring=" << axis->second << ")";
       return signalPassFailure();
     }
     for (func::FuncOp fn : denoiserFunctions(module))

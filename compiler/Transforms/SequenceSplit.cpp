@@ -71,9 +71,12 @@ LogicalResult SequenceSplit::splitImage() {
                           << " found no [B, C, H, W] image "
                              "argument in '"
                           << fn.getSymName() << "'";
-  if (image.hasOneUse())
+  // After the slices earlier passes made (cfg's batch, Ulysses' rows).
+  while (image.hasOneUse())
     if (auto s = dyn_cast<shard::AllSliceOp>(*image.getUsers().begin()))
       image = s.getResult();
+    else
+      break;
   int64_t rows = cast<RankedTensorType>(image.getType()).getDimSize(2);
   if (rows % parts != 0)
     return fn.emitError("latent height ")
@@ -237,6 +240,27 @@ LogicalResult SequenceSplit::visit(Operation *op) {
   }
   if (auto a = dyn_cast<AttentionOp>(op))
     return attention(a);
+  // An earlier sequence split's exchanges (Ulysses' all_to_alls around an
+  // attention) keep this split along the tokens on both sides: which
+  // tokens a rank holds does not matter to attention, only that q, k and v
+  // agree and the way back inverts the way in.
+  if (isa<shard::AllToAllOp>(op) && operandSplit(0))
+    return retype(op, d, global());
+  // An earlier split's gather of the result rows: gather this axis in the
+  // same call, minor to the earlier one (this split cut each of its bands),
+  // so the rows come back in order.
+  if (auto g = dyn_cast<shard::AllGatherOp>(op);
+      g && operandSplit(0) && int64_t(g.getGatherAxis().getSExtValue()) == d) {
+    SmallVector<int16_t> axes(g.getGridAxes());
+    if (!axes.empty() && axes.back() > axis)
+      return op->emitError() << pass() << ": list " << strategy
+                             << " after the strategy whose gather this is "
+                                "(grid axis "
+                             << axes.back() << ") in --parallel";
+    axes.push_back(axis);
+    g.setGridAxesAttr(b.getDenseI16ArrayAttr(axes));
+    return success(); // the result is whole again
+  }
   return op->emitError() << pass()
                          << " cannot split this op along "
                             "dimension "

@@ -161,8 +161,8 @@ LogicalResult partition(func::FuncOp fn, int16_t axis, int64_t parts,
   fn.walk([&](LinearOp l) {
     auto w = l.getWeight().getType();
     if (cast<RankedTensorType>(l.getInput().getType()).getRank() == 2 &&
-        isParamLinear(l) && !l.getWeight().getDefiningOp()->hasAttr(
-                                "fresco.shard_dim") &&
+        isParamLinear(l) &&
+        !l.getWeight().getDefiningOp()->hasAttr("fresco.shard_dim") &&
         w.getNumElements() * 4 >= minSplitBytes)
       perSample.push_back(l);
   });

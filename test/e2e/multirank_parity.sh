@@ -46,6 +46,8 @@ run ring2 2 --parallel ring=2
 run ring4 4 --parallel ring=4
 run cfg2ring2 4 --parallel cfg=2,ring=2
 run tp2ring2 4 --parallel tp=2,ring=2
+# Both (USP): Ulysses over heads, ring over what Ulysses leaves of the tokens.
+run uly2ring2 4 --parallel ulysses=2,ring=2
 # The device-memory path (weights copied in, all_reduce and all_gather
 # staged through host buffers, as on a GPU) must give the very same bits.
 for name in tp2split cfg2tp2 cfg2uly2 cfg2ring2; do
@@ -72,7 +74,7 @@ ref = np.load(f"{work}/one.npy")
 ok = True
 for name in ["cfg2", "tp2", "tp4", "cfg2tp2", "placed", "cfg2tp4", "tp2split",
              "uly2", "cfg2uly2", "tp2uly2", "ring2", "ring4", "cfg2ring2",
-             "tp2ring2"]:
+             "tp2ring2", "uly2ring2"]:
     got = np.load(f"{work}/{name}.npy")
     ratio = np.abs(got - ref).max() / np.abs(ref).max()
     sizes = {Image.open(f"{work}/{name}-{i}.png").size for i in range(2)}
@@ -83,7 +85,7 @@ for name in ["cfg2", "tp2", "tp4", "cfg2tp2", "placed", "cfg2tp4", "tp2split",
 # Per-rank weight bytes: fresco-inspect vs what each rank loaded.
 for name in ["one", "tp2", "tp4", "cfg2tp2", "placed", "cfg2tp4", "tp2split",
              "uly2", "cfg2uly2", "tp2uly2", "ring2", "ring4", "cfg2ring2",
-             "tp2ring2"]:
+             "tp2ring2", "uly2ring2"]:
     inspect = {r["rank"]: r["weight_bytes"] for r in json.load(open(f"{work}/{name}.json"))["ranks"]}
     log = open(f"{work}/{name}.log").read()
     loaded = {}
@@ -124,21 +126,23 @@ out = 2 * 2 * cfg["out_channels"] * cfg["sample_size"] ** 2 * 4
 # row-split prediction [B_local, 2C, H, W] before cfg's. With tp too, the
 # all_reduces cover the rank's T/P tokens and the all_to_alls its D/tp.
 # Ring = per block, P - 1 hops each sending the rank's key and value blocks
-# [B_local, T/P, D/tp] f32, plus the same row all_gather as Ulysses.
+# [B_local, T/P, D/tp] f32, plus the same row all_gather as Ulysses (one,
+# over both axes, with both). With both, Ulysses' all_to_alls move the ring
+# block's T/ring tokens and ring's blocks hold D/uly columns.
 for name, cfgdeg, tp, uly, ring in [
         ("cfg2", 2, 1, 1, 1), ("tp2", 1, 2, 1, 1), ("tp4", 1, 4, 1, 1),
         ("cfg2tp2", 2, 2, 1, 1), ("cfg2tp4", 2, 4, 1, 1),
         ("uly2", 1, 1, 2, 1), ("cfg2uly2", 2, 1, 2, 1), ("tp2uly2", 1, 2, 2, 1),
         ("ring2", 1, 1, 1, 2), ("ring4", 1, 1, 1, 4), ("cfg2ring2", 2, 1, 1, 2),
-        ("tp2ring2", 1, 2, 1, 2)]:
+        ("tp2ring2", 1, 2, 1, 2), ("uly2ring2", 1, 1, 2, 2)]:
     want = {}
     seq = uly * ring
     if tp > 1:
         want["all_reduce"] = 2 * L * (4 // cfgdeg) * (T // seq) * D * 4
     if uly > 1:
-        want["all_to_all"] = 4 * L * (4 // cfgdeg) * T * (D // tp // uly) * 4
+        want["all_to_all"] = 4 * L * (4 // cfgdeg) * (T // ring) * (D // tp // uly) * 4
     if ring > 1:
-        want["ring_send_recv"] = L * (ring - 1) * 2 * (4 // cfgdeg) * (T // ring) * (D // tp) * 4
+        want["ring_send_recv"] = L * (ring - 1) * 2 * (4 // cfgdeg) * (T // ring) * (D // tp // uly) * 4
     if seq > 1:
         want["all_gather"] = out // cfgdeg
     if cfgdeg > 1:

@@ -1,6 +1,7 @@
 // RUN: fresco-opt %s --fresco-create-grid="parallel=ring=2" --fresco-ring-parallel -split-input-file -verify-diagnostics | FileCheck %s
 // RUN: fresco-opt %s --fresco-create-grid="parallel=cfg=2,ring=2" --fresco-cfg-parallel --fresco-ring-parallel -split-input-file -verify-diagnostics | FileCheck %s --check-prefix=CFG
-// RUN: not fresco-opt %s --fresco-create-grid="parallel=ulysses=2,ring=2" --fresco-ulysses-parallel --fresco-ring-parallel -split-input-file 2>&1 | FileCheck %s --check-prefix=HYBRID
+// RUN: not fresco-opt %s --fresco-create-grid="parallel=ulysses=2,ring=2" --fresco-ulysses-parallel --fresco-ring-parallel -split-input-file 2>/dev/null | FileCheck %s --check-prefix=USP
+// RUN: not fresco-opt %s --fresco-create-grid="parallel=ring=2,ulysses=2" --fresco-ulysses-parallel --fresco-ring-parallel -split-input-file 2>&1 | FileCheck %s --check-prefix=ORDER
 
 // The small DiT of fresco-ulysses-parallel.mlir: each rank takes half of the
 // image rows, hence half of the tokens, and keeps them through the
@@ -24,7 +25,19 @@
 // CFG: shard.all_slice {{.*}} grid_axes = [1] slice_axis = 2 : tensor<1x4x8x8xf32> -> tensor<1x4x4x8xf32>
 // CFG: fresco.attention {{.*}} ring_axes = array<i16: 1>{{.*}} : (tensor<1x8x16xf32>, tensor<1x8x16xf32>, tensor<1x8x16xf32>) -> tensor<1x8x16xf32>
 // CFG: shard.all_gather {{.*}} grid_axes = [1] gather_axis = 2 : tensor<1x4x4x8xf32> -> tensor<1x4x8x8xf32>
-// HYBRID: error: ring=2 with ulysses=2 (the hybrid of both) is not supported yet: use one of them
+// With Ulysses first (the hybrid): each rank holds a quarter of the rows;
+// Ulysses' all_to_alls trade its split for 2 of the 4 heads but keep the
+// ring's, so ring attention runs on 8 of the 16 tokens and 2 heads; one
+// all_gather over both axes restores the rows in order.
+// USP-LABEL: func.func @dit
+// USP: %[[U:.*]] = shard.all_slice %arg0 on @grid grid_axes = [0] slice_axis = 2 : tensor<2x4x8x8xf32> -> tensor<2x4x4x8xf32>
+// USP: shard.all_slice %[[U]] on @grid grid_axes = [1] slice_axis = 2 : tensor<2x4x4x8xf32> -> tensor<2x4x2x8xf32>
+// USP-COUNT-3: shard.all_to_all {{.*}} grid_axes = [0] split_axis = 2 concat_axis = 1 : tensor<2x4x16xf32> -> tensor<2x8x8xf32>
+// USP: fresco.attention {{.*}} {num_heads = 2 : i64, ring_axes = array<i16: 1>, {{.*}}} : (tensor<2x8x8xf32>, tensor<2x8x8xf32>, tensor<2x8x8xf32>) -> tensor<2x8x8xf32>
+// USP: shard.all_to_all {{.*}} grid_axes = [0] split_axis = 1 concat_axis = 2 : tensor<2x8x8xf32> -> tensor<2x4x16xf32>
+// USP: %[[G:.*]] = shard.all_gather {{.*}} grid_axes = [0, 1] gather_axis = 2 : tensor<2x4x2x8xf32> -> tensor<2x4x8x8xf32>
+// USP: return %[[G]]
+// ORDER: error: ring=2 with ulysses=2: list ulysses before ring in --parallel (e.g. ulysses=2,ring=2)
 func.func @dit(%x: tensor<2x4x8x8xf32>, %c: tensor<2x16xf32>) -> tensor<2x4x8x8xf32> {
   %w = fresco.param "proj.weight" : tensor<16x4x2x2xf32>
   %pb = fresco.param "proj.bias" : tensor<16xf32>

@@ -24,7 +24,8 @@
 #   4b. a DiT of Flux.1's width at 1024 px (models/dit/configs/
 #      dit-flux-width-1024.json, random weights) in bf16: Fresco --dtype bf16
 #      vs PyTorch eager and torch.compile in bf16, TFLOP/s against the
-#      measured bf16 GEMM rate;
+#      measured bf16 GEMM rate, and the same forward with the f32 attention
+#      kernel (FRESCO_CUDA_ATTENTION=f32) against the tensor-core one;
 #   5. a 4-step generation (tiny DiT pipeline with CFG) on the GPU against
 #      the same generation on the CPU.
 # Prints one table last; the full log is $OUT/gpu-check.log.
@@ -370,6 +371,20 @@ elif timeout 240 "$py" bench/gpu_dit.py make --config models/dit/configs/$flux.j
       *) c_ms="failed"; tail -3 "$d/compile.err" ;;
     esac
     row "$flux forward b2 bf16 (ms)" "timing" "fresco $f_ms ($f_tf TFLOP/s${share:+, $share of bf16 GEMM}), torch eager $e_ms, torch.compile $c_ms"
+    # The tensor-core attention against the f32 one, same run and weights.
+    if [ $(( $(date +%s) - start )) -gt 420 ]; then
+      row "$flux attention f32 vs tensor cores" "skipped" "past 420 s of the 8-minute budget"
+    elif FRESCO_CUDA_ATTENTION=f32 timeout 90 "$bindir/fresco-run" "${fargs[@]}" --backend $backend \
+           --dtype bf16 --repeat 3 --stats --output "@$d/fresco-f32att.npy" > "$d/f32att.log" 2>&1; then
+      a_ms=$(run_ms "$d/f32att.log")
+      if "$py" bench/gpu_dit.py compare "$d/fresco.npy" "$d/fresco-f32att.npy" --tol 5e-2 > "$d/cmp-att.txt"; then
+        row "$flux attention f32 vs tensor cores" "timing" "forward with f32 attention $a_ms ms vs tensor-core $f_ms ms; outputs $(cat "$d/cmp-att.txt")"
+      else
+        failed=1; row "$flux attention f32 vs tensor cores" "FAIL" "outputs differ: $(cat "$d/cmp-att.txt")"
+      fi
+    else
+      row "$flux attention f32 vs tensor cores" "n/a" "$(grep -m1 error "$d/f32att.log" | cut -c1-80)"
+    fi
   fi
 else
   failed=1; row "$flux bf16" "FAIL" "could not write weights"

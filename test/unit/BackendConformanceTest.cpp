@@ -20,12 +20,15 @@
 #include "test/unit/Reference.h"
 #ifdef FRESCO_HAVE_CUDA
 #include "runtime/backends/cuda/CudaBackend.h"
+#include "runtime/backends/cuda/Cudnn.h"
 #endif
 
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <functional>
 #include <limits>
@@ -130,6 +133,33 @@ protected:
     return in(Vec(n, std::numeric_limits<float>::quiet_NaN()));
   }
 
+  /// Another backend of this kind, with GEMMs in `precision` (the plain CPU
+  /// backend has f32 GEMMs only).
+  std::unique_ptr<Backend> backendWith(GemmPrecision precision) {
+    if (GetParam() == "cpu")
+      return createCpuBackend();
+    if (GetParam() == "cpu-staged")
+      return createStagedCpuBackend(precision);
+#ifdef FRESCO_HAVE_CUDA
+    return createCudaBackend(0, precision);
+#else
+    return nullptr; // SetUp skipped
+#endif
+  }
+
+  /// What attention rounds to on a backendWith(precision): the CUDA
+  /// backend's tensor-core kernel for heads 1 to 128 wide unless
+  /// FRESCO_CUDA_ATTENTION=f32; f32 everywhere else. A backend that chose
+  /// otherwise fails the comparison (AttentionLowPrecisionBound shows that
+  /// the rounding is visible at these shapes).
+  GemmPrecision attentionRounding(GemmPrecision precision, int64_t Dh) const {
+    const char *env = std::getenv("FRESCO_CUDA_ATTENTION");
+    const bool forced = env && std::strcmp(env, "f32") == 0;
+    return GetParam() == "cuda" && Dh >= 1 && Dh <= 128 && !forced
+               ? precision
+               : GemmPrecision::F32;
+  }
+
   std::unique_ptr<Backend> backend;
 };
 
@@ -173,17 +203,27 @@ TEST_P(Conformance, Linear) {
     }
 }
 
+/// conv2d's cases; on the CUDA backend they run on cuDNN where it loads.
+const ConvShape kConvCases[] = {
+    {1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0},  // 1x1, direct
+    {2, 3, 5, 7, 4, 3, 3, 1, 1, 1, 1},  // VAE-style 3x3 same
+    {2, 4, 8, 8, 6, 2, 2, 2, 2, 0, 0},  // DiT patch embedding
+    {1, 5, 9, 6, 3, 3, 2, 2, 1, 0, 1},  // uneven everything
+    {2, 8, 6, 5, 16, 1, 1, 1, 1, 0, 0}, // 1x1 channel mix
+    {1, 2, 4, 4, 3, 5, 5, 1, 1, 2, 2},  // kernel wider than the image
+    // Shapes of the SD VAE (diffusers' AutoencoderKL) and DiT-XL/2, with
+    // the spatial sizes cut down:
+    {1, 512, 6, 6, 512, 3, 3, 1, 1, 1, 1},  // mid-block 3x3
+    {1, 4, 8, 8, 512, 3, 3, 1, 1, 1, 1},    // decoder conv_in
+    {1, 128, 12, 12, 3, 3, 3, 1, 1, 1, 1},  // decoder conv_out
+    {1, 512, 8, 8, 256, 1, 1, 1, 1, 0, 0},  // 1x1 resnet shortcut
+    {2, 64, 17, 17, 64, 3, 3, 2, 2, 0, 0},  // downsample (padded 0,1 before)
+    {2, 4, 32, 32, 1152, 2, 2, 2, 2, 0, 0}, // DiT-XL/2 patch embedding
+};
+
 TEST_P(Conformance, Conv2d) {
-  const ConvShape cases[] = {
-      {1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0},  // 1x1, direct
-      {2, 3, 5, 7, 4, 3, 3, 1, 1, 1, 1},  // VAE-style 3x3 same
-      {2, 4, 8, 8, 6, 2, 2, 2, 2, 0, 0},  // DiT patch embedding
-      {1, 5, 9, 6, 3, 3, 2, 2, 1, 0, 1},  // uneven everything
-      {2, 8, 6, 5, 16, 1, 1, 1, 1, 0, 0}, // 1x1 channel mix
-      {1, 2, 4, 4, 3, 5, 5, 1, 1, 2, 2},  // kernel wider than the image
-  };
   uint32_t seed = 200;
-  for (const ConvShape &c : cases)
+  for (const ConvShape &c : kConvCases)
     for (bool bias : {false, true}) {
       SCOPED_TRACE(::testing::Message()
                    << "N=" << c.N << " C=" << c.C << " H=" << c.H
@@ -333,9 +373,107 @@ struct AttentionCase {
   float lo = -3.0f, hi = 3.0f; // q's range: peaked rows at the ends
 };
 
-void runAttention(Backend &be, const AttentionCase &c, uint32_t seed) {
-  SCOPED_TRACE(::testing::Message() << "B=" << c.B << " Tq=" << c.Tq << " Tk="
-                                    << c.Tk << " H=" << c.H << " Dh=" << c.Dh);
+// The tolerance for attention in bf16/f16 (the CUDA backend's tensor-core
+// kernel). There q, k and v are rounded to that type (to nearest, ties to
+// even); scores, the softmax's max and sums, and o are computed in f32; and
+// each probability p_j = exp(s_j - m) (m: the running max, so p_j <= 1) is
+// rounded to the same type before P V, while the row sum l adds the
+// unrounded p_j. Against the double reference on the rounded q, k, v, the
+// only error beyond f32 arithmetic is then the rounding of P: with unit
+// roundoff u (bf16: 8 significant bits, u = 2^-8; f16: 11, u = 2^-11) and,
+// for f16, an absolute error of up to eta = 2^-25 (half its smallest
+// subnormal) on the smallest p_j,
+//   |o - ref| = |sum_j (p~_j - p_j) v_j| / l
+//            <= (u sum_j p_j |v_j| + Tk eta max|v|) / l
+//            <= (u + Tk eta) max|v|,
+// as l = sum_j p_j >= 1 (the max key counts exp(0)). A tile whose p_j were
+// taken against an earlier, smaller max is later scaled by exp(m_t - m) <=
+// 1, which keeps the bound; merging blocks (attentionBlock) forms convex
+// combinations of the blocks' outputs, so it holds after every merge. lse
+// sums the unrounded p_j in f32 and keeps the f32 tolerance. f32 arithmetic
+// (scores, exp, sums) adds the f32 tests' kF32.rel * max|ref|. The kernel's
+// arithmetic emulated on the CPU stays under 30% of the bound at these
+// tests' shapes, and unrounded inputs exceed it 1.4 to 11 times
+// (AttentionLowPrecisionBound).
+
+/// x rounded to bf16 (else f16), to nearest, ties to even; f16 below 2^-14
+/// to its subnormal spacing 2^-24. No overflow handling: the tests' values
+/// are small.
+float roundTo(float x, GemmPrecision p) {
+  if (p == GemmPrecision::BF16) {
+    uint32_t u;
+    std::memcpy(&u, &x, 4);
+    if ((u & 0x7f800000u) != 0x7f800000u)
+      u = (u + 0x7fffu + ((u >> 16) & 1u)) & 0xffff0000u;
+    std::memcpy(&x, &u, 4);
+    return x;
+  }
+  if (std::fabs(x) < std::ldexp(1.0, -14))
+    return float(std::ldexp(std::nearbyint(std::ldexp(double(x), 24)), -24));
+  int e;
+  const double m = std::frexp(double(x), &e); // x = m 2^e, 0.5 <= |m| < 1
+  return float(std::ldexp(std::nearbyint(std::ldexp(m, 11)), e - 11));
+}
+
+Vec roundedTo(Vec v, GemmPrecision p) {
+  if (p != GemmPrecision::F32)
+    for (float &x : v)
+      x = roundTo(x, p);
+  return v;
+}
+
+double maxAbs(const Vec &v) {
+  double m = 0.0;
+  for (float x : v)
+    m = std::max(m, double(std::fabs(x)));
+  return m;
+}
+
+/// The bound above on |o - ref| for inputs rounded to p (not F32).
+double lowPrecisionBound(GemmPrecision p, int64_t Tk, double maxAbsV,
+                         double maxAbsRef) {
+  const bool bf16 = p == GemmPrecision::BF16;
+  const double u = std::ldexp(1.0, bf16 ? -8 : -11);
+  const double eta = bf16 ? 0.0 : std::ldexp(1.0, -25);
+  return (u + double(Tk) * eta) * maxAbsV + kF32.rel * maxAbsRef;
+}
+
+/// Expects |got - ref| <= absTol everywhere (NaN fails).
+void expectWithin(const RefVec &ref, const Vec &got, double absTol) {
+  double maxMag = 0.0;
+  for (double r : ref)
+    maxMag = std::max(maxMag, std::fabs(r));
+  expectClose(ref, got, absTol / std::max(maxMag, 1e-30));
+}
+
+/// o against the double reference: on q, k, v as given with the f32
+/// tolerance when `rounding` is F32, else on q, k, v rounded to it with the
+/// bound above.
+void expectAttentionClose(const Vec &q, const Vec &k, const Vec &v,
+                          const AttentionCase &c, float scale,
+                          GemmPrecision rounding, const Vec &got) {
+  if (rounding == GemmPrecision::F32) {
+    expectClose(refAttention(q, k, v, c.B, c.Tq, c.Tk, c.H, c.Dh, scale), got);
+    return;
+  }
+  const Vec vr = roundedTo(v, rounding);
+  const RefVec want =
+      refAttention(roundedTo(q, rounding), roundedTo(k, rounding), vr, c.B,
+                   c.Tq, c.Tk, c.H, c.Dh, scale);
+  double maxRef = 0.0;
+  for (double r : want)
+    maxRef = std::max(maxRef, std::fabs(r));
+  expectWithin(want, got,
+               lowPrecisionBound(rounding, c.Tk, maxAbs(vr), maxRef));
+}
+
+/// `rounding`: the precision the backend's attention rounds q, k, v and the
+/// probabilities to (F32: none).
+void runAttention(Backend &be, const AttentionCase &c, uint32_t seed,
+                  GemmPrecision rounding = GemmPrecision::F32) {
+  SCOPED_TRACE(::testing::Message()
+               << "B=" << c.B << " Tq=" << c.Tq << " Tk=" << c.Tk << " H="
+               << c.H << " Dh=" << c.Dh << " rounding=" << int(rounding));
   const int64_t ld = c.H * c.Dh;
   Vec q = randomVec(size_t(c.B * c.Tq * ld), seed, c.lo, c.hi);
   Vec k = randomVec(size_t(c.B * c.Tk * ld), seed + 1, c.lo, c.hi);
@@ -349,8 +487,7 @@ void runAttention(Backend &be, const AttentionCase &c, uint32_t seed) {
   dout.upload(Vec(q.size(), std::numeric_limits<float>::quiet_NaN()));
   be.attention(dq.f(), dk.f(), dv.f(), dout.f(), c.B, c.Tq, c.Tk, c.H, c.Dh,
                scale);
-  expectClose(refAttention(q, k, v, c.B, c.Tq, c.Tk, c.H, c.Dh, scale),
-              dout.read());
+  expectAttentionClose(q, k, v, c, scale, rounding, dout.read());
 }
 
 TEST_P(Conformance, Attention) {
@@ -400,16 +537,20 @@ Vec keyBlock(const Vec &x, int64_t B, int64_t Tk, int64_t ld, int64_t k0,
 /// o against the double reference and attention() over all keys, lse
 /// against the reference log-sum-exp. o and lse start as NaN, so the first
 /// block must overwrite them. `adjustKeys` may reshape the random keys.
-void runAttentionBlocks(
-    Backend &be, const AttentionCase &c, const std::vector<int64_t> &sizes,
-    const std::vector<int> &order, uint32_t seed,
-    const std::function<void(Vec &)> &adjustKeys = nullptr) {
+/// `rounding` as for runAttention; below f32, o is checked against the
+/// reference with the bound above and against attention() with twice it.
+void runAttentionBlocks(Backend &be, const AttentionCase &c,
+                        const std::vector<int64_t> &sizes,
+                        const std::vector<int> &order, uint32_t seed,
+                        const std::function<void(Vec &)> &adjustKeys = nullptr,
+                        GemmPrecision rounding = GemmPrecision::F32) {
   ::testing::Message blocks;
   for (int i : order)
     blocks << " " << sizes[size_t(i)];
   SCOPED_TRACE(::testing::Message()
                << "B=" << c.B << " Tq=" << c.Tq << " Tk=" << c.Tk
-               << " H=" << c.H << " Dh=" << c.Dh << " blocks fed:" << blocks);
+               << " H=" << c.H << " Dh=" << c.Dh << " blocks fed:" << blocks
+               << " rounding=" << int(rounding));
   ASSERT_EQ(std::accumulate(sizes.begin(), sizes.end(), int64_t(0)), c.Tk);
   ASSERT_EQ(order.size(), sizes.size());
   const int64_t ld = c.H * c.Dh;
@@ -452,15 +593,22 @@ void runAttentionBlocks(
 
   {
     SCOPED_TRACE("o against the reference");
-    expectClose(refAttention(q, k, v, c.B, c.Tq, c.Tk, c.H, c.Dh, scale), got);
+    expectAttentionClose(q, k, v, c, scale, rounding, got);
   }
   {
     SCOPED_TRACE("o against attention()");
-    expectClose(RefVec(whole.begin(), whole.end()), got);
+    if (rounding == GemmPrecision::F32)
+      expectClose(RefVec(whole.begin(), whole.end()), got);
+    else
+      expectWithin(RefVec(whole.begin(), whole.end()), got,
+                   2 * lowPrecisionBound(rounding, c.Tk,
+                                         maxAbs(roundedTo(v, rounding)),
+                                         maxAbs(whole)));
   }
   {
     SCOPED_TRACE("lse against the reference");
-    expectClose(refAttentionLse(q, k, c.B, c.Tq, c.Tk, c.H, c.Dh, scale),
+    expectClose(refAttentionLse(roundedTo(q, rounding), roundedTo(k, rounding),
+                                c.B, c.Tq, c.Tk, c.H, c.Dh, scale),
                 dlse.read());
   }
 }
@@ -542,6 +690,205 @@ TEST_P(Conformance, AttentionBlockEmptyBlocks) {
   // state (o = 0, lse = -inf) that the next block starts from.
   runAttentionBlocks(be(), {2, 6, 9, 2, 8}, {0, 4, 5}, {0, 2, 1}, 1500);
   runAttentionBlocks(be(), {2, 6, 9, 2, 8}, {4, 0, 5}, {2, 1, 0}, 1503);
+}
+
+//===----------------------------------------------------------------------===//
+// attention and attentionBlock with bf16/f16 GEMMs (tensor cores on CUDA)
+//===----------------------------------------------------------------------===//
+
+constexpr GemmPrecision kPrecisions[] = {
+    GemmPrecision::F32, GemmPrecision::BF16, GemmPrecision::F16};
+
+// Against the bound derived above where the backend rounds (CUDA), the f32
+// tolerance elsewhere (CPU backends keep f32 attention whatever the GEMM
+// precision; f32 CUDA runs; heads wider than 128 fall back to the f32
+// kernel). DiT's and Flux's head widths (72, 64, 128), padded widths
+// (40, 16, 4), Tq != Tk, key counts that end in a partial tile of 64, one
+// key, B = 2, several heads, and logits large enough to need the running max.
+TEST_P(Conformance, AttentionLowPrecision) {
+  const AttentionCase cases[] = {
+      {2, 70, 150, 3, 64},          {2, 100, 70, 2, 72}, {1, 64, 129, 4, 128},
+      {1, 130, 64, 2, 40},          {2, 5, 1, 3, 16},    {1, 20, 70, 2, 200},
+      {1, 9, 40, 2, 4, 4.0f, 6.0f},
+  };
+  for (GemmPrecision p : kPrecisions) {
+    std::unique_ptr<Backend> lp = backendWith(p);
+    uint32_t seed = 1600;
+    for (const AttentionCase &c : cases)
+      runAttention(*lp, c, seed += 3, attentionRounding(p, c.Dh));
+  }
+}
+
+TEST_P(Conformance, AttentionBlockLowPrecision) {
+  struct Case {
+    AttentionCase shape;
+    std::vector<int64_t> sizes;
+    std::vector<int> order;
+  } cases[] = {
+      {{2, 70, 150, 3, 72}, {50, 64, 36}, {2, 0, 1}},
+      {{1, 40, 200, 2, 128}, {64, 1, 135}, {1, 2, 0}},
+      {{2, 33, 65, 3, 64}, {65}, {0}},
+      {{2, 6, 9, 2, 8}, {0, 4, 5}, {0, 2, 1}},
+  };
+  for (GemmPrecision p : kPrecisions) {
+    std::unique_ptr<Backend> lp = backendWith(p);
+    uint32_t seed = 1700;
+    for (const Case &c : cases)
+      runAttentionBlocks(*lp, c.shape, c.sizes, c.order, seed += 3, nullptr,
+                         attentionRounding(p, c.shape.Dh));
+  }
+}
+
+/// Sets an environment variable for a scope, restoring the old value.
+class ScopedEnv {
+public:
+  ScopedEnv(const char *name, const char *value) : name_(name) {
+    const char *old = std::getenv(name);
+    had_ = old != nullptr;
+    if (had_)
+      old_ = old;
+    ::setenv(name, value, 1);
+  }
+  ~ScopedEnv() {
+    if (had_)
+      ::setenv(name_, old_.c_str(), 1);
+    else
+      ::unsetenv(name_);
+  }
+  ScopedEnv(const ScopedEnv &) = delete;
+  ScopedEnv &operator=(const ScopedEnv &) = delete;
+
+private:
+  const char *name_;
+  bool had_;
+  std::string old_;
+};
+
+// FRESCO_CUDA_ATTENTION=f32 keeps bf16/f16 runs on the f32 kernel: the f32
+// tolerance, which the tensor-core kernel misses by far. Other values throw.
+TEST_P(Conformance, AttentionLowPrecisionForcedF32) {
+  ScopedEnv env("FRESCO_CUDA_ATTENTION", "f32");
+  for (GemmPrecision p : {GemmPrecision::BF16, GemmPrecision::F16}) {
+    std::unique_ptr<Backend> lp = backendWith(p);
+    ASSERT_EQ(attentionRounding(p, 72), GemmPrecision::F32);
+    runAttention(*lp, {2, 100, 70, 2, 72}, 1800);
+    runAttentionBlocks(*lp, {1, 40, 200, 2, 128}, {64, 1, 135}, {1, 2, 0},
+                       1803);
+  }
+  if (GetParam() == "cuda") {
+    ScopedEnv bad("FRESCO_CUDA_ATTENTION", "fast");
+    std::unique_ptr<Backend> lp = backendWith(GemmPrecision::BF16);
+    Buffer x(*lp, 8);
+    EXPECT_THROW(lp->attention(x.f(), x.f(), x.f(), x.f(), 1, 2, 2, 1, 4, 1.0f),
+                 Error);
+  }
+}
+
+//===----------------------------------------------------------------------===//
+// The low-precision bound can fail
+//===----------------------------------------------------------------------===//
+
+enum class EmulatedFault { None, InputsNotRounded, PadKeysCounted, NoRescale };
+
+/// The tensor-core kernel's arithmetic on the CPU in f32: q, k, v rounded
+/// to p, keys in tiles of 64, online softmax, P rounded to p before P V,
+/// l summing the unrounded P; or with one of the faults a kernel could have.
+Vec emulateLowPrecisionAttention(const Vec &q, const Vec &k, const Vec &v,
+                                 const AttentionCase &c, float scale,
+                                 GemmPrecision p, EmulatedFault fault) {
+  const GemmPrecision in =
+      fault == EmulatedFault::InputsNotRounded ? GemmPrecision::F32 : p;
+  const Vec qr = roundedTo(q, in), kr = roundedTo(k, in), vr = roundedTo(v, in);
+  const int64_t ld = c.H * c.Dh, tile = 64;
+  Vec o(q.size());
+  std::vector<float> s(static_cast<size_t>(tile)),
+      acc(static_cast<size_t>(c.Dh));
+  for (int64_t b = 0; b < c.B; ++b)
+    for (int64_t h = 0; h < c.H; ++h)
+      for (int64_t i = 0; i < c.Tq; ++i) {
+        const float *qi = &qr[size_t((b * c.Tq + i) * ld + h * c.Dh)];
+        float m = -INFINITY, l = 0.0f;
+        std::fill(acc.begin(), acc.end(), 0.0f);
+        for (int64_t k0 = 0; k0 < c.Tk; k0 += tile) {
+          const int64_t valid = std::min(tile, c.Tk - k0);
+          // Without the mask, the tile's zero padding scores as keys.
+          const int64_t n =
+              fault == EmulatedFault::PadKeysCounted ? tile : valid;
+          float mx = -INFINITY;
+          for (int64_t j = 0; j < n; ++j) {
+            float dot = 0.0f;
+            if (j < valid)
+              for (int64_t d = 0; d < c.Dh; ++d)
+                dot +=
+                    qi[d] * kr[size_t((b * c.Tk + k0 + j) * ld + h * c.Dh + d)];
+            s[size_t(j)] = dot * scale;
+            mx = std::max(mx, s[size_t(j)]);
+          }
+          const float mNew = std::max(m, mx);
+          const float corr = fault == EmulatedFault::NoRescale && m > -INFINITY
+                                 ? 1.0f
+                                 : std::exp(m - mNew);
+          l *= corr;
+          for (float &a : acc)
+            a *= corr;
+          for (int64_t j = 0; j < n; ++j) {
+            const float pj = std::exp(s[size_t(j)] - mNew);
+            l += pj;
+            if (j >= valid)
+              continue; // V's padding is zero
+            const float pr = roundTo(pj, p);
+            const float *vj = &vr[size_t((b * c.Tk + k0 + j) * ld + h * c.Dh)];
+            for (int64_t d = 0; d < c.Dh; ++d)
+              acc[size_t(d)] += pr * vj[d];
+          }
+          m = mNew;
+        }
+        for (int64_t d = 0; d < c.Dh; ++d)
+          o[size_t((b * c.Tq + i) * ld + h * c.Dh + d)] = acc[size_t(d)] / l;
+      }
+  return o;
+}
+
+// The faithful emulation meets the bound (it is not too tight for what the
+// kernel computes); kernels that skipped the input rounding, counted the
+// padding of the last tile or forgot to rescale do not (the test can
+// tell). Runs everywhere: no device needed.
+TEST(AttentionLowPrecisionBound, SeparatesTheKernelFromFaultyOnes) {
+  const AttentionCase c{2, 40, 150, 2, 72};
+  const int64_t ld = c.H * c.Dh;
+  const Vec q = randomVec(size_t(c.B * c.Tq * ld), 1900, c.lo, c.hi);
+  const Vec k = randomVec(size_t(c.B * c.Tk * ld), 1901, c.lo, c.hi);
+  const Vec v = randomVec(size_t(c.B * c.Tk * ld), 1902);
+  const float scale = float(1.0 / std::sqrt(double(c.Dh)));
+  for (GemmPrecision p : {GemmPrecision::BF16, GemmPrecision::F16}) {
+    SCOPED_TRACE(p == GemmPrecision::BF16 ? "bf16" : "f16");
+    const RefVec want =
+        refAttention(roundedTo(q, p), roundedTo(k, p), roundedTo(v, p), c.B,
+                     c.Tq, c.Tk, c.H, c.Dh, scale);
+    double maxRef = 0.0;
+    for (double r : want)
+      maxRef = std::max(maxRef, std::fabs(r));
+    const double bound =
+        lowPrecisionBound(p, c.Tk, maxAbs(roundedTo(v, p)), maxRef);
+    auto worst = [&](EmulatedFault f) {
+      const Vec got = emulateLowPrecisionAttention(q, k, v, c, scale, p, f);
+      double e = 0.0;
+      for (size_t i = 0; i < want.size(); ++i)
+        e = std::max(e, std::fabs(double(got[i]) - want[i]));
+      return e;
+    };
+    const double exact = worst(EmulatedFault::None);
+    const double unrounded = worst(EmulatedFault::InputsNotRounded);
+    const double padded = worst(EmulatedFault::PadKeysCounted);
+    const double stale = worst(EmulatedFault::NoRescale);
+    std::printf("bound %.3g: kernel %.3g, unrounded inputs %.3g, padding "
+                "counted %.3g, no rescale %.3g\n",
+                bound, exact, unrounded, padded, stale);
+    EXPECT_LE(exact, bound);
+    EXPECT_GT(unrounded, bound);
+    EXPECT_GT(padded, bound);
+    EXPECT_GT(stale, bound);
+  }
 }
 
 //===----------------------------------------------------------------------===//
@@ -827,6 +1174,116 @@ INSTANTIATE_TEST_SUITE_P(Backends, Conformance,
                            std::string name = i.param;
                            std::replace(name.begin(), name.end(), '-', '_');
                            return name;
+                         });
+
+//===----------------------------------------------------------------------===//
+// conv2d on the CUDA backend: cuDNN against im2col + GEMM (FRESCO_CUDNN=0)
+//===----------------------------------------------------------------------===//
+
+/// Runs on the CUDA backend only (skipped, saying why, without a GPU).
+class CudnnConv2d : public Conformance {};
+
+#ifdef FRESCO_HAVE_CUDA
+/// A CUDA backend created with FRESCO_CUDNN=0: conv2d as im2col + GEMM.
+std::unique_ptr<Backend> createIm2colCudaBackend() {
+  const char *old = std::getenv("FRESCO_CUDNN");
+  const std::string saved = old ? old : "";
+  const bool had = old != nullptr;
+  setenv("FRESCO_CUDNN", "0", 1);
+  auto restore = [&] {
+    if (had)
+      setenv("FRESCO_CUDNN", saved.c_str(), 1);
+    else
+      unsetenv("FRESCO_CUDNN");
+  };
+  std::unique_ptr<Backend> be;
+  try {
+    be = createCudaBackend(0);
+  } catch (...) {
+    restore();
+    throw;
+  }
+  restore();
+  return be;
+}
+#endif
+
+TEST_P(CudnnConv2d, MatchesIm2colGemm) {
+#ifdef FRESCO_HAVE_CUDA
+  std::string why;
+  if (!cuda::cudnnAvailable(&why))
+    GTEST_SKIP() << "cuDNN unavailable: " << why;
+  const char *env = std::getenv("FRESCO_CUDNN");
+  if (env && std::strcmp(env, "0") == 0)
+    GTEST_SKIP() << "FRESCO_CUDNN=0 is set";
+  std::unique_ptr<Backend> im2col = createIm2colCudaBackend();
+  uint32_t seed = 1200;
+  for (const ConvShape &c : kConvCases)
+    for (bool bias : {false, true}) {
+      SCOPED_TRACE(::testing::Message()
+                   << "N=" << c.N << " C=" << c.C << " H=" << c.H
+                   << " W=" << c.W << " O=" << c.O << " K=" << c.KH << "x"
+                   << c.KW << " bias=" << bias);
+      Vec x = randomVec(size_t(c.N * c.C * c.H * c.W), seed++);
+      Vec w = randomVec(size_t(c.O * c.C * c.KH * c.KW), seed++);
+      Vec b = randomVec(size_t(c.O), seed++);
+      RefVec ref = refConv2d(x, w, bias ? b.data() : nullptr, c);
+      auto run = [&](Backend &be) {
+        Buffer dx(be, x.size()), dw(be, w.size()), db(be, b.size());
+        Buffer dy(be, ref.size());
+        dx.upload(x);
+        dw.upload(w);
+        db.upload(b);
+        dy.upload(Vec(ref.size(), std::numeric_limits<float>::quiet_NaN()));
+        be.conv2d(dx.f(), dw.f(), bias ? db.f() : nullptr, dy.f(), c.N, c.C,
+                  c.H, c.W, c.O, c.KH, c.KW, c.sH, c.sW, c.pH, c.pW);
+        return dy.read();
+      };
+      Vec viaCudnn = run(be()), viaGemm = run(*im2col);
+      expectClose(ref, viaCudnn);
+      expectClose(ref, viaGemm);
+      expectClose(RefVec(viaGemm.begin(), viaGemm.end()), viaCudnn);
+    }
+  // Every shape set up on cuDNN (a fallback names its reason on stderr);
+  // none on the FRESCO_CUDNN=0 backend.
+  CudnnConvCounts counts = cudnnConvCounts(be());
+  EXPECT_EQ(counts.onCudnn, int(std::size(kConvCases)));
+  EXPECT_EQ(counts.fallenBack, 0);
+  EXPECT_EQ(cudnnConvCounts(*im2col).onCudnn, 0);
+  EXPECT_EQ(cudnnConvCounts(*im2col).fallenBack, 0);
+
+  // In a CUDA graph, after the call that set the shape up: only
+  // cudnnConvolutionForward (and the bias fill) is recorded. With
+  // FRESCO_CUDA_SYNC=1 the backend records nothing.
+  const ConvShape &c = kConvCases[6]; // the VAE's mid-block 3x3
+  Vec x = randomVec(size_t(c.N * c.C * c.H * c.W), 1300);
+  Vec w = randomVec(size_t(c.O * c.C * c.KH * c.KW), 1301);
+  Vec b = randomVec(size_t(c.O), 1302);
+  RefVec ref = refConv2d(x, w, b.data(), c);
+  auto dx = in(x), dw = in(w), db = in(b);
+  auto dy = out(ref.size());
+  auto conv = [&] {
+    be().conv2d(dx->f(), dw->f(), db->f(), dy->f(), c.N, c.C, c.H, c.W, c.O,
+                c.KH, c.KW, c.sH, c.sW, c.pH, c.pW);
+  };
+  conv();
+  be().synchronize();
+  std::unique_ptr<Recording> graph = be().record(conv);
+  const char *sync = std::getenv("FRESCO_CUDA_SYNC");
+  if (!graph) {
+    EXPECT_TRUE(sync && *sync && std::strcmp(sync, "0") != 0)
+        << "conv2d on cuDNN could not be captured as a CUDA graph";
+    return;
+  }
+  dy->upload(Vec(ref.size(), std::numeric_limits<float>::quiet_NaN()));
+  graph->replay();
+  expectClose(ref, dy->read());
+#endif
+}
+
+INSTANTIATE_TEST_SUITE_P(Cuda, CudnnConv2d, ::testing::Values("cuda"),
+                         [](const ::testing::TestParamInfo<std::string> &i) {
+                           return i.param;
                          });
 
 } // namespace

@@ -15,8 +15,9 @@
 //
 // The head width is a template parameter in chunks of 32 columns (DC), so
 // that the accumulators stay in registers: DiT heads (64, 72) use 2 and 3,
-// the VAE's single 512-wide head 16. f32 FMAs throughout; a tensor-core
-// (tf32/bf16) version is future work.
+// the VAE's single 512-wide head 16. f32 FMAs throughout: f32 runs use
+// this kernel; bf16/f16 runs use the tensor-core one (AttentionTC.cu) for
+// heads up to 128 wide.
 //
 // attentionBlock (one block of ring attention) is the same kernel with the
 // row's log-sum-exp m + log(l) written at the end and, when merging, the
@@ -27,9 +28,6 @@
 //===----------------------------------------------------------------------===//
 #include "runtime/backends/cuda/CudaKernels.h"
 #include "runtime/backends/cuda/CudaUtil.cuh"
-
-#include <mutex>
-#include <set>
 
 #include <cmath>
 
@@ -199,22 +197,8 @@ void launch(const float *q, const float *k, const float *v, float *o,
             float *lse, int64_t B, int64_t Tq, int64_t Tk, int64_t H,
             int64_t Dh, float scale, cudaStream_t s) {
   using G = Geometry<DC, R>;
-  // Above 48 KiB a kernel must opt in to more shared memory, once per
-  // instantiation and device (the attribute is per device).
-  static std::mutex mutex;
-  static std::set<int> configured;
-  int device = 0;
-  checkCuda(cudaGetDevice(&device), "attention (cudaGetDevice)");
-  {
-    std::lock_guard<std::mutex> lock(mutex);
-    if (!configured.count(device)) {
-      checkCuda(cudaFuncSetAttribute(
-                    attentionKernel<DC, R, M>,
-                    cudaFuncAttributeMaxDynamicSharedMemorySize, int(G::bytes)),
-                "attention (shared memory limit)");
-      configured.insert(device);
-    }
-  }
+  allowSharedMemory(attentionKernel<DC, R, M>, G::bytes,
+                    "attention (shared memory limit)");
   const dim3 grid(unsigned((Tq + G::RB - 1) / G::RB), unsigned(H), unsigned(B));
   const int Dh4 = int((Dh + 3) / 4 * 4);
   attentionKernel<DC, R, M><<<grid, kWarps * 32, G::bytes, s>>>(

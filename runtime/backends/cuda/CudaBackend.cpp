@@ -9,10 +9,11 @@
 // GELU / GELU_BIAS. One heuristic query per distinct problem (shape,
 // transposes, pointer alignments, bias, GELU), cached:
 // a plan binds fixed shapes, so after the first run no GEMM asks again.
-// conv2d is im2col into a scratch band + one GEMM per image and band; its
+// conv2d runs on cuDNN (Cudnn.h; FRESCO_CUDNN=0 turns it off) and falls
+// back to im2col into a scratch band + one GEMM per image and band. Its
 // bias runs along the GEMM's columns (NCHW puts channels there), which the
 // epilogue cannot broadcast, so the output is pre-filled with the bias and
-// the GEMM accumulates onto it (beta = 1).
+// the GEMM or cuDNN accumulates onto it (beta = 1).
 //
 // libcublasLt (540 MB) is loaded with dlopen when the first CUDA backend is
 // created, not linked: linked, it costs every fresco-run process about
@@ -21,6 +22,8 @@
 //===----------------------------------------------------------------------===//
 #include "runtime/backends/cuda/CudaBackend.h"
 #include "runtime/backends/cuda/CudaKernels.h"
+#include "runtime/backends/cuda/Cudnn.h"
+#include "runtime/core/DynamicLibrary.h"
 #include "runtime/core/Error.h"
 
 #include <cublasLt.h>
@@ -99,23 +102,17 @@ const LtApi &lt() {
     LtApi a;
     // The library found at configure time first, then the loader's search
     // path (LD_LIBRARY_PATH, e.g. PyTorch's nvidia/cublas/lib).
-    const char *candidates[] = {
+    std::string tried;
+    void *lib = openFirstLibrary(
+        {
 #ifdef FRESCO_CUBLASLT_PATH
-        FRESCO_CUBLASLT_PATH,
+            FRESCO_CUBLASLT_PATH,
 #endif
 #ifdef FRESCO_CUBLASLT_SONAME
-        FRESCO_CUBLASLT_SONAME,
+            FRESCO_CUBLASLT_SONAME,
 #endif
-        "libcublasLt.so"};
-    void *lib = nullptr;
-    std::string tried;
-    for (const char *c : candidates) {
-      lib = dlopen(c, RTLD_NOW | RTLD_LOCAL);
-      if (lib)
-        break;
-      const char *why = dlerror();
-      tried += std::string(tried.empty() ? "" : "; ") + (why ? why : c);
-    }
+            "libcublasLt.so"},
+        tried);
     if (!lib) {
       error = "cannot load cuBLASLt (" + tried + ")";
       return a;
@@ -197,12 +194,22 @@ public:
     computeType_ = tf32 && *tf32 && std::strcmp(tf32, "0") != 0
                        ? CUBLAS_COMPUTE_32F_FAST_TF32
                        : CUBLAS_COMPUTE_32F;
+    // Read per backend (not once per process) so that tests can compare
+    // the two conv2d paths; the library loads on the first conv2d.
+    const char *cudnn = std::getenv("FRESCO_CUDNN");
+    if (!cudnn || std::strcmp(cudnn, "0") != 0)
+      cudnn_ = std::make_unique<cuda::CudnnConv>(
+          device, stream_, computeType_ == CUBLAS_COMPUTE_32F_FAST_TF32);
   }
 
   ~CudaBackend() override {
     // Errors are ignored here: a destructor cannot report them, and after
     // a device fault every call fails anyway.
     cudaStreamSynchronize(stream_);
+    cudnn_.reset();
+    cudaFree(convWorkspace_);
+    for (void *p : retiredConvWorkspaces_)
+      cudaFree(p);
     const LtApi &api = lt();
     for (auto &[key, p] : plans_) {
       api.cublasLtMatrixLayoutDestroy(p.a);
@@ -229,6 +236,11 @@ public:
   std::string name() const override { return "cuda"; }
   cudaStream_t stream() const { return stream_; }
   int device() const { return device_; }
+  CudnnConvCounts cudnnCounts() const {
+    if (!cudnn_)
+      return {};
+    return {cudnn_->shapesOnCudnn(), cudnn_->shapesFallenBack()};
+  }
 
   /// A CUDA graph captured from the stream. Replays leave the embedding
   /// check pending as the recorded calls did.
@@ -424,6 +436,9 @@ public:
           "conv2d (empty reduction)");
     if (Q == 0)
       return;
+    if (convOnCudnn({N, C, H, W, O, KH, KW, strideH, strideW, padH, padW}, x, w,
+                    y, /*accumulate=*/b != nullptr))
+      return;
     // A 1x1 stride-1 unpadded conv reads the image itself as its patches.
     const bool direct = KH == 1 && KW == 1 && strideH == 1 && strideW == 1 &&
                         padH == 0 && padW == 0;
@@ -487,14 +502,31 @@ public:
   void attention(const float *q, const float *k, const float *v, float *o,
                  int64_t B, int64_t Tq, int64_t Tk, int64_t H, int64_t Dh,
                  float scale) override {
-    cuda::attention(q, k, v, o, B, Tq, Tk, H, Dh, scale, stream_);
+    if (tensorCoreAttention(Dh))
+      cuda::attentionTensorCore(q, k, v, o, B, Tq, Tk, H, Dh, scale,
+                                precision_ == GemmPrecision::BF16, stream_);
+    else
+      cuda::attention(q, k, v, o, B, Tq, Tk, H, Dh, scale, stream_);
   }
 
   void attentionBlock(const float *q, const float *k, const float *v, float *o,
                       float *lse, int64_t B, int64_t Tq, int64_t Tk, int64_t H,
                       int64_t Dh, float scale, bool first) override {
-    cuda::attentionBlock(q, k, v, o, lse, B, Tq, Tk, H, Dh, scale, first,
-                         stream_);
+    if (tensorCoreAttention(Dh))
+      cuda::attentionBlockTensorCore(q, k, v, o, lse, B, Tq, Tk, H, Dh, scale,
+                                     first, precision_ == GemmPrecision::BF16,
+                                     stream_);
+    else
+      cuda::attentionBlock(q, k, v, o, lse, B, Tq, Tk, H, Dh, scale, first,
+                           stream_);
+  }
+
+  /// Runs with bf16/f16 GEMMs take attention to tensor cores in the same
+  /// precision, unless the head is too wide or FRESCO_CUDA_ATTENTION=f32.
+  bool tensorCoreAttention(int64_t Dh) const {
+    return precision_ != GemmPrecision::F32 &&
+           cuda::attentionTensorCoreSupported(Dh) &&
+           cuda::attentionTensorCoreAllowed();
   }
 
   void unary(UnaryKind kind, const float *x, float *y, int64_t n) override {
@@ -565,6 +597,49 @@ private:
   static constexpr size_t kWorkspaceBytes = 32u << 20;
   /// im2col bands hold at most this many floats (256 MiB).
   static constexpr int64_t kScratchFloats = int64_t(64) << 20;
+
+  /// conv2d through cuDNN onto y (holding the bias when `accumulate`);
+  /// false when this call takes im2col + GEMM instead.
+  bool convOnCudnn(const cuda::ConvDims &d, const float *x, const float *w,
+                   float *y, bool accumulate) {
+    if (!cudnn_) // FRESCO_CUDNN=0
+      return false;
+    // cuDNN may refuse pointers below 16-byte alignment (a slice, say);
+    // allocate()'s and the arena's are aligned.
+    if (alignmentOf(x) < 16 || alignmentOf(w) < 16 || alignmentOf(y) < 16)
+      return false;
+    const cuda::ConvSetup *setup = cudnn_->find(d);
+    if (!setup) {
+      // Set-up (descriptors, heuristics, the workspace's cudaMalloc) cannot
+      // be captured; the warm-up run before any capture makes it.
+      if (capturing())
+        return false;
+      setup = &cudnn_->prepare(d);
+    }
+    if (!setup->ok)
+      return false;
+    // Grows on a shape's first call only, which is outside capture.
+    if (setup->workspaceBytes > convWorkspaceBytes_) {
+      // A recorded graph may still point at the old buffer: keep it until
+      // the backend goes.
+      if (convWorkspace_)
+        retiredConvWorkspaces_.push_back(convWorkspace_);
+      convWorkspace_ = nullptr;
+      convWorkspaceBytes_ = 0;
+      convWorkspace_ = allocate(setup->workspaceBytes);
+      convWorkspaceBytes_ = setup->workspaceBytes;
+    }
+    cudnn_->forward(d, x, w, y, accumulate, convWorkspace_,
+                    convWorkspaceBytes_);
+    cuda::checkLaunch("conv2d (cuDNN)", stream_);
+    return true;
+  }
+
+  bool capturing() const {
+    cudaStreamCaptureStatus status = cudaStreamCaptureStatusNone;
+    return cudaStreamIsCapturing(stream_, &status) == cudaSuccess &&
+           status != cudaStreamCaptureStatusNone;
+  }
 
   float *scratch(size_t floats) {
     if (floats > scratchFloats_) {
@@ -830,6 +905,10 @@ private:
   int device_;
   cudaStream_t stream_ = nullptr;
   cublasLtHandle_t lt_ = nullptr;
+  std::unique_ptr<cuda::CudnnConv> cudnn_; // null with FRESCO_CUDNN=0
+  void *convWorkspace_ = nullptr;          // cuDNN's, the largest needed
+  size_t convWorkspaceBytes_ = 0;
+  std::vector<void *> retiredConvWorkspaces_;
   cublasComputeType_t computeType_ = CUBLAS_COMPUTE_32F;
   void *workspace_ = nullptr;
   float *scratch_ = nullptr;
@@ -869,6 +948,11 @@ void *cudaBackendStream(Backend &backend) {
 int cudaBackendDevice(Backend &backend) {
   auto *cuda = dynamic_cast<CudaBackend *>(&backend);
   return cuda ? cuda->device() : -1;
+}
+
+CudnnConvCounts cudnnConvCounts(Backend &backend) {
+  auto *cuda = dynamic_cast<CudaBackend *>(&backend);
+  return cuda ? cuda->cudnnCounts() : CudnnConvCounts{};
 }
 
 bool cudaDeviceUsable(std::string *reason) {

@@ -97,6 +97,22 @@ void attentionBlock(const float *q, const float *k, const float *v, float *o,
                     float *lse, int64_t B, int64_t Tq, int64_t Tk, int64_t H,
                     int64_t Dh, float scale, bool first, cudaStream_t s);
 
+// AttentionTC.cu: the same on tensor cores, q, k, v and the probabilities
+// rounded to bf16 (else f16), f32 accumulation; for runs with bf16/f16
+// GEMMs. Head widths 1 to 128 (attentionTensorCoreSupported); the others
+// take the f32 kernels above.
+bool attentionTensorCoreSupported(int64_t Dh);
+/// False when FRESCO_CUDA_ATTENTION=f32 forces the f32 kernels (unset or
+/// "auto": true). Read at each call; any other value throws.
+bool attentionTensorCoreAllowed();
+void attentionTensorCore(const float *q, const float *k, const float *v,
+                         float *o, int64_t B, int64_t Tq, int64_t Tk, int64_t H,
+                         int64_t Dh, float scale, bool bf16, cudaStream_t s);
+void attentionBlockTensorCore(const float *q, const float *k, const float *v,
+                              float *o, float *lse, int64_t B, int64_t Tq,
+                              int64_t Tk, int64_t H, int64_t Dh, float scale,
+                              bool first, bool bf16, cudaStream_t s);
+
 } // namespace cuda
 } // namespace fresco
 

@@ -1,21 +1,47 @@
 //===- CudaUtil.cuh - Device helpers shared by the kernels ------*- CUDA
 //-*-===//
 //
-// Warp and block reductions and the launch geometry of the elementwise
-// kernels (grid-stride loops over at most kMaxBlocks blocks, so any element
-// count fits in one launch).
+// Warp and block reductions, the shared-memory opt-in of large kernels and
+// the launch geometry of the elementwise kernels (grid-stride loops over at
+// most kMaxBlocks blocks, so any element count fits in one launch).
 //
 //===----------------------------------------------------------------------===//
 #ifndef FRESCO_RUNTIME_BACKENDS_CUDA_CUDAUTIL_CUH
 #define FRESCO_RUNTIME_BACKENDS_CUDA_CUDAUTIL_CUH
 
+#include "runtime/backends/cuda/CudaKernels.h"
+
 #include <cstdint>
+#include <mutex>
+#include <set>
+#include <utility>
 
 namespace fresco {
 namespace cuda {
 
 constexpr int kThreads = 256;
 constexpr int64_t kMaxBlocks = 65536;
+
+/// Lets `kernel` use `bytes` of dynamic shared memory: above 48 KiB a
+/// kernel must opt in, once per kernel and device (the attribute is per
+/// device).
+template <typename Kernel>
+void allowSharedMemory(Kernel kernel, size_t bytes, const char *what) {
+  static std::mutex mutex;
+  static std::set<std::pair<int, const void *>> done;
+  int device = 0;
+  checkCuda(cudaGetDevice(&device), what);
+  std::pair<int, const void *> key{device,
+                                   reinterpret_cast<const void *>(kernel)};
+  std::lock_guard<std::mutex> lock(mutex);
+  if (done.count(key))
+    return;
+  checkCuda(cudaFuncSetAttribute(kernel,
+                                 cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                 int(bytes)),
+            what);
+  done.insert(key);
+}
 
 /// Blocks of kThreads for a grid-stride loop over n elements (n > 0).
 inline unsigned blocksFor(int64_t n) {

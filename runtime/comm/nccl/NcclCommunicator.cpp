@@ -12,6 +12,7 @@
 #include "runtime/comm/nccl/NcclCommunicator.h"
 #include "runtime/backends/cuda/CudaBackend.h"
 #include "runtime/comm/gloo/GlooCommunicator.h"
+#include "runtime/core/DynamicLibrary.h"
 #include "runtime/core/Error.h"
 
 #include <cuda_runtime.h>
@@ -60,15 +61,8 @@ struct NcclApi {
 const NcclApi *nccl(std::string *error) {
   static std::string why;
   static const NcclApi *api = []() -> const NcclApi * {
-    void *lib = nullptr;
     std::string tried;
-    for (const char *c : {"libnccl.so.2", "libnccl.so"}) {
-      lib = dlopen(c, RTLD_NOW | RTLD_LOCAL);
-      if (lib)
-        break;
-      const char *e = dlerror();
-      tried += std::string(tried.empty() ? "" : "; ") + (e ? e : c);
-    }
+    void *lib = openFirstLibrary({"libnccl.so.2", "libnccl.so"}, tried);
     if (!lib) {
       why = "cannot load NCCL (" + tried + ")";
       return nullptr;

@@ -29,10 +29,11 @@ std::string opName(plan::OpCode op) { return plan::EnumNameOpCode(op); }
 
 } // namespace
 
-/// Backend memory that instructions use only while they run (ring
-/// attention's key/value blocks and row statistics). They run one at a
-/// time, so one buffer, sized at bind time to the largest need and allocated
-/// on first use, serves them all.
+/// Memory that instructions use only while they run: ring attention's
+/// key/value blocks and row statistics, the collectives' staging buffers.
+/// They run one at a time, so one backend buffer and one host buffer, each
+/// sized at bind time to the largest need and allocated on first use, serve
+/// them all (per-instruction buffers cost gigabytes at Flux size).
 class ScratchArena {
 public:
   explicit ScratchArena(Backend &backend) : backend_(backend) {}
@@ -46,11 +47,19 @@ public:
       buffer_ = backend_.allocate(bytes_);
     return buffer_;
   }
+  void reserveHost(size_t bytes) { hostBytes_ = std::max(hostBytes_, bytes); }
+  uint8_t *host() {
+    if (host_.size() < hostBytes_)
+      host_.resize(hostBytes_);
+    return host_.data();
+  }
 
 private:
   Backend &backend_;
   size_t bytes_ = 0;
   void *buffer_ = nullptr;
+  size_t hostBytes_ = 0;
+  std::vector<uint8_t> host_;
 };
 
 namespace {
@@ -144,7 +153,8 @@ InstrBinder::ringAttention(Communicator &comm, const float *q, const float *k,
   std::shared_ptr<ScratchArena> arena = scratch;
   // Gloo with a device backend: the blocks go through host buffers.
   const bool direct = be.usesHostMemory() || comm.usesDeviceMemory();
-  auto host = std::make_shared<std::vector<uint8_t>>(direct ? 0 : 4 * kvBytes);
+  if (!direct)
+    scratch->reserveHost(4 * kvBytes);
   // FRESCO_RING_OVERLAP=0 waits for each exchange before the block's
   // attention: the baseline the overlap is measured against.
   const char *env = std::getenv("FRESCO_RING_OVERLAP");
@@ -168,7 +178,7 @@ InstrBinder::ringAttention(Communicator &comm, const float *q, const float *k,
       if (s + 1 < P && direct) {
         wait = c->startSendRecv(buffer[s % 2], to, next, from, 2 * kvBytes, 0);
       } else if (s + 1 < P) {
-        uint8_t *out = host->data(), *in = out + 2 * kvBytes;
+        uint8_t *out = arena->host(), *in = out + 2 * kvBytes;
         b->copyToHost(out, ck, kvBytes);
         b->copyToHost(out + kvBytes, cv, kvBytes);
         wait = c->startSendRecv(out, to, in, from, 2 * kvBytes, 0);
@@ -181,7 +191,7 @@ InstrBinder::ringAttention(Communicator &comm, const float *q, const float *k,
       if (wait)
         wait(); // rethrows a failed exchange
       if (s + 1 < P && !direct)
-        b->copyToDevice(next, host->data() + 2 * kvBytes, 2 * kvBytes);
+        b->copyToDevice(next, arena->host() + 2 * kvBytes, 2 * kvBytes);
     }
   };
 }
@@ -633,11 +643,13 @@ std::function<void()> InstrBinder::bind() {
       };
     // Device memory: the communicator works on host buffers, so the data
     // goes down, is reduced there and comes back up.
-    auto host = std::make_shared<std::vector<float>>(n);
+    scratch->reserveHost(n * sizeof(float));
+    std::shared_ptr<ScratchArena> arena = scratch;
     return [=] {
-      b->copyToHost(host->data(), src, n * sizeof(float));
-      c->allReduceSum(host->data(), n);
-      b->copyToDevice(dst, host->data(), n * sizeof(float));
+      auto *host = reinterpret_cast<float *>(arena->host());
+      b->copyToHost(host, src, n * sizeof(float));
+      c->allReduceSum(host, n);
+      b->copyToDevice(dst, host, n * sizeof(float));
     };
   }
   case plan::OpCode::AllGather: {
@@ -669,12 +681,12 @@ std::function<void()> InstrBinder::bind() {
       inner *= x.shape[d];
     if ((host || comm.usesDeviceMemory()) && dim == 0)
       return [=] { c->allGather(src, dst, bytes); };
+    std::shared_ptr<ScratchArena> arena = scratch;
     if (comm.usesDeviceMemory()) {
       // NCCL: gather into backend memory, interleave there.
-      std::shared_ptr<void> staging(be.allocate(bytes * parts),
-                                    [b](void *p) { b->release(p); });
+      scratch->reserve(bytes * parts);
       return [=] {
-        auto *blocks = static_cast<uint8_t *>(staging.get());
+        auto *blocks = static_cast<uint8_t *>(arena->get());
         c->allGather(src, blocks, bytes);
         for (int64_t p = 0; p < parts; ++p)
           b->copyStrided(blocks + p * bytes, inner,
@@ -683,33 +695,35 @@ std::function<void()> InstrBinder::bind() {
       };
     }
     if (host) {
-      auto staging = std::make_shared<std::vector<uint8_t>>(bytes * parts);
+      scratch->reserveHost(bytes * parts);
       return [=] {
-        c->allGather(src, staging->data(), bytes);
+        uint8_t *staging = arena->host();
+        c->allGather(src, staging, bytes);
         for (int64_t p = 0; p < parts; ++p)
-          b->copyStrided(staging->data() + p * bytes, inner,
+          b->copyStrided(staging + p * bytes, inner,
                          static_cast<uint8_t *>(dst) + p * inner * es,
                          parts * inner, outer, inner, es);
       };
     }
     // Device memory: gather on the host, interleave there, copy up once.
-    auto mine = std::make_shared<std::vector<uint8_t>>(bytes);
-    auto all = std::make_shared<std::vector<uint8_t>>(bytes * parts);
-    auto out =
-        std::make_shared<std::vector<uint8_t>>(dim == 0 ? 0 : bytes * parts);
+    // [mine | all | out]: this rank's block, the gathered blocks, and
+    // (for an inner dimension) their interleaving.
+    scratch->reserveHost(bytes * (1 + parts + (dim == 0 ? 0 : parts)));
     return [=] {
-      b->copyToHost(mine->data(), src, bytes);
-      c->allGather(mine->data(), all->data(), bytes);
+      uint8_t *mine = arena->host(), *all = mine + bytes,
+              *out = all + bytes * parts;
+      b->copyToHost(mine, src, bytes);
+      c->allGather(mine, all, bytes);
       if (dim == 0) {
-        b->copyToDevice(dst, all->data(), bytes * parts);
+        b->copyToDevice(dst, all, bytes * parts);
         return;
       }
       size_t row = size_t(inner) * es;
       for (int64_t p = 0; p < parts; ++p)
         for (int64_t o = 0; o < outer; ++o)
-          std::memcpy(out->data() + (size_t(o) * parts + p) * row,
-                      all->data() + p * bytes + size_t(o) * row, row);
-      b->copyToDevice(dst, out->data(), bytes * parts);
+          std::memcpy(out + (size_t(o) * parts + p) * row,
+                      all + p * bytes + size_t(o) * row, row);
+      b->copyToDevice(dst, out, bytes * parts);
     };
   }
   case plan::OpCode::AllToAll: {
@@ -767,10 +781,10 @@ std::function<void()> InstrBinder::bind() {
     if (be.usesHostMemory() || comm.usesDeviceMemory()) {
       // Both buffers in the communicator's memory: pack, exchange, unpack
       // there (NCCL queues on the backend's stream, in order).
-      std::shared_ptr<void> staging(be.allocate(2 * bytes * parts),
-                                    [b](void *p) { b->release(p); });
+      scratch->reserve(2 * bytes * parts);
+      std::shared_ptr<ScratchArena> arena = scratch;
       return [=] {
-        auto *send = static_cast<uint8_t *>(staging.get());
+        auto *send = static_cast<uint8_t *>(arena->get());
         uint8_t *recv = send + bytes * parts;
         pack(onBackend, src, send);
         c->allToAll(send, recv, bytes);
@@ -786,9 +800,10 @@ std::function<void()> InstrBinder::bind() {
                     static_cast<const uint8_t *>(s) + size_t(r * sr) * es,
                     size_t(n) * es);
     };
-    auto host = std::make_shared<std::vector<uint8_t>>(4 * bytes * parts);
+    scratch->reserveHost(4 * bytes * parts);
+    std::shared_ptr<ScratchArena> arena = scratch;
     return [=] {
-      uint8_t *mine = host->data(), *send = mine + bytes * parts,
+      uint8_t *mine = arena->host(), *send = mine + bytes * parts,
               *recv = send + bytes * parts, *out = recv + bytes * parts;
       b->copyToHost(mine, src, bytes * parts);
       pack(onHost, mine, send);

@@ -295,6 +295,9 @@ struct CudnnConv::Impl {
       // Strict f32 takes FMA algorithms only, never a tensor-core one.
       if (!allowTf32 && r.mathType != CUDNN_FMA_MATH)
         continue;
+      // TF32 at most: never f32 data converted down to f16 or bf16.
+      if (r.mathType == CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION)
+        continue;
       // cuDNN picks kernels by algorithm and math type together.
       size_t bytes = 0;
       if (!ok(a.cudnnSetConvolutionMathType(p.conv, r.mathType),

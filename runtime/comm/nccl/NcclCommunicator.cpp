@@ -225,10 +225,20 @@ public:
   std::function<void()> startSendRecv(const void *send, int to, void *recv,
                                       int from, size_t bytes,
                                       int tag) override {
-    if (!commStream_)
-      check(cudaStreamCreateWithFlags(&commStream_, cudaStreamNonBlocking) ==
-                cudaSuccess,
+    if (!commStream_) {
+      // The highest priority: the exchange becomes ready together with the
+      // next block's attention (both wait for the previous one), and its few
+      // blocks must not queue behind that kernel's grid, or nothing
+      // overlaps.
+      int least = 0, greatest = 0;
+      if (cudaDeviceGetStreamPriorityRange(&least, &greatest) != cudaSuccess) {
+        cudaGetLastError();
+        greatest = 0;
+      }
+      check(cudaStreamCreateWithPriority(&commStream_, cudaStreamNonBlocking,
+                                         greatest) == cudaSuccess,
             "NCCL: cannot create the communication stream");
+    }
     cudaEvent_t ready = nullptr, done = nullptr;
     check(cudaEventCreateWithFlags(&ready, cudaEventDisableTiming) ==
                   cudaSuccess &&
@@ -239,9 +249,14 @@ public:
               cudaStreamWaitEvent(commStream_, ready, 0) == cudaSuccess,
           "NCCL: ordering startSendRecv after the backend's stream");
     cudaEventDestroy(ready); // released once the wait is satisfied
-    queueSendRecv(send, to, recv, from, bytes, tag, commStream_);
-    check(cudaEventRecord(done, commStream_) == cudaSuccess,
-          "NCCL: cudaEventRecord after startSendRecv");
+    try {
+      queueSendRecv(send, to, recv, from, bytes, tag, commStream_);
+      check(cudaEventRecord(done, commStream_) == cudaSuccess,
+            "NCCL: cudaEventRecord after startSendRecv");
+    } catch (...) {
+      cudaEventDestroy(done);
+      throw;
+    }
     cudaStream_t backendStream = stream_;
     return [done, backendStream] {
       cudaError_t e = cudaStreamWaitEvent(backendStream, done, 0);

@@ -703,13 +703,14 @@ constexpr GemmPrecision kPrecisions[] = {
 // tolerance elsewhere (CPU backends keep f32 attention whatever the GEMM
 // precision; f32 CUDA runs; heads wider than 128 fall back to the f32
 // kernel). DiT's and Flux's head widths (72, 64, 128), padded widths
-// (40, 16, 4), Tq != Tk, key counts that end in a partial tile of 64, one
-// key, B = 2, several heads, and logits large enough to need the running max.
+// (40, 16, 4), widths that are no multiple of 4 (6, 1: scalar loads), Tq !=
+// Tk, key counts that end in a partial tile of 64, one key, B = 2, several
+// heads, and logits large enough to need the running max.
 TEST_P(Conformance, AttentionLowPrecision) {
   const AttentionCase cases[] = {
       {2, 70, 150, 3, 64},          {2, 100, 70, 2, 72}, {1, 64, 129, 4, 128},
       {1, 130, 64, 2, 40},          {2, 5, 1, 3, 16},    {1, 20, 70, 2, 200},
-      {1, 9, 40, 2, 4, 4.0f, 6.0f},
+      {1, 9, 40, 2, 4, 4.0f, 6.0f}, {2, 67, 66, 3, 6},   {1, 3, 5, 2, 1},
   };
   for (GemmPrecision p : kPrecisions) {
     std::unique_ptr<Backend> lp = backendWith(p);
@@ -729,6 +730,7 @@ TEST_P(Conformance, AttentionBlockLowPrecision) {
       {{1, 40, 200, 2, 128}, {64, 1, 135}, {1, 2, 0}},
       {{2, 33, 65, 3, 64}, {65}, {0}},
       {{2, 6, 9, 2, 8}, {0, 4, 5}, {0, 2, 1}},
+      {{1, 65, 70, 2, 6}, {3, 67}, {1, 0}},
   };
   for (GemmPrecision p : kPrecisions) {
     std::unique_ptr<Backend> lp = backendWith(p);
@@ -736,6 +738,37 @@ TEST_P(Conformance, AttentionBlockLowPrecision) {
     for (const Case &c : cases)
       runAttentionBlocks(*lp, c.shape, c.sizes, c.order, seed += 3, nullptr,
                          attentionRounding(p, c.shape.Dh));
+  }
+}
+
+// q, k and v one float past 16-byte alignment (views into larger buffers),
+// with a head width that is a multiple of 4: the tensor-core kernel must
+// take its scalar loads, not float4 ones, which would fault or misread.
+TEST_P(Conformance, AttentionLowPrecisionUnalignedOperands) {
+  const AttentionCase c{2, 70, 67, 2, 8};
+  const int64_t ld = c.H * c.Dh;
+  const Vec q = randomVec(size_t(c.B * c.Tq * ld), 1900, c.lo, c.hi);
+  const Vec k = randomVec(size_t(c.B * c.Tk * ld), 1901, c.lo, c.hi);
+  const Vec v = randomVec(size_t(c.B * c.Tk * ld), 1902);
+  const float scale = float(1.0 / std::sqrt(double(c.Dh)));
+  auto shifted = [](const Vec &x) {
+    Vec y(x.size() + 1, 0.0f);
+    std::copy(x.begin(), x.end(), y.begin() + 1);
+    return y;
+  };
+  for (GemmPrecision p : kPrecisions) {
+    SCOPED_TRACE(::testing::Message() << "precision " << int(p));
+    std::unique_ptr<Backend> lp = backendWith(p);
+    Buffer dq(*lp, q.size() + 1), dk(*lp, k.size() + 1), dv(*lp, v.size() + 1),
+        dout(*lp, q.size());
+    dq.upload(shifted(q));
+    dk.upload(shifted(k));
+    dv.upload(shifted(v));
+    dout.upload(Vec(q.size(), std::numeric_limits<float>::quiet_NaN()));
+    lp->attention(dq.f() + 1, dk.f() + 1, dv.f() + 1, dout.f(), c.B, c.Tq, c.Tk,
+                  c.H, c.Dh, scale);
+    expectAttentionClose(q, k, v, c, scale, attentionRounding(p, c.Dh),
+                         dout.read());
   }
 }
 

@@ -3,7 +3,8 @@
 // Both kernels are OpenBLAS sgemm calls; the bias is written into the output
 // first and the GEMM accumulates onto it (beta = 1), which saves a pass over
 // the result. conv2d lowers to im2col + sgemm in bands of output rows, so
-// the column buffer stays bounded.
+// the column buffer stays bounded; 3x3 stride-1 convolutions with enough
+// channels go to Winograd.cpp instead.
 //
 // Threading: OpenMP threads each run a single-threaded sgemm on a disjoint
 // block of the output, instead of letting OpenBLAS thread internally. The
@@ -164,6 +165,8 @@ void conv2d(const float *x, const float *w, const float *b, float *y, int64_t N,
   const int64_t CKK = C * KH * KW;
   if (N == 0 || O == 0 || P == 0)
     return;
+  if (winogradApplies(C, O, KH, KW, strideH, strideW, padH, padW))
+    return conv2dWinograd(x, w, b, y, N, C, H, W, O, padH, padW, scratch);
   toBlasInt(P, "OH*OW");
   toBlasInt(CKK, "C*KH*KW");
   toBlasInt(O, "O");

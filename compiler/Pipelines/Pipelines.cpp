@@ -12,6 +12,8 @@ void mlir::fresco::buildLowerToPlanPipeline(OpPassManager &pm) {
   pm.addNestedPass<func::FuncOp>(createFuseEpilogues());
   // Likewise after CSE: a merged layer norm counts all its uses.
   pm.addNestedPass<func::FuncOp>(createFuseModulation());
+  // Last before the arena: no rewrite after it may drop its stage marks.
+  pm.addPass(createPipelineParallel());
   pm.addNestedPass<func::FuncOp>(createAssignBuffers());
 }
 

@@ -31,16 +31,11 @@ struct CreateGridPass : impl::CreateGridBase<CreateGridPass> {
     for (StringRef item : items) {
       auto [key, value] = item.trim().split('=');
       int64_t degree = 0;
-      if (key == "pipeline") {
-        module.emitError("parallel strategy '")
-            << key
-            << "' is not implemented yet (available: cfg, tp, ulysses, ring)";
-        return signalPassFailure();
-      }
-      if (key != "cfg" && key != "tp" && key != "ulysses" && key != "ring") {
+      if (key != "cfg" && key != "tp" && key != "ulysses" && key != "ring" &&
+          key != "pipeline") {
         module.emitError("unknown parallel axis '")
             << key << "' in '" << parallel
-            << "' (valid: cfg=N, tp=N, ulysses=N, ring=N; planned: pipeline)";
+            << "' (valid: cfg=N, tp=N, ulysses=N, ring=N, pipeline=N)";
         return signalPassFailure();
       }
       if (value.getAsInteger(10, degree) || degree < 1) {

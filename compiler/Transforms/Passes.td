@@ -56,8 +56,7 @@ def CreateGrid : Pass<"fresco-create-grid", "::mlir::ModuleOp"> {
   let description = [{
     Adds `shard.grid @grid` with one axis per entry of `parallel` (in the
     order given) and the module attribute `fresco.grid_axes` naming them.
-    Known axis names: cfg, tp, ulysses, ring (pipeline is reserved for a
-    later strategy and rejected with a message). Fails when the product
+    Known axis names: cfg, tp, ulysses, ring, pipeline. Fails when the product
     of the degrees differs from `ranks` (when given).
   }];
   let options = [
@@ -147,6 +146,22 @@ def RingParallel : Pass<"fresco-ring-parallel", "::mlir::ModuleOp"> {
     (one all_gather over both axes). A no-op without a ring axis.
   }];
   let dependentDialects = ["::mlir::shard::ShardDialect"];
+}
+
+def PipelineParallel : Pass<"fresco-pipeline-parallel", "::mlir::ModuleOp"> {
+  let summary = "Layer sharding: the denoiser cut into pipeline stages";
+  let description = [{
+    Cuts the denoiser's ops, in program order, into as many contiguous
+    stages as the grid's pipeline axis has, balancing the parameter bytes
+    they read; marks every op `fresco.stage = s` and the function
+    `fresco.pipeline_axis`. Operand-free ops (parameters, the position
+    table) are repeated in each stage that uses them; any other value used
+    by a later stage is passed with `fresco.stage_transfer`, and the
+    function's results reach every stage with `fresco.stage_broadcast`. The
+    plan emitter gives each rank its stage's ops (and parameters) only. Runs
+    at the end of the lowering, before fresco-assign-buffers, so no rewrite
+    after it drops the marks. A no-op without a pipeline axis.
+  }];
 }
 
 def InsertCollectives : Pass<"fresco-insert-collectives", "::mlir::ModuleOp"> {

@@ -102,6 +102,7 @@ private:
     return a;
   }
   std::function<void()> binary(BinaryKind kind);
+  std::function<void()> pointToPoint();
   std::function<void()> ringAttention(Communicator &comm, const float *q,
                                       const float *k, const float *v, float *o,
                                       int64_t B, int64_t Tq, int64_t Tk,
@@ -196,6 +197,63 @@ InstrBinder::ringAttention(Communicator &comm, const float *q, const float *k,
   };
 }
 
+/// Pipeline stages: Send (operand, no result), Recv (result, no operand)
+/// and Broadcast (result; the root also has the operand). Staged through
+/// host scratch for a device backend with a host-memory communicator.
+std::function<void()> InstrBinder::pointToPoint() {
+  auto *a = attrs<plan::CollectiveAttrs>();
+  Communicator &comm = group(*a);
+  const plan::OpCode op = in.op();
+  const int peer = a->peer(), tag = a->tag();
+  need(peer >= 0 && peer < comm.size(), "peer ", peer, " is not one of the ",
+       comm.size(), " members");
+  need(op != plan::OpCode::Send || peer != comm.rank(),
+       "a send to this rank itself");
+  const bool root = op == plan::OpCode::Broadcast && peer == comm.rank();
+  const size_t wantOps = op == plan::OpCode::Send || root ? 1 : 0;
+  const size_t wantRes = op == plan::OpCode::Send ? 0 : 1;
+  need(ops.size() == wantOps && res.size() == wantRes, "expected ", wantOps,
+       " operand(s) and ", wantRes, " result(s), got ", ops.size(), " and ",
+       res.size());
+  const Ref &v = wantRes ? res[0] : ops[0];
+  if (root)
+    need(ops[0].dtype == v.dtype && ops[0].shape == v.shape,
+         "operand and result differ");
+  const size_t bytes = size_t(v.numel()) * dtypeSize(v.dtype);
+  const void *src = wantOps ? ops[0].ptr : nullptr;
+  void *dst = wantRes ? res[0].ptr : nullptr;
+  Communicator *c = &comm;
+  Backend *b = &be;
+  const bool direct = be.usesHostMemory() || comm.usesDeviceMemory();
+  if (!direct)
+    scratch->reserveHost(bytes);
+  std::shared_ptr<ScratchArena> arena = scratch;
+  return [=] {
+    uint8_t *host = direct ? nullptr : arena->host();
+    switch (op) {
+    case plan::OpCode::Send:
+      if (!direct)
+        b->copyToHost(host, src, bytes);
+      c->send(direct ? src : host, bytes, peer, tag);
+      break;
+    case plan::OpCode::Recv:
+      c->recv(direct ? dst : host, bytes, peer, tag);
+      if (!direct)
+        b->copyToDevice(dst, host, bytes);
+      break;
+    default: // Broadcast
+      if (root && direct && src != dst)
+        b->copyStrided(src, int64_t(bytes), dst, int64_t(bytes), 1,
+                       int64_t(bytes), 1);
+      if (root && !direct)
+        b->copyToHost(host, src, bytes);
+      c->broadcast(direct ? dst : host, bytes, peer);
+      if (!direct)
+        b->copyToDevice(dst, host, bytes);
+    }
+  };
+}
+
 std::function<void()> InstrBinder::binary(BinaryKind kind) {
   counts(2, 2);
   const Ref &a = ops[0], &b = ops[1], &y = res[0];
@@ -234,6 +292,9 @@ void InstrBinder::checkDTypes() {
   case plan::OpCode::Slice:
   case plan::OpCode::Concat:
   case plan::OpCode::Copy:
+  case plan::OpCode::Send:
+  case plan::OpCode::Recv:
+  case plan::OpCode::Broadcast:
     // Data movement: any dtype, the same on both sides.
     for (const Ref &r : ops)
       need(res.empty() || r.dtype == res[0].dtype,
@@ -812,6 +873,10 @@ std::function<void()> InstrBinder::bind() {
       b->copyToDevice(dst, out, bytes * parts);
     };
   }
+  case plan::OpCode::Send:
+  case plan::OpCode::Recv:
+  case plan::OpCode::Broadcast:
+    return pointToPoint();
   case plan::OpCode::Copy: {
     counts(1, 1);
     need(ops[0].dtype == res[0].dtype && ops[0].numel() == res[0].numel(),
@@ -971,7 +1036,9 @@ void Executor::bind(const plan::Function &f, Bound &out) {
     // Collectives copy through the host and talk to other ranks.
     if (in->op() == plan::OpCode::AllReduce ||
         in->op() == plan::OpCode::AllGather ||
-        in->op() == plan::OpCode::AllToAll || ring)
+        in->op() == plan::OpCode::AllToAll || in->op() == plan::OpCode::Send ||
+        in->op() == plan::OpCode::Recv || in->op() == plan::OpCode::Broadcast ||
+        ring)
       out.recordable = false;
   }
   for (flatbuffers::uoffset_t i = 0; i < f.inputs()->size(); ++i) {

@@ -158,6 +158,21 @@ void verifyAttentionRing(const plan::Instr &in, const plan::RankProgram &rp,
   verifyMembers(*a->ring_members(), rp, where, "attention ring");
 }
 
+/// Send / Recv / Broadcast: a group, a peer in it, and the operand and
+/// result counts of each (the executor checks shapes).
+void verifyPointToPoint(const plan::Instr &in, const plan::RankProgram &rp,
+                        const std::string &where) {
+  const char *name = plan::EnumNameOpCode(in.op());
+  const plan::CollectiveAttrs *a = in.attrs_as_CollectiveAttrs();
+  check(a != nullptr && a->members() && a->members()->size() >= 1, where, ": ",
+        name, " needs CollectiveAttrs with group members");
+  verifyMembers(*a->members(), rp, where,
+                (std::string(name) + " group").c_str());
+  check(a->peer() >= 0 && uint32_t(a->peer()) < a->members()->size(), where,
+        ": ", name, " peer ", a->peer(), " is not one of the ",
+        a->members()->size(), " members");
+}
+
 void verifyFunction(const plan::Function &f, const plan::RankProgram &rp,
                     const std::string &ctx) {
   uint32_t numWeights = rp.weights() ? rp.weights()->size() : 0;
@@ -217,6 +232,9 @@ void verifyFunction(const plan::Function &f, const plan::RankProgram &rp,
       verifyAllToAll(*in, f, rp, where);
     if (in->op() == plan::OpCode::Attention)
       verifyAttentionRing(*in, rp, where);
+    if (in->op() == plan::OpCode::Send || in->op() == plan::OpCode::Recv ||
+        in->op() == plan::OpCode::Broadcast)
+      verifyPointToPoint(*in, rp, where);
   }
   checkIndices(f.inputs(), ctx + ", inputs", true);
   checkIndices(f.outputs(), ctx + ", outputs", true);

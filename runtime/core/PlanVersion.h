@@ -13,7 +13,8 @@ namespace fresco {
 /// as two more operands), which a version-2 runtime does not know.
 /// 4: Attention may be ring attention (AttentionAttrs.ring_members), which
 /// a version-3 runtime would run as attention over the local block only.
-constexpr uint32_t kPlanVersion = 4;
+/// 5: Send, Recv and Broadcast op codes (pipeline stages).
+constexpr uint32_t kPlanVersion = 5;
 } // namespace fresco
 
 #endif // FRESCO_RUNTIME_CORE_PLANVERSION_H

@@ -48,9 +48,13 @@ run cfg2ring2 4 --parallel cfg=2,ring=2
 run tp2ring2 4 --parallel tp=2,ring=2
 # Both (USP): Ulysses over heads, ring over what Ulysses leaves of the tokens.
 run uly2ring2 4 --parallel ulysses=2,ring=2
+# Layer sharding: the transformer's blocks cut into stages.
+run pipe2 2 --parallel pipeline=2
+run cfg2pipe2 4 --parallel cfg=2,pipeline=2
+run tp2pipe2 4 --parallel tp=2,pipeline=2
 # The device-memory path (weights copied in, all_reduce and all_gather
 # staged through host buffers, as on a GPU) must give the very same bits.
-for name in tp2split cfg2tp2 cfg2uly2 cfg2ring2; do
+for name in tp2split cfg2tp2 cfg2uly2 cfg2ring2 tp2pipe2; do
   "$B/fresco-run" "$work/$name.fplan" --weights "$work/pipe" --backend cpu-staged \
     --class-label 3,7 --steps 4 --latents "@$work/x0.npy" --quiet \
     -o "$work/$name-staged.png" --output-latents "@$work/$name-staged.npy"
@@ -74,7 +78,7 @@ ref = np.load(f"{work}/one.npy")
 ok = True
 for name in ["cfg2", "tp2", "tp4", "cfg2tp2", "placed", "cfg2tp4", "tp2split",
              "uly2", "cfg2uly2", "tp2uly2", "ring2", "ring4", "cfg2ring2",
-             "tp2ring2", "uly2ring2"]:
+             "tp2ring2", "uly2ring2", "pipe2", "cfg2pipe2", "tp2pipe2"]:
     got = np.load(f"{work}/{name}.npy")
     ratio = np.abs(got - ref).max() / np.abs(ref).max()
     sizes = {Image.open(f"{work}/{name}-{i}.png").size for i in range(2)}
@@ -85,7 +89,7 @@ for name in ["cfg2", "tp2", "tp4", "cfg2tp2", "placed", "cfg2tp4", "tp2split",
 # Per-rank weight bytes: fresco-inspect vs what each rank loaded.
 for name in ["one", "tp2", "tp4", "cfg2tp2", "placed", "cfg2tp4", "tp2split",
              "uly2", "cfg2uly2", "tp2uly2", "ring2", "ring4", "cfg2ring2",
-             "tp2ring2", "uly2ring2"]:
+             "tp2ring2", "uly2ring2", "pipe2", "cfg2pipe2", "tp2pipe2"]:
     inspect = {r["rank"]: r["weight_bytes"] for r in json.load(open(f"{work}/{name}.json"))["ranks"]}
     log = open(f"{work}/{name}.log").read()
     loaded = {}
@@ -158,5 +162,27 @@ for name, cfgdeg, tp, uly, ring in [
             print(f"{name} rank {r['rank']}: {calls} ring messages != {L * (ring - 1)}: FAIL")
             ok = False
     print(f"{name:8s} comm bytes per step per rank {want}: matches the formula")
+# Layer sharding: the stages' transformer weights add up to the whole (each
+# parameter in the one stage that reads it), neither stage holds more than
+# 3/4 of them, the prediction [2B, 2C, H, W] is broadcast once per step
+# from the last stage, and activations go forward with sends.
+for name, cfgdeg in [("pipe2", 1), ("cfg2pipe2", 2)]:
+    ranks = json.load(open(f"{work}/{name}.json"))["ranks"]
+    stage = {r["rank"]: r["weight_bytes"] - (vae if r["rank"] == 0 else 0) for r in ranks}
+    # Grid order: pipeline is the last axis, so stages alternate by rank.
+    per_stage = [sum(b for k, b in stage.items() if k % 2 == s) // cfgdeg for s in range(2)]
+    total = sum(v.nbytes for v in w.values())
+    good = sum(per_stage) == total and max(per_stage) <= 0.75 * total
+    print(f"{name} transformer bytes per stage {per_stage} of {total}: {'OK' if good else 'FAIL'}")
+    ok &= good
+    for r in ranks:
+        comm = r["comm_bytes_per_step"]
+        # After cfg's all_gather (last stage only): the whole prediction.
+        good = comm.get("broadcast") == out
+        good = good and (r["rank"] % 2 == 1 or comm.get("send", 0) > 0)
+        if not good:
+            print(f"{name} rank {r['rank']}: comm {comm}: FAIL")
+            ok = False
+    print(f"{name:8s} broadcast of the prediction per step, sends forward: checked")
 sys.exit(0 if ok else 1)
 PY

@@ -46,6 +46,7 @@ struct InstrSpec {
   int64_t splitDim = 0, concatDim = 0;
   int layerNorm = -1;        // >= 0: attach LayerNormAttrs, modulated when 1
   std::vector<int32_t> ring; // with `attention`: AttentionAttrs.ring_members
+  int32_t peer = 0;          // Send/Recv/Broadcast
 };
 
 /// y = silu(a + b) over [2, 3] f32: values 0 = a, 1 = b, 2 = sum, 3 = y.
@@ -90,7 +91,7 @@ struct PlanSpec {
         type = fp::OpAttrs::LayerNormAttrs;
       } else if (!i.members.empty()) {
         attrs = fp::CreateCollectiveAttrs(b, b.CreateVector(i.members), 0,
-                                          i.splitDim, i.concatDim)
+                                          i.splitDim, i.concatDim, i.peer)
                     .Union();
         type = fp::OpAttrs::CollectiveAttrs;
       }
@@ -587,6 +588,17 @@ const Case kCases[] = {
        s.instrs[0].ring = {1, 2};
      },
      "this rank (0) is not a member of its attention ring"},
+    {"send_peer",
+     [](PlanSpec &s) {
+       s.instrs[0] = {fp::OpCode::Send, {0}, {}, false, -1, {0, 1}};
+       s.instrs[0].peer = 2;
+     },
+     "Send peer 2 is not one of the 2 members"},
+    {"recv_group",
+     [](PlanSpec &s) {
+       s.instrs[0] = {fp::OpCode::Recv, {}, {2}, false, -1, {1, 2}};
+     },
+     "this rank (0) is not a member of its Recv group"},
     {"all_to_all_sorted",
      [](PlanSpec &s) {
        s = allToAllSpec();

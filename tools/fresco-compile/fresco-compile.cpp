@@ -67,7 +67,7 @@ static cl::opt<int64_t> ranks("ranks", cl::init(1),
 static cl::opt<std::string> parallel(
     "parallel", cl::init(""),
     cl::desc("parallel degrees of the denoiser, e.g. cfg=2,tp=2 (product = "
-             "the ranks it is placed on); axes: cfg, tp, ulysses, ring"),
+             "the ranks it is placed on); axes: cfg, tp, ulysses, ring, pipeline"),
     cl::cat(category));
 static cl::opt<std::string> place(
     "place", cl::init(""),

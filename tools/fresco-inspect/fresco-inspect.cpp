@@ -28,7 +28,8 @@ USAGE: fresco-inspect PLAN.fplan [--json]
 Prints, per rank: its functions and instruction counts, the bytes of weights
 it loads (f32), its arena bytes, and the bytes each collective kind moves in
 one denoising step (one call of the denoiser function): all_reduce,
-all_gather, all_to_all (the tensor each produces), and ring_send_recv (the
+all_gather, all_to_all, broadcast (the tensor each produces), send (what a
+pipeline stage passes on), and ring_send_recv (the
 key and value blocks ring attention sends, one message per hop, P - 1
 hops).
 --json prints the same as one JSON object.
@@ -64,6 +65,10 @@ RankSummary summarise(const plan::RankProgram &rp,
         kind = "all_gather";
       else if (in->op() == plan::OpCode::AllToAll)
         kind = "all_to_all";
+      else if (in->op() == plan::OpCode::Send)
+        kind = "send";
+      else if (in->op() == plan::OpCode::Broadcast)
+        kind = "broadcast";
       else if (const plan::AttentionAttrs *a = in->attrs_as_AttentionAttrs();
                a && a->ring_members() && a->ring_members()->size() > 1) {
         // Each of the P - 1 hops sends this rank's current key and value
@@ -75,7 +80,10 @@ RankSummary summarise(const plan::RankProgram &rp,
         continue;
       } else
         continue;
-      const plan::Value *v = f->values()->Get(in->results()->Get(0));
+      // The tensor moved: a send's operand, else the result.
+      const plan::Value *v = f->values()->Get(in->op() == plan::OpCode::Send
+                                                  ? in->operands()->Get(0)
+                                                  : in->results()->Get(0));
       s.commBytes[kind] += valueBytes(*v);
       s.commCalls[kind] += 1;
     }

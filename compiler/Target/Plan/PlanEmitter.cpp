@@ -119,6 +119,7 @@ private:
   std::vector<ValueRec> values;
   llvm::DenseMap<Value, int> ids;
   std::vector<flatbuffers::Offset<fp::Instr>> instrs;
+  int32_t transfers = 0; // Send/Recv tags, in program order
 };
 
 FailureOr<int> FunctionEmitter::addArena(Value v, Operation *where,
@@ -150,6 +151,21 @@ void FunctionEmitter::addInstr(fp::OpCode code, Operation &op,
 }
 
 LogicalResult FunctionEmitter::emitOp(Operation &op) {
+  // Pipeline stages: a rank runs (and loads the parameters of) its own
+  // stage's ops only.
+  if (auto axis = fn->getAttrOfType<IntegerAttr>("fresco.pipeline_axis")) {
+    if (rc.gridShape.empty() || axis.getInt() < 0 ||
+        axis.getInt() >= int64_t(rc.gridShape.size()))
+      return op.emitError("pipeline stages outside the grid");
+    int64_t mine = rc.coords[axis.getInt()];
+    if (auto stage = op.getAttrOfType<IntegerAttr>("fresco.stage");
+        stage && stage.getInt() != mine)
+      return success();
+    if (!op.hasAttr("fresco.stage") &&
+        !isa<StageTransferOp, StageBroadcastOp>(op))
+      return op.emitError("an op without a pipeline stage in a function "
+                          "split into stages");
+  }
   if (auto param = dyn_cast<ParamOp>(op)) {
     StringRef component = fn.getSymName();
     if (auto c = fn->getAttrOfType<StringAttr>("fresco.component"))
@@ -194,6 +210,39 @@ LogicalResult FunctionEmitter::emitOp(Operation &op) {
     return failure();
 
   using fp::OpCode;
+  // Send / Recv / Broadcast along grid axis `axis`, with explicit operand
+  // and result lists (a send has no result, a receive no operand).
+  auto pointToPoint = [&](OpCode code, int16_t axis, int64_t peer,
+                          std::vector<int32_t> operands,
+                          std::vector<int32_t> results, int32_t tag) {
+    std::vector<int32_t> members = rc.group({axis});
+    auto a = fp::CreateCollectiveAttrs(fbb, fbb.CreateVector(members), 0, 0, 0,
+                                       int32_t(peer), tag);
+    instrs.push_back(fp::CreateInstr(fbb, code, fbb.CreateVector(operands),
+                                     fbb.CreateVector(results),
+                                     fp::OpAttrs::CollectiveAttrs, a.Union()));
+  };
+  if (auto t = dyn_cast<StageTransferOp>(op)) {
+    // The tag numbers transfers in program order, the same on every rank.
+    int32_t tag = transfers++;
+    int64_t mine = rc.coords[t.getAxis()];
+    if (mine == int64_t(t.getFromStage()))
+      pointToPoint(OpCode::Send, t.getAxis(), t.getToStage(),
+                   {lookup(t.getInput())}, {}, tag);
+    else if (mine == int64_t(t.getToStage()))
+      pointToPoint(OpCode::Recv, t.getAxis(), t.getFromStage(), {},
+                   {lookup(t.getResult())}, tag);
+    return success();
+  }
+  if (auto bc = dyn_cast<StageBroadcastOp>(op)) {
+    int64_t mine = rc.coords[bc.getAxis()];
+    std::vector<int32_t> operands;
+    if (mine == int64_t(bc.getFromStage()))
+      operands.push_back(lookup(bc.getInput()));
+    pointToPoint(OpCode::Broadcast, bc.getAxis(), bc.getFromStage(),
+                 std::move(operands), {lookup(bc.getResult())}, 0);
+    return success();
+  }
   auto collective = [&](OpCode code, ArrayRef<int16_t> axes, int64_t dim,
                         int64_t splitDim = 0,
                         int64_t concatDim = 0) -> LogicalResult {

@@ -251,6 +251,39 @@ def Fresco_UpsampleNearestOp : Fresco_InferredOp<"upsample_nearest"> {
   let results = (outs Fresco_FloatTensor:$result);
 }
 
+//===----------------------------------------------------------------------===//
+// Pipeline stages (fresco-pipeline-parallel)
+//===----------------------------------------------------------------------===//
+
+def Fresco_StageTransferOp : Fresco_Op<"stage_transfer",
+    [AllTypesMatch<["input", "result"]>]> {
+  let summary = "a value passed from one pipeline stage to a later one";
+  let description = [{
+    In a function split into pipeline stages (every op carries
+    `fresco.stage`), the ranks of stage `from_stage` send `input` to the
+    ranks of stage `to_stage` with the same coordinates on the other axes
+    of `@grid` (along grid axis `axis`), where it becomes `result`.
+  }];
+  let arguments = (ins AnyRankedTensor:$input, I16Attr:$axis,
+                       I64Attr:$from_stage, I64Attr:$to_stage);
+  let results = (outs AnyRankedTensor:$result);
+  let assemblyFormat = "$input attr-dict `:` type($input)";
+}
+
+def Fresco_StageBroadcastOp : Fresco_Op<"stage_broadcast",
+    [AllTypesMatch<["input", "result"]>]> {
+  let summary = "a value of one pipeline stage given to every stage";
+  let description = [{
+    `input`, computed by stage `from_stage`, becomes `result` on every
+    stage of grid axis `axis` (a broadcast rooted at that stage): the
+    denoiser's outputs, which every rank's sampling loop needs.
+  }];
+  let arguments = (ins AnyRankedTensor:$input, I16Attr:$axis,
+                       I64Attr:$from_stage);
+  let results = (outs AnyRankedTensor:$result);
+  let assemblyFormat = "$input attr-dict `:` type($input)";
+}
+
 def Fresco_ReshapeOp : Fresco_Op<"reshape", [Pure]> {
   let summary = "reinterpret a tensor with the same number of elements";
   let arguments = (ins AnyRankedTensor:$input);

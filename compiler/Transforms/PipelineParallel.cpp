@@ -1,0 +1,180 @@
+//===- PipelineParallel.cpp - Layer sharding into pipeline stages ---------===//
+//
+// The denoiser's ops, in program order, are cut into P contiguous stages
+// that each hold about 1/P of its parameter bytes: stage s runs on the
+// ranks whose coordinate on the pipeline axis is s, and loads only the
+// parameters its ops use. A value one stage computes and a later one uses
+// goes there with a fresco.stage_transfer (a send and a receive); the
+// function's results are broadcast from the stage that computes them, since
+// every rank's sampling loop needs them. Ops without operands (parameters,
+// the position table) are repeated in each stage that uses them rather than
+// sent. Values only ever flow forward, so the sends cannot deadlock.
+//
+// Layer sharding saves memory, not time: for one image the stages run one
+// after the other. The pass runs last in the lowering, just before
+// fresco-assign-buffers, so that no later rewrite drops the `fresco.stage`
+// marks.
+//
+//===----------------------------------------------------------------------===//
+#include "compiler/Transforms/Partitioning.h"
+#include "compiler/Transforms/Passes.h"
+#include "dialects/Fresco/IR/FrescoOps.h"
+
+#include "mlir/IR/Builders.h"
+#include "llvm/ADT/DenseMap.h"
+#include "llvm/ADT/SetVector.h"
+
+#define DEBUG_TYPE "fresco-pipeline-parallel"
+
+namespace mlir::fresco {
+#define GEN_PASS_DEF_PIPELINEPARALLEL
+#include "compiler/Transforms/Passes.h.inc"
+
+namespace {
+
+constexpr llvm::StringLiteral kStage = "fresco.stage";
+
+uint64_t bytesOf(Type t) {
+  auto tt = cast<RankedTensorType>(t);
+  return uint64_t(tt.getNumElements()) *
+         ((tt.getElementTypeBitWidth() + 7) / 8);
+}
+
+int64_t stageOf(Operation *op) {
+  return op->getAttrOfType<IntegerAttr>(kStage).getInt();
+}
+
+LogicalResult splitStages(func::FuncOp fn, int16_t axis, int64_t stages) {
+  if (!fn.getBody().hasOneBlock())
+    return fn.emitError("fresco-pipeline-parallel needs a single-block "
+                        "function");
+  Block &block = fn.getBody().front();
+  OpBuilder b(fn.getContext());
+  auto ret = cast<func::ReturnOp>(block.getTerminator());
+
+  // 1. Stages by position, weighted by the parameter bytes each op reads.
+  SmallVector<Operation *> ops;
+  uint64_t total = 0;
+  for (Operation &op : block.without_terminator()) {
+    ops.push_back(&op);
+    for (Value v : op.getOperands())
+      if (v.getDefiningOp<ParamOp>())
+        total += bytesOf(v.getType());
+  }
+  if (total == 0)
+    return fn.emitError("fresco-pipeline-parallel: '")
+           << fn.getSymName() << "' reads no parameters to balance";
+  // An op belongs to the stage of the parameter bytes read up to and
+  // including its own, so the ops after a layer's last weight stay with it
+  // and a stage begins at the first op that reads its weights.
+  uint64_t seen = 0;
+  for (Operation *op : ops) {
+    if (op->getNumOperands() == 0)
+      continue; // placed with its users below
+    for (Value v : op->getOperands())
+      if (v.getDefiningOp<ParamOp>())
+        seen += bytesOf(v.getType());
+    int64_t s =
+        seen == 0 ? 0
+                  : std::min<int64_t>(stages - 1,
+                                      int64_t(double(seen - 1) *
+                                              double(stages) / double(total)));
+    op->setAttr(kStage, b.getI64IntegerAttr(s));
+  }
+  // A stage without parameters would be an empty shard of the weights.
+  llvm::SmallSetVector<int64_t, 8> used;
+  for (Operation *op : ops)
+    if (op->getNumOperands() != 0)
+      used.insert(stageOf(op));
+  if (int64_t(used.size()) != stages)
+    return fn.emitError("fresco-pipeline-parallel: '")
+           << fn.getSymName() << "' cannot be cut into " << stages
+           << " stages with parameters each (pipeline=" << stages
+           << " is more than its layers allow)";
+
+  // 2. Operand-free ops (parameters, the position table): one copy in each
+  // stage that uses them.
+  for (Operation *op : ops) {
+    if (op->getNumOperands() != 0 || op->getNumResults() != 1)
+      continue;
+    llvm::DenseMap<int64_t, Operation *> copies;
+    for (OpOperand &use : llvm::make_early_inc_range(op->getUses())) {
+      Operation *user = use.getOwner();
+      if (isa<func::ReturnOp>(user))
+        return op->emitError("fresco-pipeline-parallel: a function result "
+                             "that no stage computes");
+      int64_t s = stageOf(user);
+      Operation *&copy = copies[s];
+      if (!copy) {
+        if (copies.size() == 1) {
+          copy = op; // the original serves the first stage seen
+          op->setAttr(kStage, b.getI64IntegerAttr(s));
+        } else {
+          b.setInsertionPoint(op);
+          copy = b.clone(*op);
+          copy->setAttr(kStage, b.getI64IntegerAttr(s));
+        }
+      }
+      use.set(copy->getResult(0));
+    }
+    if (!op->hasAttr(kStage)) // unused
+      op->setAttr(kStage, b.getI64IntegerAttr(0));
+  }
+
+  // 3. Values used by later stages travel there, one transfer per stage.
+  for (Operation *op : ops) {
+    int64_t from = stageOf(op);
+    for (Value v : op->getResults()) {
+      llvm::DenseMap<int64_t, Value> arrived;
+      for (OpOperand &use : llvm::make_early_inc_range(v.getUses())) {
+        Operation *user = use.getOwner();
+        if (isa<func::ReturnOp>(user) ||
+            isa<StageTransferOp, StageBroadcastOp>(user))
+          continue;
+        int64_t to = stageOf(user);
+        if (to == from)
+          continue;
+        if (to < from)
+          return user->emitError("fresco-pipeline-parallel: stage ")
+                 << to << " uses a value of the later stage " << from;
+        Value &t = arrived[to];
+        if (!t) {
+          b.setInsertionPointAfter(op);
+          t = StageTransferOp::create(
+              b, op->getLoc(), v.getType(), v, b.getI16IntegerAttr(axis),
+              b.getI64IntegerAttr(from), b.getI64IntegerAttr(to));
+        }
+        use.set(t);
+      }
+    }
+  }
+
+  // 4. Every stage's sampling loop needs the results.
+  b.setInsertionPoint(ret);
+  for (OpOperand &use : ret->getOpOperands()) {
+    Operation *def = use.get().getDefiningOp();
+    if (!def)
+      continue; // an argument: every stage has it
+    use.set(StageBroadcastOp::create(b, ret.getLoc(), use.get().getType(),
+                                     use.get(), b.getI16IntegerAttr(axis),
+                                     b.getI64IntegerAttr(stageOf(def))));
+  }
+  fn->setAttr("fresco.pipeline_axis", b.getI16IntegerAttr(axis));
+  return success();
+}
+
+struct PipelineParallelPass : impl::PipelineParallelBase<PipelineParallelPass> {
+  void runOnOperation() override {
+    ModuleOp module = getOperation();
+    std::optional<GridInfo> grid = getGrid(module);
+    auto axis = grid ? grid->axis("pipeline") : std::nullopt;
+    if (!axis)
+      return;
+    for (func::FuncOp fn : denoiserFunctions(module))
+      if (failed(splitStages(fn, axis->first, axis->second)))
+        return signalPassFailure();
+  }
+};
+
+} // namespace
+} // namespace mlir::fresco

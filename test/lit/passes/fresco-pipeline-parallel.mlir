@@ -1,0 +1,51 @@
+// RUN: fresco-opt %s --fresco-create-grid="parallel=pipeline=2" --fresco-pipeline-parallel -split-input-file -verify-diagnostics | FileCheck %s
+// RUN: fresco-opt %s --fresco-create-grid="parallel=cfg=2" --fresco-pipeline-parallel -split-input-file | FileCheck %s --check-prefix=NONE
+
+// Two "layers" of equal weight: the first goes to stage 0, the second to
+// stage 1. The hidden state and the conditioning %c (which both layers
+// read) travel forward once each; the table without operands is repeated
+// in each stage rather than sent; the result is broadcast from stage 1.
+// CHECK-LABEL: func.func @two_layers
+// CHECK-SAME: fresco.pipeline_axis = 0 : i16
+// CHECK: %[[W0:.*]] = fresco.param "l0.weight" {fresco.stage = 0 : i64}
+// CHECK: %[[T0:.*]] = fresco.pos_embed_2d {{.*}}fresco.stage = 0 : i64
+// CHECK: %[[T1:.*]] = fresco.pos_embed_2d {{.*}}fresco.stage = 1 : i64
+// CHECK: %[[C:.*]] = fresco.silu %arg1 {fresco.stage = 0 : i64}
+// CHECK: %[[CT:.*]] = fresco.stage_transfer %[[C]] {axis = 0 : i16, from_stage = 0 : i64, to_stage = 1 : i64}
+// CHECK: %[[H0:.*]] = fresco.linear %arg0, %[[W0]] {fresco.stage = 0 : i64}
+// CHECK: %[[A0:.*]] = fresco.add %[[H0]], %[[T0]] {fresco.stage = 0 : i64}
+// CHECK: %[[M0:.*]] = fresco.mul %[[A0]], %[[C]] {fresco.stage = 0 : i64}
+// CHECK: %[[MT:.*]] = fresco.stage_transfer %[[M0]] {axis = 0 : i16, from_stage = 0 : i64, to_stage = 1 : i64}
+// CHECK: %[[W1:.*]] = fresco.param "l1.weight" {fresco.stage = 1 : i64}
+// CHECK: %[[H1:.*]] = fresco.linear %[[MT]], %[[W1]] {fresco.stage = 1 : i64}
+// CHECK: %[[A1:.*]] = fresco.add %[[H1]], %[[T1]] {fresco.stage = 1 : i64}
+// CHECK: %[[M1:.*]] = fresco.mul %[[A1]], %[[CT]] {fresco.stage = 1 : i64}
+// CHECK: %[[B:.*]] = fresco.stage_broadcast %[[M1]] {axis = 0 : i16, from_stage = 1 : i64}
+// CHECK: return %[[B]]
+// Without a pipeline axis nothing changes.
+// NONE-LABEL: func.func @two_layers
+// NONE-NOT: fresco.stage
+func.func @two_layers(%x: tensor<1x4x16xf32>, %c: tensor<1x4x16xf32>) -> tensor<1x4x16xf32> {
+  %w0 = fresco.param "l0.weight" : tensor<16x16xf32>
+  %t = fresco.pos_embed_2d {base_size = 2.0 : f64, dim = 16 : i64, grid_h = 2 : i64, grid_w = 2 : i64} : tensor<1x4x16xf32>
+  %cs = fresco.silu %c : (tensor<1x4x16xf32>) -> tensor<1x4x16xf32>
+  %h0 = fresco.linear %x, %w0 : (tensor<1x4x16xf32>, tensor<16x16xf32>) -> tensor<1x4x16xf32>
+  %a0 = fresco.add %h0, %t : (tensor<1x4x16xf32>, tensor<1x4x16xf32>) -> tensor<1x4x16xf32>
+  %m0 = fresco.mul %a0, %cs : (tensor<1x4x16xf32>, tensor<1x4x16xf32>) -> tensor<1x4x16xf32>
+  %w1 = fresco.param "l1.weight" : tensor<16x16xf32>
+  %h1 = fresco.linear %m0, %w1 : (tensor<1x4x16xf32>, tensor<16x16xf32>) -> tensor<1x4x16xf32>
+  %a1 = fresco.add %h1, %t : (tensor<1x4x16xf32>, tensor<1x4x16xf32>) -> tensor<1x4x16xf32>
+  %m1 = fresco.mul %a1, %cs : (tensor<1x4x16xf32>, tensor<1x4x16xf32>) -> tensor<1x4x16xf32>
+  return %m1 : tensor<1x4x16xf32>
+}
+
+// -----
+
+// One layer cannot fill two stages.
+// expected-error @+1 {{fresco-pipeline-parallel: 'one_layer' cannot be cut into 2 stages with parameters each (pipeline=2 is more than its layers allow)}}
+func.func @one_layer(%x: tensor<1x4x16xf32>) -> tensor<1x4x16xf32> {
+  %w0 = fresco.param "l0.weight" : tensor<16x16xf32>
+  %h0 = fresco.linear %x, %w0 : (tensor<1x4x16xf32>, tensor<16x16xf32>) -> tensor<1x4x16xf32>
+  %s = fresco.silu %h0 : (tensor<1x4x16xf32>) -> tensor<1x4x16xf32>
+  return %s : tensor<1x4x16xf32>
+}

@@ -52,6 +52,7 @@ run uly2ring2 4 --parallel ulysses=2,ring=2
 run pipe2 2 --parallel pipeline=2
 run cfg2pipe2 4 --parallel cfg=2,pipeline=2
 run tp2pipe2 4 --parallel tp=2,pipeline=2
+run ring2pipe2 4 --parallel ring=2,pipeline=2
 # The device-memory path (weights copied in, all_reduce and all_gather
 # staged through host buffers, as on a GPU) must give the very same bits.
 for name in tp2split cfg2tp2 cfg2uly2 cfg2ring2 tp2pipe2; do
@@ -78,7 +79,8 @@ ref = np.load(f"{work}/one.npy")
 ok = True
 for name in ["cfg2", "tp2", "tp4", "cfg2tp2", "placed", "cfg2tp4", "tp2split",
              "uly2", "cfg2uly2", "tp2uly2", "ring2", "ring4", "cfg2ring2",
-             "tp2ring2", "uly2ring2", "pipe2", "cfg2pipe2", "tp2pipe2"]:
+             "tp2ring2", "uly2ring2", "pipe2", "cfg2pipe2", "tp2pipe2",
+             "ring2pipe2"]:
     got = np.load(f"{work}/{name}.npy")
     ratio = np.abs(got - ref).max() / np.abs(ref).max()
     sizes = {Image.open(f"{work}/{name}-{i}.png").size for i in range(2)}
@@ -89,7 +91,8 @@ for name in ["cfg2", "tp2", "tp4", "cfg2tp2", "placed", "cfg2tp4", "tp2split",
 # Per-rank weight bytes: fresco-inspect vs what each rank loaded.
 for name in ["one", "tp2", "tp4", "cfg2tp2", "placed", "cfg2tp4", "tp2split",
              "uly2", "cfg2uly2", "tp2uly2", "ring2", "ring4", "cfg2ring2",
-             "tp2ring2", "uly2ring2", "pipe2", "cfg2pipe2", "tp2pipe2"]:
+             "tp2ring2", "uly2ring2", "pipe2", "cfg2pipe2", "tp2pipe2",
+             "ring2pipe2"]:
     inspect = {r["rank"]: r["weight_bytes"] for r in json.load(open(f"{work}/{name}.json"))["ranks"]}
     log = open(f"{work}/{name}.log").read()
     loaded = {}

@@ -81,10 +81,13 @@ LogicalResult splitStages(func::FuncOp fn, int16_t axis, int64_t stages) {
                                               double(stages) / double(total)));
     op->setAttr(kStage, b.getI64IntegerAttr(s));
   }
-  // A stage without parameters would be an empty shard of the weights.
+  // A stage without parameters would be an empty shard of the weights
+  // (stage 0 may hold param-free ops only, when the first weight read is
+  // more than 1/P of the bytes: count the ops that read parameters).
   llvm::SmallSetVector<int64_t, 8> used;
   for (Operation *op : ops)
-    if (op->getNumOperands() != 0)
+    if (llvm::any_of(op->getOperands(),
+                     [](Value v) { return v.getDefiningOp<ParamOp>(); }))
       used.insert(stageOf(op));
   if (int64_t(used.size()) != stages)
     return fn.emitError("fresco-pipeline-parallel: '")

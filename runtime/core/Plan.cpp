@@ -171,6 +171,20 @@ void verifyPointToPoint(const plan::Instr &in, const plan::RankProgram &rp,
   check(a->peer() >= 0 && uint32_t(a->peer()) < a->members()->size(), where,
         ": ", name, " peer ", a->peer(), " is not one of the ",
         a->members()->size(), " members");
+  const bool self = a->members()->Get(uint32_t(a->peer())) == rp.rank();
+  const bool bcast = in.op() == plan::OpCode::Broadcast;
+  check(bcast || !self, where, ": ", name, " peer ", a->peer(),
+        " is this rank itself");
+  check(bcast || a->tag() >= 0, where, ": ", name, " tag ", a->tag(),
+        " is negative");
+  // Send: the value sent; Recv: the value received; Broadcast: the result,
+  // and on the root (peer) the value it gives.
+  const uint32_t wantOps = in.op() == plan::OpCode::Send || (bcast && self);
+  const uint32_t wantRes = in.op() != plan::OpCode::Send;
+  check(in.operands()->size() == wantOps && in.results()->size() == wantRes,
+        where, ": ", name, " takes ", wantOps, " operand(s) and ", wantRes,
+        " result(s) here, got ", in.operands()->size(), " and ",
+        in.results()->size());
 }
 
 void verifyFunction(const plan::Function &f, const plan::RankProgram &rp,

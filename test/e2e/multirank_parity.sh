@@ -53,6 +53,11 @@ run pipe2 2 --parallel pipeline=2
 run cfg2pipe2 4 --parallel cfg=2,pipeline=2
 run tp2pipe2 4 --parallel tp=2,pipeline=2
 run ring2pipe2 4 --parallel ring=2,pipeline=2
+# Four stages: values go from one stage to several later ones (0 -> 1 and
+# 0 -> 2, 1 -> 3, ...), middle stages both receive and send; and stages on
+# placed ranks, the VAE on a rank of its own.
+run pipe4 4 --parallel pipeline=4
+run placedpipe2 3 --place vae=0,transformer=1+2 --parallel pipeline=2
 # The device-memory path (weights copied in, all_reduce and all_gather
 # staged through host buffers, as on a GPU) must give the very same bits.
 for name in tp2split cfg2tp2 cfg2uly2 cfg2ring2 tp2pipe2; do
@@ -80,7 +85,7 @@ ok = True
 for name in ["cfg2", "tp2", "tp4", "cfg2tp2", "placed", "cfg2tp4", "tp2split",
              "uly2", "cfg2uly2", "tp2uly2", "ring2", "ring4", "cfg2ring2",
              "tp2ring2", "uly2ring2", "pipe2", "cfg2pipe2", "tp2pipe2",
-             "ring2pipe2"]:
+             "ring2pipe2", "pipe4", "placedpipe2"]:
     got = np.load(f"{work}/{name}.npy")
     ratio = np.abs(got - ref).max() / np.abs(ref).max()
     sizes = {Image.open(f"{work}/{name}-{i}.png").size for i in range(2)}
@@ -92,7 +97,7 @@ for name in ["cfg2", "tp2", "tp4", "cfg2tp2", "placed", "cfg2tp4", "tp2split",
 for name in ["one", "tp2", "tp4", "cfg2tp2", "placed", "cfg2tp4", "tp2split",
              "uly2", "cfg2uly2", "tp2uly2", "ring2", "ring4", "cfg2ring2",
              "tp2ring2", "uly2ring2", "pipe2", "cfg2pipe2", "tp2pipe2",
-             "ring2pipe2"]:
+             "ring2pipe2", "pipe4", "placedpipe2"]:
     inspect = {r["rank"]: r["weight_bytes"] for r in json.load(open(f"{work}/{name}.json"))["ranks"]}
     log = open(f"{work}/{name}.log").read()
     loaded = {}

@@ -225,6 +225,14 @@ const ConvShape kConvCases[] = {
     {1, 20, 9, 6, 16, 3, 3, 1, 1, 0, 0},
     {1, 16, 5, 5, 17, 3, 3, 1, 1, 2, 2},
     {1, 32, 3, 70, 16, 3, 3, 1, 1, 1, 1},
+    // One output pixel (a single partial tile); a single input row with
+    // different paddings per axis; more tiles than one band holds (with
+    // C + O = 48 a band is 10922 tiles: 109 of the 111 rows of 100 tiles),
+    // the second band partial.
+    {1, 16, 3, 3, 16, 3, 3, 1, 1, 0, 0},
+    {1, 16, 1, 8, 16, 3, 3, 1, 1, 1, 2},
+    {1, 16, 6, 5, 16, 3, 3, 1, 1, 2, 0},
+    {1, 16, 221, 200, 32, 3, 3, 1, 1, 1, 1},
 };
 
 TEST_P(Conformance, Conv2d) {

@@ -599,6 +599,23 @@ const Case kCases[] = {
        s.instrs[0] = {fp::OpCode::Recv, {}, {2}, false, -1, {1, 2}};
      },
      "this rank (0) is not a member of its Recv group"},
+    {"recv_self",
+     [](PlanSpec &s) {
+       s.instrs[0] = {fp::OpCode::Recv, {}, {2}, false, -1, {0, 1}};
+     },
+     "Recv peer 0 is this rank itself"},
+    {"send_counts",
+     [](PlanSpec &s) {
+       s.instrs[0] = {fp::OpCode::Send, {0}, {2}, false, -1, {0, 1}};
+       s.instrs[0].peer = 1;
+     },
+     "Send takes 1 operand(s) and 0 result(s) here, got 1 and 1"},
+    {"broadcast_root_operand",
+     [](PlanSpec &s) {
+       // The root (peer 0 = this rank) gives its operand: none here.
+       s.instrs[0] = {fp::OpCode::Broadcast, {}, {2}, false, -1, {0, 1}};
+     },
+     "Broadcast takes 1 operand(s) and 1 result(s) here, got 0 and 1"},
     {"all_to_all_sorted",
      [](PlanSpec &s) {
        s = allToAllSpec();

@@ -222,7 +222,18 @@ LogicalResult FunctionEmitter::emitOp(Operation &op) {
                                      fbb.CreateVector(results),
                                      fp::OpAttrs::CollectiveAttrs, a.Union()));
   };
+  // Stage ops only along the axis the function is split on (checked to be
+  // on the grid above): rc.coords is indexed by it.
+  auto stageAxis = [&](int64_t axis) -> LogicalResult {
+    auto p = fn->getAttrOfType<IntegerAttr>("fresco.pipeline_axis");
+    if (p && p.getInt() == axis)
+      return success();
+    return op.emitError("a pipeline stage op along axis ")
+           << axis << ", but the function is not split into stages along it";
+  };
   if (auto t = dyn_cast<StageTransferOp>(op)) {
+    if (failed(stageAxis(t.getAxis())))
+      return failure();
     // The tag numbers transfers in program order, the same on every rank.
     int32_t tag = transfers++;
     int64_t mine = rc.coords[t.getAxis()];
@@ -235,6 +246,8 @@ LogicalResult FunctionEmitter::emitOp(Operation &op) {
     return success();
   }
   if (auto bc = dyn_cast<StageBroadcastOp>(op)) {
+    if (failed(stageAxis(bc.getAxis())))
+      return failure();
     int64_t mine = rc.coords[bc.getAxis()];
     std::vector<int32_t> operands;
     if (mine == int64_t(bc.getFromStage()))

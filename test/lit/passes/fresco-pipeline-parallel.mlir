@@ -49,3 +49,15 @@ func.func @one_layer(%x: tensor<1x4x16xf32>) -> tensor<1x4x16xf32> {
   %s = fresco.silu %h0 : (tensor<1x4x16xf32>) -> tensor<1x4x16xf32>
   return %s : tensor<1x4x16xf32>
 }
+
+// -----
+
+// Ops before the first weight do not make a stage: stage 0 would load no
+// parameters (the layer's bytes all fall in stage 1).
+// expected-error @+1 {{fresco-pipeline-parallel: 'param_free_first' cannot be cut into 2 stages with parameters each (pipeline=2 is more than its layers allow)}}
+func.func @param_free_first(%x: tensor<1x4x16xf32>) -> tensor<1x4x16xf32> {
+  %s = fresco.silu %x : (tensor<1x4x16xf32>) -> tensor<1x4x16xf32>
+  %w0 = fresco.param "l0.weight" : tensor<16x16xf32>
+  %h0 = fresco.linear %s, %w0 : (tensor<1x4x16xf32>, tensor<16x16xf32>) -> tensor<1x4x16xf32>
+  return %h0 : tensor<1x4x16xf32>
+}

@@ -98,8 +98,11 @@ LogicalResult splitStages(func::FuncOp fn, int16_t axis, int64_t stages) {
   // 2. Operand-free ops (parameters, the position table): one copy in each
   // stage that uses them.
   for (Operation *op : ops) {
-    if (op->getNumOperands() != 0 || op->getNumResults() != 1)
+    if (op->getNumOperands() != 0)
       continue;
+    if (op->getNumResults() != 1) // none in the dialect today
+      return op->emitError("fresco-pipeline-parallel: an op without "
+                           "operands must have exactly one result");
     llvm::DenseMap<int64_t, Operation *> copies;
     for (OpOperand &use : llvm::make_early_inc_range(op->getUses())) {
       Operation *user = use.getOwner();

@@ -235,8 +235,10 @@ const ConvShape kConvCases[] = {
     {1, 16, 221, 200, 32, 3, 3, 1, 1, 1, 1},
 };
 
-TEST_P(Conformance, Conv2d) {
-  uint32_t seed = 200;
+/// Calls check(c, bias, x, w, b, ref) for every conv case, with and
+/// without bias: random inputs (seeds from `seed` on) and the double
+/// reference, under a trace naming the case.
+template <typename F> void forEachConvCase(uint32_t seed, F &&check) {
   for (const ConvShape &c : kConvCases)
     for (bool bias : {false, true}) {
       SCOPED_TRACE(::testing::Message()
@@ -247,12 +249,19 @@ TEST_P(Conformance, Conv2d) {
       Vec w = randomVec(size_t(c.O * c.C * c.KH * c.KW), seed++);
       Vec b = randomVec(size_t(c.O), seed++);
       RefVec ref = refConv2d(x, w, bias ? b.data() : nullptr, c);
-      auto dx = in(x), dw = in(w), db = in(b);
-      auto dy = out(ref.size());
-      be().conv2d(dx->f(), dw->f(), bias ? db->f() : nullptr, dy->f(), c.N, c.C,
-                  c.H, c.W, c.O, c.KH, c.KW, c.sH, c.sW, c.pH, c.pW);
-      expectClose(ref, dy->read());
+      check(c, bias, x, w, b, ref);
     }
+}
+
+TEST_P(Conformance, Conv2d) {
+  forEachConvCase(200, [&](const ConvShape &c, bool bias, const Vec &x,
+                           const Vec &w, const Vec &b, const RefVec &ref) {
+    auto dx = in(x), dw = in(w), db = in(b);
+    auto dy = out(ref.size());
+    be().conv2d(dx->f(), dw->f(), bias ? db->f() : nullptr, dy->f(), c.N, c.C,
+                c.H, c.W, c.O, c.KH, c.KW, c.sH, c.sW, c.pH, c.pW);
+    expectClose(ref, dy->read());
+  });
 }
 
 //===----------------------------------------------------------------------===//
@@ -1264,33 +1273,24 @@ TEST_P(CudnnConv2d, MatchesIm2colGemm) {
   if (env && std::strcmp(env, "0") == 0)
     GTEST_SKIP() << "FRESCO_CUDNN=0 is set";
   std::unique_ptr<Backend> im2col = createIm2colCudaBackend();
-  uint32_t seed = 1200;
-  for (const ConvShape &c : kConvCases)
-    for (bool bias : {false, true}) {
-      SCOPED_TRACE(::testing::Message()
-                   << "N=" << c.N << " C=" << c.C << " H=" << c.H
-                   << " W=" << c.W << " O=" << c.O << " K=" << c.KH << "x"
-                   << c.KW << " bias=" << bias);
-      Vec x = randomVec(size_t(c.N * c.C * c.H * c.W), seed++);
-      Vec w = randomVec(size_t(c.O * c.C * c.KH * c.KW), seed++);
-      Vec b = randomVec(size_t(c.O), seed++);
-      RefVec ref = refConv2d(x, w, bias ? b.data() : nullptr, c);
-      auto run = [&](Backend &be) {
-        Buffer dx(be, x.size()), dw(be, w.size()), db(be, b.size());
-        Buffer dy(be, ref.size());
-        dx.upload(x);
-        dw.upload(w);
-        db.upload(b);
-        dy.upload(Vec(ref.size(), std::numeric_limits<float>::quiet_NaN()));
-        be.conv2d(dx.f(), dw.f(), bias ? db.f() : nullptr, dy.f(), c.N, c.C,
-                  c.H, c.W, c.O, c.KH, c.KW, c.sH, c.sW, c.pH, c.pW);
-        return dy.read();
-      };
-      Vec viaCudnn = run(be()), viaGemm = run(*im2col);
-      expectClose(ref, viaCudnn);
-      expectClose(ref, viaGemm);
-      expectClose(RefVec(viaGemm.begin(), viaGemm.end()), viaCudnn);
-    }
+  forEachConvCase(1200, [&](const ConvShape &c, bool bias, const Vec &x,
+                            const Vec &w, const Vec &b, const RefVec &ref) {
+    auto run = [&](Backend &be) {
+      Buffer dx(be, x.size()), dw(be, w.size()), db(be, b.size());
+      Buffer dy(be, ref.size());
+      dx.upload(x);
+      dw.upload(w);
+      db.upload(b);
+      dy.upload(Vec(ref.size(), std::numeric_limits<float>::quiet_NaN()));
+      be.conv2d(dx.f(), dw.f(), bias ? db.f() : nullptr, dy.f(), c.N, c.C, c.H,
+                c.W, c.O, c.KH, c.KW, c.sH, c.sW, c.pH, c.pW);
+      return dy.read();
+    };
+    Vec viaCudnn = run(be()), viaGemm = run(*im2col);
+    expectClose(ref, viaCudnn);
+    expectClose(ref, viaGemm);
+    expectClose(RefVec(viaGemm.begin(), viaGemm.end()), viaCudnn);
+  });
   // Every shape set up on cuDNN (a fallback names its reason on stderr);
   // none on the FRESCO_CUDNN=0 backend.
   CudnnConvCounts counts = cudnnConvCounts(be());

@@ -360,13 +360,14 @@ bool attentionTensorCoreSupported(int64_t Dh) {
   return Dh >= 1 && Dh <= kMaxDh;
 }
 
-bool attentionTensorCoreAllowed() {
+bool attentionTensorCoreAllowed(std::string *error) {
   const char *v = std::getenv("FRESCO_CUDA_ATTENTION");
   if (!v || !*v || std::strcmp(v, "auto") == 0)
     return true;
-  if (std::strcmp(v, "f32") == 0)
-    return false;
-  fail("FRESCO_CUDA_ATTENTION=", v, ": expected 'f32' or 'auto'");
+  if (std::strcmp(v, "f32") != 0)
+    *error = std::string("FRESCO_CUDA_ATTENTION=") + v +
+             ": expected 'f32' or 'auto'";
+  return false;
 }
 
 void attentionTensorCore(const float *q, const float *k, const float *v,

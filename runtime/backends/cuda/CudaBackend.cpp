@@ -196,6 +196,8 @@ public:
                        : CUBLAS_COMPUTE_32F;
     // Read per backend (not once per process) so that tests can compare
     // the two conv2d paths; the library loads on the first conv2d.
+    tensorCoreAttentionAllowed_ =
+        cuda::attentionTensorCoreAllowed(&attentionEnvError_);
     const char *cudnn = std::getenv("FRESCO_CUDNN");
     if (!cudnn || std::strcmp(cudnn, "0") != 0)
       cudnn_ = std::make_unique<cuda::CudnnConv>(
@@ -524,9 +526,11 @@ public:
   /// Runs with bf16/f16 GEMMs take attention to tensor cores in the same
   /// precision, unless the head is too wide or FRESCO_CUDA_ATTENTION=f32.
   bool tensorCoreAttention(int64_t Dh) const {
-    return precision_ != GemmPrecision::F32 &&
-           cuda::attentionTensorCoreSupported(Dh) &&
-           cuda::attentionTensorCoreAllowed();
+    if (precision_ == GemmPrecision::F32)
+      return false;
+    check(attentionEnvError_.empty(), attentionEnvError_);
+    return tensorCoreAttentionAllowed_ &&
+           cuda::attentionTensorCoreSupported(Dh);
   }
 
   void unary(UnaryKind kind, const float *x, float *y, int64_t n) override {
@@ -905,6 +909,8 @@ private:
   int device_;
   cudaStream_t stream_ = nullptr;
   cublasLtHandle_t lt_ = nullptr;
+  bool tensorCoreAttentionAllowed_ = true; // FRESCO_CUDA_ATTENTION
+  std::string attentionEnvError_;          // its value, if not understood
   std::unique_ptr<cuda::CudnnConv> cudnn_; // null with FRESCO_CUDNN=0
   void *convWorkspace_ = nullptr;          // cuDNN's, the largest needed
   size_t convWorkspaceBytes_ = 0;

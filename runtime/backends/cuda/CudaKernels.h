@@ -16,6 +16,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
 
 namespace fresco {
 namespace cuda {
@@ -103,8 +104,9 @@ void attentionBlock(const float *q, const float *k, const float *v, float *o,
 // take the f32 kernels above.
 bool attentionTensorCoreSupported(int64_t Dh);
 /// False when FRESCO_CUDA_ATTENTION=f32 forces the f32 kernels (unset or
-/// "auto": true). Read at each call; any other value throws.
-bool attentionTensorCoreAllowed();
+/// "auto": true); any other value is false with the reason in `error`. The
+/// backend reads it once, when it is made.
+bool attentionTensorCoreAllowed(std::string *error);
 void attentionTensorCore(const float *q, const float *k, const float *v,
                          float *o, int64_t B, int64_t Tq, int64_t Tk, int64_t H,
                          int64_t Dh, float scale, bool bf16, cudaStream_t s);

@@ -190,7 +190,7 @@ if [ "$dry" != 1 ] && [ -x "$bindir/nccl_test" ]; then
   cat "$OUT/nccl.txt"
   if [ $rc -eq 0 ] && grep -q '^\[  PASSED  \] [0-9]* test' "$OUT/nccl.txt" &&
      ! grep -q '^\[  SKIPPED \]' "$OUT/nccl.txt"; then
-    row "nccl (1 rank, device memory)" "ok" "collectives queued on the CUDA stream"
+    row "nccl (1 rank, device memory)" "ok" "collectives queued on the CUDA stream and captured in a CUDA graph"
   else
     failed=1; row "nccl (1 rank, device memory)" "FAIL" "rc $rc: $(grep -m1 -i 'skipped\|failure\|error' "$OUT/nccl.txt" | cut -c1-70)"
   fi

@@ -87,6 +87,15 @@ public:
   /// (Gloo: calls block until done). The executor stages device data
   /// through the host for the latter.
   virtual bool usesDeviceMemory() const { return false; }
+
+  /// For a communicator whose calls are queued (usesDeviceMemory()): its
+  /// calls were recorded with the kernels (a CUDA graph) and that recording
+  /// has just been queued as one unit, `what`. The communicator watches it
+  /// as it watches its own calls: a replay that outlives the timeout, or an
+  /// error inside it, ends the process with a message naming `what`.
+  /// Calls made while the backend's stream is being recorded are not
+  /// watched themselves (they do not run then). Default: nothing.
+  virtual void watchQueuedWork(const std::string &what) { (void)what; }
 };
 
 /// Where this process stands in a multi-rank run, from the environment.

@@ -76,6 +76,8 @@ public:
         scratch(std::move(scratch)) {}
 
   std::function<void()> bind();
+  /// The communicator the instruction talks through; null for a kernel.
+  Communicator *communicator() const { return comm; }
 
 private:
   template <typename... Parts> void need(bool cond, const Parts &...parts) {
@@ -116,6 +118,7 @@ private:
   const GroupResolver &groups;
   int rank;
   std::shared_ptr<ScratchArena> scratch;
+  Communicator *comm = nullptr;
 
   Communicator &group(const plan::CollectiveAttrs &a) {
     return group(a.members());
@@ -129,7 +132,8 @@ private:
       need(members[i - 1] < members[i], "group members must be sorted");
     need(bool(groups), "the plan has collectives but the runtime was started "
                        "without a communicator");
-    return groups(members);
+    comm = &groups(members);
+    return *comm;
   }
 };
 
@@ -1033,13 +1037,16 @@ void Executor::bind(const plan::Function &f, Bound &out) {
     if (ring && !(ring->ring_members() && ring->ring_members()->size() > 1))
       ring = nullptr;
     out.stepOps.push_back(ring ? "RingAttention" : opName(in->op()));
-    // Collectives copy through the host and talk to other ranks.
-    if (in->op() == plan::OpCode::AllReduce ||
-        in->op() == plan::OpCode::AllGather ||
-        in->op() == plan::OpCode::AllToAll || in->op() == plan::OpCode::Send ||
-        in->op() == plan::OpCode::Recv || in->op() == plan::OpCode::Broadcast ||
-        ring)
-      out.recordable = false;
+    // A collective can be recorded with the kernels only where it is queued
+    // in order with them on the backend's own memory (NCCL): staged through
+    // the host or blocking (Gloo), it must run every time.
+    if (Communicator *c = binder.communicator()) {
+      if (!c->usesDeviceMemory() || backend_.usesHostMemory())
+        out.recordable = false;
+      else if (std::find(out.comms.begin(), out.comms.end(), c) ==
+               out.comms.end())
+        out.comms.push_back(c);
+    }
   }
   for (flatbuffers::uoffset_t i = 0; i < f.inputs()->size(); ++i) {
     const Ref &r = refs[f.inputs()->Get(i)];
@@ -1158,6 +1165,11 @@ std::vector<HostTensor> Executor::run(const std::string &function,
     if (b.recording) {
       b.recording->replay();
       b.replayed = true;
+      ++replays_;
+      // The recorded collectives run inside the replay, out of sight of
+      // their communicators' own checks: have them watch it as a whole.
+      for (Communicator *c : b.comms)
+        c->watchQueuedWork("the replay of '" + function + "'");
     } else {
       issue();
     }

@@ -70,13 +70,18 @@ public:
   /// calls per op name over all runs since profiling was turned on.
   void setProfiling(bool on);
 
-  /// When on (the default), a function whose steps are all kernels is run
-  /// once step by step (the warm-up: GEMM heuristics, scratch buffers), then
-  /// recorded by the backend (a CUDA graph) and replayed on every later run.
-  /// Backends that cannot record run step by step anyway.
+  /// When on (the default), each function is run once step by step (the
+  /// warm-up: GEMM heuristics, scratch buffers, communicators' connections),
+  /// then recorded by the backend (a CUDA graph) and replayed on every later
+  /// run. A function whose collectives are staged through the host or block
+  /// (Gloo) runs step by step every time; one whose collectives are queued
+  /// with the kernels (NCCL) is recorded with them. Backends that cannot
+  /// record run step by step anyway.
   void setRecording(bool on) { recording_ = on; }
   /// Whether the last run() of `function` replayed a recording.
   bool replayed(const std::string &function) const;
+  /// How many run() calls, of any function, replayed a recording.
+  int64_t replays() const { return replays_; }
 
   struct OpProfile {
     double seconds = 0;
@@ -92,8 +97,10 @@ private:
     std::vector<void *> inputPtrs;
     std::vector<const void *> outputPtrs;
     // Recording: false when a step does more than launch kernels (a
-    // collective) or the backend could not record.
+    // collective staged through the host) or the backend could not record.
     bool recordable = true;
+    // The stream-ordered communicators its collectives use.
+    std::vector<Communicator *> comms;
     int64_t runs = 0;
     bool replayed = false;
     std::unique_ptr<Recording> recording;
@@ -125,6 +132,7 @@ private:
   std::map<std::string, Bound> functions_;
   bool profiling_ = false;
   bool recording_ = true;
+  int64_t replays_ = 0;
   std::map<std::string, OpProfile> profile_;
 };
 

@@ -60,18 +60,31 @@ run pipe4 4 --parallel pipeline=4
 run placedpipe2 3 --place vae=0,transformer=1+2 --parallel pipeline=2
 # The device-memory path (weights copied in, all_reduce and all_gather
 # staged through host buffers, as on a GPU) must give the very same bits.
+# replays LOG: the "N replayed" of every rank's --stats line, one a line.
+replays() { sed -n 's/.*, \([0-9]*\) replayed$/\1/p' "$1"; }
 for name in tp2split cfg2tp2 cfg2uly2 cfg2ring2 tp2pipe2; do
   "$B/fresco-run" "$work/$name.fplan" --weights "$work/pipe" --backend cpu-staged \
-    --class-label 3,7 --steps 4 --latents "@$work/x0.npy" --quiet \
-    -o "$work/$name-staged.png" --output-latents "@$work/$name-staged.npy"
+    --class-label 3,7 --steps 4 --latents "@$work/x0.npy" --quiet --stats \
+    -o "$work/$name-staged.png" --output-latents "@$work/$name-staged.npy" \
+    2> "$work/$name-staged.log"
   cmp "$work/$name.npy" "$work/$name-staged.npy"
-  echo "== $name on cpu-staged: identical latents"
-  # And as NCCL is driven: collectives on the backend's own memory.
+  # Collectives staged through the host cannot be recorded: step by step.
+  ranks=$(replays "$work/$name-staged.log" | wc -l)
+  [ "$ranks" -ge 2 ] && [ -z "$(replays "$work/$name-staged.log" | grep -v '^0$')" ] ||
+    { echo "FAIL: $name staged: expected no replays"; cat "$work/$name-staged.log"; exit 1; }
+  echo "== $name on cpu-staged: identical latents, step by step"
+  # And as NCCL is driven: collectives on the backend's own memory, queued
+  # with the kernels, so each rank records its denoising step once (after
+  # the warm-up step) and replays it: 3 of the 4 steps.
   "$B/fresco-run" "$work/$name.fplan" --weights "$work/pipe" --backend cpu-staged \
-    --comm gloo-direct --class-label 3,7 --steps 4 --latents "@$work/x0.npy" --quiet \
-    -o "$work/$name-direct.png" --output-latents "@$work/$name-direct.npy"
+    --comm gloo-direct --class-label 3,7 --steps 4 --latents "@$work/x0.npy" --quiet --stats \
+    -o "$work/$name-direct.png" --output-latents "@$work/$name-direct.npy" \
+    2> "$work/$name-direct.log"
   cmp "$work/$name.npy" "$work/$name-direct.npy"
-  echo "== $name on cpu-staged, --comm gloo-direct: identical latents"
+  [ "$(replays "$work/$name-direct.log" | wc -l)" -eq "$ranks" ] &&
+    [ -z "$(replays "$work/$name-direct.log" | grep -v '^3$')" ] ||
+    { echo "FAIL: $name direct: expected 3 replays per rank"; cat "$work/$name-direct.log"; exit 1; }
+  echo "== $name on cpu-staged, --comm gloo-direct: identical latents, 3 of 4 steps replayed"
 done
 
 "$FRESCO_PYTHON" - "$work" <<'PY'

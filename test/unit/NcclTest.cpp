@@ -4,7 +4,7 @@
 // One rank, one GPU: NCCL's collectives degenerate to copies, which is
 // enough to check the plumbing (loading libnccl, the Gloo bootstrap, calls
 // queued on the CUDA backend's stream on device memory, the watchdog's
-// events). Several ranks need several GPUs; bench/gpu-check.sh checks that
+// events, capture into CUDA graphs). Several ranks need several GPUs; bench/gpu-check.sh checks that
 // two ranks on one GPU fall back to Gloo. Skipped, saying why, without a
 // GPU or NCCL.
 //
@@ -17,6 +17,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <functional>
 #include <numeric>
 #include <vector>
 
@@ -97,6 +98,41 @@ TEST_F(NcclOneRank, SendRecvToItselfCopies) {
   EXPECT_THROW(comm->sendRecv(src, 1, dst, 0, 4, 0), Error);
   EXPECT_THROW(comm->sendRecv(src, 0, src, 0, 4, 0), Error);
   backend->synchronize();
+}
+
+// As the executor records a step (--graphs on): NCCL calls captured into a
+// CUDA graph with the kernels around them, ring attention's exchange on the
+// communicator's own stream included. Recording runs nothing; each replay
+// moves the data its buffers hold at that time.
+TEST_F(NcclOneRank, CollectivesRecordedInAGraphRunOnEachReplay) {
+  const size_t n = 96;
+  float *src = device(std::vector<float>(n, 0.0f));
+  float *mid = device(std::vector<float>(n, 0.0f));
+  float *gathered = device(std::vector<float>(n, 0.0f));
+  float *passed = device(std::vector<float>(n, 0.0f));
+  float *out = device(std::vector<float>(n, -1.0f));
+  auto issue = [&] {
+    backend->copyStrided(src, n, mid, n, 1, n, 4);
+    comm->allGather(mid, gathered, n * 4);
+    std::function<void()> wait =
+        comm->startSendRecv(gathered, 0, passed, 0, n * 4, /*tag=*/0);
+    wait();
+    comm->allReduceSum(passed, n);
+    backend->copyStrided(passed, n, out, n, 1, n, 4);
+  };
+  std::unique_ptr<Recording> graph = backend->record(issue);
+  ASSERT_NE(graph, nullptr) << "NCCL calls could not be captured";
+  backend->synchronize();
+  EXPECT_EQ(host(out, n), std::vector<float>(n, -1.0f)) << "recording ran";
+  for (float base : {1.0f, -40.0f}) {
+    std::vector<float> v(n);
+    std::iota(v.begin(), v.end(), base);
+    backend->copyToDevice(src, v.data(), n * 4);
+    graph->replay();
+    comm->watchQueuedWork("the test's replay");
+    backend->synchronize();
+    EXPECT_EQ(host(out, n), v) << "replay from " << base;
+  }
 }
 
 } // namespace

@@ -46,7 +46,9 @@ COMMON OPTIONS:
                        gloo-direct (a test aid for --backend cpu-staged)
   --graphs on|off      record each function's kernels once (a CUDA graph)
                        after a warm-up run and replay them (default on;
-                       functions with collectives always run step by step)
+                       collectives through NCCL are recorded with the
+                       kernels, functions with Gloo collectives run step
+                       by step)
   --timeout S          seconds any collective may take before every rank
                        stops with an error naming the failed rank (default 60)
   --stats              print load and run times, arena and weight bytes

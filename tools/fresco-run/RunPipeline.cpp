@@ -122,11 +122,12 @@ int runPipeline(const Options &o, const RankEnv &env) {
     std::fprintf(stderr,
                  "%sfresco-run: load %.3f s, %d steps of %s in %.3f s (%.3f "
                  "s/step), decode %.3f s, arena %llu bytes, weights %llu "
-                 "bytes\n",
+                 "bytes, %lld replayed\n",
                  session.prefix(), loadSeconds, r.steps, r.scheduler.c_str(),
                  r.denoiseSeconds, r.denoiseSeconds / std::max(r.steps, 1),
                  r.decodeSeconds, (unsigned long long)exec.arenaBytes(),
-                 (unsigned long long)weights.bytesLoaded());
+                 (unsigned long long)weights.bytesLoaded(),
+                 (long long)exec.replays());
   if (o.profile)
     printProfile(exec, session.prefix(),
                  std::to_string(r.steps) + " steps and the decode");

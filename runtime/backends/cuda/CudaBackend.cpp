@@ -287,20 +287,18 @@ public:
     cudaGraph_t graph = nullptr;
     try {
       issue();
-    } catch (...) {
-      // A call the capture refused (an allocation, say) invalidates it:
-      // nothing ran, so step by step is still right. Anything else is a
-      // real failure.
-      cudaError_t end = cudaStreamEndCapture(stream_, &graph);
+    } catch (const std::exception &error) {
+      // A call the capture refused (an allocation, a collective library
+      // that cannot be captured): nothing ran, and the same steps already
+      // ran once step by step (the warm-up), so step by step is still
+      // right.
+      cudaStreamEndCapture(stream_, &graph);
       if (graph)
         cudaGraphDestroy(graph);
       cudaGetLastError();
       embeddingPending_ = embeddingBefore;
-      if (end == cudaErrorStreamCaptureInvalidated) {
-        warnCaptureFailed(cudaGetErrorString(end));
-        return nullptr;
-      }
-      throw;
+      warnCaptureFailed(error.what());
+      return nullptr;
     }
     bool embedding = embeddingPending_;
     embeddingPending_ = embeddingBefore;

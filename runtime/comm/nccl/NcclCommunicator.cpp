@@ -6,7 +6,9 @@
 // CUDA backend's stream (startSendRecv: on a stream of its own, ordered
 // with the backend's by events, so that kernels overlap it) and followed by
 // an event; a watchdog thread polls the oldest unfinished event and NCCL's
-// asynchronous error.
+// asynchronous error. Calls recorded into a CUDA graph get no event (they
+// run only when it is replayed): the executor has each replay watched as
+// one unit (watchQueuedWork).
 //
 //===----------------------------------------------------------------------===//
 #include "runtime/comm/nccl/NcclCommunicator.h"
@@ -314,6 +316,10 @@ public:
     });
   }
 
+  void watchQueuedWork(const std::string &what) override {
+    watchFrom(stream_, what + " (its NCCL calls)");
+  }
+
   void barrier() override {
     // Everything queued so far, then the host-side barrier.
     check(cudaStreamSynchronize(stream_) == cudaSuccess, "barrier on ", name_,
@@ -337,6 +343,19 @@ private:
     if (r != ncclSuccess)
       fail(what, " on ", name_, " failed on rank ",
            members_[bootstrap_->rank()], ": ", api().ncclGetErrorString(r));
+    // Being recorded into a CUDA graph, the call does not run now, and an
+    // event recorded here could not be queried: the executor has the whole
+    // replay watched instead (watchQueuedWork).
+    cudaStreamCaptureStatus capture = cudaStreamCaptureStatusNone;
+    check(cudaStreamIsCapturing(stream, &capture) == cudaSuccess,
+          "cudaStreamIsCapturing after ", what);
+    if (capture != cudaStreamCaptureStatusNone)
+      return;
+    watchFrom(stream, what);
+  }
+
+  /// Has the watchdog follow the work queued on `stream` so far.
+  void watchFrom(cudaStream_t stream, const std::string &what) {
     cudaEvent_t e = nullptr;
     {
       std::lock_guard<std::mutex> lock(mutex_);

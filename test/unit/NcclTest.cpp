@@ -1,12 +1,11 @@
-//===- NcclTest.cpp - The NCCL communicator on one GPU
-//---------------------===//
+//===- NcclTest.cpp - The NCCL communicator on one GPU --------------------===//
 //
 // One rank, one GPU: NCCL's collectives degenerate to copies, which is
 // enough to check the plumbing (loading libnccl, the Gloo bootstrap, calls
 // queued on the CUDA backend's stream on device memory, the watchdog's
-// events, capture into CUDA graphs). Several ranks need several GPUs; bench/gpu-check.sh checks that
-// two ranks on one GPU fall back to Gloo. Skipped, saying why, without a
-// GPU or NCCL.
+// events, capture into CUDA graphs). Several ranks need several GPUs;
+// bench/gpu-check.sh checks that two ranks on one GPU fall back to Gloo.
+// Skipped, saying why, without a GPU or NCCL.
 //
 //===----------------------------------------------------------------------===//
 #include "runtime/backends/cuda/CudaBackend.h"

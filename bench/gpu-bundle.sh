@@ -15,14 +15,14 @@ build=${FRESCO_BUILD_DIR:-$root/build}
 bin=$build/bin
 [ "$(uname -m)" = x86_64 ] || { echo "gpu-bundle: the GPU machines are x86-64; build the bundle on one" >&2; exit 2; }
 
-ninja -C "$build" -j2 fresco-run fresco-compile backend_conformance_test gemm_precision_test nccl_test
+ninja -C "$build" -j2 fresco-run fresco-compile backend_conformance_test float_storage_test nccl_test
 nm -C "$bin/fresco-run" | grep createCudaBackend > /dev/null || {
   echo "gpu-bundle: $build has no CUDA backend (configure with -DFRESCO_ENABLE_CUDA=ON)" >&2; exit 2; }
 
 stage=$(mktemp -d)
 trap 'rm -rf "$stage"' EXIT
 mkdir -p "$stage/bin" "$stage/lib" "$stage/plans"
-cp "$bin/fresco-run" "$bin/backend_conformance_test" "$bin/gemm_precision_test" "$bin/nccl_test" "$stage/bin/"
+cp "$bin/fresco-run" "$bin/backend_conformance_test" "$bin/float_storage_test" "$bin/nccl_test" "$stage/bin/"
 strip --strip-unneeded "$stage"/bin/*
 "$root/bench/gpu-artifacts.sh" "$bin" "$stage/plans"
 # Every shared library but glibc's own (the machine's glibc is as new or newer).

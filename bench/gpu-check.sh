@@ -131,7 +131,7 @@ elif [ -n "$cmake_bin" ] && [ -n "$ninja_bin" ] && [ -n "$nvcc" ] && [ -d "$mlir
        -DMLIR_DIR="$mlir_dir" -DFRESCO_ENABLE_CUDA=ON \
        -DCMAKE_CUDA_COMPILER="$nvcc" ${arch:+-DCMAKE_CUDA_ARCHITECTURES=$arch} \
      && timeout 300 "$ninja_bin" -C build-gpu fresco-run fresco-compile \
-          fresco-random-checkpoint backend_conformance_test gemm_precision_test nccl_test \
+          fresco-random-checkpoint backend_conformance_test float_storage_test nccl_test \
      && bench/gpu-artifacts.sh build-gpu/bin build-gpu/plans; then
     bindir=build-gpu/bin plans=build-gpu/plans
     row "build" "ok" "source build, build-gpu/"
@@ -168,7 +168,7 @@ conf=$OUT/conformance.txt
 FRESCO_CUDA_SYNC=1 timeout 180 "$bindir/backend_conformance_test" --gtest_color=no > "$conf" 2>&1
 rc=$?
 # The bf16/f16 GEMMs against their rounded reference.
-timeout 60 "$bindir/gemm_precision_test" --gtest_color=no >> "$conf" 2>&1 || rc=1
+timeout 60 "$bindir/float_storage_test" --gtest_color=no >> "$conf" 2>&1 || rc=1
 cat "$conf"
 # The dry run holds the CPU cases to what the CUDA ones must meet here.
 kc=cuda

@@ -14,6 +14,8 @@
 #ifndef FRESCO_RUNTIME_COMM_COMMUNICATOR_H
 #define FRESCO_RUNTIME_COMM_COMMUNICATOR_H
 
+#include "runtime/core/DType.h"
+
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -43,6 +45,19 @@ public:
 
   /// In place: data[i] = sum over members of data[i].
   virtual void allReduceSum(float *data, size_t n) = 0;
+  /// The same over n elements of `type` (F32, BF16 or F16: a backend's
+  /// float storage). By default, for host memory: 16-bit elements are
+  /// summed in f32 and rounded back once. NCCL sums them natively.
+  virtual void allReduceSumOf(void *data, size_t n, DType type) {
+    if (type == DType::F32) {
+      allReduceSum(static_cast<float *>(data), n);
+      return;
+    }
+    std::vector<float> wide(n);
+    widenFloats(data, wide.data(), n, type);
+    allReduceSum(wide.data(), n);
+    narrowFloats(wide.data(), data, n, type);
+  }
   /// recv = concatenation over members (in member order) of each member's
   /// `bytesPerRank` bytes of send. recv may not alias send.
   virtual void allGather(const void *send, void *recv, size_t bytesPerRank) = 0;

@@ -2,12 +2,21 @@
 //-*-===//
 //
 // The executor resolves each plan instruction to one call on a Backend with
-// pointers and sizes fixed at load time. Activations are f32 row-major and
+// pointers and sizes fixed at load time. Tensors are row-major and
 // contiguous; ids are i64. Every pointer a kernel takes is in the backend's
 // own memory: host memory for the CPU backend, device memory for the CUDA
-// backend (which will add storage dtypes; both are f32 today). The memory
-// calls below are the only way data crosses between the host and a backend,
-// so the executor runs unchanged on either.
+// backend. The memory calls below are the only way data crosses between the
+// host and a backend, so the executor runs unchanged on either.
+//
+// Float storage: a backend keeps every float tensor (activations and
+// weights alike) in one element type, floatStorage(): f32, or bf16/f16
+// (--dtype). Below f32 each `float *` a kernel takes points at 2-byte
+// elements of that type (the pointer type is nominal); kernels compute in
+// f32 (GEMM accumulation, norm statistics, softmax) and round once when they
+// store. Two operands stay f32 whatever the storage: attentionBlock's lse,
+// and timestepEmbedding's tF32 (timesteps such as 999 have no exact bf16
+// value). The executor converts weights and function inputs on the host
+// before copying them in, and outputs after copying them out.
 //
 // Kernels throw fresco::Error on data-dependent failures (an id out of
 // range). A backend that runs kernels asynchronously may report such a
@@ -17,6 +26,7 @@
 #ifndef FRESCO_RUNTIME_CORE_BACKEND_H
 #define FRESCO_RUNTIME_CORE_BACKEND_H
 
+#include "runtime/core/DType.h"
 #include "runtime/core/Error.h"
 
 #include <cstddef>
@@ -34,9 +44,17 @@ enum class BinaryKind : uint8_t { Add = 0, Sub = 1, Mul = 2, Div = 3 };
 /// Unary activation kinds.
 enum class UnaryKind : uint8_t { GeluTanh = 0, GeluErf = 1, Silu = 2 };
 
-/// Storage precision of GEMM operands: the linear weights and the
-/// activations they multiply. Accumulation and every other kernel stay f32.
+/// The precision a backend is created with (--dtype): its floatStorage(),
+/// and the precision of its GEMM and attention operands (tensor cores on
+/// GPUs). Accumulation is f32 in every case.
 enum class GemmPrecision : uint8_t { F32 = 0, BF16 = 1, F16 = 2 };
+
+/// The storage element type of a precision.
+inline DType storageOf(GemmPrecision p) {
+  return p == GemmPrecision::BF16  ? DType::BF16
+         : p == GemmPrecision::F16 ? DType::F16
+                                   : DType::F32;
+}
 
 /// Up to this many dimensions for the strided kernels (binary, transpose).
 constexpr int kMaxRank = 8;
@@ -53,6 +71,10 @@ class Backend {
 public:
   virtual ~Backend() = default;
   virtual std::string name() const = 0;
+  /// The element type of every float tensor in this backend's memory: F32,
+  /// BF16 or F16 (see the file comment). A backend that uses host memory
+  /// in place (usesHostMemory()) stores F32.
+  virtual DType floatStorage() const { return DType::F32; }
 
   /// Records the kernels `issue` launches, without running them, for
   /// replay(). Null when the backend cannot record, or the recording failed;
@@ -85,29 +107,6 @@ public:
   /// Waits for every issued kernel, then throws any failure that was
   /// deferred (a device fault, an embedding id out of range).
   virtual void synchronize() = 0;
-
-  /// Announces a linear weight w [rows, cols] in backend memory, once, after
-  /// the weights are in place: a backend computing GEMMs below f32 makes its
-  /// low-precision copy here, and linear() on w (only on weights announced
-  /// this way) then rounds its input to that precision too. Default: none.
-  /// For a weight used only as a linear's weight, [rows, cols] in host
-  /// memory: a backend computing GEMMs below f32 stores just its
-  /// low-precision copy (owned by the backend for its lifetime) and returns
-  /// the pointer linear() will then receive for it. Null (the default): the
-  /// executor uploads the f32 weight and announces it with prepareWeight.
-  virtual const float *uploadLinearWeight(const float *host, int64_t rows,
-                                          int64_t cols) {
-    (void)host;
-    (void)rows;
-    (void)cols;
-    return nullptr;
-  }
-
-  virtual void prepareWeight(const float *w, int64_t rows, int64_t cols) {
-    (void)w;
-    (void)rows;
-    (void)cols;
-  }
 
   //===--------------------------------------------------------------------===//
   // Kernels
@@ -221,7 +220,8 @@ public:
                          int64_t n, int64_t V, int64_t D) = 0;
 
   /// General transpose: out = x.permute(perm), x of `rank` dims `shape`.
-  /// Element size in bytes is `elemSize` (4 or 8).
+  /// Element size in bytes is `elemSize` (2, 4 or 8: a float tensor's is
+  /// that of floatStorage()).
   virtual void transpose(const void *x, void *out, int rank,
                          const int64_t *shape, const int64_t *perm,
                          size_t elemSize) = 0;

@@ -1,5 +1,6 @@
 //===- DType.cpp ----------------------------------------------------------===//
 #include "runtime/core/DType.h"
+#include "runtime/core/Error.h"
 
 #include <cmath>
 
@@ -39,6 +40,44 @@ std::string shapeToString(const std::vector<int64_t> &shape) {
     s += std::to_string(shape[i]);
   }
   return s + "]";
+}
+
+void narrowFloats(const float *src, void *dst, size_t n, DType to) {
+  auto *out = static_cast<uint16_t *>(dst);
+  switch (to) {
+  case DType::F32:
+    std::memcpy(dst, src, n * sizeof(float));
+    return;
+  case DType::BF16:
+    for (size_t i = 0; i < n; ++i)
+      out[i] = floatToBf16(src[i]);
+    return;
+  case DType::F16:
+    for (size_t i = 0; i < n; ++i)
+      out[i] = floatToHalf(src[i]);
+    return;
+  default:
+    fail("cannot store floats as ", dtypeName(to));
+  }
+}
+
+void widenFloats(const void *src, float *dst, size_t n, DType from) {
+  const auto *in = static_cast<const uint16_t *>(src);
+  switch (from) {
+  case DType::F32:
+    std::memcpy(dst, src, n * sizeof(float));
+    return;
+  case DType::BF16:
+    for (size_t i = 0; i < n; ++i)
+      dst[i] = bf16ToFloat(in[i]);
+    return;
+  case DType::F16:
+    for (size_t i = 0; i < n; ++i)
+      dst[i] = halfToFloat(in[i]);
+    return;
+  default:
+    fail("cannot read floats stored as ", dtypeName(from));
+  }
 }
 
 } // namespace fresco

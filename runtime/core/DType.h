@@ -91,6 +91,13 @@ inline uint16_t floatToBf16(float f) {
 /// float -> IEEE half with round-to-nearest-even.
 uint16_t floatToHalf(float f);
 
+/// dst[i] = src[i] rounded to `to` (F32: copied; BF16/F16: to nearest
+/// even, 2-byte elements).
+void narrowFloats(const float *src, void *dst, size_t n, DType to);
+/// dst[i] = src[i] as f32, src holding n elements of `from` (F32, BF16 or
+/// F16). Exact.
+void widenFloats(const void *src, float *dst, size_t n, DType from);
+
 inline int64_t numElements(const std::vector<int64_t> &shape) {
   int64_t n = 1;
   for (int64_t d : shape)

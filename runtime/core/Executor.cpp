@@ -16,11 +16,14 @@ namespace {
 
 using Shape = std::vector<int64_t>;
 
-/// A value resolved to memory, with its shape and dtype.
+/// A value resolved to memory, with its shape and dtype, and the size of
+/// its elements in memory: a float tensor's is that of the backend's float
+/// storage (2 under bf16/f16), but for the few pinned to f32.
 struct Ref {
   void *ptr;
   DType dtype;
   Shape shape;
+  size_t es;
   int64_t numel() const { return numElements(shape); }
   float *f32() const { return static_cast<float *>(ptr); }
 };
@@ -105,10 +108,12 @@ private:
   }
   std::function<void()> binary(BinaryKind kind);
   std::function<void()> pointToPoint();
+  /// `es`: the size of k's and v's elements in memory.
   std::function<void()> ringAttention(Communicator &comm, const float *q,
                                       const float *k, const float *v, float *o,
                                       int64_t B, int64_t Tq, int64_t Tk,
-                                      int64_t H, int64_t Dh, float scale);
+                                      int64_t H, int64_t Dh, float scale,
+                                      size_t es);
   void checkDTypes();
 
   const plan::Instr &in;
@@ -146,47 +151,55 @@ private:
 std::function<void()>
 InstrBinder::ringAttention(Communicator &comm, const float *q, const float *k,
                            const float *v, float *o, int64_t B, int64_t Tq,
-                           int64_t Tk, int64_t H, int64_t Dh, float scale) {
+                           int64_t Tk, int64_t H, int64_t Dh, float scale,
+                           size_t es) {
   const int P = comm.size(), to = (comm.rank() + 1) % P,
             from = (comm.rank() + P - 1) % P;
   const int64_t kvCount = B * Tk * H * Dh;
-  const size_t kvBytes = size_t(kvCount) * sizeof(float);
+  const size_t kvBytes = size_t(kvCount) * es;
+  // k and v of a block each start at a 256-byte boundary (vector loads);
+  // a message is one [k | v] pair, padding included.
+  const size_t slot = (kvBytes + 255) / 256 * 256, msg = 2 * slot;
   Backend *b = &be;
   // In the scratch arena: two [k | v] blocks (the one sent, the one
-  // arriving), then the row log-sum-exps.
-  scratch->reserve(4 * kvBytes + size_t(B * H * Tq) * sizeof(float));
+  // arriving), then the row log-sum-exps (f32 whatever the storage).
+  scratch->reserve(2 * msg + size_t(B * H * Tq) * sizeof(float));
   std::shared_ptr<ScratchArena> arena = scratch;
   // Gloo with a device backend: the blocks go through host buffers.
   const bool direct = be.usesHostMemory() || comm.usesDeviceMemory();
   if (!direct)
-    scratch->reserveHost(4 * kvBytes);
+    scratch->reserveHost(2 * msg);
   // FRESCO_RING_OVERLAP=0 waits for each exchange before the block's
   // attention: the baseline the overlap is measured against.
   const char *env = std::getenv("FRESCO_RING_OVERLAP");
   const bool overlap = !(env && std::string(env) == "0");
   Communicator *c = &comm;
   return [=] {
-    auto *blocks = static_cast<float *>(arena->get());
-    float *lse = blocks + 4 * kvCount;
-    float *buffer[2] = {blocks, blocks + 2 * kvCount};
+    auto *blocks = static_cast<uint8_t *>(arena->get());
+    auto *lse = reinterpret_cast<float *>(blocks + 2 * msg);
+    uint8_t *buffer[2] = {blocks, blocks + msg};
+    auto keys = [&](int i) { return reinterpret_cast<float *>(buffer[i]); };
+    auto values = [&](int i) {
+      return reinterpret_cast<float *>(buffer[i] + slot);
+    };
     if (direct) { // this rank's own block, contiguous for one message
-      b->copyStrided(k, kvCount, buffer[0], kvCount, 1, kvCount, 4);
-      b->copyStrided(v, kvCount, buffer[0] + kvCount, kvCount, 1, kvCount, 4);
+      b->copyStrided(k, kvCount, keys(0), kvCount, 1, kvCount, es);
+      b->copyStrided(v, kvCount, values(0), kvCount, 1, kvCount, es);
     }
     for (int s = 0; s < P; ++s) {
       // Step 0 attends to the operands themselves, later steps to what
       // arrived in buffer[s % 2]; the block is passed on from there too.
-      const float *ck = s == 0 ? k : buffer[s % 2];
-      const float *cv = s == 0 ? v : buffer[s % 2] + kvCount;
-      float *next = buffer[(s + 1) % 2];
+      const float *ck = s == 0 ? k : keys(s % 2);
+      const float *cv = s == 0 ? v : values(s % 2);
+      uint8_t *next = buffer[(s + 1) % 2];
       std::function<void()> wait;
       if (s + 1 < P && direct) {
-        wait = c->startSendRecv(buffer[s % 2], to, next, from, 2 * kvBytes, 0);
+        wait = c->startSendRecv(buffer[s % 2], to, next, from, msg, 0);
       } else if (s + 1 < P) {
-        uint8_t *out = arena->host(), *in = out + 2 * kvBytes;
+        uint8_t *out = arena->host(), *in = out + msg;
         b->copyToHost(out, ck, kvBytes);
-        b->copyToHost(out + kvBytes, cv, kvBytes);
-        wait = c->startSendRecv(out, to, in, from, 2 * kvBytes, 0);
+        b->copyToHost(out + slot, cv, kvBytes);
+        wait = c->startSendRecv(out, to, in, from, msg, 0);
       }
       if (wait && !overlap) {
         wait();
@@ -196,7 +209,7 @@ InstrBinder::ringAttention(Communicator &comm, const float *q, const float *k,
       if (wait)
         wait(); // rethrows a failed exchange
       if (s + 1 < P && !direct)
-        b->copyToDevice(next, arena->host() + 2 * kvBytes, 2 * kvBytes);
+        b->copyToDevice(next, arena->host() + msg, msg);
     }
   };
 }
@@ -223,7 +236,7 @@ std::function<void()> InstrBinder::pointToPoint() {
   if (root)
     need(ops[0].dtype == v.dtype && ops[0].shape == v.shape,
          "operand and result differ");
-  const size_t bytes = size_t(v.numel()) * dtypeSize(v.dtype);
+  const size_t bytes = size_t(v.numel()) * v.es;
   const void *src = wantOps ? ops[0].ptr : nullptr;
   void *dst = wantRes ? res[0].ptr : nullptr;
   Communicator *c = &comm;
@@ -301,7 +314,7 @@ void InstrBinder::checkDTypes() {
   case plan::OpCode::Broadcast:
     // Data movement: any dtype, the same on both sides.
     for (const Ref &r : ops)
-      need(res.empty() || r.dtype == res[0].dtype,
+      need(res.empty() || (r.dtype == res[0].dtype && r.es == res[0].es),
            "operand and result dtypes differ");
     return;
   case plan::OpCode::Embedding:
@@ -522,7 +535,7 @@ std::function<void()> InstrBinder::bind() {
     float *py = y.f32();
     if (a->ring_members() && a->ring_members()->size() > 1)
       return ringAttention(group(a->ring_members()), pq, pk, pv, py, B, Tq, Tk,
-                           H, Dh, scale);
+                           H, Dh, scale, k.es);
     return [=] { bp->attention(pq, pk, pv, py, B, Tq, Tk, H, Dh, scale); };
   }
   case plan::OpCode::Gelu:
@@ -616,7 +629,7 @@ std::function<void()> InstrBinder::bind() {
     shape(y, ys, "result");
     need(y.dtype == x.dtype, "dtype changes");
     Shape xs = x.shape;
-    size_t es = dtypeSize(x.dtype);
+    size_t es = x.es;
     const void *px = x.ptr;
     void *py = y.ptr;
     return [=] { bp->transpose(px, py, rank, xs.data(), perm.data(), es); };
@@ -640,7 +653,7 @@ std::function<void()> InstrBinder::bind() {
       inner *= x.shape[d];
     for (int64_t d = 0; d < axis; ++d)
       outer *= x.shape[d];
-    size_t es = dtypeSize(x.dtype);
+    size_t es = x.es;
     const uint8_t *src =
         static_cast<const uint8_t *>(x.ptr) + start * inner * es;
     void *dst = y.ptr;
@@ -660,7 +673,7 @@ std::function<void()> InstrBinder::bind() {
       inner *= y.shape[d];
     for (int64_t d = 0; d < axis; ++d)
       outer *= y.shape[d];
-    size_t es = dtypeSize(y.dtype);
+    size_t es = y.es;
     struct Part {
       const void *src;
       int64_t rowElems, dstOffset;
@@ -689,32 +702,35 @@ std::function<void()> InstrBinder::bind() {
     shape(res[0], ops[0].shape, "result");
     f32(ops[0], "operand");
     Communicator &comm = group(*attrs<plan::CollectiveAttrs>());
-    const float *src = ops[0].f32();
-    float *dst = res[0].f32();
-    size_t n = size_t(ops[0].numel());
+    const void *src = ops[0].ptr;
+    void *dst = res[0].ptr;
+    size_t n = size_t(ops[0].numel()), es = ops[0].es;
+    // The sum is taken in the storage type (NCCL sums bf16 as bf16, as
+    // PyTorch's bf16 tensor parallelism does).
+    const DType t = es == 4 ? DType::F32 : be.floatStorage();
     Communicator *c = &comm;
     Backend *b = &be;
     if (comm.usesDeviceMemory()) // NCCL: in place, on the backend's stream
       return [=] {
         if (dst != src)
-          b->copyStrided(src, int64_t(n), dst, int64_t(n), 1, int64_t(n), 4);
-        c->allReduceSum(dst, n);
+          b->copyStrided(src, int64_t(n), dst, int64_t(n), 1, int64_t(n), es);
+        c->allReduceSumOf(dst, n, t);
       };
     if (be.usesHostMemory())
       return [=] {
         if (dst != src)
-          std::memcpy(dst, src, n * sizeof(float));
-        c->allReduceSum(dst, n);
+          std::memcpy(dst, src, n * es);
+        c->allReduceSumOf(dst, n, t);
       };
     // Device memory: the communicator works on host buffers, so the data
     // goes down, is reduced there and comes back up.
-    scratch->reserveHost(n * sizeof(float));
+    scratch->reserveHost(n * es);
     std::shared_ptr<ScratchArena> arena = scratch;
     return [=] {
-      auto *host = reinterpret_cast<float *>(arena->host());
-      b->copyToHost(host, src, n * sizeof(float));
-      c->allReduceSum(host, n);
-      b->copyToDevice(dst, host, n * sizeof(float));
+      uint8_t *host = arena->host();
+      b->copyToHost(host, src, n * es);
+      c->allReduceSumOf(host, n, t);
+      b->copyToDevice(dst, host, n * es);
     };
   }
   case plan::OpCode::AllGather: {
@@ -729,7 +745,7 @@ std::function<void()> InstrBinder::bind() {
     Shape want = x.shape;
     want[dim] *= comm.size();
     shape(y, want, "result");
-    size_t es = dtypeSize(x.dtype);
+    size_t es = x.es;
     size_t bytes = size_t(x.numel()) * es;
     const void *src = x.ptr;
     void *dst = y.ptr;
@@ -808,7 +824,7 @@ std::function<void()> InstrBinder::bind() {
     Shape want = block;
     want[cd] *= parts;
     shape(y, want, "result");
-    size_t es = dtypeSize(x.dtype);
+    size_t es = x.es;
     size_t bytes = size_t(numElements(block)) * es;
     // Send block p is x's p-th run along sd: `outer` rows of `run` elements.
     int64_t outerS = 1, runS = 1, outerC = 1, runC = 1;
@@ -889,7 +905,7 @@ std::function<void()> InstrBinder::bind() {
     void *dst = res[0].ptr;
     // One row of the strided copy: a plain copy in the backend's memory.
     int64_t n = ops[0].numel();
-    size_t es = dtypeSize(ops[0].dtype);
+    size_t es = ops[0].es;
     return [=] { bp->copyStrided(src, n, dst, n, 1, n, es); };
   }
   }
@@ -919,107 +935,136 @@ Executor::~Executor() = default;
 
 void Executor::uploadWeights() {
   weightPtrs_.resize(weights_.size());
+  const DType storage = backend_.floatStorage();
   if (backend_.usesHostMemory()) {
+    check(storage == DType::F32, "the ", backend_.name(),
+          " backend uses host weights in place, so it must store f32, not ",
+          dtypeName(storage));
     for (size_t i = 0; i < weights_.size(); ++i)
       weightPtrs_[i] = weights_.data(int(i));
     return;
   }
-  // Weights only ever multiplied by a linear: a backend computing GEMMs
-  // below f32 may take those in its own precision and no f32 copy is made.
-  std::vector<Shape> linearOnly = linearOnlyWeights();
-  std::vector<bool> taken(weights_.size(), false);
-  for (size_t i = 0; i < weights_.size(); ++i)
-    if (!linearOnly[i].empty())
-      if (const float *p = backend_.uploadLinearWeight(
-              weights_.data(int(i)), linearOnly[i][0], linearOnly[i][1])) {
-        weightPtrs_[i] = p;
-        taken[i] = true;
-      }
-  // One allocation for the other weights, each at a 256-byte boundary (what
-  // cuBLASLt's fastest kernels assume), copied once.
+  // One allocation, each weight at a 256-byte boundary (what cuBLASLt's
+  // fastest kernels assume), converted to the float storage on the host
+  // and copied once.
+  const size_t es = dtypeSize(storage);
   auto padded = [](size_t bytes) { return (bytes + 255) / 256 * 256; };
   size_t total = 0;
   for (size_t i = 0; i < weights_.size(); ++i)
-    if (!taken[i])
-      total += padded(weights_.count(int(i)) * sizeof(float));
-  if (total > 0) {
-    weightMemory_.reset(backend_.allocate(total));
-    auto *base = static_cast<uint8_t *>(weightMemory_.get());
-    size_t offset = 0;
-    for (size_t i = 0; i < weights_.size(); ++i) {
-      if (taken[i])
-        continue;
-      size_t bytes = weights_.count(int(i)) * sizeof(float);
-      backend_.copyToDevice(base + offset, weights_.data(int(i)), bytes);
-      weightPtrs_[i] = reinterpret_cast<const float *>(base + offset);
-      offset += padded(bytes);
+    total += padded(weights_.count(int(i)) * es);
+  if (total == 0)
+    return;
+  weightMemory_.reset(backend_.allocate(total));
+  auto *base = static_cast<uint8_t *>(weightMemory_.get());
+  size_t offset = 0;
+  std::vector<uint8_t> narrow;
+  for (size_t i = 0; i < weights_.size(); ++i) {
+    const size_t n = weights_.count(int(i)), bytes = n * es;
+    const void *host = weights_.data(int(i));
+    if (storage != DType::F32) {
+      narrow.resize(bytes);
+      narrowFloats(weights_.data(int(i)), narrow.data(), n, storage);
+      host = narrow.data();
     }
+    // copyToDevice is done with `host` when it returns.
+    backend_.copyToDevice(base + offset, host, bytes);
+    weightPtrs_[i] = reinterpret_cast<const float *>(base + offset);
+    offset += padded(bytes);
   }
-  // Weights that some linear multiplies by and that are also used
-  // otherwise are announced: the backend adds a low-precision copy.
-  std::vector<bool> announced(weights_.size(), false);
-  forEachLinearWeight([&](const plan::Value &w) {
-    int i = w.weight();
-    if (taken[i] || announced[i])
-      return;
-    announced[i] = true;
-    backend_.prepareWeight(weightPtrs_[i], w.shape()->Get(0),
-                           w.shape()->Get(1));
-  });
   backend_.synchronize();
 }
 
-void Executor::forEachLinearWeight(
-    const std::function<void(const plan::Value &)> &f) const {
-  const plan::RankProgram &rp = plan_.rank(rank_);
-  for (const plan::Function *fn : *rp.functions())
-    for (const plan::Instr *in : *fn->instrs()) {
-      if (in->op() != plan::OpCode::Linear || in->operands()->size() < 2)
-        continue;
-      const plan::Value *w = fn->values()->Get(in->operands()->Get(1));
-      if (w->kind() == plan::ValueKind::Weight && w->shape()->size() == 2 &&
-          w->weight() >= 0 && size_t(w->weight()) < weights_.size())
-        f(*w);
-    }
+/// Data movement: the instructions that copy elements without computing.
+static bool movesData(plan::OpCode op) {
+  switch (op) {
+  case plan::OpCode::Transpose:
+  case plan::OpCode::Slice:
+  case plan::OpCode::Concat:
+  case plan::OpCode::Copy:
+  case plan::OpCode::AllGather:
+  case plan::OpCode::AllToAll:
+  case plan::OpCode::Send:
+  case plan::OpCode::Recv:
+  case plan::OpCode::Broadcast:
+    return true;
+  default:
+    return false;
+  }
 }
 
-std::vector<Shape> Executor::linearOnlyWeights() const {
-  // [rows, cols] for weights whose every use is a linear's weight operand;
-  // empty for the others.
-  std::vector<Shape> shapes(weights_.size());
-  std::vector<bool> other(weights_.size(), false);
-  const plan::RankProgram &rp = plan_.rank(rank_);
-  for (const plan::Function *fn : *rp.functions())
-    for (const plan::Instr *in : *fn->instrs())
-      for (flatbuffers::uoffset_t k = 0; k < in->operands()->size(); ++k) {
-        const plan::Value *v = fn->values()->Get(in->operands()->Get(k));
-        if (v->kind() != plan::ValueKind::Weight || v->weight() < 0 ||
-            size_t(v->weight()) >= weights_.size())
-          continue;
-        if (in->op() == plan::OpCode::Linear && k == 1 &&
-            v->shape()->size() == 2)
-          shapes[v->weight()] = {v->shape()->Get(0), v->shape()->Get(1)};
-        else
-          other[v->weight()] = true;
-      }
-  for (size_t i = 0; i < shapes.size(); ++i)
-    if (other[i])
-      shapes[i].clear();
-  return shapes;
+/// Under bf16/f16 storage, the f32 values that stay f32 in memory: the
+/// timestep embedding's f32 timesteps and whatever only moves them there
+/// (CFG's slice of the function input). Such a value may not feed any
+/// other computation.
+static std::vector<bool> pinnedToF32(const plan::Function &f,
+                                     const std::string &ctx, DType storage) {
+  const size_t n = f.values()->size();
+  std::vector<bool> pin(n, false);
+  auto isF32 = [&](int32_t id) {
+    return DType(f.values()->Get(id)->dtype()) == DType::F32;
+  };
+  for (const plan::Instr *in : *f.instrs())
+    if (in->op() == plan::OpCode::TimestepEmbedding &&
+        in->operands()->size() == 1 && isF32(in->operands()->Get(0)))
+      pin[in->operands()->Get(0)] = true;
+  // Through data movement, both ways, until nothing changes.
+  for (bool changed = true; changed;) {
+    changed = false;
+    for (const plan::Instr *in : *f.instrs()) {
+      if (!movesData(in->op()))
+        continue;
+      bool any = false;
+      for (int32_t id : *in->operands())
+        any |= pin[id];
+      for (int32_t id : *in->results())
+        any |= pin[id];
+      if (!any)
+        continue;
+      for (auto *ids : {in->operands(), in->results()})
+        for (int32_t id : *ids)
+          if (isF32(id) && !pin[id])
+            pin[id] = changed = true;
+    }
+  }
+  for (flatbuffers::uoffset_t i = 0; i < f.instrs()->size(); ++i) {
+    const plan::Instr *in = f.instrs()->Get(i);
+    if (movesData(in->op()))
+      continue;
+    for (auto *ids : {in->operands(), in->results()})
+      for (int32_t id : *ids)
+        check(!pin[id] || (in->op() == plan::OpCode::TimestepEmbedding &&
+                           ids == in->operands()),
+              "invalid plan ", ctx, ", instruction ", i, " (",
+              plan::EnumNameOpCode(in->op()), "): with ", dtypeName(storage),
+              " storage the timesteps stay f32, but value ", id,
+              " is both timesteps and an operand or result of this "
+              "instruction");
+  }
+  for (flatbuffers::uoffset_t i = 0; i < n; ++i)
+    check(!pin[i] || f.values()->Get(i)->kind() == plan::ValueKind::Arena,
+          "invalid plan ", ctx, ": weight ", i, " used as timesteps");
+  return pin;
 }
 
 void Executor::bind(const plan::Function &f, Bound &out) {
   std::string ctx = plan_.name() + ", rank " + std::to_string(rank_) +
                     ", function '" + f.name()->str() + "'";
+  const DType storage = backend_.floatStorage();
+  std::vector<bool> pinned(f.values()->size(), false);
+  if (storage != DType::F32)
+    pinned = pinnedToF32(f, ctx, storage);
   std::vector<Ref> refs;
   refs.reserve(f.values()->size());
-  for (const plan::Value *v : *f.values()) {
+  for (flatbuffers::uoffset_t i = 0; i < f.values()->size(); ++i) {
+    const plan::Value *v = f.values()->Get(i);
     void *ptr = v->kind() == plan::ValueKind::Arena
                     ? static_cast<void *>(static_cast<uint8_t *>(arena_.get()) +
                                           v->offset())
                     : const_cast<float *>(weightPtrs_.at(v->weight()));
-    refs.push_back({ptr, DType(v->dtype()),
-                    Shape(v->shape()->begin(), v->shape()->end())});
+    DType t = DType(v->dtype());
+    size_t es =
+        t == DType::F32 && !pinned[i] ? dtypeSize(storage) : dtypeSize(t);
+    refs.push_back({ptr, t, Shape(v->shape()->begin(), v->shape()->end()), es});
   }
   for (flatbuffers::uoffset_t i = 0; i < f.instrs()->size(); ++i) {
     const plan::Instr *in = f.instrs()->Get(i);
@@ -1048,15 +1093,23 @@ void Executor::bind(const plan::Function &f, Bound &out) {
         out.comms.push_back(c);
     }
   }
+  // What the backend holds for each input and output: the f32 ones are
+  // converted on the host, on their way in and out, to and from the
+  // storage type.
+  auto stored = [&](const Ref &r) {
+    return r.dtype == DType::F32 && r.es != 4 ? storage : r.dtype;
+  };
   for (flatbuffers::uoffset_t i = 0; i < f.inputs()->size(); ++i) {
     const Ref &r = refs[f.inputs()->Get(i)];
     out.inputs.push_back({f.input_names()->Get(i)->str(), r.dtype, r.shape});
     out.inputPtrs.push_back(r.ptr);
+    out.inputStored.push_back(stored(r));
   }
   for (flatbuffers::uoffset_t i = 0; i < f.outputs()->size(); ++i) {
     const Ref &r = refs[f.outputs()->Get(i)];
     out.outputs.push_back({f.output_names()->Get(i)->str(), r.dtype, r.shape});
     out.outputPtrs.push_back(r.ptr);
+    out.outputStored.push_back(stored(r));
   }
 }
 
@@ -1140,15 +1193,28 @@ std::vector<HostTensor> Executor::run(const std::string &function,
         b.inputs.size(), " inputs, got ", inputs.size());
   for (size_t i = 0; i < inputs.size(); ++i) {
     const TensorSpec &spec = b.inputs[i];
-    if (!checkInput(inputs[i], spec, function)) {
+    const bool convert = checkInput(inputs[i], spec, function);
+    const DType stored = b.inputStored[i];
+    if (!convert && stored == spec.dtype) {
       backend_.copyToDevice(b.inputPtrs[i], inputs[i].data.data(),
                             inputs[i].data.size());
     } else if (backend_.usesHostMemory()) {
       convertInput(inputs[i], spec, b.inputPtrs[i], function);
     } else {
-      std::vector<uint8_t> host(size_t(inputs[i].numel()) *
-                                dtypeSize(spec.dtype));
-      convertInput(inputs[i], spec, host.data(), function);
+      // To the spec's dtype, then (an f32 input under bf16/f16 storage) to
+      // the backend's.
+      const size_t n = size_t(inputs[i].numel());
+      std::vector<uint8_t> host(n * dtypeSize(spec.dtype));
+      if (convert)
+        convertInput(inputs[i], spec, host.data(), function);
+      else
+        std::memcpy(host.data(), inputs[i].data.data(), host.size());
+      if (stored != spec.dtype) {
+        std::vector<uint8_t> narrow(n * dtypeSize(stored));
+        narrowFloats(reinterpret_cast<const float *>(host.data()),
+                     narrow.data(), n, stored);
+        host.swap(narrow);
+      }
       backend_.copyToDevice(b.inputPtrs[i], host.data(), host.size());
     }
   }
@@ -1196,7 +1262,15 @@ std::vector<HostTensor> Executor::run(const std::string &function,
     t.dtype = b.outputs[i].dtype;
     t.shape = b.outputs[i].shape;
     t.data.resize(t.numel() * dtypeSize(t.dtype));
-    backend_.copyToHost(t.data.data(), b.outputPtrs[i], t.data.size());
+    const DType stored = b.outputStored[i];
+    if (stored == t.dtype) {
+      backend_.copyToHost(t.data.data(), b.outputPtrs[i], t.data.size());
+    } else {
+      std::vector<uint8_t> narrow(size_t(t.numel()) * dtypeSize(stored));
+      backend_.copyToHost(narrow.data(), b.outputPtrs[i], narrow.size());
+      widenFloats(narrow.data(), reinterpret_cast<float *>(t.data.data()),
+                  size_t(t.numel()), stored);
+    }
     outs.push_back(std::move(t));
   }
   return outs;

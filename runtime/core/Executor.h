@@ -96,6 +96,9 @@ private:
     std::vector<TensorSpec> inputs, outputs;
     std::vector<void *> inputPtrs;
     std::vector<const void *> outputPtrs;
+    // The element type each holds in backend memory (bf16 for an f32 input
+    // under bf16 storage).
+    std::vector<DType> inputStored, outputStored;
     // Recording: false when a step does more than launch kernels (a
     // collective staged through the host) or the backend could not record.
     bool recordable = true;
@@ -108,9 +111,6 @@ private:
   const Bound &bound(const std::string &function) const;
   void bind(const plan::Function &f, Bound &out);
   void uploadWeights();
-  void
-  forEachLinearWeight(const std::function<void(const plan::Value &)> &f) const;
-  std::vector<std::vector<int64_t>> linearOnlyWeights() const;
 
   /// Gives backend memory back to the backend that allocated it.
   struct Release {

@@ -1,7 +1,7 @@
 //===- Reference.h - Double-precision kernel references ---------*- C++ -*-===//
 //
 // The independent double-precision references every backend test compares
-// against (CpuKernelsTest, BackendConformanceTest, GemmPrecisionTest,
+// against (CpuKernelsTest, BackendConformanceTest, FloatStorageTest,
 // PlanTest): naive loops over float inputs, accumulated in double, written
 // from the op's definition (or diffusers' transcription) and never from a
 // backend's code. Also the seeded random inputs and the closeness checks

@@ -14,7 +14,6 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
-#include <map>
 #include <vector>
 
 namespace fresco {
@@ -25,8 +24,7 @@ public:
   // The kernels thread with OpenMP and call OpenBLAS from inside their
   // parallel regions; OpenBLAS's own pool would only compete for the cores
   // (Gemm.cpp has the measurements), so it is switched off process-wide.
-  CpuBackend(bool staged, GemmPrecision precision)
-      : staged_(staged), precision_(precision) {
+  explicit CpuBackend(bool staged) : staged_(staged) {
     openblas_set_num_threads(1);
   }
 
@@ -72,34 +70,7 @@ public:
 
   void linear(const float *x, const float *w, const float *b, float *y,
               int64_t M, int64_t K, int64_t N) override {
-    auto it = rounded_.find(w);
-    if (it == rounded_.end()) {
-      cpu::linear(x, w, b, y, M, K, N);
-      return;
-    }
-    roundedInput_.assign(x, x + M * K);
-    roundTo(precision_, roundedInput_.data(), roundedInput_.size());
-    cpu::linear(roundedInput_.data(), it->second.data(), b, y, M, K, N);
-  }
-
-  const float *uploadLinearWeight(const float *host, int64_t rows,
-                                  int64_t cols) override {
-    if (precision_ == GemmPrecision::F32)
-      return nullptr;
-    // Only the rounded copy exists; its own address is its key.
-    std::vector<float> copy(host, host + rows * cols);
-    roundTo(precision_, copy.data(), copy.size());
-    const float *key = copy.data();
-    rounded_[key] = std::move(copy); // the buffer moves, its address stays
-    return key;
-  }
-
-  void prepareWeight(const float *w, int64_t rows, int64_t cols) override {
-    if (precision_ == GemmPrecision::F32)
-      return;
-    std::vector<float> &copy = rounded_[w];
-    copy.assign(w, w + rows * cols);
-    roundTo(precision_, copy.data(), copy.size());
+    cpu::linear(x, w, b, y, M, K, N);
   }
 
   void conv2d(const float *x, const float *w, const float *b, float *y,
@@ -143,8 +114,6 @@ public:
     cpu::attention(q, k, v, o, B, Tq, Tk, H, Dh, scale, attentionScratch_);
   }
 
-  // Staged too: its low-precision emulation covers linear GEMMs only, and
-  // attention stays f32 as on the CUDA backend.
   void attentionBlock(const float *q, const float *k, const float *v, float *o,
                       float *lse, int64_t B, int64_t Tq, int64_t Tk, int64_t H,
                       int64_t Dh, float scale, bool first) override {
@@ -192,37 +161,26 @@ public:
   }
 
 private:
-  /// Rounds to the nearest bf16 / f16 value (ties to even), kept as f32.
-  static void roundTo(GemmPrecision p, float *v, size_t n) {
-    for (size_t i = 0; i < n; ++i) {
-      if (p == GemmPrecision::F16) {
-        v[i] = float(static_cast<_Float16>(v[i]));
-        continue;
-      }
-      uint32_t u;
-      std::memcpy(&u, &v[i], 4);
-      if ((u & 0x7f800000u) != 0x7f800000u) // finite: round the mantissa
-        u = (u + 0x7fffu + ((u >> 16) & 1u)) & 0xffff0000u;
-      std::memcpy(&v[i], &u, 4);
-    }
-  }
-
   bool staged_;
-  GemmPrecision precision_;
-  std::map<const float *, std::vector<float>> rounded_; // announced weights
-  std::vector<float> roundedInput_;
   cpu::Scratch convScratch_;
   cpu::Scratch attentionScratch_;
 };
 
 } // namespace
 
+// StoredCpuBackend.cpp.
+std::unique_ptr<Backend> createStoredCpuBackend(std::unique_ptr<Backend> f32,
+                                                DType storage);
+
 std::unique_ptr<Backend> createCpuBackend() {
-  return std::make_unique<CpuBackend>(/*staged=*/false, GemmPrecision::F32);
+  return std::make_unique<CpuBackend>(/*staged=*/false);
 }
 
 std::unique_ptr<Backend> createStagedCpuBackend(GemmPrecision precision) {
-  return std::make_unique<CpuBackend>(/*staged=*/true, precision);
+  auto staged = std::make_unique<CpuBackend>(/*staged=*/true);
+  if (precision == GemmPrecision::F32)
+    return staged;
+  return createStoredCpuBackend(std::move(staged), storageOf(precision));
 }
 
 } // namespace fresco

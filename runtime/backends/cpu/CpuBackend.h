@@ -25,11 +25,11 @@ std::unique_ptr<Backend> createCpuBackend();
 /// collectives through host buffers exactly as it does for a GPU, so those
 /// paths are tested on machines without one.
 ///
-/// With a GEMM precision below f32 it emulates a GPU's low-precision GEMMs:
-/// announced linear weights (prepareWeight) and the inputs multiplied by
-/// them are rounded to bf16/f16 (to nearest even), then multiplied and
-/// accumulated in f32, so the executor's and the tests' handling of
-/// --dtype runs here too.
+/// With a precision below f32 it emulates a GPU's --dtype bf16|f16: every
+/// float tensor is stored in bf16/f16 (floatStorage()), each kernel computes
+/// in f32 from the stored values and rounds its result once when storing
+/// it (StoredCpuBackend.cpp), so the executor's and the tests' handling of
+/// low-precision storage runs here too.
 std::unique_ptr<Backend>
 createStagedCpuBackend(GemmPrecision precision = GemmPrecision::F32);
 

@@ -150,6 +150,22 @@ public:
     });
   }
 
+  void allReduceSumOf(void *data, size_t n, DType type) override {
+    if (n == 0 || size() == 1)
+      return;
+    ncclDataType_t t = type == DType::BF16  ? ncclBfloat16
+                       : type == DType::F16 ? ncclFloat16
+                                            : ncclFloat32;
+    check(type == DType::F32 || type == DType::BF16 || type == DType::F16,
+          "NCCL all_reduce of ", dtypeName(type));
+    queue("allReduceSum of " + std::to_string(n) + " " + dtypeName(type) +
+              " values",
+          [&] {
+            return api().ncclAllReduce(data, data, n, t, ncclSum, comm_,
+                                       stream_);
+          });
+  }
+
   void allGather(const void *send, void *recv, size_t bytesPerRank) override {
     if (bytesPerRank == 0)
       return;

@@ -1,0 +1,407 @@
+//===- FloatStorageTest.cpp - Kernels on bf16/f16 storage -----------------===//
+//
+// --dtype bf16|f16: every float tensor is stored in 2-byte elements; kernels
+// read them, compute in f32 and round their result once when they store it
+// (Backend.h, "Float storage"). Each kernel here runs on inputs that are
+// exactly representable in the storage type, against the double reference
+// on those inputs, so the only error beyond f32 arithmetic is the final
+// rounding: |got - ref| <= u |ref| per element (u = 2^-8 for bf16, 2^-11 for
+// f16) plus the f32 tests' relative tolerance of the tensor's max|ref|. A
+// kernel that rounded an intermediate to the storage type, read an f32
+// operand as 2-byte elements or the reverse, or skipped the rounding (the
+// last checked against the exact reference) fails.
+//
+// The storage round trip uses this file's own rounding, not the runtime's
+// narrowFloats, so that is checked too. cpu-staged (StoredCpuBackend)
+// always runs; cuda runs where a GPU is usable and is skipped, saying why,
+// elsewhere.
+//
+//===----------------------------------------------------------------------===//
+#include "runtime/backends/cpu/CpuBackend.h"
+#include "test/unit/Reference.h"
+#ifdef FRESCO_HAVE_CUDA
+#include "runtime/backends/cuda/CudaBackend.h"
+#endif
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <string>
+#include <tuple>
+#include <vector>
+
+namespace fresco {
+namespace {
+
+using namespace ref;
+
+uint16_t toBf16(float v) {
+  uint32_t u;
+  std::memcpy(&u, &v, 4);
+  u += 0x7fffu + ((u >> 16) & 1u); // to nearest, ties to even (finite v)
+  return uint16_t(u >> 16);
+}
+float fromBf16(uint16_t h) {
+  uint32_t u = uint32_t(h) << 16;
+  float v;
+  std::memcpy(&v, &u, 4);
+  return v;
+}
+/// f16 for values within its range (subnormals included), which is all
+/// these tests store and compute.
+uint16_t toF16(float v) {
+  const uint16_t sign = std::signbit(v) ? 0x8000 : 0;
+  const double a = std::fabs(double(v));
+  if (a < std::ldexp(1.0, -14)) // subnormal: multiples of 2^-24
+    return uint16_t(sign | uint32_t(std::nearbyint(std::ldexp(a, 24))));
+  int e;
+  double m = std::frexp(a, &e);                 // a = m 2^e, 0.5 <= m < 1
+  double r = std::nearbyint(std::ldexp(m, 11)); // ties to even
+  if (r == 2048.0) {
+    r = 1024.0;
+    ++e;
+  }
+  const int biased = e - 1 + 15;
+  EXPECT_TRUE(biased > 0 && biased < 31) << v << " is outside f16's range";
+  return uint16_t(sign | biased << 10 | (uint32_t(r) - 1024));
+}
+float fromF16(uint16_t h) {
+  const int biased = (h >> 10) & 0x1f;
+  const double mant = double(h & 0x3ff);
+  double v = biased == 0 ? std::ldexp(mant, -24)
+                         : std::ldexp(1024.0 + mant, biased - 25);
+  return float(h & 0x8000 ? -v : v);
+}
+
+using Param = std::tuple<std::string, GemmPrecision>;
+
+class FloatStorage : public ::testing::TestWithParam<Param> {
+protected:
+  void SetUp() override {
+    auto [name, precision] = GetParam();
+    bf16 = precision == GemmPrecision::BF16;
+    u = std::ldexp(1.0, bf16 ? -8 : -11);
+    if (name == "cpu-staged") {
+      backend = createStagedCpuBackend(precision);
+    } else {
+#ifdef FRESCO_HAVE_CUDA
+      std::string why;
+      if (!cudaDeviceUsable(&why))
+        GTEST_SKIP() << "no CUDA device: " << why;
+      backend = createCudaBackend(0, precision);
+#else
+      GTEST_SKIP() << "no CUDA device: this build has no CUDA backend";
+#endif
+    }
+    ASSERT_EQ(backend->floatStorage(), bf16 ? DType::BF16 : DType::F16);
+  }
+  void TearDown() override {
+    for (void *p : owned)
+      backend->release(p);
+  }
+
+  float round(float v) const {
+    return bf16 ? fromBf16(toBf16(v)) : fromF16(toF16(v));
+  }
+  /// v rounded to the storage type, in place: the test's inputs.
+  Vec &rounded(Vec &v) const {
+    for (float &x : v)
+      x = round(x);
+    return v;
+  }
+  /// A stored tensor holding v (already representable).
+  float *stored(const Vec &v) {
+    std::vector<uint16_t> h(v.size());
+    for (size_t i = 0; i < v.size(); ++i) {
+      h[i] = bf16 ? toBf16(v[i]) : toF16(v[i]);
+      EXPECT_EQ(bf16 ? fromBf16(h[i]) : fromF16(h[i]), v[i])
+          << "input " << i << " not representable";
+    }
+    void *p = backend->allocate(h.size() * 2 + 2);
+    owned.push_back(p);
+    backend->copyToDevice(p, h.data(), h.size() * 2);
+    return static_cast<float *>(p);
+  }
+  /// A stored tensor of n elements, all NaN-free garbage the kernel must
+  /// overwrite (the largest finite value).
+  float *result(size_t n) {
+    return stored(Vec(n, bf16 ? fromBf16(0x7f7f) : fromF16(0x7bff)));
+  }
+  /// Raw f32 memory (the operands that stay f32).
+  float *f32(const Vec &v) {
+    void *p = backend->allocate(v.size() * 4 + 4);
+    owned.push_back(p);
+    backend->copyToDevice(p, v.data(), v.size() * 4);
+    return static_cast<float *>(p);
+  }
+  Vec read(const float *p, size_t n) {
+    std::vector<uint16_t> h(n);
+    backend->synchronize();
+    backend->copyToHost(h.data(), p, n * 2);
+    Vec v(n);
+    for (size_t i = 0; i < n; ++i)
+      v[i] = bf16 ? fromBf16(h[i]) : fromF16(h[i]);
+    return v;
+  }
+
+  /// |got - ref| <= u |ref| + rel max|ref| everywhere; and, unless the
+  /// reference is representable anyway, not equal to the unrounded
+  /// reference (the result went through the storage type).
+  void expectStored(const RefVec &ref, const Vec &got, double rel = 1e-5) {
+    ASSERT_EQ(ref.size(), got.size());
+    double maxRef = 0;
+    for (double r : ref)
+      maxRef = std::max(maxRef, std::fabs(r));
+    size_t bad = 0, first = 0;
+    for (size_t i = 0; i < ref.size(); ++i) {
+      double err = std::fabs(double(got[i]) - ref[i]);
+      if (!(err <= u * std::fabs(ref[i]) + rel * maxRef + 1e-30)) {
+        if (!bad++)
+          first = i;
+      }
+      EXPECT_EQ(got[i], round(got[i])) << "not a stored value at " << i;
+    }
+    EXPECT_EQ(bad, 0u) << "first at " << first << ": got " << got[first]
+                       << ", want " << ref[first] << " (u = " << u << ")";
+  }
+
+  std::unique_ptr<Backend> backend;
+  std::vector<void *> owned;
+  bool bf16 = true;
+  double u = 0;
+};
+
+TEST_P(FloatStorage, Linear) {
+  struct Case {
+    int64_t M, K, N;
+  } cases[] = {{1, 1, 1}, {3, 5, 7}, {37, 200, 48}, {8, 1152, 72}};
+  uint32_t seed = 10;
+  for (const Case &c : cases)
+    for (int act = -1; act < 3; ++act) {
+      SCOPED_TRACE(::testing::Message() << "M=" << c.M << " K=" << c.K
+                                        << " N=" << c.N << " act=" << act);
+      Vec x = randomVec(size_t(c.M * c.K), seed++);
+      Vec w = randomVec(size_t(c.N * c.K), seed++);
+      Vec b = randomVec(size_t(c.N), seed++);
+      float *dx = stored(rounded(x)), *dw = stored(rounded(w)),
+            *db = stored(rounded(b)), *dy = result(size_t(c.M * c.N));
+      RefVec want = refLinear(x, w, b.data(), c.M, c.K, c.N);
+      if (act < 0) {
+        backend->linear(dx, dw, db, dy, c.M, c.K, c.N);
+      } else {
+        // The activation is applied before the one rounding (an epilogue).
+        UnaryKind kind = UnaryKind(act);
+        backend->linearActivation(dx, dw, db, dy, c.M, c.K, c.N, kind);
+        for (double &r : want)
+          r = refUnary(kind, r);
+      }
+      expectStored(want, read(dy, size_t(c.M * c.N)));
+    }
+}
+
+TEST_P(FloatStorage, Conv2d) {
+  const ConvShape cases[] = {
+      {2, 16, 9, 7, 24, 3, 3, 1, 1, 1, 1}, // VAE-style 3x3
+      {2, 4, 8, 8, 6, 2, 2, 2, 2, 0, 0},   // DiT patch embedding
+      {1, 3, 5, 6, 5, 1, 1, 1, 1, 0, 0},   // 1x1
+  };
+  uint32_t seed = 100;
+  for (const ConvShape &c : cases) {
+    SCOPED_TRACE(::testing::Message()
+                 << "C=" << c.C << " O=" << c.O << " K=" << c.KH);
+    Vec x = randomVec(size_t(c.N * c.C * c.H * c.W), seed++);
+    Vec w = randomVec(size_t(c.O * c.C * c.KH * c.KW), seed++);
+    Vec b = randomVec(size_t(c.O), seed++);
+    RefVec want = refConv2d(rounded(x), rounded(w), rounded(b).data(), c);
+    float *dy = result(want.size());
+    backend->conv2d(stored(x), stored(w), stored(b), dy, c.N, c.C, c.H, c.W,
+                    c.O, c.KH, c.KW, c.sH, c.sW, c.pH, c.pW);
+    expectStored(want, read(dy, want.size()));
+  }
+}
+
+TEST_P(FloatStorage, Norms) {
+  const int64_t B = 2, T = 5, D = 96, rows = B * T;
+  // A large mean: stored, x keeps only a few bits below it, and the
+  // statistics must be taken from what is stored.
+  Vec x = randomVec(size_t(rows * D), 200, 99.0f, 101.0f);
+  Vec g = randomVec(size_t(D), 201, 0.5f, 1.5f), bt = randomVec(size_t(D), 202);
+  Vec shift = randomVec(size_t(B * D), 203),
+      scale = randomVec(size_t(B * D), 204);
+  rounded(x), rounded(g), rounded(bt), rounded(shift), rounded(scale);
+  float *dx = stored(x), *dg = stored(g), *db = stored(bt),
+        *dsh = stored(shift), *dsc = stored(scale);
+  const float eps = 1e-6f;
+  {
+    SCOPED_TRACE("layerNorm");
+    float *dy = result(x.size());
+    backend->layerNorm(dx, dg, db, dy, rows, D, eps);
+    expectStored(refLayerNorm(x, g.data(), bt.data(), rows, D, eps),
+                 read(dy, x.size()));
+  }
+  {
+    SCOPED_TRACE("layerNormModulate");
+    float *dy = result(x.size());
+    backend->layerNormModulate(dx, dg, db, dsh, dsc, dy, B, T, D, eps);
+    expectStored(refLayerNormModulate(x, g.data(), bt.data(), shift, scale, B,
+                                      T, D, eps),
+                 read(dy, x.size()));
+  }
+  {
+    SCOPED_TRACE("modulate");
+    float *dy = result(x.size());
+    backend->modulate(dx, dsh, dsc, dy, B, T, D);
+    expectStored(refModulate(x, shift, scale, B, T, D), read(dy, x.size()));
+  }
+  {
+    SCOPED_TRACE("groupNorm");
+    const int64_t C = 32, S = 15, groups = 8;
+    Vec gx = randomVec(size_t(2 * C * S), 205, -2.0f, 3.0f);
+    Vec gg = randomVec(size_t(C), 206, 0.5f, 1.5f),
+        gb = randomVec(size_t(C), 207);
+    rounded(gx), rounded(gg), rounded(gb);
+    float *dy = result(gx.size());
+    backend->groupNorm(stored(gx), stored(gg), stored(gb), dy, 2, C, S, groups,
+                       eps);
+    expectStored(refGroupNorm(gx, gg.data(), gb.data(), 2, C, S, groups, eps),
+                 read(dy, gx.size()));
+  }
+}
+
+TEST_P(FloatStorage, ElementwiseAndLayout) {
+  Vec x = randomVec(3 * 4 * 5, 300, -3.0f, 3.0f);
+  rounded(x);
+  float *dx = stored(x);
+  for (UnaryKind kind :
+       {UnaryKind::GeluTanh, UnaryKind::GeluErf, UnaryKind::Silu}) {
+    SCOPED_TRACE(::testing::Message() << "unary " << int(kind));
+    float *dy = result(x.size());
+    backend->unary(kind, dx, dy, int64_t(x.size()));
+    RefVec want(x.size());
+    for (size_t i = 0; i < x.size(); ++i)
+      want[i] = refUnary(kind, x[i]);
+    expectStored(want, read(dy, x.size()), 2e-6);
+  }
+  {
+    SCOPED_TRACE("binary with broadcasting");
+    Vec b = randomVec(5, 301, 0.5f, 2.0f);
+    rounded(b);
+    const std::vector<int64_t> shape = {3, 4, 5};
+    const std::vector<int64_t> as = broadcastStrides({3, 4, 5}, shape),
+                               bs = broadcastStrides({5}, shape);
+    for (BinaryKind kind :
+         {BinaryKind::Add, BinaryKind::Mul, BinaryKind::Div}) {
+      float *dy = result(x.size());
+      backend->binary(kind, dx, stored(b), dy, 3, shape.data(), as.data(),
+                      bs.data());
+      expectStored(refBinary(kind, x, b, shape, as, bs), read(dy, x.size()),
+                   2e-6);
+    }
+  }
+  // Data movement copies stored elements exactly.
+  {
+    SCOPED_TRACE("transpose");
+    const int64_t shape[] = {3, 4, 5}, perm[] = {2, 0, 1};
+    float *dy = result(x.size());
+    backend->transpose(dx, dy, 3, shape, perm, 2);
+    Vec got = read(dy, x.size());
+    for (int64_t i = 0; i < 3; ++i)
+      for (int64_t j = 0; j < 4; ++j)
+        for (int64_t k = 0; k < 5; ++k)
+          ASSERT_EQ(got[size_t((k * 3 + i) * 4 + j)],
+                    x[size_t((i * 4 + j) * 5 + k)]);
+  }
+  {
+    SCOPED_TRACE("copyStrided: columns 1..3 of 12 rows of 5");
+    float *dy = result(12 * 3);
+    backend->copyStrided(reinterpret_cast<const uint8_t *>(dx) + 2, 5, dy, 3,
+                         12, 3, 2);
+    Vec got = read(dy, 12 * 3);
+    for (int64_t r = 0; r < 12; ++r)
+      for (int64_t c = 0; c < 3; ++c)
+        ASSERT_EQ(got[size_t(r * 3 + c)], x[size_t(r * 5 + 1 + c)]);
+  }
+  {
+    SCOPED_TRACE("upsampleNearest");
+    float *dy = result(x.size() * 4);
+    backend->upsampleNearest(dx, dy, 1, 3, 4, 5, 2, 2);
+    Vec got = read(dy, x.size() * 4);
+    RefVec want = refUpsampleNearest(x, 1, 3, 4, 5, 2, 2);
+    for (size_t i = 0; i < want.size(); ++i)
+      ASSERT_EQ(got[i], want[i]) << "at " << i;
+  }
+}
+
+TEST_P(FloatStorage, Embeddings) {
+  {
+    // The timesteps stay f32: 999 has no bf16 value (it would read 1000),
+    // and sin(1000 f) is far from sin(999 f) at the high frequencies.
+    SCOPED_TRACE("timestepEmbedding");
+    const Vec t = {0.0f, 1.5f, 999.0f, 487.25f};
+    const int64_t dim = 256;
+    float *dy = result(t.size() * dim);
+    backend->timestepEmbedding(f32(t), nullptr, dy, int64_t(t.size()), dim,
+                               true, 0.0f, 1.0f, 10000.0f);
+    expectStored(refTimestep(t, dim, true, 0.0f, 1.0f, 10000.0f),
+                 read(dy, t.size() * dim), 2e-6);
+  }
+  {
+    SCOPED_TRACE("embedding");
+    const int64_t V = 11, D = 24;
+    Vec table = randomVec(size_t(V * D), 400);
+    rounded(table);
+    const std::vector<int64_t> ids = {3, 0, 10, 3};
+    void *pid = backend->allocate(ids.size() * 8);
+    owned.push_back(pid);
+    backend->copyToDevice(pid, ids.data(), ids.size() * 8);
+    float *dy = result(ids.size() * D);
+    backend->embedding(stored(table), static_cast<const int64_t *>(pid), dy,
+                       int64_t(ids.size()), V, D);
+    RefVec want = refEmbedding(table, ids, D);
+    Vec got = read(dy, want.size());
+    for (size_t i = 0; i < want.size(); ++i)
+      ASSERT_EQ(got[i], want[i]) << "at " << i;
+  }
+  {
+    SCOPED_TRACE("posEmbed2d");
+    float *dy = result(4 * 6 * 32);
+    backend->posEmbed2d(dy, 4, 6, 32, 4.0, 1.0);
+    expectStored(refPosEmbed2d(4, 6, 32, 4.0, 1.0), read(dy, 4 * 6 * 32), 2e-6);
+  }
+}
+
+// The f32 reference without rounding the result is not met: the result did
+// go through the storage type (a kernel writing f32 would fail every check
+// above anyway, read as pairs of 2-byte values).
+TEST_P(FloatStorage, ResultsAreRounded) {
+  const int64_t M = 16, K = 64, N = 16;
+  Vec x = randomVec(size_t(M * K), 500), w = randomVec(size_t(N * K), 501);
+  rounded(x), rounded(w);
+  float *dy = result(size_t(M * N));
+  backend->linear(stored(x), stored(w), nullptr, dy, M, K, N);
+  RefVec want = refLinear(x, w, nullptr, M, K, N);
+  Vec got = read(dy, size_t(M * N));
+  size_t inexact = 0;
+  for (size_t i = 0; i < want.size(); ++i)
+    inexact += std::fabs(got[i] - want[i]) > 1e-6 * std::fabs(want[i]);
+  EXPECT_GT(inexact, want.size() / 2);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Backends, FloatStorage,
+    ::testing::Combine(::testing::Values("cpu-staged", "cuda"),
+                       ::testing::Values(GemmPrecision::BF16,
+                                         GemmPrecision::F16)),
+    [](const ::testing::TestParamInfo<Param> &info) {
+      std::string name = std::get<0>(info.param);
+      for (char &ch : name)
+        if (ch == '-')
+          ch = '_';
+      return name + (std::get<1>(info.param) == GemmPrecision::BF16 ? "_bf16"
+                                                                    : "_f16");
+    });
+
+} // namespace
+} // namespace fresco

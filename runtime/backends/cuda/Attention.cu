@@ -17,7 +17,8 @@
 // that the accumulators stay in registers: DiT heads (64, 72) use 2 and 3,
 // the VAE's single 512-wide head 16. f32 FMAs throughout: f32 runs use
 // this kernel; bf16/f16 runs use the tensor-core one (AttentionTC.cu) for
-// heads up to 128 wide.
+// heads up to 128 wide. q, k, v and o are in the float storage T (read into
+// f32 shared memory, o rounded once when written); lse is always f32.
 //
 // attentionBlock (one block of ring attention) is the same kernel with the
 // row's log-sum-exp m + log(l) written at the end and, when merging, the
@@ -52,10 +53,10 @@ template <int DC, int R> struct Geometry {
   static constexpr size_t bytes = floats * sizeof(float);
 };
 
-template <int DC, int R, Mode M>
+template <int DC, int R, Mode M, typename T>
 __global__ void __launch_bounds__(kWarps * 32)
-    attentionKernel(const float *__restrict__ q, const float *__restrict__ k,
-                    const float *__restrict__ v, float *__restrict__ o,
+    attentionKernel(const T *__restrict__ q, const T *__restrict__ k,
+                    const T *__restrict__ v, T *__restrict__ o,
                     float *__restrict__ lse, int64_t Tq, int64_t Tk, int64_t H,
                     int Dh, int Dh4, float scale) {
   using G = Geometry<DC, R>;
@@ -68,16 +69,16 @@ __global__ void __launch_bounds__(kWarps * 32)
 
   const int64_t b = blockIdx.z, h = blockIdx.y, q0 = int64_t(blockIdx.x) * RB;
   const int64_t ld = H * Dh;
-  const float *qb = q + b * Tq * ld + h * Dh;
-  const float *kb = k + b * Tk * ld + h * Dh;
-  const float *vb = v + b * Tk * ld + h * Dh;
-  float *ob = o + b * Tq * ld + h * Dh;
+  const T *qb = q + b * Tq * ld + h * Dh;
+  const T *kb = k + b * Tk * ld + h * Dh;
+  const T *vb = v + b * Tk * ld + h * Dh;
+  T *ob = o + b * Tq * ld + h * Dh;
   const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
 
   for (int e = tid; e < RB * DP; e += kWarps * 32) {
     const int r = e / DP, d = e % DP;
     const int64_t row = q0 + r;
-    Qs[e] = (row < Tq && d < Dh) ? qb[row * ld + d] * scale : 0.0f;
+    Qs[e] = (row < Tq && d < Dh) ? toFloat(qb[row * ld + d]) * scale : 0.0f;
   }
 
   float m[R], l[R], acc[R][DC];
@@ -99,7 +100,7 @@ __global__ void __launch_bounds__(kWarps * 32)
         for (int c = 0; c < DC; ++c) {
           const int d = c * 32 + lane;
           if (d < Dh)
-            acc[i][c] = ob[row * ld + d];
+            acc[i][c] = toFloat(ob[row * ld + d]);
         }
       }
     }
@@ -113,8 +114,8 @@ __global__ void __launch_bounds__(kWarps * 32)
       const int j = e / DP, d = e % DP;
       const int64_t key = k0 + j;
       const bool ok = key < Tk && d < Dh;
-      Kt[d * kKtStride + j] = ok ? kb[key * ld + d] : 0.0f;
-      Vs[e] = ok ? vb[key * ld + d] : 0.0f;
+      Kt[d * kKtStride + j] = ok ? toFloat(kb[key * ld + d]) : 0.0f;
+      Vs[e] = ok ? toFloat(vb[key * ld + d]) : 0.0f;
     }
     __syncthreads();
 
@@ -183,7 +184,7 @@ __global__ void __launch_bounds__(kWarps * 32)
     for (int c = 0; c < DC; ++c) {
       const int d = c * 32 + lane;
       if (d < Dh)
-        ob[row * ld + d] = acc[i][c] * inv;
+        ob[row * ld + d] = fromFloat<T>(acc[i][c] * inv);
     }
     // m and l are warp-uniform. Without keys (l = 0) this is -inf.
     if constexpr (M != Mode::Plain)
@@ -192,70 +193,76 @@ __global__ void __launch_bounds__(kWarps * 32)
   }
 }
 
-template <int DC, int R, Mode M>
-void launch(const float *q, const float *k, const float *v, float *o,
-            float *lse, int64_t B, int64_t Tq, int64_t Tk, int64_t H,
-            int64_t Dh, float scale, cudaStream_t s) {
+template <int DC, int R, Mode M, typename T>
+void launch(const void *q, const void *k, const void *v, void *o, float *lse,
+            int64_t B, int64_t Tq, int64_t Tk, int64_t H, int64_t Dh,
+            float scale, cudaStream_t s) {
   using G = Geometry<DC, R>;
-  allowSharedMemory(attentionKernel<DC, R, M>, G::bytes,
+  allowSharedMemory(attentionKernel<DC, R, M, T>, G::bytes,
                     "attention (shared memory limit)");
   const dim3 grid(unsigned((Tq + G::RB - 1) / G::RB), unsigned(H), unsigned(B));
   const int Dh4 = int((Dh + 3) / 4 * 4);
-  attentionKernel<DC, R, M><<<grid, kWarps * 32, G::bytes, s>>>(
-      q, k, v, o, lse, Tq, Tk, H, int(Dh), Dh4, scale);
+  attentionKernel<DC, R, M, T><<<grid, kWarps * 32, G::bytes, s>>>(
+      static_cast<const T *>(q), static_cast<const T *>(k),
+      static_cast<const T *>(v), static_cast<T *>(o), lse, Tq, Tk, H, int(Dh),
+      Dh4, scale);
 }
 
-/// Picks the instantiation for the head width.
+/// Picks the instantiation for the head width and the storage.
 template <Mode M>
-void dispatch(const char *what, const float *q, const float *k, const float *v,
-              float *o, float *lse, int64_t B, int64_t Tq, int64_t Tk,
-              int64_t H, int64_t Dh, float scale, cudaStream_t s) {
+void dispatch(const char *what, const void *q, const void *k, const void *v,
+              void *o, float *lse, int64_t B, int64_t Tq, int64_t Tk, int64_t H,
+              int64_t Dh, float scale, DType storage, cudaStream_t s) {
   check(B <= 65535 && H <= 65535, what, ": batch ", B, " or heads ", H,
         " above the CUDA grid limit of 65535");
   const int64_t chunks = (Dh + 31) / 32;
-  if (chunks <= 1)
-    launch<1, 4, M>(q, k, v, o, lse, B, Tq, Tk, H, Dh, scale, s);
-  else if (chunks <= 2)
-    launch<2, 4, M>(q, k, v, o, lse, B, Tq, Tk, H, Dh, scale, s);
-  else if (chunks <= 3)
-    launch<3, 4, M>(q, k, v, o, lse, B, Tq, Tk, H, Dh, scale, s);
-  else if (chunks <= 4)
-    launch<4, 4, M>(q, k, v, o, lse, B, Tq, Tk, H, Dh, scale, s);
-  else if (chunks <= 8)
-    launch<8, 4, M>(q, k, v, o, lse, B, Tq, Tk, H, Dh, scale, s);
-  else if (chunks <= 16)
-    launch<16, 2, M>(q, k, v, o, lse, B, Tq, Tk, H, Dh, scale, s);
-  else
+  if (chunks > 16)
     fail(what, ": head width ", Dh,
          " is above the CUDA backend's 512 (not implemented yet)");
+  withStorage(storage, what, [&](auto t) {
+    using T = typename decltype(t)::type;
+    if (chunks <= 1)
+      launch<1, 4, M, T>(q, k, v, o, lse, B, Tq, Tk, H, Dh, scale, s);
+    else if (chunks <= 2)
+      launch<2, 4, M, T>(q, k, v, o, lse, B, Tq, Tk, H, Dh, scale, s);
+    else if (chunks <= 3)
+      launch<3, 4, M, T>(q, k, v, o, lse, B, Tq, Tk, H, Dh, scale, s);
+    else if (chunks <= 4)
+      launch<4, 4, M, T>(q, k, v, o, lse, B, Tq, Tk, H, Dh, scale, s);
+    else if (chunks <= 8)
+      launch<8, 4, M, T>(q, k, v, o, lse, B, Tq, Tk, H, Dh, scale, s);
+    else
+      launch<16, 2, M, T>(q, k, v, o, lse, B, Tq, Tk, H, Dh, scale, s);
+  });
   checkLaunch(what, s);
 }
 
 } // namespace
 
-void attention(const float *q, const float *k, const float *v, float *o,
-               int64_t B, int64_t Tq, int64_t Tk, int64_t H, int64_t Dh,
-               float scale, cudaStream_t s) {
+void attention(const void *q, const void *k, const void *v, void *o, int64_t B,
+               int64_t Tq, int64_t Tk, int64_t H, int64_t Dh, float scale,
+               DType storage, cudaStream_t s) {
   if (B == 0 || Tq == 0 || H == 0 || Dh == 0)
     return;
   // A softmax over nothing is undefined; the CPU backend refuses it too.
   check(Tk > 0, "attention: no keys to attend to (Tk = 0)");
   dispatch<Mode::Plain>("attention", q, k, v, o, nullptr, B, Tq, Tk, H, Dh,
-                        scale, s);
+                        scale, storage, s);
 }
 
-void attentionBlock(const float *q, const float *k, const float *v, float *o,
+void attentionBlock(const void *q, const void *k, const void *v, void *o,
                     float *lse, int64_t B, int64_t Tq, int64_t Tk, int64_t H,
-                    int64_t Dh, float scale, bool first, cudaStream_t s) {
+                    int64_t Dh, float scale, bool first, DType storage,
+                    cudaStream_t s) {
   // Dh = 0 still runs: lse changes even though o has no columns.
   if (B == 0 || Tq == 0 || H == 0)
     return;
   if (first) // without keys, this leaves o = 0 and lse = -inf
     dispatch<Mode::First>("attentionBlock", q, k, v, o, lse, B, Tq, Tk, H, Dh,
-                          scale, s);
+                          scale, storage, s);
   else if (Tk > 0) // an empty block merges nothing
     dispatch<Mode::Merge>("attentionBlock", q, k, v, o, lse, B, Tq, Tk, H, Dh,
-                          scale, s);
+                          scale, storage, s);
 }
 
 } // namespace cuda

@@ -1,11 +1,12 @@
 //===- AttentionTC.cu - Fused attention on tensor cores (bf16/f16) --------===//
 //
 // The flash-style attention of Attention.cu with both products on tensor
-// cores, for runs whose GEMMs are bf16 or f16 (--dtype): q, k, v and the
-// softmax probabilities are rounded to that type (to nearest even), scores,
-// sums and the output are accumulated in f32. Activations stay f32 in
-// memory ([B, T, H*Dh], heads as column ranges); tiles are converted while
-// they are copied into shared memory.
+// cores, for backends storing floats in bf16 or f16 (--dtype): q, k and v
+// are read as stored ([B, T, H*Dh], heads as column ranges; tiles copied
+// into shared memory unchanged, 16 bytes at a time where aligned), the
+// softmax probabilities are rounded to the storage type (to nearest even),
+// scores, sums and the output are accumulated in f32, and o is rounded
+// once when it is written. lse stays f32.
 //
 // A block of 4 warps owns 64 query rows of one (batch, head), 16 per warp,
 // and walks the keys in tiles of 64. Per tile, with nvcuda::wmma
@@ -66,25 +67,6 @@ enum class Mode { Plain, First, Merge };
 
 using Acc = wmma::fragment<wmma::accumulator, 16, 16, 16, float>;
 
-/// Two f32 values as a packed pair of T (round to nearest even).
-template <typename T> struct Pack;
-template <> struct Pack<__nv_bfloat16> {
-  static __device__ uint32_t two(float a, float b) {
-    __nv_bfloat162 v = __floats2bfloat162_rn(a, b);
-    return *reinterpret_cast<uint32_t *>(&v);
-  }
-  static __device__ __nv_bfloat16 one(float a) {
-    return __float2bfloat16_rn(a);
-  }
-};
-template <> struct Pack<half> {
-  static __device__ uint32_t two(float a, float b) {
-    half2 v = __floats2half2_rn(a, b);
-    return *reinterpret_cast<uint32_t *>(&v);
-  }
-  static __device__ half one(float a) { return __float2half_rn(a); }
-};
-
 template <int DP> struct Geometry {
   static constexpr int LD = DP + 8; // T row stride: 16-byte padding per row
   static constexpr size_t tileBytes = size_t(kKeys) * LD * 2;
@@ -93,37 +75,42 @@ template <int DP> struct Geometry {
       2 * tileBytes + size_t(kRows) * kSLd * 4 + size_t(kRows) * 4;
 };
 
-/// 64 rows of [rows][Dh] f32 (row stride ld) into dst [64][DP + 8] as T,
-/// zero beyond `rows` and Dh. `vec`: Dh % 4 == 0 and src 16-byte aligned.
-template <int DP, typename T>
-__device__ void loadTile(T *dst, const float *src, int64_t rows, int64_t ld,
-                         int Dh, bool vec) {
-  constexpr int LD = Geometry<DP>::LD, C4 = DP / 4;
-  for (int e = threadIdx.x; e < kKeys * C4; e += kThreads) {
-    const int r = e / C4, d = (e % C4) * 4;
-    float4 x = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+/// 64 rows of [rows][Dh] 2-byte values (row stride ld) copied bit for bit
+/// into dst [64][DP + 8], zero (+0 in bf16 and f16 alike) beyond `rows` and
+/// Dh. `vec`: Dh % 8 == 0 and src 16-byte aligned, so that each row's
+/// chunks of 8 are 16-byte aligned and lie wholly inside or outside Dh.
+template <int DP>
+__device__ void loadTile(uint16_t *dst, const uint16_t *src, int64_t rows,
+                         int64_t ld, int Dh, bool vec) {
+  constexpr int LD = Geometry<DP>::LD, C8 = DP / 8;
+  for (int e = threadIdx.x; e < kKeys * C8; e += kThreads) {
+    const int r = e / C8, d = (e % C8) * 8;
+    uint4 x = make_uint4(0u, 0u, 0u, 0u);
     if (r < rows) {
-      const float *p = src + r * ld + d;
+      const uint16_t *p = src + r * ld + d;
       if (vec) {
         if (d < Dh)
-          x = *reinterpret_cast<const float4 *>(p);
+          x = *reinterpret_cast<const uint4 *>(p);
       } else {
-        x.x = d < Dh ? p[0] : 0.0f;
-        x.y = d + 1 < Dh ? p[1] : 0.0f;
-        x.z = d + 2 < Dh ? p[2] : 0.0f;
-        x.w = d + 3 < Dh ? p[3] : 0.0f;
+        uint32_t w[4];
+#pragma unroll
+        for (int i = 0; i < 4; ++i) {
+          const uint32_t lo = d + 2 * i < Dh ? p[2 * i] : 0u;
+          const uint32_t hi = d + 2 * i + 1 < Dh ? p[2 * i + 1] : 0u;
+          w[i] = lo | (hi << 16); // little-endian: element 2i is the low half
+        }
+        x = make_uint4(w[0], w[1], w[2], w[3]);
       }
     }
-    // 8-byte store: the row stride and d keep it aligned.
-    *reinterpret_cast<uint2 *>(dst + r * LD + d) =
-        make_uint2(Pack<T>::two(x.x, x.y), Pack<T>::two(x.z, x.w));
+    // 16-byte store: LD and d are multiples of 8 elements.
+    *reinterpret_cast<uint4 *>(dst + r * LD + d) = x;
   }
 }
 
 template <int DP, typename T, Mode M>
 __global__ void __launch_bounds__(kThreads)
-    attentionTCKernel(const float *__restrict__ q, const float *__restrict__ k,
-                      const float *__restrict__ v, float *__restrict__ o,
+    attentionTCKernel(const T *__restrict__ q, const T *__restrict__ k,
+                      const T *__restrict__ v, T *__restrict__ o,
                       float *__restrict__ lse, int64_t Tq, int64_t Tk,
                       int64_t H, int Dh, float scale, bool vec) {
   using G = Geometry<DP>;
@@ -137,10 +124,10 @@ __global__ void __launch_bounds__(kThreads)
   const int64_t b = blockIdx.z, h = blockIdx.y,
                 q0 = int64_t(blockIdx.x) * kRows;
   const int64_t ld = H * Dh;
-  const float *qb = q + b * Tq * ld + h * Dh;
-  const float *kb = k + b * Tk * ld + h * Dh;
-  const float *vb = v + b * Tk * ld + h * Dh;
-  float *ob = o + b * Tq * ld + h * Dh;
+  const T *qb = q + b * Tq * ld + h * Dh;
+  const T *kb = k + b * Tk * ld + h * Dh;
+  const T *vb = v + b * Tk * ld + h * Dh;
+  T *ob = o + b * Tq * ld + h * Dh;
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
   float *Sw = Ss + warp * 16 * kSLd;    // this warp's S strip [16][kSLd]
   T *Pw = reinterpret_cast<T *>(Sw);    // P over it: [16][2 * kSLd]
@@ -164,7 +151,10 @@ __global__ void __launch_bounds__(kThreads)
     }
   }
 
-  loadTile<DP, T>(Ks, qb + q0 * ld, Tq - q0, ld, Dh, vec);
+  // Tiles are copied as raw 2-byte values: T's bits are what wmma loads.
+  auto bits = [](const T *p) { return reinterpret_cast<const uint16_t *>(p); };
+  loadTile<DP>(reinterpret_cast<uint16_t *>(Ks), bits(qb + q0 * ld), Tq - q0,
+               ld, Dh, vec);
   __syncthreads();
   wmma::fragment<wmma::matrix_a, 16, 16, 16, T, wmma::row_major> qf[KD];
 #pragma unroll
@@ -193,14 +183,16 @@ __global__ void __launch_bounds__(kThreads)
         const int64_t gr = r0 + slotRow[i];
         const int c = f * 16 + slotCol[i];
         if (gr < Tq && c < Dh)
-          acc[f].x[i] = ob[gr * ld + c];
+          acc[f].x[i] = toFloat(ob[gr * ld + c]);
       }
   }
 
   for (int64_t k0 = 0; k0 < Tk; k0 += kKeys) {
     __syncthreads(); // the previous tile (or Q's fragments) is read
-    loadTile<DP, T>(Ks, kb + k0 * ld, Tk - k0, ld, Dh, vec);
-    loadTile<DP, T>(Vs, vb + k0 * ld, Tk - k0, ld, Dh, vec);
+    loadTile<DP>(reinterpret_cast<uint16_t *>(Ks), bits(kb + k0 * ld), Tk - k0,
+                 ld, Dh, vec);
+    loadTile<DP>(reinterpret_cast<uint16_t *>(Vs), bits(vb + k0 * ld), Tk - k0,
+                 ld, Dh, vec);
     __syncthreads();
     const int valid = Tk - k0 < kKeys ? int(Tk - k0) : kKeys;
 
@@ -250,7 +242,7 @@ __global__ void __launch_bounds__(kThreads)
 #pragma unroll
     for (int c = 0; c < kKeys / 2; ++c) {
       const int j = 2 * ((c + (r >> 3)) & (kKeys / 2 - 1)) + half;
-      Pw[r * 2 * kSLd + j] = Pack<T>::one(p[c]);
+      Pw[r * 2 * kSLd + j] = fromFloat<T>(p[c]);
     }
     if (half == 0)
       scaleW[r] = corr;
@@ -299,29 +291,33 @@ __global__ void __launch_bounds__(kThreads)
     for (int f = 0; f < KD; ++f) {
       const int c = f * 16 + slotCol[i];
       if (gr < Tq && c < Dh)
-        ob[gr * ld + c] = acc[f].x[i] * inv;
+        ob[gr * ld + c] = fromFloat<T>(acc[f].x[i] * inv);
     }
   }
 }
 
 template <int DP, typename T, Mode M>
-void launch(const float *q, const float *k, const float *v, float *o,
-            float *lse, int64_t B, int64_t Tq, int64_t Tk, int64_t H,
-            int64_t Dh, float scale, cudaStream_t s) {
+void launch(const void *q, const void *k, const void *v, void *o, float *lse,
+            int64_t B, int64_t Tq, int64_t Tk, int64_t H, int64_t Dh,
+            float scale, cudaStream_t s) {
   using G = Geometry<DP>;
   allowSharedMemory(attentionTCKernel<DP, T, M>, G::bytes,
                     "attention (tensor cores, shared memory limit)");
-  auto aligned = [](const float *p) {
+  auto aligned = [](const void *p) {
     return reinterpret_cast<uintptr_t>(p) % 16 == 0;
   };
-  const bool vec = Dh % 4 == 0 && aligned(q) && aligned(k) && aligned(v);
+  // Dh % 8 == 0 makes every row and head start (multiples of Dh elements)
+  // 16-byte aligned when the base pointers are.
+  const bool vec = Dh % 8 == 0 && aligned(q) && aligned(k) && aligned(v);
   const dim3 grid(unsigned((Tq + kRows - 1) / kRows), unsigned(H), unsigned(B));
   attentionTCKernel<DP, T, M><<<grid, kThreads, G::bytes, s>>>(
-      q, k, v, o, lse, Tq, Tk, H, int(Dh), scale, vec);
+      static_cast<const T *>(q), static_cast<const T *>(k),
+      static_cast<const T *>(v), static_cast<T *>(o), lse, Tq, Tk, H, int(Dh),
+      scale, vec);
 }
 
 template <typename T, Mode M>
-void dispatchWidth(const float *q, const float *k, const float *v, float *o,
+void dispatchWidth(const void *q, const void *k, const void *v, void *o,
                    float *lse, int64_t B, int64_t Tq, int64_t Tk, int64_t H,
                    int64_t Dh, float scale, cudaStream_t s) {
   if (Dh <= 32)
@@ -339,18 +335,21 @@ void dispatchWidth(const float *q, const float *k, const float *v, float *o,
 }
 
 template <Mode M>
-void dispatch(const char *what, const float *q, const float *k, const float *v,
-              float *o, float *lse, int64_t B, int64_t Tq, int64_t Tk,
-              int64_t H, int64_t Dh, float scale, bool bf16, cudaStream_t s) {
+void dispatch(const char *what, const void *q, const void *k, const void *v,
+              void *o, float *lse, int64_t B, int64_t Tq, int64_t Tk, int64_t H,
+              int64_t Dh, float scale, DType storage, cudaStream_t s) {
   check(B <= 65535 && H <= 65535, what, ": batch ", B, " or heads ", H,
         " above the CUDA grid limit of 65535");
   check(attentionTensorCoreSupported(Dh), what, ": head width ", Dh,
         " has no tensor-core kernel");
-  if (bf16)
+  if (storage == DType::BF16)
     dispatchWidth<__nv_bfloat16, M>(q, k, v, o, lse, B, Tq, Tk, H, Dh, scale,
                                     s);
-  else
+  else if (storage == DType::F16)
     dispatchWidth<half, M>(q, k, v, o, lse, B, Tq, Tk, H, Dh, scale, s);
+  else
+    fail(what, ": no tensor-core kernel for ", dtypeName(storage),
+         " storage (bf16 or f16 only)");
   checkLaunch(what, s);
 }
 
@@ -370,28 +369,29 @@ bool attentionTensorCoreAllowed(std::string *error) {
   return false;
 }
 
-void attentionTensorCore(const float *q, const float *k, const float *v,
-                         float *o, int64_t B, int64_t Tq, int64_t Tk, int64_t H,
-                         int64_t Dh, float scale, bool bf16, cudaStream_t s) {
+void attentionTensorCore(const void *q, const void *k, const void *v, void *o,
+                         int64_t B, int64_t Tq, int64_t Tk, int64_t H,
+                         int64_t Dh, float scale, DType storage,
+                         cudaStream_t s) {
   if (B == 0 || Tq == 0 || H == 0 || Dh == 0)
     return;
   check(Tk > 0, "attention: no keys to attend to (Tk = 0)");
   dispatch<Mode::Plain>("attention (tensor cores)", q, k, v, o, nullptr, B, Tq,
-                        Tk, H, Dh, scale, bf16, s);
+                        Tk, H, Dh, scale, storage, s);
 }
 
-void attentionBlockTensorCore(const float *q, const float *k, const float *v,
-                              float *o, float *lse, int64_t B, int64_t Tq,
+void attentionBlockTensorCore(const void *q, const void *k, const void *v,
+                              void *o, float *lse, int64_t B, int64_t Tq,
                               int64_t Tk, int64_t H, int64_t Dh, float scale,
-                              bool first, bool bf16, cudaStream_t s) {
+                              bool first, DType storage, cudaStream_t s) {
   if (B == 0 || Tq == 0 || H == 0)
     return;
   if (first) // without keys, this leaves o = 0 and lse = -inf
     dispatch<Mode::First>("attentionBlock (tensor cores)", q, k, v, o, lse, B,
-                          Tq, Tk, H, Dh, scale, bf16, s);
+                          Tq, Tk, H, Dh, scale, storage, s);
   else if (Tk > 0) // an empty block merges nothing
     dispatch<Mode::Merge>("attentionBlock (tensor cores)", q, k, v, o, lse, B,
-                          Tq, Tk, H, Dh, scale, bf16, s);
+                          Tq, Tk, H, Dh, scale, storage, s);
 }
 
 } // namespace cuda

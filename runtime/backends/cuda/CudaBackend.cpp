@@ -4,11 +4,18 @@
 // one stream in program order, so only copies to the host and
 // synchronize() wait.
 //
-// GEMMs go through cuBLASLt in strict f32 (FRESCO_CUDA_TF32=1 allows tf32),
-// with the linear bias fused as the BIAS epilogue and a fused tanh GELU as
-// GELU / GELU_BIAS. One heuristic query per distinct problem (shape,
-// transposes, pointer alignments, bias, GELU), cached:
-// a plan binds fixed shapes, so after the first run no GEMM asks again.
+// Every float tensor is stored in floatStorage(): f32, or bf16/f16 for a
+// backend made with that precision (Backend.h's "Float storage"). Kernels
+// take the storage type as a parameter; pointer arithmetic on float
+// tensors here goes through at(), in elements of that type.
+//
+// GEMMs go through cuBLASLt, A, B, C and D in the storage type with f32
+// accumulation and scale: strict f32 for f32 storage (FRESCO_CUDA_TF32=1
+// allows tf32), tensor cores for bf16/f16. The linear bias is fused as the
+// BIAS epilogue and a fused tanh GELU as GELU / GELU_BIAS. One heuristic
+// query per distinct problem (shape, transposes, pointer alignments, bias,
+// GELU, type), cached: a plan binds fixed shapes, so after the first run no
+// GEMM asks again.
 // conv2d runs on cuDNN (Cudnn.h; FRESCO_CUDNN=0 turns it off) and falls
 // back to im2col into a scratch band + one GEMM per image and band. Its
 // bias runs along the GEMM's columns (NCHW puts channels there), which the
@@ -151,11 +158,11 @@ struct GemmKey {
   int64_t m, n, k, lda, ldb, ldc;
   bool bias, accumulate;
   uint32_t alignA, alignB, alignC, alignBias;
-  bool gelu;  // tanh GELU after the bias: a plan's epilogue differs
-  int abType; // cudaDataType_t of A and B (C, D and the scale are f32)
+  bool gelu; // tanh GELU after the bias: a plan's epilogue differs
+  int type;  // cudaDataType_t of A, B, C, D and the bias (the scale is f32)
   auto tie() const {
     return std::tie(transA, transB, m, n, k, lda, ldb, ldc, bias, accumulate,
-                    alignA, alignB, alignC, alignBias, gelu, abType);
+                    alignA, alignB, alignC, alignBias, gelu, type);
   }
   bool operator<(const GemmKey &o) const { return tie() < o.tie(); }
 };
@@ -175,7 +182,11 @@ struct GemmPlan {
 class CudaBackend final : public Backend {
 public:
   CudaBackend(int device, GemmPrecision precision)
-      : device_(device), precision_(precision) {
+      : device_(device), storage_(storageOf(precision)),
+        elemSize_(dtypeSize(storage_)),
+        gemmType_(storage_ == DType::BF16  ? CUDA_R_16BF
+                  : storage_ == DType::F16 ? CUDA_R_16F
+                                           : CUDA_R_32F) {
     using cuda::checkCuda;
     checkCuda(cudaSetDevice(device), "cudaSetDevice");
     checkCuda(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking),
@@ -201,7 +212,8 @@ public:
     const char *cudnn = std::getenv("FRESCO_CUDNN");
     if (!cudnn || std::strcmp(cudnn, "0") != 0)
       cudnn_ = std::make_unique<cuda::CudnnConv>(
-          device, stream_, computeType_ == CUBLAS_COMPUTE_32F_FAST_TF32);
+          device, stream_, storage_,
+          computeType_ == CUBLAS_COMPUTE_32F_FAST_TF32);
   }
 
   ~CudaBackend() override {
@@ -222,12 +234,7 @@ public:
     if (lt_)
       api.cublasLtDestroy(lt_);
     cudaFree(scratch_);
-    for (float *p : retired_)
-      cudaFree(p);
-    for (auto &[w, low] : lowWeights_)
-      cudaFree(low.data);
-    cudaFree(lowInput_);
-    for (void *p : retiredLow_)
+    for (void *p : retired_)
       cudaFree(p);
     cudaFree(fault_);
     cudaFree(workspace_);
@@ -236,6 +243,7 @@ public:
   }
 
   std::string name() const override { return "cuda"; }
+  DType floatStorage() const override { return storage_; }
   cudaStream_t stream() const { return stream_; }
   int device() const { return device_; }
   CudnnConvCounts cudnnCounts() const {
@@ -335,27 +343,12 @@ public:
            device_, " (", freeBytes, " of ", total,
            " bytes free): ", cudaGetErrorString(e));
     }
-    sizes_[p] = bytes;
     return p;
   }
 
   void release(void *p) override {
     if (!p)
       return;
-    // Low-precision copies of weights in the freed block go with it: a
-    // later allocation at the same address is a different tensor.
-    auto size = sizes_.find(p);
-    if (size != sizes_.end()) {
-      auto *begin = static_cast<const char *>(p);
-      auto it = lowWeights_.lower_bound(reinterpret_cast<const float *>(begin));
-      while (it != lowWeights_.end() &&
-             reinterpret_cast<const char *>(it->first) < begin + size->second) {
-        if (it->second.data != p)
-          cudaFree(it->second.data);
-        it = lowWeights_.erase(it);
-      }
-      sizes_.erase(size);
-    }
     cudaFree(p); // frees are implicitly ordered after pending work
   }
 
@@ -429,10 +422,10 @@ public:
     if (N == 0 || O == 0 || P == 0)
       return;
     if (b)
-      cuda::fillBias(y, b, N * O * P, P, O, stream_);
-    else if (Q == 0)
+      cuda::fillBias(y, b, N * O * P, P, O, storage_, stream_);
+    else if (Q == 0) // zero bits are 0.0 in every storage type
       cuda::checkCuda(
-          cudaMemsetAsync(y, 0, size_t(N * O * P) * sizeof(float), stream_),
+          cudaMemsetAsync(y, 0, size_t(N * O * P) * elemSize_, stream_),
           "conv2d (empty reduction)");
     if (Q == 0)
       return;
@@ -444,23 +437,23 @@ public:
                         padH == 0 && padW == 0;
     // Patches in bands of output positions so the scratch stays bounded.
     const int64_t band =
-        direct ? P : std::max<int64_t>(1, std::min(P, kScratchFloats / Q));
-    float *col = direct ? nullptr : scratch(size_t(Q * band));
+        direct ? P : std::max<int64_t>(1, std::min(P, kScratchElems / Q));
+    void *col = direct ? nullptr : scratch(size_t(Q * band) * elemSize_);
     for (int64_t n = 0; n < N; ++n) {
-      const float *xn = x + n * C * H * W;
-      float *yn = y + n * O * P;
+      const void *xn = at(x, n * C * H * W);
+      void *yn = at(y, n * O * P);
       for (int64_t p0 = 0; p0 < P; p0 += band) {
         const int64_t pb = std::min(band, P - p0);
-        const float *patches = xn;
+        const void *patches = xn;
         if (!direct) {
           cuda::im2col(xn, col, C, H, W, KH, KW, strideH, strideW, padH, padW,
-                       OH, OW, p0, pb, stream_);
+                       OH, OW, p0, pb, storage_, stream_);
           patches = col;
         }
         // Row-major y_n[O, P] = w[O,Q] col[Q,P] is column-major
         // y_n^T[P,O] = col^T[P,Q] w^T[Q,O]; a band is rows [p0, p0+pb).
-        gemm(false, false, pb, O, Q, patches, direct ? P : pb, w, Q, yn + p0, P,
-             nullptr, /*accumulate=*/b != nullptr, "conv2d");
+        gemm(false, false, pb, O, Q, patches, direct ? P : pb, w, Q, at(yn, p0),
+             P, nullptr, /*accumulate=*/b != nullptr, "conv2d");
       }
     }
   }
@@ -471,7 +464,7 @@ public:
 
   void layerNorm(const float *x, const float *gamma, const float *beta,
                  float *y, int64_t rows, int64_t cols, float eps) override {
-    cuda::layerNorm(x, gamma, beta, y, rows, cols, eps, stream_);
+    cuda::layerNorm(x, gamma, beta, y, rows, cols, eps, storage_, stream_);
   }
 
   void groupNorm(const float *x, const float *gamma, const float *beta,
@@ -479,34 +472,34 @@ public:
                  float eps) override {
     check(groups > 0 && C % groups == 0, "groupNorm: ", C,
           " channels are not divisible into ", groups, " groups");
-    cuda::groupNorm(x, gamma, beta, y, N, C, S, groups, eps, stream_);
+    cuda::groupNorm(x, gamma, beta, y, N, C, S, groups, eps, storage_, stream_);
   }
 
   void upsampleNearest(const float *x, float *y, int64_t N, int64_t C,
                        int64_t H, int64_t W, int64_t sh, int64_t sw) override {
-    cuda::upsampleNearest(x, y, N, C, H, W, sh, sw, stream_);
+    cuda::upsampleNearest(x, y, N, C, H, W, sh, sw, storage_, stream_);
   }
 
   void modulate(const float *x, const float *shift, const float *scale,
                 float *y, int64_t B, int64_t T, int64_t D) override {
-    cuda::modulate(x, shift, scale, y, B, T, D, stream_);
+    cuda::modulate(x, shift, scale, y, B, T, D, storage_, stream_);
   }
 
   void layerNormModulate(const float *x, const float *gamma, const float *beta,
                          const float *shift, const float *scale, float *y,
                          int64_t B, int64_t T, int64_t D, float eps) override {
     cuda::layerNormModulate(x, gamma, beta, shift, scale, y, B, T, D, eps,
-                            stream_);
+                            storage_, stream_);
   }
 
   void attention(const float *q, const float *k, const float *v, float *o,
                  int64_t B, int64_t Tq, int64_t Tk, int64_t H, int64_t Dh,
                  float scale) override {
     if (tensorCoreAttention(Dh))
-      cuda::attentionTensorCore(q, k, v, o, B, Tq, Tk, H, Dh, scale,
-                                precision_ == GemmPrecision::BF16, stream_);
+      cuda::attentionTensorCore(q, k, v, o, B, Tq, Tk, H, Dh, scale, storage_,
+                                stream_);
     else
-      cuda::attention(q, k, v, o, B, Tq, Tk, H, Dh, scale, stream_);
+      cuda::attention(q, k, v, o, B, Tq, Tk, H, Dh, scale, storage_, stream_);
   }
 
   void attentionBlock(const float *q, const float *k, const float *v, float *o,
@@ -514,17 +507,17 @@ public:
                       int64_t Dh, float scale, bool first) override {
     if (tensorCoreAttention(Dh))
       cuda::attentionBlockTensorCore(q, k, v, o, lse, B, Tq, Tk, H, Dh, scale,
-                                     first, precision_ == GemmPrecision::BF16,
-                                     stream_);
+                                     first, storage_, stream_);
     else
       cuda::attentionBlock(q, k, v, o, lse, B, Tq, Tk, H, Dh, scale, first,
-                           stream_);
+                           storage_, stream_);
   }
 
-  /// Runs with bf16/f16 GEMMs take attention to tensor cores in the same
-  /// precision, unless the head is too wide or FRESCO_CUDA_ATTENTION=f32.
+  /// bf16/f16 storage takes attention to tensor cores in that type, unless
+  /// the head is too wide or FRESCO_CUDA_ATTENTION=f32 (then the f32
+  /// kernel reads and writes the storage type).
   bool tensorCoreAttention(int64_t Dh) const {
-    if (precision_ == GemmPrecision::F32)
+    if (storage_ == DType::F32)
       return false;
     check(attentionEnvError_.empty(), attentionEnvError_);
     return tensorCoreAttentionAllowed_ &&
@@ -532,13 +525,14 @@ public:
   }
 
   void unary(UnaryKind kind, const float *x, float *y, int64_t n) override {
-    cuda::unary(kind, x, y, n, stream_);
+    cuda::unary(kind, x, y, n, storage_, stream_);
   }
 
   void binary(BinaryKind kind, const float *a, const float *b, float *out,
               int rank, const int64_t *outShape, const int64_t *aStrides,
               const int64_t *bStrides) override {
-    cuda::binary(kind, a, b, out, rank, outShape, aStrides, bStrides, stream_);
+    cuda::binary(kind, a, b, out, rank, outShape, aStrides, bStrides, storage_,
+                 stream_);
   }
 
   void timestepEmbedding(const float *tF32, const int64_t *tI64, float *out,
@@ -551,12 +545,12 @@ public:
     const float negLogPeriod = float(-std::log(double(maxPeriod)));
     const float denom = float(double(dim / 2) - double(shift));
     cuda::timestepEmbedding(tF32, tI64, out, B, dim, flipSinToCos, negLogPeriod,
-                            denom, scale, stream_);
+                            denom, scale, storage_, stream_);
   }
 
   void embedding(const float *table, const int64_t *ids, float *out, int64_t n,
                  int64_t V, int64_t D) override {
-    cuda::embedding(table, ids, out, n, V, D, fault_, stream_);
+    cuda::embedding(table, ids, out, n, V, D, fault_, storage_, stream_);
     embeddingPending_ = true;
   }
 
@@ -592,18 +586,18 @@ public:
           "posEmbed2d: base size and interpolation scale must be positive");
     check(gridH >= 0 && gridW >= 0, "posEmbed2d: negative grid");
     cuda::posEmbed2d(out, gridH, gridW, dim, baseSize, interpolationScale,
-                     stream_);
+                     storage_, stream_);
   }
 
 private:
   static constexpr size_t kWorkspaceBytes = 32u << 20;
-  /// im2col bands hold at most this many floats (256 MiB).
-  static constexpr int64_t kScratchFloats = int64_t(64) << 20;
+  /// im2col bands hold at most this many elements (256 MiB in f32).
+  static constexpr int64_t kScratchElems = int64_t(64) << 20;
 
   /// conv2d through cuDNN onto y (holding the bias when `accumulate`);
   /// false when this call takes im2col + GEMM instead.
-  bool convOnCudnn(const cuda::ConvDims &d, const float *x, const float *w,
-                   float *y, bool accumulate) {
+  bool convOnCudnn(const cuda::ConvDims &d, const void *x, const void *w,
+                   void *y, bool accumulate) {
     if (!cudnn_) // FRESCO_CUDNN=0
       return false;
     // cuDNN may refuse pointers below 16-byte alignment (a slice, say);
@@ -643,16 +637,27 @@ private:
            status != cudaStreamCaptureStatusNone;
   }
 
-  float *scratch(size_t floats) {
-    if (floats > scratchFloats_) {
+  /// Room for `bytes` bytes of im2col patches.
+  void *scratch(size_t bytes) {
+    if (bytes > scratchBytes_) {
       // A recorded graph may still point at the old buffer: keep it until
       // the backend goes.
       if (scratch_)
         retired_.push_back(scratch_);
-      scratch_ = static_cast<float *>(allocate(floats * sizeof(float)));
-      scratchFloats_ = floats;
+      scratch_ = nullptr;
+      scratchBytes_ = 0;
+      scratch_ = allocate(bytes);
+      scratchBytes_ = bytes;
     }
     return scratch_;
+  }
+
+  /// `p` advanced by `elems` elements of the float storage type.
+  const void *at(const void *p, int64_t elems) const {
+    return static_cast<const char *>(p) + elems * int64_t(elemSize_);
+  }
+  void *at(void *p, int64_t elems) const {
+    return static_cast<char *>(p) + elems * int64_t(elemSize_);
   }
 
   /// linear(), then the tanh GELU when `gelu`.
@@ -662,109 +667,28 @@ private:
       return;
     if (K == 0) { // an empty sum: the bias, or zeros
       if (b)
-        cuda::fillBias(y, b, M * N, 1, N, stream_);
-      else
+        cuda::fillBias(y, b, M * N, 1, N, storage_, stream_);
+      else // zero bits are 0.0 in every storage type
         cuda::checkCuda(
-            cudaMemsetAsync(y, 0, size_t(M * N) * sizeof(float), stream_),
+            cudaMemsetAsync(y, 0, size_t(M * N) * elemSize_, stream_),
             "linear (empty reduction)");
       if (gelu)
-        cuda::unary(UnaryKind::GeluTanh, y, y, M * N, stream_);
+        cuda::unary(UnaryKind::GeluTanh, y, y, M * N, storage_, stream_);
       return;
     }
     // Row-major y[M,N] = x[M,K] w[N,K]^T is column-major
     // y^T[N,M] = (w^T[K,N])^T x^T[K,M].
-    auto low = lowWeights_.find(w);
-    if (low == lowWeights_.end() || low->second.count != size_t(N * K)) {
-      gemm(/*transA=*/true, /*transB=*/false, N, M, K, w, K, x, K, y, N, b,
-           /*accumulate=*/false, "linear", gelu);
-      return;
-    }
-    // An announced weight: its bf16/f16 copy times x rounded the same way.
-    bool bf16 = precision_ == GemmPrecision::BF16;
-    void *xLow = lowInput(size_t(M * K));
-    cuda::toHalfPrecision(x, xLow, M * K, bf16, stream_);
-    gemm(/*transA=*/true, /*transB=*/false, N, M, K, low->second.data, K, xLow,
-         K, y, N, b, /*accumulate=*/false, "linear", gelu,
-         bf16 ? CUDA_R_16BF : CUDA_R_16F);
-  }
-
-  const float *uploadLinearWeight(const float *host, int64_t rows,
-                                  int64_t cols) override {
-    if (precision_ == GemmPrecision::F32)
-      return nullptr;
-    // Through a bounded f32 staging buffer, converted on the device by the
-    // same kernel as prepareWeight's: only the bf16/f16 copy stays.
-    size_t n = size_t(rows * cols);
-    void *low = nullptr;
-    cuda::checkCuda(cudaMalloc(&low, std::max<size_t>(n * 2, 1)),
-                    "cudaMalloc (low-precision weight)");
-    const size_t chunk = size_t(16) << 20; // floats
-    float *staging = nullptr;
-    cudaError_t e =
-        cudaMalloc(&staging, std::min(n, chunk) * sizeof(float) + 4);
-    if (e != cudaSuccess) {
-      cudaFree(low);
-      cuda::checkCuda(e, "cudaMalloc (weight staging)");
-    }
-    bool bf16 = precision_ == GemmPrecision::BF16;
-    try {
-      for (size_t done = 0; done < n; done += chunk) {
-        size_t m = std::min(chunk, n - done);
-        copyToDevice(staging, host + done, m * sizeof(float));
-        cuda::toHalfPrecision(staging, static_cast<char *>(low) + done * 2,
-                              int64_t(m), bf16, stream_);
-      }
-      cuda::checkCuda(cudaStreamSynchronize(stream_), "weight conversion");
-    } catch (...) {
-      cudaFree(staging);
-      cudaFree(low);
-      throw;
-    }
-    cudaFree(staging);
-    const auto *key = static_cast<const float *>(low);
-    lowWeights_[key] = {low, n};
-    return key;
-  }
-
-  void prepareWeight(const float *w, int64_t rows, int64_t cols) override {
-    if (precision_ == GemmPrecision::F32)
-      return;
-    // Converted again on every announcement (the values may be new); the
-    // buffer is kept when the size matches.
-    size_t n = size_t(rows * cols);
-    LowWeight &low = lowWeights_[w];
-    if (low.count != n) {
-      if (low.data)
-        cudaFree(low.data);
-      low.data = nullptr;
-      low.count = 0;
-      cuda::checkCuda(cudaMalloc(&low.data, std::max<size_t>(n * 2, 1)),
-                      "cudaMalloc (low-precision weight)");
-      low.count = n;
-    }
-    cuda::toHalfPrecision(w, low.data, rows * cols,
-                          precision_ == GemmPrecision::BF16, stream_);
-  }
-
-  /// Room for n 2-byte values of a linear's rounded input; grows, keeping
-  /// older buffers that recorded graphs may point at.
-  void *lowInput(size_t n) {
-    if (n > lowInputCount_) {
-      if (lowInput_)
-        retiredLow_.push_back(lowInput_);
-      lowInput_ = allocate(n * 2);
-      lowInputCount_ = n;
-    }
-    return lowInput_;
+    gemm(/*transA=*/true, /*transB=*/false, N, M, K, w, K, x, K, y, N, b,
+         /*accumulate=*/false, "linear", gelu);
   }
 
   /// Column-major C[m,n] = op(A) op(B) (+ C when accumulate) (+ bias[m]
   /// broadcast along columns when bias is non-null), then the tanh GELU
-  /// when `gelu`.
+  /// when `gelu`. Every operand is in the storage type.
   void gemm(bool transA, bool transB, int64_t m, int64_t n, int64_t k,
-            const void *A, int64_t lda, const void *B, int64_t ldb, float *C,
-            int64_t ldc, const float *bias, bool accumulate, const char *what,
-            bool gelu = false, cudaDataType_t abType = CUDA_R_32F) {
+            const void *A, int64_t lda, const void *B, int64_t ldb, void *C,
+            int64_t ldc, const void *bias, bool accumulate, const char *what,
+            bool gelu = false) {
     const LtApi &api = lt();
     GemmKey key{transA,
                 transB,
@@ -781,7 +705,7 @@ private:
                 alignmentOf(C),
                 bias ? alignmentOf(bias) : 0u,
                 gelu,
-                int(abType)};
+                int(gemmType_)};
     auto it = plans_.find(key);
     if (it == plans_.end())
       it = plans_.emplace(key, makePlan(key, bias, what)).first;
@@ -793,31 +717,40 @@ private:
               p.desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof(bias)),
           what);
     } else if (bias) {
-      cuda::fillBias(C, bias, m * n, 1, m, stream_); // ldc == m here
+      cuda::fillBias(C, bias, m * n, 1, m, storage_, stream_); // ldc == m
       beta = 1.0f;
     }
+    // alpha and beta are f32 (the scale type) in every storage.
     const float alpha = 1.0f;
     checkLt(api.cublasLtMatmul(lt_, p.desc, &alpha, A, p.a, B, p.b, &beta, C,
                                p.c, C, p.c, &p.algo, workspace_,
                                kWorkspaceBytes, stream_),
             what);
     if (gelu && !p.geluEpilogue) // ldc == m here (checked in makePlan)
-      cuda::unary(UnaryKind::GeluTanh, C, C, m * n, stream_);
+      cuda::unary(UnaryKind::GeluTanh, C, C, m * n, storage_, stream_);
   }
 
-  GemmPlan makePlan(const GemmKey &key, const float *bias, const char *what) {
+  GemmPlan makePlan(const GemmKey &key, const void *bias, const char *what) {
     const LtApi &api = lt();
     check(!bias || key.ldc == key.m, what, ": bias needs a packed output");
     check(!key.gelu || key.ldc == key.m, what, ": GELU needs a packed output");
     GemmPlan p;
-    const auto abType = cudaDataType_t(key.abType);
-    // bf16/f16 operands: tensor cores, f32 accumulation (TF32 is an f32
-    // operand mode only).
+    const auto type = cudaDataType_t(key.type);
+    // bf16/f16 operands: tensor cores, f32 accumulation and scale (TF32 is
+    // an f32 operand mode only).
     checkLt(api.cublasLtMatmulDescCreate(
-                &p.desc,
-                abType == CUDA_R_32F ? computeType_ : CUBLAS_COMPUTE_32F,
+                &p.desc, type == CUDA_R_32F ? computeType_ : CUBLAS_COMPUTE_32F,
                 CUDA_R_32F),
             what);
+    if (type != CUDA_R_32F) {
+      // The epilogue's bias is in the storage type too; said explicitly
+      // rather than left to cuBLASLt's default (D's type).
+      const int32_t biasType = int32_t(type);
+      checkLt(api.cublasLtMatmulDescSetAttribute(
+                  p.desc, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, &biasType,
+                  sizeof biasType),
+              what);
+    }
     cublasOperation_t ta = key.transA ? CUBLAS_OP_T : CUBLAS_OP_N;
     cublasOperation_t tb = key.transB ? CUBLAS_OP_T : CUBLAS_OP_N;
     checkLt(api.cublasLtMatmulDescSetAttribute(
@@ -826,17 +759,16 @@ private:
     checkLt(api.cublasLtMatmulDescSetAttribute(
                 p.desc, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof tb),
             what);
-    checkLt(api.cublasLtMatrixLayoutCreate(&p.a, abType,
+    checkLt(api.cublasLtMatrixLayoutCreate(&p.a, type,
                                            key.transA ? key.k : key.m,
                                            key.transA ? key.m : key.k, key.lda),
             what);
-    checkLt(api.cublasLtMatrixLayoutCreate(&p.b, abType,
+    checkLt(api.cublasLtMatrixLayoutCreate(&p.b, type,
                                            key.transB ? key.n : key.k,
                                            key.transB ? key.k : key.n, key.ldb),
             what);
-    checkLt(
-        api.cublasLtMatrixLayoutCreate(&p.c, CUDA_R_32F, key.m, key.n, key.ldc),
-        what);
+    checkLt(api.cublasLtMatrixLayoutCreate(&p.c, type, key.m, key.n, key.ldc),
+            what);
 
     cublasLtMatmulPreference_t pref = nullptr;
     checkLt(api.cublasLtMatmulPreferenceCreate(&pref), what);
@@ -894,9 +826,9 @@ private:
       api.cublasLtMatrixLayoutDestroy(p.c);
       api.cublasLtMatmulDescDestroy(p.desc);
       fail(what, ": cuBLASLt has no ",
-           abType == CUDA_R_32F    ? "f32"
-           : abType == CUDA_R_16BF ? "bf16"
-                                   : "f16",
+           type == CUDA_R_32F    ? "f32"
+           : type == CUDA_R_16BF ? "bf16"
+                                 : "f16",
            " algorithm for m=", key.m, " n=", key.n, " k=", key.k,
            " (alignments ", key.alignA, "/", key.alignB, "/", key.alignC,
            " bytes)");
@@ -915,19 +847,12 @@ private:
   std::vector<void *> retiredConvWorkspaces_;
   cublasComputeType_t computeType_ = CUBLAS_COMPUTE_32F;
   void *workspace_ = nullptr;
-  float *scratch_ = nullptr;
-  std::vector<float *> retired_; // earlier scratch buffers
-  GemmPrecision precision_;
-  struct LowWeight {
-    void *data = nullptr;
-    size_t count = 0; // 2-byte values
-  };
-  std::map<const float *, LowWeight> lowWeights_; // announced weights
-  std::map<void *, size_t> sizes_;                // allocate()'s blocks
-  void *lowInput_ = nullptr;
-  size_t lowInputCount_ = 0;
-  std::vector<void *> retiredLow_;
-  size_t scratchFloats_ = 0;
+  void *scratch_ = nullptr; // im2col patches
+  size_t scratchBytes_ = 0;
+  std::vector<void *> retired_; // earlier scratch buffers
+  DType storage_;               // floatStorage(): storageOf(the precision)
+  size_t elemSize_;             // its element size in bytes
+  cudaDataType_t gemmType_;     // its cuBLASLt type
   cuda::EmbeddingFault *fault_ = nullptr;
   bool embeddingPending_ = false;
   std::map<GemmKey, GemmPlan> plans_;

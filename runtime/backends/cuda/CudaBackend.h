@@ -1,10 +1,12 @@
 //===- CudaBackend.h - The CUDA backend -------------------------*- C++ -*-===//
 //
-// f32 kernels on one GPU: GEMMs through cuBLASLt (bias and tanh GELU fused
-// as epilogues, one heuristic query per shape, cached), everything else
-// Fresco's own kernels, all issued in order on one stream. Pointers given to
-// its kernels are device pointers from allocate(); the executor uploads the
-// weights and copies inputs and outputs through the Backend memory calls.
+// Kernels on one GPU: GEMMs through cuBLASLt (bias and tanh GELU fused as
+// epilogues, one heuristic query per shape, cached), everything else
+// Fresco's own kernels, all issued in order on one stream. Float tensors
+// are stored in f32, or in bf16/f16 (floatStorage()) with f32 arithmetic.
+// Pointers given to its kernels are device pointers from allocate(); the
+// executor uploads the weights and copies inputs and outputs through the
+// Backend memory calls.
 //
 // This header needs no CUDA headers, so tools and tests include it as they
 // include the CPU backend's. It exists only in builds with FRESCO_HAVE_CUDA.
@@ -24,8 +26,9 @@ namespace fresco {
 /// driver's reason when no device can be used ("CUDA driver version is
 /// insufficient for CUDA runtime version" on a machine without a GPU
 /// driver), or when cuBLASLt cannot be loaded.
-/// `precision` below f32 stores announced linear weights and their inputs
-/// in bf16/f16 for tensor-core GEMMs (f32 accumulation).
+/// `precision` below f32 stores every float tensor in bf16/f16
+/// (floatStorage(), Backend.h's "Float storage"): GEMMs and attention on
+/// tensor cores, all arithmetic and accumulation in f32.
 std::unique_ptr<Backend>
 createCudaBackend(int device = 0, GemmPrecision precision = GemmPrecision::F32);
 

@@ -1,15 +1,21 @@
 //===- CudaUtil.cuh - Device helpers shared by the kernels ------*- CUDA
 //-*-===//
 //
-// Warp and block reductions, the shared-memory opt-in of large kernels and
+// Warp and block reductions, the shared-memory opt-in of large kernels,
 // the launch geometry of the elementwise kernels (grid-stride loops over at
-// most kMaxBlocks blocks, so any element count fits in one launch).
+// most kMaxBlocks blocks, so any element count fits in one launch), and the
+// float storage types: kernels are templates on the element type T (float,
+// __nv_bfloat16 or __half), load with toFloat, compute in f32 and round once
+// with fromFloat<T> when they store.
 //
 //===----------------------------------------------------------------------===//
 #ifndef FRESCO_RUNTIME_BACKENDS_CUDA_CUDAUTIL_CUH
 #define FRESCO_RUNTIME_BACKENDS_CUDA_CUDAUTIL_CUH
 
 #include "runtime/backends/cuda/CudaKernels.h"
+
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
 
 #include <cstdint>
 #include <mutex>
@@ -41,6 +47,43 @@ void allowSharedMemory(Kernel kernel, size_t bytes, const char *what) {
                                  int(bytes)),
             what);
   done.insert(key);
+}
+
+/// A type as a value, for withStorage's generic lambdas.
+template <typename T> struct Type { using type = T; };
+
+/// Calls f(Type<T>()) with T the element type of the float storage
+/// `storage`: float, __nv_bfloat16 or __half.
+template <typename F> void withStorage(DType storage, const char *what, F &&f) {
+  switch (storage) {
+  case DType::F32:
+    f(Type<float>());
+    return;
+  case DType::BF16:
+    f(Type<__nv_bfloat16>());
+    return;
+  case DType::F16:
+    f(Type<__half>());
+    return;
+  default:
+    break;
+  }
+  fail(what, ": float storage ", dtypeName(storage),
+       " is not f32, bf16 or f16");
+}
+
+__device__ inline float toFloat(float v) { return v; }
+__device__ inline float toFloat(__nv_bfloat16 v) { return __bfloat162float(v); }
+__device__ inline float toFloat(__half v) { return __half2float(v); }
+
+/// v rounded to T, to nearest even.
+template <typename T> __device__ inline T fromFloat(float v);
+template <> __device__ inline float fromFloat<float>(float v) { return v; }
+template <> __device__ inline __nv_bfloat16 fromFloat<__nv_bfloat16>(float v) {
+  return __float2bfloat16_rn(v);
+}
+template <> __device__ inline __half fromFloat<__half>(float v) {
+  return __float2half_rn(v);
 }
 
 /// Blocks of kThreads for a grid-stride loop over n elements (n > 0).

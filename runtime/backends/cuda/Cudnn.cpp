@@ -161,12 +161,14 @@ struct Plan {
 bool cudnnAvailable(std::string *why) { return api(why) != nullptr; }
 
 struct CudnnConv::Impl {
-  Impl(int device, cudaStream_t stream, bool allowTf32)
-      : device(device), stream(stream), allowTf32(allowTf32) {}
+  Impl(int device, cudaStream_t stream, DType storage, bool allowTf32)
+      : device(device), stream(stream), storage(storage),
+        allowTf32(allowTf32 && storage == DType::F32) {}
 
   int device;
   cudaStream_t stream;
-  bool allowTf32;
+  DType storage;
+  bool allowTf32; // f32 storage only
   cudnnHandle_t handle = nullptr;
   bool handleTried = false;
   std::string handleError; // why there is no handle (library included)
@@ -213,6 +215,17 @@ struct CudnnConv::Impl {
   bool setUp(const ConvDims &d, Plan &p) {
     const CudnnApi &a = *api();
     std::string &why = p.setup.why;
+    // bf16/f16 data with f32 compute (cuDNN's PSEUDO_HALF / PSEUDO_BFLOAT16
+    // configurations), as the GEMMs accumulate.
+    const bool f32 = storage == DType::F32;
+    const cudnnDataType_t data = f32                      ? CUDNN_DATA_FLOAT
+                                 : storage == DType::BF16 ? CUDNN_DATA_BFLOAT16
+                                                          : CUDNN_DATA_HALF;
+    if (!f32 && storage != DType::BF16 && storage != DType::F16) {
+      why = std::string("no cuDNN data type for ") + dtypeName(storage) +
+            " storage";
+      return false;
+    }
     auto ok = [&](cudnnStatus_t s, const char *call) {
       if (s == CUDNN_STATUS_SUCCESS)
         return true;
@@ -238,13 +251,11 @@ struct CudnnConv::Impl {
         !ok(a.cudnnCreateConvolutionDescriptor(&p.conv),
             "cudnnCreateConvolutionDescriptor"))
       return false;
-    if (!ok(a.cudnnSetTensor4dDescriptor(p.x, CUDNN_TENSOR_NCHW,
-                                         CUDNN_DATA_FLOAT, int(d.N), int(d.C),
-                                         int(d.H), int(d.W)),
+    if (!ok(a.cudnnSetTensor4dDescriptor(p.x, CUDNN_TENSOR_NCHW, data, int(d.N),
+                                         int(d.C), int(d.H), int(d.W)),
             "cudnnSetTensor4dDescriptor (input)") ||
-        !ok(a.cudnnSetFilter4dDescriptor(p.w, CUDNN_DATA_FLOAT,
-                                         CUDNN_TENSOR_NCHW, int(d.O), int(d.C),
-                                         int(d.KH), int(d.KW)),
+        !ok(a.cudnnSetFilter4dDescriptor(p.w, data, CUDNN_TENSOR_NCHW, int(d.O),
+                                         int(d.C), int(d.KH), int(d.KW)),
             "cudnnSetFilter4dDescriptor") ||
         // PyTorch's conv is a cross-correlation (no kernel flip).
         !ok(a.cudnnSetConvolution2dDescriptor(p.conv, int(d.padH), int(d.padW),
@@ -254,9 +265,11 @@ struct CudnnConv::Impl {
             "cudnnSetConvolution2dDescriptor"))
       return false;
     // FMA math keeps exact f32 products; the default allows TF32 tensor
-    // cores, only when the backend's GEMMs do (FRESCO_CUDA_TF32).
-    const cudnnMathType_t math =
-        allowTf32 ? CUDNN_DEFAULT_MATH : CUDNN_FMA_MATH;
+    // cores, only when the backend's GEMMs do (FRESCO_CUDA_TF32). 16-bit
+    // data goes to tensor cores.
+    const cudnnMathType_t math = !f32        ? CUDNN_TENSOR_OP_MATH
+                                 : allowTf32 ? CUDNN_DEFAULT_MATH
+                                             : CUDNN_FMA_MATH;
     if (!ok(a.cudnnSetConvolutionMathType(p.conv, math),
             "cudnnSetConvolutionMathType"))
       return false;
@@ -271,8 +284,8 @@ struct CudnnConv::Impl {
             std::to_string(w) + " differs from conv2d's";
       return false;
     }
-    if (!ok(a.cudnnSetTensor4dDescriptor(p.y, CUDNN_TENSOR_NCHW,
-                                         CUDNN_DATA_FLOAT, n, c, h, w),
+    if (!ok(a.cudnnSetTensor4dDescriptor(p.y, CUDNN_TENSOR_NCHW, data, n, c, h,
+                                         w),
             "cudnnSetTensor4dDescriptor (output)"))
       return false;
 
@@ -293,9 +306,10 @@ struct CudnnConv::Impl {
       if (r.status != CUDNN_STATUS_SUCCESS || r.memory > kMaxWorkspaceBytes)
         continue;
       // Strict f32 takes FMA algorithms only, never a tensor-core one.
-      if (!allowTf32 && r.mathType != CUDNN_FMA_MATH)
+      if (f32 && !allowTf32 && r.mathType != CUDNN_FMA_MATH)
         continue;
-      // TF32 at most: never f32 data converted down to f16 or bf16.
+      // TF32 at most: never f32 data converted down to f16 or bf16 (the
+      // math type only means that; 16-bit data has TENSOR_OP_MATH).
       if (r.mathType == CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION)
         continue;
       // cuDNN picks kernels by algorithm and math type together.
@@ -323,8 +337,9 @@ struct CudnnConv::Impl {
   }
 };
 
-CudnnConv::CudnnConv(int device, CUstream_st *stream, bool allowTf32)
-    : impl_(new Impl(device, stream, allowTf32)) {}
+CudnnConv::CudnnConv(int device, CUstream_st *stream, DType storage,
+                     bool allowTf32)
+    : impl_(new Impl(device, stream, storage, allowTf32)) {}
 
 CudnnConv::~CudnnConv() {
   // Errors are ignored: a destructor cannot report them.
@@ -368,13 +383,14 @@ const ConvSetup &CudnnConv::prepare(const ConvDims &d) {
   return impl_->plans.emplace(d, std::move(p)).first->second.setup;
 }
 
-void CudnnConv::forward(const ConvDims &d, const float *x, const float *w,
-                        float *y, bool accumulate, void *workspace,
+void CudnnConv::forward(const ConvDims &d, const void *x, const void *w,
+                        void *y, bool accumulate, void *workspace,
                         size_t workspaceBytes) {
   auto it = impl_->plans.find(d);
   check(it != impl_->plans.end() && it->second.setup.ok,
         "conv2d: no cuDNN plan for this shape");
   const Plan &p = it->second;
+  // The scaling factors are f32 for f32, bf16 and f16 data alike.
   const float alpha = 1.0f, beta = accumulate ? 1.0f : 0.0f;
   cudnnStatus_t s = api()->cudnnConvolutionForward(
       impl_->handle, &alpha, p.x, x, p.w, w, p.conv, p.algo, workspace,
@@ -423,7 +439,7 @@ struct CudnnConv::Impl {
   std::map<ConvDims, ConvSetup> plans;
 };
 
-CudnnConv::CudnnConv(int, CUstream_st *, bool) : impl_(new Impl) {}
+CudnnConv::CudnnConv(int, CUstream_st *, DType, bool) : impl_(new Impl) {}
 CudnnConv::~CudnnConv() = default;
 
 const ConvSetup *CudnnConv::find(const ConvDims &d) const {
@@ -443,7 +459,7 @@ const ConvSetup &CudnnConv::prepare(const ConvDims &d) {
   return impl_->plans.emplace(d, ConvSetup{false, 0, kNoCudnn}).first->second;
 }
 
-void CudnnConv::forward(const ConvDims &, const float *, const float *, float *,
+void CudnnConv::forward(const ConvDims &, const void *, const void *, void *,
                         bool, void *, size_t) {
   fail("conv2d: ", kNoCudnn);
 }

@@ -5,6 +5,11 @@
 // otherwise. libcudnn is loaded with dlopen on first use, as cuBLASLt is:
 // DiT runs need no conv beyond the patch embedding, and CPU runs none.
 //
+// x, w and y are in the backend's float storage: f32 runs use f32 data with
+// FMA math (TF32 only as the backend's GEMMs allow it); bf16/f16 runs use
+// that data type with f32 compute (tensor cores allowed), as cuBLASLt's
+// GEMMs do.
+//
 // One plan per shape (descriptors, algorithm, workspace size), made on the
 // shape's first call, which the executor's warm-up run makes before any
 // graph capture; inside a capture only cudnnConvolutionForward runs.
@@ -54,9 +59,11 @@ struct ConvSetup {
 /// set-up) and a plan per shape.
 class CudnnConv {
 public:
-  /// `allowTf32`: CUDNN_DEFAULT_MATH (TF32 tensor cores on Ampere and
-  /// newer) rather than CUDNN_FMA_MATH (exact f32), as the backend's GEMMs.
-  CudnnConv(int device, CUstream_st *stream, bool allowTf32);
+  /// `storage`: the element type of x, w and y (F32, BF16 or F16).
+  /// `allowTf32` (f32 only): CUDNN_DEFAULT_MATH (TF32 tensor cores on
+  /// Ampere and newer) rather than CUDNN_FMA_MATH (exact f32), as the
+  /// backend's GEMMs.
+  CudnnConv(int device, CUstream_st *stream, DType storage, bool allowTf32);
   ~CudnnConv();
   CudnnConv(const CudnnConv &) = delete;
   CudnnConv &operator=(const CudnnConv &) = delete;
@@ -71,7 +78,7 @@ public:
   /// y = conv(x, w) (+ y when `accumulate`) for a shape prepare() accepted,
   /// with at least its workspaceBytes at `workspace`. Throws fresco::Error
   /// naming the call and cuDNN's error.
-  void forward(const ConvDims &d, const float *x, const float *w, float *y,
+  void forward(const ConvDims &d, const void *x, const void *w, void *y,
                bool accumulate, void *workspace, size_t workspaceBytes);
 
   /// Shapes set up so far that run on cuDNN / fell back (for tests).

@@ -16,6 +16,10 @@
 // the stream) out of every call and keeps the step capturable in a CUDA
 // graph; the cost is that the error surfaces at the end of the run.
 //
+// Float tensors are in the storage type T (float, bf16 or f16), read into
+// f32 and rounded once on store; timestep embedding's tF32 input is f32 in
+// every storage (999 has no bf16 value).
+//
 //===----------------------------------------------------------------------===//
 #include "runtime/backends/cuda/CudaKernels.h"
 #include "runtime/backends/cuda/CudaUtil.cuh"
@@ -49,10 +53,10 @@ struct Silu {
   __device__ static float apply(float x) { return x / (1.0f + expf(-x)); }
 };
 
-template <typename F>
-__global__ void unaryKernel(const float *x, float *y, int64_t n) {
+template <typename F, typename T>
+__global__ void unaryKernel(const T *x, T *y, int64_t n) {
   for (int64_t i = globalIndex(); i < n; i += gridStride())
-    y[i] = F::apply(x[i]);
+    y[i] = fromFloat<T>(F::apply(toFloat(x[i])));
 }
 
 //===----------------------------------------------------------------------===//
@@ -80,9 +84,9 @@ template <BinaryKind K> __device__ float applyBinary(float a, float b) {
 }
 
 /// out is contiguous; a and b are addressed through their strides.
-template <BinaryKind K>
-__global__ void binaryKernel(const float *a, const float *b, float *out,
-                             int64_t n, Strided s) {
+template <BinaryKind K, typename T>
+__global__ void binaryKernel(const T *a, const T *b, T *out, int64_t n,
+                             Strided s) {
   for (int64_t i = globalIndex(); i < n; i += gridStride()) {
     int64_t rest = i, ia = 0, ib = 0;
     for (int d = s.rank - 1; d >= 0; --d) {
@@ -91,33 +95,40 @@ __global__ void binaryKernel(const float *a, const float *b, float *out,
       ia += idx * s.a[d];
       ib += idx * s.b[d];
     }
-    out[i] = applyBinary<K>(a[ia], b[ib]);
+    out[i] = fromFloat<T>(applyBinary<K>(toFloat(a[ia]), toFloat(b[ib])));
   }
 }
 
 /// Same shapes, both contiguous: the common residual add.
-template <BinaryKind K>
-__global__ void binaryDenseKernel(const float *a, const float *b, float *out,
-                                  int64_t n) {
+template <BinaryKind K, typename T>
+__global__ void binaryDenseKernel(const T *a, const T *b, T *out, int64_t n) {
   for (int64_t i = globalIndex(); i < n; i += gridStride())
-    out[i] = applyBinary<K>(a[i], b[i]);
+    out[i] = fromFloat<T>(applyBinary<K>(toFloat(a[i]), toFloat(b[i])));
 }
 
 template <BinaryKind K>
-void launchBinary(const float *a, const float *b, float *out, int64_t n,
-                  const Strided &s, cudaStream_t stream) {
-  if (s.rank == 1 && s.a[0] == 1 && s.b[0] == 1)
-    binaryDenseKernel<K><<<blocksFor(n), kThreads, 0, stream>>>(a, b, out, n);
-  else
-    binaryKernel<K><<<blocksFor(n), kThreads, 0, stream>>>(a, b, out, n, s);
+void launchBinary(const void *a, const void *b, void *out, int64_t n,
+                  const Strided &s, DType storage, cudaStream_t stream) {
+  withStorage(storage, "binary", [&](auto t) {
+    using T = typename decltype(t)::type;
+    const T *at = static_cast<const T *>(a), *bt = static_cast<const T *>(b);
+    T *ot = static_cast<T *>(out);
+    if (s.rank == 1 && s.a[0] == 1 && s.b[0] == 1)
+      binaryDenseKernel<K, T>
+          <<<blocksFor(n), kThreads, 0, stream>>>(at, bt, ot, n);
+    else
+      binaryKernel<K, T>
+          <<<blocksFor(n), kThreads, 0, stream>>>(at, bt, ot, n, s);
+  });
 }
 
 //===----------------------------------------------------------------------===//
 // Embeddings
 //===----------------------------------------------------------------------===//
 
-__global__ void timestepKernel(const float *tF32, const int64_t *tI64,
-                               float *out, int64_t B, int64_t dim, int64_t half,
+template <typename T>
+__global__ void timestepKernel(const float *tF32, const int64_t *tI64, T *out,
+                               int64_t B, int64_t dim, int64_t half,
                                int64_t sinAt, int64_t cosAt, float negLogPeriod,
                                float denom, float scale) {
   const int64_t n = B * half;
@@ -127,23 +138,24 @@ __global__ void timestepKernel(const float *tF32, const int64_t *tI64,
     const float exponent = negLogPeriod * float(i) / denom;
     const float freq = float(exp(double(exponent)));
     const float arg = scale * (t * freq);
-    out[b * dim + sinAt + i] = float(sin(double(arg)));
-    out[b * dim + cosAt + i] = float(cos(double(arg)));
+    out[b * dim + sinAt + i] = fromFloat<T>(float(sin(double(arg))));
+    out[b * dim + cosAt + i] = fromFloat<T>(float(cos(double(arg))));
   }
   if (dim % 2 == 1)
     for (int64_t b = globalIndex(); b < B; b += gridStride())
-      out[b * dim + dim - 1] = 0.0f;
+      out[b * dim + dim - 1] = fromFloat<T>(0.0f);
 }
 
-__global__ void embeddingKernel(const float *__restrict__ table,
-                                const int64_t *__restrict__ ids, float *out,
+template <typename T>
+__global__ void embeddingKernel(const T *__restrict__ table,
+                                const int64_t *__restrict__ ids, T *out,
                                 int64_t n, int64_t V, int64_t D,
                                 EmbeddingFault *fault) {
   for (int64_t e = globalIndex(); e < n * D; e += gridStride()) {
     const int64_t i = e / D, c = e % D;
     const int64_t id = ids[i];
     if (id < 0 || id >= V) {
-      out[e] = 0.0f;
+      out[e] = fromFloat<T>(0.0f);
       if (atomicCAS(&fault->flag, 0ull, 1ull) == 0ull) {
         fault->position = i;
         fault->id = id;
@@ -163,7 +175,8 @@ __device__ float gridPosition(int64_t i, int64_t n, double baseSize,
   return float(i) / step / float(interpolationScale);
 }
 
-__global__ void posEmbedKernel(float *out, int64_t gridH, int64_t gridW,
+template <typename T>
+__global__ void posEmbedKernel(T *out, int64_t gridH, int64_t gridW,
                                int64_t dim, double baseSize,
                                double interpolationScale) {
   const int64_t halfDim = dim / 2, quarter = dim / 4;
@@ -179,62 +192,44 @@ __global__ void posEmbedKernel(float *out, int64_t gridH, int64_t gridW,
     const int64_t f = k < quarter ? k : k - quarter;
     const double omega = 1.0 / pow(10000.0, double(f) / double(quarter));
     const double arg = double(p) * omega;
-    out[e] = float(k < quarter ? sin(arg) : cos(arg));
+    out[e] = fromFloat<T>(float(k < quarter ? sin(arg) : cos(arg)));
   }
 }
 
 } // namespace
 
-void unary(UnaryKind kind, const float *x, float *y, int64_t n,
+void unary(UnaryKind kind, const void *x, void *y, int64_t n, DType storage,
            cudaStream_t s) {
   if (n == 0)
     return;
-  switch (kind) {
-  case UnaryKind::GeluTanh:
-    unaryKernel<GeluTanh><<<blocksFor(n), kThreads, 0, s>>>(x, y, n);
-    return checkLaunch("gelu_tanh", s);
-  case UnaryKind::GeluErf:
-    unaryKernel<GeluErf><<<blocksFor(n), kThreads, 0, s>>>(x, y, n);
-    return checkLaunch("gelu_erf", s);
-  case UnaryKind::Silu:
-    unaryKernel<Silu><<<blocksFor(n), kThreads, 0, s>>>(x, y, n);
-    return checkLaunch("silu", s);
-  }
-  fail("unary: unknown kind ", int(kind));
+  const char *name = kind == UnaryKind::GeluTanh  ? "gelu_tanh"
+                     : kind == UnaryKind::GeluErf ? "gelu_erf"
+                     : kind == UnaryKind::Silu    ? "silu"
+                                                  : nullptr;
+  if (!name)
+    fail("unary: unknown kind ", int(kind));
+  withStorage(storage, name, [&](auto t) {
+    using T = typename decltype(t)::type;
+    const T *xt = static_cast<const T *>(x);
+    T *yt = static_cast<T *>(y);
+    switch (kind) {
+    case UnaryKind::GeluTanh:
+      unaryKernel<GeluTanh, T><<<blocksFor(n), kThreads, 0, s>>>(xt, yt, n);
+      break;
+    case UnaryKind::GeluErf:
+      unaryKernel<GeluErf, T><<<blocksFor(n), kThreads, 0, s>>>(xt, yt, n);
+      break;
+    case UnaryKind::Silu:
+      unaryKernel<Silu, T><<<blocksFor(n), kThreads, 0, s>>>(xt, yt, n);
+      break;
+    }
+  });
+  checkLaunch(name, s);
 }
 
-namespace {
-template <typename T, typename F>
-__global__ void roundKernel(const float *x, T *y, int64_t n, F convert) {
-  for (int64_t i = globalIndex(); i < n; i += gridStride())
-    y[i] = convert(x[i]);
-}
-struct ToBf16 {
-  __device__ __nv_bfloat16 operator()(float v) const {
-    return __float2bfloat16_rn(v);
-  }
-};
-struct ToF16 {
-  __device__ __half operator()(float v) const { return __float2half_rn(v); }
-};
-} // namespace
-
-void toHalfPrecision(const float *x, void *y, int64_t n, bool bf16,
-                     cudaStream_t s) {
-  if (n == 0)
-    return;
-  if (bf16)
-    roundKernel<<<blocksFor(n), kThreads, 0, s>>>(
-        x, static_cast<__nv_bfloat16 *>(y), n, ToBf16{});
-  else
-    roundKernel<<<blocksFor(n), kThreads, 0, s>>>(x, static_cast<__half *>(y),
-                                                  n, ToF16{});
-  checkLaunch(bf16 ? "to_bf16" : "to_f16", s);
-}
-
-void binary(BinaryKind kind, const float *a, const float *b, float *out,
-            int rank, const int64_t *outShape, const int64_t *aStrides,
-            const int64_t *bStrides, cudaStream_t stream) {
+void binary(BinaryKind kind, const void *a, const void *b, void *out, int rank,
+            const int64_t *outShape, const int64_t *aStrides,
+            const int64_t *bStrides, DType storage, cudaStream_t stream) {
   check(rank >= 0 && rank <= kMaxRank, "binary: rank ", rank, " outside [0, ",
         kMaxRank, "]");
   int64_t n = 1;
@@ -270,51 +265,64 @@ void binary(BinaryKind kind, const float *a, const float *b, float *out,
   }
   switch (kind) {
   case BinaryKind::Add:
-    launchBinary<BinaryKind::Add>(a, b, out, n, s, stream);
+    launchBinary<BinaryKind::Add>(a, b, out, n, s, storage, stream);
     return checkLaunch("add", stream);
   case BinaryKind::Sub:
-    launchBinary<BinaryKind::Sub>(a, b, out, n, s, stream);
+    launchBinary<BinaryKind::Sub>(a, b, out, n, s, storage, stream);
     return checkLaunch("sub", stream);
   case BinaryKind::Mul:
-    launchBinary<BinaryKind::Mul>(a, b, out, n, s, stream);
+    launchBinary<BinaryKind::Mul>(a, b, out, n, s, storage, stream);
     return checkLaunch("mul", stream);
   case BinaryKind::Div:
-    launchBinary<BinaryKind::Div>(a, b, out, n, s, stream);
+    launchBinary<BinaryKind::Div>(a, b, out, n, s, storage, stream);
     return checkLaunch("div", stream);
   }
   fail("binary: unknown kind ", int(kind));
 }
 
-void timestepEmbedding(const float *tF32, const int64_t *tI64, float *out,
+void timestepEmbedding(const float *tF32, const int64_t *tI64, void *out,
                        int64_t B, int64_t dim, bool flipSinToCos,
                        float negLogPeriod, float denom, float scale,
-                       cudaStream_t s) {
+                       DType storage, cudaStream_t s) {
   const int64_t half = dim / 2;
   const int64_t work = B * (half > 0 ? half : 1);
   if (B == 0 || dim == 0)
     return;
-  timestepKernel<<<blocksFor(work), kThreads, 0, s>>>(
-      tF32, tI64, out, B, dim, half, flipSinToCos ? half : 0,
-      flipSinToCos ? 0 : half, negLogPeriod, denom, scale);
+  withStorage(storage, "timestep_embedding", [&](auto t) {
+    using T = typename decltype(t)::type;
+    timestepKernel<T><<<blocksFor(work), kThreads, 0, s>>>(
+        tF32, tI64, static_cast<T *>(out), B, dim, half,
+        flipSinToCos ? half : 0, flipSinToCos ? 0 : half, negLogPeriod, denom,
+        scale);
+  });
   checkLaunch("timestep_embedding", s);
 }
 
-void embedding(const float *table, const int64_t *ids, float *out, int64_t n,
-               int64_t V, int64_t D, EmbeddingFault *fault, cudaStream_t s) {
+void embedding(const void *table, const int64_t *ids, void *out, int64_t n,
+               int64_t V, int64_t D, EmbeddingFault *fault, DType storage,
+               cudaStream_t s) {
   if (n == 0 || D == 0)
     return;
-  embeddingKernel<<<blocksFor(n * D), kThreads, 0, s>>>(table, ids, out, n, V,
-                                                        D, fault);
+  withStorage(storage, "embedding", [&](auto t) {
+    using T = typename decltype(t)::type;
+    embeddingKernel<T><<<blocksFor(n * D), kThreads, 0, s>>>(
+        static_cast<const T *>(table), ids, static_cast<T *>(out), n, V, D,
+        fault);
+  });
   checkLaunch("embedding", s);
 }
 
-void posEmbed2d(float *out, int64_t gridH, int64_t gridW, int64_t dim,
-                double baseSize, double interpolationScale, cudaStream_t s) {
+void posEmbed2d(void *out, int64_t gridH, int64_t gridW, int64_t dim,
+                double baseSize, double interpolationScale, DType storage,
+                cudaStream_t s) {
   const int64_t n = gridH * gridW * dim;
   if (n == 0)
     return;
-  posEmbedKernel<<<blocksFor(n), kThreads, 0, s>>>(
-      out, gridH, gridW, dim, baseSize, interpolationScale);
+  withStorage(storage, "pos_embed_2d", [&](auto t) {
+    using T = typename decltype(t)::type;
+    posEmbedKernel<T><<<blocksFor(n), kThreads, 0, s>>>(
+        static_cast<T *>(out), gridH, gridW, dim, baseSize, interpolationScale);
+  });
   checkLaunch("pos_embed_2d", s);
 }
 

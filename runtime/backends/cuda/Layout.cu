@@ -3,6 +3,9 @@
 // Data movement kernels, one thread per output element so that writes are
 // coalesced. transpose() is the general rank-8 gather; the plans only
 // transpose small tensors (patchify, unpatchify), so it is not tiled.
+// transpose moves elements of 1, 2, 4 or 8 bytes as they are; the others
+// are templates on the float storage type T and copy T as it is (fillBias,
+// upsampling, im2col's padding writes T's zero).
 //
 //===----------------------------------------------------------------------===//
 #include "runtime/backends/cuda/CudaKernels.h"
@@ -31,9 +34,10 @@ __global__ void transposeKernel(const T *__restrict__ x, T *__restrict__ out,
   }
 }
 
-__global__ void upsampleKernel(const float *__restrict__ x,
-                               float *__restrict__ y, int64_t n, int64_t H,
-                               int64_t W, int64_t sh, int64_t sw) {
+template <typename T>
+__global__ void upsampleKernel(const T *__restrict__ x, T *__restrict__ y,
+                               int64_t n, int64_t H, int64_t W, int64_t sh,
+                               int64_t sw) {
   const int64_t OW = W * sw, OH = H * sh;
   for (int64_t i = globalIndex(); i < n; i += gridStride()) {
     const int64_t j = i % OW, r = (i / OW) % OH, plane = i / (OW * OH);
@@ -41,23 +45,23 @@ __global__ void upsampleKernel(const float *__restrict__ x,
   }
 }
 
-__global__ void im2colKernel(const float *__restrict__ x,
-                             float *__restrict__ col, int64_t H, int64_t W,
-                             int64_t KH, int64_t KW, int64_t sh, int64_t sw,
-                             int64_t ph, int64_t pw, int64_t OW, int64_t p0,
-                             int64_t P, int64_t n) {
+template <typename T>
+__global__ void im2colKernel(const T *__restrict__ x, T *__restrict__ col,
+                             int64_t H, int64_t W, int64_t KH, int64_t KW,
+                             int64_t sh, int64_t sw, int64_t ph, int64_t pw,
+                             int64_t OW, int64_t p0, int64_t P, int64_t n) {
   for (int64_t i = globalIndex(); i < n; i += gridStride()) {
     const int64_t p = p0 + i % P, q = i / P;
     const int64_t kw = q % KW, kh = (q / KW) % KH, c = q / (KW * KH);
     const int64_t ih = (p / OW) * sh - ph + kh, iw = (p % OW) * sw - pw + kw;
     col[i] = (ih >= 0 && ih < H && iw >= 0 && iw < W) ? x[(c * H + ih) * W + iw]
-                                                      : 0.0f;
+                                                      : fromFloat<T>(0.0f);
   }
 }
 
-__global__ void fillBiasKernel(float *__restrict__ y,
-                               const float *__restrict__ bias, int64_t n,
-                               int64_t inner, int64_t count) {
+template <typename T>
+__global__ void fillBiasKernel(T *__restrict__ y, const T *__restrict__ bias,
+                               int64_t n, int64_t inner, int64_t count) {
   for (int64_t i = globalIndex(); i < n; i += gridStride())
     y[i] = bias[(i / inner) % count];
 }
@@ -122,33 +126,46 @@ void transpose(const void *x, void *out, int rank, const int64_t *shape,
   fail("transpose: unsupported element size ", elemSize);
 }
 
-void upsampleNearest(const float *x, float *y, int64_t N, int64_t C, int64_t H,
-                     int64_t W, int64_t sh, int64_t sw, cudaStream_t s) {
+void upsampleNearest(const void *x, void *y, int64_t N, int64_t C, int64_t H,
+                     int64_t W, int64_t sh, int64_t sw, DType storage,
+                     cudaStream_t s) {
   const int64_t n = N * C * H * sh * W * sw;
   if (n == 0)
     return;
-  upsampleKernel<<<blocksFor(n), kThreads, 0, s>>>(x, y, n, H, W, sh, sw);
+  withStorage(storage, "upsample_nearest", [&](auto t) {
+    using T = typename decltype(t)::type;
+    upsampleKernel<T><<<blocksFor(n), kThreads, 0, s>>>(
+        static_cast<const T *>(x), static_cast<T *>(y), n, H, W, sh, sw);
+  });
   checkLaunch("upsample_nearest", s);
 }
 
-void im2col(const float *x, float *col, int64_t C, int64_t H, int64_t W,
+void im2col(const void *x, void *col, int64_t C, int64_t H, int64_t W,
             int64_t KH, int64_t KW, int64_t strideH, int64_t strideW,
             int64_t padH, int64_t padW, int64_t OH, int64_t OW, int64_t p0,
-            int64_t P, cudaStream_t s) {
+            int64_t P, DType storage, cudaStream_t s) {
   (void)OH; // the band [p0, p0 + P) lies inside OH * OW
   const int64_t n = C * KH * KW * P;
   if (n == 0)
     return;
-  im2colKernel<<<blocksFor(n), kThreads, 0, s>>>(
-      x, col, H, W, KH, KW, strideH, strideW, padH, padW, OW, p0, P, n);
+  withStorage(storage, "im2col", [&](auto t) {
+    using T = typename decltype(t)::type;
+    im2colKernel<T><<<blocksFor(n), kThreads, 0, s>>>(
+        static_cast<const T *>(x), static_cast<T *>(col), H, W, KH, KW, strideH,
+        strideW, padH, padW, OW, p0, P, n);
+  });
   checkLaunch("im2col", s);
 }
 
-void fillBias(float *y, const float *bias, int64_t n, int64_t inner,
-              int64_t count, cudaStream_t s) {
+void fillBias(void *y, const void *bias, int64_t n, int64_t inner,
+              int64_t count, DType storage, cudaStream_t s) {
   if (n == 0)
     return;
-  fillBiasKernel<<<blocksFor(n), kThreads, 0, s>>>(y, bias, n, inner, count);
+  withStorage(storage, "fill_bias", [&](auto t) {
+    using T = typename decltype(t)::type;
+    fillBiasKernel<T><<<blocksFor(n), kThreads, 0, s>>>(
+        static_cast<T *>(y), static_cast<const T *>(bias), n, inner, count);
+  });
   checkLaunch("fill_bias", s);
 }
 

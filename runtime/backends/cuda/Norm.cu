@@ -6,7 +6,8 @@
 // does layer norm + adaLN modulation, which modulates the row before writing
 // it; group norm gives each (image, group) to one block, accumulating in
 // double since a group spans up to a few hundred thousand values in the VAE
-// decoder.
+// decoder. Every tensor is in the float storage T; statistics and the
+// normalised values are f32, rounded once when y is written.
 //
 //===----------------------------------------------------------------------===//
 #include "runtime/backends/cuda/CudaKernels.h"
@@ -20,15 +21,16 @@ constexpr int kRowsPerBlock = 8; // warps per layer-norm block
 
 /// Mean and 1/sqrt(var + eps) of the row xr[0, cols), computed by the
 /// calling warp; every lane gets both.
-__device__ inline void rowStats(const float *xr, int64_t cols, float eps,
-                                int lane, float &mean, float &rstd) {
+template <typename T>
+__device__ inline void rowStats(const T *xr, int64_t cols, float eps, int lane,
+                                float &mean, float &rstd) {
   double sum = 0.0; // exact enough for rows with a large mean
   for (int64_t c = lane; c < cols; c += 32)
-    sum += xr[c];
+    sum += toFloat(xr[c]);
   mean = float(warpSum(sum) / double(cols));
   float sq = 0.0f;
   for (int64_t c = lane; c < cols; c += 32) {
-    const float d = xr[c] - mean;
+    const float d = toFloat(xr[c]) - mean;
     sq += d * d;
   }
   const float var = warpSum(sq) / float(cols); // biased, as torch's
@@ -38,52 +40,55 @@ __device__ inline void rowStats(const float *xr, int64_t cols, float eps,
 /// One warp per row. With shift and scale (else both null) the adaLN
 /// modulation is applied to the normalised row before it is written: rows
 /// are (b, t) pairs of x [B, T, D], shift and scale [B, D].
-__global__ void layerNormKernel(const float *x, const float *__restrict__ gamma,
-                                const float *__restrict__ beta,
-                                const float *__restrict__ shift,
-                                const float *__restrict__ scale, float *y,
-                                int64_t rows, int64_t T, int64_t cols,
-                                float eps) {
+template <typename T>
+__global__ void layerNormKernel(const T *x, const T *__restrict__ gamma,
+                                const T *__restrict__ beta,
+                                const T *__restrict__ shift,
+                                const T *__restrict__ scale, T *y, int64_t rows,
+                                int64_t tokens, int64_t cols, float eps) {
   const int64_t row = int64_t(blockIdx.x) * kRowsPerBlock + (threadIdx.x >> 5);
   if (row >= rows)
     return; // the whole warp leaves together
   const int lane = threadIdx.x & 31;
-  const float *xr = x + row * cols;
-  float *yr = y + row * cols;
+  const T *xr = x + row * cols;
+  T *yr = y + row * cols;
   float mean, rstd;
   rowStats(xr, cols, eps, lane, mean, rstd);
-  const float *sh = shift ? shift + (row / T) * cols : nullptr;
-  const float *sc = scale ? scale + (row / T) * cols : nullptr;
+  const T *sh = shift ? shift + (row / tokens) * cols : nullptr;
+  const T *sc = scale ? scale + (row / tokens) * cols : nullptr;
   // y may alias x: each lane reads an element before writing it, and the
   // statistics above are complete before the first write.
   for (int64_t c = lane; c < cols; c += 32) {
-    float v = (xr[c] - mean) * rstd;
+    float v = (toFloat(xr[c]) - mean) * rstd;
     if (gamma)
-      v *= gamma[c];
+      v *= toFloat(gamma[c]);
     if (beta)
-      v += beta[c];
+      v += toFloat(beta[c]);
     // Same association as modulateKernel: v * (1 + scale) + shift.
-    yr[c] = sc ? v * (1.0f + sc[c]) + sh[c] : v;
+    if (sc)
+      v = v * (1.0f + toFloat(sc[c])) + toFloat(sh[c]);
+    yr[c] = fromFloat<T>(v);
   }
 }
 
 constexpr int kGroupThreads = 512;
 
-__global__ void groupNormKernel(const float *x, const float *__restrict__ gamma,
-                                const float *__restrict__ beta, float *y,
+template <typename T>
+__global__ void groupNormKernel(const T *x, const T *__restrict__ gamma,
+                                const T *__restrict__ beta, T *y,
                                 int64_t groups, int64_t cpg, int64_t S,
                                 float eps) {
   __shared__ double scratch[32];
   const int64_t ng = blockIdx.x, span = cpg * S;
-  const float *xg = x + ng * span;
-  float *yg = y + ng * span;
+  const T *xg = x + ng * span;
+  T *yg = y + ng * span;
   double sum = 0.0;
   for (int64_t i = threadIdx.x; i < span; i += blockDim.x)
-    sum += xg[i];
+    sum += toFloat(xg[i]);
   const double mean = blockSum(sum, scratch) / double(span);
   double sq = 0.0;
   for (int64_t i = threadIdx.x; i < span; i += blockDim.x) {
-    const double d = double(xg[i]) - mean;
+    const double d = double(toFloat(xg[i])) - mean;
     sq += d * d;
   }
   const double var = blockSum(sq, scratch) / double(span);
@@ -92,64 +97,86 @@ __global__ void groupNormKernel(const float *x, const float *__restrict__ gamma,
   const int64_t c0 = (ng % groups) * cpg;
   for (int64_t i = threadIdx.x; i < span; i += blockDim.x) {
     const int64_t c = c0 + i / S;
-    const float g = gamma ? gamma[c] * rstd : rstd;
-    const float b = (beta ? beta[c] : 0.0f) - meanF * g;
-    yg[i] = xg[i] * g + b;
+    const float g = gamma ? toFloat(gamma[c]) * rstd : rstd;
+    const float b = (beta ? toFloat(beta[c]) : 0.0f) - meanF * g;
+    yg[i] = fromFloat<T>(toFloat(xg[i]) * g + b);
   }
 }
 
-__global__ void modulateKernel(const float *x, const float *__restrict__ shift,
-                               const float *__restrict__ scale, float *y,
-                               int64_t n, int64_t TD, int64_t D) {
+template <typename T>
+__global__ void modulateKernel(const T *x, const T *__restrict__ shift,
+                               const T *__restrict__ scale, T *y, int64_t n,
+                               int64_t TD, int64_t D) {
   for (int64_t i = globalIndex(); i < n; i += gridStride()) {
     const int64_t b = i / TD, d = i % D;
     // Same association as diffusers: x * (1 + scale) + shift.
-    y[i] = x[i] * (1.0f + scale[b * D + d]) + shift[b * D + d];
+    y[i] = fromFloat<T>(toFloat(x[i]) * (1.0f + toFloat(scale[b * D + d])) +
+                        toFloat(shift[b * D + d]));
   }
 }
 
 } // namespace
 
-void layerNorm(const float *x, const float *gamma, const float *beta, float *y,
-               int64_t rows, int64_t cols, float eps, cudaStream_t s) {
+void layerNorm(const void *x, const void *gamma, const void *beta, void *y,
+               int64_t rows, int64_t cols, float eps, DType storage,
+               cudaStream_t s) {
   if (rows == 0 || cols == 0)
     return;
   const int64_t blocks = (rows + kRowsPerBlock - 1) / kRowsPerBlock;
-  layerNormKernel<<<unsigned(blocks), kRowsPerBlock * 32, 0, s>>>(
-      x, gamma, beta, nullptr, nullptr, y, rows, 1, cols, eps);
+  withStorage(storage, "layer_norm", [&](auto t) {
+    using T = typename decltype(t)::type;
+    layerNormKernel<T><<<unsigned(blocks), kRowsPerBlock * 32, 0, s>>>(
+        static_cast<const T *>(x), static_cast<const T *>(gamma),
+        static_cast<const T *>(beta), nullptr, nullptr, static_cast<T *>(y),
+        rows, 1, cols, eps);
+  });
   checkLaunch("layer_norm", s);
 }
 
-void layerNormModulate(const float *x, const float *gamma, const float *beta,
-                       const float *shift, const float *scale, float *y,
-                       int64_t B, int64_t T, int64_t D, float eps,
+void layerNormModulate(const void *x, const void *gamma, const void *beta,
+                       const void *shift, const void *scale, void *y, int64_t B,
+                       int64_t T, int64_t D, float eps, DType storage,
                        cudaStream_t s) {
   const int64_t rows = B * T;
   if (rows == 0 || D == 0)
     return;
   const int64_t blocks = (rows + kRowsPerBlock - 1) / kRowsPerBlock;
-  layerNormKernel<<<unsigned(blocks), kRowsPerBlock * 32, 0, s>>>(
-      x, gamma, beta, shift, scale, y, rows, T, D, eps);
+  withStorage(storage, "layer_norm_modulate", [&](auto t) {
+    using E = typename decltype(t)::type;
+    layerNormKernel<E><<<unsigned(blocks), kRowsPerBlock * 32, 0, s>>>(
+        static_cast<const E *>(x), static_cast<const E *>(gamma),
+        static_cast<const E *>(beta), static_cast<const E *>(shift),
+        static_cast<const E *>(scale), static_cast<E *>(y), rows, T, D, eps);
+  });
   checkLaunch("layer_norm_modulate", s);
 }
 
-void groupNorm(const float *x, const float *gamma, const float *beta, float *y,
+void groupNorm(const void *x, const void *gamma, const void *beta, void *y,
                int64_t N, int64_t C, int64_t S, int64_t groups, float eps,
-               cudaStream_t s) {
+               DType storage, cudaStream_t s) {
   if (N == 0 || C == 0 || S == 0)
     return;
-  groupNormKernel<<<unsigned(N * groups), kGroupThreads, 0, s>>>(
-      x, gamma, beta, y, groups, C / groups, S, eps);
+  withStorage(storage, "group_norm", [&](auto t) {
+    using T = typename decltype(t)::type;
+    groupNormKernel<T><<<unsigned(N * groups), kGroupThreads, 0, s>>>(
+        static_cast<const T *>(x), static_cast<const T *>(gamma),
+        static_cast<const T *>(beta), static_cast<T *>(y), groups, C / groups,
+        S, eps);
+  });
   checkLaunch("group_norm", s);
 }
 
-void modulate(const float *x, const float *shift, const float *scale, float *y,
-              int64_t B, int64_t T, int64_t D, cudaStream_t s) {
+void modulate(const void *x, const void *shift, const void *scale, void *y,
+              int64_t B, int64_t T, int64_t D, DType storage, cudaStream_t s) {
   const int64_t n = B * T * D;
   if (n == 0)
     return;
-  modulateKernel<<<blocksFor(n), kThreads, 0, s>>>(x, shift, scale, y, n, T * D,
-                                                   D);
+  withStorage(storage, "modulate", [&](auto t) {
+    using E = typename decltype(t)::type;
+    modulateKernel<E><<<blocksFor(n), kThreads, 0, s>>>(
+        static_cast<const E *>(x), static_cast<const E *>(shift),
+        static_cast<const E *>(scale), static_cast<E *>(y), n, T * D, D);
+  });
   checkLaunch("modulate", s);
 }
 

@@ -167,7 +167,7 @@ say "phase 3: conformance"
 conf=$OUT/conformance.txt
 FRESCO_CUDA_SYNC=1 timeout 180 "$bindir/backend_conformance_test" --gtest_color=no > "$conf" 2>&1
 rc=$?
-# The bf16/f16 GEMMs against their rounded reference.
+# bf16/f16 storage: every kernel on 2-byte tensors against its rounded reference.
 timeout 60 "$bindir/float_storage_test" --gtest_color=no >> "$conf" 2>&1 || rc=1
 cat "$conf"
 # The dry run holds the CPU cases to what the CUDA ones must meet here.
@@ -265,7 +265,7 @@ for cfg in ${FRESCO_GPU_CHECK_CONFIGS:-dit-xl-2-256}; do
     --graphs off > "$d/nograph.log" 2>&1 && nograph_ms=$(run_ms "$d/nograph.log") || nograph_ms=failed
   timeout 60 "$bindir/fresco-run" "$plan" "${args[@]}" --backend $backend --repeat 3 --profile \
     > "$d/profile.log" 2>&1 && sed -n '/profile over/,$p' "$d/profile.log"
-  # The same forward with bf16 GEMMs (--dtype bf16): time, and distance
+  # The same forward with bf16 storage (--dtype bf16): time, and distance
   # from f32 (bf16 keeps 8 bits: about 1e-2 is expected, O(1) is a bug).
   bf16_ms=failed
   if timeout 150 "$bindir/fresco-run" "$plan" "${args[@]}" --backend $backend --dtype bf16 \
@@ -307,7 +307,7 @@ for cfg in ${FRESCO_GPU_CHECK_CONFIGS:-dit-xl-2-256}; do
   else
     failed=1; row "$cfg parity vs fresco cpu" "FAIL" "$(cat "$d/cmp-cpu.txt" 2>/dev/null || tail -1 "$d/cpu.log")"
   fi
-  row "$cfg forward b2 (ms)" "timing" "fresco $fresco_ms ($tflops TFLOP/s${share:+, $share of f32 GEMM}; ${replays:-0}/11 runs graph replays; without graphs $nograph_ms; bf16 GEMMs $bf16_ms), torch eager $eager_ms, torch.compile $compile_ms"
+  row "$cfg forward b2 (ms)" "timing" "fresco $fresco_ms ($tflops TFLOP/s${share:+, $share of f32 GEMM}; ${replays:-0}/11 runs graph replays; without graphs $nograph_ms; bf16 $bf16_ms), torch eager $eager_ms, torch.compile $compile_ms"
 
   # Tensor, Ulysses and ring parallel on 2 ranks sharing this one device.
   for par in tp2 uly2 ring2; do

@@ -1,15 +1,21 @@
 #!/usr/bin/env bash
-# dit_forward_parity.sh CONFIG BATCH [WRITER]: random checkpoint ->
+# dit_forward_parity.sh CONFIG BATCH [WRITER [STORAGE]]: random checkpoint ->
 # fresco-compile -> fresco-run, compared with the real diffusers
 # DiTTransformer2DModel in float64 on CPU PyTorch loading the same files.
 # WRITER is "fresco" (fresco-random-checkpoint, the default) or
 # "diffusers:DTYPE:SHARD_SIZE" (diffusers' own save_pretrained, e.g.
 # diffusers:bfloat16:20KB for a sharded bf16 folder).
+# STORAGE bf16 runs fresco-run --backend cpu-staged --dtype bf16 (every
+# float stored in 2 bytes, as on a GPU) and the diffusers model in
+# torch.bfloat16: Fresco's distance from float64 must be within twice
+# PyTorch's (plus 1e-3 of max|ref| for the f32 arithmetic). (CPU PyTorch has
+# no float16 conv2d, so f16 is checked by FloatStorageTest only.)
 # Needs FRESCO_BIN (the build's bin/) and FRESCO_PYTHON (the .venv python).
 set -euo pipefail
 config=$1
 batch=$2
 writer=${3:-fresco}
+storage=${4:-}
 . "$(dirname "$0")/common.sh"
 
 if [ "$writer" = fresco ]; then
@@ -26,10 +32,29 @@ fi
 "$FRESCO_BIN/fresco-run" "$work/model.fplan" --weights "$work/model" \
   --function transformer --input "@$work/in/latents.npy" \
   --input "@$work/in/timestep.npy" --input "@$work/in/class_labels.npy" \
-  --output "@$work/out.npy" --stats
-"$FRESCO_PYTHON" "$here/dit_reference.py" --model "$work/model" \
-  --latents "$work/in/latents.npy" --timestep "$work/in/timestep.npy" \
-  --class-labels "$work/in/class_labels.npy" --out "$work/ref.npy" \
-  --dtype float64
-"$FRESCO_PYTHON" "$here/compare_npy.py" "$work/out.npy" "$work/ref.npy" \
-  --rtol-max 1e-4
+  --output "@$work/out.npy" --stats ${storage:+--backend cpu-staged --dtype $storage}
+reference() { # dtype out
+  "$FRESCO_PYTHON" "$here/dit_reference.py" --model "$work/model" \
+    --latents "$work/in/latents.npy" --timestep "$work/in/timestep.npy" \
+    --class-labels "$work/in/class_labels.npy" --out "$2" --dtype "$1"
+}
+reference float64 "$work/ref.npy"
+if [ -z "$storage" ]; then
+  "$FRESCO_PYTHON" "$here/compare_npy.py" "$work/out.npy" "$work/ref.npy" \
+    --rtol-max 1e-4
+  exit 0
+fi
+[ "$storage" = bf16 ] || { echo "STORAGE must be bf16, got '$storage'"; exit 2; }
+reference bfloat16 "$work/torch.npy"
+"$FRESCO_PYTHON" - "$work" "$storage" <<'PY'
+import sys
+import numpy as np
+work, storage = sys.argv[1:]
+ref = np.load(f"{work}/ref.npy").astype(np.float64)
+scale = np.abs(ref).max()
+ours = np.abs(np.load(f"{work}/out.npy") - ref).max() / scale
+torch = np.abs(np.load(f"{work}/torch.npy") - ref).max() / scale
+limit = 2 * torch + 1e-3
+print(f"{storage}: fresco {ours:.3g}, PyTorch {torch:.3g} of max|ref| from float64 (limit {limit:.3g})")
+sys.exit(0 if np.isfinite(ours) and ours <= limit else 1)
+PY

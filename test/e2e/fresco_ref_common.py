@@ -11,7 +11,7 @@ import sys
 import numpy as np
 
 # --dtype of the references: the dtype the model runs in.
-COMPUTE_DTYPES = ("float32", "float64")
+COMPUTE_DTYPES = ("float32", "float64", "bfloat16", "float16")
 # --dtype of the writers: the dtype the weights are stored in.
 STORAGE_DTYPES = ("float32", "float16", "bfloat16")
 

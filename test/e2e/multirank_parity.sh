@@ -87,6 +87,21 @@ for name in tp2split cfg2tp2 cfg2uly2 cfg2ring2 tp2pipe2; do
   echo "== $name on cpu-staged, --comm gloo-direct: identical latents, 3 of 4 steps replayed"
 done
 
+# bf16 storage (--dtype bf16, as on GPUs; cpu-staged emulates it): 2-byte
+# activations through every collective. Host-staged and direct collectives
+# sum the same way, so the same bits; within bf16's error of the f32 run.
+for name in one tp2split cfg2uly2 cfg2ring2 tp2pipe2; do
+  for comm in gloo gloo-direct; do
+    "$B/fresco-run" "$work/$name.fplan" --weights "$work/pipe" --backend cpu-staged \
+      --dtype bf16 --comm $comm --class-label 3,7 --steps 4 --latents "@$work/x0.npy" \
+      --quiet -o "$work/$name-bf16.png" --output-latents "@$work/$name-bf16-$comm.npy"
+  done
+  cmp "$work/$name-bf16-gloo.npy" "$work/$name-bf16-gloo-direct.npy"
+  "$FRESCO_PYTHON" "$here/compare_npy.py" "$work/$name-bf16-gloo.npy" "$work/one.npy" \
+    --rtol-max 3e-2 > "$work/$name-bf16.txt" || { cat "$work/$name-bf16.txt"; exit 1; }
+  echo "== $name bf16 storage: staged and direct identical, $(grep -o 'ratio [0-9.e-]*' "$work/$name-bf16.txt") of the f32 run"
+done
+
 "$FRESCO_PYTHON" - "$work" <<'PY'
 import json, re, sys
 import numpy as np

@@ -36,10 +36,11 @@ COMMON OPTIONS:
                        cpu-staged runs the CPU kernels through the copies a
                        GPU needs (weights copied in, collectives staged
                        through host buffers), to test that path anywhere
-  --dtype T            GEMM precision: f32 (default), bf16 or f16: linear
-                       weights and their inputs stored in T, products
-                       accumulated in f32, everything else f32 (cuda, and
-                       cpu-staged, which emulates the rounding)
+  --dtype T            float storage: f32 (default), bf16 or f16: weights
+                       and activations stored in T, every kernel computing
+                       in f32 and rounding once when it stores (cuda, on
+                       tensor cores; cpu-staged emulates it); timesteps
+                       stay f32
   --comm MODE          how multi-rank collectives move data: auto (NCCL
                        between ranks on distinct GPUs, else Gloo staged
                        through the host; the default), nccl, gloo, or

@@ -23,7 +23,7 @@ struct Options {
   bool stats = false, list = false, profile = false, quiet = false;
   bool graphs = true;
   std::string comm = "auto";   // auto, nccl, gloo, gloo-direct
-  std::string dtype = "f32";   // GEMM precision: f32, bf16, f16
+  std::string dtype = "f32";   // float storage: f32, bf16, f16
   std::string backend = "cpu"; // --backend: cpu or cuda
   // Function mode.
   std::string function;

@@ -24,7 +24,7 @@ public:
   int size() const { return size_; }
   Communicator *world() { return world_.get(); }
   /// Creates this rank's backend (`name`: cpu, cpu-staged or cuda, on GPU
-  /// local rank mod GPUs; `dtype`: the GEMM precision) and says how the
+  /// local rank mod GPUs; `dtype`: the float storage) and says how the
   /// groups the resolver makes move data for it, `commMode`: "auto" (NCCL on
   /// the CUDA backend where it can serve the ranks, else Gloo staged through
   /// the host), "nccl" (an error where it cannot), "gloo", or "gloo-direct"

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstring>
 
 namespace fresco {
@@ -131,6 +132,15 @@ GenerateResult generate(const plan::Pipeline &p, Executor &exec,
             out.empty() ? std::string("nothing") : shapeToString(out[0].shape),
             ", expected ", shapeToString({DB, outC, S, S}));
       const float *np_ = out[0].as<float>();
+      // diffusers would carry NaN into a black image; say what happened.
+      int64_t bad = 0;
+      for (int64_t i = 0; i < out[0].numel(); ++i)
+        bad += !std::isfinite(np_[i]);
+      check(bad == 0, "denoising step ", step + 1,
+            ": the denoiser's output has ", bad, " non-finite values of ",
+            out[0].numel(),
+            " (an overflow: f16 storage ends at 65504, try --dtype bf16 or "
+            "f32; or a damaged checkpoint)");
       const int64_t imageStride = outC * S * S; // eps is the first C channels
       for (int64_t b = 0; b < B; ++b) {
         const float *cond = np_ + b * imageStride;

@@ -23,17 +23,25 @@ namespace {
 
 const char *kUsage = R"(fresco-inspect: summarise a compiled Fresco plan
 
-USAGE: fresco-inspect PLAN.fplan [--json]
+USAGE: fresco-inspect PLAN.fplan [--json] [--dtype f32|bf16|f16]
 
 Prints, per rank: its functions and instruction counts, the bytes of weights
-it loads (f32), its arena bytes, and the bytes each collective kind moves in
+it loads, its arena bytes, and the bytes each collective kind moves in
 one denoising step (one call of the denoiser function): all_reduce,
 all_gather, all_to_all, broadcast (the tensor each produces), send (what a
 pipeline stage passes on), and ring_send_recv (the
 key and value blocks ring attention sends, one message per hop, P - 1
 hops).
 --json prints the same as one JSON object.
+--dtype gives the bytes of a run with that float storage (fresco-run
+--dtype; default f32): weights and float payloads take 2 bytes an element
+under bf16/f16. The arena keeps its size (slots are laid out for f32).
 )";
+
+/// Bytes of n elements of `t` under float storage `storage`.
+uint64_t storedBytes(uint64_t n, DType t, DType storage) {
+  return n * dtypeSize(t == DType::F32 ? storage : t);
+}
 
 struct RankSummary {
   int rank = 0;
@@ -43,16 +51,21 @@ struct RankSummary {
   std::map<std::string, int> commCalls;
 };
 
-RankSummary summarise(const plan::RankProgram &rp,
-                      const std::string &denoiser) {
+RankSummary summarise(const plan::RankProgram &rp, const std::string &denoiser,
+                      DType storage) {
+  auto valueBytes = [&](const plan::Value &v) {
+    return storedBytes(
+        uint64_t(numElements({v.shape()->begin(), v.shape()->end()})),
+        DType(v.dtype()), storage);
+  };
   RankSummary s;
   s.rank = rp.rank();
   s.arenaBytes = rp.arena_bytes();
   if (rp.weights())
     for (const plan::WeightSlice *w : *rp.weights())
-      s.weightBytes +=
-          uint64_t(numElements({w->sizes()->begin(), w->sizes()->end()})) *
-          dtypeSize(DType(w->dtype()));
+      s.weightBytes += storedBytes(
+          uint64_t(numElements({w->sizes()->begin(), w->sizes()->end()})),
+          DType(w->dtype()), storage);
   for (const plan::Function *f : *rp.functions()) {
     s.instructions[f->name()->str()] = f->instrs()->size();
     if (!denoiser.empty() && f->name()->str() != denoiser)
@@ -96,12 +109,24 @@ RankSummary summarise(const plan::RankProgram &rp,
 int main(int argc, char **argv) {
   std::string path;
   bool json = false;
+  DType storage = DType::F32;
   for (int i = 1; i < argc; ++i) {
     if (!std::strcmp(argv[i], "-h") || !std::strcmp(argv[i], "--help")) {
       std::cout << kUsage;
       return 0;
     } else if (!std::strcmp(argv[i], "--json")) {
       json = true;
+    } else if (!std::strcmp(argv[i], "--dtype")) {
+      std::string d = i + 1 < argc ? argv[++i] : "";
+      if (d == "f32" || d == "bf16" || d == "f16") {
+        storage = d == "f32"    ? DType::F32
+                  : d == "bf16" ? DType::BF16
+                                : DType::F16;
+      } else {
+        std::cerr << "fresco-inspect: --dtype expects f32, bf16 or f16, got '"
+                  << d << "'\n";
+        return 2;
+      }
     } else if (argv[i][0] == '-') {
       std::cerr << "fresco-inspect: unknown option '" << argv[i]
                 << "'\n(run fresco-inspect --help for usage)\n";
@@ -134,7 +159,7 @@ int main(int argc, char **argv) {
     if (json) {
       std::cout << "{\"plan\": \"" << path << "\", \"ranks\": [";
       for (const plan::RankProgram *rp : *p.ranks()) {
-        RankSummary s = summarise(*rp, denoiser);
+        RankSummary s = summarise(*rp, denoiser, storage);
         std::cout << (s.rank ? ", " : "") << "{\"rank\": " << s.rank
                   << ", \"weight_bytes\": " << s.weightBytes
                   << ", \"arena_bytes\": " << s.arenaBytes
@@ -170,7 +195,7 @@ int main(int argc, char **argv) {
                       : std::string())
               << "\n";
     for (const plan::RankProgram *rp : *p.ranks()) {
-      RankSummary s = summarise(*rp, denoiser);
+      RankSummary s = summarise(*rp, denoiser, storage);
       std::printf("rank %d: weights %llu bytes (%.2f MiB), arena %llu bytes\n",
                   s.rank, (unsigned long long)s.weightBytes,
                   s.weightBytes / 1048576.0, (unsigned long long)s.arenaBytes);

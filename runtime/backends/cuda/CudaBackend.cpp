@@ -12,10 +12,12 @@
 // GEMMs go through cuBLASLt, A, B, C and D in the storage type with f32
 // accumulation and scale: strict f32 for f32 storage (FRESCO_CUDA_TF32=1
 // allows tf32), tensor cores for bf16/f16. The linear bias is fused as the
-// BIAS epilogue and a fused tanh GELU as GELU / GELU_BIAS. One heuristic
-// query per distinct problem (shape, transposes, pointer alignments, bias,
-// GELU, type), cached: a plan binds fixed shapes, so after the first run no
-// GEMM asks again.
+// BIAS epilogue and a fused tanh GELU as GELU / GELU_BIAS. In bf16/f16 an
+// activation that no epilogue fuses runs on the GEMM's f32 output (a
+// scratch band) before the one rounding, not on a stored y (linearWide).
+// One heuristic query per distinct problem (shape, transposes, pointer
+// alignments, bias, GELU, types), cached: a plan binds fixed shapes, so
+// after the first run no GEMM asks again.
 // conv2d runs on cuDNN (Cudnn.h; FRESCO_CUDNN=0 turns it off) and falls
 // back to im2col into a scratch band + one GEMM per image and band. Its
 // bias runs along the GEMM's columns (NCHW puts channels there), which the
@@ -158,11 +160,12 @@ struct GemmKey {
   int64_t m, n, k, lda, ldb, ldc;
   bool bias, accumulate;
   uint32_t alignA, alignB, alignC, alignBias;
-  bool gelu; // tanh GELU after the bias: a plan's epilogue differs
-  int type;  // cudaDataType_t of A, B, C, D and the bias (the scale is f32)
+  bool gelu;   // tanh GELU after the bias: a plan's epilogue differs
+  int type;    // cudaDataType_t of A and B, and of the bias (scale: f32)
+  int outType; // cudaDataType_t of C and D: `type`, or f32 (linearWide)
   auto tie() const {
     return std::tie(transA, transB, m, n, k, lda, ldb, ldc, bias, accumulate,
-                    alignA, alignB, alignC, alignBias, gelu, type);
+                    alignA, alignB, alignC, alignBias, gelu, type, outType);
   }
   bool operator<(const GemmKey &o) const { return tie() < o.tie(); }
 };
@@ -406,10 +409,31 @@ public:
   void linearActivation(const float *x, const float *w, const float *b,
                         float *y, int64_t M, int64_t K, int64_t N,
                         UnaryKind act) override {
-    if (act == UnaryKind::GeluTanh)
+    if (storage_ == DType::F32) {
+      if (act == UnaryKind::GeluTanh)
+        linearImpl(x, w, b, y, M, K, N, /*gelu=*/true);
+      else
+        Backend::linearActivation(x, w, b, y, M, K, N, act);
+      return;
+    }
+    // bf16/f16: the activation is applied before the one rounding, so it
+    // cannot run after a GEMM that stored y (that would round twice). The
+    // fused GELU epilogue where cuBLASLt has one, else the GEMM in f32 and
+    // the bias and activation in the rounding kernel (linearWide).
+    if (M == 0 || N == 0)
+      return;
+    if (K == 0) { // the bias (exact in storage) or zeros, rounded once
+      linearImpl(x, w, b, y, M, K, N, /*gelu=*/false);
+      cuda::unary(act, y, y, M * N, storage_, stream_);
+      return;
+    }
+    if (act == UnaryKind::GeluTanh &&
+        planFor(linearKey(x, w, b, y, M, K, N, /*gelu=*/true), b, "linear")
+            .geluEpilogue) {
       linearImpl(x, w, b, y, M, K, N, /*gelu=*/true);
-    else
-      Backend::linearActivation(x, w, b, y, M, K, N, act);
+      return;
+    }
+    linearWide(x, w, b, y, M, K, N, act);
   }
 
   void conv2d(const float *x, const float *w, const float *b, float *y,
@@ -591,7 +615,8 @@ public:
 
 private:
   static constexpr size_t kWorkspaceBytes = 32u << 20;
-  /// im2col bands hold at most this many elements (256 MiB in f32).
+  /// im2col bands, and linearWide's f32 bands, hold at most this many
+  /// elements (256 MiB in f32).
   static constexpr int64_t kScratchElems = int64_t(64) << 20;
 
   /// conv2d through cuDNN onto y (holding the bias when `accumulate`);
@@ -637,7 +662,9 @@ private:
            status != cudaStreamCaptureStatusNone;
   }
 
-  /// Room for `bytes` bytes of im2col patches.
+  /// Room for `bytes` bytes of im2col patches or of linearWide's f32 GEMM
+  /// output (never both at once: each is consumed in the call that fills
+  /// it, in stream order).
   void *scratch(size_t bytes) {
     if (bytes > scratchBytes_) {
       // A recorded graph may still point at the old buffer: keep it until
@@ -682,34 +709,74 @@ private:
          /*accumulate=*/false, "linear", gelu);
   }
 
-  /// Column-major C[m,n] = op(A) op(B) (+ C when accumulate) (+ bias[m]
-  /// broadcast along columns when bias is non-null), then the tanh GELU
-  /// when `gelu`. Every operand is in the storage type.
-  void gemm(bool transA, bool transB, int64_t m, int64_t n, int64_t k,
-            const void *A, int64_t lda, const void *B, int64_t ldb, void *C,
-            int64_t ldc, const void *bias, bool accumulate, const char *what,
-            bool gelu = false) {
-    const LtApi &api = lt();
-    GemmKey key{transA,
-                transB,
-                m,
-                n,
-                k,
-                lda,
-                ldb,
-                ldc,
-                bias != nullptr,
-                accumulate,
-                alignmentOf(A),
-                alignmentOf(B),
-                alignmentOf(C),
-                bias ? alignmentOf(bias) : 0u,
-                gelu,
-                int(gemmType_)};
+  /// The GEMM key linearImpl uses for these operands.
+  GemmKey linearKey(const float *x, const float *w, const float *b, float *y,
+                    int64_t M, int64_t K, int64_t N, bool gelu) const {
+    return gemmKey(/*transA=*/true, /*transB=*/false, N, M, K, w, K, x, K, y, N,
+                   b, /*accumulate=*/false, gelu, /*wideOut=*/false);
+  }
+
+  /// y = act(x w^T + b) for bf16/f16 storage (K > 0), rounded once: the
+  /// GEMM stores f32 in the scratch buffer, in bands of rows that fit, and
+  /// one kernel adds the bias, applies `act` and rounds into y.
+  void linearWide(const float *x, const float *w, const float *b, float *y,
+                  int64_t M, int64_t K, int64_t N, UnaryKind act) {
+    const int64_t band = std::max<int64_t>(1, std::min(M, kScratchElems / N));
+    auto *wide =
+        static_cast<float *>(scratch(size_t(band * N) * sizeof(float)));
+    for (int64_t r0 = 0; r0 < M; r0 += band) {
+      const int64_t rows = std::min(band, M - r0);
+      gemm(/*transA=*/true, /*transB=*/false, N, rows, K, w, K, at(x, r0 * K),
+           K, wide, N, nullptr, /*accumulate=*/false, "linear",
+           /*gelu=*/false, /*wideOut=*/true);
+      cuda::biasActivation(act, wide, b, at(y, r0 * N), rows * N, N, storage_,
+                           stream_);
+    }
+  }
+
+  GemmKey gemmKey(bool transA, bool transB, int64_t m, int64_t n, int64_t k,
+                  const void *A, int64_t lda, const void *B, int64_t ldb,
+                  const void *C, int64_t ldc, const void *bias, bool accumulate,
+                  bool gelu, bool wideOut) const {
+    return GemmKey{transA,
+                   transB,
+                   m,
+                   n,
+                   k,
+                   lda,
+                   ldb,
+                   ldc,
+                   bias != nullptr,
+                   accumulate,
+                   alignmentOf(A),
+                   alignmentOf(B),
+                   alignmentOf(C),
+                   bias ? alignmentOf(bias) : 0u,
+                   gelu,
+                   int(gemmType_),
+                   int(wideOut ? CUDA_R_32F : gemmType_)};
+  }
+
+  /// The plan of `key`, made (one heuristic query) on its first use.
+  GemmPlan &planFor(const GemmKey &key, const void *bias, const char *what) {
     auto it = plans_.find(key);
     if (it == plans_.end())
       it = plans_.emplace(key, makePlan(key, bias, what)).first;
-    GemmPlan &p = it->second;
+    return it->second;
+  }
+
+  /// Column-major C[m,n] = op(A) op(B) (+ C when accumulate) (+ bias[m]
+  /// broadcast along columns when bias is non-null), then the tanh GELU
+  /// when `gelu`. Every operand is in the storage type, except C with
+  /// `wideOut` (f32; no bias or GELU then).
+  void gemm(bool transA, bool transB, int64_t m, int64_t n, int64_t k,
+            const void *A, int64_t lda, const void *B, int64_t ldb, void *C,
+            int64_t ldc, const void *bias, bool accumulate, const char *what,
+            bool gelu = false, bool wideOut = false) {
+    const LtApi &api = lt();
+    const GemmKey key = gemmKey(transA, transB, m, n, k, A, lda, B, ldb, C, ldc,
+                                bias, accumulate, gelu, wideOut);
+    GemmPlan &p = planFor(key, bias, what);
     float beta = accumulate ? 1.0f : 0.0f;
     if (bias && p.biasEpilogue) {
       checkLt(
@@ -726,7 +793,9 @@ private:
                                p.c, C, p.c, &p.algo, workspace_,
                                kWorkspaceBytes, stream_),
             what);
-    if (gelu && !p.geluEpilogue) // ldc == m here (checked in makePlan)
+    // ldc == m here (checked in makePlan). Only f32 storage gets here:
+    // bf16/f16 take linearWide rather than round twice.
+    if (gelu && !p.geluEpilogue)
       cuda::unary(UnaryKind::GeluTanh, C, C, m * n, storage_, stream_);
   }
 
@@ -736,13 +805,14 @@ private:
     check(!key.gelu || key.ldc == key.m, what, ": GELU needs a packed output");
     GemmPlan p;
     const auto type = cudaDataType_t(key.type);
+    const auto outType = cudaDataType_t(key.outType);
     // bf16/f16 operands: tensor cores, f32 accumulation and scale (TF32 is
     // an f32 operand mode only).
     checkLt(api.cublasLtMatmulDescCreate(
                 &p.desc, type == CUDA_R_32F ? computeType_ : CUBLAS_COMPUTE_32F,
                 CUDA_R_32F),
             what);
-    if (type != CUDA_R_32F) {
+    if (type != CUDA_R_32F && outType == type) {
       // The epilogue's bias is in the storage type too; said explicitly
       // rather than left to cuBLASLt's default (D's type).
       const int32_t biasType = int32_t(type);
@@ -767,8 +837,9 @@ private:
                                            key.transB ? key.n : key.k,
                                            key.transB ? key.k : key.n, key.ldb),
             what);
-    checkLt(api.cublasLtMatrixLayoutCreate(&p.c, type, key.m, key.n, key.ldc),
-            what);
+    checkLt(
+        api.cublasLtMatrixLayoutCreate(&p.c, outType, key.m, key.n, key.ldc),
+        what);
 
     cublasLtMatmulPreference_t pref = nullptr;
     checkLt(api.cublasLtMatmulPreferenceCreate(&pref), what);
@@ -783,6 +854,15 @@ private:
     for (const auto &[attr, value] : aligns)
       api.cublasLtMatmulPreferenceSetAttribute(pref, attr, &value,
                                                sizeof value);
+    if (outType != CUDA_R_32F) {
+      // Split-K partial sums in f32 only: the INPLACE and OUTPUT_TYPE
+      // schemes reduce in D's type, rounding to bf16/f16 more than once.
+      const uint32_t schemes = CUBLASLT_REDUCTION_SCHEME_NONE |
+                               CUBLASLT_REDUCTION_SCHEME_COMPUTE_TYPE;
+      api.cublasLtMatmulPreferenceSetAttribute(
+          pref, CUBLASLT_MATMUL_PREF_REDUCTION_SCHEME_MASK, &schemes,
+          sizeof schemes);
+    }
 
     auto ask = [&](cublasLtEpilogue_t epi) {
       const bool withBias =

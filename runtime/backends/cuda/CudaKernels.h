@@ -60,6 +60,11 @@ void layerNormModulate(const void *x, const void *gamma, const void *beta,
 // Elementwise.cu
 void unary(UnaryKind kind, const void *x, void *y, int64_t n, DType storage,
            cudaStream_t s);
+/// y[i] = kind(x[i] + bias[i % count]) rounded once to the storage type:
+/// x is f32 (a GEMM's unrounded output), bias (optional, [count]) and y
+/// are in the storage.
+void biasActivation(UnaryKind kind, const float *x, const void *bias, void *y,
+                    int64_t n, int64_t count, DType storage, cudaStream_t s);
 /// The arrays are host memory, as in Backend::binary.
 void binary(BinaryKind kind, const void *a, const void *b, void *out, int rank,
             const int64_t *outShape, const int64_t *aStrides,

@@ -59,6 +59,18 @@ __global__ void unaryKernel(const T *x, T *y, int64_t n) {
     y[i] = fromFloat<T>(F::apply(toFloat(x[i])));
 }
 
+/// As cuBLASLt's bias + activation epilogue: f32 in, one rounding out.
+template <typename F, typename T>
+__global__ void biasActivationKernel(const float *x, const T *bias, T *y,
+                                     int64_t n, int64_t count) {
+  for (int64_t i = globalIndex(); i < n; i += gridStride()) {
+    float v = x[i];
+    if (bias)
+      v += toFloat(bias[i % count]);
+    y[i] = fromFloat<T>(F::apply(v));
+  }
+}
+
 //===----------------------------------------------------------------------===//
 // Binary
 //===----------------------------------------------------------------------===//
@@ -221,6 +233,37 @@ void unary(UnaryKind kind, const void *x, void *y, int64_t n, DType storage,
       break;
     case UnaryKind::Silu:
       unaryKernel<Silu, T><<<blocksFor(n), kThreads, 0, s>>>(xt, yt, n);
+      break;
+    }
+  });
+  checkLaunch(name, s);
+}
+
+void biasActivation(UnaryKind kind, const float *x, const void *bias, void *y,
+                    int64_t n, int64_t count, DType storage, cudaStream_t s) {
+  if (n == 0)
+    return;
+  const char *name = "linear_activation";
+  if (kind != UnaryKind::GeluTanh && kind != UnaryKind::GeluErf &&
+      kind != UnaryKind::Silu)
+    fail("linear activation: unknown kind ", int(kind));
+  withStorage(storage, name, [&](auto t) {
+    using T = typename decltype(t)::type;
+    const T *bt = static_cast<const T *>(bias);
+    T *yt = static_cast<T *>(y);
+    const unsigned blocks = blocksFor(n);
+    switch (kind) {
+    case UnaryKind::GeluTanh:
+      biasActivationKernel<GeluTanh, T>
+          <<<blocks, kThreads, 0, s>>>(x, bt, yt, n, count);
+      break;
+    case UnaryKind::GeluErf:
+      biasActivationKernel<GeluErf, T>
+          <<<blocks, kThreads, 0, s>>>(x, bt, yt, n, count);
+      break;
+    case UnaryKind::Silu:
+      biasActivationKernel<Silu, T>
+          <<<blocks, kThreads, 0, s>>>(x, bt, yt, n, count);
       break;
     }
   });

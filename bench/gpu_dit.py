@@ -235,6 +235,23 @@ def cmd_compare(args) -> None:
     sys.exit(0 if ok else 1)
 
 
+def cmd_compare_ref(args) -> None:
+    """Two low-precision results against a higher-precision reference: `ours`
+    must be within `--factor` times `theirs`'s distance (plus `--slack` of
+    max|ref|), i.e. about as accurate as PyTorch in the same precision."""
+    ours, theirs, ref = (np.load(p).astype(np.float64) for p in (args.ours, args.theirs, args.ref))
+    if not ours.shape == theirs.shape == ref.shape:
+        sys.exit(f"shapes differ: {ours.shape}, {theirs.shape}, {ref.shape}")
+    scale = max(np.abs(ref).max(), 1e-30)
+    e_ours = float(np.abs(ours - ref).max() / scale)
+    e_theirs = float(np.abs(theirs - ref).max() / scale)
+    limit = args.factor * e_theirs + args.slack
+    ok = np.isfinite(ours).all() and e_ours <= limit
+    print(f"from f32: fresco {e_ours:.3g}, torch {e_theirs:.3g} ({'ok' if ok else 'FAIL'}, "
+          f"limit {limit:.3g})")
+    sys.exit(0 if ok else 1)
+
+
 def forward_flops(config: dict, batch: int) -> dict:
     """FLOPs of one forward (2 per multiply-add): every linear, the patch conv and attention."""
     H, Dh = config["num_attention_heads"], config["attention_head_dim"]
@@ -319,9 +336,15 @@ def main() -> None:
     c.add_argument("a")
     c.add_argument("b")
     c.add_argument("--tol", type=float, default=1e-4)
+    r = sub.add_parser("compare-ref")
+    r.add_argument("ours")
+    r.add_argument("theirs")
+    r.add_argument("ref")
+    r.add_argument("--factor", type=float, default=2.0)
+    r.add_argument("--slack", type=float, default=1e-3)
     args = ap.parse_args()
     {"make": cmd_make, "time": cmd_time, "compare": cmd_compare, "flops": cmd_flops,
-     "peak": cmd_peak}[args.cmd](args)
+     "peak": cmd_peak, "compare-ref": cmd_compare_ref}[args.cmd](args)
 
 
 if __name__ == "__main__":

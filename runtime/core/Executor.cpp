@@ -915,65 +915,6 @@ std::function<void()> InstrBinder::bind() {
 
 } // namespace
 
-Executor::Executor(const LoadedPlan &plan, int rank, Backend &backend,
-                   const WeightStore &weights, GroupResolver groups)
-    : plan_(plan), scratch_(std::make_shared<ScratchArena>(backend)),
-      rank_(rank), groups_(std::move(groups)), backend_(backend),
-      weights_(weights), arena_(nullptr, Release{&backend}),
-      weightMemory_(nullptr, Release{&backend}) {
-  const plan::RankProgram &rp = plan.rank(rank);
-  check(weights.size() == (rp.weights() ? rp.weights()->size() : 0),
-        "weight store does not match the plan's weight table");
-  arenaBytes_ = rp.arena_bytes();
-  arena_.reset(backend.allocate(arenaBytes_ ? arenaBytes_ : 1));
-  uploadWeights();
-  for (const plan::Function *f : *rp.functions())
-    bind(*f, functions_[f->name()->str()]);
-}
-
-Executor::~Executor() = default;
-
-void Executor::uploadWeights() {
-  weightPtrs_.resize(weights_.size());
-  const DType storage = backend_.floatStorage();
-  if (backend_.usesHostMemory()) {
-    check(storage == DType::F32, "the ", backend_.name(),
-          " backend uses host weights in place, so it must store f32, not ",
-          dtypeName(storage));
-    for (size_t i = 0; i < weights_.size(); ++i)
-      weightPtrs_[i] = weights_.data(int(i));
-    return;
-  }
-  // One allocation, each weight at a 256-byte boundary (what cuBLASLt's
-  // fastest kernels assume), converted to the float storage on the host
-  // and copied once.
-  const size_t es = dtypeSize(storage);
-  auto padded = [](size_t bytes) { return (bytes + 255) / 256 * 256; };
-  size_t total = 0;
-  for (size_t i = 0; i < weights_.size(); ++i)
-    total += padded(weights_.count(int(i)) * es);
-  if (total == 0)
-    return;
-  weightMemory_.reset(backend_.allocate(total));
-  auto *base = static_cast<uint8_t *>(weightMemory_.get());
-  size_t offset = 0;
-  std::vector<uint8_t> narrow;
-  for (size_t i = 0; i < weights_.size(); ++i) {
-    const size_t n = weights_.count(int(i)), bytes = n * es;
-    const void *host = weights_.data(int(i));
-    if (storage != DType::F32) {
-      narrow.resize(bytes);
-      narrowFloats(weights_.data(int(i)), narrow.data(), n, storage);
-      host = narrow.data();
-    }
-    // copyToDevice is done with `host` when it returns.
-    backend_.copyToDevice(base + offset, host, bytes);
-    weightPtrs_[i] = reinterpret_cast<const float *>(base + offset);
-    offset += padded(bytes);
-  }
-  backend_.synchronize();
-}
-
 /// Data movement: the instructions that copy elements without computing.
 static bool movesData(plan::OpCode op) {
   switch (op) {
@@ -1046,20 +987,140 @@ static std::vector<bool> pinnedToF32(const plan::Function &f,
   return pin;
 }
 
-void Executor::bind(const plan::Function &f, Bound &out) {
+Executor::Executor(const LoadedPlan &plan, int rank, Backend &backend,
+                   const WeightStore &weights, GroupResolver groups)
+    : plan_(plan), scratch_(std::make_shared<ScratchArena>(backend)),
+      rank_(rank), groups_(std::move(groups)), backend_(backend),
+      weights_(weights), arena_(nullptr, Release{&backend}),
+      weightMemory_(nullptr, Release{&backend}) {
+  const plan::RankProgram &rp = plan.rank(rank);
+  check(weights.size() == (rp.weights() ? rp.weights()->size() : 0),
+        "weight store does not match the plan's weight table");
+  ArenaLayout layout = layOutArena(plan, rank, backend.floatStorage());
+  arenaBytes_ = layout.bytes;
+  arena_.reset(backend.allocate(arenaBytes_ ? arenaBytes_ : 1));
+  uploadWeights();
+  for (const plan::Function *f : *rp.functions())
+    bind(*f, layout.functions.at(f->name()->str()),
+         functions_[f->name()->str()]);
+}
+
+ArenaLayout layOutArena(const LoadedPlan &plan, int rank, DType storage) {
+  const plan::RankProgram &rp = plan.rank(rank);
+  ArenaLayout out;
+  std::map<std::string, ArenaLayout::Function> &layouts = out.functions;
+  out.bytes = rp.arena_bytes();
+  for (const plan::Function *f : *rp.functions()) {
+    ArenaLayout::Function &l = layouts[f->name()->str()];
+    const size_t n = f->values()->size();
+    l.pinned.assign(n, false);
+    l.offset.resize(n);
+    for (size_t i = 0; i < n; ++i)
+      l.offset[i] = f->values()->Get(flatbuffers::uoffset_t(i))->offset();
+    if (storage != DType::F32)
+      l.pinned = pinnedToF32(*f,
+                             plan.name() + ", rank " + std::to_string(rank) +
+                                 ", function '" + f->name()->str() + "'",
+                             storage);
+  }
+  if (dtypeSize(storage) != 2)
+    return out;
+  // 2-byte floats: the plan's layout (for f32) with every offset halved
+  // holds the float values in half the bytes, as no two overlap in it. The
+  // values that keep their size (ids, the f32 timesteps) go after it, one
+  // slot per function and plan offset (a view shares its root's offset).
+  const uint64_t floats = (rp.arena_bytes() / 2 + 63) / 64 * 64;
+  std::map<std::pair<std::string, uint64_t>, uint64_t> slotBytes;
+  auto keepsSize = [&](const plan::Value &v, const ArenaLayout::Function &l,
+                       size_t i) {
+    return v.kind() == plan::ValueKind::Arena &&
+           (DType(v.dtype()) != DType::F32 || l.pinned[i]);
+  };
+  for (const plan::Function *f : *rp.functions()) {
+    const ArenaLayout::Function &l = layouts.at(f->name()->str());
+    for (size_t i = 0; i < l.offset.size(); ++i) {
+      const plan::Value &v = *f->values()->Get(flatbuffers::uoffset_t(i));
+      if (!keepsSize(v, l, i))
+        continue;
+      uint64_t &b = slotBytes[{f->name()->str(), v.offset()}];
+      b = std::max(b, valueBytes(v));
+    }
+  }
+  std::map<std::pair<std::string, uint64_t>, uint64_t> slotAt;
+  uint64_t end = floats;
+  for (const auto &[key, bytes] : slotBytes) {
+    slotAt[key] = end;
+    end += (std::max<uint64_t>(bytes, 1) + 63) / 64 * 64;
+  }
+  for (const plan::Function *f : *rp.functions()) {
+    ArenaLayout::Function &l = layouts.at(f->name()->str());
+    for (size_t i = 0; i < l.offset.size(); ++i) {
+      const plan::Value &v = *f->values()->Get(flatbuffers::uoffset_t(i));
+      l.offset[i] = keepsSize(v, l, i)
+                        ? slotAt.at({f->name()->str(), v.offset()})
+                        : v.offset() / 2;
+    }
+  }
+  out.bytes = end;
+  return out;
+}
+
+Executor::~Executor() = default;
+
+void Executor::uploadWeights() {
+  weightPtrs_.resize(weights_.size());
+  const DType storage = backend_.floatStorage();
+  if (backend_.usesHostMemory()) {
+    check(storage == DType::F32, "the ", backend_.name(),
+          " backend uses host weights in place, so it must store f32, not ",
+          dtypeName(storage));
+    for (size_t i = 0; i < weights_.size(); ++i)
+      weightPtrs_[i] = weights_.data(int(i));
+    return;
+  }
+  // One allocation, each weight at a 256-byte boundary (what cuBLASLt's
+  // fastest kernels assume), converted to the float storage on the host
+  // and copied once.
+  const size_t es = dtypeSize(storage);
+  auto padded = [](size_t bytes) { return (bytes + 255) / 256 * 256; };
+  size_t total = 0;
+  for (size_t i = 0; i < weights_.size(); ++i)
+    total += padded(weights_.count(int(i)) * es);
+  if (total == 0)
+    return;
+  weightMemory_.reset(backend_.allocate(total));
+  auto *base = static_cast<uint8_t *>(weightMemory_.get());
+  size_t offset = 0;
+  std::vector<uint8_t> narrow;
+  for (size_t i = 0; i < weights_.size(); ++i) {
+    const size_t n = weights_.count(int(i)), bytes = n * es;
+    const void *host = weights_.data(int(i));
+    if (storage != DType::F32) {
+      narrow.resize(bytes);
+      narrowFloats(weights_.data(int(i)), narrow.data(), n, storage);
+      host = narrow.data();
+    }
+    // copyToDevice is done with `host` when it returns.
+    backend_.copyToDevice(base + offset, host, bytes);
+    weightPtrs_[i] = reinterpret_cast<const float *>(base + offset);
+    offset += padded(bytes);
+  }
+  backend_.synchronize();
+}
+
+void Executor::bind(const plan::Function &f,
+                    const ArenaLayout::Function &layout, Bound &out) {
   std::string ctx = plan_.name() + ", rank " + std::to_string(rank_) +
                     ", function '" + f.name()->str() + "'";
   const DType storage = backend_.floatStorage();
-  std::vector<bool> pinned(f.values()->size(), false);
-  if (storage != DType::F32)
-    pinned = pinnedToF32(f, ctx, storage);
+  const std::vector<bool> &pinned = layout.pinned;
   std::vector<Ref> refs;
   refs.reserve(f.values()->size());
   for (flatbuffers::uoffset_t i = 0; i < f.values()->size(); ++i) {
     const plan::Value *v = f.values()->Get(i);
     void *ptr = v->kind() == plan::ValueKind::Arena
                     ? static_cast<void *>(static_cast<uint8_t *>(arena_.get()) +
-                                          v->offset())
+                                          layout.offset[i])
                     : const_cast<float *>(weightPtrs_.at(v->weight()));
     DType t = DType(v->dtype());
     size_t es =

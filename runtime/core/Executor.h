@@ -39,6 +39,23 @@ struct TensorSpec {
 
 class Communicator;
 
+/// Where a rank's arena values live under a float storage: the plan's
+/// offsets for f32; under bf16/f16 the plan's layout with every offset
+/// halved for the float values (no two overlap in it, so none do at half
+/// size), and slots after it for the values that keep their size (ids, and
+/// the timesteps, which stay f32).
+struct ArenaLayout {
+  struct Function {
+    std::vector<bool> pinned;     // f32 values that stay f32, per value
+    std::vector<uint64_t> offset; // per value (arena values only)
+  };
+  std::map<std::string, Function> functions;
+  uint64_t bytes = 0;
+};
+/// Throws fresco::Error for a plan whose timesteps also feed other
+/// computations (they cannot be both f32 and bf16).
+ArenaLayout layOutArena(const LoadedPlan &plan, int rank, DType storage);
+
 /// Returns the communicator over `members` (world ranks, in group order),
 /// creating it on first use. Collective instructions bind through it.
 using GroupResolver =
@@ -109,7 +126,8 @@ private:
     std::unique_ptr<Recording> recording;
   };
   const Bound &bound(const std::string &function) const;
-  void bind(const plan::Function &f, Bound &out);
+  void bind(const plan::Function &f, const ArenaLayout::Function &layout,
+            Bound &out);
   void uploadWeights();
 
   /// Gives backend memory back to the backend that allocated it.

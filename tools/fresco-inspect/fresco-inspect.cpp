@@ -9,6 +9,7 @@
 //===----------------------------------------------------------------------===//
 #include "runtime/core/DType.h"
 #include "runtime/core/Error.h"
+#include "runtime/core/Executor.h"
 #include "runtime/core/Plan.h"
 
 #include <cstdio>
@@ -34,8 +35,8 @@ key and value blocks ring attention sends, one message per hop, P - 1
 hops).
 --json prints the same as one JSON object.
 --dtype gives the bytes of a run with that float storage (fresco-run
---dtype; default f32): weights and float payloads take 2 bytes an element
-under bf16/f16. The arena keeps its size (slots are laid out for f32).
+--dtype; default f32): weights, float payloads and the arena's float values
+take 2 bytes an element under bf16/f16.
 )";
 
 /// Bytes of n elements of `t` under float storage `storage`.
@@ -160,6 +161,7 @@ int main(int argc, char **argv) {
       std::cout << "{\"plan\": \"" << path << "\", \"ranks\": [";
       for (const plan::RankProgram *rp : *p.ranks()) {
         RankSummary s = summarise(*rp, denoiser, storage);
+        s.arenaBytes = layOutArena(plan, rp->rank(), storage).bytes;
         std::cout << (s.rank ? ", " : "") << "{\"rank\": " << s.rank
                   << ", \"weight_bytes\": " << s.weightBytes
                   << ", \"arena_bytes\": " << s.arenaBytes
@@ -196,6 +198,7 @@ int main(int argc, char **argv) {
               << "\n";
     for (const plan::RankProgram *rp : *p.ranks()) {
       RankSummary s = summarise(*rp, denoiser, storage);
+      s.arenaBytes = layOutArena(plan, rp->rank(), storage).bytes;
       std::printf("rank %d: weights %llu bytes (%.2f MiB), arena %llu bytes\n",
                   s.rank, (unsigned long long)s.weightBytes,
                   s.weightBytes / 1048576.0, (unsigned long long)s.arenaBytes);

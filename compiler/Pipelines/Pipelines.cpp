@@ -12,6 +12,8 @@ void mlir::fresco::buildLowerToPlanPipeline(OpPassManager &pm) {
   pm.addNestedPass<func::FuncOp>(createFuseEpilogues());
   // Likewise after CSE: a merged layer norm counts all its uses.
   pm.addNestedPass<func::FuncOp>(createFuseModulation());
+  // Once the ops are final: collectives as early as their operands allow.
+  pm.addNestedPass<func::FuncOp>(createScheduleCollectives());
   // Last before the arena: no rewrite after it may drop its stage marks.
   pm.addPass(createPipelineParallel());
   pm.addNestedPass<func::FuncOp>(createAssignBuffers());

@@ -51,6 +51,22 @@ def FuseModulation : Pass<"fresco-fuse-modulation", "::mlir::func::FuncOp"> {
   let dependentDialects = ["::mlir::fresco::FrescoDialect"];
 }
 
+def ScheduleCollectives
+    : Pass<"fresco-schedule-collectives", "::mlir::func::FuncOp"> {
+  let summary = "Move all_to_all and all_gather up to their operands' definitions";
+  let description = [{
+    Each `shard.all_to_all` and `shard.all_gather` moves to just after the
+    last definition of its operands (or the previous communicating op, if
+    later), so the ops between it and its first use can overlap its
+    communication; the runtime issues a collective whose result is not used
+    by the next instruction asynchronously where its communicator allows
+    (NCCL). Collectives keep their relative order and never pass another
+    communicating op (another collective, ring attention), so every rank
+    issues them in the same order. Runs before fresco-assign-buffers.
+  }];
+  let dependentDialects = ["::mlir::shard::ShardDialect"];
+}
+
 def CreateGrid : Pass<"fresco-create-grid", "::mlir::ModuleOp"> {
   let summary = "Create the device grid from a parallel spec like cfg=2,tp=2";
   let description = [{

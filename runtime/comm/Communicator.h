@@ -92,6 +92,23 @@ public:
         }));
     return [done] { done->get(); };
   }
+  /// allToAll and allGather that may still be in flight when they return,
+  /// so that the caller can compute meanwhile; neither buffer may be
+  /// touched until the returned function is called (exactly once), which
+  /// waits for it and rethrows its failure. By default the call completes
+  /// before returning (a blocking communicator overlaps nothing); NCCL
+  /// queues it on its own stream after the work queued so far and makes the
+  /// backend's stream wait for it.
+  virtual std::function<void()> startAllToAll(const void *send, void *recv,
+                                              size_t bytesPerRank) {
+    allToAll(send, recv, bytesPerRank);
+    return [] {};
+  }
+  virtual std::function<void()> startAllGather(const void *send, void *recv,
+                                               size_t bytesPerRank) {
+    allGather(send, recv, bytesPerRank);
+    return [] {};
+  }
   /// data on every member = data on member `root`.
   virtual void broadcast(void *data, size_t bytes, int root) = 0;
   virtual void barrier() = 0;

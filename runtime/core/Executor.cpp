@@ -82,6 +82,14 @@ public:
   /// The communicator the instruction talks through; null for a kernel.
   Communicator *communicator() const { return comm; }
 
+  /// Set before bind(): an all_to_all or all_gather on a direct path (no
+  /// host staging) is then bound as two steps, bind()'s result starting it
+  /// (Communicator::startAllToAll / startAllGather) with its buffers in
+  /// `asyncRegion` (nothing else uses them meanwhile), and `finish`
+  /// waiting for it and unpacking its result.
+  std::shared_ptr<ScratchArena> asyncRegion;
+  std::function<void()> finish;
+
 private:
   template <typename... Parts> void need(bool cond, const Parts &...parts) {
     check(cond, where, " (", opName(in.op()), "): ", parts...);
@@ -760,7 +768,29 @@ std::function<void()> InstrBinder::bind() {
       outer *= x.shape[d];
     for (size_t d = dim; d < x.shape.size(); ++d)
       inner *= x.shape[d];
-    if ((host || comm.usesDeviceMemory()) && dim == 0)
+    const bool direct = host || comm.usesDeviceMemory();
+    if (asyncRegion && direct) {
+      auto pending = std::make_shared<std::function<void()>>();
+      std::shared_ptr<ScratchArena> region = asyncRegion;
+      if (dim != 0)
+        region->reserve(bytes * parts);
+      finish = [=] {
+        (*pending)();
+        *pending = nullptr;
+        if (dim == 0)
+          return;
+        auto *blocks = static_cast<uint8_t *>(region->get());
+        for (int64_t p = 0; p < parts; ++p)
+          b->copyStrided(blocks + p * bytes, inner,
+                         static_cast<uint8_t *>(dst) + p * inner * es,
+                         parts * inner, outer, inner, es);
+      };
+      return [=] {
+        *pending =
+            c->startAllGather(src, dim == 0 ? dst : region->get(), bytes);
+      };
+    }
+    if (direct && dim == 0)
       return [=] { c->allGather(src, dst, bytes); };
     std::shared_ptr<ScratchArena> arena = scratch;
     if (comm.usesDeviceMemory()) {
@@ -859,6 +889,22 @@ std::function<void()> InstrBinder::bind() {
                              int64_t rows, int64_t n) {
       b->copyStrided(s, sr, d, dr, rows, n, es);
     };
+    if (asyncRegion && (be.usesHostMemory() || comm.usesDeviceMemory())) {
+      auto pending = std::make_shared<std::function<void()>>();
+      std::shared_ptr<ScratchArena> region = asyncRegion;
+      region->reserve(2 * bytes * parts);
+      finish = [=] {
+        (*pending)();
+        *pending = nullptr;
+        unpack(onBackend, static_cast<uint8_t *>(region->get()) + bytes * parts,
+               dst);
+      };
+      return [=] {
+        auto *send = static_cast<uint8_t *>(region->get());
+        pack(onBackend, src, send);
+        *pending = c->startAllToAll(send, send + bytes * parts, bytes);
+      };
+    }
     if (be.usesHostMemory() || comm.usesDeviceMemory()) {
       // Both buffers in the communicator's memory: pack, exchange, unpack
       // there (NCCL queues on the backend's stream, in order).
@@ -1108,6 +1154,59 @@ void Executor::uploadWeights() {
   backend_.synchronize();
 }
 
+/// For each instruction, the index of the first instruction that must wait
+/// for it if it runs asynchronously (the first that reads its result, or
+/// the function's end), or 0 when it runs in place: only all_to_all and
+/// all_gather whose result is not read at once, and only when no other
+/// communication happens before the wait except more of those on the same
+/// group (a communicator's calls stay in one order on one stream; other
+/// groups' NCCL kernels must not run concurrently). FRESCO_ASYNC_COLLECTIVES=0
+/// keeps every collective in place, to measure what the overlap buys.
+static std::vector<uint32_t> asyncWindows(const plan::Function &f) {
+  const uint32_t n = f.instrs()->size();
+  std::vector<uint32_t> until(n, 0);
+  const char *env = std::getenv("FRESCO_ASYNC_COLLECTIVES");
+  if (env && std::string(env) == "0")
+    return until;
+  auto members = [](const plan::Instr &in) {
+    const plan::CollectiveAttrs *a = in.attrs_as_CollectiveAttrs();
+    return a && a->members()
+               ? std::vector<int>(a->members()->begin(), a->members()->end())
+               : std::vector<int>();
+  };
+  auto communicates = [](const plan::Instr &in) {
+    if (in.attrs_as_CollectiveAttrs())
+      return true;
+    const plan::AttentionAttrs *a = in.attrs_as_AttentionAttrs();
+    return a && a->ring_members() && a->ring_members()->size() > 1;
+  };
+  for (uint32_t i = 0; i < n; ++i) {
+    const plan::Instr &in = *f.instrs()->Get(i);
+    if ((in.op() != plan::OpCode::AllToAll &&
+         in.op() != plan::OpCode::AllGather) ||
+        in.results()->size() != 1)
+      continue;
+    const int32_t r = in.results()->Get(0);
+    uint32_t j = i + 1;
+    bool ok = true;
+    for (; j < n; ++j) {
+      const plan::Instr &next = *f.instrs()->Get(j);
+      if (std::find(next.operands()->begin(), next.operands()->end(), r) !=
+          next.operands()->end())
+        break;
+      if (communicates(next) && ((next.op() != plan::OpCode::AllToAll &&
+                                  next.op() != plan::OpCode::AllGather) ||
+                                 members(next) != members(in))) {
+        ok = false;
+        break;
+      }
+    }
+    if (ok && j > i + 1)
+      until[i] = j;
+  }
+  return until;
+}
+
 void Executor::bind(const plan::Function &f,
                     const ArenaLayout::Function &layout, Bound &out) {
   std::string ctx = plan_.name() + ", rank " + std::to_string(rank_) +
@@ -1127,6 +1226,23 @@ void Executor::bind(const plan::Function &f,
         t == DType::F32 && !pinned[i] ? dtypeSize(storage) : dtypeSize(t);
     refs.push_back({ptr, t, Shape(v->shape()->begin(), v->shape()->end()), es});
   }
+  const std::vector<uint32_t> asyncUntil = asyncWindows(f);
+  // Interval colouring of the asynchronous windows [start, wait): each gets
+  // a scratch region no other window open at the same time uses.
+  std::vector<uint32_t> regionFreeAt;
+  auto asyncRegion = [&](uint32_t start, uint32_t wait) {
+    size_t k = 0;
+    while (k < regionFreeAt.size() && regionFreeAt[k] > start)
+      ++k;
+    if (k == regionFreeAt.size())
+      regionFreeAt.push_back(0);
+    regionFreeAt[k] = wait;
+    while (asyncRegions_.size() <= k)
+      asyncRegions_.push_back(std::make_shared<ScratchArena>(backend_));
+    return asyncRegions_[k];
+  };
+  std::map<uint32_t, std::vector<std::pair<std::string, std::function<void()>>>>
+      finishes;
   for (flatbuffers::uoffset_t i = 0; i < f.instrs()->size(); ++i) {
     const plan::Instr *in = f.instrs()->Get(i);
     std::vector<Ref> ops, res;
@@ -1138,7 +1254,18 @@ void Executor::bind(const plan::Function &f,
                        "invalid plan " + ctx + ", instruction " +
                            std::to_string(i),
                        groups_, rank_, scratch_);
+    // The collectives started earlier that this instruction needs.
+    for (auto &[name, wait] : finishes[i]) {
+      out.steps.push_back(std::move(wait));
+      out.stepOps.push_back(name + " (wait)");
+    }
+    finishes.erase(i);
+    const uint32_t waitAt = asyncUntil[i];
+    if (waitAt > i + 1)
+      binder.asyncRegion = asyncRegion(i, waitAt);
     out.steps.push_back(binder.bind());
+    if (binder.finish)
+      finishes[waitAt].push_back({opName(in->op()), std::move(binder.finish)});
     const plan::AttentionAttrs *ring = in->attrs_as_AttentionAttrs();
     if (ring && !(ring->ring_members() && ring->ring_members()->size() > 1))
       ring = nullptr;
@@ -1154,6 +1281,13 @@ void Executor::bind(const plan::Function &f,
         out.comms.push_back(c);
     }
   }
+  // Collectives whose results only the function's outputs use: waited for
+  // at its end.
+  for (auto &[at, waits] : finishes)
+    for (auto &[name, wait] : waits) {
+      out.steps.push_back(std::move(wait));
+      out.stepOps.push_back(name + " (wait)");
+    }
   // What the backend holds for each input and output: the f32 ones are
   // converted on the host, on their way in and out, to and from the
   // storage type.

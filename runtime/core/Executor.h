@@ -139,6 +139,9 @@ private:
 
   const LoadedPlan &plan_;
   std::shared_ptr<ScratchArena> scratch_; // shared by ring attentions
+  // The buffers of collectives in flight while other steps run: one per
+  // window open at the same time (any function).
+  std::vector<std::shared_ptr<ScratchArena>> asyncRegions_;
   int rank_;
   GroupResolver groups_;
   Backend &backend_;

@@ -87,6 +87,21 @@ for name in tp2split cfg2tp2 cfg2uly2 cfg2ring2 tp2pipe2; do
   echo "== $name on cpu-staged, --comm gloo-direct: identical latents, 3 of 4 steps replayed"
 done
 
+# Collectives bound asynchronously (an all_to_all or all_gather whose
+# result is read later: started, waited for before its first reader) give
+# the very bits of the same collectives run in place.
+for name in uly2 tp2split cfg2uly2; do
+  FRESCO_ASYNC_COLLECTIVES=0 "$B/fresco-run" "$work/$name.fplan" --weights "$work/pipe" \
+    --class-label 3,7 --steps 4 --latents "@$work/x0.npy" --quiet \
+    -o "$work/$name-inplace.png" --output-latents "@$work/$name-inplace.npy"
+  cmp "$work/$name.npy" "$work/$name-inplace.npy"
+  waits=$("$B/fresco-run" "$work/$name.fplan" --weights "$work/pipe" --class-label 3,7 \
+    --steps 1 --latents "@$work/x0.npy" --quiet --profile -o "$work/$name-prof.png" 2>&1 |
+    grep -c '(wait)' || true)
+  [ "$waits" -ge 1 ] || { echo "FAIL: $name has no asynchronous collective"; exit 1; }
+  echo "== $name: asynchronous collectives ($waits ranks' kinds waited) identical to in place"
+done
+
 # bf16 storage (--dtype bf16, as on GPUs; cpu-staged emulates it): 2-byte
 # activations through every collective. Host-staged and direct collectives
 # sum the same way, so the same bits; within bf16's error of the f32 run.

@@ -110,14 +110,24 @@ TEST_F(NcclOneRank, CollectivesRecordedInAGraphRunOnEachReplay) {
   float *gathered = device(std::vector<float>(n, 0.0f));
   float *passed = device(std::vector<float>(n, 0.0f));
   float *out = device(std::vector<float>(n, -1.0f));
+  float *exchanged = device(std::vector<float>(n, 0.0f));
+  float *regathered = device(std::vector<float>(n, 0.0f));
   auto issue = [&] {
     backend->copyStrided(src, n, mid, n, 1, n, 4);
     comm->allGather(mid, gathered, n * 4);
     std::function<void()> wait =
         comm->startSendRecv(gathered, 0, passed, 0, n * 4, /*tag=*/0);
     wait();
-    comm->allReduceSum(passed, n);
-    backend->copyStrided(passed, n, out, n, 1, n, 4);
+    // Started on the communication stream; a call on the backend's stream
+    // in between waits for them.
+    std::function<void()> a2a = comm->startAllToAll(passed, exchanged, n * 4);
+    std::function<void()> ag =
+        comm->startAllGather(exchanged, regathered, n * 4);
+    comm->allReduceSum(mid, n);
+    a2a();
+    ag();
+    comm->allReduceSum(regathered, n);
+    backend->copyStrided(regathered, n, out, n, 1, n, 4);
   };
   std::unique_ptr<Recording> graph = backend->record(issue);
   ASSERT_NE(graph, nullptr) << "NCCL calls could not be captured";

@@ -167,13 +167,20 @@ public:
   }
 
   void allGather(const void *send, void *recv, size_t bytesPerRank) override {
+    queueAllGather(send, recv, bytesPerRank, stream_);
+  }
+
+  void queueAllGather(const void *send, void *recv, size_t bytesPerRank,
+                      cudaStream_t stream) {
     if (bytesPerRank == 0)
       return;
-    queue("allGather of " + std::to_string(bytesPerRank) + " bytes per rank",
-          [&] {
-            return api().ncclAllGather(send, recv, bytesPerRank, ncclUint8,
-                                       comm_, stream_);
-          });
+    queue(
+        "allGather of " + std::to_string(bytesPerRank) + " bytes per rank",
+        [&] {
+          return api().ncclAllGather(send, recv, bytesPerRank, ncclUint8, comm_,
+                                     stream);
+        },
+        stream);
   }
 
   void reduceScatterSum(const float *send, float *recv, size_t n) override {
@@ -186,24 +193,31 @@ public:
   }
 
   void allToAll(const void *send, void *recv, size_t bytesPerRank) override {
+    queueAllToAll(send, recv, bytesPerRank, stream_);
+  }
+
+  void queueAllToAll(const void *send, void *recv, size_t bytesPerRank,
+                     cudaStream_t stream) {
     if (bytesPerRank == 0)
       return;
     const char *s = static_cast<const char *>(send);
     char *r = static_cast<char *>(recv);
-    queue("allToAll of " + std::to_string(bytesPerRank) + " bytes per rank",
-          [&] {
-            const NcclApi &a = api();
-            ncclResult_t res = a.ncclGroupStart();
-            for (int q = 0; q < size() && res == ncclSuccess; ++q) {
-              res = a.ncclSend(s + q * bytesPerRank, bytesPerRank, ncclUint8, q,
-                               comm_, stream_);
-              if (res == ncclSuccess)
-                res = a.ncclRecv(r + q * bytesPerRank, bytesPerRank, ncclUint8,
-                                 q, comm_, stream_);
-            }
-            ncclResult_t end = a.ncclGroupEnd();
-            return res != ncclSuccess ? res : end;
-          });
+    queue(
+        "allToAll of " + std::to_string(bytesPerRank) + " bytes per rank",
+        [&] {
+          const NcclApi &a = api();
+          ncclResult_t res = a.ncclGroupStart();
+          for (int q = 0; q < size() && res == ncclSuccess; ++q) {
+            res = a.ncclSend(s + q * bytesPerRank, bytesPerRank, ncclUint8, q,
+                             comm_, stream);
+            if (res == ncclSuccess)
+              res = a.ncclRecv(r + q * bytesPerRank, bytesPerRank, ncclUint8, q,
+                               comm_, stream);
+          }
+          ncclResult_t end = a.ncclGroupEnd();
+          return res != ncclSuccess ? res : end;
+        },
+        stream);
   }
 
   // NCCL matches point-to-point calls by order per peer, not by tag.
@@ -236,18 +250,42 @@ public:
     queueSendRecv(send, to, recv, from, bytes, tag, stream_);
   }
 
-  /// On the communication stream: it waits for what the backend's stream
-  /// has queued so far (the block about to be sent is written by then), and
-  /// the returned function makes the backend's stream wait for the
-  /// exchange, so that kernels queued in between overlap it.
   std::function<void()> startSendRecv(const void *send, int to, void *recv,
                                       int from, size_t bytes,
                                       int tag) override {
+    return startOnCommStream("sendRecv", [&](cudaStream_t s) {
+      queueSendRecv(send, to, recv, from, bytes, tag, s);
+    });
+  }
+
+  std::function<void()> startAllToAll(const void *send, void *recv,
+                                      size_t bytesPerRank) override {
+    return startOnCommStream("allToAll", [&](cudaStream_t s) {
+      queueAllToAll(send, recv, bytesPerRank, s);
+    });
+  }
+
+  std::function<void()> startAllGather(const void *send, void *recv,
+                                       size_t bytesPerRank) override {
+    return startOnCommStream("allGather", [&](cudaStream_t s) {
+      queueAllGather(send, recv, bytesPerRank, s);
+    });
+  }
+
+  /// Queues `call` on the communication stream: it waits for what the
+  /// backend's stream has queued so far (the data to send is written by
+  /// then), and the returned function makes the backend's stream wait for
+  /// it, so that kernels queued in between overlap it. Every call of this
+  /// communicator on the backend's stream waits for those in flight here
+  /// first: one communicator's NCCL kernels must not run concurrently.
+  std::function<void()>
+  startOnCommStream(const char *what,
+                    const std::function<void(cudaStream_t)> &call) {
     if (!commStream_) {
       // The highest priority: the exchange becomes ready together with the
-      // next block's attention (both wait for the previous one), and its few
-      // blocks must not queue behind that kernel's grid, or nothing
-      // overlaps.
+      // next kernel (ring attention: the next block's attention; both wait
+      // for the previous one), and its few blocks must not queue behind
+      // that kernel's grid, or nothing overlaps.
       int least = 0, greatest = 0;
       if (cudaDeviceGetStreamPriorityRange(&least, &greatest) != cudaSuccess) {
         cudaGetLastError();
@@ -262,25 +300,29 @@ public:
                   cudaSuccess &&
               cudaEventCreateWithFlags(&done, cudaEventDisableTiming) ==
                   cudaSuccess,
-          "NCCL: cudaEventCreate for startSendRecv");
+          "NCCL: cudaEventCreate for an asynchronous ", what);
     check(cudaEventRecord(ready, stream_) == cudaSuccess &&
               cudaStreamWaitEvent(commStream_, ready, 0) == cudaSuccess,
-          "NCCL: ordering startSendRecv after the backend's stream");
+          "NCCL: ordering an asynchronous ", what,
+          " after the backend's stream");
     cudaEventDestroy(ready); // released once the wait is satisfied
     try {
-      queueSendRecv(send, to, recv, from, bytes, tag, commStream_);
+      call(commStream_);
       check(cudaEventRecord(done, commStream_) == cudaSuccess,
-            "NCCL: cudaEventRecord after startSendRecv");
+            "NCCL: cudaEventRecord after an asynchronous ", what);
     } catch (...) {
       cudaEventDestroy(done);
       throw;
     }
+    ++inFlight_;
     cudaStream_t backendStream = stream_;
-    return [done, backendStream] {
+    std::string name = what;
+    return [this, done, backendStream, name] {
       cudaError_t e = cudaStreamWaitEvent(backendStream, done, 0);
       cudaEventDestroy(done);
-      check(e == cudaSuccess,
-            "NCCL: waiting for a sendRecv: ", cudaGetErrorString(e));
+      --inFlight_;
+      check(e == cudaSuccess, "NCCL: waiting for an asynchronous ", name, ": ",
+            cudaGetErrorString(e));
     };
   }
 
@@ -355,6 +397,17 @@ private:
   template <typename F>
   void queue(const std::string &what, F &&call, cudaStream_t on = nullptr) {
     cudaStream_t stream = on ? on : stream_;
+    if (stream == stream_ && inFlight_ > 0) {
+      // Not concurrently with this communicator's calls in flight on the
+      // communication stream (NCCL would be free to deadlock).
+      cudaEvent_t e = nullptr;
+      check(cudaEventCreateWithFlags(&e, cudaEventDisableTiming) ==
+                    cudaSuccess &&
+                cudaEventRecord(e, commStream_) == cudaSuccess &&
+                cudaStreamWaitEvent(stream_, e, 0) == cudaSuccess,
+            "NCCL: ordering ", what, " after the calls in flight");
+      cudaEventDestroy(e);
+    }
     ncclResult_t r = call();
     if (r != ncclSuccess)
       fail(what, " on ", name_, " failed on rank ",
@@ -449,7 +502,8 @@ private:
   Backend &backend_;
   ncclComm_t comm_;
   cudaStream_t stream_;
-  cudaStream_t commStream_ = nullptr; // startSendRecv's, made on first use
+  cudaStream_t commStream_ = nullptr; // the start* calls', made on first use
+  int inFlight_ = 0;                  // start* calls not yet waited for
   int device_;
   milliseconds timeout_;
   std::vector<int> members_;

@@ -5,6 +5,7 @@
 #   OUTDIR/<cfg>-b2.fplan       transformer forward, batch 2, 1 rank
 #   OUTDIR/<cfg>-b2-tp2.fplan   the same, tensor parallel on 2 ranks
 #   OUTDIR/<cfg>-b2-uly2.fplan  the same, Ulysses sequence parallel on 2 ranks
+#   OUTDIR/<cfg>-b2-ring2.fplan the same, ring attention on 2 ranks
 #   OUTDIR/flux-b2.fplan         the Flux-width DiT ($FRESCO_GPU_CHECK_FLUX,
 #                               default dit-flux-width-1024), batch 2
 #   OUTDIR/gen.fplan, OUTDIR/gen-pipe/  the tiny DiT pipeline (random weights)
@@ -29,6 +30,8 @@ flux=${FRESCO_GPU_CHECK_FLUX:-dit-flux-width-1024}
 "$bin/fresco-compile" "$root/models/dit/configs/$flux.json" \
   -o "$out/flux-b2.fplan" --batch 2 --quiet
 rm -rf "$out/gen-pipe"
-"$bin/fresco-random-checkpoint" "$root/models/dit/pipelines/dit-tiny" \
-  -o "$out/gen-pipe" 2> /dev/null
+# Its progress lines are noise here, but not its error (set -e would end the
+# script without a word).
+msg=$("$bin/fresco-random-checkpoint" "$root/models/dit/pipelines/dit-tiny" \
+  -o "$out/gen-pipe" 2>&1) || { echo "gpu-artifacts: $msg" >&2; exit 1; }
 "$bin/fresco-compile" "$out/gen-pipe" -o "$out/gen.fplan" --batch 2 --quiet

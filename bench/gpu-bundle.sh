@@ -15,9 +15,15 @@ build=${FRESCO_BUILD_DIR:-$root/build}
 bin=$build/bin
 [ "$(uname -m)" = x86_64 ] || { echo "gpu-bundle: the GPU machines are x86-64; build the bundle on one" >&2; exit 2; }
 
-ninja -C "$build" -j2 fresco-run fresco-compile backend_conformance_test float_storage_test nccl_test
+# fresco-random-checkpoint too: gpu-artifacts.sh runs it (a stale or missing
+# one would fail the bundle, or pack an old generation pipeline).
+ninja -C "$build" -j2 fresco-run fresco-compile fresco-random-checkpoint \
+  backend_conformance_test float_storage_test nccl_test
 nm -C "$bin/fresco-run" | grep createCudaBackend > /dev/null || {
   echo "gpu-bundle: $build has no CUDA backend (configure with -DFRESCO_ENABLE_CUDA=ON)" >&2; exit 2; }
+# No PTX is kept: without sm_90 code no kernel would start on an H100/H200.
+grep -q '^CMAKE_CUDA_ARCHITECTURES:STRING=.*90' "$build/CMakeCache.txt" || {
+  echo "gpu-bundle: $build has no sm_90 kernels (configure with -DCMAKE_CUDA_ARCHITECTURES='80-real;90a-real')" >&2; exit 2; }
 
 stage=$(mktemp -d)
 trap 'rm -rf "$stage"' EXIT

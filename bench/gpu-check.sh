@@ -32,6 +32,9 @@
 # FRESCO_GPU_CHECK_CONFIGS picks phase 4's configs (default dit-xl-2-256, so
 # that the Flux-width phase fits the budget; plans exist for dit-s-2-256 too).
 # FRESCO_GPU_CHECK_PHASES="3 4 4b 5" (any subset) reruns only those phases.
+# FRESCO_GPU_CHECK_BUDGET (seconds, default 450): every step's timeout is cut
+# to what is left of it (phases 3-4b leave the last 30 s to phase 5), and a
+# step that would not fit is skipped, so the table prints within 8 minutes.
 # FRESCO_GPU_CHECK_CPU=1 is a dry run of the script itself where there is no
 # GPU: the local build (FRESCO_BUILD_DIR, default build/), backend cpu-staged
 # for cuda, PyTorch on the CPU, dit-tiny; the test suite runs it this way so
@@ -48,6 +51,7 @@ mkdir -p "$OUT"
 log=$OUT/gpu-check.log
 : > "$log"
 exec > >(tee -a "$log") 2>&1
+tee_pid=$!
 start=$(date +%s)
 say() { printf '[gpu-check %3ds] %s\n' "$(( $(date +%s) - start ))" "$*"; }
 rows=()   # table rows: "check|result|detail"
@@ -63,10 +67,36 @@ table() {
   done
   echo "(full log: $log)"
 }
-finish() { table; exit "$1"; }
+# tee outlives the script by a moment: close its pipe and let it write the
+# table before exiting (the device tool ends what is left when we return).
+finish() {
+  table
+  exec >&- 2>&-
+  for _ in $(seq 50); do kill -0 "$tee_pid" 2>/dev/null || break; sleep 0.1; done
+  exit "$1"
+}
+budget=${FRESCO_GPU_CHECK_BUDGET:-450}
+reserve=30   # seconds of the budget kept for phase 5
+left() { echo $(( budget - reserve - ($(date +%s) - start) )); }
+# tmo SECONDS COMMAND...: timeout(1) cut to what is left of the budget (at
+# least 1 s), and SIGKILL 10 s after SIGTERM for a process stuck in the driver.
+tmo() {
+  local s
+  s=$(left)
+  [ "$s" -gt "$1" ] && s=$1
+  [ "$s" -lt 1 ] && s=1
+  timeout -k 10 "$s" "${@:2}"
+}
 
 #=== 1. tools and libraries ===================================================
 say "phase 1: tools"
+# A mistyped phase would run nothing and pass.
+for p in ${FRESCO_GPU_CHECK_PHASES:-}; do
+  case $p in
+    3|4|4b|5) ;;
+    *) row "phases" "FAIL" "FRESCO_GPU_CHECK_PHASES: no phase '$p' (3, 4, 4b, 5)"; finish 2 ;;
+  esac
+done
 PATH=$PATH:/usr/local/cuda/bin
 py=${FRESCO_PYTHON:-$(command -v python3 || true)}
 nvcc=$(command -v nvcc || true)
@@ -148,14 +178,53 @@ if [ -z "$bindir" ]; then
     finish 2
   fi
   rm -rf build-gpu/bundle && mkdir -p build-gpu/bundle
-  tar -C build-gpu/bundle -xJf build-gpu-bundle/bundle.tar.xz || { row "build" "FAIL" "bundle did not unpack"; finish 2; }
+  # tar -J needs the xz program, which a minimal image may lack: Python's
+  # lzma module unpacks it too.
+  tar -C build-gpu/bundle -xJf build-gpu-bundle/bundle.tar.xz ||
+    "$py" -c 'import sys, tarfile; tarfile.open(sys.argv[1]).extractall(sys.argv[2])' \
+      build-gpu-bundle/bundle.tar.xz build-gpu/bundle ||
+    { row "build" "FAIL" "bundle did not unpack"; finish 2; }
   bindir=build-gpu/bundle/bin libdir=$root/build-gpu/bundle/lib plans=build-gpu/bundle/plans
+  # The bundle carries the development machine's GCC runtime (libstdc++ ...).
+  # First on the library path, an older one would be loaded for the CUDA
+  # libraries fresco-run dlopens too: where the machine's libstdc++ is as
+  # new, the machine's runtime libraries are used instead.
+  ldcache=$(ldconfig -p 2>/dev/null)
+  glibcxx() { grep -ao 'GLIBCXX_3\.4\.[0-9]*' "$1" 2>/dev/null | sort -uV | tail -1; }
+  sys_cxx=$(awk '$1 == "libstdc++.so.6" && /x86-64/ {print $NF; exit}' <<< "$ldcache")
+  if [ -n "$sys_cxx" ] && [ -f "$libdir/libstdc++.so.6" ]; then
+    ours=$(glibcxx "$libdir/libstdc++.so.6") theirs=$(glibcxx "$sys_cxx")
+    if [ -n "$theirs" ] && [ "$(printf '%s\n' "$ours" "$theirs" | sort -V | tail -1)" = "$theirs" ]; then
+      mkdir -p "$libdir/unused"
+      for l in libstdc++.so.6 libgcc_s.so.1 libgomp.so.1 libgfortran.so.5 libquadmath.so.0; do
+        if [ -f "$libdir/$l" ] && grep -q "^[[:space:]]*$l (.*x86-64" <<< "$ldcache"; then mv "$libdir/$l" "$libdir/unused/"; fi
+      done
+      say "the machine's GCC runtime ($theirs) is as new as the bundle's ($ours): using it"
+    fi
+  fi
   row "build" "ok" "prebuilt bundle (bench/gpu-bundle.sh)"
 fi
-# The bundle's libraries, then the system's and PyTorch's CUDA libraries
-# (cuBLASLt is loaded at run time: the configure-time path, else these).
+# Python (PyTorch) keeps the caller's library path: the bundle's libraries,
+# or /usr/local/cuda's ahead of PyTorch's own pip CUDA libraries, could break
+# `import torch` or torch.compile after the probe above said it works.
+if [ "$dry" != 1 ] && [ -n "$py" ]; then
+  pyw=$root/build-gpu/python3
+  { echo '#!/usr/bin/env bash'
+    if [ -n "${LD_LIBRARY_PATH+set}" ]; then printf 'export LD_LIBRARY_PATH=%q\n' "$LD_LIBRARY_PATH"
+    else echo 'unset LD_LIBRARY_PATH'; fi
+    printf 'exec %q "$@"\n' "$py"; } > "$pyw" && chmod +x "$pyw" && py=$pyw
+fi
+# For Fresco's binaries: the bundle's libraries, then the system's and
+# PyTorch's CUDA libraries (cuBLASLt is loaded at run time: the
+# configure-time path, else these).
 [ "$dry" = 1 ] || export LD_LIBRARY_PATH=${libdir:+$libdir:}/usr/local/cuda/lib64${pip_libs}${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
-say "$bindir/fresco-run: $("$bindir/fresco-run" --version 2>&1)"
+# A binary that cannot start (a missing library) is a setup failure.
+if ! version=$("$bindir/fresco-run" --version 2>&1); then
+  say "$bindir/fresco-run does not start: $version"
+  row "build" "FAIL" "fresco-run does not start: $(echo "$version" | head -1 | cut -c1-70)"
+  finish 2
+fi
+say "$bindir/fresco-run: $version"
 
 # FRESCO_GPU_CHECK_PHASES="3 4b" reruns only those phases (after a fix,
 # within what is left of the device time); phases 1-2 always run.
@@ -165,10 +234,10 @@ want() { [ -z "${FRESCO_GPU_CHECK_PHASES:-}" ] || [[ " $FRESCO_GPU_CHECK_PHASES 
 if want 3; then
 say "phase 3: conformance"
 conf=$OUT/conformance.txt
-FRESCO_CUDA_SYNC=1 timeout 180 "$bindir/backend_conformance_test" --gtest_color=no > "$conf" 2>&1
+FRESCO_CUDA_SYNC=1 tmo 180 "$bindir/backend_conformance_test" --gtest_color=no > "$conf" 2>&1
 rc=$?
 # bf16/f16 storage: every kernel on 2-byte tensors against its rounded reference.
-timeout 60 "$bindir/float_storage_test" --gtest_color=no >> "$conf" 2>&1 || rc=1
+tmo 60 "$bindir/float_storage_test" --gtest_color=no >> "$conf" 2>&1 || rc=1
 cat "$conf"
 # The dry run holds the CPU cases to what the CUDA ones must meet here.
 kc=cuda
@@ -185,7 +254,7 @@ else
 fi
 # NCCL on one rank (the plumbing; several GPUs are not lent).
 if [ "$dry" != 1 ] && [ -x "$bindir/nccl_test" ]; then
-  timeout 60 "$bindir/nccl_test" --gtest_color=no > "$OUT/nccl.txt" 2>&1
+  tmo 60 "$bindir/nccl_test" --gtest_color=no > "$OUT/nccl.txt" 2>&1
   rc=$?
   cat "$OUT/nccl.txt"
   if [ $rc -eq 0 ] && grep -q '^\[  PASSED  \] [0-9]* test' "$OUT/nccl.txt" &&
@@ -199,7 +268,7 @@ sanitizer=$(command -v compute-sanitizer || ls /usr/local/cuda/bin/compute-sanit
 [ "$dry" = 1 ] && sanitizer=""
 if [ -n "$sanitizer" ]; then
   say "compute-sanitizer memcheck (the DiT-sized case left out for time)"
-  timeout 90 "$sanitizer" --tool memcheck --error-exitcode 9 \
+  tmo 90 "$sanitizer" --tool memcheck --error-exitcode 9 \
     "$bindir/backend_conformance_test" --gtest_filter='*/cuda:-*DiTBlock*' \
     > "$OUT/memcheck.txt" 2>&1
   rc=$?
@@ -207,10 +276,15 @@ if [ -n "$sanitizer" ]; then
   # gVisor machines refuse the sanitizer ("Device not supported"): that is
   # the runtime, not a finding.
   grep -q 'Device not supported' "$OUT/memcheck.txt" && rc=unsupported
+  # Cases skipped under the sanitizer (no usable device there) checked nothing.
+  m_ok=$(grep -c '^\[       OK \]' "$OUT/memcheck.txt")
+  m_skip=$(grep -c '^\[  SKIPPED \] .*/cuda ' "$OUT/memcheck.txt")
+  [ "$rc" = 0 ] && { [ "$m_ok" -eq 0 ] || [ "$m_skip" -gt 0 ]; } && rc=skipped
   case $rc in
-    0) row "memcheck (cuda)" "ok" "no errors" ;;
+    0) row "memcheck (cuda)" "ok" "no errors in $m_ok cases" ;;
+    skipped) row "memcheck (cuda)" "n/a" "$m_ok cases ran, $m_skip skipped under compute-sanitizer" ;;
     unsupported) row "memcheck (cuda)" "n/a" "compute-sanitizer: Device not supported on this runtime" ;;
-    124) row "memcheck (cuda)" "timeout" "90 s limit" ;;
+    124|137) row "memcheck (cuda)" "timeout" "90 s limit (or the budget's)" ;;
     *) failed=1; row "memcheck (cuda)" "FAIL" "rc $rc: $(grep -m1 'Invalid\|ERROR' "$OUT/memcheck.txt" | cut -c1-70)" ;;
   esac
 fi
@@ -223,20 +297,34 @@ work=build-gpu/dit
 mkdir -p "$work"
 tdev=cpu
 [[ $torch_info == *" cuda "* ]] && [ "$dry" != 1 ] && tdev=cuda
-jget() { "$py" -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$1" "$2"; }
+# On the GPU machine, PyTorch on the CPU would only burn the budget (the
+# Flux-width forward takes minutes there): its runs are left out, a failure.
+torch_runs=1
+if [ "$dry" != 1 ] && [ $tdev = cpu ] && { want 4 || want 4b; }; then
+  torch_runs=0 failed=1
+  row "pytorch on the GPU" "FAIL" "torch: $torch_info; PyTorch timings and parity left out"
+fi
+# The last line: a stray print before the JSON must not hide it.
+jget() { "$py" -c 'import json,sys; print(json.loads(open(sys.argv[1]).read().strip().splitlines()[-1])[sys.argv[2]])' "$1" "$2"; }
 median() { # "a b c ..." -> median
   tr ' ' '\n' | grep -v '^$' | sort -g | awk '{v[NR]=$1} END {if (NR==0) print "nan"; else if (NR%2) print v[(NR+1)/2]; else print (v[NR/2]+v[NR/2+1])/2}'
 }
 # "run a b c s" of fresco-run --stats (optionally of one rank) -> median ms,
-# the first run (load and warm-up) left out.
+# the first run (load and warm-up) left out; "n/a" where there is none.
 run_ms() { # log [rank]
   local pat='^fresco-run: load'
   [ -n "${2:-}" ] && pat="^\\[rank $2\\] fresco-run: load"
   grep "$pat" "$1" | sed -n 's/.* run \([0-9. ]*\) s,.*/\1/p' | cut -d' ' -f2- | median |
-    awk '{printf "%.2f", $1 * 1000}'
+    awk '{if ($1 == "nan") print "n/a"; else printf "%.2f", $1 * 1000}'
 }
+# tflops FLOPS MS DIGITS: FLOPs over milliseconds in TFLOP/s ("n/a" without a time).
+tflops() { awk -v f="$1" -v ms="$2" -v n="$3" 'BEGIN {if (ms + 0 > 0 && f + 0 > 0) printf "%." n "f", f / (ms / 1000) / 1e12; else print "n/a"}'; }
+# ms_of FILE DIGITS: gpu_dit.py time's median_s in milliseconds.
+ms_of() { awk -v s="$(jget "$1" median_s)" -v n="$2" 'BEGIN {if (s != "") printf "%." n "f", s * 1000; else print "n/a"}'; }
 peak=""
-if timeout 60 "$py" bench/gpu_dit.py peak --device $tdev $([ $tdev = cpu ] && echo --size 512) > "$work/peak.json"; then
+rm -f "$work/peak.json"
+if { want 4 || want 4b; } && [ $torch_runs = 1 ] &&
+   tmo 60 "$py" bench/gpu_dit.py peak --device $tdev $([ $tdev = cpu ] && echo --size 512) > "$work/peak.json"; then
   cat "$work/peak.json"
   peak=$(jget "$work/peak.json" f32_tflops)
   row "f32 GEMM rate ($tdev)" "info" "$peak TFLOP/s (torch.mm, TF32 off)"
@@ -244,15 +332,21 @@ fi
 if want 4; then
 for cfg in ${FRESCO_GPU_CHECK_CONFIGS:-dit-xl-2-256}; do
   say "== $cfg, batch 2"
+  if [ "$(left)" -lt 120 ]; then
+    row "$cfg" "skipped" "under 120 s of the budget left"; continue
+  fi
   d=$work/$cfg
   plan=$plans/$cfg-b2.fplan
-  if ! timeout 120 "$py" bench/gpu_dit.py make --config models/dit/configs/$cfg.json \
+  # Nothing of an earlier run (a rerun on a warm machine) may stand in for
+  # this one's results.
+  rm -rf "$d"
+  if ! tmo 120 "$py" bench/gpu_dit.py make --config models/dit/configs/$cfg.json \
          --out "$d" --batch 2 --device $tdev; then
     failed=1; row "$cfg" "FAIL" "could not write weights (torch missing?)"; continue
   fi
   args=(--weights "$d/model" --function transformer
         --input "@$d/in/latents.npy" --input "@$d/in/timestep.npy" --input "@$d/in/class_labels.npy")
-  timeout 150 "$bindir/fresco-run" "$plan" "${args[@]}" --backend $backend --repeat 11 --stats \
+  tmo 150 "$bindir/fresco-run" "$plan" "${args[@]}" --backend $backend --repeat 11 --stats \
     --output "@$d/fresco-gpu.npy" > "$d/gpu.log" 2>&1
   rc=$?
   cat "$d/gpu.log"
@@ -261,14 +355,14 @@ for cfg in ${FRESCO_GPU_CHECK_CONFIGS:-dit-xl-2-256}; do
   fi
   fresco_ms=$(run_ms "$d/gpu.log")
   replays=$(sed -n 's/.*, \([0-9]*\) replayed$/\1/p' "$d/gpu.log" | head -1)
-  timeout 150 "$bindir/fresco-run" "$plan" "${args[@]}" --backend $backend --repeat 11 --stats \
+  tmo 150 "$bindir/fresco-run" "$plan" "${args[@]}" --backend $backend --repeat 11 --stats \
     --graphs off > "$d/nograph.log" 2>&1 && nograph_ms=$(run_ms "$d/nograph.log") || nograph_ms=failed
-  timeout 60 "$bindir/fresco-run" "$plan" "${args[@]}" --backend $backend --repeat 3 --profile \
+  tmo 60 "$bindir/fresco-run" "$plan" "${args[@]}" --backend $backend --repeat 3 --profile \
     > "$d/profile.log" 2>&1 && sed -n '/profile over/,$p' "$d/profile.log"
   # The same forward with bf16 storage (--dtype bf16): time, and distance
   # from f32 (bf16 keeps 8 bits: about 1e-2 is expected, O(1) is a bug).
   bf16_ms=failed
-  if timeout 150 "$bindir/fresco-run" "$plan" "${args[@]}" --backend $backend --dtype bf16 \
+  if tmo 150 "$bindir/fresco-run" "$plan" "${args[@]}" --backend $backend --dtype bf16 \
        --repeat 11 --stats --output "@$d/fresco-bf16.npy" > "$d/bf16.log" 2>&1; then
     bf16_ms=$(run_ms "$d/bf16.log")
     if "$py" bench/gpu_dit.py compare "$d/fresco-bf16.npy" "$d/fresco-gpu.npy" --tol 5e-2 > "$d/cmp-bf16.txt"; then
@@ -280,34 +374,41 @@ for cfg in ${FRESCO_GPU_CHECK_CONFIGS:-dit-xl-2-256}; do
     failed=1; row "$cfg fresco bf16" "FAIL" "$(grep -m1 error "$d/bf16.log" | cut -c1-80)"
   fi
   flops=$("$py" bench/gpu_dit.py flops --config models/dit/configs/$cfg.json --batch 2 > "$d/flops.json" && jget "$d/flops.json" total)
-  tflops=$(awk -v f="$flops" -v ms="$fresco_ms" 'BEGIN {printf "%.2f", f / (ms / 1000) / 1e12}')
-  share=${peak:+$(awk -v t="$tflops" -v p="$peak" 'BEGIN {printf "%.0f%%", 100 * t / p}')}
+  tf=$(tflops "$flops" "$fresco_ms" 2)
+  share=${peak:+$(awk -v t="$tf" -v p="$peak" 'BEGIN {if (t != "n/a") printf "%.0f%%", 100 * t / p; else print "n/a"}')}
   eager_ms="-" compile_ms="-"
-  if timeout 150 "$py" bench/gpu_dit.py time --model "$d/model" --inputs "$d/in" --device $tdev \
+  if [ $torch_runs = 1 ] && tmo 150 "$py" bench/gpu_dit.py time --model "$d/model" --inputs "$d/in" --device $tdev \
        --runs 10 --out "$d/torch.npy" > "$d/eager.json"; then
     cat "$d/eager.json"
-    eager_ms=$(awk -v s="$(jget "$d/eager.json" median_s)" 'BEGIN {printf "%.2f", s * 1000}')
+    eager_ms=$(ms_of "$d/eager.json" 2)
     if "$py" bench/gpu_dit.py compare "$d/fresco-gpu.npy" "$d/torch.npy" --tol 1e-4 > "$d/cmp-torch.txt"; then
       row "$cfg parity vs torch $tdev" "ok" "$(cat "$d/cmp-torch.txt")"
     else
       failed=1; row "$cfg parity vs torch $tdev" "FAIL" "$(cat "$d/cmp-torch.txt")"
     fi
+  elif [ $torch_runs = 1 ]; then
+    # No PyTorch output: the parity check did not happen, which is a failure.
+    eager_ms=failed failed=1
+    row "$cfg parity vs torch $tdev" "FAIL" "gpu_dit.py time (eager) failed: see the log"
   fi
-  timeout 180 "$py" bench/gpu_dit.py time --model "$d/model" --inputs "$d/in" --device $tdev \
-    --runs 10 --compile > "$d/compile.json" 2> "$d/compile.err"
-  case $? in
-    0) cat "$d/compile.json"
-       compile_ms=$(awk -v s="$(jget "$d/compile.json" median_s)" 'BEGIN {printf "%.2f", s * 1000}') ;;
-    4) compile_ms="n/a ($(cut -c1-40 "$d/compile.err"))" ;;
-    *) compile_ms="failed"; tail -3 "$d/compile.err" ;;
-  esac
-  if timeout 120 "$bindir/fresco-run" "$plan" "${args[@]}" --backend cpu --output "@$d/fresco-cpu.npy" > "$d/cpu.log" 2>&1 &&
+  if [ $torch_runs = 1 ]; then
+    tmo 180 "$py" bench/gpu_dit.py time --model "$d/model" --inputs "$d/in" --device $tdev \
+      --runs 10 --compile > "$d/compile.json" 2> "$d/compile.err"
+    case $? in
+      0) cat "$d/compile.json"
+         compile_ms=$(ms_of "$d/compile.json" 2) ;;
+      4) compile_ms="n/a ($(cut -c1-40 "$d/compile.err"))" ;;
+      124|137) compile_ms="timeout"; tail -3 "$d/compile.err" ;;
+      *) compile_ms="failed"; tail -3 "$d/compile.err" ;;
+    esac
+  fi
+  if tmo 120 "$bindir/fresco-run" "$plan" "${args[@]}" --backend cpu --output "@$d/fresco-cpu.npy" > "$d/cpu.log" 2>&1 &&
      "$py" bench/gpu_dit.py compare "$d/fresco-gpu.npy" "$d/fresco-cpu.npy" --tol 1e-4 > "$d/cmp-cpu.txt"; then
     row "$cfg parity vs fresco cpu" "ok" "$(cat "$d/cmp-cpu.txt")"
   else
     failed=1; row "$cfg parity vs fresco cpu" "FAIL" "$(cat "$d/cmp-cpu.txt" 2>/dev/null || tail -1 "$d/cpu.log")"
   fi
-  row "$cfg forward b2 (ms)" "timing" "fresco $fresco_ms ($tflops TFLOP/s${share:+, $share of f32 GEMM}; ${replays:-0}/11 runs graph replays; without graphs $nograph_ms; bf16 $bf16_ms), torch eager $eager_ms, torch.compile $compile_ms"
+  row "$cfg forward b2 (ms)" "timing" "fresco $fresco_ms ($tf TFLOP/s${share:+, $share of f32 GEMM}; ${replays:-0}/11 runs graph replays; without graphs $nograph_ms; bf16 $bf16_ms), torch eager $eager_ms, torch.compile $compile_ms"
 
   # Tensor, Ulysses and ring parallel on 2 ranks sharing this one device.
   for par in tp2 uly2 ring2; do
@@ -315,7 +416,7 @@ for cfg in ${FRESCO_GPU_CHECK_CONFIGS:-dit-xl-2-256}; do
       tp2) label="$cfg tp=2" ;; uly2) label="$cfg ulysses=2" ;; *) label="$cfg ring=2" ;;
     esac
     [ -f "$plans/$cfg-b2-$par.fplan" ] || { row "$label on one device" "n/a" "no plan (older bundle)"; continue; }
-    timeout 150 "$bindir/fresco-run" "$plans/$cfg-b2-$par.fplan" "${args[@]}" --ranks 2 \
+    tmo 150 "$bindir/fresco-run" "$plans/$cfg-b2-$par.fplan" "${args[@]}" --ranks 2 \
       --backend $backend --repeat 11 --stats --output "@$d/$par.npy" > "$d/$par.log" 2>&1
     rc=$?
     cat "$d/$par.log"
@@ -337,18 +438,19 @@ if want 4b; then
 flux=${FRESCO_GPU_CHECK_FLUX:-dit-flux-width-1024}
 say "== $flux, batch 2, bf16"
 d=$work/flux
-bf16_peak=$([ -f "$work/peak.json" ] && jget "$work/peak.json" bf16_tflops || true)
+rm -rf "$d"   # no earlier run's results (cmp.txt ...) stand in for this one's
+bf16_peak=$([ -s "$work/peak.json" ] && jget "$work/peak.json" bf16_tflops || true)
 # grep without -q reads the whole help: with -q it may exit first, and
 # fresco-run's SIGPIPE would fail the pipeline (pipefail).
 if ! "$bindir/fresco-run" --help | grep -- '--dtype' > /dev/null; then
   row "$flux bf16" "n/a" "this fresco-run has no --dtype"
-elif [ $(( $(date +%s) - start )) -gt 330 ]; then
-  row "$flux bf16" "skipped" "past 330 s of the 8-minute budget"
-elif timeout 240 "$py" bench/gpu_dit.py make --config models/dit/configs/$flux.json \
+elif [ "$(left)" -lt 90 ]; then
+  row "$flux bf16" "skipped" "under 90 s of the budget left"
+elif tmo 240 "$py" bench/gpu_dit.py make --config models/dit/configs/$flux.json \
        --out "$d" --batch 2 --device $tdev --dtype bfloat16; then
   fargs=("$plans/flux-b2.fplan" --weights "$d/model" --function transformer
          --input "@$d/in/latents.npy" --input "@$d/in/timestep.npy" --input "@$d/in/class_labels.npy")
-  timeout 240 "$bindir/fresco-run" "${fargs[@]}" --backend $backend --dtype bf16 --repeat 6 --stats \
+  tmo 240 "$bindir/fresco-run" "${fargs[@]}" --backend $backend --dtype bf16 --repeat 6 --stats \
     --output "@$d/fresco.npy" > "$d/fresco.log" 2>&1
   rc=$?
   cat "$d/fresco.log"
@@ -357,18 +459,18 @@ elif timeout 240 "$py" bench/gpu_dit.py make --config models/dit/configs/$flux.j
   else
     f_ms=$(run_ms "$d/fresco.log")
     flops=$("$py" bench/gpu_dit.py flops --config models/dit/configs/$flux.json --batch 2 > "$d/flops.json" && jget "$d/flops.json" total)
-    f_tf=$(awk -v f="$flops" -v ms="$f_ms" 'BEGIN {printf "%.1f", f / (ms / 1000) / 1e12}')
-    share=${bf16_peak:+$(awk -v t="$f_tf" -v p="$bf16_peak" 'BEGIN {printf "%.0f%%", 100 * t / p}')}
+    f_tf=$(tflops "$flops" "$f_ms" 1)
+    share=${bf16_peak:+$(awk -v t="$f_tf" -v p="$bf16_peak" 'BEGIN {if (t != "n/a") printf "%.0f%%", 100 * t / p; else print "n/a"}')}
     e_ms="-" c_ms="-"
-    if timeout 240 "$py" bench/gpu_dit.py time --model "$d/model" --inputs "$d/in" --device $tdev \
+    if [ $torch_runs = 1 ] && tmo 240 "$py" bench/gpu_dit.py time --model "$d/model" --inputs "$d/in" --device $tdev \
          --dtype bfloat16 --runs 5 --out "$d/torch.npy" > "$d/eager.json"; then
       cat "$d/eager.json"
-      e_ms=$(awk -v s="$(jget "$d/eager.json" median_s)" 'BEGIN {printf "%.1f", s * 1000}')
+      e_ms=$(ms_of "$d/eager.json" 1)
       # Both in bf16, rounded differently: each against PyTorch in f32
       # (one run), Fresco within twice PyTorch's own distance. Where the f32
       # run does not fit the budget, the loose bound between the two (a
       # wrong kernel is off by O(1)).
-      if timeout 90 "$py" bench/gpu_dit.py time --model "$d/model" --inputs "$d/in" --device $tdev \
+      if tmo 90 "$py" bench/gpu_dit.py time --model "$d/model" --inputs "$d/in" --device $tdev \
            --dtype float32 --warmup 0 --runs 1 --out "$d/torch32.npy" > "$d/torch32.json" 2>&1 &&
          "$py" bench/gpu_dit.py compare-ref "$d/fresco.npy" "$d/torch.npy" "$d/torch32.npy" > "$d/cmp.txt"; then
         row "$flux parity vs torch" "ok" "$(cat "$d/cmp.txt")"
@@ -379,34 +481,48 @@ elif timeout 240 "$py" bench/gpu_dit.py make --config models/dit/configs/$flux.j
       else
         failed=1; row "$flux parity vs torch bf16" "FAIL" "$(cat "$d/cmp.txt")"
       fi
+    elif [ $torch_runs = 1 ]; then
+      # No PyTorch output: the parity check did not happen, which is a failure.
+      e_ms=failed failed=1
+      row "$flux parity vs torch" "FAIL" "gpu_dit.py time (eager, bf16) failed: see the log"
     fi
-    # torch.compile of a model this size takes minutes: only within budget.
-    if [ $(( $(date +%s) - start )) -gt 380 ]; then
-      echo "torch.compile skipped: past 380 s of the 8-minute budget" > "$d/compile.err"; (exit 5)
+    # torch.compile of a model this size takes minutes: only where most of
+    # its 150 s fits in what is left of the budget.
+    if [ $torch_runs = 0 ]; then
+      c_ms="-"
+    elif [ "$(left)" -lt 120 ]; then
+      c_ms="skipped (time)"
     else
-      timeout 150 "$py" bench/gpu_dit.py time --model "$d/model" --inputs "$d/in" --device $tdev \
+      tmo 150 "$py" bench/gpu_dit.py time --model "$d/model" --inputs "$d/in" --device $tdev \
         --dtype bfloat16 --runs 5 --compile > "$d/compile.json" 2> "$d/compile.err"
+      case $? in
+        0) c_ms=$(ms_of "$d/compile.json" 1) ;;
+        4) c_ms="n/a" ;;
+        124|137) c_ms="timeout"; tail -3 "$d/compile.err" ;;
+        *) c_ms="failed"; tail -3 "$d/compile.err" ;;
+      esac
     fi
-    case $? in
-      5) c_ms="skipped (time)" ;;
-      0) c_ms=$(awk -v s="$(jget "$d/compile.json" median_s)" 'BEGIN {printf "%.1f", s * 1000}') ;;
-      4) c_ms="n/a" ;;
-      *) c_ms="failed"; tail -3 "$d/compile.err" ;;
-    esac
     row "$flux forward b2 bf16 (ms)" "timing" "fresco $f_ms ($f_tf TFLOP/s${share:+, $share of bf16 GEMM}), torch eager $e_ms, torch.compile $c_ms"
     # The tensor-core attention against the f32 one, same run and weights.
-    if [ $(( $(date +%s) - start )) -gt 420 ]; then
-      row "$flux attention f32 vs tensor cores" "skipped" "past 420 s of the 8-minute budget"
-    elif FRESCO_CUDA_ATTENTION=f32 timeout 90 "$bindir/fresco-run" "${fargs[@]}" --backend $backend \
-           --dtype bf16 --repeat 3 --stats --output "@$d/fresco-f32att.npy" > "$d/f32att.log" 2>&1; then
-      a_ms=$(run_ms "$d/f32att.log")
-      if "$py" bench/gpu_dit.py compare "$d/fresco.npy" "$d/fresco-f32att.npy" --tol 5e-2 > "$d/cmp-att.txt"; then
-        row "$flux attention f32 vs tensor cores" "timing" "forward with f32 attention $a_ms ms vs tensor-core $f_ms ms; outputs $(cat "$d/cmp-att.txt")"
-      else
-        failed=1; row "$flux attention f32 vs tensor cores" "FAIL" "outputs differ: $(cat "$d/cmp-att.txt")"
-      fi
+    if [ "$(left)" -lt 30 ]; then
+      row "$flux attention f32 vs tensor cores" "skipped" "under 30 s of the budget left"
     else
-      row "$flux attention f32 vs tensor cores" "n/a" "$(grep -m1 error "$d/f32att.log" | cut -c1-80)"
+      FRESCO_CUDA_ATTENTION=f32 tmo 90 "$bindir/fresco-run" "${fargs[@]}" --backend $backend \
+        --dtype bf16 --repeat 3 --stats --output "@$d/fresco-f32att.npy" > "$d/f32att.log" 2>&1
+      rc=$?
+      if [ $rc -eq 0 ]; then
+        a_ms=$(run_ms "$d/f32att.log")
+        if "$py" bench/gpu_dit.py compare "$d/fresco.npy" "$d/fresco-f32att.npy" --tol 5e-2 > "$d/cmp-att.txt"; then
+          row "$flux attention f32 vs tensor cores" "timing" "forward with f32 attention $a_ms ms vs tensor-core $f_ms ms; outputs $(cat "$d/cmp-att.txt")"
+        else
+          failed=1; row "$flux attention f32 vs tensor cores" "FAIL" "outputs differ: $(cat "$d/cmp-att.txt")"
+        fi
+      elif [ $rc -eq 124 ] || [ $rc -eq 137 ]; then
+        row "$flux attention f32 vs tensor cores" "timeout" "cut at $(( $(date +%s) - start )) s"
+      else
+        # A crash of the f32 kernel is a finding, not a missing feature.
+        failed=1; row "$flux attention f32 vs tensor cores" "FAIL" "rc $rc: $(grep -m1 error "$d/f32att.log" | cut -c1-80)"
+      fi
     fi
   fi
 else
@@ -417,12 +533,14 @@ fi # phase 4b
 
 #=== 5. generation ============================================================
 if want 5; then
+reserve=0   # the last of the budget is this phase's
 say "phase 5: 4-step generation on $backend vs cpu"
 g=$work/gen
+rm -rf "$g"
 mkdir -p "$g"
 gen=("$plans/gen.fplan" --weights "$plans/gen-pipe" --class-label 3,7 --steps 4 --seed 1 --quiet)
-if timeout 60 "$bindir/fresco-run" "${gen[@]}" --backend $backend -o "$g/gpu.png" --output-latents "@$g/gpu.npy" &&
-   timeout 60 "$bindir/fresco-run" "${gen[@]}" --backend cpu -o "$g/cpu.png" --output-latents "@$g/cpu.npy" &&
+if tmo 60 "$bindir/fresco-run" "${gen[@]}" --backend $backend -o "$g/gpu.png" --output-latents "@$g/gpu.npy" &&
+   tmo 60 "$bindir/fresco-run" "${gen[@]}" --backend cpu -o "$g/cpu.png" --output-latents "@$g/cpu.npy" &&
    "$py" bench/gpu_dit.py compare "$g/gpu.npy" "$g/cpu.npy" --tol 1e-4 > "$g/cmp.txt"; then
   row "generation 4 steps (tiny, CFG)" "ok" "latents vs cpu: $(cat "$g/cmp.txt")"
 else

@@ -48,8 +48,12 @@ def sincos_2d(dim: int, grid: int, base: float) -> np.ndarray:
     return np.concatenate([one(gw, dim // 2), one(gh, dim // 2)], axis=1)
 
 
-def build(torch, config: dict):
+def build(torch, config: dict, device=None, dtype=None):
+    """The DiT with its parameters made on `device` in `dtype`: initialising the Flux-width
+    model's 3.5 G parameters on the CPU takes tens of seconds, each time, of a GPU check that
+    has 8 minutes."""
     nn, F = torch.nn, torch.nn.functional
+    fk = {"device": device, "dtype": dtype}
     H, Dh = config["num_attention_heads"], config["attention_head_dim"]
     d, p, cin = H * Dh, config["patch_size"], config["in_channels"]
     cout, layers = config.get("out_channels") or cin, config["num_layers"]
@@ -58,7 +62,7 @@ def build(torch, config: dict):
     sdpa = getattr(F, "scaled_dot_product_attention", None)
 
     def lin(i, o, bias=True):
-        return nn.Linear(i, o, bias=bias)
+        return nn.Linear(i, o, bias=bias, **fk)
 
     class Emb(nn.Module):  # CombinedTimestepLabelEmbeddings
         def __init__(self):
@@ -67,7 +71,7 @@ def build(torch, config: dict):
             self.timestep_embedder.linear_1 = lin(256, d)
             self.timestep_embedder.linear_2 = lin(d, d)
             self.class_embedder = nn.Module()
-            self.class_embedder.embedding_table = nn.Embedding(config["num_embeds_ada_norm"] + 1, d)
+            self.class_embedder.embedding_table = nn.Embedding(config["num_embeds_ada_norm"] + 1, d, **fk)
 
         def forward(self, tproj, labels):
             t = self.timestep_embedder.linear_2(F.silu(self.timestep_embedder.linear_1(tproj)))
@@ -83,7 +87,7 @@ def build(torch, config: dict):
             for n in ("to_q", "to_k", "to_v"):
                 setattr(self.attn1, n, lin(d, d, config.get("attention_bias", True)))
             self.attn1.to_out = nn.ModuleList([lin(d, d)])
-            self.norm3 = nn.LayerNorm(d, eps=eps, elementwise_affine=affine)
+            self.norm3 = nn.LayerNorm(d, eps=eps, elementwise_affine=affine, **fk)
             self.ff = nn.Module()
             self.ff.net = nn.ModuleList([nn.Module(), nn.Identity(), lin(4 * d, d)])
             self.ff.net[0].proj = lin(d, 4 * d)
@@ -93,8 +97,9 @@ def build(torch, config: dict):
             sm, cm, gm, sf, cf, gf = e[:, None].chunk(6, dim=-1)
             n = F.layer_norm(h, (d,), eps=1e-6) * (1 + cm) + sm
             B, T, _ = n.shape
-            q, k, v = (getattr(self.attn1, x)(n).view(B, T, H, Dh).transpose(1, 2)
-                       for x in ("to_q", "to_k", "to_v"))
+            # A list, not a generator: older Dynamo versions break the graph at a generator.
+            q, k, v = [getattr(self.attn1, x)(n).view(B, T, H, Dh).transpose(1, 2)
+                       for x in ("to_q", "to_k", "to_v")]
             if sdpa is not None:
                 a = sdpa(q, k, v)
             else:
@@ -109,7 +114,7 @@ def build(torch, config: dict):
         def __init__(self):
             super().__init__()
             self.pos_embed = nn.Module()
-            self.pos_embed.proj = nn.Conv2d(cin, d, p, stride=p)
+            self.pos_embed.proj = nn.Conv2d(cin, d, p, stride=p, **fk)
             grid = config["sample_size"] // p
             self.register_buffer("table", torch.from_numpy(
                 sincos_2d(d, grid, grid).astype(np.float32))[None], persistent=False)
@@ -144,8 +149,8 @@ def cmd_make(args) -> None:
 
     with open(args.config) as f:
         config = json.load(f)
-    torch.manual_seed(args.seed)
-    model = build(torch, config)
+    model = build(torch, config, device=args.device)
+    torch.manual_seed(args.seed)  # after the (overwritten) initialisation, which draws numbers too
     state = {}
     for name, t in model.state_dict().items():
         fan_in = t[0].numel() if t.dim() >= 2 else 0
@@ -181,14 +186,14 @@ def cmd_time(args) -> None:
     torch.backends.cudnn.allow_tf32 = False
     with open(os.path.join(args.model, "config.json")) as f:
         config = json.load(f)
-    model = build(torch, config).eval()
+    dev = torch.device(args.device)
+    dtype = getattr(torch, args.dtype)
+    model = build(torch, config, device=dev, dtype=dtype).eval()
     missing, unexpected = model.load_state_dict(
         load_file(os.path.join(args.model, "diffusion_pytorch_model.safetensors")), strict=False)
     if missing or unexpected:
         sys.exit(f"weights do not match the model: missing {missing[:3]}, unexpected {unexpected[:3]}")
-    dev = torch.device(args.device)
-    dtype = getattr(torch, args.dtype)
-    model.to(dev, dtype)
+    model.to(dev, dtype)  # the position table, made on the host
     impl = "pytorch-eager"
     if args.compile:
         if not hasattr(torch, "compile"):

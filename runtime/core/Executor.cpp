@@ -6,6 +6,7 @@
 #include <algorithm>
 
 #include <chrono>
+#include <climits>
 #include <cstdlib>
 #include <cstring>
 #include <future>
@@ -994,9 +995,45 @@ static std::vector<bool> pinnedToF32(const plan::Function &f,
     if (in->op() == plan::OpCode::TimestepEmbedding &&
         in->operands()->size() == 1 && isF32(in->operands()->Get(0)))
       pin[in->operands()->Get(0)] = true;
-  // Through data movement, both ways, until nothing changes.
+  // A reshape is no instruction but a second value at its operand's offset
+  // (a view): it shares the pin of the value written there last before the
+  // view is first read.
+  const uint32_t m = f.instrs()->size();
+  std::vector<int64_t> defAt(n, INT64_MIN), firstUse(n, int64_t(m));
+  for (int32_t id : *f.inputs())
+    defAt[id] = -1;
+  for (uint32_t i = 0; i < m; ++i) {
+    const plan::Instr *in = f.instrs()->Get(i);
+    for (int32_t id : *in->results())
+      defAt[id] = i;
+    for (int32_t id : *in->operands())
+      firstUse[id] = std::min(firstUse[id], int64_t(i));
+  }
+  std::vector<std::pair<int32_t, int32_t>> views; // (view, viewed)
+  for (size_t v = 0; v < n; ++v) {
+    const plan::Value *val = f.values()->Get(flatbuffers::uoffset_t(v));
+    if (defAt[v] != INT64_MIN || val->kind() != plan::ValueKind::Arena)
+      continue;
+    int64_t best = INT64_MIN;
+    int32_t root = -1;
+    for (size_t r = 0; r < n; ++r) {
+      const plan::Value *rv = f.values()->Get(flatbuffers::uoffset_t(r));
+      if (defAt[r] == INT64_MIN || rv->kind() != plan::ValueKind::Arena ||
+          rv->offset() != val->offset() || defAt[r] >= int64_t(firstUse[v]) ||
+          defAt[r] <= best)
+        continue;
+      best = defAt[r];
+      root = int32_t(r);
+    }
+    if (root >= 0)
+      views.push_back({int32_t(v), root});
+  }
+  // Through data movement and views, both ways, until nothing changes.
   for (bool changed = true; changed;) {
     changed = false;
+    for (auto [v, r] : views)
+      if (pin[v] != pin[r] && isF32(v) && isF32(r))
+        pin[v] = pin[r] = changed = true;
     for (const plan::Instr *in : *f.instrs()) {
       if (!movesData(in->op()))
         continue;
@@ -1015,6 +1052,21 @@ static std::vector<bool> pinnedToF32(const plan::Function &f,
   }
   for (flatbuffers::uoffset_t i = 0; i < f.instrs()->size(); ++i) {
     const plan::Instr *in = f.instrs()->Get(i);
+    // Another rank decides its own pins: a message of f32 timesteps there
+    // might be one of 2-byte values here.
+    const bool crossesRanks =
+        in->op() == plan::OpCode::AllGather ||
+        in->op() == plan::OpCode::AllToAll || in->op() == plan::OpCode::Send ||
+        in->op() == plan::OpCode::Recv || in->op() == plan::OpCode::Broadcast;
+    if (crossesRanks)
+      for (auto *ids : {in->operands(), in->results()})
+        for (int32_t id : *ids)
+          check(!pin[id], "invalid plan ", ctx, ", instruction ", i, " (",
+                plan::EnumNameOpCode(in->op()), "): with ", dtypeName(storage),
+                " storage the timesteps stay f32, but value ", id,
+                " (timesteps) would go to another rank, which is not "
+                "supported: run with --dtype f32, or embed the timesteps on "
+                "the rank that receives them");
     if (movesData(in->op()))
       continue;
     for (auto *ids : {in->operands(), in->results()})
@@ -1029,7 +1081,8 @@ static std::vector<bool> pinnedToF32(const plan::Function &f,
   }
   for (flatbuffers::uoffset_t i = 0; i < n; ++i)
     check(!pin[i] || f.values()->Get(i)->kind() == plan::ValueKind::Arena,
-          "invalid plan ", ctx, ": weight ", i, " used as timesteps");
+          "invalid plan ", ctx, ": value ", i,
+          " is a weight used as timesteps");
   return pin;
 }
 

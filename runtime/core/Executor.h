@@ -82,6 +82,8 @@ public:
   const std::vector<TensorSpec> &inputs(const std::string &function) const;
   const std::vector<TensorSpec> &outputs(const std::string &function) const;
   uint64_t arenaBytes() const { return arenaBytes_; }
+  /// The backend's float storage (Backend::floatStorage()).
+  DType floatStorage() const { return backend_.floatStorage(); }
 
   /// When on, run() times every instruction; profile() sums seconds and
   /// calls per op name over all runs since profiling was turned on.

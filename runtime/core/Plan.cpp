@@ -207,6 +207,11 @@ void verifyFunction(const plan::Function &f, const plan::RankProgram &rp,
                 bytes <= f.arena_bytes() - v->offset(),
             where, ": bytes [", v->offset(), ", ", v->offset() + bytes,
             ") exceed the arena of ", f.arena_bytes());
+      // Kernels load whole elements (halved for 2-byte float storage, a
+      // float's offset stays a multiple of 2).
+      check(v->offset() % dtypeSize(DType(v->dtype())) == 0, where, ": offset ",
+            v->offset(), " is not a multiple of its ",
+            dtypeName(DType(v->dtype())), " element size");
       isArena[i] = true;
     } else if (v->kind() == plan::ValueKind::Weight) {
       check(v->weight() >= 0 && uint32_t(v->weight()) < numWeights, where,

@@ -139,8 +139,10 @@ GenerateResult generate(const plan::Pipeline &p, Executor &exec,
       check(bad == 0, "denoising step ", step + 1,
             ": the denoiser's output has ", bad, " non-finite values of ",
             out[0].numel(),
-            " (an overflow: f16 storage ends at 65504, try --dtype bf16 or "
-            "f32; or a damaged checkpoint)");
+            exec.floatStorage() == DType::F16
+                ? " (an overflow: f16 storage ends at 65504, try --dtype "
+                  "bf16 or f32; or a damaged checkpoint)"
+                : " (an overflow, or a damaged checkpoint)");
       const int64_t imageStride = outC * S * S; // eps is the first C channels
       for (int64_t b = 0; b < B; ++b) {
         const float *cond = np_ + b * imageStride;

@@ -105,7 +105,7 @@ done
 # bf16 storage (--dtype bf16, as on GPUs; cpu-staged emulates it): 2-byte
 # activations through every collective. Host-staged and direct collectives
 # sum the same way, so the same bits; within bf16's error of the f32 run.
-for name in one tp2split cfg2uly2 cfg2ring2 tp2pipe2; do
+for name in one tp2split cfg2uly2 cfg2ring2 tp2pipe2 cfg2pipe2; do
   for comm in gloo gloo-direct; do
     "$B/fresco-run" "$work/$name.fplan" --weights "$work/pipe" --backend cpu-staged \
       --dtype bf16 --comm $comm --class-label 3,7 --steps 4 --latents "@$work/x0.npy" \
@@ -114,6 +114,13 @@ for name in one tp2split cfg2uly2 cfg2ring2 tp2pipe2; do
   cmp "$work/$name-bf16-gloo.npy" "$work/$name-bf16-gloo-direct.npy"
   "$FRESCO_PYTHON" "$here/compare_npy.py" "$work/$name-bf16-gloo.npy" "$work/one.npy" \
     --rtol-max 3e-2 > "$work/$name-bf16.txt" || { cat "$work/$name-bf16.txt"; exit 1; }
+  # And it did run in bf16: an f32 run is within 1e-5 of one.npy.
+  "$FRESCO_PYTHON" - "$work/$name-bf16.txt" <<'PY' || exit 1
+import re, sys
+ratio = float(re.search(r"ratio ([0-9.e+-]+)", open(sys.argv[1]).read()).group(1))
+if ratio < 1e-4:
+    sys.exit(f"FAIL: bf16 latents within {ratio:g} of f32: the storage was not bf16")
+PY
   echo "== $name bf16 storage: staged and direct identical, $(grep -o 'ratio [0-9.e-]*' "$work/$name-bf16.txt") of the f32 run"
 done
 

@@ -415,6 +415,8 @@ const Case kCases[] = {
      "value 3: bytes [80, 104) exceed the arena of 96"},
     {"huge_offset", [](PlanSpec &s) { s.values[3].offset = ~uint64_t(0) - 4; },
      "exceed the arena"},
+    {"misaligned_offset", [](PlanSpec &s) { s.values[3].offset = 2; },
+     "value 3: offset 2 is not a multiple of its f32 element size"},
     {"negative_dim",
      [](PlanSpec &s) {
        s.values[1].shape = {-2, 3};

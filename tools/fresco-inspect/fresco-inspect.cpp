@@ -17,6 +17,7 @@
 #include <iostream>
 #include <map>
 #include <string>
+#include <vector>
 
 using namespace fresco;
 
@@ -157,11 +158,17 @@ int main(int argc, char **argv) {
                      ? p.grid_axes()->Get(i)->str() + "="
                      : std::string()) +
                 std::to_string(p.grid_shape()->Get(i));
+    // Every rank summarised before anything is printed: a plan that fails
+    // (layOutArena refuses it) leaves no half-written output.
+    std::vector<RankSummary> summaries;
+    for (const plan::RankProgram *rp : *p.ranks()) {
+      summaries.push_back(summarise(*rp, denoiser, storage));
+      summaries.back().arenaBytes =
+          layOutArena(plan, rp->rank(), storage).bytes;
+    }
     if (json) {
       std::cout << "{\"plan\": \"" << path << "\", \"ranks\": [";
-      for (const plan::RankProgram *rp : *p.ranks()) {
-        RankSummary s = summarise(*rp, denoiser, storage);
-        s.arenaBytes = layOutArena(plan, rp->rank(), storage).bytes;
+      for (const RankSummary &s : summaries) {
         std::cout << (s.rank ? ", " : "") << "{\"rank\": " << s.rank
                   << ", \"weight_bytes\": " << s.weightBytes
                   << ", \"arena_bytes\": " << s.arenaBytes
@@ -196,9 +203,7 @@ int main(int argc, char **argv) {
                             " images, " + p.pipeline()->scheduler()->str() + ")"
                       : std::string())
               << "\n";
-    for (const plan::RankProgram *rp : *p.ranks()) {
-      RankSummary s = summarise(*rp, denoiser, storage);
-      s.arenaBytes = layOutArena(plan, rp->rank(), storage).bytes;
+    for (RankSummary &s : summaries) {
       std::printf("rank %d: weights %llu bytes (%.2f MiB), arena %llu bytes\n",
                   s.rank, (unsigned long long)s.weightBytes,
                   s.weightBytes / 1048576.0, (unsigned long long)s.arenaBytes);

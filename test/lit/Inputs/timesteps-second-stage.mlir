@@ -1,0 +1,11 @@
+// Timesteps embedded in the second pipeline stage: with cfg=2 the timestep
+// slice sits in stage 0 and is sent to stage 1.
+func.func @f(%x: tensor<2x64xf32> {fresco.name = "x"}, %t: tensor<2xf32> {fresco.name = "t"}) -> (tensor<2x128xf32> {fresco.name = "y"}) {
+  %w0 = fresco.param "first.weight" : tensor<8x64xf32>
+  %w1 = fresco.param "second.weight" : tensor<128x8xf32>
+  %h = fresco.linear %x, %w0 : (tensor<2x64xf32>, tensor<8x64xf32>) -> tensor<2x8xf32>
+  %h2 = fresco.linear %h, %w1 : (tensor<2x8xf32>, tensor<128x8xf32>) -> tensor<2x128xf32>
+  %e = fresco.timestep_embedding %t {dim = 128 : i64, flip_sin_to_cos = true} : (tensor<2xf32>) -> tensor<2x128xf32>
+  %y = fresco.add %h2, %e : (tensor<2x128xf32>, tensor<2x128xf32>) -> tensor<2x128xf32>
+  return %y : tensor<2x128xf32>
+}

@@ -150,8 +150,10 @@ public:
     });
   }
 
+  // One member is still a call (not skipped as allReduceSum skips it), so
+  // the type mapping runs in the one-GPU test.
   void allReduceSumOf(void *data, size_t n, DType type) override {
-    if (n == 0 || size() == 1)
+    if (n == 0)
       return;
     ncclDataType_t t = type == DType::BF16  ? ncclBfloat16
                        : type == DType::F16 ? ncclFloat16

@@ -13,8 +13,10 @@
 // (--dtype). Below f32 each `float *` a kernel takes points at 2-byte
 // elements of that type (the pointer type is nominal); kernels compute in
 // f32 (GEMM accumulation, norm statistics, softmax) and round once when they
-// store. Two operands stay f32 whatever the storage: attentionBlock's lse,
-// and timestepEmbedding's tF32 (timesteps such as 999 have no exact bf16
+// store. A few operands stay f32 whatever the storage: attentionBlock's
+// running output and lse (a block merges into them: stored, they would be
+// rounded once per block), which storeFloats then stores, and
+// timestepEmbedding's tF32 (timesteps such as 999 have no exact bf16
 // value). The executor converts weights and function inputs on the host
 // before copying them in, and outputs after copying them out.
 //
@@ -177,11 +179,12 @@ public:
                          int64_t Dh, float scale) = 0;
 
   /// One block of ring attention: the attention of q against one block of
-  /// keys and values, merged into the running result. lse [B, H, Tq] holds
-  /// each query row's log-sum-exp of the scaled scores seen so far. With
-  /// `first`, o and lse are overwritten by this block's own; otherwise o
-  /// (normalised over the blocks seen so far) and lse are updated so that,
-  /// after the last block, o equals attention() over all blocks taken
+  /// keys and values, merged into the running result o, which is f32
+  /// whatever the storage (as lse is; storeFloats stores it at the end). lse
+  /// [B, H, Tq] holds each query row's log-sum-exp of the scaled scores seen so
+  /// far. With `first`, o and lse are overwritten by this block's own;
+  /// otherwise o (normalised over the blocks seen so far) and lse are updated
+  /// so that, after the last block, o equals attention() over all blocks taken
   /// together, whatever their order. Shapes as attention(), k and v holding
   /// Tk of the keys.
   virtual void attentionBlock(const float *q, const float *k, const float *v,
@@ -193,6 +196,17 @@ public:
     fail("the ", name(),
          " backend does not implement attentionBlock (ring "
          "attention)");
+  }
+
+  /// dst = src rounded to the float storage (n values; src f32 in this
+  /// backend's memory, dst in its storage): how ring attention's f32
+  /// running output becomes a stored tensor. By default, for f32 storage, a
+  /// copy.
+  virtual void storeFloats(const float *src, float *dst, int64_t n) {
+    check(floatStorage() == DType::F32, "the ", name(),
+          " backend does not implement storeFloats for ",
+          dtypeName(floatStorage()), " storage");
+    copyStrided(src, n, dst, n, 1, n, sizeof(float));
   }
 
   /// y = f(x) elementwise over n values. y may alias x.

@@ -171,8 +171,14 @@ InstrBinder::ringAttention(Communicator &comm, const float *q, const float *k,
   const size_t slot = (kvBytes + 255) / 256 * 256, msg = 2 * slot;
   Backend *b = &be;
   // In the scratch arena: two [k | v] blocks (the one sent, the one
-  // arriving), then the row log-sum-exps (f32 whatever the storage).
-  scratch->reserve(2 * msg + size_t(B * H * Tq) * sizeof(float));
+  // arriving), then the row log-sum-exps and, under 2-byte storage, the
+  // running output (f32 whatever the storage; stored once at the end).
+  const size_t lseBytes =
+      (size_t(B * H * Tq) * sizeof(float) + 255) / 256 * 256;
+  const int64_t oCount = B * Tq * H * Dh;
+  const bool wideOut = es != sizeof(float);
+  scratch->reserve(2 * msg + lseBytes +
+                   (wideOut ? size_t(oCount) * sizeof(float) : 0));
   std::shared_ptr<ScratchArena> arena = scratch;
   // Gloo with a device backend: the blocks go through host buffers.
   const bool direct = be.usesHostMemory() || comm.usesDeviceMemory();
@@ -186,6 +192,8 @@ InstrBinder::ringAttention(Communicator &comm, const float *q, const float *k,
   return [=] {
     auto *blocks = static_cast<uint8_t *>(arena->get());
     auto *lse = reinterpret_cast<float *>(blocks + 2 * msg);
+    float *run =
+        wideOut ? reinterpret_cast<float *>(blocks + 2 * msg + lseBytes) : o;
     uint8_t *buffer[2] = {blocks, blocks + msg};
     auto keys = [&](int i) { return reinterpret_cast<float *>(buffer[i]); };
     auto values = [&](int i) {
@@ -214,12 +222,14 @@ InstrBinder::ringAttention(Communicator &comm, const float *q, const float *k,
         wait();
         wait = nullptr;
       }
-      b->attentionBlock(q, ck, cv, o, lse, B, Tq, Tk, H, Dh, scale, s == 0);
+      b->attentionBlock(q, ck, cv, run, lse, B, Tq, Tk, H, Dh, scale, s == 0);
       if (wait)
         wait(); // rethrows a failed exchange
       if (s + 1 < P && !direct)
         b->copyToDevice(next, arena->host() + msg, msg);
     }
+    if (wideOut)
+      b->storeFloats(run, o, oCount);
   };
 }
 

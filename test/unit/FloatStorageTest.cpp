@@ -372,6 +372,18 @@ TEST_P(FloatStorage, Embeddings) {
   }
 }
 
+// storeFloats: f32 values (ring attention's running output) rounded once
+// to the storage, to nearest even: exactly this file's rounding.
+TEST_P(FloatStorage, StoreFloats) {
+  Vec x = randomVec(333, 600, -40.0f, 40.0f);
+  x[0] = 0.0f;
+  float *src = f32(x), *dst = result(x.size());
+  backend->storeFloats(src, dst, int64_t(x.size()));
+  Vec got = read(dst, x.size());
+  for (size_t i = 0; i < x.size(); ++i)
+    ASSERT_EQ(got[i], round(x[i])) << "at " << i << ": " << x[i];
+}
+
 // The f32 reference without rounding the result is not met: the result did
 // go through the storage type (a kernel writing f32 would fail every check
 // above anyway, read as pairs of 2-byte values).

@@ -116,16 +116,18 @@ public:
     Wide o32(*this, o, B * Tq * H * Dh, false);
     inner_->attention(q32, k32, v32, o32.p, B, Tq, Tk, H, Dh, scale);
   }
-  // o is read too when merging into it; lse is f32 in any storage.
+  // The running output o and lse are f32 in any storage.
   void attentionBlock(const float *q, const float *k, const float *v, float *o,
                       float *lse, int64_t B, int64_t Tq, int64_t Tk, int64_t H,
                       int64_t Dh, float scale, bool first) override {
     const float *q32 = in(0, q, B * Tq * H * Dh),
                 *k32 = in(1, k, B * Tk * H * Dh),
                 *v32 = in(2, v, B * Tk * H * Dh);
-    Wide o32(*this, o, B * Tq * H * Dh, /*read=*/!first);
-    inner_->attentionBlock(q32, k32, v32, o32.p, lse, B, Tq, Tk, H, Dh, scale,
+    inner_->attentionBlock(q32, k32, v32, o, lse, B, Tq, Tk, H, Dh, scale,
                            first);
+  }
+  void storeFloats(const float *src, float *dst, int64_t n) override {
+    narrowFloats(src, dst, size_t(n), t_);
   }
   void unary(UnaryKind kind, const float *x, float *y, int64_t n) override {
     const float *x32 = in(0, x, n);

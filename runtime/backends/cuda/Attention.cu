@@ -31,6 +31,7 @@
 #include "runtime/backends/cuda/CudaUtil.cuh"
 
 #include <cmath>
+#include <type_traits>
 
 namespace fresco {
 namespace cuda {
@@ -53,10 +54,16 @@ template <int DC, int R> struct Geometry {
   static constexpr size_t bytes = floats * sizeof(float);
 };
 
+/// The output's element type: the storage's for plain attention, f32 for
+/// ring attention's running output (a block merges into it; rounding it at
+/// every merge would add one rounding per block).
+template <Mode M, typename T>
+using OutT = std::conditional_t<M == Mode::Plain, T, float>;
+
 template <int DC, int R, Mode M, typename T>
 __global__ void __launch_bounds__(kWarps * 32)
     attentionKernel(const T *__restrict__ q, const T *__restrict__ k,
-                    const T *__restrict__ v, T *__restrict__ o,
+                    const T *__restrict__ v, OutT<M, T> *__restrict__ o,
                     float *__restrict__ lse, int64_t Tq, int64_t Tk, int64_t H,
                     int Dh, int Dh4, float scale) {
   using G = Geometry<DC, R>;
@@ -72,7 +79,7 @@ __global__ void __launch_bounds__(kWarps * 32)
   const T *qb = q + b * Tq * ld + h * Dh;
   const T *kb = k + b * Tk * ld + h * Dh;
   const T *vb = v + b * Tk * ld + h * Dh;
-  T *ob = o + b * Tq * ld + h * Dh;
+  OutT<M, T> *ob = o + b * Tq * ld + h * Dh;
   const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
 
   for (int e = tid; e < RB * DP; e += kWarps * 32) {
@@ -184,7 +191,7 @@ __global__ void __launch_bounds__(kWarps * 32)
     for (int c = 0; c < DC; ++c) {
       const int d = c * 32 + lane;
       if (d < Dh)
-        ob[row * ld + d] = fromFloat<T>(acc[i][c] * inv);
+        ob[row * ld + d] = fromFloat<OutT<M, T>>(acc[i][c] * inv);
     }
     // m and l are warp-uniform. Without keys (l = 0) this is -inf.
     if constexpr (M != Mode::Plain)
@@ -204,8 +211,8 @@ void launch(const void *q, const void *k, const void *v, void *o, float *lse,
   const int Dh4 = int((Dh + 3) / 4 * 4);
   attentionKernel<DC, R, M, T><<<grid, kWarps * 32, G::bytes, s>>>(
       static_cast<const T *>(q), static_cast<const T *>(k),
-      static_cast<const T *>(v), static_cast<T *>(o), lse, Tq, Tk, H, int(Dh),
-      Dh4, scale);
+      static_cast<const T *>(v), static_cast<OutT<M, T> *>(o), lse, Tq, Tk, H,
+      int(Dh), Dh4, scale);
 }
 
 /// Picks the instantiation for the head width and the storage.

@@ -47,6 +47,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <type_traits>
 
 namespace fresco {
 namespace cuda {
@@ -107,10 +108,16 @@ __device__ void loadTile(uint16_t *dst, const uint16_t *src, int64_t rows,
   }
 }
 
+/// The output's element type: the storage's for plain attention, f32 for
+/// ring attention's running output (a block merges into it; rounding it at
+/// every merge would add one rounding per block).
+template <Mode M, typename T>
+using OutT = std::conditional_t<M == Mode::Plain, T, float>;
+
 template <int DP, typename T, Mode M>
 __global__ void __launch_bounds__(kThreads)
     attentionTCKernel(const T *__restrict__ q, const T *__restrict__ k,
-                      const T *__restrict__ v, T *__restrict__ o,
+                      const T *__restrict__ v, OutT<M, T> *__restrict__ o,
                       float *__restrict__ lse, int64_t Tq, int64_t Tk,
                       int64_t H, int Dh, float scale, bool vec) {
   using G = Geometry<DP>;
@@ -127,7 +134,7 @@ __global__ void __launch_bounds__(kThreads)
   const T *qb = q + b * Tq * ld + h * Dh;
   const T *kb = k + b * Tk * ld + h * Dh;
   const T *vb = v + b * Tk * ld + h * Dh;
-  T *ob = o + b * Tq * ld + h * Dh;
+  OutT<M, T> *ob = o + b * Tq * ld + h * Dh;
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
   float *Sw = Ss + warp * 16 * kSLd;    // this warp's S strip [16][kSLd]
   T *Pw = reinterpret_cast<T *>(Sw);    // P over it: [16][2 * kSLd]
@@ -291,7 +298,7 @@ __global__ void __launch_bounds__(kThreads)
     for (int f = 0; f < KD; ++f) {
       const int c = f * 16 + slotCol[i];
       if (gr < Tq && c < Dh)
-        ob[gr * ld + c] = fromFloat<T>(acc[f].x[i] * inv);
+        ob[gr * ld + c] = fromFloat<OutT<M, T>>(acc[f].x[i] * inv);
     }
   }
 }
@@ -312,8 +319,8 @@ void launch(const void *q, const void *k, const void *v, void *o, float *lse,
   const dim3 grid(unsigned((Tq + kRows - 1) / kRows), unsigned(H), unsigned(B));
   attentionTCKernel<DP, T, M><<<grid, kThreads, G::bytes, s>>>(
       static_cast<const T *>(q), static_cast<const T *>(k),
-      static_cast<const T *>(v), static_cast<T *>(o), lse, Tq, Tk, H, int(Dh),
-      scale, vec);
+      static_cast<const T *>(v), static_cast<OutT<M, T> *>(o), lse, Tq, Tk, H,
+      int(Dh), scale, vec);
 }
 
 template <typename T, Mode M>

@@ -537,6 +537,10 @@ public:
                            storage_, stream_);
   }
 
+  void storeFloats(const float *src, float *dst, int64_t n) override {
+    cuda::storeFloats(src, dst, n, storage_, stream_);
+  }
+
   /// bf16/f16 storage takes attention to tensor cores in that type, unless
   /// the head is too wide or FRESCO_CUDA_ATTENTION=f32 (then the f32
   /// kernel reads and writes the storage type).

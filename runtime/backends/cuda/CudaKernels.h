@@ -60,6 +60,9 @@ void layerNormModulate(const void *x, const void *gamma, const void *beta,
 // Elementwise.cu
 void unary(UnaryKind kind, const void *x, void *y, int64_t n, DType storage,
            cudaStream_t s);
+/// y[i] = x[i] (f32) rounded to the storage type.
+void storeFloats(const float *x, void *y, int64_t n, DType storage,
+                 cudaStream_t s);
 /// y[i] = kind(x[i] + bias[i % count]) rounded once to the storage type:
 /// x is f32 (a GEMM's unrounded output), bias (optional, [count]) and y
 /// are in the storage.
@@ -104,8 +107,9 @@ void fillBias(void *y, const void *bias, int64_t n, int64_t inner,
 void attention(const void *q, const void *k, const void *v, void *o, int64_t B,
                int64_t Tq, int64_t Tk, int64_t H, int64_t Dh, float scale,
                DType storage, cudaStream_t s);
-/// Backend::attentionBlock. A block without keys (Tk = 0) merges nothing;
-/// first, it leaves o = 0 and lse = -inf, the state that merges start from.
+/// Backend::attentionBlock: q, k, v in the storage type, the running output
+/// o and lse in f32. A block without keys (Tk = 0) merges nothing; first,
+/// it leaves o = 0 and lse = -inf, the state that merges start from.
 void attentionBlock(const void *q, const void *k, const void *v, void *o,
                     float *lse, int64_t B, int64_t Tq, int64_t Tk, int64_t H,
                     int64_t Dh, float scale, bool first, DType storage,
@@ -113,7 +117,8 @@ void attentionBlock(const void *q, const void *k, const void *v, void *o,
 
 // AttentionTC.cu: the same on tensor cores for bf16/f16 storage (F32 is
 // refused): q, k, v read as stored, the probabilities rounded to the
-// storage type, f32 accumulation, o stored as the storage type. Head widths
+// storage type, f32 accumulation, o stored as the storage type (f32 for
+// attentionBlock's running output). Head widths
 // 1 to 128 (attentionTensorCoreSupported); the others take the kernels
 // above.
 bool attentionTensorCoreSupported(int64_t Dh);

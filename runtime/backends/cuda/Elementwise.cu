@@ -59,6 +59,12 @@ __global__ void unaryKernel(const T *x, T *y, int64_t n) {
     y[i] = fromFloat<T>(F::apply(toFloat(x[i])));
 }
 
+template <typename T>
+__global__ void storeFloatsKernel(const float *x, T *y, int64_t n) {
+  for (int64_t i = globalIndex(); i < n; i += gridStride())
+    y[i] = fromFloat<T>(x[i]);
+}
+
 /// As cuBLASLt's bias + activation epilogue: f32 in, one rounding out.
 template <typename F, typename T>
 __global__ void biasActivationKernel(const float *x, const T *bias, T *y,
@@ -237,6 +243,18 @@ void unary(UnaryKind kind, const void *x, void *y, int64_t n, DType storage,
     }
   });
   checkLaunch(name, s);
+}
+
+void storeFloats(const float *x, void *y, int64_t n, DType storage,
+                 cudaStream_t s) {
+  if (n == 0)
+    return;
+  withStorage(storage, "store_floats", [&](auto t) {
+    using T = typename decltype(t)::type;
+    storeFloatsKernel<T>
+        <<<blocksFor(n), kThreads, 0, s>>>(x, static_cast<T *>(y), n);
+  });
+  checkLaunch("store_floats", s);
 }
 
 void biasActivation(UnaryKind kind, const float *x, const void *bias, void *y,

@@ -1054,6 +1054,11 @@ TEST_P(Conformance, Binary) {
       {{2, 1, 4}, {1, 3, 1}, {2, 3, 4}}, // both sides
       {{1}, {5, 6}, {5, 6}},             // scalar
       {{2, 1, 3, 1, 2}, {1, 4, 1, 5, 1}, {2, 4, 3, 5, 2}},
+      // Rows of 64 and more (the CUDA backend's by-row kernel): DiT's gate
+      // [B, T, D] x [B, 1, D], a bias row, a column over long rows.
+      {{2, 17, 200}, {2, 1, 200}, {2, 17, 200}},
+      {{3, 5, 96}, {96}, {3, 5, 96}},
+      {{3, 130}, {3, 1}, {3, 130}},
       {{}, {}, {}}, // rank 0
   };
   uint32_t seed = 800;

@@ -781,10 +781,14 @@ std::function<void()> InstrBinder::bind() {
       inner *= x.shape[d];
     const bool direct = host || comm.usesDeviceMemory();
     if (asyncRegion && direct) {
+      // The region holds [gathered blocks (inner dimension) | this rank's
+      // block]: the operand is copied there first, as its own memory may be
+      // reused by the next instruction's result while the gather still
+      // reads it (its live range ends here).
       auto pending = std::make_shared<std::function<void()>>();
       std::shared_ptr<ScratchArena> region = asyncRegion;
-      if (dim != 0)
-        region->reserve(bytes * parts);
+      const size_t mineAt = dim == 0 ? 0 : bytes * parts;
+      region->reserve(mineAt + bytes);
       finish = [=] {
         (*pending)();
         *pending = nullptr;
@@ -797,8 +801,11 @@ std::function<void()> InstrBinder::bind() {
                          parts * inner, outer, inner, es);
       };
       return [=] {
-        *pending =
-            c->startAllGather(src, dim == 0 ? dst : region->get(), bytes);
+        auto *blocks = static_cast<uint8_t *>(region->get());
+        uint8_t *mine = blocks + mineAt;
+        b->copyStrided(src, int64_t(bytes), mine, int64_t(bytes), 1,
+                       int64_t(bytes), 1);
+        *pending = c->startAllGather(mine, dim == 0 ? dst : blocks, bytes);
       };
     }
     if (direct && dim == 0)
@@ -1225,7 +1232,13 @@ void Executor::uploadWeights() {
 /// group (a communicator's calls stay in one order on one stream; other
 /// groups' NCCL kernels must not run concurrently). FRESCO_ASYNC_COLLECTIVES=0
 /// keeps every collective in place, to measure what the overlap buys.
-static std::vector<uint32_t> asyncWindows(const plan::Function &f) {
+///
+/// The result is found by its memory (`refs`), not only by its value id: a
+/// reshape is no instruction but a second value at the same offset (a view
+/// read under another id), and a result nothing reads may share its memory
+/// with a value defined later, which must not be written before the wait.
+static std::vector<uint32_t> asyncWindows(const plan::Function &f,
+                                          const std::vector<Ref> &refs) {
   const uint32_t n = f.instrs()->size();
   std::vector<uint32_t> until(n, 0);
   const char *env = std::getenv("FRESCO_ASYNC_COLLECTIVES");
@@ -1250,12 +1263,24 @@ static std::vector<uint32_t> asyncWindows(const plan::Function &f) {
         in.results()->size() != 1)
       continue;
     const int32_t r = in.results()->Get(0);
+    const auto *rBegin = static_cast<const uint8_t *>(refs[r].ptr);
+    const uint8_t *rEnd = rBegin + size_t(refs[r].numel()) * refs[r].es;
+    auto touches = [&](const flatbuffers::Vector<int32_t> *ids) {
+      for (int32_t id : *ids) {
+        if (id == r)
+          return true;
+        const auto *b = static_cast<const uint8_t *>(refs[id].ptr);
+        const uint8_t *e = b + size_t(refs[id].numel()) * refs[id].es;
+        if (b < rEnd && rBegin < e)
+          return true;
+      }
+      return false;
+    };
     uint32_t j = i + 1;
     bool ok = true;
     for (; j < n; ++j) {
       const plan::Instr &next = *f.instrs()->Get(j);
-      if (std::find(next.operands()->begin(), next.operands()->end(), r) !=
-          next.operands()->end())
+      if (touches(next.operands()) || touches(next.results()))
         break;
       if (communicates(next) && ((next.op() != plan::OpCode::AllToAll &&
                                   next.op() != plan::OpCode::AllGather) ||
@@ -1289,7 +1314,7 @@ void Executor::bind(const plan::Function &f,
         t == DType::F32 && !pinned[i] ? dtypeSize(storage) : dtypeSize(t);
     refs.push_back({ptr, t, Shape(v->shape()->begin(), v->shape()->end()), es});
   }
-  const std::vector<uint32_t> asyncUntil = asyncWindows(f);
+  const std::vector<uint32_t> asyncUntil = asyncWindows(f, refs);
   // Interval colouring of the asynchronous windows [start, wait): each gets
   // a scratch region no other window open at the same time uses.
   std::vector<uint32_t> regionFreeAt;

@@ -123,6 +123,8 @@ __global__ void binaryKernel(const T *a, const T *b, T *out, int64_t n,
 /// the row's offsets are worked out once per row rather than with a
 /// division per dimension for every element (DiT's gates, [B, T, D] times
 /// [B, 1, D], spent far more time on 64-bit divisions than on memory).
+/// blockIdx.x strides over the rows, blockIdx.y over chunks of a row, so
+/// that a few long rows (a rank-1 broadcast is one row) still fill the GPU.
 constexpr int64_t kRowMin = 64;
 template <BinaryKind K, typename T>
 __global__ void binaryRowsKernel(const T *a, const T *b, T *out, int64_t rows,
@@ -138,7 +140,8 @@ __global__ void binaryRowsKernel(const T *a, const T *b, T *out, int64_t rows,
       ib += idx * s.b[d];
     }
     T *o = out + row * inner;
-    for (int64_t j = threadIdx.x; j < inner; j += blockDim.x)
+    for (int64_t j = int64_t(blockIdx.y) * blockDim.x + threadIdx.x; j < inner;
+         j += int64_t(gridDim.y) * blockDim.x)
       o[j] = fromFloat<T>(
           applyBinary<K>(toFloat(a[ia + j * sa]), toFloat(b[ib + j * sb])));
   }
@@ -162,11 +165,15 @@ void launchBinary(const void *a, const void *b, void *out, int64_t n,
     if (s.rank == 1 && s.a[0] == 1 && s.b[0] == 1)
       binaryDenseKernel<K, T>
           <<<blocksFor(n), kThreads, 0, stream>>>(at, bt, ot, n);
-    else if (inner >= kRowMin)
+    else if (inner >= kRowMin) {
+      const int64_t rows = n / inner, x = std::min<int64_t>(rows, kMaxBlocks),
+                    y = std::min<int64_t>({(inner + kThreads - 1) / kThreads,
+                                           std::max<int64_t>(kMaxBlocks / x, 1),
+                                           65535});
       binaryRowsKernel<K, T>
-          <<<unsigned(std::min<int64_t>(n / inner, kMaxBlocks)), kThreads, 0,
-             stream>>>(at, bt, ot, n / inner, s);
-    else
+          <<<dim3(unsigned(x), unsigned(y)), kThreads, 0, stream>>>(at, bt, ot,
+                                                                    rows, s);
+    } else
       binaryKernel<K, T>
           <<<blocksFor(n), kThreads, 0, stream>>>(at, bt, ot, n, s);
   });

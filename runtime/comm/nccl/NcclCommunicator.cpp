@@ -319,10 +319,12 @@ public:
     ++inFlight_;
     cudaStream_t backendStream = stream_;
     std::string name = what;
-    return [this, done, backendStream, name] {
+    const uint64_t epoch = inFlightEpoch_;
+    return [this, done, backendStream, name, epoch] {
       cudaError_t e = cudaStreamWaitEvent(backendStream, done, 0);
       cudaEventDestroy(done);
-      --inFlight_;
+      if (epoch == inFlightEpoch_) // not already dropped as stale
+        --inFlight_;
       check(e == cudaSuccess, "NCCL: waiting for an asynchronous ", name, ": ",
             cudaGetErrorString(e));
     };
@@ -399,7 +401,7 @@ private:
   template <typename F>
   void queue(const std::string &what, F &&call, cudaStream_t on = nullptr) {
     cudaStream_t stream = on ? on : stream_;
-    if (stream == stream_ && inFlight_ > 0) {
+    if (stream == stream_ && inFlight_ > 0 && !staleInFlight()) {
       // Not concurrently with this communicator's calls in flight on the
       // communication stream (NCCL would be free to deadlock).
       cudaEvent_t e = nullptr;
@@ -423,6 +425,29 @@ private:
     if (capture != cudaStreamCaptureStatusNone)
       return;
     watchFrom(stream, what);
+  }
+
+  /// True (and inFlight_ reset) when the backend's stream is being recorded
+  /// but the communication stream is not part of that recording: a start*
+  /// made while recording joins it, so what inFlight_ counts was started
+  /// outside it, by a recording abandoned on an error or a run that threw
+  /// before its wait (their wait functions never ran). Waiting on an event
+  /// recorded outside the capture would fail it, and the recorded calls
+  /// cannot depend on such work anyway.
+  bool staleInFlight() {
+    cudaStreamCaptureStatus mine = cudaStreamCaptureStatusNone,
+                            comm = cudaStreamCaptureStatusNone;
+    if (cudaStreamIsCapturing(stream_, &mine) != cudaSuccess ||
+        cudaStreamIsCapturing(commStream_, &comm) != cudaSuccess) {
+      cudaGetLastError();
+      return false;
+    }
+    if (mine == cudaStreamCaptureStatusNone ||
+        comm != cudaStreamCaptureStatusNone)
+      return false;
+    inFlight_ = 0;
+    ++inFlightEpoch_;
+    return true;
   }
 
   /// Has the watchdog follow the work queued on `stream` so far.
@@ -506,6 +531,7 @@ private:
   cudaStream_t stream_;
   cudaStream_t commStream_ = nullptr; // the start* calls', made on first use
   int inFlight_ = 0;                  // start* calls not yet waited for
+  uint64_t inFlightEpoch_ = 0;        // bumped when inFlight_ is dropped
   int device_;
   milliseconds timeout_;
   std::vector<int> members_;

@@ -327,6 +327,106 @@ TEST(Plan, AllToAllPacksBlocks) {
   }
 }
 
+/// MirrorComm whose all_gather gives every member this rank's block, and
+/// whose asynchronous collectives run only when waited for: the latest
+/// they may read their buffers (as NCCL may, on its own stream).
+class DeferredMirror : public MirrorComm {
+public:
+  void allGather(const void *send, void *recv, size_t bytes) override {
+    std::memcpy(recv, send, bytes);
+    std::memcpy(static_cast<char *>(recv) + bytes, send, bytes);
+  }
+  std::function<void()> startAllGather(const void *send, void *recv,
+                                       size_t bytes) override {
+    ++started;
+    return [=] { allGather(send, recv, bytes); };
+  }
+  std::function<void()> startAllToAll(const void *send, void *recv,
+                                      size_t bytes) override {
+    ++started;
+    return [=] { allToAll(send, recv, bytes); };
+  }
+  int started = 0;
+};
+
+// x = silu(a); g = all_gather(x); y = a + a in x's old bytes (x's life ends
+// at the gather); out = silu(g). The gather runs asynchronously until out
+// reads g, so it must not read x from memory y overwrote meanwhile.
+TEST(Plan, AsyncAllGatherDoesNotReadReusedMemory) {
+  PlanSpec s;
+  s.arena = 144;
+  s.values = {{fp::ValueKind::Arena, fp::DType::F32, {2, 3}, 0},   // a
+              {fp::ValueKind::Arena, fp::DType::F32, {2, 3}, 24},  // x
+              {fp::ValueKind::Arena, fp::DType::F32, {4, 3}, 48},  // g
+              {fp::ValueKind::Arena, fp::DType::F32, {2, 3}, 24},  // y
+              {fp::ValueKind::Arena, fp::DType::F32, {4, 3}, 96}}; // out
+  s.instrs = {{fp::OpCode::Silu, {0}, {1}},
+              {fp::OpCode::AllGather, {1}, {2}, false, -1, {0, 1}},
+              {fp::OpCode::Add, {0, 0}, {3}},
+              {fp::OpCode::Silu, {2}, {4}}};
+  s.inputs = {0};
+  s.inputNames = {"a"};
+  s.outputs = {4, 3};
+  s.outputNames = {"out", "y"};
+  LoadedPlan p = LoadedPlan::fromBytes(s.build(), "async.fplan");
+  WeightStore weights(p.rank(0), "/nonexistent");
+  DeferredMirror comm;
+  comm.device = true;
+  auto backend = createStagedCpuBackend();
+  Executor exec(
+      p, 0, *backend, weights,
+      [&](const std::vector<int> &) -> Communicator & { return comm; });
+  HostTensor a{DType::F32, {2, 3}, std::vector<uint8_t>(24)};
+  for (int i = 0; i < 6; ++i)
+    a.as<float>()[i] = float(i) - 2.5f;
+  std::vector<HostTensor> out = exec.run("f", {a});
+  ASSERT_EQ(comm.started, 1) << "the all_gather did not run asynchronously";
+  auto silu = [](double v) { return v / (1.0 + std::exp(-v)); };
+  for (int i = 0; i < 12; ++i)
+    EXPECT_NEAR(out[0].as<float>()[i], silu(silu(a.as<float>()[i % 6])), 1e-6)
+        << "at " << i;
+  for (int i = 0; i < 6; ++i)
+    EXPECT_EQ(out[1].as<float>()[i], 2 * a.as<float>()[i]);
+}
+
+// The gather's result read through a reshape (another value at the same
+// offset, no instruction): the wait comes before that reader.
+TEST(Plan, AsyncAllGatherWaitsBeforeAViewIsRead) {
+  PlanSpec s;
+  s.arena = 144;
+  s.values = {{fp::ValueKind::Arena, fp::DType::F32, {2, 3}, 0},   // a
+              {fp::ValueKind::Arena, fp::DType::F32, {2, 3}, 24},  // x
+              {fp::ValueKind::Arena, fp::DType::F32, {4, 3}, 48},  // g
+              {fp::ValueKind::Arena, fp::DType::F32, {12}, 48},    // view of g
+              {fp::ValueKind::Arena, fp::DType::F32, {12}, 96},    // out
+              {fp::ValueKind::Arena, fp::DType::F32, {2, 3}, 24}}; // y
+  s.instrs = {{fp::OpCode::Silu, {0}, {1}},
+              {fp::OpCode::AllGather, {1}, {2}, false, -1, {0, 1}},
+              {fp::OpCode::Add, {0, 0}, {5}},
+              {fp::OpCode::Silu, {3}, {4}}};
+  s.inputs = {0};
+  s.inputNames = {"a"};
+  s.outputs = {4};
+  s.outputNames = {"out"};
+  LoadedPlan p = LoadedPlan::fromBytes(s.build(), "view.fplan");
+  WeightStore weights(p.rank(0), "/nonexistent");
+  DeferredMirror comm;
+  comm.device = true;
+  auto backend = createStagedCpuBackend();
+  Executor exec(
+      p, 0, *backend, weights,
+      [&](const std::vector<int> &) -> Communicator & { return comm; });
+  HostTensor a{DType::F32, {2, 3}, std::vector<uint8_t>(24)};
+  for (int i = 0; i < 6; ++i)
+    a.as<float>()[i] = float(i) - 2.5f;
+  std::vector<HostTensor> out = exec.run("f", {a});
+  ASSERT_EQ(comm.started, 1) << "the all_gather did not run asynchronously";
+  auto silu = [](double v) { return v / (1.0 + std::exp(-v)); };
+  for (int i = 0; i < 12; ++i)
+    EXPECT_NEAR(out[0].as<float>()[i], silu(silu(a.as<float>()[i % 6])), 1e-6)
+        << "at " << i;
+}
+
 TEST(Plan, LinearActivationRuns) {
   const fp::Activation acts[] = {fp::Activation::None, fp::Activation::GeluTanh,
                                  fp::Activation::GeluErf, fp::Activation::Silu};

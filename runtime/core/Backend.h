@@ -140,6 +140,12 @@ public:
   virtual void layerNorm(const float *x, const float *gamma, const float *beta,
                          float *y, int64_t rows, int64_t cols, float eps) = 0;
 
+  /// RMS norm of each of `rows` rows of length `cols`: y = x *
+  /// rsqrt(mean(x^2) + eps) (* gamma[cols] when non-null), as diffusers'
+  /// RMSNorm. y may alias x.
+  virtual void rmsNorm(const float *x, const float *gamma, float *y,
+                       int64_t rows, int64_t cols, float eps) = 0;
+
   /// Group norm of x [N, C, S] (S = spatial positions): statistics over each
   /// group of C/groups channels and all S; gamma/beta optional [C].
   virtual void groupNorm(const float *x, const float *gamma, const float *beta,

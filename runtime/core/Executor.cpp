@@ -502,6 +502,26 @@ std::function<void()> InstrBinder::bind() {
     float *py = y.f32();
     return [=] { bp->groupNorm(px, g, bb, py, N, C, S, groups, eps); };
   }
+  case plan::OpCode::RmsNorm: {
+    counts(1, 2);
+    const Ref &x = ops[0], &y = res[0];
+    need(!x.shape.empty(), "input must have rank >= 1");
+    shape(y, x.shape, "result");
+    auto *a = attrs<plan::LayerNormAttrs>();
+    need(!a->modulated(), "an RmsNorm is never modulated");
+    const int64_t cols = x.shape.back();
+    const int64_t rows = cols ? x.numel() / cols : 0;
+    const float *g = nullptr;
+    if (ops.size() == 2) {
+      shape(ops[1], {cols}, "weight");
+      g = ops[1].f32();
+    }
+    const float eps = a->epsilon();
+    need(eps > 0.0f, "epsilon must be positive");
+    const float *px = x.f32();
+    float *py = y.f32();
+    return [=] { bp->rmsNorm(px, g, py, rows, cols, eps); };
+  }
   case plan::OpCode::UpsampleNearest: {
     counts(1, 1);
     const Ref &x = ops[0], &y = res[0];

@@ -100,6 +100,16 @@ void verifyLayerNorm(const plan::Instr &in, const std::string &where) {
           ": a LayerNorm takes x [, weight, bias] (1 or 3 operands), got ", n);
 }
 
+/// An RmsNorm has unmodulated LayerNormAttrs (its epsilon) and x [, weight].
+void verifyRmsNorm(const plan::Instr &in, const std::string &where) {
+  const plan::LayerNormAttrs *a = in.attrs_as_LayerNormAttrs();
+  check(a != nullptr && !a->modulated(), where,
+        ": RmsNorm attributes must be unmodulated LayerNormAttrs");
+  size_t n = in.operands()->size();
+  check(n == 1 || n == 2, where,
+        ": an RmsNorm takes x [, weight] (1 or 2 operands), got ", n);
+}
+
 /// A group's members (`what`: "AllToAll group"): sorted, distinct world
 /// ranks including this one.
 void verifyMembers(const flatbuffers::Vector<int32_t> &members,
@@ -247,6 +257,8 @@ void verifyFunction(const plan::Function &f, const plan::RankProgram &rp,
       verifyLinearAttrs(*in, where);
     if (in->op() == plan::OpCode::LayerNorm)
       verifyLayerNorm(*in, where);
+    if (in->op() == plan::OpCode::RmsNorm)
+      verifyRmsNorm(*in, where);
     if (in->op() == plan::OpCode::AllToAll)
       verifyAllToAll(*in, f, rp, where);
     if (in->op() == plan::OpCode::Attention)

@@ -319,6 +319,33 @@ TEST_P(Conformance, LayerNorm) {
       }
 }
 
+TEST_P(Conformance, RmsNorm) {
+  struct Case {
+    int64_t rows, cols;
+  } cases[] = {{1, 1}, {3, 7}, {9, 64}, {33, 128}, {512, 1152}};
+  uint32_t seed = 350;
+  for (const Case &c : cases)
+    for (bool weight : {false, true})
+      for (bool inPlace : {false, true}) {
+        SCOPED_TRACE(::testing::Message()
+                     << "rows=" << c.rows << " cols=" << c.cols
+                     << " weight=" << weight << " inPlace=" << inPlace);
+        // Values far from zero: the mean square is not the variance.
+        Vec x = randomVec(size_t(c.rows * c.cols), seed++, 2.0f, 40.0f);
+        Vec g = randomVec(size_t(c.cols), seed++, 0.5f, 1.5f);
+        const float eps = 1e-6f;
+        RefVec ref =
+            refRmsNorm(x, weight ? g.data() : nullptr, c.rows, c.cols, eps);
+        auto dx = in(x), dg = in(g);
+        auto dy = inPlace ? nullptr : out(x.size());
+        be().rmsNorm(dx->f(), weight ? dg->f() : nullptr,
+                     inPlace ? dx->f() : dy->f(), c.rows, c.cols, eps);
+        expectClose(ref, (inPlace ? dx : dy)->read());
+      }
+  be().rmsNorm(nullptr, nullptr, nullptr, 0, 8, 1e-6f); // nothing to do
+  be().synchronize();
+}
+
 TEST_P(Conformance, GroupNorm) {
   struct Case {
     int64_t N, C, S, groups;

@@ -256,6 +256,12 @@ TEST_P(FloatStorage, Norms) {
     expectStored(refModulate(x, shift, scale, B, T, D), read(dy, x.size()));
   }
   {
+    SCOPED_TRACE("rmsNorm");
+    float *dy = result(x.size());
+    backend->rmsNorm(dx, dg, dy, rows, D, eps);
+    expectStored(refRmsNorm(x, g.data(), rows, D, eps), read(dy, x.size()));
+  }
+  {
     SCOPED_TRACE("groupNorm");
     const int64_t C = 32, S = 15, groups = 8;
     Vec gx = randomVec(size_t(2 * C * S), 205, -2.0f, 3.0f);

@@ -158,6 +158,21 @@ inline RefVec refLayerNorm(const Vec &x, const float *gamma, const float *beta,
   return y;
 }
 
+/// diffusers' RMSNorm: x / sqrt(mean(x^2) + eps) (* gamma).
+inline RefVec refRmsNorm(const Vec &x, const float *gamma, int64_t rows,
+                         int64_t cols, float eps) {
+  RefVec y(static_cast<size_t>(rows * cols));
+  for (int64_t r = 0; r < rows; ++r) {
+    double sq = 0.0;
+    for (int64_t c = 0; c < cols; ++c)
+      sq += double(x[r * cols + c]) * x[r * cols + c];
+    const double rstd = 1.0 / std::sqrt(sq / double(cols) + double(eps));
+    for (int64_t c = 0; c < cols; ++c)
+      y[r * cols + c] = x[r * cols + c] * rstd * (gamma ? gamma[c] : 1.0);
+  }
+  return y;
+}
+
 /// adaLN modulation of x [B, T, D] by shift and scale [B, D]:
 /// x * (1 + scale) + shift.
 inline RefVec refModulate(const Vec &x, const Vec &shift, const Vec &scale,

@@ -328,6 +328,13 @@ LogicalResult FunctionEmitter::emitOp(Operation &op) {
         addInstr(OpCode::LayerNorm, op, fp::OpAttrs::LayerNormAttrs, a.Union());
         return success();
       })
+      .Case([&](RmsNormOp n) {
+        // x [, weight]; LayerNormAttrs carries the epsilon (never modulated).
+        auto a = fp::CreateLayerNormAttrs(
+            fbb, float(n.getEpsilon().convertToDouble()), false);
+        addInstr(OpCode::RmsNorm, op, fp::OpAttrs::LayerNormAttrs, a.Union());
+        return success();
+      })
       .Case([&](GroupNormOp n) {
         auto a = fp::CreateGroupNormAttrs(
             fbb, n.getNumGroups(), float(n.getEpsilon().convertToDouble()));

@@ -227,6 +227,30 @@ LogicalResult LayerNormOp::inferReturnTypes(MLIRContext *,
   return success();
 }
 
+LogicalResult RmsNormOp::inferReturnTypes(MLIRContext *,
+                                          std::optional<Location> loc,
+                                          Adaptor adaptor,
+                                          SmallVectorImpl<Type> &results) {
+  auto x = staticType(loc, "rms_norm", "input", adaptor.getInput());
+  if (failed(x))
+    return failure();
+  if (x->getRank() < 1)
+    return opError(loc, "rms_norm", "input must have rank >= 1");
+  if (adaptor.getEpsilon().convertToDouble() <= 0.0)
+    return opError(loc, "rms_norm", "epsilon must be positive");
+  if (Value w = adaptor.getWeight()) {
+    auto t = staticType(loc, "rms_norm", "weight", w);
+    if (failed(t))
+      return failure();
+    int64_t d = x->getShape().back();
+    if (t->getRank() != 1 || t->getDimSize(0) != d)
+      return opError(loc, "rms_norm", "weight must be [", d, "], got ",
+                     shapeStr(t->getShape()));
+  }
+  results.push_back(*x);
+  return success();
+}
+
 LogicalResult GroupNormOp::inferReturnTypes(MLIRContext *,
                                             std::optional<Location> loc,
                                             Adaptor adaptor,

@@ -126,6 +126,27 @@ def Fresco_LayerNormOp
   }];
 }
 
+def Fresco_RmsNormOp : Fresco_InferredOp<"rms_norm"> {
+  let summary = "RMS norm over the last dimension, optionally scaled";
+  let description = [{
+    `x * rsqrt(mean(x^2) + epsilon)` over the last dimension, times the
+    optional `weight` [D], as diffusers' RMSNorm (Flux's and SD3's q/k
+    norms): no mean is subtracted and there is no bias.
+
+    ```mlir
+    %y = fresco.rms_norm %x, %w {epsilon = 1.0e-6 : f64}
+        : (tensor<2x3x8xf32>, tensor<8xf32>) -> tensor<2x3x8xf32>
+    ```
+  }];
+  let arguments = (ins Fresco_FloatTensor:$input,
+                       Optional<Fresco_FloatTensor>:$weight,
+                       F64Attr:$epsilon);
+  let results = (outs Fresco_FloatTensor:$result);
+  let assemblyFormat = [{
+    $input (`,` $weight^)? attr-dict `:` functional-type(operands, results)
+  }];
+}
+
 def Fresco_GroupNormOp : Fresco_InferredOp<"group_norm"> {
   let summary = "group norm over channel groups of an [N, C, ...] tensor";
   let description = [{

@@ -86,6 +86,11 @@ public:
     cpu::layerNorm(x, gamma, beta, y, rows, cols, eps);
   }
 
+  void rmsNorm(const float *x, const float *gamma, float *y, int64_t rows,
+               int64_t cols, float eps) override {
+    cpu::rmsNorm(x, gamma, y, rows, cols, eps);
+  }
+
   void groupNorm(const float *x, const float *gamma, const float *beta,
                  float *y, int64_t N, int64_t C, int64_t S, int64_t groups,
                  float eps) override {

@@ -65,6 +65,8 @@ void attentionBlock(const float *q, const float *k, const float *v, float *o,
 // Norm.cpp
 void layerNorm(const float *x, const float *gamma, const float *beta, float *y,
                int64_t rows, int64_t cols, float eps);
+void rmsNorm(const float *x, const float *gamma, float *y, int64_t rows,
+             int64_t cols, float eps);
 void groupNorm(const float *x, const float *gamma, const float *beta, float *y,
                int64_t N, int64_t C, int64_t S, int64_t groups, float eps);
 void upsampleNearest(const float *x, float *y, int64_t N, int64_t C, int64_t H,

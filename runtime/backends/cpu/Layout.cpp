@@ -183,7 +183,8 @@ void copyStrided(const void *src, int64_t srcRowElems, void *dst,
 void upsampleNearest(const float *x, float *y, int64_t N, int64_t C, int64_t H,
                      int64_t W, int64_t sh, int64_t sw) {
   const int64_t OW = W * sw, planes = N * C;
-#pragma omp parallel for schedule(static) if (worthParallel(planes * H * W * sh * sw))
+#pragma omp parallel for schedule(                                             \
+    static) if (worthParallel(planes * H * W * sh * sw))
   for (int64_t p = 0; p < planes; ++p) {
     const float *xp = x + p * H * W;
     float *yp = y + p * H * sh * OW;

@@ -62,6 +62,28 @@ void layerNorm(const float *x, const float *gamma, const float *beta, float *y,
   }
 }
 
+void rmsNorm(const float *x, const float *gamma, float *y, int64_t rows,
+             int64_t cols, float eps) {
+  if (rows == 0 || cols == 0)
+    return;
+#pragma omp parallel for schedule(static) if (worthParallel(rows * cols))
+  for (int64_t r = 0; r < rows; ++r) {
+    const float *xr = x + r * cols;
+    float *yr = y + r * cols;
+    double sq = 0.0;
+#pragma omp simd reduction(+ : sq)
+    for (int64_t c = 0; c < cols; ++c)
+      sq += double(xr[c]) * double(xr[c]);
+    const float rstd = float(1.0 / std::sqrt(sq / double(cols) + double(eps)));
+    if (gamma)
+      for (int64_t c = 0; c < cols; ++c)
+        yr[c] = xr[c] * rstd * gamma[c];
+    else
+      for (int64_t c = 0; c < cols; ++c)
+        yr[c] = xr[c] * rstd;
+  }
+}
+
 void layerNormModulate(const float *x, const float *gamma, const float *beta,
                        const float *shift, const float *scale, float *y,
                        int64_t B, int64_t T, int64_t D, float eps) {

@@ -77,6 +77,12 @@ public:
     Wide y32(*this, y, rows * cols, false);
     inner_->layerNorm(x32, g, bt, y32.p, rows, cols, eps);
   }
+  void rmsNorm(const float *x, const float *gamma, float *y, int64_t rows,
+               int64_t cols, float eps) override {
+    const float *x32 = in(0, x, rows * cols), *g = in(1, gamma, cols);
+    Wide y32(*this, y, rows * cols, false);
+    inner_->rmsNorm(x32, g, y32.p, rows, cols, eps);
+  }
   void groupNorm(const float *x, const float *gamma, const float *beta,
                  float *y, int64_t N, int64_t C, int64_t S, int64_t groups,
                  float eps) override {

@@ -491,6 +491,11 @@ public:
     cuda::layerNorm(x, gamma, beta, y, rows, cols, eps, storage_, stream_);
   }
 
+  void rmsNorm(const float *x, const float *gamma, float *y, int64_t rows,
+               int64_t cols, float eps) override {
+    cuda::rmsNorm(x, gamma, y, rows, cols, eps, storage_, stream_);
+  }
+
   void groupNorm(const float *x, const float *gamma, const float *beta,
                  float *y, int64_t N, int64_t C, int64_t S, int64_t groups,
                  float eps) override {

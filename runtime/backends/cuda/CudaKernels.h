@@ -47,6 +47,8 @@ struct EmbeddingFault {
 void layerNorm(const void *x, const void *gamma, const void *beta, void *y,
                int64_t rows, int64_t cols, float eps, DType storage,
                cudaStream_t s);
+void rmsNorm(const void *x, const void *gamma, void *y, int64_t rows,
+             int64_t cols, float eps, DType storage, cudaStream_t s);
 void groupNorm(const void *x, const void *gamma, const void *beta, void *y,
                int64_t N, int64_t C, int64_t S, int64_t groups, float eps,
                DType storage, cudaStream_t s);

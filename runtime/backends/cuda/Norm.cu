@@ -71,6 +71,31 @@ __global__ void layerNormKernel(const T *x, const T *__restrict__ gamma,
   }
 }
 
+/// One warp per row, as layerNormKernel: the mean square in double.
+template <typename T>
+__global__ void rmsNormKernel(const T *x, const T *__restrict__ gamma, T *y,
+                              int64_t rows, int64_t cols, float eps) {
+  const int64_t row = int64_t(blockIdx.x) * kRowsPerBlock + (threadIdx.x >> 5);
+  if (row >= rows)
+    return; // the whole warp leaves together
+  const int lane = threadIdx.x & 31;
+  const T *xr = x + row * cols;
+  T *yr = y + row * cols;
+  double sq = 0.0;
+  for (int64_t c = lane; c < cols; c += 32) {
+    const double v = toFloat(xr[c]);
+    sq += v * v;
+  }
+  const float rstd = float(rsqrt(warpSum(sq) / double(cols) + double(eps)));
+  // y may alias x: the sum is complete before the first write.
+  for (int64_t c = lane; c < cols; c += 32) {
+    float v = toFloat(xr[c]) * rstd;
+    if (gamma)
+      v *= toFloat(gamma[c]);
+    yr[c] = fromFloat<T>(v);
+  }
+}
+
 constexpr int kGroupThreads = 512;
 
 template <typename T>
@@ -131,6 +156,20 @@ void layerNorm(const void *x, const void *gamma, const void *beta, void *y,
         rows, 1, cols, eps);
   });
   checkLaunch("layer_norm", s);
+}
+
+void rmsNorm(const void *x, const void *gamma, void *y, int64_t rows,
+             int64_t cols, float eps, DType storage, cudaStream_t s) {
+  if (rows == 0 || cols == 0)
+    return;
+  const int64_t blocks = (rows + kRowsPerBlock - 1) / kRowsPerBlock;
+  withStorage(storage, "rms_norm", [&](auto t) {
+    using T = typename decltype(t)::type;
+    rmsNormKernel<T><<<unsigned(blocks), kRowsPerBlock * 32, 0, s>>>(
+        static_cast<const T *>(x), static_cast<const T *>(gamma),
+        static_cast<T *>(y), rows, cols, eps);
+  });
+  checkLaunch("rms_norm", s);
 }
 
 void layerNormModulate(const void *x, const void *gamma, const void *beta,

@@ -169,6 +169,26 @@ func.func @layer_norm_one_affine(%x: tensor<2x8xf32>, %g: tensor<8xf32>) -> tens
 
 // -----
 
+func.func @rms_norm_weight_shape(%x: tensor<2x8xf32>, %g: tensor<7xf32>) -> tensor<2x8xf32> {
+  // The type-inference interface adds its own note of the failure.
+  // expected-error @+2 {{failed to infer returned types}}
+  // expected-error @+1 {{weight must be [8], got [7]}}
+  %0 = fresco.rms_norm %x, %g {epsilon = 1.0e-5 : f64} : (tensor<2x8xf32>, tensor<7xf32>) -> tensor<2x8xf32>
+  return %0 : tensor<2x8xf32>
+}
+
+// -----
+
+func.func @rms_norm_epsilon(%x: tensor<2x8xf32>) -> tensor<2x8xf32> {
+  // The type-inference interface adds its own note of the failure.
+  // expected-error @+2 {{failed to infer returned types}}
+  // expected-error @+1 {{epsilon must be positive}}
+  %0 = fresco.rms_norm %x {epsilon = 0.0 : f64} : (tensor<2x8xf32>) -> tensor<2x8xf32>
+  return %0 : tensor<2x8xf32>
+}
+
+// -----
+
 func.func @layer_norm_affine_shape(%x: tensor<2x8xf32>, %g: tensor<7xf32>) -> tensor<2x8xf32> {
   // The type-inference interface adds its own note of the failure.
   // expected-error @+2 {{failed to infer returned types}}

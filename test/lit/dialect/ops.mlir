@@ -56,6 +56,15 @@ func.func @norms(%x: tensor<2x3x8xf32>, %g: tensor<8xf32>, %s: tensor<2x8xf32>) 
   return %2 : tensor<2x3x8xf32>
 }
 
+// CHECK-LABEL: func.func @rms_norms
+func.func @rms_norms(%x: tensor<2x3x8xf32>, %g: tensor<8xf32>) -> tensor<2x3x8xf32> {
+  // CHECK: fresco.rms_norm %{{.*}} {epsilon = 9.9999999999999995E-7 : f64} : (tensor<2x3x8xf32>) -> tensor<2x3x8xf32>
+  %0 = fresco.rms_norm %x {epsilon = 1.0e-6 : f64} : (tensor<2x3x8xf32>) -> tensor<2x3x8xf32>
+  // CHECK: fresco.rms_norm %{{.*}}, %{{.*}} {epsilon = 1.000000e-05 : f64} : (tensor<2x3x8xf32>, tensor<8xf32>) -> tensor<2x3x8xf32>
+  %1 = fresco.rms_norm %0, %g {epsilon = 1.0e-5 : f64} : (tensor<2x3x8xf32>, tensor<8xf32>) -> tensor<2x3x8xf32>
+  return %1 : tensor<2x3x8xf32>
+}
+
 // A fused adaLN modulation (fresco-fuse-modulation), with and without the
 // affine operands; the plain forms print as before.
 // CHECK-LABEL: func.func @layer_norm_modulated

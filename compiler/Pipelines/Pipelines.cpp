@@ -12,6 +12,7 @@ void mlir::fresco::buildLowerToPlanPipeline(OpPassManager &pm) {
   pm.addNestedPass<func::FuncOp>(createFuseEpilogues());
   // Likewise after CSE: a merged layer norm counts all its uses.
   pm.addNestedPass<func::FuncOp>(createFuseModulation());
+  pm.addNestedPass<func::FuncOp>(createFuseElementwise());
   // Once the ops are final: collectives as early as their operands allow.
   pm.addNestedPass<func::FuncOp>(createScheduleCollectives());
   // Last before the arena: no rewrite after it may drop its stage marks.

@@ -36,6 +36,17 @@ def FuseEpilogues : Pass<"fresco-fuse-epilogues", "::mlir::func::FuncOp"> {
   let dependentDialects = ["::mlir::fresco::FrescoDialect"];
 }
 
+def FuseElementwise : Pass<"fresco-fuse-elementwise", "::mlir::func::FuncOp"> {
+  let summary = "Fuse a mul into the add that uses it (fresco.mul_add)";
+  let description = [{
+    `add(mul(a, b), c)` (either operand order) becomes `mul_add(a, b, c)`
+    when the mul has no other use and c has the sum's shape: DiT's gated
+    residuals, one kernel and one buffer fewer each. Runs after
+    partitioning and before fresco-assign-buffers.
+  }];
+  let dependentDialects = ["::mlir::fresco::FrescoDialect"];
+}
+
 def FuseModulation : Pass<"fresco-fuse-modulation", "::mlir::func::FuncOp"> {
   let summary = "Fuse adaLN modulation into the preceding layer norm";
   let description = [{

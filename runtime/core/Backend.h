@@ -224,6 +224,13 @@ public:
                       float *out, int rank, const int64_t *outShape,
                       const int64_t *aStrides, const int64_t *bStrides) = 0;
 
+  /// out[i] = a[ia] * b[ib] + c[i]: binary()'s broadcasting for a and b, c
+  /// contiguous with out's shape, one rounding under 2-byte storage. out may
+  /// alias c.
+  virtual void mulAdd(const float *a, const float *b, const float *c,
+                      float *out, int rank, const int64_t *outShape,
+                      const int64_t *aStrides, const int64_t *bStrides) = 0;
+
   /// Sinusoidal timestep embedding as diffusers' get_timestep_embedding:
   /// half = dim/2, freq_i = exp(-ln(maxPeriod) * i / (half - shift)),
   /// arg = scale * t * freq_i, out = [sin | cos] (or [cos | sin] when

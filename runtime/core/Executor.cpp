@@ -115,7 +115,7 @@ private:
     need(a != nullptr, "missing or wrong attributes");
     return a;
   }
-  std::function<void()> binary(BinaryKind kind);
+  std::function<void()> binary(BinaryKind kind, bool fused = false);
   std::function<void()> pointToPoint();
   /// `es`: the size of k's and v's elements in memory.
   std::function<void()> ringAttention(Communicator &comm, const float *q,
@@ -290,8 +290,9 @@ std::function<void()> InstrBinder::pointToPoint() {
   };
 }
 
-std::function<void()> InstrBinder::binary(BinaryKind kind) {
-  counts(2, 2);
+/// binary(), or with `fused` MulAdd: a * b + c, c shaped as the result.
+std::function<void()> InstrBinder::binary(BinaryKind kind, bool fused) {
+  counts(fused ? 3 : 2, fused ? 3 : 2);
   const Ref &a = ops[0], &b = ops[1], &y = res[0];
   f32(a, "lhs");
   f32(b, "rhs");
@@ -317,6 +318,14 @@ std::function<void()> InstrBinder::binary(BinaryKind kind) {
   const float *pa = a.f32(), *pb = b.f32();
   float *py = y.f32();
   Backend *bp = &be;
+  if (fused) {
+    f32(ops[2], "addend");
+    shape(ops[2], y.shape, "addend");
+    const float *pc = ops[2].f32();
+    return [=] {
+      bp->mulAdd(pa, pb, pc, py, rank, out.data(), as.data(), bs.data());
+    };
+  }
   return [=] {
     bp->binary(kind, pa, pb, py, rank, out.data(), as.data(), bs.data());
   };
@@ -599,6 +608,8 @@ std::function<void()> InstrBinder::bind() {
     return binary(BinaryKind::Mul);
   case plan::OpCode::Div:
     return binary(BinaryKind::Div);
+  case plan::OpCode::MulAdd:
+    return binary(BinaryKind::Mul, /*fused=*/true);
   case plan::OpCode::TimestepEmbedding: {
     counts(1, 1);
     const Ref &t = ops[0], &y = res[0];

@@ -14,7 +14,8 @@ namespace fresco {
 /// 4: Attention may be ring attention (AttentionAttrs.ring_members), which
 /// a version-3 runtime would run as attention over the local block only.
 /// 5: Send, Recv and Broadcast op codes (pipeline stages).
-/// 6: RmsNorm op code (x [, weight], LayerNormAttrs for its epsilon).
+/// 6: RmsNorm (x [, weight], LayerNormAttrs for its epsilon) and MulAdd
+/// (a * b + c) op codes.
 constexpr uint32_t kPlanVersion = 6;
 } // namespace fresco
 

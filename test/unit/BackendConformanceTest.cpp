@@ -1112,6 +1112,40 @@ TEST_P(Conformance, Binary) {
     }
 }
 
+// a * b + c in one kernel, a and b broadcast as binary's, c shaped as the
+// result; in place over c (the residual it updates).
+TEST_P(Conformance, MulAdd) {
+  struct Case {
+    std::vector<int64_t> a, b, out;
+  } cases[] = {
+      {{2, 1, 4}, {2, 3, 4}, {2, 3, 4}},         // DiT's gate, short rows
+      {{2, 1, 200}, {2, 17, 200}, {2, 17, 200}}, // long rows
+      {{5, 6}, {5, 6}, {5, 6}},                  // dense
+      {{1}, {7, 3}, {7, 3}},                     // scalar
+  };
+  uint32_t seed = 760;
+  for (const Case &c : cases)
+    for (bool inPlace : {false, true}) {
+      SCOPED_TRACE(::testing::Message()
+                   << "out rank " << c.out.size() << " numel "
+                   << numElements(c.out) << " inPlace=" << inPlace);
+      const int rank = int(c.out.size());
+      Vec a = randomVec(size_t(numElements(c.a)), seed++);
+      Vec b = randomVec(size_t(numElements(c.b)), seed++);
+      Vec add = randomVec(size_t(numElements(c.out)), seed++);
+      std::vector<int64_t> as = broadcastStrides(c.a, c.out),
+                           bs = broadcastStrides(c.b, c.out);
+      RefVec ref = refBinary(BinaryKind::Mul, a, b, c.out, as, bs);
+      for (size_t i = 0; i < ref.size(); ++i)
+        ref[i] += add[i];
+      auto da = in(a), db = in(b), dc = in(add);
+      auto dy = inPlace ? nullptr : out(ref.size());
+      be().mulAdd(da->f(), db->f(), dc->f(), inPlace ? dc->f() : dy->f(), rank,
+                  c.out.data(), as.data(), bs.data());
+      expectEachClose(ref, (inPlace ? dc : dy)->read());
+    }
+}
+
 TEST_P(Conformance, BinaryInPlace) {
   Vec a = randomVec(24, 850), b = randomVec(4, 851);
   std::vector<int64_t> shape = {2, 3, 4};

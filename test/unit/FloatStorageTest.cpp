@@ -306,6 +306,21 @@ TEST_P(FloatStorage, ElementwiseAndLayout) {
                    2e-6);
     }
   }
+  {
+    SCOPED_TRACE("mulAdd: one rounding");
+    Vec g = randomVec(3 * 5, 302, 0.5f, 2.0f), c = randomVec(x.size(), 303);
+    rounded(g), rounded(c);
+    const std::vector<int64_t> shape = {3, 4, 5};
+    const std::vector<int64_t> gs = broadcastStrides({3, 1, 5}, shape),
+                               xs = broadcastStrides({3, 4, 5}, shape);
+    float *dy = result(x.size());
+    backend->mulAdd(stored(g), dx, stored(c), dy, 3, shape.data(), gs.data(),
+                    xs.data());
+    RefVec want = refBinary(BinaryKind::Mul, g, x, shape, gs, xs);
+    for (size_t i = 0; i < want.size(); ++i)
+      want[i] += c[i];
+    expectStored(want, read(dy, x.size()), 2e-6);
+  }
   // Data movement copies stored elements exactly.
   {
     SCOPED_TRACE("transpose");

@@ -390,6 +390,10 @@ LogicalResult FunctionEmitter::emitOp(Operation &op) {
         addInstr(OpCode::Div, op);
         return success();
       })
+      .Case([&](MulAddOp) {
+        addInstr(OpCode::MulAdd, op);
+        return success();
+      })
       .Case([&](TimestepEmbeddingOp t) -> LogicalResult {
         if (t.getTimesteps().getType().getElementType().isInteger(32))
           return t.emitError("i32 timesteps are not supported by the plan "

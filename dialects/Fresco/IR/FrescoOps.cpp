@@ -405,6 +405,26 @@ FRESCO_BINARY_INFER(MulOp, "mul")
 FRESCO_BINARY_INFER(DivOp, "div")
 #undef FRESCO_BINARY_INFER
 
+LogicalResult MulAddOp::inferReturnTypes(MLIRContext *,
+                                         std::optional<Location> loc,
+                                         Adaptor adaptor,
+                                         SmallVectorImpl<Type> &results) {
+  SmallVector<Type> product;
+  if (failed(
+          inferBinary("mul_add", loc, adaptor.getA(), adaptor.getB(), product)))
+    return failure();
+  auto c = staticType(loc, "mul_add", "c", adaptor.getC());
+  if (failed(c))
+    return failure();
+  auto p = cast<RankedTensorType>(product[0]);
+  if (c->getElementType() != p.getElementType() ||
+      c->getShape() != p.getShape())
+    return opError(loc, "mul_add", "c must be a * b's ", shapeStr(p.getShape()),
+                   ", got ", shapeStr(c->getShape()));
+  results.push_back(p);
+  return success();
+}
+
 //===----------------------------------------------------------------------===//
 // Embeddings
 //===----------------------------------------------------------------------===//

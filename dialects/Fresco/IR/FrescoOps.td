@@ -216,6 +216,25 @@ class Fresco_BinaryOp<string mnemonic, string what>
   let results = (outs Fresco_FloatTensor:$result);
 }
 
+def Fresco_MulAddOp : Fresco_InferredOp<"mul_add"> {
+  let summary = "a * b + c in one pass: a and b broadcast, c the result's shape";
+  let description = [{
+    DiT's gated residual `hidden + gate * attn_output` as one kernel (one
+    read of each operand, one rounding under bf16 storage). `a` and `b`
+    broadcast as NumPy does; `c` has exactly their broadcast shape. Models
+    do not build it: `fresco-fuse-elementwise` forms it from a `mul` whose
+    only use is an `add`.
+
+    ```mlir
+    %y = fresco.mul_add %gate, %attn, %hidden
+        : (tensor<2x1x8xf32>, tensor<2x3x8xf32>, tensor<2x3x8xf32>) -> tensor<2x3x8xf32>
+    ```
+  }];
+  let arguments = (ins Fresco_FloatTensor:$a, Fresco_FloatTensor:$b,
+                       Fresco_FloatTensor:$c);
+  let results = (outs Fresco_FloatTensor:$result);
+}
+
 def Fresco_AddOp : Fresco_BinaryOp<"add", "elementwise sum">;
 def Fresco_SubOp : Fresco_BinaryOp<"sub", "elementwise difference">;
 def Fresco_MulOp : Fresco_BinaryOp<"mul", "elementwise product">;

@@ -136,6 +136,12 @@ public:
     cpu::binary(kind, a, b, out, rank, outShape, aStrides, bStrides);
   }
 
+  void mulAdd(const float *a, const float *b, const float *c, float *out,
+              int rank, const int64_t *outShape, const int64_t *aStrides,
+              const int64_t *bStrides) override {
+    cpu::mulAdd(a, b, c, out, rank, outShape, aStrides, bStrides);
+  }
+
   void timestepEmbedding(const float *tF32, const int64_t *tI64, float *out,
                          int64_t B, int64_t dim, bool flipSinToCos, float shift,
                          float scale, float maxPeriod) override {

@@ -82,6 +82,10 @@ void unary(UnaryKind kind, const float *x, float *y, int64_t n);
 void binary(BinaryKind kind, const float *a, const float *b, float *out,
             int rank, const int64_t *outShape, const int64_t *aStrides,
             const int64_t *bStrides);
+/// out = a * b + c (Backend::mulAdd); out may alias c.
+void mulAdd(const float *a, const float *b, const float *c, float *out,
+            int rank, const int64_t *outShape, const int64_t *aStrides,
+            const int64_t *bStrides);
 
 // Embedding.cpp
 void timestepEmbedding(const float *tF32, const int64_t *tI64, float *out,

@@ -118,10 +118,16 @@ Canonical canonicalise(int rank, const int64_t *shape, const int64_t *aStrides,
   return c;
 }
 
+/// out[i] = Op(a[i * as], b[i * bs]), plus c[i] when c is non-null (the
+/// fused multiply-add; c[i] is read before out[i] is written, so out may
+/// alias c).
 template <typename Op>
 void innerLoop(const float *a, int64_t as, const float *b, int64_t bs,
-               float *out, int64_t n) {
-  if (as == 1 && bs == 1) {
+               const float *c, float *out, int64_t n) {
+  if (c) {
+    for (int64_t i = 0; i < n; ++i)
+      out[i] = Op::apply(a[i * as], b[i * bs]) + c[i];
+  } else if (as == 1 && bs == 1) {
     for (int64_t i = 0; i < n; ++i)
       out[i] = Op::apply(a[i], b[i]);
   } else if (as == 1 && bs == 0) {
@@ -141,8 +147,8 @@ void innerLoop(const float *a, int64_t as, const float *b, int64_t bs,
 /// Computes output elements [begin, end) of the canonical problem: the start
 /// is decomposed once, then an odometer walks the outer dims.
 template <typename Op>
-void binaryRange(const Canonical &c, const float *a, const float *b, float *out,
-                 int64_t begin, int64_t end) {
+void binaryRange(const Canonical &c, const float *a, const float *b,
+                 const float *add, float *out, int64_t begin, int64_t end) {
   const int last = c.rank - 1;
   int64_t idx[kMaxRank];
   int64_t aOff = 0, bOff = 0;
@@ -157,7 +163,7 @@ void binaryRange(const Canonical &c, const float *a, const float *b, float *out,
   for (int64_t pos = begin; pos < end;) {
     const int64_t len = std::min(inner - idx[last], end - pos);
     innerLoop<Op>(a + aOff, c.aStride[last], b + bOff, c.bStride[last],
-                  out + pos, len);
+                  add ? add + pos : nullptr, out + pos, len);
     pos += len;
     idx[last] += len;
     aOff += len * c.aStride[last];
@@ -180,10 +186,10 @@ void binaryRange(const Canonical &c, const float *a, const float *b, float *out,
 }
 
 template <typename Op>
-void binaryOp(const Canonical &c, const float *a, const float *b, float *out,
-              int64_t total) {
+void binaryOp(const Canonical &c, const float *a, const float *b,
+              const float *add, float *out, int64_t total) {
   if (!worthParallel(total)) {
-    binaryRange<Op>(c, a, b, out, 0, total);
+    binaryRange<Op>(c, a, b, add, out, 0, total);
     return;
   }
 #pragma omp parallel
@@ -192,7 +198,7 @@ void binaryOp(const Canonical &c, const float *a, const float *b, float *out,
     const int64_t chunk = (total + nth - 1) / nth;
     const int64_t begin = std::min(total, omp_get_thread_num() * chunk);
     const int64_t end = std::min(total, begin + chunk);
-    binaryRange<Op>(c, a, b, out, begin, end);
+    binaryRange<Op>(c, a, b, add, out, begin, end);
   }
 }
 
@@ -223,15 +229,29 @@ void binary(BinaryKind kind, const float *a, const float *b, float *out,
   const Canonical c = canonicalise(rank, outShape, aStrides, bStrides);
   switch (kind) {
   case BinaryKind::Add:
-    return binaryOp<AddOp>(c, a, b, out, total);
+    return binaryOp<AddOp>(c, a, b, nullptr, out, total);
   case BinaryKind::Sub:
-    return binaryOp<SubOp>(c, a, b, out, total);
+    return binaryOp<SubOp>(c, a, b, nullptr, out, total);
   case BinaryKind::Mul:
-    return binaryOp<MulOp>(c, a, b, out, total);
+    return binaryOp<MulOp>(c, a, b, nullptr, out, total);
   case BinaryKind::Div:
-    return binaryOp<DivOp>(c, a, b, out, total);
+    return binaryOp<DivOp>(c, a, b, nullptr, out, total);
   }
   fail("binary: unknown kind ", int(kind));
+}
+
+void mulAdd(const float *a, const float *b, const float *c, float *out,
+            int rank, const int64_t *outShape, const int64_t *aStrides,
+            const int64_t *bStrides) {
+  check(rank >= 0 && rank <= kMaxRank, "mul_add: rank ", rank, " outside [0, ",
+        kMaxRank, "]");
+  int64_t total = 1;
+  for (int d = 0; d < rank; ++d)
+    total *= outShape[d];
+  if (total == 0)
+    return;
+  binaryOp<MulOp>(canonicalise(rank, outShape, aStrides, bStrides), a, b, c,
+                  out, total);
 }
 
 } // namespace cpu

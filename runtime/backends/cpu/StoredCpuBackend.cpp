@@ -143,22 +143,27 @@ public:
   void binary(BinaryKind kind, const float *a, const float *b, float *out,
               int rank, const int64_t *outShape, const int64_t *aStrides,
               const int64_t *bStrides) override {
-    // An operand spans up to its largest strided index.
+    const int64_t n = spanOf(rank, outShape, nullptr);
     auto span = [&](const int64_t *strides) {
-      int64_t last = 0, n = 1;
-      for (int d = 0; d < rank; ++d) {
-        last += (outShape[d] - 1) * strides[d];
-        n *= outShape[d];
-      }
-      return n == 0 ? int64_t(0) : last + 1;
+      return spanOf(rank, outShape, strides);
     };
-    int64_t n = 1;
-    for (int d = 0; d < rank; ++d)
-      n *= outShape[d];
     const float *a32 = in(0, a, span(aStrides)),
                 *b32 = in(1, b, span(bStrides));
     Wide o32(*this, out, n, false);
     inner_->binary(kind, a32, b32, o32.p, rank, outShape, aStrides, bStrides);
+  }
+  void mulAdd(const float *a, const float *b, const float *c, float *out,
+              int rank, const int64_t *outShape, const int64_t *aStrides,
+              const int64_t *bStrides) override {
+    const int64_t n = spanOf(rank, outShape, nullptr);
+    auto span = [&](const int64_t *strides) {
+      return spanOf(rank, outShape, strides);
+    };
+    const float *a32 = in(0, a, span(aStrides)),
+                *b32 = in(1, b, span(bStrides));
+    const float *c32 = in(2, c, n);
+    Wide o32(*this, out, n, false);
+    inner_->mulAdd(a32, b32, c32, o32.p, rank, outShape, aStrides, bStrides);
   }
   void timestepEmbedding(const float *tF32, const int64_t *tI64, float *out,
                          int64_t B, int64_t dim, bool flipSinToCos, float shift,
@@ -191,6 +196,17 @@ public:
   }
 
 private:
+  /// The elements a strided operand spans (up to its largest index; with
+  /// null strides, the output's count).
+  static int64_t spanOf(int rank, const int64_t *outShape,
+                        const int64_t *strides) {
+    int64_t last = 0, n = 1;
+    for (int d = 0; d < rank; ++d) {
+      last += (outShape[d] - 1) * (strides ? strides[d] : 0);
+      n *= outShape[d];
+    }
+    return n == 0 ? 0 : strides ? last + 1 : n;
+  }
   /// Operand `slot` (0-4 per call) widened into its own scratch; null stays
   /// null.
   const float *in(int slot, const float *p, int64_t n) {

@@ -568,6 +568,13 @@ public:
                  stream_);
   }
 
+  void mulAdd(const float *a, const float *b, const float *c, float *out,
+              int rank, const int64_t *outShape, const int64_t *aStrides,
+              const int64_t *bStrides) override {
+    cuda::mulAdd(a, b, c, out, rank, outShape, aStrides, bStrides, storage_,
+                 stream_);
+  }
+
   void timestepEmbedding(const float *tF32, const int64_t *tI64, float *out,
                          int64_t B, int64_t dim, bool flipSinToCos, float shift,
                          float scale, float maxPeriod) override {

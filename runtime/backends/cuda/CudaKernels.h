@@ -74,6 +74,11 @@ void biasActivation(UnaryKind kind, const float *x, const void *bias, void *y,
 void binary(BinaryKind kind, const void *a, const void *b, void *out, int rank,
             const int64_t *outShape, const int64_t *aStrides,
             const int64_t *bStrides, DType storage, cudaStream_t s);
+/// out = a * b + c, a and b as binary's, c contiguous with out's shape;
+/// out may alias c.
+void mulAdd(const void *a, const void *b, const void *c, void *out, int rank,
+            const int64_t *outShape, const int64_t *aStrides,
+            const int64_t *bStrides, DType storage, cudaStream_t s);
 /// negLogPeriod and denom are diffusers' float32 scalars, computed on the
 /// host exactly as the CPU backend does. tF32 is f32 in every storage.
 void timestepEmbedding(const float *tF32, const int64_t *tI64, void *out,

@@ -103,10 +103,21 @@ template <BinaryKind K> __device__ float applyBinary(float a, float b) {
   return 0.0f;
 }
 
+/// a op b, plus the addend c[i] (contiguous like out) when c is non-null:
+/// MulAdd's one rounding. c[i] is read before out[i] is written by the same
+/// thread, so out may alias c.
+template <BinaryKind K, typename T>
+__device__ inline T combine(float a, float b, const T *c, int64_t i) {
+  float v = applyBinary<K>(a, b);
+  if (c)
+    v += toFloat(c[i]);
+  return fromFloat<T>(v);
+}
+
 /// out is contiguous; a and b are addressed through their strides.
 template <BinaryKind K, typename T>
-__global__ void binaryKernel(const T *a, const T *b, T *out, int64_t n,
-                             Strided s) {
+__global__ void binaryKernel(const T *a, const T *b, const T *c, T *out,
+                             int64_t n, Strided s) {
   for (int64_t i = globalIndex(); i < n; i += gridStride()) {
     int64_t rest = i, ia = 0, ib = 0;
     for (int d = s.rank - 1; d >= 0; --d) {
@@ -115,7 +126,7 @@ __global__ void binaryKernel(const T *a, const T *b, T *out, int64_t n,
       ia += idx * s.a[d];
       ib += idx * s.b[d];
     }
-    out[i] = fromFloat<T>(applyBinary<K>(toFloat(a[ia]), toFloat(b[ib])));
+    out[i] = combine<K>(toFloat(a[ia]), toFloat(b[ib]), c, i);
   }
 }
 
@@ -127,8 +138,8 @@ __global__ void binaryKernel(const T *a, const T *b, T *out, int64_t n,
 /// that a few long rows (a rank-1 broadcast is one row) still fill the GPU.
 constexpr int64_t kRowMin = 64;
 template <BinaryKind K, typename T>
-__global__ void binaryRowsKernel(const T *a, const T *b, T *out, int64_t rows,
-                                 Strided s) {
+__global__ void binaryRowsKernel(const T *a, const T *b, const T *c, T *out,
+                                 int64_t rows, Strided s) {
   const int last = s.rank - 1;
   const int64_t inner = s.shape[last], sa = s.a[last], sb = s.b[last];
   for (int64_t row = blockIdx.x; row < rows; row += gridDim.x) {
@@ -142,40 +153,43 @@ __global__ void binaryRowsKernel(const T *a, const T *b, T *out, int64_t rows,
     T *o = out + row * inner;
     for (int64_t j = int64_t(blockIdx.y) * blockDim.x + threadIdx.x; j < inner;
          j += int64_t(gridDim.y) * blockDim.x)
-      o[j] = fromFloat<T>(
-          applyBinary<K>(toFloat(a[ia + j * sa]), toFloat(b[ib + j * sb])));
+      o[j] = combine<K>(toFloat(a[ia + j * sa]), toFloat(b[ib + j * sb]), c,
+                        row * inner + j);
   }
 }
 
 /// Same shapes, both contiguous: the common residual add.
 template <BinaryKind K, typename T>
-__global__ void binaryDenseKernel(const T *a, const T *b, T *out, int64_t n) {
+__global__ void binaryDenseKernel(const T *a, const T *b, const T *c, T *out,
+                                  int64_t n) {
   for (int64_t i = globalIndex(); i < n; i += gridStride())
-    out[i] = fromFloat<T>(applyBinary<K>(toFloat(a[i]), toFloat(b[i])));
+    out[i] = combine<K>(toFloat(a[i]), toFloat(b[i]), c, i);
 }
 
 template <BinaryKind K>
-void launchBinary(const void *a, const void *b, void *out, int64_t n,
-                  const Strided &s, DType storage, cudaStream_t stream) {
+void launchBinary(const void *a, const void *b, const void *c, void *out,
+                  int64_t n, const Strided &s, DType storage,
+                  cudaStream_t stream) {
   withStorage(storage, "binary", [&](auto t) {
     using T = typename decltype(t)::type;
-    const T *at = static_cast<const T *>(a), *bt = static_cast<const T *>(b);
+    const T *at = static_cast<const T *>(a), *bt = static_cast<const T *>(b),
+            *ct = static_cast<const T *>(c);
     T *ot = static_cast<T *>(out);
     const int64_t inner = s.shape[s.rank - 1];
     if (s.rank == 1 && s.a[0] == 1 && s.b[0] == 1)
       binaryDenseKernel<K, T>
-          <<<blocksFor(n), kThreads, 0, stream>>>(at, bt, ot, n);
+          <<<blocksFor(n), kThreads, 0, stream>>>(at, bt, ct, ot, n);
     else if (inner >= kRowMin) {
       const int64_t rows = n / inner, x = std::min<int64_t>(rows, kMaxBlocks),
                     y = std::min<int64_t>({(inner + kThreads - 1) / kThreads,
                                            std::max<int64_t>(kMaxBlocks / x, 1),
                                            65535});
       binaryRowsKernel<K, T>
-          <<<dim3(unsigned(x), unsigned(y)), kThreads, 0, stream>>>(at, bt, ot,
-                                                                    rows, s);
+          <<<dim3(unsigned(x), unsigned(y)), kThreads, 0, stream>>>(
+              at, bt, ct, ot, rows, s);
     } else
       binaryKernel<K, T>
-          <<<blocksFor(n), kThreads, 0, stream>>>(at, bt, ot, n, s);
+          <<<blocksFor(n), kThreads, 0, stream>>>(at, bt, ct, ot, n, s);
   });
 }
 
@@ -327,18 +341,11 @@ void biasActivation(UnaryKind kind, const float *x, const void *bias, void *y,
   checkLaunch(name, s);
 }
 
-void binary(BinaryKind kind, const void *a, const void *b, void *out, int rank,
-            const int64_t *outShape, const int64_t *aStrides,
-            const int64_t *bStrides, DType storage, cudaStream_t stream) {
-  check(rank >= 0 && rank <= kMaxRank, "binary: rank ", rank, " outside [0, ",
-        kMaxRank, "]");
-  int64_t n = 1;
-  for (int d = 0; d < rank; ++d)
-    n *= outShape[d];
-  if (n == 0)
-    return;
-  // Drop size-1 dims, then merge dim d into d-1 where both inputs step
-  // through them contiguously (out always does).
+namespace {
+/// The output shape without its size-1 dims, dim d merged into d-1 where
+/// both inputs step through them contiguously (out always does).
+Strided collapse(int rank, const int64_t *outShape, const int64_t *aStrides,
+                 const int64_t *bStrides) {
   Strided s{};
   for (int d = 0; d < rank; ++d) {
     if (outShape[d] == 1)
@@ -363,21 +370,53 @@ void binary(BinaryKind kind, const void *a, const void *b, void *out, int rank,
     s.shape[0] = 1;
     s.a[0] = s.b[0] = 1;
   }
+  return s;
+}
+
+int64_t elementCount(int rank, const int64_t *outShape, const char *what) {
+  check(rank >= 0 && rank <= kMaxRank, what, ": rank ", rank, " outside [0, ",
+        kMaxRank, "]");
+  int64_t n = 1;
+  for (int d = 0; d < rank; ++d)
+    n *= outShape[d];
+  return n;
+}
+} // namespace
+
+void binary(BinaryKind kind, const void *a, const void *b, void *out, int rank,
+            const int64_t *outShape, const int64_t *aStrides,
+            const int64_t *bStrides, DType storage, cudaStream_t stream) {
+  const int64_t n = elementCount(rank, outShape, "binary");
+  if (n == 0)
+    return;
+  const Strided s = collapse(rank, outShape, aStrides, bStrides);
   switch (kind) {
   case BinaryKind::Add:
-    launchBinary<BinaryKind::Add>(a, b, out, n, s, storage, stream);
+    launchBinary<BinaryKind::Add>(a, b, nullptr, out, n, s, storage, stream);
     return checkLaunch("add", stream);
   case BinaryKind::Sub:
-    launchBinary<BinaryKind::Sub>(a, b, out, n, s, storage, stream);
+    launchBinary<BinaryKind::Sub>(a, b, nullptr, out, n, s, storage, stream);
     return checkLaunch("sub", stream);
   case BinaryKind::Mul:
-    launchBinary<BinaryKind::Mul>(a, b, out, n, s, storage, stream);
+    launchBinary<BinaryKind::Mul>(a, b, nullptr, out, n, s, storage, stream);
     return checkLaunch("mul", stream);
   case BinaryKind::Div:
-    launchBinary<BinaryKind::Div>(a, b, out, n, s, storage, stream);
+    launchBinary<BinaryKind::Div>(a, b, nullptr, out, n, s, storage, stream);
     return checkLaunch("div", stream);
   }
   fail("binary: unknown kind ", int(kind));
+}
+
+void mulAdd(const void *a, const void *b, const void *c, void *out, int rank,
+            const int64_t *outShape, const int64_t *aStrides,
+            const int64_t *bStrides, DType storage, cudaStream_t stream) {
+  const int64_t n = elementCount(rank, outShape, "mul_add");
+  if (n == 0)
+    return;
+  launchBinary<BinaryKind::Mul>(a, b, c, out, n,
+                                collapse(rank, outShape, aStrides, bStrides),
+                                storage, stream);
+  checkLaunch("mul_add", stream);
 }
 
 void timestepEmbedding(const float *tF32, const int64_t *tI64, void *out,

@@ -169,6 +169,16 @@ func.func @layer_norm_one_affine(%x: tensor<2x8xf32>, %g: tensor<8xf32>) -> tens
 
 // -----
 
+func.func @mul_add_addend_shape(%g: tensor<2x1x8xf32>, %x: tensor<2x3x8xf32>, %c: tensor<1x3x8xf32>) -> tensor<2x3x8xf32> {
+  // The type-inference interface adds its own note of the failure.
+  // expected-error @+2 {{failed to infer returned types}}
+  // expected-error @+1 {{c must be a * b's [2, 3, 8], got [1, 3, 8]}}
+  %0 = fresco.mul_add %g, %x, %c : (tensor<2x1x8xf32>, tensor<2x3x8xf32>, tensor<1x3x8xf32>) -> tensor<2x3x8xf32>
+  return %0 : tensor<2x3x8xf32>
+}
+
+// -----
+
 func.func @rms_norm_weight_shape(%x: tensor<2x8xf32>, %g: tensor<7xf32>) -> tensor<2x8xf32> {
   // The type-inference interface adds its own note of the failure.
   // expected-error @+2 {{failed to infer returned types}}

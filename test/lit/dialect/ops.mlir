@@ -56,6 +56,13 @@ func.func @norms(%x: tensor<2x3x8xf32>, %g: tensor<8xf32>, %s: tensor<2x8xf32>) 
   return %2 : tensor<2x3x8xf32>
 }
 
+// CHECK-LABEL: func.func @mul_add
+func.func @mul_add(%g: tensor<2x1x8xf32>, %x: tensor<2x3x8xf32>) -> tensor<2x3x8xf32> {
+  // CHECK: fresco.mul_add %{{.*}}, %{{.*}}, %{{.*}} : (tensor<2x1x8xf32>, tensor<2x3x8xf32>, tensor<2x3x8xf32>) -> tensor<2x3x8xf32>
+  %0 = fresco.mul_add %g, %x, %x : (tensor<2x1x8xf32>, tensor<2x3x8xf32>, tensor<2x3x8xf32>) -> tensor<2x3x8xf32>
+  return %0 : tensor<2x3x8xf32>
+}
+
 // CHECK-LABEL: func.func @rms_norms
 func.func @rms_norms(%x: tensor<2x3x8xf32>, %g: tensor<8xf32>) -> tensor<2x3x8xf32> {
   // CHECK: fresco.rms_norm %{{.*}} {epsilon = 9.9999999999999995E-7 : f64} : (tensor<2x3x8xf32>) -> tensor<2x3x8xf32>

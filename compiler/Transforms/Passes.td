@@ -142,7 +142,7 @@ def UlyssesParallel : Pass<"fresco-ulysses-parallel", "::mlir::ModuleOp"> {
     (shard.all_slice along dimension 2, after any cfg batch slice); a patch
     embedding (stride == kernel, no padding) turns each band of rows into a
     contiguous block of tokens, and every per-token op (linear, layer_norm,
-    modulate, activations, broadcasting arithmetic) stays local, with
+    rms_norm, modulate, activations, broadcasting arithmetic) stays local, with
     replicated operands that span the tokens (the position table) sliced to
     this rank's block. Around every attention a shard.all_to_all turns the
     sequence-split q, k and v into head-split ones (H/P heads per rank) and

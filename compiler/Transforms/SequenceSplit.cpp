@@ -198,8 +198,8 @@ LogicalResult SequenceSplit::visit(Operation *op) {
     auto perm = t.getPermutation();
     return retype(op, llvm::find(perm, d) - perm.begin(), global());
   }
-  if (isa<LinearOp, LayerNormOp>(op)) {
-    // Both work along the last dimension, each token on its own.
+  if (isa<LinearOp, LayerNormOp, RmsNormOp>(op)) {
+    // All work along the last dimension, each token on its own.
     if (!operandSplit(0) || !onlyFirst() || d == inRank() - 1)
       return op->emitError() << pass()
                              << " can split this op's "
@@ -216,7 +216,7 @@ LogicalResult SequenceSplit::visit(Operation *op) {
   }
   if (isa<GeluOp, SiluOp>(op))
     return retype(op, d, global());
-  if (isa<AddOp, SubOp, MulOp, DivOp>(op))
+  if (isa<AddOp, SubOp, MulOp, DivOp, MulAddOp>(op))
     return elementwise(op);
   if (auto s = dyn_cast<SliceOp>(op)) {
     int64_t ax = int64_t(s.getAxis());

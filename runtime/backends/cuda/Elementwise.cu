@@ -104,13 +104,15 @@ template <BinaryKind K> __device__ float applyBinary(float a, float b) {
 }
 
 /// a op b, plus the addend c[i] (contiguous like out) when c is non-null:
-/// MulAdd's one rounding. c[i] is read before out[i] is written by the same
-/// thread, so out may alias c.
+/// MulAdd's one rounding to the storage type. c[i] is read before out[i] is
+/// written by the same thread, so out may alias c. __fadd_rn keeps nvcc from
+/// contracting the product and the sum into an fma: f32 results stay those
+/// of the CPU backend and of a separate mul and add.
 template <BinaryKind K, typename T>
 __device__ inline T combine(float a, float b, const T *c, int64_t i) {
   float v = applyBinary<K>(a, b);
   if (c)
-    v += toFloat(c[i]);
+    v = __fadd_rn(v, toFloat(c[i]));
   return fromFloat<T>(v);
 }
 

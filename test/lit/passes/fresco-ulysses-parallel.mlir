@@ -64,6 +64,23 @@ func.func @dit(%x: tensor<2x4x8x8xf32>, %c: tensor<2x16xf32>) -> tensor<2x4x8x8x
 
 // -----
 
+// RMS norm (q/k norms) is per token, as layer norm: it keeps the split.
+// CHECK-LABEL: func.func @rms_norm
+// CHECK: fresco.rms_norm {{.*}} : (tensor<2x8x16xf32>, tensor<16xf32>) -> tensor<2x8x16xf32>
+// CHECK: fresco.attention
+func.func @rms_norm(%x: tensor<2x4x8x8xf32>) -> tensor<2x16x16xf32> {
+  %w = fresco.param "proj.weight" : tensor<16x4x2x2xf32>
+  %0 = fresco.conv2d %x, %w {strides = array<i64: 2, 2>} : (tensor<2x4x8x8xf32>, tensor<16x4x2x2xf32>) -> tensor<2x16x4x4xf32>
+  %1 = fresco.reshape %0 : tensor<2x16x4x4xf32> -> tensor<2x16x16xf32>
+  %2 = fresco.transpose %1 {permutation = array<i64: 0, 2, 1>} : (tensor<2x16x16xf32>) -> tensor<2x16x16xf32>
+  %nw = fresco.param "norm.weight" : tensor<16xf32>
+  %3 = fresco.rms_norm %2, %nw {epsilon = 1.0e-6 : f64} : (tensor<2x16x16xf32>, tensor<16xf32>) -> tensor<2x16x16xf32>
+  %a = fresco.attention %3, %3, %3 {num_heads = 2 : i64, scale = 0.25 : f64} : (tensor<2x16x16xf32>, tensor<2x16x16xf32>, tensor<2x16x16xf32>) -> tensor<2x16x16xf32>
+  return %a : tensor<2x16x16xf32>
+}
+
+// -----
+
 // Heads must divide: each rank computes whole heads.
 func.func @odd_heads(%x: tensor<2x4x8x8xf32>) -> tensor<2x16x16xf32> {
   %w = fresco.param "proj.weight" : tensor<16x4x2x2xf32>

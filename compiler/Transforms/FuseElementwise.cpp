@@ -6,11 +6,11 @@
 // bf16 storage, rounds once. Either operand order of the add.
 //
 //===----------------------------------------------------------------------===//
+#include "compiler/Transforms/ApplyOnly.h"
 #include "compiler/Transforms/Passes.h"
 #include "dialects/Fresco/IR/FrescoOps.h"
 
 #include "mlir/IR/PatternMatch.h"
-#include "mlir/Transforms/GreedyPatternRewriteDriver.h"
 #include "llvm/Support/Debug.h"
 
 #define DEBUG_TYPE "fresco-fuse-elementwise"
@@ -56,11 +56,7 @@ struct FuseElementwisePass : impl::FuseElementwiseBase<FuseElementwisePass> {
   void runOnOperation() override {
     RewritePatternSet patterns(&getContext());
     patterns.add<FuseMulIntoAdd>(&getContext());
-    GreedyRewriteConfig config;
-    config.enableFolding(false).setRegionSimplificationLevel(
-        GreedySimplifyRegionLevel::Disabled);
-    if (failed(
-            applyPatternsGreedily(getOperation(), std::move(patterns), config)))
+    if (failed(applyOnly(getOperation(), std::move(patterns))))
       return signalPassFailure();
   }
 };

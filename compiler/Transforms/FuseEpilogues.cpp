@@ -5,11 +5,11 @@
 // data still in cache, and the pre-activation result needs no buffer.
 //
 //===----------------------------------------------------------------------===//
+#include "compiler/Transforms/ApplyOnly.h"
 #include "compiler/Transforms/Passes.h"
 #include "dialects/Fresco/IR/FrescoOps.h"
 
 #include "mlir/IR/PatternMatch.h"
-#include "mlir/Transforms/GreedyPatternRewriteDriver.h"
 #include "llvm/Support/Debug.h"
 
 #define DEBUG_TYPE "fresco-fuse-epilogues"
@@ -53,12 +53,7 @@ struct FuseEpiloguesPass : impl::FuseEpiloguesBase<FuseEpiloguesPass> {
   void runOnOperation() override {
     RewritePatternSet patterns(&getContext());
     patterns.add<FuseIntoLinear<GeluOp>, FuseIntoLinear<SiluOp>>(&getContext());
-    // Only these rewrites: no folding, no region simplification.
-    GreedyRewriteConfig config;
-    config.enableFolding(false).setRegionSimplificationLevel(
-        GreedySimplifyRegionLevel::Disabled);
-    if (failed(
-            applyPatternsGreedily(getOperation(), std::move(patterns), config)))
+    if (failed(applyOnly(getOperation(), std::move(patterns))))
       return signalPassFailure();
   }
 };

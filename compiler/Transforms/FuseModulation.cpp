@@ -6,11 +6,11 @@
 // per block (norm1, norm3) and one in the output head (norm_out).
 //
 //===----------------------------------------------------------------------===//
+#include "compiler/Transforms/ApplyOnly.h"
 #include "compiler/Transforms/Passes.h"
 #include "dialects/Fresco/IR/FrescoOps.h"
 
 #include "mlir/IR/PatternMatch.h"
-#include "mlir/Transforms/GreedyPatternRewriteDriver.h"
 #include "llvm/Support/Debug.h"
 
 #define DEBUG_TYPE "fresco-fuse-modulation"
@@ -56,12 +56,7 @@ struct FuseModulationPass : impl::FuseModulationBase<FuseModulationPass> {
   void runOnOperation() override {
     RewritePatternSet patterns(&getContext());
     patterns.add<FuseIntoLayerNorm>(&getContext());
-    // Only this rewrite: no folding, no region simplification.
-    GreedyRewriteConfig config;
-    config.enableFolding(false).setRegionSimplificationLevel(
-        GreedySimplifyRegionLevel::Disabled);
-    if (failed(
-            applyPatternsGreedily(getOperation(), std::move(patterns), config)))
+    if (failed(applyOnly(getOperation(), std::move(patterns))))
       return signalPassFailure();
   }
 };

@@ -349,6 +349,30 @@ public:
   int started = 0;
 };
 
+/// Runs `s` (input a [2, 3]: -2.5, -1.5, ...) on cpu-staged with a
+/// DeferredMirror: its all_gather must have started asynchronously, and
+/// output 0 must be silu(silu(a)) gathered twice ([4, 3] or [12]).
+std::vector<HostTensor> runDeferredGather(const PlanSpec &s) {
+  LoadedPlan p = LoadedPlan::fromBytes(s.build(), "async.fplan");
+  WeightStore weights(p.rank(0), "/nonexistent");
+  DeferredMirror comm;
+  comm.device = true;
+  auto backend = createStagedCpuBackend();
+  Executor exec(
+      p, 0, *backend, weights,
+      [&](const std::vector<int> &) -> Communicator & { return comm; });
+  HostTensor a{DType::F32, {2, 3}, std::vector<uint8_t>(24)};
+  for (int i = 0; i < 6; ++i)
+    a.as<float>()[i] = float(i) - 2.5f;
+  std::vector<HostTensor> out = exec.run("f", {a});
+  EXPECT_EQ(comm.started, 1) << "the all_gather did not run asynchronously";
+  auto silu = [](double v) { return v / (1.0 + std::exp(-v)); };
+  for (int i = 0; i < 12; ++i)
+    EXPECT_NEAR(out[0].as<float>()[i], silu(silu(a.as<float>()[i % 6])), 1e-6)
+        << "at " << i;
+  return out;
+}
+
 // x = silu(a); g = all_gather(x); y = a + a in x's old bytes (x's life ends
 // at the gather); out = silu(g). The gather runs asynchronously until out
 // reads g, so it must not read x from memory y overwrote meanwhile.
@@ -368,25 +392,9 @@ TEST(Plan, AsyncAllGatherDoesNotReadReusedMemory) {
   s.inputNames = {"a"};
   s.outputs = {4, 3};
   s.outputNames = {"out", "y"};
-  LoadedPlan p = LoadedPlan::fromBytes(s.build(), "async.fplan");
-  WeightStore weights(p.rank(0), "/nonexistent");
-  DeferredMirror comm;
-  comm.device = true;
-  auto backend = createStagedCpuBackend();
-  Executor exec(
-      p, 0, *backend, weights,
-      [&](const std::vector<int> &) -> Communicator & { return comm; });
-  HostTensor a{DType::F32, {2, 3}, std::vector<uint8_t>(24)};
+  std::vector<HostTensor> out = runDeferredGather(s);
   for (int i = 0; i < 6; ++i)
-    a.as<float>()[i] = float(i) - 2.5f;
-  std::vector<HostTensor> out = exec.run("f", {a});
-  ASSERT_EQ(comm.started, 1) << "the all_gather did not run asynchronously";
-  auto silu = [](double v) { return v / (1.0 + std::exp(-v)); };
-  for (int i = 0; i < 12; ++i)
-    EXPECT_NEAR(out[0].as<float>()[i], silu(silu(a.as<float>()[i % 6])), 1e-6)
-        << "at " << i;
-  for (int i = 0; i < 6; ++i)
-    EXPECT_EQ(out[1].as<float>()[i], 2 * a.as<float>()[i]);
+    EXPECT_EQ(out[1].as<float>()[i], 2 * (float(i) - 2.5f));
 }
 
 // The gather's result read through a reshape (another value at the same
@@ -408,23 +416,7 @@ TEST(Plan, AsyncAllGatherWaitsBeforeAViewIsRead) {
   s.inputNames = {"a"};
   s.outputs = {4};
   s.outputNames = {"out"};
-  LoadedPlan p = LoadedPlan::fromBytes(s.build(), "view.fplan");
-  WeightStore weights(p.rank(0), "/nonexistent");
-  DeferredMirror comm;
-  comm.device = true;
-  auto backend = createStagedCpuBackend();
-  Executor exec(
-      p, 0, *backend, weights,
-      [&](const std::vector<int> &) -> Communicator & { return comm; });
-  HostTensor a{DType::F32, {2, 3}, std::vector<uint8_t>(24)};
-  for (int i = 0; i < 6; ++i)
-    a.as<float>()[i] = float(i) - 2.5f;
-  std::vector<HostTensor> out = exec.run("f", {a});
-  ASSERT_EQ(comm.started, 1) << "the all_gather did not run asynchronously";
-  auto silu = [](double v) { return v / (1.0 + std::exp(-v)); };
-  for (int i = 0; i < 12; ++i)
-    EXPECT_NEAR(out[0].as<float>()[i], silu(silu(a.as<float>()[i % 6])), 1e-6)
-        << "at " << i;
+  runDeferredGather(s);
 }
 
 TEST(Plan, LinearActivationRuns) {

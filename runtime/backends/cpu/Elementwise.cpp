@@ -216,9 +216,11 @@ void unary(UnaryKind kind, const float *x, float *y, int64_t n) {
   fail("unary: unknown kind ", int(kind));
 }
 
-void binary(BinaryKind kind, const float *a, const float *b, float *out,
-            int rank, const int64_t *outShape, const int64_t *aStrides,
-            const int64_t *bStrides) {
+namespace {
+/// binary(), plus the addend c (null: none) for mulAdd.
+void binaryWith(BinaryKind kind, const float *a, const float *b, const float *c,
+                float *out, int rank, const int64_t *outShape,
+                const int64_t *aStrides, const int64_t *bStrides) {
   check(rank >= 0 && rank <= kMaxRank, "binary: rank ", rank, " outside [0, ",
         kMaxRank, "]");
   int64_t total = 1;
@@ -226,32 +228,31 @@ void binary(BinaryKind kind, const float *a, const float *b, float *out,
     total *= outShape[d];
   if (total == 0)
     return;
-  const Canonical c = canonicalise(rank, outShape, aStrides, bStrides);
+  const Canonical can = canonicalise(rank, outShape, aStrides, bStrides);
   switch (kind) {
   case BinaryKind::Add:
-    return binaryOp<AddOp>(c, a, b, nullptr, out, total);
+    return binaryOp<AddOp>(can, a, b, c, out, total);
   case BinaryKind::Sub:
-    return binaryOp<SubOp>(c, a, b, nullptr, out, total);
+    return binaryOp<SubOp>(can, a, b, c, out, total);
   case BinaryKind::Mul:
-    return binaryOp<MulOp>(c, a, b, nullptr, out, total);
+    return binaryOp<MulOp>(can, a, b, c, out, total);
   case BinaryKind::Div:
-    return binaryOp<DivOp>(c, a, b, nullptr, out, total);
+    return binaryOp<DivOp>(can, a, b, c, out, total);
   }
   fail("binary: unknown kind ", int(kind));
+}
+} // namespace
+
+void binary(BinaryKind kind, const float *a, const float *b, float *out,
+            int rank, const int64_t *outShape, const int64_t *aStrides,
+            const int64_t *bStrides) {
+  binaryWith(kind, a, b, nullptr, out, rank, outShape, aStrides, bStrides);
 }
 
 void mulAdd(const float *a, const float *b, const float *c, float *out,
             int rank, const int64_t *outShape, const int64_t *aStrides,
             const int64_t *bStrides) {
-  check(rank >= 0 && rank <= kMaxRank, "mul_add: rank ", rank, " outside [0, ",
-        kMaxRank, "]");
-  int64_t total = 1;
-  for (int d = 0; d < rank; ++d)
-    total *= outShape[d];
-  if (total == 0)
-    return;
-  binaryOp<MulOp>(canonicalise(rank, outShape, aStrides, bStrides), a, b, c,
-                  out, total);
+  binaryWith(BinaryKind::Mul, a, b, c, out, rank, outShape, aStrides, bStrides);
 }
 
 } // namespace cpu

@@ -143,27 +143,20 @@ public:
   void binary(BinaryKind kind, const float *a, const float *b, float *out,
               int rank, const int64_t *outShape, const int64_t *aStrides,
               const int64_t *bStrides) override {
-    const int64_t n = spanOf(rank, outShape, nullptr);
-    auto span = [&](const int64_t *strides) {
-      return spanOf(rank, outShape, strides);
-    };
-    const float *a32 = in(0, a, span(aStrides)),
-                *b32 = in(1, b, span(bStrides));
-    Wide o32(*this, out, n, false);
-    inner_->binary(kind, a32, b32, o32.p, rank, outShape, aStrides, bStrides);
+    strided(a, b, nullptr, out, rank, outShape, aStrides, bStrides,
+            [&](const float *a32, const float *b32, const float *, float *o) {
+              inner_->binary(kind, a32, b32, o, rank, outShape, aStrides,
+                             bStrides);
+            });
   }
   void mulAdd(const float *a, const float *b, const float *c, float *out,
               int rank, const int64_t *outShape, const int64_t *aStrides,
               const int64_t *bStrides) override {
-    const int64_t n = spanOf(rank, outShape, nullptr);
-    auto span = [&](const int64_t *strides) {
-      return spanOf(rank, outShape, strides);
-    };
-    const float *a32 = in(0, a, span(aStrides)),
-                *b32 = in(1, b, span(bStrides));
-    const float *c32 = in(2, c, n);
-    Wide o32(*this, out, n, false);
-    inner_->mulAdd(a32, b32, c32, o32.p, rank, outShape, aStrides, bStrides);
+    strided(
+        a, b, c, out, rank, outShape, aStrides, bStrides,
+        [&](const float *a32, const float *b32, const float *c32, float *o) {
+          inner_->mulAdd(a32, b32, c32, o, rank, outShape, aStrides, bStrides);
+        });
   }
   void timestepEmbedding(const float *tF32, const int64_t *tI64, float *out,
                          int64_t B, int64_t dim, bool flipSinToCos, float shift,
@@ -206,6 +199,19 @@ private:
       n *= outShape[d];
     }
     return n == 0 ? 0 : strides ? last + 1 : n;
+  }
+  /// binary() and mulAdd(): a and b widened over the elements their strides
+  /// reach, c (optional) over the output's, `run` on them, one rounding.
+  template <typename F>
+  void strided(const float *a, const float *b, const float *c, float *out,
+               int rank, const int64_t *outShape, const int64_t *aStrides,
+               const int64_t *bStrides, F &&run) {
+    const int64_t n = spanOf(rank, outShape, nullptr);
+    const float *a32 = in(0, a, spanOf(rank, outShape, aStrides)),
+                *b32 = in(1, b, spanOf(rank, outShape, bStrides)),
+                *c32 = in(2, c, n);
+    Wide o32(*this, out, n, false);
+    run(a32, b32, c32, o32.p);
   }
   /// Operand `slot` (0-4 per call) widened into its own scratch; null stays
   /// null.

@@ -1,0 +1,24 @@
+//===- ApplyOnly.h - A fusion pass's own rewrites only ------*- C++ -*-===//
+//
+// The fusion passes apply their patterns greedily with no folding and no
+// region simplification: the IR changes only where they fuse.
+//
+//===----------------------------------------------------------------------===//
+#ifndef FRESCO_COMPILER_TRANSFORMS_APPLYONLY_H
+#define FRESCO_COMPILER_TRANSFORMS_APPLYONLY_H
+
+#include "mlir/IR/PatternMatch.h"
+#include "mlir/Transforms/GreedyPatternRewriteDriver.h"
+
+namespace mlir::fresco {
+
+inline LogicalResult applyOnly(Operation *op, RewritePatternSet &&patterns) {
+  GreedyRewriteConfig config;
+  config.enableFolding(false).setRegionSimplificationLevel(
+      GreedySimplifyRegionLevel::Disabled);
+  return applyPatternsGreedily(op, std::move(patterns), config);
+}
+
+} // namespace mlir::fresco
+
+#endif // FRESCO_COMPILER_TRANSFORMS_APPLYONLY_H

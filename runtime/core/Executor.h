@@ -19,6 +19,7 @@
 #include "runtime/core/Plan.h"
 #include "runtime/core/Tensor.h"
 #include "runtime/core/Weights.h"
+#include "runtime/core/ops/OpBind.h"
 
 #include <functional>
 #include <map>
@@ -28,7 +29,6 @@
 
 namespace fresco {
 
-class ScratchArena;
 
 /// Name, dtype and shape of a function input or output.
 struct TensorSpec {
@@ -56,10 +56,6 @@ struct ArenaLayout {
 /// computations (they cannot be both f32 and bf16).
 ArenaLayout layOutArena(const LoadedPlan &plan, int rank, DType storage);
 
-/// Returns the communicator over `members` (world ranks, in group order),
-/// creating it on first use. Collective instructions bind through it.
-using GroupResolver =
-    std::function<Communicator &(const std::vector<int> &members)>;
 
 class Executor {
 public:

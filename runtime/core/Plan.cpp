@@ -3,6 +3,7 @@
 #include "runtime/core/DType.h"
 #include "runtime/core/Error.h"
 #include "runtime/core/PlanVersion.h"
+#include "runtime/core/ops/OpCheck.h"
 
 #include <cmath>
 #include <fstream>
@@ -64,139 +65,6 @@ void verifyWeights(const plan::RankProgram &rp, const std::string &ctx) {
   }
 }
 
-/// A Linear has no attrs or LinearAttrs with a known activation: a
-/// misread epilogue would silently change every result.
-void verifyLinearAttrs(const plan::Instr &in, const std::string &where) {
-  if (in.attrs_type() == plan::OpAttrs::NONE)
-    return;
-  const plan::LinearAttrs *a = in.attrs_as_LinearAttrs();
-  std::string got = plan::EnumNameOpAttrs(in.attrs_type());
-  check(a != nullptr, where, ": Linear attributes must be LinearAttrs, got ",
-        got.empty() ? "table type " + std::to_string(int(in.attrs_type()))
-                    : got);
-  check(a->activation() >= plan::Activation::MIN &&
-            a->activation() <= plan::Activation::MAX,
-        where, ": unknown Linear activation ", int(a->activation()));
-}
-
-/// A LayerNorm has LayerNormAttrs, and operands that its `modulated` flag
-/// reads one way only: 3 operands are weight and bias unmodulated, shift
-/// and scale modulated.
-void verifyLayerNorm(const plan::Instr &in, const std::string &where) {
-  const plan::LayerNormAttrs *a = in.attrs_as_LayerNormAttrs();
-  std::string got = plan::EnumNameOpAttrs(in.attrs_type());
-  check(a != nullptr, where,
-        ": LayerNorm attributes must be LayerNormAttrs, got ",
-        got.empty() ? "table type " + std::to_string(int(in.attrs_type()))
-                    : got);
-  size_t n = in.operands()->size();
-  if (a->modulated())
-    check(n == 3 || n == 5, where,
-          ": a modulated LayerNorm takes x, [weight, bias,] shift, scale (3 "
-          "or 5 operands), got ",
-          n);
-  else
-    check(n == 1 || n == 3, where,
-          ": a LayerNorm takes x [, weight, bias] (1 or 3 operands), got ", n);
-}
-
-/// An RmsNorm has unmodulated LayerNormAttrs (its epsilon) and x [, weight].
-void verifyRmsNorm(const plan::Instr &in, const std::string &where) {
-  const plan::LayerNormAttrs *a = in.attrs_as_LayerNormAttrs();
-  check(a != nullptr && !a->modulated(), where,
-        ": RmsNorm attributes must be unmodulated LayerNormAttrs");
-  size_t n = in.operands()->size();
-  check(n == 1 || n == 2, where,
-        ": an RmsNorm takes x [, weight] (1 or 2 operands), got ", n);
-}
-
-/// A group's members (`what`: "AllToAll group"): sorted, distinct world
-/// ranks including this one.
-void verifyMembers(const flatbuffers::Vector<int32_t> &members,
-                   const plan::RankProgram &rp, const std::string &where,
-                   const char *what) {
-  bool member = false;
-  for (flatbuffers::uoffset_t i = 0; i < members.size(); ++i) {
-    int32_t m = members.Get(i);
-    check(m >= 0 && (i == 0 || members.Get(i - 1) < m), where, ": ", what,
-          " members must be sorted, distinct world ranks");
-    member |= m == rp.rank();
-  }
-  check(member, where, ": this rank (", rp.rank(), ") is not a member of its ",
-        what);
-}
-
-/// An AllToAll's group and dimensions: the blocks it sends must tile its
-/// operand exactly, and its result must be what the blocks concatenate to.
-/// Runs after the value indices were checked.
-void verifyAllToAll(const plan::Instr &in, const plan::Function &f,
-                    const plan::RankProgram &rp, const std::string &where) {
-  const plan::CollectiveAttrs *a = in.attrs_as_CollectiveAttrs();
-  check(a != nullptr, where, ": AllToAll attributes must be CollectiveAttrs");
-  check(a->members() && a->members()->size() >= 1, where,
-        ": AllToAll has no group members");
-  verifyMembers(*a->members(), rp, where, "AllToAll group");
-  check(in.operands()->size() == 1 && in.results()->size() == 1, where,
-        ": AllToAll takes one operand and one result");
-  const plan::Value *x = f.values()->Get(in.operands()->Get(0));
-  const plan::Value *y = f.values()->Get(in.results()->Get(0));
-  int64_t rank = int64_t(x->shape()->size());
-  int64_t s = a->split_dim(), c = a->concat_dim();
-  int64_t parts = int64_t(a->members()->size());
-  check(s >= 0 && s < rank && c >= 0 && c < rank, where,
-        ": AllToAll dimensions split ", s, ", concat ", c,
-        " outside the operand's rank ", rank);
-  check(x->shape()->Get(s) % parts == 0, where, ": AllToAll split dimension ",
-        s, " of size ", x->shape()->Get(s), " is not divisible by the ", parts,
-        " members");
-  std::vector<int64_t> want(x->shape()->begin(), x->shape()->end());
-  want[s] /= parts;
-  want[c] *= parts;
-  check(y->dtype() == x->dtype() &&
-            std::vector<int64_t>(y->shape()->begin(), y->shape()->end()) ==
-                want,
-        where, ": AllToAll result does not match its operand split along ", s,
-        " and concatenated along ", c);
-}
-
-/// A ring attention's ring: sorted, distinct world ranks including this one.
-void verifyAttentionRing(const plan::Instr &in, const plan::RankProgram &rp,
-                         const std::string &where) {
-  const plan::AttentionAttrs *a = in.attrs_as_AttentionAttrs();
-  if (!a || !a->ring_members())
-    return;
-  verifyMembers(*a->ring_members(), rp, where, "attention ring");
-}
-
-/// Send / Recv / Broadcast: a group, a peer in it, and the operand and
-/// result counts of each (the executor checks shapes).
-void verifyPointToPoint(const plan::Instr &in, const plan::RankProgram &rp,
-                        const std::string &where) {
-  const char *name = plan::EnumNameOpCode(in.op());
-  const plan::CollectiveAttrs *a = in.attrs_as_CollectiveAttrs();
-  check(a != nullptr && a->members() && a->members()->size() >= 1, where, ": ",
-        name, " needs CollectiveAttrs with group members");
-  verifyMembers(*a->members(), rp, where,
-                (std::string(name) + " group").c_str());
-  check(a->peer() >= 0 && uint32_t(a->peer()) < a->members()->size(), where,
-        ": ", name, " peer ", a->peer(), " is not one of the ",
-        a->members()->size(), " members");
-  const bool self = a->members()->Get(uint32_t(a->peer())) == rp.rank();
-  const bool bcast = in.op() == plan::OpCode::Broadcast;
-  check(bcast || !self, where, ": ", name, " peer ", a->peer(),
-        " is this rank itself");
-  check(bcast || a->tag() >= 0, where, ": ", name, " tag ", a->tag(),
-        " is negative");
-  // Send: the value sent; Recv: the value received; Broadcast: the result,
-  // and on the root (peer) the value it gives.
-  const uint32_t wantOps = in.op() == plan::OpCode::Send || (bcast && self);
-  const uint32_t wantRes = in.op() != plan::OpCode::Send;
-  check(in.operands()->size() == wantOps && in.results()->size() == wantRes,
-        where, ": ", name, " takes ", wantOps, " operand(s) and ", wantRes,
-        " result(s) here, got ", in.operands()->size(), " and ",
-        in.results()->size());
-}
-
 void verifyFunction(const plan::Function &f, const plan::RankProgram &rp,
                     const std::string &ctx) {
   uint32_t numWeights = rp.weights() ? rp.weights()->size() : 0;
@@ -249,23 +117,12 @@ void verifyFunction(const plan::Function &f, const plan::RankProgram &rp,
   for (uint32_t i = 0; i < f.instrs()->size(); ++i) {
     const plan::Instr *in = f.instrs()->Get(i);
     std::string where = ctx + ", instruction " + std::to_string(i);
-    check(in->op() >= plan::OpCode::MIN && in->op() <= plan::OpCode::MAX, where,
-          ": unknown op code ", int(in->op()));
+    check(findOpInfo(in->op()) != nullptr, where, ": unknown op code ",
+          int(in->op()));
     checkIndices(in->operands(), where, false);
     checkIndices(in->results(), where, true);
-    if (in->op() == plan::OpCode::Linear)
-      verifyLinearAttrs(*in, where);
-    if (in->op() == plan::OpCode::LayerNorm)
-      verifyLayerNorm(*in, where);
-    if (in->op() == plan::OpCode::RmsNorm)
-      verifyRmsNorm(*in, where);
-    if (in->op() == plan::OpCode::AllToAll)
-      verifyAllToAll(*in, f, rp, where);
-    if (in->op() == plan::OpCode::Attention)
-      verifyAttentionRing(*in, rp, where);
-    if (in->op() == plan::OpCode::Send || in->op() == plan::OpCode::Recv ||
-        in->op() == plan::OpCode::Broadcast)
-      verifyPointToPoint(*in, rp, where);
+    // Its row of Ops.def, then its op's shape rule (runtime/core/ops/).
+    verifyInstr(*in, f, rp, where);
   }
   checkIndices(f.inputs(), ctx + ", inputs", true);
   checkIndices(f.outputs(), ctx + ", outputs", true);

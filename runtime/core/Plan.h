@@ -2,9 +2,9 @@
 //
 // Two-stage verification: the FlatBuffers verifier proves every offset in
 // the file is safe to follow; then verifyPlan checks meaning (indices,
-// shapes, arena offsets, weight slices) with overflow-safe arithmetic.
-// Op-specific shape rules are checked when the executor binds kernels, also
-// at load time. A plan that passes both never makes a kernel read or write
+// shapes, arena offsets, weight slices) with overflow-safe arithmetic, and
+// every instruction against its row of runtime/schema/Ops.def and its op's
+// shape rule (runtime/core/ops/); the executor binds without checking again. A plan that passes both never makes a kernel read or write
 // outside its buffers.
 //
 //===----------------------------------------------------------------------===//

@@ -16,7 +16,10 @@ namespace fresco {
 /// 5: Send, Recv and Broadcast op codes (pipeline stages).
 /// 6: RmsNorm (x [, weight], LayerNormAttrs for its epsilon) and MulAdd
 /// (a * b + c) op codes.
-constexpr uint32_t kPlanVersion = 6;
+/// 7: op codes generated from runtime/schema/Ops.def (same values);
+/// RmsNorm carries RmsNormAttrs; ops without attributes in Ops.def must carry
+/// none.
+constexpr uint32_t kPlanVersion = 7;
 } // namespace fresco
 
 #endif // FRESCO_RUNTIME_CORE_PLANVERSION_H

@@ -124,7 +124,7 @@ struct PlanSpec {
 std::string loadError(const std::vector<uint8_t> &bytes) {
   try {
     LoadedPlan p = LoadedPlan::fromBytes(bytes, "test.fplan");
-    // Stage two continues in the executor: op shapes are checked on bind.
+    // Binding checks only what depends on the run (verified at load).
     WeightStore weights(p.rank(0), "/nonexistent");
     auto backend = createCpuBackend();
     Executor exec(p, 0, *backend, weights);
@@ -574,13 +574,13 @@ const Case kCases[] = {
      [](PlanSpec &s) {
        s.instrs[1].operands = {2, 2};
      },
-     "expected 1 operands, got 2"},
+     "instruction 1 (Silu): takes 1 operands, got 2"},
     {"missing_attrs",
      [](PlanSpec &s) {
        s.instrs = {{fp::OpCode::Attention, {0, 0, 0}, {3}}};
        s.values[0].shape = s.values[3].shape = {1, 2, 3};
      },
-     "missing or wrong attributes"},
+     "(Attention): attributes must be AttentionAttrs, got none"},
     {"result_dtype", [](PlanSpec &s) { s.values[3].dtype = fp::DType::F16; },
      "results must be f32, got f16"},
     {"operand_dtype", [](PlanSpec &s) { s.values[1].dtype = fp::DType::I32; },
@@ -594,11 +594,11 @@ const Case kCases[] = {
        s.instrs[0].activation = -1;
        s.instrs[0].attention = true;
      },
-     "instruction 0: Linear attributes must be LinearAttrs, got "
+     "instruction 0 (Linear): attributes must be LinearAttrs or none, got "
      "AttentionAttrs"},
     {"linear_bad_activation",
      [](PlanSpec &s) { s = linearSpec(fp::Activation(9)); },
-     "instruction 0: unknown Linear activation 9"},
+     "instruction 0 (Linear): unknown activation 9"},
     // The modulated flag decides what 3 operands are; counts it cannot
     // read are rejected at load, before any binder guesses.
     {"layer_norm_modulated_one_operand",
@@ -606,14 +606,14 @@ const Case kCases[] = {
        s = layerNormSpec(false, false);
        s.instrs[0].layerNorm = 1;
      },
-     "instruction 0: a modulated LayerNorm takes x, [weight, bias,] shift, "
+     "instruction 0 (LayerNorm): a modulated LayerNorm takes x, [weight, bias,] shift, "
      "scale (3 or 5 operands), got 1"},
     {"layer_norm_five_unmodulated",
      [](PlanSpec &s) {
        s = layerNormSpec(true, true);
        s.instrs[0].layerNorm = 0;
      },
-     "instruction 0: a LayerNorm takes x [, weight, bias] (1 or 3 operands), "
+     "instruction 0 (LayerNorm): a LayerNorm takes x [, weight, bias] (1 or 3 operands), "
      "got 5"},
     {"layer_norm_wrong_attrs",
      [](PlanSpec &s) {
@@ -621,14 +621,14 @@ const Case kCases[] = {
        s.instrs[0].layerNorm = -1;
        s.instrs[0].attention = true;
      },
-     "instruction 0: LayerNorm attributes must be LayerNormAttrs, got "
+     "instruction 0 (LayerNorm): attributes must be LayerNormAttrs, got "
      "AttentionAttrs"},
     {"layer_norm_no_attrs",
      [](PlanSpec &s) {
        s = layerNormSpec(false, false);
        s.instrs[0].layerNorm = -1;
      },
-     "instruction 0: LayerNorm attributes must be LayerNormAttrs, got NONE"},
+     "instruction 0 (LayerNorm): attributes must be LayerNormAttrs, got none"},
     // Affine weight and bias [5] read as shift and scale [2, 5]: the binder
     // checks their shapes against the flag's reading.
     {"layer_norm_affine_read_as_modulation",
@@ -649,21 +649,22 @@ const Case kCases[] = {
        s = allToAllSpec();
        s.instrs[0].splitDim = 3;
      },
-     "AllToAll dimensions split 3, concat 1 outside the operand's rank 3"},
+     "(AllToAll): dimensions split 3, concat 1 outside the operand's rank 3"},
     {"all_to_all_divisible",
      [](PlanSpec &s) {
        s = allToAllSpec();
        s.instrs[0].splitDim = 0;
        s.instrs[0].members = {0, 1, 2};
      },
-     "AllToAll split dimension 0 of size 2 is not divisible by the 3 members"},
+     "(AllToAll): split dimension 0 of size 2 is not divisible by the 3 "
+     "members"},
     {"all_to_all_result",
      [](PlanSpec &s) {
        s = allToAllSpec();
        s.values[1].shape = {2, 4, 6};
      },
-     "AllToAll result does not match its operand split along 2 and "
-     "concatenated along 1"},
+     "(AllToAll): result [2, 4, 6] does not match its operand split along 2 "
+     "and concatenated along 1"},
     {"all_to_all_member",
      [](PlanSpec &s) {
        s = allToAllSpec();
@@ -687,7 +688,7 @@ const Case kCases[] = {
        s.instrs[0] = {fp::OpCode::Send, {0}, {}, false, -1, {0, 1}};
        s.instrs[0].peer = 2;
      },
-     "Send peer 2 is not one of the 2 members"},
+     "(Send): peer 2 is not one of the 2 members"},
     {"recv_group",
      [](PlanSpec &s) {
        s.instrs[0] = {fp::OpCode::Recv, {}, {2}, false, -1, {1, 2}};
@@ -703,13 +704,14 @@ const Case kCases[] = {
        s.instrs[0] = {fp::OpCode::Send, {0}, {2}, false, -1, {0, 1}};
        s.instrs[0].peer = 1;
      },
-     "Send takes 1 operand(s) and 0 result(s) here, got 1 and 1"},
+     "(Send): takes 0 results, got 1"},
     {"broadcast_root_operand",
      [](PlanSpec &s) {
        // The root (peer 0 = this rank) gives its operand: none here.
        s.instrs[0] = {fp::OpCode::Broadcast, {}, {2}, false, -1, {0, 1}};
      },
-     "Broadcast takes 1 operand(s) and 1 result(s) here, got 0 and 1"},
+     "(Broadcast): takes 1 operand(s) here (the root has its value, the "
+     "others none), got 0"},
     {"all_to_all_sorted",
      [](PlanSpec &s) {
        s = allToAllSpec();
@@ -722,7 +724,7 @@ const Case kCases[] = {
        s.instrs[0].members.clear();
        s.instrs[0].attention = true;
      },
-     "AllToAll attributes must be CollectiveAttrs"},
+     "(AllToAll): attributes must be CollectiveAttrs, got AttentionAttrs"},
 };
 
 INSTANTIATE_TEST_SUITE_P(All, PlanSemantics, ::testing::ValuesIn(kCases),

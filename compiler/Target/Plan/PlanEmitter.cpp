@@ -2,6 +2,7 @@
 #include "compiler/Target/Plan/PlanEmitter.h"
 #include "dialects/Fresco/IR/FrescoOps.h"
 #include "runtime/core/PlanVersion.h"
+#include "runtime/schema/OpTable.h"
 #include "runtime/schema/plan_generated.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -111,6 +112,13 @@ private:
   void addInstr(fp::OpCode code, Operation &op,
                 fp::OpAttrs attrsType = fp::OpAttrs::NONE,
                 flatbuffers::Offset<void> attrs = 0);
+  /// Appends an instruction after checking it against its row of Ops.def
+  /// (what the runtime's loader checks first); a mismatch is an emitter
+  /// bug, reported on `op` and remembered in `encodingFailed`.
+  void pushInstr(fp::OpCode code, Operation &op,
+                 const std::vector<int32_t> &operands,
+                 const std::vector<int32_t> &results, fp::OpAttrs attrsType,
+                 flatbuffers::Offset<void> attrs);
 
   flatbuffers::FlatBufferBuilder &fbb;
   WeightTable &weights;
@@ -120,6 +128,7 @@ private:
   llvm::DenseMap<Value, int> ids;
   std::vector<flatbuffers::Offset<fp::Instr>> instrs;
   int32_t transfers = 0; // Send/Recv tags, in program order
+  bool encodingFailed = false;
 };
 
 FailureOr<int> FunctionEmitter::addArena(Value v, Operation *where,
@@ -145,6 +154,30 @@ void FunctionEmitter::addInstr(fp::OpCode code, Operation &op,
     operands.push_back(lookup(v));
   for (Value v : op.getResults())
     results.push_back(lookup(v));
+  pushInstr(code, op, operands, results, attrsType, attrs);
+}
+
+void FunctionEmitter::pushInstr(fp::OpCode code, Operation &op,
+                                const std::vector<int32_t> &operands,
+                                const std::vector<int32_t> &results,
+                                fp::OpAttrs attrsType,
+                                flatbuffers::Offset<void> attrs) {
+  const ::fresco::OpInfo &row = *::fresco::findOpInfo(code);
+  auto within = [](size_t n, uint32_t lo, uint32_t hi) {
+    return n >= lo && n <= hi;
+  };
+  bool attrsOk =
+      attrsType == row.attrs ||
+      (attrsType == fp::OpAttrs::NONE && row.attrsUse != ::fresco::AttrsUse::Required);
+  if (!within(operands.size(), row.minOperands, row.maxOperands) ||
+      !within(results.size(), row.minResults, row.maxResults) || !attrsOk) {
+    op.emitError("internal error: the plan instruction ")
+        << row.name << " with " << operands.size() << " operands, "
+        << results.size() << " results and attributes "
+        << fp::EnumNameOpAttrs(attrsType)
+        << " does not match its row in runtime/schema/Ops.def";
+    encodingFailed = true;
+  }
   instrs.push_back(fp::CreateInstr(fbb, code, fbb.CreateVector(operands),
                                    fbb.CreateVector(results), attrsType,
                                    attrs));
@@ -218,9 +251,8 @@ LogicalResult FunctionEmitter::emitOp(Operation &op) {
     std::vector<int32_t> members = rc.group({axis});
     auto a = fp::CreateCollectiveAttrs(fbb, fbb.CreateVector(members), 0, 0, 0,
                                        int32_t(peer), tag);
-    instrs.push_back(fp::CreateInstr(fbb, code, fbb.CreateVector(operands),
-                                     fbb.CreateVector(results),
-                                     fp::OpAttrs::CollectiveAttrs, a.Union()));
+    pushInstr(code, op, operands, results, fp::OpAttrs::CollectiveAttrs,
+              a.Union());
   };
   // Stage ops only along the axis the function is split on (checked to be
   // on the grid above): rc.coords is indexed by it.
@@ -329,10 +361,10 @@ LogicalResult FunctionEmitter::emitOp(Operation &op) {
         return success();
       })
       .Case([&](RmsNormOp n) {
-        // x [, weight]; LayerNormAttrs carries the epsilon (never modulated).
-        auto a = fp::CreateLayerNormAttrs(
-            fbb, float(n.getEpsilon().convertToDouble()), false);
-        addInstr(OpCode::RmsNorm, op, fp::OpAttrs::LayerNormAttrs, a.Union());
+        // x [, weight].
+        auto a = fp::CreateRmsNormAttrs(
+            fbb, float(n.getEpsilon().convertToDouble()));
+        addInstr(OpCode::RmsNorm, op, fp::OpAttrs::RmsNormAttrs, a.Union());
         return success();
       })
       .Case([&](GroupNormOp n) {
@@ -487,7 +519,7 @@ FailureOr<flatbuffers::Offset<fp::Function>> FunctionEmitter::emit() {
       }
       continue;
     }
-    if (failed(emitOp(op)))
+    if (failed(emitOp(op)) || encodingFailed)
       return failure();
   }
 

@@ -1,0 +1,91 @@
+//===- Gemm.cpp - Linear and Conv2d: rules and binders --------------------===//
+#include "runtime/core/ops/OpBind.h"
+
+namespace fresco {
+
+void verifyLinear(const OpCheck &c) {
+  const ValueInfo &x = c.ops[0], &w = c.ops[1], &y = c.res[0];
+  c.need(w.shape.size() == 2 && !x.shape.empty(), "weight must be [out, in]");
+  const int64_t K = w.shape[1], N = w.shape[0];
+  c.need(x.shape.back() == K, "input ", shapeToString(x.shape),
+         " does not match weight ", shapeToString(w.shape));
+  Shape ys = x.shape;
+  ys.back() = N;
+  c.shape(y, ys, "result");
+  if (c.ops.size() == 3)
+    c.shape(c.ops[2], {N}, "bias");
+  // A misread epilogue would silently change every result.
+  if (auto *a = c.attrs<plan::LinearAttrs>())
+    c.need(a->activation() >= plan::Activation::MIN &&
+               a->activation() <= plan::Activation::MAX,
+           "unknown activation ", int(a->activation()));
+}
+
+Step bindLinear(OpBind &b) {
+  const Ref &x = b.ops[0], &w = b.ops[1], &y = b.res[0];
+  const int64_t K = w.shape[1], N = w.shape[0], M = K ? x.numel() / K : 0;
+  const float *bias = b.ops.size() == 3 ? b.ops[2].f32() : nullptr;
+  const float *px = x.f32(), *pw = w.f32();
+  float *py = y.f32();
+  Backend *be = &b.be;
+  plan::Activation act = plan::Activation::None;
+  if (auto *a = b.attrs<plan::LinearAttrs>())
+    act = a->activation();
+  UnaryKind kind = UnaryKind::Silu;
+  switch (act) {
+  case plan::Activation::None:
+    return [=] { be->linear(px, pw, bias, py, M, K, N); };
+  case plan::Activation::GeluTanh:
+    kind = UnaryKind::GeluTanh;
+    break;
+  case plan::Activation::GeluErf:
+    kind = UnaryKind::GeluErf;
+    break;
+  case plan::Activation::Silu:
+    kind = UnaryKind::Silu;
+    break;
+  }
+  return [=] { be->linearActivation(px, pw, bias, py, M, K, N, kind); };
+}
+
+void verifyConv2d(const OpCheck &c) {
+  const ValueInfo &x = c.ops[0], &w = c.ops[1], &y = c.res[0];
+  auto *a = c.attrs<plan::Conv2dAttrs>();
+  c.need(x.shape.size() == 4 && w.shape.size() == 4 &&
+             w.shape[1] == x.shape[1],
+         "input ", shapeToString(x.shape), " and weight ",
+         shapeToString(w.shape), " are not NCHW/OIHW with matching channels");
+  const int64_t sh = a->stride_h(), sw = a->stride_w(), ph = a->pad_h(),
+                pw = a->pad_w();
+  c.need(sh > 0 && sw > 0 && ph >= 0 && pw >= 0 && ph < (1 << 20) &&
+             pw < (1 << 20),
+         "bad strides or padding");
+  const int64_t H = x.shape[2], W = x.shape[3], KH = w.shape[2],
+                KW = w.shape[3];
+  c.need(H + 2 * ph >= KH && W + 2 * pw >= KW, "kernel larger than input");
+  c.shape(y,
+          {x.shape[0], w.shape[0], (H + 2 * ph - KH) / sh + 1,
+           (W + 2 * pw - KW) / sw + 1},
+          "result");
+  if (c.ops.size() == 3)
+    c.shape(c.ops[2], {w.shape[0]}, "bias");
+}
+
+Step bindConv2d(OpBind &b) {
+  const Ref &x = b.ops[0], &w = b.ops[1], &y = b.res[0];
+  auto *a = b.attrs<plan::Conv2dAttrs>();
+  const int64_t sh = a->stride_h(), sw = a->stride_w(), ph = a->pad_h(),
+                pw = a->pad_w();
+  const float *bias = b.ops.size() == 3 ? b.ops[2].f32() : nullptr;
+  const Shape xs = x.shape;
+  const int64_t O = w.shape[0], KH = w.shape[2], KW = w.shape[3];
+  const float *px = x.f32(), *pwt = w.f32();
+  float *py = y.f32();
+  Backend *be = &b.be;
+  return [=] {
+    be->conv2d(px, pwt, bias, py, xs[0], xs[1], xs[2], xs[3], O, KH, KW, sh,
+               sw, ph, pw);
+  };
+}
+
+} // namespace fresco

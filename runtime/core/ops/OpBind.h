@@ -1,0 +1,76 @@
+//===- OpBind.h - Binding one verified instruction to a backend -*- C++ -*-===//
+//
+// The executor turns each instruction into one step: a closure over fixed
+// pointers and sizes calling the backend (bind<Kernel>, one per Kernel
+// column of runtime/schema/Ops.def, in the op's family file). The plan was
+// verified at load, so binding works sizes out and checks nothing but what
+// depends on this run (its communicators).
+//
+//===----------------------------------------------------------------------===//
+#ifndef FRESCO_RUNTIME_CORE_OPS_OPBIND_H
+#define FRESCO_RUNTIME_CORE_OPS_OPBIND_H
+
+#include "runtime/core/Backend.h"
+#include "runtime/core/ScratchArena.h"
+#include "runtime/core/ops/OpCheck.h"
+
+#include <functional>
+#include <memory>
+
+namespace fresco {
+
+class Communicator;
+using Step = std::function<void()>;
+/// The communicator over `members` (world ranks, in group order).
+using GroupResolver =
+    std::function<Communicator &(const std::vector<int> &members)>;
+
+/// A value resolved to memory, with its shape and dtype, and the size of
+/// its elements in memory: a float tensor's is that of the backend's float
+/// storage (2 under bf16/f16), but for the few pinned to f32.
+struct Ref {
+  void *ptr;
+  DType dtype;
+  Shape shape;
+  size_t es;
+  int64_t numel() const { return numElements(shape); }
+  float *f32() const { return static_cast<float *>(ptr); }
+};
+
+/// One instruction being bound.
+struct OpBind {
+  const plan::Instr &in;
+  std::vector<Ref> ops, res;
+  Backend &be;
+  std::string where;
+  const GroupResolver &groups;
+  int rank;
+  std::shared_ptr<ScratchArena> scratch;
+
+  /// Set by the executor before binding an all_to_all or all_gather whose
+  /// result is read later: on a direct path (no host staging) it is then
+  /// bound as two steps, the returned one starting it with its buffers in
+  /// `asyncRegion` (nothing else uses them meanwhile), `finish` waiting for
+  /// it and unpacking its result.
+  std::shared_ptr<ScratchArena> asyncRegion;
+  Step finish;
+  /// The communicator the instruction talks through; null for a kernel.
+  Communicator *comm = nullptr;
+
+  template <typename T> const T *attrs() const { return in.attrs_as<T>(); }
+  /// The communicator of a verified member list (sets `comm`).
+  Communicator &group(const flatbuffers::Vector<int32_t> *members);
+};
+
+/// The step of a verified instruction.
+Step bindInstr(OpBind &b);
+
+// The ops' binders, one per Kernel column of Ops.def.
+#define FRESCO_OP(Name, Attrs, Use, MinOps, MaxOps, MinRes, MaxRes, DTypes,    \
+                  Kernel)                                                      \
+  Step bind##Kernel(OpBind &b);
+#include "runtime/schema/Ops.def"
+
+} // namespace fresco
+
+#endif // FRESCO_RUNTIME_CORE_OPS_OPBIND_H

@@ -1,0 +1,72 @@
+//===- OpCheck.h - Load-time verification of one instruction ----*- C++ -*-===//
+//
+// The loader checks every instruction once: first against its row of
+// runtime/schema/Ops.def (counts, attribute table, dtypes; verifyInstr), then
+// against its op's shape rule, verify<Kernel> in the op's family file. After
+// that the executor binds it without checking again.
+//
+//===----------------------------------------------------------------------===//
+#ifndef FRESCO_RUNTIME_CORE_OPS_OPCHECK_H
+#define FRESCO_RUNTIME_CORE_OPS_OPCHECK_H
+
+#include "runtime/core/DType.h"
+#include "runtime/core/Error.h"
+#include "runtime/schema/OpTable.h"
+
+#include <string>
+#include <vector>
+
+namespace fresco {
+
+using Shape = std::vector<int64_t>;
+
+/// A plan value as an instruction's rule sees it.
+struct ValueInfo {
+  DType dtype;
+  Shape shape;
+  int64_t numel() const { return numElements(shape); }
+};
+
+/// One instruction under verification; the row checks have passed when an
+/// op's rule sees it.
+class OpCheck {
+public:
+  OpCheck(const plan::Instr &in, const plan::Function &f,
+          const plan::RankProgram &rp, std::string where);
+
+  const plan::Instr &in;
+  const plan::Function &f;
+  const plan::RankProgram &rp;
+  std::vector<ValueInfo> ops, res;
+
+  /// Fails with "<where> (<Op>): <parts>" unless `cond`.
+  template <typename... Parts> void need(bool cond, const Parts &...p) const {
+    check(cond, where_, " (", plan::EnumNameOpCode(in.op()), "): ", p...);
+  }
+  void shape(const ValueInfo &v, const Shape &want, const char *what) const {
+    need(v.shape == want, what, " has shape ", shapeToString(v.shape),
+         ", expected ", shapeToString(want));
+  }
+  /// The op's attributes; null only where Ops.def makes them optional.
+  template <typename T> const T *attrs() const { return in.attrs_as<T>(); }
+  /// Group members: sorted, distinct world ranks including this one.
+  void members(const flatbuffers::Vector<int32_t> *m, const char *what) const;
+
+private:
+  std::string where_;
+};
+
+/// Verifies `in` (its value indices already checked) against its row and
+/// its op's rule; throws fresco::Error naming `where` and the problem.
+void verifyInstr(const plan::Instr &in, const plan::Function &f,
+                 const plan::RankProgram &rp, const std::string &where);
+
+// The ops' rules, one per Kernel column of Ops.def.
+#define FRESCO_OP(Name, Attrs, Use, MinOps, MaxOps, MinRes, MaxRes, DTypes,    \
+                  Kernel)                                                      \
+  void verify##Kernel(const OpCheck &c);
+#include "runtime/schema/Ops.def"
+
+} // namespace fresco
+
+#endif // FRESCO_RUNTIME_CORE_OPS_OPCHECK_H

@@ -1,0 +1,129 @@
+//===- Registry.cpp - Ops.def rows to their rules and binders -------------===//
+#include "runtime/comm/Communicator.h"
+#include "runtime/core/ops/OpBind.h"
+
+#include <algorithm>
+
+namespace fresco {
+namespace {
+
+struct OpFns {
+  void (*verify)(const OpCheck &);
+  Step (*bind)(OpBind &);
+};
+
+constexpr OpFns kFns[] = {
+#define FRESCO_OP(Name, Attrs, Use, MinOps, MaxOps, MinRes, MaxRes, DTypes,    \
+                  Kernel)                                                      \
+  {&verify##Kernel, &bind##Kernel},
+#include "runtime/schema/Ops.def"
+};
+static_assert(sizeof(kFns) / sizeof(kFns[0]) == optable::kNumOps,
+              "one rule and binder per row");
+
+std::string attrsName(plan::OpAttrs t) {
+  const char *n = plan::EnumNameOpAttrs(t);
+  return n && *n ? n : "attribute table " + std::to_string(int(t));
+}
+
+std::string count(uint32_t lo, uint32_t hi) {
+  if (lo == hi)
+    return std::to_string(lo);
+  if (hi == optable::Variadic)
+    return "at least " + std::to_string(lo);
+  return "between " + std::to_string(lo) + " and " + std::to_string(hi);
+}
+
+ValueInfo info(const plan::Function &f, int32_t id) {
+  const plan::Value *v = f.values()->Get(uint32_t(id));
+  return {DType(v->dtype()), Shape(v->shape()->begin(), v->shape()->end())};
+}
+
+} // namespace
+
+OpCheck::OpCheck(const plan::Instr &in, const plan::Function &f,
+                 const plan::RankProgram &rp, std::string where)
+    : in(in), f(f), rp(rp), where_(std::move(where)) {
+  for (int32_t id : *in.operands())
+    ops.push_back(info(f, id));
+  for (int32_t id : *in.results())
+    res.push_back(info(f, id));
+}
+
+void OpCheck::members(const flatbuffers::Vector<int32_t> *m,
+                      const char *what) const {
+  need(m && m->size() >= 1, what, " has no members");
+  bool member = false;
+  for (uint32_t i = 0; i < m->size(); ++i) {
+    int32_t r = m->Get(i);
+    need(r >= 0 && (i == 0 || m->Get(i - 1) < r), what,
+         " members must be sorted, distinct world ranks");
+    member |= r == rp.rank();
+  }
+  need(member, "this rank (", rp.rank(), ") is not a member of its ", what);
+}
+
+void verifyInstr(const plan::Instr &in, const plan::Function &f,
+                 const plan::RankProgram &rp, const std::string &where) {
+  const OpInfo *op = findOpInfo(in.op());
+  check(op != nullptr, where, ": unknown op code ", int(in.op()));
+  OpCheck c(in, f, rp, where);
+  const uint32_t nOps = uint32_t(c.ops.size()), nRes = uint32_t(c.res.size());
+  c.need(nOps >= op->minOperands && nOps <= op->maxOperands, "takes ",
+         count(op->minOperands, op->maxOperands), " operands, got ", nOps);
+  c.need(nRes >= op->minResults && nRes <= op->maxResults, "takes ",
+         count(op->minResults, op->maxResults), " results, got ", nRes);
+  const plan::OpAttrs got = in.attrs_type();
+  switch (op->attrsUse) {
+  case AttrsUse::None:
+    c.need(got == plan::OpAttrs::NONE, "takes no attributes, got ",
+           attrsName(got));
+    break;
+  case AttrsUse::Optional:
+    c.need(got == plan::OpAttrs::NONE || got == op->attrs,
+           "attributes must be ", attrsName(op->attrs), " or none, got ",
+           attrsName(got));
+    break;
+  case AttrsUse::Required:
+    c.need(got == op->attrs, "attributes must be ", attrsName(op->attrs),
+           ", got ", got == plan::OpAttrs::NONE ? "none" : attrsName(got));
+    break;
+  }
+  // Kernels cast pointers by these dtypes: a crafted plan must not make
+  // one write past a smaller buffer.
+  switch (op->dtypes) {
+  case DTypeRule::Float:
+    for (const auto *vs : {&c.ops, &c.res})
+      for (const ValueInfo &v : *vs)
+        c.need(v.dtype == DType::F32, vs == &c.ops ? "operands" : "results",
+               " must be f32, got ", dtypeName(v.dtype));
+    break;
+  case DTypeRule::Moves:
+    for (const ValueInfo &v : c.ops)
+      c.need(c.res.empty() || v.dtype == c.res[0].dtype,
+             "operand and result dtypes differ");
+    break;
+  case DTypeRule::Custom:
+    break;
+  }
+  kFns[size_t(in.op())].verify(c);
+}
+
+Communicator &OpBind::group(const flatbuffers::Vector<int32_t> *m) {
+  check(bool(groups), where, " (", plan::EnumNameOpCode(in.op()),
+        "): the plan has collectives but the runtime was started without a "
+        "communicator");
+  comm = &groups(std::vector<int>(m->begin(), m->end()));
+  return *comm;
+}
+
+Step bindInstr(OpBind &b) {
+  const OpInfo &op = *findOpInfo(b.in.op());
+  if (op.dtypes == DTypeRule::Moves)
+    for (const Ref &r : b.ops)
+      check(b.res.empty() || r.es == b.res[0].es, b.where, " (", op.name,
+            "): operand and result are stored with different element sizes");
+  return kFns[size_t(b.in.op())].bind(b);
+}
+
+} // namespace fresco

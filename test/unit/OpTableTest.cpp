@@ -1,0 +1,214 @@
+//===- OpTableTest.cpp - Every op gets its encoding and checks from Ops.def ===//
+//
+// These tests walk runtime/schema/Ops.def: a row added there is encoded
+// (the generated OpCode enum) and verified at load (counts, attribute
+// table, dtypes) with no other edit, and each case below covers it.
+//
+//===----------------------------------------------------------------------===//
+#include "runtime/core/Error.h"
+#include "runtime/core/Plan.h"
+#include "runtime/core/PlanVersion.h"
+#include "runtime/schema/OpTable.h"
+#include "test/unit/TestUtil.h"
+
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+
+using namespace fresco;
+namespace fp = fresco::plan;
+
+namespace {
+
+struct Instr {
+  fp::OpCode op;
+  uint32_t operands = 0, results = 0;
+  fp::OpAttrs attrs = fp::OpAttrs::NONE;
+  bool i64Operand = false; // operand 0 is i64 instead of f32
+};
+
+/// A one-instruction plan over [2, 4] arena values: operands first, then
+/// results. Attributes are an empty table of the requested type (every
+/// field at its default), which is all the row checks look at.
+std::vector<uint8_t> build(const Instr &in) {
+  flatbuffers::FlatBufferBuilder b;
+  std::vector<flatbuffers::Offset<fp::Value>> values;
+  std::vector<int32_t> ops, res;
+  const uint32_t n = in.operands + in.results;
+  for (uint32_t i = 0; i < n; ++i) {
+    bool i64 = in.i64Operand && i == 0;
+    values.push_back(fp::CreateValue(b, fp::ValueKind::Arena,
+                                     i64 ? fp::DType::I64 : fp::DType::F32,
+                                     b.CreateVector<int64_t>({2, 4}), 64 * i));
+    (i < in.operands ? ops : res).push_back(int32_t(i));
+  }
+  flatbuffers::Offset<void> attrs;
+  if (in.attrs != fp::OpAttrs::NONE)
+    attrs = flatbuffers::Offset<void>(b.EndTable(b.StartTable()));
+  auto instr = fp::CreateInstr(b, in.op, b.CreateVector(ops),
+                               b.CreateVector(res), in.attrs, attrs);
+  std::vector<flatbuffers::Offset<fp::Instr>> instrs = {instr};
+  const uint64_t arena = 64 * std::max<uint32_t>(n, 1);
+  auto fn = fp::CreateFunction(
+      b, b.CreateString("f"), b.CreateVector(values), b.CreateVector(instrs),
+      b.CreateVector(std::vector<int32_t>()),
+      b.CreateVectorOfStrings(std::vector<std::string>()),
+      b.CreateVector(std::vector<int32_t>()),
+      b.CreateVectorOfStrings(std::vector<std::string>()), arena, arena);
+  std::vector<flatbuffers::Offset<fp::Function>> fns = {fn};
+  auto rank = fp::CreateRankProgram(b, 0, b.CreateVector(fns), 0, arena);
+  std::vector<flatbuffers::Offset<fp::RankProgram>> ranks = {rank};
+  fp::FinishPlanBuffer(b, fp::CreatePlan(b, kPlanVersion, b.CreateString("t"),
+                                         1, b.CreateVector(ranks)));
+  return {b.GetBufferPointer(), b.GetBufferPointer() + b.GetSize()};
+}
+
+std::string loadError(const Instr &in) {
+  try {
+    LoadedPlan::fromBytes(build(in), "t.fplan");
+  } catch (const Error &e) {
+    return e.what();
+  }
+  return "";
+}
+
+/// Some attribute table other than `t`.
+fp::OpAttrs otherAttrs(fp::OpAttrs t) {
+  return t == fp::OpAttrs::GeluAttrs ? fp::OpAttrs::UpsampleAttrs
+                                     : fp::OpAttrs::GeluAttrs;
+}
+
+/// The counts and attributes the row accepts, the first choice of each.
+Instr valid(const OpInfo &row) {
+  Instr in{row.code, row.minOperands, row.minResults, fp::OpAttrs::NONE};
+  if (row.attrsUse == AttrsUse::Required)
+    in.attrs = row.attrs;
+  return in;
+}
+
+} // namespace
+
+TEST(OpTable, GeneratedEnumFollowsTheRows) {
+  for (const OpInfo &row : optable::kOps)
+    EXPECT_STREQ(fp::EnumNameOpCode(row.code), row.name);
+  EXPECT_EQ(size_t(fp::OpCode::MAX) + 1, optable::kNumOps);
+}
+
+TEST(OpTable, RowsAreConsistent) {
+  for (const OpInfo &row : optable::kOps) {
+    SCOPED_TRACE(row.name);
+    EXPECT_LE(row.minOperands, row.maxOperands);
+    EXPECT_LE(row.minResults, row.maxResults);
+    EXPECT_EQ(row.attrsUse == AttrsUse::None,
+              row.attrs == fp::OpAttrs::NONE);
+  }
+}
+
+TEST(OpTable, WrongCountsAreRejectedForEveryOp) {
+  for (const OpInfo &row : optable::kOps) {
+    SCOPED_TRACE(row.name);
+    const std::string op = std::string("(") + row.name + "): takes ";
+    Instr in = valid(row);
+    if (row.maxOperands != optable::Variadic) {
+      in.operands = row.maxOperands + 1;
+      std::string e = loadError(in);
+      EXPECT_NE(e.find(op), std::string::npos) << e;
+      EXPECT_NE(e.find("operands, got"), std::string::npos) << e;
+    }
+    if (row.minOperands > 0) {
+      in = valid(row);
+      in.operands = row.minOperands - 1;
+      EXPECT_NE(loadError(in).find("operands, got"), std::string::npos);
+    }
+    in = valid(row);
+    in.results = row.maxResults + 1;
+    std::string e = loadError(in);
+    EXPECT_NE(e.find(op), std::string::npos) << e;
+    EXPECT_NE(e.find("results, got"), std::string::npos) << e;
+  }
+}
+
+TEST(OpTable, WrongAttributesAreRejectedForEveryOp) {
+  for (const OpInfo &row : optable::kOps) {
+    SCOPED_TRACE(row.name);
+    Instr in = valid(row);
+    in.attrs = otherAttrs(row.attrs);
+    std::string e = loadError(in);
+    EXPECT_NE(e.find(std::string("(") + row.name + "): "), std::string::npos)
+        << e;
+    EXPECT_NE(e.find(row.attrsUse == AttrsUse::None ? "takes no attributes"
+                                                    : "attributes must be"),
+              std::string::npos)
+        << e;
+    if (row.attrsUse == AttrsUse::Required) {
+      in.attrs = fp::OpAttrs::NONE;
+      EXPECT_NE(loadError(in).find("got none"), std::string::npos);
+    }
+  }
+}
+
+TEST(OpTable, FloatOpsRejectOtherDTypes) {
+  for (const OpInfo &row : optable::kOps) {
+    if (row.dtypes != DTypeRule::Float || row.minOperands == 0)
+      continue;
+    SCOPED_TRACE(row.name);
+    Instr in = valid(row);
+    in.i64Operand = true;
+    std::string e = loadError(in);
+    EXPECT_NE(e.find("operands must be f32, got i64"), std::string::npos) << e;
+  }
+}
+
+TEST(OpTable, MovesKeepTheirDType) {
+  for (const OpInfo &row : optable::kOps) {
+    if (row.dtypes != DTypeRule::Moves || row.minOperands == 0 ||
+        row.minResults == 0)
+      continue;
+    SCOPED_TRACE(row.name);
+    Instr in = valid(row);
+    in.i64Operand = true;
+    EXPECT_NE(loadError(in).find("operand and result dtypes differ"),
+              std::string::npos);
+  }
+}
+
+TEST(OpTable, UnknownOpCodeIsRejected) {
+  Instr in{fp::OpCode(optable::kNumOps), 1, 1};
+  EXPECT_NE(loadError(in).find("unknown op code"), std::string::npos);
+}
+
+// A new row gets the next op code and keeps every existing one: the
+// generator run on Ops.def with one more row.
+TEST(OpTable, NewRowGetsTheNextOpCode) {
+  const std::string dir = ::testing::TempDir();
+  const std::string def = dir + "/Ops.def", out = dir + "/opcodes.fbs";
+  {
+    std::ifstream in(repoRoot() + "/runtime/schema/Ops.def");
+    std::stringstream text;
+    text << in.rdbuf();
+    std::ofstream o(def);
+    std::string s = text.str();
+    const std::string marker = "// clang-format on";
+    s.insert(s.find(marker),
+             "FRESCO_OP(Tanh, NONE, None, 1, 1, 1, 1, Float, Unary)\n");
+    o << s;
+  }
+  const std::string cmd = std::string(FRESCO_CMAKE_COMMAND) + " -DOPS_DEF=" +
+                          def + " -DOUT=" + out + " -P " + repoRoot() +
+                          "/runtime/schema/GenerateOpCodes.cmake";
+  ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+  std::ifstream gen(out);
+  std::stringstream text;
+  text << gen.rdbuf();
+  std::string s = text.str();
+  // The enumerators in order: each row's name, the new one last.
+  size_t at = s.find('{');
+  for (const OpInfo &row : optable::kOps) {
+    size_t next = s.find(std::string(row.name) + ",", at);
+    ASSERT_NE(next, std::string::npos) << row.name;
+    at = next;
+  }
+  EXPECT_NE(s.find("Tanh\n}", at), std::string::npos) << s;
+}

@@ -5,8 +5,8 @@
 // and given slots after the halved float layout.
 //
 //===----------------------------------------------------------------------===//
-#include "runtime/core/Executor.h"
 #include "runtime/core/Error.h"
+#include "runtime/core/Executor.h"
 
 #include <algorithm>
 #include <climits>
@@ -26,8 +26,8 @@ bool movesData(plan::OpCode op) {
 /// timestep embedding's f32 timesteps and whatever only moves them there
 /// (CFG's slice of the function input). Such a value may not feed any
 /// other computation.
-std::vector<bool> pinnedToF32(const plan::Function &f,
-                                     const std::string &ctx, DType storage) {
+std::vector<bool> pinnedToF32(const plan::Function &f, const std::string &ctx,
+                              DType storage) {
   const size_t n = f.values()->size();
   std::vector<bool> pin(n, false);
   auto isF32 = [&](int32_t id) {
@@ -96,8 +96,9 @@ std::vector<bool> pinnedToF32(const plan::Function &f,
     const plan::Instr *in = f.instrs()->Get(i);
     // Another rank decides its own pins: a message of f32 timesteps there
     // might be one of 2-byte values here.
-    const bool crossesRanks = movesData(in->op()) &&
-                              in->attrs_type() == plan::OpAttrs::CollectiveAttrs;
+    const bool crossesRanks =
+        movesData(in->op()) &&
+        in->attrs_type() == plan::OpAttrs::CollectiveAttrs;
     if (crossesRanks)
       for (auto *ids : {in->operands(), in->results()})
         for (int32_t id : *ids)

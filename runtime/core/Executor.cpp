@@ -191,10 +191,16 @@ void Executor::bind(const plan::Function &f,
       ops.push_back(refs[id]);
     for (int32_t id : *in->results())
       res.push_back(refs[id]);
-    OpBind binder{*in,     std::move(ops), std::move(res),
-                  backend_, "invalid plan " + ctx + ", instruction " +
-                                std::to_string(i),
-                  groups_, rank_,          scratch_, nullptr, nullptr};
+    OpBind binder{*in,
+                  std::move(ops),
+                  std::move(res),
+                  backend_,
+                  "invalid plan " + ctx + ", instruction " + std::to_string(i),
+                  groups_,
+                  rank_,
+                  scratch_,
+                  nullptr,
+                  nullptr};
     // The collectives started earlier that this instruction needs.
     for (auto &[name, wait] : finishes[i]) {
       out.steps.push_back(std::move(wait));
@@ -206,11 +212,13 @@ void Executor::bind(const plan::Function &f,
       binder.asyncRegion = asyncRegion(i, waitAt);
     out.steps.push_back(bindInstr(binder));
     if (binder.finish)
-      finishes[waitAt].push_back({std::string(plan::EnumNameOpCode(in->op())), std::move(binder.finish)});
+      finishes[waitAt].push_back({std::string(plan::EnumNameOpCode(in->op())),
+                                  std::move(binder.finish)});
     const plan::AttentionAttrs *ring = in->attrs_as_AttentionAttrs();
     if (ring && !(ring->ring_members() && ring->ring_members()->size() > 1))
       ring = nullptr;
-    out.stepOps.push_back(ring ? "RingAttention" : std::string(plan::EnumNameOpCode(in->op())));
+    out.stepOps.push_back(ring ? "RingAttention"
+                               : std::string(plan::EnumNameOpCode(in->op())));
     // A collective can be recorded with the kernels only where it is queued
     // in order with them on the backend's own memory (NCCL): staged through
     // the host or blocking (Gloo), it must run every time.

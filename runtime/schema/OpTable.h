@@ -40,8 +40,15 @@ constexpr DTypeRule Float = DTypeRule::Float, Moves = DTypeRule::Moves,
 constexpr OpInfo kOps[] = {
 #define FRESCO_OP(Name, Attrs, Use, MinOps, MaxOps, MinRes, MaxRes, DTypes,    \
                   Kernel)                                                      \
-  {plan::OpCode::Name, #Name, plan::OpAttrs::Attrs, Use,    MinOps,            \
-   MaxOps,             MinRes, MaxRes,               DTypes},
+  {plan::OpCode::Name,                                                         \
+   #Name,                                                                      \
+   plan::OpAttrs::Attrs,                                                       \
+   Use,                                                                        \
+   MinOps,                                                                     \
+   MaxOps,                                                                     \
+   MinRes,                                                                     \
+   MaxRes,                                                                     \
+   DTypes},
 #include "runtime/schema/Ops.def"
 };
 constexpr size_t kNumOps = sizeof(kOps) / sizeof(kOps[0]);

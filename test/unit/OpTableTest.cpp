@@ -1,14 +1,15 @@
-//===- OpTableTest.cpp - Every op gets its encoding and checks from Ops.def ===//
+//===- OpTableTest.cpp - Every op gets its encoding and checks from Ops.def
+//===//
 //
 // These tests walk runtime/schema/Ops.def: a row added there is encoded
 // (the generated OpCode enum) and verified at load (counts, attribute
 // table, dtypes) with no other edit, and each case below covers it.
 //
 //===----------------------------------------------------------------------===//
+#include "runtime/schema/OpTable.h"
 #include "runtime/core/Error.h"
 #include "runtime/core/Plan.h"
 #include "runtime/core/PlanVersion.h"
-#include "runtime/schema/OpTable.h"
 #include "test/unit/TestUtil.h"
 
 #include <gtest/gtest.h>
@@ -101,8 +102,7 @@ TEST(OpTable, RowsAreConsistent) {
     SCOPED_TRACE(row.name);
     EXPECT_LE(row.minOperands, row.maxOperands);
     EXPECT_LE(row.minResults, row.maxResults);
-    EXPECT_EQ(row.attrsUse == AttrsUse::None,
-              row.attrs == fp::OpAttrs::NONE);
+    EXPECT_EQ(row.attrsUse == AttrsUse::None, row.attrs == fp::OpAttrs::NONE);
   }
 }
 
@@ -185,7 +185,7 @@ TEST(OpTable, NewRowGetsTheNextOpCode) {
   const std::string dir = ::testing::TempDir();
   const std::string def = dir + "/Ops.def", out = dir + "/opcodes.fbs";
   {
-    std::ifstream in(repoRoot() + "/runtime/schema/Ops.def");
+    std::ifstream in(fresco::test::repoRoot() + "/runtime/schema/Ops.def");
     std::stringstream text;
     text << in.rdbuf();
     std::ofstream o(def);
@@ -195,8 +195,9 @@ TEST(OpTable, NewRowGetsTheNextOpCode) {
              "FRESCO_OP(Tanh, NONE, None, 1, 1, 1, 1, Float, Unary)\n");
     o << s;
   }
-  const std::string cmd = std::string(FRESCO_CMAKE_COMMAND) + " -DOPS_DEF=" +
-                          def + " -DOUT=" + out + " -P " + repoRoot() +
+  const std::string cmd = std::string(FRESCO_CMAKE_COMMAND) +
+                          " -DOPS_DEF=" + def + " -DOUT=" + out + " -P " +
+                          fresco::test::repoRoot() +
                           "/runtime/schema/GenerateOpCodes.cmake";
   ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
   std::ifstream gen(out);

@@ -606,14 +606,16 @@ const Case kCases[] = {
        s = layerNormSpec(false, false);
        s.instrs[0].layerNorm = 1;
      },
-     "instruction 0 (LayerNorm): a modulated LayerNorm takes x, [weight, bias,] shift, "
+     "instruction 0 (LayerNorm): a modulated LayerNorm takes x, [weight, "
+     "bias,] shift, "
      "scale (3 or 5 operands), got 1"},
     {"layer_norm_five_unmodulated",
      [](PlanSpec &s) {
        s = layerNormSpec(true, true);
        s.instrs[0].layerNorm = 0;
      },
-     "instruction 0 (LayerNorm): a LayerNorm takes x [, weight, bias] (1 or 3 operands), "
+     "instruction 0 (LayerNorm): a LayerNorm takes x [, weight, bias] (1 or 3 "
+     "operands), "
      "got 5"},
     {"layer_norm_wrong_attrs",
      [](PlanSpec &s) {

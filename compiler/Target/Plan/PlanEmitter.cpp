@@ -167,8 +167,8 @@ void FunctionEmitter::pushInstr(fp::OpCode code, Operation &op,
     return n >= lo && n <= hi;
   };
   bool attrsOk =
-      attrsType == row.attrs ||
-      (attrsType == fp::OpAttrs::NONE && row.attrsUse != ::fresco::AttrsUse::Required);
+      attrsType == row.attrs || (attrsType == fp::OpAttrs::NONE &&
+                                 row.attrsUse != ::fresco::AttrsUse::Required);
   if (!within(operands.size(), row.minOperands, row.maxOperands) ||
       !within(results.size(), row.minResults, row.maxResults) || !attrsOk) {
     op.emitError("internal error: the plan instruction ")

@@ -94,18 +94,18 @@ Step ringAttention(OpBind &bind, Communicator &comm, const float *q,
 /// q [B, Tq, H*Dh], k and v [B, Tk, H*Dh]; with ring members, k and v are
 /// this rank's block of a sequence split around the ring.
 void verifyAttention(const OpCheck &c) {
+  auto *a = c.attrs<plan::AttentionAttrs>();
+  if (a->ring_members())
+    c.members(a->ring_members(), "attention ring");
   const ValueInfo &q = c.ops[0], &k = c.ops[1], &v = c.ops[2];
   c.need(q.shape.size() == 3 && k.shape.size() == 3, "q, k, v must be rank 3");
   c.shape(v, k.shape, "value");
   c.need(k.shape[0] == q.shape[0] && k.shape[2] == q.shape[2],
          "query and key disagree in batch or width");
   c.shape(c.res[0], q.shape, "result");
-  auto *a = c.attrs<plan::AttentionAttrs>();
   const int64_t H = a->num_heads();
   c.need(H > 0 && q.shape[2] % H == 0, "width ", q.shape[2],
          " not divisible by ", H, " heads");
-  if (a->ring_members())
-    c.members(a->ring_members(), "attention ring");
 }
 
 Step bindAttention(OpBind &b) {

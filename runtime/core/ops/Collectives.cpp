@@ -27,7 +27,8 @@ void verifyAllReduce(const OpCheck &c) {
 }
 
 Step bindAllReduce(OpBind &bind) {
-  Communicator &comm = bind.group(bind.attrs<plan::CollectiveAttrs>()->members());
+  Communicator &comm =
+      bind.group(bind.attrs<plan::CollectiveAttrs>()->members());
   const void *src = bind.ops[0].ptr;
   void *dst = bind.res[0].ptr;
   const size_t n = size_t(bind.ops[0].numel()), es = bind.ops[0].es;
@@ -214,8 +215,8 @@ Step bindAllToAll(OpBind &bind) {
                                   int64_t, int64_t)>;
   auto pack = [=](const Copy &copy, const uint8_t *from, uint8_t *blocks) {
     for (int64_t p = 0; p < parts; ++p)
-      copy(from + p * runS * es, parts * runS, blocks + p * bytes, runS,
-           outerS, runS);
+      copy(from + p * runS * es, parts * runS, blocks + p * bytes, runS, outerS,
+           runS);
   };
   auto unpack = [=](const Copy &copy, const uint8_t *blocks, uint8_t *to) {
     for (int64_t p = 0; p < parts; ++p)
@@ -295,8 +296,7 @@ void verifyPointToPoint(const OpCheck &c) {
          " operand(s) here (the root has its value, the others none), got ",
          c.ops.size());
   if (self)
-    c.need(c.ops[0].dtype == c.res[0].dtype &&
-               c.ops[0].shape == c.res[0].shape,
+    c.need(c.ops[0].dtype == c.res[0].dtype && c.ops[0].shape == c.res[0].shape,
            "operand and result differ");
 }
 

@@ -26,7 +26,7 @@ Step bindUnary(OpBind &b) {
   UnaryKind kind = UnaryKind::Silu;
   if (b.in.op() == plan::OpCode::Gelu)
     kind = b.attrs<plan::GeluAttrs>()->tanh() ? UnaryKind::GeluTanh
-                                               : UnaryKind::GeluErf;
+                                              : UnaryKind::GeluErf;
   const float *px = b.ops[0].f32();
   float *py = b.res[0].f32();
   const int64_t n = b.ops[0].numel();
@@ -91,8 +91,7 @@ void verifyTimestepEmbedding(const OpCheck &c) {
   c.need(t.dtype == DType::F32 || t.dtype == DType::I64,
          "timesteps must be f32 or i64");
   c.need(t.shape.size() == 1, "timesteps must be [B]");
-  c.need(y.dtype == DType::F32, "result must be f32, got ",
-         dtypeName(y.dtype));
+  c.need(y.dtype == DType::F32, "result must be f32, got ", dtypeName(y.dtype));
   c.shape(y, {t.shape[0], a->dim()}, "result");
   c.need(float(a->dim() / 2) != a->downscale_freq_shift(),
          "dim too small for the frequency shift");
@@ -119,8 +118,7 @@ void verifyEmbedding(const OpCheck &c) {
   const ValueInfo &table = c.ops[0], &ids = c.ops[1], &y = c.res[0];
   c.need(table.dtype == DType::F32, "table must be f32");
   c.need(ids.dtype == DType::I64, "ids must be i64");
-  c.need(y.dtype == DType::F32, "result must be f32, got ",
-         dtypeName(y.dtype));
+  c.need(y.dtype == DType::F32, "result must be f32, got ", dtypeName(y.dtype));
   c.need(table.shape.size() == 2, "table must be [V, D]");
   Shape ys = ids.shape;
   ys.push_back(table.shape[1]);
@@ -174,9 +172,8 @@ Step bindUpsampleNearest(OpBind &b) {
   const float *px = b.ops[0].f32();
   float *py = b.res[0].f32();
   Backend *be = &b.be;
-  return [=] {
-    be->upsampleNearest(px, py, xs[0], xs[1], xs[2], xs[3], sh, sw);
-  };
+  return
+      [=] { be->upsampleNearest(px, py, xs[0], xs[1], xs[2], xs[3], sh, sw); };
 }
 
 } // namespace fresco

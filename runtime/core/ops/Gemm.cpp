@@ -51,8 +51,7 @@ Step bindLinear(OpBind &b) {
 void verifyConv2d(const OpCheck &c) {
   const ValueInfo &x = c.ops[0], &w = c.ops[1], &y = c.res[0];
   auto *a = c.attrs<plan::Conv2dAttrs>();
-  c.need(x.shape.size() == 4 && w.shape.size() == 4 &&
-             w.shape[1] == x.shape[1],
+  c.need(x.shape.size() == 4 && w.shape.size() == 4 && w.shape[1] == x.shape[1],
          "input ", shapeToString(x.shape), " and weight ",
          shapeToString(w.shape), " are not NCHW/OIHW with matching channels");
   const int64_t sh = a->stride_h(), sw = a->stride_w(), ph = a->pad_h(),
@@ -83,8 +82,8 @@ Step bindConv2d(OpBind &b) {
   float *py = y.f32();
   Backend *be = &b.be;
   return [=] {
-    be->conv2d(px, pwt, bias, py, xs[0], xs[1], xs[2], xs[3], O, KH, KW, sh,
-               sw, ph, pw);
+    be->conv2d(px, pwt, bias, py, xs[0], xs[1], xs[2], xs[3], O, KH, KW, sh, sw,
+               ph, pw);
   };
 }
 

@@ -70,9 +70,8 @@ Step bindSlice(OpBind &b) {
   void *dst = y.ptr;
   const int64_t srcRow = x.shape[axis] * inner, rowElems = size * inner;
   Backend *be = &b.be;
-  return [=] {
-    be->copyStrided(src, srcRow, dst, rowElems, outer, rowElems, es);
-  };
+  return
+      [=] { be->copyStrided(src, srcRow, dst, rowElems, outer, rowElems, es); };
 }
 
 void verifyConcat(const OpCheck &c) {

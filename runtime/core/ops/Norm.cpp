@@ -48,8 +48,7 @@ Step bindLayerNorm(OpBind &b) {
     return [=] { be->layerNorm(px, g, bb, py, rows, cols, eps); };
   const int64_t B = x.shape[0], T = x.shape[1];
   const float *ps = b.ops[affine].f32(), *pc = b.ops[affine + 1].f32();
-  return
-      [=] { be->layerNormModulate(px, g, bb, ps, pc, py, B, T, cols, eps); };
+  return [=] { be->layerNormModulate(px, g, bb, ps, pc, py, B, T, cols, eps); };
 }
 
 void verifyGroupNorm(const OpCheck &c) {

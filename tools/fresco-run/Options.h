@@ -3,7 +3,7 @@
 #ifndef FRESCO_TOOLS_FRESCO_RUN_OPTIONS_H
 #define FRESCO_TOOLS_FRESCO_RUN_OPTIONS_H
 
-#include "runtime/comm/Communicator.h"
+#include "runtime/comm/Environment.h"
 #include "runtime/core/Executor.h"
 #include "runtime/core/Tensor.h"
 #include "runtime/io/Npy.h"

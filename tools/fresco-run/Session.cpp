@@ -1,5 +1,6 @@
 //===- Session.cpp - fresco-run: this process's rank in a run -------------===//
 #include "tools/fresco-run/Session.h"
+#include "runtime/comm/gloo/GlooCommunicator.h"
 #include "runtime/core/Error.h"
 #include "tools/fresco-run/Backends.h"
 #ifdef FRESCO_HAVE_NCCL

@@ -3,6 +3,7 @@
 #define FRESCO_TOOLS_FRESCO_RUN_SESSION_H
 
 #include "runtime/comm/Communicator.h"
+#include "runtime/comm/Environment.h"
 #include "runtime/core/Executor.h"
 #include "runtime/core/Plan.h"
 

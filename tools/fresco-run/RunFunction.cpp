@@ -2,7 +2,6 @@
 #include "runtime/core/Error.h"
 #include "runtime/core/Plan.h"
 #include "runtime/core/Weights.h"
-#include "tools/fresco-run/Backends.h"
 #include "tools/fresco-run/Options.h"
 #include "tools/fresco-run/Profile.h"
 #include "tools/fresco-run/Session.h"

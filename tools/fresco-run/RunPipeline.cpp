@@ -6,7 +6,6 @@
 #include "runtime/io/Png.h"
 #include "runtime/pipeline/Generate.h"
 #include "runtime/pipeline/Progress.h"
-#include "tools/fresco-run/Backends.h"
 #include "tools/fresco-run/Options.h"
 #include "tools/fresco-run/Profile.h"
 #include "tools/fresco-run/Session.h"

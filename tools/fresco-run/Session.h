@@ -2,6 +2,7 @@
 #ifndef FRESCO_TOOLS_FRESCO_RUN_SESSION_H
 #define FRESCO_TOOLS_FRESCO_RUN_SESSION_H
 
+#include "runtime/backends/BackendRegistry.h"
 #include "runtime/comm/Communicator.h"
 #include "runtime/comm/Environment.h"
 #include "runtime/core/Executor.h"
@@ -45,6 +46,7 @@ private:
   // queues its work on the backend's stream.
   std::unique_ptr<Backend> backend_;
   std::unique_ptr<Communicator> world_;
+  const BackendEntry *backendEntry_ = nullptr;
   std::string commMode_ = "gloo";
   bool notedFallback_ = false;
   std::chrono::milliseconds timeout_{0};

@@ -371,6 +371,16 @@ std::string signature(const std::vector<TensorSpec> &specs) {
   return s;
 }
 
+SessionOptions sessionOptions(const Options &o) {
+  SessionOptions s;
+  s.backend = o.backend;
+  s.precision = precisionFromName(o.dtype);
+  s.comm = o.comm;
+  s.timeout = std::chrono::seconds(o.timeoutSeconds);
+  s.program = "fresco-run";
+  return s;
+}
+
 double secondsSince(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0)
       .count();

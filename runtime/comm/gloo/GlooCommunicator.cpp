@@ -1,16 +1,17 @@
 //===- GlooCommunicator.cpp - Collectives over TCP with Gloo --------------===//
 //
-// Ranks meet in a key/value store: a folder (file:<dir>, ranks on one node)
-// or a small TCP server run by rank 0 (tcp:<host>:<port>; Debian's Gloo has
-// no TCPStore). Each rank publishes its pid and host there, then Gloo
+// Ranks meet in the rendezvous store (store/: a folder, or a small TCP
+// server run by rank 0; Debian's Gloo has no TCPStore). Each rank publishes
+// its pid and host on the failure board there (FailureBoard.h), then Gloo
 // connects every pair of ranks over TCP. Subgroups get their own Gloo
 // context over the same device, rendezvousing under their own key prefix.
 //
 // Failures: every Gloo call is bounded by the communicator's timeout, and
 // every Gloo exception becomes a fresco::Error naming the operation, how
 // long it ran and, when it can be known, the rank that caused it: a rank
-// that published "error/<rank>" (reportFailure), a peer on this host whose
-// process is gone, or a peer that reported its own failed collective.
+// that reported its own failure (reportFailure), a peer on this host whose
+// process is gone, or a peer that reported its own failed collective, as
+// the failure board tells.
 //
 //===----------------------------------------------------------------------===//
 #include "runtime/comm/gloo/GlooCommunicator.h"
@@ -33,23 +34,16 @@
 #include <algorithm>
 #include <arpa/inet.h>
 #include <atomic>
-#include <cerrno>
 #include <condition_variable>
 #include <csignal>
 #include <cstring>
 #include <deque>
-#include <fcntl.h>
 #include <filesystem>
-#include <fstream>
 #include <map>
 #include <mutex>
 #include <netdb.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <poll.h>
 #include <sstream>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <thread>
 #include <unistd.h>
 

@@ -130,32 +130,6 @@ public:
   virtual void watchQueuedWork(const std::string &what) { (void)what; }
 };
 
-/// Where this process stands in a multi-rank run, from the environment.
-struct RankEnv {
-  int rank = 0;
-  int worldSize = 1;
-  /// This rank's index among the ranks on its node (OMPI_COMM_WORLD_LOCAL_
-  /// RANK, SLURM_LOCALID, LOCAL_RANK; the rank itself otherwise): a GPU
-  /// backend takes device localRank modulo the devices it sees.
-  int localRank = 0;
-  /// "file:<dir>" (a FileStore shared by local ranks) or "tcp:<host>:<port>"
-  /// (a store served by rank 0, as torchrun's MASTER_ADDR/MASTER_PORT).
-  std::string rendezvous;
-  std::string launcher; // "fresco", "mpirun", "srun", "torchrun" or "none"
-};
-
-/// Reads the rank environment: FRESCO_RANK/FRESCO_WORLD_SIZE/
-/// FRESCO_RENDEZVOUS (set by fresco-run's own launcher), OpenMPI's
-/// OMPI_COMM_WORLD_RANK/SIZE, SLURM_PROCID/SLURM_NTASKS, or torchrun's
-/// RANK/WORLD_SIZE/MASTER_ADDR/MASTER_PORT. A single process gets rank 0 of
-/// 1 and launcher "none".
-RankEnv rankEnvFromEnvironment();
-
-/// Connects to the other ranks (Gloo, TCP); throws fresco::Error naming the
-/// problem, or after `timeout` when peers do not show up.
-std::unique_ptr<Communicator>
-createGlooCommunicator(const RankEnv &env, std::chrono::milliseconds timeout);
-
 } // namespace fresco
 
 #endif // FRESCO_RUNTIME_COMM_COMMUNICATOR_H

@@ -28,11 +28,12 @@
 //      FRESCO_RENDEZVOUS): a folder in /tmp is not shared between nodes.
 //
 //===----------------------------------------------------------------------===//
-#include "runtime/comm/Communicator.h"
-#include "runtime/comm/gloo/GlooCommunicator.h"
+#include "runtime/comm/Environment.h"
 #include "runtime/core/Error.h"
 
+#include <algorithm>
 #include <cerrno>
+#include <cmath>
 #include <cstdlib>
 #include <optional>
 #include <unistd.h>
@@ -251,6 +252,20 @@ RankEnv rankEnvFromEnvironment() {
       out.localRank = static_cast<int>(l);
     }
   return out;
+}
+
+std::chrono::milliseconds
+commTimeoutFromEnvironment(std::chrono::milliseconds fallback) {
+  const char *v = std::getenv("FRESCO_COMM_TIMEOUT");
+  if (!v)
+    return fallback;
+  char *end = nullptr;
+  double s = std::strtod(v, &end);
+  if (!*v || *end != '\0' || !std::isfinite(s) || s <= 0 || s > 1e7)
+    fail("invalid FRESCO_COMM_TIMEOUT='", v,
+         "': expected a positive number of seconds");
+  return std::chrono::milliseconds(
+      std::max<long long>(1, std::llround(s * 1000)));
 }
 
 } // namespace fresco

@@ -7,13 +7,12 @@
 //
 //===----------------------------------------------------------------------===//
 #include "runtime/comm/Launch.h"
-#include "runtime/comm/gloo/GlooCommunicator.h"
+#include "runtime/comm/FailureBoard.h"
 #include "runtime/core/Error.h"
 
 #include <algorithm>
 #include <cerrno>
 #include <climits>
-#include <cmath>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
@@ -171,19 +170,6 @@ private:
 };
 
 } // namespace
-
-std::chrono::milliseconds
-commTimeoutFromEnvironment(std::chrono::milliseconds fallback) {
-  const char *v = std::getenv("FRESCO_COMM_TIMEOUT");
-  if (!v)
-    return fallback;
-  char *end = nullptr;
-  double s = std::strtod(v, &end);
-  if (!*v || *end != '\0' || !std::isfinite(s) || s <= 0 || s > 1e7)
-    fail("invalid FRESCO_COMM_TIMEOUT='", v,
-         "': expected a positive number of seconds");
-  return milliseconds(std::max<long long>(1, std::llround(s * 1000)));
-}
 
 int launchLocalRanks(int n, int argc, char **argv,
                      std::chrono::milliseconds timeout) {

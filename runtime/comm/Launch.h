@@ -30,11 +30,6 @@ namespace fresco {
 int launchLocalRanks(int n, int argc, char **argv,
                      std::chrono::milliseconds timeout);
 
-/// FRESCO_COMM_TIMEOUT (seconds, may be fractional) if set, else `fallback`.
-/// Throws fresco::Error for a value that is not a positive number.
-std::chrono::milliseconds
-commTimeoutFromEnvironment(std::chrono::milliseconds fallback);
-
 } // namespace fresco
 
 #endif // FRESCO_RUNTIME_COMM_LAUNCH_H

@@ -43,13 +43,15 @@ void Executor::uploadWeights() {
     check(storage == DType::F32, "the ", backend_.name(),
           " backend uses host weights in place, so it must store f32, not ",
           dtypeName(storage));
+    // f32 in place; the store widens a bf16/f16 checkpoint's slices here.
     for (size_t i = 0; i < weights_.size(); ++i)
       weightPtrs_[i] = weights_.data(int(i));
     return;
   }
   // One allocation, each weight at a 256-byte boundary (what cuBLASLt's
-  // fastest kernels assume), converted to the float storage on the host
-  // and copied once.
+  // fastest kernels assume), copied once in the float storage: straight
+  // from the store when the checkpoint has that dtype, else converted one
+  // tensor at a time into a reused buffer (never the whole model).
   const size_t es = dtypeSize(storage);
   auto padded = [](size_t bytes) { return (bytes + 255) / 256 * 256; };
   size_t total = 0;
@@ -60,14 +62,14 @@ void Executor::uploadWeights() {
   weightMemory_.reset(backend_.allocate(total));
   auto *base = static_cast<uint8_t *>(weightMemory_.get());
   size_t offset = 0;
-  std::vector<uint8_t> narrow;
+  std::vector<uint8_t> converted;
   for (size_t i = 0; i < weights_.size(); ++i) {
-    const size_t n = weights_.count(int(i)), bytes = n * es;
-    const void *host = weights_.data(int(i));
-    if (storage != DType::F32) {
-      narrow.resize(bytes);
-      narrowFloats(weights_.data(int(i)), narrow.data(), n, storage);
-      host = narrow.data();
+    const size_t bytes = weights_.count(int(i)) * es;
+    const void *host = weights_.bytes(int(i));
+    if (weights_.dtype(int(i)) != storage) {
+      converted.resize(bytes);
+      weights_.copyAs(int(i), storage, converted.data());
+      host = converted.data();
     }
     // copyToDevice is done with `host` when it returns.
     backend_.copyToDevice(base + offset, host, bytes);

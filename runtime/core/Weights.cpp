@@ -3,6 +3,7 @@
 #include "runtime/core/Error.h"
 #include "runtime/io/Checkpoint.h"
 
+#include <algorithm>
 #include <cstring>
 #include <map>
 #include <memory>
@@ -10,23 +11,8 @@
 namespace fresco {
 namespace {
 
-/// Checkpoints saved before diffusers 0.14 name the VAE attention
-/// projections query/key/value/proj_attn (same shapes); diffusers renames
-/// them on load, and so does Fresco.
-std::string legacyName(const std::string &name) {
-  static const std::pair<const char *, const char *> renames[] = {
-      {".to_q.", ".query."},
-      {".to_k.", ".key."},
-      {".to_v.", ".value."},
-      {".to_out.0.", ".proj_attn."}};
-  if (name.find(".attentions.") == std::string::npos)
-    return "";
-  for (auto [now, old] : renames) {
-    size_t at = name.find(now);
-    if (at != std::string::npos)
-      return name.substr(0, at) + old + name.substr(at + std::strlen(now));
-  }
-  return "";
+bool isFloat(DType t) {
+  return t == DType::F32 || t == DType::F16 || t == DType::BF16;
 }
 
 } // namespace
@@ -37,7 +23,7 @@ WeightStore::WeightStore(const plan::RankProgram &rank,
     return;
   // One open checkpoint per component folder, kept while loading.
   std::map<std::string, std::unique_ptr<Checkpoint>> checkpoints;
-  buffers_.resize(rank.weights()->size());
+  slices_.resize(rank.weights()->size());
   for (flatbuffers::uoffset_t i = 0; i < rank.weights()->size(); ++i) {
     const plan::WeightSlice *w = rank.weights()->Get(i);
     std::string component = w->component()->str();
@@ -46,24 +32,59 @@ WeightStore::WeightStore(const plan::RankProgram &rank,
       ckpt = std::make_unique<Checkpoint>(
           resolveComponentFolder(folder, component));
     std::vector<int64_t> full(w->full_shape()->begin(), w->full_shape()->end());
-    std::string name = w->name()->str();
-    std::string legacy = legacyName(name);
-    if (!ckpt->find(name) && !legacy.empty() && ckpt->find(legacy))
-      name = legacy;
-    const TensorInfo &t = ckpt->checkShape(name, full);
-    check(t.dtype == DType::F32 || t.dtype == DType::F16 ||
-              t.dtype == DType::BF16,
-          "tensor '", t.name, "' in ", t.file, " has dtype ",
+    const TensorInfo &t =
+        ckpt->checkShape(ckpt->storedName(w->name()->str()), full);
+    check(isFloat(t.dtype), "tensor '", t.name, "' in ", t.file, " has dtype ",
           dtypeName(t.dtype), "; weights must be f32, f16 or bf16");
     std::vector<int64_t> offsets(w->offsets()->begin(), w->offsets()->end());
     std::vector<int64_t> sizes(w->sizes()->begin(), w->sizes()->end());
-    buffers_[i].resize(numElements(sizes));
+    Slice &s = slices_[i];
+    s.dtype = t.dtype;
+    s.count = size_t(numElements(sizes));
+    s.bytes.resize(s.count * dtypeSize(t.dtype));
     if (sizes == full)
-      readAsF32(t, buffers_[i].data());
+      std::memcpy(s.bytes.data(), t.data, s.bytes.size());
     else
-      readSliceAsF32(t, offsets, sizes, buffers_[i].data());
-    bytes_ += buffers_[i].size() * sizeof(float);
+      readSlice(t, offsets, sizes, s.bytes.data());
+    // Copied: its mapped pages need not stay resident beside the copy.
+    ckpt->releasePages(t);
+    bytes_ += s.bytes.size();
   }
+}
+
+void WeightStore::copyAs(int index, DType to, void *dst) const {
+  const Slice &s = slices_.at(index);
+  check(isFloat(to), "weights can be read as f32, bf16 or f16, not ",
+        dtypeName(to));
+  if (s.dtype == to) {
+    std::memcpy(dst, s.bytes.data(), s.bytes.size());
+  } else if (to == DType::F32) {
+    widenFloats(s.bytes.data(), static_cast<float *>(dst), s.count, s.dtype);
+  } else if (s.dtype == DType::F32) {
+    narrowFloats(reinterpret_cast<const float *>(s.bytes.data()), dst, s.count,
+                 to);
+  } else {
+    // bf16 <-> f16: through f32 in blocks, never the whole tensor.
+    constexpr size_t kBlock = 4096;
+    float wide[kBlock];
+    for (size_t at = 0; at < s.count; at += kBlock) {
+      size_t n = std::min(kBlock, s.count - at);
+      widenFloats(s.bytes.data() + at * 2, wide, n, s.dtype);
+      narrowFloats(wide, static_cast<uint8_t *>(dst) + at * 2, n, to);
+    }
+  }
+}
+
+const float *WeightStore::data(int index) const {
+  Slice &s = slices_.at(index);
+  if (s.dtype != DType::F32) {
+    std::vector<uint8_t> wide(s.count * sizeof(float));
+    widenFloats(s.bytes.data(), reinterpret_cast<float *>(wide.data()), s.count,
+                s.dtype);
+    s.bytes = std::move(wide);
+    s.dtype = DType::F32;
+  }
+  return reinterpret_cast<const float *>(s.bytes.data());
 }
 
 } // namespace fresco

@@ -1,7 +1,7 @@
 //===- Checkpoint.cpp - Diffusers model folders as they are on disk -------===//
 #include "runtime/io/Checkpoint.h"
-
 #include "runtime/core/Error.h"
+#include "runtime/io/KeyAliases.h"
 
 #include <nlohmann/json.hpp>
 
@@ -153,6 +153,20 @@ std::vector<std::string> Checkpoint::names() const {
 const TensorInfo *Checkpoint::find(const std::string &name) const {
   auto it = tensors_.find(name);
   return it == tensors_.end() ? nullptr : it->second;
+}
+
+std::string Checkpoint::storedName(const std::string &name) const {
+  if (find(name))
+    return name;
+  for (const std::string &alias : checkpointKeyAliases(name))
+    if (find(alias))
+      return alias;
+  return name;
+}
+
+void Checkpoint::releasePages(const TensorInfo &t) const {
+  for (const auto &file : files_)
+    file->releasePages(t);
 }
 
 const TensorInfo &Checkpoint::get(const std::string &name) const {

@@ -46,12 +46,19 @@ public:
   size_t size() const { return tensors_.size(); }
   /// nullptr when there is no tensor of that name.
   const TensorInfo *find(const std::string &name) const;
+  /// The name tensor `name` is stored under: `name` itself, else the first
+  /// of its older names (KeyAliases.h) that is present, else `name` (so
+  /// that get() names the tensor the caller asked for).
+  std::string storedName(const std::string &name) const;
   /// Error "checkpoint X has no tensor 'name'" when it is missing.
   const TensorInfo &get(const std::string &name) const;
   /// get() plus a shape check: "tensor 'name' in X has shape [a, b], the
   /// model expects [c, d]".
   const TensorInfo &checkShape(const std::string &name,
                                const std::vector<int64_t> &expected) const;
+
+  /// SafetensorsFile::releasePages on the shard holding `t`.
+  void releasePages(const TensorInfo &t) const;
 
   /// The safetensors files opened (one, or one per shard).
   const std::vector<std::unique_ptr<SafetensorsFile>> &files() const {

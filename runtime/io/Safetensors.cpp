@@ -233,6 +233,20 @@ SafetensorsFile &SafetensorsFile::operator=(SafetensorsFile &&other) noexcept {
   return *this;
 }
 
+void SafetensorsFile::releasePages(const TensorInfo &t) const {
+  // Only ever on our own read-only mapping: on other memory, MADV_DONTNEED
+  // would discard data.
+  const uintptr_t base = uintptr_t(base_), data = uintptr_t(t.data);
+  if (!base_ || data < base || t.byteSize > size_ ||
+      data - base > size_ - t.byteSize)
+    return;
+  const uintptr_t page = uintptr_t(::sysconf(_SC_PAGESIZE));
+  const uintptr_t begin = (data + page - 1) / page * page;
+  const uintptr_t end = (data + t.byteSize) / page * page;
+  if (end > begin)
+    ::madvise(reinterpret_cast<void *>(begin), end - begin, MADV_DONTNEED);
+}
+
 void SafetensorsFile::close() {
   if (base_)
     ::munmap(base_, size_);

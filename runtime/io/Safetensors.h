@@ -68,6 +68,12 @@ public:
   const TensorInfo *find(const std::string &name) const;
   /// Like find(), but a missing tensor is an error naming the file.
   const TensorInfo &get(const std::string &name) const;
+  /// Says this process is done reading tensor `t` of this file for now:
+  /// the mapped pages wholly inside its bytes leave the resident set (they
+  /// stay in the page cache, and a later read maps them again), so a loader
+  /// that copies tensor by tensor holds the checkpoint once, not twice.
+  /// Best effort; a `t` that is not this file's is ignored.
+  void releasePages(const TensorInfo &t) const;
   /// The optional "__metadata__" string map (empty when absent).
   const std::map<std::string, std::string> &metadata() const {
     return metadata_;

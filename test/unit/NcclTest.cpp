@@ -10,6 +10,7 @@
 //===----------------------------------------------------------------------===//
 #include "runtime/backends/cuda/CudaBackend.h"
 #include "runtime/comm/Communicator.h"
+#include "runtime/comm/gloo/GlooCommunicator.h"
 #include "runtime/comm/nccl/NcclCommunicator.h"
 #include "runtime/core/Error.h"
 

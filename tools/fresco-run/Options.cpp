@@ -1,17 +1,19 @@
 //===- Options.cpp - fresco-run command line ------------------------------===//
 #include "tools/fresco-run/Options.h"
+#include "runtime/backends/BackendRegistry.h"
+#include "runtime/comm/registry/CommunicatorRegistry.h"
 #include "runtime/core/PlanVersion.h"
-#include "tools/fresco-run/Backends.h"
 
 #include <cerrno>
 #include <cmath>
 #include <cstdlib>
 #include <iostream>
+#include <sstream>
 
 namespace fresco::run {
 namespace {
 
-const char *kUsage = R"(fresco-run: run a compiled Fresco plan (.fplan)
+const char *kUsageHead = R"(fresco-run: run a compiled Fresco plan (.fplan)
 
 USAGE:
   Generate images with a compiled pipeline:
@@ -30,22 +32,18 @@ COMMON OPTIONS:
                        count); under mpirun, srun or torchrun-style RANK/
                        WORLD_SIZE/MASTER_ADDR/MASTER_PORT each process joins
                        as one rank instead
-  --backend NAME       where the kernels run: cpu (default) or cuda (GPU
-                       local rank mod visible GPUs; CUDA_VISIBLE_DEVICES
-                       picks which are visible);
-                       cpu-staged runs the CPU kernels through the copies a
-                       GPU needs (weights copied in, collectives staged
-                       through host buffers), to test that path anywhere
-  --dtype T            float storage: f32 (default), bf16 or f16: weights
+)";
+
+const char *kUsageMiddle =
+    R"(  --dtype T            float storage: f32 (default), bf16 or f16: weights
                        and activations stored in T, every kernel computing
                        in f32 and rounding once when it stores (cuda, on
                        tensor cores; cpu-staged emulates it); timesteps
                        stay f32
-  --comm MODE          how multi-rank collectives move data: auto (NCCL
-                       between ranks on distinct GPUs, else Gloo staged
-                       through the host; the default), nccl, gloo, or
-                       gloo-direct (a test aid for --backend cpu-staged)
-  --graphs on|off      record each function's kernels once (a CUDA graph)
+)";
+
+const char *kUsageTail =
+    R"(  --graphs on|off      record each function's kernels once (a CUDA graph)
                        after a warm-up run and replay them (default on;
                        collectives through NCCL are recorded with the
                        kernels, functions with Gloo collectives run step
@@ -115,6 +113,76 @@ double parseDouble(const std::string &s, const char *flag) {
   return v;
 }
 
+/// "auto, nccl, gloo or gloo-direct": what --comm accepts.
+std::string commModeList() {
+  std::vector<std::string> names = {"auto"};
+  for (const std::string &n : CommunicatorRegistry::global().names())
+    names.push_back(n);
+  return joinNames(names, "or");
+}
+
+/// `text` wrapped at 79 columns, every line indented by `indent` spaces but
+/// the first, which continues after `first` (already `indent` wide or less).
+std::string wrapped(const std::string &first, const std::string &text,
+                    size_t indent) {
+  std::string out = first, word;
+  size_t column = first.size();
+  std::string pad(indent, ' ');
+  std::istringstream words(text);
+  if (column < indent) {
+    out += std::string(indent - column, ' ');
+    column = indent;
+  }
+  bool lineEmpty = column == indent;
+  while (words >> word) {
+    if (!lineEmpty && column + 1 + word.size() > 79) {
+      out += "\n" + pad;
+      column = indent;
+      lineEmpty = true;
+    }
+    if (!lineEmpty) {
+      out += ' ';
+      ++column;
+    }
+    out += word;
+    column += word.size();
+    lineEmpty = false;
+  }
+  return out + "\n";
+}
+
+/// --help, with the backends and communicators of this build.
+std::string usage() {
+  const BackendRegistry &backends = BackendRegistry::global();
+  std::string out = kUsageHead;
+  out += wrapped("  --backend NAME",
+                 "where the kernels run: " + backends.nameList() + ":", 23);
+  for (const BackendEntry &e : backends.entries())
+    out += wrapped(std::string(23, ' ') + e.name + ":", e.summary, 25);
+  out += kUsageMiddle;
+  out += wrapped(
+      "  --comm MODE",
+      "how multi-rank collectives move data: " + commModeList() + ":", 23);
+  out += wrapped(std::string(23, ' ') + "auto:",
+                 "the backend's native communicator where it can serve the "
+                 "ranks, else Gloo staged through the host (the default)",
+                 25);
+  for (const CommunicatorEntry &e : CommunicatorRegistry::global().entries()) {
+    std::string only;
+    if (e.deviceNative)
+      only = backends.nameList([&](const BackendEntry &b) {
+        return b.nativeCommunicator == e.name;
+      });
+    if (e.needsHostAddressable)
+      only = backends.nameList(
+          [](const BackendEntry &b) { return b.hostAddressable; });
+    out += wrapped(
+        std::string(23, ' ') + e.name + ":",
+        e.summary + (only.empty() ? "" : " (--backend " + only + ")"), 25);
+  }
+  return out + kUsageTail;
+}
+
 } // namespace
 
 void usageError(const std::string &msg) {
@@ -150,7 +218,7 @@ Options parseArgs(int argc, char **argv) {
       return args[++i];
     };
     if (a == "-h" || a == "--help") {
-      std::cout << kUsage;
+      std::cout << usage();
       std::exit(0);
     } else if (a == "--version") {
       std::cout << "fresco-run (plan format version " << kPlanVersion << ")\n";
@@ -181,10 +249,9 @@ Options parseArgs(int argc, char **argv) {
         usageError("--dtype expects f32, bf16 or f16, got '" + o.dtype + "'");
     } else if (a == "--comm") {
       o.comm = next();
-      if (o.comm != "auto" && o.comm != "nccl" && o.comm != "gloo" &&
-          o.comm != "gloo-direct")
-        usageError("--comm expects auto, nccl, gloo or gloo-direct, got '" +
-                   o.comm + "'");
+      if (o.comm != "auto" && !CommunicatorRegistry::global().find(o.comm))
+        usageError("--comm expects " + commModeList() + ", got '" + o.comm +
+                   "'");
     } else if (a == "--graphs") {
       std::string v = next();
       if (v != "on" && v != "off")
@@ -244,9 +311,9 @@ Options parseArgs(int argc, char **argv) {
       o.ranks = int(n);
     } else if (a == "--backend") {
       o.backend = next();
-      if (!isBackendName(o.backend))
-        usageError("--backend expects cpu, cuda or cpu-staged, got '" +
-                   o.backend + "'");
+      if (!BackendRegistry::global().find(o.backend))
+        usageError("--backend expects " + BackendRegistry::global().nameList() +
+                   ", got '" + o.backend + "'");
     } else if (a == "--timeout") {
       int64_t t = parseInt(next(), "--timeout");
       if (t < 1 || t > 86400)
@@ -301,6 +368,16 @@ std::string signature(const std::vector<TensorSpec> &specs) {
       s += ", ";
     s += t.name + ": " + dtypeName(t.dtype) + shapeToString(t.shape);
   }
+  return s;
+}
+
+SessionOptions sessionOptions(const Options &o) {
+  SessionOptions s;
+  s.backend = o.backend;
+  s.precision = precisionFromName(o.dtype);
+  s.comm = o.comm;
+  s.timeout = std::chrono::seconds(o.timeoutSeconds);
+  s.program = "fresco-run";
   return s;
 }
 

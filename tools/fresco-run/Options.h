@@ -3,10 +3,11 @@
 #ifndef FRESCO_TOOLS_FRESCO_RUN_OPTIONS_H
 #define FRESCO_TOOLS_FRESCO_RUN_OPTIONS_H
 
-#include "runtime/comm/Communicator.h"
+#include "runtime/comm/Environment.h"
 #include "runtime/core/Executor.h"
 #include "runtime/core/Tensor.h"
 #include "runtime/io/Npy.h"
+#include "runtime/session/Session.h"
 
 #include <chrono>
 #include <cstdint>
@@ -50,6 +51,9 @@ Options parseArgs(int argc, char **argv);
 HostTensor fromNpy(NpyArray a);
 std::string signature(const std::vector<TensorSpec> &specs);
 double secondsSince(std::chrono::steady_clock::time_point t0);
+/// The runtime session options --backend, --dtype, --comm and --timeout
+/// ask for.
+SessionOptions sessionOptions(const Options &o);
 
 /// The two modes, run as rank `env.rank`; both return the exit code.
 int runFunction(const Options &o, const RankEnv &env);

@@ -2,10 +2,9 @@
 #include "runtime/core/Error.h"
 #include "runtime/core/Plan.h"
 #include "runtime/core/Weights.h"
-#include "tools/fresco-run/Backends.h"
+#include "runtime/session/Session.h"
 #include "tools/fresco-run/Options.h"
 #include "tools/fresco-run/Profile.h"
-#include "tools/fresco-run/Session.h"
 
 #include <cstdio>
 #include <iostream>
@@ -81,14 +80,14 @@ int runFunction(const Options &o, const RankEnv &env) {
       }
   if (!anywhere)
     plan.function(0, function);
-  Session session(plan, env, std::chrono::seconds(o.timeoutSeconds));
+  Session session(plan, env, sessionOptions(o));
   if (!here)
     return 0;
 
   // The backend first: a missing GPU fails before the weights are read.
-  Backend &backend = session.openBackend(o.backend, o.dtype, o.comm);
-  WeightStore weights(rp, o.weights);
-  Executor exec(plan, env.rank, backend, weights, session.resolver());
+  session.openBackend();
+  Executor &exec = session.load(o.weights);
+  const WeightStore &weights = session.weights();
   double loadSeconds = secondsSince(t0);
 
   const auto &specs = exec.inputs(function);

@@ -6,10 +6,9 @@
 #include "runtime/io/Png.h"
 #include "runtime/pipeline/Generate.h"
 #include "runtime/pipeline/Progress.h"
-#include "tools/fresco-run/Backends.h"
+#include "runtime/session/Session.h"
 #include "tools/fresco-run/Options.h"
 #include "tools/fresco-run/Profile.h"
-#include "tools/fresco-run/Session.h"
 
 #include <algorithm>
 #include <cstdio>
@@ -54,8 +53,8 @@ int runPipeline(const Options &o, const RankEnv &env) {
     for (int64_t i = 0; i < B; ++i)
       imagePaths.push_back(B == 1 ? o.outputImage
                                   : indexedPath(o.outputImage, i));
-  Session session(plan, env, std::chrono::seconds(o.timeoutSeconds));
-  RankRoles roles = rankRoles(plan, env.rank, session.world());
+  Session session(plan, env, sessionOptions(o));
+  RankRoles roles = session.roles();
   // The first decoder rank writes the images, the first rank holding the
   // final latents writes them; the first denoiser rank shows progress.
   const bool writesImages = env.rank == roles.decoderRanks.front();
@@ -81,9 +80,9 @@ int runPipeline(const Options &o, const RankEnv &env) {
   }
 
   // The backend first: a missing GPU fails before the weights are read.
-  Backend &backend = session.openBackend(o.backend, o.dtype, o.comm);
-  WeightStore weights(plan.rank(env.rank), o.weights);
-  Executor exec(plan, env.rank, backend, weights, session.resolver());
+  session.openBackend();
+  Executor &exec = session.load(o.weights);
+  const WeightStore &weights = session.weights();
   exec.setProfiling(o.profile);
   exec.setRecording(o.graphs);
   double loadSeconds = secondsSince(t0);
@@ -96,7 +95,7 @@ int runPipeline(const Options &o, const RankEnv &env) {
     if (bar)
       bar->step(done, seconds);
   };
-  GenerateResult r = generate(*pipeline, exec, g, roles);
+  GenerateResult r = session.generate(g);
   if (bar)
     bar->finish();
 

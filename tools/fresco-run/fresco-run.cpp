@@ -6,7 +6,7 @@
 // name). Exit codes: 0 success, 1 runtime error, 2 misuse.
 //
 //===----------------------------------------------------------------------===//
-#include "runtime/comm/Communicator.h"
+#include "runtime/comm/Environment.h"
 #include "runtime/comm/Launch.h"
 #include "runtime/core/Error.h"
 #include "runtime/core/Plan.h"

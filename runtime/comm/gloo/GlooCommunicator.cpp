@@ -1,20 +1,23 @@
 //===- GlooCommunicator.cpp - Collectives over TCP with Gloo --------------===//
 //
-// Ranks meet in a key/value store: a folder (file:<dir>, ranks on one node)
-// or a small TCP server run by rank 0 (tcp:<host>:<port>; Debian's Gloo has
-// no TCPStore). Each rank publishes its pid and host there, then Gloo
+// Ranks meet in the rendezvous store (store/: a folder, or a small TCP
+// server run by rank 0; Debian's Gloo has no TCPStore). Each rank publishes
+// its pid and host on the failure board there (FailureBoard.h), then Gloo
 // connects every pair of ranks over TCP. Subgroups get their own Gloo
 // context over the same device, rendezvousing under their own key prefix.
 //
 // Failures: every Gloo call is bounded by the communicator's timeout, and
 // every Gloo exception becomes a fresco::Error naming the operation, how
 // long it ran and, when it can be known, the rank that caused it: a rank
-// that published "error/<rank>" (reportFailure), a peer on this host whose
-// process is gone, or a peer that reported its own failed collective.
+// that reported its own failure (reportFailure), a peer on this host whose
+// process is gone, or a peer that reported its own failed collective, as
+// the failure board tells.
 //
 //===----------------------------------------------------------------------===//
 #include "runtime/comm/gloo/GlooCommunicator.h"
-#include "runtime/comm/Launch.h"
+#include "runtime/comm/FailureBoard.h"
+#include "runtime/comm/Text.h"
+#include "runtime/comm/store/KVStore.h"
 #include "runtime/core/Error.h"
 
 #include <gloo/barrier.h>
@@ -31,23 +34,16 @@
 #include <algorithm>
 #include <arpa/inet.h>
 #include <atomic>
-#include <cerrno>
 #include <condition_variable>
 #include <csignal>
 #include <cstring>
 #include <deque>
-#include <fcntl.h>
 #include <filesystem>
-#include <fstream>
 #include <map>
 #include <mutex>
 #include <netdb.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <poll.h>
 #include <sstream>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <thread>
 #include <unistd.h>
 
@@ -68,14 +64,7 @@ constexpr uint8_t kAllToAllSlotPrefix = 0x44;
 constexpr uint8_t kBroadcastSlotPrefix = 0x45;
 constexpr uint8_t kBarrierSlotPrefix = 0x46;
 
-std::string seconds(Clock::duration d) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.2f s",
-                std::chrono::duration<double>(d).count());
-  return buf;
-}
-
-std::string seconds(milliseconds d) { return seconds(Clock::duration(d)); }
+using comm::seconds;
 
 /// Gloo prefixes its messages with "[file:line] "; users need only the rest.
 std::string glooMessage(const char *what) {
@@ -93,512 +82,50 @@ std::string count(size_t n, const char *unit) {
   return std::to_string(n) + " " + unit + (n == 1 ? "" : "s");
 }
 
-std::string joinRanks(const std::vector<int> &ranks) {
-  std::string s;
-  for (size_t i = 0; i < ranks.size(); ++i)
-    s += (i ? ", " : "") + std::to_string(ranks[i]);
-  return s;
-}
+using comm::joinRanks;
 
 //===----------------------------------------------------------------------===//
-// Stores
+// The rendezvous store, as Gloo sees it
 //===----------------------------------------------------------------------===//
 
-/// A Gloo store that can also be asked, without blocking, whether a key is
-/// there: failure diagnosis and our own waits need that, Gloo's FileStore
-/// only offers blocking gets.
-class KVStore : public gloo::rendezvous::Store {
+/// Gloo's connectFullMesh needs its own store interface; ours also answers
+/// without blocking, which failure diagnosis needs.
+class GlooStore : public gloo::rendezvous::Store {
 public:
-  explicit KVStore(milliseconds timeout) : timeout_(timeout) {}
-
-  /// The value of `key` if it is set; never blocks for long.
-  virtual bool tryGet(const std::string &key, std::vector<char> &value) = 0;
-  virtual bool has(const std::string &key) {
-    std::vector<char> v;
-    return tryGet(key, v);
+  explicit GlooStore(KVStore &store) : store_(store) {}
+  void set(const std::string &key, const std::vector<char> &value) override {
+    store_.set(key, value);
   }
-  /// Where the store is, for messages.
-  virtual std::string where() const = 0;
-
   std::vector<char> get(const std::string &key) override {
-    wait({key}, timeout_);
-    std::vector<char> v;
-    if (!tryGet(key, v))
-      fail("rendezvous store ", where(), ": key '", key, "' vanished");
-    return v;
+    return store_.get(key);
   }
   void wait(const std::vector<std::string> &keys) override {
-    wait(keys, timeout_);
+    store_.wait(keys);
   }
   void wait(const std::vector<std::string> &keys,
             const milliseconds &timeout) override {
-    auto deadline = Clock::now() + timeout;
-    std::vector<std::string> missing = keys;
-    for (;;) {
-      missing.erase(
-          std::remove_if(missing.begin(), missing.end(),
-                         [&](const std::string &k) { return has(k); }),
-          missing.end());
-      if (missing.empty())
-        return;
-      if (Clock::now() >= deadline) {
-        std::string list;
-        for (const std::string &k : missing)
-          list += (list.empty() ? "'" : ", '") + k + "'";
-        fail("rendezvous store ", where(), ": no value for ", list, " within ",
-             seconds(timeout));
-      }
-      std::this_thread::sleep_for(milliseconds(5));
-    }
-  }
-
-protected:
-  milliseconds timeout_;
-};
-
-/// In memory: a world of one rank.
-class MemoryStore : public KVStore {
-public:
-  using KVStore::KVStore;
-  void set(const std::string &key, const std::vector<char> &value) override {
-    std::lock_guard<std::mutex> lock(mutex_);
-    map_[key] = value;
-  }
-  bool tryGet(const std::string &key, std::vector<char> &value) override {
-    std::lock_guard<std::mutex> lock(mutex_);
-    auto it = map_.find(key);
-    if (it == map_.end())
-      return false;
-    value = it->second;
-    return true;
-  }
-  std::string where() const override { return "(in memory)"; }
-
-private:
-  std::mutex mutex_;
-  std::map<std::string, std::vector<char>> map_;
-};
-
-/// One file per key in a folder shared by the (local) ranks. Values appear
-/// atomically: written to a temporary name, then renamed.
-class DirStore : public KVStore {
-public:
-  DirStore(const std::string &dir, milliseconds timeout)
-      : KVStore(timeout), dir_(dir) {
-    std::error_code ec;
-    std::filesystem::create_directories(dir_, ec);
-    if (!std::filesystem::is_directory(dir_))
-      fail("cannot create the rendezvous folder '", dir_,
-           "': ", ec ? ec.message() : "not a folder");
-  }
-  void set(const std::string &key, const std::vector<char> &value) override {
-    std::string path = dir_ + "/" + escape(key);
-    std::string tmp = dir_ + "/.tmp." + std::to_string(getpid()) + "." +
-                      std::to_string(counter_++) + "." + escape(key);
-    {
-      std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-      f.write(value.data(), static_cast<std::streamsize>(value.size()));
-      if (!f)
-        fail("cannot write '", tmp, "' in the rendezvous folder");
-    }
-    if (std::rename(tmp.c_str(), path.c_str()) != 0)
-      fail("cannot rename '", tmp, "' to '", path, "': ", std::strerror(errno));
-  }
-  bool tryGet(const std::string &key, std::vector<char> &value) override {
-    std::ifstream f(dir_ + "/" + escape(key), std::ios::binary);
-    if (!f)
-      return false;
-    value.assign(std::istreambuf_iterator<char>(f),
-                 std::istreambuf_iterator<char>());
-    return true;
-  }
-  bool has(const std::string &key) override {
-    return access((dir_ + "/" + escape(key)).c_str(), F_OK) == 0;
-  }
-  std::string where() const override { return "file:" + dir_; }
-
-private:
-  /// Keys contain '/' (Gloo's PrefixStore); file names cannot.
-  static std::string escape(const std::string &key) {
-    static const char hex[] = "0123456789abcdef";
-    std::string out;
-    for (size_t i = 0; i < key.size(); ++i) {
-      unsigned char c = key[i];
-      if (isalnum(c) || c == '_' || c == '-' || (c == '.' && i > 0)) {
-        out += static_cast<char>(c);
-      } else {
-        out += '%';
-        out += hex[c >> 4];
-        out += hex[c & 15];
-      }
-    }
-    return out;
-  }
-
-  std::string dir_;
-  std::atomic<unsigned> counter_{0};
-};
-
-bool writeAll(int fd, const void *data, size_t n) {
-  const char *p = static_cast<const char *>(data);
-  while (n > 0) {
-    ssize_t w = ::send(fd, p, n, MSG_NOSIGNAL);
-    if (w < 0 && errno == EINTR)
-      continue;
-    if (w <= 0)
-      return false;
-    p += w;
-    n -= static_cast<size_t>(w);
-  }
-  return true;
-}
-
-bool readAll(int fd, void *data, size_t n) {
-  char *p = static_cast<char *>(data);
-  while (n > 0) {
-    ssize_t r = ::recv(fd, p, n, 0);
-    if (r < 0 && errno == EINTR)
-      continue;
-    if (r <= 0)
-      return false;
-    p += r;
-    n -= static_cast<size_t>(r);
-  }
-  return true;
-}
-
-/// The store of a tcp:<host>:<port> rendezvous. Rank 0 keeps the map and
-/// serves it (one thread per connected rank; requests are tiny); the others
-/// are clients. Requests: 'S' key value (set), 'G' key (get, answers at
-/// once whether found), 'H' key (has). Strings travel as u32 length + bytes.
-class TcpStore : public KVStore {
-public:
-  TcpStore(const std::string &host, int port, bool serve, milliseconds timeout)
-      : KVStore(timeout), host_(host), port_(port), serving_(serve) {
-    if (serving_)
-      startServer();
-    else
-      connectToServer();
-  }
-
-  ~TcpStore() override {
-    if (serving_) {
-      stop_ = true;
-      char c = 0;
-      if (wakeFds_[1] >= 0 && ::write(wakeFds_[1], &c, 1) < 0) {
-      }
-      if (acceptThread_.joinable())
-        acceptThread_.join();
-      {
-        std::lock_guard<std::mutex> lock(mutex_);
-        for (int fd : clientFds_)
-          ::shutdown(fd, SHUT_RDWR);
-      }
-      for (std::thread &t : clientThreads_)
-        t.join();
-      for (int fd : clientFds_)
-        ::close(fd);
-      for (int fd : {listenFd_, wakeFds_[0], wakeFds_[1]})
-        if (fd >= 0)
-          ::close(fd);
-    } else if (fd_ >= 0) {
-      ::close(fd_);
-    }
-  }
-
-  void set(const std::string &key, const std::vector<char> &value) override {
-    if (serving_) {
-      std::lock_guard<std::mutex> lock(mutex_);
-      map_[key] = value;
-      return;
-    }
-    std::vector<char> reply;
-    request('S', key, &value, reply);
-  }
-
-  bool tryGet(const std::string &key, std::vector<char> &value) override {
-    if (serving_) {
-      std::lock_guard<std::mutex> lock(mutex_);
-      auto it = map_.find(key);
-      if (it == map_.end())
-        return false;
-      value = it->second;
-      return true;
-    }
-    return request('G', key, nullptr, value);
-  }
-
-  bool has(const std::string &key) override {
-    if (serving_) {
-      std::lock_guard<std::mutex> lock(mutex_);
-      return map_.count(key) != 0;
-    }
-    std::vector<char> reply;
-    return request('H', key, nullptr, reply);
-  }
-
-  std::string where() const override {
-    return "tcp:" + host_ + ":" + std::to_string(port_) + " (served by rank 0)";
+    store_.wait(keys, timeout);
   }
 
 private:
-  void startServer() {
-    listenFd_ = ::socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    bool v6 = listenFd_ >= 0;
-    if (!v6)
-      listenFd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (listenFd_ < 0)
-      fail("rank 0 cannot open a socket for the rendezvous store: ",
-           std::strerror(errno));
-    int one = 1, zero = 0;
-    setsockopt(listenFd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    int rc;
-    if (v6) {
-      // Dual stack: IPv4 clients connect too.
-      setsockopt(listenFd_, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof zero);
-      sockaddr_in6 addr{};
-      addr.sin6_family = AF_INET6;
-      addr.sin6_addr = in6addr_any;
-      addr.sin6_port = htons(static_cast<uint16_t>(port_));
-      rc = ::bind(listenFd_, reinterpret_cast<sockaddr *>(&addr), sizeof addr);
-    } else {
-      sockaddr_in addr{};
-      addr.sin_family = AF_INET;
-      addr.sin_addr.s_addr = htonl(INADDR_ANY);
-      addr.sin_port = htons(static_cast<uint16_t>(port_));
-      rc = ::bind(listenFd_, reinterpret_cast<sockaddr *>(&addr), sizeof addr);
-    }
-    if (rc != 0 || ::listen(listenFd_, 128) != 0)
-      fail("rank 0 cannot serve the rendezvous store on port ", port_, ": ",
-           std::strerror(errno),
-           errno == EADDRINUSE ? " (another program uses MASTER_PORT; pick a "
-                                 "free port)"
-                               : "");
-    if (::pipe2(wakeFds_, O_CLOEXEC) != 0)
-      fail("cannot create a pipe: ", std::strerror(errno));
-    acceptThread_ = std::thread([this] { acceptLoop(); });
-  }
-
-  void acceptLoop() {
-    while (!stop_) {
-      pollfd fds[2] = {{listenFd_, POLLIN, 0}, {wakeFds_[0], POLLIN, 0}};
-      if (::poll(fds, 2, -1) < 0) {
-        if (errno == EINTR)
-          continue;
-        return;
-      }
-      if (stop_ || (fds[1].revents & POLLIN))
-        return;
-      if (!(fds[0].revents & POLLIN))
-        continue;
-      int fd = ::accept4(listenFd_, nullptr, nullptr, SOCK_CLOEXEC);
-      if (fd < 0)
-        continue;
-      int one = 1;
-      setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-      std::lock_guard<std::mutex> lock(mutex_);
-      clientFds_.push_back(fd);
-      clientThreads_.emplace_back([this, fd] { serveClient(fd); });
-    }
-  }
-
-  static bool readString(int fd, std::vector<char> &out) {
-    uint32_t n;
-    if (!readAll(fd, &n, sizeof n) || n > (1u << 30))
-      return false;
-    out.resize(n);
-    return readAll(fd, out.data(), n);
-  }
-
-  static bool writeString(int fd, const void *data, uint32_t n) {
-    return writeAll(fd, &n, sizeof n) && writeAll(fd, data, n);
-  }
-
-  void serveClient(int fd) {
-    for (;;) {
-      char op;
-      std::vector<char> keyBytes, value;
-      if (!readAll(fd, &op, 1) || !readString(fd, keyBytes))
-        return;
-      std::string key(keyBytes.begin(), keyBytes.end());
-      if (op == 'S') {
-        if (!readString(fd, value))
-          return;
-        {
-          std::lock_guard<std::mutex> lock(mutex_);
-          map_[key] = std::move(value);
-        }
-        char ok = 1;
-        if (!writeAll(fd, &ok, 1))
-          return;
-      } else if (op == 'G' || op == 'H') {
-        bool found;
-        {
-          std::lock_guard<std::mutex> lock(mutex_);
-          auto it = map_.find(key);
-          found = it != map_.end();
-          if (found && op == 'G')
-            value = it->second;
-        }
-        char f = found;
-        if (!writeAll(fd, &f, 1))
-          return;
-        if (found && op == 'G' &&
-            !writeString(fd, value.data(), static_cast<uint32_t>(value.size())))
-          return;
-      } else {
-        return;
-      }
-    }
-  }
-
-  void connectToServer() {
-    auto deadline = Clock::now() + timeout_;
-    std::string lastError = "no answer";
-    addrinfo hints{};
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    std::string port = std::to_string(port_);
-    // Rank 0 may not listen yet: retry until the timeout.
-    while (Clock::now() < deadline) {
-      addrinfo *res = nullptr;
-      int gai = ::getaddrinfo(host_.c_str(), port.c_str(), &hints, &res);
-      if (gai != 0) {
-        lastError =
-            std::string("cannot resolve '") + host_ + "': " + gai_strerror(gai);
-      } else {
-        for (addrinfo *ai = res; ai; ai = ai->ai_next) {
-          int fd = ::socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC,
-                            ai->ai_protocol);
-          if (fd < 0)
-            continue;
-          if (::connect(fd, ai->ai_addr, ai->ai_addrlen) == 0) {
-            fd_ = fd;
-            break;
-          }
-          lastError = std::strerror(errno);
-          ::close(fd);
-        }
-        ::freeaddrinfo(res);
-      }
-      if (fd_ >= 0)
-        break;
-      std::this_thread::sleep_for(milliseconds(50));
-    }
-    if (fd_ < 0)
-      fail("cannot reach the rendezvous store at ", host_, ":", port_,
-           " (served by rank 0) within ", seconds(timeout_), ": ", lastError);
-    int one = 1;
-    setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    // Bounds every request; rank 0 answers at once when it is alive.
-    timeval tv{};
-    tv.tv_sec = static_cast<time_t>(timeout_.count() / 1000);
-    tv.tv_usec = static_cast<suseconds_t>((timeout_.count() % 1000) * 1000);
-    setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    setsockopt(fd_, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-  }
-
-  bool request(char op, const std::string &key, const std::vector<char> *value,
-               std::vector<char> &reply) {
-    std::lock_guard<std::mutex> lock(clientMutex_);
-    if (fd_ < 0)
-      fail("the rendezvous store at ", host_, ":", port_,
-           " (served by rank 0) is unreachable: ", brokenReason_);
-    bool ok = writeAll(fd_, &op, 1) &&
-              writeString(fd_, key.data(), static_cast<uint32_t>(key.size())) &&
-              (!value || writeString(fd_, value->data(),
-                                     static_cast<uint32_t>(value->size())));
-    char status = 0;
-    ok = ok && readAll(fd_, &status, 1);
-    if (ok && op == 'G' && status) {
-      uint32_t n;
-      ok = readAll(fd_, &n, sizeof n);
-      if (ok) {
-        reply.resize(n);
-        ok = readAll(fd_, reply.data(), n);
-      }
-    }
-    if (!ok) {
-      brokenReason_ = errno ? std::strerror(errno) : "connection closed";
-      if (errno == EAGAIN || errno == EWOULDBLOCK)
-        brokenReason_ = "no answer within " + seconds(timeout_);
-      ::close(fd_);
-      fd_ = -1;
-      fail("the rendezvous store at ", host_, ":", port_,
-           " (served by rank 0) is unreachable: ", brokenReason_);
-    }
-    return status != 0;
-  }
-
-  std::string host_;
-  int port_;
-  bool serving_;
-  // Server side.
-  std::mutex mutex_;
-  std::map<std::string, std::vector<char>> map_;
-  int listenFd_ = -1;
-  int wakeFds_[2] = {-1, -1};
-  std::atomic<bool> stop_{false};
-  std::thread acceptThread_;
-  std::vector<std::thread> clientThreads_;
-  std::vector<int> clientFds_;
-  // Client side.
-  std::mutex clientMutex_;
-  int fd_ = -1;
-  std::string brokenReason_;
+  KVStore &store_;
 };
 
 //===----------------------------------------------------------------------===//
 // State shared by a rank's communicators
 //===----------------------------------------------------------------------===//
 
-struct Peer {
-  int pid = 0;
-  std::string host;
-};
-
-std::string keyFor(const char *kind, int rank) {
-  return std::string(kind) + "/" + std::to_string(rank);
-}
-
-std::string toString(const std::vector<char> &v) {
-  return std::string(v.begin(), v.end());
-}
-
-std::vector<char> toBytes(const std::string &s) {
-  return std::vector<char>(s.begin(), s.end());
-}
-
-/// Whether the process `pid` on this host has ended (zombies included: a
-/// parent that has not reaped a dead rank yet still shows its pid).
-bool processGone(int pid) {
-  if (pid <= 0)
-    return false;
-  if (::kill(pid, 0) != 0 && errno == ESRCH)
-    return true;
-  std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
-  std::string line;
-  if (!f || !std::getline(f, line))
-    return false;
-  size_t close = line.rfind(')');
-  if (close == std::string::npos || close + 2 >= line.size())
-    return false;
-  char state = line[close + 2];
-  return state == 'Z' || state == 'X';
-}
-
 /// One per rank and rendezvous: the store, the Gloo device, who the peers
 /// are. Its end (when this rank's last communicator goes) waits, on rank 0,
 /// for the others to finish with the store it serves or the folder it
 /// removes.
 struct Shared {
-  std::shared_ptr<KVStore> store;
+  std::unique_ptr<FailureBoard> board;
+  std::unique_ptr<GlooStore> glooStore; // board's store, for Gloo
   std::shared_ptr<gloo::transport::Device> device;
   milliseconds timeout{0};
   int worldRank = 0;
   int worldSize = 1;
-  std::string host;
-  std::vector<Peer> peers;
   std::string removeDir; // Rank 0 removes this folder at the end.
   bool servesStore = false;
   std::atomic<bool> failed{false};
@@ -638,7 +165,7 @@ struct Shared {
       uint64_t generation = watchGeneration;
       std::vector<int> members = *watchedMembers;
       lock.unlock();
-      std::string dead = deadMember(members);
+      std::string dead = board->deadMember(members);
       lock.lock();
       if (dead.empty() || watchGeneration != generation || !watched)
         continue;
@@ -693,103 +220,21 @@ struct Shared {
       watchCv.notify_one();
       watchdog.join();
     }
-    if (worldSize == 1 || !store)
+    if (worldSize == 1 || !board)
       return;
-    try {
-      store->set(keyFor("done", worldRank), toBytes("1"));
-    } catch (...) {
-    }
+    board->markDone();
     if (worldRank != 0 || (!servesStore && removeDir.empty()))
       return;
     // Others may still use the store (subgroups, their errors): wait until
     // each is done, has said why it failed, is gone or never came. After a
     // failure, ranks still blocked in a collective may take their whole
     // timeout to notice; do not wait for them long.
-    auto deadline = Clock::now() +
-                    (failed ? std::min(timeout, milliseconds(2000)) : timeout);
-    for (;;) {
-      bool settled = true;
-      for (int r = 1; r < worldSize && settled; ++r) {
-        try {
-          settled = peers[r].pid == 0 || store->has(keyFor("done", r)) ||
-                    store->has(keyFor("error", r)) ||
-                    store->has(keyFor("commerror", r)) ||
-                    (peers[r].host == host && processGone(peers[r].pid));
-        } catch (...) {
-        }
-      }
-      if (settled || Clock::now() >= deadline)
-        break;
-      std::this_thread::sleep_for(milliseconds(5));
-    }
+    board->waitForOthers(failed ? std::min(timeout, milliseconds(2000))
+                                : timeout);
     if (!removeDir.empty()) {
       std::error_code ec;
       std::filesystem::remove_all(removeDir, ec);
     }
-  }
-
-  /// What the other ranks say about a failure.
-  struct Diagnosis {
-    /// Root causes: ranks that reported their own error or are gone.
-    std::vector<std::string> primary;
-    /// Ranks whose collective failed too (they name their own culprit).
-    std::vector<std::string> secondary;
-    /// Members of the failed communicator that said nothing and are not
-    /// known to be gone: after a timeout, the ones likely stuck.
-    std::vector<std::string> silent;
-  };
-
-  Diagnosis diagnose(const std::vector<int> &members) {
-    Diagnosis d;
-    for (int r = 0; r < worldSize; ++r) {
-      if (r == worldRank)
-        continue;
-      std::string who = "rank " + std::to_string(r);
-      std::string pid = " (pid " + std::to_string(peers[r].pid) +
-                        (peers[r].host == host ? "" : " on " + peers[r].host) +
-                        ")";
-      std::vector<char> v;
-      try {
-        if (store->tryGet(keyFor("error", r), v)) {
-          d.primary.push_back(who + " failed: " + toString(v));
-          continue;
-        }
-      } catch (...) {
-      }
-      // A rank whose own collective failed first is not a cause, even if
-      // it has exited since.
-      try {
-        if (store->tryGet(keyFor("commerror", r), v)) {
-          d.secondary.push_back(who + " reported: " + toString(v));
-          continue;
-        }
-      } catch (...) {
-      }
-      if (peers[r].host == host && processGone(peers[r].pid)) {
-        d.primary.push_back(who + pid + " is gone");
-        continue;
-      }
-      if (std::find(members.begin(), members.end(), r) != members.end())
-        d.silent.push_back(who + pid);
-    }
-    return d;
-  }
-  /// A member of `members` that published its own error or whose process
-  /// on this host is gone, described for the failure message; "" if none.
-  std::string deadMember(const std::vector<int> &members) {
-    for (int r : members) {
-      if (r == worldRank)
-        continue;
-      try {
-        if (store->has(keyFor("error", r)))
-          return "rank " + std::to_string(r) + " reported a failure";
-      } catch (...) {
-      }
-      if (peers[r].host == host && processGone(peers[r].pid))
-        return "rank " + std::to_string(r) + " (pid " +
-               std::to_string(peers[r].pid) + ") is gone";
-    }
-    return "";
   }
 };
 
@@ -830,14 +275,10 @@ public:
   void broadcast(void *data, size_t bytes, int root) override;
   void barrier() override;
 
-  std::string deadPeers() { return shared_->deadMember(members_); }
+  std::string deadPeers() { return shared_->board->deadMember(members_); }
 
   void reportFailure(const std::string &message) {
-    try {
-      shared_->store->set(keyFor("error", shared_->worldRank),
-                          toBytes(message));
-    } catch (...) {
-    }
+    shared_->board->reportOwn(message);
   }
 
   /// Runs a Gloo call; turns any failure into a fresco::Error naming the
@@ -900,12 +341,12 @@ std::string explainFailure(Shared &shared, const std::vector<int> &members,
   // After a timeout, peers that were waiting too time out about now: give
   // them the whole moment to say so, so that the silent ones stand out.
   bool timedOut = elapsed + milliseconds(50) >= shared.timeout;
-  Shared::Diagnosis d;
+  FailureBoard::Diagnosis d;
   // A dying peer on a loaded machine can take a while to be seen as gone:
   // look up to 2 s for the culprit of a failure, 0.5 s after a timeout.
   auto until = Clock::now() + milliseconds(timedOut ? 500 : 2000);
   for (;;) {
-    d = shared.diagnose(members);
+    d = shared.board->diagnose(members);
     if ((!timedOut && !d.primary.empty()) || Clock::now() >= until)
       break;
     std::this_thread::sleep_for(milliseconds(20));
@@ -959,22 +400,14 @@ void GlooCommunicator::run(const std::string &what, F &&body, bool onThis) {
   Clock::duration elapsed = Clock::now() - start;
   // Say at once that this rank failed, so that peers diagnosing their own
   // failure at the same moment do not take it for the cause.
-  try {
-    shared_->store->set(keyFor("commerror", shared_->worldRank),
-                        toBytes(op + " failed on rank " +
-                                std::to_string(shared_->worldRank) + ": " +
-                                cause));
-  } catch (...) {
-  }
+  shared_->board->reportCollective(op + " failed on rank " +
+                                   std::to_string(shared_->worldRank) + ": " +
+                                   cause);
   broken_ = explainFailure(*shared_, members_, op, elapsed, cause);
   shared_->failed = true;
   closeConnections();
   // Peers still waiting on this rank can quote why it gave up.
-  try {
-    shared_->store->set(keyFor("commerror", shared_->worldRank),
-                        toBytes(broken_));
-  } catch (...) {
-  }
+  shared_->board->reportCollective(broken_);
   throw Error(broken_);
 }
 
@@ -1016,7 +449,7 @@ GlooCommunicator::subgroup(const std::vector<int> &members,
     context = std::make_shared<gloo::rendezvous::Context>(
         myIndex, static_cast<int>(members.size()));
     context->setTimeout(timeout());
-    gloo::rendezvous::PrefixStore store(prefix, *shared_->store);
+    gloo::rendezvous::PrefixStore store(prefix, *shared_->glooStore);
     context->connectFullMesh(store, shared_->device);
     gloo::BarrierOptions opts(context);
     opts.setTimeout(timeout());
@@ -1417,26 +850,7 @@ std::string localAddressToward(const std::string &host) {
   return out;
 }
 
-std::string hostName() {
-  char buf[256] = {};
-  if (::gethostname(buf, sizeof buf - 1) != 0)
-    return "localhost";
-  return buf;
-}
-
 } // namespace
-
-PublishedFailure publishedFailure(const std::string &rendezvousDir, int rank) {
-  try {
-    DirStore store(rendezvousDir, milliseconds(1));
-    if (store.has(keyFor("error", rank)))
-      return PublishedFailure::Own;
-    if (store.has(keyFor("commerror", rank)))
-      return PublishedFailure::Collective;
-  } catch (...) {
-  }
-  return PublishedFailure::None;
-}
 
 std::string deadPeers(Communicator &comm) {
   auto *gloo = dynamic_cast<GlooCommunicator *>(&comm);
@@ -1464,71 +878,29 @@ std::unique_ptr<Communicator> createGlooCommunicator(const RankEnv &env,
   shared->timeout = timeout;
   shared->worldRank = env.rank;
   shared->worldSize = env.worldSize;
-  shared->peers.resize(env.worldSize);
-  shared->host = hostName();
   std::string glooHost = "127.0.0.1";
 
-  const std::string &rdv = env.rendezvous;
-  if (rdv.empty()) {
-    check(env.worldSize == 1, "rank ", env.rank, " of ", env.worldSize,
-          " (launcher ", env.launcher,
-          ") has no rendezvous: set FRESCO_RENDEZVOUS=file:<folder> or "
-          "tcp:<host>:<port>");
-    shared->store = std::make_shared<MemoryStore>(timeout);
-  } else if (rdv.rfind("file:", 0) == 0) {
-    std::string dir = rdv.substr(5);
-    shared->store = std::make_shared<DirStore>(dir, timeout);
-    if (env.rank == 0 && dir.rfind(kImplicitRendezvousPrefix, 0) == 0)
-      shared->removeDir = dir;
-  } else if (rdv.rfind("tcp:", 0) == 0) {
-    size_t colon = rdv.rfind(':');
-    check(colon > 4, "invalid rendezvous '", rdv,
-          "': expected tcp:<host>:<port>");
-    std::string host = rdv.substr(4, colon - 4);
-    if (host.size() > 2 && host.front() == '[' && host.back() == ']')
-      host = host.substr(1, host.size() - 2);
-    int port = std::atoi(rdv.c_str() + colon + 1);
-    check(port > 0 && port < 65536, "invalid rendezvous '", rdv, "': bad port");
-    shared->store =
-        std::make_shared<TcpStore>(host, port, env.rank == 0, timeout);
+  check(!env.rendezvous.empty() || env.worldSize == 1, "rank ", env.rank,
+        " of ", env.worldSize, " (launcher ", env.launcher,
+        ") has no rendezvous: set FRESCO_RENDEZVOUS=file:<folder> or "
+        "tcp:<host>:<port>");
+  RendezvousAddress address = parseRendezvous(env.rendezvous);
+  std::shared_ptr<KVStore> store =
+      openStore(address, /*serve=*/env.rank == 0, timeout);
+  if (address.kind == RendezvousAddress::Kind::Folder && env.rank == 0 &&
+      address.folder.rfind(kImplicitRendezvousPrefix, 0) == 0)
+    shared->removeDir = address.folder;
+  if (address.kind == RendezvousAddress::Kind::Tcp) {
     shared->servesStore = env.rank == 0;
-    glooHost = localAddressToward(host);
-  } else {
-    fail("invalid rendezvous '", rdv,
-         "': expected file:<folder> or tcp:<host>:<port>");
+    glooHost = localAddressToward(address.host);
   }
   if (const char *h = std::getenv("FRESCO_GLOO_HOST"); h && *h)
     glooHost = h;
-
+  shared->glooStore = std::make_unique<GlooStore>(*store);
+  shared->board =
+      std::make_unique<FailureBoard>(store, env.rank, env.worldSize);
   // Everyone says who they are, then waits for everyone else.
-  KVStore &store = *shared->store;
-  store.set(keyFor("info", env.rank),
-            toBytes(std::to_string(getpid()) + " " + shared->host));
-  auto start = Clock::now();
-  auto deadline = start + timeout;
-  for (;;) {
-    std::vector<int> missing;
-    for (int r = 0; r < env.worldSize; ++r) {
-      if (shared->peers[r].pid != 0)
-        continue;
-      std::vector<char> v;
-      if (!store.tryGet(keyFor("info", r), v)) {
-        missing.push_back(r);
-        continue;
-      }
-      std::istringstream is(toString(v));
-      is >> shared->peers[r].pid >> shared->peers[r].host;
-    }
-    if (missing.empty())
-      break;
-    if (Clock::now() >= deadline)
-      fail("rank ", env.rank, " of ", env.worldSize, ": rank",
-           missing.size() > 1 ? "s " : " ", joinRanks(missing), " did not join",
-           " within ", seconds(timeout), " (rendezvous ", store.where(),
-           ", launcher ", env.launcher,
-           "; FRESCO_COMM_TIMEOUT sets the limit)");
-    std::this_thread::sleep_for(milliseconds(5));
-  }
+  shared->board->join(timeout, env.launcher);
 
   std::string worldName =
       "the world of " + std::to_string(env.worldSize) + " ranks";
@@ -1556,7 +928,7 @@ std::unique_ptr<Communicator> createGlooCommunicator(const RankEnv &env,
   comm->run(
       "connecting to the other ranks of " + worldName,
       [&] {
-        gloo::rendezvous::PrefixStore prefixed("world", store);
+        gloo::rendezvous::PrefixStore prefixed("world", *shared->glooStore);
         context->connectFullMesh(prefixed, shared->device);
         // Returning means every rank is connected, not only this one: a
         // rank that then exits at once cannot break a peer's handshake.

@@ -1,22 +1,27 @@
 //===- GlooCommunicator.h - Gloo-specific extras ----------------*- C++ -*-===//
 //
-// createGlooCommunicator (Communicator.h) is the way in; this header adds
-// what only the Gloo (TCP) communicator offers. It includes no Gloo header.
+// The Gloo (TCP) communicator: how to join the ranks of a run, and what only
+// it offers. It includes no Gloo header. The rendezvous store and the
+// failure board it uses are their own units (store/, FailureBoard.h).
 //
 //===----------------------------------------------------------------------===//
 #ifndef FRESCO_RUNTIME_COMM_GLOO_GLOOCOMMUNICATOR_H
 #define FRESCO_RUNTIME_COMM_GLOO_GLOOCOMMUNICATOR_H
 
 #include "runtime/comm/Communicator.h"
+#include "runtime/comm/Environment.h"
 
+#include <chrono>
+#include <memory>
 #include <string>
 
 namespace fresco {
 
-/// Where rankEnvFromEnvironment puts the rendezvous folder of a single-node
-/// mpirun/srun job (followed by "<uid>-<launcher>-<job id>"). Rank 0 removes
-/// such a folder when the job ends well.
-constexpr const char *kImplicitRendezvousPrefix = "/tmp/fresco-rendezvous-";
+/// Connects to the other ranks (Gloo, TCP) through the rendezvous store of
+/// `env` (FRESCO_COMM_TIMEOUT overrides `timeout`); throws fresco::Error
+/// naming the problem, or after `timeout` when peers do not show up.
+std::unique_ptr<Communicator>
+createGlooCommunicator(const RankEnv &env, std::chrono::milliseconds timeout);
 
 /// Tells the other ranks why this rank is about to give up (a bad input, a
 /// failed collective...): a peer whose collective then fails quotes
@@ -30,13 +35,6 @@ void reportFailure(Communicator &comm, const std::string &message);
 /// e.g. "rank 1 (pid 4242) is gone"; "" when none is, or `comm` is not
 /// Gloo's. Lets a communicator bootstrapped over Gloo (NCCL) name a culprit.
 std::string deadPeers(Communicator &comm);
-
-/// What rank `rank` of a "file:<dir>" rendezvous published about its end:
-/// its own error (reportFailure), a collective that failed because of
-/// another rank, or nothing. Lets a launcher tell the first failure from
-/// its echoes when several ranks exit at once.
-enum class PublishedFailure { None, Own, Collective };
-PublishedFailure publishedFailure(const std::string &rendezvousDir, int rank);
 
 } // namespace fresco
 

@@ -12,6 +12,7 @@
 #define FRESCO_RUNTIME_COMM_NCCL_NCCLCOMMUNICATOR_H
 
 #include "runtime/comm/Communicator.h"
+#include "runtime/comm/gloo/GlooCommunicator.h"
 #include "runtime/core/Backend.h"
 
 #include <chrono>

@@ -1,0 +1,185 @@
+//===- WeightStoreTest.cpp - Weights in their checkpoint dtype ------------===//
+//
+// The store keeps each slice in its checkpoint's dtype and converts one
+// tensor at a time on request; older tensor names are found through
+// io/KeyAliases.
+//
+//===----------------------------------------------------------------------===//
+#include "runtime/core/Error.h"
+#include "runtime/core/Weights.h"
+#include "runtime/io/KeyAliases.h"
+#include "runtime/io/Safetensors.h"
+#include "test/unit/TestUtil.h"
+
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <fstream>
+
+using namespace fresco;
+namespace fp = fresco::plan;
+
+namespace {
+
+struct SliceSpec {
+  std::string name;
+  std::vector<int64_t> full, offsets, sizes;
+};
+
+/// A plan buffer holding one rank whose weight table is `slices` (component
+/// "model"); no functions: the store reads only the table.
+std::vector<uint8_t> weightTable(const std::vector<SliceSpec> &slices) {
+  flatbuffers::FlatBufferBuilder b;
+  std::vector<flatbuffers::Offset<fp::WeightSlice>> ws;
+  for (const SliceSpec &s : slices)
+    ws.push_back(fp::CreateWeightSlice(
+        b, b.CreateString("model"), b.CreateString(s.name), fp::DType::F32,
+        b.CreateVector(s.full), b.CreateVector(s.offsets),
+        b.CreateVector(s.sizes)));
+  std::vector<flatbuffers::Offset<fp::Function>> none;
+  auto rank =
+      fp::CreateRankProgram(b, 0, b.CreateVector(none), b.CreateVector(ws), 0);
+  std::vector<flatbuffers::Offset<fp::RankProgram>> ranks = {rank};
+  fp::FinishPlanBuffer(
+      b, fp::CreatePlan(b, 0, b.CreateString("t"), 1, b.CreateVector(ranks)));
+  return {b.GetBufferPointer(), b.GetBufferPointer() + b.GetSize()};
+}
+
+const fp::RankProgram &rankOf(const std::vector<uint8_t> &buffer) {
+  return *fp::GetPlan(buffer.data())->ranks()->Get(0);
+}
+
+/// values[i] = i / 4 - 1 (exact in bf16 and f16), [3, 4], saved as `dtype`
+/// under `name`.
+std::vector<float> writeTensor(const test::TempDir &dir, DType dtype,
+                               const std::string &name = "w") {
+  std::vector<float> v(12);
+  for (size_t i = 0; i < v.size(); ++i)
+    v[i] = float(i) / 4 - 1;
+  std::vector<uint8_t> bytes(v.size() * dtypeSize(dtype));
+  narrowFloats(v.data(), bytes.data(), v.size(), dtype);
+  std::ofstream(dir / "config.json") << "{}";
+  writeSafetensors(dir / "diffusion_pytorch_model.safetensors",
+                   {{name, dtype, {3, 4}, bytes.data()}});
+  return v;
+}
+
+} // namespace
+
+TEST(WeightStore, KeepsTheCheckpointDtypeUntilAsked) {
+  test::TempDir dir;
+  std::vector<float> v = writeTensor(dir, DType::BF16);
+  auto table = weightTable({{"w", {3, 4}, {0, 0}, {3, 4}}});
+  WeightStore store(rankOf(table), dir.path());
+  ASSERT_EQ(store.size(), 1u);
+  EXPECT_EQ(store.dtype(0), DType::BF16);
+  EXPECT_EQ(store.count(0), 12u);
+  EXPECT_EQ(store.bytesLoaded(), 12u * 2);
+
+  std::vector<uint8_t> same(24), expected(24);
+  store.copyAs(0, DType::BF16, same.data());
+  narrowFloats(v.data(), expected.data(), 12, DType::BF16);
+  EXPECT_EQ(same, expected);
+  std::vector<float> wide(12);
+  store.copyAs(0, DType::F32, wide.data());
+  EXPECT_EQ(wide, v);
+  std::vector<uint8_t> half(24);
+  store.copyAs(0, DType::F16, half.data());
+  narrowFloats(v.data(), expected.data(), 12, DType::F16);
+  EXPECT_EQ(half, expected);
+  EXPECT_THROW(store.copyAs(0, DType::I64, wide.data()), Error);
+  EXPECT_EQ(store.dtype(0), DType::BF16); // copies change nothing
+
+  // A host backend's view: widened in place, once.
+  const float *f32 = store.data(0);
+  EXPECT_EQ(std::vector<float>(f32, f32 + 12), v);
+  EXPECT_EQ(store.dtype(0), DType::F32);
+  EXPECT_EQ(store.data(0), f32);
+  store.copyAs(0, DType::BF16, same.data());
+  narrowFloats(v.data(), expected.data(), 12, DType::BF16);
+  EXPECT_EQ(same, expected);
+}
+
+TEST(WeightStore, ReadsOnlyTheSliceInItsDtype) {
+  test::TempDir dir;
+  std::vector<float> v = writeTensor(dir, DType::F16);
+  // Rows 1..2, columns 2..3.
+  auto table = weightTable({{"w", {3, 4}, {1, 2}, {2, 2}}});
+  WeightStore store(rankOf(table), dir.path());
+  EXPECT_EQ(store.dtype(0), DType::F16);
+  EXPECT_EQ(store.bytesLoaded(), 4u * 2);
+  std::vector<float> got(4);
+  store.copyAs(0, DType::F32, got.data());
+  EXPECT_EQ(got, (std::vector<float>{v[6], v[7], v[10], v[11]}));
+}
+
+TEST(WeightStore, F32CheckpointNarrowsPerTensor) {
+  test::TempDir dir;
+  std::vector<float> v = writeTensor(dir, DType::F32);
+  auto table = weightTable({{"w", {3, 4}, {0, 0}, {3, 4}}});
+  WeightStore store(rankOf(table), dir.path());
+  EXPECT_EQ(store.dtype(0), DType::F32);
+  EXPECT_EQ(store.bytesLoaded(), 12u * 4);
+  EXPECT_EQ(std::memcmp(store.bytes(0), v.data(), 48), 0);
+  std::vector<uint8_t> got(24), expected(24);
+  store.copyAs(0, DType::BF16, got.data());
+  narrowFloats(v.data(), expected.data(), 12, DType::BF16);
+  EXPECT_EQ(got, expected);
+}
+
+TEST(WeightStore, FindsPre014VaeAttentionNames) {
+  test::TempDir dir;
+  writeTensor(dir, DType::F32, "decoder.mid_block.attentions.0.query.weight");
+  auto table = weightTable(
+      {{"decoder.mid_block.attentions.0.to_q.weight", {3, 4}, {0, 0}, {3, 4}}});
+  WeightStore store(rankOf(table), dir.path());
+  EXPECT_EQ(store.count(0), 12u);
+
+  // A name with no stored alias is reported as the plan asked for it.
+  auto missing = weightTable(
+      {{"decoder.mid_block.attentions.0.to_k.weight", {3, 4}, {0, 0}, {3, 4}}});
+  try {
+    WeightStore none(rankOf(missing), dir.path());
+    FAIL() << "a missing tensor was accepted";
+  } catch (const Error &e) {
+    EXPECT_NE(std::string(e.what()).find(
+                  "no tensor 'decoder.mid_block.attentions.0.to_k.weight'"),
+              std::string::npos)
+        << e.what();
+  }
+}
+
+TEST(KeyAliases, VaeAttentionProjections) {
+  EXPECT_EQ(
+      checkpointKeyAliases("decoder.mid_block.attentions.0.to_out.0.bias"),
+      std::vector<std::string>{
+          "decoder.mid_block.attentions.0.proj_attn.bias"});
+  EXPECT_EQ(
+      checkpointKeyAliases("decoder.mid_block.attentions.0.to_v.weight"),
+      std::vector<std::string>{"decoder.mid_block.attentions.0.value.weight"});
+  // Only attention blocks were renamed.
+  EXPECT_TRUE(
+      checkpointKeyAliases("transformer_blocks.0.attn1.to_q.weight").empty());
+  EXPECT_TRUE(checkpointKeyAliases("decoder.conv_in.weight").empty());
+}
+
+TEST(Safetensors, ReleasedPagesReadTheSameAndOthersAreLeftAlone) {
+  test::TempDir dir;
+  // Several pages, so that some lie wholly inside the tensor.
+  std::vector<float> v(8192);
+  for (size_t i = 0; i < v.size(); ++i)
+    v[i] = float(i);
+  writeSafetensors(dir / "w.safetensors",
+                   {{"w", DType::F32, {8192}, v.data()}});
+  SafetensorsFile file(dir / "w.safetensors");
+  const TensorInfo &t = file.get("w");
+  file.releasePages(t);
+  std::vector<float> again(v.size());
+  readAsF32(t, again.data());
+  EXPECT_EQ(again, v);
+  // Memory that is not the file's mapping is never touched.
+  TensorInfo foreign = t;
+  foreign.data = reinterpret_cast<const uint8_t *>(v.data());
+  file.releasePages(foreign);
+  EXPECT_EQ(v[4096], 4096.0f);
+}

@@ -16,7 +16,10 @@ namespace fresco {
 /// 5: Send, Recv and Broadcast op codes (pipeline stages).
 /// 6: RmsNorm (x [, weight], LayerNormAttrs for its epsilon) and MulAdd
 /// (a * b + c) op codes.
-constexpr uint32_t kPlanVersion = 6;
+/// 7: the Pipeline table describes components (function, ranks, the role of
+/// each input and output), conditioning, latent layout and sampler; a
+/// version-6 runtime would not find its fields.
+constexpr uint32_t kPlanVersion = 7;
 } // namespace fresco
 
 #endif // FRESCO_RUNTIME_CORE_PLANVERSION_H

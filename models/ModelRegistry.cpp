@@ -179,10 +179,12 @@ Error buildPipelineFromFolder(mlir::ModuleOp module, StringRef folder,
              b.getNamedAttr("outputs", strings({"image"}))})});
   // DiT's null class is the extra row of its label table (DiTPipeline's
   // hard-coded 1000).
-  mlir::DictionaryAttr conditioning = dict(
-      {b.getNamedAttr("kind", b.getStringAttr("class_label")),
-       b.getNamedAttr("num_classes", b.getI64IntegerAttr(dit->numEmbedsAdaNorm)),
-       b.getNamedAttr("null_class", b.getI64IntegerAttr(dit->numEmbedsAdaNorm))});
+  mlir::DictionaryAttr conditioning =
+      dict({b.getNamedAttr("kind", b.getStringAttr("class_label")),
+            b.getNamedAttr("num_classes",
+                           b.getI64IntegerAttr(dit->numEmbedsAdaNorm)),
+            b.getNamedAttr("null_class",
+                           b.getI64IntegerAttr(dit->numEmbedsAdaNorm))});
   mlir::DictionaryAttr latents = dict(
       {b.getNamedAttr("layout", b.getStringAttr("image")),
        b.getNamedAttr("channels", b.getI64IntegerAttr(dit->inChannels)),
@@ -193,10 +195,11 @@ Error buildPipelineFromFolder(mlir::ModuleOp module, StringRef folder,
        b.getNamedAttr("scaling_factor", b.getF64FloatAttr(vae->scalingFactor)),
        b.getNamedAttr("shift_factor",
                       b.getF64FloatAttr(vae->shiftFactor.value_or(0.0)))});
-  mlir::DictionaryAttr sampler = dict(
-      {b.getNamedAttr("scheduler", b.getStringAttr(*schedulerClass)),
-       b.getNamedAttr("scheduler_config", b.getStringAttr((*sBuf)->getBuffer())),
-       b.getNamedAttr("guidance", b.getStringAttr("class_cfg"))});
+  mlir::DictionaryAttr sampler =
+      dict({b.getNamedAttr("scheduler", b.getStringAttr(*schedulerClass)),
+            b.getNamedAttr("scheduler_config",
+                           b.getStringAttr((*sBuf)->getBuffer())),
+            b.getNamedAttr("guidance", b.getStringAttr("class_cfg"))});
   SmallVector<mlir::NamedAttribute> attrs = {
       b.getNamedAttr("kind", b.getStringAttr("DiTPipeline")),
       // The most images a run makes; fewer pad the batch.
@@ -206,8 +209,7 @@ Error buildPipelineFromFolder(mlir::ModuleOp module, StringRef folder,
       b.getNamedAttr("decoder", b.getStringAttr("vae")),
       b.getNamedAttr("components", components),
       b.getNamedAttr("conditioning", conditioning),
-      b.getNamedAttr("latents", latents),
-      b.getNamedAttr("sampler", sampler)};
+      b.getNamedAttr("latents", latents), b.getNamedAttr("sampler", sampler)};
   module->setAttr("fresco.pipeline", b.getDictionaryAttr(attrs));
   return Error::success();
 }

@@ -25,9 +25,8 @@ public:
           shapeToString(in.shape), ", expected i64[", batch.rows(), "]");
     for (int64_t r = 0; r < batch.rows(); ++r)
       // Without guidance block 1 repeats the labels (its output is unused).
-      in.as<int64_t>()[r] = batch.block(r) == 1 && guided
-                                ? nullClass_
-                                : labels_[batch.image(r)];
+      in.as<int64_t>()[r] =
+          batch.block(r) == 1 && guided ? nullClass_ : labels_[batch.image(r)];
     return true;
   }
 
@@ -56,8 +55,8 @@ std::unique_ptr<Conditioning> makeConditioning(const PipelineSpec &spec,
         n);
   for (int64_t label : o.classLabels)
     check(label >= 0 && label < spec.numClasses, "class label ", label,
-          " is out of range: this model has ", spec.numClasses,
-          " classes (0..", spec.numClasses - 1, ")");
+          " is out of range: this model has ", spec.numClasses, " classes (0..",
+          spec.numClasses - 1, ")");
   return std::make_unique<ClassLabelConditioning>(spec.nullClass,
                                                   o.classLabels);
 }

@@ -146,8 +146,7 @@ GenerateResult generate(const PipelineSpec &p, Executor &exec,
     DenoiserInputs in =
         denoiserInputs(den, exec, batch, *conditioning, *guidance);
     const int64_t rowSize = layout->predictionRowSize();
-    std::vector<std::vector<float>> blocks(batch.copies,
-                                           std::vector<float>(m));
+    std::vector<std::vector<float>> blocks(batch.copies, std::vector<float>(m));
     std::vector<const float *> blockPtrs;
     for (const std::vector<float> &b : blocks)
       blockPtrs.push_back(b.data());

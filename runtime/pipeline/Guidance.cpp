@@ -46,8 +46,7 @@ public:
 
 } // namespace
 
-std::unique_ptr<Guidance> makeGuidance(const PipelineSpec &spec,
-                                       double scale) {
+std::unique_ptr<Guidance> makeGuidance(const PipelineSpec &spec, double scale) {
   switch (spec.guidance) {
   case plan::GuidanceMode::ClassCfg:
     return std::make_unique<ClassifierFreeGuidance>(scale);

@@ -114,8 +114,7 @@ public:
 std::unique_ptr<Conditioning> makeConditioning(const PipelineSpec &spec,
                                                const GenerateOptions &options);
 std::unique_ptr<LatentLayout> makeLatentLayout(const PipelineSpec &spec);
-std::unique_ptr<Guidance> makeGuidance(const PipelineSpec &spec,
-                                       double scale);
+std::unique_ptr<Guidance> makeGuidance(const PipelineSpec &spec, double scale);
 
 } // namespace fresco
 

@@ -1,4 +1,5 @@
-//===- PipelineNames.h - Spellings of the Pipeline table's enums -*- C++ -*-===//
+//===- PipelineNames.h - Spellings of the Pipeline table's enums -*- C++
+//-*-===//
 //
 // One spelling per enum value of the Pipeline table, shared by the compiler
 // (the fresco.pipeline attribute it reads) and the runtime (messages,
@@ -21,10 +22,9 @@ namespace fresco::pipeline_names {
 inline constexpr const char *kComponentRoles[] = {"denoiser", "decoder",
                                                   "text_encoder"};
 inline constexpr const char *kTensorRoles[] = {
-    "latents",   "timestep",        "class_labels",
-    "prediction", "image",          "token_ids",
-    "text_embeddings", "pooled_text_embeddings", "guidance_scale",
-    "image_ids", "text_ids"};
+    "latents",        "timestep",  "class_labels",    "prediction",
+    "image",          "token_ids", "text_embeddings", "pooled_text_embeddings",
+    "guidance_scale", "image_ids", "text_ids"};
 inline constexpr const char *kConditioningKinds[] = {"class_label", "text"};
 inline constexpr const char *kLatentLayouts[] = {"image", "packed_tokens"};
 inline constexpr const char *kGuidanceModes[] = {"none", "class_cfg",
@@ -34,8 +34,8 @@ template <typename E> struct Table;
 #define FRESCO_PIPELINE_NAMES(E, array)                                        \
   template <> struct Table<plan::E> {                                          \
     static constexpr const char *const *names = array;                         \
-    static constexpr int size = int(sizeof(array) / sizeof(array[0]));        \
-    static_assert(size == int(plan::E::MAX) + 1, #E " spellings incomplete"); \
+    static constexpr int size = int(sizeof(array) / sizeof(array[0]));         \
+    static_assert(size == int(plan::E::MAX) + 1, #E " spellings incomplete");  \
   };
 FRESCO_PIPELINE_NAMES(ComponentRole, kComponentRoles)
 FRESCO_PIPELINE_NAMES(TensorRole, kTensorRoles)

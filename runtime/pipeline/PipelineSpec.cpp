@@ -114,8 +114,8 @@ private:
     s_.patchSize = l->patch_size();
     s_.predictionChannels = l->prediction_channels();
     for (int64_t v : {s_.channels, s_.height, s_.width})
-      check(v >= 1 && v <= kMaxSize, ctx_, ": latent size ", v, " is not in 1..",
-            kMaxSize);
+      check(v >= 1 && v <= kMaxSize, ctx_, ": latent size ", v,
+            " is not in 1..", kMaxSize);
     if (s_.layout == plan::LatentLayout::Image)
       check(s_.patchSize == 1, ctx_, ": image latents have patch size 1, got ",
             s_.patchSize);
@@ -157,7 +157,8 @@ private:
     where += " '" + cs.function + "' (" + name(cs.role) + ")";
     for (const ComponentSpec &other : s_.components) {
       check(other.function != cs.function, where, ": function named twice");
-      check(cs.role == plan::ComponentRole::TextEncoder || other.role != cs.role,
+      check(cs.role == plan::ComponentRole::TextEncoder ||
+                other.role != cs.role,
             where, ": a second ", name(cs.role));
     }
     check(c.ranks() && c.ranks()->size() >= 1, where, ": no ranks");
@@ -190,8 +191,8 @@ private:
       check(r != R::Prediction && r != R::Image, where, ": '", name(r),
             "' is an output role, not an input");
     for (R r : c.outputs)
-      check(r == R::Prediction || r == R::Image ||
-                r == R::TextEmbeddings || r == R::PooledTextEmbeddings,
+      check(r == R::Prediction || r == R::Image || r == R::TextEmbeddings ||
+                r == R::PooledTextEmbeddings,
             where, ": '", name(r), "' is an input role, not an output");
     for (const auto *list : {&c.inputs, &c.outputs})
       for (R r : *list)
@@ -209,20 +210,19 @@ private:
 
   std::optional<Expected> expected(const ComponentSpec &c, plan::TensorRole r) {
     using R = plan::TensorRole;
-    const int64_t batch =
-        c.role == plan::ComponentRole::Denoiser
-            ? s_.numImages * s_.guidanceCopies()
-            : s_.numImages;
+    const int64_t batch = c.role == plan::ComponentRole::Denoiser
+                              ? s_.numImages * s_.guidanceCopies()
+                              : s_.numImages;
     if (c.role == plan::ComponentRole::TextEncoder)
       return std::nullopt; // its shapes come with text conditioning
     switch (r) {
     case R::Latents:
       // The decoder sees unpacked latents whatever the layout.
-      return Expected{plan::DType::F32,
-                      c.role == plan::ComponentRole::Decoder
-                          ? std::vector<int64_t>{batch, s_.channels,
-                                                 s_.height, s_.width}
-                          : s_.latentShape(batch, s_.latentChannels())};
+      return Expected{
+          plan::DType::F32,
+          c.role == plan::ComponentRole::Decoder
+              ? std::vector<int64_t>{batch, s_.channels, s_.height, s_.width}
+              : s_.latentShape(batch, s_.latentChannels())};
     case R::Timestep:
       return Expected{plan::DType::F32, {batch}};
     case R::ClassLabels:
@@ -250,7 +250,7 @@ private:
             where, " has ", f.inputs()->size(), " input(s) and ",
             f.outputs()->size(), " output(s), the pipeline lists ",
             c.inputs.size(), " and ", c.outputs.size());
-      for (int in = 0; in < 2; ++in) {
+      for (bool in : {true, false}) {
         const auto &ids = in ? *f.inputs() : *f.outputs();
         const auto &list = in ? c.inputs : c.outputs;
         for (flatbuffers::uoffset_t k = 0; k < ids.size(); ++k) {
@@ -260,15 +260,14 @@ private:
           const plan::Value *v = f.values()->Get(ids.Get(k));
           std::vector<int64_t> shape(v->shape()->begin(), v->shape()->end());
           bool ok = v->dtype() == e->dtype &&
-                    (e->shape.empty()
-                         ? shape.size() == 4 && shape[0] == images
-                         : shape == e->shape);
+                    (e->shape.empty() ? shape.size() == 4 && shape[0] == images
+                                      : shape == e->shape);
           check(ok, where, ": ", in ? "input " : "output ", k, " (",
                 name(list[k]), ") is ", shapeString(v->dtype(), shape),
                 ", expected ",
-                e->shape.empty() ? "f32[" + std::to_string(images) +
-                                       ", channels, H, W]"
-                                 : shapeString(e->dtype, e->shape));
+                e->shape.empty()
+                    ? "f32[" + std::to_string(images) + ", channels, H, W]"
+                    : shapeString(e->dtype, e->shape));
         }
       }
     }

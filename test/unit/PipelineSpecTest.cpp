@@ -115,9 +115,9 @@ struct TableSpec {
             b.CreateVectorOfStrings(outNames), arena, arena));
       }
       std::vector<flatbuffers::Offset<fp::WeightSlice>> noWeights;
-      rankPrograms.push_back(fp::CreateRankProgram(
-          b, int32_t(r), b.CreateVector(fns), b.CreateVector(noWeights),
-          arena));
+      rankPrograms.push_back(
+          fp::CreateRankProgram(b, int32_t(r), b.CreateVector(fns),
+                                b.CreateVector(noWeights), arena));
     }
     std::vector<flatbuffers::Offset<fp::Component>> comps;
     for (const ComponentDesc &c : components)
@@ -132,17 +132,17 @@ struct TableSpec {
                    ? fp::CreateLatents(b, layout, channels, height, width,
                                        patch, prediction, scaling, shift)
                    : 0;
-    auto sampler =
-        hasSampler ? fp::CreateSampler(b, b.CreateString("DDIMScheduler"),
-                                       b.CreateString("{}"), guidance)
-                   : 0;
+    auto sampler = hasSampler
+                       ? fp::CreateSampler(b, b.CreateString("DDIMScheduler"),
+                                           b.CreateString("{}"), guidance)
+                       : 0;
     auto kindS = hasKind ? b.CreateString(kind) : 0;
-    auto pipeline = fp::CreatePipeline(b, kindS, numImages, compsV, cond, lat,
-                                       sampler);
+    auto pipeline =
+        fp::CreatePipeline(b, kindS, numImages, compsV, cond, lat, sampler);
     auto rv = b.CreateVector(rankPrograms);
-    fp::FinishPlanBuffer(b, fp::CreatePlan(b, kPlanVersion,
-                                           b.CreateString("test"), numRanks,
-                                           rv, pipeline));
+    fp::FinishPlanBuffer(b,
+                         fp::CreatePlan(b, kPlanVersion, b.CreateString("test"),
+                                        numRanks, rv, pipeline));
     return {b.GetBufferPointer(), b.GetBufferPointer() + b.GetSize()};
   }
 };
@@ -258,8 +258,7 @@ const Case kBadTables[] = {
     {"function_twice",
      [](TableSpec &t) { t.components[1].function = "transformer"; },
      "function named twice"},
-    {"two_denoisers",
-     [](TableSpec &t) { t.components[1].role = CR::Denoiser; },
+    {"two_denoisers", [](TableSpec &t) { t.components[1].role = CR::Denoiser; },
      "a second denoiser"},
     {"no_decoder", [](TableSpec &t) { t.components.pop_back(); },
      "no decoder component"},
@@ -289,8 +288,7 @@ const Case kBadTables[] = {
     {"decoder_with_timestep",
      [](TableSpec &t) { t.components[1].inputs.push_back(R::Timestep); },
      "a decoder takes the latents and returns the image"},
-    {"role_count",
-     [](TableSpec &t) { t.components[0].inputs.pop_back(); },
+    {"role_count", [](TableSpec &t) { t.components[0].inputs.pop_back(); },
      "denoiser 'transformer' on rank 0 has 3 input(s) and 1 output(s), the "
      "pipeline lists 2 and 1"},
     {"batch", [](TableSpec &t) { t.numImages = 3; },
@@ -315,11 +313,15 @@ const Case kBadTables[] = {
     {"prediction_shape", [](TableSpec &t) { t.prediction = 4; },
      "output 0 (prediction) is f32[4, 8, 8, 8], expected f32[4, 4, 8, 8]"},
     {"decoder_input",
-     [](TableSpec &t) { t.ranks[0]["vae"].inputs[0].shape = {2, 4, 8, 4}; },
+     [](TableSpec &t) {
+       t.ranks[0]["vae"].inputs[0].shape = {2, 4, 8, 4};
+     },
      "decoder 'vae' on rank 0: input 0 (latents) is f32[2, 4, 8, 4], expected "
      "f32[2, 4, 8, 8]"},
     {"decoder_output",
-     [](TableSpec &t) { t.ranks[0]["vae"].outputs[0].shape = {2, 3, 16}; },
+     [](TableSpec &t) {
+       t.ranks[0]["vae"].outputs[0].shape = {2, 3, 16};
+     },
      "output 0 (image) is f32[2, 3, 16], expected f32[2, channels, H, W]"},
 };
 
@@ -356,8 +358,7 @@ const Case kNotYet[] = {
        t.ranks[0]["transformer"].outputs[0].shape = {4, 16, 16};
      },
      "packed_tokens latent layout"},
-    {"text_cfg",
-     [](TableSpec &t) { t.guidance = fp::GuidanceMode::TextCfg; },
+    {"text_cfg", [](TableSpec &t) { t.guidance = fp::GuidanceMode::TextCfg; },
      "guidance mode text_cfg"},
     {"guidance_embedding",
      [](TableSpec &t) {
@@ -373,12 +374,14 @@ const Case kNotYet[] = {
      "guidance mode embedded"},
     {"text_encoder",
      [](TableSpec &t) {
-       t.components.push_back(
-           {CR::TextEncoder, "text_encoder", {0}, {R::TokenIds},
-            {R::TextEmbeddings, R::PooledTextEmbeddings}});
-       t.ranks[0]["text_encoder"] = {{{fp::DType::I64, {2, 77}}},
-                                     {{fp::DType::F32, {2, 77, 32}},
-                                      {fp::DType::F32, {2, 32}}}};
+       t.components.push_back({CR::TextEncoder,
+                               "text_encoder",
+                               {0},
+                               {R::TokenIds},
+                               {R::TextEmbeddings, R::PooledTextEmbeddings}});
+       t.ranks[0]["text_encoder"] = {
+           {{fp::DType::I64, {2, 77}}},
+           {{fp::DType::F32, {2, 77, 32}}, {fp::DType::F32, {2, 32}}}};
      },
      "the text_encoder component 'text_encoder'"},
     {"text_embeddings_input",

@@ -58,8 +58,8 @@ std::string conditioning(const PipelineSpec &s) {
 
 std::string latents(const PipelineSpec &s) {
   std::ostringstream os;
-  os << name(s.layout) << " latents [" << s.channels << ", " << s.height
-     << ", " << s.width << "]";
+  os << name(s.layout) << " latents [" << s.channels << ", " << s.height << ", "
+     << s.width << "]";
   if (s.layout == plan::LatentLayout::PackedTokens)
     os << " in " << s.patchSize << "x" << s.patchSize << " patches";
   os << ", prediction " << s.predictionChannels << " channels, decoded as x / "

@@ -206,9 +206,8 @@ int main(int argc, char **argv) {
     }
     std::cout << "plan " << path << ": " << p.num_ranks() << " rank(s)"
               << (grid.empty() ? "" : ", grid " + grid)
-              << (spec ? ", pipeline " + spec->kind + " (" +
-                             "up to " + std::to_string(spec->numImages) +
-                             " images, " +
+              << (spec ? ", pipeline " + spec->kind + " (" + "up to " +
+                             std::to_string(spec->numImages) + " images, " +
                              spec->scheduler + ")"
                        : std::string())
               << "\n";

@@ -124,8 +124,8 @@ FailureOr<flatbuffers::Offset<fp::Pipeline>> mlir::fresco::emitPipeline(
            {fp::ComponentRole::Denoiser, fp::ComponentRole::Decoder}) {
         StringRef key = names::name(keyed);
         if (role == keyed && r.str(dict, "", key) != fnName)
-          r.setError(Twine("names '") + fnName + "' as its " + key +
-                     " but '" + key + "' is '" + r.str(dict, "", key) + "'");
+          r.setError(Twine("names '") + fnName + "' as its " + key + " but '" +
+                     key + "' is '" + r.str(dict, "", key) + "'");
       }
       std::vector<int32_t> ranks;
       if (fn)
@@ -160,8 +160,7 @@ FailureOr<flatbuffers::Offset<fp::Pipeline>> mlir::fresco::emitPipeline(
   auto config = fbb.CreateString(r.str(samp, "sampler", "scheduler_config"));
   auto sampler = fp::CreateSampler(
       fbb, scheduler, config,
-      r.enumAt<fp::GuidanceMode>(samp, "sampler", "guidance",
-                                 "guidance mode"));
+      r.enumAt<fp::GuidanceMode>(samp, "sampler", "guidance", "guidance mode"));
 
   auto kind = fbb.CreateString(r.str(dict, "", "kind"));
   auto componentsVec = fbb.CreateVector(components);

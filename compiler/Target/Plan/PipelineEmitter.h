@@ -1,4 +1,5 @@
-//===- PipelineEmitter.h - fresco.pipeline -> the Pipeline table -*- C++ -*-===//
+//===- PipelineEmitter.h - fresco.pipeline -> the Pipeline table -*- C++
+//-*-===//
 #ifndef FRESCO_COMPILER_TARGET_PLAN_PIPELINEEMITTER_H
 #define FRESCO_COMPILER_TARGET_PLAN_PIPELINEEMITTER_H
 

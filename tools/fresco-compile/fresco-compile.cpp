@@ -43,8 +43,10 @@ static cl::opt<std::string> outputPath("o", cl::Required,
                                        cl::cat(category));
 static cl::opt<int64_t> batch("batch", cl::init(1),
                               cl::desc("batch size the plan is compiled for "
-                                       "(shapes are static): images per run "
-                                       "for a pipeline; default 1"),
+                                       "(shapes are static): the most images "
+                                       "per run for a pipeline (fewer pad "
+                                       "the batch: a full batch's time); "
+                                       "default 1"),
                               cl::cat(category));
 static cl::opt<std::string> component(
     "component", cl::init(""),

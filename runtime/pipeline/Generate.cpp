@@ -63,6 +63,7 @@ struct DenoiserInputs {
 DenoiserInputs denoiserInputs(const ComponentSpec &den, Executor &exec,
                               const BatchLayout &batch,
                               const Conditioning &conditioning,
+                              const LatentLayout &layout,
                               const Guidance &guidance) {
   DenoiserInputs in;
   const std::vector<TensorSpec> &specs = exec.inputs(den.function);
@@ -75,6 +76,7 @@ DenoiserInputs denoiserInputs(const ComponentSpec &den, Executor &exec,
       in.timestep = int(k);
     else if (!conditioning.fill(role, batch, guidance.guided(),
                                 in.tensors[k]) &&
+             !layout.fill(role, batch, in.tensors[k]) &&
              !guidance.fill(role, batch, in.tensors[k]))
       fail("the denoiser input '", pipeline_names::name(role),
            "' is not implemented yet in this runtime");
@@ -144,7 +146,7 @@ GenerateResult generate(const PipelineSpec &p, Executor &exec,
     const ComponentSpec &den = *p.find(plan::ComponentRole::Denoiser);
     conditioning->prepare(exec);
     DenoiserInputs in =
-        denoiserInputs(den, exec, batch, *conditioning, *guidance);
+        denoiserInputs(den, exec, batch, *conditioning, *layout, *guidance);
     const int64_t rowSize = layout->predictionRowSize();
     std::vector<std::vector<float>> blocks(batch.copies, std::vector<float>(m));
     std::vector<const float *> blockPtrs;

@@ -87,6 +87,13 @@ public:
   virtual void prediction(const float *row, float *out) const = 0;
   /// One image's latents in the decoder's layout.
   virtual void toDecoder(const float *latents, float *out) const = 0;
+  /// Fills a denoiser input derived from the layout (packed tokens' image
+  /// position ids, later); false when `role` is not this part's.
+  virtual bool fill(plan::TensorRole role, const BatchLayout &batch,
+                    HostTensor &in) const {
+    (void)role, (void)batch, (void)in;
+    return false;
+  }
 };
 
 class Guidance {

@@ -64,7 +64,8 @@ GENERATION (plans compiled from a pipeline folder):
                        the run costs the time of a full batch
   --steps N            denoising steps (default 50, as diffusers' DiTPipeline)
   --guidance-scale G   classifier-free guidance scale (default 4.0; <= 1
-                       turns guidance off)
+                       turns guidance off; unused by a plan without
+                       guidance)
   --seed S             seed of the initial noise (default 0); image i of a
                        batch depends only on (S, i): see docs/cli.md
   --scheduler NAME     override the pipeline's scheduler class, configured

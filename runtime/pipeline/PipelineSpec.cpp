@@ -39,14 +39,14 @@ std::string ranksString(const std::vector<int> &ranks) {
 
 /// The dtype and shape a role implies for `c`'s tensor, when the role has
 /// one here; roles of parts not implemented yet are left unchecked.
-struct Expected {
+struct RoleTensor {
   plan::DType dtype;
   std::vector<int64_t> shape; // empty: rank 4 with `batch` images
 };
 
-class Decoder {
+class TableReader {
 public:
-  Decoder(const plan::Plan &p, const std::string &name)
+  TableReader(const plan::Plan &p, const std::string &name)
       : p_(p), ctx_("invalid plan " + name + ": pipeline") {}
 
   PipelineSpec decode() {
@@ -208,39 +208,43 @@ private:
             where, ": a decoder takes the latents and returns the image");
   }
 
-  std::optional<Expected> expected(const ComponentSpec &c, plan::TensorRole r) {
+  /// The denoiser sees every image once per guidance copy.
+  int64_t batchOf(const ComponentSpec &c) const {
+    return c.role == plan::ComponentRole::Denoiser
+               ? s_.numImages * s_.guidanceCopies()
+               : s_.numImages;
+  }
+
+  std::optional<RoleTensor> expected(const ComponentSpec &c,
+                                     plan::TensorRole r) {
     using R = plan::TensorRole;
-    const int64_t batch = c.role == plan::ComponentRole::Denoiser
-                              ? s_.numImages * s_.guidanceCopies()
-                              : s_.numImages;
+    const int64_t batch = batchOf(c);
     if (c.role == plan::ComponentRole::TextEncoder)
       return std::nullopt; // its shapes come with text conditioning
     switch (r) {
     case R::Latents:
       // The decoder sees unpacked latents whatever the layout.
-      return Expected{
+      return RoleTensor{
           plan::DType::F32,
           c.role == plan::ComponentRole::Decoder
               ? std::vector<int64_t>{batch, s_.channels, s_.height, s_.width}
               : s_.latentShape(batch, s_.latentChannels())};
     case R::Timestep:
-      return Expected{plan::DType::F32, {batch}};
+      return RoleTensor{plan::DType::F32, {batch}};
     case R::ClassLabels:
-      return Expected{plan::DType::I64, {batch}};
+      return RoleTensor{plan::DType::I64, {batch}};
     case R::Prediction:
-      return Expected{plan::DType::F32,
-                      s_.latentShape(batch, s_.predictionChannels)};
+      return RoleTensor{plan::DType::F32,
+                        s_.latentShape(batch, s_.predictionChannels)};
     case R::Image:
-      return Expected{plan::DType::F32, {}};
+      return RoleTensor{plan::DType::F32, {}};
     default:
       return std::nullopt;
     }
   }
 
   void checkSignatures(const ComponentSpec &c) {
-    const int64_t images = c.role == plan::ComponentRole::Denoiser
-                               ? s_.numImages * s_.guidanceCopies()
-                               : s_.numImages;
+    const int64_t images = batchOf(c);
     for (int r : c.ranks) {
       const plan::Function &f = *findFunction(*p_.ranks()->Get(r), c.function);
       std::string where = ctx_ + ": " + name(c.role) + " '" + c.function +
@@ -254,7 +258,7 @@ private:
         const auto &ids = in ? *f.inputs() : *f.outputs();
         const auto &list = in ? c.inputs : c.outputs;
         for (flatbuffers::uoffset_t k = 0; k < ids.size(); ++k) {
-          std::optional<Expected> e = expected(c, list[k]);
+          std::optional<RoleTensor> e = expected(c, list[k]);
           if (!e)
             continue;
           const plan::Value *v = f.values()->Get(ids.Get(k));
@@ -305,7 +309,7 @@ std::vector<int64_t> PipelineSpec::latentShape(int64_t batch,
 
 PipelineSpec PipelineSpec::fromPlan(const plan::Plan &p,
                                     const std::string &name) {
-  return Decoder(p, name).decode();
+  return TableReader(p, name).decode();
 }
 
 void verifyPipeline(const plan::Plan &p, const std::string &name) {

@@ -7,6 +7,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "compiler/Pipelines/Pipelines.h"
+#include "compiler/Target/Plan/PipelineEmitter.h"
 #include "compiler/Target/Plan/PlanEmitter.h"
 #include "dialects/Fresco/IR/FrescoOps.h"
 #include "models/ModelRegistry.h"
@@ -236,6 +237,9 @@ int main(int argc, char **argv) {
   if (!module)
     return errorExit(error);
   if (failed(verify(*module)))
+    return errorExit("the input does not verify");
+  // A malformed fresco.pipeline is reported before any pass reads it.
+  if (failed(mlir::fresco::verifyPipelineAttribute(*module)))
     return errorExit("the input does not verify");
 
   std::string outErr;

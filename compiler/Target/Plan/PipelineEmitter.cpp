@@ -170,3 +170,9 @@ FailureOr<flatbuffers::Offset<fp::Pipeline>> mlir::fresco::emitPipeline(
     return failure();
   return p;
 }
+
+LogicalResult mlir::fresco::verifyPipelineAttribute(ModuleOp module) {
+  flatbuffers::FlatBufferBuilder scratch;
+  return emitPipeline(scratch, module,
+                      [](func::FuncOp) { return SmallVector<int64_t>(); });
+}

@@ -22,6 +22,11 @@ FailureOr<flatbuffers::Offset<::fresco::plan::Pipeline>>
 emitPipeline(flatbuffers::FlatBufferBuilder &fbb, ModuleOp module,
              llvm::function_ref<SmallVector<int64_t>(func::FuncOp)> ranksOf);
 
+/// The same checks without a plan, for tools to run before any pass reads
+/// the attribute (the partitioning passes expect its `denoiser` and
+/// `decoder` keys).
+LogicalResult verifyPipelineAttribute(ModuleOp module);
+
 } // namespace mlir::fresco
 
 #endif // FRESCO_COMPILER_TARGET_PLAN_PIPELINEEMITTER_H

@@ -103,6 +103,7 @@ FailureOr<flatbuffers::Offset<fp::Pipeline>> mlir::fresco::emitPipeline(
 
   // Components: the function, its ranks and what each input and output is.
   std::vector<flatbuffers::Offset<fp::Component>> components;
+  SmallVector<fp::ComponentRole> roles;
   if (auto list = r.get<ArrayAttr>(dict, "", "components")) {
     for (Attribute a : list) {
       auto c = dyn_cast<DictionaryAttr>(a);
@@ -132,10 +133,17 @@ FailureOr<flatbuffers::Offset<fp::Pipeline>> mlir::fresco::emitPipeline(
         for (int64_t rank : ranksOf(fn))
           ranks.push_back(int32_t(rank));
       std::sort(ranks.begin(), ranks.end());
+      roles.push_back(role);
       components.push_back(fp::CreateComponent(
           fbb, role, fbb.CreateString(fnName), fbb.CreateVector(ranks),
           fbb.CreateVector(inputs), fbb.CreateVector(outputs)));
     }
+    // The loop needs one of each (the runtime would refuse the plan).
+    for (fp::ComponentRole needed :
+         {fp::ComponentRole::Denoiser, fp::ComponentRole::Decoder})
+      if (llvm::count(roles, needed) != 1)
+        r.setError(Twine("needs exactly one ") + names::name(needed) +
+                   " component");
   }
 
   auto cond = r.get<DictionaryAttr>(dict, "", "conditioning");

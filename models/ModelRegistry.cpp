@@ -155,23 +155,61 @@ Error buildPipelineFromFolder(mlir::ModuleOp module, StringRef folder,
   buildDiT(module, *dit, 2 * options.batch, "transformer");
   buildVAEDecoder(module, *vae, options.batch, dit->sampleSize, "vae");
 
+  // The sampler description (docs/dialect.md); spellings as in
+  // runtime/pipeline/PipelineNames.h.
   mlir::Builder b(module.getContext());
+  auto strings = [&](std::initializer_list<StringRef> items) {
+    SmallVector<mlir::Attribute> out;
+    for (StringRef s : items)
+      out.push_back(b.getStringAttr(s));
+    return b.getArrayAttr(out);
+  };
+  auto dict = [&](ArrayRef<mlir::NamedAttribute> entries) {
+    return b.getDictionaryAttr(entries);
+  };
+  mlir::ArrayAttr components = b.getArrayAttr(
+      {dict({b.getNamedAttr("role", b.getStringAttr("denoiser")),
+             b.getNamedAttr("function", b.getStringAttr("transformer")),
+             b.getNamedAttr("inputs",
+                            strings({"latents", "timestep", "class_labels"})),
+             b.getNamedAttr("outputs", strings({"prediction"}))}),
+       dict({b.getNamedAttr("role", b.getStringAttr("decoder")),
+             b.getNamedAttr("function", b.getStringAttr("vae")),
+             b.getNamedAttr("inputs", strings({"latents"})),
+             b.getNamedAttr("outputs", strings({"image"}))})});
+  // DiT's null class is the extra row of its label table (DiTPipeline's
+  // hard-coded 1000).
+  mlir::DictionaryAttr conditioning =
+      dict({b.getNamedAttr("kind", b.getStringAttr("class_label")),
+            b.getNamedAttr("num_classes",
+                           b.getI64IntegerAttr(dit->numEmbedsAdaNorm)),
+            b.getNamedAttr("null_class",
+                           b.getI64IntegerAttr(dit->numEmbedsAdaNorm))});
+  mlir::DictionaryAttr latents = dict(
+      {b.getNamedAttr("layout", b.getStringAttr("image")),
+       b.getNamedAttr("channels", b.getI64IntegerAttr(dit->inChannels)),
+       b.getNamedAttr("height", b.getI64IntegerAttr(dit->sampleSize)),
+       b.getNamedAttr("width", b.getI64IntegerAttr(dit->sampleSize)),
+       // Learned sigma: the last C channels are dropped.
+       b.getNamedAttr("prediction_channels", b.getI64IntegerAttr(outC)),
+       b.getNamedAttr("scaling_factor", b.getF64FloatAttr(vae->scalingFactor)),
+       b.getNamedAttr("shift_factor",
+                      b.getF64FloatAttr(vae->shiftFactor.value_or(0.0)))});
+  mlir::DictionaryAttr sampler =
+      dict({b.getNamedAttr("scheduler", b.getStringAttr(*schedulerClass)),
+            b.getNamedAttr("scheduler_config",
+                           b.getStringAttr((*sBuf)->getBuffer())),
+            b.getNamedAttr("guidance", b.getStringAttr("class_cfg"))});
   SmallVector<mlir::NamedAttribute> attrs = {
       b.getNamedAttr("kind", b.getStringAttr("DiTPipeline")),
+      // The most images a run makes; fewer pad the batch.
+      b.getNamedAttr("num_images", b.getI64IntegerAttr(options.batch)),
+      // Read by the partitioning passes (placement, the denoiser's split).
       b.getNamedAttr("denoiser", b.getStringAttr("transformer")),
       b.getNamedAttr("decoder", b.getStringAttr("vae")),
-      b.getNamedAttr("scheduler", b.getStringAttr(*schedulerClass)),
-      b.getNamedAttr("scheduler_config",
-                     b.getStringAttr((*sBuf)->getBuffer())),
-      b.getNamedAttr("num_images", b.getI64IntegerAttr(options.batch)),
-      b.getNamedAttr("cfg", b.getBoolAttr(true)),
-      b.getNamedAttr("latent_channels", b.getI64IntegerAttr(dit->inChannels)),
-      b.getNamedAttr("latent_size", b.getI64IntegerAttr(dit->sampleSize)),
-      b.getNamedAttr("learned_sigma", b.getBoolAttr(outC != dit->inChannels)),
-      b.getNamedAttr("num_classes", b.getI64IntegerAttr(dit->numEmbedsAdaNorm)),
-      b.getNamedAttr("vae_scaling_factor", b.getF64FloatAttr(vae->scalingFactor)),
-      b.getNamedAttr("vae_shift_factor",
-                     b.getF64FloatAttr(vae->shiftFactor.value_or(0.0)))};
+      b.getNamedAttr("components", components),
+      b.getNamedAttr("conditioning", conditioning),
+      b.getNamedAttr("latents", latents), b.getNamedAttr("sampler", sampler)};
   module->setAttr("fresco.pipeline", b.getDictionaryAttr(attrs));
   return Error::success();
 }

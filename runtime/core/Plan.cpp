@@ -4,6 +4,7 @@
 #include "runtime/core/Error.h"
 #include "runtime/core/PlanVersion.h"
 #include "runtime/core/ops/OpCheck.h"
+#include "runtime/pipeline/PipelineSpec.h"
 
 #include <cmath>
 #include <fstream>
@@ -131,67 +132,6 @@ void verifyFunction(const plan::Function &f, const plan::RankProgram &rp,
         ctx, ": input/output names do not match the inputs/outputs");
 }
 
-/// The shape of input/output `i` of `f` (verified indices).
-std::vector<int64_t> ioShape(const plan::Function &f, bool input, uint32_t i) {
-  const plan::Value *v =
-      f.values()->Get((input ? f.inputs() : f.outputs())->Get(i));
-  return {v->shape()->begin(), v->shape()->end()};
-}
-
-const plan::Function *findFunction(const plan::RankProgram &rp,
-                                   const flatbuffers::String *name) {
-  if (!name)
-    return nullptr;
-  for (const plan::Function *f : *rp.functions())
-    if (f->name()->str() == name->str())
-      return f;
-  return nullptr;
-}
-
-/// The pipeline's functions exist with the signatures the sampler feeds.
-void verifyPipeline(const plan::Plan &p, const std::string &name) {
-  const plan::Pipeline *pl = p.pipeline();
-  std::string ctx = at(name, "pipeline");
-  check(pl->kind() && pl->scheduler() && pl->scheduler_config(), ctx,
-        ": missing kind or scheduler");
-  int64_t B = pl->num_images(), C = pl->latent_channels(),
-          S = pl->latent_size();
-  check(B >= 1 && B <= (1 << 16) && C >= 1 && C <= (1 << 16) && S >= 1 &&
-            S <= (1 << 16) && pl->num_classes() >= 1,
-        ctx, ": bad sizes");
-  check(std::isfinite(pl->vae_scaling_factor()) &&
-            pl->vae_scaling_factor() != 0 &&
-            std::isfinite(pl->vae_shift_factor()),
-        ctx, ": bad VAE scaling");
-  int64_t DB = pl->cfg() ? 2 * B : B, outC = pl->learned_sigma() ? 2 * C : C;
-  bool anyDenoiser = false, anyDecoder = false;
-  for (const plan::RankProgram *rp : *p.ranks()) {
-    // Placement may leave a function off a rank; where it is, its signature
-    // must be the one the sampler feeds.
-    if (const plan::Function *den = findFunction(*rp, pl->denoiser())) {
-      anyDenoiser = true;
-      check(den->inputs()->size() == 3 && den->outputs()->size() == 1 &&
-                ioShape(*den, true, 0) == std::vector<int64_t>{DB, C, S, S} &&
-                ioShape(*den, true, 1) == std::vector<int64_t>{DB} &&
-                ioShape(*den, true, 2) == std::vector<int64_t>{DB} &&
-                ioShape(*den, false, 0) == std::vector<int64_t>{DB, outC, S, S},
-            ctx, ": the denoiser's signature on rank ", rp->rank(),
-            " does not match the pipeline");
-    }
-    if (const plan::Function *dec = findFunction(*rp, pl->decoder())) {
-      anyDecoder = true;
-      check(dec->inputs()->size() == 1 && dec->outputs()->size() == 1 &&
-                ioShape(*dec, true, 0) == std::vector<int64_t>{B, C, S, S} &&
-                ioShape(*dec, false, 0).size() == 4 &&
-                ioShape(*dec, false, 0)[0] == B,
-            ctx, ": the decoder's signature on rank ", rp->rank(),
-            " does not match the pipeline");
-    }
-  }
-  check(anyDenoiser && anyDecoder, ctx,
-        ": no rank runs the denoiser or the decoder");
-}
-
 } // namespace
 
 uint64_t valueBytes(const plan::Value &v) {
@@ -221,6 +161,7 @@ void verifyPlan(const plan::Plan &p, const std::string &name) {
       verifyFunction(*f, *rp, fctx);
     }
   }
+  // The Pipeline table's own checks: runtime/pipeline/PipelineSpec.cpp.
   if (p.pipeline())
     verifyPipeline(p, name);
 }

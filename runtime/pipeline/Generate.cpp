@@ -1,7 +1,8 @@
 //===- Generate.cpp - The sampling loop of a compiled pipeline ------------===//
 #include "runtime/pipeline/Generate.h"
 #include "runtime/core/Error.h"
-#include "runtime/pipeline/Noise.h"
+#include "runtime/pipeline/Parts.h"
+#include "runtime/pipeline/PipelineNames.h"
 #include "runtime/pipeline/Scheduler.h"
 
 #include <algorithm>
@@ -25,59 +26,15 @@ HostTensor makeTensor(DType dtype, std::vector<int64_t> shape) {
   return t;
 }
 
-} // namespace
-
-RankRoles rankRoles(const LoadedPlan &plan, int rank, Communicator *world) {
-  RankRoles roles;
-  roles.rank = rank;
-  roles.world = world;
-  roles.denoiserRanks.clear();
-  roles.decoderRanks.clear();
-  const plan::Pipeline *p = plan.plan().pipeline();
-  check(p != nullptr, "the plan holds no pipeline");
-  for (const plan::RankProgram *rp : *plan.plan().ranks())
-    for (const plan::Function *f : *rp->functions()) {
-      if (f->name()->str() == p->denoiser()->str())
-        roles.denoiserRanks.push_back(rp->rank());
-      if (f->name()->str() == p->decoder()->str())
-        roles.decoderRanks.push_back(rp->rank());
-    }
-  check(!roles.denoiserRanks.empty() && !roles.decoderRanks.empty(),
-        "the plan places its denoiser or decoder on no rank");
-  return roles;
+bool contains(const std::vector<int> &ranks, int rank) {
+  return std::find(ranks.begin(), ranks.end(), rank) != ranks.end();
 }
 
-GenerateResult generate(const plan::Pipeline &p, Executor &exec,
-                        const GenerateOptions &o, const RankRoles &roles) {
-  auto isIn = [&](const std::vector<int> &ranks) {
-    return std::find(ranks.begin(), ranks.end(), roles.rank) != ranks.end();
-  };
-  const bool denoises = isIn(roles.denoiserRanks);
-  const bool decodes = isIn(roles.decoderRanks);
-  check(p.kind() && p.kind()->str() == "DiTPipeline", "the plan's pipeline '",
-        p.kind() ? p.kind()->str() : "", "' is not supported by this runtime");
-  const int64_t B = p.num_images(), C = p.latent_channels(),
-                S = p.latent_size();
-  const int64_t n = C * S * S; // values per image
-  check(int64_t(o.classLabels.size()) == B, "the plan generates ", B,
-        " image(s) per run but ", o.classLabels.size(),
-        " class label(s) were given; recompile with fresco-compile --batch ",
-        o.classLabels.size());
-  for (int64_t label : o.classLabels)
-    check(label >= 0 && label < p.num_classes(), "class label ", label,
-          " is out of range: this model has ", p.num_classes(), " classes (0..",
-          p.num_classes() - 1, ")");
-  check(o.steps >= 1 && o.steps <= 10000, "--steps must be in 1..10000, got ",
-        o.steps);
-
-  std::string schedulerName =
-      o.scheduler.empty() ? p.scheduler()->str() : o.scheduler;
-  std::unique_ptr<Scheduler> scheduler =
-      createScheduler(schedulerName, p.scheduler_config()->str());
-  scheduler->setTimesteps(o.steps);
-
-  // Latents for the B images; the denoiser sees them twice with CFG.
-  HostTensor latents = makeTensor(DType::F32, {B, C, S, S});
+/// The initial latents of the n images: given, or seeded noise; times
+/// init_noise_sigma as diffusers' prepare_latents does (1 for DDIM/DPM).
+HostTensor initialLatents(const LatentLayout &layout, int64_t n,
+                          const GenerateOptions &o, double initNoiseSigma) {
+  HostTensor latents = makeTensor(DType::F32, layout.shape(n));
   float *lat = latents.as<float>();
   if (o.initialLatents) {
     const HostTensor &init = *o.initialLatents;
@@ -86,76 +43,139 @@ GenerateResult generate(const plan::Pipeline &p, Executor &exec,
           dtypeName(init.dtype), shapeToString(init.shape));
     std::memcpy(lat, init.data.data(), latents.data.size());
   } else {
-    for (int64_t b = 0; b < B; ++b)
-      gaussianNoise(o.seed, b, lat + b * n, n);
+    for (int64_t i = 0; i < n; ++i)
+      layout.noise(o.seed, i, lat + i * layout.imageSize());
   }
-  // As diffusers' prepare_latents, for given latents too (1 for DDIM/DPM).
-  const float sigma = float(scheduler->initNoiseSigma());
+  const float sigma = float(initNoiseSigma);
   if (sigma != 1.0f)
-    for (int64_t i = 0; i < B * n; ++i)
+    for (int64_t i = 0; i < latents.numel(); ++i)
       lat[i] *= sigma;
+  return latents;
+}
 
-  const bool guided = o.guidanceScale > 1.0;
-  const int64_t DB = p.cfg() ? 2 * B : B; // the denoiser's batch
-  HostTensor modelIn = makeTensor(DType::F32, {DB, C, S, S});
-  HostTensor tIn = makeTensor(DType::F32, {DB});
-  HostTensor labelsIn = makeTensor(DType::I64, {DB});
-  for (int64_t b = 0; b < DB; ++b)
-    // The second half is the null class under guidance, and a copy of the
-    // conditional half otherwise (its output is then unused).
-    labelsIn.as<int64_t>()[b] = b < B    ? o.classLabels[b]
-                                : guided ? p.num_classes()
-                                         : o.classLabels[b - B];
-  std::vector<float> modelOutput(B * n);
-  const int64_t outC = p.learned_sigma() ? 2 * C : C;
-  const float g = float(o.guidanceScale);
+/// The denoiser's inputs, allocated as its signature says; the parts fill
+/// the conditioning once, the loop the latents and timestep every step.
+struct DenoiserInputs {
+  std::vector<HostTensor> tensors;
+  int latents = -1, timestep = -1;
+};
+
+DenoiserInputs denoiserInputs(const ComponentSpec &den, Executor &exec,
+                              const BatchLayout &batch,
+                              const Conditioning &conditioning,
+                              const LatentLayout &layout,
+                              const Guidance &guidance) {
+  DenoiserInputs in;
+  const std::vector<TensorSpec> &specs = exec.inputs(den.function);
+  for (size_t k = 0; k < den.inputs.size(); ++k) {
+    in.tensors.push_back(makeTensor(specs[k].dtype, specs[k].shape));
+    plan::TensorRole role = den.inputs[k];
+    if (role == plan::TensorRole::Latents)
+      in.latents = int(k);
+    else if (role == plan::TensorRole::Timestep)
+      in.timestep = int(k);
+    else if (!conditioning.fill(role, batch, guidance.guided(),
+                                in.tensors[k]) &&
+             !layout.fill(role, batch, in.tensors[k]) &&
+             !guidance.fill(role, batch, in.tensors[k]))
+      fail("the denoiser input '", pipeline_names::name(role),
+           "' is not implemented yet in this runtime");
+  }
+  return in;
+}
+
+/// Fails naming the step when an image's output is not finite: diffusers
+/// would carry NaN into a black image. Padded rows are not looked at.
+void checkFinite(const HostTensor &out, const BatchLayout &batch,
+                 int64_t rowSize, int step, DType storage) {
+  int64_t bad = 0;
+  const float *v = out.as<float>();
+  for (int b = 0; b < batch.copies; ++b)
+    for (int64_t i = 0; i < batch.images; ++i) {
+      const float *row = v + batch.row(b, i) * rowSize;
+      for (int64_t k = 0; k < rowSize; ++k)
+        bad += !std::isfinite(row[k]);
+    }
+  check(bad == 0, "denoising step ", step + 1, ": the denoiser's output has ",
+        bad, " non-finite values of ", batch.images * batch.copies * rowSize,
+        storage == DType::F16
+            ? " (an overflow: f16 storage ends at 65504, try --dtype "
+              "bf16 or f32; or a damaged checkpoint)"
+            : " (an overflow, or a damaged checkpoint)");
+}
+
+} // namespace
+
+RankRoles rankRoles(const PipelineSpec &spec, int rank, Communicator *world) {
+  RankRoles roles;
+  roles.rank = rank;
+  roles.world = world;
+  roles.denoiserRanks = spec.find(plan::ComponentRole::Denoiser)->ranks;
+  roles.decoderRanks = spec.find(plan::ComponentRole::Decoder)->ranks;
+  return roles;
+}
+
+GenerateResult generate(const PipelineSpec &p, Executor &exec,
+                        const GenerateOptions &o, const RankRoles &roles) {
+  if (std::optional<std::string> why = generationSupport(p))
+    fail(*why);
+  const bool denoises = contains(roles.denoiserRanks, roles.rank);
+  const bool decodes = contains(roles.decoderRanks, roles.rank);
+  std::unique_ptr<Conditioning> conditioning = makeConditioning(p, o);
+  std::unique_ptr<LatentLayout> layout = makeLatentLayout(p);
+  std::unique_ptr<Guidance> guidance = makeGuidance(p, o.guidanceScale);
+  check(o.steps >= 1 && o.steps <= 10000, "--steps must be in 1..10000, got ",
+        o.steps);
+
+  std::string schedulerName = o.scheduler.empty() ? p.scheduler : o.scheduler;
+  std::unique_ptr<Scheduler> scheduler =
+      createScheduler(schedulerName, p.schedulerConfig);
+  scheduler->setTimesteps(o.steps);
+
+  const int64_t n = conditioning->numImages();
+  const int64_t m = layout->imageSize(); // values per image
+  const BatchLayout batch{n, p.numImages, guidance->copies()};
+  HostTensor latents =
+      initialLatents(*layout, n, o, scheduler->initNoiseSigma());
+  float *lat = latents.as<float>();
 
   GenerateResult result;
   result.scheduler = scheduler->name();
   auto t0 = std::chrono::steady_clock::now();
-  const std::string denoiser = p.denoiser()->str();
   if (denoises) {
+    const ComponentSpec &den = *p.find(plan::ComponentRole::Denoiser);
+    conditioning->prepare(exec);
+    DenoiserInputs in =
+        denoiserInputs(den, exec, batch, *conditioning, *layout, *guidance);
+    const int64_t rowSize = layout->predictionRowSize();
+    std::vector<std::vector<float>> blocks(batch.copies, std::vector<float>(m));
+    std::vector<const float *> blockPtrs;
+    for (const std::vector<float> &b : blocks)
+      blockPtrs.push_back(b.data());
+    std::vector<float> prediction(n * m);
     const std::vector<double> &timesteps = scheduler->timesteps();
     for (int step = 0; step < int(timesteps.size()); ++step) {
       auto ts = std::chrono::steady_clock::now();
-      float *in = modelIn.as<float>();
-      for (int64_t r = 0; r < DB / B; ++r)
-        std::memcpy(in + r * B * n, lat, B * n * sizeof(float));
-      scheduler->scaleModelInput(in, DB * n, step);
-      for (int64_t b = 0; b < DB; ++b)
-        tIn.as<float>()[b] = float(timesteps[step]);
-      std::vector<HostTensor> out =
-          exec.run(denoiser, {modelIn, tIn, labelsIn});
-      check(out.size() == 1 &&
-                out[0].shape == std::vector<int64_t>{DB, outC, S, S},
+      float *x = in.tensors[in.latents].as<float>();
+      for (int64_t r = 0; r < batch.rows(); ++r)
+        std::memcpy(x + r * m, lat + batch.image(r) * m, m * sizeof(float));
+      scheduler->scaleModelInput(x, batch.rows() * m, step);
+      if (in.timestep >= 0)
+        for (int64_t r = 0; r < batch.rows(); ++r)
+          in.tensors[in.timestep].as<float>()[r] = float(timesteps[step]);
+      std::vector<HostTensor> out = exec.run(den.function, in.tensors);
+      check(out.size() == 1 && out[0].numel() == batch.rows() * rowSize,
             "the denoiser returned ",
             out.empty() ? std::string("nothing") : shapeToString(out[0].shape),
-            ", expected ", shapeToString({DB, outC, S, S}));
-      const float *np_ = out[0].as<float>();
-      // diffusers would carry NaN into a black image; say what happened.
-      int64_t bad = 0;
-      for (int64_t i = 0; i < out[0].numel(); ++i)
-        bad += !std::isfinite(np_[i]);
-      check(bad == 0, "denoising step ", step + 1,
-            ": the denoiser's output has ", bad, " non-finite values of ",
-            out[0].numel(),
-            exec.floatStorage() == DType::F16
-                ? " (an overflow: f16 storage ends at 65504, try --dtype "
-                  "bf16 or f32; or a damaged checkpoint)"
-                : " (an overflow, or a damaged checkpoint)");
-      const int64_t imageStride = outC * S * S; // eps is the first C channels
-      for (int64_t b = 0; b < B; ++b) {
-        const float *cond = np_ + b * imageStride;
-        float *dst = modelOutput.data() + b * n;
-        if (guided) {
-          const float *uncond = np_ + (b + B) * imageStride;
-          for (int64_t i = 0; i < n; ++i)
-            dst[i] = uncond[i] + g * (cond[i] - uncond[i]);
-        } else {
-          std::memcpy(dst, cond, n * sizeof(float));
-        }
+            ", expected ", batch.rows(), " rows of ", rowSize, " values");
+      checkFinite(out[0], batch, rowSize, step, exec.floatStorage());
+      for (int64_t i = 0; i < n; ++i) {
+        for (int b = 0; b < batch.copies; ++b)
+          layout->prediction(out[0].as<float>() + batch.row(b, i) * rowSize,
+                             blocks[b].data());
+        guidance->combine(blockPtrs, prediction.data() + i * m, m);
       }
-      scheduler->step(modelOutput.data(), lat, B * n, step);
+      scheduler->step(prediction.data(), lat, n * m, step);
       if (o.onStep)
         o.onStep(step + 1, int(timesteps.size()), since(ts));
     }
@@ -167,8 +187,7 @@ GenerateResult generate(const plan::Pipeline &p, Executor &exec,
   // first denoiser rank.
   const int source = roles.denoiserRanks.front();
   for (int r : roles.decoderRanks) {
-    if (std::find(roles.denoiserRanks.begin(), roles.denoiserRanks.end(), r) !=
-        roles.denoiserRanks.end())
+    if (contains(roles.denoiserRanks, r))
       continue;
     check(roles.world != nullptr,
           "the decoder runs on another rank but there is no communicator");
@@ -182,17 +201,33 @@ GenerateResult generate(const plan::Pipeline &p, Executor &exec,
   if (!decodes)
     return result;
 
+  // The decoder's whole batch (padded as the denoiser's), scaled by
   // 1 / scaling_factor as the pipeline computes it (a Python float, then a
   // float32 multiply).
   auto t1 = std::chrono::steady_clock::now();
-  HostTensor z = latents;
-  const float inv = float(1.0 / p.vae_scaling_factor());
-  const float shift = float(p.vae_shift_factor());
+  const ComponentSpec &dec = *p.find(plan::ComponentRole::Decoder);
+  const BatchLayout decoded{n, p.numImages, 1};
+  const int64_t dm = layout->decoderImageSize();
+  HostTensor z = makeTensor(DType::F32, exec.inputs(dec.function)[0].shape);
+  check(z.numel() == decoded.rows() * dm, "the decoder takes ",
+        shapeToString(z.shape), ", expected ", decoded.rows(), " images of ",
+        dm, " values");
+  float *zv = z.as<float>();
+  for (int64_t r = 0; r < decoded.rows(); ++r)
+    layout->toDecoder(lat + decoded.image(r) * m, zv + r * dm);
+  const float inv = float(1.0 / p.scalingFactor);
+  const float shift = float(p.shiftFactor);
   for (int64_t i = 0; i < z.numel(); ++i)
-    z.as<float>()[i] = inv * z.as<float>()[i] + shift;
-  std::vector<HostTensor> images = exec.run(p.decoder()->str(), {z});
-  check(images.size() == 1, "the decoder must return one tensor");
-  result.images = std::move(images[0]);
+    zv[i] = inv * zv[i] + shift;
+  std::vector<HostTensor> images = exec.run(dec.function, {z});
+  check(images.size() == 1 && images[0].shape.size() == 4 &&
+            images[0].shape[0] == decoded.rows(),
+        "the decoder must return one [", decoded.rows(), ", C, H, W] tensor");
+  // Only the n images asked for.
+  HostTensor &all = images[0];
+  all.shape[0] = n;
+  all.data.resize(all.numel() * dtypeSize(all.dtype));
+  result.images = std::move(all);
   result.hasImages = true;
   result.decodeSeconds = since(t1);
   return result;

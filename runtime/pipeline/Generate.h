@@ -1,10 +1,16 @@
 //===- Generate.h - The sampling loop of a compiled pipeline ----*- C++ -*-===//
 //
-// Drives a plan's component functions to generate images the way diffusers'
-// DiTPipeline does: classifier-free guidance over a doubled batch (the null
-// class id is num_classes, i.e. DiT's 1000), guidance on the epsilon
-// channels only, learned-sigma channels split off, the scheduler stepping
-// the latents, then 1 / scaling_factor and the VAE decoder.
+// Drives a plan's component functions to generate images as the plan's
+// Pipeline table describes them: one loop (noise, the scheduler's steps
+// around the denoiser, 1 / scaling_factor and the decoder) with the
+// per-family parts of Parts.h. For DiT it is diffusers' DiTPipeline:
+// classifier-free guidance over a doubled batch (the null class is DiT's
+// 1000), guidance on the epsilon channels only, learned-sigma channels
+// split off.
+//
+// A run makes 1..num_images images: the functions' batch is fixed when
+// compiling, so fewer images pad it (BatchLayout) and cost a full batch's
+// time; the padded rows' results are dropped.
 //
 // One deliberate difference: DiTPipeline hands scheduler.step the output of
 // scale_model_input and never multiplies the initial noise by
@@ -21,6 +27,7 @@
 #include "runtime/core/Executor.h"
 #include "runtime/core/Plan.h"
 #include "runtime/core/Tensor.h"
+#include "runtime/pipeline/PipelineSpec.h"
 
 #include <cstdint>
 #include <functional>
@@ -30,12 +37,13 @@
 namespace fresco {
 
 struct GenerateOptions {
-  std::vector<int64_t> classLabels; // one image per label
+  std::vector<int64_t> classLabels; // one image per label, 1..num_images
   int steps = 50;
   double guidanceScale = 4.0;
   uint64_t seed = 0;
-  /// Initial noise [B, C, H, W] f32 instead of the seeded generator (as
-  /// diffusers' `latents=`); multiplied by init_noise_sigma like the noise.
+  /// Initial noise of the n images in the latent layout ([n, C, H, W] f32)
+  /// instead of the seeded generator (as diffusers' `latents=`); multiplied
+  /// by init_noise_sigma like the noise.
   const HostTensor *initialLatents = nullptr;
   /// Scheduler class overriding the plan's; it is configured from the
   /// plan's scheduler_config, as diffusers' from_config(pipe.scheduler.config).
@@ -55,12 +63,12 @@ struct RankRoles {
   Communicator *world = nullptr; // needed when latents must move
 };
 
-/// The roles the plan assigns: which ranks' programs hold each function.
-RankRoles rankRoles(const LoadedPlan &plan, int rank, Communicator *world);
+/// The roles the plan's Pipeline table assigns (its components' ranks).
+RankRoles rankRoles(const PipelineSpec &spec, int rank, Communicator *world);
 
 struct GenerateResult {
-  HostTensor latents; // final latents, before 1 / scaling_factor
-  HostTensor images;  // decoder output [B, 3, H, W], values ~[-1, 1]
+  HostTensor latents; // final latents of the n images, before 1 / scaling
+  HostTensor images;  // decoder output [n, 3, H, W], values ~[-1, 1]
   bool hasLatents = false, hasImages = false; // what this rank computed
   std::string scheduler;
   double denoiseSeconds = 0, decodeSeconds = 0;
@@ -70,8 +78,9 @@ struct GenerateResult {
 };
 
 /// Runs the plan's pipeline on rank `exec`. Throws fresco::Error for options
-/// the plan cannot honour (label count or range, steps, latents shape).
-GenerateResult generate(const plan::Pipeline &pipeline, Executor &exec,
+/// the plan cannot honour (label count or range, steps, latents shape) and
+/// for parts of the table this runtime does not implement yet.
+GenerateResult generate(const PipelineSpec &pipeline, Executor &exec,
                         const GenerateOptions &options,
                         const RankRoles &roles = {});
 

@@ -108,12 +108,25 @@ std::vector<HostTensor> Session::run(const std::string &function,
   return executor().run(function, inputs);
 }
 
-RankRoles Session::roles() { return rankRoles(plan_, rank_, world_.get()); }
+const PipelineSpec &Session::pipeline() {
+  if (!pipeline_) {
+    check(plan_.plan().pipeline() != nullptr, "plan ", plan_.name(),
+          " holds no pipeline");
+    pipeline_ = PipelineSpec::fromPlan(plan_.plan(), plan_.name());
+  }
+  return *pipeline_;
+}
+
+RankRoles Session::roles() {
+  return rankRoles(pipeline(), rank_, world_.get());
+}
 
 GenerateResult Session::generate(const GenerateOptions &options) {
-  const plan::Pipeline *pipeline = plan_.plan().pipeline();
-  check(pipeline != nullptr, "the plan holds no pipeline");
-  return fresco::generate(*pipeline, executor(), options, roles());
+  const PipelineSpec &spec = pipeline();
+  // Before any compute: what this runtime cannot generate yet.
+  if (std::optional<std::string> why = generationSupport(spec))
+    fail(*why);
+  return fresco::generate(spec, executor(), options, roles());
 }
 
 GroupResolver Session::resolver() {

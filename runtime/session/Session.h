@@ -28,6 +28,7 @@
 #include <chrono>
 #include <functional>
 #include <map>
+#include <optional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -91,6 +92,8 @@ public:
   /// Runs `function` on host tensors (in its input order).
   std::vector<HostTensor> run(const std::string &function,
                               const std::vector<HostTensor> &inputs);
+  /// The plan's pipeline table, decoded; throws when it has none.
+  const PipelineSpec &pipeline();
   /// This rank's part in the plan's pipeline (which ranks denoise, decode).
   RankRoles roles();
   /// Runs the plan's pipeline (after load()); throws when it has none.
@@ -106,6 +109,7 @@ private:
   void note(const std::string &message);
 
   const LoadedPlan &plan_;
+  std::optional<PipelineSpec> pipeline_;
   SessionOptions options_;
   int rank_ = 0, size_ = 1, localRank_ = 0;
   std::string prefix_;

@@ -18,7 +18,7 @@ B=$FRESCO_BIN
 run() { # name ranks compile-flags...
   local name=$1 ranks=$2
   shift 2
-  "$B/fresco-compile" "$work/pipe" -o "$work/$name.fplan" --batch 2 \
+  "$B/fresco-compile" "$work/pipe" -o "$work/$name.fplan" --batch "${BATCH:-2}" \
     --ranks "$ranks" "$@" --quiet
   "$B/fresco-inspect" "$work/$name.fplan" --json > "$work/$name.json"
   "$B/fresco-run" "$work/$name.fplan" --weights "$work/pipe" \
@@ -58,6 +58,13 @@ run ring2pipe2 4 --parallel ring=2,pipeline=2
 # placed ranks, the VAE on a rank of its own.
 run pipe4 4 --parallel pipeline=4
 run placedpipe2 3 --place vae=0,transformer=1+2 --parallel pipeline=2
+# Plans compiled for more images than the run asks for: the batch is
+# padded (the CFG halves stay where cfg splits them, the decoder rank
+# receives the images asked for).
+BATCH=3 run cfg2pad3 2 --parallel cfg=2
+BATCH=4 run cfg2tp2pad4 4 --parallel cfg=2,tp=2
+BATCH=3 run placedpad3 2 --place transformer=1,vae=0
+BATCH=3 run ring2pipe2pad3 4 --parallel ring=2,pipeline=2
 # The device-memory path (weights copied in, all_reduce and all_gather
 # staged through host buffers, as on a GPU) must give the very same bits.
 # replays LOG: the "N replayed" of every rank's --stats line, one a line.
@@ -125,7 +132,7 @@ PY
 done
 
 "$FRESCO_PYTHON" - "$work" <<'PY'
-import json, re, sys
+import json, os, re, sys
 import numpy as np
 from PIL import Image
 from safetensors.numpy import load_file
@@ -135,11 +142,13 @@ ok = True
 for name in ["cfg2", "tp2", "tp4", "cfg2tp2", "placed", "cfg2tp4", "tp2split",
              "uly2", "cfg2uly2", "tp2uly2", "ring2", "ring4", "cfg2ring2",
              "tp2ring2", "uly2ring2", "pipe2", "cfg2pipe2", "tp2pipe2",
-             "ring2pipe2", "pipe4", "placedpipe2"]:
+             "ring2pipe2", "pipe4", "placedpipe2", "cfg2pad3", "cfg2tp2pad4",
+             "placedpad3", "ring2pipe2pad3"]:
     got = np.load(f"{work}/{name}.npy")
     ratio = np.abs(got - ref).max() / np.abs(ref).max()
     sizes = {Image.open(f"{work}/{name}-{i}.png").size for i in range(2)}
     good = ratio <= 1e-5 and sizes == {Image.open(f"{work}/one-{i}.png").size for i in range(2)}
+    good &= not os.path.exists(f"{work}/{name}-2.png")  # only the images asked for
     print(f"{name:8s} latents ratio {ratio:.3g}, png sizes {sorted(sizes)}: {'OK' if good else 'FAIL'}")
     ok &= good
 

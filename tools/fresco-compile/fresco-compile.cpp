@@ -7,6 +7,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "compiler/Pipelines/Pipelines.h"
+#include "compiler/Target/Plan/PipelineEmitter.h"
 #include "compiler/Target/Plan/PlanEmitter.h"
 #include "dialects/Fresco/IR/FrescoOps.h"
 #include "models/ModelRegistry.h"
@@ -43,8 +44,10 @@ static cl::opt<std::string> outputPath("o", cl::Required,
                                        cl::cat(category));
 static cl::opt<int64_t> batch("batch", cl::init(1),
                               cl::desc("batch size the plan is compiled for "
-                                       "(shapes are static): images per run "
-                                       "for a pipeline; default 1"),
+                                       "(shapes are static): the most images "
+                                       "per run for a pipeline (fewer pad "
+                                       "the batch: a full batch's time); "
+                                       "default 1"),
                               cl::cat(category));
 static cl::opt<std::string> component(
     "component", cl::init(""),
@@ -234,6 +237,9 @@ int main(int argc, char **argv) {
   if (!module)
     return errorExit(error);
   if (failed(verify(*module)))
+    return errorExit("the input does not verify");
+  // A malformed fresco.pipeline is reported before any pass reads it.
+  if (failed(mlir::fresco::verifyPipelineAttribute(*module)))
     return errorExit("the input does not verify");
 
   std::string outErr;

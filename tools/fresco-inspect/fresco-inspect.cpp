@@ -11,11 +11,13 @@
 #include "runtime/core/Error.h"
 #include "runtime/core/Executor.h"
 #include "runtime/core/Plan.h"
+#include "tools/fresco-inspect/PipelineSummary.h"
 
 #include <cstdio>
 #include <cstring>
 #include <iostream>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -148,8 +150,12 @@ int main(int argc, char **argv) {
   try {
     LoadedPlan plan = LoadedPlan::fromFile(path);
     const plan::Plan &p = plan.plan();
+    std::optional<PipelineSpec> spec;
+    if (p.pipeline())
+      spec = PipelineSpec::fromPlan(p, path);
     std::string denoiser =
-        p.pipeline() ? p.pipeline()->denoiser()->str() : std::string();
+        spec ? spec->find(plan::ComponentRole::Denoiser)->function
+             : std::string();
     std::string grid;
     if (p.grid_shape())
       for (flatbuffers::uoffset_t i = 0; i < p.grid_shape()->size(); ++i)
@@ -192,17 +198,21 @@ int main(int argc, char **argv) {
         }
         std::cout << "}}";
       }
-      std::cout << "]}\n";
+      std::cout << "]"
+                << (spec ? ", \"pipeline\": " + inspect::pipelineJson(*spec)
+                         : std::string())
+                << "}\n";
       return 0;
     }
     std::cout << "plan " << path << ": " << p.num_ranks() << " rank(s)"
               << (grid.empty() ? "" : ", grid " + grid)
-              << (p.pipeline()
-                      ? ", pipeline " + p.pipeline()->kind()->str() + " (" +
-                            std::to_string(p.pipeline()->num_images()) +
-                            " images, " + p.pipeline()->scheduler()->str() + ")"
-                      : std::string())
+              << (spec ? ", pipeline " + spec->kind + " (" + "up to " +
+                             std::to_string(spec->numImages) + " images, " +
+                             spec->scheduler + ")"
+                       : std::string())
               << "\n";
+    if (spec)
+      std::cout << inspect::describePipeline(*spec);
     for (RankSummary &s : summaries) {
       std::printf("rank %d: weights %llu bytes (%.2f MiB), arena %llu bytes\n",
                   s.rank, (unsigned long long)s.weightBytes,

@@ -57,18 +57,21 @@ const char *kUsageTail =
   --version            print the plan format version
 
 GENERATION (plans compiled from a pipeline folder):
-  --class-label L[,L]  class id(s), one image each (repeatable); the count
-                       must match the plan's --batch
+  --class-label L[,L]  class id(s), one image each (repeatable); 1 up to
+                       the plan's --batch. Fewer than the batch pad it:
+                       the run costs the time of a full batch
   --steps N            denoising steps (default 50, as diffusers' DiTPipeline)
   --guidance-scale G   classifier-free guidance scale (default 4.0; <= 1
-                       turns guidance off)
+                       turns guidance off; unused by a plan without
+                       guidance)
   --seed S             seed of the initial noise (default 0); image i of a
                        batch depends only on (S, i): see docs/cli.md
   --scheduler NAME     override the pipeline's scheduler class, configured
                        from the pipeline's scheduler_config.json:
                        DDIMScheduler, EulerDiscreteScheduler,
                        DPMSolverMultistepScheduler
-  --latents @FILE      initial noise [B, C, H, W] f32 instead of the seed
+  --latents @FILE      initial noise [N, C, H, W] f32 for the N images,
+                       instead of the seed
   --output-latents @F  write the final latents (before VAE scaling) as .npy
   -o, --output-image F write the image as PNG; with several labels,
                        F's stem gets -0, -1, ... (out.png -> out-0.png)

@@ -43,11 +43,14 @@ void checkWritable(const std::string &path) {
 int runPipeline(const Options &o, const RankEnv &env) {
   auto t0 = std::chrono::steady_clock::now();
   LoadedPlan plan = LoadedPlan::fromFile(o.plan);
-  const plan::Pipeline *pipeline = plan.plan().pipeline();
-  check(pipeline != nullptr, "plan ", o.plan,
+  check(plan.plan().pipeline() != nullptr, "plan ", o.plan,
         " holds no pipeline (it was compiled from a model, not a pipeline "
         "folder): run its functions with --function and --input");
-  const int64_t B = int64_t(o.classLabels.size());
+  const PipelineSpec spec = PipelineSpec::fromPlan(plan.plan(), o.plan);
+  // Before any weight is read: what this runtime cannot generate yet.
+  if (std::optional<std::string> why = generationSupport(spec))
+    fail(*why);
+  const int64_t B = int64_t(o.classLabels.size()); // images this run
   std::vector<std::string> imagePaths;
   if (!o.outputImage.empty())
     for (int64_t i = 0; i < B; ++i)

@@ -1,5 +1,6 @@
 //===- PlanEmitter.cpp - MLIR -> FlatBuffers plan -------------------------===//
 #include "compiler/Target/Plan/PlanEmitter.h"
+#include "compiler/Target/Plan/PipelineEmitter.h"
 #include "dialects/Fresco/IR/FrescoOps.h"
 #include "runtime/core/PlanVersion.h"
 #include "runtime/schema/OpTable.h"
@@ -542,47 +543,6 @@ FailureOr<flatbuffers::Offset<fp::Function>> FunctionEmitter::emit() {
       i64Attr("fresco.intermediate_bytes"));
 }
 
-/// The `fresco.pipeline` module attribute as a Pipeline table; null offset
-/// when the module has none.
-FailureOr<flatbuffers::Offset<fp::Pipeline>>
-emitPipeline(flatbuffers::FlatBufferBuilder &fbb, ModuleOp module) {
-  auto dict = module->getAttrOfType<DictionaryAttr>("fresco.pipeline");
-  if (!dict)
-    return flatbuffers::Offset<fp::Pipeline>();
-  bool ok = true;
-  auto str = [&](StringRef key) {
-    auto a = dict.getAs<StringAttr>(key);
-    ok &= bool(a);
-    return fbb.CreateString(a ? a.getValue().str() : std::string());
-  };
-  auto i64 = [&](StringRef key) -> int64_t {
-    auto a = dict.getAs<IntegerAttr>(key);
-    ok &= bool(a);
-    return a ? a.getInt() : 0;
-  };
-  auto f64 = [&](StringRef key) -> double {
-    auto a = dict.getAs<FloatAttr>(key);
-    ok &= bool(a);
-    return a ? a.getValueAsDouble() : 0.0;
-  };
-  auto flag = [&](StringRef key) -> bool {
-    auto a = dict.getAs<BoolAttr>(key);
-    ok &= bool(a);
-    return a && a.getValue();
-  };
-  auto kind = str("kind"), denoiser = str("denoiser"), decoder = str("decoder"),
-       scheduler = str("scheduler"), schedulerConfig = str("scheduler_config");
-  auto p = fp::CreatePipeline(
-      fbb, kind, denoiser, decoder, scheduler, schedulerConfig,
-      i64("num_images"), flag("cfg"), i64("latent_channels"),
-      i64("latent_size"), flag("learned_sigma"), i64("num_classes"),
-      f64("vae_scaling_factor"), f64("vae_shift_factor"));
-  if (!ok)
-    return module.emitError("the fresco.pipeline attribute lacks a key or "
-                            "has one of the wrong type");
-  return p;
-}
-
 } // namespace
 
 LogicalResult mlir::fresco::emitPlan(ModuleOp module, std::vector<uint8_t> &out,
@@ -666,7 +626,7 @@ LogicalResult mlir::fresco::emitPlan(ModuleOp module, std::vector<uint8_t> &out,
                                           fbb.CreateVector(functions),
                                           fbb.CreateVector(slices), arena));
   }
-  auto pipeline = emitPipeline(fbb, module);
+  auto pipeline = emitPipeline(fbb, module, ranksOf);
   if (failed(pipeline))
     return failure();
   std::vector<int64_t> shape(gridShape.begin(), gridShape.end());

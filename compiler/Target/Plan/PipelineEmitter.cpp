@@ -1,0 +1,186 @@
+//===- PipelineEmitter.cpp - fresco.pipeline -> the Pipeline table --------===//
+#include "compiler/Target/Plan/PipelineEmitter.h"
+#include "runtime/pipeline/PipelineNames.h"
+
+#include "mlir/IR/BuiltinAttributes.h"
+
+#include <algorithm>
+
+using namespace mlir;
+using namespace mlir::fresco;
+namespace fp = ::fresco::plan;
+namespace names = ::fresco::pipeline_names;
+
+namespace {
+
+/// Reads the attribute's dictionaries, remembering the first problem as a
+/// message naming the key's path ("sampler.guidance").
+class Reader {
+public:
+  explicit Reader(ModuleOp module) : module_(module) {}
+
+  template <typename A> A get(DictionaryAttr d, StringRef path, StringRef key) {
+    Attribute a = d ? d.get(key) : Attribute();
+    auto typed = dyn_cast_or_null<A>(a);
+    if (!typed)
+      setError(Twine(a ? "has the wrong type for " : "lacks ") + "'" +
+               qualified(path, key) + "'");
+    return typed;
+  }
+  std::string str(DictionaryAttr d, StringRef path, StringRef key) {
+    auto a = get<StringAttr>(d, path, key);
+    return a ? a.getValue().str() : std::string();
+  }
+  int64_t i64(DictionaryAttr d, StringRef path, StringRef key,
+              std::optional<int64_t> dflt = std::nullopt) {
+    if (dflt && d && !d.get(key))
+      return *dflt;
+    auto a = get<IntegerAttr>(d, path, key);
+    return a ? a.getInt() : 0;
+  }
+  double f64(DictionaryAttr d, StringRef path, StringRef key) {
+    auto a = get<FloatAttr>(d, path, key);
+    return a ? a.getValueAsDouble() : 0.0;
+  }
+  /// An enum from its spelling (PipelineNames.h).
+  template <typename E> E enumValue(StringRef spelling, StringRef what) {
+    if (std::optional<E> e = names::parse<E>(spelling.str()))
+      return *e;
+    setError(Twine("has an unknown ") + what + " '" + spelling +
+             "' (expected one of: " + names::list<E>() + ")");
+    return E(0);
+  }
+  template <typename E>
+  E enumAt(DictionaryAttr d, StringRef path, StringRef key, StringRef what) {
+    auto a = get<StringAttr>(d, path, key);
+    return a ? enumValue<E>(a.getValue(), what) : E(0);
+  }
+
+  void setError(const Twine &msg) {
+    if (error_.empty())
+      error_ = msg.str();
+  }
+  LogicalResult finish() {
+    if (error_.empty())
+      return success();
+    return module_.emitError("the fresco.pipeline attribute ") << error_;
+  }
+
+private:
+  static std::string qualified(StringRef path, StringRef key) {
+    return path.empty() ? key.str() : (path + "." + key).str();
+  }
+  ModuleOp module_;
+  std::string error_;
+};
+
+/// The roles of a component's inputs or outputs.
+std::vector<fp::TensorRole> tensorRoles(Reader &r, DictionaryAttr c,
+                                        StringRef key) {
+  std::vector<fp::TensorRole> roles;
+  if (auto list = r.get<ArrayAttr>(c, "components[]", key))
+    for (Attribute a : list) {
+      auto s = dyn_cast<StringAttr>(a);
+      if (!s) {
+        r.setError(Twine("has a non-string entry in 'components[].") + key +
+                   "'");
+        continue;
+      }
+      roles.push_back(r.enumValue<fp::TensorRole>(s.getValue(), "role"));
+    }
+  return roles;
+}
+
+} // namespace
+
+FailureOr<flatbuffers::Offset<fp::Pipeline>> mlir::fresco::emitPipeline(
+    flatbuffers::FlatBufferBuilder &fbb, ModuleOp module,
+    llvm::function_ref<SmallVector<int64_t>(func::FuncOp)> ranksOf) {
+  auto dict = module->getAttrOfType<DictionaryAttr>("fresco.pipeline");
+  if (!dict)
+    return flatbuffers::Offset<fp::Pipeline>();
+  Reader r(module);
+
+  // Components: the function, its ranks and what each input and output is.
+  std::vector<flatbuffers::Offset<fp::Component>> components;
+  SmallVector<fp::ComponentRole> roles;
+  if (auto list = r.get<ArrayAttr>(dict, "", "components")) {
+    for (Attribute a : list) {
+      auto c = dyn_cast<DictionaryAttr>(a);
+      if (!c) {
+        r.setError("has a component that is not a dictionary");
+        continue;
+      }
+      std::string fnName = r.str(c, "components[]", "function");
+      auto role =
+          r.enumAt<fp::ComponentRole>(c, "components[]", "role", "role");
+      std::vector<fp::TensorRole> inputs = tensorRoles(r, c, "inputs");
+      std::vector<fp::TensorRole> outputs = tensorRoles(r, c, "outputs");
+      auto fn = module.lookupSymbol<func::FuncOp>(fnName);
+      if (!fnName.empty() && !fn)
+        r.setError(Twine("names function '") + fnName +
+                   "', which the module does not define");
+      // The partitioning passes find the denoiser and decoder by these keys.
+      for (fp::ComponentRole keyed :
+           {fp::ComponentRole::Denoiser, fp::ComponentRole::Decoder}) {
+        StringRef key = names::name(keyed);
+        if (role == keyed && r.str(dict, "", key) != fnName)
+          r.setError(Twine("names '") + fnName + "' as its " + key + " but '" +
+                     key + "' is '" + r.str(dict, "", key) + "'");
+      }
+      std::vector<int32_t> ranks;
+      if (fn)
+        for (int64_t rank : ranksOf(fn))
+          ranks.push_back(int32_t(rank));
+      std::sort(ranks.begin(), ranks.end());
+      roles.push_back(role);
+      components.push_back(fp::CreateComponent(
+          fbb, role, fbb.CreateString(fnName), fbb.CreateVector(ranks),
+          fbb.CreateVector(inputs), fbb.CreateVector(outputs)));
+    }
+    // The loop needs one of each (the runtime would refuse the plan).
+    for (fp::ComponentRole needed :
+         {fp::ComponentRole::Denoiser, fp::ComponentRole::Decoder})
+      if (llvm::count(roles, needed) != 1)
+        r.setError(Twine("needs exactly one ") + names::name(needed) +
+                   " component");
+  }
+
+  auto cond = r.get<DictionaryAttr>(dict, "", "conditioning");
+  auto condKind = r.enumAt<fp::ConditioningKind>(cond, "conditioning", "kind",
+                                                 "conditioning kind");
+  auto conditioning = fp::CreateConditioning(
+      fbb, condKind, r.i64(cond, "conditioning", "num_classes", 0),
+      r.i64(cond, "conditioning", "null_class", -1));
+
+  auto lat = r.get<DictionaryAttr>(dict, "", "latents");
+  auto latents = fp::CreateLatents(
+      fbb,
+      r.enumAt<fp::LatentLayout>(lat, "latents", "layout", "latent layout"),
+      r.i64(lat, "latents", "channels"), r.i64(lat, "latents", "height"),
+      r.i64(lat, "latents", "width"), r.i64(lat, "latents", "patch_size", 1),
+      r.i64(lat, "latents", "prediction_channels"),
+      r.f64(lat, "latents", "scaling_factor"),
+      r.f64(lat, "latents", "shift_factor"));
+
+  auto samp = r.get<DictionaryAttr>(dict, "", "sampler");
+  auto scheduler = fbb.CreateString(r.str(samp, "sampler", "scheduler"));
+  auto config = fbb.CreateString(r.str(samp, "sampler", "scheduler_config"));
+  auto sampler = fp::CreateSampler(
+      fbb, scheduler, config,
+      r.enumAt<fp::GuidanceMode>(samp, "sampler", "guidance", "guidance mode"));
+
+  auto kind = fbb.CreateString(r.str(dict, "", "kind"));
+  auto componentsVec = fbb.CreateVector(components);
+  auto p = fp::CreatePipeline(fbb, kind, r.i64(dict, "", "num_images"),
+                              componentsVec, conditioning, latents, sampler);
+  if (failed(r.finish()))
+    return failure();
+  return p;
+}
+
+LogicalResult mlir::fresco::verifyPipelineAttribute(ModuleOp module) {
+  flatbuffers::FlatBufferBuilder scratch;
+  return emitPipeline(scratch, module,
+                      [](func::FuncOp) { return SmallVector<int64_t>(); });
+}

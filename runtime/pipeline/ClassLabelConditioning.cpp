@@ -1,0 +1,64 @@
+//===- ClassLabelConditioning.cpp - One class id per image (DiT) ----------===//
+#include "runtime/core/Error.h"
+#include "runtime/pipeline/Generate.h"
+#include "runtime/pipeline/Parts.h"
+#include "runtime/pipeline/PipelineNames.h"
+
+namespace fresco {
+namespace {
+
+/// DiTPipeline's conditioning: the labels, and under guidance the null
+/// class (DiT's 1000) for the unconditional half.
+class ClassLabelConditioning final : public Conditioning {
+public:
+  ClassLabelConditioning(int64_t nullClass, std::vector<int64_t> labels)
+      : nullClass_(nullClass), labels_(std::move(labels)) {}
+
+  int64_t numImages() const override { return int64_t(labels_.size()); }
+
+  bool fill(plan::TensorRole role, const BatchLayout &batch, bool guided,
+            HostTensor &in) const override {
+    if (role != plan::TensorRole::ClassLabels)
+      return false;
+    check(in.dtype == DType::I64 && in.numel() == batch.rows(),
+          "the denoiser's class labels input is ", dtypeName(in.dtype),
+          shapeToString(in.shape), ", expected i64[", batch.rows(), "]");
+    for (int64_t r = 0; r < batch.rows(); ++r)
+      // Without guidance block 1 repeats the labels (its output is unused).
+      in.as<int64_t>()[r] =
+          batch.block(r) == 1 && guided ? nullClass_ : labels_[batch.image(r)];
+    return true;
+  }
+
+  std::string describe(int64_t image) const override {
+    return "class " + std::to_string(labels_[image]);
+  }
+
+private:
+  int64_t nullClass_;
+  std::vector<int64_t> labels_;
+};
+
+} // namespace
+
+std::unique_ptr<Conditioning> makeConditioning(const PipelineSpec &spec,
+                                               const GenerateOptions &o) {
+  check(spec.conditioning == plan::ConditioningKind::ClassLabel,
+        pipeline_names::name(spec.conditioning),
+        " conditioning is not implemented yet in this runtime");
+  const int64_t n = int64_t(o.classLabels.size());
+  check(n >= 1, "no class labels given: the plan generates one image per "
+                "class label");
+  check(n <= spec.numImages, "the plan generates at most ", spec.numImages,
+        " image(s) per run but ", n,
+        " class label(s) were given; recompile with fresco-compile --batch ",
+        n);
+  for (int64_t label : o.classLabels)
+    check(label >= 0 && label < spec.numClasses, "class label ", label,
+          " is out of range: this model has ", spec.numClasses, " classes (0..",
+          spec.numClasses - 1, ")");
+  return std::make_unique<ClassLabelConditioning>(spec.nullClass,
+                                                  o.classLabels);
+}
+
+} // namespace fresco

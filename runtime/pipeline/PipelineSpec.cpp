@@ -1,0 +1,344 @@
+//===- PipelineSpec.cpp - A plan's Pipeline table, decoded ----------------===//
+#include "runtime/pipeline/PipelineSpec.h"
+#include "runtime/core/DType.h"
+#include "runtime/core/Error.h"
+#include "runtime/pipeline/PipelineNames.h"
+
+#include <algorithm>
+#include <cmath>
+#include <set>
+
+namespace fresco {
+namespace {
+
+using pipeline_names::name;
+constexpr int64_t kMaxSize = int64_t(1) << 16;
+
+template <typename E> bool known(E e) {
+  return int(e) >= int(E::MIN) && int(e) <= int(E::MAX);
+}
+
+std::string shapeString(plan::DType dtype, const std::vector<int64_t> &shape) {
+  return dtypeName(DType(dtype)) + shapeToString(shape);
+}
+
+const plan::Function *findFunction(const plan::RankProgram &rp,
+                                   const std::string &fn) {
+  for (const plan::Function *f : *rp.functions())
+    if (f->name()->str() == fn)
+      return f;
+  return nullptr;
+}
+
+std::string ranksString(const std::vector<int> &ranks) {
+  std::string s = "[";
+  for (size_t i = 0; i < ranks.size(); ++i)
+    s += (i ? ", " : "") + std::to_string(ranks[i]);
+  return s + "]";
+}
+
+/// The dtype and shape a role implies for `c`'s tensor, when the role has
+/// one here; roles of parts not implemented yet are left unchecked.
+struct RoleTensor {
+  plan::DType dtype;
+  std::vector<int64_t> shape; // empty: rank 4 with `batch` images
+};
+
+class TableReader {
+public:
+  TableReader(const plan::Plan &p, const std::string &name)
+      : p_(p), ctx_("invalid plan " + name + ": pipeline") {}
+
+  PipelineSpec decode() {
+    const plan::Pipeline *pl = p_.pipeline();
+    check(pl != nullptr, ctx_, ": absent");
+    check(pl->kind() != nullptr, ctx_, ": missing kind");
+    s_.kind = pl->kind()->str();
+    s_.numImages = pl->num_images();
+    check(s_.numImages >= 1 && s_.numImages <= kMaxSize, ctx_, ": num_images ",
+          s_.numImages, " is not in 1..", kMaxSize);
+    decodeSampler(pl->sampler());
+    decodeConditioning(pl->conditioning());
+    decodeLatents(pl->latents());
+    check(pl->components() && pl->components()->size() >= 1, ctx_,
+          ": no components");
+    for (flatbuffers::uoffset_t i = 0; i < pl->components()->size(); ++i)
+      decodeComponent(*pl->components()->Get(i), i);
+    for (plan::ComponentRole role :
+         {plan::ComponentRole::Denoiser, plan::ComponentRole::Decoder})
+      check(s_.find(role), ctx_, ": no ", name(role), " component");
+    for (const ComponentSpec &c : s_.components)
+      checkSignatures(c);
+    return s_;
+  }
+
+private:
+  const plan::Plan &p_;
+  std::string ctx_;
+  PipelineSpec s_;
+
+  void decodeSampler(const plan::Sampler *sa) {
+    check(sa && sa->scheduler() && sa->scheduler_config(), ctx_,
+          ": missing sampler (scheduler and its config)");
+    s_.scheduler = sa->scheduler()->str();
+    s_.schedulerConfig = sa->scheduler_config()->str();
+    s_.guidance = sa->guidance();
+    check(known(s_.guidance), ctx_, ": unknown guidance mode ",
+          int(s_.guidance));
+  }
+
+  void decodeConditioning(const plan::Conditioning *c) {
+    check(c != nullptr, ctx_, ": missing conditioning");
+    s_.conditioning = c->kind();
+    check(known(s_.conditioning), ctx_, ": unknown conditioning kind ",
+          int(s_.conditioning));
+    s_.numClasses = c->num_classes();
+    s_.nullClass = c->null_class();
+    if (s_.conditioning != plan::ConditioningKind::ClassLabel)
+      return;
+    check(s_.numClasses >= 1, ctx_, ": class-label conditioning with ",
+          s_.numClasses, " classes");
+    check(s_.nullClass >= -1, ctx_, ": null class ", s_.nullClass,
+          " is negative");
+    check(s_.guidance != plan::GuidanceMode::ClassCfg || s_.nullClass >= 0,
+          ctx_, ": class CFG needs a null class");
+  }
+
+  void decodeLatents(const plan::Latents *l) {
+    check(l != nullptr, ctx_, ": missing latents");
+    s_.layout = l->layout();
+    check(known(s_.layout), ctx_, ": unknown latent layout ", int(s_.layout));
+    s_.channels = l->channels();
+    s_.height = l->height();
+    s_.width = l->width();
+    s_.patchSize = l->patch_size();
+    s_.predictionChannels = l->prediction_channels();
+    for (int64_t v : {s_.channels, s_.height, s_.width})
+      check(v >= 1 && v <= kMaxSize, ctx_, ": latent size ", v,
+            " is not in 1..", kMaxSize);
+    if (s_.layout == plan::LatentLayout::Image)
+      check(s_.patchSize == 1, ctx_, ": image latents have patch size 1, got ",
+            s_.patchSize);
+    check(s_.patchSize >= 1 && s_.patchSize <= 64 &&
+              s_.height % s_.patchSize == 0 && s_.width % s_.patchSize == 0,
+          ctx_, ": patch size ", s_.patchSize, " does not divide the ",
+          s_.height, "x", s_.width, " latents");
+    const int64_t perPosition = s_.latentChannels();
+    check(s_.predictionChannels >= perPosition &&
+              s_.predictionChannels <= kMaxSize * 64,
+          ctx_, ": prediction_channels ", s_.predictionChannels,
+          " is fewer than the latents' ", perPosition);
+    s_.scalingFactor = l->scaling_factor();
+    s_.shiftFactor = l->shift_factor();
+    check(std::isfinite(s_.scalingFactor) && s_.scalingFactor != 0 &&
+              std::isfinite(s_.shiftFactor),
+          ctx_, ": bad VAE scaling (factor ", s_.scalingFactor, ", shift ",
+          s_.shiftFactor, ")");
+  }
+
+  std::vector<plan::TensorRole>
+  roles(const flatbuffers::Vector<plan::TensorRole> *v,
+        const std::string &where) {
+    check(v != nullptr, where, ": missing roles");
+    std::vector<plan::TensorRole> out(v->begin(), v->end());
+    for (plan::TensorRole r : out)
+      check(known(r), where, ": unknown tensor role ", int(r));
+    return out;
+  }
+
+  void decodeComponent(const plan::Component &c, flatbuffers::uoffset_t i) {
+    std::string where = ctx_ + ", component " + std::to_string(i);
+    ComponentSpec cs;
+    cs.role = c.role();
+    check(known(cs.role), where, ": unknown role ", int(cs.role));
+    check(c.function() && c.function()->size() > 0, where,
+          ": missing function name");
+    cs.function = c.function()->str();
+    where += " '" + cs.function + "' (" + name(cs.role) + ")";
+    for (const ComponentSpec &other : s_.components) {
+      check(other.function != cs.function, where, ": function named twice");
+      check(cs.role == plan::ComponentRole::TextEncoder ||
+                other.role != cs.role,
+            where, ": a second ", name(cs.role));
+    }
+    check(c.ranks() && c.ranks()->size() >= 1, where, ": no ranks");
+    cs.ranks.assign(c.ranks()->begin(), c.ranks()->end());
+    for (size_t k = 0; k < cs.ranks.size(); ++k)
+      check(cs.ranks[k] >= 0 && cs.ranks[k] < p_.num_ranks() &&
+                (k == 0 || cs.ranks[k] > cs.ranks[k - 1]),
+            where, ": ranks ", ranksString(cs.ranks),
+            " are not ascending ranks of the plan's ", p_.num_ranks());
+    std::vector<int> holding;
+    for (const plan::RankProgram *rp : *p_.ranks())
+      if (findFunction(*rp, cs.function))
+        holding.push_back(rp->rank());
+    check(holding == cs.ranks, where, ": lists ranks ", ranksString(cs.ranks),
+          " but the plan holds the function on ranks ", ranksString(holding));
+    cs.inputs = roles(c.inputs(), where + ", inputs");
+    cs.outputs = roles(c.outputs(), where + ", outputs");
+    requireRoles(cs, where);
+    s_.components.push_back(std::move(cs));
+  }
+
+  /// The roles the loop relies on for the denoiser and the decoder.
+  void requireRoles(const ComponentSpec &c, const std::string &where) {
+    auto count = [](const std::vector<plan::TensorRole> &v,
+                    plan::TensorRole r) {
+      return std::count(v.begin(), v.end(), r);
+    };
+    using R = plan::TensorRole;
+    for (R r : c.inputs)
+      check(r != R::Prediction && r != R::Image, where, ": '", name(r),
+            "' is an output role, not an input");
+    for (R r : c.outputs)
+      check(r == R::Prediction || r == R::Image || r == R::TextEmbeddings ||
+                r == R::PooledTextEmbeddings,
+            where, ": '", name(r), "' is an input role, not an output");
+    for (const auto *list : {&c.inputs, &c.outputs})
+      for (R r : *list)
+        check(count(*list, r) == 1, where, ": role '", name(r),
+              "' appears twice");
+    if (c.role == plan::ComponentRole::Denoiser)
+      check(count(c.inputs, R::Latents) == 1 && c.outputs.size() == 1 &&
+                c.outputs[0] == R::Prediction,
+            where, ": a denoiser takes the latents and returns the prediction");
+    if (c.role == plan::ComponentRole::Decoder)
+      check(c.inputs.size() == 1 && c.inputs[0] == R::Latents &&
+                c.outputs.size() == 1 && c.outputs[0] == R::Image,
+            where, ": a decoder takes the latents and returns the image");
+  }
+
+  /// The denoiser sees every image once per guidance copy.
+  int64_t batchOf(const ComponentSpec &c) const {
+    return c.role == plan::ComponentRole::Denoiser
+               ? s_.numImages * s_.guidanceCopies()
+               : s_.numImages;
+  }
+
+  std::optional<RoleTensor> expected(const ComponentSpec &c,
+                                     plan::TensorRole r) {
+    using R = plan::TensorRole;
+    const int64_t batch = batchOf(c);
+    if (c.role == plan::ComponentRole::TextEncoder)
+      return std::nullopt; // its shapes come with text conditioning
+    switch (r) {
+    case R::Latents:
+      // The decoder sees unpacked latents whatever the layout.
+      return RoleTensor{
+          plan::DType::F32,
+          c.role == plan::ComponentRole::Decoder
+              ? std::vector<int64_t>{batch, s_.channels, s_.height, s_.width}
+              : s_.latentShape(batch, s_.latentChannels())};
+    case R::Timestep:
+      return RoleTensor{plan::DType::F32, {batch}};
+    case R::ClassLabels:
+      return RoleTensor{plan::DType::I64, {batch}};
+    case R::Prediction:
+      return RoleTensor{plan::DType::F32,
+                        s_.latentShape(batch, s_.predictionChannels)};
+    case R::Image:
+      return RoleTensor{plan::DType::F32, {}};
+    default:
+      return std::nullopt;
+    }
+  }
+
+  void checkSignatures(const ComponentSpec &c) {
+    const int64_t images = batchOf(c);
+    for (int r : c.ranks) {
+      const plan::Function &f = *findFunction(*p_.ranks()->Get(r), c.function);
+      std::string where = ctx_ + ": " + name(c.role) + " '" + c.function +
+                          "' on rank " + std::to_string(r);
+      check(f.inputs()->size() == c.inputs.size() &&
+                f.outputs()->size() == c.outputs.size(),
+            where, " has ", f.inputs()->size(), " input(s) and ",
+            f.outputs()->size(), " output(s), the pipeline lists ",
+            c.inputs.size(), " and ", c.outputs.size());
+      for (bool in : {true, false}) {
+        const auto &ids = in ? *f.inputs() : *f.outputs();
+        const auto &list = in ? c.inputs : c.outputs;
+        for (flatbuffers::uoffset_t k = 0; k < ids.size(); ++k) {
+          std::optional<RoleTensor> e = expected(c, list[k]);
+          if (!e)
+            continue;
+          const plan::Value *v = f.values()->Get(ids.Get(k));
+          std::vector<int64_t> shape(v->shape()->begin(), v->shape()->end());
+          bool ok = v->dtype() == e->dtype &&
+                    (e->shape.empty() ? shape.size() == 4 && shape[0] == images
+                                      : shape == e->shape);
+          check(ok, where, ": ", in ? "input " : "output ", k, " (",
+                name(list[k]), ") is ", shapeString(v->dtype(), shape),
+                ", expected ",
+                e->shape.empty()
+                    ? "f32[" + std::to_string(images) + ", channels, H, W]"
+                    : shapeString(e->dtype, e->shape));
+        }
+      }
+    }
+  }
+};
+
+} // namespace
+
+const ComponentSpec *PipelineSpec::find(plan::ComponentRole role) const {
+  for (const ComponentSpec &c : components)
+    if (c.role == role)
+      return &c;
+  return nullptr;
+}
+
+int PipelineSpec::guidanceCopies() const {
+  return guidance == plan::GuidanceMode::ClassCfg ||
+                 guidance == plan::GuidanceMode::TextCfg
+             ? 2
+             : 1;
+}
+
+int64_t PipelineSpec::latentChannels() const {
+  return layout == plan::LatentLayout::PackedTokens
+             ? channels * patchSize * patchSize
+             : channels;
+}
+
+std::vector<int64_t> PipelineSpec::latentShape(int64_t batch,
+                                               int64_t perPosition) const {
+  if (layout == plan::LatentLayout::PackedTokens)
+    return {batch, (height / patchSize) * (width / patchSize), perPosition};
+  return {batch, perPosition, height, width};
+}
+
+PipelineSpec PipelineSpec::fromPlan(const plan::Plan &p,
+                                    const std::string &name) {
+  return TableReader(p, name).decode();
+}
+
+void verifyPipeline(const plan::Plan &p, const std::string &name) {
+  (void)PipelineSpec::fromPlan(p, name);
+}
+
+std::optional<std::string> generationSupport(const PipelineSpec &s) {
+  auto notYet = [&](const std::string &what) {
+    return "pipeline '" + s.kind + "': " + what +
+           " is not implemented yet in this runtime";
+  };
+  using R = plan::TensorRole;
+  if (s.conditioning != plan::ConditioningKind::ClassLabel)
+    return notYet(std::string(name(s.conditioning)) + " conditioning");
+  if (s.layout != plan::LatentLayout::Image)
+    return notYet(std::string(name(s.layout)) + " latent layout");
+  if (s.guidance != plan::GuidanceMode::None &&
+      s.guidance != plan::GuidanceMode::ClassCfg)
+    return notYet(std::string("guidance mode ") + name(s.guidance));
+  for (const ComponentSpec &c : s.components) {
+    if (c.role == plan::ComponentRole::TextEncoder)
+      return notYet("the " + std::string(name(c.role)) + " component '" +
+                    c.function + "'");
+    for (R r : c.inputs)
+      if (r != R::Latents && r != R::Timestep && r != R::ClassLabels)
+        return notYet("the " + std::string(name(c.role)) + " input '" +
+                      name(r) + "'");
+  }
+  return std::nullopt;
+}
+
+} // namespace fresco

@@ -1,0 +1,74 @@
+//===- PipelineSpec.h - A plan's Pipeline table, decoded --------*- C++ -*-===//
+//
+// The Pipeline table (runtime/schema/plan.fbs) read into plain C++ and
+// checked against the plan's functions: every component exists on exactly
+// the ranks it lists, with inputs and outputs of the shapes and dtypes its
+// roles imply. Decoding checks structure only; whether this runtime can run
+// what the table describes is generationSupport()'s question, so a plan
+// from a newer compiler still loads (its functions run with --function)
+// and generation refuses it with a clear message.
+//
+// Plan.cpp's verifyPlan calls verifyPipeline at load; the sampling loop
+// decodes the same table again (it is small) instead of keeping state.
+//
+//===----------------------------------------------------------------------===//
+#ifndef FRESCO_RUNTIME_PIPELINE_PIPELINESPEC_H
+#define FRESCO_RUNTIME_PIPELINE_PIPELINESPEC_H
+
+#include "runtime/schema/plan_generated.h"
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace fresco {
+
+struct ComponentSpec {
+  plan::ComponentRole role = plan::ComponentRole::Denoiser;
+  std::string function;
+  std::vector<int> ranks; // ascending
+  std::vector<plan::TensorRole> inputs, outputs;
+};
+
+struct PipelineSpec {
+  std::string kind;      // e.g. "DiTPipeline"
+  int64_t numImages = 1; // the compiled batch: the most images per run
+  std::vector<ComponentSpec> components;
+
+  plan::ConditioningKind conditioning = plan::ConditioningKind::ClassLabel;
+  int64_t numClasses = 0, nullClass = -1;
+
+  plan::LatentLayout layout = plan::LatentLayout::Image;
+  int64_t channels = 0, height = 0, width = 0, patchSize = 1;
+  int64_t predictionChannels = 0;
+  double scalingFactor = 1, shiftFactor = 0;
+
+  std::string scheduler, schedulerConfig;
+  plan::GuidanceMode guidance = plan::GuidanceMode::None;
+
+  /// The component playing `role`, or null.
+  const ComponentSpec *find(plan::ComponentRole role) const;
+  /// How many times the denoiser sees each image: 2 under CFG.
+  int guidanceCopies() const;
+  /// Channels per latent position: C, or C p p for packed tokens.
+  int64_t latentChannels() const;
+  /// `batch` latents in this layout with `perPosition` channels:
+  /// [B, perPosition, H, W], or [B, (H/p)(W/p), perPosition] packed.
+  std::vector<int64_t> latentShape(int64_t batch, int64_t perPosition) const;
+
+  /// Decodes and checks `p.pipeline()`; throws fresco::Error prefixed with
+  /// "invalid plan NAME: pipeline".
+  static PipelineSpec fromPlan(const plan::Plan &p, const std::string &name);
+};
+
+/// The load-time check: PipelineSpec::fromPlan without keeping the result.
+void verifyPipeline(const plan::Plan &p, const std::string &name);
+
+/// What this runtime cannot run in `spec` ("text conditioning is not
+/// implemented yet ..."), or nothing when it can generate with it.
+std::optional<std::string> generationSupport(const PipelineSpec &spec);
+
+} // namespace fresco
+
+#endif // FRESCO_RUNTIME_PIPELINE_PIPELINESPEC_H

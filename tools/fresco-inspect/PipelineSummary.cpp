@@ -1,0 +1,107 @@
+//===- PipelineSummary.cpp - fresco-inspect: the Pipeline table -----------===//
+#include "tools/fresco-inspect/PipelineSummary.h"
+#include "runtime/pipeline/PipelineNames.h"
+
+#include <cstdio>
+#include <sstream>
+
+namespace fresco::inspect {
+namespace {
+
+using pipeline_names::name;
+
+/// `s` as a JSON string literal (names come from the plan file).
+std::string quoted(const std::string &s) {
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"' || c == '\\')
+      out += '\\';
+    if (static_cast<unsigned char>(c) < 0x20) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\u%04x", c);
+      out += buf;
+      continue;
+    }
+    out += c;
+  }
+  return out + "\"";
+}
+
+/// "0", "0-3" or "0, 2": ranks as a reader scans them.
+std::string rankList(const std::vector<int> &ranks) {
+  bool consecutive = true;
+  for (size_t i = 1; i < ranks.size(); ++i)
+    consecutive &= ranks[i] == ranks[i - 1] + 1;
+  if (ranks.size() > 2 && consecutive)
+    return std::to_string(ranks.front()) + "-" + std::to_string(ranks.back());
+  std::string s;
+  for (size_t i = 0; i < ranks.size(); ++i)
+    s += (i ? ", " : "") + std::to_string(ranks[i]);
+  return s;
+}
+
+std::string roleList(const std::vector<plan::TensorRole> &roles,
+                     const char *sep, const char *quote) {
+  std::string s;
+  for (size_t i = 0; i < roles.size(); ++i)
+    s += (i ? sep : "") + std::string(quote) + name(roles[i]) + quote;
+  return s;
+}
+
+std::string conditioning(const PipelineSpec &s) {
+  if (s.conditioning != plan::ConditioningKind::ClassLabel)
+    return name(s.conditioning) + std::string(" conditioning");
+  return "class labels 0.." + std::to_string(s.numClasses - 1) +
+         (s.nullClass >= 0 ? ", null class " + std::to_string(s.nullClass)
+                           : std::string());
+}
+
+std::string latents(const PipelineSpec &s) {
+  std::ostringstream os;
+  os << name(s.layout) << " latents [" << s.channels << ", " << s.height << ", "
+     << s.width << "]";
+  if (s.layout == plan::LatentLayout::PackedTokens)
+    os << " in " << s.patchSize << "x" << s.patchSize << " patches";
+  os << ", prediction " << s.predictionChannels << " channels, decoded as x / "
+     << s.scalingFactor << " + " << s.shiftFactor;
+  return os.str();
+}
+
+} // namespace
+
+std::string describePipeline(const PipelineSpec &s) {
+  std::ostringstream os;
+  os << "pipeline: " << conditioning(s) << "; guidance " << name(s.guidance)
+     << "; " << latents(s) << "; scheduler " << s.scheduler << "\n";
+  for (const ComponentSpec &c : s.components)
+    os << "  " << name(c.role) << " '" << c.function << "' on rank"
+       << (c.ranks.size() > 1 ? "s " : " ") << rankList(c.ranks) << ": "
+       << roleList(c.inputs, ", ", "") << " -> "
+       << roleList(c.outputs, ", ", "") << "\n";
+  if (std::optional<std::string> why = generationSupport(s))
+    os << "  cannot generate: " << *why << "\n";
+  return os.str();
+}
+
+std::string pipelineJson(const PipelineSpec &s) {
+  std::ostringstream os;
+  os << "{\"kind\": " << quoted(s.kind) << ", \"num_images\": " << s.numImages
+     << ", \"conditioning\": \"" << name(s.conditioning)
+     << "\", \"guidance\": \"" << name(s.guidance) << "\", \"layout\": \""
+     << name(s.layout) << "\", \"scheduler\": " << quoted(s.scheduler)
+     << ", \"components\": [";
+  for (size_t i = 0; i < s.components.size(); ++i) {
+    const ComponentSpec &c = s.components[i];
+    os << (i ? ", " : "") << "{\"role\": \"" << name(c.role)
+       << "\", \"function\": " << quoted(c.function) << ", \"ranks\": [";
+    for (size_t k = 0; k < c.ranks.size(); ++k)
+      os << (k ? ", " : "") << c.ranks[k];
+    os << "], \"inputs\": [" << roleList(c.inputs, ", ", "\"")
+       << "], \"outputs\": [" << roleList(c.outputs, ", ", "\"") << "]}";
+  }
+  os << "], \"generates\": " << (generationSupport(s) ? "false" : "true")
+     << "}";
+  return os.str();
+}
+
+} // namespace fresco::inspect

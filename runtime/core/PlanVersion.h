@@ -18,7 +18,8 @@ namespace fresco {
 /// (a * b + c) op codes.
 /// 7: op codes generated from runtime/schema/Ops.def (same values);
 /// RmsNorm carries RmsNormAttrs; ops without attributes in Ops.def must carry
-/// none.
+/// none; asynchronous AllToAll/AllGather (CollectiveAttrs.async_start) with
+/// an explicit Wait instruction.
 constexpr uint32_t kPlanVersion = 7;
 } // namespace fresco
 

@@ -17,6 +17,9 @@ void mlir::fresco::buildLowerToPlanPipeline(OpPassManager &pm) {
   pm.addNestedPass<func::FuncOp>(createScheduleCollectives());
   // Last before the arena: no rewrite after it may drop its stage marks.
   pm.addPass(createPipelineParallel());
+  // Within the stages: which collectives overlap what, up to an explicit
+  // wait.
+  pm.addNestedPass<func::FuncOp>(createPlaceWaits());
   pm.addNestedPass<func::FuncOp>(createAssignBuffers());
 }
 

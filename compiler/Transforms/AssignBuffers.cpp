@@ -69,10 +69,12 @@ struct AssignBuffersPass : impl::AssignBuffersBase<AssignBuffersPass> {
       }
       if (isa<ParamOp>(op))
         continue;
-      if (auto reshape = dyn_cast<ReshapeOp>(op)) {
-        auto it = root.find(reshape.getInput());
+      // Views: a reshape, and a wait (the collective's result, complete),
+      // share their input's storage, which they keep alive.
+      if (isa<ReshapeOp, WaitOp>(op)) {
+        auto it = root.find(op.getOperand(0));
         if (it != root.end())
-          root[reshape.getResult()] = it->second;
+          root[op.getResult(0)] = it->second;
         continue;
       }
       for (Value result : op.getResults()) {

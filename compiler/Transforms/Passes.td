@@ -62,6 +62,25 @@ def FuseModulation : Pass<"fresco-fuse-modulation", "::mlir::func::FuncOp"> {
   let dependentDialects = ["::mlir::fresco::FrescoDialect"];
 }
 
+def PlaceWaits : Pass<"fresco-place-waits", "::mlir::func::FuncOp"> {
+  let summary = "Start all_to_all and all_gather early, wait before their readers";
+  let description = [{
+    A `shard.all_to_all` or `shard.all_gather` whose result is not read by
+    the op right after it is marked `fresco.async` (started where it
+    stands) and a `fresco.wait` is placed before the first of: its first
+    reader, the next communicating op other than an all_to_all or
+    all_gather over the same grid axes (a communicator's calls run in one
+    order; other groups' must not run concurrently), the next op of another
+    pipeline stage, the function's end. Its readers then read the wait's
+    result. The runtime overlaps the collective with the ops in between
+    where its communicator allows (NCCL, Gloo on host memory). Runs after
+    fresco-schedule-collectives and fresco-pipeline-parallel, before
+    fresco-assign-buffers (which keeps the collective's result live up to
+    the wait).
+  }];
+  let dependentDialects = ["::mlir::fresco::FrescoDialect"];
+}
+
 def ScheduleCollectives
     : Pass<"fresco-schedule-collectives", "::mlir::func::FuncOp"> {
   let summary = "Move all_to_all and all_gather up to their operands' definitions";

@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <map>
 #include <memory>
 
 namespace fresco {
@@ -79,77 +80,6 @@ void Executor::uploadWeights() {
   backend_.synchronize();
 }
 
-/// For each instruction, the index of the first instruction that must wait
-/// for it if it runs asynchronously (the first that reads its result, or
-/// the function's end), or 0 when it runs in place: only all_to_all and
-/// all_gather whose result is not read at once, and only when no other
-/// communication happens before the wait except more of those on the same
-/// group (a communicator's calls stay in one order on one stream; other
-/// groups' NCCL kernels must not run concurrently). FRESCO_ASYNC_COLLECTIVES=0
-/// keeps every collective in place, to measure what the overlap buys.
-///
-/// The result is found by its memory (`refs`), not only by its value id: a
-/// reshape is no instruction but a second value at the same offset (a view
-/// read under another id), and a result nothing reads may share its memory
-/// with a value defined later, which must not be written before the wait.
-static std::vector<uint32_t> asyncWindows(const plan::Function &f,
-                                          const std::vector<Ref> &refs) {
-  const uint32_t n = f.instrs()->size();
-  std::vector<uint32_t> until(n, 0);
-  const char *env = std::getenv("FRESCO_ASYNC_COLLECTIVES");
-  if (env && std::string(env) == "0")
-    return until;
-  auto members = [](const plan::Instr &in) {
-    const plan::CollectiveAttrs *a = in.attrs_as_CollectiveAttrs();
-    return a && a->members()
-               ? std::vector<int>(a->members()->begin(), a->members()->end())
-               : std::vector<int>();
-  };
-  auto communicates = [](const plan::Instr &in) {
-    if (in.attrs_as_CollectiveAttrs())
-      return true;
-    const plan::AttentionAttrs *a = in.attrs_as_AttentionAttrs();
-    return a && a->ring_members() && a->ring_members()->size() > 1;
-  };
-  for (uint32_t i = 0; i < n; ++i) {
-    const plan::Instr &in = *f.instrs()->Get(i);
-    if ((in.op() != plan::OpCode::AllToAll &&
-         in.op() != plan::OpCode::AllGather) ||
-        in.results()->size() != 1)
-      continue;
-    const int32_t r = in.results()->Get(0);
-    const auto *rBegin = static_cast<const uint8_t *>(refs[r].ptr);
-    const uint8_t *rEnd = rBegin + size_t(refs[r].numel()) * refs[r].es;
-    auto touches = [&](const flatbuffers::Vector<int32_t> *ids) {
-      for (int32_t id : *ids) {
-        if (id == r)
-          return true;
-        const auto *b = static_cast<const uint8_t *>(refs[id].ptr);
-        const uint8_t *e = b + size_t(refs[id].numel()) * refs[id].es;
-        if (b < rEnd && rBegin < e)
-          return true;
-      }
-      return false;
-    };
-    uint32_t j = i + 1;
-    bool ok = true;
-    for (; j < n; ++j) {
-      const plan::Instr &next = *f.instrs()->Get(j);
-      if (touches(next.operands()) || touches(next.results()))
-        break;
-      if (communicates(next) && ((next.op() != plan::OpCode::AllToAll &&
-                                  next.op() != plan::OpCode::AllGather) ||
-                                 members(next) != members(in))) {
-        ok = false;
-        break;
-      }
-    }
-    if (ok && j > i + 1)
-      until[i] = j;
-  }
-  return until;
-}
-
 void Executor::bind(const plan::Function &f,
                     const ArenaLayout::Function &layout, Bound &out) {
   std::string ctx = plan_.name() + ", rank " + std::to_string(rank_) +
@@ -169,9 +99,20 @@ void Executor::bind(const plan::Function &f,
         t == DType::F32 && !pinned[i] ? dtypeSize(storage) : dtypeSize(t);
     refs.push_back({ptr, t, Shape(v->shape()->begin(), v->shape()->end()), es});
   }
-  const std::vector<uint32_t> asyncUntil = asyncWindows(f, refs);
-  // Interval colouring of the asynchronous windows [start, wait): each gets
-  // a scratch region no other window open at the same time uses.
+  // Asynchronous collectives, as the compiler placed them: each is started
+  // at its instruction and completed by the Wait that reads its result
+  // (verified at load). FRESCO_ASYNC_COLLECTIVES=0 runs them in place, to
+  // measure what the overlap buys.
+  const char *env = std::getenv("FRESCO_ASYNC_COLLECTIVES");
+  const bool overlap = !(env && std::string(env) == "0");
+  std::map<int32_t, uint32_t> waitAt; // a started result -> its Wait
+  for (uint32_t i = 0; i < f.instrs()->size(); ++i) {
+    const plan::Instr *in = f.instrs()->Get(i);
+    if (in->op() == plan::OpCode::Wait)
+      waitAt[in->operands()->Get(0)] = i;
+  }
+  // Interval colouring of the windows [start, wait): each gets a scratch
+  // region no other window open at the same time uses.
   std::vector<uint32_t> regionFreeAt;
   auto asyncRegion = [&](uint32_t start, uint32_t wait) {
     size_t k = 0;
@@ -184,8 +125,8 @@ void Executor::bind(const plan::Function &f,
       asyncRegions_.push_back(std::make_shared<ScratchArena>(backend_));
     return asyncRegions_[k];
   };
-  std::map<uint32_t, std::vector<std::pair<std::string, std::function<void()>>>>
-      finishes;
+  // The finish of each collective in flight, by its result.
+  std::map<int32_t, std::pair<std::string, Step>> inFlight;
   for (flatbuffers::uoffset_t i = 0; i < f.instrs()->size(); ++i) {
     const plan::Instr *in = f.instrs()->Get(i);
     std::vector<Ref> ops, res;
@@ -202,25 +143,30 @@ void Executor::bind(const plan::Function &f,
                   rank_,
                   scratch_,
                   nullptr,
+                  nullptr,
                   nullptr};
-    // The collectives started earlier that this instruction needs.
-    for (auto &[name, wait] : finishes[i]) {
-      out.steps.push_back(std::move(wait));
-      out.stepOps.push_back(name + " (wait)");
+    std::string name = plan::EnumNameOpCode(in->op());
+    const plan::CollectiveAttrs *coll = in->attrs_as_CollectiveAttrs();
+    if (in->op() == plan::OpCode::Wait) {
+      auto it = inFlight.find(in->operands()->Get(0));
+      if (it != inFlight.end()) {
+        name = it->second.first + " (wait)";
+        binder.awaited = std::move(it->second.second);
+        inFlight.erase(it);
+      }
+    } else if (coll && coll->async_start() && overlap) {
+      binder.asyncRegion = asyncRegion(i, waitAt.at(in->results()->Get(0)));
     }
-    finishes.erase(i);
-    const uint32_t waitAt = asyncUntil[i];
-    if (waitAt > i + 1)
-      binder.asyncRegion = asyncRegion(i, waitAt);
-    out.steps.push_back(bindInstr(binder));
+    Step step = bindInstr(binder);
     if (binder.finish)
-      finishes[waitAt].push_back({std::string(plan::EnumNameOpCode(in->op())),
-                                  std::move(binder.finish)});
+      inFlight[in->results()->Get(0)] = {name, std::move(binder.finish)};
     const plan::AttentionAttrs *ring = in->attrs_as_AttentionAttrs();
-    if (ring && !(ring->ring_members() && ring->ring_members()->size() > 1))
-      ring = nullptr;
-    out.stepOps.push_back(ring ? "RingAttention"
-                               : std::string(plan::EnumNameOpCode(in->op())));
+    if (ring && ring->ring_members() && ring->ring_members()->size() > 1)
+      name = "RingAttention";
+    if (step) { // a Wait for a collective run in place has nothing to do
+      out.steps.push_back(std::move(step));
+      out.stepOps.push_back(name);
+    }
     // A collective can be recorded with the kernels only where it is queued
     // in order with them on the backend's own memory (NCCL): staged through
     // the host or blocking (Gloo), it must run every time.
@@ -232,13 +178,6 @@ void Executor::bind(const plan::Function &f,
         out.comms.push_back(c);
     }
   }
-  // Collectives whose results only the function's outputs use: waited for
-  // at its end.
-  for (auto &[at, waits] : finishes)
-    for (auto &[name, wait] : waits) {
-      out.steps.push_back(std::move(wait));
-      out.stepOps.push_back(name + " (wait)");
-    }
   // What the backend holds for each input and output: the f32 ones are
   // converted on the host, on their way in and out, to and from the
   // storage type.

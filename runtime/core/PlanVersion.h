@@ -18,10 +18,11 @@ namespace fresco {
 /// (a * b + c) op codes.
 /// 7: op codes generated from runtime/schema/Ops.def (same values);
 /// RmsNorm carries RmsNormAttrs; ops without attributes in Ops.def must carry
-/// none.
-/// 7 also: the Pipeline table describes components (function, ranks, the role of
-/// each input and output), conditioning, latent layout and sampler; a
-/// version-6 runtime would not find its fields.
+/// none; asynchronous AllToAll/AllGather (CollectiveAttrs.async_start) with
+/// an explicit Wait instruction.
+/// 7 also: the Pipeline table describes components (function, ranks, the
+/// role of each input and output), conditioning, latent layout and sampler;
+/// a version-6 runtime would not find its fields.
 constexpr uint32_t kPlanVersion = 7;
 } // namespace fresco
 

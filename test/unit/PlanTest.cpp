@@ -47,6 +47,7 @@ struct InstrSpec {
   int layerNorm = -1;        // >= 0: attach LayerNormAttrs, modulated when 1
   std::vector<int32_t> ring; // with `attention`: AttentionAttrs.ring_members
   int32_t peer = 0;          // Send/Recv/Broadcast
+  bool async = false;        // CollectiveAttrs.async_start
 };
 
 /// y = silu(a + b) over [2, 3] f32: values 0 = a, 1 = b, 2 = sum, 3 = y.
@@ -91,7 +92,8 @@ struct PlanSpec {
         type = fp::OpAttrs::LayerNormAttrs;
       } else if (!i.members.empty()) {
         attrs = fp::CreateCollectiveAttrs(b, b.CreateVector(i.members), 0,
-                                          i.splitDim, i.concatDim, i.peer)
+                                          i.splitDim, i.concatDim, i.peer, 0,
+                                          i.async)
                     .Union();
         type = fp::OpAttrs::CollectiveAttrs;
       }
@@ -349,6 +351,13 @@ public:
   int started = 0;
 };
 
+/// An all_gather started asynchronously (its attrs say so).
+InstrSpec asyncGather(int32_t x, int32_t g) {
+  InstrSpec in{fp::OpCode::AllGather, {x}, {g}, false, -1, {0, 1}};
+  in.async = true;
+  return in;
+}
+
 /// Runs `s` (input a [2, 3]: -2.5, -1.5, ...) on cpu-staged with a
 /// DeferredMirror: its all_gather must have started asynchronously, and
 /// output 0 must be silu(silu(a)) gathered twice ([4, 3] or [12]).
@@ -373,9 +382,9 @@ std::vector<HostTensor> runDeferredGather(const PlanSpec &s) {
   return out;
 }
 
-// x = silu(a); g = all_gather(x); y = a + a in x's old bytes (x's life ends
-// at the gather); out = silu(g). The gather runs asynchronously until out
-// reads g, so it must not read x from memory y overwrote meanwhile.
+// x = silu(a); g = all_gather(x) started; y = a + a in x's old bytes (x's
+// life ends at the gather); wait; out = silu(g). The gather runs until its
+// Wait, so it must not read x from memory y overwrote meanwhile.
 TEST(Plan, AsyncAllGatherDoesNotReadReusedMemory) {
   PlanSpec s;
   s.arena = 144;
@@ -385,8 +394,9 @@ TEST(Plan, AsyncAllGatherDoesNotReadReusedMemory) {
               {fp::ValueKind::Arena, fp::DType::F32, {2, 3}, 24},  // y
               {fp::ValueKind::Arena, fp::DType::F32, {4, 3}, 96}}; // out
   s.instrs = {{fp::OpCode::Silu, {0}, {1}},
-              {fp::OpCode::AllGather, {1}, {2}, false, -1, {0, 1}},
+              asyncGather(1, 2),
               {fp::OpCode::Add, {0, 0}, {3}},
+              {fp::OpCode::Wait, {2}, {}},
               {fp::OpCode::Silu, {2}, {4}}};
   s.inputs = {0};
   s.inputNames = {"a"};
@@ -398,7 +408,7 @@ TEST(Plan, AsyncAllGatherDoesNotReadReusedMemory) {
 }
 
 // The gather's result read through a reshape (another value at the same
-// offset, no instruction): the wait comes before that reader.
+// offset, no instruction) after its Wait.
 TEST(Plan, AsyncAllGatherWaitsBeforeAViewIsRead) {
   PlanSpec s;
   s.arena = 144;
@@ -409,8 +419,9 @@ TEST(Plan, AsyncAllGatherWaitsBeforeAViewIsRead) {
               {fp::ValueKind::Arena, fp::DType::F32, {12}, 96},    // out
               {fp::ValueKind::Arena, fp::DType::F32, {2, 3}, 24}}; // y
   s.instrs = {{fp::OpCode::Silu, {0}, {1}},
-              {fp::OpCode::AllGather, {1}, {2}, false, -1, {0, 1}},
+              asyncGather(1, 2),
               {fp::OpCode::Add, {0, 0}, {5}},
+              {fp::OpCode::Wait, {2}, {}},
               {fp::OpCode::Silu, {3}, {4}}};
   s.inputs = {0};
   s.inputNames = {"a"};
@@ -720,6 +731,57 @@ const Case kCases[] = {
        s.instrs[0].members = {1, 0};
      },
      "AllToAll group members must be sorted, distinct world ranks"},
+    // Asynchronous collectives: the window the compiler placed is checked.
+    {"wait_without_start",
+     [](PlanSpec &s) {
+       s.instrs.push_back({fp::OpCode::Wait, {3}, {}});
+     },
+     "instruction 2 (Wait): waits for value 3, which no earlier asynchronous "
+     "AllToAll or AllGather still in flight produces"},
+    {"start_without_wait",
+     [](PlanSpec &s) {
+       s = allToAllSpec();
+       s.instrs[0].async = true;
+     },
+     "instruction 0 (AllToAll): started asynchronously but never waited for"},
+    {"read_before_wait",
+     [](PlanSpec &s) {
+       s = allToAllSpec();
+       s.instrs[0].async = true;
+       s.values.push_back({fp::ValueKind::Arena, fp::DType::F32, {2, 8, 3}, 0});
+       s.instrs.push_back({fp::OpCode::Silu, {1}, {2}});
+       s.instrs.push_back({fp::OpCode::Wait, {1}, {}});
+     },
+     "instruction 1 (Silu): touches value 1, the result of the asynchronous "
+     "AllToAll at instruction 0, before its Wait"},
+    {"overlapping_write_before_wait",
+     [](PlanSpec &s) {
+       s = allToAllSpec();
+       s.instrs[0].async = true;
+       // A result written over the exchange's result bytes meanwhile.
+       s.values.push_back(
+           {fp::ValueKind::Arena, fp::DType::F32, {2, 4, 6}, 4 * 48});
+       s.instrs.push_back({fp::OpCode::Silu, {0}, {2}});
+       s.instrs.push_back({fp::OpCode::Wait, {1}, {}});
+     },
+     "instruction 1 (Silu): touches value 2"},
+    {"communication_before_wait",
+     [](PlanSpec &s) {
+       s = allToAllSpec();
+       s.instrs[0].async = true;
+       s.instrs.push_back(
+           {fp::OpCode::AllReduce, {0}, {0}, false, -1, {0, 1}});
+       s.instrs.push_back({fp::OpCode::Wait, {1}, {}});
+     },
+     "instruction 1 (AllReduce): communicates while the asynchronous AllToAll "
+     "at instruction 0 is in flight"},
+    {"async_all_reduce",
+     [](PlanSpec &s) {
+       s.instrs = {{fp::OpCode::AllReduce, {0}, {2}, false, -1, {0, 1}}};
+       s.instrs[0].async = true;
+       s.outputs = {2};
+     },
+     "only an AllToAll or AllGather starts asynchronously"},
     {"all_to_all_attrs",
      [](PlanSpec &s) {
        s = allToAllSpec();

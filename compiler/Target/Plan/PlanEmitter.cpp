@@ -236,6 +236,15 @@ LogicalResult FunctionEmitter::emitOp(Operation &op) {
     return success();
   }
 
+  if (auto wait = dyn_cast<WaitOp>(op)) {
+    // The collective's result, complete: the same plan value, read after
+    // the Wait instruction.
+    int id = lookup(wait.getInput());
+    pushInstr(fp::OpCode::Wait, op, {id}, {}, fp::OpAttrs::NONE, 0);
+    ids[wait.getResult()] = id;
+    return success();
+  }
+
   auto offsetAttr = op.getAttrOfType<IntegerAttr>("fresco.offset");
   if (op.getNumResults() != 1 || !offsetAttr)
     return op.emitError("has no arena offset: run fresco-assign-buffers "
@@ -296,8 +305,10 @@ LogicalResult FunctionEmitter::emitOp(Operation &op) {
       return op.emitError("a collective in a function that is not "
                           "partitioned over the grid");
     std::vector<int32_t> members = rc.group(axes);
+    // Started here, completed by its Wait (fresco-place-waits).
+    const bool async = op.hasAttr("fresco.async");
     auto a = fp::CreateCollectiveAttrs(fbb, fbb.CreateVector(members), dim,
-                                       splitDim, concatDim);
+                                       splitDim, concatDim, 0, 0, async);
     addInstr(code, op, fp::OpAttrs::CollectiveAttrs, a.Union());
     return success();
   };

@@ -490,6 +490,21 @@ LogicalResult PosEmbed2dOp::inferReturnTypes(MLIRContext *ctx,
 // Layout
 //===----------------------------------------------------------------------===//
 
+LogicalResult WaitOp::verify() {
+  Operation *start = getInput().getDefiningOp();
+  // By name: the dialect does not depend on the shard dialect's library.
+  StringRef kind = start ? start->getName().getStringRef() : "";
+  if ((kind != "shard.all_to_all" && kind != "shard.all_gather") ||
+      !start->hasAttr("fresco.async"))
+    return emitOpError("waits for the result of a shard.all_to_all or "
+                       "shard.all_gather marked fresco.async");
+  for (Operation *user : getInput().getUsers())
+    if (user != getOperation())
+      return emitOpError("must be the only reader of the collective's "
+                         "result; its readers read the wait's result");
+  return success();
+}
+
 LogicalResult ReshapeOp::verify() {
   auto in = getInput().getType();
   auto out = getResult().getType();

@@ -324,6 +324,26 @@ def Fresco_StageBroadcastOp : Fresco_Op<"stage_broadcast",
   let assemblyFormat = "$input attr-dict `:` type($input)";
 }
 
+//===----------------------------------------------------------------------===//
+// Asynchronous collectives (fresco-place-waits)
+//===----------------------------------------------------------------------===//
+
+def Fresco_WaitOp : Fresco_Op<"wait", [AllTypesMatch<["input", "result"]>]> {
+  let summary = "the completed result of a collective started earlier";
+  let description = [{
+    `input` is the result of a `shard.all_to_all` or `shard.all_gather`
+    marked `fresco.async`: it is started where it stands and runs while the
+    ops up to this wait do; `result` is its value once complete, and every
+    reader reads `result`. The wait is not pure: it stays where
+    fresco-place-waits put it. In the plan it is a `Wait` instruction, and
+    `result` shares `input`'s storage.
+  }];
+  let arguments = (ins AnyRankedTensor:$input);
+  let results = (outs AnyRankedTensor:$result);
+  let assemblyFormat = "$input attr-dict `:` type($input)";
+  let hasVerifier = 1;
+}
+
 def Fresco_ReshapeOp : Fresco_Op<"reshape", [Pure]> {
   let summary = "reinterpret a tensor with the same number of elements";
   let arguments = (ins AnyRankedTensor:$input);

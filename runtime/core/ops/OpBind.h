@@ -47,13 +47,16 @@ struct OpBind {
   int rank;
   std::shared_ptr<ScratchArena> scratch;
 
-  /// Set by the executor before binding an all_to_all or all_gather whose
-  /// result is read later: on a direct path (no host staging) it is then
-  /// bound as two steps, the returned one starting it with its buffers in
-  /// `asyncRegion` (nothing else uses them meanwhile), `finish` waiting for
-  /// it and unpacking its result.
+  /// Set by the executor before binding an asynchronous all_to_all or
+  /// all_gather (CollectiveAttrs.async_start): on a direct path (no host
+  /// staging) it is then bound as two steps, the returned one starting it
+  /// with its buffers in `asyncRegion` (nothing else uses them until its
+  /// Wait), `finish` waiting for it and unpacking its result.
   std::shared_ptr<ScratchArena> asyncRegion;
   Step finish;
+  /// For a Wait: the `finish` of the collective it completes (empty when
+  /// that one ran in place).
+  Step awaited;
   /// The communicator the instruction talks through; null for a kernel.
   Communicator *comm = nullptr;
 

@@ -606,3 +606,21 @@ func.func @modulate_dynamic(%x: tensor<?x3x8xf32>, %s: tensor<2x8xf32>) -> tenso
   %0 = fresco.modulate %x, %s, %s : (tensor<?x3x8xf32>, tensor<2x8xf32>, tensor<2x8xf32>) -> tensor<?x3x8xf32>
   return %0 : tensor<?x3x8xf32>
 }
+
+// -----
+
+func.func @wait_not_a_collective(%x: tensor<2x4xf32>) -> tensor<2x4xf32> {
+  // expected-error @+1 {{waits for the result of a shard.all_to_all or shard.all_gather marked fresco.async}}
+  %0 = fresco.wait %x : tensor<2x4xf32>
+  return %0 : tensor<2x4xf32>
+}
+
+// -----
+
+shard.grid @grid(shape = 2)
+func.func @wait_not_only_reader(%x: tensor<2x4xf32>) -> (tensor<4x4xf32>, tensor<4x4xf32>) {
+  %g = shard.all_gather %x on @grid grid_axes = [0] gather_axis = 0 {fresco.async} : tensor<2x4xf32> -> tensor<4x4xf32>
+  // expected-error @+1 {{must be the only reader of the collective's result}}
+  %0 = fresco.wait %g : tensor<4x4xf32>
+  return %0, %g : tensor<4x4xf32>, tensor<4x4xf32>
+}

@@ -151,3 +151,13 @@ func.func @vae_ops(%x: tensor<1x8x4x4xf32>, %g: tensor<8xf32>) -> tensor<1x8x8x8
   %2 = fresco.upsample_nearest %1 : (tensor<1x8x4x4xf32>) -> tensor<1x8x8x8xf32>
   return %2 : tensor<1x8x8x8xf32>
 }
+
+shard.grid @grid(shape = 2)
+// CHECK-LABEL: func.func @wait
+func.func @wait(%x: tensor<2x4xf32>) -> tensor<4x4xf32> {
+  // CHECK: %[[G:.*]] = shard.all_gather {{.*}}fresco.async
+  %g = shard.all_gather %x on @grid grid_axes = [0] gather_axis = 0 {fresco.async} : tensor<2x4xf32> -> tensor<4x4xf32>
+  // CHECK: fresco.wait %[[G]] : tensor<4x4xf32>
+  %0 = fresco.wait %g : tensor<4x4xf32>
+  return %0 : tensor<4x4xf32>
+}

@@ -80,8 +80,13 @@ struct PlaceWaitsPass : impl::PlaceWaitsBase<PlaceWaitsPass> {
     SmallVector<std::pair<Operation *, Operation *>> windows;
     for (Operation *start : starts) {
       Operation *at = waitPoint(start, *exchangeAxes(start));
-      // Read at once: nothing to overlap.
-      if (at && at != start->getNextNode())
+      // Nothing to overlap unless an op that runs (not a parameter, a view
+      // or another wait: no instruction) lies in between.
+      bool work = false;
+      for (Operation *op = start->getNextNode(); op && op != at;
+           op = op->getNextNode())
+        work |= !isa<ParamOp, ReshapeOp, WaitOp>(op);
+      if (at && work)
         windows.push_back({start, at});
     }
     OpBuilder b(fn.getContext());

@@ -6,6 +6,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "runtime/core/Error.h"
+#include "runtime/schema/OpTable.h"
 #include "runtime/core/Executor.h"
 
 #include <algorithm>

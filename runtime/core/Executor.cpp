@@ -9,6 +9,8 @@
 #include "runtime/core/Executor.h"
 #include "runtime/comm/Communicator.h"
 #include "runtime/core/Error.h"
+#include "runtime/core/ScratchArena.h"
+#include "runtime/core/ops/OpBind.h"
 
 #include <algorithm>
 #include <cstdlib>

@@ -16,10 +16,10 @@
 #define FRESCO_RUNTIME_CORE_EXECUTOR_H
 
 #include "runtime/core/Backend.h"
+#include "runtime/core/GroupResolver.h"
 #include "runtime/core/Plan.h"
 #include "runtime/core/Tensor.h"
 #include "runtime/core/Weights.h"
-#include "runtime/core/ops/OpBind.h"
 
 #include <functional>
 #include <map>
@@ -29,6 +29,7 @@
 
 namespace fresco {
 
+class ScratchArena;
 
 /// Name, dtype and shape of a function input or output.
 struct TensorSpec {
@@ -55,7 +56,6 @@ struct ArenaLayout {
 /// Throws fresco::Error for a plan whose timesteps also feed other
 /// computations (they cannot be both f32 and bf16).
 ArenaLayout layOutArena(const LoadedPlan &plan, int rank, DType storage);
-
 
 class Executor {
 public:

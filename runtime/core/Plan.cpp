@@ -125,7 +125,7 @@ void verifyFunction(const plan::Function &f, const plan::RankProgram &rp,
     // Its row of Ops.def, then its op's shape rule (runtime/core/ops/).
     verifyInstr(*in, f, rp, where);
   }
-  verifyAsyncCollectives(f, rp, ctx);
+  verifyAsyncCollectives(f, ctx);
   checkIndices(f.inputs(), ctx + ", inputs", true);
   checkIndices(f.outputs(), ctx + ", outputs", true);
   check(f.input_names() && f.input_names()->size() == f.inputs()->size() &&

@@ -4,8 +4,10 @@
 // the file is safe to follow; then verifyPlan checks meaning (indices,
 // shapes, arena offsets, weight slices) with overflow-safe arithmetic, and
 // every instruction against its row of runtime/schema/Ops.def and its op's
-// shape rule (runtime/core/ops/); the executor binds without checking again. A plan that passes both never makes a kernel read or write
-// outside its buffers.
+// shape rule (runtime/core/ops/). The executor then checks only what
+// depends on the run (element sizes under bf16/f16 storage, the f32
+// timesteps, the communicators). A plan that passes never makes a kernel
+// read or write outside its buffers.
 //
 //===----------------------------------------------------------------------===//
 #ifndef FRESCO_RUNTIME_CORE_PLAN_H

@@ -106,6 +106,12 @@ for name in uly2 tp2split cfg2uly2; do
     --steps 1 --latents "@$work/x0.npy" --quiet --profile -o "$work/$name-prof.png" 2>&1 |
     grep -c '(wait)' || true)
   [ "$waits" -ge 1 ] || { echo "FAIL: $name has no asynchronous collective"; exit 1; }
+  # Gloo completes an exchange when it starts; --comm gloo-direct defers it
+  # to its Wait, as NCCL may: a window the plan got wrong shows here.
+  "$B/fresco-run" "$work/$name.fplan" --weights "$work/pipe" --backend cpu-staged \
+    --comm gloo-direct --class-label 3,7 --steps 4 --latents "@$work/x0.npy" --quiet \
+    -o "$work/$name-deferred.png" --output-latents "@$work/$name-deferred.npy"
+  cmp "$work/$name.npy" "$work/$name-deferred.npy"
   echo "== $name: asynchronous collectives ($waits ranks' kinds waited) identical to in place"
 done
 

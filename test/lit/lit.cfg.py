@@ -10,6 +10,8 @@ config.test_source_root = os.path.dirname(__file__)
 config.test_exec_root = os.path.join(config.fresco_obj_root, "test", "lit")
 config.excludes = ["CMakeLists.txt", "lit.cfg.py", "lit.site.cfg.py", "Inputs"]
 config.substitutions.append(("%models", os.path.join(config.fresco_src_root, "models")))
+# The plan schema for flatc: plan.fbs includes the generated opcodes.fbs.
+config.substitutions.append(("%planfbs", "-I " + os.path.join(config.fresco_obj_root, "runtime", "schema") + " " + os.path.join(config.fresco_src_root, "runtime", "schema", "plan.fbs")))
 
 llvm_config.use_default_substitutions()
 llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)

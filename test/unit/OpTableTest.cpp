@@ -97,6 +97,24 @@ TEST(OpTable, GeneratedEnumFollowsTheRows) {
   EXPECT_EQ(size_t(fp::OpCode::MAX) + 1, optable::kNumOps);
 }
 
+// Op codes are stored in plans: a row moved or removed would make every
+// older plan mean something else. The enum follows the rows, so only a
+// list written down here catches that.
+TEST(OpTable, OpCodeValuesNeverChange) {
+  const char *stored[] = {
+      "Linear",    "Conv2d",     "LayerNorm", "Modulate",
+      "Attention", "Gelu",       "Silu",      "Add",
+      "Sub",       "Mul",        "Div",       "TimestepEmbedding",
+      "Embedding", "PosEmbed2d", "Transpose", "Slice",
+      "Concat",    "Copy",       "GroupNorm", "UpsampleNearest",
+      "AllReduce", "AllGather",  "AllToAll",  "Send",
+      "Recv",      "Broadcast",  "RmsNorm",   "MulAdd",
+      "Wait"};
+  ASSERT_GE(optable::kNumOps, std::size(stored));
+  for (size_t i = 0; i < std::size(stored); ++i)
+    EXPECT_STREQ(optable::kOps[i].name, stored[i]) << "op code " << i;
+}
+
 TEST(OpTable, RowsAreConsistent) {
   for (const OpInfo &row : optable::kOps) {
     SCOPED_TRACE(row.name);

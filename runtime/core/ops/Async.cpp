@@ -55,10 +55,7 @@ void verifyWait(const OpCheck &) {
 
 Step bindWait(OpBind &b) { return b.awaited; }
 
-void verifyAsyncCollectives(const plan::Function &f,
-                            const plan::RankProgram &rp,
-                            const std::string &ctx) {
-  (void)rp;
+void verifyAsyncCollectives(const plan::Function &f, const std::string &ctx) {
   const uint32_t n = f.instrs()->size();
   std::map<int32_t, uint32_t> started; // result -> instruction, not waited
   auto where = [&](uint32_t i) {

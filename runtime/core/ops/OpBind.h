@@ -11,6 +11,7 @@
 #define FRESCO_RUNTIME_CORE_OPS_OPBIND_H
 
 #include "runtime/core/Backend.h"
+#include "runtime/core/GroupResolver.h"
 #include "runtime/core/ScratchArena.h"
 #include "runtime/core/ops/OpCheck.h"
 
@@ -21,9 +22,6 @@ namespace fresco {
 
 class Communicator;
 using Step = std::function<void()>;
-/// The communicator over `members` (world ranks, in group order).
-using GroupResolver =
-    std::function<Communicator &(const std::vector<int> &members)>;
 
 /// A value resolved to memory, with its shape and dtype, and the size of
 /// its elements in memory: a float tensor's is that of the backend's float

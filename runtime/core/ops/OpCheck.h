@@ -65,9 +65,7 @@ void verifyInstr(const plan::Instr &in, const plan::Function &f,
 /// AllGather started asynchronously has one later Wait reading its result,
 /// and nothing between them touches the result's bytes or communicates
 /// other than more such exchanges over the same members.
-void verifyAsyncCollectives(const plan::Function &f,
-                            const plan::RankProgram &rp,
-                            const std::string &ctx);
+void verifyAsyncCollectives(const plan::Function &f, const std::string &ctx);
 
 // The ops' rules, one per Kernel column of Ops.def.
 #define FRESCO_OP(Name, Attrs, Use, MinOps, MaxOps, MinRes, MaxRes, DTypes,    \

@@ -7,6 +7,8 @@
 namespace fresco {
 namespace {
 
+constexpr int32_t kMaxGroupRank = 1 << 20;
+
 struct OpFns {
   void (*verify)(const OpCheck &);
   Step (*bind)(OpBind &);
@@ -58,6 +60,9 @@ void OpCheck::members(const flatbuffers::Vector<int32_t> *m,
     int32_t r = m->Get(i);
     need(r >= 0 && (i == 0 || m->Get(i - 1) < r), what,
          " members must be sorted, distinct world ranks");
+    // World ranks are checked against the run's when the group is made;
+    // this bound keeps size arithmetic on member counts exact.
+    need(r < kMaxGroupRank, what, " member ", r, " is not a plausible rank");
     member |= r == rp.rank();
   }
   need(member, "this rank (", rp.rank(), ") is not a member of its ", what);

@@ -81,3 +81,20 @@ func.func @read_at_once(%x: tensor<2x4xf32>) -> tensor<4x4xf32> {
   %s = fresco.silu %g : (tensor<4x4xf32>) -> tensor<4x4xf32>
   return %s : tensor<4x4xf32>
 }
+
+// -----
+
+// Only parameters and views before the reader: no instruction would run
+// meanwhile, so no wait (an empty window costs a scratch region and a step).
+// CHECK-LABEL: func.func @nothing_runs_between
+// CHECK-NOT: fresco.wait
+// CHECK-NOT: fresco.async
+shard.grid @grid(shape = 2)
+func.func @nothing_runs_between(%x: tensor<2x4xf32>) -> tensor<4x4xf32> {
+  %g = shard.all_gather %x on @grid grid_axes = [0] gather_axis = 0 : tensor<2x4xf32> -> tensor<4x4xf32>
+  %w = fresco.param "w" : tensor<4x4xf32>
+  %r = fresco.reshape %g : tensor<4x4xf32> -> tensor<16xf32>
+  %s = fresco.reshape %r : tensor<16xf32> -> tensor<4x4xf32>
+  %y = fresco.add %s, %w : (tensor<4x4xf32>, tensor<4x4xf32>) -> tensor<4x4xf32>
+  return %y : tensor<4x4xf32>
+}

@@ -28,6 +28,8 @@ Session::Session(const LoadedPlan &plan, const RankEnv &env,
         " or recompile with fresco-compile --ranks ", env.worldSize);
   rank_ = env.rank;
   localRank_ = env.localRank;
+  // Once, for every communicator (Gloo applies it again, to the same).
+  options_.timeout = commTimeoutFromEnvironment(options_.timeout);
   // Unknown names fail here, before any rank waits for another.
   BackendRegistry::global().get(options_.backend);
   check(options_.comm == "auto" ||

@@ -1,6 +1,7 @@
 //===- AssignBuffers.cpp - Static arena planning --------------------------===//
 #include "compiler/Analysis/MemoryPlanner.h"
 #include "compiler/Transforms/Passes.h"
+#include "dialects/Fresco/IR/FloatStorage.h"
 #include "dialects/Fresco/IR/FrescoOps.h"
 
 #include "mlir/IR/Builders.h"
@@ -14,10 +15,15 @@ namespace mlir::fresco {
 
 namespace {
 
-uint64_t byteSize(Type t) {
-  auto tt = cast<RankedTensorType>(t);
-  return uint64_t(tt.getNumElements()) *
-         ((tt.getElementTypeBitWidth() + 7) / 8);
+/// Bytes of `v` as stored: floats in the module's storage (two bytes under
+/// bf16/f16) but for those kept f32.
+uint64_t byteSize(Value v, unsigned floatBytes,
+                  const llvm::DenseSet<Value> &keptF32) {
+  auto tt = cast<RankedTensorType>(v.getType());
+  uint64_t bytes = (tt.getElementTypeBitWidth() + 7) / 8;
+  if (tt.getElementType().isF32() && !keptF32.contains(v))
+    bytes = floatBytes;
+  return uint64_t(tt.getNumElements()) * bytes;
 }
 
 struct AssignBuffersPass : impl::AssignBuffersBase<AssignBuffersPass> {
@@ -32,6 +38,10 @@ struct AssignBuffersPass : impl::AssignBuffersBase<AssignBuffersPass> {
       return signalPassFailure();
     }
     Block &block = fn.getBody().front();
+    FailureOr<llvm::DenseSet<Value>> kept = keptF32(fn);
+    if (failed(kept))
+      return signalPassFailure();
+    const unsigned floatBytes = floatStorageBytes(fn);
 
     // Storage root of each value: reshapes share their operand's storage.
     // Values rooted at a parameter live in the weight table, not the arena.
@@ -41,7 +51,7 @@ struct AssignBuffersPass : impl::AssignBuffersBase<AssignBuffersPass> {
     SmallVector<Value> bufferRoot;
     auto newBuffer = [&](Value v, int64_t def) {
       bufferOf[v] = requests.size();
-      requests.push_back({byteSize(v.getType()), def, def});
+      requests.push_back({byteSize(v, floatBytes, *kept), def, def});
       bufferRoot.push_back(v);
       root[v] = v;
     };

@@ -135,6 +135,23 @@ ArenaLayout layOutArena(const LoadedPlan &plan, int rank, DType storage) {
   ArenaLayout out;
   std::map<std::string, ArenaLayout::Function> &layouts = out.functions;
   out.bytes = rp.arena_bytes();
+  // A plan compiled for bf16/f16 (fresco-compile --dtype) is laid out for
+  // it already, and says which values stay f32: nothing to decide here.
+  const DType compiled = DType(plan.plan().float_storage());
+  if (compiled != DType::F32) {
+    check(storage == compiled, "plan ", plan.name(), " was compiled for ",
+          dtypeName(compiled), " storage (fresco-compile --dtype ",
+          dtypeName(compiled), "): run it with --dtype ", dtypeName(compiled),
+          ", not ", dtypeName(storage));
+    for (const plan::Function *f : *rp.functions()) {
+      ArenaLayout::Function &l = layouts[f->name()->str()];
+      for (const plan::Value *v : *f->values()) {
+        l.offset.push_back(v->offset());
+        l.pinned.push_back(DType(v->dtype()) == DType::F32);
+      }
+    }
+    return out;
+  }
   for (const plan::Function *f : *rp.functions()) {
     ArenaLayout::Function &l = layouts[f->name()->str()];
     const size_t n = f->values()->size();

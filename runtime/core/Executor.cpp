@@ -97,6 +97,10 @@ void Executor::bind(const plan::Function &f,
                                           layout.offset[i])
                     : const_cast<float *>(weightPtrs_.at(v->weight()));
     DType t = DType(v->dtype());
+    // A plan compiled for this storage stores its floats so; to the
+    // kernels and the caller they are floats all the same.
+    if (t == storage && storage != DType::F32)
+      t = DType::F32;
     size_t es =
         t == DType::F32 && !pinned[i] ? dtypeSize(storage) : dtypeSize(t);
     refs.push_back({ptr, t, Shape(v->shape()->begin(), v->shape()->end()), es});

@@ -40,7 +40,8 @@ std::string at(const std::string &name, const std::string &path) {
   return "invalid plan " + name + ": " + path;
 }
 
-void verifyWeights(const plan::RankProgram &rp, const std::string &ctx) {
+void verifyWeights(const plan::RankProgram &rp, DType storage,
+                   const std::string &ctx) {
   if (!rp.weights())
     return;
   for (flatbuffers::uoffset_t i = 0; i < rp.weights()->size(); ++i) {
@@ -48,8 +49,9 @@ void verifyWeights(const plan::RankProgram &rp, const std::string &ctx) {
     std::string where = ctx + ", weight " + std::to_string(i);
     check(w->name() && w->component(), where, ": missing name or component");
     where += " '" + w->name()->str() + "'";
-    check(w->dtype() == plan::DType::F32, where,
-          ": only f32 weight storage is supported by the CPU runtime");
+    check(DType(w->dtype()) == storage, where, ": stored as ",
+          dtypeName(DType(w->dtype())), " in a plan whose floats are ",
+          dtypeName(storage));
     checkedNumel(w->full_shape(), where);
     checkedNumel(w->sizes(), where);
     size_t rank = w->full_shape()->size();
@@ -67,7 +69,7 @@ void verifyWeights(const plan::RankProgram &rp, const std::string &ctx) {
 }
 
 void verifyFunction(const plan::Function &f, const plan::RankProgram &rp,
-                    const std::string &ctx) {
+                    DType storage, const std::string &ctx) {
   uint32_t numWeights = rp.weights() ? rp.weights()->size() : 0;
   check(f.values() && f.instrs(), ctx, ": missing values or instructions");
   check(f.arena_bytes() <= rp.arena_bytes(), ctx, ": arena of ",
@@ -123,7 +125,7 @@ void verifyFunction(const plan::Function &f, const plan::RankProgram &rp,
     checkIndices(in->operands(), where, false);
     checkIndices(in->results(), where, true);
     // Its row of Ops.def, then its op's shape rule (runtime/core/ops/).
-    verifyInstr(*in, f, rp, where);
+    verifyInstr(*in, f, rp, storage, where);
   }
   verifyAsyncCollectives(f, ctx);
   checkIndices(f.inputs(), ctx + ", inputs", true);
@@ -147,19 +149,24 @@ void verifyPlan(const plan::Plan &p, const std::string &name) {
   check(p.ranks() && p.num_ranks() >= 1 &&
             p.ranks()->size() == uint32_t(p.num_ranks()),
         at(name, "rank count does not match the rank programs"));
+  const DType storage = DType(p.float_storage());
+  check(storage == DType::F32 || storage == DType::BF16 ||
+            storage == DType::F16,
+        at(name, "float storage must be f32, bf16 or f16, got "),
+        validDType(p.float_storage()) ? dtypeName(storage) : "an unknown dtype");
   for (uint32_t r = 0; r < p.ranks()->size(); ++r) {
     const plan::RankProgram *rp = p.ranks()->Get(r);
     std::string ctx = at(name, "rank " + std::to_string(r));
     check(rp->rank() == int32_t(r), ctx, ": rank field is ", rp->rank());
     check(rp->arena_bytes() <= kMaxBytes, ctx, ": arena too large");
-    verifyWeights(*rp, ctx);
+    verifyWeights(*rp, storage, ctx);
     check(rp->functions() != nullptr, ctx, ": no functions");
     std::set<std::string> names;
     for (const plan::Function *f : *rp->functions()) {
       check(f->name() != nullptr, ctx, ": a function has no name");
       std::string fctx = ctx + ", function '" + f->name()->str() + "'";
       check(names.insert(f->name()->str()).second, fctx, ": defined twice");
-      verifyFunction(*f, *rp, fctx);
+      verifyFunction(*f, *rp, storage, fctx);
     }
   }
   // The Pipeline table's own checks: runtime/pipeline/PipelineSpec.cpp.

@@ -20,6 +20,7 @@ namespace fresco {
 /// RmsNorm carries RmsNormAttrs; ops without attributes in Ops.def must carry
 /// none; asynchronous AllToAll/AllGather (CollectiveAttrs.async_start) with
 /// an explicit Wait instruction.
+/// 7 also: Plan.float_storage, a plan laid out for bf16/f16 storage.
 /// 7 also: the Pipeline table describes components (function, ranks, the
 /// role of each input and output), conditioning, latent layout and sampler;
 /// a version-6 runtime would not find its fields.

@@ -221,11 +221,14 @@ private:
     const int64_t batch = batchOf(c);
     if (c.role == plan::ComponentRole::TextEncoder)
       return std::nullopt; // its shapes come with text conditioning
+    // Floats as the plan stores them; the timesteps stay f32 whatever the
+    // storage (fresco-compile --dtype).
+    const plan::DType floats = p_.float_storage();
     switch (r) {
     case R::Latents:
       // The decoder sees unpacked latents whatever the layout.
       return RoleTensor{
-          plan::DType::F32,
+          floats,
           c.role == plan::ComponentRole::Decoder
               ? std::vector<int64_t>{batch, s_.channels, s_.height, s_.width}
               : s_.latentShape(batch, s_.latentChannels())};
@@ -234,10 +237,9 @@ private:
     case R::ClassLabels:
       return RoleTensor{plan::DType::I64, {batch}};
     case R::Prediction:
-      return RoleTensor{plan::DType::F32,
-                        s_.latentShape(batch, s_.predictionChannels)};
+      return RoleTensor{floats, s_.latentShape(batch, s_.predictionChannels)};
     case R::Image:
-      return RoleTensor{plan::DType::F32, {}};
+      return RoleTensor{floats, {}};
     default:
       return std::nullopt;
     }
@@ -270,7 +272,8 @@ private:
                 name(list[k]), ") is ", shapeString(v->dtype(), shape),
                 ", expected ",
                 e->shape.empty()
-                    ? "f32[" + std::to_string(images) + ", channels, H, W]"
+                    ? std::string(dtypeName(DType(e->dtype))) + "[" +
+                          std::to_string(images) + ", channels, H, W]"
                     : shapeString(e->dtype, e->shape));
         }
       }

@@ -9,6 +9,7 @@
 #include "compiler/Pipelines/Pipelines.h"
 #include "compiler/Target/Plan/PipelineEmitter.h"
 #include "compiler/Target/Plan/PlanEmitter.h"
+#include "dialects/Fresco/IR/FloatStorage.h"
 #include "dialects/Fresco/IR/FrescoOps.h"
 #include "models/ModelRegistry.h"
 #include "runtime/core/PlanVersion.h"
@@ -82,6 +83,13 @@ static cl::opt<int64_t> tpSplitMinBytes(
     cl::desc("with tp: also split per-sample linear layers (adaLN) whose "
              "weight has at least this many bytes (default 8 MiB)"),
     cl::cat(category));
+static cl::opt<std::string> dtype(
+    "dtype", cl::init("f32"),
+    cl::desc("float storage the plan is laid out for: f32 (default; a run "
+             "may still choose bf16/f16), bf16 or f16 (weights and "
+             "activations in 2 bytes, the arena planned for it, the "
+             "timesteps kept f32; the run uses this storage)"),
+    cl::value_desc("f32|bf16|f16"), cl::cat(category));
 static cl::opt<bool> quiet("quiet", cl::desc("no summary on stderr"),
                            cl::cat(category));
 
@@ -213,6 +221,11 @@ int main(int argc, char **argv) {
           "  fresco-compile model.mlir -o model.fplan\n",
           &errs()))
     return 2;
+  if (dtype != "f32" && dtype != "bf16" && dtype != "f16") {
+    errs() << "fresco-compile: --dtype expects f32, bf16 or f16, got '"
+           << dtype << "'\n";
+    return 2;
+  }
   if (batch < 1) {
     errs() << "fresco-compile: --batch must be at least 1\n";
     return 2;
@@ -252,6 +265,9 @@ int main(int argc, char **argv) {
     out->keep();
     return 0;
   }
+  if (dtype != "f32")
+    (*module)->setAttr(mlir::fresco::kFloatStorageAttr,
+                       StringAttr::get(&ctx, dtype));
   PassManager pm(&ctx);
   if (failed(applyPassManagerCLOptions(pm)))
     return errorExit("bad pass manager options");

@@ -38,13 +38,22 @@ key and value blocks ring attention sends, one message per hop, P - 1
 hops).
 --json prints the same as one JSON object.
 --dtype gives the bytes of a run with that float storage (fresco-run
---dtype; default f32): weights, float payloads and the arena's float values
-take 2 bytes an element under bf16/f16.
+--dtype; default: the plan's, f32 unless it was compiled with
+fresco-compile --dtype): weights, float payloads and the arena's float
+values take 2 bytes an element under bf16/f16.
 )";
 
-/// Bytes of n elements of `t` under float storage `storage`.
+/// Set when the plan was compiled for bf16/f16: its values carry their
+/// stored dtypes.
+bool gPlanStored = false;
+
+/// Bytes of n elements of `t` under float storage `storage`: an f32 plan's
+/// floats take the storage's size; a bf16/f16 plan gives each value's own.
 uint64_t storedBytes(uint64_t n, DType t, DType storage) {
-  return n * dtypeSize(t == DType::F32 ? storage : t);
+  return n * dtypeSize(t == DType::F32 && storage != DType::F32 &&
+                               !gPlanStored
+                           ? storage
+                           : t);
 }
 
 struct RankSummary {
@@ -113,7 +122,7 @@ RankSummary summarise(const plan::RankProgram &rp, const std::string &denoiser,
 int main(int argc, char **argv) {
   std::string path;
   bool json = false;
-  DType storage = DType::F32;
+  std::optional<DType> storageFlag;
   for (int i = 1; i < argc; ++i) {
     if (!std::strcmp(argv[i], "-h") || !std::strcmp(argv[i], "--help")) {
       std::cout << kUsage;
@@ -123,9 +132,9 @@ int main(int argc, char **argv) {
     } else if (!std::strcmp(argv[i], "--dtype")) {
       std::string d = i + 1 < argc ? argv[++i] : "";
       if (d == "f32" || d == "bf16" || d == "f16") {
-        storage = d == "f32"    ? DType::F32
-                  : d == "bf16" ? DType::BF16
-                                : DType::F16;
+        storageFlag = d == "f32"    ? DType::F32
+                      : d == "bf16" ? DType::BF16
+                                    : DType::F16;
       } else {
         std::cerr << "fresco-inspect: --dtype expects f32, bf16 or f16, got '"
                   << d << "'\n";
@@ -150,6 +159,9 @@ int main(int argc, char **argv) {
   try {
     LoadedPlan plan = LoadedPlan::fromFile(path);
     const plan::Plan &p = plan.plan();
+    const DType compiled = DType(p.float_storage());
+    gPlanStored = compiled != DType::F32;
+    const DType storage = storageFlag.value_or(compiled);
     std::optional<PipelineSpec> spec;
     if (p.pipeline())
       spec = PipelineSpec::fromPlan(p, path);

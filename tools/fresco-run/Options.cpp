@@ -35,11 +35,13 @@ COMMON OPTIONS:
 )";
 
 const char *kUsageMiddle =
-    R"(  --dtype T            float storage: f32 (default), bf16 or f16: weights
+    R"(  --dtype T            float storage: f32, bf16 or f16 (default: the
+                       plan's, f32 unless fresco-compile --dtype): weights
                        and activations stored in T, every kernel computing
                        in f32 and rounding once when it stores (cuda, on
                        tensor cores; cpu-staged emulates it); timesteps
-                       stay f32
+                       stay f32. An f32 plan may run in bf16/f16 (laid out
+                       at load); a bf16/f16 plan runs in its own storage
 )";
 
 const char *kUsageTail =
@@ -374,10 +376,14 @@ std::string signature(const std::vector<TensorSpec> &specs) {
   return s;
 }
 
-SessionOptions sessionOptions(const Options &o) {
+SessionOptions sessionOptions(const Options &o, const LoadedPlan &plan) {
   SessionOptions s;
   s.backend = o.backend;
-  s.precision = precisionFromName(o.dtype);
+  // By default, the storage the plan was compiled for (f32 unless
+  // fresco-compile --dtype); a plan laid out for bf16/f16 refuses another.
+  s.precision = precisionFromName(
+      o.dtype.empty() ? dtypeName(DType(plan.plan().float_storage()))
+                      : o.dtype);
   s.comm = o.comm;
   s.timeout = std::chrono::seconds(o.timeoutSeconds);
   s.program = "fresco-run";

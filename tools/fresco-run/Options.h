@@ -24,7 +24,7 @@ struct Options {
   bool stats = false, list = false, profile = false, quiet = false;
   bool graphs = true;
   std::string comm = "auto";   // auto, nccl, gloo, gloo-direct
-  std::string dtype = "f32";   // float storage: f32, bf16, f16
+  std::string dtype;           // float storage: f32, bf16, f16; "": the plan's
   std::string backend = "cpu"; // --backend: cpu or cuda
   // Function mode.
   std::string function;
@@ -53,7 +53,7 @@ std::string signature(const std::vector<TensorSpec> &specs);
 double secondsSince(std::chrono::steady_clock::time_point t0);
 /// The runtime session options --backend, --dtype, --comm and --timeout
 /// ask for.
-SessionOptions sessionOptions(const Options &o);
+SessionOptions sessionOptions(const Options &o, const LoadedPlan &plan);
 
 /// The two modes, run as rank `env.rank`; both return the exit code.
 int runFunction(const Options &o, const RankEnv &env);

@@ -53,8 +53,11 @@ int runFunction(const Options &o, const RankEnv &env) {
           std::vector<TensorSpec> out;
           for (flatbuffers::uoffset_t i = 0; i < ids.size(); ++i) {
             const plan::Value *v = f.values()->Get(ids.Get(i));
-            out.push_back({names.Get(i)->str(),
-                           DType(v->dtype()),
+            // A bf16/f16 plan's floats are passed and returned as f32.
+            DType t = DType(v->dtype());
+            if (t == DType(plan.plan().float_storage()))
+              t = DType::F32;
+            out.push_back({names.Get(i)->str(), t,
                            {v->shape()->begin(), v->shape()->end()}});
           }
           return signature(out);
@@ -80,7 +83,7 @@ int runFunction(const Options &o, const RankEnv &env) {
       }
   if (!anywhere)
     plan.function(0, function);
-  Session session(plan, env, sessionOptions(o));
+  Session session(plan, env, sessionOptions(o, plan));
   if (!here)
     return 0;
 

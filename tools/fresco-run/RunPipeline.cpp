@@ -56,7 +56,7 @@ int runPipeline(const Options &o, const RankEnv &env) {
     for (int64_t i = 0; i < B; ++i)
       imagePaths.push_back(B == 1 ? o.outputImage
                                   : indexedPath(o.outputImage, i));
-  Session session(plan, env, sessionOptions(o));
+  Session session(plan, env, sessionOptions(o, plan));
   RankRoles roles = session.roles();
   // The first decoder rank writes the images, the first rank holding the
   // final latents writes them; the first denoiser rank shows progress.

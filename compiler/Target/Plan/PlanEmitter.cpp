@@ -1,6 +1,7 @@
 //===- PlanEmitter.cpp - MLIR -> FlatBuffers plan -------------------------===//
 #include "compiler/Target/Plan/PlanEmitter.h"
 #include "compiler/Target/Plan/PipelineEmitter.h"
+#include "dialects/Fresco/IR/FloatStorage.h"
 #include "dialects/Fresco/IR/FrescoOps.h"
 #include "runtime/core/PlanVersion.h"
 #include "runtime/schema/OpTable.h"
@@ -22,6 +23,13 @@ using namespace mlir::fresco;
 namespace fp = ::fresco::plan;
 
 namespace {
+
+/// The plan dtype of a module's float storage ("f32", "bf16", "f16").
+fp::DType storageDType(StringRef storage) {
+  return storage == "bf16"  ? fp::DType::BF16
+         : storage == "f16" ? fp::DType::F16
+                            : fp::DType::F32;
+}
 
 std::optional<fp::DType> toPlanDType(Type t) {
   if (t.isF32())
@@ -130,6 +138,9 @@ private:
   std::vector<flatbuffers::Offset<fp::Instr>> instrs;
   int32_t transfers = 0; // Send/Recv tags, in program order
   bool encodingFailed = false;
+  // Under bf16/f16 storage: the float values that stay f32 (timesteps).
+  llvm::DenseSet<Value> keptF32;
+  fp::DType floatDType = fp::DType::F32;
 };
 
 FailureOr<int> FunctionEmitter::addArena(Value v, Operation *where,
@@ -140,6 +151,9 @@ FailureOr<int> FunctionEmitter::addArena(Value v, Operation *where,
     return where->emitError("element type ")
            << t.getElementType()
            << " is not supported by the plan yet (f32, i64, i32)";
+  // Floats are stored in the module's storage, but for those kept f32.
+  if (*dt == fp::DType::F32 && !keptF32.contains(v))
+    dt = floatDType;
   int id = values.size();
   values.push_back({fp::ValueKind::Arena, *dt,
                     SmallVector<int64_t>(t.getShape()), offset, -1});
@@ -222,7 +236,7 @@ LogicalResult FunctionEmitter::emitOp(Operation &op) {
     }
     int w = weights.get(component, param.getName(), full, offsets, local);
     ids[param.getResult()] = values.size();
-    values.push_back({fp::ValueKind::Weight, fp::DType::F32,
+    values.push_back({fp::ValueKind::Weight, floatDType,
                       SmallVector<int64_t>(local), 0, w});
     return success();
   }
@@ -502,6 +516,11 @@ std::string attrName(DictionaryAttr attrs, StringRef fallback) {
 FailureOr<flatbuffers::Offset<fp::Function>> FunctionEmitter::emit() {
   if (!fn.getBody().hasOneBlock())
     return fn.emitError("component functions must have a single block");
+  FailureOr<llvm::DenseSet<Value>> kept = ::mlir::fresco::keptF32(fn);
+  if (failed(kept))
+    return failure();
+  keptF32 = std::move(*kept);
+  floatDType = storageDType(floatStorage(fn));
   Block &block = fn.getBody().front();
   std::vector<int32_t> inputs, outputs;
   std::vector<std::string> inputNames, outputNames;
@@ -630,7 +649,8 @@ LogicalResult mlir::fresco::emitPlan(ModuleOp module, std::vector<uint8_t> &out,
       std::vector<int64_t> sizes(e.sizes.begin(), e.sizes.end());
       slices.push_back(fp::CreateWeightSlice(
           fbb, fbb.CreateString(e.component), fbb.CreateString(e.name),
-          fp::DType::F32, fbb.CreateVector(full), fbb.CreateVector(offsets),
+          storageDType(floatStorage(module)), fbb.CreateVector(full),
+          fbb.CreateVector(offsets),
           fbb.CreateVector(sizes)));
     }
     ranks.push_back(fp::CreateRankProgram(fbb, int32_t(r),
@@ -644,7 +664,8 @@ LogicalResult mlir::fresco::emitPlan(ModuleOp module, std::vector<uint8_t> &out,
   auto plan = fp::CreatePlan(
       fbb, ::fresco::kPlanVersion, fbb.CreateString("fresco-compile"),
       int32_t(worldSize), fbb.CreateVector(ranks), *pipeline,
-      fbb.CreateVector(shape), fbb.CreateVectorOfStrings(gridAxes));
+      fbb.CreateVector(shape), fbb.CreateVectorOfStrings(gridAxes),
+      storageDType(floatStorage(module)));
   fp::FinishPlanBuffer(fbb, plan);
   out.assign(fbb.GetBufferPointer(), fbb.GetBufferPointer() + fbb.GetSize());
   return success();

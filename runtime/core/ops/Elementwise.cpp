@@ -91,7 +91,8 @@ void verifyTimestepEmbedding(const OpCheck &c) {
   c.need(t.dtype == DType::F32 || t.dtype == DType::I64,
          "timesteps must be f32 or i64");
   c.need(t.shape.size() == 1, "timesteps must be [B]");
-  c.need(y.dtype == DType::F32, "result must be f32, got ", dtypeName(y.dtype));
+  c.need(y.dtype == c.storage, "result must be ", dtypeName(c.storage),
+         ", got ", dtypeName(y.dtype));
   c.shape(y, {t.shape[0], a->dim()}, "result");
   c.need(float(a->dim() / 2) != a->downscale_freq_shift(),
          "dim too small for the frequency shift");
@@ -116,9 +117,10 @@ Step bindTimestepEmbedding(OpBind &b) {
 
 void verifyEmbedding(const OpCheck &c) {
   const ValueInfo &table = c.ops[0], &ids = c.ops[1], &y = c.res[0];
-  c.need(table.dtype == DType::F32, "table must be f32");
+  c.need(table.dtype == c.storage, "table must be ", dtypeName(c.storage));
   c.need(ids.dtype == DType::I64, "ids must be i64");
-  c.need(y.dtype == DType::F32, "result must be f32, got ", dtypeName(y.dtype));
+  c.need(y.dtype == c.storage, "result must be ", dtypeName(c.storage),
+         ", got ", dtypeName(y.dtype));
   c.need(table.shape.size() == 2, "table must be [V, D]");
   Shape ys = ids.shape;
   ys.push_back(table.shape[1]);

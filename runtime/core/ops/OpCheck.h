@@ -32,11 +32,14 @@ struct ValueInfo {
 class OpCheck {
 public:
   OpCheck(const plan::Instr &in, const plan::Function &f,
-          const plan::RankProgram &rp, std::string where);
+          const plan::RankProgram &rp, DType storage, std::string where);
 
   const plan::Instr &in;
   const plan::Function &f;
   const plan::RankProgram &rp;
+  /// The plan's float storage: the dtype of its float values (F32 but for
+  /// plans compiled for bf16/f16, whose timesteps alone stay F32).
+  const DType storage;
   std::vector<ValueInfo> ops, res;
 
   /// Fails with "<where> (<Op>): <parts>" unless `cond`.
@@ -59,7 +62,8 @@ private:
 /// Verifies `in` (its value indices already checked) against its row and
 /// its op's rule; throws fresco::Error naming `where` and the problem.
 void verifyInstr(const plan::Instr &in, const plan::Function &f,
-                 const plan::RankProgram &rp, const std::string &where);
+                 const plan::RankProgram &rp, DType storage,
+                 const std::string &where);
 
 /// The function-level rule of asynchronous collectives: every AllToAll or
 /// AllGather started asynchronously has one later Wait reading its result,

@@ -44,8 +44,8 @@ ValueInfo info(const plan::Function &f, int32_t id) {
 } // namespace
 
 OpCheck::OpCheck(const plan::Instr &in, const plan::Function &f,
-                 const plan::RankProgram &rp, std::string where)
-    : in(in), f(f), rp(rp), where_(std::move(where)) {
+                 const plan::RankProgram &rp, DType storage, std::string where)
+    : in(in), f(f), rp(rp), storage(storage), where_(std::move(where)) {
   for (int32_t id : *in.operands())
     ops.push_back(info(f, id));
   for (int32_t id : *in.results())
@@ -69,10 +69,11 @@ void OpCheck::members(const flatbuffers::Vector<int32_t> *m,
 }
 
 void verifyInstr(const plan::Instr &in, const plan::Function &f,
-                 const plan::RankProgram &rp, const std::string &where) {
+                 const plan::RankProgram &rp, DType storage,
+                 const std::string &where) {
   const OpInfo *op = findOpInfo(in.op());
   check(op != nullptr, where, ": unknown op code ", int(in.op()));
-  OpCheck c(in, f, rp, where);
+  OpCheck c(in, f, rp, storage, where);
   const uint32_t nOps = uint32_t(c.ops.size()), nRes = uint32_t(c.res.size());
   c.need(nOps >= op->minOperands && nOps <= op->maxOperands, "takes ",
          count(op->minOperands, op->maxOperands), " operands, got ", nOps);
@@ -100,8 +101,8 @@ void verifyInstr(const plan::Instr &in, const plan::Function &f,
   case DTypeRule::Float:
     for (const auto *vs : {&c.ops, &c.res})
       for (const ValueInfo &v : *vs)
-        c.need(v.dtype == DType::F32, vs == &c.ops ? "operands" : "results",
-               " must be f32, got ", dtypeName(v.dtype));
+        c.need(v.dtype == c.storage, vs == &c.ops ? "operands" : "results",
+               " must be ", dtypeName(c.storage), ", got ", dtypeName(v.dtype));
     break;
   case DTypeRule::Moves:
     for (const ValueInfo &v : c.ops)

@@ -1,0 +1,81 @@
+//===- FloatStorage.cpp - How a module's floats are stored ----------------===//
+#include "dialects/Fresco/IR/FloatStorage.h"
+#include "dialects/Fresco/IR/FrescoOps.h"
+
+namespace mlir::fresco {
+namespace {
+
+/// Ops that move elements without computing on them (the shard dialect's
+/// by name: this library does not link it).
+bool movesData(Operation *op) {
+  if (isa<ReshapeOp, WaitOp, SliceOp, ConcatOp, TransposeOp, StageTransferOp,
+          StageBroadcastOp>(op))
+    return true;
+  StringRef name = op->getName().getStringRef();
+  return name == "shard.all_gather" || name == "shard.all_to_all" ||
+         name == "shard.all_slice";
+}
+
+bool isF32Tensor(Value v) {
+  auto t = dyn_cast<RankedTensorType>(v.getType());
+  return t && t.getElementType().isF32();
+}
+
+} // namespace
+
+StringRef floatStorage(Operation *op) {
+  auto module =
+      isa<ModuleOp>(op) ? cast<ModuleOp>(op) : op->getParentOfType<ModuleOp>();
+  auto attr = module ? module->getAttrOfType<StringAttr>(kFloatStorageAttr)
+                     : StringAttr();
+  return attr ? attr.getValue() : StringRef("f32");
+}
+
+unsigned floatStorageBytes(Operation *op) {
+  return floatStorage(op) == "f32" ? 4 : 2;
+}
+
+FailureOr<llvm::DenseSet<Value>> keptF32(func::FuncOp fn) {
+  llvm::DenseSet<Value> kept;
+  if (fn.isExternal() || floatStorage(fn) == "f32")
+    return kept;
+  fn.walk([&](TimestepEmbeddingOp t) {
+    if (isF32Tensor(t.getTimesteps()))
+      kept.insert(t.getTimesteps());
+  });
+  // Through data movement, both ways, until nothing changes.
+  for (bool changed = !kept.empty(); changed;) {
+    changed = false;
+    fn.walk([&](Operation *op) {
+      if (!movesData(op))
+        return;
+      bool any = llvm::any_of(op->getOperands(),
+                              [&](Value v) { return kept.contains(v); }) ||
+                 llvm::any_of(op->getResults(),
+                              [&](Value v) { return kept.contains(v); });
+      if (!any)
+        return;
+      for (Value v : llvm::concat<Value>(op->getOperands(), op->getResults()))
+        if (isF32Tensor(v) && kept.insert(v).second)
+          changed = true;
+    });
+  }
+  StringRef storage = floatStorage(fn);
+  for (Value v : kept) {
+    Operation *def = v.getDefiningOp();
+    if (def && !movesData(def))
+      return def->emitError("with ")
+             << storage
+             << " storage the timesteps stay f32, but this op computes them "
+                "(or they are a parameter); compile with --dtype f32";
+    for (Operation *user : v.getUsers())
+      if (!movesData(user) && !isa<TimestepEmbeddingOp, func::ReturnOp>(user))
+        return user->emitError("with ")
+               << storage
+               << " storage the timesteps stay f32, but this op computes on "
+                  "them; compile with --dtype f32";
+  }
+  return kept;
+}
+
+} // namespace mlir::fresco

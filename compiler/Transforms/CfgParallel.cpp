@@ -93,7 +93,11 @@ LogicalResult splitBatch(func::FuncOp fn, int16_t axis, int64_t parts) {
   for (auto [i, v] : llvm::enumerate(ret.getOperands())) {
     if (!batched.count(v))
       return ret.emitError("result ") << i << " does not depend on the batch";
-    fn.setResultAttr(i, "fresco.split", b.getDenseI64ArrayAttr({0, axis}));
+    fn.setResultAttr(
+        i, kSharding,
+        ShardingAttr::getSplit(
+            fn.getContext(), cast<RankedTensorType>(v.getType()).getRank(), 0,
+            {axis}));
   }
   fn.setFunctionType(FunctionType::get(fn.getContext(), fn.getArgumentTypes(),
                                        ret.getOperandTypes()));

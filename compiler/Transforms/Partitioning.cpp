@@ -91,16 +91,15 @@ LogicalResult shardParam(Operation *op, int64_t dim, int16_t axis,
     return param.emitError("parameter '")
            << param.getName() << "' of shape " << type << " cannot be split in "
            << parts << " along dimension " << dim;
-  if (param->hasAttr("fresco.shard_dim"))
+  if (param->hasAttr(kSharding))
     return param.emitError("parameter '")
            << param.getName() << "' is already sharded";
   SmallVector<int64_t> shape(type.getShape());
   shape[dim] /= parts;
   param.getResult().setType(
       RankedTensorType::get(shape, type.getElementType()));
-  Builder b(op->getContext());
-  param->setAttr("fresco.shard_dim", b.getI64IntegerAttr(dim));
-  param->setAttr("fresco.shard_axis", b.getI64IntegerAttr(axis));
+  param->setAttr(kSharding, ShardingAttr::getSplit(
+                                op->getContext(), type.getRank(), dim, {axis}));
   return success();
 }
 

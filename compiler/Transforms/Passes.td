@@ -107,7 +107,8 @@ def CfgParallel : Pass<"fresco-cfg-parallel", "::mlir::ModuleOp"> {
     value does not keep the batch in dimension 0, or when the batch does not
     divide. A no-op without a cfg axis.
   }];
-  let dependentDialects = ["::mlir::shard::ShardDialect"];
+  let dependentDialects = ["::mlir::shard::ShardDialect",
+                           "::mlir::fresco::FrescoDialect"];
 }
 
 def TensorParallel : Pass<"fresco-tensor-parallel", "::mlir::ModuleOp"> {
@@ -132,7 +133,8 @@ def TensorParallel : Pass<"fresco-tensor-parallel", "::mlir::ModuleOp"> {
            /*default=*/"8 << 20",
            "split per-sample linear weights of at least this many bytes">
   ];
-  let dependentDialects = ["::mlir::shard::ShardDialect"];
+  let dependentDialects = ["::mlir::shard::ShardDialect",
+                           "::mlir::fresco::FrescoDialect"];
 }
 
 def UlyssesParallel : Pass<"fresco-ulysses-parallel", "::mlir::ModuleOp"> {
@@ -152,7 +154,8 @@ def UlyssesParallel : Pass<"fresco-ulysses-parallel", "::mlir::ModuleOp"> {
     or patch rows that do not divide the degree. A no-op without a ulysses
     axis.
   }];
-  let dependentDialects = ["::mlir::shard::ShardDialect"];
+  let dependentDialects = ["::mlir::shard::ShardDialect",
+                           "::mlir::fresco::FrescoDialect"];
 }
 
 def RingParallel : Pass<"fresco-ring-parallel", "::mlir::ModuleOp"> {
@@ -172,7 +175,8 @@ def RingParallel : Pass<"fresco-ring-parallel", "::mlir::ModuleOp"> {
     split through Ulysses' all_to_alls and joins Ulysses' final row gather
     (one all_gather over both axes). A no-op without a ring axis.
   }];
-  let dependentDialects = ["::mlir::shard::ShardDialect"];
+  let dependentDialects = ["::mlir::shard::ShardDialect",
+                           "::mlir::fresco::FrescoDialect"];
 }
 
 def PipelineParallel : Pass<"fresco-pipeline-parallel", "::mlir::ModuleOp"> {
@@ -189,6 +193,7 @@ def PipelineParallel : Pass<"fresco-pipeline-parallel", "::mlir::ModuleOp"> {
     at the end of the lowering, before fresco-assign-buffers, so no rewrite
     after it drops the marks. A no-op without a pipeline axis.
   }];
+  let dependentDialects = ["::mlir::fresco::FrescoDialect"];
 }
 
 def InsertCollectives : Pass<"fresco-insert-collectives", "::mlir::ModuleOp"> {
@@ -198,7 +203,8 @@ def InsertCollectives : Pass<"fresco-insert-collectives", "::mlir::ModuleOp"> {
     result over those axes; `fresco.split` on a function result becomes a
     shard.all_gather before the return, restoring the global type.
   }];
-  let dependentDialects = ["::mlir::shard::ShardDialect"];
+  let dependentDialects = ["::mlir::shard::ShardDialect",
+                           "::mlir::fresco::FrescoDialect"];
 }
 
 def Placement : Pass<"fresco-placement", "::mlir::ModuleOp"> {

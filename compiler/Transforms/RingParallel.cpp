@@ -49,10 +49,10 @@ LogicalResult Ring::attention(AttentionOp a) {
       return a.emitError() << pass() << ": attention key and value are split "
                            << "along dimensions " << k->second << " and "
                            << v->second << ", not the sequence (1)";
-    if (a.getRingAxes())
+    if (a.getRingAxesAttr())
       return a.emitError() << pass()
                            << ": this attention is already ring attention";
-    a.setRingAxesAttr(b.getDenseI16ArrayAttr({axis}));
+    a.setRingAxesAttr(GridAxesAttr::get(b.getContext(), {axis}));
   }
   return retype(a, 1, cast<RankedTensorType>(a.getType()));
 }

@@ -58,8 +58,10 @@ public:
   LogicalResult rowParallel(LinearOp l) {
     if (failed(shardParam(ownParam(l.getWeightMutable()), 1, axis, parts)))
       return failure();
-    l->setAttr("fresco.partial_axes",
-               Builder(l).getDenseI16ArrayAttr(ArrayRef<int16_t>{axis}));
+    l->setAttr(kSharding,
+               ShardingAttr::getPartial(
+                   l.getContext(),
+                   cast<RankedTensorType>(l.getType()).getRank(), {axis}));
     Value bias = l.getBias();
     if (!bias)
       return success();
@@ -162,7 +164,7 @@ LogicalResult partition(func::FuncOp fn, int16_t axis, int64_t parts,
     auto w = l.getWeight().getType();
     if (cast<RankedTensorType>(l.getInput().getType()).getRank() == 2 &&
         isParamLinear(l) &&
-        !l.getWeight().getDefiningOp()->hasAttr("fresco.shard_dim") &&
+        !l.getWeight().getDefiningOp()->hasAttr(kSharding) &&
         w.getNumElements() * 4 >= minSplitBytes)
       perSample.push_back(l);
   });

@@ -14,6 +14,20 @@ def Fresco_Dialect : Dialect {
     reads. Result types are inferred from operands and attributes.
   }];
   let cppNamespace = "::mlir::fresco";
+  let useDefaultAttributePrinterParser = 1;
+  // The discardable partitioning attributes are checked where attached.
+  let hasOperationAttrVerify = 1;
+  let hasRegionResultAttrVerify = 1;
+  let extraClassDeclaration = [{
+    void registerAttributes();
+    /// `#fresco.sharding` on a param, an op or a function result.
+    static constexpr ::llvm::StringLiteral kShardingAttrName = "fresco.sharding";
+    /// `#fresco.stage` on an op of a function split into stages.
+    static constexpr ::llvm::StringLiteral kStageAttrName = "fresco.stage";
+    /// i16 grid axis on a function split into stages.
+    static constexpr ::llvm::StringLiteral kPipelineAxisAttrName =
+        "fresco.pipeline_axis";
+  }];
 }
 
 class Fresco_Op<string mnemonic, list<Trait> traits = []>

@@ -2,6 +2,7 @@
 #ifndef FRESCO_DIALECT_FRESCOOPS_H
 #define FRESCO_DIALECT_FRESCOOPS_H
 
+#include "dialects/Fresco/IR/FrescoAttributes.h"
 #include "dialects/Fresco/IR/FrescoDialect.h"
 #include "mlir/Bytecode/BytecodeOpInterface.h"
 #include "mlir/IR/Builders.h"

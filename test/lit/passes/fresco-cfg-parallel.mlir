@@ -4,7 +4,7 @@
 // parameter, the position table) keep their shapes; reshapes keep the batch
 // in dimension 0; the result is marked for an all_gather.
 // CHECK-LABEL: func.func @model
-// CHECK-SAME: (%[[X:.*]]: tensor<4x3x8xf32>, %[[L:.*]]: tensor<4xi64>) -> (tensor<2x3x8xf32> {fresco.split = array<i64: 0, 0>})
+// CHECK-SAME: (%[[X:.*]]: tensor<4x3x8xf32>, %[[L:.*]]: tensor<4xi64>) -> (tensor<2x3x8xf32> {fresco.sharding = #fresco.sharding<[{0}, {}, {}]>})
 // CHECK: %[[XS:.*]] = shard.all_slice %[[X]] on @grid grid_axes = [0] slice_axis = 0 : tensor<4x3x8xf32> -> tensor<2x3x8xf32>
 // CHECK: %[[LS:.*]] = shard.all_slice %[[L]] on @grid grid_axes = [0] slice_axis = 0 : tensor<4xi64> -> tensor<2xi64>
 // CHECK: fresco.param "w" : tensor<8x8xf32>

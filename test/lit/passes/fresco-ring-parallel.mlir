@@ -14,16 +14,16 @@
 // CHECK: %[[P:.*]] = fresco.pos_embed_2d {{.*}} : tensor<1x16x16xf32>
 // CHECK: shard.all_slice %[[P]] on @grid grid_axes = [0] slice_axis = 1 : tensor<1x16x16xf32> -> tensor<1x8x16xf32>
 // CHECK-NOT: shard.all_to_all
-// CHECK: %[[A:.*]] = fresco.attention {{.*}} {num_heads = 4 : i64, ring_axes = array<i16: 0>, {{.*}}} : (tensor<2x8x16xf32>, tensor<2x8x16xf32>, tensor<2x8x16xf32>) -> tensor<2x8x16xf32>
+// CHECK: %[[A:.*]] = fresco.attention {{.*}} {num_heads = 4 : i64, ring_axes = #fresco.axes<[0]>, {{.*}}} : (tensor<2x8x16xf32>, tensor<2x8x16xf32>, tensor<2x8x16xf32>) -> tensor<2x8x16xf32>
 // CHECK: fresco.linear %[[A]], {{.*}} -> tensor<2x8x16xf32>
 // CHECK: %[[O:.*]] = fresco.reshape {{.*}} : tensor<2x4x2x2x4x2xf32> -> tensor<2x4x4x8xf32>
 // CHECK: %[[G:.*]] = shard.all_gather %[[O]] on @grid grid_axes = [0] gather_axis = 2 : tensor<2x4x4x8xf32> -> tensor<2x4x8x8xf32>
 // CHECK: return %[[G]]
 // With cfg first: the ring is grid axis 1, within each cfg half.
 // CFG-LABEL: func.func @dit
-// CFG-SAME: -> (tensor<1x4x8x8xf32> {fresco.split = array<i64: 0, 0>})
+// CFG-SAME: -> (tensor<1x4x8x8xf32> {fresco.sharding = #fresco.sharding<[{0}, {}, {}, {}]>})
 // CFG: shard.all_slice {{.*}} grid_axes = [1] slice_axis = 2 : tensor<1x4x8x8xf32> -> tensor<1x4x4x8xf32>
-// CFG: fresco.attention {{.*}} ring_axes = array<i16: 1>{{.*}} : (tensor<1x8x16xf32>, tensor<1x8x16xf32>, tensor<1x8x16xf32>) -> tensor<1x8x16xf32>
+// CFG: fresco.attention {{.*}} ring_axes = #fresco.axes<[1]>{{.*}} : (tensor<1x8x16xf32>, tensor<1x8x16xf32>, tensor<1x8x16xf32>) -> tensor<1x8x16xf32>
 // CFG: shard.all_gather {{.*}} grid_axes = [1] gather_axis = 2 : tensor<1x4x4x8xf32> -> tensor<1x4x8x8xf32>
 // With Ulysses first (the hybrid): each rank holds a quarter of the rows;
 // Ulysses' all_to_alls trade its split for 2 of the 4 heads but keep the
@@ -33,7 +33,7 @@
 // USP: %[[U:.*]] = shard.all_slice %arg0 on @grid grid_axes = [0] slice_axis = 2 : tensor<2x4x8x8xf32> -> tensor<2x4x4x8xf32>
 // USP: shard.all_slice %[[U]] on @grid grid_axes = [1] slice_axis = 2 : tensor<2x4x4x8xf32> -> tensor<2x4x2x8xf32>
 // USP-COUNT-3: shard.all_to_all {{.*}} grid_axes = [0] split_axis = 2 concat_axis = 1 : tensor<2x4x16xf32> -> tensor<2x8x8xf32>
-// USP: fresco.attention {{.*}} {num_heads = 2 : i64, ring_axes = array<i16: 1>, {{.*}}} : (tensor<2x8x8xf32>, tensor<2x8x8xf32>, tensor<2x8x8xf32>) -> tensor<2x8x8xf32>
+// USP: fresco.attention {{.*}} {num_heads = 2 : i64, ring_axes = #fresco.axes<[1]>, {{.*}}} : (tensor<2x8x8xf32>, tensor<2x8x8xf32>, tensor<2x8x8xf32>) -> tensor<2x8x8xf32>
 // USP: shard.all_to_all {{.*}} grid_axes = [0] split_axis = 1 concat_axis = 2 : tensor<2x8x8xf32> -> tensor<2x4x16xf32>
 // USP: %[[G:.*]] = shard.all_gather {{.*}} grid_axes = [0, 1] gather_axis = 2 : tensor<2x4x2x8xf32> -> tensor<2x4x8x8xf32>
 // USP: return %[[G]]

@@ -4,18 +4,18 @@
 // output projection row-parallel with its bias after the reduction. MLP:
 // fc1 column-, fc2 row-parallel. The per-sample [B, D] MLP stays replicated.
 // CHECK-LABEL: func.func @block
-// CHECK: %[[WQ:.*]] = fresco.param "q.weight" {fresco.shard_axis = 0 : i64, fresco.shard_dim = 0 : i64} : tensor<4x8xf32>
-// CHECK: fresco.param "q.bias" {fresco.shard_axis = 0 : i64, fresco.shard_dim = 0 : i64} : tensor<4xf32>
+// CHECK: %[[WQ:.*]] = fresco.param "q.weight" {fresco.sharding = #fresco.sharding<[{0}, {}]>} : tensor<4x8xf32>
+// CHECK: fresco.param "q.bias" {fresco.sharding = #fresco.sharding<[{0}]>} : tensor<4xf32>
 // CHECK: fresco.attention {{.*}} {num_heads = 1 : i64, {{.*}}} : (tensor<2x5x4xf32>, tensor<2x5x4xf32>, tensor<2x5x4xf32>) -> tensor<2x5x4xf32>
-// CHECK: fresco.param "o.weight" {fresco.shard_axis = 0 : i64, fresco.shard_dim = 1 : i64} : tensor<8x4xf32>
-// CHECK: %[[O:.*]] = fresco.linear {{.*}} {fresco.partial_axes = array<i16: 0>} : (tensor<2x5x4xf32>, tensor<8x4xf32>) -> tensor<2x5x8xf32>
+// CHECK: fresco.param "o.weight" {fresco.sharding = #fresco.sharding<[{}, {0}]>} : tensor<8x4xf32>
+// CHECK: %[[O:.*]] = fresco.linear {{.*}} {fresco.sharding = #fresco.sharding<[{}, {}, {}], partial = {0}>} : (tensor<2x5x4xf32>, tensor<8x4xf32>) -> tensor<2x5x8xf32>
 // CHECK: fresco.add %[[O]], {{.*}} : (tensor<2x5x8xf32>, tensor<8xf32>)
-// CHECK: fresco.param "fc1.weight" {fresco.shard_axis = 0 : i64, fresco.shard_dim = 0 : i64} : tensor<16x8xf32>
+// CHECK: fresco.param "fc1.weight" {fresco.sharding = #fresco.sharding<[{0}, {}]>} : tensor<16x8xf32>
 // CHECK: fresco.gelu {{.*}} -> tensor<2x5x16xf32>
-// CHECK: fresco.param "fc2.weight" {fresco.shard_axis = 0 : i64, fresco.shard_dim = 1 : i64} : tensor<8x16xf32>
-// CHECK: fresco.linear {{.*}} {fresco.partial_axes = array<i16: 0>}
+// CHECK: fresco.param "fc2.weight" {fresco.sharding = #fresco.sharding<[{}, {0}]>} : tensor<8x16xf32>
+// CHECK: fresco.linear {{.*}} {fresco.sharding = #fresco.sharding<[{}, {}, {}], partial = {0}>}
 // CHECK: fresco.param "emb1.weight" : tensor<8x8xf32>
-// CHECK-NOT: partial_axes
+// CHECK-NOT: partial =
 // CHECK: return
 func.func @block(%x: tensor<2x5x8xf32>, %c: tensor<2x8xf32>) -> (tensor<2x5x8xf32>, tensor<2x8xf32>) {
   %wq = fresco.param "q.weight" : tensor<8x8xf32>

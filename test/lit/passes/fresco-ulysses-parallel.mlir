@@ -28,7 +28,7 @@
 // With cfg first: the ulysses row slice follows the batch slice, and the
 // row gather restores this cfg rank's half, which cfg marks for its gather.
 // CFG-LABEL: func.func @dit
-// CFG-SAME: -> (tensor<1x4x8x8xf32> {fresco.split = array<i64: 0, 0>})
+// CFG-SAME: -> (tensor<1x4x8x8xf32> {fresco.sharding = #fresco.sharding<[{0}, {}, {}, {}]>})
 // CFG: %[[XB:.*]] = shard.all_slice %arg0 on @grid grid_axes = [0] slice_axis = 0 : tensor<2x4x8x8xf32> -> tensor<1x4x8x8xf32>
 // CFG: shard.all_slice %[[XB]] on @grid grid_axes = [1] slice_axis = 2 : tensor<1x4x8x8xf32> -> tensor<1x4x4x8xf32>
 // CFG-COUNT-3: shard.all_to_all {{.*}} grid_axes = [1] split_axis = 2 concat_axis = 1 : tensor<1x8x16xf32> -> tensor<1x16x8xf32>

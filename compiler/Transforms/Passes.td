@@ -226,4 +226,16 @@ def Placement : Pass<"fresco-placement", "::mlir::ModuleOp"> {
   ];
 }
 
+def TestShardingRules : Pass<"fresco-test-sharding-rules"> {
+  let summary = "Print each fresco op's sharding rule as a remark (testing)";
+  let description = [{
+    For every op implementing ShardingRuleOpInterface: checks the rule
+    against the op's operand and result types (one entry per dimension,
+    each the product of its factors) and emits a remark with the rule in
+    Shardy's notation, e.g. `([i, j, k], [l, k], [l]) -> ([i, j, l])
+    {i=2, j=5, k=8, l=4} reduction={k}`. Changes nothing.
+  }];
+  let dependentDialects = ["::mlir::fresco::FrescoDialect"];
+}
+
 #endif // FRESCO_COMPILER_PASSES_TD

@@ -2,6 +2,7 @@
 #ifndef FRESCO_BASE_TD
 #define FRESCO_BASE_TD
 
+include "dialects/Fresco/IR/ShardingRuleInterface.td"
 include "mlir/IR/OpBase.td"
 
 def Fresco_Dialect : Dialect {
@@ -30,8 +31,10 @@ def Fresco_Dialect : Dialect {
   }];
 }
 
+// Every op declares its sharding rule (ShardingRules.cpp).
 class Fresco_Op<string mnemonic, list<Trait> traits = []>
-    : Op<Fresco_Dialect, mnemonic, traits>;
+    : Op<Fresco_Dialect, mnemonic, !listconcat(traits,
+         [DeclareOpInterfaceMethods<Fresco_ShardingRuleOpInterface>])>;
 
 def Fresco_FloatTensor : RankedTensorOf<[F32, F16, BF16]>;
 def Fresco_IndexTensor : RankedTensorOf<[I64, I32]>;

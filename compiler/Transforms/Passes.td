@@ -226,6 +226,23 @@ def Placement : Pass<"fresco-placement", "::mlir::ModuleOp"> {
   ];
 }
 
+def PropagateShardings : Pass<"fresco-propagate-shardings", "::mlir::ModuleOp"> {
+  let summary = "Partition functions from the shardings on their arguments";
+  let description = [{
+    Each function argument's `fresco.sharding` (split dimensions only) is a
+    seed: the argument is sliced (shard.all_slice) and the ops' sharding
+    rules carry the splits through the function (ShardingPropagation):
+    local types, replicated operands sliced where they meet a split
+    (parameters load only their slice), a split contraction marked as a
+    partial sum, attention's head count divided with its heads, split
+    results marked `fresco.sharding`. Any split an op's rule forbids is a
+    located error. Follow with fresco-insert-collectives for the
+    communication.
+  }];
+  let dependentDialects = ["::mlir::shard::ShardDialect",
+                           "::mlir::fresco::FrescoDialect"];
+}
+
 def TestShardingRules : Pass<"fresco-test-sharding-rules"> {
   let summary = "Print each fresco op's sharding rule as a remark (testing)";
   let description = [{

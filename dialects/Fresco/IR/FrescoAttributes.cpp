@@ -271,3 +271,21 @@ LogicalResult FrescoDialect::verifyRegionResultAttribute(Operation *op,
   return checkShardingFits(op, attr.getValue(), fn.getResultTypes()[result],
                            "result " + std::to_string(result));
 }
+
+LogicalResult FrescoDialect::verifyRegionArgAttribute(Operation *op,
+                                                      unsigned region,
+                                                      unsigned arg,
+                                                      NamedAttribute attr) {
+  if (attr.getName().getValue() != kShardingAttrName)
+    return success();
+  auto fn = dyn_cast<FunctionOpInterface>(op);
+  if (!fn)
+    return op->emitError() << "'" << kShardingAttrName
+                           << "' on an argument of a non-function op";
+  if (failed(checkShardingFits(op, attr.getValue(), fn.getArgumentTypes()[arg],
+                               "argument " + std::to_string(arg))))
+    return failure();
+  if (!cast<ShardingAttr>(attr.getValue()).getPartial().empty())
+    return op->emitError() << "an argument cannot be a partial sum";
+  return success();
+}

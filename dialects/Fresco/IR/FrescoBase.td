@@ -18,6 +18,7 @@ def Fresco_Dialect : Dialect {
   let useDefaultAttributePrinterParser = 1;
   // The discardable partitioning attributes are checked where attached.
   let hasOperationAttrVerify = 1;
+  let hasRegionArgAttrVerify = 1;
   let hasRegionResultAttrVerify = 1;
   let extraClassDeclaration = [{
     void registerAttributes();

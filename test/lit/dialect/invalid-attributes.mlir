@@ -94,3 +94,17 @@ func.func @ring_axes_untyped(%q: tensor<1x4x8xf32>) -> tensor<1x4x8xf32> {
   %a = fresco.attention %q, %q, %q {num_heads = 2 : i64, scale = 0.5 : f64, ring_axes = array<i16: 0>} : (tensor<1x4x8xf32>, tensor<1x4x8xf32>, tensor<1x4x8xf32>) -> tensor<1x4x8xf32>
   return %a : tensor<1x4x8xf32>
 }
+
+// -----
+
+// expected-error @+1 {{'fresco.sharding' has 1 dimension(s) but argument 0 is 'tensor<2x4xf32>'}}
+func.func @arg_rank(%x: tensor<2x4xf32> {fresco.sharding = #fresco.sharding<[{0}]>}) -> tensor<2x4xf32> {
+  return %x : tensor<2x4xf32>
+}
+
+// -----
+
+// expected-error @+1 {{an argument cannot be a partial sum}}
+func.func @arg_partial(%x: tensor<2x4xf32> {fresco.sharding = #fresco.sharding<[{}, {}], partial = {0}>}) -> tensor<2x4xf32> {
+  return %x : tensor<2x4xf32>
+}

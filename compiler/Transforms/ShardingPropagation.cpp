@@ -1,0 +1,249 @@
+//===- ShardingPropagation.cpp - Rule-driven partitioning -----------------===//
+//
+// See ShardingPropagation.h.
+//
+//===----------------------------------------------------------------------===//
+#include "compiler/Transforms/ShardingPropagation.h"
+#include "dialects/Fresco/IR/FrescoOps.h"
+
+#include "mlir/IR/Builders.h"
+#include "mlir/Interfaces/InferTypeOpInterface.h"
+
+#include <optional>
+
+namespace mlir::fresco {
+
+ShardingPropagation::ShardingPropagation(func::FuncOp fn, const GridInfo &grid,
+                                         StringRef strategy)
+    : fn(fn), grid(grid), strategy(strategy.str()) {
+  // Every rule on the global types, before a seed or an op makes any
+  // value local.
+  for (Operation &op : fn.getBody().front().without_terminator()) {
+    std::optional<ShardingRule> rule;
+    if (auto iface = dyn_cast<ShardingRuleOpInterface>(op))
+      rule = iface.getShardingRule();
+    ops.push_back({&op, std::move(rule)});
+  }
+}
+
+int64_t ShardingPropagation::parts(ArrayRef<int16_t> axes) const {
+  int64_t n = 1;
+  for (int16_t a : axes)
+    n *= grid.grid.getShape()[a];
+  return n;
+}
+
+SmallVector<SmallVector<int16_t>>
+ShardingPropagation::splitOf(Value v) const {
+  if (auto it = splits.find(v); it != splits.end())
+    return it->second;
+  return Split(cast<RankedTensorType>(v.getType()).getRank());
+}
+
+Value ShardingPropagation::slice(Value v, int64_t dim, ArrayRef<int16_t> axes,
+                                 Operation *user) {
+  auto t = cast<RankedTensorType>(v.getType());
+  SmallVector<int64_t> shape(t.getShape());
+  shape[dim] /= parts(axes);
+  OpBuilder b(user);
+  // A parameter is not sliced after loading: this use gets its own copy,
+  // and each rank loads only its slice of the checkpoint tensor.
+  if (auto param = v.getDefiningOp<ParamOp>()) {
+    auto copy = cast<ParamOp>(b.clone(*param));
+    Split split = splitOf(v);
+    if (auto s = param->getAttrOfType<ShardingAttr>(kSharding))
+      for (int64_t d = 0; d < s.getRank(); ++d)
+        split[d].assign(s.getDimAxes(d).begin(), s.getDimAxes(d).end());
+    split[dim].assign(axes.begin(), axes.end());
+    copy.getResult().setType(RankedTensorType::get(shape, t.getElementType()));
+    copy->setAttr(kSharding, ShardingAttr::get(b.getContext(), split));
+    splits[copy.getResult()] = split;
+    return copy.getResult();
+  }
+  auto s = shard::AllSliceOp::create(
+      b, user->getLoc(), RankedTensorType::get(shape, t.getElementType()), v,
+      kGridName, axes, dim);
+  Split split = splitOf(v);
+  split[dim].assign(axes.begin(), axes.end());
+  splits[s.getResult()] = split;
+  return s.getResult();
+}
+
+LogicalResult ShardingPropagation::seedArgument(BlockArgument arg, int64_t dim,
+                                                ArrayRef<int16_t> axes) {
+  auto t = cast<RankedTensorType>(arg.getType());
+  if (dim < 0 || dim >= t.getRank() || t.getDimSize(dim) % parts(axes) != 0)
+    return fn.emitError("dimension ")
+           << dim << " of argument " << arg.getArgNumber() << " (" << t
+           << ") is not divisible by " << strategy;
+  // After the slices seeded before (in argument order), before any op; a
+  // second dimension slices the first one's local value.
+  Value &current = seeded[arg];
+  if (!current)
+    current = arg;
+  Block &block = fn.getBody().front();
+  Operation *before = &block.front();
+  while (isa<shard::AllSliceOp>(before) && seededSlices.count(before))
+    before = before->getNextNode();
+  Value local = slice(current, dim, axes, before);
+  current.replaceAllUsesExcept(local, local.getDefiningOp());
+  seededSlices.insert(local.getDefiningOp());
+  current = local;
+  return success();
+}
+
+LogicalResult ShardingPropagation::visit(Operation *op,
+                                         const ShardingRule &rule) {
+  if (llvm::none_of(op->getOperands(), [&](Value v) { return isSplit(v); }))
+    return success();
+  // 1. Which factors the split operands split, over which axes.
+  SmallVector<SmallVector<int16_t>> axesOf(rule.factors.size());
+  SmallVector<std::pair<unsigned, int64_t>> where(rule.factors.size());
+  for (auto [i, v] : llvm::enumerate(op->getOperands())) {
+    auto it = splits.find(v);
+    if (it == splits.end())
+      continue;
+    for (auto [d, axes] : llvm::enumerate(it->second)) {
+      if (axes.empty())
+        continue;
+      const SmallVector<int64_t, 2> &fs = rule.operands[i][d];
+      if (fs.empty())
+        return op->emitError() << strategy << " splits dimension " << d
+                               << " of operand " << i
+                               << ", which broadcasts in this op";
+      int64_t f = fs.front();
+      if (!axesOf[f].empty() && axesOf[f] != axes)
+        return op->emitError()
+               << strategy << ": operands split dimension " << d
+               << " of operand " << i << " and its counterpart of operand "
+               << where[f].first << " over different grid axes";
+      if (axesOf[f].empty())
+        where[f] = {unsigned(i), int64_t(d)}; // the first, for messages
+      axesOf[f] = axes;
+    }
+  }
+  // 2. What the rule allows.
+  SmallVector<int16_t> partial;
+  for (auto [f, axes] : llvm::enumerate(axesOf)) {
+    if (axes.empty())
+      continue;
+    auto [i, d] = where[f];
+    switch (rule.factors[f].kind) {
+    case FactorKind::Parallel:
+      break;
+    case FactorKind::Reduction:
+      partial.append(axes.begin(), axes.end());
+      // A term without the contracted factor (a bias) would be added once
+      // per rank to the partial sums.
+      for (auto [j, t] : llvm::enumerate(rule.operands))
+        if (llvm::none_of(t, [factor = int64_t(f)](const auto &fs) {
+              return llvm::is_contained(fs, factor);
+            }))
+          return op->emitError()
+                 << strategy << " splits the contraction (dimension " << d
+                 << " of operand " << i << "), but operand " << j
+                 << " would be added to each rank's partial sum: add it "
+                    "after the reduction";
+      break;
+    case FactorKind::NeedReplication:
+      return op->emitError()
+             << strategy << " splits dimension " << d << " of operand " << i
+             << ", which this op needs whole";
+    case FactorKind::KeySequence:
+      return op->emitError()
+             << strategy << " splits attention's key/value tokens "
+             << "(dimension " << d << " of operand " << i
+             << "); only ring or Ulysses attention resolves that";
+    }
+  }
+  // 3. Operands: replicated parts of a split factor become local slices;
+  // a split factor must be its dimension's major one (contiguous blocks).
+  for (OpOperand &use : op->getOpOperands()) {
+    unsigned i = use.getOperandNumber();
+    for (auto [d, fs] : llvm::enumerate(rule.operands[i])) {
+      for (auto [k, f] : llvm::enumerate(fs)) {
+        if (axesOf[f].empty())
+          continue;
+        if (k != 0)
+          return op->emitError()
+                 << strategy << " would split a minor part of dimension " << d
+                 << " of operand " << i;
+        if (splitOf(use.get())[d].empty())
+          use.set(slice(use.get(), d, axesOf[f], op));
+      }
+    }
+  }
+  // 4. Results: the dimensions the split factors make up, local types.
+  SmallVector<Split> resultSplits;
+  for (auto [j, r] : llvm::enumerate(op->getResults())) {
+    auto global = cast<RankedTensorType>(r.getType());
+    SmallVector<int64_t> shape(global.getShape());
+    Split split(global.getRank());
+    for (auto [d, fs] : llvm::enumerate(rule.results[j])) {
+      for (auto [k, f] : llvm::enumerate(fs)) {
+        if (axesOf[f].empty())
+          continue;
+        if (k != 0)
+          return op->emitError()
+                 << strategy << " would split a minor part of result "
+                 << "dimension " << d;
+        split[d] = axesOf[f];
+        shape[d] /= parts(axesOf[f]);
+      }
+    }
+    resultSplits.push_back(split);
+    r.setType(RankedTensorType::get(shape, global.getElementType()));
+  }
+  // 5. Attributes that count a split factor.
+  if (auto a = dyn_cast<AttentionOp>(op);
+      a && rule.headsFactor && !axesOf[*rule.headsFactor].empty())
+    a.setNumHeads(a.getNumHeads() / parts(axesOf[*rule.headsFactor]));
+  // 6. The op's own inference must agree with the local types.
+  if (auto iface = dyn_cast<InferTypeOpInterface>(op)) {
+    SmallVector<Type> inferred;
+    if (failed(iface.inferReturnTypes(
+            op->getContext(), op->getLoc(), op->getOperands(),
+            op->getRawDictionaryAttrs(), op->getPropertiesStorage(),
+            op->getRegions(), inferred)))
+      return failure();
+    if (TypeRange(inferred) != op->getResultTypes())
+      return op->emitError()
+             << strategy << " expected the local type "
+             << op->getResult(0).getType() << " but the op infers "
+             << inferred[0];
+  }
+  for (auto [r, split] : llvm::zip(op->getResults(), resultSplits))
+    if (llvm::any_of(split, [](const auto &a) { return !a.empty(); }))
+      splits[r] = split;
+  if (!partial.empty()) {
+    llvm::sort(partial);
+    op->setAttr(kSharding,
+                ShardingAttr::get(op->getContext(), resultSplits[0], partial));
+  }
+  return success();
+}
+
+LogicalResult ShardingPropagation::run() {
+  Block &block = fn.getBody().front();
+  for (auto &[op, rule] : ops) {
+    if (rule) {
+      if (failed(visit(op, *rule)))
+        return failure();
+      continue;
+    }
+    for (Value v : op->getOperands())
+      if (isSplit(v))
+        return op->emitError()
+               << strategy << " cannot carry a split through this op";
+  }
+  auto ret = cast<func::ReturnOp>(block.getTerminator());
+  for (auto [i, v] : llvm::enumerate(ret.getOperands()))
+    if (isSplit(v))
+      fn.setResultAttr(i, kSharding,
+                       ShardingAttr::get(fn.getContext(), splitOf(v)));
+  fn.setFunctionType(FunctionType::get(fn.getContext(), fn.getArgumentTypes(),
+                                       ret.getOperandTypes()));
+  return success();
+}
+
+} // namespace mlir::fresco

@@ -1,0 +1,77 @@
+//===- ShardingPropagation.h - Rule-driven partitioning ---------*- C++ -*-===//
+//
+// The strategy-independent step of partitioning: a strategy seeds splits
+// (a function argument's dimension over grid axes), and the ops' sharding
+// rules (ShardingRule.h) carry them forward through the function, rewriting
+// it into the per-rank view as they go:
+//   - a seeded argument is sliced (shard.all_slice: no communication);
+//   - an op whose operands split some of its factors splits the result
+//     dimensions those factors make up (parallel factors), or leaves a
+//     partial sum (a reduction factor split on every operand that has it),
+//     marked `fresco.sharding` for fresco-insert-collectives;
+//   - a replicated operand that spans a split factor is sliced locally (a
+//     parameter gets its own copy marked to load only its slice);
+//   - result types become local (checked against the op's own inference),
+//     and attention's head count follows a split of its heads factor;
+//   - a split that the rule forbids (a factor that must stay whole,
+//     attention's key sequence, a dimension's minor factor) is a located
+//     error naming the strategy.
+// Values it never reaches stay replicated. Split function results are
+// marked `fresco.sharding` for fresco-insert-collectives to gather.
+//
+//===----------------------------------------------------------------------===//
+#ifndef FRESCO_COMPILER_TRANSFORMS_SHARDINGPROPAGATION_H
+#define FRESCO_COMPILER_TRANSFORMS_SHARDINGPROPAGATION_H
+
+#include "compiler/Transforms/Partitioning.h"
+#include "dialects/Fresco/IR/ShardingRule.h"
+
+#include "llvm/ADT/DenseMap.h"
+#include "llvm/ADT/SmallPtrSet.h"
+
+#include <optional>
+#include <string>
+
+namespace mlir::fresco {
+
+class ShardingPropagation {
+public:
+  /// `strategy` names the seeding strategy in messages ("cfg=2").
+  ShardingPropagation(func::FuncOp fn, const GridInfo &grid,
+                      StringRef strategy);
+
+  /// Seeds: this rank's slice of argument `arg` along `dim` over `axes`
+  /// (several dimensions: one call each).
+  LogicalResult seedArgument(BlockArgument arg, int64_t dim,
+                             ArrayRef<int16_t> axes);
+  /// Propagates the seeds through the function's ops, in order, rewriting
+  /// each into its per-rank form, then marks the split function results.
+  LogicalResult run();
+  /// How `v` is split (after run): per dimension the grid axes; empty
+  /// lists when replicated.
+  SmallVector<SmallVector<int16_t>> splitOf(Value v) const;
+
+private:
+  using Split = SmallVector<SmallVector<int16_t>>;
+  LogicalResult visit(Operation *op, const ShardingRule &rule);
+  /// Slices replicated `v` to this rank's part along `dim`, before `user`.
+  Value slice(Value v, int64_t dim, ArrayRef<int16_t> axes, Operation *user);
+  int64_t parts(ArrayRef<int16_t> axes) const;
+  bool isSplit(Value v) const { return splits.count(v); }
+
+  func::FuncOp fn;
+  const GridInfo &grid;
+  std::string strategy;
+  /// The function's ops with their rules (none: not a fresco op), taken
+  /// on the global types.
+  SmallVector<std::pair<Operation *, std::optional<ShardingRule>>> ops;
+  /// Each seeded argument's local value, and the slices seeding made.
+  llvm::DenseMap<Value, Value> seeded;
+  llvm::SmallPtrSet<Operation *, 8> seededSlices;
+  /// Split values; absent: replicated.
+  llvm::DenseMap<Value, Split> splits;
+};
+
+} // namespace mlir::fresco
+
+#endif // FRESCO_COMPILER_TRANSFORMS_SHARDINGPROPAGATION_H

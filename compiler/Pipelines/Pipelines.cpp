@@ -25,7 +25,8 @@ void mlir::fresco::buildLowerToPlanPipeline(OpPassManager &pm) {
   pm.addNestedPass<func::FuncOp>(createFuseElementwise());
   // Once the ops are final: collectives as early as their operands allow.
   pm.addNestedPass<func::FuncOp>(createScheduleCollectives());
-  // Last before the arena: no rewrite after it may drop its stage marks.
+  // Stages are cut over the fused ops; the marks would survive rewrites
+  // after it too (StageListener).
   pm.addPass(createPipelineParallel());
   pm.addNestedPass<func::FuncOp>(createAssignBuffers());
 }

@@ -100,12 +100,15 @@ def CfgParallel : Pass<"fresco-cfg-parallel", "::mlir::ModuleOp"> {
   let description = [{
     Classifier-free guidance runs the conditional and unconditional halves
     of the batch through the same model: each rank on the `cfg` axis takes
-    its slice of the batch (shard.all_slice on every argument: no
-    communication), all activations that depend on the inputs become local
-    along dimension 0, and each result is marked `fresco.split` for an
-    all_gather by fresco-insert-collectives. Fails when a batch-dependent
-    value does not keep the batch in dimension 0, or when the batch does not
-    divide. A no-op without a cfg axis.
+    its slice of the batch. The pass only seeds that split on every
+    argument (dimension 0, shard.all_slice: no communication); the ops'
+    sharding rules carry it through the function (ShardingPropagation):
+    activations that depend on the inputs become local along the batch,
+    and each result is marked `fresco.sharding` for an all_gather by
+    fresco-insert-collectives. Fails, at the op, when an op's rule needs
+    the batch whole (a slice or concat along it, a reshape that mixes it),
+    when the arguments do not share a batch or it does not divide. A no-op
+    without a cfg axis.
   }];
   let dependentDialects = ["::mlir::shard::ShardDialect",
                            "::mlir::fresco::FrescoDialect"];
@@ -117,9 +120,12 @@ def TensorParallel : Pass<"fresco-tensor-parallel", "::mlir::ModuleOp"> {
     In the denoiser: every multi-head attention whose q, k and v are linear
     layers gets its heads split (q/k/v weights column-parallel, the output
     projection row-parallel); every linear -> activation -> linear chain
-    (the MLP) gets fc1 column-parallel and fc2 row-parallel. Row-parallel
-    results are marked `fresco.partial_axes` (one all_reduce each, inserted
-    by fresco-insert-collectives) with the bias added after the reduction.
+    (the MLP) gets fc1 column-parallel and fc2 row-parallel. The pass seeds
+    only the column-parallel weights; the ops' sharding rules
+    (ShardingPropagation) split the heads and make the contracting layers
+    row-parallel: their results are marked as partial sums
+    (`fresco.sharding` with `partial`, one all_reduce each, inserted by
+    fresco-insert-collectives) with the bias added after the reduction.
     Per-sample linear layers ([B, D] inputs: adaLN, embedders, the output
     head's modulation) stay replicated unless their weight is at least
     `min-split-bytes`: those big ones (DiT's adaLN projections, 6D x D) are
@@ -189,9 +195,11 @@ def PipelineParallel : Pass<"fresco-pipeline-parallel", "::mlir::ModuleOp"> {
     table) are repeated in each stage that uses them; any other value used
     by a later stage is passed with `fresco.stage_transfer`, and the
     function's results reach every stage with `fresco.stage_broadcast`. The
-    plan emitter gives each rank its stage's ops (and parameters) only. Runs
-    at the end of the lowering, before fresco-assign-buffers, so no rewrite
-    after it drops the marks. A no-op without a pipeline axis.
+    plan emitter gives each rank its stage's ops (and parameters) only. The
+    marks (`#fresco.stage`) survive later rewrites (CSE, fusion,
+    canonicalize: StageListener.h); the lowering runs the pass at its end,
+    before fresco-assign-buffers, so that the stages are balanced over the
+    fused ops. A no-op without a pipeline axis.
   }];
   let dependentDialects = ["::mlir::fresco::FrescoDialect"];
 }
@@ -199,9 +207,11 @@ def PipelineParallel : Pass<"fresco-pipeline-parallel", "::mlir::ModuleOp"> {
 def InsertCollectives : Pass<"fresco-insert-collectives", "::mlir::ModuleOp"> {
   let summary = "Materialise partitioning annotations as shard collectives";
   let description = [{
-    `fresco.partial_axes` on an op becomes a shard.all_reduce (sum) of its
-    result over those axes; `fresco.split` on a function result becomes a
-    shard.all_gather before the return, restoring the global type.
+    A `fresco.sharding` with partial axes on an op becomes a
+    shard.all_reduce (sum) of its result over those axes, right after it;
+    a `fresco.sharding` on a function result becomes the all_gathers of
+    its split dimensions (and the all_reduce of its partial axes) before
+    the return, restoring the global type.
   }];
   let dependentDialects = ["::mlir::shard::ShardDialect",
                            "::mlir::fresco::FrescoDialect"];

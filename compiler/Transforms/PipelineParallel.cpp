@@ -11,9 +11,9 @@
 // sent. Values only ever flow forward, so the sends cannot deadlock.
 //
 // Layer sharding saves memory, not time: for one image the stages run one
-// after the other. The pass runs last in the lowering, just before
-// fresco-assign-buffers, so that no later rewrite drops the `fresco.stage`
-// marks.
+// after the other. The `#fresco.stage` marks survive later rewrites
+// (StageListener.h); the lowering runs the pass at its end, just before
+// fresco-assign-buffers, so that the stages are cut over the fused ops.
 //
 //===----------------------------------------------------------------------===//
 #include "compiler/Transforms/Partitioning.h"

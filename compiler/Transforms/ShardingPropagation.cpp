@@ -92,6 +92,24 @@ LogicalResult ShardingPropagation::seedArgument(BlockArgument arg, int64_t dim,
   return success();
 }
 
+LogicalResult ShardingPropagation::seedParam(OpOperand &use, int64_t dim,
+                                             ArrayRef<int16_t> axes) {
+  auto param = use.get().getDefiningOp<ParamOp>();
+  if (!param)
+    return use.getOwner()->emitError()
+           << strategy << " seeds operand " << use.getOperandNumber()
+           << ", which is not a parameter";
+  auto t = param.getType();
+  if (dim < 0 || dim >= t.getRank() || t.getDimSize(dim) % parts(axes) != 0)
+    return param.emitError("parameter '")
+           << param.getName() << "' of shape " << t << " cannot be split in "
+           << parts(axes) << " along dimension " << dim;
+  use.set(slice(use.get(), dim, axes, use.getOwner()));
+  return success();
+}
+
+void ShardingPropagation::gatherAfter(Operation *op) { gathered.insert(op); }
+
 LogicalResult ShardingPropagation::visit(Operation *op,
                                          const ShardingRule &rule) {
   if (llvm::none_of(op->getOperands(), [&](Value v) { return isSplit(v); }))
@@ -124,26 +142,38 @@ LogicalResult ShardingPropagation::visit(Operation *op,
   }
   // 2. What the rule allows.
   SmallVector<int16_t> partial;
+  bool moveBias = false;
   for (auto [f, axes] : llvm::enumerate(axesOf)) {
     if (axes.empty())
       continue;
     auto [i, d] = where[f];
+    if (rule.factors[f].size % parts(axes) != 0)
+      return op->emitError()
+             << strategy << " splits dimension " << d << " of operand " << i
+             << " into parts of a factor of size " << rule.factors[f].size
+             << ", which does not divide";
     switch (rule.factors[f].kind) {
     case FactorKind::Parallel:
       break;
     case FactorKind::Reduction:
       partial.append(axes.begin(), axes.end());
-      // A term without the contracted factor (a bias) would be added once
-      // per rank to the partial sums.
-      for (auto [j, t] : llvm::enumerate(rule.operands))
-        if (llvm::none_of(t, [factor = int64_t(f)](const auto &fs) {
+      // A term without the contracted factor would be added once per rank
+      // to the partial sums: a linear's bias moves after the reduction,
+      // anything else is refused.
+      for (auto [j, t] : llvm::enumerate(rule.operands)) {
+        if (llvm::any_of(t, [factor = int64_t(f)](const auto &fs) {
               return llvm::is_contained(fs, factor);
             }))
-          return op->emitError()
-                 << strategy << " splits the contraction (dimension " << d
-                 << " of operand " << i << "), but operand " << j
-                 << " would be added to each rank's partial sum: add it "
-                    "after the reduction";
+          continue;
+        if (isa<LinearOp>(op) && j == 2) {
+          moveBias = true;
+          continue;
+        }
+        return op->emitError()
+               << strategy << " splits the contraction (dimension " << d
+               << " of operand " << i << "), but operand " << j
+               << " would be added to each rank's partial sum";
+      }
       break;
     case FactorKind::NeedReplication:
       return op->emitError()
@@ -219,6 +249,44 @@ LogicalResult ShardingPropagation::visit(Operation *op,
     llvm::sort(partial);
     op->setAttr(kSharding,
                 ShardingAttr::get(op->getContext(), resultSplits[0], partial));
+  }
+  OpBuilder b(op->getContext());
+  b.setInsertionPointAfter(op);
+  if (moveBias) { // added once, to the reduced sum (fresco-insert-collectives)
+    auto l = cast<LinearOp>(op);
+    Value bias = l.getBias();
+    l.getBiasMutable().clear();
+    auto add = AddOp::create(b, l.getLoc(), l.getResult(), bias);
+    l.getResult().replaceAllUsesExcept(add.getResult(), add);
+    b.setInsertionPointAfter(add);
+  }
+  // Results the strategy wants whole right away: one all_gather per split
+  // dimension, right after the op.
+  if (gathered.count(op)) {
+    for (Value r : op->getResults()) {
+      auto it = splits.find(r);
+      if (it == splits.end())
+        continue;
+      Split split = it->second;
+      splits.erase(it);
+      Value whole = r;
+      Operation *first = nullptr;
+      for (auto [d, axes] : llvm::enumerate(split)) {
+        if (axes.empty())
+          continue;
+        auto t = cast<RankedTensorType>(whole.getType());
+        SmallVector<int64_t> shape(t.getShape());
+        shape[d] *= parts(axes);
+        whole = shard::AllGatherOp::create(
+            b, op->getLoc(), RankedTensorType::get(shape, t.getElementType()),
+            FlatSymbolRefAttr::get(b.getStringAttr(kGridName)),
+            b.getDenseI16ArrayAttr(axes), whole, b.getIndexAttr(d));
+        b.setInsertionPointAfter(whole.getDefiningOp());
+        if (!first)
+          first = whole.getDefiningOp();
+      }
+      r.replaceAllUsesExcept(whole, first);
+    }
   }
   return success();
 }

@@ -8,7 +8,8 @@
 //   - an op whose operands split some of its factors splits the result
 //     dimensions those factors make up (parallel factors), or leaves a
 //     partial sum (a reduction factor split on every operand that has it),
-//     marked `fresco.sharding` for fresco-insert-collectives;
+//     marked `fresco.sharding` for fresco-insert-collectives (a linear's
+//     bias then moves after the reduction);
 //   - a replicated operand that spans a split factor is sliced locally (a
 //     parameter gets its own copy marked to load only its slice);
 //   - result types become local (checked against the op's own inference),
@@ -44,6 +45,14 @@ public:
   /// (several dimensions: one call each).
   LogicalResult seedArgument(BlockArgument arg, int64_t dim,
                              ArrayRef<int16_t> axes);
+  /// Seeds: `use`'s parameter split along `dim` over `axes` (the use gets
+  /// its own copy, which each rank loads only its slice of).
+  LogicalResult seedParam(OpOperand &use, int64_t dim,
+                          ArrayRef<int16_t> axes);
+  /// `op`'s split results are all-gathered right after it (a strategy's
+  /// choice: e.g. a big per-sample layer split for memory whose users need
+  /// all of it).
+  void gatherAfter(Operation *op);
   /// Propagates the seeds through the function's ops, in order, rewriting
   /// each into its per-rank form, then marks the split function results.
   LogicalResult run();
@@ -68,6 +77,7 @@ private:
   /// Each seeded argument's local value, and the slices seeding made.
   llvm::DenseMap<Value, Value> seeded;
   llvm::SmallPtrSet<Operation *, 8> seededSlices;
+  llvm::SmallPtrSet<Operation *, 8> gathered;
   /// Split values; absent: replicated.
   llvm::DenseMap<Value, Split> splits;
 };

@@ -67,13 +67,33 @@ func.func @norm_features(%x: tensor<2x4x8xf32> {fresco.sharding = #fresco.shardi
 
 // -----
 
-// A split contraction with a bias would add the bias on every rank.
+// A split contraction with a bias: the bias would be added on every rank,
+// so it moves after the reduction (which fresco-insert-collectives puts
+// right after the linear).
+// CHECK-LABEL: func.func @bias
+// CHECK: %[[W:.*]] = fresco.param "w" {fresco.sharding = #fresco.sharding<[{}, {0}]>} : tensor<4x4xf32>
+// CHECK: %[[Y:.*]] = fresco.linear %{{.*}}, %[[W]] {fresco.sharding = #fresco.sharding<[{}, {}], partial = {0}>} : (tensor<2x4xf32>, tensor<4x4xf32>) -> tensor<2x4xf32>
+// CHECK: fresco.add %[[Y]], %{{.*}} : (tensor<2x4xf32>, tensor<4xf32>) -> tensor<2x4xf32>
+// COLL-LABEL: func.func @bias
+// COLL: %[[Y:.*]] = fresco.linear
+// COLL-NEXT: %[[R:.*]] = shard.all_reduce %[[Y]]
+// COLL-NEXT: fresco.add %[[R]]
 func.func @bias(%x: tensor<2x8xf32> {fresco.sharding = #fresco.sharding<[{}, {0}]>}) -> tensor<2x4xf32> {
   %w = fresco.param "w" : tensor<4x8xf32>
   %b = fresco.param "b" : tensor<4xf32>
-  // expected-error @+1 {{fresco-propagate-shardings splits the contraction (dimension 1 of operand 0), but operand 2 would be added to each rank's partial sum: add it after the reduction}}
   %y = fresco.linear %x, %w, %b : (tensor<2x8xf32>, tensor<4x8xf32>, tensor<4xf32>) -> tensor<2x4xf32>
   return %y : tensor<2x4xf32>
+}
+
+// -----
+
+// Any other term outside the contraction is refused: a convolution's bias.
+func.func @conv_bias(%x: tensor<1x4x4x4xf32> {fresco.sharding = #fresco.sharding<[{}, {0}, {}, {}]>}) -> tensor<1x2x2x2xf32> {
+  %w = fresco.param "w" : tensor<2x4x2x2xf32>
+  %b = fresco.param "b" : tensor<2xf32>
+  // expected-error @+1 {{fresco-propagate-shardings splits the contraction (dimension 1 of operand 0), but operand 2 would be added to each rank's partial sum}}
+  %y = fresco.conv2d %x, %w, %b {strides = array<i64: 2, 2>} : (tensor<1x4x4x4xf32>, tensor<2x4x2x2xf32>, tensor<2xf32>) -> tensor<1x2x2x2xf32>
+  return %y : tensor<1x2x2x2xf32>
 }
 
 // -----

@@ -117,9 +117,11 @@ def CfgParallel : Pass<"fresco-cfg-parallel", "::mlir::ModuleOp"> {
 def TensorParallel : Pass<"fresco-tensor-parallel", "::mlir::ModuleOp"> {
   let summary = "Megatron tensor parallelism over the grid's tp axis";
   let description = [{
-    In the denoiser: every multi-head attention whose q, k and v are linear
-    layers gets its heads split (q/k/v weights column-parallel, the output
-    projection row-parallel); every linear -> activation -> linear chain
+    In the denoiser: every multi-head attention whose q, k and v come from
+    linear layers of their own (directly, or through single-use reshapes
+    and per-head norms) gets its heads split (q/k/v weights
+    column-parallel, the output projection row-parallel); every
+    linear -> activation -> linear chain
     (the MLP) gets fc1 column-parallel and fc2 row-parallel. The pass seeds
     only the column-parallel weights; the ops' sharding rules
     (ShardingPropagation) split the heads and make the contracting layers

@@ -35,23 +35,40 @@ struct Seeds {
   SmallVector<LinearOp> perSample; // likewise, result gathered at once
 };
 
+/// The projection behind an attention operand: the parameter linear at
+/// the end of a chain of single-use ops (reshapes, per-head norms: Flux's
+/// q/k RMS norm), or null. Whether the split can cross the chain is the
+/// rules' call, at the op that cannot take it.
+LinearOp projectionOf(Value v) {
+  while (v.hasOneUse()) {
+    Operation *def = v.getDefiningOp();
+    if (!def)
+      return nullptr;
+    if (isParamLinear(def))
+      return cast<LinearOp>(def);
+    if (def->getNumOperands() == 0)
+      return nullptr;
+    v = def->getOperand(0);
+  }
+  return nullptr;
+}
+
 LogicalResult checkAttention(AttentionOp a, int64_t parts, Seeds &seeds) {
   SmallVector<LinearOp> qkv;
   for (Value v : {a.getQuery(), a.getKey(), a.getValue()}) {
-    if (!isParamLinear(v.getDefiningOp()) || !v.hasOneUse())
+    LinearOp l = projectionOf(v);
+    if (!l)
       return a.emitError("tensor parallelism needs q, k and v to come from "
                          "their own linear layers");
-    qkv.push_back(v.getDefiningOp<LinearOp>());
+    qkv.push_back(l);
   }
-  if (!a.getResult().hasOneUse() ||
-      !isParamLinear(*a.getResult().getUsers().begin()))
-    return a.emitError("tensor parallelism needs the attention output to "
-                       "feed one linear layer (the output projection)");
   int64_t heads = a.getNumHeads();
   if (heads % parts != 0)
     return a.emitError("attention has ")
            << heads << " heads, not divisible by tp=" << parts
            << " (tensor parallelism splits whole heads)";
+  // The output projection then contracts the heads (the rules make it
+  // row-parallel, wherever it is).
   seeds.rows.append(qkv);
   return success();
 }

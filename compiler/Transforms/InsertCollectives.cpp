@@ -79,11 +79,11 @@ struct InsertCollectivesPass
           op->setAttr(kSharding, s.withoutPartial());
         b.setInsertionPointAfter(op);
         Value v = op->getResult(0);
-        Value whole = makeWhole(
-            b, op->getLoc(), v,
-            ShardingAttr::getPartial(fn.getContext(), s.getRank(),
-                                     s.getPartial().asArrayRef()),
-            *grid);
+        Value whole =
+            makeWhole(b, op->getLoc(), v,
+                      ShardingAttr::getPartial(fn.getContext(), s.getRank(),
+                                               s.getPartial().asArrayRef()),
+                      *grid);
         v.replaceAllUsesExcept(whole, whole.getDefiningOp());
       }
       // Distributed results: gathered (and reduced) before the return.

@@ -157,10 +157,10 @@ def UlyssesParallel : Pass<"fresco-ulysses-parallel", "::mlir::ModuleOp"> {
     this rank's block. Around every attention a shard.all_to_all turns the
     sequence-split q, k and v into head-split ones (H/P heads per rank) and
     another turns the result back. A result still split is all-gathered
-    before the return. The split dimension is tracked through reshapes and
-    transposes; any op it cannot map is a located error, as are head counts
-    or patch rows that do not divide the degree. A no-op without a ulysses
-    axis.
+    before the return. The ops' sharding rules carry the split
+    (ShardingPropagation) through reshapes and transposes; any op whose
+    rule cannot take it is a located error, as are head counts or patch
+    rows that do not divide the degree. A no-op without a ulysses axis.
   }];
   let dependentDialects = ["::mlir::shard::ShardDialect",
                            "::mlir::fresco::FrescoDialect"];

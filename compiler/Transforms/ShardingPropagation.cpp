@@ -8,6 +8,7 @@
 
 #include "mlir/IR/Builders.h"
 #include "mlir/Interfaces/InferTypeOpInterface.h"
+#include "llvm/ADT/SmallSet.h"
 
 #include <optional>
 
@@ -33,11 +34,17 @@ int64_t ShardingPropagation::parts(ArrayRef<int16_t> axes) const {
   return n;
 }
 
-SmallVector<SmallVector<int16_t>>
-ShardingPropagation::splitOf(Value v) const {
+ShardingPropagation::Split ShardingPropagation::splitOf(Value v) const {
   if (auto it = splits.find(v); it != splits.end())
     return it->second;
   return Split(cast<RankedTensorType>(v.getType()).getRank());
+}
+
+void ShardingPropagation::setSplit(Value v, Split split) {
+  if (llvm::any_of(split, [](const auto &a) { return !a.empty(); }))
+    splits[v] = std::move(split);
+  else
+    splits.erase(v);
 }
 
 Value ShardingPropagation::slice(Value v, int64_t dim, ArrayRef<int16_t> axes,
@@ -92,6 +99,19 @@ LogicalResult ShardingPropagation::seedArgument(BlockArgument arg, int64_t dim,
   return success();
 }
 
+LogicalResult ShardingPropagation::seedValue(Value v, int64_t dim,
+                                             ArrayRef<int16_t> axes) {
+  auto t = cast<RankedTensorType>(v.getType());
+  if (dim < 0 || dim >= t.getRank() || t.getDimSize(dim) % parts(axes) != 0)
+    return fn.emitError("dimension ")
+           << dim << " of " << t << " is not divisible by " << strategy;
+  Operation *def = v.getDefiningOp();
+  Operation *before = def ? def->getNextNode() : &fn.getBody().front().front();
+  Value local = slice(v, dim, axes, before);
+  v.replaceAllUsesExcept(local, local.getDefiningOp());
+  return success();
+}
+
 LogicalResult ShardingPropagation::seedParam(OpOperand &use, int64_t dim,
                                              ArrayRef<int16_t> axes) {
   auto param = use.get().getDefiningOp<ParamOp>();
@@ -126,9 +146,9 @@ LogicalResult ShardingPropagation::visit(Operation *op,
         continue;
       const SmallVector<int64_t, 2> &fs = rule.operands[i][d];
       if (fs.empty())
-        return op->emitError() << strategy << " splits dimension " << d
-                               << " of operand " << i
-                               << ", which broadcasts in this op";
+        return op->emitError()
+               << strategy << " splits dimension " << d << " of operand " << i
+               << ", which broadcasts in this op";
       int64_t f = fs.front();
       if (!axesOf[f].empty() && axesOf[f] != axes)
         return op->emitError()
@@ -143,15 +163,22 @@ LogicalResult ShardingPropagation::visit(Operation *op,
   // 2. What the rule allows.
   SmallVector<int16_t> partial;
   bool moveBias = false;
+  llvm::SmallSet<int16_t, 4> used;
   for (auto [f, axes] : llvm::enumerate(axesOf)) {
     if (axes.empty())
       continue;
     auto [i, d] = where[f];
+    // One grid axis cannot split two different dimensions of one op.
+    for (int16_t a : axes)
+      if (!used.insert(a).second)
+        return op->emitError()
+               << strategy << " splits two different dimensions of this op "
+               << "over grid axis " << a;
     if (rule.factors[f].size % parts(axes) != 0)
       return op->emitError()
-             << strategy << " splits dimension " << d << " of operand " << i
-             << " into parts of a factor of size " << rule.factors[f].size
-             << ", which does not divide";
+             << strategy << " cannot split dimension " << d << " of operand "
+             << i << ": the op's factor there has size " << rule.factors[f].size
+             << ", not divisible by " << parts(axes);
     switch (rule.factors[f].kind) {
     case FactorKind::Parallel:
       break;
@@ -237,10 +264,9 @@ LogicalResult ShardingPropagation::visit(Operation *op,
             op->getRegions(), inferred)))
       return failure();
     if (TypeRange(inferred) != op->getResultTypes())
-      return op->emitError()
-             << strategy << " expected the local type "
-             << op->getResult(0).getType() << " but the op infers "
-             << inferred[0];
+      return op->emitError() << strategy << " expected the local type "
+                             << op->getResult(0).getType()
+                             << " but the op infers " << inferred[0];
   }
   for (auto [r, split] : llvm::zip(op->getResults(), resultSplits))
     if (llvm::any_of(split, [](const auto &a) { return !a.empty(); }))
@@ -291,19 +317,72 @@ LogicalResult ShardingPropagation::visit(Operation *op,
   return success();
 }
 
-LogicalResult ShardingPropagation::run() {
-  Block &block = fn.getBody().front();
+LogicalResult ShardingPropagation::visitForeign(Operation *op) {
+  if (llvm::none_of(op->getOperands(), [&](Value v) { return isSplit(v); }))
+    return success();
+  // An earlier sequence split's exchange (Ulysses' all_to_all around an
+  // attention) keeps this split on both sides: which tokens a rank holds
+  // does not matter to attention, only that q, k and v agree and that the
+  // way back inverts the way in.
+  if (auto a2a = dyn_cast<shard::AllToAllOp>(op)) {
+    Split split = splitOf(a2a.getInput());
+    auto t = cast<RankedTensorType>(a2a.getType());
+    SmallVector<int64_t> shape(t.getShape());
+    for (auto [d, axes] : llvm::enumerate(split))
+      shape[d] /= parts(axes);
+    a2a.getResult().setType(RankedTensorType::get(shape, t.getElementType()));
+    setSplit(a2a.getResult(), split);
+    return success();
+  }
+  // An earlier split's gather of the same dimension gathers this split in
+  // the same call, minor to the earlier one (this split cut each of its
+  // blocks), so the blocks come back in order.
+  if (auto g = dyn_cast<shard::AllGatherOp>(op)) {
+    Split split = splitOf(g.getInput());
+    int64_t dim = g.getGatherAxis().getSExtValue();
+    SmallVector<int16_t> axes(g.getGridAxes());
+    for (auto [d, a] : llvm::enumerate(split)) {
+      if (a.empty())
+        continue;
+      if (int64_t(d) != dim)
+        return op->emitError() << strategy << " splits dimension " << d
+                               << " of a gather along dimension " << dim;
+      if (!axes.empty() && axes.back() > a.front())
+        return op->emitError()
+               << strategy << ": list it after the strategy whose gather "
+               << "this is (grid axis " << axes.back() << ") in --parallel";
+      axes.append(a.begin(), a.end());
+    }
+    g.setGridAxesAttr(DenseI16ArrayAttr::get(op->getContext(), axes));
+    return success(); // the result is whole again
+  }
+  return op->emitError() << strategy << " cannot carry a split through this op";
+}
+
+LogicalResult ShardingPropagation::propagate() {
   for (auto &[op, rule] : ops) {
-    if (rule) {
-      if (failed(visit(op, *rule)))
+    auto attention = dyn_cast<AttentionOp>(op);
+    if (attention && attentionHook &&
+        llvm::any_of(op->getOperands(), [&](Value v) { return isSplit(v); })) {
+      if (failed(attentionHook(attention)))
         return failure();
       continue;
     }
-    for (Value v : op->getOperands())
-      if (isSplit(v))
-        return op->emitError()
-               << strategy << " cannot carry a split through this op";
+    if (failed(rule ? visit(op, *rule) : visitForeign(op)))
+      return failure();
   }
+  return success();
+}
+
+LogicalResult ShardingPropagation::run() {
+  if (failed(propagate()))
+    return failure();
+  markResults();
+  return success();
+}
+
+void ShardingPropagation::markResults() {
+  Block &block = fn.getBody().front();
   auto ret = cast<func::ReturnOp>(block.getTerminator());
   for (auto [i, v] : llvm::enumerate(ret.getOperands()))
     if (isSplit(v))
@@ -311,7 +390,6 @@ LogicalResult ShardingPropagation::run() {
                        ShardingAttr::get(fn.getContext(), splitOf(v)));
   fn.setFunctionType(FunctionType::get(fn.getContext(), fn.getArgumentTypes(),
                                        ret.getOperandTypes()));
-  return success();
 }
 
 } // namespace mlir::fresco

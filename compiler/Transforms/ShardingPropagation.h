@@ -25,11 +25,12 @@
 #define FRESCO_COMPILER_TRANSFORMS_SHARDINGPROPAGATION_H
 
 #include "compiler/Transforms/Partitioning.h"
-#include "dialects/Fresco/IR/ShardingRule.h"
+#include "dialects/Fresco/IR/FrescoOps.h"
 
 #include "llvm/ADT/DenseMap.h"
 #include "llvm/ADT/SmallPtrSet.h"
 
+#include <functional>
 #include <optional>
 #include <string>
 
@@ -45,28 +46,49 @@ public:
   /// (several dimensions: one call each).
   LogicalResult seedArgument(BlockArgument arg, int64_t dim,
                              ArrayRef<int16_t> axes);
+  /// Seeds: this rank's slice of value `v` along `dim` over `axes`, taken
+  /// right after its definition (an argument: at the function's start).
+  LogicalResult seedValue(Value v, int64_t dim, ArrayRef<int16_t> axes);
   /// Seeds: `use`'s parameter split along `dim` over `axes` (the use gets
   /// its own copy, which each rank loads only its slice of).
-  LogicalResult seedParam(OpOperand &use, int64_t dim,
-                          ArrayRef<int16_t> axes);
+  LogicalResult seedParam(OpOperand &use, int64_t dim, ArrayRef<int16_t> axes);
   /// `op`'s split results are all-gathered right after it (a strategy's
   /// choice: e.g. a big per-sample layer split for memory whose users need
   /// all of it).
   void gatherAfter(Operation *op);
+  /// A strategy's own rewrite of an attention that has a split operand
+  /// (ring attention, Ulysses' all_to_alls), in place of the generic step,
+  /// which refuses a split of the key/value tokens. The hook records its
+  /// result's split with setSplit.
+  void setAttentionHook(std::function<LogicalResult(AttentionOp)> hook) {
+    attentionHook = std::move(hook);
+  }
   /// Propagates the seeds through the function's ops, in order, rewriting
-  /// each into its per-rank form, then marks the split function results.
+  /// each into its per-rank form. An earlier sequence split's all_to_all
+  /// keeps a split on both sides, and its gather of a split dimension
+  /// takes this split's axes too (minor to its own).
+  LogicalResult propagate();
+  /// Marks the split function results (`fresco.sharding`).
+  void markResults();
+  /// propagate(), then markResults().
   LogicalResult run();
-  /// How `v` is split (after run): per dimension the grid axes; empty
-  /// lists when replicated.
-  SmallVector<SmallVector<int16_t>> splitOf(Value v) const;
+
+  using Split = SmallVector<SmallVector<int16_t>>;
+  /// How `v` is split: per dimension the grid axes; empty lists when
+  /// replicated.
+  Split splitOf(Value v) const;
+  void setSplit(Value v, Split split);
+  void clearSplit(Value v) { splits.erase(v); }
+  bool isSplit(Value v) const { return splits.count(v); }
+  /// Slices `v` to this rank's part along `dim` before `user` (no
+  /// communication; a parameter gets its own copy loading its slice).
+  Value slice(Value v, int64_t dim, ArrayRef<int16_t> axes, Operation *user);
+  /// The number of ranks along `axes`.
+  int64_t parts(ArrayRef<int16_t> axes) const;
 
 private:
-  using Split = SmallVector<SmallVector<int16_t>>;
   LogicalResult visit(Operation *op, const ShardingRule &rule);
-  /// Slices replicated `v` to this rank's part along `dim`, before `user`.
-  Value slice(Value v, int64_t dim, ArrayRef<int16_t> axes, Operation *user);
-  int64_t parts(ArrayRef<int16_t> axes) const;
-  bool isSplit(Value v) const { return splits.count(v); }
+  LogicalResult visitForeign(Operation *op);
 
   func::FuncOp fn;
   const GridInfo &grid;
@@ -78,6 +100,7 @@ private:
   llvm::DenseMap<Value, Value> seeded;
   llvm::SmallPtrSet<Operation *, 8> seededSlices;
   llvm::SmallPtrSet<Operation *, 8> gathered;
+  std::function<LogicalResult(AttentionOp)> attentionHook;
   /// Split values; absent: replicated.
   llvm::DenseMap<Value, Split> splits;
 };

@@ -141,8 +141,8 @@ struct TensorParallelPass : impl::TensorParallelBase<TensorParallelPass> {
     if (!axis)
       return;
     for (func::FuncOp fn : denoiserFunctions(module))
-      if (failed(partition(fn, *grid, axis->first, axis->second,
-                           minSplitBytes)))
+      if (failed(
+              partition(fn, *grid, axis->first, axis->second, minSplitBytes)))
         return signalPassFailure();
   }
 };

@@ -77,17 +77,18 @@ LogicalResult GridAxesAttr::verify(function_ref<InFlightDiagnostic()> emitError,
 Attribute GridAxesAttr::parse(AsmParser &p, Type) {
   SmallVector<int16_t> axes;
   if (p.parseLess() ||
-      p.parseCommaSeparatedList(AsmParser::Delimiter::Square, [&] {
-        int16_t a;
-        if (p.parseInteger(a))
-          return failure();
-        axes.push_back(a);
-        return success();
-      }) ||
+      p.parseCommaSeparatedList(AsmParser::Delimiter::Square,
+                                [&] {
+                                  int16_t a;
+                                  if (p.parseInteger(a))
+                                    return failure();
+                                  axes.push_back(a);
+                                  return success();
+                                }) ||
       p.parseGreater())
     return {};
-  return getChecked([&] { return p.emitError(p.getNameLoc()); },
-                    p.getContext(), axes);
+  return getChecked([&] { return p.emitError(p.getNameLoc()); }, p.getContext(),
+                    axes);
 }
 
 void GridAxesAttr::print(AsmPrinter &p) const {
@@ -114,8 +115,8 @@ ShardingAttr ShardingAttr::getReplicated(MLIRContext *ctx, int64_t rank) {
   return get(ctx, SmallVector<SmallVector<int16_t>>(rank));
 }
 
-ShardingAttr ShardingAttr::getSplit(MLIRContext *ctx, int64_t rank,
-                                    int64_t dim, ArrayRef<int16_t> axes) {
+ShardingAttr ShardingAttr::getSplit(MLIRContext *ctx, int64_t rank, int64_t dim,
+                                    ArrayRef<int16_t> axes) {
   SmallVector<SmallVector<int16_t>> dims(rank);
   dims[dim].assign(axes.begin(), axes.end());
   return get(ctx, dims);
@@ -131,8 +132,7 @@ ArrayRef<int16_t> ShardingAttr::getDimAxes(int64_t dim) const {
 }
 
 ShardingAttr ShardingAttr::withoutPartial() const {
-  return get(getContext(), getDims(),
-             DenseI16ArrayAttr::get(getContext(), {}));
+  return get(getContext(), getDims(), DenseI16ArrayAttr::get(getContext(), {}));
 }
 
 bool ShardingAttr::isReplicated() const {
@@ -232,8 +232,8 @@ LogicalResult FrescoDialect::verifyOperationAttribute(Operation *op,
   StringRef name = attr.getName().getValue();
   if (name == kShardingAttrName) {
     if (op->getNumResults() != 1)
-      return op->emitError() << "'" << name
-                             << "' needs an op with exactly one result";
+      return op->emitError()
+             << "'" << name << "' needs an op with exactly one result";
     if (failed(checkShardingFits(op, attr.getValue(),
                                  op->getResult(0).getType(), "the result")))
       return failure();
@@ -251,8 +251,8 @@ LogicalResult FrescoDialect::verifyOperationAttribute(Operation *op,
   if (name == kPipelineAxisAttrName) {
     auto axis = dyn_cast<IntegerAttr>(attr.getValue());
     if (!axis || !axis.getType().isInteger(16) || axis.getInt() < 0)
-      return op->emitError() << "'" << name
-                             << "' must be a non-negative i16 grid axis";
+      return op->emitError()
+             << "'" << name << "' must be a non-negative i16 grid axis";
     return success();
   }
   return success(); // other fresco.* attributes are checked by their users

@@ -89,8 +89,7 @@ void printTensors(raw_ostream &os, ArrayRef<TensorFactors> tensors) {
       }
       if (fs.size() > 1)
         os << '(';
-      llvm::interleaveComma(fs, os,
-                            [&](int64_t f) { os << factorName(f); });
+      llvm::interleaveComma(fs, os, [&](int64_t f) { os << factorName(f); });
       if (fs.size() > 1)
         os << ')';
     });
@@ -105,10 +104,9 @@ void ShardingRule::print(raw_ostream &os) const {
   os << " -> ";
   printTensors(os, results);
   os << " {";
-  llvm::interleaveComma(llvm::seq<int64_t>(0, factors.size()), os,
-                        [&](int64_t f) {
-                          os << factorName(f) << '=' << factors[f].size;
-                        });
+  llvm::interleaveComma(
+      llvm::seq<int64_t>(0, factors.size()), os,
+      [&](int64_t f) { os << factorName(f) << '=' << factors[f].size; });
   os << '}';
   for (FactorKind kind : {FactorKind::Reduction, FactorKind::NeedReplication,
                           FactorKind::KeySequence}) {

@@ -22,8 +22,7 @@ ArrayRef<int64_t> shapeOf(Value v) {
 }
 
 /// Each dimension of `shape` made of a new factor of `kind`.
-TensorFactors fresh(ShardingRule &r, ArrayRef<int64_t> shape,
-                    FactorKind kind) {
+TensorFactors fresh(ShardingRule &r, ArrayRef<int64_t> shape, FactorKind kind) {
   TensorFactors t;
   for (int64_t d : shape)
     t.push_back({r.addFactor(d, kind)});
@@ -176,9 +175,8 @@ ShardingRule AttentionOp::getShardingRule() {
   int64_t dh = r.addFactor(q[2] / heads, kNeedReplication);
   int64_t tk = r.addFactor(k[1], FactorKind::KeySequence);
   int64_t dv = r.addFactor(v[2] / heads, kParallel);
-  r.operands = {{{b}, {tq}, {h, dh}},
-                {{b}, {tk}, {h, dh}},
-                {{b}, {tk}, {h, dv}}};
+  r.operands = {
+      {{b}, {tq}, {h, dh}}, {{b}, {tk}, {h, dh}}, {{b}, {tk}, {h, dv}}};
   r.results = {{{b}, {tq}, {h, dv}}};
   r.headsFactor = h;
   return r;
@@ -191,9 +189,7 @@ ShardingRule SubOp::getShardingRule() { return broadcastRule(*this); }
 ShardingRule MulOp::getShardingRule() { return broadcastRule(*this); }
 ShardingRule DivOp::getShardingRule() { return broadcastRule(*this); }
 ShardingRule MulAddOp::getShardingRule() { return broadcastRule(*this); }
-ShardingRule StageTransferOp::getShardingRule() {
-  return broadcastRule(*this);
-}
+ShardingRule StageTransferOp::getShardingRule() { return broadcastRule(*this); }
 ShardingRule StageBroadcastOp::getShardingRule() {
   return broadcastRule(*this);
 }

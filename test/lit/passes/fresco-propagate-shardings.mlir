@@ -103,3 +103,12 @@ func.func @conv_bias(%x: tensor<1x4x4x4xf32> {fresco.sharding = #fresco.sharding
 func.func @odd(%x: tensor<3x8xf32> {fresco.sharding = #fresco.sharding<[{0}, {}]>}) -> tensor<3x8xf32> {
   return %x : tensor<3x8xf32>
 }
+
+// -----
+
+// One grid axis cannot split two dimensions of one op's iteration space.
+func.func @axis_twice(%x: tensor<2x4xf32> {fresco.sharding = #fresco.sharding<[{0}, {}]>}, %y: tensor<2x4xf32> {fresco.sharding = #fresco.sharding<[{}, {0}]>}) -> tensor<2x4xf32> {
+  // expected-error @+1 {{fresco-propagate-shardings splits two different dimensions of this op over grid axis 0}}
+  %z = fresco.add %x, %y : (tensor<2x4xf32>, tensor<2x4xf32>) -> tensor<2x4xf32>
+  return %z : tensor<2x4xf32>
+}

@@ -103,7 +103,7 @@ func.func @mixed(%x: tensor<2x4x8x8xf32>, %v: tensor<2x16x16xf32>) -> tensor<2x1
 // Patch rows must divide the degree, named as the user wrote it.
 func.func @rows(%x: tensor<2x4x4x8xf32>) -> tensor<2x2x16xf32> {
   %w = fresco.param "proj.weight" : tensor<16x4x4x4xf32>
-  // expected-error @+1 {{patch rows 1 (latent height / patch 4) are not divisible by ring=2}}
+  // expected-error @+1 {{ring=2 cannot split dimension 2 of operand 0: the op's factor there has size 1, not divisible by 2}}
   %0 = fresco.conv2d %x, %w {strides = array<i64: 4, 4>} : (tensor<2x4x4x8xf32>, tensor<16x4x4x4xf32>) -> tensor<2x16x1x2xf32>
   %1 = fresco.reshape %0 : tensor<2x16x1x2xf32> -> tensor<2x16x2xf32>
   %2 = fresco.transpose %1 {permutation = array<i64: 0, 2, 1>} : (tensor<2x16x2xf32>) -> tensor<2x2x16xf32>

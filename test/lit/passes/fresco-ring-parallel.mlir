@@ -2,6 +2,8 @@
 // RUN: fresco-opt %s --fresco-create-grid="parallel=cfg=2,ring=2" --fresco-cfg-parallel --fresco-ring-parallel -split-input-file -verify-diagnostics | FileCheck %s --check-prefix=CFG
 // RUN: not fresco-opt %s --fresco-create-grid="parallel=ulysses=2,ring=2" --fresco-ulysses-parallel --fresco-ring-parallel -split-input-file 2>/dev/null | FileCheck %s --check-prefix=USP
 // RUN: not fresco-opt %s --fresco-create-grid="parallel=ring=2,ulysses=2" --fresco-ulysses-parallel --fresco-ring-parallel -split-input-file 2>&1 | FileCheck %s --check-prefix=ORDER
+// Three strategies, to the collectives.
+// RUN: not fresco-opt %s --fresco-create-grid="parallel=cfg=2,ulysses=2,ring=2" --fresco-cfg-parallel --fresco-ulysses-parallel --fresco-ring-parallel --fresco-insert-collectives -split-input-file 2>/dev/null | FileCheck %s --check-prefix=THREE
 
 // The small DiT of fresco-ulysses-parallel.mlir: each rank takes half of the
 // image rows, hence half of the tokens, and keeps them through the
@@ -37,6 +39,19 @@
 // USP: shard.all_to_all {{.*}} grid_axes = [0] split_axis = 1 concat_axis = 2 : tensor<2x8x8xf32> -> tensor<2x4x16xf32>
 // USP: %[[G:.*]] = shard.all_gather {{.*}} grid_axes = [0, 1] gather_axis = 2 : tensor<2x4x2x8xf32> -> tensor<2x4x8x8xf32>
 // USP: return %[[G]]
+// cfg x Ulysses x ring: the batch halves on axis 0, each half's rows in
+// quarters on axes 1 then 2; the all_to_alls on axis 1 keep the ring's
+// split, ring attention runs over axis 2; the rows come back in one gather
+// over axes 1 and 2, then the batch over axis 0.
+// THREE-LABEL: func.func @dit
+// THREE: %[[B:.*]] = shard.all_slice %arg0 on @grid grid_axes = [0] slice_axis = 0 : tensor<2x4x8x8xf32> -> tensor<1x4x8x8xf32>
+// THREE: %[[U:.*]] = shard.all_slice %[[B]] on @grid grid_axes = [1] slice_axis = 2 : tensor<1x4x8x8xf32> -> tensor<1x4x4x8xf32>
+// THREE: shard.all_slice %[[U]] on @grid grid_axes = [2] slice_axis = 2 : tensor<1x4x4x8xf32> -> tensor<1x4x2x8xf32>
+// THREE-COUNT-3: shard.all_to_all {{.*}} grid_axes = [1] split_axis = 2 concat_axis = 1 : tensor<1x4x16xf32> -> tensor<1x8x8xf32>
+// THREE: fresco.attention {{.*}} {num_heads = 2 : i64, ring_axes = #fresco.axes<[2]>, {{.*}}} : (tensor<1x8x8xf32>, tensor<1x8x8xf32>, tensor<1x8x8xf32>) -> tensor<1x8x8xf32>
+// THREE: %[[R:.*]] = shard.all_gather {{.*}} grid_axes = [1, 2] gather_axis = 2 : tensor<1x4x2x8xf32> -> tensor<1x4x8x8xf32>
+// THREE: %[[G:.*]] = shard.all_gather %[[R]] on @grid grid_axes = [0] gather_axis = 0 : tensor<1x4x8x8xf32> -> tensor<2x4x8x8xf32>
+// THREE: return %[[G]]
 // ORDER: error: ring=2 with ulysses=2: list ulysses before ring in --parallel (e.g. ulysses=2,ring=2)
 func.func @dit(%x: tensor<2x4x8x8xf32>, %c: tensor<2x16xf32>) -> tensor<2x4x8x8xf32> {
   %w = fresco.param "proj.weight" : tensor<16x4x2x2xf32>

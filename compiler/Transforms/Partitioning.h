@@ -47,22 +47,10 @@ std::optional<GridInfo> getGrid(ModuleOp module);
 /// when the module holds a pipeline, else every public function.
 SmallVector<func::FuncOp> denoiserFunctions(ModuleOp module);
 
-/// Recomputes every result type in `fn` from its operands, in order, for ops
-/// that infer them (all fresco ops but reshape, and the shard collectives),
-/// then updates the function type from the returned values. Ops that cannot
-/// infer keep their types; the verifier then checks consistency.
-LogicalResult reinferTypes(func::FuncOp fn);
-
 /// A shard.all_gather of `local` along `dim` over grid axis `axis` (of
 /// `parts` ranks) on @grid, with the concatenated result type.
 Value createAllGather(OpBuilder &b, Location loc, Value local, int64_t dim,
                       int16_t axis, int64_t parts);
-
-/// Replaces `param`'s type by its slice along `dim` for `parts` ranks on
-/// grid axis `axis`; fails (with an error naming the parameter) when the
-/// dimension does not divide.
-LogicalResult shardParam(Operation *param, int64_t dim, int16_t axis,
-                         int64_t parts);
 
 } // namespace mlir::fresco
 

@@ -111,10 +111,6 @@ ShardingAttr ShardingAttr::get(MLIRContext *ctx,
              DenseI16ArrayAttr::get(ctx, partial));
 }
 
-ShardingAttr ShardingAttr::getReplicated(MLIRContext *ctx, int64_t rank) {
-  return get(ctx, SmallVector<SmallVector<int16_t>>(rank));
-}
-
 ShardingAttr ShardingAttr::getSplit(MLIRContext *ctx, int64_t rank, int64_t dim,
                                     ArrayRef<int16_t> axes) {
   SmallVector<SmallVector<int16_t>> dims(rank);

@@ -63,8 +63,6 @@ def Fresco_ShardingAttr : Fresco_Attr<"Sharding", "sharding"> {
                      CArg<"::llvm::ArrayRef<int16_t>", "{}">:$partial)>
   ];
   let extraClassDeclaration = [{
-    /// Whole on every rank: `rank` dimensions, no axes.
-    static ShardingAttr getReplicated(::mlir::MLIRContext *ctx, int64_t rank);
     /// Dimension `dim` of a rank-`rank` tensor split over `axes`.
     static ShardingAttr getSplit(::mlir::MLIRContext *ctx, int64_t rank,
                                  int64_t dim, ::llvm::ArrayRef<int16_t> axes);

@@ -12,21 +12,6 @@ int64_t ShardingRule::addFactor(int64_t size, FactorKind kind) {
   return int64_t(factors.size()) - 1;
 }
 
-std::optional<int64_t> ShardingRule::majorFactor(const TensorFactors &t,
-                                                 int64_t dim) {
-  if (dim < 0 || dim >= int64_t(t.size()) || t[dim].empty())
-    return std::nullopt;
-  return t[dim].front();
-}
-
-std::optional<int64_t> ShardingRule::dimOfMajor(const TensorFactors &t,
-                                                int64_t factor) {
-  for (auto [d, fs] : llvm::enumerate(t))
-    if (!fs.empty() && fs.front() == factor)
-      return int64_t(d);
-  return std::nullopt;
-}
-
 LogicalResult ShardingRule::verify(Operation *op) const {
   if (operands.size() != op->getNumOperands() ||
       results.size() != op->getNumResults())

@@ -50,14 +50,6 @@ public:
   /// the key_sequence factor (and of the query tokens): the heads.
   std::optional<int64_t> headsFactor;
 
-  /// The factor that a split of dimension `dim` of `t` splits: its major
-  /// factor; nullopt for a dimension without factors.
-  static std::optional<int64_t> majorFactor(const TensorFactors &t,
-                                            int64_t dim);
-  /// The dimension of `t` whose major factor is `factor`, if any.
-  static std::optional<int64_t> dimOfMajor(const TensorFactors &t,
-                                           int64_t factor);
-
   /// Checks the rule against `op`'s operand and result types: one entry
   /// per tensor and dimension, each dimension the product of its factors
   /// (or 1 without factors), every factor used.

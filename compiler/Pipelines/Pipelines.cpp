@@ -1,12 +1,22 @@
 //===- Pipelines.cpp - Named pass pipelines -------------------------------===//
 #include "compiler/Pipelines/Pipelines.h"
 #include "compiler/Transforms/Passes.h"
+#include "compiler/Transforms/StageListener.h"
 
 #include "mlir/Pass/PassRegistry.h"
 #include "mlir/Transforms/Passes.h"
 
+namespace {
+/// canonicalize, keeping pipeline stages on the ops it rebuilds.
+std::unique_ptr<mlir::Pass> createStagedCanonicalizer() {
+  mlir::GreedyRewriteConfig config;
+  config.setListener(&mlir::fresco::stageListener());
+  return mlir::createCanonicalizerPass(config);
+}
+} // namespace
+
 void mlir::fresco::buildLowerToPlanPipeline(OpPassManager &pm) {
-  pm.addPass(createCanonicalizerPass());
+  pm.addPass(createStagedCanonicalizer());
   pm.addPass(createCSEPass());
   // After CSE, so a linear it merges counts all its uses.
   pm.addNestedPass<func::FuncOp>(createFuseEpilogues());
@@ -15,7 +25,8 @@ void mlir::fresco::buildLowerToPlanPipeline(OpPassManager &pm) {
   pm.addNestedPass<func::FuncOp>(createFuseElementwise());
   // Once the ops are final: collectives as early as their operands allow.
   pm.addNestedPass<func::FuncOp>(createScheduleCollectives());
-  // Last before the arena: no rewrite after it may drop its stage marks.
+  // Stages are cut over the fused ops; the marks would survive rewrites
+  // after it too (StageListener).
   pm.addPass(createPipelineParallel());
   // Within the stages: which collectives overlap what, up to an explicit
   // wait.

@@ -1,10 +1,12 @@
 //===- CfgParallel.cpp - Batch split over the cfg grid axis ---------------===//
+//
+// A strategy as seeds: every argument's batch dimension split over the cfg
+// axis. Carrying the split through the ops is the sharding rules' job.
+//
+//===----------------------------------------------------------------------===//
 #include "compiler/Transforms/Partitioning.h"
 #include "compiler/Transforms/Passes.h"
-#include "dialects/Fresco/IR/FrescoOps.h"
-
-#include "mlir/IR/Builders.h"
-#include "llvm/ADT/DenseSet.h"
+#include "compiler/Transforms/ShardingPropagation.h"
 
 #define DEBUG_TYPE "fresco-cfg-parallel"
 
@@ -14,18 +16,15 @@ namespace mlir::fresco {
 
 namespace {
 
-/// Rewrites `fn` so that every batch-dependent value holds this rank's
-/// 1/parts of dimension 0.
-LogicalResult splitBatch(func::FuncOp fn, int16_t axis, int64_t parts) {
+/// Seeds the batch split on every argument; the ops' sharding rules carry
+/// it through the function (ShardingPropagation), so any op whose rule
+/// keeps the batch parallel takes part, and one that would mix batch
+/// entries across ranks is a located error.
+LogicalResult splitBatch(func::FuncOp fn, const GridInfo &grid, int16_t axis,
+                         int64_t parts) {
   Block &block = fn.getBody().front();
   if (block.getNumArguments() == 0)
     return fn.emitError("fresco-cfg-parallel needs batched arguments");
-  OpBuilder b(fn.getContext());
-  b.setInsertionPointToStart(&block);
-
-  // Values computed from the inputs carry the batch in dimension 0;
-  // parameters and input-independent tables do not.
-  llvm::DenseSet<Value> batched;
   int64_t batch = -1;
   for (BlockArgument arg : block.getArguments()) {
     auto t = cast<RankedTensorType>(arg.getType());
@@ -38,65 +37,17 @@ LogicalResult splitBatch(func::FuncOp fn, int16_t axis, int64_t parts) {
   if (batch % parts != 0)
     return fn.emitError("batch ") << batch << " of '" << fn.getSymName()
                                   << "' is not divisible by cfg=" << parts;
-  for (BlockArgument arg : block.getArguments()) {
-    auto t = cast<RankedTensorType>(arg.getType());
-    SmallVector<int64_t> shape(t.getShape());
-    shape[0] /= parts;
-    auto slice = shard::AllSliceOp::create(
-        b, arg.getLoc(), RankedTensorType::get(shape, t.getElementType()), arg,
-        kGridName, ArrayRef<shard::GridAxis>{axis}, 0);
-    arg.replaceAllUsesExcept(slice.getResult(), slice);
-    batched.insert(slice.getResult());
-  }
-
-  for (Operation &op : block) {
-    if (isa<shard::AllSliceOp, func::ReturnOp>(op))
-      continue;
-    bool dependent = llvm::any_of(op.getOperands(),
-                                  [&](Value v) { return batched.count(v); });
-    if (!dependent)
-      continue;
-    for (Value r : op.getResults())
-      batched.insert(r);
-    // Ops that move dimension 0 would mix batch entries across ranks.
-    if (auto t = dyn_cast<TransposeOp>(op); t && t.getPermutation()[0] != 0)
-      return t.emitError("moves the batch dimension; cannot split it over cfg");
-    if (auto s = dyn_cast<SliceOp>(op); s && s.getAxis() == 0)
-      return s.emitError(
-          "slices the batch dimension; cannot split it over cfg");
-    if (auto c = dyn_cast<ConcatOp>(op); c && c.getAxis() == 0)
-      return c.emitError(
-          "concatenates along the batch; cannot split it over cfg");
-    if (auto r = dyn_cast<ReshapeOp>(op)) {
-      auto in = r.getInput().getType(), out = r.getType();
-      if (out.getRank() == 0 || out.getDimSize(0) != batch ||
-          in.getDimSize(0) != batch / parts)
-        return r.emitError("does not keep the batch in dimension 0; cannot "
-                           "split it over cfg");
-      SmallVector<int64_t> shape(out.getShape());
-      shape[0] /= parts;
-      r.getResult().setType(RankedTensorType::get(shape, out.getElementType()));
-      continue;
-    }
-    if (!isa<InferTypeOpInterface>(op))
-      return op.emitError("fresco-cfg-parallel cannot retype this op");
-    SmallVector<Type> types;
-    if (failed(cast<InferTypeOpInterface>(op).inferReturnTypes(
-            op.getContext(), op.getLoc(), op.getOperands(),
-            op.getRawDictionaryAttrs(), op.getPropertiesStorage(),
-            op.getRegions(), types)))
+  ShardingPropagation prop(fn, grid, "cfg=" + std::to_string(parts));
+  for (BlockArgument arg : block.getArguments())
+    if (failed(prop.seedArgument(arg, 0, {axis})))
       return failure();
-    for (auto [v, t] : llvm::zip(op.getResults(), types))
-      v.setType(t);
-  }
+  if (failed(prop.run()))
+    return failure();
+  // The results (gathered by fresco-insert-collectives) are per image.
   auto ret = cast<func::ReturnOp>(block.getTerminator());
-  for (auto [i, v] : llvm::enumerate(ret.getOperands())) {
-    if (!batched.count(v))
+  for (auto [i, v] : llvm::enumerate(ret.getOperands()))
+    if (!fn.getResultAttr(i, kSharding))
       return ret.emitError("result ") << i << " does not depend on the batch";
-    fn.setResultAttr(i, "fresco.split", b.getDenseI64ArrayAttr({0, axis}));
-  }
-  fn.setFunctionType(FunctionType::get(fn.getContext(), fn.getArgumentTypes(),
-                                       ret.getOperandTypes()));
   return success();
 }
 
@@ -108,7 +59,7 @@ struct CfgParallelPass : impl::CfgParallelBase<CfgParallelPass> {
     if (!axis)
       return;
     for (func::FuncOp fn : denoiserFunctions(module))
-      if (failed(splitBatch(fn, axis->first, axis->second)))
+      if (failed(splitBatch(fn, *grid, axis->first, axis->second)))
         return signalPassFailure();
   }
 };

@@ -18,6 +18,31 @@ namespace mlir::fresco {
 
 namespace {
 
+/// The all_gathers (one per split dimension) and the all_reduce that make
+/// `v`, distributed as `sharding`, whole on every rank.
+Value makeWhole(OpBuilder &b, Location loc, Value v, ShardingAttr sharding,
+                const GridInfo &grid) {
+  if (!sharding.getPartial().empty())
+    v = shard::AllReduceOp::create(b, loc, v, kGridName,
+                                   sharding.getPartial().asArrayRef(),
+                                   shard::ReductionKind::Sum)
+            .getResult();
+  for (int64_t dim = 0; dim < sharding.getRank(); ++dim) {
+    ArrayRef<int16_t> axes = sharding.getDimAxes(dim);
+    if (axes.empty())
+      continue;
+    auto t = cast<RankedTensorType>(v.getType());
+    SmallVector<int64_t> shape(t.getShape());
+    for (int16_t a : axes)
+      shape[dim] *= grid.grid.getShape()[a];
+    v = shard::AllGatherOp::create(
+        b, loc, RankedTensorType::get(shape, t.getElementType()),
+        FlatSymbolRefAttr::get(b.getStringAttr(kGridName)),
+        b.getDenseI16ArrayAttr(axes), v, b.getIndexAttr(dim));
+  }
+  return v;
+}
+
 struct InsertCollectivesPass
     : impl::InsertCollectivesBase<InsertCollectivesPass> {
   void runOnOperation() override {
@@ -26,13 +51,17 @@ struct InsertCollectivesPass
     for (auto fn : module.getOps<func::FuncOp>()) {
       if (fn.isExternal())
         continue;
-      bool annotated = false;
+      // Partial sums on ops, and any distribution of a result.
+      SmallVector<Operation *> partials;
       fn.walk([&](Operation *op) {
-        annotated |= op->hasAttr("fresco.partial_axes");
+        auto s = op->getAttrOfType<ShardingAttr>(kSharding);
+        if (s && !s.getPartial().empty())
+          partials.push_back(op);
       });
+      bool anyResult = false;
       for (unsigned i = 0; i < fn.getNumResults(); ++i)
-        annotated |= bool(fn.getResultAttr(i, "fresco.split"));
-      if (!annotated)
+        anyResult |= bool(fn.getResultAttr(i, kSharding));
+      if (partials.empty() && !anyResult)
         continue;
       if (!grid) {
         fn.emitError("partitioning annotations without a grid: run "
@@ -40,36 +69,33 @@ struct InsertCollectivesPass
         return signalPassFailure();
       }
       OpBuilder b(fn.getContext());
-      // Partial sums: all_reduce right after the producer.
-      SmallVector<Operation *> partials;
-      fn.walk([&](Operation *op) {
-        if (op->hasAttr("fresco.partial_axes"))
-          partials.push_back(op);
-      });
+      // Partial sums: all_reduce right after the producer, whose result is
+      // then whole along the partial axes.
       for (Operation *op : partials) {
-        auto axes = op->getAttrOfType<DenseI16ArrayAttr>("fresco.partial_axes");
-        op->removeAttr("fresco.partial_axes");
+        auto s = op->getAttrOfType<ShardingAttr>(kSharding);
+        if (s.withoutPartial().isReplicated())
+          op->removeAttr(kSharding);
+        else
+          op->setAttr(kSharding, s.withoutPartial());
         b.setInsertionPointAfter(op);
         Value v = op->getResult(0);
-        auto reduce = shard::AllReduceOp::create(b, op->getLoc(), v, kGridName,
-                                                 axes.asArrayRef(),
-                                                 shard::ReductionKind::Sum);
-        v.replaceAllUsesExcept(reduce.getResult(), reduce);
+        Value whole =
+            makeWhole(b, op->getLoc(), v,
+                      ShardingAttr::getPartial(fn.getContext(), s.getRank(),
+                                               s.getPartial().asArrayRef()),
+                      *grid);
+        v.replaceAllUsesExcept(whole, whole.getDefiningOp());
       }
-      // Split results: all_gather before the return.
+      // Distributed results: gathered (and reduced) before the return.
       auto ret = cast<func::ReturnOp>(fn.getBody().front().getTerminator());
       b.setInsertionPoint(ret);
       for (unsigned i = 0; i < fn.getNumResults(); ++i) {
-        auto split =
-            fn.getResultAttrOfType<DenseI64ArrayAttr>(i, "fresco.split");
-        if (!split)
+        auto s = fn.getResultAttrOfType<ShardingAttr>(i, kSharding);
+        if (!s)
           continue;
-        fn.removeResultAttr(i, b.getStringAttr("fresco.split"));
-        int64_t dim = split[0];
-        int16_t axis = int16_t(split[1]);
+        fn.removeResultAttr(i, b.getStringAttr(kSharding));
         ret.setOperand(i,
-                       createAllGather(b, ret.getLoc(), ret.getOperand(i), dim,
-                                       axis, grid->grid.getShape()[axis]));
+                       makeWhole(b, ret.getLoc(), ret.getOperand(i), s, *grid));
       }
       fn.setFunctionType(FunctionType::get(
           fn.getContext(), fn.getArgumentTypes(), ret.getOperandTypes()));

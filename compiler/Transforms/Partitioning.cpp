@@ -2,8 +2,6 @@
 #include "compiler/Transforms/Partitioning.h"
 #include "dialects/Fresco/IR/FrescoOps.h"
 
-#include "mlir/Interfaces/InferTypeOpInterface.h"
-
 namespace mlir::fresco {
 
 std::optional<std::pair<int16_t, int64_t>>
@@ -38,40 +36,6 @@ SmallVector<func::FuncOp> denoiserFunctions(ModuleOp module) {
   return fns;
 }
 
-LogicalResult reinferTypes(func::FuncOp fn) {
-  for (Operation &op : fn.getBody().front()) {
-    SmallVector<Type> types;
-    if (auto iface = dyn_cast<InferTypeOpInterface>(op)) {
-      if (failed(iface.inferReturnTypes(
-              op.getContext(), op.getLoc(), op.getOperands(),
-              op.getRawDictionaryAttrs(), op.getPropertiesStorage(),
-              op.getRegions(), types)))
-        return failure();
-    } else if (auto ar = dyn_cast<shard::AllReduceOp>(op)) {
-      types.push_back(ar.getInput().getType());
-    } else if (auto ag = dyn_cast<shard::AllGatherOp>(op)) {
-      auto grid = SymbolTable::lookupNearestSymbolFrom<shard::GridOp>(
-          ag, ag.getGridAttr());
-      if (!grid)
-        return ag.emitError("all_gather on an unknown grid");
-      auto t = cast<RankedTensorType>(ag.getInput().getType());
-      SmallVector<int64_t> shape(t.getShape());
-      int64_t dim = ag.getGatherAxis().getSExtValue();
-      for (int16_t a : ag.getGridAxes())
-        shape[dim] *= grid.getShape()[a];
-      types.push_back(RankedTensorType::get(shape, t.getElementType()));
-    } else {
-      continue;
-    }
-    for (auto [r, t] : llvm::zip(op.getResults(), types))
-      r.setType(t);
-  }
-  auto ret = cast<func::ReturnOp>(fn.getBody().front().getTerminator());
-  fn.setFunctionType(FunctionType::get(fn.getContext(), fn.getArgumentTypes(),
-                                       ret.getOperandTypes()));
-  return success();
-}
-
 Value createAllGather(OpBuilder &b, Location loc, Value local, int64_t dim,
                       int16_t axis, int64_t parts) {
   auto t = cast<RankedTensorType>(local.getType());
@@ -81,27 +45,6 @@ Value createAllGather(OpBuilder &b, Location loc, Value local, int64_t dim,
       b, loc, RankedTensorType::get(shape, t.getElementType()),
       FlatSymbolRefAttr::get(b.getStringAttr(kGridName)),
       b.getDenseI16ArrayAttr({axis}), local, b.getIndexAttr(dim));
-}
-
-LogicalResult shardParam(Operation *op, int64_t dim, int16_t axis,
-                         int64_t parts) {
-  auto param = cast<ParamOp>(op);
-  auto type = param.getType();
-  if (dim >= type.getRank() || type.getDimSize(dim) % parts != 0)
-    return param.emitError("parameter '")
-           << param.getName() << "' of shape " << type << " cannot be split in "
-           << parts << " along dimension " << dim;
-  if (param->hasAttr("fresco.shard_dim"))
-    return param.emitError("parameter '")
-           << param.getName() << "' is already sharded";
-  SmallVector<int64_t> shape(type.getShape());
-  shape[dim] /= parts;
-  param.getResult().setType(
-      RankedTensorType::get(shape, type.getElementType()));
-  Builder b(op->getContext());
-  param->setAttr("fresco.shard_dim", b.getI64IntegerAttr(dim));
-  param->setAttr("fresco.shard_axis", b.getI64IntegerAttr(axis));
-  return success();
 }
 
 } // namespace mlir::fresco

@@ -3,19 +3,23 @@
 // The partitioning passes rewrite a component function from the global view
 // into the per-rank (SPMD) view on a device grid: `shard.grid @grid` plus the
 // module attribute `fresco.grid_axes` naming each grid axis ("cfg", "tp").
-// They annotate instead of communicating; fresco-insert-collectives turns
-// the annotations into shard dialect collectives:
-//   - `fresco.partial_axes` (array<i16>) on an op: its result is a partial
-//     sum over those grid axes (an all_reduce follows);
-//   - `fresco.split = array<i64: dim, axis>` on a function result: each
-//     rank returns its slice along `dim` (an all_gather over `axis` follows);
-//   - `fresco.shard_dim` / `fresco.shard_axis` on a fresco.param: the rank
-//     loads the slice of the checkpoint tensor along that dim that matches
-//     its coordinate on that grid axis (the plan emitter computes offsets).
+// They annotate instead of communicating, with one typed attribute,
+// `fresco.sharding = #fresco.sharding<[{dim 0's axes}, ...], partial = {..}>`
+// (FrescoAttributes.td); fresco-insert-collectives turns it into shard
+// dialect collectives:
+//   - on an op: partial axes mean its result is a partial sum over them
+//     (an all_reduce follows);
+//   - on a function result: each rank returns its slice of the split
+//     dimensions (an all_gather over their axes follows);
+//   - on a fresco.param: the rank loads the slice of the checkpoint tensor
+//     that its grid coordinates select (the plan emitter computes offsets).
 //
 //===----------------------------------------------------------------------===//
 #ifndef FRESCO_COMPILER_TRANSFORMS_PARTITIONING_H
 #define FRESCO_COMPILER_TRANSFORMS_PARTITIONING_H
+
+#include "dialects/Fresco/IR/FrescoAttributes.h"
+#include "dialects/Fresco/IR/FrescoDialect.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/Shard/IR/ShardOps.h"
@@ -26,6 +30,8 @@
 namespace mlir::fresco {
 
 constexpr llvm::StringLiteral kGridName = "grid";
+constexpr llvm::StringLiteral kSharding = FrescoDialect::kShardingAttrName;
+constexpr llvm::StringLiteral kStage = FrescoDialect::kStageAttrName;
 
 /// The module's grid and its axis names, if fresco-create-grid ran.
 struct GridInfo {
@@ -41,22 +47,10 @@ std::optional<GridInfo> getGrid(ModuleOp module);
 /// when the module holds a pipeline, else every public function.
 SmallVector<func::FuncOp> denoiserFunctions(ModuleOp module);
 
-/// Recomputes every result type in `fn` from its operands, in order, for ops
-/// that infer them (all fresco ops but reshape, and the shard collectives),
-/// then updates the function type from the returned values. Ops that cannot
-/// infer keep their types; the verifier then checks consistency.
-LogicalResult reinferTypes(func::FuncOp fn);
-
 /// A shard.all_gather of `local` along `dim` over grid axis `axis` (of
 /// `parts` ranks) on @grid, with the concatenated result type.
 Value createAllGather(OpBuilder &b, Location loc, Value local, int64_t dim,
                       int16_t axis, int64_t parts);
-
-/// Replaces `param`'s type by its slice along `dim` for `parts` ranks on
-/// grid axis `axis`; fails (with an error naming the parameter) when the
-/// dimension does not divide.
-LogicalResult shardParam(Operation *param, int64_t dim, int16_t axis,
-                         int64_t parts);
 
 } // namespace mlir::fresco
 

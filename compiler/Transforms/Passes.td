@@ -119,25 +119,34 @@ def CfgParallel : Pass<"fresco-cfg-parallel", "::mlir::ModuleOp"> {
   let description = [{
     Classifier-free guidance runs the conditional and unconditional halves
     of the batch through the same model: each rank on the `cfg` axis takes
-    its slice of the batch (shard.all_slice on every argument: no
-    communication), all activations that depend on the inputs become local
-    along dimension 0, and each result is marked `fresco.split` for an
-    all_gather by fresco-insert-collectives. Fails when a batch-dependent
-    value does not keep the batch in dimension 0, or when the batch does not
-    divide. A no-op without a cfg axis.
+    its slice of the batch. The pass only seeds that split on every
+    argument (dimension 0, shard.all_slice: no communication); the ops'
+    sharding rules carry it through the function (ShardingPropagation):
+    activations that depend on the inputs become local along the batch,
+    and each result is marked `fresco.sharding` for an all_gather by
+    fresco-insert-collectives. Fails, at the op, when an op's rule needs
+    the batch whole (a slice or concat along it, a reshape that mixes it),
+    when the arguments do not share a batch or it does not divide. A no-op
+    without a cfg axis.
   }];
-  let dependentDialects = ["::mlir::shard::ShardDialect"];
+  let dependentDialects = ["::mlir::shard::ShardDialect",
+                           "::mlir::fresco::FrescoDialect"];
 }
 
 def TensorParallel : Pass<"fresco-tensor-parallel", "::mlir::ModuleOp"> {
   let summary = "Megatron tensor parallelism over the grid's tp axis";
   let description = [{
-    In the denoiser: every multi-head attention whose q, k and v are linear
-    layers gets its heads split (q/k/v weights column-parallel, the output
-    projection row-parallel); every linear -> activation -> linear chain
-    (the MLP) gets fc1 column-parallel and fc2 row-parallel. Row-parallel
-    results are marked `fresco.partial_axes` (one all_reduce each, inserted
-    by fresco-insert-collectives) with the bias added after the reduction.
+    In the denoiser: every multi-head attention whose q, k and v come from
+    linear layers of their own (directly, or through single-use reshapes
+    and per-head norms) gets its heads split (q/k/v weights
+    column-parallel, the output projection row-parallel); every
+    linear -> activation -> linear chain
+    (the MLP) gets fc1 column-parallel and fc2 row-parallel. The pass seeds
+    only the column-parallel weights; the ops' sharding rules
+    (ShardingPropagation) split the heads and make the contracting layers
+    row-parallel: their results are marked as partial sums
+    (`fresco.sharding` with `partial`, one all_reduce each, inserted by
+    fresco-insert-collectives) with the bias added after the reduction.
     Per-sample linear layers ([B, D] inputs: adaLN, embedders, the output
     head's modulation) stay replicated unless their weight is at least
     `min-split-bytes`: those big ones (DiT's adaLN projections, 6D x D) are
@@ -151,7 +160,8 @@ def TensorParallel : Pass<"fresco-tensor-parallel", "::mlir::ModuleOp"> {
            /*default=*/"8 << 20",
            "split per-sample linear weights of at least this many bytes">
   ];
-  let dependentDialects = ["::mlir::shard::ShardDialect"];
+  let dependentDialects = ["::mlir::shard::ShardDialect",
+                           "::mlir::fresco::FrescoDialect"];
 }
 
 def UlyssesParallel : Pass<"fresco-ulysses-parallel", "::mlir::ModuleOp"> {
@@ -166,12 +176,13 @@ def UlyssesParallel : Pass<"fresco-ulysses-parallel", "::mlir::ModuleOp"> {
     this rank's block. Around every attention a shard.all_to_all turns the
     sequence-split q, k and v into head-split ones (H/P heads per rank) and
     another turns the result back. A result still split is all-gathered
-    before the return. The split dimension is tracked through reshapes and
-    transposes; any op it cannot map is a located error, as are head counts
-    or patch rows that do not divide the degree. A no-op without a ulysses
-    axis.
+    before the return. The ops' sharding rules carry the split
+    (ShardingPropagation) through reshapes and transposes; any op whose
+    rule cannot take it is a located error, as are head counts or patch
+    rows that do not divide the degree. A no-op without a ulysses axis.
   }];
-  let dependentDialects = ["::mlir::shard::ShardDialect"];
+  let dependentDialects = ["::mlir::shard::ShardDialect",
+                           "::mlir::fresco::FrescoDialect"];
 }
 
 def RingParallel : Pass<"fresco-ring-parallel", "::mlir::ModuleOp"> {
@@ -191,7 +202,8 @@ def RingParallel : Pass<"fresco-ring-parallel", "::mlir::ModuleOp"> {
     split through Ulysses' all_to_alls and joins Ulysses' final row gather
     (one all_gather over both axes). A no-op without a ring axis.
   }];
-  let dependentDialects = ["::mlir::shard::ShardDialect"];
+  let dependentDialects = ["::mlir::shard::ShardDialect",
+                           "::mlir::fresco::FrescoDialect"];
 }
 
 def PipelineParallel : Pass<"fresco-pipeline-parallel", "::mlir::ModuleOp"> {
@@ -204,20 +216,26 @@ def PipelineParallel : Pass<"fresco-pipeline-parallel", "::mlir::ModuleOp"> {
     table) are repeated in each stage that uses them; any other value used
     by a later stage is passed with `fresco.stage_transfer`, and the
     function's results reach every stage with `fresco.stage_broadcast`. The
-    plan emitter gives each rank its stage's ops (and parameters) only. Runs
-    at the end of the lowering, before fresco-assign-buffers, so no rewrite
-    after it drops the marks. A no-op without a pipeline axis.
+    plan emitter gives each rank its stage's ops (and parameters) only. The
+    marks (`#fresco.stage`) survive later rewrites (CSE, fusion,
+    canonicalize: StageListener.h); the lowering runs the pass at its end,
+    before fresco-assign-buffers, so that the stages are balanced over the
+    fused ops. A no-op without a pipeline axis.
   }];
+  let dependentDialects = ["::mlir::fresco::FrescoDialect"];
 }
 
 def InsertCollectives : Pass<"fresco-insert-collectives", "::mlir::ModuleOp"> {
   let summary = "Materialise partitioning annotations as shard collectives";
   let description = [{
-    `fresco.partial_axes` on an op becomes a shard.all_reduce (sum) of its
-    result over those axes; `fresco.split` on a function result becomes a
-    shard.all_gather before the return, restoring the global type.
+    A `fresco.sharding` with partial axes on an op becomes a
+    shard.all_reduce (sum) of its result over those axes, right after it;
+    a `fresco.sharding` on a function result becomes the all_gathers of
+    its split dimensions (and the all_reduce of its partial axes) before
+    the return, restoring the global type.
   }];
-  let dependentDialects = ["::mlir::shard::ShardDialect"];
+  let dependentDialects = ["::mlir::shard::ShardDialect",
+                           "::mlir::fresco::FrescoDialect"];
 }
 
 def Placement : Pass<"fresco-placement", "::mlir::ModuleOp"> {
@@ -237,6 +255,35 @@ def Placement : Pass<"fresco-placement", "::mlir::ModuleOp"> {
     Option<"ranks", "ranks", "int64_t", /*default=*/"1",
            "world size">
   ];
+}
+
+def PropagateShardings : Pass<"fresco-propagate-shardings", "::mlir::ModuleOp"> {
+  let summary = "Partition functions from the shardings on their arguments";
+  let description = [{
+    Each function argument's `fresco.sharding` (split dimensions only) is a
+    seed: the argument is sliced (shard.all_slice) and the ops' sharding
+    rules carry the splits through the function (ShardingPropagation):
+    local types, replicated operands sliced where they meet a split
+    (parameters load only their slice), a split contraction marked as a
+    partial sum, attention's head count divided with its heads, split
+    results marked `fresco.sharding`. Any split an op's rule forbids is a
+    located error. Follow with fresco-insert-collectives for the
+    communication.
+  }];
+  let dependentDialects = ["::mlir::shard::ShardDialect",
+                           "::mlir::fresco::FrescoDialect"];
+}
+
+def TestShardingRules : Pass<"fresco-test-sharding-rules"> {
+  let summary = "Print each fresco op's sharding rule as a remark (testing)";
+  let description = [{
+    For every op implementing ShardingRuleOpInterface: checks the rule
+    against the op's operand and result types (one entry per dimension,
+    each the product of its factors) and emits a remark with the rule in
+    Shardy's notation, e.g. `([i, j, k], [l, k], [l]) -> ([i, j, l])
+    {i=2, j=5, k=8, l=4} reduction={k}`. Changes nothing.
+  }];
+  let dependentDialects = ["::mlir::fresco::FrescoDialect"];
 }
 
 #endif // FRESCO_COMPILER_PASSES_TD

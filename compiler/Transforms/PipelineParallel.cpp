@@ -11,9 +11,9 @@
 // sent. Values only ever flow forward, so the sends cannot deadlock.
 //
 // Layer sharding saves memory, not time: for one image the stages run one
-// after the other. The pass runs last in the lowering, just before
-// fresco-assign-buffers, so that no later rewrite drops the `fresco.stage`
-// marks.
+// after the other. The `#fresco.stage` marks survive later rewrites
+// (StageListener.h); the lowering runs the pass at its end, just before
+// fresco-assign-buffers, so that the stages are cut over the fused ops.
 //
 //===----------------------------------------------------------------------===//
 #include "compiler/Transforms/Partitioning.h"
@@ -32,8 +32,6 @@ namespace mlir::fresco {
 
 namespace {
 
-constexpr llvm::StringLiteral kStage = "fresco.stage";
-
 uint64_t bytesOf(Type t) {
   auto tt = cast<RankedTensorType>(t);
   return uint64_t(tt.getNumElements()) *
@@ -41,7 +39,7 @@ uint64_t bytesOf(Type t) {
 }
 
 int64_t stageOf(Operation *op) {
-  return op->getAttrOfType<IntegerAttr>(kStage).getInt();
+  return op->getAttrOfType<StageAttr>(kStage).getIndex();
 }
 
 LogicalResult splitStages(func::FuncOp fn, int16_t axis, int64_t stages) {
@@ -79,7 +77,7 @@ LogicalResult splitStages(func::FuncOp fn, int16_t axis, int64_t stages) {
                   : std::min<int64_t>(stages - 1,
                                       int64_t(double(seen - 1) *
                                               double(stages) / double(total)));
-    op->setAttr(kStage, b.getI64IntegerAttr(s));
+    op->setAttr(kStage, StageAttr::get(b.getContext(), s));
   }
   // A stage without parameters would be an empty shard of the weights
   // (stage 0 may hold param-free ops only, when the first weight read is
@@ -114,17 +112,17 @@ LogicalResult splitStages(func::FuncOp fn, int16_t axis, int64_t stages) {
       if (!copy) {
         if (copies.size() == 1) {
           copy = op; // the original serves the first stage seen
-          op->setAttr(kStage, b.getI64IntegerAttr(s));
+          op->setAttr(kStage, StageAttr::get(b.getContext(), s));
         } else {
           b.setInsertionPoint(op);
           copy = b.clone(*op);
-          copy->setAttr(kStage, b.getI64IntegerAttr(s));
+          copy->setAttr(kStage, StageAttr::get(b.getContext(), s));
         }
       }
       use.set(copy->getResult(0));
     }
     if (!op->hasAttr(kStage)) // unused
-      op->setAttr(kStage, b.getI64IntegerAttr(0));
+      op->setAttr(kStage, StageAttr::get(b.getContext(), 0));
   }
 
   // 3. Values used by later stages travel there, one transfer per stage.
@@ -165,7 +163,7 @@ LogicalResult splitStages(func::FuncOp fn, int16_t axis, int64_t stages) {
                                      use.get(), b.getI16IntegerAttr(axis),
                                      b.getI64IntegerAttr(stageOf(def))));
   }
-  fn->setAttr("fresco.pipeline_axis", b.getI16IntegerAttr(axis));
+  fn->setAttr(FrescoDialect::kPipelineAxisAttrName, b.getI16IntegerAttr(axis));
   return success();
 }
 

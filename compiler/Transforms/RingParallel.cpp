@@ -23,8 +23,8 @@ namespace {
 
 class Ring : public SequenceSplit {
 public:
-  Ring(func::FuncOp fn, int16_t axis, int64_t parts)
-      : SequenceSplit(fn, "ring", axis, parts) {}
+  Ring(func::FuncOp fn, const GridInfo &grid, int16_t axis, int64_t parts)
+      : SequenceSplit(fn, grid, "ring", axis, parts) {}
 
 private:
   LogicalResult attention(AttentionOp a) override;
@@ -33,26 +33,25 @@ private:
 /// Self-attention (keys and values split like the queries) becomes ring
 /// attention; attention to a context every rank holds in full stays local.
 LogicalResult Ring::attention(AttentionOp a) {
-  auto q = split.find(a.getQuery());
-  if (q == split.end() || q->second != 1)
+  if (splitDim(a.getQuery()) != 1)
     return a.emitError() << pass()
                          << " needs the attention query split along the "
                             "sequence (dimension 1)";
-  auto k = split.find(a.getKey()), v = split.find(a.getValue());
-  bool kSplit = k != split.end(), vSplit = v != split.end();
+  int64_t k = splitDim(a.getKey()), v = splitDim(a.getValue());
+  bool kSplit = k >= 0, vSplit = v >= 0;
   if (kSplit != vSplit)
     return a.emitError() << pass()
                          << ": attention key and value must both be split "
                             "along the sequence or both be replicated";
   if (kSplit) {
-    if (k->second != 1 || v->second != 1)
+    if (k != 1 || v != 1)
       return a.emitError() << pass() << ": attention key and value are split "
-                           << "along dimensions " << k->second << " and "
-                           << v->second << ", not the sequence (1)";
-    if (a.getRingAxes())
+                           << "along dimensions " << k << " and " << v
+                           << ", not the sequence (1)";
+    if (a.getRingAxesAttr())
       return a.emitError() << pass()
                            << ": this attention is already ring attention";
-    a.setRingAxesAttr(b.getDenseI16ArrayAttr({axis}));
+    a.setRingAxesAttr(GridAxesAttr::get(b.getContext(), {axis}));
   }
   return retype(a, 1, cast<RankedTensorType>(a.getType()));
 }
@@ -75,7 +74,7 @@ struct RingParallelPass : impl::RingParallelBase<RingParallelPass> {
       return signalPassFailure();
     }
     for (func::FuncOp fn : denoiserFunctions(module))
-      if (failed(Ring(fn, axis->first, axis->second).run()))
+      if (failed(Ring(fn, *grid, axis->first, axis->second).run()))
         return signalPassFailure();
   }
 };

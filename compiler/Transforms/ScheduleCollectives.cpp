@@ -29,7 +29,7 @@ bool communicates(Operation *op) {
       !isa<shard::AllSliceOp, shard::GridOp>(op))
     return true;
   if (auto att = dyn_cast<AttentionOp>(op))
-    return att.getRingAxes().has_value();
+    return bool(att.getRingAxesAttr());
   return false;
 }
 

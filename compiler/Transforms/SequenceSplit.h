@@ -1,22 +1,22 @@
 //===- SequenceSplit.h - Splitting a denoiser's tokens over a grid axis ---===//
 //
 // The part that sequence-parallel strategies (Ulysses, ring attention)
-// share: each rank on the axis takes a band of the latent image's rows. A
-// patch embedding whose stride equals its kernel turns that band into a
-// contiguous block of tokens, so every per-token op stays local; only
-// attention needs every token, and each strategy says how it gets them. The
-// split dimension of every value is tracked through reshapes and transposes;
-// an op that cannot be mapped is a located error rather than a guess.
+// share: each rank on the axis takes a band of the latent image's rows, and
+// the ops' sharding rules carry that split (ShardingPropagation): a patch
+// embedding whose stride equals its kernel turns the band into a contiguous
+// block of tokens, reshapes and transposes keep it on the tokens, every
+// per-token op stays local, and a replicated operand that spans the tokens
+// (the position table) is sliced. Only attention needs every token; each
+// strategy says how it gets them (attention()). An op whose rule cannot
+// take the split is a located error rather than a guess.
 //
 //===----------------------------------------------------------------------===//
 #ifndef FRESCO_COMPILER_TRANSFORMS_SEQUENCESPLIT_H
 #define FRESCO_COMPILER_TRANSFORMS_SEQUENCESPLIT_H
 
-#include "compiler/Transforms/Partitioning.h"
-#include "dialects/Fresco/IR/FrescoOps.h"
+#include "compiler/Transforms/ShardingPropagation.h"
 
 #include "mlir/IR/Builders.h"
-#include "llvm/ADT/DenseMap.h"
 
 #include <string>
 
@@ -25,24 +25,26 @@ namespace mlir::fresco {
 class SequenceSplit {
 public:
   /// `strategy` names the axis ("ulysses", "ring") in messages.
-  SequenceSplit(func::FuncOp fn, StringRef strategy, int16_t axis,
-                int64_t parts)
-      : fn(fn), strategy(strategy.str()), axis(axis), parts(parts),
-        b(fn.getContext()) {}
+  SequenceSplit(func::FuncOp fn, const GridInfo &grid, StringRef strategy,
+                int16_t axis, int64_t parts);
   virtual ~SequenceSplit() = default;
 
   /// Splits `fn`; results still split are all-gathered before the return.
   LogicalResult run();
 
 protected:
-  /// Rewrites one attention whose query is split along the tokens
-  /// (dimension 1); must leave its (replacement) result in `split`.
+  /// Rewrites one attention with a split operand; must record its
+  /// (replacement) result's split (setSplitDim).
   virtual LogicalResult attention(AttentionOp a) = 0;
 
   /// "fresco-ulysses-parallel": the pass, for messages.
   std::string pass() const { return "fresco-" + strategy + "-parallel"; }
   /// "ulysses=4": the degree as the user wrote it.
   std::string degree() const { return strategy + "=" + std::to_string(parts); }
+  /// The dimension `v` is split along on this axis; -1 when replicated.
+  int64_t splitDim(Value v) const;
+  /// Records `v` as split along `dim` on this axis.
+  void setSplitDim(Value v, int64_t dim);
   /// This rank's slice of replicated `v` along `dim` (no communication).
   Value slice(Value v, int64_t dim, Operation *before);
   /// Sets op's result to its global type with `dim` divided by the degree,
@@ -54,15 +56,10 @@ protected:
   int16_t axis;
   int64_t parts;
   OpBuilder b;
-  /// Values holding this rank's 1/parts of one dimension; absent: replicated.
-  llvm::DenseMap<Value, int64_t> split;
+  ShardingPropagation prop;
 
 private:
   LogicalResult splitImage();
-  LogicalResult visit(Operation *op);
-  LogicalResult conv(Conv2dOp c, int64_t d);
-  LogicalResult reshape(ReshapeOp r, int64_t d);
-  LogicalResult elementwise(Operation *op);
 };
 
 } // namespace mlir::fresco

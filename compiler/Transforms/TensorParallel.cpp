@@ -1,16 +1,18 @@
 //===- TensorParallel.cpp - Megatron tensor parallelism -------------------===//
 //
-// Column-parallel layers keep their input replicated and produce a slice of
-// the features; the matching row-parallel layer consumes that slice and
-// produces a partial sum, so each attention and each MLP costs one
-// all_reduce of the block's activations, and nothing in between.
+// A strategy as seeds: the weights of the layers that open a Megatron block
+// (q, k and v, an MLP's first linear) split by rows, and the big per-sample
+// layers split by rows and gathered at once. The ops' sharding rules do the
+// rest (ShardingPropagation): the heads split with q, k and v, the output
+// projection and the MLP's second linear contract the split features, so
+// their weights load columns and their results are partial sums (one
+// all_reduce per attention and per MLP, biases added after it).
 //
 //===----------------------------------------------------------------------===//
 #include "compiler/Transforms/Partitioning.h"
 #include "compiler/Transforms/Passes.h"
+#include "compiler/Transforms/ShardingPropagation.h"
 #include "dialects/Fresco/IR/FrescoOps.h"
-
-#include "mlir/IR/Builders.h"
 
 #define DEBUG_TYPE "fresco-tensor-parallel"
 
@@ -20,18 +22,6 @@ namespace mlir::fresco {
 
 namespace {
 
-/// A fresh copy of the parameter feeding `use` (parameters may be shared
-/// with replicated layers), so that sharding it changes only this use.
-ParamOp ownParam(OpOperand &use) {
-  auto p = use.get().getDefiningOp<ParamOp>();
-  if (!p)
-    return nullptr;
-  OpBuilder b(use.getOwner());
-  auto copy = cast<ParamOp>(b.clone(*p));
-  use.set(copy.getResult());
-  return copy;
-}
-
 /// A linear layer whose weight (and bias, if any) are parameters.
 bool isParamLinear(Operation *op) {
   auto l = dyn_cast_or_null<LinearOp>(op);
@@ -39,102 +29,56 @@ bool isParamLinear(Operation *op) {
          (!l.getBias() || l.getBias().getDefiningOp<ParamOp>());
 }
 
-class Rewriter {
-public:
-  Rewriter(int16_t axis, int64_t parts) : axis(axis), parts(parts) {}
-
-  /// Out-features split: weight rows and bias.
-  LogicalResult columnParallel(LinearOp l) {
-    if (failed(shardParam(ownParam(l.getWeightMutable()), 0, axis, parts)))
-      return failure();
-    if (l.getBias() &&
-        failed(shardParam(ownParam(l->getOpOperand(2)), 0, axis, parts)))
-      return failure();
-    return success();
-  }
-
-  /// In-features split: weight columns; the bias moves after the reduction.
-  /// Rewritten in place: result types are re-inferred once at the end.
-  LogicalResult rowParallel(LinearOp l) {
-    if (failed(shardParam(ownParam(l.getWeightMutable()), 1, axis, parts)))
-      return failure();
-    l->setAttr("fresco.partial_axes",
-               Builder(l).getDenseI16ArrayAttr(ArrayRef<int16_t>{axis}));
-    Value bias = l.getBias();
-    if (!bias)
-      return success();
-    l.getBiasMutable().clear();
-    OpBuilder b(l);
-    b.setInsertionPointAfter(l);
-    auto add = AddOp::create(b, l.getLoc(), l.getResult(), bias);
-    l.getResult().replaceAllUsesExcept(add.getResult(), add);
-    return success();
-  }
-
-  LogicalResult attention(AttentionOp a) {
-    SmallVector<LinearOp> qkv;
-    for (Value v : {a.getQuery(), a.getKey(), a.getValue()}) {
-      if (!isParamLinear(v.getDefiningOp()) || !v.hasOneUse())
-        return a.emitError("tensor parallelism needs q, k and v to come from "
-                           "their own linear layers");
-      qkv.push_back(v.getDefiningOp<LinearOp>());
-    }
-    if (!a.getResult().hasOneUse() ||
-        !isParamLinear(*a.getResult().getUsers().begin()))
-      return a.emitError("tensor parallelism needs the attention output to "
-                         "feed one linear layer (the output projection)");
-    int64_t heads = a.getNumHeads();
-    if (heads % parts != 0)
-      return a.emitError("attention has ")
-             << heads << " heads, not divisible by tp=" << parts
-             << " (tensor parallelism splits whole heads)";
-    auto out = cast<LinearOp>(*a.getResult().getUsers().begin());
-    for (LinearOp l : qkv)
-      if (failed(columnParallel(l)))
-        return failure();
-    a.setNumHeads(heads / parts);
-    return rowParallel(out);
-  }
-
-  /// A per-sample linear split by output columns, its result gathered.
-  LogicalResult columnGathered(LinearOp l) {
-    int64_t out = l.getWeight().getType().getDimSize(0);
-    if (out % parts != 0)
-      return success(); // stays replicated: the split would be uneven
-    if (failed(columnParallel(l)))
-      return failure();
-    // Gathered right away: the users (the six adaLN chunks) need all of it.
-    // The gather's type is re-inferred with everything else.
-    OpBuilder b(l);
-    b.setInsertionPointAfter(l);
-    int64_t dim = cast<RankedTensorType>(l.getType()).getRank() - 1;
-    Value full = createAllGather(b, l.getLoc(), l.getResult(), dim, axis, 1);
-    l.getResult().replaceAllUsesExcept(full, full.getDefiningOp());
-    return success();
-  }
-
-  /// linear -> elementwise activation -> linear.
-  LogicalResult mlp(LinearOp fc1, Operation *act, LinearOp fc2) {
-    int64_t hidden = fc1.getWeight().getType().getDimSize(0);
-    if (hidden % parts != 0)
-      return fc1.emitError("MLP hidden size ")
-             << hidden << " is not divisible by tp=" << parts;
-    if (failed(columnParallel(fc1)))
-      return failure();
-    (void)act;
-    return rowParallel(fc2);
-  }
-
-private:
-  int16_t axis;
-  int64_t parts;
+/// Which layers open a block: the policy, checked before anything moves.
+struct Seeds {
+  SmallVector<LinearOp> rows;      // weight split by rows (output features)
+  SmallVector<LinearOp> perSample; // likewise, result gathered at once
 };
 
-LogicalResult partition(func::FuncOp fn, int16_t axis, int64_t parts,
-                        int64_t minSplitBytes) {
-  Rewriter rw(axis, parts);
+/// The projection behind an attention operand: the parameter linear at
+/// the end of a chain of single-use ops (reshapes, per-head norms: Flux's
+/// q/k RMS norm), or null. Whether the split can cross the chain is the
+/// rules' call, at the op that cannot take it.
+LinearOp projectionOf(Value v) {
+  while (v.hasOneUse()) {
+    Operation *def = v.getDefiningOp();
+    if (!def)
+      return nullptr;
+    if (isParamLinear(def))
+      return cast<LinearOp>(def);
+    if (def->getNumOperands() == 0)
+      return nullptr;
+    v = def->getOperand(0);
+  }
+  return nullptr;
+}
+
+LogicalResult checkAttention(AttentionOp a, int64_t parts, Seeds &seeds) {
+  SmallVector<LinearOp> qkv;
+  for (Value v : {a.getQuery(), a.getKey(), a.getValue()}) {
+    LinearOp l = projectionOf(v);
+    if (!l)
+      return a.emitError("tensor parallelism needs q, k and v to come from "
+                         "their own linear layers");
+    qkv.push_back(l);
+  }
+  int64_t heads = a.getNumHeads();
+  if (heads % parts != 0)
+    return a.emitError("attention has ")
+           << heads << " heads, not divisible by tp=" << parts
+           << " (tensor parallelism splits whole heads)";
+  // The output projection then contracts the heads (the rules make it
+  // row-parallel, wherever it is).
+  seeds.rows.append(qkv);
+  return success();
+}
+
+LogicalResult partition(func::FuncOp fn, const GridInfo &grid, int16_t axis,
+                        int64_t parts, int64_t minSplitBytes) {
+  Seeds seeds;
+  bool any = false;
   SmallVector<AttentionOp> attentions;
-  SmallVector<std::tuple<LinearOp, Operation *, LinearOp>> mlps;
+  SmallVector<LinearOp> fc1s;
   fn.walk([&](Operation *op) {
     if (auto a = dyn_cast<AttentionOp>(op))
       attentions.push_back(a);
@@ -147,33 +91,45 @@ LogicalResult partition(func::FuncOp fn, int16_t axis, int64_t parts,
         !isParamLinear(in.getDefiningOp()) || !in.hasOneUse() ||
         !out.hasOneUse() || !isParamLinear(*out.getUsers().begin()))
       return;
-    mlps.push_back({in.getDefiningOp<LinearOp>(), op,
-                    cast<LinearOp>(*out.getUsers().begin())});
+    fc1s.push_back(in.getDefiningOp<LinearOp>());
   });
   for (AttentionOp a : attentions)
-    if (failed(rw.attention(a)))
+    if (failed(checkAttention(a, parts, seeds)))
       return failure();
-  for (auto [fc1, act, fc2] : mlps)
-    if (failed(rw.mlp(fc1, act, fc2)))
-      return failure();
+  for (LinearOp fc1 : fc1s) {
+    int64_t hidden = fc1.getWeight().getType().getDimSize(0);
+    if (hidden % parts != 0)
+      return fc1.emitError("MLP hidden size ")
+             << hidden << " is not divisible by tp=" << parts;
+    seeds.rows.push_back(fc1);
+  }
+  any = !attentions.empty() || !fc1s.empty();
   // Big per-sample layers: memory says split, traffic says it is cheap.
-  SmallVector<LinearOp> perSample;
   fn.walk([&](LinearOp l) {
     auto w = l.getWeight().getType();
-    if (cast<RankedTensorType>(l.getInput().getType()).getRank() == 2 &&
-        isParamLinear(l) &&
-        !l.getWeight().getDefiningOp()->hasAttr("fresco.shard_dim") &&
-        w.getNumElements() * 4 >= minSplitBytes)
-      perSample.push_back(l);
+    if (cast<RankedTensorType>(l.getInput().getType()).getRank() != 2 ||
+        !isParamLinear(l) || w.getNumElements() * 4 < minSplitBytes)
+      return;
+    any = true;
+    if (w.getDimSize(0) % parts == 0) // else replicated: the split is uneven
+      seeds.perSample.push_back(l);
   });
-  if (attentions.empty() && mlps.empty() && perSample.empty())
+  if (!any)
     return fn.emitError("fresco-tensor-parallel found no attention, MLP or "
                         "large per-sample layer to split in '")
            << fn.getSymName() << "'";
-  for (LinearOp l : perSample)
-    if (failed(rw.columnGathered(l)))
+
+  ShardingPropagation prop(fn, grid, "tp=" + std::to_string(parts));
+  for (LinearOp l : seeds.rows)
+    if (failed(prop.seedParam(l.getWeightMutable(), 0, {axis})))
       return failure();
-  return reinferTypes(fn);
+  // Gathered right away: the users (the six adaLN chunks) need all of it.
+  for (LinearOp l : seeds.perSample) {
+    if (failed(prop.seedParam(l.getWeightMutable(), 0, {axis})))
+      return failure();
+    prop.gatherAfter(l);
+  }
+  return prop.run();
 }
 
 struct TensorParallelPass : impl::TensorParallelBase<TensorParallelPass> {
@@ -185,7 +141,8 @@ struct TensorParallelPass : impl::TensorParallelBase<TensorParallelPass> {
     if (!axis)
       return;
     for (func::FuncOp fn : denoiserFunctions(module))
-      if (failed(partition(fn, axis->first, axis->second, minSplitBytes)))
+      if (failed(
+              partition(fn, *grid, axis->first, axis->second, minSplitBytes)))
         return signalPassFailure();
   }
 };

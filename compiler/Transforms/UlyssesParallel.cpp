@@ -19,8 +19,9 @@ namespace {
 
 class Ulysses : public SequenceSplit {
 public:
-  Ulysses(func::FuncOp fn, int16_t axis, int64_t parts, int64_t tpDegree)
-      : SequenceSplit(fn, "ulysses", axis, parts), tpDegree(tpDegree) {}
+  Ulysses(func::FuncOp fn, const GridInfo &grid, int16_t axis, int64_t parts,
+          int64_t tpDegree)
+      : SequenceSplit(fn, grid, "ulysses", axis, parts), tpDegree(tpDegree) {}
 
 private:
   Value allToAll(Value v, int64_t splitDim, int64_t concatDim, Location loc) {
@@ -42,8 +43,7 @@ private:
 /// Sequence split -> head split around the attention: q, k, v go from
 /// [B, T/P, H*Dh] to [B, T, H*Dh/P] (H/P whole heads per rank).
 LogicalResult Ulysses::attention(AttentionOp a) {
-  auto q = split.find(a.getQuery());
-  if (q == split.end() || q->second != 1)
+  if (splitDim(a.getQuery()) != 1)
     return a.emitError("fresco-ulysses-parallel needs the attention query "
                        "split along the sequence (dimension 1)");
   int64_t heads = a.getNumHeads();
@@ -57,25 +57,25 @@ LogicalResult Ulysses::attention(AttentionOp a) {
            << " (ulysses gives each rank whole heads)";
   b.setInsertionPoint(a);
   for (OpOperand &use : a->getOpOperands()) {
-    auto it = split.find(use.get());
-    if (it == split.end()) // a replicated context: keep this rank's heads
+    int64_t d = splitDim(use.get());
+    if (d < 0) // a replicated context: keep this rank's heads
       use.set(slice(use.get(), 2, a));
-    else if (it->second == 1)
+    else if (d == 1)
       use.set(allToAll(use.get(), 2, 1, a.getLoc()));
     else
       return a.emitError("fresco-ulysses-parallel: attention operand ")
-             << use.getOperandNumber() << " is split along dimension "
-             << it->second << ", not the sequence";
+             << use.getOperandNumber() << " is split along dimension " << d
+             << ", not the sequence";
   }
   a.setNumHeads(heads / parts);
   auto global = cast<RankedTensorType>(a.getType());
   if (failed(retype(a, 2, global)))
     return failure();
-  split.erase(a.getResult());
+  prop.clearSplit(a.getResult());
   b.setInsertionPointAfter(a);
   Value back = allToAll(a.getResult(), 1, 2, a.getLoc());
   a.getResult().replaceAllUsesExcept(back, back.getDefiningOp());
-  split[back] = 1;
+  setSplitDim(back, 1);
   return success();
 }
 
@@ -88,8 +88,9 @@ struct UlyssesParallelPass : impl::UlyssesParallelBase<UlyssesParallelPass> {
       return;
     auto tp = grid->axis("tp");
     for (func::FuncOp fn : denoiserFunctions(module))
-      if (failed(Ulysses(fn, axis->first, axis->second, tp ? tp->second : 1)
-                     .run()))
+      if (failed(
+              Ulysses(fn, *grid, axis->first, axis->second, tp ? tp->second : 1)
+                  .run()))
         return signalPassFailure();
   }
 };

@@ -201,16 +201,16 @@ void FunctionEmitter::pushInstr(fp::OpCode code, Operation &op,
 LogicalResult FunctionEmitter::emitOp(Operation &op) {
   // Pipeline stages: a rank runs (and loads the parameters of) its own
   // stage's ops only.
-  if (auto axis = fn->getAttrOfType<IntegerAttr>("fresco.pipeline_axis")) {
+  if (auto axis = fn->getAttrOfType<IntegerAttr>(
+          FrescoDialect::kPipelineAxisAttrName)) {
     if (rc.gridShape.empty() || axis.getInt() < 0 ||
         axis.getInt() >= int64_t(rc.gridShape.size()))
       return op.emitError("pipeline stages outside the grid");
     int64_t mine = rc.coords[axis.getInt()];
-    if (auto stage = op.getAttrOfType<IntegerAttr>("fresco.stage");
-        stage && stage.getInt() != mine)
+    auto stage = op.getAttrOfType<StageAttr>(FrescoDialect::kStageAttrName);
+    if (stage && stage.getIndex() != mine)
       return success();
-    if (!op.hasAttr("fresco.stage") &&
-        !isa<StageTransferOp, StageBroadcastOp>(op))
+    if (!stage && !isa<StageTransferOp, StageBroadcastOp>(op))
       return op.emitError("an op without a pipeline stage in a function "
                           "split into stages");
   }
@@ -224,15 +224,21 @@ LogicalResult FunctionEmitter::emitOp(Operation &op) {
     // A sharded parameter is this rank's slice of the checkpoint tensor.
     ArrayRef<int64_t> local = param.getType().getShape();
     SmallVector<int64_t> full(local), offsets(local.size(), 0);
-    auto dimAttr = param->getAttrOfType<IntegerAttr>("fresco.shard_dim");
-    auto axisAttr = param->getAttrOfType<IntegerAttr>("fresco.shard_axis");
-    if (dimAttr && axisAttr) {
-      int64_t dim = dimAttr.getInt(), axis = axisAttr.getInt();
-      if (axis < 0 || axis >= int64_t(rc.gridShape.size()) || dim < 0 ||
-          dim >= int64_t(local.size()))
-        return param.emitError("sharded parameter outside the grid");
-      full[dim] = local[dim] * rc.gridShape[axis];
-      offsets[dim] = local[dim] * rc.coords[axis];
+    // Each split dimension's block index is this rank's coordinate over
+    // the dimension's axes, major to minor (the verifier checked the rank).
+    if (auto sharding = param->getAttrOfType<ShardingAttr>(
+            FrescoDialect::kShardingAttrName)) {
+      for (int64_t dim = 0; dim < sharding.getRank(); ++dim) {
+        int64_t parts = 1, index = 0;
+        for (int16_t axis : sharding.getDimAxes(dim)) {
+          if (axis >= int64_t(rc.gridShape.size()))
+            return param.emitError("sharded parameter outside the grid");
+          parts *= rc.gridShape[axis];
+          index = index * rc.gridShape[axis] + rc.coords[axis];
+        }
+        full[dim] = local[dim] * parts;
+        offsets[dim] = local[dim] * index;
+      }
     }
     int w = weights.get(component, param.getName(), full, offsets, local);
     ids[param.getResult()] = values.size();
@@ -281,7 +287,8 @@ LogicalResult FunctionEmitter::emitOp(Operation &op) {
   // Stage ops only along the axis the function is split on (checked to be
   // on the grid above): rc.coords is indexed by it.
   auto stageAxis = [&](int64_t axis) -> LogicalResult {
-    auto p = fn->getAttrOfType<IntegerAttr>("fresco.pipeline_axis");
+    auto p =
+        fn->getAttrOfType<IntegerAttr>(FrescoDialect::kPipelineAxisAttrName);
     if (p && p.getInt() == axis)
       return success();
     return op.emitError("a pipeline stage op along axis ")
@@ -411,11 +418,11 @@ LogicalResult FunctionEmitter::emitOp(Operation &op) {
       })
       .Case([&](AttentionOp at) -> LogicalResult {
         flatbuffers::Offset<flatbuffers::Vector<int32_t>> ring;
-        if (std::optional<ArrayRef<int16_t>> axes = at.getRingAxes()) {
+        if (GridAxesAttr axes = at.getRingAxesAttr()) {
           if (rc.gridShape.empty())
             return at.emitError("ring attention in a function that is not "
                                 "partitioned over the grid");
-          ring = fbb.CreateVector(rc.group(*axes));
+          ring = fbb.CreateVector(rc.group(axes.getAxes()));
         }
         auto a = fp::CreateAttentionAttrs(
             fbb, at.getNumHeads(), float(at.getScale().convertToDouble()),

@@ -2,6 +2,7 @@
 #ifndef FRESCO_BASE_TD
 #define FRESCO_BASE_TD
 
+include "dialects/Fresco/IR/ShardingRuleInterface.td"
 include "mlir/IR/OpBase.td"
 
 def Fresco_Dialect : Dialect {
@@ -14,10 +15,27 @@ def Fresco_Dialect : Dialect {
     reads. Result types are inferred from operands and attributes.
   }];
   let cppNamespace = "::mlir::fresco";
+  let useDefaultAttributePrinterParser = 1;
+  // The discardable partitioning attributes are checked where attached.
+  let hasOperationAttrVerify = 1;
+  let hasRegionArgAttrVerify = 1;
+  let hasRegionResultAttrVerify = 1;
+  let extraClassDeclaration = [{
+    void registerAttributes();
+    /// `#fresco.sharding` on a param, an op or a function result.
+    static constexpr ::llvm::StringLiteral kShardingAttrName = "fresco.sharding";
+    /// `#fresco.stage` on an op of a function split into stages.
+    static constexpr ::llvm::StringLiteral kStageAttrName = "fresco.stage";
+    /// i16 grid axis on a function split into stages.
+    static constexpr ::llvm::StringLiteral kPipelineAxisAttrName =
+        "fresco.pipeline_axis";
+  }];
 }
 
+// Every op declares its sharding rule (ShardingRules.cpp).
 class Fresco_Op<string mnemonic, list<Trait> traits = []>
-    : Op<Fresco_Dialect, mnemonic, traits>;
+    : Op<Fresco_Dialect, mnemonic, !listconcat(traits,
+         [DeclareOpInterfaceMethods<Fresco_ShardingRuleOpInterface>])>;
 
 def Fresco_FloatTensor : RankedTensorOf<[F32, F16, BF16]>;
 def Fresco_IndexTensor : RankedTensorOf<[I64, I32]>;

@@ -2,7 +2,7 @@
 #ifndef FRESCO_OPS_TD
 #define FRESCO_OPS_TD
 
-include "dialects/Fresco/IR/FrescoBase.td"
+include "dialects/Fresco/IR/FrescoAttributes.td"
 include "mlir/IR/CommonAttrConstraints.td"
 include "mlir/Interfaces/InferTypeOpInterface.td"
 include "mlir/Interfaces/SideEffectInterfaces.td"
@@ -188,7 +188,7 @@ def Fresco_AttentionOp : Fresco_InferredOp<"attention"> {
                        Fresco_FloatTensor:$value,
                        ConfinedAttr<I64Attr, [IntPositive]>:$num_heads,
                        F64Attr:$scale,
-                       OptionalAttr<DenseI16ArrayAttr>:$ring_axes);
+                       OptionalAttr<Fresco_GridAxesAttr>:$ring_axes);
   let results = (outs Fresco_FloatTensor:$result);
 }
 

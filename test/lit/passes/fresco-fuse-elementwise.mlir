@@ -33,3 +33,16 @@ func.func @not_fused(%g: tensor<2x1x8xf32>, %a: tensor<2x3x8xf32>, %b: tensor<8x
   %3 = fresco.add %2, %b : (tensor<2x3x8xf32>, tensor<8xf32>) -> tensor<2x3x8xf32>
   return %0, %1, %3 : tensor<2x3x8xf32>, tensor<2x3x8xf32>, tensor<2x3x8xf32>
 }
+
+// -----
+
+// Pipeline stages survive the fusion: the mul_add takes the stage of the
+// add it replaces (StageListener), so the plan emitter still gives it to
+// stage 1's ranks.
+// CHECK-LABEL: func.func @staged
+// CHECK: fresco.mul_add %arg0, %arg1, %arg2 {fresco.stage = #fresco.stage<1>}
+func.func @staged(%g: tensor<2x1x8xf32>, %a: tensor<2x3x8xf32>, %h: tensor<2x3x8xf32>) -> tensor<2x3x8xf32> attributes {fresco.pipeline_axis = 0 : i16} {
+  %0 = fresco.mul %g, %a {fresco.stage = #fresco.stage<1>} : (tensor<2x1x8xf32>, tensor<2x3x8xf32>) -> tensor<2x3x8xf32>
+  %1 = fresco.add %0, %h {fresco.stage = #fresco.stage<1>} : (tensor<2x3x8xf32>, tensor<2x3x8xf32>) -> tensor<2x3x8xf32>
+  return %1 : tensor<2x3x8xf32>
+}

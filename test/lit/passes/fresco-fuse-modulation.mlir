@@ -132,3 +132,15 @@ func.func @keeps_location(%x: tensor<2x3x8xf32>, %shift: tensor<2x8xf32>, %scale
   %1 = fresco.modulate %0, %shift, %scale : (tensor<2x3x8xf32>, tensor<2x8xf32>, tensor<2x8xf32>) -> tensor<2x3x8xf32> loc("transformer_blocks.0.norm1")
   return %1 : tensor<2x3x8xf32>
 }
+
+// -----
+
+// Pipeline stages survive the fusion: the modulated norm is built in the
+// modulate's place and takes its stage (StageListener).
+// CHECK-LABEL: func.func @staged
+// CHECK: fresco.layer_norm %arg0 modulate(%arg1, %arg2) {epsilon = {{.*}}, fresco.stage = #fresco.stage<1>}
+func.func @staged(%x: tensor<2x3x8xf32>, %shift: tensor<2x8xf32>, %scale: tensor<2x8xf32>) -> tensor<2x3x8xf32> attributes {fresco.pipeline_axis = 0 : i16} {
+  %0 = fresco.layer_norm %x {epsilon = 1.0e-6 : f64, fresco.stage = #fresco.stage<1>} : (tensor<2x3x8xf32>) -> tensor<2x3x8xf32>
+  %1 = fresco.modulate %0, %shift, %scale {fresco.stage = #fresco.stage<1>} : (tensor<2x3x8xf32>, tensor<2x8xf32>, tensor<2x8xf32>) -> tensor<2x3x8xf32>
+  return %1 : tensor<2x3x8xf32>
+}

@@ -1,5 +1,7 @@
 // RUN: fresco-opt %s --fresco-create-grid="parallel=pipeline=2" --fresco-pipeline-parallel -split-input-file -verify-diagnostics | FileCheck %s
 // RUN: fresco-opt %s --fresco-create-grid="parallel=cfg=2" --fresco-pipeline-parallel -split-input-file | FileCheck %s --check-prefix=NONE
+// Stages survive the rewrites of the lowering that follow: fusion and CSE.
+// RUN: fresco-opt %s --fresco-create-grid="parallel=pipeline=2" --fresco-pipeline-parallel --cse --fresco-fuse-elementwise -split-input-file -verify-diagnostics | FileCheck %s --check-prefix=FUSED
 
 // Two "layers" of equal weight: the first goes to stage 0, the second to
 // stage 1. The hidden state and the conditioning %c (which both layers
@@ -7,19 +9,19 @@
 // in each stage rather than sent; the result is broadcast from stage 1.
 // CHECK-LABEL: func.func @two_layers
 // CHECK-SAME: fresco.pipeline_axis = 0 : i16
-// CHECK: %[[W0:.*]] = fresco.param "l0.weight" {fresco.stage = 0 : i64}
-// CHECK: %[[T0:.*]] = fresco.pos_embed_2d {{.*}}fresco.stage = 0 : i64
-// CHECK: %[[T1:.*]] = fresco.pos_embed_2d {{.*}}fresco.stage = 1 : i64
-// CHECK: %[[C:.*]] = fresco.silu %arg1 {fresco.stage = 0 : i64}
+// CHECK: %[[W0:.*]] = fresco.param "l0.weight" {fresco.stage = #fresco.stage<0>}
+// CHECK: %[[T0:.*]] = fresco.pos_embed_2d {{.*}}fresco.stage = #fresco.stage<0>
+// CHECK: %[[T1:.*]] = fresco.pos_embed_2d {{.*}}fresco.stage = #fresco.stage<1>
+// CHECK: %[[C:.*]] = fresco.silu %arg1 {fresco.stage = #fresco.stage<0>}
 // CHECK: %[[CT:.*]] = fresco.stage_transfer %[[C]] {axis = 0 : i16, from_stage = 0 : i64, to_stage = 1 : i64}
-// CHECK: %[[H0:.*]] = fresco.linear %arg0, %[[W0]] {fresco.stage = 0 : i64}
-// CHECK: %[[A0:.*]] = fresco.add %[[H0]], %[[T0]] {fresco.stage = 0 : i64}
-// CHECK: %[[M0:.*]] = fresco.mul %[[A0]], %[[C]] {fresco.stage = 0 : i64}
+// CHECK: %[[H0:.*]] = fresco.linear %arg0, %[[W0]] {fresco.stage = #fresco.stage<0>}
+// CHECK: %[[A0:.*]] = fresco.add %[[H0]], %[[T0]] {fresco.stage = #fresco.stage<0>}
+// CHECK: %[[M0:.*]] = fresco.mul %[[A0]], %[[C]] {fresco.stage = #fresco.stage<0>}
 // CHECK: %[[MT:.*]] = fresco.stage_transfer %[[M0]] {axis = 0 : i16, from_stage = 0 : i64, to_stage = 1 : i64}
-// CHECK: %[[W1:.*]] = fresco.param "l1.weight" {fresco.stage = 1 : i64}
-// CHECK: %[[H1:.*]] = fresco.linear %[[MT]], %[[W1]] {fresco.stage = 1 : i64}
-// CHECK: %[[A1:.*]] = fresco.add %[[H1]], %[[T1]] {fresco.stage = 1 : i64}
-// CHECK: %[[M1:.*]] = fresco.mul %[[A1]], %[[CT]] {fresco.stage = 1 : i64}
+// CHECK: %[[W1:.*]] = fresco.param "l1.weight" {fresco.stage = #fresco.stage<1>}
+// CHECK: %[[H1:.*]] = fresco.linear %[[MT]], %[[W1]] {fresco.stage = #fresco.stage<1>}
+// CHECK: %[[A1:.*]] = fresco.add %[[H1]], %[[T1]] {fresco.stage = #fresco.stage<1>}
+// CHECK: %[[M1:.*]] = fresco.mul %[[A1]], %[[CT]] {fresco.stage = #fresco.stage<1>}
 // CHECK: %[[B:.*]] = fresco.stage_broadcast %[[M1]] {axis = 0 : i16, from_stage = 1 : i64}
 // CHECK: return %[[B]]
 // Without a pipeline axis nothing changes.
@@ -60,4 +62,29 @@ func.func @param_free_first(%x: tensor<1x4x16xf32>) -> tensor<1x4x16xf32> {
   %w0 = fresco.param "l0.weight" : tensor<16x16xf32>
   %h0 = fresco.linear %s, %w0 : (tensor<1x4x16xf32>, tensor<16x16xf32>) -> tensor<1x4x16xf32>
   return %h0 : tensor<1x4x16xf32>
+}
+
+// -----
+
+// Stages survive the rewrites that follow in the lowering: each gated
+// residual (an add of a product) fuses into a mul_add of its own stage, and
+// CSE does not merge the two copies of the table, being of different
+// stages.
+// FUSED-LABEL: func.func @gated_layers
+// FUSED: %[[T0:.*]] = fresco.pos_embed_2d {{.*}}fresco.stage = #fresco.stage<0>
+// FUSED: %[[T1:.*]] = fresco.pos_embed_2d {{.*}}fresco.stage = #fresco.stage<1>
+// FUSED: fresco.mul_add {{.*}}, %[[T0]], %arg0 {fresco.stage = #fresco.stage<0>}
+// FUSED: fresco.mul_add {{.*}}, %[[T1]], {{.*}} {fresco.stage = #fresco.stage<1>}
+// FUSED-NOT: fresco.add
+func.func @gated_layers(%x: tensor<1x4x16xf32>) -> tensor<1x4x16xf32> {
+  %t = fresco.pos_embed_2d {base_size = 2.0 : f64, dim = 16 : i64, grid_h = 2 : i64, grid_w = 2 : i64} : tensor<1x4x16xf32>
+  %w0 = fresco.param "l0.weight" : tensor<16x16xf32>
+  %h0 = fresco.linear %x, %w0 : (tensor<1x4x16xf32>, tensor<16x16xf32>) -> tensor<1x4x16xf32>
+  %m0 = fresco.mul %h0, %t : (tensor<1x4x16xf32>, tensor<1x4x16xf32>) -> tensor<1x4x16xf32>
+  %r0 = fresco.add %m0, %x : (tensor<1x4x16xf32>, tensor<1x4x16xf32>) -> tensor<1x4x16xf32>
+  %w1 = fresco.param "l1.weight" : tensor<16x16xf32>
+  %h1 = fresco.linear %r0, %w1 : (tensor<1x4x16xf32>, tensor<16x16xf32>) -> tensor<1x4x16xf32>
+  %m1 = fresco.mul %h1, %t : (tensor<1x4x16xf32>, tensor<1x4x16xf32>) -> tensor<1x4x16xf32>
+  %r1 = fresco.add %m1, %h1 : (tensor<1x4x16xf32>, tensor<1x4x16xf32>) -> tensor<1x4x16xf32>
+  return %r1 : tensor<1x4x16xf32>
 }

@@ -57,15 +57,15 @@ func.func @other_communication(%x: tensor<2x4xf32>) -> (tensor<4x4xf32>, tensor<
 // A pipeline stage's exchange is waited for before the next stage's ops,
 // and the wait belongs to its stage.
 // CHECK-LABEL: func.func @stages
-// CHECK: shard.all_gather {{.*}}fresco.async{{.*}}fresco.stage = 0
-// CHECK-NEXT: fresco.silu {{.*}}fresco.stage = 0
-// CHECK-NEXT: fresco.wait {{.*}}fresco.stage = 0
-// CHECK-NEXT: fresco.silu {{.*}}fresco.stage = 1
+// CHECK: shard.all_gather {{.*}}fresco.async{{.*}}fresco.stage = #fresco.stage<0>
+// CHECK-NEXT: fresco.silu {{.*}}fresco.stage = #fresco.stage<0>
+// CHECK-NEXT: fresco.wait {{.*}}fresco.stage = #fresco.stage<0>
+// CHECK-NEXT: fresco.silu {{.*}}fresco.stage = #fresco.stage<1>
 shard.grid @grid(shape = 2x2)
 func.func @stages(%x: tensor<2x4xf32>) -> (tensor<4x4xf32>, tensor<2x4xf32>, tensor<2x4xf32>) attributes {fresco.pipeline_axis = 1 : i64} {
-  %g = shard.all_gather %x on @grid grid_axes = [0] gather_axis = 0 {fresco.stage = 0 : i64} : tensor<2x4xf32> -> tensor<4x4xf32>
-  %s = fresco.silu %x {fresco.stage = 0 : i64} : (tensor<2x4xf32>) -> tensor<2x4xf32>
-  %t = fresco.silu %x {fresco.stage = 1 : i64} : (tensor<2x4xf32>) -> tensor<2x4xf32>
+  %g = shard.all_gather %x on @grid grid_axes = [0] gather_axis = 0 {fresco.stage = #fresco.stage<0>} : tensor<2x4xf32> -> tensor<4x4xf32>
+  %s = fresco.silu %x {fresco.stage = #fresco.stage<0>} : (tensor<2x4xf32>) -> tensor<2x4xf32>
+  %t = fresco.silu %x {fresco.stage = #fresco.stage<1>} : (tensor<2x4xf32>) -> tensor<2x4xf32>
   return %g, %s, %t : tensor<4x4xf32>, tensor<2x4xf32>, tensor<2x4xf32>
 }
 

@@ -2,6 +2,8 @@
 // RUN: fresco-opt %s --fresco-create-grid="parallel=cfg=2,ring=2" --fresco-cfg-parallel --fresco-ring-parallel -split-input-file -verify-diagnostics | FileCheck %s --check-prefix=CFG
 // RUN: not fresco-opt %s --fresco-create-grid="parallel=ulysses=2,ring=2" --fresco-ulysses-parallel --fresco-ring-parallel -split-input-file 2>/dev/null | FileCheck %s --check-prefix=USP
 // RUN: not fresco-opt %s --fresco-create-grid="parallel=ring=2,ulysses=2" --fresco-ulysses-parallel --fresco-ring-parallel -split-input-file 2>&1 | FileCheck %s --check-prefix=ORDER
+// Three strategies, to the collectives.
+// RUN: not fresco-opt %s --fresco-create-grid="parallel=cfg=2,ulysses=2,ring=2" --fresco-cfg-parallel --fresco-ulysses-parallel --fresco-ring-parallel --fresco-insert-collectives -split-input-file 2>/dev/null | FileCheck %s --check-prefix=THREE
 
 // The small DiT of fresco-ulysses-parallel.mlir: each rank takes half of the
 // image rows, hence half of the tokens, and keeps them through the
@@ -14,16 +16,16 @@
 // CHECK: %[[P:.*]] = fresco.pos_embed_2d {{.*}} : tensor<1x16x16xf32>
 // CHECK: shard.all_slice %[[P]] on @grid grid_axes = [0] slice_axis = 1 : tensor<1x16x16xf32> -> tensor<1x8x16xf32>
 // CHECK-NOT: shard.all_to_all
-// CHECK: %[[A:.*]] = fresco.attention {{.*}} {num_heads = 4 : i64, ring_axes = array<i16: 0>, {{.*}}} : (tensor<2x8x16xf32>, tensor<2x8x16xf32>, tensor<2x8x16xf32>) -> tensor<2x8x16xf32>
+// CHECK: %[[A:.*]] = fresco.attention {{.*}} {num_heads = 4 : i64, ring_axes = #fresco.axes<[0]>, {{.*}}} : (tensor<2x8x16xf32>, tensor<2x8x16xf32>, tensor<2x8x16xf32>) -> tensor<2x8x16xf32>
 // CHECK: fresco.linear %[[A]], {{.*}} -> tensor<2x8x16xf32>
 // CHECK: %[[O:.*]] = fresco.reshape {{.*}} : tensor<2x4x2x2x4x2xf32> -> tensor<2x4x4x8xf32>
 // CHECK: %[[G:.*]] = shard.all_gather %[[O]] on @grid grid_axes = [0] gather_axis = 2 : tensor<2x4x4x8xf32> -> tensor<2x4x8x8xf32>
 // CHECK: return %[[G]]
 // With cfg first: the ring is grid axis 1, within each cfg half.
 // CFG-LABEL: func.func @dit
-// CFG-SAME: -> (tensor<1x4x8x8xf32> {fresco.split = array<i64: 0, 0>})
+// CFG-SAME: -> (tensor<1x4x8x8xf32> {fresco.sharding = #fresco.sharding<[{0}, {}, {}, {}]>})
 // CFG: shard.all_slice {{.*}} grid_axes = [1] slice_axis = 2 : tensor<1x4x8x8xf32> -> tensor<1x4x4x8xf32>
-// CFG: fresco.attention {{.*}} ring_axes = array<i16: 1>{{.*}} : (tensor<1x8x16xf32>, tensor<1x8x16xf32>, tensor<1x8x16xf32>) -> tensor<1x8x16xf32>
+// CFG: fresco.attention {{.*}} ring_axes = #fresco.axes<[1]>{{.*}} : (tensor<1x8x16xf32>, tensor<1x8x16xf32>, tensor<1x8x16xf32>) -> tensor<1x8x16xf32>
 // CFG: shard.all_gather {{.*}} grid_axes = [1] gather_axis = 2 : tensor<1x4x4x8xf32> -> tensor<1x4x8x8xf32>
 // With Ulysses first (the hybrid): each rank holds a quarter of the rows;
 // Ulysses' all_to_alls trade its split for 2 of the 4 heads but keep the
@@ -33,10 +35,23 @@
 // USP: %[[U:.*]] = shard.all_slice %arg0 on @grid grid_axes = [0] slice_axis = 2 : tensor<2x4x8x8xf32> -> tensor<2x4x4x8xf32>
 // USP: shard.all_slice %[[U]] on @grid grid_axes = [1] slice_axis = 2 : tensor<2x4x4x8xf32> -> tensor<2x4x2x8xf32>
 // USP-COUNT-3: shard.all_to_all {{.*}} grid_axes = [0] split_axis = 2 concat_axis = 1 : tensor<2x4x16xf32> -> tensor<2x8x8xf32>
-// USP: fresco.attention {{.*}} {num_heads = 2 : i64, ring_axes = array<i16: 1>, {{.*}}} : (tensor<2x8x8xf32>, tensor<2x8x8xf32>, tensor<2x8x8xf32>) -> tensor<2x8x8xf32>
+// USP: fresco.attention {{.*}} {num_heads = 2 : i64, ring_axes = #fresco.axes<[1]>, {{.*}}} : (tensor<2x8x8xf32>, tensor<2x8x8xf32>, tensor<2x8x8xf32>) -> tensor<2x8x8xf32>
 // USP: shard.all_to_all {{.*}} grid_axes = [0] split_axis = 1 concat_axis = 2 : tensor<2x8x8xf32> -> tensor<2x4x16xf32>
 // USP: %[[G:.*]] = shard.all_gather {{.*}} grid_axes = [0, 1] gather_axis = 2 : tensor<2x4x2x8xf32> -> tensor<2x4x8x8xf32>
 // USP: return %[[G]]
+// cfg x Ulysses x ring: the batch halves on axis 0, each half's rows in
+// quarters on axes 1 then 2; the all_to_alls on axis 1 keep the ring's
+// split, ring attention runs over axis 2; the rows come back in one gather
+// over axes 1 and 2, then the batch over axis 0.
+// THREE-LABEL: func.func @dit
+// THREE: %[[B:.*]] = shard.all_slice %arg0 on @grid grid_axes = [0] slice_axis = 0 : tensor<2x4x8x8xf32> -> tensor<1x4x8x8xf32>
+// THREE: %[[U:.*]] = shard.all_slice %[[B]] on @grid grid_axes = [1] slice_axis = 2 : tensor<1x4x8x8xf32> -> tensor<1x4x4x8xf32>
+// THREE: shard.all_slice %[[U]] on @grid grid_axes = [2] slice_axis = 2 : tensor<1x4x4x8xf32> -> tensor<1x4x2x8xf32>
+// THREE-COUNT-3: shard.all_to_all {{.*}} grid_axes = [1] split_axis = 2 concat_axis = 1 : tensor<1x4x16xf32> -> tensor<1x8x8xf32>
+// THREE: fresco.attention {{.*}} {num_heads = 2 : i64, ring_axes = #fresco.axes<[2]>, {{.*}}} : (tensor<1x8x8xf32>, tensor<1x8x8xf32>, tensor<1x8x8xf32>) -> tensor<1x8x8xf32>
+// THREE: %[[R:.*]] = shard.all_gather {{.*}} grid_axes = [1, 2] gather_axis = 2 : tensor<1x4x2x8xf32> -> tensor<1x4x8x8xf32>
+// THREE: %[[G:.*]] = shard.all_gather %[[R]] on @grid grid_axes = [0] gather_axis = 0 : tensor<1x4x8x8xf32> -> tensor<2x4x8x8xf32>
+// THREE: return %[[G]]
 // ORDER: error: ring=2 with ulysses=2: list ulysses before ring in --parallel (e.g. ulysses=2,ring=2)
 func.func @dit(%x: tensor<2x4x8x8xf32>, %c: tensor<2x16xf32>) -> tensor<2x4x8x8xf32> {
   %w = fresco.param "proj.weight" : tensor<16x4x2x2xf32>
@@ -103,7 +118,7 @@ func.func @mixed(%x: tensor<2x4x8x8xf32>, %v: tensor<2x16x16xf32>) -> tensor<2x1
 // Patch rows must divide the degree, named as the user wrote it.
 func.func @rows(%x: tensor<2x4x4x8xf32>) -> tensor<2x2x16xf32> {
   %w = fresco.param "proj.weight" : tensor<16x4x4x4xf32>
-  // expected-error @+1 {{patch rows 1 (latent height / patch 4) are not divisible by ring=2}}
+  // expected-error @+1 {{ring=2 cannot split dimension 2 of operand 0: the op's factor there has size 1, not divisible by 2}}
   %0 = fresco.conv2d %x, %w {strides = array<i64: 4, 4>} : (tensor<2x4x4x8xf32>, tensor<16x4x4x4xf32>) -> tensor<2x16x1x2xf32>
   %1 = fresco.reshape %0 : tensor<2x16x1x2xf32> -> tensor<2x16x2xf32>
   %2 = fresco.transpose %1 {permutation = array<i64: 0, 2, 1>} : (tensor<2x16x2xf32>) -> tensor<2x2x16xf32>

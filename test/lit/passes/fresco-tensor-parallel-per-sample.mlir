@@ -3,7 +3,7 @@
 // columns and gathered at once (adaLN: its six chunks need all of it);
 // a smaller one stays replicated.
 // ADALN-LABEL: func.func @adaln
-// ADALN: %[[W:.*]] = fresco.param "adaln.weight" {fresco.shard_axis = 0 : i64, fresco.shard_dim = 0 : i64} : tensor<48x8xf32>
+// ADALN: %[[W:.*]] = fresco.param "adaln.weight" {fresco.sharding = #fresco.sharding<[{0}, {}]>} : tensor<48x8xf32>
 // ADALN: %[[L:.*]] = fresco.linear %{{.*}}, %[[W]], %{{.*}} : (tensor<2x8xf32>, tensor<48x8xf32>, tensor<48xf32>) -> tensor<2x48xf32>
 // ADALN: %[[G:.*]] = shard.all_gather %[[L]] on @grid grid_axes = [0] gather_axis = 1 : tensor<2x48xf32> -> tensor<2x96xf32>
 // ADALN: fresco.slice %[[G]] {axis = 1 : i64, size = 16 : i64, start = 80 : i64}

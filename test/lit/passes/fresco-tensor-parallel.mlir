@@ -4,18 +4,18 @@
 // output projection row-parallel with its bias after the reduction. MLP:
 // fc1 column-, fc2 row-parallel. The per-sample [B, D] MLP stays replicated.
 // CHECK-LABEL: func.func @block
-// CHECK: %[[WQ:.*]] = fresco.param "q.weight" {fresco.shard_axis = 0 : i64, fresco.shard_dim = 0 : i64} : tensor<4x8xf32>
-// CHECK: fresco.param "q.bias" {fresco.shard_axis = 0 : i64, fresco.shard_dim = 0 : i64} : tensor<4xf32>
+// CHECK: %[[WQ:.*]] = fresco.param "q.weight" {fresco.sharding = #fresco.sharding<[{0}, {}]>} : tensor<4x8xf32>
+// CHECK: fresco.param "q.bias" {fresco.sharding = #fresco.sharding<[{0}]>} : tensor<4xf32>
 // CHECK: fresco.attention {{.*}} {num_heads = 1 : i64, {{.*}}} : (tensor<2x5x4xf32>, tensor<2x5x4xf32>, tensor<2x5x4xf32>) -> tensor<2x5x4xf32>
-// CHECK: fresco.param "o.weight" {fresco.shard_axis = 0 : i64, fresco.shard_dim = 1 : i64} : tensor<8x4xf32>
-// CHECK: %[[O:.*]] = fresco.linear {{.*}} {fresco.partial_axes = array<i16: 0>} : (tensor<2x5x4xf32>, tensor<8x4xf32>) -> tensor<2x5x8xf32>
+// CHECK: fresco.param "o.weight" {fresco.sharding = #fresco.sharding<[{}, {0}]>} : tensor<8x4xf32>
+// CHECK: %[[O:.*]] = fresco.linear {{.*}} {fresco.sharding = #fresco.sharding<[{}, {}, {}], partial = {0}>} : (tensor<2x5x4xf32>, tensor<8x4xf32>) -> tensor<2x5x8xf32>
 // CHECK: fresco.add %[[O]], {{.*}} : (tensor<2x5x8xf32>, tensor<8xf32>)
-// CHECK: fresco.param "fc1.weight" {fresco.shard_axis = 0 : i64, fresco.shard_dim = 0 : i64} : tensor<16x8xf32>
+// CHECK: fresco.param "fc1.weight" {fresco.sharding = #fresco.sharding<[{0}, {}]>} : tensor<16x8xf32>
 // CHECK: fresco.gelu {{.*}} -> tensor<2x5x16xf32>
-// CHECK: fresco.param "fc2.weight" {fresco.shard_axis = 0 : i64, fresco.shard_dim = 1 : i64} : tensor<8x16xf32>
-// CHECK: fresco.linear {{.*}} {fresco.partial_axes = array<i16: 0>}
+// CHECK: fresco.param "fc2.weight" {fresco.sharding = #fresco.sharding<[{}, {0}]>} : tensor<8x16xf32>
+// CHECK: fresco.linear {{.*}} {fresco.sharding = #fresco.sharding<[{}, {}, {}], partial = {0}>}
 // CHECK: fresco.param "emb1.weight" : tensor<8x8xf32>
-// CHECK-NOT: partial_axes
+// CHECK-NOT: partial =
 // CHECK: return
 func.func @block(%x: tensor<2x5x8xf32>, %c: tensor<2x8xf32>) -> (tensor<2x5x8xf32>, tensor<2x8xf32>) {
   %wq = fresco.param "q.weight" : tensor<8x8xf32>
@@ -66,3 +66,66 @@ func.func @nothing(%x: tensor<4xf32>) -> tensor<4xf32> {
   return %0 : tensor<4xf32>
 }
 
+
+// -----
+
+// Per-head q/k RMS norms between the projections and attention (Flux,
+// SD3): q's projection is found behind the reshapes and the norm, and the
+// rules keep the split on the heads (the norm needs only the head
+// dimension whole).
+// CHECK-LABEL: func.func @qk_norm
+// CHECK: fresco.param "q.weight" {fresco.sharding = #fresco.sharding<[{0}, {}]>} : tensor<4x8xf32>
+// CHECK: fresco.reshape {{.*}} : tensor<2x5x4xf32> -> tensor<2x5x1x4xf32>
+// CHECK: fresco.rms_norm {{.*}} : (tensor<2x5x1x4xf32>, tensor<4xf32>) -> tensor<2x5x1x4xf32>
+// CHECK: fresco.reshape {{.*}} : tensor<2x5x1x4xf32> -> tensor<2x5x4xf32>
+// CHECK: fresco.attention {{.*}} {num_heads = 1 : i64, {{.*}}} : (tensor<2x5x4xf32>, tensor<2x5x4xf32>, tensor<2x5x4xf32>) -> tensor<2x5x4xf32>
+// CHECK: fresco.param "o.weight" {fresco.sharding = #fresco.sharding<[{}, {0}]>} : tensor<8x4xf32>
+// CHECK: fresco.linear {{.*}} {fresco.sharding = #fresco.sharding<[{}, {}, {}], partial = {0}>}
+func.func @qk_norm(%x: tensor<2x5x8xf32>) -> tensor<2x5x8xf32> {
+  %wq = fresco.param "q.weight" : tensor<8x8xf32>
+  %wk = fresco.param "k.weight" : tensor<8x8xf32>
+  %wv = fresco.param "v.weight" : tensor<8x8xf32>
+  %gq = fresco.param "norm_q.weight" : tensor<4xf32>
+  %q0 = fresco.linear %x, %wq : (tensor<2x5x8xf32>, tensor<8x8xf32>) -> tensor<2x5x8xf32>
+  %q1 = fresco.reshape %q0 : tensor<2x5x8xf32> -> tensor<2x5x2x4xf32>
+  %q2 = fresco.rms_norm %q1, %gq {epsilon = 1.0e-6 : f64} : (tensor<2x5x2x4xf32>, tensor<4xf32>) -> tensor<2x5x2x4xf32>
+  %q = fresco.reshape %q2 : tensor<2x5x2x4xf32> -> tensor<2x5x8xf32>
+  %k = fresco.linear %x, %wk : (tensor<2x5x8xf32>, tensor<8x8xf32>) -> tensor<2x5x8xf32>
+  %v = fresco.linear %x, %wv : (tensor<2x5x8xf32>, tensor<8x8xf32>) -> tensor<2x5x8xf32>
+  %a = fresco.attention %q, %k, %v {num_heads = 2 : i64, scale = 0.5 : f64} : (tensor<2x5x8xf32>, tensor<2x5x8xf32>, tensor<2x5x8xf32>) -> tensor<2x5x8xf32>
+  %wo = fresco.param "o.weight" : tensor<8x8xf32>
+  %o = fresco.linear %a, %wo : (tensor<2x5x8xf32>, tensor<8x8xf32>) -> tensor<2x5x8xf32>
+  return %o : tensor<2x5x8xf32>
+}
+
+// -----
+
+// A norm over all of q's features cannot take the heads split: refused
+// where it is.
+func.func @full_norm(%x: tensor<2x5x8xf32>) -> tensor<2x5x8xf32> {
+  %wq = fresco.param "q.weight" : tensor<8x8xf32>
+  %wk = fresco.param "k.weight" : tensor<8x8xf32>
+  %wv = fresco.param "v.weight" : tensor<8x8xf32>
+  %q0 = fresco.linear %x, %wq : (tensor<2x5x8xf32>, tensor<8x8xf32>) -> tensor<2x5x8xf32>
+  // expected-error @+1 {{tp=2 splits dimension 2 of operand 0, which this op needs whole}}
+  %q = fresco.layer_norm %q0 {epsilon = 1.0e-6 : f64} : (tensor<2x5x8xf32>) -> tensor<2x5x8xf32>
+  %k = fresco.linear %x, %wk : (tensor<2x5x8xf32>, tensor<8x8xf32>) -> tensor<2x5x8xf32>
+  %v = fresco.linear %x, %wv : (tensor<2x5x8xf32>, tensor<8x8xf32>) -> tensor<2x5x8xf32>
+  %a = fresco.attention %q, %k, %v {num_heads = 2 : i64, scale = 0.5 : f64} : (tensor<2x5x8xf32>, tensor<2x5x8xf32>, tensor<2x5x8xf32>) -> tensor<2x5x8xf32>
+  %wo = fresco.param "o.weight" : tensor<8x8xf32>
+  %o = fresco.linear %a, %wo : (tensor<2x5x8xf32>, tensor<8x8xf32>) -> tensor<2x5x8xf32>
+  return %o : tensor<2x5x8xf32>
+}
+
+// -----
+
+// q, k and v must each come from a projection of their own.
+func.func @shared_projection(%x: tensor<2x5x8xf32>) -> tensor<2x5x8xf32> {
+  %w = fresco.param "qkv.weight" : tensor<8x8xf32>
+  %p = fresco.linear %x, %w : (tensor<2x5x8xf32>, tensor<8x8xf32>) -> tensor<2x5x8xf32>
+  // expected-error @+1 {{tensor parallelism needs q, k and v to come from their own linear layers}}
+  %a = fresco.attention %p, %p, %p {num_heads = 2 : i64, scale = 0.5 : f64} : (tensor<2x5x8xf32>, tensor<2x5x8xf32>, tensor<2x5x8xf32>) -> tensor<2x5x8xf32>
+  %wo = fresco.param "o.weight" : tensor<8x8xf32>
+  %o = fresco.linear %a, %wo : (tensor<2x5x8xf32>, tensor<8x8xf32>) -> tensor<2x5x8xf32>
+  return %o : tensor<2x5x8xf32>
+}

@@ -28,7 +28,7 @@
 // With cfg first: the ulysses row slice follows the batch slice, and the
 // row gather restores this cfg rank's half, which cfg marks for its gather.
 // CFG-LABEL: func.func @dit
-// CFG-SAME: -> (tensor<1x4x8x8xf32> {fresco.split = array<i64: 0, 0>})
+// CFG-SAME: -> (tensor<1x4x8x8xf32> {fresco.sharding = #fresco.sharding<[{0}, {}, {}, {}]>})
 // CFG: %[[XB:.*]] = shard.all_slice %arg0 on @grid grid_axes = [0] slice_axis = 0 : tensor<2x4x8x8xf32> -> tensor<1x4x8x8xf32>
 // CFG: shard.all_slice %[[XB]] on @grid grid_axes = [1] slice_axis = 2 : tensor<1x4x8x8xf32> -> tensor<1x4x4x8xf32>
 // CFG-COUNT-3: shard.all_to_all {{.*}} grid_axes = [1] split_axis = 2 concat_axis = 1 : tensor<1x8x16xf32> -> tensor<1x16x8xf32>
@@ -95,10 +95,11 @@ func.func @odd_heads(%x: tensor<2x4x8x8xf32>) -> tensor<2x16x16xf32> {
 // -----
 
 // Patch rows must divide: 4 rows / patch 4 = 1 row of patches cannot give
-// each of 2 ranks whole patches.
+// each of 2 ranks whole patches (the patch embedding's rule: input rows are
+// (patch row, row in patch), and the patch rows are what splits).
 func.func @few_rows(%x: tensor<2x4x4x8xf32>) -> tensor<2x16x1x2xf32> {
   %w = fresco.param "proj.weight" : tensor<16x4x4x4xf32>
-  // expected-error @+1 {{patch rows 1 (latent height / patch 4) are not divisible by ulysses=2}}
+  // expected-error @+1 {{ulysses=2 cannot split dimension 2 of operand 0: the op's factor there has size 1, not divisible by 2}}
   %0 = fresco.conv2d %x, %w {strides = array<i64: 4, 4>} : (tensor<2x4x4x8xf32>, tensor<16x4x4x4xf32>) -> tensor<2x16x1x2xf32>
   return %0 : tensor<2x16x1x2xf32>
 }
@@ -109,7 +110,7 @@ func.func @few_rows(%x: tensor<2x4x4x8xf32>) -> tensor<2x16x1x2xf32> {
 // would need its neighbours' rows: refused rather than computed wrong.
 func.func @halo(%x: tensor<2x4x8x8xf32>) -> tensor<2x4x8x8xf32> {
   %w = fresco.param "conv.weight" : tensor<4x4x3x3xf32>
-  // expected-error @+1 {{splits a convolution's rows only when stride equals kernel height and there is no padding}}
+  // expected-error @+1 {{ulysses=2 splits dimension 2 of operand 0, which this op needs whole}}
   %0 = fresco.conv2d %x, %w {padding = array<i64: 1, 1>} : (tensor<2x4x8x8xf32>, tensor<4x4x3x3xf32>) -> tensor<2x4x8x8xf32>
   return %0 : tensor<2x4x8x8xf32>
 }
@@ -119,7 +120,7 @@ func.func @halo(%x: tensor<2x4x8x8xf32>) -> tensor<2x4x8x8xf32> {
 // A reduction over the tokens (group norm spans the split rows) is not a
 // per-token op.
 func.func @group_norm(%x: tensor<2x4x8x8xf32>) -> tensor<2x4x8x8xf32> {
-  // expected-error @+1 {{fresco-ulysses-parallel cannot split this op along dimension 2}}
+  // expected-error @+1 {{ulysses=2 splits dimension 2 of operand 0, which this op needs whole}}
   %0 = fresco.group_norm %x {num_groups = 2 : i64, epsilon = 1.0e-6 : f64} : (tensor<2x4x8x8xf32>) -> tensor<2x4x8x8xf32>
   return %0 : tensor<2x4x8x8xf32>
 }
@@ -129,7 +130,7 @@ func.func @group_norm(%x: tensor<2x4x8x8xf32>) -> tensor<2x4x8x8xf32> {
 // A reshape that folds the split rows into the channels cannot keep them
 // contiguous per rank.
 func.func @merges_split(%x: tensor<2x4x8x8xf32>) -> tensor<2x256xf32> {
-  // expected-error @+1 {{cannot keep dimension 2 of}}
+  // expected-error @+1 {{ulysses=2 would split a minor part of result dimension 1}}
   %0 = fresco.reshape %x : tensor<2x4x8x8xf32> -> tensor<2x256xf32>
   return %0 : tensor<2x256xf32>
 }

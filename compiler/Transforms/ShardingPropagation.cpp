@@ -1,0 +1,395 @@
+//===- ShardingPropagation.cpp - Rule-driven partitioning -----------------===//
+//
+// See ShardingPropagation.h.
+//
+//===----------------------------------------------------------------------===//
+#include "compiler/Transforms/ShardingPropagation.h"
+#include "dialects/Fresco/IR/FrescoOps.h"
+
+#include "mlir/IR/Builders.h"
+#include "mlir/Interfaces/InferTypeOpInterface.h"
+#include "llvm/ADT/SmallSet.h"
+
+#include <optional>
+
+namespace mlir::fresco {
+
+ShardingPropagation::ShardingPropagation(func::FuncOp fn, const GridInfo &grid,
+                                         StringRef strategy)
+    : fn(fn), grid(grid), strategy(strategy.str()) {
+  // Every rule on the global types, before a seed or an op makes any
+  // value local.
+  for (Operation &op : fn.getBody().front().without_terminator()) {
+    std::optional<ShardingRule> rule;
+    if (auto iface = dyn_cast<ShardingRuleOpInterface>(op))
+      rule = iface.getShardingRule();
+    ops.push_back({&op, std::move(rule)});
+  }
+}
+
+int64_t ShardingPropagation::parts(ArrayRef<int16_t> axes) const {
+  int64_t n = 1;
+  for (int16_t a : axes)
+    n *= grid.grid.getShape()[a];
+  return n;
+}
+
+ShardingPropagation::Split ShardingPropagation::splitOf(Value v) const {
+  if (auto it = splits.find(v); it != splits.end())
+    return it->second;
+  return Split(cast<RankedTensorType>(v.getType()).getRank());
+}
+
+void ShardingPropagation::setSplit(Value v, Split split) {
+  if (llvm::any_of(split, [](const auto &a) { return !a.empty(); }))
+    splits[v] = std::move(split);
+  else
+    splits.erase(v);
+}
+
+Value ShardingPropagation::slice(Value v, int64_t dim, ArrayRef<int16_t> axes,
+                                 Operation *user) {
+  auto t = cast<RankedTensorType>(v.getType());
+  SmallVector<int64_t> shape(t.getShape());
+  shape[dim] /= parts(axes);
+  OpBuilder b(user);
+  // A parameter is not sliced after loading: this use gets its own copy,
+  // and each rank loads only its slice of the checkpoint tensor.
+  if (auto param = v.getDefiningOp<ParamOp>()) {
+    auto copy = cast<ParamOp>(b.clone(*param));
+    Split split = splitOf(v);
+    if (auto s = param->getAttrOfType<ShardingAttr>(kSharding))
+      for (int64_t d = 0; d < s.getRank(); ++d)
+        split[d].assign(s.getDimAxes(d).begin(), s.getDimAxes(d).end());
+    split[dim].assign(axes.begin(), axes.end());
+    copy.getResult().setType(RankedTensorType::get(shape, t.getElementType()));
+    copy->setAttr(kSharding, ShardingAttr::get(b.getContext(), split));
+    splits[copy.getResult()] = split;
+    return copy.getResult();
+  }
+  auto s = shard::AllSliceOp::create(
+      b, user->getLoc(), RankedTensorType::get(shape, t.getElementType()), v,
+      kGridName, axes, dim);
+  Split split = splitOf(v);
+  split[dim].assign(axes.begin(), axes.end());
+  splits[s.getResult()] = split;
+  return s.getResult();
+}
+
+LogicalResult ShardingPropagation::seedArgument(BlockArgument arg, int64_t dim,
+                                                ArrayRef<int16_t> axes) {
+  auto t = cast<RankedTensorType>(arg.getType());
+  if (dim < 0 || dim >= t.getRank() || t.getDimSize(dim) % parts(axes) != 0)
+    return fn.emitError("dimension ")
+           << dim << " of argument " << arg.getArgNumber() << " (" << t
+           << ") is not divisible by " << strategy;
+  // After the slices seeded before (in argument order), before any op; a
+  // second dimension slices the first one's local value.
+  Value &current = seeded[arg];
+  if (!current)
+    current = arg;
+  Block &block = fn.getBody().front();
+  Operation *before = &block.front();
+  while (isa<shard::AllSliceOp>(before) && seededSlices.count(before))
+    before = before->getNextNode();
+  Value local = slice(current, dim, axes, before);
+  current.replaceAllUsesExcept(local, local.getDefiningOp());
+  seededSlices.insert(local.getDefiningOp());
+  current = local;
+  return success();
+}
+
+LogicalResult ShardingPropagation::seedValue(Value v, int64_t dim,
+                                             ArrayRef<int16_t> axes) {
+  auto t = cast<RankedTensorType>(v.getType());
+  if (dim < 0 || dim >= t.getRank() || t.getDimSize(dim) % parts(axes) != 0)
+    return fn.emitError("dimension ")
+           << dim << " of " << t << " is not divisible by " << strategy;
+  Operation *def = v.getDefiningOp();
+  Operation *before = def ? def->getNextNode() : &fn.getBody().front().front();
+  Value local = slice(v, dim, axes, before);
+  v.replaceAllUsesExcept(local, local.getDefiningOp());
+  return success();
+}
+
+LogicalResult ShardingPropagation::seedParam(OpOperand &use, int64_t dim,
+                                             ArrayRef<int16_t> axes) {
+  auto param = use.get().getDefiningOp<ParamOp>();
+  if (!param)
+    return use.getOwner()->emitError()
+           << strategy << " seeds operand " << use.getOperandNumber()
+           << ", which is not a parameter";
+  auto t = param.getType();
+  if (dim < 0 || dim >= t.getRank() || t.getDimSize(dim) % parts(axes) != 0)
+    return param.emitError("parameter '")
+           << param.getName() << "' of shape " << t << " cannot be split in "
+           << parts(axes) << " along dimension " << dim;
+  use.set(slice(use.get(), dim, axes, use.getOwner()));
+  return success();
+}
+
+void ShardingPropagation::gatherAfter(Operation *op) { gathered.insert(op); }
+
+LogicalResult ShardingPropagation::visit(Operation *op,
+                                         const ShardingRule &rule) {
+  if (llvm::none_of(op->getOperands(), [&](Value v) { return isSplit(v); }))
+    return success();
+  // 1. Which factors the split operands split, over which axes.
+  SmallVector<SmallVector<int16_t>> axesOf(rule.factors.size());
+  SmallVector<std::pair<unsigned, int64_t>> where(rule.factors.size());
+  for (auto [i, v] : llvm::enumerate(op->getOperands())) {
+    auto it = splits.find(v);
+    if (it == splits.end())
+      continue;
+    for (auto [d, axes] : llvm::enumerate(it->second)) {
+      if (axes.empty())
+        continue;
+      const SmallVector<int64_t, 2> &fs = rule.operands[i][d];
+      if (fs.empty())
+        return op->emitError()
+               << strategy << " splits dimension " << d << " of operand " << i
+               << ", which broadcasts in this op";
+      int64_t f = fs.front();
+      if (!axesOf[f].empty() && axesOf[f] != axes)
+        return op->emitError()
+               << strategy << ": operands split dimension " << d
+               << " of operand " << i << " and its counterpart of operand "
+               << where[f].first << " over different grid axes";
+      if (axesOf[f].empty())
+        where[f] = {unsigned(i), int64_t(d)}; // the first, for messages
+      axesOf[f] = axes;
+    }
+  }
+  // 2. What the rule allows.
+  SmallVector<int16_t> partial;
+  bool moveBias = false;
+  llvm::SmallSet<int16_t, 4> used;
+  for (auto [f, axes] : llvm::enumerate(axesOf)) {
+    if (axes.empty())
+      continue;
+    auto [i, d] = where[f];
+    // One grid axis cannot split two different dimensions of one op.
+    for (int16_t a : axes)
+      if (!used.insert(a).second)
+        return op->emitError()
+               << strategy << " splits two different dimensions of this op "
+               << "over grid axis " << a;
+    if (rule.factors[f].size % parts(axes) != 0)
+      return op->emitError()
+             << strategy << " cannot split dimension " << d << " of operand "
+             << i << ": the op's factor there has size " << rule.factors[f].size
+             << ", not divisible by " << parts(axes);
+    switch (rule.factors[f].kind) {
+    case FactorKind::Parallel:
+      break;
+    case FactorKind::Reduction:
+      partial.append(axes.begin(), axes.end());
+      // A term without the contracted factor would be added once per rank
+      // to the partial sums: a linear's bias moves after the reduction,
+      // anything else is refused.
+      for (auto [j, t] : llvm::enumerate(rule.operands)) {
+        if (llvm::any_of(t, [factor = int64_t(f)](const auto &fs) {
+              return llvm::is_contained(fs, factor);
+            }))
+          continue;
+        if (isa<LinearOp>(op) && j == 2) {
+          moveBias = true;
+          continue;
+        }
+        return op->emitError()
+               << strategy << " splits the contraction (dimension " << d
+               << " of operand " << i << "), but operand " << j
+               << " would be added to each rank's partial sum";
+      }
+      break;
+    case FactorKind::NeedReplication:
+      return op->emitError()
+             << strategy << " splits dimension " << d << " of operand " << i
+             << ", which this op needs whole";
+    case FactorKind::KeySequence:
+      return op->emitError()
+             << strategy << " splits attention's key/value tokens "
+             << "(dimension " << d << " of operand " << i
+             << "); only ring or Ulysses attention resolves that";
+    }
+  }
+  // 3. Operands: replicated parts of a split factor become local slices;
+  // a split factor must be its dimension's major one (contiguous blocks).
+  for (OpOperand &use : op->getOpOperands()) {
+    unsigned i = use.getOperandNumber();
+    for (auto [d, fs] : llvm::enumerate(rule.operands[i])) {
+      for (auto [k, f] : llvm::enumerate(fs)) {
+        if (axesOf[f].empty())
+          continue;
+        if (k != 0)
+          return op->emitError()
+                 << strategy << " would split a minor part of dimension " << d
+                 << " of operand " << i;
+        if (splitOf(use.get())[d].empty())
+          use.set(slice(use.get(), d, axesOf[f], op));
+      }
+    }
+  }
+  // 4. Results: the dimensions the split factors make up, local types.
+  SmallVector<Split> resultSplits;
+  for (auto [j, r] : llvm::enumerate(op->getResults())) {
+    auto global = cast<RankedTensorType>(r.getType());
+    SmallVector<int64_t> shape(global.getShape());
+    Split split(global.getRank());
+    for (auto [d, fs] : llvm::enumerate(rule.results[j])) {
+      for (auto [k, f] : llvm::enumerate(fs)) {
+        if (axesOf[f].empty())
+          continue;
+        if (k != 0)
+          return op->emitError()
+                 << strategy << " would split a minor part of result "
+                 << "dimension " << d;
+        split[d] = axesOf[f];
+        shape[d] /= parts(axesOf[f]);
+      }
+    }
+    resultSplits.push_back(split);
+    r.setType(RankedTensorType::get(shape, global.getElementType()));
+  }
+  // 5. Attributes that count a split factor.
+  if (auto a = dyn_cast<AttentionOp>(op);
+      a && rule.headsFactor && !axesOf[*rule.headsFactor].empty())
+    a.setNumHeads(a.getNumHeads() / parts(axesOf[*rule.headsFactor]));
+  // 6. The op's own inference must agree with the local types.
+  if (auto iface = dyn_cast<InferTypeOpInterface>(op)) {
+    SmallVector<Type> inferred;
+    if (failed(iface.inferReturnTypes(
+            op->getContext(), op->getLoc(), op->getOperands(),
+            op->getRawDictionaryAttrs(), op->getPropertiesStorage(),
+            op->getRegions(), inferred)))
+      return failure();
+    if (TypeRange(inferred) != op->getResultTypes())
+      return op->emitError() << strategy << " expected the local type "
+                             << op->getResult(0).getType()
+                             << " but the op infers " << inferred[0];
+  }
+  for (auto [r, split] : llvm::zip(op->getResults(), resultSplits))
+    if (llvm::any_of(split, [](const auto &a) { return !a.empty(); }))
+      splits[r] = split;
+  if (!partial.empty()) {
+    llvm::sort(partial);
+    op->setAttr(kSharding,
+                ShardingAttr::get(op->getContext(), resultSplits[0], partial));
+  }
+  OpBuilder b(op->getContext());
+  b.setInsertionPointAfter(op);
+  if (moveBias) { // added once, to the reduced sum (fresco-insert-collectives)
+    auto l = cast<LinearOp>(op);
+    Value bias = l.getBias();
+    l.getBiasMutable().clear();
+    auto add = AddOp::create(b, l.getLoc(), l.getResult(), bias);
+    l.getResult().replaceAllUsesExcept(add.getResult(), add);
+    b.setInsertionPointAfter(add);
+  }
+  // Results the strategy wants whole right away: one all_gather per split
+  // dimension, right after the op.
+  if (gathered.count(op)) {
+    for (Value r : op->getResults()) {
+      auto it = splits.find(r);
+      if (it == splits.end())
+        continue;
+      Split split = it->second;
+      splits.erase(it);
+      Value whole = r;
+      Operation *first = nullptr;
+      for (auto [d, axes] : llvm::enumerate(split)) {
+        if (axes.empty())
+          continue;
+        auto t = cast<RankedTensorType>(whole.getType());
+        SmallVector<int64_t> shape(t.getShape());
+        shape[d] *= parts(axes);
+        whole = shard::AllGatherOp::create(
+            b, op->getLoc(), RankedTensorType::get(shape, t.getElementType()),
+            FlatSymbolRefAttr::get(b.getStringAttr(kGridName)),
+            b.getDenseI16ArrayAttr(axes), whole, b.getIndexAttr(d));
+        b.setInsertionPointAfter(whole.getDefiningOp());
+        if (!first)
+          first = whole.getDefiningOp();
+      }
+      r.replaceAllUsesExcept(whole, first);
+    }
+  }
+  return success();
+}
+
+LogicalResult ShardingPropagation::visitForeign(Operation *op) {
+  if (llvm::none_of(op->getOperands(), [&](Value v) { return isSplit(v); }))
+    return success();
+  // An earlier sequence split's exchange (Ulysses' all_to_all around an
+  // attention) keeps this split on both sides: which tokens a rank holds
+  // does not matter to attention, only that q, k and v agree and that the
+  // way back inverts the way in.
+  if (auto a2a = dyn_cast<shard::AllToAllOp>(op)) {
+    Split split = splitOf(a2a.getInput());
+    auto t = cast<RankedTensorType>(a2a.getType());
+    SmallVector<int64_t> shape(t.getShape());
+    for (auto [d, axes] : llvm::enumerate(split))
+      shape[d] /= parts(axes);
+    a2a.getResult().setType(RankedTensorType::get(shape, t.getElementType()));
+    setSplit(a2a.getResult(), split);
+    return success();
+  }
+  // An earlier split's gather of the same dimension gathers this split in
+  // the same call, minor to the earlier one (this split cut each of its
+  // blocks), so the blocks come back in order.
+  if (auto g = dyn_cast<shard::AllGatherOp>(op)) {
+    Split split = splitOf(g.getInput());
+    int64_t dim = g.getGatherAxis().getSExtValue();
+    SmallVector<int16_t> axes(g.getGridAxes());
+    for (auto [d, a] : llvm::enumerate(split)) {
+      if (a.empty())
+        continue;
+      if (int64_t(d) != dim)
+        return op->emitError() << strategy << " splits dimension " << d
+                               << " of a gather along dimension " << dim;
+      if (!axes.empty() && axes.back() > a.front())
+        return op->emitError()
+               << strategy << ": list it after the strategy whose gather "
+               << "this is (grid axis " << axes.back() << ") in --parallel";
+      axes.append(a.begin(), a.end());
+    }
+    g.setGridAxesAttr(DenseI16ArrayAttr::get(op->getContext(), axes));
+    return success(); // the result is whole again
+  }
+  return op->emitError() << strategy << " cannot carry a split through this op";
+}
+
+LogicalResult ShardingPropagation::propagate() {
+  for (auto &[op, rule] : ops) {
+    auto attention = dyn_cast<AttentionOp>(op);
+    if (attention && attentionHook &&
+        llvm::any_of(op->getOperands(), [&](Value v) { return isSplit(v); })) {
+      if (failed(attentionHook(attention)))
+        return failure();
+      continue;
+    }
+    if (failed(rule ? visit(op, *rule) : visitForeign(op)))
+      return failure();
+  }
+  return success();
+}
+
+LogicalResult ShardingPropagation::run() {
+  if (failed(propagate()))
+    return failure();
+  markResults();
+  return success();
+}
+
+void ShardingPropagation::markResults() {
+  Block &block = fn.getBody().front();
+  auto ret = cast<func::ReturnOp>(block.getTerminator());
+  for (auto [i, v] : llvm::enumerate(ret.getOperands()))
+    if (isSplit(v))
+      fn.setResultAttr(i, kSharding,
+                       ShardingAttr::get(fn.getContext(), splitOf(v)));
+  fn.setFunctionType(FunctionType::get(fn.getContext(), fn.getArgumentTypes(),
+                                       ret.getOperandTypes()));
+}
+
+} // namespace mlir::fresco

@@ -1,0 +1,110 @@
+//===- ShardingPropagation.h - Rule-driven partitioning ---------*- C++ -*-===//
+//
+// The strategy-independent step of partitioning: a strategy seeds splits
+// (a function argument's dimension over grid axes), and the ops' sharding
+// rules (ShardingRule.h) carry them forward through the function, rewriting
+// it into the per-rank view as they go:
+//   - a seeded argument is sliced (shard.all_slice: no communication);
+//   - an op whose operands split some of its factors splits the result
+//     dimensions those factors make up (parallel factors), or leaves a
+//     partial sum (a reduction factor split on every operand that has it),
+//     marked `fresco.sharding` for fresco-insert-collectives (a linear's
+//     bias then moves after the reduction);
+//   - a replicated operand that spans a split factor is sliced locally (a
+//     parameter gets its own copy marked to load only its slice);
+//   - result types become local (checked against the op's own inference),
+//     and attention's head count follows a split of its heads factor;
+//   - a split that the rule forbids (a factor that must stay whole,
+//     attention's key sequence, a dimension's minor factor) is a located
+//     error naming the strategy.
+// Values it never reaches stay replicated. Split function results are
+// marked `fresco.sharding` for fresco-insert-collectives to gather.
+//
+//===----------------------------------------------------------------------===//
+#ifndef FRESCO_COMPILER_TRANSFORMS_SHARDINGPROPAGATION_H
+#define FRESCO_COMPILER_TRANSFORMS_SHARDINGPROPAGATION_H
+
+#include "compiler/Transforms/Partitioning.h"
+#include "dialects/Fresco/IR/FrescoOps.h"
+
+#include "llvm/ADT/DenseMap.h"
+#include "llvm/ADT/SmallPtrSet.h"
+
+#include <functional>
+#include <optional>
+#include <string>
+
+namespace mlir::fresco {
+
+class ShardingPropagation {
+public:
+  /// `strategy` names the seeding strategy in messages ("cfg=2").
+  ShardingPropagation(func::FuncOp fn, const GridInfo &grid,
+                      StringRef strategy);
+
+  /// Seeds: this rank's slice of argument `arg` along `dim` over `axes`
+  /// (several dimensions: one call each).
+  LogicalResult seedArgument(BlockArgument arg, int64_t dim,
+                             ArrayRef<int16_t> axes);
+  /// Seeds: this rank's slice of value `v` along `dim` over `axes`, taken
+  /// right after its definition (an argument: at the function's start).
+  LogicalResult seedValue(Value v, int64_t dim, ArrayRef<int16_t> axes);
+  /// Seeds: `use`'s parameter split along `dim` over `axes` (the use gets
+  /// its own copy, which each rank loads only its slice of).
+  LogicalResult seedParam(OpOperand &use, int64_t dim, ArrayRef<int16_t> axes);
+  /// `op`'s split results are all-gathered right after it (a strategy's
+  /// choice: e.g. a big per-sample layer split for memory whose users need
+  /// all of it).
+  void gatherAfter(Operation *op);
+  /// A strategy's own rewrite of an attention that has a split operand
+  /// (ring attention, Ulysses' all_to_alls), in place of the generic step,
+  /// which refuses a split of the key/value tokens. The hook records its
+  /// result's split with setSplit.
+  void setAttentionHook(std::function<LogicalResult(AttentionOp)> hook) {
+    attentionHook = std::move(hook);
+  }
+  /// Propagates the seeds through the function's ops, in order, rewriting
+  /// each into its per-rank form. An earlier sequence split's all_to_all
+  /// keeps a split on both sides, and its gather of a split dimension
+  /// takes this split's axes too (minor to its own).
+  LogicalResult propagate();
+  /// Marks the split function results (`fresco.sharding`).
+  void markResults();
+  /// propagate(), then markResults().
+  LogicalResult run();
+
+  using Split = SmallVector<SmallVector<int16_t>>;
+  /// How `v` is split: per dimension the grid axes; empty lists when
+  /// replicated.
+  Split splitOf(Value v) const;
+  void setSplit(Value v, Split split);
+  void clearSplit(Value v) { splits.erase(v); }
+  bool isSplit(Value v) const { return splits.count(v); }
+  /// Slices `v` to this rank's part along `dim` before `user` (no
+  /// communication; a parameter gets its own copy loading its slice).
+  Value slice(Value v, int64_t dim, ArrayRef<int16_t> axes, Operation *user);
+  /// The number of ranks along `axes`.
+  int64_t parts(ArrayRef<int16_t> axes) const;
+
+private:
+  LogicalResult visit(Operation *op, const ShardingRule &rule);
+  LogicalResult visitForeign(Operation *op);
+
+  func::FuncOp fn;
+  const GridInfo &grid;
+  std::string strategy;
+  /// The function's ops with their rules (none: not a fresco op), taken
+  /// on the global types.
+  SmallVector<std::pair<Operation *, std::optional<ShardingRule>>> ops;
+  /// Each seeded argument's local value, and the slices seeding made.
+  llvm::DenseMap<Value, Value> seeded;
+  llvm::SmallPtrSet<Operation *, 8> seededSlices;
+  llvm::SmallPtrSet<Operation *, 8> gathered;
+  std::function<LogicalResult(AttentionOp)> attentionHook;
+  /// Split values; absent: replicated.
+  llvm::DenseMap<Value, Split> splits;
+};
+
+} // namespace mlir::fresco
+
+#endif // FRESCO_COMPILER_TRANSFORMS_SHARDINGPROPAGATION_H

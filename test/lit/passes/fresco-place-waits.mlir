@@ -62,7 +62,7 @@ func.func @other_communication(%x: tensor<2x4xf32>) -> (tensor<4x4xf32>, tensor<
 // CHECK-NEXT: fresco.wait {{.*}}fresco.stage = #fresco.stage<0>
 // CHECK-NEXT: fresco.silu {{.*}}fresco.stage = #fresco.stage<1>
 shard.grid @grid(shape = 2x2)
-func.func @stages(%x: tensor<2x4xf32>) -> (tensor<4x4xf32>, tensor<2x4xf32>, tensor<2x4xf32>) attributes {fresco.pipeline_axis = 1 : i64} {
+func.func @stages(%x: tensor<2x4xf32>) -> (tensor<4x4xf32>, tensor<2x4xf32>, tensor<2x4xf32>) attributes {fresco.pipeline_axis = 1 : i16} {
   %g = shard.all_gather %x on @grid grid_axes = [0] gather_axis = 0 {fresco.stage = #fresco.stage<0>} : tensor<2x4xf32> -> tensor<4x4xf32>
   %s = fresco.silu %x {fresco.stage = #fresco.stage<0>} : (tensor<2x4xf32>) -> tensor<2x4xf32>
   %t = fresco.silu %x {fresco.stage = #fresco.stage<1>} : (tensor<2x4xf32>) -> tensor<2x4xf32>

@@ -1,4 +1,4 @@
-//===- AttentionMerge.cu - Merge a ring block's result into the running one ===//
+//===- AttentionMerge.cu - Ring blocks merged into the running result ----===//
 //
 // cuDNN's attention gives one key block's output (in the storage type) and
 // its log-sum-exps; ring attention keeps the running output and lse in f32.

@@ -1,4 +1,4 @@
-//===- CudnnShim.h - libcudnn for the cuDNN frontend, loaded late -*- C++ -*-===//
+//===- CudnnShim.h - libcudnn for the cuDNN frontend -----------*- C++ -*-===//
 //
 // CudnnShim.cpp defines the cuDNN functions the frontend calls (hidden: they
 // serve this library only) as forwarders to libcudnn, loaded by load().

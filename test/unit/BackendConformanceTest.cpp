@@ -700,12 +700,12 @@ void runAttentionBlocks(Backend &be, const AttentionCase &c,
     if (rounding == GemmPrecision::F32)
       expectClose(RefVec(whole.begin(), whole.end()), got);
     else
-      expectWithin(
-          RefVec(whole.begin(), whole.end()), got,
-          2 * lowPrecisionBound(rounding, c.Tk, maxAbs(roundedTo(v, rounding)),
-                                maxAbs(whole), /*stores=*/1) +
-              blockStores * unitRoundoff(rounding) *
-                  maxAbs(roundedTo(v, rounding)));
+      expectWithin(RefVec(whole.begin(), whole.end()), got,
+                   2 * lowPrecisionBound(rounding, c.Tk,
+                                         maxAbs(roundedTo(v, rounding)),
+                                         maxAbs(whole), /*stores=*/1) +
+                       blockStores * unitRoundoff(rounding) *
+                           maxAbs(roundedTo(v, rounding)));
   }
   {
     SCOPED_TRACE("lse against the reference");
@@ -1541,8 +1541,8 @@ TEST_P(CudnnAttentionTest, MatchesFrescoKernel) {
       seed += 3;
       const Vec a = attentionOf(*viaCudnn, c, seed);
       const Vec b = attentionOf(*viaFresco, c, seed);
-      const Vec v = roundedTo(
-          randomVec(size_t(c.B * c.Tk * c.H * c.Dh), seed + 2), p);
+      const Vec v =
+          roundedTo(randomVec(size_t(c.B * c.Tk * c.H * c.Dh), seed + 2), p);
       expectWithin(RefVec(b.begin(), b.end()), a,
                    2 * lowPrecisionBound(p, c.Tk, maxAbs(v), maxAbs(b), 1));
     }
@@ -1559,8 +1559,8 @@ TEST_P(CudnnAttentionTest, BlocksMergeThroughItsStats) {
     std::unique_ptr<Backend> lp = backendChoosing("cudnn", p);
     runAttentionBlocks(*lp, {2, 70, 150, 3, 72}, {50, 64, 36}, {2, 0, 1}, 2200,
                        nullptr, p);
-    runAttentionBlocks(*lp, {1, 40, 200, 2, 128}, {64, 1, 135}, {1, 2, 0},
-                       2203, nullptr, p);
+    runAttentionBlocks(*lp, {1, 40, 200, 2, 128}, {64, 1, 135}, {1, 2, 0}, 2203,
+                       nullptr, p);
     // An empty first block (Fresco's kernel: o = 0, lse = -inf) merged into.
     runAttentionBlocks(*lp, {2, 6, 9, 2, 64}, {0, 4, 5}, {0, 2, 1}, 2206,
                        nullptr, p);
@@ -1594,8 +1594,8 @@ TEST_P(CudnnAttentionTest, ReplaysInACudaGraph) {
   dk.upload(randomVec(size_t(n), 2401, c.lo, c.hi));
   dv.upload(randomVec(size_t(n), 2402));
   auto attend = [&] {
-    lp->attention(dq.f(), dk.f(), dv.f(), dout.f(), c.B, c.Tq, c.Tk, c.H,
-                  c.Dh, 1.0f / std::sqrt(float(c.Dh)));
+    lp->attention(dq.f(), dk.f(), dv.f(), dout.f(), c.B, c.Tq, c.Tk, c.H, c.Dh,
+                  1.0f / std::sqrt(float(c.Dh)));
   };
   attend();
   const Vec eager = dout.read();
@@ -1646,10 +1646,11 @@ TEST_P(AttentionSpeed, DISABLED_Bf16) {
     const size_t n = size_t(sh.B * sh.T * sh.H * sh.Dh);
     const Vec q = randomVec(n, 2500), k = randomVec(n, 2501),
               v = randomVec(n, 2502);
-    const double flops = 4.0 * double(sh.B * sh.H) * double(sh.T) *
-                         double(sh.T) * double(sh.Dh);
+    const double flops =
+        4.0 * double(sh.B * sh.H) * double(sh.T) * double(sh.T) * double(sh.Dh);
     for (const char *choice : {"cudnn", "fresco", "f32"}) {
-      std::unique_ptr<Backend> lp = backendChoosing(choice, GemmPrecision::BF16);
+      std::unique_ptr<Backend> lp =
+          backendChoosing(choice, GemmPrecision::BF16);
       Buffer dq(*lp, n), dk(*lp, n), dv(*lp, n), dout(*lp, n);
       dq.upload(q);
       dk.upload(k);

@@ -16,11 +16,10 @@ constexpr int kRowsPerBlock = kThreads / 32;
 /// One warp per (b, t, h) row: every lane reads both lses before lane 0
 /// replaces the running one.
 template <typename T>
-__global__ void mergeBlockKernel(const T *__restrict__ ob,
-                                 const float *__restrict__ lseb,
-                                 float *__restrict__ o, float *__restrict__ lse,
-                                 int64_t B, int64_t Tq, int64_t H, int64_t Dh,
-                                 bool first) {
+__global__ void
+mergeBlockKernel(const T *__restrict__ ob, const float *__restrict__ lseb,
+                 float *__restrict__ o, float *__restrict__ lse, int64_t B,
+                 int64_t Tq, int64_t H, int64_t Dh, bool first) {
   const int64_t row = int64_t(blockIdx.x) * kRowsPerBlock + (threadIdx.x >> 5);
   const int lane = threadIdx.x & 31;
   if (row >= B * Tq * H)

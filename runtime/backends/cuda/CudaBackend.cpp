@@ -213,7 +213,8 @@ public:
     // Read per backend (not once per process) so that tests can compare
     // the two conv2d paths; the library loads on the first conv2d.
     attentionChoice_ = cuda::attentionChoice(&attentionEnvError_);
-    if (storage_ != DType::F32 && attentionChoice_ == cuda::AttentionChoice::Cudnn)
+    if (storage_ != DType::F32 &&
+        attentionChoice_ == cuda::AttentionChoice::Cudnn)
       cudnnAttention_ =
           std::make_unique<cuda::CudnnAttention>(device, stream_, storage_);
     const char *cudnn = std::getenv("FRESCO_CUDNN");

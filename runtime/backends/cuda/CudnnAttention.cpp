@@ -143,8 +143,9 @@ struct CudnnAttention::Impl {
     if ((why = step("validate", g->validate())).empty() &&
         (why = step("operation graph", g->build_operation_graph(handle)))
             .empty() &&
-        (why = step("plans", g->create_execution_plans(
-                                 {fe::HeurMode_t::A, fe::HeurMode_t::FALLBACK})))
+        (why =
+             step("plans", g->create_execution_plans(
+                               {fe::HeurMode_t::A, fe::HeurMode_t::FALLBACK})))
             .empty() &&
         (why = step("support", g->check_support())).empty() &&
         (why = step("build", g->build_plans())).empty()) {

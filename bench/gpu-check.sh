@@ -570,7 +570,10 @@ else
   # One row per shape: "choice ms" pairs, Fresco's then PyTorch's.
   for shape in flux flux-dev dit-xl; do
     line=$(awk -v s="$shape" '$1 == s {printf "%s%s %s", (n++ ? ", " : ""), $2, $3}' "$a")
-    row "attention $shape bf16 (ms)" "timing" "${line:-none measured (see $work/attention-*.txt)}"
+    # Issue 12's target: Fresco's cuDNN attention within 1.2x of PyTorch's.
+    ratio=$(awk -v s="$shape" '$1 == s && $2 == "fresco-cudnn" {f = $3} $1 == s && $2 == "torch-cudnn" {t = $3}
+      END {if (f + 0 > 0 && t + 0 > 0) printf "; fresco-cudnn / torch-cudnn %.2fx", f / t}' "$a")
+    row "attention $shape bf16 (ms)" "timing" "${line:-none measured (see $work/attention-*.txt)}$ratio"
   done
 fi
 

@@ -33,6 +33,19 @@ AttentionChoice attentionChoice(std::string *error) {
   return AttentionChoice::Cudnn;
 }
 
+/// Why `d` is not even tried: cuDNN's flash kernels take heads of
+/// multiples of 8 (16-byte rows) up to 256 wide (the VAE's 512 and the
+/// tests' odd widths stay on Fresco's kernels, silently); the frontend
+/// checks the rest (check_support).
+static std::string shapeRefusal(const AttentionDims &d) {
+  if (d.Dh <= 0 || d.Dh % 8 != 0 || d.Dh > 256)
+    return "head width " + std::to_string(d.Dh) +
+           " (cuDNN needs a multiple of 8 up to 256)";
+  if (d.Tq <= 0 || d.Tk <= 0 || d.B <= 0 || d.H <= 0)
+    return "empty shape";
+  return {};
+}
+
 } // namespace cuda
 } // namespace fresco
 
@@ -61,19 +74,6 @@ bhsd(fe::graph::Graph &g, const char *name, int64_t uid, int64_t B, int64_t T,
                       .set_uid(uid)
                       .set_dim({B, H, T, Dh})
                       .set_stride({T * H * Dh, Dh, H * Dh, 1}));
-}
-
-/// Why `d` is not even tried: cuDNN's flash kernels take heads of
-/// multiples of 8 (16-byte rows) up to 256 wide (the VAE's 512 and the
-/// tests' odd widths stay on Fresco's kernels, silently); the frontend
-/// checks the rest (check_support).
-std::string shapeRefusal(const AttentionDims &d) {
-  if (d.Dh <= 0 || d.Dh % 8 != 0 || d.Dh > 256)
-    return "head width " + std::to_string(d.Dh) +
-           " (cuDNN needs a multiple of 8 up to 256)";
-  if (d.Tq <= 0 || d.Tk <= 0 || d.B <= 0 || d.H <= 0)
-    return "empty shape";
-  return {};
 }
 
 struct Plan {
@@ -268,7 +268,17 @@ const AttentionSetup *CudnnAttention::find(const AttentionDims &d) const {
 
 const AttentionSetup &CudnnAttention::prepare(const AttentionDims &d) {
   AttentionSetup &s = impl_->refused[d];
-  s.why = kNoFrontend;
+  s.why = shapeRefusal(d);
+  if (s.why.empty()) { // a shape cuDNN would have been asked for: say so
+    s.why = kNoFrontend;
+    static bool reported = false;
+    if (!reported)
+      std::fprintf(stderr,
+                   "fresco: cuDNN attention unavailable (%s); using "
+                   "Fresco's kernel\n",
+                   kNoFrontend);
+    reported = true;
+  }
   return s;
 }
 

@@ -24,14 +24,19 @@
 #   4b. a DiT of Flux.1's width at 1024 px (models/dit/configs/
 #      dit-flux-width-1024.json, random weights) in bf16: Fresco --dtype bf16
 #      vs PyTorch eager and torch.compile in bf16, TFLOP/s against the
-#      measured bf16 GEMM rate, and the same forward with the f32 attention
-#      kernel (FRESCO_CUDA_ATTENTION=f32) against the tensor-core one;
+#      measured bf16 GEMM rate, and the same forward with each attention
+#      choice side by side (FRESCO_CUDA_ATTENTION=cudnn, the default; fresco,
+#      Fresco's tensor-core kernel; f32, its CUDA-core one);
+#   4c. attention alone in bf16 on Flux's and DiT-XL's shapes: Fresco's
+#      three choices (backend_conformance_test's disabled
+#      AttentionSpeed.DISABLED_Bf16) next to PyTorch's SDPA backends (cuDNN,
+#      FlashAttention-2, memory-efficient; bench/gpu_attention.py);
 #   5. a 4-step generation (tiny DiT pipeline with CFG) on the GPU against
 #      the same generation on the CPU.
 # Prints one table last; the full log is $OUT/gpu-check.log.
 # FRESCO_GPU_CHECK_CONFIGS picks phase 4's configs (default dit-xl-2-256, so
 # that the Flux-width phase fits the budget; plans exist for dit-s-2-256 too).
-# FRESCO_GPU_CHECK_PHASES="3 4 4b 5" (any subset) reruns only those phases.
+# FRESCO_GPU_CHECK_PHASES="3 4 4b 4c 5" (any subset) reruns only those phases.
 # FRESCO_GPU_CHECK_BUDGET (seconds, default 450): every step's timeout is cut
 # to what is left of it (phases 3-4b leave the last 30 s to phase 5), and a
 # step that would not fit is skipped, so the table prints within 8 minutes.
@@ -93,8 +98,8 @@ say "phase 1: tools"
 # A mistyped phase would run nothing and pass.
 for p in ${FRESCO_GPU_CHECK_PHASES:-}; do
   case $p in
-    3|4|4b|5) ;;
-    *) row "phases" "FAIL" "FRESCO_GPU_CHECK_PHASES: no phase '$p' (3, 4, 4b, 5)"; finish 2 ;;
+    3|4|4b|4c|5) ;;
+    *) row "phases" "FAIL" "FRESCO_GPU_CHECK_PHASES: no phase '$p' (3, 4, 4b, 4c, 5)"; finish 2 ;;
   esac
 done
 PATH=$PATH:/usr/local/cuda/bin
@@ -238,6 +243,10 @@ FRESCO_CUDA_SYNC=1 tmo 180 "$bindir/backend_conformance_test" --gtest_color=no >
 rc=$?
 # bf16/f16 storage: every kernel on 2-byte tensors against its rounded reference.
 tmo 60 "$bindir/float_storage_test" --gtest_color=no >> "$conf" 2>&1 || rc=1
+# cuDNN attention once more without FRESCO_CUDA_SYNC, which turns graph
+# capture off: its CUDA-graph case then replays for real.
+tmo 60 "$bindir/backend_conformance_test" --gtest_color=no \
+  --gtest_filter='*CudnnAttentionTest*' >> "$conf" 2>&1 || rc=1
 cat "$conf"
 # The dry run holds the CPU cases to what the CUDA ones must meet here.
 kc=cuda
@@ -267,9 +276,9 @@ fi
 sanitizer=$(command -v compute-sanitizer || ls /usr/local/cuda/bin/compute-sanitizer 2>/dev/null || true)
 [ "$dry" = 1 ] && sanitizer=""
 if [ -n "$sanitizer" ]; then
-  say "compute-sanitizer memcheck (the DiT-sized case left out for time)"
+  say "compute-sanitizer memcheck (the DiT-sized case and cuDNN attention's own suite left out for time)"
   tmo 90 "$sanitizer" --tool memcheck --error-exitcode 9 \
-    "$bindir/backend_conformance_test" --gtest_filter='*/cuda:-*DiTBlock*' \
+    "$bindir/backend_conformance_test" --gtest_filter='*/cuda:-*DiTBlock*:*CudnnAttentionTest*' \
     > "$OUT/memcheck.txt" 2>&1
   rc=$?
   tail -5 "$OUT/memcheck.txt"
@@ -503,33 +512,72 @@ elif tmo 240 "$py" bench/gpu_dit.py make --config models/dit/configs/$flux.json 
       esac
     fi
     row "$flux forward b2 bf16 (ms)" "timing" "fresco $f_ms ($f_tf TFLOP/s${share:+, $share of bf16 GEMM}), torch eager $e_ms, torch.compile $c_ms"
-    # The tensor-core attention against the f32 one, same run and weights.
-    if [ "$(left)" -lt 30 ]; then
-      row "$flux attention f32 vs tensor cores" "skipped" "under 30 s of the budget left"
-    else
-      FRESCO_CUDA_ATTENTION=f32 tmo 90 "$bindir/fresco-run" "${fargs[@]}" --backend $backend \
-        --dtype bf16 --repeat 3 --stats --output "@$d/fresco-f32att.npy" > "$d/f32att.log" 2>&1
+    # The attention choices side by side, same weights and inputs: the run
+    # above took the default (cuDNN where it loads; it says so on stderr
+    # where it does not), then Fresco's tensor-core kernel and its f32 one.
+    att="cudnn $f_ms ms"
+    grep -q 'cuDNN attention unavailable' "$d/fresco.log" && att="cudnn (fell back: see the log) $f_ms ms"
+    cmps=""
+    for choice in fresco f32; do
+      if [ "$(left)" -lt 30 ]; then
+        att="$att, $choice skipped (time)"; continue
+      fi
+      FRESCO_CUDA_ATTENTION=$choice tmo 90 "$bindir/fresco-run" "${fargs[@]}" --backend $backend \
+        --dtype bf16 --repeat 6 --stats --output "@$d/fresco-$choice.npy" > "$d/att-$choice.log" 2>&1
       rc=$?
       if [ $rc -eq 0 ]; then
-        a_ms=$(run_ms "$d/f32att.log")
-        if "$py" bench/gpu_dit.py compare "$d/fresco.npy" "$d/fresco-f32att.npy" --tol 5e-2 > "$d/cmp-att.txt"; then
-          row "$flux attention f32 vs tensor cores" "timing" "forward with f32 attention $a_ms ms vs tensor-core $f_ms ms; outputs $(cat "$d/cmp-att.txt")"
+        att="$att, $choice $(run_ms "$d/att-$choice.log") ms"
+        if "$py" bench/gpu_dit.py compare "$d/fresco-$choice.npy" "$d/fresco.npy" --tol 5e-2 > "$d/cmp-$choice.txt"; then
+          cmps="$cmps $choice $(sed 's/ (.*//' "$d/cmp-$choice.txt");"
         else
-          failed=1; row "$flux attention f32 vs tensor cores" "FAIL" "outputs differ: $(cat "$d/cmp-att.txt")"
+          failed=1; cmps="$cmps $choice FAILED $(cat "$d/cmp-$choice.txt");"
         fi
       elif [ $rc -eq 124 ] || [ $rc -eq 137 ]; then
-        row "$flux attention f32 vs tensor cores" "timeout" "cut at $(( $(date +%s) - start )) s"
+        att="$att, $choice timeout"
       else
-        # A crash of the f32 kernel is a finding, not a missing feature.
-        failed=1; row "$flux attention f32 vs tensor cores" "FAIL" "rc $rc: $(grep -m1 error "$d/f32att.log" | cut -c1-80)"
+        # A crash of a kernel is a finding, not a missing feature.
+        failed=1; att="$att, $choice FAILED rc $rc: $(grep -m1 error "$d/att-$choice.log" | cut -c1-60)"
       fi
-    fi
+    done
+    row "$flux attention choices (ms)" "timing" "forward with $att; outputs vs cudnn:${cmps:- none compared}"
   fi
 else
   failed=1; row "$flux bf16" "FAIL" "could not write weights"
 fi
 
 fi # phase 4b
+
+#=== 4c. attention alone: Fresco's choices and PyTorch's SDPA backends ========
+if want 4c; then
+say "phase 4c: attention alone, bf16"
+a=$OUT/attention.txt
+: > "$a"
+if [ "$(left)" -lt 40 ]; then
+  row "attention alone (ms)" "skipped" "under 40 s of the budget left"
+else
+  # Fresco's: a disabled case of the conformance test (no GPU: it skips).
+  tmo 60 "$bindir/backend_conformance_test" --gtest_color=no --gtest_also_run_disabled_tests \
+    --gtest_filter='Cuda/AttentionSpeed.DISABLED_Bf16/cuda' > "$work/attention-fresco.txt" 2>&1
+  rc=$?
+  grep -E '^[a-z-]+ +fresco-' "$work/attention-fresco.txt" >> "$a"
+  [ $rc -eq 0 ] || say "Fresco's attention timing: rc $rc (see $work/attention-fresco.txt)"
+  if [ $torch_runs = 1 ]; then
+    tmo 60 "$py" bench/gpu_attention.py --device $tdev > "$work/attention-torch.txt" 2>&1 ||
+      say "gpu_attention.py: rc $? (see $work/attention-torch.txt)"
+    grep -E '^[a-z-]+ +torch-' "$work/attention-torch.txt" >> "$a"
+  fi
+  cat "$a"
+  # One row per shape: "choice ms" pairs, Fresco's then PyTorch's.
+  for shape in flux flux-dev dit-xl; do
+    line=$(awk -v s="$shape" '$1 == s {printf "%s%s %s", (n++ ? ", " : ""), $2, $3}' "$a")
+    # Issue 12's target: Fresco's cuDNN attention within 1.2x of PyTorch's.
+    ratio=$(awk -v s="$shape" '$1 == s && $2 == "fresco-cudnn" {f = $3} $1 == s && $2 == "torch-cudnn" {t = $3}
+      END {if (f + 0 > 0 && t + 0 > 0) printf "; fresco-cudnn / torch-cudnn %.2fx", f / t}' "$a")
+    row "attention $shape bf16 (ms)" "timing" "${line:-none measured (see $work/attention-*.txt)}$ratio"
+  done
+fi
+
+fi # phase 4c
 
 #=== 5. generation ============================================================
 if want 5; then

@@ -146,10 +146,12 @@ protected:
     return v;
   }
 
-  /// |got - ref| <= u |ref| + rel max|ref| everywhere; and, unless the
-  /// reference is representable anyway, not equal to the unrounded
-  /// reference (the result went through the storage type).
-  void expectStored(const RefVec &ref, const Vec &got, double rel = 1e-5) {
+  /// |got - ref| <= u |ref| + rel max|ref| (+ extra[i], where given)
+  /// everywhere; and, unless the reference is representable anyway, not
+  /// equal to the unrounded reference (the result went through the
+  /// storage type).
+  void expectStored(const RefVec &ref, const Vec &got, double rel = 1e-5,
+                    const RefVec *extra = nullptr) {
     ASSERT_EQ(ref.size(), got.size());
     double maxRef = 0;
     for (double r : ref)
@@ -157,7 +159,8 @@ protected:
     size_t bad = 0, first = 0;
     for (size_t i = 0; i < ref.size(); ++i) {
       double err = std::fabs(double(got[i]) - ref[i]);
-      if (!(err <= u * std::fabs(ref[i]) + rel * maxRef + 1e-30)) {
+      const double more = extra ? (*extra)[i] : 0.0;
+      if (!(err <= u * std::fabs(ref[i]) + rel * maxRef + more + 1e-30)) {
         if (!bad++)
           first = i;
       }
@@ -167,11 +170,37 @@ protected:
                        << ", want " << ref[first] << " (u = " << u << ")";
   }
 
+  bool onCuda() const { return std::get<0>(GetParam()) == "cuda"; }
+
   std::unique_ptr<Backend> backend;
   std::vector<void *> owned;
   bool bf16 = true;
   double u = 0;
 };
+
+// Where the CUDA libraries round twice. On the H200 (2026-12-04, cuBLASLt
+// and cuDNN of CUDA 13.0) these tests failed in two places, and a second
+// rounding before the bias reproduces every failing value bit for bit
+// (one element each of bf16 and f16, recomputed on the CPU):
+//  - conv2d: Fresco pre-fills y with the bias and cuDNN accumulates onto
+//    it (beta = 1); cuDNN rounds the convolution c to y's type before
+//    blending, got = R(R(c) + b), so |got - ref| <= u|c| + u|ref|.
+//  - linear + tanh GELU through cuBLASLt's GELU_BIAS epilogue (M=3 K=5
+//    N=7): got = R(g(R(R(p) + b))) with p = x w^T: the pre-activation
+//    z = p + b reaches the GELU off by d <= u|p| + u|z| (1 + u), moved by
+//    |g'| <= |g'(z)| + d max|g''| (max|g''| < 0.8 for the tanh GELU; 1
+//    is used), then rounded once more: + (|g'(z)| + d) d.
+// Anything beyond (a wrong operand type, a missing rounding, a third one)
+// still fails. The CPU-staged backend keeps the single rounding.
+// (Removing the second rounding is a runtime change: a conv with the
+// bias fused in f32, and no GELU epilogue where it rounds, linearWide.)
+
+/// The tanh GELU's derivative.
+double geluTanhSlope(double x) {
+  const double k = std::sqrt(2.0 / M_PI), a = 0.044715;
+  const double t = std::tanh(k * (x + a * x * x * x));
+  return 0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * k * (1.0 + 3 * a * x * x);
+}
 
 TEST_P(FloatStorage, Linear) {
   struct Case {
@@ -188,6 +217,17 @@ TEST_P(FloatStorage, Linear) {
       float *dx = stored(rounded(x)), *dw = stored(rounded(w)),
             *db = stored(rounded(b)), *dy = result(size_t(c.M * c.N));
       RefVec want = refLinear(x, w, b.data(), c.M, c.K, c.N);
+      // CUDA's GELU_BIAS epilogue: the second rounding derived above.
+      RefVec extra(want.size(), 0.0);
+      const bool twice = onCuda() && act == int(UnaryKind::GeluTanh);
+      if (twice) {
+        const RefVec p = refLinear(x, w, nullptr, c.M, c.K, c.N);
+        for (size_t i = 0; i < want.size(); ++i) {
+          const double d =
+              u * std::fabs(p[i]) + u * std::fabs(want[i]) * (1 + u);
+          extra[i] = (std::fabs(geluTanhSlope(want[i])) + d) * d;
+        }
+      }
       if (act < 0) {
         backend->linear(dx, dw, db, dy, c.M, c.K, c.N);
       } else {
@@ -197,7 +237,8 @@ TEST_P(FloatStorage, Linear) {
         for (double &r : want)
           r = refUnary(kind, r);
       }
-      expectStored(want, read(dy, size_t(c.M * c.N)));
+      expectStored(want, read(dy, size_t(c.M * c.N)), 1e-5,
+                   twice ? &extra : nullptr);
     }
 }
 
@@ -215,10 +256,15 @@ TEST_P(FloatStorage, Conv2d) {
     Vec w = randomVec(size_t(c.O * c.C * c.KH * c.KW), seed++);
     Vec b = randomVec(size_t(c.O), seed++);
     RefVec want = refConv2d(rounded(x), rounded(w), rounded(b).data(), c);
+    // CUDA (cuDNN blends the bias after rounding): + u|c|, derived above.
+    RefVec extra = refConv2d(x, w, nullptr, c);
+    for (double &e : extra)
+      e = u * std::fabs(e);
     float *dy = result(want.size());
     backend->conv2d(stored(x), stored(w), stored(b), dy, c.N, c.C, c.H, c.W,
                     c.O, c.KH, c.KW, c.sH, c.sW, c.pH, c.pW);
-    expectStored(want, read(dy, want.size()));
+    expectStored(want, read(dy, want.size()), 1e-5,
+                 onCuda() ? &extra : nullptr);
   }
 }
 

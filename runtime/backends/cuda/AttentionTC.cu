@@ -366,16 +366,6 @@ bool attentionTensorCoreSupported(int64_t Dh) {
   return Dh >= 1 && Dh <= kMaxDh;
 }
 
-bool attentionTensorCoreAllowed(std::string *error) {
-  const char *v = std::getenv("FRESCO_CUDA_ATTENTION");
-  if (!v || !*v || std::strcmp(v, "auto") == 0)
-    return true;
-  if (std::strcmp(v, "f32") != 0)
-    *error = std::string("FRESCO_CUDA_ATTENTION=") + v +
-             ": expected 'f32' or 'auto'";
-  return false;
-}
-
 void attentionTensorCore(const void *q, const void *k, const void *v, void *o,
                          int64_t B, int64_t Tq, int64_t Tk, int64_t H,
                          int64_t Dh, float scale, DType storage,

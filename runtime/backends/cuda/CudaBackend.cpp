@@ -32,6 +32,7 @@
 #include "runtime/backends/cuda/CudaBackend.h"
 #include "runtime/backends/cuda/CudaKernels.h"
 #include "runtime/backends/cuda/Cudnn.h"
+#include "runtime/backends/cuda/CudnnAttention.h"
 #include "runtime/core/DynamicLibrary.h"
 #include "runtime/core/Error.h"
 
@@ -44,6 +45,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <initializer_list>
 #include <map>
 #include <mutex>
 #include <tuple>
@@ -210,8 +212,11 @@ public:
                        : CUBLAS_COMPUTE_32F;
     // Read per backend (not once per process) so that tests can compare
     // the two conv2d paths; the library loads on the first conv2d.
-    tensorCoreAttentionAllowed_ =
-        cuda::attentionTensorCoreAllowed(&attentionEnvError_);
+    attentionChoice_ = cuda::attentionChoice(&attentionEnvError_);
+    if (storage_ != DType::F32 &&
+        attentionChoice_ == cuda::AttentionChoice::Cudnn)
+      cudnnAttention_ =
+          std::make_unique<cuda::CudnnAttention>(device, stream_, storage_);
     const char *cudnn = std::getenv("FRESCO_CUDNN");
     if (!cudnn || std::strcmp(cudnn, "0") != 0)
       cudnn_ = std::make_unique<cuda::CudnnConv>(
@@ -224,8 +229,9 @@ public:
     // a device fault every call fails anyway.
     cudaStreamSynchronize(stream_);
     cudnn_.reset();
-    cudaFree(convWorkspace_);
-    for (void *p : retiredConvWorkspaces_)
+    cudnnAttention_.reset();
+    cudaFree(cudnnWorkspace_);
+    for (void *p : retiredCudnnWorkspaces_)
       cudaFree(p);
     const LtApi &api = lt();
     for (auto &[key, p] : plans_) {
@@ -253,6 +259,12 @@ public:
     if (!cudnn_)
       return {};
     return {cudnn_->shapesOnCudnn(), cudnn_->shapesFallenBack()};
+  }
+  CudnnAttentionCounts cudnnAttentionCounts() const {
+    if (!cudnnAttention_)
+      return {};
+    return {cudnnAttention_->shapesOnCudnn(),
+            cudnnAttention_->shapesFallenBack(), blocksOnCudnn_};
   }
 
   /// A CUDA graph captured from the stream. Replays leave the embedding
@@ -524,6 +536,13 @@ public:
   void attention(const float *q, const float *k, const float *v, float *o,
                  int64_t B, int64_t Tq, int64_t Tk, int64_t H, int64_t Dh,
                  float scale) override {
+    const cuda::AttentionDims d{B, Tq, Tk, H, Dh, scale, /*stats=*/false};
+    if (aligned16({q, k, v, o}) && cudnnAttentionReady(d)) {
+      cudnnAttention_->forward(d, q, k, v, o, nullptr, cudnnWorkspace_,
+                               cudnnWorkspaceBytes_);
+      cuda::checkLaunch("attention (cuDNN)", stream_);
+      return;
+    }
     if (tensorCoreAttention(Dh))
       cuda::attentionTensorCore(q, k, v, o, B, Tq, Tk, H, Dh, scale, storage_,
                                 stream_);
@@ -534,6 +553,8 @@ public:
   void attentionBlock(const float *q, const float *k, const float *v, float *o,
                       float *lse, int64_t B, int64_t Tq, int64_t Tk, int64_t H,
                       int64_t Dh, float scale, bool first) override {
+    if (attentionBlockOnCudnn(q, k, v, o, lse, B, Tq, Tk, H, Dh, scale, first))
+      return;
     if (tensorCoreAttention(Dh))
       cuda::attentionBlockTensorCore(q, k, v, o, lse, B, Tq, Tk, H, Dh, scale,
                                      first, storage_, stream_);
@@ -546,14 +567,15 @@ public:
     cuda::storeFloats(src, dst, n, storage_, stream_);
   }
 
-  /// bf16/f16 storage takes attention to tensor cores in that type, unless
-  /// the head is too wide or FRESCO_CUDA_ATTENTION=f32 (then the f32
-  /// kernel reads and writes the storage type).
+  /// bf16/f16 storage takes attention to cuDNN or to Fresco's tensor-core
+  /// kernel in that type (FRESCO_CUDA_ATTENTION), unless the head is too
+  /// wide or FRESCO_CUDA_ATTENTION=f32 (then the f32 kernel reads and
+  /// writes the storage type).
   bool tensorCoreAttention(int64_t Dh) const {
     if (storage_ == DType::F32)
       return false;
     check(attentionEnvError_.empty(), attentionEnvError_);
-    return tensorCoreAttentionAllowed_ &&
+    return attentionChoice_ != cuda::AttentionChoice::F32 &&
            cuda::attentionTensorCoreSupported(Dh);
   }
 
@@ -655,20 +677,82 @@ private:
     }
     if (!setup->ok)
       return false;
-    // Grows on a shape's first call only, which is outside capture.
-    if (setup->workspaceBytes > convWorkspaceBytes_) {
-      // A recorded graph may still point at the old buffer: keep it until
-      // the backend goes.
-      if (convWorkspace_)
-        retiredConvWorkspaces_.push_back(convWorkspace_);
-      convWorkspace_ = nullptr;
-      convWorkspaceBytes_ = 0;
-      convWorkspace_ = allocate(setup->workspaceBytes);
-      convWorkspaceBytes_ = setup->workspaceBytes;
-    }
-    cudnn_->forward(d, x, w, y, accumulate, convWorkspace_,
-                    convWorkspaceBytes_);
+    if (!cudnnWorkspace(setup->workspaceBytes))
+      return false;
+    cudnn_->forward(d, x, w, y, accumulate, cudnnWorkspace_,
+                    cudnnWorkspaceBytes_);
     cuda::checkLaunch("conv2d (cuDNN)", stream_);
+    return true;
+  }
+
+  /// Grows the workspace cuDNN's convolutions and attention share (they run
+  /// one at a time on the stream) to `bytes`; false when that would
+  /// allocate inside a capture. Only a shape's first call grows it, and
+  /// that call is outside capture (the warm-up run).
+  bool cudnnWorkspace(size_t bytes) {
+    if (bytes <= cudnnWorkspaceBytes_)
+      return true;
+    if (capturing())
+      return false;
+    // A recorded graph may still point at the old buffer: keep it until
+    // the backend goes.
+    if (cudnnWorkspace_)
+      retiredCudnnWorkspaces_.push_back(cudnnWorkspace_);
+    cudnnWorkspace_ = nullptr;
+    cudnnWorkspaceBytes_ = 0;
+    cudnnWorkspace_ = allocate(bytes);
+    cudnnWorkspaceBytes_ = bytes;
+    return true;
+  }
+
+  static bool aligned16(std::initializer_list<const void *> ptrs) {
+    for (const void *p : ptrs)
+      if (alignmentOf(p) < 16)
+        return false;
+    return true;
+  }
+
+  /// True when `d` runs on cuDNN now: FRESCO_CUDA_ATTENTION allows it, its
+  /// graph is built (on its first call, outside capture) and the
+  /// workspace is large enough. Otherwise Fresco's kernels take it.
+  bool cudnnAttentionReady(const cuda::AttentionDims &d) {
+    if (storage_ == DType::F32)
+      return false;
+    check(attentionEnvError_.empty(), attentionEnvError_);
+    if (!cudnnAttention_ || d.B <= 0 || d.Tq <= 0 || d.Tk <= 0 || d.H <= 0 ||
+        d.Dh <= 0)
+      return false;
+    const cuda::AttentionSetup *setup = cudnnAttention_->find(d);
+    if (!setup) {
+      if (capturing()) // building a graph is no stream work
+        return false;
+      setup = &cudnnAttention_->prepare(d);
+    }
+    return setup->ok && cudnnWorkspace(setup->workspaceBytes);
+  }
+
+  /// One ring block on cuDNN: its output (rounded to the storage once) and
+  /// log-sum-exps into the scratch, then merged into the f32 running o and
+  /// lse. False when Fresco's kernels take it.
+  bool attentionBlockOnCudnn(const float *q, const float *k, const float *v,
+                             float *o, float *lse, int64_t B, int64_t Tq,
+                             int64_t Tk, int64_t H, int64_t Dh, float scale,
+                             bool first) {
+    const cuda::AttentionDims d{B, Tq, Tk, H, Dh, scale, /*stats=*/true};
+    if (!aligned16({q, k, v}) || !cudnnAttentionReady(d))
+      return false;
+    const size_t obBytes = (size_t(B * Tq * H * Dh) * elemSize_ + 255) & ~255ul;
+    const size_t bytes = obBytes + size_t(B * H * Tq) * sizeof(float);
+    if (bytes > scratchBytes_ && capturing())
+      return false;
+    char *ob = static_cast<char *>(scratch(bytes));
+    float *lseb = reinterpret_cast<float *>(ob + obBytes);
+    cudnnAttention_->forward(d, q, k, v, ob, lseb, cudnnWorkspace_,
+                             cudnnWorkspaceBytes_);
+    cuda::checkLaunch("attentionBlock (cuDNN)", stream_);
+    cuda::attentionMergeBlock(ob, lseb, o, lse, B, Tq, H, Dh, first, storage_,
+                              stream_);
+    ++blocksOnCudnn_;
     return true;
   }
 
@@ -935,12 +1019,15 @@ private:
   int device_;
   cudaStream_t stream_ = nullptr;
   cublasLtHandle_t lt_ = nullptr;
-  bool tensorCoreAttentionAllowed_ = true; // FRESCO_CUDA_ATTENTION
+  cuda::AttentionChoice attentionChoice_ = cuda::AttentionChoice::Cudnn;
   std::string attentionEnvError_;          // its value, if not understood
   std::unique_ptr<cuda::CudnnConv> cudnn_; // null with FRESCO_CUDNN=0
-  void *convWorkspace_ = nullptr;          // cuDNN's, the largest needed
-  size_t convWorkspaceBytes_ = 0;
-  std::vector<void *> retiredConvWorkspaces_;
+  // bf16/f16 with FRESCO_CUDA_ATTENTION=cudnn (the default), else null.
+  std::unique_ptr<cuda::CudnnAttention> cudnnAttention_;
+  int blocksOnCudnn_ = 0;
+  void *cudnnWorkspace_ = nullptr; // cuDNN's, the largest needed
+  size_t cudnnWorkspaceBytes_ = 0;
+  std::vector<void *> retiredCudnnWorkspaces_;
   cublasComputeType_t computeType_ = CUBLAS_COMPUTE_32F;
   void *workspace_ = nullptr;
   void *scratch_ = nullptr; // im2col patches
@@ -978,6 +1065,11 @@ int cudaBackendDevice(Backend &backend) {
 CudnnConvCounts cudnnConvCounts(Backend &backend) {
   auto *cuda = dynamic_cast<CudaBackend *>(&backend);
   return cuda ? cuda->cudnnCounts() : CudnnConvCounts{};
+}
+
+CudnnAttentionCounts cudnnAttentionCounts(Backend &backend) {
+  auto *cuda = dynamic_cast<CudaBackend *>(&backend);
+  return cuda ? cuda->cudnnAttentionCounts() : CudnnAttentionCounts{};
 }
 
 bool cudaDeviceUsable(std::string *reason) {

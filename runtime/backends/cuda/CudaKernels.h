@@ -129,10 +129,6 @@ void attentionBlock(const void *q, const void *k, const void *v, void *o,
 // 1 to 128 (attentionTensorCoreSupported); the others take the kernels
 // above.
 bool attentionTensorCoreSupported(int64_t Dh);
-/// False when FRESCO_CUDA_ATTENTION=f32 forces the f32 kernels (unset or
-/// "auto": true); any other value is false with the reason in `error`. The
-/// backend reads it once, when it is made.
-bool attentionTensorCoreAllowed(std::string *error);
 void attentionTensorCore(const void *q, const void *k, const void *v, void *o,
                          int64_t B, int64_t Tq, int64_t Tk, int64_t H,
                          int64_t Dh, float scale, DType storage,
@@ -141,6 +137,13 @@ void attentionBlockTensorCore(const void *q, const void *k, const void *v,
                               void *o, float *lse, int64_t B, int64_t Tq,
                               int64_t Tk, int64_t H, int64_t Dh, float scale,
                               bool first, DType storage, cudaStream_t s);
+
+// AttentionMerge.cu: one key block's attention from cuDNN (ob in the
+// storage type, lseb f32 [B, H, Tq]) into ring attention's running f32 o
+// and lse; `first` overwrites them.
+void attentionMergeBlock(const void *ob, const float *lseb, float *o,
+                         float *lse, int64_t B, int64_t Tq, int64_t H,
+                         int64_t Dh, bool first, DType storage, cudaStream_t s);
 
 } // namespace cuda
 } // namespace fresco

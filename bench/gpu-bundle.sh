@@ -15,6 +15,21 @@ build=${FRESCO_BUILD_DIR:-$root/build}
 bin=$build/bin
 [ "$(uname -m)" = x86_64 ] || { echo "gpu-bundle: the GPU machines are x86-64; build the bundle on one" >&2; exit 2; }
 
+# bf16/f16 attention through cuDNN's flash attention needs the cuDNN
+# frontend's headers at build time (runtime/backends/cuda/CudnnFrontend.cmake):
+# fetched from PyPI into the build folder when the build has none, and the
+# build reconfigured to find them. --no-deps: the wheel's other packages are
+# not needed for the headers.
+if ! grep -q '^FRESCO_CUDNN_FRONTEND_INCLUDE_DIR:PATH=/' "$build/CMakeCache.txt"; then
+  pip=$root/.venv/bin/pip
+  [ -x "$pip" ] || pip="python3 -m pip"
+  $pip install --quiet --no-deps --target "$build/_deps/cudnn-frontend" \
+    nvidia-cudnn-frontend==1.32.0
+  cmake -S "$root" -B "$build" -UFRESCO_CUDNN_FRONTEND_INCLUDE_DIR > /dev/null
+fi
+grep -q '^FRESCO_CUDNN_FRONTEND_INCLUDE_DIR:PATH=/' "$build/CMakeCache.txt" || {
+  echo "gpu-bundle: the cuDNN frontend was not found; bf16/f16 attention would not use cuDNN" >&2; exit 2; }
+
 # fresco-random-checkpoint too: gpu-artifacts.sh runs it (a stale or missing
 # one would fail the bundle, or pack an old generation pipeline).
 ninja -C "$build" -j2 fresco-run fresco-compile fresco-random-checkpoint \

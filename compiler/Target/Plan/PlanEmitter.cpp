@@ -496,14 +496,17 @@ LogicalResult FunctionEmitter::emitOp(Operation &op) {
       })
       .Case([&](SliceOp s) {
         int64_t rank = s.getInput().getType().getRank();
-        int64_t axis = s.getAxis() < 0 ? s.getAxis() + rank : s.getAxis();
+        // I64Attr reads back unsigned: a negative axis counts from the end.
+        int64_t axis = int64_t(s.getAxis());
+        axis += axis < 0 ? rank : 0;
         auto a = fp::CreateAxisAttrs(fbb, axis, s.getStart());
         addInstr(OpCode::Slice, op, fp::OpAttrs::AxisAttrs, a.Union());
         return success();
       })
       .Case([&](ConcatOp c) {
         int64_t rank = c.getType().getRank();
-        int64_t axis = c.getAxis() < 0 ? c.getAxis() + rank : c.getAxis();
+        int64_t axis = int64_t(c.getAxis());
+        axis += axis < 0 ? rank : 0;
         auto a = fp::CreateAxisAttrs(fbb, axis, 0);
         addInstr(OpCode::Concat, op, fp::OpAttrs::AxisAttrs, a.Union());
         return success();

@@ -41,9 +41,15 @@ int runFunction(const Options &o, const RankEnv &env) {
       usageError("this plan holds a pipeline: generate images with "
                  "--class-label L -o out.png, or run one of its functions "
                  "with --function");
-    if (rp.functions()->size() != 1 && !o.list)
-      usageError("the plan has several functions: choose one with --function");
-    function = rp.functions()->Get(0)->name()->str();
+    if (!o.list) {
+      // Placement may leave a rank without functions: name them all.
+      if (rp.functions()->size() != 1)
+        usageError(std::string("the plan has ") +
+                   (rp.functions()->size() ? "several" : "no") +
+                   " functions on rank " + std::to_string(rp.rank()) +
+                   ": choose one with --function (--list shows them)");
+      function = rp.functions()->Get(0)->name()->str();
+    }
   }
   if (o.list) {
     auto specs =
@@ -62,12 +68,19 @@ int runFunction(const Options &o, const RankEnv &env) {
           }
           return signature(out);
         };
-    for (const plan::Function *f : *rp.functions())
-      std::cout << f->name()->str() << "("
-                << specs(*f, *f->inputs(), *f->input_names()) << ") -> ("
-                << specs(*f, *f->outputs(), *f->output_names())
-                << "): " << f->instrs()->size() << " instructions, arena "
-                << f->arena_bytes() << " bytes\n";
+    // Every rank's functions (a placed plan may hold none on rank 0).
+    const bool ranked = plan.plan().num_ranks() > 1;
+    for (const plan::RankProgram *r : *plan.plan().ranks()) {
+      if (ranked)
+        std::cout << "rank " << r->rank() << ":"
+                  << (r->functions()->size() ? "\n" : " no functions\n");
+      for (const plan::Function *f : *r->functions())
+        std::cout << (ranked ? "  " : "") << f->name()->str() << "("
+                  << specs(*f, *f->inputs(), *f->input_names()) << ") -> ("
+                  << specs(*f, *f->outputs(), *f->output_names())
+                  << "): " << f->instrs()->size() << " instructions, arena "
+                  << f->arena_bytes() << " bytes\n";
+    }
     return 0;
   }
   // A clear error when no rank has it; ranks without it have nothing to do.

@@ -430,6 +430,35 @@ TEST(Plan, AsyncAllGatherWaitsBeforeAViewIsRead) {
   runDeferredGather(s);
 }
 
+// K = 0: an empty sum, so every row of the result is the bias (the binder
+// once took the rows as numel / K and left the result unwritten).
+TEST(Plan, LinearWithoutInputFeaturesGivesTheBias) {
+  PlanSpec s;
+  s.arena = 128;
+  s.values = {{fp::ValueKind::Arena, fp::DType::F32, {2, 0}, 0},  // x
+              {fp::ValueKind::Arena, fp::DType::F32, {3, 0}, 0},  // w
+              {fp::ValueKind::Arena, fp::DType::F32, {3}, 0},     // b
+              {fp::ValueKind::Arena, fp::DType::F32, {2, 3}, 64}}; // y
+  s.instrs = {{fp::OpCode::Linear, {0, 1, 2}, {3}}};
+  s.inputs = {0, 1, 2};
+  s.inputNames = {"x", "w", "b"};
+  s.outputs = {3};
+  LoadedPlan p = LoadedPlan::fromBytes(s.build(), "k0.fplan");
+  WeightStore weights(p.rank(0), "/nonexistent");
+  auto backend = createCpuBackend();
+  Executor exec(p, 0, *backend, weights);
+  HostTensor x{DType::F32, {2, 0}, {}}, w{DType::F32, {3, 0}, {}};
+  HostTensor b{DType::F32, {3}, std::vector<uint8_t>(12)};
+  for (int i = 0; i < 3; ++i)
+    b.as<float>()[i] = 1.5f + float(i);
+  std::vector<HostTensor> out = exec.run("f", {x, w, b});
+  ASSERT_EQ(out.size(), 1u);
+  for (int m = 0; m < 2; ++m)
+    for (int n = 0; n < 3; ++n)
+      EXPECT_EQ(out[0].as<float>()[m * 3 + n], 1.5f + float(n))
+          << "at " << m << ", " << n;
+}
+
 TEST(Plan, LinearActivationRuns) {
   const fp::Activation acts[] = {fp::Activation::None, fp::Activation::GeluTanh,
                                  fp::Activation::GeluErf, fp::Activation::Silu};

@@ -23,7 +23,10 @@ void verifyLinear(const OpCheck &c) {
 
 Step bindLinear(OpBind &b) {
   const Ref &x = b.ops[0], &w = b.ops[1], &y = b.res[0];
-  const int64_t K = w.shape[1], N = w.shape[0], M = K ? x.numel() / K : 0;
+  // Rows from the leading dimensions: with K = 0 the result is the bias
+  // (or zeros), not left unwritten.
+  const int64_t K = w.shape[1], N = w.shape[0],
+                M = numElements(Shape(x.shape.begin(), x.shape.end() - 1));
   const float *bias = b.ops.size() == 3 ? b.ops[2].f32() : nullptr;
   const float *px = x.f32(), *pw = w.f32();
   float *py = y.f32();

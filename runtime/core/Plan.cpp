@@ -7,6 +7,7 @@
 #include "runtime/pipeline/PipelineSpec.h"
 
 #include <cmath>
+#include <filesystem>
 #include <fstream>
 #include <limits>
 #include <set>
@@ -192,6 +193,9 @@ LoadedPlan LoadedPlan::fromBytes(std::vector<uint8_t> bytes,
 }
 
 LoadedPlan LoadedPlan::fromFile(const std::string &path) {
+  std::error_code ec;
+  check(!std::filesystem::is_directory(path, ec), "plan ", path,
+        " is a directory, not a plan file (.fplan)");
   std::ifstream in(path, std::ios::binary | std::ios::ate);
   check(in.good(), "cannot open plan ", path);
   std::streamoff size = in.tellg();

@@ -427,6 +427,13 @@ std::vector<float> makeBetas(const Config &c, int64_t numTrain) {
                 "linear, scaled_linear or squaredcos_cap_v2");
     }
   }
+  // 1 - beta is each step's kept signal: outside [0, 1) the schedule has
+  // no meaning and the denoiser would only ever see non-finite inputs.
+  for (size_t i = 0; i < betas.size(); ++i)
+    check(std::isfinite(betas[i]) && betas[i] >= 0.0f && betas[i] < 1.0f,
+          c.className(), ": beta ", i, " of the schedule is ", betas[i],
+          ", outside [0, 1): check beta_start, beta_end or trained_betas "
+          "in scheduler_config.json");
   if (c.getBool("rescale_betas_zero_snr", false))
     betas = rescaleZeroTerminalSnr(betas);
   return betas;

@@ -21,15 +21,21 @@ bool DiTConfig::matches(const json::Object &config) {
 
 Expected<DiTConfig> DiTConfig::fromJSON(const json::Object &config) {
   DiTConfig c;
-  // Integer keys: absent -> default; present -> must be a positive integer.
-  auto readInt = [&](StringRef key, int64_t &dst,
-                     bool allowNull = false) -> Error {
+  // Integer keys: absent -> default; present -> a positive integer no
+  // larger than a bound far above any real model (which keeps every size
+  // product exact and stops absurd configs before anything is built).
+  auto readInt = [&](StringRef key, int64_t &dst, bool allowNull = false,
+                     int64_t max = int64_t(1) << 16) -> Error {
     const json::Value *v = config.get(key);
     if (!v || (allowNull && v->kind() == json::Value::Null))
       return Error::success();
     std::optional<int64_t> i = v->getAsInteger();
     if (!i || *i <= 0)
       return configError("config key '" + key + "' must be a positive integer");
+    if (*i > max)
+      return configError("config key '" + key + "' is " + Twine(*i) +
+                         ", more than the " + Twine(max) +
+                         " this builder accepts");
     dst = *i;
     return Error::success();
   };
@@ -60,7 +66,7 @@ Expected<DiTConfig> DiTConfig::fromJSON(const json::Object &config) {
     return std::move(e);
   if (Error e = readInt("out_channels", c.outChannels, /*allowNull=*/true))
     return std::move(e);
-  if (Error e = readInt("num_layers", c.numLayers))
+  if (Error e = readInt("num_layers", c.numLayers, false, 1024))
     return std::move(e);
   if (Error e = readInt("sample_size", c.sampleSize))
     return std::move(e);
@@ -70,7 +76,8 @@ Expected<DiTConfig> DiTConfig::fromJSON(const json::Object &config) {
       v && v->kind() == json::Value::Null)
     return configError("config key 'num_embeds_ada_norm' is null: a "
                        "class-conditional DiT needs the number of classes");
-  if (Error e = readInt("num_embeds_ada_norm", c.numEmbedsAdaNorm))
+  if (Error e = readInt("num_embeds_ada_norm", c.numEmbedsAdaNorm, false,
+                             int64_t(1) << 24))
     return std::move(e);
   if (Error e = readBool("attention_bias", c.attentionBias))
     return std::move(e);
@@ -95,6 +102,10 @@ Expected<DiTConfig> DiTConfig::fromJSON(const json::Object &config) {
   if (c.sampleSize % c.patchSize != 0)
     return configError("sample_size " + Twine(c.sampleSize) +
                        " is not divisible by patch_size " + Twine(c.patchSize));
+  if (c.innerDim() > (int64_t(1) << 18))
+    return configError("num_attention_heads * attention_head_dim = " +
+                       Twine(c.innerDim()) + " is more than the " +
+                       Twine(int64_t(1) << 18) + " this builder accepts");
   if (c.innerDim() % 4 != 0)
     return configError(
         "num_attention_heads * attention_head_dim = " + Twine(c.innerDim()) +

@@ -14,6 +14,8 @@ bool VAEConfig::matches(const json::Object &config) {
   return cls && *cls == "AutoencoderKL";
 }
 
+constexpr int64_t kMaxConfigInt = int64_t(1) << 16;
+
 Expected<VAEConfig> VAEConfig::fromJSON(const json::Object &config) {
   VAEConfig c;
   if (!matches(config))
@@ -26,6 +28,12 @@ Expected<VAEConfig> VAEConfig::fromJSON(const json::Object &config) {
     if (!i || *i <= 0)
       return configError("config key '" + key +
                          "' must be a positive integer");
+    // Far above any real VAE: keeps size products exact, stops absurd
+    // configs before anything is built.
+    if (*i > kMaxConfigInt)
+      return configError("config key '" + key + "' is " + Twine(*i) +
+                         ", more than the " + Twine(kMaxConfigInt) +
+                         " this builder accepts");
     dst = *i;
     return Error::success();
   };
@@ -46,9 +54,10 @@ Expected<VAEConfig> VAEConfig::fromJSON(const json::Object &config) {
     c.blockOutChannels.clear();
     for (const json::Value &e : *a) {
       std::optional<int64_t> i = e.getAsInteger();
-      if (!i || *i <= 0)
+      if (!i || *i <= 0 || *i > kMaxConfigInt)
         return configError("config key 'block_out_channels' must be a "
-                           "non-empty list of positive integers");
+                           "non-empty list of positive integers up to " +
+                           Twine(kMaxConfigInt));
       c.blockOutChannels.push_back(*i);
     }
   }

@@ -16,10 +16,35 @@ static Error makeError(const Twine &msg) {
   return createStringError(inconvertibleErrorCode(), msg);
 }
 
+Expected<json::Value> parseJson(StringRef text) {
+  constexpr int kMaxDepth = 256;
+  int depth = 0;
+  bool inString = false;
+  for (size_t i = 0; i < text.size(); ++i) {
+    char c = text[i];
+    if (inString) {
+      if (c == '\\')
+        ++i; // the escaped character
+      else if (c == '"')
+        inString = false;
+    } else if (c == '"') {
+      inString = true;
+    } else if (c == '[' || c == '{') {
+      if (++depth > kMaxDepth)
+        return makeError("nests arrays or objects more than " +
+                         Twine(kMaxDepth) + " levels deep (at byte " +
+                         Twine(i) + ")");
+    } else if (c == ']' || c == '}') {
+      --depth;
+    }
+  }
+  return json::parse(text);
+}
+
 Error buildComponentFromConfig(mlir::ModuleOp module, StringRef configText,
                                StringRef component,
                                const BuildOptions &options) {
-  Expected<json::Value> parsed = json::parse(configText);
+  Expected<json::Value> parsed = parseJson(configText);
   if (!parsed)
     return makeError("config.json is not valid JSON: " +
                      toString(parsed.takeError()));
@@ -80,7 +105,7 @@ static Expected<json::Object> readJSONObject(const Twine &path) {
   auto buf = MemoryBuffer::getFile(path);
   if (!buf)
     return makeError("cannot read " + path + ": " + buf.getError().message());
-  Expected<json::Value> v = json::parse((*buf)->getBuffer());
+  Expected<json::Value> v = parseJson((*buf)->getBuffer());
   if (!v)
     return makeError(path + " is not valid JSON: " + toString(v.takeError()));
   if (!v->getAsObject())

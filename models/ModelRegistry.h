@@ -3,6 +3,7 @@
 #define FRESCO_MODELS_MODELREGISTRY_H
 
 #include "mlir/IR/BuiltinOps.h"
+#include "llvm/Support/JSON.h"
 #include "llvm/Support/Error.h"
 
 namespace fresco::models {
@@ -22,6 +23,11 @@ llvm::Error buildComponentFromConfig(mlir::ModuleOp module,
                                      llvm::StringRef configText,
                                      llvm::StringRef component,
                                      const BuildOptions &options);
+
+/// llvm::json::parse after checking that `text` nests at most 256 arrays
+/// or objects deep: the parser recurses, and a crafted file would overflow
+/// the stack (configs nest a few levels).
+llvm::Expected<llvm::json::Value> parseJson(llvm::StringRef text);
 
 /// Reads `<folder>/config.json` and builds it as `component`.
 llvm::Error buildComponentFromFolder(mlir::ModuleOp module,

@@ -170,7 +170,8 @@ Error writePipelineFolder(MLIRContext &ctx, StringRef in, StringRef out,
   auto text = MemoryBuffer::getFile(index);
   if (!text)
     return createStringError(text.getError(), "cannot read " + index);
-  Expected<json::Value> parsed = json::parse((*text)->getBuffer());
+  Expected<json::Value> parsed =
+      ::fresco::models::parseJson((*text)->getBuffer());
   if (!parsed || !parsed->getAsObject())
     return createStringError(inconvertibleErrorCode(),
                              index + " is not a JSON object");

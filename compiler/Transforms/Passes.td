@@ -14,6 +14,10 @@ def AssignBuffers : Pass<"fresco-assign-buffers", "::mlir::func::FuncOp"> {
     arena value and on every argument, `fresco.arena_bytes` (peak) and
     `fresco.intermediate_bytes` (sum without reuse) on the function.
     Parameters (`fresco.param`) and their reshapes live outside the arena.
+    Floats are sized by the module's storage (`fresco.float_storage`:
+    2 bytes under bf16/f16, but for the timesteps and what only moves them,
+    which stay 4 bytes); `fresco.wait` results share their collective's
+    storage.
   }];
   let options = [
     Option<"alignment", "alignment", "uint64_t", /*default=*/"64",

@@ -70,8 +70,9 @@ static cl::opt<int64_t> ranks("ranks", cl::init(1),
                               cl::cat(category));
 static cl::opt<std::string> parallel(
     "parallel", cl::init(""),
-    cl::desc("parallel degrees of the denoiser, e.g. cfg=2,tp=2 (product = "
-             "the ranks it is placed on); axes: cfg, tp, ulysses, ring, pipeline"),
+    cl::desc(
+        "parallel degrees of the denoiser, e.g. cfg=2,tp=2 (product = "
+        "the ranks it is placed on); axes: cfg, tp, ulysses, ring, pipeline"),
     cl::cat(category));
 static cl::opt<std::string> place(
     "place", cl::init(""),
@@ -222,8 +223,8 @@ int main(int argc, char **argv) {
           &errs()))
     return 2;
   if (dtype != "f32" && dtype != "bf16" && dtype != "f16") {
-    errs() << "fresco-compile: --dtype expects f32, bf16 or f16, got '"
-           << dtype << "'\n";
+    errs() << "fresco-compile: --dtype expects f32, bf16 or f16, got '" << dtype
+           << "'\n";
     return 2;
   }
   if (batch < 1) {
@@ -265,7 +266,10 @@ int main(int argc, char **argv) {
     out->keep();
     return 0;
   }
-  if (dtype != "f32")
+  // The flag decides, whatever a hand-written module said.
+  if (dtype == "f32")
+    (*module)->removeAttr(mlir::fresco::kFloatStorageAttr);
+  else
     (*module)->setAttr(mlir::fresco::kFloatStorageAttr,
                        StringAttr::get(&ctx, dtype));
   PassManager pm(&ctx);

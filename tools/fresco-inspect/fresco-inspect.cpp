@@ -50,8 +50,7 @@ bool gPlanStored = false;
 /// Bytes of n elements of `t` under float storage `storage`: an f32 plan's
 /// floats take the storage's size; a bf16/f16 plan gives each value's own.
 uint64_t storedBytes(uint64_t n, DType t, DType storage) {
-  return n * dtypeSize(t == DType::F32 && storage != DType::F32 &&
-                               !gPlanStored
+  return n * dtypeSize(t == DType::F32 && storage != DType::F32 && !gPlanStored
                            ? storage
                            : t);
 }
@@ -185,7 +184,8 @@ int main(int argc, char **argv) {
           layOutArena(plan, rp->rank(), storage).bytes;
     }
     if (json) {
-      std::cout << "{\"plan\": \"" << path << "\", \"ranks\": [";
+      std::cout << "{\"plan\": \"" << path << "\", \"float_storage\": \""
+                << dtypeName(compiled) << "\", \"ranks\": [";
       for (const RankSummary &s : summaries) {
         std::cout << (s.rank ? ", " : "") << "{\"rank\": " << s.rank
                   << ", \"weight_bytes\": " << s.weightBytes
@@ -218,6 +218,10 @@ int main(int argc, char **argv) {
     }
     std::cout << "plan " << path << ": " << p.num_ranks() << " rank(s)"
               << (grid.empty() ? "" : ", grid " + grid)
+              << (compiled != DType::F32
+                      ? std::string(", floats stored as ") +
+                            dtypeName(compiled) + " (fresco-compile --dtype)"
+                      : std::string())
               << (spec ? ", pipeline " + spec->kind + " (" + "up to " +
                              std::to_string(spec->numImages) + " images, " +
                              spec->scheduler + ")"

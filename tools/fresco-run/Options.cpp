@@ -381,9 +381,14 @@ SessionOptions sessionOptions(const Options &o, const LoadedPlan &plan) {
   s.backend = o.backend;
   // By default, the storage the plan was compiled for (f32 unless
   // fresco-compile --dtype); a plan laid out for bf16/f16 refuses another.
-  s.precision = precisionFromName(
-      o.dtype.empty() ? dtypeName(DType(plan.plan().float_storage()))
-                      : o.dtype);
+  const char *compiled = dtypeName(DType(plan.plan().float_storage()));
+  check(!o.dtype.empty() || std::string(compiled) == "f32" ||
+            o.backend != "cpu",
+        "plan ", plan.name(), " was compiled for ", compiled,
+        " storage (fresco-compile --dtype ", compiled,
+        ") and the cpu backend computes in f32: run it with --backend "
+        "cpu-staged or cuda, or recompile with --dtype f32");
+  s.precision = precisionFromName(o.dtype.empty() ? compiled : o.dtype);
   s.comm = o.comm;
   s.timeout = std::chrono::seconds(o.timeoutSeconds);
   s.program = "fresco-run";

@@ -26,9 +26,11 @@ bool isF32Tensor(Value v) {
 StringRef floatStorage(Operation *op) {
   auto module =
       isa<ModuleOp>(op) ? cast<ModuleOp>(op) : op->getParentOfType<ModuleOp>();
-  auto attr = module ? module->getAttrOfType<StringAttr>(kFloatStorageAttr)
-                     : StringAttr();
-  return attr ? attr.getValue() : StringRef("f32");
+  Attribute attr = module ? module->getAttr(kFloatStorageAttr) : Attribute();
+  if (!attr)
+    return "f32";
+  auto text = dyn_cast<StringAttr>(attr);
+  return text ? text.getValue() : StringRef("(not a string)");
 }
 
 unsigned floatStorageBytes(Operation *op) {
@@ -37,7 +39,16 @@ unsigned floatStorageBytes(Operation *op) {
 
 FailureOr<llvm::DenseSet<Value>> keptF32(func::FuncOp fn) {
   llvm::DenseSet<Value> kept;
-  if (fn.isExternal() || floatStorage(fn) == "f32")
+  // Buffer assignment and the emitter both start here: an unknown storage
+  // stops them before they could size values differently.
+  StringRef storage = floatStorage(fn);
+  if (storage != "f32" && storage != "bf16" && storage != "f16") {
+    Operation *module = fn->getParentOfType<ModuleOp>();
+    return (module ? module : fn.getOperation())->emitError()
+           << kFloatStorageAttr
+           << " must be \"bf16\" or \"f16\" (f32 when absent), got " << storage;
+  }
+  if (fn.isExternal() || storage == "f32")
     return kept;
   fn.walk([&](TimestepEmbeddingOp t) {
     if (isF32Tensor(t.getTimesteps()))
@@ -60,7 +71,7 @@ FailureOr<llvm::DenseSet<Value>> keptF32(func::FuncOp fn) {
           changed = true;
     });
   }
-  StringRef storage = floatStorage(fn);
+
   for (Value v : kept) {
     Operation *def = v.getDefiningOp();
     if (def && !movesData(def))

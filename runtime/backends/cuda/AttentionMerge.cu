@@ -41,6 +41,8 @@ mergeBlockKernel(const T *__restrict__ ob, const float *__restrict__ lseb,
   // Rescaled by the larger side, so exp() cannot overflow; a running
   // state without keys (lse = -inf) gets weight 0.
   const float m = fmaxf(l0, l1);
+  if (m == -INFINITY) // neither side has a key yet (padded blocks)
+    return;
   const float w0 = __expf(l0 - m), w1 = __expf(l1 - m);
   const float inv = 1.0f / (w0 + w1);
   for (int64_t d = lane; d < Dh; d += 32)

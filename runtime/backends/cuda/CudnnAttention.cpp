@@ -109,8 +109,13 @@ struct CudnnAttention::Impl {
         handle = nullptr;
         return "cudnnCreate failed";
       }
-      if (cudnnSetStream(handle, stream) != CUDNN_STATUS_SUCCESS)
+      if (cudnnSetStream(handle, stream) != CUDNN_STATUS_SUCCESS) {
+        // Not kept: a later build would skip this and run on the legacy
+        // default stream.
+        cudnnDestroy(handle);
+        handle = nullptr;
         return "cudnnSetStream failed";
+      }
     }
     auto g = std::make_shared<fe::graph::Graph>();
     g->set_io_data_type(storage == DType::BF16 ? fe::DataType_t::BFLOAT16

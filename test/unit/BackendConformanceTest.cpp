@@ -26,6 +26,8 @@
 
 #include <gtest/gtest.h>
 
+#include <optional>
+
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -798,6 +800,41 @@ TEST_P(Conformance, AttentionBlockEmptyBlocks) {
 // attention and attentionBlock with bf16/f16 GEMMs (tensor cores on CUDA)
 //===----------------------------------------------------------------------===//
 
+/// Sets an environment variable for a scope, restoring the old value.
+class ScopedEnv {
+public:
+  ScopedEnv(const char *name, const char *value) : name_(name) {
+    const char *old = std::getenv(name);
+    had_ = old != nullptr;
+    if (had_)
+      old_ = old;
+    ::setenv(name, value, 1);
+  }
+  ~ScopedEnv() {
+    if (had_)
+      ::setenv(name_, old_.c_str(), 1);
+    else
+      ::unsetenv(name_);
+  }
+  ScopedEnv(const ScopedEnv &) = delete;
+  ScopedEnv &operator=(const ScopedEnv &) = delete;
+
+private:
+  const char *name_;
+  bool had_;
+  std::string old_;
+};
+
+/// The attention kernels a backend made now may choose between: on CUDA
+/// (FRESCO_CUDA_ATTENTION, read when the backend is made) Fresco's own
+/// tensor-core kernel and cuDNN's (where the build has it), so that the
+/// default choice does not hide either; elsewhere the one there is.
+std::vector<const char *> attentionChoices(const std::string &backend) {
+  if (backend == "cuda")
+    return {"fresco", "cudnn"};
+  return {nullptr};
+}
+
 constexpr GemmPrecision kPrecisions[] = {
     GemmPrecision::F32, GemmPrecision::BF16, GemmPrecision::F16};
 
@@ -814,12 +851,17 @@ TEST_P(Conformance, AttentionLowPrecision) {
       {1, 130, 64, 2, 40},          {2, 5, 1, 3, 16},    {1, 20, 70, 2, 200},
       {1, 9, 40, 2, 4, 4.0f, 6.0f}, {2, 67, 66, 3, 6},   {1, 3, 5, 2, 1},
   };
-  for (GemmPrecision p : kPrecisions) {
-    std::unique_ptr<Backend> lp = backendWith(p);
-    uint32_t seed = 1600;
-    for (const AttentionCase &c : cases)
-      runAttention(*lp, c, seed += 3, attentionRounding(p));
-  }
+  for (const char *choice : attentionChoices(GetParam()))
+    for (GemmPrecision p : kPrecisions) {
+      SCOPED_TRACE(choice ? choice : "default");
+      std::optional<ScopedEnv> env;
+      if (choice)
+        env.emplace("FRESCO_CUDA_ATTENTION", choice);
+      std::unique_ptr<Backend> lp = backendWith(p);
+      uint32_t seed = 1600;
+      for (const AttentionCase &c : cases)
+        runAttention(*lp, c, seed += 3, attentionRounding(p));
+    }
 }
 
 TEST_P(Conformance, AttentionBlockLowPrecision) {
@@ -834,13 +876,18 @@ TEST_P(Conformance, AttentionBlockLowPrecision) {
       {{2, 6, 9, 2, 8}, {0, 4, 5}, {0, 2, 1}},
       {{1, 65, 70, 2, 6}, {3, 67}, {1, 0}},
   };
-  for (GemmPrecision p : kPrecisions) {
-    std::unique_ptr<Backend> lp = backendWith(p);
-    uint32_t seed = 1700;
-    for (const Case &c : cases)
-      runAttentionBlocks(*lp, c.shape, c.sizes, c.order, seed += 3, nullptr,
-                         attentionRounding(p));
-  }
+  for (const char *choice : attentionChoices(GetParam()))
+    for (GemmPrecision p : kPrecisions) {
+      SCOPED_TRACE(choice ? choice : "default");
+      std::optional<ScopedEnv> env;
+      if (choice)
+        env.emplace("FRESCO_CUDA_ATTENTION", choice);
+      std::unique_ptr<Backend> lp = backendWith(p);
+      uint32_t seed = 1700;
+      for (const Case &c : cases)
+        runAttentionBlocks(*lp, c.shape, c.sizes, c.order, seed += 3, nullptr,
+                           attentionRounding(p));
+    }
 }
 
 // q, k and v one float past 16-byte alignment (views into larger buffers),
@@ -873,30 +920,6 @@ TEST_P(Conformance, AttentionLowPrecisionUnalignedOperands) {
   }
 }
 
-/// Sets an environment variable for a scope, restoring the old value.
-class ScopedEnv {
-public:
-  ScopedEnv(const char *name, const char *value) : name_(name) {
-    const char *old = std::getenv(name);
-    had_ = old != nullptr;
-    if (had_)
-      old_ = old;
-    ::setenv(name, value, 1);
-  }
-  ~ScopedEnv() {
-    if (had_)
-      ::setenv(name_, old_.c_str(), 1);
-    else
-      ::unsetenv(name_);
-  }
-  ScopedEnv(const ScopedEnv &) = delete;
-  ScopedEnv &operator=(const ScopedEnv &) = delete;
-
-private:
-  const char *name_;
-  bool had_;
-  std::string old_;
-};
 
 // FRESCO_CUDA_ATTENTION=f32 keeps bf16/f16 runs on the CUDA-core kernel,
 // which reads the stored bf16/f16 operands and computes in f32: within the

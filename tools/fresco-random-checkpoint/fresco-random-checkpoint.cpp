@@ -27,6 +27,7 @@
 
 #include <cmath>
 #include <map>
+#include <unistd.h>
 
 using namespace llvm;
 using namespace mlir;
@@ -104,6 +105,27 @@ Error writeModelFolder(ModuleOp module, StringRef out, StringRef configText,
   module->walk([&](mlir::fresco::ParamOp p) {
     params[p.getName().str()] = SmallVector<int64_t>(p.getType().getShape());
   });
+  // Every tensor is held in memory until the file is written: refuse, with
+  // the size, a config that could not fit (an absurd one would otherwise
+  // end in an allocator abort).
+  const uint64_t limit = std::min<uint64_t>(
+      uint64_t(1) << 36,
+      uint64_t(sysconf(_SC_PHYS_PAGES)) * uint64_t(sysconf(_SC_PAGE_SIZE)) / 2);
+  uint64_t total = 0;
+  for (auto &[name, shape] : params) {
+    uint64_t n = ::fresco::dtypeSize(storage);
+    for (int64_t d : shape)
+      n = d > 0 && n > limit / uint64_t(d) ? limit + 1 : n * uint64_t(d);
+    total = std::min(total + n, limit + 1);
+  }
+  if (total > limit)
+    return createStringError(
+        inconvertibleErrorCode(),
+        "the parameters would take more than " +
+            std::to_string(limit >> 30) +
+            " GiB (half this machine's memory, at most 64 GiB), which "
+            "fresco-random-checkpoint holds in memory while writing: check "
+            "the config's sizes");
   if (std::error_code ec = sys::fs::create_directories(out))
     return createStringError(ec, "cannot create " + out + ": " + ec.message());
   std::vector<std::vector<uint8_t>> storageBufs;

@@ -130,6 +130,14 @@ GenerateResult generate(const PipelineSpec &p, Executor &exec,
   std::string schedulerName = o.scheduler.empty() ? p.scheduler : o.scheduler;
   std::unique_ptr<Scheduler> scheduler =
       createScheduler(schedulerName, p.schedulerConfig);
+  // The loop's denoisers (class-conditional DiT) predict noise; a
+  // flow-matching step would read that as a velocity and give garbage.
+  check(!scheduler->flowMatching(), "scheduler '", schedulerName,
+        "' is a flow-matching sampler: it needs a denoiser that predicts a "
+        "flow velocity (Flux, SD3), and pipeline '",
+        p.kind,
+        "' predicts noise; use DDIMScheduler, "
+        "DPMSolverMultistepScheduler or EulerDiscreteScheduler");
   scheduler->setTimesteps(o.steps);
 
   const int64_t n = conditioning->numImages();

@@ -20,7 +20,8 @@ namespace fresco {
 
 const std::vector<std::string> &supportedSchedulers() {
   static const std::vector<std::string> names = {
-      "DDIMScheduler", "DPMSolverMultistepScheduler", "EulerDiscreteScheduler"};
+      "DDIMScheduler", "DPMSolverMultistepScheduler", "EulerDiscreteScheduler",
+      "FlowMatchEulerDiscreteScheduler"};
   return names;
 }
 
@@ -33,8 +34,19 @@ std::unique_ptr<Scheduler> createScheduler(const std::string &className,
     return createEulerDiscreteScheduler(Config(className, configJson));
   if (className == "DPMSolverMultistepScheduler")
     return createDPMSolverMultistepScheduler(Config(className, configJson));
+  if (className == "FlowMatchEulerDiscreteScheduler")
+    return createFlowMatchEulerDiscreteScheduler(Config(className, configJson));
   fail("unknown scheduler '", className,
        "'; supported schedulers: ", joinNames(supportedSchedulers()));
+}
+
+void Scheduler::setTimestepsWith(int numInferenceSteps,
+                                 const TimestepOptions &options) {
+  check(!options.mu, name(),
+        ": set_timesteps takes no 'mu' (only flow-matching schedulers do)");
+  check(options.sigmas.empty(), name(),
+        ": custom sigmas are not supported by Fresco for this scheduler");
+  setTimesteps(numInferenceSteps);
 }
 
 namespace sched {

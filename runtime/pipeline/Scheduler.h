@@ -12,10 +12,22 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 namespace fresco {
+
+/// What set_timesteps takes beyond the step count; only flow-matching
+/// schedulers use it (the others refuse non-empty options).
+struct TimestepOptions {
+  /// The dynamic shift (use_dynamic_shifting). FluxPipeline computes it from
+  /// the image sequence length: see fluxTimestepOptions.
+  std::optional<double> mu;
+  /// Custom float64 sigmas (diffusers' `sigmas=`), replacing the scheduler's
+  /// own grid; empty: none.
+  std::vector<double> sigmas;
+};
 
 class Scheduler {
 public:
@@ -26,6 +38,20 @@ public:
 
   /// diffusers' set_timesteps(num_inference_steps); resets multistep state.
   virtual void setTimesteps(int numInferenceSteps) = 0;
+
+  /// diffusers' set_timesteps(num_inference_steps, sigmas=, mu=). With custom
+  /// sigmas, numInferenceSteps must be their count. The default refuses
+  /// non-empty options (the classes Fresco implements take neither).
+  virtual void setTimestepsWith(int numInferenceSteps,
+                                const TimestepOptions &options);
+
+  /// True for flow-matching schedulers, whose step treats the model output
+  /// as a velocity: a noise-predicting denoiser (DiT) must not run with one.
+  virtual bool flowMatching() const { return false; }
+
+  /// The sigmas of the schedule (one per timestep, then the final one) where
+  /// the harness compares them; empty otherwise.
+  virtual std::vector<double> sigmas() const { return {}; }
 
   /// The timesteps of the schedule, in order, as diffusers passes them to
   /// the model (integers for DDIM/DPM-Solver, floats for Euler).
@@ -58,6 +84,14 @@ const std::vector<std::string> &supportedSchedulers();
 /// for an unknown class, listing the supported ones.
 std::unique_ptr<Scheduler> createScheduler(const std::string &className,
                                            const std::string &configJson);
+
+/// What FluxPipeline (diffusers 0.31) passes to set_timesteps for
+/// `numInferenceSteps` steps over `imageSeqLen` packed latent tokens:
+/// sigmas np.linspace(1, 1 / n, n) and mu = calculate_shift(imageSeqLen,
+/// base_image_seq_len, max_image_seq_len, base_shift, max_shift), those four
+/// read from the FlowMatchEulerDiscreteScheduler config text `configJson`.
+TimestepOptions fluxTimestepOptions(const std::string &configJson,
+                                    int numInferenceSteps, int64_t imageSeqLen);
 
 } // namespace fresco
 

@@ -202,6 +202,8 @@ std::unique_ptr<Scheduler> createDDIMScheduler(const Config &config);
 std::unique_ptr<Scheduler> createEulerDiscreteScheduler(const Config &config);
 std::unique_ptr<Scheduler>
 createDPMSolverMultistepScheduler(const Config &config);
+std::unique_ptr<Scheduler>
+createFlowMatchEulerDiscreteScheduler(const Config &config);
 
 } // namespace sched
 } // namespace fresco

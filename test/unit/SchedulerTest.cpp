@@ -23,6 +23,7 @@ namespace {
 const char *kDDIM = "DDIMScheduler";
 const char *kEuler = "EulerDiscreteScheduler";
 const char *kDPM = "DPMSolverMultistepScheduler";
+const char *kFlow = "FlowMatchEulerDiscreteScheduler";
 
 /// facebook/DiT-XL-2-256's scheduler_config.json.
 const char *kDiTConfig = R"({
@@ -71,7 +72,7 @@ std::vector<float> runAll(Scheduler &s, std::vector<float> sample,
 
 TEST(SchedulerFactory, SupportedListAndNames) {
   const std::vector<std::string> &names = supportedSchedulers();
-  ASSERT_EQ(names.size(), 3u);
+  ASSERT_EQ(names.size(), 4u);
   for (const std::string &n : names) {
     std::unique_ptr<Scheduler> s = createScheduler(n, "{}");
     ASSERT_TRUE(s);
@@ -401,3 +402,107 @@ TEST(SchedulerStepOrder, DPMSizeMustNotChange) {
 }
 
 } // namespace
+
+//===----------------------------------------------------------------------===//
+// FlowMatchEulerDiscreteScheduler
+//===----------------------------------------------------------------------===//
+
+TEST(FlowMatch, ScheduleAndStep) {
+  std::unique_ptr<Scheduler> s = createScheduler(kFlow, "{}");
+  EXPECT_TRUE(s->flowMatching());
+  EXPECT_EQ(s->initNoiseSigma(), 1.0);
+  s->setTimesteps(4);
+  // shift 1: sigmas 1 .. 0.001 evenly, then 0; timesteps = sigmas * 1000.
+  std::vector<double> sig = s->sigmas();
+  ASSERT_EQ(sig.size(), 5u);
+  EXPECT_EQ(sig.front(), 1.0);
+  EXPECT_EQ(sig.back(), 0.0);
+  ASSERT_EQ(s->timesteps().size(), 4u);
+  EXPECT_EQ(s->timesteps()[0], 1000.0);
+  for (size_t i = 0; i < 4; ++i)
+    EXPECT_EQ(s->timesteps()[i], double(float(sig[i]) * 1000.0f));
+  // Euler on a constant velocity v: x_end = x + (0 - 1) * v.
+  std::vector<float> x = runAll(*s, {1.0f, -2.0f}, {0.5f, 0.5f});
+  EXPECT_NEAR(x[0], 0.5f, 1e-6);
+  EXPECT_NEAR(x[1], -2.5f, 1e-6);
+}
+
+TEST(FlowMatch, DynamicShiftingNeedsMu) {
+  std::unique_ptr<Scheduler> s =
+      createScheduler(kFlow, R"({"use_dynamic_shifting": true})");
+  std::string msg = errorOf([&] { s->setTimesteps(4); });
+  EXPECT_TRUE(contains(msg, "'use_dynamic_shifting'")) << msg;
+  EXPECT_TRUE(contains(msg, "mu")) << msg;
+  TimestepOptions o;
+  o.mu = 1.15;
+  s->setTimestepsWith(4, o);
+  // A larger mu keeps sigmas closer to 1 (more steps at high noise).
+  std::vector<double> low = s->sigmas();
+  o.mu = 2.0;
+  s->setTimestepsWith(4, o);
+  EXPECT_GT(s->sigmas()[1], low[1]);
+}
+
+TEST(FlowMatch, FluxOptions) {
+  // FLUX.1-dev's config at 1024 px: 4096 tokens give mu = max_shift.
+  const char *dev = R"({"use_dynamic_shifting": true, "shift": 3.0,
+      "base_image_seq_len": 256, "max_image_seq_len": 4096,
+      "base_shift": 0.5, "max_shift": 1.15})";
+  TimestepOptions o = fluxTimestepOptions(dev, 28, 4096);
+  ASSERT_TRUE(o.mu);
+  EXPECT_NEAR(*o.mu, 1.15, 1e-12);
+  ASSERT_EQ(o.sigmas.size(), 28u);
+  EXPECT_EQ(o.sigmas.front(), 1.0);
+  EXPECT_EQ(o.sigmas.back(), 1.0 / 28);
+  std::unique_ptr<Scheduler> s = createScheduler(kFlow, dev);
+  s->setTimestepsWith(28, o);
+  EXPECT_EQ(s->timesteps().size(), 28u);
+  std::string msg = errorOf([&] { s->setTimestepsWith(27, o); });
+  EXPECT_TRUE(contains(msg, "28 custom sigmas")) << msg;
+  msg = errorOf([&] {
+    fluxTimestepOptions(R"({"base_image_seq_len": 64,
+                            "max_image_seq_len": 64})",
+                        4, 64);
+  });
+  EXPECT_TRUE(contains(msg, "'max_image_seq_len'")) << msg;
+}
+
+TEST(FlowMatch, ConfigErrors) {
+  struct Case {
+    const char *json, *key;
+  } cases[] = {
+      {R"({"use_karras_sigmas": true})", "'use_karras_sigmas'"},
+      {R"({"invert_sigmas": true})", "'invert_sigmas'"},
+      {R"({"shift_terminal": 0.1})", "'shift_terminal'"},
+      {R"({"time_shift_type": "linear"})", "'time_shift_type'"},
+      {R"({"shift": "3"})", "'shift'"},
+      {R"({"use_dynamic_shifting": 1})", "'use_dynamic_shifting'"},
+      {R"({"num_train_timesteps": 0})", "'num_train_timesteps'"},
+  };
+  for (const Case &c : cases) {
+    std::string msg = createError(kFlow, c.json);
+    EXPECT_TRUE(contains(msg, c.key)) << c.json << ": " << msg;
+  }
+  // Neutral values of later keys and keys 0.31 ignores are accepted.
+  EXPECT_EQ(createError(kFlow, R"({"shift_terminal": null,
+      "use_karras_sigmas": false, "time_shift_type": "exponential",
+      "timestep_spacing": "linspace"})"),
+            "");
+}
+
+TEST(FlowMatch, OtherSchedulersRefuseMuAndSigmas) {
+  for (const char *cls : {kDDIM, kEuler, kDPM}) {
+    std::unique_ptr<Scheduler> s = createScheduler(cls, "{}");
+    EXPECT_FALSE(s->flowMatching());
+    TimestepOptions o;
+    o.mu = 1.0;
+    std::string msg = errorOf([&] { s->setTimestepsWith(4, o); });
+    EXPECT_TRUE(contains(msg, "mu")) << msg;
+    o = {};
+    o.sigmas = {1.0, 0.5};
+    msg = errorOf([&] { s->setTimestepsWith(2, o); });
+    EXPECT_TRUE(contains(msg, "sigmas")) << msg;
+    s->setTimestepsWith(4, {});
+    EXPECT_EQ(s->timesteps().size(), 4u);
+  }
+}

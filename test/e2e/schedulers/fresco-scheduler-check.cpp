@@ -5,6 +5,7 @@
 // outputs, runs a whole trajectory so that multistep state is exercised:
 //
 //   fresco-scheduler-check --class NAME --config cfg.json --steps N
+//       [--mu X | --flux-image-seq-len L]
 //       [--model-output @mo.npy --sample @x.npy [--step-index K]
 //        --out @prev.npy [--scaled-out @scaled.npy]]
 //
@@ -13,7 +14,11 @@
 // prev.npy receives [K+1, ...], row i the sample after step i, and
 // scaled.npy row i the scale_model_input of the sample entering step i.
 // stdout: "init_noise_sigma: V", "timesteps: COUNT", then one timestep per
-// line, all with 17 significant digits. Exit codes: 0 ok, 1 error, 2 misuse.
+// line, all with 17 significant digits, then, for schedulers that expose
+// them, "sigmas: COUNT" and one sigma per line. --mu passes set_timesteps'
+// mu; --flux-image-seq-len sets the timesteps as FluxPipeline does for that
+// many image tokens (fluxTimestepOptions: custom sigmas and its mu).
+// Exit codes: 0 ok, 1 error, 2 misuse.
 //
 //===----------------------------------------------------------------------===//
 #include "runtime/core/Error.h"
@@ -24,6 +29,7 @@
 #include <cstring>
 #include <fstream>
 #include <iostream>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -36,12 +42,15 @@ struct Args {
   std::string className, configPath, modelOutput, sample, out, scaledOut;
   int steps = 0;
   int stepIndex = -1;
+  std::optional<double> mu;
+  int64_t fluxImageSeqLen = -1;
 };
 
 [[noreturn]] void usage(const std::string &msg) {
   std::cerr << "fresco-scheduler-check: " << msg << "\n"
             << "usage: fresco-scheduler-check --class NAME --config FILE "
-               "--steps N [--model-output @mo.npy --sample @x.npy "
+               "--steps N [--mu X | --flux-image-seq-len L] [--model-output "
+               "@mo.npy --sample @x.npy "
                "[--step-index K] --out @prev.npy [--scaled-out @s.npy]]\n"
             << "classes:";
   for (const std::string &n : supportedSchedulers())
@@ -64,6 +73,17 @@ int parseInt(const std::string &flag, const std::string &v) {
   } catch (const std::exception &) {
   }
   usage(flag + " expects an integer, got '" + v + "'");
+}
+
+double parseDouble(const std::string &flag, const std::string &v) {
+  try {
+    size_t pos = 0;
+    double x = std::stod(v, &pos);
+    if (pos == v.size())
+      return x;
+  } catch (const std::exception &) {
+  }
+  usage(flag + " expects a number, got '" + v + "'");
 }
 
 Args parseArgs(int argc, char **argv) {
@@ -91,11 +111,17 @@ Args parseArgs(int argc, char **argv) {
       a.out = filePath(v);
     else if (flag == "--scaled-out")
       a.scaledOut = filePath(v);
+    else if (flag == "--mu")
+      a.mu = parseDouble(flag, v);
+    else if (flag == "--flux-image-seq-len")
+      a.fluxImageSeqLen = parseInt(flag, v);
     else
       usage("unknown option " + flag);
   }
   if (a.className.empty() || a.configPath.empty() || a.steps == 0)
     usage("--class, --config and --steps are required");
+  if (a.mu && a.fluxImageSeqLen >= 0)
+    usage("--mu and --flux-image-seq-len exclude each other");
   const bool stepping = !a.modelOutput.empty() || !a.sample.empty() ||
                         !a.out.empty() || a.stepIndex >= 0;
   if (stepping && (a.modelOutput.empty() || a.sample.empty() || a.out.empty()))
@@ -114,14 +140,25 @@ std::string readFile(const std::string &path) {
 }
 
 int run(const Args &a) {
-  std::unique_ptr<Scheduler> s =
-      createScheduler(a.className, readFile(a.configPath));
-  s->setTimesteps(a.steps);
+  const std::string config = readFile(a.configPath);
+  std::unique_ptr<Scheduler> s = createScheduler(a.className, config);
+  TimestepOptions options;
+  if (a.fluxImageSeqLen >= 0)
+    options = fluxTimestepOptions(config, a.steps, a.fluxImageSeqLen);
+  else
+    options.mu = a.mu;
+  s->setTimestepsWith(a.steps, options);
   const std::vector<double> &ts = s->timesteps();
   std::printf("init_noise_sigma: %.17g\n", s->initNoiseSigma());
   std::printf("timesteps: %zu\n", ts.size());
   for (double t : ts)
     std::printf("%.17g\n", t);
+  const std::vector<double> sigmas = s->sigmas();
+  if (!sigmas.empty()) {
+    std::printf("sigmas: %zu\n", sigmas.size());
+    for (double v : sigmas)
+      std::printf("%.17g\n", v);
+  }
   if (a.modelOutput.empty())
     return 0;
 

@@ -41,6 +41,7 @@ from diffusers import (  # noqa: E402
     DDIMScheduler,
     DPMSolverMultistepScheduler,
     EulerDiscreteScheduler,
+    FlowMatchEulerDiscreteScheduler,
 )
 
 diffusers.utils.logging.set_verbosity_error()
@@ -50,7 +51,23 @@ CLASSES = {
     "DDIMScheduler": DDIMScheduler,
     "EulerDiscreteScheduler": EulerDiscreteScheduler,
     "DPMSolverMultistepScheduler": DPMSolverMultistepScheduler,
+    "FlowMatchEulerDiscreteScheduler": FlowMatchEulerDiscreteScheduler,
 }
+
+# black-forest-labs/FLUX.1-dev, scheduler/scheduler_config.json, verbatim
+# (schnell's differs only in use_dynamic_shifting false).
+FLUX_DEV = {
+    "_class_name": "FlowMatchEulerDiscreteScheduler",
+    "_diffusers_version": "0.30.0.dev0",
+    "base_image_seq_len": 256,
+    "base_shift": 0.5,
+    "max_image_seq_len": 4096,
+    "max_shift": 1.15,
+    "num_train_timesteps": 1000,
+    "shift": 3.0,
+    "use_dynamic_shifting": True,
+}
+FLUX_SCHNELL = dict(FLUX_DEV, use_dynamic_shifting=False, shift=1.0)
 
 # facebook/DiT-XL-2-256, scheduler/scheduler_config.json, verbatim (written by
 # diffusers 0.12.0.dev0; every key kept, timestep_spacing absent -> leading).
@@ -233,10 +250,56 @@ def dpm_cases():
     yield "DiT-XL-2-256 (from_config)", DIT_XL_2_256, DPM_STEPS
 
 
+def calculate_shift(image_seq_len, base_seq_len=256, max_seq_len=4096,
+                    base_shift=0.5, max_shift=1.16):
+    """diffusers 0.31 pipelines/flux/pipeline_flux.py, verbatim (importing
+    that module needs transformers, which the test does not)."""
+    m = (max_shift - base_shift) / (max_seq_len - base_seq_len)
+    b = base_shift - m * base_seq_len
+    mu = image_seq_len * m + b
+    return mu
+
+
+FLOW_STEPS = [1, 2, 4, 10, 28, 50]
+
+
+def flow_cases():
+    """Labels carry how set_timesteps is called: mu=X passes mu; flux=L
+    calls it as FluxPipeline does for L image tokens (sigmas and mu)."""
+    for shift in (1.0, 3.0, 0.5, 7.25):
+        yield f"shift{shift}", dict(shift=shift), FLOW_STEPS
+    yield "defaults", {}, FLOW_STEPS
+    yield "train500/shift3", dict(num_train_timesteps=500, shift=3.0), \
+        [4, 10, 33]
+    for mu in (0.5, 1.15, 0.8171875, -0.3, 2.75):
+        yield f"dynamic/mu={mu!r}", dict(use_dynamic_shifting=True), \
+            FLOW_STEPS
+    yield "dynamic/train100/mu=1.0", dict(use_dynamic_shifting=True,
+                                          num_train_timesteps=100), [4, 25]
+    # FLUX.1 at 256, 512, 768, 1024 and 1024x768 px (packed tokens), and a
+    # length past max_image_seq_len.
+    for seq in (256, 1024, 2304, 4096, 3072, 6000):
+        yield f"FLUX.1-dev/flux={seq}", FLUX_DEV, [1, 4, 28, 50]
+    yield "FLUX.1-schnell/flux=4096", FLUX_SCHNELL, [1, 2, 4]
+    yield "static-shift3/flux=1024", dict(shift=3.0), [4, 28]
+
+
+def flow_call(label):
+    """(mu, flux image seq len) from a flow_cases label."""
+    mu = seq = None
+    for part in label.split("/"):
+        if part.startswith("mu="):
+            mu = float(part[3:])
+        elif part.startswith("flux="):
+            seq = int(part[5:])
+    return mu, seq
+
+
 CASES = {
     "DDIMScheduler": ddim_cases,
     "EulerDiscreteScheduler": euler_cases,
     "DPMSolverMultistepScheduler": dpm_cases,
+    "FlowMatchEulerDiscreteScheduler": flow_cases,
 }
 
 # Configs diffusers accepts that Fresco must refuse with a message naming
@@ -251,6 +314,18 @@ REFUSED = [
     ("DPMSolverMultistepScheduler",
      {"algorithm_type": "dpmsolver", "final_sigmas_type": "zero"},
      "final_sigmas_type"),
+    # Keys of later diffusers that 0.31 ignores but that change the schedule.
+    ("FlowMatchEulerDiscreteScheduler", {"use_karras_sigmas": True},
+     "use_karras_sigmas"),
+    ("FlowMatchEulerDiscreteScheduler", {"shift_terminal": 0.1},
+     "shift_terminal"),
+    ("FlowMatchEulerDiscreteScheduler", {"invert_sigmas": True},
+     "invert_sigmas"),
+    ("FlowMatchEulerDiscreteScheduler", {"time_shift_type": "linear"},
+     "time_shift_type"),
+    # diffusers raises at set_timesteps without mu; so must Fresco.
+    ("FlowMatchEulerDiscreteScheduler", {"use_dynamic_shifting": True},
+     "use_dynamic_shifting"),
 ]
 
 
@@ -276,7 +351,40 @@ def reference(cls, cfg, steps, max_traj, seed):
                 sample0=sample0, outs=np.stack(outs), scaled=np.stack(scaled))
 
 
-def run_tool(tool, workdir, cls_name, cfg, steps, ref):
+def reference_flow(cfg, steps, label, max_traj, seed):
+    """As reference(), for FlowMatchEulerDiscreteScheduler: set_timesteps
+    with mu, or as FluxPipeline calls it; it has no scale_model_input nor
+    init_noise_sigma (1), so "scaled" is the sample entering each step."""
+    sched = FlowMatchEulerDiscreteScheduler.from_config(cfg)
+    mu, seq = flow_call(label)
+    if seq is not None:
+        # FluxPipeline.__call__ and retrieve_timesteps, verbatim.
+        sigmas = np.linspace(1.0, 1 / steps, steps)
+        mu = calculate_shift(seq, sched.config.base_image_seq_len,
+                             sched.config.max_image_seq_len,
+                             sched.config.base_shift,
+                             sched.config.max_shift)
+        sched.set_timesteps(sigmas=sigmas, mu=mu)
+    else:
+        sched.set_timesteps(steps, mu=mu)
+    ts = sched.timesteps.numpy().copy()
+    n_traj = min(len(ts), max_traj)
+    rng = np.random.default_rng(seed)
+    model_out = rng.standard_normal((n_traj,) + SHAPE).astype(np.float32)
+    sample0 = rng.standard_normal(SHAPE).astype(np.float32)
+    x = torch.from_numpy(sample0.copy())
+    outs, scaled = [], []
+    for i in range(n_traj):
+        scaled.append(x.numpy().copy())
+        x = sched.step(torch.from_numpy(model_out[i].copy()),
+                       sched.timesteps[i], x).prev_sample
+        outs.append(x.numpy().copy())
+    return dict(timesteps=ts, sigmas=sched.sigmas.numpy().copy(),
+                init_sigma=1.0, model_out=model_out, sample0=sample0,
+                outs=np.stack(outs), scaled=np.stack(scaled))
+
+
+def run_tool(tool, workdir, cls_name, cfg, steps, ref, label=""):
     cfg_path = os.path.join(workdir, "scheduler_config.json")
     with open(cfg_path, "w") as f:
         json.dump(cfg, f)
@@ -289,6 +397,12 @@ def run_tool(tool, workdir, cls_name, cfg, steps, ref):
            str(steps), "--model-output", "@" + mo, "--sample", "@" + x0,
            "--step-index", str(len(ref["model_out"]) - 1), "--out",
            "@" + out, "--scaled-out", "@" + scaled]
+    if cls_name == "FlowMatchEulerDiscreteScheduler":
+        mu, seq = flow_call(label)
+        if seq is not None:
+            cmd += ["--flux-image-seq-len", str(seq)]
+        elif mu is not None:
+            cmd += ["--mu", repr(mu)]
     p = subprocess.run(cmd, capture_output=True, text=True)
     if p.returncode != 0:
         return dict(error=p.stderr.strip() or f"exit {p.returncode}")
@@ -296,8 +410,13 @@ def run_tool(tool, workdir, cls_name, cfg, steps, ref):
     init_sigma = float(lines[0].split(":")[1])
     count = int(lines[1].split(":")[1])
     ts = np.array([float(v) for v in lines[2:2 + count]])
-    return dict(timesteps=ts, init_sigma=init_sigma, outs=np.load(out),
-                scaled=np.load(scaled))
+    got = dict(timesteps=ts, init_sigma=init_sigma, outs=np.load(out),
+               scaled=np.load(scaled))
+    rest = lines[2 + count:]
+    if rest and rest[0].startswith("sigmas:"):
+        n = int(rest[0].split(":")[1])
+        got["sigmas"] = np.array([float(v) for v in rest[1:1 + n]])
+    return got
 
 
 def rel_err(got, want):
@@ -330,18 +449,29 @@ def compare(cls_name, ref, got, rtol, max_ulps):
         problems.append(f"{len(ts_got)} timesteps, diffusers has "
                         f"{len(ts_ref)}")
     else:
-        if cls_name == "EulerDiscreteScheduler":
+        if cls_name in ("EulerDiscreteScheduler",
+                        "FlowMatchEulerDiscreteScheduler"):
             # Float timesteps: compare as float32 bit patterns (ulps).
             a = ts_ref.astype(np.float32).view(np.int32).astype(np.int64)
             b = ts_got.astype(np.float32).view(np.int32).astype(np.int64)
             ulps = int(np.max(np.abs(a - b))) if len(a) else 0
-            exact = ulps <= max_ulps
+            # Flow matching has no transcendental but libm's exp: exact.
+            exact = ulps <= (max_ulps if cls_name == "EulerDiscreteScheduler"
+                             else 0)
         else:
             exact = np.array_equal(ts_ref.astype(np.float64), ts_got)
         if not exact:
             bad = np.nonzero(ts_ref.astype(np.float64) != ts_got)[0][:3]
             problems.append("timesteps differ at " + ", ".join(
                 f"[{i}] {ts_got[i]!r} vs {ts_ref[i]!r}" for i in bad))
+    if "sigmas" in ref:
+        # Bit patterns of the float32 sigmas, the final 0 included.
+        want = ref["sigmas"].astype(np.float32)
+        have = got.get("sigmas", np.array([])).astype(np.float32)
+        if want.shape != have.shape or not np.array_equal(
+                want.view(np.int32), have.view(np.int32)):
+            problems.append(f"sigmas differ: {have[:4]!r}... vs "
+                            f"{want[:4]!r}...")
     if not np.isclose(got["init_sigma"], ref["init_sigma"], rtol=1e-6,
                       atol=0):
         problems.append(f"init_noise_sigma {got['init_sigma']!r} vs "
@@ -354,6 +484,8 @@ def compare(cls_name, ref, got, rtol, max_ulps):
     else:
         err = max(rel_err(got["outs"], ref["outs"]),
                   rel_err(got["scaled"], ref["scaled"]))
+        if cls_name == "FlowMatchEulerDiscreteScheduler":
+            rtol = 0.0  # bit-identical trajectories, not just close
         if not err <= rtol:
             problems.append(f"trajectory relative error {err:.3g} > {rtol}")
     return problems, err, ulps
@@ -386,8 +518,12 @@ def main():
             for steps in steps_list:
                 seed += 1
                 try:
-                    ref = reference(CLASSES[cls_name], cfg, steps,
-                                    args.max_trajectory, seed)
+                    if cls_name == "FlowMatchEulerDiscreteScheduler":
+                        ref = reference_flow(cfg, steps, label,
+                                             args.max_trajectory, seed)
+                    else:
+                        ref = reference(CLASSES[cls_name], cfg, steps,
+                                        args.max_trajectory, seed)
                 except (IndexError, ValueError) as e:
                     # Schedules diffusers cannot run (e.g. a repeated first
                     # timestep): Fresco must refuse them too.
@@ -403,7 +539,7 @@ def main():
         idx, (cls_name, label, cfg, steps, ref) = item
         wd = os.path.join(tmp.name, str(idx))
         os.makedirs(wd)
-        return run_tool(args.tool, wd, cls_name, cfg, steps, ref)
+        return run_tool(args.tool, wd, cls_name, cfg, steps, ref, label)
 
     with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
         results = list(pool.map(work, enumerate(runs)))
@@ -452,7 +588,9 @@ def main():
             continue
         err, where = worst[cls_name]
         extra = (f", timesteps within {worst_ulps[cls_name]} float32 ulp"
-                 if cls_name == "EulerDiscreteScheduler" else "")
+                 if cls_name in ("EulerDiscreteScheduler",
+                                 "FlowMatchEulerDiscreteScheduler")
+                 else "")
         worst_text = (f"{err:.3g} ({where})" if err > 0 else
                       "0 (bit-identical in every run)")
         print(f"{cls_name}: {counts[cls_name][0]} configs, "

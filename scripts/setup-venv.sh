@@ -2,13 +2,17 @@
 # Creates <repo>/.venv for the Python reference tests: Debian's CPU PyTorch (python3-torch, seen
 # through --system-site-packages) plus pinned diffusers. diffusers 0.31.0 is the newest release
 # that runs on Debian's torch 1.13; accelerate is what lets it load sharded checkpoints.
+# transformers is the CLIP tokenizer reference; open_clip_torch is installed without its
+# dependencies (torch, timm, ftfy...) only for the CLIP BPE vocabulary its wheel ships.
 # Safe to rerun: it installs only what is missing or at another version.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="$ROOT/.venv"
 SYS_PY=/usr/bin/python3
-PINS=(diffusers==0.31.0 huggingface_hub==0.25.2 safetensors==0.8.0 accelerate==1.0.1)
+PINS=(diffusers==0.31.0 huggingface_hub==0.25.2 safetensors==0.8.0 accelerate==1.0.1
+      transformers==4.46.3)
+NODEPS_PINS=(open_clip_torch==3.3.0)
 
 if ! "$SYS_PY" -c "import torch" 2>/dev/null; then
   echo "setup-venv: $SYS_PY cannot import torch (Debian's python3-torch); run scripts/install-deps.sh" >&2
@@ -21,20 +25,22 @@ if [ ! -x "$VENV/bin/python" ]; then
 fi
 
 # Installed means: every pin is at its version and the DiT class imports (with torch).
-if "$VENV/bin/python" - "${PINS[@]}" 2>/dev/null <<'PY'
+if "$VENV/bin/python" - "${PINS[@]}" "${NODEPS_PINS[@]}" 2>/dev/null <<'PY'
 import importlib.metadata as md
 import sys
 import accelerate  # noqa: F401
 from diffusers import DiTTransformer2DModel  # noqa: F401
+from transformers import CLIPTokenizer  # noqa: F401
 
 sys.exit(any(md.version(name) != ver for name, ver in (p.split("==") for p in sys.argv[1:])))
 PY
 then
-  echo "setup-venv: $VENV is ready (${PINS[*]})"
+  echo "setup-venv: $VENV is ready (${PINS[*]} ${NODEPS_PINS[*]})"
   exit 0
 fi
 
 echo "setup-venv: installing ${PINS[*]} into $VENV"
 "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check "${PINS[@]}"
+"$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps "${NODEPS_PINS[@]}"
 "$VENV/bin/python" -c "import diffusers, torch
 print('setup-venv: ready: torch', torch.__version__, 'diffusers', diffusers.__version__)"

@@ -1,0 +1,437 @@
+//===- ClipTokenizer.cpp - CLIP byte-level BPE tokenizer ------------------===//
+//
+// Each step names the transformers 4.46.3 code it replays
+// (models/clip/tokenization_clip.py and tokenization_utils.py).
+//
+//===----------------------------------------------------------------------===//
+#include "runtime/text/ClipTokenizer.h"
+
+#include "runtime/core/Error.h"
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <array>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <limits>
+#include <sstream>
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+namespace fresco {
+namespace {
+
+// The literal strings CLIPTokenizer.bpe's cache and pattern know, whatever
+// the config names as bos/eos.
+constexpr const char *kStartOfText = "<|startoftext|>";
+constexpr const char *kEndOfText = "<|endoftext|>";
+
+// CLIPTokenizer reads merges.txt lines [1, 49152 - 256 - 2] only: the first
+// line is a header, and CLIP's vocabulary has room for 48894 merges.
+constexpr size_t kMaxMerges = 49152 - 256 - 2;
+
+std::string readFile(const fs::path &path, const char *what) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in)
+    fail("CLIP tokenizer: cannot read ", path.string(), " (", what,
+         "): the tokenizer folder needs vocab.json, merges.txt and "
+         "tokenizer_config.json");
+  std::ostringstream os;
+  os << in.rdbuf();
+  return os.str();
+}
+
+json readJson(const fs::path &path, const char *what) {
+  std::string text = readFile(path, what);
+  try {
+    return json::parse(text);
+  } catch (const json::exception &e) {
+    fail("CLIP tokenizer: ", path.string(), " is not valid JSON: ", e.what());
+  }
+}
+
+// GPT-2's bytes_to_unicode(): printable bytes map to themselves, the others
+// to U+0100 onwards, so that no BPE symbol holds a space or control byte.
+// Returns each byte's code point encoded as UTF-8.
+const std::array<std::string, 256> &byteEncoder() {
+  static const std::array<std::string, 256> table = [] {
+    std::array<std::string, 256> t;
+    auto utf8 = [](unsigned cp) {
+      std::string s;
+      if (cp < 0x80) {
+        s += static_cast<char>(cp);
+      } else {
+        s += static_cast<char>(0xC0 | (cp >> 6));
+        s += static_cast<char>(0x80 | (cp & 0x3F));
+      }
+      return s;
+    };
+    unsigned next = 256;
+    for (unsigned b = 0; b < 256; ++b) {
+      bool printable = (b >= '!' && b <= '~') || (b >= 0xA1 && b <= 0xAC) ||
+                       (b >= 0xAE && b <= 0xFF);
+      t[b] = utf8(printable ? b : next++);
+    }
+    return t;
+  }();
+  return table;
+}
+
+bool isAsciiLetter(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+bool isAsciiDigit(char c) { return c >= '0' && c <= '9'; }
+
+// BasicTokenizer(strip_accents=False, do_split_on_punc=False).tokenize, then
+// " ".join, on ASCII: _clean_text drops NUL and control characters (category
+// C*: bytes < 0x20 other than \t \n \r, and 0x7F) and turns \t \n \r into
+// spaces; whitespace_tokenize splits on spaces; each word is lower-cased.
+std::string cleanAndLower(const std::string &text) {
+  std::string out;
+  bool pendingSpace = false;
+  for (char ch : text) {
+    unsigned char c = static_cast<unsigned char>(ch);
+    if (c == ' ' || c == '\t' || c == '\n' || c == '\r') {
+      pendingSpace = !out.empty();
+      continue;
+    }
+    if (c < 0x20 || c == 0x7F)
+      continue; // Dropped, so the words around it join.
+    if (pendingSpace)
+      out += ' ';
+    pendingSpace = false;
+    out += (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : ch;
+  }
+  return out;
+}
+
+// CLIPTokenizer's pattern, on lower-cased ASCII (so IGNORECASE is moot):
+//   <\|startoftext\|>|<\|endoftext\|>|'s|'t|'re|'ve|'m|'ll|'d|[\p{L}]+|
+//   [\p{N}]|[^\s\p{L}\p{N}]+
+// re.findall's leftmost-first alternation, skipping what matches nothing
+// (only spaces here).
+std::vector<std::string> splitWords(const std::string &s) {
+  std::vector<std::string> words;
+  size_t n = s.size(), i = 0;
+  auto startsWith = [&](const char *lit) {
+    return s.compare(i, std::char_traits<char>::length(lit), lit) == 0;
+  };
+  while (i < n) {
+    char c = s[i];
+    size_t len = 0;
+    if (c == ' ') {
+      ++i;
+      continue;
+    }
+    if (startsWith(kStartOfText)) {
+      len = std::char_traits<char>::length(kStartOfText);
+    } else if (startsWith(kEndOfText)) {
+      len = std::char_traits<char>::length(kEndOfText);
+    } else if (startsWith("'s") || startsWith("'t") || startsWith("'m") ||
+               startsWith("'d")) {
+      len = 2;
+    } else if (startsWith("'re") || startsWith("'ve") || startsWith("'ll")) {
+      len = 3;
+    } else if (isAsciiLetter(c)) {
+      while (i + len < n && isAsciiLetter(s[i + len]))
+        ++len;
+    } else if (isAsciiDigit(c)) {
+      len = 1;
+    } else {
+      while (i + len < n && s[i + len] != ' ' && !isAsciiLetter(s[i + len]) &&
+             !isAsciiDigit(s[i + len]))
+        ++len;
+    }
+    words.push_back(s.substr(i, len));
+    i += len;
+  }
+  return words;
+}
+
+void checkAscii(const std::string &text) {
+  for (size_t i = 0; i < text.size(); ++i) {
+    unsigned char c = static_cast<unsigned char>(text[i]);
+    if (c >= 0x80) {
+      char hex[8];
+      std::snprintf(hex, sizeof hex, "0x%02X", c);
+      fail("CLIP tokenizer: byte ", hex, " at offset ", i,
+           " of the prompt is not ASCII; Fresco's CLIP tokenizer supports "
+           "ASCII prompts only (transformers' Unicode letter and number "
+           "classes are not implemented)");
+    }
+  }
+}
+
+// A special token entry of tokenizer_config.json / special_tokens_map.json:
+// a string, or an AddedToken dict with "content".
+std::string tokenContent(const json &v, const fs::path &file,
+                         const std::string &key) {
+  if (v.is_string())
+    return v.get<std::string>();
+  if (v.is_object() && v.contains("content") && v["content"].is_string())
+    return v["content"].get<std::string>();
+  fail("CLIP tokenizer: ", file.string(), ": \"", key,
+       "\" must be a string or an object with a string \"content\"");
+}
+
+} // namespace
+
+ClipTokenizer ClipTokenizer::load(const std::string &folder) {
+  fs::path dir(folder);
+  if (!fs::is_directory(dir))
+    fail("CLIP tokenizer: ", folder,
+         " is not a directory (expected a "
+         "diffusers tokenizer folder with vocab.json and merges.txt)");
+  ClipTokenizer tok;
+
+  // vocab.json: {"token": id, ...}.
+  fs::path vocabPath = dir / "vocab.json";
+  json vocab = readJson(vocabPath, "the BPE vocabulary");
+  if (!vocab.is_object() || vocab.empty())
+    fail("CLIP tokenizer: ", vocabPath.string(),
+         " must be a non-empty JSON object of token -> id");
+  for (auto it = vocab.begin(); it != vocab.end(); ++it) {
+    if (!it.value().is_number_integer())
+      fail("CLIP tokenizer: ", vocabPath.string(), ": the id of token \"",
+           it.key(), "\" is not an integer");
+    tok.vocab_[it.key()] = it.value().get<int64_t>();
+  }
+
+  // merges.txt: as CLIPTokenizer.__init__: read().strip().split("\n"), the
+  // first line skipped whatever it says, at most kMaxMerges merges; a pair
+  // listed twice keeps its last rank (dict(zip(...))).
+  fs::path mergesPath = dir / "merges.txt";
+  std::string merges = readFile(mergesPath, "the BPE merges");
+  const char *ws = " \t\n\r\v\f";
+  size_t b = merges.find_first_not_of(ws), e = merges.find_last_not_of(ws);
+  merges = b == std::string::npos ? "" : merges.substr(b, e - b + 1);
+  std::istringstream lines(merges);
+  std::string line;
+  size_t lineNo = 0;
+  std::getline(lines, line); // Header ("#version: 0.2").
+  while (lineNo < kMaxMerges && std::getline(lines, line)) {
+    ++lineNo;
+    std::istringstream parts(line);
+    std::string first, second, extra;
+    if (!(parts >> first >> second) || (parts >> extra))
+      fail("CLIP tokenizer: ", mergesPath.string(), " line ", lineNo + 1,
+           " is not a merge (two symbols separated by a space): \"", line,
+           "\"");
+    tok.ranks_[first + " " + second] = static_cast<int64_t>(lineNo - 1);
+  }
+  if (lineNo == 0)
+    fail("CLIP tokenizer: ", mergesPath.string(),
+         " has no merges (expected a header line, then one merge a line)");
+
+  // Special tokens: CLIPTokenizer's defaults, then tokenizer_config.json,
+  // then special_tokens_map.json (from_pretrained lets the latter win).
+  std::map<std::string, std::string> special = {{"bos_token", kStartOfText},
+                                                {"eos_token", kEndOfText},
+                                                {"unk_token", kEndOfText},
+                                                {"pad_token", kEndOfText}};
+  fs::path configPath = dir / "tokenizer_config.json";
+  json config = readJson(configPath, "the tokenizer config");
+  if (!config.is_object())
+    fail("CLIP tokenizer: ", configPath.string(), " must be a JSON object");
+  auto readSpecial = [&](const json &j, const fs::path &file) {
+    for (auto &[key, content] : special) {
+      if (!j.contains(key))
+        continue;
+      if (j[key].is_null())
+        fail("CLIP tokenizer: ", file.string(), ": \"", key,
+             "\" is null; Fresco needs it to pad and delimit prompts");
+      content = tokenContent(j[key], file, key);
+    }
+  };
+  readSpecial(config, configPath);
+  if (config.contains("model_max_length")) {
+    const json &m = config["model_max_length"];
+    // transformers writes 1e30 when it knows no limit; CLIP's is 77.
+    if (!m.is_number() || m.get<double>() < 2 || m.get<double>() > 1e6 ||
+        m.get<double>() !=
+            static_cast<double>(static_cast<int64_t>(m.get<double>())))
+      fail("CLIP tokenizer: ", configPath.string(),
+           ": \"model_max_length\" must be an integer in [2, 1000000], got ",
+           m.dump());
+    tok.modelMaxLength_ = static_cast<int64_t>(m.get<double>());
+  }
+  // Added tokens keep their ids and are never split by BPE.
+  if (config.contains("added_tokens_decoder")) {
+    const json &added = config["added_tokens_decoder"];
+    if (!added.is_object())
+      fail("CLIP tokenizer: ", configPath.string(),
+           ": \"added_tokens_decoder\" must be an object of id -> token");
+    for (auto it = added.begin(); it != added.end(); ++it) {
+      int64_t id = 0;
+      try {
+        size_t used = 0;
+        id = std::stoll(it.key(), &used);
+        if (used != it.key().size())
+          throw std::invalid_argument("trailing characters");
+      } catch (const std::exception &) {
+        fail("CLIP tokenizer: ", configPath.string(),
+             ": \"added_tokens_decoder\" key \"", it.key(),
+             "\" is not an integer id");
+      }
+      std::string content = tokenContent(it.value(), configPath,
+                                         "added_tokens_decoder." + it.key());
+      // single_word changes how neighbours split; not implemented.
+      if (it.value().is_object() && it.value().value("single_word", false))
+        fail("CLIP tokenizer: ", configPath.string(), ": added token \"",
+             content,
+             "\" has single_word true, which Fresco does not "
+             "support");
+      tok.added_[content] = id;
+    }
+  }
+  fs::path mapPath = dir / "special_tokens_map.json";
+  if (fs::exists(mapPath)) {
+    json map = readJson(mapPath, "the special tokens map");
+    if (!map.is_object())
+      fail("CLIP tokenizer: ", mapPath.string(), " must be a JSON object");
+    readSpecial(map, mapPath);
+  }
+
+  // Special tokens are added tokens too: their id is the added one, else the
+  // vocabulary's (convert_tokens_to_ids).
+  auto idOf = [&](const std::string &key) {
+    const std::string &content = special[key];
+    if (auto it = tok.added_.find(content); it != tok.added_.end())
+      return it->second;
+    auto it = tok.vocab_.find(content);
+    if (it == tok.vocab_.end())
+      fail("CLIP tokenizer: ", key, " \"", content, "\" is in neither ",
+           vocabPath.string(), " nor the added tokens of ",
+           configPath.string());
+    tok.added_[content] = it->second;
+    return it->second;
+  };
+  tok.bosId_ = idOf("bos_token");
+  tok.eosId_ = idOf("eos_token");
+  tok.padId_ = idOf("pad_token");
+  tok.unkId_ = idOf("unk_token");
+  // _convert_token_to_id falls back to the vocabulary's unk id, not the
+  // added one.
+  if (auto it = tok.vocab_.find(special["unk_token"]); it != tok.vocab_.end())
+    tok.unkId_ = it->second;
+  return tok;
+}
+
+// CLIPTokenizer.bpe + convert_tokens_to_ids for one byte-encoded word.
+void ClipTokenizer::bpe(const std::string &word,
+                        std::vector<int64_t> &out) const {
+  auto idOf = [&](const std::string &t) {
+    if (auto it = added_.find(t); it != added_.end())
+      return it->second;
+    auto it = vocab_.find(t);
+    return it == vocab_.end() ? unkId_ : it->second;
+  };
+  // bpe()'s cache starts with the two literal special tokens: no "</w>".
+  if (word == kStartOfText || word == kEndOfText) {
+    out.push_back(idOf(word));
+    return;
+  }
+  // Symbols are byte-encoded characters (1 or 2 UTF-8 bytes each).
+  std::vector<std::string> symbols;
+  for (size_t i = 0; i < word.size();) {
+    size_t len = (static_cast<unsigned char>(word[i]) & 0x80) ? 2 : 1;
+    symbols.push_back(word.substr(i, len));
+    i += len;
+  }
+  symbols.back() += "</w>";
+  while (symbols.size() > 1) {
+    // The pair of lowest rank; equal pairs merge together, left to right.
+    int64_t best = std::numeric_limits<int64_t>::max();
+    size_t bestAt = 0;
+    for (size_t i = 0; i + 1 < symbols.size(); ++i) {
+      auto it = ranks_.find(symbols[i] + " " + symbols[i + 1]);
+      if (it != ranks_.end() && it->second < best) {
+        best = it->second;
+        bestAt = i;
+      }
+    }
+    if (best == std::numeric_limits<int64_t>::max())
+      break;
+    std::string first = symbols[bestAt], second = symbols[bestAt + 1];
+    std::vector<std::string> merged;
+    for (size_t i = 0; i < symbols.size();) {
+      if (i + 1 < symbols.size() && symbols[i] == first &&
+          symbols[i + 1] == second) {
+        merged.push_back(first + second);
+        i += 2;
+      } else {
+        merged.push_back(symbols[i]);
+        i += 1;
+      }
+    }
+    symbols = std::move(merged);
+  }
+  for (const std::string &s : symbols)
+    out.push_back(idOf(s));
+}
+
+// CLIPTokenizer._tokenize on a piece between added tokens.
+void ClipTokenizer::encodePiece(const std::string &piece,
+                                std::vector<int64_t> &out) const {
+  const auto &enc = byteEncoder();
+  for (const std::string &w : splitWords(cleanAndLower(piece))) {
+    std::string encoded;
+    for (char c : w)
+      encoded += enc[static_cast<unsigned char>(c)];
+    bpe(encoded, out);
+  }
+}
+
+std::vector<int64_t> ClipTokenizer::encode(const std::string &text) const {
+  checkAscii(text);
+  // PreTrainedTokenizer.tokenize: split on added tokens (tokens_trie.split,
+  // case-sensitive, longest match at the leftmost position) before any
+  // cleaning, so "x!<|endoftext|>" keeps its eos.
+  std::vector<int64_t> ids;
+  size_t start = 0, i = 0;
+  while (i < text.size()) {
+    const std::pair<const std::string, int64_t> *match = nullptr;
+    for (const auto &entry : added_)
+      if (!entry.first.empty() &&
+          text.compare(i, entry.first.size(), entry.first) == 0 &&
+          (!match || entry.first.size() > match->first.size()))
+        match = &entry;
+    if (!match) {
+      ++i;
+      continue;
+    }
+    encodePiece(text.substr(start, i - start), ids);
+    ids.push_back(match->second);
+    i += match->first.size();
+    start = i;
+  }
+  encodePiece(text.substr(start), ids);
+  return ids;
+}
+
+ClipTokens ClipTokenizer::tokenize(const std::string &text,
+                                   int64_t maxLength) const {
+  if (maxLength <= 0)
+    maxLength = modelMaxLength_;
+  check(maxLength >= 2, "CLIP tokenizer: max length ", maxLength,
+        " leaves no room for the bos and eos tokens");
+  std::vector<int64_t> body = encode(text);
+  ClipTokens t;
+  // truncation=True drops tokens from the end to leave room for bos + eos.
+  size_t room = static_cast<size_t>(maxLength - 2);
+  t.truncated = body.size() > room;
+  if (t.truncated)
+    body.resize(room);
+  t.ids.reserve(maxLength);
+  t.ids.push_back(bosId_);
+  t.ids.insert(t.ids.end(), body.begin(), body.end());
+  t.ids.push_back(eosId_);
+  t.length = static_cast<int64_t>(t.ids.size());
+  t.ids.resize(maxLength, padId_);
+  return t;
+}
+
+} // namespace fresco

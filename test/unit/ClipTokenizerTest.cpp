@@ -1,0 +1,160 @@
+//===- ClipTokenizerTest.cpp - CLIP tokenizer loading and error paths -----===//
+//
+// Ids on real CLIP merges are checked against transformers by
+// test/e2e/text/clip_tokenizer_parity.py; here a tiny hand-made folder pins
+// the BPE, padding and truncation, and every refusal names its file.
+//
+//===----------------------------------------------------------------------===//
+#include "runtime/text/ClipTokenizer.h"
+
+#include "TestUtil.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+using namespace fresco;
+using namespace fresco::test;
+
+namespace {
+
+const char *kVocab = R"({"h": 0, "i": 1, "hi</w>": 2, "a</w>": 3, "!</w>": 4,
+  "<|startoftext|>": 5, "<|endoftext|>": 6, "!": 7})";
+const char *kMerges = "#version: 0.2\nh i</w>\n";
+const char *kConfig = R"({"model_max_length": 8, "bos_token": "<|startoftext|>",
+  "eos_token": {"content": "<|endoftext|>"}, "pad_token": "<|endoftext|>",
+  "unk_token": "<|endoftext|>"})";
+
+/// A tokenizer folder in diffusers' layout; tests break one file at a time.
+struct Folder {
+  TempDir dir;
+  Folder() {
+    writeText(dir / "vocab.json", kVocab);
+    writeText(dir / "merges.txt", kMerges);
+    writeText(dir / "tokenizer_config.json", kConfig);
+  }
+  ClipTokenizer load() const { return ClipTokenizer::load(dir.path()); }
+};
+
+TEST(ClipTokenizer, EncodesPadsAndTruncates) {
+  Folder f;
+  ClipTokenizer tok = f.load();
+  EXPECT_EQ(tok.bosId(), 5);
+  EXPECT_EQ(tok.eosId(), 6);
+  EXPECT_EQ(tok.padId(), 6);
+  EXPECT_EQ(tok.modelMaxLength(), 8);
+  // Lower-cased, whitespace collapsed, "h" + "i</w>" merged, "x" unknown.
+  EXPECT_EQ(tok.encode("  HI\t\nhi x a!"),
+            (std::vector<int64_t>{2, 2, 6, 3, 4}));
+  ClipTokens t = tok.tokenize("hi hi");
+  EXPECT_EQ(t.ids, (std::vector<int64_t>{5, 2, 2, 6, 6, 6, 6, 6}));
+  EXPECT_EQ(t.length, 4);
+  EXPECT_FALSE(t.truncated);
+  t = tok.tokenize("hi hi hi hi", 4);
+  EXPECT_EQ(t.ids, (std::vector<int64_t>{5, 2, 2, 6}));
+  EXPECT_TRUE(t.truncated);
+  t = tok.tokenize("");
+  EXPECT_EQ(t.ids, (std::vector<int64_t>{5, 6, 6, 6, 6, 6, 6, 6}));
+  EXPECT_EQ(t.length, 2);
+  // A special token in the text is split out before any cleaning.
+  EXPECT_EQ(tok.encode("hi<|endoftext|>hi"), (std::vector<int64_t>{2, 6, 2}));
+  expectError([&] { tok.tokenize("hi", 1); }, {"no room"});
+}
+
+TEST(ClipTokenizer, SpecialTokensMapOverridesConfig) {
+  Folder f;
+  writeText(f.dir / "special_tokens_map.json", R"({"pad_token": "!"})");
+  ClipTokenizer tok = f.load();
+  EXPECT_EQ(tok.padId(), 7);
+  // "!" is now an added token: split out whole, not BPE'd as "!</w>".
+  EXPECT_EQ(tok.encode("hi!"), (std::vector<int64_t>{2, 7}));
+}
+
+// CLIPTokenizer reads 48894 merges at most (CLIP's vocabulary size).
+TEST(ClipTokenizer, IgnoresMergesPastCLIPsLimit) {
+  Folder f;
+  std::string merges = "#version: 0.2\n";
+  for (int i = 0; i < 48894; ++i)
+    merges += "x y\n";
+  writeText(f.dir / "merges.txt", merges + "h i</w>\n");
+  // "h" + "i</w>" stays unmerged: "h", then "i</w>" (unknown).
+  EXPECT_EQ(f.load().encode("hi"), (std::vector<int64_t>{0, 6}));
+  writeText(f.dir / "merges.txt",
+            merges.substr(0, merges.size() - 4) + "h i</w>\n");
+  EXPECT_EQ(f.load().encode("hi"), (std::vector<int64_t>{2}));
+}
+
+TEST(ClipTokenizer, RefusesNonAscii) {
+  Folder f;
+  ClipTokenizer tok = f.load();
+  expectError([&] { tok.encode("caf\xc3\xa9"); },
+              {"0xC3", "offset 3", "not ASCII"});
+}
+
+TEST(ClipTokenizer, MissingFiles) {
+  expectError([] { ClipTokenizer::load("/nonexistent/tokenizer"); },
+              {"/nonexistent/tokenizer", "not a directory"});
+  for (const char *name :
+       {"vocab.json", "merges.txt", "tokenizer_config.json"}) {
+    Folder f;
+    std::filesystem::remove(f.dir / name);
+    expectError([&] { f.load(); }, {f.dir / name, "cannot read"});
+  }
+}
+
+TEST(ClipTokenizer, MalformedVocab) {
+  Folder f;
+  writeText(f.dir / "vocab.json", "{\"h\": 0,");
+  expectError([&] { f.load(); }, {f.dir / "vocab.json", "not valid JSON"});
+  writeText(f.dir / "vocab.json", "[1, 2]");
+  expectError([&] { f.load(); }, {f.dir / "vocab.json", "JSON object"});
+  writeText(f.dir / "vocab.json", R"({"h": "zero"})");
+  expectError([&] { f.load(); }, {f.dir / "vocab.json", "\"h\"", "integer"});
+}
+
+TEST(ClipTokenizer, MalformedMerges) {
+  Folder f;
+  writeText(f.dir / "merges.txt", "#version: 0.2\nh i</w>\nh i x\n");
+  expectError([&] { f.load(); }, {f.dir / "merges.txt", "line 3", "h i x"});
+  writeText(f.dir / "merges.txt", "#version: 0.2\nh i</w>\n\nh i\n");
+  expectError([&] { f.load(); }, {f.dir / "merges.txt", "line 3"});
+  writeText(f.dir / "merges.txt", "#version: 0.2\n");
+  expectError([&] { f.load(); }, {f.dir / "merges.txt", "no merges"});
+}
+
+TEST(ClipTokenizer, MalformedConfig) {
+  Folder f;
+  writeText(f.dir / "tokenizer_config.json", "not json");
+  expectError([&] { f.load(); },
+              {f.dir / "tokenizer_config.json", "not valid JSON"});
+  writeText(f.dir / "tokenizer_config.json", R"({"model_max_length": 1e30})");
+  expectError([&] { f.load(); },
+              {f.dir / "tokenizer_config.json", "model_max_length"});
+  writeText(f.dir / "tokenizer_config.json", R"({"pad_token": null})");
+  expectError([&] { f.load(); },
+              {f.dir / "tokenizer_config.json", "pad_token", "null"});
+  writeText(f.dir / "tokenizer_config.json", R"({"bos_token": 3})");
+  expectError([&] { f.load(); },
+              {f.dir / "tokenizer_config.json", "bos_token", "string"});
+  writeText(f.dir / "tokenizer_config.json", R"({"pad_token": "<pad>"})");
+  expectError([&] { f.load(); }, {"pad_token", "<pad>", "vocab.json"});
+  writeText(f.dir / "tokenizer_config.json",
+            R"({"added_tokens_decoder": {"x": {"content": "a"}}})");
+  expectError([&] { f.load(); }, {"added_tokens_decoder", "\"x\""});
+  writeText(f.dir / "tokenizer_config.json",
+            R"({"added_tokens_decoder": {"9": {"content": "zz",
+                "single_word": true}}})");
+  expectError([&] { f.load(); }, {"zz", "single_word"});
+}
+
+TEST(ClipTokenizer, MalformedSpecialTokensMap) {
+  Folder f;
+  writeText(f.dir / "special_tokens_map.json", "{");
+  expectError([&] { f.load(); },
+              {f.dir / "special_tokens_map.json", "not valid JSON"});
+  writeText(f.dir / "special_tokens_map.json", R"({"eos_token": {"x": 1}})");
+  expectError([&] { f.load(); },
+              {f.dir / "special_tokens_map.json", "eos_token"});
+}
+
+} // namespace

@@ -43,6 +43,8 @@ void mlir::fresco::buildPartitionPipeline(OpPassManager &pm,
   place.place = o.place;
   place.ranks = o.ranks;
   pm.addPass(createPlacement(place));
+  // Sizes the degrees do not divide, padded so that every split is even.
+  pm.addPass(createPadUneven());
   pm.addPass(createCfgParallel());
   TensorParallelOptions tp;
   tp.minSplitBytes = o.tpSplitMinBytes;

@@ -47,4 +47,39 @@ Value createAllGather(OpBuilder &b, Location loc, Value local, int64_t dim,
       b.getDenseI16ArrayAttr({axis}), local, b.getIndexAttr(dim));
 }
 
+bool isParamLinear(Operation *op) {
+  auto l = dyn_cast_or_null<LinearOp>(op);
+  return l && l.getWeight().getDefiningOp<ParamOp>() &&
+         (!l.getBias() || l.getBias().getDefiningOp<ParamOp>());
+}
+
+LinearOp projectionOf(Value v) {
+  while (v.hasOneUse()) {
+    Operation *def = v.getDefiningOp();
+    if (!def)
+      return nullptr;
+    if (isParamLinear(def))
+      return cast<LinearOp>(def);
+    if (def->getNumOperands() == 0)
+      return nullptr;
+    v = def->getOperand(0);
+  }
+  return nullptr;
+}
+
+SmallVector<LinearOp> tokenMlpInputs(func::FuncOp fn) {
+  SmallVector<LinearOp> fc1s;
+  fn.walk([&](Operation *op) {
+    if (!isa<GeluOp, SiluOp>(op))
+      return;
+    Value in = op->getOperand(0), out = op->getResult(0);
+    if (cast<RankedTensorType>(in.getType()).getRank() < 3 ||
+        !isParamLinear(in.getDefiningOp()) || !in.hasOneUse() ||
+        !out.hasOneUse() || !isParamLinear(*out.getUsers().begin()))
+      return;
+    fc1s.push_back(in.getDefiningOp<LinearOp>());
+  });
+  return fc1s;
+}
+
 } // namespace mlir::fresco

@@ -20,6 +20,7 @@
 
 #include "dialects/Fresco/IR/FrescoAttributes.h"
 #include "dialects/Fresco/IR/FrescoDialect.h"
+#include "dialects/Fresco/IR/FrescoOps.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/Shard/IR/ShardOps.h"
@@ -32,6 +33,11 @@ namespace mlir::fresco {
 constexpr llvm::StringLiteral kGridName = "grid";
 constexpr llvm::StringLiteral kSharding = FrescoDialect::kShardingAttrName;
 constexpr llvm::StringLiteral kStage = FrescoDialect::kStageAttrName;
+/// fresco-pad-uneven's marks: the fresco.pad that pads the token sequence
+/// (where the sequence passes seed their split), and a fresco.slice that
+/// takes padding off again (a split along it is gathered first).
+constexpr llvm::StringLiteral kSequenceSeed = "fresco.sequence_seed";
+constexpr llvm::StringLiteral kUnpad = "fresco.unpad";
 
 /// The module's grid and its axis names, if fresco-create-grid ran.
 struct GridInfo {
@@ -51,6 +57,20 @@ SmallVector<func::FuncOp> denoiserFunctions(ModuleOp module);
 /// `parts` ranks) on @grid, with the concatenated result type.
 Value createAllGather(OpBuilder &b, Location loc, Value local, int64_t dim,
                       int16_t axis, int64_t parts);
+
+/// A linear layer whose weight (and bias, if any) are parameters.
+bool isParamLinear(Operation *op);
+
+/// The projection behind an attention operand: the parameter linear at
+/// the end of a chain of single-use ops (reshapes, per-head norms: Flux's
+/// q/k RMS norm), or null.
+LinearOp projectionOf(Value v);
+
+/// The first linear of every token-wise MLP (param linear -> GELU or SiLU
+/// -> param linear on [B, T, D] tokens), in program order. Per-sample
+/// [B, D] layers (embedders, adaLN) are left out: splitting them would
+/// cost an all_reduce's latency to save a GEMV.
+SmallVector<LinearOp> tokenMlpInputs(func::FuncOp fn);
 
 } // namespace mlir::fresco
 

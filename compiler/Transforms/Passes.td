@@ -137,6 +137,26 @@ def CfgParallel : Pass<"fresco-cfg-parallel", "::mlir::ModuleOp"> {
                            "::mlir::fresco::FrescoDialect"];
 }
 
+def PadUneven : Pass<"fresco-pad-uneven", "::mlir::ModuleOp"> {
+  let summary = "Pad sizes that the grid's degrees do not divide";
+  let description = [{
+    In the denoiser, before the strategies: tokens whose count (patch rows
+    of the image, or a packed [B, T, C] sequence) the sequence degree
+    (ulysses x ring) does not divide are padded with zeros right after
+    the patch embedding (a fresco.pad marked `fresco.sequence_seed`, where
+    the sequence passes then split); attention heads that tp x ulysses does
+    not divide get zero rows in their q, k and v projections; a token
+    MLP's width that tp does not divide gets zero rows in its first
+    linear (parameters with `checkpoint_shape`). The ops' sharding rules
+    carry the padding forward: attention masks padded keys (`key_valid`),
+    a contraction over zero-padded weights adds zeros, and the padding is
+    sliced off (`fresco.slice` marked `fresco.unpad`) before any op that
+    would mix it into real values and before the return. The strategies
+    that follow then split evenly. A no-op when every size divides.
+  }];
+  let dependentDialects = ["::mlir::fresco::FrescoDialect"];
+}
+
 def TensorParallel : Pass<"fresco-tensor-parallel", "::mlir::ModuleOp"> {
   let summary = "Megatron tensor parallelism over the grid's tp axis";
   let description = [{

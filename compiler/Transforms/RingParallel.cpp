@@ -23,12 +23,43 @@ namespace {
 
 class Ring : public SequenceSplit {
 public:
-  Ring(func::FuncOp fn, const GridInfo &grid, int16_t axis, int64_t parts)
-      : SequenceSplit(fn, grid, "ring", axis, parts) {}
+  Ring(func::FuncOp fn, const GridInfo &grid, int16_t axis, int64_t parts,
+       int64_t ulysses)
+      : SequenceSplit(fn, grid, "ring", axis, parts), ulysses(ulysses) {}
 
 private:
   LogicalResult attention(AttentionOp a) override;
+  LogicalResult maskPadding(AttentionOp a);
+
+  int64_t ulysses; // the degree of a Ulysses split made before
 };
+
+/// Padded tokens (fresco-pad-uneven's key_valid: the first n of the whole
+/// sequence are real) per ring block: the block of ring rank r is, after
+/// Ulysses' all_to_all, U segments of c tokens, segment u holding the
+/// sequence's block u * R + r (Ulysses' split is the major one).
+LogicalResult Ring::maskPadding(AttentionOp a) {
+  std::optional<ArrayRef<int64_t>> valid = a.getKeyValid();
+  if (!valid)
+    return success();
+  if (valid->size() != 1)
+    return a.emitError() << pass()
+                         << ": key_valid must count the real keys of the "
+                            "whole sequence before the ring splits it";
+  int64_t n = valid->front();
+  int64_t tk = a.getKey().getType().getDimSize(1);
+  if (tk % ulysses != 0)
+    return a.emitError() << pass() << ": " << tk
+                         << " keys per ring block do not divide into "
+                         << ulysses << " Ulysses segments";
+  int64_t c = tk / ulysses;
+  SmallVector<int64_t> table;
+  for (int64_t r = 0; r < parts; ++r)
+    for (int64_t u = 0; u < ulysses; ++u)
+      table.push_back(std::clamp<int64_t>(n - (u * parts + r) * c, 0, c));
+  a.setKeyValid(table);
+  return success();
+}
 
 /// Self-attention (keys and values split like the queries) becomes ring
 /// attention; attention to a context every rank holds in full stays local.
@@ -52,6 +83,8 @@ LogicalResult Ring::attention(AttentionOp a) {
       return a.emitError() << pass()
                            << ": this attention is already ring attention";
     a.setRingAxesAttr(GridAxesAttr::get(b.getContext(), {axis}));
+    if (failed(maskPadding(a)))
+      return failure();
   }
   return retype(a, 1, cast<RankedTensorType>(a.getType()));
 }
@@ -74,7 +107,10 @@ struct RingParallelPass : impl::RingParallelBase<RingParallelPass> {
       return signalPassFailure();
     }
     for (func::FuncOp fn : denoiserFunctions(module))
-      if (failed(Ring(fn, *grid, axis->first, axis->second).run()))
+      if (failed(Ring(fn, *grid, axis->first, axis->second,
+                      grid->axis("ulysses") ? grid->axis("ulysses")->second
+                                            : 1)
+                     .run()))
         return signalPassFailure();
   }
 };

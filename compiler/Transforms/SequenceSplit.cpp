@@ -61,6 +61,17 @@ LogicalResult SequenceSplit::retype(Operation *op, int64_t dim,
 /// before ring), its slice is (the all_slices those passes inserted).
 LogicalResult SequenceSplit::splitImage() {
   Block &block = fn.getBody().front();
+  // Tokens padded by fresco-pad-uneven: split where they are padded.
+  for (Operation &op : block)
+    if (auto pad = dyn_cast<PadOp>(op); pad && pad->hasAttr(kSequenceSeed)) {
+      Value tokens = pad.getResult();
+      while (tokens.hasOneUse())
+        if (auto s = dyn_cast<shard::AllSliceOp>(*tokens.getUsers().begin()))
+          tokens = s.getResult();
+        else
+          break;
+      return prop.seedValue(tokens, 1, {axis});
+    }
   Value image;
   for (BlockArgument arg : block.getArguments()) {
     if (cast<RankedTensorType>(arg.getType()).getRank() != 4)
@@ -84,7 +95,8 @@ LogicalResult SequenceSplit::splitImage() {
   int64_t rows = cast<RankedTensorType>(image.getType()).getDimSize(2);
   if (rows % parts != 0)
     return fn.emitError("latent height ")
-           << rows << " is not divisible by " << degree();
+           << rows << " is not divisible by " << degree()
+           << " (run fresco-pad-uneven first to pad the tokens)";
   return prop.seedValue(image, 2, {axis});
 }
 

@@ -134,6 +134,28 @@ LogicalResult ShardingPropagation::visit(Operation *op,
                                          const ShardingRule &rule) {
   if (llvm::none_of(op->getOperands(), [&](Value v) { return isSplit(v); }))
     return success();
+  // Padding taken off a split dimension (fresco-pad-uneven): the blocks
+  // are gathered first, the padding being at the end of the whole.
+  if (auto s = dyn_cast<SliceOp>(op); s && s->hasAttr(kUnpad)) {
+    Split split = splitOf(s.getInput());
+    int64_t axis = int64_t(s.getAxis());
+    if (!split[axis].empty()) {
+      auto t = cast<RankedTensorType>(s.getInput().getType());
+      SmallVector<int64_t> shape(t.getShape());
+      shape[axis] *= parts(split[axis]);
+      OpBuilder b(op);
+      Value whole = shard::AllGatherOp::create(
+          b, op->getLoc(), RankedTensorType::get(shape, t.getElementType()),
+          FlatSymbolRefAttr::get(b.getStringAttr(kGridName)),
+          b.getDenseI16ArrayAttr(split[axis]), s.getInput(),
+          b.getIndexAttr(axis));
+      split[axis].clear();
+      setSplit(whole, split);
+      s.getInputMutable().set(whole);
+      if (!isSplit(whole))
+        return success();
+    }
+  }
   // 1. Which factors the split operands split, over which axes.
   SmallVector<SmallVector<int16_t>> axesOf(rule.factors.size());
   SmallVector<std::pair<unsigned, int64_t>> where(rule.factors.size());

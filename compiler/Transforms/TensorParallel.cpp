@@ -22,36 +22,11 @@ namespace mlir::fresco {
 
 namespace {
 
-/// A linear layer whose weight (and bias, if any) are parameters.
-bool isParamLinear(Operation *op) {
-  auto l = dyn_cast_or_null<LinearOp>(op);
-  return l && l.getWeight().getDefiningOp<ParamOp>() &&
-         (!l.getBias() || l.getBias().getDefiningOp<ParamOp>());
-}
-
 /// Which layers open a block: the policy, checked before anything moves.
 struct Seeds {
   SmallVector<LinearOp> rows;      // weight split by rows (output features)
   SmallVector<LinearOp> perSample; // likewise, result gathered at once
 };
-
-/// The projection behind an attention operand: the parameter linear at
-/// the end of a chain of single-use ops (reshapes, per-head norms: Flux's
-/// q/k RMS norm), or null. Whether the split can cross the chain is the
-/// rules' call, at the op that cannot take it.
-LinearOp projectionOf(Value v) {
-  while (v.hasOneUse()) {
-    Operation *def = v.getDefiningOp();
-    if (!def)
-      return nullptr;
-    if (isParamLinear(def))
-      return cast<LinearOp>(def);
-    if (def->getNumOperands() == 0)
-      return nullptr;
-    v = def->getOperand(0);
-  }
-  return nullptr;
-}
 
 LogicalResult checkAttention(AttentionOp a, int64_t parts, Seeds &seeds) {
   SmallVector<LinearOp> qkv;
@@ -79,20 +54,8 @@ LogicalResult partition(func::FuncOp fn, const GridInfo &grid, int16_t axis,
   bool any = false;
   SmallVector<AttentionOp> attentions;
   SmallVector<LinearOp> fc1s;
-  fn.walk([&](Operation *op) {
-    if (auto a = dyn_cast<AttentionOp>(op))
-      attentions.push_back(a);
-    if (!isa<GeluOp, SiluOp>(op))
-      return;
-    Value in = op->getOperand(0), out = op->getResult(0);
-    // Only token-wise MLPs: splitting a per-sample [B, D] layer (timestep
-    // embedder, adaLN) would cost an all_reduce's latency to save a GEMV.
-    if (cast<RankedTensorType>(in.getType()).getRank() < 3 ||
-        !isParamLinear(in.getDefiningOp()) || !in.hasOneUse() ||
-        !out.hasOneUse() || !isParamLinear(*out.getUsers().begin()))
-      return;
-    fc1s.push_back(in.getDefiningOp<LinearOp>());
-  });
+  fn.walk([&](AttentionOp a) { attentions.push_back(a); });
+  fc1s = tokenMlpInputs(fn);
   for (AttentionOp a : attentions)
     if (failed(checkAttention(a, parts, seeds)))
       return failure();

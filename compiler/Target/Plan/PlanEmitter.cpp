@@ -240,6 +240,14 @@ LogicalResult FunctionEmitter::emitOp(Operation &op) {
         offsets[dim] = local[dim] * index;
       }
     }
+    // Zero-padded (fresco-pad-uneven): the checkpoint tensor is smaller;
+    // the runtime loads zeros past it.
+    if (std::optional<ArrayRef<int64_t>> ckpt = param.getCheckpointShape()) {
+      if (ckpt->size() != full.size())
+        return param.emitError("checkpoint_shape rank differs from the "
+                               "parameter's");
+      full.assign(ckpt->begin(), ckpt->end());
+    }
     int w = weights.get(component, param.getName(), full, offsets, local);
     ids[param.getResult()] = values.size();
     values.push_back({fp::ValueKind::Weight, floatDType,
@@ -424,9 +432,21 @@ LogicalResult FunctionEmitter::emitOp(Operation &op) {
                                 "partitioned over the grid");
           ring = fbb.CreateVector(rc.group(axes.getAxes()));
         }
+        flatbuffers::Offset<flatbuffers::Vector<int64_t>> keyValid;
+        if (std::optional<ArrayRef<int64_t>> valid = at.getKeyValid()) {
+          // A ring's table has a row per ring rank.
+          size_t rows = at.getRingAxesAttr()
+                            ? rc.group(at.getRingAxesAttr().getAxes()).size()
+                            : 1;
+          if (valid->size() % rows != 0)
+            return at.emitError("key_valid has ")
+                   << valid->size() << " entries, not a row for each of the "
+                   << rows << " ring ranks";
+          keyValid = fbb.CreateVector(valid->data(), valid->size());
+        }
         auto a = fp::CreateAttentionAttrs(
             fbb, at.getNumHeads(), float(at.getScale().convertToDouble()),
-            ring);
+            ring, keyValid);
         addInstr(OpCode::Attention, op, fp::OpAttrs::AttentionAttrs, a.Union());
         return success();
       })
@@ -501,6 +521,14 @@ LogicalResult FunctionEmitter::emitOp(Operation &op) {
         axis += axis < 0 ? rank : 0;
         auto a = fp::CreateAxisAttrs(fbb, axis, s.getStart());
         addInstr(OpCode::Slice, op, fp::OpAttrs::AxisAttrs, a.Union());
+        return success();
+      })
+      .Case([&](PadOp p) {
+        int64_t rank = p.getInput().getType().getRank();
+        int64_t axis = int64_t(p.getAxis());
+        axis += axis < 0 ? rank : 0;
+        auto a = fp::CreateAxisAttrs(fbb, axis, p.getStart());
+        addInstr(OpCode::Pad, op, fp::OpAttrs::AxisAttrs, a.Union());
         return success();
       })
       .Case([&](ConcatOp c) {

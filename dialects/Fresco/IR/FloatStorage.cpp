@@ -8,7 +8,7 @@ namespace {
 /// Ops that move elements without computing on them (the shard dialect's
 /// by name: this library does not link it).
 bool movesData(Operation *op) {
-  if (isa<ReshapeOp, WaitOp, SliceOp, ConcatOp, TransposeOp, StageTransferOp,
+  if (isa<ReshapeOp, WaitOp, SliceOp, PadOp, ConcatOp, TransposeOp, StageTransferOp,
           StageBroadcastOp>(op))
     return true;
   StringRef name = op->getName().getStringRef();

@@ -73,6 +73,23 @@ LogicalResult ParamOp::verify() {
   if (!getType().hasStaticShape())
     return emitOpError("parameter '")
            << getName() << "' must have a static shape";
+  if (std::optional<ArrayRef<int64_t>> ckpt = getCheckpointShape()) {
+    ArrayRef<int64_t> shape = getType().getShape();
+    if (ckpt->size() != shape.size() ||
+        llvm::any_of(*ckpt, [](int64_t d) { return d < 1; }))
+      return emitOpError("parameter '")
+             << getName() << "': checkpoint_shape " << shapeStr(*ckpt)
+             << " must be positive sizes, one per dimension of "
+             << shapeStr(shape);
+    // A split parameter's type is its local slice; only a whole one can be
+    // compared with the checkpoint.
+    if (!(*this)->hasAttr(FrescoDialect::kShardingAttrName))
+      for (auto [c, d] : llvm::zip(*ckpt, shape))
+        if (c > d)
+          return emitOpError("parameter '")
+                 << getName() << "': checkpoint_shape " << shapeStr(*ckpt)
+                 << " is larger than its padded shape " << shapeStr(shape);
+  }
   return success();
 }
 
@@ -342,6 +359,34 @@ LogicalResult AttentionOp::inferReturnTypes(MLIRContext *,
   return success();
 }
 
+LogicalResult AttentionOp::verify() {
+  std::optional<ArrayRef<int64_t>> valid = getKeyValid();
+  if (!valid)
+    return success();
+  int64_t tk = getKey().getType().getDimSize(1);
+  if (valid->empty())
+    return emitOpError("key_valid must not be empty");
+  if (llvm::any_of(*valid, [&](int64_t v) { return v < 0 || v > tk; }))
+    return emitOpError("key_valid ")
+           << shapeStr(*valid) << " has a count outside [0, " << tk << "]";
+  // With a ring the table has a row per ring rank: its length is checked
+  // against the grid by the plan emitter.
+  if (getRingAxes())
+    return success();
+  int64_t segments = int64_t(valid->size());
+  if (tk % segments != 0)
+    return emitOpError("key_valid has ")
+           << segments << " segments, which do not divide the " << tk
+           << " keys";
+  if (llvm::any_of(*valid, [&](int64_t v) { return v > tk / segments; }))
+    return emitOpError("key_valid ")
+           << shapeStr(*valid) << " counts more keys than a segment of "
+           << tk / segments << " holds";
+  if (llvm::all_of(*valid, [](int64_t v) { return v == 0; }))
+    return emitOpError("key_valid leaves no key to attend to");
+  return success();
+}
+
 //===----------------------------------------------------------------------===//
 // Elementwise
 //===----------------------------------------------------------------------===//
@@ -589,6 +634,27 @@ LogicalResult SliceOp::inferReturnTypes(MLIRContext *,
   if (start < 0 || size < 1 || start > dim || size > dim - start)
     return opError(loc, "slice", "range [", start, ", ", start + size,
                    ") is outside axis ", *axis, " of size ", dim);
+  SmallVector<int64_t> shape(x->getShape());
+  shape[*axis] = size;
+  results.push_back(like(*x, shape));
+  return success();
+}
+
+LogicalResult PadOp::inferReturnTypes(MLIRContext *,
+                                      std::optional<Location> loc,
+                                      Adaptor adaptor,
+                                      SmallVectorImpl<Type> &results) {
+  auto x = staticType(loc, "pad", "input", adaptor.getInput());
+  if (failed(x))
+    return failure();
+  auto axis = normAxis(loc, "pad", adaptor.getAxis(), x->getRank());
+  if (failed(axis))
+    return failure();
+  int64_t start = adaptor.getStart(), size = adaptor.getSize();
+  int64_t dim = x->getDimSize(*axis);
+  if (start < 0 || size < dim || start > size - dim)
+    return opError(loc, "pad", "input of ", dim, " elements at ", start,
+                   " does not fit in ", size, " along axis ", *axis);
   SmallVector<int64_t> shape(x->getShape());
   shape[*axis] = size;
   results.push_back(like(*x, shape));

@@ -24,13 +24,25 @@ def Fresco_ParamOp : Fresco_Op<"param", [Pure]> {
     `name` is the checkpoint tensor name exactly as in the diffusers
     state_dict (e.g. `transformer_blocks.0.attn1.to_q.weight`).
 
+    With `checkpoint_shape` (set by fresco-pad-uneven), the checkpoint
+    tensor has that shape and the parameter is it zero-padded at the end of
+    each dimension to the declared (global) shape: padded heads and MLP
+    features contribute exact zeros.
+
     ```mlir
     %w = fresco.param "proj_out_2.weight" : tensor<32x64xf32>
     ```
   }];
-  let arguments = (ins StrAttr:$name);
+  let arguments = (ins StrAttr:$name,
+                       OptionalAttr<DenseI64ArrayAttr>:$checkpoint_shape);
   let results = (outs Fresco_FloatTensor:$result);
   let assemblyFormat = "$name attr-dict `:` type($result)";
+  let builders = [
+    // A parameter that is the checkpoint tensor as it is.
+    OpBuilder<(ins "::mlir::Type":$type, "::mlir::StringAttr":$name), [{
+      build($_builder, $_state, type, name, ::mlir::DenseI64ArrayAttr());
+    }]>
+  ];
   let hasVerifier = 1;
 }
 
@@ -183,13 +195,31 @@ def Fresco_AttentionOp : Fresco_InferredOp<"attention"> {
     `@grid`: the op attends to the whole sequence by passing the blocks
     around the ring of ranks on those axes (ring attention). Tk is then the
     local block's length.
+
+    With `key_valid` (set by fresco-pad-uneven and the sequence passes), some
+    keys are padding to ignore: the key block is S equal segments of Tk / S
+    tokens, and segment s holds real keys in its first `key_valid[s]`
+    tokens. With `ring_axes` over R ranks it has R * S entries, row m for
+    the block that starts on the ring's m-th rank.
   }];
   let arguments = (ins Fresco_FloatTensor:$query, Fresco_FloatTensor:$key,
                        Fresco_FloatTensor:$value,
                        ConfinedAttr<I64Attr, [IntPositive]>:$num_heads,
                        F64Attr:$scale,
-                       OptionalAttr<Fresco_GridAxesAttr>:$ring_axes);
+                       OptionalAttr<Fresco_GridAxesAttr>:$ring_axes,
+                       OptionalAttr<DenseI64ArrayAttr>:$key_valid);
   let results = (outs Fresco_FloatTensor:$result);
+  let hasVerifier = 1;
+  let builders = [
+    // Every key real.
+    OpBuilder<(ins "::mlir::Value":$query, "::mlir::Value":$key,
+                   "::mlir::Value":$value, "::mlir::IntegerAttr":$num_heads,
+                   "::mlir::FloatAttr":$scale,
+                   "::mlir::fresco::GridAxesAttr":$ring_axes), [{
+      build($_builder, $_state, query, key, value, num_heads, scale,
+            ring_axes, ::mlir::DenseI64ArrayAttr());
+    }]>
+  ];
 }
 
 //===----------------------------------------------------------------------===//
@@ -361,6 +391,23 @@ def Fresco_TransposeOp : Fresco_InferredOp<"transpose"> {
 
 def Fresco_SliceOp : Fresco_InferredOp<"slice"> {
   let summary = "elements [start, start + size) along one axis";
+  let arguments = (ins AnyRankedTensor:$input, I64Attr:$axis, I64Attr:$start,
+                       I64Attr:$size);
+  let results = (outs AnyRankedTensor:$result);
+}
+
+def Fresco_PadOp : Fresco_InferredOp<"pad"> {
+  let summary = "zeros around a tensor along one axis (the inverse of slice)";
+  let description = [{
+    The result has `size` elements along `axis`; the input fills
+    [start, start + input size), every other element is zero.
+    fresco-pad-uneven pads tokens to a multiple of the sequence degree.
+
+    ```mlir
+    %p = fresco.pad %x {axis = 1 : i64, start = 0 : i64, size = 28 : i64}
+        : (tensor<2x25x48xf32>) -> tensor<2x28x48xf32>
+    ```
+  }];
   let arguments = (ins AnyRankedTensor:$input, I64Attr:$axis, I64Attr:$start,
                        I64Attr:$size);
   let results = (outs AnyRankedTensor:$result);

@@ -312,6 +312,22 @@ ShardingRule SliceOp::getShardingRule() {
   return r;
 }
 
+ShardingRule PadOp::getShardingRule() {
+  // Like a slice: offsets along the padded axis need it whole.
+  ShardingRule r;
+  ArrayRef<int64_t> in = shapeOf(getInput());
+  int64_t axis = int64_t(getAxis());
+  axis += axis < 0 ? int64_t(in.size()) : 0;
+  TensorFactors x = fresh(r, in, kParallel), y = x;
+  if (int64_t(getSize()) != in[axis]) {
+    r.factors[x[axis][0]].kind = kNeedReplication;
+    y[axis] = {r.addFactor(getSize(), kNeedReplication)};
+  }
+  r.operands.push_back(x);
+  r.results.push_back(y);
+  return r;
+}
+
 ShardingRule ConcatOp::getShardingRule() {
   ShardingRule r;
   ArrayRef<int64_t> out = getType().getShape();

@@ -1,0 +1,395 @@
+//===- PadUneven.cpp - Even splits from sizes that do not divide ----------===//
+//
+// A size that a parallel degree does not divide is padded in the global
+// function, before any strategy runs, so that every split is even:
+//   - tokens, to a multiple of the sequence degree (ulysses x ring), by a
+//     fresco.pad of zeros where the tokens appear;
+//   - attention heads, to a multiple of the degree that splits them
+//     (tp x ulysses), by zero rows in the q, k and v projections;
+//   - a token MLP's width, to a multiple of tp, by zero rows in its first
+//     linear.
+// The ops' sharding rules carry the padding forward (the same rules that
+// carry splits). It never changes a real value: padded weights are zeros
+// (a parameter's checkpoint_shape; the runtime loads zeros past the
+// checkpoint tensor), so padded heads and features are zero and a
+// contraction over them adds zeros (the padding of a contracted factor is
+// kept only when a parameter's zeros meet it); padded keys are masked out
+// of attention (key_valid); and before an op that would mix padding into
+// real values (a norm over the padded dimension, a reshape folding it into
+// another) and before the return, the padding is sliced off again
+// (fresco.slice marked fresco.unpad; under a split, a gather precedes it).
+//
+//===----------------------------------------------------------------------===//
+#include "compiler/Transforms/Partitioning.h"
+#include "compiler/Transforms/Passes.h"
+
+#include "mlir/Interfaces/InferTypeOpInterface.h"
+
+#define DEBUG_TYPE "fresco-pad-uneven"
+
+namespace mlir::fresco {
+#define GEN_PASS_DEF_PADUNEVEN
+#include "compiler/Transforms/Passes.h.inc"
+
+namespace {
+
+int64_t roundUp(int64_t n, int64_t m) { return (n + m - 1) / m * m; }
+
+class Padder {
+public:
+  explicit Padder(func::FuncOp fn) : fn(fn) {
+    // Rules on the unpadded types, before any seed.
+    for (Operation &op : fn.getBody().front()) {
+      std::optional<ShardingRule> rule;
+      if (auto iface = dyn_cast<ShardingRuleOpInterface>(op))
+        rule = iface.getShardingRule();
+      ops.push_back({&op, std::move(rule)});
+    }
+  }
+
+  /// Seeds: `l`'s weight gets zero rows up to `rows` outputs.
+  void padRows(LinearOp l, int64_t rows) {
+    auto w = cast<RankedTensorType>(l.getWeight().getType());
+    l.getWeightMutable().set(padTo(l.getWeight(), {rows, w.getDimSize(1)}, l));
+  }
+  /// Seeds: `v` padded with zeros along `dim` to `size`, right after its
+  /// definition, marked as the sequence the sequence passes split.
+  void padTokens(Value v, int64_t dim, int64_t size) {
+    OpBuilder b(fn.getContext());
+    if (Operation *def = v.getDefiningOp())
+      b.setInsertionPointAfter(def);
+    else
+      b.setInsertionPointToStart(&fn.getBody().front());
+    Value p = pad(b, v, dim, size);
+    p.getDefiningOp()->setAttr(kSequenceSeed, b.getUnitAttr());
+    v.replaceAllUsesExcept(p, p.getDefiningOp());
+  }
+
+  LogicalResult propagate() {
+    for (auto &[op, rule] : ops) {
+      if (llvm::none_of(op->getOperands(), [&](Value v) { return padded(v); }))
+        continue;
+      if (!rule) { // the return, or an op without a rule
+        for (OpOperand &use : op->getOpOperands())
+          if (padded(use.get()))
+            use.set(unpad(use.get(), op));
+        continue;
+      }
+      if (failed(visit(op, *rule)))
+        return failure();
+    }
+    return success();
+  }
+
+private:
+  bool padded(Value v) const { return real.count(v); }
+  SmallVector<int64_t> realShape(Value v) const {
+    if (auto it = real.find(v); it != real.end())
+      return it->second;
+    auto shape = cast<RankedTensorType>(v.getType()).getShape();
+    return SmallVector<int64_t>(shape);
+  }
+
+  Value pad(OpBuilder &b, Value v, int64_t dim, int64_t size) {
+    SmallVector<int64_t> realDims = realShape(v);
+    auto t = cast<RankedTensorType>(v.getType());
+    SmallVector<int64_t> shape(t.getShape());
+    shape[dim] = size;
+    auto p = PadOp::create(b, v.getLoc(),
+                           RankedTensorType::get(shape, t.getElementType()), v,
+                           b.getI64IntegerAttr(dim), b.getI64IntegerAttr(0),
+                           b.getI64IntegerAttr(size));
+    real[p.getResult()] = realDims;
+    return p.getResult();
+  }
+
+  /// `v` grown to `shape` with zeros, for `user`: a parameter becomes a
+  /// copy that loads zeros past its checkpoint tensor.
+  Value padTo(Value v, ArrayRef<int64_t> shape, Operation *user) {
+    auto t = cast<RankedTensorType>(v.getType());
+    if (t.getShape() == shape)
+      return v;
+    OpBuilder b(user);
+    if (auto param = v.getDefiningOp<ParamOp>()) {
+      auto copy = cast<ParamOp>(b.clone(*param));
+      SmallVector<int64_t> ckpt = realShape(v);
+      if (auto c = param.getCheckpointShape())
+        ckpt.assign(c->begin(), c->end());
+      copy.setCheckpointShape(ckpt);
+      copy.getResult().setType(RankedTensorType::get(shape, t.getElementType()));
+      real[copy.getResult()] = ckpt;
+      return copy.getResult();
+    }
+    for (auto [d, size] : llvm::enumerate(shape))
+      if (size != cast<RankedTensorType>(v.getType()).getDimSize(d))
+        v = pad(b, v, d, size);
+    return v;
+  }
+
+  /// `v` without its padding, for `user`.
+  Value unpad(Value v, Operation *user) {
+    SmallVector<int64_t> dims = realShape(v);
+    OpBuilder b(user);
+    for (auto [d, size] : llvm::enumerate(dims)) {
+      auto t = cast<RankedTensorType>(v.getType());
+      if (t.getDimSize(d) == size)
+        continue;
+      SmallVector<int64_t> shape(t.getShape());
+      shape[d] = size;
+      auto s = SliceOp::create(b, user->getLoc(),
+                               RankedTensorType::get(shape, t.getElementType()),
+                               v, b.getI64IntegerAttr(d),
+                               b.getI64IntegerAttr(0), b.getI64IntegerAttr(size));
+      s->setAttr(kUnpad, b.getUnitAttr());
+      v = s.getResult();
+    }
+    return v;
+  }
+
+  LogicalResult visit(Operation *op, const ShardingRule &rule);
+
+  func::FuncOp fn;
+  SmallVector<std::pair<Operation *, std::optional<ShardingRule>>> ops;
+  /// The real (unpadded) shape of every padded value.
+  llvm::DenseMap<Value, SmallVector<int64_t>> real;
+};
+
+/// The product of a dimension's minor factors.
+int64_t minorSize(const ShardingRule &rule, ArrayRef<int64_t> fs) {
+  int64_t m = 1;
+  for (int64_t f : fs.drop_front())
+    m *= rule.factors[f].size;
+  return m;
+}
+
+LogicalResult Padder::visit(Operation *op, const ShardingRule &rule) {
+  // 1. The padded size of each factor, from the padded operands; padding
+  // that the op cannot take is sliced off its operand, and we look again.
+  SmallVector<int64_t> paddedSize;
+  for (bool again = true; again;) {
+    again = false;
+    paddedSize.assign(rule.factors.size(), 0);
+    auto drop = [&](OpOperand &use) {
+      use.set(unpad(use.get(), op));
+      again = true;
+    };
+    for (OpOperand &use : op->getOpOperands()) {
+      if (!padded(use.get()))
+        continue;
+      SmallVector<int64_t> realDims = realShape(use.get());
+      auto shape = cast<RankedTensorType>(use.get().getType()).getShape();
+      const TensorFactors &tf = rule.operands[use.getOperandNumber()];
+      for (auto [d, fs] : llvm::enumerate(tf)) {
+        if (shape[d] == realDims[d])
+          continue;
+        int64_t m = fs.empty() ? 0 : minorSize(rule, fs);
+        int64_t f = fs.empty() ? -1 : fs.front();
+        // Padding whole units of the minor factors pads the major one.
+        if (f < 0 || realDims[d] % m || shape[d] % m ||
+            rule.factors[f].size != realDims[d] / m ||
+            (paddedSize[f] && paddedSize[f] != shape[d] / m)) {
+          drop(use);
+          break;
+        }
+        paddedSize[f] = shape[d] / m;
+      }
+      if (again)
+        break;
+    }
+    if (again)
+      continue;
+    // 2. What each padded factor's kind allows.
+    for (auto [f, size] : llvm::enumerate(paddedSize)) {
+      if (!size)
+        continue;
+      bool ok = true;
+      switch (rule.factors[f].kind) {
+      case FactorKind::Parallel:
+        break;
+      case FactorKind::KeySequence: // masked by key_valid
+        ok = isa<AttentionOp>(op);
+        break;
+      case FactorKind::Reduction: {
+        // Exact when a parameter's zero padding multiplies the padding.
+        ok = false;
+        for (auto [i, tf] : llvm::enumerate(rule.operands))
+          for (const auto &fs : tf)
+            if (llvm::is_contained(fs, int64_t(f)) &&
+                op->getOperand(i).getDefiningOp<ParamOp>())
+              ok = true;
+        break;
+      }
+      case FactorKind::NeedReplication:
+        ok = false;
+        break;
+      }
+      // A padded factor must be the major part wherever it appears.
+      for (const auto &tensors : {std::cref(rule.operands), std::cref(rule.results)})
+        for (const TensorFactors &tf : tensors.get())
+          for (const auto &fs : tf)
+            for (auto [k, g] : llvm::enumerate(fs))
+              if (g == int64_t(f) && k != 0)
+                ok = false;
+      if (ok)
+        continue;
+      for (OpOperand &use : op->getOpOperands()) {
+        if (!padded(use.get()))
+          continue;
+        for (const auto &fs : rule.operands[use.getOperandNumber()])
+          if (!fs.empty() && fs.front() == int64_t(f)) {
+            drop(use);
+            break;
+          }
+      }
+      break;
+    }
+  }
+  if (llvm::all_of(paddedSize, [](int64_t s) { return s == 0; }))
+    return success(); // every padding was sliced off
+  // 3. Operands that span a padded factor get zeros to match.
+  auto grown = [&](ArrayRef<int64_t> shape, const TensorFactors &tf) {
+    SmallVector<int64_t> out(shape);
+    for (auto [d, fs] : llvm::enumerate(tf))
+      if (!fs.empty() && paddedSize[fs.front()])
+        out[d] = paddedSize[fs.front()] * minorSize(rule, fs);
+    return out;
+  };
+  for (OpOperand &use : op->getOpOperands()) {
+    auto t = cast<RankedTensorType>(use.get().getType());
+    use.set(padTo(use.get(), grown(t.getShape(), rule.operands[use.getOperandNumber()]), op));
+  }
+  // 4. Results: the padded types, and their real shapes.
+  for (auto [j, r] : llvm::enumerate(op->getResults())) {
+    auto t = cast<RankedTensorType>(r.getType());
+    SmallVector<int64_t> shape = grown(t.getShape(), rule.results[j]);
+    if (shape == t.getShape())
+      continue;
+    real[r] = SmallVector<int64_t>(t.getShape());
+    r.setType(RankedTensorType::get(shape, t.getElementType()));
+  }
+  // 5. Attributes that count a padded factor.
+  if (auto a = dyn_cast<AttentionOp>(op)) {
+    if (rule.headsFactor && paddedSize[*rule.headsFactor])
+      a.setNumHeads(paddedSize[*rule.headsFactor]);
+    int64_t tk = rule.operands[1][1].front();
+    if (paddedSize[tk])
+      a.setKeyValid(ArrayRef<int64_t>{rule.factors[tk].size});
+  }
+  // 6. The op's own inference must agree.
+  if (auto iface = dyn_cast<InferTypeOpInterface>(op)) {
+    SmallVector<Type> inferred;
+    if (failed(iface.inferReturnTypes(
+            op->getContext(), op->getLoc(), op->getOperands(),
+            op->getRawDictionaryAttrs(), op->getPropertiesStorage(),
+            op->getRegions(), inferred)))
+      return failure();
+    if (TypeRange(inferred) != op->getResultTypes())
+      return op->emitError("fresco-pad-uneven expected the padded type ")
+             << op->getResult(0).getType() << " but the op infers "
+             << inferred[0];
+  }
+  return success();
+}
+
+/// The token sequence of a denoiser, if a sequence split of `degree` ranks
+/// needs it padded: the tokens [B, T, D] its single [B, C, H, W] image
+/// becomes after the patch embedding (the first rank-3 value down the
+/// chain, or its [0, 2, 1] transpose), when the degree does not divide the
+/// patch rows; or a packed [B, T, C] token argument whose T it does not
+/// divide.
+std::optional<Value> tokensToPad(func::FuncOp fn, int64_t degree) {
+  Block &block = fn.getBody().front();
+  for (BlockArgument arg : block.getArguments()) {
+    auto t = cast<RankedTensorType>(arg.getType());
+    if (t.getRank() != 4)
+      continue;
+    Value v = arg;
+    bool rowsDivide = t.getDimSize(2) % degree == 0;
+    while (v.hasOneUse()) {
+      Operation *user = *v.getUsers().begin();
+      if (user->getNumResults() != 1)
+        break;
+      v = user->getResult(0);
+      if (isa<Conv2dOp>(user))
+        rowsDivide = cast<RankedTensorType>(v.getType()).getDimSize(2) %
+                         degree ==
+                     0;
+      if (cast<RankedTensorType>(v.getType()).getRank() == 3) {
+        if (rowsDivide) // the row split works as it is
+          return std::nullopt;
+        // diffusers' PatchEmbed: flattened [B, D, T], then transposed.
+        if (v.hasOneUse())
+          if (auto t = dyn_cast<TransposeOp>(*v.getUsers().begin());
+              t && t.getPermutation() == ArrayRef<int64_t>{0, 2, 1})
+            return t.getResult();
+        return v;
+      }
+    }
+    return std::nullopt;
+  }
+  for (BlockArgument arg : block.getArguments()) {
+    auto t = cast<RankedTensorType>(arg.getType());
+    if (t.getRank() == 3 && t.getDimSize(1) % degree != 0)
+      return Value(arg);
+  }
+  return std::nullopt;
+}
+
+LogicalResult padFunction(func::FuncOp fn, int64_t tp, int64_t ulysses,
+                          int64_t ring) {
+  Padder padder(fn);
+  // Heads: split by tp, then the heads left on a tp rank by ulysses.
+  if (int64_t degree = tp * ulysses; degree > 1) {
+    SmallVector<AttentionOp> attentions;
+    fn.walk([&](AttentionOp a) { attentions.push_back(a); });
+    for (AttentionOp a : attentions) {
+      int64_t heads = a.getNumHeads();
+      if (heads % degree == 0)
+        continue;
+      int64_t headDim = a.getQuery().getType().getDimSize(2) / heads;
+      llvm::SmallPtrSet<Operation *, 3> done;
+      for (Value v : {a.getQuery(), a.getKey(), a.getValue()}) {
+        LinearOp l = projectionOf(v);
+        if (!l)
+          return a.emitError("attention has ")
+                 << heads << " heads, not divisible by " << degree
+                 << " (tp x ulysses); padding them needs q, k and v to come "
+                    "from their own linear layers";
+        if (done.insert(l).second)
+          padder.padRows(l, roundUp(heads, degree) * headDim);
+      }
+    }
+  }
+  if (tp > 1)
+    for (LinearOp fc1 : tokenMlpInputs(fn)) {
+      int64_t hidden = fc1.getWeight().getType().getDimSize(0);
+      if (hidden % tp != 0)
+        padder.padRows(fc1, roundUp(hidden, tp));
+    }
+  if (int64_t degree = ulysses * ring; degree > 1)
+    if (std::optional<Value> tokens = tokensToPad(fn, degree)) {
+      int64_t n = cast<RankedTensorType>(tokens->getType()).getDimSize(1);
+      padder.padTokens(*tokens, 1, roundUp(n, degree));
+    }
+  return padder.propagate();
+}
+
+struct PadUnevenPass : impl::PadUnevenBase<PadUnevenPass> {
+  void runOnOperation() override {
+    ModuleOp module = getOperation();
+    std::optional<GridInfo> grid = getGrid(module);
+    if (!grid)
+      return;
+    auto degree = [&](StringRef name) {
+      auto a = grid->axis(name);
+      return a ? a->second : int64_t(1);
+    };
+    for (func::FuncOp fn : denoiserFunctions(module))
+      if (failed(padFunction(fn, degree("tp"), degree("ulysses"),
+                             degree("ring"))))
+        return signalPassFailure();
+  }
+};
+
+} // namespace
+} // namespace mlir::fresco

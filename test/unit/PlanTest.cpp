@@ -578,13 +578,25 @@ const Case kCases[] = {
        s.values.push_back({fp::ValueKind::Weight, fp::DType::F32, {4}, 0, 3});
      },
      "weight index 3 out of range"},
-    {"slice_outside",
+    {"slice_negative_offset",
      [](PlanSpec &s) {
        s.withWeight = true;
-       s.sliceOffsets = {2};
+       s.sliceOffsets = {-1};
        s.sliceSizes = {4};
      },
-     "slice [2, 6) outside dimension 0 of size 4"},
+     "slice offset -1 in dimension 0 out of range"},
+    {"slice_negative_size",
+     [](PlanSpec &s) {
+       s.withWeight = true;
+       s.sliceSizes = {-2};
+     },
+     "dimension -2 out of range"},
+    {"slice_offset_absurd",
+     [](PlanSpec &s) {
+       s.withWeight = true;
+       s.sliceOffsets = {int64_t(1) << 50};
+     },
+     "out of range"},
     {"slice_rank",
      [](PlanSpec &s) {
        s.withWeight = true;

@@ -54,16 +54,16 @@ void checkLayout(Backend &be, const KeyLayout &kl, int64_t Dh, uint32_t seed,
   const Vec q = randomVec(nq, seed, -2.0f, 2.0f);
   const Vec k = withPadding(s, kl.valid, randomVec(nk, seed + 1),
                             randomVec(nk, seed + 2, 20.0f, 40.0f));
-  const Vec v = withPadding(s, kl.valid, randomVec(nk, seed + 3),
-                            Vec(nk, 1000.0f));
+  const Vec v =
+      withPadding(s, kl.valid, randomVec(nk, seed + 3), Vec(nk, 1000.0f));
   const float scale = float(1.0 / std::sqrt(double(Dh)));
 
   const Vec got = test::runAttentionPlan(
       test::attentionPlan(s, scale, kl.valid), be, s, q, k, v);
   const Vec kc = test::realRows(k, s.B, s.Tk, s.width(), kl.valid),
             vc = test::realRows(v, s.B, s.Tk, s.width(), kl.valid);
-  const Vec want =
-      test::runAttentionPlan(test::attentionPlan(c, scale, {}), be, c, q, kc, vc);
+  const Vec want = test::runAttentionPlan(test::attentionPlan(c, scale, {}), be,
+                                          c, q, kc, vc);
   EXPECT_EQ(got, want) << "differs from attention over the compacted keys";
   if (f32)
     expectClose(refAttention(q, kc, vc, c.B, c.Tq, c.Tk, c.H, c.Dh, scale),
@@ -71,12 +71,12 @@ void checkLayout(Backend &be, const KeyLayout &kl, int64_t Dh, uint32_t seed,
 }
 
 const KeyLayout kLayouts[] = {
-    {8, {5}},        // one segment, a padded tail
-    {12, {4, 3}},    // two segments, padding in both
-    {9, {3, 0, 2}},  // a segment of padding only
-    {12, {0, 6}},    // the first segment empty, the second full
-    {8, {4, 4}},     // listed but no padding: the unpadded path
-    {64, {29, 17}},  // longer blocks
+    {8, {5}},       // one segment, a padded tail
+    {12, {4, 3}},   // two segments, padding in both
+    {9, {3, 0, 2}}, // a segment of padding only
+    {12, {0, 6}},   // the first segment empty, the second full
+    {8, {4, 4}},    // listed but no padding: the unpadded path
+    {64, {29, 17}}, // longer blocks
 };
 
 TEST_P(Conformance, AttentionKeyValidIgnoresPadding) {
@@ -100,10 +100,10 @@ TEST_P(Conformance, AttentionKeyValidWithoutPaddingIsUnchanged) {
                nk = size_t(s.B * s.Tk * s.width());
   const Vec q = randomVec(nq, 950), k = randomVec(nk, 951),
             v = randomVec(nk, 952);
-  const Vec plain = test::runAttentionPlan(
-      test::attentionPlan(s, 0.3f, {}), be(), s, q, k, v);
-  const Vec full = test::runAttentionPlan(
-      test::attentionPlan(s, 0.3f, {5, 5}), be(), s, q, k, v);
+  const Vec plain = test::runAttentionPlan(test::attentionPlan(s, 0.3f, {}),
+                                           be(), s, q, k, v);
+  const Vec full = test::runAttentionPlan(test::attentionPlan(s, 0.3f, {5, 5}),
+                                          be(), s, q, k, v);
   EXPECT_EQ(plain, full);
 }
 

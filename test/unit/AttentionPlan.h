@@ -1,4 +1,5 @@
-//===- AttentionPlan.h - One-instruction attention plans for tests -*- C++ -*-===//
+//===- AttentionPlan.h - One-instruction attention plans for tests -*- C++
+//-*-===//
 //
 // Plans holding a single Attention instruction (q, k, v -> o, all f32 in the
 // arena), optionally with AttentionAttrs.key_valid and ring members, for the
@@ -63,8 +64,8 @@ attentionPlan(const AttentionShape &s, float scale,
         b, b.CreateString("f"), b.CreateVector(vals), b.CreateVector(ins),
         b.CreateVector(std::vector<int32_t>{0, 1, 2}),
         b.CreateVectorOfStrings({"q", "k", "v"}),
-        b.CreateVector(std::vector<int32_t>{3}),
-        b.CreateVectorOfStrings({"o"}), arena, arena)};
+        b.CreateVector(std::vector<int32_t>{3}), b.CreateVectorOfStrings({"o"}),
+        arena, arena)};
     programs.push_back(
         fp::CreateRankProgram(b, r, b.CreateVector(fns), 0, arena));
   }
@@ -99,14 +100,11 @@ inline std::vector<float> realRows(const std::vector<float> &x, int64_t B,
 
 /// o = attention(q, k, v) through the executor: `plan` on `backend`, rank
 /// `rank` (its ring communicator from `groups`).
-inline std::vector<float> runAttentionPlan(const std::vector<uint8_t> &plan,
-                                           Backend &backend,
-                                           const AttentionShape &s,
-                                           const std::vector<float> &q,
-                                           const std::vector<float> &k,
-                                           const std::vector<float> &v,
-                                           int rank = 0,
-                                           GroupResolver groups = nullptr) {
+inline std::vector<float>
+runAttentionPlan(const std::vector<uint8_t> &plan, Backend &backend,
+                 const AttentionShape &s, const std::vector<float> &q,
+                 const std::vector<float> &k, const std::vector<float> &v,
+                 int rank = 0, GroupResolver groups = nullptr) {
   LoadedPlan p = LoadedPlan::fromBytes(plan, "attention.fplan");
   WeightStore weights(p.rank(rank), "/nonexistent");
   Executor exec(p, rank, backend, weights, std::move(groups));

@@ -502,9 +502,9 @@ TEST(Plan, PadPlacesTheInputAmongZeros) {
       s.outputs = {1};
       LoadedPlan p = LoadedPlan::fromBytes(s.build(), "pad.fplan");
       WeightStore weights(p.rank(0), "/nonexistent");
-      auto backend =
-          storage == 0   ? createCpuBackend()
-          : storage == 1 ? createStagedCpuBackend(GemmPrecision::BF16)
+      auto backend = storage == 0 ? createCpuBackend()
+                     : storage == 1
+                         ? createStagedCpuBackend(GemmPrecision::BF16)
                          : createStagedCpuBackend(GemmPrecision::F16);
       Executor exec(p, 0, *backend, weights);
       const DType dt = DType(dtype);
@@ -639,29 +639,36 @@ TEST_P(PlanSemantics, Rejected) {
 
 const Case kCases[] = {
     {"key_valid_segments",
-     [](PlanSpec &s) { s = keyValidSpec({1, 1, 1, 1}); },
+     [](PlanSpec &s) {
+       s = keyValidSpec({1, 1, 1, 1});
+     },
      "(Attention): key_valid's 4 segments do not divide the 6 keys"},
     {"key_valid_entry",
-     [](PlanSpec &s) { s = keyValidSpec({3, 4}); },
+     [](PlanSpec &s) {
+       s = keyValidSpec({3, 4});
+     },
      "(Attention): key_valid[1] = 4 outside [0, 3] (the segment length)"},
-    {"key_valid_negative",
-     [](PlanSpec &s) { s = keyValidSpec({-1}); },
+    {"key_valid_negative", [](PlanSpec &s) { s = keyValidSpec({-1}); },
      "key_valid[0] = -1 outside [0, 6]"},
     {"key_valid_empty_softmax",
-     [](PlanSpec &s) { s = keyValidSpec({0, 0}); },
+     [](PlanSpec &s) {
+       s = keyValidSpec({0, 0});
+     },
      "(Attention): key_valid leaves no real key: the softmax would be empty"},
     {"key_valid_ring_rows",
-     [](PlanSpec &s) { s = keyValidSpec({6, 6, 6}, {0, 1}); },
+     [](PlanSpec &s) {
+       s = keyValidSpec({6, 6, 6}, {0, 1});
+     },
      "key_valid has 3 entries, not a multiple of the 2 ring members"},
     {"key_valid_ring_all_padding",
-     [](PlanSpec &s) { s = keyValidSpec({0, 0, 0, 0}, {0, 1}); },
+     [](PlanSpec &s) {
+       s = keyValidSpec({0, 0, 0, 0}, {0, 1});
+     },
      "key_valid leaves no real key in the whole ring"},
-    {"pad_past_the_result",
-     [](PlanSpec &s) { s = padSpec(5); },
+    {"pad_past_the_result", [](PlanSpec &s) { s = padSpec(5); },
      "(Pad): input of extent 3 at start 5 does not fit the result's extent 7 "
      "on axis 1"},
-    {"pad_negative_start",
-     [](PlanSpec &s) { s = padSpec(-1); },
+    {"pad_negative_start", [](PlanSpec &s) { s = padSpec(-1); },
      "(Pad): input of extent 3 at start -1"},
     {"pad_axis",
      [](PlanSpec &s) {

@@ -115,14 +115,14 @@ void runRank(const RingCase &rc, int rank, Communicator &comm) {
              : kind == 1 ? createStagedCpuBackend(GemmPrecision::F32)
                          : createStagedCpuBackend(GemmPrecision::BF16);
     };
-    const char *label = kind == 0 ? "cpu" : kind == 1 ? "cpu-staged f32"
-                                                      : "cpu-staged bf16";
+    const char *label = kind == 0   ? "cpu"
+                        : kind == 1 ? "cpu-staged f32"
+                                    : "cpu-staged bf16";
     std::unique_ptr<Backend> be = make(), one = make();
     const Vec got = test::runAttentionPlan(
         plan, *be, s, q, ks[rank], vs[rank], rank,
         [&](const std::vector<int> &) -> Communicator & { return comm; });
-    const Vec want =
-        test::runAttentionPlan(single, *one, whole, q, kAll, vAll);
+    const Vec want = test::runAttentionPlan(single, *one, whole, q, kAll, vAll);
     RefVec wantD(want.begin(), want.end());
     // bf16 storage: inputs and output rounded (2^-8), blocks merged in f32
     // here but attended at once there.

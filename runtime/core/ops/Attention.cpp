@@ -55,8 +55,8 @@ void compactKeys(Backend &be, const void *src, void *dst, const KeyBlock &kb,
     if (n == 0)
       continue;
     be.copyStrided(static_cast<const uint8_t *>(src) + s * kb.L * W * es,
-                   Tk * W, static_cast<uint8_t *>(dst) + at * W * es,
-                   real * W, B, n * W, es);
+                   Tk * W, static_cast<uint8_t *>(dst) + at * W * es, real * W,
+                   B, n * W, es);
     at += n;
   }
 }
@@ -107,8 +107,7 @@ Step ringAttention(OpBind &bind, Communicator &comm, const float *q,
       firstStep = s;
   }
   check(firstStep >= 0, bind.where, ": ring attention without a real key");
-  const size_t compactSlot =
-      roundUp256(size_t(B * maxCompact * H * Dh) * es);
+  const size_t compactSlot = roundUp256(size_t(B * maxCompact * H * Dh) * es);
   const size_t compactAt = 2 * msg + lseBytes + runBytes;
   bind.scratch->reserve(compactAt + 2 * compactSlot);
   std::shared_ptr<ScratchArena> arena = bind.scratch;
@@ -209,8 +208,8 @@ void verifyAttention(const OpCheck &c) {
   int64_t total = 0;
   for (flatbuffers::uoffset_t i = 0; i < kv->size(); ++i) {
     const int64_t n = kv->Get(i);
-    c.need(n >= 0 && n <= L, "key_valid[", i, "] = ", n,
-           " outside [0, ", L, "] (the segment length)");
+    c.need(n >= 0 && n <= L, "key_valid[", i, "] = ", n, " outside [0, ", L,
+           "] (the segment length)");
     total += n;
   }
   c.need(total > 0, "key_valid leaves no real key",

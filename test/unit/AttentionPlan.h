@@ -1,5 +1,4 @@
-//===- AttentionPlan.h - One-instruction attention plans for tests -*- C++
-//-*-===//
+//===- AttentionPlan.h - Attention plans for tests --------------*- C++ -*-===//
 //
 // Plans holding a single Attention instruction (q, k, v -> o, all f32 in the
 // arena), optionally with AttentionAttrs.key_valid and ring members, for the

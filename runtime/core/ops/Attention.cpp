@@ -92,20 +92,25 @@ Step ringAttention(OpBind &bind, Communicator &comm, const float *q,
   const bool wideOut = es != sizeof(float);
   const size_t runBytes =
       wideOut ? roundUp256(size_t(oCount) * sizeof(float)) : 0;
-  // Per step: the member whose block it attends to, and its real keys.
-  std::vector<int> member(P);
+  // Per step: the block it attends to (the one that started on member
+  // rank - s), its real keys, whether they need compacting, and whether
+  // the step attends at all (a block of padding only does not).
+  std::vector<KeyBlock> block(P);
   std::vector<int64_t> real(P);
+  std::vector<char> attends(P), compacts(P);
   int64_t maxCompact = 0;
-  int firstStep = -1; // the first step with keys sets o and lse
+  int firstStep = -1; // the first step that attends sets o and lse
   for (int s = 0; s < P; ++s) {
-    member[s] = (comm.rank() + P - s) % P;
-    const KeyBlock &kb = keys[member[s]];
-    real[s] = kb.real(Tk);
-    if (real[s] > 0 && kb.padded(Tk))
+    block[s] = keys[(comm.rank() + P - s) % P];
+    real[s] = block[s].real(Tk);
+    attends[s] = block[s].valid.empty() || real[s] > 0;
+    compacts[s] = attends[s] && block[s].padded(Tk);
+    if (compacts[s])
       maxCompact = std::max(maxCompact, real[s]);
-    if (real[s] > 0 && firstStep < 0)
+    if (attends[s] && firstStep < 0)
       firstStep = s;
   }
+  // The loader refuses a ring whose blocks are all padding.
   check(firstStep >= 0, bind.where, ": ring attention without a real key");
   const size_t compactSlot = roundUp256(size_t(B * maxCompact * H * Dh) * es);
   const size_t compactAt = 2 * msg + lseBytes + runBytes;
@@ -153,16 +158,15 @@ Step ringAttention(OpBind &bind, Communicator &comm, const float *q,
         wait();
         wait = nullptr;
       }
-      const KeyBlock &kb = keys[member[s]];
-      if (real[s] > 0 && kb.padded(Tk)) {
+      if (compacts[s]) {
         float *kc = reinterpret_cast<float *>(blocks + compactAt),
               *vc = reinterpret_cast<float *>(blocks + compactAt + compactSlot);
-        compactKeys(*b, ck, kc, kb, B, Tk, H * Dh, es);
-        compactKeys(*b, cv, vc, kb, B, Tk, H * Dh, es);
+        compactKeys(*b, ck, kc, block[s], B, Tk, H * Dh, es);
+        compactKeys(*b, cv, vc, block[s], B, Tk, H * Dh, es);
         ck = kc;
         cv = vc;
       }
-      if (real[s] > 0)
+      if (attends[s])
         b->attentionBlock(q, ck, cv, run, lse, B, Tq, real[s], H, Dh, scale,
                           s == firstStep);
       if (wait)

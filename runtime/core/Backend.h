@@ -260,6 +260,10 @@ public:
                            int64_t dstRowElems, int64_t rows, int64_t rowElems,
                            size_t elemSize) = 0;
 
+  /// Sets `bytes` bytes of backend memory at `dst` to zero, ordered with
+  /// the kernels (Pad's padding).
+  virtual void fillZero(void *dst, size_t bytes) = 0;
+
   /// 2-D sin-cos position embedding as diffusers' get_2d_sincos_pos_embed
   /// for a gridH x gridW grid: out [gridH*gridW, dim].
   virtual void posEmbed2d(float *out, int64_t gridH, int64_t gridW, int64_t dim,

@@ -59,12 +59,12 @@ void verifyWeights(const plan::RankProgram &rp, DType storage,
     check(w->offsets() && w->offsets()->size() == rank &&
               w->sizes()->size() == rank,
           where, ": slice offsets/sizes do not match the tensor rank");
+    // A slice may reach past the tensor (a zero-padded weight: what lies
+    // outside reads as zeros), but never before it.
     for (size_t d = 0; d < rank; ++d) {
-      int64_t off = w->offsets()->Get(d), size = w->sizes()->Get(d);
-      int64_t full = w->full_shape()->Get(d);
-      check(off >= 0 && off <= full && size <= full - off, where, ": slice [",
-            off, ", ", off + size, ") outside dimension ", d, " of size ",
-            full);
+      int64_t off = w->offsets()->Get(d);
+      check(off >= 0 && off <= kMaxDim, where, ": slice offset ", off,
+            " in dimension ", d, " out of range");
     }
   }
 }

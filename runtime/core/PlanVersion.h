@@ -24,7 +24,11 @@ namespace fresco {
 /// 7 also: the Pipeline table describes components (function, ranks, the
 /// role of each input and output), conditioning, latent layout and sampler;
 /// a version-6 runtime would not find its fields.
-constexpr uint32_t kPlanVersion = 7;
+/// 8: Pad op code (zero padding along an axis); AttentionAttrs.key_valid
+/// (padded keys attention ignores); weight slices may reach past their
+/// checkpoint tensor (read as zeros). A version-7 runtime would attend to
+/// the padding.
+constexpr uint32_t kPlanVersion = 8;
 } // namespace fresco
 
 #endif // FRESCO_RUNTIME_CORE_PLANVERSION_H

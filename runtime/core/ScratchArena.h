@@ -1,6 +1,7 @@
 //===- ScratchArena.h - Memory instructions use while they run --*- C++ -*-===//
 //
-// Ring attention's key/value blocks and row statistics, the collectives'
+// Ring attention's key/value blocks and row statistics, the real keys and
+// values of padded key blocks (AttentionAttrs.key_valid), the collectives'
 // staging buffers. Instructions run one at a time, so one backend buffer and
 // one host buffer, each sized at bind time to the largest need and allocated
 // on first use, serve them all (per-instruction buffers cost gigabytes at

@@ -15,6 +15,45 @@ bool isFloat(DType t) {
   return t == DType::F32 || t == DType::F16 || t == DType::BF16;
 }
 
+/// Reads [offsets, offsets + sizes) of `t` into `dst` (row-major, in t's
+/// dtype). Where the slice reaches past the tensor (a weight zero-padded
+/// for an even split) it reads zeros: all-zero bytes in every float dtype.
+void readPaddedSlice(const TensorInfo &t, const std::vector<int64_t> &offsets,
+                     const std::vector<int64_t> &sizes, uint8_t *dst) {
+  const size_t rank = sizes.size(), es = dtypeSize(t.dtype);
+  std::vector<int64_t> inside(rank);
+  bool fits = true, empty = false;
+  for (size_t d = 0; d < rank; ++d) {
+    inside[d] = std::clamp<int64_t>(t.shape[d] - offsets[d], 0, sizes[d]);
+    fits = fits && inside[d] == sizes[d];
+    empty = empty || inside[d] == 0;
+  }
+  if (fits) {
+    readSlice(t, offsets, sizes, dst);
+    return;
+  }
+  std::memset(dst, 0, size_t(numElements(sizes)) * es);
+  if (empty)
+    return;
+  // The part inside the tensor, then its rows to their places in dst.
+  std::vector<uint8_t> part(size_t(numElements(inside)) * es);
+  readSlice(t, offsets, inside, part.data());
+  const int64_t row = inside[rank - 1], rows = numElements(inside) / row;
+  std::vector<int64_t> idx(rank - 1, 0);
+  for (int64_t r = 0; r < rows; ++r) {
+    int64_t at = 0;
+    for (size_t d = 0; d + 1 < rank; ++d)
+      at = at * sizes[d] + idx[d];
+    std::memcpy(dst + size_t(at * sizes[rank - 1]) * es,
+                part.data() + size_t(r * row) * es, size_t(row) * es);
+    for (size_t d = rank - 1; d-- > 0;) {
+      if (++idx[d] < inside[d])
+        break;
+      idx[d] = 0;
+    }
+  }
+}
+
 } // namespace
 
 WeightStore::WeightStore(const plan::RankProgram &rank,
@@ -42,10 +81,11 @@ WeightStore::WeightStore(const plan::RankProgram &rank,
     s.dtype = t.dtype;
     s.count = size_t(numElements(sizes));
     s.bytes.resize(s.count * dtypeSize(t.dtype));
-    if (sizes == full)
+    if (sizes == full && std::all_of(offsets.begin(), offsets.end(),
+                                     [](int64_t o) { return o == 0; }))
       std::memcpy(s.bytes.data(), t.data, s.bytes.size());
     else
-      readSlice(t, offsets, sizes, s.bytes.data());
+      readPaddedSlice(t, offsets, sizes, s.bytes.data());
     // Copied: its mapped pages need not stay resident beside the copy.
     ckpt->releasePages(t);
     bytes_ += s.bytes.size();

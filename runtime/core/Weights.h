@@ -13,7 +13,8 @@ namespace fresco {
 
 /// Loads the weight table of one rank from a diffusers model folder or a
 /// pipeline folder (model_index.json + one folder per component), reading
-/// only each slice from the mmapped safetensors. Each slice stays in its
+/// only each slice from the mmapped safetensors; where a slice reaches past
+/// its tensor (a zero-padded weight) it holds zeros. Each slice stays in its
 /// checkpoint's dtype (f32, f16 or bf16) until a consumer asks for another:
 /// a device upload converts one tensor at a time with copyAs(), so a bf16
 /// checkpoint run in bf16 never exists as f32 in host memory; a backend

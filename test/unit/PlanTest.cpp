@@ -48,6 +48,8 @@ struct InstrSpec {
   std::vector<int32_t> ring; // with `attention`: AttentionAttrs.ring_members
   int32_t peer = 0;          // Send/Recv/Broadcast
   bool async = false;        // CollectiveAttrs.async_start
+  std::vector<int64_t> keyValid; // with `attention`: AttentionAttrs.key_valid
+  int64_t axis = -1, start = 0;  // axis >= 0: attach AxisAttrs
 };
 
 /// y = silu(a + b) over [2, 3] f32: values 0 = a, 1 = b, 2 = sum, 3 = y.
@@ -81,9 +83,13 @@ struct PlanSpec {
       fp::OpAttrs type = fp::OpAttrs::NONE;
       if (i.attention) {
         attrs = fp::CreateAttentionAttrs(
-                    b, 1, 1.0f, i.ring.empty() ? 0 : b.CreateVector(i.ring))
+                    b, 1, 1.0f, i.ring.empty() ? 0 : b.CreateVector(i.ring),
+                    i.keyValid.empty() ? 0 : b.CreateVector(i.keyValid))
                     .Union();
         type = fp::OpAttrs::AttentionAttrs;
+      } else if (i.axis >= 0) {
+        attrs = fp::CreateAxisAttrs(b, i.axis, i.start).Union();
+        type = fp::OpAttrs::AxisAttrs;
       } else if (i.activation >= 0) {
         attrs = fp::CreateLinearAttrs(b, fp::Activation(i.activation)).Union();
         type = fp::OpAttrs::LinearAttrs;
@@ -432,6 +438,99 @@ TEST(Plan, AsyncAllGatherWaitsBeforeAViewIsRead) {
 
 // K = 0: an empty sum, so every row of the result is the bias (the binder
 // once took the rows as numel / K and left the result unwritten).
+/// o = attention(q [1, 2, 4], k and v [1, 6, 4]) with `keyValid`.
+PlanSpec keyValidSpec(std::vector<int64_t> keyValid,
+                      std::vector<int32_t> ring = {}) {
+  PlanSpec s;
+  s.arena = 4 * (8 + 24 + 24 + 8);
+  s.values = {{fp::ValueKind::Arena, fp::DType::F32, {1, 2, 4}, 0},
+              {fp::ValueKind::Arena, fp::DType::F32, {1, 6, 4}, 32},
+              {fp::ValueKind::Arena, fp::DType::F32, {1, 6, 4}, 128},
+              {fp::ValueKind::Arena, fp::DType::F32, {1, 2, 4}, 224}};
+  s.instrs = {{fp::OpCode::Attention, {0, 1, 2}, {3}, true}};
+  s.instrs[0].keyValid = std::move(keyValid);
+  s.instrs[0].ring = std::move(ring);
+  s.inputs = {0, 1, 2};
+  s.inputNames = {"q", "k", "v"};
+  s.outputs = {3};
+  return s;
+}
+
+/// y [2, 7] = Pad(x [2, 3]) along axis 1 from `start`.
+PlanSpec padSpec(int64_t start) {
+  PlanSpec s;
+  s.arena = 4 * (6 + 14);
+  s.values = {{fp::ValueKind::Arena, fp::DType::F32, {2, 3}, 0},
+              {fp::ValueKind::Arena, fp::DType::F32, {2, 7}, 24}};
+  s.instrs = {{fp::OpCode::Pad, {0}, {1}}};
+  s.instrs[0].axis = 1;
+  s.instrs[0].start = start;
+  s.inputs = {0};
+  s.inputNames = {"x"};
+  s.outputs = {1};
+  return s;
+}
+
+TEST(Plan, KeyValidLayoutsLoad) {
+  for (const PlanSpec &s :
+       {keyValidSpec({6}), keyValidSpec({2, 0}), keyValidSpec({1, 0, 2}),
+        keyValidSpec({0, 0, 3, 1}, {0, 1})})
+    EXPECT_NO_THROW(LoadedPlan::fromBytes(s.build(), "kv.fplan"));
+}
+
+// Pad over memory another value left non-zero: the padding must be written.
+// On the host backend and on cpu-staged with 2-byte float storage (zero is
+// the all-zero bit pattern there too), and for i64 values.
+TEST(Plan, PadPlacesTheInputAmongZeros) {
+  for (fp::DType dtype : {fp::DType::F32, fp::DType::I64}) {
+    for (int storage = 0; storage < 3; ++storage) {
+      SCOPED_TRACE(std::string(fp::EnumNameDType(dtype)) + " storage " +
+                   std::to_string(storage));
+      // junk [2, 7] = Copy(j) fills y's bytes first (same offset).
+      const size_t es = dtype == fp::DType::I64 ? 8 : 4;
+      PlanSpec s;
+      s.arena = es * (6 + 14 + 14);
+      s.values = {{fp::ValueKind::Arena, dtype, {2, 3}, 0},
+                  {fp::ValueKind::Arena, dtype, {2, 7}, es * 6},
+                  {fp::ValueKind::Arena, dtype, {2, 7}, es * 20},
+                  {fp::ValueKind::Arena, dtype, {2, 7}, es * 6}};
+      s.instrs = {{fp::OpCode::Copy, {2}, {3}}, {fp::OpCode::Pad, {0}, {1}}};
+      s.instrs[1].axis = 1;
+      s.instrs[1].start = 3;
+      s.inputs = {0, 2};
+      s.inputNames = {"x", "j"};
+      s.outputs = {1};
+      LoadedPlan p = LoadedPlan::fromBytes(s.build(), "pad.fplan");
+      WeightStore weights(p.rank(0), "/nonexistent");
+      auto backend = storage == 0 ? createCpuBackend()
+                     : storage == 1
+                         ? createStagedCpuBackend(GemmPrecision::BF16)
+                         : createStagedCpuBackend(GemmPrecision::F16);
+      Executor exec(p, 0, *backend, weights);
+      const DType dt = DType(dtype);
+      HostTensor x{dt, {2, 3}, std::vector<uint8_t>(6 * es)},
+          j{dt, {2, 7}, std::vector<uint8_t>(14 * es)};
+      for (int i = 0; i < 6; ++i)
+        dtype == fp::DType::I64 ? void(x.as<int64_t>()[i] = i + 1)
+                                : void(x.as<float>()[i] = float(i + 1));
+      for (int i = 0; i < 14; ++i)
+        dtype == fp::DType::I64 ? void(j.as<int64_t>()[i] = -7)
+                                : void(j.as<float>()[i] = -7.0f);
+      std::vector<HostTensor> out = exec.run("f", {x, j});
+      ASSERT_EQ(out.size(), 1u);
+      ASSERT_EQ(out[0].shape, (std::vector<int64_t>{2, 7}));
+      for (int r = 0; r < 2; ++r)
+        for (int c = 0; c < 7; ++c) {
+          const double want = c >= 3 && c < 6 ? r * 3 + (c - 3) + 1 : 0;
+          const double got = dtype == fp::DType::I64
+                                 ? double(out[0].as<int64_t>()[r * 7 + c])
+                                 : double(out[0].as<float>()[r * 7 + c]);
+          EXPECT_EQ(got, want) << "y[" << r << ", " << c << "]";
+        }
+    }
+  }
+}
+
 TEST(Plan, LinearWithoutInputFeaturesGivesTheBias) {
   PlanSpec s;
   s.arena = 128;
@@ -539,6 +638,56 @@ TEST_P(PlanSemantics, Rejected) {
 }
 
 const Case kCases[] = {
+    {"key_valid_segments",
+     [](PlanSpec &s) {
+       s = keyValidSpec({1, 1, 1, 1});
+     },
+     "(Attention): key_valid's 4 segments do not divide the 6 keys"},
+    {"key_valid_entry",
+     [](PlanSpec &s) {
+       s = keyValidSpec({3, 4});
+     },
+     "(Attention): key_valid[1] = 4 outside [0, 3] (the segment length)"},
+    {"key_valid_negative", [](PlanSpec &s) { s = keyValidSpec({-1}); },
+     "key_valid[0] = -1 outside [0, 6]"},
+    {"key_valid_empty_softmax",
+     [](PlanSpec &s) {
+       s = keyValidSpec({0, 0});
+     },
+     "(Attention): key_valid leaves no real key: the softmax would be empty"},
+    {"key_valid_ring_rows",
+     [](PlanSpec &s) {
+       s = keyValidSpec({6, 6, 6}, {0, 1});
+     },
+     "key_valid has 3 entries, not a multiple of the 2 ring members"},
+    {"key_valid_ring_all_padding",
+     [](PlanSpec &s) {
+       s = keyValidSpec({0, 0, 0, 0}, {0, 1});
+     },
+     "key_valid leaves no real key in the whole ring"},
+    {"pad_past_the_result", [](PlanSpec &s) { s = padSpec(5); },
+     "(Pad): input of extent 3 at start 5 does not fit the result's extent 7 "
+     "on axis 1"},
+    {"pad_negative_start", [](PlanSpec &s) { s = padSpec(-1); },
+     "(Pad): input of extent 3 at start -1"},
+    {"pad_axis",
+     [](PlanSpec &s) {
+       s = padSpec(0);
+       s.instrs[0].axis = 2;
+     },
+     "(Pad): axis 2 out of range for an input of rank 2"},
+    {"pad_other_dims",
+     [](PlanSpec &s) {
+       s = padSpec(0);
+       s.values[1].shape = {1, 14};
+     },
+     "(Pad): result has shape [1, 14], expected [2, 14]"},
+    {"pad_rank",
+     [](PlanSpec &s) {
+       s = padSpec(0);
+       s.values[1].shape = {14};
+     },
+     "(Pad): result of rank 1 does not match the input's rank 2"},
     {"version", [](PlanSpec &s) { s.version = 99; },
      "has format version 99 but this runtime reads version"},
     {"rank_count", [](PlanSpec &s) { s.numRanks = 2; },
@@ -578,13 +727,25 @@ const Case kCases[] = {
        s.values.push_back({fp::ValueKind::Weight, fp::DType::F32, {4}, 0, 3});
      },
      "weight index 3 out of range"},
-    {"slice_outside",
+    {"slice_negative_offset",
      [](PlanSpec &s) {
        s.withWeight = true;
-       s.sliceOffsets = {2};
+       s.sliceOffsets = {-1};
        s.sliceSizes = {4};
      },
-     "slice [2, 6) outside dimension 0 of size 4"},
+     "slice offset -1 in dimension 0 out of range"},
+    {"slice_negative_size",
+     [](PlanSpec &s) {
+       s.withWeight = true;
+       s.sliceSizes = {-2};
+     },
+     "dimension -2 out of range"},
+    {"slice_offset_absurd",
+     [](PlanSpec &s) {
+       s.withWeight = true;
+       s.sliceOffsets = {int64_t(1) << 50};
+     },
+     "out of range"},
     {"slice_rank",
      [](PlanSpec &s) {
        s.withWeight = true;

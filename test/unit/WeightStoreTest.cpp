@@ -13,6 +13,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstring>
 #include <fstream>
 
@@ -125,6 +126,85 @@ TEST(WeightStore, F32CheckpointNarrowsPerTensor) {
   store.copyAs(0, DType::BF16, got.data());
   narrowFloats(v.data(), expected.data(), 12, DType::BF16);
   EXPECT_EQ(got, expected);
+}
+
+/// Element `at` (row-major in `sizes`) of the slice [offsets, offsets +
+/// sizes) of a tensor `full` holding `v`: zero outside the tensor.
+float paddedElement(const std::vector<float> &v,
+                    const std::vector<int64_t> &full,
+                    const std::vector<int64_t> &offsets,
+                    const std::vector<int64_t> &sizes, int64_t at) {
+  int64_t src = 0;
+  for (size_t d = sizes.size(); d-- > 0;) {
+    const int64_t i = offsets[d] + at % sizes[d];
+    at /= sizes[d];
+    if (i >= full[d])
+      return 0.0f;
+    int64_t stride = 1;
+    for (size_t e = d + 1; e < full.size(); ++e)
+      stride *= full[e];
+    src += i * stride;
+  }
+  return v[size_t(src)];
+}
+
+// Zero-padded weights (plan version 8): a slice reaching past its tensor
+// reads the part inside and zeros beyond, in the checkpoint's dtype.
+TEST(WeightStore, SlicesPastTheTensorReadZeros) {
+  const std::vector<SliceSpec> slices = {
+      {"w", {3, 4}, {0, 0}, {4, 4}},  // one padded row (a [3, 4] -> [4, 4])
+      {"w", {3, 4}, {2, 1}, {3, 4}},  // past the end in both dimensions
+      {"w", {3, 4}, {3, 0}, {2, 4}},  // starts at the end: all zeros
+      {"w", {3, 4}, {7, 9}, {1, 2}},  // starts beyond it: all zeros
+      {"w", {3, 4}, {1, 0}, {2, 4}}}; // inside: as before
+  for (DType dtype : {DType::F32, DType::F16, DType::BF16}) {
+    SCOPED_TRACE(dtypeName(dtype));
+    test::TempDir dir;
+    std::vector<float> v = writeTensor(dir, dtype);
+    auto table = weightTable(slices);
+    WeightStore store(rankOf(table), dir.path());
+    for (size_t i = 0; i < slices.size(); ++i) {
+      const SliceSpec &sl = slices[i];
+      SCOPED_TRACE("slice " + std::to_string(i));
+      const size_t n = size_t(numElements(sl.sizes));
+      ASSERT_EQ(store.count(int(i)), n);
+      EXPECT_EQ(store.dtype(int(i)), dtype); // kept until upload
+      std::vector<float> want(n);
+      for (size_t e = 0; e < n; ++e)
+        want[e] = paddedElement(v, sl.full, sl.offsets, sl.sizes, int64_t(e));
+      std::vector<float> got(n);
+      store.copyAs(int(i), DType::F32, got.data());
+      EXPECT_EQ(got, want);
+      // The stored bytes themselves, as a same-dtype upload copies them.
+      std::vector<uint8_t> raw(n * dtypeSize(dtype)), expected(raw.size());
+      store.copyAs(int(i), dtype, raw.data());
+      if (dtype == DType::F32)
+        std::memcpy(expected.data(), want.data(), raw.size());
+      else
+        narrowFloats(want.data(), expected.data(), n, dtype);
+      EXPECT_EQ(raw, expected);
+    }
+  }
+}
+
+TEST(WeightStore, PaddedSliceOfARank3Tensor) {
+  test::TempDir dir;
+  std::vector<float> v(24);
+  for (size_t i = 0; i < v.size(); ++i)
+    v[i] = float(i) + 1;
+  std::ofstream(dir / "config.json") << "{}";
+  writeSafetensors(dir / "diffusion_pytorch_model.safetensors",
+                   {{"w", DType::F32, {2, 3, 4}, v.data()}});
+  const SliceSpec sl{"w", {2, 3, 4}, {1, 1, 2}, {2, 3, 3}};
+  auto table = weightTable({sl});
+  WeightStore store(rankOf(table), dir.path());
+  std::vector<float> got(18), want(18);
+  store.copyAs(0, DType::F32, got.data());
+  for (size_t e = 0; e < want.size(); ++e)
+    want[e] = paddedElement(v, sl.full, sl.offsets, sl.sizes, int64_t(e));
+  EXPECT_EQ(got, want);
+  // 2 * 2 * 2 values lie inside the tensor; the rest of the 18 are zero.
+  EXPECT_EQ(std::count(got.begin(), got.end(), 0.0f), 18 - 4);
 }
 
 TEST(WeightStore, FindsPre014VaeAttentionNames) {

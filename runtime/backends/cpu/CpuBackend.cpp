@@ -166,6 +166,11 @@ public:
                      elemSize);
   }
 
+  void fillZero(void *dst, size_t bytes) override {
+    if (bytes)
+      std::memset(dst, 0, bytes);
+  }
+
   void posEmbed2d(float *out, int64_t gridH, int64_t gridW, int64_t dim,
                   double baseSize, double interpolationScale) override {
     cpu::posEmbed2d(out, gridH, gridW, dim, baseSize, interpolationScale);

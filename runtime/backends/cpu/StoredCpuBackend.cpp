@@ -182,6 +182,9 @@ public:
     inner_->copyStrided(src, srcRowElems, dst, dstRowElems, rows, rowElems,
                         elemSize);
   }
+  void fillZero(void *dst, size_t bytes) override {
+    inner_->fillZero(dst, bytes);
+  }
   void posEmbed2d(float *out, int64_t gridH, int64_t gridW, int64_t dim,
                   double baseSize, double interpolationScale) override {
     Wide o32(*this, out, gridH * gridW * dim, false);

@@ -640,6 +640,11 @@ public:
                     "strided copy");
   }
 
+  void fillZero(void *dst, size_t bytes) override {
+    if (bytes)
+      cuda::checkCuda(cudaMemsetAsync(dst, 0, bytes, stream_), "zero fill");
+  }
+
   void posEmbed2d(float *out, int64_t gridH, int64_t gridW, int64_t dim,
                   double baseSize, double interpolationScale) override {
     check(dim > 0 && dim % 4 == 0, "posEmbed2d: dim ", dim,

@@ -1,4 +1,4 @@
-//===- Layout.cpp - Transpose, slice, concat, copy: rules and binders -----===//
+//===- Layout.cpp - Transpose, slice, pad, concat, copy: rules, binders ---===//
 #include "runtime/core/ops/OpBind.h"
 
 namespace fresco {
@@ -72,6 +72,46 @@ Step bindSlice(OpBind &b) {
   Backend *be = &b.be;
   return
       [=] { be->copyStrided(src, srcRow, dst, rowElems, outer, rowElems, es); };
+}
+
+/// Slice's inverse: x lands at [start, start + x's extent) along `axis` of
+/// a result at least as long there, every other element zero (all-zero
+/// bytes are zero in every dtype).
+void verifyPad(const OpCheck &c) {
+  const ValueInfo &x = c.ops[0], &y = c.res[0];
+  auto *a = c.attrs<plan::AxisAttrs>();
+  const int64_t axis = a->axis(), start = a->start();
+  c.need(axis >= 0 && axis < int64_t(x.shape.size()), "axis ", axis,
+         " out of range for an input of rank ", x.shape.size());
+  c.need(y.shape.size() == x.shape.size(), "result of rank ", y.shape.size(),
+         " does not match the input's rank ", x.shape.size());
+  Shape ys = x.shape;
+  ys[axis] = y.shape[axis];
+  c.shape(y, ys, "result");
+  c.need(start >= 0 && start <= y.shape[axis] &&
+             x.shape[axis] <= y.shape[axis] - start,
+         "input of extent ", x.shape[axis], " at start ", start,
+         " does not fit the result's extent ", y.shape[axis], " on axis ",
+         axis);
+}
+
+Step bindPad(OpBind &b) {
+  const Ref &x = b.ops[0], &y = b.res[0];
+  auto *a = b.attrs<plan::AxisAttrs>();
+  const int64_t axis = a->axis(), start = a->start(), size = x.shape[axis];
+  int64_t outer, inner;
+  rowsAround(y.shape, axis, outer, inner);
+  const size_t es = y.es, bytes = size_t(y.numel()) * es;
+  const void *src = x.ptr;
+  uint8_t *dst = static_cast<uint8_t *>(y.ptr) + start * inner * es;
+  void *whole = y.ptr;
+  const int64_t dstRow = y.shape[axis] * inner, rowElems = size * inner;
+  Backend *be = &b.be;
+  return [=] {
+    // The whole result, then x over it: one fill beats one per gap.
+    be->fillZero(whole, bytes);
+    be->copyStrided(src, rowElems, dst, dstRow, outer, rowElems, es);
+  };
 }
 
 void verifyConcat(const OpCheck &c) {

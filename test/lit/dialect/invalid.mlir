@@ -624,3 +624,52 @@ func.func @wait_not_only_reader(%x: tensor<2x4xf32>) -> (tensor<4x4xf32>, tensor
   %0 = fresco.wait %g : tensor<4x4xf32>
   return %0, %g : tensor<4x4xf32>, tensor<4x4xf32>
 }
+
+// -----
+
+func.func @key_valid_segments(%q: tensor<1x6x8xf32>) -> tensor<1x6x8xf32> {
+  // expected-error @+1 {{key_valid has 4 segments, which do not divide the 6 keys}}
+  %0 = fresco.attention %q, %q, %q {num_heads = 2 : i64, scale = 0.5 : f64, key_valid = array<i64: 1, 1, 1, 1>} : (tensor<1x6x8xf32>, tensor<1x6x8xf32>, tensor<1x6x8xf32>) -> tensor<1x6x8xf32>
+  return %0 : tensor<1x6x8xf32>
+}
+
+// -----
+
+func.func @key_valid_segment_overflow(%q: tensor<1x6x8xf32>) -> tensor<1x6x8xf32> {
+  // expected-error @+1 {{key_valid [4, 1] counts more keys than a segment of 3 holds}}
+  %0 = fresco.attention %q, %q, %q {num_heads = 2 : i64, scale = 0.5 : f64, key_valid = array<i64: 4, 1>} : (tensor<1x6x8xf32>, tensor<1x6x8xf32>, tensor<1x6x8xf32>) -> tensor<1x6x8xf32>
+  return %0 : tensor<1x6x8xf32>
+}
+
+// -----
+
+func.func @key_valid_empty_softmax(%q: tensor<1x6x8xf32>) -> tensor<1x6x8xf32> {
+  // expected-error @+1 {{key_valid leaves no key to attend to}}
+  %0 = fresco.attention %q, %q, %q {num_heads = 2 : i64, scale = 0.5 : f64, key_valid = array<i64: 0, 0>} : (tensor<1x6x8xf32>, tensor<1x6x8xf32>, tensor<1x6x8xf32>) -> tensor<1x6x8xf32>
+  return %0 : tensor<1x6x8xf32>
+}
+
+// -----
+
+func.func @checkpoint_shape_rank() -> tensor<16x12xf32> {
+  // expected-error @+1 {{parameter 'q.weight': checkpoint_shape [12] must be positive sizes, one per dimension of [16, 12]}}
+  %0 = fresco.param "q.weight" {checkpoint_shape = array<i64: 12>} : tensor<16x12xf32>
+  return %0 : tensor<16x12xf32>
+}
+
+// -----
+
+func.func @checkpoint_shape_larger() -> tensor<16x12xf32> {
+  // expected-error @+1 {{parameter 'q.weight': checkpoint_shape [20, 12] is larger than its padded shape [16, 12]}}
+  %0 = fresco.param "q.weight" {checkpoint_shape = array<i64: 20, 12>} : tensor<16x12xf32>
+  return %0 : tensor<16x12xf32>
+}
+
+// -----
+
+func.func @pad_too_small(%x: tensor<2x5xf32>) -> tensor<2x4xf32> {
+  // expected-error @+2 {{failed to infer returned types}}
+  // expected-error @+1 {{input of 5 elements at 0 does not fit in 4 along axis 1}}
+  %0 = fresco.pad %x {axis = 1 : i64, start = 0 : i64, size = 4 : i64} : (tensor<2x5xf32>) -> tensor<2x4xf32>
+  return %0 : tensor<2x4xf32>
+}

@@ -7,16 +7,15 @@
 #include "runtime/text/T5Tokenizer.h"
 
 #include "runtime/core/Error.h"
+#include "runtime/text/TokenizerFiles.h"
 
 #include <nlohmann/json.hpp>
 #include <sentencepiece_processor.h>
 
 #include <algorithm>
 #include <filesystem>
-#include <fstream>
 #include <map>
 #include <ostream>
-#include <sstream>
 
 namespace fs = std::filesystem;
 using json = nlohmann::json;
@@ -30,37 +29,22 @@ constexpr const char *kPad = "<pad>";
 constexpr const char *kUnk = "<unk>";
 constexpr int64_t kDefaultExtraIds = 100;
 
+constexpr const char *kWho = "T5 tokenizer";
+
 std::string readFile(const fs::path &path, const char *what) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in)
-    fail("T5 tokenizer: cannot read ", path.string(), " (", what, ")");
-  std::ostringstream os;
-  os << in.rdbuf();
-  return os.str();
+  return text::readFile(kWho, path, what);
 }
 
 json readJson(const fs::path &path, const char *what) {
-  std::string text = readFile(path, what);
-  json j;
-  try {
-    j = json::parse(text);
-  } catch (const json::exception &e) {
-    fail("T5 tokenizer: ", path.string(), " is not valid JSON: ", e.what());
-  }
+  json j = text::readJson(kWho, path, what);
   if (!j.is_object())
-    fail("T5 tokenizer: ", path.string(), " must be a JSON object");
+    fail(kWho, ": ", path.string(), " must be a JSON object");
   return j;
 }
 
-// A special token entry: a string, or an AddedToken dict with "content".
 std::string tokenContent(const json &v, const fs::path &file,
                          const std::string &key) {
-  if (v.is_string())
-    return v.get<std::string>();
-  if (v.is_object() && v.contains("content") && v["content"].is_string())
-    return v["content"].get<std::string>();
-  fail("T5 tokenizer: ", file.string(), ": \"", key,
-       "\" must be a string or an object with a string \"content\"");
+  return text::tokenContent(kWho, v, file, key);
 }
 
 int64_t parseId(const std::string &key, const fs::path &file) {

@@ -55,8 +55,8 @@ int64_t parseId(const std::string &key, const fs::path &file) {
       return id;
   } catch (const std::exception &) {
   }
-  fail("T5 tokenizer: ", file.string(), ": \"added_tokens_decoder\" key \"",
-       key, "\" is not a non-negative integer id");
+  fail(kWho, ": ", file.string(), ": \"added_tokens_decoder\" key \"", key,
+       "\" is not a non-negative integer id");
 }
 
 // SentencePiece would replace invalid UTF-8 silently; transformers cannot
@@ -82,7 +82,7 @@ void checkUtf8(const std::string &text) {
            !(cp >= 0xD800 && cp <= 0xDFFF) && cp <= 0x10FFFF;
     }
     if (!ok)
-      fail("T5 tokenizer: the prompt is not valid UTF-8 at byte offset ", i);
+      fail(kWho, ": the prompt is not valid UTF-8 at byte offset ", i);
     i += len;
   }
 }
@@ -92,7 +92,7 @@ void checkUtf8(const std::string &text) {
 T5Tokenizer T5Tokenizer::load(const std::string &folder) {
   fs::path dir(folder);
   if (!fs::is_directory(dir))
-    fail("T5 tokenizer: ", folder,
+    fail(kWho, ": ", folder,
          " is not a directory (expected a diffusers tokenizer_2 folder with "
          "spiece.model)");
   T5Tokenizer tok;
@@ -100,18 +100,18 @@ T5Tokenizer T5Tokenizer::load(const std::string &folder) {
   // spiece.model: a serialized SentencePiece ModelProto.
   fs::path modelPath = dir / "spiece.model";
   if (!fs::exists(modelPath))
-    fail("T5 tokenizer: ", modelPath.string(),
+    fail(kWho, ": ", modelPath.string(),
          " does not exist: the tokenizer_2 folder needs the SentencePiece "
          "model spiece.model");
   std::string proto = readFile(modelPath, "the SentencePiece model");
   auto sp = std::make_shared<sentencepiece::SentencePieceProcessor>();
   auto status = sp->LoadFromSerializedProto(proto);
   if (!status.ok())
-    fail("T5 tokenizer: ", modelPath.string(),
+    fail(kWho, ": ", modelPath.string(),
          " is not a valid SentencePiece model (", status.ToString(), ")");
   const int64_t pieces = sp->GetPieceSize();
   if (pieces <= 0)
-    fail("T5 tokenizer: ", modelPath.string(), " has no pieces");
+    fail(kWho, ": ", modelPath.string(), " has no pieces");
   tok.sp_ = sp;
 
   // Special tokens: T5Tokenizer's defaults, then tokenizer_config.json, then
@@ -123,7 +123,7 @@ T5Tokenizer T5Tokenizer::load(const std::string &folder) {
       if (!j.contains(key))
         continue;
       if (j[key].is_null())
-        fail("T5 tokenizer: ", file.string(), ": \"", key,
+        fail(kWho, ": ", file.string(), ": \"", key,
              "\" is null; Fresco needs it to end and pad prompts");
       content = tokenContent(j[key], file, key);
     }
@@ -143,33 +143,32 @@ T5Tokenizer T5Tokenizer::load(const std::string &folder) {
     // (T5Tokenizer.tokenize / Metaspace prepend_scheme "first").
     if (config.contains("legacy") && config["legacy"].is_boolean() &&
         !config["legacy"].get<bool>())
-      fail("T5 tokenizer: ", configPath.string(),
+      fail(kWho, ": ", configPath.string(),
            " sets \"legacy\": false, which Fresco does not implement (only "
            "the legacy tokenization that FLUX.1's tokenizer_2 uses)");
     if (config.contains("extra_ids")) {
       if (!config["extra_ids"].is_number_integer() ||
           config["extra_ids"].get<int64_t>() < 0)
-        fail("T5 tokenizer: ", configPath.string(),
+        fail(kWho, ": ", configPath.string(),
              ": \"extra_ids\" must be a non-negative integer");
       extraIds = config["extra_ids"].get<int64_t>();
     }
     if (config.contains("added_tokens_decoder")) {
       const json &dec = config["added_tokens_decoder"];
       if (!dec.is_object())
-        fail("T5 tokenizer: ", configPath.string(),
+        fail(kWho, ": ", configPath.string(),
              ": \"added_tokens_decoder\" must be an object of id -> token");
       haveDecoder = true;
       for (auto it = dec.begin(); it != dec.end(); ++it) {
         std::string content = tokenContent(it.value(), configPath,
                                            "added_tokens_decoder." + it.key());
         if (it.value().is_object() && it.value().value("single_word", false))
-          fail("T5 tokenizer: ", configPath.string(), ": added token \"",
-               content,
+          fail(kWho, ": ", configPath.string(), ": added token \"", content,
                "\" has single_word true, which Fresco does not "
                "support");
         if (content.empty())
-          fail("T5 tokenizer: ", configPath.string(), ": added token ",
-               it.key(), " is empty");
+          fail(kWho, ": ", configPath.string(), ": added token ", it.key(),
+               " is empty");
         added[content] = parseId(it.key(), configPath);
       }
     }
@@ -188,7 +187,7 @@ T5Tokenizer T5Tokenizer::load(const std::string &folder) {
       return it->second;
     int64_t id = sp->PieceToId(content);
     if (sp->IsUnknown(id) && content != sp->IdToPiece(id))
-      fail("T5 tokenizer: ", key, " \"", content, "\" is neither a piece of ",
+      fail(kWho, ": ", key, " \"", content, "\" is neither a piece of ",
            modelPath.string(), " nor an added token of ", configPath.string());
     added[content] = id;
     return id;
@@ -215,7 +214,7 @@ void T5Tokenizer::encodePiece(const std::string &piece,
   std::vector<int> ids;
   auto status = sp_->Encode(piece, &ids);
   if (!status.ok())
-    fail("T5 tokenizer: SentencePiece could not encode the prompt (",
+    fail(kWho, ": SentencePiece could not encode the prompt (",
          status.ToString(), ")");
   out.insert(out.end(), ids.begin(), ids.end());
 }
@@ -249,7 +248,7 @@ std::vector<int64_t> T5Tokenizer::encode(const std::string &text) const {
 T5Tokens T5Tokenizer::tokenize(const std::string &text, int64_t maxLength,
                                std::ostream *warnings) const {
   if (maxLength < 1)
-    fail("T5 tokenizer: max_length must be at least 1 (room for </s>), got ",
+    fail(kWho, ": max_length must be at least 1 (room for </s>), got ",
          maxLength);
   T5Tokens t;
   t.ids = encode(text);

@@ -40,7 +40,11 @@ os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 # The slow T5Tokenizer warns on prompts ending in </s>; the test counts them.
 warnings.filterwarnings("ignore", message="This sequence already has")
 
-import sentencepiece as spm  # noqa: E402
+try:
+    import google.protobuf  # noqa: E402,F401  (T5TokenizerFast's conversion)
+    import sentencepiece as spm  # noqa: E402
+except ImportError as e:
+    sys.exit(f"t5_tokenizer_parity: {e.name} is not installed; run scripts/setup-venv.sh")
 from transformers import T5Tokenizer, T5TokenizerFast  # noqa: E402
 
 ASCII_WORDS = ("a photo of an astronaut riding horse on mars cat dog the quick "

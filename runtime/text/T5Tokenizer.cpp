@@ -254,12 +254,13 @@ T5Tokens T5Tokenizer::tokenize(const std::string &text, int64_t maxLength,
   t.ids = encode(text);
   t.fullLength = static_cast<int64_t>(t.ids.size()) + 1;
   // truncation=True keeps max_length - 1 ids: </s> is always appended.
-  if (t.fullLength > maxLength)
+  t.truncated = t.fullLength > maxLength;
+  if (t.truncated)
     t.ids.resize(maxLength - 1);
   t.ids.push_back(eosId_);
   t.length = static_cast<int64_t>(t.ids.size());
   t.ids.resize(maxLength, padId_);
-  if (t.truncated() && warnings)
+  if (t.truncated && warnings)
     *warnings << "fresco: warning: the T5 prompt has " << t.fullLength
               << " tokens but max_sequence_length is " << maxLength
               << "; the last " << t.fullLength - maxLength

@@ -39,7 +39,7 @@ struct T5Tokens {
   std::vector<int64_t> ids; ///< Exactly maxLength ids.
   int64_t length = 0;       ///< Ids before the padding, eos included.
   int64_t fullLength = 0;   ///< Ids the prompt needs untruncated, eos incl.
-  bool truncated() const { return fullLength > length; }
+  bool truncated = false;   ///< The prompt had more tokens than fit.
 };
 
 class T5Tokenizer {

@@ -108,13 +108,13 @@ TEST(T5Tokenizer, AppendsEosPadsAndTruncatesWithAWarning) {
   EXPECT_EQ(t.length, static_cast<int64_t>(want.size()));
   want.resize(16, 0);
   EXPECT_EQ(t.ids, want);
-  EXPECT_FALSE(t.truncated());
+  EXPECT_FALSE(t.truncated);
   EXPECT_EQ(warnings.str(), "");
 
   // Truncation keeps max_length - 1 ids and always ends with </s>.
   t = tok.tokenize("a photo of a cat", 3, &warnings);
   EXPECT_EQ(t.ids, (std::vector<int64_t>{cat[0], cat[1], 1}));
-  EXPECT_TRUE(t.truncated());
+  EXPECT_TRUE(t.truncated);
   EXPECT_EQ(t.fullLength, static_cast<int64_t>(cat.size()) + 1);
   EXPECT_NE(warnings.str().find(std::to_string(t.fullLength) + " tokens"),
             std::string::npos)

@@ -7,7 +7,8 @@ PKGS=(build-essential cmake ninja-build python3 python3-venv python3-numpy pytho
   llvm-22-dev llvm-22-tools libmlir-22-dev mlir-22-tools libzstd-dev
   flatbuffers-compiler flatbuffers-compiler-dev libflatbuffers-dev libgtest-dev
   libgloo-dev libopenmpi-dev openmpi-bin
-  libopenblas-dev libopenblas0-pthread libspng-dev nlohmann-json3-dev)
+  libopenblas-dev libopenblas0-pthread libspng-dev nlohmann-json3-dev
+  libsentencepiece-dev)
 
 missing=()
 for p in "${PKGS[@]}"; do

@@ -2,8 +2,9 @@
 # Creates <repo>/.venv for the Python reference tests: Debian's CPU PyTorch (python3-torch, seen
 # through --system-site-packages) plus pinned diffusers. diffusers 0.31.0 is the newest release
 # that runs on Debian's torch 1.13; accelerate is what lets it load sharded checkpoints.
-# transformers is the CLIP tokenizer reference; open_clip_torch is installed without its
-# dependencies (torch, timm, ftfy...) only for the CLIP BPE vocabulary its wheel ships.
+# transformers is the CLIP and T5 tokenizer reference (sentencepiece trains the T5 test model and,
+# with protobuf, lets transformers build T5TokenizerFast from it); open_clip_torch is installed
+# without its dependencies (torch, timm, ftfy...) only for the CLIP BPE vocabulary its wheel ships.
 # Safe to rerun: it installs only what is missing or at another version.
 set -euo pipefail
 
@@ -11,7 +12,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="$ROOT/.venv"
 SYS_PY=/usr/bin/python3
 PINS=(diffusers==0.31.0 huggingface_hub==0.25.2 safetensors==0.8.0 accelerate==1.0.1
-      transformers==4.46.3)
+      transformers==4.46.3 sentencepiece==0.2.0 protobuf==5.28.3)
 NODEPS_PINS=(open_clip_torch==3.3.0)
 
 if ! "$SYS_PY" -c "import torch" 2>/dev/null; then
@@ -31,6 +32,7 @@ import sys
 import accelerate  # noqa: F401
 from diffusers import DiTTransformer2DModel  # noqa: F401
 from transformers import CLIPTokenizer  # noqa: F401
+import sentencepiece  # noqa: F401
 
 sys.exit(any(md.version(name) != ver for name, ver in (p.split("==") for p in sys.argv[1:])))
 PY

@@ -11,8 +11,9 @@ namespace fresco::models {
 
 /// Appends `func.func @<name>(latents [B, latent_channels, h, w]) -> sample
 /// [B, out_channels, h * upscale, w * upscale]`: diffusers'
-/// AutoencoderKL.decode (post_quant_conv, then the Decoder), parameters
-/// named by their state_dict keys. The caller applies 1 / scaling_factor
+/// AutoencoderKL.decode (post_quant_conv unless use_post_quant_conv is
+/// false, as FLUX.1's; then the Decoder), parameters named by their
+/// state_dict keys. The caller applies / scaling_factor (+ shift_factor)
 /// first, as the pipelines do.
 mlir::func::FuncOp buildVAEDecoder(mlir::ModuleOp module,
                                    const VAEConfig &config, int64_t batch,

@@ -209,9 +209,8 @@ GenerateResult generate(const PipelineSpec &p, Executor &exec,
   if (!decodes)
     return result;
 
-  // The decoder's whole batch (padded as the denoiser's), scaled by
-  // 1 / scaling_factor as the pipeline computes it (a Python float, then a
-  // float32 multiply).
+  // The decoder's whole batch (padded as the denoiser's), unscaled (and
+  // shifted) as the pipeline class computes it.
   auto t1 = std::chrono::steady_clock::now();
   const ComponentSpec &dec = *p.find(plan::ComponentRole::Decoder);
   const BatchLayout decoded{n, p.numImages, 1};
@@ -223,10 +222,7 @@ GenerateResult generate(const PipelineSpec &p, Executor &exec,
   float *zv = z.as<float>();
   for (int64_t r = 0; r < decoded.rows(); ++r)
     layout->toDecoder(lat + decoded.image(r) * m, zv + r * dm);
-  const float inv = float(1.0 / p.scalingFactor);
-  const float shift = float(p.shiftFactor);
-  for (int64_t i = 0; i < z.numel(); ++i)
-    zv[i] = inv * zv[i] + shift;
+  p.toDecoderInput(zv, z.numel());
   std::vector<HostTensor> images = exec.run(dec.function, {z});
   check(images.size() == 1 && images[0].shape.size() == 4 &&
             images[0].shape[0] == decoded.rows(),

@@ -303,6 +303,21 @@ int64_t PipelineSpec::latentChannels() const {
              : channels;
 }
 
+void PipelineSpec::toDecoderInput(float *latents, int64_t n) const {
+  // The factors are Python floats: torch rounds them to float32 and
+  // computes in float32; 1 / scaling_factor is a double division first.
+  const float shift = float(shiftFactor);
+  if (kind == "DiTPipeline") {
+    const float inv = float(1.0 / scalingFactor);
+    for (int64_t i = 0; i < n; ++i)
+      latents[i] = inv * latents[i] + shift;
+    return;
+  }
+  const float scale = float(scalingFactor);
+  for (int64_t i = 0; i < n; ++i)
+    latents[i] = latents[i] / scale + shift;
+}
+
 std::vector<int64_t> PipelineSpec::latentShape(int64_t batch,
                                                int64_t perPosition) const {
   if (layout == plan::LatentLayout::PackedTokens)

@@ -56,6 +56,12 @@ struct PipelineSpec {
   /// `batch` latents in this layout with `perPosition` channels:
   /// [B, perPosition, H, W], or [B, (H/p)(W/p), perPosition] packed.
   std::vector<int64_t> latentShape(int64_t batch, int64_t perPosition) const;
+  /// Turns `n` final latents into the decoder's input, in place, in float32
+  /// as the pipeline class does: latents / scaling_factor + shift_factor
+  /// (FluxPipeline, SD3, SD), or 1 / scaling_factor * latents + shift_factor
+  /// for DiTPipeline, which multiplies by the reciprocal (its VAEs have no
+  /// shift).
+  void toDecoderInput(float *latents, int64_t n) const;
 
   /// Decodes and checks `p.pipeline()`; throws fresco::Error prefixed with
   /// "invalid plan NAME: pipeline".

@@ -7,6 +7,7 @@
 #include "runtime/text/ClipTokenizer.h"
 
 #include "runtime/core/Error.h"
+#include "runtime/text/TokenizerFiles.h"
 
 #include <nlohmann/json.hpp>
 
@@ -14,7 +15,6 @@
 #include <array>
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
 #include <limits>
 #include <sstream>
 
@@ -33,24 +33,17 @@ constexpr const char *kEndOfText = "<|endoftext|>";
 // line is a header, and CLIP's vocabulary has room for 48894 merges.
 constexpr size_t kMaxMerges = 49152 - 256 - 2;
 
+constexpr const char *kWho = "CLIP tokenizer";
+constexpr const char *kFolderHint =
+    ": the tokenizer folder needs vocab.json, merges.txt and "
+    "tokenizer_config.json";
+
 std::string readFile(const fs::path &path, const char *what) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in)
-    fail("CLIP tokenizer: cannot read ", path.string(), " (", what,
-         "): the tokenizer folder needs vocab.json, merges.txt and "
-         "tokenizer_config.json");
-  std::ostringstream os;
-  os << in.rdbuf();
-  return os.str();
+  return text::readFile(kWho, path, what, kFolderHint);
 }
 
 json readJson(const fs::path &path, const char *what) {
-  std::string text = readFile(path, what);
-  try {
-    return json::parse(text);
-  } catch (const json::exception &e) {
-    fail("CLIP tokenizer: ", path.string(), " is not valid JSON: ", e.what());
-  }
+  return text::readJson(kWho, path, what, kFolderHint);
 }
 
 // GPT-2's bytes_to_unicode(): printable bytes map to themselves, the others
@@ -165,16 +158,9 @@ void checkAscii(const std::string &text) {
   }
 }
 
-// A special token entry of tokenizer_config.json / special_tokens_map.json:
-// a string, or an AddedToken dict with "content".
 std::string tokenContent(const json &v, const fs::path &file,
                          const std::string &key) {
-  if (v.is_string())
-    return v.get<std::string>();
-  if (v.is_object() && v.contains("content") && v["content"].is_string())
-    return v["content"].get<std::string>();
-  fail("CLIP tokenizer: ", file.string(), ": \"", key,
-       "\" must be a string or an object with a string \"content\"");
+  return text::tokenContent(kWho, v, file, key);
 }
 
 } // namespace

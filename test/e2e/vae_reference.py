@@ -6,8 +6,8 @@ Decode:
       [--scale auto|none|FACTOR]
   DIR is a diffusers AutoencoderKL folder (config.json + diffusion_pytorch_model.safetensors) or a
   pipeline folder with a vae/ subfolder. z.npy is float [B, latent_channels, h, w]. The decode is
-  AutoencoderKL.decode(z * s).sample, i.e. post_quant_conv then the decoder (no tiling, no
-  slicing), where s is
+  AutoencoderKL.decode(z * s).sample, i.e. post_quant_conv (when the config uses one) then the
+  decoder (no tiling, no slicing), where s is
     auto  (default) 1 / config.scaling_factor, exactly as DiTPipeline does
           (`latents = 1 / self.vae.config.scaling_factor * latents`): z is a denoiser latent;
     none  1: z is already in the VAE's own latent scale;
@@ -15,6 +15,12 @@ Decode:
   out is the decoded sample, float32 [B, out_channels, H, W], BEFORE DiTPipeline's
   (x / 2 + 0.5).clamp(0, 1) and NHWC permute. float64 runs the VAE and the latents in double.
   Loading is diffusers' default path (accelerate): a missing or mis-shaped tensor is an error.
+
+Check a plan's parameters against diffusers' decoder:
+  vae_reference.py --vae DIR --check-params vae.mlir
+  vae.mlir is `fresco-compile DIR --emit=mlir`: its fresco.param names and shapes must be exactly
+  the keys and shapes of AutoencoderKL's decode path in DIR's safetensors (post_quant_conv.* and
+  decoder.*), so a config with use_post_quant_conv false has no post_quant_conv parameter.
 
 Write latents for a VAE:
   vae_reference.py --vae DIR --make-latents z.npy [--batch 2] [--seed 0]
@@ -55,6 +61,40 @@ def load_vae(path: str):
     return import_diffusers().AutoencoderKL.from_pretrained(path).eval()
 
 
+def check_params(path: str, mlir: str) -> None:
+    """The plan's parameters equal the checkpoint's decode-path keys and shapes."""
+    import re
+
+    from safetensors import safe_open
+
+    with open(mlir, encoding="utf-8") as f:
+        text = f.read()
+    got = {}
+    for name, dims in re.findall(r'fresco\.param "([^"]+)" : tensor<((?:[0-9]+x)*)f32>', text):
+        got[name] = [int(d) for d in dims.split("x") if d]
+    want = {}
+    files = [f for f in os.listdir(path) if f.endswith(".safetensors")]
+    for file in files:
+        with safe_open(os.path.join(path, file), "pt") as st:
+            for key in st.keys():
+                if key.startswith(("decoder.", "post_quant_conv.")):
+                    want[key] = list(st.get_slice(key).get_shape())
+    if not want:
+        sys.exit(f"{path}: no decoder tensors in {files}")
+    missing = sorted(set(want) - set(got))
+    extra = sorted(set(got) - set(want))
+    shapes = sorted(k for k in set(got) & set(want) if got[k] != want[k])
+    for label, keys in (("missing from the plan", missing), ("not in the checkpoint", extra),
+                        ("with other shapes", shapes)):
+        for k in keys:
+            print(f"{label}: {k} plan {got.get(k)} checkpoint {want.get(k)}")
+    if missing or extra or shapes:
+        sys.exit("the plan's parameters are not diffusers' decoder keys")
+    pqc = sum(k.startswith("post_quant_conv.") for k in got)
+    print(f"{len(got)} parameters, exactly diffusers' decoder keys and shapes "
+          f"({pqc} post_quant_conv)")
+
+
 def decode(vae, latents, scale):
     """DiTPipeline's decode, minus the final (x / 2 + 0.5).clamp(0, 1)."""
     import torch
@@ -76,11 +116,16 @@ def main() -> None:
     ap.add_argument("--scale", default="auto",
                     help="latent multiplier: auto = 1/scaling_factor (default), none = 1, or a number")
     ap.add_argument("--make-latents", metavar="FILE", help="write random latents for --vae to FILE instead")
+    ap.add_argument("--check-params", metavar="MLIR",
+                    help="check fresco-compile --emit=mlir's parameters against --vae's checkpoint instead")
     add_random_input_args(ap, "--make-latents")
     args = ap.parse_args()
 
     path = vae_dir(args.vae)
     config = read_config(path)
+    if args.check_params:
+        check_params(path, args.check_params)
+        return
     if args.make_latents:
         save_normal_noise(args.make_latents, latent_shape(config, args.batch), args.seed)
         return

@@ -1,0 +1,36 @@
+//===- TokenizerFiles.h - Reading tokenizer folder files --------*- C++ -*-===//
+//
+// The file helpers the tokenizers share (internal to runtime/text). Each
+// error starts with `who` ("CLIP tokenizer") and names the file.
+//
+//===----------------------------------------------------------------------===//
+#ifndef FRESCO_RUNTIME_TEXT_TOKENIZERFILES_H
+#define FRESCO_RUNTIME_TEXT_TOKENIZERFILES_H
+
+#include <nlohmann/json.hpp>
+
+#include <filesystem>
+#include <string>
+
+namespace fresco::text {
+
+/// The whole file; a fresco::Error "WHO: cannot read PATH (WHAT)HINT" when
+/// it cannot be read.
+std::string readFile(const std::string &who, const std::filesystem::path &path,
+                     const std::string &what, const std::string &hint = "");
+
+/// The file parsed as JSON; unreadable (readFile's error) or invalid JSON
+/// is a fresco::Error naming it.
+nlohmann::json readJson(const std::string &who,
+                        const std::filesystem::path &path,
+                        const std::string &what, const std::string &hint = "");
+
+/// A special token entry of tokenizer_config.json / special_tokens_map.json:
+/// a string, or an AddedToken dict with a string "content".
+std::string tokenContent(const std::string &who, const nlohmann::json &v,
+                         const std::filesystem::path &file,
+                         const std::string &key);
+
+} // namespace fresco::text
+
+#endif // FRESCO_RUNTIME_TEXT_TOKENIZERFILES_H

@@ -310,4 +310,26 @@ def TestShardingRules : Pass<"fresco-test-sharding-rules"> {
   let dependentDialects = ["::mlir::fresco::FrescoDialect"];
 }
 
+def SpecializeRanks : Pass<"fresco-specialize-ranks", "::mlir::ModuleOp"> {
+  let summary = "Give every rank its own copy of the functions it runs";
+  let description = [{
+    The last step before the plan emitter: for each world rank r a nested
+    `module @rank<r> attributes {fresco.rank = r}` receives a copy of every
+    public function placed on r (`fresco.ranks`; all ranks without it),
+    with what depends on the rank resolved: only the rank's pipeline stage
+    (stage transfers become `fresco.send` / `fresco.recv`, the final
+    broadcast `fresco.broadcast`, tags in program order), each
+    `shard.all_slice` the `fresco.slice` of the rank's block, each split
+    parameter the slice it loads (`offsets`, `checkpoint_shape`), each
+    collective's and ring attention's group as world ranks
+    (`fresco.members`, `fresco.ring_members`). The original functions are
+    removed; the module keeps `@grid` and its attributes.
+  }];
+  let options = [
+    Option<"ranks", "ranks", "int64_t", /*default=*/"1",
+           "number of ranks (processes) of the plan">
+  ];
+  let dependentDialects = ["::mlir::fresco::FrescoDialect"];
+}
+
 #endif // FRESCO_COMPILER_PASSES_TD

@@ -7,6 +7,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "compiler/Pipelines/Pipelines.h"
+#include "compiler/Transforms/Passes.h"
 #include "compiler/Target/Plan/PipelineEmitter.h"
 #include "compiler/Target/Plan/PlanEmitter.h"
 #include "dialects/Fresco/IR/FloatStorage.h"
@@ -175,7 +176,10 @@ static OwningOpRef<ModuleOp> loadInput(MLIRContext &ctx, SourceMgr &sm,
 }
 
 /// One line per function: instructions, weights, arena vs no reuse.
-static void printSummary(ModuleOp module, size_t planBytes) {
+/// Per function (the SPMD view, before per-rank copies): its size.
+static std::string summarize(ModuleOp module) {
+  std::string text;
+  llvm::raw_string_ostream errs(text);
   for (auto fn : module.getOps<func::FuncOp>()) {
     if (fn.isExternal())
       continue;
@@ -194,7 +198,7 @@ static void printSummary(ModuleOp module, size_t planBytes) {
       auto a = fn->getAttrOfType<IntegerAttr>(n);
       return a ? a.getInt() : 0;
     };
-    errs() << "fresco-compile: function '" << fn.getSymName() << "': " << ops
+    errs << "fresco-compile: function '" << fn.getSymName() << "': " << ops
            << " instructions, " << params << " parameters ("
            << format("%.2f", paramBytes / 1048576.0) << " MiB), arena "
            << format("%.2f", attr("fresco.arena_bytes") / 1048576.0)
@@ -202,6 +206,11 @@ static void printSummary(ModuleOp module, size_t planBytes) {
            << format("%.2f", attr("fresco.intermediate_bytes") / 1048576.0)
            << " MiB)\n";
   }
+  return text;
+}
+
+static void printSummary(StringRef summary, size_t planBytes) {
+  errs() << summary;
   errs() << "fresco-compile: wrote " << outputPath << " (" << planBytes
          << " bytes, " << ranks << (ranks == 1 ? " rank" : " ranks") << ")\n";
 }
@@ -291,12 +300,20 @@ int main(int argc, char **argv) {
     out->keep();
     return 0;
   }
+  std::string summary = summarize(*module);
+  // One program per rank, then the plan.
+  PassManager specialize(&ctx);
+  mlir::fresco::SpecializeRanksOptions so;
+  so.ranks = ranks;
+  specialize.addPass(mlir::fresco::createSpecializeRanks(so));
+  if (failed(specialize.run(*module)))
+    return errorExit("cannot specialise the functions per rank");
   std::vector<uint8_t> bytes;
   if (failed(mlir::fresco::emitPlan(*module, bytes, ranks)))
     return errorExit("cannot emit the plan");
   out->os().write(reinterpret_cast<const char *>(bytes.data()), bytes.size());
   out->keep();
   if (!quiet)
-    printSummary(*module, bytes.size());
+    printSummary(summary, bytes.size());
   return 0;
 }

@@ -95,7 +95,8 @@ std::vector<fp::TensorRole> tensorRoles(Reader &r, DictionaryAttr c,
 
 FailureOr<flatbuffers::Offset<fp::Pipeline>> mlir::fresco::emitPipeline(
     flatbuffers::FlatBufferBuilder &fbb, ModuleOp module,
-    llvm::function_ref<SmallVector<int64_t>(func::FuncOp)> ranksOf) {
+    llvm::function_ref<std::optional<SmallVector<int64_t>>(StringRef)>
+        ranksOf) {
   auto dict = module->getAttrOfType<DictionaryAttr>("fresco.pipeline");
   if (!dict)
     return flatbuffers::Offset<fp::Pipeline>();
@@ -116,8 +117,9 @@ FailureOr<flatbuffers::Offset<fp::Pipeline>> mlir::fresco::emitPipeline(
           r.enumAt<fp::ComponentRole>(c, "components[]", "role", "role");
       std::vector<fp::TensorRole> inputs = tensorRoles(r, c, "inputs");
       std::vector<fp::TensorRole> outputs = tensorRoles(r, c, "outputs");
-      auto fn = module.lookupSymbol<func::FuncOp>(fnName);
-      if (!fnName.empty() && !fn)
+      // The ranks that run it (fresco-specialize-ranks made their copies).
+      std::optional<SmallVector<int64_t>> fnRanks = ranksOf(fnName);
+      if (!fnName.empty() && !fnRanks)
         r.setError(Twine("names function '") + fnName +
                    "', which the module does not define");
       // The partitioning passes find the denoiser and decoder by these keys.
@@ -129,8 +131,8 @@ FailureOr<flatbuffers::Offset<fp::Pipeline>> mlir::fresco::emitPipeline(
                      key + "' is '" + r.str(dict, "", key) + "'");
       }
       std::vector<int32_t> ranks;
-      if (fn)
-        for (int64_t rank : ranksOf(fn))
+      if (fnRanks)
+        for (int64_t rank : *fnRanks)
           ranks.push_back(int32_t(rank));
       std::sort(ranks.begin(), ranks.end());
       roles.push_back(role);
@@ -181,6 +183,12 @@ FailureOr<flatbuffers::Offset<fp::Pipeline>> mlir::fresco::emitPipeline(
 
 LogicalResult mlir::fresco::verifyPipelineAttribute(ModuleOp module) {
   flatbuffers::FlatBufferBuilder scratch;
-  return emitPipeline(scratch, module,
-                      [](func::FuncOp) { return SmallVector<int64_t>(); });
+  // Before specialisation: the functions are the module's own.
+  return emitPipeline(
+      scratch, module,
+      [&](StringRef name) -> std::optional<SmallVector<int64_t>> {
+        if (!module.lookupSymbol<func::FuncOp>(name))
+          return std::nullopt;
+        return SmallVector<int64_t>();
+      });
 }

@@ -20,7 +20,8 @@ namespace mlir::fresco {
 /// a located error.
 FailureOr<flatbuffers::Offset<::fresco::plan::Pipeline>>
 emitPipeline(flatbuffers::FlatBufferBuilder &fbb, ModuleOp module,
-             llvm::function_ref<SmallVector<int64_t>(func::FuncOp)> ranksOf);
+             llvm::function_ref<std::optional<SmallVector<int64_t>>(StringRef)>
+                 ranksOf);
 
 /// The same checks without a plan, for tools to run before any pass reads
 /// the attribute (the partitioning passes expect its `denoiser` and

@@ -69,40 +69,11 @@ struct WeightTable {
 
 /// Where the function being emitted runs: its world rank, and its
 /// coordinates on the grid when the function is partitioned over it.
-struct RankContext {
-  int64_t worldRank = 0;
-  SmallVector<int64_t> gridShape; // empty: not partitioned
-  SmallVector<int64_t> coords;
-  SmallVector<int64_t> fnRanks; // world rank of each grid linear index
-
-  /// The world ranks of this rank's group along `axes`, in group order.
-  std::vector<int32_t> group(ArrayRef<int16_t> axes) const {
-    std::vector<int32_t> members;
-    int64_t total = 1;
-    for (int64_t d : gridShape)
-      total *= d;
-    for (int64_t idx = 0; idx < total; ++idx) {
-      // Unravel idx row-major and keep those equal off `axes`.
-      int64_t rest = idx;
-      bool same = true;
-      for (int64_t a = int64_t(gridShape.size()) - 1; a >= 0; --a) {
-        int64_t c = rest % gridShape[a];
-        rest /= gridShape[a];
-        if (!llvm::is_contained(axes, a) && c != coords[a])
-          same = false;
-      }
-      if (same)
-        members.push_back(int32_t(fnRanks[idx]));
-    }
-    return members;
-  }
-};
-
 class FunctionEmitter {
 public:
   FunctionEmitter(flatbuffers::FlatBufferBuilder &fbb, WeightTable &weights,
-                  func::FuncOp fn, const RankContext &rc)
-      : fbb(fbb), weights(weights), fn(fn), rc(rc) {}
+                  func::FuncOp fn)
+      : fbb(fbb), weights(weights), fn(fn) {}
 
   FailureOr<flatbuffers::Offset<fp::Function>> emit();
 
@@ -132,11 +103,9 @@ private:
   flatbuffers::FlatBufferBuilder &fbb;
   WeightTable &weights;
   func::FuncOp fn;
-  const RankContext &rc;
   std::vector<ValueRec> values;
   llvm::DenseMap<Value, int> ids;
   std::vector<flatbuffers::Offset<fp::Instr>> instrs;
-  int32_t transfers = 0; // Send/Recv tags, in program order
   bool encodingFailed = false;
   // Under bf16/f16 storage: the float values that stay f32 (timesteps).
   llvm::DenseSet<Value> keptF32;
@@ -199,21 +168,12 @@ void FunctionEmitter::pushInstr(fp::OpCode code, Operation &op,
 }
 
 LogicalResult FunctionEmitter::emitOp(Operation &op) {
-  // Pipeline stages: a rank runs (and loads the parameters of) its own
-  // stage's ops only.
-  if (auto axis = fn->getAttrOfType<IntegerAttr>(
-          FrescoDialect::kPipelineAxisAttrName)) {
-    if (rc.gridShape.empty() || axis.getInt() < 0 ||
-        axis.getInt() >= int64_t(rc.gridShape.size()))
-      return op.emitError("pipeline stages outside the grid");
-    int64_t mine = rc.coords[axis.getInt()];
-    auto stage = op.getAttrOfType<StageAttr>(FrescoDialect::kStageAttrName);
-    if (stage && stage.getIndex() != mine)
-      return success();
-    if (!stage && !isa<StageTransferOp, StageBroadcastOp>(op))
-      return op.emitError("an op without a pipeline stage in a function "
-                          "split into stages");
-  }
+  // Everything rank-dependent was resolved per rank before emission.
+  if (op.hasAttr(FrescoDialect::kStageAttrName) ||
+      isa<StageTransferOp, StageBroadcastOp, shard::AllSliceOp>(op) ||
+      op.hasAttr(FrescoDialect::kShardingAttrName))
+    return op.emitError("is not specialised for one rank: run "
+                        "fresco-specialize-ranks before emitting a plan");
   if (auto param = dyn_cast<ParamOp>(op)) {
     StringRef component = fn.getSymName();
     if (auto c = fn->getAttrOfType<StringAttr>("fresco.component"))
@@ -221,33 +181,17 @@ LogicalResult FunctionEmitter::emitOp(Operation &op) {
     if (!param.getType().getElementType().isF32())
       return param.emitError("parameters must be declared f32 (the runtime "
                              "converts f16/bf16 checkpoints at load)");
-    // A sharded parameter is this rank's slice of the checkpoint tensor.
+    // The slice [offsets, offsets + shape) of the checkpoint tensor, zero
+    // past its end (checkpoint_shape: fresco-pad-uneven).
     ArrayRef<int64_t> local = param.getType().getShape();
     SmallVector<int64_t> full(local), offsets(local.size(), 0);
-    // Each split dimension's block index is this rank's coordinate over
-    // the dimension's axes, major to minor (the verifier checked the rank).
-    if (auto sharding = param->getAttrOfType<ShardingAttr>(
-            FrescoDialect::kShardingAttrName)) {
-      for (int64_t dim = 0; dim < sharding.getRank(); ++dim) {
-        int64_t parts = 1, index = 0;
-        for (int16_t axis : sharding.getDimAxes(dim)) {
-          if (axis >= int64_t(rc.gridShape.size()))
-            return param.emitError("sharded parameter outside the grid");
-          parts *= rc.gridShape[axis];
-          index = index * rc.gridShape[axis] + rc.coords[axis];
-        }
-        full[dim] = local[dim] * parts;
-        offsets[dim] = local[dim] * index;
-      }
-    }
-    // Zero-padded (fresco-pad-uneven): the checkpoint tensor is smaller;
-    // the runtime loads zeros past it.
-    if (std::optional<ArrayRef<int64_t>> ckpt = param.getCheckpointShape()) {
-      if (ckpt->size() != full.size())
-        return param.emitError("checkpoint_shape rank differs from the "
-                               "parameter's");
+    if (std::optional<ArrayRef<int64_t>> ckpt = param.getCheckpointShape())
       full.assign(ckpt->begin(), ckpt->end());
-    }
+    if (std::optional<ArrayRef<int64_t>> off = param.getOffsets())
+      offsets.assign(off->begin(), off->end());
+    if (full.size() != local.size() || offsets.size() != local.size())
+      return param.emitError("checkpoint_shape and offsets need one entry "
+                             "per dimension");
     int w = weights.get(component, param.getName(), full, offsets, local);
     ids[param.getResult()] = values.size();
     values.push_back({fp::ValueKind::Weight, floatDType,
@@ -273,6 +217,17 @@ LogicalResult FunctionEmitter::emitOp(Operation &op) {
     return success();
   }
 
+  if (auto send = dyn_cast<SendOp>(op)) {
+    // No result: a pipeline stage's value, passed on.
+    auto a = fp::CreateCollectiveAttrs(
+        fbb,
+        fbb.CreateVector(send.getMembers().data(), send.getMembers().size()),
+        0, 0, 0, int32_t(send.getPeer()), send.getTag());
+    pushInstr(fp::OpCode::Send, op, {lookup(send.getInput())}, {},
+              fp::OpAttrs::CollectiveAttrs, a.Union());
+    return success();
+  }
+
   auto offsetAttr = op.getAttrOfType<IntegerAttr>("fresco.offset");
   if (op.getNumResults() != 1 || !offsetAttr)
     return op.emitError("has no arena offset: run fresco-assign-buffers "
@@ -281,62 +236,33 @@ LogicalResult FunctionEmitter::emitOp(Operation &op) {
     return failure();
 
   using fp::OpCode;
-  // Send / Recv / Broadcast along grid axis `axis`, with explicit operand
-  // and result lists (a send has no result, a receive no operand).
-  auto pointToPoint = [&](OpCode code, int16_t axis, int64_t peer,
+  // A group of world ranks, written per rank by fresco-specialize-ranks.
+  auto members = [&](StringRef name) -> FailureOr<std::vector<int32_t>> {
+    auto a = op.getAttrOfType<DenseI32ArrayAttr>(name);
+    if (!a)
+      return op.emitError("has no ")
+             << name << ": run fresco-specialize-ranks before emitting a plan";
+    return std::vector<int32_t>(a.asArrayRef().begin(), a.asArrayRef().end());
+  };
+  auto pointToPoint = [&](OpCode code, ArrayRef<int32_t> group, int64_t peer,
                           std::vector<int32_t> operands,
                           std::vector<int32_t> results, int32_t tag) {
-    std::vector<int32_t> members = rc.group({axis});
-    auto a = fp::CreateCollectiveAttrs(fbb, fbb.CreateVector(members), 0, 0, 0,
-                                       int32_t(peer), tag);
+    auto a = fp::CreateCollectiveAttrs(
+        fbb, fbb.CreateVector(group.data(), group.size()), 0, 0, 0,
+        int32_t(peer), tag);
     pushInstr(code, op, operands, results, fp::OpAttrs::CollectiveAttrs,
               a.Union());
-  };
-  // Stage ops only along the axis the function is split on (checked to be
-  // on the grid above): rc.coords is indexed by it.
-  auto stageAxis = [&](int64_t axis) -> LogicalResult {
-    auto p =
-        fn->getAttrOfType<IntegerAttr>(FrescoDialect::kPipelineAxisAttrName);
-    if (p && p.getInt() == axis)
-      return success();
-    return op.emitError("a pipeline stage op along axis ")
-           << axis << ", but the function is not split into stages along it";
-  };
-  if (auto t = dyn_cast<StageTransferOp>(op)) {
-    if (failed(stageAxis(t.getAxis())))
-      return failure();
-    // The tag numbers transfers in program order, the same on every rank.
-    int32_t tag = transfers++;
-    int64_t mine = rc.coords[t.getAxis()];
-    if (mine == int64_t(t.getFromStage()))
-      pointToPoint(OpCode::Send, t.getAxis(), t.getToStage(),
-                   {lookup(t.getInput())}, {}, tag);
-    else if (mine == int64_t(t.getToStage()))
-      pointToPoint(OpCode::Recv, t.getAxis(), t.getFromStage(), {},
-                   {lookup(t.getResult())}, tag);
     return success();
-  }
-  if (auto bc = dyn_cast<StageBroadcastOp>(op)) {
-    if (failed(stageAxis(bc.getAxis())))
-      return failure();
-    int64_t mine = rc.coords[bc.getAxis()];
-    std::vector<int32_t> operands;
-    if (mine == int64_t(bc.getFromStage()))
-      operands.push_back(lookup(bc.getInput()));
-    pointToPoint(OpCode::Broadcast, bc.getAxis(), bc.getFromStage(),
-                 std::move(operands), {lookup(bc.getResult())}, 0);
-    return success();
-  }
-  auto collective = [&](OpCode code, ArrayRef<int16_t> axes, int64_t dim,
-                        int64_t splitDim = 0,
+  };
+  auto collective = [&](OpCode code, int64_t dim, int64_t splitDim = 0,
                         int64_t concatDim = 0) -> LogicalResult {
-    if (rc.gridShape.empty())
-      return op.emitError("a collective in a function that is not "
-                          "partitioned over the grid");
-    std::vector<int32_t> members = rc.group(axes);
+    FailureOr<std::vector<int32_t>> group =
+        members(FrescoDialect::kMembersAttrName);
+    if (failed(group))
+      return failure();
     // Started here, completed by its Wait (fresco-place-waits).
     const bool async = op.hasAttr("fresco.async");
-    auto a = fp::CreateCollectiveAttrs(fbb, fbb.CreateVector(members), dim,
+    auto a = fp::CreateCollectiveAttrs(fbb, fbb.CreateVector(*group), dim,
                                        splitDim, concatDim, 0, 0, async);
     addInstr(code, op, fp::OpAttrs::CollectiveAttrs, a.Union());
     return success();
@@ -345,28 +271,25 @@ LogicalResult FunctionEmitter::emitOp(Operation &op) {
       .Case([&](shard::AllReduceOp r) -> LogicalResult {
         if (r.getReduction() != shard::ReductionKind::Sum)
           return r.emitError("only sum all_reduce is supported");
-        return collective(OpCode::AllReduce, r.getGridAxes(), 0);
+        return collective(OpCode::AllReduce, 0);
       })
       .Case([&](shard::AllGatherOp g) {
-        return collective(OpCode::AllGather, g.getGridAxes(),
-                          g.getGatherAxis().getSExtValue());
+        return collective(OpCode::AllGather, g.getGatherAxis().getSExtValue());
       })
       .Case([&](shard::AllToAllOp t) {
-        return collective(OpCode::AllToAll, t.getGridAxes(), 0,
-                          t.getSplitAxis().getSExtValue(),
+        return collective(OpCode::AllToAll, 0, t.getSplitAxis().getSExtValue(),
                           t.getConcatAxis().getSExtValue());
       })
-      .Case([&](shard::AllSliceOp sl) -> LogicalResult {
-        // No communication: this rank's part of its replicated input.
-        if (sl.getGridAxes().size() != 1 || rc.gridShape.empty())
-          return sl.emitError("all_slice over exactly one grid axis of a "
-                              "partitioned function is supported");
-        int64_t dim = sl.getSliceAxis().getSExtValue();
-        int64_t size = sl.getResult().getType().getDimSize(dim);
-        auto a = fp::CreateAxisAttrs(fbb, dim,
-                                     size * rc.coords[sl.getGridAxes()[0]]);
-        addInstr(OpCode::Slice, op, fp::OpAttrs::AxisAttrs, a.Union());
-        return success();
+      .Case([&](RecvOp r) {
+        return pointToPoint(OpCode::Recv, r.getMembers(), r.getPeer(), {},
+                            {lookup(r.getResult())}, r.getTag());
+      })
+      .Case([&](BroadcastOp bc) {
+        std::vector<int32_t> operands;
+        if (bc.getInput())
+          operands.push_back(lookup(bc.getInput()));
+        return pointToPoint(OpCode::Broadcast, bc.getMembers(), bc.getRoot(),
+                            std::move(operands), {lookup(bc.getResult())}, 0);
       })
       .Case([&](LinearOp l) -> LogicalResult {
         std::optional<StringRef> act = l.getActivation();
@@ -426,18 +349,17 @@ LogicalResult FunctionEmitter::emitOp(Operation &op) {
       })
       .Case([&](AttentionOp at) -> LogicalResult {
         flatbuffers::Offset<flatbuffers::Vector<int32_t>> ring;
-        if (GridAxesAttr axes = at.getRingAxesAttr()) {
-          if (rc.gridShape.empty())
-            return at.emitError("ring attention in a function that is not "
-                                "partitioned over the grid");
-          ring = fbb.CreateVector(rc.group(axes.getAxes()));
+        size_t rows = 1; // of key_valid: one per ring rank
+        if (at.getRingAxesAttr()) {
+          FailureOr<std::vector<int32_t>> group =
+              members(FrescoDialect::kRingMembersAttrName);
+          if (failed(group))
+            return failure();
+          ring = fbb.CreateVector(*group);
+          rows = group->size();
         }
         flatbuffers::Offset<flatbuffers::Vector<int64_t>> keyValid;
         if (std::optional<ArrayRef<int64_t>> valid = at.getKeyValid()) {
-          // A ring's table has a row per ring rank.
-          size_t rows = at.getRingAxesAttr()
-                            ? rc.group(at.getRingAxesAttr().getAxes()).size()
-                            : 1;
           if (valid->size() % rows != 0)
             return at.emitError("key_valid has ")
                    << valid->size() << " entries, not a row for each of the "
@@ -624,55 +546,41 @@ LogicalResult mlir::fresco::emitPlan(ModuleOp module, std::vector<uint8_t> &out,
       for (Attribute a : names)
         gridAxes.push_back(cast<StringAttr>(a).str());
   }
-  int64_t gridSize = 1;
-  for (int64_t d : gridShape)
-    gridSize *= d;
+  // One nested module per rank (fresco-specialize-ranks), in rank order.
+  SmallVector<ModuleOp> rankModules(worldSize);
+  for (auto m : module.getOps<ModuleOp>()) {
+    auto r = m->getAttrOfType<IntegerAttr>(FrescoDialect::kRankAttrName);
+    if (!r)
+      continue;
+    if (r.getInt() < 0 || r.getInt() >= worldSize || rankModules[r.getInt()])
+      return m.emitError("rank ")
+             << r.getInt() << " is outside the " << worldSize
+             << " ranks or specialised twice";
+    rankModules[r.getInt()] = m;
+  }
+  for (auto [r, m] : llvm::enumerate(rankModules))
+    if (!m)
+      return module.emitError("has no program for rank ")
+             << r << ": run fresco-specialize-ranks (ranks=" << worldSize
+             << ") before emitting a plan";
+  if (!module.getOps<func::FuncOp>().empty())
+    return module.emitError("has functions outside the per-rank modules: run "
+                            "fresco-specialize-ranks before emitting a plan");
 
-  SmallVector<func::FuncOp> fns;
-  for (auto fn : module.getOps<func::FuncOp>())
-    if (!fn.isExternal() && !fn.isPrivate())
-      fns.push_back(fn);
-  if (fns.empty())
-    return module.emitError("the module has no public function to compile");
-  auto ranksOf = [&](func::FuncOp fn) {
-    SmallVector<int64_t> r;
-    if (auto a = fn->getAttrOfType<DenseI64ArrayAttr>("fresco.ranks"))
-      r.assign(a.asArrayRef().begin(), a.asArrayRef().end());
-    else
-      for (int64_t i = 0; i < worldSize; ++i)
-        r.push_back(i);
-    return r;
-  };
-  for (func::FuncOp fn : fns)
-    for (int64_t r : ranksOf(fn))
-      if (r < 0 || r >= worldSize)
-        return fn.emitError("placed on rank ")
-               << r << " outside the " << worldSize << " ranks";
-
+  // The ranks each function runs on, for the Pipeline table.
+  llvm::StringMap<SmallVector<int64_t>> ranksOfName;
+  bool anyFunction = false;
   std::vector<flatbuffers::Offset<fp::RankProgram>> ranks;
-  for (int64_t r = 0; r < worldSize; ++r) {
+  for (auto [r, rankModule] : llvm::enumerate(rankModules)) {
     WeightTable weights;
     std::vector<flatbuffers::Offset<fp::Function>> functions;
     uint64_t arena = 0;
-    for (func::FuncOp fn : fns) {
-      SmallVector<int64_t> fnRanks = ranksOf(fn);
-      auto it = llvm::find(fnRanks, r);
-      if (it == fnRanks.end())
+    for (func::FuncOp fn : rankModule.getOps<func::FuncOp>()) {
+      if (fn.isExternal() || fn.isPrivate())
         continue;
-      RankContext rc;
-      rc.worldRank = r;
-      if (int64_t(fnRanks.size()) == gridSize && gridSize > 0 &&
-          !gridShape.empty()) {
-        rc.gridShape = gridShape;
-        rc.fnRanks = fnRanks;
-        int64_t idx = it - fnRanks.begin();
-        rc.coords.assign(gridShape.size(), 0);
-        for (int64_t a = int64_t(gridShape.size()) - 1; a >= 0; --a) {
-          rc.coords[a] = idx % gridShape[a];
-          idx /= gridShape[a];
-        }
-      }
-      FunctionEmitter emitter(fbb, weights, fn, rc);
+      anyFunction = true;
+      ranksOfName[fn.getSymName()].push_back(int64_t(r));
+      FunctionEmitter emitter(fbb, weights, fn);
       auto f = emitter.emit();
       if (failed(f))
         return failure();
@@ -688,13 +596,20 @@ LogicalResult mlir::fresco::emitPlan(ModuleOp module, std::vector<uint8_t> &out,
       slices.push_back(fp::CreateWeightSlice(
           fbb, fbb.CreateString(e.component), fbb.CreateString(e.name),
           storageDType(floatStorage(module)), fbb.CreateVector(full),
-          fbb.CreateVector(offsets),
-          fbb.CreateVector(sizes)));
+          fbb.CreateVector(offsets), fbb.CreateVector(sizes)));
     }
     ranks.push_back(fp::CreateRankProgram(fbb, int32_t(r),
                                           fbb.CreateVector(functions),
                                           fbb.CreateVector(slices), arena));
   }
+  if (!anyFunction)
+    return module.emitError("the module has no public function to compile");
+  auto ranksOf = [&](StringRef name) -> std::optional<SmallVector<int64_t>> {
+    auto it = ranksOfName.find(name);
+    if (it == ranksOfName.end())
+      return std::nullopt;
+    return it->second;
+  };
   auto pipeline = emitPipeline(fbb, module, ranksOf);
   if (failed(pipeline))
     return failure();

@@ -8,8 +8,8 @@ namespace {
 /// Ops that move elements without computing on them (the shard dialect's
 /// by name: this library does not link it).
 bool movesData(Operation *op) {
-  if (isa<ReshapeOp, WaitOp, SliceOp, PadOp, ConcatOp, TransposeOp, StageTransferOp,
-          StageBroadcastOp>(op))
+  if (isa<ReshapeOp, WaitOp, SliceOp, PadOp, ConcatOp, TransposeOp,
+          StageTransferOp, StageBroadcastOp, SendOp, RecvOp, BroadcastOp>(op))
     return true;
   StringRef name = op->getName().getStringRef();
   return name == "shard.all_gather" || name == "shard.all_to_all" ||
@@ -53,6 +53,15 @@ FailureOr<llvm::DenseSet<Value>> keptF32(func::FuncOp fn) {
   fn.walk([&](TimestepEmbeddingOp t) {
     if (isF32Tensor(t.getTimesteps()))
       kept.insert(t.getTimesteps());
+  });
+  // A rank's transfer of them (fresco-specialize-ranks), where its stage
+  // does not hold their use.
+  fn.walk([&](Operation *op) {
+    if (!op->hasAttr(FrescoDialect::kKeepF32AttrName))
+      return;
+    for (Value v : llvm::concat<Value>(op->getOperands(), op->getResults()))
+      if (isF32Tensor(v))
+        kept.insert(v);
   });
   // Through data movement, both ways, until nothing changes.
   for (bool changed = !kept.empty(); changed;) {

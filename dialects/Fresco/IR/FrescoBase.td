@@ -26,6 +26,15 @@ def Fresco_Dialect : Dialect {
     static constexpr ::llvm::StringLiteral kShardingAttrName = "fresco.sharding";
     /// `#fresco.stage` on an op of a function split into stages.
     static constexpr ::llvm::StringLiteral kStageAttrName = "fresco.stage";
+    /// fresco-specialize-ranks: a nested module holding rank r's copy of
+    /// every function it runs (i64 r); the world ranks of a collective's
+    /// group (i32 array); ring attention's ring; a transfer of values that
+    /// stay f32 under 2-byte float storage (unit).
+    static constexpr ::llvm::StringLiteral kRankAttrName = "fresco.rank";
+    static constexpr ::llvm::StringLiteral kMembersAttrName = "fresco.members";
+    static constexpr ::llvm::StringLiteral kRingMembersAttrName =
+        "fresco.ring_members";
+    static constexpr ::llvm::StringLiteral kKeepF32AttrName = "fresco.keep_f32";
     /// i16 grid axis on a function split into stages.
     static constexpr ::llvm::StringLiteral kPipelineAxisAttrName =
         "fresco.pipeline_axis";

@@ -83,7 +83,7 @@ LogicalResult ParamOp::verify() {
              << shapeStr(shape);
     // A split parameter's type is its local slice; only a whole one can be
     // compared with the checkpoint.
-    if (!(*this)->hasAttr(FrescoDialect::kShardingAttrName))
+    if (!(*this)->hasAttr(FrescoDialect::kShardingAttrName) && !getOffsets())
       for (auto [c, d] : llvm::zip(*ckpt, shape))
         if (c > d)
           return emitOpError("parameter '")
@@ -91,6 +91,39 @@ LogicalResult ParamOp::verify() {
                  << " is larger than its padded shape " << shapeStr(shape);
   }
   return success();
+}
+
+//===----------------------------------------------------------------------===//
+// One rank's transfers
+//===----------------------------------------------------------------------===//
+
+namespace {
+/// `members` distinct non-negative world ranks, `index` one of them.
+LogicalResult checkGroup(Operation *op, ArrayRef<int32_t> members,
+                         int64_t index, StringRef what) {
+  if (members.empty() || llvm::any_of(members, [](int32_t m) { return m < 0; }))
+    return op->emitOpError("members must be world ranks >= 0, at least one");
+  llvm::SmallDenseSet<int32_t> seen(members.begin(), members.end());
+  if (seen.size() != members.size())
+    return op->emitOpError("members must be distinct");
+  if (index < 0 || index >= int64_t(members.size()))
+    return op->emitOpError()
+           << what << " " << index << " is not a member index (of "
+           << members.size() << ")";
+  return success();
+}
+} // namespace
+
+LogicalResult SendOp::verify() {
+  return checkGroup(*this, getMembers(), getPeer(), "peer");
+}
+LogicalResult RecvOp::verify() {
+  return checkGroup(*this, getMembers(), getPeer(), "peer");
+}
+LogicalResult BroadcastOp::verify() {
+  if (getInput() && getInput().getType() != getType())
+    return emitOpError("input and result types differ");
+  return checkGroup(*this, getMembers(), getRoot(), "root");
 }
 
 //===----------------------------------------------------------------------===//

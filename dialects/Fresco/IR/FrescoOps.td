@@ -29,18 +29,24 @@ def Fresco_ParamOp : Fresco_Op<"param", [Pure]> {
     each dimension to the declared (global) shape: padded heads and MLP
     features contribute exact zeros.
 
+    With `offsets` (set by fresco-specialize-ranks, in place of a
+    `fresco.sharding`), the parameter is the slice [offsets, offsets +
+    shape) of that (padded) tensor, which one rank loads.
+
     ```mlir
     %w = fresco.param "proj_out_2.weight" : tensor<32x64xf32>
     ```
   }];
   let arguments = (ins StrAttr:$name,
-                       OptionalAttr<DenseI64ArrayAttr>:$checkpoint_shape);
+                       OptionalAttr<DenseI64ArrayAttr>:$checkpoint_shape,
+                       OptionalAttr<DenseI64ArrayAttr>:$offsets);
   let results = (outs Fresco_FloatTensor:$result);
   let assemblyFormat = "$name attr-dict `:` type($result)";
   let builders = [
     // A parameter that is the checkpoint tensor as it is.
     OpBuilder<(ins "::mlir::Type":$type, "::mlir::StringAttr":$name), [{
-      build($_builder, $_state, type, name, ::mlir::DenseI64ArrayAttr());
+      build($_builder, $_state, type, name, ::mlir::DenseI64ArrayAttr(),
+            ::mlir::DenseI64ArrayAttr());
     }]>
   ];
   let hasVerifier = 1;
@@ -352,6 +358,53 @@ def Fresco_StageBroadcastOp : Fresco_Op<"stage_broadcast",
                        I64Attr:$from_stage);
   let results = (outs AnyRankedTensor:$result);
   let assemblyFormat = "$input attr-dict `:` type($input)";
+}
+
+//===----------------------------------------------------------------------===//
+// One rank's transfers (fresco-specialize-ranks)
+//===----------------------------------------------------------------------===//
+
+def Fresco_SendOp : Fresco_Op<"send"> {
+  let summary = "send a value to one member of a group of ranks";
+  let description = [{
+    In a function specialised for one rank: `input` goes to member `peer`
+    (an index into `members`, world ranks in group order), matched by the
+    `fresco.recv` with the same `tag` there. A pipeline stage transfer.
+
+    ```mlir
+    fresco.send %x {members = array<i32: 0, 1>, peer = 1 : i64, tag = 0 : i32} : tensor<2x8xf32>
+    ```
+  }];
+  let arguments = (ins AnyRankedTensor:$input, DenseI32ArrayAttr:$members,
+                       I64Attr:$peer, I32Attr:$tag);
+  let assemblyFormat = "$input attr-dict `:` type($input)";
+  let hasVerifier = 1;
+}
+
+def Fresco_RecvOp : Fresco_Op<"recv"> {
+  let summary = "receive a value from one member of a group of ranks";
+  let description = [{
+    The counterpart of `fresco.send`: `result` comes from member `peer` of
+    `members`, sent with the same `tag`.
+  }];
+  let arguments = (ins DenseI32ArrayAttr:$members, I64Attr:$peer,
+                       I32Attr:$tag);
+  let results = (outs AnyRankedTensor:$result);
+  let assemblyFormat = "attr-dict `:` type($result)";
+  let hasVerifier = 1;
+}
+
+def Fresco_BroadcastOp : Fresco_Op<"broadcast"> {
+  let summary = "a value of one member given to every member of a group";
+  let description = [{
+    Member `root` of `members` has the value as its `input`; every member,
+    the root too, gets it as `result`. The other members have no input.
+  }];
+  let arguments = (ins Optional<AnyRankedTensor>:$input,
+                       DenseI32ArrayAttr:$members, I64Attr:$root);
+  let results = (outs AnyRankedTensor:$result);
+  let assemblyFormat = "($input^ `:` type($input))? attr-dict `->` type($result)";
+  let hasVerifier = 1;
 }
 
 //===----------------------------------------------------------------------===//

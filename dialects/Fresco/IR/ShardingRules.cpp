@@ -190,6 +190,26 @@ ShardingRule MulOp::getShardingRule() { return broadcastRule(*this); }
 ShardingRule DivOp::getShardingRule() { return broadcastRule(*this); }
 ShardingRule MulAddOp::getShardingRule() { return broadcastRule(*this); }
 ShardingRule StageTransferOp::getShardingRule() { return broadcastRule(*this); }
+// After fresco-specialize-ranks: nothing is split any more; the rules say
+// only how the dimensions correspond.
+ShardingRule SendOp::getShardingRule() {
+  ShardingRule r;
+  r.operands.push_back(fresh(r, shapeOf(getInput()), kParallel));
+  return r;
+}
+ShardingRule RecvOp::getShardingRule() {
+  ShardingRule r;
+  r.results.push_back(fresh(r, getType().getShape(), kParallel));
+  return r;
+}
+ShardingRule BroadcastOp::getShardingRule() {
+  ShardingRule r;
+  TensorFactors y = fresh(r, getType().getShape(), kParallel);
+  if (getInput())
+    r.operands.push_back(y);
+  r.results.push_back(y);
+  return r;
+}
 ShardingRule StageBroadcastOp::getShardingRule() {
   return broadcastRule(*this);
 }

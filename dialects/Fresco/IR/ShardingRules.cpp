@@ -252,6 +252,7 @@ ShardingRule RopeOp::getShardingRule() {
   TensorFactors xf{{b}, {t}, {h, p, two}};
   r.operands = {xf, {{t}, {p}, {two}}};
   r.results = {xf};
+  r.headsFactor = h; // a split divides num_heads
   return r;
 }
 

@@ -53,15 +53,17 @@ static Expected<FluxShape> fluxShape(const BuildOptions &options) {
   for (auto [what, v] : {std::pair<StringRef, int64_t>{"height", h},
                          std::pair<StringRef, int64_t>{"width", w}})
     if (v < kPixelsPerToken || v > kMaxPixels || v % kPixelsPerToken != 0)
-      return makeError("a Flux transformer's " + what + " must be a multiple "
-                       "of 16 pixels (the VAE's 8x and the 2x2 latent "
-                       "packing) between 16 and " + Twine(kMaxPixels) +
-                       ", got " + Twine(v));
+      return makeError(
+          "a Flux transformer's " + what +
+          " must be a multiple of 16 pixels (the VAE's 8x and the 2x2 latent "
+          "packing) between 16 and 65536, got " +
+          Twine(v));
   shape.imageTokens = (h / kPixelsPerToken) * (w / kPixelsPerToken);
   int64_t text = options.maxSequenceLength ? options.maxSequenceLength : 512;
   if (text < 1 || text > (int64_t(1) << 16))
-    return makeError("a Flux transformer's max sequence length must be in "
-                     "1..65536, got " + Twine(text));
+    return makeError(
+        "a Flux transformer's max sequence length must be in 1..65536, got " +
+        Twine(text));
   shape.textTokens = text;
   return shape;
 }

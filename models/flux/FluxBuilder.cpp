@@ -61,7 +61,8 @@ private:
   }
   /// LayerNorm(elementwise_affine=False, eps=1e-6) * (1 + scale) + shift.
   Value normModulate(Value x, Value shift, Value scale, Location l) {
-    Value n = LayerNormOp::create(b, l, x, ValueRange(), b.getF64FloatAttr(1e-6));
+    Value n =
+        LayerNormOp::create(b, l, x, ValueRange(), b.getF64FloatAttr(1e-6));
     return ModulateOp::create(b, l, n, shift, scale);
   }
   /// x + gate[:, None] * y, gate [B, D].
@@ -192,14 +193,14 @@ Value FluxEmitter::forward(ValueRange args) {
   Value img = linear("x_embedder", hidden, c.inChannels, d);
 
   // time_text_embed: timestep (+ guidance) + pooled text projection.
-  Value temb = mlp2("time_text_embed.timestep_embedder", timeProj(timestep),
-                    256);
+  Value temb =
+      mlp2("time_text_embed.timestep_embedder", timeProj(timestep), 256);
   if (c.guidanceEmbeds)
     temb = AddOp::create(
         b, loc("time_text_embed"), temb,
         mlp2("time_text_embed.guidance_embedder", timeProj(args[6]), 256));
-  Value text = mlp2("time_text_embed.text_embedder", pooled,
-                    c.pooledProjectionDim);
+  Value text =
+      mlp2("time_text_embed.text_embedder", pooled, c.pooledProjectionDim);
   temb = AddOp::create(b, loc("time_text_embed"), temb, text);
   siluTemb = SiluOp::create(b, loc("time_text_embed"), temb);
 
@@ -243,8 +244,11 @@ func::FuncOp buildFlux(ModuleOp module, const FluxConfig &config,
       RankedTensorType::get({B}, f32),
       RankedTensorType::get({ti, axes}, f32),
       RankedTensorType::get({tt, axes}, f32)};
-  SmallVector<StringRef> names = {"hidden_states", "encoder_hidden_states",
-                                  "pooled_projections", "timestep", "img_ids",
+  SmallVector<StringRef> names = {"hidden_states",
+                                  "encoder_hidden_states",
+                                  "pooled_projections",
+                                  "timestep",
+                                  "img_ids",
                                   "txt_ids"};
   if (config.guidanceEmbeds) {
     inputs.push_back(RankedTensorType::get({B}, f32));

@@ -25,8 +25,8 @@ Expected<FluxConfig> FluxConfig::fromJSON(const json::Object &config) {
       return Error::success();
     std::optional<int64_t> i = v->getAsInteger();
     if (!i || *i < min)
-      return configError("config key '" + key + "' must be an integer >= " +
-                         Twine(min));
+      return configError("config key '" + key +
+                         "' must be an integer >= " + Twine(min));
     if (*i > max)
       return configError("config key '" + key + "' is " + Twine(*i) +
                          ", more than the " + Twine(max) +

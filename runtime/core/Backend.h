@@ -248,9 +248,8 @@ public:
   /// (columns from the sum of the earlier axes' shares), angle =
   /// ids[t, a] * theta^(-2j / axesDim[a]) in double, out = (cos, sin) of it
   /// rounded once. axesDim is host memory.
-  virtual void ropeTable(const float *ids, float *out, int64_t T,
-                         int64_t nAxes, const int64_t *axesDim,
-                         double theta) = 0;
+  virtual void ropeTable(const float *ids, float *out, int64_t T, int64_t nAxes,
+                         const int64_t *axesDim, double theta) = 0;
 
   /// Rotary embedding as diffusers' apply_rotary_emb (use_real, pairs
   /// interleaved): x and y [B, T, H*Dh], table [T, Dh/2, 2] from

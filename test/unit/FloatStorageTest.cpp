@@ -475,8 +475,7 @@ TEST_P(FloatStorage, Rotary) {
     }
     float *dy = result(x.size());
     backend->rope(stored(x), table, dy, B, T, H, Dh);
-    expectStored(refRope(x, cosT, sinT, B, T, H, Dh), read(dy, x.size()),
-                 1e-6);
+    expectStored(refRope(x, cosT, sinT, B, T, H, Dh), read(dy, x.size()), 1e-6);
   }
 }
 

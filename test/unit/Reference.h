@@ -435,7 +435,8 @@ inline RefVec refRope(const Vec &x, const std::vector<double> &cosT,
       for (int64_t h = 0; h < H; ++h)
         for (int64_t d = 0; d < Dh; ++d) {
           const size_t i = size_t(((b * T + t) * H + h) * Dh + d);
-          const double rotated = d % 2 == 0 ? -double(x[i + 1]) : double(x[i - 1]);
+          const double rotated =
+              d % 2 == 0 ? -double(x[i + 1]) : double(x[i - 1]);
           out[i] = double(x[i]) * cosT[size_t(t * Dh + d)] +
                    rotated * sinT[size_t(t * Dh + d)];
         }

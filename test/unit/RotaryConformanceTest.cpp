@@ -25,8 +25,7 @@ Vec fluxIds(int64_t text, int64_t h, int64_t w) {
 
 /// The reference table in the op's [T, Dh/2, 2] layout: each pair's
 /// (cos, sin), read from diffusers' repeated columns (which must agree).
-RefVec pairsOf(const std::pair<RefVec, RefVec> &tables, int64_t T,
-               int64_t dh) {
+RefVec pairsOf(const std::pair<RefVec, RefVec> &tables, int64_t T, int64_t dh) {
   RefVec out(size_t(T * dh));
   for (int64_t t = 0; t < T; ++t)
     for (int64_t j = 0; j < dh / 2; ++j) {
@@ -49,7 +48,10 @@ TEST_P(Conformance, RopeTable) {
       {"flux-tiny", fluxIds(5, 4, 6), 29, {4, 6, 6}, 10000.0},
       // FLUX.1's axes and a 1024 px grid's largest positions.
       {"flux-axes", fluxIds(3, 2, 64), 131, {16, 56, 56}, 10000.0},
-      {"one axis, odd positions", randomVec(7, 11, -50.0f, 50.0f), 7, {8},
+      {"one axis, odd positions",
+       randomVec(7, 11, -50.0f, 50.0f),
+       7,
+       {8},
        500.0},
   };
   for (const Case &c : cases) {
@@ -82,9 +84,9 @@ TEST_P(Conformance, Rope) {
   uint32_t seed = 1100;
   for (const Case &c : cases)
     for (bool inPlace : {false, true}) {
-      SCOPED_TRACE(::testing::Message() << "B=" << c.B << " T=" << c.T
-                                        << " H=" << c.H << " Dh=" << c.Dh
-                                        << " inPlace=" << inPlace);
+      SCOPED_TRACE(::testing::Message()
+                   << "B=" << c.B << " T=" << c.T << " H=" << c.H
+                   << " Dh=" << c.Dh << " inPlace=" << inPlace);
       Vec x = randomVec(size_t(c.B * c.T * c.H * c.Dh), seed++, -4.0f, 4.0f);
       // A real table: cos and sin of arbitrary angles, as stored floats.
       Vec angles = randomVec(size_t(c.T * c.Dh / 2), seed++, -60.0f, 60.0f);

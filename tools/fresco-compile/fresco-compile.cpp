@@ -50,11 +50,11 @@ static cl::opt<int64_t> batch("batch", cl::init(1),
                                        "the batch: a full batch's time); "
                                        "default 1"),
                               cl::cat(category));
-static cl::opt<int64_t> height(
-    "height", cl::init(0),
-    cl::desc("image height in pixels for a Flux transformer: its image "
-             "tokens are (height / 16) * (width / 16) (default 1024)"),
-    cl::cat(category));
+static cl::opt<int64_t>
+    height("height", cl::init(0),
+           cl::desc("image height in pixels for a Flux transformer: its image "
+                    "tokens are (height / 16) * (width / 16) (default 1024)"),
+           cl::cat(category));
 static cl::opt<int64_t> width("width", cl::init(0),
                               cl::desc("image width in pixels for a Flux "
                                        "transformer (default 1024)"),
@@ -124,9 +124,9 @@ static OwningOpRef<ModuleOp> loadInput(MLIRContext &ctx, SourceMgr &sm,
       // The whole pipeline: every component plus the sampler description.
       ::fresco::models::BuildOptions options;
       options.batch = batch;
-    options.height = height;
-    options.width = width;
-    options.maxSequenceLength = maxSequenceLength;
+      options.height = height;
+      options.width = width;
+      options.maxSequenceLength = maxSequenceLength;
       if (Error e = ::fresco::models::buildPipelineFromFolder(*module, folder,
                                                               options)) {
         error = toString(std::move(e));
@@ -254,8 +254,7 @@ int main(int argc, char **argv) {
   }
   for (cl::opt<int64_t> *size : {&height, &width, &maxSequenceLength})
     if (size->getNumOccurrences() && *size < 1) {
-      errs() << "fresco-compile: --" << size->ArgStr
-             << " must be at least 1\n";
+      errs() << "fresco-compile: --" << size->ArgStr << " must be at least 1\n";
       return 2;
     }
   if (batch < 1) {

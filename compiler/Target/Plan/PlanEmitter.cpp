@@ -401,11 +401,10 @@ LogicalResult FunctionEmitter::emitOp(Operation &op) {
         return success();
       })
       .Case([&](RopeTableOp t) {
-        auto a = fp::CreateRopeTableAttrs(
-            fbb, t.getTheta().convertToDouble(),
-            fbb.CreateVector(t.getAxesDim().vec()));
-        addInstr(OpCode::RopeTable, op, fp::OpAttrs::RopeTableAttrs,
-                 a.Union());
+        auto a =
+            fp::CreateRopeTableAttrs(fbb, t.getTheta().convertToDouble(),
+                                     fbb.CreateVector(t.getAxesDim().vec()));
+        addInstr(OpCode::RopeTable, op, fp::OpAttrs::RopeTableAttrs, a.Union());
         return success();
       })
       .Case([&](RopeOp r) {

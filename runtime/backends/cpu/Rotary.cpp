@@ -33,8 +33,8 @@ void ropeTable(const float *ids, float *out, int64_t T, int64_t nAxes,
   for (int64_t t = 0; t < T; ++t) {
     float *row = out + t * P * 2;
     for (int64_t p = 0; p < P; ++p) {
-      const double angle = double(ids[t * nAxes + axisOf[size_t(p)]]) *
-                           freq[size_t(p)];
+      const double angle =
+          double(ids[t * nAxes + axisOf[size_t(p)]]) * freq[size_t(p)];
       row[2 * p] = float(std::cos(angle));
       row[2 * p + 1] = float(std::sin(angle));
     }

@@ -20,16 +20,16 @@ void verifyRopeTable(const OpCheck &c) {
   }
   c.need(std::isfinite(a->theta()) && a->theta() > 0.0,
          "theta must be positive");
-  c.shape(ids, {ids.shape.empty() ? 0 : ids.shape[0],
-                int64_t(a->axes_dim()->size())},
-          "ids");
+  c.shape(
+      ids,
+      {ids.shape.empty() ? 0 : ids.shape[0], int64_t(a->axes_dim()->size())},
+      "ids");
   c.shape(c.res[0], {ids.shape[0], dh / 2, 2}, "result");
 }
 
 Step bindRopeTable(OpBind &b) {
   auto *a = b.attrs<plan::RopeTableAttrs>();
-  const std::vector<int64_t> axes(a->axes_dim()->begin(),
-                                  a->axes_dim()->end());
+  const std::vector<int64_t> axes(a->axes_dim()->begin(), a->axes_dim()->end());
   const double theta = a->theta();
   const float *ids = b.ops[0].f32();
   float *py = b.res[0].f32();

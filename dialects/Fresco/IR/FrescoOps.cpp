@@ -530,8 +530,11 @@ LogicalResult RopeOp::inferReturnTypes(MLIRContext *,
     return opError(loc, "rope", "width ", x->getDimSize(2),
                    " is not divisible by num_heads = ", heads);
   int64_t dh = x->getDimSize(2) / heads;
+  if (dh % 2 != 0)
+    return opError(loc, "rope", "head_dim ", dh,
+                   " is odd: the rotation turns pairs of columns");
   SmallVector<int64_t> want = {x->getDimSize(1), dh / 2, 2};
-  if (dh % 2 != 0 || t->getShape() != ArrayRef<int64_t>(want))
+  if (t->getShape() != ArrayRef<int64_t>(want))
     return opError(loc, "rope", "table must be ", shapeStr(want),
                    " for an input ", shapeStr(x->getShape()), " with ", heads,
                    " heads, got ", shapeStr(t->getShape()));

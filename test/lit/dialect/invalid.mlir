@@ -229,6 +229,16 @@ func.func @rope_table_shape(%q: tensor<2x7x32xf32>, %t: tensor<7x8x2xf32>) -> te
 
 // -----
 
+func.func @rope_odd_head(%q: tensor<2x7x30xf32>, %t: tensor<7x8x2xf32>) -> tensor<2x7x30xf32> {
+  // The type-inference interface adds its own note of the failure.
+  // expected-error @+2 {{failed to infer returned types}}
+  // expected-error @+1 {{head_dim 15 is odd: the rotation turns pairs of columns}}
+  %0 = fresco.rope %q, %t {num_heads = 2 : i64} : (tensor<2x7x30xf32>, tensor<7x8x2xf32>) -> tensor<2x7x30xf32>
+  return %0 : tensor<2x7x30xf32>
+}
+
+// -----
+
 func.func @rope_tokens(%q: tensor<2x6x32xf32>, %t: tensor<7x8x2xf32>) -> tensor<2x6x32xf32> {
   // The type-inference interface adds its own note of the failure.
   // expected-error @+2 {{failed to infer returned types}}

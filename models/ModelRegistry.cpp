@@ -1,6 +1,7 @@
 //===- ModelRegistry.cpp - config.json -> fresco IR -----------------------===//
 #include "models/ModelRegistry.h"
 #include "models/dit/DiTBuilder.h"
+#include "models/flux/FluxBuilder.h"
 #include "models/vae/VAEBuilder.h"
 
 #include "mlir/IR/Builders.h"
@@ -41,6 +42,32 @@ Expected<json::Value> parseJson(StringRef text) {
   return json::parse(text);
 }
 
+/// A Flux transformer's token counts from the image size and text length.
+static Expected<FluxShape> fluxShape(const BuildOptions &options) {
+  // FLUX.1's VAE (8x) and FluxPipeline's 2x2 packing: 16 pixels a token.
+  constexpr int64_t kPixelsPerToken = 16, kMaxPixels = int64_t(1) << 16;
+  FluxShape shape;
+  shape.batch = options.batch;
+  int64_t h = options.height ? options.height : 1024;
+  int64_t w = options.width ? options.width : 1024;
+  for (auto [what, v] : {std::pair<StringRef, int64_t>{"height", h},
+                         std::pair<StringRef, int64_t>{"width", w}})
+    if (v < kPixelsPerToken || v > kMaxPixels || v % kPixelsPerToken != 0)
+      return makeError(
+          "a Flux transformer's " + what +
+          " must be a multiple of 16 pixels (the VAE's 8x and the 2x2 latent "
+          "packing) between 16 and 65536, got " +
+          Twine(v));
+  shape.imageTokens = (h / kPixelsPerToken) * (w / kPixelsPerToken);
+  int64_t text = options.maxSequenceLength ? options.maxSequenceLength : 512;
+  if (text < 1 || text > (int64_t(1) << 16))
+    return makeError(
+        "a Flux transformer's max sequence length must be in 1..65536, got " +
+        Twine(text));
+  shape.textTokens = text;
+  return shape;
+}
+
 Error buildComponentFromConfig(mlir::ModuleOp module, StringRef configText,
                                StringRef component,
                                const BuildOptions &options) {
@@ -53,12 +80,29 @@ Error buildComponentFromConfig(mlir::ModuleOp module, StringRef configText,
     return makeError("config.json must hold a JSON object");
   if (options.batch < 1)
     return makeError("batch must be at least 1");
+  const bool fluxSizes =
+      options.height || options.width || options.maxSequenceLength;
+  if (fluxSizes && !FluxConfig::matches(*obj))
+    return makeError("an image height/width and a max sequence length apply "
+                     "to a FluxTransformer2DModel only; this model's shapes "
+                     "come from its config");
   if (DiTConfig::matches(*obj)) {
     Expected<DiTConfig> config = DiTConfig::fromJSON(*obj);
     if (!config)
       return config.takeError();
     buildDiT(module, *config, options.batch,
              component.empty() ? StringRef("transformer") : component);
+    return Error::success();
+  }
+  if (FluxConfig::matches(*obj)) {
+    Expected<FluxConfig> config = FluxConfig::fromJSON(*obj);
+    if (!config)
+      return config.takeError();
+    Expected<FluxShape> shape = fluxShape(options);
+    if (!shape)
+      return shape.takeError();
+    buildFlux(module, *config, *shape,
+              component.empty() ? StringRef("transformer") : component);
     return Error::success();
   }
   if (VAEConfig::matches(*obj)) {
@@ -80,7 +124,8 @@ Error buildComponentFromConfig(mlir::ModuleOp module, StringRef configText,
   auto cls = obj->getString("_class_name");
   return makeError("model class '" + (cls ? *cls : StringRef("<missing>")) +
                    "' is not supported; supported: DiTTransformer2DModel, "
-                   "Transformer2DModel with norm_type 'ada_norm_zero', AutoencoderKL");
+                   "Transformer2DModel with norm_type 'ada_norm_zero', "
+                   "FluxTransformer2DModel, AutoencoderKL");
 }
 
 Error buildComponentFromFolder(mlir::ModuleOp module, StringRef folder,
@@ -120,6 +165,10 @@ Error buildPipelineFromFolder(mlir::ModuleOp module, StringRef folder,
   Expected<json::Object> index = readJSONObject(indexPath);
   if (!index)
     return index.takeError();
+  if (options.height || options.width || options.maxSequenceLength)
+    return makeError("an image height/width and a max sequence length apply "
+                     "to a FluxTransformer2DModel only (DiTPipeline's sizes "
+                     "come from its transformer's config)");
   auto cls = index->getString("_class_name");
   if (!cls || *cls != "DiTPipeline")
     return makeError(indexPath + ": pipeline class '" +

@@ -13,6 +13,12 @@ struct BuildOptions {
   /// Latent height/width for a VAE decoder; 0: derive it from the VAE's
   /// sample_size.
   int64_t latentSize = 0;
+  /// Image size in pixels for a Flux transformer: (height / 16) * (width /
+  /// 16) image tokens (FLUX.1's VAE downsamples by 8, then latents are
+  /// packed 2x2); 0: 1024, FluxPipeline's default.
+  int64_t height = 0, width = 0;
+  /// Text tokens for a Flux transformer (T5's max_sequence_length); 0: 512.
+  int64_t maxSequenceLength = 0;
 };
 
 /// Builds the component function `component` (e.g. "transformer"; empty:

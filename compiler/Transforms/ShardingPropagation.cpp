@@ -274,9 +274,13 @@ LogicalResult ShardingPropagation::visit(Operation *op,
     r.setType(RankedTensorType::get(shape, global.getElementType()));
   }
   // 5. Attributes that count a split factor.
-  if (auto a = dyn_cast<AttentionOp>(op);
-      a && rule.headsFactor && !axesOf[*rule.headsFactor].empty())
-    a.setNumHeads(a.getNumHeads() / parts(axesOf[*rule.headsFactor]));
+  if (rule.headsFactor && !axesOf[*rule.headsFactor].empty()) {
+    int64_t n = parts(axesOf[*rule.headsFactor]);
+    if (auto a = dyn_cast<AttentionOp>(op))
+      a.setNumHeads(a.getNumHeads() / n);
+    else if (auto rope = dyn_cast<RopeOp>(op))
+      rope.setNumHeads(rope.getNumHeads() / n);
+  }
   // 6. The op's own inference must agree with the local types.
   if (auto iface = dyn_cast<InferTypeOpInterface>(op)) {
     SmallVector<Type> inferred;

@@ -233,13 +233,30 @@ public:
 
   /// Sinusoidal timestep embedding as diffusers' get_timestep_embedding:
   /// half = dim/2, freq_i = exp(-ln(maxPeriod) * i / (half - shift)),
-  /// arg = scale * t * freq_i, out = [sin | cos] (or [cos | sin] when
-  /// flipSinToCos), zero-padded when dim is odd. Exactly one of tF32 / tI64
-  /// is non-null. out [B, dim].
+  /// arg = (scale * t) * freq_i in f32, the scaled timestep rounded first
+  /// as Flux's `timestep * 1000` is (scale 1, every other model, is
+  /// exact), out = [sin | cos] (or [cos | sin] when flipSinToCos),
+  /// zero-padded when dim is odd. Exactly one of tF32 / tI64 is non-null.
+  /// out [B, dim].
   virtual void timestepEmbedding(const float *tF32, const int64_t *tI64,
                                  float *out, int64_t B, int64_t dim,
                                  bool flipSinToCos, float shift, float scale,
                                  float maxPeriod) = 0;
+
+  /// Rotary table as diffusers' FluxPosEmbed: ids [T, nAxes] (positions,
+  /// floats), out [T, Dh/2, 2] with Dh = sum(axesDim); for axis a's pair j
+  /// (columns from the sum of the earlier axes' shares), angle =
+  /// ids[t, a] * theta^(-2j / axesDim[a]) in double, out = (cos, sin) of it
+  /// rounded once. axesDim is host memory.
+  virtual void ropeTable(const float *ids, float *out, int64_t T, int64_t nAxes,
+                         const int64_t *axesDim, double theta) = 0;
+
+  /// Rotary embedding as diffusers' apply_rotary_emb (use_real, pairs
+  /// interleaved): x and y [B, T, H*Dh], table [T, Dh/2, 2] from
+  /// ropeTable; per head, pair (x0, x1) at columns (2j, 2j+1) becomes
+  /// (x0*c - x1*s, x1*c + x0*s) with (c, s) = table[t, j]. y may alias x.
+  virtual void rope(const float *x, const float *table, float *y, int64_t B,
+                    int64_t T, int64_t H, int64_t Dh) = 0;
 
   /// out[i,:] = table[ids[i],:]; table [V,D]. Throws when an id is outside
   /// [0, V).

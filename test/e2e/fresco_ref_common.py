@@ -60,6 +60,26 @@ def import_diffusers(need_accelerate: bool = True):
     return diffusers
 
 
+def install_sdpa_for_torch1() -> None:
+    """torch 1.13 (the venv's) has no F.scaled_dot_product_attention, which diffusers' Flux
+    attention processor requires (FluxTransformerBlock refuses to build without it). Installs its
+    definition for the case diffusers uses (no mask, no dropout, not causal): softmax(q k^T /
+    sqrt(d)) v, in the inputs' dtype (float64 for the references). No-op on torch 2."""
+    import torch
+    import torch.nn.functional as F
+
+    if hasattr(F, "scaled_dot_product_attention"):
+        return
+
+    def sdpa(query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False, scale=None):
+        if attn_mask is not None or dropout_p != 0.0 or is_causal:
+            raise NotImplementedError("the test shim implements unmasked, dropout-free attention only")
+        s = scale if scale is not None else query.shape[-1] ** -0.5
+        return torch.softmax(query @ key.transpose(-2, -1) * s, dim=-1) @ value
+
+    F.scaled_dot_product_attention = sdpa
+
+
 def save_normal_noise(path: str, shape: tuple, seed: int) -> None:
     """Writes float32 N(0, 1) values of `shape` from numpy's default_rng(seed) to `path`."""
     noise = np.random.default_rng(seed).standard_normal(shape).astype(np.float32)

@@ -439,6 +439,46 @@ TEST_P(FloatStorage, Embeddings) {
   }
 }
 
+// Rotary embedding: the ids are stored floats (integer positions, exact),
+// the table's cos/sin and the rotation are computed in f32 or better and
+// rounded once when stored.
+TEST_P(FloatStorage, Rotary) {
+  const int64_t T = 2 + 3 * 5;
+  const std::vector<int64_t> axes = {4, 6, 6};
+  Vec ids(size_t(T * 3), 0.0f);
+  for (int64_t i = 2; i < T; ++i) {
+    ids[size_t(i * 3 + 1)] = float((i - 2) / 5);
+    ids[size_t(i * 3 + 2)] = float((i - 2) % 5);
+  }
+  float *table = result(size_t(T * 16));
+  {
+    SCOPED_TRACE("ropeTable");
+    backend->ropeTable(stored(ids), table, T, 3, axes.data(), 10000.0);
+    auto [cosT, sinT] = refRopeTables(ids, T, axes, 10000.0);
+    RefVec want(size_t(T * 16));
+    for (size_t j = 0; j < want.size() / 2; ++j) {
+      want[2 * j] = cosT[2 * j];
+      want[2 * j + 1] = sinT[2 * j];
+    }
+    expectStored(want, read(table, want.size()), 1e-7);
+  }
+  {
+    SCOPED_TRACE("rope");
+    const int64_t B = 2, H = 2, Dh = 16;
+    Vec x = randomVec(size_t(B * T * H * Dh), 1200, -3.0f, 3.0f);
+    rounded(x);
+    Vec t = read(table, size_t(T * Dh));
+    RefVec cosT(t.size()), sinT(t.size());
+    for (size_t j = 0; j < t.size() / 2; ++j) {
+      cosT[2 * j] = cosT[2 * j + 1] = t[2 * j];
+      sinT[2 * j] = sinT[2 * j + 1] = t[2 * j + 1];
+    }
+    float *dy = result(x.size());
+    backend->rope(stored(x), table, dy, B, T, H, Dh);
+    expectStored(refRope(x, cosT, sinT, B, T, H, Dh), read(dy, x.size()), 1e-6);
+  }
+}
+
 // storeFloats: f32 values (ring attention's running output) rounded once
 // to the storage, to nearest even: exactly this file's rounding.
 TEST_P(FloatStorage, StoreFloats) {

@@ -109,7 +109,7 @@ TEST(OpTable, OpCodeValuesNeverChange) {
       "Concat",    "Copy",       "GroupNorm", "UpsampleNearest",
       "AllReduce", "AllGather",  "AllToAll",  "Send",
       "Recv",      "Broadcast",  "RmsNorm",   "MulAdd",
-      "Wait",      "Pad"};
+      "Wait",      "Pad",       "RopeTable",  "Rope"};
   ASSERT_GE(optable::kNumOps, std::size(stored));
   for (size_t i = 0; i < std::size(stored); ++i)
     EXPECT_STREQ(optable::kOps[i].name, stored[i]) << "op code " << i;

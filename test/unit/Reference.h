@@ -19,6 +19,7 @@
 #include <cmath>
 #include <cstdint>
 #include <random>
+#include <utility>
 #include <vector>
 
 namespace fresco {
@@ -383,11 +384,62 @@ inline RefVec refTimestep(const Vec &t, int64_t dim, bool flip, float shift,
       float exponent = negLog * float(i);
       exponent = exponent / denom;
       const float freq = float(std::exp(double(exponent)));
-      float arg = t[b] * freq;
-      arg = scale * arg;
+      // The scaled timestep first, as Flux's `timestep * 1000` (the
+      // backends' definition; diffusers' own `scale`, applied after, agrees
+      // exactly for the scale 1 of every other model).
+      float arg = scale * t[b];
+      arg = arg * freq;
       out[b * dim + (flip ? half + i : i)] = std::sin(double(arg));
       out[b * dim + (flip ? i : half + i)] = std::cos(double(arg));
     }
+  return out;
+}
+
+/// diffusers' FluxPosEmbed as it writes it: per axis a, [T, axesDim[a]]
+/// tables cos(pos * freq_j) and sin(...) with each column repeated twice
+/// (repeat_interleave), freq_j = 1 / theta^(2j / d), all in double,
+/// concatenated over the axes: {cos [T, Dh], sin [T, Dh]}.
+inline std::pair<RefVec, RefVec> refRopeTables(const Vec &ids, int64_t T,
+                                               const std::vector<int64_t> &axes,
+                                               double theta) {
+  int64_t dh = 0;
+  for (int64_t d : axes)
+    dh += d;
+  RefVec cosT(size_t(T * dh)), sinT(size_t(T * dh));
+  const int64_t nAxes = int64_t(axes.size());
+  for (int64_t t = 0; t < T; ++t) {
+    int64_t col = 0;
+    for (int64_t a = 0; a < nAxes; ++a) {
+      const double pos = ids[size_t(t * nAxes + a)];
+      for (int64_t k = 0; k < axes[size_t(a)]; k += 2) {
+        const double freq = 1.0 / std::pow(theta, double(k) / double(axes[a]));
+        for (int r = 0; r < 2; ++r, ++col) {
+          cosT[size_t(t * dh + col)] = std::cos(pos * freq);
+          sinT[size_t(t * dh + col)] = std::sin(pos * freq);
+        }
+      }
+    }
+  }
+  return {cosT, sinT};
+}
+
+/// diffusers' apply_rotary_emb (use_real, unbind dim -1) per head of x
+/// [B, T, H*Dh]: x * cos + x_rotated * sin with x_rotated = (-x1, x0) per
+/// pair, cos and sin [T, Dh] as refRopeTables lays them out.
+inline RefVec refRope(const Vec &x, const std::vector<double> &cosT,
+                      const std::vector<double> &sinT, int64_t B, int64_t T,
+                      int64_t H, int64_t Dh) {
+  RefVec out(x.size());
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t t = 0; t < T; ++t)
+      for (int64_t h = 0; h < H; ++h)
+        for (int64_t d = 0; d < Dh; ++d) {
+          const size_t i = size_t(((b * T + t) * H + h) * Dh + d);
+          const double rotated =
+              d % 2 == 0 ? -double(x[i + 1]) : double(x[i - 1]);
+          out[i] = double(x[i]) * cosT[size_t(t * Dh + d)] +
+                   rotated * sinT[size_t(t * Dh + d)];
+        }
   return out;
 }
 

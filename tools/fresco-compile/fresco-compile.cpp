@@ -51,6 +51,20 @@ static cl::opt<int64_t> batch("batch", cl::init(1),
                                        "the batch: a full batch's time); "
                                        "default 1"),
                               cl::cat(category));
+static cl::opt<int64_t>
+    height("height", cl::init(0),
+           cl::desc("image height in pixels for a Flux transformer: its image "
+                    "tokens are (height / 16) * (width / 16) (default 1024)"),
+           cl::cat(category));
+static cl::opt<int64_t> width("width", cl::init(0),
+                              cl::desc("image width in pixels for a Flux "
+                                       "transformer (default 1024)"),
+                              cl::cat(category));
+static cl::opt<int64_t> maxSequenceLength(
+    "max-sequence-length", cl::init(0),
+    cl::desc("text tokens for a Flux transformer (T5's max_sequence_length, "
+             "default 512)"),
+    cl::cat(category));
 static cl::opt<std::string> component(
     "component", cl::init(""),
     cl::desc("compile only this component of a pipeline folder; also the "
@@ -111,6 +125,9 @@ static OwningOpRef<ModuleOp> loadInput(MLIRContext &ctx, SourceMgr &sm,
       // The whole pipeline: every component plus the sampler description.
       ::fresco::models::BuildOptions options;
       options.batch = batch;
+      options.height = height;
+      options.width = width;
+      options.maxSequenceLength = maxSequenceLength;
       if (Error e = ::fresco::models::buildPipelineFromFolder(*module, folder,
                                                               options)) {
         error = toString(std::move(e));
@@ -128,6 +145,9 @@ static OwningOpRef<ModuleOp> loadInput(MLIRContext &ctx, SourceMgr &sm,
     }
     ::fresco::models::BuildOptions options;
     options.batch = batch;
+    options.height = height;
+    options.width = width;
+    options.maxSequenceLength = maxSequenceLength;
     if (Error e = ::fresco::models::buildComponentFromFolder(
             *module, folder, component, options)) {
       error = toString(std::move(e));
@@ -145,6 +165,9 @@ static OwningOpRef<ModuleOp> loadInput(MLIRContext &ctx, SourceMgr &sm,
     OwningOpRef<ModuleOp> module = ModuleOp::create(UnknownLoc::get(&ctx));
     ::fresco::models::BuildOptions options;
     options.batch = batch;
+    options.height = height;
+    options.width = width;
+    options.maxSequenceLength = maxSequenceLength;
     if (Error e = ::fresco::models::buildComponentFromConfig(
             *module, (*text)->getBuffer(), component, options)) {
       error = inputPath + ": " + toString(std::move(e));
@@ -162,9 +185,11 @@ static OwningOpRef<ModuleOp> loadInput(MLIRContext &ctx, SourceMgr &sm,
     error = msg;
     return nullptr;
   }
-  if (batch.getNumOccurrences()) {
-    errs() << "fresco-compile: --batch applies to model folders and configs: "
-              "a .mlir file fixes its own shapes\n";
+  if (batch.getNumOccurrences() || height.getNumOccurrences() ||
+      width.getNumOccurrences() || maxSequenceLength.getNumOccurrences()) {
+    errs() << "fresco-compile: --batch, --height, --width and "
+              "--max-sequence-length apply to model folders and configs: a "
+              ".mlir file fixes its own shapes\n";
     std::exit(2);
   }
   // `sm` outlives the compile: every later diagnostic shows its source line.
@@ -236,6 +261,11 @@ int main(int argc, char **argv) {
            << "'\n";
     return 2;
   }
+  for (cl::opt<int64_t> *size : {&height, &width, &maxSequenceLength})
+    if (size->getNumOccurrences() && *size < 1) {
+      errs() << "fresco-compile: --" << size->ArgStr << " must be at least 1\n";
+      return 2;
+    }
   if (batch < 1) {
     errs() << "fresco-compile: --batch must be at least 1\n";
     return 2;

@@ -331,6 +331,18 @@ LogicalResult FunctionEmitter::emitOp(Operation &op) {
         addInstr(OpCode::RmsNorm, op, fp::OpAttrs::RmsNormAttrs, a.Union());
         return success();
       })
+      .Case([&](RopeTableOp t) {
+        auto a =
+            fp::CreateRopeTableAttrs(fbb, t.getTheta().convertToDouble(),
+                                     fbb.CreateVector(t.getAxesDim().vec()));
+        addInstr(OpCode::RopeTable, op, fp::OpAttrs::RopeTableAttrs, a.Union());
+        return success();
+      })
+      .Case([&](RopeOp r) {
+        auto a = fp::CreateRopeAttrs(fbb, r.getNumHeads());
+        addInstr(OpCode::Rope, op, fp::OpAttrs::RopeAttrs, a.Union());
+        return success();
+      })
       .Case([&](GroupNormOp n) {
         auto a = fp::CreateGroupNormAttrs(
             fbb, n.getNumGroups(), float(n.getEpsilon().convertToDouble()));

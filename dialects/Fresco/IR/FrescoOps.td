@@ -316,6 +316,48 @@ def Fresco_PosEmbed2dOp : Fresco_InferredOp<"pos_embed_2d"> {
   let assemblyFormat = "attr-dict `:` type($result)";
 }
 
+def Fresco_RopeTableOp : Fresco_InferredOp<"rope_table"> {
+  let summary = "rotary position table from per-token ids (Flux's FluxPosEmbed)";
+  let description = [{
+    `ids` is [T, A]: one position per token and axis (Flux: A = 3, text
+    tokens all zero, image tokens (0, row, column)). `axes_dim` gives each
+    axis's share of the head dimension Dh = sum(axes_dim), each even. For
+    the j-th pair of axis a's columns, the angle is
+    `ids[t, a] * theta^(-2j / axes_dim[a])`, computed in float64 as
+    diffusers does. The result is [T, Dh / 2, 2]: per token and pair, the
+    cosine then the sine of its angle, each rounded once (diffusers keeps
+    the same values twice, repeat-interleaved, in two [T, Dh] tables).
+
+    ```mlir
+    %t = fresco.rope_table %ids {theta = 1.0e+04 : f64, axes_dim = array<i64: 4, 6, 6>}
+        : (tensor<24x3xf32>) -> tensor<24x8x2xf32>
+    ```
+  }];
+  let arguments = (ins Fresco_FloatTensor:$ids, F64Attr:$theta,
+                       DenseI64ArrayAttr:$axes_dim);
+  let results = (outs Fresco_FloatTensor:$result);
+}
+
+def Fresco_RopeOp : Fresco_InferredOp<"rope"> {
+  let summary = "rotate query/key pairs by a rotary table (interleaved pairs)";
+  let description = [{
+    `input` is [B, T, H*Dh] (head h in columns [h*Dh, (h+1)*Dh), as
+    diffusers' Attention lays them out), `table` is a `fresco.rope_table`
+    result [T, Dh / 2, 2]. Each head's adjacent pair (x0, x1) = columns
+    (2j, 2j+1) becomes (x0 c - x1 s, x1 c + x0 s) with (c, s) =
+    table[t, j], as diffusers' apply_rotary_emb with use_real=True and
+    use_real_unbind_dim=-1 (Flux).
+
+    ```mlir
+    %r = fresco.rope %q, %t {num_heads = 2 : i64}
+        : (tensor<1x24x32xf32>, tensor<24x8x2xf32>) -> tensor<1x24x32xf32>
+    ```
+  }];
+  let arguments = (ins Fresco_FloatTensor:$input, Fresco_FloatTensor:$table,
+                       ConfinedAttr<I64Attr, [IntPositive]>:$num_heads);
+  let results = (outs Fresco_FloatTensor:$result);
+}
+
 //===----------------------------------------------------------------------===//
 // Layout
 //===----------------------------------------------------------------------===//

@@ -46,8 +46,10 @@ public:
   SmallVector<RuleFactor> factors;
   /// One entry per operand, then per result, in op order.
   SmallVector<TensorFactors> operands, results;
-  /// For attention: the factor onto which all_to_alls may move a split of
-  /// the key_sequence factor (and of the query tokens): the heads.
+  /// For ops with a `num_heads` attribute (attention, rope): the heads
+  /// factor, whose split divides num_heads. For attention also the factor
+  /// onto which all_to_alls may move a split of the key_sequence factor
+  /// (and of the query tokens).
   std::optional<int64_t> headsFactor;
 
   /// Checks the rule against `op`'s operand and result types: one entry

@@ -244,6 +244,38 @@ ShardingRule PosEmbed2dOp::getShardingRule() {
   return r;
 }
 
+ShardingRule RopeTableOp::getShardingRule() {
+  // Tokens are independent: a sequence split takes its rows of the table
+  // with its ids. A token's columns follow the axes: kept whole.
+  ShardingRule r;
+  ArrayRef<int64_t> ids = shapeOf(getIds()), out = getType().getShape();
+  int64_t t = r.addFactor(ids[0], kParallel);
+  r.operands.push_back({{t}, {r.addFactor(ids[1], kNeedReplication)}});
+  r.results.push_back({{t},
+                       {r.addFactor(out[1], kNeedReplication)},
+                       {r.addFactor(out[2], kNeedReplication)}});
+  return r;
+}
+
+ShardingRule RopeOp::getShardingRule() {
+  // x [B, T, H*Dh] with table [T, Dh/2, 2]: batch, tokens and heads are
+  // parallel (tp splits the heads, a sequence split the tokens with their
+  // table rows); a head's pairs need the whole table row.
+  ShardingRule r;
+  ArrayRef<int64_t> x = shapeOf(getInput());
+  int64_t heads = getNumHeads(), pairs = x[2] / heads / 2;
+  int64_t b = r.addFactor(x[0], kParallel);
+  int64_t t = r.addFactor(x[1], kParallel);
+  int64_t h = r.addFactor(heads, kParallel);
+  int64_t p = r.addFactor(pairs, kNeedReplication);
+  int64_t two = r.addFactor(2, kNeedReplication);
+  TensorFactors xf{{b}, {t}, {h, p, two}};
+  r.operands = {xf, {{t}, {p}, {two}}};
+  r.results = {xf};
+  r.headsFactor = h; // a split divides num_heads
+  return r;
+}
+
 ShardingRule UpsampleNearestOp::getShardingRule() {
   // Output row r*s + i copies input row r: rows split with their copies.
   ShardingRule r;

@@ -136,6 +136,16 @@ public:
     cpu::binary(kind, a, b, out, rank, outShape, aStrides, bStrides);
   }
 
+  void ropeTable(const float *ids, float *out, int64_t T, int64_t nAxes,
+                 const int64_t *axesDim, double theta) override {
+    cpu::ropeTable(ids, out, T, nAxes, axesDim, theta);
+  }
+
+  void rope(const float *x, const float *table, float *y, int64_t B, int64_t T,
+            int64_t H, int64_t Dh) override {
+    cpu::rope(x, table, y, B, T, H, Dh);
+  }
+
   void mulAdd(const float *a, const float *b, const float *c, float *out,
               int rank, const int64_t *outShape, const int64_t *aStrides,
               const int64_t *bStrides) override {

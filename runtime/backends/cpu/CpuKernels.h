@@ -96,6 +96,12 @@ void embedding(const float *table, const int64_t *ids, float *out, int64_t n,
 void posEmbed2d(float *out, int64_t gridH, int64_t gridW, int64_t dim,
                 double baseSize, double interpolationScale);
 
+// Rotary.cpp
+void ropeTable(const float *ids, float *out, int64_t T, int64_t nAxes,
+               const int64_t *axesDim, double theta);
+void rope(const float *x, const float *table, float *y, int64_t B, int64_t T,
+          int64_t H, int64_t Dh);
+
 // Layout.cpp
 void transpose(const void *x, void *out, int rank, const int64_t *shape,
                const int64_t *perm, size_t elemSize);

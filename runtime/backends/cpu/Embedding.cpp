@@ -34,7 +34,10 @@ void timestepEmbedding(const float *tF32, const int64_t *tI64, float *out,
     float *row = out + b * dim;
     for (int64_t i = 0; i < half; ++i) {
       const float exponent = negLogPeriod * float(i) / denom;
-      const float arg = scale * (t * std::exp(exponent));
+      // diffusers applies `scale` after the product; Flux scales the
+      // timestep itself (timestep * 1000) before: with scale 1 the two agree
+      // exactly, and Flux's is the one with scale != 1.
+      const float arg = (scale * t) * std::exp(exponent);
       row[sinAt + i] = std::sin(arg);
       row[cosAt + i] = std::cos(arg);
     }

@@ -165,6 +165,22 @@ public:
     inner_->timestepEmbedding(tF32, tI64, o32.p, B, dim, flipSinToCos, shift,
                               scale, maxPeriod);
   }
+  // The ids are stored floats too (exact integers up to 256 in bf16).
+  void ropeTable(const float *ids, float *out, int64_t T, int64_t nAxes,
+                 const int64_t *axesDim, double theta) override {
+    int64_t pairs = 0;
+    for (int64_t a = 0; a < nAxes; ++a)
+      pairs += axesDim[a] / 2;
+    const float *ids32 = in(0, ids, T * nAxes);
+    Wide o32(*this, out, T * pairs * 2, false);
+    inner_->ropeTable(ids32, o32.p, T, nAxes, axesDim, theta);
+  }
+  void rope(const float *x, const float *table, float *y, int64_t B, int64_t T,
+            int64_t H, int64_t Dh) override {
+    const float *x32 = in(0, x, B * T * H * Dh), *t32 = in(1, table, T * Dh);
+    Wide y32(*this, y, B * T * H * Dh, false);
+    inner_->rope(x32, t32, y32.p, B, T, H, Dh);
+  }
   void embedding(const float *table, const int64_t *ids, float *out, int64_t n,
                  int64_t V, int64_t D) override {
     const float *t32 = in(0, table, V * D);

@@ -610,6 +610,22 @@ public:
                             denom, scale, storage_, stream_);
   }
 
+  void ropeTable(const float *ids, float *out, int64_t T, int64_t nAxes,
+                 const int64_t *axesDim, double theta) override {
+    check(nAxes >= 0 && nAxes <= cuda::RopeAxes::kMax, "ropeTable: ", nAxes,
+          " axes, more than the ", cuda::RopeAxes::kMax, " supported");
+    cuda::RopeAxes axes;
+    axes.n = int(nAxes);
+    for (int64_t a = 0; a < nAxes; ++a)
+      axes.dim[a] = axesDim[a];
+    cuda::ropeTable(ids, out, T, axes, theta, storage_, stream_);
+  }
+
+  void rope(const float *x, const float *table, float *y, int64_t B, int64_t T,
+            int64_t H, int64_t Dh) override {
+    cuda::rope(x, table, y, B, T, H, Dh, storage_, stream_);
+  }
+
   void embedding(const float *table, const int64_t *ids, float *out, int64_t n,
                  int64_t V, int64_t D) override {
     cuda::embedding(table, ids, out, n, V, D, fault_, storage_, stream_);

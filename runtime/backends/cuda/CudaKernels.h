@@ -92,6 +92,18 @@ void posEmbed2d(void *out, int64_t gridH, int64_t gridW, int64_t dim,
                 double baseSize, double interpolationScale, DType storage,
                 cudaStream_t s);
 
+// Rotary.cu
+/// A rotary table's axes, passed by value to the kernel.
+struct RopeAxes {
+  static constexpr int kMax = 64;
+  int n = 0;
+  int64_t dim[kMax] = {};
+};
+void ropeTable(const void *ids, void *out, int64_t T, const RopeAxes &axes,
+               double theta, DType storage, cudaStream_t s);
+void rope(const void *x, const void *table, void *y, int64_t B, int64_t T,
+          int64_t H, int64_t Dh, DType storage, cudaStream_t s);
+
 // Layout.cu
 /// Element size 1, 2, 4 or 8 bytes (a pure copy: no storage type).
 void transpose(const void *x, void *out, int rank, const int64_t *shape,

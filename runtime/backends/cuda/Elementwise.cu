@@ -210,7 +210,7 @@ __global__ void timestepKernel(const float *tF32, const int64_t *tI64, T *out,
     const float t = tF32 ? tF32[b] : float(tI64[b]); // timesteps.float()
     const float exponent = negLogPeriod * float(i) / denom;
     const float freq = float(exp(double(exponent)));
-    const float arg = scale * (t * freq);
+    const float arg = (scale * t) * freq; // Flux: (timestep * 1000) * freq
     out[b * dim + sinAt + i] = fromFloat<T>(float(sin(double(arg))));
     out[b * dim + cosAt + i] = fromFloat<T>(float(cos(double(arg))));
   }

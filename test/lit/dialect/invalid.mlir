@@ -179,6 +179,76 @@ func.func @mul_add_addend_shape(%g: tensor<2x1x8xf32>, %x: tensor<2x3x8xf32>, %c
 
 // -----
 
+func.func @rope_table_ids_columns(%ids: tensor<7x2xf32>) -> tensor<7x8x2xf32> {
+  // The type-inference interface adds its own note of the failure.
+  // expected-error @+2 {{failed to infer returned types}}
+  // expected-error @+1 {{ids must be [T, 3] (one column per axes_dim entry), got [7, 2]}}
+  %0 = fresco.rope_table %ids {theta = 1.0e+04 : f64, axes_dim = array<i64: 4, 6, 6>} : (tensor<7x2xf32>) -> tensor<7x8x2xf32>
+  return %0 : tensor<7x8x2xf32>
+}
+
+// -----
+
+func.func @rope_table_odd_axis(%ids: tensor<7x3xf32>) -> tensor<7x8x2xf32> {
+  // The type-inference interface adds its own note of the failure.
+  // expected-error @+2 {{failed to infer returned types}}
+  // expected-error @+1 {{axes_dim entries must be positive and even, got [4, 5, 7]}}
+  %0 = fresco.rope_table %ids {theta = 1.0e+04 : f64, axes_dim = array<i64: 4, 5, 7>} : (tensor<7x3xf32>) -> tensor<7x8x2xf32>
+  return %0 : tensor<7x8x2xf32>
+}
+
+// -----
+
+func.func @rope_table_theta(%ids: tensor<7x3xf32>) -> tensor<7x8x2xf32> {
+  // The type-inference interface adds its own note of the failure.
+  // expected-error @+2 {{failed to infer returned types}}
+  // expected-error @+1 {{theta must be positive}}
+  %0 = fresco.rope_table %ids {theta = 0.0 : f64, axes_dim = array<i64: 4, 6, 6>} : (tensor<7x3xf32>) -> tensor<7x8x2xf32>
+  return %0 : tensor<7x8x2xf32>
+}
+
+// -----
+
+func.func @rope_heads(%q: tensor<2x7x32xf32>, %t: tensor<7x8x2xf32>) -> tensor<2x7x32xf32> {
+  // The type-inference interface adds its own note of the failure.
+  // expected-error @+2 {{failed to infer returned types}}
+  // expected-error @+1 {{width 32 is not divisible by num_heads = 3}}
+  %0 = fresco.rope %q, %t {num_heads = 3 : i64} : (tensor<2x7x32xf32>, tensor<7x8x2xf32>) -> tensor<2x7x32xf32>
+  return %0 : tensor<2x7x32xf32>
+}
+
+// -----
+
+func.func @rope_table_shape(%q: tensor<2x7x32xf32>, %t: tensor<7x8x2xf32>) -> tensor<2x7x32xf32> {
+  // The type-inference interface adds its own note of the failure.
+  // expected-error @+2 {{failed to infer returned types}}
+  // expected-error @+1 {{table must be [7, 4, 2] for an input [2, 7, 32] with 4 heads, got [7, 8, 2]}}
+  %0 = fresco.rope %q, %t {num_heads = 4 : i64} : (tensor<2x7x32xf32>, tensor<7x8x2xf32>) -> tensor<2x7x32xf32>
+  return %0 : tensor<2x7x32xf32>
+}
+
+// -----
+
+func.func @rope_odd_head(%q: tensor<2x7x30xf32>, %t: tensor<7x8x2xf32>) -> tensor<2x7x30xf32> {
+  // The type-inference interface adds its own note of the failure.
+  // expected-error @+2 {{failed to infer returned types}}
+  // expected-error @+1 {{head_dim 15 is odd: the rotation turns pairs of columns}}
+  %0 = fresco.rope %q, %t {num_heads = 2 : i64} : (tensor<2x7x30xf32>, tensor<7x8x2xf32>) -> tensor<2x7x30xf32>
+  return %0 : tensor<2x7x30xf32>
+}
+
+// -----
+
+func.func @rope_tokens(%q: tensor<2x6x32xf32>, %t: tensor<7x8x2xf32>) -> tensor<2x6x32xf32> {
+  // The type-inference interface adds its own note of the failure.
+  // expected-error @+2 {{failed to infer returned types}}
+  // expected-error @+1 {{table must be [6, 8, 2] for an input [2, 6, 32] with 2 heads, got [7, 8, 2]}}
+  %0 = fresco.rope %q, %t {num_heads = 2 : i64} : (tensor<2x6x32xf32>, tensor<7x8x2xf32>) -> tensor<2x6x32xf32>
+  return %0 : tensor<2x6x32xf32>
+}
+
+// -----
+
 func.func @rms_norm_weight_shape(%x: tensor<2x8xf32>, %g: tensor<7xf32>) -> tensor<2x8xf32> {
   // The type-inference interface adds its own note of the failure.
   // expected-error @+2 {{failed to infer returned types}}

@@ -72,6 +72,17 @@ func.func @rms_norms(%x: tensor<2x3x8xf32>, %g: tensor<8xf32>) -> tensor<2x3x8xf
   return %1 : tensor<2x3x8xf32>
 }
 
+// Flux's rotary embedding: a table from [T, 3] ids (axes 4 + 6 + 6 = a
+// 16-wide head, 8 pairs), applied to q laid out [B, T, H*Dh] with 2 heads.
+// CHECK-LABEL: func.func @rope
+func.func @rope(%ids: tensor<7x3xf32>, %q: tensor<2x7x32xf32>) -> tensor<2x7x32xf32> {
+  // CHECK: fresco.rope_table %{{.*}} {axes_dim = array<i64: 4, 6, 6>, theta = 1.000000e+04 : f64} : (tensor<7x3xf32>) -> tensor<7x8x2xf32>
+  %t = fresco.rope_table %ids {theta = 1.0e+04 : f64, axes_dim = array<i64: 4, 6, 6>} : (tensor<7x3xf32>) -> tensor<7x8x2xf32>
+  // CHECK: fresco.rope %{{.*}}, %{{.*}} {num_heads = 2 : i64} : (tensor<2x7x32xf32>, tensor<7x8x2xf32>) -> tensor<2x7x32xf32>
+  %r = fresco.rope %q, %t {num_heads = 2 : i64} : (tensor<2x7x32xf32>, tensor<7x8x2xf32>) -> tensor<2x7x32xf32>
+  return %r : tensor<2x7x32xf32>
+}
+
 // A fused adaLN modulation (fresco-fuse-modulation), with and without the
 // affine operands; the plain forms print as before.
 // CHECK-LABEL: func.func @layer_norm_modulated

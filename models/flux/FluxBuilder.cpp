@@ -1,0 +1,273 @@
+//===- FluxBuilder.cpp - Emit a diffusers Flux transformer ----------------===//
+//
+// Mirrors diffusers 0.31's FluxTransformer2DModel.forward: the embedders,
+// FluxTransformerBlock (two streams, joint attention over [text; image]),
+// FluxSingleTransformerBlock (one stream, attention and MLP in parallel),
+// AdaLayerNormContinuous and proj_out. Locations name the diffusers module
+// of each op (e.g. "transformer_blocks.3.attn").
+//
+//===----------------------------------------------------------------------===//
+#include "models/flux/FluxBuilder.h"
+#include "dialects/Fresco/IR/FrescoOps.h"
+
+#include "mlir/IR/Builders.h"
+
+#include <cmath>
+
+using namespace mlir;
+using namespace mlir::fresco;
+
+namespace fresco::models {
+namespace {
+
+class FluxEmitter {
+public:
+  FluxEmitter(OpBuilder &b, const FluxConfig &c, const FluxShape &s)
+      : b(b), c(c), s(s), d(c.innerDim()), f32(b.getF32Type()) {}
+
+  Value forward(ValueRange args);
+
+private:
+  Location loc(const Twine &scope) {
+    return NameLoc::get(b.getStringAttr(scope));
+  }
+  Value param(const Twine &name, ArrayRef<int64_t> shape) {
+    std::string n = name.str();
+    return ParamOp::create(b, loc(n), RankedTensorType::get(shape, f32),
+                           b.getStringAttr(n));
+  }
+  /// nn.Linear at `prefix` (weight [out, in], bias [out]).
+  Value linear(const Twine &prefix, Value x, int64_t in, int64_t out) {
+    std::string p = prefix.str();
+    return LinearOp::create(b, loc(p), x, param(p + ".weight", {out, in}),
+                            param(p + ".bias", {out}));
+  }
+  Value reshape(Value x, ArrayRef<int64_t> shape, Location l) {
+    auto t = cast<RankedTensorType>(x.getType());
+    return ReshapeOp::create(
+        b, l, RankedTensorType::get(shape, t.getElementType()), x);
+  }
+  Value slice(Value x, int64_t axis, int64_t start, int64_t size, Location l) {
+    return SliceOp::create(b, l, x, b.getI64IntegerAttr(axis),
+                           b.getI64IntegerAttr(start),
+                           b.getI64IntegerAttr(size));
+  }
+  /// Chunk `index` of `e` [B, n*D] split in D-wide chunks, as [B, D].
+  Value chunk(Value e, int64_t index, Location l) {
+    return slice(e, 1, index * d, d, l);
+  }
+  Value concat(ValueRange xs, int64_t axis, Location l) {
+    return ConcatOp::create(b, l, xs, b.getI64IntegerAttr(axis));
+  }
+  /// LayerNorm(elementwise_affine=False, eps=1e-6) * (1 + scale) + shift.
+  Value normModulate(Value x, Value shift, Value scale, Location l) {
+    Value n =
+        LayerNormOp::create(b, l, x, ValueRange(), b.getF64FloatAttr(1e-6));
+    return ModulateOp::create(b, l, n, shift, scale);
+  }
+  /// x + gate[:, None] * y, gate [B, D].
+  Value gated(Value x, Value gate, Value y, Location l) {
+    Value g = reshape(gate, {s.batch, 1, d}, l);
+    return AddOp::create(b, l, x, MulOp::create(b, l, g, y));
+  }
+  /// Timesteps(256, flip_sin_to_cos=True, downscale_freq_shift=0) of t *
+  /// 1000: the scale is the embedding's own, so no op computes on the
+  /// timesteps and they stay f32 under 2-byte float storage.
+  Value timeProj(Value t) {
+    return TimestepEmbeddingOp::create(
+        b, loc("time_text_embed.time_proj"), t, b.getI64IntegerAttr(256),
+        b.getBoolAttr(true), b.getF64FloatAttr(0.0), b.getF64FloatAttr(1000.0),
+        b.getF64FloatAttr(10000.0));
+  }
+  /// TimestepEmbedding / PixArtAlphaTextProjection: linear, SiLU, linear.
+  Value mlp2(const Twine &prefix, Value x, int64_t in) {
+    std::string p = prefix.str();
+    Value h = linear(p + ".linear_1", x, in, d);
+    h = SiluOp::create(b, loc(p), h);
+    return linear(p + ".linear_2", h, d, d);
+  }
+  /// RMSNorm over each head's Dh columns of x [B, T, D] (attn.norm_q etc.).
+  Value headNorm(const Twine &name, Value x, int64_t tokens) {
+    std::string n = name.str();
+    Location l = loc(n);
+    int64_t heads = c.numAttentionHeads, dh = c.attentionHeadDim;
+    Value h = reshape(x, {s.batch, tokens, heads, dh}, l);
+    h = RmsNormOp::create(b, l, h, param(n + ".weight", {dh}),
+                          b.getF64FloatAttr(1e-6));
+    return reshape(h, {s.batch, tokens, d}, l);
+  }
+  /// Projection `proj` of x followed by the head norm `norm`.
+  Value projNorm(const std::string &attn, StringRef proj, StringRef norm,
+                 Value x, int64_t tokens) {
+    Value y = linear(attn + "." + proj, x, d, d);
+    return headNorm(attn + "." + norm, y, tokens);
+  }
+  /// Scaled dot-product attention of rotated q and k over every token.
+  Value attend(const std::string &attn, Value q, Value k, Value v) {
+    Location l = loc(attn);
+    IntegerAttr heads = b.getI64IntegerAttr(c.numAttentionHeads);
+    q = RopeOp::create(b, l, q, table, heads);
+    k = RopeOp::create(b, l, k, table, heads);
+    return AttentionOp::create(
+        b, l, q, k, v, heads,
+        b.getF64FloatAttr(1.0 / std::sqrt(double(c.attentionHeadDim))),
+        /*ring_axes=*/nullptr);
+  }
+  /// FeedForward(dim, activation_fn="gelu-approximate") at `prefix`.
+  Value feedForward(const Twine &prefix, Value x) {
+    std::string p = prefix.str();
+    Value h = linear(p + ".net.0.proj", x, d, 4 * d);
+    h = GeluOp::create(b, loc(p + ".net.0"), h, b.getStringAttr("tanh"));
+    return linear(p + ".net.2", h, 4 * d, d);
+  }
+  void doubleBlock(int64_t i, Value &img, Value &txt);
+  Value singleBlock(int64_t i, Value x);
+
+  OpBuilder &b;
+  const FluxConfig &c;
+  const FluxShape &s;
+  int64_t d;
+  Type f32;
+  Value siluTemb; // silu(temb): every adaLN's input
+  Value table;    // the rotary table of [text; image] tokens
+};
+
+void FluxEmitter::doubleBlock(int64_t i, Value &img, Value &txt) {
+  std::string p = "transformer_blocks." + std::to_string(i);
+  int64_t ti = s.imageTokens, tt = s.textTokens;
+  // AdaLayerNormZero for each stream: shift, scale, gate (msa), then mlp.
+  Location ln1 = loc(p + ".norm1"), ln1c = loc(p + ".norm1_context");
+  Value e = linear(p + ".norm1.linear", siluTemb, d, 6 * d);
+  Value ec = linear(p + ".norm1_context.linear", siluTemb, d, 6 * d);
+  Value n = normModulate(img, chunk(e, 0, ln1), chunk(e, 1, ln1), ln1);
+  Value nc = normModulate(txt, chunk(ec, 0, ln1c), chunk(ec, 1, ln1c), ln1c);
+
+  // Joint attention over [text; image], as FluxAttnProcessor2_0.
+  std::string a = p + ".attn";
+  Location la = loc(a);
+  Value q = projNorm(a, "to_q", "norm_q", n, ti);
+  Value k = projNorm(a, "to_k", "norm_k", n, ti);
+  Value v = linear(a + ".to_v", n, d, d);
+  Value cq = projNorm(a, "add_q_proj", "norm_added_q", nc, tt);
+  Value ck = projNorm(a, "add_k_proj", "norm_added_k", nc, tt);
+  Value cv = linear(a + ".add_v_proj", nc, d, d);
+  Value o = attend(a, concat({cq, q}, 1, la), concat({ck, k}, 1, la),
+                   concat({cv, v}, 1, la));
+  Value co = linear(a + ".to_add_out", slice(o, 1, 0, tt, la), d, d);
+  Value io = linear(a + ".to_out.0", slice(o, 1, tt, ti, la), d, d);
+
+  Location l = loc(p);
+  img = gated(img, chunk(e, 2, ln1), io, l);
+  Location ln2 = loc(p + ".norm2");
+  n = normModulate(img, chunk(e, 3, ln1), chunk(e, 4, ln1), ln2);
+  img = gated(img, chunk(e, 5, ln1), feedForward(p + ".ff", n), l);
+
+  txt = gated(txt, chunk(ec, 2, ln1c), co, l);
+  Location ln2c = loc(p + ".norm2_context");
+  nc = normModulate(txt, chunk(ec, 3, ln1c), chunk(ec, 4, ln1c), ln2c);
+  txt = gated(txt, chunk(ec, 5, ln1c), feedForward(p + ".ff_context", nc), l);
+}
+
+Value FluxEmitter::singleBlock(int64_t i, Value x) {
+  std::string p = "single_transformer_blocks." + std::to_string(i);
+  int64_t tokens = s.textTokens + s.imageTokens;
+  // AdaLayerNormZeroSingle: shift, scale, gate.
+  Location ln = loc(p + ".norm");
+  Value e = linear(p + ".norm.linear", siluTemb, d, 3 * d);
+  Value n = normModulate(x, chunk(e, 0, ln), chunk(e, 1, ln), ln);
+  // The MLP and the attention both read the normed input (mlp_ratio 4).
+  Value mlp = linear(p + ".proj_mlp", n, d, 4 * d);
+  mlp = GeluOp::create(b, loc(p + ".act_mlp"), mlp, b.getStringAttr("tanh"));
+  std::string a = p + ".attn";
+  Value o = attend(a, projNorm(a, "to_q", "norm_q", n, tokens),
+                   projNorm(a, "to_k", "norm_k", n, tokens),
+                   linear(a + ".to_v", n, d, d));
+  Location l = loc(p);
+  Value y = linear(p + ".proj_out", concat({o, mlp}, 2, l), 5 * d, d);
+  return gated(x, chunk(e, 2, ln), y, l);
+}
+
+Value FluxEmitter::forward(ValueRange args) {
+  Value hidden = args[0], context = args[1], pooled = args[2],
+        timestep = args[3], imgIds = args[4], txtIds = args[5];
+  Value img = linear("x_embedder", hidden, c.inChannels, d);
+
+  // time_text_embed: timestep (+ guidance) + pooled text projection.
+  Value temb =
+      mlp2("time_text_embed.timestep_embedder", timeProj(timestep), 256);
+  if (c.guidanceEmbeds)
+    temb = AddOp::create(
+        b, loc("time_text_embed"), temb,
+        mlp2("time_text_embed.guidance_embedder", timeProj(args[6]), 256));
+  Value text =
+      mlp2("time_text_embed.text_embedder", pooled, c.pooledProjectionDim);
+  temb = AddOp::create(b, loc("time_text_embed"), temb, text);
+  siluTemb = SiluOp::create(b, loc("time_text_embed"), temb);
+
+  Value txt = linear("context_embedder", context, c.jointAttentionDim, d);
+
+  // FluxPosEmbed(theta=10000) over cat(txt_ids, img_ids).
+  Location pe = loc("pos_embed");
+  table = RopeTableOp::create(b, pe, concat({txtIds, imgIds}, 0, pe),
+                              b.getF64FloatAttr(10000.0),
+                              b.getDenseI64ArrayAttr(c.axesDimsRope));
+
+  for (int64_t i = 0; i < c.numLayers; ++i)
+    doubleBlock(i, img, txt);
+  Location cat = loc("single_transformer_blocks");
+  Value x = concat({txt, img}, 1, cat);
+  for (int64_t i = 0; i < c.numSingleLayers; ++i)
+    x = singleBlock(i, x);
+  x = slice(x, 1, s.textTokens, s.imageTokens, cat);
+
+  // AdaLayerNormContinuous: its linear gives scale, then shift.
+  Location no = loc("norm_out");
+  Value e = linear("norm_out.linear", siluTemb, d, 2 * d);
+  x = normModulate(x, chunk(e, 1, no), chunk(e, 0, no), no);
+  return linear("proj_out", x, d, c.outChannels());
+}
+
+} // namespace
+
+func::FuncOp buildFlux(ModuleOp module, const FluxConfig &config,
+                       const FluxShape &shape, StringRef name) {
+  OpBuilder b(module.getBodyRegion());
+  b.setInsertionPointToEnd(module.getBody());
+  MLIRContext *ctx = module.getContext();
+  Type f32 = b.getF32Type();
+  int64_t B = shape.batch, ti = shape.imageTokens, tt = shape.textTokens;
+  int64_t axes = int64_t(config.axesDimsRope.size());
+  SmallVector<Type> inputs = {
+      RankedTensorType::get({B, ti, config.inChannels}, f32),
+      RankedTensorType::get({B, tt, config.jointAttentionDim}, f32),
+      RankedTensorType::get({B, config.pooledProjectionDim}, f32),
+      RankedTensorType::get({B}, f32),
+      RankedTensorType::get({ti, axes}, f32),
+      RankedTensorType::get({tt, axes}, f32)};
+  SmallVector<StringRef> names = {"hidden_states",
+                                  "encoder_hidden_states",
+                                  "pooled_projections",
+                                  "timestep",
+                                  "img_ids",
+                                  "txt_ids"};
+  if (config.guidanceEmbeds) {
+    inputs.push_back(RankedTensorType::get({B}, f32));
+    names.push_back("guidance");
+  }
+  auto outTy = RankedTensorType::get({B, ti, config.outChannels()}, f32);
+  auto fn = func::FuncOp::create(b, NameLoc::get(b.getStringAttr(name)), name,
+                                 FunctionType::get(ctx, inputs, {outTy}));
+  fn->setAttr("fresco.component", b.getStringAttr(name));
+  for (auto [i, n] : llvm::enumerate(names))
+    fn.setArgAttr(unsigned(i), "fresco.name", b.getStringAttr(n));
+  fn.setResultAttr(0, "fresco.name", b.getStringAttr("sample"));
+
+  Block *entry = fn.addEntryBlock();
+  b.setInsertionPointToStart(entry);
+  FluxEmitter emitter(b, config, shape);
+  Value out = emitter.forward(entry->getArguments());
+  func::ReturnOp::create(b, fn.getLoc(), out);
+  return fn;
+}
+
+} // namespace fresco::models

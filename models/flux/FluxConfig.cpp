@@ -1,0 +1,94 @@
+//===- FluxConfig.cpp - diffusers FluxTransformer2DModel config -----------===//
+#include "models/flux/FluxConfig.h"
+
+using namespace llvm;
+
+namespace fresco::models {
+
+static Error configError(const Twine &msg) {
+  return createStringError(inconvertibleErrorCode(), msg);
+}
+
+bool FluxConfig::matches(const json::Object &config) {
+  auto cls = config.getString("_class_name");
+  return cls && *cls == "FluxTransformer2DModel";
+}
+
+Expected<FluxConfig> FluxConfig::fromJSON(const json::Object &config) {
+  FluxConfig c;
+  // Absent -> default; present -> an integer in [min, max], the bound far
+  // above any real model so every size product stays exact.
+  auto readInt = [&](StringRef key, int64_t &dst, int64_t min = 1,
+                     int64_t max = int64_t(1) << 16) -> Error {
+    const json::Value *v = config.get(key);
+    if (!v)
+      return Error::success();
+    std::optional<int64_t> i = v->getAsInteger();
+    if (!i || *i < min)
+      return configError("config key '" + key +
+                         "' must be an integer >= " + Twine(min));
+    if (*i > max)
+      return configError("config key '" + key + "' is " + Twine(*i) +
+                         ", more than the " + Twine(max) +
+                         " this builder accepts");
+    dst = *i;
+    return Error::success();
+  };
+
+  if (!matches(config))
+    return configError("not a Flux transformer config: expected _class_name "
+                       "'FluxTransformer2DModel'");
+  if (Error e = readInt("patch_size", c.patchSize, 1, 64))
+    return std::move(e);
+  if (Error e = readInt("in_channels", c.inChannels))
+    return std::move(e);
+  if (Error e = readInt("num_layers", c.numLayers, 0, 1024))
+    return std::move(e);
+  if (Error e = readInt("num_single_layers", c.numSingleLayers, 0, 1024))
+    return std::move(e);
+  if (Error e = readInt("attention_head_dim", c.attentionHeadDim))
+    return std::move(e);
+  if (Error e = readInt("num_attention_heads", c.numAttentionHeads))
+    return std::move(e);
+  if (Error e = readInt("joint_attention_dim", c.jointAttentionDim))
+    return std::move(e);
+  if (Error e = readInt("pooled_projection_dim", c.pooledProjectionDim))
+    return std::move(e);
+  if (const json::Value *v = config.get("guidance_embeds")) {
+    std::optional<bool> b = v->getAsBoolean();
+    if (!b)
+      return configError("config key 'guidance_embeds' must be true or false");
+    c.guidanceEmbeds = *b;
+  }
+  if (const json::Value *v = config.get("axes_dims_rope")) {
+    const json::Array *a = v->getAsArray();
+    if (!a || a->empty() || a->size() > 16)
+      return configError("config key 'axes_dims_rope' must be a list of 1 to "
+                         "16 integers");
+    c.axesDimsRope.clear();
+    for (const json::Value &d : *a) {
+      std::optional<int64_t> i = d.getAsInteger();
+      if (!i || *i <= 0 || *i % 2 != 0 || *i > (int64_t(1) << 16))
+        return configError("config key 'axes_dims_rope' must hold positive "
+                           "even integers (each axis rotates pairs)");
+      c.axesDimsRope.push_back(*i);
+    }
+  }
+  if (c.innerDim() > (int64_t(1) << 18))
+    return configError("num_attention_heads * attention_head_dim = " +
+                       Twine(c.innerDim()) + " is more than the " +
+                       Twine(int64_t(1) << 18) + " this builder accepts");
+  int64_t rope = 0;
+  for (int64_t d : c.axesDimsRope)
+    rope += d;
+  // The rotation covers every column of a head (FluxPosEmbed's tables are
+  // sum(axes_dims_rope) wide and multiply the whole head).
+  if (rope != c.attentionHeadDim)
+    return configError("axes_dims_rope sums to " + Twine(rope) +
+                       " but attention_head_dim is " +
+                       Twine(c.attentionHeadDim) +
+                       ": the rotary embedding must cover the head exactly");
+  return c;
+}
+
+} // namespace fresco::models

@@ -1,0 +1,38 @@
+//===- FluxConfig.h - diffusers FluxTransformer2DModel config ---*- C++ -*-===//
+#ifndef FRESCO_MODELS_FLUX_FLUXCONFIG_H
+#define FRESCO_MODELS_FLUX_FLUXCONFIG_H
+
+#include "mlir/Support/LLVM.h"
+#include "llvm/ADT/SmallVector.h"
+#include "llvm/Support/Error.h"
+#include "llvm/Support/JSON.h"
+
+namespace fresco::models {
+
+/// The keys of diffusers' FluxTransformer2DModel config.json; defaults are
+/// diffusers' constructor defaults (FLUX.1's sizes).
+struct FluxConfig {
+  int64_t patchSize = 1;
+  int64_t inChannels = 64;
+  int64_t numLayers = 19;
+  int64_t numSingleLayers = 38;
+  int64_t attentionHeadDim = 128;
+  int64_t numAttentionHeads = 24;
+  int64_t jointAttentionDim = 4096;
+  int64_t pooledProjectionDim = 768;
+  bool guidanceEmbeds = false;
+  llvm::SmallVector<int64_t, 3> axesDimsRope = {16, 56, 56};
+
+  int64_t innerDim() const { return numAttentionHeads * attentionHeadDim; }
+  /// proj_out's width: the packed latent channels per token.
+  int64_t outChannels() const { return patchSize * patchSize * inChannels; }
+
+  /// Parses and validates; the error names the offending key.
+  static llvm::Expected<FluxConfig> fromJSON(const llvm::json::Object &config);
+  /// True when `config` describes a Flux transformer.
+  static bool matches(const llvm::json::Object &config);
+};
+
+} // namespace fresco::models
+
+#endif // FRESCO_MODELS_FLUX_FLUXCONFIG_H

@@ -50,6 +50,11 @@ static cl::opt<int64_t> batch("batch", cl::init(1),
                                        "the batch: a full batch's time); "
                                        "default 1"),
                               cl::cat(category));
+static cl::opt<int64_t> maxSequenceLength(
+    "max-sequence-length", cl::init(0),
+    cl::desc("tokens per prompt of a T5 text encoder (default 512); a CLIP "
+             "text encoder always takes max_position_embeddings (77)"),
+    cl::cat(category));
 static cl::opt<std::string> component(
     "component", cl::init(""),
     cl::desc("compile only this component of a pipeline folder; also the "
@@ -127,6 +132,7 @@ static OwningOpRef<ModuleOp> loadInput(MLIRContext &ctx, SourceMgr &sm,
     }
     ::fresco::models::BuildOptions options;
     options.batch = batch;
+    options.maxSequenceLength = maxSequenceLength;
     if (Error e = ::fresco::models::buildComponentFromFolder(
             *module, folder, component, options)) {
       error = toString(std::move(e));
@@ -144,6 +150,7 @@ static OwningOpRef<ModuleOp> loadInput(MLIRContext &ctx, SourceMgr &sm,
     OwningOpRef<ModuleOp> module = ModuleOp::create(UnknownLoc::get(&ctx));
     ::fresco::models::BuildOptions options;
     options.batch = batch;
+    options.maxSequenceLength = maxSequenceLength;
     if (Error e = ::fresco::models::buildComponentFromConfig(
             *module, (*text)->getBuffer(), component, options)) {
       error = inputPath + ": " + toString(std::move(e));
@@ -161,9 +168,9 @@ static OwningOpRef<ModuleOp> loadInput(MLIRContext &ctx, SourceMgr &sm,
     error = msg;
     return nullptr;
   }
-  if (batch.getNumOccurrences()) {
-    errs() << "fresco-compile: --batch applies to model folders and configs: "
-              "a .mlir file fixes its own shapes\n";
+  if (batch.getNumOccurrences() || maxSequenceLength.getNumOccurrences()) {
+    errs() << "fresco-compile: --batch and --max-sequence-length apply to "
+              "model folders and configs: a .mlir file fixes its own shapes\n";
     std::exit(2);
   }
   // `sm` outlives the compile: every later diagnostic shows its source line.
@@ -229,6 +236,10 @@ int main(int argc, char **argv) {
   }
   if (batch < 1) {
     errs() << "fresco-compile: --batch must be at least 1\n";
+    return 2;
+  }
+  if (maxSequenceLength.getNumOccurrences() && maxSequenceLength < 1) {
+    errs() << "fresco-compile: --max-sequence-length must be at least 1\n";
     return 2;
   }
   if (ranks < 1 || ranks > 4096) {

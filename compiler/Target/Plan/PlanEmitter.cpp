@@ -446,7 +446,7 @@ LogicalResult FunctionEmitter::emitOp(Operation &op) {
         }
         auto a = fp::CreateAttentionAttrs(
             fbb, at.getNumHeads(), float(at.getScale().convertToDouble()),
-            ring, keyValid);
+            ring, keyValid, at.getCausal());
         addInstr(OpCode::Attention, op, fp::OpAttrs::AttentionAttrs, a.Union());
         return success();
       })
@@ -457,6 +457,10 @@ LogicalResult FunctionEmitter::emitOp(Operation &op) {
       })
       .Case([&](SiluOp) {
         addInstr(OpCode::Silu, op);
+        return success();
+      })
+      .Case([&](QuickGeluOp) {
+        addInstr(OpCode::QuickGelu, op);
         return success();
       })
       .Case([&](AddOp) {
@@ -496,6 +500,18 @@ LogicalResult FunctionEmitter::emitOp(Operation &op) {
         if (!e.getIds().getType().getElementType().isInteger(64))
           return e.emitError("embedding ids must be i64 in a plan");
         addInstr(OpCode::Embedding, op);
+        return success();
+      })
+      .Case([&](EosPoolOp e) {
+        auto a = fp::CreateEosPoolAttrs(fbb, e.getTokenId(), e.getArgmax());
+        addInstr(OpCode::EosPool, op, fp::OpAttrs::EosPoolAttrs, a.Union());
+        return success();
+      })
+      .Case([&](RelativePositionBiasOp r) {
+        auto a = fp::CreateRelativePositionBiasAttrs(
+            fbb, r.getNumBuckets(), r.getMaxDistance(), r.getBidirectional());
+        addInstr(OpCode::RelativePositionBias, op,
+                 fp::OpAttrs::RelativePositionBiasAttrs, a.Union());
         return success();
       })
       .Case([&](PosEmbed2dOp p) {

@@ -105,14 +105,12 @@ Error buildComponentFromConfig(mlir::ModuleOp module, StringRef configText,
       return makeError("max sequence length " + Twine(tokens) +
                        " is more than the 65536 this builder accepts");
     buildT5Encoder(module, *config, options.batch, tokens,
-                   component.empty() ? StringRef("text_encoder_2")
-                                     : component);
+                   component.empty() ? StringRef("text_encoder_2") : component);
     return Error::success();
   }
   auto cls = obj->getString("_class_name");
   if (!cls)
-    if (const json::Array *a = obj->getArray("architectures");
-        a && !a->empty())
+    if (const json::Array *a = obj->getArray("architectures"); a && !a->empty())
       cls = (*a)[0].getAsString();
   return makeError("model class '" + (cls ? *cls : StringRef("<missing>")) +
                    "' is not supported; supported: DiTTransformer2DModel, "

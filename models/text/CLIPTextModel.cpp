@@ -35,8 +35,8 @@ Expected<CLIPTextConfig> CLIPTextConfig::fromJSON(const json::Object &config) {
     return std::move(e);
   if (Error e = readInt(config, "hidden_size", c.hiddenSize, 1, kMax))
     return std::move(e);
-  if (Error e = readInt(config, "intermediate_size", c.intermediateSize, 1,
-                        kMax * 4))
+  if (Error e =
+          readInt(config, "intermediate_size", c.intermediateSize, 1, kMax * 4))
     return std::move(e);
   if (Error e = readInt(config, "num_hidden_layers", c.numLayers, 1, 1024))
     return std::move(e);
@@ -160,9 +160,9 @@ std::pair<Value, Value> CLIPTextEmitter::forward(Value ids) {
   h = layerNorm("text_model.final_layer_norm", h);
   // transformers' legacy configs (eos_token_id 2) pool at the largest id.
   const bool legacy = c.eosTokenId == 2;
-  Value pooled = EosPoolOp::create(
-      b, loc("text_model.pooler"), h, ids, b.getI64IntegerAttr(c.eosTokenId),
-      legacy ? b.getUnitAttr() : nullptr);
+  Value pooled = EosPoolOp::create(b, loc("text_model.pooler"), h, ids,
+                                   b.getI64IntegerAttr(c.eosTokenId),
+                                   legacy ? b.getUnitAttr() : nullptr);
   return {h, pooled};
 }
 

@@ -1,4 +1,4 @@
-//===- CLIPTextModel.h - transformers' CLIPTextModel as fresco IR -*- C++ -*-===//
+//===- CLIPTextModel.h - CLIPTextModel as fresco IR ------------*- C++ -*-===//
 #ifndef FRESCO_MODELS_TEXT_CLIPTEXTMODEL_H
 #define FRESCO_MODELS_TEXT_CLIPTEXTMODEL_H
 

@@ -133,7 +133,8 @@ Value T5Emitter::forward(Value ids) {
   Value table = param("shared.weight", {c.vocabSize, c.dModel});
   Value h = EmbeddingOp::create(b, loc("encoder.embed_tokens"), table, ids);
   // Block 0's table gives the bias of every block (T5Stack passes it on).
-  std::string rel = "encoder.block.0.layer.0.SelfAttention.relative_attention_bias";
+  std::string rel =
+      "encoder.block.0.layer.0.SelfAttention.relative_attention_bias";
   Value bias = RelativePositionBiasOp::create(
       b, loc(rel), param(rel + ".weight", {c.numBuckets, c.numHeads}),
       b.getI64IntegerAttr(c.numBuckets), b.getI64IntegerAttr(c.maxDistance),

@@ -1,4 +1,4 @@
-//===- T5EncoderModel.h - transformers' T5EncoderModel as fresco IR -*- C++ -*-===//
+//===- T5EncoderModel.h - T5EncoderModel as fresco IR ----------*- C++ -*-===//
 #ifndef FRESCO_MODELS_TEXT_T5ENCODERMODEL_H
 #define FRESCO_MODELS_TEXT_T5ENCODERMODEL_H
 
@@ -33,9 +33,9 @@ struct T5Config {
 /// Appends `func.func @<name>(input_ids [B, T] i64) -> last_hidden_state
 /// [B, T, d_model]`: the forward of transformers 4.46's T5EncoderModel
 /// without attention mask, every parameter named by its state_dict key.
-mlir::func::FuncOp buildT5Encoder(mlir::ModuleOp module,
-                                  const T5Config &config, int64_t batch,
-                                  int64_t tokens, llvm::StringRef name);
+mlir::func::FuncOp buildT5Encoder(mlir::ModuleOp module, const T5Config &config,
+                                  int64_t batch, int64_t tokens,
+                                  llvm::StringRef name);
 
 } // namespace fresco::models
 

@@ -211,10 +211,9 @@ public:
                                const float *bias, float *o, int64_t B,
                                int64_t Tq, int64_t Tk, int64_t H, int64_t Dh,
                                float scale, bool causal) {
-    (void)q, (void)k, (void)v, (void)bias, (void)o, (void)B, (void)Tq,
-        (void)Tk, (void)H, (void)Dh, (void)scale, (void)causal;
-    fail("masked attention is not implemented on the ", name(),
-         " backend yet");
+    (void)q, (void)k, (void)v, (void)bias, (void)o, (void)B, (void)Tq, (void)Tk,
+        (void)H, (void)Dh, (void)scale, (void)causal;
+    fail("masked attention is not implemented on the ", name(), " backend yet");
   }
   /// T5's relative position bias: out[h, i, j] = table[bucket(j - i), h],
   /// table [numBuckets, H], out [H, Tq, Tk], the bucket as transformers'

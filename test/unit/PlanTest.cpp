@@ -85,18 +85,18 @@ struct PlanSpec {
       auto attrs = flatbuffers::Offset<void>();
       fp::OpAttrs type = fp::OpAttrs::NONE;
       if (i.attention) {
-        attrs = fp::CreateAttentionAttrs(
-                    b, 1, 1.0f, i.ring.empty() ? 0 : b.CreateVector(i.ring),
-                    i.keyValid.empty() ? 0 : b.CreateVector(i.keyValid),
-                    i.causal)
-                    .Union();
+        attrs =
+            fp::CreateAttentionAttrs(
+                b, 1, 1.0f, i.ring.empty() ? 0 : b.CreateVector(i.ring),
+                i.keyValid.empty() ? 0 : b.CreateVector(i.keyValid), i.causal)
+                .Union();
         type = fp::OpAttrs::AttentionAttrs;
       } else if (i.eosToken >= 0) {
         attrs = fp::CreateEosPoolAttrs(b, i.eosToken, false).Union();
         type = fp::OpAttrs::EosPoolAttrs;
       } else if (i.buckets > 0) {
-        attrs = fp::CreateRelativePositionBiasAttrs(b, i.buckets,
-                                                    i.maxDistance, true)
+        attrs = fp::CreateRelativePositionBiasAttrs(b, i.buckets, i.maxDistance,
+                                                    true)
                     .Union();
         type = fp::OpAttrs::RelativePositionBiasAttrs;
       } else if (i.axis >= 0) {
@@ -732,7 +732,10 @@ const Case kCases[] = {
        s = keyValidSpec({0, 0, 0, 0}, {0, 1});
      },
      "key_valid leaves no real key in the whole ring"},
-    {"attention_bias_shape", [](PlanSpec &s) { s = maskedSpec({1, 2, 5}, false); },
+    {"attention_bias_shape",
+     [](PlanSpec &s) {
+       s = maskedSpec({1, 2, 5}, false);
+     },
      "(Attention): score bias has shape [1, 2, 5], expected [1, 2, 6]"},
     {"attention_causal_lengths", [](PlanSpec &s) { s = maskedSpec({}, true); },
      "(Attention): causal attention needs as many queries as keys, got 2 "
@@ -751,20 +754,34 @@ const Case kCases[] = {
      },
      "a causal mask or score bias cannot be combined with ring attention"},
     {"eos_pool_ids_dtype",
-     [](PlanSpec &s) { s = eosPoolSpec({2, 3}, fp::DType::F32); },
+     [](PlanSpec &s) {
+       s = eosPoolSpec({2, 3}, fp::DType::F32);
+     },
      "(EosPool): ids must be i64"},
-    {"eos_pool_ids_shape", [](PlanSpec &s) { s = eosPoolSpec({2, 4}); },
+    {"eos_pool_ids_shape",
+     [](PlanSpec &s) {
+       s = eosPoolSpec({2, 4});
+     },
      "(EosPool): ids has shape [2, 4], expected [2, 3]"},
-    {"relative_bias_table", [](PlanSpec &s) { s = relativeBiasSpec({16, 2}, 32, 20); },
+    {"relative_bias_table",
+     [](PlanSpec &s) {
+       s = relativeBiasSpec({16, 2}, 32, 20);
+     },
      "(RelativePositionBias): table must be [32, H], got [16, 2]"},
     {"relative_bias_distance",
-     [](PlanSpec &s) { s = relativeBiasSpec({32, 2}, 32, 8); },
+     [](PlanSpec &s) {
+       s = relativeBiasSpec({32, 2}, 32, 8);
+     },
      "(RelativePositionBias): max_distance 8 must exceed the 8 exact buckets"},
     {"relative_bias_buckets",
-     [](PlanSpec &s) { s = relativeBiasSpec({2, 2}, 2, 8); },
+     [](PlanSpec &s) {
+       s = relativeBiasSpec({2, 2}, 2, 8);
+     },
      "(RelativePositionBias): num_buckets 2 outside [4, 2^20]"},
     {"relative_bias_heads",
-     [](PlanSpec &s) { s = relativeBiasSpec({32, 3}, 32, 20); },
+     [](PlanSpec &s) {
+       s = relativeBiasSpec({32, 3}, 32, 20);
+     },
      "result must be [H, Tq, Tk] with H = 3, got [2, 5, 5]"},
     {"pad_past_the_result", [](PlanSpec &s) { s = padSpec(5); },
      "(Pad): input of extent 3 at start 5 does not fit the result's extent 7 "

@@ -59,14 +59,17 @@ TEST_P(Conformance, AttentionMasked) {
   }
 }
 
-// 2-byte storage: the kernel reads the stored (rounded) operands, computes
-// in f32 and rounds the result once, so against the float64 reference on
-// the rounded operands it is within one rounding of the output (unit
-// roundoff u of max|ref|) plus the f32 tolerance.
+// 2-byte storage (f32 on the host backend): the kernel reads the stored
+// (rounded) operands, computes in f32 and rounds the result once, so against
+// the float64 reference on the rounded operands it is within one rounding of
+// the output (unit roundoff u of max|ref|) plus the f32 tolerance.
 TEST_P(Conformance, AttentionMaskedStorage) {
-  if (GetParam() == "cpu")
-    GTEST_SKIP() << "the cpu backend stores f32 only";
-  for (GemmPrecision p : {GemmPrecision::BF16, GemmPrecision::F16}) {
+  // The host backend stores f32 only: there the case is the f32 one.
+  const std::vector<GemmPrecision> precisions =
+      GetParam() == "cpu"
+          ? std::vector<GemmPrecision>{GemmPrecision::F32}
+          : std::vector<GemmPrecision>{GemmPrecision::BF16, GemmPrecision::F16};
+  for (GemmPrecision p : precisions) {
     std::unique_ptr<Backend> b = backendWith(p);
     SKIP_UNLESS_IMPLEMENTED(*b, MaskedAttention);
     SCOPED_TRACE(dtypeName(storageOf(p)));
@@ -83,9 +86,11 @@ TEST_P(Conformance, AttentionMaskedStorage) {
     b->attentionMasked(bq.f(), bk.f(), bv.f(), bb.f(), bo.f(), c.B, c.T, c.T,
                        c.H, c.Dh, scale, true);
     const Vec bias = bb.read();
-    const double u = std::ldexp(1.0, p == GemmPrecision::BF16 ? -8 : -11);
-    expectClose(refAttentionMasked(bq.read(), bk.read(), bv.read(), &bias,
-                                   c.B, c.T, c.T, c.H, c.Dh, scale, true),
+    const double u = p == GemmPrecision::F32
+                         ? 0.0
+                         : std::ldexp(1.0, p == GemmPrecision::BF16 ? -8 : -11);
+    expectClose(refAttentionMasked(bq.read(), bk.read(), bv.read(), &bias, c.B,
+                                   c.T, c.T, c.H, c.Dh, scale, true),
                 bo.read(), u + conformance::kF32.rel);
   }
 }
@@ -100,8 +105,8 @@ TEST_P(Conformance, AttentionMaskedWithoutMaskIsPlain) {
             v = randomVec(size_t(B * T * W), 1302);
   auto bq = in(q), bk = in(k), bv = in(v);
   auto masked = out(size_t(B * T * W)), plain = out(size_t(B * T * W));
-  be().attentionMasked(bq->f(), bk->f(), bv->f(), nullptr, masked->f(), B, T,
-                       T, H, Dh, 0.5f, false);
+  be().attentionMasked(bq->f(), bk->f(), bv->f(), nullptr, masked->f(), B, T, T,
+                       H, Dh, 0.5f, false);
   be().attention(bq->f(), bk->f(), bv->f(), plain->f(), B, T, T, H, Dh, 0.5f);
   const Vec got = masked->read(), want = plain->read();
   if (GetParam() == "cuda")
@@ -126,10 +131,10 @@ int64_t refBucket(int64_t rel, int64_t buckets, int64_t maxDistance,
   const int64_t exact = buckets / 2;
   if (rel < exact)
     return out + rel;
-  const double large = double(exact) + std::log(double(rel) / exact) /
-                                           std::log(double(maxDistance) /
-                                                    exact) *
-                                           double(buckets - exact);
+  const double large =
+      double(exact) + std::log(double(rel) / exact) /
+                          std::log(double(maxDistance) / exact) *
+                          double(buckets - exact);
   return out + std::min<int64_t>(int64_t(large), buckets - 1);
 }
 
@@ -139,12 +144,11 @@ TEST_P(Conformance, RelativePositionBias) {
     int64_t H, Tq, Tk, buckets, maxDistance;
     bool bidirectional;
   };
-  for (const Case &c : {Case{2, 24, 24, 32, 20, true},
-                        Case{3, 40, 33, 16, 20, true},
-                        Case{2, 30, 30, 32, 20, false},
-                        Case{1, 1, 1, 4, 3, true}}) {
-    SCOPED_TRACE("Tq=" + std::to_string(c.Tq) + " buckets=" +
-                 std::to_string(c.buckets));
+  for (const Case &c :
+       {Case{2, 24, 24, 32, 20, true}, Case{3, 40, 33, 16, 20, true},
+        Case{2, 30, 30, 32, 20, false}, Case{1, 1, 1, 4, 3, true}}) {
+    SCOPED_TRACE("Tq=" + std::to_string(c.Tq) +
+                 " buckets=" + std::to_string(c.buckets));
     const Vec table = randomVec(size_t(c.buckets * c.H), 1400);
     auto bt = in(table);
     auto bo = out(size_t(c.H * c.Tq * c.Tk));
@@ -167,8 +171,8 @@ TEST_P(Conformance, RelativePositionBias) {
       EXPECT_EQ(Vec(want.begin(), want.end()), bo->read());
     // The long cases reach the log-spaced buckets.
     if (c.Tq > 20)
-      EXPECT_TRUE(used[size_t(c.bidirectional ? c.buckets / 2 - 1
-                                              : c.buckets / 2)]);
+      EXPECT_TRUE(
+          used[size_t(c.bidirectional ? c.buckets / 2 - 1 : c.buckets / 2)]);
   }
 }
 
@@ -178,9 +182,9 @@ TEST_P(Conformance, EosPool) {
   const Vec x = randomVec(size_t(B * T * D), 1500);
   // Rows: EOS (9) then EOS padding; EOS then 0 padding; no EOS at all; the
   // largest id (12) ahead of the EOS.
-  const std::vector<int64_t> ids = {7, 3, 4, 9, 9, 9, 9, 9, 9, //
-                                    7, 5, 9, 0, 0, 0, 0, 0, 0, //
-                                    7, 5, 6, 1, 0, 0, 0, 0, 0, //
+  const std::vector<int64_t> ids = {7, 3,  4, 9, 9, 9, 9, 9, 9, //
+                                    7, 5,  9, 0, 0, 0, 0, 0, 0, //
+                                    7, 5,  6, 1, 0, 0, 0, 0, 0, //
                                     7, 12, 3, 9, 0, 0, 0, 0, 0};
   auto bx = in(x), bi = in(ids);
   for (bool argmax : {false, true}) {
@@ -191,7 +195,8 @@ TEST_P(Conformance, EosPool) {
     RefVec want(size_t(B * D));
     for (int64_t b = 0; b < B; ++b)
       for (int64_t d = 0; d < D; ++d)
-        want[size_t(b * D + d)] = double(x[size_t((b * T + at[argmax][b]) * D + d)]);
+        want[size_t(b * D + d)] =
+            double(x[size_t((b * T + at[argmax][b]) * D + d)]);
     expectClose(want, bo->read(), be().floatStorage() == DType::F32 ? 0 : 1e-2);
   }
 }

@@ -445,8 +445,8 @@ LogicalResult FunctionEmitter::emitOp(Operation &op) {
           keyValid = fbb.CreateVector(valid->data(), valid->size());
         }
         auto a = fp::CreateAttentionAttrs(
-            fbb, at.getNumHeads(), float(at.getScale().convertToDouble()),
-            ring, keyValid, at.getCausal());
+            fbb, at.getNumHeads(), float(at.getScale().convertToDouble()), ring,
+            keyValid, at.getCausal());
         addInstr(OpCode::Attention, op, fp::OpAttrs::AttentionAttrs, a.Union());
         return success();
       })

@@ -361,12 +361,15 @@ LogicalResult AttentionOp::inferReturnTypes(MLIRContext *,
       return failure();
     SmallVector<int64_t> want = {heads, q->getDimSize(1), k->getDimSize(1)};
     if (bt->getShape() != ArrayRef<int64_t>(want))
-      return opError(loc, "attention", "bias must be [heads, Tq, Tk] = ",
-                     shapeStr(want), ", got ", shapeStr(bt->getShape()));
+      return opError(loc, "attention",
+                     "bias must be [heads, Tq, Tk] = ", shapeStr(want),
+                     ", got ", shapeStr(bt->getShape()));
   }
   if (adaptor.getCausal() && q->getDimSize(1) != k->getDimSize(1))
-    return opError(loc, "attention", "causal attention needs as many queries "
-                   "as keys, got ", q->getDimSize(1), " and ", k->getDimSize(1));
+    return opError(loc, "attention",
+                   "causal attention needs as many queries "
+                   "as keys, got ",
+                   q->getDimSize(1), " and ", k->getDimSize(1));
   results.push_back(*q);
   return success();
 }
@@ -552,9 +555,9 @@ LogicalResult EosPoolOp::inferReturnTypes(MLIRContext *,
     return opError(loc, "eos_pool", "input must be [B, T, D], got ",
                    shapeStr(x->getShape()));
   if (ids->getShape() != x->getShape().drop_back())
-    return opError(loc, "eos_pool", "ids must be [B, T] = ",
-                   shapeStr(x->getShape().drop_back()), ", got ",
-                   shapeStr(ids->getShape()));
+    return opError(loc, "eos_pool",
+                   "ids must be [B, T] = ", shapeStr(x->getShape().drop_back()),
+                   ", got ", shapeStr(ids->getShape()));
   if (x->getDimSize(1) == 0)
     return opError(loc, "eos_pool", "no tokens to pool");
   results.push_back(like(*x, {x->getDimSize(0), x->getDimSize(2)}));
@@ -564,14 +567,14 @@ LogicalResult EosPoolOp::inferReturnTypes(MLIRContext *,
 LogicalResult RelativePositionBiasOp::inferReturnTypes(
     MLIRContext *, std::optional<Location> loc, Adaptor adaptor,
     SmallVectorImpl<Type> &results) {
-  auto t = staticType(loc, "relative_position_bias", "table",
-                      adaptor.getTable());
+  auto t =
+      staticType(loc, "relative_position_bias", "table", adaptor.getTable());
   if (failed(t))
     return failure();
   int64_t buckets = adaptor.getNumBuckets();
   if (t->getRank() != 2 || t->getDimSize(0) != buckets)
-    return opError(loc, "relative_position_bias", "table must be [",
-                   buckets, ", heads], got ", shapeStr(t->getShape()));
+    return opError(loc, "relative_position_bias", "table must be [", buckets,
+                   ", heads], got ", shapeStr(t->getShape()));
   // Each direction's half (or the whole, one-way) has max_exact = half / 2
   // exact buckets, and the log-spaced ones need max_distance beyond them.
   bool bidirectional = adaptor.getBidirectional();

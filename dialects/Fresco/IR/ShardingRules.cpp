@@ -176,9 +176,9 @@ ShardingRule AttentionOp::getShardingRule() {
   // A head's q.k dot product needs all its dimensions (the softmax is not
   // linear in a partial score).
   int64_t dh = r.addFactor(q[2] / heads, kNeedReplication);
-  int64_t tk = r.addFactor(k[1], getCausal() || getBias()
-                                     ? kNeedReplication
-                                     : FactorKind::KeySequence);
+  int64_t tk =
+      r.addFactor(k[1], getCausal() || getBias() ? kNeedReplication
+                                                 : FactorKind::KeySequence);
   int64_t dv = r.addFactor(v[2] / heads, kParallel);
   r.operands = {
       {{b}, {tq}, {h, dh}}, {{b}, {tk}, {h, dh}}, {{b}, {tk}, {h, dv}}};

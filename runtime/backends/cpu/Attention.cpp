@@ -145,8 +145,9 @@ void run(const float *q, const float *k, const float *v, float *o, float *lse,
     const int64_t wantBlocks = std::min(Tq, (threads + heads - 1) / heads);
     qBlock = (Tq + wantBlocks - 1) / wantBlocks;
   }
-  AttentionShape s{B,     Tq,   Tk,    H,     Dh, qBlock, (Tq + qBlock - 1) / qBlock,
-                   scale, bias, causal};
+  AttentionShape s{B, Tq, Tk, H, Dh, qBlock, (Tq + qBlock - 1) / qBlock, scale};
+  s.bias = bias;
+  s.causal = causal;
   const int64_t tasks = heads * s.numBlocks;
   const int64_t workers = std::min(threads, tasks);
 

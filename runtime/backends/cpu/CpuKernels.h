@@ -99,9 +99,9 @@ void timestepEmbedding(const float *tF32, const int64_t *tI64, float *out,
 void embedding(const float *table, const int64_t *ids, float *out, int64_t n,
                int64_t V, int64_t D);
 /// Backend::relativePositionBias.
-void relativePositionBias(const float *table, float *out, int64_t H,
-                          int64_t Tq, int64_t Tk, int64_t numBuckets,
-                          int64_t maxDistance, bool bidirectional);
+void relativePositionBias(const float *table, float *out, int64_t H, int64_t Tq,
+                          int64_t Tk, int64_t numBuckets, int64_t maxDistance,
+                          bool bidirectional);
 /// Backend::eosPool.
 void eosPool(const float *x, const int64_t *ids, float *out, int64_t B,
              int64_t T, int64_t D, int64_t tokenId, bool argmax);

@@ -131,7 +131,8 @@ public:
                        bool causal) override {
     const float *q32 = in(0, q, B * Tq * H * Dh),
                 *k32 = in(1, k, B * Tk * H * Dh),
-                *v32 = in(2, v, B * Tk * H * Dh), *b32 = in(3, bias, H * Tq * Tk);
+                *v32 = in(2, v, B * Tk * H * Dh),
+                *b32 = in(3, bias, H * Tq * Tk);
     Wide o32(*this, o, B * Tq * H * Dh, false);
     inner_->attentionMasked(q32, k32, v32, b32, o32.p, B, Tq, Tk, H, Dh, scale,
                             causal);

@@ -9,9 +9,9 @@
 namespace fresco {
 namespace cpu {
 
-void relativePositionBias(const float *table, float *out, int64_t H,
-                          int64_t Tq, int64_t Tk, int64_t numBuckets,
-                          int64_t maxDistance, bool bidirectional) {
+void relativePositionBias(const float *table, float *out, int64_t H, int64_t Tq,
+                          int64_t Tk, int64_t numBuckets, int64_t maxDistance,
+                          bool bidirectional) {
   // One bucket per relative position j - i, in [-(Tq - 1), Tk - 1].
   const int64_t span = Tq + Tk - 1;
   std::vector<int64_t> buckets(size_t(std::max<int64_t>(span, 0)));

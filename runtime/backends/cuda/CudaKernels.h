@@ -103,9 +103,9 @@ void relativePositionBias(const void *table, void *out, int64_t H, int64_t Tq,
                           int64_t Tk, int64_t numBuckets, int64_t maxDistance,
                           bool bidirectional, DType storage, cudaStream_t s);
 /// Backend::eosPool.
-void eosPool(const void *x, const int64_t *ids, void *out, int64_t B,
-             int64_t T, int64_t D, int64_t tokenId, bool argmax,
-             DType storage, cudaStream_t s);
+void eosPool(const void *x, const int64_t *ids, void *out, int64_t B, int64_t T,
+             int64_t D, int64_t tokenId, bool argmax, DType storage,
+             cudaStream_t s);
 
 // Layout.cu
 /// Element size 1, 2, 4 or 8 bytes (a pure copy: no storage type).

@@ -281,9 +281,9 @@ void unary(UnaryKind kind, const void *x, void *y, int64_t n, DType storage,
            cudaStream_t s) {
   if (n == 0)
     return;
-  const char *name = kind == UnaryKind::GeluTanh  ? "gelu_tanh"
-                     : kind == UnaryKind::GeluErf ? "gelu_erf"
-                     : kind == UnaryKind::Silu    ? "silu"
+  const char *name = kind == UnaryKind::GeluTanh    ? "gelu_tanh"
+                     : kind == UnaryKind::GeluErf   ? "gelu_erf"
+                     : kind == UnaryKind::Silu      ? "silu"
                      : kind == UnaryKind::QuickGelu ? "quick_gelu"
                                                     : nullptr;
   if (!name)

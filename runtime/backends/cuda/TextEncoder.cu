@@ -43,9 +43,9 @@ __global__ void __launch_bounds__(kRowThreads)
                           T *o, int64_t Tq, int64_t Tk, int64_t H, int64_t Dh,
                           float scale, bool causal) {
   extern __shared__ float shared[];
-  float *scores = shared;             // [Tk]
-  float *scratch = shared + Tk;       // [kRowThreads]
-  const int64_t row = blockIdx.x;     // (b * H + h) * Tq + i
+  float *scores = shared;         // [Tk]
+  float *scratch = shared + Tk;   // [kRowThreads]
+  const int64_t row = blockIdx.x; // (b * H + h) * Tq + i
   const int64_t i = row % Tq, h = (row / Tq) % H, b = row / (Tq * H);
   const int64_t ld = H * Dh;
   const T *qr = q + (b * Tq + i) * ld + h * Dh;
@@ -81,11 +81,10 @@ __global__ void __launch_bounds__(kRowThreads)
 }
 
 template <typename T>
-__global__ void relativePositionBiasKernel(const T *table, T *out, int64_t H,
-                                           int64_t Tq, int64_t Tk,
-                                           int64_t numBuckets,
-                                           int64_t maxDistance,
-                                           bool bidirectional) {
+__global__ void
+relativePositionBiasKernel(const T *table, T *out, int64_t H, int64_t Tq,
+                           int64_t Tk, int64_t numBuckets, int64_t maxDistance,
+                           bool bidirectional) {
   const int64_t n = H * Tq * Tk;
   for (int64_t e = globalIndex(); e < n; e += gridStride()) {
     const int64_t j = e % Tk, i = (e / Tk) % Tq, h = e / (Tq * Tk);
@@ -96,9 +95,9 @@ __global__ void relativePositionBiasKernel(const T *table, T *out, int64_t H,
 }
 
 template <typename T>
-__global__ void eosPoolKernel(const T *x, const int64_t *ids, T *out,
-                              int64_t B, int64_t T_, int64_t D,
-                              int64_t tokenId, bool argmax) {
+__global__ void eosPoolKernel(const T *x, const int64_t *ids, T *out, int64_t B,
+                              int64_t T_, int64_t D, int64_t tokenId,
+                              bool argmax) {
   for (int64_t e = globalIndex(); e < B * D; e += gridStride()) {
     const int64_t b = e / D, d = e % D;
     const int64_t *row = ids + b * T_;
@@ -163,16 +162,16 @@ void relativePositionBias(const void *table, void *out, int64_t H, int64_t Tq,
   checkLaunch("relative_position_bias", s);
 }
 
-void eosPool(const void *x, const int64_t *ids, void *out, int64_t B,
-             int64_t T, int64_t D, int64_t tokenId, bool argmax,
-             DType storage, cudaStream_t s) {
+void eosPool(const void *x, const int64_t *ids, void *out, int64_t B, int64_t T,
+             int64_t D, int64_t tokenId, bool argmax, DType storage,
+             cudaStream_t s) {
   if (B * D == 0)
     return;
   withStorage(storage, "eos_pool", [&](auto t) {
     using E = typename decltype(t)::type;
     eosPoolKernel<E><<<blocksFor(B * D), kThreads, 0, s>>>(
-        static_cast<const E *>(x), ids, static_cast<E *>(out), B, T, D,
-        tokenId, argmax);
+        static_cast<const E *>(x), ids, static_cast<E *>(out), B, T, D, tokenId,
+        argmax);
   });
   checkLaunch("eos_pool", s);
 }

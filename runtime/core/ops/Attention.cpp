@@ -207,8 +207,10 @@ void verifyAttention(const OpCheck &c) {
          "a causal mask or score bias cannot be combined with ring attention "
          "or key_valid");
   if (a->causal())
-    c.need(q.shape[1] == k.shape[1], "causal attention needs as many queries "
-           "as keys, got ", q.shape[1], " and ", k.shape[1]);
+    c.need(q.shape[1] == k.shape[1],
+           "causal attention needs as many queries "
+           "as keys, got ",
+           q.shape[1], " and ", k.shape[1]);
   if (c.ops.size() == 4)
     c.shape(c.ops[3], {H, q.shape[1], k.shape[1]}, "score bias");
   if (!padded)
@@ -246,9 +248,10 @@ Step bindAttention(OpBind &b) {
                          keyBlocks(*a, Tk, a->ring_members()->size()));
   Backend *be = &b.be;
   if (a->causal() || b.ops.size() == 4) {
-    check(be->implements(OptionalKernel::MaskedAttention), b.where,
-          " (Attention): a causal mask or score bias is not implemented on the ",
-          be->name(), " backend yet");
+    check(
+        be->implements(OptionalKernel::MaskedAttention), b.where,
+        " (Attention): a causal mask or score bias is not implemented on the ",
+        be->name(), " backend yet");
     const float *bias = b.ops.size() == 4 ? b.ops[3].f32() : nullptr;
     const bool causal = a->causal();
     return [=] {

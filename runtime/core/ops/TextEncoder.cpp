@@ -1,4 +1,4 @@
-//===- TextEncoder.cpp - EOS pooling and T5's position bias: rules, binders ===//
+//===- TextEncoder.cpp - EosPool, RelativePositionBias: rules, binders ---===//
 #include "runtime/core/ops/OpBind.h"
 
 namespace fresco {
@@ -6,8 +6,10 @@ namespace fresco {
 /// x [B, T, D] (float), ids [B, T] i64 -> [B, D].
 void verifyEosPool(const OpCheck &c) {
   const ValueInfo &x = c.ops[0], &ids = c.ops[1], &y = c.res[0];
-  c.need(x.dtype == c.storage && y.dtype == c.storage, "hidden states and "
-         "result must be ", dtypeName(c.storage));
+  c.need(x.dtype == c.storage && y.dtype == c.storage,
+         "hidden states and "
+         "result must be ",
+         dtypeName(c.storage));
   c.need(ids.dtype == DType::I64, "ids must be i64");
   c.need(x.shape.size() == 3, "hidden states must be [B, T, D]");
   c.shape(ids, {x.shape[0], x.shape[1]}, "ids");
@@ -36,9 +38,8 @@ void verifyRelativePositionBias(const OpCheck &c) {
   const int64_t nb = a->num_buckets();
   // Bidirectional buckets split in two halves, each with max_exact = half/2
   // exact buckets: at least 2 per half keeps the log's denominator finite.
-  c.need(nb >= (a->bidirectional() ? 4 : 2) && nb <= (1 << 20),
-         "num_buckets ", nb, " outside [", a->bidirectional() ? 4 : 2,
-         ", 2^20]");
+  c.need(nb >= (a->bidirectional() ? 4 : 2) && nb <= (1 << 20), "num_buckets ",
+         nb, " outside [", a->bidirectional() ? 4 : 2, ", 2^20]");
   const int64_t exact = (a->bidirectional() ? nb / 2 : nb) / 2;
   c.need(a->max_distance() > exact, "max_distance ", a->max_distance(),
          " must exceed the ", exact, " exact buckets");

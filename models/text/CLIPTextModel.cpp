@@ -21,8 +21,11 @@ using namespace mlir::fresco;
 namespace fresco::models {
 
 bool CLIPTextConfig::matches(const json::Object &config) {
-  return hasArchitecture(config, "CLIPTextModel") ||
-         config.getString("model_type") == StringRef("clip_text_model");
+  // CLIPTextModelWithProjection shares model_type "clip_text_model": the
+  // architecture decides when it is given.
+  if (config.getArray("architectures"))
+    return hasArchitecture(config, "CLIPTextModel");
+  return config.getString("model_type") == StringRef("clip_text_model");
 }
 
 Expected<CLIPTextConfig> CLIPTextConfig::fromJSON(const json::Object &config) {

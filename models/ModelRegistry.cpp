@@ -2,6 +2,8 @@
 #include "models/ModelRegistry.h"
 #include "models/dit/DiTBuilder.h"
 #include "models/flux/FluxBuilder.h"
+#include "models/text/CLIPTextModel.h"
+#include "models/text/T5EncoderModel.h"
 #include "models/vae/VAEBuilder.h"
 
 #include "mlir/IR/Builders.h"
@@ -121,11 +123,43 @@ Error buildComponentFromConfig(mlir::ModuleOp module, StringRef configText,
                     component.empty() ? StringRef("vae") : component);
     return Error::success();
   }
+  if (options.maxSequenceLength < 0)
+    return makeError("max sequence length must be positive");
+  if (CLIPTextConfig::matches(*obj)) {
+    Expected<CLIPTextConfig> config = CLIPTextConfig::fromJSON(*obj);
+    if (!config)
+      return config.takeError();
+    if (options.maxSequenceLength &&
+        options.maxSequenceLength != config->maxPositions)
+      return makeError("a CLIPTextModel takes max_position_embeddings = " +
+                       Twine(config->maxPositions) + " tokens, not " +
+                       Twine(options.maxSequenceLength) +
+                       " (--max-sequence-length applies to T5)");
+    buildCLIPText(module, *config, options.batch,
+                  component.empty() ? StringRef("text_encoder") : component);
+    return Error::success();
+  }
+  if (T5Config::matches(*obj)) {
+    Expected<T5Config> config = T5Config::fromJSON(*obj);
+    if (!config)
+      return config.takeError();
+    const int64_t tokens =
+        options.maxSequenceLength ? options.maxSequenceLength : 512;
+    if (tokens > (int64_t(1) << 16))
+      return makeError("max sequence length " + Twine(tokens) +
+                       " is more than the 65536 this builder accepts");
+    buildT5Encoder(module, *config, options.batch, tokens,
+                   component.empty() ? StringRef("text_encoder_2") : component);
+    return Error::success();
+  }
   auto cls = obj->getString("_class_name");
+  if (!cls)
+    if (const json::Array *a = obj->getArray("architectures"); a && !a->empty())
+      cls = (*a)[0].getAsString();
   return makeError("model class '" + (cls ? *cls : StringRef("<missing>")) +
                    "' is not supported; supported: DiTTransformer2DModel, "
                    "Transformer2DModel with norm_type 'ada_norm_zero', "
-                   "FluxTransformer2DModel, AutoencoderKL");
+                   "FluxTransformer2DModel, AutoencoderKL, CLIPTextModel, T5EncoderModel");
 }
 
 Error buildComponentFromFolder(mlir::ModuleOp module, StringRef folder,

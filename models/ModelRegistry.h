@@ -17,14 +17,19 @@ struct BuildOptions {
   /// 16) image tokens (FLUX.1's VAE downsamples by 8, then latents are
   /// packed 2x2); 0: 1024, FluxPipeline's default.
   int64_t height = 0, width = 0;
-  /// Text tokens for a Flux transformer (T5's max_sequence_length); 0: 512.
+  /// Text tokens: for a Flux transformer, and per prompt for a T5 text
+  /// encoder (FluxPipeline's max_sequence_length); 0: 512, FluxPipeline's
+  /// default. A CLIP text encoder always takes max_position_embeddings
+  /// tokens: another value is refused.
   int64_t maxSequenceLength = 0;
 };
 
 /// Builds the component function `component` (e.g. "transformer"; empty:
-/// the usual name for the class, "transformer" or "vae") from the text of a
-/// diffusers config.json into `module`, choosing the builder by
-/// `_class_name`. Fails with a message naming the unsupported class or key.
+/// the usual name for the class, "transformer", "vae", "text_encoder" for a
+/// CLIPTextModel or "text_encoder_2" for a T5EncoderModel) from the text of
+/// a diffusers config.json (by `_class_name`) or a transformers one (by
+/// `architectures`) into `module`. Fails with a message naming the unsupported
+/// class or key.
 llvm::Error buildComponentFromConfig(mlir::ModuleOp module,
                                      llvm::StringRef configText,
                                      llvm::StringRef component,

@@ -44,7 +44,20 @@ namespace fresco {
 enum class BinaryKind : uint8_t { Add = 0, Sub = 1, Mul = 2, Div = 3 };
 
 /// Unary activation kinds.
-enum class UnaryKind : uint8_t { GeluTanh = 0, GeluErf = 1, Silu = 2 };
+/// QuickGelu: x * sigmoid(1.702 x) (CLIP's quick_gelu).
+enum class UnaryKind : uint8_t {
+  GeluTanh = 0,
+  GeluErf = 1,
+  Silu = 2,
+  QuickGelu = 3
+};
+/// Kernels that a backend may not have yet (Backend::implements): the
+/// binder refuses a plan that needs one at load, naming the backend.
+enum class OptionalKernel : uint8_t {
+  MaskedAttention = 0,      // attentionMasked
+  RelativePositionBias = 1, // relativePositionBias
+  EosPool = 2               // eosPool
+};
 
 /// The precision a backend is created with (--dtype): its floatStorage(),
 /// and the precision of its GEMM and attention operands (tensor cores on
@@ -184,6 +197,45 @@ public:
                          float *o, int64_t B, int64_t Tq, int64_t Tk, int64_t H,
                          int64_t Dh, float scale) = 0;
 
+  /// Whether this backend has the optional kernel `k` (the default
+  /// implementations below fail).
+  virtual bool implements(OptionalKernel k) const {
+    (void)k;
+    return false;
+  }
+  /// attention() with an additive score bias and a causal mask: softmax(q
+  /// k^T * scale + bias[h]) v, bias [H, Tq, Tk] shared by the batch (null:
+  /// none); with `causal` (Tq == Tk), key j is masked for query i when
+  /// j > i.
+  virtual void attentionMasked(const float *q, const float *k, const float *v,
+                               const float *bias, float *o, int64_t B,
+                               int64_t Tq, int64_t Tk, int64_t H, int64_t Dh,
+                               float scale, bool causal) {
+    (void)q, (void)k, (void)v, (void)bias, (void)o, (void)B, (void)Tq, (void)Tk,
+        (void)H, (void)Dh, (void)scale, (void)causal;
+    fail("masked attention is not implemented on the ", name(), " backend yet");
+  }
+  /// T5's relative position bias: out[h, i, j] = table[bucket(j - i), h],
+  /// table [numBuckets, H], out [H, Tq, Tk], the bucket as transformers'
+  /// T5Attention._relative_position_bucket computes it (in f32).
+  virtual void relativePositionBias(const float *table, float *out, int64_t H,
+                                    int64_t Tq, int64_t Tk, int64_t numBuckets,
+                                    int64_t maxDistance, bool bidirectional) {
+    (void)table, (void)out, (void)H, (void)Tq, (void)Tk, (void)numBuckets,
+        (void)maxDistance, (void)bidirectional;
+    fail("relativePositionBias is not implemented on the ", name(),
+         " backend yet");
+  }
+  /// out[b, :] = x[b, p, :], x [B, T, D], ids [B, T], p the first position
+  /// whose id is tokenId (0 when none is), or with `argmax` the first
+  /// position of the largest id.
+  virtual void eosPool(const float *x, const int64_t *ids, float *out,
+                       int64_t B, int64_t T, int64_t D, int64_t tokenId,
+                       bool argmax) {
+    (void)x, (void)ids, (void)out, (void)B, (void)T, (void)D, (void)tokenId,
+        (void)argmax;
+    fail("eosPool is not implemented on the ", name(), " backend yet");
+  }
   /// One block of ring attention: the attention of q against one block of
   /// keys and values, merged into the running result o, which is f32
   /// whatever the storage (as lse is; storeFloats stores it at the end). lse

@@ -28,7 +28,11 @@ namespace fresco {
 /// (padded keys attention ignores); weight slices may reach past their
 /// checkpoint tensor (read as zeros). A version-7 runtime would attend to
 /// the padding.
-constexpr uint32_t kPlanVersion = 8;
+/// 9: QuickGelu, EosPool and RelativePositionBias op codes;
+/// AttentionAttrs.causal and Attention's optional 4th operand (an additive
+/// score bias): the text encoders of Flux. A version-8 runtime would attend
+/// without the mask and the bias.
+constexpr uint32_t kPlanVersion = 9;
 } // namespace fresco
 
 #endif // FRESCO_RUNTIME_CORE_PLANVERSION_H

@@ -13,6 +13,8 @@ std::vector<std::string> checkpointKeyAliases(const std::string &name) {
       {".to_k.", ".key."},
       {".to_v.", ".value."},
       {".to_out.0.", ".proj_attn."}};
+  if (name == "shared.weight")
+    return {"encoder.embed_tokens.weight"};
   if (name.find(".attentions.") == std::string::npos)
     return {};
   for (auto [now, old] : renames) {

@@ -17,7 +17,9 @@ namespace fresco {
 /// under, most likely first; empty when it has none. Today: the VAE
 /// attention projections saved before diffusers 0.14 (to_q, to_k, to_v,
 /// to_out.0 of an ".attentions." block as query, key, value, proj_attn;
-/// same shapes).
+/// same shapes), and T5's token embedding `shared.weight`, which
+/// T5EncoderModel ties to `encoder.embed_tokens.weight`: transformers saves
+/// the first, exports that keep only the second load too.
 std::vector<std::string> checkpointKeyAliases(const std::string &name);
 
 } // namespace fresco

@@ -285,8 +285,8 @@ TEST_P(Conformance, LayerNormModulate) {
 
 TEST_P(Conformance, Unary) {
   uint32_t seed = 700;
-  for (UnaryKind kind :
-       {UnaryKind::GeluTanh, UnaryKind::GeluErf, UnaryKind::Silu})
+  for (UnaryKind kind : {UnaryKind::GeluTanh, UnaryKind::GeluErf,
+                         UnaryKind::Silu, UnaryKind::QuickGelu})
     for (int64_t n : {1, 7, 40000})
       for (bool inPlace : {false, true}) {
         SCOPED_TRACE(::testing::Message() << "kind=" << int(kind) << " n=" << n

@@ -337,8 +337,8 @@ TEST_F(CpuKernelsTest, AttentionLargeLogitsStayFinite) {
 
 TEST_F(CpuKernelsTest, Unary) {
   uint32_t seed = 700;
-  for (UnaryKind kind :
-       {UnaryKind::GeluTanh, UnaryKind::GeluErf, UnaryKind::Silu}) {
+  for (UnaryKind kind : {UnaryKind::GeluTanh, UnaryKind::GeluErf,
+                         UnaryKind::Silu, UnaryKind::QuickGelu}) {
     for (int64_t n : {1, 7, 1000, 40000}) {
       for (bool inPlace : {false, true}) {
         SCOPED_TRACE(::testing::Message() << "kind=" << int(kind) << " n=" << n
@@ -376,8 +376,8 @@ TEST(CpuFastMathTest, FastExpMatchesExp) {
 
 TEST_F(CpuKernelsTest, UnaryExtremes) {
   Vec x = {-100.0f, -30.0f, 0.0f, 30.0f, 100.0f};
-  for (UnaryKind kind :
-       {UnaryKind::GeluTanh, UnaryKind::GeluErf, UnaryKind::Silu}) {
+  for (UnaryKind kind : {UnaryKind::GeluTanh, UnaryKind::GeluErf,
+                         UnaryKind::Silu, UnaryKind::QuickGelu}) {
     Vec y(x.size());
     backend->unary(kind, x.data(), y.data(), int64_t(x.size()));
     for (size_t i = 0; i < x.size(); ++i)

@@ -326,8 +326,8 @@ TEST_P(FloatStorage, ElementwiseAndLayout) {
   Vec x = randomVec(3 * 4 * 5, 300, -3.0f, 3.0f);
   rounded(x);
   float *dx = stored(x);
-  for (UnaryKind kind :
-       {UnaryKind::GeluTanh, UnaryKind::GeluErf, UnaryKind::Silu}) {
+  for (UnaryKind kind : {UnaryKind::GeluTanh, UnaryKind::GeluErf,
+                         UnaryKind::Silu, UnaryKind::QuickGelu}) {
     SCOPED_TRACE(::testing::Message() << "unary " << int(kind));
     float *dy = result(x.size());
     backend->unary(kind, dx, dy, int64_t(x.size()));

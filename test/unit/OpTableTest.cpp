@@ -109,7 +109,8 @@ TEST(OpTable, OpCodeValuesNeverChange) {
       "Concat",    "Copy",       "GroupNorm", "UpsampleNearest",
       "AllReduce", "AllGather",  "AllToAll",  "Send",
       "Recv",      "Broadcast",  "RmsNorm",   "MulAdd",
-      "Wait",      "Pad",       "RopeTable",  "Rope"};
+      "Wait",      "Pad",       "RopeTable",  "Rope",
+      "QuickGelu", "EosPool",   "RelativePositionBias"};
   ASSERT_GE(optable::kNumOps, std::size(stored));
   for (size_t i = 0; i < std::size(stored); ++i)
     EXPECT_STREQ(optable::kOps[i].name, stored[i]) << "op code " << i;

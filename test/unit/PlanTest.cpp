@@ -50,6 +50,9 @@ struct InstrSpec {
   bool async = false;        // CollectiveAttrs.async_start
   std::vector<int64_t> keyValid; // with `attention`: AttentionAttrs.key_valid
   int64_t axis = -1, start = 0;  // axis >= 0: attach AxisAttrs
+  bool causal = false;           // with `attention`: AttentionAttrs.causal
+  int64_t eosToken = -1;         // >= 0: attach EosPoolAttrs
+  int64_t buckets = 0, maxDistance = 0; // > 0: RelativePositionBiasAttrs
 };
 
 /// y = silu(a + b) over [2, 3] f32: values 0 = a, 1 = b, 2 = sum, 3 = y.
@@ -82,11 +85,20 @@ struct PlanSpec {
       auto attrs = flatbuffers::Offset<void>();
       fp::OpAttrs type = fp::OpAttrs::NONE;
       if (i.attention) {
-        attrs = fp::CreateAttentionAttrs(
-                    b, 1, 1.0f, i.ring.empty() ? 0 : b.CreateVector(i.ring),
-                    i.keyValid.empty() ? 0 : b.CreateVector(i.keyValid))
-                    .Union();
+        attrs =
+            fp::CreateAttentionAttrs(
+                b, 1, 1.0f, i.ring.empty() ? 0 : b.CreateVector(i.ring),
+                i.keyValid.empty() ? 0 : b.CreateVector(i.keyValid), i.causal)
+                .Union();
         type = fp::OpAttrs::AttentionAttrs;
+      } else if (i.eosToken >= 0) {
+        attrs = fp::CreateEosPoolAttrs(b, i.eosToken, false).Union();
+        type = fp::OpAttrs::EosPoolAttrs;
+      } else if (i.buckets > 0) {
+        attrs = fp::CreateRelativePositionBiasAttrs(b, i.buckets, i.maxDistance,
+                                                    true)
+                    .Union();
+        type = fp::OpAttrs::RelativePositionBiasAttrs;
       } else if (i.axis >= 0) {
         attrs = fp::CreateAxisAttrs(b, i.axis, i.start).Union();
         type = fp::OpAttrs::AxisAttrs;
@@ -456,6 +468,53 @@ PlanSpec keyValidSpec(std::vector<int64_t> keyValid,
   return s;
 }
 
+/// keyValidSpec's attention (q [1, 2, 4], k and v [1, 6, 4], one head)
+/// with a score bias of `biasShape` as its 4th operand (none when empty).
+PlanSpec maskedSpec(std::vector<int64_t> biasShape, bool causal) {
+  PlanSpec s = keyValidSpec({});
+  s.instrs[0].causal = causal;
+  if (!biasShape.empty()) {
+    s.values.push_back({fp::ValueKind::Arena, fp::DType::F32, biasShape, 256});
+    s.arena = 256 + 4 * 64;
+    s.instrs[0].operands.push_back(4);
+    s.inputs.push_back(4);
+    s.inputNames.push_back("bias");
+  }
+  return s;
+}
+
+/// y [2, 4] = EosPool(x [2, 3, 4], ids of `idsShape` and `idsType`).
+PlanSpec eosPoolSpec(std::vector<int64_t> idsShape,
+                     fp::DType idsType = fp::DType::I64) {
+  PlanSpec s;
+  s.arena = 4 * 24 + 8 * 8 + 4 * 8;
+  s.values = {{fp::ValueKind::Arena, fp::DType::F32, {2, 3, 4}, 0},
+              {fp::ValueKind::Arena, idsType, idsShape, 96},
+              {fp::ValueKind::Arena, fp::DType::F32, {2, 4}, 160}};
+  s.instrs = {{fp::OpCode::EosPool, {0, 1}, {2}}};
+  s.instrs[0].eosToken = 7;
+  s.inputs = {0, 1};
+  s.inputNames = {"x", "ids"};
+  s.outputs = {2};
+  return s;
+}
+
+/// y [2, 5, 5] = RelativePositionBias(table of `tableShape`).
+PlanSpec relativeBiasSpec(std::vector<int64_t> tableShape, int64_t buckets,
+                          int64_t maxDistance) {
+  PlanSpec s;
+  s.arena = 4 * 64 + 4 * 50;
+  s.values = {{fp::ValueKind::Arena, fp::DType::F32, tableShape, 0},
+              {fp::ValueKind::Arena, fp::DType::F32, {2, 5, 5}, 256}};
+  s.instrs = {{fp::OpCode::RelativePositionBias, {0}, {1}}};
+  s.instrs[0].buckets = buckets;
+  s.instrs[0].maxDistance = maxDistance;
+  s.inputs = {0};
+  s.inputNames = {"table"};
+  s.outputs = {1};
+  return s;
+}
+
 /// y [2, 7] = Pad(x [2, 3]) along axis 1 from `start`.
 PlanSpec padSpec(int64_t start) {
   PlanSpec s;
@@ -476,6 +535,14 @@ TEST(Plan, KeyValidLayoutsLoad) {
        {keyValidSpec({6}), keyValidSpec({2, 0}), keyValidSpec({1, 0, 2}),
         keyValidSpec({0, 0, 3, 1}, {0, 1})})
     EXPECT_NO_THROW(LoadedPlan::fromBytes(s.build(), "kv.fplan"));
+}
+
+// The text encoders' instructions load in their valid forms.
+TEST(Plan, TextEncoderOpsLoad) {
+  PlanSpec causal = maskedSpec({1, 2, 6}, false);
+  for (const PlanSpec &s :
+       {causal, eosPoolSpec({2, 3}), relativeBiasSpec({32, 2}, 32, 20)})
+    EXPECT_NO_THROW(LoadedPlan::fromBytes(s.build(), "text.fplan"));
 }
 
 // Pad over memory another value left non-zero: the padding must be written.
@@ -665,6 +732,57 @@ const Case kCases[] = {
        s = keyValidSpec({0, 0, 0, 0}, {0, 1});
      },
      "key_valid leaves no real key in the whole ring"},
+    {"attention_bias_shape",
+     [](PlanSpec &s) {
+       s = maskedSpec({1, 2, 5}, false);
+     },
+     "(Attention): score bias has shape [1, 2, 5], expected [1, 2, 6]"},
+    {"attention_causal_lengths", [](PlanSpec &s) { s = maskedSpec({}, true); },
+     "(Attention): causal attention needs as many queries as keys, got 2 "
+     "and 6"},
+    {"attention_causal_key_valid",
+     [](PlanSpec &s) {
+       s = keyValidSpec({6});
+       s.instrs[0].causal = true;
+     },
+     "(Attention): a causal mask or score bias cannot be combined with ring "
+     "attention or key_valid"},
+    {"attention_bias_ring",
+     [](PlanSpec &s) {
+       s = maskedSpec({1, 2, 6}, false);
+       s.instrs[0].ring = {0, 1};
+     },
+     "a causal mask or score bias cannot be combined with ring attention"},
+    {"eos_pool_ids_dtype",
+     [](PlanSpec &s) {
+       s = eosPoolSpec({2, 3}, fp::DType::F32);
+     },
+     "(EosPool): ids must be i64"},
+    {"eos_pool_ids_shape",
+     [](PlanSpec &s) {
+       s = eosPoolSpec({2, 4});
+     },
+     "(EosPool): ids has shape [2, 4], expected [2, 3]"},
+    {"relative_bias_table",
+     [](PlanSpec &s) {
+       s = relativeBiasSpec({16, 2}, 32, 20);
+     },
+     "(RelativePositionBias): table must be [32, H], got [16, 2]"},
+    {"relative_bias_distance",
+     [](PlanSpec &s) {
+       s = relativeBiasSpec({32, 2}, 32, 8);
+     },
+     "(RelativePositionBias): max_distance 8 must exceed the 8 exact buckets"},
+    {"relative_bias_buckets",
+     [](PlanSpec &s) {
+       s = relativeBiasSpec({2, 2}, 2, 8);
+     },
+     "(RelativePositionBias): num_buckets 2 outside [4, 2^20]"},
+    {"relative_bias_heads",
+     [](PlanSpec &s) {
+       s = relativeBiasSpec({32, 3}, 32, 20);
+     },
+     "result must be [H, Tq, Tk] with H = 3, got [2, 5, 5]"},
     {"pad_past_the_result", [](PlanSpec &s) { s = padSpec(5); },
      "(Pad): input of extent 3 at start 5 does not fit the result's extent 7 "
      "on axis 1"},

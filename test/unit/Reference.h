@@ -281,6 +281,39 @@ inline RefVec refAttention(const Vec &q, const Vec &k, const Vec &v, int64_t B,
   return o;
 }
 
+/// softmax(q k^T * scale + bias[h]) v with bias [H, Tq, Tk] (or null) and,
+/// when causal, only keys j <= i for query i: every masked score left out.
+inline RefVec refAttentionMasked(const Vec &q, const Vec &k, const Vec &v,
+                                 const Vec *bias, int64_t B, int64_t Tq,
+                                 int64_t Tk, int64_t H, int64_t Dh,
+                                 double scale, bool causal) {
+  const int64_t ld = H * Dh;
+  RefVec o(static_cast<size_t>(B * Tq * ld));
+  std::vector<double> p(static_cast<size_t>(Tk));
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t h = 0; h < H; ++h)
+      for (int64_t i = 0; i < Tq; ++i) {
+        refScores(q, k, b, h, i, Tq, Tk, H, Dh, scale, p);
+        const int64_t n = causal ? std::min(Tk, i + 1) : Tk;
+        double mx = -INFINITY;
+        for (int64_t j = 0; j < n; ++j) {
+          if (bias)
+            p[j] += double((*bias)[(h * Tq + i) * Tk + j]);
+          mx = std::max(mx, p[j]);
+        }
+        double sum = 0.0;
+        for (int64_t j = 0; j < n; ++j)
+          sum += (p[j] = std::exp(p[j] - mx));
+        for (int64_t d = 0; d < Dh; ++d) {
+          double acc = 0.0;
+          for (int64_t j = 0; j < n; ++j)
+            acc += p[j] * double(v[(b * Tk + j) * ld + h * Dh + d]);
+          o[(b * Tq + i) * ld + h * Dh + d] = acc / sum;
+        }
+      }
+  return o;
+}
+
 /// The row log-sum-exp of the scaled scores, log sum_j exp(q_i k_j * scale),
 /// per batch, head and query row: [B, H, Tq], as ring attention carries it.
 inline RefVec refAttentionLse(const Vec &q, const Vec &k, int64_t B, int64_t Tq,
@@ -313,6 +346,8 @@ inline double refUnary(UnaryKind kind, double x) {
     return 0.5 * x * (1.0 + std::erf(x / std::sqrt(2.0)));
   case UnaryKind::Silu:
     return x / (1.0 + std::exp(-x));
+  case UnaryKind::QuickGelu:
+    return x / (1.0 + std::exp(-1.702 * x));
   }
   return NAN;
 }

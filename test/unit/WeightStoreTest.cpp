@@ -243,6 +243,12 @@ TEST(KeyAliases, VaeAttentionProjections) {
   EXPECT_TRUE(checkpointKeyAliases("decoder.conv_in.weight").empty());
 }
 
+TEST(KeyAliases, T5TiedEmbedding) {
+  EXPECT_EQ(checkpointKeyAliases("shared.weight"),
+            std::vector<std::string>{"encoder.embed_tokens.weight"});
+  EXPECT_TRUE(checkpointKeyAliases("encoder.embed_tokens.weight").empty());
+}
+
 TEST(Safetensors, ReleasedPagesReadTheSameAndOthersAreLeftAlone) {
   test::TempDir dir;
   // Several pages, so that some lie wholly inside the tensor.

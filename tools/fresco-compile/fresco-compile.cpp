@@ -62,8 +62,9 @@ static cl::opt<int64_t> width("width", cl::init(0),
                               cl::cat(category));
 static cl::opt<int64_t> maxSequenceLength(
     "max-sequence-length", cl::init(0),
-    cl::desc("text tokens for a Flux transformer (T5's max_sequence_length, "
-             "default 512)"),
+    cl::desc("text tokens: of a Flux transformer, and per prompt of a T5 "
+             "text encoder (T5's max_sequence_length, default 512); a CLIP "
+             "text encoder always takes max_position_embeddings (77)"),
     cl::cat(category));
 static cl::opt<std::string> component(
     "component", cl::init(""),
@@ -268,6 +269,10 @@ int main(int argc, char **argv) {
     }
   if (batch < 1) {
     errs() << "fresco-compile: --batch must be at least 1\n";
+    return 2;
+  }
+  if (maxSequenceLength.getNumOccurrences() && maxSequenceLength < 1) {
+    errs() << "fresco-compile: --max-sequence-length must be at least 1\n";
     return 2;
   }
   if (ranks < 1 || ranks > 4096) {

@@ -379,8 +379,8 @@ LogicalResult FunctionEmitter::emitOp(Operation &op) {
           keyValid = fbb.CreateVector(valid->data(), valid->size());
         }
         auto a = fp::CreateAttentionAttrs(
-            fbb, at.getNumHeads(), float(at.getScale().convertToDouble()),
-            ring, keyValid);
+            fbb, at.getNumHeads(), float(at.getScale().convertToDouble()), ring,
+            keyValid, at.getCausal());
         addInstr(OpCode::Attention, op, fp::OpAttrs::AttentionAttrs, a.Union());
         return success();
       })
@@ -391,6 +391,10 @@ LogicalResult FunctionEmitter::emitOp(Operation &op) {
       })
       .Case([&](SiluOp) {
         addInstr(OpCode::Silu, op);
+        return success();
+      })
+      .Case([&](QuickGeluOp) {
+        addInstr(OpCode::QuickGelu, op);
         return success();
       })
       .Case([&](AddOp) {
@@ -430,6 +434,18 @@ LogicalResult FunctionEmitter::emitOp(Operation &op) {
         if (!e.getIds().getType().getElementType().isInteger(64))
           return e.emitError("embedding ids must be i64 in a plan");
         addInstr(OpCode::Embedding, op);
+        return success();
+      })
+      .Case([&](EosPoolOp e) {
+        auto a = fp::CreateEosPoolAttrs(fbb, e.getTokenId(), e.getArgmax());
+        addInstr(OpCode::EosPool, op, fp::OpAttrs::EosPoolAttrs, a.Union());
+        return success();
+      })
+      .Case([&](RelativePositionBiasOp r) {
+        auto a = fp::CreateRelativePositionBiasAttrs(
+            fbb, r.getNumBuckets(), r.getMaxDistance(), r.getBidirectional());
+        addInstr(OpCode::RelativePositionBias, op,
+                 fp::OpAttrs::RelativePositionBiasAttrs, a.Union());
         return success();
       })
       .Case([&](PosEmbed2dOp p) {

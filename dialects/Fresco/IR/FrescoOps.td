@@ -190,7 +190,7 @@ def Fresco_ModulateOp : Fresco_InferredOp<"modulate"> {
 }
 
 def Fresco_AttentionOp : Fresco_InferredOp<"attention"> {
-  let summary = "multi-head scaled dot-product attention without mask";
+  let summary = "multi-head scaled dot-product attention";
   let description = [{
     `query` is [B, Tq, H*Dh], `key` and `value` are [B, Tk, H*Dh] with head
     h in columns [h*Dh, (h+1)*Dh) as diffusers' Attention lays them out.
@@ -207,13 +207,26 @@ def Fresco_AttentionOp : Fresco_InferredOp<"attention"> {
     tokens, and segment s holds real keys in its first `key_valid[s]`
     tokens. With `ring_axes` over R ranks it has R * S entries, row m for
     the block that starts on the ring's m-th rank.
+
+    The optional `bias` [H, Tq, Tk] is added to the scaled scores of every
+    batch row before the softmax (T5's relative position bias). With
+    `causal`, query i attends to keys 0..i only (CLIP's text encoder; Tq ==
+    Tk). Neither combines with `ring_axes` or `key_valid`: both index the
+    whole key sequence.
+
+    ```mlir
+    %o = fresco.attention %q, %k, %v, %bias {num_heads = 2 : i64, scale = 1.0 : f64}
+        : (tensor<1x5x16xf32>, tensor<1x5x16xf32>, tensor<1x5x16xf32>, tensor<2x5x5xf32>) -> tensor<1x5x16xf32>
+    ```
   }];
   let arguments = (ins Fresco_FloatTensor:$query, Fresco_FloatTensor:$key,
                        Fresco_FloatTensor:$value,
+                       Optional<Fresco_FloatTensor>:$bias,
                        ConfinedAttr<I64Attr, [IntPositive]>:$num_heads,
                        F64Attr:$scale,
                        OptionalAttr<Fresco_GridAxesAttr>:$ring_axes,
-                       OptionalAttr<DenseI64ArrayAttr>:$key_valid);
+                       OptionalAttr<DenseI64ArrayAttr>:$key_valid,
+                       UnitAttr:$causal);
   let results = (outs Fresco_FloatTensor:$result);
   let hasVerifier = 1;
   let builders = [
@@ -222,8 +235,9 @@ def Fresco_AttentionOp : Fresco_InferredOp<"attention"> {
                    "::mlir::Value":$value, "::mlir::IntegerAttr":$num_heads,
                    "::mlir::FloatAttr":$scale,
                    "::mlir::fresco::GridAxesAttr":$ring_axes), [{
-      build($_builder, $_state, query, key, value, num_heads, scale,
-            ring_axes, ::mlir::DenseI64ArrayAttr());
+      build($_builder, $_state, query, key, value, ::mlir::Value(),
+            num_heads, scale, ring_axes, ::mlir::DenseI64ArrayAttr(),
+            ::mlir::UnitAttr());
     }]>
   ];
 }
@@ -241,6 +255,12 @@ def Fresco_GeluOp : Fresco_InferredOp<"gelu"> {
 
 def Fresco_SiluOp : Fresco_InferredOp<"silu"> {
   let summary = "x * sigmoid(x)";
+  let arguments = (ins Fresco_FloatTensor:$input);
+  let results = (outs Fresco_FloatTensor:$result);
+}
+
+def Fresco_QuickGeluOp : Fresco_InferredOp<"quick_gelu"> {
+  let summary = "x * sigmoid(1.702 x) (CLIP's quick_gelu)";
   let arguments = (ins Fresco_FloatTensor:$input);
   let results = (outs Fresco_FloatTensor:$result);
 }
@@ -297,6 +317,49 @@ def Fresco_TimestepEmbeddingOp : Fresco_InferredOp<"timestep_embedding"> {
 def Fresco_EmbeddingOp : Fresco_InferredOp<"embedding"> {
   let summary = "table lookup: result[..., :] = table[ids[...], :]";
   let arguments = (ins Fresco_FloatTensor:$table, Fresco_IndexTensor:$ids);
+  let results = (outs Fresco_FloatTensor:$result);
+}
+
+def Fresco_EosPoolOp : Fresco_InferredOp<"eos_pool"> {
+  let summary = "the hidden state at each row's end-of-text token";
+  let description = [{
+    CLIPTextModel's pooled output: `input` [B, T, D], `ids` [B, T] ->
+    [B, D], row b taken at the first position whose id is `token_id`
+    (position 0 when none is), or with `argmax` at the first position of the
+    row's largest id (transformers' rule for the legacy eos_token_id 2,
+    where the end-of-text token has the largest id).
+
+    ```mlir
+    %p = fresco.eos_pool %h, %ids {token_id = 999 : i64}
+        : (tensor<2x77x32xf32>, tensor<2x77xi64>) -> tensor<2x32xf32>
+    ```
+  }];
+  let arguments = (ins Fresco_FloatTensor:$input, RankedTensorOf<[I64]>:$ids,
+                       I64Attr:$token_id, UnitAttr:$argmax);
+  let results = (outs Fresco_FloatTensor:$result);
+}
+
+def Fresco_RelativePositionBiasOp
+    : Fresco_InferredOp<"relative_position_bias"> {
+  let summary = "T5's relative position bias [H, Tq, Tk] from its bucket table";
+  let description = [{
+    `table` is [num_buckets, H] (T5's `relative_attention_bias.weight`);
+    `result[h, i, j] = table[bucket(j - i), h]` with transformers'
+    `T5Attention._relative_position_bucket` (log-spaced buckets up to
+    `max_distance`; `bidirectional` for an encoder).
+
+    ```mlir
+    %b = fresco.relative_position_bias %t {num_buckets = 32 : i64, max_distance = 128 : i64,
+        bidirectional, query_length = 8 : i64, key_length = 8 : i64}
+        : (tensor<32x2xf32>) -> tensor<2x8x8xf32>
+    ```
+  }];
+  let arguments = (ins Fresco_FloatTensor:$table,
+                       ConfinedAttr<I64Attr, [IntPositive]>:$num_buckets,
+                       ConfinedAttr<I64Attr, [IntPositive]>:$max_distance,
+                       UnitAttr:$bidirectional,
+                       ConfinedAttr<I64Attr, [IntPositive]>:$query_length,
+                       ConfinedAttr<I64Attr, [IntPositive]>:$key_length);
   let results = (outs Fresco_FloatTensor:$result);
 }
 

@@ -168,15 +168,22 @@ ShardingRule AttentionOp::getShardingRule() {
                     v = shapeOf(getValue());
   int64_t heads = getNumHeads();
   int64_t b = r.addFactor(q[0], kParallel);
-  int64_t tq = r.addFactor(q[1], kParallel);
+  // A causal mask compares global query and key positions, so neither may
+  // be split; a bias [H, Tq, Tk] would have to travel with a ring's key
+  // blocks: its keys stay whole (ring refuses, Ulysses gathers them).
+  int64_t tq = r.addFactor(q[1], getCausal() ? kNeedReplication : kParallel);
   int64_t h = r.addFactor(heads, kParallel);
   // A head's q.k dot product needs all its dimensions (the softmax is not
   // linear in a partial score).
   int64_t dh = r.addFactor(q[2] / heads, kNeedReplication);
-  int64_t tk = r.addFactor(k[1], FactorKind::KeySequence);
+  int64_t tk =
+      r.addFactor(k[1], getCausal() || getBias() ? kNeedReplication
+                                                 : FactorKind::KeySequence);
   int64_t dv = r.addFactor(v[2] / heads, kParallel);
   r.operands = {
       {{b}, {tq}, {h, dh}}, {{b}, {tk}, {h, dh}}, {{b}, {tk}, {h, dv}}};
+  if (getBias())
+    r.operands.push_back({{h}, {tq}, {tk}});
   r.results = {{{b}, {tq}, {h, dv}}};
   r.headsFactor = h;
   return r;
@@ -184,6 +191,7 @@ ShardingRule AttentionOp::getShardingRule() {
 
 ShardingRule GeluOp::getShardingRule() { return broadcastRule(*this); }
 ShardingRule SiluOp::getShardingRule() { return broadcastRule(*this); }
+ShardingRule QuickGeluOp::getShardingRule() { return broadcastRule(*this); }
 ShardingRule AddOp::getShardingRule() { return broadcastRule(*this); }
 ShardingRule SubOp::getShardingRule() { return broadcastRule(*this); }
 ShardingRule MulOp::getShardingRule() { return broadcastRule(*this); }
@@ -235,6 +243,32 @@ ShardingRule EmbeddingOp::getShardingRule() {
   y.push_back({d});
   r.operands = {{{v}, {d}}, ids};
   r.results.push_back(y);
+  return r;
+}
+
+ShardingRule EosPoolOp::getShardingRule() {
+  // The row's token position is found along the whole sequence.
+  ShardingRule r;
+  ArrayRef<int64_t> in = shapeOf(getInput());
+  int64_t b = r.addFactor(in[0], kParallel);
+  int64_t t = r.addFactor(in[1], kNeedReplication);
+  int64_t d = r.addFactor(in[2], kParallel);
+  r.operands = {{{b}, {t}, {d}}, {{b}, {t}}};
+  r.results = {{{b}, {d}}};
+  return r;
+}
+
+ShardingRule RelativePositionBiasOp::getShardingRule() {
+  // Heads split with the table's columns; the positions are global, so a
+  // rank computing part of them would need its offsets: kept whole.
+  ShardingRule r;
+  ArrayRef<int64_t> y = getType().getShape();
+  int64_t nb = r.addFactor(getNumBuckets(), kNeedReplication);
+  int64_t h = r.addFactor(y[0], kParallel);
+  int64_t tq = r.addFactor(y[1], kNeedReplication);
+  int64_t tk = r.addFactor(y[2], kNeedReplication);
+  r.operands = {{{nb}, {h}}};
+  r.results = {{{h}, {tq}, {tk}}};
   return r;
 }
 

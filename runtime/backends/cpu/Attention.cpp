@@ -36,6 +36,8 @@ struct AttentionShape {
   int64_t B, Tq, Tk, H, Dh;
   int64_t qBlock, numBlocks; // query blocks per (batch, head)
   float scale;
+  const float *bias = nullptr; // Plain only: [H, Tq, Tk] added to the scores
+  bool causal = false;         // Plain only: keys after the query masked
 };
 
 /// What a block task does besides attention: plain attention(), or one
@@ -70,9 +72,20 @@ void attendBlock(const AttentionShape &s, const float *q, const float *k,
 
   for (int64_t i = 0; i < m; ++i) {
     float *row = scores + i * s.Tk;
+    if (s.bias) {
+      const float *br = s.bias + (h * s.Tq + q0 + i) * s.Tk;
+#pragma omp simd
+      for (int64_t j = 0; j < s.Tk; ++j)
+        row[j] += br[j];
+    }
+    // Causal: the softmax runs over keys [0, n) and the rest weigh 0 in
+    // P V (the scores are overwritten in place, so no -inf is needed).
+    const int64_t n = s.causal ? std::min(s.Tk, q0 + i + 1) : s.Tk;
+    for (int64_t j = n; j < s.Tk; ++j)
+      row[j] = 0.0f;
     float mx = row[0];
 #pragma omp simd reduction(max : mx)
-    for (int64_t j = 1; j < s.Tk; ++j)
+    for (int64_t j = 1; j < n; ++j)
       mx = row[j] > mx ? row[j] : mx;
     // Merging continues the online softmax from the running result: its
     // weight is exp(lse_old) in the frame of the shared max, and o is
@@ -89,7 +102,7 @@ void attendBlock(const AttentionShape &s, const float *q, const float *k,
     }
     float sum = 0.0f;
 #pragma omp simd reduction(+ : sum)
-    for (int64_t j = 0; j < s.Tk; ++j) {
+    for (int64_t j = 0; j < n; ++j) {
       const float e = fastExp(row[j] - mx);
       row[j] = e;
       sum += e;
@@ -117,7 +130,7 @@ void attendBlock(const AttentionShape &s, const float *q, const float *k,
 template <Mode M>
 void run(const float *q, const float *k, const float *v, float *o, float *lse,
          int64_t B, int64_t Tq, int64_t Tk, int64_t H, int64_t Dh, float scale,
-         Scratch &scratch) {
+         Scratch &scratch, const float *bias = nullptr, bool causal = false) {
   // Validate every BLAS dimension up front: nothing may throw inside the
   // OpenMP region.
   toBlasInt(H * Dh, "H*Dh");
@@ -133,6 +146,8 @@ void run(const float *q, const float *k, const float *v, float *o, float *lse,
     qBlock = (Tq + wantBlocks - 1) / wantBlocks;
   }
   AttentionShape s{B, Tq, Tk, H, Dh, qBlock, (Tq + qBlock - 1) / qBlock, scale};
+  s.bias = bias;
+  s.causal = causal;
   const int64_t tasks = heads * s.numBlocks;
   const int64_t workers = std::min(threads, tasks);
 
@@ -168,6 +183,19 @@ void attention(const float *q, const float *k, const float *v, float *o,
     return;
   check(Tk > 0, "attention: no keys to attend to (Tk = 0)");
   run<Mode::Plain>(q, k, v, o, nullptr, B, Tq, Tk, H, Dh, scale, scratch);
+}
+
+void attentionMasked(const float *q, const float *k, const float *v,
+                     const float *bias, float *o, int64_t B, int64_t Tq,
+                     int64_t Tk, int64_t H, int64_t Dh, float scale,
+                     bool causal, Scratch &scratch) {
+  if (B == 0 || Tq == 0 || H == 0 || Dh == 0)
+    return;
+  check(Tk > 0, "attention: no keys to attend to (Tk = 0)");
+  check(!causal || Tq == Tk, "causal attention needs Tq == Tk, got ", Tq,
+        " and ", Tk);
+  run<Mode::Plain>(q, k, v, o, nullptr, B, Tq, Tk, H, Dh, scale, scratch, bias,
+                   causal);
 }
 
 void attentionBlock(const float *q, const float *k, const float *v, float *o,

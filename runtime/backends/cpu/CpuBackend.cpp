@@ -119,6 +119,28 @@ public:
     cpu::attention(q, k, v, o, B, Tq, Tk, H, Dh, scale, attentionScratch_);
   }
 
+  bool implements(OptionalKernel) const override { return true; }
+
+  void attentionMasked(const float *q, const float *k, const float *v,
+                       const float *bias, float *o, int64_t B, int64_t Tq,
+                       int64_t Tk, int64_t H, int64_t Dh, float scale,
+                       bool causal) override {
+    cpu::attentionMasked(q, k, v, bias, o, B, Tq, Tk, H, Dh, scale, causal,
+                         attentionScratch_);
+  }
+
+  void relativePositionBias(const float *table, float *out, int64_t H,
+                            int64_t Tq, int64_t Tk, int64_t numBuckets,
+                            int64_t maxDistance, bool bidirectional) override {
+    cpu::relativePositionBias(table, out, H, Tq, Tk, numBuckets, maxDistance,
+                              bidirectional);
+  }
+
+  void eosPool(const float *x, const int64_t *ids, float *out, int64_t B,
+               int64_t T, int64_t D, int64_t tokenId, bool argmax) override {
+    cpu::eosPool(x, ids, out, B, T, D, tokenId, argmax);
+  }
+
   void attentionBlock(const float *q, const float *k, const float *v, float *o,
                       float *lse, int64_t B, int64_t Tq, int64_t Tk, int64_t H,
                       int64_t Dh, float scale, bool first) override {

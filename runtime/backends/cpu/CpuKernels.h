@@ -56,6 +56,11 @@ void conv2dWinograd(const float *x, const float *w, const float *b, float *y,
 void attention(const float *q, const float *k, const float *v, float *o,
                int64_t B, int64_t Tq, int64_t Tk, int64_t H, int64_t Dh,
                float scale, Scratch &scratch);
+/// Backend::attentionMasked.
+void attentionMasked(const float *q, const float *k, const float *v,
+                     const float *bias, float *o, int64_t B, int64_t Tq,
+                     int64_t Tk, int64_t H, int64_t Dh, float scale,
+                     bool causal, Scratch &scratch);
 /// Backend::attentionBlock. A block without keys (Tk = 0) merges nothing;
 /// first, it leaves o = 0 and lse = -inf, the state that merges start from.
 void attentionBlock(const float *q, const float *k, const float *v, float *o,
@@ -93,6 +98,13 @@ void timestepEmbedding(const float *tF32, const int64_t *tI64, float *out,
                        float scale, float maxPeriod);
 void embedding(const float *table, const int64_t *ids, float *out, int64_t n,
                int64_t V, int64_t D);
+/// Backend::relativePositionBias.
+void relativePositionBias(const float *table, float *out, int64_t H, int64_t Tq,
+                          int64_t Tk, int64_t numBuckets, int64_t maxDistance,
+                          bool bidirectional);
+/// Backend::eosPool.
+void eosPool(const float *x, const int64_t *ids, float *out, int64_t B,
+             int64_t T, int64_t D, int64_t tokenId, bool argmax);
 void posEmbed2d(float *out, int64_t gridH, int64_t gridW, int64_t dim,
                 double baseSize, double interpolationScale);
 

@@ -41,6 +41,11 @@ struct Silu {
   static float apply(float x) { return x / (1.0f + fastExp(-x)); }
 };
 
+// CLIP's quick_gelu, x * sigmoid(1.702 x), as Silu's quotient.
+struct QuickGelu {
+  static float apply(float x) { return x / (1.0f + fastExp(-1.702f * x)); }
+};
+
 template <typename F> void unaryRange(const float *x, float *y, int64_t n) {
 #pragma omp simd
   for (int64_t i = 0; i < n; ++i)
@@ -212,6 +217,8 @@ void unary(UnaryKind kind, const float *x, float *y, int64_t n) {
     return unaryLoop<GeluErf>(x, y, n);
   case UnaryKind::Silu:
     return unaryLoop<Silu>(x, y, n);
+  case UnaryKind::QuickGelu:
+    return unaryLoop<QuickGelu>(x, y, n);
   }
   fail("unary: unknown kind ", int(kind));
 }

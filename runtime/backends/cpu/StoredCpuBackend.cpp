@@ -122,6 +122,35 @@ public:
     Wide o32(*this, o, B * Tq * H * Dh, false);
     inner_->attention(q32, k32, v32, o32.p, B, Tq, Tk, H, Dh, scale);
   }
+  bool implements(OptionalKernel k) const override {
+    return inner_->implements(k);
+  }
+  void attentionMasked(const float *q, const float *k, const float *v,
+                       const float *bias, float *o, int64_t B, int64_t Tq,
+                       int64_t Tk, int64_t H, int64_t Dh, float scale,
+                       bool causal) override {
+    const float *q32 = in(0, q, B * Tq * H * Dh),
+                *k32 = in(1, k, B * Tk * H * Dh),
+                *v32 = in(2, v, B * Tk * H * Dh),
+                *b32 = in(3, bias, H * Tq * Tk);
+    Wide o32(*this, o, B * Tq * H * Dh, false);
+    inner_->attentionMasked(q32, k32, v32, b32, o32.p, B, Tq, Tk, H, Dh, scale,
+                            causal);
+  }
+  void relativePositionBias(const float *table, float *out, int64_t H,
+                            int64_t Tq, int64_t Tk, int64_t numBuckets,
+                            int64_t maxDistance, bool bidirectional) override {
+    const float *t32 = in(0, table, numBuckets * H);
+    Wide o32(*this, out, H * Tq * Tk, false);
+    inner_->relativePositionBias(t32, o32.p, H, Tq, Tk, numBuckets, maxDistance,
+                                 bidirectional);
+  }
+  void eosPool(const float *x, const int64_t *ids, float *out, int64_t B,
+               int64_t T, int64_t D, int64_t tokenId, bool argmax) override {
+    const float *x32 = in(0, x, B * T * D);
+    Wide o32(*this, out, B * D, false);
+    inner_->eosPool(x32, ids, o32.p, B, T, D, tokenId, argmax);
+  }
   // The running output o and lse are f32 in any storage.
   void attentionBlock(const float *q, const float *k, const float *v, float *o,
                       float *lse, int64_t B, int64_t Tq, int64_t Tk, int64_t H,

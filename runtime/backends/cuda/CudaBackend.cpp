@@ -626,6 +626,28 @@ public:
     cuda::rope(x, table, y, B, T, H, Dh, storage_, stream_);
   }
 
+  bool implements(OptionalKernel) const override { return true; }
+
+  void attentionMasked(const float *q, const float *k, const float *v,
+                       const float *bias, float *o, int64_t B, int64_t Tq,
+                       int64_t Tk, int64_t H, int64_t Dh, float scale,
+                       bool causal) override {
+    cuda::attentionMasked(q, k, v, bias, o, B, Tq, Tk, H, Dh, scale, causal,
+                          storage_, stream_);
+  }
+
+  void relativePositionBias(const float *table, float *out, int64_t H,
+                            int64_t Tq, int64_t Tk, int64_t numBuckets,
+                            int64_t maxDistance, bool bidirectional) override {
+    cuda::relativePositionBias(table, out, H, Tq, Tk, numBuckets, maxDistance,
+                               bidirectional, storage_, stream_);
+  }
+
+  void eosPool(const float *x, const int64_t *ids, float *out, int64_t B,
+               int64_t T, int64_t D, int64_t tokenId, bool argmax) override {
+    cuda::eosPool(x, ids, out, B, T, D, tokenId, argmax, storage_, stream_);
+  }
+
   void embedding(const float *table, const int64_t *ids, float *out, int64_t n,
                  int64_t V, int64_t D) override {
     cuda::embedding(table, ids, out, n, V, D, fault_, storage_, stream_);

@@ -104,6 +104,21 @@ void ropeTable(const void *ids, void *out, int64_t T, const RopeAxes &axes,
 void rope(const void *x, const void *table, void *y, int64_t B, int64_t T,
           int64_t H, int64_t Dh, DType storage, cudaStream_t s);
 
+// TextEncoder.cu
+/// Backend::attentionMasked: bias [H, Tq, Tk] or null; at most 24576 keys.
+void attentionMasked(const void *q, const void *k, const void *v,
+                     const void *bias, void *o, int64_t B, int64_t Tq,
+                     int64_t Tk, int64_t H, int64_t Dh, float scale,
+                     bool causal, DType storage, cudaStream_t s);
+/// Backend::relativePositionBias.
+void relativePositionBias(const void *table, void *out, int64_t H, int64_t Tq,
+                          int64_t Tk, int64_t numBuckets, int64_t maxDistance,
+                          bool bidirectional, DType storage, cudaStream_t s);
+/// Backend::eosPool.
+void eosPool(const void *x, const int64_t *ids, void *out, int64_t B, int64_t T,
+             int64_t D, int64_t tokenId, bool argmax, DType storage,
+             cudaStream_t s);
+
 // Layout.cu
 /// Element size 1, 2, 4 or 8 bytes (a pure copy: no storage type).
 void transpose(const void *x, void *out, int rank, const int64_t *shape,

@@ -54,6 +54,12 @@ struct GeluErf {
 struct Silu {
   __device__ static float apply(float x) { return x / (1.0f + expf(-x)); }
 };
+// CLIP's quick_gelu, x * sigmoid(1.702 x).
+struct QuickGelu {
+  __device__ static float apply(float x) {
+    return x / (1.0f + expf(-1.702f * x));
+  }
+};
 
 template <typename F, typename T>
 __global__ void unaryKernel(const T *x, T *y, int64_t n) {
@@ -275,10 +281,11 @@ void unary(UnaryKind kind, const void *x, void *y, int64_t n, DType storage,
            cudaStream_t s) {
   if (n == 0)
     return;
-  const char *name = kind == UnaryKind::GeluTanh  ? "gelu_tanh"
-                     : kind == UnaryKind::GeluErf ? "gelu_erf"
-                     : kind == UnaryKind::Silu    ? "silu"
-                                                  : nullptr;
+  const char *name = kind == UnaryKind::GeluTanh    ? "gelu_tanh"
+                     : kind == UnaryKind::GeluErf   ? "gelu_erf"
+                     : kind == UnaryKind::Silu      ? "silu"
+                     : kind == UnaryKind::QuickGelu ? "quick_gelu"
+                                                    : nullptr;
   if (!name)
     fail("unary: unknown kind ", int(kind));
   withStorage(storage, name, [&](auto t) {
@@ -294,6 +301,9 @@ void unary(UnaryKind kind, const void *x, void *y, int64_t n, DType storage,
       break;
     case UnaryKind::Silu:
       unaryKernel<Silu, T><<<blocksFor(n), kThreads, 0, s>>>(xt, yt, n);
+      break;
+    case UnaryKind::QuickGelu:
+      unaryKernel<QuickGelu, T><<<blocksFor(n), kThreads, 0, s>>>(xt, yt, n);
       break;
     }
   });

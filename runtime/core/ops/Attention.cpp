@@ -197,11 +197,25 @@ void verifyAttention(const OpCheck &c) {
   const int64_t H = a->num_heads();
   c.need(H > 0 && q.shape[2] % H == 0, "width ", q.shape[2],
          " not divisible by ", H, " heads");
+  const bool ring = a->ring_members() && a->ring_members()->size() > 1;
+  const bool masked = a->causal() || c.ops.size() == 4;
   const auto *kv = a->key_valid();
-  if (!kv || kv->size() == 0)
+  const bool padded = kv && kv->size() > 0;
+  // Bias and causal mask (version 9) index whole key sequences: one rank's
+  // keys, none compacted.
+  c.need(!masked || (!ring && !padded),
+         "a causal mask or score bias cannot be combined with ring attention "
+         "or key_valid");
+  if (a->causal())
+    c.need(q.shape[1] == k.shape[1],
+           "causal attention needs as many queries "
+           "as keys, got ",
+           q.shape[1], " and ", k.shape[1]);
+  if (c.ops.size() == 4)
+    c.shape(c.ops[3], {H, q.shape[1], k.shape[1]}, "score bias");
+  if (!padded)
     return;
   // Padded keys: S segments per block, one row of S per ring member.
-  const bool ring = a->ring_members() && a->ring_members()->size() > 1;
   const size_t R = ring ? a->ring_members()->size() : 1;
   c.need(kv->size() % R == 0, "key_valid has ", kv->size(),
          " entries, not a multiple of the ", R, " ring members");
@@ -233,6 +247,18 @@ Step bindAttention(OpBind &b) {
                          Tk, H, Dh, scale, k.es,
                          keyBlocks(*a, Tk, a->ring_members()->size()));
   Backend *be = &b.be;
+  if (a->causal() || b.ops.size() == 4) {
+    check(
+        be->implements(OptionalKernel::MaskedAttention), b.where,
+        " (Attention): a causal mask or score bias is not implemented on the ",
+        be->name(), " backend yet");
+    const float *bias = b.ops.size() == 4 ? b.ops[3].f32() : nullptr;
+    const bool causal = a->causal();
+    return [=] {
+      be->attentionMasked(pq, pk, pv, bias, py, B, Tq, Tk, H, Dh, scale,
+                          causal);
+    };
+  }
   const KeyBlock kb = keyBlocks(*a, Tk, 1)[0];
   if (!kb.padded(Tk))
     return [=] { be->attention(pq, pk, pv, py, B, Tq, Tk, H, Dh, scale); };

@@ -24,7 +24,9 @@ void verifyUnary(const OpCheck &c) {
 
 Step bindUnary(OpBind &b) {
   UnaryKind kind = UnaryKind::Silu;
-  if (b.in.op() == plan::OpCode::Gelu)
+  if (b.in.op() == plan::OpCode::QuickGelu)
+    kind = UnaryKind::QuickGelu;
+  else if (b.in.op() == plan::OpCode::Gelu)
     kind = b.attrs<plan::GeluAttrs>()->tanh() ? UnaryKind::GeluTanh
                                               : UnaryKind::GeluErf;
   const float *px = b.ops[0].f32();

@@ -743,3 +743,65 @@ func.func @pad_too_small(%x: tensor<2x5xf32>) -> tensor<2x4xf32> {
   %0 = fresco.pad %x {axis = 1 : i64, start = 0 : i64, size = 4 : i64} : (tensor<2x5xf32>) -> tensor<2x4xf32>
   return %0 : tensor<2x4xf32>
 }
+
+// -----
+
+func.func @attention_bias_shape(%q: tensor<2x5x8xf32>, %b: tensor<2x5x4xf32>) -> tensor<2x5x8xf32> {
+  // expected-error @+2 {{failed to infer returned types}}
+  // expected-error @+1 {{bias must be [heads, Tq, Tk] = [2, 5, 5], got [2, 5, 4]}}
+  %0 = fresco.attention %q, %q, %q, %b {num_heads = 2 : i64, scale = 1.0 : f64} : (tensor<2x5x8xf32>, tensor<2x5x8xf32>, tensor<2x5x8xf32>, tensor<2x5x4xf32>) -> tensor<2x5x8xf32>
+  return %0 : tensor<2x5x8xf32>
+}
+
+// -----
+
+func.func @attention_causal_lengths(%q: tensor<2x5x8xf32>, %kv: tensor<2x7x8xf32>) -> tensor<2x5x8xf32> {
+  // expected-error @+2 {{failed to infer returned types}}
+  // expected-error @+1 {{causal attention needs as many queries as keys, got 5 and 7}}
+  %0 = fresco.attention %q, %kv, %kv {num_heads = 2 : i64, scale = 0.5 : f64, causal} : (tensor<2x5x8xf32>, tensor<2x7x8xf32>, tensor<2x7x8xf32>) -> tensor<2x5x8xf32>
+  return %0 : tensor<2x5x8xf32>
+}
+
+// -----
+
+func.func @attention_causal_key_valid(%q: tensor<2x5x8xf32>) -> tensor<2x5x8xf32> {
+  // expected-error @+1 {{a causal mask or score bias cannot be combined with ring_axes or key_valid}}
+  %0 = fresco.attention %q, %q, %q {num_heads = 2 : i64, scale = 0.5 : f64, causal, key_valid = array<i64: 4>} : (tensor<2x5x8xf32>, tensor<2x5x8xf32>, tensor<2x5x8xf32>) -> tensor<2x5x8xf32>
+  return %0 : tensor<2x5x8xf32>
+}
+
+// -----
+
+func.func @eos_pool_ids(%x: tensor<2x5x8xf32>, %ids: tensor<2x4xi64>) -> tensor<2x8xf32> {
+  // expected-error @+2 {{failed to infer returned types}}
+  // expected-error @+1 {{ids must be [B, T] = [2, 5], got [2, 4]}}
+  %0 = fresco.eos_pool %x, %ids {token_id = 7 : i64} : (tensor<2x5x8xf32>, tensor<2x4xi64>) -> tensor<2x8xf32>
+  return %0 : tensor<2x8xf32>
+}
+
+// -----
+
+func.func @eos_pool_rank(%x: tensor<10x8xf32>, %ids: tensor<10xi64>) -> tensor<8xf32> {
+  // expected-error @+2 {{failed to infer returned types}}
+  // expected-error @+1 {{input must be [B, T, D], got [10, 8]}}
+  %0 = fresco.eos_pool %x, %ids {token_id = 7 : i64} : (tensor<10x8xf32>, tensor<10xi64>) -> tensor<8xf32>
+  return %0 : tensor<8xf32>
+}
+
+// -----
+
+func.func @relative_position_bias_table(%t: tensor<16x2xf32>) -> tensor<2x5x5xf32> {
+  // expected-error @+2 {{failed to infer returned types}}
+  // expected-error @+1 {{table must be [32, heads], got [16, 2]}}
+  %0 = fresco.relative_position_bias %t {num_buckets = 32 : i64, max_distance = 20 : i64, bidirectional, query_length = 5 : i64, key_length = 5 : i64} : (tensor<16x2xf32>) -> tensor<2x5x5xf32>
+  return %0 : tensor<2x5x5xf32>
+}
+
+// -----
+
+func.func @relative_position_bias_distance(%t: tensor<32x2xf32>) -> tensor<2x5x5xf32> {
+  // expected-error @+2 {{failed to infer returned types}}
+  // expected-error @+1 {{max_distance 8 must exceed the 8 exact buckets}}
+  %0 = fresco.relative_position_bias %t {num_buckets = 32 : i64, max_distance = 8 : i64, bidirectional, query_length = 5 : i64, key_length = 5 : i64} : (tensor<32x2xf32>) -> tensor<2x5x5xf32>
+  return %0 : tensor<2x5x5xf32>
+}

@@ -172,3 +172,20 @@ func.func @wait(%x: tensor<2x4xf32>) -> tensor<4x4xf32> {
   %0 = fresco.wait %g : tensor<4x4xf32>
   return %0 : tensor<4x4xf32>
 }
+
+// The text encoders' ops: causal attention (CLIP), a score bias (T5's
+// relative position bias), quick_gelu, EOS pooling.
+// CHECK-LABEL: func.func @text_encoders
+func.func @text_encoders(%x: tensor<2x5x8xf32>, %ids: tensor<2x5xi64>, %t: tensor<32x2xf32>) -> (tensor<2x5x8xf32>, tensor<2x8xf32>) {
+  // CHECK: fresco.attention %{{.*}}, %{{.*}}, %{{.*}} {causal, num_heads = 2 : i64, scale = 5.000000e-01 : f64}
+  %0 = fresco.attention %x, %x, %x {num_heads = 2 : i64, scale = 0.5 : f64, causal} : (tensor<2x5x8xf32>, tensor<2x5x8xf32>, tensor<2x5x8xf32>) -> tensor<2x5x8xf32>
+  // CHECK: fresco.relative_position_bias %{{.*}} {bidirectional, key_length = 5 : i64, max_distance = 20 : i64, num_buckets = 32 : i64, query_length = 5 : i64} : (tensor<32x2xf32>) -> tensor<2x5x5xf32>
+  %b = fresco.relative_position_bias %t {num_buckets = 32 : i64, max_distance = 20 : i64, bidirectional, query_length = 5 : i64, key_length = 5 : i64} : (tensor<32x2xf32>) -> tensor<2x5x5xf32>
+  // CHECK: fresco.attention %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}} {num_heads = 2 : i64, scale = 1.000000e+00 : f64} : (tensor<2x5x8xf32>, tensor<2x5x8xf32>, tensor<2x5x8xf32>, tensor<2x5x5xf32>)
+  %1 = fresco.attention %0, %0, %0, %b {num_heads = 2 : i64, scale = 1.0 : f64} : (tensor<2x5x8xf32>, tensor<2x5x8xf32>, tensor<2x5x8xf32>, tensor<2x5x5xf32>) -> tensor<2x5x8xf32>
+  // CHECK: fresco.quick_gelu
+  %2 = fresco.quick_gelu %1 : (tensor<2x5x8xf32>) -> tensor<2x5x8xf32>
+  // CHECK: fresco.eos_pool %{{.*}}, %{{.*}} {argmax, token_id = 2 : i64} : (tensor<2x5x8xf32>, tensor<2x5xi64>) -> tensor<2x8xf32>
+  %3 = fresco.eos_pool %2, %ids {token_id = 2 : i64, argmax} : (tensor<2x5x8xf32>, tensor<2x5xi64>) -> tensor<2x8xf32>
+  return %2, %3 : tensor<2x5x8xf32>, tensor<2x8xf32>
+}

@@ -112,3 +112,36 @@ func.func @axis_twice(%x: tensor<2x4xf32> {fresco.sharding = #fresco.sharding<[{
   %z = fresco.add %x, %y : (tensor<2x4xf32>, tensor<2x4xf32>) -> tensor<2x4xf32>
   return %z : tensor<2x4xf32>
 }
+
+// -----
+
+// A causal mask compares global positions: split queries are refused.
+func.func @causal_queries(%x: tensor<2x4x8xf32> {fresco.sharding = #fresco.sharding<[{}, {0}, {}]>}) -> tensor<2x4x8xf32> {
+  // expected-error @+1 {{fresco-propagate-shardings splits dimension 1 of operand 0, which this op needs whole}}
+  %a = fresco.attention %x, %x, %x {num_heads = 2 : i64, scale = 0.5 : f64, causal} : (tensor<2x4x8xf32>, tensor<2x4x8xf32>, tensor<2x4x8xf32>) -> tensor<2x4x8xf32>
+  return %a : tensor<2x4x8xf32>
+}
+
+// -----
+
+// With a score bias the keys stay whole (not a key sequence for a ring).
+func.func @bias_keys(%q: tensor<2x4x8xf32>, %k: tensor<2x4x8xf32> {fresco.sharding = #fresco.sharding<[{}, {0}, {}]>}, %b: tensor<2x4x4xf32>) -> tensor<2x4x8xf32> {
+  // expected-error @+1 {{fresco-propagate-shardings splits dimension 1 of operand 1, which this op needs whole}}
+  %a = fresco.attention %q, %k, %k, %b {num_heads = 2 : i64, scale = 1.0 : f64} : (tensor<2x4x8xf32>, tensor<2x4x8xf32>, tensor<2x4x8xf32>, tensor<2x4x4xf32>) -> tensor<2x4x8xf32>
+  return %a : tensor<2x4x8xf32>
+}
+
+// -----
+
+// Heads split: the bias follows them, each rank taking its heads' rows.
+// CHECK-LABEL: func.func @bias_heads
+// CHECK: %[[B:.*]] = fresco.relative_position_bias {{.*}} -> tensor<4x5x5xf32>
+// CHECK: %[[S:.*]] = shard.all_slice %[[B]] on @grid grid_axes = [0] slice_axis = 0 : tensor<4x5x5xf32> -> tensor<2x5x5xf32>
+// CHECK: fresco.attention {{.*}}, %[[S]] {num_heads = 2 : i64, scale = 1.000000e+00 : f64} : (tensor<2x5x8xf32>, tensor<2x5x8xf32>, tensor<2x5x8xf32>, tensor<2x5x5xf32>) -> tensor<2x5x8xf32>
+func.func @bias_heads(%q: tensor<2x5x16xf32> {fresco.sharding = #fresco.sharding<[{}, {}, {0}]>},
+                      %k: tensor<2x5x16xf32> {fresco.sharding = #fresco.sharding<[{}, {}, {0}]>},
+                      %t: tensor<32x4xf32>) -> tensor<2x5x16xf32> {
+  %b = fresco.relative_position_bias %t {num_buckets = 32 : i64, max_distance = 20 : i64, bidirectional, query_length = 5 : i64, key_length = 5 : i64} : (tensor<32x4xf32>) -> tensor<4x5x5xf32>
+  %a = fresco.attention %q, %k, %k, %b {num_heads = 4 : i64, scale = 1.0 : f64} : (tensor<2x5x16xf32>, tensor<2x5x16xf32>, tensor<2x5x16xf32>, tensor<4x5x5xf32>) -> tensor<2x5x16xf32>
+  return %a : tensor<2x5x16xf32>
+}

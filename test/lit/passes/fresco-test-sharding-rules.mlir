@@ -130,3 +130,20 @@ func.func @rope(%ids: tensor<7x3xf32>, %q: tensor<2x7x32xf32>) {
   %r = fresco.rope %q, %t {num_heads = 2 : i64} : (tensor<2x7x32xf32>, tensor<7x8x2xf32>) -> tensor<2x7x32xf32>
   return
 }
+
+// The text encoders' ops. A causal mask compares global positions: queries
+// j and keys m stay whole (ring attention cannot take them). A bias [heads,
+// Tq, Tk] keeps the keys whole and is sliced with the heads and queries.
+func.func @text_encoders(%x: tensor<2x5x8xf32>, %ids: tensor<2x5xi64>, %t: tensor<32x2xf32>) {
+  // expected-remark @below {{sharding rule ([i, j]) -> ([j, k, l]) {i=32, j=2, k=5, l=5} need_replication={i, k, l}}}
+  %b = fresco.relative_position_bias %t {num_buckets = 32 : i64, max_distance = 20 : i64, bidirectional, query_length = 5 : i64, key_length = 5 : i64} : (tensor<32x2xf32>) -> tensor<2x5x5xf32>
+  // expected-remark @below {{sharding rule ([i, j, (k, l)], [i, m, (k, l)], [i, m, (k, n)]) -> ([i, j, (k, n)]) {i=2, j=5, k=2, l=4, m=5, n=4} need_replication={j, l, m} heads=k}}
+  %0 = fresco.attention %x, %x, %x {num_heads = 2 : i64, scale = 0.5 : f64, causal} : (tensor<2x5x8xf32>, tensor<2x5x8xf32>, tensor<2x5x8xf32>) -> tensor<2x5x8xf32>
+  // expected-remark @below {{sharding rule ([i, j, (k, l)], [i, m, (k, l)], [i, m, (k, n)], [k, j, m]) -> ([i, j, (k, n)]) {i=2, j=5, k=2, l=4, m=5, n=4} need_replication={l, m} heads=k}}
+  %1 = fresco.attention %x, %x, %x, %b {num_heads = 2 : i64, scale = 1.0 : f64} : (tensor<2x5x8xf32>, tensor<2x5x8xf32>, tensor<2x5x8xf32>, tensor<2x5x5xf32>) -> tensor<2x5x8xf32>
+  // expected-remark @below {{sharding rule ([i, j, k]) -> ([i, j, k]) {i=2, j=5, k=8}}}
+  %2 = fresco.quick_gelu %x : (tensor<2x5x8xf32>) -> tensor<2x5x8xf32>
+  // expected-remark @below {{sharding rule ([i, j, k], [i, j]) -> ([i, k]) {i=2, j=5, k=8} need_replication={j}}}
+  %3 = fresco.eos_pool %x, %ids {token_id = 7 : i64} : (tensor<2x5x8xf32>, tensor<2x5xi64>) -> tensor<2x8xf32>
+  return
+}

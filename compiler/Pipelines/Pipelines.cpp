@@ -43,7 +43,10 @@ void mlir::fresco::buildPartitionPipeline(OpPassManager &pm,
   place.place = o.place;
   place.ranks = o.ranks;
   pm.addPass(createPlacement(place));
-  // Sizes the degrees do not divide, padded so that every split is even.
+  // Flux's single blocks: the output projection of a concatenation, by
+  // parts (tp only), then sizes the degrees do not divide, padded so that
+  // every split is even.
+  pm.addPass(createSplitConcatLinear());
   pm.addPass(createPadUneven());
   pm.addPass(createCfgParallel());
   TensorParallelOptions tp;

@@ -110,7 +110,9 @@ private:
     if (t.getShape() == shape)
       return v;
     OpBuilder b(user);
-    if (auto param = v.getDefiningOp<ParamOp>()) {
+    // (A parameter that is a slice of its tensor would read the tensor's
+    // next columns past its end: it is padded like any value.)
+    if (auto param = v.getDefiningOp<ParamOp>(); param && !param.getOffsets()) {
       auto copy = cast<ParamOp>(b.clone(*param));
       SmallVector<int64_t> ckpt = realShape(v);
       if (auto c = param.getCheckpointShape())
@@ -205,6 +207,9 @@ LogicalResult Padder::visit(Operation *op, const ShardingRule &rule) {
       bool ok = true;
       switch (rule.factors[f].kind) {
       case FactorKind::Parallel:
+        // A quotient of padding is 0/0: not zero, and no longer safe to
+        // multiply by a zero weight.
+        ok = !isa<DivOp>(op);
         break;
       case FactorKind::KeySequence: // masked by key_valid
         ok = isa<AttentionOp>(op);
@@ -268,6 +273,9 @@ LogicalResult Padder::visit(Operation *op, const ShardingRule &rule) {
     r.setType(RankedTensorType::get(shape, t.getElementType()));
   }
   // 5. Attributes that count a padded factor.
+  if (auto r = dyn_cast<RopeOp>(op);
+      r && rule.headsFactor && paddedSize[*rule.headsFactor])
+    r.setNumHeads(paddedSize[*rule.headsFactor]);
   if (auto a = dyn_cast<AttentionOp>(op)) {
     if (rule.headsFactor && paddedSize[*rule.headsFactor])
       a.setNumHeads(paddedSize[*rule.headsFactor]);
@@ -327,7 +335,10 @@ std::optional<Value> tokensToPad(func::FuncOp fn, int64_t degree) {
     }
     return std::nullopt;
   }
-  for (BlockArgument arg : block.getArguments()) {
+  // Packed latents are the denoiser's first input (the text tokens of a
+  // joint attention are another: not the sequence the strategies split).
+  if (block.getNumArguments() > 0) {
+    BlockArgument arg = block.getArgument(0);
     auto t = cast<RankedTensorType>(arg.getType());
     if (t.getRank() == 3 && t.getDimSize(1) % degree != 0)
       return Value(arg);

@@ -137,6 +137,21 @@ def CfgParallel : Pass<"fresco-cfg-parallel", "::mlir::ModuleOp"> {
                            "::mlir::fresco::FrescoDialect"];
 }
 
+def SplitConcatLinear : Pass<"fresco-split-concat-linear", "::mlir::ModuleOp"> {
+  let summary = "Split a linear over a feature concatenation into its parts";
+  let description = [{
+    In the denoiser, with a tp axis on the grid: `linear(concat(a, m), W,
+    b)` along the last dimension, W a parameter, becomes `linear(a, Wa) +
+    linear(m, Wm) + b`, Wa and Wm parameters loading W's column blocks
+    (`checkpoint_shape`, `offsets`). Flux's single-stream blocks project
+    attention and MLP outputs concatenated; split by tp, each part is a
+    row-parallel linear, and the propagation adds the two partial sums
+    before one all_reduce. A no-op without tp (one GEMM is faster and
+    rounds as before).
+  }];
+  let dependentDialects = ["::mlir::fresco::FrescoDialect"];
+}
+
 def PadUneven : Pass<"fresco-pad-uneven", "::mlir::ModuleOp"> {
   let summary = "Pad sizes that the grid's degrees do not divide";
   let description = [{

@@ -96,7 +96,8 @@ LogicalResult SequenceSplit::splitImage() {
   if (rows % parts != 0)
     return fn.emitError("latent height ")
            << rows << " is not divisible by " << degree()
-           << " (run fresco-pad-uneven first to pad the tokens)";
+           << " (fresco-pad-uneven pads the tokens after a patch embedding; "
+              "it found none to pad here)";
   return prop.seedValue(image, 2, {axis});
 }
 

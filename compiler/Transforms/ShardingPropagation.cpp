@@ -130,8 +130,35 @@ LogicalResult ShardingPropagation::seedParam(OpOperand &use, int64_t dim,
 
 void ShardingPropagation::gatherAfter(Operation *op) { gathered.insert(op); }
 
+/// An add of two partial sums over the same axes, each read only by it,
+/// is a partial sum itself: one all_reduce after the add instead of one
+/// per operand (fresco-split-concat-linear's parts).
+static bool foldPartialAdd(Operation *op) {
+  auto add = dyn_cast<AddOp>(op);
+  if (!add || add.getLhs().getType() != add.getType() ||
+      add.getRhs().getType() != add.getType())
+    return false;
+  SmallVector<Operation *, 2> defs;
+  ShardingAttr sharding;
+  for (Value v : {add.getLhs(), add.getRhs()}) {
+    Operation *def = v.getDefiningOp();
+    auto s = def ? def->getAttrOfType<ShardingAttr>(kSharding) : nullptr;
+    if (!s || s.getPartial().empty() || !v.hasOneUse() ||
+        (sharding && s != sharding))
+      return false;
+    sharding = s;
+    defs.push_back(def);
+  }
+  for (Operation *def : defs)
+    def->removeAttr(kSharding);
+  add->setAttr(kSharding, sharding);
+  return true;
+}
+
 LogicalResult ShardingPropagation::visit(Operation *op,
                                          const ShardingRule &rule) {
+  if (foldPartialAdd(op))
+    return success();
   if (llvm::none_of(op->getOperands(), [&](Value v) { return isSplit(v); }))
     return success();
   // Padding taken off a split dimension (fresco-pad-uneven): the blocks

@@ -80,7 +80,12 @@ public:
 private:
   LogicalResult stages(int16_t axis);
   LogicalResult resolve(Operation *op);
-  DenseI32ArrayAttr members(ArrayRef<int16_t> axes) {
+  /// The group's world ranks, in grid order (row-major): `op` must list
+  /// its axes major to minor for that to be its order.
+  FailureOr<DenseI32ArrayAttr> members(Operation *op, ArrayRef<int16_t> axes) {
+    if (!llvm::is_sorted(axes) || llvm::adjacent_find(axes) != axes.end())
+      return op->emitError("grid axes must be listed major to minor, each "
+                           "once, to name the group's ranks in order");
     return b.getDenseI32ArrayAttr(rc.group(axes));
   }
   /// Keeps `fresco.offset` and marks a transfer of f32 timesteps, which
@@ -115,13 +120,13 @@ LogicalResult Specializer::stages(int16_t axis) {
       b.setInsertionPoint(t);
       Value original = toOriginal.lookupOrDefault(t.getResult());
       if (mine == int64_t(t.getFromStage())) {
-        auto s = SendOp::create(b, t.getLoc(), t.getInput(), members({axis}),
+        auto s = SendOp::create(b, t.getLoc(), t.getInput(), b.getDenseI32ArrayAttr(rc.group({axis})),
                                 b.getI64IntegerAttr(t.getToStage()),
                                 b.getI32IntegerAttr(tag));
         carry(t, s, original);
         s->removeAttr("fresco.offset");
       } else if (mine == int64_t(t.getToStage())) {
-        auto r = RecvOp::create(b, t.getLoc(), t.getType(), members({axis}),
+        auto r = RecvOp::create(b, t.getLoc(), t.getType(), b.getDenseI32ArrayAttr(rc.group({axis})),
                                 b.getI64IntegerAttr(t.getFromStage()),
                                 b.getI32IntegerAttr(tag));
         carry(t, r, original);
@@ -136,7 +141,7 @@ LogicalResult Specializer::stages(int16_t axis) {
       bool root = mine == int64_t(bc.getFromStage());
       auto c = BroadcastOp::create(b, bc.getLoc(), bc.getType(),
                                    root ? bc.getInput() : Value(),
-                                   members({axis}),
+                                   b.getDenseI32ArrayAttr(rc.group({axis})),
                                    b.getI64IntegerAttr(bc.getFromStage()));
       carry(bc, c, toOriginal.lookupOrDefault(bc.getResult()));
       bc.getResult().replaceAllUsesWith(c.getResult());
@@ -177,6 +182,11 @@ LogicalResult Specializer::resolve(Operation *op) {
     // the dimension's axes, major to minor.
     ArrayRef<int64_t> local = param.getType().getShape();
     SmallVector<int64_t> full(local), offsets(local.size(), 0);
+    // A slice of the tensor already (fresco-split-concat-linear): the
+    // rank's block is within it.
+    SmallVector<int64_t> base(local.size(), 0);
+    if (std::optional<ArrayRef<int64_t>> o = param.getOffsets())
+      base.assign(o->begin(), o->end());
     for (int64_t dim = 0; dim < sharding.getRank(); ++dim) {
       int64_t parts = 1, index = 0;
       for (int16_t axis : sharding.getDimAxes(dim)) {
@@ -186,7 +196,7 @@ LogicalResult Specializer::resolve(Operation *op) {
         index = index * rc.gridShape[axis] + rc.coords[axis];
       }
       full[dim] = local[dim] * parts;
-      offsets[dim] = local[dim] * index;
+      offsets[dim] = base[dim] + local[dim] * index;
     }
     if (!param.getCheckpointShape())
       param.setCheckpointShape(full);
@@ -226,17 +236,30 @@ LogicalResult Specializer::resolve(Operation *op) {
     if (rc.gridShape.empty())
       return a.emitError("ring attention in a function that is not "
                          "partitioned over the grid");
-    a->setAttr(FrescoDialect::kRingMembersAttrName, members(a.getRingAxesAttr().getAxes()));
+    FailureOr<DenseI32ArrayAttr> ring =
+        members(a, a.getRingAxesAttr().getAxes());
+    if (failed(ring))
+      return failure();
+    a->setAttr(FrescoDialect::kRingMembersAttrName, *ring);
     return success();
   } else
     return success();
   if (failed(partitioned()))
     return failure();
-  op->setAttr(FrescoDialect::kMembersAttrName, members(axes));
+  FailureOr<DenseI32ArrayAttr> group = members(op, axes);
+  if (failed(group))
+    return failure();
+  op->setAttr(FrescoDialect::kMembersAttrName, *group);
   return success();
 }
 
 LogicalResult Specializer::run() {
+  // Arguments that stay f32: a rank whose stage does not read them must
+  // still take them as the other ranks do (the loop feeds every rank).
+  for (BlockArgument arg : fn.getArguments())
+    if (keptF32.contains(toOriginal.lookupOrDefault(Value(arg))))
+      fn.setArgAttr(arg.getArgNumber(), FrescoDialect::kKeepF32AttrName,
+                    b.getUnitAttr());
   if (auto axis = fn->getAttrOfType<IntegerAttr>(
           FrescoDialect::kPipelineAxisAttrName)) {
     if (rc.gridShape.empty())

@@ -47,16 +47,20 @@ std::string tokenContent(const json &v, const fs::path &file,
   return text::tokenContent(kWho, v, file, key);
 }
 
+/// Ids and sentinel counts past this are not a vocabulary (T5's is 32k);
+/// the bound keeps id + 1 and the sentinel loop small and defined.
+constexpr int64_t kMaxId = int64_t(1) << 20;
+
 int64_t parseId(const std::string &key, const fs::path &file) {
   try {
     size_t used = 0;
     int64_t id = std::stoll(key, &used);
-    if (used == key.size() && id >= 0)
+    if (used == key.size() && id >= 0 && id < kMaxId)
       return id;
   } catch (const std::exception &) {
   }
   fail(kWho, ": ", file.string(), ": \"added_tokens_decoder\" key \"", key,
-       "\" is not a non-negative integer id");
+       "\" is not an integer id in [0, ", kMaxId, ")");
 }
 
 // SentencePiece would replace invalid UTF-8 silently; transformers cannot
@@ -148,9 +152,10 @@ T5Tokenizer T5Tokenizer::load(const std::string &folder) {
            "the legacy tokenization that FLUX.1's tokenizer_2 uses)");
     if (config.contains("extra_ids")) {
       if (!config["extra_ids"].is_number_integer() ||
-          config["extra_ids"].get<int64_t>() < 0)
+          config["extra_ids"].get<int64_t>() < 0 ||
+          config["extra_ids"].get<int64_t>() >= kMaxId)
         fail(kWho, ": ", configPath.string(),
-             ": \"extra_ids\" must be a non-negative integer");
+             ": \"extra_ids\" must be an integer in [0, ", kMaxId, ")");
       extraIds = config["extra_ids"].get<int64_t>();
     }
     if (config.contains("added_tokens_decoder")) {

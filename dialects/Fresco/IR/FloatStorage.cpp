@@ -56,6 +56,10 @@ FailureOr<llvm::DenseSet<Value>> keptF32(func::FuncOp fn) {
   });
   // A rank's transfer of them (fresco-specialize-ranks), where its stage
   // does not hold their use.
+  for (BlockArgument arg : fn.getArguments())
+    if (fn.getArgAttr(arg.getArgNumber(), FrescoDialect::kKeepF32AttrName) &&
+        isF32Tensor(arg))
+      kept.insert(arg);
   fn.walk([&](Operation *op) {
     if (!op->hasAttr(FrescoDialect::kKeepF32AttrName))
       return;

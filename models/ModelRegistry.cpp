@@ -82,12 +82,16 @@ Error buildComponentFromConfig(mlir::ModuleOp module, StringRef configText,
     return makeError("config.json must hold a JSON object");
   if (options.batch < 1)
     return makeError("batch must be at least 1");
-  const bool fluxSizes =
-      options.height || options.width || options.maxSequenceLength;
-  if (fluxSizes && !FluxConfig::matches(*obj))
-    return makeError("an image height/width and a max sequence length apply "
-                     "to a FluxTransformer2DModel only; this model's shapes "
-                     "come from its config");
+  const bool textModel =
+      CLIPTextConfig::matches(*obj) || T5Config::matches(*obj);
+  if ((options.height || options.width) && !FluxConfig::matches(*obj))
+    return makeError("an image height/width applies to a "
+                     "FluxTransformer2DModel only; this model's shapes come "
+                     "from its config");
+  if (options.maxSequenceLength && !FluxConfig::matches(*obj) && !textModel)
+    return makeError("a max sequence length applies to a "
+                     "FluxTransformer2DModel and the text encoders only; this "
+                     "model's shapes come from its config");
   if (DiTConfig::matches(*obj)) {
     Expected<DiTConfig> config = DiTConfig::fromJSON(*obj);
     if (!config)

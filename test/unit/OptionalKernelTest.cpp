@@ -57,6 +57,14 @@ public:
                int64_t cols, float eps) override {
     in_->rmsNorm(x, g, y, rows, cols, eps);
   }
+  void ropeTable(const float *ids, float *out, int64_t T, int64_t nAxes,
+                 const int64_t *axesDim, double theta) override {
+    in_->ropeTable(ids, out, T, nAxes, axesDim, theta);
+  }
+  void rope(const float *x, const float *table, float *y, int64_t B, int64_t T,
+            int64_t H, int64_t Dh) override {
+    in_->rope(x, table, y, B, T, H, Dh);
+  }
   void groupNorm(const float *x, const float *g, const float *b, float *y,
                  int64_t N, int64_t C, int64_t S, int64_t groups,
                  float eps) override {

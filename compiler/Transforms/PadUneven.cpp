@@ -358,16 +358,17 @@ LogicalResult padFunction(func::FuncOp fn, int64_t tp, int64_t ulysses,
       if (heads % degree == 0)
         continue;
       int64_t headDim = a.getQuery().getType().getDimSize(2) / heads;
-      llvm::SmallPtrSet<Operation *, 3> done;
+      llvm::SmallPtrSet<Operation *, 6> done;
       for (Value v : {a.getQuery(), a.getKey(), a.getValue()}) {
-        LinearOp l = projectionOf(v);
-        if (!l)
+        SmallVector<LinearOp> ls = projectionsOf(v);
+        if (ls.empty())
           return a.emitError("attention has ")
                  << heads << " heads, not divisible by " << degree
                  << " (tp x ulysses); padding them needs q, k and v to come "
                     "from their own linear layers";
-        if (done.insert(l).second)
-          padder.padRows(l, roundUp(heads, degree) * headDim);
+        for (LinearOp l : ls)
+          if (done.insert(l).second)
+            padder.padRows(l, roundUp(heads, degree) * headDim);
       }
     }
   }

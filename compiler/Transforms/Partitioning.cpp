@@ -53,18 +53,30 @@ bool isParamLinear(Operation *op) {
          (!l.getBias() || l.getBias().getDefiningOp<ParamOp>());
 }
 
-LinearOp projectionOf(Value v) {
+SmallVector<LinearOp> projectionsOf(Value v) {
   while (v.hasOneUse()) {
     Operation *def = v.getDefiningOp();
     if (!def)
-      return nullptr;
+      return {};
     if (isParamLinear(def))
-      return cast<LinearOp>(def);
+      return {cast<LinearOp>(def)};
+    if (auto concat = dyn_cast<ConcatOp>(def);
+        concat && concat.getType().getRank() == 3 &&
+        (int64_t(concat.getAxis()) == 1 || int64_t(concat.getAxis()) == -2)) {
+      SmallVector<LinearOp> all;
+      for (Value in : concat.getInputs()) {
+        SmallVector<LinearOp> part = projectionsOf(in);
+        if (part.empty())
+          return {};
+        all.append(part);
+      }
+      return all;
+    }
     if (def->getNumOperands() == 0)
-      return nullptr;
+      return {};
     v = def->getOperand(0);
   }
-  return nullptr;
+  return {};
 }
 
 SmallVector<LinearOp> tokenMlpInputs(func::FuncOp fn) {

@@ -61,10 +61,12 @@ Value createAllGather(OpBuilder &b, Location loc, Value local, int64_t dim,
 /// A linear layer whose weight (and bias, if any) are parameters.
 bool isParamLinear(Operation *op);
 
-/// The projection behind an attention operand: the parameter linear at
+/// The projections behind an attention operand: the parameter linear at
 /// the end of a chain of single-use ops (reshapes, per-head norms: Flux's
-/// q/k RMS norm), or null.
-LinearOp projectionOf(Value v);
+/// q/k RMS norm, rotary embedding), or one per input where the chain meets
+/// a concatenation of token sequences (Flux's joint [text; image]
+/// attention). Empty when a branch ends elsewhere.
+SmallVector<LinearOp> projectionsOf(Value v);
 
 /// The first linear of every token-wise MLP (param linear -> GELU or SiLU
 /// -> param linear on [B, T, D] tokens), in program order. Per-sample

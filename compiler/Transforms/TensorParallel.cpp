@@ -31,11 +31,11 @@ struct Seeds {
 LogicalResult checkAttention(AttentionOp a, int64_t parts, Seeds &seeds) {
   SmallVector<LinearOp> qkv;
   for (Value v : {a.getQuery(), a.getKey(), a.getValue()}) {
-    LinearOp l = projectionOf(v);
-    if (!l)
+    SmallVector<LinearOp> ls = projectionsOf(v);
+    if (ls.empty())
       return a.emitError("tensor parallelism needs q, k and v to come from "
                          "their own linear layers");
-    qkv.push_back(l);
+    qkv.append(ls);
   }
   int64_t heads = a.getNumHeads();
   if (heads % parts != 0)

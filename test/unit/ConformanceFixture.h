@@ -2,9 +2,9 @@
 //-*-===//
 //
 // Shared by BackendConformanceTest.cpp (every kernel but attention) and
-// AttentionConformanceTest.cpp: the Conformance fixture (one backend per
+// the Attention*Test.cpp files: the Conformance fixture (one backend per
 // parameter: "cpu", "cpu-staged", "cuda"), device buffers and tolerances.
-// A named namespace, so that both files' TEST_Ps join one suite.
+// A named namespace, so that every file's TEST_Ps join one suite.
 //
 //===----------------------------------------------------------------------===//
 #ifndef FRESCO_TEST_UNIT_CONFORMANCEFIXTURE_H

@@ -1,0 +1,175 @@
+//===- FrescoOpsLayout.cpp - layout ops -----------------------------------===//
+//
+// Verifiers, folds and type inference of the layout ops (wait, reshape,
+// upsample, transpose, slice, pad, concat).
+//
+//===----------------------------------------------------------------------===//
+#include "dialects/Fresco/IR/FrescoOpsUtil.h"
+
+#include "llvm/ADT/SmallSet.h"
+
+using namespace mlir;
+using namespace mlir::fresco;
+using namespace mlir::fresco::detail;
+
+//===----------------------------------------------------------------------===//
+// Layout
+//===----------------------------------------------------------------------===//
+
+LogicalResult WaitOp::verify() {
+  Operation *start = getInput().getDefiningOp();
+  // By name: the dialect does not depend on the shard dialect's library.
+  StringRef kind = start ? start->getName().getStringRef() : "";
+  if ((kind != "shard.all_to_all" && kind != "shard.all_gather") ||
+      !start->hasAttr("fresco.async"))
+    return emitOpError("waits for the result of a shard.all_to_all or "
+                       "shard.all_gather marked fresco.async");
+  for (Operation *user : getInput().getUsers())
+    if (user != getOperation())
+      return emitOpError("must be the only reader of the collective's "
+                         "result; its readers read the wait's result");
+  return success();
+}
+
+LogicalResult ReshapeOp::verify() {
+  auto in = getInput().getType();
+  auto out = getResult().getType();
+  if (!in.hasStaticShape() || !out.hasStaticShape())
+    return emitOpError("needs static shapes");
+  if (in.getElementType() != out.getElementType())
+    return emitOpError("cannot change the element type");
+  if (in.getNumElements() != out.getNumElements())
+    return emitOpError("cannot reshape ")
+           << shapeStr(in.getShape()) << " (" << in.getNumElements()
+           << " elements) to " << shapeStr(out.getShape()) << " ("
+           << out.getNumElements() << " elements)";
+  return success();
+}
+
+OpFoldResult ReshapeOp::fold(FoldAdaptor) {
+  if (getInput().getType() == getResult().getType())
+    return getInput();
+  // reshape(reshape(x)) -> reshape(x)
+  if (auto inner = getInput().getDefiningOp<ReshapeOp>()) {
+    getInputMutable().assign(inner.getInput());
+    return getResult();
+  }
+  return {};
+}
+
+LogicalResult
+UpsampleNearestOp::inferReturnTypes(MLIRContext *, std::optional<Location> loc,
+                                    Adaptor adaptor,
+                                    SmallVectorImpl<Type> &results) {
+  auto x = staticType(loc, "upsample_nearest", "input", adaptor.getInput());
+  if (failed(x))
+    return failure();
+  if (x->getRank() != 4)
+    return opError(loc, "upsample_nearest", "input must be NCHW, got ",
+                   shapeStr(x->getShape()));
+  ArrayRef<int64_t> scale = adaptor.getScale();
+  if (scale.size() != 2 || scale[0] < 1 || scale[1] < 1)
+    return opError(loc, "upsample_nearest",
+                   "scale needs two positive integer factors");
+  results.push_back(
+      like(*x, {x->getDimSize(0), x->getDimSize(1), x->getDimSize(2) * scale[0],
+                x->getDimSize(3) * scale[1]}));
+  return success();
+}
+
+LogicalResult TransposeOp::inferReturnTypes(MLIRContext *,
+                                            std::optional<Location> loc,
+                                            Adaptor adaptor,
+                                            SmallVectorImpl<Type> &results) {
+  auto x = staticType(loc, "transpose", "input", adaptor.getInput());
+  if (failed(x))
+    return failure();
+  ArrayRef<int64_t> perm = adaptor.getPermutation();
+  if ((int64_t)perm.size() != x->getRank())
+    return opError(loc, "transpose", "permutation has ", perm.size(),
+                   " entries for an input of rank ", x->getRank());
+  llvm::SmallSet<int64_t, 8> seen;
+  SmallVector<int64_t> shape;
+  for (int64_t p : perm) {
+    if (p < 0 || p >= x->getRank() || !seen.insert(p).second)
+      return opError(loc, "transpose", "permutation ", shapeStr(perm),
+                     " is not a permutation of 0..", x->getRank() - 1);
+    shape.push_back(x->getDimSize(p));
+  }
+  results.push_back(like(*x, shape));
+  return success();
+}
+
+LogicalResult SliceOp::inferReturnTypes(MLIRContext *,
+                                        std::optional<Location> loc,
+                                        Adaptor adaptor,
+                                        SmallVectorImpl<Type> &results) {
+  auto x = staticType(loc, "slice", "input", adaptor.getInput());
+  if (failed(x))
+    return failure();
+  auto axis = normAxis(loc, "slice", adaptor.getAxis(), x->getRank());
+  if (failed(axis))
+    return failure();
+  int64_t start = adaptor.getStart(), size = adaptor.getSize();
+  int64_t dim = x->getDimSize(*axis);
+  if (start < 0 || size < 1 || start > dim || size > dim - start)
+    return opError(loc, "slice", "range [", start, ", ", start + size,
+                   ") is outside axis ", *axis, " of size ", dim);
+  SmallVector<int64_t> shape(x->getShape());
+  shape[*axis] = size;
+  results.push_back(like(*x, shape));
+  return success();
+}
+
+LogicalResult PadOp::inferReturnTypes(MLIRContext *,
+                                      std::optional<Location> loc,
+                                      Adaptor adaptor,
+                                      SmallVectorImpl<Type> &results) {
+  auto x = staticType(loc, "pad", "input", adaptor.getInput());
+  if (failed(x))
+    return failure();
+  auto axis = normAxis(loc, "pad", adaptor.getAxis(), x->getRank());
+  if (failed(axis))
+    return failure();
+  int64_t start = adaptor.getStart(), size = adaptor.getSize();
+  int64_t dim = x->getDimSize(*axis);
+  if (start < 0 || size < dim || start > size - dim)
+    return opError(loc, "pad", "input of ", dim, " elements at ", start,
+                   " does not fit in ", size, " along axis ", *axis);
+  SmallVector<int64_t> shape(x->getShape());
+  shape[*axis] = size;
+  results.push_back(like(*x, shape));
+  return success();
+}
+
+LogicalResult ConcatOp::inferReturnTypes(MLIRContext *,
+                                         std::optional<Location> loc,
+                                         Adaptor adaptor,
+                                         SmallVectorImpl<Type> &results) {
+  ValueRange inputs = adaptor.getInputs();
+  if (inputs.empty())
+    return opError(loc, "concat", "needs at least one input");
+  auto first = staticType(loc, "concat", "input", inputs.front());
+  if (failed(first))
+    return failure();
+  auto axis = normAxis(loc, "concat", adaptor.getAxis(), first->getRank());
+  if (failed(axis))
+    return failure();
+  SmallVector<int64_t> shape(first->getShape());
+  for (Value v : inputs.drop_front()) {
+    auto t = staticType(loc, "concat", "input", v);
+    if (failed(t))
+      return failure();
+    bool ok = t->getRank() == first->getRank() &&
+              t->getElementType() == first->getElementType();
+    for (int64_t i = 0; ok && i < t->getRank(); ++i)
+      ok = i == *axis || t->getDimSize(i) == first->getDimSize(i);
+    if (!ok)
+      return opError(loc, "concat", "input ", shapeStr(t->getShape()),
+                     " does not match ", shapeStr(first->getShape()),
+                     " outside axis ", *axis);
+    shape[*axis] += t->getDimSize(*axis);
+  }
+  results.push_back(like(*first, shape));
+  return success();
+}

@@ -1,0 +1,68 @@
+//===- FrescoOpsUtil.h - helpers shared by the fresco op files --*- C++ -*-===//
+//
+// Diagnostics and shape helpers used by the verifiers and type inference in
+// FrescoOps*.cpp. Private to the dialect library.
+//
+//===----------------------------------------------------------------------===//
+#ifndef FRESCO_DIALECT_FRESCOOPSUTIL_H
+#define FRESCO_DIALECT_FRESCOOPSUTIL_H
+
+#include "dialects/Fresco/IR/FrescoOps.h"
+
+#include "mlir/IR/Diagnostics.h"
+#include "llvm/ADT/STLExtras.h"
+
+#include <optional>
+#include <string>
+
+namespace mlir::fresco::detail {
+/// Emits "'fresco.<op>' op <msg...>" at `loc` (when there is one) and fails.
+template <typename... Args>
+LogicalResult opError(std::optional<Location> loc, StringRef opName,
+                      Args &&...args) {
+  return emitOptionalError(loc, "'fresco.", opName, "' op ",
+                           std::forward<Args>(args)...);
+}
+
+inline std::string shapeStr(ArrayRef<int64_t> shape) {
+  std::string s = "[";
+  for (auto [i, d] : llvm::enumerate(shape)) {
+    if (i)
+      s += ", ";
+    s += ShapedType::isDynamic(d) ? std::string("?") : std::to_string(d);
+  }
+  return s + "]";
+}
+
+/// The operand's ranked tensor type, or failure when a dimension is dynamic.
+inline FailureOr<RankedTensorType> staticType(std::optional<Location> loc,
+                                              StringRef opName, StringRef what,
+                                              Value v) {
+  auto t = cast<RankedTensorType>(v.getType());
+  if (!t.hasStaticShape()) {
+    (void)opError(loc, opName, what, " must have a static shape, got ",
+                  shapeStr(t.getShape()));
+    return failure();
+  }
+  return t;
+}
+
+inline RankedTensorType like(RankedTensorType t, ArrayRef<int64_t> shape) {
+  return RankedTensorType::get(shape, t.getElementType());
+}
+
+/// Normalises a possibly negative axis; fails when out of range.
+inline FailureOr<int64_t> normAxis(std::optional<Location> loc,
+                                   StringRef opName, int64_t axis,
+                                   int64_t rank) {
+  int64_t a = axis < 0 ? axis + rank : axis;
+  if (a < 0 || a >= rank) {
+    (void)opError(loc, opName, "axis ", axis, " is out of range for rank ",
+                  rank);
+    return failure();
+  }
+  return a;
+}
+} // namespace mlir::fresco::detail
+
+#endif // FRESCO_DIALECT_FRESCOOPSUTIL_H

@@ -1,0 +1,261 @@
+//===- AttentionCudaTest.cpp - cuDNN attention and attention timings ------===//
+//
+// bf16/f16 attention on cuDNN against the reference and Fresco's own
+// kernel, in ring blocks and in CUDA graphs, and the disabled speed case
+// bench/gpu-check.sh runs by name. CUDA only: skipped, saying why,
+// elsewhere.
+//
+//===----------------------------------------------------------------------===//
+#include "test/unit/AttentionConformance.h"
+
+namespace fresco {
+namespace {
+
+using namespace ref;
+using conformance::Buffer;
+using conformance::Conformance;
+using conformance::cudaSkipReason;
+using conformance::expectClose;
+using conformance::expectEachClose;
+using conformance::kF32;
+using namespace attentiontest;
+
+//===----------------------------------------------------------------------===//
+// bf16/f16 attention on cuDNN (FRESCO_CUDA_ATTENTION=cudnn, the default)
+//===----------------------------------------------------------------------===//
+
+/// Runs on the CUDA backend only (skipped, saying why, without a GPU or
+/// without cuDNN attention in this build).
+class CudnnAttentionTest : public Conformance {
+protected:
+  void SetUp() override {
+    Conformance::SetUp();
+    if (IsSkipped())
+      return;
+#ifdef FRESCO_HAVE_CUDA
+    std::string why;
+    if (!cuda::cudnnAttentionAvailable(&why))
+      GTEST_SKIP() << "cuDNN attention unavailable: " << why;
+    const char *env = std::getenv("FRESCO_CUDA_ATTENTION");
+    if (env && *env && std::strcmp(env, "cudnn") != 0 &&
+        std::strcmp(env, "auto") != 0)
+      GTEST_SKIP() << "FRESCO_CUDA_ATTENTION=" << env << " is set";
+#endif
+  }
+};
+
+/// A backend of `precision` with FRESCO_CUDA_ATTENTION=`choice`.
+std::unique_ptr<Backend> backendChoosing(const char *choice,
+                                         GemmPrecision precision) {
+#ifdef FRESCO_HAVE_CUDA
+  ScopedEnv env("FRESCO_CUDA_ATTENTION", choice);
+  return createCudaBackend(0, precision);
+#else
+  (void)choice, (void)precision;
+  return nullptr;
+#endif
+}
+
+/// attention() of random q, k, v (as runAttention draws them) on `be`.
+Vec attentionOf(Backend &be, const AttentionCase &c, uint32_t seed) {
+  const int64_t ld = c.H * c.Dh;
+  Buffer dq(be, size_t(c.B * c.Tq * ld)), dk(be, size_t(c.B * c.Tk * ld)),
+      dv(be, size_t(c.B * c.Tk * ld)), dout(be, size_t(c.B * c.Tq * ld));
+  dq.upload(randomVec(size_t(c.B * c.Tq * ld), seed, c.lo, c.hi));
+  dk.upload(randomVec(size_t(c.B * c.Tk * ld), seed + 1, c.lo, c.hi));
+  dv.upload(randomVec(size_t(c.B * c.Tk * ld), seed + 2));
+  dout.upload(
+      Vec(size_t(c.B * c.Tq * ld), std::numeric_limits<float>::quiet_NaN()));
+  be.attention(dq.f(), dk.f(), dv.f(), dout.f(), c.B, c.Tq, c.Tk, c.H, c.Dh,
+               float(1.0 / std::sqrt(double(c.Dh))));
+  return dout.read();
+}
+
+// Shapes cuDNN takes (PyTorch ran it on both head widths on the H200):
+// Flux's 128-wide heads, DiT's 72 and 64, Tq != Tk, key counts off any
+// tile size, B = 2, scores up to 98 (exp overflows f32 without the max).
+constexpr AttentionCase kCudnnCases[] = {
+    {2, 256, 256, 4, 128}, {2, 100, 70, 2, 72},           {1, 64, 129, 4, 128},
+    {2, 70, 150, 3, 64},   {1, 9, 40, 2, 64, 2.5f, 3.5f},
+};
+
+// Against the double reference on the rounded inputs, with the bound the
+// tensor-core kernel meets: cuDNN's flash attention rounds q, k, v and the
+// probabilities to the storage and accumulates in f32 as it does. Every
+// shape must have run on cuDNN (a refusal names its reason on stderr).
+TEST_P(CudnnAttentionTest, MatchesReference) {
+#ifdef FRESCO_HAVE_CUDA
+  for (GemmPrecision p : {GemmPrecision::BF16, GemmPrecision::F16}) {
+    std::unique_ptr<Backend> lp = backendChoosing("cudnn", p);
+    uint32_t seed = 2000;
+    for (const AttentionCase &c : kCudnnCases)
+      runAttention(*lp, c, seed += 3, p);
+    EXPECT_EQ(cudnnAttentionCounts(*lp).onCudnn, int(std::size(kCudnnCases)));
+    EXPECT_EQ(cudnnAttentionCounts(*lp).fallenBack, 0);
+  }
+#endif
+}
+
+// cuDNN against Fresco's own tensor-core kernel on the same inputs: each
+// is within the bound of the reference, so within twice it of each other.
+TEST_P(CudnnAttentionTest, MatchesFrescoKernel) {
+#ifdef FRESCO_HAVE_CUDA
+  for (GemmPrecision p : {GemmPrecision::BF16, GemmPrecision::F16}) {
+    std::unique_ptr<Backend> viaCudnn = backendChoosing("cudnn", p);
+    std::unique_ptr<Backend> viaFresco = backendChoosing("fresco", p);
+    uint32_t seed = 2100;
+    for (const AttentionCase &c : kCudnnCases) {
+      SCOPED_TRACE(::testing::Message() << "B=" << c.B << " Tq=" << c.Tq
+                                        << " Tk=" << c.Tk << " Dh=" << c.Dh);
+      seed += 3;
+      const Vec a = attentionOf(*viaCudnn, c, seed);
+      const Vec b = attentionOf(*viaFresco, c, seed);
+      const Vec v =
+          roundedTo(randomVec(size_t(c.B * c.Tk * c.H * c.Dh), seed + 2), p);
+      expectWithin(RefVec(b.begin(), b.end()), a,
+                   2 * lowPrecisionBound(p, c.Tk, maxAbs(v), maxAbs(b), 1));
+    }
+    EXPECT_EQ(cudnnAttentionCounts(*viaFresco).onCudnn, 0);
+  }
+#endif
+}
+
+// Ring attention's blocks on cuDNN: its log-sum-exps feed the merges, the
+// running output and lse stay f32 (runAttentionBlocks checks o and lse).
+TEST_P(CudnnAttentionTest, BlocksMergeThroughItsStats) {
+#ifdef FRESCO_HAVE_CUDA
+  for (GemmPrecision p : {GemmPrecision::BF16, GemmPrecision::F16}) {
+    std::unique_ptr<Backend> lp = backendChoosing("cudnn", p);
+    runAttentionBlocks(*lp, {2, 70, 150, 3, 72}, {50, 64, 36}, {2, 0, 1}, 2200,
+                       nullptr, p);
+    runAttentionBlocks(*lp, {1, 40, 200, 2, 128}, {64, 1, 135}, {1, 2, 0}, 2203,
+                       nullptr, p);
+    // An empty first block (Fresco's kernel: o = 0, lse = -inf) merged into.
+    runAttentionBlocks(*lp, {2, 6, 9, 2, 64}, {0, 4, 5}, {0, 2, 1}, 2206,
+                       nullptr, p);
+    EXPECT_EQ(cudnnAttentionCounts(*lp).blocksOnCudnn, 3 + 3 + 2);
+  }
+#endif
+}
+
+// Heads cuDNN does not take (odd widths, over 256) stay on Fresco's
+// kernels, silently and correctly.
+TEST_P(CudnnAttentionTest, OtherHeadsFallBack) {
+#ifdef FRESCO_HAVE_CUDA
+  std::unique_ptr<Backend> lp = backendChoosing("cudnn", GemmPrecision::BF16);
+  runAttention(*lp, {2, 67, 66, 3, 6}, 2300, GemmPrecision::BF16);
+  runAttention(*lp, {1, 20, 70, 2, 260}, 2303, GemmPrecision::BF16);
+  EXPECT_EQ(cudnnAttentionCounts(*lp).onCudnn, 0);
+  EXPECT_EQ(cudnnAttentionCounts(*lp).fallenBack, 2);
+#endif
+}
+
+// After the call that built its graph, cuDNN attention is captured in a
+// CUDA graph and replays to the same bits.
+TEST_P(CudnnAttentionTest, ReplaysInACudaGraph) {
+#ifdef FRESCO_HAVE_CUDA
+  std::unique_ptr<Backend> lp = backendChoosing("cudnn", GemmPrecision::BF16);
+  const AttentionCase c{2, 256, 256, 4, 128};
+  const int64_t n = c.B * c.Tq * c.H * c.Dh;
+  Buffer dq(*lp, size_t(n)), dk(*lp, size_t(n)), dv(*lp, size_t(n)),
+      dout(*lp, size_t(n));
+  dq.upload(randomVec(size_t(n), 2400, c.lo, c.hi));
+  dk.upload(randomVec(size_t(n), 2401, c.lo, c.hi));
+  dv.upload(randomVec(size_t(n), 2402));
+  auto attend = [&] {
+    lp->attention(dq.f(), dk.f(), dv.f(), dout.f(), c.B, c.Tq, c.Tk, c.H, c.Dh,
+                  1.0f / std::sqrt(float(c.Dh)));
+  };
+  attend();
+  const Vec eager = dout.read();
+  std::unique_ptr<Recording> graph = lp->record(attend);
+  const char *sync = std::getenv("FRESCO_CUDA_SYNC");
+  if (!graph) {
+    EXPECT_TRUE(sync && *sync && std::strcmp(sync, "0") != 0)
+        << "cuDNN attention could not be captured as a CUDA graph";
+    return;
+  }
+  dout.upload(Vec(size_t(n), std::numeric_limits<float>::quiet_NaN()));
+  graph->replay();
+  const Vec replayed = dout.read();
+  EXPECT_EQ(0, std::memcmp(eager.data(), replayed.data(),
+                           eager.size() * sizeof(float)));
+  EXPECT_EQ(cudnnAttentionCounts(*lp).onCudnn, 1);
+#endif
+}
+
+INSTANTIATE_TEST_SUITE_P(Cuda, CudnnAttentionTest, ::testing::Values("cuda"),
+                         [](const ::testing::TestParamInfo<std::string> &i) {
+                           return i.param;
+                         });
+
+//===----------------------------------------------------------------------===//
+// Attention timings (not a test: bench/gpu-check.sh runs it by name)
+//===----------------------------------------------------------------------===//
+
+/// Runs on the CUDA backend only; disabled, so only
+/// `--gtest_also_run_disabled_tests --gtest_filter='*AttentionSpeed*'`
+/// runs it.
+class AttentionSpeed : public Conformance {};
+
+// bf16 attention per FRESCO_CUDA_ATTENTION choice on the shapes of
+// bench/gpu_attention.py (PyTorch's SDPA backends), one line each in its
+// format: "<shape> fresco-<choice> <ms> ms <TFLOP/s> TFLOP/s", the FLOPs
+// 4 B H T^2 Dh. Host-timed over back-to-back calls on the stream, between
+// two synchronizations.
+TEST_P(AttentionSpeed, DISABLED_Bf16) {
+#ifdef FRESCO_HAVE_CUDA
+  struct Shape {
+    const char *name;
+    int64_t B, H, T, Dh;
+  } shapes[] = {{"flux", 2, 24, 4096, 128},
+                {"flux-dev", 2, 24, 4608, 128},
+                {"dit-xl", 2, 16, 256, 72}};
+  for (const Shape &sh : shapes) {
+    const size_t n = size_t(sh.B * sh.T * sh.H * sh.Dh);
+    const Vec q = randomVec(n, 2500), k = randomVec(n, 2501),
+              v = randomVec(n, 2502);
+    const double flops =
+        4.0 * double(sh.B * sh.H) * double(sh.T) * double(sh.T) * double(sh.Dh);
+    for (const char *choice : {"cudnn", "fresco", "f32"}) {
+      std::unique_ptr<Backend> lp =
+          backendChoosing(choice, GemmPrecision::BF16);
+      Buffer dq(*lp, n), dk(*lp, n), dv(*lp, n), dout(*lp, n);
+      dq.upload(q);
+      dk.upload(k);
+      dv.upload(v);
+      auto attend = [&] {
+        lp->attention(dq.f(), dk.f(), dv.f(), dout.f(), sh.B, sh.T, sh.T, sh.H,
+                      sh.Dh, 1.0f / std::sqrt(float(sh.Dh)));
+      };
+      attend(); // builds cuDNN's graph
+      attend();
+      lp->synchronize();
+      const int iters = std::strcmp(choice, "f32") == 0 ? 5 : 20;
+      const auto t0 = std::chrono::steady_clock::now();
+      for (int i = 0; i < iters; ++i)
+        attend();
+      lp->synchronize();
+      const double ms = std::chrono::duration<double, std::milli>(
+                            std::chrono::steady_clock::now() - t0)
+                            .count() /
+                        iters;
+      std::string label = std::string("fresco-") + choice;
+      if (std::strcmp(choice, "cudnn") == 0 &&
+          cudnnAttentionCounts(*lp).onCudnn == 0)
+        label += "(fell-back)";
+      std::printf("%-10s %-17s %8.3f ms %8.1f TFLOP/s\n", sh.name,
+                  label.c_str(), ms, flops / ms / 1e9);
+      std::fflush(stdout);
+    }
+  }
+#endif
+}
+
+INSTANTIATE_TEST_SUITE_P(Cuda, AttentionSpeed, ::testing::Values("cuda"),
+                         [](const ::testing::TestParamInfo<std::string> &i) {
+                           return i.param;
+                         });
+
+} // namespace
+} // namespace fresco

@@ -1,0 +1,188 @@
+//===- PlanCollectiveTest.cpp - Plans with collectives --------------------===//
+//
+// AllToAll and the asynchronous all_gather run by the executor against
+// stand-in communicators that show how blocks were packed and when the
+// collectives read their buffers.
+//
+//===----------------------------------------------------------------------===//
+#include "test/unit/PlanTestUtil.h"
+
+#include "runtime/comm/Communicator.h"
+
+#include <cmath>
+#include <cstring>
+
+using namespace fresco;
+using namespace fresco::plantest;
+namespace fp = fresco::plan;
+
+namespace {
+
+/// A 2-member stand-in whose peer sends back exactly what it receives, so
+/// recv block i = send block i: the result shows how the executor packed
+/// and unpacked the blocks.
+class MirrorComm : public Communicator {
+public:
+  int rank() const override { return 0; }
+  int size() const override { return 2; }
+  int globalRank(int i) const override { return i; }
+  std::unique_ptr<Communicator> subgroup(const std::vector<int> &,
+                                         const std::string &) override {
+    return nullptr;
+  }
+  void allReduceSum(float *, size_t) override {}
+  void allGather(const void *, void *, size_t) override {}
+  void reduceScatterSum(const float *, float *, size_t) override {}
+  void allToAll(const void *send, void *recv, size_t bytes) override {
+    std::memcpy(recv, send, 2 * bytes);
+  }
+  void send(const void *, size_t, int, int) override {}
+  void recv(void *, size_t, int, int) override {}
+  // From oneself, or from the peer that echoes what it was sent: recv is
+  // send. Anything else has no answer in a fake of two.
+  void sendRecv(const void *send, int to, void *recv, int from, size_t bytes,
+                int) override {
+    if (to != from)
+      fail("MirrorComm: sendRecv to member ", to, " and from member ", from,
+           " is not supported by this fake (only to == from)");
+    if (bytes)
+      std::memcpy(recv, send, bytes);
+  }
+  void broadcast(void *, size_t, int) override {}
+  void barrier() override {}
+  bool usesDeviceMemory() const override { return device; }
+  bool device = false; // as NCCL: exchanges the backend's own memory
+};
+
+TEST(Plan, AllToAllPacksBlocks) {
+  LoadedPlan p = LoadedPlan::fromBytes(allToAllSpec().build(), "a2a.fplan");
+  WeightStore weights(p.rank(0), "/nonexistent");
+  // Host memory; device memory staged through the host; device memory
+  // exchanged directly (the three paths of the executor).
+  for (const char *name : {"cpu", "cpu-staged", "cpu-staged-direct"}) {
+    SCOPED_TRACE(name);
+    MirrorComm comm;
+    comm.device = std::string(name) == "cpu-staged-direct";
+    auto backend = std::string(name) == "cpu" ? createCpuBackend()
+                                              : createStagedCpuBackend();
+    Executor exec(
+        p, 0, *backend, weights,
+        [&](const std::vector<int> &) -> Communicator & { return comm; });
+    HostTensor x{DType::F32, {2, 4, 6}, std::vector<uint8_t>(4 * 48)};
+    for (int i = 0; i < 48; ++i)
+      x.as<float>()[i] = float(i);
+    std::vector<HostTensor> out = exec.run("f", {x});
+    ASSERT_EQ(out.size(), 1u);
+    EXPECT_EQ(out[0].shape, (std::vector<int64_t>{2, 8, 3}));
+    // Block j is x[:, :, 3j:3j+3]; received block j lands at y[:, 4j:4j+4].
+    for (int b = 0; b < 2; ++b)
+      for (int j = 0; j < 2; ++j)
+        for (int t = 0; t < 4; ++t)
+          for (int d = 0; d < 3; ++d)
+            EXPECT_EQ(out[0].as<float>()[(b * 8 + j * 4 + t) * 3 + d],
+                      x.as<float>()[(b * 4 + t) * 6 + j * 3 + d]);
+  }
+}
+
+/// MirrorComm whose all_gather gives every member this rank's block, and
+/// whose asynchronous collectives run only when waited for: the latest
+/// they may read their buffers (as NCCL may, on its own stream).
+class DeferredMirror : public MirrorComm {
+public:
+  void allGather(const void *send, void *recv, size_t bytes) override {
+    std::memcpy(recv, send, bytes);
+    std::memcpy(static_cast<char *>(recv) + bytes, send, bytes);
+  }
+  std::function<void()> startAllGather(const void *send, void *recv,
+                                       size_t bytes) override {
+    ++started;
+    return [=] { allGather(send, recv, bytes); };
+  }
+  std::function<void()> startAllToAll(const void *send, void *recv,
+                                      size_t bytes) override {
+    ++started;
+    return [=] { allToAll(send, recv, bytes); };
+  }
+  int started = 0;
+};
+
+/// An all_gather started asynchronously (its attrs say so).
+InstrSpec asyncGather(int32_t x, int32_t g) {
+  InstrSpec in{fp::OpCode::AllGather, {x}, {g}, false, -1, {0, 1}};
+  in.async = true;
+  return in;
+}
+
+/// Runs `s` (input a [2, 3]: -2.5, -1.5, ...) on cpu-staged with a
+/// DeferredMirror: its all_gather must have started asynchronously, and
+/// output 0 must be silu(silu(a)) gathered twice ([4, 3] or [12]).
+std::vector<HostTensor> runDeferredGather(const PlanSpec &s) {
+  LoadedPlan p = LoadedPlan::fromBytes(s.build(), "async.fplan");
+  WeightStore weights(p.rank(0), "/nonexistent");
+  DeferredMirror comm;
+  comm.device = true;
+  auto backend = createStagedCpuBackend();
+  Executor exec(
+      p, 0, *backend, weights,
+      [&](const std::vector<int> &) -> Communicator & { return comm; });
+  HostTensor a{DType::F32, {2, 3}, std::vector<uint8_t>(24)};
+  for (int i = 0; i < 6; ++i)
+    a.as<float>()[i] = float(i) - 2.5f;
+  std::vector<HostTensor> out = exec.run("f", {a});
+  EXPECT_EQ(comm.started, 1) << "the all_gather did not run asynchronously";
+  auto silu = [](double v) { return v / (1.0 + std::exp(-v)); };
+  for (int i = 0; i < 12; ++i)
+    EXPECT_NEAR(out[0].as<float>()[i], silu(silu(a.as<float>()[i % 6])), 1e-6)
+        << "at " << i;
+  return out;
+}
+
+// x = silu(a); g = all_gather(x) started; y = a + a in x's old bytes (x's
+// life ends at the gather); wait; out = silu(g). The gather runs until its
+// Wait, so it must not read x from memory y overwrote meanwhile.
+TEST(Plan, AsyncAllGatherDoesNotReadReusedMemory) {
+  PlanSpec s;
+  s.arena = 144;
+  s.values = {{fp::ValueKind::Arena, fp::DType::F32, {2, 3}, 0},   // a
+              {fp::ValueKind::Arena, fp::DType::F32, {2, 3}, 24},  // x
+              {fp::ValueKind::Arena, fp::DType::F32, {4, 3}, 48},  // g
+              {fp::ValueKind::Arena, fp::DType::F32, {2, 3}, 24},  // y
+              {fp::ValueKind::Arena, fp::DType::F32, {4, 3}, 96}}; // out
+  s.instrs = {{fp::OpCode::Silu, {0}, {1}},
+              asyncGather(1, 2),
+              {fp::OpCode::Add, {0, 0}, {3}},
+              {fp::OpCode::Wait, {2}, {}},
+              {fp::OpCode::Silu, {2}, {4}}};
+  s.inputs = {0};
+  s.inputNames = {"a"};
+  s.outputs = {4, 3};
+  s.outputNames = {"out", "y"};
+  std::vector<HostTensor> out = runDeferredGather(s);
+  for (int i = 0; i < 6; ++i)
+    EXPECT_EQ(out[1].as<float>()[i], 2 * (float(i) - 2.5f));
+}
+
+// The gather's result read through a reshape (another value at the same
+// offset, no instruction) after its Wait.
+TEST(Plan, AsyncAllGatherWaitsBeforeAViewIsRead) {
+  PlanSpec s;
+  s.arena = 144;
+  s.values = {{fp::ValueKind::Arena, fp::DType::F32, {2, 3}, 0},   // a
+              {fp::ValueKind::Arena, fp::DType::F32, {2, 3}, 24},  // x
+              {fp::ValueKind::Arena, fp::DType::F32, {4, 3}, 48},  // g
+              {fp::ValueKind::Arena, fp::DType::F32, {12}, 48},    // view of g
+              {fp::ValueKind::Arena, fp::DType::F32, {12}, 96},    // out
+              {fp::ValueKind::Arena, fp::DType::F32, {2, 3}, 24}}; // y
+  s.instrs = {{fp::OpCode::Silu, {0}, {1}},
+              asyncGather(1, 2),
+              {fp::OpCode::Add, {0, 0}, {5}},
+              {fp::OpCode::Wait, {2}, {}},
+              {fp::OpCode::Silu, {3}, {4}}};
+  s.inputs = {0};
+  s.inputNames = {"a"};
+  s.outputs = {4};
+  s.outputNames = {"out"};
+  runDeferredGather(s);
+}
+
+} // namespace

@@ -1,0 +1,463 @@
+//===- PlanRejectTest.cpp - Broken plans are rejected ---------------------===//
+//
+// Truncated, corrupted and semantically wrong plans: every one must be
+// rejected at load or bind with a message naming the problem, never a
+// crash.
+//
+//===----------------------------------------------------------------------===//
+#include "test/unit/PlanTestUtil.h"
+
+#include <random>
+
+using namespace fresco;
+using namespace fresco::plantest;
+namespace fp = fresco::plan;
+
+namespace {
+
+TEST(Plan, RejectsForeignAndTinyFiles) {
+  EXPECT_NE(loadError({}).find("too short"), std::string::npos);
+  std::vector<uint8_t> junk(64, 0x41);
+  EXPECT_NE(loadError(junk).find("not a Fresco plan"), std::string::npos);
+}
+
+TEST(Plan, EveryTruncationIsRejected) {
+  std::vector<uint8_t> bytes = PlanSpec().build();
+  for (size_t n = 0; n < bytes.size(); ++n) {
+    std::vector<uint8_t> cut(bytes.begin(), bytes.begin() + n);
+    EXPECT_NE(loadError(cut), "") << "truncated to " << n << " bytes";
+  }
+}
+
+TEST(Plan, RandomCorruptionNeverCrashes) {
+  std::vector<uint8_t> good = PlanSpec().build();
+  std::mt19937 rng(1);
+  int rejected = 0;
+  for (int trial = 0; trial < 3000; ++trial) {
+    std::vector<uint8_t> bytes = good;
+    int flips = 1 + rng() % 4;
+    for (int f = 0; f < flips; ++f)
+      bytes[rng() % bytes.size()] ^= uint8_t(1 + rng() % 255);
+    // Either rejected with a message or still a valid plan that binds.
+    if (!loadError(bytes).empty())
+      ++rejected;
+  }
+  EXPECT_GT(rejected, 0);
+}
+
+struct Case {
+  const char *name;
+  void (*mutate)(PlanSpec &);
+  const char *message;
+};
+
+class PlanSemantics : public ::testing::TestWithParam<Case> {};
+
+TEST_P(PlanSemantics, Rejected) {
+  PlanSpec spec;
+  GetParam().mutate(spec);
+  std::string err = loadError(spec.build());
+  EXPECT_NE(err.find(GetParam().message), std::string::npos)
+      << "got: '" << err << "'";
+}
+
+const Case kCases[] = {
+    {"key_valid_segments",
+     [](PlanSpec &s) {
+       s = keyValidSpec({1, 1, 1, 1});
+     },
+     "(Attention): key_valid's 4 segments do not divide the 6 keys"},
+    {"key_valid_entry",
+     [](PlanSpec &s) {
+       s = keyValidSpec({3, 4});
+     },
+     "(Attention): key_valid[1] = 4 outside [0, 3] (the segment length)"},
+    {"key_valid_negative", [](PlanSpec &s) { s = keyValidSpec({-1}); },
+     "key_valid[0] = -1 outside [0, 6]"},
+    {"key_valid_empty_softmax",
+     [](PlanSpec &s) {
+       s = keyValidSpec({0, 0});
+     },
+     "(Attention): key_valid leaves no real key: the softmax would be empty"},
+    {"key_valid_ring_rows",
+     [](PlanSpec &s) {
+       s = keyValidSpec({6, 6, 6}, {0, 1});
+     },
+     "key_valid has 3 entries, not a multiple of the 2 ring members"},
+    {"key_valid_ring_all_padding",
+     [](PlanSpec &s) {
+       s = keyValidSpec({0, 0, 0, 0}, {0, 1});
+     },
+     "key_valid leaves no real key in the whole ring"},
+    {"attention_bias_shape",
+     [](PlanSpec &s) {
+       s = maskedSpec({1, 2, 5}, false);
+     },
+     "(Attention): score bias has shape [1, 2, 5], expected [1, 2, 6]"},
+    {"attention_causal_lengths", [](PlanSpec &s) { s = maskedSpec({}, true); },
+     "(Attention): causal attention needs as many queries as keys, got 2 "
+     "and 6"},
+    {"attention_causal_key_valid",
+     [](PlanSpec &s) {
+       s = keyValidSpec({6});
+       s.instrs[0].causal = true;
+     },
+     "(Attention): a causal mask or score bias cannot be combined with ring "
+     "attention or key_valid"},
+    {"attention_bias_ring",
+     [](PlanSpec &s) {
+       s = maskedSpec({1, 2, 6}, false);
+       s.instrs[0].ring = {0, 1};
+     },
+     "a causal mask or score bias cannot be combined with ring attention"},
+    {"eos_pool_ids_dtype",
+     [](PlanSpec &s) {
+       s = eosPoolSpec({2, 3}, fp::DType::F32);
+     },
+     "(EosPool): ids must be i64"},
+    {"eos_pool_ids_shape",
+     [](PlanSpec &s) {
+       s = eosPoolSpec({2, 4});
+     },
+     "(EosPool): ids has shape [2, 4], expected [2, 3]"},
+    {"relative_bias_table",
+     [](PlanSpec &s) {
+       s = relativeBiasSpec({16, 2}, 32, 20);
+     },
+     "(RelativePositionBias): table must be [32, H], got [16, 2]"},
+    {"relative_bias_distance",
+     [](PlanSpec &s) {
+       s = relativeBiasSpec({32, 2}, 32, 8);
+     },
+     "(RelativePositionBias): max_distance 8 must exceed the 8 exact buckets"},
+    {"relative_bias_buckets",
+     [](PlanSpec &s) {
+       s = relativeBiasSpec({2, 2}, 2, 8);
+     },
+     "(RelativePositionBias): num_buckets 2 outside [4, 2^20]"},
+    {"relative_bias_heads",
+     [](PlanSpec &s) {
+       s = relativeBiasSpec({32, 3}, 32, 20);
+     },
+     "result must be [H, Tq, Tk] with H = 3, got [2, 5, 5]"},
+    {"pad_past_the_result", [](PlanSpec &s) { s = padSpec(5); },
+     "(Pad): input of extent 3 at start 5 does not fit the result's extent 7 "
+     "on axis 1"},
+    {"pad_negative_start", [](PlanSpec &s) { s = padSpec(-1); },
+     "(Pad): input of extent 3 at start -1"},
+    {"pad_axis",
+     [](PlanSpec &s) {
+       s = padSpec(0);
+       s.instrs[0].axis = 2;
+     },
+     "(Pad): axis 2 out of range for an input of rank 2"},
+    {"pad_other_dims",
+     [](PlanSpec &s) {
+       s = padSpec(0);
+       s.values[1].shape = {1, 14};
+     },
+     "(Pad): result has shape [1, 14], expected [2, 14]"},
+    {"pad_rank",
+     [](PlanSpec &s) {
+       s = padSpec(0);
+       s.values[1].shape = {14};
+     },
+     "(Pad): result of rank 1 does not match the input's rank 2"},
+    {"version", [](PlanSpec &s) { s.version = 99; },
+     "has format version 99 but this runtime reads version"},
+    {"rank_count", [](PlanSpec &s) { s.numRanks = 2; },
+     "rank count does not match"},
+    {"offset_past_arena", [](PlanSpec &s) { s.values[3].offset = 80; },
+     "value 3: bytes [80, 104) exceed the arena of 96"},
+    {"huge_offset", [](PlanSpec &s) { s.values[3].offset = ~uint64_t(0) - 4; },
+     "exceed the arena"},
+    {"misaligned_offset", [](PlanSpec &s) { s.values[3].offset = 2; },
+     "value 3: offset 2 is not a multiple of its f32 element size"},
+    {"negative_dim",
+     [](PlanSpec &s) {
+       s.values[1].shape = {-2, 3};
+     },
+     "dimension -2 out of range"},
+    {"overflowing_shape",
+     [](PlanSpec &s) {
+       s.values[1].shape = {int64_t(1) << 40, int64_t(1) << 40};
+     },
+     "too many elements"},
+    {"operand_index",
+     [](PlanSpec &s) {
+       s.instrs[0].operands = {0, 7};
+     },
+     "value index 7 out of range (4 values)"},
+    {"negative_index", [](PlanSpec &s) { s.instrs[1].results = {-1}; },
+     "value index -1 out of range"},
+    {"result_is_weight",
+     [](PlanSpec &s) {
+       s.withWeight = true;
+       s.values.push_back({fp::ValueKind::Weight, fp::DType::F32, {4}, 0, 0});
+       s.instrs[1].results = {4};
+     },
+     "must live in the arena"},
+    {"weight_index",
+     [](PlanSpec &s) {
+       s.values.push_back({fp::ValueKind::Weight, fp::DType::F32, {4}, 0, 3});
+     },
+     "weight index 3 out of range"},
+    {"slice_negative_offset",
+     [](PlanSpec &s) {
+       s.withWeight = true;
+       s.sliceOffsets = {-1};
+       s.sliceSizes = {4};
+     },
+     "slice offset -1 in dimension 0 out of range"},
+    {"slice_negative_size",
+     [](PlanSpec &s) {
+       s.withWeight = true;
+       s.sliceSizes = {-2};
+     },
+     "dimension -2 out of range"},
+    {"slice_offset_absurd",
+     [](PlanSpec &s) {
+       s.withWeight = true;
+       s.sliceOffsets = {int64_t(1) << 50};
+     },
+     "out of range"},
+    {"slice_rank",
+     [](PlanSpec &s) {
+       s.withWeight = true;
+       s.sliceOffsets = {0, 0};
+     },
+     "slice offsets/sizes do not match the tensor rank"},
+    {"output_index", [](PlanSpec &s) { s.outputs = {9}; },
+     "value index 9 out of range"},
+    {"names", [](PlanSpec &s) { s.inputNames = {"a"}; },
+     "input/output names do not match"},
+    {"duplicate_function", [](PlanSpec &s) { s.functionCopies = 2; },
+     "function 'f': defined twice"},
+    {"bad_dtype",
+     [](PlanSpec &s) { s.values[0].dtype = static_cast<fp::DType>(42); },
+     "unknown dtype"},
+    {"bad_opcode",
+     [](PlanSpec &s) { s.instrs[0].op = static_cast<fp::OpCode>(999); },
+     "unknown op code 999"},
+    {"binary_shapes",
+     [](PlanSpec &s) {
+       s.values[1].shape = {3, 2};
+     },
+     "rhs [3, 2] does not broadcast to [2, 3]"},
+    {"unary_shape", [](PlanSpec &s) { s.values[3].shape = {6}; },
+     "result has shape [6], expected [2, 3]"},
+    {"operand_count",
+     [](PlanSpec &s) {
+       s.instrs[1].operands = {2, 2};
+     },
+     "instruction 1 (Silu): takes 1 operands, got 2"},
+    {"missing_attrs",
+     [](PlanSpec &s) {
+       s.instrs = {{fp::OpCode::Attention, {0, 0, 0}, {3}}};
+       s.values[0].shape = s.values[3].shape = {1, 2, 3};
+     },
+     "(Attention): attributes must be AttentionAttrs, got none"},
+    {"result_dtype", [](PlanSpec &s) { s.values[3].dtype = fp::DType::F16; },
+     "results must be f32, got f16"},
+    {"operand_dtype", [](PlanSpec &s) { s.values[1].dtype = fp::DType::I32; },
+     "operands must be f32, got i32"},
+    {"linear_mismatch",
+     [](PlanSpec &s) { s.instrs[0].op = fp::OpCode::Linear; },
+     "result has shape [2, 3], expected [2, 2]"},
+    {"linear_wrong_attrs",
+     [](PlanSpec &s) {
+       s = linearSpec(fp::Activation::None);
+       s.instrs[0].activation = -1;
+       s.instrs[0].attention = true;
+     },
+     "instruction 0 (Linear): attributes must be LinearAttrs or none, got "
+     "AttentionAttrs"},
+    {"linear_bad_activation",
+     [](PlanSpec &s) { s = linearSpec(fp::Activation(9)); },
+     "instruction 0 (Linear): unknown activation 9"},
+    // The modulated flag decides what 3 operands are; counts it cannot
+    // read are rejected at load, before any binder guesses.
+    {"layer_norm_modulated_one_operand",
+     [](PlanSpec &s) {
+       s = layerNormSpec(false, false);
+       s.instrs[0].layerNorm = 1;
+     },
+     "instruction 0 (LayerNorm): a modulated LayerNorm takes x, [weight, "
+     "bias,] shift, "
+     "scale (3 or 5 operands), got 1"},
+    {"layer_norm_five_unmodulated",
+     [](PlanSpec &s) {
+       s = layerNormSpec(true, true);
+       s.instrs[0].layerNorm = 0;
+     },
+     "instruction 0 (LayerNorm): a LayerNorm takes x [, weight, bias] (1 or 3 "
+     "operands), "
+     "got 5"},
+    {"layer_norm_wrong_attrs",
+     [](PlanSpec &s) {
+       s = layerNormSpec(false, false);
+       s.instrs[0].layerNorm = -1;
+       s.instrs[0].attention = true;
+     },
+     "instruction 0 (LayerNorm): attributes must be LayerNormAttrs, got "
+     "AttentionAttrs"},
+    {"layer_norm_no_attrs",
+     [](PlanSpec &s) {
+       s = layerNormSpec(false, false);
+       s.instrs[0].layerNorm = -1;
+     },
+     "instruction 0 (LayerNorm): attributes must be LayerNormAttrs, got none"},
+    // Affine weight and bias [5] read as shift and scale [2, 5]: the binder
+    // checks their shapes against the flag's reading.
+    {"layer_norm_affine_read_as_modulation",
+     [](PlanSpec &s) {
+       s = layerNormSpec(true, false);
+       s.instrs[0].layerNorm = 1;
+     },
+     "(LayerNorm): shift has shape [5], expected [2, 5]"},
+    {"layer_norm_modulated_rank",
+     [](PlanSpec &s) {
+       s = layerNormSpec(false, true);
+       s.values[0].shape = {6, 5};
+       s.values.back().shape = {6, 5};
+     },
+     "(LayerNorm): a modulated input must be [B, T, D], got [6, 5]"},
+    {"all_to_all_dims",
+     [](PlanSpec &s) {
+       s = allToAllSpec();
+       s.instrs[0].splitDim = 3;
+     },
+     "(AllToAll): dimensions split 3, concat 1 outside the operand's rank 3"},
+    {"all_to_all_divisible",
+     [](PlanSpec &s) {
+       s = allToAllSpec();
+       s.instrs[0].splitDim = 0;
+       s.instrs[0].members = {0, 1, 2};
+     },
+     "(AllToAll): split dimension 0 of size 2 is not divisible by the 3 "
+     "members"},
+    {"all_to_all_result",
+     [](PlanSpec &s) {
+       s = allToAllSpec();
+       s.values[1].shape = {2, 4, 6};
+     },
+     "(AllToAll): result [2, 4, 6] does not match its operand split along 2 "
+     "and concatenated along 1"},
+    {"all_to_all_member",
+     [](PlanSpec &s) {
+       s = allToAllSpec();
+       s.instrs[0].members = {1, 2};
+     },
+     "this rank (0) is not a member of its AllToAll group"},
+    {"ring_sorted",
+     [](PlanSpec &s) {
+       s.instrs[0] = {fp::OpCode::Attention, {0, 1, 1}, {2}, true};
+       s.instrs[0].ring = {2, 0};
+     },
+     "attention ring members must be sorted, distinct world ranks"},
+    {"ring_member",
+     [](PlanSpec &s) {
+       s.instrs[0] = {fp::OpCode::Attention, {0, 1, 1}, {2}, true};
+       s.instrs[0].ring = {1, 2};
+     },
+     "this rank (0) is not a member of its attention ring"},
+    {"send_peer",
+     [](PlanSpec &s) {
+       s.instrs[0] = {fp::OpCode::Send, {0}, {}, false, -1, {0, 1}};
+       s.instrs[0].peer = 2;
+     },
+     "(Send): peer 2 is not one of the 2 members"},
+    {"recv_group",
+     [](PlanSpec &s) {
+       s.instrs[0] = {fp::OpCode::Recv, {}, {2}, false, -1, {1, 2}};
+     },
+     "this rank (0) is not a member of its Recv group"},
+    {"recv_self",
+     [](PlanSpec &s) {
+       s.instrs[0] = {fp::OpCode::Recv, {}, {2}, false, -1, {0, 1}};
+     },
+     "Recv peer 0 is this rank itself"},
+    {"send_counts",
+     [](PlanSpec &s) {
+       s.instrs[0] = {fp::OpCode::Send, {0}, {2}, false, -1, {0, 1}};
+       s.instrs[0].peer = 1;
+     },
+     "(Send): takes 0 results, got 1"},
+    {"broadcast_root_operand",
+     [](PlanSpec &s) {
+       // The root (peer 0 = this rank) gives its operand: none here.
+       s.instrs[0] = {fp::OpCode::Broadcast, {}, {2}, false, -1, {0, 1}};
+     },
+     "(Broadcast): takes 1 operand(s) here (the root has its value, the "
+     "others none), got 0"},
+    {"all_to_all_sorted",
+     [](PlanSpec &s) {
+       s = allToAllSpec();
+       s.instrs[0].members = {1, 0};
+     },
+     "AllToAll group members must be sorted, distinct world ranks"},
+    // Asynchronous collectives: the window the compiler placed is checked.
+    {"wait_without_start",
+     [](PlanSpec &s) {
+       s.instrs.push_back({fp::OpCode::Wait, {3}, {}});
+     },
+     "instruction 2 (Wait): waits for value 3, which no earlier asynchronous "
+     "AllToAll or AllGather still in flight produces"},
+    {"start_without_wait",
+     [](PlanSpec &s) {
+       s = allToAllSpec();
+       s.instrs[0].async = true;
+     },
+     "instruction 0 (AllToAll): started asynchronously but never waited for"},
+    {"read_before_wait",
+     [](PlanSpec &s) {
+       s = allToAllSpec();
+       s.instrs[0].async = true;
+       s.values.push_back({fp::ValueKind::Arena, fp::DType::F32, {2, 8, 3}, 0});
+       s.instrs.push_back({fp::OpCode::Silu, {1}, {2}});
+       s.instrs.push_back({fp::OpCode::Wait, {1}, {}});
+     },
+     "instruction 1 (Silu): touches value 1, the result of the asynchronous "
+     "AllToAll at instruction 0, before its Wait"},
+    {"overlapping_write_before_wait",
+     [](PlanSpec &s) {
+       s = allToAllSpec();
+       s.instrs[0].async = true;
+       // A result written over the exchange's result bytes meanwhile.
+       s.values.push_back(
+           {fp::ValueKind::Arena, fp::DType::F32, {2, 4, 6}, 4 * 48});
+       s.instrs.push_back({fp::OpCode::Silu, {0}, {2}});
+       s.instrs.push_back({fp::OpCode::Wait, {1}, {}});
+     },
+     "instruction 1 (Silu): touches value 2"},
+    {"communication_before_wait",
+     [](PlanSpec &s) {
+       s = allToAllSpec();
+       s.instrs[0].async = true;
+       s.instrs.push_back({fp::OpCode::AllReduce, {0}, {0}, false, -1, {0, 1}});
+       s.instrs.push_back({fp::OpCode::Wait, {1}, {}});
+     },
+     "instruction 1 (AllReduce): communicates while the asynchronous AllToAll "
+     "at instruction 0 is in flight"},
+    {"async_all_reduce",
+     [](PlanSpec &s) {
+       s.instrs = {{fp::OpCode::AllReduce, {0}, {2}, false, -1, {0, 1}}};
+       s.instrs[0].async = true;
+       s.outputs = {2};
+     },
+     "only an AllToAll or AllGather starts asynchronously"},
+    {"all_to_all_attrs",
+     [](PlanSpec &s) {
+       s = allToAllSpec();
+       s.instrs[0].members.clear();
+       s.instrs[0].attention = true;
+     },
+     "(AllToAll): attributes must be CollectiveAttrs, got AttentionAttrs"},
+};
+
+INSTANTIATE_TEST_SUITE_P(All, PlanSemantics, ::testing::ValuesIn(kCases),
+                         [](const auto &info) {
+                           return std::string(info.param.name);
+                         });
+
+} // namespace

@@ -1,0 +1,305 @@
+//===- PlanTestUtil.h - the plan tests' plan builder ------------*- C++ -*-===//
+//
+// Shared by the PlanTest*.cpp files: PlanSpec, which builds small plans with
+// the FlatBuffers builders (y = silu(a + b) by default), the variants the
+// tests start from, and loadError(), which loads and binds a plan and
+// returns its error ("" when it binds).
+//
+//===----------------------------------------------------------------------===//
+#ifndef FRESCO_TEST_UNIT_PLANTESTUTIL_H
+#define FRESCO_TEST_UNIT_PLANTESTUTIL_H
+
+#include "runtime/backends/cpu/CpuBackend.h"
+#include "runtime/comm/Communicator.h"
+#include "runtime/core/Error.h"
+#include "runtime/core/Executor.h"
+#include "runtime/core/Plan.h"
+#include "runtime/core/PlanVersion.h"
+#include "test/unit/Reference.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <random>
+
+#include <string>
+#include <vector>
+
+namespace fresco::plantest {
+
+namespace fp = fresco::plan;
+
+/// The f32 values of `t`, for the references.
+inline ref::Vec floats(const HostTensor &t) {
+  return ref::Vec(t.as<float>(), t.as<float>() + t.numel());
+}
+
+struct ValueSpec {
+  fp::ValueKind kind = fp::ValueKind::Arena;
+  fp::DType dtype = fp::DType::F32;
+  std::vector<int64_t> shape;
+  uint64_t offset = 0;
+  int weight = -1;
+};
+
+struct InstrSpec {
+  fp::OpCode op;
+  std::vector<int32_t> operands, results;
+  bool attention = false;       // attach AttentionAttrs
+  int activation = -1;          // >= 0: attach LinearAttrs with this activation
+  std::vector<int32_t> members; // non-empty: attach CollectiveAttrs
+  int64_t splitDim = 0, concatDim = 0;
+  int layerNorm = -1;        // >= 0: attach LayerNormAttrs, modulated when 1
+  std::vector<int32_t> ring; // with `attention`: AttentionAttrs.ring_members
+  int32_t peer = 0;          // Send/Recv/Broadcast
+  bool async = false;        // CollectiveAttrs.async_start
+  std::vector<int64_t> keyValid; // with `attention`: AttentionAttrs.key_valid
+  int64_t axis = -1, start = 0;  // axis >= 0: attach AxisAttrs
+  bool causal = false;           // with `attention`: AttentionAttrs.causal
+  int64_t eosToken = -1;         // >= 0: attach EosPoolAttrs
+  int64_t buckets = 0, maxDistance = 0; // > 0: RelativePositionBiasAttrs
+};
+
+/// y = silu(a + b) over [2, 3] f32: values 0 = a, 1 = b, 2 = sum, 3 = y.
+struct PlanSpec {
+  uint32_t version = kPlanVersion;
+  int numRanks = 1;
+  uint64_t arena = 4 * 24;
+  std::vector<ValueSpec> values = {
+      {fp::ValueKind::Arena, fp::DType::F32, {2, 3}, 0},
+      {fp::ValueKind::Arena, fp::DType::F32, {2, 3}, 24},
+      {fp::ValueKind::Arena, fp::DType::F32, {2, 3}, 48},
+      {fp::ValueKind::Arena, fp::DType::F32, {2, 3}, 72}};
+  std::vector<InstrSpec> instrs = {{fp::OpCode::Add, {0, 1}, {2}},
+                                   {fp::OpCode::Silu, {2}, {3}}};
+  std::vector<int32_t> inputs = {0, 1}, outputs = {3};
+  std::vector<std::string> inputNames = {"a", "b"}, outputNames = {"y"};
+  int functionCopies = 1;
+  // One weight slice: full shape and slice.
+  bool withWeight = false;
+  std::vector<int64_t> weightShape = {4}, sliceOffsets = {0}, sliceSizes = {4};
+
+  std::vector<uint8_t> build() const {
+    flatbuffers::FlatBufferBuilder b;
+    std::vector<flatbuffers::Offset<fp::Value>> vals;
+    for (const ValueSpec &v : values)
+      vals.push_back(fp::CreateValue(
+          b, v.kind, v.dtype, b.CreateVector(v.shape), v.offset, v.weight));
+    std::vector<flatbuffers::Offset<fp::Instr>> ins;
+    for (const InstrSpec &i : instrs) {
+      auto attrs = flatbuffers::Offset<void>();
+      fp::OpAttrs type = fp::OpAttrs::NONE;
+      if (i.attention) {
+        attrs =
+            fp::CreateAttentionAttrs(
+                b, 1, 1.0f, i.ring.empty() ? 0 : b.CreateVector(i.ring),
+                i.keyValid.empty() ? 0 : b.CreateVector(i.keyValid), i.causal)
+                .Union();
+        type = fp::OpAttrs::AttentionAttrs;
+      } else if (i.eosToken >= 0) {
+        attrs = fp::CreateEosPoolAttrs(b, i.eosToken, false).Union();
+        type = fp::OpAttrs::EosPoolAttrs;
+      } else if (i.buckets > 0) {
+        attrs = fp::CreateRelativePositionBiasAttrs(b, i.buckets, i.maxDistance,
+                                                    true)
+                    .Union();
+        type = fp::OpAttrs::RelativePositionBiasAttrs;
+      } else if (i.axis >= 0) {
+        attrs = fp::CreateAxisAttrs(b, i.axis, i.start).Union();
+        type = fp::OpAttrs::AxisAttrs;
+      } else if (i.activation >= 0) {
+        attrs = fp::CreateLinearAttrs(b, fp::Activation(i.activation)).Union();
+        type = fp::OpAttrs::LinearAttrs;
+      } else if (i.layerNorm >= 0) {
+        attrs = fp::CreateLayerNormAttrs(b, 1e-6f, i.layerNorm == 1).Union();
+        type = fp::OpAttrs::LayerNormAttrs;
+      } else if (!i.members.empty()) {
+        attrs = fp::CreateCollectiveAttrs(b, b.CreateVector(i.members), 0,
+                                          i.splitDim, i.concatDim, i.peer, 0,
+                                          i.async)
+                    .Union();
+        type = fp::OpAttrs::CollectiveAttrs;
+      }
+      ins.push_back(fp::CreateInstr(b, i.op, b.CreateVector(i.operands),
+                                    b.CreateVector(i.results), type, attrs));
+    }
+    auto valsV = b.CreateVector(vals);
+    auto insV = b.CreateVector(ins);
+    std::vector<flatbuffers::Offset<fp::Function>> fns;
+    for (int c = 0; c < functionCopies; ++c)
+      fns.push_back(fp::CreateFunction(
+          b, b.CreateString("f"), valsV, insV, b.CreateVector(inputs),
+          b.CreateVectorOfStrings(inputNames), b.CreateVector(outputs),
+          b.CreateVectorOfStrings(outputNames), arena, arena));
+    std::vector<flatbuffers::Offset<fp::WeightSlice>> ws;
+    if (withWeight)
+      ws.push_back(fp::CreateWeightSlice(
+          b, b.CreateString("model"), b.CreateString("w"), fp::DType::F32,
+          b.CreateVector(weightShape), b.CreateVector(sliceOffsets),
+          b.CreateVector(sliceSizes)));
+    auto rank = fp::CreateRankProgram(b, 0, b.CreateVector(fns),
+                                      b.CreateVector(ws), arena);
+    std::vector<flatbuffers::Offset<fp::RankProgram>> ranks = {rank};
+    fp::FinishPlanBuffer(b, fp::CreatePlan(b, version, b.CreateString("test"),
+                                           numRanks, b.CreateVector(ranks)));
+    return {b.GetBufferPointer(), b.GetBufferPointer() + b.GetSize()};
+  }
+};
+
+inline std::string loadError(const std::vector<uint8_t> &bytes) {
+  try {
+    LoadedPlan p = LoadedPlan::fromBytes(bytes, "test.fplan");
+    // Binding checks only what depends on the run (verified at load).
+    WeightStore weights(p.rank(0), "/nonexistent");
+    auto backend = createCpuBackend();
+    Executor exec(p, 0, *backend, weights);
+  } catch (const Error &e) {
+    return e.what();
+  }
+  return "";
+}
+
+/// y = act(x w^T) for x [2, 3], w [3, 3]: values 0 = x, 1 = w, 2 = y.
+inline PlanSpec linearSpec(fp::Activation act) {
+  PlanSpec s;
+  s.values = {{fp::ValueKind::Arena, fp::DType::F32, {2, 3}, 0},
+              {fp::ValueKind::Arena, fp::DType::F32, {3, 3}, 24},
+              {fp::ValueKind::Arena, fp::DType::F32, {2, 3}, 64}};
+  s.instrs = {{fp::OpCode::Linear, {0, 1}, {2}, false, int(act)}};
+  s.inputs = {0, 1};
+  s.inputNames = {"x", "w"};
+  s.outputs = {2};
+  return s;
+}
+
+/// y = layer_norm(x) for x [2, 3, 5] (B, T, D), with weight and bias [5]
+/// when `affine`, then modulated by shift and scale [2, 5] when `modulated`:
+/// values 0 = x, then weight, bias, shift, scale as present, then y.
+inline PlanSpec layerNormSpec(bool affine, bool modulated) {
+  PlanSpec s;
+  s.values = {{fp::ValueKind::Arena, fp::DType::F32, {2, 3, 5}, 0}};
+  s.inputNames = {"x"};
+  uint64_t offset = 128;
+  auto add = [&](std::vector<int64_t> shape, const char *name) {
+    s.values.push_back({fp::ValueKind::Arena, fp::DType::F32, shape, offset});
+    s.inputNames.push_back(name);
+    offset += 64;
+  };
+  if (affine) {
+    add({5}, "weight");
+    add({5}, "bias");
+  }
+  if (modulated) {
+    add({2, 5}, "shift");
+    add({2, 5}, "scale");
+  }
+  int32_t y = int32_t(s.values.size());
+  s.values.push_back({fp::ValueKind::Arena, fp::DType::F32, {2, 3, 5}, offset});
+  s.arena = offset + 128;
+  s.inputs.clear();
+  for (int32_t i = 0; i < y; ++i)
+    s.inputs.push_back(i);
+  s.outputs = {y};
+  s.instrs = {{fp::OpCode::LayerNorm, s.inputs, {y}}};
+  s.instrs[0].layerNorm = modulated ? 1 : 0;
+  return s;
+}
+
+/// An AllToAll over members {0, 1} of x [2, 4, 6] -> y [2, 8, 3]: the
+/// sequence-to-heads exchange of Ulysses (split 2, concat 1).
+inline PlanSpec allToAllSpec() {
+  PlanSpec s;
+  s.arena = 2 * 4 * 48;
+  s.values = {{fp::ValueKind::Arena, fp::DType::F32, {2, 4, 6}, 0},
+              {fp::ValueKind::Arena, fp::DType::F32, {2, 8, 3}, 4 * 48}};
+  s.instrs = {{fp::OpCode::AllToAll, {0}, {1}, false, -1, {0, 1}, 2, 1}};
+  s.inputs = {0};
+  s.inputNames = {"x"};
+  s.outputs = {1};
+  return s;
+}
+
+/// o = attention(q [1, 2, 4], k and v [1, 6, 4]) with `keyValid`.
+inline PlanSpec keyValidSpec(std::vector<int64_t> keyValid,
+                             std::vector<int32_t> ring = {}) {
+  PlanSpec s;
+  s.arena = 4 * (8 + 24 + 24 + 8);
+  s.values = {{fp::ValueKind::Arena, fp::DType::F32, {1, 2, 4}, 0},
+              {fp::ValueKind::Arena, fp::DType::F32, {1, 6, 4}, 32},
+              {fp::ValueKind::Arena, fp::DType::F32, {1, 6, 4}, 128},
+              {fp::ValueKind::Arena, fp::DType::F32, {1, 2, 4}, 224}};
+  s.instrs = {{fp::OpCode::Attention, {0, 1, 2}, {3}, true}};
+  s.instrs[0].keyValid = std::move(keyValid);
+  s.instrs[0].ring = std::move(ring);
+  s.inputs = {0, 1, 2};
+  s.inputNames = {"q", "k", "v"};
+  s.outputs = {3};
+  return s;
+}
+
+/// keyValidSpec's attention (q [1, 2, 4], k and v [1, 6, 4], one head)
+/// with a score bias of `biasShape` as its 4th operand (none when empty).
+inline PlanSpec maskedSpec(std::vector<int64_t> biasShape, bool causal) {
+  PlanSpec s = keyValidSpec({});
+  s.instrs[0].causal = causal;
+  if (!biasShape.empty()) {
+    s.values.push_back({fp::ValueKind::Arena, fp::DType::F32, biasShape, 256});
+    s.arena = 256 + 4 * 64;
+    s.instrs[0].operands.push_back(4);
+    s.inputs.push_back(4);
+    s.inputNames.push_back("bias");
+  }
+  return s;
+}
+
+/// y [2, 4] = EosPool(x [2, 3, 4], ids of `idsShape` and `idsType`).
+inline PlanSpec eosPoolSpec(std::vector<int64_t> idsShape,
+                            fp::DType idsType = fp::DType::I64) {
+  PlanSpec s;
+  s.arena = 4 * 24 + 8 * 8 + 4 * 8;
+  s.values = {{fp::ValueKind::Arena, fp::DType::F32, {2, 3, 4}, 0},
+              {fp::ValueKind::Arena, idsType, idsShape, 96},
+              {fp::ValueKind::Arena, fp::DType::F32, {2, 4}, 160}};
+  s.instrs = {{fp::OpCode::EosPool, {0, 1}, {2}}};
+  s.instrs[0].eosToken = 7;
+  s.inputs = {0, 1};
+  s.inputNames = {"x", "ids"};
+  s.outputs = {2};
+  return s;
+}
+
+/// y [2, 5, 5] = RelativePositionBias(table of `tableShape`).
+inline PlanSpec relativeBiasSpec(std::vector<int64_t> tableShape,
+                                 int64_t buckets, int64_t maxDistance) {
+  PlanSpec s;
+  s.arena = 4 * 64 + 4 * 50;
+  s.values = {{fp::ValueKind::Arena, fp::DType::F32, tableShape, 0},
+              {fp::ValueKind::Arena, fp::DType::F32, {2, 5, 5}, 256}};
+  s.instrs = {{fp::OpCode::RelativePositionBias, {0}, {1}}};
+  s.instrs[0].buckets = buckets;
+  s.instrs[0].maxDistance = maxDistance;
+  s.inputs = {0};
+  s.inputNames = {"table"};
+  s.outputs = {1};
+  return s;
+}
+
+/// y [2, 7] = Pad(x [2, 3]) along axis 1 from `start`.
+inline PlanSpec padSpec(int64_t start) {
+  PlanSpec s;
+  s.arena = 4 * (6 + 14);
+  s.values = {{fp::ValueKind::Arena, fp::DType::F32, {2, 3}, 0},
+              {fp::ValueKind::Arena, fp::DType::F32, {2, 7}, 24}};
+  s.instrs = {{fp::OpCode::Pad, {0}, {1}}};
+  s.instrs[0].axis = 1;
+  s.instrs[0].start = start;
+  s.inputs = {0};
+  s.inputNames = {"x"};
+  s.outputs = {1};
+  return s;
+}
+
+} // namespace fresco::plantest
+
+#endif // FRESCO_TEST_UNIT_PLANTESTUTIL_H

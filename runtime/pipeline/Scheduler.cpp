@@ -8,6 +8,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "runtime/pipeline/Scheduler.h"
+#include "runtime/core/BoundedJson.h"
 #include "runtime/core/Error.h"
 #include "runtime/pipeline/SchedulerUtils.h"
 
@@ -69,7 +70,7 @@ Config::Config(std::string className, const std::string &json)
     : className_(std::move(className)) {
   nlohmann::json parsed;
   try {
-    parsed = nlohmann::json::parse(json.empty() ? std::string("{}") : json);
+    parsed = parseBoundedJson(json.empty() ? std::string("{}") : json);
   } catch (const nlohmann::json::exception &e) {
     fail(className_, ": the scheduler config is not valid JSON: ", e.what());
   }

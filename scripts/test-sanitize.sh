@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# The sanitizer half of the test command (scripts/test.sh runs it last):
+# a runtime-only build (no MLIR) with clang, AddressSanitizer + UBSan and the
+# libFuzzer targets, in build-sanitize/. Runs the runtime's unit tests under
+# the sanitizers, then every fuzz target for FRESCO_FUZZ_SMOKE_SECONDS (5 s)
+# over its seed corpus (test/fuzz/corpus, former crashes included).
+# FRESCO_SANITIZE_BUILD_DIR overrides the build folder.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+build=${FRESCO_SANITIZE_BUILD_DIR:-$root/build-sanitize}
+seconds=${FRESCO_FUZZ_SMOKE_SECONDS:-5}
+
+launcher=()
+if command -v ccache >/dev/null; then
+  launcher=(-DCMAKE_C_COMPILER_LAUNCHER=ccache -DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
+fi
+cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+  -DCMAKE_C_COMPILER=clang-22 -DCMAKE_CXX_COMPILER=clang++-22 \
+  -DFRESCO_RUNTIME_ONLY=ON -DFRESCO_FUZZ=ON -DFRESCO_ENABLE_CUDA=OFF \
+  -DFRESCO_FUZZ_SMOKE_SECONDS="$seconds" "${launcher[@]}"
+cmake --build "$build" -j2
+# halt_on_error: the first report fails the test. Leak checking stays on.
+export ASAN_OPTIONS=${ASAN_OPTIONS:-abort_on_error=0:halt_on_error=1:detect_stack_use_after_return=0}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+ctest --test-dir "$build" --output-on-failure -j2

@@ -26,7 +26,7 @@ for t in "${targets[@]}"; do
   log=$work/fuzz.log
   mkdir -p "$work"
   echo "== fuzz-$t for ${seconds}s (log: $log)"
-  if "$root/test/fuzz/run-fuzz.sh" "$build/test/fuzz/fuzz-$t" "$seconds" \
+  if "$root/test/fuzz/run-fuzz.sh" "$build/bin/fuzz-$t" "$seconds" \
       "$root/test/fuzz/corpus/$t" "$work" >"$log" 2>&1; then
     grep -E "stat::number_of_executed_units|stat::peak_rss_mb" "$log" || true
   else

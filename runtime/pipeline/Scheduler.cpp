@@ -269,7 +269,15 @@ int64_t readNumTrainTimesteps(const Config &c) {
         ": scheduler config key 'num_train_timesteps' must be at least 2, "
         "got ",
         numTrain);
+  checkNumTrainTimestepsLimit(c, numTrain);
   return numTrain;
+}
+
+void checkNumTrainTimestepsLimit(const Config &c, int64_t numTrain) {
+  check(numTrain <= kMaxNumTrainTimesteps, c.className(),
+        ": scheduler config key 'num_train_timesteps' = ", numTrain,
+        " is more than ", kMaxNumTrainTimesteps,
+        " (real schedulers train on about 1000)");
 }
 
 std::string readTimestepSpacing(const Config &c, const std::string &def) {

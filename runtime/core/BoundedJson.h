@@ -26,17 +26,15 @@ constexpr int kMaxJsonDepth = 256;
 class JsonDepthError : public nlohmann::json::exception {
 public:
   JsonDepthError()
-      : nlohmann::json::exception(
-            0, ("nesting deeper than " + std::to_string(kMaxJsonDepth) +
-                " levels")
-                   .c_str()) {}
+      : nlohmann::json::exception(0, ("nesting deeper than " +
+                                      std::to_string(kMaxJsonDepth) + " levels")
+                                         .c_str()) {}
 };
 
 /// nlohmann::json::parse of [first, last) with at most kMaxJsonDepth nested
 /// arrays/objects; throws nlohmann::json::exception for malformed or too
 /// deep input.
-template <typename It>
-nlohmann::json parseBoundedJson(It first, It last) {
+template <typename It> nlohmann::json parseBoundedJson(It first, It last) {
   return nlohmann::json::parse(
       first, last,
       [](int depth, nlohmann::json::parse_event_t event, nlohmann::json &) {

@@ -197,11 +197,13 @@ private:
 } // namespace
 
 const std::vector<std::string> &eightByteVectorFields() {
-  static const std::vector<std::string> fields = {
-      "Plan.grid_shape",          "WeightSlice.full_shape",
-      "WeightSlice.offsets",      "WeightSlice.sizes",
-      "Value.shape",              "AttentionAttrs.key_valid",
-      "TransposeAttrs.permutation"};
+  static const std::vector<std::string> fields = {"Plan.grid_shape",
+                                                  "WeightSlice.full_shape",
+                                                  "WeightSlice.offsets",
+                                                  "WeightSlice.sizes",
+                                                  "Value.shape",
+                                                  "AttentionAttrs.key_valid",
+                                                  "TransposeAttrs.permutation"};
   return fields;
 }
 
@@ -252,8 +254,7 @@ LoadedPlan LoadedPlan::fromBytes(std::vector<uint8_t> bytes,
   check(plan::VerifyPlanBuffer(verifier), name,
         " is a corrupt or truncated Fresco plan (FlatBuffers verification "
         "failed)");
-  VectorAlignment(bytes.data(), name)
-      .checkPlan(*plan::GetPlan(bytes.data()));
+  VectorAlignment(bytes.data(), name).checkPlan(*plan::GetPlan(bytes.data()));
   LoadedPlan lp;
   lp.bytes_ = std::move(bytes);
   lp.name_ = name;

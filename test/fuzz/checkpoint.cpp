@@ -4,9 +4,9 @@
 // b.st (the seeds' index maps tensors to them).
 //
 //===----------------------------------------------------------------------===//
+#include "runtime/io/Checkpoint.h"
 #include "FuzzUtil.h"
 #include "runtime/core/Error.h"
-#include "runtime/io/Checkpoint.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   namespace fs = std::filesystem;

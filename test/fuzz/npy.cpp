@@ -1,6 +1,6 @@
 //===- npy.cpp - libFuzzer target: the .npy reader ------------------------===//
-#include "runtime/core/Error.h"
 #include "runtime/io/Npy.h"
+#include "runtime/core/Error.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   try {

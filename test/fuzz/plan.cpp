@@ -5,10 +5,10 @@
 // weights folder does not exist: binding must not need it.
 //
 //===----------------------------------------------------------------------===//
+#include "runtime/core/Plan.h"
 #include "runtime/backends/cpu/CpuBackend.h"
 #include "runtime/core/Error.h"
 #include "runtime/core/Executor.h"
-#include "runtime/core/Plan.h"
 #include "runtime/core/Weights.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {

@@ -1,7 +1,7 @@
 //===- safetensors.cpp - libFuzzer target: one safetensors file -----------===//
+#include "runtime/io/Safetensors.h"
 #include "FuzzUtil.h"
 #include "runtime/core/Error.h"
-#include "runtime/io/Safetensors.h"
 
 #include <vector>
 

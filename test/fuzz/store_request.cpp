@@ -10,15 +10,14 @@
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   size_t pos = 0;
-  fresco::StoreStream stream{
-      [&](void *out, size_t n) {
-        if (n > size - pos)
-          return false;
-        std::memcpy(out, data + pos, n);
-        pos += n;
-        return true;
-      },
-      [](const void *, size_t) { return true; }};
+  fresco::StoreStream stream{[&](void *out, size_t n) {
+                               if (n > size - pos)
+                                 return false;
+                               std::memcpy(out, data + pos, n);
+                               pos += n;
+                               return true;
+                             },
+                             [](const void *, size_t) { return true; }};
   fresco::StoreMap map;
   std::mutex mutex;
   fresco::serveStoreRequests(stream, map, mutex);

@@ -117,9 +117,9 @@ TEST(StoreProtocol, MalformedRequestsEndTheConnection) {
   EXPECT_EQ(serve("S" + std::string(reinterpret_cast<char *>(&big), 4), map),
             "");
   uint32_t max = kMaxStoreString;
-  EXPECT_EQ(serve("S" + std::string(reinterpret_cast<char *>(&max), 4) + "ab",
-                  map),
-            "");
+  EXPECT_EQ(
+      serve("S" + std::string(reinterpret_cast<char *>(&max), 4) + "ab", map),
+      "");
   EXPECT_EQ(serve("S" + str("k"), map), ""); // no value
   EXPECT_TRUE(map.empty());
 }

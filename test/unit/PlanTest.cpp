@@ -629,15 +629,21 @@ TEST(Plan, RandomCorruptionNeverCrashes) {
 // first value's shape vector there and point its field at the copy.
 TEST(Plan, MisalignedInt64VectorIsRejected) {
   std::vector<uint8_t> bytes = PlanSpec().build();
-  const fp::Value *v =
-      fp::GetPlan(bytes.data())->ranks()->Get(0)->functions()->Get(0)->values()->Get(0);
+  const fp::Value *v = fp::GetPlan(bytes.data())
+                           ->ranks()
+                           ->Get(0)
+                           ->functions()
+                           ->Get(0)
+                           ->values()
+                           ->Get(0);
   const auto *table = reinterpret_cast<const flatbuffers::Table *>(v);
   size_t field =
       size_t(table->GetAddressOf(fp::Value::VT_SHAPE) - bytes.data());
-  size_t vec = size_t(reinterpret_cast<const uint8_t *>(v->shape()) -
-                      bytes.data());
+  size_t vec =
+      size_t(reinterpret_cast<const uint8_t *>(v->shape()) - bytes.data());
   size_t vecBytes = 4 + 8 * v->shape()->size();
-  std::vector<uint8_t> copy(bytes.begin() + vec, bytes.begin() + vec + vecBytes);
+  std::vector<uint8_t> copy(bytes.begin() + vec,
+                            bytes.begin() + vec + vecBytes);
   for (size_t pad : {0, 4}) {
     std::vector<uint8_t> b = bytes;
     // The length prefix at `at` (4-aligned), its elements at `at + 4`.
@@ -665,8 +671,10 @@ TEST(Plan, AlignmentCheckCoversTheSchema) {
   text = std::regex_replace(text, std::regex("//[^\\n]*"), "");
   std::set<std::string> inSchema;
   std::regex table(R"(table\s+(\w+)\s*\{([^}]*)\})");
-  std::regex field(R"((\w+)\s*:\s*\[\s*(long|ulong|int64|uint64|double|float64)\s*\])");
-  for (std::sregex_iterator t(text.begin(), text.end(), table), e; t != e; ++t) {
+  std::regex field(
+      R"((\w+)\s*:\s*\[\s*(long|ulong|int64|uint64|double|float64)\s*\])");
+  for (std::sregex_iterator t(text.begin(), text.end(), table), e; t != e;
+       ++t) {
     std::string body = (*t)[2];
     for (std::sregex_iterator f(body.begin(), body.end(), field); f != e; ++f)
       inSchema.insert((*t)[1].str() + "." + (*f)[1].str());

@@ -160,12 +160,12 @@ TEST(T5Tokenizer, ConfigNamesAddedAndSpecialTokens) {
 
 /// A ModelProto in protobuf wire format: one SentencePiece message (field
 /// 1) per piece, each with its text (field 1) and type (field 3).
-std::string protoOfPieces(
-    const std::vector<std::pair<std::string, int>> &pieces) {
+std::string
+protoOfPieces(const std::vector<std::pair<std::string, int>> &pieces) {
   std::string out;
   for (const auto &[text, type] : pieces) {
-    std::string msg = std::string("\x0a") + char(text.size()) + text +
-                      "\x18" + char(type);
+    std::string msg =
+        std::string("\x0a") + char(text.size()) + text + "\x18" + char(type);
     out += std::string("\x0a") + char(msg.size()) + msg;
   }
   return out;
@@ -176,8 +176,9 @@ std::string protoOfPieces(
 // that exception through, not a fresco::Error.
 TEST(T5Tokenizer, NulPieceIsAnError) {
   Folder f;
-  writeText(f.dir / "spiece.model",
-            protoOfPieces({{"<unk>", 2}, {"a", 1}, {std::string("\0b", 2), 1}}));
+  writeText(
+      f.dir / "spiece.model",
+      protoOfPieces({{"<unk>", 2}, {"a", 1}, {std::string("\0b", 2), 1}}));
   std::string err = loadError(f);
   EXPECT_NE(err.find("spiece.model is not a valid SentencePiece model"),
             std::string::npos)

@@ -1,7 +1,7 @@
 //===- TcpStore.cpp - A rendezvous store served by rank 0 over TCP --------===//
 #include "runtime/comm/store/TcpStore.h"
-#include "runtime/comm/store/StoreProtocol.h"
 #include "runtime/comm/Text.h"
+#include "runtime/comm/store/StoreProtocol.h"
 #include "runtime/core/Error.h"
 
 #include <atomic>

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages Fresco builds and tests with, only when some are missing.
-# The CUDA toolkit is not from apt: it is used when /usr/local/cuda exists.
+# clang-22 and its sanitizer/libFuzzer runtimes (and clang's OpenMP) build
+# scripts/test-sanitize.sh's folder. The CUDA toolkit is not from apt: it is used when /usr/local/cuda exists.
 set -euo pipefail
 
 PKGS=(build-essential cmake ninja-build python3 python3-venv python3-numpy python3-torch
@@ -8,7 +9,8 @@ PKGS=(build-essential cmake ninja-build python3 python3-venv python3-numpy pytho
   flatbuffers-compiler flatbuffers-compiler-dev libflatbuffers-dev libgtest-dev
   libgloo-dev libopenmpi-dev openmpi-bin
   libopenblas-dev libopenblas0-pthread libspng-dev nlohmann-json3-dev
-  libsentencepiece-dev)
+  libsentencepiece-dev
+  clang-22 libclang-rt-22-dev libfuzzer-22-dev libomp-22-dev)
 
 missing=()
 for p in "${PKGS[@]}"; do

@@ -136,7 +136,76 @@ void verifyFunction(const plan::Function &f, const plan::RankProgram &rp,
         ctx, ": input/output names do not match the inputs/outputs");
 }
 
+/// FlatBuffers' verifier checks that a vector's length prefix is 4-byte
+/// aligned, never that its elements are aligned for their type (upstream
+/// issue 8397): in a damaged file an int64 vector can start at 4 mod 8 and
+/// every read of it is a misaligned load. The builder aligns them, so only a
+/// corrupt or forged file fails here. Offsets are from the buffer's start,
+/// which std::vector's allocation aligns to 16.
+class VectorAlignment {
+public:
+  VectorAlignment(const uint8_t *base, const std::string &name)
+      : base_(base), name_(name) {}
+
+  template <typename T>
+  void check(const flatbuffers::Vector<T> *v, const char *field) const {
+    static_assert(sizeof(T) == 8, "only 8-byte elements need more than 4");
+    if (!v || v->size() == 0)
+      return;
+    size_t offset = size_t(v->Data() - base_);
+    fresco::check(offset % alignof(T) == 0, "invalid plan ", name_,
+                  ": the elements of a ", field, " vector start at byte ",
+                  offset, ", not a multiple of ", alignof(T),
+                  " (a corrupt plan)");
+  }
+
+  void checkPlan(const plan::Plan &p) const {
+    check(p.grid_shape(), "Plan.grid_shape");
+    if (!p.ranks())
+      return;
+    for (const plan::RankProgram *rp : *p.ranks()) {
+      if (rp->weights())
+        for (const plan::WeightSlice *w : *rp->weights()) {
+          check(w->full_shape(), "WeightSlice.full_shape");
+          check(w->offsets(), "WeightSlice.offsets");
+          check(w->sizes(), "WeightSlice.sizes");
+        }
+      if (rp->functions())
+        for (const plan::Function *f : *rp->functions())
+          checkFunction(*f);
+    }
+  }
+
+private:
+  void checkFunction(const plan::Function &f) const {
+    if (f.values())
+      for (const plan::Value *v : *f.values())
+        check(v->shape(), "Value.shape");
+    if (f.instrs())
+      for (const plan::Instr *in : *f.instrs()) {
+        if (const plan::AttentionAttrs *a = in->attrs_as_AttentionAttrs())
+          check(a->key_valid(), "AttentionAttrs.key_valid");
+        if (const plan::TransposeAttrs *t = in->attrs_as_TransposeAttrs())
+          check(t->permutation(), "TransposeAttrs.permutation");
+      }
+  }
+
+  const uint8_t *base_;
+  const std::string &name_;
+};
+
 } // namespace
+
+const std::vector<std::string> &eightByteVectorFields() {
+  static const std::vector<std::string> fields = {"Plan.grid_shape",
+                                                  "WeightSlice.full_shape",
+                                                  "WeightSlice.offsets",
+                                                  "WeightSlice.sizes",
+                                                  "Value.shape",
+                                                  "AttentionAttrs.key_valid",
+                                                  "TransposeAttrs.permutation"};
+  return fields;
+}
 
 uint64_t valueBytes(const plan::Value &v) {
   return uint64_t(numElements({v.shape()->begin(), v.shape()->end()})) *
@@ -185,6 +254,7 @@ LoadedPlan LoadedPlan::fromBytes(std::vector<uint8_t> bytes,
   check(plan::VerifyPlanBuffer(verifier), name,
         " is a corrupt or truncated Fresco plan (FlatBuffers verification "
         "failed)");
+  VectorAlignment(bytes.data(), name).checkPlan(*plan::GetPlan(bytes.data()));
   LoadedPlan lp;
   lp.bytes_ = std::move(bytes);
   lp.name_ = name;

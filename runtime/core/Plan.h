@@ -46,6 +46,11 @@ private:
 /// to the bad field (e.g. "rank 0, function 'transformer', value 12").
 void verifyPlan(const plan::Plan &p, const std::string &name);
 
+/// The schema's vectors of 8-byte elements ("Table.field"), whose alignment
+/// fromBytes checks (the FlatBuffers verifier does not); a unit test keeps
+/// the list equal to runtime/schema/plan.fbs.
+const std::vector<std::string> &eightByteVectorFields();
+
 /// Bytes of a value (numel * element size); assumes a verified plan.
 uint64_t valueBytes(const plan::Value &v);
 

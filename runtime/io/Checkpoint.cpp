@@ -1,5 +1,6 @@
 //===- Checkpoint.cpp - Diffusers model folders as they are on disk -------===//
 #include "runtime/io/Checkpoint.h"
+#include "runtime/core/BoundedJson.h"
 #include "runtime/core/Error.h"
 #include "runtime/io/KeyAliases.h"
 
@@ -30,7 +31,7 @@ std::string readTextFile(const fs::path &p, const std::string &what) {
 
 nlohmann::json parseJsonFile(const fs::path &p, const std::string &text) {
   try {
-    return nlohmann::json::parse(text);
+    return parseBoundedJson(text);
   } catch (const nlohmann::json::exception &e) {
     fail("'", p.string(), "' is not valid JSON (", e.what(), ")");
   }

@@ -5,6 +5,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "runtime/io/Safetensors.h"
+#include "runtime/core/BoundedJson.h"
 
 #include "runtime/core/Error.h"
 
@@ -314,7 +315,7 @@ void SafetensorsFile::parseHeader() {
     badFile(path_, "header is not valid JSON (it contains NUL bytes)");
   nlohmann::json header;
   try {
-    header = nlohmann::json::parse(hb, hb + headerLen);
+    header = parseBoundedJson(hb, hb + headerLen);
   } catch (const nlohmann::json::exception &e) {
     badFile(path_, "header is not valid JSON (", e.what(), ")");
   }

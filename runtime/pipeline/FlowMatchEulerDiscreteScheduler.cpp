@@ -38,6 +38,7 @@ FlowMatchConfig readFlowMatchConfig(const Config &c) {
         ": scheduler config key 'num_train_timesteps' must be at least 1, "
         "got ",
         f.numTrain);
+  checkNumTrainTimestepsLimit(c, f.numTrain);
   f.shift = c.getDouble("shift", 1.0);
   check(std::isfinite(f.shift), c.className(),
         ": scheduler config key 'shift' must be finite");

@@ -8,6 +8,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "runtime/pipeline/Scheduler.h"
+#include "runtime/core/BoundedJson.h"
 #include "runtime/core/Error.h"
 #include "runtime/pipeline/SchedulerUtils.h"
 
@@ -69,7 +70,7 @@ Config::Config(std::string className, const std::string &json)
     : className_(std::move(className)) {
   nlohmann::json parsed;
   try {
-    parsed = nlohmann::json::parse(json.empty() ? std::string("{}") : json);
+    parsed = parseBoundedJson(json.empty() ? std::string("{}") : json);
   } catch (const nlohmann::json::exception &e) {
     fail(className_, ": the scheduler config is not valid JSON: ", e.what());
   }
@@ -268,7 +269,15 @@ int64_t readNumTrainTimesteps(const Config &c) {
         ": scheduler config key 'num_train_timesteps' must be at least 2, "
         "got ",
         numTrain);
+  checkNumTrainTimestepsLimit(c, numTrain);
   return numTrain;
+}
+
+void checkNumTrainTimestepsLimit(const Config &c, int64_t numTrain) {
+  check(numTrain <= kMaxNumTrainTimesteps, c.className(),
+        ": scheduler config key 'num_train_timesteps' = ", numTrain,
+        " is more than ", kMaxNumTrainTimesteps,
+        " (real schedulers train on about 1000)");
 }
 
 std::string readTimestepSpacing(const Config &c, const std::string &def) {

@@ -110,6 +110,13 @@ Prediction readPrediction(const Config &config, const char *allowed,
 /// num_train_timesteps (default 1000), at least 2.
 int64_t readNumTrainTimesteps(const Config &config);
 
+/// Most num_train_timesteps a config may ask for: the tables are that long,
+/// real schedulers train on 1000, and a corrupt value must not allocate
+/// terabytes.
+constexpr int64_t kMaxNumTrainTimesteps = 1000000;
+/// Throws unless numTrain <= kMaxNumTrainTimesteps.
+void checkNumTrainTimestepsLimit(const Config &config, int64_t numTrain);
+
 /// timestep_spacing: "leading", "trailing" or "linspace" (default `def`).
 std::string readTimestepSpacing(const Config &config, const std::string &def);
 

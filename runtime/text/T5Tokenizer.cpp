@@ -109,7 +109,15 @@ T5Tokenizer T5Tokenizer::load(const std::string &folder) {
          "model spiece.model");
   std::string proto = readFile(modelPath, "the SentencePiece model");
   auto sp = std::make_shared<sentencepiece::SentencePieceProcessor>();
-  auto status = sp->LoadFromSerializedProto(proto);
+  sentencepiece::util::Status status;
+  try {
+    status = sp->LoadFromSerializedProto(proto);
+  } catch (const std::exception &e) {
+    // SentencePiece mostly returns a status, but its trie builder throws on
+    // some malformed models (found by fuzzing: a zero-length piece).
+    fail(kWho, ": ", modelPath.string(),
+         " is not a valid SentencePiece model (", e.what(), ")");
+  }
   if (!status.ok())
     fail(kWho, ": ", modelPath.string(),
          " is not a valid SentencePiece model (", status.ToString(), ")");

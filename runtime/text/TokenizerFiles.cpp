@@ -1,5 +1,6 @@
 //===- TokenizerFiles.cpp - Reading tokenizer folder files ----------------===//
 #include "runtime/text/TokenizerFiles.h"
+#include "runtime/core/BoundedJson.h"
 
 #include "runtime/core/Error.h"
 
@@ -25,7 +26,7 @@ json readJson(const std::string &who, const fs::path &path,
               const std::string &what, const std::string &hint) {
   std::string text = readFile(who, path, what, hint);
   try {
-    return json::parse(text);
+    return parseBoundedJson(text);
   } catch (const json::exception &e) {
     fail(who, ": ", path.string(), " is not valid JSON: ", e.what());
   }

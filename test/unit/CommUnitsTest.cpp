@@ -7,11 +7,13 @@
 #include "runtime/comm/FailureBoard.h"
 #include "runtime/comm/store/DirStore.h"
 #include "runtime/comm/store/KVStore.h"
+#include "runtime/comm/store/StoreProtocol.h"
 #include "runtime/core/Error.h"
 #include "test/unit/TestUtil.h"
 
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <thread>
 
 using namespace fresco;
@@ -66,6 +68,60 @@ TEST(Rendezvous, StoresSetGetAndTimeOut) {
   // A folder is shared: another store on it (another rank) sees the keys.
   std::shared_ptr<KVStore> other = openDirStore(dir.path(), milliseconds(50));
   EXPECT_EQ(other->get("world/0"), bytes("a b"));
+}
+
+namespace {
+
+/// The server's answers to `requests`, as one byte string.
+std::string serve(const std::string &requests, StoreMap &map) {
+  size_t pos = 0;
+  std::string replies;
+  StoreStream stream{[&](void *out, size_t n) {
+                       if (n > requests.size() - pos)
+                         return false;
+                       std::memcpy(out, requests.data() + pos, n);
+                       pos += n;
+                       return true;
+                     },
+                     [&](const void *data, size_t n) {
+                       replies.append(static_cast<const char *>(data), n);
+                       return true;
+                     }};
+  std::mutex mutex;
+  serveStoreRequests(stream, map, mutex);
+  return replies;
+}
+
+std::string str(const std::string &s) {
+  uint32_t n = uint32_t(s.size());
+  return std::string(reinterpret_cast<const char *>(&n), 4) + s;
+}
+
+} // namespace
+
+TEST(StoreProtocol, SetGetHas) {
+  StoreMap map;
+  std::string replies =
+      serve("S" + str("k") + str("v1") + "G" + str("k") + "H" + str("x"), map);
+  EXPECT_EQ(replies, std::string("\1\1", 2) + str("v1") + std::string(1, '\0'));
+  EXPECT_EQ(map.size(), 1u);
+}
+
+// A hostile or broken client is dropped without effect: an unknown op, a
+// string longer than the limit, or one announced but never sent (the
+// server must not allocate the announced 1 GiB up front).
+TEST(StoreProtocol, MalformedRequestsEndTheConnection) {
+  StoreMap map;
+  EXPECT_EQ(serve("X" + str("k"), map), "");
+  uint32_t big = kMaxStoreString + 1;
+  EXPECT_EQ(serve("S" + std::string(reinterpret_cast<char *>(&big), 4), map),
+            "");
+  uint32_t max = kMaxStoreString;
+  EXPECT_EQ(
+      serve("S" + std::string(reinterpret_cast<char *>(&max), 4) + "ab", map),
+      "");
+  EXPECT_EQ(serve("S" + str("k"), map), ""); // no value
+  EXPECT_TRUE(map.empty());
 }
 
 TEST(FailureBoard, NamesWhoFailedAndHow) {

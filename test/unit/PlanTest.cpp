@@ -8,6 +8,10 @@
 //===----------------------------------------------------------------------===//
 #include "test/unit/PlanTestUtil.h"
 
+#include <fstream>
+#include <regex>
+#include <set>
+
 using namespace fresco;
 using namespace fresco::plantest;
 namespace fp = fresco::plan;
@@ -209,6 +213,66 @@ TEST(Plan, LinearActivationRuns) {
             << "at " << m << ", " << n;
       }
   }
+}
+
+// The FlatBuffers verifier does not check vector element alignment: a
+// damaged plan could place an int64 vector at 4 mod 8 (issue 15). Move the
+// first value's shape vector there and point its field at the copy.
+TEST(Plan, MisalignedInt64VectorIsRejected) {
+  std::vector<uint8_t> bytes = PlanSpec().build();
+  const fp::Value *v = fp::GetPlan(bytes.data())
+                           ->ranks()
+                           ->Get(0)
+                           ->functions()
+                           ->Get(0)
+                           ->values()
+                           ->Get(0);
+  const auto *table = reinterpret_cast<const flatbuffers::Table *>(v);
+  size_t field =
+      size_t(table->GetAddressOf(fp::Value::VT_SHAPE) - bytes.data());
+  size_t vec =
+      size_t(reinterpret_cast<const uint8_t *>(v->shape()) - bytes.data());
+  size_t vecBytes = 4 + 8 * v->shape()->size();
+  std::vector<uint8_t> copy(bytes.begin() + vec,
+                            bytes.begin() + vec + vecBytes);
+  for (size_t pad : {0, 4}) {
+    std::vector<uint8_t> b = bytes;
+    // The length prefix at `at` (4-aligned), its elements at `at + 4`.
+    while (b.size() % 8 != pad)
+      b.push_back(0);
+    size_t at = b.size();
+    b.insert(b.end(), copy.begin(), copy.end());
+    uint32_t rel = uint32_t(at - field);
+    std::memcpy(b.data() + field, &rel, 4);
+    std::string err = loadError(b);
+    if ((at + 4) % 8 == 0)
+      EXPECT_EQ(err, "") << "the aligned copy should load";
+    else
+      EXPECT_NE(err.find("Value.shape vector start at byte"), std::string::npos)
+          << err;
+  }
+}
+
+// eightByteVectorFields() names every [long]/[ulong]/[double] field of
+// plan.fbs: a new one must be added to the alignment check.
+TEST(Plan, AlignmentCheckCoversTheSchema) {
+  std::ifstream in(std::string(FRESCO_SOURCE_DIR) + "/runtime/schema/plan.fbs");
+  ASSERT_TRUE(in.good());
+  std::string text((std::istreambuf_iterator<char>(in)), {});
+  text = std::regex_replace(text, std::regex("//[^\\n]*"), "");
+  std::set<std::string> inSchema;
+  std::regex table(R"(table\s+(\w+)\s*\{([^}]*)\})");
+  std::regex field(
+      R"((\w+)\s*:\s*\[\s*(long|ulong|int64|uint64|double|float64)\s*\])");
+  for (std::sregex_iterator t(text.begin(), text.end(), table), e; t != e;
+       ++t) {
+    std::string body = (*t)[2];
+    for (std::sregex_iterator f(body.begin(), body.end(), field); f != e; ++f)
+      inSchema.insert((*t)[1].str() + "." + (*f)[1].str());
+  }
+  std::set<std::string> checked(eightByteVectorFields().begin(),
+                                eightByteVectorFields().end());
+  EXPECT_EQ(inSchema, checked);
 }
 
 } // namespace

@@ -115,6 +115,11 @@ TEST(SchedulerFactory, UnsupportedValuesNameTheKey) {
       {kDDIM, R"({"clip_sample": 1})", "'clip_sample'"},
       {kDDIM, R"({"trained_betas": [0.1, 0.2]})", "'trained_betas'"},
       {kEuler, R"({"num_train_timesteps": 1})", "'num_train_timesteps'"},
+      // Found by fuzzing: the tables are num_train_timesteps long.
+      {kEuler, R"({"num_train_timesteps": 10036028275527186})",
+       "'num_train_timesteps' = 10036028275527186 is more than 1000000"},
+      {kDDIM, R"({"num_train_timesteps": 1000001})", "'num_train_timesteps'"},
+      {kDPM, R"({"num_train_timesteps": 1e15})", "'num_train_timesteps'"},
   };
   for (const Case &c : cases) {
     std::string msg = createError(c.cls, c.json);
@@ -478,6 +483,7 @@ TEST(FlowMatch, ConfigErrors) {
       {R"({"shift": "3"})", "'shift'"},
       {R"({"use_dynamic_shifting": 1})", "'use_dynamic_shifting'"},
       {R"({"num_train_timesteps": 0})", "'num_train_timesteps'"},
+      {R"({"num_train_timesteps": 1000001})", "is more than 1000000"},
   };
   for (const Case &c : cases) {
     std::string msg = createError(kFlow, c.json);

@@ -158,6 +158,33 @@ TEST(T5Tokenizer, ConfigNamesAddedAndSpecialTokens) {
   EXPECT_EQ(tok.encode("<extra_id_0>"), spIds("<extra_id_0>"));
 }
 
+/// A ModelProto in protobuf wire format: one SentencePiece message (field
+/// 1) per piece, each with its text (field 1) and type (field 3).
+std::string
+protoOfPieces(const std::vector<std::pair<std::string, int>> &pieces) {
+  std::string out;
+  for (const auto &[text, type] : pieces) {
+    std::string msg =
+        std::string("\x0a") + char(text.size()) + text + "\x18" + char(type);
+    out += std::string("\x0a") + char(msg.size()) + msg;
+  }
+  return out;
+}
+
+// Found by fuzzing: SentencePiece's trie builder throws (not a status) on a
+// piece that starts with a NUL byte (a zero-length key to it); the loader let
+// that exception through, not a fresco::Error.
+TEST(T5Tokenizer, NulPieceIsAnError) {
+  Folder f;
+  writeText(
+      f.dir / "spiece.model",
+      protoOfPieces({{"<unk>", 2}, {"a", 1}, {std::string("\0b", 2), 1}}));
+  std::string err = loadError(f);
+  EXPECT_NE(err.find("spiece.model is not a valid SentencePiece model"),
+            std::string::npos)
+      << err;
+}
+
 TEST(T5Tokenizer, RefusesBadFoldersAndInput) {
   {
     TempDir empty;

@@ -1,6 +1,7 @@
 //===- TcpStore.cpp - A rendezvous store served by rank 0 over TCP --------===//
 #include "runtime/comm/store/TcpStore.h"
 #include "runtime/comm/Text.h"
+#include "runtime/comm/store/StoreProtocol.h"
 #include "runtime/core/Error.h"
 
 #include <atomic>
@@ -52,10 +53,13 @@ bool readAll(int fd, void *data, size_t n) {
   return true;
 }
 
+bool writeString(int fd, const void *data, uint32_t n) {
+  return writeAll(fd, &n, sizeof n) && writeAll(fd, data, n);
+}
+
 /// The store of a tcp:<host>:<port> rendezvous. Rank 0 keeps the map and
 /// serves it (one thread per connected rank; requests are tiny); the others
-/// are clients. Requests: 'S' key value (set), 'G' key (get, answers at
-/// once whether found), 'H' key (has). Strings travel as u32 length + bytes.
+/// are clients. The requests: StoreProtocol.h.
 class TcpStore : public KVStore {
 public:
   TcpStore(const std::string &host, int port, bool serve, milliseconds timeout)
@@ -187,54 +191,11 @@ private:
     }
   }
 
-  static bool readString(int fd, std::vector<char> &out) {
-    uint32_t n;
-    if (!readAll(fd, &n, sizeof n) || n > (1u << 30))
-      return false;
-    out.resize(n);
-    return readAll(fd, out.data(), n);
-  }
-
-  static bool writeString(int fd, const void *data, uint32_t n) {
-    return writeAll(fd, &n, sizeof n) && writeAll(fd, data, n);
-  }
-
   void serveClient(int fd) {
-    for (;;) {
-      char op;
-      std::vector<char> keyBytes, value;
-      if (!readAll(fd, &op, 1) || !readString(fd, keyBytes))
-        return;
-      std::string key(keyBytes.begin(), keyBytes.end());
-      if (op == 'S') {
-        if (!readString(fd, value))
-          return;
-        {
-          std::lock_guard<std::mutex> lock(mutex_);
-          map_[key] = std::move(value);
-        }
-        char ok = 1;
-        if (!writeAll(fd, &ok, 1))
-          return;
-      } else if (op == 'G' || op == 'H') {
-        bool found;
-        {
-          std::lock_guard<std::mutex> lock(mutex_);
-          auto it = map_.find(key);
-          found = it != map_.end();
-          if (found && op == 'G')
-            value = it->second;
-        }
-        char f = found;
-        if (!writeAll(fd, &f, 1))
-          return;
-        if (found && op == 'G' &&
-            !writeString(fd, value.data(), static_cast<uint32_t>(value.size())))
-          return;
-      } else {
-        return;
-      }
-    }
+    StoreStream stream{
+        [fd](void *data, size_t n) { return readAll(fd, data, n); },
+        [fd](const void *data, size_t n) { return writeAll(fd, data, n); }};
+    serveStoreRequests(stream, map_, mutex_);
   }
 
   void connectToServer() {
@@ -297,7 +258,7 @@ private:
     ok = ok && readAll(fd_, &status, 1);
     if (ok && op == 'G' && status) {
       uint32_t n;
-      ok = readAll(fd_, &n, sizeof n);
+      ok = readAll(fd_, &n, sizeof n) && n <= kMaxStoreString;
       if (ok) {
         reply.resize(n);
         ok = readAll(fd_, reply.data(), n);
@@ -320,7 +281,7 @@ private:
   bool serving_;
   // Server side.
   std::mutex mutex_;
-  std::map<std::string, std::vector<char>> map_;
+  StoreMap map_;
   int listenFd_ = -1;
   int wakeFds_[2] = {-1, -1};
   std::atomic<bool> stop_{false};

@@ -146,7 +146,12 @@ void verifyPosEmbed2d(const OpCheck &c) {
          "bad grid or dim");
   c.need(a->base_size() > 0 && a->interpolation_scale() > 0,
          "bad base_size or interpolation_scale");
-  c.shape(c.res[0], {1, a->grid_h() * a->grid_w(), a->dim()}, "result");
+  // The attributes are the file's: their product may overflow (found by
+  // fuzzing); a valid grid equals the result's token count, which is bounded.
+  int64_t tokens = 0;
+  c.need(!__builtin_mul_overflow(a->grid_h(), a->grid_w(), &tokens),
+         "grid ", a->grid_h(), " x ", a->grid_w(), " overflows");
+  c.shape(c.res[0], {1, tokens, a->dim()}, "result");
 }
 
 Step bindPosEmbed2d(OpBind &b) {

@@ -1,0 +1,32 @@
+//===- scheduler_config.cpp - libFuzzer target: scheduler_config.json -----===//
+//
+// Byte 0 picks the scheduler class, byte 1 the step count (1-32); the rest is
+// the config. A scheduler that accepts its config then runs every step on a
+// small sample.
+//
+//===----------------------------------------------------------------------===//
+#include "runtime/core/Error.h"
+#include "runtime/pipeline/Scheduler.h"
+
+#include <string>
+#include <vector>
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+  if (size < 2)
+    return 0;
+  const std::vector<std::string> &classes = fresco::supportedSchedulers();
+  const std::string &cls = classes[data[0] % classes.size()];
+  int steps = 1 + data[1] % 32;
+  std::string json(reinterpret_cast<const char *>(data) + 2, size - 2);
+  try {
+    std::unique_ptr<fresco::Scheduler> s = fresco::createScheduler(cls, json);
+    s->setTimesteps(steps);
+    std::vector<float> sample(8, 0.5f), out(8, 0.25f);
+    for (int i = 0; i < int(s->timesteps().size()); ++i) {
+      s->scaleModelInput(sample.data(), 8, i);
+      s->step(out.data(), sample.data(), 8, i);
+    }
+  } catch (const fresco::Error &) {
+  }
+  return 0;
+}

@@ -187,6 +187,8 @@ private:
           check(a->key_valid(), "AttentionAttrs.key_valid");
         if (const plan::TransposeAttrs *t = in->attrs_as_TransposeAttrs())
           check(t->permutation(), "TransposeAttrs.permutation");
+        if (const plan::RopeTableAttrs *r = in->attrs_as_RopeTableAttrs())
+          check(r->axes_dim(), "RopeTableAttrs.axes_dim");
       }
   }
 
@@ -203,7 +205,8 @@ const std::vector<std::string> &eightByteVectorFields() {
                                                   "WeightSlice.sizes",
                                                   "Value.shape",
                                                   "AttentionAttrs.key_valid",
-                                                  "TransposeAttrs.permutation"};
+                                                  "TransposeAttrs.permutation",
+                                                  "RopeTableAttrs.axes_dim"};
   return fields;
 }
 

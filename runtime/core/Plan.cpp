@@ -265,6 +265,16 @@ LoadedPlan LoadedPlan::fromBytes(std::vector<uint8_t> bytes,
   return lp;
 }
 
+std::string checkPlanBytes(const std::vector<uint8_t> &bytes,
+                           const std::string &name) noexcept {
+  try {
+    LoadedPlan::fromBytes(bytes, name);
+    return {};
+  } catch (const std::exception &e) {
+    return e.what();
+  }
+}
+
 LoadedPlan LoadedPlan::fromFile(const std::string &path) {
   std::error_code ec;
   check(!std::filesystem::is_directory(path, ec), "plan ", path,

@@ -42,6 +42,12 @@ private:
   std::string name_;
 };
 
+/// Every check fromBytes makes, for callers built without exceptions
+/// (fresco-compile checks what it is about to write): the message of the
+/// first failure, or empty when the plan loads.
+std::string checkPlanBytes(const std::vector<uint8_t> &bytes,
+                           const std::string &name) noexcept;
+
 /// Stage 2: semantic checks; throws fresco::Error with `name` and the path
 /// to the bad field (e.g. "rank 0, function 'transformer', value 12").
 void verifyPlan(const plan::Plan &p, const std::string &name);

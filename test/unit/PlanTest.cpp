@@ -275,4 +275,13 @@ TEST(Plan, AlignmentCheckCoversTheSchema) {
   EXPECT_EQ(inSchema, checked);
 }
 
+// fresco-compile checks what it writes with this (built without
+// exceptions, it cannot catch the loader's).
+TEST(Plan, CheckPlanBytesReportsWithoutThrowing) {
+  EXPECT_EQ(checkPlanBytes(PlanSpec().build(), "good.fplan"), "");
+  std::vector<uint8_t> junk(64, 0x41);
+  EXPECT_NE(checkPlanBytes(junk, "junk.fplan").find("junk.fplan is not a Fresco plan"),
+            std::string::npos);
+}
+
 } // namespace

@@ -13,6 +13,7 @@
 #include "dialects/Fresco/IR/FloatStorage.h"
 #include "dialects/Fresco/IR/FrescoOps.h"
 #include "models/ModelRegistry.h"
+#include "runtime/core/Plan.h"
 #include "runtime/core/PlanVersion.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -346,6 +347,12 @@ int main(int argc, char **argv) {
   std::vector<uint8_t> bytes;
   if (failed(mlir::fresco::emitPlan(*module, bytes, ranks)))
     return errorExit("cannot emit the plan");
+  // Nothing written that its runtime would refuse: the loader's own checks.
+  if (std::string why = ::fresco::checkPlanBytes(bytes, outputPath);
+      !why.empty())
+    return errorExit("internal error: the plan does not pass the runtime's "
+                     "checks, so it is not written: " +
+                     why);
   out->os().write(reinterpret_cast<const char *>(bytes.data()), bytes.size());
   out->keep();
   if (!quiet)

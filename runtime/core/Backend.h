@@ -108,6 +108,10 @@ public:
   /// True when kernels take host pointers: then host buffers (the weight
   /// store's) are used in place rather than copied.
   virtual bool usesHostMemory() const = 0;
+  /// The most memory allocate() can ever give, to refuse at load a plan
+  /// that cannot fit (a host may overcommit and fail later, at a page
+  /// fault): by default the host's RAM plus swap.
+  virtual uint64_t memoryCapacity() const;
   /// `bytes` bytes (at least one) of backend memory aligned to 64 bytes or
   /// more; throws fresco::Error when none is left. Never null.
   virtual void *allocate(size_t bytes) = 0;

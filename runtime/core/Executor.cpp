@@ -19,6 +19,17 @@
 
 namespace fresco {
 
+namespace {
+/// Refuses, with the numbers, memory the backend can never give.
+void checkFits(const Backend &backend, const LoadedPlan &plan, int rank,
+               const char *what, uint64_t bytes) {
+  uint64_t capacity = backend.memoryCapacity();
+  check(bytes <= capacity, "plan ", plan.name(), ", rank ", rank, ": its ",
+        what, " needs ", bytes, " bytes, more than the ", capacity,
+        " bytes of memory the ", backend.name(), " backend has");
+}
+} // namespace
+
 Executor::Executor(const LoadedPlan &plan, int rank, Backend &backend,
                    const WeightStore &weights, GroupResolver groups)
     : plan_(plan), scratch_(std::make_shared<ScratchArena>(backend)),
@@ -30,6 +41,7 @@ Executor::Executor(const LoadedPlan &plan, int rank, Backend &backend,
         "weight store does not match the plan's weight table");
   ArenaLayout layout = layOutArena(plan, rank, backend.floatStorage());
   arenaBytes_ = layout.bytes;
+  checkFits(backend, plan, rank, "arena", arenaBytes_);
   arena_.reset(backend.allocate(arenaBytes_ ? arenaBytes_ : 1));
   uploadWeights();
   for (const plan::Function *f : *rp.functions())
@@ -62,6 +74,8 @@ void Executor::uploadWeights() {
     total += padded(weights_.count(int(i)) * es);
   if (total == 0)
     return;
+  checkFits(backend_, plan_, rank_, "arena and weights",
+            uint64_t(arenaBytes_) + total);
   weightMemory_.reset(backend_.allocate(total));
   auto *base = static_cast<uint8_t *>(weightMemory_.get());
   size_t offset = 0;

@@ -171,6 +171,7 @@ public:
   //===--------------------------------------------------------------------===//
 
   bool usesHostMemory() const override { return false; }
+  uint64_t memoryCapacity() const override;
 
   void *allocate(size_t bytes) override;
 

@@ -67,6 +67,15 @@ CudaBackend::record(const std::function<void()> &issue) {
   return std::make_unique<Graph>(*this, exec, embedding);
 }
 
+uint64_t CudaBackend::memoryCapacity() const {
+  size_t freeBytes = 0, total = 0;
+  if (cudaMemGetInfo(&freeBytes, &total) != cudaSuccess) {
+    cudaGetLastError();
+    return UINT64_MAX; // unknown: let allocate() decide
+  }
+  return total;
+}
+
 void *CudaBackend::allocate(size_t bytes) {
   void *p = nullptr;
   cudaError_t e = cudaMalloc(&p, std::max<size_t>(bytes, 1));

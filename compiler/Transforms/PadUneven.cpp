@@ -273,30 +273,15 @@ LogicalResult Padder::visit(Operation *op, const ShardingRule &rule) {
     r.setType(RankedTensorType::get(shape, t.getElementType()));
   }
   // 5. Attributes that count a padded factor.
-  if (auto r = dyn_cast<RopeOp>(op);
-      r && rule.headsFactor && paddedSize[*rule.headsFactor])
-    r.setNumHeads(paddedSize[*rule.headsFactor]);
+  if (rule.headsFactor && paddedSize[*rule.headsFactor])
+    setHeadCount(op, paddedSize[*rule.headsFactor]);
   if (auto a = dyn_cast<AttentionOp>(op)) {
-    if (rule.headsFactor && paddedSize[*rule.headsFactor])
-      a.setNumHeads(paddedSize[*rule.headsFactor]);
     int64_t tk = rule.operands[1][1].front();
     if (paddedSize[tk])
       a.setKeyValid(ArrayRef<int64_t>{rule.factors[tk].size});
   }
   // 6. The op's own inference must agree.
-  if (auto iface = dyn_cast<InferTypeOpInterface>(op)) {
-    SmallVector<Type> inferred;
-    if (failed(iface.inferReturnTypes(
-            op->getContext(), op->getLoc(), op->getOperands(),
-            op->getRawDictionaryAttrs(), op->getPropertiesStorage(),
-            op->getRegions(), inferred)))
-      return failure();
-    if (TypeRange(inferred) != op->getResultTypes())
-      return op->emitError("fresco-pad-uneven expected the padded type ")
-             << op->getResult(0).getType() << " but the op infers "
-             << inferred[0];
-  }
-  return success();
+  return checkInferredTypes(op, "fresco-pad-uneven expected the padded type");
 }
 
 /// The token sequence of a denoiser, if a sequence split of `degree` ranks

@@ -2,6 +2,8 @@
 #include "compiler/Transforms/Partitioning.h"
 #include "dialects/Fresco/IR/FrescoOps.h"
 
+#include "mlir/Interfaces/InferTypeOpInterface.h"
+
 namespace mlir::fresco {
 
 std::optional<std::pair<int16_t, int64_t>>
@@ -45,6 +47,37 @@ Value createAllGather(OpBuilder &b, Location loc, Value local, int64_t dim,
       b, loc, RankedTensorType::get(shape, t.getElementType()),
       FlatSymbolRefAttr::get(b.getStringAttr(kGridName)),
       b.getDenseI16ArrayAttr({axis}), local, b.getIndexAttr(dim));
+}
+
+void setHeadCount(Operation *op, int64_t heads) {
+  if (auto a = dyn_cast<AttentionOp>(op))
+    a.setNumHeads(heads);
+  else if (auto r = dyn_cast<RopeOp>(op))
+    r.setNumHeads(heads);
+}
+
+int64_t headCount(Operation *op) {
+  if (auto a = dyn_cast<AttentionOp>(op))
+    return a.getNumHeads();
+  if (auto r = dyn_cast<RopeOp>(op))
+    return r.getNumHeads();
+  return 0;
+}
+
+LogicalResult checkInferredTypes(Operation *op, const Twine &what) {
+  auto iface = dyn_cast<InferTypeOpInterface>(op);
+  if (!iface)
+    return success();
+  SmallVector<Type> inferred;
+  if (failed(iface.inferReturnTypes(
+          op->getContext(), op->getLoc(), op->getOperands(),
+          op->getRawDictionaryAttrs(), op->getPropertiesStorage(),
+          op->getRegions(), inferred)))
+    return failure();
+  if (TypeRange(inferred) != op->getResultTypes())
+    return op->emitError() << what << " " << op->getResult(0).getType()
+                           << " but the op infers " << inferred[0];
+  return success();
 }
 
 bool isParamLinear(Operation *op) {

@@ -58,6 +58,15 @@ SmallVector<func::FuncOp> denoiserFunctions(ModuleOp module);
 Value createAllGather(OpBuilder &b, Location loc, Value local, int64_t dim,
                       int16_t axis, int64_t parts);
 
+/// Sets the head count of an op whose sharding rule names a heads factor
+/// (attention, rope): a split divides it, padding grows it.
+void setHeadCount(Operation *op, int64_t heads);
+/// Its head count (0 for another op).
+int64_t headCount(Operation *op);
+/// Checks that `op`'s own type inference agrees with the result types a
+/// rewrite gave it; `what` names the types in the error ("local type").
+LogicalResult checkInferredTypes(Operation *op, const Twine &what);
+
 /// A linear layer whose weight (and bias, if any) are parameters.
 bool isParamLinear(Operation *op);
 

@@ -301,26 +301,11 @@ LogicalResult ShardingPropagation::visit(Operation *op,
     r.setType(RankedTensorType::get(shape, global.getElementType()));
   }
   // 5. Attributes that count a split factor.
-  if (rule.headsFactor && !axesOf[*rule.headsFactor].empty()) {
-    int64_t n = parts(axesOf[*rule.headsFactor]);
-    if (auto a = dyn_cast<AttentionOp>(op))
-      a.setNumHeads(a.getNumHeads() / n);
-    else if (auto rope = dyn_cast<RopeOp>(op))
-      rope.setNumHeads(rope.getNumHeads() / n);
-  }
+  if (rule.headsFactor && !axesOf[*rule.headsFactor].empty())
+    setHeadCount(op, headCount(op) / parts(axesOf[*rule.headsFactor]));
   // 6. The op's own inference must agree with the local types.
-  if (auto iface = dyn_cast<InferTypeOpInterface>(op)) {
-    SmallVector<Type> inferred;
-    if (failed(iface.inferReturnTypes(
-            op->getContext(), op->getLoc(), op->getOperands(),
-            op->getRawDictionaryAttrs(), op->getPropertiesStorage(),
-            op->getRegions(), inferred)))
-      return failure();
-    if (TypeRange(inferred) != op->getResultTypes())
-      return op->emitError() << strategy << " expected the local type "
-                             << op->getResult(0).getType()
-                             << " but the op infers " << inferred[0];
-  }
+  if (failed(checkInferredTypes(op, strategy + " expected the local type")))
+    return failure();
   for (auto [r, split] : llvm::zip(op->getResults(), resultSplits))
     if (llvm::any_of(split, [](const auto &a) { return !a.empty(); }))
       splits[r] = split;

@@ -172,27 +172,36 @@ std::pair<Value, Value> CLIPTextEmitter::forward(Value ids) {
 } // namespace
 
 func::FuncOp buildCLIPText(ModuleOp module, const CLIPTextConfig &config,
-                           int64_t batch, StringRef name) {
+                           int64_t batch, StringRef name, bool pooledOnly) {
   OpBuilder b(module.getBodyRegion());
   b.setInsertionPointToEnd(module.getBody());
   Type f32 = b.getF32Type();
   int64_t t = config.maxPositions, d = config.hiddenSize;
   auto idsTy = RankedTensorType::get({batch, t}, b.getI64Type());
-  auto fnTy = FunctionType::get(module.getContext(), {idsTy},
-                                {RankedTensorType::get({batch, t, d}, f32),
-                                 RankedTensorType::get({batch, d}, f32)});
+  auto hiddenTy = RankedTensorType::get({batch, t, d}, f32);
+  auto pooledTy = RankedTensorType::get({batch, d}, f32);
+  SmallVector<Type> results;
+  if (!pooledOnly)
+    results.push_back(hiddenTy);
+  results.push_back(pooledTy);
+  auto fnTy = FunctionType::get(module.getContext(), {idsTy}, results);
   auto fn =
       func::FuncOp::create(b, NameLoc::get(b.getStringAttr(name)), name, fnTy);
   fn->setAttr("fresco.component", b.getStringAttr(name));
   fn.setArgAttr(0, "fresco.name", b.getStringAttr("input_ids"));
-  fn.setResultAttr(0, "fresco.name", b.getStringAttr("last_hidden_state"));
-  fn.setResultAttr(1, "fresco.name", b.getStringAttr("pooler_output"));
+  if (!pooledOnly)
+    fn.setResultAttr(0, "fresco.name", b.getStringAttr("last_hidden_state"));
+  fn.setResultAttr(results.size() - 1, "fresco.name",
+                   b.getStringAttr("pooler_output"));
 
   Block *entry = fn.addEntryBlock();
   b.setInsertionPointToStart(entry);
   CLIPTextEmitter emitter(b, config, batch);
   auto [hidden, pooled] = emitter.forward(entry->getArgument(0));
-  func::ReturnOp::create(b, fn.getLoc(), ValueRange{hidden, pooled});
+  if (pooledOnly)
+    func::ReturnOp::create(b, fn.getLoc(), ValueRange{pooled});
+  else
+    func::ReturnOp::create(b, fn.getLoc(), ValueRange{hidden, pooled});
   return fn;
 }
 

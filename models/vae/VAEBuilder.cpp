@@ -129,15 +129,15 @@ Value VAEEmitter::decode(Value z) {
 } // namespace
 
 func::FuncOp buildVAEDecoder(ModuleOp module, const VAEConfig &config,
-                             int64_t batch, int64_t latentSize,
-                             StringRef name) {
+                             int64_t batch, int64_t latentHeight,
+                             int64_t latentWidth, StringRef name) {
   OpBuilder b(module.getBodyRegion());
   b.setInsertionPointToEnd(module.getBody());
   Type f32 = b.getF32Type();
-  int64_t s = latentSize, up = config.upscale();
-  auto inTy = RankedTensorType::get({batch, config.latentChannels, s, s}, f32);
+  int64_t h = latentHeight, w = latentWidth, up = config.upscale();
+  auto inTy = RankedTensorType::get({batch, config.latentChannels, h, w}, f32);
   auto outTy =
-      RankedTensorType::get({batch, config.outChannels, s * up, s * up}, f32);
+      RankedTensorType::get({batch, config.outChannels, h * up, w * up}, f32);
   auto fn =
       func::FuncOp::create(b, NameLoc::get(b.getStringAttr(name)), name,
                            FunctionType::get(b.getContext(), {inTy}, {outTy}));

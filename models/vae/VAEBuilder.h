@@ -17,7 +17,8 @@ namespace fresco::models {
 /// first, as the pipelines do.
 mlir::func::FuncOp buildVAEDecoder(mlir::ModuleOp module,
                                    const VAEConfig &config, int64_t batch,
-                                   int64_t latentSize, llvm::StringRef name);
+                                   int64_t latentHeight, int64_t latentWidth,
+                                   llvm::StringRef name);
 
 } // namespace fresco::models
 

@@ -32,7 +32,11 @@ namespace fresco {
 /// AttentionAttrs.causal and Attention's optional 4th operand (an additive
 /// score bias): the text encoders of Flux. A version-8 runtime would attend
 /// without the mask and the bias.
-constexpr uint32_t kPlanVersion = 9;
+/// 10: the Pipeline table for text-to-image: text encoder components with
+/// their tokenizer and prompt slot, the sampler's timestep divisor, timestep
+/// schedule and flow prediction. A version-9 runtime would feed Flux's
+/// transformer timesteps 1000x too large.
+constexpr uint32_t kPlanVersion = 10;
 } // namespace fresco
 
 #endif // FRESCO_RUNTIME_CORE_PLANVERSION_H

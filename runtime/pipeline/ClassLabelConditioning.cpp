@@ -41,18 +41,11 @@ private:
 
 } // namespace
 
-std::unique_ptr<Conditioning> makeConditioning(const PipelineSpec &spec,
-                                               const GenerateOptions &o) {
-  check(spec.conditioning == plan::ConditioningKind::ClassLabel,
-        pipeline_names::name(spec.conditioning),
-        " conditioning is not implemented yet in this runtime");
-  const int64_t n = int64_t(o.classLabels.size());
-  check(n >= 1, "no class labels given: the plan generates one image per "
-                "class label");
-  check(n <= spec.numImages, "the plan generates at most ", spec.numImages,
-        " image(s) per run but ", n,
-        " class label(s) were given; recompile with fresco-compile --batch ",
-        n);
+std::unique_ptr<Conditioning>
+makeClassLabelConditioning(const PipelineSpec &spec, const GenerateOptions &o) {
+  checkImageCount(spec, int64_t(o.classLabels.size()), "class label");
+  check(o.prompts.empty() && o.prompts2.empty(), "pipeline '", spec.kind,
+        "' is conditioned on class labels, not prompts: give --class-label");
   for (int64_t label : o.classLabels)
     check(label >= 0 && label < spec.numClasses, "class label ", label,
           " is out of range: this model has ", spec.numClasses, " classes (0..",

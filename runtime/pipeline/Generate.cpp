@@ -121,24 +121,36 @@ GenerateResult generate(const PipelineSpec &p, Executor &exec,
     fail(*why);
   const bool denoises = contains(roles.denoiserRanks, roles.rank);
   const bool decodes = contains(roles.decoderRanks, roles.rank);
+  const int steps = o.steps ? o.steps : p.defaultSteps();
+  const double scale =
+      std::isnan(o.guidanceScale) ? p.defaultGuidanceScale() : o.guidanceScale;
   std::unique_ptr<Conditioning> conditioning = makeConditioning(p, o);
   std::unique_ptr<LatentLayout> layout = makeLatentLayout(p);
-  std::unique_ptr<Guidance> guidance = makeGuidance(p, o.guidanceScale);
-  check(o.steps >= 1 && o.steps <= 10000, "--steps must be in 1..10000, got ",
-        o.steps);
+  std::unique_ptr<Guidance> guidance = makeGuidance(p, scale);
+  check(steps >= 1 && steps <= 10000, "--steps must be in 1..10000, got ",
+        steps);
 
   std::string schedulerName = o.scheduler.empty() ? p.scheduler : o.scheduler;
   std::unique_ptr<Scheduler> scheduler =
       createScheduler(schedulerName, p.schedulerConfig);
-  // The loop's denoisers (class-conditional DiT) predict noise; a
-  // flow-matching step would read that as a velocity and give garbage.
-  check(!scheduler->flowMatching(), "scheduler '", schedulerName,
+  // A flow-matching step reads the denoiser's output as a velocity, the
+  // others as noise: the wrong kind gives garbage.
+  check(!scheduler->flowMatching() || p.flowPrediction, "scheduler '",
+        schedulerName,
         "' is a flow-matching sampler: it needs a denoiser that predicts a "
         "flow velocity (Flux, SD3), and pipeline '",
         p.kind,
         "' predicts noise; use DDIMScheduler, "
         "DPMSolverMultistepScheduler or EulerDiscreteScheduler");
-  scheduler->setTimesteps(o.steps);
+  check(scheduler->flowMatching() || !p.flowPrediction, "scheduler '",
+        schedulerName, "' predicts noise, and pipeline '", p.kind,
+        "' predicts a flow velocity: use FlowMatchEulerDiscreteScheduler");
+  if (p.timesteps == plan::TimestepSchedule::FluxShifted)
+    scheduler->setTimestepsWith(
+        steps, fluxTimestepOptions(p.schedulerConfig, steps,
+                                   p.latentPositions()));
+  else
+    scheduler->setTimesteps(steps);
 
   const int64_t n = conditioning->numImages();
   const int64_t m = layout->imageSize(); // values per image
@@ -150,9 +162,12 @@ GenerateResult generate(const PipelineSpec &p, Executor &exec,
   GenerateResult result;
   result.scheduler = scheduler->name();
   auto t0 = std::chrono::steady_clock::now();
+  // Every rank: the text encoders run where they are placed.
+  conditioning->prepare(exec, roles);
+  result.encodeSeconds = since(t0);
+  t0 = std::chrono::steady_clock::now();
   if (denoises) {
     const ComponentSpec &den = *p.find(plan::ComponentRole::Denoiser);
-    conditioning->prepare(exec);
     DenoiserInputs in =
         denoiserInputs(den, exec, batch, *conditioning, *layout, *guidance);
     const int64_t rowSize = layout->predictionRowSize();
@@ -168,9 +183,11 @@ GenerateResult generate(const PipelineSpec &p, Executor &exec,
       for (int64_t r = 0; r < batch.rows(); ++r)
         std::memcpy(x + r * m, lat + batch.image(r) * m, m * sizeof(float));
       scheduler->scaleModelInput(x, batch.rows() * m, step);
+      // In f32 as the pipelines compute it (FluxPipeline: timestep / 1000).
+      const float t = float(timesteps[step]) / float(p.timestepDivisor);
       if (in.timestep >= 0)
         for (int64_t r = 0; r < batch.rows(); ++r)
-          in.tensors[in.timestep].as<float>()[r] = float(timesteps[step]);
+          in.tensors[in.timestep].as<float>()[r] = t;
       std::vector<HostTensor> out = exec.run(den.function, in.tensors);
       check(out.size() == 1 && out[0].numel() == batch.rows() * rowSize,
             "the denoiser returned ",

@@ -31,6 +31,8 @@
 
 #include <cstdint>
 #include <functional>
+#include <iosfwd>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -38,8 +40,16 @@ namespace fresco {
 
 struct GenerateOptions {
   std::vector<int64_t> classLabels; // one image per label, 1..num_images
-  int steps = 50;
-  double guidanceScale = 4.0;
+  /// Text conditioning: one image per prompt, 1..num_images; the second
+  /// prompts (FluxPipeline's prompt_2: T5's) default to the prompts.
+  std::vector<std::string> prompts, prompts2;
+  /// The folder holding the tokenizers (the pipeline folder of --weights).
+  std::string weightsFolder;
+  /// Where warnings go (a truncated prompt); none when null.
+  std::ostream *warnings = nullptr;
+  /// 0 / NaN: the pipeline's default (defaultSteps / defaultGuidanceScale).
+  int steps = 0;
+  double guidanceScale = std::numeric_limits<double>::quiet_NaN();
   uint64_t seed = 0;
   /// Initial noise of the n images in the latent layout ([n, C, H, W] f32)
   /// instead of the seeded generator (as diffusers' `latents=`); multiplied
@@ -71,7 +81,7 @@ struct GenerateResult {
   HostTensor images;  // decoder output [n, 3, H, W], values ~[-1, 1]
   bool hasLatents = false, hasImages = false; // what this rank computed
   std::string scheduler;
-  double denoiseSeconds = 0, decodeSeconds = 0;
+  double encodeSeconds = 0, denoiseSeconds = 0, decodeSeconds = 0;
   /// Denoising steps run: the scheduler's timestep count, which some
   /// spacings make differ from the steps asked for.
   int steps = 0;

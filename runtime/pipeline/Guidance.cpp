@@ -3,6 +3,7 @@
 #include "runtime/pipeline/Parts.h"
 #include "runtime/pipeline/PipelineNames.h"
 
+#include <algorithm>
 #include <cstring>
 
 namespace fresco {
@@ -44,6 +45,32 @@ public:
   }
 };
 
+/// A guidance-distilled denoiser (Flux-dev): one pass per image, the scale
+/// given to the denoiser as an f32 input per row (FluxPipeline's
+/// `guidance`, which the model multiplies by 1000 again).
+class EmbeddedGuidance final : public Guidance {
+public:
+  explicit EmbeddedGuidance(double scale) : scale_(scale) {}
+  int copies() const override { return 1; }
+  bool guided() const override { return false; }
+  void combine(const std::vector<const float *> &blocks, float *out,
+               int64_t n) const override {
+    std::memcpy(out, blocks[0], n * sizeof(float));
+  }
+  bool fill(plan::TensorRole role, const BatchLayout &batch,
+            HostTensor &in) const override {
+    if (role != plan::TensorRole::GuidanceScale)
+      return false;
+    check(in.numel() == batch.rows(), "the denoiser's guidance input is ",
+          shapeToString(in.shape), ", expected [", batch.rows(), "]");
+    std::fill(in.as<float>(), in.as<float>() + in.numel(), float(scale_));
+    return true;
+  }
+
+private:
+  double scale_;
+};
+
 } // namespace
 
 std::unique_ptr<Guidance> makeGuidance(const PipelineSpec &spec, double scale) {
@@ -52,6 +79,8 @@ std::unique_ptr<Guidance> makeGuidance(const PipelineSpec &spec, double scale) {
     return std::make_unique<ClassifierFreeGuidance>(scale);
   case plan::GuidanceMode::None:
     return std::make_unique<NoGuidance>();
+  case plan::GuidanceMode::Embedded:
+    return std::make_unique<EmbeddedGuidance>(scale);
   default:
     fail("guidance mode ", pipeline_names::name(spec.guidance),
          " is not implemented yet in this runtime");

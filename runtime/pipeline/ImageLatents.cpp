@@ -1,8 +1,6 @@
 //===- ImageLatents.cpp - Latents as [B, C, H, W] images ------------------===//
-#include "runtime/core/Error.h"
 #include "runtime/pipeline/Noise.h"
 #include "runtime/pipeline/Parts.h"
-#include "runtime/pipeline/PipelineNames.h"
 
 #include <cstring>
 
@@ -41,10 +39,7 @@ private:
 
 } // namespace
 
-std::unique_ptr<LatentLayout> makeLatentLayout(const PipelineSpec &spec) {
-  check(spec.layout == plan::LatentLayout::Image,
-        pipeline_names::name(spec.layout),
-        " latent layout is not implemented yet in this runtime");
+std::unique_ptr<LatentLayout> makeImageLatents(const PipelineSpec &spec) {
   return std::make_unique<ImageLatents>(spec);
 }
 

@@ -5,14 +5,14 @@
 // the Pipeline table:
 //
 //   Conditioning  what each image is conditioned on and how the denoiser's
-//                 conditioning inputs are filled (class labels today; text
-//                 encoders run in prepare() next)
+//                 conditioning inputs are filled (class labels; prompts,
+//                 whose text encoders run in prepare())
 //   LatentLayout  the shape of one image's latents, its noise, where the
 //                 prediction sits in the denoiser's output and what the
-//                 decoder takes ([C, H, W] today; packed tokens next)
+//                 decoder takes ([C, H, W] images; 2x2-packed tokens)
 //   Guidance      how many times the denoiser sees each image and how the
-//                 predictions combine (class CFG today; text CFG and a
-//                 guidance embedding input next)
+//                 predictions combine (class CFG; none; a guidance scale
+//                 input of the denoiser)
 //
 // A family added later implements these and leaves the loop alone.
 //
@@ -32,6 +32,7 @@ namespace fresco {
 
 class Executor;
 struct GenerateOptions;
+struct RankRoles;
 
 /// The rows of the denoiser's batch: `copies` blocks (block 0 conditional,
 /// block 1 unconditional under CFG) of `capacity` rows, the batch the plan
@@ -58,16 +59,20 @@ struct BatchLayout {
 class Conditioning {
 public:
   virtual ~Conditioning() = default;
-  /// The images this run makes: one per label (per prompt, later).
+  /// The images this run makes: one per label or prompt.
   virtual int64_t numImages() const = 0;
-  /// Runs once before the loop (text encoders, later).
-  virtual void prepare(Executor &exec) { (void)exec; }
+  /// Runs once before the loop on every rank (the text encoders, on the
+  /// ranks that hold them, and their results sent to the denoiser ranks
+  /// that do not).
+  virtual void prepare(Executor &exec, const RankRoles &roles) {
+    (void)exec, (void)roles;
+  }
   /// Fills `in`, the denoiser input of `role`, for `batch`; `guided` says
   /// whether block 1 is the unconditional half. False when `role` is not
   /// this part's.
   virtual bool fill(plan::TensorRole role, const BatchLayout &batch,
                     bool guided, HostTensor &in) const = 0;
-  /// "class 207", for messages.
+  /// "class 207", "prompt 'a cat'", for messages.
   virtual std::string describe(int64_t image) const = 0;
 };
 
@@ -88,7 +93,7 @@ public:
   /// One image's latents in the decoder's layout.
   virtual void toDecoder(const float *latents, float *out) const = 0;
   /// Fills a denoiser input derived from the layout (packed tokens' image
-  /// position ids, later); false when `role` is not this part's.
+  /// position ids); false when `role` is not this part's.
   virtual bool fill(plan::TensorRole role, const BatchLayout &batch,
                     HostTensor &in) const {
     (void)role, (void)batch, (void)in;
@@ -107,7 +112,7 @@ public:
   /// One image's prediction from its blocks' (`blocks[b]`, n values each).
   virtual void combine(const std::vector<const float *> &blocks, float *out,
                        int64_t n) const = 0;
-  /// Fills a guidance input of the denoiser (a guidance embedding, later).
+  /// Fills a guidance input of the denoiser (the guidance scale).
   virtual bool fill(plan::TensorRole role, const BatchLayout &batch,
                     HostTensor &in) const {
     (void)role, (void)batch, (void)in;
@@ -122,6 +127,18 @@ std::unique_ptr<Conditioning> makeConditioning(const PipelineSpec &spec,
                                                const GenerateOptions &options);
 std::unique_ptr<LatentLayout> makeLatentLayout(const PipelineSpec &spec);
 std::unique_ptr<Guidance> makeGuidance(const PipelineSpec &spec, double scale);
+
+// The implementations, one file each.
+std::unique_ptr<Conditioning>
+makeClassLabelConditioning(const PipelineSpec &spec,
+                           const GenerateOptions &options);
+std::unique_ptr<Conditioning>
+makeTextConditioning(const PipelineSpec &spec, const GenerateOptions &options);
+std::unique_ptr<LatentLayout> makeImageLatents(const PipelineSpec &spec);
+std::unique_ptr<LatentLayout> makePackedTokenLatents(const PipelineSpec &spec);
+
+/// Checks that `n` images fit the plan's batch.
+void checkImageCount(const PipelineSpec &spec, int64_t n, const char *what);
 
 } // namespace fresco
 

@@ -1,5 +1,4 @@
-//===- PipelineNames.h - Spellings of the Pipeline table's enums -*- C++
-//-*-===//
+//===- PipelineNames.h - Spellings of the Pipeline table's enums -*- C++ -*-===//
 //
 // One spelling per enum value of the Pipeline table, shared by the compiler
 // (the fresco.pipeline attribute it reads) and the runtime (messages,
@@ -29,6 +28,10 @@ inline constexpr const char *kConditioningKinds[] = {"class_label", "text"};
 inline constexpr const char *kLatentLayouts[] = {"image", "packed_tokens"};
 inline constexpr const char *kGuidanceModes[] = {"none", "class_cfg",
                                                  "text_cfg", "embedded"};
+inline constexpr const char *kTokenizerKinds[] = {"none", "clip_bpe",
+                                                  "t5_sentencepiece"};
+inline constexpr const char *kTimestepSchedules[] = {"scheduler",
+                                                     "flux_shifted"};
 
 template <typename E> struct Table;
 #define FRESCO_PIPELINE_NAMES(E, array)                                        \
@@ -42,6 +45,8 @@ FRESCO_PIPELINE_NAMES(TensorRole, kTensorRoles)
 FRESCO_PIPELINE_NAMES(ConditioningKind, kConditioningKinds)
 FRESCO_PIPELINE_NAMES(LatentLayout, kLatentLayouts)
 FRESCO_PIPELINE_NAMES(GuidanceMode, kGuidanceModes)
+FRESCO_PIPELINE_NAMES(TokenizerKind, kTokenizerKinds)
+FRESCO_PIPELINE_NAMES(TimestepSchedule, kTimestepSchedules)
 #undef FRESCO_PIPELINE_NAMES
 
 /// The spelling of `e`, or "?" for a value outside the enum (a plan from a

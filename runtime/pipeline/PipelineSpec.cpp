@@ -5,6 +5,7 @@
 #include "runtime/pipeline/PipelineNames.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <set>
 
@@ -42,6 +43,7 @@ std::string ranksString(const std::vector<int> &ranks) {
 struct RoleTensor {
   plan::DType dtype;
   std::vector<int64_t> shape; // empty: rank 4 with `batch` images
+  bool f32Too = false;        // f32 also accepted (values a plan keeps f32)
 };
 
 class TableReader {
@@ -67,6 +69,7 @@ public:
     for (plan::ComponentRole role :
          {plan::ComponentRole::Denoiser, plan::ComponentRole::Decoder})
       check(s_.find(role), ctx_, ": no ", name(role), " component");
+    checkTextFlow();
     for (const ComponentSpec &c : s_.components)
       checkSignatures(c);
     return s_;
@@ -85,6 +88,15 @@ private:
     s_.guidance = sa->guidance();
     check(known(s_.guidance), ctx_, ": unknown guidance mode ",
           int(s_.guidance));
+    s_.timestepDivisor = sa->timestep_divisor();
+    check(std::isfinite(s_.timestepDivisor) && s_.timestepDivisor > 0 &&
+              s_.timestepDivisor <= 1e9,
+          ctx_, ": timestep divisor ", s_.timestepDivisor,
+          " is not a positive number");
+    s_.timesteps = sa->timesteps();
+    check(known(s_.timesteps), ctx_, ": unknown timestep schedule ",
+          int(s_.timesteps));
+    s_.flowPrediction = sa->flow_prediction();
   }
 
   void decodeConditioning(const plan::Conditioning *c) {
@@ -94,8 +106,11 @@ private:
           int(s_.conditioning));
     s_.numClasses = c->num_classes();
     s_.nullClass = c->null_class();
-    if (s_.conditioning != plan::ConditioningKind::ClassLabel)
+    if (s_.conditioning != plan::ConditioningKind::ClassLabel) {
+      check(s_.guidance != plan::GuidanceMode::ClassCfg, ctx_,
+            ": class CFG needs class-label conditioning");
       return;
+    }
     check(s_.numClasses >= 1, ctx_, ": class-label conditioning with ",
           s_.numClasses, " classes");
     check(s_.nullClass >= -1, ctx_, ": null class ", s_.nullClass,
@@ -176,8 +191,38 @@ private:
           " but the plan holds the function on ranks ", ranksString(holding));
     cs.inputs = roles(c.inputs(), where + ", inputs");
     cs.outputs = roles(c.outputs(), where + ", outputs");
+    decodeTokenizer(c, cs, where);
     requireRoles(cs, where);
     s_.components.push_back(std::move(cs));
+  }
+
+  /// A text encoder's tokenizer: a known kind and a plain subfolder name
+  /// (it is joined to the weights folder: no path may escape it).
+  void decodeTokenizer(const plan::Component &c, ComponentSpec &cs,
+                       const std::string &where) {
+    cs.tokenizerKind = c.tokenizer_kind();
+    check(known(cs.tokenizerKind), where, ": unknown tokenizer kind ",
+          int(cs.tokenizerKind));
+    cs.tokenizer = c.tokenizer() ? c.tokenizer()->str() : std::string();
+    cs.promptSlot = c.prompt_slot();
+    const bool text = cs.role == plan::ComponentRole::TextEncoder;
+    if (!text) {
+      check(cs.tokenizerKind == plan::TokenizerKind::None &&
+                cs.tokenizer.empty() && cs.promptSlot == 0,
+            where, ": only a text encoder has a tokenizer");
+      return;
+    }
+    check(cs.tokenizerKind != plan::TokenizerKind::None, where,
+          ": a text encoder without a tokenizer kind");
+    bool plain = !cs.tokenizer.empty() && cs.tokenizer.size() <= 128 &&
+                 cs.tokenizer != "." && cs.tokenizer != "..";
+    for (char ch : cs.tokenizer)
+      plain = plain && (std::isalnum(static_cast<unsigned char>(ch)) ||
+                        ch == '_' || ch == '-' || ch == '.');
+    check(plain, where, ": tokenizer folder '", cs.tokenizer,
+          "' is not a plain subfolder name");
+    check(cs.promptSlot == 0 || cs.promptSlot == 1, where, ": prompt slot ",
+          cs.promptSlot, " is not 0 or 1");
   }
 
   /// The roles the loop relies on for the denoiser and the decoder.
@@ -206,6 +251,63 @@ private:
       check(c.inputs.size() == 1 && c.inputs[0] == R::Latents &&
                 c.outputs.size() == 1 && c.outputs[0] == R::Image,
             where, ": a decoder takes the latents and returns the image");
+    if (c.role == plan::ComponentRole::TextEncoder)
+      check(c.inputs.size() == 1 && c.inputs[0] == R::TokenIds &&
+                !c.outputs.empty(),
+            where,
+            ": a text encoder takes token ids and returns text embeddings");
+    else
+      check(count(c.inputs, R::TokenIds) == 0 &&
+                count(c.outputs, R::TextEmbeddings) == 0 &&
+                count(c.outputs, R::PooledTextEmbeddings) == 0,
+            where, ": token ids and text embeddings are a text encoder's");
+  }
+
+  /// The denoiser's text inputs each come from exactly one text encoder,
+  /// and every other input has the part that fills it.
+  void checkTextFlow() {
+    using R = plan::TensorRole;
+    const ComponentSpec &den = *s_.find(plan::ComponentRole::Denoiser);
+    const bool text = s_.conditioning == plan::ConditioningKind::Text;
+    check(text == !s_.textEncoders().empty(), ctx_,
+          text ? ": text conditioning without a text encoder"
+               : ": text encoders without text conditioning");
+    for (R r : {R::TextEmbeddings, R::PooledTextEmbeddings}) {
+      int producers = 0;
+      for (const ComponentSpec *e : s_.textEncoders())
+        producers += int(std::count(e->outputs.begin(), e->outputs.end(), r));
+      const bool taken =
+          std::count(den.inputs.begin(), den.inputs.end(), r) > 0;
+      check(producers == (taken ? 1 : 0), ctx_, ": the denoiser's '",
+            name(r), "' input comes from ", producers,
+            " text encoder outputs, expected ", taken ? 1 : 0);
+    }
+    for (R r : den.inputs) {
+      check(r != R::ClassLabels ||
+                s_.conditioning == plan::ConditioningKind::ClassLabel,
+            ctx_, ": class labels without class-label conditioning");
+      check(r != R::ImageIds || s_.layout == plan::LatentLayout::PackedTokens,
+            ctx_, ": image ids need packed-token latents");
+      check(r != R::TextIds || text, ctx_,
+            ": text ids need text conditioning");
+    }
+    const bool embedded = s_.guidance == plan::GuidanceMode::Embedded;
+    check(embedded == (std::count(den.inputs.begin(), den.inputs.end(),
+                                  R::GuidanceScale) == 1),
+          ctx_, ": embedded guidance and a guidance scale input go together");
+  }
+
+  /// The shape of `role` as the text encoder producing it returns it.
+  std::vector<int64_t> encoderOutputShape(plan::TensorRole role) const {
+    for (const ComponentSpec *e : s_.textEncoders())
+      for (size_t k = 0; k < e->outputs.size(); ++k)
+        if (e->outputs[k] == role) {
+          const plan::Function &f =
+              *findFunction(*p_.ranks()->Get(e->ranks[0]), e->function);
+          const plan::Value *v = f.values()->Get(f.outputs()->Get(k));
+          return {v->shape()->begin(), v->shape()->end()};
+        }
+    return {};
   }
 
   /// The denoiser sees every image once per guidance copy.
@@ -219,11 +321,14 @@ private:
                                      plan::TensorRole r) {
     using R = plan::TensorRole;
     const int64_t batch = batchOf(c);
-    if (c.role == plan::ComponentRole::TextEncoder)
-      return std::nullopt; // its shapes come with text conditioning
     // Floats as the plan stores them; the timesteps stay f32 whatever the
     // storage (fresco-compile --dtype).
     const plan::DType floats = p_.float_storage();
+    if (c.role == plan::ComponentRole::TextEncoder)
+      return textEncoderTensor(c, r, batch, floats);
+    const std::vector<int64_t> embeddings =
+        encoderOutputShape(R::TextEmbeddings);
+    const int64_t textTokens = embeddings.size() == 3 ? embeddings[1] : 0;
     switch (r) {
     case R::Latents:
       // The decoder sees unpacked latents whatever the layout.
@@ -240,9 +345,49 @@ private:
       return RoleTensor{floats, s_.latentShape(batch, s_.predictionChannels)};
     case R::Image:
       return RoleTensor{floats, {}};
+    case R::TextEmbeddings:
+    case R::PooledTextEmbeddings: {
+      std::vector<int64_t> shape = encoderOutputShape(r);
+      shape[0] = batch; // the encoders see each image once
+      return RoleTensor{floats, shape};
+    }
+    case R::GuidanceScale:
+      return RoleTensor{floats, {batch}, true};
+    case R::ImageIds:
+      // (0, row, column) per packed token: Flux's three rope axes.
+      return RoleTensor{floats, {s_.latentPositions(), 3}, true};
+    case R::TextIds:
+      return RoleTensor{floats, {textTokens, 3}, true};
     default:
       return std::nullopt;
     }
+  }
+
+  /// Token ids [images, T] in; [images, T', D] or [images, D] floats out.
+  std::optional<RoleTensor> textEncoderTensor(const ComponentSpec &c,
+                                              plan::TensorRole r,
+                                              int64_t batch,
+                                              plan::DType floats) const {
+    using R = plan::TensorRole;
+    const plan::Function &f =
+        *findFunction(*p_.ranks()->Get(c.ranks[0]), c.function);
+    auto shapeOf = [&](bool input, size_t k) {
+      const plan::Value *v =
+          f.values()->Get((input ? f.inputs() : f.outputs())->Get(k));
+      return std::vector<int64_t>(v->shape()->begin(), v->shape()->end());
+    };
+    auto at = [](const std::vector<plan::TensorRole> &v, plan::TensorRole x) {
+      return size_t(std::find(v.begin(), v.end(), x) - v.begin());
+    };
+    std::vector<int64_t> shape =
+        r == R::TokenIds ? shapeOf(true, at(c.inputs, r))
+                         : shapeOf(false, at(c.outputs, r));
+    // The function's own sizes, with the pipeline's batch and rank.
+    const size_t rank =
+        r == R::TokenIds || r == R::PooledTextEmbeddings ? 2 : 3;
+    shape.resize(rank, 1);
+    shape[0] = batch;
+    return RoleTensor{r == R::TokenIds ? plan::DType::I64 : floats, shape};
   }
 
   void checkSignatures(const ComponentSpec &c) {
@@ -265,7 +410,8 @@ private:
             continue;
           const plan::Value *v = f.values()->Get(ids.Get(k));
           std::vector<int64_t> shape(v->shape()->begin(), v->shape()->end());
-          bool ok = v->dtype() == e->dtype &&
+          bool ok = (v->dtype() == e->dtype ||
+                     (e->f32Too && v->dtype() == plan::DType::F32)) &&
                     (e->shape.empty() ? shape.size() == 4 && shape[0] == images
                                       : shape == e->shape);
           check(ok, where, ": ", in ? "input " : "output ", k, " (",
@@ -288,6 +434,26 @@ const ComponentSpec *PipelineSpec::find(plan::ComponentRole role) const {
     if (c.role == role)
       return &c;
   return nullptr;
+}
+
+int PipelineSpec::defaultSteps() const {
+  return kind == "FluxPipeline" ? 28 : 50;
+}
+
+double PipelineSpec::defaultGuidanceScale() const {
+  return kind == "FluxPipeline" ? 3.5 : 4.0;
+}
+
+std::vector<const ComponentSpec *> PipelineSpec::textEncoders() const {
+  std::vector<const ComponentSpec *> out;
+  for (const ComponentSpec &c : components)
+    if (c.role == plan::ComponentRole::TextEncoder)
+      out.push_back(&c);
+  return out;
+}
+
+int64_t PipelineSpec::latentPositions() const {
+  return (height / patchSize) * (width / patchSize);
 }
 
 int PipelineSpec::guidanceCopies() const {
@@ -339,23 +505,11 @@ std::optional<std::string> generationSupport(const PipelineSpec &s) {
     return "pipeline '" + s.kind + "': " + what +
            " is not implemented yet in this runtime";
   };
-  using R = plan::TensorRole;
-  if (s.conditioning != plan::ConditioningKind::ClassLabel)
-    return notYet(std::string(name(s.conditioning)) + " conditioning");
-  if (s.layout != plan::LatentLayout::Image)
-    return notYet(std::string(name(s.layout)) + " latent layout");
-  if (s.guidance != plan::GuidanceMode::None &&
-      s.guidance != plan::GuidanceMode::ClassCfg)
+  if (s.guidance == plan::GuidanceMode::TextCfg)
     return notYet(std::string("guidance mode ") + name(s.guidance));
-  for (const ComponentSpec &c : s.components) {
-    if (c.role == plan::ComponentRole::TextEncoder)
-      return notYet("the " + std::string(name(c.role)) + " component '" +
-                    c.function + "'");
-    for (R r : c.inputs)
-      if (r != R::Latents && r != R::Timestep && r != R::ClassLabels)
-        return notYet("the " + std::string(name(c.role)) + " input '" +
-                      name(r) + "'");
-  }
+  if (s.layout == plan::LatentLayout::PackedTokens && s.patchSize != 2)
+    return notYet("packed latents with patch size " +
+                  std::to_string(s.patchSize));
   return std::nullopt;
 }
 

@@ -29,6 +29,11 @@ struct ComponentSpec {
   std::string function;
   std::vector<int> ranks; // ascending
   std::vector<plan::TensorRole> inputs, outputs;
+  // Text encoders: the tokenizer subfolder of the weights folder, its kind
+  // and which prompt (0, or 1 for the second prompt) the encoder reads.
+  plan::TokenizerKind tokenizerKind = plan::TokenizerKind::None;
+  std::string tokenizer;
+  int promptSlot = 0;
 };
 
 struct PipelineSpec {
@@ -46,9 +51,21 @@ struct PipelineSpec {
 
   std::string scheduler, schedulerConfig;
   plan::GuidanceMode guidance = plan::GuidanceMode::None;
+  double timestepDivisor = 1;
+  plan::TimestepSchedule timesteps = plan::TimestepSchedule::Scheduler;
+  bool flowPrediction = false;
 
-  /// The component playing `role`, or null.
+  /// The pipeline class's defaults: num_inference_steps and guidance_scale
+  /// of its __call__ (DiTPipeline 50 and 4.0, FluxPipeline 28 and 3.5).
+  int defaultSteps() const;
+  double defaultGuidanceScale() const;
+  /// The component playing `role` (the first, for text encoders), or null.
   const ComponentSpec *find(plan::ComponentRole role) const;
+  /// The text encoder components, in table order.
+  std::vector<const ComponentSpec *> textEncoders() const;
+  /// Latent positions the denoiser sees per image: H W, or (H/p)(W/p)
+  /// tokens when packed.
+  int64_t latentPositions() const;
   /// How many times the denoiser sees each image: 2 under CFG.
   int guidanceCopies() const;
   /// Channels per latent position: C, or C p p for packed tokens.

@@ -39,6 +39,9 @@ struct ComponentDesc {
   std::string function;
   std::vector<int32_t> ranks;
   std::vector<R> inputs, outputs;
+  fp::TokenizerKind tokenizerKind = fp::TokenizerKind::None;
+  std::string tokenizer;
+  int32_t promptSlot = 0;
 };
 
 /// A DiT-like table (2 images, class CFG, 4x8x8 latents, learned sigma)
@@ -61,6 +64,9 @@ struct TableSpec {
   int32_t channels = 4, height = 8, width = 8, patch = 1, prediction = 8;
   double scaling = 0.18215, shift = 0;
   fp::GuidanceMode guidance = fp::GuidanceMode::ClassCfg;
+  double timestepDivisor = 1;
+  fp::TimestepSchedule timesteps = fp::TimestepSchedule::Scheduler;
+  bool flowPrediction = false;
 
   int numRanks = 1;
   /// The functions each rank holds, with their signatures.
@@ -123,7 +129,9 @@ struct TableSpec {
     for (const ComponentDesc &c : components)
       comps.push_back(fp::CreateComponent(
           b, c.role, b.CreateString(c.function), b.CreateVector(c.ranks),
-          b.CreateVector(c.inputs), b.CreateVector(c.outputs)));
+          b.CreateVector(c.inputs), b.CreateVector(c.outputs),
+          c.tokenizerKind, c.tokenizer.empty() ? 0 : b.CreateString(c.tokenizer),
+          c.promptSlot));
     auto compsV = b.CreateVector(comps);
     auto cond = hasConditioning ? fp::CreateConditioning(b, conditioning,
                                                          numClasses, nullClass)
@@ -134,7 +142,9 @@ struct TableSpec {
                    : 0;
     auto sampler = hasSampler
                        ? fp::CreateSampler(b, b.CreateString("DDIMScheduler"),
-                                           b.CreateString("{}"), guidance)
+                                           b.CreateString("{}"), guidance,
+                                           timestepDivisor, timesteps,
+                                           flowPrediction)
                        : 0;
     auto kindS = hasKind ? b.CreateString(kind) : 0;
     auto pipeline =
@@ -177,6 +187,162 @@ TEST(PipelineSpec, DiTTableDecodes) {
   EXPECT_EQ(s.nullClass, 1000);
   EXPECT_FALSE(generationSupport(s).has_value());
 }
+
+/// A FluxPipeline-like table: CLIP's pooled output and T5's embeddings (8
+/// tokens) condition a transformer on 2x2-packed 4x8x8 latents (16 tokens
+/// of 16), guidance scale as an input.
+TableSpec fluxTable() {
+  TableSpec t;
+  t.kind = "FluxPipeline";
+  t.conditioning = fp::ConditioningKind::Text;
+  t.numClasses = 0;
+  t.nullClass = -1;
+  t.layout = fp::LatentLayout::PackedTokens;
+  t.patch = 2;
+  t.prediction = 16;
+  t.guidance = fp::GuidanceMode::Embedded;
+  t.timestepDivisor = 1000;
+  t.timesteps = fp::TimestepSchedule::FluxShifted;
+  t.flowPrediction = true;
+  t.components = {
+      {CR::TextEncoder,
+       "text_encoder",
+       {0},
+       {R::TokenIds},
+       {R::PooledTextEmbeddings},
+       fp::TokenizerKind::ClipBpe,
+       "tokenizer",
+       0},
+      {CR::TextEncoder,
+       "text_encoder_2",
+       {0},
+       {R::TokenIds},
+       {R::TextEmbeddings},
+       fp::TokenizerKind::T5SentencePiece,
+       "tokenizer_2",
+       1},
+      {CR::Denoiser,
+       "transformer",
+       {0},
+       {R::Latents, R::TextEmbeddings, R::PooledTextEmbeddings, R::Timestep,
+        R::ImageIds, R::TextIds, R::GuidanceScale},
+       {R::Prediction}},
+      {CR::Decoder, "vae", {0}, {R::Latents}, {R::Image}}};
+  using D = fp::DType;
+  t.ranks = {{{"text_encoder", {{{D::I64, {2, 77}}}, {{D::F32, {2, 32}}}}},
+              {"text_encoder_2", {{{D::I64, {2, 8}}}, {{D::F32, {2, 8, 24}}}}},
+              {"transformer",
+               {{{D::F32, {2, 16, 16}},
+                 {D::F32, {2, 8, 24}},
+                 {D::F32, {2, 32}},
+                 {D::F32, {2}},
+                 {D::F32, {16, 3}},
+                 {D::F32, {8, 3}},
+                 {D::F32, {2}}},
+                {{D::F32, {2, 16, 16}}}}},
+              {"vae", {{{D::F32, {2, 4, 8, 8}}}, {{D::F32, {2, 3, 16, 16}}}}}}};
+  return t;
+}
+
+TEST(PipelineSpec, FluxTableDecodes) {
+  std::vector<uint8_t> bytes;
+  PipelineSpec s = decode(fluxTable(), bytes);
+  EXPECT_EQ(s.guidanceCopies(), 1);
+  EXPECT_EQ(s.latentPositions(), 16);
+  EXPECT_EQ(s.latentShape(2, s.latentChannels()),
+            (std::vector<int64_t>{2, 16, 16}));
+  ASSERT_EQ(s.textEncoders().size(), 2u);
+  EXPECT_EQ(s.textEncoders()[1]->tokenizer, "tokenizer_2");
+  EXPECT_EQ(s.textEncoders()[1]->promptSlot, 1);
+  EXPECT_EQ(s.textEncoders()[0]->tokenizerKind, fp::TokenizerKind::ClipBpe);
+  EXPECT_EQ(s.timestepDivisor, 1000);
+  EXPECT_TRUE(s.flowPrediction);
+  EXPECT_EQ(s.defaultSteps(), 28);
+  EXPECT_EQ(s.defaultGuidanceScale(), 3.5);
+  EXPECT_FALSE(generationSupport(s).has_value()) << *generationSupport(s);
+}
+
+struct FluxCase {
+  const char *name;
+  void (*mutate)(TableSpec &);
+  const char *message;
+};
+
+class BadFluxTable : public ::testing::TestWithParam<FluxCase> {};
+
+TEST_P(BadFluxTable, FailsNamingTheProblem) {
+  TableSpec t = fluxTable();
+  GetParam().mutate(t);
+  std::string e = loadError(t);
+  EXPECT_NE(e.find(GetParam().message), std::string::npos) << e;
+}
+
+const FluxCase kBadFluxTables[] = {
+    {"tokenizer_path",
+     [](TableSpec &t) { t.components[1].tokenizer = "../secrets"; },
+     "tokenizer folder '../secrets' is not a plain subfolder name"},
+    {"no_tokenizer_kind",
+     [](TableSpec &t) {
+       t.components[0].tokenizerKind = fp::TokenizerKind::None;
+     },
+     "a text encoder without a tokenizer kind"},
+    {"decoder_tokenizer",
+     [](TableSpec &t) { t.components[3].tokenizer = "tokenizer"; },
+     "only a text encoder has a tokenizer"},
+    {"prompt_slot", [](TableSpec &t) { t.components[1].promptSlot = 2; },
+     "prompt slot 2 is not 0 or 1"},
+    {"no_pooled_producer",
+     [](TableSpec &t) {
+       t.components.erase(t.components.begin());
+       t.ranks[0].erase("text_encoder");
+     },
+     "the denoiser's 'pooled_text_embeddings' input comes from 0 text "
+     "encoder outputs, expected 1"},
+    {"no_encoders",
+     [](TableSpec &t) {
+       t.conditioning = fp::ConditioningKind::ClassLabel;
+       t.numClasses = 10;
+     },
+     "text encoders without text conditioning"},
+    {"embedded_without_input",
+     [](TableSpec &t) { t.guidance = fp::GuidanceMode::None; },
+     "embedded guidance and a guidance scale input go together"},
+    {"encoder_takes_latents",
+     [](TableSpec &t) { t.components[0].inputs = {R::Latents}; },
+     "a text encoder takes token ids and returns text embeddings"},
+    {"text_ids_shape",
+     [](TableSpec &t) {
+       t.ranks[0]["transformer"].inputs[5].shape = {9, 3};
+     },
+     "input 5 (text_ids) is f32[9, 3], expected f32[8, 3]"},
+    {"image_ids_shape",
+     [](TableSpec &t) {
+       t.ranks[0]["transformer"].inputs[4].shape = {16, 2};
+     },
+     "input 4 (image_ids) is f32[16, 2], expected f32[16, 3]"},
+    {"embedding_width",
+     [](TableSpec &t) {
+       t.ranks[0]["transformer"].inputs[1].shape = {2, 8, 23};
+     },
+     "input 1 (text_embeddings) is f32[2, 8, 23], expected f32[2, 8, 24]"},
+    {"encoder_batch",
+     [](TableSpec &t) {
+       t.ranks[0]["text_encoder"].inputs[0].shape = {3, 77};
+     },
+     "input 0 (token_ids) is i64[3, 77], expected i64[2, 77]"},
+    {"token_dtype",
+     [](TableSpec &t) {
+       t.ranks[0]["text_encoder_2"].inputs[0].dtype = fp::DType::F32;
+     },
+     "input 0 (token_ids) is f32[2, 8], expected i64[2, 8]"},
+    {"divisor",
+     [](TableSpec &t) { t.timestepDivisor = 0; },
+     "timestep divisor 0 is not a positive number"},
+};
+
+INSTANTIATE_TEST_SUITE_P(Pipeline, BadFluxTable,
+                         ::testing::ValuesIn(kBadFluxTables),
+                         [](const auto &info) { return info.param.name; });
 
 /// Placement: the decoder on rank 0 only, the denoiser on both.
 TEST(PipelineSpec, ComponentsListTheirRanks) {
@@ -345,51 +511,8 @@ TEST_P(NotImplementedYet, LoadsButCannotGenerate) {
 }
 
 const Case kNotYet[] = {
-    {"text_conditioning",
-     [](TableSpec &t) { t.conditioning = fp::ConditioningKind::Text; },
-     "pipeline 'DiTPipeline': text conditioning"},
-    {"packed_tokens",
-     [](TableSpec &t) {
-       // Flux-style: 2x2 patches of 4 channels, 16 tokens of 16 values.
-       t.layout = fp::LatentLayout::PackedTokens;
-       t.patch = 2;
-       t.prediction = 16;
-       t.ranks[0]["transformer"].inputs[0].shape = {4, 16, 16};
-       t.ranks[0]["transformer"].outputs[0].shape = {4, 16, 16};
-     },
-     "packed_tokens latent layout"},
     {"text_cfg", [](TableSpec &t) { t.guidance = fp::GuidanceMode::TextCfg; },
      "guidance mode text_cfg"},
-    {"guidance_embedding",
-     [](TableSpec &t) {
-       t.guidance = fp::GuidanceMode::Embedded;
-       t.components[0].inputs.push_back(R::GuidanceScale);
-       Signature &s = t.ranks[0]["transformer"];
-       s.inputs[0].shape = {2, 4, 8, 8};
-       s.inputs[1].shape = {2};
-       s.inputs[2].shape = {2};
-       s.inputs.push_back({fp::DType::F32, {2}});
-       s.outputs[0].shape = {2, 8, 8, 8};
-     },
-     "guidance mode embedded"},
-    {"text_encoder",
-     [](TableSpec &t) {
-       t.components.push_back({CR::TextEncoder,
-                               "text_encoder",
-                               {0},
-                               {R::TokenIds},
-                               {R::TextEmbeddings, R::PooledTextEmbeddings}});
-       t.ranks[0]["text_encoder"] = {
-           {{fp::DType::I64, {2, 77}}},
-           {{fp::DType::F32, {2, 77, 32}}, {fp::DType::F32, {2, 32}}}};
-     },
-     "the text_encoder component 'text_encoder'"},
-    {"text_embeddings_input",
-     [](TableSpec &t) {
-       t.components[0].inputs[2] = R::TextEmbeddings;
-       t.ranks[0]["transformer"].inputs[2] = {fp::DType::F32, {4, 77, 32}};
-     },
-     "the denoiser input 'text_embeddings'"},
 };
 
 INSTANTIATE_TEST_SUITE_P(Pipeline, NotImplementedYet,
@@ -498,8 +621,25 @@ TEST(Guidance, ClassifierFreeGuidanceIsDiTPipelines) {
   EXPECT_EQ(out, cond);
   s.guidance = fp::GuidanceMode::None;
   EXPECT_EQ(makeGuidance(s, 4.0)->copies(), 1);
-  s.guidance = fp::GuidanceMode::Embedded;
-  EXPECT_THROW(makeGuidance(s, 4.0), Error);
+}
+
+TEST(Guidance, EmbeddedGuidanceIsAnInputOfTheDenoiser) {
+  std::vector<uint8_t> bytes;
+  PipelineSpec s = decode(fluxTable(), bytes);
+  auto g = makeGuidance(s, 3.5);
+  EXPECT_EQ(g->copies(), 1);
+  EXPECT_FALSE(g->guided());
+  HostTensor t;
+  t.dtype = DType::F32;
+  t.shape = {2};
+  t.data.resize(8);
+  ASSERT_TRUE(g->fill(R::GuidanceScale, BatchLayout{1, 2, 1}, t));
+  EXPECT_EQ(t.as<float>()[0], 3.5f);
+  EXPECT_EQ(t.as<float>()[1], 3.5f);
+  EXPECT_FALSE(g->fill(R::Timestep, BatchLayout{1, 2, 1}, t));
+  std::vector<float> pred = {1, 2}, out(2);
+  g->combine({pred.data()}, out.data(), 2);
+  EXPECT_EQ(out, pred);
 }
 
 TEST(ImageLatents, PredictionDropsTheLearnedSigmaChannels) {
@@ -519,8 +659,64 @@ TEST(ImageLatents, PredictionDropsTheLearnedSigmaChannels) {
   l->noise(3, 1, a.data());
   l->noise(3, 1, b.data());
   EXPECT_EQ(a, b);
-  s.layout = fp::LatentLayout::PackedTokens;
-  EXPECT_THROW(makeLatentLayout(s), Error);
+}
+
+/// FluxPipeline's _pack_latents, written out independently: token (i, j)
+/// holds, channel-major, the 2x2 pixels (2i + a, 2j + b) of every channel.
+TEST(PackedTokenLatents, PackLikeFluxPipeline) {
+  std::vector<uint8_t> bytes;
+  PipelineSpec s = decode(fluxTable(), bytes); // 4 x 8 x 8, patch 2
+  auto l = makeLatentLayout(s);
+  EXPECT_EQ(l->shape(2), (std::vector<int64_t>{2, 16, 16}));
+  EXPECT_EQ(l->imageSize(), 256);
+  EXPECT_EQ(l->predictionRowSize(), 256);
+  EXPECT_EQ(l->decoderImageSize(), 256);
+  std::vector<float> packed(256), grid(256);
+  for (int64_t i = 0; i < 256; ++i)
+    packed[i] = float(i);
+  l->toDecoder(packed.data(), grid.data());
+  for (int64_t c = 0; c < 4; ++c)
+    for (int64_t y = 0; y < 8; ++y)
+      for (int64_t x = 0; x < 8; ++x) {
+        int64_t token = (y / 2) * 4 + x / 2;
+        int64_t k = c * 4 + (y % 2) * 2 + x % 2;
+        ASSERT_EQ(grid[(c * 8 + y) * 8 + x], float(token * 16 + k))
+            << c << " " << y << " " << x;
+      }
+  // The noise is the image layout's, packed.
+  std::vector<float> noise(256), unpacked(256), image(256);
+  l->noise(5, 1, noise.data());
+  l->toDecoder(noise.data(), unpacked.data());
+  s.layout = fp::LatentLayout::Image;
+  s.patchSize = 1;
+  makeLatentLayout(s)->noise(5, 1, image.data());
+  EXPECT_EQ(unpacked, image);
+}
+
+TEST(PackedTokenLatents, ImageIdsAreRowAndColumn) {
+  std::vector<uint8_t> bytes;
+  PipelineSpec s = decode(fluxTable(), bytes);
+  auto l = makeLatentLayout(s);
+  HostTensor ids;
+  ids.dtype = DType::F32;
+  ids.shape = {16, 3};
+  ids.data.resize(16 * 3 * 4);
+  ASSERT_TRUE(l->fill(R::ImageIds, BatchLayout{2, 2, 1}, ids));
+  const float *v = ids.as<float>();
+  EXPECT_EQ(std::vector<float>(v + 3 * 6, v + 3 * 7),
+            (std::vector<float>{0, 1, 2})); // token 6: row 1, column 2
+  EXPECT_EQ(std::vector<float>(v + 3 * 15, v + 3 * 16),
+            (std::vector<float>{0, 3, 3}));
+  EXPECT_FALSE(l->fill(R::TextIds, BatchLayout{2, 2, 1}, ids));
+  // A prediction with extra channels per token keeps the first C p p.
+  s.predictionChannels = 32;
+  auto wide = makeLatentLayout(s);
+  std::vector<float> row(16 * 32), out(256);
+  for (size_t i = 0; i < row.size(); ++i)
+    row[i] = float(i);
+  wide->prediction(row.data(), out.data());
+  EXPECT_EQ(out[16], 32.0f); // token 1, channel 0
+  EXPECT_EQ(out[255], float(15 * 32 + 15));
 }
 
 } // namespace

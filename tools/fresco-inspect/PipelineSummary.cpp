@@ -72,12 +72,24 @@ std::string latents(const PipelineSpec &s) {
 std::string describePipeline(const PipelineSpec &s) {
   std::ostringstream os;
   os << "pipeline: " << conditioning(s) << "; guidance " << name(s.guidance)
-     << "; " << latents(s) << "; scheduler " << s.scheduler << "\n";
-  for (const ComponentSpec &c : s.components)
+     << "; " << latents(s) << "; scheduler " << s.scheduler;
+  if (s.timesteps != plan::TimestepSchedule::Scheduler)
+    os << " (" << name(s.timesteps) << " timesteps)";
+  if (s.timestepDivisor != 1)
+    os << ", timestep / " << s.timestepDivisor;
+  if (s.flowPrediction)
+    os << ", flow prediction";
+  os << "\n";
+  for (const ComponentSpec &c : s.components) {
     os << "  " << name(c.role) << " '" << c.function << "' on rank"
        << (c.ranks.size() > 1 ? "s " : " ") << rankList(c.ranks) << ": "
        << roleList(c.inputs, ", ", "") << " -> "
-       << roleList(c.outputs, ", ", "") << "\n";
+       << roleList(c.outputs, ", ", "");
+    if (c.role == plan::ComponentRole::TextEncoder)
+      os << " (" << name(c.tokenizerKind) << " tokenizer '" << c.tokenizer
+         << "', " << (c.promptSlot ? "second prompt" : "prompt") << ")";
+    os << "\n";
+  }
   if (std::optional<std::string> why = generationSupport(s))
     os << "  cannot generate: " << *why << "\n";
   return os.str();
@@ -97,7 +109,12 @@ std::string pipelineJson(const PipelineSpec &s) {
     for (size_t k = 0; k < c.ranks.size(); ++k)
       os << (k ? ", " : "") << c.ranks[k];
     os << "], \"inputs\": [" << roleList(c.inputs, ", ", "\"")
-       << "], \"outputs\": [" << roleList(c.outputs, ", ", "\"") << "]}";
+       << "], \"outputs\": [" << roleList(c.outputs, ", ", "\"") << "]";
+    if (c.role == plan::ComponentRole::TextEncoder)
+      os << ", \"tokenizer_kind\": \"" << name(c.tokenizerKind)
+         << "\", \"tokenizer\": " << quoted(c.tokenizer)
+         << ", \"prompt_slot\": " << c.promptSlot;
+    os << "}";
   }
   os << "], \"generates\": " << (generationSupport(s) ? "false" : "true")
      << "}";

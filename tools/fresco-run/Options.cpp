@@ -20,6 +20,9 @@ USAGE:
     fresco-run PLAN --weights PIPELINE-FOLDER --class-label 207[,360...]
                [--steps 50] [--guidance-scale 4] [--seed 0] [--scheduler NAME]
                [--latents @x.npy] [--output-latents @y.npy] -o out.png
+    fresco-run PLAN --weights PIPELINE-FOLDER --prompt "a red fox" [--prompt
+               ...] [--prompt-2 ...] [--steps 28] [--guidance-scale 3.5]
+               [--seed 0] [--latents @x.npy] -o out.png
   Run one function on NumPy inputs:
     fresco-run PLAN --weights FOLDER [--function NAME] --input @x.npy ...
                [--output @out.npy ...]
@@ -62,20 +65,32 @@ GENERATION (plans compiled from a pipeline folder):
   --class-label L[,L]  class id(s), one image each (repeatable); 1 up to
                        the plan's --batch. Fewer than the batch pad it:
                        the run costs the time of a full batch
-  --steps N            denoising steps (default 50, as diffusers' DiTPipeline)
-  --guidance-scale G   classifier-free guidance scale (default 4.0; <= 1
-                       turns guidance off; unused by a plan without
-                       guidance)
+  --prompt P           a prompt, one image each (repeatable; text-to-image
+                       pipelines such as FluxPipeline); 1 up to the plan's
+                       --batch
+  --prompt-2 P         the second prompt of each image (FluxPipeline's
+                       prompt_2, read by T5; default: the prompt); give
+                       none or one per --prompt
+  --prompt-file F      prompts, one per line (empty lines skipped), after
+                       any --prompt
+  --steps N            denoising steps (default: the pipeline's, 50 for
+                       DiTPipeline, 28 for FluxPipeline)
+  --guidance-scale G   guidance scale (default: the pipeline's, 4.0 for
+                       DiTPipeline's classifier-free guidance, where <= 1
+                       turns it off; 3.5 for FluxPipeline, where it is an
+                       input of a guidance-distilled transformer (dev);
+                       unused by a plan without guidance (schnell))
   --seed S             seed of the initial noise (default 0); image i of a
                        batch depends only on (S, i): see docs/cli.md
   --scheduler NAME     override the pipeline's scheduler class, configured
                        from the pipeline's scheduler_config.json:
                        DDIMScheduler, EulerDiscreteScheduler,
                        DPMSolverMultistepScheduler
-  --latents @FILE      initial noise [N, C, H, W] f32 for the N images,
-                       instead of the seed
+  --latents @FILE      initial noise f32 for the N images in the
+                       pipeline's layout ([N, C, H, W], or FluxPipeline's
+                       packed [N, tokens, 4C]), instead of the seed
   --output-latents @F  write the final latents (before VAE scaling) as .npy
-  -o, --output-image F write the image as PNG; with several labels,
+  -o, --output-image F write the image as PNG; with several images,
                        F's stem gets -0, -1, ... (out.png -> out-0.png)
   --quiet              no progress output
 
@@ -281,6 +296,13 @@ Options parseArgs(int argc, char **argv) {
           break;
         start = comma + 1;
       }
+    } else if (a == "--prompt") {
+      o.prompts.push_back(next());
+    } else if (a == "--prompt-2") {
+      o.prompts2.push_back(next());
+      generationFlags.push_back(a);
+    } else if (a == "--prompt-file") {
+      o.promptFile = next();
     } else if (a == "--steps") {
       int64_t n = parseInt(next(), "--steps");
       if (n < 1 || n > 10000)
@@ -341,20 +363,24 @@ Options parseArgs(int argc, char **argv) {
     usageError("no plan given");
   if (!o.list && o.weights.empty())
     usageError("--weights FOLDER is required");
-  bool generating = !o.classLabels.empty() || !o.outputImage.empty();
+  bool generating = o.generating() || !o.outputImage.empty();
   if (generating && (!o.function.empty() || !o.inputs.empty()))
-    usageError("--class-label/-o generate images; --function/--input run one "
-               "function: use one or the other");
+    usageError("--class-label/--prompt/-o generate images; --function/--input "
+               "run one function: use one or the other");
   if (generating && o.outputImage.empty() && o.outputLatents.empty())
     usageError("say where the image goes: -o out.png (or --output-latents)");
-  if (generating && o.classLabels.empty())
-    usageError("--class-label is required to generate images");
+  if (generating && !o.generating())
+    usageError("--class-label or --prompt is required to generate images");
+  if (!o.classLabels.empty() && (!o.prompts.empty() || !o.promptFile.empty()))
+    usageError("--class-label conditions a class-conditional pipeline, "
+               "--prompt a text-to-image one: use one or the other");
   if (generating && !functionFlags.empty())
     usageError(functionFlags.front() +
                " runs one function; it does not apply when generating images");
   if (!generating && !generationFlags.empty())
     usageError(generationFlags.front() +
-               " applies to image generation (--class-label ... -o out.png)");
+               " applies to image generation (--class-label or --prompt ... -o "
+        "out.png)");
   return o;
 }
 

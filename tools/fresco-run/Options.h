@@ -11,6 +11,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <limits>
 #include <string>
 #include <utility>
 #include <vector>
@@ -33,12 +34,16 @@ struct Options {
   int repeat = 1;
   // Generation mode.
   std::vector<int64_t> classLabels;
-  int steps = 50;
-  double guidanceScale = 4.0;
+  std::vector<std::string> prompts, prompts2;
+  std::string promptFile;
+  int steps = 0;                                              // 0: the pipeline's
+  double guidanceScale = std::numeric_limits<double>::quiet_NaN(); // NaN: ditto
   uint64_t seed = 0;
   std::string scheduler, latents, outputLatents, outputImage;
 
-  bool generating() const { return !classLabels.empty(); }
+  bool generating() const {
+    return !classLabels.empty() || !prompts.empty() || !promptFile.empty();
+  }
 };
 
 /// Parses argv; prints help/version and exits 0, or a message and exits 2

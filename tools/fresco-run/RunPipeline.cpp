@@ -13,6 +13,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <fstream>
+#include <iostream>
 #include <memory>
 
 namespace fresco::run {
@@ -38,6 +39,48 @@ void checkWritable(const std::string &path) {
   std::remove(probe.c_str());
 }
 
+/// --prompt, then the lines of --prompt-file (blank ones skipped).
+std::vector<std::string> allPrompts(const Options &o) {
+  std::vector<std::string> prompts = o.prompts;
+  if (o.promptFile.empty())
+    return prompts;
+  std::ifstream f(o.promptFile);
+  check(f.good(), "cannot read the prompt file ", o.promptFile);
+  std::string line;
+  while (std::getline(f, line)) {
+    if (!line.empty() && line.back() == '\r')
+      line.pop_back();
+    if (line.find_first_not_of(" \t") != std::string::npos)
+      prompts.push_back(line);
+  }
+  check(!prompts.empty(), "the prompt file ", o.promptFile,
+        " holds no prompt (one per line)");
+  return prompts;
+}
+
+/// "class 3" or "prompt \"a red fox\"", for the messages.
+std::string describeImage(const Options &o,
+                          const std::vector<std::string> &prompts, size_t i) {
+  if (!o.classLabels.empty())
+    return "class " + std::to_string(o.classLabels[i]);
+  std::string p = prompts[i];
+  if (p.size() > 40)
+    p = p.substr(0, 37) + "...";
+  return "prompt \"" + p + "\"";
+}
+
+/// The rank that tokenizes for the first text encoder (and so warns about
+/// truncated prompts): its first denoiser rank, else its first rank.
+int warningRank(const PipelineSpec &spec, const RankRoles &roles) {
+  std::vector<const ComponentSpec *> encoders = spec.textEncoders();
+  if (encoders.empty())
+    return -1;
+  for (int r : encoders[0]->ranks)
+    if (std::count(roles.denoiserRanks.begin(), roles.denoiserRanks.end(), r))
+      return r;
+  return encoders[0]->ranks.front();
+}
+
 } // namespace
 
 int runPipeline(const Options &o, const RankEnv &env) {
@@ -50,7 +93,10 @@ int runPipeline(const Options &o, const RankEnv &env) {
   // Before any weight is read: what this runtime cannot generate yet.
   if (std::optional<std::string> why = generationSupport(spec))
     fail(*why);
-  const int64_t B = int64_t(o.classLabels.size()); // images this run
+  const std::vector<std::string> prompts = allPrompts(o);
+  // Images this run: one per label or prompt.
+  const int64_t B = int64_t(o.classLabels.empty() ? prompts.size()
+                                                  : o.classLabels.size());
   std::vector<std::string> imagePaths;
   if (!o.outputImage.empty())
     for (int64_t i = 0; i < B; ++i)
@@ -73,6 +119,11 @@ int runPipeline(const Options &o, const RankEnv &env) {
   HostTensor initial;
   GenerateOptions g;
   g.classLabels = o.classLabels;
+  g.prompts = prompts;
+  g.prompts2 = o.prompts2;
+  g.weightsFolder = o.weights;
+  if (env.rank == warningRank(spec, roles))
+    g.warnings = &std::cerr;
   g.steps = o.steps;
   g.guidanceScale = o.guidanceScale;
   g.seed = o.seed;
@@ -92,7 +143,9 @@ int runPipeline(const Options &o, const RankEnv &env) {
 
   std::unique_ptr<ProgressBar> bar;
   if (!o.quiet && showsProgress)
-    bar = std::make_unique<ProgressBar>(o.steps, stderr, isTerminal(stderr),
+    bar = std::make_unique<ProgressBar>(o.steps ? o.steps
+                                                : spec.defaultSteps(),
+                                        stderr, isTerminal(stderr),
                                         "denoise");
   g.onStep = [&](int done, int, double seconds) {
     if (bar)
@@ -116,18 +169,19 @@ int runPipeline(const Options &o, const RankEnv &env) {
                       rgb.data());
     writePng(imagePaths[i], rgb.data(), s[3], s[2], int(s[1]));
     if (!o.quiet)
-      std::fprintf(stderr, "fresco-run: wrote %s (%lldx%lld, class %lld)\n",
+      std::fprintf(stderr, "fresco-run: wrote %s (%lldx%lld, %s)\n",
                    imagePaths[i].c_str(), (long long)s[3], (long long)s[2],
-                   (long long)o.classLabels[i]);
+                   describeImage(o, prompts, i).c_str());
   }
   if (o.stats)
     std::fprintf(stderr,
                  "%sfresco-run: load %.3f s, %d steps of %s in %.3f s (%.3f "
-                 "s/step), decode %.3f s, arena %llu bytes, weights %llu "
-                 "bytes, %lld replayed\n",
+                 "s/step), decode %.3f s, text encoders %.3f s, arena %llu "
+                 "bytes, weights %llu bytes, %lld replayed\n",
                  session.prefix(), loadSeconds, r.steps, r.scheduler.c_str(),
                  r.denoiseSeconds, r.denoiseSeconds / std::max(r.steps, 1),
-                 r.decodeSeconds, (unsigned long long)exec.arenaBytes(),
+                 r.decodeSeconds, r.encodeSeconds,
+                 (unsigned long long)exec.arenaBytes(),
                  (unsigned long long)weights.bytesLoaded(),
                  (long long)exec.replays());
   if (o.profile)

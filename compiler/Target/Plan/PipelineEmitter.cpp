@@ -38,9 +38,22 @@ public:
     auto a = get<IntegerAttr>(d, path, key);
     return a ? a.getInt() : 0;
   }
-  double f64(DictionaryAttr d, StringRef path, StringRef key) {
+  double f64(DictionaryAttr d, StringRef path, StringRef key,
+             std::optional<double> dflt = std::nullopt) {
+    if (dflt && d && !d.get(key))
+      return *dflt;
     auto a = get<FloatAttr>(d, path, key);
     return a ? a.getValueAsDouble() : 0.0;
+  }
+  bool flag(DictionaryAttr d, StringRef path, StringRef key) {
+    if (d && !d.get(key))
+      return false;
+    auto a = get<BoolAttr>(d, path, key);
+    return a && a.getValue();
+  }
+  /// A string key that may be absent ("").
+  std::string optStr(DictionaryAttr d, StringRef path, StringRef key) {
+    return d && d.get(key) ? str(d, path, key) : std::string();
   }
   /// An enum from its spelling (PipelineNames.h).
   template <typename E> E enumValue(StringRef spelling, StringRef what) {
@@ -51,7 +64,10 @@ public:
     return E(0);
   }
   template <typename E>
-  E enumAt(DictionaryAttr d, StringRef path, StringRef key, StringRef what) {
+  E enumAt(DictionaryAttr d, StringRef path, StringRef key, StringRef what,
+           bool optional = false) {
+    if (optional && d && !d.get(key))
+      return E(0);
     auto a = get<StringAttr>(d, path, key);
     return a ? enumValue<E>(a.getValue(), what) : E(0);
   }
@@ -135,10 +151,24 @@ FailureOr<flatbuffers::Offset<fp::Pipeline>> mlir::fresco::emitPipeline(
         for (int64_t rank : *fnRanks)
           ranks.push_back(int32_t(rank));
       std::sort(ranks.begin(), ranks.end());
+      // A text encoder's tokenizer and prompt slot.
+      auto tokenizerKind = r.enumAt<fp::TokenizerKind>(
+          c, "components[]", "tokenizer_kind", "tokenizer kind", true);
+      std::string tokenizer = r.optStr(c, "components[]", "tokenizer");
+      int64_t slot = r.i64(c, "components[]", "prompt_slot", 0);
+      if ((role == fp::ComponentRole::TextEncoder) !=
+          (tokenizerKind != fp::TokenizerKind::None && !tokenizer.empty()))
+        r.setError(Twine("component '") + fnName +
+                   "': a text encoder, and only a text encoder, names its "
+                   "tokenizer_kind and tokenizer");
+      if (slot < 0 || slot > 1)
+        r.setError(Twine("component '") + fnName + "': prompt_slot " +
+                   Twine(slot) + " is not 0 or 1");
       roles.push_back(role);
       components.push_back(fp::CreateComponent(
           fbb, role, fbb.CreateString(fnName), fbb.CreateVector(ranks),
-          fbb.CreateVector(inputs), fbb.CreateVector(outputs)));
+          fbb.CreateVector(inputs), fbb.CreateVector(outputs), tokenizerKind,
+          tokenizer.empty() ? 0 : fbb.CreateString(tokenizer), int32_t(slot)));
     }
     // The loop needs one of each (the runtime would refuse the plan).
     for (fp::ComponentRole needed :
@@ -170,7 +200,11 @@ FailureOr<flatbuffers::Offset<fp::Pipeline>> mlir::fresco::emitPipeline(
   auto config = fbb.CreateString(r.str(samp, "sampler", "scheduler_config"));
   auto sampler = fp::CreateSampler(
       fbb, scheduler, config,
-      r.enumAt<fp::GuidanceMode>(samp, "sampler", "guidance", "guidance mode"));
+      r.enumAt<fp::GuidanceMode>(samp, "sampler", "guidance", "guidance mode"),
+      r.f64(samp, "sampler", "timestep_divisor", 1.0),
+      r.enumAt<fp::TimestepSchedule>(samp, "sampler", "timesteps",
+                                     "timestep schedule", true),
+      r.flag(samp, "sampler", "flow_prediction"));
 
   auto kind = fbb.CreateString(r.str(dict, "", "kind"));
   auto componentsVec = fbb.CreateVector(components);

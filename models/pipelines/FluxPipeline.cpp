@@ -1,0 +1,205 @@
+//===- FluxPipeline.cpp - diffusers' FluxPipeline folder -> one module ----===//
+//
+// FLUX.1 dev and schnell as diffusers 0.31's FluxPipeline runs them: the
+// CLIP text encoder's pooled output and T5's hidden states condition the
+// transformer, which sees 2x2-packed latent tokens and their (0, row,
+// column) ids; FlowMatchEulerDiscreteScheduler with FluxPipeline's shifted
+// sigmas; the guidance scale is a transformer input for dev (no CFG batch)
+// and absent for schnell. Every size is fixed here: the image size, the T5
+// sequence length and the images per run.
+//
+//===----------------------------------------------------------------------===//
+#include "models/flux/FluxBuilder.h"
+#include "models/pipelines/PipelineFolder.h"
+#include "models/text/CLIPTextModel.h"
+#include "models/text/T5EncoderModel.h"
+#include "models/vae/VAEBuilder.h"
+
+using namespace llvm;
+
+namespace fresco::models {
+namespace {
+
+// FluxPipeline's limits and defaults (diffusers 0.31).
+constexpr int64_t kMaxTextTokens = 512, kDefaultSampleSize = 64;
+constexpr int64_t kMaxPixels = int64_t(1) << 16;
+
+/// The image and token sizes for `options`, checked as FluxPipeline would
+/// (it only warns and rounds a size the packing cannot divide; Fresco
+/// refuses it, naming the multiple).
+struct FluxSizes {
+  int64_t height, width;             // pixels
+  int64_t latentHeight, latentWidth; // the VAE's latent grid
+  int64_t imageTokens, textTokens;
+};
+
+Expected<FluxSizes> fluxSizes(const VAEConfig &vae,
+                              const BuildOptions &options) {
+  // FluxPipeline's vae_scale_factor: the VAE's downsampling times the 2x2
+  // packing, 16 for FLUX.1's VAE.
+  const int64_t factor = 2 * vae.upscale();
+  FluxSizes s;
+  s.height = options.height ? options.height : kDefaultSampleSize * factor;
+  s.width = options.width ? options.width : kDefaultSampleSize * factor;
+  for (auto [what, v] : {std::pair<StringRef, int64_t>{"height", s.height},
+                         std::pair<StringRef, int64_t>{"width", s.width}})
+    if (v < factor || v > kMaxPixels || v % factor != 0)
+      return makeError("FluxPipeline's image " + what + " must be a multiple of " +
+                       Twine(factor) + " pixels (the VAE's " +
+                       Twine(vae.upscale()) +
+                       "x downsampling and the 2x2 latent packing) up to " +
+                       Twine(kMaxPixels) + ", got " + Twine(v));
+  s.latentHeight = s.height / vae.upscale();
+  s.latentWidth = s.width / vae.upscale();
+  s.imageTokens = (s.height / factor) * (s.width / factor);
+  s.textTokens =
+      options.maxSequenceLength ? options.maxSequenceLength : kMaxTextTokens;
+  if (s.textTokens < 1 || s.textTokens > kMaxTextTokens)
+    return makeError("FluxPipeline's max sequence length must be in 1.." +
+                     Twine(kMaxTextTokens) + ", got " + Twine(s.textTokens));
+  return s;
+}
+
+/// The sizes the components must agree on, as FluxPipeline wires them.
+Error checkAgreement(const FluxConfig &flux, const VAEConfig &vae,
+                     const CLIPTextConfig &clip, const T5Config &t5) {
+  auto mismatch = [](const Twine &a, int64_t x, const Twine &b, int64_t y) {
+    return makeError(a + " (" + Twine(x) + ") must equal " + b + " (" +
+                     Twine(y) + ")");
+  };
+  if (flux.patchSize != 1)
+    return makeError("the transformer's patch_size is " +
+                     Twine(flux.patchSize) +
+                     "; FluxPipeline packs 2x2 latents itself and needs 1");
+  if (flux.inChannels != 4 * vae.latentChannels)
+    return mismatch("the transformer's in_channels", flux.inChannels,
+                    "4 x the VAE's latent_channels", 4 * vae.latentChannels);
+  if (flux.outChannels() != flux.inChannels)
+    return mismatch("the transformer's out_channels", flux.outChannels(),
+                    "its in_channels", flux.inChannels);
+  if (flux.jointAttentionDim != t5.dModel)
+    return mismatch("the transformer's joint_attention_dim",
+                    flux.jointAttentionDim, "text_encoder_2's d_model",
+                    t5.dModel);
+  if (flux.pooledProjectionDim != clip.hiddenSize)
+    return mismatch("the transformer's pooled_projection_dim",
+                    flux.pooledProjectionDim, "text_encoder's hidden_size",
+                    clip.hiddenSize);
+  if (flux.axesDimsRope.size() != 3)
+    return makeError("FluxPipeline's ids have 3 axes; the transformer's "
+                     "axes_dims_rope has " +
+                     Twine(flux.axesDimsRope.size()));
+  return Error::success();
+}
+
+} // namespace
+
+Error buildFluxPipeline(mlir::ModuleOp module, const PipelineFolder &dir,
+                        const json::Object &index,
+                        const BuildOptions &options) {
+  for (StringRef component :
+       {"transformer", "vae", "scheduler", "text_encoder", "text_encoder_2",
+        "tokenizer", "tokenizer_2"})
+    if (!index.get(component))
+      return makeError(dir.path("", "model_index.json") + " has no '" +
+                       component +
+                       "' component (FluxPipeline needs transformer, vae, "
+                       "scheduler, text_encoder, text_encoder_2, tokenizer "
+                       "and tokenizer_2)");
+  Expected<FluxConfig> flux = dir.config<FluxConfig>("transformer");
+  if (!flux)
+    return flux.takeError();
+  Expected<VAEConfig> vae = dir.config<VAEConfig>("vae");
+  if (!vae)
+    return vae.takeError();
+  Expected<CLIPTextConfig> clip = dir.config<CLIPTextConfig>("text_encoder");
+  if (!clip)
+    return clip.takeError();
+  Expected<T5Config> t5 = dir.config<T5Config>("text_encoder_2");
+  if (!t5)
+    return t5.takeError();
+  if (Error e = checkAgreement(*flux, *vae, *clip, *t5))
+    return e;
+  Expected<FluxSizes> sizes = fluxSizes(*vae, options);
+  if (!sizes)
+    return sizes.takeError();
+  Expected<std::string> schedulerText =
+      dir.text("scheduler", "scheduler_config.json");
+  if (!schedulerText)
+    return schedulerText.takeError();
+  Expected<json::Object> sJson =
+      dir.object("scheduler", "scheduler_config.json");
+  if (!sJson)
+    return sJson.takeError();
+  auto schedulerClass = sJson->getString("_class_name");
+  if (!schedulerClass || *schedulerClass != "FlowMatchEulerDiscreteScheduler")
+    return makeError(dir.path("scheduler", "scheduler_config.json") +
+                     ": FluxPipeline runs FlowMatchEulerDiscreteScheduler, "
+                     "not '" +
+                     (schedulerClass ? *schedulerClass : "<missing>") + "'");
+
+  // One image per prompt: every component runs the images once (no CFG
+  // batch; dev's guidance is an input of the transformer).
+  const int64_t n = options.batch;
+  buildCLIPText(module, *clip, n, "text_encoder", /*pooledOnly=*/true);
+  buildT5Encoder(module, *t5, n, sizes->textTokens, "text_encoder_2");
+  FluxShape shape;
+  shape.batch = n;
+  shape.imageTokens = sizes->imageTokens;
+  shape.textTokens = sizes->textTokens;
+  buildFlux(module, *flux, shape, "transformer");
+  buildVAEDecoder(module, *vae, n, sizes->latentHeight, sizes->latentWidth,
+                  "vae");
+
+  // The sampler description (docs/dialect.md); spellings as in
+  // runtime/pipeline/PipelineNames.h.
+  PipelineAttrs a(module.getContext());
+  SmallVector<StringRef> denoiserInputs = {
+      "latents",   "text_embeddings", "pooled_text_embeddings",
+      "timestep",  "image_ids",       "text_ids"};
+  if (flux->guidanceEmbeds)
+    denoiserInputs.push_back("guidance_scale");
+  mlir::ArrayAttr components = a.b.getArrayAttr(
+      {a.dict({a.str("role", "text_encoder"), a.str("function", "text_encoder"),
+               a.attr("inputs", a.strings({"token_ids"})),
+               a.attr("outputs", a.strings({"pooled_text_embeddings"})),
+               a.str("tokenizer_kind", "clip_bpe"),
+               a.str("tokenizer", "tokenizer"), a.i64("prompt_slot", 0)}),
+       a.dict({a.str("role", "text_encoder"),
+               a.str("function", "text_encoder_2"),
+               a.attr("inputs", a.strings({"token_ids"})),
+               a.attr("outputs", a.strings({"text_embeddings"})),
+               a.str("tokenizer_kind", "t5_sentencepiece"),
+               a.str("tokenizer", "tokenizer_2"), a.i64("prompt_slot", 1)}),
+       a.dict({a.str("role", "denoiser"), a.str("function", "transformer"),
+               a.attr("inputs", a.strings(denoiserInputs)),
+               a.attr("outputs", a.strings({"prediction"}))}),
+       a.dict({a.str("role", "decoder"), a.str("function", "vae"),
+               a.attr("inputs", a.strings({"latents"})),
+               a.attr("outputs", a.strings({"image"}))})});
+  mlir::DictionaryAttr latents =
+      a.dict({a.str("layout", "packed_tokens"),
+              a.i64("channels", vae->latentChannels),
+              a.i64("height", sizes->latentHeight),
+              a.i64("width", sizes->latentWidth), a.i64("patch_size", 2),
+              a.i64("prediction_channels", flux->outChannels()),
+              a.f64("scaling_factor", vae->scalingFactor),
+              a.f64("shift_factor", vae->shiftFactor.value_or(0.0))});
+  mlir::DictionaryAttr sampler = a.dict(
+      {a.str("scheduler", *schedulerClass),
+       a.str("scheduler_config", *schedulerText),
+       a.str("guidance", flux->guidanceEmbeds ? "embedded" : "none"),
+       // The transformer multiplies its timestep input by 1000 again.
+       a.f64("timestep_divisor", 1000.0), a.str("timesteps", "flux_shifted"),
+       a.attr("flow_prediction", a.b.getBoolAttr(true))});
+  module->setAttr(
+      "fresco.pipeline",
+      a.dict({a.str("kind", "FluxPipeline"), a.i64("num_images", n),
+              a.str("denoiser", "transformer"), a.str("decoder", "vae"),
+              a.attr("components", components),
+              a.attr("conditioning", a.dict({a.str("kind", "text")})),
+              a.attr("latents", latents), a.attr("sampler", sampler)}));
+  return Error::success();
+}
+
+} // namespace fresco::models

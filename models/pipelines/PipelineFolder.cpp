@@ -1,0 +1,94 @@
+//===- PipelineFolder.cpp - A diffusers pipeline folder -> one module -----===//
+#include "models/pipelines/PipelineFolder.h"
+
+#include "llvm/Support/MemoryBuffer.h"
+#include "llvm/Support/Path.h"
+
+using namespace llvm;
+
+namespace fresco::models {
+
+Error makeError(const Twine &msg) {
+  return createStringError(inconvertibleErrorCode(), msg);
+}
+
+Expected<json::Object> readJSONObject(const Twine &path) {
+  auto buf = MemoryBuffer::getFile(path);
+  if (!buf)
+    return makeError("cannot read " + path + ": " + buf.getError().message());
+  Expected<json::Value> v = parseJson((*buf)->getBuffer());
+  if (!v)
+    return makeError(path + " is not valid JSON: " + toString(v.takeError()));
+  if (!v->getAsObject())
+    return makeError(path + " must hold a JSON object");
+  return std::move(*v->getAsObject());
+}
+
+SmallString<256> PipelineFolder::path(StringRef component,
+                                      StringRef file) const {
+  SmallString<256> p(folder_);
+  sys::path::append(p, component, file);
+  return p;
+}
+
+Expected<json::Object> PipelineFolder::object(StringRef component,
+                                              StringRef file) const {
+  return readJSONObject(path(component, file));
+}
+
+Expected<std::string> PipelineFolder::text(StringRef component,
+                                           StringRef file) const {
+  SmallString<256> p = path(component, file);
+  auto buf = MemoryBuffer::getFile(p);
+  if (!buf)
+    return makeError("cannot read " + p + ": " + buf.getError().message());
+  return (*buf)->getBuffer().str();
+}
+
+mlir::ArrayAttr PipelineAttrs::strings(std::initializer_list<StringRef> items) {
+  return strings(ArrayRef<StringRef>(items.begin(), items.size()));
+}
+mlir::ArrayAttr PipelineAttrs::strings(ArrayRef<StringRef> items) {
+  SmallVector<mlir::Attribute> out;
+  for (StringRef s : items)
+    out.push_back(b.getStringAttr(s));
+  return b.getArrayAttr(out);
+}
+mlir::NamedAttribute PipelineAttrs::str(StringRef key, StringRef value) {
+  return b.getNamedAttr(key, b.getStringAttr(value));
+}
+mlir::NamedAttribute PipelineAttrs::i64(StringRef key, int64_t value) {
+  return b.getNamedAttr(key, b.getI64IntegerAttr(value));
+}
+mlir::NamedAttribute PipelineAttrs::f64(StringRef key, double value) {
+  return b.getNamedAttr(key, b.getF64FloatAttr(value));
+}
+mlir::NamedAttribute PipelineAttrs::attr(StringRef key, mlir::Attribute value) {
+  return b.getNamedAttr(key, value);
+}
+mlir::DictionaryAttr
+PipelineAttrs::dict(ArrayRef<mlir::NamedAttribute> entries) {
+  return b.getDictionaryAttr(entries);
+}
+
+Error buildPipelineFromFolder(mlir::ModuleOp module, StringRef folder,
+                              const BuildOptions &options) {
+  SmallString<256> indexPath(folder);
+  sys::path::append(indexPath, "model_index.json");
+  Expected<json::Object> index = readJSONObject(indexPath);
+  if (!index)
+    return index.takeError();
+  if (options.batch < 1)
+    return makeError("batch must be at least 1");
+  PipelineFolder dir(folder);
+  auto cls = index->getString("_class_name");
+  if (cls && *cls == "DiTPipeline")
+    return buildDiTPipeline(module, dir, *index, options);
+  if (cls && *cls == "FluxPipeline")
+    return buildFluxPipeline(module, dir, *index, options);
+  return makeError(indexPath + ": pipeline class '" +
+                   (cls ? *cls : StringRef("<missing>")) +
+                   "' is not supported; supported: DiTPipeline, FluxPipeline");
+}
+
+} // namespace fresco::models

@@ -1,0 +1,89 @@
+//===- PipelineFolder.h - Shared pieces of the pipeline builders -*- C++ -*-===//
+//
+// A diffusers pipeline folder (model_index.json and one subfolder per
+// component) becomes one module: a function per model component and the
+// fresco.pipeline attribute (docs/dialect.md) describing how the runtime's
+// sampling loop drives them. One file per pipeline class; this header holds
+// what they share: reading the folder's JSON files and spelling the
+// attribute.
+//
+//===----------------------------------------------------------------------===//
+#ifndef FRESCO_MODELS_PIPELINES_PIPELINEFOLDER_H
+#define FRESCO_MODELS_PIPELINES_PIPELINEFOLDER_H
+
+#include "models/ModelRegistry.h"
+
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/BuiltinAttributes.h"
+#include "llvm/ADT/SmallString.h"
+#include "llvm/Support/Error.h"
+#include "llvm/Support/JSON.h"
+
+#include <initializer_list>
+#include <string>
+
+namespace fresco::models {
+
+llvm::Error makeError(const llvm::Twine &msg);
+
+/// A pipeline folder being read: paths of its components' files and their
+/// parsed JSON, with errors naming the file.
+class PipelineFolder {
+public:
+  explicit PipelineFolder(llvm::StringRef folder) : folder_(folder.str()) {}
+
+  /// folder/component/file.
+  llvm::SmallString<256> path(llvm::StringRef component,
+                              llvm::StringRef file) const;
+  /// The JSON object in folder/component/file.
+  llvm::Expected<llvm::json::Object> object(llvm::StringRef component,
+                                            llvm::StringRef file) const;
+  /// The text of folder/component/file.
+  llvm::Expected<std::string> text(llvm::StringRef component,
+                                   llvm::StringRef file) const;
+  /// Parses component/config.json with `Config::fromJSON`, prefixing an
+  /// error with the file's path.
+  template <typename Config>
+  llvm::Expected<Config> config(llvm::StringRef component) const {
+    llvm::Expected<llvm::json::Object> obj = object(component, "config.json");
+    if (!obj)
+      return obj.takeError();
+    llvm::Expected<Config> c = Config::fromJSON(*obj);
+    if (!c)
+      return makeError(path(component, "config.json") + ": " +
+                       llvm::toString(c.takeError()));
+    return c;
+  }
+
+private:
+  std::string folder_;
+};
+
+/// The JSON object in the file at `path`.
+llvm::Expected<llvm::json::Object> readJSONObject(const llvm::Twine &path);
+
+/// Spells the fresco.pipeline attribute's dictionaries.
+struct PipelineAttrs {
+  mlir::Builder b;
+  explicit PipelineAttrs(mlir::MLIRContext *ctx) : b(ctx) {}
+
+  mlir::ArrayAttr strings(std::initializer_list<llvm::StringRef> items);
+  mlir::ArrayAttr strings(llvm::ArrayRef<llvm::StringRef> items);
+  mlir::NamedAttribute str(llvm::StringRef key, llvm::StringRef value);
+  mlir::NamedAttribute i64(llvm::StringRef key, int64_t value);
+  mlir::NamedAttribute f64(llvm::StringRef key, double value);
+  mlir::NamedAttribute attr(llvm::StringRef key, mlir::Attribute value);
+  mlir::DictionaryAttr dict(llvm::ArrayRef<mlir::NamedAttribute> entries);
+};
+
+/// The pipeline classes (one file each).
+llvm::Error buildDiTPipeline(mlir::ModuleOp module, const PipelineFolder &dir,
+                             const llvm::json::Object &index,
+                             const BuildOptions &options);
+llvm::Error buildFluxPipeline(mlir::ModuleOp module, const PipelineFolder &dir,
+                              const llvm::json::Object &index,
+                              const BuildOptions &options);
+
+} // namespace fresco::models
+
+#endif // FRESCO_MODELS_PIPELINES_PIPELINEFOLDER_H

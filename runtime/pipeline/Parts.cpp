@@ -1,0 +1,40 @@
+//===- Parts.cpp - The parts a Pipeline table asks for --------------------===//
+#include "runtime/pipeline/Parts.h"
+#include "runtime/core/Error.h"
+#include "runtime/pipeline/Generate.h"
+#include "runtime/pipeline/PipelineNames.h"
+
+namespace fresco {
+
+void checkImageCount(const PipelineSpec &spec, int64_t n, const char *what) {
+  check(n >= 1, "no ", what, "s given: the plan generates one image per ",
+        what);
+  check(n <= spec.numImages, "the plan generates at most ", spec.numImages,
+        " image(s) per run but ", n, " ", what,
+        "(s) were given; recompile with fresco-compile --batch ", n);
+}
+
+std::unique_ptr<Conditioning> makeConditioning(const PipelineSpec &spec,
+                                               const GenerateOptions &o) {
+  switch (spec.conditioning) {
+  case plan::ConditioningKind::ClassLabel:
+    return makeClassLabelConditioning(spec, o);
+  case plan::ConditioningKind::Text:
+    return makeTextConditioning(spec, o);
+  }
+  fail(pipeline_names::name(spec.conditioning),
+       " conditioning is not implemented yet in this runtime");
+}
+
+std::unique_ptr<LatentLayout> makeLatentLayout(const PipelineSpec &spec) {
+  switch (spec.layout) {
+  case plan::LatentLayout::Image:
+    return makeImageLatents(spec);
+  case plan::LatentLayout::PackedTokens:
+    return makePackedTokenLatents(spec);
+  }
+  fail(pipeline_names::name(spec.layout),
+       " latent layout is not implemented yet in this runtime");
+}
+
+} // namespace fresco

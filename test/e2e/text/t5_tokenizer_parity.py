@@ -122,7 +122,10 @@ def random_prompts(rng, count):
 
 
 def train_model(root):
-    """A T5-layout unigram model trained on generated text."""
+    """A T5-layout unigram model trained on generated text, written to
+    root/spiece.model. The same bytes on every run: the corpus is fixed, it
+    is fed from memory (a file's path would be recorded in the model) and
+    trained on one thread (the result depends on the thread count)."""
     rng = random.Random(1)
     syllables = ["ka", "ro", "mi", "ten", "sha", "lo", "qu", "ex", "ph", "ing",
                  "tion", "st", "ar", "el", "on", "zu", "er", "an", "de", "ly"]
@@ -132,16 +135,14 @@ def train_model(root):
     lines = [" ".join(rng.choice(words) for _ in range(rng.randint(3, 15)))
              + rng.choice(["", ".", ",", "!", " 42", " 1999"])
              for _ in range(4000)]
-    corpus = os.path.join(root, "corpus.txt")
-    with open(corpus, "w", encoding="utf-8") as f:
-        f.write("\n".join(lines))
-    prefix = os.path.join(root, "spiece")
+    path = os.path.join(root, "spiece.model")
     # character_coverage < 1 leaves rare characters unknown (<unk>).
-    spm.SentencePieceTrainer.train(
-        input=corpus, model_prefix=prefix, vocab_size=500, model_type="unigram",
-        pad_id=0, eos_id=1, unk_id=2, bos_id=-1, character_coverage=0.995,
-        minloglevel=2)
-    return prefix + ".model"
+    with open(path, "wb") as model:
+        spm.SentencePieceTrainer.train(
+            sentence_iterator=iter(lines), model_writer=model, vocab_size=500,
+            model_type="unigram", pad_id=0, eos_id=1, unk_id=2, bos_id=-1,
+            character_coverage=0.995, num_threads=1, minloglevel=2)
+    return path
 
 
 def run_tool(tool, folder, max_length, prompts):

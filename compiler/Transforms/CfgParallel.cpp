@@ -58,6 +58,24 @@ struct CfgParallelPass : impl::CfgParallelBase<CfgParallelPass> {
     auto axis = grid ? grid->axis("cfg") : std::nullopt;
     if (!axis)
       return;
+    // Only a pipeline with a classifier-free guidance batch has halves to
+    // split; FluxPipeline runs each image once (dev's guidance is an input).
+    if (auto p = module->getAttrOfType<DictionaryAttr>("fresco.pipeline")) {
+      auto sampler = p.getAs<DictionaryAttr>("sampler");
+      auto guidance =
+          sampler ? sampler.getAs<StringAttr>("guidance") : StringAttr();
+      if (guidance && guidance.getValue() != "class_cfg" &&
+          guidance.getValue() != "text_cfg") {
+        auto kind = p.getAs<StringAttr>("kind");
+        module.emitError("cfg parallel splits a classifier-free guidance "
+                         "batch, and pipeline '")
+            << (kind ? kind.getValue() : "?") << "' has none (guidance '"
+            << guidance.getValue()
+            << "'; Flux-dev is guidance-distilled: its scale is an input of "
+               "the transformer): use tp, ulysses, ring or pipeline";
+        return signalPassFailure();
+      }
+    }
     for (func::FuncOp fn : denoiserFunctions(module))
       if (failed(splitBatch(fn, *grid, axis->first, axis->second)))
         return signalPassFailure();

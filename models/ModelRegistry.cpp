@@ -4,6 +4,7 @@
 #include "models/flux/FluxBuilder.h"
 #include "models/text/CLIPTextModel.h"
 #include "models/text/T5EncoderModel.h"
+#include "models/unet/UNetBuilder.h"
 #include "models/vae/VAEBuilder.h"
 
 #include "mlir/IR/Builders.h"
@@ -88,10 +89,12 @@ Error buildComponentFromConfig(mlir::ModuleOp module, StringRef configText,
     return makeError("an image height/width applies to a "
                      "FluxTransformer2DModel only; this model's shapes come "
                      "from its config");
-  if (options.maxSequenceLength && !FluxConfig::matches(*obj) && !textModel)
+  if (options.maxSequenceLength && !FluxConfig::matches(*obj) && !textModel &&
+      !UNetConfig::matches(*obj))
     return makeError("a max sequence length applies to a "
-                     "FluxTransformer2DModel and the text encoders only; this "
-                     "model's shapes come from its config");
+                     "FluxTransformer2DModel, a UNet2DConditionModel and the "
+                     "text encoders only; this model's shapes come from its "
+                     "config");
   if (DiTConfig::matches(*obj)) {
     Expected<DiTConfig> config = DiTConfig::fromJSON(*obj);
     if (!config)
@@ -109,6 +112,26 @@ Error buildComponentFromConfig(mlir::ModuleOp module, StringRef configText,
       return shape.takeError();
     buildFlux(module, *config, *shape,
               component.empty() ? StringRef("transformer") : component);
+    return Error::success();
+  }
+  if (UNetConfig::matches(*obj)) {
+    Expected<UNetConfig> config = UNetConfig::fromJSON(*obj);
+    if (!config)
+      return config.takeError();
+    UNetShape shape;
+    shape.batch = options.batch;
+    shape.height = shape.width = config->sampleSize;
+    shape.textTokens = options.maxSequenceLength ? options.maxSequenceLength
+                                                 : 77;
+    if (shape.textTokens > (int64_t(1) << 16))
+      return makeError("max sequence length " + Twine(shape.textTokens) +
+                       " is more than the 65536 this builder accepts");
+    if (shape.height % config->downscale() != 0)
+      return makeError("UNet sample_size " + Twine(shape.height) +
+                       " is not a multiple of " + Twine(config->downscale()) +
+                       " (one halving per down block but the last)");
+    buildUNet(module, *config, shape,
+              component.empty() ? StringRef("unet") : component);
     return Error::success();
   }
   if (VAEConfig::matches(*obj)) {
@@ -163,7 +186,8 @@ Error buildComponentFromConfig(mlir::ModuleOp module, StringRef configText,
   return makeError("model class '" + (cls ? *cls : StringRef("<missing>")) +
                    "' is not supported; supported: DiTTransformer2DModel, "
                    "Transformer2DModel with norm_type 'ada_norm_zero', "
-                   "FluxTransformer2DModel, AutoencoderKL, CLIPTextModel, T5EncoderModel");
+                   "FluxTransformer2DModel, UNet2DConditionModel, AutoencoderKL, "
+                   "CLIPTextModel, T5EncoderModel");
 }
 
 Error buildComponentFromFolder(mlir::ModuleOp module, StringRef folder,

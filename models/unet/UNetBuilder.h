@@ -1,0 +1,29 @@
+//===- UNetBuilder.h - Emit diffusers' UNet2DConditionModel -----*- C++ -*-===//
+#ifndef FRESCO_MODELS_UNET_UNETBUILDER_H
+#define FRESCO_MODELS_UNET_UNETBUILDER_H
+
+#include "models/unet/UNetConfig.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/BuiltinOps.h"
+
+namespace fresco::models {
+
+/// Static sizes of one UNet function.
+struct UNetShape {
+  int64_t batch = 1;
+  int64_t height = 64, width = 64; // latent size, multiples of downscale()
+  int64_t textTokens = 77;         // encoder_hidden_states' sequence length
+};
+
+/// Appends `func.func @<name>(sample [B, in_channels, h, w], timestep [B],
+/// encoder_hidden_states [B, T, cross_attention_dim]) -> sample [B,
+/// out_channels, h, w]`: diffusers 0.31's UNet2DConditionModel.forward
+/// (Stable Diffusion 1.x / 2.x), every parameter named by its state_dict
+/// key.
+mlir::func::FuncOp buildUNet(mlir::ModuleOp module, const UNetConfig &config,
+                             const UNetShape &shape, llvm::StringRef name);
+
+} // namespace fresco::models
+
+#endif // FRESCO_MODELS_UNET_UNETBUILDER_H

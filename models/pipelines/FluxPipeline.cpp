@@ -141,7 +141,7 @@ Error buildFluxPipeline(mlir::ModuleOp module, const PipelineFolder &dir,
   // One image per prompt: every component runs the images once (no CFG
   // batch; dev's guidance is an input of the transformer).
   const int64_t n = options.batch;
-  buildCLIPText(module, *clip, n, "text_encoder", /*pooledOnly=*/true);
+  buildCLIPText(module, *clip, n, "text_encoder", CLIPOutputs::Pooled);
   buildT5Encoder(module, *t5, n, sizes->textTokens, "text_encoder_2");
   FluxShape shape;
   shape.batch = n;

@@ -86,9 +86,12 @@ Error buildPipelineFromFolder(mlir::ModuleOp module, StringRef folder,
     return buildDiTPipeline(module, dir, *index, options);
   if (cls && *cls == "FluxPipeline")
     return buildFluxPipeline(module, dir, *index, options);
+  if (cls && *cls == "StableDiffusionPipeline")
+    return buildStableDiffusionPipeline(module, dir, *index, options);
   return makeError(indexPath + ": pipeline class '" +
                    (cls ? *cls : StringRef("<missing>")) +
-                   "' is not supported; supported: DiTPipeline, FluxPipeline");
+                   "' is not supported; supported: DiTPipeline, FluxPipeline, "
+                   "StableDiffusionPipeline");
 }
 
 } // namespace fresco::models

@@ -83,6 +83,10 @@ llvm::Error buildDiTPipeline(mlir::ModuleOp module, const PipelineFolder &dir,
 llvm::Error buildFluxPipeline(mlir::ModuleOp module, const PipelineFolder &dir,
                               const llvm::json::Object &index,
                               const BuildOptions &options);
+llvm::Error buildStableDiffusionPipeline(mlir::ModuleOp module,
+                                         const PipelineFolder &dir,
+                                         const llvm::json::Object &index,
+                                         const BuildOptions &options);
 
 } // namespace fresco::models
 

@@ -172,36 +172,44 @@ std::pair<Value, Value> CLIPTextEmitter::forward(Value ids) {
 } // namespace
 
 func::FuncOp buildCLIPText(ModuleOp module, const CLIPTextConfig &config,
-                           int64_t batch, StringRef name, bool pooledOnly) {
+                           int64_t batch, StringRef name, CLIPOutputs outputs) {
   OpBuilder b(module.getBodyRegion());
   b.setInsertionPointToEnd(module.getBody());
   Type f32 = b.getF32Type();
   int64_t t = config.maxPositions, d = config.hiddenSize;
   auto idsTy = RankedTensorType::get({batch, t}, b.getI64Type());
-  auto hiddenTy = RankedTensorType::get({batch, t, d}, f32);
-  auto pooledTy = RankedTensorType::get({batch, d}, f32);
+  const bool hidden = outputs != CLIPOutputs::Pooled;
+  const bool pooled = outputs != CLIPOutputs::Hidden;
   SmallVector<Type> results;
-  if (!pooledOnly)
-    results.push_back(hiddenTy);
-  results.push_back(pooledTy);
+  SmallVector<StringRef> names;
+  if (hidden) {
+    results.push_back(RankedTensorType::get({batch, t, d}, f32));
+    names.push_back("last_hidden_state");
+  }
+  if (pooled) {
+    results.push_back(RankedTensorType::get({batch, d}, f32));
+    names.push_back("pooler_output");
+  }
   auto fnTy = FunctionType::get(module.getContext(), {idsTy}, results);
   auto fn =
       func::FuncOp::create(b, NameLoc::get(b.getStringAttr(name)), name, fnTy);
   fn->setAttr("fresco.component", b.getStringAttr(name));
   fn.setArgAttr(0, "fresco.name", b.getStringAttr("input_ids"));
-  if (!pooledOnly)
-    fn.setResultAttr(0, "fresco.name", b.getStringAttr("last_hidden_state"));
-  fn.setResultAttr(results.size() - 1, "fresco.name",
-                   b.getStringAttr("pooler_output"));
+  for (auto [i, n] : llvm::enumerate(names))
+    fn.setResultAttr(unsigned(i), "fresco.name", b.getStringAttr(n));
 
   Block *entry = fn.addEntryBlock();
   b.setInsertionPointToStart(entry);
   CLIPTextEmitter emitter(b, config, batch);
-  auto [hidden, pooled] = emitter.forward(entry->getArgument(0));
-  if (pooledOnly)
-    func::ReturnOp::create(b, fn.getLoc(), ValueRange{pooled});
+  auto [h, p] = emitter.forward(entry->getArgument(0));
+  SmallVector<Value> returned;
+  if (hidden)
+    returned.push_back(h);
+  if (pooled)
+    returned.push_back(p);
   else
-    func::ReturnOp::create(b, fn.getLoc(), ValueRange{hidden, pooled});
+    p.getDefiningOp()->erase(); // nothing reads the pooled output
+  func::ReturnOp::create(b, fn.getLoc(), returned);
   return fn;
 }
 

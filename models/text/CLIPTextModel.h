@@ -35,11 +35,13 @@ struct CLIPTextConfig {
 /// -> (last_hidden_state [B, T, D], pooler_output [B, D])`: the forward of
 /// transformers 4.46's CLIPTextModel (causal self-attention, pooled at the
 /// end-of-text token), every parameter named by its state_dict key.
-/// With `pooledOnly` the function returns pooler_output alone (what
-/// FluxPipeline reads).
+/// Which outputs the function returns: both, pooler_output alone (what
+/// FluxPipeline reads) or last_hidden_state alone (Stable Diffusion's).
+enum class CLIPOutputs { Both, Pooled, Hidden };
 mlir::func::FuncOp buildCLIPText(mlir::ModuleOp module,
                                  const CLIPTextConfig &config, int64_t batch,
-                                 llvm::StringRef name, bool pooledOnly = false);
+                                 llvm::StringRef name,
+                                 CLIPOutputs outputs = CLIPOutputs::Both);
 
 } // namespace fresco::models
 

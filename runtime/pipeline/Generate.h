@@ -43,6 +43,9 @@ struct GenerateOptions {
   /// Text conditioning: one image per prompt, 1..num_images; the second
   /// prompts (FluxPipeline's prompt_2: T5's) default to the prompts.
   std::vector<std::string> prompts, prompts2;
+  /// Text CFG: the negative prompts, none ("" each, as diffusers), one for
+  /// every image, or one per image.
+  std::vector<std::string> negativePrompts;
   /// The folder holding the tokenizers (the pipeline folder of --weights).
   std::string weightsFolder;
   /// Where warnings go (a truncated prompt); none when null.

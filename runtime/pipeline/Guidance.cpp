@@ -9,10 +9,11 @@
 namespace fresco {
 namespace {
 
-/// Classifier-free guidance as DiTPipeline computes it: the batch holds the
-/// conditional then the unconditional images, and with a scale g > 1 the
-/// prediction is uncond + g * (cond - uncond) in float32. With g <= 1 it is
-/// the conditional prediction (the second half still runs: same time).
+/// Classifier-free guidance as DiTPipeline and StableDiffusionPipeline
+/// compute it: the batch holds the conditional then the unconditional
+/// images (the null class, or the negative prompts), and with a scale g > 1
+/// the prediction is uncond + g * (cond - uncond) in float32. With g <= 1 it
+/// is the conditional prediction (the second half still runs: same time).
 class ClassifierFreeGuidance final : public Guidance {
 public:
   explicit ClassifierFreeGuidance(double scale) : scale_(scale) {}
@@ -76,6 +77,7 @@ private:
 std::unique_ptr<Guidance> makeGuidance(const PipelineSpec &spec, double scale) {
   switch (spec.guidance) {
   case plan::GuidanceMode::ClassCfg:
+  case plan::GuidanceMode::TextCfg:
     return std::make_unique<ClassifierFreeGuidance>(scale);
   case plan::GuidanceMode::None:
     return std::make_unique<NoGuidance>();

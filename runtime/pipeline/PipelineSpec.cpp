@@ -117,6 +117,8 @@ private:
           " is negative");
     check(s_.guidance != plan::GuidanceMode::ClassCfg || s_.nullClass >= 0,
           ctx_, ": class CFG needs a null class");
+    check(s_.guidance != plan::GuidanceMode::TextCfg, ctx_,
+          ": text CFG needs text conditioning");
   }
 
   void decodeLatents(const plan::Latents *l) {
@@ -441,7 +443,9 @@ int PipelineSpec::defaultSteps() const {
 }
 
 double PipelineSpec::defaultGuidanceScale() const {
-  return kind == "FluxPipeline" ? 3.5 : 4.0;
+  if (kind == "FluxPipeline")
+    return 3.5;
+  return kind == "StableDiffusionPipeline" ? 7.5 : 4.0;
 }
 
 std::vector<const ComponentSpec *> PipelineSpec::textEncoders() const {
@@ -505,8 +509,6 @@ std::optional<std::string> generationSupport(const PipelineSpec &s) {
     return "pipeline '" + s.kind + "': " + what +
            " is not implemented yet in this runtime";
   };
-  if (s.guidance == plan::GuidanceMode::TextCfg)
-    return notYet(std::string("guidance mode ") + name(s.guidance));
   if (s.layout == plan::LatentLayout::PackedTokens && s.patchSize != 2)
     return notYet("packed latents with patch size " +
                   std::to_string(s.patchSize));

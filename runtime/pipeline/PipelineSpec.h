@@ -56,7 +56,8 @@ struct PipelineSpec {
   bool flowPrediction = false;
 
   /// The pipeline class's defaults: num_inference_steps and guidance_scale
-  /// of its __call__ (DiTPipeline 50 and 4.0, FluxPipeline 28 and 3.5).
+  /// of its __call__ (DiTPipeline 50 and 4.0, FluxPipeline 28 and 3.5,
+  /// StableDiffusionPipeline 50 and 7.5).
   int defaultSteps() const;
   double defaultGuidanceScale() const;
   /// The component playing `role` (the first, for text encoders), or null.

@@ -21,19 +21,31 @@ bool contains(const std::vector<int> &ranks, int rank) {
   return std::find(ranks.begin(), ranks.end(), rank) != ranks.end();
 }
 
-/// FluxPipeline's encode_prompt: each text encoder tokenizes its prompt
+/// The pipelines' encode_prompt: each text encoder tokenizes its prompt
 /// (the prompt, or prompt_2 for slot 1, defaulting to the prompt) padded to
 /// the length its function takes, runs once per run before the loop, and
-/// its outputs fill the denoiser's text inputs; text_ids are zeros.
+/// its outputs fill the denoiser's text inputs; text_ids are zeros. Under
+/// text CFG the encoders run a second time on the negative prompts ("" by
+/// default), whose outputs fill the second half of the denoiser's batch.
 class TextConditioning final : public Conditioning {
 public:
   TextConditioning(const PipelineSpec &spec, const GenerateOptions &o)
-      : spec_(spec), folder_(o.weightsFolder), warnings_(o.warnings) {
-    prompts_[0] = o.prompts;
-    prompts_[1] = o.prompts2.empty() ? o.prompts : o.prompts2;
+      : spec_(spec), folder_(o.weightsFolder), warnings_(o.warnings),
+        blocks_(spec.guidanceCopies()) {
+    const size_t n = o.prompts.size();
+    prompts_[0][0] = o.prompts;
+    prompts_[0][1] = o.prompts2.empty() ? o.prompts : o.prompts2;
+    std::vector<std::string> negative =
+        o.negativePrompts.size() == n ? o.negativePrompts
+        : o.negativePrompts.empty()
+            ? std::vector<std::string>(n)
+            : std::vector<std::string>(n, o.negativePrompts[0]);
+    prompts_[1][0] = prompts_[1][1] = negative;
   }
 
-  int64_t numImages() const override { return int64_t(prompts_[0].size()); }
+  int64_t numImages() const override {
+    return int64_t(prompts_[0][0].size());
+  }
 
   void prepare(Executor &exec, const RankRoles &roles) override {
     const std::vector<int> &den = roles.denoiserRanks;
@@ -47,27 +59,29 @@ public:
       const bool runs = contains(c.ranks, roles.rank) &&
                         (contains(den, roles.rank) ||
                          (roles.rank == source && missing));
-      if (runs)
-        encode(exec, c);
-      if (!missing)
-        continue;
-      // The first rank holding the encoder sends what the denoiser reads
-      // to the denoiser ranks that lack it.
-      check(roles.world != nullptr,
-            "a text encoder runs on another rank but there is no "
-            "communicator");
-      for (size_t k = 0; k < c.outputs.size(); ++k) {
-        const int tag = 100 + int(e) * 8 + int(k);
-        for (int r : den) {
-          if (contains(c.ranks, r))
-            continue;
-          if (roles.rank == source) {
-            const HostTensor &t = outputs_.at(c.outputs[k]);
-            roles.world->send(t.data.data(), t.data.size(), r, tag);
-          } else if (roles.rank == r) {
-            HostTensor t = received(exec, c.outputs[k]);
-            roles.world->recv(t.data.data(), t.data.size(), source, tag);
-            outputs_[c.outputs[k]] = std::move(t);
+      for (int block = 0; block < blocks_; ++block) {
+        if (runs)
+          encode(exec, c, block);
+        if (!missing)
+          continue;
+        // The first rank holding the encoder sends what the denoiser reads
+        // to the denoiser ranks that lack it.
+        check(roles.world != nullptr,
+              "a text encoder runs on another rank but there is no "
+              "communicator");
+        for (size_t k = 0; k < c.outputs.size(); ++k) {
+          const int tag = 100 + (int(e) * 2 + block) * 8 + int(k);
+          for (int r : den) {
+            if (contains(c.ranks, r))
+              continue;
+            if (roles.rank == source) {
+              const HostTensor &t = outputs_[block].at(c.outputs[k]);
+              roles.world->send(t.data.data(), t.data.size(), r, tag);
+            } else if (roles.rank == r) {
+              HostTensor t = received(exec, c.outputs[k]);
+              roles.world->recv(t.data.data(), t.data.size(), source, tag);
+              outputs_[block][c.outputs[k]] = std::move(t);
+            }
           }
         }
       }
@@ -76,7 +90,6 @@ public:
 
   bool fill(plan::TensorRole role, const BatchLayout &batch, bool guided,
             HostTensor &in) const override {
-    (void)guided;
     using R = plan::TensorRole;
     if (role == R::TextIds) {
       std::fill(in.as<float>(), in.as<float>() + in.numel(), 0.0f);
@@ -84,23 +97,28 @@ public:
     }
     if (role != R::TextEmbeddings && role != R::PooledTextEmbeddings)
       return false;
-    auto it = outputs_.find(role);
-    check(it != outputs_.end(), "the denoiser's '",
-          pipeline_names::name(role), "' input has no text encoder output");
-    // Encoder row i is image i; the denoiser's rows repeat them per block.
-    const HostTensor &enc = it->second;
-    const int64_t row = enc.numel() / enc.shape[0];
-    check(in.numel() == batch.rows() * row, "the denoiser's '",
-          pipeline_names::name(role), "' input is ", shapeToString(in.shape),
-          ", the text encoder gives ", shapeToString(enc.shape));
-    for (int64_t r = 0; r < batch.rows(); ++r)
+    // Encoder row i is image i; block 1 holds the negative prompts' under
+    // guidance, else (its results unused) the prompts' again.
+    for (int64_t r = 0; r < batch.rows(); ++r) {
+      const int block = guided ? batch.block(r) : 0;
+      check(block < blocks_, "the denoiser's batch has more blocks than the ",
+            "text conditioning");
+      auto it = outputs_[block].find(role);
+      check(it != outputs_[block].end(), "the denoiser's '",
+            pipeline_names::name(role), "' input has no text encoder output");
+      const HostTensor &enc = it->second;
+      const int64_t row = enc.numel() / enc.shape[0];
+      check(in.numel() == batch.rows() * row, "the denoiser's '",
+            pipeline_names::name(role), "' input is ", shapeToString(in.shape),
+            ", the text encoder gives ", shapeToString(enc.shape));
       std::memcpy(in.as<float>() + r * row,
                   enc.as<float>() + batch.image(r) * row, row * sizeof(float));
+    }
     return true;
   }
 
   std::string describe(int64_t image) const override {
-    std::string p = prompts_[0][image];
+    std::string p = prompts_[0][0][image];
     if (p.size() > 40)
       p = p.substr(0, 37) + "...";
     return "prompt \"" + p + "\"";
@@ -121,15 +139,17 @@ private:
     return dir.string();
   }
 
-  /// Token ids of the images' prompts for `c`, one row per batch row.
-  HostTensor tokenize(Executor &exec, const ComponentSpec &c) const {
+  /// Token ids of the images' prompts (block 0) or negative prompts
+  /// (block 1) for `c`, one row per batch row.
+  HostTensor tokenize(Executor &exec, const ComponentSpec &c,
+                      int block) const {
     const TensorSpec &spec = exec.inputs(c.function).at(0);
     HostTensor ids;
     ids.dtype = DType::I64;
     ids.shape = spec.shape;
     ids.data.resize(ids.numel() * sizeof(int64_t));
     const int64_t rows = spec.shape[0], length = spec.shape[1];
-    const std::vector<std::string> &prompts = prompts_[c.promptSlot];
+    const std::vector<std::string> &prompts = prompts_[block][c.promptSlot];
     std::vector<std::vector<int64_t>> tokens;
     const std::string folder = tokenizerFolder(c);
     if (c.tokenizerKind == plan::TokenizerKind::ClipBpe) {
@@ -158,13 +178,14 @@ private:
     return ids;
   }
 
-  void encode(Executor &exec, const ComponentSpec &c) {
-    std::vector<HostTensor> out = exec.run(c.function, {tokenize(exec, c)});
+  void encode(Executor &exec, const ComponentSpec &c, int block) {
+    std::vector<HostTensor> out =
+        exec.run(c.function, {tokenize(exec, c, block)});
     check(out.size() == c.outputs.size(), "text encoder '", c.function,
           "' returned ", out.size(), " outputs, the pipeline lists ",
           c.outputs.size());
     for (size_t k = 0; k < out.size(); ++k)
-      outputs_[c.outputs[k]] = std::move(out[k]);
+      outputs_[block][c.outputs[k]] = std::move(out[k]);
   }
 
   /// An empty tensor for `role` as the encoder returns it: the denoiser's
@@ -186,8 +207,10 @@ private:
   const PipelineSpec &spec_;
   std::string folder_;
   std::ostream *warnings_;
-  std::vector<std::string> prompts_[2];
-  std::map<plan::TensorRole, HostTensor> outputs_;
+  int blocks_; // 2 under text CFG: the prompts', the negative prompts'
+  // [block][prompt slot]: the prompts each encoder reads.
+  std::vector<std::string> prompts_[2][2];
+  std::map<plan::TensorRole, HostTensor> outputs_[2];
 };
 
 } // namespace
@@ -200,6 +223,14 @@ std::unique_ptr<Conditioning> makeTextConditioning(const PipelineSpec &spec,
   check(o.prompts2.empty() || o.prompts2.size() == o.prompts.size(), "got ",
         o.prompts2.size(), " second prompts for ", o.prompts.size(),
         " prompts: give one --prompt-2 per --prompt, or none");
+  const size_t neg = o.negativePrompts.size();
+  check(spec.guidance == plan::GuidanceMode::TextCfg || neg == 0,
+        "pipeline '", spec.kind,
+        "' has no classifier-free guidance batch: a negative prompt does not "
+        "apply");
+  check(neg <= 1 || neg == o.prompts.size(), "got ", neg,
+        " negative prompts for ", o.prompts.size(),
+        " prompts: give none, one for all, or one per --prompt");
   check(!o.weightsFolder.empty(),
         "text conditioning needs the weights folder (its tokenizers)");
   return std::make_unique<TextConditioning>(spec, o);

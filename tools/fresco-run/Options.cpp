@@ -73,11 +73,16 @@ GENERATION (plans compiled from a pipeline folder):
                        none or one per --prompt
   --prompt-file F      prompts, one per line (empty lines skipped), after
                        any --prompt
+  --negative-prompt P  what classifier-free guidance steers away from
+                       (StableDiffusionPipeline; default ""): once for
+                       every image, or once per --prompt
   --steps N            denoising steps (default: the pipeline's, 50 for
-                       DiTPipeline, 28 for FluxPipeline)
+                       DiTPipeline and StableDiffusionPipeline, 28 for
+                       FluxPipeline)
   --guidance-scale G   guidance scale (default: the pipeline's, 4.0 for
-                       DiTPipeline's classifier-free guidance, where <= 1
-                       turns it off; 3.5 for FluxPipeline, where it is an
+                       DiTPipeline's and 7.5 for StableDiffusionPipeline's
+                       classifier-free guidance, where <= 1 turns it off;
+                       3.5 for FluxPipeline, where it is an
                        input of a guidance-distilled transformer (dev);
                        unused by a plan without guidance (schnell))
   --seed S             seed of the initial noise (default 0); image i of a
@@ -300,6 +305,9 @@ Options parseArgs(int argc, char **argv) {
       o.prompts.push_back(next());
     } else if (a == "--prompt-2") {
       o.prompts2.push_back(next());
+      generationFlags.push_back(a);
+    } else if (a == "--negative-prompt") {
+      o.negativePrompts.push_back(next());
       generationFlags.push_back(a);
     } else if (a == "--prompt-file") {
       o.promptFile = next();

@@ -121,6 +121,7 @@ int runPipeline(const Options &o, const RankEnv &env) {
   g.classLabels = o.classLabels;
   g.prompts = prompts;
   g.prompts2 = o.prompts2;
+  g.negativePrompts = o.negativePrompts;
   g.weightsFolder = o.weights;
   if (env.rank == warningRank(spec, roles))
     g.warnings = &std::cerr;

@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# sd_generate_parity.sh SCHEDULER: text-to-image with true classifier-free
+# guidance on a tiny random StableDiffusionPipeline folder written by
+# diffusers itself (sd_pipeline_reference.py make: the unet-tiny UNet, a
+# 4-channel VAE, CLIP with the real BPE tokenizer), against the real
+# diffusers StableDiffusionPipeline on CPU in float64 from the same latents:
+#  - 2 prompts with a negative prompt, 4 steps, guidance 7.5: final latents
+#    within 1e-4 of their max magnitude, PNGs within one 8-bit level;
+#  - no negative prompt ("" as diffusers) and guidance 1 (unguided);
+#  - several ranks (Gloo processes) against the 1-rank run within 1e-5:
+#    cfg=2 (the prompts' and negative prompts' halves apart), placement
+#    (text encoder and VAE on rank 0, the UNet on rank 1), tp=2,
+#    cfg=2 x tp=2 on 4 ranks, pipeline=2;
+#  - ulysses on a UNet is refused (its convolutions need whole rows).
+# Needs FRESCO_BIN and FRESCO_PYTHON (see dit_forward_parity.sh).
+set -euo pipefail
+scheduler=$1
+. "$(dirname "$0")/common.sh"
+B=$FRESCO_BIN
+py() { "$FRESCO_PYTHON" "$@"; }
+ref=$here/sd_pipeline_reference.py
+H=32 W=24
+
+py "$ref" make --out "$work/pipe" --seed 3 --scheduler "$scheduler" > /dev/null
+py "$ref" latents --pipeline "$work/pipe" --out "$work/x.npy" --batch 2 \
+  --seed 5 --height $H --width $W > /dev/null
+prompts=(--prompt "a red fox in the snow" --prompt "Two cats, one dog!")
+"$B/fresco-compile" "$work/pipe" -o "$work/one.fplan" --batch 2 --height $H \
+  --width $W
+"$B/fresco-inspect" "$work/one.fplan"
+
+generate() { # plan out-name extra-flags...
+  local plan=$1 name=$2
+  shift 2
+  "$B/fresco-run" "$work/$plan.fplan" --weights "$work/pipe" "${prompts[@]}" \
+    --steps 4 --latents "@$work/x.npy" -o "$work/$name.png" \
+    --output-latents "@$work/$name.npy" --timeout 60 --quiet "$@"
+}
+reference() { # out-name extra-flags...
+  local name=$1
+  shift
+  py "$ref" run --pipeline "$work/pipe" "${prompts[@]}" --steps 4 \
+    --latents "$work/x.npy" --height $H --width $W --dtype float64 \
+    --out-latents "$work/$name.npy" "$@" > /dev/null
+}
+
+generate one neg --negative-prompt "blurry, low quality"
+reference ref_neg --negative-prompt "blurry, low quality" \
+  --out-images "$work/ref_img.npy"
+py "$here/compare_npy.py" "$work/neg.npy" "$work/ref_neg.npy" --rtol-max 1e-4
+py - "$work" <<'PY'
+import sys
+import numpy as np
+from PIL import Image
+work = sys.argv[1]
+ref = np.load(f"{work}/ref_img.npy")  # [B, 3, H, W], raw VAE output
+for i in range(ref.shape[0]):
+    got = np.asarray(Image.open(f"{work}/neg-{i}.png").convert("RGB")).astype(np.int32)
+    want = np.round(np.clip(ref[i].transpose(1, 2, 0) / 2 + 0.5, 0, 1) * 255).astype(np.int32)
+    assert got.shape == want.shape, f"image {i}: {got.shape} vs {want.shape}"
+    diff = np.abs(got - want).max()
+    print(f"image {i}: {got.shape[1]}x{got.shape[0]}, max 8-bit difference {diff}")
+    assert diff <= 1, "PNG differs from diffusers' image"
+PY
+generate one plain
+reference ref_plain
+py "$here/compare_npy.py" "$work/plain.npy" "$work/ref_plain.npy" --rtol-max 1e-4
+generate one unguided --guidance-scale 1
+reference ref_unguided --guidance-scale 1
+py "$here/compare_npy.py" "$work/unguided.npy" "$work/ref_unguided.npy" \
+  --rtol-max 1e-4
+
+multi() { # name ranks compile-flags...
+  local name=$1 ranks=$2
+  shift 2
+  "$B/fresco-compile" "$work/pipe" -o "$work/$name.fplan" --batch 2 \
+    --height $H --width $W --ranks "$ranks" "$@" --quiet
+  generate "$name" "$name" --negative-prompt "blurry, low quality"
+  echo "== $name ($ranks ranks: $*)"
+  py "$here/compare_npy.py" "$work/$name.npy" "$work/neg.npy" --rtol-max 1e-5
+}
+multi cfg2 2 --parallel cfg=2
+multi placement 2 --place text_encoder=0,vae=0,unet=1
+multi tp2 2 --parallel tp=2
+multi cfg2-tp2 4 --parallel cfg=2,tp=2
+multi pipeline2 2 --parallel pipeline=2
+
+set +e
+"$B/fresco-compile" "$work/pipe" -o "$work/bad.fplan" --ranks 2 \
+  --parallel ulysses=2 > "$work/err.log" 2>&1
+rc=$?
+set -e
+[ $rc -eq 1 ] && grep -q "needs whole" "$work/err.log" ||
+  { echo "ulysses on a UNet: expected a clear refusal, got $rc:"; cat "$work/err.log"; exit 1; }
+echo "stable diffusion ($scheduler): OK"

@@ -1,0 +1,151 @@
+#!/usr/bin/env python3
+"""Tiny random StableDiffusionPipeline folders and the real diffusers pipeline as the reference.
+
+Write a folder:
+  sd_pipeline_reference.py make --out DIR [--seed 0] [--scheduler DDIMScheduler]
+  diffusers' StableDiffusionPipeline(...).save_pretrained: the UNet of
+  models/unet/configs/unet-tiny.json (seed S), a tiny AutoencoderKL with 4 latent channels
+  (block_out_channels [8, 16]: vae_scale_factor 2; seed S + 1), a tiny CLIPTextModel whose
+  hidden size is the UNet's cross_attention_dim with CLIP's real BPE tokenizer (77 tokens, as
+  make_flux_pipeline.py builds it; seed S + 2), and the scheduler class named with SD 1.5's
+  config (scaled_linear betas 0.00085..0.012, steps_offset 1, set_alpha_to_one false,
+  skip_prk_steps true, clip_sample false). No safety checker or feature extractor.
+
+Write initial latents:
+  sd_pipeline_reference.py latents --pipeline DIR --out x.npy [--batch 2] [--seed 0]
+      [--height 32] [--width 24]
+  float32 N(0, 1) [B, 4, H / 2, W / 2] (numpy default_rng(seed)).
+
+Run the pipeline:
+  sd_pipeline_reference.py run --pipeline DIR --prompt P [--prompt ...] [--negative-prompt N ...]
+      --latents x.npy [--steps 4] [--guidance-scale 7.5] [--height 32] [--width 24]
+      [--dtype float32|float64] --out-latents y.npy [--out-images z.npy]
+  StableDiffusionPipeline.__call__ unchanged with latents=x and output_type="latent" (the final
+  latents, before 1 / scaling_factor); --out-images decodes them as the pipeline does
+  (vae.decode(latents / scaling_factor)) and writes the raw [B, 3, H, W] output.
+"""
+import inspect
+import os
+import shutil
+import sys
+import tempfile
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(HERE, "text"))
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["TRANSFORMERS_OFFLINE"] = "1"
+os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+
+from fresco_ref_common import arg_parser, import_diffusers, read_json  # noqa: E402
+
+REPO = os.path.dirname(os.path.dirname(HERE))
+SD15_SCHEDULER = dict(num_train_timesteps=1000, beta_start=0.00085, beta_end=0.012,
+                      beta_schedule="scaled_linear", steps_offset=1, set_alpha_to_one=False,
+                      skip_prk_steps=True, clip_sample=False)
+
+
+def make(out: str, seed: int, scheduler: str) -> None:
+    import torch
+    from make_diffusers_checkpoint import randomize as randomize_diffusers
+    from make_flux_pipeline import clip_text_model, clip_tokenizer
+    from text_encoder_reference import randomize as randomize_text
+
+    diffusers = import_diffusers(need_accelerate=False)
+    torch.manual_seed(seed)
+    uconfig = read_json(os.path.join(REPO, "models", "unet", "configs", "unet-tiny.json"))
+    unet = diffusers.UNet2DConditionModel.from_config(uconfig)
+    vae = diffusers.AutoencoderKL(
+        in_channels=3, out_channels=3, down_block_types=("DownEncoderBlock2D",) * 2,
+        up_block_types=("UpDecoderBlock2D",) * 2, block_out_channels=(8, 16), layers_per_block=1,
+        act_fn="silu", latent_channels=4, norm_num_groups=4, sample_size=16, scaling_factor=0.18215)
+    sched_cls = getattr(diffusers, scheduler)
+    accepted = inspect.signature(sched_cls.__init__).parameters
+    config = {k: v for k, v in SD15_SCHEDULER.items() if k in accepted}
+    sched = sched_cls(**config)
+    with tempfile.TemporaryDirectory() as root:
+        tokenizer = clip_tokenizer(root, 77)
+        text_encoder = clip_text_model(len(tokenizer), uconfig["cross_attention_dim"], 77)
+        randomize_diffusers(unet, seed)
+        randomize_diffusers(vae, seed + 1)
+        randomize_text(text_encoder, seed + 2)
+        pipe = diffusers.StableDiffusionPipeline(
+            vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet, scheduler=sched,
+            safety_checker=None, feature_extractor=None, requires_safety_checker=False)
+        if os.path.exists(out):
+            shutil.rmtree(out)
+        pipe.save_pretrained(out, safe_serialization=True)
+    print(f"wrote {out}: StableDiffusionPipeline, {scheduler}, seed {seed}")
+
+
+def latents(args) -> None:
+    rng = np.random.default_rng(args.seed)
+    x = rng.standard_normal((args.batch, 4, args.height // 2, args.width // 2)).astype(np.float32)
+    np.save(args.out, x)
+    print(f"wrote {args.out} float32 {list(x.shape)}")
+
+
+def run(args) -> None:
+    import torch
+
+    diffusers = import_diffusers(need_accelerate=False)
+    dt = getattr(torch, args.dtype)
+    torch.set_default_dtype(dt)  # transformers' CLIP builds its causal mask in the default dtype
+    pipe = diffusers.StableDiffusionPipeline.from_pretrained(args.pipeline, torch_dtype=dt,
+                                                             safety_checker=None)
+    pipe.set_progress_bar_config(disable=True)
+    x = torch.from_numpy(np.load(args.latents.lstrip("@"))).to(dt)
+    negative = args.negative_prompt or None
+    if negative is not None and len(negative) == 1 and len(args.prompt) > 1:
+        negative = negative * len(args.prompt)
+    with torch.no_grad():
+        out = pipe(prompt=args.prompt, negative_prompt=negative, latents=x, num_inference_steps=args.steps,
+                   guidance_scale=args.guidance_scale, height=args.height, width=args.width,
+                   output_type="latent").images
+        np.save(args.out_latents, out.float().numpy())
+        if args.out_images:
+            img = pipe.vae.decode(out / pipe.vae.config.scaling_factor, return_dict=False)[0]
+            np.save(args.out_images, img.float().numpy())
+    print(f"wrote {args.out_latents} {list(out.shape)}")
+
+
+def main() -> None:
+    ap = arg_parser(__doc__)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    m = sub.add_parser("make")
+    m.add_argument("--out", required=True)
+    m.add_argument("--seed", type=int, default=0)
+    m.add_argument("--scheduler", default="DDIMScheduler")
+    la = sub.add_parser("latents")
+    for p in (la,):
+        p.add_argument("--pipeline", required=True)
+        p.add_argument("--out", required=True)
+        p.add_argument("--batch", type=int, default=2)
+        p.add_argument("--seed", type=int, default=0)
+        p.add_argument("--height", type=int, default=32)
+        p.add_argument("--width", type=int, default=24)
+    r = sub.add_parser("run")
+    r.add_argument("--pipeline", required=True)
+    r.add_argument("--prompt", action="append", required=True)
+    r.add_argument("--negative-prompt", action="append")
+    r.add_argument("--latents", required=True)
+    r.add_argument("--steps", type=int, default=4)
+    r.add_argument("--guidance-scale", type=float, default=7.5)
+    r.add_argument("--height", type=int, default=32)
+    r.add_argument("--width", type=int, default=24)
+    r.add_argument("--dtype", choices=("float32", "float64"), default="float32")
+    r.add_argument("--out-latents", required=True)
+    r.add_argument("--out-images")
+    args = ap.parse_args()
+    if args.cmd == "make":
+        make(args.out, args.seed, args.scheduler)
+    elif args.cmd == "latents":
+        latents(args)
+    else:
+        run(args)
+
+
+if __name__ == "__main__":
+    main()

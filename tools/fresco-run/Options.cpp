@@ -21,8 +21,9 @@ USAGE:
                [--steps 50] [--guidance-scale 4] [--seed 0] [--scheduler NAME]
                [--latents @x.npy] [--output-latents @y.npy] -o out.png
     fresco-run PLAN --weights PIPELINE-FOLDER --prompt "a red fox" [--prompt
-               ...] [--prompt-2 ...] [--steps 28] [--guidance-scale 3.5]
-               [--seed 0] [--latents @x.npy] -o out.png
+               ...] [--prompt-2 ...] [--prompt-file F] [--steps 28]
+               [--guidance-scale 3.5] [--seed 0] [--latents @x.npy]
+               [--output-latents @y.npy] -o out.png
   Run one function on NumPy inputs:
     fresco-run PLAN --weights FOLDER [--function NAME] --input @x.npy ...
                [--output @out.npy ...]
@@ -70,8 +71,9 @@ GENERATION (plans compiled from a pipeline folder):
                        --batch
   --prompt-2 P         the second prompt of each image (FluxPipeline's
                        prompt_2, read by T5; default: the prompt); give
-                       none or one per --prompt
-  --prompt-file F      prompts, one per line (empty lines skipped), after
+                       none or one per prompt (--prompt and --prompt-file
+                       lines together), in the same order
+  --prompt-file F      prompts, one per line (blank lines skipped), after
                        any --prompt
   --negative-prompt P  what classifier-free guidance steers away from
                        (StableDiffusionPipeline; default ""): once for
@@ -90,11 +92,14 @@ GENERATION (plans compiled from a pipeline folder):
   --scheduler NAME     override the pipeline's scheduler class, configured
                        from the pipeline's scheduler_config.json:
                        DDIMScheduler, EulerDiscreteScheduler,
-                       DPMSolverMultistepScheduler
+                       DPMSolverMultistepScheduler (noise-predicting
+                       pipelines such as DiTPipeline), or
+                       FlowMatchEulerDiscreteScheduler (FluxPipeline)
   --latents @FILE      initial noise f32 for the N images in the
                        pipeline's layout ([N, C, H, W], or FluxPipeline's
                        packed [N, tokens, 4C]), instead of the seed
-  --output-latents @F  write the final latents (before VAE scaling) as .npy
+  --output-latents @F  write the final latents (before VAE scaling) as .npy,
+                       in the --latents layout
   -o, --output-image F write the image as PNG; with several images,
                        F's stem gets -0, -1, ... (out.png -> out-0.png)
   --quiet              no progress output
@@ -115,6 +120,8 @@ EXIT CODES: 0 success, 1 error (bad plan, weights, inputs), 2 misuse.
 EXAMPLES:
   fresco-run dit.fplan --weights ./DiT-XL-2-256 --class-label 207 \
     --steps 25 --guidance-scale 4 --seed 0 -o out.png
+  fresco-run flux.fplan --weights ./FLUX.1-dev --prompt "a red fox" \
+    --prompt "two cats on a sofa" --seed 0 -o out.png
   fresco-run dit.fplan --weights ./dit-tiny --function transformer \
     --input @latents.npy --input @timestep.npy --input @labels.npy \
     --output @sample.npy

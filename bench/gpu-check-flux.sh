@@ -32,7 +32,13 @@ scale_ms() {
 # weights drawn on the GPU. By default FLUX.1-dev's width and sequence with
 # 2 double + 4 single blocks (its 1:2 ratio), the full model's time
 # extrapolated by the FLOP ratio; FRESCO_GPU_CHECK_FLUX_FULL=1: all 19 + 38.
+# The weights are deleted afterwards (23.8 GB at full depth, on a 64 GB disk).
 flux_dev_phase() {
+  flux_dev_run
+  rm -rf "$work/flux-dev/model"
+}
+
+flux_dev_run() {
   local full=${FRESCO_GPU_CHECK_FLUX_FULL:-0}
   local fd=$plans/flux-dev
   [ "$full" = 1 ] && fd=$plans/flux-dev-full
@@ -50,7 +56,7 @@ flux_dev_phase() {
   read -r full_nd full_ns < <(flux_blocks "$plans/flux-dev-full/config.json")
   local label="flux-dev $nd+$ns"
   local shape=(--height "$fh" --width "$fw" --max-sequence-length "$ft" --batch "$fb")
-  # Writing the weights: 2.5 GB take seconds; the full 23.8 GB about a
+  # Writing the weights: 2.6 GB take seconds; the full 23.8 GB about a
   # minute, then each of the three loads below reads them again.
   local need=120
   [ "$full" = 1 ] && need=300

@@ -36,7 +36,7 @@
 #      (bench/torch_flux.py make): Fresco --dtype bf16 vs the self-contained
 #      PyTorch Flux (bench/torch_flux.py, proven against diffusers by
 #      e2e-torch-flux) eager and torch.compile, each against PyTorch in f32.
-#      By default 2 double + 4 single blocks (FLUX.1-dev's 1:2 ratio; 2.5 GB
+#      By default 2 double + 4 single blocks (FLUX.1-dev's 1:2 ratio; 2.6 GB
 #      of weights), the full model's time extrapolated by the FLOP ratio;
 #      FRESCO_GPU_CHECK_FLUX_FULL=1 runs the real 19 + 38 blocks (23.8 GB
 #      written and loaded three times: a call of its own, with

@@ -29,7 +29,10 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 bin=$1 out=$2
+# The project's venv where there is one (a source build on a GPU machine has
+# none: its python3 writes the configs, and phase 5b has no pipeline).
 py=${FRESCO_PYTHON:-$root/.venv/bin/python}
+[ -x "$py" ] || py=python3
 mkdir -p "$out"
 for cfg in ${FRESCO_GPU_CHECK_CONFIGS:-dit-s-2-256 dit-xl-2-256}; do
   "$bin/fresco-compile" "$root/models/dit/configs/$cfg.json" \

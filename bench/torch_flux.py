@@ -284,7 +284,7 @@ def write_safetensors(torch, path: str, specs, make_tensor, dtype_name: str) -> 
         for name, shape in specs:
             t = make_tensor(name, shape).contiguous()
             assert tuple(t.shape) == tuple(shape), name
-            f.write(t.view(raw_view).cpu().numpy().tobytes())
+            f.write(t.view(raw_view).cpu().numpy().data)
     return 8 + len(text) + offset
 
 

@@ -25,8 +25,8 @@ state_dict names, so the folder it writes loads in diffusers and in Fresco alike
       one JSON line (impl, median_s, runs, peak memory); --out saves the output (float32, or
       float64 for --dtype float64).
       --compile model wraps the whole model in torch.compile; blocks compiles each block (one
-      graph per block kind: minutes less compilation at full depth). Exit 4 without
-      torch.compile.
+      graph per block kind where Dynamo inlines module instances, PyTorch 2.5 and later:
+      minutes less compilation at full depth). Exit 4 without torch.compile.
   torch_flux.py flops --config C.json [--height ...] [--width ...] [--max-sequence-length ...]
       [--batch 1] [--num-layers N] [--num-single-layers M]
       prints the forward's FLOPs (2 per multiply-add; GEMMs and attention) as JSON.

@@ -5,7 +5,8 @@
 # Gloo, OpenBLAS, libspng, GoogleTest) and no network to fetch it. So the
 # CUDA-enabled fresco-run and conformance test are built here (kernels for
 # sm_80 and sm_90a), packed with the shared libraries they need beyond glibc
-# and with the DiT plans compiled here, into build-gpu-bundle/bundle.tar.xz
+# and with the DiT and Flux plans compiled here (and the tiny random
+# FluxPipeline that diffusers writes here), into build-gpu-bundle/bundle.tar.xz
 # (ignored by git like every /build*/ folder). Then, through the device tool:
 #   run(command="bash bench/gpu-check.sh", carry=["build-gpu-bundle"])
 # FRESCO_BUILD_DIR overrides the build folder (default <repo>/build).
@@ -46,6 +47,8 @@ mkdir -p "$stage/bin" "$stage/lib" "$stage/plans"
 cp "$bin/fresco-run" "$bin/backend_conformance_test" "$bin/float_storage_test" "$bin/nccl_test" "$stage/bin/"
 strip --strip-unneeded "$stage"/bin/*
 "$root/bench/gpu-artifacts.sh" "$bin" "$stage/plans"
+[ -f "$stage/plans/flux-gen.fplan" ] || {
+  echo "gpu-bundle: no Flux pipeline for phase 5b (FRESCO_PYTHON, default .venv/bin/python, needs diffusers and transformers)" >&2; exit 2; }
 # Every shared library but glibc's own (the machine's glibc is as new or newer).
 ldd "$stage"/bin/* | awk '/=> \// {print $3}' | sort -u |
   grep -vE '/(libc|libm|libpthread|libdl|librt|libresolv)\.so|/ld-linux' |

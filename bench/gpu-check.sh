@@ -31,15 +31,32 @@
 #      three choices (backend_conformance_test's disabled
 #      AttentionSpeed.DISABLED_Bf16) next to PyTorch's SDPA backends (cuDNN,
 #      FlashAttention-2, memory-efficient; bench/gpu_attention.py);
+#   4d. FLUX.1-dev's transformer (3072 wide, 24 heads x 128, 4096 image +
+#      512 text tokens, batch 1) in bf16 with random weights drawn on the GPU
+#      (bench/torch_flux.py make): Fresco --dtype bf16 vs the self-contained
+#      PyTorch Flux (bench/torch_flux.py, proven against diffusers by
+#      e2e-torch-flux) eager and torch.compile, each against PyTorch in f32.
+#      By default 2 double + 4 single blocks (FLUX.1-dev's 1:2 ratio; 2.6 GB
+#      of weights), the full model's time extrapolated by the FLOP ratio;
+#      FRESCO_GPU_CHECK_FLUX_FULL=1 runs the real 19 + 38 blocks (23.8 GB
+#      written and loaded three times: a call of its own, with
+#      FRESCO_GPU_CHECK_PHASES=4d);
 #   5. a 4-step generation (tiny DiT pipeline with CFG) on the GPU against
-#      the same generation on the CPU.
+#      the same generation on the CPU;
+#   5b. a 4-step text-to-image generation (tiny random FluxPipeline: CLIP and
+#      T5 encoders and tokenizers, guidance embedded) on the GPU in f32 and
+#      in bf16 against the CPU in f32: f32 within 1e-4; bf16 within twice
+#      the distance of the CPU's emulation of the same bf16 storage
+#      (--backend cpu-staged --dtype bf16) plus 1e-3.
 # Prints one table last; the full log is $OUT/gpu-check.log.
 # FRESCO_GPU_CHECK_CONFIGS picks phase 4's configs (default dit-xl-2-256, so
 # that the Flux-width phase fits the budget; plans exist for dit-s-2-256 too).
-# FRESCO_GPU_CHECK_PHASES="3 4 4b 4c 5" (any subset) reruns only those phases.
+# FRESCO_GPU_CHECK_PHASES="3 4 4b 4c 4d 5 5b" (any subset) reruns only those
+# phases; "4d 5b" is the Flux check alone.
 # FRESCO_GPU_CHECK_BUDGET (seconds, default 450): every step's timeout is cut
-# to what is left of it (phases 3-4b leave the last 30 s to phase 5), and a
-# step that would not fit is skipped, so the table prints within 8 minutes.
+# to what is left of it (phases 3-4d leave the last 30 s to phase 5 and 30 s
+# to 5b, when they are to run), and a step that would not fit is skipped, so
+# the table prints within 8 minutes.
 # FRESCO_GPU_CHECK_CPU=1 is a dry run of the script itself where there is no
 # GPU: the local build (FRESCO_BUILD_DIR, default build/), backend cpu-staged
 # for cuda, PyTorch on the CPU, dit-tiny; the test suite runs it this way so
@@ -81,7 +98,7 @@ finish() {
   exit "$1"
 }
 budget=${FRESCO_GPU_CHECK_BUDGET:-450}
-reserve=30   # seconds of the budget kept for phase 5
+reserve=60   # seconds of the budget kept for phases 5 and 5b (set below)
 left() { echo $(( budget - reserve - ($(date +%s) - start) )); }
 # tmo SECONDS COMMAND...: timeout(1) cut to what is left of the budget (at
 # least 1 s), and SIGKILL 10 s after SIGTERM for a process stuck in the driver.
@@ -98,8 +115,8 @@ say "phase 1: tools"
 # A mistyped phase would run nothing and pass.
 for p in ${FRESCO_GPU_CHECK_PHASES:-}; do
   case $p in
-    3|4|4b|4c|5) ;;
-    *) row "phases" "FAIL" "FRESCO_GPU_CHECK_PHASES: no phase '$p' (3, 4, 4b, 4c, 5)"; finish 2 ;;
+    3|4|4b|4c|4d|5|5b) ;;
+    *) row "phases" "FAIL" "FRESCO_GPU_CHECK_PHASES: no phase '$p' (3, 4, 4b, 4c, 4d, 5, 5b)"; finish 2 ;;
   esac
 done
 PATH=$PATH:/usr/local/cuda/bin
@@ -156,6 +173,8 @@ if [ "$dry" = 1 ]; then
   plans=$root/build-gpu/plans-dry
   export FRESCO_GPU_CHECK_CONFIGS=${FRESCO_GPU_CHECK_CONFIGS:-dit-tiny}
   export FRESCO_GPU_CHECK_FLUX=${FRESCO_GPU_CHECK_FLUX:-dit-tiny}
+  export FRESCO_GPU_CHECK_FLUX_DEV=${FRESCO_GPU_CHECK_FLUX_DEV:-$root/models/flux/configs/flux-tiny.json}
+  export FRESCO_GPU_CHECK_FLUX_DEV_SHAPE=${FRESCO_GPU_CHECK_FLUX_DEV_SHAPE:-64 32 8 1}
   bench/gpu-artifacts.sh "$bindir" "$plans" || { row "build" "FAIL" "gpu-artifacts.sh"; finish 2; }
   row "build" "ok" "dry run with $bindir"
 elif [ -n "$cmake_bin" ] && [ -n "$ninja_bin" ] && [ -n "$nvcc" ] && [ -d "$mlir_dir" ]; then
@@ -234,6 +253,10 @@ say "$bindir/fresco-run: $version"
 # FRESCO_GPU_CHECK_PHASES="3 4b" reruns only those phases (after a fix,
 # within what is left of the device time); phases 1-2 always run.
 want() { [ -z "${FRESCO_GPU_CHECK_PHASES:-}" ] || [[ " $FRESCO_GPU_CHECK_PHASES " == *" $1 "* ]]; }
+# The last seconds of the budget are the generation checks' (30 s each).
+reserve=0
+want 5 && reserve=$((reserve + 30))
+want 5b && reserve=$((reserve + 30))
 
 #=== 3. conformance ===========================================================
 if want 3; then
@@ -311,7 +334,7 @@ tdev=cpu
 # On the GPU machine, PyTorch on the CPU would only burn the budget (the
 # Flux-width forward takes minutes there): its runs are left out, a failure.
 torch_runs=1
-if [ "$dry" != 1 ] && [ $tdev = cpu ] && { want 4 || want 4b; }; then
+if [ "$dry" != 1 ] && [ $tdev = cpu ] && { want 4 || want 4b || want 4d; }; then
   torch_runs=0 failed=1
   row "pytorch on the GPU" "FAIL" "torch: $torch_info; PyTorch timings and parity left out"
 fi
@@ -334,7 +357,7 @@ tflops() { awk -v f="$1" -v ms="$2" -v n="$3" 'BEGIN {if (ms + 0 > 0 && f + 0 > 
 ms_of() { awk -v s="$(jget "$1" median_s)" -v n="$2" 'BEGIN {if (s != "") printf "%." n "f", s * 1000; else print "n/a"}'; }
 peak=""
 rm -f "$work/peak.json"
-if { want 4 || want 4b; } && [ $torch_runs = 1 ] &&
+if { want 4 || want 4b || want 4d; } && [ $torch_runs = 1 ] &&
    tmo 60 "$py" bench/gpu_dit.py peak --device $tdev $([ $tdev = cpu ] && echo --size 512) > "$work/peak.json"; then
   cat "$work/peak.json"
   peak=$(jget "$work/peak.json" f32_tflops)
@@ -581,9 +604,19 @@ fi
 
 fi # phase 4c
 
+# Phases 4d and 5b (Flux) live in their own file, on the helpers above.
+# shellcheck source=bench/gpu-check-flux.sh
+. bench/gpu-check-flux.sh
+
+#=== 4d. FLUX.1-dev's transformer in bf16 =====================================
+if want 4d; then
+flux_dev_phase
+fi # phase 4d
+
 #=== 5. generation ============================================================
 if want 5; then
-reserve=0   # the last of the budget is this phase's
+reserve=0   # the last of the budget is this phase's (and 5b's)
+want 5b && reserve=30
 say "phase 5: 4-step generation on $backend vs cpu"
 g=$work/gen
 rm -rf "$g"
@@ -598,6 +631,12 @@ else
 fi
 
 fi # phase 5
+
+#=== 5b. Flux generation ======================================================
+if want 5b; then
+reserve=0
+flux_generation_phase
+fi # phase 5b
 
 say "done in $(( $(date +%s) - start )) s"
 finish $failed

@@ -252,7 +252,8 @@ def cmd_compare_ref(args) -> None:
     e_theirs = float(np.abs(theirs - ref).max() / scale)
     limit = args.factor * e_theirs + args.slack
     ok = np.isfinite(ours).all() and e_ours <= limit
-    print(f"from f32: fresco {e_ours:.3g}, torch {e_theirs:.3g} ({'ok' if ok else 'FAIL'}, "
+    a, b = args.labels.split(",", 1)
+    print(f"from f32: {a} {e_ours:.3g}, {b} {e_theirs:.3g} ({'ok' if ok else 'FAIL'}, "
           f"limit {limit:.3g})")
     sys.exit(0 if ok else 1)
 
@@ -347,6 +348,7 @@ def main() -> None:
     r.add_argument("ref")
     r.add_argument("--factor", type=float, default=2.0)
     r.add_argument("--slack", type=float, default=1e-3)
+    r.add_argument("--labels", default="fresco,torch", help="names of ours and theirs in the message")
     args = ap.parse_args()
     {"make": cmd_make, "time": cmd_time, "compare": cmd_compare, "flops": cmd_flops,
      "peak": cmd_peak, "compare-ref": cmd_compare_ref}[args.cmd](args)

@@ -83,8 +83,11 @@ struct AssignBuffersPass : impl::AssignBuffersBase<AssignBuffersPass> {
       // share their input's storage, which they keep alive.
       if (isa<ReshapeOp, WaitOp>(op)) {
         auto it = root.find(op.getOperand(0));
-        if (it != root.end())
-          root[op.getResult(0)] = it->second;
+        if (it != root.end()) {
+          // root[] may grow the map and invalidate `it`: read it first.
+          Value source = it->second;
+          root[op.getResult(0)] = source;
+        }
         continue;
       }
       for (Value result : op.getResults()) {

@@ -8,8 +8,7 @@ using namespace llvm;
 namespace fresco::models {
 
 Error buildDiTPipeline(mlir::ModuleOp module, const PipelineFolder &dir,
-                       const json::Object &index,
-                       const BuildOptions &options) {
+                       const json::Object &index, const BuildOptions &options) {
   if (options.height || options.width || options.maxSequenceLength)
     return makeError("an image height/width and a max sequence length apply "
                      "to FluxPipeline and FluxTransformer2DModel only "
@@ -53,8 +52,8 @@ Error buildDiTPipeline(mlir::ModuleOp module, const PipelineFolder &dir,
   // Classifier-free guidance runs the conditional and null-class halves as
   // one batch, as DiTPipeline does.
   buildDiT(module, *dit, 2 * options.batch, "transformer");
-  buildVAEDecoder(module, *vae, options.batch, dit->sampleSize,
-                  dit->sampleSize, "vae");
+  buildVAEDecoder(module, *vae, options.batch, dit->sampleSize, dit->sampleSize,
+                  "vae");
 
   // The sampler description (docs/dialect.md); spellings as in
   // runtime/pipeline/PipelineNames.h.
@@ -73,13 +72,13 @@ Error buildDiTPipeline(mlir::ModuleOp module, const PipelineFolder &dir,
       a.dict({a.str("kind", "class_label"),
               a.i64("num_classes", dit->numEmbedsAdaNorm),
               a.i64("null_class", dit->numEmbedsAdaNorm)});
-  mlir::DictionaryAttr latents = a.dict(
-      {a.str("layout", "image"), a.i64("channels", dit->inChannels),
-       a.i64("height", dit->sampleSize), a.i64("width", dit->sampleSize),
-       // Learned sigma: the last C channels are dropped.
-       a.i64("prediction_channels", outC),
-       a.f64("scaling_factor", vae->scalingFactor),
-       a.f64("shift_factor", vae->shiftFactor.value_or(0.0))});
+  mlir::DictionaryAttr latents =
+      a.dict({a.str("layout", "image"), a.i64("channels", dit->inChannels),
+              a.i64("height", dit->sampleSize), a.i64("width", dit->sampleSize),
+              // Learned sigma: the last C channels are dropped.
+              a.i64("prediction_channels", outC),
+              a.f64("scaling_factor", vae->scalingFactor),
+              a.f64("shift_factor", vae->shiftFactor.value_or(0.0))});
   mlir::DictionaryAttr sampler =
       a.dict({a.str("scheduler", *schedulerClass),
               a.str("scheduler_config", *schedulerText),
@@ -93,8 +92,8 @@ Error buildDiTPipeline(mlir::ModuleOp module, const PipelineFolder &dir,
               // split).
               a.str("denoiser", "transformer"), a.str("decoder", "vae"),
               a.attr("components", components),
-              a.attr("conditioning", conditioning),
-              a.attr("latents", latents), a.attr("sampler", sampler)}));
+              a.attr("conditioning", conditioning), a.attr("latents", latents),
+              a.attr("sampler", sampler)}));
   return Error::success();
 }
 

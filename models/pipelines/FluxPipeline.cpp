@@ -44,9 +44,9 @@ Expected<FluxSizes> fluxSizes(const VAEConfig &vae,
   for (auto [what, v] : {std::pair<StringRef, int64_t>{"height", s.height},
                          std::pair<StringRef, int64_t>{"width", s.width}})
     if (v < factor || v > kMaxPixels || v % factor != 0)
-      return makeError("FluxPipeline's image " + what + " must be a multiple of " +
-                       Twine(factor) + " pixels (the VAE's " +
-                       Twine(vae.upscale()) +
+      return makeError("FluxPipeline's image " + what +
+                       " must be a multiple of " + Twine(factor) +
+                       " pixels (the VAE's " + Twine(vae.upscale()) +
                        "x downsampling and the 2x2 latent packing) up to " +
                        Twine(kMaxPixels) + ", got " + Twine(v));
   s.latentHeight = s.height / vae.upscale();
@@ -97,9 +97,8 @@ Error checkAgreement(const FluxConfig &flux, const VAEConfig &vae,
 Error buildFluxPipeline(mlir::ModuleOp module, const PipelineFolder &dir,
                         const json::Object &index,
                         const BuildOptions &options) {
-  for (StringRef component :
-       {"transformer", "vae", "scheduler", "text_encoder", "text_encoder_2",
-        "tokenizer", "tokenizer_2"})
+  for (StringRef component : {"transformer", "vae", "scheduler", "text_encoder",
+                              "text_encoder_2", "tokenizer", "tokenizer_2"})
     if (!index.get(component))
       return makeError(dir.path("", "model_index.json") + " has no '" +
                        component +
@@ -155,8 +154,8 @@ Error buildFluxPipeline(mlir::ModuleOp module, const PipelineFolder &dir,
   // runtime/pipeline/PipelineNames.h.
   PipelineAttrs a(module.getContext());
   SmallVector<StringRef> denoiserInputs = {
-      "latents",   "text_embeddings", "pooled_text_embeddings",
-      "timestep",  "image_ids",       "text_ids"};
+      "latents",  "text_embeddings", "pooled_text_embeddings",
+      "timestep", "image_ids",       "text_ids"};
   if (flux->guidanceEmbeds)
     denoiserInputs.push_back("guidance_scale");
   mlir::ArrayAttr components = a.b.getArrayAttr(
@@ -177,14 +176,13 @@ Error buildFluxPipeline(mlir::ModuleOp module, const PipelineFolder &dir,
        a.dict({a.str("role", "decoder"), a.str("function", "vae"),
                a.attr("inputs", a.strings({"latents"})),
                a.attr("outputs", a.strings({"image"}))})});
-  mlir::DictionaryAttr latents =
-      a.dict({a.str("layout", "packed_tokens"),
-              a.i64("channels", vae->latentChannels),
-              a.i64("height", sizes->latentHeight),
-              a.i64("width", sizes->latentWidth), a.i64("patch_size", 2),
-              a.i64("prediction_channels", flux->outChannels()),
-              a.f64("scaling_factor", vae->scalingFactor),
-              a.f64("shift_factor", vae->shiftFactor.value_or(0.0))});
+  mlir::DictionaryAttr latents = a.dict(
+      {a.str("layout", "packed_tokens"), a.i64("channels", vae->latentChannels),
+       a.i64("height", sizes->latentHeight), a.i64("width", sizes->latentWidth),
+       a.i64("patch_size", 2),
+       a.i64("prediction_channels", flux->outChannels()),
+       a.f64("scaling_factor", vae->scalingFactor),
+       a.f64("shift_factor", vae->shiftFactor.value_or(0.0))});
   mlir::DictionaryAttr sampler = a.dict(
       {a.str("scheduler", *schedulerClass),
        a.str("scheduler_config", *schedulerText),

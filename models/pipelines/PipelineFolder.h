@@ -1,4 +1,5 @@
-//===- PipelineFolder.h - Shared pieces of the pipeline builders -*- C++ -*-===//
+//===- PipelineFolder.h - Shared pieces of the pipeline builders -*- C++
+//-*-===//
 //
 // A diffusers pipeline folder (model_index.json and one subfolder per
 // component) becomes one module: a function per model component and the

@@ -135,12 +135,12 @@ Value UNetEmitter::block(const Twine &prefix, Value x, Value text,
   std::string ff = p + ".ff.net";
   Value proj = linear(ff + ".0.proj", n, 2 * inner);
   Location fl = loc(ff + ".0");
-  Value hidden = SliceOp::create(b, fl, proj, b.getI64IntegerAttr(2),
-                                 b.getI64IntegerAttr(0),
-                                 b.getI64IntegerAttr(inner));
-  Value gate = SliceOp::create(b, fl, proj, b.getI64IntegerAttr(2),
-                               b.getI64IntegerAttr(inner),
-                               b.getI64IntegerAttr(inner));
+  Value hidden =
+      SliceOp::create(b, fl, proj, b.getI64IntegerAttr(2),
+                      b.getI64IntegerAttr(0), b.getI64IntegerAttr(inner));
+  Value gate =
+      SliceOp::create(b, fl, proj, b.getI64IntegerAttr(2),
+                      b.getI64IntegerAttr(inner), b.getI64IntegerAttr(inner));
   gate = GeluOp::create(b, fl, gate, b.getStringAttr("none"));
   Value f = linear(ff + ".2", MulOp::create(b, fl, hidden, gate), d);
   return AddOp::create(b, l, f, x);
@@ -224,7 +224,8 @@ Value UNetEmitter::forward(Value sample, Value timestep, Value text) {
     }
     if (i + 1 < n) {
       std::string u = p + ".upsamplers.0";
-      h = UpsampleNearestOp::create(b, loc(u), h, b.getDenseI64ArrayAttr({2, 2}));
+      h = UpsampleNearestOp::create(b, loc(u), h,
+                                    b.getDenseI64ArrayAttr({2, 2}));
       h = conv(u + ".conv", h, channels(h), 3);
     }
   }
@@ -249,9 +250,9 @@ func::FuncOp buildUNet(ModuleOp module, const UNetConfig &config,
                             f32)};
   auto outTy = RankedTensorType::get(
       {B, config.outChannels, shape.height, shape.width}, f32);
-  auto fn = func::FuncOp::create(b, NameLoc::get(b.getStringAttr(name)), name,
-                                 FunctionType::get(b.getContext(), inputs,
-                                                   {outTy}));
+  auto fn =
+      func::FuncOp::create(b, NameLoc::get(b.getStringAttr(name)), name,
+                           FunctionType::get(b.getContext(), inputs, {outTy}));
   fn->setAttr("fresco.component", b.getStringAttr(name));
   const char *names[] = {"sample", "timestep", "encoder_hidden_states"};
   for (unsigned i = 0; i < 3; ++i)

@@ -16,9 +16,9 @@ Error readPerBlock(const json::Object &config, StringRef key, int64_t blocks,
   if (!v || v->kind() == json::Value::Null)
     return Error::success();
   auto bad = [&] {
-    return configError("config key '" + key +
-                       "' must be an integer in [1, " + Twine(max) +
-                       "] or a list of one per block (" + Twine(blocks) + ")");
+    return configError("config key '" + key + "' must be an integer in [1, " +
+                       Twine(max) + "] or a list of one per block (" +
+                       Twine(blocks) + ")");
   };
   if (std::optional<int64_t> i = v->getAsInteger()) {
     if (*i < 1 || *i > max)
@@ -63,20 +63,29 @@ Error refuseUnsupported(const json::Object &config) {
     const char *name;
     const char *neutral; // the JSON of the value that is supported
   };
-  static const Key keys[] = {
-      {"addition_embed_type", "null"}, {"class_embed_type", "null"},
-      {"encoder_hid_dim", "null"},     {"time_cond_proj_dim", "null"},
-      {"act_fn", "\"silu\""},          {"center_input_sample", "false"},
-      {"dual_cross_attention", "false"}, {"only_cross_attention", "false"},
-      {"upcast_attention", "false"},   {"resnet_time_scale_shift", "\"default\""},
-      {"time_embedding_type", "\"positional\""}, {"conv_in_kernel", "3"},
-      {"conv_out_kernel", "3"},        {"downsample_padding", "1"},
-      {"mid_block_scale_factor", "1"}, {"mid_block_only_cross_attention", "null"},
-      {"cross_attention_norm", "null"}, {"attention_type", "\"default\""},
-      {"reverse_transformer_layers_per_block", "null"},
-      {"mid_block_type", "\"UNetMidBlock2DCrossAttn\""},
-      {"timestep_post_act", "null"}, {"time_embedding_act_fn", "null"},
-      {"class_embeddings_concat", "false"}};
+  static const Key keys[] = {{"addition_embed_type", "null"},
+                             {"class_embed_type", "null"},
+                             {"encoder_hid_dim", "null"},
+                             {"time_cond_proj_dim", "null"},
+                             {"act_fn", "\"silu\""},
+                             {"center_input_sample", "false"},
+                             {"dual_cross_attention", "false"},
+                             {"only_cross_attention", "false"},
+                             {"upcast_attention", "false"},
+                             {"resnet_time_scale_shift", "\"default\""},
+                             {"time_embedding_type", "\"positional\""},
+                             {"conv_in_kernel", "3"},
+                             {"conv_out_kernel", "3"},
+                             {"downsample_padding", "1"},
+                             {"mid_block_scale_factor", "1"},
+                             {"mid_block_only_cross_attention", "null"},
+                             {"cross_attention_norm", "null"},
+                             {"attention_type", "\"default\""},
+                             {"reverse_transformer_layers_per_block", "null"},
+                             {"mid_block_type", "\"UNetMidBlock2DCrossAttn\""},
+                             {"timestep_post_act", "null"},
+                             {"time_embedding_act_fn", "null"},
+                             {"class_embeddings_concat", "false"}};
   for (const Key &k : keys) {
     const json::Value *v = config.get(k.name);
     if (!v)
@@ -93,8 +102,7 @@ Error refuseUnsupported(const json::Object &config) {
       raw_string_ostream os(text);
       os << *v;
       return configError("config key '" + Twine(k.name) + "' = " + os.str() +
-                         " is not implemented (supported: " + k.neutral +
-                         ")" +
+                         " is not implemented (supported: " + k.neutral + ")" +
                          (StringRef(k.name) == "addition_embed_type"
                               ? "; SDXL's added text/time conditions are "
                                 "not built yet"
@@ -117,17 +125,17 @@ Expected<UNetConfig> UNetConfig::fromJSON(const json::Object &config) {
   if (Error e = refuseUnsupported(config))
     return std::move(e);
   UNetConfig c;
-  for (auto [key, dst] : {std::pair<StringRef, int64_t *>{"in_channels",
-                                                          &c.inChannels},
-                          {"out_channels", &c.outChannels},
-                          {"cross_attention_dim", &c.crossAttentionDim},
-                          {"norm_num_groups", &c.normNumGroups}})
+  for (auto [key, dst] :
+       {std::pair<StringRef, int64_t *>{"in_channels", &c.inChannels},
+        {"out_channels", &c.outChannels},
+        {"cross_attention_dim", &c.crossAttentionDim},
+        {"norm_num_groups", &c.normNumGroups}})
     if (Error e = readInt(config, key, *dst, 1, kMaxChannels))
       return std::move(e);
   if (Error e = readInt(config, "sample_size", c.sampleSize, 1, 1 << 14))
     return std::move(e);
-  if (Error e = readInt(config, "layers_per_block", c.layersPerBlock, 1,
-                        kMaxLayers))
+  if (Error e =
+          readInt(config, "layers_per_block", c.layersPerBlock, 1, kMaxLayers))
     return std::move(e);
   if (const json::Value *v = config.get("block_out_channels")) {
     const json::Array *a = v->getAsArray();
@@ -166,19 +174,22 @@ Expected<UNetConfig> UNetConfig::fromJSON(const json::Object &config) {
                          "' is not supported; supported: "
                          "CrossAttnDownBlock2D, DownBlock2D");
     if (u != (cross ? "CrossAttnUpBlock2D" : "UpBlock2D"))
-      return configError("up block type '" + u + "' does not mirror down "
-                         "block '" + d + "' (supported: CrossAttnUpBlock2D "
+      return configError("up block type '" + u +
+                         "' does not mirror down "
+                         "block '" +
+                         d +
+                         "' (supported: CrossAttnUpBlock2D "
                          "for CrossAttnDownBlock2D, UpBlock2D for "
                          "DownBlock2D)");
     c.crossAttention.push_back(cross);
   }
   c.heads.assign(n, 8);
-  if (Error e = readPerBlock(config, "attention_head_dim", n, c.heads,
-                             kMaxChannels))
+  if (Error e =
+          readPerBlock(config, "attention_head_dim", n, c.heads, kMaxChannels))
     return std::move(e);
   // num_attention_heads, when given, wins (diffusers' legacy naming).
-  if (Error e = readPerBlock(config, "num_attention_heads", n, c.heads,
-                             kMaxChannels))
+  if (Error e =
+          readPerBlock(config, "num_attention_heads", n, c.heads, kMaxChannels))
     return std::move(e);
   c.transformerLayers.assign(n, 1);
   if (Error e = readPerBlock(config, "transformer_layers_per_block", n,

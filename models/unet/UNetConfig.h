@@ -1,4 +1,5 @@
-//===- UNetConfig.h - diffusers' UNet2DConditionModel config -----*- C++ -*-===//
+//===- UNetConfig.h - diffusers' UNet2DConditionModel config -----*- C++
+//-*-===//
 #ifndef FRESCO_MODELS_UNET_UNETCONFIG_H
 #define FRESCO_MODELS_UNET_UNETCONFIG_H
 

@@ -43,9 +43,10 @@ private:
 
 std::unique_ptr<Conditioning>
 makeClassLabelConditioning(const PipelineSpec &spec, const GenerateOptions &o) {
-  checkImageCount(spec, int64_t(o.classLabels.size()), "class label");
-  check(o.prompts.empty() && o.prompts2.empty(), "pipeline '", spec.kind,
+  check(o.prompts.empty() && o.prompts2.empty() && o.negativePrompts.empty(),
+        "pipeline '", spec.kind,
         "' is conditioned on class labels, not prompts: give --class-label");
+  checkImageCount(spec, int64_t(o.classLabels.size()), "class label");
   for (int64_t label : o.classLabels)
     check(label >= 0 && label < spec.numClasses, "class label ", label,
           " is out of range: this model has ", spec.numClasses, " classes (0..",

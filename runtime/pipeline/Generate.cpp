@@ -147,8 +147,8 @@ GenerateResult generate(const PipelineSpec &p, Executor &exec,
         "' predicts a flow velocity: use FlowMatchEulerDiscreteScheduler");
   if (p.timesteps == plan::TimestepSchedule::FluxShifted)
     scheduler->setTimestepsWith(
-        steps, fluxTimestepOptions(p.schedulerConfig, steps,
-                                   p.latentPositions()));
+        steps,
+        fluxTimestepOptions(p.schedulerConfig, steps, p.latentPositions()));
   else
     scheduler->setTimesteps(steps);
 

@@ -84,8 +84,7 @@ private:
 
 } // namespace
 
-std::unique_ptr<LatentLayout>
-makePackedTokenLatents(const PipelineSpec &spec) {
+std::unique_ptr<LatentLayout> makePackedTokenLatents(const PipelineSpec &spec) {
   return std::make_unique<PackedTokenLatents>(spec);
 }
 

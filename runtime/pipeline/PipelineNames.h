@@ -1,4 +1,5 @@
-//===- PipelineNames.h - Spellings of the Pipeline table's enums -*- C++ -*-===//
+//===- PipelineNames.h - Spellings of the Pipeline table's enums -*- C++
+//-*-===//
 //
 // One spelling per enum value of the Pipeline table, shared by the compiler
 // (the fresco.pipeline attribute it reads) and the runtime (messages,

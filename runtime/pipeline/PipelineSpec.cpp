@@ -280,8 +280,8 @@ private:
         producers += int(std::count(e->outputs.begin(), e->outputs.end(), r));
       const bool taken =
           std::count(den.inputs.begin(), den.inputs.end(), r) > 0;
-      check(producers == (taken ? 1 : 0), ctx_, ": the denoiser's '",
-            name(r), "' input comes from ", producers,
+      check(producers == (taken ? 1 : 0), ctx_, ": the denoiser's '", name(r),
+            "' input comes from ", producers,
             " text encoder outputs, expected ", taken ? 1 : 0);
     }
     for (R r : den.inputs) {
@@ -290,8 +290,7 @@ private:
             ctx_, ": class labels without class-label conditioning");
       check(r != R::ImageIds || s_.layout == plan::LatentLayout::PackedTokens,
             ctx_, ": image ids need packed-token latents");
-      check(r != R::TextIds || text, ctx_,
-            ": text ids need text conditioning");
+      check(r != R::TextIds || text, ctx_, ": text ids need text conditioning");
     }
     const bool embedded = s_.guidance == plan::GuidanceMode::Embedded;
     check(embedded == (std::count(den.inputs.begin(), den.inputs.end(),
@@ -367,8 +366,7 @@ private:
 
   /// Token ids [images, T] in; [images, T', D] or [images, D] floats out.
   std::optional<RoleTensor> textEncoderTensor(const ComponentSpec &c,
-                                              plan::TensorRole r,
-                                              int64_t batch,
+                                              plan::TensorRole r, int64_t batch,
                                               plan::DType floats) const {
     using R = plan::TensorRole;
     const plan::Function &f =
@@ -381,9 +379,9 @@ private:
     auto at = [](const std::vector<plan::TensorRole> &v, plan::TensorRole x) {
       return size_t(std::find(v.begin(), v.end(), x) - v.begin());
     };
-    std::vector<int64_t> shape =
-        r == R::TokenIds ? shapeOf(true, at(c.inputs, r))
-                         : shapeOf(false, at(c.outputs, r));
+    std::vector<int64_t> shape = r == R::TokenIds
+                                     ? shapeOf(true, at(c.inputs, r))
+                                     : shapeOf(false, at(c.outputs, r));
     // The function's own sizes, with the pipeline's batch and rank.
     const size_t rank =
         r == R::TokenIds || r == R::PooledTextEmbeddings ? 2 : 3;

@@ -1,4 +1,5 @@
-//===- Scheduler.h - Diffusion schedulers with diffusers' semantics -*- C++ -*-===//
+//===- Scheduler.h - Diffusion schedulers with diffusers' semantics -*- C++
+//-*-===//
 //
 // A scheduler turns the model's output at one timestep into the next latents.
 // Each implementation follows the diffusers class of the same name: the same

@@ -43,9 +43,7 @@ public:
     prompts_[1][0] = prompts_[1][1] = negative;
   }
 
-  int64_t numImages() const override {
-    return int64_t(prompts_[0][0].size());
-  }
+  int64_t numImages() const override { return int64_t(prompts_[0][0].size()); }
 
   void prepare(Executor &exec, const RankRoles &roles) override {
     const std::vector<int> &den = roles.denoiserRanks;
@@ -56,9 +54,9 @@ public:
       for (int r : den)
         missing = missing || !contains(c.ranks, r);
       const int source = c.ranks.front();
-      const bool runs = contains(c.ranks, roles.rank) &&
-                        (contains(den, roles.rank) ||
-                         (roles.rank == source && missing));
+      const bool runs =
+          contains(c.ranks, roles.rank) &&
+          (contains(den, roles.rank) || (roles.rank == source && missing));
       for (int block = 0; block < blocks_; ++block) {
         if (runs)
           encode(exec, c, block);
@@ -130,8 +128,8 @@ private:
     std::error_code ec;
     fs::path dir = fs::path(folder_) / c.tokenizer;
     check(fs::is_directory(dir, ec), "the weights folder '", folder_,
-          "' has no '", c.tokenizer, "' folder: the tokenizer of text encoder '",
-          c.function, "' (",
+          "' has no '", c.tokenizer,
+          "' folder: the tokenizer of text encoder '", c.function, "' (",
           c.tokenizerKind == plan::TokenizerKind::ClipBpe
               ? "vocab.json, merges.txt, tokenizer_config.json"
               : "spiece.model",
@@ -141,8 +139,7 @@ private:
 
   /// Token ids of the images' prompts (block 0) or negative prompts
   /// (block 1) for `c`, one row per batch row.
-  HostTensor tokenize(Executor &exec, const ComponentSpec &c,
-                      int block) const {
+  HostTensor tokenize(Executor &exec, const ComponentSpec &c, int block) const {
     const TensorSpec &spec = exec.inputs(c.function).at(0);
     HostTensor ids;
     ids.dtype = DType::I64;
@@ -155,9 +152,9 @@ private:
     if (c.tokenizerKind == plan::TokenizerKind::ClipBpe) {
       ClipTokenizer tok = ClipTokenizer::load(folder);
       // FluxPipeline pads CLIP to the tokenizer's model_max_length.
-      check(tok.modelMaxLength() == length, folder,
-            ": model_max_length is ", tok.modelMaxLength(),
-            " but text encoder '", c.function, "' takes ", length, " tokens");
+      check(tok.modelMaxLength() == length, folder, ": model_max_length is ",
+            tok.modelMaxLength(), " but text encoder '", c.function, "' takes ",
+            length, " tokens");
       for (const std::string &p : prompts) {
         ClipTokens t = tok.tokenize(p, length);
         if (t.truncated && warnings_)
@@ -224,8 +221,8 @@ std::unique_ptr<Conditioning> makeTextConditioning(const PipelineSpec &spec,
         o.prompts2.size(), " second prompts for ", o.prompts.size(),
         " prompts: give one --prompt-2 per --prompt, or none");
   const size_t neg = o.negativePrompts.size();
-  check(spec.guidance == plan::GuidanceMode::TextCfg || neg == 0,
-        "pipeline '", spec.kind,
+  check(spec.guidance == plan::GuidanceMode::TextCfg || neg == 0, "pipeline '",
+        spec.kind,
         "' has no classifier-free guidance batch: a negative prompt does not "
         "apply");
   check(neg <= 1 || neg == o.prompts.size(), "got ", neg,

@@ -129,9 +129,8 @@ struct TableSpec {
     for (const ComponentDesc &c : components)
       comps.push_back(fp::CreateComponent(
           b, c.role, b.CreateString(c.function), b.CreateVector(c.ranks),
-          b.CreateVector(c.inputs), b.CreateVector(c.outputs),
-          c.tokenizerKind, c.tokenizer.empty() ? 0 : b.CreateString(c.tokenizer),
-          c.promptSlot));
+          b.CreateVector(c.inputs), b.CreateVector(c.outputs), c.tokenizerKind,
+          c.tokenizer.empty() ? 0 : b.CreateString(c.tokenizer), c.promptSlot));
     auto compsV = b.CreateVector(comps);
     auto cond = hasConditioning ? fp::CreateConditioning(b, conditioning,
                                                          numClasses, nullClass)
@@ -140,12 +139,12 @@ struct TableSpec {
                    ? fp::CreateLatents(b, layout, channels, height, width,
                                        patch, prediction, scaling, shift)
                    : 0;
-    auto sampler = hasSampler
-                       ? fp::CreateSampler(b, b.CreateString("DDIMScheduler"),
-                                           b.CreateString("{}"), guidance,
-                                           timestepDivisor, timesteps,
-                                           flowPrediction)
-                       : 0;
+    auto sampler =
+        hasSampler
+            ? fp::CreateSampler(b, b.CreateString("DDIMScheduler"),
+                                b.CreateString("{}"), guidance, timestepDivisor,
+                                timesteps, flowPrediction)
+            : 0;
     auto kindS = hasKind ? b.CreateString(kind) : 0;
     auto pipeline =
         fp::CreatePipeline(b, kindS, numImages, compsV, cond, lat, sampler);
@@ -204,30 +203,29 @@ TableSpec fluxTable() {
   t.timestepDivisor = 1000;
   t.timesteps = fp::TimestepSchedule::FluxShifted;
   t.flowPrediction = true;
-  t.components = {
-      {CR::TextEncoder,
-       "text_encoder",
-       {0},
-       {R::TokenIds},
-       {R::PooledTextEmbeddings},
-       fp::TokenizerKind::ClipBpe,
-       "tokenizer",
-       0},
-      {CR::TextEncoder,
-       "text_encoder_2",
-       {0},
-       {R::TokenIds},
-       {R::TextEmbeddings},
-       fp::TokenizerKind::T5SentencePiece,
-       "tokenizer_2",
-       1},
-      {CR::Denoiser,
-       "transformer",
-       {0},
-       {R::Latents, R::TextEmbeddings, R::PooledTextEmbeddings, R::Timestep,
-        R::ImageIds, R::TextIds, R::GuidanceScale},
-       {R::Prediction}},
-      {CR::Decoder, "vae", {0}, {R::Latents}, {R::Image}}};
+  t.components = {{CR::TextEncoder,
+                   "text_encoder",
+                   {0},
+                   {R::TokenIds},
+                   {R::PooledTextEmbeddings},
+                   fp::TokenizerKind::ClipBpe,
+                   "tokenizer",
+                   0},
+                  {CR::TextEncoder,
+                   "text_encoder_2",
+                   {0},
+                   {R::TokenIds},
+                   {R::TextEmbeddings},
+                   fp::TokenizerKind::T5SentencePiece,
+                   "tokenizer_2",
+                   1},
+                  {CR::Denoiser,
+                   "transformer",
+                   {0},
+                   {R::Latents, R::TextEmbeddings, R::PooledTextEmbeddings,
+                    R::Timestep, R::ImageIds, R::TextIds, R::GuidanceScale},
+                   {R::Prediction}},
+                  {CR::Decoder, "vae", {0}, {R::Latents}, {R::Image}}};
   using D = fp::DType;
   t.ranks = {{{"text_encoder", {{{D::I64, {2, 77}}}, {{D::F32, {2, 32}}}}},
               {"text_encoder_2", {{{D::I64, {2, 8}}}, {{D::F32, {2, 8, 24}}}}},
@@ -335,8 +333,7 @@ const FluxCase kBadFluxTables[] = {
        t.ranks[0]["text_encoder_2"].inputs[0].dtype = fp::DType::F32;
      },
      "input 0 (token_ids) is f32[2, 8], expected i64[2, 8]"},
-    {"divisor",
-     [](TableSpec &t) { t.timestepDivisor = 0; },
+    {"divisor", [](TableSpec &t) { t.timestepDivisor = 0; },
      "timestep divisor 0 is not a positive number"},
 };
 

@@ -7,9 +7,9 @@
 //
 //===----------------------------------------------------------------------===//
 #include "compiler/Pipelines/Pipelines.h"
-#include "compiler/Transforms/Passes.h"
 #include "compiler/Target/Plan/PipelineEmitter.h"
 #include "compiler/Target/Plan/PlanEmitter.h"
+#include "compiler/Transforms/Passes.h"
 #include "dialects/Fresco/IR/FloatStorage.h"
 #include "dialects/Fresco/IR/FrescoOps.h"
 #include "models/ModelRegistry.h"
@@ -54,24 +54,27 @@ static cl::opt<int64_t> batch("batch", cl::init(1),
                               cl::cat(category));
 static cl::opt<int64_t>
     height("height", cl::init(0),
-           cl::desc("image height in pixels for a Flux transformer: its image "
-                    "tokens are (height / 16) * (width / 16) (default 1024)"),
+           cl::desc("image height in pixels: of a FluxPipeline or "
+                    "StableDiffusionPipeline folder (default: the pipeline's, "
+                    "1024 for FLUX.1, 512 for SD 1.5), or of a bare Flux "
+                    "transformer ((height / 16) * (width / 16) image tokens)"),
            cl::cat(category));
 static cl::opt<int64_t> width("width", cl::init(0),
-                              cl::desc("image width in pixels for a Flux "
-                                       "transformer (default 1024)"),
+                              cl::desc("image width in pixels (as --height)"),
                               cl::cat(category));
 static cl::opt<int64_t> maxSequenceLength(
     "max-sequence-length", cl::init(0),
-    cl::desc("text tokens: of a Flux transformer, and per prompt of a T5 "
-             "text encoder (T5's max_sequence_length, default 512); a CLIP "
-             "text encoder always takes max_position_embeddings (77)"),
+    cl::desc("text tokens: T5's max_sequence_length in a FluxPipeline folder "
+             "or a bare Flux transformer or T5 encoder (default 512), the "
+             "text tokens of a bare UNet (default 77); a CLIP text encoder "
+             "always takes max_position_embeddings (77)"),
     cl::cat(category));
 static cl::opt<std::string> component(
     "component", cl::init(""),
     cl::desc("compile only this component of a pipeline folder; also the "
              "name of the function built from a model folder (default: "
-             "transformer for a DiT, vae for an AutoencoderKL)"),
+             "transformer for DiT and Flux, unet, vae, text_encoder for "
+             "CLIP, text_encoder_2 for T5)"),
     cl::cat(category));
 enum class EmitKind { Plan, Mlir, LoweredMlir };
 static cl::opt<EmitKind>
@@ -94,7 +97,8 @@ static cl::opt<std::string> parallel(
 static cl::opt<std::string> place(
     "place", cl::init(""),
     cl::desc("component placement, e.g. vae=0,transformer=1 (default: the "
-             "denoiser on every rank, the VAE on rank 0)"),
+             "denoiser and the text encoders on every rank, the VAE on rank "
+             "0)"),
     cl::cat(category));
 static cl::opt<int64_t> tpSplitMinBytes(
     "tp-split-min-bytes", cl::init(8 << 20),
@@ -226,12 +230,12 @@ static std::string summarize(ModuleOp module) {
       return a ? a.getInt() : 0;
     };
     errs << "fresco-compile: function '" << fn.getSymName() << "': " << ops
-           << " instructions, " << params << " parameters ("
-           << format("%.2f", paramBytes / 1048576.0) << " MiB), arena "
-           << format("%.2f", attr("fresco.arena_bytes") / 1048576.0)
-           << " MiB (sum of intermediates "
-           << format("%.2f", attr("fresco.intermediate_bytes") / 1048576.0)
-           << " MiB)\n";
+         << " instructions, " << params << " parameters ("
+         << format("%.2f", paramBytes / 1048576.0) << " MiB), arena "
+         << format("%.2f", attr("fresco.arena_bytes") / 1048576.0)
+         << " MiB (sum of intermediates "
+         << format("%.2f", attr("fresco.intermediate_bytes") / 1048576.0)
+         << " MiB)\n";
   }
   return text;
 }

@@ -223,7 +223,8 @@ int main(int argc, char **argv) {
                             dtypeName(compiled) + " (fresco-compile --dtype)"
                       : std::string())
               << (spec ? ", pipeline " + spec->kind + " (" + "up to " +
-                             std::to_string(spec->numImages) + " images, " +
+                             std::to_string(spec->numImages) +
+                             (spec->numImages == 1 ? " image, " : " images, ") +
                              spec->scheduler + ")"
                        : std::string())
               << "\n";

@@ -395,7 +395,7 @@ Options parseArgs(int argc, char **argv) {
   if (!generating && !generationFlags.empty())
     usageError(generationFlags.front() +
                " applies to image generation (--class-label or --prompt ... -o "
-        "out.png)");
+               "out.png)");
   return o;
 }
 

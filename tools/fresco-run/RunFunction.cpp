@@ -38,9 +38,14 @@ int runFunction(const Options &o, const RankEnv &env) {
   std::string function = o.function;
   if (function.empty()) {
     if (plan.plan().pipeline() && !o.list)
-      usageError("this plan holds a pipeline: generate images with "
-                 "--class-label L -o out.png, or run one of its functions "
-                 "with --function");
+      usageError(std::string("this plan holds a pipeline: generate images "
+                             "with ") +
+                 (plan.plan().pipeline()->conditioning() &&
+                          plan.plan().pipeline()->conditioning()->kind() ==
+                              plan::ConditioningKind::Text
+                      ? "--prompt \"...\""
+                      : "--class-label L") +
+                 " -o out.png, or run one of its functions with --function");
     if (!o.list) {
       // Placement may leave a rank without functions: name them all.
       if (rp.functions()->size() != 1)
@@ -63,7 +68,8 @@ int runFunction(const Options &o, const RankEnv &env) {
             DType t = DType(v->dtype());
             if (t == DType(plan.plan().float_storage()))
               t = DType::F32;
-            out.push_back({names.Get(i)->str(), t,
+            out.push_back({names.Get(i)->str(),
+                           t,
                            {v->shape()->begin(), v->shape()->end()}});
           }
           return signature(out);

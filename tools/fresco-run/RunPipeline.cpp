@@ -95,8 +95,8 @@ int runPipeline(const Options &o, const RankEnv &env) {
     fail(*why);
   const std::vector<std::string> prompts = allPrompts(o);
   // Images this run: one per label or prompt.
-  const int64_t B = int64_t(o.classLabels.empty() ? prompts.size()
-                                                  : o.classLabels.size());
+  const int64_t B =
+      int64_t(o.classLabels.empty() ? prompts.size() : o.classLabels.size());
   std::vector<std::string> imagePaths;
   if (!o.outputImage.empty())
     for (int64_t i = 0; i < B; ++i)
@@ -144,10 +144,8 @@ int runPipeline(const Options &o, const RankEnv &env) {
 
   std::unique_ptr<ProgressBar> bar;
   if (!o.quiet && showsProgress)
-    bar = std::make_unique<ProgressBar>(o.steps ? o.steps
-                                                : spec.defaultSteps(),
-                                        stderr, isTerminal(stderr),
-                                        "denoise");
+    bar = std::make_unique<ProgressBar>(o.steps ? o.steps : spec.defaultSteps(),
+                                        stderr, isTerminal(stderr), "denoise");
   g.onStep = [&](int done, int, double seconds) {
     if (bar)
       bar->step(done, seconds);
@@ -175,16 +173,15 @@ int runPipeline(const Options &o, const RankEnv &env) {
                    describeImage(o, prompts, i).c_str());
   }
   if (o.stats)
-    std::fprintf(stderr,
-                 "%sfresco-run: load %.3f s, %d steps of %s in %.3f s (%.3f "
-                 "s/step), decode %.3f s, text encoders %.3f s, arena %llu "
-                 "bytes, weights %llu bytes, %lld replayed\n",
-                 session.prefix(), loadSeconds, r.steps, r.scheduler.c_str(),
-                 r.denoiseSeconds, r.denoiseSeconds / std::max(r.steps, 1),
-                 r.decodeSeconds, r.encodeSeconds,
-                 (unsigned long long)exec.arenaBytes(),
-                 (unsigned long long)weights.bytesLoaded(),
-                 (long long)exec.replays());
+    std::fprintf(
+        stderr,
+        "%sfresco-run: load %.3f s, %d steps of %s in %.3f s (%.3f "
+        "s/step), decode %.3f s, text encoders %.3f s, arena %llu "
+        "bytes, weights %llu bytes, %lld replayed\n",
+        session.prefix(), loadSeconds, r.steps, r.scheduler.c_str(),
+        r.denoiseSeconds, r.denoiseSeconds / std::max(r.steps, 1),
+        r.decodeSeconds, r.encodeSeconds, (unsigned long long)exec.arenaBytes(),
+        (unsigned long long)weights.bytesLoaded(), (long long)exec.replays());
   if (o.profile)
     printProfile(exec, session.prefix(),
                  std::to_string(r.steps) + " steps and the decode");

@@ -4,13 +4,19 @@
 // `<out>/diffusion_pytorch_model.safetensors` exactly as diffusers'
 // save_pretrained lays a model folder out, with every parameter the model
 // builder asks for, drawn from a seeded generator. Tests and demos use it: no
-// model weights can be downloaded.
+// model weights can be downloaded. A pipeline template folder gets every
+// component: weights for the models (model.safetensors for transformers'
+// text encoders) and vocabulary files for the tokenizers (RandomTokenizers.h).
 //
 //===----------------------------------------------------------------------===//
+#include "RandomTokenizers.h"
+
 #include "dialects/Fresco/IR/FrescoOps.h"
 #include "models/ModelRegistry.h"
 #include "runtime/core/Error.h"
 #include "runtime/io/Safetensors.h"
+#include "runtime/text/ClipTokenizer.h"
+#include "runtime/text/T5Tokenizer.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/MLIRContext.h"
@@ -77,7 +83,10 @@ void fill(StringRef name, ArrayRef<int64_t> shape, Rng &rng,
   for (size_t i = 1; i < shape.size(); ++i)
     fanIn *= shape[i];
   out.resize(n);
-  bool isTable = name.contains("embedding_table");
+  // Lookup tables (DiT's class table, CLIP's token and position tables, T5's
+  // shared table) are N(0, 1), as nn.Embedding initialises them.
+  bool isTable = name.contains("embedding_table") ||
+                 name.ends_with("_embedding.weight") || name == "shared.weight";
   bool isBias = name.ends_with(".bias");
   for (float &v : out) {
     if (isTable)
@@ -96,10 +105,12 @@ int errorExit(const Twine &msg) {
   return 1;
 }
 
-/// Writes `out`/diffusion_pytorch_model.safetensors with random values for
-/// every fresco.param of `module`, plus `out`/config.json (`configText`).
-Error writeModelFolder(ModuleOp module, StringRef out, StringRef configText,
-                       ::fresco::DType storage, Rng &rng) {
+/// Writes `out`/`weightsName` with random values for every fresco.param of
+/// `module`, plus `out`/config.json (`configText`).
+Error writeModelFolder(
+    ModuleOp module, StringRef out, StringRef configText,
+    ::fresco::DType storage, Rng &rng,
+    StringRef weightsName = "diffusion_pytorch_model.safetensors") {
   // Every distinct parameter, in a fixed (sorted) order for reproducibility.
   std::map<std::string, SmallVector<int64_t>> params;
   module->walk([&](mlir::fresco::ParamOp p) {
@@ -152,7 +163,7 @@ Error writeModelFolder(ModuleOp module, StringRef out, StringRef configText,
                        storageBufs.back().data()});
   }
   SmallString<256> weightsPath(out), configOut(out);
-  sys::path::append(weightsPath, "diffusion_pytorch_model.safetensors");
+  sys::path::append(weightsPath, weightsName);
   sys::path::append(configOut, "config.json");
   try {
     ::fresco::writeSafetensors(std::string(weightsPath), entries);
@@ -182,9 +193,148 @@ Error copyFile(const Twine &from, const Twine &to) {
   return Error::success();
 }
 
+Error makeError(const Twine &msg) {
+  return createStringError(inconvertibleErrorCode(), msg);
+}
+
+/// `dir`/`name` parsed as a JSON object.
+Expected<json::Object> readObject(StringRef dir, StringRef name) {
+  SmallString<256> path(dir);
+  sys::path::append(path, name);
+  auto text = MemoryBuffer::getFile(path);
+  if (!text)
+    return makeError("cannot read " + path + ": " + text.getError().message());
+  Expected<json::Value> parsed =
+      ::fresco::models::parseJson((*text)->getBuffer());
+  if (!parsed)
+    return makeError(path +
+                     " is not valid JSON: " + toString(parsed.takeError()));
+  if (!parsed->getAsObject())
+    return makeError(path + " must hold a JSON object");
+  return std::move(*parsed->getAsObject());
+}
+
+/// A positive integer `key` of the config of the text encoder that the
+/// tokenizer `component` feeds (diffusers pairs tokenizer<suffix> with
+/// text_encoder<suffix>).
+Expected<int64_t> encoderInt(StringRef in, StringRef component, StringRef key) {
+  std::string encoder =
+      ("text_encoder" + component.drop_front(StringRef("tokenizer").size()))
+          .str();
+  SmallString<256> dir(in);
+  sys::path::append(dir, encoder);
+  Expected<json::Object> config = readObject(dir, "config.json");
+  if (!config)
+    return makeError("the tokenizer '" + component + "' is sized by its " +
+                     "text encoder '" + encoder +
+                     "': " + toString(config.takeError()));
+  std::optional<int64_t> v = config->getInteger(key);
+  if (!v || *v <= 0)
+    return makeError(dir + "/config.json has no positive integer '" + key +
+                     "', which sizes the tokenizer '" + component + "'");
+  return *v;
+}
+
+/// Copies every .json file of the template tokenizer folder `from` (its
+/// configs) to `to`; tokenizer_config.json is required.
+Error copyTokenizerConfigs(StringRef from, StringRef to) {
+  SmallString<256> config(from);
+  sys::path::append(config, "tokenizer_config.json");
+  if (!sys::fs::exists(config))
+    return makeError("tokenizer template " + from +
+                     " has no tokenizer_config.json");
+  if (std::error_code ec = sys::fs::create_directories(to))
+    return makeError("cannot create " + to + ": " + ec.message());
+  std::error_code ec;
+  for (sys::fs::directory_iterator it(from, ec), end; it != end && !ec;
+       it.increment(ec)) {
+    StringRef name = sys::path::filename(it->path());
+    if (!name.ends_with(".json"))
+      continue;
+    SmallString<256> dst(to);
+    sys::path::append(dst, name);
+    if (Error e = copyFile(it->path(), dst))
+      return e;
+  }
+  if (ec)
+    return makeError("cannot list " + from + ": " + ec.message());
+  return Error::success();
+}
+
+/// A CLIP tokenizer: the template's configs and a vocabulary of the text
+/// encoder's vocab_size; checked by loading it with the runtime's tokenizer.
+Error writeClipTokenizer(StringRef in, StringRef out, StringRef component) {
+  Expected<int64_t> vocab = encoderInt(in, component, "vocab_size");
+  if (!vocab)
+    return vocab.takeError();
+  Expected<int64_t> positions =
+      encoderInt(in, component, "max_position_embeddings");
+  if (!positions)
+    return positions.takeError();
+  SmallString<256> dir(in);
+  sys::path::append(dir, component);
+  if (Error e = copyTokenizerConfigs(dir, out))
+    return e;
+  if (Error e = ::fresco::randomckpt::writeClipVocabulary(out, *vocab))
+    return makeError(out + ": " + toString(std::move(e)));
+  try {
+    auto tok = ::fresco::ClipTokenizer::load(out.str());
+    // The CLIP encoder takes max_position_embeddings tokens, always.
+    if (tok.modelMaxLength() != *positions)
+      return makeError(dir + "/tokenizer_config.json: model_max_length " +
+                       Twine(tok.modelMaxLength()) +
+                       " differs from the text encoder's "
+                       "max_position_embeddings " +
+                       Twine(*positions));
+  } catch (const ::fresco::Error &e) {
+    return makeError(e.what());
+  }
+  errs() << "fresco-random-checkpoint: wrote a CLIP BPE vocabulary of "
+         << *vocab << " tokens to " << out << "\n";
+  return Error::success();
+}
+
+/// A T5 tokenizer: the template's configs and a SentencePiece model whose
+/// pieces and the config's extra ids fit the text encoder's vocab_size.
+Error writeT5Tokenizer(StringRef in, StringRef out, StringRef component) {
+  Expected<int64_t> vocab = encoderInt(in, component, "vocab_size");
+  if (!vocab)
+    return vocab.takeError();
+  SmallString<256> dir(in);
+  sys::path::append(dir, component);
+  Expected<json::Object> config = readObject(dir, "tokenizer_config.json");
+  if (!config)
+    return config.takeError();
+  // T5Tokenizer's default: 100 <extra_id_N> after the pieces.
+  const int64_t extra = config->getInteger("extra_ids").value_or(100);
+  if (extra < 0 || *vocab - extra < 16)
+    return makeError(dir + ": the text encoder's vocab_size " + Twine(*vocab) +
+                     " leaves " + Twine(*vocab - extra) +
+                     " SentencePiece pieces after " + Twine(extra) +
+                     " extra ids; at least 16 are needed");
+  if (Error e = copyTokenizerConfigs(dir, out))
+    return e;
+  if (Error e = ::fresco::randomckpt::writeT5SentencePiece(out, *vocab - extra))
+    return makeError(out + ": " + toString(std::move(e)));
+  int64_t size = 0;
+  try {
+    size = ::fresco::T5Tokenizer::load(out.str()).vocabSize();
+  } catch (const ::fresco::Error &e) {
+    return makeError(e.what());
+  }
+  if (size > *vocab)
+    return makeError(out + ": the tokenizer has " + Twine(size) +
+                     " ids, more than the text encoder's vocab_size " +
+                     Twine(*vocab));
+  errs() << "fresco-random-checkpoint: wrote a T5 SentencePiece model (" << size
+         << " ids with the extra ids) to " << out << "\n";
+  return Error::success();
+}
+
 /// A pipeline template folder (model_index.json + <component>/config.json,
-/// scheduler/scheduler_config.json): random weights for every model
-/// component, configs copied. The VAE gets its decoder (all Fresco runs).
+/// scheduler/scheduler_config.json, tokenizer configs): random weights for
+/// every model component, vocabulary files for every tokenizer, configs
+/// copied. The VAE gets its decoder (all Fresco runs).
 Error writePipelineFolder(MLIRContext &ctx, StringRef in, StringRef out,
                           ::fresco::DType storage) {
   SmallString<256> index(in);
@@ -203,7 +353,16 @@ Error writePipelineFolder(MLIRContext &ctx, StringRef in, StringRef out,
     return e;
   for (const auto &[key, value] : *parsed->getAsObject()) {
     StringRef component = key;
-    if (component.starts_with("_") || !value.getAsArray())
+    const json::Array *entry = value.getAsArray();
+    if (component.starts_with("_") || !entry)
+      continue;
+    // [library, class]; diffusers writes [null, null] for an absent one.
+    std::optional<StringRef> library, cls;
+    if (entry->size() == 2) {
+      library = (*entry)[0].getAsString();
+      cls = (*entry)[1].getAsString();
+    }
+    if (entry->size() == 2 && !library && !cls)
       continue;
     SmallString<256> dir(in), outDir(out);
     sys::path::append(dir, component);
@@ -215,6 +374,22 @@ Error writePipelineFolder(MLIRContext &ctx, StringRef in, StringRef out,
       SmallString<256> to(outDir);
       sys::path::append(to, "scheduler_config.json");
       if (Error e = copyFile(schedulerConfig, to))
+        return e;
+      continue;
+    }
+    if (cls && cls->contains("Tokenizer")) {
+      Error e = cls->starts_with("CLIPTokenizer")
+                    ? writeClipTokenizer(in, outDir, component)
+                : cls->starts_with("T5Tokenizer")
+                    ? writeT5Tokenizer(in, outDir, component)
+                    : makeError("component '" + component +
+                                "': tokenizer "
+                                "class '" +
+                                *cls +
+                                "' is not supported "
+                                "(CLIPTokenizer, T5Tokenizer, their Fast "
+                                "forms)");
+      if (e)
         return e;
       continue;
     }
@@ -231,8 +406,12 @@ Error writePipelineFolder(MLIRContext &ctx, StringRef in, StringRef out,
     // Each component draws from its own stream, so its weights do not
     // depend on which other components the folder has.
     Rng rng{seed ^ llvm::xxh3_64bits(component)};
-    if (Error e = writeModelFolder(*module, outDir,
-                                   (*configText)->getBuffer(), storage, rng))
+    // transformers' models (the text encoders) save model.safetensors.
+    StringRef weights = library == "transformers"
+                            ? "model.safetensors"
+                            : "diffusion_pytorch_model.safetensors";
+    if (Error e = writeModelFolder(*module, outDir, (*configText)->getBuffer(),
+                                   storage, rng, weights))
       return e;
   }
   return Error::success();
@@ -247,7 +426,9 @@ int main(int argc, char **argv) {
           argc, argv,
           "fresco-random-checkpoint: write random-weight diffusers folders\n\n"
           "  fresco-random-checkpoint dit-tiny.json -o ./dit-tiny\n"
-          "  fresco-random-checkpoint models/dit/pipelines/dit-tiny -o ./pipe\n",
+          "  fresco-random-checkpoint models/dit/pipelines/dit-tiny -o ./pipe\n"
+          "  fresco-random-checkpoint models/flux/pipelines/flux-tiny -o "
+          "./flux\n",
           &errs()))
     return 2;
   ::fresco::DType storage;

@@ -7,6 +7,7 @@
 #  - 2 prompts (dev: with a separate, truncated --prompt-2 for T5), 4 steps:
 #    final packed latents within 1e-4 of their max magnitude, PNGs of the
 #    right size within one 8-bit level of diffusers' decoded images;
+#  - bf16 storage (cpu-staged) within twice diffusers' own bf16 error;
 #  - 1 prompt on the same 2-image plan (a padded batch): image 0 again;
 #  - several ranks (Gloo processes) against the 1-rank run within 1e-5:
 #    the seed's placement (text encoders and VAE on rank 0, the transformer
@@ -67,6 +68,32 @@ for i in range(ref.shape[0]):
     diff = np.abs(got - want).max()
     print(f"image {i}: {got.shape[1]}x{got.shape[0]}, max 8-bit difference {diff}")
     assert diff <= 1, "PNG differs from diffusers' image"
+PY
+
+# bf16 storage (a plan compiled for it, on cpu-staged, the GPU's storage
+# emulated): against the float64 pipeline within twice diffusers' own error
+# in torch.bfloat16 plus 1e-3, as the forward tests (the timesteps, scaled
+# by 1000 inside the model, stay f32).
+"$B/fresco-compile" "$work/pipe" -o "$work/bf16.fplan" --batch 2 --height $H \
+  --width $W --max-sequence-length $L --dtype bf16 --quiet
+"$B/fresco-run" "$work/bf16.fplan" --weights "$work/pipe" --backend cpu-staged \
+  "${prompts[@]}" --steps $steps --guidance-scale $guidance \
+  --latents "@$work/x.npy" --output-latents "@$work/bf16.npy" --quiet
+py "$here/flux_pipeline_reference.py" --pipeline "$work/pipe" "${prompts[@]}" \
+  --latents "$work/x.npy" --steps $steps --guidance-scale $guidance \
+  --height $H --width $W --max-sequence-length $L --dtype bfloat16 \
+  --out-latents "$work/torch_bf16.npy" > /dev/null
+py - "$work" <<'PY'
+import sys
+import numpy as np
+work = sys.argv[1]
+ref = np.load(f"{work}/ref.npy").astype(np.float64)
+scale = np.abs(ref).max()
+ours = np.abs(np.load(f"{work}/bf16.npy") - ref).max() / scale
+torch = np.abs(np.load(f"{work}/torch_bf16.npy") - ref).max() / scale
+limit = 2 * torch + 1e-3
+print(f"bf16: fresco {ours:.3g}, diffusers {torch:.3g} of max|ref| from float64 (limit {limit:.3g})")
+assert ours <= limit, "bf16 generation is further from float64 than allowed"
 PY
 
 # One prompt on the 2-image plan: the batch is padded, image 0 is the same.

@@ -14,7 +14,7 @@ Write initial latents:
 Run the pipeline:
   flux_pipeline_reference.py --pipeline DIR --prompt P [--prompt P2 ...] [--prompt-2 Q ...]
       [--latents x.npy | --seed S] [--steps 4] [--guidance-scale 3.5] [--height 32] [--width 32]
-      [--max-sequence-length 16] [--dtype float32|float64]
+      [--max-sequence-length 16] [--dtype float32|float64|bfloat16]
       [--out-latents y.npy] [--out-images img.npy] [--dump-components OUTDIR]
   DIR is a diffusers FluxPipeline folder (e.g. from make_flux_pipeline.py). One image per --prompt;
   --prompt-2 (the T5 prompt) is given once per --prompt or not at all (then T5 gets --prompt, as
@@ -185,7 +185,9 @@ def run(args) -> None:
     install_sdpa_for_torch1()
     diffusers = import_diffusers()
     dtype = getattr(torch, args.dtype)
-    torch.set_default_dtype(dtype)  # transformers' CLIP builds its causal mask in the default dtype
+    # transformers' CLIP builds its causal mask in the default dtype (which
+    # cannot be bfloat16: then float32, as in a bfloat16 pipeline).
+    torch.set_default_dtype(dtype if dtype != torch.bfloat16 else torch.float32)
     pipe = diffusers.FluxPipeline.from_pretrained(args.pipeline, torch_dtype=dtype)
     pipe.set_progress_bar_config(disable=True)
     assert pipe.vae_scale_factor == vsf, (pipe.vae_scale_factor, vsf)
@@ -235,7 +237,8 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=4, help="num_inference_steps (default 4)")
     ap.add_argument("--guidance-scale", type=float, default=3.5, help="guidance_scale (default 3.5)")
     ap.add_argument("--max-sequence-length", type=int, default=16, help="T5 tokens (default 16)")
-    ap.add_argument("--dtype", choices=("float32", "float64"), default="float32", help="compute dtype")
+    ap.add_argument("--dtype", choices=("float32", "float64", "bfloat16"), default="float32",
+                    help="compute dtype (bfloat16: diffusers' own error in 2-byte floats, for bounds)")
     ap.add_argument("--out-latents", help="final packed latents .npy")
     ap.add_argument("--out-images", help="decoded images .npy, [B, 3, H, W] raw VAE output")
     ap.add_argument("--dump-components", metavar="OUTDIR", help="write intermediate tensors here")

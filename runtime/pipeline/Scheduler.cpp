@@ -22,7 +22,7 @@ namespace fresco {
 const std::vector<std::string> &supportedSchedulers() {
   static const std::vector<std::string> names = {
       "DDIMScheduler", "DPMSolverMultistepScheduler", "EulerDiscreteScheduler",
-      "FlowMatchEulerDiscreteScheduler"};
+      "FlowMatchEulerDiscreteScheduler", "PNDMScheduler"};
   return names;
 }
 
@@ -37,6 +37,8 @@ std::unique_ptr<Scheduler> createScheduler(const std::string &className,
     return createDPMSolverMultistepScheduler(Config(className, configJson));
   if (className == "FlowMatchEulerDiscreteScheduler")
     return createFlowMatchEulerDiscreteScheduler(Config(className, configJson));
+  if (className == "PNDMScheduler")
+    return createPNDMScheduler(Config(className, configJson));
   fail("unknown scheduler '", className,
        "'; supported schedulers: ", joinNames(supportedSchedulers()));
 }
@@ -421,7 +423,8 @@ std::vector<float> rescaleZeroTerminalSnr(const std::vector<float> &betas) {
 
 } // namespace
 
-std::vector<float> makeBetas(const Config &c, int64_t numTrain) {
+std::vector<float> makeBetas(const Config &c, int64_t numTrain,
+                             bool readRescaleZeroSnr) {
   std::vector<float> betas;
   if (auto trained = c.getDoubleList("trained_betas")) {
     check(int64_t(trained->size()) == numTrain, c.className(),
@@ -455,7 +458,7 @@ std::vector<float> makeBetas(const Config &c, int64_t numTrain) {
           c.className(), ": beta ", i, " of the schedule is ", betas[i],
           ", outside [0, 1): check beta_start, beta_end or trained_betas "
           "in scheduler_config.json");
-  if (c.getBool("rescale_betas_zero_snr", false))
+  if (readRescaleZeroSnr && c.getBool("rescale_betas_zero_snr", false))
     betas = rescaleZeroTerminalSnr(betas);
   return betas;
 }

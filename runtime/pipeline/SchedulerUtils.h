@@ -145,8 +145,10 @@ std::vector<float> torchLinspaceF32(double start, double end, int64_t steps);
 std::vector<float> torchCumprodF32(const std::vector<float> &x);
 
 /// The betas of `config` (trained_betas / beta_schedule / beta_start /
-/// beta_end / num_train_timesteps, then rescale_betas_zero_snr), float32.
-std::vector<float> makeBetas(const Config &config, int64_t numTrainTimesteps);
+/// beta_end / num_train_timesteps, then rescale_betas_zero_snr unless
+/// `readRescaleZeroSnr` is false, for classes without that key), float32.
+std::vector<float> makeBetas(const Config &config, int64_t numTrainTimesteps,
+                             bool readRescaleZeroSnr = true);
 
 /// alphas_cumprod = cumprod(1 - betas) in float32.
 std::vector<float> alphasCumprod(const std::vector<float> &betas);
@@ -211,6 +213,7 @@ std::unique_ptr<Scheduler>
 createDPMSolverMultistepScheduler(const Config &config);
 std::unique_ptr<Scheduler>
 createFlowMatchEulerDiscreteScheduler(const Config &config);
+std::unique_ptr<Scheduler> createPNDMScheduler(const Config &config);
 
 } // namespace sched
 } // namespace fresco

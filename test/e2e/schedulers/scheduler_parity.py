@@ -42,6 +42,7 @@ from diffusers import (  # noqa: E402
     DPMSolverMultistepScheduler,
     EulerDiscreteScheduler,
     FlowMatchEulerDiscreteScheduler,
+    PNDMScheduler,
 )
 
 diffusers.utils.logging.set_verbosity_error()
@@ -52,6 +53,7 @@ CLASSES = {
     "EulerDiscreteScheduler": EulerDiscreteScheduler,
     "DPMSolverMultistepScheduler": DPMSolverMultistepScheduler,
     "FlowMatchEulerDiscreteScheduler": FlowMatchEulerDiscreteScheduler,
+    "PNDMScheduler": PNDMScheduler,
 }
 
 # black-forest-labs/FLUX.1-dev, scheduler/scheduler_config.json, verbatim
@@ -93,6 +95,23 @@ SD_STYLE = {
     "clip_sample": False,
     "set_alpha_to_one": False,
     "steps_offset": 1,
+}
+
+# The keys of Stable Diffusion 1.x's scheduler/scheduler_config.json
+# (PNDM with PLMS steps only; clip_sample is not a PNDM key, ignored).
+SD1_PNDM = {
+    "_class_name": "PNDMScheduler",
+    "beta_end": 0.012,
+    "beta_schedule": "scaled_linear",
+    "beta_start": 0.00085,
+    "clip_sample": False,
+    "num_train_timesteps": 1000,
+    "prediction_type": "epsilon",
+    "set_alpha_to_one": False,
+    "skip_prk_steps": True,
+    "steps_offset": 1,
+    "timestep_spacing": "leading",
+    "trained_betas": None,
 }
 
 SCHEDULES = ["linear", "scaled_linear", "squaredcos_cap_v2"]
@@ -250,6 +269,47 @@ def dpm_cases():
     yield "DiT-XL-2-256 (from_config)", DIT_XL_2_256, DPM_STEPS
 
 
+PNDM_STEPS = [1, 2, 3, 4, 5, 10, 25, 50]
+
+
+def pndm_cases():
+    """skip_prk_steps true (PLMS only, n + 1 model calls) and false (12
+    Runge-Kutta calls first, n + 9 in all; fewer than 4 steps refused by
+    both)."""
+    yield "SD-1.x", SD1_PNDM, PNDM_STEPS + [61, 100, 999]
+    k = 0
+    for skip in (True, False):
+        for pred in ("epsilon", "v_prediction"):
+            for sp in SPACINGS:
+                sch = SCHEDULES[k % 3]
+                off, one = k % 2, (k // 2) % 2 == 1
+                k += 1
+                yield f"skip{int(skip)}/{pred}/{sp}/{sch}/off{off}/" \
+                      f"one{int(one)}", dict(
+                          schedule_keys(sch), skip_prk_steps=skip,
+                          prediction_type=pred, timestep_spacing=sp,
+                          steps_offset=off, set_alpha_to_one=one), PNDM_STEPS
+    yield "SD-1.x/prk", dict(SD1_PNDM, skip_prk_steps=False), PNDM_STEPS
+    yield "SD-1.x/v/trailing", dict(SD1_PNDM, prediction_type="v_prediction",
+                                    timestep_spacing="trailing"), PNDM_STEPS
+    yield "defaults", {}, PNDM_STEPS
+    # np.arange yields n + 1 trailing timesteps (the lowest -1).
+    for skip in (True, False):
+        yield f"trailing/n+1/skip{int(skip)}", dict(
+            timestep_spacing="trailing", skip_prk_steps=skip), [61, 103]
+    yield "train500/off1", dict(num_train_timesteps=500, steps_offset=1,
+                                beta_end=0.03), [4, 10, 33]
+    # Not a PNDM key: diffusers ignores it, and so must Fresco.
+    yield "rescale_betas_zero_snr (ignored)", dict(
+        SD1_PNDM, rescale_betas_zero_snr=True), [4, 25]
+    betas = np.linspace(1e-4, 0.025, 1000) ** 1.1
+    yield "trained_betas/prk", dict(trained_betas=betas.tolist()), [4, 10]
+    # Both refuse: steps_offset 1 at 1000 leading steps reads timestep 1000
+    # (IndexError); diffusers raises ValueError in step for "sample".
+    yield "leading/off1/1000", dict(steps_offset=1), [1000]
+    yield "sample (refused)", dict(prediction_type="sample"), [4]
+
+
 def calculate_shift(image_seq_len, base_seq_len=256, max_seq_len=4096,
                     base_shift=0.5, max_shift=1.16):
     """diffusers 0.31 pipelines/flux/pipeline_flux.py, verbatim (importing
@@ -300,6 +360,7 @@ CASES = {
     "EulerDiscreteScheduler": euler_cases,
     "DPMSolverMultistepScheduler": dpm_cases,
     "FlowMatchEulerDiscreteScheduler": flow_cases,
+    "PNDMScheduler": pndm_cases,
 }
 
 # Configs diffusers accepts that Fresco must refuse with a message naming

@@ -72,7 +72,7 @@ std::vector<float> runAll(Scheduler &s, std::vector<float> sample,
 
 TEST(SchedulerFactory, SupportedListAndNames) {
   const std::vector<std::string> &names = supportedSchedulers();
-  ASSERT_EQ(names.size(), 4u);
+  ASSERT_EQ(names.size(), 5u);
   for (const std::string &n : names) {
     std::unique_ptr<Scheduler> s = createScheduler(n, "{}");
     ASSERT_TRUE(s);
@@ -81,8 +81,8 @@ TEST(SchedulerFactory, SupportedListAndNames) {
 }
 
 TEST(SchedulerFactory, UnknownClassListsSupportedOnes) {
-  std::string msg = createError("PNDMScheduler", "{}");
-  EXPECT_TRUE(contains(msg, "PNDMScheduler")) << msg;
+  std::string msg = createError("LMSDiscreteScheduler", "{}");
+  EXPECT_TRUE(contains(msg, "LMSDiscreteScheduler")) << msg;
   for (const std::string &n : supportedSchedulers())
     EXPECT_TRUE(contains(msg, n)) << msg;
 }

@@ -91,7 +91,7 @@ GENERATION (plans compiled from a pipeline folder):
                        batch depends only on (S, i): see docs/cli.md
   --scheduler NAME     override the pipeline's scheduler class, configured
                        from the pipeline's scheduler_config.json:
-                       DDIMScheduler, EulerDiscreteScheduler,
+                       DDIMScheduler, EulerDiscreteScheduler, PNDMScheduler,
                        DPMSolverMultistepScheduler (noise-predicting
                        pipelines such as DiTPipeline), or
                        FlowMatchEulerDiscreteScheduler (FluxPipeline)

@@ -58,8 +58,8 @@ public:
     timesteps_.clear();
     plan_.clear();
     if (skipPrk_) {
-      // [t_last, t_last-1, t_last-1, t_last-2, ..., t_0]: the repeated entry
-      // is the second-order correction of the first PLMS step.
+      // The grid highest first, its second-highest point twice: the second
+      // model call redoes the first step with the averaged model output.
       timesteps_.push_back(double(grid[g - 1]));
       if (g >= 2)
         timesteps_.push_back(double(grid[g - 2]));
@@ -68,12 +68,10 @@ public:
     } else {
       // diffusers builds the PRK timesteps by broadcasting the last four
       // grid points against a length-8 pattern, which fails for fewer.
-      check(g >= size_t(kOrder), name_,
-            ": scheduler config key 'skip_prk_steps' = false needs at least ",
-            kOrder,
-            " inference steps (its Runge-Kutta warm-up runs over the "
-            "last ",
-            kOrder, " timesteps), got ", n,
+      check(g >= size_t(kOrder), name_, ": scheduler config key ",
+            "'skip_prk_steps' = false needs at least ", kOrder,
+            " inference steps (the Runge-Kutta warm-up spans the last ", kOrder,
+            " timesteps), got ", n,
             " (diffusers fails too); use more steps or skip_prk_steps true");
       // Each of the last four timesteps t, and t + half a step, twice over,
       // highest first: t3, t2+h, t2+h, t2, t2, t1+h, t1+h, t1, t1, t0+h,

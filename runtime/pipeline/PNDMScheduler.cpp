@@ -211,7 +211,7 @@ private:
     std::vector<float> combined;
     const float *eps = mo;
     if (stage == 0) {
-      curModelOutput_.assign(size_t(n), 0.0f);
+      curModelOutput_.resize(size_t(n));
       for (int64_t k = 0; k < n; ++k)
         curModelOutput_[size_t(k)] = sixth * mo[k];
       pushEts(mo, n);

@@ -54,6 +54,9 @@ const char *kUsageTail =
                        stops with an error naming the failed rank (default 60)
   --stats              print load and run times, arena and weight bytes
   --profile            print the time spent per op kind
+  --calibrate FILE     time every instruction shape of the plan's functions
+                       (zero inputs, --repeat runs, at least 3) and write
+                       the cost model's table (docs/planner.md)
   --list               print the plan's functions and their signatures, exit
   -h, --help           show this help
   --version            print the plan format version
@@ -328,6 +331,8 @@ Options parseArgs(int argc, char **argv) {
       o.quiet = true;
     } else if (a == "--list") {
       o.list = true;
+    } else if (a == "--calibrate") {
+      o.calibrate = next();
     } else if (a.rfind("-", 0) == 0) {
       usageError("unknown option '" + a + "'");
     } else if (o.plan.empty()) {

@@ -91,21 +91,34 @@ public:
           ranks_.push_back(r);
         }
     // CPU ranks of a node share its cores: the launcher gives each
-    // max(1, cores / n) threads, and past `cores` ranks they time-share.
+    // max(1, cores / n) threads, and past `cores` ranks they time-share,
+    // except that only one pipeline stage computes at a time (the others
+    // wait in a receive, off the cores).
     if (topo_.hostCores > 0) {
       std::map<int, int> perNode;
       for (const Rank &r : ranks_)
         ++perNode[topo_.node(r.time.rank)];
-      int busiest = 0;
+      int busiest = 0, launched = 0;
       for (auto &[node, n] : perNode)
         busiest = std::max(busiest, n);
+      for (const plan::RankProgram *rp : *plan.plan().ranks())
+        launched += topo_.node(rp->rank()) == 0;
+      int stages = 1;
+      const plan::Plan &pp = plan.plan();
+      if (pp.grid_axes() && pp.grid_shape())
+        for (flatbuffers::uoffset_t i = 0;
+             i < pp.grid_axes()->size() && i < pp.grid_shape()->size(); ++i)
+          if (pp.grid_axes()->Get(i)->str() == "pipeline")
+            stages = int(pp.grid_shape()->Get(i));
+      busiest = std::max(1, (busiest + stages - 1) / stages);
       // The calibration ran with `threads` threads (the roofline's peak
       // is the whole node's); a rank now gets min(threads, share) cores.
       double measured = o.calibration && o.calibration->threads > 0
                             ? o.calibration->threads
                             : topo_.hostCores;
       double share = double(topo_.hostCores) / busiest;
-      double threads = std::max(1, topo_.hostCores / busiest);
+      // Threads are set by the launch, from every rank it starts.
+      double threads = std::max(1, topo_.hostCores / std::max(1, launched));
       scale_ = measured / std::min(threads, share);
     }
   }

@@ -1,0 +1,123 @@
+#!/usr/bin/env python3
+"""Predicted against measured denoiser step times on CPU ranks.
+
+For each layout of a small DiT pipeline: compile it, predict one call of
+the transformer with fresco-inspect --predict (the cpu-loopback topology
+and a calibration table), then run the transformer --repeat times on real
+rank processes (Gloo over loopback) and take, per run, the slowest rank's
+time; the median over the runs after the first is the measured step.
+Prints the table, Spearman's rank correlation and the mean relative error.
+
+  bench/planner_validate.py --bin build/bin --work /tmp/pv \
+      --calibration share/calibrations/cpu-dit-small.json
+"""
+import argparse
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+
+LAYOUTS = [  # ranks, --parallel
+    (1, ""), (2, "cfg=2"), (2, "tp=2"), (2, "ulysses=2"), (2, "ring=2"),
+    (2, "pipeline=2"), (4, "cfg=2,tp=2"), (4, "tp=4"), (4, "ulysses=2,ring=2"),
+    (4, "cfg=2,ulysses=2"), (4, "pipeline=4"), (4, "cfg=2,pipeline=2"),
+]
+
+
+def run(cmd, **kw):
+    return subprocess.run(cmd, check=True, capture_output=True, text=True, **kw)
+
+
+def ranks_of(values):
+    order = sorted(range(len(values)), key=lambda i: values[i])
+    r = [0.0] * len(values)
+    i = 0
+    while i < len(order):  # average ranks over ties
+        j = i
+        while j + 1 < len(order) and values[order[j + 1]] == values[order[i]]:
+            j += 1
+        for k in range(i, j + 1):
+            r[order[k]] = (i + j) / 2.0
+        i = j + 1
+    return r
+
+
+def spearman(a, b):
+    ra, rb = ranks_of(a), ranks_of(b)
+    ma, mb = statistics.mean(ra), statistics.mean(rb)
+    cov = sum((x - ma) * (y - mb) for x, y in zip(ra, rb))
+    va = sum((x - ma) ** 2 for x in ra) ** 0.5
+    vb = sum((y - mb) ** 2 for y in rb) ** 0.5
+    return cov / (va * vb)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--bin", required=True)
+    ap.add_argument("--work", required=True)
+    ap.add_argument("--pipeline", default="models/dit/pipelines/dit-small-8heads")
+    ap.add_argument("--calibration", required=True)
+    ap.add_argument("--topology", default="cpu-loopback")
+    ap.add_argument("--repeat", type=int, default=12)
+    ap.add_argument("--json", help="write the table here too")
+    a = ap.parse_args()
+    import numpy as np
+    os.makedirs(a.work, exist_ok=True)
+    b = a.bin
+    pipe = os.path.join(a.work, "pipe")
+    if not os.path.isdir(pipe):
+        run([f"{b}/fresco-random-checkpoint", a.pipeline, "-o", pipe])
+    rows = []
+    for n, par in LAYOUTS:
+        name = par.replace(",", "_").replace("=", "") or "one"
+        plan = os.path.join(a.work, name + ".fplan")
+        cmd = [f"{b}/fresco-compile", pipe, "-o", plan, "--batch", "2",
+               "--ranks", str(n), "--quiet"]
+        if par:
+            cmd += ["--parallel", par]
+        run(cmd)
+        pred = json.loads(run([f"{b}/fresco-inspect", plan, "--predict",
+                               "--topology", a.topology, "--calibration",
+                               a.calibration, "--json"]).stdout)
+        sig = run([f"{b}/fresco-run", plan, "--list"]).stdout
+        m = re.search(r"transformer\(latents: f32\[([0-9, ]+)\], timestep: "
+                      r"f32\[([0-9]+)\]", sig)
+        shape = [int(x) for x in m.group(1).split(",")]
+        lat, t, y = (os.path.join(a.work, f"{name}-{k}.npy")
+                     for k in ("x", "t", "y"))
+        np.save(lat, np.random.RandomState(0).randn(*shape).astype(np.float32))
+        np.save(t, np.full(shape[0], 500, np.float32))
+        np.save(y, np.zeros(shape[0], np.int64))
+        log = run([f"{b}/fresco-run", plan, "--weights", pipe, "--function",
+                   "transformer", "--input", "@" + lat, "--input", "@" + t,
+                   "--input", "@" + y, "--output", "@" + os.path.join(
+                       a.work, name + "-out.npy"), "--repeat",
+                   str(a.repeat), "--stats", "--timeout", "120"]).stderr
+        per_rank = [list(map(float, r.split()))
+                    for r in re.findall(r"run ([0-9. ]+) s, arena", log)]
+        runs = [max(col) for col in zip(*per_rank)][1:]
+        rows.append({"layout": par or "1 rank", "ranks": n,
+                     "predicted": pred["step_seconds"],
+                     "measured": statistics.median(runs),
+                     "spread": [min(runs), max(runs)]})
+        r = rows[-1]
+        print(f"{r['layout']:>20} {n} ranks: predicted {r['predicted']*1e3:8.2f}"
+              f" ms, measured {r['measured']*1e3:8.2f} ms (runs "
+              f"{r['spread'][0]*1e3:.1f}..{r['spread'][1]*1e3:.1f})",
+              flush=True)
+    p = [r["predicted"] for r in rows]
+    m = [r["measured"] for r in rows]
+    rho = spearman(p, m)
+    err = statistics.mean(abs(x - y) / y for x, y in zip(p, m))
+    print(f"Spearman rank correlation {rho:.3f}; mean relative error "
+          f"{err*100:.1f}% over {len(rows)} layouts")
+    if a.json:
+        with open(a.json, "w") as f:
+            json.dump({"rows": rows, "spearman": rho, "mean_rel_error": err},
+                      f, indent=1)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

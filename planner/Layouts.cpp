@@ -11,9 +11,11 @@
 namespace fresco::planner {
 
 std::string Layout::label() const {
-  std::string s = parallel.empty() ? "1 rank" : parallel;
+  std::string s = parallel;
   if (!place.empty())
-    s += " place " + place;
+    s += (s.empty() ? "place " : " place ") + place;
+  if (s.empty())
+    s = "1 rank";
   if (replicas > 1)
     s += " x" + std::to_string(replicas) + " replicas";
   return s;
@@ -50,6 +52,16 @@ std::vector<std::string> degreeProducts(int n) {
 
 namespace {
 
+/// Bytes in GiB, or MiB below one GiB (the tests' tiny models).
+std::string size(uint64_t bytes) {
+  char buf[32];
+  if (bytes >= (uint64_t(1) << 30))
+    std::snprintf(buf, sizeof buf, "%.2f GiB", bytes / 1073741824.0);
+  else
+    std::snprintf(buf, sizeof buf, "%.3f MiB", bytes / 1048576.0);
+  return buf;
+}
+
 /// Compiles and predicts one layout into `c`.
 void evaluate(Candidate &c, const AutoOptions &o, const CompileFn &fn) {
   std::string error;
@@ -65,14 +77,10 @@ void evaluate(Candidate &c, const AutoOptions &o, const CompileFn &fn) {
     int over = c.prediction.overMemory(o.topology->memoryBytes);
     if (over >= 0) {
       const RankMemory &m = c.prediction.memory[over];
-      char buf[200];
-      std::snprintf(buf, sizeof buf,
-                    "does not fit: rank %d needs %.2f GiB (weights %.2f + "
-                    "arena %.2f), %.2f GiB per rank",
-                    over, m.total() / 1073741824.0,
-                    m.weightBytes / 1073741824.0, m.arenaBytes / 1073741824.0,
-                    o.topology->memoryBytes / 1073741824.0);
-      c.rejected = buf;
+      c.rejected = "does not fit: rank " + std::to_string(over) + " needs " +
+                   size(m.total()) + " (weights " + size(m.weightBytes) +
+                   " + arena " + size(m.arenaBytes) + "), " +
+                   size(o.topology->memoryBytes) + " per rank";
       return;
     }
     c.runSeconds = c.prediction.imageSeconds(o.steps);
@@ -179,7 +187,7 @@ std::string rankTable(const std::vector<Candidate> &cs, const AutoOptions &o) {
     uint64_t most = 0;
     for (const RankMemory &m : c.prediction.memory)
       most = std::max(most, m.total());
-    std::snprintf(line, sizeof line, "  %-4d %-48s %10.3f %10.3f %10.4f %9.3f\n",
+    std::snprintf(line, sizeof line, "  %-4d %-48s %10.4g %10.4g %10.4g %9.3f\n",
                   n, c.layout.label().c_str(), c.prediction.stepSeconds * 1e3,
                   c.runSeconds, c.imageSeconds, most / 1073741824.0);
     os << line;

@@ -392,6 +392,7 @@ static int autoParallel() {
   if (!error.empty())
     return errorExit(error);
   outs() << pl::rankTable(ranked, ao);
+  outs().flush();
   if (ranked.empty() || !ranked.front().rejected.empty())
     return errorExit("no layout of " + std::to_string(ranks) +
                      " rank(s) compiles and fits " + topo.name);

@@ -5,8 +5,11 @@ For each layout of a small DiT pipeline: compile it, predict one call of
 the transformer with fresco-inspect --predict (the cpu-loopback topology
 and a calibration table), then run the transformer --repeat times on real
 rank processes (Gloo over loopback) and take, per run, the slowest rank's
-time; the median over the runs after the first is the measured step.
-Prints the table, Spearman's rank correlation and the mean relative error.
+time; the median over the runs after the first is one measurement. The
+layouts are measured in turn, --rounds times over (so that a change in the
+machine's load falls on all of them), and the median over the rounds is
+the measured step. Prints the table, Spearman's rank correlation and the
+mean relative error.
 
   bench/planner_validate.py --bin build/bin --work /tmp/pv \
       --calibration share/calibrations/cpu-dit-small.json
@@ -26,8 +29,15 @@ LAYOUTS = [  # ranks, --parallel
 ]
 
 
-def run(cmd, **kw):
-    return subprocess.run(cmd, check=True, capture_output=True, text=True, **kw)
+def run(cmd, retry=False):
+    p = subprocess.run(cmd, capture_output=True, text=True)
+    if p.returncode != 0:
+        print(f"failed ({p.returncode}): {' '.join(cmd)}\n{p.stderr[-2000:]}",
+              file=sys.stderr, flush=True)
+        if retry:
+            return run(cmd)
+        raise SystemExit(1)
+    return p
 
 
 def ranks_of(values):
@@ -58,9 +68,14 @@ def main():
     ap.add_argument("--bin", required=True)
     ap.add_argument("--work", required=True)
     ap.add_argument("--pipeline", default="models/dit/pipelines/dit-small-8heads")
-    ap.add_argument("--calibration", required=True)
+    ap.add_argument("--calibration", required=True,
+                    help="the table to predict with; with --fresh, written "
+                    "here first by fresco-run --calibrate on the 1-rank plan")
+    ap.add_argument("--fresh", action="store_true",
+                    help="calibrate now, under the machine's present load")
     ap.add_argument("--topology", default="cpu-loopback")
-    ap.add_argument("--repeat", type=int, default=12)
+    ap.add_argument("--repeat", type=int, default=8)
+    ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--json", help="write the table here too")
     a = ap.parse_args()
     import numpy as np
@@ -69,6 +84,12 @@ def main():
     pipe = os.path.join(a.work, "pipe")
     if not os.path.isdir(pipe):
         run([f"{b}/fresco-random-checkpoint", a.pipeline, "-o", pipe])
+    if a.fresh:
+        one = os.path.join(a.work, "calibrate.fplan")
+        run([f"{b}/fresco-compile", pipe, "-o", one, "--batch", "2",
+             "--quiet"])
+        run([f"{b}/fresco-run", one, "--weights", pipe, "--calibrate",
+             a.calibration, "--repeat", "15", "--quiet"])
     rows = []
     for n, par in LAYOUTS:
         name = par.replace(",", "_").replace("=", "") or "one"
@@ -90,23 +111,30 @@ def main():
         np.save(lat, np.random.RandomState(0).randn(*shape).astype(np.float32))
         np.save(t, np.full(shape[0], 500, np.float32))
         np.save(y, np.zeros(shape[0], np.int64))
-        log = run([f"{b}/fresco-run", plan, "--weights", pipe, "--function",
-                   "transformer", "--input", "@" + lat, "--input", "@" + t,
-                   "--input", "@" + y, "--output", "@" + os.path.join(
-                       a.work, name + "-out.npy"), "--repeat",
-                   str(a.repeat), "--stats", "--timeout", "120"]).stderr
-        per_rank = [list(map(float, r.split()))
-                    for r in re.findall(r"run ([0-9. ]+) s, arena", log)]
-        runs = [max(col) for col in zip(*per_rank)][1:]
-        rows.append({"layout": par or "1 rank", "ranks": n,
-                     "predicted": pred["step_seconds"],
-                     "measured": statistics.median(runs),
-                     "spread": [min(runs), max(runs)]})
-        r = rows[-1]
-        print(f"{r['layout']:>20} {n} ranks: predicted {r['predicted']*1e3:8.2f}"
-              f" ms, measured {r['measured']*1e3:8.2f} ms (runs "
-              f"{r['spread'][0]*1e3:.1f}..{r['spread'][1]*1e3:.1f})",
-              flush=True)
+        rows.append({"layout": par or "1 rank", "ranks": n, "plan": plan,
+                     "inputs": [lat, t, y], "predicted": pred["step_seconds"],
+                     "rounds": []})
+    for k in range(a.rounds):
+        for r in rows:
+            log = run([f"{b}/fresco-run", r["plan"], "--weights", pipe,
+                       "--function", "transformer"] +
+                      sum((["--input", "@" + f] for f in r["inputs"]), []) +
+                      ["--output", "@" + r["plan"] + ".out.npy", "--repeat",
+                       str(a.repeat), "--stats", "--timeout", "120"],
+                      retry=True).stderr
+            per_rank = [list(map(float, x.split()))
+                        for x in re.findall(r"run ([0-9. ]+) s, arena", log)]
+            runs = [max(col) for col in zip(*per_rank)][1:]
+            r["rounds"].append(statistics.median(runs))
+        print(f"round {k + 1} of {a.rounds} done, load average "
+              f"{os.getloadavg()[0]:.1f}", flush=True)
+    for r in rows:
+        r["measured"] = statistics.median(r["rounds"])
+        print(f"{r['layout']:>20} {r['ranks']} ranks: predicted "
+              f"{r['predicted']*1e3:8.2f} ms, measured {r['measured']*1e3:8.2f}"
+              f" ms (rounds " + ", ".join(f"{x*1e3:.1f}" for x in r["rounds"])
+              + ")")
+        del r["plan"], r["inputs"]
     p = [r["predicted"] for r in rows]
     m = [r["measured"] for r in rows]
     rho = spearman(p, m)

@@ -435,7 +435,7 @@ std::string describe(const Prediction &p, int steps, const Topology &t) {
        << (step ? (p.denoiser.empty() ? "one call" : "every step") : "once")
        << "): " << ms(f.seconds) << " ms; " << f.calibrated
        << " instructions timed from the calibration, " << f.roofline
-       << " by the roofline\n";
+       << " by the roofline (over all ranks)\n";
     os << "  rank  compute ms  comm ms  idle ms  hidden comm ms\n";
     for (const RankTime &r : f.ranks) {
       char line[160];

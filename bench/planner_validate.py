@@ -71,6 +71,9 @@ def main():
     ap.add_argument("--calibration", required=True,
                     help="the table to predict with; with --fresh, written "
                     "here first by fresco-run --calibrate on the 1-rank plan")
+    ap.add_argument("--threads", type=int, default=0,
+                    help="OMP_NUM_THREADS for every run (and threads_per_rank "
+                    "in a copy of the topology); 0: the launcher's default")
     ap.add_argument("--fresh", action="store_true",
                     help="calibrate now, under the machine's present load")
     ap.add_argument("--topology", default="cpu-loopback")
@@ -84,6 +87,17 @@ def main():
     pipe = os.path.join(a.work, "pipe")
     if not os.path.isdir(pipe):
         run([f"{b}/fresco-random-checkpoint", a.pipeline, "-o", pipe])
+    if a.threads:
+        # Every rank (and the calibration) with the same thread count: two
+        # OpenMP threads spinning on two busy cores stall far more than one.
+        os.environ["OMP_NUM_THREADS"] = str(a.threads)
+        src = a.topology if a.topology.endswith(".json") else os.path.join(
+            os.path.dirname(__file__), "..", "share", "topologies",
+            a.topology + ".json")
+        topo = json.load(open(src))
+        topo["threads_per_rank"] = a.threads
+        a.topology = os.path.join(a.work, "topology.json")
+        json.dump(topo, open(a.topology, "w"))
     if a.fresh:
         one = os.path.join(a.work, "calibrate.fplan")
         run([f"{b}/fresco-compile", pipe, "-o", one, "--batch", "2",

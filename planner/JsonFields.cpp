@@ -84,6 +84,14 @@ int64_t JsonFields::count(const char *key, int64_t lo, int64_t hi,
   return v.get<int64_t>();
 }
 
+bool JsonFields::flag(const char *key, bool fallback) const {
+  if (!j_.contains(key))
+    return fallback;
+  const nlohmann::json &v = field(key);
+  check(v.is_boolean(), where_, ": '", key, "' must be true or false");
+  return v.get<bool>();
+}
+
 JsonFields JsonFields::object(const char *key) const {
   const nlohmann::json &v = field(key);
   check(v.is_object(), where_, ": '", key, "' must be an object");

@@ -33,6 +33,8 @@ public:
   /// An integer in [lo, hi]; `fallback`-free unless `optional` (then lo).
   int64_t count(const char *key, int64_t lo, int64_t hi,
                 bool optional = false) const;
+  /// A boolean; `fallback` when absent.
+  bool flag(const char *key, bool fallback) const;
   JsonFields object(const char *key) const;
   /// The elements of an array of objects.
   std::vector<JsonFields> objects(const char *key) const;

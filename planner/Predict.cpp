@@ -118,7 +118,9 @@ public:
                             : topo_.hostCores;
       double share = double(topo_.hostCores) / busiest;
       // Threads are set by the launch, from every rank it starts.
-      double threads = std::max(1, topo_.hostCores / std::max(1, launched));
+      double threads = topo_.threadsPerRank > 0
+                           ? topo_.threadsPerRank
+                           : std::max(1, topo_.hostCores / std::max(1, launched));
       scale_ = measured / std::min(threads, share);
     }
   }
@@ -158,6 +160,7 @@ private:
     double clock = 0, commFree = 0;
     RankTime time;
     std::map<int32_t, double> asyncEnd; // result value -> completion
+    std::map<int32_t, double> asyncTime; // result value -> its duration
     std::map<std::string, int> seq;     // per group: collectives seen
     bool waiting = false;               // arrived at an unresolved op
     std::string waitKey;
@@ -251,6 +254,7 @@ private:
       r.commFree = start + d;
       if (p.async) {
         r.asyncEnd[p.results.at(w)] = start + d;
+        r.asyncTime[p.results.at(w)] = d;
         continue;
       }
       r.time.idle += start - t;
@@ -284,7 +288,9 @@ private:
           continue;
         }
         double exposed = std::max(0.0, it->second - r.clock);
+        double took = r.asyncTime[it->first];
         r.time.comm += exposed;
+        r.time.hidden += std::max(0.0, took - exposed);
         r.clock += exposed;
         r.asyncEnd.erase(it);
         ++r.pc;
@@ -333,7 +339,7 @@ private:
         p.members = members;
         p.in = &in;
         p.f = r.f;
-        p.async = c && c->async_start();
+        p.async = c && c->async_start() && topo_.asyncOverlap;
         p.arrivals[r.time.rank] = r.clock;
         if (p.async)
           p.results[r.time.rank] = in.results()->Get(0);

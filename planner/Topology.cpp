@@ -53,6 +53,9 @@ Topology parseTopology(const std::string &text, const std::string &file) {
   t.computeEfficiency = j.fraction("compute_efficiency", 1.0);
   t.launchOverhead = j.nonNegative("kernel_launch_us", 0) * 1e-6;
   t.hostCores = int(j.count("host_cores", 0, 1 << 20, /*optional=*/true));
+  t.threadsPerRank =
+      int(j.count("threads_per_rank", 0, 1 << 20, /*optional=*/true));
+  t.asyncOverlap = j.flag("async_overlap", true);
   JsonFields peaks = j.object("peak_TFLOPS");
   for (const std::string &k : peaks.keys()) {
     check(k == "f32" || k == "bf16" || k == "f16", "topology ", file,

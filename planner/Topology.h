@@ -33,6 +33,10 @@ struct Topology {
   double computeEfficiency = 1;      // fraction of peak a kernel reaches
   double launchOverhead = 0;         // seconds added to every kernel
   int hostCores = 0; // > 0: CPU ranks of a node share this many cores
+  int threadsPerRank = 0; // CPU: fixed (OMP_NUM_THREADS); 0: the launcher's
+  // Whether an asynchronous all_to_all/all_gather runs behind compute
+  // (NCCL's own stream); Gloo completes it where it starts.
+  bool asyncOverlap = true;
   Link intraNode, interNode;
 
   int ranks() const { return nodes * ranksPerNode; }

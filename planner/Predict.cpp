@@ -436,7 +436,7 @@ std::string describe(const Prediction &p, int steps, const Topology &t) {
   std::ostringstream os;
   for (size_t i = 0; i < p.functions.size(); ++i) {
     const FunctionTime &f = p.functions[i];
-    const bool step = i == 0 && (!p.denoiser.empty() || true);
+    const bool step = i == 0;
     os << "function " << f.function << " ("
        << (step ? (p.denoiser.empty() ? "one call" : "every step") : "once")
        << "): " << ms(f.seconds) << " ms; " << f.calibrated

@@ -347,6 +347,10 @@ Options parseArgs(int argc, char **argv) {
   if (!o.list && o.weights.empty())
     usageError("--weights FOLDER is required");
   bool generating = !o.classLabels.empty() || !o.outputImage.empty();
+  if (!o.calibrate.empty() &&
+      (generating || !o.function.empty() || !o.inputs.empty()))
+    usageError("--calibrate times every function of the plan on zero inputs: "
+               "it takes no --class-label, -o, --function or --input");
   if (generating && (!o.function.empty() || !o.inputs.empty()))
     usageError("--class-label/-o generate images; --function/--input run one "
                "function: use one or the other");

@@ -27,7 +27,10 @@ for topo in h100-sxm-8 h100-pcie-8 l40s-pcie-4; do
       --topology "$topo" --steps 28
   done
 done
-"$B/fresco-random-checkpoint" --help > /dev/null 2>&1 || true
+# 16 GPUs on two nodes: which axis crosses the InfiniBand.
+best "flux-1-dev 1024px h100-sxm-2x8-ib 16" "$root/models/flux/configs/flux-1-dev.json" \
+  --dtype bf16 --height 1024 --width 1024 --ranks 16 --parallel auto \
+  --topology h100-sxm-2x8-ib --steps 28
 for topo in h100-sxm-8 h100-pcie-8; do
   for dtype in f32 bf16; do
     for n in 1 2 4 8; do

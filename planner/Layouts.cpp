@@ -22,7 +22,11 @@ std::string Layout::label() const {
 }
 
 std::vector<std::string> degreeProducts(int n) {
-  static const char *axes[] = {"cfg", "tp", "ulysses", "ring", "pipeline"};
+  // Grid order: the last axis varies fastest across ranks, so the axes
+  // that communicate most (tp's all_reduces, then Ulysses' all_to_alls,
+  // which must precede ring) come last and stay within a node; cfg's one
+  // all_gather and the stages' sends may cross nodes.
+  static const char *axes[] = {"cfg", "pipeline", "ulysses", "ring", "tp"};
   std::vector<std::string> out;
   std::vector<int> d(5, 1);
   // Depth-first over the axes, each degree a divisor of what remains.

@@ -52,7 +52,8 @@ struct AutoOptions {
 using CompileFn = std::function<std::vector<uint8_t>(const Layout &,
                                                      std::string &error)>;
 
-/// The degree tuples whose product is `n` ("" for n == 1), cfg at most 2.
+/// The degree tuples whose product is `n` ("" for n == 1), cfg at most 2,
+/// in the grid order cfg, pipeline, ulysses, ring, tp.
 std::vector<std::string> degreeProducts(int n);
 
 /// Every layout, compiled, predicted and ranked best first (rejected ones

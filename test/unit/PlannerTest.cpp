@@ -176,6 +176,12 @@ TEST(PlannerLayouts, DegreeProducts) {
   // 4 + C(5,2) = 14 ordered placements of the factors.
   EXPECT_EQ(four.size(), 14u);
   EXPECT_EQ(degreeProducts(1), std::vector<std::string>{""});
+  // tp last: its groups are neighbouring ranks, on one node.
+  std::vector<std::string> eight = degreeProducts(8);
+  EXPECT_NE(std::find(eight.begin(), eight.end(), "pipeline=2,tp=4"),
+            eight.end());
+  EXPECT_EQ(std::find(eight.begin(), eight.end(), "tp=4,pipeline=2"),
+            eight.end());
 }
 
 } // namespace

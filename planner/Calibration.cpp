@@ -37,8 +37,8 @@ std::optional<double> Calibration::lookup(const std::string &op,
     const auto &[w1, t1] = points.back();
     return w1 > 0 ? t1 * work / w1 : t1;
   }
-  auto hi = std::lower_bound(points.begin(), points.end(),
-                             std::make_pair(work, 0.0));
+  auto hi =
+      std::lower_bound(points.begin(), points.end(), std::make_pair(work, 0.0));
   auto lo = hi - 1;
   double f = (work - lo->first) / (hi->first - lo->first);
   return lo->second + f * (hi->second - lo->second);

@@ -77,8 +77,8 @@ InstrWork instrWork(const plan::Function &f, const plan::Instr &in,
                       ? double(a->ring_members()->size())
                       : 1;
     // Q K^T and P V: 4 B Tq Tk (H Dh), over every block of a ring.
-    w.flops = 4.0 * double(q[0]) * double(q[1]) * double(k[1]) * ring *
-              double(q[2]);
+    w.flops =
+        4.0 * double(q[0]) * double(q[1]) * double(k[1]) * ring * double(q[2]);
     if (a)
       w.shape += ":h" + std::to_string(a->num_heads());
     if (ring > 1) {

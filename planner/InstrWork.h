@@ -1,4 +1,5 @@
-//===- InstrWork.h - What one plan instruction computes and moves -*- C++ -*-===//
+//===- InstrWork.h - What one plan instruction computes and moves -*- C++
+//-*-===//
 //
 // The calibration table's key (op kind and shapes) and the work the cost
 // model scales by: floating-point operations and bytes read and written,
@@ -16,10 +17,10 @@
 namespace fresco::planner {
 
 struct InstrWork {
-  std::string op;    // the op code's name; "RingAttention" for a ring
-  std::string shape; // "2x16x32,64x32->2x16x64" (+ ":h4" for attention)
-  double flops = 0;  // floating-point operations
-  double bytes = 0;  // operand and result bytes under `storage`
+  std::string op;          // the op code's name; "RingAttention" for a ring
+  std::string shape;       // "2x16x32,64x32->2x16x64" (+ ":h4" for attention)
+  double flops = 0;        // floating-point operations
+  double bytes = 0;        // operand and result bytes under `storage`
   bool collective = false; // moves data between ranks (timed by links)
   bool compute = true;     // false: a Wait or a view (no time of its own)
 };

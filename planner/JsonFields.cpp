@@ -105,8 +105,7 @@ std::vector<JsonFields> JsonFields::objects(const char *key) const {
   check(v.is_array(), where_, ": '", key, "' must be an array");
   std::vector<JsonFields> out;
   for (size_t i = 0; i < v.size(); ++i) {
-    check(v[i].is_object(), where_, ": ", key, "[", i,
-          "] must be an object");
+    check(v[i].is_object(), where_, ": ", key, "[", i, "] must be an object");
     JsonFields f(v[i], where_ + ", " + key + "[" + std::to_string(i) + "]");
     f.owned_ = owned_;
     out.push_back(f);

@@ -104,8 +104,8 @@ std::vector<Candidate> chooseLayout(const AutoOptions &o, const CompileFn &fn,
   try {
     check(o.topology != nullptr, "--parallel auto needs a topology");
     check(o.ranks <= o.topology->ranks(), "--ranks ", o.ranks,
-          " but topology '", o.topology->name, "' has ",
-          o.topology->ranks(), " ranks");
+          " but topology '", o.topology->name, "' has ", o.topology->ranks(),
+          " ranks");
     // Latency: one plan over every rank. Throughput: also N/d copies of a
     // plan over d ranks, each making its own images.
     std::vector<int> sizes;
@@ -150,13 +150,12 @@ std::vector<Candidate> chooseLayout(const AutoOptions &o, const CompileFn &fn,
           out.push_back(std::move(c));
         }
       }
-    std::stable_sort(out.begin(), out.end(),
-                     [](const Candidate &a, const Candidate &b) {
-                       if (a.rejected.empty() != b.rejected.empty())
-                         return a.rejected.empty();
-                       return a.rejected.empty() &&
-                              a.imageSeconds < b.imageSeconds;
-                     });
+    std::stable_sort(
+        out.begin(), out.end(), [](const Candidate &a, const Candidate &b) {
+          if (a.rejected.empty() != b.rejected.empty())
+            return a.rejected.empty();
+          return a.rejected.empty() && a.imageSeconds < b.imageSeconds;
+        });
     // Only the winner's bytes are kept.
     for (size_t i = 1; i < out.size(); ++i)
       out[i].plan.clear();
@@ -191,8 +190,9 @@ std::string rankTable(const std::vector<Candidate> &cs, const AutoOptions &o) {
     uint64_t most = 0;
     for (const RankMemory &m : c.prediction.memory)
       most = std::max(most, m.total());
-    std::snprintf(line, sizeof line, "  %-4d %-48s %10.4g %10.4g %10.4g %9.3f\n",
-                  n, c.layout.label().c_str(), c.prediction.stepSeconds * 1e3,
+    std::snprintf(line, sizeof line,
+                  "  %-4d %-48s %10.4g %10.4g %10.4g %9.3f\n", n,
+                  c.layout.label().c_str(), c.prediction.stepSeconds * 1e3,
                   c.runSeconds, c.imageSeconds, most / 1073741824.0);
     os << line;
   }

@@ -1,4 +1,5 @@
-//===- Layouts.h - Choosing a layout: fresco-compile --parallel auto -*- C++ -*-===//
+//===- Layouts.h - Choosing a layout: fresco-compile --parallel auto -*- C++
+//-*-===//
 //
 // Enumerates the layouts of N ranks (every product of cfg, tp, ulysses,
 // ring and pipeline degrees, the decoder with the denoiser or on a rank of
@@ -49,8 +50,8 @@ struct AutoOptions {
 
 /// Compiles one layout: the plan's bytes, or the reason it failed in
 /// `error`.
-using CompileFn = std::function<std::vector<uint8_t>(const Layout &,
-                                                     std::string &error)>;
+using CompileFn =
+    std::function<std::vector<uint8_t>(const Layout &, std::string &error)>;
 
 /// The degree tuples whose product is `n` ("" for n == 1), cfg at most 2,
 /// in the grid order cfg, pipeline, ulysses, ring, tp.

@@ -33,9 +33,9 @@ RankMemory rankMemory(const LoadedPlan &plan, int rank, DType storage) {
       DType t = DType(w->dtype());
       if (t == DType::F32 && storage != DType::F32 && !planStored)
         t = storage;
-      m.weightBytes += uint64_t(numElements(
-                           {w->sizes()->begin(), w->sizes()->end()})) *
-                       dtypeSize(t);
+      m.weightBytes +=
+          uint64_t(numElements({w->sizes()->begin(), w->sizes()->end()})) *
+          dtypeSize(t);
     }
   m.arenaBytes = layOutArena(plan, rank, storage).bytes;
   return m;
@@ -118,9 +118,10 @@ public:
                             : topo_.hostCores;
       double share = double(topo_.hostCores) / busiest;
       // Threads are set by the launch, from every rank it starts.
-      double threads = topo_.threadsPerRank > 0
-                           ? topo_.threadsPerRank
-                           : std::max(1, topo_.hostCores / std::max(1, launched));
+      double threads =
+          topo_.threadsPerRank > 0
+              ? topo_.threadsPerRank
+              : std::max(1, topo_.hostCores / std::max(1, launched));
       scale_ = measured / std::min(threads, share);
     }
   }
@@ -159,11 +160,10 @@ private:
     size_t pc = 0;
     double clock = 0, commFree = 0;
     RankTime time;
-    std::map<int32_t, double> asyncEnd; // result value -> completion
+    std::map<int32_t, double> asyncEnd;  // result value -> completion
     std::map<int32_t, double> asyncTime; // result value -> its duration
-    std::map<std::string, int> seq;     // per group: collectives seen
-    bool waiting = false;               // arrived at an unresolved op
-    std::string waitKey;
+    std::map<std::string, int> seq;      // per group: collectives seen
+    bool waiting = false;                // arrived at an unresolved op
   };
   struct Pending {
     std::map<int, double> arrivals; // world rank -> clock
@@ -190,9 +190,7 @@ private:
     const plan::Function &f = *p.f;
     const Link &l = topo_.link(p.members);
     const int n = int(p.members.size());
-    auto bytes = [&](int32_t id) {
-      return instrBytes(f, id);
-    };
+    auto bytes = [&](int32_t id) { return instrBytes(f, id); };
     switch (in.op()) {
     case plan::OpCode::AllReduce:
       return allReduce(bytes(in.results()->Get(0)), n, l);
@@ -276,8 +274,7 @@ private:
       }
       const plan::CollectiveAttrs *c = in.attrs_as_CollectiveAttrs();
       const plan::AttentionAttrs *a = in.attrs_as_AttentionAttrs();
-      const bool ring =
-          a && a->ring_members() && a->ring_members()->size() > 1;
+      const bool ring = a && a->ring_members() && a->ring_members()->size() > 1;
       if (in.op() == plan::OpCode::Wait) {
         auto it = r.asyncEnd.find(in.operands()->Get(0));
         if (it == r.asyncEnd.end()) {
@@ -332,8 +329,7 @@ private:
         std::vector<int> members;
         for (int32_t m : c ? *c->members() : *a->ring_members())
           members.push_back(m);
-        std::string group =
-            membersKey(c ? *c->members() : *a->ring_members());
+        std::string group = membersKey(c ? *c->members() : *a->ring_members());
         std::string key = group + "#" + std::to_string(r.seq[group]++);
         Pending &p = pending_[key];
         p.members = members;
@@ -388,9 +384,9 @@ private:
 Prediction predict(const LoadedPlan &plan, const PredictOptions &o) {
   const plan::Plan &p = plan.plan();
   check(o.topology != nullptr, "cost model: no topology");
-  check(p.num_ranks() <= o.topology->ranks(), "plan ", plan.name(),
-        " runs on ", p.num_ranks(), " ranks but topology '",
-        o.topology->name, "' has ", o.topology->ranks());
+  check(p.num_ranks() <= o.topology->ranks(), "plan ", plan.name(), " runs on ",
+        p.num_ranks(), " ranks but topology '", o.topology->name, "' has ",
+        o.topology->ranks());
   Prediction out;
   std::vector<std::string> names;
   if (p.pipeline()) {
@@ -445,8 +441,8 @@ std::string describe(const Prediction &p, int steps, const Topology &t) {
     os << "  rank  compute ms  comm ms  idle ms  hidden comm ms\n";
     for (const RankTime &r : f.ranks) {
       char line[160];
-      std::snprintf(line, sizeof line, "  %4d  %10s  %7s  %7s  %14s\n",
-                    r.rank, ms(r.compute).c_str(), ms(r.comm).c_str(),
+      std::snprintf(line, sizeof line, "  %4d  %10s  %7s  %7s  %14s\n", r.rank,
+                    ms(r.compute).c_str(), ms(r.comm).c_str(),
                     ms(r.idle).c_str(), ms(r.hidden).c_str());
       os << line;
     }
@@ -459,9 +455,9 @@ std::string describe(const Prediction &p, int steps, const Topology &t) {
        << (m.total() > t.memoryBytes ? "  DOES NOT FIT" : "") << "\n";
   os << "predicted step " << ms(p.stepSeconds) << " ms";
   if (!p.denoiser.empty())
-    os << "; " << steps << " steps + once-per-run functions: "
-       << ms(p.imageSeconds(steps)) << " ms per run of up to " << p.images
-       << " image(s)";
+    os << "; " << steps
+       << " steps + once-per-run functions: " << ms(p.imageSeconds(steps))
+       << " ms per run of up to " << p.images << " image(s)";
   os << "\n";
   return os.str();
 }
@@ -470,13 +466,15 @@ std::string toJson(const Prediction &p, int steps) {
   std::ostringstream os;
   os.precision(9);
   os << "{\"step_seconds\": " << p.stepSeconds
-     << ", \"run_seconds\": " << p.imageSeconds(steps) << ", \"steps\": "
-     << steps << ", \"images\": " << p.images << ", \"functions\": [";
+     << ", \"run_seconds\": " << p.imageSeconds(steps)
+     << ", \"steps\": " << steps << ", \"images\": " << p.images
+     << ", \"functions\": [";
   for (size_t i = 0; i < p.functions.size(); ++i) {
     const FunctionTime &f = p.functions[i];
     os << (i ? ", " : "") << "{\"function\": \"" << f.function
-       << "\", \"seconds\": " << f.seconds << ", \"calibrated\": "
-       << f.calibrated << ", \"roofline\": " << f.roofline << ", \"ranks\": [";
+       << "\", \"seconds\": " << f.seconds
+       << ", \"calibrated\": " << f.calibrated
+       << ", \"roofline\": " << f.roofline << ", \"ranks\": [";
     for (size_t j = 0; j < f.ranks.size(); ++j) {
       const RankTime &r = f.ranks[j];
       os << (j ? ", " : "") << "{\"rank\": " << r.rank

@@ -36,8 +36,8 @@ struct FunctionTime {
   std::string function;
   std::vector<RankTime> ranks; // the ranks that run it
   double seconds = 0;          // the last rank's end
-  int roofline = 0;    // compute instructions timed by the roofline
-  int calibrated = 0;  // by the calibration table
+  int roofline = 0;            // compute instructions timed by the roofline
+  int calibrated = 0;          // by the calibration table
 };
 
 struct RankMemory {
@@ -49,8 +49,8 @@ struct RankMemory {
 struct Prediction {
   std::vector<FunctionTime> functions; // the denoiser first, when a pipeline
   std::vector<RankMemory> memory;
-  std::string denoiser; // the function run every step ("" for bare models)
-  int images = 1;       // images per run (the pipeline's num_images)
+  std::string denoiser;    // the function run every step ("" for bare models)
+  int images = 1;          // images per run (the pipeline's num_images)
   double stepSeconds = 0;  // one call of the denoiser (or first function)
   double otherSeconds = 0; // the other functions, once each
   /// Seconds for a run of `steps` denoising steps.

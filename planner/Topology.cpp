@@ -33,8 +33,8 @@ Link parseLink(const JsonFields &links, const char *key) {
   Link out;
   out.kind = l.string("kind");
   // Vendors quote nominal rates; efficiency is what a collective reaches.
-  out.bandwidth = l.positive("bandwidth_GBps") * 1e9 *
-                  l.fraction("efficiency", 1.0);
+  out.bandwidth =
+      l.positive("bandwidth_GBps") * 1e9 * l.fraction("efficiency", 1.0);
   out.latency = l.nonNegative("latency_us") * 1e-6;
   return out;
 }

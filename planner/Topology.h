@@ -19,20 +19,20 @@ namespace fresco::planner {
 
 /// One link class: a message of n bytes takes latency + n / bandwidth.
 struct Link {
-  std::string kind;       // "nvlink", "pcie", "infiniband", "loopback", ...
-  double bandwidth = 0;   // achievable bytes/s per direction per rank
-  double latency = 0;     // seconds per message (alpha)
+  std::string kind;     // "nvlink", "pcie", "infiniband", "loopback", ...
+  double bandwidth = 0; // achievable bytes/s per direction per rank
+  double latency = 0;   // seconds per message (alpha)
 };
 
 struct Topology {
   std::string name, file;
   int nodes = 1, ranksPerNode = 1;
-  uint64_t memoryBytes = 0;          // per rank
+  uint64_t memoryBytes = 0;                // per rank
   std::map<std::string, double> peakFlops; // storage "f32"/"bf16"/"f16"
-  double memoryBandwidth = 0;        // bytes/s
-  double computeEfficiency = 1;      // fraction of peak a kernel reaches
-  double launchOverhead = 0;         // seconds added to every kernel
-  int hostCores = 0; // > 0: CPU ranks of a node share this many cores
+  double memoryBandwidth = 0;              // bytes/s
+  double computeEfficiency = 1;            // fraction of peak a kernel reaches
+  double launchOverhead = 0;               // seconds added to every kernel
+  int hostCores = 0;      // > 0: CPU ranks of a node share this many cores
   int threadsPerRank = 0; // CPU: fixed (OMP_NUM_THREADS); 0: the launcher's
   // Whether an asynchronous all_to_all/all_gather runs behind compute
   // (NCCL's own stream); Gloo completes it where it starts.

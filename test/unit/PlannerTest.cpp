@@ -27,8 +27,8 @@ std::string errorOf(const std::function<void()> &f) {
 
 TEST(PlannerCollectives, RingAllReduceByHand) {
   // 8 MiB on 4 ranks: 6 messages of 2 MiB, each 5 us + 2097152 / 1e11 s.
-  EXPECT_NEAR(ringAllReduce(8388608, 4, link100()),
-              6 * (5e-6 + 2.097152e-5), 1e-12);
+  EXPECT_NEAR(ringAllReduce(8388608, 4, link100()), 6 * (5e-6 + 2.097152e-5),
+              1e-12);
   // Tree: 2 * (2 latencies + 8 MiB / 1e11).
   EXPECT_NEAR(treeAllReduce(8388608, 4, link100()),
               2 * (2 * 5e-6 + 8.388608e-5), 1e-12);
@@ -38,8 +38,8 @@ TEST(PlannerCollectives, RingAllReduceByHand) {
                    ringAllReduce(8388608, 4, link100()));
   EXPECT_DOUBLE_EQ(allReduce(1024, 8, link100()),
                    treeAllReduce(1024, 8, link100()));
-  EXPECT_NEAR(treeAllReduce(1024, 8, link100()),
-              2 * (3 * 5e-6 + 1.024e-8), 1e-15);
+  EXPECT_NEAR(treeAllReduce(1024, 8, link100()), 2 * (3 * 5e-6 + 1.024e-8),
+              1e-15);
   EXPECT_EQ(allReduce(1 << 20, 1, link100()), 0);
 }
 
@@ -57,8 +57,7 @@ TEST(PlannerCollectives, RingAttentionOverlapsHopsWithBlocks) {
   // A hop of 2 MB takes 25 us. Blocks of 1 ms hide it: 4 blocks, 4 ms.
   EXPECT_NEAR(ringAttention(1e-3, 2e6, 4, link100()), 4e-3, 1e-12);
   // Blocks of 10 us do not: the first block, then 3 hops of 25 us.
-  EXPECT_NEAR(ringAttention(1e-5, 2e6, 4, link100()), 1e-5 + 3 * 2.5e-5,
-              1e-12);
+  EXPECT_NEAR(ringAttention(1e-5, 2e6, 4, link100()), 1e-5 + 3 * 2.5e-5, 1e-12);
   EXPECT_DOUBLE_EQ(ringAttention(1e-3, 2e6, 1, link100()), 1e-3);
 }
 
@@ -67,16 +66,16 @@ Topology unitTopology() {
   t.name = "unit";
   t.ranksPerNode = 8;
   t.memoryBytes = 1 << 20;
-  t.peakFlops["f32"] = 1e9;     // 1 GFLOP/s
-  t.memoryBandwidth = 1e15;     // bytes never the bound here
+  t.peakFlops["f32"] = 1e9; // 1 GFLOP/s
+  t.memoryBandwidth = 1e15; // bytes never the bound here
   t.intraNode = t.interNode = link100();
   return t;
 }
 
 TEST(PlannerPredict, GemmAtTheRooflineRate) {
   // y [2, 3] = x [2, 3] w [3, 3]^T: 2 * 6 * 3 = 36 FLOPs at 1 GFLOP/s.
-  std::vector<uint8_t> bytes = plantest::linearSpec(plan::Activation::None)
-                                   .build();
+  std::vector<uint8_t> bytes =
+      plantest::linearSpec(plan::Activation::None).build();
   LoadedPlan p = LoadedPlan::fromBytes(bytes, "gemm");
   Topology t = unitTopology();
   PredictOptions o{&t, nullptr, DType::F32};
@@ -93,8 +92,8 @@ TEST(PlannerPredict, GemmAtTheRooflineRate) {
 }
 
 TEST(PlannerPredict, CalibrationEntryWinsOverRoofline) {
-  std::vector<uint8_t> bytes = plantest::linearSpec(plan::Activation::None)
-                                   .build();
+  std::vector<uint8_t> bytes =
+      plantest::linearSpec(plan::Activation::None).build();
   LoadedPlan p = LoadedPlan::fromBytes(bytes, "gemm");
   Topology t = unitTopology();
   Calibration c;
@@ -126,26 +125,29 @@ TEST(PlannerCalibration, InterpolatesByWork) {
 }
 
 TEST(PlannerFiles, TopologyErrorsNameTheField) {
-  EXPECT_NE(errorOf([] { parseTopology("{", "t.json"); })
-                .find("t.json: not valid JSON"),
+  EXPECT_NE(errorOf([] {
+              parseTopology("{", "t.json");
+            }).find("t.json: not valid JSON"),
             std::string::npos);
   std::string noLinks = R"({"name": "x", "nodes": 1, "ranks_per_node": 2,
     "memory_per_rank_GiB": 1, "memory_bandwidth_GBps": 1,
     "peak_TFLOPS": {"f32": 1}})";
-  EXPECT_NE(errorOf([&] { parseTopology(noLinks, "t.json"); })
-                .find("missing field 'links'"),
+  EXPECT_NE(errorOf([&] {
+              parseTopology(noLinks, "t.json");
+            }).find("missing field 'links'"),
             std::string::npos);
   std::string badPeak = R"({"name": "x", "nodes": 1, "ranks_per_node": 2,
     "memory_per_rank_GiB": 1, "memory_bandwidth_GBps": 1,
     "peak_TFLOPS": {"f32": -1}, "links": {}})";
-  EXPECT_NE(errorOf([&] { parseTopology(badPeak, "t.json"); })
-                .find("'f32' must be positive"),
+  EXPECT_NE(errorOf([&] {
+              parseTopology(badPeak, "t.json");
+            }).find("'f32' must be positive"),
             std::string::npos);
-  EXPECT_NE(errorOf([] { loadTopology("no-such-preset"); })
-                .find("h100-sxm-8"),
+  EXPECT_NE(errorOf([] { loadTopology("no-such-preset"); }).find("h100-sxm-8"),
             std::string::npos);
-  EXPECT_NE(errorOf([] { parseCalibration(R"({"device": "d"})", "c.json"); })
-                .find("c.json: missing field 'backend'"),
+  EXPECT_NE(errorOf([] {
+              parseCalibration(R"({"device": "d"})", "c.json");
+            }).find("c.json: missing field 'backend'"),
             std::string::npos);
 }
 
@@ -161,8 +163,8 @@ TEST(PlannerFiles, PresetsLoad) {
   EXPECT_EQ(ib.link({0, 7}).kind, "nvlink4-nvswitch");
   EXPECT_EQ(ib.link({7, 8}).kind, "infiniband-ndr");
   // The shipped table parses.
-  Calibration c = loadCalibration(shareDir() +
-                                  "/calibrations/cpu-dit-small.json");
+  Calibration c =
+      loadCalibration(shareDir() + "/calibrations/cpu-dit-small.json");
   EXPECT_FALSE(c.entries.empty());
 }
 

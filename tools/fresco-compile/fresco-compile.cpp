@@ -358,7 +358,7 @@ static int autoParallel() {
   ao.steps = steps;
   ao.topology = &topo;
   ao.calibration = calibration.empty() ? nullptr : &cal;
-  ao.storage = dtype == "bf16"   ? ::fresco::DType::BF16
+  ao.storage = dtype == "bf16"  ? ::fresco::DType::BF16
                : dtype == "f16" ? ::fresco::DType::F16
                                 : ::fresco::DType::F32;
   auto compileOne = [&](const pl::Layout &l, std::string &why) {
@@ -381,14 +381,12 @@ static int autoParallel() {
       return bytes;
     }
     std::string summary;
-    why = lower(*module, l.ranks, l.parallel, l.place, bytes, summary,
-                nullptr);
+    why = lower(*module, l.ranks, l.parallel, l.place, bytes, summary, nullptr);
     if (!why.empty() && !first.empty())
       why = first;
     return bytes;
   };
-  std::vector<pl::Candidate> ranked =
-      pl::chooseLayout(ao, compileOne, error);
+  std::vector<pl::Candidate> ranked = pl::chooseLayout(ao, compileOne, error);
   if (!error.empty())
     return errorExit(error);
   outs() << pl::rankTable(ranked, ao);
@@ -495,10 +493,9 @@ int main(int argc, char **argv) {
   }
   std::vector<uint8_t> bytes;
   std::string summary;
-  if (std::string why = lower(*module, ranks, parallel, place, bytes,
-                              summary, emit == EmitKind::LoweredMlir
-                                           ? &out->os()
-                                           : nullptr);
+  if (std::string why =
+          lower(*module, ranks, parallel, place, bytes, summary,
+                emit == EmitKind::LoweredMlir ? &out->os() : nullptr);
       !why.empty())
     return errorExit(why);
   if (emit == EmitKind::LoweredMlir) {

@@ -204,8 +204,7 @@ int main(int argc, char **argv) {
       planner::PredictOptions po;
       po.topology = &topology;
       po.calibration = calibration ? &*calibration : nullptr;
-      po.storage =
-          storageFlag.value_or(DType(plan.plan().float_storage()));
+      po.storage = storageFlag.value_or(DType(plan.plan().float_storage()));
       planner::Prediction pred = planner::predict(plan, po);
       if (json) {
         std::cout << planner::toJson(pred, steps);

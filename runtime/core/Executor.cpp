@@ -147,6 +147,7 @@ void Executor::bind(const plan::Function &f,
   };
   // The finish of each collective in flight, by its result.
   std::map<int32_t, std::pair<std::string, Step>> inFlight;
+  out.numInstrs = f.instrs()->size();
   for (flatbuffers::uoffset_t i = 0; i < f.instrs()->size(); ++i) {
     const plan::Instr *in = f.instrs()->Get(i);
     std::vector<Ref> ops, res;
@@ -186,6 +187,7 @@ void Executor::bind(const plan::Function &f,
     if (step) { // a Wait for a collective run in place has nothing to do
       out.steps.push_back(std::move(step));
       out.stepOps.push_back(name);
+      out.stepInstrs.push_back(i);
     }
     // A collective can be recorded with the kernels only where it is queued
     // in order with them on the backend's own memory (NCCL): staged through

@@ -103,11 +103,17 @@ public:
     int64_t calls = 0;
   };
   const std::map<std::string, OpProfile> &profile() const { return profile_; }
+  /// The same per instruction of `function` (indexed as the plan's
+  /// instructions; a Wait's entry holds the collective's finish). Empty
+  /// when it has not run while profiling. fresco-run --calibrate reads it.
+  std::vector<OpProfile> instructionProfile(const std::string &function) const;
 
 private:
   struct Bound {
     std::vector<std::function<void()>> steps;
     std::vector<std::string> stepOps; // op name per step, for profiling
+    std::vector<size_t> stepInstrs;   // plan instruction index per step
+    size_t numInstrs = 0;
     std::vector<TensorSpec> inputs, outputs;
     std::vector<void *> inputPtrs;
     std::vector<const void *> outputPtrs;
@@ -153,6 +159,7 @@ private:
   bool recording_ = true;
   int64_t replays_ = 0;
   std::map<std::string, OpProfile> profile_;
+  std::map<std::string, std::vector<OpProfile>> instrProfile_;
 };
 
 } // namespace fresco

@@ -21,6 +21,13 @@ bool Executor::replayed(const std::string &function) const {
 void Executor::setProfiling(bool on) {
   profiling_ = on;
   profile_.clear();
+  instrProfile_.clear();
+}
+
+std::vector<Executor::OpProfile>
+Executor::instructionProfile(const std::string &function) const {
+  auto it = instrProfile_.find(function);
+  return it == instrProfile_.end() ? std::vector<OpProfile>() : it->second;
 }
 
 const Executor::Bound &Executor::bound(const std::string &function) const {
@@ -143,15 +150,21 @@ std::vector<HostTensor> Executor::run(const std::string &function,
   } else if (!profiling_) {
     issue();
   } else {
+    std::vector<OpProfile> &perInstr = instrProfile_[function];
+    perInstr.resize(b.numInstrs);
     for (size_t i = 0; i < b.steps.size(); ++i) {
       auto t0 = std::chrono::steady_clock::now();
       b.steps[i]();
       backend_.synchronize(); // time the kernel, not its launch
-      OpProfile &p = profile_[b.stepOps[i]];
-      p.seconds +=
+      const double seconds =
           std::chrono::duration<double>(std::chrono::steady_clock::now() - t0)
               .count();
+      OpProfile &p = profile_[b.stepOps[i]];
+      p.seconds += seconds;
       ++p.calls;
+      OpProfile &q = perInstr[b.stepInstrs[i]];
+      q.seconds += seconds;
+      ++q.calls;
     }
   }
   ++b.runs;

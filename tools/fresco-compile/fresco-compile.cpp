@@ -13,6 +13,7 @@
 #include "dialects/Fresco/IR/FloatStorage.h"
 #include "dialects/Fresco/IR/FrescoOps.h"
 #include "models/ModelRegistry.h"
+#include "planner/Layouts.h"
 #include "runtime/core/Plan.h"
 #include "runtime/core/PlanVersion.h"
 
@@ -92,8 +93,31 @@ static cl::opt<std::string> parallel(
     "parallel", cl::init(""),
     cl::desc(
         "parallel degrees of the denoiser, e.g. cfg=2,tp=2 (product = "
-        "the ranks it is placed on); axes: cfg, tp, ulysses, ring, pipeline"),
+        "the ranks it is placed on); axes: cfg, tp, ulysses, ring, pipeline; "
+        "or auto: compile every layout of --ranks, predict each on "
+        "--topology and write the best (docs/planner.md)"),
     cl::cat(category));
+static cl::opt<std::string> topology(
+    "topology", cl::init("cpu-loopback"),
+    cl::desc("with --parallel auto: the machine, a file or a preset of "
+             "share/topologies (default cpu-loopback)"),
+    cl::cat(category));
+static cl::opt<std::string> calibration(
+    "calibration", cl::init(""),
+    cl::desc("with --parallel auto: a table from fresco-run --calibrate "
+             "(default: the topology's roofline)"),
+    cl::cat(category));
+static cl::opt<std::string> objective(
+    "objective", cl::init("latency"),
+    cl::desc("with --parallel auto: latency (one run over every rank, "
+             "fastest) or throughput (images per second, also counting "
+             "independent copies of a plan over fewer ranks)"),
+    cl::value_desc("latency|throughput"), cl::cat(category));
+static cl::opt<int> steps("steps", cl::init(50),
+                          cl::desc("with --parallel auto: the denoising "
+                                   "steps a run is predicted for (default "
+                                   "50)"),
+                          cl::cat(category));
 static cl::opt<std::string> place(
     "place", cl::init(""),
     cl::desc("component placement, e.g. vae=0,transformer=1 (default: the "
@@ -246,6 +270,154 @@ static void printSummary(StringRef summary, size_t planBytes) {
          << " bytes, " << ranks << (ranks == 1 ? " rank" : " ranks") << ")\n";
 }
 
+/// From a verified module to the plan's bytes: partition, lower,
+/// specialise per rank, emit, and the runtime loader's checks. With
+/// `lowered`, prints the lowered IR there and stops. The message of the
+/// first failure, or empty.
+static std::string lower(ModuleOp module, int64_t numRanks,
+                         const std::string &degrees, const std::string &where,
+                         std::vector<uint8_t> &bytes, std::string &summary,
+                         raw_ostream *lowered) {
+  MLIRContext *ctx = module.getContext();
+  // The flag decides, whatever a hand-written module said.
+  if (dtype == "f32")
+    module->removeAttr(mlir::fresco::kFloatStorageAttr);
+  else
+    module->setAttr(mlir::fresco::kFloatStorageAttr,
+                    StringAttr::get(ctx, dtype));
+  PassManager pm(ctx);
+  if (failed(applyPassManagerCLOptions(pm)))
+    return "bad pass manager options";
+  if (numRanks > 1 || !degrees.empty() || !where.empty()) {
+    mlir::fresco::PartitionOptions po;
+    po.ranks = numRanks;
+    po.parallel = degrees;
+    po.place = where;
+    po.tpSplitMinBytes = tpSplitMinBytes;
+    mlir::fresco::buildPartitionPipeline(pm, po);
+  }
+  mlir::fresco::buildLowerToPlanPipeline(pm);
+  if (failed(pm.run(module)))
+    return "lowering failed";
+  if (lowered) {
+    module->print(*lowered);
+    return "";
+  }
+  summary = summarize(module);
+  // One program per rank, then the plan.
+  PassManager specialize(ctx);
+  mlir::fresco::SpecializeRanksOptions so;
+  so.ranks = numRanks;
+  specialize.addPass(mlir::fresco::createSpecializeRanks(so));
+  if (failed(specialize.run(module)))
+    return "cannot specialise the functions per rank";
+  if (failed(mlir::fresco::emitPlan(module, bytes, numRanks)))
+    return "cannot emit the plan";
+  // Nothing written that its runtime would refuse: the loader's own checks.
+  if (std::string why = ::fresco::checkPlanBytes(bytes, outputPath);
+      !why.empty())
+    return "internal error: the plan does not pass the runtime's checks, so "
+           "it is not written: " +
+           why;
+  return "";
+}
+
+static MLIRContext &makeContext(std::unique_ptr<MLIRContext> &holder) {
+  DialectRegistry registry;
+  registry.insert<mlir::fresco::FrescoDialect, func::FuncDialect,
+                  shard::ShardDialect>();
+  holder = std::make_unique<MLIRContext>(registry);
+  holder->loadAllAvailableDialects();
+  // Diagnostics name the layer (the location); dumping the op is noise.
+  holder->printOpOnDiagnostic(false);
+  return *holder;
+}
+
+/// --parallel auto: every layout compiled in a context of its own, its
+/// diagnostics kept as the reason when it fails; the ranked table on
+/// stdout, the best plan to -o.
+static int autoParallel() {
+  namespace pl = ::fresco::planner;
+  pl::Topology topo;
+  pl::Calibration cal;
+  std::string error;
+  if (!pl::tryLoadTopology(topology, topo, error))
+    return errorExit(error);
+  if (!calibration.empty() && !pl::tryLoadCalibration(calibration, cal, error))
+    return errorExit(error);
+  if (objective != "latency" && objective != "throughput") {
+    errs() << "fresco-compile: --objective expects latency or throughput, "
+              "got '"
+           << objective << "'\n";
+    return 2;
+  }
+  if (steps < 1 || steps > 100000) {
+    errs() << "fresco-compile: --steps must be in 1..100000\n";
+    return 2;
+  }
+  pl::AutoOptions ao;
+  ao.ranks = int(ranks);
+  ao.objective = objective == "latency" ? pl::Objective::Latency
+                                        : pl::Objective::Throughput;
+  ao.steps = steps;
+  ao.topology = &topo;
+  ao.calibration = calibration.empty() ? nullptr : &cal;
+  ao.storage = dtype == "bf16"  ? ::fresco::DType::BF16
+               : dtype == "f16" ? ::fresco::DType::F16
+                                : ::fresco::DType::F32;
+  auto compileOne = [&](const pl::Layout &l, std::string &why) {
+    std::unique_ptr<MLIRContext> holder;
+    MLIRContext &ctx = makeContext(holder);
+    SourceMgr sm;
+    std::string first;
+    ScopedDiagnosticHandler capture(&ctx, [&](Diagnostic &d) {
+      if (d.getSeverity() == DiagnosticSeverity::Error && first.empty())
+        first = d.str();
+      return success();
+    });
+    std::vector<uint8_t> bytes;
+    OwningOpRef<ModuleOp> module = loadInput(ctx, sm, why);
+    if (!module)
+      return bytes;
+    if (failed(verify(*module)) ||
+        failed(mlir::fresco::verifyPipelineAttribute(*module))) {
+      why = "the input does not verify";
+      return bytes;
+    }
+    std::string summary;
+    why = lower(*module, l.ranks, l.parallel, l.place, bytes, summary, nullptr);
+    if (!why.empty() && !first.empty())
+      why = first;
+    return bytes;
+  };
+  std::vector<pl::Candidate> ranked = pl::chooseLayout(ao, compileOne, error);
+  if (!error.empty())
+    return errorExit(error);
+  outs() << pl::rankTable(ranked, ao);
+  outs().flush();
+  if (ranked.empty() || !ranked.front().rejected.empty())
+    return errorExit("no layout of " + std::to_string(ranks) +
+                     " rank(s) compiles and fits " + topo.name);
+  const pl::Candidate &best = ranked.front();
+  std::string outErr;
+  auto out = openOutputFile(outputPath, &outErr);
+  if (!out)
+    return errorExit(outErr);
+  out->os().write(reinterpret_cast<const char *>(best.plan.data()),
+                  best.plan.size());
+  out->keep();
+  if (!quiet)
+    errs() << "fresco-compile: wrote " << outputPath << " ("
+           << best.layout.label() << ", " << best.layout.ranks
+           << (best.layout.ranks == 1 ? " rank" : " ranks")
+           << (best.layout.replicas > 1
+                   ? "; run " + std::to_string(best.layout.replicas) +
+                         " copies of it for the throughput predicted"
+                   : std::string())
+           << ")\n";
+  return 0;
+}
+
 int main(int argc, char **argv) {
   InitLLVM init(argc, argv);
   mlir::registerPassManagerCLOptions();
@@ -285,14 +457,22 @@ int main(int argc, char **argv) {
     return 2;
   }
 
-  DialectRegistry registry;
-  registry.insert<mlir::fresco::FrescoDialect, func::FuncDialect,
-                  shard::ShardDialect>();
-  MLIRContext ctx(registry);
-  ctx.loadAllAvailableDialects();
-  // Diagnostics name the layer (the location); dumping the op is noise.
-  ctx.printOpOnDiagnostic(false);
-
+  if (parallel != "auto" &&
+      (topology.getNumOccurrences() || calibration.getNumOccurrences() ||
+       objective.getNumOccurrences() || steps.getNumOccurrences())) {
+    errs() << "fresco-compile: --topology, --calibration, --objective and "
+              "--steps go with --parallel auto\n";
+    return 2;
+  }
+  std::unique_ptr<MLIRContext> holder;
+  MLIRContext &ctx = makeContext(holder);
+  if (parallel == "auto") {
+    if (emit != EmitKind::Plan)
+      return errorExit("--parallel auto writes a plan: drop --emit");
+    if (!place.empty())
+      return errorExit("--parallel auto chooses the placement: drop --place");
+    return autoParallel();
+  }
   SourceMgr sm;
   SourceMgrDiagnosticHandler handler(sm, &ctx);
   std::string error;
@@ -315,48 +495,17 @@ int main(int argc, char **argv) {
     out->keep();
     return 0;
   }
-  // The flag decides, whatever a hand-written module said.
-  if (dtype == "f32")
-    (*module)->removeAttr(mlir::fresco::kFloatStorageAttr);
-  else
-    (*module)->setAttr(mlir::fresco::kFloatStorageAttr,
-                       StringAttr::get(&ctx, dtype));
-  PassManager pm(&ctx);
-  if (failed(applyPassManagerCLOptions(pm)))
-    return errorExit("bad pass manager options");
-  if (ranks > 1 || !parallel.empty() || !place.empty()) {
-    mlir::fresco::PartitionOptions po;
-    po.ranks = ranks;
-    po.parallel = parallel;
-    po.place = place;
-    po.tpSplitMinBytes = tpSplitMinBytes;
-    mlir::fresco::buildPartitionPipeline(pm, po);
-  }
-  mlir::fresco::buildLowerToPlanPipeline(pm);
-  if (failed(pm.run(*module)))
-    return errorExit("lowering failed");
+  std::vector<uint8_t> bytes;
+  std::string summary;
+  if (std::string why =
+          lower(*module, ranks, parallel, place, bytes, summary,
+                emit == EmitKind::LoweredMlir ? &out->os() : nullptr);
+      !why.empty())
+    return errorExit(why);
   if (emit == EmitKind::LoweredMlir) {
-    module->print(out->os());
     out->keep();
     return 0;
   }
-  std::string summary = summarize(*module);
-  // One program per rank, then the plan.
-  PassManager specialize(&ctx);
-  mlir::fresco::SpecializeRanksOptions so;
-  so.ranks = ranks;
-  specialize.addPass(mlir::fresco::createSpecializeRanks(so));
-  if (failed(specialize.run(*module)))
-    return errorExit("cannot specialise the functions per rank");
-  std::vector<uint8_t> bytes;
-  if (failed(mlir::fresco::emitPlan(*module, bytes, ranks)))
-    return errorExit("cannot emit the plan");
-  // Nothing written that its runtime would refuse: the loader's own checks.
-  if (std::string why = ::fresco::checkPlanBytes(bytes, outputPath);
-      !why.empty())
-    return errorExit("internal error: the plan does not pass the runtime's "
-                     "checks, so it is not written: " +
-                     why);
   out->os().write(reinterpret_cast<const char *>(bytes.data()), bytes.size());
   out->keep();
   if (!quiet)

@@ -7,6 +7,7 @@
 // Exit codes: 0 success, 1 bad plan, 2 misuse.
 //
 //===----------------------------------------------------------------------===//
+#include "planner/Predict.h"
 #include "runtime/core/DType.h"
 #include "runtime/core/Error.h"
 #include "runtime/core/Executor.h"
@@ -14,6 +15,7 @@
 #include "tools/fresco-inspect/PipelineSummary.h"
 
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <iostream>
 #include <map>
@@ -28,6 +30,8 @@ namespace {
 const char *kUsage = R"(fresco-inspect: summarise a compiled Fresco plan
 
 USAGE: fresco-inspect PLAN.fplan [--json] [--dtype f32|bf16|f16]
+       fresco-inspect PLAN.fplan --predict --topology T [--calibration C]
+                      [--steps N] [--json] [--dtype ...]
 
 Prints, per rank: its functions and instruction counts, the bytes of weights
 it loads, its arena bytes, and the bytes each collective kind moves in
@@ -41,6 +45,13 @@ hops).
 --dtype; default: the plan's, f32 unless it was compiled with
 fresco-compile --dtype): weights, float payloads and the arena's float
 values take 2 bytes an element under bf16/f16.
+--predict prints the cost model's per-rank timeline instead: compute,
+communication and idle time of one call of each function, per-rank memory,
+and the time of one step and of a run of --steps steps (default 50).
+--topology names a file or a preset of share/topologies (h100-sxm-8,
+h100-pcie-8, l40s-pcie-4, h100-sxm-2x8-ib, cpu-loopback); --calibration a
+table written by fresco-run --calibrate (without one, every instruction is
+timed by the topology's roofline). See docs/planner.md.
 )";
 
 /// Set when the plan was compiled for bf16/f16: its values carry their
@@ -72,12 +83,7 @@ RankSummary summarise(const plan::RankProgram &rp, const std::string &denoiser,
   };
   RankSummary s;
   s.rank = rp.rank();
-  s.arenaBytes = rp.arena_bytes();
-  if (rp.weights())
-    for (const plan::WeightSlice *w : *rp.weights())
-      s.weightBytes += storedBytes(
-          uint64_t(numElements({w->sizes()->begin(), w->sizes()->end()})),
-          DType(w->dtype()), storage);
+  // Weights and arena: planner::rankMemory, shared with --predict.
   for (const plan::Function *f : *rp.functions()) {
     s.instructions[f->name()->str()] = f->instrs()->size();
     if (!denoiser.empty() && f->name()->str() != denoiser)
@@ -122,12 +128,39 @@ int main(int argc, char **argv) {
   std::string path;
   bool json = false;
   std::optional<DType> storageFlag;
+  bool predictFlag = false;
+  std::string topologyName, calibrationPath;
+  int steps = 50;
   for (int i = 1; i < argc; ++i) {
     if (!std::strcmp(argv[i], "-h") || !std::strcmp(argv[i], "--help")) {
       std::cout << kUsage;
       return 0;
     } else if (!std::strcmp(argv[i], "--json")) {
       json = true;
+    } else if (!std::strcmp(argv[i], "--predict")) {
+      predictFlag = true;
+    } else if (!std::strcmp(argv[i], "--topology") ||
+               !std::strcmp(argv[i], "--calibration") ||
+               !std::strcmp(argv[i], "--steps")) {
+      if (i + 1 >= argc) {
+        std::cerr << "fresco-inspect: " << argv[i] << " needs a value\n";
+        return 2;
+      }
+      std::string flag = argv[i], v = argv[++i];
+      if (flag == "--topology")
+        topologyName = v;
+      else if (flag == "--calibration")
+        calibrationPath = v;
+      else {
+        char *end = nullptr;
+        long n = std::strtol(v.c_str(), &end, 10);
+        if (v.empty() || *end || n < 1 || n > 100000) {
+          std::cerr << "fresco-inspect: --steps expects 1..100000, got '" << v
+                    << "'\n";
+          return 2;
+        }
+        steps = int(n);
+      }
     } else if (!std::strcmp(argv[i], "--dtype")) {
       std::string d = i + 1 < argc ? argv[++i] : "";
       if (d == "f32" || d == "bf16" || d == "f16") {
@@ -155,8 +188,36 @@ int main(int argc, char **argv) {
                  "for usage)\n";
     return 2;
   }
+  if (predictFlag != !topologyName.empty() ||
+      (!predictFlag && !calibrationPath.empty())) {
+    std::cerr << "fresco-inspect: --predict needs --topology (and takes "
+                 "--calibration); they go together\n";
+    return 2;
+  }
   try {
     LoadedPlan plan = LoadedPlan::fromFile(path);
+    if (predictFlag) {
+      planner::Topology topology = planner::loadTopology(topologyName);
+      std::optional<planner::Calibration> calibration;
+      if (!calibrationPath.empty())
+        calibration = planner::loadCalibration(calibrationPath);
+      planner::PredictOptions po;
+      po.topology = &topology;
+      po.calibration = calibration ? &*calibration : nullptr;
+      po.storage = storageFlag.value_or(DType(plan.plan().float_storage()));
+      planner::Prediction pred = planner::predict(plan, po);
+      if (json) {
+        std::cout << planner::toJson(pred, steps);
+      } else {
+        std::cout << "plan " << path << " predicted on " << topology.name
+                  << " (" << topology.file << "), "
+                  << (calibration ? "calibration " + calibration->file
+                                  : std::string("no calibration: roofline"))
+                  << ", " << dtypeName(po.storage) << " storage\n"
+                  << planner::describe(pred, steps, topology);
+      }
+      return 0;
+    }
     const plan::Plan &p = plan.plan();
     const DType compiled = DType(p.float_storage());
     gPlanStored = compiled != DType::F32;
@@ -180,8 +241,9 @@ int main(int argc, char **argv) {
     std::vector<RankSummary> summaries;
     for (const plan::RankProgram *rp : *p.ranks()) {
       summaries.push_back(summarise(*rp, denoiser, storage));
-      summaries.back().arenaBytes =
-          layOutArena(plan, rp->rank(), storage).bytes;
+      planner::RankMemory m = planner::rankMemory(plan, rp->rank(), storage);
+      summaries.back().weightBytes = m.weightBytes;
+      summaries.back().arenaBytes = m.arenaBytes;
     }
     if (json) {
       std::cout << "{\"plan\": \"" << path << "\", \"float_storage\": \""

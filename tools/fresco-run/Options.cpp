@@ -58,6 +58,9 @@ const char *kUsageTail =
                        stops with an error naming the failed rank (default 60)
   --stats              print load and run times, arena and weight bytes
   --profile            print the time spent per op kind
+  --calibrate FILE     time every instruction shape of the plan's functions
+                       (zero inputs, --repeat runs, at least 3) and write
+                       the cost model's table (docs/planner.md)
   --list               print the plan's functions and their signatures, exit
   -h, --help           show this help
   --version            print the plan format version
@@ -365,6 +368,8 @@ Options parseArgs(int argc, char **argv) {
       o.quiet = true;
     } else if (a == "--list") {
       o.list = true;
+    } else if (a == "--calibrate") {
+      o.calibrate = next();
     } else if (a.rfind("-", 0) == 0) {
       usageError("unknown option '" + a + "'");
     } else if (o.plan.empty()) {
@@ -379,6 +384,10 @@ Options parseArgs(int argc, char **argv) {
   if (!o.list && o.weights.empty())
     usageError("--weights FOLDER is required");
   bool generating = o.generating() || !o.outputImage.empty();
+  if (!o.calibrate.empty() &&
+      (generating || !o.function.empty() || !o.inputs.empty()))
+    usageError("--calibrate times every function of the plan on zero inputs: "
+               "it takes no --class-label, --prompt, -o, --function or --input");
   if (generating && (!o.function.empty() || !o.inputs.empty()))
     usageError("--class-label/--prompt/-o generate images; --function/--input "
                "run one function: use one or the other");

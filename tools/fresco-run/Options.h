@@ -40,6 +40,7 @@ struct Options {
   double guidanceScale = std::numeric_limits<double>::quiet_NaN(); // NaN: ditto
   uint64_t seed = 0;
   std::string scheduler, latents, outputLatents, outputImage;
+  std::string calibrate; // --calibrate: the table to write
 
   bool generating() const {
     return !classLabels.empty() || !prompts.empty() || !promptFile.empty();
@@ -63,6 +64,8 @@ SessionOptions sessionOptions(const Options &o, const LoadedPlan &plan);
 /// The two modes, run as rank `env.rank`; both return the exit code.
 int runFunction(const Options &o, const RankEnv &env);
 int runPipeline(const Options &o, const RankEnv &env);
+/// --calibrate (Calibrate.cpp).
+int runCalibrate(const Options &o, const RankEnv &env);
 
 } // namespace fresco::run
 

@@ -35,6 +35,8 @@ int main(int argc, char **argv) {
                       env.launcher + " launcher started " +
                       std::to_string(env.worldSize) + " ranks");
     }
+    if (!o.calibrate.empty())
+      return run::runCalibrate(o, env);
     return o.generating() ? run::runPipeline(o, env) : run::runFunction(o, env);
   } catch (const Error &e) {
     std::cerr << "fresco-run: error: " << e.what() << "\n";

@@ -1,0 +1,115 @@
+//===- InstrWork.cpp - What one plan instruction computes and moves -------===//
+#include "planner/InstrWork.h"
+
+namespace fresco::planner {
+namespace {
+
+std::vector<int64_t> shapeOf(const plan::Value &v) {
+  return {v.shape()->begin(), v.shape()->end()};
+}
+
+double elements(const plan::Value &v) {
+  double n = 1;
+  for (int64_t d : *v.shape())
+    n *= double(d);
+  return n;
+}
+
+std::string dims(const plan::Value &v) {
+  std::string s;
+  for (flatbuffers::uoffset_t i = 0; i < v.shape()->size(); ++i)
+    s += (i ? "x" : "") + std::to_string(v.shape()->Get(i));
+  return s.empty() ? "scalar" : s;
+}
+
+} // namespace
+
+bool flopBound(const std::string &op) {
+  return op == "Linear" || op == "Conv2d" || op == "Attention" ||
+         op == "RingAttention";
+}
+
+InstrWork instrWork(const plan::Function &f, const plan::Instr &in,
+                    DType storage) {
+  InstrWork w;
+  w.op = plan::EnumNameOpCode(in.op());
+  auto value = [&](int32_t id) -> const plan::Value & {
+    return *f.values()->Get(id);
+  };
+  auto bytesOf = [&](const plan::Value &v) {
+    DType t = DType(v.dtype());
+    if (t == DType::F32 && storage != DType::F32)
+      t = storage;
+    return elements(v) * double(dtypeSize(t));
+  };
+  std::string ins, outs;
+  for (int32_t id : *in.operands()) {
+    ins += (ins.empty() ? "" : ",") + dims(value(id));
+    // Weights are read once per call, activations too: both count.
+    w.bytes += bytesOf(value(id));
+  }
+  for (int32_t id : *in.results()) {
+    outs += (outs.empty() ? "" : ",") + dims(value(id));
+    w.bytes += bytesOf(value(id));
+  }
+  w.shape = ins + "->" + outs;
+  const plan::Value *res =
+      in.results()->size() ? &value(in.results()->Get(0)) : nullptr;
+  switch (in.op()) {
+  case plan::OpCode::Linear: {
+    // [..., K] x [N, K]: 2 M N K.
+    const plan::Value &x = value(in.operands()->Get(0));
+    double k = double(x.shape()->Get(x.shape()->size() - 1));
+    w.flops = 2 * elements(*res) * k;
+    break;
+  }
+  case plan::OpCode::Conv2d: {
+    const plan::Value &wt = value(in.operands()->Get(1));
+    auto s = shapeOf(wt); // [O, C, KH, KW]
+    w.flops = 2 * elements(*res) * double(s[1] * s[2] * s[3]);
+    break;
+  }
+  case plan::OpCode::Attention: {
+    const plan::AttentionAttrs *a = in.attrs_as_AttentionAttrs();
+    auto q = shapeOf(value(in.operands()->Get(0)));
+    auto k = shapeOf(value(in.operands()->Get(1)));
+    double ring = a && a->ring_members() && a->ring_members()->size() > 1
+                      ? double(a->ring_members()->size())
+                      : 1;
+    // Q K^T and P V: 4 B Tq Tk (H Dh), over every block of a ring.
+    w.flops =
+        4.0 * double(q[0]) * double(q[1]) * double(k[1]) * ring * double(q[2]);
+    if (a)
+      w.shape += ":h" + std::to_string(a->num_heads());
+    if (ring > 1) {
+      w.op = "RingAttention";
+      w.collective = true;
+      w.shape += ":ring" + std::to_string(int(ring));
+    }
+    break;
+  }
+  case plan::OpCode::AllReduce:
+  case plan::OpCode::AllGather:
+  case plan::OpCode::AllToAll:
+  case plan::OpCode::Send:
+  case plan::OpCode::Recv:
+  case plan::OpCode::Broadcast:
+    w.collective = true;
+    w.compute = false;
+    break;
+  case plan::OpCode::Wait:
+    w.compute = false;
+    break;
+  case plan::OpCode::LayerNorm:
+  case plan::OpCode::GroupNorm:
+  case plan::OpCode::RmsNorm:
+    w.flops = 8 * elements(*res);
+    break;
+  default:
+    w.flops = res ? elements(*res) : 0;
+    break;
+  }
+  return w;
+}
+
+} // namespace fresco::planner

@@ -1,0 +1,224 @@
+//===- Layouts.cpp - Choosing a layout: fresco-compile --parallel auto ----===//
+#include "planner/Layouts.h"
+
+#include "runtime/core/Error.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <exception>
+#include <sstream>
+
+namespace fresco::planner {
+
+std::string Layout::label() const {
+  std::string s = parallel;
+  if (!place.empty())
+    s += (s.empty() ? "place " : " place ") + place;
+  if (s.empty())
+    s = "1 rank";
+  if (replicas > 1)
+    s += " x" + std::to_string(replicas) + " replicas";
+  return s;
+}
+
+std::vector<std::string> degreeProducts(int n) {
+  // Grid order: the last axis varies fastest across ranks, so the axes
+  // that communicate most (tp's all_reduces, then Ulysses' all_to_alls,
+  // which must precede ring) come last and stay within a node; cfg's one
+  // all_gather and the stages' sends may cross nodes.
+  static const char *axes[] = {"cfg", "pipeline", "ulysses", "ring", "tp"};
+  std::vector<std::string> out;
+  std::vector<int> d(5, 1);
+  // Depth-first over the axes, each degree a divisor of what remains.
+  std::function<void(int, int)> walk = [&](int axis, int left) {
+    if (axis == 5) {
+      if (left != 1)
+        return;
+      std::string s;
+      for (int i = 0; i < 5; ++i)
+        if (d[i] > 1)
+          s += (s.empty() ? "" : ",") + std::string(axes[i]) + "=" +
+               std::to_string(d[i]);
+      out.push_back(s);
+      return;
+    }
+    for (int k = 1; k <= left; ++k) {
+      if (left % k || (axis == 0 && k > 2)) // guidance has two halves
+        continue;
+      d[axis] = k;
+      walk(axis + 1, left / k);
+    }
+    d[axis] = 1;
+  };
+  walk(0, n);
+  return out;
+}
+
+namespace {
+
+/// Bytes in GiB, or MiB below one GiB (the tests' tiny models).
+std::string size(uint64_t bytes) {
+  char buf[32];
+  if (bytes >= (uint64_t(1) << 30))
+    std::snprintf(buf, sizeof buf, "%.2f GiB", bytes / 1073741824.0);
+  else
+    std::snprintf(buf, sizeof buf, "%.3f MiB", bytes / 1048576.0);
+  return buf;
+}
+
+/// Compiles and predicts one layout into `c`.
+void evaluate(Candidate &c, const AutoOptions &o, const CompileFn &fn) {
+  std::string error;
+  std::vector<uint8_t> bytes = fn(c.layout, error);
+  if (!error.empty() || bytes.empty()) {
+    c.rejected = "does not compile: " + (error.empty() ? "no plan" : error);
+    return;
+  }
+  try {
+    LoadedPlan plan = LoadedPlan::fromBytes(bytes, c.layout.label());
+    PredictOptions po{o.topology, o.calibration, o.storage};
+    c.prediction = predict(plan, po);
+    int over = c.prediction.overMemory(o.topology->memoryBytes);
+    if (over >= 0) {
+      const RankMemory &m = c.prediction.memory[over];
+      c.rejected = "does not fit: rank " + std::to_string(over) + " needs " +
+                   size(m.total()) + " (weights " + size(m.weightBytes) +
+                   " + arena " + size(m.arenaBytes) + "), " +
+                   size(o.topology->memoryBytes) + " per rank";
+      return;
+    }
+    c.runSeconds = c.prediction.imageSeconds(o.steps);
+    c.imageSeconds =
+        c.runSeconds / (double(c.prediction.images) * c.layout.replicas);
+    c.plan = std::move(bytes);
+  } catch (const std::exception &e) {
+    c.rejected = e.what();
+  }
+}
+
+} // namespace
+
+std::vector<Candidate> chooseLayout(const AutoOptions &o, const CompileFn &fn,
+                                    std::string &error) noexcept {
+  std::vector<Candidate> out;
+  try {
+    check(o.topology != nullptr, "--parallel auto needs a topology");
+    check(o.ranks <= o.topology->ranks(), "--ranks ", o.ranks,
+          " but topology '", o.topology->name, "' has ", o.topology->ranks(),
+          " ranks");
+    // Latency: one plan over every rank. Throughput: also N/d copies of a
+    // plan over d ranks, each making its own images.
+    std::vector<int> sizes;
+    for (int d = 1; d <= o.ranks; ++d)
+      if (o.ranks % d == 0 &&
+          (o.objective == Objective::Throughput || d == o.ranks))
+        sizes.push_back(d);
+    for (int d : sizes)
+      for (const std::string &p : degreeProducts(d)) {
+        Candidate c;
+        c.layout = {d, o.ranks / d, p, ""};
+        evaluate(c, o, fn);
+        out.push_back(std::move(c));
+      }
+    // A decoder on a rank of its own: the denoiser on the others.
+    std::string denoiser, decoder;
+    for (const Candidate &c : out) {
+      if (!c.rejected.empty() || c.plan.empty())
+        continue;
+      LoadedPlan plan = LoadedPlan::fromBytes(c.plan, "layout");
+      if (const plan::Pipeline *pl = plan.plan().pipeline())
+        for (const plan::Component *comp : *pl->components()) {
+          if (comp->role() == plan::ComponentRole::Denoiser)
+            denoiser = comp->function()->str();
+          if (comp->role() == plan::ComponentRole::Decoder)
+            decoder = comp->function()->str();
+        }
+      break;
+    }
+    if (!denoiser.empty() && !decoder.empty())
+      for (int d : sizes) {
+        if (d < 2)
+          continue;
+        std::string ranks;
+        for (int r = 1; r < d; ++r)
+          ranks += (r > 1 ? "+" : "") + std::to_string(r);
+        for (const std::string &p : degreeProducts(d - 1)) {
+          Candidate c;
+          c.layout = {d, o.ranks / d, p,
+                      decoder + "=0," + denoiser + "=" + ranks};
+          evaluate(c, o, fn);
+          out.push_back(std::move(c));
+        }
+      }
+    std::stable_sort(
+        out.begin(), out.end(), [](const Candidate &a, const Candidate &b) {
+          if (a.rejected.empty() != b.rejected.empty())
+            return a.rejected.empty();
+          return a.rejected.empty() && a.imageSeconds < b.imageSeconds;
+        });
+    // Only the winner's bytes are kept.
+    for (size_t i = 1; i < out.size(); ++i)
+      out[i].plan.clear();
+  } catch (const std::exception &e) {
+    error = e.what();
+    out.clear();
+  }
+  return out;
+}
+
+std::string rankTable(const std::vector<Candidate> &cs, const AutoOptions &o) {
+  std::ostringstream os;
+  os << "fresco-compile: --parallel auto over " << o.ranks << " rank(s) of "
+     << o.topology->name << " ("
+     << (o.calibration ? "calibration " + o.calibration->file
+                       : std::string("roofline, no calibration"))
+     << "), objective "
+     << (o.objective == Objective::Latency ? "latency" : "throughput") << ", "
+     << o.steps << " steps:\n";
+  char line[400];
+  std::snprintf(line, sizeof line, "  %-4s %-48s %10s %10s %10s %9s\n", "#",
+                "layout", "step ms", "run s", "s/image", "max GiB");
+  os << line;
+  int n = 0;
+  for (const Candidate &c : cs) {
+    ++n;
+    if (!c.rejected.empty()) {
+      os << "  -    " << c.layout.label() << ": rejected, " << c.rejected
+         << "\n";
+      continue;
+    }
+    uint64_t most = 0;
+    for (const RankMemory &m : c.prediction.memory)
+      most = std::max(most, m.total());
+    std::snprintf(line, sizeof line,
+                  "  %-4d %-48s %10.4g %10.4g %10.4g %9.3f\n", n,
+                  c.layout.label().c_str(), c.prediction.stepSeconds * 1e3,
+                  c.runSeconds, c.imageSeconds, most / 1073741824.0);
+    os << line;
+  }
+  return os.str();
+}
+
+bool tryLoadTopology(const std::string &name, Topology &out,
+                     std::string &error) noexcept {
+  try {
+    out = loadTopology(name);
+    return true;
+  } catch (const std::exception &e) {
+    error = e.what();
+    return false;
+  }
+}
+
+bool tryLoadCalibration(const std::string &path, Calibration &out,
+                        std::string &error) noexcept {
+  try {
+    out = loadCalibration(path);
+    return true;
+  } catch (const std::exception &e) {
+    error = e.what();
+    return false;
+  }
+}
+
+} // namespace fresco::planner

@@ -1,0 +1,77 @@
+//===- Layouts.h - Choosing a layout: fresco-compile --parallel auto -*- C++
+//-*-===//
+//
+// Enumerates the layouts of N ranks (every product of cfg, tp, ulysses,
+// ring and pipeline degrees, the decoder with the denoiser or on a rank of
+// its own), has the caller compile each one, drops the plans that do not
+// fit the topology's memory, predicts the rest and ranks them. Built with
+// exceptions but called from fresco-compile, which has none: nothing here
+// throws out.
+//
+//===----------------------------------------------------------------------===//
+#ifndef FRESCO_PLANNER_LAYOUTS_H
+#define FRESCO_PLANNER_LAYOUTS_H
+
+#include "planner/Predict.h"
+
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace fresco::planner {
+
+struct Layout {
+  int ranks = 1;        // of one plan
+  int replicas = 1;     // independent copies (throughput objective)
+  std::string parallel; // "cfg=2,tp=2" ("" for one rank)
+  std::string place;    // "vae=0,transformer=1+2+3" ("" by default)
+  std::string label() const;
+};
+
+struct Candidate {
+  Layout layout;
+  std::string rejected; // why it was dropped; empty when it was ranked
+  Prediction prediction;
+  double runSeconds = 0;     // one run of `steps` steps
+  double imageSeconds = 0;   // per image, over every replica
+  std::vector<uint8_t> plan; // kept for the winner only
+};
+
+enum class Objective { Latency, Throughput };
+
+struct AutoOptions {
+  int ranks = 1;
+  Objective objective = Objective::Latency;
+  int steps = 50;
+  const Topology *topology = nullptr;
+  const Calibration *calibration = nullptr;
+  DType storage = DType::F32;
+};
+
+/// Compiles one layout: the plan's bytes, or the reason it failed in
+/// `error`.
+using CompileFn =
+    std::function<std::vector<uint8_t>(const Layout &, std::string &error)>;
+
+/// The degree tuples whose product is `n` ("" for n == 1), cfg at most 2,
+/// in the grid order cfg, pipeline, ulysses, ring, tp.
+std::vector<std::string> degreeProducts(int n);
+
+/// Every layout, compiled, predicted and ranked best first (rejected ones
+/// last). `error` is set (and nothing returned) only for bad options.
+std::vector<Candidate> chooseLayout(const AutoOptions &o, const CompileFn &fn,
+                                    std::string &error) noexcept;
+
+/// The ranked table fresco-compile prints.
+std::string rankTable(const std::vector<Candidate> &c, const AutoOptions &o);
+
+/// loadTopology / loadCalibration without exceptions: the message in
+/// `error` when they fail.
+bool tryLoadTopology(const std::string &name, Topology &out,
+                     std::string &error) noexcept;
+bool tryLoadCalibration(const std::string &path, Calibration &out,
+                        std::string &error) noexcept;
+
+} // namespace fresco::planner
+
+#endif // FRESCO_PLANNER_LAYOUTS_H

@@ -1,0 +1,496 @@
+//===- Predict.cpp - Predicted timelines of a compiled plan ---------------===//
+#include "planner/Predict.h"
+#include "planner/Collectives.h"
+#include "planner/InstrWork.h"
+
+#include "runtime/core/Error.h"
+#include "runtime/core/Executor.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <map>
+#include <set>
+#include <sstream>
+
+namespace fresco::planner {
+
+int Prediction::overMemory(uint64_t capacity) const {
+  for (const RankMemory &m : memory)
+    if (m.total() > capacity)
+      return m.rank;
+  return -1;
+}
+
+RankMemory rankMemory(const LoadedPlan &plan, int rank, DType storage) {
+  // The rule fresco-inspect states: an f32 plan's floats take the run's
+  // storage; a bf16/f16 plan's values carry their own dtypes.
+  const bool planStored = DType(plan.plan().float_storage()) != DType::F32;
+  RankMemory m;
+  m.rank = rank;
+  const plan::RankProgram &rp = plan.rank(rank);
+  if (rp.weights())
+    for (const plan::WeightSlice *w : *rp.weights()) {
+      DType t = DType(w->dtype());
+      if (t == DType::F32 && storage != DType::F32 && !planStored)
+        t = storage;
+      m.weightBytes +=
+          uint64_t(numElements({w->sizes()->begin(), w->sizes()->end()})) *
+          dtypeSize(t);
+    }
+  m.arenaBytes = layOutArena(plan, rank, storage).bytes;
+  return m;
+}
+
+double computeSeconds(const plan::Function &f, const plan::Instr &in,
+                      const PredictOptions &o, bool *calibrated) {
+  InstrWork w = instrWork(f, in, o.storage);
+  if (calibrated)
+    *calibrated = false;
+  if (!w.compute)
+    return 0;
+  // A ring's blocks together are one attention over every key.
+  const std::string op = w.op == "RingAttention" ? "Attention" : w.op;
+  const Calibration *c = o.calibration;
+  if (c && c->storage == dtypeName(o.storage)) {
+    if (auto s = c->lookup(op, w.shape, w.flops, w.bytes)) {
+      if (calibrated)
+        *calibrated = true;
+      return *s;
+    }
+  }
+  const Topology &t = *o.topology;
+  double flopTime =
+      w.flops / (t.peak(dtypeName(o.storage)) * t.computeEfficiency);
+  double byteTime = w.bytes / (t.memoryBandwidth * t.computeEfficiency);
+  return std::max(flopTime, byteTime) + t.launchOverhead;
+}
+
+namespace {
+
+std::string membersKey(const flatbuffers::Vector<int32_t> &m) {
+  std::string s;
+  for (int32_t r : m)
+    s += std::to_string(r) + ",";
+  return s;
+}
+
+/// One function's instruction streams on all its ranks, on simulated
+/// clocks.
+class Simulation {
+public:
+  Simulation(const LoadedPlan &plan, const std::string &function,
+             const PredictOptions &o)
+      : o_(o), topo_(*o.topology), name_(function) {
+    for (const plan::RankProgram *rp : *plan.plan().ranks())
+      for (const plan::Function *f : *rp->functions())
+        if (f->name()->str() == function) {
+          Rank r;
+          r.f = f;
+          r.time.rank = rp->rank();
+          index_[rp->rank()] = ranks_.size();
+          ranks_.push_back(r);
+        }
+    // CPU ranks of a node share its cores: the launcher gives each
+    // max(1, cores / n) threads, and past `cores` ranks they time-share,
+    // except that only one pipeline stage computes at a time (the others
+    // wait in a receive, off the cores).
+    if (topo_.hostCores > 0) {
+      std::map<int, int> perNode;
+      for (const Rank &r : ranks_)
+        ++perNode[topo_.node(r.time.rank)];
+      int busiest = 0, launched = 0;
+      for (auto &[node, n] : perNode)
+        busiest = std::max(busiest, n);
+      for (const plan::RankProgram *rp : *plan.plan().ranks())
+        launched += topo_.node(rp->rank()) == 0;
+      int stages = 1;
+      const plan::Plan &pp = plan.plan();
+      if (pp.grid_axes() && pp.grid_shape())
+        for (flatbuffers::uoffset_t i = 0;
+             i < pp.grid_axes()->size() && i < pp.grid_shape()->size(); ++i)
+          if (pp.grid_axes()->Get(i)->str() == "pipeline")
+            stages = int(pp.grid_shape()->Get(i));
+      busiest = std::max(1, (busiest + stages - 1) / stages);
+      // The calibration ran with `threads` threads (the roofline's peak
+      // is the whole node's); a rank now gets min(threads, share) cores.
+      double measured = o.calibration && o.calibration->threads > 0
+                            ? o.calibration->threads
+                            : topo_.hostCores;
+      double share = double(topo_.hostCores) / busiest;
+      // Threads are set by the launch, from every rank it starts.
+      double threads =
+          topo_.threadsPerRank > 0
+              ? topo_.threadsPerRank
+              : std::max(1, topo_.hostCores / std::max(1, launched));
+      scale_ = measured / std::min(threads, share);
+    }
+  }
+
+  FunctionTime run() {
+    bool done = false;
+    while (!done) {
+      bool progress = false;
+      done = true;
+      for (Rank &r : ranks_) {
+        progress |= advance(r);
+        done &= r.pc >= r.f->instrs()->size() && !r.waiting;
+      }
+      check(done || progress, "cost model: the ranks of '", name_,
+            "' wait on each other forever (collectives out of order?)");
+    }
+    FunctionTime out;
+    out.function = name_;
+    for (Rank &r : ranks_) {
+      r.time.end = r.clock;
+      out.seconds = std::max(out.seconds, r.time.end);
+    }
+    for (Rank &r : ranks_) {
+      // Finishing early is waiting for the slowest rank.
+      r.time.idle += out.seconds - r.time.end;
+      out.ranks.push_back(r.time);
+    }
+    out.roofline = roofline_;
+    out.calibrated = calibrated_;
+    return out;
+  }
+
+private:
+  struct Rank {
+    const plan::Function *f = nullptr;
+    size_t pc = 0;
+    double clock = 0, commFree = 0;
+    RankTime time;
+    std::map<int32_t, double> asyncEnd;  // result value -> completion
+    std::map<int32_t, double> asyncTime; // result value -> its duration
+    std::map<std::string, int> seq;      // per group: collectives seen
+    bool waiting = false;                // arrived at an unresolved op
+  };
+  struct Pending {
+    std::map<int, double> arrivals; // world rank -> clock
+    std::map<int, int32_t> results; // world rank -> its result (async)
+    std::vector<int> members;
+    const plan::Instr *in = nullptr;
+    const plan::Function *f = nullptr;
+    bool async = false;
+    bool resolved = false;
+  };
+  struct Message {
+    double start = 0, duration = 0;
+  };
+
+  Rank &rank(int world) {
+    auto it = index_.find(world);
+    check(it != index_.end(), "cost model: function '", name_,
+          "' talks to rank ", world, ", which does not run it");
+    return ranks_[it->second];
+  }
+
+  double collectiveSeconds(const Pending &p) {
+    const plan::Instr &in = *p.in;
+    const plan::Function &f = *p.f;
+    const Link &l = topo_.link(p.members);
+    const int n = int(p.members.size());
+    auto bytes = [&](int32_t id) { return instrBytes(f, id); };
+    switch (in.op()) {
+    case plan::OpCode::AllReduce:
+      return allReduce(bytes(in.results()->Get(0)), n, l);
+    case plan::OpCode::AllGather:
+      return allGather(bytes(in.results()->Get(0)), n, l);
+    case plan::OpCode::AllToAll:
+      return allToAll(bytes(in.operands()->Get(0)), n, l);
+    case plan::OpCode::Broadcast:
+      return broadcast(bytes(in.results()->Get(0)), n, l);
+    default:
+      fail("cost model: no time for collective ",
+           plan::EnumNameOpCode(in.op()));
+    }
+  }
+
+  double instrBytes(const plan::Function &f, int32_t id) {
+    const plan::Value &v = *f.values()->Get(id);
+    DType t = DType(v.dtype());
+    if (t == DType::F32 && o_.storage != DType::F32)
+      t = o_.storage;
+    return double(numElements({v.shape()->begin(), v.shape()->end()})) *
+           double(dtypeSize(t));
+  }
+
+  double compute(const plan::Function &f, const plan::Instr &in) {
+    bool cal = false;
+    double s = computeSeconds(f, in, o_, &cal) * scale_;
+    ++(cal ? calibrated_ : roofline_);
+    return s;
+  }
+
+  void resolve(Pending &p) {
+    p.resolved = true;
+    double start = 0;
+    for (auto &[w, t] : p.arrivals)
+      start = std::max({start, t, rank(w).commFree});
+    const plan::AttentionAttrs *ring = p.in->attrs_as_AttentionAttrs();
+    if (ring) {
+      // Every member computes its queries against every block.
+      const int n = int(p.members.size());
+      double block = compute(*p.f, *p.in) / n;
+      double hopBytes = 2 * instrBytes(*p.f, p.in->operands()->Get(1));
+      double total = ringAttention(block, hopBytes, n, topo_.link(p.members));
+      for (auto &[w, t] : p.arrivals) {
+        Rank &r = rank(w);
+        r.time.idle += start - t;
+        r.time.compute += n * block;
+        r.time.comm += total - n * block;
+        r.time.hidden += (n - 1) * sendRecv(hopBytes, topo_.link(p.members)) -
+                         (total - n * block);
+        r.clock = start + total;
+        r.waiting = false;
+      }
+      return;
+    }
+    double d = collectiveSeconds(p);
+    for (auto &[w, t] : p.arrivals) {
+      Rank &r = rank(w);
+      r.commFree = start + d;
+      if (p.async) {
+        r.asyncEnd[p.results.at(w)] = start + d;
+        r.asyncTime[p.results.at(w)] = d;
+        continue;
+      }
+      r.time.idle += start - t;
+      r.time.comm += d;
+      r.clock = start + d;
+      r.waiting = false;
+    }
+  }
+
+  /// Runs rank `r` until it blocks or ends; true when it moved.
+  bool advance(Rank &r) {
+    bool moved = false;
+    const auto &instrs = *r.f->instrs();
+    while (r.pc < instrs.size()) {
+      const plan::Instr &in = *instrs.Get(r.pc);
+      if (r.waiting) {
+        // Resolved meanwhile (resolve() clears the flag).
+        return moved;
+      }
+      const plan::CollectiveAttrs *c = in.attrs_as_CollectiveAttrs();
+      const plan::AttentionAttrs *a = in.attrs_as_AttentionAttrs();
+      const bool ring = a && a->ring_members() && a->ring_members()->size() > 1;
+      if (in.op() == plan::OpCode::Wait) {
+        auto it = r.asyncEnd.find(in.operands()->Get(0));
+        if (it == r.asyncEnd.end()) {
+          if (!pendingAsync(r, in.operands()->Get(0)))
+            ++r.pc, moved = true; // a collective run in place: nothing left
+          else
+            return moved; // its collective has not started yet
+          continue;
+        }
+        double exposed = std::max(0.0, it->second - r.clock);
+        double took = r.asyncTime[it->first];
+        r.time.comm += exposed;
+        r.time.hidden += std::max(0.0, took - exposed);
+        r.clock += exposed;
+        r.asyncEnd.erase(it);
+        ++r.pc;
+        moved = true;
+        continue;
+      }
+      if (in.op() == plan::OpCode::Send || in.op() == plan::OpCode::Recv) {
+        const int self = r.time.rank;
+        const int peer = c->members()->Get(c->peer());
+        const bool send = in.op() == plan::OpCode::Send;
+        std::string key = std::to_string(send ? self : peer) + ">" +
+                          std::to_string(send ? peer : self) + "#" +
+                          std::to_string(c->tag());
+        if (send) {
+          double bytes = instrBytes(*r.f, in.operands()->Get(0));
+          Message m{r.clock, sendRecv(bytes, topo_.link({self, peer}))};
+          messages_[key + "@" + std::to_string(r.seq[key]++)] = m;
+          // The sender hands the message over and goes on.
+          double l = topo_.link({self, peer}).latency;
+          r.clock += l;
+          r.time.comm += l;
+        } else {
+          auto it = messages_.find(key + "@" + std::to_string(r.seq[key]));
+          if (it == messages_.end())
+            return moved;
+          ++r.seq[key];
+          double ready = it->second.start + it->second.duration;
+          double wait = std::max(0.0, ready - r.clock);
+          double transfer = std::min(wait, it->second.duration);
+          r.time.comm += transfer;
+          r.time.idle += wait - transfer;
+          r.clock += wait;
+        }
+        ++r.pc;
+        moved = true;
+        continue;
+      }
+      if (c || ring) {
+        std::vector<int> members;
+        for (int32_t m : c ? *c->members() : *a->ring_members())
+          members.push_back(m);
+        std::string group = membersKey(c ? *c->members() : *a->ring_members());
+        std::string key = group + "#" + std::to_string(r.seq[group]++);
+        Pending &p = pending_[key];
+        p.members = members;
+        p.in = &in;
+        p.f = r.f;
+        p.async = c && c->async_start() && topo_.asyncOverlap;
+        p.arrivals[r.time.rank] = r.clock;
+        if (p.async)
+          p.results[r.time.rank] = in.results()->Get(0);
+        ++r.pc;
+        moved = true;
+        if (!p.async)
+          r.waiting = true;
+        else
+          asyncPending_[{r.time.rank, in.results()->Get(0)}] = key;
+        if (p.arrivals.size() == members.size())
+          resolve(p);
+        if (r.waiting)
+          return moved;
+        continue;
+      }
+      double s = compute(*r.f, in);
+      r.clock += s;
+      r.time.compute += s;
+      ++r.pc;
+      moved = true;
+    }
+    return moved;
+  }
+
+  /// Whether value `id` of rank `r` is the result of an asynchronous
+  /// collective that has not started yet.
+  bool pendingAsync(const Rank &r, int32_t id) const {
+    auto it = asyncPending_.find({r.time.rank, id});
+    return it != asyncPending_.end() && !pending_.at(it->second).resolved;
+  }
+
+  const PredictOptions &o_;
+  const Topology &topo_;
+  std::string name_;
+  std::vector<Rank> ranks_;
+  std::map<int, size_t> index_;
+  std::map<std::string, Pending> pending_;
+  std::map<std::pair<int, int32_t>, std::string> asyncPending_;
+  std::map<std::string, Message> messages_;
+  double scale_ = 1;
+  int roofline_ = 0, calibrated_ = 0;
+};
+
+} // namespace
+
+Prediction predict(const LoadedPlan &plan, const PredictOptions &o) {
+  const plan::Plan &p = plan.plan();
+  check(o.topology != nullptr, "cost model: no topology");
+  check(p.num_ranks() <= o.topology->ranks(), "plan ", plan.name(), " runs on ",
+        p.num_ranks(), " ranks but topology '", o.topology->name, "' has ",
+        o.topology->ranks());
+  Prediction out;
+  std::vector<std::string> names;
+  if (p.pipeline()) {
+    out.images = p.pipeline()->num_images();
+    for (const plan::Component *c : *p.pipeline()->components())
+      if (c->role() == plan::ComponentRole::Denoiser)
+        out.denoiser = c->function()->str();
+  }
+  std::set<std::string> seen;
+  if (!out.denoiser.empty()) {
+    names.push_back(out.denoiser);
+    seen.insert(out.denoiser);
+  }
+  for (const plan::RankProgram *rp : *p.ranks())
+    for (const plan::Function *f : *rp->functions())
+      if (seen.insert(f->name()->str()).second)
+        names.push_back(f->name()->str());
+  check(!names.empty(), "plan ", plan.name(), " has no functions");
+  for (const std::string &n : names)
+    out.functions.push_back(Simulation(plan, n, o).run());
+  out.stepSeconds = out.functions.front().seconds;
+  for (size_t i = 1; i < out.functions.size(); ++i)
+    out.otherSeconds += out.functions[i].seconds;
+  for (const plan::RankProgram *rp : *p.ranks())
+    out.memory.push_back(rankMemory(plan, rp->rank(), o.storage));
+  return out;
+}
+
+namespace {
+std::string ms(double s) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.3f", s * 1e3);
+  return buf;
+}
+std::string gib(uint64_t b) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.3f", double(b) / 1073741824.0);
+  return buf;
+}
+} // namespace
+
+std::string describe(const Prediction &p, int steps, const Topology &t) {
+  std::ostringstream os;
+  for (size_t i = 0; i < p.functions.size(); ++i) {
+    const FunctionTime &f = p.functions[i];
+    const bool step = i == 0;
+    os << "function " << f.function << " ("
+       << (step ? (p.denoiser.empty() ? "one call" : "every step") : "once")
+       << "): " << ms(f.seconds) << " ms; " << f.calibrated
+       << " instructions timed from the calibration, " << f.roofline
+       << " by the roofline (over all ranks)\n";
+    os << "  rank  compute ms  comm ms  idle ms  hidden comm ms\n";
+    for (const RankTime &r : f.ranks) {
+      char line[160];
+      std::snprintf(line, sizeof line, "  %4d  %10s  %7s  %7s  %14s\n", r.rank,
+                    ms(r.compute).c_str(), ms(r.comm).c_str(),
+                    ms(r.idle).c_str(), ms(r.hidden).c_str());
+      os << line;
+    }
+  }
+  os << "memory per rank (weights + arena; " << gib(t.memoryBytes)
+     << " GiB each on " << t.name << "):\n";
+  for (const RankMemory &m : p.memory)
+    os << "  rank " << m.rank << ": " << gib(m.weightBytes) << " + "
+       << gib(m.arenaBytes) << " GiB"
+       << (m.total() > t.memoryBytes ? "  DOES NOT FIT" : "") << "\n";
+  os << "predicted step " << ms(p.stepSeconds) << " ms";
+  if (!p.denoiser.empty())
+    os << "; " << steps
+       << " steps + once-per-run functions: " << ms(p.imageSeconds(steps))
+       << " ms per run of up to " << p.images << " image(s)";
+  os << "\n";
+  return os.str();
+}
+
+std::string toJson(const Prediction &p, int steps) {
+  std::ostringstream os;
+  os.precision(9);
+  os << "{\"step_seconds\": " << p.stepSeconds
+     << ", \"run_seconds\": " << p.imageSeconds(steps)
+     << ", \"steps\": " << steps << ", \"images\": " << p.images
+     << ", \"functions\": [";
+  for (size_t i = 0; i < p.functions.size(); ++i) {
+    const FunctionTime &f = p.functions[i];
+    os << (i ? ", " : "") << "{\"function\": \"" << f.function
+       << "\", \"seconds\": " << f.seconds
+       << ", \"calibrated\": " << f.calibrated
+       << ", \"roofline\": " << f.roofline << ", \"ranks\": [";
+    for (size_t j = 0; j < f.ranks.size(); ++j) {
+      const RankTime &r = f.ranks[j];
+      os << (j ? ", " : "") << "{\"rank\": " << r.rank
+         << ", \"compute\": " << r.compute << ", \"comm\": " << r.comm
+         << ", \"idle\": " << r.idle << ", \"hidden_comm\": " << r.hidden
+         << "}";
+    }
+    os << "]}";
+  }
+  os << "], \"memory\": [";
+  for (size_t i = 0; i < p.memory.size(); ++i)
+    os << (i ? ", " : "") << "{\"rank\": " << p.memory[i].rank
+       << ", \"weight_bytes\": " << p.memory[i].weightBytes
+       << ", \"arena_bytes\": " << p.memory[i].arenaBytes << "}";
+  os << "]}\n";
+  return os.str();
+}
+
+} // namespace fresco::planner

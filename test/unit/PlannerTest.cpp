@@ -1,0 +1,189 @@
+//===- PlannerTest.cpp - The cost model on hand-computed cases ------------===//
+#include "planner/Calibration.h"
+#include "planner/Collectives.h"
+#include "planner/Layouts.h"
+#include "planner/Predict.h"
+#include "planner/Topology.h"
+#include "test/unit/PlanTestUtil.h"
+
+#include <gtest/gtest.h>
+
+using namespace fresco;
+using namespace fresco::planner;
+
+namespace {
+
+// 100 GB/s each way, 5 us per message.
+Link link100() { return {"test", 100e9, 5e-6}; }
+
+std::string errorOf(const std::function<void()> &f) {
+  try {
+    f();
+  } catch (const Error &e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST(PlannerCollectives, RingAllReduceByHand) {
+  // 8 MiB on 4 ranks: 6 messages of 2 MiB, each 5 us + 2097152 / 1e11 s.
+  EXPECT_NEAR(ringAllReduce(8388608, 4, link100()), 6 * (5e-6 + 2.097152e-5),
+              1e-12);
+  // Tree: 2 * (2 latencies + 8 MiB / 1e11).
+  EXPECT_NEAR(treeAllReduce(8388608, 4, link100()),
+              2 * (2 * 5e-6 + 8.388608e-5), 1e-12);
+  // Large: the ring moves half as much per link; small: the tree has
+  // fewer latencies (8 ranks: 3 against 7 per phase).
+  EXPECT_DOUBLE_EQ(allReduce(8388608, 4, link100()),
+                   ringAllReduce(8388608, 4, link100()));
+  EXPECT_DOUBLE_EQ(allReduce(1024, 8, link100()),
+                   treeAllReduce(1024, 8, link100()));
+  EXPECT_NEAR(treeAllReduce(1024, 8, link100()), 2 * (3 * 5e-6 + 1.024e-8),
+              1e-15);
+  EXPECT_EQ(allReduce(1 << 20, 1, link100()), 0);
+}
+
+TEST(PlannerCollectives, GatherExchangeBroadcastSend) {
+  // All-gather of a 4 MB result over 4 ranks: 3 messages of 1 MB.
+  EXPECT_NEAR(allGather(4e6, 4, link100()), 3 * (5e-6 + 1e-5), 1e-12);
+  // All-to-all of a 2 MB operand over 2 ranks: one 1 MB message.
+  EXPECT_NEAR(allToAll(2e6, 2, link100()), 5e-6 + 1e-5, 1e-12);
+  // Broadcast over 8 ranks: the tree's 3 latencies beat the ring's 7.
+  EXPECT_NEAR(broadcast(1e6, 8, link100()), 3 * 5e-6 + 1e-5, 1e-12);
+  EXPECT_NEAR(sendRecv(1e9, link100()), 5e-6 + 1e-2, 1e-12);
+}
+
+TEST(PlannerCollectives, RingAttentionOverlapsHopsWithBlocks) {
+  // A hop of 2 MB takes 25 us. Blocks of 1 ms hide it: 4 blocks, 4 ms.
+  EXPECT_NEAR(ringAttention(1e-3, 2e6, 4, link100()), 4e-3, 1e-12);
+  // Blocks of 10 us do not: the first block, then 3 hops of 25 us.
+  EXPECT_NEAR(ringAttention(1e-5, 2e6, 4, link100()), 1e-5 + 3 * 2.5e-5, 1e-12);
+  EXPECT_DOUBLE_EQ(ringAttention(1e-3, 2e6, 1, link100()), 1e-3);
+}
+
+Topology unitTopology() {
+  Topology t;
+  t.name = "unit";
+  t.ranksPerNode = 8;
+  t.memoryBytes = 1 << 20;
+  t.peakFlops["f32"] = 1e9; // 1 GFLOP/s
+  t.memoryBandwidth = 1e15; // bytes never the bound here
+  t.intraNode = t.interNode = link100();
+  return t;
+}
+
+TEST(PlannerPredict, GemmAtTheRooflineRate) {
+  // y [2, 3] = x [2, 3] w [3, 3]^T: 2 * 6 * 3 = 36 FLOPs at 1 GFLOP/s.
+  std::vector<uint8_t> bytes =
+      plantest::linearSpec(plan::Activation::None).build();
+  LoadedPlan p = LoadedPlan::fromBytes(bytes, "gemm");
+  Topology t = unitTopology();
+  PredictOptions o{&t, nullptr, DType::F32};
+  Prediction pred = predict(p, o);
+  ASSERT_EQ(pred.functions.size(), 1u);
+  EXPECT_NEAR(pred.stepSeconds, 36e-9, 1e-18);
+  EXPECT_EQ(pred.functions[0].roofline, 1);
+  EXPECT_NEAR(pred.functions[0].ranks[0].compute, 36e-9, 1e-18);
+  EXPECT_EQ(pred.functions[0].ranks[0].comm, 0);
+  // Half the efficiency, twice the time; a launch cost adds to it.
+  t.computeEfficiency = 0.5;
+  t.launchOverhead = 1e-6;
+  EXPECT_NEAR(predict(p, o).stepSeconds, 72e-9 + 1e-6, 1e-15);
+}
+
+TEST(PlannerPredict, CalibrationEntryWinsOverRoofline) {
+  std::vector<uint8_t> bytes =
+      plantest::linearSpec(plan::Activation::None).build();
+  LoadedPlan p = LoadedPlan::fromBytes(bytes, "gemm");
+  Topology t = unitTopology();
+  Calibration c;
+  c.storage = "f32";
+  c.entries.push_back({"Linear", "2x3,3x3->2x3", 36, 96, 4e-3, 1});
+  PredictOptions o{&t, &c, DType::F32};
+  Prediction pred = predict(p, o);
+  EXPECT_DOUBLE_EQ(pred.stepSeconds, 4e-3);
+  EXPECT_EQ(pred.functions[0].calibrated, 1);
+  // A table measured in another storage is not used.
+  c.storage = "bf16";
+  EXPECT_NEAR(predict(p, o).stepSeconds, 36e-9, 1e-18);
+}
+
+TEST(PlannerCalibration, InterpolatesByWork) {
+  Calibration c;
+  c.entries = {{"Linear", "a", 1e6, 0, 1e-3, 1},
+               {"Linear", "b", 3e6, 0, 2e-3, 1},
+               {"Add", "c", 0, 1e6, 1e-4, 1}};
+  // Between two GEMMs by FLOPs; past the largest at its rate; below the
+  // smallest not under half its time.
+  EXPECT_NEAR(*c.lookup("Linear", "x", 2e6, 0), 1.5e-3, 1e-15);
+  EXPECT_NEAR(*c.lookup("Linear", "x", 6e6, 0), 4e-3, 1e-15);
+  EXPECT_NEAR(*c.lookup("Linear", "x", 1e5, 0), 5e-4, 1e-15);
+  // Elementwise ops scale by bytes.
+  EXPECT_NEAR(*c.lookup("Add", "y", 1e9, 2e6), 2e-4, 1e-15);
+  EXPECT_DOUBLE_EQ(*c.lookup("Linear", "b", 0, 0), 2e-3);
+  EXPECT_FALSE(c.lookup("Conv2d", "z", 1, 1).has_value());
+}
+
+TEST(PlannerFiles, TopologyErrorsNameTheField) {
+  EXPECT_NE(errorOf([] {
+              parseTopology("{", "t.json");
+            }).find("t.json: not valid JSON"),
+            std::string::npos);
+  std::string noLinks = R"({"name": "x", "nodes": 1, "ranks_per_node": 2,
+    "memory_per_rank_GiB": 1, "memory_bandwidth_GBps": 1,
+    "peak_TFLOPS": {"f32": 1}})";
+  EXPECT_NE(errorOf([&] {
+              parseTopology(noLinks, "t.json");
+            }).find("missing field 'links'"),
+            std::string::npos);
+  std::string badPeak = R"({"name": "x", "nodes": 1, "ranks_per_node": 2,
+    "memory_per_rank_GiB": 1, "memory_bandwidth_GBps": 1,
+    "peak_TFLOPS": {"f32": -1}, "links": {}})";
+  EXPECT_NE(errorOf([&] {
+              parseTopology(badPeak, "t.json");
+            }).find("'f32' must be positive"),
+            std::string::npos);
+  EXPECT_NE(errorOf([] { loadTopology("no-such-preset"); }).find("h100-sxm-8"),
+            std::string::npos);
+  EXPECT_NE(errorOf([] {
+              parseCalibration(R"({"device": "d"})", "c.json");
+            }).find("c.json: missing field 'backend'"),
+            std::string::npos);
+}
+
+TEST(PlannerFiles, PresetsLoad) {
+  for (const std::string &name : topologyPresets()) {
+    Topology t = loadTopology(name);
+    EXPECT_GT(t.ranks(), 0) << name;
+    EXPECT_GT(t.intraNode.bandwidth, 0) << name;
+  }
+  Topology ib = loadTopology("h100-sxm-2x8-ib");
+  EXPECT_EQ(ib.ranks(), 16);
+  // Within a node NVLink; across nodes the InfiniBand link.
+  EXPECT_EQ(ib.link({0, 7}).kind, "nvlink4-nvswitch");
+  EXPECT_EQ(ib.link({7, 8}).kind, "infiniband-ndr");
+  // The shipped table parses.
+  Calibration c =
+      loadCalibration(shareDir() + "/calibrations/cpu-dit-small.json");
+  EXPECT_FALSE(c.entries.empty());
+}
+
+TEST(PlannerLayouts, DegreeProducts) {
+  std::vector<std::string> four = degreeProducts(4);
+  // cfg at most 2; every other axis any divisor.
+  EXPECT_NE(std::find(four.begin(), four.end(), "cfg=2,tp=2"), four.end());
+  EXPECT_NE(std::find(four.begin(), four.end(), "pipeline=4"), four.end());
+  EXPECT_EQ(std::find(four.begin(), four.end(), "cfg=4"), four.end());
+  // 4 = 1*4 over 4 axes, 2*2 over pairs of 5 axes minus cfg=4:
+  // 4 + C(5,2) = 14 ordered placements of the factors.
+  EXPECT_EQ(four.size(), 14u);
+  EXPECT_EQ(degreeProducts(1), std::vector<std::string>{""});
+  // tp last: its groups are neighbouring ranks, on one node.
+  std::vector<std::string> eight = degreeProducts(8);
+  EXPECT_NE(std::find(eight.begin(), eight.end(), "pipeline=2,tp=4"),
+            eight.end());
+  EXPECT_EQ(std::find(eight.begin(), eight.end(), "tp=4,pipeline=2"),
+            eight.end());
+}
+
+} // namespace

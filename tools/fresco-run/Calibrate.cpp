@@ -1,0 +1,118 @@
+//===- Calibrate.cpp - fresco-run --calibrate: time each instruction ------===//
+//
+// Runs every function of the plan on this rank (zero inputs: timing does
+// not depend on the values) once to warm up, then --repeat times (3 by
+// default) with per-instruction timing, and writes the cost model's table:
+// one entry per op kind and shapes, the median over its calls. Collectives
+// and ring attention are left out: their time depends on the links, which
+// the topology describes. Rank 0 writes the file.
+//
+//===----------------------------------------------------------------------===//
+#include "planner/Calibration.h"
+#include "planner/InstrWork.h"
+#include "runtime/core/Error.h"
+#include "runtime/core/Plan.h"
+#include "runtime/session/Session.h"
+#include "tools/fresco-run/Options.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <fstream>
+#include <map>
+#include <set>
+
+namespace fresco::run {
+namespace {
+
+std::string cpuModel() {
+  std::ifstream in("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind("model name", 0) == 0 && line.find(':') != std::string::npos)
+      return line.substr(line.find(':') + 2);
+  return "unknown CPU";
+}
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  size_t n = v.size();
+  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+} // namespace
+
+int runCalibrate(const Options &o, const RankEnv &env) {
+  LoadedPlan plan = LoadedPlan::fromFile(o.plan);
+  Session session(plan, env, sessionOptions(o, plan));
+  session.openBackend();
+  Executor &exec = session.load(o.weights);
+  const DType storage = exec.floatStorage();
+  const plan::RankProgram &rp = plan.rank(env.rank);
+  // The same function order on every rank, so that collectives meet.
+  std::set<std::string> names;
+  for (const plan::Function *f : *rp.functions())
+    names.insert(f->name()->str());
+  const int runs = std::max(3, o.repeat);
+  // (op, shape) -> samples; their work.
+  std::map<std::pair<std::string, std::string>, std::vector<double>> samples;
+  std::map<std::pair<std::string, std::string>, planner::InstrWork> work;
+  exec.setRecording(false);
+  for (const std::string &name : names) {
+    std::vector<HostTensor> inputs;
+    for (const TensorSpec &s : exec.inputs(name)) {
+      HostTensor t;
+      t.dtype = s.dtype;
+      t.shape = s.shape;
+      t.data.assign(size_t(t.numel()) * dtypeSize(t.dtype), 0);
+      inputs.push_back(std::move(t));
+    }
+    const plan::Function &f = plan.function(env.rank, name);
+    exec.setProfiling(false);
+    exec.run(name, inputs); // warm-up: scratch buffers, connections
+    for (int r = 0; r < runs; ++r) {
+      exec.setProfiling(true); // clears the previous run's times
+      exec.run(name, inputs);
+      std::vector<Executor::OpProfile> prof = exec.instructionProfile(name);
+      for (size_t i = 0; i < prof.size(); ++i) {
+        const plan::Instr &in = *f.instrs()->Get(flatbuffers::uoffset_t(i));
+        planner::InstrWork w = planner::instrWork(f, in, storage);
+        if (!w.compute || w.collective || prof[i].calls == 0)
+          continue;
+        samples[{w.op, w.shape}].push_back(prof[i].seconds / prof[i].calls);
+        work[{w.op, w.shape}] = w;
+      }
+    }
+  }
+  exec.setProfiling(false);
+  if (env.rank != 0)
+    return 0;
+  planner::Calibration c;
+  c.backend = o.backend;
+  c.storage = dtypeName(storage);
+  c.threads = o.backend == "cpu" || o.backend == "cpu-staged"
+                  ? omp_get_max_threads()
+                  : 0;
+  c.device = c.threads ? cpuModel() + ", " + std::to_string(c.threads) +
+                             " thread(s) per rank, " +
+                             std::to_string(session.size()) + " rank(s)"
+                       : o.backend;
+  for (auto &[key, s] : samples) {
+    const planner::InstrWork &w = work[key];
+    c.entries.push_back({key.first, key.second, w.flops, w.bytes, median(s),
+                         int64_t(s.size())});
+  }
+  std::ofstream out(o.calibrate);
+  check(bool(out), "cannot write calibration table ", o.calibrate);
+  out << c.toJson();
+  check(bool(out), "cannot write calibration table ", o.calibrate);
+  if (!o.quiet)
+    std::fprintf(stderr,
+                 "fresco-run: calibration of %zu op shapes (%d timed runs) "
+                 "written to %s\n",
+                 c.entries.size(), runs, o.calibrate.c_str());
+  return 0;
+}
+
+} // namespace fresco::run

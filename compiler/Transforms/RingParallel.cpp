@@ -68,6 +68,9 @@ LogicalResult Ring::attention(AttentionOp a) {
     return a.emitError() << pass()
                          << " needs the attention query split along the "
                             "sequence (dimension 1)";
+  FailureOr<SmallVector<int64_t>> order = tokenOrder(a);
+  if (failed(order))
+    return failure();
   int64_t k = splitDim(a.getKey()), v = splitDim(a.getValue());
   bool kSplit = k >= 0, vSplit = v >= 0;
   if (kSplit != vSplit)
@@ -86,7 +89,10 @@ LogicalResult Ring::attention(AttentionOp a) {
     if (failed(maskPadding(a)))
       return failure();
   }
-  return retype(a, 1, cast<RankedTensorType>(a.getType()));
+  if (failed(retype(a, 1, cast<RankedTensorType>(a.getType()))))
+    return failure();
+  prop.setSegments(a.getResult(), 1, *order);
+  return success();
 }
 
 struct RingParallelPass : impl::RingParallelBase<RingParallelPass> {

@@ -57,10 +57,57 @@ LogicalResult SequenceSplit::retype(Operation *op, int64_t dim,
   return success();
 }
 
+FailureOr<SmallVector<int64_t>> SequenceSplit::tokenOrder(AttentionOp a) {
+  SmallVector<int64_t> order = prop.segmentsOf(a.getQuery(), 1);
+  for (Value v : {a.getKey(), a.getValue()})
+    if (splitDim(v) == 1 && prop.segmentsOf(v, 1) != order)
+      return a.emitError() << pass()
+                           << ": the attention's query, key and value hold "
+                              "their tokens in different orders (sequences "
+                              "concatenated differently)";
+  return order;
+}
+
+/// The arguments marked as token sequences (fresco.sequence_dim), each
+/// split along its tokens; false when there are none.
+FailureOr<bool> SequenceSplit::splitSequences() {
+  bool any = false;
+  for (BlockArgument arg : fn.getArguments()) {
+    auto dim = fn.getArgAttrOfType<IntegerAttr>(
+        arg.getArgNumber(), FrescoDialect::kSequenceDimAttrName);
+    if (!dim)
+      continue;
+    any = true;
+    int64_t d = dim.getInt(), n = cast<RankedTensorType>(arg.getType()).getDimSize(d);
+    if (n % parts != 0)
+      return fn.emitError("argument ")
+             << arg.getArgNumber() << "'s " << n
+             << " tokens are not divisible by " << degree();
+    // After an earlier split's slice (cfg, Ulysses before ring).
+    Value tokens = arg;
+    while (tokens.hasOneUse())
+      if (auto s = dyn_cast<shard::AllSliceOp>(*tokens.getUsers().begin()))
+        tokens = s.getResult();
+      else
+        break;
+    n = cast<RankedTensorType>(tokens.getType()).getDimSize(d);
+    if (n % parts != 0)
+      return fn.emitError("argument ")
+             << arg.getArgNumber() << "'s " << n
+             << " tokens left on each rank are not divisible by " << degree();
+    if (failed(prop.seedValue(tokens, d, {axis})))
+      return failure();
+  }
+  return any;
+}
+
 /// The latent image [B, C, H, W] is split by rows; with cfg (or Ulysses
 /// before ring), its slice is (the all_slices those passes inserted).
+/// Token sequences marked on the arguments are split instead.
 LogicalResult SequenceSplit::splitImage() {
   Block &block = fn.getBody().front();
+  if (FailureOr<bool> marked = splitSequences(); failed(marked) || *marked)
+    return failure(failed(marked));
   // Tokens padded by fresco-pad-uneven: split where they are padded.
   for (Operation &op : block)
     if (auto pad = dyn_cast<PadOp>(op); pad && pad->hasAttr(kSequenceSeed)) {
@@ -122,8 +169,14 @@ LogicalResult SequenceSplit::run() {
   auto ret = cast<func::ReturnOp>(block.getTerminator());
   b.setInsertionPoint(ret);
   for (OpOperand &use : ret->getOpOperands())
-    if (int64_t d = splitDim(use.get()); d >= 0)
+    if (int64_t d = splitDim(use.get()); d >= 0) {
+      if (prop.segmentsOf(use.get(), d).size() > 1)
+        return ret.emitError()
+               << pass() << ": result " << use.getOperandNumber()
+               << " concatenates sequences split on their own; gathering "
+                  "it would interleave them";
       use.set(createAllGather(b, ret.getLoc(), use.get(), d, axis, parts));
+    }
   fn.setFunctionType(FunctionType::get(fn.getContext(), fn.getArgumentTypes(),
                                        ret.getOperandTypes()));
   return success();

@@ -10,6 +10,13 @@
 // strategy says how it gets them (attention()). An op whose rule cannot
 // take the split is a located error rather than a guess.
 //
+// A model whose tokens are not an image (Flux: packed latents and text
+// tokens, joined in every attention) marks the arguments that hold them
+// (fresco.sequence_dim); each is split along its tokens, so every rank
+// holds its share of the text and of the image tokens (and of their
+// position ids), and a joined sequence is carried as concatenated
+// segments (ShardingPropagation).
+//
 //===----------------------------------------------------------------------===//
 #ifndef FRESCO_COMPILER_TRANSFORMS_SEQUENCESPLIT_H
 #define FRESCO_COMPILER_TRANSFORMS_SEQUENCESPLIT_H
@@ -58,8 +65,14 @@ protected:
   OpBuilder b;
   ShardingPropagation prop;
 
+  /// The order in which `a`'s query holds its split tokens (segments of
+  /// concatenated sequences, e.g. Flux's [text; image]); a split key and
+  /// value must hold theirs alike. The attention's output follows it.
+  FailureOr<SmallVector<int64_t>> tokenOrder(AttentionOp a);
+
 private:
   LogicalResult splitImage();
+  FailureOr<bool> splitSequences();
 };
 
 } // namespace mlir::fresco

@@ -55,6 +55,9 @@ LogicalResult Ulysses::attention(AttentionOp a) {
                    : std::string())
            << ", not divisible by ulysses=" << parts
            << " (ulysses gives each rank whole heads)";
+  FailureOr<SmallVector<int64_t>> order = tokenOrder(a);
+  if (failed(order))
+    return failure();
   b.setInsertionPoint(a);
   for (OpOperand &use : a->getOpOperands()) {
     int64_t d = splitDim(use.get());
@@ -76,6 +79,7 @@ LogicalResult Ulysses::attention(AttentionOp a) {
   Value back = allToAll(a.getResult(), 1, 2, a.getLoc());
   a.getResult().replaceAllUsesExcept(back, back.getDefiningOp());
   setSplitDim(back, 1);
+  prop.setSegments(back, 1, *order);
   return success();
 }
 

@@ -42,6 +42,17 @@ LogicalResult Ring::maskPadding(AttentionOp a) {
   std::optional<ArrayRef<int64_t>> valid = a.getKeyValid();
   if (!valid)
     return success();
+  // Joined sequences (Flux's [text; image]), each padded and split on its
+  // own: each block holds a chunk of every one.
+  if (SmallVector<int64_t> sizes = prop.segmentsOf(a.getKey(), 1);
+      sizes.size() > 1) {
+    std::optional<SmallVector<int64_t>> table =
+        joinedKeyValid(a, sizes, ulysses, parts);
+    if (!table)
+      return a.emitError() << pass() << " cannot mask the padded keys";
+    a.setKeyValid(*table);
+    return success();
+  }
   if (valid->size() != 1)
     return a.emitError() << pass()
                          << ": key_valid must count the real keys of the "

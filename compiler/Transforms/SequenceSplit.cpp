@@ -4,6 +4,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "compiler/Transforms/SequenceSplit.h"
+#include "compiler/Transforms/KeyMask.h"
 
 #include "mlir/Interfaces/InferTypeOpInterface.h"
 
@@ -57,6 +58,24 @@ LogicalResult SequenceSplit::retype(Operation *op, int64_t dim,
   return success();
 }
 
+std::optional<SmallVector<int64_t>>
+SequenceSplit::joinedKeyValid(AttentionOp a, ArrayRef<int64_t> sizes,
+                              int64_t bands, int64_t members) {
+  int64_t total = 0;
+  for (int64_t n : sizes)
+    total += n;
+  // Before this split the keys are `bands` blocks (Ulysses' all_to_all
+  // joined them) of the sequences `sizes`, each block a chunk of each.
+  SmallVector<int64_t> all;
+  for (int64_t u = 0; u < bands; ++u)
+    llvm::append_range(all, sizes);
+  KeyMask mask = keyMask(a.getKeyValid(), bands * total);
+  SmallVector<KeyMask> rows;
+  for (int64_t m = 0; m < members; ++m)
+    rows.push_back(chunkOf(mask, all, members, m));
+  return keyValidOf(rows);
+}
+
 FailureOr<SmallVector<int64_t>> SequenceSplit::tokenOrder(AttentionOp a) {
   SmallVector<int64_t> order = prop.segmentsOf(a.getQuery(), 1);
   for (Value v : {a.getKey(), a.getValue()})
@@ -78,23 +97,25 @@ FailureOr<bool> SequenceSplit::splitSequences() {
     if (!dim)
       continue;
     any = true;
-    int64_t d = dim.getInt(), n = cast<RankedTensorType>(arg.getType()).getDimSize(d);
-    if (n % parts != 0)
-      return fn.emitError("argument ")
-             << arg.getArgNumber() << "'s " << n
-             << " tokens are not divisible by " << degree();
-    // After an earlier split's slice (cfg, Ulysses before ring).
+    int64_t d = dim.getInt();
+    // After its padding (fresco-pad-uneven) and an earlier split's slice
+    // (Ulysses before ring).
     Value tokens = arg;
-    while (tokens.hasOneUse())
-      if (auto s = dyn_cast<shard::AllSliceOp>(*tokens.getUsers().begin()))
-        tokens = s.getResult();
+    while (tokens.hasOneUse()) {
+      Operation *user = *tokens.getUsers().begin();
+      if (isa<shard::AllSliceOp>(user) ||
+          (isa<PadOp>(user) && user->hasAttr(kSequenceSeed)))
+        tokens = user->getResult(0);
       else
         break;
-    n = cast<RankedTensorType>(tokens.getType()).getDimSize(d);
+    }
+    int64_t n = cast<RankedTensorType>(tokens.getType()).getDimSize(d);
     if (n % parts != 0)
       return fn.emitError("argument ")
              << arg.getArgNumber() << "'s " << n
-             << " tokens left on each rank are not divisible by " << degree();
+             << " tokens (after padding and earlier splits) are not "
+                "divisible by "
+             << degree();
     if (failed(prop.seedValue(tokens, d, {axis})))
       return failure();
   }

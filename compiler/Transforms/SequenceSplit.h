@@ -69,6 +69,13 @@ protected:
   /// concatenated sequences, e.g. Flux's [text; image]); a split key and
   /// value must hold theirs alike. The attention's output follows it.
   FailureOr<SmallVector<int64_t>> tokenOrder(AttentionOp a);
+  /// key_valid of `a` after this split of keys that join padded sequences
+  /// of global lengths `sizes` (key_valid counts them before the split,
+  /// `bands` times over when an earlier Ulysses all_to_all joined that many
+  /// blocks): a row per block of `members` (the ring's; 1 for Ulysses).
+  std::optional<SmallVector<int64_t>>
+  joinedKeyValid(AttentionOp a, ArrayRef<int64_t> sizes, int64_t bands,
+                 int64_t members);
 
 private:
   LogicalResult splitImage();

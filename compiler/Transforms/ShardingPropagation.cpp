@@ -229,6 +229,8 @@ FailureOr<bool> ShardingPropagation::visitSegmented(Operation *op) {
     return false;
   // Whole sequences of a concatenation: this rank's share of them.
   SmallVector<int64_t> sizes = segmentsOf(s.getInput(), axis);
+  if (sizes.size() < 2)
+    return false; // a part of one sequence: the rule refuses it
   int64_t first = -1, last = -1, at = 0;
   for (auto [k, n] : llvm::enumerate(sizes)) {
     if (at == start)

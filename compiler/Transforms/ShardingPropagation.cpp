@@ -536,8 +536,10 @@ LogicalResult ShardingPropagation::visitForeign(Operation *op) {
     setSplit(a2a.getResult(), split);
     // Concatenated sequences: each of the exchanged blocks holds them in
     // the same order.
-    if (auto it = segments.find(a2a.getInput()); it != segments.end())
-      segments[a2a.getResult()] = it->second;
+    if (auto it = segments.find(a2a.getInput()); it != segments.end()) {
+      auto entry = it->second; // a copy: inserting may move the map
+      segments[a2a.getResult()] = std::move(entry);
+    }
     return success();
   }
   // An earlier split's gather of the same dimension gathers this split in

@@ -71,11 +71,3 @@ func.func @joined_result(%img: tensor<1x4x8xf32> {fresco.sequence_dim = 1 : i64}
   // expected-error @+1 {{result 0 concatenates sequences split on their own; gathering it would interleave them}}
   return %a : tensor<1x6x8xf32>
 }
-
-// -----
-
-// The marker must name a dimension of its argument.
-// expected-error @+1 {{'fresco.sequence_dim' on argument 0 must be a dimension of the function argument, got 3 : i64}}
-func.func @bad_marker(%img: tensor<1x4x8xf32> {fresco.sequence_dim = 3 : i64}) -> tensor<1x4x8xf32> {
-  return %img : tensor<1x4x8xf32>
-}

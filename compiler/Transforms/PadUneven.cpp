@@ -306,11 +306,13 @@ LogicalResult Padder::carryRuns(Operation *op, const ShardingRule &rule) {
     std::optional<Runs> order;
     bool joined = false;
     for (OpOperand &use : op->getOpOperands())
-      for (auto [d, fs] : llvm::enumerate(rule.operands[use.getOperandNumber()])) {
+      for (auto [d, fs] :
+           llvm::enumerate(rule.operands[use.getOperandNumber()])) {
         if (fs.empty() || fs.front() != f)
           continue;
         Runs rs = runsOf(use.get(), int64_t(d));
-        joined |= runs.count(use.get()) && runs.find(use.get())->second.first == int64_t(d);
+        auto it = runs.find(use.get());
+        joined |= it != runs.end() && it->second.first == int64_t(d);
         if (rs.size() > 1 && fs.size() > 1)
           return op->emitError("fresco-pad-uneven would fold joined padded "
                                "sequences into a larger dimension");
@@ -463,8 +465,8 @@ LogicalResult Padder::visit(Operation *op, const ShardingRule &rule) {
     }
   }
   // 6. The op's own inference must agree.
-  if (failed(checkInferredTypes(op,
-                                "fresco-pad-uneven expected the padded type")))
+  if (failed(
+          checkInferredTypes(op, "fresco-pad-uneven expected the padded type")))
     return failure();
   return carryRuns(op, rule);
 }

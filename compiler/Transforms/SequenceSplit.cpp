@@ -79,19 +79,12 @@ SequenceSplit::joinedKeyValid(AttentionOp a, ArrayRef<int64_t> sizes,
 FailureOr<SmallVector<int64_t>> SequenceSplit::tokenOrder(AttentionOp a) {
   SmallVector<int64_t> order = prop.segmentsOf(a.getQuery(), 1);
   for (Value v : {a.getKey(), a.getValue()})
-    if (splitDim(v) == 1 && prop.segmentsOf(v, 1) != order) {
-      auto list = [](ArrayRef<int64_t> sizes) {
-        std::string out;
-        for (int64_t n : sizes)
-          out += (out.empty() ? "" : ", ") + std::to_string(n);
-        return "[" + out + "]";
-      };
+    if (splitDim(v) == 1 && prop.segmentsOf(v, 1) != order)
       return a.emitError() << pass()
                            << ": the attention's query holds its tokens as "
-                           << list(order) << " but its key or value as "
-                           << list(prop.segmentsOf(v, 1))
+                           << listOf(order) << " but its key or value as "
+                           << listOf(prop.segmentsOf(v, 1))
                            << " (sequences concatenated differently)";
-    }
   return order;
 }
 

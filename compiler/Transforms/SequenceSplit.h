@@ -73,9 +73,10 @@ protected:
   /// of global lengths `sizes` (key_valid counts them before the split,
   /// `bands` times over when an earlier Ulysses all_to_all joined that many
   /// blocks): a row per block of `members` (the ring's; 1 for Ulysses).
-  std::optional<SmallVector<int64_t>>
-  joinedKeyValid(AttentionOp a, ArrayRef<int64_t> sizes, int64_t bands,
-                 int64_t members);
+  std::optional<SmallVector<int64_t>> joinedKeyValid(AttentionOp a,
+                                                     ArrayRef<int64_t> sizes,
+                                                     int64_t bands,
+                                                     int64_t members);
 
 private:
   LogicalResult splitImage();

@@ -54,7 +54,8 @@ int64_t ShardingPropagation::globalSize(Value v, int64_t dim) const {
 
 SmallVector<int64_t> ShardingPropagation::segmentsOf(Value v,
                                                      int64_t dim) const {
-  if (auto it = segments.find(v); it != segments.end() && it->second.first == dim)
+  if (auto it = segments.find(v);
+      it != segments.end() && it->second.first == dim)
     return it->second.second;
   return {globalSize(v, dim)};
 }
@@ -67,8 +68,7 @@ void ShardingPropagation::setSegments(Value v, int64_t dim,
     segments.erase(v);
 }
 
-/// "[4, 8]", for messages.
-static std::string listOf(ArrayRef<int64_t> sizes) {
+std::string listOf(ArrayRef<int64_t> sizes) {
   std::string out = "[";
   for (auto [i, n] : llvm::enumerate(sizes))
     out += (i ? ", " : "") + std::to_string(n);
@@ -240,11 +240,11 @@ FailureOr<bool> ShardingPropagation::visitSegmented(Operation *op) {
       last = int64_t(k) + 1;
   }
   if (first < 0 || last <= first)
-    return op->emitError()
-           << strategy << " splits dimension " << axis
-           << " of this slice's input, whose elements [" << start << ", "
-           << start + size << ") are not whole sequences of the "
-           << listOf(sizes) << " it concatenates";
+    return op->emitError() << strategy << " splits dimension " << axis
+                           << " of this slice's input, whose elements ["
+                           << start << ", " << start + size
+                           << ") are not whole sequences of the "
+                           << listOf(sizes) << " it concatenates";
   int64_t p = parts(split[axis]), before = 0;
   for (int64_t k = 0; k < first; ++k)
     before += sizes[k];
@@ -285,8 +285,7 @@ ShardingPropagation::carrySegments(Operation *op, const ShardingRule &rule,
           return op->emitError()
                  << strategy << ": operand " << use.getOperandNumber()
                  << " holds the tokens of dimension " << d << " as "
-                 << listOf(sizes) << ", another operand as "
-                 << listOf(*order)
+                 << listOf(sizes) << ", another operand as " << listOf(*order)
                  << " (each rank holds its share of every sequence of a "
                     "concatenation: the orders must agree)";
         order = sizes;
@@ -494,8 +493,8 @@ LogicalResult ShardingPropagation::visit(Operation *op,
         continue;
       Split split = it->second;
       if (segments.count(r))
-        return op->emitError() << strategy
-                               << " cannot gather concatenated sequences";
+        return op->emitError()
+               << strategy << " cannot gather concatenated sequences";
       splits.erase(it);
       Value whole = r;
       Operation *first = nullptr;
@@ -547,8 +546,8 @@ LogicalResult ShardingPropagation::visitForeign(Operation *op) {
   // blocks), so the blocks come back in order.
   if (auto g = dyn_cast<shard::AllGatherOp>(op)) {
     if (segments.count(g.getInput()))
-      return op->emitError() << strategy
-                             << " cannot gather concatenated sequences";
+      return op->emitError()
+             << strategy << " cannot gather concatenated sequences";
     Split split = splitOf(g.getInput());
     int64_t dim = g.getGatherAxis().getSExtValue();
     SmallVector<int16_t> axes(g.getGridAxes());

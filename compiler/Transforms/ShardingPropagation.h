@@ -45,6 +45,9 @@
 
 namespace mlir::fresco {
 
+/// "[4, 8]": segment lengths, for messages.
+std::string listOf(ArrayRef<int64_t> sizes);
+
 class ShardingPropagation {
 public:
   /// `strategy` names the seeding strategy in messages ("cfg=2").

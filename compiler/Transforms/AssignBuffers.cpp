@@ -83,8 +83,11 @@ struct AssignBuffersPass : impl::AssignBuffersBase<AssignBuffersPass> {
       // share their input's storage, which they keep alive.
       if (isa<ReshapeOp, WaitOp>(op)) {
         auto it = root.find(op.getOperand(0));
-        if (it != root.end())
-          root[op.getResult(0)] = it->second;
+        if (it != root.end()) {
+          // A copy: inserting the result may grow the map and move `it`.
+          Value storage = it->second;
+          root[op.getResult(0)] = storage;
+        }
         continue;
       }
       for (Value result : op.getResults()) {

@@ -11,7 +11,8 @@
 # Uneven (48x48 px: 9 image tokens, 5 text tokens; each padded on its own,
 # padding masked inside the joined keys): ring=4, ulysses=2 x ring=2,
 # ulysses=4 (heads too), tp=3 (heads 2 -> 3), tp=2 x ulysses=2, ring=8
-# (the last rank holds only padding).
+# (the last rank holds only padding). tp=2 x ring=2 and ulysses=2 x ring=2
+# (uneven) also run on cpu-staged with the same bits.
 set -euo pipefail
 . "$(dirname "$0")/common.sh"
 B=$FRESCO_BIN
@@ -27,17 +28,21 @@ run() { # size-name height width text name ranks compile-flags...
       --make-inputs "$work/in-$s" --batch 2 --seed 5 --height "$h" \
       --width "$w" --max-sequence-length "$t" > /dev/null
   fi
-  local inputs=()
+  "$B/fresco-compile" "$work/model" -o "$work/$s-$name.fplan" --batch 2 \
+    --height "$h" --width "$w" --max-sequence-length "$t" \
+    --ranks "$ranks" "$@" --quiet
+  forward "$s" "$name"
+}
+forward() { # size-name name [fresco-run flags...]: $work/SIZE-NAME[-staged].npy
+  local s=$1 name=$2 inputs=() n
+  shift 2
   for n in hidden_states encoder_hidden_states pooled_projections timestep \
     img_ids txt_ids guidance; do
     inputs+=(--input "$n=@$work/in-$s/$n.npy")
   done
-  "$B/fresco-compile" "$work/model" -o "$work/$s-$name.fplan" --batch 2 \
-    --height "$h" --width "$w" --max-sequence-length "$t" \
-    --ranks "$ranks" "$@" --quiet
   "$B/fresco-run" "$work/$s-$name.fplan" --weights "$work/model" \
-    --function transformer "${inputs[@]}" --output "@$work/$s-$name.npy" \
-    --timeout 60
+    --function transformer "${inputs[@]}" \
+    --output "@$work/$s-$name${1:+-staged}.npy" --timeout 60 "$@"
 }
 run even 64 64 8 one 1
 run even 64 64 8 uly2 2 --parallel ulysses=2
@@ -56,6 +61,12 @@ run uneven 48 48 5 uly4 4 --parallel ulysses=4
 run uneven 48 48 5 tp3 3 --parallel tp=3
 run uneven 48 48 5 tp2uly2 4 --parallel tp=2,ulysses=2
 run uneven 48 48 5 ring8 8 --parallel ring=8
+# The device-memory path (weights uploaded, collectives staged): same bits.
+for case in even-tp2ring2 uneven-uly2ring2; do
+  forward "${case%%-*}" "${case#*-}" --backend cpu-staged
+  cmp "$work/$case.npy" "$work/$case-staged.npy"
+  echo "== $case on cpu-staged: identical output"
+done
 "$FRESCO_PYTHON" - "$work" <<'PY'
 import sys
 import numpy as np

@@ -19,7 +19,14 @@
 // another) and before the return, the padding is sliced off again
 // (fresco.slice marked fresco.unpad; under a split, a gather precedes it).
 //
+// Sequences padded on their own and then joined (Flux's [text; image]
+// tokens, padded at the model's marked token arguments) hold padding inside
+// the joined sequence: their runs (padded length, real count) are carried
+// instead of a real prefix, a slice of whole sequences takes their padded
+// extent, and attention masks each run's padding.
+//
 //===----------------------------------------------------------------------===//
+#include "compiler/Transforms/KeyMask.h"
 #include "compiler/Transforms/Partitioning.h"
 #include "compiler/Transforms/Passes.h"
 
@@ -37,6 +44,8 @@ int64_t roundUp(int64_t n, int64_t m) { return (n + m - 1) / m * m; }
 
 class Padder {
 public:
+  using Runs = SmallVector<std::pair<int64_t, int64_t>>;
+
   explicit Padder(func::FuncOp fn) : fn(fn) {
     // Rules on the unpadded types, before any seed.
     for (Operation &op : fn.getBody().front()) {
@@ -54,7 +63,7 @@ public:
   }
   /// Seeds: `v` padded with zeros along `dim` to `size`, right after its
   /// definition, marked as the sequence the sequence passes split.
-  void padTokens(Value v, int64_t dim, int64_t size) {
+  void padTokens(Value v, int64_t dim, int64_t size, bool marked = false) {
     OpBuilder b(fn.getContext());
     if (Operation *def = v.getDefiningOp())
       b.setInsertionPointAfter(def);
@@ -62,6 +71,8 @@ public:
       b.setInsertionPointToStart(&fn.getBody().front());
     Value p = pad(b, v, dim, size);
     p.getDefiningOp()->setAttr(kSequenceSeed, b.getUnitAttr());
+    if (marked) // its run, so that a join can tell it from other padding
+      runs[p] = {dim, {{size, realShape(v)[dim]}}};
     v.replaceAllUsesExcept(p, p.getDefiningOp());
   }
 
@@ -78,7 +89,7 @@ public:
       if (failed(visit(op, *rule)))
         return failure();
     }
-    return success();
+    return failure(bad);
   }
 
 private:
@@ -130,11 +141,18 @@ private:
 
   /// `v` without its padding, for `user`.
   Value unpad(Value v, Operation *user) {
+    // Joined sequences keep their padding (it is inside the dimension);
+    // only the other dimensions lose theirs.
+    std::optional<std::pair<int64_t, Runs>> joined;
+    if (auto it = runs.find(v);
+        it != runs.end() && it->second.second.size() > 1)
+      joined = it->second;
     SmallVector<int64_t> dims = realShape(v);
     OpBuilder b(user);
+    Value in = v;
     for (auto [d, size] : llvm::enumerate(dims)) {
       auto t = cast<RankedTensorType>(v.getType());
-      if (t.getDimSize(d) == size)
+      if (t.getDimSize(d) == size || (joined && joined->first == int64_t(d)))
         continue;
       SmallVector<int64_t> shape(t.getShape());
       shape[d] = size;
@@ -145,15 +163,44 @@ private:
       s->setAttr(kUnpad, b.getUnitAttr());
       v = s.getResult();
     }
+    if (!joined)
+      return v;
+    if (v == in) {
+      user->emitError("fresco-pad-uneven: this op cannot take the padding "
+                      "of joined sequences (dimension ")
+          << joined->first << ")";
+      bad = true;
+      return v;
+    }
+    SmallVector<int64_t> left(cast<RankedTensorType>(v.getType()).getShape());
+    left[joined->first] = dims[joined->first];
+    real[v] = left;
+    runs[v] = *joined;
     return v;
   }
 
   LogicalResult visit(Operation *op, const ShardingRule &rule);
+  /// A concatenation of padded sequences along their tokens, or a slice of
+  /// whole ones; false for any other op.
+  FailureOr<bool> visitJoined(Operation *op);
+  /// Runs of the results from the operands' (which must agree).
+  LogicalResult carryRuns(Operation *op, const ShardingRule &rule);
+  /// (padded, real) of each sequence `v` joins along `dim`: one when it
+  /// does not join sequences.
+  Runs runsOf(Value v, int64_t dim) const {
+    if (auto it = runs.find(v); it != runs.end() && it->second.first == dim)
+      return it->second.second;
+    return {{cast<RankedTensorType>(v.getType()).getDimSize(dim),
+             realShape(v)[dim]}};
+  }
 
   func::FuncOp fn;
   SmallVector<std::pair<Operation *, std::optional<ShardingRule>>> ops;
   /// The real (unpadded) shape of every padded value.
   llvm::DenseMap<Value, SmallVector<int64_t>> real;
+  /// Values joining padded sequences: the dimension and the runs.
+  llvm::DenseMap<Value, std::pair<int64_t, Runs>> runs;
+  bool bad = false; // an error was reported
 };
 
 /// The product of a dimension's minor factors.
@@ -164,15 +211,144 @@ int64_t minorSize(const ShardingRule &rule, ArrayRef<int64_t> fs) {
   return m;
 }
 
+FailureOr<bool> Padder::visitJoined(Operation *op) {
+  auto setPadded = [&](Value r, SmallVector<int64_t> shape,
+                       SmallVector<int64_t> realDims, int64_t axis,
+                       const Runs &rs) {
+    auto t = cast<RankedTensorType>(r.getType());
+    r.setType(RankedTensorType::get(shape, t.getElementType()));
+    if (shape != realDims)
+      real[r] = realDims;
+    runs[r] = {axis, rs};
+    return checkInferredTypes(op, "fresco-pad-uneven expected the padded type");
+  };
+  if (auto c = dyn_cast<ConcatOp>(op)) {
+    int64_t axis = int64_t(c.getAxis());
+    axis += axis < 0 ? c.getType().getRank() : 0;
+    Value first = c.getInputs().front();
+    SmallVector<int64_t> shape(
+        cast<RankedTensorType>(first.getType()).getShape());
+    SmallVector<int64_t> realDims = realShape(first);
+    // Joined sequences: some padded (with a run), the others whole.
+    Runs rs;
+    bool joined = false;
+    for (Value v : c.getInputs()) {
+      auto vs = cast<RankedTensorType>(v.getType()).getShape();
+      SmallVector<int64_t> vr = realShape(v);
+      for (int64_t d = 0; d < int64_t(vs.size()); ++d)
+        if (d != axis && (vs[d] != shape[d] || vr[d] != realDims[d]))
+          return false; // padded otherwise: the generic step
+      auto it = runs.find(v);
+      bool run = it != runs.end() && it->second.first == axis;
+      if (!run && vs[axis] != vr[axis])
+        return false; // other padding: the generic step
+      joined |= run;
+      llvm::append_range(rs, runsOf(v, axis));
+    }
+    if (!joined)
+      return false;
+    shape[axis] = realDims[axis] = 0;
+    for (auto [padded, n] : rs) {
+      shape[axis] += padded;
+      realDims[axis] += n;
+    }
+    if (failed(setPadded(c.getResult(), shape, realDims, axis, rs)))
+      return failure();
+    return true;
+  }
+  auto s = dyn_cast<SliceOp>(op);
+  if (!s)
+    return false;
+  int64_t axis = int64_t(s.getAxis());
+  axis += axis < 0 ? s.getType().getRank() : 0;
+  auto it = runs.find(s.getInput());
+  if (it == runs.end() || it->second.first != axis ||
+      it->second.second.size() < 2)
+    return false;
+  // The slice counts real tokens: whole sequences, taken with their padding.
+  const Runs &rs = it->second.second;
+  int64_t start = int64_t(s.getStart()), size = int64_t(s.getSize());
+  int64_t first = -1, last = -1, at = 0, paddedAt = 0, from = 0, to = 0;
+  for (auto [k, run] : llvm::enumerate(rs)) {
+    if (at == start) {
+      first = int64_t(k);
+      from = paddedAt;
+    }
+    at += run.second;
+    paddedAt += run.first;
+    if (at == start + size && first >= 0) {
+      last = int64_t(k) + 1;
+      to = paddedAt;
+    }
+  }
+  if (first < 0 || last <= first)
+    return op->emitError("fresco-pad-uneven: this slice's elements [")
+           << start << ", " << start + size
+           << ") are not whole sequences of the padded ones it joins";
+  OpBuilder b(op);
+  s.setStartAttr(b.getI64IntegerAttr(from));
+  s.setSizeAttr(b.getI64IntegerAttr(to - from));
+  SmallVector<int64_t> shape(
+      cast<RankedTensorType>(s.getInput().getType()).getShape());
+  SmallVector<int64_t> realDims = realShape(s.getInput());
+  shape[axis] = to - from;
+  realDims[axis] = size;
+  if (failed(setPadded(s.getResult(), shape, realDims, axis,
+                       Runs(ArrayRef(rs).slice(first, last - first)))))
+    return failure();
+  return true;
+}
+
+LogicalResult Padder::carryRuns(Operation *op, const ShardingRule &rule) {
+  if (runs.empty())
+    return success();
+  for (int64_t f = 0; f < int64_t(rule.factors.size()); ++f) {
+    std::optional<Runs> order;
+    bool joined = false;
+    for (OpOperand &use : op->getOpOperands())
+      for (auto [d, fs] :
+           llvm::enumerate(rule.operands[use.getOperandNumber()])) {
+        if (fs.empty() || fs.front() != f)
+          continue;
+        Runs rs = runsOf(use.get(), int64_t(d));
+        auto it = runs.find(use.get());
+        joined |= it != runs.end() && it->second.first == int64_t(d);
+        if (rs.size() > 1 && fs.size() > 1)
+          return op->emitError("fresco-pad-uneven would fold joined padded "
+                               "sequences into a larger dimension");
+        if (order && *order != rs)
+          return op->emitError("fresco-pad-uneven: operand ")
+                 << use.getOperandNumber() << " pads the tokens of dimension "
+                 << d << " otherwise than another operand";
+        order = rs;
+      }
+    if (!joined)
+      continue;
+    for (auto [j, r] : llvm::enumerate(op->getResults()))
+      for (auto [d, fs] : llvm::enumerate(rule.results[j])) {
+        if (fs.empty() || fs.front() != f)
+          continue;
+        if (fs.size() > 1)
+          return op->emitError("fresco-pad-uneven would fold joined padded "
+                               "sequences into result dimension ")
+                 << d;
+        runs[r] = {int64_t(d), *order};
+      }
+  }
+  return success();
+}
+
 LogicalResult Padder::visit(Operation *op, const ShardingRule &rule) {
+  if (FailureOr<bool> done = visitJoined(op); failed(done) || *done)
+    return failure(failed(done));
   // 1. The padded size of each factor, from the padded operands; padding
   // that the op cannot take is sliced off its operand, and we look again.
   SmallVector<int64_t> paddedSize;
-  for (bool again = true; again;) {
+  for (bool again = true; again && !bad;) {
     again = false;
     paddedSize.assign(rule.factors.size(), 0);
     auto drop = [&](OpOperand &use) {
-      use.set(unpad(use.get(), op));
+      use.set(unpad(use.get(), op)); // joined sequences: an error, bad
       again = true;
     };
     for (OpOperand &use : op->getOpOperands()) {
@@ -249,6 +425,8 @@ LogicalResult Padder::visit(Operation *op, const ShardingRule &rule) {
       break;
     }
   }
+  if (bad)
+    return failure();
   if (llvm::all_of(paddedSize, [](int64_t s) { return s == 0; }))
     return success(); // every padding was sliced off
   // 3. Operands that span a padded factor get zeros to match.
@@ -277,11 +455,20 @@ LogicalResult Padder::visit(Operation *op, const ShardingRule &rule) {
     setHeadCount(op, paddedSize[*rule.headsFactor]);
   if (auto a = dyn_cast<AttentionOp>(op)) {
     int64_t tk = rule.operands[1][1].front();
-    if (paddedSize[tk])
+    if (auto it = runs.find(a.getKey()); it != runs.end()) {
+      // Padding inside the sequence: the fewest segments that mask it.
+      if (std::optional<SmallVector<int64_t>> valid =
+              keyValidOf({joinedMask(it->second.second)}))
+        a.setKeyValid(*valid);
+    } else if (paddedSize[tk]) {
       a.setKeyValid(ArrayRef<int64_t>{rule.factors[tk].size});
+    }
   }
   // 6. The op's own inference must agree.
-  return checkInferredTypes(op, "fresco-pad-uneven expected the padded type");
+  if (failed(
+          checkInferredTypes(op, "fresco-pad-uneven expected the padded type")))
+    return failure();
+  return carryRuns(op, rule);
 }
 
 /// The token sequence of a denoiser, if a sequence split of `degree` ranks
@@ -331,6 +518,28 @@ std::optional<Value> tokensToPad(func::FuncOp fn, int64_t degree) {
   return std::nullopt;
 }
 
+/// The model's token arguments (fresco.sequence_dim) that a sequence split
+/// of `degree` ranks needs padded, each with its token dimension.
+SmallVector<std::pair<BlockArgument, int64_t>> markedToPad(func::FuncOp fn,
+                                                           int64_t degree) {
+  SmallVector<std::pair<BlockArgument, int64_t>> out;
+  for (BlockArgument arg : fn.getArguments())
+    if (auto dim = fn.getArgAttrOfType<IntegerAttr>(
+            arg.getArgNumber(), FrescoDialect::kSequenceDimAttrName))
+      if (cast<RankedTensorType>(arg.getType()).getDimSize(dim.getInt()) %
+              degree !=
+          0)
+        out.push_back({arg, dim.getInt()});
+  return out;
+}
+
+bool hasMarkedSequences(func::FuncOp fn) {
+  return llvm::any_of(fn.getArguments(), [&](BlockArgument arg) {
+    return fn.getArgAttr(arg.getArgNumber(),
+                         FrescoDialect::kSequenceDimAttrName);
+  });
+}
+
 LogicalResult padFunction(func::FuncOp fn, int64_t tp, int64_t ulysses,
                           int64_t ring) {
   Padder padder(fn);
@@ -363,7 +572,14 @@ LogicalResult padFunction(func::FuncOp fn, int64_t tp, int64_t ulysses,
       if (hidden % tp != 0)
         padder.padRows(fc1, roundUp(hidden, tp));
     }
-  if (int64_t degree = ulysses * ring; degree > 1)
+  int64_t degree = ulysses * ring;
+  if (degree > 1 && hasMarkedSequences(fn)) {
+    // Each marked sequence on its own (the text and the image tokens).
+    for (auto [arg, dim] : markedToPad(fn, degree)) {
+      int64_t n = cast<RankedTensorType>(arg.getType()).getDimSize(dim);
+      padder.padTokens(arg, dim, roundUp(n, degree), /*marked=*/true);
+    }
+  } else if (degree > 1)
     if (std::optional<Value> tokens = tokensToPad(fn, degree)) {
       int64_t n = cast<RankedTensorType>(tokens->getType()).getDimSize(1);
       padder.padTokens(*tokens, 1, roundUp(n, degree));

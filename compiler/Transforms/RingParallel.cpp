@@ -42,6 +42,17 @@ LogicalResult Ring::maskPadding(AttentionOp a) {
   std::optional<ArrayRef<int64_t>> valid = a.getKeyValid();
   if (!valid)
     return success();
+  // Joined sequences (Flux's [text; image]), each padded and split on its
+  // own: each block holds a chunk of every one.
+  if (SmallVector<int64_t> sizes = prop.segmentsOf(a.getKey(), 1);
+      sizes.size() > 1) {
+    std::optional<SmallVector<int64_t>> table =
+        joinedKeyValid(a, sizes, ulysses, parts);
+    if (!table)
+      return a.emitError() << pass() << " cannot mask the padded keys";
+    a.setKeyValid(*table);
+    return success();
+  }
   if (valid->size() != 1)
     return a.emitError() << pass()
                          << ": key_valid must count the real keys of the "
@@ -68,6 +79,9 @@ LogicalResult Ring::attention(AttentionOp a) {
     return a.emitError() << pass()
                          << " needs the attention query split along the "
                             "sequence (dimension 1)";
+  FailureOr<SmallVector<int64_t>> order = tokenOrder(a);
+  if (failed(order))
+    return failure();
   int64_t k = splitDim(a.getKey()), v = splitDim(a.getValue());
   bool kSplit = k >= 0, vSplit = v >= 0;
   if (kSplit != vSplit)
@@ -86,7 +100,10 @@ LogicalResult Ring::attention(AttentionOp a) {
     if (failed(maskPadding(a)))
       return failure();
   }
-  return retype(a, 1, cast<RankedTensorType>(a.getType()));
+  if (failed(retype(a, 1, cast<RankedTensorType>(a.getType()))))
+    return failure();
+  prop.setSegments(a.getResult(), 1, *order);
+  return success();
 }
 
 struct RingParallelPass : impl::RingParallelBase<RingParallelPass> {

@@ -4,6 +4,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "compiler/Transforms/SequenceSplit.h"
+#include "compiler/Transforms/KeyMask.h"
 
 #include "mlir/Interfaces/InferTypeOpInterface.h"
 
@@ -57,10 +58,78 @@ LogicalResult SequenceSplit::retype(Operation *op, int64_t dim,
   return success();
 }
 
+std::optional<SmallVector<int64_t>>
+SequenceSplit::joinedKeyValid(AttentionOp a, ArrayRef<int64_t> sizes,
+                              int64_t bands, int64_t members) {
+  int64_t total = 0;
+  for (int64_t n : sizes)
+    total += n;
+  // Before this split the keys are `bands` blocks (Ulysses' all_to_all
+  // joined them) of the sequences `sizes`, each block a chunk of each.
+  SmallVector<int64_t> all;
+  for (int64_t u = 0; u < bands; ++u)
+    llvm::append_range(all, sizes);
+  KeyMask mask = keyMask(a.getKeyValid(), bands * total);
+  SmallVector<KeyMask> rows;
+  for (int64_t m = 0; m < members; ++m)
+    rows.push_back(chunkOf(mask, all, members, m));
+  return keyValidOf(rows);
+}
+
+FailureOr<SmallVector<int64_t>> SequenceSplit::tokenOrder(AttentionOp a) {
+  SmallVector<int64_t> order = prop.segmentsOf(a.getQuery(), 1);
+  for (Value v : {a.getKey(), a.getValue()})
+    if (splitDim(v) == 1 && prop.segmentsOf(v, 1) != order)
+      return a.emitError() << pass()
+                           << ": the attention's query holds its tokens as "
+                           << listOf(order) << " but its key or value as "
+                           << listOf(prop.segmentsOf(v, 1))
+                           << " (sequences concatenated differently)";
+  return order;
+}
+
+/// The arguments marked as token sequences (fresco.sequence_dim), each
+/// split along its tokens; false when there are none.
+FailureOr<bool> SequenceSplit::splitSequences() {
+  bool any = false;
+  for (BlockArgument arg : fn.getArguments()) {
+    auto dim = fn.getArgAttrOfType<IntegerAttr>(
+        arg.getArgNumber(), FrescoDialect::kSequenceDimAttrName);
+    if (!dim)
+      continue;
+    any = true;
+    int64_t d = dim.getInt();
+    // After its padding (fresco-pad-uneven) and an earlier split's slice
+    // (Ulysses before ring).
+    Value tokens = arg;
+    while (tokens.hasOneUse()) {
+      Operation *user = *tokens.getUsers().begin();
+      if (isa<shard::AllSliceOp>(user) ||
+          (isa<PadOp>(user) && user->hasAttr(kSequenceSeed)))
+        tokens = user->getResult(0);
+      else
+        break;
+    }
+    int64_t n = cast<RankedTensorType>(tokens.getType()).getDimSize(d);
+    if (n % parts != 0)
+      return fn.emitError("argument ")
+             << arg.getArgNumber() << "'s " << n
+             << " tokens (after padding and earlier splits) are not "
+                "divisible by "
+             << degree();
+    if (failed(prop.seedValue(tokens, d, {axis})))
+      return failure();
+  }
+  return any;
+}
+
 /// The latent image [B, C, H, W] is split by rows; with cfg (or Ulysses
 /// before ring), its slice is (the all_slices those passes inserted).
+/// Token sequences marked on the arguments are split instead.
 LogicalResult SequenceSplit::splitImage() {
   Block &block = fn.getBody().front();
+  if (FailureOr<bool> marked = splitSequences(); failed(marked) || *marked)
+    return failure(failed(marked));
   // Tokens padded by fresco-pad-uneven: split where they are padded.
   for (Operation &op : block)
     if (auto pad = dyn_cast<PadOp>(op); pad && pad->hasAttr(kSequenceSeed)) {
@@ -122,8 +191,14 @@ LogicalResult SequenceSplit::run() {
   auto ret = cast<func::ReturnOp>(block.getTerminator());
   b.setInsertionPoint(ret);
   for (OpOperand &use : ret->getOpOperands())
-    if (int64_t d = splitDim(use.get()); d >= 0)
+    if (int64_t d = splitDim(use.get()); d >= 0) {
+      if (prop.segmentsOf(use.get(), d).size() > 1)
+        return ret.emitError()
+               << pass() << ": result " << use.getOperandNumber()
+               << " concatenates sequences split on their own; gathering "
+                  "it would interleave them";
       use.set(createAllGather(b, ret.getLoc(), use.get(), d, axis, parts));
+    }
   fn.setFunctionType(FunctionType::get(fn.getContext(), fn.getArgumentTypes(),
                                        ret.getOperandTypes()));
   return success();

@@ -10,6 +10,13 @@
 // strategy says how it gets them (attention()). An op whose rule cannot
 // take the split is a located error rather than a guess.
 //
+// A model whose tokens are not an image (Flux: packed latents and text
+// tokens, joined in every attention) marks the arguments that hold them
+// (fresco.sequence_dim); each is split along its tokens, so every rank
+// holds its share of the text and of the image tokens (and of their
+// position ids), and a joined sequence is carried as concatenated
+// segments (ShardingPropagation).
+//
 //===----------------------------------------------------------------------===//
 #ifndef FRESCO_COMPILER_TRANSFORMS_SEQUENCESPLIT_H
 #define FRESCO_COMPILER_TRANSFORMS_SEQUENCESPLIT_H
@@ -58,8 +65,22 @@ protected:
   OpBuilder b;
   ShardingPropagation prop;
 
+  /// The order in which `a`'s query holds its split tokens (segments of
+  /// concatenated sequences, e.g. Flux's [text; image]); a split key and
+  /// value must hold theirs alike. The attention's output follows it.
+  FailureOr<SmallVector<int64_t>> tokenOrder(AttentionOp a);
+  /// key_valid of `a` after this split of keys that join padded sequences
+  /// of global lengths `sizes` (key_valid counts them before the split,
+  /// `bands` times over when an earlier Ulysses all_to_all joined that many
+  /// blocks): a row per block of `members` (the ring's; 1 for Ulysses).
+  std::optional<SmallVector<int64_t>> joinedKeyValid(AttentionOp a,
+                                                     ArrayRef<int64_t> sizes,
+                                                     int64_t bands,
+                                                     int64_t members);
+
 private:
   LogicalResult splitImage();
+  FailureOr<bool> splitSequences();
 };
 
 } // namespace mlir::fresco

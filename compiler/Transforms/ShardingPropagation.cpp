@@ -47,6 +47,34 @@ void ShardingPropagation::setSplit(Value v, Split split) {
     splits.erase(v);
 }
 
+int64_t ShardingPropagation::globalSize(Value v, int64_t dim) const {
+  return cast<RankedTensorType>(v.getType()).getDimSize(dim) *
+         parts(splitOf(v)[dim]);
+}
+
+SmallVector<int64_t> ShardingPropagation::segmentsOf(Value v,
+                                                     int64_t dim) const {
+  if (auto it = segments.find(v);
+      it != segments.end() && it->second.first == dim)
+    return it->second.second;
+  return {globalSize(v, dim)};
+}
+
+void ShardingPropagation::setSegments(Value v, int64_t dim,
+                                      ArrayRef<int64_t> sizes) {
+  if (sizes.size() > 1)
+    segments[v] = {dim, SmallVector<int64_t>(sizes)};
+  else
+    segments.erase(v);
+}
+
+std::string listOf(ArrayRef<int64_t> sizes) {
+  std::string out = "[";
+  for (auto [i, n] : llvm::enumerate(sizes))
+    out += (i ? ", " : "") + std::to_string(n);
+  return out + "]";
+}
+
 Value ShardingPropagation::slice(Value v, int64_t dim, ArrayRef<int16_t> axes,
                                  Operation *user) {
   auto t = cast<RankedTensorType>(v.getType());
@@ -155,6 +183,129 @@ static bool foldPartialAdd(Operation *op) {
   return true;
 }
 
+FailureOr<bool> ShardingPropagation::visitSegmented(Operation *op) {
+  auto localType = [&](Value global, const Split &split, int64_t axis,
+                       int64_t size) {
+    auto t = cast<RankedTensorType>(global.getType());
+    SmallVector<int64_t> shape(t.getShape());
+    for (auto [d, axes] : llvm::enumerate(split))
+      shape[d] /= parts(axes);
+    shape[axis] = size;
+    return RankedTensorType::get(shape, t.getElementType());
+  };
+  if (auto c = dyn_cast<ConcatOp>(op)) {
+    int64_t axis = int64_t(c.getAxis());
+    axis += axis < 0 ? c.getType().getRank() : 0;
+    Split split = splitOf(c.getInputs().front());
+    if (split[axis].empty())
+      return false;
+    // Each rank's block: its share of every input, in the inputs' order.
+    SmallVector<int64_t> sizes;
+    int64_t local = 0;
+    for (auto [i, v] : llvm::enumerate(c.getInputs())) {
+      if (splitOf(v) != split)
+        return op->emitError()
+               << strategy << " splits dimension " << axis
+               << " of this concatenation's operand 0 but operand " << i
+               << " is split otherwise";
+      llvm::append_range(sizes, segmentsOf(v, axis));
+      local += cast<RankedTensorType>(v.getType()).getDimSize(axis);
+    }
+    c.getResult().setType(localType(c.getResult(), split, axis, local));
+    if (failed(checkInferredTypes(op, strategy + " expected the local type")))
+      return failure();
+    setSplit(c.getResult(), split);
+    setSegments(c.getResult(), axis, sizes);
+    return true;
+  }
+  auto s = dyn_cast<SliceOp>(op);
+  if (!s)
+    return false;
+  int64_t axis = int64_t(s.getAxis());
+  axis += axis < 0 ? s.getType().getRank() : 0;
+  Split split = splitOf(s.getInput());
+  int64_t start = int64_t(s.getStart()), size = int64_t(s.getSize());
+  if (split[axis].empty() || size == globalSize(s.getInput(), axis))
+    return false;
+  // Whole sequences of a concatenation: this rank's share of them.
+  SmallVector<int64_t> sizes = segmentsOf(s.getInput(), axis);
+  if (sizes.size() < 2)
+    return false; // a part of one sequence: the rule refuses it
+  int64_t first = -1, last = -1, at = 0;
+  for (auto [k, n] : llvm::enumerate(sizes)) {
+    if (at == start)
+      first = int64_t(k);
+    at += n;
+    if (at == start + size)
+      last = int64_t(k) + 1;
+  }
+  if (first < 0 || last <= first)
+    return op->emitError() << strategy << " splits dimension " << axis
+                           << " of this slice's input, whose elements ["
+                           << start << ", " << start + size
+                           << ") are not whole sequences of the "
+                           << listOf(sizes) << " it concatenates";
+  int64_t p = parts(split[axis]), before = 0;
+  for (int64_t k = 0; k < first; ++k)
+    before += sizes[k];
+  OpBuilder b(op);
+  s.setStartAttr(b.getI64IntegerAttr(before / p));
+  s.setSizeAttr(b.getI64IntegerAttr(size / p));
+  s.getResult().setType(localType(s.getResult(), split, axis, size / p));
+  if (failed(checkInferredTypes(op, strategy + " expected the local type")))
+    return failure();
+  setSplit(s.getResult(), split);
+  setSegments(s.getResult(), axis,
+              ArrayRef<int64_t>(sizes).slice(first, last - first));
+  return true;
+}
+
+LogicalResult
+ShardingPropagation::carrySegments(Operation *op, const ShardingRule &rule,
+                                   ArrayRef<SmallVector<int16_t>> axesOf) {
+  if (segments.empty())
+    return success();
+  for (auto [f, axes] : llvm::enumerate(axesOf)) {
+    if (axes.empty())
+      continue;
+    std::optional<SmallVector<int64_t>> order;
+    for (OpOperand &use : op->getOpOperands())
+      for (auto [d, fs] :
+           llvm::enumerate(rule.operands[use.getOperandNumber()])) {
+        if (fs.empty() || fs.front() != int64_t(f) ||
+            splitOf(use.get())[d].empty())
+          continue;
+        SmallVector<int64_t> sizes = segmentsOf(use.get(), d);
+        if (sizes.size() > 1 && fs.size() > 1)
+          return op->emitError()
+                 << strategy << " would fold the concatenated sequences "
+                 << listOf(sizes) << " of dimension " << d << " of operand "
+                 << use.getOperandNumber() << " into a larger dimension";
+        if (order && *order != sizes)
+          return op->emitError()
+                 << strategy << ": operand " << use.getOperandNumber()
+                 << " holds the tokens of dimension " << d << " as "
+                 << listOf(sizes) << ", another operand as " << listOf(*order)
+                 << " (each rank holds its share of every sequence of a "
+                    "concatenation: the orders must agree)";
+        order = sizes;
+      }
+    if (!order || order->size() < 2)
+      continue;
+    for (auto [j, r] : llvm::enumerate(op->getResults()))
+      for (auto [d, fs] : llvm::enumerate(rule.results[j])) {
+        if (fs.empty() || fs.front() != int64_t(f))
+          continue;
+        if (fs.size() > 1)
+          return op->emitError()
+                 << strategy << " would fold the concatenated sequences "
+                 << listOf(*order) << " into result dimension " << d;
+        setSegments(r, int64_t(d), *order);
+      }
+  }
+  return success();
+}
+
 LogicalResult ShardingPropagation::visit(Operation *op,
                                          const ShardingRule &rule) {
   if (foldPartialAdd(op))
@@ -167,6 +318,11 @@ LogicalResult ShardingPropagation::visit(Operation *op,
     Split split = splitOf(s.getInput());
     int64_t axis = int64_t(s.getAxis());
     if (!split[axis].empty()) {
+      if (segmentsOf(s.getInput(), axis).size() > 1)
+        return op->emitError()
+               << strategy << " cannot gather the concatenated sequences "
+               << listOf(segmentsOf(s.getInput(), axis))
+               << " to take padding off their end";
       auto t = cast<RankedTensorType>(s.getInput().getType());
       SmallVector<int64_t> shape(t.getShape());
       shape[axis] *= parts(split[axis]);
@@ -183,6 +339,8 @@ LogicalResult ShardingPropagation::visit(Operation *op,
         return success();
     }
   }
+  if (FailureOr<bool> done = visitSegmented(op); failed(done) || *done)
+    return failure(failed(done));
   // 1. Which factors the split operands split, over which axes.
   SmallVector<SmallVector<int16_t>> axesOf(rule.factors.size());
   SmallVector<std::pair<unsigned, int64_t>> where(rule.factors.size());
@@ -309,6 +467,8 @@ LogicalResult ShardingPropagation::visit(Operation *op,
   for (auto [r, split] : llvm::zip(op->getResults(), resultSplits))
     if (llvm::any_of(split, [](const auto &a) { return !a.empty(); }))
       splits[r] = split;
+  if (failed(carrySegments(op, rule, axesOf)))
+    return failure();
   if (!partial.empty()) {
     llvm::sort(partial);
     op->setAttr(kSharding,
@@ -332,6 +492,9 @@ LogicalResult ShardingPropagation::visit(Operation *op,
       if (it == splits.end())
         continue;
       Split split = it->second;
+      if (segments.count(r))
+        return op->emitError()
+               << strategy << " cannot gather concatenated sequences";
       splits.erase(it);
       Value whole = r;
       Operation *first = nullptr;
@@ -370,12 +533,21 @@ LogicalResult ShardingPropagation::visitForeign(Operation *op) {
       shape[d] /= parts(axes);
     a2a.getResult().setType(RankedTensorType::get(shape, t.getElementType()));
     setSplit(a2a.getResult(), split);
+    // Concatenated sequences: each of the exchanged blocks holds them in
+    // the same order.
+    if (auto it = segments.find(a2a.getInput()); it != segments.end()) {
+      auto entry = it->second; // a copy: inserting may move the map
+      segments[a2a.getResult()] = std::move(entry);
+    }
     return success();
   }
   // An earlier split's gather of the same dimension gathers this split in
   // the same call, minor to the earlier one (this split cut each of its
   // blocks), so the blocks come back in order.
   if (auto g = dyn_cast<shard::AllGatherOp>(op)) {
+    if (segments.count(g.getInput()))
+      return op->emitError()
+             << strategy << " cannot gather concatenated sequences";
     Split split = splitOf(g.getInput());
     int64_t dim = g.getGatherAxis().getSExtValue();
     SmallVector<int16_t> axes(g.getGridAxes());

@@ -20,6 +20,15 @@
 // Values it never reaches stay replicated. Split function results are
 // marked `fresco.sharding` for fresco-insert-collectives to gather.
 //
+// A concatenation of sequences split along the same dimension (Flux's
+// [text; image] tokens, each split on its own) is split too: each rank's
+// block is the concatenation of its share of every sequence, so the value
+// is held in another token order than the global one. Its segments (the
+// global lengths of the sequences) are recorded; ops that work token by
+// token carry them, operands that meet must hold their tokens in the same
+// order, and a slice of whole segments stays local. Attention does not
+// care about the order of its keys, and its output follows its queries.
+//
 //===----------------------------------------------------------------------===//
 #ifndef FRESCO_COMPILER_TRANSFORMS_SHARDINGPROPAGATION_H
 #define FRESCO_COMPILER_TRANSFORMS_SHARDINGPROPAGATION_H
@@ -35,6 +44,9 @@
 #include <string>
 
 namespace mlir::fresco {
+
+/// "[4, 8]": segment lengths, for messages.
+std::string listOf(ArrayRef<int64_t> sizes);
 
 class ShardingPropagation {
 public:
@@ -80,6 +92,12 @@ public:
   void setSplit(Value v, Split split);
   void clearSplit(Value v) { splits.erase(v); }
   bool isSplit(Value v) const { return splits.count(v); }
+  /// The global lengths of the sequences that `v`'s dimension `dim`
+  /// concatenates, each split on its own: one (the dimension's global
+  /// size) when it is not such a concatenation.
+  SmallVector<int64_t> segmentsOf(Value v, int64_t dim) const;
+  /// Records `v`'s dimension `dim` as the concatenation of `sizes`.
+  void setSegments(Value v, int64_t dim, ArrayRef<int64_t> sizes);
   /// Slices `v` to this rank's part along `dim` before `user` (no
   /// communication; a parameter gets its own copy loading its slice).
   Value slice(Value v, int64_t dim, ArrayRef<int16_t> axes, Operation *user);
@@ -89,6 +107,14 @@ public:
 private:
   LogicalResult visit(Operation *op, const ShardingRule &rule);
   LogicalResult visitForeign(Operation *op);
+  /// A concatenation or slice along a split dimension (segments); false
+  /// when `op` is neither, for the generic step.
+  FailureOr<bool> visitSegmented(Operation *op);
+  /// Segments of the results from the operands' (which must agree).
+  LogicalResult carrySegments(Operation *op, const ShardingRule &rule,
+                              ArrayRef<SmallVector<int16_t>> axesOf);
+  /// The global size of `v`'s dimension `dim`.
+  int64_t globalSize(Value v, int64_t dim) const;
 
   func::FuncOp fn;
   const GridInfo &grid;
@@ -103,6 +129,9 @@ private:
   std::function<LogicalResult(AttentionOp)> attentionHook;
   /// Split values; absent: replicated.
   llvm::DenseMap<Value, Split> splits;
+  /// Values split along a concatenation of sequences: the dimension and
+  /// the sequences' global lengths (at least two).
+  llvm::DenseMap<Value, std::pair<int64_t, SmallVector<int64_t>>> segments;
 };
 
 } // namespace mlir::fresco

@@ -6,6 +6,7 @@
 // it trades back.
 //
 //===----------------------------------------------------------------------===//
+#include "compiler/Transforms/KeyMask.h"
 #include "compiler/Transforms/Passes.h"
 #include "compiler/Transforms/SequenceSplit.h"
 
@@ -55,6 +56,23 @@ LogicalResult Ulysses::attention(AttentionOp a) {
                    : std::string())
            << ", not divisible by ulysses=" << parts
            << " (ulysses gives each rank whole heads)";
+  FailureOr<SmallVector<int64_t>> order = tokenOrder(a);
+  if (failed(order))
+    return failure();
+  // Joined sequences come back from the all_to_all as every rank's share
+  // of each in turn: their padding moves with them.
+  if (a.getKeyValid() && order->size() > 1) {
+    int64_t total = 0;
+    for (int64_t n : *order)
+      total += n;
+    KeyMask mask = keyMask(a.getKeyValid(), total), joined;
+    for (int64_t u = 0; u < parts; ++u)
+      llvm::append_range(joined, chunkOf(mask, *order, parts, u));
+    std::optional<SmallVector<int64_t>> valid = keyValidOf({joined});
+    if (!valid)
+      return a.emitError("fresco-ulysses-parallel cannot mask the padded keys");
+    a.setKeyValid(*valid);
+  }
   b.setInsertionPoint(a);
   for (OpOperand &use : a->getOpOperands()) {
     int64_t d = splitDim(use.get());
@@ -76,6 +94,7 @@ LogicalResult Ulysses::attention(AttentionOp a) {
   Value back = allToAll(a.getResult(), 1, 2, a.getLoc());
   a.getResult().replaceAllUsesExcept(back, back.getDefiningOp());
   setSplitDim(back, 1);
+  prop.setSegments(back, 1, *order);
   return success();
 }
 

@@ -260,6 +260,13 @@ func::FuncOp buildFlux(ModuleOp module, const FluxConfig &config,
   fn->setAttr("fresco.component", b.getStringAttr(name));
   for (auto [i, n] : llvm::enumerate(names))
     fn.setArgAttr(unsigned(i), "fresco.name", b.getStringAttr(n));
+  // The tokens a sequence split cuts: the image and the text tokens (every
+  // attention joins both) and their position ids, whose table rows go with
+  // them.
+  for (auto [i, dim] :
+       {std::pair<unsigned, int64_t>{0, 1}, {1, 1}, {4, 0}, {5, 0}})
+    fn.setArgAttr(i, FrescoDialect::kSequenceDimAttrName,
+                  b.getI64IntegerAttr(dim));
   fn.setResultAttr(0, "fresco.name", b.getStringAttr("sample"));
 
   Block *entry = fn.addEntryBlock();

@@ -272,9 +272,20 @@ LogicalResult FrescoDialect::verifyRegionArgAttribute(Operation *op,
                                                       unsigned region,
                                                       unsigned arg,
                                                       NamedAttribute attr) {
+  auto fn = dyn_cast<FunctionOpInterface>(op);
+  if (attr.getName().getValue() == kSequenceDimAttrName) {
+    auto dim = dyn_cast<IntegerAttr>(attr.getValue());
+    int64_t rank =
+        fn ? cast<ShapedType>(fn.getArgumentTypes()[arg]).getRank() : 0;
+    if (!fn || !dim || dim.getInt() < 0 || dim.getInt() >= rank)
+      return op->emitError()
+             << "'" << kSequenceDimAttrName << "' on argument " << arg
+             << " must be a dimension of the function argument, got "
+             << attr.getValue();
+    return success();
+  }
   if (attr.getName().getValue() != kShardingAttrName)
     return success();
-  auto fn = dyn_cast<FunctionOpInterface>(op);
   if (!fn)
     return op->emitError() << "'" << kShardingAttrName
                            << "' on an argument of a non-function op";

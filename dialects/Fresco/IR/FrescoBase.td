@@ -38,6 +38,11 @@ def Fresco_Dialect : Dialect {
     /// i16 grid axis on a function split into stages.
     static constexpr ::llvm::StringLiteral kPipelineAxisAttrName =
         "fresco.pipeline_axis";
+    /// i64 on a function argument: the dimension holding the tokens of a
+    /// sequence that a sequence split (ulysses, ring) cuts (Flux's packed
+    /// latents, text tokens and their position ids).
+    static constexpr ::llvm::StringLiteral kSequenceDimAttrName =
+        "fresco.sequence_dim";
   }];
 }
 

@@ -108,3 +108,18 @@ func.func @arg_rank(%x: tensor<2x4xf32> {fresco.sharding = #fresco.sharding<[{0}
 func.func @arg_partial(%x: tensor<2x4xf32> {fresco.sharding = #fresco.sharding<[{}, {}], partial = {0}>}) -> tensor<2x4xf32> {
   return %x : tensor<2x4xf32>
 }
+
+// -----
+
+// The sequence marker names a dimension of its argument.
+// expected-error @+1 {{'fresco.sequence_dim' on argument 0 must be a dimension of the function argument, got 3 : i64}}
+func.func @sequence_dim_out_of_range(%x: tensor<1x4x8xf32> {fresco.sequence_dim = 3 : i64}) -> tensor<1x4x8xf32> {
+  return %x : tensor<1x4x8xf32>
+}
+
+// -----
+
+// expected-error @+1 {{'fresco.sequence_dim' on argument 0 must be a dimension of the function argument, got "tokens"}}
+func.func @sequence_dim_not_integer(%x: tensor<1x4x8xf32> {fresco.sequence_dim = "tokens"}) -> tensor<1x4x8xf32> {
+  return %x : tensor<1x4x8xf32>
+}

@@ -12,7 +12,9 @@
 #  - several ranks (Gloo processes) against the 1-rank run within 1e-5:
 #    the seed's placement (text encoders and VAE on rank 0, the transformer
 #    on rank 1: the embeddings are sent), tp=2 with the encoders on every
-#    rank, placement x tp=2 on 3 ranks, pipeline=2;
+#    rank, placement x tp=2 on 3 ranks, pipeline=2, ulysses=2, placement x
+#    ulysses=2 x ring=2 on 5 ranks, and uneven: ring=5 (112 tokens), ulysses=4
+#    (2 heads);
 #  - bad input: a missing tokenizer folder, a size the VAE and the 2x2
 #    packing cannot divide, cfg parallel (Flux has no CFG batch), class
 #    labels for a text pipeline, a missing prompt file.
@@ -135,6 +137,12 @@ multi placement 2 --place "$encoders,transformer=1"
 multi tp2 2 --parallel tp=2
 multi placement-tp2 3 --place "$encoders,transformer=1+2" --parallel tp=2
 multi pipeline2 2 --parallel pipeline=2
+multi ulysses2 2 --parallel ulysses=2
+multi placement-usp 5 --place "$encoders,transformer=1+2+3+4" \
+  --parallel ulysses=2,ring=2
+# Uneven: 96 + 16 tokens on 5 ring ranks (padded), 2 heads on ulysses=4.
+multi ring5 5 --parallel ring=5
+multi ulysses4 4 --parallel ulysses=4
 
 # Bad input: clear errors, exit 1.
 expect_error() { # message command...

@@ -40,6 +40,9 @@ public:
   /// Reports that `done` steps (1-based, cumulative) are complete and that
   /// the steps since the previous call took `stepSeconds`.
   void step(int done, double stepSeconds);
+  /// The number of steps, when the sampler's differs from the one given at
+  /// construction (PNDM's warm-up calls, a spacing that drops a step).
+  void setTotal(int totalSteps) { total_ = totalSteps; }
   /// Ends the terminal line, or prints the summary line; idempotent.
   void finish();
 

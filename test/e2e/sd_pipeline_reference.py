@@ -39,7 +39,7 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
-from fresco_ref_common import arg_parser, import_diffusers, read_json  # noqa: E402
+from fresco_ref_common import arg_parser, import_diffusers, install_sdpa_for_torch1, read_json  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(HERE))
 SD15_SCHEDULER = dict(num_train_timesteps=1000, beta_start=0.00085, beta_end=0.012,
@@ -91,6 +91,9 @@ def run(args) -> None:
     import torch
 
     diffusers = import_diffusers(need_accelerate=False)
+    # As unet_reference.py: diffusers' torch-1 attention gave NaN in about
+    # half the float64 runs; this one is deterministic.
+    install_sdpa_for_torch1()
     dt = getattr(torch, args.dtype)
     torch.set_default_dtype(dt)  # transformers' CLIP builds its causal mask in the default dtype
     pipe = diffusers.StableDiffusionPipeline.from_pretrained(args.pipeline, torch_dtype=dt,

@@ -20,7 +20,7 @@ import sys
 import numpy as np
 
 from fresco_ref_common import (add_compute_dtype_arg, add_random_input_args, arg_parser, import_diffusers,
-                               read_json, torch_dtype)
+                               install_sdpa_for_torch1, read_json, torch_dtype)
 
 INPUTS = ("sample", "timestep", "encoder_hidden_states")
 
@@ -44,6 +44,10 @@ def run(model: str, inputs: str, out: str, dtype: str) -> None:
     import torch
 
     diffusers = import_diffusers(need_accelerate=False)
+    # diffusers' torch-1 attention (baddbmm over a torch.empty input with
+    # beta 0) gave NaN in about half the float64 runs here; the explicit
+    # softmax(q k^T / sqrt(d)) v of fresco_ref_common is deterministic.
+    install_sdpa_for_torch1()
     dt = torch_dtype(dtype)
     unet = diffusers.UNet2DConditionModel.from_pretrained(model, torch_dtype=dt).eval()
     args = {n: torch.from_numpy(np.load(os.path.join(inputs, f"{n}.npy"))).to(dt) for n in INPUTS}

@@ -146,9 +146,11 @@ int runPipeline(const Options &o, const RankEnv &env) {
   if (!o.quiet && showsProgress)
     bar = std::make_unique<ProgressBar>(o.steps ? o.steps : spec.defaultSteps(),
                                         stderr, isTerminal(stderr), "denoise");
-  g.onStep = [&](int done, int, double seconds) {
-    if (bar)
+  g.onStep = [&](int done, int total, double seconds) {
+    if (bar) {
+      bar->setTotal(total); // the denoiser calls, which PNDM adds to
       bar->step(done, seconds);
+    }
   };
   GenerateResult r = session.generate(g);
   if (bar)

@@ -44,9 +44,10 @@ void mlir::fresco::buildPartitionPipeline(OpPassManager &pm,
   place.ranks = o.ranks;
   pm.addPass(createPlacement(place));
   // Flux's single blocks: the output projection of a concatenation, by
-  // parts (tp only), then sizes the degrees do not divide, padded so that
-  // every split is even.
+  // parts; GEGLU's projection read in halves, by halves (tp only); then
+  // sizes the degrees do not divide, padded so that every split is even.
   pm.addPass(createSplitConcatLinear());
+  pm.addPass(createSplitChunkedLinear());
   pm.addPass(createPadUneven());
   pm.addPass(createCfgParallel());
   TensorParallelOptions tp;

@@ -120,9 +120,24 @@ SmallVector<LinearOp> tokenMlpInputs(func::FuncOp fn) {
     Value in = op->getOperand(0), out = op->getResult(0);
     if (cast<RankedTensorType>(in.getType()).getRank() < 3 ||
         !isParamLinear(in.getDefiningOp()) || !in.hasOneUse() ||
-        !out.hasOneUse() || !isParamLinear(*out.getUsers().begin()))
+        !out.hasOneUse())
+      return;
+    Operation *user = *out.getUsers().begin();
+    if (isParamLinear(user)) {
+      fc1s.push_back(in.getDefiningOp<LinearOp>());
+      return;
+    }
+    // Gated (GEGLU, SwiGLU): linear_h(x) * act(linear_g(x)) -> linear.
+    auto mul = dyn_cast<MulOp>(user);
+    if (!mul || !mul.getResult().hasOneUse() ||
+        !isParamLinear(*mul.getResult().getUsers().begin()))
+      return;
+    Value other = mul.getLhs() == out ? mul.getRhs() : mul.getLhs();
+    if (other.getType() != out.getType() ||
+        !isParamLinear(other.getDefiningOp()) || !other.hasOneUse())
       return;
     fc1s.push_back(in.getDefiningOp<LinearOp>());
+    fc1s.push_back(other.getDefiningOp<LinearOp>());
   });
   return fc1s;
 }

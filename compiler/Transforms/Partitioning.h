@@ -78,7 +78,8 @@ bool isParamLinear(Operation *op);
 SmallVector<LinearOp> projectionsOf(Value v);
 
 /// The first linear of every token-wise MLP (param linear -> GELU or SiLU
-/// -> param linear on [B, T, D] tokens), in program order. Per-sample
+/// -> param linear on [B, T, D] tokens; gated, both first linears:
+/// linear_h(x) * act(linear_g(x)) -> linear), in program order. Per-sample
 /// [B, D] layers (embedders, adaLN) are left out: splitting them would
 /// cost an all_reduce's latency to save a GEMV.
 SmallVector<LinearOp> tokenMlpInputs(func::FuncOp fn);

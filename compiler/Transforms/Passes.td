@@ -137,6 +137,19 @@ def CfgParallel : Pass<"fresco-cfg-parallel", "::mlir::ModuleOp"> {
                            "::mlir::fresco::FrescoDialect"];
 }
 
+def SplitChunkedLinear : Pass<"fresco-split-chunked-linear", "::mlir::ModuleOp"> {
+  let summary = "Split a linear whose features are sliced into one per slice";
+  let description = [{
+    In the denoiser, with a tp axis on the grid: `linear(x, W, b)` whose
+    users all slice disjoint ranges of its last dimension becomes one
+    linear per slice, `linear(x, W[s:e], b[s:e])`, the rows parameters of
+    their own (`checkpoint_shape`, `offsets`). GEGLU projects [hidden;
+    gate] and splits the halves; split by tp, each half is a
+    column-parallel linear. A no-op without tp (one GEMM is faster).
+  }];
+  let dependentDialects = ["::mlir::fresco::FrescoDialect"];
+}
+
 def SplitConcatLinear : Pass<"fresco-split-concat-linear", "::mlir::ModuleOp"> {
   let summary = "Split a linear over a feature concatenation into its parts";
   let description = [{

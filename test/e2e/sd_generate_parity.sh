@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# sd_generate_parity.sh SCHEDULER: text-to-image with true classifier-free
+# sd_generate_parity.sh SCHEDULER [--sd2]: text-to-image with true classifier-free
 # guidance on a tiny random StableDiffusionPipeline folder written by
 # diffusers itself (sd_pipeline_reference.py make: the unet-tiny UNet, a
 # 4-channel VAE, CLIP with the real BPE tokenizer), against the real
@@ -15,13 +15,14 @@
 # Needs FRESCO_BIN and FRESCO_PYTHON (see dit_forward_parity.sh).
 set -euo pipefail
 scheduler=$1
+variant=${2:-}
 . "$(dirname "$0")/common.sh"
 B=$FRESCO_BIN
 py() { "$FRESCO_PYTHON" "$@"; }
 ref=$here/sd_pipeline_reference.py
 H=32 W=24
 
-py "$ref" make --out "$work/pipe" --seed 3 --scheduler "$scheduler" > /dev/null
+py "$ref" make --out "$work/pipe" --seed 3 --scheduler "$scheduler" $variant > /dev/null
 py "$ref" latents --pipeline "$work/pipe" --out "$work/x.npy" --batch 2 \
   --seed 5 --height $H --width $W > /dev/null
 prompts=(--prompt "a red fox in the snow" --prompt "Two cats, one dog!")
@@ -92,4 +93,4 @@ rc=$?
 set -e
 [ $rc -eq 1 ] && grep -q "needs whole" "$work/err.log" ||
   { echo "ulysses on a UNet: expected a clear refusal, got $rc:"; cat "$work/err.log"; exit 1; }
-echo "stable diffusion ($scheduler): OK"
+echo "stable diffusion ($scheduler${variant:+ $variant}): OK"

@@ -2,14 +2,16 @@
 """Tiny random StableDiffusionPipeline folders and the real diffusers pipeline as the reference.
 
 Write a folder:
-  sd_pipeline_reference.py make --out DIR [--seed 0] [--scheduler DDIMScheduler]
+  sd_pipeline_reference.py make --out DIR [--seed 0] [--scheduler DDIMScheduler] [--sd2]
   diffusers' StableDiffusionPipeline(...).save_pretrained: the UNet of
   models/unet/configs/unet-tiny.json (seed S), a tiny AutoencoderKL with 4 latent channels
   (block_out_channels [8, 16]: vae_scale_factor 2; seed S + 1), a tiny CLIPTextModel whose
   hidden size is the UNet's cross_attention_dim with CLIP's real BPE tokenizer (77 tokens, as
   make_flux_pipeline.py builds it; seed S + 2), and the scheduler class named with SD 1.5's
   config (scaled_linear betas 0.00085..0.012, steps_offset 1, set_alpha_to_one false,
-  skip_prk_steps true, clip_sample false). No safety checker or feature extractor.
+  skip_prk_steps true, clip_sample false). No safety checker or feature extractor. --sd2: the UNet
+  of unet-tiny-sd2.json (cross_attention_dim 24 as well), prediction_type v_prediction, and the
+  text encoder with hidden_act "gelu" (SD 2.x's OpenCLIP ViT-H).
 
 Write initial latents:
   sd_pipeline_reference.py latents --pipeline DIR --out x.npy [--batch 2] [--seed 0]
@@ -47,7 +49,7 @@ SD15_SCHEDULER = dict(num_train_timesteps=1000, beta_start=0.00085, beta_end=0.0
                       skip_prk_steps=True, clip_sample=False)
 
 
-def make(out: str, seed: int, scheduler: str) -> None:
+def make(out: str, seed: int, scheduler: str, sd2: bool) -> None:
     import torch
     from make_diffusers_checkpoint import randomize as randomize_diffusers
     from make_flux_pipeline import clip_text_model, clip_tokenizer
@@ -55,7 +57,8 @@ def make(out: str, seed: int, scheduler: str) -> None:
 
     diffusers = import_diffusers(need_accelerate=False)
     torch.manual_seed(seed)
-    uconfig = read_json(os.path.join(REPO, "models", "unet", "configs", "unet-tiny.json"))
+    unet_file = "unet-tiny-sd2.json" if sd2 else "unet-tiny.json"
+    uconfig = read_json(os.path.join(REPO, "models", "unet", "configs", unet_file))
     unet = diffusers.UNet2DConditionModel.from_config(uconfig)
     vae = diffusers.AutoencoderKL(
         in_channels=3, out_channels=3, down_block_types=("DownEncoderBlock2D",) * 2,
@@ -63,11 +66,17 @@ def make(out: str, seed: int, scheduler: str) -> None:
         act_fn="silu", latent_channels=4, norm_num_groups=4, sample_size=16, scaling_factor=0.18215)
     sched_cls = getattr(diffusers, scheduler)
     accepted = inspect.signature(sched_cls.__init__).parameters
-    config = {k: v for k, v in SD15_SCHEDULER.items() if k in accepted}
+    wanted = dict(SD15_SCHEDULER, prediction_type="v_prediction") if sd2 else SD15_SCHEDULER
+    config = {k: v for k, v in wanted.items() if k in accepted}
     sched = sched_cls(**config)
     with tempfile.TemporaryDirectory() as root:
         tokenizer = clip_tokenizer(root, 77)
         text_encoder = clip_text_model(len(tokenizer), uconfig["cross_attention_dim"], 77)
+        if sd2:  # OpenCLIP ViT-H's activation (SD 2.x's text encoder)
+            from transformers import CLIPTextModel
+            config = text_encoder.config
+            config.hidden_act = "gelu"
+            text_encoder = CLIPTextModel(config)
         randomize_diffusers(unet, seed)
         randomize_diffusers(vae, seed + 1)
         randomize_text(text_encoder, seed + 2)
@@ -121,6 +130,9 @@ def main() -> None:
     m.add_argument("--out", required=True)
     m.add_argument("--seed", type=int, default=0)
     m.add_argument("--scheduler", default="DDIMScheduler")
+    m.add_argument("--sd2", action="store_true",
+                   help="SD 2.x-like: unet-tiny-sd2.json (linear projections, per-block heads, 2 transformer "
+                        "layers), v_prediction, a CLIP text encoder with exact GELU")
     la = sub.add_parser("latents")
     for p in (la,):
         p.add_argument("--pipeline", required=True)
@@ -143,7 +155,7 @@ def main() -> None:
     r.add_argument("--out-images")
     args = ap.parse_args()
     if args.cmd == "make":
-        make(args.out, args.seed, args.scheduler)
+        make(args.out, args.seed, args.scheduler, args.sd2)
     elif args.cmd == "latents":
         latents(args)
     else:

@@ -45,8 +45,7 @@ Value rows(OpBuilder &b, ParamOp param, int64_t start, int64_t size) {
 /// the slices are disjoint, and its weight (and bias) are parameters.
 void split(LinearOp l) {
   auto weight = l.getWeight().getDefiningOp<ParamOp>();
-  ParamOp bias =
-      l.getBias() ? l.getBias().getDefiningOp<ParamOp>() : ParamOp();
+  ParamOp bias = l.getBias() ? l.getBias().getDefiningOp<ParamOp>() : ParamOp();
   if (!weight || l.getActivation() || weight->hasAttr(kSharding) ||
       weight.getType().getRank() != 2 || (l.getBias() && !bias) ||
       (bias && bias->hasAttr(kSharding)) || l.getResult().use_empty())
@@ -65,9 +64,8 @@ void split(LinearOp l) {
   }
   if (slices.size() < 2)
     return;
-  llvm::sort(slices, [](SliceOp a, SliceOp b) {
-    return a.getStart() < b.getStart();
-  });
+  llvm::sort(slices,
+             [](SliceOp a, SliceOp b) { return a.getStart() < b.getStart(); });
   for (size_t i = 1; i < slices.size(); ++i)
     if (slices[i - 1].getStart() + slices[i - 1].getSize() >
         slices[i].getStart())

@@ -58,6 +58,8 @@ Error readStrings(const json::Object &config, StringRef key,
 }
 
 /// Keys whose non-default values this builder does not implement.
+/// (upcast_attention, which SD 2.1 sets, is not among them: Fresco's
+/// attention kernels compute in f32 whatever the storage.)
 Error refuseUnsupported(const json::Object &config) {
   struct Key {
     const char *name;
@@ -71,7 +73,6 @@ Error refuseUnsupported(const json::Object &config) {
                              {"center_input_sample", "false"},
                              {"dual_cross_attention", "false"},
                              {"only_cross_attention", "false"},
-                             {"upcast_attention", "false"},
                              {"resnet_time_scale_shift", "\"default\""},
                              {"time_embedding_type", "\"positional\""},
                              {"conv_in_kernel", "3"},

@@ -6,6 +6,15 @@
 
 namespace fresco {
 
+std::string shortPrompt(const std::string &prompt) {
+  if (prompt.size() <= 40)
+    return prompt;
+  size_t cut = 37;
+  while (cut > 0 && (static_cast<unsigned char>(prompt[cut]) & 0xC0) == 0x80)
+    --cut; // a continuation byte: back to the character's start
+  return prompt.substr(0, cut) + "...";
+}
+
 void checkImageCount(const PipelineSpec &spec, int64_t n, const char *what) {
   check(n >= 1, "no ", what, "s given: the plan generates one image per ",
         what);

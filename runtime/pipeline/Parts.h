@@ -137,6 +137,10 @@ makeTextConditioning(const PipelineSpec &spec, const GenerateOptions &options);
 std::unique_ptr<LatentLayout> makeImageLatents(const PipelineSpec &spec);
 std::unique_ptr<LatentLayout> makePackedTokenLatents(const PipelineSpec &spec);
 
+/// `prompt` cut to about 40 bytes for messages ("..." appended), never
+/// inside a UTF-8 character.
+std::string shortPrompt(const std::string &prompt);
+
 /// Checks that `n` images fit the plan's batch.
 void checkImageCount(const PipelineSpec &spec, int64_t n, const char *what);
 

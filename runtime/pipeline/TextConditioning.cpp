@@ -57,9 +57,18 @@ public:
       const bool runs =
           contains(c.ranks, roles.rank) &&
           (contains(den, roles.rank) || (roles.rank == source && missing));
+      // One rank warns about this encoder's truncated prompts: the first
+      // that runs it.
+      int warner = source;
+      for (int r : c.ranks)
+        if (contains(den, r)) {
+          warner = missing && source < r ? source : r;
+          break;
+        }
       for (int block = 0; block < blocks_; ++block) {
         if (runs)
-          encode(exec, c, block);
+          encode(exec, c, block,
+                 block == 0 && roles.rank == warner ? warnings_ : nullptr);
         if (!missing)
           continue;
         // The first rank holding the encoder sends what the denoiser reads
@@ -116,10 +125,7 @@ public:
   }
 
   std::string describe(int64_t image) const override {
-    std::string p = prompts_[0][0][image];
-    if (p.size() > 40)
-      p = p.substr(0, 37) + "...";
-    return "prompt \"" + p + "\"";
+    return "prompt \"" + shortPrompt(prompts_[0][0][image]) + "\"";
   }
 
 private:
@@ -139,7 +145,8 @@ private:
 
   /// Token ids of the images' prompts (block 0) or negative prompts
   /// (block 1) for `c`, one row per batch row.
-  HostTensor tokenize(Executor &exec, const ComponentSpec &c, int block) const {
+  HostTensor tokenize(Executor &exec, const ComponentSpec &c, int block,
+                      std::ostream *warnings) const {
     const TensorSpec &spec = exec.inputs(c.function).at(0);
     HostTensor ids;
     ids.dtype = DType::I64;
@@ -157,16 +164,16 @@ private:
             length, " tokens");
       for (const std::string &p : prompts) {
         ClipTokens t = tok.tokenize(p, length);
-        if (t.truncated && warnings_)
-          *warnings_ << "warning: the prompt \"" << p
-                     << "\" was truncated to the " << length
-                     << " tokens CLIP takes\n";
+        if (t.truncated && warnings)
+          *warnings << "warning: the prompt \"" << p
+                    << "\" was truncated to the " << length
+                    << " tokens CLIP takes\n";
         tokens.push_back(std::move(t.ids));
       }
     } else {
       T5Tokenizer tok = T5Tokenizer::load(folder);
       for (const std::string &p : prompts)
-        tokens.push_back(tok.tokenize(p, length, warnings_).ids);
+        tokens.push_back(tok.tokenize(p, length, warnings).ids);
     }
     const BatchLayout layout{numImages(), rows, 1};
     for (int64_t r = 0; r < rows; ++r)
@@ -175,9 +182,10 @@ private:
     return ids;
   }
 
-  void encode(Executor &exec, const ComponentSpec &c, int block) {
+  void encode(Executor &exec, const ComponentSpec &c, int block,
+              std::ostream *warnings) {
     std::vector<HostTensor> out =
-        exec.run(c.function, {tokenize(exec, c, block)});
+        exec.run(c.function, {tokenize(exec, c, block, warnings)});
     check(out.size() == c.outputs.size(), "text encoder '", c.function,
           "' returned ", out.size(), " outputs, the pipeline lists ",
           c.outputs.size());
@@ -228,6 +236,11 @@ std::unique_ptr<Conditioning> makeTextConditioning(const PipelineSpec &spec,
   check(neg <= 1 || neg == o.prompts.size(), "got ", neg,
         " negative prompts for ", o.prompts.size(),
         " prompts: give none, one for all, or one per --prompt");
+  bool secondPrompt = false;
+  for (const ComponentSpec *e : spec.textEncoders())
+    secondPrompt = secondPrompt || e->promptSlot == 1;
+  check(secondPrompt || o.prompts2.empty(), "pipeline '", spec.kind,
+        "' reads one prompt per image: --prompt-2 does not apply");
   check(!o.weightsFolder.empty(),
         "text conditioning needs the weights folder (its tokenizers)");
   return std::make_unique<TextConditioning>(spec, o);

@@ -174,4 +174,22 @@ expect_error "conditioned on prompts, not class labels" "$B/fresco-run" \
   "$work/one.fplan" --weights "$work/pipe" --class-label 1 -o "$work/x.png"
 expect_error "cannot read the prompt file" "$B/fresco-run" "$work/one.fplan" \
   --weights "$work/pipe" --prompt-file "$work/none.txt" -o "$work/x.png"
+expect_error "has no classifier-free guidance batch: a negative prompt does not apply" \
+  "$B/fresco-run" "$work/one.fplan" --weights "$work/pipe" --prompt "a fox" \
+  --negative-prompt "blurry" -o "$work/x.png" --steps 1
+expect_error "give one --prompt-2 per --prompt" "$B/fresco-run" \
+  "$work/one.fplan" --weights "$work/pipe" --prompt a --prompt b \
+  --prompt-2 c --prompt-2 d --prompt-2 e -o "$work/x.png" --steps 1
+printf '\n  \n' > "$work/empty.txt"
+expect_error "holds no prompt" "$B/fresco-run" "$work/one.fplan" \
+  --weights "$work/pipe" --prompt-file "$work/empty.txt" -o "$work/x.png"
+# A prompt file gives one image per line, as --prompt does.
+printf 'a red fox in the snow\nTwo cats, one dog!\n' > "$work/prompts.txt"
+prompt2=()
+[ "$variant" = dev ] && prompt2=(--prompt-2 "a watercolor of a lighthouse at dusk with long reflections on the quiet water" --prompt-2 "macro photo of dew on a spider web")
+"$B/fresco-run" "$work/one.fplan" --weights "$work/pipe" \
+  --prompt-file "$work/prompts.txt" "${prompt2[@]}" --steps $steps \
+  --guidance-scale $guidance --latents "@$work/x.npy" \
+  --output-latents "@$work/file.npy" --quiet 2> /dev/null
+cmp "$work/file.npy" "$work/one.npy"
 echo "flux $variant: OK"

@@ -93,4 +93,23 @@ rc=$?
 set -e
 [ $rc -eq 1 ] && grep -q "needs whole" "$work/err.log" ||
   { echo "ulysses on a UNet: expected a clear refusal, got $rc:"; cat "$work/err.log"; exit 1; }
+# One negative prompt per prompt, or one for all: the same when equal.
+generate one neg2 --negative-prompt "blurry, low quality" \
+  --negative-prompt "blurry, low quality"
+cmp "$work/neg2.npy" "$work/neg.npy"
+bad() { # message flags...
+  local message=$1
+  shift
+  set +e
+  "$B/fresco-run" "$work/one.fplan" --weights "$work/pipe" "$@" \
+    -o "$work/x.png" --steps 1 > "$work/err.log" 2>&1
+  local rc=$?
+  set -e
+  [ $rc -eq 1 ] && grep -qF "$message" "$work/err.log" ||
+    { echo "expected exit 1 and '$message', got $rc:"; cat "$work/err.log"; exit 1; }
+}
+bad "got 3 negative prompts for 2 prompts" "${prompts[@]}" \
+  --negative-prompt a --negative-prompt b --negative-prompt c
+bad "reads one prompt per image: --prompt-2 does not apply" \
+  "${prompts[@]}" --prompt-2 x --prompt-2 y
 echo "stable diffusion ($scheduler${variant:+ $variant}): OK"

@@ -132,8 +132,7 @@ Error writeModelFolder(
   if (total > limit)
     return createStringError(
         inconvertibleErrorCode(),
-        "the parameters would take more than " +
-            std::to_string(limit >> 30) +
+        "the parameters would take more than " + std::to_string(limit >> 30) +
             " GiB (half this machine's memory, at most 64 GiB), which "
             "fresco-random-checkpoint holds in memory while writing: check "
             "the config's sizes");
@@ -173,8 +172,8 @@ Error writeModelFolder(
   std::error_code ec;
   raw_fd_ostream os(configOut, ec);
   if (ec)
-    return createStringError(ec, "cannot write " + configOut + ": " +
-                                     ec.message());
+    return createStringError(ec,
+                             "cannot write " + configOut + ": " + ec.message());
   os << configText;
   errs() << "fresco-random-checkpoint: wrote " << params.size() << " tensors ("
          << format("%.2f", bytes / 1048576.0) << " MiB, " << dtype << ", seed "
@@ -364,6 +363,12 @@ Error writePipelineFolder(MLIRContext &ctx, StringRef in, StringRef out,
     }
     if (entry->size() == 2 && !library && !cls)
       continue;
+    // The key names a subfolder: nothing may be written outside -o.
+    if (component.empty() || component == "." || component == ".." ||
+        component.find_first_of("/\\") != StringRef::npos)
+      return createStringError(inconvertibleErrorCode(),
+                               index + ": component '" + component +
+                                   "' is not a plain folder name");
     SmallString<256> dir(in), outDir(out);
     sys::path::append(dir, component);
     sys::path::append(outDir, component);
@@ -395,9 +400,9 @@ Error writePipelineFolder(MLIRContext &ctx, StringRef in, StringRef out,
     }
     auto configText = MemoryBuffer::getFile(config);
     if (!configText)
-      return createStringError(configText.getError(),
-                               "component '" + component + "' has no " +
-                                   config);
+      return createStringError(configText.getError(), "component '" +
+                                                          component +
+                                                          "' has no " + config);
     OwningOpRef<ModuleOp> module = ModuleOp::create(UnknownLoc::get(&ctx));
     if (Error e = ::fresco::models::buildComponentFromConfig(
             *module, (*configText)->getBuffer(), component, {}))

@@ -5,6 +5,7 @@
 #include "runtime/io/Npy.h"
 #include "runtime/io/Png.h"
 #include "runtime/pipeline/Generate.h"
+#include "runtime/pipeline/Parts.h"
 #include "runtime/pipeline/Progress.h"
 #include "runtime/session/Session.h"
 #include "tools/fresco-run/Options.h"
@@ -63,22 +64,7 @@ std::string describeImage(const Options &o,
                           const std::vector<std::string> &prompts, size_t i) {
   if (!o.classLabels.empty())
     return "class " + std::to_string(o.classLabels[i]);
-  std::string p = prompts[i];
-  if (p.size() > 40)
-    p = p.substr(0, 37) + "...";
-  return "prompt \"" + p + "\"";
-}
-
-/// The rank that tokenizes for the first text encoder (and so warns about
-/// truncated prompts): its first denoiser rank, else its first rank.
-int warningRank(const PipelineSpec &spec, const RankRoles &roles) {
-  std::vector<const ComponentSpec *> encoders = spec.textEncoders();
-  if (encoders.empty())
-    return -1;
-  for (int r : encoders[0]->ranks)
-    if (std::count(roles.denoiserRanks.begin(), roles.denoiserRanks.end(), r))
-      return r;
-  return encoders[0]->ranks.front();
+  return "prompt \"" + shortPrompt(prompts[i]) + "\"";
 }
 
 } // namespace
@@ -123,8 +109,8 @@ int runPipeline(const Options &o, const RankEnv &env) {
   g.prompts2 = o.prompts2;
   g.negativePrompts = o.negativePrompts;
   g.weightsFolder = o.weights;
-  if (env.rank == warningRank(spec, roles))
-    g.warnings = &std::cerr;
+  // The text conditioning picks, per encoder, the one rank that warns.
+  g.warnings = &std::cerr;
   g.steps = o.steps;
   g.guidanceScale = o.guidanceScale;
   g.seed = o.seed;

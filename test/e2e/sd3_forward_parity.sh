@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# sd3_forward_parity.sh CONFIG BATCH TEXT_TOKENS: a random
+# sd3_forward_parity.sh CONFIG BATCH TEXT_TOKENS [STORAGE]: a random
 # SD3Transformer2DModel written by diffusers' own save_pretrained ->
 # fresco-compile (a bare model, the latent from sample_size, the text tokens
 # from --max-sequence-length) -> fresco-run --function transformer on inputs
@@ -10,6 +10,7 @@
 # Needs FRESCO_BIN (the build's bin/) and FRESCO_PYTHON (the .venv python).
 set -euo pipefail
 config=$1 batch=$2 text=$3
+storage=${4:-}
 . "$(dirname "$0")/common.sh"
 
 "$FRESCO_PYTHON" "$here/make_diffusers_checkpoint.py" --config "$config" \
@@ -24,8 +25,29 @@ for name in hidden_states encoder_hidden_states pooled_projections timestep; do
   inputs+=(--input "$name=@$work/in/$name.npy")
 done
 "$FRESCO_BIN/fresco-run" "$work/model.fplan" --weights "$work/model" \
-  --function transformer "${inputs[@]}" --output "@$work/out.npy" --stats
-"$FRESCO_PYTHON" "$here/sd3_reference.py" --model "$work/model" \
-  --inputs "$work/in" --out "$work/ref.npy" --dtype float64
-"$FRESCO_PYTHON" "$here/compare_npy.py" "$work/out.npy" "$work/ref.npy" \
-  --rtol-max 1e-5
+  --function transformer "${inputs[@]}" --output "@$work/out.npy" --stats \
+  ${storage:+--backend cpu-staged --dtype $storage}
+reference() { # dtype out
+  "$FRESCO_PYTHON" "$here/sd3_reference.py" --model "$work/model" \
+    --inputs "$work/in" --out "$2" --dtype "$1"
+}
+reference float64 "$work/ref.npy"
+if [ -z "$storage" ]; then
+  "$FRESCO_PYTHON" "$here/compare_npy.py" "$work/out.npy" "$work/ref.npy" \
+    --rtol-max 1e-5
+  exit 0
+fi
+[ "$storage" = bf16 ] || { echo "STORAGE must be bf16, got '$storage'"; exit 2; }
+reference bfloat16 "$work/torch.npy"
+"$FRESCO_PYTHON" - "$work" "$storage" <<'PY'
+import sys
+import numpy as np
+work, storage = sys.argv[1:]
+ref = np.load(f"{work}/ref.npy").astype(np.float64)
+scale = np.abs(ref).max()
+ours = np.abs(np.load(f"{work}/out.npy") - ref).max() / scale
+torch = np.abs(np.load(f"{work}/torch.npy") - ref).max() / scale
+limit = 2 * torch + 1e-3
+print(f"{storage}: fresco {ours:.3g}, PyTorch {torch:.3g} of max|ref| from float64 (limit {limit:.3g})")
+sys.exit(0 if np.isfinite(ours) and ours <= limit else 1)
+PY

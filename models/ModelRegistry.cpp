@@ -2,6 +2,7 @@
 #include "models/ModelRegistry.h"
 #include "models/dit/DiTBuilder.h"
 #include "models/flux/FluxBuilder.h"
+#include "models/sd3/SD3Builder.h"
 #include "models/text/CLIPTextModel.h"
 #include "models/text/T5EncoderModel.h"
 #include "models/unet/UNetBuilder.h"
@@ -90,11 +91,11 @@ Error buildComponentFromConfig(mlir::ModuleOp module, StringRef configText,
                      "FluxTransformer2DModel only; this model's shapes come "
                      "from its config");
   if (options.maxSequenceLength && !FluxConfig::matches(*obj) && !textModel &&
-      !UNetConfig::matches(*obj))
+      !UNetConfig::matches(*obj) && !SD3Config::matches(*obj))
     return makeError("a max sequence length applies to a "
-                     "FluxTransformer2DModel, a UNet2DConditionModel and the "
-                     "text encoders only; this model's shapes come from its "
-                     "config");
+                     "FluxTransformer2DModel, an SD3Transformer2DModel, a "
+                     "UNet2DConditionModel and the text encoders only; this "
+                     "model's shapes come from its config");
   if (DiTConfig::matches(*obj)) {
     Expected<DiTConfig> config = DiTConfig::fromJSON(*obj);
     if (!config)
@@ -112,6 +113,22 @@ Error buildComponentFromConfig(mlir::ModuleOp module, StringRef configText,
       return shape.takeError();
     buildFlux(module, *config, *shape,
               component.empty() ? StringRef("transformer") : component);
+    return Error::success();
+  }
+  if (SD3Config::matches(*obj)) {
+    Expected<SD3Config> config = SD3Config::fromJSON(*obj);
+    if (!config)
+      return config.takeError();
+    SD3Shape shape;
+    shape.batch = options.batch;
+    if (options.maxSequenceLength)
+      shape.textTokens = options.maxSequenceLength;
+    if (shape.textTokens < 1 || shape.textTokens > (int64_t(1) << 16))
+      return makeError("an SD3 transformer's max sequence length must be in "
+                       "1..65536, got " +
+                       Twine(shape.textTokens));
+    buildSD3(module, *config, shape,
+             component.empty() ? StringRef("transformer") : component);
     return Error::success();
   }
   if (UNetConfig::matches(*obj)) {
@@ -186,7 +203,8 @@ Error buildComponentFromConfig(mlir::ModuleOp module, StringRef configText,
   return makeError("model class '" + (cls ? *cls : StringRef("<missing>")) +
                    "' is not supported; supported: DiTTransformer2DModel, "
                    "Transformer2DModel with norm_type 'ada_norm_zero', "
-                   "FluxTransformer2DModel, UNet2DConditionModel, AutoencoderKL, "
+                   "FluxTransformer2DModel, SD3Transformer2DModel, "
+                   "UNet2DConditionModel, AutoencoderKL, "
                    "CLIPTextModel, T5EncoderModel");
 }
 

@@ -8,9 +8,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "models/flux/FluxBuilder.h"
-#include "dialects/Fresco/IR/FrescoOps.h"
-
-#include "mlir/IR/Builders.h"
+#include "models/ModelEmitter.h"
 
 #include <cmath>
 
@@ -20,44 +18,17 @@ using namespace mlir::fresco;
 namespace fresco::models {
 namespace {
 
-class FluxEmitter {
+class FluxEmitter : ModelEmitter {
 public:
   FluxEmitter(OpBuilder &b, const FluxConfig &c, const FluxShape &s)
-      : b(b), c(c), s(s), d(c.innerDim()), f32(b.getF32Type()) {}
+      : ModelEmitter(b), c(c), s(s), d(c.innerDim()) {}
 
   Value forward(ValueRange args);
 
 private:
-  Location loc(const Twine &scope) {
-    return NameLoc::get(b.getStringAttr(scope));
-  }
-  Value param(const Twine &name, ArrayRef<int64_t> shape) {
-    std::string n = name.str();
-    return ParamOp::create(b, loc(n), RankedTensorType::get(shape, f32),
-                           b.getStringAttr(n));
-  }
-  /// nn.Linear at `prefix` (weight [out, in], bias [out]).
-  Value linear(const Twine &prefix, Value x, int64_t in, int64_t out) {
-    std::string p = prefix.str();
-    return LinearOp::create(b, loc(p), x, param(p + ".weight", {out, in}),
-                            param(p + ".bias", {out}));
-  }
-  Value reshape(Value x, ArrayRef<int64_t> shape, Location l) {
-    auto t = cast<RankedTensorType>(x.getType());
-    return ReshapeOp::create(
-        b, l, RankedTensorType::get(shape, t.getElementType()), x);
-  }
-  Value slice(Value x, int64_t axis, int64_t start, int64_t size, Location l) {
-    return SliceOp::create(b, l, x, b.getI64IntegerAttr(axis),
-                           b.getI64IntegerAttr(start),
-                           b.getI64IntegerAttr(size));
-  }
   /// Chunk `index` of `e` [B, n*D] split in D-wide chunks, as [B, D].
   Value chunk(Value e, int64_t index, Location l) {
     return slice(e, 1, index * d, d, l);
-  }
-  Value concat(ValueRange xs, int64_t axis, Location l) {
-    return ConcatOp::create(b, l, xs, b.getI64IntegerAttr(axis));
   }
   /// LayerNorm(elementwise_affine=False, eps=1e-6) * (1 + scale) + shift.
   Value normModulate(Value x, Value shift, Value scale, Location l) {
@@ -123,11 +94,9 @@ private:
   void doubleBlock(int64_t i, Value &img, Value &txt);
   Value singleBlock(int64_t i, Value x);
 
-  OpBuilder &b;
   const FluxConfig &c;
   const FluxShape &s;
   int64_t d;
-  Type f32;
   Value siluTemb; // silu(temb): every adaLN's input
   Value table;    // the rotary table of [text; image] tokens
 };

@@ -4,7 +4,8 @@
 The model class is the config's `_class_name`. diffusers remaps a legacy Transformer2DModel
 config with norm_type ada_norm_zero to DiTTransformer2DModel and saves it under that name, keeping
 the legacy keys (cross_attention_dim, use_linear_projection, ...) and adding norm_eps. A
-FluxTransformer2DModel is built with test/e2e's scaled_dot_product_attention for torch 1.
+FluxTransformer2DModel or SD3Transformer2DModel is built with test/e2e's scaled_dot_product_attention
+for torch 1.
 Every parameter is redrawn from a seeded generator, so the checkpoint is reproducible and no
 tensor is trivially zero or one: weights U(+-1/sqrt(fan_in)), biases U(+-0.1), norm gains
 1 + U(+-0.1), embedding tables N(0, 1).
@@ -50,8 +51,8 @@ def main() -> None:
 
     config = read_json(args.config)
     diffusers = import_diffusers(need_accelerate=False)
-    if config["_class_name"] == "FluxTransformer2DModel":
-        install_sdpa_for_torch1()  # Flux's blocks refuse to build without it
+    if config["_class_name"] in ("FluxTransformer2DModel", "SD3Transformer2DModel"):
+        install_sdpa_for_torch1()  # their blocks refuse to build without it
     model = getattr(diffusers, config["_class_name"]).from_config(config)
     randomize(model, args.seed)
     model.to(torch_dtype(args.dtype))

@@ -1,0 +1,31 @@
+//===- SD3Builder.h - Emit a diffusers SD3 transformer ----------*- C++ -*-===//
+#ifndef FRESCO_MODELS_SD3_SD3BUILDER_H
+#define FRESCO_MODELS_SD3_SD3BUILDER_H
+
+#include "models/sd3/SD3Config.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/BuiltinOps.h"
+
+namespace fresco::models {
+
+/// Sizes of one SD3 transformer function (shapes are static; the latent is
+/// sample_size square).
+struct SD3Shape {
+  int64_t batch = 1;
+  /// StableDiffusion3Pipeline's prompt embeds: 77 CLIP + 256 T5 tokens.
+  int64_t textTokens = 333;
+};
+
+/// Appends `func.func @<name>` with the inputs of diffusers'
+/// SD3Transformer2DModel.forward, in its order: hidden_states [B, C, S, S]
+/// (S = sample_size), encoder_hidden_states [B, T, joint_attention_dim],
+/// pooled_projections [B, pooled_projection_dim], timestep [B] (in
+/// [0, 1000], as the pipeline passes it); the result is sample
+/// [B, out_channels, S, S]. Every parameter is named by its state_dict key.
+mlir::func::FuncOp buildSD3(mlir::ModuleOp module, const SD3Config &config,
+                            const SD3Shape &shape, llvm::StringRef name);
+
+} // namespace fresco::models
+
+#endif // FRESCO_MODELS_SD3_SD3BUILDER_H

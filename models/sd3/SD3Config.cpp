@@ -1,0 +1,129 @@
+//===- SD3Config.cpp - diffusers SD3Transformer2DModel config -------------===//
+#include "models/sd3/SD3Config.h"
+
+using namespace llvm;
+
+namespace fresco::models {
+
+static Error configError(const Twine &msg) {
+  return createStringError(inconvertibleErrorCode(), msg);
+}
+
+bool SD3Config::matches(const json::Object &config) {
+  auto cls = config.getString("_class_name");
+  return cls && *cls == "SD3Transformer2DModel";
+}
+
+Expected<SD3Config> SD3Config::fromJSON(const json::Object &config) {
+  SD3Config c;
+  // Absent (or null where diffusers allows it) -> default; present -> an
+  // integer in [min, max], the bound far above any real model so every size
+  // product stays exact.
+  auto readInt = [&](StringRef key, int64_t &dst, int64_t min = 1,
+                     int64_t max = int64_t(1) << 16) -> Error {
+    const json::Value *v = config.get(key);
+    if (!v)
+      return Error::success();
+    std::optional<int64_t> i = v->getAsInteger();
+    if (!i || *i < min)
+      return configError("config key '" + key +
+                         "' must be an integer >= " + Twine(min));
+    if (*i > max)
+      return configError("config key '" + key + "' is " + Twine(*i) +
+                         ", more than the " + Twine(max) +
+                         " this builder accepts");
+    dst = *i;
+    return Error::success();
+  };
+
+  if (!matches(config))
+    return configError("not an SD3 transformer config: expected _class_name "
+                       "'SD3Transformer2DModel'");
+  if (Error e = readInt("sample_size", c.sampleSize))
+    return std::move(e);
+  if (Error e = readInt("patch_size", c.patchSize, 1, 64))
+    return std::move(e);
+  if (Error e = readInt("in_channels", c.inChannels))
+    return std::move(e);
+  if (Error e = readInt("num_layers", c.numLayers, 1, 1024))
+    return std::move(e);
+  if (Error e = readInt("attention_head_dim", c.attentionHeadDim))
+    return std::move(e);
+  if (Error e = readInt("num_attention_heads", c.numAttentionHeads))
+    return std::move(e);
+  if (Error e = readInt("joint_attention_dim", c.jointAttentionDim))
+    return std::move(e);
+  if (Error e = readInt("caption_projection_dim", c.captionProjectionDim))
+    return std::move(e);
+  if (Error e = readInt("pooled_projection_dim", c.pooledProjectionDim))
+    return std::move(e);
+  // out_channels null means in_channels, as diffusers.
+  c.outChannels = c.inChannels;
+  if (const json::Value *v = config.get("out_channels"); v && !v->getAsNull())
+    if (Error e = readInt("out_channels", c.outChannels))
+      return std::move(e);
+  if (const json::Value *v = config.get("pos_embed_max_size");
+      v && v->getAsNull())
+    return configError("config key 'pos_embed_max_size' is null: only the "
+                       "cropped position table of SD3 (an integer) is "
+                       "supported");
+  if (Error e = readInt("pos_embed_max_size", c.posEmbedMaxSize))
+    return std::move(e);
+
+  if (const json::Value *v = config.get("qk_norm"); v && !v->getAsNull()) {
+    std::optional<StringRef> s = v->getAsString();
+    if (!s)
+      return configError("config key 'qk_norm' must be null or a string");
+    if (*s != "rms_norm")
+      return configError("config key 'qk_norm' is '" + *s +
+                         "': only null and 'rms_norm' are supported");
+    c.qkRmsNorm = true;
+  }
+  if (const json::Value *v = config.get("dual_attention_layers")) {
+    const json::Array *a = v->getAsArray();
+    if (!a)
+      return configError("config key 'dual_attention_layers' must be a list "
+                         "of block indices");
+    for (const json::Value &x : *a) {
+      std::optional<int64_t> i = x.getAsInteger();
+      if (!i || *i < 0 || *i >= c.numLayers)
+        return configError("config key 'dual_attention_layers' must hold "
+                           "block indices in 0.." +
+                           Twine(c.numLayers - 1) + " (num_layers " +
+                           Twine(c.numLayers) + ")");
+      c.dualAttentionLayers.push_back(*i);
+    }
+  }
+
+  int64_t d = c.innerDim();
+  if (d > (int64_t(1) << 18))
+    return configError("num_attention_heads * attention_head_dim = " +
+                       Twine(d) + " is more than the " +
+                       Twine(int64_t(1) << 18) + " this builder accepts");
+  // The context stream joins the image stream's attention and norms, so
+  // diffusers only runs when the two widths agree.
+  if (c.captionProjectionDim != d)
+    return configError("caption_projection_dim " +
+                       Twine(c.captionProjectionDim) +
+                       " must equal num_attention_heads * attention_head_dim "
+                       "= " +
+                       Twine(d) + " (the context joins the image attention)");
+  // get_2d_sincos_pos_embed splits the width in 4 (h/w, sin/cos).
+  if (d % 4 != 0)
+    return configError(
+        "num_attention_heads * attention_head_dim = " + Twine(d) +
+        " must be a multiple of 4 for the 2-D sin-cos "
+        "position table");
+  if (c.sampleSize % c.patchSize != 0)
+    return configError("sample_size " + Twine(c.sampleSize) +
+                       " is not a multiple of patch_size " +
+                       Twine(c.patchSize));
+  if (c.sampleSize / c.patchSize > c.posEmbedMaxSize)
+    return configError(
+        "sample_size / patch_size = " + Twine(c.sampleSize / c.patchSize) +
+        " patches a side is more than pos_embed_max_size " +
+        Twine(c.posEmbedMaxSize));
+  return c;
+}
+
+} // namespace fresco::models

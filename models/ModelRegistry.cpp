@@ -179,8 +179,14 @@ Error buildComponentFromConfig(mlir::ModuleOp module, StringRef configText,
                        Twine(config->maxPositions) + " tokens, not " +
                        Twine(options.maxSequenceLength) +
                        " (--max-sequence-length applies to T5)");
+    // With a projection (SDXL's text_encoder_2) the penultimate hidden
+    // state the SDXL pipeline reads comes too.
+    const bool proj = config->withProjection;
     buildCLIPText(module, *config, options.batch,
-                  component.empty() ? StringRef("text_encoder") : component);
+                  !component.empty() ? component
+                  : proj             ? StringRef("text_encoder_2")
+                                     : StringRef("text_encoder"),
+                  proj ? CLIPOutputs{true, true, true} : CLIPOutputs::Both);
     return Error::success();
   }
   if (T5Config::matches(*obj)) {
@@ -204,8 +210,8 @@ Error buildComponentFromConfig(mlir::ModuleOp module, StringRef configText,
                    "' is not supported; supported: DiTTransformer2DModel, "
                    "Transformer2DModel with norm_type 'ada_norm_zero', "
                    "FluxTransformer2DModel, SD3Transformer2DModel, "
-                   "UNet2DConditionModel, AutoencoderKL, "
-                   "CLIPTextModel, T5EncoderModel");
+                   "UNet2DConditionModel, AutoencoderKL, CLIPTextModel, "
+                   "CLIPTextModelWithProjection, T5EncoderModel");
 }
 
 Error buildComponentFromFolder(mlir::ModuleOp module, StringRef folder,

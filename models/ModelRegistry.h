@@ -26,10 +26,10 @@ struct BuildOptions {
 
 /// Builds the component function `component` (e.g. "transformer"; empty:
 /// the usual name for the class, "transformer", "vae", "text_encoder" for a
-/// CLIPTextModel or "text_encoder_2" for a T5EncoderModel) from the text of
-/// a diffusers config.json (by `_class_name`) or a transformers one (by
-/// `architectures`) into `module`. Fails with a message naming the unsupported
-/// class or key.
+/// CLIPTextModel or "text_encoder_2" for a CLIPTextModelWithProjection or a
+/// T5EncoderModel) from the text of a diffusers config.json (by
+/// `_class_name`) or a transformers one (by `architectures`) into `module`.
+/// Fails with a message naming the unsupported class or key.
 llvm::Error buildComponentFromConfig(mlir::ModuleOp module,
                                      llvm::StringRef configText,
                                      llvm::StringRef component,

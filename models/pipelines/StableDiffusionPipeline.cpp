@@ -34,6 +34,9 @@ Error buildStableDiffusionPipeline(mlir::ModuleOp module,
   Expected<UNetConfig> unet = dir.config<UNetConfig>("unet");
   if (!unet)
     return unet.takeError();
+  if (unet->hasTextTime())
+    return makeError("unet: addition_embed_type \"text_time\" is SDXL's "
+                     "UNet, which StableDiffusionPipeline does not feed");
   Expected<VAEConfig> vae = dir.config<VAEConfig>("vae");
   if (!vae)
     return vae.takeError();

@@ -2,7 +2,8 @@
 //
 // Mirrors transformers 4.46's CLIPTextTransformer.forward: token + position
 // embeddings, pre-LN encoder layers with causal self-attention, the final
-// layer norm, and the pooled output at each row's end-of-text token.
+// layer norm, and the pooled output at each row's end-of-text token
+// (projected by CLIPTextModelWithProjection's text_projection).
 // Locations name the transformers module each op belongs to.
 //
 //===----------------------------------------------------------------------===//
@@ -12,6 +13,7 @@
 
 #include "mlir/IR/Builders.h"
 
+#include <array>
 #include <cmath>
 
 using namespace llvm;
@@ -24,15 +26,19 @@ bool CLIPTextConfig::matches(const json::Object &config) {
   // CLIPTextModelWithProjection shares model_type "clip_text_model": the
   // architecture decides when it is given.
   if (config.getArray("architectures"))
-    return hasArchitecture(config, "CLIPTextModel");
+    return hasArchitecture(config, "CLIPTextModel") ||
+           hasArchitecture(config, "CLIPTextModelWithProjection");
   return config.getString("model_type") == StringRef("clip_text_model");
 }
 
 Expected<CLIPTextConfig> CLIPTextConfig::fromJSON(const json::Object &config) {
   CLIPTextConfig c;
   if (!matches(config))
-    return configError("not a CLIPTextModel config: expected architectures "
-                       "[\"CLIPTextModel\"] or model_type 'clip_text_model'");
+    return configError(
+        "not a CLIPTextModel config: expected architectures "
+        "[\"CLIPTextModel\"] or [\"CLIPTextModelWithProjection\"]"
+        ", or model_type 'clip_text_model'");
+  c.withProjection = hasArchitecture(config, "CLIPTextModelWithProjection");
   const int64_t kMax = int64_t(1) << 16;
   if (Error e = readInt(config, "vocab_size", c.vocabSize, 1, 1 << 24))
     return std::move(e);
@@ -51,6 +57,8 @@ Expected<CLIPTextConfig> CLIPTextConfig::fromJSON(const json::Object &config) {
   if (Error e = readPositive(config, "layer_norm_eps", c.layerNormEps))
     return std::move(e);
   if (Error e = readInt(config, "eos_token_id", c.eosTokenId, 0, 1 << 24))
+    return std::move(e);
+  if (Error e = readInt(config, "projection_dim", c.projectionDim, 1, kMax))
     return std::move(e);
   if (const json::Value *v = config.get("hidden_act")) {
     std::optional<StringRef> act = v->getAsString();
@@ -80,7 +88,9 @@ public:
   CLIPTextEmitter(OpBuilder &b, const CLIPTextConfig &c, int64_t batch)
       : b(b), c(c), batch(batch), f32(b.getF32Type()) {}
 
-  std::pair<Value, Value> forward(Value ids);
+  /// last_hidden_state, the penultimate hidden state and the pooled output
+  /// (text_embeds with a projection); only what `outputs` asks for is built.
+  std::array<Value, 3> forward(Value ids, const CLIPOutputs &outputs);
 
 private:
   Location loc(const Twine &scope) {
@@ -147,7 +157,8 @@ Value CLIPTextEmitter::layer(int64_t i, Value h) {
   return AddOp::create(b, loc(p), h, f);
 }
 
-std::pair<Value, Value> CLIPTextEmitter::forward(Value ids) {
+std::array<Value, 3> CLIPTextEmitter::forward(Value ids,
+                                              const CLIPOutputs &outputs) {
   int64_t d = c.hiddenSize, t = c.maxPositions;
   std::string e = "text_model.embeddings";
   Value table = param(e + ".token_embedding.weight", {c.vocabSize, d});
@@ -158,37 +169,61 @@ std::pair<Value, Value> CLIPTextEmitter::forward(Value ids) {
   pos = ReshapeOp::create(b, loc(e + ".position_embedding"),
                           RankedTensorType::get({1, t, d}, f32), pos);
   h = AddOp::create(b, loc(e), h, pos);
-  for (int64_t i = 0; i < c.numLayers; ++i)
+  // Without the final outputs the last layer is not built.
+  const bool needFinal = outputs.lastHidden || outputs.pooled;
+  Value penultimate;
+  for (int64_t i = 0; i < c.numLayers; ++i) {
+    if (i == c.numLayers - 1) {
+      penultimate = h; // hidden_states[-2]: the embeddings when N = 1
+      if (!needFinal)
+        break;
+    }
     h = layer(i, h);
+  }
+  if (!needFinal)
+    return {Value(), penultimate, Value()};
   h = layerNorm("text_model.final_layer_norm", h);
-  // transformers' legacy configs (eos_token_id 2) pool at the largest id.
-  const bool legacy = c.eosTokenId == 2;
-  Value pooled = EosPoolOp::create(b, loc("text_model.pooler"), h, ids,
-                                   b.getI64IntegerAttr(c.eosTokenId),
-                                   legacy ? b.getUnitAttr() : nullptr);
-  return {h, pooled};
+  Value pooled;
+  if (outputs.pooled) {
+    // transformers' legacy configs (eos_token_id 2) pool at the largest id.
+    const bool legacy = c.eosTokenId == 2;
+    pooled = EosPoolOp::create(b, loc("text_model.pooler"), h, ids,
+                               b.getI64IntegerAttr(c.eosTokenId),
+                               legacy ? b.getUnitAttr() : nullptr);
+    if (c.withProjection)
+      pooled = LinearOp::create(
+          b, loc("text_projection"), pooled,
+          param("text_projection.weight", {c.projectionDim, d}), Value());
+  }
+  return {h, penultimate, pooled};
 }
 
 } // namespace
 
 func::FuncOp buildCLIPText(ModuleOp module, const CLIPTextConfig &config,
                            int64_t batch, StringRef name, CLIPOutputs outputs) {
+  assert((outputs.lastHidden || outputs.penultimateHidden || outputs.pooled) &&
+         "a CLIP text function needs an output");
   OpBuilder b(module.getBodyRegion());
   b.setInsertionPointToEnd(module.getBody());
   Type f32 = b.getF32Type();
   int64_t t = config.maxPositions, d = config.hiddenSize;
   auto idsTy = RankedTensorType::get({batch, t}, b.getI64Type());
-  const bool hidden = outputs != CLIPOutputs::Pooled;
-  const bool pooled = outputs != CLIPOutputs::Hidden;
+  auto hiddenTy = RankedTensorType::get({batch, t, d}, f32);
   SmallVector<Type> results;
   SmallVector<StringRef> names;
-  if (hidden) {
-    results.push_back(RankedTensorType::get({batch, t, d}, f32));
+  if (outputs.lastHidden) {
+    results.push_back(hiddenTy);
     names.push_back("last_hidden_state");
   }
-  if (pooled) {
-    results.push_back(RankedTensorType::get({batch, d}, f32));
-    names.push_back("pooler_output");
+  if (outputs.penultimateHidden) {
+    results.push_back(hiddenTy);
+    names.push_back("penultimate_hidden_state");
+  }
+  if (outputs.pooled) {
+    results.push_back(RankedTensorType::get(
+        {batch, config.withProjection ? config.projectionDim : d}, f32));
+    names.push_back(config.withProjection ? "text_embeds" : "pooler_output");
   }
   auto fnTy = FunctionType::get(module.getContext(), {idsTy}, results);
   auto fn =
@@ -201,14 +236,15 @@ func::FuncOp buildCLIPText(ModuleOp module, const CLIPTextConfig &config,
   Block *entry = fn.addEntryBlock();
   b.setInsertionPointToStart(entry);
   CLIPTextEmitter emitter(b, config, batch);
-  auto [h, p] = emitter.forward(entry->getArgument(0));
+  auto [h, penultimate, pooled] =
+      emitter.forward(entry->getArgument(0), outputs);
   SmallVector<Value> returned;
-  if (hidden)
+  if (outputs.lastHidden)
     returned.push_back(h);
-  if (pooled)
-    returned.push_back(p);
-  else
-    p.getDefiningOp()->erase(); // nothing reads the pooled output
+  if (outputs.penultimateHidden)
+    returned.push_back(penultimate);
+  if (outputs.pooled)
+    returned.push_back(pooled);
   func::ReturnOp::create(b, fn.getLoc(), returned);
   return fn;
 }

@@ -10,7 +10,8 @@
 namespace fresco::models {
 
 /// The keys of transformers' CLIPTextConfig (the text_encoder folder of
-/// Flux and Stable Diffusion pipelines); defaults are its constructor's.
+/// Flux and Stable Diffusion pipelines, and SDXL's text_encoder_2, a
+/// CLIPTextModelWithProjection); defaults are its constructor's.
 struct CLIPTextConfig {
   enum class Act { QuickGelu, GeluErf, GeluTanh };
   int64_t vocabSize = 49408;
@@ -22,22 +23,45 @@ struct CLIPTextConfig {
   Act act = Act::QuickGelu;
   double layerNormEps = 1e-5;
   int64_t eosTokenId = 49407;
+  /// CLIPTextModelWithProjection (architectures): the pooled output goes
+  /// through text_projection (no bias) to projection_dim, as text_embeds.
+  bool withProjection = false;
+  int64_t projectionDim = 512;
 
   int64_t headDim() const { return hiddenSize / numHeads; }
   /// Parses and validates; the error names the offending key.
   static llvm::Expected<CLIPTextConfig>
   fromJSON(const llvm::json::Object &config);
-  /// True when `config` describes a CLIPTextModel.
+  /// True when `config` describes a CLIPTextModel or a
+  /// CLIPTextModelWithProjection.
   static bool matches(const llvm::json::Object &config);
 };
 
+/// Which outputs a CLIP text function returns, in this order:
+/// last_hidden_state [B, T, D] (after the final layer norm); the penultimate
+/// hidden state [B, T, D], transformers' hidden_states[-2] (the output of
+/// layer N-2 counting from 0, without the final layer norm: what SDXL's
+/// pipeline reads from both encoders); the pooled output at the end-of-text
+/// token, pooler_output [B, D], or text_embeds [B, projection_dim] for a
+/// CLIPTextModelWithProjection.
+struct CLIPOutputs {
+  bool lastHidden = true;
+  bool penultimateHidden = false;
+  bool pooled = true;
+
+  static const CLIPOutputs Both;   // last_hidden_state, pooled
+  static const CLIPOutputs Pooled; // FluxPipeline's
+  static const CLIPOutputs Hidden; // Stable Diffusion 1.x / 2.x's
+};
+inline const CLIPOutputs CLIPOutputs::Both = {true, false, true};
+inline const CLIPOutputs CLIPOutputs::Pooled = {false, false, true};
+inline const CLIPOutputs CLIPOutputs::Hidden = {true, false, false};
+
 /// Appends `func.func @<name>(input_ids [B, max_position_embeddings] i64)
-/// -> (last_hidden_state [B, T, D], pooler_output [B, D])`: the forward of
-/// transformers 4.46's CLIPTextModel (causal self-attention, pooled at the
-/// end-of-text token), every parameter named by its state_dict key.
-/// Which outputs the function returns: both, pooler_output alone (what
-/// FluxPipeline reads) or last_hidden_state alone (Stable Diffusion's).
-enum class CLIPOutputs { Both, Pooled, Hidden };
+/// -> (the `outputs`)`: the forward of transformers 4.46's CLIPTextModel or
+/// CLIPTextModelWithProjection (causal self-attention, pooled at the
+/// end-of-text token), every parameter named by its state_dict key. At
+/// least one output must be asked for.
 mlir::func::FuncOp buildCLIPText(mlir::ModuleOp module,
                                  const CLIPTextConfig &config, int64_t batch,
                                  llvm::StringRef name,

@@ -1,7 +1,8 @@
 //===- UNetBuilder.cpp - Emit diffusers' UNet2DConditionModel -------------===//
 //
 // Mirrors diffusers 0.31's UNet2DConditionModel for Stable Diffusion 1.x /
-// 2.x: the timestep MLP, conv_in, down blocks (ResnetBlock2D with the
+// 2.x and SDXL: the timestep MLP (plus, for SDXL, add_embedding over the
+// pooled text embedding and the time ids' sinusoids), conv_in, down blocks (ResnetBlock2D with the
 // timestep added after conv1, Transformer2DModel with self-attention,
 // cross-attention on the text and a GEGLU feed-forward, a stride-2 conv),
 // the mid block (resnet, transformer, resnet), up blocks that concatenate
@@ -26,7 +27,8 @@ public:
   UNetEmitter(OpBuilder &b, const UNetConfig &c, const UNetShape &s)
       : b(b), c(c), s(s), f32(b.getF32Type()) {}
 
-  Value forward(Value sample, Value timestep, Value text);
+  Value forward(Value sample, Value timestep, Value text, Value textEmbeds,
+                Value timeIds);
 
 private:
   Location loc(const Twine &scope) {
@@ -80,6 +82,19 @@ private:
                     int64_t layers);
   Value block(const Twine &prefix, Value x, Value text, int64_t heads);
   Value attention(const Twine &prefix, Value x, Value context, int64_t heads);
+  Value sinusoids(const Twine &scope, Value t, int64_t dim) {
+    return TimestepEmbeddingOp::create(
+        b, loc(scope), t, b.getI64IntegerAttr(dim),
+        b.getBoolAttr(c.flipSinToCos), b.getF64FloatAttr(c.freqShift),
+        b.getF64FloatAttr(1.0), b.getF64FloatAttr(10000.0));
+  }
+  /// diffusers' TimestepEmbedding: linear, SiLU, linear.
+  Value mlp(const Twine &prefix, Value x) {
+    std::string p = prefix.str();
+    Value h = linear(p + ".linear_1", x, c.timeEmbedDim());
+    h = SiluOp::create(b, loc(p), h);
+    return linear(p + ".linear_2", h, c.timeEmbedDim());
+  }
 
   OpBuilder &b;
   const UNetConfig &c;
@@ -177,15 +192,24 @@ Value UNetEmitter::transformer(const Twine &prefix, Value x, Value text,
   return AddOp::create(b, l, h, x);
 }
 
-Value UNetEmitter::forward(Value sample, Value timestep, Value text) {
+Value UNetEmitter::forward(Value sample, Value timestep, Value text,
+                           Value textEmbeds, Value timeIds) {
   const int64_t n = c.numBlocks(), c0 = c.blockOutChannels[0];
-  Value t = TimestepEmbeddingOp::create(
-      b, loc("time_proj"), timestep, b.getI64IntegerAttr(c0),
-      b.getBoolAttr(c.flipSinToCos), b.getF64FloatAttr(c.freqShift),
-      b.getF64FloatAttr(1.0), b.getF64FloatAttr(10000.0));
-  Value temb = linear("time_embedding.linear_1", t, c.timeEmbedDim());
-  temb = SiluOp::create(b, loc("time_embedding"), temb);
-  temb = linear("time_embedding.linear_2", temb, c.timeEmbedDim());
+  Value temb = mlp("time_embedding", sinusoids("time_proj", timestep, c0));
+  if (c.hasTextTime()) {
+    // SDXL: each time id's sinusoids, flattened per row after the pooled
+    // text embedding, through add_embedding, added to the timestep's.
+    const int64_t ids = UNetConfig::kTimeIds, d = c.additionTimeEmbedDim;
+    Location l = loc("add_time_proj");
+    Value e = sinusoids("add_time_proj",
+                        reshape(l, timeIds, {s.batch * ids}), d);
+    e = reshape(l, e, {s.batch, ids * d});
+    Value in = ConcatOp::create(b, loc("add_embedding"),
+                                ValueRange{textEmbeds, e},
+                                b.getI64IntegerAttr(1));
+    temb = AddOp::create(b, loc("add_embedding"), temb,
+                         mlp("add_embedding", in));
+  }
 
   Value h = conv("conv_in", sample, c0, 3);
   SmallVector<Value> skips = {h};
@@ -248,21 +272,30 @@ func::FuncOp buildUNet(ModuleOp module, const UNetConfig &config,
       RankedTensorType::get({B}, f32),
       RankedTensorType::get({B, shape.textTokens, config.crossAttentionDim},
                             f32)};
+  SmallVector<StringRef> names = {"sample", "timestep",
+                                  "encoder_hidden_states"};
+  if (config.hasTextTime()) {
+    inputs.push_back(RankedTensorType::get({B, config.textEmbedsDim()}, f32));
+    inputs.push_back(RankedTensorType::get({B, UNetConfig::kTimeIds}, f32));
+    names.append({"text_embeds", "time_ids"});
+  }
   auto outTy = RankedTensorType::get(
       {B, config.outChannels, shape.height, shape.width}, f32);
   auto fn =
       func::FuncOp::create(b, NameLoc::get(b.getStringAttr(name)), name,
                            FunctionType::get(b.getContext(), inputs, {outTy}));
   fn->setAttr("fresco.component", b.getStringAttr(name));
-  const char *names[] = {"sample", "timestep", "encoder_hidden_states"};
-  for (unsigned i = 0; i < 3; ++i)
-    fn.setArgAttr(i, "fresco.name", b.getStringAttr(names[i]));
+  for (auto [i, n] : llvm::enumerate(names))
+    fn.setArgAttr(unsigned(i), "fresco.name", b.getStringAttr(n));
   fn.setResultAttr(0, "fresco.name", b.getStringAttr("sample"));
   Block *entry = fn.addEntryBlock();
   b.setInsertionPointToStart(entry);
   UNetEmitter emitter(b, config, shape);
-  Value out = emitter.forward(entry->getArgument(0), entry->getArgument(1),
-                              entry->getArgument(2));
+  const bool added = config.hasTextTime();
+  Value out = emitter.forward(
+      entry->getArgument(0), entry->getArgument(1), entry->getArgument(2),
+      added ? entry->getArgument(3) : Value(),
+      added ? entry->getArgument(4) : Value());
   func::ReturnOp::create(b, fn.getLoc(), out);
   return fn;
 }

@@ -20,7 +20,9 @@ struct UNetShape {
 /// encoder_hidden_states [B, T, cross_attention_dim]) -> sample [B,
 /// out_channels, h, w]`: diffusers 0.31's UNet2DConditionModel.forward
 /// (Stable Diffusion 1.x / 2.x), every parameter named by its state_dict
-/// key.
+/// key. With SDXL's added conditions (config.hasTextTime()) two inputs
+/// follow, added_cond_kwargs': text_embeds [B, textEmbedsDim()] and time_ids
+/// [B, UNetConfig::kTimeIds].
 mlir::func::FuncOp buildUNet(mlir::ModuleOp module, const UNetConfig &config,
                              const UNetShape &shape, llvm::StringRef name);
 

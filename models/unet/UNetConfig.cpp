@@ -65,8 +65,7 @@ Error refuseUnsupported(const json::Object &config) {
     const char *name;
     const char *neutral; // the JSON of the value that is supported
   };
-  static const Key keys[] = {{"addition_embed_type", "null"},
-                             {"class_embed_type", "null"},
+  static const Key keys[] = {{"class_embed_type", "null"},
                              {"encoder_hid_dim", "null"},
                              {"time_cond_proj_dim", "null"},
                              {"act_fn", "\"silu\""},
@@ -86,10 +85,17 @@ Error refuseUnsupported(const json::Object &config) {
                              {"mid_block_type", "\"UNetMidBlock2DCrossAttn\""},
                              {"timestep_post_act", "null"},
                              {"time_embedding_act_fn", "null"},
-                             {"class_embeddings_concat", "false"}};
+                             {"class_embeddings_concat", "false"},
+                             {"time_embedding_dim", "null"},
+                             {"encoder_hid_dim_type", "null"},
+                             {"num_class_embeds", "null"},
+                             {"resnet_out_scale_factor", "1"},
+                             {"resnet_skip_time_act", "false"}};
   for (const Key &k : keys) {
     const json::Value *v = config.get(k.name);
-    if (!v)
+    // null is diffusers' default for upcast_attention (SDXL's config): false.
+    if (!v || (v->kind() == json::Value::Null &&
+               StringRef(k.name) == "upcast_attention"))
       continue;
     Expected<json::Value> neutral = json::parse(k.neutral);
     if (!neutral)
@@ -103,13 +109,48 @@ Error refuseUnsupported(const json::Object &config) {
       raw_string_ostream os(text);
       os << *v;
       return configError("config key '" + Twine(k.name) + "' = " + os.str() +
-                         " is not implemented (supported: " + k.neutral + ")" +
-                         (StringRef(k.name) == "addition_embed_type"
-                              ? "; SDXL's added text/time conditions are "
-                                "not built yet"
-                              : ""));
+                         " is not implemented (supported: " + k.neutral + ")");
     }
   }
+  return Error::success();
+}
+
+/// addition_embed_type: none, or SDXL's "text_time" with the widths of its
+/// time sinusoids and of add_embedding's input.
+Error readAddedConditions(const json::Object &config, UNetConfig &c) {
+  const json::Value *v = config.get("addition_embed_type");
+  if (!v || v->kind() == json::Value::Null)
+    return Error::success();
+  if (v->getAsString() != StringRef("text_time")) {
+    std::string text;
+    raw_string_ostream os(text);
+    os << *v;
+    return configError("config key 'addition_embed_type' = " + os.str() +
+                       " is not implemented (supported: null, \"text_time\")");
+  }
+  for (auto [key, dst] : {std::pair<StringRef, int64_t *>{
+                              "addition_time_embed_dim",
+                              &c.additionTimeEmbedDim},
+                          {"projection_class_embeddings_input_dim",
+                           &c.addEmbeddingInputDim}}) {
+    const json::Value *k = config.get(key);
+    if (!k || k->kind() == json::Value::Null)
+      return configError("addition_embed_type \"text_time\" needs config "
+                         "key '" +
+                         key + "'");
+    if (Error e = readInt(config, key, *dst, 1, kMaxChannels * 16))
+      return e;
+  }
+  if (c.additionTimeEmbedDim % 2 != 0)
+    return configError("addition_time_embed_dim must be even (the time ids' "
+                       "sin and cos halves)");
+  if (c.textEmbedsDim() < 1)
+    return configError(
+        "projection_class_embeddings_input_dim " +
+        Twine(c.addEmbeddingInputDim) + " leaves no room for text_embeds "
+        "beside " + Twine(UNetConfig::kTimeIds) +
+        " time ids of addition_time_embed_dim " +
+        Twine(c.additionTimeEmbedDim));
   return Error::success();
 }
 
@@ -126,6 +167,8 @@ Expected<UNetConfig> UNetConfig::fromJSON(const json::Object &config) {
   if (Error e = refuseUnsupported(config))
     return std::move(e);
   UNetConfig c;
+  if (Error e = readAddedConditions(config, c))
+    return std::move(e);
   for (auto [key, dst] :
        {std::pair<StringRef, int64_t *>{"in_channels", &c.inChannels},
         {"out_channels", &c.outChannels},

@@ -9,8 +9,8 @@
 
 namespace fresco::models {
 
-/// The keys of UNet2DConditionModel that Stable Diffusion 1.x / 2.x use;
-/// defaults are diffusers 0.31's. Per-block lists are expanded to one entry
+/// The keys of UNet2DConditionModel that Stable Diffusion 1.x / 2.x and SDXL
+/// use; defaults are diffusers 0.31's. Per-block lists are expanded to one entry
 /// per down block (the up blocks mirror them).
 struct UNetConfig {
   int64_t inChannels = 4, outChannels = 4, sampleSize = 64;
@@ -27,14 +27,28 @@ struct UNetConfig {
   bool useLinearProjection = false;
   bool flipSinToCos = true;
   double freqShift = 0;
+  /// SDXL's added conditions (addition_embed_type "text_time"): the width
+  /// of each time id's sinusoids (addition_time_embed_dim) and the input of
+  /// add_embedding (projection_class_embeddings_input_dim); 0 without them.
+  int64_t additionTimeEmbedDim = 0;
+  int64_t addEmbeddingInputDim = 0;
 
   int64_t numBlocks() const { return int64_t(blockOutChannels.size()); }
   int64_t timeEmbedDim() const { return 4 * blockOutChannels[0]; }
   /// Latent size divisor: every block but the last halves the size.
   int64_t downscale() const { return int64_t(1) << (numBlocks() - 1); }
+  bool hasTextTime() const { return additionTimeEmbedDim > 0; }
+  /// StableDiffusionXLPipeline's time ids: original size, crop top-left and
+  /// target size (the refiner's 5, with an aesthetic score, is not built).
+  static constexpr int64_t kTimeIds = 6;
+  /// The pooled text embedding's width: what add_embedding's input leaves
+  /// beside the time ids' sinusoids.
+  int64_t textEmbedsDim() const {
+    return addEmbeddingInputDim - kTimeIds * additionTimeEmbedDim;
+  }
 
   /// Parses and validates; the error names the offending key, and a value
-  /// this builder does not implement (SDXL's added conditions, other block
+  /// this builder does not implement (other added conditions, other block
   /// types) says so.
   static llvm::Expected<UNetConfig> fromJSON(const llvm::json::Object &config);
   static bool matches(const llvm::json::Object &config);

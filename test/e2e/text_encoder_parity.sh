@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # text_encoder_parity.sh KIND [TOKENS]: a tiny random text encoder written by
-# transformers' save_pretrained (KIND: clip, clip-legacy, t5, t5-real-buckets;
+# transformers' save_pretrained (KIND: clip, clip-legacy, clip-projection, t5,
+# t5-real-buckets;
 # see text_encoder_reference.py) -> fresco-compile -> fresco-run in f32,
 # against transformers' forward in float64 on the same files and ids.
 # Tolerance: 1e-5 of max|ref|, or 1.5 times transformers' own float32 error
@@ -19,13 +20,23 @@ tokens=${2:-24}
 "$FRESCO_PYTHON" "$here/text_encoder_reference.py" make "$kind" "$work" \
   --tokens "$tokens" --batch 3 --seed 7
 case $kind in
-clip*) function=text_encoder; extra=() ;;
-*) function=text_encoder_2; extra=(--max-sequence-length "$tokens") ;;
+clip-projection)
+  function=text_encoder_2 extra=()
+  names=(last_hidden_state penultimate_hidden_state text_embeds)
+  ;;
+clip*)
+  function=text_encoder extra=()
+  names=(last_hidden_state pooler_output)
+  ;;
+*)
+  function=text_encoder_2 extra=(--max-sequence-length "$tokens")
+  names=(last_hidden_state)
+  ;;
 esac
 "$FRESCO_BIN/fresco-compile" "$work/model" -o "$work/model.fplan" --batch 3 \
   "${extra[@]}"
-outputs=(--output "@$work/last_hidden_state.npy")
-[ "$function" = text_encoder ] && outputs+=(--output "@$work/pooler_output.npy")
+outputs=()
+for name in "${names[@]}"; do outputs+=(--output "@$work/$name.npy"); done
 "$FRESCO_BIN/fresco-run" "$work/model.fplan" --weights "$work/model" \
   --function "$function" --input "@$work/ids.npy" "${outputs[@]}"
 "$FRESCO_PYTHON" "$here/text_encoder_reference.py" run "$work/model" \
@@ -38,7 +49,7 @@ import sys
 import numpy as np
 work = sys.argv[1]
 ok = True
-for out in ("last_hidden_state", "pooler_output"):
+for out in ("last_hidden_state", "penultimate_hidden_state", "pooler_output", "text_embeds"):
     if not os.path.exists(f"{work}/{out}.npy"):
         continue
     ref = np.load(f"{work}/ref/{out}.npy")

@@ -4,7 +4,8 @@
 Write a model folder and token ids:
   text_encoder_reference.py make KIND OUT [--tokens T] [--batch B] [--seed S]
   KIND: clip (eos_token_id = vocab - 1), clip-legacy (eos_token_id 2: transformers pools at the
-  largest id), t5 (T5 v1.1 encoder, gated-gelu, written as a sharded safetensors index) or
+  largest id), clip-projection (CLIPTextModelWithProjection as SDXL's text_encoder_2 configures
+  it: exact GELU, eos_token_id 2, text_projection to projection_dim, 3 layers), t5 (T5 v1.1 encoder, gated-gelu, written as a sharded safetensors index) or
   t5-real-buckets (the same with T5-XXL's 32 buckets and max_distance 128, for long sequences).
   Writes OUT/model (save_pretrained, the layout of a pipeline's text_encoder / text_encoder_2
   folder) and OUT/ids.npy (int64 [B, T]) shaped as the tokenizers make them: CLIP rows are
@@ -13,8 +14,10 @@ Write a model folder and token ids:
 
 Run the reference:
   text_encoder_reference.py run MODEL IDS OUTDIR [--dtype float64|float32]
-  transformers' CLIPTextModel / T5EncoderModel on CPU (float64 by default), loaded from MODEL;
-  writes last_hidden_state.npy and, for CLIP, pooler_output.npy.
+  transformers' CLIPTextModel / CLIPTextModelWithProjection / T5EncoderModel on CPU (float64 by
+  default), loaded from MODEL; writes last_hidden_state.npy and, for CLIP, pooler_output.npy, or
+  for CLIPTextModelWithProjection penultimate_hidden_state.npy (hidden_states[-2], what SDXL's
+  pipeline reads) and text_embeds.npy.
 """
 import os
 import sys
@@ -26,12 +29,13 @@ from fresco_ref_common import arg_parser
 VOCAB = 1000
 
 
-def clip_config(legacy: bool):
+def clip_config(legacy: bool, projection: bool = False):
     from transformers import CLIPTextConfig
-    return CLIPTextConfig(vocab_size=VOCAB, hidden_size=32, intermediate_size=48, num_hidden_layers=2,
-                          num_attention_heads=2, max_position_embeddings=77, hidden_act="quick_gelu",
-                          projection_dim=32, bos_token_id=VOCAB - 2, pad_token_id=VOCAB - 1,
-                          eos_token_id=2 if legacy else VOCAB - 1)
+    return CLIPTextConfig(vocab_size=VOCAB, hidden_size=32, intermediate_size=48,
+                          num_hidden_layers=3 if projection else 2, num_attention_heads=2,
+                          max_position_embeddings=77, hidden_act="gelu" if projection else "quick_gelu",
+                          projection_dim=24 if projection else 32, bos_token_id=VOCAB - 2,
+                          pad_token_id=VOCAB - 1, eos_token_id=2 if legacy else VOCAB - 1)
 
 
 def t5_config(real_buckets: bool):
@@ -73,9 +77,13 @@ def make_ids(kind: str, batch: int, tokens: int, rng) -> np.ndarray:
 
 def make(args) -> int:
     import torch
-    from transformers import CLIPTextModel, T5EncoderModel
+    from transformers import CLIPTextModel, CLIPTextModelWithProjection, T5EncoderModel
     torch.manual_seed(args.seed)
-    if args.kind.startswith("clip"):
+    if args.kind == "clip-projection":
+        model = CLIPTextModelWithProjection(clip_config(True, projection=True))
+        tokens = 77
+        shard = "10GB"
+    elif args.kind.startswith("clip"):
         model = CLIPTextModel(clip_config(args.kind == "clip-legacy"))
         tokens = 77
         shard = "10GB"
@@ -94,21 +102,30 @@ def make(args) -> int:
 
 def run(args) -> int:
     import torch
-    from transformers import AutoConfig, CLIPTextModel, T5EncoderModel
+    from transformers import AutoConfig, CLIPTextModel, CLIPTextModelWithProjection, T5EncoderModel
     # transformers 4.46 builds CLIP's causal mask with torch.full(...,
     # finfo(float64).min) in the default dtype, which float32 cannot hold.
     dtype = getattr(torch, args.dtype)
     torch.set_default_dtype(dtype)
     config = AutoConfig.from_pretrained(args.model)
-    cls = CLIPTextModel if config.model_type == "clip_text_model" else T5EncoderModel
+    if config.model_type != "clip_text_model":
+        cls = T5EncoderModel
+    elif "CLIPTextModelWithProjection" in (config.architectures or []):
+        cls = CLIPTextModelWithProjection
+    else:
+        cls = CLIPTextModel
     model = cls.from_pretrained(args.model, torch_dtype=dtype).eval()
     ids = torch.from_numpy(np.load(args.ids))
+    projection = cls is CLIPTextModelWithProjection
     with torch.no_grad():
-        out = model(ids, output_hidden_states=False)
+        out = model(ids, output_hidden_states=projection)
     os.makedirs(args.outdir, exist_ok=True)
     np.save(os.path.join(args.outdir, "last_hidden_state.npy"), out.last_hidden_state.numpy())
     if cls is CLIPTextModel:
         np.save(os.path.join(args.outdir, "pooler_output.npy"), out.pooler_output.numpy())
+    if projection:
+        np.save(os.path.join(args.outdir, "penultimate_hidden_state.npy"), out.hidden_states[-2].numpy())
+        np.save(os.path.join(args.outdir, "text_embeds.npy"), out.text_embeds.numpy())
     return 0
 
 
@@ -116,7 +133,7 @@ def main() -> int:
     ap = arg_parser(__doc__)
     sub = ap.add_subparsers(dest="cmd", required=True)
     m = sub.add_parser("make")
-    m.add_argument("kind", choices=("clip", "clip-legacy", "t5", "t5-real-buckets"))
+    m.add_argument("kind", choices=("clip", "clip-legacy", "clip-projection", "t5", "t5-real-buckets"))
     m.add_argument("out")
     m.add_argument("--tokens", type=int, default=24, help="T5 tokens per row (default 24)")
     m.add_argument("--batch", type=int, default=3)

@@ -3,7 +3,8 @@
 # UNet2DConditionModel written by diffusers' own save_pretrained ->
 # fresco-compile (a bare model, `--max-sequence-length` text tokens) ->
 # fresco-run --function unet on inputs in UNet2DConditionModel.forward's
-# order, compared with the real diffusers class in float64 on CPU PyTorch
+# order (SDXL's text_embeds and time_ids last when the config has them),
+# compared with the real diffusers class in float64 on CPU PyTorch
 # loading the same folder: within 1e-5 of max|ref| (Fresco's f32 kernels
 # round every op once; a wrong skip, scale or chunk order is O(1)).
 # Needs FRESCO_BIN and FRESCO_PYTHON (see dit_forward_parity.sh).
@@ -17,11 +18,15 @@ config=$1 batch=$2 text=$3
   --batch "$batch" --max-sequence-length "$text"
 "$FRESCO_PYTHON" "$here/unet_reference.py" --model "$work/model" \
   --make-inputs "$work/in" --batch "$batch" --seed 5 --text-tokens "$text"
+added=()
+for name in text_embeds time_ids; do
+  [ -f "$work/in/$name.npy" ] && added+=(--input "$name=@$work/in/$name.npy")
+done
 "$FRESCO_BIN/fresco-run" "$work/model.fplan" --weights "$work/model" \
   --function unet --input "sample=@$work/in/sample.npy" \
   --input "timestep=@$work/in/timestep.npy" \
   --input "encoder_hidden_states=@$work/in/encoder_hidden_states.npy" \
-  --output "@$work/out.npy" --stats
+  "${added[@]}" --output "@$work/out.npy" --stats
 "$FRESCO_PYTHON" "$here/unet_reference.py" --model "$work/model" \
   --inputs "$work/in" --out "$work/ref.npy" --dtype float64
 "$FRESCO_PYTHON" "$here/compare_npy.py" "$work/out.npy" "$work/ref.npy" \

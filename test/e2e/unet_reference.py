@@ -6,7 +6,10 @@ Write inputs for a model:
   writes, in the order of UNet2DConditionModel.forward's arguments: sample.npy ([B, in_channels,
   S, S], N(0, 1), S = sample_size), timestep.npy ([B] distinct values in [0, 1000), as the
   schedulers' timesteps) and encoder_hidden_states.npy ([B, T, cross_attention_dim], N(0, 1)).
-  All float32.
+  For SDXL's addition_embed_type "text_time" also added_cond_kwargs': text_embeds.npy ([B,
+  projection_class_embeddings_input_dim - 6 * addition_time_embed_dim], N(0, 1)) and
+  time_ids.npy ([B, 6]: original size, crop top-left, target size in pixels, as
+  StableDiffusionXLPipeline makes them, varied per row). All float32.
 
 Run the model:
   unet_reference.py --model DIR --inputs INDIR --out out.npy [--dtype float32|float64]
@@ -23,6 +26,12 @@ from fresco_ref_common import (add_compute_dtype_arg, add_random_input_args, arg
                                install_sdpa_for_torch1, read_json, torch_dtype)
 
 INPUTS = ("sample", "timestep", "encoder_hidden_states")
+ADDED = ("text_embeds", "time_ids")
+TIME_IDS = 6  # StableDiffusionXLPipeline's
+
+
+def input_names(config: dict) -> tuple:
+    return INPUTS + ADDED if config.get("addition_embed_type") == "text_time" else INPUTS
 
 
 def make_inputs(model: str, out: str, batch: int, seed: int, tokens: int) -> None:
@@ -34,10 +43,18 @@ def make_inputs(model: str, out: str, batch: int, seed: int, tokens: int) -> Non
         "timestep": rng.choice(1000, size=batch, replace=False).astype(np.float64) + 0.5,
         "encoder_hidden_states": rng.standard_normal((batch, tokens, config["cross_attention_dim"])),
     }
+    names = input_names(config)
+    if ADDED[0] in names:
+        pooled = config["projection_class_embeddings_input_dim"] - TIME_IDS * config["addition_time_embed_dim"]
+        arrays["text_embeds"] = rng.standard_normal((batch, pooled))
+        px = 8 * s
+        orig = rng.integers(px // 2, 2 * px, size=(batch, 2))
+        crop = rng.integers(0, px // 4, size=(batch, 2))
+        arrays["time_ids"] = np.concatenate([orig, crop, np.full((batch, 2), px)], axis=1).astype(np.float64)
     os.makedirs(out, exist_ok=True)
-    for name in INPUTS:
+    for name in names:
         np.save(os.path.join(out, f"{name}.npy"), arrays[name].astype(np.float32))
-    print(f"wrote {', '.join(INPUTS)} to {out}")
+    print(f"wrote {', '.join(names)} to {out}")
 
 
 def run(model: str, inputs: str, out: str, dtype: str) -> None:
@@ -50,10 +67,12 @@ def run(model: str, inputs: str, out: str, dtype: str) -> None:
     install_sdpa_for_torch1()
     dt = torch_dtype(dtype)
     unet = diffusers.UNet2DConditionModel.from_pretrained(model, torch_dtype=dt).eval()
-    args = {n: torch.from_numpy(np.load(os.path.join(inputs, f"{n}.npy"))).to(dt) for n in INPUTS}
+    names = input_names(dict(unet.config))
+    args = {n: torch.from_numpy(np.load(os.path.join(inputs, f"{n}.npy"))).to(dt) for n in names}
+    added = {n: args[n] for n in ADDED if n in args} or None
     with torch.no_grad():
         y = unet(args["sample"], args["timestep"], encoder_hidden_states=args["encoder_hidden_states"],
-                 return_dict=False)[0]
+                 added_cond_kwargs=added, return_dict=False)[0]
     np.save(out, y.float().numpy())
     print(f"wrote {out} {list(y.shape)}")
 

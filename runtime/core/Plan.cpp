@@ -1,5 +1,6 @@
 //===- Plan.cpp - Loading and verifying a plan ----------------------------===//
 #include "runtime/core/Plan.h"
+#include "runtime/core/CheckedMath.h"
 #include "runtime/core/DType.h"
 #include "runtime/core/Error.h"
 #include "runtime/core/PlanVersion.h"
@@ -17,7 +18,7 @@ namespace {
 
 // Caps that keep every size computation far from overflow.
 constexpr int64_t kMaxDim = int64_t(1) << 40;
-constexpr uint64_t kMaxBytes = uint64_t(1) << 46;
+constexpr uint64_t kMaxBytes = uint64_t(kMaxPlanBytes);
 
 bool validDType(plan::DType t) {
   return t >= plan::DType::MIN && t <= plan::DType::MAX;
@@ -27,14 +28,13 @@ bool validDType(plan::DType t) {
 uint64_t checkedNumel(const flatbuffers::Vector<int64_t> *shape,
                       const std::string &where) {
   check(shape != nullptr, where, ": missing shape");
-  uint64_t n = 1;
-  for (int64_t d : *shape) {
+  for (int64_t d : *shape)
     check(d >= 0 && d <= kMaxDim, where, ": dimension ", d, " out of range");
-    check(d == 0 || n <= kMaxBytes / uint64_t(d), where,
-          ": shape has too many elements");
-    n *= uint64_t(d);
-  }
-  return n;
+  std::optional<int64_t> n = checkedProduct(shape->begin(), shape->end());
+  check(n && uint64_t(*n) <= kMaxBytes, where, ": shape ",
+        shapeToString({shape->begin(), shape->end()}),
+        " has too many elements (more than 2^46)");
+  return uint64_t(*n);
 }
 
 std::string at(const std::string &name, const std::string &path) {

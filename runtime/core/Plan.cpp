@@ -3,6 +3,7 @@
 #include "runtime/core/CheckedMath.h"
 #include "runtime/core/DType.h"
 #include "runtime/core/Error.h"
+#include "runtime/core/PlainName.h"
 #include "runtime/core/PlanVersion.h"
 #include "runtime/core/ops/OpCheck.h"
 #include "runtime/pipeline/PipelineSpec.h"
@@ -50,6 +51,10 @@ void verifyWeights(const plan::RankProgram &rp, DType storage,
     std::string where = ctx + ", weight " + std::to_string(i);
     check(w->name() && w->component(), where, ": missing name or component");
     where += " '" + w->name()->str() + "'";
+    // The component is a folder under the weights folder the user gives.
+    check(isPlainName(w->component()->str()), where, ": component '",
+          w->component()->str(),
+          "' is not a plain folder name (letters, digits, '_', '-', '.')");
     check(DType(w->dtype()) == storage, where, ": stored as ",
           dtypeName(DType(w->dtype())), " in a plan whose floats are ",
           dtypeName(storage));

@@ -84,7 +84,8 @@ LogicalResult Conv2dOp::inferReturnTypes(MLIRContext *,
   if (strides[0] < 1 || strides[1] < 1 || pad[0] < 0 || pad[1] < 0 ||
       pad[0] > kMaxPad || pad[1] > kMaxPad)
     return opError(loc, "conv2d",
-                   "strides must be positive and padding in [0, 2^40]");
+                   "strides must be positive and padding non-negative "
+                   "(at most 2^40)");
   if (Value b = adaptor.getBias()) {
     auto bt = staticType(loc, "conv2d", "bias", b);
     if (failed(bt))

@@ -41,7 +41,7 @@ func.func @reshape_elements(%x: tensor<4294967296x4294967296xf32>) -> tensor<1xf
 
 func.func @conv_padding(%x: tensor<1x1x4x4xf32>, %w: tensor<1x1x3x3xf32>) -> tensor<1x1x4x4xf32> {
   // expected-error @+2 {{failed to infer returned types}}
-  // expected-error @+1 {{strides must be positive and padding in [0, 2^40]}}
+  // expected-error @+1 {{strides must be positive and padding non-negative (at most 2^40)}}
   %0 = fresco.conv2d %x, %w {strides = array<i64: 1, 1>, padding = array<i64: 4611686018427387904, 1>} : (tensor<1x1x4x4xf32>, tensor<1x1x3x3xf32>) -> tensor<1x1x4x4xf32>
   return %0 : tensor<1x1x4x4xf32>
 }

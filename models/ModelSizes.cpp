@@ -42,7 +42,8 @@ llvm::Error checkUNetSize(const UNetConfig &c, int64_t height, int64_t width) {
   SizeEstimate est;
   int64_t side = 1; // the latent's halving per block, as a divisor
   // Resnets: layers_per_block down, layers_per_block + 1 up, two convs.
-  const int64_t resnets = saturatingProduct({c.layersPerBlock, 2}) + 1;
+  const int64_t resnets =
+      saturatingAdd(saturatingProduct({c.layersPerBlock, 2}), 1);
   for (int64_t i = 0; i < c.numBlocks(); ++i) {
     int64_t ch = c.blockOutChannels[i];
     est.params({ch, ch, 18}, resnets);

@@ -17,6 +17,8 @@
 
 #include <algorithm>
 #include <initializer_list>
+#include <limits>
+#include <string>
 
 namespace fresco::models {
 

@@ -1,5 +1,7 @@
 //===- ModelRegistry.cpp - config.json -> fresco IR -----------------------===//
 #include "models/ModelRegistry.h"
+#include "models/ModelSizes.h"
+#include "models/SizeEstimate.h"
 #include "models/dit/DiTBuilder.h"
 #include "models/flux/FluxBuilder.h"
 #include "models/sd3/SD3Builder.h"
@@ -163,6 +165,9 @@ Error buildComponentFromConfig(mlir::ModuleOp module, StringRef configText,
                          Twine(config->upscale()));
       latent = config->sampleSize / config->upscale();
     }
+    const int64_t pixels = saturatingProduct({latent, config->upscale()});
+    if (Error e = checkVAESize(*config, pixels, pixels)) // issue 15
+      return e;
     buildVAEDecoder(module, *config, options.batch, latent, latent,
                     component.empty() ? StringRef("vae") : component);
     return Error::success();

@@ -3,6 +3,7 @@
 #include "compiler/Transforms/Passes.h"
 #include "dialects/Fresco/IR/FloatStorage.h"
 #include "dialects/Fresco/IR/FrescoOps.h"
+#include "runtime/core/CheckedMath.h"
 
 #include "mlir/IR/Builders.h"
 #include "llvm/ADT/DenseMap.h"
@@ -16,14 +17,19 @@ namespace mlir::fresco {
 namespace {
 
 /// Bytes of `v` as stored: floats in the module's storage (two bytes under
-/// bf16/f16) but for those kept f32.
-uint64_t byteSize(Value v, unsigned floatBytes,
-                  const llvm::DenseSet<Value> &keptF32) {
+/// bf16/f16) but for those kept f32. nullopt past what a plan may hold.
+std::optional<uint64_t> byteSize(Value v, unsigned floatBytes,
+                                 const llvm::DenseSet<Value> &keptF32) {
   auto tt = cast<RankedTensorType>(v.getType());
-  uint64_t bytes = (tt.getElementTypeBitWidth() + 7) / 8;
+  int64_t bytes = (tt.getElementTypeBitWidth() + 7) / 8;
   if (tt.getElementType().isF32() && !keptF32.contains(v))
     bytes = floatBytes;
-  return uint64_t(tt.getNumElements()) * bytes;
+  std::optional<int64_t> n = ::fresco::checkedProduct(tt.getShape());
+  if (n)
+    n = ::fresco::checkedMul(*n, bytes);
+  if (!n || *n > ::fresco::kMaxPlanBytes)
+    return std::nullopt;
+  return uint64_t(*n);
 }
 
 struct AssignBuffersPass : impl::AssignBuffersBase<AssignBuffersPass> {
@@ -49,11 +55,17 @@ struct AssignBuffersPass : impl::AssignBuffersBase<AssignBuffersPass> {
     llvm::DenseMap<Value, unsigned> bufferOf;
     SmallVector<::fresco::BufferRequest> requests;
     SmallVector<Value> bufferRoot;
-    auto newBuffer = [&](Value v, int64_t def) {
+    auto newBuffer = [&](Value v, int64_t def) -> LogicalResult {
+      std::optional<uint64_t> bytes = byteSize(v, floatBytes, *kept);
+      if (!bytes)
+        return emitError(v.getLoc())
+               << "value of type " << v.getType()
+               << " takes more than the 2^46 bytes a plan may hold";
       bufferOf[v] = requests.size();
-      requests.push_back({byteSize(v, floatBytes, *kept), def, def});
+      requests.push_back({*bytes, def, def});
       bufferRoot.push_back(v);
       root[v] = v;
+      return success();
     };
 
     for (BlockArgument arg : block.getArguments()) {
@@ -62,7 +74,8 @@ struct AssignBuffersPass : impl::AssignBuffersBase<AssignBuffersPass> {
             << arg.getArgNumber() << " is not a ranked tensor";
         return signalPassFailure();
       }
-      newBuffer(arg, 0);
+      if (failed(newBuffer(arg, 0)))
+        return signalPassFailure();
     }
 
     int64_t index = 0;
@@ -95,7 +108,8 @@ struct AssignBuffersPass : impl::AssignBuffersBase<AssignBuffersPass> {
           op.emitError("result is not a ranked tensor");
           return signalPassFailure();
         }
-        newBuffer(result, index);
+        if (failed(newBuffer(result, index)))
+          return signalPassFailure();
       }
     }
 

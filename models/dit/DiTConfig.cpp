@@ -1,5 +1,6 @@
 //===- DiTConfig.cpp - diffusers DiT transformer config -------------------===//
 #include "models/dit/DiTConfig.h"
+#include "models/SizeEstimate.h"
 
 using namespace llvm;
 
@@ -111,6 +112,21 @@ Expected<DiTConfig> DiTConfig::fromJSON(const json::Object &config) {
         "num_attention_heads * attention_head_dim = " + Twine(c.innerDim()) +
         " must be divisible by 4 for the 2-D position "
         "embedding");
+  // Per block: attention 4 d^2, feed-forward 8 d^2, adaLN-Zero 6 d^2; the
+  // largest activations are the tokens' and the attention's heads x
+  // tokens^2 scores.
+  SizeEstimate est;
+  int64_t d = c.innerDim(), side = c.sampleSize / c.patchSize;
+  int64_t tokens = saturatingProduct({side, side});
+  est.params({d, d, 18}, c.numLayers);
+  est.params({c.numEmbedsAdaNorm, d});
+  est.activation({tokens, d, 4});
+  est.activation({c.numAttentionHeads, tokens, tokens});
+  if (Error e = est.check("DiT",
+                          "num_layers, num_attention_heads and "
+                          "attention_head_dim",
+                          "sample_size, patch_size and the attention width"))
+    return std::move(e);
   return c;
 }
 

@@ -1,5 +1,6 @@
 //===- FluxConfig.cpp - diffusers FluxTransformer2DModel config -----------===//
 #include "models/flux/FluxConfig.h"
+#include "models/SizeEstimate.h"
 
 using namespace llvm;
 
@@ -88,6 +89,19 @@ Expected<FluxConfig> FluxConfig::fromJSON(const json::Object &config) {
                        " but attention_head_dim is " +
                        Twine(c.attentionHeadDim) +
                        ": the rotary embedding must cover the head exactly");
+  // A double block holds two streams of attention (4 d^2), MLP (8 d^2) and
+  // adaLN (6 d^2); a single block 3 d^2 + 4 d^2 + 5 d^2 + 3 d^2. The
+  // image size is the pipeline's, checked there.
+  SizeEstimate est;
+  int64_t d = c.innerDim();
+  est.params({d, d, 36}, c.numLayers);
+  est.params({d, d, 15}, c.numSingleLayers);
+  est.params({d, c.jointAttentionDim});
+  if (Error e = est.check("FluxTransformer2DModel",
+                          "num_layers, num_single_layers, num_attention_heads "
+                          "and attention_head_dim",
+                          ""))
+    return std::move(e);
   return c;
 }
 

@@ -1,4 +1,6 @@
 //===- DiTPipeline.cpp - diffusers' DiTPipeline folder -> one module ------===//
+#include "models/ModelSizes.h"
+#include "models/SizeEstimate.h"
 #include "models/dit/DiTBuilder.h"
 #include "models/pipelines/PipelineFolder.h"
 #include "models/vae/VAEBuilder.h"
@@ -51,6 +53,9 @@ Error buildDiTPipeline(mlir::ModuleOp module, const PipelineFolder &dir,
 
   // Classifier-free guidance runs the conditional and null-class halves as
   // one batch, as DiTPipeline does.
+  const int64_t pixels = saturatingProduct({dit->sampleSize, vae->upscale()});
+  if (Error e = checkVAESize(*vae, pixels, pixels))
+    return e;
   buildDiT(module, *dit, 2 * options.batch, "transformer");
   buildVAEDecoder(module, *vae, options.batch, dit->sampleSize, dit->sampleSize,
                   "vae");

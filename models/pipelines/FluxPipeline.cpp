@@ -9,6 +9,8 @@
 // sequence length and the images per run.
 //
 //===----------------------------------------------------------------------===//
+#include "models/ModelSizes.h"
+#include "models/SizeEstimate.h"
 #include "models/flux/FluxBuilder.h"
 #include "models/pipelines/PipelineFolder.h"
 #include "models/text/CLIPTextModel.h"
@@ -122,6 +124,19 @@ Error buildFluxPipeline(mlir::ModuleOp module, const PipelineFolder &dir,
   Expected<FluxSizes> sizes = fluxSizes(*vae, options);
   if (!sizes)
     return sizes.takeError();
+  if (Error e = checkVAESize(*vae, sizes->height, sizes->width))
+    return e;
+  {
+    // Joint attention over image and text tokens at this image size.
+    SizeEstimate est;
+    int64_t tokens = sizes->imageTokens + sizes->textTokens;
+    est.activation({flux->numAttentionHeads, tokens, tokens});
+    if (Error e =
+            est.check("FluxPipeline", "",
+                      "a " + Twine(sizes->height) + " x " +
+                          Twine(sizes->width) + " image's joint attention"))
+      return e;
+  }
   Expected<std::string> schedulerText =
       dir.text("scheduler", "scheduler_config.json");
   if (!schedulerText)

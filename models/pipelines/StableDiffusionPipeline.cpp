@@ -7,6 +7,7 @@
 // latents / scaling_factor. The safety checker is not run.
 //
 //===----------------------------------------------------------------------===//
+#include "models/ModelSizes.h"
 #include "models/pipelines/PipelineFolder.h"
 #include "models/text/CLIPTextModel.h"
 #include "models/unet/UNetBuilder.h"
@@ -93,6 +94,10 @@ Error buildStableDiffusionPipeline(mlir::ModuleOp module,
   shape.height = height / vsf;
   shape.width = width / vsf;
   shape.textTokens = clip->maxPositions;
+  if (Error e = checkUNetSize(*unet, shape.height, shape.width))
+    return e;
+  if (Error e = checkVAESize(*vae, height, width))
+    return e;
   buildCLIPText(module, *clip, n, "text_encoder", CLIPOutputs::Hidden);
   buildUNet(module, *unet, shape, "unet");
   buildVAEDecoder(module, *vae, n, shape.height, shape.width, "vae");

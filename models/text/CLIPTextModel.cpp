@@ -9,6 +9,7 @@
 //===----------------------------------------------------------------------===//
 #include "models/text/CLIPTextModel.h"
 #include "dialects/Fresco/IR/FrescoOps.h"
+#include "models/ModelSizes.h"
 #include "models/text/JsonConfig.h"
 
 #include "mlir/IR/Builders.h"
@@ -78,6 +79,8 @@ Expected<CLIPTextConfig> CLIPTextConfig::fromJSON(const json::Object &config) {
     return configError("hidden_size " + Twine(c.hiddenSize) +
                        " is not divisible by num_attention_heads " +
                        Twine(c.numHeads));
+  if (Error e = checkCLIPSize(c))
+    return std::move(e);
   return c;
 }
 

@@ -9,6 +9,7 @@
 //===----------------------------------------------------------------------===//
 #include "models/text/T5EncoderModel.h"
 #include "dialects/Fresco/IR/FrescoOps.h"
+#include "models/ModelSizes.h"
 #include "models/text/JsonConfig.h"
 
 #include "mlir/IR/Builders.h"
@@ -63,6 +64,8 @@ Expected<T5Config> T5Config::fromJSON(const json::Object &config) {
     return configError("relative_attention_max_distance " +
                        Twine(c.maxDistance) + " must exceed the " +
                        Twine(c.numBuckets / 4) + " exact buckets");
+  if (Error e = checkT5Size(c))
+    return std::move(e);
   return c;
 }
 

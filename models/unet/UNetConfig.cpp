@@ -1,5 +1,6 @@
 //===- UNetConfig.cpp - diffusers' UNet2DConditionModel config ------------===//
 #include "models/unet/UNetConfig.h"
+#include "models/ModelSizes.h" // issue 15
 #include "models/text/JsonConfig.h"
 
 using namespace llvm;
@@ -265,6 +266,9 @@ Expected<UNetConfig> UNetConfig::fromJSON(const json::Object &config) {
   if (c.blockOutChannels[0] % 2 != 0)
     return configError("block_out_channels[0] must be even (the timestep "
                        "embedding's sin and cos halves)");
+  // issue 15: products of the bounded keys, estimated before building.
+  if (Error e = checkUNetSize(c, c.sampleSize, c.sampleSize))
+    return std::move(e);
   return c;
 }
 

@@ -1,5 +1,6 @@
 //===- VAEConfig.cpp - diffusers AutoencoderKL config ---------------------===//
 #include "models/vae/VAEConfig.h"
+#include "models/ModelSizes.h"
 
 using namespace llvm;
 
@@ -15,6 +16,8 @@ bool VAEConfig::matches(const json::Object &config) {
 }
 
 constexpr int64_t kMaxConfigInt = int64_t(1) << 16;
+// Real VAEs have 4 blocks; each doubles the resolution (upscale() shifts).
+constexpr int64_t kMaxBlocks = 8, kMaxLayers = 64;
 
 Expected<VAEConfig> VAEConfig::fromJSON(const json::Object &config) {
   VAEConfig c;
@@ -46,11 +49,16 @@ Expected<VAEConfig> VAEConfig::fromJSON(const json::Object &config) {
         {"sample_size", &c.sampleSize}})
     if (Error e = readInt(key, *dst))
       return std::move(e);
+  // Real VAEs have 2 or 3; each is a resnet per block, built one by one.
+  if (c.layersPerBlock > kMaxLayers)
+    return configError("config key 'layers_per_block' is " +
+                       Twine(c.layersPerBlock) + ", more than the " +
+                       Twine(kMaxLayers) + " this builder accepts");
   if (const json::Value *v = config.get("block_out_channels")) {
     const json::Array *a = v->getAsArray();
-    if (!a || a->empty())
-      return configError("config key 'block_out_channels' must be a "
-                         "non-empty list of positive integers");
+    if (!a || a->empty() || int64_t(a->size()) > kMaxBlocks)
+      return configError("config key 'block_out_channels' must list 1 to " +
+                         Twine(kMaxBlocks) + " positive integers");
     c.blockOutChannels.clear();
     for (const json::Value &e : *a) {
       std::optional<int64_t> i = e.getAsInteger();
@@ -98,6 +106,8 @@ Expected<VAEConfig> VAEConfig::fromJSON(const json::Object &config) {
       return configError("block_out_channels entry " + Twine(ch) +
                          " is not divisible by norm_num_groups " +
                          Twine(c.normNumGroups));
+  if (Error e = checkVAESize(c, c.sampleSize, c.sampleSize))
+    return std::move(e);
   return c;
 }
 

@@ -1,7 +1,9 @@
 //===- Plan.cpp - Loading and verifying a plan ----------------------------===//
 #include "runtime/core/Plan.h"
+#include "runtime/core/CheckedMath.h"
 #include "runtime/core/DType.h"
 #include "runtime/core/Error.h"
+#include "runtime/core/PlainName.h"
 #include "runtime/core/PlanVersion.h"
 #include "runtime/core/ops/OpCheck.h"
 #include "runtime/pipeline/PipelineSpec.h"
@@ -17,7 +19,7 @@ namespace {
 
 // Caps that keep every size computation far from overflow.
 constexpr int64_t kMaxDim = int64_t(1) << 40;
-constexpr uint64_t kMaxBytes = uint64_t(1) << 46;
+constexpr uint64_t kMaxBytes = uint64_t(kMaxPlanBytes);
 
 bool validDType(plan::DType t) {
   return t >= plan::DType::MIN && t <= plan::DType::MAX;
@@ -27,14 +29,13 @@ bool validDType(plan::DType t) {
 uint64_t checkedNumel(const flatbuffers::Vector<int64_t> *shape,
                       const std::string &where) {
   check(shape != nullptr, where, ": missing shape");
-  uint64_t n = 1;
-  for (int64_t d : *shape) {
+  for (int64_t d : *shape)
     check(d >= 0 && d <= kMaxDim, where, ": dimension ", d, " out of range");
-    check(d == 0 || n <= kMaxBytes / uint64_t(d), where,
-          ": shape has too many elements");
-    n *= uint64_t(d);
-  }
-  return n;
+  std::optional<int64_t> n = checkedProduct(shape->begin(), shape->end());
+  check(n && uint64_t(*n) <= kMaxBytes, where, ": shape ",
+        shapeToString({shape->begin(), shape->end()}),
+        " has too many elements (more than 2^46)");
+  return uint64_t(*n);
 }
 
 std::string at(const std::string &name, const std::string &path) {
@@ -50,6 +51,10 @@ void verifyWeights(const plan::RankProgram &rp, DType storage,
     std::string where = ctx + ", weight " + std::to_string(i);
     check(w->name() && w->component(), where, ": missing name or component");
     where += " '" + w->name()->str() + "'";
+    // The component is a folder under the weights folder the user gives.
+    check(isPlainName(w->component()->str()), where, ": component '",
+          w->component()->str(),
+          "' is not a plain folder name (letters, digits, '_', '-', '.')");
     check(DType(w->dtype()) == storage, where, ": stored as ",
           dtypeName(DType(w->dtype())), " in a plan whose floats are ",
           dtypeName(storage));

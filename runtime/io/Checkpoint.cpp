@@ -2,6 +2,7 @@
 #include "runtime/io/Checkpoint.h"
 #include "runtime/core/BoundedJson.h"
 #include "runtime/core/Error.h"
+#include "runtime/core/PlainName.h"
 #include "runtime/io/KeyAliases.h"
 
 #include <nlohmann/json.hpp>
@@ -196,6 +197,11 @@ std::string resolveComponentFolder(const std::string &folder,
     fail("model folder '", folder, "' does not exist or is not a folder");
   if (!isFile(dir / "model_index.json"))
     return folder;
+  // Plans are verified to name plain components; callers with another
+  // source of names get the same guarantee.
+  if (!isPlainName(component))
+    fail("component '", component, "' of '", folder,
+         "' is not a plain folder name");
   const fs::path comp = dir / component;
   if (fs::is_directory(comp, ec))
     return comp.string();

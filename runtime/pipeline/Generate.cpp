@@ -248,6 +248,7 @@ GenerateResult generate(const PipelineSpec &p, Executor &exec,
   HostTensor &all = images[0];
   all.shape[0] = n;
   all.data.resize(all.numel() * dtypeSize(all.dtype));
+  requireFinite(all, "the decoder's output ('" + dec.function + "')");
   result.images = std::move(all);
   result.hasImages = true;
   result.decodeSeconds = since(t1);

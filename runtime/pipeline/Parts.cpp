@@ -4,6 +4,8 @@
 #include "runtime/pipeline/Generate.h"
 #include "runtime/pipeline/PipelineNames.h"
 
+#include <cmath>
+
 namespace fresco {
 
 std::string shortPrompt(const std::string &prompt) {
@@ -21,6 +23,17 @@ void checkImageCount(const PipelineSpec &spec, int64_t n, const char *what) {
   check(n <= spec.numImages, "the plan generates at most ", spec.numImages,
         " image(s) per run but ", n, " ", what,
         "(s) were given; recompile with fresco-compile --batch ", n);
+}
+
+void requireFinite(const HostTensor &t, const std::string &what) {
+  if (t.dtype != DType::F32)
+    return;
+  const float *v = t.as<float>();
+  int64_t bad = 0, n = t.numel();
+  for (int64_t i = 0; i < n; ++i)
+    bad += !std::isfinite(v[i]);
+  check(bad == 0, what, " has ", bad, " non-finite values of ", n,
+        " (an overflow, or a damaged checkpoint); nothing was written");
 }
 
 std::unique_ptr<Conditioning> makeConditioning(const PipelineSpec &spec,

@@ -144,6 +144,10 @@ std::string shortPrompt(const std::string &prompt);
 /// Checks that `n` images fit the plan's batch.
 void checkImageCount(const PipelineSpec &spec, int64_t n, const char *what);
 
+/// Fails naming `what` when the f32 tensor `t` holds a non-finite value: a
+/// component's NaN or infinity would otherwise end in a black image.
+void requireFinite(const HostTensor &t, const std::string &what);
+
 } // namespace fresco
 
 #endif // FRESCO_RUNTIME_PIPELINE_PARTS_H

@@ -2,6 +2,7 @@
 #include "runtime/pipeline/PipelineSpec.h"
 #include "runtime/core/DType.h"
 #include "runtime/core/Error.h"
+#include "runtime/core/PlainName.h"
 #include "runtime/pipeline/PipelineNames.h"
 
 #include <algorithm>
@@ -216,13 +217,8 @@ private:
     }
     check(cs.tokenizerKind != plan::TokenizerKind::None, where,
           ": a text encoder without a tokenizer kind");
-    bool plain = !cs.tokenizer.empty() && cs.tokenizer.size() <= 128 &&
-                 cs.tokenizer != "." && cs.tokenizer != "..";
-    for (char ch : cs.tokenizer)
-      plain = plain && (std::isalnum(static_cast<unsigned char>(ch)) ||
-                        ch == '_' || ch == '-' || ch == '.');
-    check(plain, where, ": tokenizer folder '", cs.tokenizer,
-          "' is not a plain subfolder name");
+    check(isPlainName(cs.tokenizer), where, ": tokenizer folder '",
+          cs.tokenizer, "' is not a plain subfolder name");
     check(cs.promptSlot == 0 || cs.promptSlot == 1, where, ": prompt slot ",
           cs.promptSlot, " is not 0 or 1");
   }

@@ -189,8 +189,11 @@ private:
     check(out.size() == c.outputs.size(), "text encoder '", c.function,
           "' returned ", out.size(), " outputs, the pipeline lists ",
           c.outputs.size());
-    for (size_t k = 0; k < out.size(); ++k)
+    for (size_t k = 0; k < out.size(); ++k) {
+      requireFinite(out[k], "output " + std::to_string(k) +
+                                " of text encoder '" + c.function + "'");
       outputs_[block][c.outputs[k]] = std::move(out[k]);
+    }
   }
 
   /// An empty tensor for `role` as the encoder returns it: the denoiser's

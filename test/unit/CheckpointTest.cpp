@@ -183,6 +183,12 @@ TEST(Checkpoint, ResolveComponentFolder) {
                      "text_encoder, vae)");
   expectError([&] { resolveComponentFolder(dir / "missing", "vae"); },
               {"missing", "does not exist"});
+  // The parent folder exists, but a component never leads out of the
+  // folder given (issue 15).
+  expectError([&] { resolveComponentFolder(dir.path(), ".."); },
+              {"component '..'", "not a plain folder name"});
+  expectError([&] { resolveComponentFolder(dir.path(), "vae/../../x"); },
+              {"not a plain folder name"});
 }
 
 } // namespace

@@ -183,6 +183,20 @@ const Case kCases[] = {
        s.values[1].shape = {int64_t(1) << 40, int64_t(1) << 40};
      },
      "too many elements"},
+    // A weight's component is a folder under the weights folder: a plan
+    // cannot point outside it (issue 15).
+    {"component_parent",
+     [](PlanSpec &s) {
+       s.withWeight = true;
+       s.weightComponent = "../elsewhere";
+     },
+     "component '../elsewhere' is not a plain folder name"},
+    {"component_absolute",
+     [](PlanSpec &s) {
+       s.withWeight = true;
+       s.weightComponent = "/etc";
+     },
+     "component '/etc' is not a plain folder name"},
     {"operand_index",
      [](PlanSpec &s) {
        s.instrs[0].operands = {0, 7};

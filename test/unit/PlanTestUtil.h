@@ -78,6 +78,7 @@ struct PlanSpec {
   int functionCopies = 1;
   // One weight slice: full shape and slice.
   bool withWeight = false;
+  std::string weightComponent = "model"; // its folder under the weights
   std::vector<int64_t> weightShape = {4}, sliceOffsets = {0}, sliceSizes = {4};
 
   std::vector<uint8_t> build() const {
@@ -135,9 +136,9 @@ struct PlanSpec {
     std::vector<flatbuffers::Offset<fp::WeightSlice>> ws;
     if (withWeight)
       ws.push_back(fp::CreateWeightSlice(
-          b, b.CreateString("model"), b.CreateString("w"), fp::DType::F32,
-          b.CreateVector(weightShape), b.CreateVector(sliceOffsets),
-          b.CreateVector(sliceSizes)));
+          b, b.CreateString(weightComponent), b.CreateString("w"),
+          fp::DType::F32, b.CreateVector(weightShape),
+          b.CreateVector(sliceOffsets), b.CreateVector(sliceSizes)));
     auto rank = fp::CreateRankProgram(b, 0, b.CreateVector(fns),
                                       b.CreateVector(ws), arena);
     std::vector<flatbuffers::Offset<fp::RankProgram>> ranks = {rank};

@@ -355,6 +355,12 @@ static int autoParallel() {
     errs() << "fresco-compile: --steps must be in 1..100000\n";
     return 2;
   }
+  // The output is opened before the layout search, which compiles every
+  // candidate: a bad -o fails first (and the file goes if the search does).
+  std::string outErr;
+  auto out = openOutputFile(outputPath, &outErr);
+  if (!out)
+    return errorExit(outErr);
   pl::AutoOptions ao;
   ao.ranks = int(ranks);
   ao.objective = objective == "latency" ? pl::Objective::Latency
@@ -399,10 +405,6 @@ static int autoParallel() {
     return errorExit("no layout of " + std::to_string(ranks) +
                      " rank(s) compiles and fits " + topo.name);
   const pl::Candidate &best = ranked.front();
-  std::string outErr;
-  auto out = openOutputFile(outputPath, &outErr);
-  if (!out)
-    return errorExit(outErr);
   out->os().write(reinterpret_cast<const char *>(best.plan.data()),
                   best.plan.size());
   out->keep();

@@ -13,6 +13,7 @@
 
 #include "dialects/Fresco/IR/FrescoOps.h"
 #include "models/ModelRegistry.h"
+#include "runtime/core/CheckedMath.h"
 #include "runtime/core/Error.h"
 #include "runtime/io/Safetensors.h"
 #include "runtime/text/ClipTokenizer.h"
@@ -124,10 +125,12 @@ Error writeModelFolder(
       uint64_t(sysconf(_SC_PHYS_PAGES)) * uint64_t(sysconf(_SC_PAGE_SIZE)) / 2);
   uint64_t total = 0;
   for (auto &[name, shape] : params) {
-    uint64_t n = ::fresco::dtypeSize(storage);
-    for (int64_t d : shape)
-      n = d > 0 && n > limit / uint64_t(d) ? limit + 1 : n * uint64_t(d);
-    total = std::min(total + n, limit + 1);
+    std::optional<int64_t> n = ::fresco::checkedProduct(shape);
+    if (n)
+      n = ::fresco::checkedMul(*n, ::fresco::dtypeSize(storage));
+    total = n && uint64_t(*n) <= limit
+                ? std::min<uint64_t>(total + uint64_t(*n), limit + 1)
+                : limit + 1;
   }
   if (total > limit)
     return createStringError(

@@ -6,7 +6,10 @@
 
 #include <cerrno>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
+#include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <sstream>
 
@@ -324,7 +327,7 @@ Options parseArgs(int argc, char **argv) {
     } else if (a == "--steps") {
       int64_t n = parseInt(next(), "--steps");
       if (n < 1 || n > 10000)
-        usageError("--steps must be in 1..10000");
+        usageError("--steps must be in 1..10000, got " + std::to_string(n));
       o.steps = int(n);
       generationFlags.push_back(a);
     } else if (a == "--guidance-scale") {
@@ -448,6 +451,19 @@ SessionOptions sessionOptions(const Options &o, const LoadedPlan &plan) {
 double secondsSince(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0)
       .count();
+}
+
+void checkWritable(const std::string &path) {
+  std::error_code ec;
+  check(!std::filesystem::is_directory(path, ec), "output ", path,
+        " is a folder: give a file name");
+  std::string probe = path + ".fresco-probe";
+  {
+    std::ofstream f(probe, std::ios::binary);
+    check(f.good(), "cannot write output ", path,
+          " (is the folder there and writable?)");
+  }
+  std::remove(probe.c_str());
 }
 
 } // namespace fresco::run

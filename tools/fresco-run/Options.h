@@ -54,6 +54,10 @@ Options parseArgs(int argc, char **argv);
 /// Prints "fresco-run: <msg>" and a pointer to --help, then exits 2.
 [[noreturn]] void usageError(const std::string &msg);
 
+/// Fails, before any compute, when the output file `path` cannot be created
+/// (an existing folder there included).
+void checkWritable(const std::string &path);
+
 HostTensor fromNpy(NpyArray a);
 std::string signature(const std::vector<TensorSpec> &specs);
 double secondsSince(std::chrono::steady_clock::time_point t0);

@@ -145,6 +145,10 @@ int runFunction(const Options &o, const RankEnv &env) {
         outSpecs.size(), " outputs but ", o.outputs.size(),
         " --output files were given");
 
+  if (env.rank == writer)
+    for (const std::string &p : o.outputs)
+      checkWritable(p);
+
   // With --repeat, --profile leaves the first run out: it holds one-time
   // set-up (cuDNN plans, cuBLASLt heuristics) that later runs do not pay.
   const bool skipWarmUp = o.profile && o.repeat > 1;

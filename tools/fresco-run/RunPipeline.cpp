@@ -29,17 +29,6 @@ std::string indexedPath(const std::string &path, size_t i) {
   return path.substr(0, dot) + "-" + std::to_string(i) + path.substr(dot);
 }
 
-/// Fails before any compute when `path` cannot be created.
-void checkWritable(const std::string &path) {
-  std::string probe = path + ".fresco-probe";
-  {
-    std::ofstream f(probe, std::ios::binary);
-    check(f.good(), "cannot write output ", path,
-          " (is the folder there and writable?)");
-  }
-  std::remove(probe.c_str());
-}
-
 /// --prompt, then the lines of --prompt-file (blank ones skipped).
 std::vector<std::string> allPrompts(const Options &o) {
   std::vector<std::string> prompts = o.prompts;

@@ -38,11 +38,15 @@ LogicalResult ReshapeOp::verify() {
     return emitOpError("needs static shapes");
   if (in.getElementType() != out.getElementType())
     return emitOpError("cannot change the element type");
-  if (in.getNumElements() != out.getNumElements())
+  std::optional<int64_t> inN = ::fresco::checkedProduct(in.getShape()),
+                         outN = ::fresco::checkedProduct(out.getShape());
+  if (!inN || !outN)
+    return emitOpError("shape ") << shapeStr((inN ? out : in).getShape())
+                                 << " has more elements than fit in 64 bits";
+  if (*inN != *outN)
     return emitOpError("cannot reshape ")
-           << shapeStr(in.getShape()) << " (" << in.getNumElements()
-           << " elements) to " << shapeStr(out.getShape()) << " ("
-           << out.getNumElements() << " elements)";
+           << shapeStr(in.getShape()) << " (" << *inN << " elements) to "
+           << shapeStr(out.getShape()) << " (" << *outN << " elements)";
   return success();
 }
 
@@ -71,9 +75,13 @@ UpsampleNearestOp::inferReturnTypes(MLIRContext *, std::optional<Location> loc,
   if (scale.size() != 2 || scale[0] < 1 || scale[1] < 1)
     return opError(loc, "upsample_nearest",
                    "scale needs two positive integer factors");
-  results.push_back(
-      like(*x, {x->getDimSize(0), x->getDimSize(1), x->getDimSize(2) * scale[0],
-                x->getDimSize(3) * scale[1]}));
+  auto h =
+      dimProduct(loc, "upsample_nearest", "height", x->getDimSize(2), scale[0]);
+  auto w =
+      dimProduct(loc, "upsample_nearest", "width", x->getDimSize(3), scale[1]);
+  if (failed(h) || failed(w))
+    return failure();
+  results.push_back(like(*x, {x->getDimSize(0), x->getDimSize(1), *h, *w}));
   return success();
 }
 

@@ -79,9 +79,13 @@ LogicalResult Conv2dOp::inferReturnTypes(MLIRContext *,
   ArrayRef<int64_t> pad = adaptor.getPadding();
   if (strides.size() != 2 || pad.size() != 2)
     return opError(loc, "conv2d", "strides and padding need 2 values each");
-  if (strides[0] < 1 || strides[1] < 1 || pad[0] < 0 || pad[1] < 0)
+  // Padding beyond 2^40 cannot be real and would overflow the output size.
+  constexpr int64_t kMaxPad = int64_t(1) << 40;
+  if (strides[0] < 1 || strides[1] < 1 || pad[0] < 0 || pad[1] < 0 ||
+      pad[0] > kMaxPad || pad[1] > kMaxPad)
     return opError(loc, "conv2d",
-                   "strides must be positive and padding non-negative");
+                   "strides must be positive and padding non-negative "
+                   "(at most 2^40)");
   if (Value b = adaptor.getBias()) {
     auto bt = staticType(loc, "conv2d", "bias", b);
     if (failed(bt))

@@ -47,9 +47,17 @@ LogicalResult PosEmbed2dOp::inferReturnTypes(MLIRContext *ctx,
       adaptor.getInterpolationScale().convertToDouble() <= 0.0)
     return opError(loc, "pos_embed_2d",
                    "base_size and interpolation_scale must be positive");
-  results.push_back(RankedTensorType::get(
-      {1, adaptor.getGridH() * adaptor.getGridW(), adaptor.getDim()},
-      Float32Type::get(ctx)));
+  // The attributes' own constraints have not run yet: read them signed.
+  const int64_t gh = int64_t(adaptor.getGridH()),
+                gw = int64_t(adaptor.getGridW()),
+                dim = int64_t(adaptor.getDim());
+  if (gh < 1 || gw < 1 || dim < 1)
+    return opError(loc, "pos_embed_2d", "grid and dim must be positive");
+  auto tokens = dimProduct(loc, "pos_embed_2d", "grid", gh, gw);
+  if (failed(tokens))
+    return failure();
+  results.push_back(
+      RankedTensorType::get({1, *tokens, dim}, Float32Type::get(ctx)));
   return success();
 }
 

@@ -8,6 +8,7 @@
 #define FRESCO_DIALECT_FRESCOOPSUTIL_H
 
 #include "dialects/Fresco/IR/FrescoOps.h"
+#include "runtime/core/CheckedMath.h"
 
 #include "mlir/IR/Diagnostics.h"
 #include "llvm/ADT/STLExtras.h"
@@ -34,7 +35,9 @@ inline std::string shapeStr(ArrayRef<int64_t> shape) {
   return s + "]";
 }
 
-/// The operand's ranked tensor type, or failure when a dimension is dynamic.
+/// The operand's ranked tensor type, or failure when a dimension is dynamic
+/// or its element count does not fit in int64_t (every later size product
+/// of its dimensions is then exact).
 inline FailureOr<RankedTensorType> staticType(std::optional<Location> loc,
                                               StringRef opName, StringRef what,
                                               Value v) {
@@ -44,7 +47,25 @@ inline FailureOr<RankedTensorType> staticType(std::optional<Location> loc,
                   shapeStr(t.getShape()));
     return failure();
   }
+  if (!::fresco::checkedProduct(t.getShape())) {
+    (void)opError(loc, opName, what, " ", shapeStr(t.getShape()),
+                  " has more elements than fit in 64 bits");
+    return failure();
+  }
   return t;
+}
+
+/// a * b for a result dimension; fails naming `what` on overflow.
+inline FailureOr<int64_t> dimProduct(std::optional<Location> loc,
+                                     StringRef opName, StringRef what,
+                                     int64_t a, int64_t b) {
+  std::optional<int64_t> r = ::fresco::checkedMul(a, b);
+  if (!r || *r < 0) {
+    (void)opError(loc, opName, what, " ", a, " x ", b,
+                  " does not fit in 64 bits");
+    return failure();
+  }
+  return *r;
 }
 
 inline RankedTensorType like(RankedTensorType t, ArrayRef<int64_t> shape) {

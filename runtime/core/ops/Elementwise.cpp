@@ -1,4 +1,5 @@
 //===- Elementwise.cpp - Pointwise ops and embeddings: rules, binders -----===//
+#include "runtime/core/CheckedMath.h"
 #include "runtime/core/ops/OpBind.h"
 
 namespace fresco {
@@ -148,10 +149,10 @@ void verifyPosEmbed2d(const OpCheck &c) {
          "bad base_size or interpolation_scale");
   // The attributes are the file's: their product may overflow (found by
   // fuzzing); a valid grid equals the result's token count, which is bounded.
-  int64_t tokens = 0;
-  c.need(!__builtin_mul_overflow(a->grid_h(), a->grid_w(), &tokens),
-         "grid ", a->grid_h(), " x ", a->grid_w(), " overflows");
-  c.shape(c.res[0], {1, tokens, a->dim()}, "result");
+  std::optional<int64_t> tokens = checkedMul(a->grid_h(), a->grid_w());
+  c.need(tokens.has_value(), "grid ", a->grid_h(), " x ", a->grid_w(),
+         " overflows");
+  c.shape(c.res[0], {1, *tokens, a->dim()}, "result");
 }
 
 Step bindPosEmbed2d(OpBind &b) {
@@ -170,8 +171,11 @@ void verifyUpsampleNearest(const OpCheck &c) {
   const int64_t sh = a->scale_h(), sw = a->scale_w();
   c.need(sh > 0 && sw > 0 && sh < (1 << 16) && sw < (1 << 16),
          "bad scale factors");
-  c.shape(c.res[0], {x.shape[0], x.shape[1], x.shape[2] * sh, x.shape[3] * sw},
-          "result");
+  std::optional<int64_t> h = checkedMul(x.shape[2], sh),
+                         w = checkedMul(x.shape[3], sw);
+  c.need(h && w, "input ", shapeToString(x.shape), " scaled by ", sh, " x ", sw,
+         " overflows");
+  c.shape(c.res[0], {x.shape[0], x.shape[1], *h, *w}, "result");
 }
 
 Step bindUpsampleNearest(OpBind &b) {

@@ -142,4 +142,17 @@ SmallVector<LinearOp> tokenMlpInputs(func::FuncOp fn) {
   return fc1s;
 }
 
+void rewriteLinearsUnderTp(ModuleOp module,
+                           llvm::function_ref<void(LinearOp)> rewrite) {
+  std::optional<GridInfo> grid = getGrid(module);
+  if (!grid || !grid->axis("tp"))
+    return;
+  for (func::FuncOp fn : denoiserFunctions(module)) {
+    SmallVector<LinearOp> linears;
+    fn.walk([&](LinearOp l) { linears.push_back(l); });
+    for (LinearOp l : linears)
+      rewrite(l);
+  }
+}
+
 } // namespace mlir::fresco

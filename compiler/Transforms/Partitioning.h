@@ -1,4 +1,5 @@
-//===- Partitioning.h - Shared pieces of the partitioning passes -*- C++ -*-===//
+//===- Partitioning.h - Shared pieces of the partitioning passes -*- C++
+//-*-===//
 //
 // The partitioning passes rewrite a component function from the global view
 // into the per-rank (SPMD) view on a device grid: `shard.grid @grid` plus the
@@ -83,6 +84,13 @@ SmallVector<LinearOp> projectionsOf(Value v);
 /// [B, D] layers (embedders, adaLN) are left out: splitting them would
 /// cost an all_reduce's latency to save a GEMV.
 SmallVector<LinearOp> tokenMlpInputs(func::FuncOp fn);
+
+/// Calls `rewrite` on every linear of the denoiser functions when the grid
+/// has a tp axis (the pre-strategy rewrites that only tp needs; one rank
+/// keeps its single GEMMs). The linears are collected first: `rewrite` may
+/// erase the one it is given.
+void rewriteLinearsUnderTp(ModuleOp module,
+                           llvm::function_ref<void(LinearOp)> rewrite);
 
 } // namespace mlir::fresco
 

@@ -84,16 +84,7 @@ void split(LinearOp l) {
 struct SplitChunkedLinearPass
     : impl::SplitChunkedLinearBase<SplitChunkedLinearPass> {
   void runOnOperation() override {
-    ModuleOp module = getOperation();
-    std::optional<GridInfo> grid = getGrid(module);
-    if (!grid || !grid->axis("tp"))
-      return;
-    for (func::FuncOp fn : denoiserFunctions(module)) {
-      SmallVector<LinearOp> linears;
-      fn.walk([&](LinearOp l) { linears.push_back(l); });
-      for (LinearOp l : linears)
-        split(l);
-    }
+    rewriteLinearsUnderTp(getOperation(), split);
   }
 };
 

@@ -48,8 +48,8 @@ Value columns(OpBuilder &b, ParamOp param, int64_t start, int64_t size) {
 void split(LinearOp l) {
   auto concat = l.getInput().getDefiningOp<ConcatOp>();
   auto weight = l.getWeight().getDefiningOp<ParamOp>();
-  if (!concat || !weight || l.getActivation() ||
-      weight->hasAttr(kSharding) || weight.getType().getRank() != 2)
+  if (!concat || !weight || l.getActivation() || weight->hasAttr(kSharding) ||
+      weight.getType().getRank() != 2)
     return;
   int64_t rank = concat.getType().getRank();
   int64_t axis = int64_t(concat.getAxis());
@@ -77,16 +77,7 @@ void split(LinearOp l) {
 struct SplitConcatLinearPass
     : impl::SplitConcatLinearBase<SplitConcatLinearPass> {
   void runOnOperation() override {
-    ModuleOp module = getOperation();
-    std::optional<GridInfo> grid = getGrid(module);
-    if (!grid || !grid->axis("tp"))
-      return;
-    for (func::FuncOp fn : denoiserFunctions(module)) {
-      SmallVector<LinearOp> linears;
-      fn.walk([&](LinearOp l) { linears.push_back(l); });
-      for (LinearOp l : linears)
-        split(l);
-    }
+    rewriteLinearsUnderTp(getOperation(), split);
   }
 };
 

@@ -28,18 +28,9 @@ Error buildDiTPipeline(mlir::ModuleOp module, const PipelineFolder &dir,
   Expected<VAEConfig> vae = dir.config<VAEConfig>("vae");
   if (!vae)
     return vae.takeError();
-  Expected<std::string> schedulerText =
-      dir.text("scheduler", "scheduler_config.json");
-  if (!schedulerText)
-    return schedulerText.takeError();
-  Expected<json::Object> sJson =
-      dir.object("scheduler", "scheduler_config.json");
-  if (!sJson)
-    return sJson.takeError();
-  auto schedulerClass = sJson->getString("_class_name");
-  if (!schedulerClass)
-    return makeError(dir.path("scheduler", "scheduler_config.json") +
-                     " has no '_class_name'");
+  Expected<SchedulerFile> sched = dir.scheduler();
+  if (!sched)
+    return sched.takeError();
 
   if (vae->latentChannels != dit->inChannels)
     return makeError("the VAE's latent_channels (" +
@@ -84,10 +75,9 @@ Error buildDiTPipeline(mlir::ModuleOp module, const PipelineFolder &dir,
               a.i64("prediction_channels", outC),
               a.f64("scaling_factor", vae->scalingFactor),
               a.f64("shift_factor", vae->shiftFactor.value_or(0.0))});
-  mlir::DictionaryAttr sampler =
-      a.dict({a.str("scheduler", *schedulerClass),
-              a.str("scheduler_config", *schedulerText),
-              a.str("guidance", "class_cfg")});
+  mlir::DictionaryAttr sampler = a.dict({a.str("scheduler", sched->className),
+                                         a.str("scheduler_config", sched->text),
+                                         a.str("guidance", "class_cfg")});
   module->setAttr(
       "fresco.pipeline",
       a.dict({a.str("kind", "DiTPipeline"),

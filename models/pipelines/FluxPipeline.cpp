@@ -137,20 +137,14 @@ Error buildFluxPipeline(mlir::ModuleOp module, const PipelineFolder &dir,
                           Twine(sizes->width) + " image's joint attention"))
       return e;
   }
-  Expected<std::string> schedulerText =
-      dir.text("scheduler", "scheduler_config.json");
-  if (!schedulerText)
-    return schedulerText.takeError();
-  Expected<json::Object> sJson =
-      dir.object("scheduler", "scheduler_config.json");
-  if (!sJson)
-    return sJson.takeError();
-  auto schedulerClass = sJson->getString("_class_name");
-  if (!schedulerClass || *schedulerClass != "FlowMatchEulerDiscreteScheduler")
+  Expected<SchedulerFile> sched = dir.scheduler();
+  if (!sched)
+    return sched.takeError();
+  if (sched->className != "FlowMatchEulerDiscreteScheduler")
     return makeError(dir.path("scheduler", "scheduler_config.json") +
                      ": FluxPipeline runs FlowMatchEulerDiscreteScheduler, "
                      "not '" +
-                     (schedulerClass ? *schedulerClass : "<missing>") + "'");
+                     sched->className + "'");
 
   // One image per prompt: every component runs the images once (no CFG
   // batch; dev's guidance is an input of the transformer).
@@ -199,8 +193,8 @@ Error buildFluxPipeline(mlir::ModuleOp module, const PipelineFolder &dir,
        a.f64("scaling_factor", vae->scalingFactor),
        a.f64("shift_factor", vae->shiftFactor.value_or(0.0))});
   mlir::DictionaryAttr sampler = a.dict(
-      {a.str("scheduler", *schedulerClass),
-       a.str("scheduler_config", *schedulerText),
+      {a.str("scheduler", sched->className),
+       a.str("scheduler_config", sched->text),
        a.str("guidance", flux->guidanceEmbeds ? "embedded" : "none"),
        // The transformer multiplies its timestep input by 1000 again.
        a.f64("timestep_divisor", 1000.0), a.str("timesteps", "flux_shifted"),

@@ -45,6 +45,20 @@ Expected<std::string> PipelineFolder::text(StringRef component,
   return (*buf)->getBuffer().str();
 }
 
+Expected<SchedulerFile> PipelineFolder::scheduler() const {
+  Expected<std::string> text = this->text("scheduler", "scheduler_config.json");
+  if (!text)
+    return text.takeError();
+  Expected<json::Object> obj = object("scheduler", "scheduler_config.json");
+  if (!obj)
+    return obj.takeError();
+  std::optional<StringRef> cls = obj->getString("_class_name");
+  if (!cls)
+    return makeError(path("scheduler", "scheduler_config.json") +
+                     " has no '_class_name'");
+  return SchedulerFile{cls->str(), std::move(*text)};
+}
+
 mlir::ArrayAttr PipelineAttrs::strings(std::initializer_list<StringRef> items) {
   return strings(ArrayRef<StringRef>(items.begin(), items.size()));
 }

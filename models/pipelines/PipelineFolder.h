@@ -27,6 +27,12 @@ namespace fresco::models {
 
 llvm::Error makeError(const llvm::Twine &msg);
 
+/// scheduler/scheduler_config.json: its class and its whole text (copied
+/// into the plan).
+struct SchedulerFile {
+  std::string className, text;
+};
+
 /// A pipeline folder being read: paths of its components' files and their
 /// parsed JSON, with errors naming the file.
 class PipelineFolder {
@@ -42,6 +48,9 @@ public:
   /// The text of folder/component/file.
   llvm::Expected<std::string> text(llvm::StringRef component,
                                    llvm::StringRef file) const;
+  /// The scheduler's config; an error names the file when it is missing,
+  /// not JSON or has no _class_name.
+  llvm::Expected<SchedulerFile> scheduler() const;
   /// Parses component/config.json with `Config::fromJSON`, prefixing an
   /// error with the file's path.
   template <typename Config>

@@ -57,18 +57,9 @@ Error buildStableDiffusionPipeline(mlir::ModuleOp module,
     return makeError("text_encoder's hidden_size (" + Twine(clip->hiddenSize) +
                      ") differs from the UNet's cross_attention_dim (" +
                      Twine(unet->crossAttentionDim) + ")");
-  Expected<std::string> schedulerText =
-      dir.text("scheduler", "scheduler_config.json");
-  if (!schedulerText)
-    return schedulerText.takeError();
-  Expected<json::Object> sJson =
-      dir.object("scheduler", "scheduler_config.json");
-  if (!sJson)
-    return sJson.takeError();
-  auto schedulerClass = sJson->getString("_class_name");
-  if (!schedulerClass)
-    return makeError(dir.path("scheduler", "scheduler_config.json") +
-                     " has no '_class_name'");
+  Expected<SchedulerFile> sched = dir.scheduler();
+  if (!sched)
+    return sched.takeError();
 
   // Sizes as the pipeline computes them (vae_scale_factor: the VAE's
   // upscaling; default size: the UNet's sample_size times it); the UNet's
@@ -122,10 +113,9 @@ Error buildStableDiffusionPipeline(mlir::ModuleOp module,
               a.i64("prediction_channels", unet->outChannels),
               a.f64("scaling_factor", vae->scalingFactor),
               a.f64("shift_factor", vae->shiftFactor.value_or(0.0))});
-  mlir::DictionaryAttr sampler =
-      a.dict({a.str("scheduler", *schedulerClass),
-              a.str("scheduler_config", *schedulerText),
-              a.str("guidance", "text_cfg")});
+  mlir::DictionaryAttr sampler = a.dict({a.str("scheduler", sched->className),
+                                         a.str("scheduler_config", sched->text),
+                                         a.str("guidance", "text_cfg")});
   module->setAttr(
       "fresco.pipeline",
       a.dict({a.str("kind", "StableDiffusionPipeline"), a.i64("num_images", n),

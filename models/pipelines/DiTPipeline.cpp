@@ -16,12 +16,9 @@ Error buildDiTPipeline(mlir::ModuleOp module, const PipelineFolder &dir,
                      "to FluxPipeline and FluxTransformer2DModel only "
                      "(DiTPipeline's sizes come from its transformer's "
                      "config)");
-  for (StringRef component : {"transformer", "vae", "scheduler"})
-    if (!index.get(component))
-      return makeError(dir.path("", "model_index.json") + " has no '" +
-                       component +
-                       "' component (DiTPipeline needs transformer, vae and "
-                       "scheduler)");
+  if (Error e = dir.requireComponents(index, "DiTPipeline",
+                                      {"transformer", "vae", "scheduler"}))
+    return e;
   Expected<DiTConfig> dit = dir.config<DiTConfig>("transformer");
   if (!dit)
     return dit.takeError();

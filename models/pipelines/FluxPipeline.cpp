@@ -99,14 +99,11 @@ Error checkAgreement(const FluxConfig &flux, const VAEConfig &vae,
 Error buildFluxPipeline(mlir::ModuleOp module, const PipelineFolder &dir,
                         const json::Object &index,
                         const BuildOptions &options) {
-  for (StringRef component : {"transformer", "vae", "scheduler", "text_encoder",
-                              "text_encoder_2", "tokenizer", "tokenizer_2"})
-    if (!index.get(component))
-      return makeError(dir.path("", "model_index.json") + " has no '" +
-                       component +
-                       "' component (FluxPipeline needs transformer, vae, "
-                       "scheduler, text_encoder, text_encoder_2, tokenizer "
-                       "and tokenizer_2)");
+  if (Error e = dir.requireComponents(index, "FluxPipeline",
+                                      {"transformer", "vae", "scheduler",
+                                       "text_encoder", "text_encoder_2",
+                                       "tokenizer", "tokenizer_2"}))
+    return e;
   Expected<FluxConfig> flux = dir.config<FluxConfig>("transformer");
   if (!flux)
     return flux.takeError();

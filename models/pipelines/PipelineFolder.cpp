@@ -45,6 +45,24 @@ Expected<std::string> PipelineFolder::text(StringRef component,
   return (*buf)->getBuffer().str();
 }
 
+Error PipelineFolder::requireComponents(const json::Object &index,
+                                        StringRef pipeline,
+                                        ArrayRef<StringRef> components) const {
+  for (StringRef component : components) {
+    if (index.get(component))
+      continue;
+    std::string all; // "a, b and c"
+    for (size_t i = 0; i < components.size(); ++i)
+      all += (i == 0                       ? ""
+              : i + 1 == components.size() ? " and "
+                                           : ", ") +
+             components[i].str();
+    return makeError(path("", "model_index.json") + " has no '" + component +
+                     "' component (" + pipeline + " needs " + all + ")");
+  }
+  return Error::success();
+}
+
 Expected<SchedulerFile> PipelineFolder::scheduler() const {
   Expected<std::string> text = this->text("scheduler", "scheduler_config.json");
   if (!text)

@@ -48,6 +48,11 @@ public:
   /// The text of folder/component/file.
   llvm::Expected<std::string> text(llvm::StringRef component,
                                    llvm::StringRef file) const;
+  /// Fails naming the first of `components` that `index` (model_index.json)
+  /// lacks, and all that `pipeline` needs.
+  llvm::Error
+  requireComponents(const llvm::json::Object &index, llvm::StringRef pipeline,
+                    llvm::ArrayRef<llvm::StringRef> components) const;
   /// The scheduler's config; an error names the file when it is missing,
   /// not JSON or has no _class_name.
   llvm::Expected<SchedulerFile> scheduler() const;

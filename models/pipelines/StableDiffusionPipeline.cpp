@@ -21,13 +21,10 @@ Error buildStableDiffusionPipeline(mlir::ModuleOp module,
                                    const PipelineFolder &dir,
                                    const json::Object &index,
                                    const BuildOptions &options) {
-  for (StringRef component :
-       {"unet", "vae", "scheduler", "text_encoder", "tokenizer"})
-    if (!index.get(component))
-      return makeError(dir.path("", "model_index.json") + " has no '" +
-                       component +
-                       "' component (StableDiffusionPipeline needs unet, vae, "
-                       "scheduler, text_encoder and tokenizer)");
+  if (Error e = dir.requireComponents(
+          index, "StableDiffusionPipeline",
+          {"unet", "vae", "scheduler", "text_encoder", "tokenizer"}))
+    return e;
   if (options.maxSequenceLength)
     return makeError("StableDiffusionPipeline's prompts take CLIP's "
                      "max_position_embeddings tokens: --max-sequence-length "

@@ -77,6 +77,55 @@ Expected<SchedulerFile> PipelineFolder::scheduler() const {
   return SchedulerFile{cls->str(), std::move(*text)};
 }
 
+Expected<ImageSize> imageSize(StringRef pipeline, const BuildOptions &options,
+                              int64_t vaeScale, int64_t denoiserScale,
+                              StringRef denoiserWhat, int64_t defaultLatent) {
+  const int64_t multiple = vaeScale * denoiserScale;
+  ImageSize s;
+  s.height = options.height ? options.height : defaultLatent * vaeScale;
+  s.width = options.width ? options.width : defaultLatent * vaeScale;
+  for (auto [what, v] : {std::pair<StringRef, int64_t>{"height", s.height},
+                         std::pair<StringRef, int64_t>{"width", s.width}})
+    if (v < multiple || v > (int64_t(1) << 16) || v % multiple != 0)
+      return makeError(pipeline + "'s image " + what +
+                       " must be a multiple of " + Twine(multiple) +
+                       " pixels (the VAE's " + Twine(vaeScale) + "x and " +
+                       denoiserWhat + ") up to 65536, got " + Twine(v));
+  s.latentHeight = s.height / vaeScale;
+  s.latentWidth = s.width / vaeScale;
+  return s;
+}
+
+mlir::DictionaryAttr PipelineAttrs::textEncoder(StringRef function,
+                                                ArrayRef<StringRef> outputs,
+                                                StringRef kind,
+                                                StringRef tokenizer,
+                                                int64_t slot,
+                                                ArrayRef<Window> windows) {
+  SmallVector<mlir::NamedAttribute> entries = {
+      str("role", "text_encoder"),      str("function", function),
+      attr("inputs", strings({"token_ids"})), attr("outputs", strings(outputs)),
+      str("tokenizer_kind", kind),      str("tokenizer", tokenizer),
+      i64("prompt_slot", slot)};
+  if (!windows.empty()) {
+    SmallVector<mlir::Attribute> list;
+    for (const Window &w : windows)
+      list.push_back(b.getArrayAttr(
+          {b.getI64IntegerAttr(w.token), b.getI64IntegerAttr(w.feature)}));
+    entries.push_back(attr("windows", b.getArrayAttr(list)));
+  }
+  return dict(entries);
+}
+
+mlir::DictionaryAttr PipelineAttrs::component(StringRef role,
+                                              StringRef function,
+                                              ArrayRef<StringRef> inputs,
+                                              StringRef output) {
+  return dict({str("role", role), str("function", function),
+               attr("inputs", strings(inputs)),
+               attr("outputs", strings({output}))});
+}
+
 mlir::ArrayAttr PipelineAttrs::strings(std::initializer_list<StringRef> items) {
   return strings(ArrayRef<StringRef>(items.begin(), items.size()));
 }
@@ -120,10 +169,15 @@ Error buildPipelineFromFolder(mlir::ModuleOp module, StringRef folder,
     return buildFluxPipeline(module, dir, *index, options);
   if (cls && *cls == "StableDiffusionPipeline")
     return buildStableDiffusionPipeline(module, dir, *index, options);
+  if (cls && *cls == "StableDiffusionXLPipeline")
+    return buildStableDiffusionXLPipeline(module, dir, *index, options);
+  if (cls && *cls == "StableDiffusion3Pipeline")
+    return buildStableDiffusion3Pipeline(module, dir, *index, options);
   return makeError(indexPath + ": pipeline class '" +
                    (cls ? *cls : StringRef("<missing>")) +
                    "' is not supported; supported: DiTPipeline, FluxPipeline, "
-                   "StableDiffusionPipeline");
+                   "StableDiffusionPipeline, StableDiffusionXLPipeline, "
+                   "StableDiffusion3Pipeline");
 }
 
 } // namespace fresco::models

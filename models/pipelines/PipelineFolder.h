@@ -77,6 +77,22 @@ private:
 /// The JSON object in the file at `path`.
 llvm::Expected<llvm::json::Object> readJSONObject(const llvm::Twine &path);
 
+/// An image size in pixels and its latent grid.
+struct ImageSize {
+  int64_t height, width;             // pixels
+  int64_t latentHeight, latentWidth; // the VAE's latent grid
+};
+
+/// The image size `options` asks for, or `defaultLatent` latents square,
+/// checked to be a multiple of `vaeScale` x `denoiserScale` pixels (the
+/// denoiser's own downsampling or patching) up to 65536; the error names
+/// the pipeline and the multiple.
+llvm::Expected<ImageSize> imageSize(llvm::StringRef pipeline,
+                                    const BuildOptions &options,
+                                    int64_t vaeScale, int64_t denoiserScale,
+                                    llvm::StringRef denoiserWhat,
+                                    int64_t defaultLatent);
+
 /// Spells the fresco.pipeline attribute's dictionaries.
 struct PipelineAttrs {
   mlir::Builder b;
@@ -89,6 +105,23 @@ struct PipelineAttrs {
   mlir::NamedAttribute f64(llvm::StringRef key, double value);
   mlir::NamedAttribute attr(llvm::StringRef key, mlir::Attribute value);
   mlir::DictionaryAttr dict(llvm::ArrayRef<mlir::NamedAttribute> entries);
+
+  /// One output's window in the denoiser input: {token, feature} offsets.
+  struct Window {
+    int64_t token = 0, feature = 0;
+  };
+  /// A text encoder component: `function` reads prompt `slot` through the
+  /// tokenizer in `tokenizer` of `kind` and returns `outputs` (roles),
+  /// landing at `windows` (none: offset 0 each).
+  mlir::DictionaryAttr textEncoder(llvm::StringRef function,
+                                   llvm::ArrayRef<llvm::StringRef> outputs,
+                                   llvm::StringRef kind,
+                                   llvm::StringRef tokenizer, int64_t slot,
+                                   llvm::ArrayRef<Window> windows = {});
+  /// The denoiser or decoder component.
+  mlir::DictionaryAttr component(llvm::StringRef role, llvm::StringRef function,
+                                 llvm::ArrayRef<llvm::StringRef> inputs,
+                                 llvm::StringRef output);
 };
 
 /// The pipeline classes (one file each).
@@ -102,6 +135,14 @@ llvm::Error buildStableDiffusionPipeline(mlir::ModuleOp module,
                                          const PipelineFolder &dir,
                                          const llvm::json::Object &index,
                                          const BuildOptions &options);
+llvm::Error buildStableDiffusionXLPipeline(mlir::ModuleOp module,
+                                           const PipelineFolder &dir,
+                                           const llvm::json::Object &index,
+                                           const BuildOptions &options);
+llvm::Error buildStableDiffusion3Pipeline(mlir::ModuleOp module,
+                                          const PipelineFolder &dir,
+                                          const llvm::json::Object &index,
+                                          const BuildOptions &options);
 
 } // namespace fresco::models
 

@@ -23,7 +23,8 @@ class SD3Emitter : ModelEmitter {
 public:
   SD3Emitter(OpBuilder &b, const SD3Config &c, const SD3Shape &s)
       : ModelEmitter(b), c(c), s(s), d(c.innerDim()),
-        grid(c.sampleSize / c.patchSize) {}
+        gridH((s.height ? s.height : c.sampleSize) / c.patchSize),
+        gridW((s.width ? s.width : c.sampleSize) / c.patchSize) {}
 
   Value forward(ValueRange args);
 
@@ -81,7 +82,7 @@ private:
 
   const SD3Config &c;
   const SD3Shape &s;
-  int64_t d, grid;
+  int64_t d, gridH, gridW; // patches
   Value siluTemb; // silu(temb): every adaLN's input
 };
 
@@ -93,29 +94,29 @@ Value SD3Emitter::patchEmbed(Value latents) {
       param("pos_embed.proj.weight", {d, c.inChannels, p, p}),
       param("pos_embed.proj.bias", {d}), b.getDenseI64ArrayAttr({p, p}),
       b.getDenseI64ArrayAttr({0, 0}));
-  h = reshape(h, {s.batch, d, grid * grid}, pe);
+  h = reshape(h, {s.batch, d, gridH * gridW}, pe);
   h = TransposeOp::create(b, pe, h, b.getDenseI64ArrayAttr({0, 2, 1}));
   // The table is max x max patches at base_size = sample_size / patch_size;
-  // cropped_pos_embed keeps its centre grid x grid (top = left =
-  // (max - grid) // 2). diffusers stores it as the buffer
+  // cropped_pos_embed keeps its centre gridH x gridW (top = (max - gridH)
+  // // 2, left = (max - gridW) // 2). diffusers stores it as the buffer
   // pos_embed.pos_embed; it is the same function of the config, so it is
   // computed here rather than read.
   Value table = PosEmbed2dOp::create(
       b, pe, b.getI64IntegerAttr(max), b.getI64IntegerAttr(max),
-      b.getI64IntegerAttr(d), b.getF64FloatAttr(double(grid)),
+      b.getI64IntegerAttr(d), b.getF64FloatAttr(double(c.sampleSize / p)),
       b.getF64FloatAttr(1.0));
-  if (grid != max) {
-    int64_t start = (max - grid) / 2;
+  if (gridH != max || gridW != max) {
+    int64_t top = (max - gridH) / 2, left = (max - gridW) / 2;
     table = reshape(table, {max, max, d}, pe);
-    table = slice(slice(table, 0, start, grid, pe), 1, start, grid, pe);
-    table = reshape(table, {1, grid * grid, d}, pe);
+    table = slice(slice(table, 0, top, gridH, pe), 1, left, gridW, pe);
+    table = reshape(table, {1, gridH * gridW, d}, pe);
   }
   return AddOp::create(b, pe, h, table);
 }
 
 void SD3Emitter::block(int64_t i, Value &img, Value &txt) {
   std::string p = "transformer_blocks." + std::to_string(i);
-  int64_t ti = grid * grid, tt = s.textTokens;
+  int64_t ti = gridH * gridW, tt = s.textTokens;
   bool dual = c.dualAttention(i);
   bool last = i == c.numLayers - 1; // context_pre_only
 
@@ -212,10 +213,10 @@ Value SD3Emitter::forward(ValueRange args) {
 
   // Unpatchify: [B, h, w, p, p, C] -> einsum nhwpqc->nchpwq -> [B, C, H, W].
   Location up = loc("unpatchify");
-  img = reshape(img, {s.batch, grid, grid, p, p, outC}, up);
+  img = reshape(img, {s.batch, gridH, gridW, p, p, outC}, up);
   img = TransposeOp::create(b, up, img,
                             b.getDenseI64ArrayAttr({0, 5, 1, 3, 2, 4}));
-  return reshape(img, {s.batch, outC, grid * p, grid * p}, up);
+  return reshape(img, {s.batch, outC, gridH * p, gridW * p}, up);
 }
 
 } // namespace
@@ -226,16 +227,18 @@ func::FuncOp buildSD3(ModuleOp module, const SD3Config &config,
   b.setInsertionPointToEnd(module.getBody());
   MLIRContext *ctx = module.getContext();
   Type f32 = b.getF32Type();
-  int64_t B = shape.batch, S = config.sampleSize;
+  int64_t B = shape.batch;
+  int64_t H = shape.height ? shape.height : config.sampleSize;
+  int64_t W = shape.width ? shape.width : config.sampleSize;
   SmallVector<Type> inputs = {
-      RankedTensorType::get({B, config.inChannels, S, S}, f32),
+      RankedTensorType::get({B, config.inChannels, H, W}, f32),
       RankedTensorType::get({B, shape.textTokens, config.jointAttentionDim},
                             f32),
       RankedTensorType::get({B, config.pooledProjectionDim}, f32),
       RankedTensorType::get({B}, f32)};
   const char *names[] = {"hidden_states", "encoder_hidden_states",
                          "pooled_projections", "timestep"};
-  auto outTy = RankedTensorType::get({B, config.outChannels, S, S}, f32);
+  auto outTy = RankedTensorType::get({B, config.outChannels, H, W}, f32);
   auto fn = func::FuncOp::create(b, NameLoc::get(b.getStringAttr(name)), name,
                                  FunctionType::get(ctx, inputs, {outTy}));
   fn->setAttr("fresco.component", b.getStringAttr(name));

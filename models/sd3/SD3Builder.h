@@ -9,20 +9,23 @@
 
 namespace fresco::models {
 
-/// Sizes of one SD3 transformer function (shapes are static; the latent is
-/// sample_size square).
+/// Sizes of one SD3 transformer function (shapes are static).
 struct SD3Shape {
   int64_t batch = 1;
+  /// The latent grid, multiples of patch_size whose patches fit
+  /// pos_embed_max_size; 0: sample_size.
+  int64_t height = 0, width = 0;
   /// StableDiffusion3Pipeline's prompt embeds: 77 CLIP + 256 T5 tokens.
   int64_t textTokens = 333;
 };
 
 /// Appends `func.func @<name>` with the inputs of diffusers'
-/// SD3Transformer2DModel.forward, in its order: hidden_states [B, C, S, S]
-/// (S = sample_size), encoder_hidden_states [B, T, joint_attention_dim],
+/// SD3Transformer2DModel.forward, in its order: hidden_states [B, C, H, W]
+/// (the shape's latent grid), encoder_hidden_states [B, T,
+/// joint_attention_dim],
 /// pooled_projections [B, pooled_projection_dim], timestep [B] (in
 /// [0, 1000], as the pipeline passes it); the result is sample
-/// [B, out_channels, S, S]. Every parameter is named by its state_dict key.
+/// [B, out_channels, H, W]. Every parameter is named by its state_dict key.
 mlir::func::FuncOp buildSD3(mlir::ModuleOp module, const SD3Config &config,
                             const SD3Shape &shape, llvm::StringRef name);
 

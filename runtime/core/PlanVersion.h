@@ -36,7 +36,11 @@ namespace fresco {
 /// their tokenizer and prompt slot, the sampler's timestep divisor, timestep
 /// schedule and flow prediction. A version-9 runtime would feed Flux's
 /// transformer timesteps 1000x too large.
-constexpr uint32_t kPlanVersion = 10;
+/// 11: several text encoders fill one denoiser input (Component.windows),
+/// the TimeIds role and Conditioning.time_ids, zero_negative_prompt, prompt
+/// slot 2: SDXL and SD3. A version-10 runtime would feed SDXL's UNet one
+/// encoder's embeddings.
+constexpr uint32_t kPlanVersion = 11;
 } // namespace fresco
 
 #endif // FRESCO_RUNTIME_CORE_PLANVERSION_H

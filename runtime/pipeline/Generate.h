@@ -41,8 +41,9 @@ namespace fresco {
 struct GenerateOptions {
   std::vector<int64_t> classLabels; // one image per label, 1..num_images
   /// Text conditioning: one image per prompt, 1..num_images; the second
-  /// prompts (FluxPipeline's prompt_2: T5's) default to the prompts.
-  std::vector<std::string> prompts, prompts2;
+  /// and third prompts (FluxPipeline's prompt_2: T5's; SDXL's prompt_2,
+  /// SD3's prompt_2 and prompt_3) default to the prompts.
+  std::vector<std::string> prompts, prompts2, prompts3;
   /// Text CFG: the negative prompts, none ("" each, as diffusers), one for
   /// every image, or one per image.
   std::vector<std::string> negativePrompts;

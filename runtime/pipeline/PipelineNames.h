@@ -24,7 +24,7 @@ inline constexpr const char *kComponentRoles[] = {"denoiser", "decoder",
 inline constexpr const char *kTensorRoles[] = {
     "latents",        "timestep",  "class_labels",    "prediction",
     "image",          "token_ids", "text_embeddings", "pooled_text_embeddings",
-    "guidance_scale", "image_ids", "text_ids"};
+    "guidance_scale", "image_ids", "text_ids",        "time_ids"};
 inline constexpr const char *kConditioningKinds[] = {"class_label", "text"};
 inline constexpr const char *kLatentLayouts[] = {"image", "packed_tokens"};
 inline constexpr const char *kGuidanceModes[] = {"none", "class_cfg",

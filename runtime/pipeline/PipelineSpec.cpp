@@ -107,6 +107,16 @@ private:
           int(s_.conditioning));
     s_.numClasses = c->num_classes();
     s_.nullClass = c->null_class();
+    if (c->time_ids())
+      s_.timeIds.assign(c->time_ids()->begin(), c->time_ids()->end());
+    check(s_.timeIds.size() <= 64, ctx_, ": ", s_.timeIds.size(),
+          " time ids (at most 64)");
+    for (double v : s_.timeIds)
+      check(std::isfinite(v) && std::fabs(v) <= 1e9, ctx_, ": time id ", v,
+            " is not a finite size");
+    s_.zeroNegativePrompt = c->zero_negative_prompt();
+    check(!s_.zeroNegativePrompt || s_.guidance == plan::GuidanceMode::TextCfg,
+          ctx_, ": zero negative prompts need text CFG");
     if (s_.conditioning != plan::ConditioningKind::ClassLabel) {
       check(s_.guidance != plan::GuidanceMode::ClassCfg, ctx_,
             ": class CFG needs class-label conditioning");
@@ -211,16 +221,31 @@ private:
     const bool text = cs.role == plan::ComponentRole::TextEncoder;
     if (!text) {
       check(cs.tokenizerKind == plan::TokenizerKind::None &&
-                cs.tokenizer.empty() && cs.promptSlot == 0,
-            where, ": only a text encoder has a tokenizer");
+                cs.tokenizer.empty() && cs.promptSlot == 0 && !c.windows(),
+            where, ": only a text encoder has a tokenizer and windows");
       return;
     }
     check(cs.tokenizerKind != plan::TokenizerKind::None, where,
           ": a text encoder without a tokenizer kind");
     check(isPlainName(cs.tokenizer), where, ": tokenizer folder '",
           cs.tokenizer, "' is not a plain subfolder name");
-    check(cs.promptSlot == 0 || cs.promptSlot == 1, where, ": prompt slot ",
-          cs.promptSlot, " is not 0 or 1");
+    check(cs.promptSlot >= 0 && cs.promptSlot <= 2, where, ": prompt slot ",
+          cs.promptSlot, " is not 0, 1 or 2");
+    const plan::Function &f =
+        *findFunction(*p_.ranks()->Get(cs.ranks[0]), cs.function);
+    for (flatbuffers::uoffset_t k = 0; k < f.outputs()->size(); ++k) {
+      const plan::Value *v = f.values()->Get(f.outputs()->Get(k));
+      cs.outputShapes.emplace_back(v->shape()->begin(), v->shape()->end());
+    }
+    if (c.windows()) {
+      check(c.windows()->size() == cs.outputs.size(), where, ": ",
+            c.windows()->size(), " windows for ", cs.outputs.size(),
+            " outputs");
+      for (const plan::TextWindow *w : *c.windows())
+        cs.windows.emplace_back(w->token_offset(), w->feature_offset());
+    } else {
+      cs.windows.assign(cs.outputs.size(), {0, 0});
+    }
   }
 
   /// The roles the loop relies on for the denoiser and the decoder.
@@ -276,10 +301,16 @@ private:
         producers += int(std::count(e->outputs.begin(), e->outputs.end(), r));
       const bool taken =
           std::count(den.inputs.begin(), den.inputs.end(), r) > 0;
-      check(producers == (taken ? 1 : 0), ctx_, ": the denoiser's '", name(r),
-            "' input comes from ", producers,
-            " text encoder outputs, expected ", taken ? 1 : 0);
+      check(taken ? producers >= 1 : producers == 0, ctx_, ": the denoiser's '",
+            name(r), "' input ", taken ? "is" : "is not", " taken but ",
+            producers, " text encoder outputs give it");
+      if (taken)
+        checkWindows(den, r);
     }
+    check(s_.timeIds.empty() ==
+              (std::count(den.inputs.begin(), den.inputs.end(), R::TimeIds) ==
+               0),
+          ctx_, ": time ids and a time ids input go together");
     for (R r : den.inputs) {
       check(r != R::ClassLabels ||
                 s_.conditioning == plan::ConditioningKind::ClassLabel,
@@ -294,17 +325,60 @@ private:
           ctx_, ": embedded guidance and a guidance scale input go together");
   }
 
-  /// The shape of `role` as the text encoder producing it returns it.
-  std::vector<int64_t> encoderOutputShape(plan::TensorRole role) const {
-    for (const ComponentSpec *e : s_.textEncoders())
-      for (size_t k = 0; k < e->outputs.size(); ++k)
-        if (e->outputs[k] == role) {
-          const plan::Function &f =
-              *findFunction(*p_.ranks()->Get(e->ranks[0]), e->function);
-          const plan::Value *v = f.values()->Get(f.outputs()->Get(k));
-          return {v->shape()->begin(), v->shape()->end()};
-        }
+  /// The denoiser's input of `role`, as its first rank's function takes it.
+  std::vector<int64_t> denoiserInputShape(plan::TensorRole role) const {
+    const ComponentSpec &den = *s_.find(plan::ComponentRole::Denoiser);
+    for (size_t k = 0; k < den.inputs.size(); ++k)
+      if (den.inputs[k] == role) {
+        const plan::Function &f =
+            *findFunction(*p_.ranks()->Get(den.ranks[0]), den.function);
+        check(k < f.inputs()->size(), ctx_, ": the denoiser '", den.function,
+              "' has fewer inputs than its roles");
+        const plan::Value *v = f.values()->Get(f.inputs()->Get(k));
+        return {v->shape()->begin(), v->shape()->end()};
+      }
     return {};
+  }
+
+  /// Every encoder output of `role` fits its window of the denoiser's
+  /// input row ([T, D], or [D] pooled) and no two windows overlap.
+  void checkWindows(const ComponentSpec &den, plan::TensorRole role) {
+    const std::vector<int64_t> in = denoiserInputShape(role);
+    const bool pooled = role == plan::TensorRole::PooledTextEmbeddings;
+    check(in.size() == (pooled ? 2u : 3u), ctx_, ": the denoiser '",
+          den.function, "' takes '", name(role), "' as ", shapeToString(in),
+          ", expected rank ", pooled ? 2 : 3);
+    struct Box {
+      int64_t t0, t1, f0, f1;
+      std::string what;
+    };
+    std::vector<Box> boxes;
+    for (const ComponentSpec *e : s_.textEncoders())
+      for (size_t k = 0; k < e->outputs.size(); ++k) {
+        if (e->outputs[k] != role)
+          continue;
+        const std::vector<int64_t> &out = e->outputShapes.at(k);
+        auto [tok, feat] = e->windows.at(k);
+        const std::string what = "output " + std::to_string(k) + " (" +
+                                 name(role) + ") of text encoder '" +
+                                 e->function + "'";
+        check(out.size() == in.size() && out[0] == s_.numImages, ctx_, ": ",
+              what, " is ", shapeToString(out), ", expected rank ", in.size(),
+              " with ", s_.numImages, " images");
+        const int64_t tokens = pooled ? 1 : out[1], feats = out.back();
+        const int64_t inTokens = pooled ? 1 : in[1], inFeats = in.back();
+        check(tok >= 0 && feat >= 0 && (!pooled || tok == 0) &&
+                  tok <= inTokens - tokens && feat <= inFeats - feats,
+              ctx_, ": ", what, " ", shapeToString(out), " at offset (", tok,
+              ", ", feat, ") does not fit the denoiser's input ",
+              shapeToString(in));
+        Box b{tok, tok + tokens, feat, feat + feats, what};
+        for (const Box &o : boxes)
+          check(b.t1 <= o.t0 || o.t1 <= b.t0 || b.f1 <= o.f0 || o.f1 <= b.f0,
+                ctx_, ": ", what, " overlaps ", o.what,
+                " in the denoiser's input");
+        boxes.push_back(b);
+      }
   }
 
   /// The denoiser sees every image once per guidance copy.
@@ -324,7 +398,7 @@ private:
     if (c.role == plan::ComponentRole::TextEncoder)
       return textEncoderTensor(c, r, batch, floats);
     const std::vector<int64_t> embeddings =
-        encoderOutputShape(R::TextEmbeddings);
+        denoiserInputShape(R::TextEmbeddings);
     const int64_t textTokens = embeddings.size() == 3 ? embeddings[1] : 0;
     switch (r) {
     case R::Latents:
@@ -344,10 +418,14 @@ private:
       return RoleTensor{floats, {}};
     case R::TextEmbeddings:
     case R::PooledTextEmbeddings: {
-      std::vector<int64_t> shape = encoderOutputShape(r);
-      shape[0] = batch; // the encoders see each image once
+      // The first rank's sizes (checkWindows checked them against the
+      // encoders'), with this component's batch.
+      std::vector<int64_t> shape = denoiserInputShape(r);
+      shape[0] = batch;
       return RoleTensor{floats, shape};
     }
+    case R::TimeIds:
+      return RoleTensor{floats, {batch, int64_t(s_.timeIds.size())}, true};
     case R::GuidanceScale:
       return RoleTensor{floats, {batch}, true};
     case R::ImageIds:
@@ -433,12 +511,17 @@ const ComponentSpec *PipelineSpec::find(plan::ComponentRole role) const {
 }
 
 int PipelineSpec::defaultSteps() const {
-  return kind == "FluxPipeline" ? 28 : 50;
+  return kind == "FluxPipeline" || kind == "StableDiffusion3Pipeline" ? 28
+                                                                      : 50;
 }
 
 double PipelineSpec::defaultGuidanceScale() const {
   if (kind == "FluxPipeline")
     return 3.5;
+  if (kind == "StableDiffusionXLPipeline")
+    return 5.0;
+  if (kind == "StableDiffusion3Pipeline")
+    return 7.0;
   return kind == "StableDiffusionPipeline" ? 7.5 : 4.0;
 }
 

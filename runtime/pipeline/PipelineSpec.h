@@ -30,10 +30,16 @@ struct ComponentSpec {
   std::vector<int> ranks; // ascending
   std::vector<plan::TensorRole> inputs, outputs;
   // Text encoders: the tokenizer subfolder of the weights folder, its kind
-  // and which prompt (0, or 1 for the second prompt) the encoder reads.
+  // and which prompt (0, 1 for the second prompt, 2 for the third) the
+  // encoder reads.
   plan::TokenizerKind tokenizerKind = plan::TokenizerKind::None;
   std::string tokenizer;
   int promptSlot = 0;
+  // Text encoders: each output's shape as the function returns it (the
+  // plan's images in the batch), and where it lands in the denoiser's input
+  // of its role: {token offset, feature offset} (feature only for pooled).
+  std::vector<std::vector<int64_t>> outputShapes;
+  std::vector<std::pair<int64_t, int64_t>> windows;
 };
 
 struct PipelineSpec {
@@ -43,6 +49,8 @@ struct PipelineSpec {
 
   plan::ConditioningKind conditioning = plan::ConditioningKind::ClassLabel;
   int64_t numClasses = 0, nullClass = -1;
+  std::vector<double> timeIds;     // the TimeIds input's row
+  bool zeroNegativePrompt = false; // no negative prompt: zero embeddings
 
   plan::LatentLayout layout = plan::LatentLayout::Image;
   int64_t channels = 0, height = 0, width = 0, patchSize = 1;
@@ -57,7 +65,8 @@ struct PipelineSpec {
 
   /// The pipeline class's defaults: num_inference_steps and guidance_scale
   /// of its __call__ (DiTPipeline 50 and 4.0, FluxPipeline 28 and 3.5,
-  /// StableDiffusionPipeline 50 and 7.5).
+  /// StableDiffusionPipeline 50 and 7.5, StableDiffusionXLPipeline 50 and
+  /// 5.0, StableDiffusion3Pipeline 28 and 7.0).
   int defaultSteps() const;
   double defaultGuidanceScale() const;
   /// The component playing `role` (the first, for text encoders), or null.

@@ -22,25 +22,33 @@ bool contains(const std::vector<int> &ranks, int rank) {
 }
 
 /// The pipelines' encode_prompt: each text encoder tokenizes its prompt
-/// (the prompt, or prompt_2 for slot 1, defaulting to the prompt) padded to
-/// the length its function takes, runs once per run before the loop, and
-/// its outputs fill the denoiser's text inputs; text_ids are zeros. Under
-/// text CFG the encoders run a second time on the negative prompts ("" by
-/// default), whose outputs fill the second half of the denoiser's batch.
+/// (the prompt, or prompt_2 / prompt_3 for slots 1 and 2, defaulting to the
+/// prompt) padded to the length its function takes, runs once per run
+/// before the loop, and its outputs land in their windows of the denoiser's
+/// text inputs (zeros elsewhere); text_ids are zeros, time ids the plan's.
+/// Under text CFG the encoders run a second time on the negative prompts
+/// ("" by default), whose outputs fill the second half of the denoiser's
+/// batch, or that half is zeros when the pipeline zeroes an absent negative
+/// prompt (SDXL's force_zeros_for_empty_prompt).
 class TextConditioning final : public Conditioning {
 public:
   TextConditioning(const PipelineSpec &spec, const GenerateOptions &o)
       : spec_(spec), folder_(o.weightsFolder), warnings_(o.warnings),
-        blocks_(spec.guidanceCopies()) {
+        blocks_(spec.guidanceCopies()),
+        zeroNegative_(spec.zeroNegativePrompt && o.negativePrompts.empty()) {
     const size_t n = o.prompts.size();
     prompts_[0][0] = o.prompts;
     prompts_[0][1] = o.prompts2.empty() ? o.prompts : o.prompts2;
+    prompts_[0][2] = o.prompts3.empty() ? o.prompts : o.prompts3;
     std::vector<std::string> negative =
         o.negativePrompts.size() == n ? o.negativePrompts
         : o.negativePrompts.empty()
             ? std::vector<std::string>(n)
             : std::vector<std::string>(n, o.negativePrompts[0]);
-    prompts_[1][0] = prompts_[1][1] = negative;
+    for (std::vector<std::string> &slot : prompts_[1])
+      slot = negative;
+    for (std::vector<std::vector<HostTensor>> &outs : outputs_)
+      outs.resize(spec.textEncoders().size());
   }
 
   int64_t numImages() const override { return int64_t(prompts_[0][0].size()); }
@@ -65,9 +73,9 @@ public:
           warner = missing && source < r ? source : r;
           break;
         }
-      for (int block = 0; block < blocks_; ++block) {
+      for (int block = 0; block < encodedBlocks(); ++block) {
         if (runs)
-          encode(exec, c, block,
+          encode(exec, c, e, block,
                  block == 0 && roles.rank == warner ? warnings_ : nullptr);
         if (!missing)
           continue;
@@ -82,12 +90,17 @@ public:
             if (contains(c.ranks, r))
               continue;
             if (roles.rank == source) {
-              const HostTensor &t = outputs_[block].at(c.outputs[k]);
+              const HostTensor &t = outputs_[block][e].at(k);
               roles.world->send(t.data.data(), t.data.size(), r, tag);
             } else if (roles.rank == r) {
-              HostTensor t = received(exec, c.outputs[k]);
+              HostTensor t;
+              t.dtype = DType::F32;
+              t.shape = c.outputShapes.at(k);
+              t.data.resize(t.numel() * sizeof(float));
               roles.world->recv(t.data.data(), t.data.size(), source, tag);
-              outputs_[block][c.outputs[k]] = std::move(t);
+              std::vector<HostTensor> &outs = outputs_[block][e];
+              outs.resize(c.outputs.size());
+              outs[k] = std::move(t);
             }
           }
         }
@@ -98,28 +111,61 @@ public:
   bool fill(plan::TensorRole role, const BatchLayout &batch, bool guided,
             HostTensor &in) const override {
     using R = plan::TensorRole;
+    float *dst = in.as<float>();
     if (role == R::TextIds) {
-      std::fill(in.as<float>(), in.as<float>() + in.numel(), 0.0f);
+      std::fill(dst, dst + in.numel(), 0.0f);
+      return true;
+    }
+    if (role == R::TimeIds) {
+      const std::vector<double> &ids = spec_.timeIds;
+      check(in.numel() == batch.rows() * int64_t(ids.size()),
+            "the denoiser's time ids input is ", shapeToString(in.shape),
+            ", the plan has ", ids.size(), " time ids per row");
+      for (int64_t r = 0; r < batch.rows(); ++r)
+        for (size_t k = 0; k < ids.size(); ++k)
+          dst[r * int64_t(ids.size()) + int64_t(k)] = float(ids[k]);
       return true;
     }
     if (role != R::TextEmbeddings && role != R::PooledTextEmbeddings)
       return false;
-    // Encoder row i is image i; block 1 holds the negative prompts' under
-    // guidance, else (its results unused) the prompts' again.
+    check(in.shape.size() >= 2 && in.shape[0] == batch.rows(),
+          "the denoiser's '", pipeline_names::name(role), "' input is ",
+          shapeToString(in.shape), " for a batch of ", batch.rows());
+    // [rows, tokens, features], pooled as one token.
+    const bool pooled = role == R::PooledTextEmbeddings;
+    const int64_t tokens = pooled ? 1 : in.shape[1], feats = in.shape.back();
+    std::fill(dst, dst + in.numel(), 0.0f);
+    const std::vector<const ComponentSpec *> encoders = spec_.textEncoders();
     for (int64_t r = 0; r < batch.rows(); ++r) {
+      // Encoder row i is image i; block 1 holds the negative prompts' under
+      // guidance, else (its results unused) the prompts' again.
       const int block = guided ? batch.block(r) : 0;
       check(block < blocks_, "the denoiser's batch has more blocks than the ",
             "text conditioning");
-      auto it = outputs_[block].find(role);
-      check(it != outputs_[block].end(), "the denoiser's '",
-            pipeline_names::name(role), "' input has no text encoder output");
-      const HostTensor &enc = it->second;
-      const int64_t row = enc.numel() / enc.shape[0];
-      check(in.numel() == batch.rows() * row, "the denoiser's '",
-            pipeline_names::name(role), "' input is ", shapeToString(in.shape),
-            ", the text encoder gives ", shapeToString(enc.shape));
-      std::memcpy(in.as<float>() + r * row,
-                  enc.as<float>() + batch.image(r) * row, row * sizeof(float));
+      if (block == 1 && zeroNegative_)
+        continue;
+      for (size_t e = 0; e < encoders.size(); ++e) {
+        const ComponentSpec &c = *encoders[e];
+        for (size_t k = 0; k < c.outputs.size(); ++k) {
+          if (c.outputs[k] != role)
+            continue;
+          const std::vector<HostTensor> &outs = outputs_[block][e];
+          check(k < outs.size() && !outs[k].data.empty(), "text encoder '",
+                c.function, "' gave no '", pipeline_names::name(role),
+                "' on this rank");
+          const HostTensor &enc = outs[k];
+          const int64_t t = pooled ? 1 : enc.shape[1], d = enc.shape.back();
+          const auto [tok, feat] = c.windows.at(k);
+          check(tok + t <= tokens && feat + d <= feats, "text encoder '",
+                c.function, "' output ", shapeToString(enc.shape),
+                " does not fit the denoiser's '", pipeline_names::name(role),
+                "' input ", shapeToString(in.shape));
+          const float *src = enc.as<float>() + batch.image(r) * t * d;
+          for (int64_t i = 0; i < t; ++i)
+            std::memcpy(dst + (r * tokens + tok + i) * feats + feat,
+                        src + i * d, d * sizeof(float));
+        }
+      }
     }
     return true;
   }
@@ -129,6 +175,10 @@ public:
   }
 
 private:
+  /// The blocks the encoders run on: the negative prompts' too under CFG,
+  /// unless that half is zeros.
+  int encodedBlocks() const { return zeroNegative_ ? 1 : blocks_; }
+
   std::string tokenizerFolder(const ComponentSpec &c) const {
     namespace fs = std::filesystem;
     std::error_code ec;
@@ -158,7 +208,7 @@ private:
     const std::string folder = tokenizerFolder(c);
     if (c.tokenizerKind == plan::TokenizerKind::ClipBpe) {
       ClipTokenizer tok = ClipTokenizer::load(folder);
-      // FluxPipeline pads CLIP to the tokenizer's model_max_length.
+      // The pipelines pad CLIP to the tokenizer's model_max_length.
       check(tok.modelMaxLength() == length, folder, ": model_max_length is ",
             tok.modelMaxLength(), " but text encoder '", c.function, "' takes ",
             length, " tokens");
@@ -182,43 +232,28 @@ private:
     return ids;
   }
 
-  void encode(Executor &exec, const ComponentSpec &c, int block,
+  void encode(Executor &exec, const ComponentSpec &c, size_t e, int block,
               std::ostream *warnings) {
     std::vector<HostTensor> out =
         exec.run(c.function, {tokenize(exec, c, block, warnings)});
     check(out.size() == c.outputs.size(), "text encoder '", c.function,
           "' returned ", out.size(), " outputs, the pipeline lists ",
           c.outputs.size());
-    for (size_t k = 0; k < out.size(); ++k) {
+    for (size_t k = 0; k < out.size(); ++k)
       requireFinite(out[k], "output " + std::to_string(k) +
                                 " of text encoder '" + c.function + "'");
-      outputs_[block][c.outputs[k]] = std::move(out[k]);
-    }
-  }
-
-  /// An empty tensor for `role` as the encoder returns it: the denoiser's
-  /// input shape with the encoder's batch (the plan's images).
-  HostTensor received(Executor &exec, plan::TensorRole role) const {
-    const ComponentSpec &den = *spec_.find(plan::ComponentRole::Denoiser);
-    size_t k = size_t(std::find(den.inputs.begin(), den.inputs.end(), role) -
-                      den.inputs.begin());
-    check(k < den.inputs.size(), "the denoiser does not take '",
-          pipeline_names::name(role), "'");
-    HostTensor t;
-    t.dtype = DType::F32;
-    t.shape = exec.inputs(den.function).at(k).shape;
-    t.shape[0] = spec_.numImages;
-    t.data.resize(t.numel() * sizeof(float));
-    return t;
+    outputs_[block][e] = std::move(out);
   }
 
   const PipelineSpec &spec_;
   std::string folder_;
   std::ostream *warnings_;
-  int blocks_; // 2 under text CFG: the prompts', the negative prompts'
+  int blocks_;        // 2 under text CFG: the prompts', the negative prompts'
+  bool zeroNegative_; // block 1 is zeros (no encoder runs on it)
   // [block][prompt slot]: the prompts each encoder reads.
-  std::vector<std::string> prompts_[2][2];
-  std::map<plan::TensorRole, HostTensor> outputs_[2];
+  std::vector<std::string> prompts_[2][3];
+  // [block][text encoder][output]: what the encoders returned on this rank.
+  std::vector<std::vector<HostTensor>> outputs_[2];
 };
 
 } // namespace
@@ -239,11 +274,16 @@ std::unique_ptr<Conditioning> makeTextConditioning(const PipelineSpec &spec,
   check(neg <= 1 || neg == o.prompts.size(), "got ", neg,
         " negative prompts for ", o.prompts.size(),
         " prompts: give none, one for all, or one per --prompt");
-  bool secondPrompt = false;
+  check(o.prompts3.empty() || o.prompts3.size() == o.prompts.size(), "got ",
+        o.prompts3.size(), " third prompts for ", o.prompts.size(),
+        " prompts: give one --prompt-3 per --prompt, or none");
+  bool slot[3] = {true, false, false};
   for (const ComponentSpec *e : spec.textEncoders())
-    secondPrompt = secondPrompt || e->promptSlot == 1;
-  check(secondPrompt || o.prompts2.empty(), "pipeline '", spec.kind,
+    slot[e->promptSlot] = true;
+  check(slot[1] || o.prompts2.empty(), "pipeline '", spec.kind,
         "' reads one prompt per image: --prompt-2 does not apply");
+  check(slot[2] || o.prompts3.empty(), "pipeline '", spec.kind,
+        "' has no third text encoder: --prompt-3 does not apply");
   check(!o.weightsFolder.empty(),
         "text conditioning needs the weights folder (its tokenizers)");
   return std::make_unique<TextConditioning>(spec, o);

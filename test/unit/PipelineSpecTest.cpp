@@ -42,6 +42,7 @@ struct ComponentDesc {
   fp::TokenizerKind tokenizerKind = fp::TokenizerKind::None;
   std::string tokenizer;
   int32_t promptSlot = 0;
+  std::vector<std::pair<int64_t, int64_t>> windows; // none: not written
 };
 
 /// A DiT-like table (2 images, class CFG, 4x8x8 latents, learned sigma)
@@ -67,6 +68,8 @@ struct TableSpec {
   double timestepDivisor = 1;
   fp::TimestepSchedule timesteps = fp::TimestepSchedule::Scheduler;
   bool flowPrediction = false;
+  std::vector<double> timeIds;
+  bool zeroNegativePrompt = false;
 
   int numRanks = 1;
   /// The functions each rank holds, with their signatures.
@@ -126,15 +129,24 @@ struct TableSpec {
                                 b.CreateVector(noWeights), arena));
     }
     std::vector<flatbuffers::Offset<fp::Component>> comps;
-    for (const ComponentDesc &c : components)
+    for (const ComponentDesc &c : components) {
+      std::vector<fp::TextWindow> windows;
+      for (auto [tok, feat] : c.windows)
+        windows.emplace_back(tok, feat);
       comps.push_back(fp::CreateComponent(
           b, c.role, b.CreateString(c.function), b.CreateVector(c.ranks),
           b.CreateVector(c.inputs), b.CreateVector(c.outputs), c.tokenizerKind,
-          c.tokenizer.empty() ? 0 : b.CreateString(c.tokenizer), c.promptSlot));
+          c.tokenizer.empty() ? 0 : b.CreateString(c.tokenizer), c.promptSlot,
+          c.windows.empty() ? 0 : b.CreateVectorOfStructs(windows)));
+    }
     auto compsV = b.CreateVector(comps);
-    auto cond = hasConditioning ? fp::CreateConditioning(b, conditioning,
-                                                         numClasses, nullClass)
-                                : 0;
+    auto cond =
+        hasConditioning
+            ? fp::CreateConditioning(
+                  b, conditioning, numClasses, nullClass,
+                  timeIds.empty() ? 0 : b.CreateVector(timeIds),
+                  zeroNegativePrompt)
+            : 0;
     auto lat = hasLatents
                    ? fp::CreateLatents(b, layout, channels, height, width,
                                        patch, prediction, scaling, shift)
@@ -287,15 +299,15 @@ const FluxCase kBadFluxTables[] = {
     {"decoder_tokenizer",
      [](TableSpec &t) { t.components[3].tokenizer = "tokenizer"; },
      "only a text encoder has a tokenizer"},
-    {"prompt_slot", [](TableSpec &t) { t.components[1].promptSlot = 2; },
-     "prompt slot 2 is not 0 or 1"},
+    {"prompt_slot", [](TableSpec &t) { t.components[1].promptSlot = 3; },
+     "prompt slot 3 is not 0, 1 or 2"},
     {"no_pooled_producer",
      [](TableSpec &t) {
        t.components.erase(t.components.begin());
        t.ranks[0].erase("text_encoder");
      },
-     "the denoiser's 'pooled_text_embeddings' input comes from 0 text "
-     "encoder outputs, expected 1"},
+     "the denoiser's 'pooled_text_embeddings' input is taken but 0 text "
+     "encoder outputs give it"},
     {"no_encoders",
      [](TableSpec &t) {
        t.conditioning = fp::ConditioningKind::ClassLabel;
@@ -322,7 +334,8 @@ const FluxCase kBadFluxTables[] = {
      [](TableSpec &t) {
        t.ranks[0]["transformer"].inputs[1].shape = {2, 8, 23};
      },
-     "input 1 (text_embeddings) is f32[2, 8, 23], expected f32[2, 8, 24]"},
+     "output 0 (text_embeddings) of text encoder 'text_encoder_2' [2, 8, 24] "
+     "at offset (0, 0) does not fit the denoiser's input [2, 8, 23]"},
     {"encoder_batch",
      [](TableSpec &t) {
        t.ranks[0]["text_encoder"].inputs[0].shape = {3, 77};
@@ -339,6 +352,107 @@ const FluxCase kBadFluxTables[] = {
 
 INSTANTIATE_TEST_SUITE_P(Pipeline, BadFluxTable,
                          ::testing::ValuesIn(kBadFluxTables),
+                         [](const auto &info) { return info.param.name; });
+
+/// An SDXL-like table: two CLIP encoders side by side in the UNet's text
+/// input, the second's pooled output, time ids, zeroed negative prompts.
+TableSpec sdxlTable() {
+  TableSpec t;
+  t.kind = "StableDiffusionXLPipeline";
+  t.conditioning = fp::ConditioningKind::Text;
+  t.guidance = fp::GuidanceMode::TextCfg;
+  t.prediction = 4;
+  t.timeIds = {16, 16, 0, 0, 16, 16};
+  t.zeroNegativePrompt = true;
+  t.components = {
+      {CR::TextEncoder, "text_encoder", {0}, {R::TokenIds},
+       {R::TextEmbeddings}, fp::TokenizerKind::ClipBpe, "tokenizer", 0},
+      {CR::TextEncoder,
+       "text_encoder_2",
+       {0},
+       {R::TokenIds},
+       {R::TextEmbeddings, R::PooledTextEmbeddings},
+       fp::TokenizerKind::ClipBpe,
+       "tokenizer_2",
+       1,
+       {{0, 8}, {0, 0}}},
+      {CR::Denoiser,
+       "unet",
+       {0},
+       {R::Latents, R::Timestep, R::TextEmbeddings, R::PooledTextEmbeddings,
+        R::TimeIds},
+       {R::Prediction}},
+      {CR::Decoder, "vae", {0}, {R::Latents}, {R::Image}}};
+  using D = fp::DType;
+  t.ranks = {{{"text_encoder", {{{D::I64, {2, 77}}}, {{D::F32, {2, 77, 8}}}}},
+              {"text_encoder_2",
+               {{{D::I64, {2, 77}}},
+                {{D::F32, {2, 77, 12}}, {D::F32, {2, 6}}}}},
+              {"unet",
+               {{{D::F32, {4, 4, 8, 8}},
+                 {D::F32, {4}},
+                 {D::F32, {4, 77, 20}},
+                 {D::F32, {4, 6}},
+                 {D::F32, {4, 6}}},
+                {{D::F32, {4, 4, 8, 8}}}}},
+              {"vae", {{{D::F32, {2, 4, 8, 8}}}, {{D::F32, {2, 3, 16, 16}}}}}}};
+  return t;
+}
+
+TEST(PipelineSpec, SdxlTableDecodes) {
+  std::vector<uint8_t> bytes;
+  PipelineSpec s = decode(sdxlTable(), bytes);
+  ASSERT_EQ(s.textEncoders().size(), 2u);
+  EXPECT_EQ(s.textEncoders()[1]->windows,
+            (std::vector<std::pair<int64_t, int64_t>>{{0, 8}, {0, 0}}));
+  EXPECT_EQ(s.textEncoders()[1]->outputShapes[0],
+            (std::vector<int64_t>{2, 77, 12}));
+  EXPECT_EQ(s.textEncoders()[0]->windows,
+            (std::vector<std::pair<int64_t, int64_t>>{{0, 0}}));
+  EXPECT_EQ(s.timeIds.size(), 6u);
+  EXPECT_TRUE(s.zeroNegativePrompt);
+  EXPECT_EQ(s.defaultGuidanceScale(), 5.0);
+}
+
+const FluxCase kBadSdxlTables[] = {
+    {"overlap", [](TableSpec &t) { t.components[1].windows[0] = {0, 4}; },
+     "output 0 (text_embeddings) of text encoder 'text_encoder_2' overlaps "
+     "output 0 (text_embeddings) of text encoder 'text_encoder'"},
+    {"past_the_end",
+     [](TableSpec &t) { t.components[1].windows[0] = {1, 8}; },
+     "[2, 77, 12] at offset (1, 8) does not fit the denoiser's input [4, 77, "
+     "20]"},
+    {"pooled_token_offset",
+     [](TableSpec &t) { t.components[1].windows[1] = {1, 0}; },
+     "at offset (1, 0) does not fit"},
+    {"window_count",
+     [](TableSpec &t) { t.components[1].windows.pop_back(); },
+     "1 windows for 2 outputs"},
+    {"decoder_windows",
+     [](TableSpec &t) { t.components[3].windows = {{0, 0}}; },
+     "only a text encoder has a tokenizer and windows"},
+    {"time_ids_without_input", [](TableSpec &t) { t.timeIds.clear(); },
+     "time ids and a time ids input go together"},
+    {"time_ids_width", [](TableSpec &t) { t.timeIds.push_back(1); },
+     "input 4 (time_ids) is f32[4, 6], expected f32[4, 7]"},
+    {"time_id_nan", [](TableSpec &t) { t.timeIds[0] = std::nan(""); },
+     "time id nan is not a finite size"},
+    {"zero_negative_without_cfg",
+     [](TableSpec &t) { t.guidance = fp::GuidanceMode::None; },
+     "zero negative prompts need text CFG"},
+};
+
+class BadSdxlTable : public ::testing::TestWithParam<FluxCase> {};
+
+TEST_P(BadSdxlTable, FailsNamingTheProblem) {
+  TableSpec t = sdxlTable();
+  GetParam().mutate(t);
+  std::string e = loadError(t);
+  EXPECT_NE(e.find(GetParam().message), std::string::npos) << e;
+}
+
+INSTANTIATE_TEST_SUITE_P(Pipeline, BadSdxlTable,
+                         ::testing::ValuesIn(kBadSdxlTables),
                          [](const auto &info) { return info.param.name; });
 
 /// Placement: the decoder on rank 0 only, the denoiser on both.

@@ -75,21 +75,27 @@ GENERATION (plans compiled from a pipeline folder):
   --prompt P           a prompt, one image each (repeatable; text-to-image
                        pipelines such as FluxPipeline); 1 up to the plan's
                        --batch
-  --prompt-2 P         the second prompt of each image (FluxPipeline's
-                       prompt_2, read by T5; default: the prompt); give
-                       none or one per prompt (--prompt and --prompt-file
-                       lines together), in the same order
+  --prompt-2 P         the second prompt of each image (prompt_2: read by
+                       FluxPipeline's T5, SDXL's and SD3's second CLIP;
+                       default: the prompt); give none or one per prompt
+                       (--prompt and --prompt-file lines together), in the
+                       same order
+  --prompt-3 P         the third prompt (StableDiffusion3Pipeline's
+                       prompt_3, read by T5), as --prompt-2
   --prompt-file F      prompts, one per line (blank lines skipped), after
                        any --prompt
   --negative-prompt P  what classifier-free guidance steers away from
-                       (StableDiffusionPipeline; default ""): once for
-                       every image, or once per --prompt
+                       (StableDiffusionPipeline, SDXL, SD3; default "",
+                       for SDXL zero embeddings as its
+                       force_zeros_for_empty_prompt asks): once for every
+                       image, or once per --prompt
   --steps N            denoising steps (default: the pipeline's, 50 for
-                       DiTPipeline and StableDiffusionPipeline, 28 for
-                       FluxPipeline)
+                       DiTPipeline and the Stable Diffusion 1/2/XL
+                       pipelines, 28 for FluxPipeline and SD3)
   --guidance-scale G   guidance scale (default: the pipeline's, 4.0 for
-                       DiTPipeline's and 7.5 for StableDiffusionPipeline's
-                       classifier-free guidance, where <= 1 turns it off;
+                       DiTPipeline, 7.5 for StableDiffusionPipeline, 5.0
+                       for SDXL and 7.0 for SD3 classifier-free guidance,
+                       where <= 1 turns it off;
                        3.5 for FluxPipeline, where it is an
                        input of a guidance-distilled transformer (dev);
                        unused by a plan without guidance (schnell))
@@ -318,6 +324,9 @@ Options parseArgs(int argc, char **argv) {
       o.prompts.push_back(next());
     } else if (a == "--prompt-2") {
       o.prompts2.push_back(next());
+      generationFlags.push_back(a);
+    } else if (a == "--prompt-3") {
+      o.prompts3.push_back(next());
       generationFlags.push_back(a);
     } else if (a == "--negative-prompt") {
       o.negativePrompts.push_back(next());

@@ -96,6 +96,7 @@ int runPipeline(const Options &o, const RankEnv &env) {
   g.classLabels = o.classLabels;
   g.prompts = prompts;
   g.prompts2 = o.prompts2;
+  g.prompts3 = o.prompts3;
   g.negativePrompts = o.negativePrompts;
   g.weightsFolder = o.weights;
   // The text conditioning picks, per encoder, the one rank that warns.

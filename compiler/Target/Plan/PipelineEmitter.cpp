@@ -107,6 +107,50 @@ std::vector<fp::TensorRole> tensorRoles(Reader &r, DictionaryAttr c,
   return roles;
 }
 
+/// A text encoder's output windows: [[token_offset, feature_offset], ...],
+/// one per output, or absent.
+std::vector<fp::TextWindow> textWindows(Reader &r, DictionaryAttr c,
+                                        size_t outputs) {
+  std::vector<fp::TextWindow> windows;
+  if (!c || !c.get("windows"))
+    return windows;
+  auto list = r.get<ArrayAttr>(c, "components[]", "windows");
+  if (!list)
+    return windows;
+  for (Attribute a : list) {
+    auto pair = dyn_cast<ArrayAttr>(a);
+    auto tok = pair && pair.size() == 2 ? dyn_cast<IntegerAttr>(pair[0])
+                                        : IntegerAttr();
+    auto feat = pair && pair.size() == 2 ? dyn_cast<IntegerAttr>(pair[1])
+                                         : IntegerAttr();
+    if (!tok || !feat || tok.getInt() < 0 || feat.getInt() < 0) {
+      r.setError("has a 'components[].windows' entry that is not a pair of "
+                 "offsets >= 0");
+      continue;
+    }
+    windows.emplace_back(tok.getInt(), feat.getInt());
+  }
+  if (windows.size() != outputs)
+    r.setError(Twine("has ") + Twine(windows.size()) +
+               " 'components[].windows' for " + Twine(outputs) + " outputs");
+  return windows;
+}
+
+/// conditioning.time_ids: a list of numbers, or absent.
+std::vector<double> timeIds(Reader &r, DictionaryAttr cond) {
+  std::vector<double> ids;
+  if (!cond || !cond.get("time_ids"))
+    return ids;
+  if (auto list = r.get<ArrayAttr>(cond, "conditioning", "time_ids"))
+    for (Attribute a : list) {
+      if (auto f = dyn_cast<FloatAttr>(a))
+        ids.push_back(f.getValueAsDouble());
+      else
+        r.setError("has a non-float entry in 'conditioning.time_ids'");
+    }
+  return ids;
+}
+
 } // namespace
 
 FailureOr<flatbuffers::Offset<fp::Pipeline>> mlir::fresco::emitPipeline(
@@ -161,14 +205,16 @@ FailureOr<flatbuffers::Offset<fp::Pipeline>> mlir::fresco::emitPipeline(
         r.setError(Twine("component '") + fnName +
                    "': a text encoder, and only a text encoder, names its "
                    "tokenizer_kind and tokenizer");
-      if (slot < 0 || slot > 1)
+      if (slot < 0 || slot > 2)
         r.setError(Twine("component '") + fnName + "': prompt_slot " +
-                   Twine(slot) + " is not 0 or 1");
+                   Twine(slot) + " is not 0, 1 or 2");
+      std::vector<fp::TextWindow> windows = textWindows(r, c, outputs.size());
       roles.push_back(role);
       components.push_back(fp::CreateComponent(
           fbb, role, fbb.CreateString(fnName), fbb.CreateVector(ranks),
           fbb.CreateVector(inputs), fbb.CreateVector(outputs), tokenizerKind,
-          tokenizer.empty() ? 0 : fbb.CreateString(tokenizer), int32_t(slot)));
+          tokenizer.empty() ? 0 : fbb.CreateString(tokenizer), int32_t(slot),
+          windows.empty() ? 0 : fbb.CreateVectorOfStructs(windows)));
     }
     // The loop needs one of each (the runtime would refuse the plan).
     for (fp::ComponentRole needed :
@@ -181,9 +227,12 @@ FailureOr<flatbuffers::Offset<fp::Pipeline>> mlir::fresco::emitPipeline(
   auto cond = r.get<DictionaryAttr>(dict, "", "conditioning");
   auto condKind = r.enumAt<fp::ConditioningKind>(cond, "conditioning", "kind",
                                                  "conditioning kind");
+  std::vector<double> ids = timeIds(r, cond);
   auto conditioning = fp::CreateConditioning(
       fbb, condKind, r.i64(cond, "conditioning", "num_classes", 0),
-      r.i64(cond, "conditioning", "null_class", -1));
+      r.i64(cond, "conditioning", "null_class", -1),
+      ids.empty() ? 0 : fbb.CreateVector(ids),
+      r.flag(cond, "conditioning", "zero_negative_prompt"));
 
   auto lat = r.get<DictionaryAttr>(dict, "", "latents");
   auto latents = fp::CreateLatents(

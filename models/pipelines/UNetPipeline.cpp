@@ -1,0 +1,67 @@
+//===- UNetPipeline.cpp - What the UNet pipelines share -------------------===//
+#include "models/pipelines/UNetPipeline.h"
+#include "models/ModelSizes.h"
+
+using namespace llvm;
+
+namespace fresco::models {
+
+Expected<UNetPipeline> readUNetPipeline(const PipelineFolder &dir,
+                                        StringRef pipeline,
+                                        const BuildOptions &options) {
+  UNetPipeline p;
+  Expected<UNetConfig> unet = dir.config<UNetConfig>("unet");
+  if (!unet)
+    return unet.takeError();
+  p.unet = *unet;
+  Expected<VAEConfig> vae = dir.config<VAEConfig>("vae");
+  if (!vae)
+    return vae.takeError();
+  p.vae = *vae;
+  if (p.vae.latentChannels != p.unet.inChannels)
+    return makeError("the VAE's latent_channels (" +
+                     Twine(p.vae.latentChannels) +
+                     ") differ from the UNet's in_channels (" +
+                     Twine(p.unet.inChannels) + ")");
+  if (p.unet.outChannels != p.unet.inChannels)
+    return makeError("the UNet's out_channels (" + Twine(p.unet.outChannels) +
+                     ") differ from its in_channels (" +
+                     Twine(p.unet.inChannels) + ")");
+  Expected<SchedulerFile> sched = dir.scheduler();
+  if (!sched)
+    return sched.takeError();
+  p.scheduler = std::move(*sched);
+
+  // Sizes as the pipelines compute them (vae_scale_factor: the VAE's
+  // upscaling; default size: the UNet's sample_size times it); the UNet's
+  // down blocks must halve the latents exactly (diffusers would resize its
+  // upsampling to fit; Fresco refuses, naming the multiple).
+  Expected<ImageSize> size = imageSize(
+      pipeline, options, p.vae.upscale(), p.unet.downscale(),
+      "the UNet's " + std::to_string(p.unet.downscale()) + "x downsampling",
+      p.unet.sampleSize);
+  if (!size)
+    return size.takeError();
+  p.size = *size;
+  // Classifier-free guidance: the prompts' and the negative prompts'
+  // halves in one batch.
+  p.shape.batch = 2 * options.batch;
+  p.shape.height = p.size.latentHeight;
+  p.shape.width = p.size.latentWidth;
+  if (Error e = checkUNetSize(p.unet, p.shape.height, p.shape.width))
+    return std::move(e);
+  if (Error e = checkVAESize(p.vae, p.size.height, p.size.width))
+    return std::move(e);
+  return p;
+}
+
+mlir::DictionaryAttr unetLatents(PipelineAttrs &a, const UNetPipeline &p) {
+  return a.dict(
+      {a.str("layout", "image"), a.i64("channels", p.unet.inChannels),
+       a.i64("height", p.shape.height), a.i64("width", p.shape.width),
+       a.i64("prediction_channels", p.unet.outChannels),
+       a.f64("scaling_factor", p.vae.scalingFactor),
+       a.f64("shift_factor", p.vae.shiftFactor.value_or(0.0))});
+}
+
+} // namespace fresco::models

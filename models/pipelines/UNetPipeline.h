@@ -1,0 +1,38 @@
+//===- UNetPipeline.h - What the UNet pipelines share -----------*- C++ -*-===//
+//
+// StableDiffusionPipeline and StableDiffusionXLPipeline read the same UNet,
+// VAE and scheduler, size the image the same way and run the UNet on both
+// halves of a classifier-free guidance batch.
+//
+//===----------------------------------------------------------------------===//
+#ifndef FRESCO_MODELS_PIPELINES_UNETPIPELINE_H
+#define FRESCO_MODELS_PIPELINES_UNETPIPELINE_H
+
+#include "models/pipelines/PipelineFolder.h"
+#include "models/unet/UNetBuilder.h"
+#include "models/vae/VAEBuilder.h"
+
+namespace fresco::models {
+
+struct UNetPipeline {
+  UNetConfig unet;
+  VAEConfig vae;
+  SchedulerFile scheduler;
+  ImageSize size;
+  /// The UNet's function sizes: 2 x the images (true CFG), the latent grid;
+  /// textTokens still to be set by the caller.
+  UNetShape shape;
+};
+
+/// Reads `dir`'s unet, vae and scheduler for `pipeline`, checks that they
+/// agree and sizes the image from `options`.
+llvm::Expected<UNetPipeline> readUNetPipeline(const PipelineFolder &dir,
+                                              llvm::StringRef pipeline,
+                                              const BuildOptions &options);
+
+/// The latents dictionary of a UNet pipeline's fresco.pipeline attribute.
+mlir::DictionaryAttr unetLatents(PipelineAttrs &a, const UNetPipeline &p);
+
+} // namespace fresco::models
+
+#endif // FRESCO_MODELS_PIPELINES_UNETPIPELINE_H

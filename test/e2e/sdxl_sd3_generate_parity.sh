@@ -1,0 +1,186 @@
+#!/usr/bin/env bash
+# sdxl_sd3_generate_parity.sh sdxl|sd3|sd35|sd3-no-t5: text-to-image on a tiny
+# random StableDiffusionXLPipeline or StableDiffusion3Pipeline folder written
+# by diffusers itself (sdxl_sd3_reference.py make: several CLIP encoders with
+# the real BPE merges, T5 with a trained SentencePiece model, a 4-channel
+# VAE), against the real diffusers pipeline on CPU in float64 from the same
+# latents, 4 steps of true classifier-free guidance:
+#  - 2 prompts without a negative prompt (SDXL: zero embeddings, as its
+#    force_zeros_for_empty_prompt), final latents within 1e-4 of their max
+#    magnitude, PNGs within one 8-bit level;
+#  - a negative prompt and distinct second (and third) prompts;
+#  - sdxl: a folder with force_zeros_for_empty_prompt false ("" encoded);
+#  - several ranks (Gloo processes) against the 1-rank run within 1e-5: cfg=2,
+#    placement (text encoders and VAE on rank 0, the denoiser on rank 1),
+#    tp=2, cfg=2 x tp=2, pipeline=2;
+#  - bad input: a prompt slot the pipeline lacks, a negative prompt count.
+# Needs FRESCO_BIN and FRESCO_PYTHON (see dit_forward_parity.sh).
+set -euo pipefail
+kind=$1
+. "$(dirname "$0")/common.sh"
+B=$FRESCO_BIN
+py() { "$FRESCO_PYTHON" "$@"; }
+ref=$here/sdxl_sd3_reference.py
+
+make_flags=() size=() compile_flags=() ref_flags=() slots=()
+case $kind in
+sdxl)
+  make_flags=(--kind sdxl) size=(--height 32 --width 24)
+  slots=(--prompt-2 "an oil painting" --prompt-2 "a photo") ;;
+sd3 | sd35 | sd3-no-t5)
+  make_flags=(--kind sd3) size=(--height 24 --width 16)
+  [ "$kind" = sd35 ] && make_flags+=(--sd35)
+  if [ "$kind" = sd3-no-t5 ]; then
+    make_flags+=(--no-t5)
+    slots=(--prompt-2 "an oil painting" --prompt-2 "a photo")
+  else
+    # T5 at 16 tokens (the default 256 would dominate this tiny test).
+    compile_flags=(--max-sequence-length 16) ref_flags=(--max-sequence-length 16)
+    slots=(--prompt-2 "an oil painting" --prompt-2 "a photo"
+      --prompt-3 "seen from above, at dusk" --prompt-3 "close up")
+  fi ;;
+*) echo "usage: $0 sdxl|sd3|sd35|sd3-no-t5"; exit 2 ;;
+esac
+
+py "$ref" make "${make_flags[@]}" --out "$work/pipe" --seed 3 > /dev/null
+py "$ref" latents --out "$work/x.npy" --batch 2 --seed 5 "${size[@]}" > /dev/null
+prompts=(--prompt "a red fox in the snow" --prompt "Two cats, one dog!")
+"$B/fresco-compile" "$work/pipe" -o "$work/one.fplan" --batch 2 "${size[@]}" \
+  "${compile_flags[@]}"
+"$B/fresco-inspect" "$work/one.fplan"
+
+generate() { # plan out-name extra-flags...
+  local plan=$1 name=$2
+  shift 2
+  "$B/fresco-run" "$work/$plan.fplan" --weights "$work/${pipe:-pipe}" \
+    "${prompts[@]}" --steps 4 --latents "@$work/x.npy" -o "$work/$name.png" \
+    --output-latents "@$work/$name.npy" --timeout 60 --quiet "$@"
+}
+reference() { # out-name extra-flags...
+  local name=$1
+  shift
+  py "$ref" run --pipeline "$work/${pipe:-pipe}" "${prompts[@]}" --steps 4 \
+    --latents "$work/x.npy" "${size[@]}" "${ref_flags[@]}" --dtype float64 \
+    --out-latents "$work/$name.npy" "$@" > /dev/null 2>&1
+}
+compare() { py "$here/compare_npy.py" "$work/$1.npy" "$work/$2.npy" --rtol-max "$3"; }
+
+generate one plain
+reference ref_plain --out-images "$work/ref_img.npy"
+compare plain ref_plain 1e-4
+py - "$work" <<'PY'
+import sys
+import numpy as np
+from PIL import Image
+work = sys.argv[1]
+ref = np.load(f"{work}/ref_img.npy")  # [B, 3, H, W], raw VAE output
+for i in range(ref.shape[0]):
+    got = np.asarray(Image.open(f"{work}/plain-{i}.png").convert("RGB")).astype(np.int32)
+    want = np.round(np.clip(ref[i].transpose(1, 2, 0) / 2 + 0.5, 0, 1) * 255).astype(np.int32)
+    assert got.shape == want.shape, f"image {i}: {got.shape} vs {want.shape}"
+    diff = np.abs(got - want).max()
+    print(f"image {i}: {got.shape[1]}x{got.shape[0]}, max 8-bit difference {diff}")
+    assert diff <= 1, "PNG differs from diffusers' image"
+PY
+generate one neg --negative-prompt "blurry, low quality" "${slots[@]}"
+reference ref_neg --negative-prompt "blurry, low quality" "${slots[@]}"
+compare neg ref_neg 1e-4
+
+if [ "$kind" = sdxl ]; then
+  # force_zeros_for_empty_prompt false: the negative half encodes "".
+  py "$ref" make "${make_flags[@]}" --no-force-zeros --out "$work/pipe-nz" \
+    --seed 3 > /dev/null
+  "$B/fresco-compile" "$work/pipe-nz" -o "$work/nz.fplan" --batch 2 \
+    "${size[@]}" --quiet
+  pipe=pipe-nz generate nz nz
+  pipe=pipe-nz reference ref_nz
+  compare nz ref_nz 1e-4
+  py - "$work" <<'PY'
+import sys
+import numpy as np
+work = sys.argv[1]
+a, b = np.load(f"{work}/nz.npy"), np.load(f"{work}/plain.npy")
+d = np.abs(a - b).max()
+print(f"zeros vs encoded \"\" negative: max difference {d:.3g}")
+assert d > 1e-3, "force_zeros_for_empty_prompt made no difference"
+PY
+fi
+
+multi() { # name ranks compile-flags...
+  local name=$1 ranks=$2
+  shift 2
+  "$B/fresco-compile" "$work/pipe" -o "$work/$name.fplan" --batch 2 \
+    "${size[@]}" "${compile_flags[@]}" --ranks "$ranks" "$@" --quiet
+  generate "$name" "$name" --negative-prompt "blurry, low quality" "${slots[@]}"
+  echo "== $name ($ranks ranks: $*)"
+  compare "$name" neg 1e-5
+}
+if [ "$kind" = sdxl ]; then
+  denoiser=unet encoders=text_encoder=0,text_encoder_2=0
+else
+  denoiser=transformer encoders=text_encoder=0,text_encoder_2=0
+  [ "$kind" = sd3-no-t5 ] || encoders=$encoders,text_encoder_3=0
+fi
+multi cfg2 2 --parallel cfg=2
+multi placement 2 --place "$encoders,vae=0,$denoiser=1"
+multi tp2 2 --parallel tp=2
+multi cfg2-tp2 4 --parallel cfg=2,tp=2
+multi pipeline2 2 --parallel pipeline=2
+
+bad() { # message flags...
+  local message=$1
+  shift
+  set +e
+  "$B/fresco-run" "$work/one.fplan" --weights "$work/pipe" "$@" \
+    -o "$work/x.png" --steps 1 > "$work/err.log" 2>&1
+  local rc=$?
+  set -e
+  [ $rc -eq 1 ] && grep -qF "$message" "$work/err.log" ||
+    { echo "expected exit 1 and '$message', got $rc:"; cat "$work/err.log"; exit 1; }
+}
+bad "got 3 negative prompts for 2 prompts" "${prompts[@]}" \
+  --negative-prompt a --negative-prompt b --negative-prompt c
+bad "got 1 second prompts for 2 prompts" "${prompts[@]}" --prompt-2 x
+if [ "$kind" = sdxl ] || [ "$kind" = sd3-no-t5 ]; then
+  bad "has no third text encoder: --prompt-3 does not apply" "${prompts[@]}" \
+    --prompt-3 x --prompt-3 y
+fi
+# Bad folders: a missing component, a scheduler or UNet the pipeline cannot
+# drive, mismatched encoders.
+bad_compile() { # message file key json-value|DELETE
+  local message=$1
+  rm -rf "$work/broken" && cp -r "$work/pipe" "$work/broken"
+  py - "$work/broken/$2" "$3" "$4" <<'PY'
+import json, sys
+path, key, value = sys.argv[1:]
+d = json.load(open(path))
+if value == "DELETE":
+    del d[key]
+else:
+    d[key] = json.loads(value)
+json.dump(d, open(path, "w"))
+PY
+  set +e
+  "$B/fresco-compile" "$work/broken" -o "$work/broken.fplan" "${size[@]}" \
+    > "$work/err.log" 2>&1
+  local rc=$?
+  set -e
+  [ $rc -eq 1 ] && grep -qF "$message" "$work/err.log" ||
+    { echo "expected exit 1 and '$message', got $rc:"; cat "$work/err.log"; exit 1; }
+}
+bad_compile "has no 'text_encoder_2' component" model_index.json text_encoder_2 DELETE
+bad_compile "text_encoder_2 must be a CLIPTextModelWithProjection" \
+  text_encoder_2/config.json architectures '["CLIPTextModel"]'
+if [ "$kind" = sdxl ]; then
+  bad_compile "this UNet does not take" unet/config.json addition_embed_type null
+  bad_compile "must add up to the UNet's cross_attention_dim" \
+    text_encoder/config.json hidden_size 12
+  bad_compile "decoding with latent statistics is not implemented yet" \
+    vae/config.json latents_mean '[0, 0, 0, 0]'
+else
+  bad_compile "runs FlowMatchEulerDiscreteScheduler, not 'DDIMScheduler'" \
+    scheduler/scheduler_config.json _class_name '"DDIMScheduler"'
+  bad_compile "must equal the transformer's pooled_projection_dim" \
+    text_encoder/config.json projection_dim 5
+fi
+echo "$kind: OK"

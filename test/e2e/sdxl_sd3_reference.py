@@ -1,0 +1,229 @@
+#!/usr/bin/env python3
+"""Tiny random StableDiffusionXLPipeline / StableDiffusion3Pipeline folders, and the real diffusers
+pipelines as the reference.
+
+Write a folder:
+  sdxl_sd3_reference.py make --kind sdxl|sd3 --out DIR [--seed 0] [--sd35] [--no-t5]
+      [--no-force-zeros]
+  diffusers' pipeline(...).save_pretrained with tiny random components and CLIP's real BPE
+  merges (make_flux_pipeline.py builds them); text_encoder_2's tokenizer pads with "!" as the
+  real SDXL / SD3 folders do.
+  sdxl: the UNet of models/unet/configs/unet-tiny-sdxl.json (cross_attention_dim 24 = 8 + 16,
+    pooled text 16), a CLIPTextModel (hidden 8) and a CLIPTextModelWithProjection (hidden 16,
+    projection 16), a 4-channel VAE (vae_scale_factor 2, scaling 0.13025),
+    EulerDiscreteScheduler with SDXL's config. --no-force-zeros registers
+    force_zeros_for_empty_prompt false.
+  sd3: the transformer of models/sd3/configs/sd3-tiny.json (--sd35: sd3.5-tiny.json), two
+    CLIPTextModelWithProjection (hidden 8 and 12, projections 4 and 8: pooled 12; padded to the
+    joint_attention_dim 24), a T5 encoder (d_model 24; a trained SentencePiece tokenizer;
+    --no-t5: none, as text_encoder_3=None), a 4-channel VAE with a shift factor,
+    FlowMatchEulerDiscreteScheduler(shift=3.0).
+
+Write initial latents:
+  sdxl_sd3_reference.py latents --out x.npy [--batch 2] [--seed 0] [--height 32] [--width 24]
+  float32 N(0, 1) [B, 4, H / 2, W / 2] (numpy default_rng(seed)).
+
+Run the pipeline:
+  sdxl_sd3_reference.py run --pipeline DIR --prompt P [--prompt ...] [--prompt-2 ...]
+      [--prompt-3 ...] [--negative-prompt N ...] --latents x.npy [--steps 4]
+      [--guidance-scale G] [--height 32] [--width 24] [--max-sequence-length N]
+      [--dtype float32|float64] --out-latents y.npy [--out-images z.npy]
+  The pipeline class model_index.json names, __call__ unchanged with latents=x and
+  output_type="latent"; --out-images decodes them as the pipeline does.
+"""
+import os
+import shutil
+import sys
+import tempfile
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(HERE, "text"))
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["TRANSFORMERS_OFFLINE"] = "1"
+os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+
+from fresco_ref_common import arg_parser, import_diffusers, install_sdpa_for_torch1, read_json  # noqa: E402
+
+REPO = os.path.dirname(os.path.dirname(HERE))
+SDXL_SCHEDULER = dict(num_train_timesteps=1000, beta_start=0.00085, beta_end=0.012,
+                      beta_schedule="scaled_linear", steps_offset=1, timestep_spacing="leading",
+                      interpolation_type="linear", prediction_type="epsilon", use_karras_sigmas=False)
+
+
+def clip_tokenizer(root: str, name: str, pad: str = None):
+    """CLIPTokenizer with CLIP's real merges (77 tokens); `pad` replaces <|endoftext|> as the
+    padding token (SDXL's and SD3's tokenizer_2 pad with "!")."""
+    import gzip
+    from clip_tokenizer_parity import clip_merges_path, make_folder
+    from transformers import CLIPTokenizer
+
+    with gzip.open(clip_merges_path()) as f:
+        lines = f.read().decode("utf-8").split("\n")
+    merges = lines[1:49152 - 256 - 2 + 1]
+    kwargs = dict(model_max_length=77)
+    if pad:
+        kwargs["pad_token"] = pad
+    folder = make_folder(root, name, merges, **kwargs)
+    return CLIPTokenizer.from_pretrained(folder, local_files_only=True)
+
+
+def clip_model(vocab: int, hidden: int, projection: int = 0):
+    """A 3-layer CLIP text model (hidden_states[-2] is then a real layer's output)."""
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
+
+    config = CLIPTextConfig(
+        vocab_size=vocab, hidden_size=hidden, intermediate_size=2 * hidden, num_hidden_layers=3,
+        num_attention_heads=2, max_position_embeddings=77, hidden_act="gelu",
+        projection_dim=projection or hidden, bos_token_id=0, pad_token_id=1, eos_token_id=2)
+    return CLIPTextModelWithProjection(config) if projection else CLIPTextModel(config)
+
+
+def vae(diffusers, **kwargs):
+    return diffusers.AutoencoderKL(
+        in_channels=3, out_channels=3, down_block_types=("DownEncoderBlock2D",) * 2,
+        up_block_types=("UpDecoderBlock2D",) * 2, block_out_channels=(8, 16), layers_per_block=1,
+        act_fn="silu", latent_channels=4, norm_num_groups=4, sample_size=16, **kwargs)
+
+
+def make(args) -> None:
+    import torch
+    from make_diffusers_checkpoint import randomize as randomize_diffusers
+    from make_flux_pipeline import t5_encoder_model, t5_tokenizer
+    from text_encoder_reference import randomize as randomize_text
+
+    diffusers = import_diffusers(need_accelerate=False)
+    install_sdpa_for_torch1()  # SD3's attention processor refuses to build without it
+    torch.manual_seed(args.seed)
+    with tempfile.TemporaryDirectory() as root:
+        tok = clip_tokenizer(root, "clip")
+        tok2 = clip_tokenizer(root, "clip2", pad="!")
+        if args.kind == "sdxl":
+            unet = diffusers.UNet2DConditionModel.from_config(
+                read_json(os.path.join(REPO, "models", "unet", "configs", "unet-tiny-sdxl.json")))
+            te, te2 = clip_model(len(tok), 8), clip_model(len(tok2), 16, projection=16)
+            v = vae(diffusers, scaling_factor=0.13025)
+            randomize_diffusers(unet, args.seed)
+            randomize_diffusers(v, args.seed + 1)
+            randomize_text(te, args.seed + 2)
+            randomize_text(te2, args.seed + 3)
+            pipe = diffusers.StableDiffusionXLPipeline(
+                vae=v, text_encoder=te, text_encoder_2=te2, tokenizer=tok, tokenizer_2=tok2,
+                unet=unet, scheduler=diffusers.EulerDiscreteScheduler(**SDXL_SCHEDULER),
+                force_zeros_for_empty_prompt=not args.no_force_zeros, add_watermarker=False)
+        else:
+            name = "sd3.5-tiny.json" if args.sd35 else "sd3-tiny.json"
+            transformer = diffusers.SD3Transformer2DModel.from_config(
+                read_json(os.path.join(REPO, "models", "sd3", "configs", name)))
+            te, te2 = clip_model(len(tok), 8, projection=4), clip_model(len(tok2), 12, projection=8)
+            te3 = tok3 = None
+            if not args.no_t5:
+                tok3 = t5_tokenizer(root)
+                te3 = t5_encoder_model(len(tok3), 24)
+                randomize_text(te3, args.seed + 4)
+            v = vae(diffusers, scaling_factor=1.5305, shift_factor=0.0609)
+            randomize_diffusers(transformer, args.seed)
+            randomize_diffusers(v, args.seed + 1)
+            randomize_text(te, args.seed + 2)
+            randomize_text(te2, args.seed + 3)
+            pipe = diffusers.StableDiffusion3Pipeline(
+                transformer=transformer, scheduler=diffusers.FlowMatchEulerDiscreteScheduler(shift=3.0),
+                vae=v, text_encoder=te, tokenizer=tok, text_encoder_2=te2, tokenizer_2=tok2,
+                text_encoder_3=te3, tokenizer_3=tok3)
+        if os.path.exists(args.out):
+            shutil.rmtree(args.out)
+        pipe.save_pretrained(args.out, safe_serialization=True)
+    print(f"wrote {args.out}: {type(pipe).__name__}, seed {args.seed}")
+
+
+def latents(args) -> None:
+    rng = np.random.default_rng(args.seed)
+    x = rng.standard_normal((args.batch, 4, args.height // 2, args.width // 2)).astype(np.float32)
+    np.save(args.out, x)
+    print(f"wrote {args.out} float32 {list(x.shape)}")
+
+
+def run(args) -> None:
+    import torch
+
+    diffusers = import_diffusers(need_accelerate=False)
+    install_sdpa_for_torch1()
+    dt = getattr(torch, args.dtype)
+    torch.set_default_dtype(dt)  # transformers' CLIP builds its causal mask in the default dtype
+    cls = getattr(diffusers, read_json(os.path.join(args.pipeline, "model_index.json"))["_class_name"])
+    index = read_json(os.path.join(args.pipeline, "model_index.json"))
+    # Components saved as [null, null] (SD3 without T5) must be passed as None.
+    absent = {k: None for k, v in index.items() if isinstance(v, list) and v[0] is None}
+    pipe = cls.from_pretrained(args.pipeline, torch_dtype=dt, **absent)
+    pipe.set_progress_bar_config(disable=True)
+    x = torch.from_numpy(np.load(args.latents)).to(dt)
+    n = len(args.prompt)
+
+    def per_prompt(values):
+        if values and len(values) == 1 and n > 1:
+            return values * n
+        return values or None
+
+    kwargs = dict(prompt=args.prompt, prompt_2=per_prompt(args.prompt_2),
+                  negative_prompt=per_prompt(args.negative_prompt), latents=x,
+                  num_inference_steps=args.steps, height=args.height, width=args.width,
+                  output_type="latent")
+    if args.guidance_scale is not None:
+        kwargs["guidance_scale"] = args.guidance_scale
+    if cls is diffusers.StableDiffusion3Pipeline:
+        kwargs["prompt_3"] = per_prompt(args.prompt_3)
+        if args.max_sequence_length:
+            kwargs["max_sequence_length"] = args.max_sequence_length
+    with torch.no_grad():
+        out = pipe(**kwargs).images
+        np.save(args.out_latents, out.float().numpy())
+        if args.out_images:
+            z = out / pipe.vae.config.scaling_factor
+            if getattr(pipe.vae.config, "shift_factor", None) is not None and \
+                    cls is diffusers.StableDiffusion3Pipeline:
+                z = z + pipe.vae.config.shift_factor
+            img = pipe.vae.decode(z, return_dict=False)[0]
+            np.save(args.out_images, img.float().numpy())
+    print(f"wrote {args.out_latents} {list(out.shape)}")
+
+
+def main() -> None:
+    ap = arg_parser(__doc__)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    m = sub.add_parser("make")
+    m.add_argument("--kind", choices=("sdxl", "sd3"), required=True)
+    m.add_argument("--out", required=True)
+    m.add_argument("--seed", type=int, default=0)
+    m.add_argument("--sd35", action="store_true", help="sd3: SD3.5-like (dual attention, qk norms)")
+    m.add_argument("--no-t5", action="store_true", help="sd3: no text_encoder_3")
+    m.add_argument("--no-force-zeros", action="store_true",
+                   help="sdxl: force_zeros_for_empty_prompt false")
+    la = sub.add_parser("latents")
+    la.add_argument("--out", required=True)
+    la.add_argument("--batch", type=int, default=2)
+    la.add_argument("--seed", type=int, default=0)
+    la.add_argument("--height", type=int, default=32)
+    la.add_argument("--width", type=int, default=24)
+    r = sub.add_parser("run")
+    r.add_argument("--pipeline", required=True)
+    r.add_argument("--prompt", action="append", required=True)
+    r.add_argument("--prompt-2", action="append")
+    r.add_argument("--prompt-3", action="append")
+    r.add_argument("--negative-prompt", action="append")
+    r.add_argument("--latents", required=True)
+    r.add_argument("--steps", type=int, default=4)
+    r.add_argument("--guidance-scale", type=float)
+    r.add_argument("--height", type=int, default=32)
+    r.add_argument("--width", type=int, default=24)
+    r.add_argument("--max-sequence-length", type=int)
+    r.add_argument("--dtype", choices=("float32", "float64"), default="float32")
+    r.add_argument("--out-latents", required=True)
+    r.add_argument("--out-images")
+    args = ap.parse_args()
+    {"make": make, "latents": latents, "run": run}[args.cmd](args)
+
+
+if __name__ == "__main__":
+    main()

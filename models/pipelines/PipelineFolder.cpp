@@ -96,16 +96,17 @@ Expected<ImageSize> imageSize(StringRef pipeline, const BuildOptions &options,
   return s;
 }
 
-mlir::DictionaryAttr PipelineAttrs::textEncoder(StringRef function,
-                                                ArrayRef<StringRef> outputs,
-                                                StringRef kind,
-                                                StringRef tokenizer,
-                                                int64_t slot,
-                                                ArrayRef<Window> windows) {
+mlir::DictionaryAttr
+PipelineAttrs::textEncoder(StringRef function, ArrayRef<StringRef> outputs,
+                           StringRef kind, StringRef tokenizer, int64_t slot,
+                           ArrayRef<Window> windows) {
   SmallVector<mlir::NamedAttribute> entries = {
-      str("role", "text_encoder"),      str("function", function),
-      attr("inputs", strings({"token_ids"})), attr("outputs", strings(outputs)),
-      str("tokenizer_kind", kind),      str("tokenizer", tokenizer),
+      str("role", "text_encoder"),
+      str("function", function),
+      attr("inputs", strings({"token_ids"})),
+      attr("outputs", strings(outputs)),
+      str("tokenizer_kind", kind),
+      str("tokenizer", tokenizer),
       i64("prompt_slot", slot)};
   if (!windows.empty()) {
     SmallVector<mlir::Attribute> list;

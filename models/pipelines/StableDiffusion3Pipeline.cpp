@@ -47,9 +47,9 @@ Error checkAgreement(const SD3Config &sd3, const VAEConfig &vae,
     return makeError(a + " (" + Twine(x) + ") must equal " + b + " (" +
                      Twine(y) + ")");
   };
-  for (auto [name, c] : {std::pair<StringRef, const CLIPTextConfig *>{
-                             "text_encoder", &clip},
-                         {"text_encoder_2", &clip2}})
+  for (auto [name, c] :
+       {std::pair<StringRef, const CLIPTextConfig *>{"text_encoder", &clip},
+        {"text_encoder_2", &clip2}})
     if (!c->withProjection)
       return makeError(name + " must be a CLIPTextModelWithProjection: its "
                               "text_embeds are half the pooled projections");
@@ -72,8 +72,7 @@ Error checkAgreement(const SD3Config &sd3, const VAEConfig &vae,
                      "), to which the pipeline pads them");
   if (clip.maxPositions != clip2.maxPositions)
     return makeError("text_encoder takes " + Twine(clip.maxPositions) +
-                     " tokens and text_encoder_2 " +
-                     Twine(clip2.maxPositions) +
+                     " tokens and text_encoder_2 " + Twine(clip2.maxPositions) +
                      "; their hidden states are concatenated per token");
   if (t5 && t5->dModel != sd3.jointAttentionDim)
     return mismatch("text_encoder_3's d_model", t5->dModel,
@@ -88,10 +87,10 @@ Error buildStableDiffusion3Pipeline(mlir::ModuleOp module,
                                     const PipelineFolder &dir,
                                     const json::Object &index,
                                     const BuildOptions &options) {
-  if (Error e = dir.requireComponents(
-          index, kName,
-          {"transformer", "vae", "scheduler", "text_encoder", "text_encoder_2",
-           "tokenizer", "tokenizer_2"}))
+  if (Error e = dir.requireComponents(index, kName,
+                                      {"transformer", "vae", "scheduler",
+                                       "text_encoder", "text_encoder_2",
+                                       "tokenizer", "tokenizer_2"}))
     return e;
   const bool withT5 = present(index, "text_encoder_3");
   if (withT5 != present(index, "tokenizer_3"))
@@ -106,8 +105,7 @@ Error buildStableDiffusion3Pipeline(mlir::ModuleOp module,
   Expected<CLIPTextConfig> clip = dir.config<CLIPTextConfig>("text_encoder");
   if (!clip)
     return clip.takeError();
-  Expected<CLIPTextConfig> clip2 =
-      dir.config<CLIPTextConfig>("text_encoder_2");
+  Expected<CLIPTextConfig> clip2 = dir.config<CLIPTextConfig>("text_encoder_2");
   if (!clip2)
     return clip2.takeError();
   std::optional<T5Config> t5;
@@ -145,8 +143,8 @@ Error buildStableDiffusion3Pipeline(mlir::ModuleOp module,
        {std::pair<StringRef, int64_t>{"height", size->latentHeight},
         std::pair<StringRef, int64_t>{"width", size->latentWidth}})
     if (latent / p > sd3->posEmbedMaxSize)
-      return makeError("StableDiffusion3Pipeline's image " + what +
-                       " needs " + Twine(latent / p) +
+      return makeError("StableDiffusion3Pipeline's image " + what + " needs " +
+                       Twine(latent / p) +
                        " patches; the transformer's pos_embed_max_size is " +
                        Twine(sd3->posEmbedMaxSize));
   if (Error e = checkVAESize(*vae, size->height, size->width))
@@ -155,13 +153,13 @@ Error buildStableDiffusion3Pipeline(mlir::ModuleOp module,
   {
     // Joint attention over image and text tokens at this image size.
     SizeEstimate est;
-    int64_t tokens = (size->latentHeight / p) * (size->latentWidth / p) +
-                     textTokens;
+    int64_t tokens =
+        (size->latentHeight / p) * (size->latentWidth / p) + textTokens;
     est.activation({sd3->numAttentionHeads, tokens, tokens});
-    if (Error e = est.check(kName, "",
-                            "a " + Twine(size->height) + " x " +
-                                Twine(size->width) +
-                                " image's joint attention"))
+    if (Error e =
+            est.check(kName, "",
+                      "a " + Twine(size->height) + " x " + Twine(size->width) +
+                          " image's joint attention"))
       return e;
   }
   Expected<SchedulerFile> sched = dir.scheduler();
@@ -194,10 +192,9 @@ Error buildStableDiffusion3Pipeline(mlir::ModuleOp module,
       a.textEncoder("text_encoder_2", both, "clip_bpe", "tokenizer_2", 1,
                     {{0, clip->hiddenSize}, {0, clip->projectionDim}})};
   if (t5)
-    components.push_back(
-        a.textEncoder("text_encoder_3", {"text_embeddings"},
-                      "t5_sentencepiece", "tokenizer_3", 2,
-                      {{clip->maxPositions, 0}}));
+    components.push_back(a.textEncoder("text_encoder_3", {"text_embeddings"},
+                                       "t5_sentencepiece", "tokenizer_3", 2,
+                                       {{clip->maxPositions, 0}}));
   components.push_back(a.component(
       "denoiser", "transformer",
       {"latents", "text_embeddings", "pooled_text_embeddings", "timestep"},
@@ -209,11 +206,10 @@ Error buildStableDiffusion3Pipeline(mlir::ModuleOp module,
        a.i64("prediction_channels", sd3->outChannels),
        a.f64("scaling_factor", vae->scalingFactor),
        a.f64("shift_factor", vae->shiftFactor.value_or(0.0))});
-  mlir::DictionaryAttr sampler =
-      a.dict({a.str("scheduler", sched->className),
-              a.str("scheduler_config", sched->text),
-              a.str("guidance", "text_cfg"),
-              a.attr("flow_prediction", a.b.getBoolAttr(true))});
+  mlir::DictionaryAttr sampler = a.dict(
+      {a.str("scheduler", sched->className),
+       a.str("scheduler_config", sched->text), a.str("guidance", "text_cfg"),
+       a.attr("flow_prediction", a.b.getBoolAttr(true))});
   module->setAttr(
       "fresco.pipeline",
       a.dict({a.str("kind", kName), a.i64("num_images", n),

@@ -20,7 +20,8 @@ namespace {
 
 /// force_zeros_for_empty_prompt from model_index.json (a registered config
 /// of the pipeline; true when absent, as its constructor's default).
-Expected<bool> forceZeros(const PipelineFolder &dir, const json::Object &index) {
+Expected<bool> forceZeros(const PipelineFolder &dir,
+                          const json::Object &index) {
   const json::Value *v = index.get("force_zeros_for_empty_prompt");
   if (!v)
     return true;
@@ -51,10 +52,10 @@ Error buildStableDiffusionXLPipeline(mlir::ModuleOp module,
                                      const json::Object &index,
                                      const BuildOptions &options) {
   constexpr StringRef kName = "StableDiffusionXLPipeline";
-  if (Error e = dir.requireComponents(
-          index, kName,
-          {"unet", "vae", "scheduler", "text_encoder", "text_encoder_2",
-           "tokenizer", "tokenizer_2"}))
+  if (Error e =
+          dir.requireComponents(index, kName,
+                                {"unet", "vae", "scheduler", "text_encoder",
+                                 "text_encoder_2", "tokenizer", "tokenizer_2"}))
     return e;
   if (options.maxSequenceLength)
     return makeError("StableDiffusionXLPipeline's prompts take CLIP's "
@@ -71,8 +72,7 @@ Error buildStableDiffusionXLPipeline(mlir::ModuleOp module,
   Expected<CLIPTextConfig> clip = dir.config<CLIPTextConfig>("text_encoder");
   if (!clip)
     return clip.takeError();
-  Expected<CLIPTextConfig> clip2 =
-      dir.config<CLIPTextConfig>("text_encoder_2");
+  Expected<CLIPTextConfig> clip2 = dir.config<CLIPTextConfig>("text_encoder_2");
   if (!clip2)
     return clip2.takeError();
   if (!clip2->withProjection)

@@ -56,12 +56,11 @@ Expected<UNetPipeline> readUNetPipeline(const PipelineFolder &dir,
 }
 
 mlir::DictionaryAttr unetLatents(PipelineAttrs &a, const UNetPipeline &p) {
-  return a.dict(
-      {a.str("layout", "image"), a.i64("channels", p.unet.inChannels),
-       a.i64("height", p.shape.height), a.i64("width", p.shape.width),
-       a.i64("prediction_channels", p.unet.outChannels),
-       a.f64("scaling_factor", p.vae.scalingFactor),
-       a.f64("shift_factor", p.vae.shiftFactor.value_or(0.0))});
+  return a.dict({a.str("layout", "image"), a.i64("channels", p.unet.inChannels),
+                 a.i64("height", p.shape.height), a.i64("width", p.shape.width),
+                 a.i64("prediction_channels", p.unet.outChannels),
+                 a.f64("scaling_factor", p.vae.scalingFactor),
+                 a.f64("shift_factor", p.vae.shiftFactor.value_or(0.0))});
 }
 
 } // namespace fresco::models

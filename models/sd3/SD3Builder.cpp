@@ -83,7 +83,7 @@ private:
   const SD3Config &c;
   const SD3Shape &s;
   int64_t d, gridH, gridW; // patches
-  Value siluTemb; // silu(temb): every adaLN's input
+  Value siluTemb;          // silu(temb): every adaLN's input
 };
 
 Value SD3Emitter::patchEmbed(Value latents) {

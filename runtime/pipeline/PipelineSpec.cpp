@@ -307,9 +307,8 @@ private:
       if (taken)
         checkWindows(den, r);
     }
-    check(s_.timeIds.empty() ==
-              (std::count(den.inputs.begin(), den.inputs.end(), R::TimeIds) ==
-               0),
+    check(s_.timeIds.empty() == (std::count(den.inputs.begin(),
+                                            den.inputs.end(), R::TimeIds) == 0),
           ctx_, ": time ids and a time ids input go together");
     for (R r : den.inputs) {
       check(r != R::ClassLabels ||
@@ -511,8 +510,7 @@ const ComponentSpec *PipelineSpec::find(plan::ComponentRole role) const {
 }
 
 int PipelineSpec::defaultSteps() const {
-  return kind == "FluxPipeline" || kind == "StableDiffusion3Pipeline" ? 28
-                                                                      : 50;
+  return kind == "FluxPipeline" || kind == "StableDiffusion3Pipeline" ? 28 : 50;
 }
 
 double PipelineSpec::defaultGuidanceScale() const {

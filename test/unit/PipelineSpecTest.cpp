@@ -140,13 +140,12 @@ struct TableSpec {
           c.windows.empty() ? 0 : b.CreateVectorOfStructs(windows)));
     }
     auto compsV = b.CreateVector(comps);
-    auto cond =
-        hasConditioning
-            ? fp::CreateConditioning(
-                  b, conditioning, numClasses, nullClass,
-                  timeIds.empty() ? 0 : b.CreateVector(timeIds),
-                  zeroNegativePrompt)
-            : 0;
+    auto cond = hasConditioning
+                    ? fp::CreateConditioning(
+                          b, conditioning, numClasses, nullClass,
+                          timeIds.empty() ? 0 : b.CreateVector(timeIds),
+                          zeroNegativePrompt)
+                    : 0;
     auto lat = hasLatents
                    ? fp::CreateLatents(b, layout, channels, height, width,
                                        patch, prediction, scaling, shift)
@@ -364,38 +363,43 @@ TableSpec sdxlTable() {
   t.prediction = 4;
   t.timeIds = {16, 16, 0, 0, 16, 16};
   t.zeroNegativePrompt = true;
-  t.components = {
-      {CR::TextEncoder, "text_encoder", {0}, {R::TokenIds},
-       {R::TextEmbeddings}, fp::TokenizerKind::ClipBpe, "tokenizer", 0},
-      {CR::TextEncoder,
-       "text_encoder_2",
-       {0},
-       {R::TokenIds},
-       {R::TextEmbeddings, R::PooledTextEmbeddings},
-       fp::TokenizerKind::ClipBpe,
-       "tokenizer_2",
-       1,
-       {{0, 8}, {0, 0}}},
-      {CR::Denoiser,
-       "unet",
-       {0},
-       {R::Latents, R::Timestep, R::TextEmbeddings, R::PooledTextEmbeddings,
-        R::TimeIds},
-       {R::Prediction}},
-      {CR::Decoder, "vae", {0}, {R::Latents}, {R::Image}}};
+  t.components = {{CR::TextEncoder,
+                   "text_encoder",
+                   {0},
+                   {R::TokenIds},
+                   {R::TextEmbeddings},
+                   fp::TokenizerKind::ClipBpe,
+                   "tokenizer",
+                   0},
+                  {CR::TextEncoder,
+                   "text_encoder_2",
+                   {0},
+                   {R::TokenIds},
+                   {R::TextEmbeddings, R::PooledTextEmbeddings},
+                   fp::TokenizerKind::ClipBpe,
+                   "tokenizer_2",
+                   1,
+                   {{0, 8}, {0, 0}}},
+                  {CR::Denoiser,
+                   "unet",
+                   {0},
+                   {R::Latents, R::Timestep, R::TextEmbeddings,
+                    R::PooledTextEmbeddings, R::TimeIds},
+                   {R::Prediction}},
+                  {CR::Decoder, "vae", {0}, {R::Latents}, {R::Image}}};
   using D = fp::DType;
-  t.ranks = {{{"text_encoder", {{{D::I64, {2, 77}}}, {{D::F32, {2, 77, 8}}}}},
-              {"text_encoder_2",
-               {{{D::I64, {2, 77}}},
-                {{D::F32, {2, 77, 12}}, {D::F32, {2, 6}}}}},
-              {"unet",
-               {{{D::F32, {4, 4, 8, 8}},
-                 {D::F32, {4}},
-                 {D::F32, {4, 77, 20}},
-                 {D::F32, {4, 6}},
-                 {D::F32, {4, 6}}},
-                {{D::F32, {4, 4, 8, 8}}}}},
-              {"vae", {{{D::F32, {2, 4, 8, 8}}}, {{D::F32, {2, 3, 16, 16}}}}}}};
+  t.ranks = {
+      {{"text_encoder", {{{D::I64, {2, 77}}}, {{D::F32, {2, 77, 8}}}}},
+       {"text_encoder_2",
+        {{{D::I64, {2, 77}}}, {{D::F32, {2, 77, 12}}, {D::F32, {2, 6}}}}},
+       {"unet",
+        {{{D::F32, {4, 4, 8, 8}},
+          {D::F32, {4}},
+          {D::F32, {4, 77, 20}},
+          {D::F32, {4, 6}},
+          {D::F32, {4, 6}}},
+         {{D::F32, {4, 4, 8, 8}}}}},
+       {"vae", {{{D::F32, {2, 4, 8, 8}}}, {{D::F32, {2, 3, 16, 16}}}}}}};
   return t;
 }
 
@@ -415,21 +419,29 @@ TEST(PipelineSpec, SdxlTableDecodes) {
 }
 
 const FluxCase kBadSdxlTables[] = {
-    {"overlap", [](TableSpec &t) { t.components[1].windows[0] = {0, 4}; },
+    {"overlap",
+     [](TableSpec &t) {
+       t.components[1].windows[0] = {0, 4};
+     },
      "output 0 (text_embeddings) of text encoder 'text_encoder_2' overlaps "
      "output 0 (text_embeddings) of text encoder 'text_encoder'"},
     {"past_the_end",
-     [](TableSpec &t) { t.components[1].windows[0] = {1, 8}; },
+     [](TableSpec &t) {
+       t.components[1].windows[0] = {1, 8};
+     },
      "[2, 77, 12] at offset (1, 8) does not fit the denoiser's input [4, 77, "
      "20]"},
     {"pooled_token_offset",
-     [](TableSpec &t) { t.components[1].windows[1] = {1, 0}; },
+     [](TableSpec &t) {
+       t.components[1].windows[1] = {1, 0};
+     },
      "at offset (1, 0) does not fit"},
-    {"window_count",
-     [](TableSpec &t) { t.components[1].windows.pop_back(); },
+    {"window_count", [](TableSpec &t) { t.components[1].windows.pop_back(); },
      "1 windows for 2 outputs"},
     {"decoder_windows",
-     [](TableSpec &t) { t.components[3].windows = {{0, 0}}; },
+     [](TableSpec &t) {
+       t.components[3].windows = {{0, 0}};
+     },
      "only a text encoder has a tokenizer and windows"},
     {"time_ids_without_input", [](TableSpec &t) { t.timeIds.clear(); },
      "time ids and a time ids input go together"},

@@ -49,8 +49,19 @@ std::string roleList(const std::vector<plan::TensorRole> &roles,
 }
 
 std::string conditioning(const PipelineSpec &s) {
-  if (s.conditioning != plan::ConditioningKind::ClassLabel)
-    return name(s.conditioning) + std::string(" conditioning");
+  if (s.conditioning != plan::ConditioningKind::ClassLabel) {
+    std::ostringstream os;
+    os << name(s.conditioning) << " conditioning";
+    if (!s.timeIds.empty()) {
+      os << ", time ids (";
+      for (size_t i = 0; i < s.timeIds.size(); ++i)
+        os << (i ? ", " : "") << s.timeIds[i];
+      os << ")";
+    }
+    if (s.zeroNegativePrompt)
+      os << ", zeros without a negative prompt";
+    return os.str();
+  }
   return "class labels 0.." + std::to_string(s.numClasses - 1) +
          (s.nullClass >= 0 ? ", null class " + std::to_string(s.nullClass)
                            : std::string());
@@ -85,9 +96,17 @@ std::string describePipeline(const PipelineSpec &s) {
        << (c.ranks.size() > 1 ? "s " : " ") << rankList(c.ranks) << ": "
        << roleList(c.inputs, ", ", "") << " -> "
        << roleList(c.outputs, ", ", "");
-    if (c.role == plan::ComponentRole::TextEncoder)
+    if (c.role == plan::ComponentRole::TextEncoder) {
+      static const char *const kSlots[] = {"prompt", "second prompt",
+                                           "third prompt"};
       os << " (" << name(c.tokenizerKind) << " tokenizer '" << c.tokenizer
-         << "', " << (c.promptSlot ? "second prompt" : "prompt") << ")";
+         << "', " << kSlots[c.promptSlot];
+      for (size_t k = 0; k < c.windows.size(); ++k)
+        if (c.windows[k] != std::pair<int64_t, int64_t>{0, 0})
+          os << "; " << name(c.outputs[k]) << " at token " << c.windows[k].first
+             << ", feature " << c.windows[k].second;
+      os << ")";
+    }
     os << "\n";
   }
   if (std::optional<std::string> why = generationSupport(s))
@@ -100,8 +119,15 @@ std::string pipelineJson(const PipelineSpec &s) {
   os << "{\"kind\": " << quoted(s.kind) << ", \"num_images\": " << s.numImages
      << ", \"conditioning\": \"" << name(s.conditioning)
      << "\", \"guidance\": \"" << name(s.guidance) << "\", \"layout\": \""
-     << name(s.layout) << "\", \"scheduler\": " << quoted(s.scheduler)
-     << ", \"components\": [";
+     << name(s.layout) << "\", \"scheduler\": " << quoted(s.scheduler);
+  if (s.conditioning == plan::ConditioningKind::Text) {
+    os << ", \"zero_negative_prompt\": "
+       << (s.zeroNegativePrompt ? "true" : "false") << ", \"time_ids\": [";
+    for (size_t i = 0; i < s.timeIds.size(); ++i)
+      os << (i ? ", " : "") << s.timeIds[i];
+    os << "]";
+  }
+  os << ", \"components\": [";
   for (size_t i = 0; i < s.components.size(); ++i) {
     const ComponentSpec &c = s.components[i];
     os << (i ? ", " : "") << "{\"role\": \"" << name(c.role)
@@ -114,6 +140,13 @@ std::string pipelineJson(const PipelineSpec &s) {
       os << ", \"tokenizer_kind\": \"" << name(c.tokenizerKind)
          << "\", \"tokenizer\": " << quoted(c.tokenizer)
          << ", \"prompt_slot\": " << c.promptSlot;
+    if (!c.windows.empty()) {
+      os << ", \"windows\": [";
+      for (size_t k = 0; k < c.windows.size(); ++k)
+        os << (k ? ", " : "") << "[" << c.windows[k].first << ", "
+           << c.windows[k].second << "]";
+      os << "]";
+    }
     os << "}";
   }
   os << "], \"generates\": " << (generationSupport(s) ? "false" : "true")

@@ -398,8 +398,9 @@ Options parseArgs(int argc, char **argv) {
   bool generating = o.generating() || !o.outputImage.empty();
   if (!o.calibrate.empty() &&
       (generating || !o.function.empty() || !o.inputs.empty()))
-    usageError("--calibrate times every function of the plan on zero inputs: "
-               "it takes no --class-label, --prompt, -o, --function or --input");
+    usageError(
+        "--calibrate times every function of the plan on zero inputs: "
+        "it takes no --class-label, --prompt, -o, --function or --input");
   if (generating && (!o.function.empty() || !o.inputs.empty()))
     usageError("--class-label/--prompt/-o generate images; --function/--input "
                "run one function: use one or the other");

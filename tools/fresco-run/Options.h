@@ -36,7 +36,7 @@ struct Options {
   std::vector<int64_t> classLabels;
   std::vector<std::string> prompts, prompts2, prompts3, negativePrompts;
   std::string promptFile;
-  int steps = 0;                                              // 0: the pipeline's
+  int steps = 0; // 0: the pipeline's
   double guidanceScale = std::numeric_limits<double>::quiet_NaN(); // NaN: ditto
   uint64_t seed = 0;
   std::string scheduler, latents, outputLatents, outputImage;

@@ -120,7 +120,9 @@ std::vector<Candidate> chooseLayout(const AutoOptions &o, const CompileFn &fn,
         evaluate(c, o, fn);
         out.push_back(std::move(c));
       }
-    // A decoder on a rank of its own: the denoiser on the others.
+    // The decoder and the text encoders on a rank of their own (the
+    // classic "encoders + VAE on one GPU" layout): the denoiser on the
+    // others.
     std::string denoiser, decoder;
     for (const Candidate &c : out) {
       if (!c.rejected.empty() || c.plan.empty())
@@ -130,8 +132,9 @@ std::vector<Candidate> chooseLayout(const AutoOptions &o, const CompileFn &fn,
         for (const plan::Component *comp : *pl->components()) {
           if (comp->role() == plan::ComponentRole::Denoiser)
             denoiser = comp->function()->str();
-          if (comp->role() == plan::ComponentRole::Decoder)
-            decoder = comp->function()->str();
+          if (comp->role() == plan::ComponentRole::Decoder ||
+              comp->role() == plan::ComponentRole::TextEncoder)
+            decoder += (decoder.empty() ? "" : "=0,") + comp->function()->str();
         }
       break;
     }

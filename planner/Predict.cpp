@@ -405,11 +405,26 @@ Prediction predict(const LoadedPlan &plan, const PredictOptions &o) {
       if (seen.insert(f->name()->str()).second)
         names.push_back(f->name()->str());
   check(!names.empty(), "plan ", plan.name(), " has no functions");
-  for (const std::string &n : names)
+  // Text encoders run on the negative prompts too under text CFG (counted
+  // as the pipeline runs them by default, without --negative-prompt).
+  std::set<std::string> twice;
+  if (const plan::Pipeline *pl = p.pipeline()) {
+    const plan::Conditioning *cond = pl->conditioning();
+    const bool encodesNegatives =
+        pl->sampler() &&
+        pl->sampler()->guidance() == plan::GuidanceMode::TextCfg &&
+        !(cond && cond->zero_negative_prompt());
+    for (const plan::Component *c : *pl->components())
+      if (encodesNegatives && c->role() == plan::ComponentRole::TextEncoder)
+        twice.insert(c->function()->str());
+  }
+  for (const std::string &n : names) {
     out.functions.push_back(Simulation(plan, n, o).run());
+    out.functions.back().calls = twice.count(n) ? 2 : 1;
+  }
   out.stepSeconds = out.functions.front().seconds;
   for (size_t i = 1; i < out.functions.size(); ++i)
-    out.otherSeconds += out.functions[i].seconds;
+    out.otherSeconds += out.functions[i].calls * out.functions[i].seconds;
   for (const plan::RankProgram *rp : *p.ranks())
     out.memory.push_back(rankMemory(plan, rp->rank(), o.storage));
   return out;
@@ -434,7 +449,9 @@ std::string describe(const Prediction &p, int steps, const Topology &t) {
     const FunctionTime &f = p.functions[i];
     const bool step = i == 0;
     os << "function " << f.function << " ("
-       << (step ? (p.denoiser.empty() ? "one call" : "every step") : "once")
+       << (step           ? (p.denoiser.empty() ? "one call" : "every step")
+           : f.calls == 2 ? "twice: prompts and negative prompts"
+                          : "once")
        << "): " << ms(f.seconds) << " ms; " << f.calibrated
        << " instructions timed from the calibration, " << f.roofline
        << " by the roofline (over all ranks)\n";

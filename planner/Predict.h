@@ -38,6 +38,10 @@ struct FunctionTime {
   double seconds = 0;          // the last rank's end
   int roofline = 0;            // compute instructions timed by the roofline
   int calibrated = 0;          // by the calibration table
+  /// Calls per run beyond the denoising steps: 2 for a text encoder under
+  /// text CFG (the prompts, then the negative prompts) unless the pipeline
+  /// zeroes an absent negative prompt; 1 otherwise.
+  int calls = 1;
 };
 
 struct RankMemory {
@@ -52,7 +56,7 @@ struct Prediction {
   std::string denoiser;    // the function run every step ("" for bare models)
   int images = 1;          // images per run (the pipeline's num_images)
   double stepSeconds = 0;  // one call of the denoiser (or first function)
-  double otherSeconds = 0; // the other functions, once each
+  double otherSeconds = 0; // the other functions, `calls` times each
   /// Seconds for a run of `steps` denoising steps.
   double imageSeconds(int steps) const {
     return steps * stepSeconds + otherSeconds;

@@ -24,9 +24,10 @@ namespace {
 class EulerAncestralDiscreteScheduler final : public EulerFamilyBase {
 public:
   explicit EulerAncestralDiscreteScheduler(const Config &c)
-      : EulerFamilyBase("EulerAncestralDiscreteScheduler", c) {
-    prediction_ = readPrediction(c, "epsilon or v_prediction");
-    // diffusers accepts the config and raises NotImplementedError in step.
+      : EulerFamilyBase("EulerAncestralDiscreteScheduler", c,
+                        "epsilon or v_prediction",
+                        /*originalSampleAlias=*/false) {
+    // diffusers accepts "sample" and raises NotImplementedError in step.
     if (prediction_ == Prediction::Sample)
       c.invalid("prediction_type", "\"sample\"",
                 "epsilon or v_prediction; diffusers' step does not "
@@ -81,9 +82,6 @@ public:
       }
     }
   }
-
-private:
-  Prediction prediction_ = Prediction::Epsilon;
 };
 
 } // namespace

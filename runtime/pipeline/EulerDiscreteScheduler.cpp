@@ -17,10 +17,9 @@ namespace {
 class EulerDiscreteScheduler final : public EulerFamilyBase {
 public:
   explicit EulerDiscreteScheduler(const Config &c)
-      : EulerFamilyBase("EulerDiscreteScheduler", c) {
-    prediction_ = readPrediction(c, "epsilon, v_prediction or sample",
-                                 /*originalSampleAlias=*/true);
-
+      : EulerFamilyBase("EulerDiscreteScheduler", c,
+                        "epsilon, v_prediction or sample",
+                        /*originalSampleAlias=*/true) {
     const std::string interp = c.getString("interpolation_type", "linear");
     if (interp == "log_linear")
       c.unsupported("interpolation_type", "\"log_linear\"", "linear");
@@ -82,7 +81,6 @@ public:
   }
 
 private:
-  Prediction prediction_ = Prediction::Epsilon;
   KarrasConfig karras_;
   bool continuousV_ = false;
   bool finalSigmaMin_ = false;

@@ -13,10 +13,13 @@
 namespace fresco {
 namespace sched {
 
-EulerFamilyBase::EulerFamilyBase(std::string name, const Config &c)
+EulerFamilyBase::EulerFamilyBase(std::string name, const Config &c,
+                                 const char *allowedPredictions,
+                                 bool originalSampleAlias)
     : SchedulerBase(std::move(name)) {
   numTrain_ = readNumTrainTimesteps(c);
   tables_ = makeSigmaTables(c, numTrain_);
+  prediction_ = readPrediction(c, allowedPredictions, originalSampleAlias);
   spacing_ = readTimestepSpacing(c, "linspace");
   stepsOffset_ = c.getInt("steps_offset", 0);
   // Until set_timesteps, diffusers' sigmas are the training ones, noisiest

@@ -208,13 +208,15 @@ std::string joinNames(const std::vector<std::string> &values);
 //===----------------------------------------------------------------------===//
 
 /// What diffusers' EulerDiscreteScheduler and EulerAncestralDiscreteScheduler
-/// share: num_train_timesteps and the training sigma tables, the float32
+/// share: num_train_timesteps and the training sigma tables, prediction_type
+/// (readPrediction's `allowed` and `originalSampleAlias`), the float32
 /// timestep grid of each timestep_spacing (default linspace) with
 /// steps_offset, the float32 sigmas (one per timestep, then the final one),
 /// init_noise_sigma and scale_model_input.
 class EulerFamilyBase : public SchedulerBase {
 protected:
-  EulerFamilyBase(std::string name, const Config &config);
+  EulerFamilyBase(std::string name, const Config &config,
+                  const char *allowedPredictions, bool originalSampleAlias);
 
   /// set_timesteps' float32 timesteps before any sigma conversion,
   /// noisiest first (trailing may give n + 1, as numpy does).
@@ -230,6 +232,7 @@ public:
 protected:
   int64_t numTrain_ = 1000;
   SigmaTables tables_;
+  Prediction prediction_ = Prediction::Epsilon;
   std::string spacing_;
   int64_t stepsOffset_ = 0;
   std::vector<float> sigmas_; ///< the schedule's, then the final sigma

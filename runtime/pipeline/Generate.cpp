@@ -154,6 +154,7 @@ GenerateResult generate(const PipelineSpec &p, Executor &exec,
 
   const int64_t n = conditioning->numImages();
   const int64_t m = layout->imageSize(); // values per image
+  scheduler->setStepNoise({o.seed, m});  // for ancestral steps
   const BatchLayout batch{n, p.numImages, guidance->copies()};
   HostTensor latents =
       initialLatents(*layout, n, o, scheduler->initNoiseSigma());

@@ -48,19 +48,20 @@ std::array<uint32_t, 4> philox4x32(std::array<uint32_t, 4> c,
   return c;
 }
 
-void gaussianNoise(uint64_t seed, int64_t imageIndex, float *out, int64_t n) {
-  check(imageIndex >= 0, "gaussianNoise: negative image index ", imageIndex);
-  check(n >= 0, "gaussianNoise: negative element count ", n);
-  check(n == 0 || out != nullptr, "gaussianNoise: null output buffer");
+namespace {
+
+/// n values of the stream whose counters end in (c2, c3), the block index
+/// in the first two words (Noise.h).
+void fillStream(const char *who, uint64_t seed, uint32_t c2, uint32_t c3,
+                float *out, int64_t n) {
+  check(n >= 0, who, ": negative element count ", n);
+  check(n == 0 || out != nullptr, who, ": null output buffer");
   const std::array<uint32_t, 2> key = {uint32_t(seed), uint32_t(seed >> 32)};
-  const uint64_t image = uint64_t(imageIndex);
   const int64_t blocks = (n + 3) / 4;
   for (int64_t b = 0; b < blocks; ++b) {
     const uint64_t ub = uint64_t(b);
     const std::array<uint32_t, 4> w =
-        philox4x32({uint32_t(ub), uint32_t(ub >> 32), uint32_t(image),
-                    uint32_t(image >> 32)},
-                   key, 10);
+        philox4x32({uint32_t(ub), uint32_t(ub >> 32), c2, c3}, key, 10);
     double z[4];
     for (int pair = 0; pair < 2; ++pair) {
       const double u1 = toUnitInterval(w[2 * pair]);
@@ -75,6 +76,25 @@ void gaussianNoise(uint64_t seed, int64_t imageIndex, float *out, int64_t n) {
     for (int64_t l = 0; l < lanes; ++l)
       out[base + l] = float(z[l]);
   }
+}
+
+} // namespace
+
+void gaussianNoise(uint64_t seed, int64_t imageIndex, float *out, int64_t n) {
+  check(imageIndex >= 0, "gaussianNoise: negative image index ", imageIndex);
+  const uint64_t image = uint64_t(imageIndex);
+  fillStream("gaussianNoise", seed, uint32_t(image), uint32_t(image >> 32), out,
+             n);
+}
+
+void stepNoise(uint64_t seed, int64_t imageIndex, int64_t stepIndex, float *out,
+               int64_t n) {
+  check(imageIndex >= 0 && imageIndex <= int64_t(UINT32_MAX),
+        "stepNoise: image index ", imageIndex, " is outside 0..2^32-1");
+  check(stepIndex >= 0 && stepIndex < (int64_t(1) << 31),
+        "stepNoise: step index ", stepIndex, " is outside 0..2^31-1");
+  fillStream("stepNoise", seed, uint32_t(imageIndex),
+             0x80000000u | uint32_t(stepIndex), out, n);
 }
 
 } // namespace fresco

@@ -21,8 +21,12 @@ namespace fresco {
 
 const std::vector<std::string> &supportedSchedulers() {
   static const std::vector<std::string> names = {
-      "DDIMScheduler", "DPMSolverMultistepScheduler", "EulerDiscreteScheduler",
-      "FlowMatchEulerDiscreteScheduler", "PNDMScheduler"};
+      "DDIMScheduler",
+      "DPMSolverMultistepScheduler",
+      "EulerAncestralDiscreteScheduler",
+      "EulerDiscreteScheduler",
+      "FlowMatchEulerDiscreteScheduler",
+      "PNDMScheduler"};
   return names;
 }
 
@@ -33,6 +37,8 @@ std::unique_ptr<Scheduler> createScheduler(const std::string &className,
     return createDDIMScheduler(Config(className, configJson));
   if (className == "EulerDiscreteScheduler")
     return createEulerDiscreteScheduler(Config(className, configJson));
+  if (className == "EulerAncestralDiscreteScheduler")
+    return createEulerAncestralDiscreteScheduler(Config(className, configJson));
   if (className == "DPMSolverMultistepScheduler")
     return createDPMSolverMultistepScheduler(Config(className, configJson));
   if (className == "FlowMatchEulerDiscreteScheduler")

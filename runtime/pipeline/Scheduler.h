@@ -30,6 +30,16 @@ struct TimestepOptions {
   std::vector<double> sigmas;
 };
 
+/// Where a stochastic step draws the fresh noise that diffusers' step takes
+/// from randn_tensor: image i of the sample (values [i * valuesPerImage,
+/// (i + 1) * valuesPerImage), C-order [C, H, W] for image latents) at step
+/// index s gets Noise.h's stepNoise(seed, i, s) in that order, so that it
+/// depends only on (seed, i, s). generate() passes --seed.
+struct StepNoise {
+  uint64_t seed = 0;
+  int64_t valuesPerImage = 0;
+};
+
 class Scheduler {
 public:
   virtual ~Scheduler() = default;
@@ -72,8 +82,13 @@ public:
   virtual void step(const float *modelOutput, float *sample, int64_t n,
                     int stepIndex) = 0;
 
+  /// The noise of stochastic steps (Euler ancestral, which refuses to step
+  /// without it); the deterministic schedulers ignore it.
+  void setStepNoise(const StepNoise &noise) { stepNoise_ = noise; }
+
 protected:
   std::vector<double> timesteps_;
+  std::optional<StepNoise> stepNoise_;
 };
 
 /// The scheduler classes Fresco implements, for messages and --help.

@@ -204,11 +204,79 @@ std::vector<double> karrasSigmas(double sigmaMin, double sigmaMax, int64_t n);
 std::string joinNames(const std::vector<std::string> &values);
 
 //===----------------------------------------------------------------------===//
+// The Euler family (EulerFamily.cpp)
+//===----------------------------------------------------------------------===//
+
+/// What diffusers' EulerDiscreteScheduler and EulerAncestralDiscreteScheduler
+/// share: num_train_timesteps and the training sigma tables, prediction_type
+/// (readPrediction's `allowed` and `originalSampleAlias`), the float32
+/// timestep grid of each timestep_spacing (default linspace) with
+/// steps_offset, the float32 sigmas (one per timestep, then the final one),
+/// init_noise_sigma and scale_model_input.
+class EulerFamilyBase : public SchedulerBase {
+protected:
+  EulerFamilyBase(std::string name, const Config &config,
+                  const char *allowedPredictions, bool originalSampleAlias);
+
+  /// set_timesteps' float32 timesteps before any sigma conversion,
+  /// noisiest first (trailing may give n + 1, as numpy does).
+  std::vector<float> timestepGrid(int n) const;
+  /// The training sigmas interpolated at `timesteps` (np.interp, float64).
+  std::vector<double> interpolatedSigmas(const std::vector<float> &ts) const;
+
+public:
+  double initNoiseSigma() const override;
+  /// sample / sqrt(sigma^2 + 1), float32.
+  void scaleModelInput(float *sample, int64_t n, int stepIndex) override;
+
+protected:
+  int64_t numTrain_ = 1000;
+  SigmaTables tables_;
+  Prediction prediction_ = Prediction::Epsilon;
+  std::string spacing_;
+  int64_t stepsOffset_ = 0;
+  std::vector<float> sigmas_; ///< the schedule's, then the final sigma
+};
+
+/// The Euler family's pred_original_sample at one sigma, for any
+/// Prediction, with diffusers' float32 order of operations (the
+/// v_prediction coefficients are 0-d float32 tensors there, computed once).
+class EulerDenoised {
+public:
+  EulerDenoised(Prediction prediction, float sigma)
+      : prediction_(prediction), sigma_(sigma), sq_(sigma * sigma + 1.0f),
+        vOut_(-sigma / std::sqrt(sq_)) {}
+
+  float operator()(float sample, float modelOutput) const {
+    switch (prediction_) {
+    case Prediction::Epsilon: {
+      const float u = sigma_ * modelOutput;
+      return sample - u;
+    }
+    case Prediction::Sample:
+      return modelOutput;
+    case Prediction::V: {
+      const float a = modelOutput * vOut_;
+      const float b = sample / sq_;
+      return a + b;
+    }
+    }
+    return 0.0f;
+  }
+
+private:
+  Prediction prediction_;
+  float sigma_, sq_, vOut_;
+};
+
+//===----------------------------------------------------------------------===//
 // Per-class factories (defined in each scheduler's .cpp)
 //===----------------------------------------------------------------------===//
 
 std::unique_ptr<Scheduler> createDDIMScheduler(const Config &config);
 std::unique_ptr<Scheduler> createEulerDiscreteScheduler(const Config &config);
+std::unique_ptr<Scheduler>
+createEulerAncestralDiscreteScheduler(const Config &config);
 std::unique_ptr<Scheduler>
 createDPMSolverMultistepScheduler(const Config &config);
 std::unique_ptr<Scheduler>

@@ -11,7 +11,10 @@
 #    cfg=2 (the prompts' and negative prompts' halves apart), placement
 #    (text encoder and VAE on rank 0, the UNet on rank 1), tp=2,
 #    cfg=2 x tp=2 on 4 ranks, pipeline=2;
-#  - ulysses on a UNet is refused (its convolutions need whole rows).
+#  - ulysses on a UNet is refused (its convolutions need whole rows);
+#  - with an ancestral scheduler (fresh noise every step, seed 7 on both
+#    sides), one prompt on the 2-image plan gives image 0 of the 2-prompt
+#    run bit for bit, and another seed changes the images.
 # Needs FRESCO_BIN and FRESCO_PYTHON (see dit_forward_parity.sh).
 set -euo pipefail
 scheduler=$1
@@ -34,14 +37,14 @@ generate() { # plan out-name extra-flags...
   local plan=$1 name=$2
   shift 2
   "$B/fresco-run" "$work/$plan.fplan" --weights "$work/pipe" "${prompts[@]}" \
-    --steps 4 --latents "@$work/x.npy" -o "$work/$name.png" \
+    --steps 4 --seed 7 --latents "@$work/x.npy" -o "$work/$name.png" \
     --output-latents "@$work/$name.npy" --timeout 60 --quiet "$@"
 }
 reference() { # out-name extra-flags...
   local name=$1
   shift
   py "$ref" run --pipeline "$work/pipe" "${prompts[@]}" --steps 4 \
-    --latents "$work/x.npy" --height $H --width $W --dtype float64 \
+    --latents "$work/x.npy" --height $H --width $W --dtype float64 --noise-seed 7 \
     --out-latents "$work/$name.npy" "$@" > /dev/null
 }
 
@@ -112,4 +115,26 @@ bad "got 3 negative prompts for 2 prompts" "${prompts[@]}" \
   --negative-prompt a --negative-prompt b --negative-prompt c
 bad "reads one prompt per image: --prompt-2 does not apply" \
   "${prompts[@]}" --prompt-2 x --prompt-2 y
+if [ "$scheduler" = EulerAncestralDiscreteScheduler ]; then
+  # Image 0's noise, initial and per step, depends only on (seed, 0).
+  py -c "import numpy as np, sys; np.save(sys.argv[2], np.load(sys.argv[1])[:1])" \
+    "$work/x.npy" "$work/x0.npy"
+  "$B/fresco-run" "$work/one.fplan" --weights "$work/pipe" \
+    --prompt "a red fox in the snow" --steps 4 --seed 7 --latents "@$work/x0.npy" \
+    --negative-prompt "blurry, low quality" -o "$work/single.png" \
+    --output-latents "@$work/single.npy" --timeout 60 --quiet
+  py - "$work" <<'PY'
+import sys
+import numpy as np
+work = sys.argv[1]
+single, batch = np.load(f"{work}/single.npy"), np.load(f"{work}/neg.npy")
+assert single.shape[0] == 1 and np.array_equal(single[0], batch[0]), \
+    f"image 0 alone differs from image 0 of the batch by {np.abs(single[0] - batch[0]).max()}"
+print("one prompt = image 0 of two, bit for bit")
+PY
+  generate one seed8 --negative-prompt "blurry, low quality" --seed 8
+  if cmp -s "$work/seed8.npy" "$work/neg.npy"; then
+    echo "--seed 8 gave the latents of --seed 7: the step noise is not seeded"; exit 1
+  fi
+fi
 echo "stable diffusion ($scheduler${variant:+ $variant}): OK"

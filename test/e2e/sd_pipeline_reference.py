@@ -21,10 +21,12 @@ Write initial latents:
 Run the pipeline:
   sd_pipeline_reference.py run --pipeline DIR --prompt P [--prompt ...] [--negative-prompt N ...]
       --latents x.npy [--steps 4] [--guidance-scale 7.5] [--height 32] [--width 24]
-      [--dtype float32|float64] --out-latents y.npy [--out-images z.npy]
+      [--dtype float32|float64] [--noise-seed S] --out-latents y.npy [--out-images z.npy]
   StableDiffusionPipeline.__call__ unchanged with latents=x and output_type="latent" (the final
   latents, before 1 / scaling_factor); --out-images decodes them as the pipeline does
-  (vae.decode(latents / scaling_factor)) and writes the raw [B, 3, H, W] output.
+  (vae.decode(latents / scaling_factor)) and writes the raw [B, 3, H, W] output. An
+  EulerAncestralDiscreteScheduler draws Fresco's step noise for seed S (default 0), as
+  `fresco-run --seed S` does (fresco_noise.py), instead of torch.randn.
 """
 import inspect
 import os
@@ -41,6 +43,7 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
+from fresco_noise import patch_ancestral_noise  # noqa: E402
 from fresco_ref_common import arg_parser, import_diffusers, install_sdpa_for_torch1, read_json  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(HERE))
@@ -112,10 +115,12 @@ def run(args) -> None:
     negative = args.negative_prompt or None
     if negative is not None and len(negative) == 1 and len(args.prompt) > 1:
         negative = negative * len(args.prompt)
-    with torch.no_grad():
+    with torch.no_grad(), patch_ancestral_noise(args.noise_seed) as noise_calls:
         out = pipe(prompt=args.prompt, negative_prompt=negative, latents=x, num_inference_steps=args.steps,
                    guidance_scale=args.guidance_scale, height=args.height, width=args.width,
                    output_type="latent").images
+        if isinstance(pipe.scheduler, diffusers.EulerAncestralDiscreteScheduler):
+            assert len(noise_calls) == args.steps, "the step noise patch was bypassed"
         np.save(args.out_latents, out.float().numpy())
         if args.out_images:
             img = pipe.vae.decode(out / pipe.vae.config.scaling_factor, return_dict=False)[0]
@@ -151,6 +156,8 @@ def main() -> None:
     r.add_argument("--height", type=int, default=32)
     r.add_argument("--width", type=int, default=24)
     r.add_argument("--dtype", choices=("float32", "float64"), default="float32")
+    r.add_argument("--noise-seed", type=int, default=0,
+                   help="fresco-run's --seed, for the step noise of ancestral schedulers")
     r.add_argument("--out-latents", required=True)
     r.add_argument("--out-images")
     args = ap.parse_args()

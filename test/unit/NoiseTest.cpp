@@ -1,8 +1,8 @@
 //===- NoiseTest.cpp - Philox4x32-10 + Box-Muller noise tests -------------===//
 //
 // Philox against Random123's published known-answer vectors, determinism and
-// the per-image independence the CLI relies on, the statistics of the
-// output, and (when a Python with numpy is found: FRESCO_PYTHON,
+// the per-image (and per-step) independence the CLI relies on, the statistics
+// of the output, and (when a Python with numpy is found: FRESCO_PYTHON,
 // <repo>/.venv/bin/python, /usr/bin/python3; skipped visibly otherwise) the
 // NumPy transcription documented in Noise.h.
 //
@@ -148,6 +148,53 @@ TEST(Noise, ImagesDependOnlyOnSeedAndIndex) {
   EXPECT_NE(noise(0, int64_t(1) << 32, 64), noise(0, 0, 64));
 }
 
+std::vector<float> stepNoiseOf(uint64_t seed, int64_t image, int64_t step,
+                               int64_t n) {
+  std::vector<float> v(static_cast<size_t>(n));
+  stepNoise(seed, image, step, v.data(), n);
+  return v;
+}
+
+TEST(StepNoise, MatchesTheDocumentedAlgorithm) {
+  // Element 6 of image 2 at step 5: block 1, lane 2 = r23 * cos(t23), the
+  // counter's upper words (2, 0x80000005).
+  const uint64_t seed = 0xfedcba9876543210ULL;
+  std::array<uint32_t, 4> w =
+      philox4x32({1, 0, 2, 0x80000005u}, {0x76543210u, 0xfedcba98u}, 10);
+  double u2 = (double(w[2]) + 1.0) / 4294967296.0;
+  double u3 = (double(w[3]) + 1.0) / 4294967296.0;
+  float expected = float(std::sqrt(-2.0 * std::log(u2)) *
+                         std::cos(2.0 * 3.141592653589793 * u3));
+  EXPECT_EQ(bitsOf(stepNoiseOf(seed, 2, 5, 7)[6]), bitsOf(expected));
+}
+
+TEST(StepNoise, DependsOnlyOnSeedImageAndStep) {
+  const int64_t n = 256;
+  const std::vector<float> a = stepNoiseOf(9, 0, 0, n);
+  EXPECT_EQ(a, stepNoiseOf(9, 0, 0, n));
+  // Every coordinate matters, and none is the initial noise's stream.
+  EXPECT_NE(a, stepNoiseOf(10, 0, 0, n));
+  EXPECT_NE(a, stepNoiseOf(9, 1, 0, n));
+  EXPECT_NE(a, stepNoiseOf(9, 0, 1, n));
+  EXPECT_NE(a, noise(9, 0, n));
+  EXPECT_NE(stepNoiseOf(9, 0, 1, n), stepNoiseOf(9, 1, 0, n));
+  // The largest indices stay apart from gaussianNoise's largest.
+  EXPECT_NE(stepNoiseOf(9, 0xffffffffLL, 0x7fffffffLL, n),
+            noise(9, (int64_t(0x7fffffff) << 32) | 0xffffffffLL, n));
+}
+
+TEST(StepNoise, RejectsBadArguments) {
+  float f;
+  expectError([&] { stepNoise(0, -1, 0, &f, 1); }, {"image index -1"});
+  expectError([&] { stepNoise(0, int64_t(1) << 32, 0, &f, 1); },
+              {"image index"});
+  expectError([&] { stepNoise(0, 0, -1, &f, 1); }, {"step index -1"});
+  expectError([&] { stepNoise(0, 0, int64_t(1) << 31, &f, 1); },
+              {"step index"});
+  expectError([&] { stepNoise(0, 0, 0, &f, -1); },
+              {"stepNoise: negative element count"});
+}
+
 TEST(Noise, RejectsBadArguments) {
   float f;
   expectError([&] { gaussianNoise(0, -1, &f, 1); }, {"negative image index"});
@@ -246,27 +293,37 @@ TEST(NoisePython, MatchesNumpyTranscriptionInHeader) {
       << "could not extract the NumPy block from Noise.h";
   TempDir dir;
 
+  // step < 0: the initial noise (fresco_noise), else fresco_step_noise.
   struct Case {
     uint64_t seed;
-    int64_t image, n;
+    int64_t image, n, step = -1;
   };
   const Case cases[] = {{0, 0, 4099},
                         {0, 1, 4099},
                         {0xfedcba9876543210ULL, 5, 1000},
-                        {42, (int64_t(1) << 32) + 3, 17}};
+                        {42, (int64_t(1) << 32) + 3, 17},
+                        {0, 0, 4099, 0},
+                        {7, 1, 1001, 3},
+                        {42, 0xffffffffLL, 33, 0x7fffffffLL}};
   std::string script = code + "\nimport sys\nd = sys.argv[1]\n";
-  for (size_t c = 0; c < std::size(cases); ++c)
-    script += "fresco_noise(" + std::to_string(cases[c].seed) + ", " +
-              std::to_string(cases[c].image) + ", " +
-              std::to_string(cases[c].n) + ").tofile(d + '/case" +
-              std::to_string(c) + ".f32')\n";
+  for (size_t c = 0; c < std::size(cases); ++c) {
+    const Case &k = cases[c];
+    script += k.step < 0 ? "fresco_noise(" : "fresco_step_noise(";
+    script += std::to_string(k.seed) + ", " + std::to_string(k.image) + ", ";
+    if (k.step >= 0)
+      script += std::to_string(k.step) + ", ";
+    script += std::to_string(k.n) + ").tofile(d + '/case" + std::to_string(c) +
+              ".f32')\n";
+  }
   ASSERT_EQ(runPython(py, dir, script), 0) << script;
 
   int64_t total = 0, exact = 0;
   for (size_t c = 0; c < std::size(cases); ++c) {
     SCOPED_TRACE(c);
+    const Case &k = cases[c];
     const std::vector<float> ours =
-        noise(cases[c].seed, cases[c].image, cases[c].n);
+        k.step < 0 ? noise(k.seed, k.image, k.n)
+                   : stepNoiseOf(k.seed, k.image, k.step, k.n);
     std::ifstream in(dir / ("case" + std::to_string(c) + ".f32"),
                      std::ios::binary);
     std::vector<float> theirs(ours.size());

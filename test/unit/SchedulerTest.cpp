@@ -8,9 +8,11 @@
 //===----------------------------------------------------------------------===//
 #include "runtime/pipeline/Scheduler.h"
 #include "runtime/core/Error.h"
+#include "runtime/pipeline/Noise.h"
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <functional>
 #include <string>
@@ -22,6 +24,7 @@ namespace {
 
 const char *kDDIM = "DDIMScheduler";
 const char *kEuler = "EulerDiscreteScheduler";
+const char *kAncestral = "EulerAncestralDiscreteScheduler";
 const char *kDPM = "DPMSolverMultistepScheduler";
 const char *kFlow = "FlowMatchEulerDiscreteScheduler";
 
@@ -72,7 +75,7 @@ std::vector<float> runAll(Scheduler &s, std::vector<float> sample,
 
 TEST(SchedulerFactory, SupportedListAndNames) {
   const std::vector<std::string> &names = supportedSchedulers();
-  ASSERT_EQ(names.size(), 5u);
+  ASSERT_EQ(names.size(), 6u);
   for (const std::string &n : names) {
     std::unique_ptr<Scheduler> s = createScheduler(n, "{}");
     ASSERT_TRUE(s);
@@ -108,6 +111,8 @@ TEST(SchedulerFactory, UnsupportedValuesNameTheKey) {
       {kEuler, R"({"use_beta_sigmas": true})", "'use_beta_sigmas'"},
       {kEuler, R"({"timestep_type": "fractional"})", "'timestep_type'"},
       {kEuler, R"({"final_sigmas_type": "one"})", "'final_sigmas_type'"},
+      {kAncestral, R"({"prediction_type": "sample"})", "'prediction_type'"},
+      {kAncestral, R"({"timestep_spacing": "uniform"})", "'timestep_spacing'"},
       {kDDIM, R"({"beta_schedule": "sigmoid"})", "'beta_schedule'"},
       {kDDIM, R"({"prediction_type": "noise"})", "'prediction_type'"},
       {kDDIM, R"({"timestep_spacing": "uniform"})", "'timestep_spacing'"},
@@ -365,13 +370,59 @@ TEST(SchedulerStep, DPMSetTimestepsResetsHistory) {
   }
 }
 
+TEST(SchedulerStep, AncestralAddsEachImagesStepNoise) {
+  // A zero sample and a zero epsilon: x0 = 0, so the Euler part is 0 and a
+  // step leaves noise * sigma_up, image i's from stepNoise(seed, i, step).
+  std::unique_ptr<Scheduler> s = createScheduler(kAncestral, "{}");
+  const int64_t m = 6;
+  const uint64_t seed = 11;
+  s->setStepNoise({seed, m});
+  s->setTimesteps(3);
+  std::vector<float> x(2 * m, 0.0f), mo(2 * m, 0.0f);
+  for (int step = 0; step < 2; ++step) {
+    std::fill(x.begin(), x.end(), 0.0f);
+    s->step(mo.data(), x.data(), 2 * m, step);
+    float sigmaUp = 0;
+    for (int64_t image = 0; image < 2; ++image) {
+      std::vector<float> noise(m);
+      stepNoise(seed, image, step, noise.data(), m);
+      for (int64_t k = 0; k < m; ++k) {
+        const float ratio = x[size_t(image * m + k)] / noise[size_t(k)];
+        if (sigmaUp == 0)
+          sigmaUp = ratio;
+        EXPECT_NEAR(ratio, sigmaUp, 1e-5f * sigmaUp)
+            << "step " << step << " image " << image << " value " << k;
+      }
+    }
+    EXPECT_GT(sigmaUp, 0.0f) << "step " << step;
+  }
+  // The last step goes to sigma 0: no noise, x0 exactly.
+  std::fill(x.begin(), x.end(), 0.0f);
+  s->step(mo.data(), x.data(), 2 * m, 2);
+  EXPECT_EQ(x, std::vector<float>(2 * m, 0.0f));
+}
+
+TEST(SchedulerStep, AncestralNeedsItsNoise) {
+  std::unique_ptr<Scheduler> s = createScheduler(kAncestral, "{}");
+  s->setTimesteps(4);
+  std::vector<float> x(6, 1.0f), mo(6, 0.1f);
+  std::string msg = errorOf([&] { s->step(mo.data(), x.data(), 6, 0); });
+  EXPECT_TRUE(contains(msg, "setStepNoise")) << msg;
+  s = createScheduler(kAncestral, "{}");
+  s->setTimesteps(4);
+  s->setStepNoise({0, 4});
+  msg = errorOf([&] { s->step(mo.data(), x.data(), 6, 0); });
+  EXPECT_TRUE(contains(msg, "not a whole number of images of 4")) << msg;
+}
+
 //===----------------------------------------------------------------------===//
 // Step bookkeeping
 //===----------------------------------------------------------------------===//
 
 TEST(SchedulerStepOrder, OutOfOrderAndUnsetAreErrors) {
-  for (const char *cls : {kDDIM, kEuler, kDPM}) {
+  for (const char *cls : {kDDIM, kEuler, kAncestral, kDPM}) {
     std::unique_ptr<Scheduler> s = createScheduler(cls, "{}");
+    s->setStepNoise({0, 2});
     std::vector<float> x(4, 1.0f), mo(4, 0.1f);
     EXPECT_TRUE(contains(errorOf([&] { s->step(mo.data(), x.data(), 4, 0); }),
                          "setTimesteps"))

@@ -99,11 +99,13 @@ GENERATION (plans compiled from a pipeline folder):
                        3.5 for FluxPipeline, where it is an
                        input of a guidance-distilled transformer (dev);
                        unused by a plan without guidance (schnell))
-  --seed S             seed of the initial noise (default 0); image i of a
+  --seed S             seed of the initial noise and of an ancestral
+                       scheduler's per-step noise (default 0); image i of a
                        batch depends only on (S, i): see docs/cli.md
   --scheduler NAME     override the pipeline's scheduler class, configured
                        from the pipeline's scheduler_config.json:
                        DDIMScheduler, EulerDiscreteScheduler, PNDMScheduler,
+                       EulerAncestralDiscreteScheduler,
                        DPMSolverMultistepScheduler (noise-predicting
                        pipelines such as DiTPipeline), or
                        FlowMatchEulerDiscreteScheduler (FluxPipeline)

@@ -7,7 +7,7 @@
 //   fresco-scheduler-check --class NAME --config cfg.json --steps N
 //       [--mu X | --flux-image-seq-len L]
 //       [--model-output @mo.npy --sample @x.npy [--step-index K]
-//        --out @prev.npy [--scaled-out @scaled.npy]]
+//        --out @prev.npy [--scaled-out @scaled.npy] [--noise-seed S]]
 //
 // mo.npy is f32 [K+1, ...] (row i is the model output of step i), x.npy the
 // initial sample [...]. Steps 0..K run in order (K defaults to the last row);
@@ -18,6 +18,8 @@
 // them, "sigmas: COUNT" and one sigma per line. --mu passes set_timesteps'
 // mu; --flux-image-seq-len sets the timesteps as FluxPipeline does for that
 // many image tokens (fluxTimestepOptions: custom sigmas and its mu).
+// --noise-seed (default 0) seeds the noise of stochastic steps; the sample's
+// first axis is the images (Scheduler.h StepNoise).
 // Exit codes: 0 ok, 1 error, 2 misuse.
 //
 //===----------------------------------------------------------------------===//
@@ -44,6 +46,7 @@ struct Args {
   int stepIndex = -1;
   std::optional<double> mu;
   int64_t fluxImageSeqLen = -1;
+  int noiseSeed = 0;
 };
 
 [[noreturn]] void usage(const std::string &msg) {
@@ -51,7 +54,8 @@ struct Args {
             << "usage: fresco-scheduler-check --class NAME --config FILE "
                "--steps N [--mu X | --flux-image-seq-len L] [--model-output "
                "@mo.npy --sample @x.npy "
-               "[--step-index K] --out @prev.npy [--scaled-out @s.npy]]\n"
+               "[--step-index K] --out @prev.npy [--scaled-out @s.npy] "
+               "[--noise-seed S]]\n"
             << "classes:";
   for (const std::string &n : supportedSchedulers())
     std::cerr << " " << n;
@@ -115,11 +119,15 @@ Args parseArgs(int argc, char **argv) {
       a.mu = parseDouble(flag, v);
     else if (flag == "--flux-image-seq-len")
       a.fluxImageSeqLen = parseInt(flag, v);
+    else if (flag == "--noise-seed")
+      a.noiseSeed = parseInt(flag, v);
     else
       usage("unknown option " + flag);
   }
   if (a.className.empty() || a.configPath.empty() || a.steps == 0)
     usage("--class, --config and --steps are required");
+  if (a.noiseSeed < 0)
+    usage("--noise-seed must be non-negative");
   if (a.mu && a.fluxImageSeqLen >= 0)
     usage("--mu and --flux-image-seq-len exclude each other");
   const bool stepping = !a.modelOutput.empty() || !a.sample.empty() ||
@@ -170,6 +178,9 @@ int run(const Args &a) {
   check(rowShape == x.shape, a.modelOutput, " rows do not match the shape of ",
         a.sample);
   const int64_t n = x.numel();
+  check(!x.shape.empty() && x.shape[0] >= 1, a.sample,
+        ": expected [images, ...]");
+  s->setStepNoise({uint64_t(a.noiseSeed), n / x.shape[0]});
   const int last = a.stepIndex >= 0 ? a.stepIndex : int(mo.shape[0] - 1);
   check(last < mo.shape[0], "--step-index ", last, " needs ", last + 1,
         " model outputs, ", a.modelOutput, " has ", mo.shape[0]);

@@ -14,7 +14,10 @@ Each run compares, against diffusers on CPU:
   * a whole trajectory: the same initial sample and per-step model outputs
     go through scale_model_input + step for every step of the schedule (up
     to --max-trajectory steps), and every intermediate sample must agree
-    within --rtol of that step's largest magnitude.
+    within --rtol of that step's largest magnitude. For the stochastic
+    EulerAncestralDiscreteScheduler, diffusers' randn_tensor is replaced by
+    Fresco's step noise (fresco_noise.py, from Noise.h) for the run's seed,
+    which the tool gets as --noise-seed.
 
 Usage: scheduler_parity.py --tool build/bin/fresco-scheduler-check [-v]
 Prints the worst relative error per class; exits 1 on any mismatch.
@@ -32,6 +35,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from fresco_noise import patch_ancestral_noise  # noqa: E402
+
 warnings.filterwarnings("ignore")
 os.environ.setdefault("DIFFUSERS_VERBOSITY", "error")
 
@@ -40,6 +46,7 @@ import diffusers  # noqa: E402
 from diffusers import (  # noqa: E402
     DDIMScheduler,
     DPMSolverMultistepScheduler,
+    EulerAncestralDiscreteScheduler,
     EulerDiscreteScheduler,
     FlowMatchEulerDiscreteScheduler,
     PNDMScheduler,
@@ -51,6 +58,7 @@ torch.set_num_threads(1)
 CLASSES = {
     "DDIMScheduler": DDIMScheduler,
     "EulerDiscreteScheduler": EulerDiscreteScheduler,
+    "EulerAncestralDiscreteScheduler": EulerAncestralDiscreteScheduler,
     "DPMSolverMultistepScheduler": DPMSolverMultistepScheduler,
     "FlowMatchEulerDiscreteScheduler": FlowMatchEulerDiscreteScheduler,
     "PNDMScheduler": PNDMScheduler,
@@ -208,6 +216,34 @@ def euler_cases():
     yield "DiT-XL-2-256 (from_config)", DIT_XL_2_256, STEPS
 
 
+def euler_ancestral_cases():
+    """epsilon and v_prediction (diffusers raises in step for sample: see
+    REFUSED) over every beta schedule and spacing."""
+    k = 0
+    for sch in SCHEDULES:
+        for pred in ("epsilon", "v_prediction"):
+            for sp in SPACINGS:
+                cfg = dict(schedule_keys(sch), prediction_type=pred,
+                           timestep_spacing=sp, steps_offset=k % 2)
+                yield f"{sch}/{pred}/{sp}/off{k % 2}", cfg, STEPS
+                k += 1
+    yield "sd-style/leading", dict(SD_STYLE, timestep_spacing="leading"), \
+        STEPS
+    yield "zero-snr/v/trailing", dict(
+        schedule_keys("scaled_linear"), prediction_type="v_prediction",
+        rescale_betas_zero_snr=True, timestep_spacing="trailing"), STEPS
+    yield "trailing/n+1", dict(timestep_spacing="trailing"), [61, 103]
+    yield "train500/off1/leading", dict(
+        num_train_timesteps=500, steps_offset=1, beta_end=0.03,
+        timestep_spacing="leading"), [4, 10, 33]
+    # EulerDiscreteScheduler's keys: not this class's, ignored by diffusers
+    # and so by Fresco.
+    yield "euler keys (ignored)", dict(
+        SD_STYLE, use_karras_sigmas=True, final_sigmas_type="sigma_min",
+        timestep_type="continuous", interpolation_type="log_linear"), [4, 10]
+    yield "DiT-XL-2-256 (from_config)", DIT_XL_2_256, STEPS
+
+
 def dpm_cases():
     k = 0
     for sch in SCHEDULES:
@@ -358,6 +394,7 @@ def flow_call(label):
 CASES = {
     "DDIMScheduler": ddim_cases,
     "EulerDiscreteScheduler": euler_cases,
+    "EulerAncestralDiscreteScheduler": euler_ancestral_cases,
     "DPMSolverMultistepScheduler": dpm_cases,
     "FlowMatchEulerDiscreteScheduler": flow_cases,
     "PNDMScheduler": pndm_cases,
@@ -372,6 +409,9 @@ REFUSED = [
     ("DPMSolverMultistepScheduler", {"thresholding": True}, "thresholding"),
     ("EulerDiscreteScheduler", {"interpolation_type": "log_linear"},
      "interpolation_type"),
+    # diffusers raises NotImplementedError in step.
+    ("EulerAncestralDiscreteScheduler", {"prediction_type": "sample"},
+     "prediction_type"),
     ("DPMSolverMultistepScheduler",
      {"algorithm_type": "dpmsolver", "final_sigmas_type": "zero"},
      "final_sigmas_type"),
@@ -402,14 +442,18 @@ def reference(cls, cfg, steps, max_traj, seed):
     sample0 = (rng.standard_normal(SHAPE) * init_sigma).astype(np.float32)
     x = torch.from_numpy(sample0.copy())
     outs, scaled = [], []
-    for i in range(n_traj):
-        t = sched.timesteps[i]
-        scaled.append(sched.scale_model_input(x, t).numpy().copy())
-        x = sched.step(torch.from_numpy(model_out[i].copy()), t,
-                       x).prev_sample
-        outs.append(x.numpy().copy())
+    with patch_ancestral_noise(seed) as noise_calls:
+        for i in range(n_traj):
+            t = sched.timesteps[i]
+            scaled.append(sched.scale_model_input(x, t).numpy().copy())
+            x = sched.step(torch.from_numpy(model_out[i].copy()), t,
+                           x).prev_sample
+            outs.append(x.numpy().copy())
+    if cls is EulerAncestralDiscreteScheduler:
+        assert len(noise_calls) == n_traj, "the noise patch was bypassed"
     return dict(timesteps=ts, init_sigma=init_sigma, model_out=model_out,
-                sample0=sample0, outs=np.stack(outs), scaled=np.stack(scaled))
+                sample0=sample0, outs=np.stack(outs), scaled=np.stack(scaled),
+                noise_seed=seed)
 
 
 def reference_flow(cfg, steps, label, max_traj, seed):
@@ -457,7 +501,8 @@ def run_tool(tool, workdir, cls_name, cfg, steps, ref, label=""):
     cmd = [tool, "--class", cls_name, "--config", cfg_path, "--steps",
            str(steps), "--model-output", "@" + mo, "--sample", "@" + x0,
            "--step-index", str(len(ref["model_out"]) - 1), "--out",
-           "@" + out, "--scaled-out", "@" + scaled]
+           "@" + out, "--scaled-out", "@" + scaled,
+           "--noise-seed", str(ref.get("noise_seed", 0))]
     if cls_name == "FlowMatchEulerDiscreteScheduler":
         mu, seq = flow_call(label)
         if seq is not None:
@@ -511,12 +556,14 @@ def compare(cls_name, ref, got, rtol, max_ulps):
                         f"{len(ts_ref)}")
     else:
         if cls_name in ("EulerDiscreteScheduler",
+                        "EulerAncestralDiscreteScheduler",
                         "FlowMatchEulerDiscreteScheduler"):
             # Float timesteps: compare as float32 bit patterns (ulps).
             a = ts_ref.astype(np.float32).view(np.int32).astype(np.int64)
             b = ts_got.astype(np.float32).view(np.int32).astype(np.int64)
             ulps = int(np.max(np.abs(a - b))) if len(a) else 0
-            # Flow matching has no transcendental but libm's exp: exact.
+            # Flow matching and Euler ancestral (no Karras, no continuous
+            # timesteps) need no SIMD log: exact.
             exact = ulps <= (max_ulps if cls_name == "EulerDiscreteScheduler"
                              else 0)
         else:
@@ -650,6 +697,7 @@ def main():
         err, where = worst[cls_name]
         extra = (f", timesteps within {worst_ulps[cls_name]} float32 ulp"
                  if cls_name in ("EulerDiscreteScheduler",
+                                 "EulerAncestralDiscreteScheduler",
                                  "FlowMatchEulerDiscreteScheduler")
                  else "")
         worst_text = (f"{err:.3g} ({where})" if err > 0 else

@@ -1,0 +1,62 @@
+"""Fresco's noise streams in NumPy, for references that must draw what Fresco draws.
+
+The code is the NumPy transcription in the header comment of runtime/pipeline/Noise.h, read from
+that file (the block from "import numpy as np" to "Using 32-bit uniforms"), so that the tests use
+exactly what the header documents; NoiseTest checks that block against the C++ generator.
+
+  fresco_noise(seed, i, n)          image i's initial noise (gaussianNoise), float32 [n]
+  fresco_step_noise(seed, i, s, n)  image i's noise at step s (stepNoise), float32 [n]
+  patch_ancestral_noise(seed)       a context manager: diffusers' EulerAncestralDiscreteScheduler
+                                    draws Fresco's step noise instead of torch.randn
+"""
+import contextlib
+import os
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def _numpy_block() -> str:
+    lines, inside = [], False
+    with open(os.path.join(REPO, "runtime", "pipeline", "Noise.h")) as f:
+        for line in f:
+            if line.startswith("//   import numpy as np"):
+                inside = True
+            elif inside and line.startswith("// Using 32-bit uniforms"):
+                break
+            if inside:
+                lines.append(line[5:] if len(line) > 5 else "\n")
+    if not lines:
+        raise RuntimeError("no NumPy block in runtime/pipeline/Noise.h")
+    return "".join(lines)
+
+
+_ns: dict = {}
+exec(compile(_numpy_block(), "Noise.h (NumPy block)", "exec"), _ns)
+fresco_noise = _ns["fresco_noise"]
+fresco_step_noise = _ns["fresco_step_noise"]
+
+
+@contextlib.contextmanager
+def patch_ancestral_noise(seed: int):
+    """Within the block, the n-th call of randn_tensor in diffusers' Euler ancestral module (its
+    step n) returns, for a [B, ...] shape, row i = fresco_step_noise(seed, i, n, prod(...)), in
+    the dtype asked for. Yields a list that receives one entry per call (the shape)."""
+    import numpy as np
+    import torch
+    from diffusers.schedulers import scheduling_euler_ancestral_discrete as module
+
+    calls = []
+
+    def randn_tensor(shape, generator=None, device=None, dtype=None, layout=None):
+        shape = tuple(shape)
+        per_image = int(np.prod(shape[1:]))
+        rows = [fresco_step_noise(seed, i, len(calls), per_image) for i in range(shape[0])]
+        calls.append(shape)
+        return torch.from_numpy(np.stack(rows).reshape(shape)).to(dtype=dtype)
+
+    original = module.randn_tensor
+    module.randn_tensor = randn_tensor
+    try:
+        yield calls
+    finally:
+        module.randn_tensor = original

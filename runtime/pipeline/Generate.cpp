@@ -140,8 +140,9 @@ GenerateResult generate(const PipelineSpec &p, Executor &exec,
         "' is a flow-matching sampler: it needs a denoiser that predicts a "
         "flow velocity (Flux, SD3), and pipeline '",
         p.kind,
-        "' predicts noise; use DDIMScheduler, "
-        "DPMSolverMultistepScheduler or EulerDiscreteScheduler");
+        "' predicts noise; use DDIMScheduler, PNDMScheduler, "
+        "DPMSolverMultistepScheduler, EulerDiscreteScheduler or "
+        "EulerAncestralDiscreteScheduler");
   check(scheduler->flowMatching() || !p.flowPrediction, "scheduler '",
         schedulerName, "' predicts noise, and pipeline '", p.kind,
         "' predicts a flow velocity: use FlowMatchEulerDiscreteScheduler");

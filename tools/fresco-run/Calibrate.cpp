@@ -5,7 +5,9 @@
 // default) with per-instruction timing, and writes the cost model's table:
 // one entry per op kind and shapes, the median over its calls. Collectives
 // and ring attention are left out: their time depends on the links, which
-// the topology describes. Rank 0 writes the file.
+// the topology describes. Every rank times its own functions (a placement
+// plan's denoiser may not be on rank 0) and sends its samples to rank 0,
+// which writes the file.
 //
 //===----------------------------------------------------------------------===//
 #include "planner/Calibration.h"
@@ -41,6 +43,56 @@ double median(std::vector<double> v) {
   return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
+using Key = std::pair<std::string, std::string>; // op, shape
+
+/// One rank's samples as text lines: "op\tshape\tflops\tbytes\tsamples...".
+std::string serialize(const std::map<Key, std::vector<double>> &samples,
+                      const std::map<Key, planner::InstrWork> &work) {
+  std::string out;
+  char num[64];
+  for (const auto &[key, s] : samples) {
+    const planner::InstrWork &w = work.at(key);
+    out += key.first + "\t" + key.second;
+    for (double v : {w.flops, w.bytes}) {
+      std::snprintf(num, sizeof num, "\t%.17g", v);
+      out += num;
+    }
+    for (double v : s) {
+      std::snprintf(num, sizeof num, "\t%.17g", v);
+      out += num;
+    }
+    out += "\n";
+  }
+  return out;
+}
+
+/// Adds another rank's serialized samples.
+void merge(const std::string &text, std::map<Key, std::vector<double>> &samples,
+           std::map<Key, planner::InstrWork> &work) {
+  size_t start = 0;
+  while (start < text.size()) {
+    size_t end = text.find('\n', start);
+    check(end != std::string::npos, "calibration: a truncated sample line");
+    std::vector<std::string> fields;
+    for (size_t a = start; a <= end;) {
+      size_t b = std::min(text.find('\t', a), end);
+      fields.push_back(text.substr(a, b - a));
+      a = b + 1;
+    }
+    check(fields.size() >= 5, "calibration: a sample line without samples");
+    Key key{fields[0], fields[1]};
+    planner::InstrWork &w = work[key];
+    w.op = fields[0];
+    w.shape = fields[1];
+    w.flops = std::stod(fields[2]);
+    w.bytes = std::stod(fields[3]);
+    w.compute = true;
+    for (size_t i = 4; i < fields.size(); ++i)
+      samples[key].push_back(std::stod(fields[i]));
+    start = end + 1;
+  }
+}
+
 } // namespace
 
 int runCalibrate(const Options &o, const RankEnv &env) {
@@ -56,8 +108,8 @@ int runCalibrate(const Options &o, const RankEnv &env) {
     names.insert(f->name()->str());
   const int runs = std::max(3, o.repeat);
   // (op, shape) -> samples; their work.
-  std::map<std::pair<std::string, std::string>, std::vector<double>> samples;
-  std::map<std::pair<std::string, std::string>, planner::InstrWork> work;
+  std::map<Key, std::vector<double>> samples;
+  std::map<Key, planner::InstrWork> work;
   exec.setRecording(false);
   for (const std::string &name : names) {
     std::vector<HostTensor> inputs;
@@ -86,8 +138,26 @@ int runCalibrate(const Options &o, const RankEnv &env) {
     }
   }
   exec.setProfiling(false);
-  if (env.rank != 0)
-    return 0;
+  // Rank 0 collects every rank's samples, in rank order.
+  constexpr int kTag = 9100;
+  if (Communicator *world = session.world()) {
+    if (env.rank != 0) {
+      const std::string text = serialize(samples, work);
+      const uint64_t n = text.size();
+      world->send(&n, sizeof n, 0, kTag);
+      world->send(text.data(), n, 0, kTag + 1);
+      return 0;
+    }
+    for (int r = 1; r < session.size(); ++r) {
+      uint64_t n = 0;
+      world->recv(&n, sizeof n, r, kTag);
+      check(n < (uint64_t(1) << 30), "calibration: rank ", r, " sent ", n,
+            " bytes of samples");
+      std::string text(n, '\0');
+      world->recv(text.data(), n, r, kTag + 1);
+      merge(text, samples, work);
+    }
+  }
   planner::Calibration c;
   c.backend = o.backend;
   c.storage = dtypeName(storage);

@@ -141,6 +141,8 @@ bad() { # message flags...
 bad "got 3 negative prompts for 2 prompts" "${prompts[@]}" \
   --negative-prompt a --negative-prompt b --negative-prompt c
 bad "got 1 second prompts for 2 prompts" "${prompts[@]}" --prompt-2 x
+bad "unknown scheduler 'LMSDiscreteScheduler'; supported schedulers:" \
+  "${prompts[@]}" --scheduler LMSDiscreteScheduler
 if [ "$kind" = sdxl ] || [ "$kind" = sd3-no-t5 ]; then
   bad "has no third text encoder: --prompt-3 does not apply" "${prompts[@]}" \
     --prompt-3 x --prompt-3 y

@@ -134,14 +134,10 @@ Error buildFluxPipeline(mlir::ModuleOp module, const PipelineFolder &dir,
                           Twine(sizes->width) + " image's joint attention"))
       return e;
   }
-  Expected<SchedulerFile> sched = dir.scheduler();
+  Expected<SchedulerFile> sched =
+      dir.scheduler("FluxPipeline", "FlowMatchEulerDiscreteScheduler");
   if (!sched)
     return sched.takeError();
-  if (sched->className != "FlowMatchEulerDiscreteScheduler")
-    return makeError(dir.path("scheduler", "scheduler_config.json") +
-                     ": FluxPipeline runs FlowMatchEulerDiscreteScheduler, "
-                     "not '" +
-                     sched->className + "'");
 
   // One image per prompt: every component runs the images once (no CFG
   // batch; dev's guidance is an input of the transformer).

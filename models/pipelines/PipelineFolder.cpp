@@ -127,6 +127,16 @@ mlir::DictionaryAttr PipelineAttrs::component(StringRef role,
                attr("outputs", strings({output}))});
 }
 
+Expected<SchedulerFile> PipelineFolder::scheduler(StringRef pipeline,
+                                                  StringRef required) const {
+  Expected<SchedulerFile> sched = scheduler();
+  if (sched && sched->className != required)
+    return makeError(path("scheduler", "scheduler_config.json") + ": " +
+                     pipeline + " runs " + required + ", not '" +
+                     sched->className + "'");
+  return sched;
+}
+
 mlir::ArrayAttr PipelineAttrs::strings(std::initializer_list<StringRef> items) {
   return strings(ArrayRef<StringRef>(items.begin(), items.size()));
 }

@@ -56,6 +56,9 @@ public:
   /// The scheduler's config; an error names the file when it is missing,
   /// not JSON or has no _class_name.
   llvm::Expected<SchedulerFile> scheduler() const;
+  /// The same, refusing any class but `required`, which `pipeline` runs.
+  llvm::Expected<SchedulerFile> scheduler(llvm::StringRef pipeline,
+                                          llvm::StringRef required) const;
   /// Parses component/config.json with `Config::fromJSON`, prefixing an
   /// error with the file's path.
   template <typename Config>

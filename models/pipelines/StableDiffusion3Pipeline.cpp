@@ -162,14 +162,10 @@ Error buildStableDiffusion3Pipeline(mlir::ModuleOp module,
                           " image's joint attention"))
       return e;
   }
-  Expected<SchedulerFile> sched = dir.scheduler();
+  Expected<SchedulerFile> sched =
+      dir.scheduler(kName, "FlowMatchEulerDiscreteScheduler");
   if (!sched)
     return sched.takeError();
-  if (sched->className != "FlowMatchEulerDiscreteScheduler")
-    return makeError(dir.path("scheduler", "scheduler_config.json") +
-                     ": StableDiffusion3Pipeline runs "
-                     "FlowMatchEulerDiscreteScheduler, not '" +
-                     sched->className + "'");
 
   const int64_t n = options.batch;
   buildCLIPText(module, *clip, n, "text_encoder", {false, true, true});

@@ -64,8 +64,9 @@ T5_MAX_LENGTH = 512
 T5_SHARDS = 2
 
 
-def clip_tokenizer(root: str, max_length: int):
-    """CLIPTokenizer from CLIP's real merges, saved and reloaded as a pipeline would."""
+def clip_tokenizer(root: str, max_length: int, name: str = "clip", pad: str = None):
+    """CLIPTokenizer from CLIP's real merges, saved and reloaded as a pipeline would; `pad`
+    replaces <|endoftext|> as the padding token (SDXL's and SD3's tokenizer_2 pad with "!")."""
     import gzip
     from clip_tokenizer_parity import clip_merges_path, make_folder
     from transformers import CLIPTokenizer
@@ -73,7 +74,10 @@ def clip_tokenizer(root: str, max_length: int):
     with gzip.open(clip_merges_path()) as f:
         lines = f.read().decode("utf-8").split("\n")
     merges = lines[1:49152 - 256 - 2 + 1]  # CLIP's count: 49408 tokens in all
-    folder = make_folder(root, "clip", merges, model_max_length=max_length)
+    kwargs = dict(model_max_length=max_length)
+    if pad:
+        kwargs["pad_token"] = pad
+    folder = make_folder(root, name, merges, **kwargs)
     return CLIPTokenizer.from_pretrained(folder, local_files_only=True)
 
 

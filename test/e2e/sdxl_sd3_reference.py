@@ -53,23 +53,6 @@ SDXL_SCHEDULER = dict(num_train_timesteps=1000, beta_start=0.00085, beta_end=0.0
                       interpolation_type="linear", prediction_type="epsilon", use_karras_sigmas=False)
 
 
-def clip_tokenizer(root: str, name: str, pad: str = None):
-    """CLIPTokenizer with CLIP's real merges (77 tokens); `pad` replaces <|endoftext|> as the
-    padding token (SDXL's and SD3's tokenizer_2 pad with "!")."""
-    import gzip
-    from clip_tokenizer_parity import clip_merges_path, make_folder
-    from transformers import CLIPTokenizer
-
-    with gzip.open(clip_merges_path()) as f:
-        lines = f.read().decode("utf-8").split("\n")
-    merges = lines[1:49152 - 256 - 2 + 1]
-    kwargs = dict(model_max_length=77)
-    if pad:
-        kwargs["pad_token"] = pad
-    folder = make_folder(root, name, merges, **kwargs)
-    return CLIPTokenizer.from_pretrained(folder, local_files_only=True)
-
-
 def clip_model(vocab: int, hidden: int, projection: int = 0):
     """A 3-layer CLIP text model (hidden_states[-2] is then a real layer's output)."""
     from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
@@ -91,15 +74,15 @@ def vae(diffusers, **kwargs):
 def make(args) -> None:
     import torch
     from make_diffusers_checkpoint import randomize as randomize_diffusers
-    from make_flux_pipeline import t5_encoder_model, t5_tokenizer
+    from make_flux_pipeline import clip_tokenizer, t5_encoder_model, t5_tokenizer
     from text_encoder_reference import randomize as randomize_text
 
     diffusers = import_diffusers(need_accelerate=False)
     install_sdpa_for_torch1()  # SD3's attention processor refuses to build without it
     torch.manual_seed(args.seed)
     with tempfile.TemporaryDirectory() as root:
-        tok = clip_tokenizer(root, "clip")
-        tok2 = clip_tokenizer(root, "clip2", pad="!")
+        tok = clip_tokenizer(root, 77)
+        tok2 = clip_tokenizer(root, 77, name="clip2", pad="!")
         if args.kind == "sdxl":
             unet = diffusers.UNet2DConditionModel.from_config(
                 read_json(os.path.join(REPO, "models", "unet", "configs", "unet-tiny-sdxl.json")))

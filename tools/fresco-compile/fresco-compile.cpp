@@ -66,16 +66,18 @@ static cl::opt<int64_t> width("width", cl::init(0),
 static cl::opt<int64_t> maxSequenceLength(
     "max-sequence-length", cl::init(0),
     cl::desc("text tokens: T5's max_sequence_length in a FluxPipeline folder "
-             "or a bare Flux transformer or T5 encoder (default 512), the "
-             "text tokens of a bare UNet (default 77); a CLIP text encoder "
-             "always takes max_position_embeddings (77)"),
+             "or a bare Flux transformer or T5 encoder (default 512) or in a "
+             "StableDiffusion3Pipeline folder (default 256), the text tokens "
+             "of a bare UNet (default 77); a CLIP text encoder always takes "
+             "max_position_embeddings (77)"),
     cl::cat(category));
 static cl::opt<std::string> component(
     "component", cl::init(""),
     cl::desc("compile only this component of a pipeline folder; also the "
              "name of the function built from a model folder (default: "
-             "transformer for DiT and Flux, unet, vae, text_encoder for "
-             "CLIP, text_encoder_2 for T5)"),
+             "transformer for DiT, Flux and SD3, unet, vae, text_encoder "
+             "for CLIP, text_encoder_2 for T5; SDXL's text_encoder_2 and "
+             "SD3's text_encoder_2 are CLIP, SD3's text_encoder_3 T5)"),
     cl::cat(category));
 enum class EmitKind { Plan, Mlir, LoweredMlir };
 static cl::opt<EmitKind>

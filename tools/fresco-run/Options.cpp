@@ -24,8 +24,9 @@ USAGE:
                [--steps 50] [--guidance-scale 4] [--seed 0] [--scheduler NAME]
                [--latents @x.npy] [--output-latents @y.npy] -o out.png
     fresco-run PLAN --weights PIPELINE-FOLDER --prompt "a red fox" [--prompt
-               ...] [--prompt-2 ...] [--prompt-file F] [--steps 28]
-               [--guidance-scale 3.5] [--seed 0] [--latents @x.npy]
+               ...] [--prompt-2 ...] [--prompt-3 ...] [--prompt-file F]
+               [--negative-prompt N] [--steps 28] [--guidance-scale 3.5]
+               [--seed 0] [--scheduler NAME] [--latents @x.npy]
                [--output-latents @y.npy] -o out.png
   Run one function on NumPy inputs:
     fresco-run PLAN --weights FOLDER [--function NAME] --input @x.npy ...
@@ -107,11 +108,12 @@ GENERATION (plans compiled from a pipeline folder):
                        DDIMScheduler, EulerDiscreteScheduler, PNDMScheduler,
                        EulerAncestralDiscreteScheduler,
                        DPMSolverMultistepScheduler (noise-predicting
-                       pipelines such as DiTPipeline), or
-                       FlowMatchEulerDiscreteScheduler (FluxPipeline)
+                       pipelines: DiT, Stable Diffusion 1/2/XL), or
+                       FlowMatchEulerDiscreteScheduler (Flux, SD3)
   --latents @FILE      initial noise f32 for the N images in the
-                       pipeline's layout ([N, C, H, W], or FluxPipeline's
-                       packed [N, tokens, 4C]), instead of the seed
+                       pipeline's layout ([N, C, H, W] for DiT and Stable
+                       Diffusion, or FluxPipeline's packed [N, tokens,
+                       4C]), instead of the seed
   --output-latents @F  write the final latents (before VAE scaling) as .npy,
                        in the --latents layout
   -o, --output-image F write the image as PNG; with several images,

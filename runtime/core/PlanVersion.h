@@ -36,7 +36,10 @@ namespace fresco {
 /// their tokenizer and prompt slot, the sampler's timestep divisor, timestep
 /// schedule and flow prediction. A version-9 runtime would feed Flux's
 /// transformer timesteps 1000x too large.
-constexpr uint32_t kPlanVersion = 10;
+/// 11: PosEmbed2dAttrs.row_start, col_start, rows and cols (a window of the
+/// table: SD3's crop without the whole table). A version-10 runtime would
+/// compute the whole table's first tokens instead.
+constexpr uint32_t kPlanVersion = 11;
 } // namespace fresco
 
 #endif // FRESCO_RUNTIME_CORE_PLANVERSION_H

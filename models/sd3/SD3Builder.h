@@ -13,8 +13,7 @@ namespace fresco::models {
 /// sample_size square).
 struct SD3Shape {
   int64_t batch = 1;
-  /// StableDiffusion3Pipeline's prompt embeds: 77 CLIP + 256 T5 tokens.
-  int64_t textTokens = 333;
+  int64_t textTokens = SD3Config::kDefaultTextTokens;
 };
 
 /// Appends `func.func @<name>` with the inputs of diffusers'

@@ -8,7 +8,8 @@
 # diffusers): within 1e-5 of its max magnitude.
 # Even sizes (sample_size 8: 4x4 = 16 image tokens, 8 text tokens):
 # ulysses=2, ring=2, ring=4, ulysses=2 x ring=2, tp=2 x ulysses=2,
-# tp=2 x ring=2, ulysses=4 (2 heads padded to 4), tp=2.
+# tp=2 x ring=2, ulysses=4 (2 heads padded to 4), tp=2, pipeline=2,
+# ring=2 x pipeline=2, cfg=2 x ulysses=2 (the batch of 2 halved).
 # Uneven (sample_size 6: 3x3 = 9 image tokens, 5 text tokens; the image
 # tokens padded after the patch embedding, the text on its own, padding
 # masked inside the joined keys): ulysses=2, ring=4, ulysses=2 x ring=2,
@@ -57,6 +58,9 @@ run even 8 tp2uly2 4 --parallel tp=2,ulysses=2
 run even 8 tp2ring2 4 --parallel tp=2,ring=2
 run even 8 uly4 4 --parallel ulysses=4
 run even 8 tp2 2 --parallel tp=2
+run even 8 pp2 2 --parallel pipeline=2
+run even 8 pp2ring2 4 --parallel ring=2,pipeline=2
+run even 8 cfg2uly2 4 --parallel cfg=2,ulysses=2
 run uneven 5 one 1
 run uneven 5 uly2 2 --parallel ulysses=2
 run uneven 5 ring4 4 --parallel ring=4
@@ -74,7 +78,7 @@ import numpy as np
 work = sys.argv[1]
 cases = {
     "even": ["uly2", "ring2", "ring4", "uly2ring2", "tp2uly2", "tp2ring2",
-             "uly4", "tp2"],
+             "uly4", "tp2", "pp2", "pp2ring2", "cfg2uly2"],
     "uneven": ["uly2", "ring4", "uly2ring2", "uly4", "tp2uly2", "ring8"],
 }
 ok = True

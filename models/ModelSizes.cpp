@@ -6,8 +6,8 @@
 //===----------------------------------------------------------------------===//
 #include "models/ModelSizes.h"
 #include "models/SizeEstimate.h"
-#include "models/text/CLIPTextModel.h"
 #include "models/sd3/SD3Config.h"
+#include "models/text/CLIPTextModel.h"
 #include "models/text/T5EncoderModel.h"
 #include "models/unet/UNetConfig.h"
 #include "models/vae/VAEConfig.h"
@@ -70,12 +70,11 @@ llvm::Error checkUNetSize(const UNetConfig &c, int64_t height, int64_t width) {
   if (c.hasTextTime())
     est.params({ted, c.addEmbeddingInputDim});
   return est.check("UNet2DConditionModel",
-                   c.hasTextTime()
-                       ? "block_out_channels, layers_per_block, "
-                         "transformer_layers_per_block and "
-                         "projection_class_embeddings_input_dim"
-                       : "block_out_channels, layers_per_block and "
-                         "transformer_layers_per_block",
+                   c.hasTextTime() ? "block_out_channels, layers_per_block, "
+                                     "transformer_layers_per_block and "
+                                     "projection_class_embeddings_input_dim"
+                                   : "block_out_channels, layers_per_block and "
+                                     "transformer_layers_per_block",
                    "a " + llvm::Twine(height) + " x " + llvm::Twine(width) +
                        " latent, block_out_channels and the attention "
                        "heads");

@@ -85,9 +85,8 @@ struct PosGrid {
   /// subtraction: the fields may come from a file).
   bool valid() const {
     return gridH >= 0 && gridW >= 0 && rowStart >= 0 && colStart >= 0 &&
-           rows >= 0 && cols >= 0 && rowStart <= gridH &&
-           colStart <= gridW && rows <= gridH - rowStart &&
-           cols <= gridW - colStart;
+           rows >= 0 && cols >= 0 && rowStart <= gridH && colStart <= gridW &&
+           rows <= gridH - rowStart && cols <= gridW - colStart;
   }
 };
 

@@ -746,8 +746,9 @@ TEST_F(CpuKernelsTest, PosEmbed2dMatchesDiffusers) {
 
 TEST_F(CpuKernelsTest, PosEmbed2dRejectsDimNotMultipleOf4) {
   Vec out(4 * 6);
-  EXPECT_THROW(backend->posEmbed2d(out.data(), PosGrid::whole(2, 2), 6, 2.0, 1.0),
-               Error);
+  EXPECT_THROW(
+      backend->posEmbed2d(out.data(), PosGrid::whole(2, 2), 6, 2.0, 1.0),
+      Error);
 }
 
 // The window is bit for bit the whole table's rows and columns: the same

@@ -103,15 +103,15 @@ void posEmbed2d(float *out, const PosGrid &g, int64_t dim, double baseSize,
   std::vector<float> rowsW(static_cast<size_t>(cols * halfDim));
   std::vector<float> rowsH(static_cast<size_t>(rows * halfDim));
   for (int64_t j = 0; j < cols; ++j)
-    sinCos1d(rowsW.data() + j * halfDim,
-             gridPosition(g.colStart + j, g.gridW, baseSize,
-                          interpolationScale),
-             omega);
+    sinCos1d(
+        rowsW.data() + j * halfDim,
+        gridPosition(g.colStart + j, g.gridW, baseSize, interpolationScale),
+        omega);
   for (int64_t i = 0; i < rows; ++i)
-    sinCos1d(rowsH.data() + i * halfDim,
-             gridPosition(g.rowStart + i, g.gridH, baseSize,
-                          interpolationScale),
-             omega);
+    sinCos1d(
+        rowsH.data() + i * halfDim,
+        gridPosition(g.rowStart + i, g.gridH, baseSize, interpolationScale),
+        omega);
 
   for (int64_t i = 0; i < rows; ++i) {
     for (int64_t j = 0; j < cols; ++j) {

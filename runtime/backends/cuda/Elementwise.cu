@@ -255,8 +255,8 @@ __device__ float gridPosition(int64_t i, int64_t n, double baseSize,
 }
 
 template <typename T>
-__global__ void posEmbedKernel(T *out, PosGrid g, int64_t dim,
-                               double baseSize, double interpolationScale) {
+__global__ void posEmbedKernel(T *out, PosGrid g, int64_t dim, double baseSize,
+                               double interpolationScale) {
   const int64_t halfDim = dim / 2, quarter = dim / 4;
   const int64_t n = g.rows * g.cols * dim;
   for (int64_t e = globalIndex(); e < n; e += gridStride()) {

@@ -143,8 +143,8 @@ Step bindEmbedding(OpBind &b) {
 /// The attributes' window; rows or cols 0 reach the grid's end (version 10
 /// plans have neither field: the whole grid).
 static PosGrid posGridOf(const plan::PosEmbed2dAttrs *a) {
-  PosGrid g{a->grid_h(), a->grid_w(), a->row_start(), a->col_start(),
-            a->rows(),   a->cols()};
+  PosGrid g{a->grid_h(),    a->grid_w(), a->row_start(),
+            a->col_start(), a->rows(),   a->cols()};
   if (g.rows == 0 && g.rowStart >= 0)
     g.rows = g.gridH - g.rowStart;
   if (g.cols == 0 && g.colStart >= 0)

@@ -13,7 +13,9 @@
 # Uneven (sample_size 6: 3x3 = 9 image tokens, 5 text tokens; the image
 # tokens padded after the patch embedding, the text on its own, padding
 # masked inside the joined keys): ulysses=2, ring=4, ulysses=2 x ring=2,
-# ulysses=4, tp=2 x ulysses=2, ring=8 (the last ranks hold only padding).
+# ulysses=4, tp=2 x ulysses=2, ring=8 (the last ranks hold only padding),
+# tp=3 (2 heads padded to 3). tp=2 x ring=2 and the uneven ulysses=2 x
+# ring=2 also run on cpu-staged with the same bits.
 # The uneven 1-rank output is also checked against diffusers in float64
 # (its crop starts at row and column (8 - 3) // 2 = 2).
 set -euo pipefail
@@ -33,7 +35,7 @@ for s in even uneven; do
 done
 
 run() { # size text name ranks compile-flags...
-  local s=$1 t=$2 name=$3 ranks=$4 inputs=() n
+  local s=$1 t=$2 name=$3 ranks=$4
   shift 4
   if [ ! -d "$work/in-$s" ]; then
     "$FRESCO_PYTHON" "$here/sd3_reference.py" --model "$work/$s" \
@@ -42,12 +44,17 @@ run() { # size text name ranks compile-flags...
   fi
   "$B/fresco-compile" "$work/$s" -o "$work/$s-$name.fplan" --batch 2 \
     --max-sequence-length "$t" --ranks "$ranks" "$@" --quiet
+  forward "$s" "$name"
+}
+forward() { # size name [fresco-run flags...]: $work/SIZE-NAME[-staged].npy
+  local s=$1 name=$2 inputs=() n
+  shift 2
   for n in hidden_states encoder_hidden_states pooled_projections timestep; do
     inputs+=(--input "$n=@$work/in-$s/$n.npy")
   done
   "$B/fresco-run" "$work/$s-$name.fplan" --weights "$work/$s" \
     --function transformer "${inputs[@]}" \
-    --output "@$work/$s-$name.npy" --timeout 60
+    --output "@$work/$s-$name${1:+-staged}.npy" --timeout 60 "$@"
 }
 run even 8 one 1
 run even 8 uly2 2 --parallel ulysses=2
@@ -68,6 +75,13 @@ run uneven 5 uly2ring2 4 --parallel ulysses=2,ring=2
 run uneven 5 uly4 4 --parallel ulysses=4
 run uneven 5 tp2uly2 4 --parallel tp=2,ulysses=2
 run uneven 5 ring8 8 --parallel ring=8
+run uneven 5 tp3 3 --parallel tp=3
+# The device-memory path (weights uploaded, collectives staged): same bits.
+for case in even-tp2ring2 uneven-uly2ring2; do
+  forward "${case%%-*}" "${case#*-}" --backend cpu-staged
+  cmp "$work/$case.npy" "$work/$case-staged.npy"
+  echo "== $case on cpu-staged: identical output"
+done
 "$FRESCO_PYTHON" "$here/sd3_reference.py" --model "$work/uneven" \
   --inputs "$work/in-uneven" --out "$work/uneven-ref.npy" --dtype float64
 "$FRESCO_PYTHON" "$here/compare_npy.py" "$work/uneven-one.npy" \
@@ -79,7 +93,8 @@ work = sys.argv[1]
 cases = {
     "even": ["uly2", "ring2", "ring4", "uly2ring2", "tp2uly2", "tp2ring2",
              "uly4", "tp2", "pp2", "pp2ring2", "cfg2uly2"],
-    "uneven": ["uly2", "ring4", "uly2ring2", "uly4", "tp2uly2", "ring8"],
+    "uneven": ["uly2", "ring4", "uly2ring2", "uly4", "tp2uly2", "ring8",
+               "tp3"],
 }
 ok = True
 for size, names in cases.items():

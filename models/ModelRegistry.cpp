@@ -129,6 +129,8 @@ Error buildComponentFromConfig(mlir::ModuleOp module, StringRef configText,
       return makeError("an SD3 transformer's max sequence length must be in "
                        "1..65536, got " +
                        Twine(shape.textTokens));
+    if (Error e = checkSD3Size(*config, shape.textTokens))
+      return e;
     buildSD3(module, *config, shape,
              component.empty() ? StringRef("transformer") : component);
     return Error::success();

@@ -6,6 +6,7 @@
 //===----------------------------------------------------------------------===//
 #include "models/ModelSizes.h"
 #include "models/SizeEstimate.h"
+#include "models/sd3/SD3Config.h"
 #include "models/text/CLIPTextModel.h"
 #include "models/text/T5EncoderModel.h"
 #include "models/unet/UNetConfig.h"
@@ -60,12 +61,42 @@ llvm::Error checkUNetSize(const UNetConfig &c, int64_t height, int64_t width) {
     }
     side = saturatingProduct({side, 2});
   }
+  // The timestep MLP, and SDXL's add_embedding (text_time): an MLP from the
+  // pooled text and the time ids' sinusoids, whose input width is a key of
+  // its own.
+  const int64_t ted = c.timeEmbedDim();
+  est.params({ted, c.blockOutChannels[0]});
+  est.params({ted, ted}, c.hasTextTime() ? 2 : 1);
+  if (c.hasTextTime())
+    est.params({ted, c.addEmbeddingInputDim});
   return est.check("UNet2DConditionModel",
-                   "block_out_channels, layers_per_block and "
-                   "transformer_layers_per_block",
+                   c.hasTextTime() ? "block_out_channels, layers_per_block, "
+                                     "transformer_layers_per_block and "
+                                     "projection_class_embeddings_input_dim"
+                                   : "block_out_channels, layers_per_block and "
+                                     "transformer_layers_per_block",
                    "a " + llvm::Twine(height) + " x " + llvm::Twine(width) +
                        " latent, block_out_channels and the attention "
                        "heads");
+}
+
+llvm::Error checkSD3Size(const SD3Config &c, int64_t textTokens) {
+  SizeEstimate est;
+  const int64_t d = c.innerDim();
+  // Per block about 24 d^2 (two streams' adaLN, q/k/v/out, 4x MLPs), the
+  // context embedder; the largest activation is the joint attention's
+  // scores over the image and text tokens. Only the crop of the position
+  // table is computed, so pos_embed_max_size sizes nothing.
+  est.params({d, d, 24}, c.numLayers);
+  est.params({c.jointAttentionDim, d});
+  const int64_t side = c.sampleSize / c.patchSize;
+  const int64_t tokens =
+      saturatingAdd(saturatingProduct({side, side}), textTokens);
+  est.activation({c.numAttentionHeads, tokens, tokens});
+  return est.check("SD3Transformer2DModel",
+                   "num_layers, num_attention_heads and attention_head_dim",
+                   "sample_size, patch_size, the text tokens and the "
+                   "attention heads");
 }
 
 llvm::Error checkCLIPSize(const CLIPTextConfig &c) {

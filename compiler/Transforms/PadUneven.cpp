@@ -328,6 +328,10 @@ LogicalResult Padder::carryRuns(Operation *op, const ShardingRule &rule) {
       for (auto [d, fs] : llvm::enumerate(rule.results[j])) {
         if (fs.empty() || fs.front() != f)
           continue;
+        // One run folded into a larger dimension (the unpatchify of padded
+        // image tokens into padded patch rows) is plain padding there.
+        if (fs.size() > 1 && order->size() == 1)
+          continue;
         if (fs.size() > 1)
           return op->emitError("fresco-pad-uneven would fold joined padded "
                                "sequences into result dimension ")
@@ -471,42 +475,54 @@ LogicalResult Padder::visit(Operation *op, const ShardingRule &rule) {
   return carryRuns(op, rule);
 }
 
+/// The tokens [B, T, D] the [B, C, H, W] `image` becomes after its patch
+/// embedding (the first rank-3 value down the chain, or its [0, 2, 1]
+/// transpose), if a sequence split of `degree` ranks needs them padded:
+/// when the degree does not divide the patch rows.
+std::optional<Value> imageTokensToPad(Value image, int64_t degree) {
+  auto t = cast<RankedTensorType>(image.getType());
+  Value v = image;
+  bool rowsDivide = t.getDimSize(2) % degree == 0;
+  while (v.hasOneUse()) {
+    Operation *user = *v.getUsers().begin();
+    if (user->getNumResults() != 1)
+      break;
+    v = user->getResult(0);
+    if (isa<Conv2dOp>(user))
+      rowsDivide =
+          cast<RankedTensorType>(v.getType()).getDimSize(2) % degree == 0;
+    if (cast<RankedTensorType>(v.getType()).getRank() == 3) {
+      if (rowsDivide) // the row split works as it is
+        return std::nullopt;
+      // diffusers' PatchEmbed: flattened [B, D, T], then transposed.
+      if (v.hasOneUse())
+        if (auto t = dyn_cast<TransposeOp>(*v.getUsers().begin());
+            t && t.getPermutation() == ArrayRef<int64_t>{0, 2, 1})
+          return t.getResult();
+      return v;
+    }
+  }
+  return std::nullopt;
+}
+
+/// An argument marked as a sequence along the rows of a [B, C, H, W] image
+/// (SD3's latent): its tokens appear after the patch embedding.
+bool isMarkedImage(func::FuncOp fn, BlockArgument arg) {
+  auto dim = fn.getArgAttrOfType<IntegerAttr>(
+      arg.getArgNumber(), FrescoDialect::kSequenceDimAttrName);
+  return dim && dim.getInt() == 2 &&
+         cast<RankedTensorType>(arg.getType()).getRank() == 4;
+}
+
 /// The token sequence of a denoiser, if a sequence split of `degree` ranks
-/// needs it padded: the tokens [B, T, D] its single [B, C, H, W] image
-/// becomes after the patch embedding (the first rank-3 value down the
-/// chain, or its [0, 2, 1] transpose), when the degree does not divide the
-/// patch rows; or a packed [B, T, C] token argument whose T it does not
-/// divide.
+/// needs it padded: the image tokens of its single [B, C, H, W] image
+/// (imageTokensToPad); or a packed [B, T, C] token argument whose T it does
+/// not divide.
 std::optional<Value> tokensToPad(func::FuncOp fn, int64_t degree) {
   Block &block = fn.getBody().front();
-  for (BlockArgument arg : block.getArguments()) {
-    auto t = cast<RankedTensorType>(arg.getType());
-    if (t.getRank() != 4)
-      continue;
-    Value v = arg;
-    bool rowsDivide = t.getDimSize(2) % degree == 0;
-    while (v.hasOneUse()) {
-      Operation *user = *v.getUsers().begin();
-      if (user->getNumResults() != 1)
-        break;
-      v = user->getResult(0);
-      if (isa<Conv2dOp>(user))
-        rowsDivide = cast<RankedTensorType>(v.getType()).getDimSize(2) %
-                         degree ==
-                     0;
-      if (cast<RankedTensorType>(v.getType()).getRank() == 3) {
-        if (rowsDivide) // the row split works as it is
-          return std::nullopt;
-        // diffusers' PatchEmbed: flattened [B, D, T], then transposed.
-        if (v.hasOneUse())
-          if (auto t = dyn_cast<TransposeOp>(*v.getUsers().begin());
-              t && t.getPermutation() == ArrayRef<int64_t>{0, 2, 1})
-            return t.getResult();
-        return v;
-      }
-    }
-    return std::nullopt;
-  }
+  for (BlockArgument arg : block.getArguments())
+    if (cast<RankedTensorType>(arg.getType()).getRank() == 4)
+      return imageTokensToPad(arg, degree);
   // Packed latents are the denoiser's first input (the text tokens of a
   // joint attention are another: not the sequence the strategies split).
   if (block.getNumArguments() > 0) {
@@ -526,9 +542,10 @@ SmallVector<std::pair<BlockArgument, int64_t>> markedToPad(func::FuncOp fn,
   for (BlockArgument arg : fn.getArguments())
     if (auto dim = fn.getArgAttrOfType<IntegerAttr>(
             arg.getArgNumber(), FrescoDialect::kSequenceDimAttrName))
-      if (cast<RankedTensorType>(arg.getType()).getDimSize(dim.getInt()) %
-              degree !=
-          0)
+      if (!isMarkedImage(fn, arg) &&
+          cast<RankedTensorType>(arg.getType()).getDimSize(dim.getInt()) %
+                  degree !=
+              0)
         out.push_back({arg, dim.getInt()});
   return out;
 }
@@ -579,6 +596,14 @@ LogicalResult padFunction(func::FuncOp fn, int64_t tp, int64_t ulysses,
       int64_t n = cast<RankedTensorType>(arg.getType()).getDimSize(dim);
       padder.padTokens(arg, dim, roundUp(n, degree), /*marked=*/true);
     }
+    // An image marked on its rows: rows of latent pixels padded would
+    // become padding inside the patches; its tokens are padded instead.
+    for (BlockArgument arg : fn.getArguments())
+      if (isMarkedImage(fn, arg))
+        if (std::optional<Value> tokens = imageTokensToPad(arg, degree)) {
+          int64_t n = cast<RankedTensorType>(tokens->getType()).getDimSize(1);
+          padder.padTokens(*tokens, 1, roundUp(n, degree), /*marked=*/true);
+        }
   } else if (degree > 1)
     if (std::optional<Value> tokens = tokensToPad(fn, degree)) {
       int64_t n = cast<RankedTensorType>(tokens->getType()).getDimSize(1);

@@ -88,8 +88,25 @@ FailureOr<SmallVector<int64_t>> SequenceSplit::tokenOrder(AttentionOp a) {
   return order;
 }
 
+/// The image's tokens padded by fresco-pad-uneven after its patch embedding
+/// (down its chain of single uses); null when they are not.
+static Value paddedImageTokens(Value image) {
+  Value v = image;
+  while (v.hasOneUse()) {
+    Operation *user = *v.getUsers().begin();
+    if (auto pad = dyn_cast<PadOp>(user); pad && pad->hasAttr(kSequenceSeed))
+      return pad.getResult();
+    if (user->getNumResults() != 1)
+      break;
+    v = user->getResult(0);
+  }
+  return Value();
+}
+
 /// The arguments marked as token sequences (fresco.sequence_dim), each
-/// split along its tokens; false when there are none.
+/// split along its tokens; false when there are none. An image marked on
+/// its rows is split by rows (its patch embedding makes a band of rows a
+/// block of tokens), or along its padded tokens.
 FailureOr<bool> SequenceSplit::splitSequences() {
   bool any = false;
   for (BlockArgument arg : fn.getArguments()) {
@@ -102,6 +119,13 @@ FailureOr<bool> SequenceSplit::splitSequences() {
     // After its padding (fresco-pad-uneven) and an earlier split's slice
     // (Ulysses before ring).
     Value tokens = arg;
+    // An image marked on its rows whose patch rows the degree does not
+    // divide: its tokens were padded after the patch embedding.
+    if (d == 2 && cast<RankedTensorType>(arg.getType()).getRank() == 4)
+      if (Value padded = paddedImageTokens(arg)) {
+        tokens = padded;
+        d = 1;
+      }
     while (tokens.hasOneUse()) {
       Operation *user = *tokens.getUsers().begin();
       if (isa<shard::AllSliceOp>(user) ||

@@ -15,7 +15,10 @@
 // (fresco.sequence_dim); each is split along its tokens, so every rank
 // holds its share of the text and of the image tokens (and of their
 // position ids), and a joined sequence is carried as concatenated
-// segments (ShardingPropagation).
+// segments (ShardingPropagation). A [B, C, H, W] image marked on its rows
+// (SD3's latent, joined with marked context tokens) is split by rows as
+// above, or along its tokens where fresco-pad-uneven padded them after the
+// patch embedding.
 //
 //===----------------------------------------------------------------------===//
 #ifndef FRESCO_COMPILER_TRANSFORMS_SEQUENCESPLIT_H

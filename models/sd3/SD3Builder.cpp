@@ -99,18 +99,15 @@ Value SD3Emitter::patchEmbed(Value latents) {
   // The table is max x max patches at base_size = sample_size / patch_size;
   // cropped_pos_embed keeps its centre gridH x gridW (top = (max - gridH)
   // // 2, left = (max - gridW) // 2). diffusers stores it as the buffer
-  // pos_embed.pos_embed; it is the same function of the config, so it is
-  // computed here rather than read.
+  // pos_embed.pos_embed; it is the same function of the config, so only
+  // the window is computed (the whole table is 226 MB at SD3 medium's
+  // 192 x 192 x 1536).
   Value table = PosEmbed2dOp::create(
       b, pe, b.getI64IntegerAttr(max), b.getI64IntegerAttr(max),
       b.getI64IntegerAttr(d), b.getF64FloatAttr(double(c.sampleSize / p)),
-      b.getF64FloatAttr(1.0));
-  if (gridH != max || gridW != max) {
-    int64_t top = (max - gridH) / 2, left = (max - gridW) / 2;
-    table = reshape(table, {max, max, d}, pe);
-    table = slice(slice(table, 0, top, gridH, pe), 1, left, gridW, pe);
-    table = reshape(table, {1, gridH * gridW, d}, pe);
-  }
+      b.getF64FloatAttr(1.0), b.getI64IntegerAttr((max - gridH) / 2),
+      b.getI64IntegerAttr((max - gridW) / 2), b.getI64IntegerAttr(gridH),
+      b.getI64IntegerAttr(gridW));
   return AddOp::create(b, pe, h, table);
 }
 
@@ -244,6 +241,11 @@ func::FuncOp buildSD3(ModuleOp module, const SD3Config &config,
   fn->setAttr("fresco.component", b.getStringAttr(name));
   for (auto [i, n] : llvm::enumerate(names))
     fn.setArgAttr(unsigned(i), "fresco.name", b.getStringAttr(n));
+  // The tokens a sequence split cuts: the latent's rows (its patch
+  // embedding makes them blocks of image tokens) and the context tokens
+  // (every joint attention joins both).
+  fn.setArgAttr(0, FrescoDialect::kSequenceDimAttrName, b.getI64IntegerAttr(2));
+  fn.setArgAttr(1, FrescoDialect::kSequenceDimAttrName, b.getI64IntegerAttr(1));
   fn.setResultAttr(0, "fresco.name", b.getStringAttr("sample"));
 
   Block *entry = fn.addEntryBlock();

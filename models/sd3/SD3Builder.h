@@ -16,7 +16,7 @@ struct SD3Shape {
   /// pos_embed_max_size; 0: sample_size.
   int64_t height = 0, width = 0;
   /// StableDiffusion3Pipeline's prompt embeds: 77 CLIP + 256 T5 tokens.
-  int64_t textTokens = 333;
+  int64_t textTokens = SD3Config::kDefaultTextTokens;
 };
 
 /// Appends `func.func @<name>` with the inputs of diffusers'

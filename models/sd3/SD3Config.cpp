@@ -1,6 +1,6 @@
 //===- SD3Config.cpp - diffusers SD3Transformer2DModel config -------------===//
 #include "models/sd3/SD3Config.h"
-#include "models/SizeEstimate.h"
+#include "models/ModelSizes.h"
 
 using namespace llvm;
 
@@ -124,20 +124,9 @@ Expected<SD3Config> SD3Config::fromJSON(const json::Object &config) {
         "sample_size / patch_size = " + Twine(c.sampleSize / c.patchSize) +
         " patches a side is more than pos_embed_max_size " +
         Twine(c.posEmbedMaxSize));
-  // Products of the bounded keys (issue 15): per block about 24 d^2 (two
-  // streams' adaLN, q/k/v/out, 4x MLPs), the position table max^2 x d, the
-  // attention scores of the image and text tokens.
-  SizeEstimate est;
-  est.params({d, d, 24}, c.numLayers);
-  est.params({c.jointAttentionDim, d});
-  est.activation({c.posEmbedMaxSize, c.posEmbedMaxSize, d});
-  const int64_t side = c.sampleSize / c.patchSize;
-  est.activation({c.numAttentionHeads, side * side + 333, side * side + 333});
-  if (Error e = est.check("SD3Transformer2DModel",
-                          "num_layers, num_attention_heads and "
-                          "attention_head_dim",
-                          "sample_size, patch_size, pos_embed_max_size and "
-                          "the attention heads"))
+  // issue 15: products of the bounded keys, estimated before building, at
+  // the pipeline's default text length.
+  if (Error e = checkSD3Size(c, SD3Config::kDefaultTextTokens))
     return std::move(e);
   return c;
 }

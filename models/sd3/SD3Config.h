@@ -28,6 +28,9 @@ struct SD3Config {
   /// qk_norm "rms_norm": RMSNorm over each head of q, k and the added q, k.
   bool qkRmsNorm = false;
 
+  /// StableDiffusion3Pipeline's prompt embeds: 77 CLIP + 256 T5 tokens.
+  static constexpr int64_t kDefaultTextTokens = 333;
+
   int64_t innerDim() const { return numAttentionHeads * attentionHeadDim; }
   bool dualAttention(int64_t layer) const {
     return llvm::is_contained(dualAttentionLayers, layer);

@@ -71,6 +71,25 @@ inline DType storageOf(GemmPrecision p) {
                                    : DType::F32;
 }
 
+/// A rows x cols window from (rowStart, colStart) of a gridH x gridW grid
+/// of 2-D positions: the whole grid's extent scales the positions, so a
+/// window holds the same values as the whole table's rows it covers.
+struct PosGrid {
+  int64_t gridH = 0, gridW = 0;
+  int64_t rowStart = 0, colStart = 0, rows = 0, cols = 0;
+
+  static PosGrid whole(int64_t gridH, int64_t gridW) {
+    return {gridH, gridW, 0, 0, gridH, gridW};
+  }
+  /// Extents non-negative, the window inside the grid (checked with
+  /// subtraction: the fields may come from a file).
+  bool valid() const {
+    return gridH >= 0 && gridW >= 0 && rowStart >= 0 && colStart >= 0 &&
+           rows >= 0 && cols >= 0 && rowStart <= gridH && colStart <= gridW &&
+           rows <= gridH - rowStart && cols <= gridW - colStart;
+  }
+};
+
 /// Up to this many dimensions for the strided kernels (binary, transpose).
 constexpr int kMaxRank = 8;
 
@@ -338,8 +357,8 @@ public:
   virtual void fillZero(void *dst, size_t bytes) = 0;
 
   /// 2-D sin-cos position embedding as diffusers' get_2d_sincos_pos_embed
-  /// for a gridH x gridW grid: out [gridH*gridW, dim].
-  virtual void posEmbed2d(float *out, int64_t gridH, int64_t gridW, int64_t dim,
+  /// for the grid `g`: out [g.rows*g.cols, dim], the window's tokens.
+  virtual void posEmbed2d(float *out, const PosGrid &g, int64_t dim,
                           double baseSize, double interpolationScale) = 0;
 };
 

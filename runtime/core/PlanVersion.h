@@ -40,6 +40,9 @@ namespace fresco {
 /// the TimeIds role and Conditioning.time_ids, zero_negative_prompt, prompt
 /// slot 2: SDXL and SD3. A version-10 runtime would feed SDXL's UNet one
 /// encoder's embeddings.
+/// 11 also: PosEmbed2dAttrs.row_start, col_start, rows and cols (a window of the
+/// table: SD3's crop without the whole table). A version-10 runtime would
+/// compute the whole table's first tokens instead.
 constexpr uint32_t kPlanVersion = 11;
 } // namespace fresco
 

@@ -505,12 +505,39 @@ TEST_P(Conformance, PosEmbed2d) {
     SCOPED_TRACE(::testing::Message()
                  << c.gh << "x" << c.gw << " dim=" << c.dim);
     auto dy = out(size_t(c.gh * c.gw * c.dim));
-    be().posEmbed2d(dy->f(), c.gh, c.gw, c.dim, c.base, c.interp);
+    be().posEmbed2d(dy->f(), PosGrid::whole(c.gh, c.gw), c.dim, c.base,
+                    c.interp);
     expectEachClose(refPosEmbed2d(c.gh, c.gw, c.dim, c.base, c.interp),
                     dy->read(), 1e-6);
   }
   auto dy = out(12);
-  EXPECT_THROW(be().posEmbed2d(dy->f(), 1, 2, 6, 1, 1), Error);
+  EXPECT_THROW(be().posEmbed2d(dy->f(), PosGrid::whole(1, 2), 6, 1, 1), Error);
+}
+
+// A window equals the same rows and columns of the whole table (SD3's
+// cropped_pos_embed computed without the table).
+TEST_P(Conformance, PosEmbed2dWindow) {
+  const int64_t max = 12, dim = 32;
+  const PosGrid windows[] = {{max, max, 4, 4, 4, 4},
+                             {max, max, 3, 1, 5, 10},
+                             {max, max, 0, 0, max, max},
+                             {max, max, 11, 0, 1, max}};
+  RefVec whole = refPosEmbed2d(max, max, dim, 4.0, 1.0);
+  for (const PosGrid &g : windows) {
+    SCOPED_TRACE(::testing::Message() << g.rows << "x" << g.cols << " at "
+                                      << g.rowStart << "," << g.colStart);
+    RefVec want;
+    for (int64_t i = 0; i < g.rows; ++i) {
+      auto row = whole.begin() + ((g.rowStart + i) * max + g.colStart) * dim;
+      want.insert(want.end(), row, row + g.cols * dim);
+    }
+    auto dy = out(size_t(g.rows * g.cols * dim));
+    be().posEmbed2d(dy->f(), g, dim, 4.0, 1.0);
+    expectEachClose(want, dy->read(), 1e-6);
+  }
+  auto dy = out(size_t(4 * dim));
+  EXPECT_THROW(be().posEmbed2d(dy->f(), {max, max, 10, 0, 4, 1}, dim, 4, 1),
+               Error);
 }
 
 //===----------------------------------------------------------------------===//

@@ -713,8 +713,8 @@ TEST_F(CpuKernelsTest, PosEmbed2d) {
                  << c.gridH << "x" << c.gridW << " dim=" << c.dim << " base="
                  << c.baseSize << " interp=" << c.interpolationScale);
     Vec out(static_cast<size_t>(c.gridH * c.gridW * c.dim), 7.0f);
-    backend->posEmbed2d(out.data(), c.gridH, c.gridW, c.dim, c.baseSize,
-                        c.interpolationScale);
+    backend->posEmbed2d(out.data(), PosGrid::whole(c.gridH, c.gridW), c.dim,
+                        c.baseSize, c.interpolationScale);
     RefVec ref = refPosEmbed2d(c.gridH, c.gridW, c.dim, c.baseSize,
                                c.interpolationScale);
     // Same double arithmetic, then one rounding to float.
@@ -739,14 +739,39 @@ TEST_F(CpuKernelsTest, PosEmbed2dMatchesDiffusers) {
                     0.776371896f, 0.00888877176f, 0.630275071f, 0.999960482f,
                     0.618369818f, 0.00666661747f, 0.785887241f, 0.999977767f};
   Vec out(want.size());
-  backend->posEmbed2d(out.data(), 2, 3, 8, 2.0, 1.5);
+  backend->posEmbed2d(out.data(), PosGrid::whole(2, 3), 8, 2.0, 1.5);
   for (size_t i = 0; i < want.size(); ++i)
     EXPECT_NEAR(out[i], want[i], 1e-7) << "at " << i;
 }
 
 TEST_F(CpuKernelsTest, PosEmbed2dRejectsDimNotMultipleOf4) {
   Vec out(4 * 6);
-  EXPECT_THROW(backend->posEmbed2d(out.data(), 2, 2, 6, 2.0, 1.0), Error);
+  EXPECT_THROW(
+      backend->posEmbed2d(out.data(), PosGrid::whole(2, 2), 6, 2.0, 1.0),
+      Error);
+}
+
+// The window is bit for bit the whole table's rows and columns: the same
+// positions, scaled by the whole grid's extent.
+TEST_F(CpuKernelsTest, PosEmbed2dWindowIsTheCrop) {
+  const int64_t max = 9, dim = 16, rows = 4, cols = 6, top = 2, left = 1;
+  Vec whole(size_t(max * max * dim)), window(size_t(rows * cols * dim));
+  backend->posEmbed2d(whole.data(), PosGrid::whole(max, max), dim, 4.0, 1.0);
+  backend->posEmbed2d(window.data(), {max, max, top, left, rows, cols}, dim,
+                      4.0, 1.0);
+  for (int64_t i = 0; i < rows; ++i)
+    for (int64_t k = 0; k < cols * dim; ++k)
+      ASSERT_EQ(window[size_t(i * cols * dim + k)],
+                whole[size_t(((top + i) * max + left) * dim + k)])
+          << "row " << i << " element " << k;
+}
+
+TEST_F(CpuKernelsTest, PosEmbed2dRejectsWindowOutsideGrid) {
+  Vec out(64);
+  EXPECT_THROW(backend->posEmbed2d(out.data(), {4, 4, 3, 0, 2, 2}, 16, 4, 1),
+               Error);
+  EXPECT_THROW(backend->posEmbed2d(out.data(), {4, 4, 0, -1, 1, 1}, 16, 4, 1),
+               Error);
 }
 
 } // namespace

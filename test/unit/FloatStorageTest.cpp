@@ -434,7 +434,7 @@ TEST_P(FloatStorage, Embeddings) {
   {
     SCOPED_TRACE("posEmbed2d");
     float *dy = result(4 * 6 * 32);
-    backend->posEmbed2d(dy, 4, 6, 32, 4.0, 1.0);
+    backend->posEmbed2d(dy, PosGrid::whole(4, 6), 32, 4.0, 1.0);
     expectStored(refPosEmbed2d(4, 6, 32, 4.0, 1.0), read(dy, 4 * 6 * 32), 2e-6);
   }
 }

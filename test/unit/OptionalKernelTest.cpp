@@ -115,9 +115,9 @@ public:
     in_->copyStrided(src, srcRow, dst, dstRow, rows, rowElems, es);
   }
   void fillZero(void *dst, size_t bytes) override { in_->fillZero(dst, bytes); }
-  void posEmbed2d(float *out, int64_t gh, int64_t gw, int64_t dim, double base,
+  void posEmbed2d(float *out, const PosGrid &g, int64_t dim, double base,
                   double interp) override {
-    in_->posEmbed2d(out, gh, gw, dim, base, interp);
+    in_->posEmbed2d(out, g, dim, base, interp);
   }
 
 private:

@@ -163,6 +163,21 @@ const Case kCases[] = {
        s.values[1].shape = {14};
      },
      "(Pad): result of rank 1 does not match the input's rank 2"},
+    {"pos_window_past_grid",
+     [](PlanSpec &s) {
+       s = posEmbedSpec({4, 4, 2, 0, 3, 1}, 3);
+     },
+     "(PosEmbed2d): window 3 x 1 at (2, 0) is not inside the grid 4 x 4"},
+    {"pos_window_negative",
+     [](PlanSpec &s) {
+       s = posEmbedSpec({4, 4, -1, 0, 1, 1}, 1);
+     },
+     "(PosEmbed2d): window 1 x 1 at (-1, 0) is not inside the grid 4 x 4"},
+    {"pos_window_result",
+     [](PlanSpec &s) {
+       s = posEmbedSpec({4, 4, 1, 1, 2, 2}, 16);
+     },
+     "(PosEmbed2d): result has shape [1, 16, 8], expected [1, 4, 8]"},
     {"version", [](PlanSpec &s) { s.version = 99; },
      "has format version 99 but this runtime reads version"},
     {"rank_count", [](PlanSpec &s) { s.numRanks = 2; },

@@ -153,6 +153,37 @@ TEST(Plan, PadPlacesTheInputAmongZeros) {
   }
 }
 
+// A PosEmbed2d window (version 11) holds the whole table's values at its
+// rows and columns; a plan without the window fields (version 10's
+// attributes) computes the whole table.
+TEST(Plan, PosEmbedWindowIsTheCrop) {
+  auto run = [](const PlanSpec &s) {
+    LoadedPlan p = LoadedPlan::fromBytes(s.build(), "pos.fplan");
+    WeightStore weights(p.rank(0), "/nonexistent");
+    auto backend = createCpuBackend();
+    Executor exec(p, 0, *backend, weights);
+    std::vector<HostTensor> out = exec.run("f", {});
+    EXPECT_EQ(out.size(), 1u);
+    return floats(out.at(0));
+  };
+  const ref::Vec whole = run(posEmbedSpec({6, 5}, 30));
+  // Rows 2..4, columns 1..3 of the 6 x 5 grid.
+  const ref::Vec window = run(posEmbedSpec({6, 5, 2, 1, 3, 3}, 9));
+  ASSERT_EQ(whole.size(), 30u * 8);
+  ASSERT_EQ(window.size(), 9u * 8);
+  for (int64_t i = 0; i < 3; ++i)
+    for (int64_t k = 0; k < 3 * 8; ++k)
+      EXPECT_EQ(window[size_t(i * 24 + k)],
+                whole[size_t(((2 + i) * 5 + 1) * 8 + k)])
+          << "row " << i << " element " << k;
+  // rows and cols 0 reach the grid's end: rows 4..5, columns 3..4.
+  const ref::Vec tail = run(posEmbedSpec({6, 5, 4, 3, 0, 0}, 4));
+  for (int64_t i = 0; i < 2; ++i)
+    for (int64_t k = 0; k < 2 * 8; ++k)
+      EXPECT_EQ(tail[size_t(i * 16 + k)],
+                whole[size_t(((4 + i) * 5 + 3) * 8 + k)]);
+}
+
 // K = 0: an empty sum, so every row of the result is the bias (the binder
 // once took the rows as numel / K and left the result unwritten).
 TEST(Plan, LinearWithoutInputFeaturesGivesTheBias) {

@@ -59,6 +59,9 @@ struct InstrSpec {
   bool causal = false;           // with `attention`: AttentionAttrs.causal
   int64_t eosToken = -1;         // >= 0: attach EosPoolAttrs
   int64_t buckets = 0, maxDistance = 0; // > 0: RelativePositionBiasAttrs
+  // Non-empty: PosEmbed2dAttrs (dim 8, base size 4) for the grid
+  // {grid_h, grid_w}, then optionally {row_start, col_start, rows, cols}.
+  std::vector<int64_t> posGrid;
 };
 
 /// y = silu(a + b) over [2, 3] f32: values 0 = a, 1 = b, 2 = sum, 3 = y.
@@ -106,6 +109,13 @@ struct PlanSpec {
                                                     true)
                     .Union();
         type = fp::OpAttrs::RelativePositionBiasAttrs;
+      } else if (!i.posGrid.empty()) {
+        std::vector<int64_t> g = i.posGrid;
+        g.resize(6, 0); // no window: the fields' defaults (a version-10 plan)
+        attrs = fp::CreatePosEmbed2dAttrs(b, g[0], g[1], 8, 4.0, 1.0, g[2],
+                                          g[3], g[4], g[5])
+                    .Union();
+        type = fp::OpAttrs::PosEmbed2dAttrs;
       } else if (i.axis >= 0) {
         attrs = fp::CreateAxisAttrs(b, i.axis, i.start).Union();
         type = fp::OpAttrs::AxisAttrs;
@@ -283,6 +293,20 @@ inline PlanSpec relativeBiasSpec(std::vector<int64_t> tableShape,
   s.inputs = {0};
   s.inputNames = {"table"};
   s.outputs = {1};
+  return s;
+}
+
+/// y [1, tokens, 8] = PosEmbed2d with `posGrid` (InstrSpec::posGrid); no
+/// inputs.
+inline PlanSpec posEmbedSpec(std::vector<int64_t> posGrid, int64_t tokens) {
+  PlanSpec s;
+  s.arena = uint64_t(4 * tokens * 8);
+  s.values = {{fp::ValueKind::Arena, fp::DType::F32, {1, tokens, 8}, 0}};
+  s.instrs = {{fp::OpCode::PosEmbed2d, {}, {0}}};
+  s.instrs[0].posGrid = std::move(posGrid);
+  s.inputs = {};
+  s.inputNames = {};
+  s.outputs = {0};
   return s;
 }
 

@@ -452,7 +452,8 @@ LogicalResult FunctionEmitter::emitOp(Operation &op) {
         auto a = fp::CreatePosEmbed2dAttrs(
             fbb, p.getGridH(), p.getGridW(), p.getDim(),
             p.getBaseSize().convertToDouble(),
-            p.getInterpolationScale().convertToDouble());
+            p.getInterpolationScale().convertToDouble(), p.getRowStart(),
+            p.getColStart(), p.getRows(), p.getCols());
         addInstr(OpCode::PosEmbed2d, op, fp::OpAttrs::PosEmbed2dAttrs,
                  a.Union());
         return success();

@@ -366,15 +366,22 @@ def Fresco_RelativePositionBiasOp
 def Fresco_PosEmbed2dOp : Fresco_InferredOp<"pos_embed_2d"> {
   let summary = "2-D sin-cos position embedding (diffusers' get_2d_sincos_pos_embed)";
   let description = [{
-    Produces [1, grid_h * grid_w, dim]; positions are scaled by
+    The table of a grid_h x grid_w grid: positions are scaled by
     base_size / grid and 1 / interpolation_scale as diffusers' PatchEmbed
-    does.
+    does. The result is its `rows` x `cols` window from (`row_start`,
+    `col_start`), [1, rows * cols, dim]; rows or cols 0 (the default)
+    reach the grid's end. SD3's cropped_pos_embed is such a window of its
+    pos_embed_max_size table, computed without the table.
   }];
   let arguments = (ins ConfinedAttr<I64Attr, [IntPositive]>:$grid_h,
                        ConfinedAttr<I64Attr, [IntPositive]>:$grid_w,
                        ConfinedAttr<I64Attr, [IntPositive]>:$dim,
                        F64Attr:$base_size,
-                       DefaultValuedAttr<F64Attr, "1.0">:$interpolation_scale);
+                       DefaultValuedAttr<F64Attr, "1.0">:$interpolation_scale,
+                       DefaultValuedAttr<I64Attr, "0">:$row_start,
+                       DefaultValuedAttr<I64Attr, "0">:$col_start,
+                       DefaultValuedAttr<I64Attr, "0">:$rows,
+                       DefaultValuedAttr<I64Attr, "0">:$cols);
   let results = (outs RankedTensorOf<[F32]>:$result);
   let assemblyFormat = "attr-dict `:` type($result)";
 }

@@ -53,7 +53,21 @@ LogicalResult PosEmbed2dOp::inferReturnTypes(MLIRContext *ctx,
                 dim = int64_t(adaptor.getDim());
   if (gh < 1 || gw < 1 || dim < 1)
     return opError(loc, "pos_embed_2d", "grid and dim must be positive");
-  auto tokens = dimProduct(loc, "pos_embed_2d", "grid", gh, gw);
+  // A builder given no window attributes leaves them null: the defaults.
+  auto orZero = [](IntegerAttr a) { return a ? a.getInt() : int64_t(0); };
+  const int64_t r0 = orZero(adaptor.getRowStartAttr()),
+                c0 = orZero(adaptor.getColStartAttr()),
+                r = orZero(adaptor.getRowsAttr()),
+                c = orZero(adaptor.getColsAttr());
+  if (r0 < 0 || r0 >= gh || c0 < 0 || c0 >= gw)
+    return opError(loc, "pos_embed_2d", "window start (", r0, ", ", c0,
+                   ") is not inside the ", gh, " x ", gw, " grid");
+  const int64_t rows = r ? r : gh - r0, cols = c ? c : gw - c0;
+  if (rows < 0 || cols < 0 || rows > gh - r0 || cols > gw - c0)
+    return opError(loc, "pos_embed_2d", "window of ", rows, " x ", cols,
+                   " from (", r0, ", ", c0, ") passes the ", gh, " x ", gw,
+                   " grid");
+  auto tokens = dimProduct(loc, "pos_embed_2d", "window", rows, cols);
   if (failed(tokens))
     return failure();
   results.push_back(

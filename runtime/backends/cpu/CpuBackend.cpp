@@ -203,9 +203,9 @@ public:
       std::memset(dst, 0, bytes);
   }
 
-  void posEmbed2d(float *out, int64_t gridH, int64_t gridW, int64_t dim,
-                  double baseSize, double interpolationScale) override {
-    cpu::posEmbed2d(out, gridH, gridW, dim, baseSize, interpolationScale);
+  void posEmbed2d(float *out, const PosGrid &g, int64_t dim, double baseSize,
+                  double interpolationScale) override {
+    cpu::posEmbed2d(out, g, dim, baseSize, interpolationScale);
   }
 
 private:

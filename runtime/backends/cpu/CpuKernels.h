@@ -105,8 +105,8 @@ void relativePositionBias(const float *table, float *out, int64_t H, int64_t Tq,
 /// Backend::eosPool.
 void eosPool(const float *x, const int64_t *ids, float *out, int64_t B,
              int64_t T, int64_t D, int64_t tokenId, bool argmax);
-void posEmbed2d(float *out, int64_t gridH, int64_t gridW, int64_t dim,
-                double baseSize, double interpolationScale);
+void posEmbed2d(float *out, const PosGrid &g, int64_t dim, double baseSize,
+                double interpolationScale);
 
 // Rotary.cpp
 void ropeTable(const float *ids, float *out, int64_t T, int64_t nAxes,

@@ -80,13 +80,15 @@ float gridPosition(int64_t i, int64_t n, double baseSize,
 
 } // namespace
 
-void posEmbed2d(float *out, int64_t gridH, int64_t gridW, int64_t dim,
-                double baseSize, double interpolationScale) {
+void posEmbed2d(float *out, const PosGrid &g, int64_t dim, double baseSize,
+                double interpolationScale) {
   check(dim > 0 && dim % 4 == 0, "posEmbed2d: dim ", dim,
         " must be a positive multiple of 4");
   check(baseSize > 0 && interpolationScale > 0,
         "posEmbed2d: base size and interpolation scale must be positive");
-  check(gridH >= 0 && gridW >= 0, "posEmbed2d: negative grid");
+  check(g.valid(), "posEmbed2d: window ", g.rows, " x ", g.cols, " at (",
+        g.rowStart, ", ", g.colStart, ") is not inside the ", g.gridH, " x ",
+        g.gridW, " grid");
   const int64_t quarter = dim / 4;
   // omega = 1 / 10000 ** (arange(D/4, float64) / (D/4)), D/2 being the
   // per-axis embedding size.
@@ -95,20 +97,25 @@ void posEmbed2d(float *out, int64_t gridH, int64_t gridW, int64_t dim,
     omega[size_t(k)] = 1.0 / std::pow(10000.0, double(k) / double(quarter));
 
   // meshgrid(grid_w, grid_h) puts the column (w) coordinate first: token
-  // i*gridW + j is [emb(w_j) | emb(h_i)]. Tabulate each axis once.
-  const int64_t halfDim = dim / 2;
-  std::vector<float> rowsW(static_cast<size_t>(gridW * halfDim));
-  std::vector<float> rowsH(static_cast<size_t>(gridH * halfDim));
-  for (int64_t j = 0; j < gridW; ++j)
-    sinCos1d(rowsW.data() + j * halfDim,
-             gridPosition(j, gridW, baseSize, interpolationScale), omega);
-  for (int64_t i = 0; i < gridH; ++i)
-    sinCos1d(rowsH.data() + i * halfDim,
-             gridPosition(i, gridH, baseSize, interpolationScale), omega);
+  // i*cols + j is [emb(w_{colStart+j}) | emb(h_{rowStart+i})]. Tabulate
+  // each axis of the window once.
+  const int64_t halfDim = dim / 2, rows = g.rows, cols = g.cols;
+  std::vector<float> rowsW(static_cast<size_t>(cols * halfDim));
+  std::vector<float> rowsH(static_cast<size_t>(rows * halfDim));
+  for (int64_t j = 0; j < cols; ++j)
+    sinCos1d(
+        rowsW.data() + j * halfDim,
+        gridPosition(g.colStart + j, g.gridW, baseSize, interpolationScale),
+        omega);
+  for (int64_t i = 0; i < rows; ++i)
+    sinCos1d(
+        rowsH.data() + i * halfDim,
+        gridPosition(g.rowStart + i, g.gridH, baseSize, interpolationScale),
+        omega);
 
-  for (int64_t i = 0; i < gridH; ++i) {
-    for (int64_t j = 0; j < gridW; ++j) {
-      float *row = out + (i * gridW + j) * dim;
+  for (int64_t i = 0; i < rows; ++i) {
+    for (int64_t j = 0; j < cols; ++j) {
+      float *row = out + (i * cols + j) * dim;
       std::memcpy(row, rowsW.data() + j * halfDim,
                   size_t(halfDim) * sizeof(float));
       std::memcpy(row + halfDim, rowsH.data() + i * halfDim,

@@ -230,10 +230,10 @@ public:
   void fillZero(void *dst, size_t bytes) override {
     inner_->fillZero(dst, bytes);
   }
-  void posEmbed2d(float *out, int64_t gridH, int64_t gridW, int64_t dim,
-                  double baseSize, double interpolationScale) override {
-    Wide o32(*this, out, gridH * gridW * dim, false);
-    inner_->posEmbed2d(o32.p, gridH, gridW, dim, baseSize, interpolationScale);
+  void posEmbed2d(float *out, const PosGrid &g, int64_t dim, double baseSize,
+                  double interpolationScale) override {
+    Wide o32(*this, out, g.rows * g.cols * dim, false);
+    inner_->posEmbed2d(o32.p, g, dim, baseSize, interpolationScale);
   }
 
 private:

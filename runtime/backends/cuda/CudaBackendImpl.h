@@ -289,8 +289,8 @@ public:
 
   void fillZero(void *dst, size_t bytes) override;
 
-  void posEmbed2d(float *out, int64_t gridH, int64_t gridW, int64_t dim,
-                  double baseSize, double interpolationScale) override;
+  void posEmbed2d(float *out, const PosGrid &g, int64_t dim, double baseSize,
+                  double interpolationScale) override;
 
 private:
   static constexpr size_t kWorkspaceBytes = 32u << 20;

@@ -128,16 +128,17 @@ void CudaBackend::transpose(const void *x, void *out, int rank,
   cuda::transpose(x, out, rank, shape, perm, elemSize, stream_);
 }
 
-void CudaBackend::posEmbed2d(float *out, int64_t gridH, int64_t gridW,
-                             int64_t dim, double baseSize,
-                             double interpolationScale) {
+void CudaBackend::posEmbed2d(float *out, const PosGrid &g, int64_t dim,
+                             double baseSize, double interpolationScale) {
   check(dim > 0 && dim % 4 == 0, "posEmbed2d: dim ", dim,
         " must be a positive multiple of 4");
   check(baseSize > 0 && interpolationScale > 0,
         "posEmbed2d: base size and interpolation scale must be positive");
-  check(gridH >= 0 && gridW >= 0, "posEmbed2d: negative grid");
-  cuda::posEmbed2d(out, gridH, gridW, dim, baseSize, interpolationScale,
-                   storage_, stream_);
+  check(g.valid(), "posEmbed2d: window ", g.rows, " x ", g.cols, " at (",
+        g.rowStart, ", ", g.colStart, ") is not inside the ", g.gridH, " x ",
+        g.gridW, " grid");
+  cuda::posEmbed2d(out, g, dim, baseSize, interpolationScale, storage_,
+                   stream_);
 }
 
 } // namespace fresco::cudabackend

@@ -88,9 +88,8 @@ void timestepEmbedding(const float *tF32, const int64_t *tI64, void *out,
 void embedding(const void *table, const int64_t *ids, void *out, int64_t n,
                int64_t V, int64_t D, EmbeddingFault *fault, DType storage,
                cudaStream_t s);
-void posEmbed2d(void *out, int64_t gridH, int64_t gridW, int64_t dim,
-                double baseSize, double interpolationScale, DType storage,
-                cudaStream_t s);
+void posEmbed2d(void *out, const PosGrid &g, int64_t dim, double baseSize,
+                double interpolationScale, DType storage, cudaStream_t s);
 
 // Rotary.cu
 /// A rotary table's axes, passed by value to the kernel.

@@ -255,17 +255,18 @@ __device__ float gridPosition(int64_t i, int64_t n, double baseSize,
 }
 
 template <typename T>
-__global__ void posEmbedKernel(T *out, int64_t gridH, int64_t gridW,
-                               int64_t dim, double baseSize,
+__global__ void posEmbedKernel(T *out, PosGrid g, int64_t dim, double baseSize,
                                double interpolationScale) {
   const int64_t halfDim = dim / 2, quarter = dim / 4;
-  const int64_t n = gridH * gridW * dim;
+  const int64_t n = g.rows * g.cols * dim;
   for (int64_t e = globalIndex(); e < n; e += gridStride()) {
     const int64_t m = e / dim, c = e % dim;
-    // Token i*gridW + j is [emb(w_j) | emb(h_i)] (meshgrid(grid_w, grid_h)).
+    // Token i*cols + j is [emb(w_{colStart+j}) | emb(h_{rowStart+i})]
+    // (meshgrid(grid_w, grid_h)); the whole grid's extent scales positions.
     const bool wHalf = c < halfDim;
-    const int64_t pos = wHalf ? m % gridW : m / gridW;
-    const int64_t extent = wHalf ? gridW : gridH;
+    const int64_t pos =
+        wHalf ? g.colStart + m % g.cols : g.rowStart + m / g.cols;
+    const int64_t extent = wHalf ? g.gridW : g.gridH;
     const float p = gridPosition(pos, extent, baseSize, interpolationScale);
     const int64_t k = wHalf ? c : c - halfDim; // within the half
     const int64_t f = k < quarter ? k : k - quarter;
@@ -463,16 +464,15 @@ void embedding(const void *table, const int64_t *ids, void *out, int64_t n,
   checkLaunch("embedding", s);
 }
 
-void posEmbed2d(void *out, int64_t gridH, int64_t gridW, int64_t dim,
-                double baseSize, double interpolationScale, DType storage,
-                cudaStream_t s) {
-  const int64_t n = gridH * gridW * dim;
+void posEmbed2d(void *out, const PosGrid &g, int64_t dim, double baseSize,
+                double interpolationScale, DType storage, cudaStream_t s) {
+  const int64_t n = g.rows * g.cols * dim;
   if (n == 0)
     return;
   withStorage(storage, "pos_embed_2d", [&](auto t) {
     using T = typename decltype(t)::type;
     posEmbedKernel<T><<<blocksFor(n), kThreads, 0, s>>>(
-        static_cast<T *>(out), gridH, gridW, dim, baseSize, interpolationScale);
+        static_cast<T *>(out), g, dim, baseSize, interpolationScale);
   });
   checkLaunch("pos_embed_2d", s);
 }

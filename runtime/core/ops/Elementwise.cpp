@@ -140,6 +140,18 @@ Step bindEmbedding(OpBind &b) {
   return [=] { be->embedding(pt, pi, py, n, V, D); };
 }
 
+/// The attributes' window; rows or cols 0 reach the grid's end (version 10
+/// plans have neither field: the whole grid).
+static PosGrid posGridOf(const plan::PosEmbed2dAttrs *a) {
+  PosGrid g{a->grid_h(),    a->grid_w(), a->row_start(),
+            a->col_start(), a->rows(),   a->cols()};
+  if (g.rows == 0 && g.rowStart >= 0)
+    g.rows = g.gridH - g.rowStart;
+  if (g.cols == 0 && g.colStart >= 0)
+    g.cols = g.gridW - g.colStart;
+  return g;
+}
+
 void verifyPosEmbed2d(const OpCheck &c) {
   auto *a = c.attrs<plan::PosEmbed2dAttrs>();
   c.need(a->grid_h() > 0 && a->grid_w() > 0 && a->dim() > 0 &&
@@ -147,21 +159,26 @@ void verifyPosEmbed2d(const OpCheck &c) {
          "bad grid or dim");
   c.need(a->base_size() > 0 && a->interpolation_scale() > 0,
          "bad base_size or interpolation_scale");
+  PosGrid g = posGridOf(a);
+  c.need(g.valid() && g.rows > 0 && g.cols > 0, "window ", a->rows(), " x ",
+         a->cols(), " at (", a->row_start(), ", ", a->col_start(),
+         ") is not inside the grid ", a->grid_h(), " x ", a->grid_w());
   // The attributes are the file's: their product may overflow (found by
-  // fuzzing); a valid grid equals the result's token count, which is bounded.
-  std::optional<int64_t> tokens = checkedMul(a->grid_h(), a->grid_w());
-  c.need(tokens.has_value(), "grid ", a->grid_h(), " x ", a->grid_w(),
-         " overflows");
+  // fuzzing); a valid window equals the result's token count, which is
+  // bounded.
+  std::optional<int64_t> tokens = checkedMul(g.rows, g.cols);
+  c.need(tokens.has_value(), "window ", g.rows, " x ", g.cols, " overflows");
   c.shape(c.res[0], {1, *tokens, a->dim()}, "result");
 }
 
 Step bindPosEmbed2d(OpBind &b) {
   auto *a = b.attrs<plan::PosEmbed2dAttrs>();
   float *py = b.res[0].f32();
-  const int64_t gh = a->grid_h(), gw = a->grid_w(), dim = a->dim();
+  const PosGrid g = posGridOf(a);
+  const int64_t dim = a->dim();
   const double base = a->base_size(), interp = a->interpolation_scale();
   Backend *be = &b.be;
-  return [=] { be->posEmbed2d(py, gh, gw, dim, base, interp); };
+  return [=] { be->posEmbed2d(py, g, dim, base, interp); };
 }
 
 void verifyUpsampleNearest(const OpCheck &c) {

@@ -6,7 +6,7 @@
 
 func.func @pos_embed_grid_overflow() -> tensor<1x1x8xf32> {
   // expected-error @+2 {{failed to infer returned types}}
-  // expected-error @+1 {{grid 4294967296 x 4294967296 does not fit in 64 bits}}
+  // expected-error @+1 {{window 4294967296 x 4294967296 does not fit in 64 bits}}
   %0 = fresco.pos_embed_2d {grid_h = 4294967296 : i64, grid_w = 4294967296 : i64, dim = 8 : i64, base_size = 2.0 : f64} : tensor<1x1x8xf32>
   return %0 : tensor<1x1x8xf32>
 }

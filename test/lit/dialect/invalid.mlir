@@ -505,6 +505,24 @@ func.func @pos_embed_base() -> tensor<1x4x8xf32> {
 
 // -----
 
+func.func @pos_embed_window_past_grid() -> tensor<1x6x8xf32> {
+  // expected-error @+2 {{failed to infer returned types}}
+  // expected-error @+1 {{window of 3 x 2 from (2, 0) passes the 4 x 4 grid}}
+  %0 = fresco.pos_embed_2d {grid_h = 4 : i64, grid_w = 4 : i64, dim = 8 : i64, base_size = 2.0 : f64, row_start = 2 : i64, rows = 3 : i64, cols = 2 : i64} : tensor<1x6x8xf32>
+  return %0 : tensor<1x6x8xf32>
+}
+
+// -----
+
+func.func @pos_embed_window_start() -> tensor<1x4x8xf32> {
+  // expected-error @+2 {{failed to infer returned types}}
+  // expected-error @+1 {{window start (0, 4) is not inside the 4 x 4 grid}}
+  %0 = fresco.pos_embed_2d {grid_h = 4 : i64, grid_w = 4 : i64, dim = 8 : i64, base_size = 2.0 : f64, col_start = 4 : i64} : tensor<1x4x8xf32>
+  return %0 : tensor<1x4x8xf32>
+}
+
+// -----
+
 func.func @reshape_count(%x: tensor<2x4xf32>) -> tensor<9xf32> {
   // expected-error @+1 {{cannot reshape [2, 4] (8 elements) to [9] (9 elements)}}
   %0 = fresco.reshape %x : tensor<2x4xf32> -> tensor<9xf32>

@@ -138,6 +138,17 @@ func.func @pos_embed() -> tensor<1x16x8xf32> {
   return %0 : tensor<1x16x8xf32>
 }
 
+// A window: rows 1..2, columns 1..3 of the 4 x 4 table; rows or cols left
+// out reach the grid's end.
+// CHECK-LABEL: func.func @pos_embed_window
+func.func @pos_embed_window() -> (tensor<1x6x8xf32>, tensor<1x6x8xf32>) {
+  // CHECK: fresco.pos_embed_2d {base_size = 4.000000e+00 : f64, col_start = 1 : i64, cols = 3 : i64, dim = 8 : i64, grid_h = 4 : i64, grid_w = 4 : i64, row_start = 1 : i64, rows = 2 : i64} : tensor<1x6x8xf32>
+  %0 = fresco.pos_embed_2d {grid_h = 4 : i64, grid_w = 4 : i64, dim = 8 : i64, base_size = 4.0 : f64, row_start = 1 : i64, col_start = 1 : i64, rows = 2 : i64, cols = 3 : i64} : tensor<1x6x8xf32>
+  // CHECK: fresco.pos_embed_2d {base_size = 4.000000e+00 : f64, col_start = 2 : i64, dim = 8 : i64, grid_h = 4 : i64, grid_w = 4 : i64, row_start = 1 : i64, rows = 3 : i64} : tensor<1x6x8xf32>
+  %1 = fresco.pos_embed_2d {grid_h = 4 : i64, grid_w = 4 : i64, dim = 8 : i64, base_size = 4.0 : f64, row_start = 1 : i64, col_start = 2 : i64, rows = 3 : i64} : tensor<1x6x8xf32>
+  return %0, %1 : tensor<1x6x8xf32>, tensor<1x6x8xf32>
+}
+
 // CHECK-LABEL: func.func @layout
 func.func @layout(%x: tensor<2x4x6xf32>) -> tensor<2x6x4xf32> {
   // CHECK: fresco.reshape %{{.*}} : tensor<2x4x6xf32> -> tensor<2x24xf32>

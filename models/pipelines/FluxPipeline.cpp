@@ -10,7 +10,6 @@
 //
 //===----------------------------------------------------------------------===//
 #include "models/ModelSizes.h"
-#include "models/SizeEstimate.h"
 #include "models/flux/FluxBuilder.h"
 #include "models/pipelines/PipelineFolder.h"
 #include "models/text/CLIPTextModel.h"
@@ -123,17 +122,11 @@ Error buildFluxPipeline(mlir::ModuleOp module, const PipelineFolder &dir,
     return sizes.takeError();
   if (Error e = checkVAESize(*vae, sizes->height, sizes->width))
     return e;
-  {
-    // Joint attention over image and text tokens at this image size.
-    SizeEstimate est;
-    int64_t tokens = sizes->imageTokens + sizes->textTokens;
-    est.activation({flux->numAttentionHeads, tokens, tokens});
-    if (Error e =
-            est.check("FluxPipeline", "",
-                      "a " + Twine(sizes->height) + " x " +
-                          Twine(sizes->width) + " image's joint attention"))
-      return e;
-  }
+  // Joint attention over image and text tokens at this image size.
+  if (Error e = checkJointAttention("FluxPipeline", flux->numAttentionHeads,
+                                    sizes->imageTokens + sizes->textTokens,
+                                    sizes->height, sizes->width))
+    return e;
   Expected<SchedulerFile> sched =
       dir.scheduler("FluxPipeline", "FlowMatchEulerDiscreteScheduler");
   if (!sched)

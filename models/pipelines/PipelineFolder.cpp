@@ -1,5 +1,6 @@
 //===- PipelineFolder.cpp - A diffusers pipeline folder -> one module -----===//
 #include "models/pipelines/PipelineFolder.h"
+#include "models/SizeEstimate.h"
 
 #include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/Path.h"
@@ -94,6 +95,15 @@ Expected<ImageSize> imageSize(StringRef pipeline, const BuildOptions &options,
   s.latentHeight = s.height / vaeScale;
   s.latentWidth = s.width / vaeScale;
   return s;
+}
+
+Error checkJointAttention(StringRef pipeline, int64_t heads, int64_t tokens,
+                          int64_t height, int64_t width) {
+  SizeEstimate est;
+  est.activation({heads, tokens, tokens});
+  return est.check(pipeline, "",
+                   "a " + Twine(height) + " x " + Twine(width) +
+                       " image's joint attention");
 }
 
 mlir::DictionaryAttr

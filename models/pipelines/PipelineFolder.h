@@ -96,6 +96,12 @@ llvm::Expected<ImageSize> imageSize(llvm::StringRef pipeline,
                                     llvm::StringRef denoiserWhat,
                                     int64_t defaultLatent);
 
+/// Refuses a joint attention over `tokens` image and text tokens with
+/// `heads` heads whose scores would exceed the size limit (SizeEstimate.h)
+/// for a `height` x `width` image.
+llvm::Error checkJointAttention(llvm::StringRef pipeline, int64_t heads,
+                                int64_t tokens, int64_t height, int64_t width);
+
 /// Spells the fresco.pipeline attribute's dictionaries.
 struct PipelineAttrs {
   mlir::Builder b;

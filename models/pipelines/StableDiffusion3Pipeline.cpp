@@ -12,7 +12,6 @@
 //
 //===----------------------------------------------------------------------===//
 #include "models/ModelSizes.h"
-#include "models/SizeEstimate.h"
 #include "models/pipelines/PipelineFolder.h"
 #include "models/sd3/SD3Builder.h"
 #include "models/text/CLIPTextModel.h"
@@ -150,18 +149,12 @@ Error buildStableDiffusion3Pipeline(mlir::ModuleOp module,
   if (Error e = checkVAESize(*vae, size->height, size->width))
     return e;
   const int64_t textTokens = clip->maxPositions + t5Tokens;
-  {
-    // Joint attention over image and text tokens at this image size.
-    SizeEstimate est;
-    int64_t tokens =
-        (size->latentHeight / p) * (size->latentWidth / p) + textTokens;
-    est.activation({sd3->numAttentionHeads, tokens, tokens});
-    if (Error e =
-            est.check(kName, "",
-                      "a " + Twine(size->height) + " x " + Twine(size->width) +
-                          " image's joint attention"))
-      return e;
-  }
+  // Joint attention over image and text tokens at this image size.
+  if (Error e = checkJointAttention(
+          kName, sd3->numAttentionHeads,
+          (size->latentHeight / p) * (size->latentWidth / p) + textTokens,
+          size->height, size->width))
+    return e;
   Expected<SchedulerFile> sched =
       dir.scheduler(kName, "FlowMatchEulerDiscreteScheduler");
   if (!sched)

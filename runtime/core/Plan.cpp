@@ -166,6 +166,13 @@ public:
 
   void checkPlan(const plan::Plan &p) const {
     check(p.grid_shape(), "Plan.grid_shape");
+    if (const plan::Pipeline *pl = p.pipeline()) {
+      if (pl->conditioning())
+        check(pl->conditioning()->time_ids(), "Conditioning.time_ids");
+      if (pl->components())
+        for (const plan::Component *c : *pl->components())
+          checkStructs(c->windows(), "Component.windows");
+    }
     if (!p.ranks())
       return;
     for (const plan::RankProgram *rp : *p.ranks()) {
@@ -182,6 +189,20 @@ public:
   }
 
 private:
+  /// A vector of structs holding 8-byte fields (TextWindow).
+  template <typename S>
+  void checkStructs(const flatbuffers::Vector<const S *> *v,
+                    const char *field) const {
+    if (!v || v->size() == 0)
+      return;
+    size_t offset =
+        size_t(reinterpret_cast<const uint8_t *>(v->Data()) - base_);
+    fresco::check(offset % alignof(S) == 0, "invalid plan ", name_,
+                  ": the elements of a ", field, " vector start at byte ",
+                  offset, ", not a multiple of ", alignof(S),
+                  " (a corrupt plan)");
+  }
+
   void checkFunction(const plan::Function &f) const {
     if (f.values())
       for (const plan::Value *v : *f.values())
@@ -211,7 +232,8 @@ const std::vector<std::string> &eightByteVectorFields() {
                                                   "Value.shape",
                                                   "AttentionAttrs.key_valid",
                                                   "TransposeAttrs.permutation",
-                                                  "RopeTableAttrs.axes_dim"};
+                                                  "RopeTableAttrs.axes_dim",
+                                                  "Conditioning.time_ids"};
   return fields;
 }
 
@@ -228,10 +250,10 @@ void verifyPlan(const plan::Plan &p, const std::string &name) {
             p.ranks()->size() == uint32_t(p.num_ranks()),
         at(name, "rank count does not match the rank programs"));
   const DType storage = DType(p.float_storage());
-  check(storage == DType::F32 || storage == DType::BF16 ||
-            storage == DType::F16,
-        at(name, "float storage must be f32, bf16 or f16, got "),
-        validDType(p.float_storage()) ? dtypeName(storage) : "an unknown dtype");
+  check(
+      storage == DType::F32 || storage == DType::BF16 || storage == DType::F16,
+      at(name, "float storage must be f32, bf16 or f16, got "),
+      validDType(p.float_storage()) ? dtypeName(storage) : "an unknown dtype");
   for (uint32_t r = 0; r < p.ranks()->size(); ++r) {
     const plan::RankProgram *rp = p.ranks()->Get(r);
     std::string ctx = at(name, "rank " + std::to_string(r));

@@ -571,13 +571,12 @@ LogicalResult ShardingPropagation::visitForeign(Operation *op) {
 
 LogicalResult ShardingPropagation::propagate() {
   for (auto &[op, rule] : ops) {
-    auto attention = dyn_cast<AttentionOp>(op);
-    if (attention && attentionHook &&
-        llvm::any_of(op->getOperands(), [&](Value v) { return isSplit(v); })) {
-      if (failed(attentionHook(attention)))
-        return failure();
-      continue;
-    }
+    if (auto attention = dyn_cast<AttentionOp>(op); attention && rule)
+      if (std::optional<int16_t> axis = sequenceAxis(attention)) {
+        if (failed(visitAttention(attention, *rule, *axis)))
+          return failure();
+        continue;
+      }
     if (failed(rule ? visit(op, *rule) : visitForeign(op)))
       return failure();
   }

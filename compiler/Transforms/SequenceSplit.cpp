@@ -116,22 +116,17 @@ LogicalResult SequenceSplit::run() {
   if (!anyAttention)
     return fn.emitError() << pass() << " found no attention in '"
                           << fn.getSymName() << "'";
-  // Split results are gathered here: a cfg split may already mark the
-  // result, and it is gathered after this one.
+  // Split results are marked for fresco-insert-collectives, which gathers
+  // them before an earlier strategy's split (cfg's batch).
   auto ret = cast<func::ReturnOp>(block.getTerminator());
-  OpBuilder b(ret);
   for (OpOperand &use : ret->getOpOperands())
-    if (int64_t d = splitDim(use.get()); d >= 0) {
-      if (prop.segmentsOf(use.get(), d).size() > 1)
-        return ret.emitError()
-               << pass() << ": result " << use.getOperandNumber()
-               << " concatenates sequences split on their own; gathering "
-                  "it would interleave them";
-      use.set(createAllGather(b, ret.getLoc(), use.get(), d, axis, parts));
-    }
-  fn.setFunctionType(FunctionType::get(fn.getContext(), fn.getArgumentTypes(),
-                                       ret.getOperandTypes()));
-  return success();
+    if (int64_t d = splitDim(use.get());
+        d >= 0 && prop.segmentsOf(use.get(), d).size() > 1)
+      return ret.emitError()
+             << pass() << ": result " << use.getOperandNumber()
+             << " concatenates sequences split on their own; gathering "
+                "it would interleave them";
+  return prop.markResults();
 }
 
 } // namespace mlir::fresco

@@ -37,7 +37,8 @@ public:
   SequenceSplit(func::FuncOp fn, const GridInfo &grid, StringRef strategy,
                 int16_t axis, int64_t parts);
 
-  /// Splits `fn`; results still split are all-gathered before the return.
+  /// Splits `fn`; results still split are marked for
+  /// fresco-insert-collectives to gather.
   LogicalResult run();
 
 private:

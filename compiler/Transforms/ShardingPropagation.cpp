@@ -586,19 +586,38 @@ LogicalResult ShardingPropagation::propagate() {
 LogicalResult ShardingPropagation::run() {
   if (failed(propagate()))
     return failure();
-  markResults();
-  return success();
+  return markResults();
 }
 
-void ShardingPropagation::markResults() {
+LogicalResult ShardingPropagation::markResults() {
   Block &block = fn.getBody().front();
   auto ret = cast<func::ReturnOp>(block.getTerminator());
-  for (auto [i, v] : llvm::enumerate(ret.getOperands()))
-    if (isSplit(v))
-      fn.setResultAttr(i, kSharding,
-                       ShardingAttr::get(fn.getContext(), splitOf(v)));
+  for (auto [i, v] : llvm::enumerate(ret.getOperands())) {
+    if (!isSplit(v))
+      continue;
+    // An earlier strategy's mark (cfg's batch, Ulysses' tokens before
+    // ring's): this split cut each of its blocks, so it is minor to it.
+    Split split = splitOf(v);
+    ArrayRef<int16_t> partial;
+    if (auto earlier = fn.getResultAttrOfType<ShardingAttr>(i, kSharding)) {
+      partial = earlier.getPartial().asArrayRef();
+      for (auto [d, axes] : llvm::enumerate(split)) {
+        SmallVector<int16_t> all(earlier.getDimAxes(d));
+        if (!all.empty() && !axes.empty() && all.back() > axes.front())
+          return ret.emitError()
+                 << strategy << ": list it after the strategy that split "
+                 << "dimension " << d << " of result " << i << " (grid axis "
+                 << all.back() << ") in --parallel";
+        all.append(axes.begin(), axes.end());
+        axes = std::move(all);
+      }
+    }
+    fn.setResultAttr(i, kSharding,
+                     ShardingAttr::get(fn.getContext(), split, partial));
+  }
   fn.setFunctionType(FunctionType::get(fn.getContext(), fn.getArgumentTypes(),
                                        ret.getOperandTypes()));
+  return success();
 }
 
 } // namespace mlir::fresco

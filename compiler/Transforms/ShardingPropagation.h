@@ -18,7 +18,8 @@
 //     attention's key sequence, a dimension's minor factor) is a located
 //     error naming the strategy.
 // Values it never reaches stay replicated. Split function results are
-// marked `fresco.sharding` for fresco-insert-collectives to gather.
+// marked `fresco.sharding` for fresco-insert-collectives to gather (added
+// to an earlier strategy's mark).
 //
 // A concatenation of sequences split along the same dimension (Flux's
 // [text; image] tokens, each split on its own) is split too: each rank's
@@ -75,8 +76,10 @@ public:
   /// gather of a split dimension takes this split's axes too (minor to its
   /// own).
   LogicalResult propagate();
-  /// Marks the split function results (`fresco.sharding`).
-  void markResults();
+  /// Marks the split function results (`fresco.sharding`) for
+  /// fresco-insert-collectives to gather; an earlier strategy's mark of a
+  /// result is kept, this split minor to it where they share a dimension.
+  LogicalResult markResults();
   /// propagate(), then markResults().
   LogicalResult run();
 

@@ -620,4 +620,20 @@ LogicalResult ShardingPropagation::markResults() {
   return success();
 }
 
+LogicalResult propagateArgumentShardings(func::FuncOp fn, const GridInfo &grid,
+                                         StringRef strategy) {
+  ShardingPropagation prop(fn, grid, strategy);
+  for (BlockArgument arg : fn.getArguments()) {
+    auto s = fn.getArgAttrOfType<ShardingAttr>(arg.getArgNumber(), kSharding);
+    if (!s)
+      continue;
+    fn.removeArgAttr(arg.getArgNumber(), kSharding);
+    for (int64_t d = 0; d < s.getRank(); ++d)
+      if (!s.getDimAxes(d).empty() &&
+          failed(prop.seedArgument(arg, d, s.getDimAxes(d))))
+        return failure();
+  }
+  return prop.run();
+}
+
 } // namespace mlir::fresco

@@ -25,8 +25,6 @@
 
 #include "compiler/Transforms/ShardingPropagation.h"
 
-#include "mlir/IR/Builders.h"
-
 #include <string>
 
 namespace mlir::fresco {

@@ -1,7 +1,9 @@
 //===- CfgParallel.cpp - Batch split over the cfg grid axis ---------------===//
 //
 // A strategy as seeds: every argument's batch dimension split over the cfg
-// axis. Carrying the split through the ops is the sharding rules' job.
+// axis, written as the arguments' `fresco.sharding` (as
+// fresco-propagate-shardings reads them). Carrying the split through the
+// ops is the sharding rules' job.
 //
 //===----------------------------------------------------------------------===//
 #include "compiler/Transforms/Partitioning.h"
@@ -37,11 +39,15 @@ LogicalResult splitBatch(func::FuncOp fn, const GridInfo &grid, int16_t axis,
   if (batch % parts != 0)
     return fn.emitError("batch ") << batch << " of '" << fn.getSymName()
                                   << "' is not divisible by cfg=" << parts;
-  ShardingPropagation prop(fn, grid, "cfg=" + std::to_string(parts));
+  // The seeds as data, read by the same step as fresco-propagate-shardings.
   for (BlockArgument arg : block.getArguments())
-    if (failed(prop.seedArgument(arg, 0, {axis})))
-      return failure();
-  if (failed(prop.run()))
+    fn.setArgAttr(
+        arg.getArgNumber(), kSharding,
+        ShardingAttr::getSplit(fn.getContext(),
+                               cast<RankedTensorType>(arg.getType()).getRank(),
+                               0, {axis}));
+  if (failed(
+          propagateArgumentShardings(fn, grid, "cfg=" + std::to_string(parts))))
     return failure();
   // The results (gathered by fresco-insert-collectives) are per image.
   auto ret = cast<func::ReturnOp>(block.getTerminator());

@@ -86,17 +86,38 @@ struct InsertCollectivesPass
                       *grid);
         v.replaceAllUsesExcept(whole, whole.getDefiningOp());
       }
-      // Distributed results: gathered (and reduced) before the return.
+      // Distributed results: gathered (and reduced) before the return, in
+      // the reverse of the order the strategies split them: the sequence
+      // axes' dimensions (Ulysses, ring: they run after cfg and tp, and
+      // share one dimension major to minor) first, for every result, then
+      // the rest.
       auto ret = cast<func::ReturnOp>(fn.getBody().front().getTerminator());
       b.setInsertionPoint(ret);
+      SmallVector<ShardingAttr> rest(fn.getNumResults());
       for (unsigned i = 0; i < fn.getNumResults(); ++i) {
         auto s = fn.getResultAttrOfType<ShardingAttr>(i, kSharding);
         if (!s)
           continue;
         fn.removeResultAttr(i, b.getStringAttr(kSharding));
-        ret.setOperand(i,
-                       makeWhole(b, ret.getLoc(), ret.getOperand(i), s, *grid));
+        SmallVector<SmallVector<int16_t>> first(s.getRank()),
+            later(s.getRank());
+        for (int64_t d = 0; d < s.getRank(); ++d) {
+          ArrayRef<int16_t> axes = s.getDimAxes(d);
+          bool sequence = llvm::any_of(axes, [&](int16_t a) {
+            return isSequenceAxis(grid->axisNames[a]);
+          });
+          (sequence ? first : later)[d].assign(axes.begin(), axes.end());
+        }
+        rest[i] = ShardingAttr::get(fn.getContext(), later,
+                                    s.getPartial().asArrayRef());
+        ret.setOperand(i, makeWhole(b, ret.getLoc(), ret.getOperand(i),
+                                    ShardingAttr::get(fn.getContext(), first),
+                                    *grid));
       }
+      for (auto [i, s] : llvm::enumerate(rest))
+        if (s)
+          ret.setOperand(
+              i, makeWhole(b, ret.getLoc(), ret.getOperand(i), s, *grid));
       fn.setFunctionType(FunctionType::get(
           fn.getContext(), fn.getArgumentTypes(), ret.getOperandTypes()));
     }

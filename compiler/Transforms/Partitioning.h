@@ -50,6 +50,13 @@ struct GridInfo {
 };
 std::optional<GridInfo> getGrid(ModuleOp module);
 
+/// Whether a grid axis of this kind (its name) splits the tokens, resolved
+/// at attention by Ulysses' all_to_alls or ring attention. The sequence
+/// strategies run after cfg and tp.
+inline bool isSequenceAxis(StringRef kind) {
+  return kind == "ulysses" || kind == "ring";
+}
+
 /// Functions a data-parallel style pass applies to: the pipeline's denoiser
 /// when the module holds a pipeline, else every public function.
 SmallVector<func::FuncOp> denoiserFunctions(ModuleOp module);

@@ -25,27 +25,18 @@ struct PropagateShardingsPass
     for (auto fn : module.getOps<func::FuncOp>()) {
       if (fn.isExternal())
         continue;
-      SmallVector<std::pair<BlockArgument, ShardingAttr>> seeds;
-      for (BlockArgument arg : fn.getArguments())
-        if (auto s = fn.getArgAttrOfType<ShardingAttr>(arg.getArgNumber(),
-                                                       kSharding))
-          seeds.push_back({arg, s});
-      if (seeds.empty())
+      bool seeded = llvm::any_of(fn.getArguments(), [&](BlockArgument arg) {
+        return fn.getArgAttr(arg.getArgNumber(), kSharding) != nullptr;
+      });
+      if (!seeded)
         continue;
       if (!grid) {
         fn.emitError("argument shardings without a grid: run "
                      "fresco-create-grid first");
         return signalPassFailure();
       }
-      ShardingPropagation prop(fn, *grid, "fresco-propagate-shardings");
-      for (auto [arg, s] : seeds) {
-        fn.removeArgAttr(arg.getArgNumber(), kSharding);
-        for (int64_t d = 0; d < s.getRank(); ++d)
-          if (!s.getDimAxes(d).empty() &&
-              failed(prop.seedArgument(arg, d, s.getDimAxes(d))))
-            return signalPassFailure();
-      }
-      if (failed(prop.run()))
+      if (failed(propagateArgumentShardings(fn, *grid,
+                                            "fresco-propagate-shardings")))
         return signalPassFailure();
     }
   }

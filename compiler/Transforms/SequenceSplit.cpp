@@ -4,16 +4,12 @@
 //
 //===----------------------------------------------------------------------===//
 #include "compiler/Transforms/SequenceSplit.h"
-#include "compiler/Transforms/KeyMask.h"
-
-#include "mlir/Interfaces/InferTypeOpInterface.h"
 
 namespace mlir::fresco {
 
 SequenceSplit::SequenceSplit(func::FuncOp fn, const GridInfo &grid,
                              StringRef strategy, int16_t axis, int64_t parts)
     : fn(fn), strategy(strategy.str()), axis(axis), parts(parts),
-      b(fn.getContext()),
       prop(fn, grid, strategy.str() + "=" + std::to_string(parts)) {}
 
 int64_t SequenceSplit::splitDim(Value v) const {
@@ -21,71 +17,6 @@ int64_t SequenceSplit::splitDim(Value v) const {
     if (llvm::is_contained(axes, axis))
       return int64_t(d);
   return -1;
-}
-
-void SequenceSplit::setSplitDim(Value v, int64_t dim) {
-  ShardingPropagation::Split split(
-      cast<RankedTensorType>(v.getType()).getRank());
-  split[dim] = {axis};
-  prop.setSplit(v, split);
-}
-
-Value SequenceSplit::slice(Value v, int64_t dim, Operation *before) {
-  return prop.slice(v, dim, {axis}, before);
-}
-
-LogicalResult SequenceSplit::retype(Operation *op, int64_t dim,
-                                    RankedTensorType global) {
-  if (dim < 0 || dim >= global.getRank() || global.getDimSize(dim) % parts != 0)
-    return op->emitError("result dimension ")
-           << dim << " of " << global << " is not divisible by " << degree();
-  SmallVector<int64_t> shape(global.getShape());
-  shape[dim] /= parts;
-  auto local = RankedTensorType::get(shape, global.getElementType());
-  if (auto iface = dyn_cast<InferTypeOpInterface>(op)) {
-    SmallVector<Type> types;
-    if (failed(iface.inferReturnTypes(
-            op->getContext(), op->getLoc(), op->getOperands(),
-            op->getRawDictionaryAttrs(), op->getPropertiesStorage(),
-            op->getRegions(), types)))
-      return failure();
-    if (types.size() != 1 || types[0] != local)
-      return op->emitError() << pass() << " expected the local type " << local
-                             << " but the op infers " << types[0];
-  }
-  op->getResult(0).setType(local);
-  setSplitDim(op->getResult(0), dim);
-  return success();
-}
-
-std::optional<SmallVector<int64_t>>
-SequenceSplit::joinedKeyValid(AttentionOp a, ArrayRef<int64_t> sizes,
-                              int64_t bands, int64_t members) {
-  int64_t total = 0;
-  for (int64_t n : sizes)
-    total += n;
-  // Before this split the keys are `bands` blocks (Ulysses' all_to_all
-  // joined them) of the sequences `sizes`, each block a chunk of each.
-  SmallVector<int64_t> all;
-  for (int64_t u = 0; u < bands; ++u)
-    llvm::append_range(all, sizes);
-  KeyMask mask = keyMask(a.getKeyValid(), bands * total);
-  SmallVector<KeyMask> rows;
-  for (int64_t m = 0; m < members; ++m)
-    rows.push_back(chunkOf(mask, all, members, m));
-  return keyValidOf(rows);
-}
-
-FailureOr<SmallVector<int64_t>> SequenceSplit::tokenOrder(AttentionOp a) {
-  SmallVector<int64_t> order = prop.segmentsOf(a.getQuery(), 1);
-  for (Value v : {a.getKey(), a.getValue()})
-    if (splitDim(v) == 1 && prop.segmentsOf(v, 1) != order)
-      return a.emitError() << pass()
-                           << ": the attention's query holds its tokens as "
-                           << listOf(order) << " but its key or value as "
-                           << listOf(prop.segmentsOf(v, 1))
-                           << " (sequences concatenated differently)";
-  return order;
 }
 
 /// The image's tokens padded by fresco-pad-uneven after its patch embedding
@@ -204,28 +135,22 @@ LogicalResult SequenceSplit::run() {
       llvm::any_of(block, [](Operation &op) { return isa<AttentionOp>(op); });
   if (failed(splitImage()))
     return failure();
-  prop.setAttentionHook([this](AttentionOp a) { return attention(a); });
   if (failed(prop.propagate()))
     return failure();
   if (!anyAttention)
     return fn.emitError() << pass() << " found no attention in '"
                           << fn.getSymName() << "'";
-  // Split results are gathered here: a cfg split may already mark the
-  // result, and it is gathered after this one.
+  // Split results are marked for fresco-insert-collectives, which gathers
+  // them before an earlier strategy's split (cfg's batch).
   auto ret = cast<func::ReturnOp>(block.getTerminator());
-  b.setInsertionPoint(ret);
   for (OpOperand &use : ret->getOpOperands())
-    if (int64_t d = splitDim(use.get()); d >= 0) {
-      if (prop.segmentsOf(use.get(), d).size() > 1)
-        return ret.emitError()
-               << pass() << ": result " << use.getOperandNumber()
-               << " concatenates sequences split on their own; gathering "
-                  "it would interleave them";
-      use.set(createAllGather(b, ret.getLoc(), use.get(), d, axis, parts));
-    }
-  fn.setFunctionType(FunctionType::get(fn.getContext(), fn.getArgumentTypes(),
-                                       ret.getOperandTypes()));
-  return success();
+    if (int64_t d = splitDim(use.get());
+        d >= 0 && prop.segmentsOf(use.get(), d).size() > 1)
+      return ret.emitError()
+             << pass() << ": result " << use.getOperandNumber()
+             << " concatenates sequences split on their own; gathering "
+                "it would interleave them";
+  return prop.markResults();
 }
 
 } // namespace mlir::fresco

@@ -571,13 +571,12 @@ LogicalResult ShardingPropagation::visitForeign(Operation *op) {
 
 LogicalResult ShardingPropagation::propagate() {
   for (auto &[op, rule] : ops) {
-    auto attention = dyn_cast<AttentionOp>(op);
-    if (attention && attentionHook &&
-        llvm::any_of(op->getOperands(), [&](Value v) { return isSplit(v); })) {
-      if (failed(attentionHook(attention)))
-        return failure();
-      continue;
-    }
+    if (auto attention = dyn_cast<AttentionOp>(op); attention && rule)
+      if (std::optional<int16_t> axis = sequenceAxis(attention)) {
+        if (failed(visitAttention(attention, *rule, *axis)))
+          return failure();
+        continue;
+      }
     if (failed(rule ? visit(op, *rule) : visitForeign(op)))
       return failure();
   }
@@ -587,19 +586,54 @@ LogicalResult ShardingPropagation::propagate() {
 LogicalResult ShardingPropagation::run() {
   if (failed(propagate()))
     return failure();
-  markResults();
+  return markResults();
+}
+
+LogicalResult ShardingPropagation::markResults() {
+  Block &block = fn.getBody().front();
+  auto ret = cast<func::ReturnOp>(block.getTerminator());
+  for (auto [i, v] : llvm::enumerate(ret.getOperands())) {
+    if (!isSplit(v))
+      continue;
+    // An earlier strategy's mark (cfg's batch, Ulysses' tokens before
+    // ring's): this split cut each of its blocks, so it is minor to it.
+    Split split = splitOf(v);
+    ArrayRef<int16_t> partial;
+    if (auto earlier = fn.getResultAttrOfType<ShardingAttr>(i, kSharding)) {
+      partial = earlier.getPartial().asArrayRef();
+      for (auto [d, axes] : llvm::enumerate(split)) {
+        SmallVector<int16_t> all(earlier.getDimAxes(d));
+        if (!all.empty() && !axes.empty() && all.back() > axes.front())
+          return ret.emitError()
+                 << strategy << ": list it after the strategy that split "
+                 << "dimension " << d << " of result " << i << " (grid axis "
+                 << all.back() << ") in --parallel";
+        all.append(axes.begin(), axes.end());
+        axes = std::move(all);
+      }
+    }
+    fn.setResultAttr(i, kSharding,
+                     ShardingAttr::get(fn.getContext(), split, partial));
+  }
+  fn.setFunctionType(FunctionType::get(fn.getContext(), fn.getArgumentTypes(),
+                                       ret.getOperandTypes()));
   return success();
 }
 
-void ShardingPropagation::markResults() {
-  Block &block = fn.getBody().front();
-  auto ret = cast<func::ReturnOp>(block.getTerminator());
-  for (auto [i, v] : llvm::enumerate(ret.getOperands()))
-    if (isSplit(v))
-      fn.setResultAttr(i, kSharding,
-                       ShardingAttr::get(fn.getContext(), splitOf(v)));
-  fn.setFunctionType(FunctionType::get(fn.getContext(), fn.getArgumentTypes(),
-                                       ret.getOperandTypes()));
+LogicalResult propagateArgumentShardings(func::FuncOp fn, const GridInfo &grid,
+                                         StringRef strategy) {
+  ShardingPropagation prop(fn, grid, strategy);
+  for (BlockArgument arg : fn.getArguments()) {
+    auto s = fn.getArgAttrOfType<ShardingAttr>(arg.getArgNumber(), kSharding);
+    if (!s)
+      continue;
+    fn.removeArgAttr(arg.getArgNumber(), kSharding);
+    for (int64_t d = 0; d < s.getRank(); ++d)
+      if (!s.getDimAxes(d).empty() &&
+          failed(prop.seedArgument(arg, d, s.getDimAxes(d))))
+        return failure();
+  }
+  return prop.run();
 }
 
 } // namespace mlir::fresco

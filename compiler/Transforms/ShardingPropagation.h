@@ -18,7 +18,8 @@
 //     attention's key sequence, a dimension's minor factor) is a located
 //     error naming the strategy.
 // Values it never reaches stay replicated. Split function results are
-// marked `fresco.sharding` for fresco-insert-collectives to gather.
+// marked `fresco.sharding` for fresco-insert-collectives to gather (added
+// to an earlier strategy's mark).
 //
 // A concatenation of sequences split along the same dimension (Flux's
 // [text; image] tokens, each split on its own) is split too: each rank's
@@ -39,7 +40,6 @@
 #include "llvm/ADT/DenseMap.h"
 #include "llvm/ADT/SmallPtrSet.h"
 
-#include <functional>
 #include <optional>
 #include <string>
 
@@ -68,20 +68,18 @@ public:
   /// choice: e.g. a big per-sample layer split for memory whose users need
   /// all of it).
   void gatherAfter(Operation *op);
-  /// A strategy's own rewrite of an attention that has a split operand
-  /// (ring attention, Ulysses' all_to_alls), in place of the generic step,
-  /// which refuses a split of the key/value tokens. The hook records its
-  /// result's split with setSplit.
-  void setAttentionHook(std::function<LogicalResult(AttentionOp)> hook) {
-    attentionHook = std::move(hook);
-  }
   /// Propagates the seeds through the function's ops, in order, rewriting
-  /// each into its per-rank form. An earlier sequence split's all_to_all
-  /// keeps a split on both sides, and its gather of a split dimension
-  /// takes this split's axes too (minor to its own).
+  /// each into its per-rank form. An attention whose tokens are split over
+  /// a sequence axis is resolved by the axis's kind (SequenceAttention.cpp:
+  /// "ulysses" all_to_alls onto the heads, "ring" attention). An earlier
+  /// sequence split's all_to_all keeps a split on both sides, and its
+  /// gather of a split dimension takes this split's axes too (minor to its
+  /// own).
   LogicalResult propagate();
-  /// Marks the split function results (`fresco.sharding`).
-  void markResults();
+  /// Marks the split function results (`fresco.sharding`) for
+  /// fresco-insert-collectives to gather; an earlier strategy's mark of a
+  /// result is kept, this split minor to it where they share a dimension.
+  LogicalResult markResults();
   /// propagate(), then markResults().
   LogicalResult run();
 
@@ -116,6 +114,38 @@ private:
   /// The global size of `v`'s dimension `dim`.
   int64_t globalSize(Value v, int64_t dim) const;
 
+  // A token split at attention (SequenceAttention.cpp).
+  /// The sequence axis ("ulysses" or "ring") that splits an operand of
+  /// `a`; nullopt: the generic step (which refuses a key token split).
+  std::optional<int16_t> sequenceAxis(AttentionOp a) const;
+  LogicalResult visitAttention(AttentionOp a, const ShardingRule &rule,
+                               int16_t axis);
+  LogicalResult headsExchange(AttentionOp a, const ShardingRule &rule,
+                              int16_t axis);
+  LogicalResult ringAttention(AttentionOp a, const ShardingRule &rule,
+                              int16_t axis);
+  LogicalResult maskRingPadding(AttentionOp a, int64_t keyDim, int16_t axis);
+  /// The dimension `v` is split along over `axis`; -1 when none.
+  int64_t splitDim(Value v, int16_t axis) const;
+  /// Gives `op`'s result its global type with `dim` divided over `axis`
+  /// (checked against the op's inference) and records that split;
+  /// `degree` ("ulysses=4") names it in messages.
+  LogicalResult retypeSplit(Operation *op, int64_t dim, int16_t axis,
+                            StringRef degree);
+  /// The order in which `a`'s query holds its split tokens (segments of
+  /// concatenated sequences, e.g. Flux's [text; image]); a split key and
+  /// value must hold theirs alike. The attention's output follows it.
+  FailureOr<SmallVector<int64_t>> tokenOrder(AttentionOp a, int16_t axis,
+                                             const ShardingRule &rule);
+  /// key_valid of `a` after this split of keys that join padded sequences
+  /// of global lengths `sizes` (key_valid counts them before the split,
+  /// `bands` times over when an earlier Ulysses all_to_all joined that many
+  /// blocks): a row per block of `members` (the ring's; 1 for Ulysses).
+  std::optional<SmallVector<int64_t>> joinedKeyValid(AttentionOp a,
+                                                     ArrayRef<int64_t> sizes,
+                                                     int64_t bands,
+                                                     int64_t members);
+
   func::FuncOp fn;
   const GridInfo &grid;
   std::string strategy;
@@ -126,13 +156,20 @@ private:
   llvm::DenseMap<Value, Value> seeded;
   llvm::SmallPtrSet<Operation *, 8> seededSlices;
   llvm::SmallPtrSet<Operation *, 8> gathered;
-  std::function<LogicalResult(AttentionOp)> attentionHook;
   /// Split values; absent: replicated.
   llvm::DenseMap<Value, Split> splits;
   /// Values split along a concatenation of sequences: the dimension and
   /// the sequences' global lengths (at least two).
   llvm::DenseMap<Value, std::pair<int64_t, SmallVector<int64_t>>> segments;
 };
+
+/// Partitioning from seeds written as data: every argument's
+/// `fresco.sharding` (removed as it is read) is seeded, in argument order
+/// and dimension by dimension, then propagated and the results marked.
+/// `strategy` names the seeding strategy in messages. What
+/// fresco-propagate-shardings runs, and what cfg writes its seeds for.
+LogicalResult propagateArgumentShardings(func::FuncOp fn, const GridInfo &grid,
+                                         StringRef strategy);
 
 } // namespace mlir::fresco
 

@@ -145,3 +145,27 @@ func.func @bias_heads(%q: tensor<2x5x16xf32> {fresco.sharding = #fresco.sharding
   %a = fresco.attention %q, %k, %k, %b {num_heads = 4 : i64, scale = 1.0 : f64} : (tensor<2x5x16xf32>, tensor<2x5x16xf32>, tensor<2x5x16xf32>, tensor<4x5x5xf32>) -> tensor<2x5x16xf32>
   return %a : tensor<2x5x16xf32>
 }
+
+// -----
+
+// A result an earlier strategy marked (the batch over axis 1, as cfg does)
+// keeps its mark, and this split is added to it.
+// CHECK-LABEL: func.func @earlier_mark
+// CHECK-SAME: -> (tensor<2x4x4xf32> {fresco.sharding = #fresco.sharding<[{1}, {}, {0}]>})
+// COLL-LABEL: func.func @earlier_mark
+// COLL: shard.all_gather {{.*}} grid_axes = [1] gather_axis = 0 : tensor<2x4x4xf32> -> tensor<4x4x4xf32>
+// COLL: shard.all_gather {{.*}} grid_axes = [0] gather_axis = 2 : tensor<4x4x4xf32> -> tensor<4x4x8xf32>
+func.func @earlier_mark(%x: tensor<2x4x8xf32> {fresco.sharding = #fresco.sharding<[{}, {}, {0}]>}) -> (tensor<2x4x8xf32> {fresco.sharding = #fresco.sharding<[{1}, {}, {}]>}) {
+  %y = fresco.silu %x : (tensor<2x4x8xf32>) -> tensor<2x4x8xf32>
+  return %y : tensor<2x4x8xf32>
+}
+
+// -----
+
+// On a dimension an earlier strategy split, a later split cuts its blocks:
+// its axis must be minor (later in the grid) to the earlier one.
+func.func @earlier_mark_order(%x: tensor<4x8xf32> {fresco.sharding = #fresco.sharding<[{0}, {}]>}) -> (tensor<4x8xf32> {fresco.sharding = #fresco.sharding<[{1}, {}]>}) {
+  %y = fresco.silu %x : (tensor<4x8xf32>) -> tensor<4x8xf32>
+  // expected-error @+1 {{fresco-propagate-shardings: list it after the strategy that split dimension 0 of result 0 (grid axis 1) in --parallel}}
+  return %y : tensor<4x8xf32>
+}

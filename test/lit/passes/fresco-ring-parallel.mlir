@@ -8,9 +8,10 @@
 // The small DiT of fresco-ulysses-parallel.mlir: each rank takes half of the
 // image rows, hence half of the tokens, and keeps them through the
 // attention, which becomes ring attention over grid axis 0 with q, k and v
-// of this rank's 8 tokens (no all_to_all); the result is gathered by rows.
+// of this rank's 8 tokens (no all_to_all); the result is marked to be
+// gathered by rows.
 // CHECK-LABEL: func.func @dit
-// CHECK-SAME: -> tensor<2x4x8x8xf32>
+// CHECK-SAME: -> (tensor<2x4x4x8xf32> {fresco.sharding = #fresco.sharding<[{}, {}, {0}, {}]>})
 // CHECK: %[[X:.*]] = shard.all_slice %arg0 on @grid grid_axes = [0] slice_axis = 2 : tensor<2x4x8x8xf32> -> tensor<2x4x4x8xf32>
 // CHECK: fresco.conv2d %[[X]], {{.*}} -> tensor<2x16x2x4xf32>
 // CHECK: %[[P:.*]] = fresco.pos_embed_2d {{.*}} : tensor<1x16x16xf32>
@@ -19,26 +20,26 @@
 // CHECK: %[[A:.*]] = fresco.attention {{.*}} {num_heads = 4 : i64, ring_axes = #fresco.axes<[0]>, {{.*}}} : (tensor<2x8x16xf32>, tensor<2x8x16xf32>, tensor<2x8x16xf32>) -> tensor<2x8x16xf32>
 // CHECK: fresco.linear %[[A]], {{.*}} -> tensor<2x8x16xf32>
 // CHECK: %[[O:.*]] = fresco.reshape {{.*}} : tensor<2x4x2x2x4x2xf32> -> tensor<2x4x4x8xf32>
-// CHECK: %[[G:.*]] = shard.all_gather %[[O]] on @grid grid_axes = [0] gather_axis = 2 : tensor<2x4x4x8xf32> -> tensor<2x4x8x8xf32>
-// CHECK: return %[[G]]
+// CHECK: return %[[O]]
 // With cfg first: the ring is grid axis 1, within each cfg half.
 // CFG-LABEL: func.func @dit
-// CFG-SAME: -> (tensor<1x4x8x8xf32> {fresco.sharding = #fresco.sharding<[{0}, {}, {}, {}]>})
+// CFG-SAME: -> (tensor<1x4x4x8xf32> {fresco.sharding = #fresco.sharding<[{0}, {}, {1}, {}]>})
 // CFG: shard.all_slice {{.*}} grid_axes = [1] slice_axis = 2 : tensor<1x4x8x8xf32> -> tensor<1x4x4x8xf32>
 // CFG: fresco.attention {{.*}} ring_axes = #fresco.axes<[1]>{{.*}} : (tensor<1x8x16xf32>, tensor<1x8x16xf32>, tensor<1x8x16xf32>) -> tensor<1x8x16xf32>
-// CFG: shard.all_gather {{.*}} grid_axes = [1] gather_axis = 2 : tensor<1x4x4x8xf32> -> tensor<1x4x8x8xf32>
 // With Ulysses first (the hybrid): each rank holds a quarter of the rows;
 // Ulysses' all_to_alls trade its split for 2 of the 4 heads but keep the
-// ring's, so ring attention runs on 8 of the 16 tokens and 2 heads; one
-// all_gather over both axes restores the rows in order.
+// ring's, so ring attention runs on 8 of the 16 tokens and 2 heads; the
+// result's mark names both axes (the ring's minor), for one all_gather that
+// restores the rows in order.
 // USP-LABEL: func.func @dit
+// USP-SAME: -> (tensor<2x4x2x8xf32> {fresco.sharding = #fresco.sharding<[{}, {}, {0, 1}, {}]>})
 // USP: %[[U:.*]] = shard.all_slice %arg0 on @grid grid_axes = [0] slice_axis = 2 : tensor<2x4x8x8xf32> -> tensor<2x4x4x8xf32>
 // USP: shard.all_slice %[[U]] on @grid grid_axes = [1] slice_axis = 2 : tensor<2x4x4x8xf32> -> tensor<2x4x2x8xf32>
 // USP-COUNT-3: shard.all_to_all {{.*}} grid_axes = [0] split_axis = 2 concat_axis = 1 : tensor<2x4x16xf32> -> tensor<2x8x8xf32>
 // USP: fresco.attention {{.*}} {num_heads = 2 : i64, ring_axes = #fresco.axes<[1]>, {{.*}}} : (tensor<2x8x8xf32>, tensor<2x8x8xf32>, tensor<2x8x8xf32>) -> tensor<2x8x8xf32>
 // USP: shard.all_to_all {{.*}} grid_axes = [0] split_axis = 1 concat_axis = 2 : tensor<2x8x8xf32> -> tensor<2x4x16xf32>
-// USP: %[[G:.*]] = shard.all_gather {{.*}} grid_axes = [0, 1] gather_axis = 2 : tensor<2x4x2x8xf32> -> tensor<2x4x8x8xf32>
-// USP: return %[[G]]
+// USP: %[[O:.*]] = fresco.reshape {{.*}} -> tensor<2x4x2x8xf32>
+// USP-NEXT: return %[[O]]
 // cfg x Ulysses x ring: the batch halves on axis 0, each half's rows in
 // quarters on axes 1 then 2; the all_to_alls on axis 1 keep the ring's
 // split, ring attention runs over axis 2; the rows come back in one gather

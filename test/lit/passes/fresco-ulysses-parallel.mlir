@@ -1,12 +1,14 @@
 // RUN: fresco-opt %s --fresco-create-grid="parallel=ulysses=2" --fresco-ulysses-parallel -split-input-file -verify-diagnostics | FileCheck %s
 // RUN: fresco-opt %s --fresco-create-grid="parallel=cfg=2,ulysses=2" --fresco-cfg-parallel --fresco-ulysses-parallel -split-input-file -verify-diagnostics | FileCheck %s --check-prefix=CFG
+// RUN: not fresco-opt %s --fresco-create-grid="parallel=cfg=2,ulysses=2" --fresco-cfg-parallel --fresco-ulysses-parallel --fresco-insert-collectives -split-input-file 2>/dev/null | FileCheck %s --check-prefix=COLL
 
 // A small DiT: each rank takes half of the image rows, which the patch
 // embedding turns into half of the tokens; the position table is sliced to
 // them; q, k and v trade the token split for a head split around the
-// attention and back; the unpatchified result, split by rows, is gathered.
+// attention and back; the unpatchified result, split by rows, is marked
+// for fresco-insert-collectives to gather.
 // CHECK-LABEL: func.func @dit
-// CHECK-SAME: -> tensor<2x4x8x8xf32>
+// CHECK-SAME: -> (tensor<2x4x4x8xf32> {fresco.sharding = #fresco.sharding<[{}, {}, {0}, {}]>})
 // CHECK: %[[X:.*]] = shard.all_slice %arg0 on @grid grid_axes = [0] slice_axis = 2 : tensor<2x4x8x8xf32> -> tensor<2x4x4x8xf32>
 // CHECK: fresco.conv2d %[[X]], {{.*}} -> tensor<2x16x2x4xf32>
 // CHECK: fresco.reshape {{.*}} : tensor<2x16x2x4xf32> -> tensor<2x16x8xf32>
@@ -23,16 +25,21 @@
 // CHECK: fresco.reshape {{.*}} : tensor<2x8x16xf32> -> tensor<2x2x4x2x2x4xf32>
 // CHECK: fresco.transpose {{.*}} -> tensor<2x4x2x2x4x2xf32>
 // CHECK: %[[O:.*]] = fresco.reshape {{.*}} : tensor<2x4x2x2x4x2xf32> -> tensor<2x4x4x8xf32>
-// CHECK: %[[G:.*]] = shard.all_gather %[[O]] on @grid grid_axes = [0] gather_axis = 2 : tensor<2x4x4x8xf32> -> tensor<2x4x8x8xf32>
-// CHECK: return %[[G]]
+// CHECK: return %[[O]]
 // With cfg first: the ulysses row slice follows the batch slice, and the
-// row gather restores this cfg rank's half, which cfg marks for its gather.
+// result's mark gets the rows too. fresco-insert-collectives gathers in the
+// reverse order of the splits: the rows (restoring this cfg rank's half),
+// then the batch.
 // CFG-LABEL: func.func @dit
-// CFG-SAME: -> (tensor<1x4x8x8xf32> {fresco.sharding = #fresco.sharding<[{0}, {}, {}, {}]>})
+// CFG-SAME: -> (tensor<1x4x4x8xf32> {fresco.sharding = #fresco.sharding<[{0}, {}, {1}, {}]>})
 // CFG: %[[XB:.*]] = shard.all_slice %arg0 on @grid grid_axes = [0] slice_axis = 0 : tensor<2x4x8x8xf32> -> tensor<1x4x8x8xf32>
 // CFG: shard.all_slice %[[XB]] on @grid grid_axes = [1] slice_axis = 2 : tensor<1x4x8x8xf32> -> tensor<1x4x4x8xf32>
 // CFG-COUNT-3: shard.all_to_all {{.*}} grid_axes = [1] split_axis = 2 concat_axis = 1 : tensor<1x8x16xf32> -> tensor<1x16x8xf32>
-// CFG: shard.all_gather {{.*}} grid_axes = [1] gather_axis = 2 : tensor<1x4x4x8xf32> -> tensor<1x4x8x8xf32>
+// COLL-LABEL: func.func @dit
+// COLL-SAME: -> tensor<2x4x8x8xf32>
+// COLL: %[[R:.*]] = shard.all_gather {{.*}} grid_axes = [1] gather_axis = 2 : tensor<1x4x4x8xf32> -> tensor<1x4x8x8xf32>
+// COLL-NEXT: %[[G:.*]] = shard.all_gather %[[R]] on @grid grid_axes = [0] gather_axis = 0 : tensor<1x4x8x8xf32> -> tensor<2x4x8x8xf32>
+// COLL-NEXT: return %[[G]]
 func.func @dit(%x: tensor<2x4x8x8xf32>, %c: tensor<2x16xf32>) -> tensor<2x4x8x8xf32> {
   %w = fresco.param "proj.weight" : tensor<16x4x2x2xf32>
   %pb = fresco.param "proj.bias" : tensor<16xf32>

@@ -38,17 +38,6 @@ SmallVector<func::FuncOp> denoiserFunctions(ModuleOp module) {
   return fns;
 }
 
-Value createAllGather(OpBuilder &b, Location loc, Value local, int64_t dim,
-                      int16_t axis, int64_t parts) {
-  auto t = cast<RankedTensorType>(local.getType());
-  SmallVector<int64_t> shape(t.getShape());
-  shape[dim] *= parts;
-  return shard::AllGatherOp::create(
-      b, loc, RankedTensorType::get(shape, t.getElementType()),
-      FlatSymbolRefAttr::get(b.getStringAttr(kGridName)),
-      b.getDenseI16ArrayAttr({axis}), local, b.getIndexAttr(dim));
-}
-
 void setHeadCount(Operation *op, int64_t heads) {
   if (auto a = dyn_cast<AttentionOp>(op))
     a.setNumHeads(heads);

@@ -61,11 +61,6 @@ inline bool isSequenceAxis(StringRef kind) {
 /// when the module holds a pipeline, else every public function.
 SmallVector<func::FuncOp> denoiserFunctions(ModuleOp module);
 
-/// A shard.all_gather of `local` along `dim` over grid axis `axis` (of
-/// `parts` ranks) on @grid, with the concatenated result type.
-Value createAllGather(OpBuilder &b, Location loc, Value local, int64_t dim,
-                      int16_t axis, int64_t parts);
-
 /// Sets the head count of an op whose sharding rule names a heads factor
 /// (attention, rope): a split divides it, padding grows it.
 void setHeadCount(Operation *op, int64_t heads);

@@ -233,7 +233,8 @@ const std::vector<std::string> &eightByteVectorFields() {
                                                   "AttentionAttrs.key_valid",
                                                   "TransposeAttrs.permutation",
                                                   "RopeTableAttrs.axes_dim",
-                                                  "Conditioning.time_ids"};
+                                                  "Conditioning.time_ids",
+                                                  "Component.windows"};
   return fields;
 }
 

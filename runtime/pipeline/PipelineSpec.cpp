@@ -233,6 +233,10 @@ private:
           cs.promptSlot, " is not 0, 1 or 2");
     const plan::Function &f =
         *findFunction(*p_.ranks()->Get(cs.ranks[0]), cs.function);
+    // The windows are checked before the signatures: the counts first.
+    check(f.outputs()->size() == cs.outputs.size(), where,
+          ": the function has ", f.outputs()->size(),
+          " output(s), the pipeline lists ", cs.outputs.size());
     for (flatbuffers::uoffset_t k = 0; k < f.outputs()->size(); ++k) {
       const plan::Value *v = f.values()->Get(f.outputs()->Get(k));
       cs.outputShapes.emplace_back(v->shape()->begin(), v->shape()->end());

@@ -38,8 +38,14 @@ public:
         zeroNegative_(spec.zeroNegativePrompt && o.negativePrompts.empty()) {
     const size_t n = o.prompts.size();
     prompts_[0][0] = o.prompts;
-    prompts_[0][1] = o.prompts2.empty() ? o.prompts : o.prompts2;
-    prompts_[0][2] = o.prompts3.empty() ? o.prompts : o.prompts3;
+    // The second and third prompts default to the prompt, also one by one
+    // where given empty (as diffusers' `prompt_2 or prompt` for one image).
+    for (auto [slot, given] : {std::pair{1, &o.prompts2}, {2, &o.prompts3}}) {
+      prompts_[0][slot] = given->empty() ? o.prompts : *given;
+      for (size_t i = 0; i < prompts_[0][slot].size(); ++i)
+        if (prompts_[0][slot][i].empty())
+          prompts_[0][slot][i] = o.prompts[i];
+    }
     std::vector<std::string> negative =
         o.negativePrompts.size() == n ? o.negativePrompts
         : o.negativePrompts.empty()

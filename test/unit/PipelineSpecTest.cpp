@@ -438,6 +438,10 @@ const FluxCase kBadSdxlTables[] = {
      "at offset (1, 0) does not fit"},
     {"window_count", [](TableSpec &t) { t.components[1].windows.pop_back(); },
      "1 windows for 2 outputs"},
+    {"fewer_function_outputs",
+     [](TableSpec &t) { t.ranks[0]["text_encoder_2"].outputs.pop_back(); },
+     "component 1 'text_encoder_2' (text_encoder): the function has 1 "
+     "output(s), the pipeline lists 2"},
     {"decoder_windows",
      [](TableSpec &t) {
        t.components[3].windows = {{0, 0}};

@@ -285,22 +285,37 @@ TEST(Plan, MisalignedInt64VectorIsRejected) {
 }
 
 // eightByteVectorFields() names every [long]/[ulong]/[double] field of
-// plan.fbs: a new one must be added to the alignment check.
+// plan.fbs, and every vector of a struct holding such a field: a new one
+// must be added to the alignment check.
 TEST(Plan, AlignmentCheckCoversTheSchema) {
   std::ifstream in(std::string(FRESCO_SOURCE_DIR) + "/runtime/schema/plan.fbs");
   ASSERT_TRUE(in.good());
   std::string text((std::istreambuf_iterator<char>(in)), {});
   text = std::regex_replace(text, std::regex("//[^\\n]*"), "");
   std::set<std::string> inSchema;
+  const std::string wide = "long|ulong|int64|uint64|double|float64";
+  // Structs with an 8-byte member are 8-byte aligned too.
+  std::set<std::string> wideStructs;
+  std::regex strct(R"(struct\s+(\w+)\s*\{([^}]*)\})");
+  std::regex member("\\w+\\s*:\\s*(" + wide + ")\\s*;");
+  for (std::sregex_iterator t(text.begin(), text.end(), strct), e; t != e;
+       ++t) {
+    std::string body = (*t)[2];
+    if (std::regex_search(body, member))
+      wideStructs.insert((*t)[1].str());
+  }
   std::regex table(R"(table\s+(\w+)\s*\{([^}]*)\})");
-  std::regex field(
-      R"((\w+)\s*:\s*\[\s*(long|ulong|int64|uint64|double|float64)\s*\])");
+  std::regex field(R"((\w+)\s*:\s*\[\s*(\w+)\s*\])");
   for (std::sregex_iterator t(text.begin(), text.end(), table), e; t != e;
        ++t) {
     std::string body = (*t)[2];
-    for (std::sregex_iterator f(body.begin(), body.end(), field); f != e; ++f)
-      inSchema.insert((*t)[1].str() + "." + (*f)[1].str());
+    for (std::sregex_iterator f(body.begin(), body.end(), field); f != e; ++f) {
+      std::string type = (*f)[2];
+      if (std::regex_match(type, std::regex(wide)) || wideStructs.count(type))
+        inSchema.insert((*t)[1].str() + "." + (*f)[1].str());
+    }
   }
+  EXPECT_EQ(wideStructs, std::set<std::string>{"TextWindow"});
   std::set<std::string> checked(eightByteVectorFields().begin(),
                                 eightByteVectorFields().end());
   EXPECT_EQ(inSchema, checked);
@@ -311,7 +326,8 @@ TEST(Plan, AlignmentCheckCoversTheSchema) {
 TEST(Plan, CheckPlanBytesReportsWithoutThrowing) {
   EXPECT_EQ(checkPlanBytes(PlanSpec().build(), "good.fplan"), "");
   std::vector<uint8_t> junk(64, 0x41);
-  EXPECT_NE(checkPlanBytes(junk, "junk.fplan").find("junk.fplan is not a Fresco plan"),
+  EXPECT_NE(checkPlanBytes(junk, "junk.fplan")
+                .find("junk.fplan is not a Fresco plan"),
             std::string::npos);
 }
 

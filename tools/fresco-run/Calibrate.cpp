@@ -144,6 +144,9 @@ int runCalibrate(const Options &o, const RankEnv &env) {
     if (env.rank != 0) {
       const std::string text = serialize(samples, work);
       const uint64_t n = text.size();
+      // Rank 0 refuses more (and would leave the payload unread).
+      check(n < (uint64_t(1) << 30), "calibration: rank ", env.rank, " has ", n,
+            " bytes of samples");
       world->send(&n, sizeof n, 0, kTag);
       world->send(text.data(), n, 0, kTag + 1);
       return 0;

@@ -83,6 +83,9 @@ for i in range(ref.shape[0]):
     print(f"image {i}: {got.shape[1]}x{got.shape[0]}, max 8-bit difference {diff}")
     assert diff <= 1, "PNG differs from diffusers' image"
 PY
+# An empty second prompt stands for the prompt (diffusers' prompt_2 or prompt).
+generate one empty2 --prompt-2 "" --prompt-2 ""
+cmp "$work/empty2.npy" "$work/plain.npy"
 generate one neg --negative-prompt "blurry, low quality" "${slots[@]}"
 reference ref_neg --negative-prompt "blurry, low quality" "${slots[@]}"
 compare neg ref_neg 1e-4

@@ -57,6 +57,8 @@ void mlir::fresco::buildPartitionPipeline(OpPassManager &pm,
   // heads tp left on each rank.
   pm.addPass(createUlyssesParallel());
   pm.addPass(createRingParallel());
+  // The strategies only seed: one step carries every seed through the ops.
+  pm.addPass(createPropagateShardings());
   pm.addPass(createInsertCollectives());
   pm.addPass(createCanonicalizerPass());
 }

@@ -1,14 +1,16 @@
 //===- CfgParallel.cpp - Batch split over the cfg grid axis ---------------===//
 //
 // A strategy as seeds: every argument's batch dimension split over the cfg
-// axis, written as the arguments' `fresco.sharding` (as
-// fresco-propagate-shardings reads them). Carrying the split through the
-// ops is the sharding rules' job.
+// axis, written as the arguments' `fresco.sharding` (Seeds.h). Carrying
+// the split through the ops is fresco-propagate-shardings' job; the split
+// results are gathered by fresco-insert-collectives.
 //
 //===----------------------------------------------------------------------===//
 #include "compiler/Transforms/Partitioning.h"
 #include "compiler/Transforms/Passes.h"
-#include "compiler/Transforms/ShardingPropagation.h"
+#include "compiler/Transforms/Seeds.h"
+
+#include "llvm/ADT/DenseSet.h"
 
 #define DEBUG_TYPE "fresco-cfg-parallel"
 
@@ -19,11 +21,10 @@ namespace mlir::fresco {
 namespace {
 
 /// Seeds the batch split on every argument; the ops' sharding rules carry
-/// it through the function (ShardingPropagation), so any op whose rule
-/// keeps the batch parallel takes part, and one that would mix batch
+/// it through the function (fresco-propagate-shardings), so any op whose
+/// rule keeps the batch parallel takes part, and one that would mix batch
 /// entries across ranks is a located error.
-LogicalResult splitBatch(func::FuncOp fn, const GridInfo &grid, int16_t axis,
-                         int64_t parts) {
+LogicalResult splitBatch(func::FuncOp fn, int16_t axis, int64_t parts) {
   Block &block = fn.getBody().front();
   if (block.getNumArguments() == 0)
     return fn.emitError("fresco-cfg-parallel needs batched arguments");
@@ -39,21 +40,19 @@ LogicalResult splitBatch(func::FuncOp fn, const GridInfo &grid, int16_t axis,
   if (batch % parts != 0)
     return fn.emitError("batch ") << batch << " of '" << fn.getSymName()
                                   << "' is not divisible by cfg=" << parts;
-  // The seeds as data, read by the same step as fresco-propagate-shardings.
-  for (BlockArgument arg : block.getArguments())
-    fn.setArgAttr(
-        arg.getArgNumber(), kSharding,
-        ShardingAttr::getSplit(fn.getContext(),
-                               cast<RankedTensorType>(arg.getType()).getRank(),
-                               0, {axis}));
-  if (failed(
-          propagateArgumentShardings(fn, grid, "cfg=" + std::to_string(parts))))
-    return failure();
-  // The results (gathered by fresco-insert-collectives) are per image.
+  // Every result must be per image (gathered by fresco-insert-collectives):
+  // one computed from no argument would come back whole from each rank.
+  llvm::DenseSet<Value> batched(block.args_begin(), block.args_end());
+  for (Operation &op : block.without_terminator())
+    if (llvm::any_of(op.getOperands(),
+                     [&](Value v) { return batched.contains(v); }))
+      batched.insert(op.result_begin(), op.result_end());
   auto ret = cast<func::ReturnOp>(block.getTerminator());
   for (auto [i, v] : llvm::enumerate(ret.getOperands()))
-    if (!fn.getResultAttr(i, kSharding))
+    if (!batched.contains(v))
       return ret.emitError("result ") << i << " does not depend on the batch";
+  for (BlockArgument arg : block.getArguments())
+    seedArgumentSplit(fn, arg.getArgNumber(), 0, axis);
   return success();
 }
 
@@ -83,8 +82,9 @@ struct CfgParallelPass : impl::CfgParallelBase<CfgParallelPass> {
       }
     }
     for (func::FuncOp fn : denoiserFunctions(module))
-      if (failed(splitBatch(fn, *grid, axis->first, axis->second)))
+      if (failed(splitBatch(fn, axis->first, axis->second)))
         return signalPassFailure();
+    addSeedAxis(module, axis->first);
   }
 };
 

@@ -1,13 +1,14 @@
-//===- PropagateShardings.cpp - Partition from argument shardings ---------===//
+//===- PropagateShardings.cpp - Partition from the strategies' seeds ------===//
 //
-// The rule-driven partitioning with its seeds written in the IR: each
-// function argument's `fresco.sharding` is a split to seed, and
-// ShardingPropagation does the rest. A strategy reduced to data, and the
-// way to test the propagation on its own.
+// The one partitioning step: the strategy passes only write seeds
+// (Seeds.h); this pass reads them all and carries them through every
+// function by the ops' sharding rules (ShardingPropagation), one grid axis
+// at a time in the module's seed order. Hand-written seeds make it the way
+// to test the propagation on its own.
 //
 //===----------------------------------------------------------------------===//
 #include "compiler/Transforms/Passes.h"
-#include "compiler/Transforms/ShardingPropagation.h"
+#include "compiler/Transforms/Seeds.h"
 
 #define DEBUG_TYPE "fresco-propagate-shardings"
 
@@ -17,26 +18,42 @@ namespace mlir::fresco {
 
 namespace {
 
+/// Whether `fn` carries any seed.
+bool hasSeeds(func::FuncOp fn) {
+  for (BlockArgument arg : fn.getArguments())
+    if (fn.getArgAttr(arg.getArgNumber(), kSharding) ||
+        fn.getArgAttr(arg.getArgNumber(), FrescoDialect::kSeedAttrName))
+      return true;
+  for (Operation &op : fn.getBody().front())
+    if (op.hasAttr(FrescoDialect::kSeedAttrName) ||
+        op.hasAttr(FrescoDialect::kGatherAfterAttrName))
+      return true;
+  return false;
+}
+
 struct PropagateShardingsPass
     : impl::PropagateShardingsBase<PropagateShardingsPass> {
   void runOnOperation() override {
     ModuleOp module = getOperation();
     std::optional<GridInfo> grid = getGrid(module);
+    SmallVector<int16_t> order;
+    if (auto o = module->getAttrOfType<DenseI16ArrayAttr>(
+            FrescoDialect::kSeedOrderAttrName))
+      order.assign(o.asArrayRef().begin(), o.asArrayRef().end());
+    module->removeAttr(FrescoDialect::kSeedOrderAttrName);
     for (auto fn : module.getOps<func::FuncOp>()) {
-      if (fn.isExternal())
+      if (fn.isExternal() || !hasSeeds(fn))
         continue;
-      bool seeded = llvm::any_of(fn.getArguments(), [&](BlockArgument arg) {
-        return fn.getArgAttr(arg.getArgNumber(), kSharding) != nullptr;
-      });
-      if (!seeded)
-        continue;
-      if (!grid) {
-        fn.emitError("argument shardings without a grid: run "
-                     "fresco-create-grid first");
+      if (!fn.getBody().hasOneBlock()) {
+        fn.emitError("fresco-propagate-shardings needs a single-block "
+                     "function");
         return signalPassFailure();
       }
-      if (failed(propagateArgumentShardings(fn, *grid,
-                                            "fresco-propagate-shardings")))
+      if (!grid) {
+        fn.emitError("seeds without a grid: run fresco-create-grid first");
+        return signalPassFailure();
+      }
+      if (failed(propagateSeeds(fn, *grid, order)))
         return signalPassFailure();
     }
   }

@@ -12,6 +12,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "compiler/Transforms/Passes.h"
+#include "compiler/Transforms/Seeds.h"
 #include "compiler/Transforms/SequenceSplit.h"
 
 #define DEBUG_TYPE "fresco-ring-parallel"
@@ -40,9 +41,10 @@ struct RingParallelPass : impl::RingParallelBase<RingParallelPass> {
       return signalPassFailure();
     }
     for (func::FuncOp fn : denoiserFunctions(module))
-      if (failed(SequenceSplit(fn, *grid, "ring", axis->first, axis->second)
-                     .run()))
+      if (failed(
+              seedSequenceSplit(fn, *grid, "ring", axis->first, axis->second)))
         return signalPassFailure();
+    addSeedAxis(module, axis->first);
   }
 };
 

@@ -1,27 +1,41 @@
-//===- SequenceSplit.cpp - Splitting a denoiser's tokens over a grid axis -===//
+//===- SequenceSplit.cpp - Seeding a split of a denoiser's tokens ---------===//
 //
 // See SequenceSplit.h.
 //
 //===----------------------------------------------------------------------===//
 #include "compiler/Transforms/SequenceSplit.h"
+#include "compiler/Transforms/Seeds.h"
+
+#include <string>
 
 namespace mlir::fresco {
 
-SequenceSplit::SequenceSplit(func::FuncOp fn, const GridInfo &grid,
-                             StringRef strategy, int16_t axis, int64_t parts)
-    : fn(fn), strategy(strategy.str()), axis(axis), parts(parts),
-      prop(fn, grid, strategy.str() + "=" + std::to_string(parts)) {}
+namespace {
 
-int64_t SequenceSplit::splitDim(Value v) const {
-  for (auto [d, axes] : llvm::enumerate(prop.splitOf(v)))
-    if (llvm::is_contained(axes, axis))
-      return int64_t(d);
-  return -1;
-}
+struct SequenceSeeder {
+  func::FuncOp fn;
+  const GridInfo &grid;
+  std::string strategy;
+  int16_t axis;
+  int64_t parts;
+
+  /// "fresco-ulysses-parallel": the pass, for messages.
+  std::string pass() const { return "fresco-" + strategy + "-parallel"; }
+  /// "ulysses=4", after the degrees already seeded on `v`'s `dim`
+  /// ("ulysses=2 x ring=2"), and their number of ranks.
+  std::pair<int64_t, std::string> degree(Value v, int64_t dim) const {
+    auto [n, earlier] = seededDegree(v, dim, grid);
+    std::string own = strategy + "=" + std::to_string(parts);
+    return {n * parts, earlier.empty() ? own : earlier + " x " + own};
+  }
+
+  FailureOr<bool> seedMarked();
+  LogicalResult seedImage();
+};
 
 /// The image's tokens padded by fresco-pad-uneven after its patch embedding
 /// (down its chain of single uses); null when they are not.
-static Value paddedImageTokens(Value image) {
+Value paddedImageTokens(Value image) {
   Value v = image;
   while (v.hasOneUse()) {
     Operation *user = *v.getUsers().begin();
@@ -35,10 +49,11 @@ static Value paddedImageTokens(Value image) {
 }
 
 /// The arguments marked as token sequences (fresco.sequence_dim), each
-/// split along its tokens; false when there are none. An image marked on
-/// its rows is split by rows (its patch embedding makes a band of rows a
-/// block of tokens), or along its padded tokens.
-FailureOr<bool> SequenceSplit::splitSequences() {
+/// split along its tokens (after fresco-pad-uneven's padding); false when
+/// there are none. An image marked on its rows is split by rows (its patch
+/// embedding makes a band of rows a block of tokens), or along its padded
+/// tokens.
+FailureOr<bool> SequenceSeeder::seedMarked() {
   bool any = false;
   for (BlockArgument arg : fn.getArguments()) {
     auto dim = fn.getArgAttrOfType<IntegerAttr>(
@@ -47,8 +62,6 @@ FailureOr<bool> SequenceSplit::splitSequences() {
       continue;
     any = true;
     int64_t d = dim.getInt();
-    // After its padding (fresco-pad-uneven) and an earlier split's slice
-    // (Ulysses before ring).
     Value tokens = arg;
     // An image marked on its rows whose patch rows the degree does not
     // divide: its tokens were padded after the patch embedding.
@@ -57,44 +70,32 @@ FailureOr<bool> SequenceSplit::splitSequences() {
         tokens = padded;
         d = 1;
       }
-    while (tokens.hasOneUse()) {
-      Operation *user = *tokens.getUsers().begin();
-      if (isa<shard::AllSliceOp>(user) ||
-          (isa<PadOp>(user) && user->hasAttr(kSequenceSeed)))
-        tokens = user->getResult(0);
-      else
-        break;
-    }
+    if (tokens.hasOneUse())
+      if (auto pad = dyn_cast<PadOp>(*tokens.getUsers().begin());
+          pad && pad->hasAttr(kSequenceSeed))
+        tokens = pad.getResult();
     int64_t n = cast<RankedTensorType>(tokens.getType()).getDimSize(d);
-    if (n % parts != 0)
+    auto [ranks, name] = degree(tokens, d);
+    if (n % ranks != 0)
       return fn.emitError("argument ")
              << arg.getArgNumber() << "'s " << n
-             << " tokens (after padding and earlier splits) are not "
-                "divisible by "
-             << degree();
-    if (failed(prop.seedValue(tokens, d, {axis})))
-      return failure();
+             << " tokens (after padding) are not divisible by " << name;
+    seedSplit(tokens, d, axis);
   }
   return any;
 }
 
-/// The latent image [B, C, H, W] is split by rows; with cfg (or Ulysses
-/// before ring), its slice is (the all_slices those passes inserted).
-/// Token sequences marked on the arguments are split instead.
-LogicalResult SequenceSplit::splitImage() {
+/// The latent image [B, C, H, W] is split by rows, or its tokens where
+/// fresco-pad-uneven padded them; token sequences marked on the arguments
+/// are split instead.
+LogicalResult SequenceSeeder::seedImage() {
   Block &block = fn.getBody().front();
-  if (FailureOr<bool> marked = splitSequences(); failed(marked) || *marked)
+  if (FailureOr<bool> marked = seedMarked(); failed(marked) || *marked)
     return failure(failed(marked));
-  // Tokens padded by fresco-pad-uneven: split where they are padded.
   for (Operation &op : block)
     if (auto pad = dyn_cast<PadOp>(op); pad && pad->hasAttr(kSequenceSeed)) {
-      Value tokens = pad.getResult();
-      while (tokens.hasOneUse())
-        if (auto s = dyn_cast<shard::AllSliceOp>(*tokens.getUsers().begin()))
-          tokens = s.getResult();
-        else
-          break;
-      return prop.seedValue(tokens, 1, {axis});
+      seedSplit(pad.getResult(), 1, axis);
+      return success();
     }
   Value image;
   for (BlockArgument arg : block.getArguments()) {
@@ -111,46 +112,28 @@ LogicalResult SequenceSplit::splitImage() {
                           << " found no [B, C, H, W] image "
                              "argument in '"
                           << fn.getSymName() << "'";
-  while (image.hasOneUse())
-    if (auto s = dyn_cast<shard::AllSliceOp>(*image.getUsers().begin()))
-      image = s.getResult();
-    else
-      break;
   int64_t rows = cast<RankedTensorType>(image.getType()).getDimSize(2);
-  if (rows % parts != 0)
+  auto [ranks, name] = degree(image, 2);
+  if (rows % ranks != 0)
     return fn.emitError("latent height ")
-           << rows << " is not divisible by " << degree()
+           << rows << " is not divisible by " << name
            << " (fresco-pad-uneven pads the tokens after a patch embedding; "
               "it found none to pad here)";
-  return prop.seedValue(image, 2, {axis});
+  seedSplit(image, 2, axis);
+  return success();
 }
 
-LogicalResult SequenceSplit::run() {
+} // namespace
+
+LogicalResult seedSequenceSplit(func::FuncOp fn, const GridInfo &grid,
+                                StringRef strategy, int16_t axis,
+                                int64_t parts) {
+  SequenceSeeder seeder{fn, grid, strategy.str(), axis, parts};
   if (!fn.getBody().hasOneBlock())
-    return fn.emitError() << pass()
+    return fn.emitError() << seeder.pass()
                           << " needs a single-block "
                              "function";
-  Block &block = fn.getBody().front();
-  bool anyAttention =
-      llvm::any_of(block, [](Operation &op) { return isa<AttentionOp>(op); });
-  if (failed(splitImage()))
-    return failure();
-  if (failed(prop.propagate()))
-    return failure();
-  if (!anyAttention)
-    return fn.emitError() << pass() << " found no attention in '"
-                          << fn.getSymName() << "'";
-  // Split results are marked for fresco-insert-collectives, which gathers
-  // them before an earlier strategy's split (cfg's batch).
-  auto ret = cast<func::ReturnOp>(block.getTerminator());
-  for (OpOperand &use : ret->getOpOperands())
-    if (int64_t d = splitDim(use.get());
-        d >= 0 && prop.segmentsOf(use.get(), d).size() > 1)
-      return ret.emitError()
-             << pass() << ": result " << use.getOperandNumber()
-             << " concatenates sequences split on their own; gathering "
-                "it would interleave them";
-  return prop.markResults();
+  return seeder.seedImage();
 }
 
 } // namespace mlir::fresco

@@ -1,16 +1,16 @@
-//===- SequenceSplit.h - Splitting a denoiser's tokens over a grid axis ---===//
+//===- SequenceSplit.h - Seeding a split of a denoiser's tokens -*- C++ -*-===//
 //
-// The part that sequence-parallel strategies (Ulysses, ring attention)
+// The seed that sequence-parallel strategies (Ulysses, ring attention)
 // share: each rank on the axis takes a band of the latent image's rows, and
-// the ops' sharding rules carry that split (ShardingPropagation): a patch
-// embedding whose stride equals its kernel turns the band into a contiguous
-// block of tokens, reshapes and transposes keep it on the tokens, every
-// per-token op stays local, and a replicated operand that spans the tokens
-// (the position table) is sliced. Only attention needs every token; the
-// propagation resolves that by the axis's kind (SequenceAttention.cpp:
-// Ulysses' all_to_alls or ring attention), so a strategy here is its seed.
-// An op whose rule cannot take the split is a located error rather than a
-// guess.
+// the ops' sharding rules carry that split (fresco-propagate-shardings): a
+// patch embedding whose stride equals its kernel turns the band into a
+// contiguous block of tokens, reshapes and transposes keep it on the
+// tokens, every per-token op stays local, and a replicated operand that
+// spans the tokens (the position table) is sliced. Only attention needs
+// every token; the propagation resolves that by the axis's kind
+// (SequenceAttention.cpp: Ulysses' all_to_alls or ring attention), so a
+// strategy here is its seed. An op whose rule cannot take the split is a
+// located error rather than a guess.
 //
 // A model whose tokens are not an image (Flux: packed latents and text
 // tokens, joined in every attention) marks the arguments that hold them
@@ -26,38 +26,15 @@
 #ifndef FRESCO_COMPILER_TRANSFORMS_SEQUENCESPLIT_H
 #define FRESCO_COMPILER_TRANSFORMS_SEQUENCESPLIT_H
 
-#include "compiler/Transforms/ShardingPropagation.h"
-
-#include <string>
+#include "compiler/Transforms/Partitioning.h"
 
 namespace mlir::fresco {
 
-class SequenceSplit {
-public:
-  /// `strategy` names the axis ("ulysses", "ring") in messages.
-  SequenceSplit(func::FuncOp fn, const GridInfo &grid, StringRef strategy,
-                int16_t axis, int64_t parts);
-
-  /// Splits `fn`; results still split are marked for
-  /// fresco-insert-collectives to gather.
-  LogicalResult run();
-
-private:
-  /// "fresco-ulysses-parallel": the pass, for messages.
-  std::string pass() const { return "fresco-" + strategy + "-parallel"; }
-  /// "ulysses=4": the degree as the user wrote it.
-  std::string degree() const { return strategy + "=" + std::to_string(parts); }
-  /// The dimension `v` is split along on this axis; -1 when replicated.
-  int64_t splitDim(Value v) const;
-  LogicalResult splitImage();
-  FailureOr<bool> splitSequences();
-
-  func::FuncOp fn;
-  std::string strategy;
-  int16_t axis;
-  int64_t parts;
-  ShardingPropagation prop;
-};
+/// Seeds `fn`'s tokens split over `axis` (`parts` ranks); `strategy`
+/// ("ulysses", "ring") names the axis in messages.
+LogicalResult seedSequenceSplit(func::FuncOp fn, const GridInfo &grid,
+                                StringRef strategy, int16_t axis,
+                                int64_t parts);
 
 } // namespace mlir::fresco
 

@@ -595,9 +595,15 @@ LogicalResult ShardingPropagation::markResults() {
   for (auto [i, v] : llvm::enumerate(ret.getOperands())) {
     if (!isSplit(v))
       continue;
+    Split split = splitOf(v);
+    for (auto [d, axes] : llvm::enumerate(split))
+      if (!axes.empty() && segmentsOf(v, d).size() > 1)
+        return ret.emitError()
+               << strategy << ": result " << i
+               << " concatenates sequences split on their own; gathering "
+                  "it would interleave them";
     // An earlier strategy's mark (cfg's batch, Ulysses' tokens before
     // ring's): this split cut each of its blocks, so it is minor to it.
-    Split split = splitOf(v);
     ArrayRef<int16_t> partial;
     if (auto earlier = fn.getResultAttrOfType<ShardingAttr>(i, kSharding)) {
       partial = earlier.getPartial().asArrayRef();
@@ -618,22 +624,6 @@ LogicalResult ShardingPropagation::markResults() {
   fn.setFunctionType(FunctionType::get(fn.getContext(), fn.getArgumentTypes(),
                                        ret.getOperandTypes()));
   return success();
-}
-
-LogicalResult propagateArgumentShardings(func::FuncOp fn, const GridInfo &grid,
-                                         StringRef strategy) {
-  ShardingPropagation prop(fn, grid, strategy);
-  for (BlockArgument arg : fn.getArguments()) {
-    auto s = fn.getArgAttrOfType<ShardingAttr>(arg.getArgNumber(), kSharding);
-    if (!s)
-      continue;
-    fn.removeArgAttr(arg.getArgNumber(), kSharding);
-    for (int64_t d = 0; d < s.getRank(); ++d)
-      if (!s.getDimAxes(d).empty() &&
-          failed(prop.seedArgument(arg, d, s.getDimAxes(d))))
-        return failure();
-  }
-  return prop.run();
 }
 
 } // namespace mlir::fresco

@@ -163,14 +163,6 @@ private:
   llvm::DenseMap<Value, std::pair<int64_t, SmallVector<int64_t>>> segments;
 };
 
-/// Partitioning from seeds written as data: every argument's
-/// `fresco.sharding` (removed as it is read) is seeded, in argument order
-/// and dimension by dimension, then propagated and the results marked.
-/// `strategy` names the seeding strategy in messages. What
-/// fresco-propagate-shardings runs, and what cfg writes its seeds for.
-LogicalResult propagateArgumentShardings(func::FuncOp fn, const GridInfo &grid,
-                                         StringRef strategy);
-
 } // namespace mlir::fresco
 
 #endif // FRESCO_COMPILER_TRANSFORMS_SHARDINGPROPAGATION_H

@@ -1,18 +1,20 @@
 //===- TensorParallel.cpp - Megatron tensor parallelism -------------------===//
 //
-// A strategy as seeds: the weights of the layers that open a Megatron block
-// (q, k and v, an MLP's first linear) split by rows, and the big per-sample
-// layers split by rows and gathered at once. The ops' sharding rules do the
-// rest (ShardingPropagation): the heads split with q, k and v, the output
-// projection and the MLP's second linear contract the split features, so
-// their weights load columns and their results are partial sums (one
-// all_reduce per attention and per MLP, biases added after it).
+// A strategy as seeds (Seeds.h): the weights of the layers that open a
+// Megatron block (q, k and v, an MLP's first linear) split by rows, and the
+// big per-sample layers split by rows and gathered at once. The ops'
+// sharding rules do the rest (fresco-propagate-shardings): the heads split with
+// q, k and v, the output projection and the MLP's second linear contract the
+// split features, so their weights load columns and their results are partial
+// sums (one all_reduce per attention and per MLP, biases added after it).
 //
 //===----------------------------------------------------------------------===//
 #include "compiler/Transforms/Partitioning.h"
 #include "compiler/Transforms/Passes.h"
-#include "compiler/Transforms/ShardingPropagation.h"
+#include "compiler/Transforms/Seeds.h"
+
 #include "dialects/Fresco/IR/FrescoOps.h"
+#include "mlir/IR/Builders.h"
 
 #define DEBUG_TYPE "fresco-tensor-parallel"
 
@@ -48,8 +50,20 @@ LogicalResult checkAttention(AttentionOp a, int64_t parts, Seeds &seeds) {
   return success();
 }
 
-LogicalResult partition(func::FuncOp fn, const GridInfo &grid, int16_t axis,
-                        int64_t parts, int64_t minSplitBytes) {
+/// Seeds `l`'s weight split by rows (output features); a parameter that
+/// other ops read too gets its own copy for `l`, so only this use splits.
+void seedWeightRows(LinearOp l, int16_t axis) {
+  auto param = l.getWeight().getDefiningOp<ParamOp>();
+  if (!param->hasOneUse()) {
+    OpBuilder b(l);
+    param = cast<ParamOp>(b.clone(*param));
+    l.getWeightMutable().set(param.getResult());
+  }
+  seedSplit(param.getResult(), 0, axis);
+}
+
+LogicalResult partition(func::FuncOp fn, int16_t axis, int64_t parts,
+                        int64_t minSplitBytes) {
   Seeds seeds;
   bool any = false;
   SmallVector<AttentionOp> attentions;
@@ -82,17 +96,14 @@ LogicalResult partition(func::FuncOp fn, const GridInfo &grid, int16_t axis,
                         "large per-sample layer to split in '")
            << fn.getSymName() << "'";
 
-  ShardingPropagation prop(fn, grid, "tp=" + std::to_string(parts));
   for (LinearOp l : seeds.rows)
-    if (failed(prop.seedParam(l.getWeightMutable(), 0, {axis})))
-      return failure();
+    seedWeightRows(l, axis);
   // Gathered right away: the users (the six adaLN chunks) need all of it.
   for (LinearOp l : seeds.perSample) {
-    if (failed(prop.seedParam(l.getWeightMutable(), 0, {axis})))
-      return failure();
-    prop.gatherAfter(l);
+    seedWeightRows(l, axis);
+    seedGatherAfter(l, axis);
   }
-  return prop.run();
+  return success();
 }
 
 struct TensorParallelPass : impl::TensorParallelBase<TensorParallelPass> {
@@ -104,9 +115,9 @@ struct TensorParallelPass : impl::TensorParallelBase<TensorParallelPass> {
     if (!axis)
       return;
     for (func::FuncOp fn : denoiserFunctions(module))
-      if (failed(
-              partition(fn, *grid, axis->first, axis->second, minSplitBytes)))
+      if (failed(partition(fn, axis->first, axis->second, minSplitBytes)))
         return signalPassFailure();
+    addSeedAxis(module, axis->first);
   }
 };
 

@@ -9,6 +9,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "compiler/Transforms/Passes.h"
+#include "compiler/Transforms/Seeds.h"
 #include "compiler/Transforms/SequenceSplit.h"
 
 #define DEBUG_TYPE "fresco-ulysses-parallel"
@@ -27,9 +28,10 @@ struct UlyssesParallelPass : impl::UlyssesParallelBase<UlyssesParallelPass> {
     if (!axis)
       return;
     for (func::FuncOp fn : denoiserFunctions(module))
-      if (failed(SequenceSplit(fn, *grid, "ulysses", axis->first, axis->second)
-                     .run()))
+      if (failed(seedSequenceSplit(fn, *grid, "ulysses", axis->first,
+                                   axis->second)))
         return signalPassFailure();
+    addSeedAxis(module, axis->first);
   }
 };
 

@@ -221,6 +221,20 @@ LogicalResult checkShardingFits(Operation *op, Attribute attr, Type type,
                            << " dimension(s) but " << what << " is " << type;
   return success();
 }
+
+/// A seed is a split (no partial sum) of a tensor of its rank.
+LogicalResult checkSeed(Operation *op, Attribute attr, Type type,
+                        StringRef what) {
+  auto seed = dyn_cast<ShardingAttr>(attr);
+  auto t = dyn_cast<RankedTensorType>(type);
+  if (!seed || !t || t.getRank() != seed.getRank() ||
+      !seed.getPartial().empty())
+    return op->emitError() << "'" << FrescoDialect::kSeedAttrName
+                           << "' must be a #fresco.sharding without partial "
+                              "axes of the rank of "
+                           << what << " (" << type << "), got " << attr;
+  return success();
+}
 } // namespace
 
 LogicalResult FrescoDialect::verifyOperationAttribute(Operation *op,
@@ -243,6 +257,31 @@ LogicalResult FrescoDialect::verifyOperationAttribute(Operation *op,
       return op->emitError() << "'" << name << "' must be a #fresco.stage, got "
                              << attr.getValue();
     return success();
+  }
+  if (name == kSeedAttrName) {
+    if (op->getNumResults() != 1)
+      return op->emitError()
+             << "'" << name << "' needs an op with exactly one result";
+    if (failed(checkSeed(op, attr.getValue(), op->getResult(0).getType(),
+                         "the result")))
+      return failure();
+    return success();
+  }
+  if (name == kGatherAfterAttrName) {
+    if (!isa<GridAxesAttr>(attr.getValue()))
+      return op->emitError() << "'" << name << "' must be a #fresco.axes, got "
+                             << attr.getValue();
+    return success();
+  }
+  if (name == kSeedOrderAttrName) {
+    auto order = dyn_cast<DenseI16ArrayAttr>(attr.getValue());
+    if (!order)
+      return op->emitError()
+             << "'" << name << "' must be an i16 array of grid axes, got "
+             << attr.getValue();
+    llvm::SmallSet<int16_t, 8> seen;
+    return checkAxes([&] { return op->emitError() << "'" << name << "': "; },
+                     order.asArrayRef(), seen);
   }
   if (name == kPipelineAxisAttrName) {
     auto axis = dyn_cast<IntegerAttr>(attr.getValue());
@@ -283,6 +322,13 @@ LogicalResult FrescoDialect::verifyRegionArgAttribute(Operation *op,
              << " must be a dimension of the function argument, got "
              << attr.getValue();
     return success();
+  }
+  if (attr.getName().getValue() == kSeedAttrName) {
+    if (!fn)
+      return op->emitError()
+             << "'" << kSeedAttrName << "' on an argument of a non-function op";
+    return checkSeed(op, attr.getValue(), fn.getArgumentTypes()[arg],
+                     "argument " + std::to_string(arg));
   }
   if (attr.getName().getValue() != kShardingAttrName)
     return success();

@@ -43,6 +43,17 @@ def Fresco_Dialect : Dialect {
     /// latents, text tokens and their position ids).
     static constexpr ::llvm::StringLiteral kSequenceDimAttrName =
         "fresco.sequence_dim";
+    /// A strategy's seeds, read by fresco-propagate-shardings: a
+    /// `#fresco.sharding` split of a value where it is (on an op, its
+    /// single result; on a function argument, the argument after earlier
+    /// slices) or of a parameter as it is loaded; `#fresco.axes` on an op
+    /// whose split results are gathered right after it; the module's i16
+    /// array of grid axes in the order their seeds are propagated.
+    static constexpr ::llvm::StringLiteral kSeedAttrName = "fresco.seed";
+    static constexpr ::llvm::StringLiteral kGatherAfterAttrName =
+        "fresco.gather_after";
+    static constexpr ::llvm::StringLiteral kSeedOrderAttrName =
+        "fresco.seed_order";
   }];
 }
 

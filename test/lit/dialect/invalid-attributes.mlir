@@ -123,3 +123,38 @@ func.func @sequence_dim_out_of_range(%x: tensor<1x4x8xf32> {fresco.sequence_dim 
 func.func @sequence_dim_not_integer(%x: tensor<1x4x8xf32> {fresco.sequence_dim = "tokens"}) -> tensor<1x4x8xf32> {
   return %x : tensor<1x4x8xf32>
 }
+
+// -----
+
+func.func @seed_partial(%x: tensor<4xf32>) -> tensor<4xf32> {
+  // expected-error @+1 {{'fresco.seed' must be a #fresco.sharding without partial axes of the rank of the result ('tensor<4xf32>'), got #fresco.sharding<[{}], partial = {0}>}}
+  %0 = fresco.silu %x {fresco.seed = #fresco.sharding<[{}], partial = {0}>} : (tensor<4xf32>) -> tensor<4xf32>
+  return %0 : tensor<4xf32>
+}
+
+// -----
+
+// expected-error @+1 {{'fresco.seed' must be a #fresco.sharding without partial axes of the rank of argument 0 ('tensor<4xf32>'), got #fresco.sharding<[{0}, {}]>}}
+func.func @seed_rank(%x: tensor<4xf32> {fresco.seed = #fresco.sharding<[{0}, {}]>}) -> tensor<4xf32> {
+  return %x : tensor<4xf32>
+}
+
+// -----
+
+func.func @gather_after_kind(%x: tensor<4xf32>) -> tensor<4xf32> {
+  // expected-error @+1 {{'fresco.gather_after' must be a #fresco.axes, got 1 : i16}}
+  %0 = fresco.silu %x {fresco.gather_after = 1 : i16} : (tensor<4xf32>) -> tensor<4xf32>
+  return %0 : tensor<4xf32>
+}
+
+// -----
+
+// expected-error @+1 {{'fresco.seed_order': grid axis 1 appears twice}}
+module attributes {fresco.seed_order = array<i16: 1, 0, 1>} {
+}
+
+// -----
+
+// expected-error @+1 {{'fresco.seed_order' must be an i16 array of grid axes, got [1]}}
+module attributes {fresco.seed_order = [1]} {
+}

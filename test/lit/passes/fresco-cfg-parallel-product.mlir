@@ -1,5 +1,5 @@
-// RUN: fresco-opt %s --fresco-create-grid="parallel=cfg=2,tp=2" --fresco-cfg-parallel --fresco-tensor-parallel --fresco-insert-collectives | FileCheck %s
-// RUN: fresco-opt %s --fresco-create-grid="parallel=tp=2,cfg=2" --fresco-cfg-parallel --fresco-tensor-parallel --fresco-insert-collectives | FileCheck %s --check-prefix=SWAP
+// RUN: fresco-opt %s --fresco-create-grid="parallel=cfg=2,tp=2" --fresco-cfg-parallel --fresco-tensor-parallel --fresco-propagate-shardings --fresco-insert-collectives | FileCheck %s
+// RUN: fresco-opt %s --fresco-create-grid="parallel=tp=2,cfg=2" --fresco-cfg-parallel --fresco-tensor-parallel --fresco-propagate-shardings --fresco-insert-collectives | FileCheck %s --check-prefix=SWAP
 
 // cfg (rule-driven batch split) then Megatron tp, as fresco-compile runs
 // them: each rank takes half the batch on grid axis 0 and half the heads

@@ -1,4 +1,4 @@
-// RUN: fresco-opt %s --fresco-create-grid="parallel=cfg=2" --fresco-cfg-parallel -split-input-file -verify-diagnostics | FileCheck %s
+// RUN: fresco-opt %s --fresco-create-grid="parallel=cfg=2" --fresco-cfg-parallel --fresco-propagate-shardings -split-input-file -verify-diagnostics | FileCheck %s
 
 // Each rank takes its half of the batch; input-independent values (the
 // parameter, the position table) keep their shapes; reshapes keep the batch

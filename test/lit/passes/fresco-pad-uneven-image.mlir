@@ -1,6 +1,6 @@
 // RUN: fresco-opt %s --fresco-create-grid="parallel=ulysses=2" --fresco-pad-uneven | FileCheck %s --check-prefix=PAD2
 // RUN: fresco-opt %s --fresco-create-grid="parallel=ring=4" --fresco-pad-uneven | FileCheck %s --check-prefix=PAD4
-// RUN: fresco-opt %s --fresco-create-grid="parallel=ring=4" --fresco-pad-uneven --fresco-ring-parallel | FileCheck %s --check-prefix=RING
+// RUN: fresco-opt %s --fresco-create-grid="parallel=ring=4" --fresco-pad-uneven --fresco-ring-parallel --fresco-propagate-shardings | FileCheck %s --check-prefix=RING
 
 // SD3's layout: an image marked on its rows (3x3 patches) joined, as
 // [image; context], with marked context tokens (3). The degree does not

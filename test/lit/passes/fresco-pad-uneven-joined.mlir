@@ -1,7 +1,7 @@
 // RUN: fresco-opt %s --fresco-create-grid="parallel=ring=2" --fresco-pad-uneven | FileCheck %s --check-prefix=PAD
-// RUN: fresco-opt %s --fresco-create-grid="parallel=ring=2" --fresco-pad-uneven --fresco-ring-parallel | FileCheck %s --check-prefix=RING
-// RUN: fresco-opt %s --fresco-create-grid="parallel=ulysses=2" --fresco-pad-uneven --fresco-ulysses-parallel | FileCheck %s --check-prefix=ULY
-// RUN: fresco-opt %s --fresco-create-grid="parallel=ulysses=2,ring=2" --fresco-pad-uneven --fresco-ulysses-parallel --fresco-ring-parallel | FileCheck %s --check-prefix=USP
+// RUN: fresco-opt %s --fresco-create-grid="parallel=ring=2" --fresco-pad-uneven --fresco-ring-parallel --fresco-propagate-shardings | FileCheck %s --check-prefix=RING
+// RUN: fresco-opt %s --fresco-create-grid="parallel=ulysses=2" --fresco-pad-uneven --fresco-ulysses-parallel --fresco-propagate-shardings | FileCheck %s --check-prefix=ULY
+// RUN: fresco-opt %s --fresco-create-grid="parallel=ulysses=2,ring=2" --fresco-pad-uneven --fresco-ulysses-parallel --fresco-ring-parallel --fresco-propagate-shardings | FileCheck %s --check-prefix=USP
 
 // Joined sequences padded on their own (3 text and 5 image tokens): each
 // marked argument gets zeros up to a multiple of the sequence degree, the

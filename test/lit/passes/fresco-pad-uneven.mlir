@@ -1,7 +1,7 @@
 // RUN: fresco-opt %s --fresco-create-grid="parallel=ulysses=2,ring=2" --fresco-pad-uneven -split-input-file | FileCheck %s --check-prefix=SEQ
 // RUN: fresco-opt %s --fresco-create-grid="parallel=tp=4" --fresco-pad-uneven -split-input-file | FileCheck %s --check-prefix=TP
-// RUN: fresco-opt %s --fresco-create-grid="parallel=ulysses=2,ring=2" --fresco-pad-uneven --fresco-ulysses-parallel --fresco-ring-parallel -split-input-file | FileCheck %s --check-prefix=USP
-// RUN: fresco-opt %s --fresco-create-grid="parallel=cfg=2,tp=2,ulysses=2" --fresco-pad-uneven --fresco-cfg-parallel --fresco-tensor-parallel --fresco-ulysses-parallel --fresco-insert-collectives --canonicalize -split-input-file | FileCheck %s --check-prefix=ALL
+// RUN: fresco-opt %s --fresco-create-grid="parallel=ulysses=2,ring=2" --fresco-pad-uneven --fresco-ulysses-parallel --fresco-ring-parallel --fresco-propagate-shardings -split-input-file | FileCheck %s --check-prefix=USP
+// RUN: fresco-opt %s --fresco-create-grid="parallel=cfg=2,tp=2,ulysses=2" --fresco-pad-uneven --fresco-cfg-parallel --fresco-tensor-parallel --fresco-ulysses-parallel --fresco-propagate-shardings --fresco-insert-collectives --canonicalize -split-input-file | FileCheck %s --check-prefix=ALL
 // RUN: fresco-opt %s --fresco-create-grid="parallel=ring=5" --fresco-pad-uneven -split-input-file | FileCheck %s --check-prefix=EVEN
 
 // A DiT block with 25 tokens (5x5 patches), 3 heads of 4 and an MLP of 18.

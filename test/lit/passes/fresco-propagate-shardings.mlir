@@ -51,7 +51,7 @@ func.func @heads(%q: tensor<2x5x16xf32> {fresco.sharding = #fresco.sharding<[{1}
 
 // A split of the keys' tokens needs ring or Ulysses attention.
 func.func @key_tokens(%q: tensor<2x4x8xf32>, %k: tensor<2x4x8xf32> {fresco.sharding = #fresco.sharding<[{}, {0}, {}]>}) -> tensor<2x4x8xf32> {
-  // expected-error @+1 {{fresco-propagate-shardings splits attention's key/value tokens (dimension 1 of operand 1); only ring or Ulysses attention resolves that}}
+  // expected-error @+1 {{tp=2 splits attention's key/value tokens (dimension 1 of operand 1); only ring or Ulysses attention resolves that}}
   %a = fresco.attention %q, %k, %k {num_heads = 2 : i64, scale = 0.5 : f64} : (tensor<2x4x8xf32>, tensor<2x4x8xf32>, tensor<2x4x8xf32>) -> tensor<2x4x8xf32>
   return %a : tensor<2x4x8xf32>
 }
@@ -60,7 +60,7 @@ func.func @key_tokens(%q: tensor<2x4x8xf32>, %k: tensor<2x4x8xf32> {fresco.shard
 
 // A norm needs its features whole.
 func.func @norm_features(%x: tensor<2x4x8xf32> {fresco.sharding = #fresco.sharding<[{}, {}, {0}]>}) -> tensor<2x4x8xf32> {
-  // expected-error @+1 {{fresco-propagate-shardings splits dimension 2 of operand 0, which this op needs whole}}
+  // expected-error @+1 {{tp=2 splits dimension 2 of operand 0, which this op needs whole}}
   %y = fresco.layer_norm %x {epsilon = 1.0e-6 : f64} : (tensor<2x4x8xf32>) -> tensor<2x4x8xf32>
   return %y : tensor<2x4x8xf32>
 }
@@ -91,7 +91,7 @@ func.func @bias(%x: tensor<2x8xf32> {fresco.sharding = #fresco.sharding<[{}, {0}
 func.func @conv_bias(%x: tensor<1x4x4x4xf32> {fresco.sharding = #fresco.sharding<[{}, {0}, {}, {}]>}) -> tensor<1x2x2x2xf32> {
   %w = fresco.param "w" : tensor<2x4x2x2xf32>
   %b = fresco.param "b" : tensor<2xf32>
-  // expected-error @+1 {{fresco-propagate-shardings splits the contraction (dimension 1 of operand 0), but operand 2 would be added to each rank's partial sum}}
+  // expected-error @+1 {{tp=2 splits the contraction (dimension 1 of operand 0), but operand 2 would be added to each rank's partial sum}}
   %y = fresco.conv2d %x, %w, %b {strides = array<i64: 2, 2>} : (tensor<1x4x4x4xf32>, tensor<2x4x2x2xf32>, tensor<2xf32>) -> tensor<1x2x2x2xf32>
   return %y : tensor<1x2x2x2xf32>
 }
@@ -99,7 +99,7 @@ func.func @conv_bias(%x: tensor<1x4x4x4xf32> {fresco.sharding = #fresco.sharding
 // -----
 
 // A split that does not divide is refused where it is seeded.
-// expected-error @+1 {{dimension 0 of argument 0 ('tensor<3x8xf32>') is not divisible by fresco-propagate-shardings}}
+// expected-error @+1 {{dimension 0 of argument 0 ('tensor<3x8xf32>') is not divisible by tp=2}}
 func.func @odd(%x: tensor<3x8xf32> {fresco.sharding = #fresco.sharding<[{0}, {}]>}) -> tensor<3x8xf32> {
   return %x : tensor<3x8xf32>
 }
@@ -108,7 +108,7 @@ func.func @odd(%x: tensor<3x8xf32> {fresco.sharding = #fresco.sharding<[{0}, {}]
 
 // One grid axis cannot split two dimensions of one op's iteration space.
 func.func @axis_twice(%x: tensor<2x4xf32> {fresco.sharding = #fresco.sharding<[{0}, {}]>}, %y: tensor<2x4xf32> {fresco.sharding = #fresco.sharding<[{}, {0}]>}) -> tensor<2x4xf32> {
-  // expected-error @+1 {{fresco-propagate-shardings splits two different dimensions of this op over grid axis 0}}
+  // expected-error @+1 {{tp=2 splits two different dimensions of this op over grid axis 0}}
   %z = fresco.add %x, %y : (tensor<2x4xf32>, tensor<2x4xf32>) -> tensor<2x4xf32>
   return %z : tensor<2x4xf32>
 }
@@ -117,7 +117,7 @@ func.func @axis_twice(%x: tensor<2x4xf32> {fresco.sharding = #fresco.sharding<[{
 
 // A causal mask compares global positions: split queries are refused.
 func.func @causal_queries(%x: tensor<2x4x8xf32> {fresco.sharding = #fresco.sharding<[{}, {0}, {}]>}) -> tensor<2x4x8xf32> {
-  // expected-error @+1 {{fresco-propagate-shardings splits dimension 1 of operand 0, which this op needs whole}}
+  // expected-error @+1 {{tp=2 splits dimension 1 of operand 0, which this op needs whole}}
   %a = fresco.attention %x, %x, %x {num_heads = 2 : i64, scale = 0.5 : f64, causal} : (tensor<2x4x8xf32>, tensor<2x4x8xf32>, tensor<2x4x8xf32>) -> tensor<2x4x8xf32>
   return %a : tensor<2x4x8xf32>
 }
@@ -126,7 +126,7 @@ func.func @causal_queries(%x: tensor<2x4x8xf32> {fresco.sharding = #fresco.shard
 
 // With a score bias the keys stay whole (not a key sequence for a ring).
 func.func @bias_keys(%q: tensor<2x4x8xf32>, %k: tensor<2x4x8xf32> {fresco.sharding = #fresco.sharding<[{}, {0}, {}]>}, %b: tensor<2x4x4xf32>) -> tensor<2x4x8xf32> {
-  // expected-error @+1 {{fresco-propagate-shardings splits dimension 1 of operand 1, which this op needs whole}}
+  // expected-error @+1 {{tp=2 splits dimension 1 of operand 1, which this op needs whole}}
   %a = fresco.attention %q, %k, %k, %b {num_heads = 2 : i64, scale = 1.0 : f64} : (tensor<2x4x8xf32>, tensor<2x4x8xf32>, tensor<2x4x8xf32>, tensor<2x4x4xf32>) -> tensor<2x4x8xf32>
   return %a : tensor<2x4x8xf32>
 }
@@ -166,6 +166,6 @@ func.func @earlier_mark(%x: tensor<2x4x8xf32> {fresco.sharding = #fresco.shardin
 // its axis must be minor (later in the grid) to the earlier one.
 func.func @earlier_mark_order(%x: tensor<4x8xf32> {fresco.sharding = #fresco.sharding<[{0}, {}]>}) -> (tensor<4x8xf32> {fresco.sharding = #fresco.sharding<[{1}, {}]>}) {
   %y = fresco.silu %x : (tensor<4x8xf32>) -> tensor<4x8xf32>
-  // expected-error @+1 {{fresco-propagate-shardings: list it after the strategy that split dimension 0 of result 0 (grid axis 1) in --parallel}}
+  // expected-error @+1 {{tp=2: list it after the strategy that split dimension 0 of result 0 (grid axis 1) in --parallel}}
   return %y : tensor<4x8xf32>
 }

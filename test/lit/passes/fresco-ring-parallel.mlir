@@ -1,9 +1,9 @@
-// RUN: fresco-opt %s --fresco-create-grid="parallel=ring=2" --fresco-ring-parallel -split-input-file -verify-diagnostics | FileCheck %s
-// RUN: fresco-opt %s --fresco-create-grid="parallel=cfg=2,ring=2" --fresco-cfg-parallel --fresco-ring-parallel -split-input-file -verify-diagnostics | FileCheck %s --check-prefix=CFG
-// RUN: not fresco-opt %s --fresco-create-grid="parallel=ulysses=2,ring=2" --fresco-ulysses-parallel --fresco-ring-parallel -split-input-file 2>/dev/null | FileCheck %s --check-prefix=USP
-// RUN: not fresco-opt %s --fresco-create-grid="parallel=ring=2,ulysses=2" --fresco-ulysses-parallel --fresco-ring-parallel -split-input-file 2>&1 | FileCheck %s --check-prefix=ORDER
+// RUN: fresco-opt %s --fresco-create-grid="parallel=ring=2" --fresco-ring-parallel --fresco-propagate-shardings -split-input-file -verify-diagnostics | FileCheck %s
+// RUN: fresco-opt %s --fresco-create-grid="parallel=cfg=2,ring=2" --fresco-cfg-parallel --fresco-ring-parallel --fresco-propagate-shardings -split-input-file -verify-diagnostics | FileCheck %s --check-prefix=CFG
+// RUN: not fresco-opt %s --fresco-create-grid="parallel=ulysses=2,ring=2" --fresco-ulysses-parallel --fresco-ring-parallel --fresco-propagate-shardings -split-input-file 2>/dev/null | FileCheck %s --check-prefix=USP
+// RUN: not fresco-opt %s --fresco-create-grid="parallel=ring=2,ulysses=2" --fresco-ulysses-parallel --fresco-ring-parallel --fresco-propagate-shardings -split-input-file 2>&1 | FileCheck %s --check-prefix=ORDER
 // Three strategies, to the collectives.
-// RUN: not fresco-opt %s --fresco-create-grid="parallel=cfg=2,ulysses=2,ring=2" --fresco-cfg-parallel --fresco-ulysses-parallel --fresco-ring-parallel --fresco-insert-collectives -split-input-file 2>/dev/null | FileCheck %s --check-prefix=THREE
+// RUN: not fresco-opt %s --fresco-create-grid="parallel=cfg=2,ulysses=2,ring=2" --fresco-cfg-parallel --fresco-ulysses-parallel --fresco-ring-parallel --fresco-propagate-shardings --fresco-insert-collectives -split-input-file 2>/dev/null | FileCheck %s --check-prefix=THREE
 
 // The small DiT of fresco-ulysses-parallel.mlir: each rank takes half of the
 // image rows, hence half of the tokens, and keeps them through the

@@ -1,6 +1,6 @@
 // RUN: fresco-opt %s --fresco-create-grid="parallel=tp=2" --fresco-split-chunked-linear | FileCheck %s
 // RUN: fresco-opt %s --fresco-create-grid="parallel=cfg=2" --fresco-split-chunked-linear | FileCheck %s --check-prefix=NOTP
-// RUN: fresco-opt %s --fresco-create-grid="parallel=tp=2" --fresco-split-chunked-linear --fresco-tensor-parallel --fresco-insert-collectives | FileCheck %s --check-prefix=TP
+// RUN: fresco-opt %s --fresco-create-grid="parallel=tp=2" --fresco-split-chunked-linear --fresco-tensor-parallel --fresco-propagate-shardings --fresco-insert-collectives | FileCheck %s --check-prefix=TP
 
 // A GEGLU feed-forward (Stable Diffusion's): one projection to [hidden;
 // gate] (2 x 16 features) read in halves becomes one linear per half, each

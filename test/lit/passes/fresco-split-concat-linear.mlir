@@ -1,6 +1,6 @@
 // RUN: fresco-opt %s --fresco-create-grid="parallel=tp=2" --fresco-split-concat-linear | FileCheck %s
 // RUN: fresco-opt %s --fresco-create-grid="parallel=cfg=2" --fresco-split-concat-linear | FileCheck %s --check-prefix=NOTP
-// RUN: fresco-opt %s --fresco-create-grid="parallel=tp=2" --fresco-split-concat-linear --fresco-tensor-parallel --fresco-insert-collectives | FileCheck %s --check-prefix=TP
+// RUN: fresco-opt %s --fresco-create-grid="parallel=tp=2" --fresco-split-concat-linear --fresco-tensor-parallel --fresco-propagate-shardings --fresco-insert-collectives | FileCheck %s --check-prefix=TP
 
 // A Flux single-stream block's output projection: over [attention; MLP]
 // (8 + 32 features), it becomes one linear per part on the weight's column

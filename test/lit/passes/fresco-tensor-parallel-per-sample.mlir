@@ -1,4 +1,4 @@
-// RUN: fresco-opt %s --fresco-create-grid="parallel=tp=2" --fresco-tensor-parallel="min-split-bytes=1024" | FileCheck %s --check-prefix=ADALN
+// RUN: fresco-opt %s --fresco-create-grid="parallel=tp=2" --fresco-tensor-parallel="min-split-bytes=1024" --fresco-propagate-shardings | FileCheck %s --check-prefix=ADALN
 // A per-sample layer whose weight reaches min-split-bytes is split by output
 // columns and gathered at once (adaLN: its six chunks need all of it);
 // a smaller one stays replicated.

@@ -1,4 +1,4 @@
-// RUN: fresco-opt %s --fresco-create-grid="parallel=tp=2" --fresco-tensor-parallel -split-input-file -verify-diagnostics | FileCheck %s
+// RUN: fresco-opt %s --fresco-create-grid="parallel=tp=2" --fresco-tensor-parallel --fresco-propagate-shardings -split-input-file -verify-diagnostics | FileCheck %s
 
 // Attention: q/k/v column-parallel (rows of the weights, heads split),
 // output projection row-parallel with its bias after the reduction. MLP:

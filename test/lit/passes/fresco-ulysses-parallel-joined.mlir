@@ -1,5 +1,5 @@
-// RUN: fresco-opt %s --fresco-create-grid="parallel=ulysses=2" --fresco-ulysses-parallel -split-input-file -verify-diagnostics | FileCheck %s
-// RUN: fresco-opt %s --fresco-create-grid="parallel=ring=2" --fresco-ring-parallel -split-input-file -verify-diagnostics | FileCheck %s --check-prefix=RING
+// RUN: fresco-opt %s --fresco-create-grid="parallel=ulysses=2" --fresco-ulysses-parallel --fresco-propagate-shardings -split-input-file -verify-diagnostics | FileCheck %s
+// RUN: fresco-opt %s --fresco-create-grid="parallel=ring=2" --fresco-ring-parallel --fresco-propagate-shardings -split-input-file -verify-diagnostics | FileCheck %s --check-prefix=RING
 
 // Joined sequences (Flux's [text; image] tokens): every argument marked
 // fresco.sequence_dim is split along its tokens, so each rank holds its

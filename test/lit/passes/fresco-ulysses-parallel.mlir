@@ -1,6 +1,6 @@
-// RUN: fresco-opt %s --fresco-create-grid="parallel=ulysses=2" --fresco-ulysses-parallel -split-input-file -verify-diagnostics | FileCheck %s
-// RUN: fresco-opt %s --fresco-create-grid="parallel=cfg=2,ulysses=2" --fresco-cfg-parallel --fresco-ulysses-parallel -split-input-file -verify-diagnostics | FileCheck %s --check-prefix=CFG
-// RUN: not fresco-opt %s --fresco-create-grid="parallel=cfg=2,ulysses=2" --fresco-cfg-parallel --fresco-ulysses-parallel --fresco-insert-collectives -split-input-file 2>/dev/null | FileCheck %s --check-prefix=COLL
+// RUN: fresco-opt %s --fresco-create-grid="parallel=ulysses=2" --fresco-ulysses-parallel --fresco-propagate-shardings -split-input-file -verify-diagnostics | FileCheck %s
+// RUN: fresco-opt %s --fresco-create-grid="parallel=cfg=2,ulysses=2" --fresco-cfg-parallel --fresco-ulysses-parallel --fresco-propagate-shardings -split-input-file -verify-diagnostics | FileCheck %s --check-prefix=CFG
+// RUN: not fresco-opt %s --fresco-create-grid="parallel=cfg=2,ulysses=2" --fresco-cfg-parallel --fresco-ulysses-parallel --fresco-propagate-shardings --fresco-insert-collectives -split-input-file 2>/dev/null | FileCheck %s --check-prefix=COLL
 
 // A small DiT: each rank takes half of the image rows, which the patch
 // embedding turns into half of the tokens; the position table is sliced to

@@ -123,15 +123,17 @@ def CfgParallel : Pass<"fresco-cfg-parallel", "::mlir::ModuleOp"> {
   let description = [{
     Classifier-free guidance runs the conditional and unconditional halves
     of the batch through the same model: each rank on the `cfg` axis takes
-    its slice of the batch. The pass only seeds that split on every
-    argument (dimension 0, shard.all_slice: no communication); the ops'
-    sharding rules carry it through the function (ShardingPropagation):
-    activations that depend on the inputs become local along the batch,
-    and each result is marked `fresco.sharding` for an all_gather by
-    fresco-insert-collectives. Fails, at the op, when an op's rule needs
-    the batch whole (a slice or concat along it, a reshape that mixes it),
-    when the arguments do not share a batch or it does not divide. A no-op
-    without a cfg axis.
+    its slice of the batch. The pass only seeds that split: every
+    argument's `fresco.sharding` (dimension 0 over the cfg axis). Then
+    fresco-propagate-shardings slices the arguments (shard.all_slice: no
+    communication) and the ops' sharding rules carry the split through the
+    function: activations that depend on the inputs become local along the
+    batch, and each result is marked `fresco.sharding` for an all_gather by
+    fresco-insert-collectives; an op whose rule needs the batch whole (a
+    slice or concat along it, a reshape that mixes it) is a located error
+    there. Fails when the arguments do not share a batch, it does not
+    divide, or a result does not depend on them. A no-op without a cfg
+    axis.
   }];
   let dependentDialects = ["::mlir::shard::ShardDialect",
                            "::mlir::fresco::FrescoDialect"];
@@ -193,10 +195,10 @@ def TensorParallel : Pass<"fresco-tensor-parallel", "::mlir::ModuleOp"> {
     and per-head norms) gets its heads split (q/k/v weights
     column-parallel, the output projection row-parallel); every
     linear -> activation -> linear chain
-    (the MLP) gets fc1 column-parallel and fc2 row-parallel. The pass seeds
-    only the column-parallel weights; the ops' sharding rules
-    (ShardingPropagation) split the heads and make the contracting layers
-    row-parallel: their results are marked as partial sums
+    (the MLP) gets fc1 column-parallel and fc2 row-parallel. The pass only
+    seeds the column-parallel weights (`fresco.seed` on their parameters);
+    in fresco-propagate-shardings the ops' sharding rules split the heads
+    and make the contracting layers row-parallel: their results are marked as partial sums
     (`fresco.sharding` with `partial`, one all_reduce each, inserted by
     fresco-insert-collectives) with the bias added after the reduction.
     Per-sample linear layers ([B, D] inputs: adaLN, embedders, the output
@@ -219,8 +221,11 @@ def TensorParallel : Pass<"fresco-tensor-parallel", "::mlir::ModuleOp"> {
 def UlyssesParallel : Pass<"fresco-ulysses-parallel", "::mlir::ModuleOp"> {
   let summary = "DeepSpeed-Ulysses sequence parallelism over the ulysses axis";
   let description = [{
-    In the denoiser: the [B, C, H, W] image argument is split by rows
-    (shard.all_slice along dimension 2, after any cfg batch slice); a patch
+    The pass only seeds the tokens' split (`fresco.seed`): in the denoiser,
+    the [B, C, H, W] image argument by rows (or the arguments marked
+    `fresco.sequence_dim`, or the tokens fresco-pad-uneven padded).
+    fresco-propagate-shardings then slices it (shard.all_slice along
+    dimension 2, after any cfg batch slice); a patch
     embedding (stride == kernel, no padding) turns each band of rows into a
     contiguous block of tokens, and every per-token op (linear, layer_norm,
     rms_norm, modulate, activations, broadcasting arithmetic) stays local, with
@@ -240,8 +245,9 @@ def UlyssesParallel : Pass<"fresco-ulysses-parallel", "::mlir::ModuleOp"> {
 def RingParallel : Pass<"fresco-ring-parallel", "::mlir::ModuleOp"> {
   let summary = "Ring attention sequence parallelism over the ring axis";
   let description = [{
-    Splits the denoiser's tokens over the ring axis exactly as
-    fresco-ulysses-parallel does (image rows, a patch embedding that keeps
+    Seeds the denoiser's tokens' split over the ring axis exactly as
+    fresco-ulysses-parallel does; fresco-propagate-shardings carries it
+    the same way (image rows, a patch embedding that keeps
     each band contiguous, per-token ops local, replicated operands that span
     the tokens sliced, split results all-gathered before the return), but
     keeps attention split too: a self-attention, whose key and value are
@@ -310,17 +316,24 @@ def Placement : Pass<"fresco-placement", "::mlir::ModuleOp"> {
 }
 
 def PropagateShardings : Pass<"fresco-propagate-shardings", "::mlir::ModuleOp"> {
-  let summary = "Partition functions from the shardings on their arguments";
+  let summary = "Partition every function from the strategies' seeds";
   let description = [{
-    Each function argument's `fresco.sharding` (split dimensions only) is a
-    seed: the argument is sliced (shard.all_slice) and the ops' sharding
-    rules carry the splits through the function (ShardingPropagation):
-    local types, replicated operands sliced where they meet a split
-    (parameters load only their slice), a split contraction marked as a
-    partial sum, attention's head count divided with its heads, split
-    results marked `fresco.sharding`. Any split an op's rule forbids is a
-    located error. Follow with fresco-insert-collectives for the
-    communication.
+    The one partitioning step. The strategy passes only write seeds
+    (Seeds.h): `fresco.sharding` on a function argument (split as it
+    enters), `fresco.seed` on an argument or op (the value split where it
+    is; a parameter as each use loads it), `fresco.gather_after` on an op
+    (its split results gathered right after it), and the module's
+    `fresco.seed_order`. This pass reads and removes them all and, one grid
+    axis at a time in the seed order (unordered seeds together, first),
+    slices the seeds (shard.all_slice) and carries the splits through the
+    function by the ops' sharding rules (ShardingPropagation): local
+    types, replicated operands sliced where they meet a split (parameters
+    load only their slice), a split contraction marked as a partial sum,
+    attention's head count divided with its heads, a token split resolved
+    at attention by the axis's kind (Ulysses' all_to_alls, ring
+    attention), split results marked `fresco.sharding`. Any split an op's
+    rule forbids is a located error. Follow with fresco-insert-collectives
+    for the communication.
   }];
   let dependentDialects = ["::mlir::shard::ShardDialect",
                            "::mlir::fresco::FrescoDialect"];

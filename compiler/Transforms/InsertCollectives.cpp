@@ -48,6 +48,13 @@ struct InsertCollectivesPass
   void runOnOperation() override {
     ModuleOp module = getOperation();
     std::optional<GridInfo> grid = getGrid(module);
+    // Seeds not yet propagated would leave their strategy silently undone.
+    if (module->hasAttr(FrescoDialect::kSeedOrderAttrName)) {
+      module.emitError("the strategies' seeds were not propagated: run "
+                       "fresco-propagate-shardings before "
+                       "fresco-insert-collectives");
+      return signalPassFailure();
+    }
     for (auto fn : module.getOps<func::FuncOp>()) {
       if (fn.isExternal())
         continue;

@@ -81,29 +81,29 @@ std::string degreeOf(const GridInfo &grid, ArrayRef<int16_t> axes) {
 /// where they are (arguments, then ops in program order), then the gathers.
 LogicalResult seedGroup(func::FuncOp fn, ShardingPropagation &prop,
                         ArrayRef<int16_t> group) {
-  for (BlockArgument arg : fn.getArguments()) {
-    auto s = fn.getArgAttrOfType<ShardingAttr>(arg.getArgNumber(), kSharding);
+  // The part of argument `arg`'s seed `name` on the group's axes, taken
+  // off the argument (null: none).
+  auto take = [&](BlockArgument arg, StringRef name) {
+    unsigned i = arg.getArgNumber();
+    auto s = fn.getArgAttrOfType<ShardingAttr>(i, name);
     if (!s)
-      continue;
+      return ShardingAttr();
     auto [mine, rest] = partition(s, group);
     if (rest)
-      fn.setArgAttr(arg.getArgNumber(), kSharding, rest);
+      fn.setArgAttr(i, name, rest);
     else
-      fn.removeArgAttr(arg.getArgNumber(), kSharding);
+      fn.removeArgAttr(i, name);
+    return mine;
+  };
+  for (BlockArgument arg : fn.getArguments()) {
+    ShardingAttr mine = take(arg, kSharding);
     for (int64_t d = 0; mine && d < mine.getRank(); ++d)
       if (!mine.getDimAxes(d).empty() &&
           failed(prop.seedArgument(arg, d, mine.getDimAxes(d))))
         return failure();
   }
   for (BlockArgument arg : fn.getArguments()) {
-    auto s = fn.getArgAttrOfType<ShardingAttr>(arg.getArgNumber(), kSeed);
-    if (!s)
-      continue;
-    auto [mine, rest] = partition(s, group);
-    if (rest)
-      fn.setArgAttr(arg.getArgNumber(), kSeed, rest);
-    else
-      fn.removeArgAttr(arg.getArgNumber(), kSeed);
+    ShardingAttr mine = take(arg, kSeed);
     for (int64_t d = 0; mine && d < mine.getRank(); ++d)
       if (!mine.getDimAxes(d).empty() &&
           failed(prop.seedValue(current(arg), d, mine.getDimAxes(d))))

@@ -238,6 +238,7 @@ private:
         Rank &r = rank(w);
         r.time.idle += start - t;
         r.time.compute += n * block;
+        r.time.computeByOp[plan::EnumNameOpCode(p.in->op())] += n * block;
         r.time.comm += total - n * block;
         r.time.hidden += (n - 1) * sendRecv(hopBytes, topo_.link(p.members)) -
                          (total - n * block);
@@ -354,6 +355,7 @@ private:
       double s = compute(*r.f, in);
       r.clock += s;
       r.time.compute += s;
+      r.time.computeByOp[plan::EnumNameOpCode(in.op())] += s;
       ++r.pc;
       moved = true;
     }
@@ -443,6 +445,24 @@ std::string gib(uint64_t b) {
 }
 } // namespace
 
+/// The step's compute on its busiest rank by op kind, largest first.
+void describeByOp(std::ostream &os, const FunctionTime &f) {
+  const RankTime *busiest = nullptr;
+  for (const RankTime &r : f.ranks)
+    if (!busiest || r.compute > busiest->compute)
+      busiest = &r;
+  if (!busiest || busiest->computeByOp.empty())
+    return;
+  std::vector<std::pair<double, std::string>> kinds;
+  for (const auto &[op, s] : busiest->computeByOp)
+    kinds.push_back({s, op});
+  std::sort(kinds.rbegin(), kinds.rend());
+  os << "  compute of rank " << busiest->rank << " by op:";
+  for (const auto &[s, op] : kinds)
+    os << " " << op << " " << ms(s);
+  os << " ms\n";
+}
+
 std::string describe(const Prediction &p, int steps, const Topology &t) {
   std::ostringstream os;
   for (size_t i = 0; i < p.functions.size(); ++i) {
@@ -463,6 +483,8 @@ std::string describe(const Prediction &p, int steps, const Topology &t) {
                     ms(r.idle).c_str(), ms(r.hidden).c_str());
       os << line;
     }
+    if (step)
+      describeByOp(os, f);
   }
   os << "memory per rank (weights + arena; " << gib(t.memoryBytes)
      << " GiB each on " << t.name << "):\n";
@@ -497,7 +519,13 @@ std::string toJson(const Prediction &p, int steps) {
       os << (j ? ", " : "") << "{\"rank\": " << r.rank
          << ", \"compute\": " << r.compute << ", \"comm\": " << r.comm
          << ", \"idle\": " << r.idle << ", \"hidden_comm\": " << r.hidden
-         << "}";
+         << ", \"compute_by_op\": {";
+      bool first = true;
+      for (const auto &[op, s] : r.computeByOp) {
+        os << (first ? "" : ", ") << "\"" << op << "\": " << s;
+        first = false;
+      }
+      os << "}}";
     }
     os << "]}";
   }

@@ -18,6 +18,7 @@
 #include "runtime/core/DType.h"
 #include "runtime/core/Plan.h"
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -30,6 +31,8 @@ struct RankTime {
   double idle = 0;    // waiting for other ranks to arrive
   double end = 0;     // its clock when its instructions are done
   double hidden = 0;  // communication overlapped with compute
+  /// `compute` by op kind (plan::OpCode name), to set against a profile.
+  std::map<std::string, double> computeByOp;
 };
 
 struct FunctionTime {

@@ -85,6 +85,12 @@ TEST(PlannerPredict, GemmAtTheRooflineRate) {
   EXPECT_EQ(pred.functions[0].roofline, 1);
   EXPECT_NEAR(pred.functions[0].ranks[0].compute, 36e-9, 1e-18);
   EXPECT_EQ(pred.functions[0].ranks[0].comm, 0);
+  // The compute by op kind adds up to it, under the op's plan name.
+  ASSERT_EQ(pred.functions[0].ranks[0].computeByOp.size(), 1u);
+  EXPECT_NEAR(pred.functions[0].ranks[0].computeByOp.at("Linear"), 36e-9,
+              1e-18);
+  EXPECT_NE(describe(pred, 1, t).find("compute of rank 0 by op: Linear"),
+            std::string::npos);
   // Half the efficiency, twice the time; a launch cost adds to it.
   t.computeEfficiency = 0.5;
   t.launchOverhead = 1e-6;

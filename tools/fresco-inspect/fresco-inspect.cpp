@@ -46,10 +46,11 @@ hops).
 fresco-compile --dtype): weights, float payloads and the arena's float
 values take 2 bytes an element under bf16/f16.
 --predict prints the cost model's per-rank timeline instead: compute,
-communication and idle time of one call of each function, per-rank memory,
-and the time of one step and of a run of --steps steps (default 50).
+communication and idle time of one call of each function (and the step's
+compute by op kind on its busiest rank), per-rank memory, and the time of
+one step and of a run of --steps steps (default 50).
 --topology names a file or a preset of share/topologies (h100-sxm-8,
-h100-pcie-8, l40s-pcie-4, h100-sxm-2x8-ib, cpu-loopback); --calibration a
+h200-sxm-8, h100-pcie-8, l40s-pcie-4, h100-sxm-2x8-ib, cpu-loopback); --calibration a
 table written by fresco-run --calibrate (without one, every instruction is
 timed by the topology's roofline). See docs/planner.md.
 )";

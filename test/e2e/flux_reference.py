@@ -18,13 +18,13 @@ Run the model:
   the RMS norms' mean squares and the rotary embedding's products (apply_rotary_emb's x.float());
   the output is saved as float32.
 """
-import os
 import sys
 
 import numpy as np
 
 from fresco_ref_common import (add_compute_dtype_arg, add_random_input_args, arg_parser, import_diffusers,
-                               install_sdpa_for_torch1, read_json, torch_dtype)
+                               install_sdpa_for_torch1, load_tensors, read_model_config, save_arrays,
+                               save_output, torch_dtype)
 
 # FluxTransformer2DModel.forward's tensor arguments, in order.
 INPUTS = ("hidden_states", "encoder_hidden_states", "pooled_projections", "timestep", "img_ids", "txt_ids",
@@ -53,11 +53,7 @@ def make_inputs(config: dict, args) -> None:
     }
     if config.get("guidance_embeds", False):
         inputs["guidance"] = rng.uniform(1.0, 5.0, size=b)
-    os.makedirs(args.make_inputs, exist_ok=True)
-    for name, array in inputs.items():
-        array = array.astype(np.float32)
-        np.save(os.path.join(args.make_inputs, f"{name}.npy"), array)
-        print(f"wrote {os.path.join(args.make_inputs, name)}.npy {array.dtype} {list(array.shape)}")
+    save_arrays(args.make_inputs, {name: array.astype(np.float32) for name, array in inputs.items()})
 
 
 def run(args) -> None:
@@ -67,19 +63,13 @@ def run(args) -> None:
     diffusers = import_diffusers()
     dtype = torch_dtype(args.dtype)
     model = diffusers.FluxTransformer2DModel.from_pretrained(args.model).to(dtype).eval()
-    tensors = {}
-    for name in INPUTS:
-        path = os.path.join(args.inputs, f"{name}.npy")
-        if os.path.exists(path):
-            tensors[name] = torch.from_numpy(np.load(path)).to(dtype)
+    tensors = load_tensors(args.inputs, INPUTS, dtype, optional=True)
     if model.config.guidance_embeds != ("guidance" in tensors):
         sys.exit(f"guidance_embeds is {model.config.guidance_embeds} but guidance.npy is "
                  f"{'present' if 'guidance' in tensors else 'missing'} in {args.inputs}")
     with torch.no_grad():
         sample = model(**tensors, return_dict=False)[0]
-    out = sample.float().numpy()
-    np.save(args.out, out)
-    print(f"wrote {args.out} float32 {list(out.shape)} (computed in {args.dtype}), max |out| {np.abs(out).max():.6g}")
+    save_output(args.out, sample, args.dtype)
 
 
 def main() -> None:
@@ -95,9 +85,7 @@ def main() -> None:
     ap.add_argument("--max-sequence-length", type=int, default=5, help="text tokens for --make-inputs")
     args = ap.parse_args()
 
-    config = read_json(os.path.join(args.model, "config.json"))
-    if config.get("_class_name") != "FluxTransformer2DModel":
-        sys.exit(f"{args.model}: _class_name {config.get('_class_name')!r} is not FluxTransformer2DModel")
+    config = read_model_config(args.model, "FluxTransformer2DModel")
     if args.make_inputs:
         make_inputs(config, args)
         return

@@ -1,11 +1,13 @@
-"""Helpers shared by the e2e reference scripts (dit_reference.py, vae_reference.py,
-dit_pipeline_reference.py) and the diffusers folder writers (make_diffusers_*.py).
+"""Helpers shared by the e2e reference scripts (dit_reference.py, flux_reference.py,
+sd3_reference.py, vae_reference.py, the *_pipeline_reference.py and sdxl_sd3_reference.py) and
+the diffusers folder writers (make_diffusers_*.py, make_flux_pipeline.py).
 
 Imported by scripts run as `python test/e2e/NAME.py`, whose folder is then on sys.path.
 torch and diffusers are imported only when a helper needs them.
 """
 import argparse
 import json
+import os
 import sys
 
 import numpy as np
@@ -45,6 +47,48 @@ def torch_dtype(name: str):
 def read_json(path: str) -> dict:
     with open(path) as f:
         return json.load(f)
+
+
+def read_model_config(model_dir: str, class_name: str) -> dict:
+    """config.json of a diffusers model folder; exits unless its _class_name is `class_name`."""
+    config = read_json(os.path.join(model_dir, "config.json"))
+    if config.get("_class_name") != class_name:
+        sys.exit(f"{model_dir}: _class_name {config.get('_class_name')!r} is not {class_name}")
+    return config
+
+
+def save_arrays(out_dir: str, arrays: dict) -> None:
+    """Writes each array of `arrays` to out_dir/NAME.npy as it is, saying so."""
+    os.makedirs(out_dir, exist_ok=True)
+    for name, array in arrays.items():
+        np.save(os.path.join(out_dir, f"{name}.npy"), array)
+        print(f"wrote {os.path.join(out_dir, name)}.npy {array.dtype} {list(array.shape)}")
+
+
+def load_tensors(folder: str, names, dtype, optional: bool = False) -> dict:
+    """The torch tensors folder/NAME.npy, in `dtype`, keyed by name; with `optional`, the names
+    whose file is missing are left out."""
+    import torch
+
+    paths = {name: os.path.join(folder, f"{name}.npy") for name in names}
+    return {name: torch.from_numpy(np.load(path)).to(dtype) for name, path in paths.items()
+            if not optional or os.path.exists(path)}
+
+
+def save_output(path: str, sample, dtype: str) -> None:
+    """Saves a model's output tensor as float32, saying what it was computed in."""
+    out = sample.float().numpy()
+    np.save(path, out)
+    print(f"wrote {path} float32 {list(out.shape)} (computed in {dtype}), max |out| {np.abs(out).max():.6g}")
+
+
+def tiny_vae(diffusers, **kwargs):
+    """The 4-latent-channel AutoencoderKL of the tiny SD / SDXL / SD3 pipeline folders
+    (block_out_channels [8, 16]: vae_scale_factor 2); `kwargs` adds scaling and shift factors."""
+    return diffusers.AutoencoderKL(
+        in_channels=3, out_channels=3, down_block_types=("DownEncoderBlock2D",) * 2,
+        up_block_types=("UpDecoderBlock2D",) * 2, block_out_channels=(8, 16), layers_per_block=1,
+        act_fn="silu", latent_channels=4, norm_num_groups=4, sample_size=16, **kwargs)
 
 
 def import_diffusers(need_accelerate: bool = True):

@@ -44,7 +44,8 @@ os.environ["TRANSFORMERS_OFFLINE"] = "1"
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
 from fresco_noise import patch_ancestral_noise  # noqa: E402
-from fresco_ref_common import arg_parser, import_diffusers, install_sdpa_for_torch1, read_json  # noqa: E402
+from fresco_ref_common import (arg_parser, import_diffusers, install_sdpa_for_torch1, read_json,  # noqa: E402
+                               save_normal_noise, tiny_vae)
 
 REPO = os.path.dirname(os.path.dirname(HERE))
 SD15_SCHEDULER = dict(num_train_timesteps=1000, beta_start=0.00085, beta_end=0.012,
@@ -63,10 +64,7 @@ def make(out: str, seed: int, scheduler: str, sd2: bool) -> None:
     unet_file = "unet-tiny-sd2.json" if sd2 else "unet-tiny.json"
     uconfig = read_json(os.path.join(REPO, "models", "unet", "configs", unet_file))
     unet = diffusers.UNet2DConditionModel.from_config(uconfig)
-    vae = diffusers.AutoencoderKL(
-        in_channels=3, out_channels=3, down_block_types=("DownEncoderBlock2D",) * 2,
-        up_block_types=("UpDecoderBlock2D",) * 2, block_out_channels=(8, 16), layers_per_block=1,
-        act_fn="silu", latent_channels=4, norm_num_groups=4, sample_size=16, scaling_factor=0.18215)
+    vae = tiny_vae(diffusers, scaling_factor=0.18215)
     sched_cls = getattr(diffusers, scheduler)
     accepted = inspect.signature(sched_cls.__init__).parameters
     wanted = dict(SD15_SCHEDULER, prediction_type="v_prediction") if sd2 else SD15_SCHEDULER
@@ -93,10 +91,7 @@ def make(out: str, seed: int, scheduler: str, sd2: bool) -> None:
 
 
 def latents(args) -> None:
-    rng = np.random.default_rng(args.seed)
-    x = rng.standard_normal((args.batch, 4, args.height // 2, args.width // 2)).astype(np.float32)
-    np.save(args.out, x)
-    print(f"wrote {args.out} float32 {list(x.shape)}")
+    save_normal_noise(args.out, (args.batch, 4, args.height // 2, args.width // 2), args.seed)
 
 
 def run(args) -> None:

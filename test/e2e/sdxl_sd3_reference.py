@@ -45,7 +45,8 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
-from fresco_ref_common import arg_parser, import_diffusers, install_sdpa_for_torch1, read_json  # noqa: E402
+from fresco_ref_common import (arg_parser, import_diffusers, install_sdpa_for_torch1, read_json,  # noqa: E402
+                               save_normal_noise, tiny_vae)
 
 REPO = os.path.dirname(os.path.dirname(HERE))
 SDXL_SCHEDULER = dict(num_train_timesteps=1000, beta_start=0.00085, beta_end=0.012,
@@ -64,13 +65,6 @@ def clip_model(vocab: int, hidden: int, projection: int = 0):
     return CLIPTextModelWithProjection(config) if projection else CLIPTextModel(config)
 
 
-def vae(diffusers, **kwargs):
-    return diffusers.AutoencoderKL(
-        in_channels=3, out_channels=3, down_block_types=("DownEncoderBlock2D",) * 2,
-        up_block_types=("UpDecoderBlock2D",) * 2, block_out_channels=(8, 16), layers_per_block=1,
-        act_fn="silu", latent_channels=4, norm_num_groups=4, sample_size=16, **kwargs)
-
-
 def make(args) -> None:
     import torch
     from make_diffusers_checkpoint import randomize as randomize_diffusers
@@ -87,7 +81,7 @@ def make(args) -> None:
             unet = diffusers.UNet2DConditionModel.from_config(
                 read_json(os.path.join(REPO, "models", "unet", "configs", "unet-tiny-sdxl.json")))
             te, te2 = clip_model(len(tok), 8), clip_model(len(tok2), 16, projection=16)
-            v = vae(diffusers, scaling_factor=0.13025)
+            v = tiny_vae(diffusers, scaling_factor=0.13025)
             randomize_diffusers(unet, args.seed)
             randomize_diffusers(v, args.seed + 1)
             randomize_text(te, args.seed + 2)
@@ -106,7 +100,7 @@ def make(args) -> None:
                 tok3 = t5_tokenizer(root)
                 te3 = t5_encoder_model(len(tok3), 24)
                 randomize_text(te3, args.seed + 4)
-            v = vae(diffusers, scaling_factor=1.5305, shift_factor=0.0609)
+            v = tiny_vae(diffusers, scaling_factor=1.5305, shift_factor=0.0609)
             randomize_diffusers(transformer, args.seed)
             randomize_diffusers(v, args.seed + 1)
             randomize_text(te, args.seed + 2)
@@ -122,10 +116,7 @@ def make(args) -> None:
 
 
 def latents(args) -> None:
-    rng = np.random.default_rng(args.seed)
-    x = rng.standard_normal((args.batch, 4, args.height // 2, args.width // 2)).astype(np.float32)
-    np.save(args.out, x)
-    print(f"wrote {args.out} float32 {list(x.shape)}")
+    save_normal_noise(args.out, (args.batch, 4, args.height // 2, args.width // 2), args.seed)
 
 
 def run(args) -> None:

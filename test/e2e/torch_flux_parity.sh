@@ -59,21 +59,19 @@ ours() { # dtype out
 # The real class in float64, its output kept in float64 (flux_reference.py
 # saves float32, whose rounding would hide any difference under 6e-8).
 PYTHONPATH=$here py - "$work" <<'PY'
-import os
 import sys
 
 import numpy as np
 import torch
 
-from fresco_ref_common import import_diffusers, install_sdpa_for_torch1
+from fresco_ref_common import import_diffusers, install_sdpa_for_torch1, load_tensors
 from flux_reference import INPUTS
 
 work = sys.argv[1]
 install_sdpa_for_torch1()
 diffusers = import_diffusers()
 model = diffusers.FluxTransformer2DModel.from_pretrained(f"{work}/model").to(torch.float64).eval()
-inputs = {n: torch.from_numpy(np.load(f"{work}/in/{n}.npy")).double() for n in INPUTS
-          if os.path.exists(f"{work}/in/{n}.npy")}
+inputs = load_tensors(f"{work}/in", INPUTS, torch.float64, optional=True)
 with torch.no_grad():
     out = model(**inputs, return_dict=False)[0]
 np.save(f"{work}/ref.npy", out.numpy())

@@ -82,6 +82,50 @@ def save_output(path: str, sample, dtype: str) -> None:
     print(f"wrote {path} float32 {list(out.shape)} (computed in {dtype}), max |out| {np.abs(out).max():.6g}")
 
 
+def transformer_reference_parser(doc: str, class_name: str, out_help: str) -> argparse.ArgumentParser:
+    """The arguments flux_reference.py and sd3_reference.py share: --model, --inputs, --out,
+    --dtype, and --make-inputs with its --batch and --seed; the caller adds the input sizes."""
+    ap = arg_parser(doc)
+    ap.add_argument("--model", required=True, help=f"diffusers {class_name} folder")
+    ap.add_argument("--inputs", help="folder of input .npy files (as --make-inputs writes them)")
+    ap.add_argument("--out", help=out_help)
+    add_compute_dtype_arg(ap)
+    ap.add_argument("--make-inputs", metavar="DIR", help="write random inputs for --model into DIR instead")
+    add_random_input_args(ap, "--make-inputs")
+    return ap
+
+
+def transformer_reference_main(ap: argparse.ArgumentParser, class_name: str, make_inputs, run) -> None:
+    """Parses `ap` (transformer_reference_parser's), checks --model's class, then calls
+    make_inputs(config, args) for --make-inputs, else run(args)."""
+    args = ap.parse_args()
+    config = read_model_config(args.model, class_name)
+    if args.make_inputs:
+        make_inputs(config, args)
+        return
+    if args.inputs is None or args.out is None:
+        ap.error("missing --inputs and --out (or use --make-inputs)")
+    run(args)
+
+
+def run_transformer(class_name: str, args, names, optional: bool = False, check=None) -> None:
+    """The real diffusers `class_name` from args.model, in args.dtype, on the inputs args.inputs
+    holds (load_tensors of `names`), keyword arguments of its forward; saves the output to
+    args.out (save_output). `check(model, tensors)` may refuse the inputs first."""
+    import torch
+
+    install_sdpa_for_torch1()
+    diffusers = import_diffusers()
+    dtype = torch_dtype(args.dtype)
+    model = getattr(diffusers, class_name).from_pretrained(args.model).to(dtype).eval()
+    tensors = load_tensors(args.inputs, names, dtype, optional=optional)
+    if check is not None:
+        check(model, tensors)
+    with torch.no_grad():
+        sample = model(**tensors, return_dict=False)[0]
+    save_output(args.out, sample, args.dtype)
+
+
 def tiny_vae(diffusers, **kwargs):
     """The 4-latent-channel AutoencoderKL of the tiny SD / SDXL / SD3 pipeline folders
     (block_out_channels [8, 16]: vae_scale_factor 2); `kwargs` adds scaling and shift factors."""

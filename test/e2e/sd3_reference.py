@@ -20,9 +20,7 @@ Run the model:
 
 import numpy as np
 
-from fresco_ref_common import (add_compute_dtype_arg, add_random_input_args, arg_parser, import_diffusers,
-                               install_sdpa_for_torch1, load_tensors, read_model_config, save_arrays,
-                               save_output, torch_dtype)
+from fresco_ref_common import run_transformer, save_arrays, transformer_reference_main, transformer_reference_parser
 
 # SD3Transformer2DModel.forward's tensor arguments, in order.
 INPUTS = ("hidden_states", "encoder_hidden_states", "pooled_projections", "timestep")
@@ -41,37 +39,12 @@ def make_inputs(config: dict, args) -> None:
     save_arrays(args.make_inputs, {name: array.astype(np.float32) for name, array in inputs.items()})
 
 
-def run(args) -> None:
-    import torch
-
-    install_sdpa_for_torch1()
-    diffusers = import_diffusers()
-    dtype = torch_dtype(args.dtype)
-    model = diffusers.SD3Transformer2DModel.from_pretrained(args.model).to(dtype).eval()
-    tensors = load_tensors(args.inputs, INPUTS, dtype)
-    with torch.no_grad():
-        sample = model(**tensors, return_dict=False)[0]
-    save_output(args.out, sample, args.dtype)
-
-
 def main() -> None:
-    ap = arg_parser(__doc__)
-    ap.add_argument("--model", required=True, help="diffusers SD3Transformer2DModel folder")
-    ap.add_argument("--inputs", help="folder of input .npy files (as --make-inputs writes them)")
-    ap.add_argument("--out", help="output .npy (float32 [B, out_channels, sample_size, sample_size])")
-    add_compute_dtype_arg(ap)
-    ap.add_argument("--make-inputs", metavar="DIR", help="write random inputs for --model into DIR instead")
-    add_random_input_args(ap, "--make-inputs")
+    ap = transformer_reference_parser(__doc__, "SD3Transformer2DModel",
+                                      "output .npy (float32 [B, out_channels, sample_size, sample_size])")
     ap.add_argument("--max-sequence-length", type=int, default=5, help="text tokens for --make-inputs")
-    args = ap.parse_args()
-
-    config = read_model_config(args.model, "SD3Transformer2DModel")
-    if args.make_inputs:
-        make_inputs(config, args)
-        return
-    if args.inputs is None or args.out is None:
-        ap.error("missing --inputs and --out (or use --make-inputs)")
-    run(args)
+    transformer_reference_main(ap, "SD3Transformer2DModel", make_inputs,
+                               lambda args: run_transformer("SD3Transformer2DModel", args, INPUTS))
 
 
 if __name__ == "__main__":

@@ -135,6 +135,75 @@ def tiny_vae(diffusers, **kwargs):
         act_fn="silu", latent_channels=4, norm_num_groups=4, sample_size=16, **kwargs)
 
 
+def save_pipeline(pipe, out: str) -> None:
+    """pipe.save_pretrained(out) in safetensors, into a fresh folder (no stale shards or files from
+    another layout)."""
+    import shutil
+
+    if os.path.exists(out):
+        shutil.rmtree(out)
+    pipe.save_pretrained(out, safe_serialization=True)
+
+
+def print_files(folder: str) -> None:
+    """Lists every file below `folder`, sorted, with its size."""
+    for root, _, files in sorted(os.walk(folder)):
+        for name in sorted(files):
+            path = os.path.join(root, name)
+            print(f"  {os.path.relpath(path, folder)} ({os.path.getsize(path)} bytes)")
+
+
+def add_latents_args(ap: argparse.ArgumentParser) -> None:
+    """The `latents` command of the SD / SDXL / SD3 references: --out, --batch, --seed and the
+    image size (save_latents)."""
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--batch", type=int, default=2)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--height", type=int, default=32)
+    ap.add_argument("--width", type=int, default=24)
+
+
+def save_latents(args) -> None:
+    """Initial latents of a tiny_vae pipeline (4 channels, vae_scale_factor 2) for add_latents_args."""
+    save_normal_noise(args.out, (args.batch, 4, args.height // 2, args.width // 2), args.seed)
+
+
+def add_pipeline_run_args(ap: argparse.ArgumentParser, guidance_default) -> None:
+    """The `run` arguments the SD and SDXL / SD3 references share."""
+    ap.add_argument("--pipeline", required=True)
+    ap.add_argument("--prompt", action="append", required=True)
+    ap.add_argument("--negative-prompt", action="append")
+    ap.add_argument("--latents", required=True)
+    ap.add_argument("--steps", type=int, default=4)
+    ap.add_argument("--guidance-scale", type=float, default=guidance_default)
+    ap.add_argument("--height", type=int, default=32)
+    ap.add_argument("--width", type=int, default=24)
+    ap.add_argument("--dtype", choices=("float32", "float64"), default="float32")
+    ap.add_argument("--out-latents", required=True)
+    ap.add_argument("--out-images")
+
+
+def per_prompt(values, n: int):
+    """One value for each of n prompts: a single value is repeated, none gives None."""
+    if values and len(values) == 1 and n > 1:
+        return values * n
+    return values or None
+
+
+def pipeline_reference_setup(dtype: str):
+    """diffusers and the torch dtype for a pipeline reference run in `dtype`, with the attention
+    shim installed (diffusers' torch-1 attention gave NaN in about half the float64 runs; the
+    shim is deterministic) and `dtype` the default (transformers' CLIP builds its causal mask in
+    the default dtype)."""
+    import torch
+
+    diffusers = import_diffusers(need_accelerate=False)
+    install_sdpa_for_torch1()
+    dt = getattr(torch, dtype)
+    torch.set_default_dtype(dt)
+    return diffusers, dt
+
+
 def import_diffusers(need_accelerate: bool = True):
     """The diffusers module, with safetensors.torch imported (diffusers 0.31 calls it without
     importing it). `need_accelerate`: exit unless accelerate is installed, without which

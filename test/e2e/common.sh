@@ -4,7 +4,8 @@
 # (the build's bin/) and FRESCO_PYTHON (the .venv python), and makes a $work
 # folder that is removed on exit. Then defines the checks the scripts share:
 # py, first_image, expect_error, pngs_match_reference, within_twice_torch_error,
-# forward_parity and flux_transformer_inputs (each described below).
+# ranks_match_one, forward_parity and flux_transformer_inputs (each described
+# below).
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$here/../.." && pwd)
 : "${FRESCO_BIN:?set FRESCO_BIN to the build bin/ folder}"
@@ -70,6 +71,28 @@ theirs = np.abs(np.load(theirs_path) - ref).max() / scale
 limit = 2 * theirs + 1e-3
 print(f"{label}: {ours_name} {ours:.3g}, {theirs_name} {theirs:.3g} of max|ref| from float64 (limit {limit:.3g})")
 sys.exit(0 if np.isfinite(ours) and ours <= limit else 1)
+PY
+}
+
+# ranks_match_one ONE OUT...: each multi-rank output OUT (.npy) has the shape
+# of the 1-rank output ONE and is within 1e-5 of its max magnitude (every OUT
+# is reported before a failure).
+ranks_match_one() {
+  py - "$@" <<'PY'
+import os
+import sys
+import numpy as np
+ref = np.load(sys.argv[1])
+ok = True
+for path in sys.argv[2:]:
+    got = np.load(path)
+    good = got.shape == ref.shape
+    ratio = np.abs(got - ref).max() / np.abs(ref).max() if good else float("inf")
+    good = good and ratio <= 1e-5
+    name = os.path.basename(path)[:-len(".npy")]
+    print(f"{name:16s} ratio {ratio:.3g} to 1 rank: {'OK' if good else 'FAIL'}")
+    ok &= bool(good)
+sys.exit(0 if ok else 1)
 PY
 }
 

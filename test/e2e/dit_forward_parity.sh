@@ -38,23 +38,4 @@ reference() { # dtype out
     --latents "$work/in/latents.npy" --timestep "$work/in/timestep.npy" \
     --class-labels "$work/in/class_labels.npy" --out "$2" --dtype "$1"
 }
-reference float64 "$work/ref.npy"
-if [ -z "$storage" ]; then
-  "$FRESCO_PYTHON" "$here/compare_npy.py" "$work/out.npy" "$work/ref.npy" \
-    --rtol-max 1e-4
-  exit 0
-fi
-[ "$storage" = bf16 ] || { echo "STORAGE must be bf16, got '$storage'"; exit 2; }
-reference bfloat16 "$work/torch.npy"
-"$FRESCO_PYTHON" - "$work" "$storage" <<'PY'
-import sys
-import numpy as np
-work, storage = sys.argv[1:]
-ref = np.load(f"{work}/ref.npy").astype(np.float64)
-scale = np.abs(ref).max()
-ours = np.abs(np.load(f"{work}/out.npy") - ref).max() / scale
-torch = np.abs(np.load(f"{work}/torch.npy") - ref).max() / scale
-limit = 2 * torch + 1e-3
-print(f"{storage}: fresco {ours:.3g}, PyTorch {torch:.3g} of max|ref| from float64 (limit {limit:.3g})")
-sys.exit(0 if np.isfinite(ours) and ours <= limit else 1)
-PY
+forward_parity 1e-4 "$storage"

@@ -23,7 +23,7 @@ import sys
 import numpy as np
 
 from fresco_ref_common import (add_compute_dtype_arg, add_random_input_args, arg_parser, import_diffusers,
-                               read_json, torch_dtype)
+                               read_json, save_arrays, save_output, torch_dtype)
 
 DIT_CLASSES = ("DiTTransformer2DModel", "Transformer2DModel")
 
@@ -36,10 +36,7 @@ def make_inputs(config: dict, out_dir: str, batch: int, seed: int) -> None:
         "timestep": rng.integers(0, 1000, size=batch, dtype=np.int64),
         "class_labels": rng.integers(0, config["num_embeds_ada_norm"], size=batch, dtype=np.int64),
     }
-    os.makedirs(out_dir, exist_ok=True)
-    for name, array in inputs.items():
-        np.save(os.path.join(out_dir, f"{name}.npy"), array)
-        print(f"wrote {os.path.join(out_dir, name)}.npy {array.dtype} {list(array.shape)}")
+    save_arrays(out_dir, inputs)
 
 
 def load_model(model_dir: str, config: dict):
@@ -70,10 +67,7 @@ def run(args: argparse.Namespace, config: dict) -> None:
     model = load_model(args.model, config).to(dtype)
     with torch.no_grad():
         sample = model(latents, timestep=timestep, class_labels=class_labels).sample
-    out = sample.float().numpy()
-    np.save(args.out, out)
-    print(f"wrote {args.out} float32 {list(out.shape)} (computed in {args.dtype}), max |out| "
-          f"{np.abs(out).max():.6g}")
+    save_output(args.out, sample, args.dtype)
 
 
 def main() -> None:

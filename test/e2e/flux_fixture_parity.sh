@@ -62,11 +62,7 @@ d=$work/dump
 
 "$FRESCO_BIN/fresco-compile" "$work/pipe/transformer" -o "$work/dit.fplan" \
   --batch $batch --height $height --width $width --max-sequence-length $text
-inputs=()
-for name in hidden_states encoder_hidden_states pooled_projections timestep \
-  img_ids txt_ids guidance; do
-  [ -f "$d/step0/$name.npy" ] && inputs+=(--input "$name=@$d/step0/$name.npy")
-done
+flux_transformer_inputs "$d/step0"
 "$FRESCO_BIN/fresco-run" "$work/dit.fplan" --weights "$work/pipe/transformer" \
   --function transformer "${inputs[@]}" --output "@$work/noise_pred.npy"
 "$FRESCO_PYTHON" "$here/compare_npy.py" "$work/noise_pred.npy" \

@@ -23,7 +23,6 @@ set -euo pipefail
 variant=$1
 . "$(dirname "$0")/common.sh"
 B=$FRESCO_BIN
-py() { "$FRESCO_PYTHON" "$@"; }
 H=32 W=48 L=16
 
 flags=()
@@ -57,20 +56,7 @@ py "$here/flux_pipeline_reference.py" --pipeline "$work/pipe" "${prompts[@]}" \
   --height $H --width $W --max-sequence-length $L --dtype float64 \
   --out-latents "$work/ref.npy" --out-images "$work/ref_img.npy" > /dev/null
 py "$here/compare_npy.py" "$work/one.npy" "$work/ref.npy" --rtol-max 1e-4
-py - "$work" <<'PY'
-import sys
-import numpy as np
-from PIL import Image
-work = sys.argv[1]
-ref = np.load(f"{work}/ref_img.npy")  # [B, 3, H, W], raw VAE output
-for i in range(ref.shape[0]):
-    got = np.asarray(Image.open(f"{work}/img-{i}.png").convert("RGB")).astype(np.int32)
-    want = np.round(np.clip(ref[i].transpose(1, 2, 0) / 2 + 0.5, 0, 1) * 255).astype(np.int32)
-    assert got.shape == want.shape, f"image {i}: {got.shape} vs {want.shape}"
-    diff = np.abs(got - want).max()
-    print(f"image {i}: {got.shape[1]}x{got.shape[0]}, max 8-bit difference {diff}")
-    assert diff <= 1, "PNG differs from diffusers' image"
-PY
+pngs_match_reference "$work/img" "$work/ref_img.npy"
 
 # bf16 storage (a plan compiled for it, on cpu-staged, the GPU's storage
 # emulated): against the float64 pipeline within twice diffusers' own error
@@ -85,29 +71,17 @@ py "$here/flux_pipeline_reference.py" --pipeline "$work/pipe" "${prompts[@]}" \
   --latents "$work/x.npy" --steps $steps --guidance-scale $guidance \
   --height $H --width $W --max-sequence-length $L --dtype bfloat16 \
   --out-latents "$work/torch_bf16.npy" > /dev/null
-py - "$work" <<'PY'
-import sys
-import numpy as np
-work = sys.argv[1]
-ref = np.load(f"{work}/ref.npy").astype(np.float64)
-scale = np.abs(ref).max()
-ours = np.abs(np.load(f"{work}/bf16.npy") - ref).max() / scale
-torch = np.abs(np.load(f"{work}/torch_bf16.npy") - ref).max() / scale
-limit = 2 * torch + 1e-3
-print(f"bf16: fresco {ours:.3g}, diffusers {torch:.3g} of max|ref| from float64 (limit {limit:.3g})")
-assert ours <= limit, "bf16 generation is further from float64 than allowed"
-PY
+within_twice_torch_error bf16 fresco "$work/bf16.npy" diffusers \
+  "$work/torch_bf16.npy" "$work/ref.npy"
 
 # One prompt on the 2-image plan: the batch is padded, image 0 is the same.
-py -c "import numpy as np, sys; np.save(sys.argv[2], np.load(sys.argv[1])[:1])" \
-  "$work/x.npy" "$work/x0.npy"
+first_image "$work/x.npy" "$work/x0.npy"
 first=(--prompt "a red fox in the snow")
 [ "$variant" = dev ] && first+=(--prompt-2 "a watercolor of a lighthouse at dusk with long reflections on the quiet water")
 "$B/fresco-run" "$work/one.fplan" --weights "$work/pipe" "${first[@]}" \
   --steps $steps --guidance-scale $guidance --latents "@$work/x0.npy" \
   --output-latents "@$work/single.npy" --quiet
-py -c "import numpy as np, sys; np.save(sys.argv[2], np.load(sys.argv[1])[:1])" \
-  "$work/ref.npy" "$work/ref0.npy"
+first_image "$work/ref.npy" "$work/ref0.npy"
 py "$here/compare_npy.py" "$work/single.npy" "$work/ref0.npy" --rtol-max 1e-4
 
 # Several ranks against the 1-rank run.
@@ -145,19 +119,6 @@ multi ring5 5 --parallel ring=5
 multi ulysses4 4 --parallel ulysses=4
 
 # Bad input: clear errors, exit 1.
-expect_error() { # message command...
-  local message=$1
-  shift
-  set +e
-  "$@" > "$work/err.log" 2>&1
-  local rc=$?
-  set -e
-  if [ $rc -ne 1 ] || ! grep -qF "$message" "$work/err.log"; then
-    echo "expected exit 1 and '$message', got $rc:"
-    cat "$work/err.log"
-    exit 1
-  fi
-}
 cp -r "$work/pipe" "$work/notok"
 rm -rf "$work/notok/tokenizer_2"
 expect_error "has no 'tokenizer_2' folder" "$B/fresco-run" "$work/one.fplan" \

@@ -67,24 +67,7 @@ for case in even-tp2ring2 uneven-uly2ring2; do
   cmp "$work/$case.npy" "$work/$case-staged.npy"
   echo "== $case on cpu-staged: identical output"
 done
-"$FRESCO_PYTHON" - "$work" <<'PY'
-import sys
-import numpy as np
-work = sys.argv[1]
-cases = {
-    "even": ["uly2", "ring2", "ring4", "uly2ring2", "tp2uly2", "tp2ring2",
-             "pp2", "pp2ring2", "uly4"],
-    "uneven": ["ring4", "uly2ring2", "uly4", "tp3", "tp2uly2", "ring8"],
-}
-ok = True
-for size, names in cases.items():
-    ref = np.load(f"{work}/{size}-one.npy")
-    for name in names:
-        got = np.load(f"{work}/{size}-{name}.npy")
-        ratio = np.abs(got - ref).max() / np.abs(ref).max()
-        good = got.shape == ref.shape and ratio <= 1e-5
-        print(f"{size:6s} {name:9s} ratio {ratio:.3g} to 1 rank: "
-              f"{'OK' if good else 'FAIL'}")
-        ok &= bool(good)
-sys.exit(0 if ok else 1)
-PY
+ranks_match_one "$work/even-one.npy" \
+  "$work"/even-{uly2,ring2,ring4,uly2ring2,tp2uly2,tp2ring2,pp2,pp2ring2,uly4}.npy
+ranks_match_one "$work/uneven-one.npy" \
+  "$work"/uneven-{ring4,uly2ring2,uly4,tp3,tp2uly2,ring8}.npy

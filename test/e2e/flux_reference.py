@@ -18,13 +18,12 @@ Run the model:
   the RMS norms' mean squares and the rotary embedding's products (apply_rotary_emb's x.float());
   the output is saved as float32.
 """
-import os
 import sys
 
 import numpy as np
 
-from fresco_ref_common import (add_compute_dtype_arg, add_random_input_args, arg_parser, import_diffusers,
-                               install_sdpa_for_torch1, read_json, torch_dtype)
+from fresco_ref_common import (import_diffusers, run_transformer, save_arrays, transformer_reference_main,
+                               transformer_reference_parser)
 
 # FluxTransformer2DModel.forward's tensor arguments, in order.
 INPUTS = ("hidden_states", "encoder_hidden_states", "pooled_projections", "timestep", "img_ids", "txt_ids",
@@ -53,57 +52,25 @@ def make_inputs(config: dict, args) -> None:
     }
     if config.get("guidance_embeds", False):
         inputs["guidance"] = rng.uniform(1.0, 5.0, size=b)
-    os.makedirs(args.make_inputs, exist_ok=True)
-    for name, array in inputs.items():
-        array = array.astype(np.float32)
-        np.save(os.path.join(args.make_inputs, f"{name}.npy"), array)
-        print(f"wrote {os.path.join(args.make_inputs, name)}.npy {array.dtype} {list(array.shape)}")
+    save_arrays(args.make_inputs, {name: array.astype(np.float32) for name, array in inputs.items()})
 
 
 def run(args) -> None:
-    import torch
+    def check_guidance(model, tensors: dict) -> None:
+        if model.config.guidance_embeds != ("guidance" in tensors):
+            sys.exit(f"guidance_embeds is {model.config.guidance_embeds} but guidance.npy is "
+                     f"{'present' if 'guidance' in tensors else 'missing'} in {args.inputs}")
 
-    install_sdpa_for_torch1()
-    diffusers = import_diffusers()
-    dtype = torch_dtype(args.dtype)
-    model = diffusers.FluxTransformer2DModel.from_pretrained(args.model).to(dtype).eval()
-    tensors = {}
-    for name in INPUTS:
-        path = os.path.join(args.inputs, f"{name}.npy")
-        if os.path.exists(path):
-            tensors[name] = torch.from_numpy(np.load(path)).to(dtype)
-    if model.config.guidance_embeds != ("guidance" in tensors):
-        sys.exit(f"guidance_embeds is {model.config.guidance_embeds} but guidance.npy is "
-                 f"{'present' if 'guidance' in tensors else 'missing'} in {args.inputs}")
-    with torch.no_grad():
-        sample = model(**tensors, return_dict=False)[0]
-    out = sample.float().numpy()
-    np.save(args.out, out)
-    print(f"wrote {args.out} float32 {list(out.shape)} (computed in {args.dtype}), max |out| {np.abs(out).max():.6g}")
+    run_transformer("FluxTransformer2DModel", args, INPUTS, optional=True, check=check_guidance)
 
 
 def main() -> None:
-    ap = arg_parser(__doc__)
-    ap.add_argument("--model", required=True, help="diffusers FluxTransformer2DModel folder")
-    ap.add_argument("--inputs", help="folder of input .npy files (as --make-inputs writes them)")
-    ap.add_argument("--out", help="output .npy (float32 [B, image tokens, out channels])")
-    add_compute_dtype_arg(ap)
-    ap.add_argument("--make-inputs", metavar="DIR", help="write random inputs for --model into DIR instead")
-    add_random_input_args(ap, "--make-inputs")
+    ap = transformer_reference_parser(__doc__, "FluxTransformer2DModel",
+                                      "output .npy (float32 [B, image tokens, out channels])")
     ap.add_argument("--height", type=int, default=64, help="image height in pixels for --make-inputs")
     ap.add_argument("--width", type=int, default=32, help="image width in pixels for --make-inputs")
     ap.add_argument("--max-sequence-length", type=int, default=5, help="text tokens for --make-inputs")
-    args = ap.parse_args()
-
-    config = read_json(os.path.join(args.model, "config.json"))
-    if config.get("_class_name") != "FluxTransformer2DModel":
-        sys.exit(f"{args.model}: _class_name {config.get('_class_name')!r} is not FluxTransformer2DModel")
-    if args.make_inputs:
-        make_inputs(config, args)
-        return
-    if args.inputs is None or args.out is None:
-        ap.error("missing --inputs and --out (or use --make-inputs)")
-    run(args)
+    transformer_reference_main(ap, "FluxTransformer2DModel", make_inputs, run)
 
 
 if __name__ == "__main__":

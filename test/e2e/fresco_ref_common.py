@@ -1,11 +1,13 @@
-"""Helpers shared by the e2e reference scripts (dit_reference.py, vae_reference.py,
-dit_pipeline_reference.py) and the diffusers folder writers (make_diffusers_*.py).
+"""Helpers shared by the e2e reference scripts (dit_reference.py, flux_reference.py,
+sd3_reference.py, vae_reference.py, the *_pipeline_reference.py and sdxl_sd3_reference.py) and
+the diffusers folder writers (make_diffusers_*.py, make_flux_pipeline.py).
 
 Imported by scripts run as `python test/e2e/NAME.py`, whose folder is then on sys.path.
 torch and diffusers are imported only when a helper needs them.
 """
 import argparse
 import json
+import os
 import sys
 
 import numpy as np
@@ -45,6 +47,161 @@ def torch_dtype(name: str):
 def read_json(path: str) -> dict:
     with open(path) as f:
         return json.load(f)
+
+
+def read_model_config(model_dir: str, class_name: str) -> dict:
+    """config.json of a diffusers model folder; exits unless its _class_name is `class_name`."""
+    config = read_json(os.path.join(model_dir, "config.json"))
+    if config.get("_class_name") != class_name:
+        sys.exit(f"{model_dir}: _class_name {config.get('_class_name')!r} is not {class_name}")
+    return config
+
+
+def save_arrays(out_dir: str, arrays: dict) -> None:
+    """Writes each array of `arrays` to out_dir/NAME.npy as it is, saying so."""
+    os.makedirs(out_dir, exist_ok=True)
+    for name, array in arrays.items():
+        np.save(os.path.join(out_dir, f"{name}.npy"), array)
+        print(f"wrote {os.path.join(out_dir, name)}.npy {array.dtype} {list(array.shape)}")
+
+
+def load_tensors(folder: str, names, dtype, optional: bool = False) -> dict:
+    """The torch tensors folder/NAME.npy, in `dtype`, keyed by name; with `optional`, the names
+    whose file is missing are left out."""
+    import torch
+
+    paths = {name: os.path.join(folder, f"{name}.npy") for name in names}
+    return {name: torch.from_numpy(np.load(path)).to(dtype) for name, path in paths.items()
+            if not optional or os.path.exists(path)}
+
+
+def save_output(path: str, sample, dtype: str) -> None:
+    """Saves a model's output tensor as float32, saying what it was computed in."""
+    out = sample.float().numpy()
+    np.save(path, out)
+    print(f"wrote {path} float32 {list(out.shape)} (computed in {dtype}), max |out| {np.abs(out).max():.6g}")
+
+
+def transformer_reference_parser(doc: str, class_name: str, out_help: str) -> argparse.ArgumentParser:
+    """The arguments flux_reference.py and sd3_reference.py share: --model, --inputs, --out,
+    --dtype, and --make-inputs with its --batch and --seed; the caller adds the input sizes."""
+    ap = arg_parser(doc)
+    ap.add_argument("--model", required=True, help=f"diffusers {class_name} folder")
+    ap.add_argument("--inputs", help="folder of input .npy files (as --make-inputs writes them)")
+    ap.add_argument("--out", help=out_help)
+    add_compute_dtype_arg(ap)
+    ap.add_argument("--make-inputs", metavar="DIR", help="write random inputs for --model into DIR instead")
+    add_random_input_args(ap, "--make-inputs")
+    return ap
+
+
+def transformer_reference_main(ap: argparse.ArgumentParser, class_name: str, make_inputs, run) -> None:
+    """Parses `ap` (transformer_reference_parser's), checks --model's class, then calls
+    make_inputs(config, args) for --make-inputs, else run(args)."""
+    args = ap.parse_args()
+    config = read_model_config(args.model, class_name)
+    if args.make_inputs:
+        make_inputs(config, args)
+        return
+    if args.inputs is None or args.out is None:
+        ap.error("missing --inputs and --out (or use --make-inputs)")
+    run(args)
+
+
+def run_transformer(class_name: str, args, names, optional: bool = False, check=None) -> None:
+    """The real diffusers `class_name` from args.model, in args.dtype, on the inputs args.inputs
+    holds (load_tensors of `names`), keyword arguments of its forward; saves the output to
+    args.out (save_output). `check(model, tensors)` may refuse the inputs first."""
+    import torch
+
+    install_sdpa_for_torch1()
+    diffusers = import_diffusers()
+    dtype = torch_dtype(args.dtype)
+    model = getattr(diffusers, class_name).from_pretrained(args.model).to(dtype).eval()
+    tensors = load_tensors(args.inputs, names, dtype, optional=optional)
+    if check is not None:
+        check(model, tensors)
+    with torch.no_grad():
+        sample = model(**tensors, return_dict=False)[0]
+    save_output(args.out, sample, args.dtype)
+
+
+def tiny_vae(diffusers, **kwargs):
+    """The 4-latent-channel AutoencoderKL of the tiny SD / SDXL / SD3 pipeline folders
+    (block_out_channels [8, 16]: vae_scale_factor 2); `kwargs` adds scaling and shift factors."""
+    return diffusers.AutoencoderKL(
+        in_channels=3, out_channels=3, down_block_types=("DownEncoderBlock2D",) * 2,
+        up_block_types=("UpDecoderBlock2D",) * 2, block_out_channels=(8, 16), layers_per_block=1,
+        act_fn="silu", latent_channels=4, norm_num_groups=4, sample_size=16, **kwargs)
+
+
+def save_pipeline(pipe, out: str) -> None:
+    """pipe.save_pretrained(out) in safetensors, into a fresh folder (no stale shards or files from
+    another layout)."""
+    import shutil
+
+    if os.path.exists(out):
+        shutil.rmtree(out)
+    pipe.save_pretrained(out, safe_serialization=True)
+
+
+def print_files(folder: str) -> None:
+    """Lists every file below `folder`, sorted, with its size."""
+    for root, _, files in sorted(os.walk(folder)):
+        for name in sorted(files):
+            path = os.path.join(root, name)
+            print(f"  {os.path.relpath(path, folder)} ({os.path.getsize(path)} bytes)")
+
+
+def add_latents_args(ap: argparse.ArgumentParser) -> None:
+    """The `latents` command of the SD / SDXL / SD3 references: --out, --batch, --seed and the
+    image size (save_latents)."""
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--batch", type=int, default=2)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--height", type=int, default=32)
+    ap.add_argument("--width", type=int, default=24)
+
+
+def save_latents(args) -> None:
+    """Initial latents of a tiny_vae pipeline (4 channels, vae_scale_factor 2) for add_latents_args."""
+    save_normal_noise(args.out, (args.batch, 4, args.height // 2, args.width // 2), args.seed)
+
+
+def add_pipeline_run_args(ap: argparse.ArgumentParser, guidance_default) -> None:
+    """The `run` arguments the SD and SDXL / SD3 references share."""
+    ap.add_argument("--pipeline", required=True)
+    ap.add_argument("--prompt", action="append", required=True)
+    ap.add_argument("--negative-prompt", action="append")
+    ap.add_argument("--latents", required=True)
+    ap.add_argument("--steps", type=int, default=4)
+    ap.add_argument("--guidance-scale", type=float, default=guidance_default)
+    ap.add_argument("--height", type=int, default=32)
+    ap.add_argument("--width", type=int, default=24)
+    ap.add_argument("--dtype", choices=("float32", "float64"), default="float32")
+    ap.add_argument("--out-latents", required=True)
+    ap.add_argument("--out-images")
+
+
+def per_prompt(values, n: int):
+    """One value for each of n prompts: a single value is repeated, none gives None."""
+    if values and len(values) == 1 and n > 1:
+        return values * n
+    return values or None
+
+
+def pipeline_reference_setup(dtype: str):
+    """diffusers and the torch dtype for a pipeline reference run in `dtype`, with the attention
+    shim installed (diffusers' torch-1 attention gave NaN in about half the float64 runs; the
+    shim is deterministic) and `dtype` the default (transformers' CLIP builds its causal mask in
+    the default dtype)."""
+    import torch
+
+    diffusers = import_diffusers(need_accelerate=False)
+    install_sdpa_for_torch1()
+    dt = getattr(torch, dtype)
+    torch.set_default_dtype(dt)
+    return diffusers, dt
 
 
 def import_diffusers(need_accelerate: bool = True):

@@ -34,7 +34,8 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from fresco_ref_common import add_storage_dtype_arg, arg_parser, import_diffusers, read_json, torch_dtype  # noqa: E402
+from fresco_ref_common import (add_storage_dtype_arg, arg_parser, import_diffusers, print_files,  # noqa: E402
+                               read_json, torch_dtype)
 from make_diffusers_checkpoint import randomize  # noqa: E402
 
 
@@ -106,10 +107,7 @@ def main() -> None:
     print(f"  vae: AutoencoderKL, {count(vae)} parameters ({count(vae.decoder) + count(vae.post_quant_conv)} "
           f"in post_quant_conv + decoder), seed {args.seed + 1}")
     print(f"  scheduler: {type(scheduler).__name__}")
-    for root, _, files in sorted(os.walk(args.out)):
-        for name in sorted(files):
-            path = os.path.join(root, name)
-            print(f"  {os.path.relpath(path, args.out)} ({os.path.getsize(path)} bytes)")
+    print_files(args.out)
 
 
 if __name__ == "__main__":

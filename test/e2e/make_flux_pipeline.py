@@ -40,7 +40,6 @@ so the folder is the same for the same arguments. Stored float32. Nothing is dow
 """
 import math
 import os
-import shutil
 import sys
 import tempfile
 
@@ -51,7 +50,8 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
-from fresco_ref_common import arg_parser, import_diffusers, install_sdpa_for_torch1, read_json  # noqa: E402
+from fresco_ref_common import (arg_parser, import_diffusers, install_sdpa_for_torch1, print_files,  # noqa: E402
+                               read_json, save_pipeline)
 
 REPO = os.path.dirname(os.path.dirname(HERE))
 FLUX_CONFIGS = os.path.join(REPO, "models", "flux", "configs")
@@ -185,9 +185,7 @@ def main() -> None:
         pipe = diffusers.FluxPipeline(scheduler=scheduler, vae=vae, text_encoder=text_encoder,
                                       tokenizer=tokenizer, text_encoder_2=text_encoder_2, tokenizer_2=tokenizer_2,
                                       transformer=transformer)
-        if os.path.exists(args.out):
-            shutil.rmtree(args.out)  # no stale shards or files from another layout
-        pipe.save_pretrained(args.out, safe_serialization=True)
+        save_pipeline(pipe, args.out)
     shard_t5(text_encoder_2, os.path.join(args.out, "text_encoder_2"))
 
     def count(m):
@@ -198,10 +196,7 @@ def main() -> None:
           f"vae_scale_factor {2 ** len(channels)}), text_encoder {count(text_encoder)} (vocab {len(tokenizer)}, "
           f"{args.text_tokens} tokens), text_encoder_2 {count(text_encoder_2)} (vocab {t5_vocab}, "
           f"tokenizer {len(tokenizer_2)})")
-    for folder, _, files in sorted(os.walk(args.out)):
-        for name in sorted(files):
-            path = os.path.join(folder, name)
-            print(f"  {os.path.relpath(path, args.out)} ({os.path.getsize(path)} bytes)")
+    print_files(args.out)
 
 
 if __name__ == "__main__":

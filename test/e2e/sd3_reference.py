@@ -17,13 +17,10 @@ Run the model:
   the RMS norms' mean squares (SD3.5's qk_norm) and the position table (a float32 buffer of the
   folder); the output is saved as float32.
 """
-import os
-import sys
 
 import numpy as np
 
-from fresco_ref_common import (add_compute_dtype_arg, add_random_input_args, arg_parser, import_diffusers,
-                               install_sdpa_for_torch1, read_json, torch_dtype)
+from fresco_ref_common import run_transformer, save_arrays, transformer_reference_main, transformer_reference_parser
 
 # SD3Transformer2DModel.forward's tensor arguments, in order.
 INPUTS = ("hidden_states", "encoder_hidden_states", "pooled_projections", "timestep")
@@ -39,49 +36,15 @@ def make_inputs(config: dict, args) -> None:
         "pooled_projections": rng.standard_normal((b, config["pooled_projection_dim"])),
         "timestep": rng.uniform(0.0, 1000.0, size=b),
     }
-    os.makedirs(args.make_inputs, exist_ok=True)
-    for name, array in inputs.items():
-        array = array.astype(np.float32)
-        np.save(os.path.join(args.make_inputs, f"{name}.npy"), array)
-        print(f"wrote {os.path.join(args.make_inputs, name)}.npy {array.dtype} {list(array.shape)}")
-
-
-def run(args) -> None:
-    import torch
-
-    install_sdpa_for_torch1()
-    diffusers = import_diffusers()
-    dtype = torch_dtype(args.dtype)
-    model = diffusers.SD3Transformer2DModel.from_pretrained(args.model).to(dtype).eval()
-    tensors = {name: torch.from_numpy(np.load(os.path.join(args.inputs, f"{name}.npy"))).to(dtype)
-               for name in INPUTS}
-    with torch.no_grad():
-        sample = model(**tensors, return_dict=False)[0]
-    out = sample.float().numpy()
-    np.save(args.out, out)
-    print(f"wrote {args.out} float32 {list(out.shape)} (computed in {args.dtype}), max |out| {np.abs(out).max():.6g}")
+    save_arrays(args.make_inputs, {name: array.astype(np.float32) for name, array in inputs.items()})
 
 
 def main() -> None:
-    ap = arg_parser(__doc__)
-    ap.add_argument("--model", required=True, help="diffusers SD3Transformer2DModel folder")
-    ap.add_argument("--inputs", help="folder of input .npy files (as --make-inputs writes them)")
-    ap.add_argument("--out", help="output .npy (float32 [B, out_channels, sample_size, sample_size])")
-    add_compute_dtype_arg(ap)
-    ap.add_argument("--make-inputs", metavar="DIR", help="write random inputs for --model into DIR instead")
-    add_random_input_args(ap, "--make-inputs")
+    ap = transformer_reference_parser(__doc__, "SD3Transformer2DModel",
+                                      "output .npy (float32 [B, out_channels, sample_size, sample_size])")
     ap.add_argument("--max-sequence-length", type=int, default=5, help="text tokens for --make-inputs")
-    args = ap.parse_args()
-
-    config = read_json(os.path.join(args.model, "config.json"))
-    if config.get("_class_name") != "SD3Transformer2DModel":
-        sys.exit(f"{args.model}: _class_name {config.get('_class_name')!r} is not SD3Transformer2DModel")
-    if args.make_inputs:
-        make_inputs(config, args)
-        return
-    if args.inputs is None or args.out is None:
-        ap.error("missing --inputs and --out (or use --make-inputs)")
-    run(args)
+    transformer_reference_main(ap, "SD3Transformer2DModel", make_inputs,
+                               lambda args: run_transformer("SD3Transformer2DModel", args, INPUTS))
 
 
 if __name__ == "__main__":

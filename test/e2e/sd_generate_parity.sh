@@ -21,7 +21,6 @@ scheduler=$1
 variant=${2:-}
 . "$(dirname "$0")/common.sh"
 B=$FRESCO_BIN
-py() { "$FRESCO_PYTHON" "$@"; }
 ref=$here/sd_pipeline_reference.py
 H=32 W=24
 
@@ -52,20 +51,7 @@ generate one neg --negative-prompt "blurry, low quality"
 reference ref_neg --negative-prompt "blurry, low quality" \
   --out-images "$work/ref_img.npy"
 py "$here/compare_npy.py" "$work/neg.npy" "$work/ref_neg.npy" --rtol-max 1e-4
-py - "$work" <<'PY'
-import sys
-import numpy as np
-from PIL import Image
-work = sys.argv[1]
-ref = np.load(f"{work}/ref_img.npy")  # [B, 3, H, W], raw VAE output
-for i in range(ref.shape[0]):
-    got = np.asarray(Image.open(f"{work}/neg-{i}.png").convert("RGB")).astype(np.int32)
-    want = np.round(np.clip(ref[i].transpose(1, 2, 0) / 2 + 0.5, 0, 1) * 255).astype(np.int32)
-    assert got.shape == want.shape, f"image {i}: {got.shape} vs {want.shape}"
-    diff = np.abs(got - want).max()
-    print(f"image {i}: {got.shape[1]}x{got.shape[0]}, max 8-bit difference {diff}")
-    assert diff <= 1, "PNG differs from diffusers' image"
-PY
+pngs_match_reference "$work/neg" "$work/ref_img.npy"
 generate one plain
 reference ref_plain
 py "$here/compare_npy.py" "$work/plain.npy" "$work/ref_plain.npy" --rtol-max 1e-4
@@ -89,27 +75,15 @@ multi tp2 2 --parallel tp=2
 multi cfg2-tp2 4 --parallel cfg=2,tp=2
 multi pipeline2 2 --parallel pipeline=2
 
-set +e
-"$B/fresco-compile" "$work/pipe" -o "$work/bad.fplan" --ranks 2 \
-  --parallel ulysses=2 > "$work/err.log" 2>&1
-rc=$?
-set -e
-[ $rc -eq 1 ] && grep -q "needs whole" "$work/err.log" ||
-  { echo "ulysses on a UNet: expected a clear refusal, got $rc:"; cat "$work/err.log"; exit 1; }
+expect_error "needs whole" "$B/fresco-compile" "$work/pipe" \
+  -o "$work/bad.fplan" --ranks 2 --parallel ulysses=2
 # One negative prompt per prompt, or one for all: the same when equal.
 generate one neg2 --negative-prompt "blurry, low quality" \
   --negative-prompt "blurry, low quality"
 cmp "$work/neg2.npy" "$work/neg.npy"
-bad() { # message flags...
-  local message=$1
-  shift
-  set +e
-  "$B/fresco-run" "$work/one.fplan" --weights "$work/pipe" "$@" \
-    -o "$work/x.png" --steps 1 > "$work/err.log" 2>&1
-  local rc=$?
-  set -e
-  [ $rc -eq 1 ] && grep -qF "$message" "$work/err.log" ||
-    { echo "expected exit 1 and '$message', got $rc:"; cat "$work/err.log"; exit 1; }
+bad() { # message flags...: fresco-run of one.fplan refuses FLAGS with MESSAGE
+  expect_error "$1" "$B/fresco-run" "$work/one.fplan" --weights "$work/pipe" \
+    "${@:2}" -o "$work/x.png" --steps 1
 }
 bad "got 3 negative prompts for 2 prompts" "${prompts[@]}" \
   --negative-prompt a --negative-prompt b --negative-prompt c
@@ -117,8 +91,7 @@ bad "reads one prompt per image: --prompt-2 does not apply" \
   "${prompts[@]}" --prompt-2 x --prompt-2 y
 if [ "$scheduler" = EulerAncestralDiscreteScheduler ]; then
   # Image 0's noise, initial and per step, depends only on (seed, 0).
-  py -c "import numpy as np, sys; np.save(sys.argv[2], np.load(sys.argv[1])[:1])" \
-    "$work/x.npy" "$work/x0.npy"
+  first_image "$work/x.npy" "$work/x0.npy"
   "$B/fresco-run" "$work/one.fplan" --weights "$work/pipe" \
     --prompt "a red fox in the snow" --steps 4 --seed 7 --latents "@$work/x0.npy" \
     --negative-prompt "blurry, low quality" -o "$work/single.png" \

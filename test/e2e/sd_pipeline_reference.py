@@ -30,7 +30,6 @@ Run the pipeline:
 """
 import inspect
 import os
-import shutil
 import sys
 import tempfile
 
@@ -44,7 +43,9 @@ os.environ["TRANSFORMERS_OFFLINE"] = "1"
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
 from fresco_noise import patch_ancestral_noise  # noqa: E402
-from fresco_ref_common import arg_parser, import_diffusers, install_sdpa_for_torch1, read_json  # noqa: E402
+from fresco_ref_common import (add_latents_args, add_pipeline_run_args, arg_parser, import_diffusers,  # noqa: E402
+                               per_prompt, pipeline_reference_setup, read_json, save_latents, save_pipeline,
+                               tiny_vae)
 
 REPO = os.path.dirname(os.path.dirname(HERE))
 SD15_SCHEDULER = dict(num_train_timesteps=1000, beta_start=0.00085, beta_end=0.012,
@@ -63,10 +64,7 @@ def make(out: str, seed: int, scheduler: str, sd2: bool) -> None:
     unet_file = "unet-tiny-sd2.json" if sd2 else "unet-tiny.json"
     uconfig = read_json(os.path.join(REPO, "models", "unet", "configs", unet_file))
     unet = diffusers.UNet2DConditionModel.from_config(uconfig)
-    vae = diffusers.AutoencoderKL(
-        in_channels=3, out_channels=3, down_block_types=("DownEncoderBlock2D",) * 2,
-        up_block_types=("UpDecoderBlock2D",) * 2, block_out_channels=(8, 16), layers_per_block=1,
-        act_fn="silu", latent_channels=4, norm_num_groups=4, sample_size=16, scaling_factor=0.18215)
+    vae = tiny_vae(diffusers, scaling_factor=0.18215)
     sched_cls = getattr(diffusers, scheduler)
     accepted = inspect.signature(sched_cls.__init__).parameters
     wanted = dict(SD15_SCHEDULER, prediction_type="v_prediction") if sd2 else SD15_SCHEDULER
@@ -86,35 +84,19 @@ def make(out: str, seed: int, scheduler: str, sd2: bool) -> None:
         pipe = diffusers.StableDiffusionPipeline(
             vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet, scheduler=sched,
             safety_checker=None, feature_extractor=None, requires_safety_checker=False)
-        if os.path.exists(out):
-            shutil.rmtree(out)
-        pipe.save_pretrained(out, safe_serialization=True)
+        save_pipeline(pipe, out)
     print(f"wrote {out}: StableDiffusionPipeline, {scheduler}, seed {seed}")
-
-
-def latents(args) -> None:
-    rng = np.random.default_rng(args.seed)
-    x = rng.standard_normal((args.batch, 4, args.height // 2, args.width // 2)).astype(np.float32)
-    np.save(args.out, x)
-    print(f"wrote {args.out} float32 {list(x.shape)}")
 
 
 def run(args) -> None:
     import torch
 
-    diffusers = import_diffusers(need_accelerate=False)
-    # As unet_reference.py: diffusers' torch-1 attention gave NaN in about
-    # half the float64 runs; this one is deterministic.
-    install_sdpa_for_torch1()
-    dt = getattr(torch, args.dtype)
-    torch.set_default_dtype(dt)  # transformers' CLIP builds its causal mask in the default dtype
+    diffusers, dt = pipeline_reference_setup(args.dtype)
     pipe = diffusers.StableDiffusionPipeline.from_pretrained(args.pipeline, torch_dtype=dt,
                                                              safety_checker=None)
     pipe.set_progress_bar_config(disable=True)
     x = torch.from_numpy(np.load(args.latents.lstrip("@"))).to(dt)
-    negative = args.negative_prompt or None
-    if negative is not None and len(negative) == 1 and len(args.prompt) > 1:
-        negative = negative * len(args.prompt)
+    negative = per_prompt(args.negative_prompt, len(args.prompt))
     with torch.no_grad(), patch_ancestral_noise(args.noise_seed) as noise_calls:
         out = pipe(prompt=args.prompt, negative_prompt=negative, latents=x, num_inference_steps=args.steps,
                    guidance_scale=args.guidance_scale, height=args.height, width=args.width,
@@ -139,32 +121,17 @@ def main() -> None:
                    help="SD 2.x-like: unet-tiny-sd2.json (linear projections, per-block heads, 2 transformer "
                         "layers), v_prediction, a CLIP text encoder with exact GELU")
     la = sub.add_parser("latents")
-    for p in (la,):
-        p.add_argument("--pipeline", required=True)
-        p.add_argument("--out", required=True)
-        p.add_argument("--batch", type=int, default=2)
-        p.add_argument("--seed", type=int, default=0)
-        p.add_argument("--height", type=int, default=32)
-        p.add_argument("--width", type=int, default=24)
+    la.add_argument("--pipeline", required=True)
+    add_latents_args(la)
     r = sub.add_parser("run")
-    r.add_argument("--pipeline", required=True)
-    r.add_argument("--prompt", action="append", required=True)
-    r.add_argument("--negative-prompt", action="append")
-    r.add_argument("--latents", required=True)
-    r.add_argument("--steps", type=int, default=4)
-    r.add_argument("--guidance-scale", type=float, default=7.5)
-    r.add_argument("--height", type=int, default=32)
-    r.add_argument("--width", type=int, default=24)
-    r.add_argument("--dtype", choices=("float32", "float64"), default="float32")
+    add_pipeline_run_args(r, guidance_default=7.5)
     r.add_argument("--noise-seed", type=int, default=0,
                    help="fresco-run's --seed, for the step noise of ancestral schedulers")
-    r.add_argument("--out-latents", required=True)
-    r.add_argument("--out-images")
     args = ap.parse_args()
     if args.cmd == "make":
         make(args.out, args.seed, args.scheduler, args.sd2)
     elif args.cmd == "latents":
-        latents(args)
+        save_latents(args)
     else:
         run(args)
 

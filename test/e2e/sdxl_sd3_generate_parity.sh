@@ -20,7 +20,6 @@ set -euo pipefail
 kind=$1
 . "$(dirname "$0")/common.sh"
 B=$FRESCO_BIN
-py() { "$FRESCO_PYTHON" "$@"; }
 ref=$here/sdxl_sd3_reference.py
 
 make_flags=() size=() compile_flags=() ref_flags=() slots=()
@@ -69,20 +68,7 @@ compare() { py "$here/compare_npy.py" "$work/$1.npy" "$work/$2.npy" --rtol-max "
 generate one plain
 reference ref_plain --out-images "$work/ref_img.npy"
 compare plain ref_plain 1e-4
-py - "$work" <<'PY'
-import sys
-import numpy as np
-from PIL import Image
-work = sys.argv[1]
-ref = np.load(f"{work}/ref_img.npy")  # [B, 3, H, W], raw VAE output
-for i in range(ref.shape[0]):
-    got = np.asarray(Image.open(f"{work}/plain-{i}.png").convert("RGB")).astype(np.int32)
-    want = np.round(np.clip(ref[i].transpose(1, 2, 0) / 2 + 0.5, 0, 1) * 255).astype(np.int32)
-    assert got.shape == want.shape, f"image {i}: {got.shape} vs {want.shape}"
-    diff = np.abs(got - want).max()
-    print(f"image {i}: {got.shape[1]}x{got.shape[0]}, max 8-bit difference {diff}")
-    assert diff <= 1, "PNG differs from diffusers' image"
-PY
+pngs_match_reference "$work/plain" "$work/ref_img.npy"
 # An empty second prompt stands for the prompt (diffusers' prompt_2 or prompt).
 generate one empty2 --prompt-2 "" --prompt-2 ""
 cmp "$work/empty2.npy" "$work/plain.npy"
@@ -139,16 +125,9 @@ if [ "$kind" != sdxl ]; then
   multi placement-ring2 3 --place "$encoders,vae=0,$denoiser=1+2" --parallel ring=2
 fi
 
-bad() { # message flags...
-  local message=$1
-  shift
-  set +e
-  "$B/fresco-run" "$work/one.fplan" --weights "$work/pipe" "$@" \
-    -o "$work/x.png" --steps 1 > "$work/err.log" 2>&1
-  local rc=$?
-  set -e
-  [ $rc -eq 1 ] && grep -qF "$message" "$work/err.log" ||
-    { echo "expected exit 1 and '$message', got $rc:"; cat "$work/err.log"; exit 1; }
+bad() { # message flags...: fresco-run of one.fplan refuses FLAGS with MESSAGE
+  expect_error "$1" "$B/fresco-run" "$work/one.fplan" --weights "$work/pipe" \
+    "${@:2}" -o "$work/x.png" --steps 1
 }
 bad "got 3 negative prompts for 2 prompts" "${prompts[@]}" \
   --negative-prompt a --negative-prompt b --negative-prompt c
@@ -174,13 +153,8 @@ else:
     d[key] = json.loads(value)
 json.dump(d, open(path, "w"))
 PY
-  set +e
-  "$B/fresco-compile" "$work/broken" -o "$work/broken.fplan" "${size[@]}" \
-    > "$work/err.log" 2>&1
-  local rc=$?
-  set -e
-  [ $rc -eq 1 ] && grep -qF "$message" "$work/err.log" ||
-    { echo "expected exit 1 and '$message', got $rc:"; cat "$work/err.log"; exit 1; }
+  expect_error "$message" "$B/fresco-compile" "$work/broken" \
+    -o "$work/broken.fplan" "${size[@]}"
 }
 bad_compile "has no 'text_encoder_2' component" model_index.json text_encoder_2 DELETE
 bad_compile "text_encoder_2 must be a CLIPTextModelWithProjection" \

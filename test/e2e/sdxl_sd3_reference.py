@@ -32,7 +32,6 @@ Run the pipeline:
   output_type="latent"; --out-images decodes them as the pipeline does.
 """
 import os
-import shutil
 import sys
 import tempfile
 
@@ -45,7 +44,9 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
-from fresco_ref_common import arg_parser, import_diffusers, install_sdpa_for_torch1, read_json  # noqa: E402
+from fresco_ref_common import (add_latents_args, add_pipeline_run_args, arg_parser, import_diffusers,  # noqa: E402
+                               install_sdpa_for_torch1, per_prompt, pipeline_reference_setup, read_json,
+                               save_latents, save_pipeline, tiny_vae)
 
 REPO = os.path.dirname(os.path.dirname(HERE))
 SDXL_SCHEDULER = dict(num_train_timesteps=1000, beta_start=0.00085, beta_end=0.012,
@@ -64,13 +65,6 @@ def clip_model(vocab: int, hidden: int, projection: int = 0):
     return CLIPTextModelWithProjection(config) if projection else CLIPTextModel(config)
 
 
-def vae(diffusers, **kwargs):
-    return diffusers.AutoencoderKL(
-        in_channels=3, out_channels=3, down_block_types=("DownEncoderBlock2D",) * 2,
-        up_block_types=("UpDecoderBlock2D",) * 2, block_out_channels=(8, 16), layers_per_block=1,
-        act_fn="silu", latent_channels=4, norm_num_groups=4, sample_size=16, **kwargs)
-
-
 def make(args) -> None:
     import torch
     from make_diffusers_checkpoint import randomize as randomize_diffusers
@@ -87,7 +81,7 @@ def make(args) -> None:
             unet = diffusers.UNet2DConditionModel.from_config(
                 read_json(os.path.join(REPO, "models", "unet", "configs", "unet-tiny-sdxl.json")))
             te, te2 = clip_model(len(tok), 8), clip_model(len(tok2), 16, projection=16)
-            v = vae(diffusers, scaling_factor=0.13025)
+            v = tiny_vae(diffusers, scaling_factor=0.13025)
             randomize_diffusers(unet, args.seed)
             randomize_diffusers(v, args.seed + 1)
             randomize_text(te, args.seed + 2)
@@ -106,7 +100,7 @@ def make(args) -> None:
                 tok3 = t5_tokenizer(root)
                 te3 = t5_encoder_model(len(tok3), 24)
                 randomize_text(te3, args.seed + 4)
-            v = vae(diffusers, scaling_factor=1.5305, shift_factor=0.0609)
+            v = tiny_vae(diffusers, scaling_factor=1.5305, shift_factor=0.0609)
             randomize_diffusers(transformer, args.seed)
             randomize_diffusers(v, args.seed + 1)
             randomize_text(te, args.seed + 2)
@@ -115,26 +109,14 @@ def make(args) -> None:
                 transformer=transformer, scheduler=diffusers.FlowMatchEulerDiscreteScheduler(shift=3.0),
                 vae=v, text_encoder=te, tokenizer=tok, text_encoder_2=te2, tokenizer_2=tok2,
                 text_encoder_3=te3, tokenizer_3=tok3)
-        if os.path.exists(args.out):
-            shutil.rmtree(args.out)
-        pipe.save_pretrained(args.out, safe_serialization=True)
+        save_pipeline(pipe, args.out)
     print(f"wrote {args.out}: {type(pipe).__name__}, seed {args.seed}")
-
-
-def latents(args) -> None:
-    rng = np.random.default_rng(args.seed)
-    x = rng.standard_normal((args.batch, 4, args.height // 2, args.width // 2)).astype(np.float32)
-    np.save(args.out, x)
-    print(f"wrote {args.out} float32 {list(x.shape)}")
 
 
 def run(args) -> None:
     import torch
 
-    diffusers = import_diffusers(need_accelerate=False)
-    install_sdpa_for_torch1()
-    dt = getattr(torch, args.dtype)
-    torch.set_default_dtype(dt)  # transformers' CLIP builds its causal mask in the default dtype
+    diffusers, dt = pipeline_reference_setup(args.dtype)
     cls = getattr(diffusers, read_json(os.path.join(args.pipeline, "model_index.json"))["_class_name"])
     index = read_json(os.path.join(args.pipeline, "model_index.json"))
     # Components saved as [null, null] (SD3 without T5) must be passed as None.
@@ -143,20 +125,14 @@ def run(args) -> None:
     pipe.set_progress_bar_config(disable=True)
     x = torch.from_numpy(np.load(args.latents)).to(dt)
     n = len(args.prompt)
-
-    def per_prompt(values):
-        if values and len(values) == 1 and n > 1:
-            return values * n
-        return values or None
-
-    kwargs = dict(prompt=args.prompt, prompt_2=per_prompt(args.prompt_2),
-                  negative_prompt=per_prompt(args.negative_prompt), latents=x,
+    kwargs = dict(prompt=args.prompt, prompt_2=per_prompt(args.prompt_2, n),
+                  negative_prompt=per_prompt(args.negative_prompt, n), latents=x,
                   num_inference_steps=args.steps, height=args.height, width=args.width,
                   output_type="latent")
     if args.guidance_scale is not None:
         kwargs["guidance_scale"] = args.guidance_scale
     if cls is diffusers.StableDiffusion3Pipeline:
-        kwargs["prompt_3"] = per_prompt(args.prompt_3)
+        kwargs["prompt_3"] = per_prompt(args.prompt_3, n)
         if args.max_sequence_length:
             kwargs["max_sequence_length"] = args.max_sequence_length
     with torch.no_grad():
@@ -183,29 +159,14 @@ def main() -> None:
     m.add_argument("--no-t5", action="store_true", help="sd3: no text_encoder_3")
     m.add_argument("--no-force-zeros", action="store_true",
                    help="sdxl: force_zeros_for_empty_prompt false")
-    la = sub.add_parser("latents")
-    la.add_argument("--out", required=True)
-    la.add_argument("--batch", type=int, default=2)
-    la.add_argument("--seed", type=int, default=0)
-    la.add_argument("--height", type=int, default=32)
-    la.add_argument("--width", type=int, default=24)
+    add_latents_args(sub.add_parser("latents"))
     r = sub.add_parser("run")
-    r.add_argument("--pipeline", required=True)
-    r.add_argument("--prompt", action="append", required=True)
+    add_pipeline_run_args(r, guidance_default=None)
     r.add_argument("--prompt-2", action="append")
     r.add_argument("--prompt-3", action="append")
-    r.add_argument("--negative-prompt", action="append")
-    r.add_argument("--latents", required=True)
-    r.add_argument("--steps", type=int, default=4)
-    r.add_argument("--guidance-scale", type=float)
-    r.add_argument("--height", type=int, default=32)
-    r.add_argument("--width", type=int, default=24)
     r.add_argument("--max-sequence-length", type=int)
-    r.add_argument("--dtype", choices=("float32", "float64"), default="float32")
-    r.add_argument("--out-latents", required=True)
-    r.add_argument("--out-images")
     args = ap.parse_args()
-    {"make": make, "latents": latents, "run": run}[args.cmd](args)
+    {"make": make, "latents": save_latents, "run": run}[args.cmd](args)
 
 
 if __name__ == "__main__":

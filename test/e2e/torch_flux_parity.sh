@@ -20,7 +20,6 @@
 set -euo pipefail
 config=$1 height=$2 width=$3 text=$4
 . "$(dirname "$0")/common.sh"
-py() { "$FRESCO_PYTHON" "$@"; }
 tf=$root/bench/torch_flux.py
 
 py "$tf" make --config "$config" --out "$work" --seed 7 --device cpu \
@@ -60,21 +59,19 @@ ours() { # dtype out
 # The real class in float64, its output kept in float64 (flux_reference.py
 # saves float32, whose rounding would hide any difference under 6e-8).
 PYTHONPATH=$here py - "$work" <<'PY'
-import os
 import sys
 
 import numpy as np
 import torch
 
-from fresco_ref_common import import_diffusers, install_sdpa_for_torch1
+from fresco_ref_common import import_diffusers, install_sdpa_for_torch1, load_tensors
 from flux_reference import INPUTS
 
 work = sys.argv[1]
 install_sdpa_for_torch1()
 diffusers = import_diffusers()
 model = diffusers.FluxTransformer2DModel.from_pretrained(f"{work}/model").to(torch.float64).eval()
-inputs = {n: torch.from_numpy(np.load(f"{work}/in/{n}.npy")).double() for n in INPUTS
-          if os.path.exists(f"{work}/in/{n}.npy")}
+inputs = load_tensors(f"{work}/in", INPUTS, torch.float64, optional=True)
 with torch.no_grad():
     out = model(**inputs, return_dict=False)[0]
 np.save(f"{work}/ref.npy", out.numpy())
@@ -86,26 +83,12 @@ py "$here/compare_npy.py" "$work/ours.npy" "$work/ref.npy" --rtol-max 1e-10
 py "$here/flux_reference.py" --model "$work/model" --inputs "$work/in" \
   --out "$work/ref-bf16.npy" --dtype bfloat16
 ours bfloat16 "$work/ours-bf16.npy"
-py - "$work" <<'PY'
-import sys
-import numpy as np
-work = sys.argv[1]
-ref = np.load(f"{work}/ref.npy").astype(np.float64)
-scale = np.abs(ref).max()
-ours = np.abs(np.load(f"{work}/ours-bf16.npy") - ref).max() / scale
-theirs = np.abs(np.load(f"{work}/ref-bf16.npy") - ref).max() / scale
-limit = 2 * theirs + 1e-3
-print(f"bfloat16: torch_flux {ours:.3g}, diffusers {theirs:.3g} of max|ref| from float64 (limit {limit:.3g})")
-sys.exit(0 if np.isfinite(ours) and ours <= limit else 1)
-PY
+within_twice_torch_error bfloat16 torch_flux "$work/ours-bf16.npy" diffusers \
+  "$work/ref-bf16.npy" "$work/ref.npy"
 
 "$FRESCO_BIN/fresco-compile" "$work/model" -o "$work/model.fplan" --batch 2 \
   --height "$height" --width "$width" --max-sequence-length "$text" --quiet
-inputs=()
-for name in hidden_states encoder_hidden_states pooled_projections timestep \
-  img_ids txt_ids guidance; do
-  [ -f "$work/in/$name.npy" ] && inputs+=(--input "$name=@$work/in/$name.npy")
-done
+flux_transformer_inputs "$work/in"
 "$FRESCO_BIN/fresco-run" "$work/model.fplan" --weights "$work/model" \
   --function transformer "${inputs[@]}" --output "@$work/fresco.npy" --quiet
 py "$here/compare_npy.py" "$work/fresco.npy" "$work/ref.npy" --rtol-max 1e-5

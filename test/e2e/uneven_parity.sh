@@ -43,18 +43,5 @@ for name in tp4 uly2ring2; do
   cmp "$work/$name.npy" "$work/$name-staged.npy"
   echo "== $name on cpu-staged: identical latents"
 done
-"$FRESCO_PYTHON" - "$work" <<'PY'
-import sys
-import numpy as np
-work = sys.argv[1]
-ref = np.load(f"{work}/one.npy")
-ok = True
-for name in ["uly4", "ring4", "tp4", "uly2ring2", "cfg2uly2", "tp5", "ring8",
-             "uly2ring4"]:
-    got = np.load(f"{work}/{name}.npy")
-    ratio = np.abs(got - ref).max() / np.abs(ref).max()
-    good = ratio <= 1e-5
-    print(f"{name:9s} latents ratio {ratio:.3g} to 1 rank: {'OK' if good else 'FAIL'}")
-    ok &= good
-sys.exit(0 if ok else 1)
-PY
+ranks_match_one "$work/one.npy" \
+  "$work"/{uly4,ring4,tp4,uly2ring2,cfg2uly2,tp5,ring8,uly2ring4}.npy

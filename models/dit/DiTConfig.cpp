@@ -1,14 +1,11 @@
 //===- DiTConfig.cpp - diffusers DiT transformer config -------------------===//
 #include "models/dit/DiTConfig.h"
+#include "models/JsonConfig.h"
 #include "models/SizeEstimate.h"
 
 using namespace llvm;
 
 namespace fresco::models {
-
-static Error configError(const Twine &msg) {
-  return createStringError(inconvertibleErrorCode(), msg);
-}
 
 bool DiTConfig::matches(const json::Object &config) {
   auto cls = config.getString("_class_name");
@@ -22,34 +19,6 @@ bool DiTConfig::matches(const json::Object &config) {
 
 Expected<DiTConfig> DiTConfig::fromJSON(const json::Object &config) {
   DiTConfig c;
-  // Integer keys: absent -> default; present -> a positive integer no
-  // larger than a bound far above any real model (which keeps every size
-  // product exact and stops absurd configs before anything is built).
-  auto readInt = [&](StringRef key, int64_t &dst, bool allowNull = false,
-                     int64_t max = int64_t(1) << 16) -> Error {
-    const json::Value *v = config.get(key);
-    if (!v || (allowNull && v->kind() == json::Value::Null))
-      return Error::success();
-    std::optional<int64_t> i = v->getAsInteger();
-    if (!i || *i <= 0)
-      return configError("config key '" + key + "' must be a positive integer");
-    if (*i > max)
-      return configError("config key '" + key + "' is " + Twine(*i) +
-                         ", more than the " + Twine(max) +
-                         " this builder accepts");
-    dst = *i;
-    return Error::success();
-  };
-  auto readBool = [&](StringRef key, bool &dst) -> Error {
-    const json::Value *v = config.get(key);
-    if (!v)
-      return Error::success();
-    std::optional<bool> b = v->getAsBoolean();
-    if (!b)
-      return configError("config key '" + key + "' must be true or false");
-    dst = *b;
-    return Error::success();
-  };
 
   if (!matches(config))
     return configError("not a DiT transformer config: expected _class_name "
@@ -59,30 +28,33 @@ Expected<DiTConfig> DiTConfig::fromJSON(const json::Object &config) {
       norm && *norm != "ada_norm_zero")
     return configError("norm_type '" + *norm +
                        "' is not supported for DiT (only 'ada_norm_zero')");
-  if (Error e = readInt("num_attention_heads", c.numAttentionHeads))
+  if (Error e = readInt(config, "num_attention_heads", c.numAttentionHeads))
     return std::move(e);
-  if (Error e = readInt("attention_head_dim", c.attentionHeadDim))
+  if (Error e = readInt(config, "attention_head_dim", c.attentionHeadDim))
     return std::move(e);
-  if (Error e = readInt("in_channels", c.inChannels))
+  if (Error e = readInt(config, "in_channels", c.inChannels))
     return std::move(e);
-  if (Error e = readInt("out_channels", c.outChannels, /*allowNull=*/true))
+  if (Error e =
+          readInt(config, "out_channels", c.outChannels, 1, int64_t(1) << 16,
+                  /*allowNull=*/true))
     return std::move(e);
-  if (Error e = readInt("num_layers", c.numLayers, false, 1024))
+  if (Error e = readInt(config, "num_layers", c.numLayers, 1, 1024))
     return std::move(e);
-  if (Error e = readInt("sample_size", c.sampleSize))
+  if (Error e = readInt(config, "sample_size", c.sampleSize))
     return std::move(e);
-  if (Error e = readInt("patch_size", c.patchSize))
+  if (Error e = readInt(config, "patch_size", c.patchSize))
     return std::move(e);
   if (const json::Value *v = config.get("num_embeds_ada_norm");
       v && v->kind() == json::Value::Null)
     return configError("config key 'num_embeds_ada_norm' is null: a "
                        "class-conditional DiT needs the number of classes");
-  if (Error e = readInt("num_embeds_ada_norm", c.numEmbedsAdaNorm, false,
-                             int64_t(1) << 24))
+  if (Error e = readInt(config, "num_embeds_ada_norm", c.numEmbedsAdaNorm, 1,
+                        int64_t(1) << 24))
     return std::move(e);
-  if (Error e = readBool("attention_bias", c.attentionBias))
+  if (Error e = readBool(config, "attention_bias", c.attentionBias))
     return std::move(e);
-  if (Error e = readBool("norm_elementwise_affine", c.normElementwiseAffine))
+  if (Error e =
+          readBool(config, "norm_elementwise_affine", c.normElementwiseAffine))
     return std::move(e);
   if (const json::Value *v = config.get("norm_eps")) {
     std::optional<double> d = v->getAsNumber();

@@ -1,14 +1,11 @@
 //===- FluxConfig.cpp - diffusers FluxTransformer2DModel config -----------===//
 #include "models/flux/FluxConfig.h"
+#include "models/JsonConfig.h"
 #include "models/SizeEstimate.h"
 
 using namespace llvm;
 
 namespace fresco::models {
-
-static Error configError(const Twine &msg) {
-  return createStringError(inconvertibleErrorCode(), msg);
-}
 
 bool FluxConfig::matches(const json::Object &config) {
   auto cls = config.getString("_class_name");
@@ -17,43 +14,26 @@ bool FluxConfig::matches(const json::Object &config) {
 
 Expected<FluxConfig> FluxConfig::fromJSON(const json::Object &config) {
   FluxConfig c;
-  // Absent -> default; present -> an integer in [min, max], the bound far
-  // above any real model so every size product stays exact.
-  auto readInt = [&](StringRef key, int64_t &dst, int64_t min = 1,
-                     int64_t max = int64_t(1) << 16) -> Error {
-    const json::Value *v = config.get(key);
-    if (!v)
-      return Error::success();
-    std::optional<int64_t> i = v->getAsInteger();
-    if (!i || *i < min)
-      return configError("config key '" + key +
-                         "' must be an integer >= " + Twine(min));
-    if (*i > max)
-      return configError("config key '" + key + "' is " + Twine(*i) +
-                         ", more than the " + Twine(max) +
-                         " this builder accepts");
-    dst = *i;
-    return Error::success();
-  };
 
   if (!matches(config))
     return configError("not a Flux transformer config: expected _class_name "
                        "'FluxTransformer2DModel'");
-  if (Error e = readInt("patch_size", c.patchSize, 1, 64))
+  if (Error e = readInt(config, "patch_size", c.patchSize, 1, 64))
     return std::move(e);
-  if (Error e = readInt("in_channels", c.inChannels))
+  if (Error e = readInt(config, "in_channels", c.inChannels))
     return std::move(e);
-  if (Error e = readInt("num_layers", c.numLayers, 0, 1024))
+  if (Error e = readInt(config, "num_layers", c.numLayers, 0, 1024))
     return std::move(e);
-  if (Error e = readInt("num_single_layers", c.numSingleLayers, 0, 1024))
+  if (Error e =
+          readInt(config, "num_single_layers", c.numSingleLayers, 0, 1024))
     return std::move(e);
-  if (Error e = readInt("attention_head_dim", c.attentionHeadDim))
+  if (Error e = readInt(config, "attention_head_dim", c.attentionHeadDim))
     return std::move(e);
-  if (Error e = readInt("num_attention_heads", c.numAttentionHeads))
+  if (Error e = readInt(config, "num_attention_heads", c.numAttentionHeads))
     return std::move(e);
-  if (Error e = readInt("joint_attention_dim", c.jointAttentionDim))
+  if (Error e = readInt(config, "joint_attention_dim", c.jointAttentionDim))
     return std::move(e);
-  if (Error e = readInt("pooled_projection_dim", c.pooledProjectionDim))
+  if (Error e = readInt(config, "pooled_projection_dim", c.pooledProjectionDim))
     return std::move(e);
   if (const json::Value *v = config.get("guidance_embeds")) {
     std::optional<bool> b = v->getAsBoolean();

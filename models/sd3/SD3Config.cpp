@@ -1,14 +1,11 @@
 //===- SD3Config.cpp - diffusers SD3Transformer2DModel config -------------===//
 #include "models/sd3/SD3Config.h"
+#include "models/JsonConfig.h"
 #include "models/ModelSizes.h"
 
 using namespace llvm;
 
 namespace fresco::models {
-
-static Error configError(const Twine &msg) {
-  return createStringError(inconvertibleErrorCode(), msg);
-}
 
 bool SD3Config::matches(const json::Object &config) {
   auto cls = config.getString("_class_name");
@@ -17,58 +14,40 @@ bool SD3Config::matches(const json::Object &config) {
 
 Expected<SD3Config> SD3Config::fromJSON(const json::Object &config) {
   SD3Config c;
-  // Absent (or null where diffusers allows it) -> default; present -> an
-  // integer in [min, max], the bound far above any real model so every size
-  // product stays exact.
-  auto readInt = [&](StringRef key, int64_t &dst, int64_t min = 1,
-                     int64_t max = int64_t(1) << 16) -> Error {
-    const json::Value *v = config.get(key);
-    if (!v)
-      return Error::success();
-    std::optional<int64_t> i = v->getAsInteger();
-    if (!i || *i < min)
-      return configError("config key '" + key +
-                         "' must be an integer >= " + Twine(min));
-    if (*i > max)
-      return configError("config key '" + key + "' is " + Twine(*i) +
-                         ", more than the " + Twine(max) +
-                         " this builder accepts");
-    dst = *i;
-    return Error::success();
-  };
 
   if (!matches(config))
     return configError("not an SD3 transformer config: expected _class_name "
                        "'SD3Transformer2DModel'");
-  if (Error e = readInt("sample_size", c.sampleSize))
+  if (Error e = readInt(config, "sample_size", c.sampleSize))
     return std::move(e);
-  if (Error e = readInt("patch_size", c.patchSize, 1, 64))
+  if (Error e = readInt(config, "patch_size", c.patchSize, 1, 64))
     return std::move(e);
-  if (Error e = readInt("in_channels", c.inChannels))
+  if (Error e = readInt(config, "in_channels", c.inChannels))
     return std::move(e);
-  if (Error e = readInt("num_layers", c.numLayers, 1, 1024))
+  if (Error e = readInt(config, "num_layers", c.numLayers, 1, 1024))
     return std::move(e);
-  if (Error e = readInt("attention_head_dim", c.attentionHeadDim))
+  if (Error e = readInt(config, "attention_head_dim", c.attentionHeadDim))
     return std::move(e);
-  if (Error e = readInt("num_attention_heads", c.numAttentionHeads))
+  if (Error e = readInt(config, "num_attention_heads", c.numAttentionHeads))
     return std::move(e);
-  if (Error e = readInt("joint_attention_dim", c.jointAttentionDim))
+  if (Error e = readInt(config, "joint_attention_dim", c.jointAttentionDim))
     return std::move(e);
-  if (Error e = readInt("caption_projection_dim", c.captionProjectionDim))
+  if (Error e =
+          readInt(config, "caption_projection_dim", c.captionProjectionDim))
     return std::move(e);
-  if (Error e = readInt("pooled_projection_dim", c.pooledProjectionDim))
+  if (Error e = readInt(config, "pooled_projection_dim", c.pooledProjectionDim))
     return std::move(e);
   // out_channels null means in_channels, as diffusers.
   c.outChannels = c.inChannels;
   if (const json::Value *v = config.get("out_channels"); v && !v->getAsNull())
-    if (Error e = readInt("out_channels", c.outChannels))
+    if (Error e = readInt(config, "out_channels", c.outChannels))
       return std::move(e);
   if (const json::Value *v = config.get("pos_embed_max_size");
       v && v->getAsNull())
     return configError("config key 'pos_embed_max_size' is null: only the "
                        "cropped position table of SD3 (an integer) is "
                        "supported");
-  if (Error e = readInt("pos_embed_max_size", c.posEmbedMaxSize))
+  if (Error e = readInt(config, "pos_embed_max_size", c.posEmbedMaxSize))
     return std::move(e);
 
   if (const json::Value *v = config.get("qk_norm"); v && !v->getAsNull()) {

@@ -10,7 +10,7 @@
 #include "models/text/CLIPTextModel.h"
 #include "dialects/Fresco/IR/FrescoOps.h"
 #include "models/ModelSizes.h"
-#include "models/text/JsonConfig.h"
+#include "models/JsonConfig.h"
 
 #include "mlir/IR/Builders.h"
 

@@ -1,7 +1,7 @@
 //===- UNetConfig.cpp - diffusers' UNet2DConditionModel config ------------===//
 #include "models/unet/UNetConfig.h"
+#include "models/JsonConfig.h"
 #include "models/ModelSizes.h" // issue 15
-#include "models/text/JsonConfig.h"
 
 using namespace llvm;
 
@@ -129,11 +129,10 @@ Error readAddedConditions(const json::Object &config, UNetConfig &c) {
     return configError("config key 'addition_embed_type' = " + os.str() +
                        " is not implemented (supported: null, \"text_time\")");
   }
-  for (auto [key, dst] : {std::pair<StringRef, int64_t *>{
-                              "addition_time_embed_dim",
-                              &c.additionTimeEmbedDim},
-                          {"projection_class_embeddings_input_dim",
-                           &c.addEmbeddingInputDim}}) {
+  for (auto [key, dst] :
+       {std::pair<StringRef, int64_t *>{"addition_time_embed_dim",
+                                        &c.additionTimeEmbedDim},
+        {"projection_class_embeddings_input_dim", &c.addEmbeddingInputDim}}) {
     const json::Value *k = config.get(key);
     if (!k || k->kind() == json::Value::Null)
       return configError("addition_embed_type \"text_time\" needs config "
@@ -146,12 +145,13 @@ Error readAddedConditions(const json::Object &config, UNetConfig &c) {
     return configError("addition_time_embed_dim must be even (the time ids' "
                        "sin and cos halves)");
   if (c.textEmbedsDim() < 1)
-    return configError(
-        "projection_class_embeddings_input_dim " +
-        Twine(c.addEmbeddingInputDim) + " leaves no room for text_embeds "
-        "beside " + Twine(UNetConfig::kTimeIds) +
-        " time ids of addition_time_embed_dim " +
-        Twine(c.additionTimeEmbedDim));
+    return configError("projection_class_embeddings_input_dim " +
+                       Twine(c.addEmbeddingInputDim) +
+                       " leaves no room for text_embeds "
+                       "beside " +
+                       Twine(UNetConfig::kTimeIds) +
+                       " time ids of addition_time_embed_dim " +
+                       Twine(c.additionTimeEmbedDim));
   return Error::success();
 }
 

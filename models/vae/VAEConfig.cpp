@@ -1,14 +1,11 @@
 //===- VAEConfig.cpp - diffusers AutoencoderKL config ---------------------===//
 #include "models/vae/VAEConfig.h"
+#include "models/JsonConfig.h"
 #include "models/ModelSizes.h"
 
 using namespace llvm;
 
 namespace fresco::models {
-
-static Error configError(const Twine &msg) {
-  return createStringError(inconvertibleErrorCode(), msg);
-}
 
 bool VAEConfig::matches(const json::Object &config) {
   auto cls = config.getString("_class_name");
@@ -23,23 +20,6 @@ Expected<VAEConfig> VAEConfig::fromJSON(const json::Object &config) {
   VAEConfig c;
   if (!matches(config))
     return configError("not an AutoencoderKL config");
-  auto readInt = [&](StringRef key, int64_t &dst) -> Error {
-    const json::Value *v = config.get(key);
-    if (!v)
-      return Error::success();
-    std::optional<int64_t> i = v->getAsInteger();
-    if (!i || *i <= 0)
-      return configError("config key '" + key +
-                         "' must be a positive integer");
-    // Far above any real VAE: keeps size products exact, stops absurd
-    // configs before anything is built.
-    if (*i > kMaxConfigInt)
-      return configError("config key '" + key + "' is " + Twine(*i) +
-                         ", more than the " + Twine(kMaxConfigInt) +
-                         " this builder accepts");
-    dst = *i;
-    return Error::success();
-  };
   for (auto [key, dst] :
        {std::pair<StringRef, int64_t *>{"in_channels", &c.inChannels},
         {"out_channels", &c.outChannels},
@@ -47,7 +27,7 @@ Expected<VAEConfig> VAEConfig::fromJSON(const json::Object &config) {
         {"layers_per_block", &c.layersPerBlock},
         {"norm_num_groups", &c.normNumGroups},
         {"sample_size", &c.sampleSize}})
-    if (Error e = readInt(key, *dst))
+    if (Error e = readInt(config, key, *dst, 1, kMaxConfigInt))
       return std::move(e);
   // Real VAEs have 2 or 3; each is a resnet per block, built one by one.
   if (c.layersPerBlock > kMaxLayers)

@@ -2,9 +2,9 @@
 //
 // Each row of runtime/schema/Ops.def, with the load-time rule and the binder
 // its Kernel column names. The loader verifies instructions through it and
-// the executor binds them through it; nothing else switches over op codes.
-// global() is built from Ops.def; a test may build one with more rows the
-// same way (FRESCO_OP_ENTRY) to see what a new row gets.
+// the executor binds them through it. global() is built from Ops.def; a
+// test may build one with more rows the same way (FRESCO_OP_ENTRY) to see
+// what a new row gets.
 //
 //===----------------------------------------------------------------------===//
 #ifndef FRESCO_RUNTIME_CORE_OPS_OPREGISTRY_H

@@ -42,6 +42,10 @@ struct BackendEntry {
   /// Device memory that the host may read and write in place (cpu-staged),
   /// so Gloo can work on it directly (--comm gloo-direct).
   bool hostAddressable = false;
+  /// Its kernels run on this host's CPU threads (OpenMP): what it measures
+  /// depends on the CPU model and thread count (fresco-run --calibrate
+  /// records them).
+  bool computesOnHost = false;
 };
 
 class BackendRegistry {

@@ -25,7 +25,8 @@ void registerBuiltinBackends(BackendRegistry &registry) {
                         "cuda, or cpu-staged to emulate the rounding)");
                   return createCpuBackend();
                 },
-                /*nativeCommunicator=*/"", /*hostAddressable=*/false});
+                /*nativeCommunicator=*/"", /*hostAddressable=*/false,
+                /*computesOnHost=*/true});
   registry.add({"cuda",
                 "a GPU: local rank mod visible GPUs (CUDA_VISIBLE_DEVICES "
                 "picks which are visible)",
@@ -44,7 +45,8 @@ void registerBuiltinBackends(BackendRegistry &registry) {
                        "CUDA toolkit is installed)");
 #endif
                 },
-                /*nativeCommunicator=*/"nccl", /*hostAddressable=*/false});
+                /*nativeCommunicator=*/"nccl", /*hostAddressable=*/false,
+                /*computesOnHost=*/false});
   registry.add({"cpu-staged",
                 "the CPU kernels through the copies a GPU needs (weights "
                 "copied in, collectives staged through host buffers), to "
@@ -52,7 +54,8 @@ void registerBuiltinBackends(BackendRegistry &registry) {
                 [](const BackendConfig &c) {
                   return createStagedCpuBackend(c.precision);
                 },
-                /*nativeCommunicator=*/"", /*hostAddressable=*/true});
+                /*nativeCommunicator=*/"", /*hostAddressable=*/true,
+                /*computesOnHost=*/true});
 }
 
 } // namespace fresco

@@ -5,7 +5,7 @@
 #include "runtime/core/Error.h"
 #include "runtime/core/PlainName.h"
 #include "runtime/core/PlanVersion.h"
-#include "runtime/core/ops/OpCheck.h"
+#include "runtime/core/ops/OpRegistry.h"
 #include "runtime/pipeline/PipelineSpec.h"
 
 #include <cmath>
@@ -75,7 +75,8 @@ void verifyWeights(const plan::RankProgram &rp, DType storage,
 }
 
 void verifyFunction(const plan::Function &f, const plan::RankProgram &rp,
-                    DType storage, const std::string &ctx) {
+                    DType storage, const std::string &ctx,
+                    const OpRegistry &ops) {
   uint32_t numWeights = rp.weights() ? rp.weights()->size() : 0;
   check(f.values() && f.instrs(), ctx, ": missing values or instructions");
   check(f.arena_bytes() <= rp.arena_bytes(), ctx, ": arena of ",
@@ -126,12 +127,12 @@ void verifyFunction(const plan::Function &f, const plan::RankProgram &rp,
   for (uint32_t i = 0; i < f.instrs()->size(); ++i) {
     const plan::Instr *in = f.instrs()->Get(i);
     std::string where = ctx + ", instruction " + std::to_string(i);
-    check(findOpInfo(in->op()) != nullptr, where, ": unknown op code ",
+    check(ops.find(in->op()) != nullptr, where, ": unknown op code ",
           int(in->op()));
     checkIndices(in->operands(), where, false);
     checkIndices(in->results(), where, true);
     // Its row of Ops.def, then its op's shape rule (runtime/core/ops/).
-    verifyInstr(*in, f, rp, storage, where);
+    ops.verify(*in, f, rp, storage, where);
   }
   verifyAsyncCollectives(f, ctx);
   checkIndices(f.inputs(), ctx + ", inputs", true);
@@ -244,6 +245,11 @@ uint64_t valueBytes(const plan::Value &v) {
 }
 
 void verifyPlan(const plan::Plan &p, const std::string &name) {
+  verifyPlan(p, name, OpRegistry::global());
+}
+
+void verifyPlan(const plan::Plan &p, const std::string &name,
+                const OpRegistry &ops) {
   check(p.version() == kPlanVersion, "plan ", name, " has format version ",
         p.version(), " but this runtime reads version ", kPlanVersion,
         ": recompile it with a matching fresco-compile");
@@ -267,7 +273,7 @@ void verifyPlan(const plan::Plan &p, const std::string &name) {
       check(f->name() != nullptr, ctx, ": a function has no name");
       std::string fctx = ctx + ", function '" + f->name()->str() + "'";
       check(names.insert(f->name()->str()).second, fctx, ": defined twice");
-      verifyFunction(*f, *rp, storage, fctx);
+      verifyFunction(*f, *rp, storage, fctx, ops);
     }
   }
   // The Pipeline table's own checks: runtime/pipeline/PipelineSpec.cpp.
@@ -277,6 +283,12 @@ void verifyPlan(const plan::Plan &p, const std::string &name) {
 
 LoadedPlan LoadedPlan::fromBytes(std::vector<uint8_t> bytes,
                                  const std::string &name) {
+  return fromBytes(std::move(bytes), name, OpRegistry::global());
+}
+
+LoadedPlan LoadedPlan::fromBytes(std::vector<uint8_t> bytes,
+                                 const std::string &name,
+                                 const OpRegistry &ops) {
   check(bytes.size() >= 8, name, " is not a Fresco plan (", bytes.size(),
         " bytes is too short)");
   check(plan::PlanBufferHasIdentifier(bytes.data()), name,
@@ -289,7 +301,7 @@ LoadedPlan LoadedPlan::fromBytes(std::vector<uint8_t> bytes,
   LoadedPlan lp;
   lp.bytes_ = std::move(bytes);
   lp.name_ = name;
-  verifyPlan(lp.plan(), name);
+  verifyPlan(lp.plan(), name, ops);
   return lp;
 }
 

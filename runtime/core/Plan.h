@@ -21,6 +21,8 @@
 
 namespace fresco {
 
+class OpRegistry;
+
 class LoadedPlan {
 public:
   /// Reads and verifies `path`; throws fresco::Error naming the problem.
@@ -28,6 +30,10 @@ public:
   /// Verifies `bytes` (taken over); `name` is used in messages.
   static LoadedPlan fromBytes(std::vector<uint8_t> bytes,
                               const std::string &name);
+  /// As above, verifying instructions against `ops` instead of Ops.def's
+  /// rows (a test's table with more rows).
+  static LoadedPlan fromBytes(std::vector<uint8_t> bytes,
+                              const std::string &name, const OpRegistry &ops);
 
   const plan::Plan &plan() const { return *plan::GetPlan(bytes_.data()); }
   const plan::RankProgram &rank(int r) const;
@@ -51,6 +57,8 @@ std::string checkPlanBytes(const std::vector<uint8_t> &bytes,
 /// Stage 2: semantic checks; throws fresco::Error with `name` and the path
 /// to the bad field (e.g. "rank 0, function 'transformer', value 12").
 void verifyPlan(const plan::Plan &p, const std::string &name);
+void verifyPlan(const plan::Plan &p, const std::string &name,
+                const OpRegistry &ops);
 
 /// The schema's vectors of 8-byte elements ("Table.field"), whose alignment
 /// fromBytes checks (the FlatBuffers verifier does not); a unit test keeps

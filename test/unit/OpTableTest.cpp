@@ -7,9 +7,11 @@
 //
 //===----------------------------------------------------------------------===//
 #include "runtime/schema/OpTable.h"
+#include "runtime/backends/cpu/CpuBackend.h"
 #include "runtime/core/Error.h"
 #include "runtime/core/Plan.h"
 #include "runtime/core/PlanVersion.h"
+#include "runtime/core/ops/OpRegistry.h"
 #include "test/unit/TestUtil.h"
 
 #include <gtest/gtest.h>
@@ -66,9 +68,10 @@ std::vector<uint8_t> build(const Instr &in) {
   return {b.GetBufferPointer(), b.GetBufferPointer() + b.GetSize()};
 }
 
-std::string loadError(const Instr &in) {
+std::string loadError(const Instr &in,
+                      const OpRegistry &ops = OpRegistry::global()) {
   try {
-    LoadedPlan::fromBytes(build(in), "t.fplan");
+    LoadedPlan::fromBytes(build(in), "t.fplan", ops);
   } catch (const Error &e) {
     return e.what();
   }
@@ -231,4 +234,141 @@ TEST(OpTable, NewRowGetsTheNextOpCode) {
     at = next;
   }
   EXPECT_NE(s.find("Tanh\n}", at), std::string::npos) << s;
+}
+
+TEST(OpTable, RegistryHoldsEveryRow) {
+  const OpRegistry &r = OpRegistry::global();
+  ASSERT_EQ(r.size(), optable::kNumOps);
+  for (const OpInfo &row : optable::kOps) {
+    SCOPED_TRACE(row.name);
+    const OpEntry *e = r.find(row.code);
+    ASSERT_NE(e, nullptr);
+    EXPECT_EQ(e->info.code, row.code);
+    EXPECT_STREQ(e->info.name, row.name);
+    EXPECT_EQ(e->info.attrs, row.attrs);
+    EXPECT_EQ(e->info.attrsUse, row.attrsUse);
+    EXPECT_EQ(e->info.minOperands, row.minOperands);
+    EXPECT_EQ(e->info.maxOperands, row.maxOperands);
+    EXPECT_EQ(e->info.minResults, row.minResults);
+    EXPECT_EQ(e->info.maxResults, row.maxResults);
+    EXPECT_EQ(e->info.dtypes, row.dtypes);
+    EXPECT_FALSE(e->borrowsFamily);
+  }
+  EXPECT_EQ(r.find(fp::OpCode(optable::kNumOps)), nullptr);
+}
+
+namespace {
+
+// New rows as a contributor would append them to Ops.def, each naming a
+// family that has no case for it yet. The registry is built from the
+// rows exactly as OpRegistry::global() is; only the generated OpCode enum
+// (and so plan::EnumNameOpCode) lacks them, which the runtime never needs:
+// messages take the op's name from its row.
+const char *const kNewRows[] = {"Tanh", "Pow", "Gather", "L2Norm"};
+const char *const kNewRowFamilies[] = {"Unary", "Binary", "PointToPoint",
+                                       "RmsNorm"};
+
+const OpRegistry &withNewRows() {
+  using namespace optable;
+  static const OpRegistry r({
+#define FRESCO_OP(...) FRESCO_OP_ENTRY(__VA_ARGS__),
+#include "runtime/schema/Ops.def"
+      FRESCO_OP_ENTRY(Tanh, NONE, None, 1, 1, 1, 1, Float, Unary),
+      FRESCO_OP_ENTRY(Pow, NONE, None, 2, 2, 1, 1, Float, Binary),
+      FRESCO_OP_ENTRY(Gather, CollectiveAttrs, Required, 1, 1, 1, 1, Moves,
+                      PointToPoint),
+      FRESCO_OP_ENTRY(L2Norm, RmsNormAttrs, Required, 1, 2, 1, 1, Float,
+                      RmsNorm),
+  });
+  return r;
+}
+
+fp::OpCode newRow(size_t i) { return fp::OpCode(optable::kNumOps + i); }
+
+} // namespace
+
+// The row alone gives a new op its load-time checks: counts, attribute
+// table and dtypes are refused naming the new op, before its family runs.
+TEST(OpTable, NewRowIsVerifiedAtLoad) {
+  const OpRegistry &r = withNewRows();
+  ASSERT_EQ(r.size(), optable::kNumOps + std::size(kNewRows));
+  for (size_t i = 0; i < std::size(kNewRows); ++i) {
+    const OpInfo &row = r.find(newRow(i))->info;
+    ASSERT_STREQ(row.name, kNewRows[i]);
+    SCOPED_TRACE(row.name);
+    const std::string op = std::string("instruction 0 (") + row.name + "): ";
+    Instr in = valid(row);
+    in.operands = row.maxOperands + 1;
+    EXPECT_NE(loadError(in, r).find(op + "takes "), std::string::npos)
+        << loadError(in, r);
+    in = valid(row);
+    in.results = row.maxResults + 1;
+    EXPECT_NE(loadError(in, r).find("results, got"), std::string::npos);
+    in = valid(row);
+    in.attrs = otherAttrs(row.attrs);
+    EXPECT_NE(loadError(in, r).find(op + (row.attrsUse == AttrsUse::None
+                                              ? "takes no attributes"
+                                              : "attributes must be")),
+              std::string::npos)
+        << loadError(in, r);
+    if (row.attrsUse == AttrsUse::Required) {
+      in.attrs = fp::OpAttrs::NONE;
+      EXPECT_NE(loadError(in, r).find(op + "attributes must be " +
+                                      fp::EnumNameOpAttrs(row.attrs) +
+                                      ", got none"),
+                std::string::npos)
+          << loadError(in, r);
+    }
+    if (row.dtypes == DTypeRule::Float) {
+      in = valid(row);
+      in.i64Operand = true;
+      EXPECT_NE(loadError(in, r).find(op + "operands must be f32, got i64"),
+                std::string::npos)
+          << loadError(in, r);
+    }
+    // Well formed, it reaches its family, which has no case for it: the
+    // load fails naming both rather than running another op's kernel.
+    EXPECT_NE(loadError(valid(row), r)
+                  .find(op + "the " + kNewRowFamilies[i] +
+                        " family does not implement " + row.name),
+              std::string::npos)
+        << loadError(valid(row), r);
+  }
+}
+
+// Binding goes through the same rows: a family given an op it has no case
+// for fails naming the op instead of defaulting to one of its kernels
+// (bindUnary used to compute SiLU, bindBinary Add).
+TEST(OpTable, FamilyWithoutTheOpRefusesToBindIt) {
+  const OpRegistry &r = withNewRows();
+  std::unique_ptr<Backend> be = createCpuBackend();
+  auto scratch = std::make_shared<ScratchArena>(*be);
+  GroupResolver noGroups;
+  for (size_t i = 0; i < std::size(kNewRows); ++i) {
+    const OpInfo &row = r.find(newRow(i))->info;
+    SCOPED_TRACE(row.name);
+    Instr spec = valid(row);
+    std::vector<uint8_t> bytes = build(spec);
+    const fp::Function &f =
+        *fp::GetPlan(bytes.data())->ranks()->Get(0)->functions()->Get(0);
+    const fp::Instr &in = *f.instrs()->Get(0);
+    std::vector<float> mem(8 * (spec.operands + spec.results));
+    std::vector<Ref> ops, res;
+    for (uint32_t k = 0; k < spec.operands + spec.results; ++k)
+      (k < spec.operands ? ops : res)
+          .push_back({mem.data() + 8 * k, DType::F32, {2, 4}, sizeof(float)});
+    OpBind b{in, std::move(ops), std::move(res), *be, "bind test", noGroups,
+             0,  scratch};
+    try {
+      r.bind(b);
+      ADD_FAILURE() << "bound to another op's kernel";
+    } catch (const Error &e) {
+      EXPECT_EQ(
+          std::string(e.what()).find(std::string("bind test (") + row.name +
+                                     "): the " + kNewRowFamilies[i] +
+                                     " family does not implement " + row.name),
+          0u)
+          << e.what();
+    }
+  }
 }

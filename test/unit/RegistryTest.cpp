@@ -14,6 +14,10 @@ TEST(BackendRegistry, KnowsEveryNameAndWhatItsMemoryNeeds) {
   EXPECT_EQ(r.get("cpu").nativeCommunicator, "");
   EXPECT_TRUE(r.get("cpu-staged").hostAddressable);
   EXPECT_FALSE(r.get("cpu").hostAddressable);
+  // What fresco-run --calibrate records the CPU model and threads for.
+  EXPECT_TRUE(r.get("cpu").computesOnHost);
+  EXPECT_TRUE(r.get("cpu-staged").computesOnHost);
+  EXPECT_FALSE(r.get("cuda").computesOnHost);
   EXPECT_EQ(r.nameList([](const BackendEntry &e) { return e.hostAddressable; }),
             "cpu-staged");
   EXPECT_EQ(r.find("tpu"), nullptr);

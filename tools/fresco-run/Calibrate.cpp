@@ -12,6 +12,7 @@
 //===----------------------------------------------------------------------===//
 #include "planner/Calibration.h"
 #include "planner/InstrWork.h"
+#include "runtime/backends/BackendRegistry.h"
 #include "runtime/core/Error.h"
 #include "runtime/core/Plan.h"
 #include "runtime/session/Session.h"
@@ -164,7 +165,7 @@ int runCalibrate(const Options &o, const RankEnv &env) {
   planner::Calibration c;
   c.backend = o.backend;
   c.storage = dtypeName(storage);
-  c.threads = o.backend == "cpu" || o.backend == "cpu-staged"
+  c.threads = BackendRegistry::global().get(o.backend).computesOnHost
                   ? omp_get_max_threads()
                   : 0;
   c.device = c.threads ? cpuModel() + ", " + std::to_string(c.threads) +

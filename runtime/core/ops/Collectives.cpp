@@ -278,16 +278,25 @@ Step bindAllToAll(OpBind &bind) {
   };
 }
 
+/// Whether the PointToPoint family has a kernel for `op`.
+static bool isPointToPoint(plan::OpCode op) {
+  return op == plan::OpCode::Send || op == plan::OpCode::Recv ||
+         op == plan::OpCode::Broadcast;
+}
+
 /// Send (operand, no result), Recv (result, no operand) and Broadcast
 /// (result; the root, `peer`, also has the operand).
 void verifyPointToPoint(const OpCheck &c) {
+  const plan::OpCode op = c.in.op();
+  if (!isPointToPoint(op))
+    c.notInFamily("PointToPoint");
   auto *a = c.attrs<plan::CollectiveAttrs>();
-  const char *name = plan::EnumNameOpCode(c.in.op());
+  const char *name = c.op.name;
   c.members(a->members(), (std::string(name) + " group").c_str());
   c.need(a->peer() >= 0 && uint32_t(a->peer()) < a->members()->size(), "peer ",
          a->peer(), " is not one of the ", a->members()->size(), " members");
   const bool self = a->members()->Get(uint32_t(a->peer())) == c.rp.rank();
-  const bool bcast = c.in.op() == plan::OpCode::Broadcast;
+  const bool bcast = op == plan::OpCode::Broadcast;
   c.need(bcast || !self, name, " peer ", a->peer(), " is this rank itself");
   c.need(bcast || a->tag() >= 0, name, " tag ", a->tag(), " is negative");
   if (!bcast)
@@ -301,9 +310,11 @@ void verifyPointToPoint(const OpCheck &c) {
 }
 
 Step bindPointToPoint(OpBind &bind) {
+  const plan::OpCode op = bind.in.op();
+  if (!isPointToPoint(op))
+    bind.notInFamily("PointToPoint");
   auto *a = bind.attrs<plan::CollectiveAttrs>();
   Communicator &comm = bind.group(a->members());
-  const plan::OpCode op = bind.in.op();
   const int peer = a->peer(), tag = a->tag();
   const bool root = op == plan::OpCode::Broadcast && peer == comm.rank();
   const Ref &v = bind.res.empty() ? bind.ops[0] : bind.res[0];
@@ -329,7 +340,7 @@ Step bindPointToPoint(OpBind &bind) {
       if (!straight)
         b->copyToDevice(dst, host, bytes);
       break;
-    default: // Broadcast
+    case plan::OpCode::Broadcast:
       if (root && straight && src != dst)
         b->copyStrided(src, int64_t(bytes), dst, int64_t(bytes), 1,
                        int64_t(bytes), 1);
@@ -338,6 +349,9 @@ Step bindPointToPoint(OpBind &bind) {
       c->broadcast(straight ? dst : host, bytes, peer);
       if (!straight)
         b->copyToDevice(dst, host, bytes);
+      break;
+    default: // refused above, before the step was made
+      break;
     }
   };
 }

@@ -17,19 +17,43 @@ std::vector<int64_t> broadcastStrides(const Shape &s, const Shape &out) {
   return st;
 }
 
+/// Whether the Unary family has a kernel for `op` (bindUnary's cases).
+bool isUnary(plan::OpCode op) {
+  return op == plan::OpCode::Gelu || op == plan::OpCode::Silu ||
+         op == plan::OpCode::QuickGelu;
+}
+
+/// Whether the Binary family has a kernel for `op` (bindBinary's cases).
+bool isBinary(plan::OpCode op) {
+  return op == plan::OpCode::Add || op == plan::OpCode::Sub ||
+         op == plan::OpCode::Mul || op == plan::OpCode::Div ||
+         op == plan::OpCode::MulAdd;
+}
+
 } // namespace
 
 void verifyUnary(const OpCheck &c) {
+  if (!isUnary(c.in.op()))
+    c.notInFamily("Unary");
   c.shape(c.res[0], c.ops[0].shape, "result");
 }
 
 Step bindUnary(OpBind &b) {
-  UnaryKind kind = UnaryKind::Silu;
-  if (b.in.op() == plan::OpCode::QuickGelu)
-    kind = UnaryKind::QuickGelu;
-  else if (b.in.op() == plan::OpCode::Gelu)
+  UnaryKind kind;
+  switch (b.in.op()) {
+  case plan::OpCode::Gelu:
     kind = b.attrs<plan::GeluAttrs>()->tanh() ? UnaryKind::GeluTanh
                                               : UnaryKind::GeluErf;
+    break;
+  case plan::OpCode::Silu:
+    kind = UnaryKind::Silu;
+    break;
+  case plan::OpCode::QuickGelu:
+    kind = UnaryKind::QuickGelu;
+    break;
+  default: // a new row naming this family: never a wrong kernel
+    b.notInFamily("Unary");
+  }
   const float *px = b.ops[0].f32();
   float *py = b.res[0].f32();
   const int64_t n = b.ops[0].numel();
@@ -40,6 +64,8 @@ Step bindUnary(OpBind &b) {
 /// Add, Sub, Mul, Div with broadcasting; MulAdd (a * b + c) with c shaped
 /// as the result.
 void verifyBinary(const OpCheck &c) {
+  if (!isBinary(c.in.op()))
+    c.notInFamily("Binary");
   const Shape &y = c.res[0].shape;
   c.need(y.size() <= size_t(kMaxRank) && c.ops[0].shape.size() <= y.size() &&
              c.ops[1].shape.size() <= y.size(),
@@ -63,7 +89,7 @@ Step bindBinary(OpBind &b) {
   const float *pa = x.f32(), *pb = z.f32();
   float *py = y.f32();
   Backend *be = &b.be;
-  BinaryKind kind = BinaryKind::Add;
+  BinaryKind kind;
   switch (b.in.op()) {
   case plan::OpCode::MulAdd: {
     const float *pc = b.ops[2].f32();
@@ -71,6 +97,9 @@ Step bindBinary(OpBind &b) {
       be->mulAdd(pa, pb, pc, py, rank, out.data(), as.data(), bs.data());
     };
   }
+  case plan::OpCode::Add:
+    kind = BinaryKind::Add;
+    break;
   case plan::OpCode::Sub:
     kind = BinaryKind::Sub;
     break;
@@ -80,8 +109,8 @@ Step bindBinary(OpBind &b) {
   case plan::OpCode::Div:
     kind = BinaryKind::Div;
     break;
-  default:
-    break;
+  default: // a new row naming this family: never a wrong kernel
+    b.notInFamily("Binary");
   }
   return [=] {
     be->binary(kind, pa, pb, py, rank, out.data(), as.data(), bs.data());

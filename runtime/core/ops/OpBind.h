@@ -57,13 +57,21 @@ struct OpBind {
   Step awaited;
   /// The communicator the instruction talks through; null for a kernel.
   Communicator *comm = nullptr;
+  /// Its row (set by OpRegistry::bind).
+  const OpInfo *op = nullptr;
+
+  const char *opName() const {
+    return op ? op->name : plan::EnumNameOpCode(in.op());
+  }
+  /// Fails: the row names `family`, whose binder has no case for it.
+  [[noreturn]] void notInFamily(const char *family) const;
 
   template <typename T> const T *attrs() const { return in.attrs_as<T>(); }
   /// The communicator of a verified member list (sets `comm`).
   Communicator &group(const flatbuffers::Vector<int32_t> *members);
 };
 
-/// The step of a verified instruction.
+/// The step of a verified instruction (OpRegistry::global().bind).
 Step bindInstr(OpBind &b);
 
 // The ops' binders, one per Kernel column of Ops.def.

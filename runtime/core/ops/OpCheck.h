@@ -31,10 +31,11 @@ struct ValueInfo {
 /// op's rule sees it.
 class OpCheck {
 public:
-  OpCheck(const plan::Instr &in, const plan::Function &f,
+  OpCheck(const plan::Instr &in, const OpInfo &op, const plan::Function &f,
           const plan::RankProgram &rp, DType storage, std::string where);
 
   const plan::Instr &in;
+  const OpInfo &op; // its row
   const plan::Function &f;
   const plan::RankProgram &rp;
   /// The plan's float storage: the dtype of its float values (F32 but for
@@ -44,8 +45,10 @@ public:
 
   /// Fails with "<where> (<Op>): <parts>" unless `cond`.
   template <typename... Parts> void need(bool cond, const Parts &...p) const {
-    check(cond, where_, " (", plan::EnumNameOpCode(in.op()), "): ", p...);
+    check(cond, where_, " (", op.name, "): ", p...);
   }
+  /// Fails: the row names `family`, whose functions have no case for it.
+  [[noreturn]] void notInFamily(const char *family) const;
   void shape(const ValueInfo &v, const Shape &want, const char *what) const {
     need(v.shape == want, what, " has shape ", shapeToString(v.shape),
          ", expected ", shapeToString(want));
@@ -59,8 +62,13 @@ private:
   std::string where_;
 };
 
-/// Verifies `in` (its value indices already checked) against its row and
-/// its op's rule; throws fresco::Error naming `where` and the problem.
+/// "the <family> family does not implement <op>": the message of a row
+/// whose Kernel column names a family without a case for it.
+std::string notInFamilyMessage(const char *family, const char *op);
+
+/// OpRegistry::global().verify: verifies `in` (its value indices already
+/// checked) against its row and its op's rule; throws fresco::Error naming
+/// `where` and the problem.
 void verifyInstr(const plan::Instr &in, const plan::Function &f,
                  const plan::RankProgram &rp, DType storage,
                  const std::string &where);

@@ -1,27 +1,22 @@
 //===- Registry.cpp - Ops.def rows to their rules and binders -------------===//
 #include "runtime/comm/Communicator.h"
-#include "runtime/core/ops/OpBind.h"
+#include "runtime/core/ops/OpRegistry.h"
 
 #include <algorithm>
+#include <cstring>
 
 namespace fresco {
 namespace {
 
 constexpr int32_t kMaxGroupRank = 1 << 20;
 
-struct OpFns {
-  void (*verify)(const OpCheck &);
-  Step (*bind)(OpBind &);
-};
-
-constexpr OpFns kFns[] = {
-#define FRESCO_OP(Name, Attrs, Use, MinOps, MaxOps, MinRes, MaxRes, DTypes,    \
-                  Kernel)                                                      \
-  {&verify##Kernel, &bind##Kernel},
+std::vector<OpEntry> opsDefRows() {
+  using namespace optable;
+  return {
+#define FRESCO_OP(...) FRESCO_OP_ENTRY(__VA_ARGS__),
 #include "runtime/schema/Ops.def"
-};
-static_assert(sizeof(kFns) / sizeof(kFns[0]) == optable::kNumOps,
-              "one rule and binder per row");
+  };
+}
 
 std::string attrsName(plan::OpAttrs t) {
   const char *n = plan::EnumNameOpAttrs(t);
@@ -43,9 +38,10 @@ ValueInfo info(const plan::Function &f, int32_t id) {
 
 } // namespace
 
-OpCheck::OpCheck(const plan::Instr &in, const plan::Function &f,
-                 const plan::RankProgram &rp, DType storage, std::string where)
-    : in(in), f(f), rp(rp), storage(storage), where_(std::move(where)) {
+OpCheck::OpCheck(const plan::Instr &in, const OpInfo &op,
+                 const plan::Function &f, const plan::RankProgram &rp,
+                 DType storage, std::string where)
+    : in(in), op(op), f(f), rp(rp), storage(storage), where_(std::move(where)) {
   for (int32_t id : *in.operands())
     ops.push_back(info(f, id));
   for (int32_t id : *in.results())
@@ -68,12 +64,47 @@ void OpCheck::members(const flatbuffers::Vector<int32_t> *m,
   need(member, "this rank (", rp.rank(), ") is not a member of its ", what);
 }
 
-void verifyInstr(const plan::Instr &in, const plan::Function &f,
-                 const plan::RankProgram &rp, DType storage,
-                 const std::string &where) {
-  const OpInfo *op = findOpInfo(in.op());
-  check(op != nullptr, where, ": unknown op code ", int(in.op()));
-  OpCheck c(in, f, rp, storage, where);
+std::string notInFamilyMessage(const char *family, const char *op) {
+  return std::string("the ") + family + " family does not implement " + op +
+         " (its row in runtime/schema/Ops.def names " + family +
+         ", whose verify" + family + " and bind" + family +
+         " have no case for it)";
+}
+
+void OpCheck::notInFamily(const char *family) const {
+  fail(where_, " (", op.name, "): ", notInFamilyMessage(family, op.name));
+}
+
+void OpBind::notInFamily(const char *family) const {
+  fail(where, " (", opName(), "): ", notInFamilyMessage(family, opName()));
+}
+
+OpRegistry::OpRegistry(std::vector<OpEntry> rows) : rows_(std::move(rows)) {
+  for (size_t i = 0; i < rows_.size(); ++i) {
+    OpEntry &e = rows_[i];
+    e.info.code = plan::OpCode(i);
+    for (const OpEntry &o : rows_)
+      e.borrowsFamily |= &o != &e && std::strcmp(o.info.name, e.family) == 0;
+  }
+}
+
+const OpRegistry &OpRegistry::global() {
+  static const OpRegistry r(opsDefRows());
+  return r;
+}
+
+const OpEntry *OpRegistry::find(plan::OpCode op) const {
+  size_t i = size_t(op);
+  return i < rows_.size() ? &rows_[i] : nullptr;
+}
+
+void OpRegistry::verify(const plan::Instr &in, const plan::Function &f,
+                        const plan::RankProgram &rp, DType storage,
+                        const std::string &where) const {
+  const OpEntry *entry = find(in.op());
+  check(entry != nullptr, where, ": unknown op code ", int(in.op()));
+  const OpInfo *op = &entry->info;
+  OpCheck c(in, *op, f, rp, storage, where);
   const uint32_t nOps = uint32_t(c.ops.size()), nRes = uint32_t(c.res.size());
   c.need(nOps >= op->minOperands && nOps <= op->maxOperands, "takes ",
          count(op->minOperands, op->maxOperands), " operands, got ", nOps);
@@ -112,24 +143,39 @@ void verifyInstr(const plan::Instr &in, const plan::Function &f,
   case DTypeRule::Custom:
     break;
   }
-  kFns[size_t(in.op())].verify(c);
+  if (entry->borrowsFamily)
+    c.notInFamily(entry->family);
+  entry->verify(c);
+}
+
+void verifyInstr(const plan::Instr &in, const plan::Function &f,
+                 const plan::RankProgram &rp, DType storage,
+                 const std::string &where) {
+  OpRegistry::global().verify(in, f, rp, storage, where);
 }
 
 Communicator &OpBind::group(const flatbuffers::Vector<int32_t> *m) {
-  check(bool(groups), where, " (", plan::EnumNameOpCode(in.op()),
+  check(bool(groups), where, " (", opName(),
         "): the plan has collectives but the runtime was started without a "
         "communicator");
   comm = &groups(std::vector<int>(m->begin(), m->end()));
   return *comm;
 }
 
-Step bindInstr(OpBind &b) {
-  const OpInfo &op = *findOpInfo(b.in.op());
+Step OpRegistry::bind(OpBind &b) const {
+  const OpEntry *entry = find(b.in.op());
+  check(entry != nullptr, b.where, ": unknown op code ", int(b.in.op()));
+  const OpInfo &op = entry->info;
+  b.op = &op;
   if (op.dtypes == DTypeRule::Moves)
     for (const Ref &r : b.ops)
       check(b.res.empty() || r.es == b.res[0].es, b.where, " (", op.name,
             "): operand and result are stored with different element sizes");
-  return kFns[size_t(b.in.op())].bind(b);
+  if (entry->borrowsFamily)
+    b.notInFamily(entry->family);
+  return entry->bind(b);
 }
+
+Step bindInstr(OpBind &b) { return OpRegistry::global().bind(b); }
 
 } // namespace fresco

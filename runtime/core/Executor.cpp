@@ -220,10 +220,9 @@ void Executor::bind(const plan::Function &f,
     // A float's element type in memory is the storage's (2 bytes under
     // bf16/f16) but for the few pinned to f32.
     const Ref &first = !res.empty() ? res.front() : ops.front();
-    StepInfo info{"", opFamily(in->op()), shapeLabel(ops, res),
-                  first.dtype == DType::F32 && first.es != 4 ? storage
-                                                             : first.dtype,
-                  i};
+    StepInfo info{
+        "", opFamily(in->op()), shapeLabel(ops, res),
+        first.dtype == DType::F32 && first.es != 4 ? storage : first.dtype, i};
     OpBind binder{*in,
                   std::move(ops),
                   std::move(res),

@@ -53,14 +53,14 @@ struct Writer {
   void complete(const std::string &name, const std::string &cat,
                 int64_t startNs, int64_t ns, const std::string &args) {
     event("\"name\":" + quoted(name) + ",\"cat\":" + quoted(cat) +
-          ",\"ph\":\"X\",\"ts\":" + micros(startNs) +
-          ",\"dur\":" + micros(ns) + ",\"pid\":" + std::to_string(pid) +
-          ",\"tid\":0,\"args\":{" + args + "}");
+          ",\"ph\":\"X\",\"ts\":" + micros(startNs) + ",\"dur\":" + micros(ns) +
+          ",\"pid\":" + std::to_string(pid) + ",\"tid\":0,\"args\":{" + args +
+          "}");
   }
   void metadata(const char *what, const std::string &name) {
-    event("\"name\":\"" + std::string(what) + "\",\"ph\":\"M\",\"pid\":" +
-          std::to_string(pid) + ",\"tid\":0,\"args\":{\"name\":" +
-          quoted(name) + "}");
+    event("\"name\":\"" + std::string(what) +
+          "\",\"ph\":\"M\",\"pid\":" + std::to_string(pid) +
+          ",\"tid\":0,\"args\":{\"name\":" + quoted(name) + "}");
   }
 };
 
@@ -95,8 +95,8 @@ void writeTrace(const std::string &path, const Executor &exec, int rank,
       << ",\"clock\":\"host steady clock; step times from the backend's "
          "timeline\"},\"traceEvents\":[";
   Writer w{out, rank};
-  w.metadata("process_name", "rank " + std::to_string(rank) + " (" +
-                                 backend + ")");
+  w.metadata("process_name",
+             "rank " + std::to_string(rank) + " (" + backend + ")");
   w.metadata("thread_name", "steps, in issue order");
   const auto &events = exec.profileEvents();
   for (size_t i = 0; i < events.size();) {
@@ -114,8 +114,8 @@ void writeTrace(const std::string &path, const Executor &exec, int rank,
       const Executor::ProfileEvent &e = events[i];
       w.complete(e.step->op, e.step->family, e.startNs, e.ns,
                  runArgs(e) + ",\"instr\":" + std::to_string(e.step->instr) +
-                     ",\"shape\":" + quoted(e.step->shape) + ",\"dtype\":" +
-                     quoted(dtypeName(e.step->dtype)));
+                     ",\"shape\":" + quoted(e.step->shape) +
+                     ",\"dtype\":" + quoted(dtypeName(e.step->dtype)));
     }
   }
   out << "\n]}\n";

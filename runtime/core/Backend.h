@@ -101,10 +101,29 @@ public:
   virtual void replay() = 0;
 };
 
+/// Where profiling reads step times: marks placed in the backend's queue
+/// between the steps of a run, read once the run is done.
+class Timeline {
+public:
+  virtual ~Timeline() = default;
+  /// Forgets the marks of the previous run.
+  virtual void clear() = 0;
+  /// Marks the point after the kernels issued so far.
+  virtual void mark() = 0;
+  /// Waits for every mark; each one's nanoseconds since the first.
+  virtual std::vector<int64_t> read() = 0;
+};
+
 class Backend {
 public:
   virtual ~Backend() = default;
   virtual std::string name() const = 0;
+
+  /// The timeline profiling uses. By default each mark waits for the kernels
+  /// (synchronize()) and reads the host's steady clock; a device backend
+  /// marks its stream (CUDA events) without waiting, so that steps are timed
+  /// as the device ran them.
+  virtual std::unique_ptr<Timeline> timeline();
   /// The element type of every float tensor in this backend's memory: F32,
   /// BF16 or F16 (see the file comment). A backend that uses host memory
   /// in place (usesHostMemory()) stores F32.

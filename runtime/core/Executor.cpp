@@ -28,6 +28,67 @@ void checkFits(const Backend &backend, const LoadedPlan &plan, int rank,
         what, " needs ", bytes, " bytes, more than the ", capacity,
         " bytes of memory the ", backend.name(), " backend has");
 }
+
+/// The op's family: a profile's category (Chrome trace "cat").
+const char *opFamily(plan::OpCode op) {
+  using plan::OpCode;
+  switch (op) {
+  case OpCode::Linear:
+  case OpCode::Conv2d:
+    return "gemm";
+  case OpCode::Attention:
+    return "attention";
+  case OpCode::LayerNorm:
+  case OpCode::RmsNorm:
+  case OpCode::GroupNorm:
+  case OpCode::Modulate:
+    return "norm";
+  case OpCode::Gelu:
+  case OpCode::Silu:
+  case OpCode::QuickGelu:
+  case OpCode::Add:
+  case OpCode::Sub:
+  case OpCode::Mul:
+  case OpCode::Div:
+  case OpCode::MulAdd:
+  case OpCode::Rope:
+    return "elementwise";
+  case OpCode::Transpose:
+  case OpCode::Slice:
+  case OpCode::Concat:
+  case OpCode::Copy:
+  case OpCode::Pad:
+  case OpCode::UpsampleNearest:
+    return "layout";
+  case OpCode::AllReduce:
+  case OpCode::AllGather:
+  case OpCode::AllToAll:
+  case OpCode::Send:
+  case OpCode::Recv:
+  case OpCode::Broadcast:
+  case OpCode::Wait:
+    return "collective";
+  default: // embeddings and tables: timesteps, positions, tokens
+    return "embedding";
+  }
+}
+
+/// "[2,16,32] [64,32] -> [2,16,64]": the operands' shapes, then the results'.
+std::string shapeLabel(const std::vector<Ref> &ops,
+                       const std::vector<Ref> &res) {
+  auto list = [](const std::vector<Ref> &refs) {
+    std::string s;
+    for (const Ref &r : refs) {
+      s += s.empty() ? "[" : " [";
+      for (size_t d = 0; d < r.shape.size(); ++d)
+        s += (d ? "," : "") + std::to_string(r.shape[d]);
+      s += "]";
+    }
+    return s.empty() ? std::string("()") : s;
+  };
+  return list(ops) + " -> " + list(res);
+}
+
 } // namespace
 
 Executor::Executor(const LoadedPlan &plan, int rank, Backend &backend,
@@ -147,6 +208,7 @@ void Executor::bind(const plan::Function &f,
   };
   // The finish of each collective in flight, by its result.
   std::map<int32_t, std::pair<std::string, Step>> inFlight;
+  out.name = f.name()->str();
   out.numInstrs = f.instrs()->size();
   for (flatbuffers::uoffset_t i = 0; i < f.instrs()->size(); ++i) {
     const plan::Instr *in = f.instrs()->Get(i);
@@ -155,6 +217,12 @@ void Executor::bind(const plan::Function &f,
       ops.push_back(refs[id]);
     for (int32_t id : *in->results())
       res.push_back(refs[id]);
+    // A float's element type in memory is the storage's (2 bytes under
+    // bf16/f16) but for the few pinned to f32.
+    const Ref &first = !res.empty() ? res.front() : ops.front();
+    StepInfo info{
+        "", opFamily(in->op()), shapeLabel(ops, res),
+        first.dtype == DType::F32 && first.es != 4 ? storage : first.dtype, i};
     OpBind binder{*in,
                   std::move(ops),
                   std::move(res),
@@ -186,8 +254,8 @@ void Executor::bind(const plan::Function &f,
       name = "RingAttention";
     if (step) { // a Wait for a collective run in place has nothing to do
       out.steps.push_back(std::move(step));
-      out.stepOps.push_back(name);
-      out.stepInstrs.push_back(i);
+      info.op = name;
+      out.stepInfo.push_back(std::move(info));
     }
     // A collective can be recorded with the kernels only where it is queued
     // in order with them on the backend's own memory (NCCL): staged through

@@ -81,8 +81,9 @@ public:
   /// The backend's float storage (Backend::floatStorage()).
   DType floatStorage() const { return backend_.floatStorage(); }
 
-  /// When on, run() times every instruction; profile() sums seconds and
-  /// calls per op name over all runs since profiling was turned on.
+  /// When on, run() issues the steps one by one (no recording) and times
+  /// each on the backend's Timeline; profileEvents() holds every step timed
+  /// since profiling was last turned on (turning it on or off clears them).
   void setProfiling(bool on);
 
   /// When on (the default), each function is run once step by step (the
@@ -98,21 +99,39 @@ public:
   /// How many run() calls, of any function, replayed a recording.
   int64_t replays() const { return replays_; }
 
+  /// What profiling knows of a bound step, fixed at load.
+  struct StepInfo {
+    std::string op;     // the op code's name; "RingAttention", "X (wait)"
+    std::string family; // gemm, attention, norm, elementwise, layout, ...
+    std::string shape;  // "[2,16,32] [64,32] -> [2,16,64]"
+    DType dtype;        // the first result's element type in memory
+    uint32_t instr;     // plan instruction index
+  };
+  /// One step timed while profiling. Pointers stay valid as long as the
+  /// executor.
+  struct ProfileEvent {
+    const std::string *function;
+    const StepInfo *step;
+    int64_t run;     // the function's run: 0 is its first, the warm-up
+    int64_t startNs; // on the host's steady clock (std::chrono)
+    int64_t ns;
+  };
+  const std::vector<ProfileEvent> &profileEvents() const { return events_; }
+
   struct OpProfile {
     double seconds = 0;
     int64_t calls = 0;
   };
-  const std::map<std::string, OpProfile> &profile() const { return profile_; }
-  /// The same per instruction of `function` (indexed as the plan's
+  /// The profiled time per instruction of `function` (indexed as the plan's
   /// instructions; a Wait's entry holds the collective's finish). Empty
   /// when it has not run while profiling. fresco-run --calibrate reads it.
   std::vector<OpProfile> instructionProfile(const std::string &function) const;
 
 private:
   struct Bound {
+    std::string name;
     std::vector<std::function<void()>> steps;
-    std::vector<std::string> stepOps; // op name per step, for profiling
-    std::vector<size_t> stepInstrs;   // plan instruction index per step
+    std::vector<StepInfo> stepInfo; // per step, for profiling
     size_t numInstrs = 0;
     std::vector<TensorSpec> inputs, outputs;
     std::vector<void *> inputPtrs;
@@ -133,6 +152,8 @@ private:
   void bind(const plan::Function &f, const ArenaLayout::Function &layout,
             Bound &out);
   void uploadWeights();
+  /// Issues `b`'s steps with a timeline mark after each; adds their events.
+  void profile(Bound &b);
 
   /// Gives backend memory back to the backend that allocated it.
   struct Release {
@@ -158,8 +179,8 @@ private:
   bool profiling_ = false;
   bool recording_ = true;
   int64_t replays_ = 0;
-  std::map<std::string, OpProfile> profile_;
-  std::map<std::string, std::vector<OpProfile>> instrProfile_;
+  std::vector<ProfileEvent> events_;
+  std::unique_ptr<Timeline> timeline_; // made at the first profiled run
 };
 
 } // namespace fresco

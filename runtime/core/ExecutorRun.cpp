@@ -2,13 +2,15 @@
 //
 // A run copies the inputs in (converted on the host where the backend
 // stores another dtype), issues the bound steps in order (or replays their
-// recording, or times each one when profiling) and copies the outputs out.
+// recording, or times each one on the backend's Timeline when profiling)
+// and copies the outputs out.
 //
 //===----------------------------------------------------------------------===//
 #include "runtime/comm/Communicator.h"
 #include "runtime/core/Error.h"
 #include "runtime/core/Executor.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 
@@ -20,14 +22,21 @@ bool Executor::replayed(const std::string &function) const {
 
 void Executor::setProfiling(bool on) {
   profiling_ = on;
-  profile_.clear();
-  instrProfile_.clear();
+  events_.clear();
 }
 
 std::vector<Executor::OpProfile>
 Executor::instructionProfile(const std::string &function) const {
-  auto it = instrProfile_.find(function);
-  return it == instrProfile_.end() ? std::vector<OpProfile>() : it->second;
+  std::vector<OpProfile> out;
+  for (const ProfileEvent &e : events_) {
+    if (*e.function != function)
+      continue;
+    out.resize(bound(function).numInstrs);
+    OpProfile &p = out[e.step->instr];
+    p.seconds += double(e.ns) * 1e-9;
+    ++p.calls;
+  }
+  return out;
 }
 
 const Executor::Bound &Executor::bound(const std::string &function) const {
@@ -93,6 +102,30 @@ static void convertInput(const HostTensor &in, const TensorSpec &spec,
        dtypeName(in.dtype), ", expected ", dtypeName(spec.dtype));
 }
 
+void Executor::profile(Bound &b) {
+  if (!timeline_)
+    timeline_ = backend_.timeline();
+  // The inputs are in and the queue is empty: the first mark is now.
+  backend_.synchronize();
+  const int64_t anchor =
+      std::chrono::duration_cast<std::chrono::nanoseconds>(
+          std::chrono::steady_clock::now().time_since_epoch())
+          .count();
+  timeline_->clear();
+  timeline_->mark();
+  for (const auto &step : b.steps) {
+    step();
+    timeline_->mark();
+  }
+  const std::vector<int64_t> ns = timeline_->read();
+  check(ns.size() == b.steps.size() + 1, "the ", backend_.name(),
+        " backend's timeline returned ", ns.size(), " marks for ",
+        b.steps.size() + 1);
+  for (size_t i = 0; i < b.steps.size(); ++i)
+    events_.push_back({&b.name, &b.stepInfo[i], b.runs, anchor + ns[i],
+                       std::max<int64_t>(0, ns[i + 1] - ns[i])});
+}
+
 std::vector<HostTensor> Executor::run(const std::string &function,
                                       const std::vector<HostTensor> &inputs) {
   // run() updates the function's recording state, so the non-const entry.
@@ -150,22 +183,7 @@ std::vector<HostTensor> Executor::run(const std::string &function,
   } else if (!profiling_) {
     issue();
   } else {
-    std::vector<OpProfile> &perInstr = instrProfile_[function];
-    perInstr.resize(b.numInstrs);
-    for (size_t i = 0; i < b.steps.size(); ++i) {
-      auto t0 = std::chrono::steady_clock::now();
-      b.steps[i]();
-      backend_.synchronize(); // time the kernel, not its launch
-      const double seconds =
-          std::chrono::duration<double>(std::chrono::steady_clock::now() - t0)
-              .count();
-      OpProfile &p = profile_[b.stepOps[i]];
-      p.seconds += seconds;
-      ++p.calls;
-      OpProfile &q = perInstr[b.stepInstrs[i]];
-      q.seconds += seconds;
-      ++q.calls;
-    }
+    profile(b);
   }
   ++b.runs;
   // Deferred kernel failures surface here, before any output is read.

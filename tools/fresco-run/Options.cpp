@@ -61,7 +61,17 @@ const char *kUsageTail =
   --timeout S          seconds any collective may take before every rank
                        stops with an error naming the failed rank (default 60)
   --stats              print load and run times, arena and weight bytes
-  --profile            print the time spent per op kind
+  --profile            print the time spent per op kind, then per op and
+                       shape (count, total, mean), for the runs after each
+                       function's first; the first runs (the warm-up, with
+                       one-time setup: cuDNN and cuBLASLt plans, scratch,
+                       connections) in a section of their own. Steps are
+                       timed one by one (no CUDA graph), on CUDA events
+                       under --backend cuda
+  --profile-trace F    --profile, and write every timed step as a Chrome
+                       trace (JSON; Perfetto or chrome://tracing open it).
+                       With several ranks each writes its own file, F with
+                       -rank<R> before the extension (t.json -> t-rank1.json)
   --calibrate FILE     time every instruction shape of the plan's functions
                        (zero inputs, --repeat runs, at least 3) and write
                        the cost model's table (docs/planner.md)
@@ -291,6 +301,11 @@ Options parseArgs(int argc, char **argv) {
       o.stats = true;
     } else if (a == "--profile") {
       o.profile = true;
+    } else if (a == "--profile-trace") {
+      o.profileTrace = next();
+      if (o.profileTrace.empty())
+        usageError("--profile-trace expects a file name");
+      o.profile = true;
     } else if (a == "--dtype") {
       o.dtype = next();
       if (o.dtype != "f32" && o.dtype != "bf16" && o.dtype != "f16")
@@ -405,6 +420,9 @@ Options parseArgs(int argc, char **argv) {
     usageError(
         "--calibrate times every function of the plan on zero inputs: "
         "it takes no --class-label, --prompt, -o, --function or --input");
+  if (!o.calibrate.empty() && !o.profileTrace.empty())
+    usageError("--calibrate times instructions for the cost model; "
+               "--profile-trace does not apply to it");
   if (generating && (!o.function.empty() || !o.inputs.empty()))
     usageError("--class-label/--prompt/-o generate images; --function/--input "
                "run one function: use one or the other");

@@ -40,7 +40,8 @@ struct Options {
   double guidanceScale = std::numeric_limits<double>::quiet_NaN(); // NaN: ditto
   uint64_t seed = 0;
   std::string scheduler, latents, outputLatents, outputImage;
-  std::string calibrate; // --calibrate: the table to write
+  std::string calibrate;    // --calibrate: the table to write
+  std::string profileTrace; // --profile-trace: Chrome trace JSON (+ rank)
 
   bool generating() const {
     return !classLabels.empty() || !prompts.empty() || !promptFile.empty();

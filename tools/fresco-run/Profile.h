@@ -1,4 +1,12 @@
-//===- Profile.h - fresco-run: the --profile table --------------*- C++ -*-===//
+//===- Profile.h - fresco-run: --profile tables and --profile-trace -*- C++
+//-*-===//
+//
+// The executor times every step of every run while profiling; each
+// function's first run on a rank (the warm-up) holds one-time setup
+// (cuDNN plans, cuBLASLt heuristics, scratch buffers, connections) that
+// later runs do not pay, so it is reported apart from the others.
+//
+//===----------------------------------------------------------------------===//
 #ifndef FRESCO_TOOLS_FRESCO_RUN_PROFILE_H
 #define FRESCO_TOOLS_FRESCO_RUN_PROFILE_H
 
@@ -8,10 +16,23 @@
 
 namespace fresco::run {
 
-/// Prints "<prefix>fresco-run: profile over <what>:" and one line per op
-/// kind (seconds, share of the total, calls) on stderr.
-void printProfile(const Executor &exec, const char *prefix,
-                  const std::string &what);
+/// Prints on stderr, each line after `prefix`: the runs after each
+/// function's first (per op kind, then per op and shape sorted by total
+/// time), then the first runs alike, in a section of their own.
+void printProfile(const Executor &exec, const char *prefix);
+
+/// The trace file of `rank`: `path` itself for a single-rank run, else
+/// its stem gets "-rank<R>" (trace.json -> trace-rank1.json).
+std::string tracePath(const std::string &path, int rank, int worldSize);
+
+/// Writes the profiled runs as Chrome trace event JSON (Perfetto and
+/// chrome://tracing open it): "X" events, one per step and one per run,
+/// pid the rank, tid 0 (the steps in issue order); ts and dur in
+/// microseconds on the host's steady clock. Throws fresco::Error when the
+/// file cannot be written.
+void writeTrace(const std::string &path, const Executor &exec, int rank,
+                int worldSize, const std::string &backend,
+                const std::string &plan);
 
 } // namespace fresco::run
 

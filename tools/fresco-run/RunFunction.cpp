@@ -148,18 +148,20 @@ int runFunction(const Options &o, const RankEnv &env) {
   if (env.rank == writer)
     for (const std::string &p : o.outputs)
       checkWritable(p);
+  const std::string trace =
+      o.profileTrace.empty()
+          ? std::string()
+          : tracePath(o.profileTrace, env.rank, env.worldSize);
+  if (!trace.empty())
+    checkWritable(trace);
 
-  // With --repeat, --profile leaves the first run out: it holds one-time
-  // set-up (cuDNN plans, cuBLASLt heuristics) that later runs do not pay.
-  const bool skipWarmUp = o.profile && o.repeat > 1;
-  exec.setProfiling(o.profile && !skipWarmUp);
+  // The first run (the warm-up) is profiled too, and reported apart.
+  exec.setProfiling(o.profile);
   exec.setRecording(o.graphs);
   std::vector<HostTensor> outs;
   std::vector<double> runSeconds;
   int replays = 0;
   for (int r = 0; r < o.repeat; ++r) {
-    if (skipWarmUp && r == 1)
-      exec.setProfiling(true);
     auto t1 = std::chrono::steady_clock::now();
     outs = exec.run(function, inputs);
     runSeconds.push_back(secondsSince(t1));
@@ -187,12 +189,10 @@ int runFunction(const Options &o, const RankEnv &env) {
                  (unsigned long long)exec.arenaBytes(),
                  (unsigned long long)weights.bytesLoaded(), replays);
   }
-  if (o.profile) {
-    printProfile(exec, session.prefix(),
-                 skipWarmUp ? std::to_string(o.repeat - 1) +
-                                  " run(s) after the warm-up run"
-                            : std::to_string(o.repeat) + " run(s)");
-  }
+  if (o.profile)
+    printProfile(exec, session.prefix());
+  if (!trace.empty())
+    writeTrace(trace, exec, env.rank, env.worldSize, o.backend, o.plan);
   return 0;
 }
 

@@ -90,6 +90,12 @@ int runPipeline(const Options &o, const RankEnv &env) {
       checkWritable(p);
   if (writesLatents && !o.outputLatents.empty())
     checkWritable(o.outputLatents);
+  const std::string trace =
+      o.profileTrace.empty()
+          ? std::string()
+          : tracePath(o.profileTrace, env.rank, env.worldSize);
+  if (!trace.empty())
+    checkWritable(trace);
 
   HostTensor initial;
   GenerateOptions g;
@@ -161,8 +167,9 @@ int runPipeline(const Options &o, const RankEnv &env) {
         r.decodeSeconds, r.encodeSeconds, (unsigned long long)exec.arenaBytes(),
         (unsigned long long)weights.bytesLoaded(), (long long)exec.replays());
   if (o.profile)
-    printProfile(exec, session.prefix(),
-                 std::to_string(r.steps) + " steps and the decode");
+    printProfile(exec, session.prefix());
+  if (!trace.empty())
+    writeTrace(trace, exec, env.rank, env.worldSize, o.backend, o.plan);
   return 0;
 }
 

@@ -3,6 +3,7 @@
 // The CudaBackend class, shared by the files that implement it:
 // CudaBackend.cpp (cuBLASLt loading, set-up, the public entry points),
 // CudaBackendMemory.cpp (memory, copies, scratch, CUDA graphs),
+// CudaTimeline.cpp (profiling's CUDA events),
 // CudaBackendGemm.cpp (GEMMs and conv2d on cuBLASLt and cuDNN),
 // CudaBackendAttention.cpp (attention on Fresco's kernels and cuDNN) and
 // CudaBackendKernels.cpp (every other kernel). It needs the CUDA headers,
@@ -165,6 +166,9 @@ public:
 
   std::unique_ptr<Recording>
   record(const std::function<void()> &issue) override;
+
+  /// CUDA events on the stream (CudaTimeline.cpp).
+  std::unique_ptr<Timeline> timeline() override;
 
   //===--------------------------------------------------------------------===//
   // Memory

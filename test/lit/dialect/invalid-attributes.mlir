@@ -286,6 +286,12 @@ module attributes {fresco.grid_axes = ["tp", "tp"]} {
 
 // -----
 
+// expected-error @+1 {{'fresco.grid_axes' must be a non-empty array of axis names, got []}}
+module attributes {fresco.grid_axes = []} {
+}
+
+// -----
+
 // expected-error @+1 {{'fresco.grid_axes' must name each axis by a non-empty string, got 1 : i64}}
 module attributes {fresco.grid_axes = [1]} {
 }

@@ -121,12 +121,14 @@ struct AssignBuffersPass : impl::AssignBuffersBase<AssignBuffersPass> {
       return b.getI64IntegerAttr(plan.offsets[bufferOf[root[v]]]);
     };
     for (BlockArgument arg : block.getArguments())
-      fn.setArgAttr(arg.getArgNumber(), "fresco.offset", offsetAttr(arg));
+      fn.setArgAttr(arg.getArgNumber(), FrescoDialect::kOffsetAttrName,
+                    offsetAttr(arg));
     for (Operation &op : block)
       if (op.getNumResults() == 1 && root.count(op.getResult(0)))
-        op.setAttr("fresco.offset", offsetAttr(op.getResult(0)));
-    fn->setAttr("fresco.arena_bytes", b.getI64IntegerAttr(plan.arenaBytes));
-    fn->setAttr("fresco.intermediate_bytes",
+        op.setAttr(FrescoDialect::kOffsetAttrName, offsetAttr(op.getResult(0)));
+    fn->setAttr(FrescoDialect::kArenaBytesAttrName,
+                b.getI64IntegerAttr(plan.arenaBytes));
+    fn->setAttr(FrescoDialect::kIntermediateBytesAttrName,
                 b.getI64IntegerAttr(plan.totalBytes));
   }
 };

@@ -68,7 +68,7 @@ struct CreateGridPass : impl::CreateGridBase<CreateGridPass> {
     SmallVector<Attribute> attrs;
     for (const std::string &n : names)
       attrs.push_back(b.getStringAttr(n));
-    module->setAttr("fresco.grid_axes", b.getArrayAttr(attrs));
+    module->setAttr(FrescoDialect::kGridAxesAttrName, b.getArrayAttr(attrs));
   }
 };
 

@@ -16,7 +16,8 @@ GridInfo::axis(StringRef name) const {
 
 std::optional<GridInfo> getGrid(ModuleOp module) {
   auto grid = module.lookupSymbol<shard::GridOp>(kGridName);
-  auto names = module->getAttrOfType<ArrayAttr>("fresco.grid_axes");
+  auto names =
+      module->getAttrOfType<ArrayAttr>(FrescoDialect::kGridAxesAttrName);
   if (!grid || !names || names.size() != grid.getShape().size())
     return std::nullopt;
   GridInfo info{grid, {}};

@@ -34,11 +34,10 @@ namespace mlir::fresco {
 constexpr llvm::StringLiteral kGridName = "grid";
 constexpr llvm::StringLiteral kSharding = FrescoDialect::kShardingAttrName;
 constexpr llvm::StringLiteral kStage = FrescoDialect::kStageAttrName;
-/// fresco-pad-uneven's marks: the fresco.pad that pads the token sequence
-/// (where the sequence passes seed their split), and a fresco.slice that
-/// takes padding off again (a split along it is gathered first).
-constexpr llvm::StringLiteral kSequenceSeed = "fresco.sequence_seed";
-constexpr llvm::StringLiteral kUnpad = "fresco.unpad";
+/// fresco-pad-uneven's marks (FrescoBase.td).
+constexpr llvm::StringLiteral kSequenceSeed =
+    FrescoDialect::kSequenceSeedAttrName;
+constexpr llvm::StringLiteral kUnpad = FrescoDialect::kUnpadAttrName;
 
 /// The module's grid and its axis names, if fresco-create-grid ran.
 struct GridInfo {

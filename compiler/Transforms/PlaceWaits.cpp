@@ -22,8 +22,8 @@ namespace mlir::fresco {
 
 namespace {
 
-constexpr llvm::StringLiteral kAsync = "fresco.async";
-constexpr llvm::StringLiteral kStage = "fresco.stage";
+constexpr llvm::StringLiteral kAsync = FrescoDialect::kAsyncAttrName;
+constexpr llvm::StringLiteral kStage = FrescoDialect::kStageAttrName;
 
 /// Ops that talk to other ranks.
 bool communicates(Operation *op) {

@@ -92,7 +92,8 @@ struct PlacementPass : impl::PlacementBase<PlacementPass> {
             << fn.getSymName() << "'";
         return signalPassFailure();
       }
-      fn->setAttr("fresco.ranks", b.getDenseI64ArrayAttr(members));
+      fn->setAttr(FrescoDialect::kRanksAttrName,
+                  b.getDenseI64ArrayAttr(members));
     }
   }
 };

@@ -61,7 +61,8 @@ struct RankContext {
 
 SmallVector<int64_t> ranksOf(func::FuncOp fn, int64_t worldSize) {
   SmallVector<int64_t> r;
-  if (auto a = fn->getAttrOfType<DenseI64ArrayAttr>("fresco.ranks"))
+  if (auto a =
+          fn->getAttrOfType<DenseI64ArrayAttr>(FrescoDialect::kRanksAttrName))
     r.assign(a.asArrayRef().begin(), a.asArrayRef().end());
   else
     for (int64_t i = 0; i < worldSize; ++i)
@@ -91,8 +92,8 @@ private:
   /// Keeps `fresco.offset` and marks a transfer of f32 timesteps, which
   /// the specialised function alone could no longer tell (FloatStorage).
   void carry(Operation *from, Operation *to, Value original) {
-    if (auto offset = from->getAttr("fresco.offset"))
-      to->setAttr("fresco.offset", offset);
+    if (auto offset = from->getAttr(FrescoDialect::kOffsetAttrName))
+      to->setAttr(FrescoDialect::kOffsetAttrName, offset);
     if (keptF32.contains(original))
       to->setAttr(FrescoDialect::kKeepF32AttrName, b.getUnitAttr());
   }
@@ -124,7 +125,7 @@ LogicalResult Specializer::stages(int16_t axis) {
                                 b.getI64IntegerAttr(t.getToStage()),
                                 b.getI32IntegerAttr(tag));
         carry(t, s, original);
-        s->removeAttr("fresco.offset");
+        s->removeAttr(FrescoDialect::kOffsetAttrName);
       } else if (mine == int64_t(t.getToStage())) {
         auto r = RecvOp::create(b, t.getLoc(), t.getType(), b.getDenseI32ArrayAttr(rc.group({axis})),
                                 b.getI64IntegerAttr(t.getFromStage()),

@@ -185,11 +185,12 @@ func::FuncOp buildDiT(ModuleOp module, const DiTConfig &config, int64_t batch,
       FunctionType::get(ctx, {latentsTy, timestepTy, labelsTy}, {outTy});
   auto fn =
       func::FuncOp::create(b, NameLoc::get(b.getStringAttr(name)), name, fnTy);
-  fn->setAttr("fresco.component", b.getStringAttr(name));
+  fn->setAttr(FrescoDialect::kComponentAttrName, b.getStringAttr(name));
   const char *argNames[] = {"latents", "timestep", "class_labels"};
   for (unsigned i = 0; i < 3; ++i)
-    fn.setArgAttr(i, "fresco.name", b.getStringAttr(argNames[i]));
-  fn.setResultAttr(0, "fresco.name", b.getStringAttr("sample"));
+    fn.setArgAttr(i, FrescoDialect::kNameAttrName,
+                  b.getStringAttr(argNames[i]));
+  fn.setResultAttr(0, FrescoDialect::kNameAttrName, b.getStringAttr("sample"));
 
   Block *entry = fn.addEntryBlock();
   b.setInsertionPointToStart(entry);

@@ -226,9 +226,10 @@ func::FuncOp buildFlux(ModuleOp module, const FluxConfig &config,
   auto outTy = RankedTensorType::get({B, ti, config.outChannels()}, f32);
   auto fn = func::FuncOp::create(b, NameLoc::get(b.getStringAttr(name)), name,
                                  FunctionType::get(ctx, inputs, {outTy}));
-  fn->setAttr("fresco.component", b.getStringAttr(name));
+  fn->setAttr(FrescoDialect::kComponentAttrName, b.getStringAttr(name));
   for (auto [i, n] : llvm::enumerate(names))
-    fn.setArgAttr(unsigned(i), "fresco.name", b.getStringAttr(n));
+    fn.setArgAttr(unsigned(i), FrescoDialect::kNameAttrName,
+                  b.getStringAttr(n));
   // The tokens a sequence split cuts: the image and the text tokens (every
   // attention joins both) and their position ids, whose table rows go with
   // them.
@@ -236,7 +237,7 @@ func::FuncOp buildFlux(ModuleOp module, const FluxConfig &config,
        {std::pair<unsigned, int64_t>{0, 1}, {1, 1}, {4, 0}, {5, 0}})
     fn.setArgAttr(i, FrescoDialect::kSequenceDimAttrName,
                   b.getI64IntegerAttr(dim));
-  fn.setResultAttr(0, "fresco.name", b.getStringAttr("sample"));
+  fn.setResultAttr(0, FrescoDialect::kNameAttrName, b.getStringAttr("sample"));
 
   Block *entry = fn.addEntryBlock();
   b.setInsertionPointToStart(entry);

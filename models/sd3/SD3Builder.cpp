@@ -238,15 +238,16 @@ func::FuncOp buildSD3(ModuleOp module, const SD3Config &config,
   auto outTy = RankedTensorType::get({B, config.outChannels, H, W}, f32);
   auto fn = func::FuncOp::create(b, NameLoc::get(b.getStringAttr(name)), name,
                                  FunctionType::get(ctx, inputs, {outTy}));
-  fn->setAttr("fresco.component", b.getStringAttr(name));
+  fn->setAttr(FrescoDialect::kComponentAttrName, b.getStringAttr(name));
   for (auto [i, n] : llvm::enumerate(names))
-    fn.setArgAttr(unsigned(i), "fresco.name", b.getStringAttr(n));
+    fn.setArgAttr(unsigned(i), FrescoDialect::kNameAttrName,
+                  b.getStringAttr(n));
   // The tokens a sequence split cuts: the latent's rows (its patch
   // embedding makes them blocks of image tokens) and the context tokens
   // (every joint attention joins both).
   fn.setArgAttr(0, FrescoDialect::kSequenceDimAttrName, b.getI64IntegerAttr(2));
   fn.setArgAttr(1, FrescoDialect::kSequenceDimAttrName, b.getI64IntegerAttr(1));
-  fn.setResultAttr(0, "fresco.name", b.getStringAttr("sample"));
+  fn.setResultAttr(0, FrescoDialect::kNameAttrName, b.getStringAttr("sample"));
 
   Block *entry = fn.addEntryBlock();
   b.setInsertionPointToStart(entry);

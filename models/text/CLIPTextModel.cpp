@@ -231,10 +231,11 @@ func::FuncOp buildCLIPText(ModuleOp module, const CLIPTextConfig &config,
   auto fnTy = FunctionType::get(module.getContext(), {idsTy}, results);
   auto fn =
       func::FuncOp::create(b, NameLoc::get(b.getStringAttr(name)), name, fnTy);
-  fn->setAttr("fresco.component", b.getStringAttr(name));
-  fn.setArgAttr(0, "fresco.name", b.getStringAttr("input_ids"));
+  fn->setAttr(FrescoDialect::kComponentAttrName, b.getStringAttr(name));
+  fn.setArgAttr(0, FrescoDialect::kNameAttrName, b.getStringAttr("input_ids"));
   for (auto [i, n] : llvm::enumerate(names))
-    fn.setResultAttr(unsigned(i), "fresco.name", b.getStringAttr(n));
+    fn.setResultAttr(unsigned(i), FrescoDialect::kNameAttrName,
+                     b.getStringAttr(n));
 
   Block *entry = fn.addEntryBlock();
   b.setInsertionPointToStart(entry);

@@ -160,9 +160,10 @@ func::FuncOp buildT5Encoder(ModuleOp module, const T5Config &config,
   auto fnTy = FunctionType::get(module.getContext(), {idsTy}, {outTy});
   auto fn =
       func::FuncOp::create(b, NameLoc::get(b.getStringAttr(name)), name, fnTy);
-  fn->setAttr("fresco.component", b.getStringAttr(name));
-  fn.setArgAttr(0, "fresco.name", b.getStringAttr("input_ids"));
-  fn.setResultAttr(0, "fresco.name", b.getStringAttr("last_hidden_state"));
+  fn->setAttr(FrescoDialect::kComponentAttrName, b.getStringAttr(name));
+  fn.setArgAttr(0, FrescoDialect::kNameAttrName, b.getStringAttr("input_ids"));
+  fn.setResultAttr(0, FrescoDialect::kNameAttrName,
+                   b.getStringAttr("last_hidden_state"));
 
   Block *entry = fn.addEntryBlock();
   b.setInsertionPointToStart(entry);

@@ -284,10 +284,11 @@ func::FuncOp buildUNet(ModuleOp module, const UNetConfig &config,
   auto fn =
       func::FuncOp::create(b, NameLoc::get(b.getStringAttr(name)), name,
                            FunctionType::get(b.getContext(), inputs, {outTy}));
-  fn->setAttr("fresco.component", b.getStringAttr(name));
+  fn->setAttr(FrescoDialect::kComponentAttrName, b.getStringAttr(name));
   for (auto [i, n] : llvm::enumerate(names))
-    fn.setArgAttr(unsigned(i), "fresco.name", b.getStringAttr(n));
-  fn.setResultAttr(0, "fresco.name", b.getStringAttr("sample"));
+    fn.setArgAttr(unsigned(i), FrescoDialect::kNameAttrName,
+                  b.getStringAttr(n));
+  fn.setResultAttr(0, FrescoDialect::kNameAttrName, b.getStringAttr("sample"));
   Block *entry = fn.addEntryBlock();
   b.setInsertionPointToStart(entry);
   UNetEmitter emitter(b, config, shape);

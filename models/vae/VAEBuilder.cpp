@@ -141,9 +141,9 @@ func::FuncOp buildVAEDecoder(ModuleOp module, const VAEConfig &config,
   auto fn =
       func::FuncOp::create(b, NameLoc::get(b.getStringAttr(name)), name,
                            FunctionType::get(b.getContext(), {inTy}, {outTy}));
-  fn->setAttr("fresco.component", b.getStringAttr(name));
-  fn.setArgAttr(0, "fresco.name", b.getStringAttr("latents"));
-  fn.setResultAttr(0, "fresco.name", b.getStringAttr("sample"));
+  fn->setAttr(FrescoDialect::kComponentAttrName, b.getStringAttr(name));
+  fn.setArgAttr(0, FrescoDialect::kNameAttrName, b.getStringAttr("latents"));
+  fn.setResultAttr(0, FrescoDialect::kNameAttrName, b.getStringAttr("sample"));
   Block *entry = fn.addEntryBlock();
   b.setInsertionPointToStart(entry);
   VAEEmitter emitter(b, config, batch);

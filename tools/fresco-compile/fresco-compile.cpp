@@ -255,12 +255,14 @@ static std::string summarize(ModuleOp module) {
       auto a = fn->getAttrOfType<IntegerAttr>(n);
       return a ? a.getInt() : 0;
     };
+    using mlir::fresco::FrescoDialect;
     errs << "fresco-compile: function '" << fn.getSymName() << "': " << ops
          << " instructions, " << params << " parameters ("
          << format("%.2f", paramBytes / 1048576.0) << " MiB), arena "
-         << format("%.2f", attr("fresco.arena_bytes") / 1048576.0)
+         << format("%.2f", attr(FrescoDialect::kArenaBytesAttrName) / 1048576.0)
          << " MiB (sum of intermediates "
-         << format("%.2f", attr("fresco.intermediate_bytes") / 1048576.0)
+         << format("%.2f",
+                   attr(FrescoDialect::kIntermediateBytesAttrName) / 1048576.0)
          << " MiB)\n";
   }
   return text;

@@ -176,7 +176,8 @@ LogicalResult FunctionEmitter::emitOp(Operation &op) {
                         "fresco-specialize-ranks before emitting a plan");
   if (auto param = dyn_cast<ParamOp>(op)) {
     StringRef component = fn.getSymName();
-    if (auto c = fn->getAttrOfType<StringAttr>("fresco.component"))
+    if (auto c =
+            fn->getAttrOfType<StringAttr>(FrescoDialect::kComponentAttrName))
       component = c.getValue();
     if (!param.getType().getElementType().isF32())
       return param.emitError("parameters must be declared f32 (the runtime "
@@ -228,7 +229,8 @@ LogicalResult FunctionEmitter::emitOp(Operation &op) {
     return success();
   }
 
-  auto offsetAttr = op.getAttrOfType<IntegerAttr>("fresco.offset");
+  auto offsetAttr =
+      op.getAttrOfType<IntegerAttr>(FrescoDialect::kOffsetAttrName);
   if (op.getNumResults() != 1 || !offsetAttr)
     return op.emitError("has no arena offset: run fresco-assign-buffers "
                         "before emitting a plan");
@@ -261,7 +263,7 @@ LogicalResult FunctionEmitter::emitOp(Operation &op) {
     if (failed(group))
       return failure();
     // Started here, completed by its Wait (fresco-place-waits).
-    const bool async = op.hasAttr("fresco.async");
+    const bool async = op.hasAttr(FrescoDialect::kAsyncAttrName);
     auto a = fp::CreateCollectiveAttrs(fbb, fbb.CreateVector(*group), dim,
                                        splitDim, concatDim, 0, 0, async);
     addInstr(code, op, fp::OpAttrs::CollectiveAttrs, a.Union());
@@ -497,7 +499,7 @@ LogicalResult FunctionEmitter::emitOp(Operation &op) {
 
 std::string attrName(DictionaryAttr attrs, StringRef fallback) {
   if (attrs)
-    if (auto s = attrs.getAs<StringAttr>("fresco.name"))
+    if (auto s = attrs.getAs<StringAttr>(FrescoDialect::kNameAttrName))
       return s.getValue().str();
   return fallback.str();
 }
@@ -514,8 +516,8 @@ FailureOr<flatbuffers::Offset<fp::Function>> FunctionEmitter::emit() {
   std::vector<int32_t> inputs, outputs;
   std::vector<std::string> inputNames, outputNames;
   for (BlockArgument arg : block.getArguments()) {
-    auto off =
-        fn.getArgAttrOfType<IntegerAttr>(arg.getArgNumber(), "fresco.offset");
+    auto off = fn.getArgAttrOfType<IntegerAttr>(arg.getArgNumber(),
+                                                FrescoDialect::kOffsetAttrName);
     if (!off)
       return fn.emitError("argument ")
              << arg.getArgNumber()
@@ -558,8 +560,9 @@ FailureOr<flatbuffers::Offset<fp::Function>> FunctionEmitter::emit() {
       fbb, fbb.CreateString(fn.getSymName().str()), fbb.CreateVector(vals),
       fbb.CreateVector(instrs), fbb.CreateVector(inputs),
       fbb.CreateVectorOfStrings(inputNames), fbb.CreateVector(outputs),
-      fbb.CreateVectorOfStrings(outputNames), i64Attr("fresco.arena_bytes"),
-      i64Attr("fresco.intermediate_bytes"));
+      fbb.CreateVectorOfStrings(outputNames),
+      i64Attr(FrescoDialect::kArenaBytesAttrName),
+      i64Attr(FrescoDialect::kIntermediateBytesAttrName));
 }
 
 } // namespace
@@ -571,7 +574,8 @@ LogicalResult mlir::fresco::emitPlan(ModuleOp module, std::vector<uint8_t> &out,
   std::vector<std::string> gridAxes;
   if (auto grid = module.lookupSymbol<shard::GridOp>("grid")) {
     gridShape.assign(grid.getShape().begin(), grid.getShape().end());
-    if (auto names = module->getAttrOfType<ArrayAttr>("fresco.grid_axes"))
+    if (auto names =
+            module->getAttrOfType<ArrayAttr>(FrescoDialect::kGridAxesAttrName))
       for (Attribute a : names)
         gridAxes.push_back(cast<StringAttr>(a).str());
   }
@@ -614,7 +618,8 @@ LogicalResult mlir::fresco::emitPlan(ModuleOp module, std::vector<uint8_t> &out,
       if (failed(f))
         return failure();
       functions.push_back(*f);
-      if (auto a = fn->getAttrOfType<IntegerAttr>("fresco.arena_bytes"))
+      if (auto a = fn->getAttrOfType<IntegerAttr>(
+              FrescoDialect::kArenaBytesAttrName))
         arena = std::max<uint64_t>(arena, a.getInt());
     }
     std::vector<flatbuffers::Offset<fp::WeightSlice>> slices;

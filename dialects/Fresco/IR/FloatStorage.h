@@ -9,13 +9,16 @@
 #ifndef FRESCO_DIALECTS_FRESCO_IR_FLOATSTORAGE_H
 #define FRESCO_DIALECTS_FRESCO_IR_FLOATSTORAGE_H
 
+#include "dialects/Fresco/IR/FrescoDialect.h"
+
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/BuiltinOps.h"
 #include "llvm/ADT/DenseSet.h"
 
 namespace mlir::fresco {
 
-constexpr llvm::StringLiteral kFloatStorageAttr = "fresco.float_storage";
+constexpr llvm::StringLiteral kFloatStorageAttr =
+    FrescoDialect::kFloatStorageAttrName;
 
 /// "f32" (no attribute), "bf16" or "f16": the storage of the module that
 /// holds `op`.

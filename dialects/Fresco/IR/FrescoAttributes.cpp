@@ -290,7 +290,7 @@ LogicalResult FrescoDialect::verifyOperationAttribute(Operation *op,
              << "'" << name << "' must be a non-negative i16 grid axis";
     return success();
   }
-  return success(); // other fresco.* attributes are checked by their users
+  return verifyLoweringAttribute(op, attr);
 }
 
 LogicalResult FrescoDialect::verifyRegionResultAttribute(Operation *op,
@@ -298,7 +298,7 @@ LogicalResult FrescoDialect::verifyRegionResultAttribute(Operation *op,
                                                          unsigned result,
                                                          NamedAttribute attr) {
   if (attr.getName().getValue() != kShardingAttrName)
-    return success();
+    return verifyLoweringResultAttribute(op, result, attr);
   auto fn = dyn_cast<FunctionOpInterface>(op);
   if (!fn)
     return op->emitError() << "'" << kShardingAttrName
@@ -331,7 +331,7 @@ LogicalResult FrescoDialect::verifyRegionArgAttribute(Operation *op,
                      "argument " + std::to_string(arg));
   }
   if (attr.getName().getValue() != kShardingAttrName)
-    return success();
+    return verifyLoweringArgAttribute(op, arg, attr);
   if (!fn)
     return op->emitError() << "'" << kShardingAttrName
                            << "' on an argument of a non-function op";

@@ -54,6 +54,51 @@ def Fresco_Dialect : Dialect {
         "fresco.gather_after";
     static constexpr ::llvm::StringLiteral kSeedOrderAttrName =
         "fresco.seed_order";
+
+    /// fresco-pad-uneven's unit marks: on the fresco.pad that pads the
+    /// token sequence (where the sequence passes seed their split), and on
+    /// a fresco.slice that takes padding off again (a split along it is
+    /// gathered first).
+    static constexpr ::llvm::StringLiteral kSequenceSeedAttrName =
+        "fresco.sequence_seed";
+    static constexpr ::llvm::StringLiteral kUnpadAttrName = "fresco.unpad";
+    /// fresco-create-grid: the module's array of grid axis names, one per
+    /// dimension of the grid.
+    static constexpr ::llvm::StringLiteral kGridAxesAttrName =
+        "fresco.grid_axes";
+    /// fresco-compile --dtype: the module's float storage, "bf16" or
+    /// "f16" (f32 when absent).
+    static constexpr ::llvm::StringLiteral kFloatStorageAttrName =
+        "fresco.float_storage";
+    /// Model builders: the pipeline component a function is (string), and
+    /// the name of a function's argument or result (string).
+    static constexpr ::llvm::StringLiteral kComponentAttrName =
+        "fresco.component";
+    static constexpr ::llvm::StringLiteral kNameAttrName = "fresco.name";
+    /// fresco-placement: the world ranks a function runs on (i64 array).
+    static constexpr ::llvm::StringLiteral kRanksAttrName = "fresco.ranks";
+    /// fresco-assign-buffers: the arena offset of an op's result or a
+    /// function argument, and a function's arena and intermediate sizes
+    /// (i64 bytes).
+    static constexpr ::llvm::StringLiteral kOffsetAttrName = "fresco.offset";
+    static constexpr ::llvm::StringLiteral kArenaBytesAttrName =
+        "fresco.arena_bytes";
+    static constexpr ::llvm::StringLiteral kIntermediateBytesAttrName =
+        "fresco.intermediate_bytes";
+    /// fresco-place-waits: a shard.all_to_all or shard.all_gather that
+    /// starts asynchronously, completed by its fresco.wait (unit).
+    static constexpr ::llvm::StringLiteral kAsyncAttrName = "fresco.async";
+
+    /// Checks of the attributes above that the partitioning seeds' checks
+    /// (FrescoAttributes.cpp) leave (DiscardableAttributes.cpp).
+    static ::llvm::LogicalResult
+    verifyLoweringAttribute(::mlir::Operation *op, ::mlir::NamedAttribute attr);
+    static ::llvm::LogicalResult
+    verifyLoweringArgAttribute(::mlir::Operation *op, unsigned arg,
+                               ::mlir::NamedAttribute attr);
+    static ::llvm::LogicalResult
+    verifyLoweringResultAttribute(::mlir::Operation *op, unsigned result,
+                                  ::mlir::NamedAttribute attr);
   }];
 }
 

@@ -21,7 +21,7 @@ LogicalResult WaitOp::verify() {
   // By name: the dialect does not depend on the shard dialect's library.
   StringRef kind = start ? start->getName().getStringRef() : "";
   if ((kind != "shard.all_to_all" && kind != "shard.all_gather") ||
-      !start->hasAttr("fresco.async"))
+      !start->hasAttr(FrescoDialect::kAsyncAttrName))
     return emitOpError("waits for the result of a shard.all_to_all or "
                        "shard.all_gather marked fresco.async");
   for (Operation *user : getInput().getUsers())

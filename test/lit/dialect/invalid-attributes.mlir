@@ -158,3 +158,223 @@ module attributes {fresco.seed_order = array<i16: 1, 0, 1>} {
 // expected-error @+1 {{'fresco.seed_order' must be an i16 array of grid axes, got [1]}}
 module attributes {fresco.seed_order = [1]} {
 }
+
+// -----
+
+// The lowering attributes (DiscardableAttributes.cpp): unit marks...
+
+func.func @sequence_seed_not_unit(%x: tensor<2x5x8xf32>) -> tensor<2x8x8xf32> {
+  // expected-error @+1 {{'fresco.sequence_seed' is a unit mark, got 1 : i64}}
+  %0 = fresco.pad %x {axis = 1 : i64, start = 0 : i64, size = 8 : i64, fresco.sequence_seed = 1} : (tensor<2x5x8xf32>) -> tensor<2x8x8xf32>
+  return %0 : tensor<2x8x8xf32>
+}
+
+// -----
+
+func.func @sequence_seed_on_slice(%x: tensor<2x8x8xf32>) -> tensor<2x5x8xf32> {
+  // expected-error @+1 {{'fresco.sequence_seed' belongs on fresco.pad, not on 'fresco.slice'}}
+  %0 = fresco.slice %x {axis = 1 : i64, start = 0 : i64, size = 5 : i64, fresco.sequence_seed} : (tensor<2x8x8xf32>) -> tensor<2x5x8xf32>
+  return %0 : tensor<2x5x8xf32>
+}
+
+// -----
+
+func.func @unpad_on_pad(%x: tensor<2x5x8xf32>) -> tensor<2x8x8xf32> {
+  // expected-error @+1 {{'fresco.unpad' belongs on fresco.slice, not on 'fresco.pad'}}
+  %0 = fresco.pad %x {axis = 1 : i64, start = 0 : i64, size = 8 : i64, fresco.unpad} : (tensor<2x5x8xf32>) -> tensor<2x8x8xf32>
+  return %0 : tensor<2x8x8xf32>
+}
+
+// -----
+
+shard.grid @grid(shape = 2)
+func.func @async_on_all_reduce(%x: tensor<2x4xf32>) -> tensor<2x4xf32> {
+  // expected-error @+1 {{'fresco.async' belongs on shard.all_to_all or shard.all_gather, not on 'shard.all_reduce'}}
+  %0 = shard.all_reduce %x on @grid grid_axes = [0] {fresco.async} : tensor<2x4xf32> -> tensor<2x4xf32>
+  return %0 : tensor<2x4xf32>
+}
+
+// -----
+
+func.func @keep_f32_on_compute(%x: tensor<4xf32>) -> tensor<4xf32> {
+  // expected-error @+1 {{'fresco.keep_f32' belongs on fresco.send or fresco.recv or fresco.broadcast, not on 'fresco.silu'}}
+  %0 = fresco.silu %x {fresco.keep_f32} : (tensor<4xf32>) -> tensor<4xf32>
+  return %0 : tensor<4xf32>
+}
+
+// -----
+
+// expected-error @+1 {{'fresco.keep_f32' is a unit mark, got true}}
+func.func @keep_f32_arg_not_unit(%t: tensor<2xf32> {fresco.keep_f32 = true}) -> tensor<2xf32> {
+  return %t : tensor<2xf32>
+}
+
+// -----
+
+// ...world ranks...
+
+shard.grid @grid(shape = 2)
+func.func @members_twice(%x: tensor<2x4xf32>) -> tensor<2x4xf32> {
+  // expected-error @+1 {{'fresco.members' lists rank 1 twice}}
+  %0 = shard.all_reduce %x on @grid grid_axes = [0] {fresco.members = array<i32: 1, 1>} : tensor<2x4xf32> -> tensor<2x4xf32>
+  return %0 : tensor<2x4xf32>
+}
+
+// -----
+
+shard.grid @grid(shape = 2)
+func.func @members_negative(%x: tensor<2x4xf32>) -> tensor<4x4xf32> {
+  // expected-error @+1 {{'fresco.members' lists the negative rank -1}}
+  %0 = shard.all_gather %x on @grid grid_axes = [0] gather_axis = 0 {fresco.members = array<i32: 0, -1>} : tensor<2x4xf32> -> tensor<4x4xf32>
+  return %0 : tensor<4x4xf32>
+}
+
+// -----
+
+shard.grid @grid(shape = 2)
+func.func @members_kind(%x: tensor<2x4xf32>) -> tensor<2x4xf32> {
+  // expected-error @+1 {{'fresco.members' must be a non-empty i32 array of world ranks, got array<i64: 0, 1>}}
+  %0 = shard.all_reduce %x on @grid grid_axes = [0] {fresco.members = array<i64: 0, 1>} : tensor<2x4xf32> -> tensor<2x4xf32>
+  return %0 : tensor<2x4xf32>
+}
+
+// -----
+
+func.func @members_on_compute(%x: tensor<4xf32>) -> tensor<4xf32> {
+  // expected-error @+1 {{'fresco.members' belongs on shard.all_reduce or shard.all_gather or shard.all_to_all, not on 'fresco.silu'}}
+  %0 = fresco.silu %x {fresco.members = array<i32: 0, 1>} : (tensor<4xf32>) -> tensor<4xf32>
+  return %0 : tensor<4xf32>
+}
+
+// -----
+
+func.func @ring_members_without_ring(%q: tensor<1x4x8xf32>) -> tensor<1x4x8xf32> {
+  // expected-error @+1 {{'fresco.ring_members' belongs on a fresco.attention with ring_axes}}
+  %0 = fresco.attention %q, %q, %q {num_heads = 2 : i64, scale = 0.5 : f64, fresco.ring_members = array<i32: 0, 1>} : (tensor<1x4x8xf32>, tensor<1x4x8xf32>, tensor<1x4x8xf32>) -> tensor<1x4x8xf32>
+  return %0 : tensor<1x4x8xf32>
+}
+
+// -----
+
+// expected-error @+1 {{'fresco.rank' belongs on a module nested in a module}}
+func.func @rank_on_function() attributes {fresco.rank = 0 : i64} {
+  return
+}
+
+// -----
+
+module {
+  // expected-error @+1 {{'fresco.rank' must be a non-negative i64, got -1 : i64}}
+  module @rank0 attributes {fresco.rank = -1 : i64} {
+  }
+}
+
+// -----
+
+// expected-error @+1 {{'fresco.ranks' must be a non-empty i64 array of world ranks, got array<i64>}}
+func.func @ranks_empty(%x: tensor<4xf32>) -> tensor<4xf32> attributes {fresco.ranks = array<i64>} {
+  return %x : tensor<4xf32>
+}
+
+// -----
+
+// ...the module's grid and storage...
+
+// expected-error @+1 {{'fresco.grid_axes' names axis "tp" twice}}
+module attributes {fresco.grid_axes = ["tp", "tp"]} {
+}
+
+// -----
+
+// expected-error @+1 {{'fresco.grid_axes' must be a non-empty array of axis names, got []}}
+module attributes {fresco.grid_axes = []} {
+}
+
+// -----
+
+// expected-error @+1 {{'fresco.grid_axes' must name each axis by a non-empty string, got 1 : i64}}
+module attributes {fresco.grid_axes = [1]} {
+}
+
+// -----
+
+// expected-error @+1 {{'fresco.grid_axes' belongs on a module, not on 'func.func'}}
+func.func @grid_axes_on_function() attributes {fresco.grid_axes = ["tp"]} {
+  return
+}
+
+// -----
+
+// expected-error @+1 {{'fresco.float_storage' must be "f32", "bf16" or "f16", got "fp8"}}
+module attributes {fresco.float_storage = "fp8"} {
+}
+
+// -----
+
+// ...names, offsets and sizes...
+
+// expected-error @+1 {{'fresco.component' must be a non-empty string, got 1 : i64}}
+func.func @component_kind() attributes {fresco.component = 1} {
+  return
+}
+
+// -----
+
+func.func @component_on_op(%x: tensor<4xf32>) -> tensor<4xf32> {
+  // expected-error @+1 {{'fresco.component' belongs on a function, not on 'fresco.silu'}}
+  %0 = fresco.silu %x {fresco.component = "transformer"} : (tensor<4xf32>) -> tensor<4xf32>
+  return %0 : tensor<4xf32>
+}
+
+// -----
+
+// expected-error @+1 {{'fresco.name' must be a non-empty string, got 1 : i64}}
+func.func @name_result(%x: tensor<4xf32>) -> (tensor<4xf32> {fresco.name = 1}) {
+  return %x : tensor<4xf32>
+}
+
+// -----
+
+// expected-error @+1 {{'fresco.offset' must be a non-negative i64, got -64 : i64}}
+func.func @offset_arg(%x: tensor<4xf32> {fresco.offset = -64 : i64}) -> tensor<4xf32> {
+  return %x : tensor<4xf32>
+}
+
+// -----
+
+func.func @offset_no_result(%x: tensor<4xf32>) {
+  // expected-error @+1 {{'fresco.offset' needs an op with exactly one result}}
+  fresco.send %x {members = array<i32: 0, 1>, peer = 1 : i64, tag = 0 : i32, fresco.offset = 0 : i64} : tensor<4xf32>
+  return
+}
+
+// -----
+
+// expected-error @+1 {{'fresco.arena_bytes' must be a non-negative i64, got 64 : i32}}
+func.func @arena_bytes_kind() attributes {fresco.arena_bytes = 64 : i32} {
+  return
+}
+
+// -----
+
+// ...and no other name.
+
+func.func @unknown(%x: tensor<4xf32>) -> tensor<4xf32> {
+  // expected-error @+1 {{'fresco.shard' is not an attribute of the fresco dialect}}
+  %0 = fresco.silu %x {fresco.shard = 1} : (tensor<4xf32>) -> tensor<4xf32>
+  return %0 : tensor<4xf32>
+}
+
+// -----
+
+// expected-error @+1 {{'fresco.stage' is not an attribute of a function argument}}
+func.func @unknown_arg(%x: tensor<4xf32> {fresco.stage = #fresco.stage<0>}) -> tensor<4xf32> {
+  return %x : tensor<4xf32>
+}
+
+// -----
+
+// expected-error @+1 {{'fresco.seed' is not an attribute of a function result}}
+func.func @unknown_result(%x: tensor<4xf32>) -> (tensor<4xf32> {fresco.seed = #fresco.sharding<[{}]>}) {
+  return %x : tensor<4xf32>
+}

@@ -147,3 +147,44 @@ func.func @text_encoders(%x: tensor<2x5x8xf32>, %ids: tensor<2x5xi64>, %t: tenso
   %3 = fresco.eos_pool %x, %ids {token_id = 7 : i64} : (tensor<2x5x8xf32>, tensor<2x5xi64>) -> tensor<2x8xf32>
   return
 }
+
+// -----
+
+// Pad is the inverse of slice: its offsets need the padded axis whole, unless
+// it pads nothing.
+func.func @pad(%x: tensor<2x5x8xf32>) {
+  // expected-remark @below {{sharding rule ([i, j, k]) -> ([i, l, k]) {i=2, j=5, k=8, l=8} need_replication={j, l}}}
+  %0 = fresco.pad %x {axis = 1 : i64, start = 0 : i64, size = 8 : i64} : (tensor<2x5x8xf32>) -> tensor<2x8x8xf32>
+  // expected-remark @below {{sharding rule ([i, j, k]) -> ([i, j, k]) {i=2, j=5, k=8}}}
+  %1 = fresco.pad %x {axis = -1 : i64, start = 0 : i64, size = 8 : i64} : (tensor<2x5x8xf32>) -> tensor<2x5x8xf32>
+  return
+}
+
+// -----
+
+// Point-to-point transfers exist only after fresco-specialize-ranks, where
+// nothing is split: their rules only say how dimensions correspond (a send has
+// no result, a receive no operand, a non-root broadcast no input).
+func.func @transfers(%x: tensor<2x8xf32>) {
+  // expected-remark @below {{sharding rule ([i, j]) -> () {i=2, j=8}}}
+  fresco.send %x {members = array<i32: 0, 1>, peer = 1 : i64, tag = 0 : i32} : tensor<2x8xf32>
+  // expected-remark @below {{sharding rule () -> ([i, j]) {i=2, j=8}}}
+  %0 = fresco.recv {members = array<i32: 0, 1>, peer = 1 : i64, tag = 1 : i32} : tensor<2x8xf32>
+  // expected-remark @below {{sharding rule ([i, j]) -> ([i, j]) {i=2, j=8}}}
+  %1 = fresco.broadcast %x : tensor<2x8xf32> {members = array<i32: 0, 1>, root = 0 : i64} -> tensor<2x8xf32>
+  // expected-remark @below {{sharding rule () -> ([i, j]) {i=2, j=8}}}
+  %2 = fresco.broadcast {members = array<i32: 0, 1>, root = 1 : i64} -> tensor<2x8xf32>
+  return
+}
+
+// -----
+
+// A wait is its collective's result, complete: element for element. The
+// shard collective itself has no fresco rule and prints nothing.
+shard.grid @grid(shape = 2)
+func.func @wait(%x: tensor<2x4xf32>) -> tensor<4x4xf32> {
+  %g = shard.all_gather %x on @grid grid_axes = [0] gather_axis = 0 {fresco.async} : tensor<2x4xf32> -> tensor<4x4xf32>
+  // expected-remark @below {{sharding rule ([i, j]) -> ([i, j]) {i=4, j=4}}}
+  %0 = fresco.wait %g : tensor<4x4xf32>
+  return %0 : tensor<4x4xf32>
+}

@@ -31,8 +31,7 @@ struct CreateGridPass : impl::CreateGridBase<CreateGridPass> {
     for (StringRef item : items) {
       auto [key, value] = item.trim().split('=');
       int64_t degree = 0;
-      if (key != "cfg" && key != "tp" && key != "ulysses" && key != "ring" &&
-          key != "pipeline") {
+      if (!symbolizeGridAxisKind(key)) {
         module.emitError("unknown parallel axis '")
             << key << "' in '" << parallel
             << "' (valid: cfg=N, tp=N, ulysses=N, ring=N, pipeline=N)";

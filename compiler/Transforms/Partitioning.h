@@ -53,7 +53,8 @@ std::optional<GridInfo> getGrid(ModuleOp module);
 /// at attention by Ulysses' all_to_alls or ring attention. The sequence
 /// strategies run after cfg and tp.
 inline bool isSequenceAxis(StringRef kind) {
-  return kind == "ulysses" || kind == "ring";
+  std::optional<GridAxisKind> k = symbolizeGridAxisKind(kind);
+  return k == GridAxisKind::Ulysses || k == GridAxisKind::Ring;
 }
 
 /// Functions a data-parallel style pass applies to: the pipeline's denoiser

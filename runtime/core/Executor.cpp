@@ -11,6 +11,7 @@
 #include "runtime/core/Error.h"
 #include "runtime/core/ScratchArena.h"
 #include "runtime/core/ops/OpBind.h"
+#include "runtime/core/ops/OpRegistry.h"
 
 #include <algorithm>
 #include <cstdlib>
@@ -29,48 +30,30 @@ void checkFits(const Backend &backend, const LoadedPlan &plan, int rank,
         " bytes of memory the ", backend.name(), " backend has");
 }
 
-/// The op's family: a profile's category (Chrome trace "cat").
+/// The op's category in a profile (Chrome trace "cat"), from its Ops.def
+/// row's Kernel family: a new row of a family is categorised with it.
 const char *opFamily(plan::OpCode op) {
-  using plan::OpCode;
-  switch (op) {
-  case OpCode::Linear:
-  case OpCode::Conv2d:
+  const OpEntry *e = OpRegistry::global().find(op);
+  const std::string family = e ? e->family : "";
+  auto in = [&](std::initializer_list<const char *> names) {
+    for (const char *n : names)
+      if (family == n)
+        return true;
+    return false;
+  };
+  if (in({"Linear", "Conv2d"}))
     return "gemm";
-  case OpCode::Attention:
+  if (in({"Attention"}))
     return "attention";
-  case OpCode::LayerNorm:
-  case OpCode::RmsNorm:
-  case OpCode::GroupNorm:
-  case OpCode::Modulate:
+  if (in({"LayerNorm", "RmsNorm", "GroupNorm", "Modulate"}))
     return "norm";
-  case OpCode::Gelu:
-  case OpCode::Silu:
-  case OpCode::QuickGelu:
-  case OpCode::Add:
-  case OpCode::Sub:
-  case OpCode::Mul:
-  case OpCode::Div:
-  case OpCode::MulAdd:
-  case OpCode::Rope:
+  if (in({"Unary", "Binary", "Rope"}))
     return "elementwise";
-  case OpCode::Transpose:
-  case OpCode::Slice:
-  case OpCode::Concat:
-  case OpCode::Copy:
-  case OpCode::Pad:
-  case OpCode::UpsampleNearest:
+  if (in({"Transpose", "Slice", "Concat", "Copy", "Pad", "UpsampleNearest"}))
     return "layout";
-  case OpCode::AllReduce:
-  case OpCode::AllGather:
-  case OpCode::AllToAll:
-  case OpCode::Send:
-  case OpCode::Recv:
-  case OpCode::Broadcast:
-  case OpCode::Wait:
+  if (in({"AllReduce", "AllGather", "AllToAll", "PointToPoint", "Wait"}))
     return "collective";
-  default: // embeddings and tables: timesteps, positions, tokens
-    return "embedding";
-  }
+  return "embedding"; // tables and lookups: timesteps, positions, tokens
 }
 
 /// "[2,16,32] [64,32] -> [2,16,64]": the operands' shapes, then the results'.

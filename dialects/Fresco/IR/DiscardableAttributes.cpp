@@ -93,9 +93,11 @@ LogicalResult checkGridAxes(Operation *op, NamedAttribute attr) {
   llvm::StringSet<> seen;
   for (Attribute a : names) {
     auto n = dyn_cast<StringAttr>(a);
-    if (!n || n.getValue().empty())
+    if (!n || !symbolizeGridAxisKind(n.getValue()))
       return error(op, attr.getName())
-             << "must name each axis by a non-empty string, got " << a;
+             << "must name each axis by its kind (cfg, tp, ulysses, ring or "
+                "pipeline), got "
+             << a;
     if (!seen.insert(n.getValue()).second)
       return error(op, attr.getName())
              << "names axis \"" << n.getValue() << "\" twice";

@@ -96,6 +96,19 @@ def Fresco_StageAttr : Fresco_Attr<"Stage", "stage"> {
   let genVerifyDecl = 1;
 }
 
+// The kinds of grid axis a strategy splits over: `fresco.grid_axes` names
+// one per axis of the module's grid (fresco-create-grid, from --parallel).
+def Fresco_GridAxisKind : I32EnumAttr<"GridAxisKind", "kind of a grid axis", [
+  I32EnumAttrCase<"Cfg", 0, "cfg">,
+  I32EnumAttrCase<"Tp", 1, "tp">,
+  I32EnumAttrCase<"Ulysses", 2, "ulysses">,
+  I32EnumAttrCase<"Ring", 3, "ring">,
+  I32EnumAttrCase<"Pipeline", 4, "pipeline">
+]> {
+  let cppNamespace = "::mlir::fresco";
+  let genSpecializedAttr = 0;
+}
+
 // How an op's rule says a dimension factor may be split (ShardingRule.h).
 def Fresco_FactorKind : I32EnumAttr<"FactorKind", "kind of a sharding rule factor", [
   // Result and operand slices correspond: a split needs no communication.

@@ -21,7 +21,8 @@ using conformance::kF32;
 using namespace attentiontest;
 
 //===----------------------------------------------------------------------===//
-// bf16/f16 attention on cuDNN (FRESCO_CUDA_ATTENTION=cudnn, the default)
+// bf16/f16 attention on cuDNN (FRESCO_CUDA_ATTENTION=cudnn: by name, so a
+// refusal of a shape in its range fails the case)
 //===----------------------------------------------------------------------===//
 
 /// Runs on the CUDA backend only (skipped, saying why, without a GPU or
@@ -204,13 +205,13 @@ TEST_P(CudnnAttentionTest, ReplaysInACudaGraph) {
     dq.upload(randomVec(size_t(c.B * c.Tq * ld), 2400, c.lo, c.hi));
     dk.upload(randomVec(size_t(c.B * c.Tk * ld), 2401, c.lo, c.hi));
     dv.upload(randomVec(size_t(c.B * c.Tk * ld), 2402));
-    expectReplaysBitwise(
-        *lp,
-        [&] {
-          lp->attention(dq.f(), dk.f(), dv.f(), dout.f(), c.B, c.Tq, c.Tk, c.H,
-                        c.Dh, 1.0f / std::sqrt(float(c.Dh)));
-        },
-        {&dout});
+    expectReplaysBitwise(*lp,
+                         [&] {
+                           lp->attention(dq.f(), dk.f(), dv.f(), dout.f(), c.B,
+                                         c.Tq, c.Tk, c.H, c.Dh,
+                                         1.0f / std::sqrt(float(c.Dh)));
+                         },
+                         {&dout});
     EXPECT_EQ(cudnnAttentionCounts(*lp).onCudnn, ++shapes);
   }
 #endif
@@ -272,6 +273,67 @@ INSTANTIATE_TEST_SUITE_P(Cuda, CudnnAttentionTest, ::testing::Values("cuda"),
                          });
 
 //===----------------------------------------------------------------------===//
+// The choice and the library's name (no GPU needed)
+//===----------------------------------------------------------------------===//
+
+#ifdef FRESCO_HAVE_CUDA
+// FRESCO_CUDA_ATTENTION: unset and "auto" fall back from cuDNN quietly,
+// "cudnn" by name must not; anything else is an error naming the value.
+TEST(CudaAttentionChoice, ReadsTheEnvironment) {
+  struct {
+    const char *value;
+    cuda::AttentionChoice choice;
+  } cases[] = {{"", cuda::AttentionChoice::Auto},
+               {"auto", cuda::AttentionChoice::Auto},
+               {"cudnn", cuda::AttentionChoice::Cudnn},
+               {"fresco", cuda::AttentionChoice::Fresco},
+               {"f32", cuda::AttentionChoice::F32}};
+  for (const auto &c : cases) {
+    ScopedEnv env("FRESCO_CUDA_ATTENTION", c.value);
+    std::string error;
+    EXPECT_EQ(cuda::attentionChoice(&error), c.choice) << c.value;
+    EXPECT_EQ(error, "") << c.value;
+  }
+  ScopedEnv env("FRESCO_CUDA_ATTENTION", "cuDNN");
+  std::string error;
+  cuda::attentionChoice(&error);
+  EXPECT_NE(error.find("FRESCO_CUDA_ATTENTION=cuDNN: expected"),
+            std::string::npos)
+      << error;
+}
+
+// The line logs name the loaded cuDNN with: cudnnGetVersion()'s number
+// (major * 10000 + minor * 100 + patch) split, and the path.
+TEST(CudaAttentionChoice, NamesTheLoadedLibrary) {
+  EXPECT_EQ(cuda::describeCudnnLibrary(91002, "/lib/libcudnn.so.9"),
+            "cuDNN 9.10.2 (/lib/libcudnn.so.9)");
+  EXPECT_EQ(cuda::describeCudnnLibrary(90100, "?"), "cuDNN 9.1.0 (?)");
+  // Nothing loaded, nothing named.
+  if (!cuda::cudnnAttentionAvailable())
+    EXPECT_EQ(cuda::cudnnAttentionLibrary(), "");
+  else
+    EXPECT_EQ(cuda::cudnnAttentionLibrary().rfind("cuDNN 9.", 0), 0u);
+}
+#endif
+
+// A choice set in the environment is the only one the conformance cases
+// try (gpu-check's memcheck run sets "fresco"); unset, both kernels.
+TEST(CudaAttentionChoice, ConformanceKeepsAPresetChoice) {
+  {
+    ScopedEnv env("FRESCO_CUDA_ATTENTION", "fresco");
+    const std::vector<const char *> kept = attentionChoices("cuda");
+    ASSERT_EQ(kept.size(), 1u);
+    EXPECT_EQ(kept[0], nullptr);
+  }
+  ScopedEnv env("FRESCO_CUDA_ATTENTION", "");
+  const std::vector<const char *> both = attentionChoices("cuda");
+  ASSERT_EQ(both.size(), 2u);
+  EXPECT_STREQ(both[0], "fresco");
+  EXPECT_STREQ(both[1], "auto");
+  EXPECT_EQ(attentionChoices("cpu").size(), 1u);
+}
+
+//===----------------------------------------------------------------------===//
 // Attention timings (not a test: bench/gpu-check.sh runs it by name)
 //===----------------------------------------------------------------------===//
 
@@ -300,8 +362,11 @@ TEST_P(AttentionSpeed, DISABLED_Bf16) {
     const double flops =
         4.0 * double(sh.B * sh.H) * double(sh.T) * double(sh.T) * double(sh.Dh);
     for (const char *choice : {"cudnn", "fresco", "f32"}) {
+      // "auto" for cuDNN: a refusal is then labelled below, not an error
+      // that would lose the other rows.
       std::unique_ptr<Backend> lp =
-          backendChoosing(choice, GemmPrecision::BF16);
+          backendChoosing(std::strcmp(choice, "cudnn") == 0 ? "auto" : choice,
+                          GemmPrecision::BF16);
       Buffer dq(*lp, n), dk(*lp, n), dv(*lp, n), dout(*lp, n);
       dq.upload(q);
       dk.upload(k);

@@ -314,7 +314,9 @@ private:
 
   /// True when `d` runs on cuDNN now: FRESCO_CUDA_ATTENTION allows it, its
   /// graph is built (on its first call, outside capture) and the
-  /// workspace is large enough. Otherwise Fresco's kernels take it.
+  /// workspace is large enough. Otherwise Fresco's kernels take it, except
+  /// that with FRESCO_CUDA_ATTENTION=cudnn a refusal of a shape in cuDNN's
+  /// range throws.
   bool cudnnAttentionReady(const cuda::AttentionDims &d);
 
   /// One ring block on cuDNN: its output (rounded to the storage once) and

@@ -1,7 +1,7 @@
 # shellcheck shell=bash disable=SC2154,SC2034
 # gpu-check-flux.sh: phases 4d and 5b of bench/gpu-check.sh, sourced there
-# after its helpers (say, row, tmo, left, jget, run_ms, tflops, ms_of) and
-# variables (bindir, plans, backend, py, tdev, torch_runs, work, failed).
+# after its helpers (say, row, tmo, left, jget, run_ms, tflops, ms_of,
+# log_findings) and variables (bindir, plans, backend, py, tdev, torch_runs, work, failed).
 # The plans and the tiny pipeline come from bench/gpu-artifacts.sh.
 # (SC2154/SC2034: those variables are gpu-check.sh's.)
 
@@ -82,6 +82,14 @@ flux_dev_run() {
     failed=1
     row "$label fresco bf16" "FAIL" "rc $rc: $(grep -m1 -i error "$d/fresco.log" | cut -c1-80)"
     return
+  fi
+  # Ran, but without its CUDA graphs or without cuDNN's attention: not
+  # the forward this phase measures.
+  local finding
+  finding=$(log_findings "$d/fresco.log")
+  if [ -n "$finding" ]; then
+    failed=1
+    row "$label fresco bf16 log" "FAIL" "$finding"
   fi
   local f_ms flops full_flops
   f_ms=$(run_ms "$d/fresco.log")

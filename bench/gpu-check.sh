@@ -14,6 +14,8 @@
 #      and generation weights come from bench/gpu-artifacts.sh;
 #   3. the backend conformance suite: every CUDA case must run and pass (a
 #      skip is a failure here), then compute-sanitizer memcheck over it;
+#      a "CUDA graph capture failed" in its output fails it too (as in
+#      4b and 4d, where "cuDNN attention unavailable" also does);
 #   4. per DiT config (DiT-S/2 and DiT-XL/2 at 256 px, batch 2): transformer
 #      forward with fresco-run --backend cuda --repeat vs PyTorch eager and
 #      torch.compile on the same GPU (bench/gpu_dit.py, same weights and
@@ -21,11 +23,13 @@
 #      outputs compared with each other and with --backend cpu; then the
 #      tp=2, ulysses=2 and ring=2 plans on 2 ranks sharing the one GPU (collectives
 #      staged through the host): per-rank times, and outputs against 1 rank;
+#      then ring=2 in bf16 (ring attention's blocks on cuDNN) against the
+#      1-rank bf16 output within 5e-2;
 #   4b. a DiT of Flux.1's width at 1024 px (models/dit/configs/
 #      dit-flux-width-1024.json, random weights) in bf16: Fresco --dtype bf16
 #      vs PyTorch eager and torch.compile in bf16, TFLOP/s against the
 #      measured bf16 GEMM rate, and the same forward with each attention
-#      choice side by side (FRESCO_CUDA_ATTENTION=cudnn, the default; fresco,
+#      choice side by side (the default: cuDNN where it takes the shape; fresco,
 #      Fresco's tensor-core kernel; f32, its CUDA-core one);
 #   4c. attention alone in bf16 on Flux's and DiT-XL's shapes: Fresco's
 #      three choices (backend_conformance_test's disabled
@@ -250,6 +254,17 @@ if ! version=$("$bindir/fresco-run" --version 2>&1); then
 fi
 say "$bindir/fresco-run: $version"
 
+# The CUDA backend's messages (runtime/backends/cuda) that fail a phase even
+# where the run succeeds: a CUDA graph capture that fell back to kernel by
+# kernel, and bf16/f16 attention that fell back from cuDNN to Fresco's
+# kernel (4b and 4d measure cuDNN's).
+capture_msg='CUDA graph capture failed'
+cudnn_att_msg='cuDNN attention unavailable'
+# log_findings LOG...: the first of those messages in the logs ("" if none).
+log_findings() {
+  grep -h -m1 -o -e "$capture_msg.*" -e "$cudnn_att_msg.*" "$@" 2>/dev/null | head -1 | cut -c1-80
+}
+
 # FRESCO_GPU_CHECK_PHASES="3 4b" reruns only those phases (after a fix,
 # within what is left of the device time); phases 1-2 always run.
 want() { [ -z "${FRESCO_GPU_CHECK_PHASES:-}" ] || [[ " $FRESCO_GPU_CHECK_PHASES " == *" $1 "* ]]; }
@@ -277,6 +292,12 @@ kc=cuda
 passed=$(grep -c "^\[       OK \] .*/$kc" "$conf")
 skipped=$(grep -c "^\[  SKIPPED \] .*/$kc[_a-z0-9]* " "$conf")
 failures=$(grep "^\[  FAILED  \] .*/$kc[_a-z0-9]*, " "$conf" | sed 's/.*\.\([A-Za-z0-9]*\)\/.*/\1/' | tr '\n' ' ')
+# A capture that failed fell back to kernel by kernel: the cases still
+# pass, but a run would lose its CUDA graphs.
+capture_failed=$(grep -m1 -o "$capture_msg.*" "$conf" | cut -c1-80)
+if [ -n "$capture_failed" ]; then
+  failed=1; row "conformance graph capture" "FAIL" "$capture_failed"
+fi
 if [ $rc -eq 0 ] && [ "$skipped" -eq 0 ] && [ "$passed" -gt 0 ]; then
   row "conformance ($kc)" "ok" "$passed cases passed"
 else
@@ -463,6 +484,31 @@ for cfg in ${FRESCO_GPU_CHECK_CONFIGS:-dit-xl-2-256}; do
       failed=1; row "$label on one device" "FAIL" "$(cat "$d/cmp-$par.txt")"
     fi
   done
+  # Ring attention's blocks in bf16 (attentionBlock on cuDNN, its stats
+  # merged) inside a real ring: the f32 plans above never reach cuDNN.
+  # Against the 1-rank bf16 forward: both round to bf16, differently.
+  label="$cfg ring=2 bf16"
+  if [ ! -f "$plans/$cfg-b2-ring2.fplan" ] || [ ! -s "$d/fresco-bf16.npy" ]; then
+    row "$label on one device" "n/a" "no ring2 plan or no 1-rank bf16 output"
+  elif [ "$(left)" -lt 40 ]; then
+    row "$label on one device" "skipped" "under 40 s of the budget left"
+  else
+    tmo 90 "$bindir/fresco-run" "$plans/$cfg-b2-ring2.fplan" "${args[@]}" --ranks 2 \
+      --backend $backend --dtype bf16 --repeat 3 --stats --output "@$d/ring2-bf16.npy" \
+      > "$d/ring2-bf16.log" 2>&1
+    rc=$?
+    cat "$d/ring2-bf16.log"
+    finding=$(log_findings "$d/ring2-bf16.log")
+    if [ $rc -ne 0 ]; then
+      failed=1; row "$label on one device" "FAIL" "rc $rc: $(grep -m1 error "$d/ring2-bf16.log" | cut -c1-80)"
+    elif [ -n "$finding" ]; then
+      failed=1; row "$label on one device" "FAIL" "$finding"
+    elif "$py" bench/gpu_dit.py compare "$d/ring2-bf16.npy" "$d/fresco-bf16.npy" --tol 5e-2 > "$d/cmp-ring2-bf16.txt"; then
+      row "$label on one device" "ok" "vs 1 rank bf16: $(cat "$d/cmp-ring2-bf16.txt"); ms per rank: $(run_ms "$d/ring2-bf16.log" 0), $(run_ms "$d/ring2-bf16.log" 1)"
+    else
+      failed=1; row "$label on one device" "FAIL" "$(cat "$d/cmp-ring2-bf16.txt")"
+    fi
+  fi
 done
 
 fi # phase 4
@@ -541,7 +587,11 @@ elif tmo 240 "$py" bench/gpu_dit.py make --config models/dit/configs/$flux.json 
     # above took the default (cuDNN where it loads; it says so on stderr
     # where it does not), then Fresco's tensor-core kernel and its f32 one.
     att="cudnn $f_ms ms"
-    grep -q 'cuDNN attention unavailable' "$d/fresco.log" && att="cudnn (fell back: see the log) $f_ms ms"
+    finding=$(log_findings "$d/fresco.log")
+    if [ -n "$finding" ]; then
+      failed=1; att="cudnn (FAILED: $finding) $f_ms ms"
+      row "$flux fresco bf16 log" "FAIL" "$finding"
+    fi
     cmps=""
     for choice in fresco f32; do
       if [ "$(left)" -lt 30 ]; then
@@ -552,6 +602,9 @@ elif tmo 240 "$py" bench/gpu_dit.py make --config models/dit/configs/$flux.json 
       rc=$?
       if [ $rc -eq 0 ]; then
         att="$att, $choice $(run_ms "$d/att-$choice.log") ms"
+        if grep -q "$capture_msg" "$d/att-$choice.log"; then
+          failed=1; att="$att (FAILED: graph capture, see the log)"
+        fi
         if "$py" bench/gpu_dit.py compare "$d/fresco-$choice.npy" "$d/fresco.npy" --tol 5e-2 > "$d/cmp-$choice.txt"; then
           cmps="$cmps $choice $(sed 's/ (.*//' "$d/cmp-$choice.txt");"
         else

@@ -128,6 +128,10 @@ public:
   /// BF16 or F16 (see the file comment). A backend that uses host memory
   /// in place (usesHostMemory()) stores F32.
   virtual DType floatStorage() const { return DType::F32; }
+  /// The libraries loaded at run time that decide this backend's numerics
+  /// and speed, with versions and paths (for --stats; a machine may hold
+  /// several copies); empty when there is nothing to name.
+  virtual std::string libraries() const { return {}; }
 
   /// Records the kernels `issue` launches, without running them, for
   /// replay(). Null when the backend cannot record, or the recording failed;

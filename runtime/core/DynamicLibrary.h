@@ -29,6 +29,16 @@ inline void *openFirstLibrary(std::initializer_list<const char *> candidates,
   return nullptr;
 }
 
+/// The path of the loaded library that defines `symbol` (a dlsym result),
+/// for logs that must say which copy was loaded; "?" when dladdr cannot
+/// tell.
+inline std::string libraryPathOf(const void *symbol) {
+  Dl_info info{};
+  if (symbol && dladdr(symbol, &info) && info.dli_fname)
+    return info.dli_fname;
+  return "?";
+}
+
 } // namespace fresco
 
 #endif // FRESCO_RUNTIME_CORE_DYNAMICLIBRARY_H

@@ -291,12 +291,19 @@ private:
 
 /// The attention kernels a backend made now may choose between: on CUDA
 /// (FRESCO_CUDA_ATTENTION, read when the backend is made) Fresco's own
-/// tensor-core kernel and cuDNN's (where the build has it), so that the
-/// default choice does not hide either; elsewhere the one there is.
+/// tensor-core kernel and cuDNN's where it takes the shape ("auto": these
+/// cases hold widths cuDNN refuses), so that the default choice does not
+/// hide either; elsewhere the one there is. A choice already set in the
+/// environment is the only one (null: keep it), e.g. gpu-check's memcheck
+/// run with "fresco", which must not build cuDNN's graphs under the
+/// sanitizer.
 inline std::vector<const char *> attentionChoices(const std::string &backend) {
-  if (backend == "cuda")
-    return {"fresco", "cudnn"};
-  return {nullptr};
+  if (backend != "cuda")
+    return {nullptr};
+  const char *set = std::getenv("FRESCO_CUDA_ATTENTION");
+  if (set && *set)
+    return {nullptr};
+  return {"fresco", "auto"};
 }
 
 constexpr GemmPrecision kPrecisions[] = {

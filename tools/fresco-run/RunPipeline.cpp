@@ -156,7 +156,7 @@ int runPipeline(const Options &o, const RankEnv &env) {
                    imagePaths[i].c_str(), (long long)s[3], (long long)s[2],
                    describeImage(o, prompts, i).c_str());
   }
-  if (o.stats)
+  if (o.stats) {
     std::fprintf(
         stderr,
         "%sfresco-run: load %.3f s, %d steps of %s in %.3f s (%.3f "
@@ -166,6 +166,11 @@ int runPipeline(const Options &o, const RankEnv &env) {
         r.denoiseSeconds, r.denoiseSeconds / std::max(r.steps, 1),
         r.decodeSeconds, r.encodeSeconds, (unsigned long long)exec.arenaBytes(),
         (unsigned long long)weights.bytesLoaded(), (long long)exec.replays());
+    std::string libs = session.openBackend().libraries();
+    if (!libs.empty())
+      std::fprintf(stderr, "%sfresco-run: libraries: %s\n", session.prefix(),
+                   libs.c_str());
+  }
   if (o.profile)
     printProfile(exec, session.prefix());
   if (!trace.empty())

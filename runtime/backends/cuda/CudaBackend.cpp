@@ -115,10 +115,11 @@ CudaBackend::CudaBackend(int device, GemmPrecision precision)
   // Read per backend (not once per process) so that tests can compare
   // the two conv2d paths; the library loads on the first conv2d.
   attentionChoice_ = cuda::attentionChoice(&attentionEnvError_);
+  const bool cudnnRequired = attentionChoice_ == cuda::AttentionChoice::Cudnn;
   if (storage_ != DType::F32 &&
-      attentionChoice_ == cuda::AttentionChoice::Cudnn)
-    cudnnAttention_ =
-        std::make_unique<cuda::CudnnAttention>(device, stream_, storage_);
+      (cudnnRequired || attentionChoice_ == cuda::AttentionChoice::Auto))
+    cudnnAttention_ = std::make_unique<cuda::CudnnAttention>(
+        device, stream_, storage_, cudnnRequired);
   const char *cudnn = std::getenv("FRESCO_CUDNN");
   if (!cudnn || std::strcmp(cudnn, "0") != 0)
     cudnn_ = std::make_unique<cuda::CudnnConv>(
@@ -157,6 +158,17 @@ CudnnConvCounts CudaBackend::cudnnCounts() const {
   if (!cudnn_)
     return {};
   return {cudnn_->shapesOnCudnn(), cudnn_->shapesFallenBack()};
+}
+
+std::string CudaBackend::libraries() const {
+  // Attention's cuDNN names the frontend too; conv2d's is the same library
+  // unless the loader found two.
+  std::string attention = cuda::cudnnAttentionLibrary();
+  std::string conv = cuda::cudnnLoadedLibrary();
+  if (!attention.empty() && !conv.empty() &&
+      attention.compare(0, conv.size(), conv) != 0)
+    return "attention: " + attention + "; conv2d: " + conv;
+  return attention.empty() ? conv : attention;
 }
 
 CudnnAttentionCounts CudaBackend::cudnnAttentionCounts() const {

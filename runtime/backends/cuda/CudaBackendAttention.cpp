@@ -76,6 +76,13 @@ bool CudaBackend::cudnnAttentionReady(const cuda::AttentionDims &d) {
       return false;
     setup = &cudnnAttention_->prepare(d);
   }
+  // Asked for by name, cuDNN failing a shape in its range is an error, not
+  // a silent switch to the kernel the run did not ask for.
+  if (!setup->ok && !setup->outOfRange &&
+      attentionChoice_ == cuda::AttentionChoice::Cudnn)
+    fail("FRESCO_CUDA_ATTENTION=cudnn: cuDNN attention unavailable for B=", d.B,
+         " Tq=", d.Tq, " Tk=", d.Tk, " H=", d.H, " Dh=", d.Dh, " (", setup->why,
+         "); unset it (or 'auto') to fall back to Fresco's kernel");
   return setup->ok && cudnnWorkspace(setup->workspaceBytes);
 }
 

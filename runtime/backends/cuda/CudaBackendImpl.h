@@ -138,6 +138,7 @@ public:
   ~CudaBackend() override;
 
   std::string name() const override { return "cuda"; }
+  std::string libraries() const override;
   DType floatStorage() const override { return storage_; }
   cudaStream_t stream() const { return stream_; }
   int device() const { return device_; }
@@ -317,7 +318,9 @@ private:
 
   /// True when `d` runs on cuDNN now: FRESCO_CUDA_ATTENTION allows it, its
   /// graph is built (on its first call, outside capture) and the
-  /// workspace is large enough. Otherwise Fresco's kernels take it.
+  /// workspace is large enough. Otherwise Fresco's kernels take it, except
+  /// that with FRESCO_CUDA_ATTENTION=cudnn a refusal of a shape in cuDNN's
+  /// range throws.
   bool cudnnAttentionReady(const cuda::AttentionDims &d);
 
   /// One ring block on cuDNN: its output (rounded to the storage once) and
@@ -379,10 +382,10 @@ private:
   int device_;
   cudaStream_t stream_ = nullptr;
   cublasLtHandle_t lt_ = nullptr;
-  cuda::AttentionChoice attentionChoice_ = cuda::AttentionChoice::Cudnn;
+  cuda::AttentionChoice attentionChoice_ = cuda::AttentionChoice::Auto;
   std::string attentionEnvError_;          // its value, if not understood
   std::unique_ptr<cuda::CudnnConv> cudnn_; // null with FRESCO_CUDNN=0
-  // bf16/f16 with FRESCO_CUDA_ATTENTION=cudnn (the default), else null.
+  // bf16/f16 with FRESCO_CUDA_ATTENTION unset, auto or cudnn, else null.
   std::unique_ptr<cuda::CudnnAttention> cudnnAttention_;
   int blocksOnCudnn_ = 0;
   void *cudnnWorkspace_ = nullptr; // cuDNN's, the largest needed

@@ -27,6 +27,7 @@
 #include <cudnn.h>
 #include <dlfcn.h>
 
+#include <atomic>
 #include <climits>
 #include <map>
 #include <vector>
@@ -70,6 +71,10 @@ struct CudnnApi {
 
 /// The process-wide table, or null (with the reason in `why`) when the
 /// library cannot be loaded or is not the major version compiled against.
+/// Set once api() loaded the library: what cudnnLoadedLibrary() says.
+std::atomic<bool> loaded{false};
+std::string loadedText;
+
 const CudnnApi *api(std::string *why = nullptr) {
   static std::string error;
   static const CudnnApi table = []() {
@@ -108,6 +113,11 @@ const CudnnApi *api(std::string *why = nullptr) {
         error = "cuDNN " + std::to_string(version) +
                 " loaded, this build needs major version " +
                 std::to_string(CUDNN_MAJOR);
+      if (error.empty()) {
+        loadedText = describeCudnnLibrary(
+            version, libraryPathOf(reinterpret_cast<void *>(a.cudnnCreate)));
+        loaded = true;
+      }
     }
     return a;
   }();
@@ -159,6 +169,8 @@ struct Plan {
 } // namespace
 
 bool cudnnAvailable(std::string *why) { return api(why) != nullptr; }
+
+std::string cudnnLoadedLibrary() { return loaded ? loadedText : ""; }
 
 struct CudnnConv::Impl {
   Impl(int device, cudaStream_t stream, DType storage, bool allowTf32)
@@ -435,6 +447,8 @@ bool cudnnAvailable(std::string *why) {
   return false;
 }
 
+std::string cudnnLoadedLibrary() { return {}; }
+
 struct CudnnConv::Impl {
   std::map<ConvDims, ConvSetup> plans;
 };
@@ -471,3 +485,15 @@ int CudnnConv::shapesFallenBack() const { return int(impl_->plans.size()); }
 } // namespace fresco
 
 #endif // FRESCO_HAVE_CUDNN
+
+namespace fresco {
+namespace cuda {
+
+std::string describeCudnnLibrary(size_t version, const std::string &path) {
+  return "cuDNN " + std::to_string(version / 10000) + "." +
+         std::to_string(version / 100 % 100) + "." +
+         std::to_string(version % 100) + " (" + path + ")";
+}
+
+} // namespace cuda
+} // namespace fresco

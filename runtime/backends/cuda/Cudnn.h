@@ -39,6 +39,16 @@ namespace cuda {
 /// Loads it on the first call.
 bool cudnnAvailable(std::string *why = nullptr);
 
+/// "cuDNN 9.10.2 (/path/libcudnn.so.9)": the library conv2d loaded, from
+/// cudnnGetVersion() and dladdr; empty before it was loaded (or when it
+/// did not load). Never loads it itself.
+std::string cudnnLoadedLibrary();
+
+/// cudnnGetVersion()'s number (major * 10000 + minor * 100 + patch since
+/// cuDNN 9) as "9.10.2", with the library's path: the text of
+/// cudnnLoadedLibrary().
+std::string describeCudnnLibrary(size_t version, const std::string &path);
+
 /// One conv2d problem (NCHW input, OIHW weight); the plan cache's key.
 struct ConvDims {
   int64_t N, C, H, W, O, KH, KW, strideH, strideW, padH, padW;

@@ -22,7 +22,9 @@ namespace cuda {
 
 AttentionChoice attentionChoice(std::string *error) {
   const char *v = std::getenv("FRESCO_CUDA_ATTENTION");
-  if (!v || !*v || std::strcmp(v, "auto") == 0 || std::strcmp(v, "cudnn") == 0)
+  if (!v || !*v || std::strcmp(v, "auto") == 0)
+    return AttentionChoice::Auto;
+  if (std::strcmp(v, "cudnn") == 0)
     return AttentionChoice::Cudnn;
   if (std::strcmp(v, "fresco") == 0)
     return AttentionChoice::Fresco;
@@ -30,7 +32,7 @@ AttentionChoice attentionChoice(std::string *error) {
     return AttentionChoice::F32;
   *error = std::string("FRESCO_CUDA_ATTENTION=") + v +
            ": expected 'cudnn', 'fresco', 'f32' or 'auto'";
-  return AttentionChoice::Cudnn;
+  return AttentionChoice::Auto;
 }
 
 /// Why `d` is not even tried: cuDNN's flash kernels take heads of
@@ -91,6 +93,15 @@ bool cudnnAttentionAvailable(std::string *why) {
   return ok;
 }
 
+std::string cudnnAttentionLibrary() {
+  std::string lib = shim::loadedLibrary();
+  if (lib.empty())
+    return lib;
+  return lib + ", frontend " + std::to_string(CUDNN_FRONTEND_MAJOR_VERSION) +
+         "." + std::to_string(CUDNN_FRONTEND_MINOR_VERSION) + "." +
+         std::to_string(CUDNN_FRONTEND_PATCH_VERSION);
+}
+
 struct CudnnAttention::Impl {
   int device;
   cudaStream_t stream;
@@ -105,9 +116,22 @@ struct CudnnAttention::Impl {
     if (!shim::load(&error))
       return error;
     if (!handle) {
-      if (cudnnCreate(&handle) != CUDNN_STATUS_SUCCESS) {
+      // A handle belongs to the current device: make it the backend's (as
+      // Cudnn.cpp does), clearing failures so no later check reports them.
+      int previous = -1;
+      if (cudaGetDevice(&previous) != cudaSuccess) {
+        cudaGetLastError();
+        previous = -1;
+      }
+      if (previous != device && cudaSetDevice(device) != cudaSuccess)
+        cudaGetLastError();
+      cudnnStatus_t s = cudnnCreate(&handle);
+      if (previous != device && previous >= 0 &&
+          cudaSetDevice(previous) != cudaSuccess)
+        cudaGetLastError();
+      if (s != CUDNN_STATUS_SUCCESS) {
         handle = nullptr;
-        return "cudnnCreate failed";
+        return std::string("cudnnCreate failed: ") + cudnnGetErrorString(s);
       }
       if (cudnnSetStream(handle, stream) != CUDNN_STATUS_SUCCESS) {
         // Not kept: a later build would skip this and run on the legacy
@@ -165,11 +189,13 @@ struct CudnnAttention::Impl {
   }
 };
 
-CudnnAttention::CudnnAttention(int device, CUstream_st *stream, DType storage)
+CudnnAttention::CudnnAttention(int device, CUstream_st *stream, DType storage,
+                               bool required)
     : impl_(std::make_unique<Impl>()) {
   impl_->device = device;
   impl_->stream = stream;
   impl_->storage = storage;
+  impl_->reported = required; // the caller reports refusals as errors
 }
 
 CudnnAttention::~CudnnAttention() {
@@ -190,7 +216,8 @@ const AttentionSetup &CudnnAttention::prepare(const AttentionDims &d) {
   plan.setup.why = impl_->storage == DType::BF16 || impl_->storage == DType::F16
                        ? shapeRefusal(d)
                        : std::string("f32 storage");
-  if (!plan.setup.why.empty())
+  plan.setup.outOfRange = !plan.setup.why.empty();
+  if (plan.setup.outOfRange)
     return plan.setup; // by design: not worth a message
   try {
     plan.setup.why = impl_->build(d, plan);
@@ -258,12 +285,17 @@ bool cudnnAttentionAvailable(std::string *why) {
   return false;
 }
 
+std::string cudnnAttentionLibrary() { return {}; }
+
 struct CudnnAttention::Impl {
   std::map<AttentionDims, AttentionSetup> refused;
+  bool required = false;
 };
 
-CudnnAttention::CudnnAttention(int, CUstream_st *, DType)
-    : impl_(std::make_unique<Impl>()) {}
+CudnnAttention::CudnnAttention(int, CUstream_st *, DType, bool required)
+    : impl_(std::make_unique<Impl>()) {
+  impl_->required = required;
+}
 CudnnAttention::~CudnnAttention() = default;
 
 const AttentionSetup *CudnnAttention::find(const AttentionDims &d) const {
@@ -274,15 +306,16 @@ const AttentionSetup *CudnnAttention::find(const AttentionDims &d) const {
 const AttentionSetup &CudnnAttention::prepare(const AttentionDims &d) {
   AttentionSetup &s = impl_->refused[d];
   s.why = shapeRefusal(d);
+  s.outOfRange = !s.why.empty();
   if (s.why.empty()) { // a shape cuDNN would have been asked for: say so
     s.why = kNoFrontend;
     static bool reported = false;
-    if (!reported)
+    if (!reported && !impl_->required)
       std::fprintf(stderr,
                    "fresco: cuDNN attention unavailable (%s); using "
                    "Fresco's kernel\n",
                    kNoFrontend);
-    reported = true;
+    reported = reported || !impl_->required;
   }
   return s;
 }

@@ -37,17 +37,28 @@ namespace fresco {
 namespace cuda {
 
 /// FRESCO_CUDA_ATTENTION, read when a backend is made: which kernel bf16/f16
-/// attention runs on. Auto (unset, "auto" or "cudnn"): cuDNN where it loads
-/// and takes the shape, else Fresco's tensor-core kernel, else the f32 one;
-/// "fresco": Fresco's tensor-core kernel (heads up to 128) else f32; "f32":
-/// the f32 kernel. f32 storage always runs the f32 kernel.
-enum class AttentionChoice { Cudnn, Fresco, F32 };
-/// The choice, or Cudnn with `error` set for a value not understood.
+/// attention runs on. Auto (unset or "auto"): cuDNN where it loads and takes
+/// the shape, else Fresco's tensor-core kernel, else the f32 one (a refusal
+/// is logged once); Cudnn ("cudnn"): the same, except that cuDNN refusing a
+/// shape it should take (no frontend in the build, no libcudnn, a graph
+/// that does not build) is an error, so that a run asking for cuDNN never
+/// measures another kernel; shapes outside cuDNN's range (head widths not
+/// a multiple of 8 or over 256, empty blocks, unaligned views) still take
+/// Fresco's kernels. "fresco": Fresco's tensor-core kernel (heads up to
+/// 128) else f32; "f32": the f32 kernel. f32 storage always runs the f32
+/// kernel.
+enum class AttentionChoice { Auto, Cudnn, Fresco, F32 };
+/// The choice, or Auto with `error` set for a value not understood.
 AttentionChoice attentionChoice(std::string *error);
 
 /// True when this build has the frontend and libcudnn loads (major 9);
 /// otherwise false with the reason in `why` (when non-null).
 bool cudnnAttentionAvailable(std::string *why = nullptr);
+
+/// The cuDNN attention loaded, for logs: "cuDNN 9.10.2 (/path/libcudnn.so.9),
+/// frontend 1.32.0"; empty before it was loaded (cudnnAttentionAvailable()
+/// or the first shape's set-up loads it) and in builds without it.
+std::string cudnnAttentionLibrary();
 
 /// One attention problem; the graph cache's key. `stats`: with the
 /// log-sum-exp output (attentionBlock).
@@ -64,22 +75,29 @@ struct AttentionSetup {
   bool ok = false;           // cuDNN runs it
   size_t workspaceBytes = 0; // what its plan needs (when ok)
   std::string why;           // why not (when !ok)
+  /// !ok by Fresco's own rule (head width, empty shape, f32 storage), not
+  /// asked of cuDNN: never an error, even with FRESCO_CUDA_ATTENTION=cudnn.
+  bool outOfRange = false;
 };
 
 /// cuDNN attention queued on one stream: a handle (made on the first
 /// set-up) and a graph per shape.
 class CudnnAttention {
 public:
-  /// `storage`: BF16 or F16, the type of q, k, v and o.
-  CudnnAttention(int device, CUstream_st *stream, DType storage);
+  /// `storage`: BF16 or F16, the type of q, k, v and o. `required`
+  /// (FRESCO_CUDA_ATTENTION=cudnn): the caller fails on a refusal, so
+  /// prepare() does not log it as a fallback.
+  CudnnAttention(int device, CUstream_st *stream, DType storage,
+                 bool required = false);
   ~CudnnAttention();
   CudnnAttention(const CudnnAttention &) = delete;
   CudnnAttention &operator=(const CudnnAttention &) = delete;
 
   /// The cached set-up of `d`, or null before prepare(d).
   const AttentionSetup *find(const AttentionDims &d) const;
-  /// Sets `d` up once, caching failures too (the first one is reported
-  /// once on stderr). Outside graph capture only.
+  /// Sets `d` up once, caching failures too (the first one cuDNN was asked
+  /// about is reported once on stderr unless `required`). Outside graph
+  /// capture only.
   const AttentionSetup &prepare(const AttentionDims &d);
   /// o = attention(q, k, v) and, for d.stats, lse [B, H, Tq] (f32), for a
   /// shape prepare() accepted, with at least its workspaceBytes at

@@ -29,9 +29,12 @@ endif()
 find_path(FRESCO_CUDNN_FRONTEND_INCLUDE_DIR cudnn_frontend.h
   HINTS ${_fresco_fe_hints} NO_DEFAULT_PATH)
 # -DFRESCO_CUDNN_FRONTEND_INCLUDE_DIR=OFF builds without it.
+set(_fresco_fe_version "")
+set(_fresco_fe_usable FALSE)
+set(_fresco_fe_old FALSE)
 if(FRESCO_CUDNN_FRONTEND_INCLUDE_DIR
    AND EXISTS "${FRESCO_CUDNN_FRONTEND_INCLUDE_DIR}/cudnn_frontend.h")
-  set(_fresco_fe_version "")
+  set(_fresco_fe_usable TRUE)
   set(_fresco_fe_vh
     "${FRESCO_CUDNN_FRONTEND_INCLUDE_DIR}/cudnn_frontend_version.h")
   if(EXISTS "${_fresco_fe_vh}")
@@ -40,6 +43,18 @@ if(FRESCO_CUDNN_FRONTEND_INCLUDE_DIR
     string(REGEX REPLACE ".*MAJOR_VERSION ([0-9]+).*MINOR_VERSION ([0-9]+).*"
       "\\1.\\2" _fresco_fe_version "${_fresco_fe_lines}")
   endif()
+  # CudnnAttention.cpp calls SDPA_attributes::set_generate_stats, which
+  # frontends before 1.13 lack (is_inference): such a one is not used.
+  if(NOT _fresco_fe_version OR _fresco_fe_version VERSION_LESS 1.13)
+    message(STATUS "cuDNN frontend ${_fresco_fe_version} at "
+      "${FRESCO_CUDNN_FRONTEND_INCLUDE_DIR} is older than 1.13 (or has no "
+      "cudnn_frontend_version.h): not used; attention stays on Fresco's "
+      "kernels (pip install 'nvidia-cudnn-frontend>=1.13')")
+    set(_fresco_fe_usable FALSE)
+    set(_fresco_fe_old TRUE)
+  endif()
+endif()
+if(_fresco_fe_usable)
   # The frontend's headers are third-party: no warnings from them. The
   # shim defines the cuDNN names it calls, so it sees cudnn.h's path and
   # the configure-time library path.
@@ -52,7 +67,7 @@ if(FRESCO_CUDNN_FRONTEND_INCLUDE_DIR
     COMPILE_OPTIONS "-isystem;${FRESCO_CUDNN_FRONTEND_INCLUDE_DIR};-isystem;${FRESCO_CUDNN_INCLUDE_DIR}")
   message(STATUS "cuDNN frontend ${_fresco_fe_version}: bf16/f16 attention "
     "through cuDNN's flash attention (${FRESCO_CUDNN_FRONTEND_INCLUDE_DIR})")
-else()
+elseif(NOT _fresco_fe_old)
   message(STATUS "cuDNN frontend: no cudnn_frontend.h found; attention stays "
     "on Fresco's kernels (pip install nvidia-cudnn-frontend, or "
     "-DFRESCO_CUDNN_FRONTEND_ROOT=... to point at one)")

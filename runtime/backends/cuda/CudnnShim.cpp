@@ -13,6 +13,7 @@
 #ifdef FRESCO_HAVE_CUDNN_FRONTEND
 
 #include "runtime/backends/cuda/CudnnShim.h"
+#include "runtime/backends/cuda/Cudnn.h"
 #include "runtime/core/DynamicLibrary.h"
 
 #include <cuda_runtime.h>
@@ -21,6 +22,7 @@
 #include <cudnn.h>
 #include <nvrtc.h>
 
+#include <atomic>
 #include <string>
 
 namespace fresco {
@@ -51,6 +53,8 @@ struct Api {
 
 Api table;
 std::string loadError;
+std::atomic<bool> loaded{false};
+std::string loadedText; // set before `loaded`
 
 bool loadOnce() {
   std::string tried;
@@ -84,6 +88,10 @@ bool loadOnce() {
                 std::to_string(CUDNN_MAJOR);
     return false;
   }
+  // Which copy was loaded, for the logs (a machine may hold several).
+  loadedText = describeCudnnLibrary(
+      version, libraryPathOf(reinterpret_cast<void *>(table.cudnnCreate)));
+  loaded = true;
   return true;
 }
 
@@ -95,6 +103,8 @@ bool load(std::string *why) {
     *why = loadError;
   return ok;
 }
+
+std::string loadedLibrary() { return loaded ? loadedText : ""; }
 
 } // namespace shim
 } // namespace cuda

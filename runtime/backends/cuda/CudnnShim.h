@@ -19,6 +19,10 @@ namespace shim {
 /// called after it returned true.
 bool load(std::string *why);
 
+/// What load() loaded, as describeCudnnLibrary() writes it ("cuDNN 9.10.2
+/// (/path/libcudnn.so.9)"); empty before load() succeeded. Never loads.
+std::string loadedLibrary();
+
 } // namespace shim
 } // namespace cuda
 } // namespace fresco

@@ -11,10 +11,14 @@
 # its unit roundoff and by how the network carries it to the output; the
 # FP8 run has the bf16 run's roundings with those of the marked GEMMs'
 # operands scaled up 16 times, and the rest unchanged. So its error is at
-# most 16 times the bf16 run's, and it is more than twice it unless the
-# FP8 path did not run (most of the FLOPs are FP8 GEMMs). The errors are
-# max|out - ref| / max|ref|. The plan must also mark exactly the
-# transformer blocks' token-wise linears (fresco-inspect counts them).
+# most 16 times the bf16 run's (max|out - ref| / max|ref|). Without FP8
+# rounding the two plans run the same kernels and give the same bits: the
+# FP8 output must differ from the bf16 one by more than one bf16 rounding
+# at the output's scale (2^-8 of max|ref|). Measured (docs/benchmarks.md):
+# 1.5 to 2.5 times bf16's error, these random models' blocks adding
+# little to the output next to the bf16 layers around them. The plan must
+# also mark exactly the transformer blocks' token-wise linears
+# (fresco-inspect counts them).
 # Needs FRESCO_BIN (the build's bin/) and FRESCO_PYTHON (the .venv python).
 set -euo pipefail
 family=$1 config=$2 batch=$3
@@ -91,10 +95,15 @@ ref = np.load(f"{work}/ref.npy").astype(np.float64)
 scale = np.abs(ref).max()
 err = {k: np.abs(np.load(f"{work}/{k}.npy") - ref).max() / scale
        for k in ("f32", "bf16", "fp8")}
+l2 = {k: np.linalg.norm(np.load(f"{work}/{k}.npy") - ref) / np.linalg.norm(ref)
+      for k in ("f32", "bf16", "fp8")}
+moved = np.abs(np.load(f"{work}/fp8.npy") - np.load(f"{work}/bf16.npy")).max() / scale
 print("max|out - ref| / max|ref| from float64: " +
       ", ".join(f"{k} {v:.3g}" for k, v in err.items()) +
-      f"; fp8/bf16 {err['fp8'] / err['bf16']:.2f} (bound 16, floor 2)")
+      f"; fp8/bf16 {err['fp8'] / err['bf16']:.2f} (bound 16)")
+print("||out - ref|| / ||ref||: " + ", ".join(f"{k} {v:.3g}" for k, v in l2.items()))
+print(f"max|fp8 - bf16| / max|ref| {moved:.3g} (floor 2^-8 = {2**-8:.3g})")
 ok = all(np.isfinite(v) for v in err.values())
-ok = ok and 2 * err["bf16"] < err["fp8"] <= 16 * err["bf16"]
+ok = ok and err["fp8"] <= 16 * err["bf16"] and moved > 2**-8
 sys.exit(0 if ok else 1)
 PY

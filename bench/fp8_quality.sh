@@ -6,10 +6,11 @@
 # whose activations have outlier channels that per-token scaling must
 # absorb; the GPU rows of bench/gpu-check.sh (phase 4b) measure a
 # Flux-width model, still random.
-#  1. one transformer forward of DiT-S/2 (256 px, batch 2) and of a tiny
-#     Flux (models/flux/configs/flux-tiny.json, 64x48 px, 7 text tokens,
-#     batch 2): f32, bf16 and bf16 + FP8 GEMMs against diffusers in
-#     float64;
+#  1. one transformer forward of DiT-S/2 (256 px, batch 2), of a tiny Flux
+#     (models/flux/configs/flux-tiny.json, 32 wide, 64x48 px, 7 text
+#     tokens, batch 2) and of bench/configs/flux-small (512 wide, 2 double
+#     + 4 single blocks, 128x128 px, 32 text tokens, batch 2): f32, bf16
+#     and bf16 + FP8 GEMMs against diffusers in float64;
 #  2. the final latents of a 28-step generation on the tiny DiT pipeline
 #     (CFG 4, DDIM as configured) and on a tiny random FluxPipeline
 #     (guidance 3.5): bf16 and FP8 against Fresco in f32 (itself within
@@ -71,26 +72,34 @@ done
   --out "$d/ref.npy" --dtype float64
 err "DiT-S/2 256 px forward vs float64" "$d/f32.npy" "$d/bf16.npy" "$d/fp8.npy" "$d/ref.npy"
 
-d=$work/flux && mkdir -p "$d"
-size=(--height 64 --width 48 --max-sequence-length 7)
-"$py" "$e2e/make_diffusers_checkpoint.py" \
-  --config "$root/models/flux/configs/flux-tiny.json" --out "$d/model" --seed 3
-"$py" "$e2e/flux_reference.py" --model "$d/model" --make-inputs "$d/in" \
-  --batch 2 --seed 5 "${size[@]}"
-compile3 "$d/model" "$d" --batch 2 "${size[@]}"
-inputs=()
-for name in hidden_states encoder_hidden_states pooled_projections timestep \
-  img_ids txt_ids guidance; do
-  [ -f "$d/in/$name.npy" ] && inputs+=(--input "$name=@$d/in/$name.npy")
-done
-for v in f32 bf16 fp8; do
-  be=cpu-staged && [ $v = f32 ] && be=cpu
-  "$B/fresco-run" "$d/$v.fplan" --weights "$d/model" --function transformer \
-    "${inputs[@]}" --output "@$d/$v.npy" --backend $be
-done
-"$py" "$e2e/flux_reference.py" --model "$d/model" --inputs "$d/in" \
-  --out "$d/ref.npy" --dtype float64
-err "tiny Flux forward vs float64" "$d/f32.npy" "$d/bf16.npy" "$d/fp8.npy" "$d/ref.npy"
+flux_forward() { # NAME CONFIG HEIGHT WIDTH TEXT
+  local d=$work/$1
+  mkdir -p "$d"
+  local size=(--height "$3" --width "$4" --max-sequence-length "$5")
+  "$py" "$e2e/make_diffusers_checkpoint.py" --config "$2" --out "$d/model" \
+    --seed 3
+  "$py" "$e2e/flux_reference.py" --model "$d/model" --make-inputs "$d/in" \
+    --batch 2 --seed 5 "${size[@]}"
+  compile3 "$d/model" "$d" --batch 2 "${size[@]}"
+  local inputs=() name v be
+  for name in hidden_states encoder_hidden_states pooled_projections timestep \
+    img_ids txt_ids guidance; do
+    [ -f "$d/in/$name.npy" ] && inputs+=(--input "$name=@$d/in/$name.npy")
+  done
+  for v in f32 bf16 fp8; do
+    be=cpu-staged && [ $v = f32 ] && be=cpu
+    "$B/fresco-run" "$d/$v.fplan" --weights "$d/model" --function transformer \
+      "${inputs[@]}" --output "@$d/$v.npy" --backend $be
+  done
+  "$py" "$e2e/flux_reference.py" --model "$d/model" --inputs "$d/in" \
+    --out "$d/ref.npy" --dtype float64
+}
+flux_forward flux "$root/models/flux/configs/flux-tiny.json" 64 48 7
+err "tiny Flux (32 wide) forward vs float64" "$work/flux/f32.npy" \
+  "$work/flux/bf16.npy" "$work/flux/fp8.npy" "$work/flux/ref.npy"
+flux_forward flux-small "$root/bench/configs/flux-small/transformer.json" 128 128 32
+err "flux-small (512 wide) forward vs float64" "$work/flux-small/f32.npy" \
+  "$work/flux-small/bf16.npy" "$work/flux-small/fp8.npy" "$work/flux-small/ref.npy"
 
 #--- 2. 28-step generations ----------------------------------------------------
 d=$work/dit-gen && mkdir -p "$d"

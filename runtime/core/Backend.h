@@ -187,9 +187,7 @@ public:
   }
   /// Room for the e4m3 activations of an FP8 linear of M x K, reserved at
   /// bind so that a run allocates nothing.
-  virtual void reserveFp8Activations(int64_t M, int64_t K) {
-    (void)M, (void)K;
-  }
+  virtual void reserveFp8Activations(int64_t M, int64_t K) { (void)M, (void)K; }
   /// y = act(x w^T + b) with x rounded to e4m3 per row (token) of x, its
   /// scale amax/448 made on each call, w prepared by prepareFp8Weight; the
   /// products accumulated in f32, scaled back by both rows' scales, the

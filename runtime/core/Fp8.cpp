@@ -19,8 +19,8 @@ uint8_t encodeE4M3(float v) {
   if (a < 0x1p-6f)
     return sign | uint8_t(std::nearbyint(a * 0x1p9f));
   int e2 = 0;
-  std::frexp(a, &e2);    // a = f * 2^e2, f in [0.5, 1)
-  const int e = e2 - 1;  // a in [2^e, 2^(e+1)), e in -6..8
+  std::frexp(a, &e2);   // a = f * 2^e2, f in [0.5, 1)
+  const int e = e2 - 1; // a in [2^e, 2^(e+1)), e in -6..8
   int m = int(std::nearbyint(std::ldexp(a, -e) * 8.0f - 8.0f));
   int biased = e + 7;
   if (m == 8) { // rounded up to the next power of two

@@ -1,4 +1,4 @@
-//===- Fp8.h - FP8 (e4m3) rounding and scaling, the reference -----*- C++ -*-===//
+//===- Fp8.h - FP8 (e4m3) rounding and scaling ------------------*- C++ -*-===//
 //
 // The numerics of Fresco's FP8 GEMMs (a plan's LinearAttrs.fp8), written
 // once for the host: the CPU backends emulate the GEMM with them, and the

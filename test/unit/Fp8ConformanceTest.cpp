@@ -23,9 +23,9 @@ namespace fresco {
 namespace {
 
 using namespace ref;
+using attentiontest::roundedTo;
 using conformance::Buffer;
 using conformance::Conformance;
-using attentiontest::roundedTo;
 
 /// Runs linearFp8 on `be` (weights prepared as a plan's bind does).
 Vec runFp8(Backend &be, const Vec &x, const Vec &w, const Vec *b, int64_t M,

@@ -27,8 +27,8 @@ double tableValue(int code) {
   const int s = code >> 7, e = (code >> 3) & 0xF, m = code & 7;
   if (e == 15 && m == 7)
     return std::numeric_limits<double>::quiet_NaN();
-  const double mag =
-      e == 0 ? m / 8.0 * std::pow(2.0, -6) : (1 + m / 8.0) * std::pow(2.0, e - 7);
+  const double mag = e == 0 ? m / 8.0 * std::pow(2.0, -6)
+                            : (1 + m / 8.0) * std::pow(2.0, e - 7);
   return s ? -mag : mag;
 }
 
@@ -61,9 +61,9 @@ TEST(Fp8, EncodesEveryValueToItsCode) {
   }
 }
 
-// Between neighbouring codes a and b (all 126 gaps of each sign, zero included): a
-// little either side of the midpoint goes to the nearer one, the midpoint
-// itself to the even code.
+// Between neighbouring codes a and b (all 126 gaps of each sign, zero
+// included): a little either side of the midpoint goes to the nearer one, the
+// midpoint itself to the even code.
 TEST(Fp8, RoundsToNearestEven) {
   for (int sign : {0, 0x80})
     for (int c = 0; c < 0x7E; ++c) {
@@ -92,8 +92,8 @@ TEST(Fp8, SaturatesAndKeepsNaN) {
 // Each row's largest magnitude maps to 448; a zero row keeps scale 1; the
 // values are e4m3 values within 2^-4 relative of x / scale (normal range).
 TEST(Fp8, QuantizesRows) {
-  const std::vector<float> x = {0.5f, -2.0f, 0.3f, 1.0f, // amax 2
-                                0.0f, 0.0f,  0.0f, 0.0f, // zeros
+  const std::vector<float> x = {0.5f,  -2.0f,  0.3f,  1.0f, // amax 2
+                                0.0f,  0.0f,   0.0f,  0.0f, // zeros
                                 3e-3f, -7e-4f, 1e-5f, 2e-3f};
   std::vector<float> q(x.size()), s(3);
   fp8::quantizeRows(x.data(), 3, 4, q.data(), s.data());

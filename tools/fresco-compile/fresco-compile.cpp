@@ -138,14 +138,14 @@ static cl::opt<std::string> dtype(
              "activations in 2 bytes, the arena planned for it, the "
              "timesteps kept f32; the run uses this storage)"),
     cl::value_desc("f32|bf16|f16"), cl::cat(category));
-static cl::opt<std::string> gemm(
-    "gemm", cl::init("default"),
-    cl::desc("GEMM precision: default (the float storage's) or fp8 (the "
-             "token-wise linears of the transformer blocks as FP8 GEMMs: "
-             "e4m3 weights scaled per output channel, e4m3 activations "
-             "scaled per token, f32 accumulation; needs --dtype bf16 or "
-             "f16)"),
-    cl::value_desc("default|fp8"), cl::cat(category));
+static cl::opt<std::string>
+    gemm("gemm", cl::init("default"),
+         cl::desc("GEMM precision: default (the float storage's) or fp8 (the "
+                  "token-wise linears of the transformer blocks as FP8 GEMMs: "
+                  "e4m3 weights scaled per output channel, e4m3 activations "
+                  "scaled per token, f32 accumulation; needs --dtype bf16 or "
+                  "f16)"),
+         cl::value_desc("default|fp8"), cl::cat(category));
 static cl::opt<bool> quiet("quiet", cl::desc("no summary on stderr"),
                            cl::cat(category));
 

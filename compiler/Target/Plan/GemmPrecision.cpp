@@ -10,7 +10,8 @@ namespace {
 /// True when the dotted module path `name` has a component
 /// `transformer_blocks` or `single_transformer_blocks` followed by more.
 bool insideTransformerBlock(StringRef name) {
-  for (StringRef block : {"transformer_blocks.", "single_transformer_blocks."}) {
+  for (StringRef block :
+       {"transformer_blocks.", "single_transformer_blocks."}) {
     size_t at = name.find(block);
     while (at != StringRef::npos) {
       // A whole component: at the start or after a dot.

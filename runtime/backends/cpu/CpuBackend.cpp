@@ -76,8 +76,8 @@ public:
 
   // FP8 is emulated (Fp8Gemm.cpp): the weight's e4m3 values are kept as
   // f32 for the sgemm.
-  std::shared_ptr<const Fp8Weight>
-  prepareFp8Weight(const float *w, int64_t N, int64_t K) override {
+  std::shared_ptr<const Fp8Weight> prepareFp8Weight(const float *w, int64_t N,
+                                                    int64_t K) override {
     struct Owned : Fp8Weight {
       std::vector<float> v, s;
     };

@@ -59,8 +59,8 @@ public:
     inner_->linearActivation(in(0, x, M * K), in(1, w, N * K), in(2, b, N),
                              y32.p, M, K, N, act);
   }
-  std::shared_ptr<const Fp8Weight>
-  prepareFp8Weight(const float *w, int64_t N, int64_t K) override {
+  std::shared_ptr<const Fp8Weight> prepareFp8Weight(const float *w, int64_t N,
+                                                    int64_t K) override {
     return inner_->prepareFp8Weight(in(1, w, N * K), N, K);
   }
   void reserveFp8Activations(int64_t M, int64_t K) override {

@@ -33,14 +33,15 @@ void CudaBackend::checkFp8Shape(int64_t N, int64_t K) const {
   cuda::checkCuda(cudaDeviceGetAttribute(
                       &minor, cudaDevAttrComputeCapabilityMinor, device_),
                   "FP8 GEMM");
-  check(major * 10 + minor >= 89, "FP8 GEMMs need compute capability 8.9 or "
+  check(major * 10 + minor >= 89,
+        "FP8 GEMMs need compute capability 8.9 or "
         "later (Ada, Hopper); this GPU has ",
         major, ".", minor);
   // cuBLASLt's FP8 kernels want 16-byte aligned rows of A and B (K) and of
   // the scale vectors' extents.
-  check(K % 16 == 0 && N % 16 == 0,
-        "FP8 GEMMs on CUDA need the in and out features to be multiples of "
-        "16, got in ",
+  check(K > 0 && N > 0 && K % 16 == 0 && N % 16 == 0,
+        "FP8 GEMMs on CUDA need the in and out features to be positive "
+        "multiples of 16, got in ",
         K, ", out ", N);
 }
 
@@ -66,19 +67,22 @@ CudaBackend::prepareFp8Weight(const float *w, int64_t N, int64_t K) {
 void CudaBackend::reserveFp8Activations(int64_t M, int64_t K) {
   const size_t codes = size_t(std::max<int64_t>(M * K, 1));
   const size_t scales = size_t(std::max<int64_t>(M, 1)) * sizeof(float);
-  // At bind, before anything is recorded: the old buffers can go once the
-  // stream has finished with them.
+  // A graph recorded by an earlier executor on this backend may still
+  // point at the old buffers: they are kept until the backend goes, as
+  // scratch() keeps its own.
   if (codes > fp8ActBytes_) {
-    synchronize();
-    release(fp8Act_);
+    if (fp8Act_)
+      retired_.push_back(fp8Act_);
     fp8Act_ = nullptr;
+    fp8ActBytes_ = 0;
     fp8Act_ = allocate(codes);
     fp8ActBytes_ = codes;
   }
   if (scales > fp8ActScaleBytes_) {
-    synchronize();
-    release(fp8ActScales_);
+    if (fp8ActScales_)
+      retired_.push_back(fp8ActScales_);
     fp8ActScales_ = nullptr;
+    fp8ActScaleBytes_ = 0;
     fp8ActScales_ = static_cast<float *>(allocate(scales));
     fp8ActScaleBytes_ = scales;
   }
@@ -121,14 +125,14 @@ void CudaBackend::fp8Matmul(GemmPlan &p, const Fp8Weight &w, const void *xq,
   const LtApi &api = lt();
   const char *what = "linear (fp8)";
   const void *aScale = w.scales, *bScale = xScales;
-  checkLt(api.cublasLtMatmulDescSetAttribute(
-              p.desc, CUBLASLT_MATMUL_DESC_A_SCALE_POINTER, &aScale,
-              sizeof aScale),
-          what);
-  checkLt(api.cublasLtMatmulDescSetAttribute(
-              p.desc, CUBLASLT_MATMUL_DESC_B_SCALE_POINTER, &bScale,
-              sizeof bScale),
-          what);
+  checkLt(
+      api.cublasLtMatmulDescSetAttribute(
+          p.desc, CUBLASLT_MATMUL_DESC_A_SCALE_POINTER, &aScale, sizeof aScale),
+      what);
+  checkLt(
+      api.cublasLtMatmulDescSetAttribute(
+          p.desc, CUBLASLT_MATMUL_DESC_B_SCALE_POINTER, &bScale, sizeof bScale),
+      what);
   float beta = 0.0f;
   if (bias && p.biasEpilogue) {
     checkLt(api.cublasLtMatmulDescSetAttribute(
@@ -180,9 +184,9 @@ GemmPlan CudaBackend::makeFp8Plan(const GemmKey &key, const void *bias) {
   checkLt(api.cublasLtMatmulDescCreate(&p.desc, CUBLAS_COMPUTE_32F, CUDA_R_32F),
           what);
   auto set = [&](cublasLtMatmulDescAttributes_t attr, const auto &value) {
-    checkLt(api.cublasLtMatmulDescSetAttribute(p.desc, attr, &value,
-                                               sizeof value),
-            what);
+    checkLt(
+        api.cublasLtMatmulDescSetAttribute(p.desc, attr, &value, sizeof value),
+        what);
   };
   set(CUBLASLT_MATMUL_DESC_TRANSA, CUBLAS_OP_T);
   set(CUBLASLT_MATMUL_DESC_TRANSB, CUBLAS_OP_N);
@@ -254,9 +258,10 @@ GemmPlan CudaBackend::makeFp8Plan(const GemmKey &key, const void *bias) {
     api.cublasLtMatrixLayoutDestroy(p.b);
     api.cublasLtMatrixLayoutDestroy(p.c);
     api.cublasLtMatmulDescDestroy(p.desc);
-    fail(what, ": cuBLASLt has no FP8 algorithm with per-channel and "
-               "per-token scales (outer-vector scaling: cuBLAS 12.9 or later) "
-               "for m=",
+    fail(what,
+         ": cuBLASLt has no FP8 algorithm with per-channel and "
+         "per-token scales (outer-vector scaling: cuBLAS 12.9 or later) "
+         "for m=",
          key.m, " n=", key.n, " k=", key.k);
   }
   return p;

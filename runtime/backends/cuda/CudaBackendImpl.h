@@ -204,8 +204,8 @@ public:
               int64_t padW) override;
 
   // FP8 GEMMs (CudaBackendFp8.cpp).
-  std::shared_ptr<const Fp8Weight>
-  prepareFp8Weight(const float *w, int64_t N, int64_t K) override;
+  std::shared_ptr<const Fp8Weight> prepareFp8Weight(const float *w, int64_t N,
+                                                    int64_t K) override;
   void reserveFp8Activations(int64_t M, int64_t K) override;
   void linearFp8(const float *x, const Fp8Weight &w, const float *b, float *y,
                  int64_t M, int64_t K, int64_t N,

@@ -8,6 +8,7 @@
 #   OUTDIR/<cfg>-b2-ring2.fplan the same, ring attention on 2 ranks
 #   OUTDIR/flux-b2.fplan         the Flux-width DiT ($FRESCO_GPU_CHECK_FLUX,
 #                               default dit-flux-width-1024), batch 2
+#   OUTDIR/flux-b2-fp8.fplan     the same, --dtype bf16 --gemm fp8
 #   OUTDIR/gen.fplan, OUTDIR/gen-pipe/  the tiny DiT pipeline (random weights)
 #                               for the 4-step generation check
 #   OUTDIR/flux-dev/            FLUX.1-dev's transformer at 1024 px (4096
@@ -48,6 +49,9 @@ done
 flux=${FRESCO_GPU_CHECK_FLUX:-dit-flux-width-1024}
 "$bin/fresco-compile" "$root/models/dit/configs/$flux.json" \
   -o "$out/flux-b2.fplan" --batch 2 --quiet
+# The same with FP8 GEMMs (the blocks' token-wise linears), bf16 elsewhere.
+"$bin/fresco-compile" "$root/models/dit/configs/$flux.json" \
+  -o "$out/flux-b2-fp8.fplan" --batch 2 --dtype bf16 --gemm fp8 --quiet
 rm -rf "$out/gen-pipe"
 # Its progress lines are noise here, but not its error (set -e would end the
 # script without a word).

@@ -56,7 +56,19 @@ enum class UnaryKind : uint8_t {
 enum class OptionalKernel : uint8_t {
   MaskedAttention = 0,      // attentionMasked
   RelativePositionBias = 1, // relativePositionBias
-  EosPool = 2               // eosPool
+  EosPool = 2,              // eosPool
+  Fp8Linear = 3             // prepareFp8Weight, linearFp8
+};
+
+/// A linear's weight [N, K] prepared for FP8 GEMMs (prepareFp8Weight): its
+/// rows rounded to e4m3 with one f32 scale per output channel (amax/448,
+/// runtime/core/Fp8.h), in the backend's memory. `values` is
+/// backend-defined: the e4m3 bytes on a GPU, their f32 values in the CPU
+/// emulation.
+struct Fp8Weight {
+  const void *values = nullptr;
+  const float *scales = nullptr; // [N]
+  int64_t N = 0, K = 0;
 };
 
 /// The precision a backend is created with (--dtype): its floatStorage(),
@@ -185,6 +197,30 @@ public:
                                 UnaryKind act) {
     linear(x, w, b, y, M, K, N);
     unary(act, y, y, M * N);
+  }
+
+  /// The FP8 form of weight w [N,K] (see Fp8Weight), made when the plan is
+  /// bound, after the weights are in the backend's memory. The pointer
+  /// owns its memory (the bound instruction holds it) and may not outlive
+  /// the backend. Only where implements(OptionalKernel::Fp8Linear).
+  virtual std::shared_ptr<const Fp8Weight>
+  prepareFp8Weight(const float *w, int64_t N, int64_t K) {
+    (void)w, (void)N, (void)K;
+    fail("FP8 GEMMs are not implemented on the ", name(), " backend");
+  }
+  /// Room for the e4m3 activations of an FP8 linear of M x K, reserved at
+  /// bind so that a run allocates nothing.
+  virtual void reserveFp8Activations(int64_t M, int64_t K) { (void)M, (void)K; }
+  /// y = act(x w^T + b) with x rounded to e4m3 per row (token) of x, its
+  /// scale amax/448 made on each call, w prepared by prepareFp8Weight; the
+  /// products accumulated in f32, scaled back by both rows' scales, the
+  /// bias added and `act` (when not null) applied before the one rounding
+  /// to the float storage.
+  virtual void linearFp8(const float *x, const Fp8Weight &w, const float *b,
+                         float *y, int64_t M, int64_t K, int64_t N,
+                         const UnaryKind *act) {
+    (void)x, (void)w, (void)b, (void)y, (void)M, (void)K, (void)N, (void)act;
+    fail("FP8 GEMMs are not implemented on the ", name(), " backend");
   }
 
   /// NCHW input [N,C,H,W], OIHW weight [O,C,KH,KW], optional bias [O],

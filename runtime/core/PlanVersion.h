@@ -43,7 +43,10 @@ namespace fresco {
 /// 11 also: PosEmbed2dAttrs.row_start, col_start, rows and cols (a window of the
 /// table: SD3's crop without the whole table). A version-10 runtime would
 /// compute the whole table's first tokens instead.
-constexpr uint32_t kPlanVersion = 11;
+/// 12: LinearAttrs.fp8 (FP8 GEMMs, fresco-compile --gemm fp8). A version-11
+/// runtime would run those linears in the float storage, not the precision
+/// the plan was compiled for.
+constexpr uint32_t kPlanVersion = 12;
 } // namespace fresco
 
 #endif // FRESCO_RUNTIME_CORE_PLANVERSION_H

@@ -1,7 +1,8 @@
 //===- OptionalKernelTest.cpp - Plans needing kernels a backend lacks -----===//
 //
 // A backend without one of the optional kernels (Backend::implements: the
-// text encoders' masked attention, relative position bias, EOS pooling)
+// text encoders' masked attention, relative position bias, EOS pooling,
+// FP8 GEMMs)
 // refuses a plan that uses it when the executor binds the plan, naming the
 // instruction and the backend, instead of failing or computing something
 // else when it runs. The backend here is the CPU backend with those kernels
@@ -225,6 +226,14 @@ std::vector<Case> cases() {
                      .Union();
                }),
        "(RelativePositionBias): not implemented on the lacking backend yet"},
+      {"fp8_linear",
+       onePlan(fp::OpCode::Linear, fp::OpAttrs::LinearAttrs,
+               {{2, 3, 16}, {8, 16}, {2, 3, 8}}, -1,
+               [](flatbuffers::FlatBufferBuilder &b) {
+                 return fp::CreateLinearAttrs(b, fp::Activation::None, true)
+                     .Union();
+               }),
+       "(Linear, fp8): FP8 GEMMs are not implemented on the lacking backend"},
   };
 }
 

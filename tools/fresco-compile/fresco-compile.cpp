@@ -138,6 +138,14 @@ static cl::opt<std::string> dtype(
              "activations in 2 bytes, the arena planned for it, the "
              "timesteps kept f32; the run uses this storage)"),
     cl::value_desc("f32|bf16|f16"), cl::cat(category));
+static cl::opt<std::string>
+    gemm("gemm", cl::init("default"),
+         cl::desc("GEMM precision: default (the float storage's) or fp8 (the "
+                  "token-wise linears of the transformer blocks as FP8 GEMMs: "
+                  "e4m3 weights scaled per output channel, e4m3 activations "
+                  "scaled per token, f32 accumulation; needs --dtype bf16 or "
+                  "f16)"),
+         cl::value_desc("default|fp8"), cl::cat(category));
 static cl::opt<bool> quiet("quiet", cl::desc("no summary on stderr"),
                            cl::cat(category));
 
@@ -315,7 +323,10 @@ static std::string lower(ModuleOp module, int64_t numRanks,
   specialize.addPass(mlir::fresco::createSpecializeRanks(so));
   if (failed(specialize.run(module)))
     return "cannot specialise the functions per rank";
-  if (failed(mlir::fresco::emitPlan(module, bytes, numRanks)))
+  if (failed(mlir::fresco::emitPlan(module, bytes, numRanks,
+                                    gemm == "fp8"
+                                        ? mlir::fresco::GemmMode::Fp8
+                                        : mlir::fresco::GemmMode::Default)))
     return "cannot emit the plan";
   // Nothing written that its runtime would refuse: the loader's own checks.
   if (std::string why = ::fresco::checkPlanBytes(bytes, outputPath);
@@ -443,6 +454,19 @@ int main(int argc, char **argv) {
   if (dtype != "f32" && dtype != "bf16" && dtype != "f16") {
     errs() << "fresco-compile: --dtype expects f32, bf16 or f16, got '" << dtype
            << "'\n";
+    return 2;
+  }
+  if (gemm != "default" && gemm != "fp8") {
+    errs() << "fresco-compile: --gemm expects default or fp8, got '" << gemm
+           << "'\n";
+    return 2;
+  }
+  // FP8 GEMMs write a 2-byte result, and the rest of the model is meant to
+  // run in that storage: an f32 plan with FP8 GEMMs is not a recipe anyone
+  // measures.
+  if (gemm == "fp8" && dtype == "f32") {
+    errs() << "fresco-compile: --gemm fp8 needs --dtype bf16 (or f16): the "
+              "other layers run in that storage\n";
     return 2;
   }
   for (cl::opt<int64_t> *size : {&height, &width, &maxSequenceLength})

@@ -70,6 +70,7 @@ uint64_t storedBytes(uint64_t n, DType t, DType storage) {
 struct RankSummary {
   int rank = 0;
   std::map<std::string, size_t> instructions; // function -> count
+  std::map<std::string, size_t> linears, fp8Linears; // function -> count
   uint64_t weightBytes = 0, arenaBytes = 0;
   std::map<std::string, uint64_t> commBytes; // kind -> payload per step
   std::map<std::string, int> commCalls;
@@ -87,6 +88,12 @@ RankSummary summarise(const plan::RankProgram &rp, const std::string &denoiser,
   // Weights and arena: planner::rankMemory, shared with --predict.
   for (const plan::Function *f : *rp.functions()) {
     s.instructions[f->name()->str()] = f->instrs()->size();
+    for (const plan::Instr *in : *f->instrs())
+      if (in->op() == plan::OpCode::Linear) {
+        ++s.linears[f->name()->str()];
+        const plan::LinearAttrs *a = in->attrs_as_LinearAttrs();
+        s.fp8Linears[f->name()->str()] += a && a->fp8();
+      }
     if (!denoiser.empty() && f->name()->str() != denoiser)
       continue;
     for (const plan::Instr *in : *f->instrs()) {
@@ -259,6 +266,12 @@ int main(int argc, char **argv) {
           std::cout << (first ? "" : ", ") << "\"" << fn << "\": " << n;
           first = false;
         }
+        std::cout << "}, \"fp8_linears\": {";
+        first = true;
+        for (auto &[fn, n] : s.fp8Linears) {
+          std::cout << (first ? "" : ", ") << "\"" << fn << "\": " << n;
+          first = false;
+        }
         std::cout << "}, \"comm_bytes_per_step\": {";
         first = true;
         for (auto &[kind, bytes] : s.commBytes) {
@@ -297,8 +310,13 @@ int main(int argc, char **argv) {
       std::printf("rank %d: weights %llu bytes (%.2f MiB), arena %llu bytes\n",
                   s.rank, (unsigned long long)s.weightBytes,
                   s.weightBytes / 1048576.0, (unsigned long long)s.arenaBytes);
-      for (auto &[fn, n] : s.instructions)
-        std::printf("  function %s: %zu instructions\n", fn.c_str(), n);
+      for (auto &[fn, n] : s.instructions) {
+        const size_t fp8 = s.fp8Linears[fn];
+        std::printf("  function %s: %zu instructions", fn.c_str(), n);
+        if (fp8) // fresco-compile --gemm fp8
+          std::printf(" (%zu of %zu linears FP8)", fp8, s.linears[fn]);
+        std::printf("\n");
+      }
       if (s.commBytes.empty())
         std::printf("  communication per step: none\n");
       for (auto &[kind, bytes] : s.commBytes)

@@ -72,8 +72,8 @@ struct WeightTable {
 class FunctionEmitter {
 public:
   FunctionEmitter(flatbuffers::FlatBufferBuilder &fbb, WeightTable &weights,
-                  func::FuncOp fn)
-      : fbb(fbb), weights(weights), fn(fn) {}
+                  func::FuncOp fn, GemmMode gemm)
+      : fbb(fbb), weights(weights), fn(fn), gemm(gemm) {}
 
   FailureOr<flatbuffers::Offset<fp::Function>> emit();
 
@@ -103,6 +103,7 @@ private:
   flatbuffers::FlatBufferBuilder &fbb;
   WeightTable &weights;
   func::FuncOp fn;
+  GemmMode gemm;
   std::vector<ValueRec> values;
   llvm::DenseMap<Value, int> ids;
   std::vector<flatbuffers::Offset<fp::Instr>> instrs;
@@ -295,18 +296,21 @@ LogicalResult FunctionEmitter::emitOp(Operation &op) {
       })
       .Case([&](LinearOp l) -> LogicalResult {
         std::optional<StringRef> act = l.getActivation();
-        if (!act) {
+        const bool fp8 = gemm == GemmMode::Fp8 && takesFp8(l);
+        if (!act && !fp8) {
           addInstr(OpCode::Linear, op);
           return success();
         }
-        auto kind = llvm::StringSwitch<std::optional<fp::Activation>>(*act)
+        auto kind = llvm::StringSwitch<std::optional<fp::Activation>>(
+                        act ? *act : "none")
+                        .Case("none", fp::Activation::None)
                         .Case("gelu_tanh", fp::Activation::GeluTanh)
                         .Case("gelu", fp::Activation::GeluErf)
                         .Case("silu", fp::Activation::Silu)
                         .Default(std::nullopt);
         if (!kind) // the verifier rejects it; keep the emitter total
           return l.emitError("unknown linear activation \"") << *act << "\"";
-        auto a = fp::CreateLinearAttrs(fbb, *kind);
+        auto a = fp::CreateLinearAttrs(fbb, *kind, fp8);
         addInstr(OpCode::Linear, op, fp::OpAttrs::LinearAttrs, a.Union());
         return success();
       })
@@ -568,7 +572,7 @@ FailureOr<flatbuffers::Offset<fp::Function>> FunctionEmitter::emit() {
 } // namespace
 
 LogicalResult mlir::fresco::emitPlan(ModuleOp module, std::vector<uint8_t> &out,
-                                     int64_t worldSize) {
+                                     int64_t worldSize, GemmMode gemm) {
   flatbuffers::FlatBufferBuilder fbb(1 << 16);
   SmallVector<int64_t> gridShape;
   std::vector<std::string> gridAxes;
@@ -613,7 +617,7 @@ LogicalResult mlir::fresco::emitPlan(ModuleOp module, std::vector<uint8_t> &out,
         continue;
       anyFunction = true;
       ranksOfName[fn.getSymName()].push_back(int64_t(r));
-      FunctionEmitter emitter(fbb, weights, fn);
+      FunctionEmitter emitter(fbb, weights, fn, gemm);
       auto f = emitter.emit();
       if (failed(f))
         return failure();

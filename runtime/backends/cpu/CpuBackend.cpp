@@ -8,6 +8,7 @@
 #include "runtime/backends/cpu/CpuBackend.h"
 #include "runtime/backends/cpu/CpuKernels.h"
 #include "runtime/core/Error.h"
+#include "runtime/core/Fp8.h"
 
 #include <cblas.h>
 
@@ -71,6 +72,32 @@ public:
   void linear(const float *x, const float *w, const float *b, float *y,
               int64_t M, int64_t K, int64_t N) override {
     cpu::linear(x, w, b, y, M, K, N);
+  }
+
+  // FP8 is emulated (Fp8Gemm.cpp): the weight's e4m3 values are kept as
+  // f32 for the sgemm.
+  std::shared_ptr<const Fp8Weight> prepareFp8Weight(const float *w, int64_t N,
+                                                    int64_t K) override {
+    struct Owned : Fp8Weight {
+      std::vector<float> v, s;
+    };
+    auto p = std::make_shared<Owned>();
+    p->v.resize(size_t(N * K));
+    p->s.resize(size_t(N));
+    fp8::quantizeRows(w, N, K, p->v.data(), p->s.data());
+    p->values = p->v.data();
+    p->scales = p->s.data();
+    p->N = N, p->K = K;
+    return p;
+  }
+  void reserveFp8Activations(int64_t M, int64_t K) override {
+    fp8Values_.get(size_t(std::max<int64_t>(M * K, 1)));
+    fp8RowScales_.get(size_t(std::max<int64_t>(M, 1)));
+  }
+  void linearFp8(const float *x, const Fp8Weight &w, const float *b, float *y,
+                 int64_t M, int64_t K, int64_t N,
+                 const UnaryKind *act) override {
+    cpu::linearFp8(x, w, b, y, M, K, N, act, fp8Values_, fp8RowScales_);
   }
 
   void conv2d(const float *x, const float *w, const float *b, float *y,
@@ -212,6 +239,7 @@ private:
   bool staged_;
   cpu::Scratch convScratch_;
   cpu::Scratch attentionScratch_;
+  cpu::Scratch fp8Values_, fp8RowScales_;
 };
 
 } // namespace

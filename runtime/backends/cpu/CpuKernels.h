@@ -41,6 +41,14 @@ void conv2d(const float *x, const float *w, const float *b, float *y, int64_t N,
             int64_t strideH, int64_t strideW, int64_t padH, int64_t padW,
             Scratch &scratch);
 
+// Fp8Gemm.cpp
+/// Backend::linearFp8 emulated: x rounded to e4m3 per row into `values`
+/// (its scales in `rowScales`), an f32 sgemm over the e4m3 values of x and
+/// of w (w.values: f32 [N,K]), both scales and the bias applied in f32.
+void linearFp8(const float *x, const Fp8Weight &w, const float *b, float *y,
+               int64_t M, int64_t K, int64_t N, const UnaryKind *act,
+               Scratch &values, Scratch &rowScales);
+
 // Winograd.cpp
 /// Whether conv2d takes the Winograd F(2x2, 3x3) path: 3x3, stride 1,
 /// padding up to 2, at least 16 input and output channels, and not turned

@@ -59,6 +59,19 @@ public:
     inner_->linearActivation(in(0, x, M * K), in(1, w, N * K), in(2, b, N),
                              y32.p, M, K, N, act);
   }
+  std::shared_ptr<const Fp8Weight> prepareFp8Weight(const float *w, int64_t N,
+                                                    int64_t K) override {
+    return inner_->prepareFp8Weight(in(1, w, N * K), N, K);
+  }
+  void reserveFp8Activations(int64_t M, int64_t K) override {
+    inner_->reserveFp8Activations(M, K);
+  }
+  void linearFp8(const float *x, const Fp8Weight &w, const float *b, float *y,
+                 int64_t M, int64_t K, int64_t N,
+                 const UnaryKind *act) override {
+    Wide y32(*this, y, M * N, false);
+    inner_->linearFp8(in(0, x, M * K), w, in(2, b, N), y32.p, M, K, N, act);
+  }
   void conv2d(const float *x, const float *w, const float *b, float *y,
               int64_t N, int64_t C, int64_t H, int64_t W, int64_t O, int64_t KH,
               int64_t KW, int64_t strideH, int64_t strideW, int64_t padH,

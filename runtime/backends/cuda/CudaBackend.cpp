@@ -146,6 +146,8 @@ CudaBackend::~CudaBackend() {
   if (lt_)
     api.cublasLtDestroy(lt_);
   cudaFree(scratch_);
+  cudaFree(fp8Act_);
+  cudaFree(fp8ActScales_);
   for (void *p : retired_)
     cudaFree(p);
   cudaFree(fault_);

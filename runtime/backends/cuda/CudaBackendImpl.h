@@ -208,6 +208,14 @@ public:
               int64_t KW, int64_t strideH, int64_t strideW, int64_t padH,
               int64_t padW) override;
 
+  // FP8 GEMMs (CudaBackendFp8.cpp).
+  std::shared_ptr<const Fp8Weight> prepareFp8Weight(const float *w, int64_t N,
+                                                    int64_t K) override;
+  void reserveFp8Activations(int64_t M, int64_t K) override;
+  void linearFp8(const float *x, const Fp8Weight &w, const float *b, float *y,
+                 int64_t M, int64_t K, int64_t N,
+                 const UnaryKind *act) override;
+
   //===--------------------------------------------------------------------===//
   // Other kernels
   //===--------------------------------------------------------------------===//
@@ -379,6 +387,20 @@ private:
 
   GemmPlan makePlan(const GemmKey &key, const void *bias, const char *what);
 
+  /// Refuses, naming the reason, an FP8 linear this backend cannot run:
+  /// f32 storage, a GPU before compute capability 8.9, features not a
+  /// multiple of 16.
+  void checkFp8Shape(int64_t N, int64_t K) const;
+  /// The cached FP8 plan of D[N, M] = w[N, K] x[M, K]^T (column-major),
+  /// D in the storage or, with `wideOut`, f32.
+  GemmPlan &fp8PlanFor(int64_t M, int64_t N, int64_t K, const void *bias,
+                       const void *y, bool gelu, bool wideOut);
+  GemmPlan makeFp8Plan(const GemmKey &key, const void *bias);
+  /// One FP8 matmul of plan p: xq [M, K] e4m3 codes with per-row scales.
+  void fp8Matmul(GemmPlan &p, const Fp8Weight &w, const void *xq,
+                 const float *xScales, const void *bias, void *y, int64_t M,
+                 int64_t N);
+
   int device_;
   cudaStream_t stream_ = nullptr;
   cublasLtHandle_t lt_ = nullptr;
@@ -402,6 +424,12 @@ private:
   cuda::EmbeddingFault *fault_ = nullptr;
   bool embeddingPending_ = false;
   std::map<GemmKey, GemmPlan> plans_;
+  // FP8: the one buffer of quantized activations (with its row scales)
+  // every FP8 linear shares, sized at bind.
+  void *fp8Act_ = nullptr;
+  size_t fp8ActBytes_ = 0;
+  float *fp8ActScales_ = nullptr;
+  size_t fp8ActScaleBytes_ = 0;
 };
 
 } // namespace cudabackend

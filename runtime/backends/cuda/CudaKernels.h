@@ -43,6 +43,12 @@ struct EmbeddingFault {
 // the launchers take it as void pointers. Kernels compute in f32 and round
 // once on store. Pointers typed float are f32 in every storage.
 
+// Fp8.cu
+/// Rounds x [rows, cols] to e4m3 row by row (runtime/core/Fp8.h's rule):
+/// codes [rows, cols] (one byte each), scales [rows] f32 (amax/448).
+void quantizeRowsE4M3(const void *x, int64_t rows, int64_t cols, void *codes,
+                      float *scales, DType storage, cudaStream_t s);
+
 // Norm.cu
 void layerNorm(const void *x, const void *gamma, const void *beta, void *y,
                int64_t rows, int64_t cols, float eps, DType storage,

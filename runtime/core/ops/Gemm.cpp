@@ -32,12 +32,15 @@ Step bindLinear(OpBind &b) {
   float *py = y.f32();
   Backend *be = &b.be;
   plan::Activation act = plan::Activation::None;
-  if (auto *a = b.attrs<plan::LinearAttrs>())
+  bool fp8 = false;
+  if (auto *a = b.attrs<plan::LinearAttrs>()) {
     act = a->activation();
+    fp8 = a->fp8();
+  }
   UnaryKind kind = UnaryKind::Silu;
   switch (act) {
   case plan::Activation::None:
-    return [=] { be->linear(px, pw, bias, py, M, K, N); };
+    break;
   case plan::Activation::GeluTanh:
     kind = UnaryKind::GeluTanh;
     break;
@@ -48,6 +51,20 @@ Step bindLinear(OpBind &b) {
     kind = UnaryKind::Silu;
     break;
   }
+  const bool hasAct = act != plan::Activation::None;
+  if (fp8) {
+    check(be->implements(OptionalKernel::Fp8Linear), b.where,
+          " (Linear, fp8): FP8 GEMMs are not implemented on the ", be->name(),
+          " backend");
+    // The weight is quantized once, here; the activations on each call.
+    std::shared_ptr<const Fp8Weight> fw = be->prepareFp8Weight(pw, N, K);
+    be->reserveFp8Activations(M, K);
+    return [=] {
+      be->linearFp8(px, *fw, bias, py, M, K, N, hasAct ? &kind : nullptr);
+    };
+  }
+  if (!hasAct)
+    return [=] { be->linear(px, pw, bias, py, M, K, N); };
   return [=] { be->linearActivation(px, pw, bias, py, M, K, N, kind); };
 }
 

@@ -1,0 +1,270 @@
+//===- CudaBackendFp8.cpp - FP8 GEMMs on cuBLASLt -------------------------===//
+//
+// A plan's FP8 linears (LinearAttrs.fp8): the weight rounded to e4m3 once,
+// at bind, with one f32 scale per output channel; the input rounded to e4m3
+// on each call with one scale per row (token), by Fp8.cu's quantizer; then
+// one cuBLASLt FP8 matmul in the layout FP8 requires (TN: A transposed, B
+// not), A = the weight's codes, B = the input's, f32 accumulation (fast
+// accumulation off), both scale vectors applied by cuBLASLt's outer-vector
+// scaling (CUBLASLT_MATMUL_MATRIX_SCALE_OUTER_VEC_32F: cuBLAS 12.9 or later,
+// compute capability 8.9 or later), D in the float storage. The bias and a
+// tanh GELU run as epilogues where cuBLASLt offers them; another
+// activation takes an f32 D in bands and Elementwise.cu's biasActivation,
+// so the result is rounded once.
+//
+// Not yet run on a GPU (see docs/gpu.md): the conformance test compares it
+// with the CPU emulation (runtime/backends/cpu/Fp8Gemm.cpp).
+//
+//===----------------------------------------------------------------------===//
+#include "runtime/backends/cuda/CudaBackendImpl.h"
+
+#include <algorithm>
+
+namespace fresco::cudabackend {
+
+void CudaBackend::checkFp8Shape(int64_t N, int64_t K) const {
+  check(storage_ != DType::F32,
+        "FP8 GEMMs on CUDA write bf16 or f16: run the plan with --dtype bf16 "
+        "or f16");
+  int major = 0, minor = 0;
+  cuda::checkCuda(cudaDeviceGetAttribute(
+                      &major, cudaDevAttrComputeCapabilityMajor, device_),
+                  "FP8 GEMM");
+  cuda::checkCuda(cudaDeviceGetAttribute(
+                      &minor, cudaDevAttrComputeCapabilityMinor, device_),
+                  "FP8 GEMM");
+  check(major * 10 + minor >= 89,
+        "FP8 GEMMs need compute capability 8.9 or "
+        "later (Ada, Hopper); this GPU has ",
+        major, ".", minor);
+  // cuBLASLt's FP8 kernels want 16-byte aligned rows of A and B (K) and of
+  // the scale vectors' extents.
+  check(K > 0 && N > 0 && K % 16 == 0 && N % 16 == 0,
+        "FP8 GEMMs on CUDA need the in and out features to be positive "
+        "multiples of 16, got in ",
+        K, ", out ", N);
+}
+
+std::shared_ptr<const Fp8Weight>
+CudaBackend::prepareFp8Weight(const float *w, int64_t N, int64_t K) {
+  checkFp8Shape(N, K);
+  // cudaFree waits for the work already issued: the deleter needs no
+  // backend (allocate() is cudaMalloc).
+  auto fw = std::shared_ptr<Fp8Weight>(new Fp8Weight{}, [](Fp8Weight *p) {
+    cudaFree(const_cast<void *>(p->values));
+    cudaFree(const_cast<float *>(p->scales));
+    delete p;
+  });
+  fw->values = allocate(size_t(std::max<int64_t>(N * K, 1)));
+  fw->scales = static_cast<float *>(
+      allocate(size_t(std::max<int64_t>(N, 1)) * sizeof(float)));
+  fw->N = N, fw->K = K;
+  cuda::quantizeRowsE4M3(w, N, K, const_cast<void *>(fw->values),
+                         const_cast<float *>(fw->scales), storage_, stream_);
+  return fw;
+}
+
+void CudaBackend::reserveFp8Activations(int64_t M, int64_t K) {
+  const size_t codes = size_t(std::max<int64_t>(M * K, 1));
+  const size_t scales = size_t(std::max<int64_t>(M, 1)) * sizeof(float);
+  // A graph recorded by an earlier executor on this backend may still
+  // point at the old buffers: they are kept until the backend goes, as
+  // scratch() keeps its own.
+  if (codes > fp8ActBytes_) {
+    if (fp8Act_)
+      retired_.push_back(fp8Act_);
+    fp8Act_ = nullptr;
+    fp8ActBytes_ = 0;
+    fp8Act_ = allocate(codes);
+    fp8ActBytes_ = codes;
+  }
+  if (scales > fp8ActScaleBytes_) {
+    if (fp8ActScales_)
+      retired_.push_back(fp8ActScales_);
+    fp8ActScales_ = nullptr;
+    fp8ActScaleBytes_ = 0;
+    fp8ActScales_ = static_cast<float *>(allocate(scales));
+    fp8ActScaleBytes_ = scales;
+  }
+}
+
+void CudaBackend::linearFp8(const float *x, const Fp8Weight &w, const float *b,
+                            float *y, int64_t M, int64_t K, int64_t N,
+                            const UnaryKind *act) {
+  if (M == 0 || N == 0)
+    return;
+  check(w.N == N && w.K == K && size_t(M * K) <= fp8ActBytes_,
+        "FP8 linear: bound for another shape (", w.N, "x", w.K, ", ", M,
+        " rows) than it is called with (", N, "x", K, ")");
+  cuda::quantizeRowsE4M3(x, M, K, fp8Act_, fp8ActScales_, storage_, stream_);
+  const bool gelu = act && *act == UnaryKind::GeluTanh;
+  if (!act || gelu) {
+    GemmPlan &p = fp8PlanFor(M, N, K, b, y, gelu, /*wideOut=*/false);
+    if (!gelu || p.geluEpilogue) {
+      fp8Matmul(p, w, fp8Act_, fp8ActScales_, b, y, M, N);
+      return;
+    }
+  }
+  // An activation no epilogue applies: f32 bands, then bias, activation
+  // and the one rounding in one kernel.
+  const int64_t band = std::max<int64_t>(1, std::min(M, kScratchElems / N));
+  auto *wide = static_cast<float *>(scratch(size_t(band * N) * sizeof(float)));
+  for (int64_t r0 = 0; r0 < M; r0 += band) {
+    const int64_t rows = std::min(band, M - r0);
+    GemmPlan &p = fp8PlanFor(rows, N, K, nullptr, wide, false, true);
+    fp8Matmul(p, w, static_cast<const char *>(fp8Act_) + r0 * K,
+              fp8ActScales_ + r0, nullptr, wide, rows, N);
+    cuda::biasActivation(*act, wide, b, at(y, r0 * N), rows * N, N, storage_,
+                         stream_);
+  }
+}
+
+void CudaBackend::fp8Matmul(GemmPlan &p, const Fp8Weight &w, const void *xq,
+                            const float *xScales, const void *bias, void *y,
+                            int64_t M, int64_t N) {
+  const LtApi &api = lt();
+  const char *what = "linear (fp8)";
+  const void *aScale = w.scales, *bScale = xScales;
+  checkLt(
+      api.cublasLtMatmulDescSetAttribute(
+          p.desc, CUBLASLT_MATMUL_DESC_A_SCALE_POINTER, &aScale, sizeof aScale),
+      what);
+  checkLt(
+      api.cublasLtMatmulDescSetAttribute(
+          p.desc, CUBLASLT_MATMUL_DESC_B_SCALE_POINTER, &bScale, sizeof bScale),
+      what);
+  float beta = 0.0f;
+  if (bias && p.biasEpilogue) {
+    checkLt(api.cublasLtMatmulDescSetAttribute(
+                p.desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof bias),
+            what);
+  } else if (bias) { // exact in the storage; the GEMM adds onto it
+    cuda::fillBias(y, bias, M * N, 1, N, storage_, stream_);
+    beta = 1.0f;
+  }
+  const float alpha = 1.0f;
+  checkLt(api.cublasLtMatmul(lt_, p.desc, &alpha, w.values, p.a, xq, p.b, &beta,
+                             y, p.c, y, p.c, &p.algo, workspace_,
+                             kWorkspaceBytes, stream_),
+          what);
+}
+
+GemmPlan &CudaBackend::fp8PlanFor(int64_t M, int64_t N, int64_t K,
+                                  const void *bias, const void *y, bool gelu,
+                                  bool wideOut) {
+  // transA/transB fixed (TN); type E4M3 marks the key as FP8's.
+  GemmKey key{true,
+              false,
+              N,
+              M,
+              K,
+              K,
+              K,
+              N,
+              bias != nullptr,
+              false,
+              16,
+              16,
+              alignmentOf(y),
+              bias ? alignmentOf(bias) : 0u,
+              gelu,
+              int(CUDA_R_8F_E4M3),
+              int(wideOut ? CUDA_R_32F : gemmType_)};
+  auto it = plans_.find(key);
+  if (it == plans_.end())
+    it = plans_.emplace(key, makeFp8Plan(key, bias)).first;
+  return it->second;
+}
+
+GemmPlan CudaBackend::makeFp8Plan(const GemmKey &key, const void *bias) {
+  const LtApi &api = lt();
+  const char *what = "linear (fp8)";
+  const auto outType = cudaDataType_t(key.outType);
+  GemmPlan p;
+  checkLt(api.cublasLtMatmulDescCreate(&p.desc, CUBLAS_COMPUTE_32F, CUDA_R_32F),
+          what);
+  auto set = [&](cublasLtMatmulDescAttributes_t attr, const auto &value) {
+    checkLt(
+        api.cublasLtMatmulDescSetAttribute(p.desc, attr, &value, sizeof value),
+        what);
+  };
+  set(CUBLASLT_MATMUL_DESC_TRANSA, CUBLAS_OP_T);
+  set(CUBLASLT_MATMUL_DESC_TRANSB, CUBLAS_OP_N);
+  // Full-precision accumulation: Hopper's fast FP8 accumulation keeps
+  // fewer bits than f32.
+  set(CUBLASLT_MATMUL_DESC_FAST_ACCUM, int8_t(0));
+  // A's scales run along D's rows (the output channels), B's along its
+  // columns (the tokens).
+  set(CUBLASLT_MATMUL_DESC_A_SCALE_MODE,
+      int32_t(CUBLASLT_MATMUL_MATRIX_SCALE_OUTER_VEC_32F));
+  set(CUBLASLT_MATMUL_DESC_B_SCALE_MODE,
+      int32_t(CUBLASLT_MATMUL_MATRIX_SCALE_OUTER_VEC_32F));
+  if (outType != CUDA_R_32F)
+    set(CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, int32_t(outType));
+  // Column-major D[N, M] = A^T B with A = w [K, N] (ld K), B = x [K, M].
+  checkLt(api.cublasLtMatrixLayoutCreate(&p.a, CUDA_R_8F_E4M3, key.k, key.m,
+                                         key.lda),
+          what);
+  checkLt(api.cublasLtMatrixLayoutCreate(&p.b, CUDA_R_8F_E4M3, key.k, key.n,
+                                         key.ldb),
+          what);
+  checkLt(api.cublasLtMatrixLayoutCreate(&p.c, outType, key.m, key.n, key.ldc),
+          what);
+
+  cublasLtMatmulPreference_t pref = nullptr;
+  checkLt(api.cublasLtMatmulPreferenceCreate(&pref), what);
+  uint64_t ws = kWorkspaceBytes;
+  api.cublasLtMatmulPreferenceSetAttribute(
+      pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof ws);
+  api.cublasLtMatmulPreferenceSetAttribute(
+      pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, &key.alignC,
+      sizeof key.alignC);
+  api.cublasLtMatmulPreferenceSetAttribute(
+      pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &key.alignC,
+      sizeof key.alignC);
+  if (outType != CUDA_R_32F) { // split-K sums in f32 only (see makePlan)
+    const uint32_t schemes =
+        CUBLASLT_REDUCTION_SCHEME_NONE | CUBLASLT_REDUCTION_SCHEME_COMPUTE_TYPE;
+    api.cublasLtMatmulPreferenceSetAttribute(
+        pref, CUBLASLT_MATMUL_PREF_REDUCTION_SCHEME_MASK, &schemes,
+        sizeof schemes);
+  }
+  auto ask = [&](cublasLtEpilogue_t epi) {
+    set(CUBLASLT_MATMUL_DESC_EPILOGUE, epi);
+    if (epi == CUBLASLT_EPILOGUE_BIAS || epi == CUBLASLT_EPILOGUE_GELU_BIAS)
+      set(CUBLASLT_MATMUL_DESC_BIAS_POINTER, bias);
+    cublasLtMatmulHeuristicResult_t result{};
+    int found = 0;
+    cublasStatus_t s = api.cublasLtMatmulAlgoGetHeuristic(
+        lt_, p.desc, p.a, p.b, p.c, p.c, pref, 1, &result, &found);
+    if (s != CUBLAS_STATUS_SUCCESS || found == 0)
+      return false;
+    p.algo = result.algo;
+    return true;
+  };
+  const bool epilogueBias = bias && key.alignBias >= 16;
+  if (key.gelu && (!bias || epilogueBias)) {
+    p.geluEpilogue =
+        ask(bias ? CUBLASLT_EPILOGUE_GELU_BIAS : CUBLASLT_EPILOGUE_GELU);
+    p.biasEpilogue = p.geluEpilogue && bias;
+  }
+  if (!p.geluEpilogue)
+    p.biasEpilogue = epilogueBias && ask(CUBLASLT_EPILOGUE_BIAS);
+  const bool ok =
+      p.geluEpilogue || p.biasEpilogue || ask(CUBLASLT_EPILOGUE_DEFAULT);
+  api.cublasLtMatmulPreferenceDestroy(pref);
+  if (!ok) {
+    api.cublasLtMatrixLayoutDestroy(p.a);
+    api.cublasLtMatrixLayoutDestroy(p.b);
+    api.cublasLtMatrixLayoutDestroy(p.c);
+    api.cublasLtMatmulDescDestroy(p.desc);
+    fail(what,
+         ": cuBLASLt has no FP8 algorithm with per-channel and "
+         "per-token scales (outer-vector scaling: cuBLAS 12.9 or later) "
+         "for m=",
+         key.m, " n=", key.n, " k=", key.k);
+  }
+  return p;
+}
+
+} // namespace fresco::cudabackend

@@ -1,0 +1,123 @@
+//===- Fp8ConformanceTest.cpp - FP8 linear on every backend ---------------===//
+//
+// Backend::linearFp8 against two double-precision references on the
+// operands as the backend stores them (bf16 on cpu-staged and cuda, f32 on
+// cpu):
+// - the same quantized arithmetic (rows of x and w rounded to e4m3 with
+//   their amax/448 scales, products summed in double, both scales and the
+//   bias applied): the result may differ only by the f32 accumulation
+//   order and the one rounding to the storage;
+// - the unquantized linear: the e4m3 rounding of both operands bounds the
+//   difference (derived below), so a wrong scale or a missed rounding
+//   fails.
+// On a GPU the CUDA result is also held against the CPU emulation
+// (cpu-staged, bf16) directly. Without one the cuda cases are skipped
+// with the reason, as every conformance case.
+//
+//===----------------------------------------------------------------------===//
+#include "runtime/core/Fp8.h"
+#include "test/unit/AttentionConformance.h"
+#include "test/unit/ConformanceFixture.h"
+
+namespace fresco {
+namespace {
+
+using namespace ref;
+using attentiontest::roundedTo;
+using conformance::Buffer;
+using conformance::Conformance;
+
+/// Runs linearFp8 on `be` (weights prepared as a plan's bind does).
+Vec runFp8(Backend &be, const Vec &x, const Vec &w, const Vec *b, int64_t M,
+           int64_t K, int64_t N, const UnaryKind *act) {
+  Buffer dx(be, x.size()), dw(be, w.size()), db(be, size_t(N)),
+      dy(be, size_t(M * N));
+  dx.upload(x);
+  dw.upload(w);
+  if (b)
+    db.upload(*b);
+  dy.upload(Vec(size_t(M * N), std::numeric_limits<float>::quiet_NaN()));
+  const std::shared_ptr<const Fp8Weight> fw = be.prepareFp8Weight(dw.f(), N, K);
+  be.reserveFp8Activations(M, K);
+  be.linearFp8(dx.f(), *fw, b ? db.f() : nullptr, dy.f(), M, K, N, act);
+  return dy.read();
+}
+
+TEST_P(Conformance, LinearFp8) {
+  std::unique_ptr<Backend> be = backendWith(GemmPrecision::BF16);
+  const GemmPrecision p = attentionRounding(GemmPrecision::BF16);
+  // Relative rounding of the storage: the result is rounded once to it.
+  const double us = p == GemmPrecision::F32 ? 0.0 : std::ldexp(1.0, -8);
+  struct Case {
+    int64_t M, K, N;
+  } cases[] = {{1, 16, 16}, {37, 64, 48}, {130, 256, 96}, {0, 16, 16}};
+  const UnaryKind gelu = UnaryKind::GeluTanh, silu = UnaryKind::Silu;
+  uint32_t seed = 4100;
+  for (const Case &c : cases)
+    for (const UnaryKind *act : {(const UnaryKind *)nullptr, &gelu, &silu})
+      for (bool bias : {false, true}) {
+        SCOPED_TRACE(::testing::Message()
+                     << "M=" << c.M << " K=" << c.K << " N=" << c.N
+                     << " act=" << (act ? int(*act) : -1) << " bias=" << bias);
+        Vec x = randomVec(size_t(c.M * c.K), seed++);
+        Vec w = randomVec(size_t(c.N * c.K), seed++, -0.2f, 0.2f);
+        Vec b = randomVec(size_t(c.N), seed++);
+        if (c.M > 2) { // a row of zeros (scale 1) and one with an outlier
+          std::fill(x.begin() + c.K, x.begin() + 2 * c.K, 0.0f);
+          x[2 * c.K + 3] = 40.0f;
+        }
+        // The operands as stored, then as the FP8 GEMM sees them.
+        const Vec xs = roundedTo(x, p), ws = roundedTo(w, p),
+                  bs = roundedTo(b, p);
+        Vec qx(xs.size()), sx(size_t(c.M)), qw(ws.size()), sw(size_t(c.N));
+        fp8::quantizeRows(xs.data(), c.M, c.K, qx.data(), sx.data());
+        fp8::quantizeRows(ws.data(), c.N, c.K, qw.data(), sw.data());
+
+        const Vec got =
+            runFp8(*be, x, w, bias ? &b : nullptr, c.M, c.K, c.N, act);
+        ASSERT_EQ(got.size(), size_t(c.M * c.N));
+        for (int64_t m = 0; m < c.M; ++m)
+          for (int64_t n = 0; n < c.N; ++n) {
+            double quant = 0, exact = 0, absSum = 0, bound = 0;
+            for (int64_t k = 0; k < c.K; ++k) {
+              const double a = qx[m * c.K + k] * double(sx[m]),
+                           v = qw[n * c.K + k] * double(sw[n]);
+              const double xa = xs[m * c.K + k], wa = ws[n * c.K + k];
+              quant += a * v;
+              exact += xa * wa;
+              absSum += std::fabs(a * v);
+              // e4m3 rounds to 2^-4 relative (3 mantissa bits) in its
+              // normal range, and to 2^-10 of the scale below 2^-6.
+              const double dx = std::max(std::fabs(xa) / 16, sx[m] * 0x1p-10),
+                           dw = std::max(std::fabs(wa) / 16, sw[n] * 0x1p-10);
+              bound += dx * std::fabs(wa) + std::fabs(xa) * dw + dx * dw;
+            }
+            const double bn = bias ? double(bs[n]) : 0.0;
+            const double pre = quant + bn;
+            const double want = act ? refUnary(*act, pre) : pre;
+            // f32 accumulation in any order (through an activation of slope
+            // at most 1.13), then the one rounding to the storage.
+            const double accum = 1.2 * (1e-5 * absSum + 1e-6);
+            const double g = got[size_t(m * c.N + n)];
+            ASSERT_NEAR(g, want, us * std::fabs(want) + accum)
+                << "quantized arithmetic at m=" << m << " n=" << n;
+            if (!act) {
+              ASSERT_NEAR(g, exact + bn, bound + us * std::fabs(want) + accum)
+                  << "unquantized linear at m=" << m << " n=" << n;
+            }
+          }
+        if (GetParam() == "cuda") { // the GPU against the CPU emulation
+          auto cpu = createStagedCpuBackend(GemmPrecision::BF16);
+          const Vec emu =
+              runFp8(*cpu, x, w, bias ? &b : nullptr, c.M, c.K, c.N, act);
+          for (size_t i = 0; i < got.size(); ++i)
+            ASSERT_NEAR(got[i], emu[i],
+                        2 * us * std::fabs(emu[i]) + 1e-4 * std::fabs(emu[i]) +
+                            1e-5)
+                << "cuda vs cpu-staged at " << i;
+        }
+      }
+}
+
+} // namespace
+} // namespace fresco

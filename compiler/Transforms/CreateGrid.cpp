@@ -31,7 +31,8 @@ struct CreateGridPass : impl::CreateGridBase<CreateGridPass> {
     for (StringRef item : items) {
       auto [key, value] = item.trim().split('=');
       int64_t degree = 0;
-      if (!symbolizeGridAxisKind(key)) {
+      if (std::optional<GridAxisKind> k = symbolizeGridAxisKind(key);
+          !k || *k == GridAxisKind::Replica) {
         module.emitError("unknown parallel axis '")
             << key << "' in '" << parallel
             << "' (valid: cfg=N, tp=N, ulysses=N, ring=N, pipeline=N)";

@@ -95,8 +95,8 @@ LogicalResult checkGridAxes(Operation *op, NamedAttribute attr) {
     auto n = dyn_cast<StringAttr>(a);
     if (!n || !symbolizeGridAxisKind(n.getValue()))
       return error(op, attr.getName())
-             << "must name each axis by its kind (cfg, tp, ulysses, ring or "
-                "pipeline), got "
+             << "must name each axis by its kind (cfg, tp, ulysses, ring, "
+                "pipeline or replica), got "
              << a;
     if (!seen.insert(n.getValue()).second)
       return error(op, attr.getName())

@@ -103,7 +103,9 @@ def Fresco_GridAxisKind : I32EnumAttr<"GridAxisKind", "kind of a grid axis", [
   I32EnumAttrCase<"Tp", 1, "tp">,
   I32EnumAttrCase<"Ulysses", 2, "ulysses">,
   I32EnumAttrCase<"Ring", 3, "ring">,
-  I32EnumAttrCase<"Pipeline", 4, "pipeline">
+  I32EnumAttrCase<"Pipeline", 4, "pipeline">,
+  // The size-1 axis of a one-rank grid (no --parallel).
+  I32EnumAttrCase<"Replica", 5, "replica">
 ]> {
   let cppNamespace = "::mlir::fresco";
   let genSpecializedAttr = 0;

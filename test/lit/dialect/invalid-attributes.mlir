@@ -292,13 +292,13 @@ module attributes {fresco.grid_axes = []} {
 
 // -----
 
-// expected-error @+1 {{'fresco.grid_axes' must name each axis by its kind (cfg, tp, ulysses, ring or pipeline), got 1 : i64}}
+// expected-error @+1 {{'fresco.grid_axes' must name each axis by its kind (cfg, tp, ulysses, ring, pipeline or replica), got 1 : i64}}
 module attributes {fresco.grid_axes = [1]} {
 }
 
 // -----
 
-// expected-error @+1 {{'fresco.grid_axes' must name each axis by its kind (cfg, tp, ulysses, ring or pipeline), got "expert"}}
+// expected-error @+1 {{'fresco.grid_axes' must name each axis by its kind (cfg, tp, ulysses, ring, pipeline or replica), got "expert"}}
 module attributes {fresco.grid_axes = ["tp", "expert"]} {
 }
 

@@ -7,6 +7,7 @@
 //===----------------------------------------------------------------------===//
 #include "compiler/Transforms/Partitioning.h"
 #include "compiler/Transforms/Passes.h"
+#include "compiler/Transforms/Seeds.h"
 
 #include "mlir/IR/Builders.h"
 
@@ -58,6 +59,12 @@ struct InsertCollectivesPass
     for (auto fn : module.getOps<func::FuncOp>()) {
       if (fn.isExternal())
         continue;
+      if (hasSeeds(fn)) {
+        fn.emitError("seeds that were never propagated: run "
+                     "fresco-propagate-shardings before "
+                     "fresco-insert-collectives");
+        return signalPassFailure();
+      }
       // Partial sums on ops, and any distribution of a result.
       SmallVector<Operation *> partials;
       fn.walk([&](Operation *op) {

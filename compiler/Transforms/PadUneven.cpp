@@ -129,7 +129,8 @@ private:
       if (auto c = param.getCheckpointShape())
         ckpt.assign(c->begin(), c->end());
       copy.setCheckpointShape(ckpt);
-      copy.getResult().setType(RankedTensorType::get(shape, t.getElementType()));
+      copy.getResult().setType(
+          RankedTensorType::get(shape, t.getElementType()));
       real[copy.getResult()] = ckpt;
       return copy.getResult();
     }
@@ -156,10 +157,10 @@ private:
         continue;
       SmallVector<int64_t> shape(t.getShape());
       shape[d] = size;
-      auto s = SliceOp::create(b, user->getLoc(),
-                               RankedTensorType::get(shape, t.getElementType()),
-                               v, b.getI64IntegerAttr(d),
-                               b.getI64IntegerAttr(0), b.getI64IntegerAttr(size));
+      auto s = SliceOp::create(
+          b, user->getLoc(), RankedTensorType::get(shape, t.getElementType()),
+          v, b.getI64IntegerAttr(d), b.getI64IntegerAttr(0),
+          b.getI64IntegerAttr(size));
       s->setAttr(kUnpad, b.getUnitAttr());
       v = s.getResult();
     }
@@ -409,7 +410,8 @@ LogicalResult Padder::visit(Operation *op, const ShardingRule &rule) {
         break;
       }
       // A padded factor must be the major part wherever it appears.
-      for (const auto &tensors : {std::cref(rule.operands), std::cref(rule.results)})
+      for (const auto &tensors :
+           {std::cref(rule.operands), std::cref(rule.results)})
         for (const TensorFactors &tf : tensors.get())
           for (const auto &fs : tf)
             for (auto [k, g] : llvm::enumerate(fs))
@@ -443,7 +445,9 @@ LogicalResult Padder::visit(Operation *op, const ShardingRule &rule) {
   };
   for (OpOperand &use : op->getOpOperands()) {
     auto t = cast<RankedTensorType>(use.get().getType());
-    use.set(padTo(use.get(), grown(t.getShape(), rule.operands[use.getOperandNumber()]), op));
+    use.set(padTo(use.get(),
+                  grown(t.getShape(), rule.operands[use.getOperandNumber()]),
+                  op));
   }
   // 4. Results: the padded types, and their real shapes.
   for (auto [j, r] : llvm::enumerate(op->getResults())) {
@@ -623,8 +627,8 @@ struct PadUnevenPass : impl::PadUnevenBase<PadUnevenPass> {
       return a ? a->second : int64_t(1);
     };
     for (func::FuncOp fn : denoiserFunctions(module))
-      if (failed(padFunction(fn, degree("tp"), degree("ulysses"),
-                             degree("ring"))))
+      if (failed(
+              padFunction(fn, degree("tp"), degree("ulysses"), degree("ring"))))
         return signalPassFailure();
   }
 };

@@ -18,19 +18,6 @@ namespace mlir::fresco {
 
 namespace {
 
-/// Whether `fn` carries any seed.
-bool hasSeeds(func::FuncOp fn) {
-  for (BlockArgument arg : fn.getArguments())
-    if (fn.getArgAttr(arg.getArgNumber(), kSharding) ||
-        fn.getArgAttr(arg.getArgNumber(), FrescoDialect::kSeedAttrName))
-      return true;
-  for (Operation &op : fn.getBody().front())
-    if (op.hasAttr(FrescoDialect::kSeedAttrName) ||
-        op.hasAttr(FrescoDialect::kGatherAfterAttrName))
-      return true;
-  return false;
-}
-
 struct PropagateShardingsPass
     : impl::PropagateShardingsBase<PropagateShardingsPass> {
   void runOnOperation() override {

@@ -158,6 +158,17 @@ LogicalResult seedGroup(func::FuncOp fn, ShardingPropagation &prop,
 }
 } // namespace
 
+bool hasSeeds(func::FuncOp fn) {
+  for (BlockArgument arg : fn.getArguments())
+    if (fn.getArgAttr(arg.getArgNumber(), kSharding) ||
+        fn.getArgAttr(arg.getArgNumber(), kSeed))
+      return true;
+  for (Operation &op : fn.getBody().front())
+    if (op.hasAttr(kSeed) || op.hasAttr(kGatherAfter))
+      return true;
+  return false;
+}
+
 void addSeedAxis(ModuleOp module, int16_t axis) {
   SmallVector<int16_t> order;
   if (auto o = module->getAttrOfType<DenseI16ArrayAttr>(kSeedOrder))

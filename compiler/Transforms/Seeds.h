@@ -43,6 +43,10 @@ void seedGatherAfter(Operation *op, int16_t axis);
 std::pair<int64_t, std::string> seededDegree(Value v, int64_t dim,
                                              const GridInfo &grid);
 
+/// Whether `fn` carries any seed (an argument's `fresco.sharding` or
+/// `fresco.seed`, an op's `fresco.seed` or `fresco.gather_after`).
+bool hasSeeds(func::FuncOp fn);
+
 /// Propagates every seed of `fn` (removing them): those on axes missing
 /// from `order` together, then axis by axis in `order`. Each group slices
 /// its seeds, carries them through the ops and marks the split results for

@@ -1,4 +1,5 @@
-//===- SpecializeRanks.cpp - One program per rank --------------------------===//
+//===- SpecializeRanks.cpp - One program per rank
+//--------------------------===//
 //
 // The partitioned functions are SPMD: one function for every rank of the
 // grid, written for "this rank". Before emission each rank gets its own
@@ -121,13 +122,15 @@ LogicalResult Specializer::stages(int16_t axis) {
       b.setInsertionPoint(t);
       Value original = toOriginal.lookupOrDefault(t.getResult());
       if (mine == int64_t(t.getFromStage())) {
-        auto s = SendOp::create(b, t.getLoc(), t.getInput(), b.getDenseI32ArrayAttr(rc.group({axis})),
+        auto s = SendOp::create(b, t.getLoc(), t.getInput(),
+                                b.getDenseI32ArrayAttr(rc.group({axis})),
                                 b.getI64IntegerAttr(t.getToStage()),
                                 b.getI32IntegerAttr(tag));
         carry(t, s, original);
         s->removeAttr(FrescoDialect::kOffsetAttrName);
       } else if (mine == int64_t(t.getToStage())) {
-        auto r = RecvOp::create(b, t.getLoc(), t.getType(), b.getDenseI32ArrayAttr(rc.group({axis})),
+        auto r = RecvOp::create(b, t.getLoc(), t.getType(),
+                                b.getDenseI32ArrayAttr(rc.group({axis})),
                                 b.getI64IntegerAttr(t.getFromStage()),
                                 b.getI32IntegerAttr(tag));
         carry(t, r, original);
@@ -215,11 +218,11 @@ LogicalResult Specializer::resolve(Operation *op) {
     int64_t dim = sl.getSliceAxis().getSExtValue();
     int64_t size = sl.getResult().getType().getDimSize(dim);
     b.setInsertionPoint(sl);
-    auto s = SliceOp::create(b, sl.getLoc(), sl.getType(), sl->getOperand(0),
-                             b.getI64IntegerAttr(dim),
-                             b.getI64IntegerAttr(size *
-                                                 rc.coords[sl.getGridAxes()[0]]),
-                             b.getI64IntegerAttr(size));
+    auto s = SliceOp::create(
+        b, sl.getLoc(), sl.getType(), sl->getOperand(0),
+        b.getI64IntegerAttr(dim),
+        b.getI64IntegerAttr(size * rc.coords[sl.getGridAxes()[0]]),
+        b.getI64IntegerAttr(size));
     for (NamedAttribute a : sl->getDiscardableAttrs())
       s->setAttr(a.getName(), a.getValue());
     sl.getResult().replaceAllUsesWith(s.getResult());
@@ -281,8 +284,9 @@ struct SpecializeRanksPass : impl::SpecializeRanksBase<SpecializeRanksPass> {
   void runOnOperation() override {
     ModuleOp module = getOperation();
     if (module->hasAttr(FrescoDialect::kRankAttrName) ||
-        llvm::any_of(module.getOps<ModuleOp>(),
-                     [](ModuleOp m) { return m->hasAttr(FrescoDialect::kRankAttrName); })) {
+        llvm::any_of(module.getOps<ModuleOp>(), [](ModuleOp m) {
+          return m->hasAttr(FrescoDialect::kRankAttrName);
+        })) {
       module.emitError("the module is already specialised per rank");
       return signalPassFailure();
     }

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 
 namespace fresco::fp8 {
 
@@ -42,11 +43,15 @@ float decodeE4M3(uint8_t code) {
 }
 
 float scaleOf(float amax) {
-  return amax > 0.0f && std::isfinite(amax) ? amax / kE4M3Max : 1.0f;
+  if (!std::isfinite(amax)) // an overflow stays visible: the row is NaN
+    return std::numeric_limits<float>::quiet_NaN();
+  return amax > 0.0f ? amax / kE4M3Max : 1.0f;
 }
 
 float inverseScaleOf(float amax) {
-  return amax > 0.0f && std::isfinite(amax) ? kE4M3Max / amax : 1.0f;
+  if (!std::isfinite(amax))
+    return std::numeric_limits<float>::quiet_NaN();
+  return amax > 0.0f ? kE4M3Max / amax : 1.0f;
 }
 
 void quantizeRows(const float *x, int64_t rows, int64_t cols, float *values,

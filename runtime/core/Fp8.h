@@ -15,7 +15,8 @@
 // largest magnitude amax is divided by scale = amax / 448 so its largest
 // element lands on 448; a GEMM of the codes, accumulated in f32 (each
 // product of two e4m3 values is exact in f32), is multiplied back by the
-// two rows' scales. A row of zeros (or of non-finite amax) keeps scale 1.
+// two rows' scales. A row of zeros keeps scale 1; a row holding an inf gets
+// a NaN scale, so an overflow shows as NaN, not as saturated values.
 //
 //===----------------------------------------------------------------------===//
 #ifndef FRESCO_RUNTIME_CORE_FP8_H
@@ -38,12 +39,12 @@ float decodeE4M3(uint8_t code);
 inline float roundE4M3(float v) { return decodeE4M3(encodeE4M3(v)); }
 
 /// The factor a row of largest magnitude `amax` is divided by: amax/448,
-/// or 1 for a zero or non-finite amax.
+/// 1 for a zero amax, NaN for a non-finite one.
 float scaleOf(float amax);
 
-/// The multiplier that maps the row onto e4m3's range: 448/amax, or 1
-/// where scaleOf is 1. Used as x * inverseScaleOf(amax) on every device,
-/// so that the codes are the same bits everywhere.
+/// The multiplier that maps the row onto e4m3's range: 448/amax, 1 where
+/// scaleOf is 1, NaN where it is NaN. Used as x * inverseScaleOf(amax) on every
+/// device, so that the codes are the same bits everywhere.
 float inverseScaleOf(float amax);
 
 /// Quantizes x [rows, cols] row by row: values[r, c] is the e4m3 value

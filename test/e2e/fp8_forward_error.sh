@@ -24,7 +24,6 @@ set -euo pipefail
 family=$1 config=$2 batch=$3
 . "$(dirname "$0")/common.sh"
 B=$FRESCO_BIN
-py() { "$FRESCO_PYTHON" "$@"; }
 
 size=()
 if [ "$family" = dit ]; then
@@ -47,11 +46,7 @@ elif [ "$family" = flux ]; then
   py "$here/flux_reference.py" --model "$work/model" --make-inputs "$work/in" \
     --batch "$batch" --seed 5 --height "$4" --width "$5" \
     --max-sequence-length "$6"
-  inputs=()
-  for name in hidden_states encoder_hidden_states pooled_projections \
-    timestep img_ids txt_ids guidance; do
-    [ -f "$work/in/$name.npy" ] && inputs+=(--input "$name=@$work/in/$name.npy")
-  done
+  flux_transformer_inputs "$work/in"
   reference() {
     py "$here/flux_reference.py" --model "$work/model" --inputs "$work/in" \
       --out "$1" --dtype float64

@@ -38,6 +38,7 @@ def plans(bin_dir):
         for name, args in [("dit-tiny", [dit]),
                            ("dit-tiny-bf16", [dit, "--dtype", "bf16"]),
                            ("dit-tiny-tp2", [dit, "--ranks", "2", "--parallel", "tp=2"]),
+                           ("dit-tiny-fp8", [dit, "--dtype", "bf16", "--gemm", "fp8"]),
                            ("pipe-dit-tiny", [pipe])]:
             out = os.path.join(tmp, name + ".fplan")
             subprocess.run([compile_, *args, "-o", out, "--quiet"], check=True)

@@ -113,5 +113,19 @@ TEST(Fp8, QuantizesRows) {
   }
 }
 
+// An inf in a row (an overflow upstream) makes its scale NaN, so the GEMM's
+// row comes out NaN as it would in bf16, not as saturated finite values.
+TEST(Fp8, OverflowedRowScalesToNaN) {
+  const float inf = std::numeric_limits<float>::infinity();
+  const std::vector<float> x = {1.0f, inf, 0.5f, 2.0f, 1.0f, -4.0f};
+  std::vector<float> q(x.size()), s(2);
+  fp8::quantizeRows(x.data(), 2, 3, q.data(), s.data());
+  EXPECT_TRUE(std::isnan(s[0]));
+  EXPECT_TRUE(std::isnan(q[0] * s[0]));
+  EXPECT_EQ(s[1], 4.0f / 448.0f); // the other row is untouched
+  EXPECT_TRUE(std::isnan(fp8::scaleOf(-inf)));
+  EXPECT_EQ(fp8::scaleOf(0.0f), 1.0f);
+}
+
 } // namespace
 } // namespace fresco

@@ -1,5 +1,4 @@
-//===- Profile.h - fresco-run: --profile tables and --profile-trace -*- C++
-//-*-===//
+//===- Profile.h - fresco-run's profile tables and traces -------*- C++ -*-===//
 //
 // The executor times every step of every run while profiling; each
 // function's first run on a rank (the warm-up) holds one-time setup

@@ -39,5 +39,8 @@ bool locatedInBlock(Location loc) {
 
 bool mlir::fresco::takesFp8(LinearOp op) {
   auto input = dyn_cast<RankedTensorType>(op->getOperand(0).getType());
-  return input && input.getRank() >= 3 && locatedInBlock(op.getLoc());
+  // The weight is quantized once at load: only a checkpoint weight.
+  return input && input.getRank() >= 3 &&
+         isa_and_nonnull<ParamOp>(op.getWeight().getDefiningOp()) &&
+         locatedInBlock(op.getLoc());
 }

@@ -93,7 +93,8 @@ void CudaBackend::linearFp8(const float *x, const Fp8Weight &w, const float *b,
                             const UnaryKind *act) {
   if (M == 0 || N == 0)
     return;
-  check(w.N == N && w.K == K && size_t(M * K) <= fp8ActBytes_,
+  check(w.N == N && w.K == K && size_t(M * K) <= fp8ActBytes_ &&
+            size_t(M) * sizeof(float) <= fp8ActScaleBytes_,
         "FP8 linear: bound for another shape (", w.N, "x", w.K, ", ", M,
         " rows) than it is called with (", N, "x", K, ")");
   cuda::quantizeRowsE4M3(x, M, K, fp8Act_, fp8ActScales_, storage_, stream_);
@@ -107,7 +108,10 @@ void CudaBackend::linearFp8(const float *x, const Fp8Weight &w, const float *b,
   }
   // An activation no epilogue applies: f32 bands, then bias, activation
   // and the one rounding in one kernel.
-  const int64_t band = std::max<int64_t>(1, std::min(M, kScratchElems / N));
+  // Whole groups of 16 rows, so that each band's codes and per-row scales
+  // start 16-byte aligned (K is a multiple of 16) as cuBLASLt may assume.
+  const int64_t band =
+      std::max<int64_t>(16, std::min(M, kScratchElems / N) / 16 * 16);
   auto *wide = static_cast<float *>(scratch(size_t(band * N) * sizeof(float)));
   for (int64_t r0 = 0; r0 < M; r0 += band) {
     const int64_t rows = std::min(band, M - r0);

@@ -69,12 +69,12 @@ struct CudnnApi {
   decltype(&::cudnnGetLastErrorString) cudnnGetLastErrorString = nullptr;
 };
 
-/// The process-wide table, or null (with the reason in `why`) when the
-/// library cannot be loaded or is not the major version compiled against.
 /// Set once api() loaded the library: what cudnnLoadedLibrary() says.
 std::atomic<bool> loaded{false};
 std::string loadedText;
 
+/// The process-wide table, or null (with the reason in `why`) when the
+/// library cannot be loaded or is not the major version compiled against.
 const CudnnApi *api(std::string *why = nullptr) {
   static std::string error;
   static const CudnnApi table = []() {

@@ -19,11 +19,17 @@ namespace {
 
 constexpr int kFp8RowsPerBlock = 8; // one warp each
 
+// A non-finite amax (an inf in the row) gives NaN, as the host's: the
+// overflow stays visible instead of saturating to finite values.
 __device__ inline float inverseScaleOf(float amax) {
-  return amax > 0.0f && isfinite(amax) ? 448.0f / amax : 1.0f;
+  return !isfinite(amax) ? __int_as_float(0x7fc00000)
+         : amax > 0.0f   ? 448.0f / amax
+                         : 1.0f;
 }
 __device__ inline float scaleOf(float amax) {
-  return amax > 0.0f && isfinite(amax) ? amax / 448.0f : 1.0f;
+  return !isfinite(amax) ? __int_as_float(0x7fc00000)
+         : amax > 0.0f   ? amax / 448.0f
+                         : 1.0f;
 }
 __device__ inline __nv_fp8_storage_t toE4M3(float v) {
   return __nv_cvt_float_to_fp8(v, __NV_SATFINITE, __NV_E4M3);

@@ -15,10 +15,21 @@ void verifyLinear(const OpCheck &c) {
   if (c.ops.size() == 3)
     c.shape(c.ops[2], {N}, "bias");
   // A misread epilogue would silently change every result.
-  if (auto *a = c.attrs<plan::LinearAttrs>())
+  if (auto *a = c.attrs<plan::LinearAttrs>()) {
     c.need(a->activation() >= plan::Activation::MIN &&
                a->activation() <= plan::Activation::MAX,
            "unknown activation ", int(a->activation()));
+    if (a->fp8()) {
+      // The weight is quantized once at bind: it must be a checkpoint
+      // weight, not an arena value written later; and FP8 GEMMs are a
+      // 2-byte-storage path.
+      c.need(c.storage != DType::F32,
+             "fp8 needs a plan compiled for bf16 or f16 storage");
+      const plan::Value *wv = c.f.values()->Get(c.in.operands()->Get(1));
+      c.need(wv->kind() == plan::ValueKind::Weight,
+             "an fp8 linear's weight (operand 1) must be a plan weight");
+    }
+  }
 }
 
 Step bindLinear(OpBind &b) {

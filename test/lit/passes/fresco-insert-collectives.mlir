@@ -39,13 +39,3 @@ module attributes {fresco.grid_axes = ["cfg", "ulysses", "ring"]} {
     return %x, %y : tensor<1x2x4xf32>, tensor<1x2x4xf32>
   }
 }
-
-// -----
-
-// A strategy's seeds left unpropagated are refused, not ignored.
-// RUN: not fresco-opt %s --fresco-create-grid="parallel=cfg=2" --fresco-cfg-parallel --fresco-insert-collectives -split-input-file 2>&1 | FileCheck %s --check-prefix=UNPROPAGATED
-// UNPROPAGATED: error: the strategies' seeds were not propagated: run fresco-propagate-shardings before fresco-insert-collectives
-func.func @seeded(%x: tensor<4x8xf32>) -> tensor<4x8xf32> {
-  %0 = fresco.silu %x : (tensor<4x8xf32>) -> tensor<4x8xf32>
-  return %0 : tensor<4x8xf32>
-}

@@ -1,5 +1,6 @@
 //===- Profile.cpp - fresco-run: the --profile tables ---------------------===//
 #include "tools/fresco-run/Profile.h"
+#include "tools/fresco-run/Options.h"
 
 #include <algorithm>
 #include <cstdio>
@@ -97,6 +98,24 @@ void printProfile(const Executor &exec, const char *prefix) {
                  prefix, runCounts(warm).c_str());
     printSection(warm, prefix);
   }
+}
+
+std::string checkedTracePath(const std::string &option, int rank,
+                             int worldSize) {
+  if (option.empty())
+    return "";
+  std::string trace = tracePath(option, rank, worldSize);
+  checkWritable(trace);
+  return trace;
+}
+
+void reportProfile(const Executor &exec, const char *prefix, bool profile,
+                   const std::string &trace, int rank, int worldSize,
+                   const std::string &backend, const std::string &plan) {
+  if (profile)
+    printProfile(exec, prefix);
+  if (!trace.empty())
+    writeTrace(trace, exec, rank, worldSize, backend, plan);
 }
 
 } // namespace fresco::run

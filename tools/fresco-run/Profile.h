@@ -33,6 +33,17 @@ void writeTrace(const std::string &path, const Executor &exec, int rank,
                 int worldSize, const std::string &backend,
                 const std::string &plan);
 
+/// The trace file this rank writes for `--profile-trace option` (""
+/// without the option), checked writable before anything runs.
+std::string checkedTracePath(const std::string &option, int rank,
+                             int worldSize);
+
+/// After the runs: the profile tables with --profile, and the trace when
+/// `trace` is not empty.
+void reportProfile(const Executor &exec, const char *prefix, bool profile,
+                   const std::string &trace, int rank, int worldSize,
+                   const std::string &backend, const std::string &plan);
+
 } // namespace fresco::run
 
 #endif // FRESCO_TOOLS_FRESCO_RUN_PROFILE_H

@@ -149,11 +149,7 @@ int runFunction(const Options &o, const RankEnv &env) {
     for (const std::string &p : o.outputs)
       checkWritable(p);
   const std::string trace =
-      o.profileTrace.empty()
-          ? std::string()
-          : tracePath(o.profileTrace, env.rank, env.worldSize);
-  if (!trace.empty())
-    checkWritable(trace);
+      checkedTracePath(o.profileTrace, env.rank, env.worldSize);
 
   // The first run (the warm-up) is profiled too, and reported apart.
   exec.setProfiling(o.profile);
@@ -194,10 +190,8 @@ int runFunction(const Options &o, const RankEnv &env) {
       std::fprintf(stderr, "%sfresco-run: libraries: %s\n", session.prefix(),
                    libs.c_str());
   }
-  if (o.profile)
-    printProfile(exec, session.prefix());
-  if (!trace.empty())
-    writeTrace(trace, exec, env.rank, env.worldSize, o.backend, o.plan);
+  reportProfile(exec, session.prefix(), o.profile, trace, env.rank,
+                env.worldSize, o.backend, o.plan);
   return 0;
 }
 

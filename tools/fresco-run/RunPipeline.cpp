@@ -91,11 +91,7 @@ int runPipeline(const Options &o, const RankEnv &env) {
   if (writesLatents && !o.outputLatents.empty())
     checkWritable(o.outputLatents);
   const std::string trace =
-      o.profileTrace.empty()
-          ? std::string()
-          : tracePath(o.profileTrace, env.rank, env.worldSize);
-  if (!trace.empty())
-    checkWritable(trace);
+      checkedTracePath(o.profileTrace, env.rank, env.worldSize);
 
   HostTensor initial;
   GenerateOptions g;
@@ -171,10 +167,8 @@ int runPipeline(const Options &o, const RankEnv &env) {
       std::fprintf(stderr, "%sfresco-run: libraries: %s\n", session.prefix(),
                    libs.c_str());
   }
-  if (o.profile)
-    printProfile(exec, session.prefix());
-  if (!trace.empty())
-    writeTrace(trace, exec, env.rank, env.worldSize, o.backend, o.plan);
+  reportProfile(exec, session.prefix(), o.profile, trace, env.rank,
+                env.worldSize, o.backend, o.plan);
   return 0;
 }
 

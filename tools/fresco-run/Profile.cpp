@@ -109,6 +109,12 @@ std::string checkedTracePath(const std::string &option, int rank,
   return trace;
 }
 
+void printLibraries(Backend &backend, const char *prefix) {
+  std::string libs = backend.libraries();
+  if (!libs.empty())
+    std::fprintf(stderr, "%sfresco-run: libraries: %s\n", prefix, libs.c_str());
+}
+
 void reportProfile(const Executor &exec, const char *prefix, bool profile,
                    const std::string &trace, int rank, int worldSize,
                    const std::string &backend, const std::string &plan) {

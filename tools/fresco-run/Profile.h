@@ -38,6 +38,10 @@ void writeTrace(const std::string &path, const Executor &exec, int rank,
 std::string checkedTracePath(const std::string &option, int rank,
                              int worldSize);
 
+/// With --stats, after the runs (libraries load on first use: cuDNN on
+/// CUDA): the libraries the backend loaded, if it names any.
+void printLibraries(Backend &backend, const char *prefix);
+
 /// After the runs: the profile tables with --profile, and the trace when
 /// `trace` is not empty.
 void reportProfile(const Executor &exec, const char *prefix, bool profile,

@@ -184,11 +184,7 @@ int runFunction(const Options &o, const RankEnv &env) {
                  session.prefix(), loadSeconds, runs.c_str(),
                  (unsigned long long)exec.arenaBytes(),
                  (unsigned long long)weights.bytesLoaded(), replays);
-    // After the runs: libraries load on first use (cuDNN on CUDA).
-    std::string libs = session.openBackend().libraries();
-    if (!libs.empty())
-      std::fprintf(stderr, "%sfresco-run: libraries: %s\n", session.prefix(),
-                   libs.c_str());
+    printLibraries(session.openBackend(), session.prefix());
   }
   reportProfile(exec, session.prefix(), o.profile, trace, env.rank,
                 env.worldSize, o.backend, o.plan);

@@ -162,10 +162,7 @@ int runPipeline(const Options &o, const RankEnv &env) {
         r.denoiseSeconds, r.denoiseSeconds / std::max(r.steps, 1),
         r.decodeSeconds, r.encodeSeconds, (unsigned long long)exec.arenaBytes(),
         (unsigned long long)weights.bytesLoaded(), (long long)exec.replays());
-    std::string libs = session.openBackend().libraries();
-    if (!libs.empty())
-      std::fprintf(stderr, "%sfresco-run: libraries: %s\n", session.prefix(),
-                   libs.c_str());
+    printLibraries(session.openBackend(), session.prefix());
   }
   reportProfile(exec, session.prefix(), o.profile, trace, env.rank,
                 env.worldSize, o.backend, o.plan);

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # planner_predictions.sh BIN WORK: the predicted tables of docs/strategies.md
 # ("Choosing the layout: predictions"): fresco-compile --parallel auto on
-# the GPU topology presets (roofline, no calibration) for FLUX.1-dev's
-# transformer at 1024 px (28 steps, bf16) and DiT-XL/2 at 256 px (the
+# the GPU topology presets (roofline, no calibration) for the FLUX.1-dev
+# pipeline at 1024 px (28 steps, bf16, and FP8 GEMMs) and DiT-XL/2 at 256 px (the
 # whole pipeline, 50 steps with guidance, f32 and bf16), 1 to 8 GPUs.
 # Needs no weights: configs only.
 set -euo pipefail
@@ -17,18 +17,27 @@ best() { # label compile-args...: prints the winner's row of the table
   row=$("$B/fresco-compile" "$@" -o "$W/best.fplan" --quiet | sed -n '3p')
   echo "$label: $row"
 }
+# FLUX.1-dev: the whole pipeline (CLIP and T5 once per image, the
+# transformer every step, the VAE decode once), bf16; and on H100 SXM with
+# the blocks' linears in FP8 (--gemm fp8).
+flux=$root/models/flux/pipelines/flux1-dev
 for topo in h100-sxm-8 h100-pcie-8 l40s-pcie-4; do
   max=8
   [ "$topo" = l40s-pcie-4 ] && max=4
   for n in 1 2 4 8; do
     [ "$n" -le "$max" ] || continue
-    best "flux-1-dev 1024px $topo $n" "$root/models/flux/configs/flux-1-dev.json" \
+    best "flux-1-dev 1024px $topo $n" "$flux" --batch 1 \
       --dtype bf16 --height 1024 --width 1024 --ranks "$n" --parallel auto \
       --topology "$topo" --steps 28
   done
 done
+for n in 1 2 4 8; do
+  best "flux-1-dev 1024px fp8 h100-sxm-8 $n" "$flux" --batch 1 \
+    --dtype bf16 --gemm fp8 --height 1024 --width 1024 --ranks "$n" \
+    --parallel auto --topology h100-sxm-8 --steps 28
+done
 # 16 GPUs on two nodes: which axis crosses the InfiniBand.
-best "flux-1-dev 1024px h100-sxm-2x8-ib 16" "$root/models/flux/configs/flux-1-dev.json" \
+best "flux-1-dev 1024px h100-sxm-2x8-ib 16" "$flux" --batch 1 \
   --dtype bf16 --height 1024 --width 1024 --ranks 16 --parallel auto \
   --topology h100-sxm-2x8-ib --steps 28
 for topo in h100-sxm-8 h100-pcie-8; do

@@ -22,11 +22,43 @@ std::string dims(const plan::Value &v) {
   return s.empty() ? "scalar" : s;
 }
 
+bool isFp8Linear(const plan::Instr &in) {
+  const plan::LinearAttrs *a =
+      in.op() == plan::OpCode::Linear ? in.attrs_as_LinearAttrs() : nullptr;
+  return a && a->fp8();
+}
+
+/// [M, K] of a linear's input and [N, K] of its weight.
+void linearDims(const plan::Function &f, const plan::Instr &in, double &m,
+                double &k, double &n) {
+  const plan::Value &x = *f.values()->Get(in.operands()->Get(0));
+  const plan::Value &w = *f.values()->Get(in.operands()->Get(1));
+  k = double(x.shape()->Get(x.shape()->size() - 1));
+  m = k > 0 ? elements(x) / k : 0;
+  n = double(w.shape()->Get(0));
+}
+
 } // namespace
 
+uint64_t fp8WeightBytes(const plan::Function &f, const plan::Instr &in) {
+  if (!isFp8Linear(in))
+    return 0;
+  double m, k, n;
+  linearDims(f, in, m, k, n);
+  return uint64_t(n * k + 4 * n);
+}
+
+uint64_t fp8ScratchBytes(const plan::Function &f, const plan::Instr &in) {
+  if (!isFp8Linear(in))
+    return 0;
+  double m, k, n;
+  linearDims(f, in, m, k, n);
+  return uint64_t(m * k + 4 * m);
+}
+
 bool flopBound(const std::string &op) {
-  return op == "Linear" || op == "Conv2d" || op == "Attention" ||
-         op == "RingAttention";
+  return op == "Linear" || op == "LinearFp8" || op == "Conv2d" ||
+         op == "Attention" || op == "RingAttention";
 }
 
 InstrWork instrWork(const plan::Function &f, const plan::Instr &in,
@@ -61,6 +93,19 @@ InstrWork instrWork(const plan::Function &f, const plan::Instr &in,
     const plan::Value &x = value(in.operands()->Get(0));
     double k = double(x.shape()->Get(x.shape()->size() - 1));
     w.flops = 2 * elements(*res) * k;
+    if (isFp8Linear(in)) {
+      // The quantizer reads the input and writes its e4m3 copy with a
+      // scale per row; the GEMM reads both copies' bytes and the scales.
+      double m, kk, n;
+      linearDims(f, in, m, kk, n);
+      w.op = "LinearFp8";
+      w.rate = "fp8";
+      w.kernels = 2;
+      w.bytes =
+          bytesOf(x) + 2 * (m * kk + 4 * m) + n * kk + 4 * n + bytesOf(*res);
+      if (in.operands()->size() == 3)
+        w.bytes += bytesOf(value(in.operands()->Get(2)));
+    }
     break;
   }
   case plan::OpCode::Conv2d: {

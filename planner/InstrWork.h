@@ -12,6 +12,7 @@
 #include "runtime/core/DType.h"
 #include "runtime/schema/plan_generated.h"
 
+#include <cstdint>
 #include <string>
 
 namespace fresco::planner {
@@ -23,14 +24,27 @@ struct InstrWork {
   double bytes = 0;        // operand and result bytes under `storage`
   bool collective = false; // moves data between ranks (timed by links)
   bool compute = true;     // false: a Wait or a view (no time of its own)
+  /// The peak_TFLOPS key its FLOPs run at ("" = the run's float storage):
+  /// "fp8" for an FP8 linear.
+  std::string rate;
+  int kernels = 1; // launches: an FP8 linear quantizes its input first
 };
 
 /// `storage`: the run's float storage (f32 plans may run in bf16).
 InstrWork instrWork(const plan::Function &f, const plan::Instr &in,
                     DType storage);
 
+/// Device bytes an FP8 linear adds at bind, next to its plan weight
+/// [N, K]: the e4m3 copy and one f32 scale per output channel (0 for any
+/// other instruction).
+uint64_t fp8WeightBytes(const plan::Function &f, const plan::Instr &in);
+/// The scratch an FP8 linear's input needs on each call ([M, K] e4m3 and
+/// one f32 scale per row); a rank holds the largest (0 for other ops).
+uint64_t fp8ScratchBytes(const plan::Function &f, const plan::Instr &in);
+
 /// Ops whose time follows their FLOPs (GEMMs, convolutions, attention);
-/// the rest follow their bytes.
+/// the rest follow their bytes. An FP8 linear is "LinearFp8", so that a
+/// calibration table times it apart from bf16 linears.
 bool flopBound(const std::string &op);
 
 } // namespace fresco::planner

@@ -38,6 +38,16 @@ RankMemory rankMemory(const LoadedPlan &plan, int rank, DType storage) {
           dtypeSize(t);
     }
   m.arenaBytes = layOutArena(plan, rank, storage).bytes;
+  // FP8 linears keep an e4m3 copy of their weight next to the plan's, and
+  // share one input scratch sized for the largest.
+  uint64_t scratch = 0;
+  if (rp.functions())
+    for (const plan::Function *f : *rp.functions())
+      for (const plan::Instr *in : *f->instrs()) {
+        m.fp8Bytes += fp8WeightBytes(*f, *in);
+        scratch = std::max(scratch, fp8ScratchBytes(*f, *in));
+      }
+  m.fp8Bytes += scratch;
   return m;
 }
 
@@ -59,10 +69,10 @@ double computeSeconds(const plan::Function &f, const plan::Instr &in,
     }
   }
   const Topology &t = *o.topology;
-  double flopTime =
-      w.flops / (t.peak(dtypeName(o.storage)) * t.computeEfficiency);
+  const std::string rate = w.rate.empty() ? dtypeName(o.storage) : w.rate;
+  double flopTime = w.flops / (t.peak(rate) * t.computeEfficiency);
   double byteTime = w.bytes / (t.memoryBandwidth * t.computeEfficiency);
-  return std::max(flopTime, byteTime) + t.launchOverhead;
+  return std::max(flopTime, byteTime) + w.kernels * t.launchOverhead;
 }
 
 namespace {
@@ -490,8 +500,9 @@ std::string describe(const Prediction &p, int steps, const Topology &t) {
      << " GiB each on " << t.name << "):\n";
   for (const RankMemory &m : p.memory)
     os << "  rank " << m.rank << ": " << gib(m.weightBytes) << " + "
-       << gib(m.arenaBytes) << " GiB"
-       << (m.total() > t.memoryBytes ? "  DOES NOT FIT" : "") << "\n";
+       << gib(m.arenaBytes)
+       << (m.fp8Bytes ? " + " + gib(m.fp8Bytes) + " (FP8 copies)" : "")
+       << " GiB" << (m.total() > t.memoryBytes ? "  DOES NOT FIT" : "") << "\n";
   os << "predicted step " << ms(p.stepSeconds) << " ms";
   if (!p.denoiser.empty())
     os << "; " << steps
@@ -533,6 +544,7 @@ std::string toJson(const Prediction &p, int steps) {
   for (size_t i = 0; i < p.memory.size(); ++i)
     os << (i ? ", " : "") << "{\"rank\": " << p.memory[i].rank
        << ", \"weight_bytes\": " << p.memory[i].weightBytes
+       << ", \"fp8_bytes\": " << p.memory[i].fp8Bytes
        << ", \"arena_bytes\": " << p.memory[i].arenaBytes << "}";
   os << "]}\n";
   return os.str();

@@ -50,7 +50,9 @@ struct FunctionTime {
 struct RankMemory {
   int rank = 0;
   uint64_t weightBytes = 0, arenaBytes = 0;
-  uint64_t total() const { return weightBytes + arenaBytes; }
+  /// FP8 linears' e4m3 weight copies and input scratch (--gemm fp8).
+  uint64_t fp8Bytes = 0;
+  uint64_t total() const { return weightBytes + arenaBytes + fp8Bytes; }
 };
 
 struct Prediction {
@@ -82,7 +84,7 @@ Prediction predict(const LoadedPlan &plan, const PredictOptions &o);
 double computeSeconds(const plan::Function &f, const plan::Instr &in,
                       const PredictOptions &o, bool *calibrated = nullptr);
 
-/// Weights and arena per rank, as fresco-inspect reports them.
+/// Weights, arena and FP8 copies per rank, as fresco-inspect reports them.
 RankMemory rankMemory(const LoadedPlan &plan, int rank, DType storage);
 
 /// A human-readable per-rank timeline (fresco-inspect --predict).

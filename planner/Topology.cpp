@@ -22,7 +22,8 @@ const Link &Topology::link(const std::vector<int> &members) const {
 double Topology::peak(const std::string &storage) const {
   auto it = peakFlops.find(storage);
   check(it != peakFlops.end() && it->second > 0, "topology ", file,
-        " has no peak_TFLOPS for ", storage, " storage");
+        " has no peak_TFLOPS for ", storage,
+        storage == "fp8" ? " (the rate of --gemm fp8 linears)" : " storage");
   return it->second;
 }
 
@@ -58,8 +59,8 @@ Topology parseTopology(const std::string &text, const std::string &file) {
   t.asyncOverlap = j.flag("async_overlap", true);
   JsonFields peaks = j.object("peak_TFLOPS");
   for (const std::string &k : peaks.keys()) {
-    check(k == "f32" || k == "bf16" || k == "f16", "topology ", file,
-          ": peak_TFLOPS keys are f32, bf16 and f16, got '", k, "'");
+    check(k == "f32" || k == "bf16" || k == "f16" || k == "fp8", "topology ",
+          file, ": peak_TFLOPS keys are f32, bf16, f16 and fp8, got '", k, "'");
     t.peakFlops[k] = peaks.positive(k.c_str()) * 1e12;
   }
   check(t.peakFlops.count("f32"), "topology ", file,

@@ -62,6 +62,7 @@ struct InstrSpec {
   // Non-empty: PosEmbed2dAttrs (dim 8, base size 4) for the grid
   // {grid_h, grid_w}, then optionally {row_start, col_start, rows, cols}.
   std::vector<int64_t> posGrid;
+  bool fp8 = false; // with `activation`: LinearAttrs.fp8
 };
 
 /// y = silu(a + b) over [2, 3] f32: values 0 = a, 1 = b, 2 = sum, 3 = y.
@@ -83,6 +84,8 @@ struct PlanSpec {
   bool withWeight = false;
   std::string weightComponent = "model"; // its folder under the weights
   std::vector<int64_t> weightShape = {4}, sliceOffsets = {0}, sliceSizes = {4};
+  fp::DType weightDType = fp::DType::F32;
+  fp::DType floatStorage = fp::DType::F32; // Plan.float_storage
 
   std::vector<uint8_t> build() const {
     flatbuffers::FlatBufferBuilder b;
@@ -120,7 +123,8 @@ struct PlanSpec {
         attrs = fp::CreateAxisAttrs(b, i.axis, i.start).Union();
         type = fp::OpAttrs::AxisAttrs;
       } else if (i.activation >= 0) {
-        attrs = fp::CreateLinearAttrs(b, fp::Activation(i.activation)).Union();
+        attrs = fp::CreateLinearAttrs(b, fp::Activation(i.activation), i.fp8)
+                    .Union();
         type = fp::OpAttrs::LinearAttrs;
       } else if (i.layerNorm >= 0) {
         attrs = fp::CreateLayerNormAttrs(b, 1e-6f, i.layerNorm == 1).Union();
@@ -146,14 +150,15 @@ struct PlanSpec {
     std::vector<flatbuffers::Offset<fp::WeightSlice>> ws;
     if (withWeight)
       ws.push_back(fp::CreateWeightSlice(
-          b, b.CreateString(weightComponent), b.CreateString("w"),
-          fp::DType::F32, b.CreateVector(weightShape),
-          b.CreateVector(sliceOffsets), b.CreateVector(sliceSizes)));
+          b, b.CreateString(weightComponent), b.CreateString("w"), weightDType,
+          b.CreateVector(weightShape), b.CreateVector(sliceOffsets),
+          b.CreateVector(sliceSizes)));
     auto rank = fp::CreateRankProgram(b, 0, b.CreateVector(fns),
                                       b.CreateVector(ws), arena);
     std::vector<flatbuffers::Offset<fp::RankProgram>> ranks = {rank};
     fp::FinishPlanBuffer(b, fp::CreatePlan(b, version, b.CreateString("test"),
-                                           numRanks, b.CreateVector(ranks)));
+                                           numRanks, b.CreateVector(ranks), 0,
+                                           0, 0, floatStorage));
     return {b.GetBufferPointer(), b.GetBufferPointer() + b.GetSize()};
   }
 };

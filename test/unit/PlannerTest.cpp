@@ -114,6 +114,81 @@ TEST(PlannerPredict, CalibrationEntryWinsOverRoofline) {
   EXPECT_NEAR(predict(p, o).stepSeconds, 36e-9, 1e-18);
 }
 
+/// y [64, 32] = x [64, 16] w [32, 16]^T in bf16, the weight a plan weight;
+/// an FP8 GEMM when `fp8`.
+std::vector<uint8_t> bf16LinearPlan(bool fp8) {
+  plantest::PlanSpec s;
+  s.floatStorage = plan::DType::BF16;
+  s.values = {{plan::ValueKind::Arena, plan::DType::BF16, {64, 16}, 0},
+              {plan::ValueKind::Weight, plan::DType::BF16, {32, 16}, 0, 0},
+              {plan::ValueKind::Arena, plan::DType::BF16, {64, 32}, 2048}};
+  plantest::InstrSpec lin{plan::OpCode::Linear, {0, 1}, {2}};
+  lin.activation = int(plan::Activation::None);
+  lin.fp8 = fp8;
+  s.instrs = {lin};
+  s.inputs = {0};
+  s.inputNames = {"x"};
+  s.outputs = {2};
+  s.arena = 2048 + 4096;
+  s.withWeight = true;
+  s.weightDType = plan::DType::BF16;
+  s.weightShape = s.sliceSizes = {32, 16};
+  s.sliceOffsets = {0, 0};
+  return s.build();
+}
+
+TEST(PlannerPredict, Fp8LinearAtTheFp8Rate) {
+  // 2 * 64 * 32 * 16 = 65536 FLOPs: at 1 GFLOP/s (bf16) 65.536 us; at the
+  // topology's 2 GFLOP/s for fp8, half that, plus two launches (the
+  // input's quantizer and the GEMM) instead of one.
+  Topology t = unitTopology();
+  t.peakFlops["bf16"] = 1e9;
+  t.launchOverhead = 1e-6;
+  PredictOptions o{&t, nullptr, DType::BF16};
+  LoadedPlan bf16 = LoadedPlan::fromBytes(bf16LinearPlan(false), "bf16");
+  EXPECT_NEAR(predict(bf16, o).stepSeconds, 65.536e-6 + 1e-6, 1e-12);
+  LoadedPlan fp8 = LoadedPlan::fromBytes(bf16LinearPlan(true), "fp8");
+  // A topology without an fp8 rate says so.
+  EXPECT_NE(errorOf([&] { predict(fp8, o); })
+                .find("has no peak_TFLOPS for fp8 (the rate of --gemm fp8 "
+                      "linears)"),
+            std::string::npos);
+  t.peakFlops["fp8"] = 2e9;
+  Prediction p = predict(fp8, o);
+  EXPECT_NEAR(p.stepSeconds, 32.768e-6 + 2e-6, 1e-12);
+  // Bytes: x in bf16 (2048), its e4m3 copy written and read with a scale
+  // per row (2 * (1024 + 256)), the e4m3 weight (512) and its scales
+  // (128), y in bf16 (4096).
+  t.peakFlops["fp8"] = 1e30;
+  t.memoryBandwidth = 1e6; // 1 byte per microsecond
+  t.launchOverhead = 0;
+  EXPECT_NEAR(predict(fp8, o).stepSeconds, (2048 + 2560 + 640 + 4096) * 1e-6,
+              1e-12);
+  // Memory: the plan weight (32 x 16 bf16 = 1024 bytes) plus its e4m3 copy
+  // and scales (640), plus the input's scratch (1024 + 256).
+  ASSERT_EQ(p.memory.size(), 1u);
+  EXPECT_EQ(p.memory[0].weightBytes, 1024u);
+  EXPECT_EQ(p.memory[0].fp8Bytes, 640u + 1280u);
+  EXPECT_EQ(predict(bf16, o).memory[0].fp8Bytes, 0u);
+  EXPECT_NE(describe(p, 1, t).find("(FP8 copies)"), std::string::npos);
+}
+
+TEST(PlannerPredict, Fp8LinearHasItsOwnCalibrationEntries) {
+  Topology t = unitTopology();
+  t.peakFlops["bf16"] = t.peakFlops["fp8"] = 1e9;
+  LoadedPlan fp8 = LoadedPlan::fromBytes(bf16LinearPlan(true), "fp8");
+  Calibration c;
+  c.storage = "bf16";
+  // A bf16 linear's entry is not an FP8 one's: the roofline times it.
+  c.entries.push_back({"Linear", "64x16,32x16->64x32", 65536, 0, 1e-3, 1});
+  PredictOptions o{&t, &c, DType::BF16};
+  EXPECT_EQ(predict(fp8, o).functions[0].calibrated, 0);
+  c.entries.push_back({"LinearFp8", "64x16,32x16->64x32", 65536, 0, 2e-4, 1});
+  Prediction p = predict(fp8, o);
+  EXPECT_EQ(p.functions[0].calibrated, 1);
+  EXPECT_DOUBLE_EQ(p.stepSeconds, 2e-4);
+}
+
 TEST(PlannerCalibration, InterpolatesByWork) {
   Calibration c;
   c.entries = {{"Linear", "a", 1e6, 0, 1e-3, 1},

@@ -34,7 +34,9 @@ USAGE: fresco-inspect PLAN.fplan [--json] [--dtype f32|bf16|f16]
                       [--steps N] [--json] [--dtype ...]
 
 Prints, per rank: its functions and instruction counts, the bytes of weights
-it loads, its arena bytes, and the bytes each collective kind moves in
+it loads, its arena bytes, the e4m3 weight copies and input scratch its FP8
+linears make at load (fresco-compile --gemm fp8), and the bytes each
+collective kind moves in
 one denoising step (one call of the denoiser function): all_reduce,
 all_gather, all_to_all, broadcast (the tensor each produces), send (what a
 pipeline stage passes on), and ring_send_recv (the
@@ -69,9 +71,9 @@ uint64_t storedBytes(uint64_t n, DType t, DType storage) {
 
 struct RankSummary {
   int rank = 0;
-  std::map<std::string, size_t> instructions; // function -> count
+  std::map<std::string, size_t> instructions;        // function -> count
   std::map<std::string, size_t> linears, fp8Linears; // function -> count
-  uint64_t weightBytes = 0, arenaBytes = 0;
+  uint64_t weightBytes = 0, arenaBytes = 0, fp8Bytes = 0;
   std::map<std::string, uint64_t> commBytes; // kind -> payload per step
   std::map<std::string, int> commCalls;
 };
@@ -252,6 +254,7 @@ int main(int argc, char **argv) {
       planner::RankMemory m = planner::rankMemory(plan, rp->rank(), storage);
       summaries.back().weightBytes = m.weightBytes;
       summaries.back().arenaBytes = m.arenaBytes;
+      summaries.back().fp8Bytes = m.fp8Bytes;
     }
     if (json) {
       std::cout << "{\"plan\": \"" << path << "\", \"float_storage\": \""
@@ -260,6 +263,7 @@ int main(int argc, char **argv) {
         std::cout << (s.rank ? ", " : "") << "{\"rank\": " << s.rank
                   << ", \"weight_bytes\": " << s.weightBytes
                   << ", \"arena_bytes\": " << s.arenaBytes
+                  << ", \"fp8_bytes\": " << s.fp8Bytes
                   << ", \"instructions\": {";
         bool first = true;
         for (auto &[fn, n] : s.instructions) {
@@ -307,9 +311,13 @@ int main(int argc, char **argv) {
     if (spec)
       std::cout << inspect::describePipeline(*spec);
     for (RankSummary &s : summaries) {
-      std::printf("rank %d: weights %llu bytes (%.2f MiB), arena %llu bytes\n",
+      std::printf("rank %d: weights %llu bytes (%.2f MiB), arena %llu bytes",
                   s.rank, (unsigned long long)s.weightBytes,
                   s.weightBytes / 1048576.0, (unsigned long long)s.arenaBytes);
+      if (s.fp8Bytes) // e4m3 weight copies and input scratch, made at load
+        std::printf(", FP8 copies %llu bytes (%.2f MiB)",
+                    (unsigned long long)s.fp8Bytes, s.fp8Bytes / 1048576.0);
+      std::printf("\n");
       for (auto &[fn, n] : s.instructions) {
         const size_t fp8 = s.fp8Linears[fn];
         std::printf("  function %s: %zu instructions", fn.c_str(), n);

@@ -34,7 +34,7 @@ grep -q '^FRESCO_CUDNN_FRONTEND_INCLUDE_DIR:PATH=/' "$build/CMakeCache.txt" || {
 # fresco-random-checkpoint too: gpu-artifacts.sh runs it (a stale or missing
 # one would fail the bundle, or pack an old generation pipeline).
 ninja -C "$build" -j2 fresco-run fresco-compile fresco-random-checkpoint \
-  backend_conformance_test float_storage_test nccl_test
+  fresco-inspect backend_conformance_test float_storage_test nccl_test
 nm -C "$bin/fresco-run" | grep createCudaBackend > /dev/null || {
   echo "gpu-bundle: $build has no CUDA backend (configure with -DFRESCO_ENABLE_CUDA=ON)" >&2; exit 2; }
 # No PTX is kept: without sm_90 code no kernel would start on an H100/H200.
@@ -44,7 +44,9 @@ grep -q '^CMAKE_CUDA_ARCHITECTURES:STRING=.*90' "$build/CMakeCache.txt" || {
 stage=$(mktemp -d)
 trap 'rm -rf "$stage"' EXIT
 mkdir -p "$stage/bin" "$stage/lib" "$stage/plans"
-cp "$bin/fresco-run" "$bin/backend_conformance_test" "$bin/float_storage_test" "$bin/nccl_test" "$stage/bin/"
+# fresco-inspect: phase 6's predictions (it links no MLIR).
+cp "$bin/fresco-run" "$bin/fresco-inspect" "$bin/backend_conformance_test" \
+  "$bin/float_storage_test" "$bin/nccl_test" "$stage/bin/"
 strip --strip-unneeded "$stage"/bin/*
 "$root/bench/gpu-artifacts.sh" "$bin" "$stage/plans"
 [ -f "$stage/plans/flux-gen.fplan" ] || {

@@ -48,6 +48,11 @@
 #      FRESCO_GPU_CHECK_PHASES=4d);
 #   5. a 4-step generation (tiny DiT pipeline with CFG) on the GPU against
 #      the same generation on the CPU;
+#   6. (before 5) the cost model on this card: fresco-run --calibrate on the
+#      plans of phases 4 and 4b (tables in $OUT/calibration/, to ship in
+#      share/calibrations), and fresco-inspect --predict with them and with
+#      the roofline next to the forward times measured there
+#      (bench/gpu-check-calibrate.sh);
 #   5b. a 4-step text-to-image generation (tiny random FluxPipeline: CLIP and
 #      T5 encoders and tokenizers, guidance embedded) on the GPU in f32 and
 #      in bf16 against the CPU in f32: f32 within 1e-4; bf16 within twice
@@ -56,7 +61,7 @@
 # Prints one table last; the full log is $OUT/gpu-check.log.
 # FRESCO_GPU_CHECK_CONFIGS picks phase 4's configs (default dit-xl-2-256, so
 # that the Flux-width phase fits the budget; plans exist for dit-s-2-256 too).
-# FRESCO_GPU_CHECK_PHASES="3 4 4b 4c 4d 5 5b" (any subset) reruns only those
+# FRESCO_GPU_CHECK_PHASES="3 4 4b 4c 4d 6 5 5b" (any subset) reruns only those
 # phases; "4d 5b" is the Flux check alone.
 # FRESCO_GPU_CHECK_BUDGET (seconds, default 450): every step's timeout is cut
 # to what is left of it (phases 3-4d leave the last 30 s to phase 5 and 30 s
@@ -120,8 +125,8 @@ say "phase 1: tools"
 # A mistyped phase would run nothing and pass.
 for p in ${FRESCO_GPU_CHECK_PHASES:-}; do
   case $p in
-    3|4|4b|4c|4d|5|5b) ;;
-    *) row "phases" "FAIL" "FRESCO_GPU_CHECK_PHASES: no phase '$p' (3, 4, 4b, 4c, 4d, 5, 5b)"; finish 2 ;;
+    3|4|4b|4c|4d|5|5b|6) ;;
+    *) row "phases" "FAIL" "FRESCO_GPU_CHECK_PHASES: no phase '$p' (3, 4, 4b, 4c, 4d, 6, 5, 5b)"; finish 2 ;;
   esac
 done
 PATH=$PATH:/usr/local/cuda/bin
@@ -379,6 +384,8 @@ tflops() { awk -v f="$1" -v ms="$2" -v n="$3" 'BEGIN {if (ms + 0 > 0 && f + 0 > 
 ms_of() { awk -v s="$(jget "$1" median_s)" -v n="$2" 'BEGIN {if (s != "") printf "%." n "f", s * 1000; else print "n/a"}'; }
 peak=""
 rm -f "$work/peak.json"
+# Forward times (ms) by "config dtype", for phase 6's predictions.
+declare -A measured_ms=()
 if { want 4 || want 4b || want 4d; } && [ $torch_runs = 1 ] &&
    tmo 60 "$py" bench/gpu_dit.py peak --device $tdev $([ $tdev = cpu ] && echo --size 512) > "$work/peak.json"; then
   cat "$work/peak.json"
@@ -464,6 +471,7 @@ for cfg in ${FRESCO_GPU_CHECK_CONFIGS:-dit-xl-2-256}; do
   else
     failed=1; row "$cfg parity vs fresco cpu" "FAIL" "$(cat "$d/cmp-cpu.txt" 2>/dev/null || tail -1 "$d/cpu.log")"
   fi
+  measured_ms["$cfg f32"]=$fresco_ms measured_ms["$cfg bf16"]=$bf16_ms
   row "$cfg forward b2 (ms)" "timing" "fresco $fresco_ms ($tf TFLOP/s${share:+, $share of f32 GEMM}; ${replays:-0}/11 runs graph replays; without graphs $nograph_ms; bf16 $bf16_ms), torch eager $eager_ms, torch.compile $compile_ms"
 
   # Tensor, Ulysses and ring parallel on 2 ranks sharing this one device.
@@ -574,6 +582,7 @@ elif tmo 240 "$py" bench/gpu_dit.py make --config models/dit/configs/$flux.json 
     failed=1; row "$flux fresco bf16" "FAIL" "rc $rc: $(grep -m1 error "$d/fresco.log" | cut -c1-80)"
   else
     f_ms=$(run_ms "$d/fresco.log")
+    measured_ms["$flux bf16"]=$f_ms
     flops=$("$py" bench/gpu_dit.py flops --config models/dit/configs/$flux.json --batch 2 > "$d/flops.json" && jget "$d/flops.json" total)
     f_tf=$(tflops "$flops" "$f_ms" 1)
     share=${bf16_peak:+$(awk -v t="$f_tf" -v p="$bf16_peak" 'BEGIN {if (t != "n/a") printf "%.0f%%", 100 * t / p; else print "n/a"}')}
@@ -702,6 +711,14 @@ fi # phase 4c
 if want 4d; then
 flux_dev_phase
 fi # phase 4d
+
+#=== 6. calibration: predicted vs measured =====================================
+# Before 5 and 5b, which keep the budget's last seconds.
+# shellcheck source=bench/gpu-check-calibrate.sh
+. bench/gpu-check-calibrate.sh
+if want 6; then
+calibration_phase
+fi # phase 6
 
 #=== 5. generation ============================================================
 if want 5; then

@@ -28,14 +28,19 @@ RankMemory rankMemory(const LoadedPlan &plan, int rank, DType storage) {
   RankMemory m;
   m.rank = rank;
   const plan::RankProgram &rp = plan.rank(rank);
+  const std::vector<bool> fp8Only = fp8OnlyWeights(rp);
   if (rp.weights())
-    for (const plan::WeightSlice *w : *rp.weights()) {
+    for (flatbuffers::uoffset_t i = 0; i < rp.weights()->size(); ++i) {
+      const plan::WeightSlice *w = rp.weights()->Get(i);
       DType t = DType(w->dtype());
       if (t == DType::F32 && storage != DType::F32 && !planStored)
         t = storage;
-      m.weightBytes +=
-          uint64_t(numElements({w->sizes()->begin(), w->sizes()->end()})) *
-          dtypeSize(t);
+      const uint64_t n =
+          uint64_t(numElements({w->sizes()->begin(), w->sizes()->end()}));
+      m.weightBytes += n * dtypeSize(t);
+      // The executor holds them in the float storage until quantized.
+      if (fp8Only[i])
+        m.releasedBytes += n * dtypeSize(storage);
     }
   m.arenaBytes = layOutArena(plan, rank, storage).bytes;
   // FP8 linears keep an e4m3 copy of their weight next to the plan's, and
@@ -502,6 +507,9 @@ std::string describe(const Prediction &p, int steps, const Topology &t) {
     os << "  rank " << m.rank << ": " << gib(m.weightBytes) << " + "
        << gib(m.arenaBytes)
        << (m.fp8Bytes ? " + " + gib(m.fp8Bytes) + " (FP8 copies)" : "")
+       << (m.releasedBytes
+               ? " - " + gib(m.releasedBytes) + " (their originals, released)"
+               : "")
        << " GiB" << (m.total() > t.memoryBytes ? "  DOES NOT FIT" : "") << "\n";
   os << "predicted step " << ms(p.stepSeconds) << " ms";
   if (!p.denoiser.empty())
@@ -545,6 +553,7 @@ std::string toJson(const Prediction &p, int steps) {
     os << (i ? ", " : "") << "{\"rank\": " << p.memory[i].rank
        << ", \"weight_bytes\": " << p.memory[i].weightBytes
        << ", \"fp8_bytes\": " << p.memory[i].fp8Bytes
+       << ", \"released_bytes\": " << p.memory[i].releasedBytes
        << ", \"arena_bytes\": " << p.memory[i].arenaBytes << "}";
   os << "]}\n";
   return os.str();

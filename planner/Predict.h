@@ -50,9 +50,12 @@ struct FunctionTime {
 struct RankMemory {
   int rank = 0;
   uint64_t weightBytes = 0, arenaBytes = 0;
-  /// FP8 linears' e4m3 weight copies and input scratch (--gemm fp8).
-  uint64_t fp8Bytes = 0;
-  uint64_t total() const { return weightBytes + arenaBytes + fp8Bytes; }
+  /// FP8 linears' e4m3 weight copies and input scratch (--gemm fp8), and
+  /// the weights in the float storage only they read, released at load.
+  uint64_t fp8Bytes = 0, releasedBytes = 0;
+  uint64_t total() const {
+    return weightBytes + arenaBytes + fp8Bytes - releasedBytes;
+  }
 };
 
 struct Prediction {

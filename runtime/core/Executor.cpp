@@ -74,12 +74,43 @@ std::string shapeLabel(const std::vector<Ref> &ops,
 
 } // namespace
 
+std::vector<bool> fp8OnlyWeights(const plan::RankProgram &rp) {
+  const size_t n = rp.weights() ? rp.weights()->size() : 0;
+  std::vector<bool> fp8Use(n, false), otherUse(n, false);
+  auto weightOf = [&](const plan::Function &f, int32_t id) {
+    const plan::Value *v = f.values()->Get(id);
+    return v->kind() == plan::ValueKind::Weight ? v->weight() : -1;
+  };
+  for (const plan::Function *f : *rp.functions()) {
+    // A weight returned as an output is read after the run.
+    for (int32_t id : *f->outputs())
+      if (int32_t w = weightOf(*f, id); w >= 0)
+        otherUse.at(size_t(w)) = true;
+    for (const plan::Instr *in : *f->instrs())
+      for (flatbuffers::uoffset_t k = 0; k < in->operands()->size(); ++k) {
+        const int32_t w = weightOf(*f, in->operands()->Get(k));
+        if (w < 0)
+          continue;
+        const plan::LinearAttrs *a = in->op() == plan::OpCode::Linear
+                                         ? in->attrs_as_LinearAttrs()
+                                         : nullptr;
+        const bool fp8 = a && a->fp8() && k == 1;
+        (fp8 ? fp8Use : otherUse).at(size_t(w)) = true;
+      }
+  }
+  std::vector<bool> only(n);
+  for (size_t i = 0; i < only.size(); ++i)
+    only[i] = fp8Use[i] && !otherUse[i];
+  return only;
+}
+
 Executor::Executor(const LoadedPlan &plan, int rank, Backend &backend,
                    const WeightStore &weights, GroupResolver groups)
     : plan_(plan), scratch_(std::make_shared<ScratchArena>(backend)),
       rank_(rank), groups_(std::move(groups)), backend_(backend),
       weights_(weights), arena_(nullptr, Release{&backend}),
-      weightMemory_(nullptr, Release{&backend}) {
+      weightMemory_(nullptr, Release{&backend}),
+      fp8Originals_(nullptr, Release{&backend}) {
   const plan::RankProgram &rp = plan.rank(rank);
   check(weights.size() == (rp.weights() ? rp.weights()->size() : 0),
         "weight store does not match the plan's weight table");
@@ -91,6 +122,16 @@ Executor::Executor(const LoadedPlan &plan, int rank, Backend &backend,
   for (const plan::Function *f : *rp.functions())
     bind(*f, layout.functions.at(f->name()->str()),
          functions_[f->name()->str()]);
+  // FP8 linears quantized their weights at bind: the originals only they
+  // read are not needed any more.
+  if (fp8Originals_) {
+    backend_.synchronize();
+    fp8Originals_.reset();
+    const std::vector<bool> released = fp8OnlyWeights(plan_.rank(rank_));
+    for (size_t i = 0; i < released.size(); ++i)
+      if (released[i])
+        weightPtrs_[i] = nullptr;
+  }
 }
 
 Executor::~Executor() = default;
@@ -107,22 +148,29 @@ void Executor::uploadWeights() {
       weightPtrs_[i] = weights_.data(int(i));
     return;
   }
-  // One allocation, each weight at a 256-byte boundary (what cuBLASLt's
+  // Two allocations, each weight at a 256-byte boundary (what cuBLASLt's
   // fastest kernels assume), copied once in the float storage: straight
   // from the store when the checkpoint has that dtype, else converted one
-  // tensor at a time into a reused buffer (never the whole model).
+  // tensor at a time into a reused buffer (never the whole model). The
+  // weights only FP8 linears read go to the second, released once they
+  // are quantized (at bind).
   const size_t es = dtypeSize(storage);
   auto padded = [](size_t bytes) { return (bytes + 255) / 256 * 256; };
-  size_t total = 0;
+  const std::vector<bool> fp8Only = fp8OnlyWeights(plan_.rank(rank_));
+  size_t total[2] = {0, 0};
   for (size_t i = 0; i < weights_.size(); ++i)
-    total += padded(weights_.count(int(i)) * es);
-  if (total == 0)
+    total[fp8Only[i]] += padded(weights_.count(int(i)) * es);
+  if (total[0] + total[1] == 0)
     return;
   checkFits(backend_, plan_, rank_, "arena and weights",
-            uint64_t(arenaBytes_) + total);
-  weightMemory_.reset(backend_.allocate(total));
-  auto *base = static_cast<uint8_t *>(weightMemory_.get());
-  size_t offset = 0;
+            uint64_t(arenaBytes_) + total[0] + total[1]);
+  if (total[0])
+    weightMemory_.reset(backend_.allocate(total[0]));
+  if (total[1])
+    fp8Originals_.reset(backend_.allocate(total[1]));
+  uint8_t *base[2] = {static_cast<uint8_t *>(weightMemory_.get()),
+                      static_cast<uint8_t *>(fp8Originals_.get())};
+  size_t offset[2] = {0, 0};
   std::vector<uint8_t> converted;
   for (size_t i = 0; i < weights_.size(); ++i) {
     const size_t bytes = weights_.count(int(i)) * es;
@@ -133,10 +181,12 @@ void Executor::uploadWeights() {
       host = converted.data();
     }
     // copyToDevice is done with `host` when it returns.
-    backend_.copyToDevice(base + offset, host, bytes);
-    weightPtrs_[i] = reinterpret_cast<const float *>(base + offset);
-    offset += padded(bytes);
+    const int b = fp8Only[i];
+    backend_.copyToDevice(base[b] + offset[b], host, bytes);
+    weightPtrs_[i] = reinterpret_cast<const float *>(base[b] + offset[b]);
+    offset[b] += padded(bytes);
   }
+  releasedFp8Bytes_ = total[1];
   backend_.synchronize();
 }
 

@@ -57,6 +57,11 @@ struct ArenaLayout {
 /// computations (they cannot be both f32 and bf16).
 ArenaLayout layOutArena(const LoadedPlan &plan, int rank, DType storage);
 
+/// Per weight of `rp`'s table: whether only FP8 linears read it (as their
+/// weight operand), so that its copy in the float storage can be released
+/// once they have quantized it at bind.
+std::vector<bool> fp8OnlyWeights(const plan::RankProgram &rp);
+
 class Executor {
 public:
   /// `groups` is needed when the rank's functions hold collectives.
@@ -78,6 +83,9 @@ public:
   const std::vector<TensorSpec> &inputs(const std::string &function) const;
   const std::vector<TensorSpec> &outputs(const std::string &function) const;
   uint64_t arenaBytes() const { return arenaBytes_; }
+  /// Bytes of weights in the float storage that only FP8 linears read,
+  /// released from backend memory once quantized at load.
+  uint64_t releasedFp8Bytes() const { return releasedFp8Bytes_; }
   /// The backend's float storage (Backend::floatStorage()).
   DType floatStorage() const { return backend_.floatStorage(); }
 
@@ -174,6 +182,9 @@ private:
   uint64_t arenaBytes_ = 0;
   BackendBuffer arena_;
   BackendBuffer weightMemory_; // the uploaded weights (device backends)
+  // Weights only FP8 linears read, until bind has quantized them.
+  BackendBuffer fp8Originals_;
+  uint64_t releasedFp8Bytes_ = 0;
   std::vector<const float *> weightPtrs_; // in backend memory, per weight
   std::map<std::string, Bound> functions_;
   bool profiling_ = false;

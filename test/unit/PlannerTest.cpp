@@ -169,6 +169,9 @@ TEST(PlannerPredict, Fp8LinearAtTheFp8Rate) {
   ASSERT_EQ(p.memory.size(), 1u);
   EXPECT_EQ(p.memory[0].weightBytes, 1024u);
   EXPECT_EQ(p.memory[0].fp8Bytes, 640u + 1280u);
+  // Only the FP8 linear reads the weight: its bf16 copy is released.
+  EXPECT_EQ(p.memory[0].releasedBytes, 1024u);
+  EXPECT_EQ(p.memory[0].total(), p.memory[0].arenaBytes + 640u + 1280u);
   EXPECT_EQ(predict(bf16, o).memory[0].fp8Bytes, 0u);
   EXPECT_NE(describe(p, 1, t).find("(FP8 copies)"), std::string::npos);
 }

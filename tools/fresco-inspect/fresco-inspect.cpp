@@ -35,8 +35,8 @@ USAGE: fresco-inspect PLAN.fplan [--json] [--dtype f32|bf16|f16]
 
 Prints, per rank: its functions and instruction counts, the bytes of weights
 it loads, its arena bytes, the e4m3 weight copies and input scratch its FP8
-linears make at load (fresco-compile --gemm fp8), and the bytes each
-collective kind moves in
+linears make at load (fresco-compile --gemm fp8) and the weights only they
+read, released once quantized, and the bytes each collective kind moves in
 one denoising step (one call of the denoiser function): all_reduce,
 all_gather, all_to_all, broadcast (the tensor each produces), send (what a
 pipeline stage passes on), and ring_send_recv (the
@@ -73,7 +73,7 @@ struct RankSummary {
   int rank = 0;
   std::map<std::string, size_t> instructions;        // function -> count
   std::map<std::string, size_t> linears, fp8Linears; // function -> count
-  uint64_t weightBytes = 0, arenaBytes = 0, fp8Bytes = 0;
+  uint64_t weightBytes = 0, arenaBytes = 0, fp8Bytes = 0, releasedBytes = 0;
   std::map<std::string, uint64_t> commBytes; // kind -> payload per step
   std::map<std::string, int> commCalls;
 };
@@ -255,6 +255,7 @@ int main(int argc, char **argv) {
       summaries.back().weightBytes = m.weightBytes;
       summaries.back().arenaBytes = m.arenaBytes;
       summaries.back().fp8Bytes = m.fp8Bytes;
+      summaries.back().releasedBytes = m.releasedBytes;
     }
     if (json) {
       std::cout << "{\"plan\": \"" << path << "\", \"float_storage\": \""
@@ -264,6 +265,7 @@ int main(int argc, char **argv) {
                   << ", \"weight_bytes\": " << s.weightBytes
                   << ", \"arena_bytes\": " << s.arenaBytes
                   << ", \"fp8_bytes\": " << s.fp8Bytes
+                  << ", \"released_bytes\": " << s.releasedBytes
                   << ", \"instructions\": {";
         bool first = true;
         for (auto &[fn, n] : s.instructions) {
@@ -315,8 +317,11 @@ int main(int argc, char **argv) {
                   s.rank, (unsigned long long)s.weightBytes,
                   s.weightBytes / 1048576.0, (unsigned long long)s.arenaBytes);
       if (s.fp8Bytes) // e4m3 weight copies and input scratch, made at load
-        std::printf(", FP8 copies %llu bytes (%.2f MiB)",
-                    (unsigned long long)s.fp8Bytes, s.fp8Bytes / 1048576.0);
+        std::printf(", FP8 copies %llu bytes (%.2f MiB) replacing %llu bytes "
+                    "(%.2f MiB) of weights only they read",
+                    (unsigned long long)s.fp8Bytes, s.fp8Bytes / 1048576.0,
+                    (unsigned long long)s.releasedBytes,
+                    s.releasedBytes / 1048576.0);
       std::printf("\n");
       for (auto &[fn, n] : s.instructions) {
         const size_t fp8 = s.fp8Linears[fn];

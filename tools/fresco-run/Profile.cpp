@@ -109,6 +109,14 @@ std::string checkedTracePath(const std::string &option, int rank,
   return trace;
 }
 
+std::string weightStats(const Executor &exec, const WeightStore &weights) {
+  std::string s = "weights " + std::to_string(weights.bytesLoaded()) + " bytes";
+  if (exec.releasedFp8Bytes())
+    s += " (" + std::to_string(exec.releasedFp8Bytes()) +
+         " bytes released after FP8 quantization)";
+  return s;
+}
+
 void printLibraries(Backend &backend, const char *prefix) {
   std::string libs = backend.libraries();
   if (!libs.empty())

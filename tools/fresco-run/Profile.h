@@ -42,6 +42,10 @@ std::string checkedTracePath(const std::string &option, int rank,
 /// CUDA): the libraries the backend loaded, if it names any.
 void printLibraries(Backend &backend, const char *prefix);
 
+/// --stats' weights field: "weights N bytes" (read from the checkpoint),
+/// and what FP8 linears released after quantizing their weights.
+std::string weightStats(const Executor &exec, const WeightStore &weights);
+
 /// After the runs: the profile tables with --profile, and the trace when
 /// `trace` is not empty.
 void reportProfile(const Executor &exec, const char *prefix, bool profile,

@@ -180,10 +180,10 @@ int runFunction(const Options &o, const RankEnv &env) {
     }
     std::fprintf(stderr,
                  "%sfresco-run: load %.3f s, run %s s, arena %llu bytes, "
-                 "weights %llu bytes, %d replayed\n",
+                 "%s, %d replayed\n",
                  session.prefix(), loadSeconds, runs.c_str(),
                  (unsigned long long)exec.arenaBytes(),
-                 (unsigned long long)weights.bytesLoaded(), replays);
+                 weightStats(exec, weights).c_str(), replays);
     printLibraries(session.openBackend(), session.prefix());
   }
   reportProfile(exec, session.prefix(), o.profile, trace, env.rank,

@@ -1,0 +1,98 @@
+//===- Fp8WeightReleaseTest.cpp - FP8 linears' originals at load ----------===//
+//
+// A weight that only FP8 linears read is quantized at bind and its copy in
+// the float storage released; one that another instruction also reads
+// stays. Both give the same FP8 result (cpu-staged, bf16: the executor's
+// device-memory path).
+//
+//===----------------------------------------------------------------------===//
+#include "runtime/backends/cpu/CpuBackend.h"
+#include "runtime/core/Executor.h"
+#include "runtime/io/Safetensors.h"
+#include "test/unit/PlanTestUtil.h"
+#include "test/unit/TestUtil.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <fstream>
+
+namespace fresco {
+namespace {
+
+namespace fp = plan;
+
+/// y [64, 32] = fp8 linear(x [64, 16], w [32, 16]); with `shared`, also
+/// z = linear(x, w) in bf16, so w is read by a non-FP8 instruction too.
+std::vector<uint8_t> fp8Plan(bool shared) {
+  plantest::PlanSpec s;
+  s.floatStorage = fp::DType::BF16;
+  s.values = {{fp::ValueKind::Arena, fp::DType::BF16, {64, 16}, 0},
+              {fp::ValueKind::Weight, fp::DType::BF16, {32, 16}, 0, 0},
+              {fp::ValueKind::Arena, fp::DType::BF16, {64, 32}, 2048},
+              {fp::ValueKind::Arena, fp::DType::BF16, {64, 32}, 6144}};
+  plantest::InstrSpec fp8{fp::OpCode::Linear, {0, 1}, {2}};
+  fp8.activation = int(fp::Activation::None);
+  fp8.fp8 = true;
+  s.instrs = {fp8};
+  s.outputs = {2};
+  s.outputNames = {"y"};
+  if (shared) {
+    plantest::InstrSpec plain{fp::OpCode::Linear, {0, 1}, {3}};
+    plain.activation = int(fp::Activation::None);
+    s.instrs.push_back(plain);
+    s.outputs = {2, 3};
+    s.outputNames = {"y", "z"};
+  }
+  s.inputs = {0};
+  s.inputNames = {"x"};
+  s.arena = 6144 + 4096;
+  s.withWeight = true;
+  s.weightDType = fp::DType::BF16;
+  s.weightShape = s.sliceSizes = {32, 16};
+  s.sliceOffsets = {0, 0};
+  return s.build();
+}
+
+TEST(Fp8Weights, OriginalsOnlyFp8LinearsReadAreReleased) {
+  test::TempDir dir;
+  std::ofstream(dir / "config.json") << "{}";
+  std::vector<float> w(32 * 16);
+  for (size_t i = 0; i < w.size(); ++i)
+    w[i] = float(int(i * 37 % 101) - 50) / 64;
+  std::vector<uint8_t> wb(w.size() * 2);
+  narrowFloats(w.data(), wb.data(), w.size(), DType::BF16);
+  writeSafetensors(dir / "diffusion_pytorch_model.safetensors",
+                   {{"w", DType::BF16, {32, 16}, wb.data()}});
+  HostTensor x{DType::F32, {64, 16}, {}};
+  x.data.resize(64 * 16 * 4);
+  for (int i = 0; i < 64 * 16; ++i)
+    x.as<float>()[i] = float((i * 13) % 29 - 14) / 8;
+
+  std::vector<float> ys[2];
+  for (bool shared : {false, true}) {
+    SCOPED_TRACE(shared ? "shared" : "fp8 only");
+    std::vector<uint8_t> bytes = fp8Plan(shared);
+    LoadedPlan p = LoadedPlan::fromBytes(bytes, "fp8");
+    WeightStore weights(p.rank(0), dir.path());
+    auto backend = createStagedCpuBackend(GemmPrecision::BF16);
+    Executor exec(p, 0, *backend, weights);
+    // 32 x 16 bf16 = 1024 bytes (a multiple of the 256-byte alignment).
+    EXPECT_EQ(exec.releasedFp8Bytes(), shared ? 0u : 1024u);
+    std::vector<HostTensor> out = exec.run("f", {x});
+    ASSERT_EQ(out.size(), shared ? 2u : 1u);
+    ASSERT_EQ(out[0].numel(), 64 * 32);
+    ys[shared].assign(out[0].as<float>(), out[0].as<float>() + 64 * 32);
+    // Twice: the bound steps do not read the released original.
+    out = exec.run("f", {x});
+    EXPECT_EQ(
+        std::vector<float>(out[0].as<float>(), out[0].as<float>() + 64 * 32),
+        ys[shared]);
+  }
+  EXPECT_EQ(ys[0], ys[1]);
+  // Not all zero: the GEMM ran on the weight's codes.
+  EXPECT_NE(std::count(ys[0].begin(), ys[0].end(), 0.0f), 64 * 32);
+}
+
+} // namespace
+} // namespace fresco

@@ -12,10 +12,9 @@ namespace fresco::models {
 Error buildDiTPipeline(mlir::ModuleOp module, const PipelineFolder &dir,
                        const json::Object &index, const BuildOptions &options) {
   if (options.height || options.width || options.maxSequenceLength)
-    return makeError("an image height/width and a max sequence length apply "
-                     "to FluxPipeline and FluxTransformer2DModel only "
-                     "(DiTPipeline's sizes come from its transformer's "
-                     "config)");
+    return makeError("an image height/width and a max sequence length do "
+                     "not apply to a DiTPipeline folder (its sizes come from "
+                     "its transformer's config)");
   if (Error e = dir.requireComponents(index, "DiTPipeline",
                                       {"transformer", "vae", "scheduler"}))
     return e;

@@ -55,10 +55,12 @@ static cl::opt<int64_t> batch("batch", cl::init(1),
                               cl::cat(category));
 static cl::opt<int64_t>
     height("height", cl::init(0),
-           cl::desc("image height in pixels: of a FluxPipeline or "
-                    "StableDiffusionPipeline folder (default: the pipeline's, "
-                    "1024 for FLUX.1, 512 for SD 1.5), or of a bare Flux "
-                    "transformer ((height / 16) * (width / 16) image tokens)"),
+           cl::desc("image height in pixels: of a FluxPipeline, "
+                    "StableDiffusionPipeline, StableDiffusionXLPipeline or "
+                    "StableDiffusion3Pipeline folder (default: the "
+                    "pipeline's, 1024 for FLUX.1, 512 for SD 1.5), or of a "
+                    "bare Flux transformer ((height / 16) * (width / 16) "
+                    "image tokens)"),
            cl::cat(category));
 static cl::opt<int64_t> width("width", cl::init(0),
                               cl::desc("image width in pixels (as --height)"),

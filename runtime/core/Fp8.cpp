@@ -2,6 +2,7 @@
 #include "runtime/core/Fp8.h"
 
 #include <algorithm>
+#include <cfloat>
 #include <cmath>
 #include <limits>
 
@@ -42,16 +43,23 @@ float decodeE4M3(uint8_t code) {
   return sign * std::ldexp(float(8 + m), biased - 7 - 3);
 }
 
+namespace {
+/// Rows scaled at all: a row whose amax is so small that 448 / amax
+/// overflows (below about 1.3e-36) is quantized as a zero row, with scale
+/// 1: its codes round to zero instead of 0 * inf = NaN.
+bool scaled(float amax) { return amax > 0.0f && kE4M3Max / amax <= FLT_MAX; }
+} // namespace
+
 float scaleOf(float amax) {
   if (!std::isfinite(amax)) // an overflow stays visible: the row is NaN
     return std::numeric_limits<float>::quiet_NaN();
-  return amax > 0.0f ? amax / kE4M3Max : 1.0f;
+  return scaled(amax) ? amax / kE4M3Max : 1.0f;
 }
 
 float inverseScaleOf(float amax) {
   if (!std::isfinite(amax))
     return std::numeric_limits<float>::quiet_NaN();
-  return amax > 0.0f ? kE4M3Max / amax : 1.0f;
+  return scaled(amax) ? kE4M3Max / amax : 1.0f;
 }
 
 void quantizeRows(const float *x, int64_t rows, int64_t cols, float *values,

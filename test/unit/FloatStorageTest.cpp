@@ -195,13 +195,6 @@ protected:
 // (Removing the second rounding is a runtime change: a conv with the
 // bias fused in f32, and no GELU epilogue where it rounds, linearWide.)
 
-/// The tanh GELU's derivative.
-double geluTanhSlope(double x) {
-  const double k = std::sqrt(2.0 / M_PI), a = 0.044715;
-  const double t = std::tanh(k * (x + a * x * x * x));
-  return 0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * k * (1.0 + 3 * a * x * x);
-}
-
 TEST_P(FloatStorage, Linear) {
   struct Case {
     int64_t M, K, N;

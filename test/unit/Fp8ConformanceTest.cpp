@@ -13,6 +13,13 @@
 // On a GPU the CUDA result is also held against the CPU emulation
 // (cpu-staged, bf16) directly. Without one the cuda cases are skipped
 // with the reason, as every conformance case.
+// What cuBLASLt may do beyond f32 accumulation: Hopper's FP8 tensor cores
+// keep partial sums to about 14 bits and promote them to f32 only every
+// few MMAs, even with fast accumulation off (cublasLt.h on
+// CUBLASLT_MATMUL_DESC_FAST_ACCUM; measured as ~2^-13 in DeepSeek-V3's
+// report, 3.3.2), so 2^-11 of the sum of |products| is allowed on cuda;
+// and its GELU_BIAS epilogue rounds twice (FloatStorageTest measured it
+// on the H200): got = R(g(R(R(p) + b))).
 //
 //===----------------------------------------------------------------------===//
 #include "runtime/core/Fp8.h"
@@ -42,6 +49,24 @@ Vec runFp8(Backend &be, const Vec &x, const Vec &w, const Vec *b, int64_t M,
   be.linearFp8(dx.f(), *fw, b ? db.f() : nullptr, dy.f(), M, K, N, act);
   return dy.read();
 }
+
+/// The worst |got - want| / tolerance of a case, and how many exceed 1:
+/// the run reports the margin instead of stopping at the first element.
+struct Worst {
+  double ratio = 0;
+  int64_t over = 0;
+  std::string where;
+  void check(double got, double want, double tol, const std::string &what) {
+    const double r = std::fabs(got - want) / tol;
+    if (!(r <= 1)) // NaN counts
+      ++over;
+    if (!(r <= ratio)) {
+      ratio = r;
+      where = what + ": got " + std::to_string(got) + ", want " +
+              std::to_string(want) + ", tolerance " + std::to_string(tol);
+    }
+  }
+};
 
 TEST_P(Conformance, LinearFp8) {
   std::unique_ptr<Backend> be = backendWith(GemmPrecision::BF16);
@@ -76,6 +101,9 @@ TEST_P(Conformance, LinearFp8) {
         const Vec got =
             runFp8(*be, x, w, bias ? &b : nullptr, c.M, c.K, c.N, act);
         ASSERT_EQ(got.size(), size_t(c.M * c.N));
+        const bool cuda = GetParam() == "cuda";
+        Vec slack(got.size()); // cuBLASLt's allowance per element (cuda)
+        Worst quantized, unquantized, emulated;
         for (int64_t m = 0; m < c.M; ++m)
           for (int64_t n = 0; n < c.N; ++n) {
             double quant = 0, exact = 0, absSum = 0, bound = 0;
@@ -97,24 +125,49 @@ TEST_P(Conformance, LinearFp8) {
             const double want = act ? refUnary(*act, pre) : pre;
             // f32 accumulation in any order (through an activation of slope
             // at most 1.13), then the one rounding to the storage.
-            const double accum = 1.2 * (1e-5 * absSum + 1e-6);
-            const double g = got[size_t(m * c.N + n)];
-            ASSERT_NEAR(g, want, us * std::fabs(want) + accum)
-                << "quantized arithmetic at m=" << m << " n=" << n;
-            if (!act) {
-              ASSERT_NEAR(g, exact + bn, bound + us * std::fabs(want) + accum)
-                  << "unquantized linear at m=" << m << " n=" << n;
+            double accum = 1.2 * (1e-5 * absSum + 1e-6);
+            const size_t i = size_t(m * c.N + n);
+            if (cuda) {
+              slack[i] = 1.2 * std::ldexp(absSum, -11);
+              if (act && *act == UnaryKind::GeluTanh) {
+                // z = p + b reaches the GELU off by d, then is moved by
+                // |g'| <= |g'(z)| + d (|g''| < 1) and rounded once more.
+                const double d = us * std::fabs(quant) +
+                                 us * std::fabs(pre) * (1 + us) + slack[i];
+                slack[i] += (std::fabs(geluTanhSlope(pre)) + d) * d;
+              }
+              accum += slack[i];
             }
+            const double g = got[i];
+            const std::string at =
+                "m=" + std::to_string(m) + " n=" + std::to_string(n);
+            quantized.check(g, want, us * std::fabs(want) + accum, at);
+            if (!act)
+              unquantized.check(g, exact + bn,
+                                bound + us * std::fabs(want) + accum, at);
           }
-        if (GetParam() == "cuda") { // the GPU against the CPU emulation
+        if (cuda) { // the GPU against the CPU emulation
           auto cpu = createStagedCpuBackend(GemmPrecision::BF16);
           const Vec emu =
               runFp8(*cpu, x, w, bias ? &b : nullptr, c.M, c.K, c.N, act);
           for (size_t i = 0; i < got.size(); ++i)
-            ASSERT_NEAR(got[i], emu[i],
-                        2 * us * std::fabs(emu[i]) + 1e-4 * std::fabs(emu[i]) +
-                            1e-5)
-                << "cuda vs cpu-staged at " << i;
+            emulated.check(got[i], emu[i],
+                           2 * us * std::fabs(emu[i]) +
+                               1e-4 * std::fabs(emu[i]) + slack[i] + 1e-5,
+                           "element " + std::to_string(i));
+        }
+        for (const auto &[name, worst] :
+             {std::pair<const char *, const Worst *>{"quantized arithmetic",
+                                                     &quantized},
+              {"unquantized linear", &unquantized},
+              {"cuda vs cpu-staged", &emulated}}) {
+          if (cuda && worst->ratio > 0) // the margin, for the next bounds
+            std::printf("LinearFp8 %s M=%lld K=%lld N=%lld: worst error "
+                        "%.3g of the tolerance\n",
+                        name, (long long)c.M, (long long)c.K, (long long)c.N,
+                        worst->ratio);
+          EXPECT_EQ(worst->over, 0) << name << ": worst " << worst->ratio
+                                    << " of the tolerance at " << worst->where;
         }
       }
 }

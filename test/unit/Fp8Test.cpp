@@ -127,5 +127,20 @@ TEST(Fp8, OverflowedRowScalesToNaN) {
   EXPECT_EQ(fp8::scaleOf(0.0f), 1.0f);
 }
 
+// A row so small that 448 / amax overflows is quantized as zeros with
+// scale 1 (not 0 * inf = NaN codes); just above, it is scaled as usual.
+TEST(Fp8, TinyRowIsAZeroRow) {
+  const float tiny = 1e-37f, small = 1e-30f;
+  const std::vector<float> x = {tiny, 0.0f, -tiny, small, 0.0f, -small};
+  std::vector<float> q(x.size()), s(2);
+  fp8::quantizeRows(x.data(), 2, 3, q.data(), s.data());
+  EXPECT_EQ(s[0], 1.0f);
+  for (int i = 0; i < 3; ++i)
+    EXPECT_EQ(q[i], 0.0f) << i;
+  EXPECT_EQ(s[1], small / 448.0f);
+  EXPECT_EQ(q[3] * s[1], small);
+  EXPECT_EQ(q[4], 0.0f);
+}
+
 } // namespace
 } // namespace fresco

@@ -336,6 +336,13 @@ inline RefVec refAttentionLse(const Vec &q, const Vec &k, int64_t B, int64_t Tq,
 // unary, binary
 //===----------------------------------------------------------------------===//
 
+/// The tanh GELU's derivative (bounds through a GELU epilogue).
+inline double geluTanhSlope(double x) {
+  const double k = std::sqrt(2.0 / M_PI), a = 0.044715;
+  const double t = std::tanh(k * (x + a * x * x * x));
+  return 0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * k * (1.0 + 3 * a * x * x);
+}
+
 inline double refUnary(UnaryKind kind, double x) {
   switch (kind) {
   case UnaryKind::GeluTanh:

@@ -167,12 +167,14 @@ TEST_P(Conformance, RelativePositionBias) {
               double(table[size_t(bk * c.H + h)]);
         }
     expectClose(want, bo->read(), 1e-2);
-    if (be().floatStorage() == DType::F32)
+    if (be().floatStorage() == DType::F32) {
       EXPECT_EQ(Vec(want.begin(), want.end()), bo->read());
+    }
     // The long cases reach the log-spaced buckets.
-    if (c.Tq > 20)
+    if (c.Tq > 20) {
       EXPECT_TRUE(
           used[size_t(c.bidirectional ? c.buckets / 2 - 1 : c.buckets / 2)]);
+    }
   }
 }
 

@@ -19,8 +19,14 @@
 #include "runtime/backends/cuda/CudaBackendImpl.h"
 
 #include <algorithm>
+#include <cstdlib>
+#include <string>
 
 namespace fresco::cudabackend {
+
+namespace {
+constexpr int kFp8Algos = 8; // heuristic answers kept per FP8 GEMM shape
+} // namespace
 
 void CudaBackend::checkFp8Shape(int64_t N, int64_t K) const {
   check(storage_ != DType::F32,
@@ -33,9 +39,13 @@ void CudaBackend::checkFp8Shape(int64_t N, int64_t K) const {
   cuda::checkCuda(cudaDeviceGetAttribute(
                       &minor, cudaDevAttrComputeCapabilityMinor, device_),
                   "FP8 GEMM");
-  check(major * 10 + minor >= 89,
-        "FP8 GEMMs need compute capability 8.9 or "
-        "later (Ada, Hopper); this GPU has ",
+  // cuBLASLt's outer-vector (per-channel, per-token) FP8 scaling runs on
+  // sm_90 only (cuBLAS docs, "scaling factor layouts"; Ada has per-tensor
+  // scales only, Blackwell block scales).
+  check(major == 9,
+        "FP8 GEMMs with per-channel and per-token scales need a Hopper GPU "
+        "(compute capability 9.x: cuBLASLt's outer-vector scaling); this GPU "
+        "has ",
         major, ".", minor);
   // cuBLASLt's FP8 kernels want 16-byte aligned rows of A and B (K) and of
   // the scale vectors' extents.
@@ -147,10 +157,31 @@ void CudaBackend::fp8Matmul(GemmPlan &p, const Fp8Weight &w, const void *xq,
     beta = 1.0f;
   }
   const float alpha = 1.0f;
-  checkLt(api.cublasLtMatmul(lt_, p.desc, &alpha, w.values, p.a, xq, p.b, &beta,
-                             y, p.c, y, p.c, &p.algo, workspace_,
-                             kWorkspaceBytes, stream_),
-          what);
+  auto run = [&] {
+    return api.cublasLtMatmul(lt_, p.desc, &alpha, w.values, p.a, xq, p.b,
+                              &beta, y, p.c, y, p.c, &p.algo, workspace_,
+                              kWorkspaceBytes, stream_);
+  };
+  cublasStatus_t status = run();
+  // cuBLASLt may refuse a scaling mode only when it runs (INVALID_VALUE,
+  // NOT_SUPPORTED): the heuristic's next answers first, at the warm-up
+  // call (a refused call launches nothing). The bias was pre-filled once.
+  while ((status == CUBLAS_STATUS_INVALID_VALUE ||
+          status == CUBLAS_STATUS_NOT_SUPPORTED) &&
+         !p.spareAlgos.empty()) {
+    p.algo = p.spareAlgos.front();
+    p.spareAlgos.erase(p.spareAlgos.begin());
+    status = run();
+  }
+  if (status != CUBLAS_STATUS_SUCCESS)
+    fail(what, ": cuBLASLt refused the FP8 matmul (status ", int(status),
+         ") with per-channel and per-token scales (outer-vector scaling) and ",
+         p.geluEpilogue   ? "the GELU epilogue"
+         : p.biasEpilogue ? "the bias epilogue"
+                          : "no epilogue",
+         ", m=", N, " n=", M,
+         "; FRESCO_CUDA_FP8_EPILOGUES=0 runs the bias and GELU as kernels");
+  p.spareAlgos.clear(); // this one runs: later calls need no other
 }
 
 GemmPlan &CudaBackend::fp8PlanFor(int64_t M, int64_t N, int64_t K,
@@ -233,21 +264,33 @@ GemmPlan CudaBackend::makeFp8Plan(const GemmKey &key, const void *bias) {
         pref, CUBLASLT_MATMUL_PREF_REDUCTION_SCHEME_MASK, &schemes,
         sizeof schemes);
   }
+  // The scale pointers are set before asking, as cuBLASLt may judge the
+  // scaling by them; each call sets its own.
+  const void *scales = fp8ActScales_;
+  set(CUBLASLT_MATMUL_DESC_A_SCALE_POINTER, scales);
+  set(CUBLASLT_MATMUL_DESC_B_SCALE_POINTER, scales);
   auto ask = [&](cublasLtEpilogue_t epi) {
     set(CUBLASLT_MATMUL_DESC_EPILOGUE, epi);
     if (epi == CUBLASLT_EPILOGUE_BIAS || epi == CUBLASLT_EPILOGUE_GELU_BIAS)
       set(CUBLASLT_MATMUL_DESC_BIAS_POINTER, bias);
-    cublasLtMatmulHeuristicResult_t result{};
+    cublasLtMatmulHeuristicResult_t results[kFp8Algos]{};
     int found = 0;
     cublasStatus_t s = api.cublasLtMatmulAlgoGetHeuristic(
-        lt_, p.desc, p.a, p.b, p.c, p.c, pref, 1, &result, &found);
+        lt_, p.desc, p.a, p.b, p.c, p.c, pref, kFp8Algos, results, &found);
     if (s != CUBLAS_STATUS_SUCCESS || found == 0)
       return false;
-    p.algo = result.algo;
+    p.algo = results[0].algo;
+    p.spareAlgos.clear();
+    for (int i = 1; i < found; ++i)
+      p.spareAlgos.push_back(results[i].algo);
     return true;
   };
-  const bool epilogueBias = bias && key.alignBias >= 16;
-  if (key.gelu && (!bias || epilogueBias)) {
+  // FRESCO_CUDA_FP8_EPILOGUES=0: bias and GELU as kernels, should cuBLASLt
+  // refuse its epilogues with outer-vector scaling.
+  const char *env = std::getenv("FRESCO_CUDA_FP8_EPILOGUES");
+  const bool epilogues = !(env && std::string(env) == "0");
+  const bool epilogueBias = epilogues && bias && key.alignBias >= 16;
+  if (epilogues && key.gelu && (!bias || epilogueBias)) {
     p.geluEpilogue =
         ask(bias ? CUBLASLT_EPILOGUE_GELU_BIAS : CUBLASLT_EPILOGUE_GELU);
     p.biasEpilogue = p.geluEpilogue && bias;

@@ -125,6 +125,9 @@ struct GemmPlan {
   cublasLtMatmulAlgo_t algo{};
   bool biasEpilogue = false; // else: pre-fill C with the bias, beta = 1
   bool geluEpilogue = false; // else: GELU as a separate kernel after it
+  // FP8: the heuristic's other answers, tried in order should cuBLASLt
+  // refuse `algo` at the first call (scaling modes it cannot run).
+  std::vector<cublasLtMatmulAlgo_t> spareAlgos;
 };
 
 //===----------------------------------------------------------------------===//

@@ -13,6 +13,8 @@
 
 #include <cuda_fp8.h>
 
+#include <cfloat>
+
 namespace fresco {
 namespace cuda {
 namespace {
@@ -20,15 +22,19 @@ namespace {
 constexpr int kFp8RowsPerBlock = 8; // one warp each
 
 // A non-finite amax (an inf in the row) gives NaN, as the host's: the
-// overflow stays visible instead of saturating to finite values.
+// overflow stays visible instead of saturating to finite values. A row so
+// small that 448 / amax overflows is a zero row (scale 1), as the host's.
+__device__ inline bool scaled(float amax) {
+  return amax > 0.0f && 448.0f / amax <= FLT_MAX;
+}
 __device__ inline float inverseScaleOf(float amax) {
   return !isfinite(amax) ? __int_as_float(0x7fc00000)
-         : amax > 0.0f   ? 448.0f / amax
+         : scaled(amax)  ? 448.0f / amax
                          : 1.0f;
 }
 __device__ inline float scaleOf(float amax) {
   return !isfinite(amax) ? __int_as_float(0x7fc00000)
-         : amax > 0.0f   ? amax / 448.0f
+         : scaled(amax)  ? amax / 448.0f
                          : 1.0f;
 }
 __device__ inline __nv_fp8_storage_t toE4M3(float v) {

@@ -48,13 +48,15 @@ __global__ void ropeKernel(const T *x, const T *__restrict__ table, T *y,
 
 /// As ropeKernel, a vector of x (W/2 pairs) and the table's matching
 /// vector at a time; x viewed as rows of Dh, the table as [T, Dh].
-/// ropeVectorizable makes n a multiple of W: there is no tail.
-template <typename T>
+/// ropeVectorizable makes n a multiple of W: there is no tail. I is the
+/// type of the index math: 32 bits where n allows (a 64-bit division
+/// costs several times a 32-bit one).
+template <typename T, typename I>
 __global__ void ropeVecKernel(const T *x, const T *__restrict__ table, T *y,
-                              int64_t T_, int64_t H, int64_t Dh, int64_t n) {
+                              I T_, I H, I Dh, int64_t n) {
   constexpr int W = Vec16<T>::kWidth;
-  vec::forEachDense(n, W, globalIndex(), gridStride(), [&](int64_t e, int) {
-    const int64_t row = e / Dh, t = (row / H) % T_;
+  vec::forEachDense(n, W, globalIndex(), gridStride(), [&](int64_t e64, int) {
+    const I e = I(e64), row = e / Dh, t = (row / H) % T_;
     const Vec16<T> xv = Vec16<T>::load(x + e),
                    cs = Vec16<T>::load(table + t * Dh + e % Dh);
     Vec16<T> out;
@@ -96,9 +98,15 @@ void rope(const void *x, const void *table, void *y, int64_t B, int64_t T,
     constexpr int W = Vec16<E>::kWidth;
     if (vec::ropeVectorizable(Dh, W, x, table, y)) {
       const int64_t elems = 2 * n;
-      ropeVecKernel<E><<<blocksFor(elems / W), kThreads, 0, s>>>(
-          static_cast<const E *>(x), static_cast<const E *>(table),
-          static_cast<E *>(y), T, H, Dh, elems);
+      const E *xt = static_cast<const E *>(x),
+              *tt = static_cast<const E *>(table);
+      E *yt = static_cast<E *>(y);
+      if (elems <= int64_t(UINT32_MAX))
+        ropeVecKernel<E, uint32_t><<<blocksFor(elems / W), kThreads, 0, s>>>(
+            xt, tt, yt, uint32_t(T), uint32_t(H), uint32_t(Dh), elems);
+      else
+        ropeVecKernel<E, int64_t><<<blocksFor(elems / W), kThreads, 0, s>>>(
+            xt, tt, yt, T, H, Dh, elems);
       return;
     }
     ropeKernel<E><<<blocksFor(n), kThreads, 0, s>>>(

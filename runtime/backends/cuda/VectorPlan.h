@@ -24,10 +24,14 @@
 // host lambdas in the test; each instance is only ever called from its own
 // side.
 #define FRESCO_HD_TEMPLATE _Pragma("nv_exec_check_disable")
-#define FRESCO_UNROLL _Pragma("unroll")
 #else
 #define FRESCO_HD
 #define FRESCO_HD_TEMPLATE
+#endif
+// Device code only: host compilers warn about the unknown pragma.
+#ifdef __CUDA_ARCH__
+#define FRESCO_UNROLL _Pragma("unroll")
+#else
 #define FRESCO_UNROLL
 #endif
 

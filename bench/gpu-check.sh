@@ -36,6 +36,11 @@
 #      three choices (backend_conformance_test's disabled
 #      AttentionSpeed.DISABLED_Bf16) next to PyTorch's SDPA backends (cuDNN,
 #      FlashAttention-2, memory-efficient; bench/gpu_attention.py);
+#   4e. the memory-bound kernels (MulAdd, add, layer norm with and without
+#      modulation, RMS norm, rotary embedding) at the Flux-width DiT's shapes in bf16 and f32:
+#      time per call and GB/s against a device-to-device copy of as many
+#      bytes in the same run (backend_conformance_test's disabled
+#      KernelSpeed.DISABLED_Bandwidth; seconds);
 #   4d. FLUX.1-dev's transformer (3072 wide, 24 heads x 128, 4096 image +
 #      512 text tokens, batch 1) in bf16 with random weights drawn on the GPU
 #      (bench/torch_flux.py make): Fresco --dtype bf16 vs the self-contained
@@ -61,7 +66,7 @@
 # Prints one table last; the full log is $OUT/gpu-check.log.
 # FRESCO_GPU_CHECK_CONFIGS picks phase 4's configs (default dit-xl-2-256, so
 # that the Flux-width phase fits the budget; plans exist for dit-s-2-256 too).
-# FRESCO_GPU_CHECK_PHASES="3 4 4b 4c 4d 6 5 5b" (any subset) reruns only those
+# FRESCO_GPU_CHECK_PHASES="3 4 4b 4c 4e 4d 6 5 5b" (any subset) reruns only those
 # phases; "4d 5b" is the Flux check alone.
 # FRESCO_GPU_CHECK_BUDGET (seconds, default 450): every step's timeout is cut
 # to what is left of it (phases 3-4d leave the last 30 s to phase 5 and 30 s
@@ -125,8 +130,8 @@ say "phase 1: tools"
 # A mistyped phase would run nothing and pass.
 for p in ${FRESCO_GPU_CHECK_PHASES:-}; do
   case $p in
-    3|4|4b|4c|4d|5|5b|6) ;;
-    *) row "phases" "FAIL" "FRESCO_GPU_CHECK_PHASES: no phase '$p' (3, 4, 4b, 4c, 4d, 6, 5, 5b)"; finish 2 ;;
+    3|4|4b|4c|4d|4e|5|5b|6) ;;
+    *) row "phases" "FAIL" "FRESCO_GPU_CHECK_PHASES: no phase '$p' (3, 4, 4b, 4c, 4d, 4e, 6, 5, 5b)"; finish 2 ;;
   esac
 done
 PATH=$PATH:/usr/local/cuda/bin
@@ -712,6 +717,36 @@ else
 fi
 
 fi # phase 4c
+
+#=== 4e. memory-bound kernels against a device-to-device copy =================
+if want 4e; then
+say "phase 4e: memory-bound kernels vs a device-to-device copy"
+k=$OUT/bandwidth.txt
+if [ "$(left)" -lt 20 ]; then
+  row "kernel bandwidth" "skipped" "under 20 s of the budget left"
+else
+  tmo 60 "$bindir/backend_conformance_test" --gtest_color=no --gtest_also_run_disabled_tests \
+    --gtest_filter='Cuda/KernelSpeed.DISABLED_Bandwidth/cuda' > "$k" 2>&1
+  rc=$?
+  cat "$k"
+  # "bandwidth KERNEL DTYPE US us GBS GB/s copy GBS GB/s PCT%": one row per
+  # kernel, its dtypes side by side.
+  kernels=$(awk '$1 == "bandwidth" && !seen[$2]++ {print $2}' "$k")
+  for kern in $kernels; do
+    line=$(awk -v n="$kern" '$1 == "bandwidth" && $2 == n {
+      printf "%s%s %s us %s GB/s (%s of copy)", (c++ ? ", " : ""), $3, $4, $6, $11}' "$k")
+    row "bw $kern" "timing" "$line"
+  done
+  if [ -z "$kernels" ]; then
+    why=$(grep -m1 -o 'no CUDA device.*' "$k" | cut -c1-70)
+    if [ "$dry" = 1 ]; then
+      row "kernel bandwidth" "n/a" "dry run: ${why:-no timings}"
+    else
+      failed=1; row "kernel bandwidth" "FAIL" "rc $rc: ${why:-no timings (see $k)}"
+    fi
+  fi
+fi
+fi # phase 4e
 
 # Phases 4d and 5b (Flux) live in their own file, on the helpers above.
 # shellcheck source=bench/gpu-check-flux.sh

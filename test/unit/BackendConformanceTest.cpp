@@ -136,7 +136,7 @@ TEST_P(Conformance, Conv2d) {
 TEST_P(Conformance, LayerNorm) {
   struct Case {
     int64_t rows, cols;
-  } cases[] = {{1, 1}, {3, 7}, {9, 64}, {512, 1152}};
+  } cases[] = {{1, 1}, {3, 7}, {9, 64}, {512, 1152}, {4, 3072}, {3, 3070}};
   uint32_t seed = 300;
   for (const Case &c : cases)
     for (int affine = 0; affine < 3; ++affine)
@@ -164,7 +164,8 @@ TEST_P(Conformance, LayerNorm) {
 TEST_P(Conformance, RmsNorm) {
   struct Case {
     int64_t rows, cols;
-  } cases[] = {{1, 1}, {3, 7}, {9, 64}, {33, 128}, {512, 1152}};
+  } cases[] = {{1, 1},      {3, 7},    {9, 64},  {33, 128},
+               {512, 1152}, {4, 3072}, {3, 3070}};
   uint32_t seed = 350;
   for (const Case &c : cases)
     for (bool weight : {false, true})
@@ -236,7 +237,8 @@ TEST_P(Conformance, Modulate) {
 TEST_P(Conformance, LayerNormModulate) {
   struct Case {
     int64_t B, T, D;
-  } cases[] = {{1, 1, 1}, {3, 1, 7}, {2, 5, 33}, {4, 3, 97}, {2, 64, 1152}};
+  } cases[] = {{1, 1, 1},     {3, 1, 7},    {2, 5, 33},  {4, 3, 97},
+               {2, 64, 1152}, {2, 3, 3072}, {2, 2, 3070}};
   uint32_t seed = 1300;
   for (const Case &c : cases)
     for (int affine = 0; affine < 3; ++affine)
@@ -363,6 +365,13 @@ TEST_P(Conformance, Binary) {
       {{2, 17, 200}, {2, 1, 200}, {2, 17, 200}},
       {{3, 5, 96}, {96}, {3, 5, 96}},
       {{3, 130}, {3, 1}, {3, 130}},
+      // Flux's width, a whole number of 16-byte vectors or not (the CUDA
+      // backend's vector paths and their scalar fallbacks), and a dense
+      // length with a tail after the last vector.
+      {{2, 3, 3072}, {2, 1, 3072}, {2, 3, 3072}},
+      {{2, 3, 3070}, {2, 1, 3070}, {2, 3, 3070}},
+      {{4, 256}, {4, 1}, {4, 256}},
+      {{4100}, {4100}, {4100}},
       {{}, {}, {}}, // rank 0
   };
   uint32_t seed = 800;
@@ -399,6 +408,10 @@ TEST_P(Conformance, MulAdd) {
       {{2, 1, 200}, {2, 17, 200}, {2, 17, 200}}, // long rows
       {{5, 6}, {5, 6}, {5, 6}},                  // dense
       {{1}, {7, 3}, {7, 3}},                     // scalar
+      // Flux's gate: 16-byte vectors by rows, and the scalar fallback.
+      {{2, 1, 3072}, {2, 4, 3072}, {2, 4, 3072}},
+      {{2, 1, 3070}, {2, 4, 3070}, {2, 4, 3070}},
+      {{4100}, {4100}, {4100}}, // dense, with a tail after the last vector
   };
   uint32_t seed = 760;
   for (const Case &c : cases)
@@ -431,6 +444,95 @@ TEST_P(Conformance, BinaryInPlace) {
   auto da = in(a), db = in(b);
   be().binary(BinaryKind::Mul, da->f(), db->f(), da->f(), 3, shape.data(),
               as.data(), bs.data());
+  expectEachClose(ref, da->read());
+}
+
+// Operands that start one element past an allocation (16-byte aligned in
+// the CUDA backend's memory) cannot take its 16-byte vector paths: the
+// same kernels on a view one element in, at widths that would otherwise
+// take them, and in place.
+TEST_P(Conformance, OffsetViews) {
+  const int64_t B = 2, T = 3, D = 3072, n = B * T * D;
+  uint32_t seed = 870;
+  // x[1..] of a buffer holding x with one element before it.
+  auto shifted = [&](const Vec &v) {
+    Vec padded(v.size() + 1, 7.0f);
+    std::copy(v.begin(), v.end(), padded.begin() + 1);
+    return in(padded);
+  };
+  auto tail = [](const Vec &v) { return Vec(v.begin() + 1, v.end()); };
+  const Vec x = randomVec(size_t(n), seed++, 99.0f, 101.0f);
+  const Vec g = randomVec(size_t(D), seed++, 0.5f, 1.5f);
+  const Vec bt = randomVec(size_t(D), seed++);
+  const Vec shift = randomVec(size_t(B * D), seed++),
+            scale = randomVec(size_t(B * D), seed++);
+  const float eps = 1e-6f;
+  for (bool inPlace : {false, true}) {
+    SCOPED_TRACE(::testing::Message() << "inPlace=" << inPlace);
+    {
+      SCOPED_TRACE("layerNormModulate");
+      auto dx = shifted(x), dg = shifted(g), db = shifted(bt);
+      auto dsh = shifted(shift), dsc = shifted(scale);
+      auto dy = inPlace ? nullptr : out(size_t(n + 1));
+      Buffer &y = inPlace ? *dx : *dy;
+      be().layerNormModulate(dx->at(1), dg->at(1), db->at(1), dsh->at(1),
+                             dsc->at(1), y.at(1), B, T, D, eps);
+      expectClose(refLayerNormModulate(x, g.data(), bt.data(), shift, scale, B,
+                                       T, D, eps),
+                  tail(y.read()));
+    }
+    {
+      SCOPED_TRACE("rmsNorm");
+      auto dx = shifted(x), dg = shifted(g);
+      auto dy = inPlace ? nullptr : out(size_t(n + 1));
+      Buffer &y = inPlace ? *dx : *dy;
+      be().rmsNorm(dx->at(1), dg->at(1), y.at(1), B * T, D, eps);
+      expectClose(refRmsNorm(x, g.data(), B * T, D, eps), tail(y.read()));
+    }
+    {
+      SCOPED_TRACE("mulAdd, gate [B, 1, D] into [B, T, D]");
+      const Vec gate = randomVec(size_t(B * D), seed++),
+                c = randomVec(size_t(n), seed++);
+      const std::vector<int64_t> shape = {B, T, D};
+      const std::vector<int64_t> gs = broadcastStrides({B, 1, D}, shape),
+                                 xs = broadcastStrides(shape, shape);
+      RefVec ref = refBinary(BinaryKind::Mul, gate, x, shape, gs, xs);
+      for (size_t i = 0; i < ref.size(); ++i)
+        ref[i] += c[i];
+      auto dgate = shifted(gate), dx = shifted(x), dc = shifted(c);
+      auto dy = inPlace ? nullptr : out(size_t(n + 1));
+      Buffer &y = inPlace ? *dc : *dy;
+      be().mulAdd(dgate->at(1), dx->at(1), dc->at(1), y.at(1), 3, shape.data(),
+                  gs.data(), xs.data());
+      expectEachClose(ref, tail(y.read()));
+    }
+    {
+      SCOPED_TRACE("dense add");
+      const Vec b = randomVec(size_t(n), seed++);
+      const std::vector<int64_t> shape = {n}, st = {1};
+      RefVec ref = refBinary(BinaryKind::Add, x, b, shape, st, st);
+      auto dx = shifted(x), db = shifted(b);
+      auto dy = inPlace ? nullptr : out(size_t(n + 1));
+      Buffer &y = inPlace ? *dx : *dy;
+      be().binary(BinaryKind::Add, dx->at(1), db->at(1), y.at(1), 1,
+                  shape.data(), st.data(), st.data());
+      expectEachClose(ref, tail(y.read()));
+    }
+  }
+}
+
+// The residual add in place (out = a) at Flux's width: the CUDA backend's
+// dense vector path reads each vector before the same thread writes it.
+// (MulAdd's in-place cases cover out = c.)
+TEST_P(Conformance, DenseAddInPlace) {
+  const int64_t B = 2, T = 3, D = 3072, n = B * T * D;
+  const Vec a = randomVec(size_t(n), 880), b = randomVec(size_t(n), 881);
+  const std::vector<int64_t> shape = {B, T, D};
+  const std::vector<int64_t> dense = broadcastStrides(shape, shape);
+  RefVec ref = refBinary(BinaryKind::Add, a, b, shape, dense, dense);
+  auto da = in(a), db = in(b);
+  be().binary(BinaryKind::Add, da->f(), db->f(), da->f(), 3, shape.data(),
+              dense.data(), dense.data());
   expectEachClose(ref, da->read());
 }
 

@@ -25,6 +25,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -313,6 +314,78 @@ TEST_P(FloatStorage, Norms) {
     expectStored(refGroupNorm(gx, gg.data(), gb.data(), 2, C, S, groups, eps),
                  read(dy, gx.size()));
   }
+}
+
+// The CUDA backend's 16-byte vector paths and their scalar fallbacks:
+// Flux's width (3072, whole vectors of 8 elements) and 3070 (not), each
+// also with every operand one element off the 16-byte grid.
+TEST_P(FloatStorage, VectorWidths) {
+  const int64_t B = 2, T = 3, rows = B * T;
+  const float eps = 1e-6f;
+  for (int64_t D : {3072, 3070})
+    for (bool offset : {false, true}) {
+      SCOPED_TRACE(::testing::Message() << "D=" << D << " offset=" << offset);
+      const size_t n = size_t(rows * D);
+      // With `offset`, the tensor starts one element into its allocation.
+      auto past = [&](float *p) {
+        return offset ? reinterpret_cast<float *>(
+                            reinterpret_cast<uint8_t *>(p) + 2)
+                      : p;
+      };
+      auto put = [&](const Vec &v) {
+        Vec padded(v.size() + 1, 0.0f);
+        std::copy(v.begin(), v.end(), padded.begin() + 1);
+        return offset ? past(stored(padded)) : stored(v);
+      };
+      auto fresh = [&](size_t count) {
+        return past(result(count + (offset ? 1 : 0)));
+      };
+      Vec x = randomVec(n, 210, 99.0f, 101.0f), c = randomVec(n, 211);
+      Vec g = randomVec(size_t(D), 212, 0.5f, 1.5f),
+          bt = randomVec(size_t(D), 213);
+      Vec shift = randomVec(size_t(B * D), 214),
+          scale = randomVec(size_t(B * D), 215),
+          gate = randomVec(size_t(B * D), 216);
+      rounded(x), rounded(c), rounded(g), rounded(bt);
+      rounded(shift), rounded(scale), rounded(gate);
+      float *dx = put(x), *dg = put(g);
+      {
+        SCOPED_TRACE("layerNormModulate");
+        float *dy = fresh(n);
+        backend->layerNormModulate(dx, dg, put(bt), put(shift), put(scale), dy,
+                                   B, T, D, eps);
+        expectStored(refLayerNormModulate(x, g.data(), bt.data(), shift, scale,
+                                          B, T, D, eps),
+                     read(dy, n));
+      }
+      {
+        SCOPED_TRACE("rmsNorm");
+        float *dy = fresh(n);
+        backend->rmsNorm(dx, dg, dy, rows, D, eps);
+        expectStored(refRmsNorm(x, g.data(), rows, D, eps), read(dy, n));
+      }
+      const std::vector<int64_t> shape = {B, T, D};
+      const std::vector<int64_t> gs = broadcastStrides({B, 1, D}, shape),
+                                 xs = broadcastStrides(shape, shape);
+      {
+        SCOPED_TRACE("mulAdd: gate [B, 1, D], one rounding");
+        float *dy = fresh(n);
+        backend->mulAdd(put(gate), dx, put(c), dy, 3, shape.data(), gs.data(),
+                        xs.data());
+        RefVec want = refBinary(BinaryKind::Mul, gate, x, shape, gs, xs);
+        for (size_t i = 0; i < want.size(); ++i)
+          want[i] += c[i];
+        expectStored(want, read(dy, n), 2e-6);
+      }
+      {
+        SCOPED_TRACE("add, dense");
+        float *dy = fresh(n);
+        backend->binary(BinaryKind::Add, dx, put(c), dy, 3, shape.data(),
+                        xs.data(), xs.data());
+        expectStored(refBinary(BinaryKind::Add, x, c, shape, xs, xs),
+                     read(dy, n), 2e-6);
+      }
+    }
 }
 
 TEST_P(FloatStorage, ElementwiseAndLayout) {

@@ -80,7 +80,9 @@ TEST_P(Conformance, RopeTable) {
 TEST_P(Conformance, Rope) {
   struct Case {
     int64_t B, T, H, Dh;
-  } cases[] = {{1, 1, 1, 2}, {2, 29, 2, 16}, {1, 37, 3, 128}, {3, 8, 24, 64}};
+  } cases[] = {{1, 1, 1, 2},   {2, 29, 2, 16}, {1, 37, 3, 128},
+               {3, 8, 24, 64}, {2, 5, 3, 6}, // heads of 6: no 16-byte path
+               {2, 9, 24, 128}};             // Flux's heads
   uint32_t seed = 1100;
   for (const Case &c : cases)
     for (bool inPlace : {false, true}) {

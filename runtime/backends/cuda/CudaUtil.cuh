@@ -86,6 +86,34 @@ template <> __device__ inline __half fromFloat<__half>(float v) {
   return __float2half_rn(v);
 }
 
+/// 16 bytes of elements of T (8 bf16/f16 or 4 f32), loaded and stored as
+/// one: the vector paths of VectorPlan.h. Pointers must be 16-byte
+/// aligned.
+template <typename T> struct alignas(16) Vec16 {
+  static constexpr int kWidth = 16 / int(sizeof(T));
+  T v[kWidth];
+
+  __device__ static Vec16 load(const T *p) {
+    return *reinterpret_cast<const Vec16 *>(p);
+  }
+  __device__ static Vec16 splat(T x) {
+    Vec16 r;
+    for (int i = 0; i < kWidth; ++i)
+      r.v[i] = x;
+    return r;
+  }
+  /// Through __stwb (one st.global.v4): nvcc splits a plain 16-byte store
+  /// of 2-byte elements into 4-byte ones in some kernels.
+  __device__ void store(T *p) const {
+    uint4 u;
+    memcpy(&u, v, sizeof(u));
+    __stwb(reinterpret_cast<uint4 *>(p), u);
+  }
+  __device__ float get(int i) const { return toFloat(v[i]); }
+  /// Element i := x rounded to T.
+  __device__ void set(int i, float x) { v[i] = fromFloat<T>(x); }
+};
+
 /// Blocks of kThreads for a grid-stride loop over n elements (n > 0).
 inline unsigned blocksFor(int64_t n) {
   int64_t b = (n + kThreads - 1) / kThreads;

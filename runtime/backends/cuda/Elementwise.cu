@@ -2,7 +2,10 @@
 //
 // binary() first canonicalises the strided problem on the host as the CPU
 // backend does (size-1 dims dropped, dims contiguous for out, a and b alike
-// merged), so most broadcasts reach the kernel with one or two dims.
+// merged), so most broadcasts reach the kernel with one or two dims. Dense
+// and by-rows problems move 16 bytes per access where VectorPlan.h allows
+// (aligned pointers, rows a whole number of vectors); the rest take the
+// scalar kernels.
 //
 // The sinusoidal embeddings follow diffusers' float32 roundings step by
 // step, like the CPU kernels; their exp, sin and cos are taken in double
@@ -23,6 +26,7 @@
 //===----------------------------------------------------------------------===//
 #include "runtime/backends/cuda/CudaKernels.h"
 #include "runtime/backends/cuda/CudaUtil.cuh"
+#include "runtime/backends/cuda/VectorPlan.h"
 
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
@@ -89,12 +93,6 @@ __global__ void biasActivationKernel(const float *x, const T *bias, T *y,
 // Binary
 //===----------------------------------------------------------------------===//
 
-struct Strided {
-  int rank;
-  int64_t shape[kMaxRank];
-  int64_t a[kMaxRank], b[kMaxRank];
-};
-
 template <BinaryKind K> __device__ float applyBinary(float a, float b) {
   switch (K) {
   case BinaryKind::Add:
@@ -145,6 +143,9 @@ __global__ void binaryKernel(const T *a, const T *b, const T *c, T *out,
 /// blockIdx.x strides over the rows, blockIdx.y over chunks of a row, so
 /// that a few long rows (a rank-1 broadcast is one row) still fill the GPU.
 constexpr int64_t kRowMin = 64;
+/// Threads of a by-rows vector block: a Flux row (3072 bf16, 384 vectors)
+/// is three of them.
+constexpr int kRowVecThreads = 128;
 template <BinaryKind K, typename T>
 __global__ void binaryRowsKernel(const T *a, const T *b, const T *c, T *out,
                                  int64_t rows, Strided s) {
@@ -174,6 +175,77 @@ __global__ void binaryDenseKernel(const T *a, const T *b, const T *c, T *out,
     out[i] = combine<K>(toFloat(a[i]), toFloat(b[i]), c, i);
 }
 
+/// 16-byte loads and stores where VectorPlan.h allows (the scalar kernels
+/// above take the rest). Each vector of out is read from the same
+/// positions of c (and of a and b where they step with out) by the thread
+/// that writes it, so the aliasing rules above still hold.
+template <BinaryKind K, typename T>
+__device__ inline void combineVector(const Vec16<T> &a, const Vec16<T> &b,
+                                     const T *c, T *out) {
+  Vec16<T> r;
+  if (c) {
+    const Vec16<T> cv = Vec16<T>::load(c);
+    for (int i = 0; i < Vec16<T>::kWidth; ++i)
+      r.set(i, __fadd_rn(applyBinary<K>(a.get(i), b.get(i)), cv.get(i)));
+  } else {
+    for (int i = 0; i < Vec16<T>::kWidth; ++i)
+      r.set(i, applyBinary<K>(a.get(i), b.get(i)));
+  }
+  r.store(out);
+}
+
+template <BinaryKind K, typename T>
+__global__ void binaryDenseVecKernel(const T *a, const T *b, const T *c, T *out,
+                                     int64_t n) {
+  constexpr int W = Vec16<T>::kWidth;
+  vec::forEachDense(
+      n, W, globalIndex(), gridStride(), [&](int64_t e, int count) {
+        if (count == W)
+          combineVector<K>(Vec16<T>::load(a + e), Vec16<T>::load(b + e),
+                           c ? c + e : c, out + e);
+        else
+          out[e] = combine<K>(toFloat(a[e]), toFloat(b[e]), c, e);
+      });
+}
+
+/// By rows as binaryRowsKernel, a vector at a time. An operand with inner
+/// stride 0 (a column broadcast) is one value per row, read once; the
+/// [B, 1, D] gate of [B, T, D] is a vector load that stays in cache.
+template <BinaryKind K, typename T>
+__global__ void binaryRowsVecKernel(const T *a, const T *b, const T *c, T *out,
+                                    int64_t rows, Strided s) {
+  constexpr int W = Vec16<T>::kWidth;
+  const int last = s.rank - 1;
+  const int inner = int(s.shape[last]);
+  const bool aRow = s.a[last] != 0, bRow = s.b[last] != 0;
+  const T *ar = a, *br = b;
+  Vec16<T> aSplat, bSplat;
+  vec::forEachRowVector(
+      rows, inner, W, vec::Launch{gridDim.x, gridDim.y, int(blockDim.x)},
+      vec::Coord{blockIdx.x, blockIdx.y, int(threadIdx.x)},
+      [&](int64_t row) {
+        int64_t rest = row, ia = 0, ib = 0;
+        for (int d = last - 1; d >= 0; --d) {
+          const int64_t idx = rest % s.shape[d];
+          rest /= s.shape[d];
+          ia += idx * s.a[d];
+          ib += idx * s.b[d];
+        }
+        ar = a + ia;
+        br = b + ib;
+        if (!aRow)
+          aSplat = Vec16<T>::splat(*ar);
+        if (!bRow)
+          bSplat = Vec16<T>::splat(*br);
+      },
+      [&](int64_t row, int j) {
+        const int64_t o = row * inner + j;
+        combineVector<K>(aRow ? Vec16<T>::load(ar + j) : aSplat,
+                         bRow ? Vec16<T>::load(br + j) : bSplat, c ? c + o : c,
+                         out + o);
+      });
+}
+
 template <BinaryKind K>
 void launchBinary(const void *a, const void *b, const void *c, void *out,
                   int64_t n, const Strided &s, DType storage,
@@ -184,10 +256,23 @@ void launchBinary(const void *a, const void *b, const void *c, void *out,
             *ct = static_cast<const T *>(c);
     T *ot = static_cast<T *>(out);
     const int64_t inner = s.shape[s.rank - 1];
-    if (s.rank == 1 && s.a[0] == 1 && s.b[0] == 1)
+    constexpr int W = Vec16<T>::kWidth;
+    const bool dense = s.rank == 1 && s.a[0] == 1 && s.b[0] == 1;
+    if (dense && vec::denseVectorizable(a, b, c, out))
+      binaryDenseVecKernel<K, T>
+          <<<blocksFor((n + W - 1) / W), kThreads, 0, stream>>>(at, bt, ct, ot,
+                                                                n);
+    else if (dense)
       binaryDenseKernel<K, T>
           <<<blocksFor(n), kThreads, 0, stream>>>(at, bt, ct, ot, n);
-    else if (inner >= kRowMin) {
+    else if (inner >= kRowMin &&
+             vec::rowsVectorizable(s, a, b, c, out, int(sizeof(T)))) {
+      const vec::Launch l =
+          vec::rowsLaunch(n / inner, inner / W, kRowVecThreads, kMaxBlocks);
+      binaryRowsVecKernel<K, T>
+          <<<dim3(unsigned(l.gridX), unsigned(l.gridY)), l.threads, 0,
+             stream>>>(at, bt, ct, ot, n / inner, s);
+    } else if (inner >= kRowMin) {
       const int64_t rows = n / inner, x = std::min<int64_t>(rows, kMaxBlocks),
                     y = std::min<int64_t>({(inner + kThreads - 1) / kThreads,
                                            std::max<int64_t>(kMaxBlocks / x, 1),

@@ -2,16 +2,22 @@
 //
 // Statistics are two-pass (mean, then squared deviations) as on the CPU: a
 // one-pass E[x^2] - E[x]^2 loses digits on activations with a large mean.
-// Layer norm gives each row to one warp (DiT rows are ~1K wide), and so
-// does layer norm + adaLN modulation, which modulates the row before writing
-// it; group norm gives each (image, group) to one block, accumulating in
-// double since a group spans up to a few hundred thousand values in the VAE
+// Layer norm (+ adaLN modulation, which modulates the row before writing
+// it) and RMS norm read each row once into registers, 16 bytes a load,
+// a block per wide row or a group of lanes per narrow one (VectorPlan.h:
+// rows a whole number of vectors, aligned pointers, at most 2048 vectors
+// wide); other rows take one warp each, reading x once per pass. Group
+// norm gives each (image, group) to one block, accumulating in double
+// since a group spans up to a few hundred thousand values in the VAE
 // decoder. Every tensor is in the float storage T; statistics and the
 // normalised values are f32, rounded once when y is written.
 //
 //===----------------------------------------------------------------------===//
 #include "runtime/backends/cuda/CudaKernels.h"
 #include "runtime/backends/cuda/CudaUtil.cuh"
+#include "runtime/backends/cuda/VectorPlan.h"
+
+#include <algorithm>
 
 namespace fresco {
 namespace cuda {
@@ -37,9 +43,10 @@ __device__ inline void rowStats(const T *xr, int64_t cols, float eps, int lane,
   rstd = 1.0f / sqrtf(var + eps);
 }
 
-/// One warp per row. With shift and scale (else both null) the adaLN
-/// modulation is applied to the normalised row before it is written: rows
-/// are (b, t) pairs of x [B, T, D], shift and scale [B, D].
+/// The fallback of layerNormVecKernel: one warp per row. With shift and
+/// scale (else both null) the adaLN modulation is applied to the normalised
+/// row before it is written: rows are (b, t) pairs of x [B, T, D], shift
+/// and scale [B, D].
 template <typename T>
 __global__ void layerNormKernel(const T *x, const T *__restrict__ gamma,
                                 const T *__restrict__ beta,
@@ -96,6 +103,144 @@ __global__ void rmsNormKernel(const T *x, const T *__restrict__ gamma, T *y,
   }
 }
 
+/// The vector path's sum over the threads holding a row (NormPlan): lane
+/// groups of a warp by shuffles, a whole block through `scratch`.
+template <typename V>
+__device__ inline V rowSum(V v, int rowThreads, V *scratch) {
+  if (rowThreads > 32)
+    return blockSum(v, scratch);
+  for (int o = rowThreads / 2; o > 0; o >>= 1)
+    v += __shfl_xor_sync(0xffffffffu, v, o);
+  return v;
+}
+
+/// The vector path: each row is read once into registers by its threads
+/// (vec::forEachNormSlot) and the two-pass statistics are taken from
+/// there. Rows past the end still join the reductions, holding nothing.
+/// __launch_bounds__: blocks have up to kNormMaxThreads threads (bf16
+/// layer norm then takes 96 registers; capped at 64 it spills).
+template <typename T>
+__global__ void __launch_bounds__(vec::kNormMaxThreads)
+    layerNormVecKernel(const T *x, const T *__restrict__ gamma,
+                       const T *__restrict__ beta, const T *__restrict__ shift,
+                       const T *__restrict__ scale, T *y, int64_t rows,
+                       int64_t tokens, int cols, float eps,
+                       vec::NormPlan plan) {
+  constexpr int W = Vec16<T>::kWidth;
+  __shared__ double scratchD[32];
+  __shared__ float scratchF[32];
+  const int rt = plan.rowThreads;
+  vec::forEachNormRow(
+      rows, plan, blockIdx.x, gridDim.x, threadIdx.x,
+      [&](int64_t row, bool valid, int tid) {
+        const T *xr = x + row * cols;
+        T *yr = y + row * cols;
+        Vec16<T> held[vec::kNormSlots];
+        double sum = 0.0; // in double, as rowStats
+        if (valid)
+          vec::forEachNormSlot(cols, W, rt, tid, [&](int k, int c) {
+            held[k] = Vec16<T>::load(xr + c);
+            for (int i = 0; i < W; ++i)
+              sum += held[k].get(i);
+          });
+        const float mean = float(rowSum(sum, rt, scratchD) / double(cols));
+        float sq = 0.0f;
+        if (valid)
+          vec::forEachNormSlot(cols, W, rt, tid, [&](int k, int) {
+            for (int i = 0; i < W; ++i) {
+              const float d = held[k].get(i) - mean;
+              sq += d * d;
+            }
+          });
+        const float var = rowSum(sq, rt, scratchF) / float(cols); // biased
+        const float rstd = 1.0f / sqrtf(var + eps);
+        if (!valid)
+          return;
+        const T *sh = shift ? shift + (row / tokens) * cols : nullptr;
+        const T *sc = scale ? scale + (row / tokens) * cols : nullptr;
+        // y may alias x: the row is in registers before the first write.
+        vec::forEachNormSlot(cols, W, rt, tid, [&](int k, int c) {
+          Vec16<T> g, b, shv, scv, out;
+          if (gamma)
+            g = Vec16<T>::load(gamma + c);
+          if (beta)
+            b = Vec16<T>::load(beta + c);
+          if (sc) {
+            shv = Vec16<T>::load(sh + c);
+            scv = Vec16<T>::load(sc + c);
+          }
+          for (int i = 0; i < W; ++i) {
+            float v = (held[k].get(i) - mean) * rstd;
+            if (gamma)
+              v *= g.get(i);
+            if (beta)
+              v += b.get(i);
+            if (sc) // as layerNormKernel
+              v = v * (1.0f + scv.get(i)) + shv.get(i);
+            out.set(i, v);
+          }
+          out.store(yr + c);
+        });
+      });
+}
+
+/// RMS norm by the same plan; the mean square in double, as rmsNormKernel.
+template <typename T>
+__global__ void __launch_bounds__(vec::kNormMaxThreads)
+    rmsNormVecKernel(const T *x, const T *__restrict__ gamma, T *y,
+                     int64_t rows, int cols, float eps, vec::NormPlan plan) {
+  constexpr int W = Vec16<T>::kWidth;
+  __shared__ double scratch[32];
+  const int rt = plan.rowThreads;
+  vec::forEachNormRow(
+      rows, plan, blockIdx.x, gridDim.x, threadIdx.x,
+      [&](int64_t row, bool valid, int tid) {
+        const T *xr = x + row * cols;
+        T *yr = y + row * cols;
+        Vec16<T> held[vec::kNormSlots];
+        double sq = 0.0;
+        if (valid)
+          vec::forEachNormSlot(cols, W, rt, tid, [&](int k, int c) {
+            held[k] = Vec16<T>::load(xr + c);
+            for (int i = 0; i < W; ++i) {
+              const double v = held[k].get(i);
+              sq += v * v;
+            }
+          });
+        const float rstd =
+            float(rsqrt(rowSum(sq, rt, scratch) / double(cols) + double(eps)));
+        if (!valid)
+          return;
+        vec::forEachNormSlot(cols, W, rt, tid, [&](int k, int c) {
+          Vec16<T> g, out;
+          if (gamma)
+            g = Vec16<T>::load(gamma + c);
+          for (int i = 0; i < W; ++i) {
+            float v = held[k].get(i) * rstd;
+            if (gamma)
+              v *= g.get(i);
+            out.set(i, v);
+          }
+          out.store(yr + c);
+        });
+      });
+}
+
+/// The vector path's plan for these rows and pointers (rowThreads 0: the
+/// warp kernels), and its grid.
+template <typename T>
+vec::NormPlan normVectorPlan(int64_t cols, const void *x, const void *y,
+                             const void *gamma, const void *beta,
+                             const void *shift, const void *scale) {
+  if (!vec::normVectorizable(x, y, gamma, beta, shift, scale))
+    return {};
+  return vec::normPlan(cols, Vec16<T>::kWidth);
+}
+unsigned normBlocks(int64_t rows, const vec::NormPlan &p) {
+  return unsigned(
+      std::min((rows + p.rowsPerBlock - 1) / p.rowsPerBlock, kMaxBlocks));
+}
+
 constexpr int kGroupThreads = 512;
 
 template <typename T>
@@ -150,6 +295,15 @@ void layerNorm(const void *x, const void *gamma, const void *beta, void *y,
   const int64_t blocks = (rows + kRowsPerBlock - 1) / kRowsPerBlock;
   withStorage(storage, "layer_norm", [&](auto t) {
     using T = typename decltype(t)::type;
+    const vec::NormPlan p =
+        normVectorPlan<T>(cols, x, y, gamma, beta, nullptr, nullptr);
+    if (p.rowThreads) {
+      layerNormVecKernel<T><<<normBlocks(rows, p), p.blockThreads(), 0, s>>>(
+          static_cast<const T *>(x), static_cast<const T *>(gamma),
+          static_cast<const T *>(beta), nullptr, nullptr, static_cast<T *>(y),
+          rows, 1, int(cols), eps, p);
+      return;
+    }
     layerNormKernel<T><<<unsigned(blocks), kRowsPerBlock * 32, 0, s>>>(
         static_cast<const T *>(x), static_cast<const T *>(gamma),
         static_cast<const T *>(beta), nullptr, nullptr, static_cast<T *>(y),
@@ -165,6 +319,14 @@ void rmsNorm(const void *x, const void *gamma, void *y, int64_t rows,
   const int64_t blocks = (rows + kRowsPerBlock - 1) / kRowsPerBlock;
   withStorage(storage, "rms_norm", [&](auto t) {
     using T = typename decltype(t)::type;
+    const vec::NormPlan p =
+        normVectorPlan<T>(cols, x, y, gamma, nullptr, nullptr, nullptr);
+    if (p.rowThreads) {
+      rmsNormVecKernel<T><<<normBlocks(rows, p), p.blockThreads(), 0, s>>>(
+          static_cast<const T *>(x), static_cast<const T *>(gamma),
+          static_cast<T *>(y), rows, int(cols), eps, p);
+      return;
+    }
     rmsNormKernel<T><<<unsigned(blocks), kRowsPerBlock * 32, 0, s>>>(
         static_cast<const T *>(x), static_cast<const T *>(gamma),
         static_cast<T *>(y), rows, cols, eps);
@@ -182,6 +344,16 @@ void layerNormModulate(const void *x, const void *gamma, const void *beta,
   const int64_t blocks = (rows + kRowsPerBlock - 1) / kRowsPerBlock;
   withStorage(storage, "layer_norm_modulate", [&](auto t) {
     using E = typename decltype(t)::type;
+    const vec::NormPlan p =
+        normVectorPlan<E>(D, x, y, gamma, beta, shift, scale);
+    if (p.rowThreads) {
+      layerNormVecKernel<E><<<normBlocks(rows, p), p.blockThreads(), 0, s>>>(
+          static_cast<const E *>(x), static_cast<const E *>(gamma),
+          static_cast<const E *>(beta), static_cast<const E *>(shift),
+          static_cast<const E *>(scale), static_cast<E *>(y), rows, T, int(D),
+          eps, p);
+      return;
+    }
     layerNormKernel<E><<<unsigned(blocks), kRowsPerBlock * 32, 0, s>>>(
         static_cast<const E *>(x), static_cast<const E *>(gamma),
         static_cast<const E *>(beta), static_cast<const E *>(shift),

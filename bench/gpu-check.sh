@@ -542,19 +542,19 @@ fp8_row() {
   elif [ "$(left)" -lt 30 ]; then
     row "$flux fp8 vs bf16" "skipped" "under 30 s of the budget left"; return
   fi
-  tmo 90 "$bindir/fresco-run" "$plan" "${fargs[@]:1}" --backend $backend --repeat 6 \
-    --stats --output "@$d/fresco-fp8.npy" > "$d/fp8.log" 2>&1
-  rc=$?
-  cat "$d/fp8.log"
+  run_fp8() {
+    tmo 90 "$bindir/fresco-run" "$plan" "${fargs[@]:1}" --backend $backend --repeat 6 \
+      --stats --output "@$d/fresco-fp8.npy" > "$d/fp8.log" 2>&1
+    rc=$?
+    cat "$d/fp8.log"
+  }
+  run_fp8
   # cuBLASLt may refuse its bias/GELU epilogues with FP8's outer-vector
   # scaling: once more with them as kernels, and the row says so.
   local note=""
   if [ $rc -ne 0 ] && grep -q 'FRESCO_CUDA_FP8_EPILOGUES=0' "$d/fp8.log" && [ "$(left)" -ge 30 ]; then
     note=" (epilogues refused: bias and GELU as kernels)"
-    FRESCO_CUDA_FP8_EPILOGUES=0 tmo 90 "$bindir/fresco-run" "$plan" "${fargs[@]:1}" \
-      --backend $backend --repeat 6 --stats --output "@$d/fresco-fp8.npy" > "$d/fp8.log" 2>&1
-    rc=$?
-    cat "$d/fp8.log"
+    FRESCO_CUDA_FP8_EPILOGUES=0 run_fp8
   fi
   if [ $rc -ne 0 ]; then
     failed=1; row "$flux fp8 vs bf16" "FAIL" "rc $rc: $(grep -m1 error "$d/fp8.log" | cut -c1-80)"; return
@@ -744,6 +744,9 @@ else
     else
       failed=1; row "kernel bandwidth" "FAIL" "rc $rc: ${why:-no timings (see $k)}"
     fi
+  elif [ $rc -ne 0 ]; then
+    # Rows timed before a failure do not make the case pass.
+    failed=1; row "kernel bandwidth" "FAIL" "rc $rc after $(echo $kernels | wc -w) kernels: $(grep -m1 -i 'failure\|error' "$k" | cut -c1-60)"
   fi
 fi
 fi # phase 4e

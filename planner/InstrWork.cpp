@@ -22,38 +22,20 @@ std::string dims(const plan::Value &v) {
   return s.empty() ? "scalar" : s;
 }
 
-bool isFp8Linear(const plan::Instr &in) {
-  const plan::LinearAttrs *a =
-      in.op() == plan::OpCode::Linear ? in.attrs_as_LinearAttrs() : nullptr;
-  return a && a->fp8();
-}
-
-/// [M, K] of a linear's input and [N, K] of its weight.
-void linearDims(const plan::Function &f, const plan::Instr &in, double &m,
-                double &k, double &n) {
-  const plan::Value &x = *f.values()->Get(in.operands()->Get(0));
-  const plan::Value &w = *f.values()->Get(in.operands()->Get(1));
-  k = double(x.shape()->Get(x.shape()->size() - 1));
-  m = k > 0 ? elements(x) / k : 0;
-  n = double(w.shape()->Get(0));
-}
-
 } // namespace
 
-uint64_t fp8WeightBytes(const plan::Function &f, const plan::Instr &in) {
-  if (!isFp8Linear(in))
-    return 0;
-  double m, k, n;
-  linearDims(f, in, m, k, n);
-  return uint64_t(n * k + 4 * n);
-}
-
-uint64_t fp8ScratchBytes(const plan::Function &f, const plan::Instr &in) {
-  if (!isFp8Linear(in))
-    return 0;
-  double m, k, n;
-  linearDims(f, in, m, k, n);
-  return uint64_t(m * k + 4 * m);
+bool fp8LinearDims(const plan::Function &f, const plan::Instr &in, int64_t &m,
+                   int64_t &k, int64_t &n) {
+  const plan::LinearAttrs *a =
+      in.op() == plan::OpCode::Linear ? in.attrs_as_LinearAttrs() : nullptr;
+  if (!a || !a->fp8())
+    return false;
+  const plan::Value &x = *f.values()->Get(in.operands()->Get(0));
+  const plan::Value &w = *f.values()->Get(in.operands()->Get(1));
+  k = x.shape()->Get(x.shape()->size() - 1);
+  m = k > 0 ? int64_t(elements(x)) / k : 0;
+  n = w.shape()->Get(0);
+  return true;
 }
 
 bool flopBound(const std::string &op) {
@@ -93,11 +75,11 @@ InstrWork instrWork(const plan::Function &f, const plan::Instr &in,
     const plan::Value &x = value(in.operands()->Get(0));
     double k = double(x.shape()->Get(x.shape()->size() - 1));
     w.flops = 2 * elements(*res) * k;
-    if (isFp8Linear(in)) {
+    int64_t fm, fk, fn;
+    if (fp8LinearDims(f, in, fm, fk, fn)) {
       // The quantizer reads the input and writes its e4m3 copy with a
       // scale per row; the GEMM reads both copies' bytes and the scales.
-      double m, kk, n;
-      linearDims(f, in, m, kk, n);
+      const double m = double(fm), kk = double(fk), n = double(fn);
       w.op = "LinearFp8";
       w.rate = "fp8";
       w.kernels = 2;

@@ -34,13 +34,10 @@ struct InstrWork {
 InstrWork instrWork(const plan::Function &f, const plan::Instr &in,
                     DType storage);
 
-/// Device bytes an FP8 linear adds at bind, next to its plan weight
-/// [N, K]: the e4m3 copy and one f32 scale per output channel (0 for any
-/// other instruction).
-uint64_t fp8WeightBytes(const plan::Function &f, const plan::Instr &in);
-/// The scratch an FP8 linear's input needs on each call ([M, K] e4m3 and
-/// one f32 scale per row); a rank holds the largest (0 for other ops).
-uint64_t fp8ScratchBytes(const plan::Function &f, const plan::Instr &in);
+/// Whether `in` is an FP8 linear, and then its input [M, K] and weight
+/// [N, K] extents.
+bool fp8LinearDims(const plan::Function &f, const plan::Instr &in, int64_t &m,
+                   int64_t &k, int64_t &n);
 
 /// Ops whose time follows their FLOPs (GEMMs, convolutions, attention);
 /// the rest follow their bytes. An FP8 linear is "LinearFp8", so that a

@@ -28,7 +28,7 @@ RankMemory rankMemory(const LoadedPlan &plan, int rank, DType storage) {
   RankMemory m;
   m.rank = rank;
   const plan::RankProgram &rp = plan.rank(rank);
-  const std::vector<bool> fp8Only = fp8OnlyWeights(rp);
+  const std::vector<Fp8OnlyWeight> fp8Only = fp8OnlyWeights(rp);
   if (rp.weights())
     for (flatbuffers::uoffset_t i = 0; i < rp.weights()->size(); ++i) {
       const plan::WeightSlice *w = rp.weights()->Get(i);
@@ -38,21 +38,32 @@ RankMemory rankMemory(const LoadedPlan &plan, int rank, DType storage) {
       const uint64_t n =
           uint64_t(numElements({w->sizes()->begin(), w->sizes()->end()}));
       m.weightBytes += n * dtypeSize(t);
-      // The executor holds them in the float storage until quantized.
-      if (fp8Only[i])
+      // The executor quantizes them as it uploads them and keeps only that.
+      if (fp8Only[i].only)
         m.releasedBytes += n * dtypeSize(storage);
     }
   m.arenaBytes = layOutArena(plan, rank, storage).bytes;
-  // FP8 linears keep an e4m3 copy of their weight next to the plan's, and
-  // share one input scratch sized for the largest.
-  uint64_t scratch = 0;
+  // FP8 linears hold an e4m3 copy of their weight with a scale per output
+  // channel (one per weight where only FP8 linears read it, else one per
+  // linear), and share one input scratch: codes for the largest input and
+  // a scale for the most rows.
+  std::set<int32_t> quantized;
+  int64_t maxCodes = 0, maxRows = 0;
   if (rp.functions())
     for (const plan::Function *f : *rp.functions())
       for (const plan::Instr *in : *f->instrs()) {
-        m.fp8Bytes += fp8WeightBytes(*f, *in);
-        scratch = std::max(scratch, fp8ScratchBytes(*f, *in));
+        int64_t rows, k, n;
+        if (!fp8LinearDims(*f, *in, rows, k, n))
+          continue;
+        const plan::Value *w = f->values()->Get(in->operands()->Get(1));
+        const bool once = w->kind() == plan::ValueKind::Weight &&
+                          fp8Only.at(size_t(w->weight())).only;
+        if (!once || quantized.insert(w->weight()).second)
+          m.fp8Bytes += uint64_t(n * k + 4 * n);
+        maxCodes = std::max(maxCodes, rows * k);
+        maxRows = std::max(maxRows, rows);
       }
-  m.fp8Bytes += scratch;
+  m.fp8Bytes += uint64_t(maxCodes + 4 * maxRows);
   return m;
 }
 
@@ -501,8 +512,9 @@ std::string describe(const Prediction &p, int steps, const Topology &t) {
     if (step)
       describeByOp(os, f);
   }
-  os << "memory per rank (weights + arena; " << gib(t.memoryBytes)
-     << " GiB each on " << t.name << "):\n";
+  os << "memory per rank (weights + arena [+ FP8 copies - the weights only "
+        "they read]; "
+     << gib(t.memoryBytes) << " GiB each on " << t.name << "):\n";
   for (const RankMemory &m : p.memory)
     os << "  rank " << m.rank << ": " << gib(m.weightBytes) << " + "
        << gib(m.arenaBytes)

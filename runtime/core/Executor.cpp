@@ -74,9 +74,10 @@ std::string shapeLabel(const std::vector<Ref> &ops,
 
 } // namespace
 
-std::vector<bool> fp8OnlyWeights(const plan::RankProgram &rp) {
+std::vector<Fp8OnlyWeight> fp8OnlyWeights(const plan::RankProgram &rp) {
   const size_t n = rp.weights() ? rp.weights()->size() : 0;
-  std::vector<bool> fp8Use(n, false), otherUse(n, false);
+  std::vector<Fp8OnlyWeight> only(n);
+  std::vector<bool> otherUse(n, false);
   auto weightOf = [&](const plan::Function &f, int32_t id) {
     const plan::Value *v = f.values()->Get(id);
     return v->kind() == plan::ValueKind::Weight ? v->weight() : -1;
@@ -94,13 +95,19 @@ std::vector<bool> fp8OnlyWeights(const plan::RankProgram &rp) {
         const plan::LinearAttrs *a = in->op() == plan::OpCode::Linear
                                          ? in->attrs_as_LinearAttrs()
                                          : nullptr;
-        const bool fp8 = a && a->fp8() && k == 1;
-        (fp8 ? fp8Use : otherUse).at(size_t(w)) = true;
+        const auto *shape = f->values()->Get(in->operands()->Get(k))->shape();
+        Fp8OnlyWeight &o = only.at(size_t(w));
+        if (!(a && a->fp8() && k == 1 && shape->size() == 2) ||
+            (o.only && (o.n != shape->Get(0) || o.k != shape->Get(1)))) {
+          otherUse[size_t(w)] = true;
+          continue;
+        }
+        o = {true, shape->Get(0), shape->Get(1)};
       }
   }
-  std::vector<bool> only(n);
-  for (size_t i = 0; i < only.size(); ++i)
-    only[i] = fp8Use[i] && !otherUse[i];
+  for (size_t i = 0; i < n; ++i)
+    if (otherUse[i])
+      only[i] = {};
   return only;
 }
 
@@ -109,8 +116,7 @@ Executor::Executor(const LoadedPlan &plan, int rank, Backend &backend,
     : plan_(plan), scratch_(std::make_shared<ScratchArena>(backend)),
       rank_(rank), groups_(std::move(groups)), backend_(backend),
       weights_(weights), arena_(nullptr, Release{&backend}),
-      weightMemory_(nullptr, Release{&backend}),
-      fp8Originals_(nullptr, Release{&backend}) {
+      weightMemory_(nullptr, Release{&backend}) {
   const plan::RankProgram &rp = plan.rank(rank);
   check(weights.size() == (rp.weights() ? rp.weights()->size() : 0),
         "weight store does not match the plan's weight table");
@@ -119,19 +125,35 @@ Executor::Executor(const LoadedPlan &plan, int rank, Backend &backend,
   checkFits(backend, plan, rank, "arena", arenaBytes_);
   arena_.reset(backend.allocate(arenaBytes_ ? arenaBytes_ : 1));
   uploadWeights();
+  reserveFp8Scratch();
   for (const plan::Function *f : *rp.functions())
     bind(*f, layout.functions.at(f->name()->str()),
          functions_[f->name()->str()]);
-  // FP8 linears quantized their weights at bind: the originals only they
-  // read are not needed any more.
-  if (fp8Originals_) {
-    backend_.synchronize();
-    fp8Originals_.reset();
-    const std::vector<bool> released = fp8OnlyWeights(plan_.rank(rank_));
-    for (size_t i = 0; i < released.size(); ++i)
-      if (released[i])
-        weightPtrs_[i] = nullptr;
-  }
+}
+
+void Executor::reserveFp8Scratch() {
+  // Once, for the largest input: a scratch outgrown while binding would
+  // stay allocated (a recorded graph may point at it).
+  int64_t maxCodes = 0, maxRows = 0, k = 0;
+  for (const plan::Function *f : *plan_.rank(rank_).functions())
+    for (const plan::Instr *in : *f->instrs()) {
+      const plan::LinearAttrs *a = in->op() == plan::OpCode::Linear
+                                       ? in->attrs_as_LinearAttrs()
+                                       : nullptr;
+      if (!a || !a->fp8())
+        continue;
+      const auto *x = f->values()->Get(in->operands()->Get(0))->shape();
+      const int64_t cols = x->Get(x->size() - 1),
+                    rows =
+                        cols ? numElements({x->begin(), x->end()}) / cols : 0;
+      if (rows * cols > maxCodes)
+        maxCodes = rows * cols, k = cols;
+      maxRows = std::max(maxRows, rows);
+    }
+  if (maxCodes == 0 || !backend_.implements(OptionalKernel::Fp8Linear))
+    return;
+  backend_.reserveFp8Activations(maxCodes / k, k);
+  backend_.reserveFp8Activations(maxRows, 1);
 }
 
 Executor::~Executor() = default;
@@ -148,29 +170,35 @@ void Executor::uploadWeights() {
       weightPtrs_[i] = weights_.data(int(i));
     return;
   }
-  // Two allocations, each weight at a 256-byte boundary (what cuBLASLt's
+  // One allocation, each weight at a 256-byte boundary (what cuBLASLt's
   // fastest kernels assume), copied once in the float storage: straight
   // from the store when the checkpoint has that dtype, else converted one
-  // tensor at a time into a reused buffer (never the whole model). The
-  // weights only FP8 linears read go to the second, released once they
-  // are quantized (at bind).
+  // tensor at a time into a reused buffer (never the whole model). A
+  // weight only FP8 linears read goes through one reused staging buffer
+  // instead and is quantized there: only its e4m3 copy stays.
   const size_t es = dtypeSize(storage);
   auto padded = [](size_t bytes) { return (bytes + 255) / 256 * 256; };
-  const std::vector<bool> fp8Only = fp8OnlyWeights(plan_.rank(rank_));
-  size_t total[2] = {0, 0};
-  for (size_t i = 0; i < weights_.size(); ++i)
-    total[fp8Only[i]] += padded(weights_.count(int(i)) * es);
-  if (total[0] + total[1] == 0)
+  std::vector<Fp8OnlyWeight> fp8 = fp8OnlyWeights(plan_.rank(rank_));
+  if (!backend_.implements(OptionalKernel::Fp8Linear))
+    fp8.assign(fp8.size(), {}); // bind says what is missing
+  size_t total = 0, staging = 0;
+  for (size_t i = 0; i < weights_.size(); ++i) {
+    const size_t bytes = weights_.count(int(i)) * es;
+    if (fp8[i].only)
+      staging = std::max(staging, bytes), releasedFp8Bytes_ += bytes;
+    else
+      total += padded(bytes);
+  }
+  if (total + staging == 0)
     return;
   checkFits(backend_, plan_, rank_, "arena and weights",
-            uint64_t(arenaBytes_) + total[0] + total[1]);
-  if (total[0])
-    weightMemory_.reset(backend_.allocate(total[0]));
-  if (total[1])
-    fp8Originals_.reset(backend_.allocate(total[1]));
-  uint8_t *base[2] = {static_cast<uint8_t *>(weightMemory_.get()),
-                      static_cast<uint8_t *>(fp8Originals_.get())};
-  size_t offset[2] = {0, 0};
+            uint64_t(arenaBytes_) + total + staging);
+  if (total)
+    weightMemory_.reset(backend_.allocate(total));
+  BackendBuffer stage(staging ? backend_.allocate(staging) : nullptr,
+                      Release{&backend_});
+  auto *base = static_cast<uint8_t *>(weightMemory_.get());
+  size_t offset = 0;
   std::vector<uint8_t> converted;
   for (size_t i = 0; i < weights_.size(); ++i) {
     const size_t bytes = weights_.count(int(i)) * es;
@@ -181,12 +209,28 @@ void Executor::uploadWeights() {
       host = converted.data();
     }
     // copyToDevice is done with `host` when it returns.
-    const int b = fp8Only[i];
-    backend_.copyToDevice(base[b] + offset[b], host, bytes);
-    weightPtrs_[i] = reinterpret_cast<const float *>(base[b] + offset[b]);
-    offset[b] += padded(bytes);
+    if (!fp8[i].only) {
+      backend_.copyToDevice(base + offset, host, bytes);
+      weightPtrs_[i] = reinterpret_cast<const float *>(base + offset);
+      offset += padded(bytes);
+      continue;
+    }
+    backend_.copyToDevice(stage.get(), host, bytes);
+    try {
+      fp8Weights_[int32_t(i)] = backend_.prepareFp8Weight(
+          static_cast<const float *>(stage.get()), fp8[i].n, fp8[i].k);
+    } catch (const Error &e) {
+      fail("plan ", plan_.name(), ", rank ", rank_, ": weight '",
+           plan_.rank(rank_)
+               .weights()
+               ->Get(flatbuffers::uoffset_t(i))
+               ->name()
+               ->str(),
+           "' of an FP8 linear: ", e.what());
+    }
+    // The quantizer reads the staging buffer before the next weight's copy.
+    backend_.synchronize();
   }
-  releasedFp8Bytes_ = total[1];
   backend_.synchronize();
 }
 
@@ -267,6 +311,14 @@ void Executor::bind(const plan::Function &f,
                   nullptr,
                   nullptr,
                   nullptr};
+    if (in->op() == plan::OpCode::Linear) {
+      const plan::Value *w = f.values()->Get(in->operands()->Get(1));
+      if (w->kind() == plan::ValueKind::Weight) {
+        auto it = fp8Weights_.find(w->weight());
+        if (it != fp8Weights_.end())
+          binder.fp8Weight = it->second;
+      }
+    }
     std::string name = plan::EnumNameOpCode(in->op());
     const plan::CollectiveAttrs *coll = in->attrs_as_CollectiveAttrs();
     if (in->op() == plan::OpCode::Wait) {

@@ -57,10 +57,13 @@ struct ArenaLayout {
 /// computations (they cannot be both f32 and bf16).
 ArenaLayout layOutArena(const LoadedPlan &plan, int rank, DType storage);
 
-/// Per weight of `rp`'s table: whether only FP8 linears read it (as their
-/// weight operand), so that its copy in the float storage can be released
-/// once they have quantized it at bind.
-std::vector<bool> fp8OnlyWeights(const plan::RankProgram &rp);
+/// A weight of a rank's table that only FP8 linears read (as their weight
+/// operand, all as the same [N, K]): the executor keeps only its e4m3 copy.
+struct Fp8OnlyWeight {
+  bool only = false;
+  int64_t n = 0, k = 0;
+};
+std::vector<Fp8OnlyWeight> fp8OnlyWeights(const plan::RankProgram &rp);
 
 class Executor {
 public:
@@ -83,8 +86,8 @@ public:
   const std::vector<TensorSpec> &inputs(const std::string &function) const;
   const std::vector<TensorSpec> &outputs(const std::string &function) const;
   uint64_t arenaBytes() const { return arenaBytes_; }
-  /// Bytes of weights in the float storage that only FP8 linears read,
-  /// released from backend memory once quantized at load.
+  /// Bytes of weights in the float storage that only FP8 linears read:
+  /// quantized one at a time as they are uploaded, never kept.
   uint64_t releasedFp8Bytes() const { return releasedFp8Bytes_; }
   /// The backend's float storage (Backend::floatStorage()).
   DType floatStorage() const { return backend_.floatStorage(); }
@@ -160,6 +163,8 @@ private:
   void bind(const plan::Function &f, const ArenaLayout::Function &layout,
             Bound &out);
   void uploadWeights();
+  /// Reserves the FP8 linears' input scratch once, for the largest.
+  void reserveFp8Scratch();
   /// Issues `b`'s steps with a timeline mark after each; adds their events.
   void profile(Bound &b);
 
@@ -182,8 +187,8 @@ private:
   uint64_t arenaBytes_ = 0;
   BackendBuffer arena_;
   BackendBuffer weightMemory_; // the uploaded weights (device backends)
-  // Weights only FP8 linears read, until bind has quantized them.
-  BackendBuffer fp8Originals_;
+  // The e4m3 copies of the weights only FP8 linears read, by weight.
+  std::map<int32_t, std::shared_ptr<const Fp8Weight>> fp8Weights_;
   uint64_t releasedFp8Bytes_ = 0;
   std::vector<const float *> weightPtrs_; // in backend memory, per weight
   std::map<std::string, Bound> functions_;

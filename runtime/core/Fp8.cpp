@@ -44,10 +44,11 @@ float decodeE4M3(uint8_t code) {
 }
 
 namespace {
-/// Rows scaled at all: a row whose amax is so small that 448 / amax
-/// overflows (below about 1.3e-36) is quantized as a zero row, with scale
-/// 1: its codes round to zero instead of 0 * inf = NaN.
-bool scaled(float amax) { return amax > 0.0f && kE4M3Max / amax <= FLT_MAX; }
+/// Rows scaled at all: a row whose scale amax / 448 would be subnormal
+/// (amax below 448 x FLT_MIN, about 5.3e-36) is quantized as a zero row
+/// with scale 1: no 0 * inf = NaN codes where 448 / amax overflows, and no
+/// subnormal scale a device might flush to zero.
+bool scaled(float amax) { return amax > 0.0f && amax / kE4M3Max >= FLT_MIN; }
 } // namespace
 
 float scaleOf(float amax) {

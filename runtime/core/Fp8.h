@@ -39,8 +39,8 @@ float decodeE4M3(uint8_t code);
 inline float roundE4M3(float v) { return decodeE4M3(encodeE4M3(v)); }
 
 /// The factor a row of largest magnitude `amax` is divided by: amax/448,
-/// 1 for a zero amax or one so small that 448/amax overflows (below about
-/// 1.3e-36: the row then rounds to zeros), NaN for a non-finite one.
+/// 1 for a zero amax or one below 448 x FLT_MIN (about 5.3e-36: the row
+/// then rounds to zeros), NaN for a non-finite one.
 float scaleOf(float amax);
 
 /// The multiplier that maps the row onto e4m3's range: 448/amax, 1 where

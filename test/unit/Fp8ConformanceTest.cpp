@@ -60,7 +60,8 @@ struct Worst {
     const double r = std::fabs(got - want) / tol;
     if (!(r <= 1)) // NaN counts
       ++over;
-    if (!(r <= ratio)) {
+    // The first NaN stays the worst; otherwise the largest ratio.
+    if (std::isnan(ratio) ? false : std::isnan(r) || r > ratio) {
       ratio = r;
       where = what + ": got " + std::to_string(got) + ", want " +
               std::to_string(want) + ", tolerance " + std::to_string(tol);

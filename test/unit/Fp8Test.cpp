@@ -127,10 +127,11 @@ TEST(Fp8, OverflowedRowScalesToNaN) {
   EXPECT_EQ(fp8::scaleOf(0.0f), 1.0f);
 }
 
-// A row so small that 448 / amax overflows is quantized as zeros with
-// scale 1 (not 0 * inf = NaN codes); just above, it is scaled as usual.
+// A row whose scale would be subnormal is quantized as zeros with scale 1
+// (not 0 * inf = NaN codes where 448 / amax overflows, nor a subnormal
+// scale); above, it is scaled as usual.
 TEST(Fp8, TinyRowIsAZeroRow) {
-  const float tiny = 1e-37f, small = 1e-30f;
+  const float tiny = 4e-36f, small = 1e-30f;
   const std::vector<float> x = {tiny, 0.0f, -tiny, small, 0.0f, -small};
   std::vector<float> q(x.size()), s(2);
   fp8::quantizeRows(x.data(), 2, 3, q.data(), s.data());

@@ -317,8 +317,8 @@ int main(int argc, char **argv) {
                   s.rank, (unsigned long long)s.weightBytes,
                   s.weightBytes / 1048576.0, (unsigned long long)s.arenaBytes);
       if (s.fp8Bytes) // e4m3 weight copies and input scratch, made at load
-        std::printf(", FP8 copies %llu bytes (%.2f MiB) replacing %llu bytes "
-                    "(%.2f MiB) of weights only they read",
+        std::printf(", FP8 copies and input scratch %llu bytes (%.2f MiB); "
+                    "%llu bytes (%.2f MiB) of weights only they read released",
                     (unsigned long long)s.fp8Bytes, s.fp8Bytes / 1048576.0,
                     (unsigned long long)s.releasedBytes,
                     s.releasedBytes / 1048576.0);

@@ -23,9 +23,10 @@ constexpr int kFp8RowsPerBlock = 8; // one warp each
 
 // A non-finite amax (an inf in the row) gives NaN, as the host's: the
 // overflow stays visible instead of saturating to finite values. A row so
-// small that 448 / amax overflows is a zero row (scale 1), as the host's.
+// small that its scale would be subnormal is a zero row (scale 1), as the
+// host's.
 __device__ inline bool scaled(float amax) {
-  return amax > 0.0f && 448.0f / amax <= FLT_MAX;
+  return amax > 0.0f && amax / 448.0f >= FLT_MIN;
 }
 __device__ inline float inverseScaleOf(float amax) {
   return !isfinite(amax) ? __int_as_float(0x7fc00000)

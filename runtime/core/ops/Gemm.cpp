@@ -67,8 +67,9 @@ Step bindLinear(OpBind &b) {
     check(be->implements(OptionalKernel::Fp8Linear), b.where,
           " (Linear, fp8): FP8 GEMMs are not implemented on the ", be->name(),
           " backend");
-    // The weight is quantized once, here; the activations on each call.
-    std::shared_ptr<const Fp8Weight> fw = be->prepareFp8Weight(pw, N, K);
+    // The weight is quantized once, at load; the activations on each call.
+    std::shared_ptr<const Fp8Weight> fw =
+        b.fp8Weight ? b.fp8Weight : be->prepareFp8Weight(pw, N, K);
     be->reserveFp8Activations(M, K);
     return [=] {
       be->linearFp8(px, *fw, bias, py, M, K, N, hasAct ? &kind : nullptr);

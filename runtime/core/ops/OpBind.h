@@ -59,6 +59,9 @@ struct OpBind {
   Communicator *comm = nullptr;
   /// Its row (set by OpRegistry::bind).
   const OpInfo *op = nullptr;
+  /// An FP8 linear's weight, quantized by the executor as it uploaded the
+  /// weights (null: the binder quantizes operand 1 itself).
+  std::shared_ptr<const Fp8Weight> fp8Weight;
 
   const char *opName() const {
     return op ? op->name : plan::EnumNameOpCode(in.op());

@@ -20,40 +20,6 @@
 namespace fresco {
 namespace {
 
-namespace fp = plan;
-
-/// y [64, 32] = fp8 linear(x [64, 16], w [32, 16]); with `shared`, also
-/// z = linear(x, w) in bf16, so w is read by a non-FP8 instruction too.
-std::vector<uint8_t> fp8Plan(bool shared) {
-  plantest::PlanSpec s;
-  s.floatStorage = fp::DType::BF16;
-  s.values = {{fp::ValueKind::Arena, fp::DType::BF16, {64, 16}, 0},
-              {fp::ValueKind::Weight, fp::DType::BF16, {32, 16}, 0, 0},
-              {fp::ValueKind::Arena, fp::DType::BF16, {64, 32}, 2048},
-              {fp::ValueKind::Arena, fp::DType::BF16, {64, 32}, 6144}};
-  plantest::InstrSpec fp8{fp::OpCode::Linear, {0, 1}, {2}};
-  fp8.activation = int(fp::Activation::None);
-  fp8.fp8 = true;
-  s.instrs = {fp8};
-  s.outputs = {2};
-  s.outputNames = {"y"};
-  if (shared) {
-    plantest::InstrSpec plain{fp::OpCode::Linear, {0, 1}, {3}};
-    plain.activation = int(fp::Activation::None);
-    s.instrs.push_back(plain);
-    s.outputs = {2, 3};
-    s.outputNames = {"y", "z"};
-  }
-  s.inputs = {0};
-  s.inputNames = {"x"};
-  s.arena = 6144 + 4096;
-  s.withWeight = true;
-  s.weightDType = fp::DType::BF16;
-  s.weightShape = s.sliceSizes = {32, 16};
-  s.sliceOffsets = {0, 0};
-  return s.build();
-}
-
 TEST(Fp8Weights, OriginalsOnlyFp8LinearsReadAreReleased) {
   test::TempDir dir;
   std::ofstream(dir / "config.json") << "{}";
@@ -72,7 +38,7 @@ TEST(Fp8Weights, OriginalsOnlyFp8LinearsReadAreReleased) {
   std::vector<float> ys[2];
   for (bool shared : {false, true}) {
     SCOPED_TRACE(shared ? "shared" : "fp8 only");
-    std::vector<uint8_t> bytes = fp8Plan(shared);
+    std::vector<uint8_t> bytes = plantest::bf16LinearSpec(true, shared).build();
     LoadedPlan p = LoadedPlan::fromBytes(bytes, "fp8");
     WeightStore weights(p.rank(0), dir.path());
     auto backend = createStagedCpuBackend(GemmPrecision::BF16);

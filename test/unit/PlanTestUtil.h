@@ -189,6 +189,41 @@ inline PlanSpec linearSpec(fp::Activation act) {
   return s;
 }
 
+/// bf16 storage: y [64, 32] = linear(x [64, 16], w [32, 16]) with w a plan
+/// weight (component "model", name "w"), an FP8 GEMM when `fp8`; with
+/// `shared`, also z = linear(x, w) in bf16, so that another instruction
+/// reads w too. Values: 0 = x, 1 = w, 2 = y (, 3 = z).
+inline PlanSpec bf16LinearSpec(bool fp8, bool shared = false) {
+  PlanSpec s;
+  s.floatStorage = fp::DType::BF16;
+  s.values = {{fp::ValueKind::Arena, fp::DType::BF16, {64, 16}, 0},
+              {fp::ValueKind::Weight, fp::DType::BF16, {32, 16}, 0, 0},
+              {fp::ValueKind::Arena, fp::DType::BF16, {64, 32}, 2048}};
+  InstrSpec lin{fp::OpCode::Linear, {0, 1}, {2}};
+  lin.activation = int(fp::Activation::None);
+  lin.fp8 = fp8;
+  s.instrs = {lin};
+  s.inputs = {0};
+  s.inputNames = {"x"};
+  s.outputs = {2};
+  s.outputNames = {"y"};
+  s.arena = 2048 + 4096;
+  if (shared) {
+    s.values.push_back({fp::ValueKind::Arena, fp::DType::BF16, {64, 32}, 6144});
+    InstrSpec plain{fp::OpCode::Linear, {0, 1}, {3}};
+    plain.activation = int(fp::Activation::None);
+    s.instrs.push_back(plain);
+    s.outputs = {2, 3};
+    s.outputNames = {"y", "z"};
+    s.arena = 6144 + 4096;
+  }
+  s.withWeight = true;
+  s.weightDType = fp::DType::BF16;
+  s.weightShape = s.sliceSizes = {32, 16};
+  s.sliceOffsets = {0, 0};
+  return s;
+}
+
 /// y = layer_norm(x) for x [2, 3, 5] (B, T, D), with weight and bias [5]
 /// when `affine`, then modulated by shift and scale [2, 5] when `modulated`:
 /// values 0 = x, then weight, bias, shift, scale as present, then y.

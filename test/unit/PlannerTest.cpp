@@ -114,27 +114,8 @@ TEST(PlannerPredict, CalibrationEntryWinsOverRoofline) {
   EXPECT_NEAR(predict(p, o).stepSeconds, 36e-9, 1e-18);
 }
 
-/// y [64, 32] = x [64, 16] w [32, 16]^T in bf16, the weight a plan weight;
-/// an FP8 GEMM when `fp8`.
 std::vector<uint8_t> bf16LinearPlan(bool fp8) {
-  plantest::PlanSpec s;
-  s.floatStorage = plan::DType::BF16;
-  s.values = {{plan::ValueKind::Arena, plan::DType::BF16, {64, 16}, 0},
-              {plan::ValueKind::Weight, plan::DType::BF16, {32, 16}, 0, 0},
-              {plan::ValueKind::Arena, plan::DType::BF16, {64, 32}, 2048}};
-  plantest::InstrSpec lin{plan::OpCode::Linear, {0, 1}, {2}};
-  lin.activation = int(plan::Activation::None);
-  lin.fp8 = fp8;
-  s.instrs = {lin};
-  s.inputs = {0};
-  s.inputNames = {"x"};
-  s.outputs = {2};
-  s.arena = 2048 + 4096;
-  s.withWeight = true;
-  s.weightDType = plan::DType::BF16;
-  s.weightShape = s.sliceSizes = {32, 16};
-  s.sliceOffsets = {0, 0};
-  return s.build();
+  return plantest::bf16LinearSpec(fp8).build();
 }
 
 TEST(PlannerPredict, Fp8LinearAtTheFp8Rate) {

@@ -120,20 +120,35 @@ __device__ inline T combine(float a, float b, const T *c, int64_t i) {
   return fromFloat<T>(v);
 }
 
+/// The offsets in a and b of the index `i` over dimensions 0..last of the
+/// output (the innermost first).
+__device__ inline void offsets(const Strided &s, int64_t i, int last,
+                               int64_t &ia, int64_t &ib) {
+  int64_t rest = i;
+  ia = ib = 0;
+  for (int d = last; d >= 0; --d) {
+    const int64_t idx = rest % s.shape[d];
+    rest /= s.shape[d];
+    ia += idx * s.a[d];
+    ib += idx * s.b[d];
+  }
+}
+
 /// out is contiguous; a and b are addressed through their strides.
 template <BinaryKind K, typename T>
 __global__ void binaryKernel(const T *a, const T *b, const T *c, T *out,
                              int64_t n, Strided s) {
   for (int64_t i = globalIndex(); i < n; i += gridStride()) {
-    int64_t rest = i, ia = 0, ib = 0;
-    for (int d = s.rank - 1; d >= 0; --d) {
-      const int64_t idx = rest % s.shape[d];
-      rest /= s.shape[d];
-      ia += idx * s.a[d];
-      ib += idx * s.b[d];
-    }
+    int64_t ia, ib;
+    offsets(s, i, s.rank - 1, ia, ib);
     out[i] = combine<K>(toFloat(a[ia]), toFloat(b[ib]), c, i);
   }
+}
+
+/// The offsets of row `row` (every dimension but the innermost) in a and b.
+__device__ inline void rowOffsets(const Strided &s, int64_t row, int64_t &ia,
+                                  int64_t &ib) {
+  offsets(s, row, s.rank - 2, ia, ib);
 }
 
 /// The same by rows of the innermost dimension (at least kRowMin long):
@@ -152,13 +167,8 @@ __global__ void binaryRowsKernel(const T *a, const T *b, const T *c, T *out,
   const int last = s.rank - 1;
   const int64_t inner = s.shape[last], sa = s.a[last], sb = s.b[last];
   for (int64_t row = blockIdx.x; row < rows; row += gridDim.x) {
-    int64_t rest = row, ia = 0, ib = 0;
-    for (int d = last - 1; d >= 0; --d) {
-      const int64_t idx = rest % s.shape[d];
-      rest /= s.shape[d];
-      ia += idx * s.a[d];
-      ib += idx * s.b[d];
-    }
+    int64_t ia, ib;
+    rowOffsets(s, row, ia, ib);
     T *o = out + row * inner;
     for (int64_t j = int64_t(blockIdx.y) * blockDim.x + threadIdx.x; j < inner;
          j += int64_t(gridDim.y) * blockDim.x)
@@ -224,13 +234,8 @@ __global__ void binaryRowsVecKernel(const T *a, const T *b, const T *c, T *out,
       rows, inner, W, vec::Launch{gridDim.x, gridDim.y, int(blockDim.x)},
       vec::Coord{blockIdx.x, blockIdx.y, int(threadIdx.x)},
       [&](int64_t row) {
-        int64_t rest = row, ia = 0, ib = 0;
-        for (int d = last - 1; d >= 0; --d) {
-          const int64_t idx = rest % s.shape[d];
-          rest /= s.shape[d];
-          ia += idx * s.a[d];
-          ib += idx * s.b[d];
-        }
+        int64_t ia, ib;
+        rowOffsets(s, row, ia, ib);
         ar = a + ia;
         br = b + ib;
         if (!aRow)

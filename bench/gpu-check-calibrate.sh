@@ -3,15 +3,16 @@
 # its helpers (say, row, tmo, left, jget) and variables (bindir, plans,
 # backend, py, work, gpu, dry, measured_ms, failed).
 #
-# Phase 6, the cost model on this card (docs/planner.md): `fresco-run
-# --calibrate` times every instruction shape of the plans phases 4 and 4b
-# ran, on their weights, and writes one table per plan and float storage to
-# $OUT/calibration/ (tables to ship in share/calibrations); then
-# `fresco-inspect --predict` prices the same plans on the card's topology
-# preset with that table and with the roofline alone, next to the forward
-# time phases 4 and 4b measured (CUDA graphs, warm-up left out). The sum of
-# per-instruction medians misses what a whole forward adds or hides (launch
-# gaps, overlap, graph replay), which is what this row shows.
+# Phase 6, the cost model on this card (docs/planner.md), run by phases 4
+# and 4b right after each forward they measure, on its weights (a full run
+# may not reach a later phase, and a later call would not have them):
+# `fresco-run --calibrate` times every instruction shape of the plan and
+# writes one table per plan and float storage to $OUT/calibration/ (tables
+# to ship in share/calibrations); then `fresco-inspect --predict` prices the
+# plan on the card's topology preset with that table and with the roofline
+# alone, next to the measured forward time (CUDA graphs, warm-up left out).
+# The sum of per-instruction medians misses what a whole forward adds or
+# hides (launch gaps, overlap, graph replay), which is what this row shows.
 
 # card_topology: the topology preset for this GPU's name.
 card_topology() {
@@ -28,7 +29,7 @@ calibrate_one() {
   local label=$1 plan=$2 weights=$3 dtype=$4
   local measured=${measured_ms[$label]:-}
   if [ ! -f "$plan" ] || [ ! -d "$weights" ] || [[ ! $measured =~ ^[0-9.]+$ ]]; then
-    row "calibration $label" "n/a" "no forward of phase 4/4b to set it against (run them in the same call)"
+    row "calibration $label" "n/a" "no measured forward to set it against"
     return
   elif [ "$(left)" -lt 40 ]; then
     row "calibration $label" "skipped" "under 40 s of the budget left"
@@ -63,16 +64,9 @@ calibrate_one() {
     'BEGIN {printf "predicted %.2f ms with the table (%+.0f%%), %.2f ms roofline (%+.0f%%); measured %.2f ms", c * 1000, 100 * (c * 1000 - m) / m, r * 1000, 100 * (r * 1000 - m) / m, m}'); $entries shapes, $topo, $(basename "$table")"
 }
 
-calibration_phase() {
-  say "phase 6: calibration tables and predicted vs measured"
+# calibration_setup: the card's name for the tables' files, their folder.
+calibration_setup() {
   card=$(echo "$gpu" | head -1 | cut -d, -f1 | tr 'A-Z ' 'a-z-' | tr -cd 'a-z0-9-')
   [ "$dry" = 1 ] && card=dry-run-cpu
   mkdir -p "$OUT/calibration"
-  local cfg
-  for cfg in ${FRESCO_GPU_CHECK_CONFIGS:-dit-xl-2-256}; do
-    calibrate_one "$cfg f32" "$plans/$cfg-b2.fplan" "$work/$cfg/model" f32
-    calibrate_one "$cfg bf16" "$plans/$cfg-b2.fplan" "$work/$cfg/model" bf16
-  done
-  local flux=${FRESCO_GPU_CHECK_FLUX:-dit-flux-width-1024}
-  calibrate_one "$flux bf16" "$plans/flux-b2.fplan" "$work/flux/model" bf16
 }

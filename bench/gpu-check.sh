@@ -53,10 +53,11 @@
 #      FRESCO_GPU_CHECK_PHASES=4d);
 #   5. a 4-step generation (tiny DiT pipeline with CFG) on the GPU against
 #      the same generation on the CPU;
-#   6. (before 5) the cost model on this card: fresco-run --calibrate on the
-#      plans of phases 4 and 4b (tables in $OUT/calibration/, to ship in
-#      share/calibrations), and fresco-inspect --predict with them and with
-#      the roofline next to the forward times measured there
+#   6. the cost model on this card, inside phases 4 and 4b (with them,
+#      right after each forward they measure, on its weights): fresco-run
+#      --calibrate on the plan (tables in $OUT/calibration/, to ship in
+#      share/calibrations), and fresco-inspect --predict with the table and
+#      with the roofline next to the measured time
 #      (bench/gpu-check-calibrate.sh);
 #   5b. a 4-step text-to-image generation (tiny random FluxPipeline: CLIP and
 #      T5 encoders and tokenizers, guidance embedded) on the GPU in f32 and
@@ -391,6 +392,9 @@ peak=""
 rm -f "$work/peak.json"
 # Forward times (ms) by "config dtype", for phase 6's predictions.
 declare -A measured_ms=()
+# shellcheck source=bench/gpu-check-calibrate.sh
+. bench/gpu-check-calibrate.sh
+want 6 && calibration_setup
 if { want 4 || want 4b || want 4d; } && [ $torch_runs = 1 ] &&
    tmo 60 "$py" bench/gpu_dit.py peak --device $tdev $([ $tdev = cpu ] && echo --size 512) > "$work/peak.json"; then
   cat "$work/peak.json"
@@ -478,6 +482,10 @@ for cfg in ${FRESCO_GPU_CHECK_CONFIGS:-dit-xl-2-256}; do
   fi
   measured_ms["$cfg f32"]=$fresco_ms measured_ms["$cfg bf16"]=$bf16_ms
   row "$cfg forward b2 (ms)" "timing" "fresco $fresco_ms ($tf TFLOP/s${share:+, $share of f32 GEMM}; ${replays:-0}/11 runs graph replays; without graphs $nograph_ms; bf16 $bf16_ms), torch eager $eager_ms, torch.compile $compile_ms"
+  if want 6; then # phase 6 on these weights, while they are here
+    calibrate_one "$cfg f32" "$plan" "$d/model" f32
+    calibrate_one "$cfg bf16" "$plan" "$d/model" bf16
+  fi
 
   # Tensor, Ulysses and ring parallel on 2 ranks sharing this one device.
   for par in tp2 uly2 ring2; do
@@ -643,6 +651,7 @@ elif tmo 240 "$py" bench/gpu_dit.py make --config models/dit/configs/$flux.json 
       esac
     fi
     row "$flux forward b2 bf16 (ms)" "timing" "fresco $f_ms ($f_tf TFLOP/s${share:+, $share of bf16 GEMM}), torch eager $e_ms, torch.compile $c_ms"
+    want 6 && calibrate_one "$flux bf16" "$plans/flux-b2.fplan" "$d/model" bf16
     # The attention choices side by side, same weights and inputs: the run
     # above took the default (cuDNN where it loads; it says so on stderr
     # where it does not), then Fresco's tensor-core kernel and its f32 one.
@@ -760,13 +769,10 @@ if want 4d; then
 flux_dev_phase
 fi # phase 4d
 
-#=== 6. calibration: predicted vs measured =====================================
-# Before 5 and 5b, which keep the budget's last seconds.
-# shellcheck source=bench/gpu-check-calibrate.sh
-. bench/gpu-check-calibrate.sh
-if want 6; then
-calibration_phase
-fi # phase 6
+#=== 6. calibration: inside phases 4 and 4b ===================================
+if want 6 && ! want 4 && ! want 4b; then
+  row "calibration" "n/a" "phase 6 runs inside phases 4 and 4b: ask for them too"
+fi
 
 #=== 5. generation ============================================================
 if want 5; then

@@ -388,6 +388,20 @@ run_ms() { # log [rank]
 tflops() { awk -v f="$1" -v ms="$2" -v n="$3" 'BEGIN {if (ms + 0 > 0 && f + 0 > 0) printf "%." n "f", f / (ms / 1000) / 1e12; else print "n/a"}'; }
 # ms_of FILE DIGITS: gpu_dit.py time's median_s in milliseconds.
 ms_of() { awk -v s="$(jget "$1" median_s)" -v n="$2" 'BEGIN {if (s != "") printf "%." n "f", s * 1000; else print "n/a"}'; }
+# compile_time OUT TIMEOUT DIGITS ARGS...: gpu_dit.py time --compile ARGS,
+# its JSON in OUT.json (stderr OUT.err); prints its median ms, or what
+# happened instead (n/a: this torch has no torch.compile).
+compile_time() {
+  local out=$1 secs=$2 digits=$3
+  shift 3
+  tmo "$secs" "$py" bench/gpu_dit.py time "$@" --compile > "$out.json" 2> "$out.err"
+  case $? in
+    0) cat "$out.json" >&2; ms_of "$out.json" "$digits" ;;
+    4) echo "n/a ($(cut -c1-40 "$out.err"))" ;;
+    124|137) tail -3 "$out.err" >&2; echo timeout ;;
+    *) tail -3 "$out.err" >&2; echo failed ;;
+  esac
+}
 peak=""
 rm -f "$work/peak.json"
 # Forward times (ms) by "config dtype", for phase 6's predictions.
@@ -464,15 +478,24 @@ for cfg in ${FRESCO_GPU_CHECK_CONFIGS:-dit-xl-2-256}; do
     row "$cfg parity vs torch $tdev" "FAIL" "gpu_dit.py time (eager) failed: see the log"
   fi
   if [ $torch_runs = 1 ]; then
-    tmo 180 "$py" bench/gpu_dit.py time --model "$d/model" --inputs "$d/in" --device $tdev \
-      --runs 10 --compile > "$d/compile.json" 2> "$d/compile.err"
-    case $? in
-      0) cat "$d/compile.json"
-         compile_ms=$(ms_of "$d/compile.json" 2) ;;
-      4) compile_ms="n/a ($(cut -c1-40 "$d/compile.err"))" ;;
-      124|137) compile_ms="timeout"; tail -3 "$d/compile.err" ;;
-      *) compile_ms="failed"; tail -3 "$d/compile.err" ;;
-    esac
+    compile_ms=$(compile_time "$d/compile" 180 2 --model "$d/model" --inputs "$d/in" \
+      --device $tdev --runs 10)
+  fi
+  # PyTorch in bf16 on the same weights, against Fresco's bf16 forward
+  # (issue 12: keep DiT-XL/2's lead in bf16); compile where it fits.
+  beager_ms="-" bcompile_ms="-"
+  if [ $torch_runs = 1 ] && tmo 120 "$py" bench/gpu_dit.py time --model "$d/model" --inputs "$d/in" \
+       --device $tdev --dtype bfloat16 --runs 10 > "$d/eager-bf16.json"; then
+    cat "$d/eager-bf16.json"
+    beager_ms=$(ms_of "$d/eager-bf16.json" 2)
+    if [ "$(left)" -ge 240 ]; then
+      bcompile_ms=$(compile_time "$d/compile-bf16" 150 2 --model "$d/model" --inputs "$d/in" \
+        --device $tdev --dtype bfloat16 --runs 10)
+    else
+      bcompile_ms="skipped (time)"
+    fi
+  elif [ $torch_runs = 1 ]; then
+    beager_ms=failed
   fi
   if tmo 120 "$bindir/fresco-run" "$plan" "${args[@]}" --backend cpu --output "@$d/fresco-cpu.npy" > "$d/cpu.log" 2>&1 &&
      "$py" bench/gpu_dit.py compare "$d/fresco-gpu.npy" "$d/fresco-cpu.npy" --tol 1e-4 > "$d/cmp-cpu.txt"; then
@@ -482,6 +505,7 @@ for cfg in ${FRESCO_GPU_CHECK_CONFIGS:-dit-xl-2-256}; do
   fi
   measured_ms["$cfg f32"]=$fresco_ms measured_ms["$cfg bf16"]=$bf16_ms
   row "$cfg forward b2 (ms)" "timing" "fresco $fresco_ms ($tf TFLOP/s${share:+, $share of f32 GEMM}; ${replays:-0}/11 runs graph replays; without graphs $nograph_ms; bf16 $bf16_ms), torch eager $eager_ms, torch.compile $compile_ms"
+  row "$cfg forward b2 bf16 (ms)" "timing" "fresco $bf16_ms, torch eager bf16 $beager_ms, torch.compile bf16 $bcompile_ms"
   if want 6; then # phase 6 on these weights, while they are here
     calibrate_one "$cfg f32" "$plan" "$d/model" f32
     calibrate_one "$cfg bf16" "$plan" "$d/model" bf16
@@ -570,6 +594,7 @@ fp8_row() {
   p_ms=$(run_ms "$d/fp8.log")
   local speed
   speed=$(awk -v a="$f_ms" -v b="$p_ms" 'BEGIN {if (a + 0 > 0 && b + 0 > 0) printf "%.2fx", a / b; else print "n/a"}')
+  target_fp8=$speed
   if [ -s "$d/torch32.npy" ] &&
      "$py" bench/gpu_dit.py compare-ref "$d/fresco-fp8.npy" "$d/fresco.npy" "$d/torch32.npy" \
        --factor 16 --slack 0 --labels fp8,bf16 > "$d/cmp-fp8.txt"; then
@@ -641,14 +666,8 @@ elif tmo 240 "$py" bench/gpu_dit.py make --config models/dit/configs/$flux.json 
     elif [ "$(left)" -lt 120 ]; then
       c_ms="skipped (time)"
     else
-      tmo 150 "$py" bench/gpu_dit.py time --model "$d/model" --inputs "$d/in" --device $tdev \
-        --dtype bfloat16 --runs 5 --compile > "$d/compile.json" 2> "$d/compile.err"
-      case $? in
-        0) c_ms=$(ms_of "$d/compile.json" 1) ;;
-        4) c_ms="n/a" ;;
-        124|137) c_ms="timeout"; tail -3 "$d/compile.err" ;;
-        *) c_ms="failed"; tail -3 "$d/compile.err" ;;
-      esac
+      c_ms=$(compile_time "$d/compile" 150 1 --model "$d/model" --inputs "$d/in" \
+        --device $tdev --dtype bfloat16 --runs 5)
     fi
     row "$flux forward b2 bf16 (ms)" "timing" "fresco $f_ms ($f_tf TFLOP/s${share:+, $share of bf16 GEMM}), torch eager $e_ms, torch.compile $c_ms"
     want 6 && calibrate_one "$flux bf16" "$plans/flux-b2.fplan" "$d/model" bf16
@@ -722,6 +741,7 @@ else
     ratio=$(awk -v s="$shape" '$1 == s && $2 == "fresco-cudnn" {f = $3} $1 == s && $2 == "torch-cudnn" {t = $3}
       END {if (f + 0 > 0 && t + 0 > 0) printf "; fresco-cudnn / torch-cudnn %.2fx", f / t}' "$a")
     row "attention $shape bf16 (ms)" "timing" "${line:-none measured (see $work/attention-*.txt)}$ratio"
+    [ "$shape" = flux ] && target_att=${ratio##*cudnn }
   done
 fi
 
@@ -799,5 +819,10 @@ reserve=0
 flux_generation_phase
 fi # phase 5b
 
+# Issue 12's targets, from the rows above ("-" where a phase did not run).
+ratio_of() { awk -v a="$1" -v b="$2" 'BEGIN {if (a + 0 > 0 && b + 0 > 0) printf "%.2fx", a / b; else print "-"}'; }
+if want 4 || want 4b || want 4c; then
+  row "targets (issue 12)" "info" "flux-width fresco/torch.compile $(ratio_of "${f_ms:-}" "${c_ms:-}") (<= 0.9x); attention fresco-cudnn/torch-cudnn ${target_att:--} (<= 1.2x); DiT-XL/2 bf16 fresco/torch.compile $(ratio_of "${bf16_ms:-}" "${bcompile_ms:-}") (keep < 1); fp8 speedup ${target_fp8:--} (>= 1.3x)"
+fi
 say "done in $(( $(date +%s) - start )) s"
 finish $failed

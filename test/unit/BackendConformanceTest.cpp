@@ -519,6 +519,35 @@ TEST_P(Conformance, OffsetViews) {
       expectEachClose(ref, tail(y.read()));
     }
   }
+  // One operand off the 16-byte grid, the others on it: the vector paths
+  // check every pointer, so these take the scalar kernels.
+  {
+    SCOPED_TRACE("mulAdd, only the addend c unaligned");
+    const Vec gate = randomVec(size_t(B * D), seed++),
+              c = randomVec(size_t(n), seed++);
+    const std::vector<int64_t> shape = {B, T, D};
+    const std::vector<int64_t> gs = broadcastStrides({B, 1, D}, shape),
+                               xs = broadcastStrides(shape, shape);
+    RefVec ref = refBinary(BinaryKind::Mul, gate, x, shape, gs, xs);
+    for (size_t i = 0; i < ref.size(); ++i)
+      ref[i] += c[i];
+    auto dgate = in(gate), dx = in(x), dc = shifted(c);
+    auto dy = out(size_t(n));
+    be().mulAdd(dgate->f(), dx->f(), dc->at(1), dy->f(), 3, shape.data(),
+                gs.data(), xs.data());
+    expectEachClose(ref, dy->read());
+  }
+  {
+    SCOPED_TRACE("layerNormModulate, only the shift unaligned");
+    auto dx = in(x), dg = in(g), db = in(bt), dsh = shifted(shift),
+         dsc = in(scale);
+    auto dy = out(size_t(n));
+    be().layerNormModulate(dx->f(), dg->f(), db->f(), dsh->at(1), dsc->f(),
+                           dy->f(), B, T, D, eps);
+    expectClose(refLayerNormModulate(x, g.data(), bt.data(), shift, scale, B, T,
+                                     D, eps),
+                dy->read());
+  }
 }
 
 // The residual add in place (out = a) at Flux's width: the CUDA backend's

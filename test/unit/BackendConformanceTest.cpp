@@ -467,6 +467,15 @@ TEST_P(Conformance, OffsetViews) {
   const Vec shift = randomVec(size_t(B * D), seed++),
             scale = randomVec(size_t(B * D), seed++);
   const float eps = 1e-6f;
+  // mulAdd: gate [B, 1, D] * x [B, T, D] + c, and its reference.
+  const Vec gate = randomVec(size_t(B * D), seed++),
+            c = randomVec(size_t(n), seed++);
+  const std::vector<int64_t> shape = {B, T, D};
+  const std::vector<int64_t> gs = broadcastStrides({B, 1, D}, shape),
+                             xs = broadcastStrides(shape, shape);
+  RefVec mulAddRef = refBinary(BinaryKind::Mul, gate, x, shape, gs, xs);
+  for (size_t i = 0; i < mulAddRef.size(); ++i)
+    mulAddRef[i] += c[i];
   for (bool inPlace : {false, true}) {
     SCOPED_TRACE(::testing::Message() << "inPlace=" << inPlace);
     {
@@ -491,31 +500,23 @@ TEST_P(Conformance, OffsetViews) {
     }
     {
       SCOPED_TRACE("mulAdd, gate [B, 1, D] into [B, T, D]");
-      const Vec gate = randomVec(size_t(B * D), seed++),
-                c = randomVec(size_t(n), seed++);
-      const std::vector<int64_t> shape = {B, T, D};
-      const std::vector<int64_t> gs = broadcastStrides({B, 1, D}, shape),
-                                 xs = broadcastStrides(shape, shape);
-      RefVec ref = refBinary(BinaryKind::Mul, gate, x, shape, gs, xs);
-      for (size_t i = 0; i < ref.size(); ++i)
-        ref[i] += c[i];
       auto dgate = shifted(gate), dx = shifted(x), dc = shifted(c);
       auto dy = inPlace ? nullptr : out(size_t(n + 1));
       Buffer &y = inPlace ? *dc : *dy;
       be().mulAdd(dgate->at(1), dx->at(1), dc->at(1), y.at(1), 3, shape.data(),
                   gs.data(), xs.data());
-      expectEachClose(ref, tail(y.read()));
+      expectEachClose(mulAddRef, tail(y.read()));
     }
     {
       SCOPED_TRACE("dense add");
       const Vec b = randomVec(size_t(n), seed++);
-      const std::vector<int64_t> shape = {n}, st = {1};
-      RefVec ref = refBinary(BinaryKind::Add, x, b, shape, st, st);
+      const std::vector<int64_t> flat = {n}, st = {1};
+      RefVec ref = refBinary(BinaryKind::Add, x, b, flat, st, st);
       auto dx = shifted(x), db = shifted(b);
       auto dy = inPlace ? nullptr : out(size_t(n + 1));
       Buffer &y = inPlace ? *dx : *dy;
       be().binary(BinaryKind::Add, dx->at(1), db->at(1), y.at(1), 1,
-                  shape.data(), st.data(), st.data());
+                  flat.data(), st.data(), st.data());
       expectEachClose(ref, tail(y.read()));
     }
   }
@@ -523,19 +524,11 @@ TEST_P(Conformance, OffsetViews) {
   // check every pointer, so these take the scalar kernels.
   {
     SCOPED_TRACE("mulAdd, only the addend c unaligned");
-    const Vec gate = randomVec(size_t(B * D), seed++),
-              c = randomVec(size_t(n), seed++);
-    const std::vector<int64_t> shape = {B, T, D};
-    const std::vector<int64_t> gs = broadcastStrides({B, 1, D}, shape),
-                               xs = broadcastStrides(shape, shape);
-    RefVec ref = refBinary(BinaryKind::Mul, gate, x, shape, gs, xs);
-    for (size_t i = 0; i < ref.size(); ++i)
-      ref[i] += c[i];
     auto dgate = in(gate), dx = in(x), dc = shifted(c);
     auto dy = out(size_t(n));
     be().mulAdd(dgate->f(), dx->f(), dc->at(1), dy->f(), 3, shape.data(),
                 gs.data(), xs.data());
-    expectEachClose(ref, dy->read());
+    expectEachClose(mulAddRef, dy->read());
   }
   {
     SCOPED_TRACE("layerNormModulate, only the shift unaligned");

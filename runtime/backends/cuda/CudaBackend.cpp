@@ -134,8 +134,6 @@ CudaBackend::~CudaBackend() {
   cudnn_.reset();
   cudnnAttention_.reset();
   cudaFree(cudnnWorkspace_);
-  for (void *p : retiredCudnnWorkspaces_)
-    cudaFree(p);
   const LtApi &api = lt();
   for (auto &[key, p] : plans_) {
     api.cublasLtMatrixLayoutDestroy(p.a);

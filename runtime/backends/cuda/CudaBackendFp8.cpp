@@ -78,24 +78,9 @@ void CudaBackend::reserveFp8Activations(int64_t M, int64_t K) {
   const size_t codes = size_t(std::max<int64_t>(M * K, 1));
   const size_t scales = size_t(std::max<int64_t>(M, 1)) * sizeof(float);
   // A graph recorded by an earlier executor on this backend may still
-  // point at the old buffers: they are kept until the backend goes, as
-  // scratch() keeps its own.
-  if (codes > fp8ActBytes_) {
-    if (fp8Act_)
-      retired_.push_back(fp8Act_);
-    fp8Act_ = nullptr;
-    fp8ActBytes_ = 0;
-    fp8Act_ = allocate(codes);
-    fp8ActBytes_ = codes;
-  }
-  if (scales > fp8ActScaleBytes_) {
-    if (fp8ActScales_)
-      retired_.push_back(fp8ActScales_);
-    fp8ActScales_ = nullptr;
-    fp8ActScaleBytes_ = 0;
-    fp8ActScales_ = static_cast<float *>(allocate(scales));
-    fp8ActScaleBytes_ = scales;
-  }
+  // point at the old buffers: grow() keeps them until the backend goes.
+  grow(fp8Act_, fp8ActBytes_, codes);
+  grow(fp8ActScales_, fp8ActScaleBytes_, scales);
 }
 
 void CudaBackend::linearFp8(const float *x, const Fp8Weight &w, const float *b,
@@ -107,12 +92,12 @@ void CudaBackend::linearFp8(const float *x, const Fp8Weight &w, const float *b,
             size_t(M) * sizeof(float) <= fp8ActScaleBytes_,
         "FP8 linear: bound for another shape (", w.N, "x", w.K, ", ", M,
         " rows) than it is called with (", N, "x", K, ")");
-  cuda::quantizeRowsE4M3(x, M, K, fp8Act_, fp8ActScales_, storage_, stream_);
+  cuda::quantizeRowsE4M3(x, M, K, fp8Act_, actScales(), storage_, stream_);
   const bool gelu = act && *act == UnaryKind::GeluTanh;
   if (!act || gelu) {
     GemmPlan &p = fp8PlanFor(M, N, K, b, y, gelu, /*wideOut=*/false);
     if (!gelu || p.geluEpilogue) {
-      fp8Matmul(p, w, fp8Act_, fp8ActScales_, b, y, M, N);
+      fp8Matmul(p, w, fp8Act_, actScales(), b, y, M, N);
       return;
     }
   }
@@ -127,7 +112,7 @@ void CudaBackend::linearFp8(const float *x, const Fp8Weight &w, const float *b,
     const int64_t rows = std::min(band, M - r0);
     GemmPlan &p = fp8PlanFor(rows, N, K, nullptr, wide, false, true);
     fp8Matmul(p, w, static_cast<const char *>(fp8Act_) + r0 * K,
-              fp8ActScales_ + r0, nullptr, wide, rows, N);
+              actScales() + r0, nullptr, wide, rows, N);
     cuda::biasActivation(*act, wide, b, at(y, r0 * N), rows * N, N, storage_,
                          stream_);
   }
@@ -246,71 +231,21 @@ GemmPlan CudaBackend::makeFp8Plan(const GemmKey &key, const void *bias) {
   checkLt(api.cublasLtMatrixLayoutCreate(&p.c, outType, key.m, key.n, key.ldc),
           what);
 
-  cublasLtMatmulPreference_t pref = nullptr;
-  checkLt(api.cublasLtMatmulPreferenceCreate(&pref), what);
-  uint64_t ws = kWorkspaceBytes;
-  api.cublasLtMatmulPreferenceSetAttribute(
-      pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof ws);
-  api.cublasLtMatmulPreferenceSetAttribute(
-      pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, &key.alignC,
-      sizeof key.alignC);
-  api.cublasLtMatmulPreferenceSetAttribute(
-      pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &key.alignC,
-      sizeof key.alignC);
-  if (outType != CUDA_R_32F) { // split-K sums in f32 only (see makePlan)
-    const uint32_t schemes =
-        CUBLASLT_REDUCTION_SCHEME_NONE | CUBLASLT_REDUCTION_SCHEME_COMPUTE_TYPE;
-    api.cublasLtMatmulPreferenceSetAttribute(
-        pref, CUBLASLT_MATMUL_PREF_REDUCTION_SCHEME_MASK, &schemes,
-        sizeof schemes);
-  }
   // The scale pointers are set before asking, as cuBLASLt may judge the
   // scaling by them; each call sets its own.
   const void *scales = fp8ActScales_;
   set(CUBLASLT_MATMUL_DESC_A_SCALE_POINTER, scales);
   set(CUBLASLT_MATMUL_DESC_B_SCALE_POINTER, scales);
-  auto ask = [&](cublasLtEpilogue_t epi) {
-    set(CUBLASLT_MATMUL_DESC_EPILOGUE, epi);
-    if (epi == CUBLASLT_EPILOGUE_BIAS || epi == CUBLASLT_EPILOGUE_GELU_BIAS)
-      set(CUBLASLT_MATMUL_DESC_BIAS_POINTER, bias);
-    cublasLtMatmulHeuristicResult_t results[kFp8Algos]{};
-    int found = 0;
-    cublasStatus_t s = api.cublasLtMatmulAlgoGetHeuristic(
-        lt_, p.desc, p.a, p.b, p.c, p.c, pref, kFp8Algos, results, &found);
-    if (s != CUBLAS_STATUS_SUCCESS || found == 0)
-      return false;
-    p.algo = results[0].algo;
-    p.spareAlgos.clear();
-    for (int i = 1; i < found; ++i)
-      p.spareAlgos.push_back(results[i].algo);
-    return true;
-  };
   // FRESCO_CUDA_FP8_EPILOGUES=0: bias and GELU as kernels, should cuBLASLt
   // refuse its epilogues with outer-vector scaling.
   const char *env = std::getenv("FRESCO_CUDA_FP8_EPILOGUES");
   const bool epilogues = !(env && std::string(env) == "0");
-  const bool epilogueBias = epilogues && bias && key.alignBias >= 16;
-  if (epilogues && key.gelu && (!bias || epilogueBias)) {
-    p.geluEpilogue =
-        ask(bias ? CUBLASLT_EPILOGUE_GELU_BIAS : CUBLASLT_EPILOGUE_GELU);
-    p.biasEpilogue = p.geluEpilogue && bias;
-  }
-  if (!p.geluEpilogue)
-    p.biasEpilogue = epilogueBias && ask(CUBLASLT_EPILOGUE_BIAS);
-  const bool ok =
-      p.geluEpilogue || p.biasEpilogue || ask(CUBLASLT_EPILOGUE_DEFAULT);
-  api.cublasLtMatmulPreferenceDestroy(pref);
-  if (!ok) {
-    api.cublasLtMatrixLayoutDestroy(p.a);
-    api.cublasLtMatrixLayoutDestroy(p.b);
-    api.cublasLtMatrixLayoutDestroy(p.c);
-    api.cublasLtMatmulDescDestroy(p.desc);
+  if (!chooseAlgo(p, key, bias, epilogues, kFp8Algos, what))
     fail(what,
          ": cuBLASLt has no FP8 algorithm with per-channel and "
          "per-token scales (outer-vector scaling: cuBLAS 12.9 or later) "
          "for m=",
          key.m, " n=", key.n, " k=", key.k);
-  }
   return p;
 }
 

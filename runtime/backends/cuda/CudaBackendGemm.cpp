@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <utility>
+#include <vector>
 
 namespace fresco::cudabackend {
 
@@ -263,6 +264,20 @@ GemmPlan CudaBackend::makePlan(const GemmKey &key, const void *bias,
   checkLt(api.cublasLtMatrixLayoutCreate(&p.c, outType, key.m, key.n, key.ldc),
           what);
 
+  if (!chooseAlgo(p, key, bias, /*epilogues=*/true, 1, what))
+    fail(what, ": cuBLASLt has no ",
+         type == CUDA_R_32F    ? "f32"
+         : type == CUDA_R_16BF ? "bf16"
+                               : "f16",
+         " algorithm for m=", key.m, " n=", key.n, " k=", key.k,
+         " (alignments ", key.alignA, "/", key.alignB, "/", key.alignC,
+         " bytes)");
+  return p;
+}
+
+bool CudaBackend::chooseAlgo(GemmPlan &p, const GemmKey &key, const void *bias,
+                             bool epilogues, int algos, const char *what) {
+  const LtApi &api = lt();
   cublasLtMatmulPreference_t pref = nullptr;
   checkLt(api.cublasLtMatmulPreferenceCreate(&pref), what);
   uint64_t ws = kWorkspaceBytes;
@@ -275,7 +290,7 @@ GemmPlan CudaBackend::makePlan(const GemmKey &key, const void *bias,
       {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, key.alignC}};
   for (const auto &[attr, value] : aligns)
     api.cublasLtMatmulPreferenceSetAttribute(pref, attr, &value, sizeof value);
-  if (outType != CUDA_R_32F) {
+  if (cudaDataType_t(key.outType) != CUDA_R_32F) {
     // Split-K partial sums in f32 only: the INPLACE and OUTPUT_TYPE
     // schemes reduce in D's type, rounding to bf16/f16 more than once.
     const uint32_t schemes =
@@ -284,25 +299,26 @@ GemmPlan CudaBackend::makePlan(const GemmKey &key, const void *bias,
         pref, CUBLASLT_MATMUL_PREF_REDUCTION_SCHEME_MASK, &schemes,
         sizeof schemes);
   }
-
+  std::vector<cublasLtMatmulHeuristicResult_t> results(
+      static_cast<size_t>(algos));
   auto ask = [&](cublasLtEpilogue_t epi) {
-    const bool withBias =
-        epi == CUBLASLT_EPILOGUE_BIAS || epi == CUBLASLT_EPILOGUE_GELU_BIAS;
     checkLt(api.cublasLtMatmulDescSetAttribute(
                 p.desc, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof epi),
             what);
-    if (withBias)
+    if (epi == CUBLASLT_EPILOGUE_BIAS || epi == CUBLASLT_EPILOGUE_GELU_BIAS)
       checkLt(
           api.cublasLtMatmulDescSetAttribute(
               p.desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof bias),
           what);
-    cublasLtMatmulHeuristicResult_t result{};
     int found = 0;
     cublasStatus_t s = api.cublasLtMatmulAlgoGetHeuristic(
-        lt_, p.desc, p.a, p.b, p.c, p.c, pref, 1, &result, &found);
+        lt_, p.desc, p.a, p.b, p.c, p.c, pref, algos, results.data(), &found);
     if (s != CUBLAS_STATUS_SUCCESS || found == 0)
       return false;
-    p.algo = result.algo;
+    p.algo = results[0].algo;
+    p.spareAlgos.clear();
+    for (int i = 1; i < found; ++i)
+      p.spareAlgos.push_back(results[size_t(i)].algo);
     return true;
   };
   // The fused GELU (with the bias) first, then the fused bias; what is
@@ -310,8 +326,8 @@ GemmPlan CudaBackend::makePlan(const GemmKey &key, const void *bias,
   // cuBLASLt's alignment preferences do not cover the bias, and its
   // epilogue kernels may assume 16 bytes: a less aligned bias (from the
   // arena or a slice) is pre-filled instead.
-  const bool epilogueBias = bias && key.alignBias >= 16;
-  if (key.gelu && (!bias || epilogueBias)) {
+  const bool epilogueBias = epilogues && bias && key.alignBias >= 16;
+  if (epilogues && key.gelu && (!bias || epilogueBias)) {
     p.geluEpilogue =
         ask(bias ? CUBLASLT_EPILOGUE_GELU_BIAS : CUBLASLT_EPILOGUE_GELU);
     p.biasEpilogue = p.geluEpilogue && bias;
@@ -326,15 +342,8 @@ GemmPlan CudaBackend::makePlan(const GemmKey &key, const void *bias,
     api.cublasLtMatrixLayoutDestroy(p.b);
     api.cublasLtMatrixLayoutDestroy(p.c);
     api.cublasLtMatmulDescDestroy(p.desc);
-    fail(what, ": cuBLASLt has no ",
-         type == CUDA_R_32F    ? "f32"
-         : type == CUDA_R_16BF ? "bf16"
-                               : "f16",
-         " algorithm for m=", key.m, " n=", key.n, " k=", key.k,
-         " (alignments ", key.alignA, "/", key.alignB, "/", key.alignC,
-         " bytes)");
   }
-  return p;
+  return ok;
 }
 
 } // namespace fresco::cudabackend

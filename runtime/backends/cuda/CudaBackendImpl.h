@@ -388,11 +388,21 @@ private:
             int64_t ldc, const void *bias, bool accumulate, const char *what,
             bool gelu = false, bool wideOut = false);
 
+  /// `buffer` (of `have` bytes) grown to at least `bytes`; an outgrown one
+  /// is kept until the backend goes (a recorded graph may point at it).
+  void *grow(void *&buffer, size_t &have, size_t bytes);
+
   GemmPlan makePlan(const GemmKey &key, const void *bias, const char *what);
+  /// Asks cuBLASLt for p's algorithm (p's descriptor and layouts made):
+  /// the fused GELU (with the bias) first, then the fused bias, then none;
+  /// `epilogues` false asks for none. The first `algos` answers are kept
+  /// (p.algo, then p.spareAlgos). False, with p destroyed, when cuBLASLt
+  /// has none.
+  bool chooseAlgo(GemmPlan &p, const GemmKey &key, const void *bias,
+                  bool epilogues, int algos, const char *what);
 
   /// Refuses, naming the reason, an FP8 linear this backend cannot run:
-  /// f32 storage, a GPU before compute capability 8.9, features not a
-  /// multiple of 16.
+  /// f32 storage, a GPU other than Hopper, features not a multiple of 16.
   void checkFp8Shape(int64_t N, int64_t K) const;
   /// The cached FP8 plan of D[N, M] = w[N, K] x[M, K]^T (column-major),
   /// D in the storage or, with `wideOut`, f32.
@@ -415,12 +425,11 @@ private:
   int blocksOnCudnn_ = 0;
   void *cudnnWorkspace_ = nullptr; // cuDNN's, the largest needed
   size_t cudnnWorkspaceBytes_ = 0;
-  std::vector<void *> retiredCudnnWorkspaces_;
   cublasComputeType_t computeType_ = CUBLAS_COMPUTE_32F;
   void *workspace_ = nullptr;
   void *scratch_ = nullptr; // im2col patches
   size_t scratchBytes_ = 0;
-  std::vector<void *> retired_; // earlier scratch buffers
+  std::vector<void *> retired_; // outgrown buffers (grow)
   DType storage_;               // floatStorage(): storageOf(the precision)
   size_t elemSize_;             // its element size in bytes
   cudaDataType_t gemmType_;     // its cuBLASLt type
@@ -431,8 +440,9 @@ private:
   // every FP8 linear shares, sized at bind.
   void *fp8Act_ = nullptr;
   size_t fp8ActBytes_ = 0;
-  float *fp8ActScales_ = nullptr;
+  void *fp8ActScales_ = nullptr; // f32, one per row
   size_t fp8ActScaleBytes_ = 0;
+  float *actScales() const { return static_cast<float *>(fp8ActScales_); }
 };
 
 } // namespace cudabackend

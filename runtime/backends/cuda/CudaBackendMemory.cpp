@@ -163,14 +163,7 @@ bool CudaBackend::cudnnWorkspace(size_t bytes) {
     return true;
   if (capturing())
     return false;
-  // A recorded graph may still point at the old buffer: keep it until
-  // the backend goes.
-  if (cudnnWorkspace_)
-    retiredCudnnWorkspaces_.push_back(cudnnWorkspace_);
-  cudnnWorkspace_ = nullptr;
-  cudnnWorkspaceBytes_ = 0;
-  cudnnWorkspace_ = allocate(bytes);
-  cudnnWorkspaceBytes_ = bytes;
+  grow(cudnnWorkspace_, cudnnWorkspaceBytes_, bytes);
   return true;
 }
 
@@ -181,17 +174,21 @@ bool CudaBackend::capturing() const {
 }
 
 void *CudaBackend::scratch(size_t bytes) {
-  if (bytes > scratchBytes_) {
+  return grow(scratch_, scratchBytes_, bytes);
+}
+
+void *CudaBackend::grow(void *&buffer, size_t &have, size_t bytes) {
+  if (bytes > have) {
     // A recorded graph may still point at the old buffer: keep it until
     // the backend goes.
-    if (scratch_)
-      retired_.push_back(scratch_);
-    scratch_ = nullptr;
-    scratchBytes_ = 0;
-    scratch_ = allocate(bytes);
-    scratchBytes_ = bytes;
+    if (buffer)
+      retired_.push_back(buffer);
+    buffer = nullptr;
+    have = 0;
+    buffer = allocate(bytes);
+    have = bytes;
   }
-  return scratch_;
+  return buffer;
 }
 
 } // namespace fresco::cudabackend

@@ -195,20 +195,8 @@ struct CudnnConv::Impl {
     const CudnnApi *a = api(&handleError);
     if (!a)
       return nullptr;
-    // A handle belongs to the current device: make it the backend's.
-    // Failures are cleared so that no later kernel check reports them;
-    // cudnnCreate then says what is wrong.
-    int previous = -1;
-    if (cudaGetDevice(&previous) != cudaSuccess) {
-      cudaGetLastError();
-      previous = -1;
-    }
-    if (previous != device && cudaSetDevice(device) != cudaSuccess)
-      cudaGetLastError();
-    cudnnStatus_t s = a->cudnnCreate(&handle);
-    if (previous != device && previous >= 0 &&
-        cudaSetDevice(previous) != cudaSuccess)
-      cudaGetLastError();
+    auto s = cudnnStatus_t(
+        createOnDevice(device, [&] { return int(a->cudnnCreate(&handle)); }));
     if (s != CUDNN_STATUS_SUCCESS) {
       handle = nullptr;
       handleError = "cudnnCreate: " + describe(s);

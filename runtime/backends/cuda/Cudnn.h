@@ -23,8 +23,11 @@
 
 #include "runtime/core/Backend.h"
 
+#include <cuda_runtime.h>
+
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <tuple>
@@ -99,6 +102,26 @@ private:
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
+
+/// Runs `create` (a cudnnCreate; returns its status) with `device` current,
+/// then makes the previous device current again: a cuDNN handle belongs
+/// to the device current when it is made. CUDA failures on the way are
+/// cleared so that no later kernel check reports them; the status says
+/// what went wrong.
+inline int createOnDevice(int device, const std::function<int()> &create) {
+  int previous = -1;
+  if (cudaGetDevice(&previous) != cudaSuccess) {
+    cudaGetLastError();
+    previous = -1;
+  }
+  if (previous != device && cudaSetDevice(device) != cudaSuccess)
+    cudaGetLastError();
+  const int status = create();
+  if (previous != device && previous >= 0 &&
+      cudaSetDevice(previous) != cudaSuccess)
+    cudaGetLastError();
+  return status;
+}
 
 } // namespace cuda
 

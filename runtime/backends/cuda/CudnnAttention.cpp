@@ -8,6 +8,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "runtime/backends/cuda/CudnnAttention.h"
+#include "runtime/backends/cuda/Cudnn.h"
 #include "runtime/backends/cuda/CudnnShim.h"
 
 #include "runtime/core/Error.h"
@@ -116,19 +117,9 @@ struct CudnnAttention::Impl {
     if (!shim::load(&error))
       return error;
     if (!handle) {
-      // A handle belongs to the current device: make it the backend's (as
-      // Cudnn.cpp does), clearing failures so no later check reports them.
-      int previous = -1;
-      if (cudaGetDevice(&previous) != cudaSuccess) {
-        cudaGetLastError();
-        previous = -1;
-      }
-      if (previous != device && cudaSetDevice(device) != cudaSuccess)
-        cudaGetLastError();
-      cudnnStatus_t s = cudnnCreate(&handle);
-      if (previous != device && previous >= 0 &&
-          cudaSetDevice(previous) != cudaSuccess)
-        cudaGetLastError();
+      // On the backend's device (a handle belongs to the current one).
+      const auto s = cudnnStatus_t(
+          createOnDevice(device, [&] { return int(cudnnCreate(&handle)); }));
       if (s != CUDNN_STATUS_SUCCESS) {
         handle = nullptr;
         return std::string("cudnnCreate failed: ") + cudnnGetErrorString(s);

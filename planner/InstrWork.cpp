@@ -1,6 +1,8 @@
 //===- InstrWork.cpp - What one plan instruction computes and moves -------===//
 #include "planner/InstrWork.h"
 
+#include "runtime/core/Executor.h"
+
 namespace fresco::planner {
 namespace {
 
@@ -23,20 +25,6 @@ std::string dims(const plan::Value &v) {
 }
 
 } // namespace
-
-bool fp8LinearDims(const plan::Function &f, const plan::Instr &in, int64_t &m,
-                   int64_t &k, int64_t &n) {
-  const plan::LinearAttrs *a =
-      in.op() == plan::OpCode::Linear ? in.attrs_as_LinearAttrs() : nullptr;
-  if (!a || !a->fp8())
-    return false;
-  const plan::Value &x = *f.values()->Get(in.operands()->Get(0));
-  const plan::Value &w = *f.values()->Get(in.operands()->Get(1));
-  k = x.shape()->Get(x.shape()->size() - 1);
-  m = k > 0 ? int64_t(elements(x)) / k : 0;
-  n = w.shape()->Get(0);
-  return true;
-}
 
 bool flopBound(const std::string &op) {
   return op == "Linear" || op == "LinearFp8" || op == "Conv2d" ||

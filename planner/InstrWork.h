@@ -34,11 +34,6 @@ struct InstrWork {
 InstrWork instrWork(const plan::Function &f, const plan::Instr &in,
                     DType storage);
 
-/// Whether `in` is an FP8 linear, and then its input [M, K] and weight
-/// [N, K] extents.
-bool fp8LinearDims(const plan::Function &f, const plan::Instr &in, int64_t &m,
-                   int64_t &k, int64_t &n);
-
 /// Ops whose time follows their FLOPs (GEMMs, convolutions, attention);
 /// the rest follow their bytes. An FP8 linear is "LinearFp8", so that a
 /// calibration table times it apart from bf16 linears.

@@ -74,6 +74,19 @@ std::string shapeLabel(const std::vector<Ref> &ops,
 
 } // namespace
 
+bool fp8LinearDims(const plan::Function &f, const plan::Instr &in, int64_t &m,
+                   int64_t &k, int64_t &n) {
+  const plan::LinearAttrs *a =
+      in.op() == plan::OpCode::Linear ? in.attrs_as_LinearAttrs() : nullptr;
+  if (!a || !a->fp8())
+    return false;
+  const auto *x = f.values()->Get(in.operands()->Get(0))->shape();
+  k = x->Get(x->size() - 1);
+  m = k > 0 ? numElements({x->begin(), x->end()}) / k : 0;
+  n = f.values()->Get(in.operands()->Get(1))->shape()->Get(0);
+  return true;
+}
+
 std::vector<Fp8OnlyWeight> fp8OnlyWeights(const plan::RankProgram &rp) {
   const size_t n = rp.weights() ? rp.weights()->size() : 0;
   std::vector<Fp8OnlyWeight> only(n);
@@ -92,17 +105,14 @@ std::vector<Fp8OnlyWeight> fp8OnlyWeights(const plan::RankProgram &rp) {
         const int32_t w = weightOf(*f, in->operands()->Get(k));
         if (w < 0)
           continue;
-        const plan::LinearAttrs *a = in->op() == plan::OpCode::Linear
-                                         ? in->attrs_as_LinearAttrs()
-                                         : nullptr;
-        const auto *shape = f->values()->Get(in->operands()->Get(k))->shape();
+        int64_t rows, kk, nn;
         Fp8OnlyWeight &o = only.at(size_t(w));
-        if (!(a && a->fp8() && k == 1 && shape->size() == 2) ||
-            (o.only && (o.n != shape->Get(0) || o.k != shape->Get(1)))) {
+        if (k != 1 || !fp8LinearDims(*f, *in, rows, kk, nn) ||
+            (o.only && (o.n != nn || o.k != kk))) {
           otherUse[size_t(w)] = true;
           continue;
         }
-        o = {true, shape->Get(0), shape->Get(1)};
+        o = {true, nn, kk};
       }
   }
   for (size_t i = 0; i < n; ++i)
@@ -137,15 +147,9 @@ void Executor::reserveFp8Scratch() {
   int64_t maxCodes = 0, maxRows = 0, k = 0;
   for (const plan::Function *f : *plan_.rank(rank_).functions())
     for (const plan::Instr *in : *f->instrs()) {
-      const plan::LinearAttrs *a = in->op() == plan::OpCode::Linear
-                                       ? in->attrs_as_LinearAttrs()
-                                       : nullptr;
-      if (!a || !a->fp8())
+      int64_t rows, cols, n;
+      if (!fp8LinearDims(*f, *in, rows, cols, n))
         continue;
-      const auto *x = f->values()->Get(in->operands()->Get(0))->shape();
-      const int64_t cols = x->Get(x->size() - 1),
-                    rows =
-                        cols ? numElements({x->begin(), x->end()}) / cols : 0;
       if (rows * cols > maxCodes)
         maxCodes = rows * cols, k = cols;
       maxRows = std::max(maxRows, rows);

@@ -64,6 +64,10 @@ struct Fp8OnlyWeight {
   int64_t n = 0, k = 0;
 };
 std::vector<Fp8OnlyWeight> fp8OnlyWeights(const plan::RankProgram &rp);
+/// Whether `in` is an FP8 linear (LinearAttrs.fp8), and then its input's
+/// rows M and features K and its weight's out features N.
+bool fp8LinearDims(const plan::Function &f, const plan::Instr &in, int64_t &m,
+                   int64_t &k, int64_t &n);
 
 class Executor {
 public:

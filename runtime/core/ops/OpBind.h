@@ -61,7 +61,7 @@ struct OpBind {
   const OpInfo *op = nullptr;
   /// An FP8 linear's weight, quantized by the executor as it uploaded the
   /// weights (null: the binder quantizes operand 1 itself).
-  std::shared_ptr<const Fp8Weight> fp8Weight;
+  std::shared_ptr<const Fp8Weight> fp8Weight = nullptr;
 
   const char *opName() const {
     return op ? op->name : plan::EnumNameOpCode(in.op());

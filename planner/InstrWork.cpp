@@ -3,6 +3,8 @@
 
 #include "runtime/core/Executor.h"
 
+#include <cmath>
+
 namespace fresco::planner {
 namespace {
 
@@ -22,6 +24,52 @@ std::string dims(const plan::Value &v) {
   for (flatbuffers::uoffset_t i = 0; i < v.shape()->size(); ++i)
     s += (i ? "x" : "") + std::to_string(v.shape()->Get(i));
   return s.empty() ? "scalar" : s;
+}
+
+/// Elements of `v` before `axis` and after it.
+void around(const plan::Value &v, int64_t axis, double &outer, double &inner) {
+  outer = inner = 1;
+  for (int64_t i = 0; i < int64_t(v.shape()->size()); ++i) {
+    const double d = double(v.shape()->Get(flatbuffers::uoffset_t(i)));
+    if (i < axis)
+      outer *= d;
+    else if (i > axis)
+      inner *= d;
+  }
+}
+
+/// The share of a Slice's or Concat's result that already sits where its
+/// operands are (fresco-assign-buffers placed them so, by plan offsets):
+/// the runtime skips those copies. 1 for a window of the input.
+double inPlaceShare(const plan::Function &f, const plan::Instr &in) {
+  const plan::AxisAttrs *a = in.attrs_as_AxisAttrs();
+  if (!a || in.results()->size() != 1)
+    return 0;
+  const plan::Value &y = *f.values()->Get(in.results()->Get(0));
+  const double es = double(dtypeSize(DType(y.dtype())));
+  auto arena = [](const plan::Value &v) {
+    return v.kind() == plan::ValueKind::Arena;
+  };
+  double outer, inner;
+  if (in.op() == plan::OpCode::Slice) {
+    const plan::Value &x = *f.values()->Get(in.operands()->Get(0));
+    around(x, a->axis(), outer, inner);
+    const double at = double(a->start()) * inner * es;
+    return outer == 1 && arena(x) && arena(y) &&
+                   double(y.offset()) == double(x.offset()) + at
+               ? 1
+               : 0;
+  }
+  around(y, a->axis(), outer, inner);
+  double at = 0, placed = 0;
+  for (int32_t id : *in.operands()) {
+    const plan::Value &x = *f.values()->Get(id);
+    if (outer == 1 && arena(x) && arena(y) &&
+        double(x.offset()) == double(y.offset()) + at * inner * es)
+      placed += elements(x);
+    at += double(x.shape()->Get(flatbuffers::uoffset_t(a->axis())));
+  }
+  return elements(y) > 0 ? placed / elements(y) : 0;
 }
 
 } // namespace
@@ -115,6 +163,19 @@ InstrWork instrWork(const plan::Function &f, const plan::Instr &in,
   case plan::OpCode::Wait:
     w.compute = false;
     break;
+  case plan::OpCode::Slice:
+  case plan::OpCode::Concat: {
+    // Only what is not in place yet is copied; nothing: no time of its own.
+    const double share = inPlaceShare(f, in);
+    w.compute = share < 1;
+    w.bytes *= 1 - share;
+    w.flops = elements(*res) * (1 - share);
+    // A calibration entry of a partial copy is its own.
+    if (share > 0 && share < 1)
+      w.shape +=
+          ":copies" + std::to_string(int(std::lround(100 * (1 - share)))) + "%";
+    break;
+  }
   case plan::OpCode::LayerNorm:
   case plan::OpCode::GroupNorm:
   case plan::OpCode::RmsNorm:

@@ -1,4 +1,15 @@
 //===- AssignBuffers.cpp - Static arena planning --------------------------===//
+//
+// Besides reshapes and waits, two layout ops need no bytes of their own
+// where the elements they move are contiguous (every dimension before the
+// axis is 1, as Flux's [1, T, D] token blocks at batch 1): a slice is a
+// window of its input's buffer, and a concatenation's operands are written
+// in place inside its result, so neither copies. Both stay instructions;
+// the runtime skips a copy whose source and destination coincide, and
+// copies where they do not (a value the runtime keeps in a slot of its
+// own, as the f32 timesteps under 2-byte storage).
+//
+//===----------------------------------------------------------------------===//
 #include "compiler/Analysis/MemoryPlanner.h"
 #include "compiler/Transforms/Passes.h"
 #include "dialects/Fresco/IR/FloatStorage.h"
@@ -32,6 +43,83 @@ std::optional<uint64_t> byteSize(Value v, unsigned floatBytes,
   return uint64_t(*n);
 }
 
+/// Elements before `axis` of `shape` (1: the blocks along `axis` are
+/// contiguous) and elements after it.
+void around(ArrayRef<int64_t> shape, int64_t axis, int64_t &outer,
+            int64_t &inner) {
+  outer = inner = 1;
+  for (int64_t i = 0; i < int64_t(shape.size()); ++i) {
+    if (i < axis)
+      outer *= shape[i];
+    else if (i > axis)
+      inner *= shape[i];
+  }
+}
+
+/// Bytes per element of `v` as stored.
+int64_t elementBytes(Value v, unsigned floatBytes,
+                     const llvm::DenseSet<Value> &keptF32) {
+  auto tt = cast<RankedTensorType>(v.getType());
+  if (tt.getElementType().isF32() && !keptF32.contains(v))
+    return floatBytes;
+  return (tt.getElementTypeBitWidth() + 7) / 8;
+}
+
+/// A float value stored in the module's storage: what may share a buffer
+/// at an offset (ids and the kept-f32 timesteps get slots of their own at
+/// run time under 2-byte storage).
+bool inFloatStorage(Value v, const llvm::DenseSet<Value> &keptF32) {
+  return cast<RankedTensorType>(v.getType()).getElementType().isF32() &&
+         !keptF32.contains(v);
+}
+
+/// Where a concatenation's operand is written inside its result.
+struct InPlacePart {
+  Value concat;
+  int64_t delta; // bytes from the start of the concatenation's buffer
+};
+
+/// The concatenations whose operands can be written in place: along a
+/// contiguous axis, each operand computed by an op of its own for this
+/// concatenation alone (through single-use reshapes and waits), at an
+/// aligned offset. Maps each such operand's storage root to its place.
+llvm::DenseMap<Value, InPlacePart>
+inPlaceConcats(Block &block, unsigned floatBytes,
+               const llvm::DenseSet<Value> &kept, uint64_t alignment) {
+  llvm::DenseMap<Value, InPlacePart> parts;
+  for (Operation &op : block) {
+    auto concat = dyn_cast<ConcatOp>(op);
+    if (!concat || !inFloatStorage(concat.getResult(), kept))
+      continue;
+    auto type = concat.getType();
+    int64_t axis = int64_t(concat.getAxis());
+    axis += axis < 0 ? type.getRank() : 0;
+    int64_t outer, inner;
+    around(type.getShape(), axis, outer, inner);
+    if (outer != 1)
+      continue;
+    const int64_t es = elementBytes(concat.getResult(), floatBytes, kept);
+    int64_t at = 0;
+    for (Value operand : concat.getInputs()) {
+      const int64_t delta = at * inner * es;
+      at += cast<RankedTensorType>(operand.getType()).getDimSize(axis);
+      // Back through views used by the next step alone.
+      Value root = operand;
+      while (root.hasOneUse() &&
+             isa_and_nonnull<ReshapeOp, WaitOp>(root.getDefiningOp()))
+        root = root.getDefiningOp()->getOperand(0);
+      Operation *def = root.getDefiningOp();
+      if (!root.hasOneUse() || !def || def->getBlock() != &block ||
+          def->getNumResults() != 1 ||
+          isa<ParamOp, ReshapeOp, WaitOp, SliceOp, ConcatOp>(def) ||
+          !inFloatStorage(root, kept) || delta % int64_t(alignment) != 0)
+        continue;
+      parts[root] = {concat.getResult(), delta};
+    }
+  }
+  return parts;
+}
+
 struct AssignBuffersPass : impl::AssignBuffersBase<AssignBuffersPass> {
   using AssignBuffersBase::AssignBuffersBase;
 
@@ -48,10 +136,16 @@ struct AssignBuffersPass : impl::AssignBuffersBase<AssignBuffersPass> {
     if (failed(kept))
       return signalPassFailure();
     const unsigned floatBytes = floatStorageBytes(fn);
+    OpBuilder b(fn.getContext());
 
-    // Storage root of each value: reshapes share their operand's storage.
-    // Values rooted at a parameter live in the weight table, not the arena.
+    // Storage root of each value: reshapes share their operand's storage,
+    // slices and in-place concatenation operands part of it (`delta` bytes
+    // in). Values rooted at a parameter live in the weight table, not the
+    // arena.
     llvm::DenseMap<Value, Value> root;
+    llvm::DenseMap<Value, int64_t> delta;
+    const llvm::DenseMap<Value, InPlacePart> inPlace =
+        inPlaceConcats(block, floatBytes, *kept, alignment);
     llvm::DenseMap<Value, unsigned> bufferOf;
     SmallVector<::fresco::BufferRequest> requests;
     SmallVector<Value> bufferRoot;
@@ -100,7 +194,47 @@ struct AssignBuffersPass : impl::AssignBuffersBase<AssignBuffersPass> {
           // root[] may grow the map and invalidate `it`: read it first.
           Value source = it->second;
           root[op.getResult(0)] = source;
+          delta[op.getResult(0)] = delta.lookup(op.getOperand(0));
         }
+        continue;
+      }
+      if (auto slice = dyn_cast<SliceOp>(op)) {
+        // A contiguous window at an aligned offset: a view of the input.
+        auto it = root.find(slice.getInput());
+        auto in = cast<RankedTensorType>(slice.getInput().getType());
+        int64_t axis = int64_t(slice.getAxis()), outer, inner;
+        axis += axis < 0 ? in.getRank() : 0;
+        around(in.getShape(), axis, outer, inner);
+        const int64_t at =
+            delta.lookup(slice.getInput()) +
+            int64_t(slice.getStart()) * inner *
+                elementBytes(slice.getResult(), floatBytes, *kept);
+        if (it != root.end() && outer == 1 &&
+            inFloatStorage(slice.getInput(), *kept) &&
+            inFloatStorage(slice.getResult(), *kept) &&
+            at % int64_t(alignment) == 0) {
+          Value source = it->second;
+          root[slice.getResult()] = source;
+          delta[slice.getResult()] = at;
+          slice->setAttr(FrescoDialect::kInPlaceAttrName, b.getUnitAttr());
+          continue;
+        }
+      }
+      if (auto concat = dyn_cast<ConcatOp>(op)) {
+        // Its buffer began with its first operand written in place.
+        if (root.count(concat.getResult())) {
+          concat->setAttr(FrescoDialect::kInPlaceAttrName, b.getUnitAttr());
+          continue;
+        }
+      }
+      auto it = op.getNumResults() == 1 ? inPlace.find(op.getResult(0))
+                                        : inPlace.end();
+      if (it != inPlace.end()) {
+        Value whole = it->second.concat;
+        if (!root.count(whole) && failed(newBuffer(whole, index)))
+          return signalPassFailure();
+        root[op.getResult(0)] = whole;
+        delta[op.getResult(0)] = it->second.delta;
         continue;
       }
       for (Value result : op.getResults()) {
@@ -116,9 +250,9 @@ struct AssignBuffersPass : impl::AssignBuffersBase<AssignBuffersPass> {
     ::fresco::MemoryPlan plan = ::fresco::planMemory(
         std::vector<::fresco::BufferRequest>(requests.begin(), requests.end()),
         alignment);
-    OpBuilder b(fn.getContext());
     auto offsetAttr = [&](Value v) {
-      return b.getI64IntegerAttr(plan.offsets[bufferOf[root[v]]]);
+      return b.getI64IntegerAttr(plan.offsets[bufferOf[root[v]]] +
+                                 delta.lookup(v));
     };
     for (BlockArgument arg : block.getArguments())
       fn.setArgAttr(arg.getArgNumber(), FrescoDialect::kOffsetAttrName,

@@ -17,7 +17,12 @@ def AssignBuffers : Pass<"fresco-assign-buffers", "::mlir::func::FuncOp"> {
     Floats are sized by the module's storage (`fresco.float_storage`:
     2 bytes under bf16/f16, but for the timesteps and what only moves them,
     which stay 4 bytes); `fresco.wait` results share their collective's
-    storage.
+    storage. Where the elements a `fresco.slice` or `fresco.concat` moves
+    are contiguous (every dimension before the axis is 1) and at an
+    aligned offset, the slice's result is a window of its input's buffer
+    and the concatenation's operands, each computed for it alone, are
+    written in place inside its result; both get `fresco.in_place`, and the
+    runtime skips the copies whose source and destination coincide.
   }];
   let options = [
     Option<"alignment", "alignment", "uint64_t", /*default=*/"64",

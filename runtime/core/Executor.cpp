@@ -336,6 +336,7 @@ void Executor::bind(const plan::Function &f,
       binder.asyncRegion = asyncRegion(i, waitAt.at(in->results()->Get(0)));
     }
     Step step = bindInstr(binder);
+    out.bytesInPlace += binder.bytesInPlace;
     if (binder.finish)
       inFlight[in->results()->Get(0)] = {name, std::move(binder.finish)};
     const plan::AttentionAttrs *ring = in->attrs_as_AttentionAttrs();

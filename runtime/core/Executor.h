@@ -93,6 +93,15 @@ public:
   /// Bytes of weights in the float storage that only FP8 linears read:
   /// quantized one at a time as they are uploaded, never kept.
   uint64_t releasedFp8Bytes() const { return releasedFp8Bytes_; }
+  /// Bytes that slices and concatenations leave in place instead of
+  /// copying (fresco-assign-buffers placed their operands so), summed over
+  /// one run of each function.
+  uint64_t bytesInPlace() const {
+    uint64_t n = 0;
+    for (const auto &[name, f] : functions_)
+      n += f.bytesInPlace;
+    return n;
+  }
   /// The backend's float storage (Backend::floatStorage()).
   DType floatStorage() const { return backend_.floatStorage(); }
 
@@ -159,6 +168,8 @@ private:
     bool recordable = true;
     // The stream-ordered communicators its collectives use.
     std::vector<Communicator *> comms;
+    // Bytes its in-place slices and concatenations do not copy per run.
+    uint64_t bytesInPlace = 0;
     int64_t runs = 0;
     bool replayed = false;
     std::unique_ptr<Recording> recording;

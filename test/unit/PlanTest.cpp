@@ -153,6 +153,61 @@ TEST(Plan, PadPlacesTheInputAmongZeros) {
   }
 }
 
+// c [1, 4, 4] = Concat(a, b) along the tokens, s = Slice(c) its last 2
+// tokens. Where fresco-assign-buffers put a and b inside c and s over c's
+// rows, nothing is copied and the executor counts the bytes left in place;
+// elsewhere (offsets `cAt`, `sAt`, `bAt`) the same values are copied. Under
+// the staged bf16 backend the f32 plan's offsets halve, and stay in place.
+TEST(Plan, InPlaceSliceAndConcatSkipTheirCopies) {
+  struct Case {
+    const char *name;
+    uint64_t bAt, cAt, sAt;
+    uint64_t inPlace; // f32 bytes not copied
+  };
+  const Case cases[] = {{"all in place", 32, 0, 32, 64 + 32},
+                        {"copied", 32, 64, 128, 0},
+                        {"first operand only", 160, 0, 192, 32}};
+  for (const Case &c : cases) {
+    for (bool bf16 : {false, true}) {
+      SCOPED_TRACE(std::string(c.name) + (bf16 ? ", bf16" : ", f32"));
+      PlanSpec s;
+      s.arena = 4 * 64;
+      s.values = {{fp::ValueKind::Arena, fp::DType::F32, {1, 2, 4}, 0},
+                  {fp::ValueKind::Arena, fp::DType::F32, {1, 2, 4}, c.bAt},
+                  {fp::ValueKind::Arena, fp::DType::F32, {1, 4, 4}, c.cAt},
+                  {fp::ValueKind::Arena, fp::DType::F32, {1, 2, 4}, c.sAt}};
+      s.instrs = {{fp::OpCode::Concat, {0, 1}, {2}},
+                  {fp::OpCode::Slice, {2}, {3}}};
+      s.instrs[0].axis = 1;
+      s.instrs[1].axis = 1;
+      s.instrs[1].start = 2;
+      s.inputs = {0, 1};
+      s.inputNames = {"a", "b"};
+      s.outputs = {2, 3};
+      s.outputNames = {"c", "s"};
+      LoadedPlan p = LoadedPlan::fromBytes(s.build(), "in-place.fplan");
+      WeightStore weights(p.rank(0), "/nonexistent");
+      auto backend = bf16 ? createStagedCpuBackend(GemmPrecision::BF16)
+                          : createCpuBackend();
+      Executor exec(p, 0, *backend, weights);
+      EXPECT_EQ(exec.bytesInPlace(), bf16 ? c.inPlace / 2 : c.inPlace);
+      HostTensor a{DType::F32, {1, 2, 4}, std::vector<uint8_t>(32)},
+          b{DType::F32, {1, 2, 4}, std::vector<uint8_t>(32)};
+      for (int i = 0; i < 8; ++i) {
+        a.as<float>()[i] = float(i + 1);
+        b.as<float>()[i] = float(-i - 1);
+      }
+      std::vector<HostTensor> out = exec.run("f", {a, b});
+      ASSERT_EQ(out.size(), 2u);
+      for (int i = 0; i < 16; ++i)
+        EXPECT_EQ(out[0].as<float>()[i], i < 8 ? float(i + 1) : float(7 - i))
+            << "c[" << i << "]";
+      for (int i = 0; i < 8; ++i)
+        EXPECT_EQ(out[1].as<float>()[i], float(-i - 1)) << "s[" << i << "]";
+    }
+  }
+}
+
 // A PosEmbed2d window (version 11) holds the whole table's values at its
 // rows and columns; a plan without the window fields (version 10's
 // attributes) computes the whole table.

@@ -109,6 +109,14 @@ std::string checkedTracePath(const std::string &option, int rank,
   return trace;
 }
 
+std::string arenaStats(const Executor &exec) {
+  std::string s = "arena " + std::to_string(exec.arenaBytes()) + " bytes";
+  if (exec.bytesInPlace())
+    s += " (" + std::to_string(exec.bytesInPlace()) +
+         " bytes of slices and concatenations in place, not copied)";
+  return s;
+}
+
 std::string weightStats(const Executor &exec, const WeightStore &weights) {
   std::string s = "weights " + std::to_string(weights.bytesLoaded()) + " bytes";
   if (exec.releasedFp8Bytes())

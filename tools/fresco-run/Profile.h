@@ -45,6 +45,9 @@ void printLibraries(Backend &backend, const char *prefix);
 /// --stats' weights field: "weights N bytes" (read from the checkpoint),
 /// and what FP8 linears released after quantizing their weights.
 std::string weightStats(const Executor &exec, const WeightStore &weights);
+/// "arena N bytes", and the bytes in-place slices and concatenations do not
+/// copy per run of every function, where there are any.
+std::string arenaStats(const Executor &exec);
 
 /// After the runs: the profile tables with --profile, and the trace when
 /// `trace` is not empty.

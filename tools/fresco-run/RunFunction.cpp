@@ -179,11 +179,11 @@ int runFunction(const Options &o, const RankEnv &env) {
       runs += (runs.empty() ? "" : " ") + std::string(buf);
     }
     std::fprintf(stderr,
-                 "%sfresco-run: load %.3f s, run %s s, arena %llu bytes, "
-                 "%s, %d replayed\n",
+                 "%sfresco-run: load %.3f s, run %s s, %s, %s, "
+                 "%d replayed\n",
                  session.prefix(), loadSeconds, runs.c_str(),
-                 (unsigned long long)exec.arenaBytes(),
-                 weightStats(exec, weights).c_str(), replays);
+                 arenaStats(exec).c_str(), weightStats(exec, weights).c_str(),
+                 replays);
     printLibraries(session.openBackend(), session.prefix());
   }
   reportProfile(exec, session.prefix(), o.profile, trace, env.rank,

@@ -155,12 +155,11 @@ int runPipeline(const Options &o, const RankEnv &env) {
   if (o.stats) {
     std::fprintf(stderr,
                  "%sfresco-run: load %.3f s, %d steps of %s in %.3f s (%.3f "
-                 "s/step), decode %.3f s, text encoders %.3f s, arena %llu "
-                 "bytes, %s, %lld replayed\n",
+                 "s/step), decode %.3f s, text encoders %.3f s, %s, "
+                 "%s, %lld replayed\n",
                  session.prefix(), loadSeconds, r.steps, r.scheduler.c_str(),
                  r.denoiseSeconds, r.denoiseSeconds / std::max(r.steps, 1),
-                 r.decodeSeconds, r.encodeSeconds,
-                 (unsigned long long)exec.arenaBytes(),
+                 r.decodeSeconds, r.encodeSeconds, arenaStats(exec).c_str(),
                  weightStats(exec, weights).c_str(), (long long)exec.replays());
     printLibraries(session.openBackend(), session.prefix());
   }

@@ -127,6 +127,11 @@ LogicalResult FrescoDialect::verifyLoweringAttribute(Operation *op,
     return failure(
         failed(checkUnit(op, attr)) ||
         failed(checkOn(op, attr, {"shard.all_to_all", "shard.all_gather"})));
+  if (name == kInPlaceAttrName)
+    return failure(failed(checkUnit(op, attr)) ||
+                   failed(checkOn(op, attr,
+                                  {SliceOp::getOperationName(),
+                                   ConcatOp::getOperationName()})));
   if (name == kKeepF32AttrName)
     return failure(
         failed(checkUnit(op, attr)) ||

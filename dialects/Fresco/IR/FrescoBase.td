@@ -88,6 +88,11 @@ def Fresco_Dialect : Dialect {
     /// fresco-place-waits: a shard.all_to_all or shard.all_gather that
     /// starts asynchronously, completed by its fresco.wait (unit).
     static constexpr ::llvm::StringLiteral kAsyncAttrName = "fresco.async";
+    /// fresco-assign-buffers: a fresco.slice whose result is a window of its
+    /// input's buffer, or a fresco.concat whose operands (some or all) were
+    /// written in place inside its result (unit): the copy is skipped.
+    static constexpr ::llvm::StringLiteral kInPlaceAttrName =
+        "fresco.in_place";
 
     /// Checks of the attributes above that the partitioning seeds' checks
     /// (FrescoAttributes.cpp) leave (DiscardableAttributes.cpp).

@@ -69,6 +69,11 @@ Step bindSlice(OpBind &b) {
   const uint8_t *src = static_cast<const uint8_t *>(x.ptr) + start * inner * es;
   void *dst = y.ptr;
   const int64_t srcRow = x.shape[axis] * inner, rowElems = size * inner;
+  // fresco-assign-buffers made the result a window of the input.
+  if (outer == 1 && src == dst) {
+    b.bytesInPlace = uint64_t(rowElems) * es;
+    return Step();
+  }
   Backend *be = &b.be;
   return
       [=] { be->copyStrided(src, srcRow, dst, rowElems, outer, rowElems, es); };
@@ -141,12 +146,19 @@ Step bindConcat(OpBind &b) {
     int64_t rowElems, dstOffset;
   };
   std::vector<Part> parts;
+  uint8_t *dst = static_cast<uint8_t *>(y.ptr);
   for (const Ref &x : b.ops) {
-    parts.push_back({x.ptr, x.shape[axis] * inner, total * inner});
+    // An operand fresco-assign-buffers placed where it belongs in the
+    // result needs no copy.
+    if (outer != 1 || x.ptr != dst + total * inner * es)
+      parts.push_back({x.ptr, x.shape[axis] * inner, total * inner});
+    else
+      b.bytesInPlace += uint64_t(x.numel()) * es;
     total += x.shape[axis];
   }
+  if (parts.empty())
+    return Step();
   const int64_t dstRow = y.shape[axis] * inner;
-  uint8_t *dst = static_cast<uint8_t *>(y.ptr);
   Backend *be = &b.be;
   return [=] {
     for (const Part &p : parts)

@@ -62,6 +62,9 @@ struct OpBind {
   /// An FP8 linear's weight, quantized by the executor as it uploaded the
   /// weights (null: the binder quantizes operand 1 itself).
   std::shared_ptr<const Fp8Weight> fp8Weight = nullptr;
+  /// Set by a Slice or Concat binder: bytes already where the result wants
+  /// them (fresco-assign-buffers placed them so), whose copy it skips.
+  uint64_t bytesInPlace = 0;
 
   const char *opName() const {
     return op ? op->name : plan::EnumNameOpCode(in.op());

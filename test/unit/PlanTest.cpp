@@ -153,7 +153,7 @@ TEST(Plan, PadPlacesTheInputAmongZeros) {
   }
 }
 
-// c [1, 4, 4] = Concat(a, b) along the tokens, s = Slice(c) its last 2
+// inPlaceSpec: c = Concat(a, b) along the tokens, s = Slice(c) its last 2
 // tokens. Where fresco-assign-buffers put a and b inside c and s over c's
 // rows, nothing is copied and the executor counts the bytes left in place;
 // elsewhere (offsets `cAt`, `sAt`, `bAt`) the same values are copied. Under
@@ -170,21 +170,7 @@ TEST(Plan, InPlaceSliceAndConcatSkipTheirCopies) {
   for (const Case &c : cases) {
     for (bool bf16 : {false, true}) {
       SCOPED_TRACE(std::string(c.name) + (bf16 ? ", bf16" : ", f32"));
-      PlanSpec s;
-      s.arena = 4 * 64;
-      s.values = {{fp::ValueKind::Arena, fp::DType::F32, {1, 2, 4}, 0},
-                  {fp::ValueKind::Arena, fp::DType::F32, {1, 2, 4}, c.bAt},
-                  {fp::ValueKind::Arena, fp::DType::F32, {1, 4, 4}, c.cAt},
-                  {fp::ValueKind::Arena, fp::DType::F32, {1, 2, 4}, c.sAt}};
-      s.instrs = {{fp::OpCode::Concat, {0, 1}, {2}},
-                  {fp::OpCode::Slice, {2}, {3}}};
-      s.instrs[0].axis = 1;
-      s.instrs[1].axis = 1;
-      s.instrs[1].start = 2;
-      s.inputs = {0, 1};
-      s.inputNames = {"a", "b"};
-      s.outputs = {2, 3};
-      s.outputNames = {"c", "s"};
+      PlanSpec s = inPlaceSpec(c.bAt, c.cAt, c.sAt);
       LoadedPlan p = LoadedPlan::fromBytes(s.build(), "in-place.fplan");
       WeightStore weights(p.rank(0), "/nonexistent");
       auto backend = bf16 ? createStagedCpuBackend(GemmPrecision::BF16)

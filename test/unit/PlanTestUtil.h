@@ -350,6 +350,27 @@ inline PlanSpec posEmbedSpec(std::vector<int64_t> posGrid, int64_t tokens) {
   return s;
 }
 
+/// c [1, 4, 4] = Concat(a [1, 2, 4] at 0, b [1, 2, 4] at `bAt`) along
+/// axis 1, at `cAt`; s [1, 2, 4] = Slice(c) of its last 2 rows, at `sAt`.
+/// Outputs c and s. In place where b sits 32 bytes into c and s over b.
+inline PlanSpec inPlaceSpec(uint64_t bAt, uint64_t cAt, uint64_t sAt) {
+  PlanSpec s;
+  s.arena = 4 * 64;
+  s.values = {{fp::ValueKind::Arena, fp::DType::F32, {1, 2, 4}, 0},
+              {fp::ValueKind::Arena, fp::DType::F32, {1, 2, 4}, bAt},
+              {fp::ValueKind::Arena, fp::DType::F32, {1, 4, 4}, cAt},
+              {fp::ValueKind::Arena, fp::DType::F32, {1, 2, 4}, sAt}};
+  s.instrs = {{fp::OpCode::Concat, {0, 1}, {2}}, {fp::OpCode::Slice, {2}, {3}}};
+  s.instrs[0].axis = 1;
+  s.instrs[1].axis = 1;
+  s.instrs[1].start = 2;
+  s.inputs = {0, 1};
+  s.inputNames = {"a", "b"};
+  s.outputs = {2, 3};
+  s.outputNames = {"c", "s"};
+  return s;
+}
+
 /// y [2, 7] = Pad(x [2, 3]) along axis 1 from `start`.
 inline PlanSpec padSpec(int64_t start) {
   PlanSpec s;

@@ -97,6 +97,24 @@ TEST(PlannerPredict, GemmAtTheRooflineRate) {
   EXPECT_NEAR(predict(p, o).stepSeconds, 72e-9 + 1e-6, 1e-15);
 }
 
+TEST(PlannerPredict, InPlaceCopiesCostNothing) {
+  // At 1 GB/s: a copied Concat reads and writes 64 bytes (128), the Slice
+  // counts its whole 64-byte operand and its 32-byte result (96); in place
+  // they take no time, and a Concat with one of two operands in place
+  // copies the other half (64).
+  Topology t = unitTopology();
+  t.peakFlops["f32"] = 1e15;
+  t.memoryBandwidth = 1e9;
+  PredictOptions o{&t, nullptr, DType::F32};
+  auto seconds = [&](uint64_t bAt, uint64_t cAt, uint64_t sAt) {
+    std::vector<uint8_t> bytes = plantest::inPlaceSpec(bAt, cAt, sAt).build();
+    return predict(LoadedPlan::fromBytes(bytes, "in-place"), o).stepSeconds;
+  };
+  EXPECT_NEAR(seconds(32, 64, 128), (128 + 96) * 1e-9, 1e-15);
+  EXPECT_EQ(seconds(32, 0, 32), 0);
+  EXPECT_NEAR(seconds(160, 0, 192), (64 + 96) * 1e-9, 1e-15);
+}
+
 TEST(PlannerPredict, CalibrationEntryWinsOverRoofline) {
   std::vector<uint8_t> bytes =
       plantest::linearSpec(plan::Activation::None).build();

@@ -242,6 +242,10 @@ private:
   }
 
   double compute(const plan::Function &f, const plan::Instr &in) {
+    // A view (an in-place slice or concatenation) has no time to take from
+    // either.
+    if (!instrWork(f, in, o_.storage).compute)
+      return 0;
     bool cal = false;
     double s = computeSeconds(f, in, o_, &cal) * scale_;
     ++(cal ? calibrated_ : roofline_);

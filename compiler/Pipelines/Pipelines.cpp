@@ -23,6 +23,8 @@ void mlir::fresco::buildLowerToPlanPipeline(OpPassManager &pm) {
   // Likewise after CSE: a merged layer norm counts all its uses.
   pm.addNestedPass<func::FuncOp>(createFuseModulation());
   pm.addNestedPass<func::FuncOp>(createFuseElementwise());
+  // adaLN's chunks at batch > 1: one transpose, then windows.
+  pm.addNestedPass<func::FuncOp>(createTransposeChunks());
   // Once the ops are final: collectives as early as their operands allow.
   pm.addNestedPass<func::FuncOp>(createScheduleCollectives());
   // Stages are cut over the fused ops; the marks would survive rewrites

@@ -56,6 +56,21 @@ def FuseElementwise : Pass<"fresco-fuse-elementwise", "::mlir::func::FuncOp"> {
   let dependentDialects = ["::mlir::fresco::FrescoDialect"];
 }
 
+def TransposeChunks : Pass<"fresco-transpose-chunks", "::mlir::func::FuncOp"> {
+  let summary = "Chunks of a row batch as windows of one transpose";
+  let description = [{
+    Slices of whole c-column chunks along the last axis of an f32 tensor
+    [..., k*c] with more than one row (adaLN's chunks at batch > 1) are
+    each a strided copy. Where at least two of them cut at least half the
+    chunks, one `fresco.transpose` of the tensor, reshaped to [rows, k, c],
+    to [k, rows, c] replaces them, and each chunk becomes a slice of whole
+    leading rows of it (then a window: fresco-assign-buffers): one launch
+    instead of one per chunk. Runs after partitioning and before
+    fresco-assign-buffers.
+  }];
+  let dependentDialects = ["::mlir::fresco::FrescoDialect"];
+}
+
 def FuseModulation : Pass<"fresco-fuse-modulation", "::mlir::func::FuncOp"> {
   let summary = "Fuse adaLN modulation into the preceding layer norm";
   let description = [{

@@ -337,6 +337,8 @@ void Executor::bind(const plan::Function &f,
     }
     Step step = bindInstr(binder);
     out.bytesInPlace += binder.bytesInPlace;
+    if (binder.allInPlace)
+      name += " (in place)";
     if (binder.finish)
       inFlight[in->results()->Get(0)] = {name, std::move(binder.finish)};
     const plan::AttentionAttrs *ring = in->attrs_as_AttentionAttrs();

@@ -72,7 +72,8 @@ Step bindSlice(OpBind &b) {
   // fresco-assign-buffers made the result a window of the input.
   if (outer == 1 && src == dst) {
     b.bytesInPlace = uint64_t(rowElems) * es;
-    return Step();
+    b.allInPlace = true;
+    return [] {};
   }
   Backend *be = &b.be;
   return
@@ -156,8 +157,10 @@ Step bindConcat(OpBind &b) {
       b.bytesInPlace += uint64_t(x.numel()) * es;
     total += x.shape[axis];
   }
-  if (parts.empty())
-    return Step();
+  if (parts.empty()) {
+    b.allInPlace = true;
+    return [] {};
+  }
   const int64_t dstRow = y.shape[axis] * inner;
   Backend *be = &b.be;
   return [=] {

@@ -63,8 +63,11 @@ struct OpBind {
   /// weights (null: the binder quantizes operand 1 itself).
   std::shared_ptr<const Fp8Weight> fp8Weight = nullptr;
   /// Set by a Slice or Concat binder: bytes already where the result wants
-  /// them (fresco-assign-buffers placed them so), whose copy it skips.
+  /// them (fresco-assign-buffers placed them so), whose copy it skips, and
+  /// whether that leaves it nothing to do (its step is then a no-op, kept so
+  /// that profiles and traces still show every instruction).
   uint64_t bytesInPlace = 0;
+  bool allInPlace = false;
 
   const char *opName() const {
     return op ? op->name : plan::EnumNameOpCode(in.op());

@@ -22,6 +22,8 @@ void mlir::fresco::buildLowerToPlanPipeline(OpPassManager &pm) {
   pm.addNestedPass<func::FuncOp>(createFuseEpilogues());
   // Likewise after CSE: a merged layer norm counts all its uses.
   pm.addNestedPass<func::FuncOp>(createFuseModulation());
+  // And a merged q/k norm counts all its uses.
+  pm.addNestedPass<func::FuncOp>(createFuseRopeNorm());
   pm.addNestedPass<func::FuncOp>(createFuseElementwise());
   // Once the ops are final: collectives as early as their operands allow.
   pm.addNestedPass<func::FuncOp>(createScheduleCollectives());

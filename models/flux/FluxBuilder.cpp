@@ -78,7 +78,7 @@ private:
     return RopeOp::create(b, loc(attn), x, rows,
                           b.getI64IntegerAttr(c.numAttentionHeads));
   }
-  /// Scaled dot-product attention of rotated q and k over every token.
+  /// Scaled dot-product attention over every token (q and k rotated).
   Value attend(const std::string &attn, Value q, Value k, Value v) {
     Location l = loc(attn);
     IntegerAttr heads = b.getI64IntegerAttr(c.numAttentionHeads);

@@ -181,6 +181,10 @@ InstrWork instrWork(const plan::Function &f, const plan::Instr &in,
   case plan::OpCode::RmsNorm:
     w.flops = 8 * elements(*res);
     break;
+  case plan::OpCode::Rope:
+    // A fused q/k norm (a third operand) adds an RmsNorm's work.
+    w.flops = (in.operands()->size() == 3 ? 9 : 1) * elements(*res);
+    break;
   default:
     w.flops = res ? elements(*res) : 0;
     break;

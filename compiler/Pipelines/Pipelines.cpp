@@ -22,6 +22,8 @@ void mlir::fresco::buildLowerToPlanPipeline(OpPassManager &pm) {
   pm.addNestedPass<func::FuncOp>(createFuseEpilogues());
   // Likewise after CSE: a merged layer norm counts all its uses.
   pm.addNestedPass<func::FuncOp>(createFuseModulation());
+  // And a merged q/k norm counts all its uses.
+  pm.addNestedPass<func::FuncOp>(createFuseRopeNorm());
   pm.addNestedPass<func::FuncOp>(createFuseElementwise());
   // adaLN's chunks at batch > 1: one transpose, then windows.
   pm.addNestedPass<func::FuncOp>(createTransposeChunks());

@@ -86,6 +86,20 @@ def FuseModulation : Pass<"fresco-fuse-modulation", "::mlir::func::FuncOp"> {
   let dependentDialects = ["::mlir::fresco::FrescoDialect"];
 }
 
+def FuseRopeNorm : Pass<"fresco-fuse-rope-norm", "::mlir::func::FuncOp"> {
+  let summary = "Fuse the per-head RMS norm of q or k into its rotation";
+  let description = [{
+    `rope(reshape(rms_norm(reshape(x) : [B, T, H, Dh], w)))` with H the
+    rope's `num_heads` becomes `rope(x)` with `norm(w)` and the norm's
+    epsilon: Flux's q/k norms and the rotary embedding run as one kernel
+    that reads q or k once, and the normalised tensor needs no buffer. A
+    norm (or its reshape) with other uses, a norm without weight or one
+    whose rows are not the rope's heads stays as it is. Runs after
+    partitioning and before fresco-assign-buffers.
+  }];
+  let dependentDialects = ["::mlir::fresco::FrescoDialect"];
+}
+
 def PlaceWaits : Pass<"fresco-place-waits", "::mlir::func::FuncOp"> {
   let summary = "Start all_to_all and all_gather early, wait before their readers";
   let description = [{

@@ -73,12 +73,15 @@ private:
     Value y = linear(attn + "." + proj, x, d, d);
     return headNorm(attn + "." + norm, y, tokens);
   }
-  /// Scaled dot-product attention of rotated q and k over every token.
+  /// x rotated by the rows of `rows` (a rotary table of x's tokens).
+  Value rotate(const std::string &attn, Value x, Value rows) {
+    return RopeOp::create(b, loc(attn), x, rows,
+                          b.getI64IntegerAttr(c.numAttentionHeads));
+  }
+  /// Scaled dot-product attention over every token (q and k rotated).
   Value attend(const std::string &attn, Value q, Value k, Value v) {
     Location l = loc(attn);
     IntegerAttr heads = b.getI64IntegerAttr(c.numAttentionHeads);
-    q = RopeOp::create(b, l, q, table, heads);
-    k = RopeOp::create(b, l, k, table, heads);
     return AttentionOp::create(
         b, l, q, k, v, heads,
         b.getF64FloatAttr(1.0 / std::sqrt(double(c.attentionHeadDim))),
@@ -98,7 +101,9 @@ private:
   const FluxShape &s;
   int64_t d;
   Value siluTemb; // silu(temb): every adaLN's input
-  Value table;    // the rotary table of [text; image] tokens
+  // The rotary tables of the text and image tokens, and of [text; image]
+  // (their concatenation: the table is row-wise).
+  Value txtTable, imgTable, table;
 };
 
 void FluxEmitter::doubleBlock(int64_t i, Value &img, Value &txt) {
@@ -111,14 +116,20 @@ void FluxEmitter::doubleBlock(int64_t i, Value &img, Value &txt) {
   Value n = normModulate(img, chunk(e, 0, ln1), chunk(e, 1, ln1), ln1);
   Value nc = normModulate(txt, chunk(ec, 0, ln1c), chunk(ec, 1, ln1c), ln1c);
 
-  // Joint attention over [text; image], as FluxAttnProcessor2_0.
+  // Joint attention over [text; image], as FluxAttnProcessor2_0. Each
+  // stream's q and k are rotated by their own rows of the table before
+  // they are joined (rotation is token-wise, so the values are those of
+  // rotating the joined q and k): every rope then follows its head norm,
+  // which fresco-fuse-rope-norm folds into it.
   std::string a = p + ".attn";
   Location la = loc(a);
-  Value q = projNorm(a, "to_q", "norm_q", n, ti);
-  Value k = projNorm(a, "to_k", "norm_k", n, ti);
+  Value q = rotate(a, projNorm(a, "to_q", "norm_q", n, ti), imgTable);
+  Value k = rotate(a, projNorm(a, "to_k", "norm_k", n, ti), imgTable);
   Value v = linear(a + ".to_v", n, d, d);
-  Value cq = projNorm(a, "add_q_proj", "norm_added_q", nc, tt);
-  Value ck = projNorm(a, "add_k_proj", "norm_added_k", nc, tt);
+  Value cq =
+      rotate(a, projNorm(a, "add_q_proj", "norm_added_q", nc, tt), txtTable);
+  Value ck =
+      rotate(a, projNorm(a, "add_k_proj", "norm_added_k", nc, tt), txtTable);
   Value cv = linear(a + ".add_v_proj", nc, d, d);
   Value o = attend(a, concat({cq, q}, 1, la), concat({ck, k}, 1, la),
                    concat({cv, v}, 1, la));
@@ -148,9 +159,10 @@ Value FluxEmitter::singleBlock(int64_t i, Value x) {
   Value mlp = linear(p + ".proj_mlp", n, d, 4 * d);
   mlp = GeluOp::create(b, loc(p + ".act_mlp"), mlp, b.getStringAttr("tanh"));
   std::string a = p + ".attn";
-  Value o = attend(a, projNorm(a, "to_q", "norm_q", n, tokens),
-                   projNorm(a, "to_k", "norm_k", n, tokens),
-                   linear(a + ".to_v", n, d, d));
+  Value o =
+      attend(a, rotate(a, projNorm(a, "to_q", "norm_q", n, tokens), table),
+             rotate(a, projNorm(a, "to_k", "norm_k", n, tokens), table),
+             linear(a + ".to_v", n, d, d));
   Location l = loc(p);
   Value y = linear(p + ".proj_out", concat({o, mlp}, 2, l), 5 * d, d);
   return gated(x, chunk(e, 2, ln), y, l);
@@ -175,11 +187,16 @@ Value FluxEmitter::forward(ValueRange args) {
 
   Value txt = linear("context_embedder", context, c.jointAttentionDim, d);
 
-  // FluxPosEmbed(theta=10000) over cat(txt_ids, img_ids).
+  // FluxPosEmbed(theta=10000) over cat(txt_ids, img_ids): each row is its
+  // token's, so the table of the joined ids is the join of the streams'.
   Location pe = loc("pos_embed");
-  table = RopeTableOp::create(b, pe, concat({txtIds, imgIds}, 0, pe),
-                              b.getF64FloatAttr(10000.0),
-                              b.getDenseI64ArrayAttr(c.axesDimsRope));
+  auto rows = [&](Value ids) {
+    return RopeTableOp::create(b, pe, ids, b.getF64FloatAttr(10000.0),
+                               b.getDenseI64ArrayAttr(c.axesDimsRope));
+  };
+  txtTable = rows(txtIds);
+  imgTable = rows(imgIds);
+  table = concat({txtTable, imgTable}, 0, pe);
 
   for (int64_t i = 0; i < c.numLayers; ++i)
     doubleBlock(i, img, txt);

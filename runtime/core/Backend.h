@@ -389,8 +389,12 @@ public:
   /// interleaved): x and y [B, T, H*Dh], table [T, Dh/2, 2] from
   /// ropeTable; per head, pair (x0, x1) at columns (2j, 2j+1) becomes
   /// (x0*c - x1*s, x1*c + x0*s) with (c, s) = table[t, j]. y may alias x.
-  virtual void rope(const float *x, const float *table, float *y, int64_t B,
-                    int64_t T, int64_t H, int64_t Dh) = 0;
+  /// With normWeight [Dh] (null: none), each head's row is first
+  /// RMS-normalised as rmsNorm(rows of Dh, normWeight, eps) does, and the
+  /// normalised values are rotated unrounded (no storage in between).
+  virtual void rope(const float *x, const float *table, const float *normWeight,
+                    float *y, int64_t B, int64_t T, int64_t H, int64_t Dh,
+                    float eps) = 0;
 
   /// out[i,:] = table[ids[i],:]; table [V,D]. Throws when an id is outside
   /// [0, V).

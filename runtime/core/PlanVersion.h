@@ -46,7 +46,10 @@ namespace fresco {
 /// 12: LinearAttrs.fp8 (FP8 GEMMs, fresco-compile --gemm fp8). A version-11
 /// runtime would run those linears in the float storage, not the precision
 /// the plan was compiled for.
-constexpr uint32_t kPlanVersion = 12;
+/// 13: Rope's optional third operand, a per-head RMS norm weight, with
+/// RopeAttrs.epsilon (Flux's q/k norms fused into the rotation). A
+/// version-12 runtime would refuse the operand count; the bump names why.
+constexpr uint32_t kPlanVersion = 13;
 } // namespace fresco
 
 #endif // FRESCO_RUNTIME_CORE_PLANVERSION_H

@@ -540,9 +540,42 @@ TEST_P(FloatStorage, Rotary) {
       sinT[2 * j] = sinT[2 * j + 1] = t[2 * j + 1];
     }
     float *dy = result(x.size());
-    backend->rope(stored(x), table, dy, B, T, H, Dh);
+    backend->rope(stored(x), table, nullptr, dy, B, T, H, Dh, 0.0f);
     expectStored(refRope(x, cosT, sinT, B, T, H, Dh), read(dy, x.size()), 1e-6);
   }
+  // The fused q/k norm: the normalised values are not stored between the
+  // norm and the rotation, so the result is within one rounding (u |ref|)
+  // of RMSNorm then rotation in double; an unfused pair of kernels rounds
+  // twice and misses that bound. Flux's heads (Dh 128, the CUDA vector
+  // path) and heads of 6 (the scalar kernel), in place too.
+  for (int64_t Dh : {int64_t(128), int64_t(6)})
+    for (bool inPlace : {false, true}) {
+      SCOPED_TRACE(::testing::Message()
+                   << "rope with norm, Dh=" << Dh << " inPlace=" << inPlace);
+      const int64_t B = 2, H = 3;
+      Vec x =
+          randomVec(size_t(B * T * H * Dh), 1300 + uint32_t(Dh), -3.0f, 3.0f);
+      Vec w = randomVec(size_t(Dh), 1400 + uint32_t(Dh), -2.0f, 2.0f);
+      rounded(x), rounded(w);
+      // FLUX.1's axes for 128; three of 2 for 6.
+      const std::vector<int64_t> headAxes =
+          Dh == 128 ? std::vector<int64_t>{16, 56, 56}
+                    : std::vector<int64_t>{2, 2, 2};
+      float *tab = result(size_t(T * Dh));
+      backend->ropeTable(stored(ids), tab, T, 3, headAxes.data(), 10000.0);
+      Vec t = read(tab, size_t(T * Dh));
+      RefVec cosT(t.size()), sinT(t.size());
+      for (size_t j = 0; j < t.size() / 2; ++j) {
+        cosT[2 * j] = cosT[2 * j + 1] = t[2 * j];
+        sinT[2 * j] = sinT[2 * j + 1] = t[2 * j + 1];
+      }
+      RefVec want = refRope(refRmsNorm(x, w.data(), B * T * H, Dh, 1e-6f), cosT,
+                            sinT, B, T, H, Dh);
+      float *dx = stored(x);
+      float *dy = inPlace ? dx : result(x.size());
+      backend->rope(dx, tab, stored(w), dy, B, T, H, Dh, 1e-6f);
+      expectStored(want, read(dy, x.size()), 1e-6);
+    }
 }
 
 // storeFloats: f32 values (ring attention's running output) rounded once

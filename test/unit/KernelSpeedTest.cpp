@@ -123,8 +123,19 @@ TEST_P(KernelSpeed, DISABLED_Bandwidth) {
     table.upload(randomVec(size_t(T * Dh), 2604));
     report("rope-128",
            msPerCall(*be, iters,
-                     [&] { be->rope(x.f(), table.f(), y.f(), B, T, H, Dh); }),
+                     [&] {
+                       be->rope(x.f(), table.f(), nullptr, y.f(), B, T, H, Dh,
+                                0.0f);
+                     }),
            2.0 * double(n) * double(es) + double(T * Dh * es));
+    // The same with Flux's q/k norm fused in: one more [Dh] read.
+    report("rope-norm-128",
+           msPerCall(*be, iters,
+                     [&] {
+                       be->rope(x.f(), table.f(), g.f(), y.f(), B, T, H, Dh,
+                                1e-6f);
+                     }),
+           2.0 * double(n) * double(es) + double((T + 1) * Dh * es));
   }
 }
 

@@ -62,9 +62,10 @@ public:
                  const int64_t *axesDim, double theta) override {
     in_->ropeTable(ids, out, T, nAxes, axesDim, theta);
   }
-  void rope(const float *x, const float *table, float *y, int64_t B, int64_t T,
-            int64_t H, int64_t Dh) override {
-    in_->rope(x, table, y, B, T, H, Dh);
+  void rope(const float *x, const float *table, const float *normWeight,
+            float *y, int64_t B, int64_t T, int64_t H, int64_t Dh,
+            float eps) override {
+    in_->rope(x, table, normWeight, y, B, T, H, Dh, eps);
   }
   void groupNorm(const float *x, const float *g, const float *b, float *y,
                  int64_t N, int64_t C, int64_t S, int64_t groups,

@@ -304,6 +304,19 @@ const Case kCases[] = {
     {"linear_bad_activation",
      [](PlanSpec &s) { s = linearSpec(fp::Activation(9)); },
      "instruction 0 (Linear): unknown activation 9"},
+    // The rope's fused q/k norm (version 13): a weight per head column and
+    // a usable epsilon, and no epsilon without the weight.
+    {"rope_norm_weight_shape", [](PlanSpec &s) { s = ropeSpec(8, 1e-6f); },
+     "(Rope): norm weight has shape [8], expected [4]"},
+    {"rope_norm_epsilon_zero", [](PlanSpec &s) { s = ropeSpec(4, 0.0f); },
+     "(Rope): epsilon of the fused RMS norm must be positive and finite, got "
+     "0"},
+    {"rope_norm_epsilon_nan",
+     [](PlanSpec &s) { s = ropeSpec(4, std::nanf("")); },
+     "(Rope): epsilon of the fused RMS norm must be positive and finite"},
+    {"rope_epsilon_without_norm",
+     [](PlanSpec &s) { s = ropeSpec(0, 1e-6f); },
+     "(Rope): epsilon 1e-06 without a norm weight operand"},
     // The modulated flag decides what 3 operands are; counts it cannot
     // read are rejected at load, before any binder guesses.
     {"layer_norm_modulated_one_operand",
@@ -488,5 +501,12 @@ INSTANTIATE_TEST_SUITE_P(All, PlanSemantics, ::testing::ValuesIn(kCases),
                          [](const auto &info) {
                            return std::string(info.param.name);
                          });
+
+// The well-formed ropes behind the rope cases above load and bind: plain,
+// and with the fused q/k norm.
+TEST(Plan, RopeWithAndWithoutNormLoads) {
+  EXPECT_EQ(loadError(ropeSpec(0, 0.0f).build()), "");
+  EXPECT_EQ(loadError(ropeSpec(4, 1e-6f).build()), "");
+}
 
 } // namespace

@@ -63,6 +63,8 @@ struct InstrSpec {
   // {grid_h, grid_w}, then optionally {row_start, col_start, rows, cols}.
   std::vector<int64_t> posGrid;
   bool fp8 = false; // with `activation`: LinearAttrs.fp8
+  int64_t ropeHeads = 0;    // > 0: attach RopeAttrs with this head count
+  float ropeEpsilon = 0.0f; // with `ropeHeads`: RopeAttrs.epsilon
 };
 
 /// y = silu(a + b) over [2, 3] f32: values 0 = a, 1 = b, 2 = sum, 3 = y.
@@ -126,6 +128,9 @@ struct PlanSpec {
         attrs = fp::CreateLinearAttrs(b, fp::Activation(i.activation), i.fp8)
                     .Union();
         type = fp::OpAttrs::LinearAttrs;
+      } else if (i.ropeHeads > 0) {
+        attrs = fp::CreateRopeAttrs(b, i.ropeHeads, i.ropeEpsilon).Union();
+        type = fp::OpAttrs::RopeAttrs;
       } else if (i.layerNorm >= 0) {
         attrs = fp::CreateLayerNormAttrs(b, 1e-6f, i.layerNorm == 1).Union();
         type = fp::OpAttrs::LayerNormAttrs;
@@ -254,6 +259,31 @@ inline PlanSpec layerNormSpec(bool affine, bool modulated) {
   s.outputs = {y};
   s.instrs = {{fp::OpCode::LayerNorm, s.inputs, {y}}};
   s.instrs[0].layerNorm = modulated ? 1 : 0;
+  return s;
+}
+
+/// Rope of x [1, 3, 8] (2 heads of 4) by a table [3, 2, 2], with a fused
+/// RMS norm weight [normWidth] when normWidth > 0, epsilon `eps`.
+inline PlanSpec ropeSpec(int64_t normWidth, float eps) {
+  PlanSpec s;
+  s.values = {{fp::ValueKind::Arena, fp::DType::F32, {1, 3, 8}, 0},
+              {fp::ValueKind::Arena, fp::DType::F32, {3, 2, 2}, 128}};
+  s.inputNames = {"x", "table"};
+  if (normWidth > 0) {
+    s.values.push_back(
+        {fp::ValueKind::Arena, fp::DType::F32, {normWidth}, 192});
+    s.inputNames.push_back("norm_weight");
+  }
+  const int32_t y = int32_t(s.values.size());
+  s.values.push_back({fp::ValueKind::Arena, fp::DType::F32, {1, 3, 8}, 256});
+  s.arena = 384;
+  s.inputs.clear();
+  for (int32_t i = 0; i < y; ++i)
+    s.inputs.push_back(i);
+  s.outputs = {y};
+  s.instrs = {{fp::OpCode::Rope, s.inputs, {y}}};
+  s.instrs[0].ropeHeads = 2;
+  s.instrs[0].ropeEpsilon = eps;
   return s;
 }
 

@@ -467,8 +467,10 @@ inline std::pair<RefVec, RefVec> refRopeTables(const Vec &ids, int64_t T,
 
 /// diffusers' apply_rotary_emb (use_real, unbind dim -1) per head of x
 /// [B, T, H*Dh]: x * cos + x_rotated * sin with x_rotated = (-x1, x0) per
-/// pair, cos and sin [T, Dh] as refRopeTables lays them out.
-inline RefVec refRope(const Vec &x, const std::vector<double> &cosT,
+/// pair, cos and sin [T, Dh] as refRopeTables lays them out. x is float
+/// (Vec) or already double (a refRmsNorm result).
+template <typename V>
+inline RefVec refRope(const V &x, const std::vector<double> &cosT,
                       const std::vector<double> &sinT, int64_t B, int64_t T,
                       int64_t H, int64_t Dh) {
   RefVec out(x.size());

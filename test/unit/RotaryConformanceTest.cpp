@@ -2,7 +2,9 @@
 //
 // ropeTable and rope against diffusers' FluxPosEmbed and apply_rotary_emb
 // transcribed in double (Reference.h), on the Conformance fixture's
-// backends (cpu, cpu-staged, cuda; CUDA skips without a device).
+// backends (cpu, cpu-staged, cuda; CUDA skips without a device). The rope
+// with a fused q/k norm against RMSNorm then apply_rotary_emb, both in
+// double (its bf16/f16 storage cases are FloatStorageTest's).
 //
 //===----------------------------------------------------------------------===//
 #include "test/unit/ConformanceFixture.h"
@@ -106,10 +108,87 @@ TEST_P(Conformance, Rope) {
       }
       RefVec want = refRope(x, cosT, sinT, c.B, c.T, c.H, c.Dh);
       auto dy = inPlace ? nullptr : out(x.size());
-      be().rope(dx->f(), dt->f(), inPlace ? dx->f() : dy->f(), c.B, c.T, c.H,
-                c.Dh);
+      be().rope(dx->f(), dt->f(), nullptr, inPlace ? dx->f() : dy->f(), c.B,
+                c.T, c.H, c.Dh, 0.0f);
       // Two products and a sum, each rounded once in f32.
       expectEachClose(want, (inPlace ? dx : dy)->read(), 4e-7 * 4.0);
+    }
+}
+
+/// A table of cos and sin of arbitrary angles as stored floats, and the
+/// reference's [T, Dh] cos and sin columns read from it.
+struct RotaryTable {
+  Vec pairs;
+  RefVec cosT, sinT;
+};
+RotaryTable randomTable(int64_t T, int64_t Dh, uint32_t seed) {
+  Vec angles = randomVec(size_t(T * Dh / 2), seed, -60.0f, 60.0f);
+  RotaryTable t{Vec(size_t(T * Dh)), RefVec(size_t(T * Dh)),
+                RefVec(size_t(T * Dh))};
+  for (size_t j = 0; j < angles.size(); ++j) {
+    t.pairs[2 * j] = float(std::cos(double(angles[j])));
+    t.pairs[2 * j + 1] = float(std::sin(double(angles[j])));
+  }
+  return t;
+}
+void readColumns(RotaryTable &t) {
+  for (size_t j = 0; j < t.pairs.size() / 2; ++j) {
+    t.cosT[2 * j] = t.cosT[2 * j + 1] = t.pairs[2 * j];
+    t.sinT[2 * j] = t.sinT[2 * j + 1] = t.pairs[2 * j + 1];
+  }
+}
+
+// Flux's q/k RMS norm fused into the rotation: per (token, head) row of Dh,
+// x * rsqrt(mean(x^2) + eps) * w, then rotated. Covers the CUDA vector path
+// (a row per lane group, Dh = 128 x 24 heads as FLUX.1), rows too long to
+// hold in registers, heads that are no whole vectors, an operand off the
+// 16-byte grid (the scalar kernel) and y aliasing x.
+TEST_P(Conformance, RopeNorm) {
+  struct Case {
+    int64_t B, T, H, Dh;
+    float scale; // of x: the norm must undo it
+    int offset;  // elements x starts past a 16-byte boundary
+  } cases[] = {{1, 1, 1, 2, 1.0f, 0},      {2, 9, 24, 128, 1.0f, 0},
+               {1, 37, 3, 128, 300.0f, 0}, {3, 8, 5, 64, 1e-3f, 0},
+               {2, 5, 3, 6, 1.0f, 0},      {1, 7, 2, 24, 1.0f, 0},
+               {1, 3, 2, 1024, 1.0f, 0},   {2, 9, 24, 128, 1.0f, 1},
+               {2, 4, 3, 10, 1.0f, 3}};
+  const float eps = 1e-6f;
+  uint32_t seed = 1300;
+  for (const Case &c : cases)
+    for (bool inPlace : {false, true}) {
+      SCOPED_TRACE(::testing::Message()
+                   << "B=" << c.B << " T=" << c.T << " H=" << c.H
+                   << " Dh=" << c.Dh << " scale=" << c.scale
+                   << " offset=" << c.offset << " inPlace=" << inPlace);
+      const size_t n = size_t(c.B * c.T * c.H * c.Dh);
+      Vec x = randomVec(n, seed++, -4.0f, 4.0f);
+      for (float &v : x)
+        v *= c.scale;
+      Vec w = randomVec(size_t(c.Dh), seed++, -2.0f, 2.0f);
+      RotaryTable table = randomTable(c.T, c.Dh, seed++);
+      // x (and y) `offset` elements into their buffers.
+      Vec padded(n + size_t(c.offset), 0.0f);
+      std::copy(x.begin(), x.end(), padded.begin() + c.offset);
+      auto dx = in(padded), dw = in(w), dt = in(table.pairs);
+      auto dy = out(n + size_t(c.offset));
+      { // as stored
+        Vec got = dx->read();
+        x.assign(got.begin() + c.offset, got.end());
+        w = dw->read(), table.pairs = dt->read();
+      }
+      readColumns(table);
+      RefVec normed = refRmsNorm(x, w.data(), c.B * c.T * c.H, c.Dh, eps);
+      RefVec want =
+          refRope(normed, table.cosT, table.sinT, c.B, c.T, c.H, c.Dh);
+      Buffer &dst = inPlace ? *dx : *dy;
+      be().rope(dx->at(size_t(c.offset)), dt->f(), dw->f(),
+                dst.at(size_t(c.offset)), c.B, c.T, c.H, c.Dh, eps);
+      Vec got = dst.read();
+      got.erase(got.begin(), got.begin() + c.offset);
+      // The normalised value (|x / rms| * |w| < 4 here) and the rotation's
+      // two products and sum, each rounded once in f32: a few ulps of 4.
+      expectEachClose(want, got, 2e-6);
     }
 }
 

@@ -306,5 +306,64 @@ TEST(VectorPlan, RopeNeedsWholeVectorHeads) {
   EXPECT_FALSE(vec::ropeVectorizable(128, kHalf, x, t, at(8)));
 }
 
+TEST(VectorPlan, RopeNormPlanByWidth) {
+  const void *x = at(0), *t = at(16), *w = at(32), *y = at(48);
+  auto plan = [&](int64_t Dh, int width) {
+    vec::RopeNormPlan p = vec::ropeNormPlan(Dh, width, x, t, w, y);
+    return std::make_pair(p.lanes, p.slots);
+  };
+  // Flux's heads of 128: half a warp a row in bf16, a warp in f32.
+  EXPECT_EQ(plan(128, kHalf), std::make_pair(16, 1));
+  EXPECT_EQ(plan(128, kF32), std::make_pair(32, 1));
+  EXPECT_EQ(plan(64, kHalf), std::make_pair(8, 1));
+  EXPECT_EQ(plan(24, kF32), std::make_pair(2, 3));
+  EXPECT_EQ(plan(24, kHalf), std::make_pair(1, 3));
+  EXPECT_EQ(plan(512, kF32), std::make_pair(32, 4));
+  EXPECT_EQ(plan(1024, kF32), std::make_pair(0, 0)); // 8 slots: scalar
+  EXPECT_EQ(plan(6, kF32), std::make_pair(0, 0));    // no whole vectors
+  EXPECT_EQ(vec::ropeNormPlan(128, kHalf, x, t, at(8), y).lanes, 0);
+  EXPECT_EQ(vec::ropeNormPlan(128, kHalf, x, t, nullptr, y).lanes, 0);
+  EXPECT_EQ(vec::ropeNormPlan(128, kHalf, at(2), t, w, y).lanes, 0);
+}
+
+TEST(VectorPlan, RopeNormLaunchCoversEveryRowOnce) {
+  struct Case {
+    int64_t rows, Dh;
+    int64_t blocks; // of 256 threads
+  } cases[] = {{2 * 9 * 24, 128, 65536}, {2 * 9 * 24, 128, 2},
+               {7, 24, 65536},           {33, 64, 1},
+               {5, 512, 65536},          {1, 8, 65536}};
+  for (const Case &c : cases)
+    for (int w : {kF32, kHalf}) {
+      const vec::RopeNormPlan p =
+          vec::ropeNormPlan(c.Dh, w, at(0), at(0), at(0), at(0));
+      if (!p.lanes)
+        continue;
+      SCOPED_TRACE(::testing::Message()
+                   << "rows=" << c.rows << " Dh=" << c.Dh << " w=" << w);
+      EXPECT_EQ(32 % p.lanes, 0);
+      EXPECT_LE(p.slots, vec::kRopeNormMaxSlots);
+      const int64_t warps = c.blocks * 8;
+      Cover cover(c.rows * c.Dh);
+      for (int64_t warp = 0; warp < warps; ++warp) {
+        std::vector<int> rounds(32, 0);
+        for (int lane = 0; lane < 32; ++lane)
+          vec::forEachRopeNormRow(
+              c.rows, p, warp, warps, lane, [&](int64_t row, bool valid) {
+                ++rounds[size_t(lane)];
+                ASSERT_EQ(valid, row < c.rows);
+                if (!valid)
+                  return;
+                for (int k = 0; k < p.slots; ++k)
+                  cover.add(row * c.Dh + vec::ropeNormColumn(p, w, lane, k), w);
+              });
+        // Every lane of a warp takes the same rounds (the shuffles).
+        for (int lane = 1; lane < 32; ++lane)
+          ASSERT_EQ(rounds[size_t(lane)], rounds[0]) << "lane " << lane;
+      }
+      cover.expectOnce();
+    }
+}
+
 } // namespace
 } // namespace fresco

@@ -345,7 +345,10 @@ LogicalResult FunctionEmitter::emitOp(Operation &op) {
         return success();
       })
       .Case([&](RopeOp r) {
-        auto a = fp::CreateRopeAttrs(fbb, r.getNumHeads());
+        // x, table [, norm weight]; epsilon only with the weight (0 absent).
+        FloatAttr eps = r.getEpsilonAttr();
+        auto a = fp::CreateRopeAttrs(
+            fbb, r.getNumHeads(), eps ? float(eps.getValueAsDouble()) : 0.0f);
         addInstr(OpCode::Rope, op, fp::OpAttrs::RopeAttrs, a.Union());
         return success();
       })

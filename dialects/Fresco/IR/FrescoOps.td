@@ -418,14 +418,39 @@ def Fresco_RopeOp : Fresco_InferredOp<"rope"> {
     table[t, j], as diffusers' apply_rotary_emb with use_real=True and
     use_real_unbind_dim=-1 (Flux).
 
+    With `norm(%w)` and `epsilon` (both or neither), each head's row of Dh
+    columns is first RMS-normalised as a `fresco.rms_norm` over [..., Dh]
+    with weight `w` [Dh] would do, `x * rsqrt(mean(x^2) + epsilon) * w`,
+    and the normalised row is rotated without being rounded to the float
+    storage in between: Flux's q/k norms and the rotation in one pass over
+    q or k. Models do not build it; `fresco-fuse-rope-norm` sets it.
+
     ```mlir
     %r = fresco.rope %q, %t {num_heads = 2 : i64}
         : (tensor<1x24x32xf32>, tensor<24x8x2xf32>) -> tensor<1x24x32xf32>
+    %n = fresco.rope %q, %t norm(%w) {epsilon = 1.0e-6 : f64, num_heads = 2 : i64}
+        : (tensor<1x24x32xf32>, tensor<24x8x2xf32>, tensor<16xf32>)
+        -> tensor<1x24x32xf32>
     ```
   }];
   let arguments = (ins Fresco_FloatTensor:$input, Fresco_FloatTensor:$table,
-                       ConfinedAttr<I64Attr, [IntPositive]>:$num_heads);
+                       Optional<Fresco_FloatTensor>:$norm_weight,
+                       ConfinedAttr<I64Attr, [IntPositive]>:$num_heads,
+                       OptionalAttr<F64Attr>:$epsilon);
   let results = (outs Fresco_FloatTensor:$result);
+  // The unnormalised form prints as before the norm existed.
+  let assemblyFormat = [{
+    $input `,` $table (`norm` `(` $norm_weight^ `)`)? attr-dict `:`
+    functional-type(operands, results)
+  }];
+  // Model builders create plain rotations.
+  let builders = [
+    OpBuilder<(ins "Value":$input, "Value":$table,
+                   "IntegerAttr":$num_heads), [{
+      build($_builder, $_state, input, table, Value(), num_heads,
+            FloatAttr());
+    }]>
+  ];
 }
 
 //===----------------------------------------------------------------------===//

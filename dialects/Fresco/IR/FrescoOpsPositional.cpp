@@ -6,6 +6,8 @@
 //===----------------------------------------------------------------------===//
 #include "dialects/Fresco/IR/FrescoOpsUtil.h"
 
+#include <cmath>
+
 using namespace mlir;
 using namespace mlir::fresco;
 using namespace mlir::fresco::detail;
@@ -129,6 +131,28 @@ LogicalResult RopeOp::inferReturnTypes(MLIRContext *,
                    " heads, got ", shapeStr(t->getShape()));
   if (t->getElementType() != x->getElementType())
     return opError(loc, "rope", "table and input element types differ");
+  // The fused per-head RMS norm: its weight and epsilon come together.
+  Value w = adaptor.getNormWeight();
+  FloatAttr eps = adaptor.getEpsilonAttr();
+  if (bool(w) != bool(eps))
+    return opError(loc, "rope",
+                   "norm weight and epsilon must be given together (the "
+                   "fused RMS norm)");
+  if (w) {
+    auto wt = staticType(loc, "rope", "norm weight", w);
+    if (failed(wt))
+      return failure();
+    if (wt->getShape() != ArrayRef<int64_t>{dh})
+      return opError(loc, "rope", "norm weight must be [", dh,
+                     "] (head_dim of ", heads, " heads), got ",
+                     shapeStr(wt->getShape()));
+    if (wt->getElementType() != x->getElementType())
+      return opError(loc, "rope", "norm weight and input element types differ");
+    double e = eps.getValueAsDouble();
+    if (!std::isfinite(e) || e <= 0.0)
+      return opError(loc, "rope", "epsilon must be positive and finite, got ",
+                     e);
+  }
   results.push_back(*x);
   return success();
 }

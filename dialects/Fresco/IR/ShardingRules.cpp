@@ -294,7 +294,8 @@ ShardingRule RopeTableOp::getShardingRule() {
 ShardingRule RopeOp::getShardingRule() {
   // x [B, T, H*Dh] with table [T, Dh/2, 2]: batch, tokens and heads are
   // parallel (tp splits the heads, a sequence split the tokens with their
-  // table rows); a head's pairs need the whole table row.
+  // table rows); a head's pairs need the whole table row (and the whole
+  // norm weight when the rope is fused with the q/k norm).
   ShardingRule r;
   ArrayRef<int64_t> x = shapeOf(getInput());
   int64_t heads = getNumHeads(), pairs = x[2] / heads / 2;
@@ -305,6 +306,9 @@ ShardingRule RopeOp::getShardingRule() {
   int64_t two = r.addFactor(2, kNeedReplication);
   TensorFactors xf{{b}, {t}, {h, p, two}};
   r.operands = {xf, {{t}, {p}, {two}}};
+  // The fused norm's weight [Dh] is every head's: replicated like a row.
+  if (getNormWeight())
+    r.operands.push_back({{p, two}});
   r.results = {xf};
   r.headsFactor = h; // a split divides num_heads
   return r;

@@ -190,9 +190,10 @@ public:
     cpu::ropeTable(ids, out, T, nAxes, axesDim, theta);
   }
 
-  void rope(const float *x, const float *table, float *y, int64_t B, int64_t T,
-            int64_t H, int64_t Dh) override {
-    cpu::rope(x, table, y, B, T, H, Dh);
+  void rope(const float *x, const float *table, const float *normWeight,
+            float *y, int64_t B, int64_t T, int64_t H, int64_t Dh,
+            float eps) override {
+    cpu::rope(x, table, normWeight, y, B, T, H, Dh, eps);
   }
 
   void mulAdd(const float *a, const float *b, const float *c, float *out,

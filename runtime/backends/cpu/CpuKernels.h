@@ -80,6 +80,10 @@ void layerNorm(const float *x, const float *gamma, const float *beta, float *y,
                int64_t rows, int64_t cols, float eps);
 void rmsNorm(const float *x, const float *gamma, float *y, int64_t rows,
              int64_t cols, float eps);
+/// rmsNorm's 1/sqrt(mean(x^2) + eps) of x[0, n), the squares summed in
+/// double: one function, so that the rope's fused norm (Rotary.cpp) scales
+/// its rows exactly as rmsNorm does.
+float rmsRstd(const float *x, int64_t n, float eps);
 void groupNorm(const float *x, const float *gamma, const float *beta, float *y,
                int64_t N, int64_t C, int64_t S, int64_t groups, float eps);
 void upsampleNearest(const float *x, float *y, int64_t N, int64_t C, int64_t H,
@@ -119,8 +123,9 @@ void posEmbed2d(float *out, const PosGrid &g, int64_t dim, double baseSize,
 // Rotary.cpp
 void ropeTable(const float *ids, float *out, int64_t T, int64_t nAxes,
                const int64_t *axesDim, double theta);
-void rope(const float *x, const float *table, float *y, int64_t B, int64_t T,
-          int64_t H, int64_t Dh);
+/// Backend::rope; normWeight null: no norm.
+void rope(const float *x, const float *table, const float *normWeight, float *y,
+          int64_t B, int64_t T, int64_t H, int64_t Dh, float eps);
 
 // Layout.cpp
 void transpose(const void *x, void *out, int rank, const int64_t *shape,

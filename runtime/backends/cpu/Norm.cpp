@@ -62,6 +62,14 @@ void layerNorm(const float *x, const float *gamma, const float *beta, float *y,
   }
 }
 
+float rmsRstd(const float *x, int64_t n, float eps) {
+  double sq = 0.0;
+#pragma omp simd reduction(+ : sq)
+  for (int64_t c = 0; c < n; ++c)
+    sq += double(x[c]) * double(x[c]);
+  return float(1.0 / std::sqrt(sq / double(n) + double(eps)));
+}
+
 void rmsNorm(const float *x, const float *gamma, float *y, int64_t rows,
              int64_t cols, float eps) {
   if (rows == 0 || cols == 0)
@@ -70,11 +78,7 @@ void rmsNorm(const float *x, const float *gamma, float *y, int64_t rows,
   for (int64_t r = 0; r < rows; ++r) {
     const float *xr = x + r * cols;
     float *yr = y + r * cols;
-    double sq = 0.0;
-#pragma omp simd reduction(+ : sq)
-    for (int64_t c = 0; c < cols; ++c)
-      sq += double(xr[c]) * double(xr[c]);
-    const float rstd = float(1.0 / std::sqrt(sq / double(cols) + double(eps)));
+    const float rstd = rmsRstd(xr, cols, eps);
     if (gamma)
       for (int64_t c = 0; c < cols; ++c)
         yr[c] = xr[c] * rstd * gamma[c];

@@ -3,7 +3,8 @@
 // The table is computed as diffusers' FluxPosEmbed does on CPU and CUDA
 // (float64 frequencies and angles, cos/sin rounded once to float32); the
 // rotation rounds each product and the sum in float32, as apply_rotary_emb's
-// `x * cos + x_rotated * sin` does.
+// `x * cos + x_rotated * sin` does. A fused q/k norm scales each head's row
+// as rmsNorm does (rmsRstd) before rotating it.
 //
 //===----------------------------------------------------------------------===//
 #include "runtime/backends/cpu/CpuKernels.h"
@@ -41,23 +42,40 @@ void ropeTable(const float *ids, float *out, int64_t T, int64_t nAxes,
   }
 }
 
-void rope(const float *x, const float *table, float *y, int64_t B, int64_t T,
-          int64_t H, int64_t Dh) {
+void rope(const float *x, const float *table, const float *normWeight, float *y,
+          int64_t B, int64_t T, int64_t H, int64_t Dh, float eps) {
   const int64_t P = Dh / 2, rows = B * T;
 #pragma omp parallel for schedule(static) if (worthParallel(rows * H * Dh))
   for (int64_t r = 0; r < rows; ++r) {
     const float *cs = table + (r % T) * P * 2;
     const float *xr = x + r * H * Dh;
     float *yr = y + r * H * Dh;
-    for (int64_t h = 0; h < H; ++h)
+    for (int64_t h = 0; h < H; ++h) {
+      const float *xh = xr + h * Dh;
+      float *yh = yr + h * Dh;
+      if (!normWeight) {
+        for (int64_t p = 0; p < P; ++p) {
+          const float x0 = xh[2 * p], x1 = xh[2 * p + 1];
+          const float c = cs[2 * p], s = cs[2 * p + 1];
+          const float a0 = x0 * c, b0 = x1 * s, a1 = x1 * c, b1 = x0 * s;
+          yh[2 * p] = a0 - b0;
+          yh[2 * p + 1] = a1 + b1;
+        }
+        continue;
+      }
+      // The fused q/k norm: rmsNorm's rounding of x * rstd * w in f32,
+      // rotated before any storage rounding. The head is summed before
+      // its first write, so y may alias x.
+      const float rstd = rmsRstd(xh, Dh, eps);
       for (int64_t p = 0; p < P; ++p) {
-        const int64_t i = h * Dh + 2 * p;
-        const float x0 = xr[i], x1 = xr[i + 1];
+        const float x0 = xh[2 * p] * rstd * normWeight[2 * p],
+                    x1 = xh[2 * p + 1] * rstd * normWeight[2 * p + 1];
         const float c = cs[2 * p], s = cs[2 * p + 1];
         const float a0 = x0 * c, b0 = x1 * s, a1 = x1 * c, b1 = x0 * s;
-        yr[i] = a0 - b0;
-        yr[i + 1] = a1 + b1;
+        yh[2 * p] = a0 - b0;
+        yh[2 * p + 1] = a1 + b1;
       }
+    }
   }
 }
 

@@ -217,11 +217,15 @@ public:
     Wide o32(*this, out, T * pairs * 2, false);
     inner_->ropeTable(ids32, o32.p, T, nAxes, axesDim, theta);
   }
-  void rope(const float *x, const float *table, float *y, int64_t B, int64_t T,
-            int64_t H, int64_t Dh) override {
-    const float *x32 = in(0, x, B * T * H * Dh), *t32 = in(1, table, T * Dh);
+  // The fused norm's normalised values stay f32 into the rotation: one
+  // rounding of the result, as a GPU kernel holding them in registers.
+  void rope(const float *x, const float *table, const float *normWeight,
+            float *y, int64_t B, int64_t T, int64_t H, int64_t Dh,
+            float eps) override {
+    const float *x32 = in(0, x, B * T * H * Dh), *t32 = in(1, table, T * Dh),
+                *w32 = in(2, normWeight, Dh);
     Wide y32(*this, y, B * T * H * Dh, false);
-    inner_->rope(x32, t32, y32.p, B, T, H, Dh);
+    inner_->rope(x32, t32, w32, y32.p, B, T, H, Dh, eps);
   }
   void embedding(const float *table, const int64_t *ids, float *out, int64_t n,
                  int64_t V, int64_t D) override {

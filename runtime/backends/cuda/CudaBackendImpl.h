@@ -276,8 +276,9 @@ public:
   void ropeTable(const float *ids, float *out, int64_t T, int64_t nAxes,
                  const int64_t *axesDim, double theta) override;
 
-  void rope(const float *x, const float *table, float *y, int64_t B, int64_t T,
-            int64_t H, int64_t Dh) override;
+  void rope(const float *x, const float *table, const float *normWeight,
+            float *y, int64_t B, int64_t T, int64_t H, int64_t Dh,
+            float eps) override;
 
   bool implements(OptionalKernel) const override { return true; }
 

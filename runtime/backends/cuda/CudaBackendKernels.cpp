@@ -97,9 +97,14 @@ void CudaBackend::ropeTable(const float *ids, float *out, int64_t T,
   cuda::ropeTable(ids, out, T, axes, theta, storage_, stream_);
 }
 
-void CudaBackend::rope(const float *x, const float *table, float *y, int64_t B,
-                       int64_t T, int64_t H, int64_t Dh) {
-  cuda::rope(x, table, y, B, T, H, Dh, storage_, stream_);
+void CudaBackend::rope(const float *x, const float *table,
+                       const float *normWeight, float *y, int64_t B, int64_t T,
+                       int64_t H, int64_t Dh, float eps) {
+  if (normWeight)
+    cuda::ropeNorm(x, table, normWeight, y, B, T, H, Dh, eps, storage_,
+                   stream_);
+  else
+    cuda::rope(x, table, y, B, T, H, Dh, storage_, stream_);
 }
 
 void CudaBackend::relativePositionBias(const float *table, float *out,

@@ -108,6 +108,10 @@ void ropeTable(const void *ids, void *out, int64_t T, const RopeAxes &axes,
                double theta, DType storage, cudaStream_t s);
 void rope(const void *x, const void *table, void *y, int64_t B, int64_t T,
           int64_t H, int64_t Dh, DType storage, cudaStream_t s);
+/// rope with each head's row RMS-normalised first (weight [Dh]).
+void ropeNorm(const void *x, const void *table, const void *weight, void *y,
+              int64_t B, int64_t T, int64_t H, int64_t Dh, float eps,
+              DType storage, cudaStream_t s);
 
 // TextEncoder.cu
 /// Backend::attentionMasked: bias [H, Tq, Tk] or null; at most 24576 keys.

@@ -4,7 +4,10 @@
 // sin rounded once; the rotation in f32, each product and the sum rounded
 // (no contracted FMA), so CUDA and CPU agree to the last bit but for the
 // double pow/cos/sin's own last-ulp differences. rope() moves 16 bytes a
-// load where heads are a whole number of vectors (VectorPlan.h).
+// load where heads are a whole number of vectors (VectorPlan.h). ropeNorm()
+// (Flux's q/k norm fused in) reads each head's row once into registers,
+// sums its squares in double as rmsNorm does and rotates the normalised
+// values without rounding them to the storage type.
 //
 //===----------------------------------------------------------------------===//
 #include "runtime/backends/cuda/CudaUtil.cuh"
@@ -70,6 +73,96 @@ __global__ void ropeVecKernel(const T *x, const T *__restrict__ table, T *y,
   });
 }
 
+/// The fused norm's scaled pair (x0, x1) * rstd * (w0, w1), rotated:
+/// rmsNorm's then rope's roundings, in f32.
+__device__ inline float2 normRotate(float x0, float x1, float rstd, float w0,
+                                    float w1, float c, float s) {
+  x0 = x0 * rstd * w0;
+  x1 = x1 * rstd * w1;
+  return {__fsub_rn(__fmul_rn(x0, c), __fmul_rn(x1, s)),
+          __fadd_rn(__fmul_rn(x1, c), __fmul_rn(x0, s))};
+}
+
+/// One warp per (token, head) row of x viewed as [rows, Dh]: the squares
+/// summed over the lanes, then each lane's pairs normalised and rotated
+/// (their second read comes from cache). y may alias x: the sum is
+/// complete before the first write.
+template <typename T>
+__global__ void ropeNormKernel(const T *x, const T *__restrict__ table,
+                               const T *__restrict__ w, T *y, int64_t rows,
+                               int64_t T_, int64_t H, int64_t Dh, float eps) {
+  const int lane = threadIdx.x & 31;
+  const int64_t warps = gridStride() / 32;
+  for (int64_t row = globalIndex() / 32; row < rows; row += warps) {
+    const T *xr = x + row * Dh;
+    T *yr = y + row * Dh;
+    double sq = 0.0;
+    for (int64_t c = lane; c < Dh; c += 32) {
+      const double v = toFloat(xr[c]);
+      sq += v * v;
+    }
+    const float rstd = float(rsqrt(warpSum(sq) / double(Dh) + double(eps)));
+    const T *cs = table + ((row / H) % T_) * Dh;
+    for (int64_t p = lane; p < Dh / 2; p += 32) {
+      const float2 r = normRotate(
+          toFloat(xr[2 * p]), toFloat(xr[2 * p + 1]), rstd, toFloat(w[2 * p]),
+          toFloat(w[2 * p + 1]), toFloat(cs[2 * p]), toFloat(cs[2 * p + 1]));
+      yr[2 * p] = fromFloat<T>(r.x);
+      yr[2 * p + 1] = fromFloat<T>(r.y);
+    }
+  }
+}
+
+/// The vector path (vec::RopeNormPlan): a lane group holds a row in
+/// registers, read once with 16-byte loads; the group's sum by shuffles.
+/// Lanes past the last row join the shuffles holding nothing.
+template <typename T>
+__global__ void ropeNormVecKernel(const T *x, const T *__restrict__ table,
+                                  const T *__restrict__ w, T *y, int64_t rows,
+                                  int64_t T_, int64_t H, int Dh, float eps,
+                                  vec::RopeNormPlan plan) {
+  constexpr int W = Vec16<T>::kWidth;
+  const int lane = threadIdx.x & 31;
+  vec::forEachRopeNormRow(
+      rows, plan, globalIndex() / 32, gridStride() / 32, lane,
+      [&](int64_t row, bool valid) {
+        Vec16<T> held[vec::kRopeNormMaxSlots];
+        double sq = 0.0;
+        FRESCO_UNROLL
+        for (int k = 0; k < vec::kRopeNormMaxSlots; ++k)
+          if (valid && k < plan.slots) {
+            held[k] = Vec16<T>::load(x + row * Dh +
+                                     vec::ropeNormColumn(plan, W, lane, k));
+            for (int i = 0; i < W; ++i) {
+              const double v = held[k].get(i);
+              sq += v * v;
+            }
+          }
+        for (int o = plan.lanes / 2; o > 0; o >>= 1)
+          sq += __shfl_xor_sync(0xffffffffu, sq, o);
+        const float rstd = float(rsqrt(sq / double(Dh) + double(eps)));
+        if (!valid)
+          return;
+        const T *cs = table + ((row / H) % T_) * Dh;
+        FRESCO_UNROLL
+        for (int k = 0; k < vec::kRopeNormMaxSlots; ++k)
+          if (k < plan.slots) {
+            const int64_t c = vec::ropeNormColumn(plan, W, lane, k);
+            const Vec16<T> wv = Vec16<T>::load(w + c),
+                           tv = Vec16<T>::load(cs + c);
+            Vec16<T> out;
+            for (int i = 0; i < W; i += 2) {
+              const float2 r = normRotate(held[k].get(i), held[k].get(i + 1),
+                                          rstd, wv.get(i), wv.get(i + 1),
+                                          tv.get(i), tv.get(i + 1));
+              out.set(i, r.x);
+              out.set(i + 1, r.y);
+            }
+            out.store(y + row * Dh + c);
+          }
+      });
+}
+
 } // namespace
 
 void ropeTable(const void *ids, void *out, int64_t T, const RopeAxes &axes,
@@ -112,6 +205,32 @@ void rope(const void *x, const void *table, void *y, int64_t B, int64_t T,
     ropeKernel<E><<<blocksFor(n), kThreads, 0, s>>>(
         static_cast<const E *>(x), static_cast<const E *>(table),
         static_cast<E *>(y), T, H, Dh / 2, n);
+  });
+  checkLaunch("rope", s);
+}
+
+void ropeNorm(const void *x, const void *table, const void *weight, void *y,
+              int64_t B, int64_t T, int64_t H, int64_t Dh, float eps,
+              DType storage, cudaStream_t s) {
+  const int64_t rows = B * T * H;
+  if (rows == 0 || Dh == 0)
+    return;
+  withStorage(storage, "rope", [&](auto t) {
+    using E = typename decltype(t)::type;
+    const E *xt = static_cast<const E *>(x),
+            *tt = static_cast<const E *>(table),
+            *wt = static_cast<const E *>(weight);
+    E *yt = static_cast<E *>(y);
+    const vec::RopeNormPlan p =
+        vec::ropeNormPlan(Dh, Vec16<E>::kWidth, x, table, weight, y);
+    if (p.lanes) {
+      const int64_t warps = (rows + p.rowsPerWarp() - 1) / p.rowsPerWarp();
+      ropeNormVecKernel<E><<<blocksFor(warps * 32), kThreads, 0, s>>>(
+          xt, tt, wt, yt, rows, T, H, int(Dh), eps, p);
+      return;
+    }
+    ropeNormKernel<E><<<blocksFor(rows * 32), kThreads, 0, s>>>(
+        xt, tt, wt, yt, rows, T, H, Dh, eps);
   });
   checkLaunch("rope", s);
 }

@@ -263,6 +263,55 @@ FRESCO_HD inline bool ropeVectorizable(int64_t Dh, int w, const void *x,
   return Dh > 0 && Dh % w == 0 && aligned(x) && aligned(table) && aligned(y);
 }
 
+/// The rope with a fused RMS norm (Rotary.cu): each (token, head) row of Dh
+/// elements is held in registers by a group of `lanes` lanes of one warp
+/// (a power of two, groups aligned in the warp so that shuffles stay in
+/// them), each lane `slots` vectors: lane l of its group holds the vectors
+/// at columns (k * lanes + l) * w, k < slots. The row is read once, summed
+/// by the group, then scaled and rotated from the registers. lanes 0: the
+/// scalar kernel (unaligned pointers, heads not whole vectors, or rows
+/// too long to hold).
+struct RopeNormPlan {
+  int lanes = 0, slots = 0;
+  FRESCO_HD int rowsPerWarp() const { return 32 / lanes; }
+};
+constexpr int kRopeNormMaxSlots = 4;
+
+FRESCO_HD inline RopeNormPlan ropeNormPlan(int64_t Dh, int w, const void *x,
+                                           const void *table,
+                                           const void *weight, const void *y) {
+  if (!ropeVectorizable(Dh, w, x, table, y) || !weight || !aligned(weight))
+    return {};
+  const int64_t vecs = Dh / w;
+  int lanes = 32;
+  while (vecs % lanes != 0)
+    lanes /= 2;
+  if (vecs / lanes > kRopeNormMaxSlots)
+    return {};
+  return {lanes, int(vecs / lanes)};
+}
+/// Calls f(row, valid) for each row lane `lane` of warp `warp` (of `warps`
+/// over the grid) holds: rounds of every warp's rows. The loop is the
+/// warp's, so that its lanes stay together for the shuffles; lanes past
+/// the last row get valid = false.
+FRESCO_HD_TEMPLATE
+template <typename F>
+FRESCO_HD inline void forEachRopeNormRow(int64_t rows, const RopeNormPlan &p,
+                                         int64_t warp, int64_t warps, int lane,
+                                         F &&f) {
+  const int64_t perRound = warps * p.rowsPerWarp();
+  for (int64_t first = warp * p.rowsPerWarp(); first < rows;
+       first += perRound) {
+    const int64_t row = first + lane / p.lanes;
+    f(row, row < rows);
+  }
+}
+/// The first column of lane `lane`'s slot k in its row.
+FRESCO_HD inline int64_t ropeNormColumn(const RopeNormPlan &p, int w, int lane,
+                                        int k) {
+  return (int64_t(k) * p.lanes + lane % p.lanes) * w;
+}
+
 } // namespace vec
 } // namespace cuda
 } // namespace fresco

@@ -40,26 +40,42 @@ Step bindRopeTable(OpBind &b) {
   };
 }
 
-/// Rope: x [B, T, H*Dh] and table [T, Dh/2, 2] -> [B, T, H*Dh].
+/// Rope: x [B, T, H*Dh] and table [T, Dh/2, 2] [, norm weight [Dh]] ->
+/// [B, T, H*Dh]; with the weight, each head's row is RMS-normalised with
+/// RopeAttrs.epsilon first.
 void verifyRope(const OpCheck &c) {
   const ValueInfo &x = c.ops[0];
-  const int64_t heads = c.attrs<plan::RopeAttrs>()->num_heads();
+  auto *a = c.attrs<plan::RopeAttrs>();
+  const int64_t heads = a->num_heads();
   c.need(x.shape.size() == 3, "input must be [B, T, heads*head_dim]");
   c.need(heads > 0 && x.shape[2] % heads == 0 && (x.shape[2] / heads) % 2 == 0,
          "width ", x.shape[2], " is not num_heads = ", heads,
          " heads of an even head_dim");
-  c.shape(c.ops[1], {x.shape[1], x.shape[2] / heads / 2, 2}, "table");
+  const int64_t dh = x.shape[2] / heads;
+  c.shape(c.ops[1], {x.shape[1], dh / 2, 2}, "table");
+  if (c.ops.size() == 3) {
+    c.shape(c.ops[2], {dh}, "norm weight");
+    c.need(std::isfinite(a->epsilon()) && a->epsilon() > 0.0f,
+           "epsilon of the fused RMS norm must be positive and finite, got ",
+           a->epsilon());
+  } else {
+    c.need(a->epsilon() == 0.0f, "epsilon ", a->epsilon(),
+           " without a norm weight operand");
+  }
   c.shape(c.res[0], x.shape, "result");
 }
 
 Step bindRope(OpBind &b) {
   const Ref &x = b.ops[0];
-  const int64_t H = b.attrs<plan::RopeAttrs>()->num_heads();
+  auto *a = b.attrs<plan::RopeAttrs>();
+  const int64_t H = a->num_heads();
   const int64_t B = x.shape[0], T = x.shape[1], Dh = x.shape[2] / H;
   const float *px = x.f32(), *pt = b.ops[1].f32();
+  const float *pw = b.ops.size() == 3 ? b.ops[2].f32() : nullptr;
+  const float eps = a->epsilon();
   float *py = b.res[0].f32();
   Backend *be = &b.be;
-  return [=] { be->rope(px, pt, py, B, T, H, Dh); };
+  return [=] { be->rope(px, pt, pw, py, B, T, H, Dh, eps); };
 }
 
 } // namespace fresco

@@ -229,6 +229,42 @@ func.func @rope_table_shape(%q: tensor<2x7x32xf32>, %t: tensor<7x8x2xf32>) -> te
 
 // -----
 
+func.func @rope_norm_without_epsilon(%q: tensor<2x7x32xf32>, %t: tensor<7x8x2xf32>, %w: tensor<16xf32>) -> tensor<2x7x32xf32> {
+  // expected-error @+2 {{failed to infer returned types}}
+  // expected-error @+1 {{norm weight and epsilon must be given together (the fused RMS norm)}}
+  %0 = fresco.rope %q, %t norm(%w) {num_heads = 2 : i64} : (tensor<2x7x32xf32>, tensor<7x8x2xf32>, tensor<16xf32>) -> tensor<2x7x32xf32>
+  return %0 : tensor<2x7x32xf32>
+}
+
+// -----
+
+func.func @rope_epsilon_without_norm(%q: tensor<2x7x32xf32>, %t: tensor<7x8x2xf32>) -> tensor<2x7x32xf32> {
+  // expected-error @+2 {{failed to infer returned types}}
+  // expected-error @+1 {{norm weight and epsilon must be given together (the fused RMS norm)}}
+  %0 = fresco.rope %q, %t {epsilon = 1.0e-6 : f64, num_heads = 2 : i64} : (tensor<2x7x32xf32>, tensor<7x8x2xf32>) -> tensor<2x7x32xf32>
+  return %0 : tensor<2x7x32xf32>
+}
+
+// -----
+
+func.func @rope_norm_weight_size(%q: tensor<2x7x32xf32>, %t: tensor<7x8x2xf32>, %w: tensor<32xf32>) -> tensor<2x7x32xf32> {
+  // expected-error @+2 {{failed to infer returned types}}
+  // expected-error @+1 {{norm weight must be [16] (head_dim of 2 heads), got [32]}}
+  %0 = fresco.rope %q, %t norm(%w) {epsilon = 1.0e-6 : f64, num_heads = 2 : i64} : (tensor<2x7x32xf32>, tensor<7x8x2xf32>, tensor<32xf32>) -> tensor<2x7x32xf32>
+  return %0 : tensor<2x7x32xf32>
+}
+
+// -----
+
+func.func @rope_norm_epsilon(%q: tensor<2x7x32xf32>, %t: tensor<7x8x2xf32>, %w: tensor<16xf32>) -> tensor<2x7x32xf32> {
+  // expected-error @+2 {{failed to infer returned types}}
+  // expected-error @+1 {{epsilon must be positive and finite, got 0}}
+  %0 = fresco.rope %q, %t norm(%w) {epsilon = 0.0 : f64, num_heads = 2 : i64} : (tensor<2x7x32xf32>, tensor<7x8x2xf32>, tensor<16xf32>) -> tensor<2x7x32xf32>
+  return %0 : tensor<2x7x32xf32>
+}
+
+// -----
+
 func.func @rope_odd_head(%q: tensor<2x7x30xf32>, %t: tensor<7x8x2xf32>) -> tensor<2x7x30xf32> {
   // The type-inference interface adds its own note of the failure.
   // expected-error @+2 {{failed to infer returned types}}

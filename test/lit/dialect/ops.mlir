@@ -83,6 +83,14 @@ func.func @rope(%ids: tensor<7x3xf32>, %q: tensor<2x7x32xf32>) -> tensor<2x7x32x
   return %r : tensor<2x7x32xf32>
 }
 
+// A rope with the q/k RMS norm fused in (fresco-fuse-rope-norm).
+// CHECK-LABEL: func.func @rope_norm
+func.func @rope_norm(%q: tensor<2x7x32xf32>, %t: tensor<7x8x2xf32>, %w: tensor<16xf32>) -> tensor<2x7x32xf32> {
+  // CHECK: fresco.rope %{{.*}}, %{{.*}} norm(%{{.*}}) {epsilon = 9.9999999999999995E-7 : f64, num_heads = 2 : i64} : (tensor<2x7x32xf32>, tensor<7x8x2xf32>, tensor<16xf32>) -> tensor<2x7x32xf32>
+  %r = fresco.rope %q, %t norm(%w) {epsilon = 1.0e-6 : f64, num_heads = 2 : i64} : (tensor<2x7x32xf32>, tensor<7x8x2xf32>, tensor<16xf32>) -> tensor<2x7x32xf32>
+  return %r : tensor<2x7x32xf32>
+}
+
 // A fused adaLN modulation (fresco-fuse-modulation), with and without the
 // affine operands; the plain forms print as before.
 // CHECK-LABEL: func.func @layer_norm_modulated

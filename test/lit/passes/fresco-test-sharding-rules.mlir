@@ -123,11 +123,14 @@ func.func @ring(%q: tensor<1x4x8xf32>) -> tensor<1x4x8xf32> {
 // Flux's rotary embedding: tokens are parallel in the table and in the
 // rotation (a sequence split takes its table rows with its tokens), heads
 // too (tp); a head's pairs need their whole table row.
-func.func @rope(%ids: tensor<7x3xf32>, %q: tensor<2x7x32xf32>) {
+func.func @rope(%ids: tensor<7x3xf32>, %q: tensor<2x7x32xf32>, %w: tensor<16xf32>) {
   // expected-remark @below {{sharding rule ([i, j]) -> ([i, k, l]) {i=7, j=3, k=8, l=2} need_replication={j, k, l}}}
   %t = fresco.rope_table %ids {theta = 1.0e+04 : f64, axes_dim = array<i64: 4, 6, 6>} : (tensor<7x3xf32>) -> tensor<7x8x2xf32>
   // expected-remark @below {{sharding rule ([i, j, (k, l, m)], [j, l, m]) -> ([i, j, (k, l, m)]) {i=2, j=7, k=2, l=8, m=2} need_replication={l, m} heads=k}}
   %r = fresco.rope %q, %t {num_heads = 2 : i64} : (tensor<2x7x32xf32>, tensor<7x8x2xf32>) -> tensor<2x7x32xf32>
+  // The fused q/k norm's weight [Dh] holds every head's pairs: replicated.
+  // expected-remark @below {{sharding rule ([i, j, (k, l, m)], [j, l, m], [(l, m)]) -> ([i, j, (k, l, m)]) {i=2, j=7, k=2, l=8, m=2} need_replication={l, m} heads=k}}
+  %n = fresco.rope %q, %t norm(%w) {epsilon = 1.0e-06 : f64, num_heads = 2 : i64} : (tensor<2x7x32xf32>, tensor<7x8x2xf32>, tensor<16xf32>) -> tensor<2x7x32xf32>
   return
 }
 

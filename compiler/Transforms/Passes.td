@@ -62,7 +62,8 @@ def TransposeChunks : Pass<"fresco-transpose-chunks", "::mlir::func::FuncOp"> {
     Slices of whole c-column chunks along the last axis of an f32 tensor
     [..., k*c] with more than one row (adaLN's chunks at batch > 1) are
     each a strided copy. Where at least two of them cut at least half the
-    chunks, one `fresco.transpose` of the tensor, reshaped to [rows, k, c],
+    chunks of a tensor of at most 2^18 elements (larger ones copy at
+    bandwidth anyway), one `fresco.transpose` of the tensor, reshaped to [rows, k, c],
     to [k, rows, c] replaces them, and each chunk becomes a slice of whole
     leading rows of it (then a window: fresco-assign-buffers): one launch
     instead of one per chunk. Runs after partitioning and before

@@ -7,11 +7,14 @@
 // projection to [k, B, c] instead puts every chunk's rows together, and
 // fresco-assign-buffers then makes each chunk a window of it: one launch for
 // all of them. Slices whose rows are already contiguous (B = 1) are left to
-// become windows as they are.
+// become windows as they are, and large tensors (GEGLU's halves) to their
+// copies: those run at bandwidth already, and the CUDA transpose is an
+// untiled gather meant for small tensors.
 //
 //===----------------------------------------------------------------------===//
 #include "compiler/Transforms/ApplyOnly.h"
 #include "compiler/Transforms/Passes.h"
+#include "dialects/Fresco/IR/FloatStorage.h"
 #include "dialects/Fresco/IR/FrescoOps.h"
 
 #include "mlir/IR/PatternMatch.h"
@@ -39,6 +42,12 @@ std::optional<int64_t> chunkIndex(SliceOp s, int64_t c) {
   return start / c;
 }
 
+/// Elements past which the slices stay copies (1 MiB of f32: adaLN's
+/// projections are tens of KiB).
+constexpr int64_t kMaxElements = int64_t(1) << 18;
+/// fresco-assign-buffers' default alignment, which windows need.
+constexpr int64_t kWindowAlignment = 64;
+
 struct ChunksAsWindows : OpRewritePattern<SliceOp> {
   using OpRewritePattern::OpRewritePattern;
 
@@ -54,6 +63,13 @@ struct ChunksAsWindows : OpRewritePattern<SliceOp> {
       rows *= d;
     if (rows <= 1)
       return rewriter.notifyMatchFailure(first, "rows already contiguous");
+    if (rows * in.getShape().back() > kMaxElements)
+      return rewriter.notifyMatchFailure(first, "large: copies at bandwidth");
+    // Each chunk must start on fresco-assign-buffers' 64-byte grid to be a
+    // window; otherwise the transpose would only add a launch.
+    auto fn = first->getParentOfType<func::FuncOp>();
+    if (!fn || rows * c * int64_t(floatStorageBytes(fn)) % kWindowAlignment)
+      return rewriter.notifyMatchFailure(first, "chunks off the 64-byte grid");
     // Every chunk slice of x in this block, in order.
     SmallVector<SliceOp> group;
     llvm::SmallDenseSet<int64_t> chunks;

@@ -13,6 +13,8 @@
 #include "mlir/IR/PatternMatch.h"
 #include "llvm/Support/Debug.h"
 
+#include <cmath>
+
 #define DEBUG_TYPE "fresco-fuse-rope-norm"
 
 namespace mlir::fresco {
@@ -51,6 +53,15 @@ struct FuseNormIntoRope : OpRewritePattern<RopeOp> {
         ht.getDimSize(3) * heads != xt.getDimSize(2))
       return rewriter.notifyMatchFailure(
           rope, "the norm's rows are not the rope's heads");
+    // What the fused rope's verifier asks of its norm and rms_norm's does
+    // not: a finite epsilon and a weight of x's element type. Left unfused,
+    // such a norm stays the op it was (and fails where it would have).
+    const double eps = norm.getEpsilon().convertToDouble();
+    if (!std::isfinite(eps) ||
+        cast<RankedTensorType>(norm.getWeight().getType()).getElementType() !=
+            xt.getElementType())
+      return rewriter.notifyMatchFailure(
+          rope, "epsilon not finite or weight of another element type");
     LLVM_DEBUG(llvm::dbgs() << "fusing " << norm << " into " << rope << "\n");
     auto fused = RopeOp::create(
         rewriter, rewriter.getFusedLoc({norm.getLoc(), rope.getLoc()}), x,

@@ -5,6 +5,8 @@
 //===----------------------------------------------------------------------===//
 #include "dialects/Fresco/IR/FrescoOpsUtil.h"
 
+#include <cmath>
+
 using namespace mlir;
 using namespace mlir::fresco;
 using namespace mlir::fresco::detail;
@@ -173,8 +175,9 @@ LogicalResult RmsNormOp::inferReturnTypes(MLIRContext *,
     return failure();
   if (x->getRank() < 1)
     return opError(loc, "rms_norm", "input must have rank >= 1");
-  if (adaptor.getEpsilon().convertToDouble() <= 0.0)
-    return opError(loc, "rms_norm", "epsilon must be positive");
+  const double eps = adaptor.getEpsilon().convertToDouble();
+  if (!(eps > 0.0) || !std::isfinite(eps))
+    return opError(loc, "rms_norm", "epsilon must be positive and finite");
   if (Value w = adaptor.getWeight()) {
     auto t = staticType(loc, "rms_norm", "weight", w);
     if (failed(t))

@@ -305,6 +305,15 @@ func.func @rms_norm_epsilon(%x: tensor<2x8xf32>) -> tensor<2x8xf32> {
 
 // -----
 
+func.func @rms_norm_epsilon_nan(%x: tensor<2x8xf32>) -> tensor<2x8xf32> {
+  // expected-error @+2 {{failed to infer returned types}}
+  // expected-error @+1 {{epsilon must be positive and finite}}
+  %0 = fresco.rms_norm %x {epsilon = 0x7FF8000000000000 : f64} : (tensor<2x8xf32>) -> tensor<2x8xf32>
+  return %0 : tensor<2x8xf32>
+}
+
+// -----
+
 func.func @layer_norm_affine_shape(%x: tensor<2x8xf32>, %g: tensor<7xf32>) -> tensor<2x8xf32> {
   // The type-inference interface adds its own note of the failure.
   // expected-error @+2 {{failed to infer returned types}}

@@ -99,3 +99,18 @@ func.func @not_head_norms(%x: tensor<2x7x32xf32>, %t: tensor<7x8x2xf32>, %w: ten
   %5 = fresco.rope %4, %t {num_heads = 2 : i64} : (tensor<2x7x32xf32>, tensor<7x8x2xf32>) -> tensor<2x7x32xf32>
   return %1, %5 : tensor<2x7x32xf32>, tensor<2x7x32xf32>
 }
+
+// -----
+
+// A norm the fused rope could not hold, though rms_norm's verifier takes
+// it: an f32 weight on a bf16 input. It stays unfused (no compiler abort).
+// CHECK-LABEL: func.func @not_fusable_norm
+// CHECK: fresco.rms_norm
+// CHECK-NOT: norm(
+func.func @not_fusable_norm(%w: tensor<16xf32>, %xb: tensor<2x7x32xbf16>, %tb: tensor<7x8x2xbf16>) -> tensor<2x7x32xbf16> {
+  %0 = fresco.reshape %xb : tensor<2x7x32xbf16> -> tensor<2x7x2x16xbf16>
+  %1 = fresco.rms_norm %0, %w {epsilon = 1.0e-6 : f64} : (tensor<2x7x2x16xbf16>, tensor<16xf32>) -> tensor<2x7x2x16xbf16>
+  %2 = fresco.reshape %1 : tensor<2x7x2x16xbf16> -> tensor<2x7x32xbf16>
+  %3 = fresco.rope %2, %tb {num_heads = 2 : i64} : (tensor<2x7x32xbf16>, tensor<7x8x2xbf16>) -> tensor<2x7x32xbf16>
+  return %3 : tensor<2x7x32xbf16>
+}

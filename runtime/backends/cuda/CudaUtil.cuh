@@ -133,6 +133,19 @@ template <typename T> __device__ inline T warpSum(T v) {
   return v;
 }
 
+/// RMS norm's 1 / sqrt(mean(x^2) + eps) of row xr [cols], read by the 32
+/// lanes of a warp; the squares summed in double. Every lane gets it.
+template <typename T>
+__device__ inline float warpRowRstd(const T *xr, int64_t cols, int lane,
+                                    float eps) {
+  double sq = 0.0;
+  for (int64_t c = lane; c < cols; c += 32) {
+    const double v = toFloat(xr[c]);
+    sq += v * v;
+  }
+  return float(rsqrt(warpSum(sq) / double(cols) + double(eps)));
+}
+
 __device__ inline float warpMax(float v) {
   for (int o = 16; o > 0; o >>= 1)
     v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));

@@ -88,12 +88,7 @@ __global__ void rmsNormKernel(const T *x, const T *__restrict__ gamma, T *y,
   const int lane = threadIdx.x & 31;
   const T *xr = x + row * cols;
   T *yr = y + row * cols;
-  double sq = 0.0;
-  for (int64_t c = lane; c < cols; c += 32) {
-    const double v = toFloat(xr[c]);
-    sq += v * v;
-  }
-  const float rstd = float(rsqrt(warpSum(sq) / double(cols) + double(eps)));
+  const float rstd = warpRowRstd(xr, cols, lane, eps);
   // y may alias x: the sum is complete before the first write.
   for (int64_t c = lane; c < cols; c += 32) {
     float v = toFloat(xr[c]) * rstd;

@@ -96,12 +96,7 @@ __global__ void ropeNormKernel(const T *x, const T *__restrict__ table,
   for (int64_t row = globalIndex() / 32; row < rows; row += warps) {
     const T *xr = x + row * Dh;
     T *yr = y + row * Dh;
-    double sq = 0.0;
-    for (int64_t c = lane; c < Dh; c += 32) {
-      const double v = toFloat(xr[c]);
-      sq += v * v;
-    }
-    const float rstd = float(rsqrt(warpSum(sq) / double(Dh) + double(eps)));
+    const float rstd = warpRowRstd(xr, Dh, lane, eps);
     const T *cs = table + ((row / H) % T_) * Dh;
     for (int64_t p = lane; p < Dh / 2; p += 32) {
       const float2 r = normRotate(

@@ -125,6 +125,13 @@ tmo() {
   [ "$s" -lt 1 ] && s=1
   timeout -k 10 "$s" "${@:2}"
 }
+# speed_case CASE OUT: a disabled timing case of the CUDA conformance test
+# (Cuda/CASE/cuda; without a GPU it skips) for up to 60 s, output to OUT;
+# returns its exit code.
+speed_case() {
+  tmo 60 "$bindir/backend_conformance_test" --gtest_color=no --gtest_also_run_disabled_tests \
+    --gtest_filter="Cuda/$1/cuda" > "$2" 2>&1
+}
 
 #=== 1. tools and libraries ===================================================
 say "phase 1: tools"
@@ -723,8 +730,7 @@ if [ "$(left)" -lt 40 ]; then
   row "attention alone (ms)" "skipped" "under 40 s of the budget left"
 else
   # Fresco's: a disabled case of the conformance test (no GPU: it skips).
-  tmo 60 "$bindir/backend_conformance_test" --gtest_color=no --gtest_also_run_disabled_tests \
-    --gtest_filter='Cuda/AttentionSpeed.DISABLED_Bf16/cuda' > "$work/attention-fresco.txt" 2>&1
+  speed_case AttentionSpeed.DISABLED_Bf16 "$work/attention-fresco.txt"
   rc=$?
   grep -E '^[a-z-]+ +fresco-' "$work/attention-fresco.txt" >> "$a"
   [ $rc -eq 0 ] || say "Fresco's attention timing: rc $rc (see $work/attention-fresco.txt)"
@@ -754,8 +760,7 @@ k=$OUT/bandwidth.txt
 if [ "$(left)" -lt 20 ]; then
   row "kernel bandwidth" "skipped" "under 20 s of the budget left"
 else
-  tmo 60 "$bindir/backend_conformance_test" --gtest_color=no --gtest_also_run_disabled_tests \
-    --gtest_filter='Cuda/KernelSpeed.DISABLED_Bandwidth/cuda' > "$k" 2>&1
+  speed_case KernelSpeed.DISABLED_Bandwidth "$k"
   rc=$?
   cat "$k"
   # "bandwidth KERNEL DTYPE US us GBS GB/s copy GBS GB/s PCT%": one row per

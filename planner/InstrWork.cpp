@@ -26,18 +26,6 @@ std::string dims(const plan::Value &v) {
   return s.empty() ? "scalar" : s;
 }
 
-/// Elements of `v` before `axis` and after it.
-void around(const plan::Value &v, int64_t axis, double &outer, double &inner) {
-  outer = inner = 1;
-  for (int64_t i = 0; i < int64_t(v.shape()->size()); ++i) {
-    const double d = double(v.shape()->Get(flatbuffers::uoffset_t(i)));
-    if (i < axis)
-      outer *= d;
-    else if (i > axis)
-      inner *= d;
-  }
-}
-
 /// The share of a Slice's or Concat's result that already sits where its
 /// operands are (fresco-assign-buffers placed them so, by plan offsets):
 /// the runtime skips those copies. 1 for a window of the input.
@@ -46,28 +34,31 @@ double inPlaceShare(const plan::Function &f, const plan::Instr &in) {
   if (!a || in.results()->size() != 1)
     return 0;
   const plan::Value &y = *f.values()->Get(in.results()->Get(0));
-  const double es = double(dtypeSize(DType(y.dtype())));
+  const int64_t es = int64_t(dtypeSize(DType(y.dtype())));
   auto arena = [](const plan::Value &v) {
     return v.kind() == plan::ValueKind::Arena;
   };
-  double outer, inner;
+  // Offsets compared exactly, as the runtime compares pointers.
+  auto at = [](const plan::Value &v, int64_t bytes) {
+    return v.kind() == plan::ValueKind::Arena ? int64_t(v.offset()) + bytes
+                                              : int64_t(-1);
+  };
+  int64_t outer, inner;
   if (in.op() == plan::OpCode::Slice) {
     const plan::Value &x = *f.values()->Get(in.operands()->Get(0));
-    around(x, a->axis(), outer, inner);
-    const double at = double(a->start()) * inner * es;
-    return outer == 1 && arena(x) && arena(y) &&
-                   double(y.offset()) == double(x.offset()) + at
+    rowsAround(*x.shape(), a->axis(), outer, inner);
+    return outer == 1 && arena(y) && at(y, 0) == at(x, a->start() * inner * es)
                ? 1
                : 0;
   }
-  around(y, a->axis(), outer, inner);
-  double at = 0, placed = 0;
+  rowsAround(*y.shape(), a->axis(), outer, inner);
+  int64_t start = 0;
+  double placed = 0;
   for (int32_t id : *in.operands()) {
     const plan::Value &x = *f.values()->Get(id);
-    if (outer == 1 && arena(x) && arena(y) &&
-        double(x.offset()) == double(y.offset()) + at * inner * es)
+    if (outer == 1 && arena(x) && at(x, 0) == at(y, start * inner * es))
       placed += elements(x);
-    at += double(x.shape()->Get(flatbuffers::uoffset_t(a->axis())));
+    start += x.shape()->Get(flatbuffers::uoffset_t(a->axis()));
   }
   return elements(y) > 0 ? placed / elements(y) : 0;
 }

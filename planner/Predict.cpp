@@ -67,9 +67,11 @@ RankMemory rankMemory(const LoadedPlan &plan, int rank, DType storage) {
   return m;
 }
 
-double computeSeconds(const plan::Function &f, const plan::Instr &in,
-                      const PredictOptions &o, bool *calibrated) {
-  InstrWork w = instrWork(f, in, o.storage);
+namespace {
+
+/// computeSeconds() of work already counted.
+double secondsOf(const InstrWork &w, const PredictOptions &o,
+                 bool *calibrated) {
   if (calibrated)
     *calibrated = false;
   if (!w.compute)
@@ -89,6 +91,13 @@ double computeSeconds(const plan::Function &f, const plan::Instr &in,
   double flopTime = w.flops / (t.peak(rate) * t.computeEfficiency);
   double byteTime = w.bytes / (t.memoryBandwidth * t.computeEfficiency);
   return std::max(flopTime, byteTime) + w.kernels * t.launchOverhead;
+}
+
+} // namespace
+
+double computeSeconds(const plan::Function &f, const plan::Instr &in,
+                      const PredictOptions &o, bool *calibrated) {
+  return secondsOf(instrWork(f, in, o.storage), o, calibrated);
 }
 
 namespace {
@@ -244,10 +253,11 @@ private:
   double compute(const plan::Function &f, const plan::Instr &in) {
     // A view (an in-place slice or concatenation) has no time to take from
     // either.
-    if (!instrWork(f, in, o_.storage).compute)
+    const InstrWork w = instrWork(f, in, o_.storage);
+    if (!w.compute)
       return 0;
     bool cal = false;
-    double s = computeSeconds(f, in, o_, &cal) * scale_;
+    double s = secondsOf(w, o_, &cal) * scale_;
     ++(cal ? calibrated_ : roofline_);
     return s;
   }

@@ -15,6 +15,7 @@
 #include "dialects/Fresco/IR/FloatStorage.h"
 #include "dialects/Fresco/IR/FrescoOps.h"
 #include "runtime/core/CheckedMath.h"
+#include "runtime/core/DType.h"
 
 #include "mlir/IR/Builders.h"
 #include "llvm/ADT/DenseMap.h"
@@ -27,35 +28,6 @@ namespace mlir::fresco {
 
 namespace {
 
-/// Bytes of `v` as stored: floats in the module's storage (two bytes under
-/// bf16/f16) but for those kept f32. nullopt past what a plan may hold.
-std::optional<uint64_t> byteSize(Value v, unsigned floatBytes,
-                                 const llvm::DenseSet<Value> &keptF32) {
-  auto tt = cast<RankedTensorType>(v.getType());
-  int64_t bytes = (tt.getElementTypeBitWidth() + 7) / 8;
-  if (tt.getElementType().isF32() && !keptF32.contains(v))
-    bytes = floatBytes;
-  std::optional<int64_t> n = ::fresco::checkedProduct(tt.getShape());
-  if (n)
-    n = ::fresco::checkedMul(*n, bytes);
-  if (!n || *n > ::fresco::kMaxPlanBytes)
-    return std::nullopt;
-  return uint64_t(*n);
-}
-
-/// Elements before `axis` of `shape` (1: the blocks along `axis` are
-/// contiguous) and elements after it.
-void around(ArrayRef<int64_t> shape, int64_t axis, int64_t &outer,
-            int64_t &inner) {
-  outer = inner = 1;
-  for (int64_t i = 0; i < int64_t(shape.size()); ++i) {
-    if (i < axis)
-      outer *= shape[i];
-    else if (i > axis)
-      inner *= shape[i];
-  }
-}
-
 /// Bytes per element of `v` as stored.
 int64_t elementBytes(Value v, unsigned floatBytes,
                      const llvm::DenseSet<Value> &keptF32) {
@@ -63,6 +35,19 @@ int64_t elementBytes(Value v, unsigned floatBytes,
   if (tt.getElementType().isF32() && !keptF32.contains(v))
     return floatBytes;
   return (tt.getElementTypeBitWidth() + 7) / 8;
+}
+
+/// Bytes of `v` as stored: floats in the module's storage (two bytes under
+/// bf16/f16) but for those kept f32. nullopt past what a plan may hold.
+std::optional<uint64_t> byteSize(Value v, unsigned floatBytes,
+                                 const llvm::DenseSet<Value> &keptF32) {
+  auto tt = cast<RankedTensorType>(v.getType());
+  std::optional<int64_t> n = ::fresco::checkedProduct(tt.getShape());
+  if (n)
+    n = ::fresco::checkedMul(*n, elementBytes(v, floatBytes, keptF32));
+  if (!n || *n > ::fresco::kMaxPlanBytes)
+    return std::nullopt;
+  return uint64_t(*n);
 }
 
 /// A float value stored in the module's storage: what may share a buffer
@@ -95,7 +80,7 @@ inPlaceConcats(Block &block, unsigned floatBytes,
     int64_t axis = int64_t(concat.getAxis());
     axis += axis < 0 ? type.getRank() : 0;
     int64_t outer, inner;
-    around(type.getShape(), axis, outer, inner);
+    ::fresco::rowsAround(type.getShape(), axis, outer, inner);
     if (outer != 1)
       continue;
     const int64_t es = elementBytes(concat.getResult(), floatBytes, kept);
@@ -204,7 +189,7 @@ struct AssignBuffersPass : impl::AssignBuffersBase<AssignBuffersPass> {
         auto in = cast<RankedTensorType>(slice.getInput().getType());
         int64_t axis = int64_t(slice.getAxis()), outer, inner;
         axis += axis < 0 ? in.getRank() : 0;
-        around(in.getShape(), axis, outer, inner);
+        ::fresco::rowsAround(in.getShape(), axis, outer, inner);
         const int64_t at =
             delta.lookup(slice.getInput()) +
             int64_t(slice.getStart()) * inner *

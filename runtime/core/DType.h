@@ -105,6 +105,22 @@ inline int64_t numElements(const std::vector<int64_t> &shape) {
   return n;
 }
 
+/// Elements of `shape` before `axis` (outer) and after it (inner): a
+/// slice or concatenation along `axis` moves `outer` blocks, contiguous
+/// when outer is 1. Any container with size() and operator[] (std::vector,
+/// llvm::ArrayRef, a plan's flatbuffers::Vector).
+template <typename Dims>
+void rowsAround(const Dims &shape, int64_t axis, int64_t &outer,
+                int64_t &inner) {
+  outer = inner = 1;
+  for (int64_t d = 0; d < int64_t(shape.size()); ++d) {
+    if (d < axis)
+      outer *= int64_t(shape[d]);
+    else if (d > axis)
+      inner *= int64_t(shape[d]);
+  }
+}
+
 std::string shapeToString(const std::vector<int64_t> &shape);
 
 } // namespace fresco

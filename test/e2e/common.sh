@@ -4,8 +4,8 @@
 # (the build's bin/) and FRESCO_PYTHON (the .venv python), and makes a $work
 # folder that is removed on exit. Then defines the checks the scripts share:
 # py, first_image, expect_error, pngs_match_reference, within_twice_torch_error,
-# ranks_match_one, forward_parity and flux_transformer_inputs (each described
-# below).
+# ranks_match_one, forward_parity, flux_transformer_inputs and gpu_check_dry
+# (each described below).
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$here/../.." && pwd)
 : "${FRESCO_BIN:?set FRESCO_BIN to the build bin/ folder}"
@@ -125,4 +125,15 @@ flux_transformer_inputs() {
     [ -f "$1/$name.npy" ] && inputs+=(--input "$name=@$1/$name.npy")
   done
   return 0
+}
+
+# gpu_check_dry PHASES: bench/gpu-check.sh's PHASES as a dry run on the CPU
+# (backend cpu-staged, tiny models) into $work/out; its output in $log (set
+# here), shown and fatal on failure; prints its table.
+gpu_check_dry() {
+  log=$work/out.txt
+  FRESCO_GPU_CHECK_CPU=1 FRESCO_GPU_CHECK_PHASES="$1" \
+    FRESCO_BUILD_DIR=$(dirname "$FRESCO_BIN") OUT=$work/out \
+    bash "$root/bench/gpu-check.sh" > "$log" 2>&1 || { cat "$log"; exit 1; }
+  sed -n '/^check /,$p' "$log"
 }

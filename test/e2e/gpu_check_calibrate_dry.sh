@@ -6,11 +6,7 @@
 # load into the cost model. Needs FRESCO_BIN and FRESCO_PYTHON.
 set -euo pipefail
 . "$(dirname "$0")/common.sh"
-log=$work/out.txt
-FRESCO_GPU_CHECK_CPU=1 FRESCO_GPU_CHECK_PHASES="4 4b 6" \
-  FRESCO_BUILD_DIR=$(dirname "$FRESCO_BIN") OUT=$work/out \
-  bash "$root/bench/gpu-check.sh" > "$log" 2>&1 || { cat "$log"; exit 1; }
-sed -n '/^check /,$p' "$log"
+gpu_check_dry "4 4b 6"
 num='[0-9]+\.[0-9]+'
 for label in 'dit-tiny f32' 'dit-tiny bf16'; do
   grep -Eq "^calibration $label +timing +predicted $num ms with the table \([+-][0-9]+%\), $num ms roofline \([+-][0-9]+%\); measured $num ms; [0-9]+ shapes, cpu-loopback" "$log" ||

@@ -6,11 +6,7 @@
 # would not change. Needs FRESCO_BIN and FRESCO_PYTHON.
 set -euo pipefail
 . "$(dirname "$0")/common.sh"
-log=$work/out.txt
-FRESCO_GPU_CHECK_CPU=1 FRESCO_GPU_CHECK_PHASES="4d 5b" \
-  FRESCO_BUILD_DIR=$(dirname "$FRESCO_BIN") OUT=$work/out \
-  bash "$root/bench/gpu-check.sh" > "$log" 2>&1 || { cat "$log"; exit 1; }
-sed -n '/^check /,$p' "$log"
+gpu_check_dry "4d 5b"
 for r in 'flux-dev 2\+4 parity vs torch +ok' 'flux-dev 2\+4 fwd bf16 \(ms\) +timing +fresco [0-9.]+ ' \
   'flux generation 4 steps f32 +ok' 'flux generation 4 steps bf16 +ok'; do
   grep -Eq "^$r" "$log" || { echo "missing row: $r"; exit 1; }

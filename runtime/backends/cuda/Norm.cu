@@ -112,6 +112,22 @@ __device__ inline V rowSum(V v, int rowThreads, V *scratch) {
 /// The vector path: each row is read once into registers by its threads
 /// (vec::forEachNormSlot) and the two-pass statistics are taken from
 /// there. Rows past the end still join the reductions, holding nothing.
+/// Loads this thread's vectors of row xr into `held` (when `valid`) and
+/// returns its part of the row's sum of f(element), in double, for rowSum.
+template <typename T, typename F>
+__device__ inline double holdRow(const T *xr, int cols, int rt, int tid,
+                                 bool valid, Vec16<T> *held, F f) {
+  constexpr int W = Vec16<T>::kWidth;
+  double s = 0.0;
+  if (valid)
+    vec::forEachNormSlot(cols, W, rt, tid, [&](int k, int c) {
+      held[k] = Vec16<T>::load(xr + c);
+      for (int i = 0; i < W; ++i)
+        s += f(held[k].get(i));
+    });
+  return s;
+}
+
 /// __launch_bounds__: blocks have up to kNormMaxThreads threads (bf16
 /// layer norm then takes 96 registers; capped at 64 it spills).
 template <typename T>
@@ -131,13 +147,9 @@ __global__ void __launch_bounds__(vec::kNormMaxThreads)
         const T *xr = x + row * cols;
         T *yr = y + row * cols;
         Vec16<T> held[vec::kNormSlots];
-        double sum = 0.0; // in double, as rowStats
-        if (valid)
-          vec::forEachNormSlot(cols, W, rt, tid, [&](int k, int c) {
-            held[k] = Vec16<T>::load(xr + c);
-            for (int i = 0; i < W; ++i)
-              sum += held[k].get(i);
-          });
+        // In double, as rowStats.
+        const double sum = holdRow(xr, cols, rt, tid, valid, held,
+                                   [](float v) { return double(v); });
         const float mean = float(rowSum(sum, rt, scratchD) / double(cols));
         float sq = 0.0f;
         if (valid)
@@ -193,15 +205,11 @@ __global__ void __launch_bounds__(vec::kNormMaxThreads)
         const T *xr = x + row * cols;
         T *yr = y + row * cols;
         Vec16<T> held[vec::kNormSlots];
-        double sq = 0.0;
-        if (valid)
-          vec::forEachNormSlot(cols, W, rt, tid, [&](int k, int c) {
-            held[k] = Vec16<T>::load(xr + c);
-            for (int i = 0; i < W; ++i) {
-              const double v = held[k].get(i);
-              sq += v * v;
-            }
-          });
+        const double sq =
+            holdRow(xr, cols, rt, tid, valid, held, [](float v) {
+              const double d = v;
+              return d * d;
+            });
         const float rstd =
             float(rsqrt(rowSum(sq, rt, scratch) / double(cols) + double(eps)));
         if (!valid)

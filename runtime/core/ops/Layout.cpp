@@ -2,19 +2,6 @@
 #include "runtime/core/ops/OpBind.h"
 
 namespace fresco {
-namespace {
-
-/// Elements per row before and after `axis` of `shape`.
-void rowsAround(const Shape &shape, int64_t axis, int64_t &outer,
-                int64_t &inner) {
-  outer = inner = 1;
-  for (size_t d = size_t(axis) + 1; d < shape.size(); ++d)
-    inner *= shape[d];
-  for (int64_t d = 0; d < axis; ++d)
-    outer *= shape[d];
-}
-
-} // namespace
 
 void verifyTranspose(const OpCheck &c) {
   const ValueInfo &x = c.ops[0];

@@ -49,7 +49,12 @@ namespace fresco {
 /// 13: Rope's optional third operand, a per-head RMS norm weight, with
 /// RopeAttrs.epsilon (Flux's q/k norms fused into the rotation). A
 /// version-12 runtime would refuse the operand count; the bump names why.
-constexpr uint32_t kPlanVersion = 13;
+/// 14: the Halo op code (CollectiveAttrs.halo_lo, halo_hi) and
+/// GroupNormAttrs.stats_members: a UNet's rows split over ranks (ulysses,
+/// ring), its convolutions reading their neighbours' rows and its group
+/// norms taking statistics over every rank's rows. A version-13 runtime
+/// would normalise each rank's rows on their own statistics.
+constexpr uint32_t kPlanVersion = 14;
 } // namespace fresco
 
 #endif // FRESCO_RUNTIME_CORE_PLANVERSION_H

@@ -14,6 +14,7 @@
 #include "compiler/Transforms/Passes.h"
 #include "dialects/Fresco/IR/FloatStorage.h"
 #include "dialects/Fresco/IR/FrescoOps.h"
+#include "mlir/Dialect/Shard/IR/ShardOps.h"
 #include "runtime/core/CheckedMath.h"
 #include "runtime/core/DType.h"
 
@@ -171,9 +172,11 @@ struct AssignBuffersPass : impl::AssignBuffersBase<AssignBuffersPass> {
       }
       if (isa<ParamOp>(op))
         continue;
-      // Views: a reshape, and a wait (the collective's result, complete),
-      // share their input's storage, which they keep alive.
-      if (isa<ReshapeOp, WaitOp>(op)) {
+      // Views: a reshape, a wait (the collective's result, complete), and a
+      // halo exchange into the padded band it alone reads (filled in
+      // place) share their input's storage, which they keep alive.
+      if (isa<ReshapeOp, WaitOp>(op) ||
+          (isa<shard::UpdateHaloOp>(op) && op.getOperand(0).hasOneUse())) {
         auto it = root.find(op.getOperand(0));
         if (it != root.end()) {
           // root[] may grow the map and invalidate `it`: read it first.

@@ -577,6 +577,22 @@ LogicalResult ShardingPropagation::propagate() {
           return failure();
         continue;
       }
+    // An earlier split's halo band (fresco.pad for shard.update_halo):
+    // the rows are split once.
+    if (auto pad = dyn_cast<PadOp>(op);
+        pad && isSplit(pad.getInput()) && pad->hasOneUse() &&
+        isa<shard::UpdateHaloOp>(*pad->user_begin()))
+      return op->emitError()
+             << strategy << " splits rows that an earlier strategy split "
+             << "with halos; split a UNet's rows over one sequence axis "
+                "(ulysses or ring)";
+    if (rule && splitsSpatially(op)) {
+      if (failed(isa<Conv2dOp>(op)
+                     ? haloConvolution(cast<Conv2dOp>(op), *rule)
+                     : statsGroupNorm(cast<GroupNormOp>(op))))
+        return failure();
+      continue;
+    }
     if (failed(rule ? visit(op, *rule) : visitForeign(op)))
       return failure();
   }

@@ -114,6 +114,17 @@ private:
   /// The global size of `v`'s dimension `dim`.
   int64_t globalSize(Value v, int64_t dim) const;
 
+  // A split of an image's rows (SpatialSplit.cpp).
+  /// Whether `op` is a convolution or group norm whose input is split along
+  /// a spatial dimension.
+  bool splitsSpatially(Operation *op) const;
+  /// A convolution over split rows: this rank's band with halo rows from
+  /// its neighbours (fresco.pad, shard.update_halo), unpadded along them.
+  LogicalResult haloConvolution(Conv2dOp c, const ShardingRule &rule);
+  /// A group norm over split rows: statistics over all ranks' bands
+  /// (`stats_axes`).
+  LogicalResult statsGroupNorm(GroupNormOp n);
+
   // A token split at attention (SequenceAttention.cpp).
   /// The sequence axis ("ulysses" or "ring") that splits an operand of
   /// `a`; nullopt: the generic step (which refuses a key token split).

@@ -11,8 +11,9 @@
 //   - shard.all_slice becomes the fresco.slice of the rank's block;
 //   - a split parameter (`fresco.sharding`) becomes the slice it loads
 //     (`offsets`, `checkpoint_shape`);
-//   - every collective and ring attention gets its members' world ranks
-//     (`fresco.members`, `fresco.ring_members`).
+//   - every collective, halo exchange and group norm over split rows, and
+//     ring attention get their members' world ranks (`fresco.members`,
+//     `fresco.ring_members`).
 // The plan emitter then writes what it finds: it knows nothing of grids,
 // coordinates or stages.
 //
@@ -236,6 +237,17 @@ LogicalResult Specializer::resolve(Operation *op) {
     axes = g.getGridAxes();
   else if (auto t = dyn_cast<shard::AllToAllOp>(op))
     axes = t.getGridAxes();
+  else if (auto h = dyn_cast<shard::UpdateHaloOp>(op)) {
+    // One split dimension: its neighbours are the ranks along its axes.
+    for (shard::GridAxesAttr a : h.getSplitAxes().getAxes())
+      if (!a.empty()) {
+        if (!axes.empty())
+          return h.emitError("a halo exchange along one split dimension is "
+                             "supported");
+        axes = a.asArrayRef();
+      }
+  } else if (auto n = dyn_cast<GroupNormOp>(op); n && n.getStatsAxesAttr())
+    axes = n.getStatsAxesAttr().getAxes();
   else if (auto a = dyn_cast<AttentionOp>(op); a && a.getRingAxesAttr()) {
     if (rc.gridShape.empty())
       return a.emitError("ring attention in a function that is not "

@@ -64,7 +64,7 @@ private:
                                  param(p + ".bias", {ch})};
     return GroupNormOp::create(b, loc(p), x, affine,
                                b.getI64IntegerAttr(c.normNumGroups),
-                               b.getF64FloatAttr(eps));
+                               b.getF64FloatAttr(eps), GridAxesAttr());
   }
   Value layerNorm(const Twine &prefix, Value x) {
     std::string p = prefix.str();

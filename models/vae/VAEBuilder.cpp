@@ -53,7 +53,7 @@ private:
                                  param(p + ".bias", {ch})};
     return GroupNormOp::create(b, loc(p), x, affine,
                                b.getI64IntegerAttr(c.normNumGroups),
-                               b.getF64FloatAttr(1e-6));
+                               b.getF64FloatAttr(1e-6), GridAxesAttr());
   }
   Value resnet(const Twine &prefix, Value x, int64_t out);
   Value attention(const Twine &prefix, Value x);

@@ -283,6 +283,27 @@ LogicalResult FunctionEmitter::emitOp(Operation &op) {
         return collective(OpCode::AllToAll, 0, t.getSplitAxis().getSExtValue(),
                           t.getConcatAxis().getSExtValue());
       })
+      .Case([&](shard::UpdateHaloOp h) -> LogicalResult {
+        // One split dimension (fresco-specialize-ranks checked it), its
+        // halo sizes the only pair.
+        int64_t dim = -1;
+        for (auto [d, axes] : llvm::enumerate(h.getSplitAxes().getAxes()))
+          if (!axes.empty())
+            dim = int64_t(d);
+        ArrayRef<int64_t> sizes = h.getStaticHaloSizes();
+        if (dim < 0 || sizes.size() != 2 || !h.getHaloSizes().empty())
+          return h.emitError("a halo exchange needs one split dimension and "
+                             "its two static halo sizes");
+        FailureOr<std::vector<int32_t>> group =
+            members(FrescoDialect::kMembersAttrName);
+        if (failed(group))
+          return failure();
+        auto a = fp::CreateCollectiveAttrs(fbb, fbb.CreateVector(*group), dim,
+                                           0, 0, 0, 0, false, sizes[0],
+                                           sizes[1]);
+        addInstr(OpCode::Halo, op, fp::OpAttrs::CollectiveAttrs, a.Union());
+        return success();
+      })
       .Case([&](RecvOp r) {
         return pointToPoint(OpCode::Recv, r.getMembers(), r.getPeer(), {},
                             {lookup(r.getResult())}, r.getTag());
@@ -352,9 +373,18 @@ LogicalResult FunctionEmitter::emitOp(Operation &op) {
         addInstr(OpCode::Rope, op, fp::OpAttrs::RopeAttrs, a.Union());
         return success();
       })
-      .Case([&](GroupNormOp n) {
+      .Case([&](GroupNormOp n) -> LogicalResult {
+        flatbuffers::Offset<flatbuffers::Vector<int32_t>> stats;
+        if (n.getStatsAxesAttr()) {
+          FailureOr<std::vector<int32_t>> group =
+              members(FrescoDialect::kMembersAttrName);
+          if (failed(group))
+            return failure();
+          stats = fbb.CreateVector(*group);
+        }
         auto a = fp::CreateGroupNormAttrs(
-            fbb, n.getNumGroups(), float(n.getEpsilon().convertToDouble()));
+            fbb, n.getNumGroups(), float(n.getEpsilon().convertToDouble()),
+            stats);
         addInstr(OpCode::GroupNorm, op, fp::OpAttrs::GroupNormAttrs, a.Union());
         return success();
       })

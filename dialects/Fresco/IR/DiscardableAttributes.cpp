@@ -138,11 +138,18 @@ LogicalResult FrescoDialect::verifyLoweringAttribute(Operation *op,
         failed(checkOn(op, attr,
                        {SendOp::getOperationName(), RecvOp::getOperationName(),
                         BroadcastOp::getOperationName()})));
-  if (name == kMembersAttrName)
-    return failure(failed(checkOn(op, attr,
-                                  {"shard.all_reduce", "shard.all_gather",
-                                   "shard.all_to_all"})) ||
-                   failed(checkRanks<DenseI32ArrayAttr>(op, attr, "i32")));
+  if (name == kMembersAttrName) {
+    // A group norm's members: the ranks whose blocks its statistics span.
+    auto norm = dyn_cast<GroupNormOp>(op);
+    if (norm && !norm.getStatsAxesAttr())
+      return error(op, name) << "belongs on a fresco.group_norm with "
+                                "stats_axes";
+    return failure(
+        (!norm && failed(checkOn(op, attr,
+                                 {"shard.all_reduce", "shard.all_gather",
+                                  "shard.all_to_all", "shard.update_halo"}))) ||
+        failed(checkRanks<DenseI32ArrayAttr>(op, attr, "i32")));
+  }
   if (name == kRingMembersAttrName) {
     auto att = dyn_cast<AttentionOp>(op);
     if (!att || !att.getRingAxesAttr())

@@ -28,7 +28,8 @@ def Fresco_Dialect : Dialect {
     static constexpr ::llvm::StringLiteral kStageAttrName = "fresco.stage";
     /// fresco-specialize-ranks: a nested module holding rank r's copy of
     /// every function it runs (i64 r); the world ranks of a collective's
-    /// group (i32 array); ring attention's ring; a transfer of values that
+    /// group (i32 array; also a halo exchange's and a group norm's whose
+    /// statistics span ranks); ring attention's ring; a transfer of values that
     /// stay f32 under 2-byte float storage (unit).
     static constexpr ::llvm::StringLiteral kRankAttrName = "fresco.rank";
     static constexpr ::llvm::StringLiteral kMembersAttrName = "fresco.members";

@@ -171,11 +171,18 @@ def Fresco_GroupNormOp : Fresco_InferredOp<"group_norm"> {
     Statistics over each of `num_groups` groups of C / num_groups channels
     and all spatial positions; the optional `affine` operands (`weight`,
     `bias`, each [C]) scale and shift per channel, as torch.nn.GroupNorm.
+
+    With `stats_axes` (set when a sequence split cuts a UNet's rows), the
+    input is this rank's block of positions, equal blocks on every rank
+    along those axes of the module's `@grid`: the statistics are taken
+    over all the blocks (the runtime gathers each block's mean and squared
+    deviations), so the result is this rank's block of the whole norm.
   }];
   let arguments = (ins Fresco_FloatTensor:$input,
                        Variadic<Fresco_FloatTensor>:$affine,
                        ConfinedAttr<I64Attr, [IntPositive]>:$num_groups,
-                       F64Attr:$epsilon);
+                       F64Attr:$epsilon,
+                       OptionalAttr<Fresco_GridAxesAttr>:$stats_axes);
   let results = (outs Fresco_FloatTensor:$result);
 }
 

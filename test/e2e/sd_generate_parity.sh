@@ -10,8 +10,9 @@
 #  - several ranks (Gloo processes) against the 1-rank run within 1e-5:
 #    cfg=2 (the prompts' and negative prompts' halves apart), placement
 #    (text encoder and VAE on rank 0, the UNet on rank 1), tp=2,
-#    cfg=2 x tp=2 on 4 ranks, pipeline=2;
-#  - ulysses on a UNet is refused (its convolutions need whole rows);
+#    cfg=2 x tp=2 on 4 ranks, pipeline=2, and the latent rows split:
+#    ulysses=2, ring=2, ulysses=4, cfg=2 x ring=2, tp=2 x ulysses=2,
+#    placement x ulysses=2; rows that do not halve evenly are refused;
 #  - with an ancestral scheduler (fresh noise every step, seed 7 on both
 #    sides), one prompt on the 2-image plan gives image 0 of the 2-prompt
 #    run bit for bit, and another seed changes the images.
@@ -75,8 +76,24 @@ multi tp2 2 --parallel tp=2
 multi cfg2-tp2 4 --parallel cfg=2,tp=2
 multi pipeline2 2 --parallel pipeline=2
 
-expect_error "needs whole" "$B/fresco-compile" "$work/pipe" \
-  -o "$work/bad.fplan" --ranks 2 --parallel ulysses=2
+# The UNet's latent rows split over the ranks: halo exchanges at its 3x3
+# convolutions and the downsampler, group norms over every band, ulysses'
+# all_to_alls or ring attention in its self-attention.
+# (With two of the four schedulers: SD 1.x's UNet and SD 2's linear
+# projections.)
+if [ "$scheduler" = DDIMScheduler ] || [ "$variant" = --sd2 ]; then
+  multi ulysses2 2 --parallel ulysses=2
+  multi ring2 2 --parallel ring=2
+  multi ulysses4 4 --parallel ulysses=4
+  multi cfg2-ring2 4 --parallel cfg=2,ring=2
+  multi tp2-ulysses2 4 --parallel tp=2,ulysses=2
+  multi placement-ulysses2 3 --place text_encoder=0,vae=0,unet=1+2 \
+    --parallel ulysses=2
+fi
+# Rows that do not halve evenly at every resolution are refused by name.
+expect_error "cannot split the 7 output rows of this convolution over 2 ranks" \
+  "$B/fresco-compile" "$work/pipe" -o "$work/bad.fplan" --height 28 \
+  --width $W --ranks 2 --parallel ulysses=2
 # One negative prompt per prompt, or one for all: the same when equal.
 generate one neg2 --negative-prompt "blurry, low quality" \
   --negative-prompt "blurry, low quality"

@@ -12,8 +12,8 @@
 #  - sdxl: a folder with force_zeros_for_empty_prompt false ("" encoded);
 #  - several ranks (Gloo processes) against the 1-rank run within 1e-5: cfg=2,
 #    placement (text encoders and VAE on rank 0, the denoiser on rank 1),
-#    tp=2, cfg=2 x tp=2, pipeline=2; SD3 also ulysses=2, ring=2,
-#    cfg=2 x ulysses=2 and placement x ring=2;
+#    tp=2, cfg=2 x tp=2, pipeline=2, ulysses=2, ring=2, cfg=2 x ulysses=2
+#    and placement x ring=2 (SDXL's UNet: its rows split with halos);
 #  - bad input: a prompt slot the pipeline lacks, a negative prompt count.
 # Needs FRESCO_BIN and FRESCO_PYTHON (see dit_forward_parity.sh).
 set -euo pipefail
@@ -116,14 +116,13 @@ multi placement 2 --place "$encoders,vae=0,$denoiser=1"
 multi tp2 2 --parallel tp=2
 multi cfg2-tp2 4 --parallel cfg=2,tp=2
 multi pipeline2 2 --parallel pipeline=2
-if [ "$kind" != sdxl ]; then
-  # SD3's transformer splits its [image; context] tokens (93 or 154 text
-  # tokens: padded to the degree).
-  multi ulysses2 2 --parallel ulysses=2
-  multi ring2 2 --parallel ring=2
-  multi cfg2-ulysses2 4 --parallel cfg=2,ulysses=2
-  multi placement-ring2 3 --place "$encoders,vae=0,$denoiser=1+2" --parallel ring=2
-fi
+# SD3's transformer splits its [image; context] tokens (93 or 154 text
+# tokens: padded to the degree); SDXL's UNet its latent rows, with halo
+# exchanges at the convolutions and group norms over every band.
+multi ulysses2 2 --parallel ulysses=2
+multi ring2 2 --parallel ring=2
+multi cfg2-ulysses2 4 --parallel cfg=2,ulysses=2
+multi placement-ring2 3 --place "$encoders,vae=0,$denoiser=1+2" --parallel ring=2
 
 bad() { # message flags...: fresco-run of one.fplan refuses FLAGS with MESSAGE
   expect_error "$1" "$B/fresco-run" "$work/one.fplan" --weights "$work/pipe" \

@@ -241,9 +241,18 @@ func.func @members_kind(%x: tensor<2x4xf32>) -> tensor<2x4xf32> {
 // -----
 
 func.func @members_on_compute(%x: tensor<4xf32>) -> tensor<4xf32> {
-  // expected-error @+1 {{'fresco.members' belongs on shard.all_reduce or shard.all_gather or shard.all_to_all, not on 'fresco.silu'}}
+  // expected-error @+1 {{'fresco.members' belongs on shard.all_reduce or shard.all_gather or shard.all_to_all or shard.update_halo, not on 'fresco.silu'}}
   %0 = fresco.silu %x {fresco.members = array<i32: 0, 1>} : (tensor<4xf32>) -> tensor<4xf32>
   return %0 : tensor<4xf32>
+}
+
+// -----
+
+// A group norm's members are the ranks its statistics span.
+func.func @members_on_local_group_norm(%x: tensor<1x4x2x2xf32>) -> tensor<1x4x2x2xf32> {
+  // expected-error @+1 {{'fresco.members' belongs on a fresco.group_norm with stats_axes}}
+  %0 = fresco.group_norm %x {num_groups = 2 : i64, epsilon = 1.0e-5 : f64, fresco.members = array<i32: 0, 1>} : (tensor<1x4x2x2xf32>) -> tensor<1x4x2x2xf32>
+  return %0 : tensor<1x4x2x2xf32>
 }
 
 // -----

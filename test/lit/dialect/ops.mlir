@@ -177,8 +177,11 @@ func.func @vae_ops(%x: tensor<1x8x4x4xf32>, %g: tensor<8xf32>) -> tensor<1x8x8x8
   %0 = fresco.group_norm %x, %g, %g {num_groups = 4 : i64, epsilon = 1.0e-6 : f64} : (tensor<1x8x4x4xf32>, tensor<8xf32>, tensor<8xf32>) -> tensor<1x8x4x4xf32>
   // CHECK: fresco.group_norm %{{.*}} {epsilon
   %1 = fresco.group_norm %0 {num_groups = 8 : i64, epsilon = 1.0e-6 : f64} : (tensor<1x8x4x4xf32>) -> tensor<1x8x4x4xf32>
+  // Statistics over every rank's band of rows along grid axis 0.
+  // CHECK: fresco.group_norm %{{.*}} {epsilon = {{.*}}, num_groups = 8 : i64, stats_axes = #fresco.axes<[0]>}
+  %s = fresco.group_norm %1 {num_groups = 8 : i64, epsilon = 1.0e-6 : f64, stats_axes = #fresco.axes<[0]>} : (tensor<1x8x4x4xf32>) -> tensor<1x8x4x4xf32>
   // CHECK: fresco.upsample_nearest %{{.*}} : (tensor<1x8x4x4xf32>) -> tensor<1x8x8x8xf32>
-  %2 = fresco.upsample_nearest %1 : (tensor<1x8x4x4xf32>) -> tensor<1x8x8x8xf32>
+  %2 = fresco.upsample_nearest %s : (tensor<1x8x4x4xf32>) -> tensor<1x8x8x8xf32>
   return %2 : tensor<1x8x8x8xf32>
 }
 

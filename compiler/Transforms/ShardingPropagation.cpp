@@ -587,9 +587,8 @@ LogicalResult ShardingPropagation::propagate() {
              << "with halos; split a UNet's rows over one sequence axis "
                 "(ulysses or ring)";
     if (rule && splitsSpatially(op)) {
-      if (failed(isa<Conv2dOp>(op)
-                     ? haloConvolution(cast<Conv2dOp>(op), *rule)
-                     : statsGroupNorm(cast<GroupNormOp>(op))))
+      if (failed(isa<Conv2dOp>(op) ? haloConvolution(cast<Conv2dOp>(op), *rule)
+                                   : statsGroupNorm(cast<GroupNormOp>(op))))
         return failure();
       continue;
     }

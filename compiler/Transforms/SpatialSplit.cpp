@@ -100,8 +100,8 @@ LogicalResult ShardingPropagation::haloConvolution(Conv2dOp c,
     return c.emitError() << strategy << " cannot split the " << rowsOut
                          << " output " << what << " of this convolution over "
                          << ranks << " ranks: a UNet's " << what
-                         << " split evenly only (choose a size whose "
-                         << what << " divide at every resolution)";
+                         << " split evenly only (choose a size whose " << what
+                         << " divide at every resolution)";
   const int64_t band = rowsIn / ranks;
   if (band < std::max(lo, hi))
     return c.emitError() << strategy << " leaves each rank " << band << " "
@@ -115,9 +115,9 @@ LogicalResult ShardingPropagation::haloConvolution(Conv2dOp c,
   SmallVector<int64_t> paddedShape(local.getShape());
   paddedShape[dim] = band + lo + hi;
   auto padded = RankedTensorType::get(paddedShape, local.getElementType());
-  Value zeros =
-      PadOp::create(b, loc, padded, x, b.getI64IntegerAttr(dim),
-                    b.getI64IntegerAttr(lo), b.getI64IntegerAttr(band + lo + hi));
+  Value zeros = PadOp::create(b, loc, padded, x, b.getI64IntegerAttr(dim),
+                              b.getI64IntegerAttr(lo),
+                              b.getI64IntegerAttr(band + lo + hi));
   SmallVector<shard::GridAxesAttr> haloAxes(local.getRank(),
                                             b.getDenseI16ArrayAttr({}));
   haloAxes[dim] = b.getDenseI16ArrayAttr(axes);

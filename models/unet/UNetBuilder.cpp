@@ -2,11 +2,11 @@
 //
 // Mirrors diffusers 0.31's UNet2DConditionModel for Stable Diffusion 1.x /
 // 2.x and SDXL: the timestep MLP (plus, for SDXL, add_embedding over the
-// pooled text embedding and the time ids' sinusoids), conv_in, down blocks (ResnetBlock2D with the
-// timestep added after conv1, Transformer2DModel with self-attention,
-// cross-attention on the text and a GEGLU feed-forward, a stride-2 conv),
-// the mid block (resnet, transformer, resnet), up blocks that concatenate
-// the down path's outputs, nearest 2x upsampling, the output head.
+// pooled text embedding and the time ids' sinusoids), conv_in, down blocks
+// (ResnetBlock2D with the timestep added after conv1, Transformer2DModel with
+// self-attention, cross-attention on the text and a GEGLU feed-forward, a
+// stride-2 conv), the mid block (resnet, transformer, resnet), up blocks that
+// concatenate the down path's outputs, nearest 2x upsampling, the output head.
 //
 //===----------------------------------------------------------------------===//
 #include "models/unet/UNetBuilder.h"
@@ -201,14 +201,14 @@ Value UNetEmitter::forward(Value sample, Value timestep, Value text,
     // text embedding, through add_embedding, added to the timestep's.
     const int64_t ids = UNetConfig::kTimeIds, d = c.additionTimeEmbedDim;
     Location l = loc("add_time_proj");
-    Value e = sinusoids("add_time_proj",
-                        reshape(l, timeIds, {s.batch * ids}), d);
+    Value e =
+        sinusoids("add_time_proj", reshape(l, timeIds, {s.batch * ids}), d);
     e = reshape(l, e, {s.batch, ids * d});
-    Value in = ConcatOp::create(b, loc("add_embedding"),
-                                ValueRange{textEmbeds, e},
-                                b.getI64IntegerAttr(1));
-    temb = AddOp::create(b, loc("add_embedding"), temb,
-                         mlp("add_embedding", in));
+    Value in =
+        ConcatOp::create(b, loc("add_embedding"), ValueRange{textEmbeds, e},
+                         b.getI64IntegerAttr(1));
+    temb =
+        AddOp::create(b, loc("add_embedding"), temb, mlp("add_embedding", in));
   }
 
   Value h = conv("conv_in", sample, c0, 3);
@@ -293,10 +293,10 @@ func::FuncOp buildUNet(ModuleOp module, const UNetConfig &config,
   b.setInsertionPointToStart(entry);
   UNetEmitter emitter(b, config, shape);
   const bool added = config.hasTextTime();
-  Value out = emitter.forward(
-      entry->getArgument(0), entry->getArgument(1), entry->getArgument(2),
-      added ? entry->getArgument(3) : Value(),
-      added ? entry->getArgument(4) : Value());
+  Value out = emitter.forward(entry->getArgument(0), entry->getArgument(1),
+                              entry->getArgument(2),
+                              added ? entry->getArgument(3) : Value(),
+                              added ? entry->getArgument(4) : Value());
   func::ReturnOp::create(b, fn.getLoc(), out);
   return fn;
 }

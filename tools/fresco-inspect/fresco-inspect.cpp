@@ -117,8 +117,8 @@ RankSummary summarise(const plan::RankProgram &rp, const std::string &denoiser,
         const plan::CollectiveAttrs *a = in->attrs_as_CollectiveAttrs();
         const plan::Value *v = f->values()->Get(in->operands()->Get(0));
         const uint64_t rows = uint64_t(v->shape()->Get(a->dim()));
-        s.commBytes["halo"] += valueBytes(*v) / rows *
-                               uint64_t(a->halo_lo() + a->halo_hi());
+        s.commBytes["halo"] +=
+            valueBytes(*v) / rows * uint64_t(a->halo_lo() + a->halo_hi());
         s.commCalls["halo"] += 2;
         continue;
       } else if (const plan::GroupNormAttrs *a = in->attrs_as_GroupNormAttrs();
@@ -131,9 +131,8 @@ RankSummary summarise(const plan::RankProgram &rp, const std::string &denoiser,
                                            a->stats_members()->size();
         s.commCalls["group_norm_stats"] += 1;
         continue;
-      }
-      else if (const plan::AttentionAttrs *a = in->attrs_as_AttentionAttrs();
-               a && a->ring_members() && a->ring_members()->size() > 1) {
+      } else if (const plan::AttentionAttrs *a = in->attrs_as_AttentionAttrs();
+                 a && a->ring_members() && a->ring_members()->size() > 1) {
         // Each of the P - 1 hops sends this rank's current key and value
         // blocks to the next rank in one message (and receives as much).
         uint64_t hops = a->ring_members()->size() - 1;

@@ -196,8 +196,8 @@ LogicalResult FunctionEmitter::emitOp(Operation &op) {
                              "per dimension");
     int w = weights.get(component, param.getName(), full, offsets, local);
     ids[param.getResult()] = values.size();
-    values.push_back({fp::ValueKind::Weight, floatDType,
-                      SmallVector<int64_t>(local), 0, w});
+    values.push_back(
+        {fp::ValueKind::Weight, floatDType, SmallVector<int64_t>(local), 0, w});
     return success();
   }
   if (auto reshape = dyn_cast<ReshapeOp>(op)) {
@@ -223,8 +223,8 @@ LogicalResult FunctionEmitter::emitOp(Operation &op) {
     // No result: a pipeline stage's value, passed on.
     auto a = fp::CreateCollectiveAttrs(
         fbb,
-        fbb.CreateVector(send.getMembers().data(), send.getMembers().size()),
-        0, 0, 0, int32_t(send.getPeer()), send.getTag());
+        fbb.CreateVector(send.getMembers().data(), send.getMembers().size()), 0,
+        0, 0, int32_t(send.getPeer()), send.getTag());
     pushInstr(fp::OpCode::Send, op, {lookup(send.getInput())}, {},
               fp::OpAttrs::CollectiveAttrs, a.Union());
     return success();
@@ -298,9 +298,9 @@ LogicalResult FunctionEmitter::emitOp(Operation &op) {
             members(FrescoDialect::kMembersAttrName);
         if (failed(group))
           return failure();
-        auto a = fp::CreateCollectiveAttrs(fbb, fbb.CreateVector(*group), dim,
-                                           0, 0, 0, 0, false, sizes[0],
-                                           sizes[1]);
+        auto a =
+            fp::CreateCollectiveAttrs(fbb, fbb.CreateVector(*group), dim, 0, 0,
+                                      0, 0, false, sizes[0], sizes[1]);
         addInstr(OpCode::Halo, op, fp::OpAttrs::CollectiveAttrs, a.Union());
         return success();
       })
@@ -623,9 +623,8 @@ LogicalResult mlir::fresco::emitPlan(ModuleOp module, std::vector<uint8_t> &out,
     if (!r)
       continue;
     if (r.getInt() < 0 || r.getInt() >= worldSize || rankModules[r.getInt()])
-      return m.emitError("rank ")
-             << r.getInt() << " is outside the " << worldSize
-             << " ranks or specialised twice";
+      return m.emitError("rank ") << r.getInt() << " is outside the "
+                                  << worldSize << " ranks or specialised twice";
     rankModules[r.getInt()] = m;
   }
   for (auto [r, m] : llvm::enumerate(rankModules))

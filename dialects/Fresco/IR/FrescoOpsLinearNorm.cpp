@@ -122,8 +122,9 @@ LogicalResult LayerNormOp::inferReturnTypes(MLIRContext *,
     return failure();
   if (x->getRank() < 1)
     return opError(loc, "layer_norm", "input must have rank >= 1");
-  if (adaptor.getEpsilon().convertToDouble() <= 0.0)
-    return opError(loc, "layer_norm", "epsilon must be positive");
+  if (failed(checkEpsilon(loc, "layer_norm",
+                          adaptor.getEpsilon().convertToDouble())))
+    return failure();
   ValueRange affine = adaptor.getAffine();
   if (!affine.empty() && affine.size() != 2)
     return opError(loc, "layer_norm",
@@ -175,9 +176,9 @@ LogicalResult RmsNormOp::inferReturnTypes(MLIRContext *,
     return failure();
   if (x->getRank() < 1)
     return opError(loc, "rms_norm", "input must have rank >= 1");
-  const double eps = adaptor.getEpsilon().convertToDouble();
-  if (!(eps > 0.0) || !std::isfinite(eps))
-    return opError(loc, "rms_norm", "epsilon must be positive and finite");
+  if (failed(checkEpsilon(loc, "rms_norm",
+                          adaptor.getEpsilon().convertToDouble())))
+    return failure();
   if (Value w = adaptor.getWeight()) {
     auto t = staticType(loc, "rms_norm", "weight", w);
     if (failed(t))
@@ -205,8 +206,9 @@ LogicalResult GroupNormOp::inferReturnTypes(MLIRContext *,
   if (groups <= 0 || c % groups != 0)
     return opError(loc, "group_norm", "channels ", c,
                    " are not divisible by num_groups = ", groups);
-  if (adaptor.getEpsilon().convertToDouble() <= 0.0)
-    return opError(loc, "group_norm", "epsilon must be positive");
+  if (failed(checkEpsilon(loc, "group_norm",
+                          adaptor.getEpsilon().convertToDouble())))
+    return failure();
   ValueRange affine = adaptor.getAffine();
   if (!affine.empty() && affine.size() != 2)
     return opError(loc, "group_norm",

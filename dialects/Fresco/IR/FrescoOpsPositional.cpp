@@ -148,10 +148,8 @@ LogicalResult RopeOp::inferReturnTypes(MLIRContext *,
                      shapeStr(wt->getShape()));
     if (wt->getElementType() != x->getElementType())
       return opError(loc, "rope", "norm weight and input element types differ");
-    double e = eps.getValueAsDouble();
-    if (!std::isfinite(e) || e <= 0.0)
-      return opError(loc, "rope", "epsilon must be positive and finite, got ",
-                     e);
+    if (failed(checkEpsilon(loc, "rope", eps.getValueAsDouble())))
+      return failure();
   }
   results.push_back(*x);
   return success();

@@ -13,6 +13,7 @@
 #include "mlir/IR/Diagnostics.h"
 #include "llvm/ADT/STLExtras.h"
 
+#include <cmath>
 #include <optional>
 #include <string>
 
@@ -33,6 +34,20 @@ inline std::string shapeStr(ArrayRef<int64_t> shape) {
     s += ShapedType::isDynamic(d) ? std::string("?") : std::to_string(d);
   }
   return s + "]";
+}
+
+/// A norm's epsilon: positive and finite, and still so as the f32 the plan
+/// stores (1e-50 would become 0 there, 1e39 infinity).
+inline LogicalResult checkEpsilon(std::optional<Location> loc, StringRef opName,
+                                  double eps) {
+  if (!(eps > 0.0) || !std::isfinite(eps))
+    return opError(loc, opName, "epsilon must be positive and finite, got ",
+                   eps);
+  const float stored = float(eps);
+  if (!(stored > 0.0f) || !std::isfinite(stored))
+    return opError(loc, opName, "epsilon ", eps,
+                   " is outside f32's range (a plan stores it as f32)");
+  return success();
 }
 
 /// The operand's ranked tensor type, or failure when a dimension is dynamic

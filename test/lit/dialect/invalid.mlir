@@ -314,6 +314,25 @@ func.func @rms_norm_epsilon_nan(%x: tensor<2x8xf32>) -> tensor<2x8xf32> {
 
 // -----
 
+func.func @rms_norm_epsilon_below_f32(%x: tensor<2x8xf32>) -> tensor<2x8xf32> {
+  // Positive as f64, but 0 as the f32 a plan stores.
+  // expected-error @+2 {{failed to infer returned types}}
+  // expected-error @+1 {{epsilon 1.000000e-50 is outside f32's range (a plan stores it as f32)}}
+  %0 = fresco.rms_norm %x {epsilon = 1.0e-50 : f64} : (tensor<2x8xf32>) -> tensor<2x8xf32>
+  return %0 : tensor<2x8xf32>
+}
+
+// -----
+
+func.func @group_norm_epsilon_above_f32(%x: tensor<1x4x2x2xf32>) -> tensor<1x4x2x2xf32> {
+  // expected-error @+2 {{failed to infer returned types}}
+  // expected-error @+1 {{epsilon 1.000000e+39 is outside f32's range}}
+  %0 = fresco.group_norm %x {num_groups = 2 : i64, epsilon = 1.0e39 : f64} : (tensor<1x4x2x2xf32>) -> tensor<1x4x2x2xf32>
+  return %0 : tensor<1x4x2x2xf32>
+}
+
+// -----
+
 func.func @layer_norm_affine_shape(%x: tensor<2x8xf32>, %g: tensor<7xf32>) -> tensor<2x8xf32> {
   // The type-inference interface adds its own note of the failure.
   // expected-error @+2 {{failed to infer returned types}}

@@ -23,6 +23,11 @@
 #                               (test/e2e/make_flux_pipeline.py: diffusers
 #                               writes it here, the GPU machines have none)
 #                               for the Flux generation check (phase 5b)
+#   OUTDIR/sd-pipe/, OUTDIR/sd-gen.fplan, OUTDIR/sd-gen-uly2.fplan  a tiny
+#                               random StableDiffusionPipeline (test/e2e/
+#                               sd_pipeline_reference.py make), 2 images of
+#                               32x24 px, on 1 rank and with its UNet's rows
+#                               split over 2 (phase 5c)
 # for each cfg in $FRESCO_GPU_CHECK_CONFIGS (default dit-s-2-256 dit-xl-2-256).
 # FRESCO_GPU_CHECK_FLUX_DEV (a FluxTransformer2DModel config.json) and
 # FRESCO_GPU_CHECK_FLUX_DEV_SHAPE ("HEIGHT WIDTH TOKENS BATCH") replace
@@ -84,12 +89,20 @@ done
 # by diffusers and transformers: where this Python has none (a source build
 # on a GPU machine), phase 5b says so (gpu-bundle.sh refuses a bundle
 # without it).
-rm -rf "$out/flux-pipe" "$out/flux-gen.fplan"
+rm -rf "$out/flux-pipe" "$out/flux-gen.fplan" "$out/sd-pipe" "$out"/sd-gen*.fplan
 if ! "$py" -c 'import diffusers, transformers' 2> /dev/null; then
-  echo "gpu-artifacts: $py has no diffusers/transformers: no Flux pipeline for phase 5b" >&2
+  echo "gpu-artifacts: $py has no diffusers/transformers: no Flux or SD pipeline for phases 5b and 5c" >&2
   exit 0
 fi
 msg=$("$py" "$root/test/e2e/make_flux_pipeline.py" --out "$out/flux-pipe" --seed 3 2>&1) ||
   { echo "gpu-artifacts: make_flux_pipeline.py: $msg" >&2; exit 1; }
 "$bin/fresco-compile" "$out/flux-pipe" -o "$out/flux-gen.fplan" --batch 1 \
   --height 32 --width 48 --max-sequence-length 32 --quiet
+# A tiny random StableDiffusionPipeline, its UNet's rows split for phase 5c.
+msg=$("$py" "$root/test/e2e/sd_pipeline_reference.py" make --out "$out/sd-pipe" \
+  --seed 3 --scheduler DDIMScheduler 2>&1) ||
+  { echo "gpu-artifacts: sd_pipeline_reference.py: $msg" >&2; exit 1; }
+"$bin/fresco-compile" "$out/sd-pipe" -o "$out/sd-gen.fplan" --batch 2 \
+  --height 32 --width 24 --quiet
+"$bin/fresco-compile" "$out/sd-pipe" -o "$out/sd-gen-uly2.fplan" --batch 2 \
+  --height 32 --width 24 --ranks 2 --parallel ulysses=2 --quiet

@@ -49,8 +49,8 @@ cp "$bin/fresco-run" "$bin/fresco-inspect" "$bin/backend_conformance_test" \
   "$bin/float_storage_test" "$bin/nccl_test" "$stage/bin/"
 strip --strip-unneeded "$stage"/bin/*
 "$root/bench/gpu-artifacts.sh" "$bin" "$stage/plans"
-[ -f "$stage/plans/flux-gen.fplan" ] || {
-  echo "gpu-bundle: no Flux pipeline for phase 5b (FRESCO_PYTHON, default .venv/bin/python, needs diffusers and transformers)" >&2; exit 2; }
+[ -f "$stage/plans/flux-gen.fplan" ] && [ -f "$stage/plans/sd-gen-uly2.fplan" ] || {
+  echo "gpu-bundle: no Flux or SD pipeline for phases 5b and 5c (FRESCO_PYTHON, default .venv/bin/python, needs diffusers and transformers)" >&2; exit 2; }
 # Every shared library but glibc's own (the machine's glibc is as new or newer).
 ldd "$stage"/bin/* | awk '/=> \// {print $3}' | sort -u |
   grep -vE '/(libc|libm|libpthread|libdl|librt|libresolv)\.so|/ld-linux' |

@@ -63,11 +63,15 @@
 #      T5 encoders and tokenizers, guidance embedded) on the GPU in f32 and
 #      in bf16 against the CPU in f32: f32 within 1e-4; bf16 within twice
 #      the distance of the CPU's emulation of the same bf16 storage
-#      (--backend cpu-staged --dtype bf16) plus 1e-3.
+#      (--backend cpu-staged --dtype bf16) plus 1e-3;
+#   5c. a 4-step generation of a tiny random StableDiffusionPipeline with
+#      the UNet's latent rows split over 2 ranks sharing the GPU (ulysses=2:
+#      halo exchanges, group norms over both bands; bench/gpu-check-unet.sh)
+#      in f32 and bf16 against the 1-rank CPU run, bounds as in 5b.
 # Prints one table last; the full log is $OUT/gpu-check.log.
 # FRESCO_GPU_CHECK_CONFIGS picks phase 4's configs (default dit-xl-2-256, so
 # that the Flux-width phase fits the budget; plans exist for dit-s-2-256 too).
-# FRESCO_GPU_CHECK_PHASES="3 4 4b 4c 4e 4d 6 5 5b" (any subset) reruns only those
+# FRESCO_GPU_CHECK_PHASES="3 4 4b 4c 4e 4d 6 5 5b 5c" (any subset) reruns only those
 # phases; "4d 5b" is the Flux check alone.
 # FRESCO_GPU_CHECK_BUDGET (seconds, default 450): every step's timeout is cut
 # to what is left of it (phases 3-4d leave the last 30 s to phase 5 and 30 s
@@ -138,8 +142,8 @@ say "phase 1: tools"
 # A mistyped phase would run nothing and pass.
 for p in ${FRESCO_GPU_CHECK_PHASES:-}; do
   case $p in
-    3|4|4b|4c|4d|4e|5|5b|6) ;;
-    *) row "phases" "FAIL" "FRESCO_GPU_CHECK_PHASES: no phase '$p' (3, 4, 4b, 4c, 4d, 4e, 6, 5, 5b)"; finish 2 ;;
+    3|4|4b|4c|4d|4e|5|5b|5c|6) ;;
+    *) row "phases" "FAIL" "FRESCO_GPU_CHECK_PHASES: no phase '$p' (3, 4, 4b, 4c, 4d, 4e, 6, 5, 5b, 5c)"; finish 2 ;;
   esac
 done
 PATH=$PATH:/usr/local/cuda/bin
@@ -291,6 +295,7 @@ want() { [ -z "${FRESCO_GPU_CHECK_PHASES:-}" ] || [[ " $FRESCO_GPU_CHECK_PHASES 
 reserve=0
 want 5 && reserve=$((reserve + 30))
 want 5b && reserve=$((reserve + 30))
+want 5c && reserve=$((reserve + 30))
 
 #=== 3. conformance ===========================================================
 if want 3; then
@@ -801,8 +806,9 @@ fi
 
 #=== 5. generation ============================================================
 if want 5; then
-reserve=0   # the last of the budget is this phase's (and 5b's)
-want 5b && reserve=30
+reserve=0   # the last of the budget is this phase's (and 5b's, 5c's)
+want 5b && reserve=$((reserve + 30))
+want 5c && reserve=$((reserve + 30))
 say "phase 5: 4-step generation on $backend vs cpu"
 g=$work/gen
 rm -rf "$g"
@@ -821,8 +827,17 @@ fi # phase 5
 #=== 5b. Flux generation ======================================================
 if want 5b; then
 reserve=0
+want 5c && reserve=30
 flux_generation_phase
 fi # phase 5b
+
+#=== 5c. a UNet's rows split ==================================================
+# shellcheck source=bench/gpu-check-unet.sh
+. bench/gpu-check-unet.sh
+if want 5c; then
+reserve=0
+unet_generation_phase
+fi # phase 5c
 
 # Issue 12's targets, from the rows above ("-" where a phase did not run).
 ratio_of() { awk -v a="$1" -v b="$2" 'BEGIN {if (a + 0 > 0 && b + 0 > 0) printf "%.2fx", a / b; else print "-"}'; }

@@ -65,6 +65,13 @@ struct InstrSpec {
   bool fp8 = false; // with `activation`: LinearAttrs.fp8
   int64_t ropeHeads = 0;    // > 0: attach RopeAttrs with this head count
   float ropeEpsilon = 0.0f; // with `ropeHeads`: RopeAttrs.epsilon
+  // With `members`: CollectiveAttrs.dim, the Halo's rows and a Send/Recv tag.
+  int64_t dim = 0, haloLo = 0, haloHi = 0;
+  int32_t tag = 0;
+  // > 0: attach GroupNormAttrs (epsilon 1e-6) with this many groups and
+  // `statsMembers` (none when empty).
+  int64_t groupNorm = 0;
+  std::vector<int32_t> statsMembers;
 };
 
 /// y = silu(a + b) over [2, 3] f32: values 0 = a, 1 = b, 2 = sum, 3 = y.
@@ -88,6 +95,9 @@ struct PlanSpec {
   std::vector<int64_t> weightShape = {4}, sliceOffsets = {0}, sliceSizes = {4};
   fp::DType weightDType = fp::DType::F32;
   fp::DType floatStorage = fp::DType::F32; // Plan.float_storage
+  // A rank program for each of the numRanks ranks (all alike), instead of
+  // rank 0's alone.
+  bool programPerRank = false;
 
   std::vector<uint8_t> build() const {
     flatbuffers::FlatBufferBuilder b;
@@ -134,10 +144,16 @@ struct PlanSpec {
       } else if (i.layerNorm >= 0) {
         attrs = fp::CreateLayerNormAttrs(b, 1e-6f, i.layerNorm == 1).Union();
         type = fp::OpAttrs::LayerNormAttrs;
+      } else if (i.groupNorm > 0) {
+        attrs = fp::CreateGroupNormAttrs(
+                    b, i.groupNorm, 1e-6f,
+                    i.statsMembers.empty() ? 0 : b.CreateVector(i.statsMembers))
+                    .Union();
+        type = fp::OpAttrs::GroupNormAttrs;
       } else if (!i.members.empty()) {
-        attrs = fp::CreateCollectiveAttrs(b, b.CreateVector(i.members), 0,
-                                          i.splitDim, i.concatDim, i.peer, 0,
-                                          i.async)
+        attrs = fp::CreateCollectiveAttrs(
+                    b, b.CreateVector(i.members), i.dim, i.splitDim,
+                    i.concatDim, i.peer, i.tag, i.async, i.haloLo, i.haloHi)
                     .Union();
         type = fp::OpAttrs::CollectiveAttrs;
       }
@@ -158,9 +174,11 @@ struct PlanSpec {
           b, b.CreateString(weightComponent), b.CreateString("w"), weightDType,
           b.CreateVector(weightShape), b.CreateVector(sliceOffsets),
           b.CreateVector(sliceSizes)));
-    auto rank = fp::CreateRankProgram(b, 0, b.CreateVector(fns),
-                                      b.CreateVector(ws), arena);
-    std::vector<flatbuffers::Offset<fp::RankProgram>> ranks = {rank};
+    auto fnsV = b.CreateVector(fns);
+    auto wsV = b.CreateVector(ws);
+    std::vector<flatbuffers::Offset<fp::RankProgram>> ranks;
+    for (int r = 0; r < (programPerRank ? numRanks : 1); ++r)
+      ranks.push_back(fp::CreateRankProgram(b, r, fnsV, wsV, arena));
     fp::FinishPlanBuffer(b, fp::CreatePlan(b, version, b.CreateString("test"),
                                            numRanks, b.CreateVector(ranks), 0,
                                            0, 0, floatStorage));

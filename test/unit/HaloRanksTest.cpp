@@ -53,7 +53,7 @@ float blockValue(int r, int64_t row, int64_t c, int64_t w) {
 }
 constexpr float kPad = -7.0f; // what the operand's halo rows hold
 
-PlanSpec haloSpec(const HaloCase &h) {
+PlanSpec haloRanksPlan(const HaloCase &h) {
   const int64_t L = h.lo + kBlock + h.hi, bytes = 4 * kC * L * kW;
   PlanSpec s;
   s.numRanks = h.P;
@@ -78,7 +78,7 @@ PlanSpec haloSpec(const HaloCase &h) {
 
 void haloRank(const HaloCase &h, int rank, Communicator &comm) {
   const int64_t L = h.lo + kBlock + h.hi;
-  LoadedPlan p = LoadedPlan::fromBytes(haloSpec(h).build(), "halo.fplan");
+  LoadedPlan p = LoadedPlan::fromBytes(haloRanksPlan(h).build(), "halo.fplan");
   HostTensor x{DType::F32, {1, kC, L, kW}, std::vector<uint8_t>(4 * kC * L * kW)};
   auto at = [&](int64_t c, int64_t row, int64_t w) {
     return size_t((c * L + row) * kW + w);
@@ -153,7 +153,7 @@ INSTANTIATE_TEST_SUITE_P(
 // weight and bias.
 constexpr int64_t kN = 2, kGC = 4, kH = 6, kGW = 3, kGroups = 2;
 
-PlanSpec groupNormSpec(int P) {
+PlanSpec splitNormPlan(int P) {
   const int64_t rows = kH / P, bytes = 4 * kN * kGC * rows * kGW;
   PlanSpec s;
   s.numRanks = P;
@@ -211,7 +211,7 @@ void groupNormRank(int P, int rank, Communicator &comm) {
   const ref::RefVec wholeBf16 = ref::refGroupNorm(
       bf16(x), bf16(g).data(), bf16(b).data(), kN, kGC, S, kGroups, 1e-6f);
   const ref::Vec block = mine(x);
-  LoadedPlan p = LoadedPlan::fromBytes(groupNormSpec(P).build(), "gn.fplan");
+  LoadedPlan p = LoadedPlan::fromBytes(splitNormPlan(P).build(), "gn.fplan");
   for (int kind = 0; kind < 3; ++kind) {
     const ref::RefVec want = mine(kind == 2 ? wholeBf16 : whole);
     // f32: the normalisation cancels values of about 100 / std (as in

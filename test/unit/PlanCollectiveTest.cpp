@@ -84,6 +84,45 @@ TEST(Plan, AllToAllPacksBlocks) {
   }
 }
 
+// A Halo on member 0 of 2, whose peer echoes: what it sends down (its last
+// block row) is dropped (the first member keeps its top halo), and what
+// it sends up (its first block row) comes back into its bottom halo. On
+// the three memory paths, with the result in its own storage and in the
+// operand's.
+TEST(Plan, HaloPacksSlabsOnEveryMemoryPath) {
+  for (bool shared : {false, true})
+    for (const char *name : {"cpu", "cpu-staged", "cpu-staged-direct"}) {
+      SCOPED_TRACE(std::string(name) + (shared ? " shared" : ""));
+      PlanSpec spec = haloSpec(1, 1); // x [1, 2, 5, 3] along dimension 2
+      if (shared)
+        spec.values[1].offset = 0;
+      LoadedPlan p = LoadedPlan::fromBytes(spec.build(), "halo.fplan");
+      WeightStore weights(p.rank(0), "/nonexistent");
+      MirrorComm comm;
+      comm.device = std::string(name) == "cpu-staged-direct";
+      auto backend = std::string(name) == "cpu" ? createCpuBackend()
+                                                : createStagedCpuBackend();
+      Executor exec(
+          p, 0, *backend, weights,
+          [&](const std::vector<int> &) -> Communicator & { return comm; });
+      HostTensor x{DType::F32, {1, 2, 5, 3}, std::vector<uint8_t>(4 * 30)};
+      for (int i = 0; i < 30; ++i) // halo rows (0 and 4) hold -1
+        x.as<float>()[i] = (i / 3) % 5 == 0 || (i / 3) % 5 == 4 ? -1.0f
+                                                                : float(i);
+      std::vector<HostTensor> out = exec.run("f", {x});
+      ASSERT_EQ(out.size(), 1u);
+      for (int c = 0; c < 2; ++c)
+        for (int row = 0; row < 5; ++row)
+          for (int w = 0; w < 3; ++w) {
+            // The bottom halo (row 4) holds block row 0 (row 1).
+            const int from = row == 4 ? 1 : row;
+            EXPECT_EQ(out[0].as<float>()[(c * 5 + row) * 3 + w],
+                      x.as<float>()[(c * 5 + from) * 3 + w])
+                << "channel " << c << " row " << row << " column " << w;
+          }
+    }
+}
+
 /// MirrorComm whose all_gather gives every member this rank's block, and
 /// whose asynchronous collectives run only when waited for: the latest
 /// they may read their buffers (as NCCL may, on its own stream).

@@ -45,37 +45,6 @@ TEST(Plan, RandomCorruptionNeverCrashes) {
   EXPECT_GT(rejected, 0);
 }
 
-/// y = Halo(x) for x [1, 2, 5, 3] along dimension 2 over members {0, 1}.
-PlanSpec haloSpec(int64_t lo, int64_t hi) {
-  PlanSpec s;
-  s.arena = 4 * 72; // room for a wrong, larger result
-  s.values = {{fp::ValueKind::Arena, fp::DType::F32, {1, 2, 5, 3}, 0},
-              {fp::ValueKind::Arena, fp::DType::F32, {1, 2, 5, 3}, 4 * 30}};
-  s.instrs = {{fp::OpCode::Halo, {0}, {1}, false, -1, {0, 1}}};
-  s.instrs[0].dim = 2;
-  s.instrs[0].haloLo = lo;
-  s.instrs[0].haloHi = hi;
-  s.inputs = {0};
-  s.inputNames = {"x"};
-  s.outputs = {1};
-  return s;
-}
-
-/// y = GroupNorm(x [1, 4, 2, 3], 2 groups) with `stats`.
-PlanSpec groupNormSpec(std::vector<int32_t> stats) {
-  PlanSpec s;
-  s.arena = 2 * 4 * 24;
-  s.values = {{fp::ValueKind::Arena, fp::DType::F32, {1, 4, 2, 3}, 0},
-              {fp::ValueKind::Arena, fp::DType::F32, {1, 4, 2, 3}, 4 * 24}};
-  s.instrs = {{fp::OpCode::GroupNorm, {0}, {1}}};
-  s.instrs[0].groupNorm = 2;
-  s.instrs[0].statsMembers = std::move(stats);
-  s.inputs = {0};
-  s.inputNames = {"x"};
-  s.outputs = {1};
-  return s;
-}
-
 struct Case {
   const char *name;
   void (*mutate)(PlanSpec &);

@@ -434,6 +434,44 @@ inline PlanSpec padSpec(int64_t start) {
   return s;
 }
 
+/// y = Halo(x) for x [1, 2, 5, 3] along dimension 2 over members {0, 1},
+/// the rank program of rank 0, or with `bothRanks` of ranks 0 and 1.
+inline PlanSpec haloSpec(int64_t lo, int64_t hi, bool bothRanks = false) {
+  PlanSpec s;
+  s.numRanks = bothRanks ? 2 : 1;
+  s.programPerRank = bothRanks;
+  s.arena = 4 * 72; // room for a wrong, larger result
+  s.values = {{fp::ValueKind::Arena, fp::DType::F32, {1, 2, 5, 3}, 0},
+              {fp::ValueKind::Arena, fp::DType::F32, {1, 2, 5, 3}, 4 * 30}};
+  s.instrs = {{fp::OpCode::Halo, {0}, {1}, false, -1, {0, 1}}};
+  s.instrs[0].dim = 2;
+  s.instrs[0].haloLo = lo;
+  s.instrs[0].haloHi = hi;
+  s.inputs = {0};
+  s.inputNames = {"x"};
+  s.outputs = {1};
+  return s;
+}
+
+/// y = GroupNorm(x [1, 4, 2, 3], 2 groups) with `stats` (none when empty),
+/// the rank program of rank 0, or with `bothRanks` of ranks 0 and 1.
+inline PlanSpec groupNormSpec(std::vector<int32_t> stats,
+                              bool bothRanks = false) {
+  PlanSpec s;
+  s.numRanks = bothRanks ? 2 : 1;
+  s.programPerRank = bothRanks;
+  s.arena = 2 * 4 * 24;
+  s.values = {{fp::ValueKind::Arena, fp::DType::F32, {1, 4, 2, 3}, 0},
+              {fp::ValueKind::Arena, fp::DType::F32, {1, 4, 2, 3}, 4 * 24}};
+  s.instrs = {{fp::OpCode::GroupNorm, {0}, {1}}};
+  s.instrs[0].groupNorm = 2;
+  s.instrs[0].statsMembers = std::move(stats);
+  s.inputs = {0};
+  s.inputNames = {"x"};
+  s.outputs = {1};
+  return s;
+}
+
 } // namespace fresco::plantest
 
 #endif // FRESCO_TEST_UNIT_PLANTESTUTIL_H

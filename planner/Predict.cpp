@@ -390,8 +390,9 @@ private:
       }
       if (c || ring || splitNorm) {
         const flatbuffers::Vector<int32_t> &group0 =
-            c ? *c->members()
-              : ring ? *a->ring_members() : *gn->stats_members();
+            c      ? *c->members()
+            : ring ? *a->ring_members()
+                   : *gn->stats_members();
         if (splitNorm) {
           // The norm runs on this rank's block, then its statistics are
           // gathered (the time of resolve()).

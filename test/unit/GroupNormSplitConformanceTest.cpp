@@ -82,10 +82,9 @@ TEST_P(Conformance, GroupNormSplitAcrossRowBlocks) {
         for (int64_t p = 0; p < P; ++p) {
           SCOPED_TRACE(::testing::Message() << "block " << p);
           auto dy = out(size_t(NC * S));
-          be().groupNormApply(blocks[size_t(p)]->f(), all.f(), P,
-                              affine ? dg->f() : nullptr,
-                              affine ? db->f() : nullptr, dy->f(), c.N, c.C, S,
-                              c.groups, eps);
+          be().groupNormApply(
+              blocks[size_t(p)]->f(), all.f(), P, affine ? dg->f() : nullptr,
+              affine ? db->f() : nullptr, dy->f(), c.N, c.C, S, c.groups, eps);
           // The normalisation x * (rstd * gamma) + (beta - mean * rstd *
           // gamma) cancels values of about 100 / std: a few of their f32
           // ulps, relative to the result's magnitude of a few.

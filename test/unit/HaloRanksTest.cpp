@@ -79,7 +79,8 @@ PlanSpec haloRanksPlan(const HaloCase &h) {
 void haloRank(const HaloCase &h, int rank, Communicator &comm) {
   const int64_t L = h.lo + kBlock + h.hi;
   LoadedPlan p = LoadedPlan::fromBytes(haloRanksPlan(h).build(), "halo.fplan");
-  HostTensor x{DType::F32, {1, kC, L, kW}, std::vector<uint8_t>(4 * kC * L * kW)};
+  HostTensor x{
+      DType::F32, {1, kC, L, kW}, std::vector<uint8_t>(4 * kC * L * kW)};
   auto at = [&](int64_t c, int64_t row, int64_t w) {
     return size_t((c * L + row) * kW + w);
   };
@@ -93,10 +94,9 @@ void haloRank(const HaloCase &h, int rank, Communicator &comm) {
   for (int kind = 0; kind < 3; ++kind) {
     std::unique_ptr<Backend> be = makeBackend(kind);
     WeightStore weights(p.rank(rank), "/nonexistent");
-    Executor exec(p, rank, *be, weights,
-                  [&](const std::vector<int> &) -> Communicator & {
-                    return comm;
-                  });
+    Executor exec(
+        p, rank, *be, weights,
+        [&](const std::vector<int> &) -> Communicator & { return comm; });
     std::vector<HostTensor> out = exec.run("f", {x});
     RANK_CHECK(out.size() == 1u);
     const float *y = out[0].as<float>();
@@ -108,14 +108,14 @@ void haloRank(const HaloCase &h, int rank, Communicator &comm) {
           if (b < 0) // the top halo: the previous member's last rows
             want = rank == 0 ? kPad : blockValue(rank - 1, kBlock + b, c, w);
           else if (b >= kBlock) // the bottom halo: the next member's first
-            want = rank == h.P - 1 ? kPad
-                                   : blockValue(rank + 1, b - kBlock, c, w);
+            want =
+                rank == h.P - 1 ? kPad : blockValue(rank + 1, b - kBlock, c, w);
           else
             want = blockValue(rank, b, c, w);
           const float got = y[at(c, row, w)];
           RANK_CHECK(got == want, "on ", kBackends[kind], ": rank ", rank,
-                     " channel ", c, " row ", row, " column ", w, ": got ",
-                     got, ", want ", want);
+                     " channel ", c, " row ", row, " column ", w, ": got ", got,
+                     ", want ", want);
         }
   }
 }
@@ -145,8 +145,8 @@ INSTANTIATE_TEST_SUITE_P(
                       HaloCase{3, 2, 1, true}),
     [](const auto &info) {
       const HaloCase &h = info.param;
-      return "P" + std::to_string(h.P) + "_lo" + std::to_string(h.lo) +
-             "_hi" + std::to_string(h.hi) + (h.shared ? "_shared" : "");
+      return "P" + std::to_string(h.P) + "_lo" + std::to_string(h.lo) + "_hi" +
+             std::to_string(h.hi) + (h.shared ? "_shared" : "");
     });
 
 // GroupNorm over x [2, 4, H, 3] split into P blocks of rows, 2 groups, with
@@ -158,13 +158,14 @@ PlanSpec splitNormPlan(int P) {
   PlanSpec s;
   s.numRanks = P;
   s.programPerRank = true;
-  s.values = {{fp::ValueKind::Arena, fp::DType::F32, {kN, kGC, rows, kGW}, 0},
-              {fp::ValueKind::Arena, fp::DType::F32, {kGC}, uint64_t(bytes)},
-              {fp::ValueKind::Arena, fp::DType::F32, {kGC}, uint64_t(bytes + 64)},
-              {fp::ValueKind::Arena,
-               fp::DType::F32,
-               {kN, kGC, rows, kGW},
-               uint64_t(bytes + 128)}};
+  s.values = {
+      {fp::ValueKind::Arena, fp::DType::F32, {kN, kGC, rows, kGW}, 0},
+      {fp::ValueKind::Arena, fp::DType::F32, {kGC}, uint64_t(bytes)},
+      {fp::ValueKind::Arena, fp::DType::F32, {kGC}, uint64_t(bytes + 64)},
+      {fp::ValueKind::Arena,
+       fp::DType::F32,
+       {kN, kGC, rows, kGW},
+       uint64_t(bytes + 128)}};
   s.arena = uint64_t(2 * bytes + 128);
   InstrSpec norm{fp::OpCode::GroupNorm, {0, 1, 2}, {3}};
   norm.groupNorm = kGroups;
@@ -219,17 +220,17 @@ void groupNormRank(int P, int rank, Communicator &comm) {
     const double tol = kind == 2 ? 1e-2 : 5e-5;
     std::unique_ptr<Backend> be = makeBackend(kind);
     WeightStore weights(p.rank(rank), "/nonexistent");
-    Executor exec(p, rank, *be, weights,
-                  [&](const std::vector<int> &) -> Communicator & {
-                    return comm;
-                  });
+    Executor exec(
+        p, rank, *be, weights,
+        [&](const std::vector<int> &) -> Communicator & { return comm; });
     std::vector<HostTensor> out =
         exec.run("f", {tensor(block, {kN, kGC, rows, kGW}), tensor(g, {kGC}),
                        tensor(b, {kGC})});
     RANK_CHECK(out.size() == 1u && size_t(out[0].numel()) == want.size());
     double worst = 0.0, mag = 0.0;
     for (size_t i = 0; i < want.size(); ++i) {
-      worst = std::max(worst, std::fabs(double(out[0].as<float>()[i]) - want[i]));
+      worst =
+          std::max(worst, std::fabs(double(out[0].as<float>()[i]) - want[i]));
       mag = std::max(mag, std::fabs(want[i]));
     }
     RANK_CHECK(worst <= tol * mag, "on ", kBackends[kind], ": rank ", rank,

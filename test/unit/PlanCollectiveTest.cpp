@@ -107,8 +107,8 @@ TEST(Plan, HaloPacksSlabsOnEveryMemoryPath) {
           [&](const std::vector<int> &) -> Communicator & { return comm; });
       HostTensor x{DType::F32, {1, 2, 5, 3}, std::vector<uint8_t>(4 * 30)};
       for (int i = 0; i < 30; ++i) // halo rows (0 and 4) hold -1
-        x.as<float>()[i] = (i / 3) % 5 == 0 || (i / 3) % 5 == 4 ? -1.0f
-                                                                : float(i);
+        x.as<float>()[i] =
+            (i / 3) % 5 == 0 || (i / 3) % 5 == 4 ? -1.0f : float(i);
       std::vector<HostTensor> out = exec.run("f", {x});
       ASSERT_EQ(out.size(), 1u);
       for (int c = 0; c < 2; ++c)

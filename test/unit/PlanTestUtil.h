@@ -151,9 +151,9 @@ struct PlanSpec {
                     .Union();
         type = fp::OpAttrs::GroupNormAttrs;
       } else if (!i.members.empty()) {
-        attrs = fp::CreateCollectiveAttrs(
-                    b, b.CreateVector(i.members), i.dim, i.splitDim,
-                    i.concatDim, i.peer, i.tag, i.async, i.haloLo, i.haloHi)
+        attrs = fp::CreateCollectiveAttrs(b, b.CreateVector(i.members), i.dim,
+                                          i.splitDim, i.concatDim, i.peer,
+                                          i.tag, i.async, i.haloLo, i.haloHi)
                     .Union();
         type = fp::OpAttrs::CollectiveAttrs;
       }

@@ -163,8 +163,9 @@ void groupNorm(const float *x, const float *gamma, const float *beta, float *y,
   const int64_t cpg = C / groups, span = cpg * S; // one group is contiguous
 #pragma omp parallel for schedule(static) if (worthParallel(N * C * S))
   for (int64_t ng = 0; ng < N * groups; ++ng)
-    normaliseGroup(x + ng * span, y + ng * span, statsOf(x + ng * span, span, eps),
-                   gamma, beta, ng, groups, cpg, S);
+    normaliseGroup(x + ng * span, y + ng * span,
+                   statsOf(x + ng * span, span, eps), gamma, beta, ng, groups,
+                   cpg, S);
 }
 
 void groupNormStats(const float *x, float *stats, int64_t N, int64_t C,

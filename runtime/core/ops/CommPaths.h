@@ -1,4 +1,4 @@
-//===- CommPaths.h - Moving backend memory through a communicator -*- C++ -*-===//
+//===- CommPaths.h - Backend memory through a communicator ----*- C++ -*-===//
 //
 // What the collective binders (Collectives.cpp, Halo.cpp, the split group
 // norm in Norm.cpp) share: whether a backend's memory can go to a

@@ -23,8 +23,8 @@ namespace fresco {
 void verifyHalo(const OpCheck &c) {
   auto *a = c.attrs<plan::CollectiveAttrs>();
   c.members(a->members(), "Halo group");
-  c.need(a->members()->size() >= 2, "a Halo group needs at least 2 members, got ",
-         a->members()->size());
+  c.need(a->members()->size() >= 2,
+         "a Halo group needs at least 2 members, got ", a->members()->size());
   const ValueInfo &x = c.ops[0];
   c.need(c.res[0].dtype == x.dtype, "result is ", dtypeName(c.res[0].dtype),
          " but its operand ", dtypeName(x.dtype));
@@ -37,9 +37,9 @@ void verifyHalo(const OpCheck &c) {
   c.need(lo > 0 || hi > 0, "halo_lo and halo_hi are both 0: nothing to "
                            "exchange");
   const int64_t n = x.shape[dim] - lo - hi;
-  c.need(n >= std::max<int64_t>({lo, hi, 1}), "the block along dimension ",
-         dim, " has ", n, " rows (", x.shape[dim], " less halos of ", lo,
-         " and ", hi, "), fewer than a halo it must fill its neighbours' from");
+  c.need(n >= std::max<int64_t>({lo, hi, 1}), "the block along dimension ", dim,
+         " has ", n, " rows (", x.shape[dim], " less halos of ", lo, " and ",
+         hi, "), fewer than a halo it must fill its neighbours' from");
 }
 
 Step bindHalo(OpBind &bind) {

@@ -505,7 +505,7 @@ const Case kCases[] = {
     {"halo_block_smaller",
      [](PlanSpec &s) { s = haloSpec(3, 1); },
      "(Halo): the block along dimension 2 has 1 rows (5 less halos of 3 and "
-     "1), fewer than a halo"},
+     "1), fewer than the halo rows its neighbours take from it"},
     {"halo_dim",
      [](PlanSpec &s) {
        s = haloSpec(1, 1);

@@ -37,9 +37,9 @@ void verifyHalo(const OpCheck &c) {
   c.need(lo > 0 || hi > 0, "halo_lo and halo_hi are both 0: nothing to "
                            "exchange");
   const int64_t n = x.shape[dim] - lo - hi;
-  c.need(n >= std::max<int64_t>({lo, hi, 1}), "the block along dimension ", dim,
-         " has ", n, " rows (", x.shape[dim], " less halos of ", lo, " and ",
-         hi, "), fewer than a halo it must fill its neighbours' from");
+  c.need(n >= std::max(lo, hi), "the block along dimension ", dim, " has ", n,
+         " rows (", x.shape[dim], " less halos of ", lo, " and ", hi,
+         "), fewer than the halo rows its neighbours take from it");
 }
 
 Step bindHalo(OpBind &bind) {
@@ -94,9 +94,9 @@ Step bindHalo(OpBind &bind) {
     if (dst != src)
       b->copyStrided(src, int64_t(total), dst, int64_t(total), 1,
                      int64_t(total), 1);
-    if (lo > 0) // the block's last lo rows down into next's top halo
-      shift(lo + n - lo, lo, next, prev, 0, !first, kHaloTagDown);
-    if (hi > 0) // its first hi rows up into prev's bottom halo
+    if (lo > 0) // the block's last lo rows, [n, lo + n), to next's top halo
+      shift(n, lo, next, prev, 0, !first, kHaloTagDown);
+    if (hi > 0) // its first hi rows, [lo, lo + hi), to prev's bottom halo
       shift(lo, hi, prev, next, lo + n, !last, kHaloTagUp);
   };
 }

@@ -4,7 +4,9 @@
 // double over two passes (mean, then squared deviations): a one-pass float
 // E[x^2] - E[x]^2 loses digits on activations with a large mean. The fused
 // layer norm + modulation writes each row once instead of twice and never
-// rereads it from memory.
+// rereads it from memory. Group norm over positions split across ranks
+// shares the group norm's moments and normalisation: each block's mean and
+// M2 out, every block's combined in (Chan et al.).
 //
 //===----------------------------------------------------------------------===//
 #include "runtime/backends/cpu/CpuKernels.h"

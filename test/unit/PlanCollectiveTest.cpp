@@ -1,8 +1,8 @@
 //===- PlanCollectiveTest.cpp - Plans with collectives --------------------===//
 //
-// AllToAll and the asynchronous all_gather run by the executor against
-// stand-in communicators that show how blocks were packed and when the
-// collectives read their buffers.
+// AllToAll, the asynchronous all_gather, the Halo and the split GroupNorm
+// run by the executor against stand-in communicators that show how blocks
+// were packed and when the collectives read their buffers.
 //
 //===----------------------------------------------------------------------===//
 #include "test/unit/PlanTestUtil.h"
@@ -222,6 +222,33 @@ TEST(Plan, AsyncAllGatherWaitsBeforeAViewIsRead) {
   s.outputs = {4};
   s.outputNames = {"out"};
   runDeferredGather(s);
+}
+
+// A GroupNorm split over members {0, 1} whose peer holds the same block
+// (DeferredMirror gathers this rank's statistics twice): the combined
+// statistics are the block's own, so the result is the block's group norm.
+// On the three memory paths.
+TEST(Plan, SplitGroupNormGathersStatisticsOnEveryMemoryPath) {
+  LoadedPlan p = LoadedPlan::fromBytes(groupNormSpec({0, 1}).build(), "gn");
+  WeightStore weights(p.rank(0), "/nonexistent");
+  HostTensor x{DType::F32, {1, 4, 2, 3}, std::vector<uint8_t>(4 * 24)};
+  for (int i = 0; i < 24; ++i)
+    x.as<float>()[i] = 10.0f + float((i * 7) % 24) / 8.0f;
+  const ref::RefVec want =
+      ref::refGroupNorm(floats(x), nullptr, nullptr, 1, 4, 6, 2, 1e-6f);
+  for (const char *name : {"cpu", "cpu-staged", "cpu-staged-direct"}) {
+    SCOPED_TRACE(name);
+    DeferredMirror comm;
+    comm.device = std::string(name) == "cpu-staged-direct";
+    auto backend = std::string(name) == "cpu" ? createCpuBackend()
+                                              : createStagedCpuBackend();
+    Executor exec(
+        p, 0, *backend, weights,
+        [&](const std::vector<int> &) -> Communicator & { return comm; });
+    std::vector<HostTensor> out = exec.run("f", {x});
+    ASSERT_EQ(out.size(), 1u);
+    ref::expectClose(want, floats(out[0]));
+  }
 }
 
 } // namespace

@@ -148,6 +148,7 @@ InstrWork instrWork(const plan::Function &f, const plan::Instr &in,
   case plan::OpCode::Send:
   case plan::OpCode::Recv:
   case plan::OpCode::Broadcast:
+  case plan::OpCode::Halo:
     w.collective = true;
     w.compute = false;
     break;

@@ -235,6 +235,25 @@ private:
       return allToAll(bytes(in.operands()->Get(0)), n, l);
     case plan::OpCode::Broadcast:
       return broadcast(bytes(in.results()->Get(0)), n, l);
+    case plan::OpCode::Halo: {
+      // Two ring shifts, every member at once: the block's last halo_lo
+      // rows to the next member, then its first halo_hi rows back.
+      const plan::CollectiveAttrs &a = *in.attrs_as_CollectiveAttrs();
+      const int32_t x = in.operands()->Get(0);
+      const double rows = double(f.values()->Get(x)->shape()->Get(a.dim()));
+      double s = 0;
+      for (int64_t h : {a.halo_lo(), a.halo_hi()})
+        if (h > 0)
+          s += sendRecv(bytes(x) * double(h) / rows, l);
+      return s;
+    }
+    case plan::OpCode::GroupNorm: {
+      // The members' statistics: a mean and an M2 (f32) per image and group.
+      const plan::Value &x = *f.values()->Get(in.operands()->Get(0));
+      const double stats = 2.0 * 4.0 * double(x.shape()->Get(0)) *
+                           double(in.attrs_as_GroupNormAttrs()->num_groups());
+      return allGather(stats * n, n, l);
+    }
     default:
       fail("cost model: no time for collective ",
            plan::EnumNameOpCode(in.op()));
@@ -316,6 +335,9 @@ private:
       const plan::CollectiveAttrs *c = in.attrs_as_CollectiveAttrs();
       const plan::AttentionAttrs *a = in.attrs_as_AttentionAttrs();
       const bool ring = a && a->ring_members() && a->ring_members()->size() > 1;
+      const plan::GroupNormAttrs *gn = in.attrs_as_GroupNormAttrs();
+      const bool splitNorm =
+          gn && gn->stats_members() && gn->stats_members()->size() > 1;
       if (in.op() == plan::OpCode::Wait) {
         auto it = r.asyncEnd.find(in.operands()->Get(0));
         if (it == r.asyncEnd.end()) {
@@ -366,11 +388,23 @@ private:
         moved = true;
         continue;
       }
-      if (c || ring) {
+      if (c || ring || splitNorm) {
+        const flatbuffers::Vector<int32_t> &group0 =
+            c      ? *c->members()
+            : ring ? *a->ring_members()
+                   : *gn->stats_members();
+        if (splitNorm) {
+          // The norm runs on this rank's block, then its statistics are
+          // gathered (the time of resolve()).
+          double s = compute(*r.f, in);
+          r.clock += s;
+          r.time.compute += s;
+          r.time.computeByOp[plan::EnumNameOpCode(in.op())] += s;
+        }
         std::vector<int> members;
-        for (int32_t m : c ? *c->members() : *a->ring_members())
+        for (int32_t m : group0)
           members.push_back(m);
-        std::string group = membersKey(c ? *c->members() : *a->ring_members());
+        std::string group = membersKey(group0);
         std::string key = group + "#" + std::to_string(r.seq[group]++);
         Pending &p = pending_[key];
         p.members = members;

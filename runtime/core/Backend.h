@@ -57,7 +57,8 @@ enum class OptionalKernel : uint8_t {
   MaskedAttention = 0,      // attentionMasked
   RelativePositionBias = 1, // relativePositionBias
   EosPool = 2,              // eosPool
-  Fp8Linear = 3             // prepareFp8Weight, linearFp8
+  Fp8Linear = 3,            // prepareFp8Weight, linearFp8
+  SplitGroupNorm = 4        // groupNormStats, groupNormApply
 };
 
 /// A linear's weight [N, K] prepared for FP8 GEMMs (prepareFp8Weight): its
@@ -246,6 +247,32 @@ public:
   virtual void groupNorm(const float *x, const float *gamma, const float *beta,
                          float *y, int64_t N, int64_t C, int64_t S,
                          int64_t groups, float eps) = 0;
+
+  /// groupNorm in two halves, for positions split across ranks
+  /// (GroupNormAttrs.stats_members). groupNormStats: stats [N * groups * 2]
+  /// = per (n, group) of this block x [N, C, S] its mean and M2 (the sum of
+  /// squared deviations from that mean), f32 in every storage.
+  /// groupNormApply: `partials` holds `parts` blocks' stats concatenated (in
+  /// member order; every block has S positions); their combination is the
+  /// whole tensor's statistics, by which x is normalised as groupNorm does.
+  /// Only where implements(OptionalKernel::SplitGroupNorm).
+  virtual void groupNormStats(const float *x, float *stats, int64_t N,
+                              int64_t C, int64_t S, int64_t groups) {
+    (void)x, (void)stats, (void)N, (void)C, (void)S, (void)groups;
+    fail("groupNormStats (a group norm split across ranks) is not "
+         "implemented on the ",
+         name(), " backend");
+  }
+  virtual void groupNormApply(const float *x, const float *partials,
+                              int64_t parts, const float *gamma,
+                              const float *beta, float *y, int64_t N, int64_t C,
+                              int64_t S, int64_t groups, float eps) {
+    (void)x, (void)partials, (void)parts, (void)gamma, (void)beta, (void)y,
+        (void)N, (void)C, (void)S, (void)groups, (void)eps;
+    fail("groupNormApply (a group norm split across ranks) is not "
+         "implemented on the ",
+         name(), " backend");
+  }
 
   /// Nearest-neighbour upsampling of x [N, C, H, W] by integer factors:
   /// y [N, C, H*sh, W*sw], y[n,c,i,j] = x[n,c,i/sh,j/sw].

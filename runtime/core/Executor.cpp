@@ -51,7 +51,8 @@ const char *opFamily(plan::OpCode op) {
     return "elementwise";
   if (in({"Transpose", "Slice", "Concat", "Copy", "Pad", "UpsampleNearest"}))
     return "layout";
-  if (in({"AllReduce", "AllGather", "AllToAll", "PointToPoint", "Wait"}))
+  if (in({"AllReduce", "AllGather", "AllToAll", "PointToPoint", "Wait",
+          "Halo"}))
     return "collective";
   return "embedding"; // tables and lookups: timesteps, positions, tokens
 }

@@ -2,7 +2,7 @@
 //
 // A backend without one of the optional kernels (Backend::implements: the
 // text encoders' masked attention, relative position bias, EOS pooling,
-// FP8 GEMMs)
+// FP8 GEMMs, a group norm split across ranks)
 // refuses a plan that uses it when the executor binds the plan, naming the
 // instruction and the backend, instead of failing or computing something
 // else when it runs. The backend here is the CPU backend with those kernels
@@ -257,6 +257,30 @@ TEST(OptionalKernels, RefusedAtBindWithoutTheKernel) {
     auto cpu = createCpuBackend();
     EXPECT_EQ(bindError(c.plan, *cpu), "");
   }
+}
+
+// A group norm over rows split across ranks (GroupNormAttrs.stats_members)
+// needs groupNormStats and groupNormApply: refused before its communicator
+// is looked for; the CPU backend gets past that check to the missing
+// communicator.
+TEST(OptionalKernels, SplitGroupNormRefusedWithoutTheKernels) {
+  std::vector<uint8_t> plan = onePlan(
+      fp::OpCode::GroupNorm, fp::OpAttrs::GroupNormAttrs,
+      {{1, 4, 2, 3}, {1, 4, 2, 3}}, -1, [](flatbuffers::FlatBufferBuilder &b) {
+        return fp::CreateGroupNormAttrs(
+                   b, 2, 1e-6f, b.CreateVector(std::vector<int32_t>{0, 1}))
+            .Union();
+      });
+  LackingBackend lacking;
+  const std::string err = bindError(plan, lacking);
+  EXPECT_NE(err.find("(GroupNorm): a group norm split across ranks "
+                     "(stats_members) is not implemented on the lacking "
+                     "backend"),
+            std::string::npos)
+      << "got: '" << err << "'";
+  auto cpu = createCpuBackend();
+  EXPECT_NE(bindError(plan, *cpu).find("started without a communicator"),
+            std::string::npos);
 }
 
 } // namespace

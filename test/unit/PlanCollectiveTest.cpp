@@ -1,8 +1,8 @@
 //===- PlanCollectiveTest.cpp - Plans with collectives --------------------===//
 //
-// AllToAll and the asynchronous all_gather run by the executor against
-// stand-in communicators that show how blocks were packed and when the
-// collectives read their buffers.
+// AllToAll, the asynchronous all_gather, the Halo and the split GroupNorm
+// run by the executor against stand-in communicators that show how blocks
+// were packed and when the collectives read their buffers.
 //
 //===----------------------------------------------------------------------===//
 #include "test/unit/PlanTestUtil.h"
@@ -82,6 +82,45 @@ TEST(Plan, AllToAllPacksBlocks) {
             EXPECT_EQ(out[0].as<float>()[(b * 8 + j * 4 + t) * 3 + d],
                       x.as<float>()[(b * 4 + t) * 6 + j * 3 + d]);
   }
+}
+
+// A Halo on member 0 of 2, whose peer echoes: what it sends down (its last
+// block row) is dropped (the first member keeps its top halo), and what
+// it sends up (its first block row) comes back into its bottom halo. On
+// the three memory paths, with the result in its own storage and in the
+// operand's.
+TEST(Plan, HaloPacksSlabsOnEveryMemoryPath) {
+  for (bool shared : {false, true})
+    for (const char *name : {"cpu", "cpu-staged", "cpu-staged-direct"}) {
+      SCOPED_TRACE(std::string(name) + (shared ? " shared" : ""));
+      PlanSpec spec = haloSpec(1, 1); // x [1, 2, 5, 3] along dimension 2
+      if (shared)
+        spec.values[1].offset = 0;
+      LoadedPlan p = LoadedPlan::fromBytes(spec.build(), "halo.fplan");
+      WeightStore weights(p.rank(0), "/nonexistent");
+      MirrorComm comm;
+      comm.device = std::string(name) == "cpu-staged-direct";
+      auto backend = std::string(name) == "cpu" ? createCpuBackend()
+                                                : createStagedCpuBackend();
+      Executor exec(
+          p, 0, *backend, weights,
+          [&](const std::vector<int> &) -> Communicator & { return comm; });
+      HostTensor x{DType::F32, {1, 2, 5, 3}, std::vector<uint8_t>(4 * 30)};
+      for (int i = 0; i < 30; ++i) // halo rows (0 and 4) hold -1
+        x.as<float>()[i] =
+            (i / 3) % 5 == 0 || (i / 3) % 5 == 4 ? -1.0f : float(i);
+      std::vector<HostTensor> out = exec.run("f", {x});
+      ASSERT_EQ(out.size(), 1u);
+      for (int c = 0; c < 2; ++c)
+        for (int row = 0; row < 5; ++row)
+          for (int w = 0; w < 3; ++w) {
+            // The bottom halo (row 4) holds block row 0 (row 1).
+            const int from = row == 4 ? 1 : row;
+            EXPECT_EQ(out[0].as<float>()[(c * 5 + row) * 3 + w],
+                      x.as<float>()[(c * 5 + from) * 3 + w])
+                << "channel " << c << " row " << row << " column " << w;
+          }
+    }
 }
 
 /// MirrorComm whose all_gather gives every member this rank's block, and
@@ -183,6 +222,33 @@ TEST(Plan, AsyncAllGatherWaitsBeforeAViewIsRead) {
   s.outputs = {4};
   s.outputNames = {"out"};
   runDeferredGather(s);
+}
+
+// A GroupNorm split over members {0, 1} whose peer holds the same block
+// (DeferredMirror gathers this rank's statistics twice): the combined
+// statistics are the block's own, so the result is the block's group norm.
+// On the three memory paths.
+TEST(Plan, SplitGroupNormGathersStatisticsOnEveryMemoryPath) {
+  LoadedPlan p = LoadedPlan::fromBytes(groupNormSpec({0, 1}).build(), "gn");
+  WeightStore weights(p.rank(0), "/nonexistent");
+  HostTensor x{DType::F32, {1, 4, 2, 3}, std::vector<uint8_t>(4 * 24)};
+  for (int i = 0; i < 24; ++i)
+    x.as<float>()[i] = 10.0f + float((i * 7) % 24) / 8.0f;
+  const ref::RefVec want =
+      ref::refGroupNorm(floats(x), nullptr, nullptr, 1, 4, 6, 2, 1e-6f);
+  for (const char *name : {"cpu", "cpu-staged", "cpu-staged-direct"}) {
+    SCOPED_TRACE(name);
+    DeferredMirror comm;
+    comm.device = std::string(name) == "cpu-staged-direct";
+    auto backend = std::string(name) == "cpu" ? createCpuBackend()
+                                              : createStagedCpuBackend();
+    Executor exec(
+        p, 0, *backend, weights,
+        [&](const std::vector<int> &) -> Communicator & { return comm; });
+    std::vector<HostTensor> out = exec.run("f", {x});
+    ASSERT_EQ(out.size(), 1u);
+    ref::expectClose(want, floats(out[0]));
+  }
 }
 
 } // namespace

@@ -488,6 +488,58 @@ const Case kCases[] = {
        s.outputs = {2};
      },
      "only an AllToAll or AllGather starts asynchronously"},
+    // Halo: x [1, 2, 5, 3] (value 0) into y (value 1) over members {0, 1},
+    // rows along dimension 2 (haloSpec).
+    {"halo_one_member",
+     [](PlanSpec &s) {
+       s = haloSpec(1, 1);
+       s.instrs[0].members = {0};
+     },
+     "(Halo): a Halo group needs at least 2 members, got 1"},
+    {"halo_negative",
+     [](PlanSpec &s) { s = haloSpec(-1, 1); },
+     "(Halo): halo rows must not be negative (halo_lo -1, halo_hi 1)"},
+    {"halo_none",
+     [](PlanSpec &s) { s = haloSpec(0, 0); },
+     "(Halo): halo_lo and halo_hi are both 0: nothing to exchange"},
+    {"halo_block_smaller",
+     [](PlanSpec &s) { s = haloSpec(3, 1); },
+     "(Halo): the block along dimension 2 has 1 rows (5 less halos of 3 and "
+     "1), fewer than the halo rows its neighbours take from it"},
+    {"halo_dim",
+     [](PlanSpec &s) {
+       s = haloSpec(1, 1);
+       s.instrs[0].dim = 4;
+     },
+     "(Halo): halo dimension 4 out of range for an operand of rank 4"},
+    {"halo_result_shape",
+     [](PlanSpec &s) {
+       s = haloSpec(1, 1);
+       s.values[1].shape = {1, 2, 6, 3};
+     },
+     "(Halo): result has shape [1, 2, 6, 3], expected [1, 2, 5, 3]"},
+    {"halo_member",
+     [](PlanSpec &s) {
+       s = haloSpec(1, 1);
+       s.instrs[0].members = {1, 2};
+     },
+     "this rank (0) is not a member of its Halo group"},
+    {"send_reserved_tag",
+     [](PlanSpec &s) {
+       s.instrs[0] = {fp::OpCode::Send, {0}, {}, false, -1, {0, 1}};
+       s.instrs[0].peer = 1;
+       s.instrs[0].tag = 2147483646;
+     },
+     "(Send): Send tag 2147483646 is reserved for the Halo exchange"},
+    // GroupNorm over x [1, 4, 2, 3] with stats_members.
+    {"group_norm_stats_member",
+     [](PlanSpec &s) { s = groupNormSpec({1, 2}); },
+     "this rank (0) is not a member of its GroupNorm statistics group "
+     "(stats_members)"},
+    {"group_norm_stats_one",
+     [](PlanSpec &s) { s = groupNormSpec({0}); },
+     "(GroupNorm): stats_members needs at least 2 members to split over, "
+     "got 1"},
     {"all_to_all_attrs",
      [](PlanSpec &s) {
        s = allToAllSpec();

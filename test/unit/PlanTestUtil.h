@@ -65,6 +65,13 @@ struct InstrSpec {
   bool fp8 = false; // with `activation`: LinearAttrs.fp8
   int64_t ropeHeads = 0;    // > 0: attach RopeAttrs with this head count
   float ropeEpsilon = 0.0f; // with `ropeHeads`: RopeAttrs.epsilon
+  // With `members`: CollectiveAttrs.dim, the Halo's rows and a Send/Recv tag.
+  int64_t dim = 0, haloLo = 0, haloHi = 0;
+  int32_t tag = 0;
+  // > 0: attach GroupNormAttrs (epsilon 1e-6) with this many groups and
+  // `statsMembers` (none when empty).
+  int64_t groupNorm = 0;
+  std::vector<int32_t> statsMembers;
 };
 
 /// y = silu(a + b) over [2, 3] f32: values 0 = a, 1 = b, 2 = sum, 3 = y.
@@ -88,6 +95,9 @@ struct PlanSpec {
   std::vector<int64_t> weightShape = {4}, sliceOffsets = {0}, sliceSizes = {4};
   fp::DType weightDType = fp::DType::F32;
   fp::DType floatStorage = fp::DType::F32; // Plan.float_storage
+  // A rank program for each of the numRanks ranks (all alike), instead of
+  // rank 0's alone.
+  bool programPerRank = false;
 
   std::vector<uint8_t> build() const {
     flatbuffers::FlatBufferBuilder b;
@@ -134,10 +144,16 @@ struct PlanSpec {
       } else if (i.layerNorm >= 0) {
         attrs = fp::CreateLayerNormAttrs(b, 1e-6f, i.layerNorm == 1).Union();
         type = fp::OpAttrs::LayerNormAttrs;
+      } else if (i.groupNorm > 0) {
+        attrs = fp::CreateGroupNormAttrs(
+                    b, i.groupNorm, 1e-6f,
+                    i.statsMembers.empty() ? 0 : b.CreateVector(i.statsMembers))
+                    .Union();
+        type = fp::OpAttrs::GroupNormAttrs;
       } else if (!i.members.empty()) {
-        attrs = fp::CreateCollectiveAttrs(b, b.CreateVector(i.members), 0,
-                                          i.splitDim, i.concatDim, i.peer, 0,
-                                          i.async)
+        attrs = fp::CreateCollectiveAttrs(b, b.CreateVector(i.members), i.dim,
+                                          i.splitDim, i.concatDim, i.peer,
+                                          i.tag, i.async, i.haloLo, i.haloHi)
                     .Union();
         type = fp::OpAttrs::CollectiveAttrs;
       }
@@ -158,9 +174,11 @@ struct PlanSpec {
           b, b.CreateString(weightComponent), b.CreateString("w"), weightDType,
           b.CreateVector(weightShape), b.CreateVector(sliceOffsets),
           b.CreateVector(sliceSizes)));
-    auto rank = fp::CreateRankProgram(b, 0, b.CreateVector(fns),
-                                      b.CreateVector(ws), arena);
-    std::vector<flatbuffers::Offset<fp::RankProgram>> ranks = {rank};
+    auto fnsV = b.CreateVector(fns);
+    auto wsV = b.CreateVector(ws);
+    std::vector<flatbuffers::Offset<fp::RankProgram>> ranks;
+    for (int r = 0; r < (programPerRank ? numRanks : 1); ++r)
+      ranks.push_back(fp::CreateRankProgram(b, r, fnsV, wsV, arena));
     fp::FinishPlanBuffer(b, fp::CreatePlan(b, version, b.CreateString("test"),
                                            numRanks, b.CreateVector(ranks), 0,
                                            0, 0, floatStorage));
@@ -410,6 +428,44 @@ inline PlanSpec padSpec(int64_t start) {
   s.instrs = {{fp::OpCode::Pad, {0}, {1}}};
   s.instrs[0].axis = 1;
   s.instrs[0].start = start;
+  s.inputs = {0};
+  s.inputNames = {"x"};
+  s.outputs = {1};
+  return s;
+}
+
+/// y = Halo(x) for x [1, 2, 5, 3] along dimension 2 over members {0, 1},
+/// the rank program of rank 0, or with `bothRanks` of ranks 0 and 1.
+inline PlanSpec haloSpec(int64_t lo, int64_t hi, bool bothRanks = false) {
+  PlanSpec s;
+  s.numRanks = bothRanks ? 2 : 1;
+  s.programPerRank = bothRanks;
+  s.arena = 4 * 72; // room for a wrong, larger result
+  s.values = {{fp::ValueKind::Arena, fp::DType::F32, {1, 2, 5, 3}, 0},
+              {fp::ValueKind::Arena, fp::DType::F32, {1, 2, 5, 3}, 4 * 30}};
+  s.instrs = {{fp::OpCode::Halo, {0}, {1}, false, -1, {0, 1}}};
+  s.instrs[0].dim = 2;
+  s.instrs[0].haloLo = lo;
+  s.instrs[0].haloHi = hi;
+  s.inputs = {0};
+  s.inputNames = {"x"};
+  s.outputs = {1};
+  return s;
+}
+
+/// y = GroupNorm(x [1, 4, 2, 3], 2 groups) with `stats` (none when empty),
+/// the rank program of rank 0, or with `bothRanks` of ranks 0 and 1.
+inline PlanSpec groupNormSpec(std::vector<int32_t> stats,
+                              bool bothRanks = false) {
+  PlanSpec s;
+  s.numRanks = bothRanks ? 2 : 1;
+  s.programPerRank = bothRanks;
+  s.arena = 2 * 4 * 24;
+  s.values = {{fp::ValueKind::Arena, fp::DType::F32, {1, 4, 2, 3}, 0},
+              {fp::ValueKind::Arena, fp::DType::F32, {1, 4, 2, 3}, 4 * 24}};
+  s.instrs = {{fp::OpCode::GroupNorm, {0}, {1}}};
+  s.instrs[0].groupNorm = 2;
+  s.instrs[0].statsMembers = std::move(stats);
   s.inputs = {0};
   s.inputNames = {"x"};
   s.outputs = {1};

@@ -132,6 +132,41 @@ TEST(PlannerPredict, CalibrationEntryWinsOverRoofline) {
   EXPECT_NEAR(predict(p, o).stepSeconds, 36e-9, 1e-18);
 }
 
+TEST(PlannerPredict, RowsSplitAcrossRanks) {
+  Topology t = unitTopology();
+  PredictOptions o{&t, nullptr, DType::F32};
+  // Halo of x [1, 2, 5, 3] f32 (120 bytes, 5 rows) on 2 ranks: a shift of
+  // one row (24 bytes) each way, and nothing to compute.
+  for (auto [lo, hi] : {std::pair<int64_t, int64_t>{1, 1}, {1, 0}}) {
+    std::vector<uint8_t> bytes = plantest::haloSpec(lo, hi, true).build();
+    Prediction pred = predict(LoadedPlan::fromBytes(bytes, "halo"), o);
+    ASSERT_EQ(pred.functions[0].ranks.size(), 2u);
+    const double want = double(lo + hi) * sendRecv(24, link100());
+    EXPECT_NEAR(pred.stepSeconds, want, 1e-15);
+    for (const RankTime &r : pred.functions[0].ranks) {
+      EXPECT_NEAR(r.comm, want, 1e-15);
+      EXPECT_EQ(r.compute, 0);
+    }
+  }
+  // A GroupNorm split over 2 ranks computes what the whole one does on its
+  // block, then gathers a mean and an M2 per group (2 groups: 16 bytes a
+  // rank).
+  auto norm = [&](std::vector<int32_t> stats, bool both) {
+    std::vector<uint8_t> bytes =
+        plantest::groupNormSpec(std::move(stats), both).build();
+    return predict(LoadedPlan::fromBytes(bytes, "group-norm"), o);
+  };
+  const Prediction whole = norm({}, false), split = norm({0, 1}, true);
+  ASSERT_EQ(split.functions[0].ranks.size(), 2u);
+  const double compute = whole.functions[0].ranks[0].compute;
+  EXPECT_GT(compute, 0);
+  for (const RankTime &r : split.functions[0].ranks) {
+    EXPECT_NEAR(r.compute, compute, 1e-15);
+    EXPECT_NEAR(r.comm, allGather(32, 2, link100()), 1e-15);
+  }
+  EXPECT_NEAR(split.stepSeconds, compute + allGather(32, 2, link100()), 1e-15);
+}
+
 std::vector<uint8_t> bf16LinearPlan(bool fp8) {
   return plantest::bf16LinearSpec(fp8).build();
 }

@@ -140,6 +140,25 @@ RankSummary summarise(const plan::RankProgram &rp, const std::string &denoiser,
         s.commBytes["ring_send_recv"] += 2 * hops * valueBytes(*k);
         s.commCalls["ring_send_recv"] += int(hops);
         continue;
+      } else if (in->op() == plan::OpCode::Halo) {
+        // One message of the halo rows' slab each way that has rows.
+        const plan::CollectiveAttrs *a = in->attrs_as_CollectiveAttrs();
+        const plan::Value *x = f->values()->Get(in->operands()->Get(0));
+        const uint64_t rows = uint64_t(x->shape()->Get(uint32_t(a->dim())));
+        s.commBytes["halo"] +=
+            valueBytes(*x) / rows * uint64_t(a->halo_lo() + a->halo_hi());
+        s.commCalls["halo"] += (a->halo_lo() > 0) + (a->halo_hi() > 0);
+        continue;
+      } else if (const plan::GroupNormAttrs *g = in->attrs_as_GroupNormAttrs();
+                 g && g->stats_members() && g->stats_members()->size() > 1) {
+        // The gathered statistics: a mean and an M2 (f32) per image and
+        // group from every member.
+        const plan::Value *x = f->values()->Get(in->operands()->Get(0));
+        s.commBytes["group_norm_stats"] +=
+            8 * uint64_t(x->shape()->Get(0) * g->num_groups()) *
+            g->stats_members()->size();
+        s.commCalls["group_norm_stats"] += 1;
+        continue;
       } else
         continue;
       // The tensor moved: a send's operand, else the result.

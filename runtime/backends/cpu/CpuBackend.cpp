@@ -124,6 +124,19 @@ public:
     cpu::groupNorm(x, gamma, beta, y, N, C, S, groups, eps);
   }
 
+  void groupNormStats(const float *x, float *stats, int64_t N, int64_t C,
+                      int64_t S, int64_t groups) override {
+    cpu::groupNormStats(x, stats, N, C, S, groups);
+  }
+
+  void groupNormApply(const float *x, const float *partials, int64_t parts,
+                      const float *gamma, const float *beta, float *y,
+                      int64_t N, int64_t C, int64_t S, int64_t groups,
+                      float eps) override {
+    cpu::groupNormApply(x, partials, parts, gamma, beta, y, N, C, S, groups,
+                        eps);
+  }
+
   void upsampleNearest(const float *x, float *y, int64_t N, int64_t C,
                        int64_t H, int64_t W, int64_t sh, int64_t sw) override {
     cpu::upsampleNearest(x, y, N, C, H, W, sh, sw);

@@ -4,23 +4,27 @@
 // double over two passes (mean, then squared deviations): a one-pass float
 // E[x^2] - E[x]^2 loses digits on activations with a large mean. The fused
 // layer norm + modulation writes each row once instead of twice and never
-// rereads it from memory.
+// rereads it from memory. Group norm over positions split across ranks
+// shares the group norm's moments and normalisation: each block's mean and
+// M2 out, every block's combined in (Chan et al.).
 //
 //===----------------------------------------------------------------------===//
 #include "runtime/backends/cpu/CpuKernels.h"
 #include "runtime/backends/cpu/Parallel.h"
 
+#include <algorithm>
 #include <cmath>
 
 namespace fresco {
 namespace cpu {
 namespace {
 
-/// Mean and 1/sqrt(var + eps) of x[0, n), var biased as torch's norms.
-struct Stats {
-  float mean, rstd;
+/// Mean and M2 (the sum of squared deviations from the mean) of x[0, n),
+/// in double over two passes.
+struct Moments {
+  double mean, m2;
 };
-Stats statsOf(const float *x, int64_t n, float eps) {
+Moments momentsOf(const float *x, int64_t n) {
   double sum = 0.0;
 #pragma omp simd reduction(+ : sum)
   for (int64_t i = 0; i < n; ++i)
@@ -32,7 +36,36 @@ Stats statsOf(const float *x, int64_t n, float eps) {
     const double d = double(x[i]) - mean;
     sq += d * d;
   }
-  return {float(mean), float(1.0 / std::sqrt(sq / double(n) + double(eps)))};
+  return {mean, sq};
+}
+
+/// Mean and 1/sqrt(var + eps) of x[0, n), var biased as torch's norms.
+struct Stats {
+  float mean, rstd;
+};
+Stats statsOf(const Moments &m, int64_t n, float eps) {
+  return {float(m.mean),
+          float(1.0 / std::sqrt(m.m2 / double(n) + double(eps)))};
+}
+Stats statsOf(const float *x, int64_t n, float eps) {
+  return statsOf(momentsOf(x, n), n, eps);
+}
+
+/// Normalises group `ng` (its cpg channels of S positions each, contiguous)
+/// by `st`, then applies gamma/beta (optional [C]).
+void normaliseGroup(const float *xg, float *yg, Stats st, const float *gamma,
+                    const float *beta, int64_t ng, int64_t groups, int64_t cpg,
+                    int64_t S) {
+  const int64_t c0 = (ng % groups) * cpg;
+  for (int64_t c = 0; c < cpg; ++c) {
+    // Fold the affine transform into one multiply-add per element.
+    const float g = gamma ? gamma[c0 + c] * st.rstd : st.rstd;
+    const float b = (beta ? beta[c0 + c] : 0.0f) - st.mean * g;
+    const float *xc = xg + c * S;
+    float *yc = yg + c * S;
+    for (int64_t i = 0; i < S; ++i)
+      yc[i] = xc[i] * g + b;
+  }
 }
 
 } // namespace
@@ -131,20 +164,49 @@ void groupNorm(const float *x, const float *gamma, const float *beta, float *y,
     return;
   const int64_t cpg = C / groups, span = cpg * S; // one group is contiguous
 #pragma omp parallel for schedule(static) if (worthParallel(N * C * S))
+  for (int64_t ng = 0; ng < N * groups; ++ng)
+    normaliseGroup(x + ng * span, y + ng * span,
+                   statsOf(x + ng * span, span, eps), gamma, beta, ng, groups,
+                   cpg, S);
+}
+
+void groupNormStats(const float *x, float *stats, int64_t N, int64_t C,
+                    int64_t S, int64_t groups) {
+  const int64_t cpg = C / groups, span = cpg * S;
+  if (span == 0) { // an empty block: a count of 0 weighs nothing
+    std::fill(stats, stats + 2 * N * groups, 0.0f);
+    return;
+  }
+#pragma omp parallel for schedule(static) if (worthParallel(N * C * S))
   for (int64_t ng = 0; ng < N * groups; ++ng) {
-    const float *xg = x + ng * span;
-    float *yg = y + ng * span;
-    const auto [meanF, rstd] = statsOf(xg, span, eps);
-    const int64_t c0 = (ng % groups) * cpg;
-    for (int64_t c = 0; c < cpg; ++c) {
-      // Fold the affine transform into one multiply-add per element.
-      const float g = gamma ? gamma[c0 + c] * rstd : rstd;
-      const float b = (beta ? beta[c0 + c] : 0.0f) - meanF * g;
-      const float *xc = xg + c * S;
-      float *yc = yg + c * S;
-      for (int64_t i = 0; i < S; ++i)
-        yc[i] = xc[i] * g + b;
+    const Moments m = momentsOf(x + ng * span, span);
+    stats[2 * ng] = float(m.mean);
+    stats[2 * ng + 1] = float(m.m2);
+  }
+}
+
+void groupNormApply(const float *x, const float *partials, int64_t parts,
+                    const float *gamma, const float *beta, float *y, int64_t N,
+                    int64_t C, int64_t S, int64_t groups, float eps) {
+  if (N == 0 || C == 0 || S == 0)
+    return;
+  const int64_t cpg = C / groups, span = cpg * S, stride = 2 * N * groups;
+#pragma omp parallel for schedule(static) if (worthParallel(N * C * S))
+  for (int64_t ng = 0; ng < N * groups; ++ng) {
+    // Chan et al.'s pairwise combination, for equal counts: the mean of the
+    // means, and M2 grows by each block's squared distance to it.
+    double mean = 0.0;
+    for (int64_t p = 0; p < parts; ++p)
+      mean += partials[p * stride + 2 * ng];
+    mean /= double(parts);
+    double m2 = 0.0;
+    for (int64_t p = 0; p < parts; ++p) {
+      const double d = double(partials[p * stride + 2 * ng]) - mean;
+      m2 += double(partials[p * stride + 2 * ng + 1]) + double(span) * d * d;
     }
+    normaliseGroup(x + ng * span, y + ng * span,
+                   statsOf(Moments{mean, m2}, parts * span, eps), gamma, beta,
+                   ng, groups, cpg, S);
   }
 }
 

@@ -29,6 +29,25 @@ void CudaBackend::groupNorm(const float *x, const float *gamma,
   cuda::groupNorm(x, gamma, beta, y, N, C, S, groups, eps, storage_, stream_);
 }
 
+void CudaBackend::groupNormStats(const float *x, float *stats, int64_t N,
+                                 int64_t C, int64_t S, int64_t groups) {
+  check(groups > 0 && C % groups == 0, "groupNormStats: ", C,
+        " channels are not divisible into ", groups, " groups");
+  cuda::groupNormStats(x, stats, N, C, S, groups, storage_, stream_);
+}
+
+void CudaBackend::groupNormApply(const float *x, const float *partials,
+                                 int64_t parts, const float *gamma,
+                                 const float *beta, float *y, int64_t N,
+                                 int64_t C, int64_t S, int64_t groups,
+                                 float eps) {
+  check(groups > 0 && C % groups == 0, "groupNormApply: ", C,
+        " channels are not divisible into ", groups, " groups");
+  check(parts > 0, "groupNormApply: no partial statistics");
+  cuda::groupNormApply(x, partials, parts, gamma, beta, y, N, C, S, groups, eps,
+                       storage_, stream_);
+}
+
 void CudaBackend::upsampleNearest(const float *x, float *y, int64_t N,
                                   int64_t C, int64_t H, int64_t W, int64_t sh,
                                   int64_t sw) {

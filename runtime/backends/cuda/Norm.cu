@@ -9,7 +9,9 @@
 // wide); other rows take one warp each, reading x once per pass. Group
 // norm gives each (image, group) to one block, accumulating in double
 // since a group spans up to a few hundred thousand values in the VAE
-// decoder. Every tensor is in the float storage T; statistics and the
+// decoder; split across ranks (GroupNormAttrs.stats_members) one kernel
+// writes each block's mean and M2, another combines every block's and
+// normalises. Every tensor is in the float storage T; statistics and the
 // normalised values are f32, rounded once when y is written.
 //
 //===----------------------------------------------------------------------===//
@@ -246,6 +248,40 @@ unsigned normBlocks(int64_t rows, const vec::NormPlan &p) {
 
 constexpr int kGroupThreads = 512;
 
+/// Mean and M2 (the sum of squared deviations from the mean) of xg[0,
+/// span), in double, computed by the whole block; every thread gets both.
+template <typename T>
+__device__ void groupMoments(const T *xg, int64_t span, double *scratch,
+                             double &mean, double &m2) {
+  double sum = 0.0;
+  for (int64_t i = threadIdx.x; i < span; i += blockDim.x)
+    sum += toFloat(xg[i]);
+  mean = blockSum(sum, scratch) / double(span);
+  double sq = 0.0;
+  for (int64_t i = threadIdx.x; i < span; i += blockDim.x) {
+    const double d = double(toFloat(xg[i])) - mean;
+    sq += d * d;
+  }
+  m2 = blockSum(sq, scratch);
+}
+
+/// y = (x - mean) * rstd [* gamma + beta] over group ng's span.
+template <typename T>
+__device__ void normaliseGroup(const T *xg, T *yg, const T *__restrict__ gamma,
+                               const T *__restrict__ beta, int64_t ng,
+                               int64_t groups, int64_t cpg, int64_t S,
+                               double mean, double var, float eps) {
+  const float meanF = float(mean);
+  const float rstd = float(1.0 / sqrt(var + double(eps)));
+  const int64_t c0 = (ng % groups) * cpg, span = cpg * S;
+  for (int64_t i = threadIdx.x; i < span; i += blockDim.x) {
+    const int64_t c = c0 + i / S;
+    const float g = gamma ? toFloat(gamma[c]) * rstd : rstd;
+    const float b = (beta ? toFloat(beta[c]) : 0.0f) - meanF * g;
+    yg[i] = fromFloat<T>(toFloat(xg[i]) * g + b);
+  }
+}
+
 template <typename T>
 __global__ void groupNormKernel(const T *x, const T *__restrict__ gamma,
                                 const T *__restrict__ beta, T *y,
@@ -253,27 +289,47 @@ __global__ void groupNormKernel(const T *x, const T *__restrict__ gamma,
                                 float eps) {
   __shared__ double scratch[32];
   const int64_t ng = blockIdx.x, span = cpg * S;
-  const T *xg = x + ng * span;
-  T *yg = y + ng * span;
-  double sum = 0.0;
-  for (int64_t i = threadIdx.x; i < span; i += blockDim.x)
-    sum += toFloat(xg[i]);
-  const double mean = blockSum(sum, scratch) / double(span);
-  double sq = 0.0;
-  for (int64_t i = threadIdx.x; i < span; i += blockDim.x) {
-    const double d = double(toFloat(xg[i])) - mean;
-    sq += d * d;
+  double mean, m2;
+  groupMoments(x + ng * span, span, scratch, mean, m2);
+  normaliseGroup(x + ng * span, y + ng * span, gamma, beta, ng, groups, cpg, S,
+                 mean, m2 / double(span), eps);
+}
+
+/// One block per (n, group): stats[2 ng] = mean, stats[2 ng + 1] = M2.
+template <typename T>
+__global__ void groupNormStatsKernel(const T *x, float *stats, int64_t span) {
+  __shared__ double scratch[32];
+  const int64_t ng = blockIdx.x;
+  double mean, m2;
+  groupMoments(x + ng * span, span, scratch, mean, m2);
+  if (threadIdx.x == 0) {
+    stats[2 * ng] = float(mean);
+    stats[2 * ng + 1] = float(m2);
   }
-  const double var = blockSum(sq, scratch) / double(span);
-  const float meanF = float(mean);
-  const float rstd = float(1.0 / sqrt(var + double(eps)));
-  const int64_t c0 = (ng % groups) * cpg;
-  for (int64_t i = threadIdx.x; i < span; i += blockDim.x) {
-    const int64_t c = c0 + i / S;
-    const float g = gamma ? toFloat(gamma[c]) * rstd : rstd;
-    const float b = (beta ? toFloat(beta[c]) : 0.0f) - meanF * g;
-    yg[i] = fromFloat<T>(toFloat(xg[i]) * g + b);
+}
+
+/// groupNormKernel with the statistics combined from `parts` blocks' stats
+/// (Chan et al., equal counts of `span` each).
+template <typename T>
+__global__ void groupNormApplyKernel(const T *x, const float *partials,
+                                     int64_t parts, int64_t stride,
+                                     const T *__restrict__ gamma,
+                                     const T *__restrict__ beta, T *y,
+                                     int64_t groups, int64_t cpg, int64_t S,
+                                     float eps) {
+  const int64_t ng = blockIdx.x, span = cpg * S;
+  // Every thread combines the few partials itself: no shared memory.
+  double mean = 0.0;
+  for (int64_t p = 0; p < parts; ++p)
+    mean += partials[p * stride + 2 * ng];
+  mean /= double(parts);
+  double m2 = 0.0;
+  for (int64_t p = 0; p < parts; ++p) {
+    const double d = double(partials[p * stride + 2 * ng]) - mean;
+    m2 += double(partials[p * stride + 2 * ng + 1]) + double(span) * d * d;
   }
+  normaliseGroup(x + ng * span, y + ng * span, gamma, beta, ng, groups, cpg, S,
+                 mean, m2 / double(parts * span), eps);
 }
 
 template <typename T>
@@ -378,6 +434,40 @@ void groupNorm(const void *x, const void *gamma, const void *beta, void *y,
         S, eps);
   });
   checkLaunch("group_norm", s);
+}
+
+void groupNormStats(const void *x, float *stats, int64_t N, int64_t C,
+                    int64_t S, int64_t groups, DType storage, cudaStream_t s) {
+  if (N == 0 || groups == 0)
+    return;
+  if (C == 0 || S == 0) { // an empty block: a count of 0 weighs nothing
+    checkCuda(cudaMemsetAsync(stats, 0, size_t(2 * N * groups) * sizeof(float),
+                              s),
+              "group_norm_stats of an empty block");
+    return;
+  }
+  withStorage(storage, "group_norm_stats", [&](auto t) {
+    using T = typename decltype(t)::type;
+    groupNormStatsKernel<T><<<unsigned(N * groups), kGroupThreads, 0, s>>>(
+        static_cast<const T *>(x), stats, (C / groups) * S);
+  });
+  checkLaunch("group_norm_stats", s);
+}
+
+void groupNormApply(const void *x, const float *partials, int64_t parts,
+                    const void *gamma, const void *beta, void *y, int64_t N,
+                    int64_t C, int64_t S, int64_t groups, float eps,
+                    DType storage, cudaStream_t s) {
+  if (N == 0 || C == 0 || S == 0)
+    return;
+  withStorage(storage, "group_norm_apply", [&](auto t) {
+    using T = typename decltype(t)::type;
+    groupNormApplyKernel<T><<<unsigned(N * groups), kGroupThreads, 0, s>>>(
+        static_cast<const T *>(x), partials, parts, 2 * N * groups,
+        static_cast<const T *>(gamma), static_cast<const T *>(beta),
+        static_cast<T *>(y), groups, C / groups, S, eps);
+  });
+  checkLaunch("group_norm_apply", s);
 }
 
 void modulate(const void *x, const void *shift, const void *scale, void *y,

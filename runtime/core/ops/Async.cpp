@@ -23,6 +23,10 @@ bool startsAsync(const plan::Instr &in) {
 bool communicates(const plan::Instr &in) {
   if (in.attrs_as_CollectiveAttrs())
     return true;
+  // A group norm split across ranks gathers its statistics.
+  const plan::GroupNormAttrs *g = in.attrs_as_GroupNormAttrs();
+  if (g && g->stats_members() && g->stats_members()->size() > 1)
+    return true;
   const plan::AttentionAttrs *a = in.attrs_as_AttentionAttrs();
   return a && a->ring_members() && a->ring_members()->size() > 1;
 }

@@ -1,25 +1,41 @@
 //===- Collectives.cpp - Collective instructions: rules and binders -------===//
 //
-// Each binds to the communicator of its group, with three memory paths:
+// Each binds to the communicator of its group, with three memory paths
+// (CommPaths.h):
 // host memory (CPU backend), the communicator working on backend memory
 // (NCCL, queued on the backend's stream), and a device backend with a host
 // communicator (Gloo), staged through host scratch buffers.
 //
 //===----------------------------------------------------------------------===//
 #include "runtime/comm/Communicator.h"
-#include "runtime/core/ops/OpBind.h"
+#include "runtime/core/ops/CommPaths.h"
 
 #include <cstring>
 
 namespace fresco {
-namespace {
 
-/// Whether `b`'s data can go to `comm` without host staging.
-bool direct(const OpBind &b, const Communicator &comm) {
-  return b.be.usesHostMemory() || comm.usesDeviceMemory();
+bool direct(const Backend &be, const Communicator &comm) {
+  return be.usesHostMemory() || comm.usesDeviceMemory();
 }
 
-} // namespace
+GatherStep gatherBlocks(OpBind &b, Communicator &comm, size_t bytes) {
+  Communicator *c = &comm;
+  if (direct(b.be, comm))
+    return [c, bytes](const void *src, void *dst) {
+      c->allGather(src, dst, bytes);
+    };
+  // Device memory, host communicator: [mine | all] on the host.
+  const size_t parts = size_t(comm.size());
+  b.scratch->reserveHost(bytes * (1 + parts));
+  std::shared_ptr<ScratchArena> arena = b.scratch;
+  Backend *be = &b.be;
+  return [=](const void *src, void *dst) {
+    uint8_t *mine = arena->host(), *all = mine + bytes;
+    be->copyToHost(mine, src, bytes);
+    c->allGather(mine, all, bytes);
+    be->copyToDevice(dst, all, bytes * parts);
+  };
+}
 
 void verifyAllReduce(const OpCheck &c) {
   c.members(c.attrs<plan::CollectiveAttrs>()->members(), "AllReduce group");
@@ -99,7 +115,7 @@ Step bindAllGather(OpBind &bind) {
                      static_cast<uint8_t *>(dst) + p * inner * es,
                      parts * inner, outer, inner, es);
   };
-  if (bind.asyncRegion && direct(bind, comm)) {
+  if (bind.asyncRegion && direct(bind.be, comm)) {
     // The region holds [gathered blocks (inner dimension) | this rank's
     // block]: the operand is copied there first, as its own memory may be
     // reused by the next instruction's result while the gather still
@@ -122,8 +138,10 @@ Step bindAllGather(OpBind &bind) {
       *pending = c->startAllGather(mine, dim == 0 ? dst : blocks, bytes);
     };
   }
-  if (direct(bind, comm) && dim == 0)
-    return [=] { c->allGather(src, dst, bytes); };
+  if (dim == 0) {
+    GatherStep gather = gatherBlocks(bind, comm, bytes);
+    return [=] { gather(src, dst); };
+  }
   std::shared_ptr<ScratchArena> arena = bind.scratch;
   if (comm.usesDeviceMemory()) {
     // NCCL: gather into backend memory, interleave there.
@@ -143,18 +161,14 @@ Step bindAllGather(OpBind &bind) {
     };
   }
   // Device memory: gather on the host, interleave there, copy up once.
-  // [mine | all | out]: this rank's block, the gathered blocks, and
-  // (for an inner dimension) their interleaving.
-  bind.scratch->reserveHost(bytes * (1 + parts + (dim == 0 ? 0 : parts)));
+  // [mine | all | out]: this rank's block, the gathered blocks and their
+  // interleaving.
+  bind.scratch->reserveHost(bytes * (1 + 2 * parts));
   return [=] {
     uint8_t *mine = arena->host(), *all = mine + bytes,
             *out = all + bytes * parts;
     b->copyToHost(mine, src, bytes);
     c->allGather(mine, all, bytes);
-    if (dim == 0) {
-      b->copyToDevice(dst, all, bytes * parts);
-      return;
-    }
     size_t row = size_t(inner) * es;
     for (int64_t p = 0; p < parts; ++p)
       for (int64_t o = 0; o < outer; ++o)
@@ -227,7 +241,7 @@ Step bindAllToAll(OpBind &bind) {
                            int64_t rows, int64_t n) {
     b->copyStrided(s, sr, d, dr, rows, n, es);
   };
-  if (bind.asyncRegion && direct(bind, comm)) {
+  if (bind.asyncRegion && direct(bind.be, comm)) {
     auto pending = std::make_shared<std::function<void()>>();
     std::shared_ptr<ScratchArena> region = bind.asyncRegion;
     region->reserve(2 * bytes * parts);
@@ -243,7 +257,7 @@ Step bindAllToAll(OpBind &bind) {
       *pending = c->startAllToAll(send, send + bytes * parts, bytes);
     };
   }
-  if (direct(bind, comm)) {
+  if (direct(bind.be, comm)) {
     // Both buffers in the communicator's memory: pack, exchange, unpack
     // there (NCCL queues on the backend's stream, in order).
     bind.scratch->reserve(2 * bytes * parts);
@@ -299,6 +313,9 @@ void verifyPointToPoint(const OpCheck &c) {
   const bool bcast = op == plan::OpCode::Broadcast;
   c.need(bcast || !self, name, " peer ", a->peer(), " is this rank itself");
   c.need(bcast || a->tag() >= 0, name, " tag ", a->tag(), " is negative");
+  c.need(bcast || a->tag() < kFirstReservedTag, name, " tag ", a->tag(),
+         " is reserved for the Halo exchange (tags from ", kFirstReservedTag,
+         " up)");
   if (!bcast)
     return;
   c.need(c.ops.size() == (self ? 1u : 0u), "takes ", self ? 1 : 0,
@@ -323,7 +340,7 @@ Step bindPointToPoint(OpBind &bind) {
   void *dst = bind.res.empty() ? nullptr : bind.res[0].ptr;
   Communicator *c = &comm;
   Backend *b = &bind.be;
-  const bool straight = direct(bind, comm);
+  const bool straight = direct(bind.be, comm);
   if (!straight)
     bind.scratch->reserveHost(bytes);
   std::shared_ptr<ScratchArena> arena = bind.scratch;

@@ -1,21 +1,104 @@
 //===- Halo.cpp - Halo exchange between neighbouring ranks ----------------===//
 //
 // A convolution over rows split across ranks reads rows of its neighbours'
-// blocks: the Halo instruction fills them in place (CollectiveAttrs.halo_lo,
-// halo_hi). Not implemented yet: a plan that has one is refused at load.
+// blocks: the Halo instruction fills them in (CollectiveAttrs.halo_lo,
+// halo_hi). Along `dim` the operand holds halo_lo rows of halo, this
+// member's block of n rows, then halo_hi rows of halo. Two ring shifts
+// (Communicator::sendRecv, every member at once, so none waits on another
+// forever): the block's last halo_lo rows go to member i+1, which puts them
+// in its top halo, then its first halo_hi rows go to member i-1, into its
+// bottom halo. What wraps around the ring is dropped: the first member keeps
+// its top halo and the last its bottom halo as the operand has them (a Pad's
+// zeros). A slab of rows is `outer` runs of rows * inner elements, L * inner
+// apart, packed into contiguous staging before it is sent.
 //
 //===----------------------------------------------------------------------===//
-#include "runtime/core/ops/OpBind.h"
+#include "runtime/comm/Communicator.h"
+#include "runtime/core/ops/CommPaths.h"
+
+#include <algorithm>
 
 namespace fresco {
 
 void verifyHalo(const OpCheck &c) {
-  c.need(false, "Halo exchange is not implemented by this runtime yet");
+  auto *a = c.attrs<plan::CollectiveAttrs>();
+  c.members(a->members(), "Halo group");
+  c.need(a->members()->size() >= 2,
+         "a Halo group needs at least 2 members, got ", a->members()->size());
+  const ValueInfo &x = c.ops[0];
+  c.need(c.res[0].dtype == x.dtype, "result is ", dtypeName(c.res[0].dtype),
+         " but its operand ", dtypeName(x.dtype));
+  c.shape(c.res[0], x.shape, "result");
+  const int64_t dim = a->dim(), lo = a->halo_lo(), hi = a->halo_hi();
+  c.need(dim >= 0 && dim < int64_t(x.shape.size()), "halo dimension ", dim,
+         " out of range for an operand of rank ", x.shape.size());
+  c.need(lo >= 0 && hi >= 0, "halo rows must not be negative (halo_lo ", lo,
+         ", halo_hi ", hi, ")");
+  c.need(lo > 0 || hi > 0, "halo_lo and halo_hi are both 0: nothing to "
+                           "exchange");
+  const int64_t n = x.shape[dim] - lo - hi;
+  c.need(n >= std::max(lo, hi), "the block along dimension ", dim, " has ", n,
+         " rows (", x.shape[dim], " less halos of ", lo, " and ", hi,
+         "), fewer than the halo rows its neighbours take from it");
 }
 
-Step bindHalo(OpBind &b) {
-  (void)b;
-  fail("Halo exchange is not implemented by this runtime yet");
+Step bindHalo(OpBind &bind) {
+  auto *a = bind.attrs<plan::CollectiveAttrs>();
+  Communicator &comm = bind.group(a->members());
+  const Ref &x = bind.ops[0], &y = bind.res[0];
+  const int64_t dim = a->dim(), lo = a->halo_lo(), hi = a->halo_hi();
+  const int64_t L = x.shape[dim], n = L - lo - hi;
+  int64_t outer = 1, inner = 1;
+  for (int64_t d = 0; d < dim; ++d)
+    outer *= x.shape[d];
+  for (size_t d = size_t(dim) + 1; d < x.shape.size(); ++d)
+    inner *= x.shape[d];
+  const size_t es = x.es, total = size_t(x.numel()) * es;
+  const int me = comm.rank(), P = comm.size();
+  const int next = (me + 1) % P, prev = (me + P - 1) % P;
+  const bool first = me == 0, last = me == P - 1;
+  // [send | recv] of the larger slab, in backend memory.
+  const size_t slab = size_t(outer * std::max(lo, hi) * inner) * es;
+  const bool straight = direct(bind.be, comm);
+  bind.scratch->reserve(2 * slab);
+  if (!straight)
+    bind.scratch->reserveHost(2 * slab);
+  std::shared_ptr<ScratchArena> arena = bind.scratch;
+  Communicator *c = &comm;
+  Backend *b = &bind.be;
+  const auto *src = static_cast<const uint8_t *>(x.ptr);
+  auto *dst = static_cast<uint8_t *>(y.ptr);
+  // Rows [from, from + rows) of `src` go out to `to`; what comes back from
+  // `back` lands in rows [into, into + rows) of dst unless `keep` is false.
+  auto shift = [=](int64_t from, int64_t rows, int to, int back, int64_t into,
+                   bool keep, int tag) {
+    const int64_t run = rows * inner;
+    const size_t bytes = size_t(outer * run) * es;
+    auto *send = static_cast<uint8_t *>(arena->get()), *recv = send + slab;
+    b->copyStrided(src + size_t(from * inner) * es, L * inner, send, run, outer,
+                   run, es);
+    if (straight) {
+      c->sendRecv(send, to, recv, back, bytes, tag);
+    } else {
+      uint8_t *hostSend = arena->host(), *hostRecv = hostSend + slab;
+      b->copyToHost(hostSend, send, bytes);
+      c->sendRecv(hostSend, to, hostRecv, back, bytes, tag);
+      if (keep)
+        b->copyToDevice(recv, hostRecv, bytes);
+    }
+    if (keep)
+      b->copyStrided(recv, run, dst + size_t(into * inner) * es, L * inner,
+                     outer, run, es);
+  };
+  return [=] {
+    if (dst != src)
+      b->copyStrided(src, int64_t(total), dst, int64_t(total), 1,
+                     int64_t(total), 1);
+    if (lo > 0) // the block's last lo rows, [n, lo + n), to next's top halo
+      shift(n, lo, next, prev, 0, !first, kHaloTagDown);
+    if (hi > 0) // its first hi rows, [lo, lo + hi), to prev's bottom halo
+      shift(lo, hi, prev, next, lo + n, !last, kHaloTagUp);
+  };
 }
 
 } // namespace fresco

@@ -1,5 +1,6 @@
 //===- Norm.cpp - Layer, group and RMS norm, modulation: rules, binders ---===//
-#include "runtime/core/ops/OpBind.h"
+#include "runtime/comm/Communicator.h"
+#include "runtime/core/ops/CommPaths.h"
 
 namespace fresco {
 
@@ -64,6 +65,12 @@ void verifyGroupNorm(const OpCheck &c) {
     c.shape(c.ops[1], {C}, "weight");
     c.shape(c.ops[2], {C}, "bias");
   }
+  if (auto *m = c.attrs<plan::GroupNormAttrs>()->stats_members()) {
+    c.members(m, "GroupNorm statistics group (stats_members)");
+    c.need(m->size() >= 2,
+           "stats_members needs at least 2 members to split over, got ",
+           m->size());
+  }
 }
 
 Step bindGroupNorm(OpBind &b) {
@@ -77,7 +84,27 @@ Step bindGroupNorm(OpBind &b) {
   const float *px = x.f32();
   float *py = b.res[0].f32();
   Backend *be = &b.be;
-  return [=] { be->groupNorm(px, g, bb, py, N, C, S, groups, eps); };
+  if (!a->stats_members())
+    return [=] { be->groupNorm(px, g, bb, py, N, C, S, groups, eps); };
+  // Positions split across the members: each block's statistics, gathered
+  // from every member, combine into the whole tensor's. [mine | all] in
+  // the backend's scratch memory, f32 whatever the float storage.
+  check(be->implements(OptionalKernel::SplitGroupNorm), b.where,
+        " (GroupNorm): a group norm split across ranks (stats_members) is not "
+        "implemented on the ",
+        be->name(), " backend");
+  Communicator &comm = b.group(a->stats_members());
+  const int64_t parts = comm.size(), count = N * groups * 2;
+  const size_t bytes = size_t(count) * sizeof(float);
+  b.scratch->reserve(bytes * size_t(1 + parts));
+  std::shared_ptr<ScratchArena> arena = b.scratch;
+  GatherStep gather = gatherBlocks(b, comm, bytes);
+  return [=] {
+    float *mine = static_cast<float *>(arena->get()), *all = mine + count;
+    be->groupNormStats(px, mine, N, C, S, groups);
+    gather(mine, all);
+    be->groupNormApply(px, all, parts, g, bb, py, N, C, S, groups, eps);
+  };
 }
 
 void verifyRmsNorm(const OpCheck &c) {

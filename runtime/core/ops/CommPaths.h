@@ -1,0 +1,41 @@
+//===- CommPaths.h - Backend memory through a communicator ----*- C++ -*-===//
+//
+// What the collective binders (Collectives.cpp, Halo.cpp, the split group
+// norm in Norm.cpp) share: whether a backend's memory can go to a
+// communicator as it is, a contiguous all_gather on the three memory paths,
+// and the tags the runtime keeps for itself.
+//
+//===----------------------------------------------------------------------===//
+#ifndef FRESCO_RUNTIME_CORE_OPS_COMMPATHS_H
+#define FRESCO_RUNTIME_CORE_OPS_COMMPATHS_H
+
+#include "runtime/core/ops/OpBind.h"
+
+#include <climits>
+
+namespace fresco {
+
+/// The sendRecv tags of a Halo's two ring shifts (Halo.cpp). Send/Recv tags
+/// come from the plan (fresco-specialize-ranks counts them up from 0) and
+/// ring attention's hops use 0, so the Halo takes the two largest int32
+/// values and the PointToPoint rule refuses them to plans: a Halo's
+/// messages cannot be matched with another instruction's on any group.
+constexpr int kHaloTagDown = INT_MAX - 1; // block's last rows to member i+1
+constexpr int kHaloTagUp = INT_MAX;       // block's first rows to member i-1
+constexpr int kFirstReservedTag = kHaloTagDown;
+
+/// Whether the backend's memory can go to `comm` without host staging: it
+/// is host memory, or the communicator works on device memory (NCCL).
+bool direct(const Backend &be, const Communicator &comm);
+
+/// The gather of `bytes` per member: (src, dst) with src `bytes` of backend
+/// memory, dst `bytes * comm.size()` (members' blocks in member order),
+/// neither overlapping. On a direct path the communicator reads and writes
+/// them as they are; otherwise through host staging reserved in
+/// `b.scratch` now (its host buffer: the caller may use the backend one).
+using GatherStep = std::function<void(const void *src, void *dst)>;
+GatherStep gatherBlocks(OpBind &b, Communicator &comm, size_t bytes);
+
+} // namespace fresco
+
+#endif // FRESCO_RUNTIME_CORE_OPS_COMMPATHS_H

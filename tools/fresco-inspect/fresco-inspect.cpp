@@ -110,29 +110,8 @@ RankSummary summarise(const plan::RankProgram &rp, const std::string &denoiser,
         kind = "send";
       else if (in->op() == plan::OpCode::Broadcast)
         kind = "broadcast";
-      else if (in->op() == plan::OpCode::Halo) {
-        // A band's halo_lo last rows to the next rank and halo_hi first
-        // rows to the previous one (each rank receives as much), in two
-        // exchanges.
-        const plan::CollectiveAttrs *a = in->attrs_as_CollectiveAttrs();
-        const plan::Value *v = f->values()->Get(in->operands()->Get(0));
-        const uint64_t rows = uint64_t(v->shape()->Get(a->dim()));
-        s.commBytes["halo"] +=
-            valueBytes(*v) / rows * uint64_t(a->halo_lo() + a->halo_hi());
-        s.commCalls["halo"] += 2;
-        continue;
-      } else if (const plan::GroupNormAttrs *a = in->attrs_as_GroupNormAttrs();
-                 a && a->stats_members() && a->stats_members()->size() > 1) {
-        // Every rank's mean and squared deviations per (sample, group),
-        // f32, gathered.
-        const plan::Value *x = f->values()->Get(in->operands()->Get(0));
-        s.commBytes["group_norm_stats"] += uint64_t(x->shape()->Get(0)) *
-                                           uint64_t(a->num_groups()) * 2 * 4 *
-                                           a->stats_members()->size();
-        s.commCalls["group_norm_stats"] += 1;
-        continue;
-      } else if (const plan::AttentionAttrs *a = in->attrs_as_AttentionAttrs();
-                 a && a->ring_members() && a->ring_members()->size() > 1) {
+      else if (const plan::AttentionAttrs *a = in->attrs_as_AttentionAttrs();
+               a && a->ring_members() && a->ring_members()->size() > 1) {
         // Each of the P - 1 hops sends this rank's current key and value
         // blocks to the next rank in one message (and receives as much).
         uint64_t hops = a->ring_members()->size() - 1;

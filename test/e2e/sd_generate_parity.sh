@@ -12,7 +12,7 @@
 #    (text encoder and VAE on rank 0, the UNet on rank 1), tp=2,
 #    cfg=2 x tp=2 on 4 ranks, pipeline=2, and the latent rows split:
 #    ulysses=2, ring=2, ulysses=4, cfg=2 x ring=2, tp=2 x ulysses=2,
-#    placement x ulysses=2; rows that do not halve evenly are refused;
+#    ulysses=2 x pipeline=2, placement x ulysses=2; rows that do not halve evenly are refused;
 #  - with an ancestral scheduler (fresh noise every step, seed 7 on both
 #    sides), one prompt on the 2-image plan gives image 0 of the 2-prompt
 #    run bit for bit, and another seed changes the images.
@@ -87,6 +87,7 @@ if [ "$scheduler" = DDIMScheduler ] || [ "$variant" = --sd2 ]; then
   multi ulysses4 4 --parallel ulysses=4
   multi cfg2-ring2 4 --parallel cfg=2,ring=2
   multi tp2-ulysses2 4 --parallel tp=2,ulysses=2
+  multi ulysses2-pipeline2 4 --parallel ulysses=2,pipeline=2
   multi placement-ulysses2 3 --place text_encoder=0,vae=0,unet=1+2 \
     --parallel ulysses=2
 fi

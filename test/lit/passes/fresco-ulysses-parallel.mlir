@@ -113,24 +113,8 @@ func.func @few_rows(%x: tensor<2x4x4x8xf32>) -> tensor<2x16x1x2xf32> {
 
 // -----
 
-// A convolution that looks across rows (padding, overlapping windows)
-// would need its neighbours' rows: refused rather than computed wrong.
-func.func @halo(%x: tensor<2x4x8x8xf32>) -> tensor<2x4x8x8xf32> {
-  %w = fresco.param "conv.weight" : tensor<4x4x3x3xf32>
-  // expected-error @+1 {{ulysses=2 splits dimension 2 of operand 0, which this op needs whole}}
-  %0 = fresco.conv2d %x, %w {padding = array<i64: 1, 1>} : (tensor<2x4x8x8xf32>, tensor<4x4x3x3xf32>) -> tensor<2x4x8x8xf32>
-  return %0 : tensor<2x4x8x8xf32>
-}
-
-// -----
-
-// A reduction over the tokens (group norm spans the split rows) is not a
-// per-token op.
-func.func @group_norm(%x: tensor<2x4x8x8xf32>) -> tensor<2x4x8x8xf32> {
-  // expected-error @+1 {{ulysses=2 splits dimension 2 of operand 0, which this op needs whole}}
-  %0 = fresco.group_norm %x {num_groups = 2 : i64, epsilon = 1.0e-6 : f64} : (tensor<2x4x8x8xf32>) -> tensor<2x4x8x8xf32>
-  return %0 : tensor<2x4x8x8xf32>
-}
+// (A convolution that looks across rows and a group norm over them split
+// with halos and combined statistics: fresco-propagate-shardings-halo.mlir.)
 
 // -----
 

@@ -2,6 +2,7 @@
 #include "compiler/Transforms/Partitioning.h"
 #include "dialects/Fresco/IR/FrescoOps.h"
 
+#include "mlir/Dialect/Shard/IR/ShardDialect.h"
 #include "mlir/Interfaces/InferTypeOpInterface.h"
 
 namespace mlir::fresco {
@@ -143,6 +144,19 @@ void rewriteLinearsUnderTp(ModuleOp module,
     for (LinearOp l : linears)
       rewrite(l);
   }
+}
+
+bool communicates(Operation *op) {
+  if (isa<shard::ShardDialect>(op->getDialect()) &&
+      !isa<shard::AllSliceOp, shard::GridOp>(op))
+    return true;
+  if (isa<StageTransferOp, StageBroadcastOp>(op))
+    return true;
+  if (auto att = dyn_cast<AttentionOp>(op))
+    return bool(att.getRingAxesAttr());
+  if (auto norm = dyn_cast<GroupNormOp>(op))
+    return bool(norm.getStatsAxesAttr());
+  return false;
 }
 
 } // namespace mlir::fresco

@@ -70,6 +70,12 @@ int64_t headCount(Operation *op);
 /// rewrite gave it; `what` names the types in the error ("local type").
 LogicalResult checkInferredTypes(Operation *op, const Twine &what);
 
+/// Whether `op` talks to other ranks (a shard collective or halo exchange,
+/// ring attention, a group norm whose statistics span ranks, a pipeline
+/// stage's transfer): such ops keep their relative order, and none may run
+/// inside an asynchronous collective's window.
+bool communicates(Operation *op);
+
 /// A linear layer whose weight (and bias, if any) are parameters.
 bool isParamLinear(Operation *op);
 

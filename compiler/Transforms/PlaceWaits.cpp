@@ -8,6 +8,7 @@
 // or at the function's end.
 //
 //===----------------------------------------------------------------------===//
+#include "compiler/Transforms/Partitioning.h"
 #include "compiler/Transforms/Passes.h"
 #include "dialects/Fresco/IR/FrescoOps.h"
 
@@ -24,18 +25,6 @@ namespace {
 
 constexpr llvm::StringLiteral kAsync = FrescoDialect::kAsyncAttrName;
 constexpr llvm::StringLiteral kStage = FrescoDialect::kStageAttrName;
-
-/// Ops that talk to other ranks.
-bool communicates(Operation *op) {
-  if (isa<shard::ShardDialect>(op->getDialect()) &&
-      !isa<shard::AllSliceOp, shard::GridOp>(op))
-    return true;
-  if (isa<StageTransferOp, StageBroadcastOp>(op))
-    return true;
-  if (auto att = dyn_cast<AttentionOp>(op))
-    return att.getRingAxes().has_value();
-  return false;
-}
 
 /// The grid axes of an all_to_all or all_gather, else none.
 std::optional<ArrayRef<int16_t>> exchangeAxes(Operation *op) {

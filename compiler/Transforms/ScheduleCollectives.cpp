@@ -10,6 +10,7 @@
 // move above another communicating op (a collective or ring attention).
 //
 //===----------------------------------------------------------------------===//
+#include "compiler/Transforms/Partitioning.h"
 #include "compiler/Transforms/Passes.h"
 #include "dialects/Fresco/IR/FrescoOps.h"
 
@@ -22,16 +23,6 @@ namespace mlir::fresco {
 #include "compiler/Transforms/Passes.h.inc"
 
 namespace {
-
-/// Ops that talk to other ranks: their relative order is fixed.
-bool communicates(Operation *op) {
-  if (isa<shard::ShardDialect>(op->getDialect()) &&
-      !isa<shard::AllSliceOp, shard::GridOp>(op))
-    return true;
-  if (auto att = dyn_cast<AttentionOp>(op))
-    return bool(att.getRingAxesAttr());
-  return false;
-}
 
 struct ScheduleCollectivesPass
     : impl::ScheduleCollectivesBase<ScheduleCollectivesPass> {

@@ -87,7 +87,12 @@ LogicalResult ShardingPropagation::haloConvolution(Conv2dOp c,
   // [a, b) of output rows reads this rank's input band [a * stride,
   // b * stride) and `lo` rows above, `hi` below it.
   const int64_t lo = pad, hi = k - stride - pad;
-  if (rowsOut * stride != rowsIn || hi < 0)
+  if (hi < 0)
+    return c.emitError() << strategy << " splits the " << what
+                         << " of a convolution whose stride (" << stride
+                         << ") exceeds its kernel (" << k
+                         << ") less its padding: not supported";
+  if (rowsOut * stride != rowsIn)
     return c.emitError() << strategy << " splits the " << what
                          << " of a convolution (kernel " << k << ", stride "
                          << stride << ", padding " << pad << ", " << rowsIn
@@ -163,6 +168,8 @@ LogicalResult ShardingPropagation::statsGroupNorm(GroupNormOp n) {
     if (isSplit(v))
       return n.emitError() << strategy << " splits a group norm's weight";
   SmallVector<int16_t> axes;
+  // (Every rank's block has the local type's positions: the runtime
+  // combines the blocks' statistics as equal counts.)
   for (const auto &a : llvm::drop_begin(split, 2))
     axes.append(a.begin(), a.end());
   llvm::sort(axes);

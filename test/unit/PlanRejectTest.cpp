@@ -314,8 +314,7 @@ const Case kCases[] = {
     {"rope_norm_epsilon_nan",
      [](PlanSpec &s) { s = ropeSpec(4, std::nanf("")); },
      "(Rope): epsilon of the fused RMS norm must be positive and finite"},
-    {"rope_epsilon_without_norm",
-     [](PlanSpec &s) { s = ropeSpec(0, 1e-6f); },
+    {"rope_epsilon_without_norm", [](PlanSpec &s) { s = ropeSpec(0, 1e-6f); },
      "(Rope): epsilon 1e-06 without a norm weight operand"},
     // The modulated flag decides what 3 operands are; counts it cannot
     // read are rejected at load, before any binder guesses.
@@ -496,16 +495,17 @@ const Case kCases[] = {
        s.instrs[0].members = {0};
      },
      "(Halo): a Halo group needs at least 2 members, got 1"},
-    {"halo_negative",
-     [](PlanSpec &s) { s = haloSpec(-1, 1); },
+    {"halo_negative", [](PlanSpec &s) { s = haloSpec(-1, 1); },
      "(Halo): halo rows must not be negative (halo_lo -1, halo_hi 1)"},
-    {"halo_none",
-     [](PlanSpec &s) { s = haloSpec(0, 0); },
+    {"halo_none", [](PlanSpec &s) { s = haloSpec(0, 0); },
      "(Halo): halo_lo and halo_hi are both 0: nothing to exchange"},
-    {"halo_block_smaller",
-     [](PlanSpec &s) { s = haloSpec(3, 1); },
+    {"halo_block_smaller", [](PlanSpec &s) { s = haloSpec(3, 1); },
      "(Halo): the block along dimension 2 has 1 rows (5 less halos of 3 and "
      "1), fewer than the halo rows its neighbours take from it"},
+    {"halo_huge", // lo + hi would wrap int64 in a plain subtraction
+     [](PlanSpec &s) { s = haloSpec(int64_t(1) << 62, int64_t(1) << 62); },
+     "(Halo): halos of 4611686018427387904 and 4611686018427387904 rows "
+     "exceed dimension 2's 5"},
     {"halo_dim",
      [](PlanSpec &s) {
        s = haloSpec(1, 1);
@@ -533,11 +533,12 @@ const Case kCases[] = {
      "(Send): Send tag 2147483646 is reserved for the Halo exchange"},
     // GroupNorm over x [1, 4, 2, 3] with stats_members.
     {"group_norm_stats_member",
-     [](PlanSpec &s) { s = groupNormSpec({1, 2}); },
+     [](PlanSpec &s) {
+       s = groupNormSpec({1, 2});
+     },
      "this rank (0) is not a member of its GroupNorm statistics group "
      "(stats_members)"},
-    {"group_norm_stats_one",
-     [](PlanSpec &s) { s = groupNormSpec({0}); },
+    {"group_norm_stats_one", [](PlanSpec &s) { s = groupNormSpec({0}); },
      "(GroupNorm): stats_members needs at least 2 members to split over, "
      "got 1"},
     {"all_to_all_attrs",

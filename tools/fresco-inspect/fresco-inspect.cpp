@@ -120,13 +120,18 @@ RankSummary summarise(const plan::RankProgram &rp, const std::string &denoiser,
         s.commCalls["ring_send_recv"] += int(hops);
         continue;
       } else if (in->op() == plan::OpCode::Halo) {
-        // One message of the halo rows' slab each way that has rows.
+        // The rows this rank sends: its last halo_lo block rows down unless
+        // it is the last member, its first halo_hi up unless the first.
         const plan::CollectiveAttrs *a = in->attrs_as_CollectiveAttrs();
         const plan::Value *x = f->values()->Get(in->operands()->Get(0));
         const uint64_t rows = uint64_t(x->shape()->Get(uint32_t(a->dim())));
-        s.commBytes["halo"] +=
-            valueBytes(*x) / rows * uint64_t(a->halo_lo() + a->halo_hi());
-        s.commCalls["halo"] += (a->halo_lo() > 0) + (a->halo_hi() > 0);
+        const auto *m = a->members();
+        const bool first = m->Get(0) == int(rp.rank()),
+                   last = m->Get(m->size() - 1) == int(rp.rank());
+        const int64_t down = last ? 0 : a->halo_lo(),
+                      up = first ? 0 : a->halo_hi();
+        s.commBytes["halo"] += valueBytes(*x) / rows * uint64_t(down + up);
+        s.commCalls["halo"] += (down > 0) + (up > 0);
         continue;
       } else if (const plan::GroupNormAttrs *g = in->attrs_as_GroupNormAttrs();
                  g && g->stats_members() && g->stats_members()->size() > 1) {

@@ -3,14 +3,17 @@
 // A convolution over rows split across ranks reads rows of its neighbours'
 // blocks: the Halo instruction fills them in (CollectiveAttrs.halo_lo,
 // halo_hi). Along `dim` the operand holds halo_lo rows of halo, this
-// member's block of n rows, then halo_hi rows of halo. Two ring shifts
-// (Communicator::sendRecv, every member at once, so none waits on another
-// forever): the block's last halo_lo rows go to member i+1, which puts them
-// in its top halo, then its first halo_hi rows go to member i-1, into its
-// bottom halo. What wraps around the ring is dropped: the first member keeps
-// its top halo and the last its bottom halo as the operand has them (a Pad's
-// zeros). A slab of rows is `outer` runs of rows * inner elements, L * inner
-// apart, packed into contiguous staging before it is sent.
+// member's block of n rows, then halo_hi rows of halo. Two shifts along
+// the chain of members: the block's last halo_lo rows go to member i+1,
+// which puts them in its top halo, then its first halo_hi rows go to member
+// i-1, into its bottom halo. A middle member sends and receives at once
+// (Communicator::sendRecv, both posted before either is waited on), the
+// first member only sends down and the last only receives (and the other
+// way up), so no member waits on another forever and nothing travels that
+// is not used: the first member keeps its top halo and the last its bottom
+// halo as the operand has them (a Pad's zeros). A slab of rows is `outer` runs
+// of rows * inner elements, L * inner apart, packed into contiguous staging
+// before it is sent.
 //
 //===----------------------------------------------------------------------===//
 #include "runtime/comm/Communicator.h"
@@ -36,6 +39,9 @@ void verifyHalo(const OpCheck &c) {
          ", halo_hi ", hi, ")");
   c.need(lo > 0 || hi > 0, "halo_lo and halo_hi are both 0: nothing to "
                            "exchange");
+  // (Each halo within the dimension first: the difference cannot wrap.)
+  c.need(lo <= x.shape[dim] && hi <= x.shape[dim], "halos of ", lo, " and ", hi,
+         " rows exceed dimension ", dim, "'s ", x.shape[dim]);
   const int64_t n = x.shape[dim] - lo - hi;
   c.need(n >= std::max(lo, hi), "the block along dimension ", dim, " has ", n,
          " rows (", x.shape[dim], " less halos of ", lo, " and ", hi,
@@ -68,36 +74,44 @@ Step bindHalo(OpBind &bind) {
   Backend *b = &bind.be;
   const auto *src = static_cast<const uint8_t *>(x.ptr);
   auto *dst = static_cast<uint8_t *>(y.ptr);
-  // Rows [from, from + rows) of `src` go out to `to`; what comes back from
-  // `back` lands in rows [into, into + rows) of dst unless `keep` is false.
+  // Rows [from, from + rows) of `src` go out to `to`, and what comes back
+  // from `back` lands in rows [into, into + rows) of dst; -1: no such
+  // neighbour (the first member has none above, the last none below).
   auto shift = [=](int64_t from, int64_t rows, int to, int back, int64_t into,
-                   bool keep, int tag) {
+                   int tag) {
     const int64_t run = rows * inner;
     const size_t bytes = size_t(outer * run) * es;
     auto *send = static_cast<uint8_t *>(arena->get()), *recv = send + slab;
-    b->copyStrided(src + size_t(from * inner) * es, L * inner, send, run, outer,
-                   run, es);
-    if (straight) {
-      c->sendRecv(send, to, recv, back, bytes, tag);
-    } else {
-      uint8_t *hostSend = arena->host(), *hostRecv = hostSend + slab;
-      b->copyToHost(hostSend, send, bytes);
-      c->sendRecv(hostSend, to, hostRecv, back, bytes, tag);
-      if (keep)
-        b->copyToDevice(recv, hostRecv, bytes);
-    }
-    if (keep)
-      b->copyStrided(recv, run, dst + size_t(into * inner) * es, L * inner,
+    if (to >= 0)
+      b->copyStrided(src + size_t(from * inner) * es, L * inner, send, run,
                      outer, run, es);
+    uint8_t *out = send, *in = recv;
+    if (!straight) {
+      out = arena->host(), in = out + slab;
+      if (to >= 0)
+        b->copyToHost(out, send, bytes);
+    }
+    if (to >= 0 && back >= 0)
+      c->sendRecv(out, to, in, back, bytes, tag);
+    else if (to >= 0)
+      c->send(out, bytes, to, tag);
+    else
+      c->recv(in, bytes, back, tag);
+    if (back < 0)
+      return;
+    if (!straight)
+      b->copyToDevice(recv, in, bytes);
+    b->copyStrided(recv, run, dst + size_t(into * inner) * es, L * inner, outer,
+                   run, es);
   };
   return [=] {
     if (dst != src)
       b->copyStrided(src, int64_t(total), dst, int64_t(total), 1,
                      int64_t(total), 1);
     if (lo > 0) // the block's last lo rows, [n, lo + n), to next's top halo
-      shift(n, lo, next, prev, 0, !first, kHaloTagDown);
+      shift(n, lo, last ? -1 : next, first ? -1 : prev, 0, kHaloTagDown);
     if (hi > 0) // its first hi rows, [lo, lo + hi), to prev's bottom halo
-      shift(lo, hi, prev, next, lo + n, !last, kHaloTagUp);
+      shift(lo, hi, first ? -1 : prev, last ? -1 : next, lo + n, kHaloTagUp);
   };
 }
 

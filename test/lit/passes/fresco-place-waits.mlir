@@ -54,6 +54,24 @@ func.func @other_communication(%x: tensor<2x4xf32>) -> (tensor<4x4xf32>, tensor<
 
 // -----
 
+// A group norm whose statistics span ranks (a UNet's split rows) gathers
+// them: it ends the window too, whatever grid axis it uses.
+// CHECK-LABEL: func.func @split_group_norm
+// CHECK: %[[A:.*]] = shard.all_to_all %arg0 {{.*}}{fresco.async}
+// CHECK-NEXT: fresco.silu
+// CHECK-NEXT: %[[AW:.*]] = fresco.wait %[[A]]
+// CHECK-NEXT: fresco.group_norm {{.*}}stats_axes
+// CHECK: return %[[AW]]
+shard.grid @grid(shape = 2)
+func.func @split_group_norm(%x: tensor<2x8x16xf32>, %y: tensor<2x8x4x6xf32>) -> (tensor<2x16x8xf32>, tensor<2x8x4x6xf32>) {
+  %a = shard.all_to_all %x on @grid grid_axes = [0] split_axis = 2 concat_axis = 1 : tensor<2x8x16xf32> -> tensor<2x16x8xf32>
+  %s = fresco.silu %y : (tensor<2x8x4x6xf32>) -> tensor<2x8x4x6xf32>
+  %n = fresco.group_norm %s {num_groups = 4 : i64, epsilon = 1.0e-5 : f64, stats_axes = #fresco.axes<[0]>} : (tensor<2x8x4x6xf32>) -> tensor<2x8x4x6xf32>
+  return %a, %n : tensor<2x16x8xf32>, tensor<2x8x4x6xf32>
+}
+
+// -----
+
 // A pipeline stage's exchange is waited for before the next stage's ops,
 // and the wait belongs to its stage.
 // CHECK-LABEL: func.func @stages

@@ -86,3 +86,14 @@ func.func @thin(%x: tensor<2x4x2x6xf32>) -> tensor<2x4x2x6xf32> attributes {fres
   %0 = fresco.conv2d %x, %w {padding = array<i64: 2, 2>} : (tensor<2x4x2x6xf32>, tensor<4x4x5x5xf32>) -> tensor<2x4x2x6xf32>
   return %0 : tensor<2x4x2x6xf32>
 }
+
+// -----
+
+// A 1x1 window with stride 2 reads one row of every two: its stride is
+// larger than its kernel, which the halo split does not handle.
+func.func @strided_point(%x: tensor<2x4x8x6xf32>) -> tensor<2x4x4x3xf32> attributes {fresco.component = "unet"} {
+  %w = fresco.param "w" : tensor<4x4x1x1xf32>
+  // expected-error @+1 {{splits the rows of a convolution whose stride (2) exceeds its kernel (1) less its padding: not supported}}
+  %0 = fresco.conv2d %x, %w {strides = array<i64: 2, 2>} : (tensor<2x4x8x6xf32>, tensor<4x4x1x1xf32>) -> tensor<2x4x4x3xf32>
+  return %0 : tensor<2x4x4x3xf32>
+}

@@ -9,6 +9,7 @@
 // M2 out, every block's combined in (Chan et al.).
 //
 //===----------------------------------------------------------------------===//
+#include "runtime/backends/GroupMoments.h"
 #include "runtime/backends/cpu/CpuKernels.h"
 #include "runtime/backends/cpu/Parallel.h"
 
@@ -193,17 +194,8 @@ void groupNormApply(const float *x, const float *partials, int64_t parts,
   const int64_t cpg = C / groups, span = cpg * S, stride = 2 * N * groups;
 #pragma omp parallel for schedule(static) if (worthParallel(N * C * S))
   for (int64_t ng = 0; ng < N * groups; ++ng) {
-    // Chan et al.'s pairwise combination, for equal counts: the mean of the
-    // means, and M2 grows by each block's squared distance to it.
-    double mean = 0.0;
-    for (int64_t p = 0; p < parts; ++p)
-      mean += partials[p * stride + 2 * ng];
-    mean /= double(parts);
-    double m2 = 0.0;
-    for (int64_t p = 0; p < parts; ++p) {
-      const double d = double(partials[p * stride + 2 * ng]) - mean;
-      m2 += double(partials[p * stride + 2 * ng + 1]) + double(span) * d * d;
-    }
+    double mean, m2;
+    combineGroupMoments(partials, parts, stride, ng, span, mean, m2);
     normaliseGroup(x + ng * span, y + ng * span,
                    statsOf(Moments{mean, m2}, parts * span, eps), gamma, beta,
                    ng, groups, cpg, S);

@@ -15,6 +15,7 @@
 // normalised values are f32, rounded once when y is written.
 //
 //===----------------------------------------------------------------------===//
+#include "runtime/backends/GroupMoments.h"
 #include "runtime/backends/cuda/CudaKernels.h"
 #include "runtime/backends/cuda/CudaUtil.cuh"
 #include "runtime/backends/cuda/VectorPlan.h"
@@ -319,15 +320,8 @@ __global__ void groupNormApplyKernel(const T *x, const float *partials,
                                      float eps) {
   const int64_t ng = blockIdx.x, span = cpg * S;
   // Every thread combines the few partials itself: no shared memory.
-  double mean = 0.0;
-  for (int64_t p = 0; p < parts; ++p)
-    mean += partials[p * stride + 2 * ng];
-  mean /= double(parts);
-  double m2 = 0.0;
-  for (int64_t p = 0; p < parts; ++p) {
-    const double d = double(partials[p * stride + 2 * ng]) - mean;
-    m2 += double(partials[p * stride + 2 * ng + 1]) + double(span) * d * d;
-  }
+  double mean, m2;
+  combineGroupMoments(partials, parts, stride, ng, span, mean, m2);
   normaliseGroup(x + ng * span, y + ng * span, gamma, beta, ng, groups, cpg, S,
                  mean, m2 / double(parts * span), eps);
 }

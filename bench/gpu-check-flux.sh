@@ -161,11 +161,7 @@ flux_dev_run() {
 flux_gen_run() {
   local name=$1
   shift
-  tmo 60 "$bindir/fresco-run" "${flux_gen[@]}" --backend "$@" -o "$g/$name.png" \
-    --output-latents "@$g/$name.npy" > "$g/$name.log" 2>&1
-  local rc=$?
-  [ $rc -eq 0 ] || { say "fresco-run ($name): rc $rc"; tail -5 "$g/$name.log"; }
-  return $rc
+  gen_run "$g" "$name" "${flux_gen[@]}" --backend "$@"
 }
 
 # Phase 5b: text to image on a tiny random FluxPipeline (CLIP and T5

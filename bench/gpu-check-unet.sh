@@ -1,6 +1,6 @@
 # shellcheck shell=bash disable=SC2154,SC2034
 # gpu-check-unet.sh: phase 5c of bench/gpu-check.sh, sourced there after its
-# helpers (say, row, tmo) and variables (bindir, plans, backend, py, work,
+# helpers (say, row, gen_run) and variables (bindir, plans, backend, py, work,
 # failed). The tiny pipeline and its plans come from bench/gpu-artifacts.sh.
 # (SC2154/SC2034: those variables are gpu-check.sh's.)
 
@@ -9,13 +9,9 @@
 unet_gen_run() {
   local name=$1 plan=$2
   shift 2
-  tmo 90 "$bindir/fresco-run" "$plans/$plan" --weights "$plans/sd-pipe" \
+  gen_run "$g" "$name" "$plans/$plan" --weights "$plans/sd-pipe" \
     --prompt "a red fox in the snow" --prompt "Two cats, one dog!" \
-    --negative-prompt "blurry" --steps 4 --seed 1 --backend "$@" \
-    -o "$g/$name.png" --output-latents "@$g/$name.npy" --stats > "$g/$name.log" 2>&1
-  local rc=$?
-  [ $rc -eq 0 ] || { say "fresco-run ($name): rc $rc"; tail -5 "$g/$name.log"; }
-  return $rc
+    --negative-prompt "blurry" --steps 4 --seed 1 --stats --backend "$@"
 }
 
 # Phase 5c: a tiny random StableDiffusionPipeline (CFG, 4 steps) with the

@@ -390,6 +390,18 @@ median() { # "a b c ..." -> median
 }
 # "run a b c s" of fresco-run --stats (optionally of one rank) -> median ms,
 # the first run (load and warm-up) left out; "n/a" where there is none.
+# gen_run DIR NAME ARGS...: fresco-run ARGS (a generation) writing
+# DIR/NAME.{png,npy,log}; says the return code and the log's tail when it
+# fails, and returns it.
+gen_run() {
+  local dir=$1 name=$2
+  shift 2
+  tmo 90 "$bindir/fresco-run" "$@" -o "$dir/$name.png" \
+    --output-latents "@$dir/$name.npy" > "$dir/$name.log" 2>&1
+  local rc=$?
+  [ $rc -eq 0 ] || { say "fresco-run ($name): rc $rc"; tail -5 "$dir/$name.log"; }
+  return $rc
+}
 run_ms() { # log [rank]
   local pat='^fresco-run: load'
   [ -n "${2:-}" ] && pat="^\\[rank $2\\] fresco-run: load"

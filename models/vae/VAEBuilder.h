@@ -26,10 +26,13 @@ mlir::func::FuncOp buildVAEDecoder(mlir::ModuleOp module,
 /// then quant_conv unless use_quant_conv is false, as FLUX.1's), parameters
 /// named by their state_dict keys. height and width must be multiples of
 /// upscale(). The caller multiplies by scaling_factor, as the pipelines do.
+/// `component` is the pipeline folder holding the weights (the decoder's,
+/// "vae"); empty: `name`.
 mlir::func::FuncOp buildVAEEncoder(mlir::ModuleOp module,
                                    const VAEConfig &config, int64_t batch,
                                    int64_t height, int64_t width,
-                                   llvm::StringRef name);
+                                   llvm::StringRef name,
+                                   llvm::StringRef component = "");
 
 } // namespace fresco::models
 

@@ -58,7 +58,7 @@ Value VAEEmitter::encodeMean(Value x) {
 
 func::FuncOp buildVAEEncoder(ModuleOp module, const VAEConfig &config,
                              int64_t batch, int64_t height, int64_t width,
-                             StringRef name) {
+                             StringRef name, StringRef component) {
   OpBuilder b(module.getBodyRegion());
   b.setInsertionPointToEnd(module.getBody());
   Type f32 = b.getF32Type();
@@ -70,7 +70,8 @@ func::FuncOp buildVAEEncoder(ModuleOp module, const VAEConfig &config,
   auto fn =
       func::FuncOp::create(b, NameLoc::get(b.getStringAttr(name)), name,
                            FunctionType::get(b.getContext(), {inTy}, {outTy}));
-  fn->setAttr(FrescoDialect::kComponentAttrName, b.getStringAttr(name));
+  fn->setAttr(FrescoDialect::kComponentAttrName,
+              b.getStringAttr(component.empty() ? name : component));
   fn.setArgAttr(0, FrescoDialect::kNameAttrName, b.getStringAttr("image"));
   fn.setResultAttr(0, FrescoDialect::kNameAttrName,
                    b.getStringAttr("latent_mean"));

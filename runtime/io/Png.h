@@ -54,6 +54,15 @@ PngImage readPng(const std::string &path);
 void latentsImageToRgb(const float *chw, int64_t channels, int64_t height,
                        int64_t width, uint8_t *rgbOut);
 
+/// The other direction, for an init image (image-to-image): 8-bit HWC to
+/// float CHW in [-1, 1] as diffusers' VaeImageProcessor.preprocess does
+/// (float32 throughout):
+///
+///   x = np.array(image).astype(np.float32) / 255.0
+///   x = 2.0 * x - 1.0
+void rgbToImageFloats(const uint8_t *hwc, int64_t channels, int64_t height,
+                      int64_t width, float *chwOut);
+
 } // namespace fresco
 
 #endif // FRESCO_RUNTIME_IO_PNG_H

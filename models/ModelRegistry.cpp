@@ -95,8 +95,9 @@ Error buildComponentFromConfig(mlir::ModuleOp module, StringRef configText,
   if ((options.height || options.width) && !FluxConfig::matches(*obj) &&
       !vaeEncoder)
     return makeError("an image height/width applies to a "
-                     "FluxTransformer2DModel and a VAE encoder only; this "
-                     "model's shapes come from its config");
+                     "FluxTransformer2DModel only (and to an AutoencoderKL "
+                     "with --vae-encoder); this model's shapes come from its "
+                     "config");
   if (options.maxSequenceLength && !FluxConfig::matches(*obj) && !textModel &&
       !UNetConfig::matches(*obj) && !SD3Config::matches(*obj))
     return makeError("a max sequence length applies to a "

@@ -160,6 +160,12 @@ GenerateResult generate(const PipelineSpec &p, Executor &exec,
     begin = imageToImageBegin(steps, o.strength,
                               scheduler->timesteps().size());
     scheduler->setBeginIndex(begin); // fails for a scheduler without it
+    // Each denoiser rank encodes the image itself: no latents move.
+    const ComponentSpec &enc = *p.find(plan::ComponentRole::Encoder);
+    for (int r : roles.denoiserRanks)
+      check(contains(enc.ranks, r), "--image: the VAE encoder '",
+            enc.function, "' must run on every rank of the denoiser (rank ",
+            r, " does not hold it; see fresco-compile --place)");
   }
 
   const int64_t n = conditioning->numImages();
@@ -176,10 +182,6 @@ GenerateResult generate(const PipelineSpec &p, Executor &exec,
   // Every rank: the text encoders run where they are placed.
   conditioning->prepare(exec, roles);
   if (o.initImage && denoises) {
-    const ComponentSpec &enc = *p.find(plan::ComponentRole::Encoder);
-    check(contains(enc.ranks, roles.rank), "--image: the VAE encoder '",
-          enc.function, "' must run on every rank of the denoiser (rank ",
-          roles.rank, " does not hold it; see fresco-compile --place)");
     HostTensor init = encodeInitImage(p, exec, *o.initImage, n);
     // latents = add_noise(init_latents, noise, timesteps[begin])
     scheduler->addNoise(init.as<float>(), lat, lat, latents.numel(), begin);

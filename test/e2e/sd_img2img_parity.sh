@@ -7,7 +7,7 @@
 # mode) and the same add_noise noise (fresco-run --latents; diffusers'
 # randn_tensor returns it). 2 prompts with a negative prompt, 4 steps,
 # strength 0.6 (the last 2 steps) and 1.0: final latents within 1e-4 of
-# their max magnitude. Then bad input: clear errors for a missing or
+# their max magnitude; cfg=2 over 2 ranks as 1 rank. Then bad input: clear errors for a missing or
 # non-PNG --image, one with alpha, one of another size, --strength outside
 # (0, 1] or keeping no step, --strength without --image, a scheduler without
 # add_noise, a plan without the encoder, and a non-SD pipeline.
@@ -47,6 +47,19 @@ if cmp -s "$work/f0.6.npy" "$work/f1.0.npy"; then
   echo "--strength 0.6 and 1.0 gave the same latents"; exit 1
 fi
 
+# cfg=2 (each rank encodes the image itself) matches the 1-rank run; the
+# encoder must be on every denoiser rank.
+"$B/fresco-compile" "$work/pipe" -o "$work/cfg2.fplan" --batch 2 --height $H \
+  --width $W --vae-encoder --ranks 2 --parallel cfg=2 --quiet
+"$B/fresco-run" "$work/cfg2.fplan" --weights "$work/pipe" "${prompts[@]}" \
+  "${neg[@]}" --image "$work/in.png" --strength 0.6 --steps 4 \
+  --latents "@$work/noise.npy" --output-latents "@$work/cfg2.npy" \
+  --timeout 60 --quiet
+py "$here/compare_npy.py" "$work/cfg2.npy" "$work/f0.6.npy" --rtol-max 1e-5
+"$B/fresco-compile" "$work/pipe" -o "$work/place.fplan" --batch 2 \
+  --height $H --width $W --vae-encoder --ranks 2 \
+  --place text_encoder=0,vae=0,vae_encoder=0,unet=1 --quiet
+
 bad() { # message flags...: fresco-run of PLAN ($plan) refuses FLAGS
   expect_error "$1" "$B/fresco-run" "${plan:-$work/i2i.fplan}" \
     --weights "$work/pipe" "${prompts[@]}" --steps 4 -o "$work/x.png" \
@@ -77,6 +90,8 @@ bad "strength 0.2 of 4 steps keeps no denoising step" \
   --image "$work/in.png" --strength 0.2
 bad "image-to-image is not implemented yet for EulerDiscreteScheduler" \
   --image "$work/in.png" --scheduler EulerDiscreteScheduler
+plan=$work/place.fplan bad "the VAE encoder 'vae_encoder' must run on every \
+rank of the denoiser (rank 1 does not hold it" --image "$work/in.png"
 "$B/fresco-compile" "$work/pipe" -o "$work/t2i.fplan" --batch 2 --height $H \
   --width $W --quiet
 plan=$work/t2i.fplan bad "this plan has none: compile the pipeline folder \

@@ -179,8 +179,7 @@ Error buildComponentFromConfig(mlir::ModuleOp module, StringRef configText,
       if (Error e = checkVAESize(*config, h, w))
         return e;
       buildVAEEncoder(module, *config, options.batch, h, w,
-                      component.empty() ? StringRef("vae_encoder")
-                                        : component);
+                      component.empty() ? StringRef("vae_encoder") : component);
       return Error::success();
     }
     int64_t latent = options.latentSize;

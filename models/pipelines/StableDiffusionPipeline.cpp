@@ -52,8 +52,8 @@ Error buildStableDiffusionPipeline(mlir::ModuleOp module,
   SmallVector<mlir::Attribute> components = {
       a.textEncoder("text_encoder", {"text_embeddings"}, "clip_bpe",
                     "tokenizer", 0),
-      a.component("denoiser", "unet", {"latents", "timestep", "text_embeddings"},
-                  "prediction"),
+      a.component("denoiser", "unet",
+                  {"latents", "timestep", "text_embeddings"}, "prediction"),
       a.component("decoder", "vae", {"latents"}, "image")};
   // Image-to-image (StableDiffusionImg2ImgPipeline) needs the encoder: only
   // compiled when asked, so text-to-image plans stay as small as before.

@@ -1,4 +1,4 @@
-//===- VAEBuilder.h - Emit diffusers' AutoencoderKL halves -------*- C++ -*-===//
+//===- VAEBuilder.h - Emit diffusers' AutoencoderKL halves ------*- C++ -*-===//
 #ifndef FRESCO_MODELS_VAE_VAEBUILDER_H
 #define FRESCO_MODELS_VAE_VAEBUILDER_H
 

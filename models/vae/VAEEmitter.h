@@ -8,13 +8,14 @@
 #ifndef FRESCO_MODELS_VAE_VAEEMITTER_H
 #define FRESCO_MODELS_VAE_VAEEMITTER_H
 
-#include "models/vae/VAEConfig.h"
 #include "dialects/Fresco/IR/FrescoOps.h"
+#include "models/vae/VAEConfig.h"
 
 #include "mlir/IR/Builders.h"
 
 namespace fresco::models::detail {
 
+// Only the VAE builders' sources include this header.
 using namespace mlir;
 using namespace mlir::fresco;
 

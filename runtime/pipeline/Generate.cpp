@@ -157,15 +157,14 @@ GenerateResult generate(const PipelineSpec &p, Executor &exec,
   int begin = 0;
   if (o.initImage) {
     checkImageToImage(p);
-    begin = imageToImageBegin(steps, o.strength,
-                              scheduler->timesteps().size());
+    begin = imageToImageBegin(steps, o.strength, scheduler->timesteps().size());
     scheduler->setBeginIndex(begin); // fails for a scheduler without it
     // Each denoiser rank encodes the image itself: no latents move.
     const ComponentSpec &enc = *p.find(plan::ComponentRole::Encoder);
     for (int r : roles.denoiserRanks)
-      check(contains(enc.ranks, r), "--image: the VAE encoder '",
-            enc.function, "' must run on every rank of the denoiser (rank ",
-            r, " does not hold it; see fresco-compile --place)");
+      check(contains(enc.ranks, r), "--image: the VAE encoder '", enc.function,
+            "' must run on every rank of the denoiser (rank ", r,
+            " does not hold it; see fresco-compile --place)");
   }
 
   const int64_t n = conditioning->numImages();

@@ -50,9 +50,8 @@ HostTensor encodeInitImage(const PipelineSpec &spec, Executor &exec,
                            const HostTensor &pixels, int64_t n) {
   const ComponentSpec &enc = *spec.find(plan::ComponentRole::Encoder);
   const TensorSpec &in = exec.inputs(enc.function).at(0);
-  check(in.shape.size() == 4 && in.shape[0] >= n, "the encoder '",
-        enc.function, "' takes ", shapeToString(in.shape), ", expected [",
-        n, "+, 3, H, W]");
+  check(in.shape.size() == 4 && in.shape[0] >= n, "the encoder '", enc.function,
+        "' takes ", shapeToString(in.shape), ", expected [", n, "+, 3, H, W]");
   check(pixels.dtype == DType::F32 && pixels.shape.size() == 4 &&
             pixels.shape[0] == 1 && pixels.shape[1] == in.shape[1],
         "the init image must be f32 [1, ", in.shape[1], ", H, W], got ",

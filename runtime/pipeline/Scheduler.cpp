@@ -62,13 +62,13 @@ void Scheduler::addNoise(const float *, const float *, float *, int64_t,
                          int) const {
   fail("image-to-image is not implemented yet for ", name(),
        " (its add_noise and shortened schedule); use --scheduler "
-       "DDIMScheduler");
+       "DDIMScheduler or EulerDiscreteScheduler");
 }
 
 void Scheduler::setBeginIndex(int) {
   fail("image-to-image is not implemented yet for ", name(),
        " (its add_noise and shortened schedule); use --scheduler "
-       "DDIMScheduler");
+       "DDIMScheduler or EulerDiscreteScheduler");
 }
 
 namespace sched {

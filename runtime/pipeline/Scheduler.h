@@ -85,7 +85,7 @@ public:
   /// diffusers' add_noise(original, noise, timesteps()[stepIndex]) over n
   /// values into `out`: image-to-image noises the encoded image to the first
   /// timestep it keeps. The default fails: only the schedulers that override
-  /// it (DDIMScheduler) run image-to-image so far.
+  /// it (DDIMScheduler, EulerDiscreteScheduler) run image-to-image so far.
   virtual void addNoise(const float *original, const float *noise, float *out,
                         int64_t n, int stepIndex) const;
 

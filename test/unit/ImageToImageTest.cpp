@@ -105,9 +105,8 @@ TEST(ImageToImage, BeginIndexSkipsTheFirstSteps) {
 }
 
 TEST(ImageToImage, OtherSchedulersRefuseByName) {
-  for (const char *name :
-       {"EulerDiscreteScheduler", "EulerAncestralDiscreteScheduler",
-        "PNDMScheduler", "DPMSolverMultistepScheduler"}) {
+  for (const char *name : {"EulerAncestralDiscreteScheduler", "PNDMScheduler",
+                           "DPMSolverMultistepScheduler"}) {
     std::unique_ptr<Scheduler> s = createScheduler(name, "{}");
     s->setTimesteps(4);
     const std::string msg = errorOf([&] { s->setBeginIndex(1); });

@@ -131,7 +131,8 @@ GENERATION (plans compiled from a pipeline folder):
                        alpha; exactly the plan's width x height, not
                        resized), encoded to its latent mean and noised to
                        the first step --strength keeps; --latents then
-                       gives that noise. DDIMScheduler only, so far
+                       gives that noise. DDIMScheduler and
+                       EulerDiscreteScheduler only, so far
   --strength S         with --image: how much of the schedule runs, in
                        (0, 1] (default 0.8): the last int(steps * S) of
                        the --steps steps, as diffusers' get_timesteps (1:

@@ -88,10 +88,16 @@ Error buildComponentFromConfig(mlir::ModuleOp module, StringRef configText,
     return makeError("batch must be at least 1");
   const bool textModel =
       CLIPTextConfig::matches(*obj) || T5Config::matches(*obj);
-  if ((options.height || options.width) && !FluxConfig::matches(*obj))
+  const bool vaeEncoder = options.vaeEncoder && VAEConfig::matches(*obj);
+  if (options.vaeEncoder && !vaeEncoder)
+    return makeError("--vae-encoder applies to an AutoencoderKL (or a "
+                     "StableDiffusionPipeline folder) only");
+  if ((options.height || options.width) && !FluxConfig::matches(*obj) &&
+      !vaeEncoder)
     return makeError("an image height/width applies to a "
-                     "FluxTransformer2DModel only; this model's shapes come "
-                     "from its config");
+                     "FluxTransformer2DModel only (and to an AutoencoderKL "
+                     "with --vae-encoder); this model's shapes come from its "
+                     "config");
   if (options.maxSequenceLength && !FluxConfig::matches(*obj) && !textModel &&
       !UNetConfig::matches(*obj) && !SD3Config::matches(*obj))
     return makeError("a max sequence length applies to a "
@@ -159,6 +165,23 @@ Error buildComponentFromConfig(mlir::ModuleOp module, StringRef configText,
     Expected<VAEConfig> config = VAEConfig::fromJSON(*obj);
     if (!config)
       return config.takeError();
+    if (vaeEncoder) {
+      const int64_t h = options.height ? options.height : config->sampleSize;
+      const int64_t w = options.width ? options.width : config->sampleSize;
+      for (int64_t v : {h, w})
+        if (v < 1 || v > (int64_t(1) << 16) || v % config->upscale() != 0)
+          return makeError("a VAE encoder's image height and width must be "
+                           "multiples of " +
+                           Twine(config->upscale()) +
+                           " (one halving per block but the last) up to "
+                           "65536, got " +
+                           Twine(v));
+      if (Error e = checkVAESize(*config, h, w))
+        return e;
+      buildVAEEncoder(module, *config, options.batch, h, w,
+                      component.empty() ? StringRef("vae_encoder") : component);
+      return Error::success();
+    }
     int64_t latent = options.latentSize;
     if (latent == 0) {
       if (config->sampleSize % config->upscale() != 0)

@@ -22,6 +22,11 @@ struct BuildOptions {
   /// default. A CLIP text encoder always takes max_position_embeddings
   /// tokens: another value is refused.
   int64_t maxSequenceLength = 0;
+  /// The VAE encoder (fresco-compile --vae-encoder): for a bare
+  /// AutoencoderKL, build it instead of the decoder, for height x width
+  /// pixels (0: sample_size); for a StableDiffusionPipeline folder, add it
+  /// as the pipeline's encoder for image-to-image.
+  bool vaeEncoder = false;
 };
 
 /// Builds the component function `component` (e.g. "transformer"; empty:

@@ -4,7 +4,8 @@
 // conditions a UNet2DConditionModel under true classifier-free guidance
 // (the negative prompt's embeddings, "" by default, in the second half of
 // the UNet's batch), the folder's scheduler, the VAE decoder on
-// latents / scaling_factor. The safety checker is not run.
+// latents / scaling_factor. The safety checker is not run. With
+// --vae-encoder the VAE encoder comes too, for image-to-image.
 //
 //===----------------------------------------------------------------------===//
 #include "models/pipelines/UNetPipeline.h"
@@ -48,12 +49,21 @@ Error buildStableDiffusionPipeline(mlir::ModuleOp module,
   buildVAEDecoder(module, p->vae, n, p->shape.height, p->shape.width, "vae");
 
   PipelineAttrs a(module.getContext());
-  mlir::ArrayAttr components = a.b.getArrayAttr(
-      {a.textEncoder("text_encoder", {"text_embeddings"}, "clip_bpe",
-                     "tokenizer", 0),
-       a.component("denoiser", "unet",
-                   {"latents", "timestep", "text_embeddings"}, "prediction"),
-       a.component("decoder", "vae", {"latents"}, "image")});
+  SmallVector<mlir::Attribute> components = {
+      a.textEncoder("text_encoder", {"text_embeddings"}, "clip_bpe",
+                    "tokenizer", 0),
+      a.component("denoiser", "unet",
+                  {"latents", "timestep", "text_embeddings"}, "prediction"),
+      a.component("decoder", "vae", {"latents"}, "image")};
+  // Image-to-image (StableDiffusionImg2ImgPipeline) needs the encoder: only
+  // compiled when asked, so text-to-image plans stay as small as before.
+  if (options.vaeEncoder) {
+    const int64_t up = p->vae.upscale();
+    buildVAEEncoder(module, p->vae, n, p->shape.height * up,
+                    p->shape.width * up, "vae_encoder", "vae");
+    components.push_back(
+        a.component("encoder", "vae_encoder", {"pixels"}, "latent_mean"));
+  }
   mlir::DictionaryAttr sampler =
       a.dict({a.str("scheduler", p->scheduler.className),
               a.str("scheduler_config", p->scheduler.text),
@@ -62,7 +72,7 @@ Error buildStableDiffusionPipeline(mlir::ModuleOp module,
       "fresco.pipeline",
       a.dict({a.str("kind", "StableDiffusionPipeline"), a.i64("num_images", n),
               a.str("denoiser", "unet"), a.str("decoder", "vae"),
-              a.attr("components", components),
+              a.attr("components", a.b.getArrayAttr(components)),
               a.attr("conditioning", a.dict({a.str("kind", "text")})),
               a.attr("latents", unetLatents(a, *p)),
               a.attr("sampler", sampler)}));

@@ -6,9 +6,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "models/vae/VAEBuilder.h"
-#include "dialects/Fresco/IR/FrescoOps.h"
-
-#include "mlir/IR/Builders.h"
+#include "models/vae/VAEEmitter.h"
 
 #include <cmath>
 
@@ -16,53 +14,7 @@ using namespace mlir;
 using namespace mlir::fresco;
 
 namespace fresco::models {
-namespace {
-
-class VAEEmitter {
-public:
-  VAEEmitter(OpBuilder &b, const VAEConfig &c, int64_t batch)
-      : b(b), c(c), batch(batch), f32(b.getF32Type()) {}
-
-  Value decode(Value latents);
-
-private:
-  Location loc(const Twine &scope) {
-    return NameLoc::get(b.getStringAttr(scope));
-  }
-  Value param(const Twine &name, ArrayRef<int64_t> shape) {
-    std::string n = name.str();
-    return ParamOp::create(b, loc(n), RankedTensorType::get(shape, f32),
-                           b.getStringAttr(n));
-  }
-  int64_t channels(Value x) {
-    return cast<RankedTensorType>(x.getType()).getDimSize(1);
-  }
-  /// nn.Conv2d at `prefix` with a square kernel and "same" padding.
-  Value conv(const Twine &prefix, Value x, int64_t out, int64_t k) {
-    std::string p = prefix.str();
-    Value w = param(p + ".weight", {out, channels(x), k, k});
-    Value bias = param(p + ".bias", {out});
-    return Conv2dOp::create(b, loc(p), x, w, bias,
-                            b.getDenseI64ArrayAttr({1, 1}),
-                            b.getDenseI64ArrayAttr({k / 2, k / 2}));
-  }
-  Value groupNorm(const Twine &prefix, Value x) {
-    std::string p = prefix.str();
-    int64_t ch = channels(x);
-    SmallVector<Value> affine = {param(p + ".weight", {ch}),
-                                 param(p + ".bias", {ch})};
-    return GroupNormOp::create(b, loc(p), x, affine,
-                               b.getI64IntegerAttr(c.normNumGroups),
-                               b.getF64FloatAttr(1e-6), GridAxesAttr());
-  }
-  Value resnet(const Twine &prefix, Value x, int64_t out);
-  Value attention(const Twine &prefix, Value x);
-
-  OpBuilder &b;
-  const VAEConfig &c;
-  int64_t batch;
-  Type f32;
-};
+namespace detail {
 
 Value VAEEmitter::resnet(const Twine &prefix, Value x, int64_t out) {
   std::string p = prefix.str();
@@ -100,16 +52,22 @@ Value VAEEmitter::attention(const Twine &prefix, Value x) {
   return AddOp::create(b, l, o, x);
 }
 
+Value VAEEmitter::midBlock(const Twine &prefix, Value x) {
+  std::string p = prefix.str();
+  int64_t ch = channels(x);
+  Value h = resnet(p + ".resnets.0", x, ch);
+  if (c.midBlockAddAttention)
+    h = attention(p + ".attentions.0", h);
+  return resnet(p + ".resnets.1", h, ch);
+}
+
 Value VAEEmitter::decode(Value z) {
   if (c.usePostQuantConv)
     z = conv("post_quant_conv", z, c.latentChannels, 1);
   ArrayRef<int64_t> blocks = c.blockOutChannels;
   Value h = conv("decoder.conv_in", z, blocks.back(), 3);
 
-  h = resnet("decoder.mid_block.resnets.0", h, blocks.back());
-  if (c.midBlockAddAttention)
-    h = attention("decoder.mid_block.attentions.0", h);
-  h = resnet("decoder.mid_block.resnets.1", h, blocks.back());
+  h = midBlock("decoder.mid_block", h);
 
   for (size_t i = 0; i < blocks.size(); ++i) {
     std::string p = "decoder.up_blocks." + std::to_string(i);
@@ -126,7 +84,7 @@ Value VAEEmitter::decode(Value z) {
   return conv("decoder.conv_out", h, c.outChannels, 3);
 }
 
-} // namespace
+} // namespace detail
 
 func::FuncOp buildVAEDecoder(ModuleOp module, const VAEConfig &config,
                              int64_t batch, int64_t latentHeight,
@@ -146,7 +104,7 @@ func::FuncOp buildVAEDecoder(ModuleOp module, const VAEConfig &config,
   fn.setResultAttr(0, FrescoDialect::kNameAttrName, b.getStringAttr("sample"));
   Block *entry = fn.addEntryBlock();
   b.setInsertionPointToStart(entry);
-  VAEEmitter emitter(b, config, batch);
+  detail::VAEEmitter emitter(b, config, batch);
   func::ReturnOp::create(b, fn.getLoc(), emitter.decode(entry->getArgument(0)));
   return fn;
 }

@@ -77,6 +77,19 @@ Expected<VAEConfig> VAEConfig::fromJSON(const json::Object &config) {
       return configError("config key 'shift_factor' must be a number or null");
     c.shiftFactor = *d;
   }
+  if (const json::Value *v = config.get("down_block_types")) {
+    const json::Array *a = v->getAsArray();
+    if (!a || a->size() != c.blockOutChannels.size())
+      return configError("config key 'down_block_types' must list one block "
+                         "per entry of block_out_channels");
+    for (const json::Value &e : *a)
+      if (e.getAsString() != std::optional<StringRef>("DownEncoderBlock2D"))
+        return configError("down block type '" +
+                           e.getAsString().value_or("<not a string>") +
+                           "' is not supported (only DownEncoderBlock2D)");
+  }
+  if (const json::Value *v = config.get("use_quant_conv"))
+    c.useQuantConv = v->getAsBoolean().value_or(true);
   if (const json::Value *v = config.get("use_post_quant_conv"))
     c.usePostQuantConv = v->getAsBoolean().value_or(true);
   if (const json::Value *v = config.get("mid_block_add_attention"))

@@ -10,7 +10,8 @@
 
 namespace fresco::models {
 
-/// The keys of diffusers' AutoencoderKL config.json that the decoder uses.
+/// The keys of diffusers' AutoencoderKL config.json that the encoder and
+/// decoder use.
 /// Defaults are diffusers' constructor defaults.
 struct VAEConfig {
   int64_t inChannels = 3, outChannels = 3;
@@ -21,7 +22,7 @@ struct VAEConfig {
   int64_t sampleSize = 32;
   double scalingFactor = 0.18215;
   std::optional<double> shiftFactor; // SD3/Flux; null for DiT's VAE
-  bool usePostQuantConv = true;
+  bool useQuantConv = true, usePostQuantConv = true;
   bool midBlockAddAttention = true;
 
   /// Image pixels per latent pixel: one 2x upsampling per block but the last.

@@ -54,6 +54,10 @@ namespace fresco {
 /// ring), its convolutions reading their neighbours' rows and its group
 /// norms taking statistics over every rank's rows. A version-13 runtime
 /// would normalise each rank's rows on their own statistics.
+/// 14 also: ComponentRole Encoder and TensorRoles Pixels, LatentMean (the
+/// VAE encoder of an image-to-image plan, fresco-compile --vae-encoder).
+/// Added in the same release, so no bump: a version-13 runtime refuses the
+/// plan by its version anyway.
 constexpr uint32_t kPlanVersion = 14;
 } // namespace fresco
 

@@ -197,4 +197,14 @@ void latentsImageToRgb(const float *chw, int64_t channels, int64_t height,
   }
 }
 
+void rgbToImageFloats(const uint8_t *hwc, int64_t channels, int64_t height,
+                      int64_t width, float *chwOut) {
+  const int64_t plane = height * width;
+  for (int64_t c = 0; c < channels; ++c)
+    for (int64_t i = 0; i < plane; ++i) {
+      const float x = float(hwc[i * channels + c]) / 255.0f;
+      chwOut[c * plane + i] = 2.0f * x - 1.0f;
+    }
+}
+
 } // namespace fresco

@@ -3,8 +3,8 @@
 // Generated images leave the runtime as 8-bit PNG files (libspng). writePng
 // encodes in memory and writes through a temporary file and a rename, so a
 // crash or a full disk never leaves a half-written image under the final
-// name. readPng decodes any PNG to 8-bit RGB or RGBA; the tests and tools use
-// it to check what was written.
+// name. readPng decodes any PNG to 8-bit RGB or RGBA: fresco-run --image reads
+// init images with it, the tests check what was written.
 //
 // latentsImageToRgb turns one VAE-decoded image (float CHW in [-1, 1]) into
 // 8-bit HWC pixels with exactly the arithmetic diffusers uses, so fresco's
@@ -53,6 +53,15 @@ PngImage readPng(const std::string &path);
 /// becomes 0.
 void latentsImageToRgb(const float *chw, int64_t channels, int64_t height,
                        int64_t width, uint8_t *rgbOut);
+
+/// The other direction, for an init image (image-to-image): 8-bit HWC to
+/// float CHW in [-1, 1] as diffusers' VaeImageProcessor.preprocess does
+/// (float32 throughout):
+///
+///   x = np.array(image).astype(np.float32) / 255.0
+///   x = 2.0 * x - 1.0
+void rgbToImageFloats(const uint8_t *hwc, int64_t channels, int64_t height,
+                      int64_t width, float *chwOut);
 
 } // namespace fresco
 

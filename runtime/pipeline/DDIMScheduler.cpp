@@ -118,6 +118,24 @@ public:
     }
   }
 
+  /// DDPM-style noising in float32, as diffusers: sqrt(alpha_t) x +
+  /// sqrt(1 - alpha_t) noise.
+  void addNoise(const float *original, const float *noise, float *out,
+                int64_t n, int stepIndex) const override {
+    checkStepIndex(stepIndex, "addNoise");
+    const int64_t t = int64_t(timesteps_[size_t(stepIndex)]);
+    const float alphaT = alphasCumprod_[size_t(t < 0 ? t + numTrain_ : t)];
+    const float a = std::sqrt(alphaT), b = std::sqrt(1.0f - alphaT);
+    for (int64_t i = 0; i < n; ++i)
+      out[i] = a * original[i] + b * noise[i];
+  }
+
+  /// Stateless steps: skipping the first ones only moves the counter.
+  void setBeginIndex(int stepIndex) override {
+    checkStepIndex(stepIndex, "setBeginIndex");
+    nextStep_ = stepIndex;
+  }
+
 private:
   int64_t numTrain_ = 1000;
   std::vector<float> alphasCumprod_;

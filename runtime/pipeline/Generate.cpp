@@ -1,6 +1,7 @@
 //===- Generate.cpp - The sampling loop of a compiled pipeline ------------===//
 #include "runtime/pipeline/Generate.h"
 #include "runtime/core/Error.h"
+#include "runtime/pipeline/ImageToImage.h"
 #include "runtime/pipeline/Parts.h"
 #include "runtime/pipeline/PipelineNames.h"
 #include "runtime/pipeline/Scheduler.h"
@@ -152,13 +153,26 @@ GenerateResult generate(const PipelineSpec &p, Executor &exec,
         fluxTimestepOptions(p.schedulerConfig, steps, p.latentPositions()));
   else
     scheduler->setTimesteps(steps);
+  // Image-to-image runs the schedule from `begin` on.
+  int begin = 0;
+  if (o.initImage) {
+    checkImageToImage(p);
+    begin = imageToImageBegin(steps, o.strength, scheduler->timesteps().size());
+    scheduler->setBeginIndex(begin); // fails for a scheduler without it
+    // Each denoiser rank encodes the image itself: no latents move.
+    const ComponentSpec &enc = *p.find(plan::ComponentRole::Encoder);
+    for (int r : roles.denoiserRanks)
+      check(contains(enc.ranks, r), "--image: the VAE encoder '", enc.function,
+            "' must run on every rank of the denoiser (rank ", r,
+            " does not hold it; see fresco-compile --place)");
+  }
 
   const int64_t n = conditioning->numImages();
   const int64_t m = layout->imageSize(); // values per image
   scheduler->setStepNoise({o.seed, m});  // for ancestral steps
   const BatchLayout batch{n, p.numImages, guidance->copies()};
-  HostTensor latents =
-      initialLatents(*layout, n, o, scheduler->initNoiseSigma());
+  HostTensor latents = initialLatents(
+      *layout, n, o, o.initImage ? 1.0 : scheduler->initNoiseSigma());
   float *lat = latents.as<float>();
 
   GenerateResult result;
@@ -166,6 +180,11 @@ GenerateResult generate(const PipelineSpec &p, Executor &exec,
   auto t0 = std::chrono::steady_clock::now();
   // Every rank: the text encoders run where they are placed.
   conditioning->prepare(exec, roles);
+  if (o.initImage && denoises) {
+    HostTensor init = encodeInitImage(p, exec, *o.initImage, n);
+    // latents = add_noise(init_latents, noise, timesteps[begin])
+    scheduler->addNoise(init.as<float>(), lat, lat, latents.numel(), begin);
+  }
   result.encodeSeconds = since(t0);
   t0 = std::chrono::steady_clock::now();
   if (denoises) {
@@ -179,7 +198,7 @@ GenerateResult generate(const PipelineSpec &p, Executor &exec,
       blockPtrs.push_back(b.data());
     std::vector<float> prediction(n * m);
     const std::vector<double> &timesteps = scheduler->timesteps();
-    for (int step = 0; step < int(timesteps.size()); ++step) {
+    for (int step = begin; step < int(timesteps.size()); ++step) {
       auto ts = std::chrono::steady_clock::now();
       float *x = in.tensors[in.latents].as<float>();
       for (int64_t r = 0; r < batch.rows(); ++r)
@@ -204,10 +223,10 @@ GenerateResult generate(const PipelineSpec &p, Executor &exec,
       }
       scheduler->step(prediction.data(), lat, n * m, step);
       if (o.onStep)
-        o.onStep(step + 1, int(timesteps.size()), since(ts));
+        o.onStep(step + 1 - begin, int(timesteps.size()) - begin, since(ts));
     }
     result.denoiseSeconds = since(t0);
-    result.steps = int(timesteps.size());
+    result.steps = int(timesteps.size()) - begin;
   }
 
   // Placement: decoder ranks without the denoiser get the latents from the

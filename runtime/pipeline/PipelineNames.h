@@ -20,11 +20,12 @@ namespace fresco::pipeline_names {
 
 // Indexed by the enum's value; the static_asserts keep them complete.
 inline constexpr const char *kComponentRoles[] = {"denoiser", "decoder",
-                                                  "text_encoder"};
+                                                  "text_encoder", "encoder"};
 inline constexpr const char *kTensorRoles[] = {
-    "latents",        "timestep",  "class_labels",    "prediction",
-    "image",          "token_ids", "text_embeddings", "pooled_text_embeddings",
-    "guidance_scale", "image_ids", "text_ids",        "time_ids"};
+    "latents",        "timestep",   "class_labels",    "prediction",
+    "image",          "token_ids",  "text_embeddings", "pooled_text_embeddings",
+    "guidance_scale", "image_ids",  "text_ids",        "time_ids",
+    "pixels",         "latent_mean"};
 inline constexpr const char *kConditioningKinds[] = {"class_label", "text"};
 inline constexpr const char *kLatentLayouts[] = {"image", "packed_tokens"};
 inline constexpr const char *kGuidanceModes[] = {"none", "class_cfg",

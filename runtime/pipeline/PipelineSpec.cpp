@@ -206,6 +206,16 @@ private:
     cs.outputs = roles(c.outputs(), where + ", outputs");
     decodeTokenizer(c, cs, where);
     requireRoles(cs, where);
+    if (cs.role == plan::ComponentRole::Encoder) {
+      const plan::Function &f =
+          *findFunction(*p_.ranks()->Get(cs.ranks[0]), cs.function);
+      check(f.inputs()->size() == 1, where, ": the function has ",
+            f.inputs()->size(), " inputs, an encoder takes 1");
+      const plan::Value *v = f.values()->Get(f.inputs()->Get(0));
+      cs.pixelShape.assign(v->shape()->begin(), v->shape()->end());
+      check(cs.pixelShape.size() == 4, where, ": its pixels are ",
+            shapeToString(cs.pixelShape), ", expected [images, 3, H, W]");
+    }
     s_.components.push_back(std::move(cs));
   }
 
@@ -260,11 +270,11 @@ private:
     };
     using R = plan::TensorRole;
     for (R r : c.inputs)
-      check(r != R::Prediction && r != R::Image, where, ": '", name(r),
-            "' is an output role, not an input");
+      check(r != R::Prediction && r != R::Image && r != R::LatentMean, where,
+            ": '", name(r), "' is an output role, not an input");
     for (R r : c.outputs)
       check(r == R::Prediction || r == R::Image || r == R::TextEmbeddings ||
-                r == R::PooledTextEmbeddings,
+                r == R::PooledTextEmbeddings || r == R::LatentMean,
             where, ": '", name(r), "' is an input role, not an output");
     for (const auto *list : {&c.inputs, &c.outputs})
       for (R r : *list)
@@ -278,6 +288,15 @@ private:
       check(c.inputs.size() == 1 && c.inputs[0] == R::Latents &&
                 c.outputs.size() == 1 && c.outputs[0] == R::Image,
             where, ": a decoder takes the latents and returns the image");
+    const bool encoder = c.role == plan::ComponentRole::Encoder;
+    if (encoder)
+      check(c.inputs.size() == 1 && c.inputs[0] == R::Pixels &&
+                c.outputs.size() == 1 && c.outputs[0] == R::LatentMean,
+            where, ": an encoder takes the pixels and returns the latent mean");
+    else
+      check(count(c.inputs, R::Pixels) == 0 &&
+                count(c.outputs, R::LatentMean) == 0,
+            where, ": pixels and the latent mean are the encoder's");
     if (c.role == plan::ComponentRole::TextEncoder)
       check(c.inputs.size() == 1 && c.inputs[0] == R::TokenIds &&
                 !c.outputs.empty(),
@@ -418,7 +437,10 @@ private:
     case R::Prediction:
       return RoleTensor{floats, s_.latentShape(batch, s_.predictionChannels)};
     case R::Image:
+    case R::Pixels: // [batch, 3, H, W]: the image size is not in the table
       return RoleTensor{floats, {}};
+    case R::LatentMean: // unpacked whatever the layout, as the decoder's
+      return RoleTensor{floats, {batch, s_.channels, s_.height, s_.width}};
     case R::TextEmbeddings:
     case R::PooledTextEmbeddings: {
       // The first rank's sizes (checkWindows checked them against the

@@ -40,6 +40,8 @@ struct ComponentSpec {
   // of its role: {token offset, feature offset} (feature only for pooled).
   std::vector<std::vector<int64_t>> outputShapes;
   std::vector<std::pair<int64_t, int64_t>> windows;
+  // Encoder: its input as the function takes it, [images, 3, H, W].
+  std::vector<int64_t> pixelShape;
 };
 
 struct PipelineSpec {

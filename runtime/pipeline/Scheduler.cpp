@@ -58,6 +58,19 @@ void Scheduler::setTimestepsWith(int numInferenceSteps,
   setTimesteps(numInferenceSteps);
 }
 
+void Scheduler::addNoise(const float *, const float *, float *, int64_t,
+                         int) const {
+  fail("image-to-image is not implemented yet for ", name(),
+       " (its add_noise and shortened schedule); use --scheduler "
+       "DDIMScheduler or EulerDiscreteScheduler");
+}
+
+void Scheduler::setBeginIndex(int) {
+  fail("image-to-image is not implemented yet for ", name(),
+       " (its add_noise and shortened schedule); use --scheduler "
+       "DDIMScheduler or EulerDiscreteScheduler");
+}
+
 namespace sched {
 
 std::string joinNames(const std::vector<std::string> &values) {

@@ -82,6 +82,18 @@ public:
   virtual void step(const float *modelOutput, float *sample, int64_t n,
                     int stepIndex) = 0;
 
+  /// diffusers' add_noise(original, noise, timesteps()[stepIndex]) over n
+  /// values into `out`: image-to-image noises the encoded image to the first
+  /// timestep it keeps. The default fails: only the schedulers that override
+  /// it (DDIMScheduler, EulerDiscreteScheduler) run image-to-image so far.
+  virtual void addNoise(const float *original, const float *noise, float *out,
+                        int64_t n, int stepIndex) const;
+
+  /// diffusers' set_begin_index: the next step() is step `stepIndex`, the
+  /// ones before it skipped (image-to-image's shortened schedule). The
+  /// default fails, as addNoise does.
+  virtual void setBeginIndex(int stepIndex);
+
   /// The noise of stochastic steps (Euler ancestral, which refuses to step
   /// without it); the deterministic schedulers ignore it.
   void setStepNoise(const StepNoise &noise) { stepNoise_ = noise; }

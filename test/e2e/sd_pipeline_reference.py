@@ -27,6 +27,20 @@ Run the pipeline:
   (vae.decode(latents / scaling_factor)) and writes the raw [B, 3, H, W] output. An
   EulerAncestralDiscreteScheduler draws Fresco's step noise for seed S (default 0), as
   `fresco-run --seed S` does (fresco_noise.py), instead of torch.randn.
+
+Write an init image:
+  sd_pipeline_reference.py image --out in.png [--height 32] [--width 24] [--seed 0] [--alpha]
+  a smooth random 8-bit RGB PNG (RGBA with --alpha), as PIL writes it.
+
+Image-to-image:
+  sd_pipeline_reference.py img2img --pipeline DIR --prompt P [...] [--negative-prompt N ...]
+      --image in.png --strength S --latents noise.npy [--steps 4] [--guidance-scale 7.5]
+      [--dtype float32|float64] --out-latents y.npy
+  StableDiffusionImg2ImgPipeline.__call__ (the folder loaded as it) with output_type="latent",
+  the init image as PIL opens it, and two substitutions so that it matches fresco-run --image:
+  the encoded image is the latent distribution's mean (retrieve_latents with
+  sample_mode="argmax") instead of a sample, and the noise prepare_latents draws for add_noise is
+  noise.npy (fresco-run's --latents) instead of torch.randn.
 """
 import inspect
 import os
@@ -110,6 +124,48 @@ def run(args) -> None:
     print(f"wrote {args.out_latents} {list(out.shape)}")
 
 
+def write_image(out: str, height: int, width: int, seed: int, alpha: bool) -> None:
+    """Bilinearly upsampled 4x4 random colours: smooth, as images are, with every value used."""
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    small = Image.fromarray(rng.integers(0, 256, (4, 4, 4 if alpha else 3), dtype=np.uint8))
+    small.resize((width, height), Image.BILINEAR).save(out)
+    print(f"wrote {out} {width}x{height}")
+
+
+def img2img(args) -> None:
+    import torch
+    from PIL import Image
+
+    diffusers, dt = pipeline_reference_setup(args.dtype)
+    module = sys.modules[diffusers.StableDiffusionImg2ImgPipeline.__module__]
+    pipe = diffusers.StableDiffusionImg2ImgPipeline.from_pretrained(args.pipeline, torch_dtype=dt,
+                                                                    safety_checker=None)
+    pipe.set_progress_bar_config(disable=True)
+    noise = torch.from_numpy(np.load(args.latents.lstrip("@"))).to(dt)
+    calls = []
+
+    def given_noise(shape, generator=None, device=None, dtype=None, layout=None):
+        assert tuple(shape) == tuple(noise.shape), f"noise {list(noise.shape)} for {list(shape)}"
+        calls.append(shape)
+        return noise.to(dtype)
+
+    def mean_latents(encoder_output, generator=None, sample_mode="sample"):
+        return original_retrieve(encoder_output, generator, sample_mode="argmax")
+
+    original_retrieve = module.retrieve_latents
+    module.randn_tensor, module.retrieve_latents = given_noise, mean_latents
+    negative = per_prompt(args.negative_prompt, len(args.prompt))
+    with torch.no_grad():
+        out = pipe(prompt=args.prompt, negative_prompt=negative, image=Image.open(args.image),
+                   strength=args.strength, num_inference_steps=args.steps,
+                   guidance_scale=args.guidance_scale, output_type="latent").images
+    assert len(calls) == 1, "prepare_latents did not draw its noise through randn_tensor"
+    np.save(args.out_latents, out.float().numpy())
+    print(f"wrote {args.out_latents} {list(out.shape)}")
+
+
 def main() -> None:
     ap = arg_parser(__doc__)
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -127,8 +183,22 @@ def main() -> None:
     add_pipeline_run_args(r, guidance_default=7.5)
     r.add_argument("--noise-seed", type=int, default=0,
                    help="fresco-run's --seed, for the step noise of ancestral schedulers")
+    im = sub.add_parser("image")
+    im.add_argument("--out", required=True)
+    im.add_argument("--height", type=int, default=32)
+    im.add_argument("--width", type=int, default=24)
+    im.add_argument("--seed", type=int, default=0)
+    im.add_argument("--alpha", action="store_true")
+    i2i = sub.add_parser("img2img")
+    add_pipeline_run_args(i2i, guidance_default=7.5)
+    i2i.add_argument("--image", required=True)
+    i2i.add_argument("--strength", type=float, default=0.8)
     args = ap.parse_args()
-    if args.cmd == "make":
+    if args.cmd == "image":
+        write_image(args.out, args.height, args.width, args.seed, args.alpha)
+    elif args.cmd == "img2img":
+        img2img(args)
+    elif args.cmd == "make":
         make(args.out, args.seed, args.scheduler, args.sd2)
     elif args.cmd == "latents":
         save_latents(args)

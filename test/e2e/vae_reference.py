@@ -16,8 +16,18 @@ Decode:
   (x / 2 + 0.5).clamp(0, 1) and NHWC permute. float64 runs the VAE and the latents in double.
   Loading is diffusers' default path (accelerate): a missing or mis-shaped tensor is an error.
 
-Check a plan's parameters against diffusers' decoder:
-  vae_reference.py --vae DIR --check-params vae.mlir
+Encode:
+  vae_reference.py --vae DIR --images x.npy --encode --out mean.npy [--dtype float32|float64]
+  x.npy is float [B, in_channels, H, W]; out is AutoencoderKL.encode(x).latent_dist.mean (the
+  encoder, then quant_conv when the config uses one), float32 [B, latent_channels, h, w], in the
+  VAE's own scale (before scaling_factor).
+
+Write images for an encoder:
+  vae_reference.py --vae DIR --make-images x.npy --height H --width W [--batch 2] [--seed 0]
+  writes float32 U(-1, 1) images [B, in_channels, H, W].
+
+Check a plan's parameters against diffusers' decoder (or, with --encoder, encoder):
+  vae_reference.py --vae DIR --check-params vae.mlir [--encoder]
   vae.mlir is `fresco-compile DIR --emit=mlir`: its fresco.param names and shapes must be exactly
   the keys and shapes of AutoencoderKL's decode path in DIR's safetensors (post_quant_conv.* and
   decoder.*), so a config with use_post_quant_conv false has no post_quant_conv parameter.
@@ -61,8 +71,9 @@ def load_vae(path: str):
     return import_diffusers().AutoencoderKL.from_pretrained(path).eval()
 
 
-def check_params(path: str, mlir: str) -> None:
-    """The plan's parameters equal the checkpoint's decode-path keys and shapes."""
+def check_params(path: str, mlir: str, encoder: bool = False) -> None:
+    """The plan's parameters equal the checkpoint's decode-path (or encode-path) keys and
+    shapes."""
     import re
 
     from safetensors import safe_open
@@ -77,10 +88,12 @@ def check_params(path: str, mlir: str) -> None:
     for file in files:
         with safe_open(os.path.join(path, file), "pt") as st:
             for key in st.keys():
-                if key.startswith(("decoder.", "post_quant_conv.")):
+                if key.startswith(("encoder.", "quant_conv.") if encoder else
+                                  ("decoder.", "post_quant_conv.")):
                     want[key] = list(st.get_slice(key).get_shape())
+    part = "encoder" if encoder else "decoder"
     if not want:
-        sys.exit(f"{path}: no decoder tensors in {files}")
+        sys.exit(f"{path}: no {part} tensors in {files}")
     missing = sorted(set(want) - set(got))
     extra = sorted(set(got) - set(want))
     shapes = sorted(k for k in set(got) & set(want) if got[k] != want[k])
@@ -89,10 +102,18 @@ def check_params(path: str, mlir: str) -> None:
         for k in keys:
             print(f"{label}: {k} plan {got.get(k)} checkpoint {want.get(k)}")
     if missing or extra or shapes:
-        sys.exit("the plan's parameters are not diffusers' decoder keys")
-    pqc = sum(k.startswith("post_quant_conv.") for k in got)
-    print(f"{len(got)} parameters, exactly diffusers' decoder keys and shapes "
-          f"({pqc} post_quant_conv)")
+        sys.exit(f"the plan's parameters are not diffusers' {part} keys")
+    quant = "quant_conv" if encoder else "post_quant_conv"
+    qc = sum(k.startswith(quant + ".") for k in got)
+    print(f"{len(got)} parameters, exactly diffusers' {part} keys and shapes ({qc} {quant})")
+
+
+def encode_mean(vae, images):
+    """AutoencoderKL.encode(x).latent_dist.mean."""
+    import torch
+
+    with torch.no_grad():
+        return vae.encode(images).latent_dist.mean
 
 
 def decode(vae, latents, scale):
@@ -118,13 +139,35 @@ def main() -> None:
     ap.add_argument("--make-latents", metavar="FILE", help="write random latents for --vae to FILE instead")
     ap.add_argument("--check-params", metavar="MLIR",
                     help="check fresco-compile --emit=mlir's parameters against --vae's checkpoint instead")
-    add_random_input_args(ap, "--make-latents")
+    ap.add_argument("--encoder", action="store_true", help="--check-params: the encoder's keys")
+    ap.add_argument("--encode", action="store_true", help="encode --images instead of decoding")
+    ap.add_argument("--images", help="--encode: float images .npy [B, C, H, W] in [-1, 1]")
+    ap.add_argument("--make-images", metavar="FILE", help="write random images (--height, --width)")
+    ap.add_argument("--height", type=int, default=32)
+    ap.add_argument("--width", type=int, default=32)
+    add_random_input_args(ap, "--make-latents / --make-images")
     args = ap.parse_args()
 
     path = vae_dir(args.vae)
     config = read_config(path)
     if args.check_params:
-        check_params(path, args.check_params)
+        check_params(path, args.check_params, args.encoder)
+        return
+    if args.make_images:
+        rng = np.random.default_rng(args.seed)
+        shape = (args.batch, config["in_channels"], args.height, args.width)
+        np.save(args.make_images, rng.uniform(-1, 1, shape).astype(np.float32))
+        print(f"wrote {args.make_images} float32 {list(shape)}")
+        return
+    if args.encode:
+        import torch
+
+        if args.images is None or args.out is None:
+            ap.error("--encode needs --images and --out")
+        x = torch.from_numpy(np.load(args.images)).to(torch_dtype(args.dtype))
+        mean = encode_mean(load_vae(path).to(x.dtype), x).float().numpy()
+        np.save(args.out, mean)
+        print(f"wrote {args.out} float32 {list(mean.shape)} (computed in {args.dtype})")
         return
     if args.make_latents:
         save_normal_noise(args.make_latents, latent_shape(config, args.batch), args.seed)

@@ -182,6 +182,28 @@ PipelineSpec decode(const TableSpec &t, std::vector<uint8_t> &bytes) {
   return PipelineSpec::fromPlan(p.plan(), "test.fplan");
 }
 
+/// The table with an image-to-image VAE encoder (16x16 pixels -> the 4x8x8
+/// latents' mean), as fresco-compile --vae-encoder adds it.
+void addEncoder(TableSpec &t) {
+  t.components.push_back(
+      {CR::Encoder, "vae_encoder", {0}, {R::Pixels}, {R::LatentMean}});
+  t.ranks[0]["vae_encoder"] = {{{fp::DType::F32, {2, 3, 16, 16}}},
+                               {{fp::DType::F32, {2, 4, 8, 8}}}};
+}
+
+TEST(PipelineSpec, EncoderTableDecodes) {
+  TableSpec t;
+  addEncoder(t);
+  std::vector<uint8_t> bytes;
+  PipelineSpec s = decode(t, bytes);
+  const ComponentSpec *enc = s.find(CR::Encoder);
+  ASSERT_NE(enc, nullptr);
+  EXPECT_EQ(enc->function, "vae_encoder");
+  EXPECT_EQ(enc->pixelShape, (std::vector<int64_t>{2, 3, 16, 16}));
+  std::vector<uint8_t> plain;
+  EXPECT_EQ(decode(TableSpec(), plain).find(CR::Encoder), nullptr);
+}
+
 TEST(PipelineSpec, DiTTableDecodes) {
   std::vector<uint8_t> bytes;
   PipelineSpec s = decode(TableSpec(), bytes);
@@ -614,6 +636,45 @@ const Case kBadTables[] = {
     {"text_cfg_with_labels",
      [](TableSpec &t) { t.guidance = fp::GuidanceMode::TextCfg; },
      "text CFG needs text conditioning"},
+    {"encoder_takes_latents",
+     [](TableSpec &t) {
+       addEncoder(t);
+       t.components[2].inputs[0] = R::Latents;
+     },
+     "an encoder takes the pixels and returns the latent mean"},
+    {"denoiser_takes_pixels",
+     [](TableSpec &t) { t.components[0].inputs[2] = R::Pixels; },
+     "pixels and the latent mean are the encoder's"},
+    {"latent_mean_as_input",
+     [](TableSpec &t) { t.components[1].inputs[0] = R::LatentMean; },
+     "'latent_mean' is an output role, not an input"},
+    {"pixels_as_output",
+     [](TableSpec &t) {
+       addEncoder(t);
+       t.components[2].outputs[0] = R::Pixels;
+     },
+     "'pixels' is an input role, not an output"},
+    {"two_encoders",
+     [](TableSpec &t) {
+       addEncoder(t);
+       t.components.push_back(t.components[2]);
+       t.components[3].function = "vae_encoder_2";
+       t.ranks[0]["vae_encoder_2"] = t.ranks[0]["vae_encoder"];
+     },
+     "a second encoder"},
+    {"latent_mean_shape",
+     [](TableSpec &t) {
+       addEncoder(t);
+       t.ranks[0]["vae_encoder"].outputs[0].shape = {2, 4, 8, 4};
+     },
+     "encoder 'vae_encoder' on rank 0: output 0 (latent_mean) is f32[2, 4, 8, "
+     "4], expected f32[2, 4, 8, 8]"},
+    {"pixels_rank",
+     [](TableSpec &t) {
+       addEncoder(t);
+       t.ranks[0]["vae_encoder"].inputs[0].shape = {2, 3, 16};
+     },
+     "its pixels are [2, 3, 16], expected [images, 3, H, W]"},
     {"decoder_output",
      [](TableSpec &t) {
        t.ranks[0]["vae"].outputs[0].shape = {2, 3, 16};

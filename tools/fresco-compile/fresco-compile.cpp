@@ -148,6 +148,14 @@ static cl::opt<std::string>
                   "scaled per token, f32 accumulation; needs --dtype bf16 or "
                   "f16)"),
          cl::value_desc("default|fp8"), cl::cat(category));
+static cl::opt<bool> vaeEncoder(
+    "vae-encoder",
+    cl::desc("a StableDiffusionPipeline folder: also compile the VAE encoder "
+             "(function vae_encoder), for image-to-image (fresco-run "
+             "--image); a bare AutoencoderKL folder: compile its encoder "
+             "instead of the decoder, for --height x --width pixels "
+             "(default sample_size)"),
+    cl::cat(category));
 static cl::opt<bool> quiet("quiet", cl::desc("no summary on stderr"),
                            cl::cat(category));
 
@@ -170,6 +178,7 @@ static OwningOpRef<ModuleOp> loadInput(MLIRContext &ctx, SourceMgr &sm,
       options.height = height;
       options.width = width;
       options.maxSequenceLength = maxSequenceLength;
+      options.vaeEncoder = vaeEncoder;
       if (Error e = ::fresco::models::buildPipelineFromFolder(*module, folder,
                                                               options)) {
         error = toString(std::move(e));
@@ -190,6 +199,7 @@ static OwningOpRef<ModuleOp> loadInput(MLIRContext &ctx, SourceMgr &sm,
     options.height = height;
     options.width = width;
     options.maxSequenceLength = maxSequenceLength;
+    options.vaeEncoder = vaeEncoder;
     if (Error e = ::fresco::models::buildComponentFromFolder(
             *module, folder, component, options)) {
       error = toString(std::move(e));
@@ -210,6 +220,7 @@ static OwningOpRef<ModuleOp> loadInput(MLIRContext &ctx, SourceMgr &sm,
     options.height = height;
     options.width = width;
     options.maxSequenceLength = maxSequenceLength;
+    options.vaeEncoder = vaeEncoder;
     if (Error e = ::fresco::models::buildComponentFromConfig(
             *module, (*text)->getBuffer(), component, options)) {
       error = inputPath + ": " + toString(std::move(e));
@@ -228,9 +239,11 @@ static OwningOpRef<ModuleOp> loadInput(MLIRContext &ctx, SourceMgr &sm,
     return nullptr;
   }
   if (batch.getNumOccurrences() || height.getNumOccurrences() ||
-      width.getNumOccurrences() || maxSequenceLength.getNumOccurrences()) {
-    errs() << "fresco-compile: --batch, --height, --width and "
-              "--max-sequence-length apply to model folders and configs: a "
+      width.getNumOccurrences() || maxSequenceLength.getNumOccurrences() ||
+      vaeEncoder.getNumOccurrences()) {
+    errs() << "fresco-compile: --batch, --height, --width, "
+              "--max-sequence-length and --vae-encoder apply to model "
+              "folders and configs: a "
               ".mlir file fixes its own shapes\n";
     std::exit(2);
   }

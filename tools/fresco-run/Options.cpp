@@ -27,6 +27,7 @@ USAGE:
                ...] [--prompt-2 ...] [--prompt-3 ...] [--prompt-file F]
                [--negative-prompt N] [--steps 28] [--guidance-scale 3.5]
                [--seed 0] [--scheduler NAME] [--latents @x.npy]
+               [--image in.png [--strength 0.8]]
                [--output-latents @y.npy] -o out.png
   Run one function on NumPy inputs:
     fresco-run PLAN --weights FOLDER [--function NAME] --input @x.npy ...
@@ -124,6 +125,18 @@ GENERATION (plans compiled from a pipeline folder):
                        pipeline's layout ([N, C, H, W] for DiT and Stable
                        Diffusion, or FluxPipeline's packed [N, tokens,
                        4C]), instead of the seed
+  --image F.png        image-to-image (StableDiffusionPipeline plans
+                       compiled with fresco-compile --vae-encoder): every
+                       image starts from this PNG (8-bit RGB or gray, no
+                       alpha; exactly the plan's width x height, not
+                       resized), encoded to its latent mean and noised to
+                       the first step --strength keeps; --latents then
+                       gives that noise. DDIMScheduler and
+                       EulerDiscreteScheduler only, so far
+  --strength S         with --image: how much of the schedule runs, in
+                       (0, 1] (default 0.8): the last int(steps * S) of
+                       the --steps steps, as diffusers' get_timesteps (1:
+                       all of them, from the image noised to the first)
   --output-latents @F  write the final latents (before VAE scaling) as .npy,
                        in the --latents layout
   -o, --output-image F write the image as PNG; with several images,
@@ -258,6 +271,7 @@ Options parseArgs(int argc, char **argv) {
   Options o;
   // Flags that only mean something in one mode: mixing them is misuse.
   std::vector<std::string> generationFlags, functionFlags;
+  bool strengthGiven = false;
   std::vector<std::string> args(argv + 1, argv + argc);
   for (size_t i = 0; i < args.size(); ++i) {
     std::string a = args[i];
@@ -375,6 +389,16 @@ Options parseArgs(int argc, char **argv) {
     } else if (a == "--latents") {
       o.latents = stripAt(next(), "--latents");
       generationFlags.push_back(a);
+    } else if (a == "--image") {
+      o.image = next();
+      generationFlags.push_back(a);
+    } else if (a == "--strength") {
+      const std::string v = next();
+      o.strength = parseDouble(v, "--strength");
+      if (!(o.strength > 0 && o.strength <= 1))
+        usageError("--strength must be in (0, 1], got " + v);
+      strengthGiven = true;
+      generationFlags.push_back(a);
     } else if (a == "--output-latents") {
       o.outputLatents = stripAt(next(), "--output-latents");
       generationFlags.push_back(a);
@@ -426,6 +450,8 @@ Options parseArgs(int argc, char **argv) {
   if (generating && (!o.function.empty() || !o.inputs.empty()))
     usageError("--class-label/--prompt/-o generate images; --function/--input "
                "run one function: use one or the other");
+  if (strengthGiven && o.image.empty())
+    usageError("--strength applies to image-to-image: give --image too");
   if (generating && o.outputImage.empty() && o.outputLatents.empty())
     usageError("say where the image goes: -o out.png (or --output-latents)");
   if (generating && !o.generating())

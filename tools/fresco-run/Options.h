@@ -40,6 +40,8 @@ struct Options {
   double guidanceScale = std::numeric_limits<double>::quiet_NaN(); // NaN: ditto
   uint64_t seed = 0;
   std::string scheduler, latents, outputLatents, outputImage;
+  std::string image;        // --image: image-to-image's init PNG
+  double strength = 0.8;    // --strength (StableDiffusionImg2ImgPipeline's)
   std::string calibrate;    // --calibrate: the table to write
   std::string profileTrace; // --profile-trace: Chrome trace JSON (+ rank)
 

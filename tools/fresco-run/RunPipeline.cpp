@@ -5,6 +5,7 @@
 #include "runtime/io/Npy.h"
 #include "runtime/io/Png.h"
 #include "runtime/pipeline/Generate.h"
+#include "runtime/pipeline/ImageToImage.h"
 #include "runtime/pipeline/Parts.h"
 #include "runtime/pipeline/Progress.h"
 #include "runtime/session/Session.h"
@@ -19,6 +20,22 @@
 
 namespace fresco::run {
 namespace {
+
+/// --image read as the encoder's f32 [1, 3, H, W] in [-1, 1], its size
+/// checked against the plan before any weight is read.
+HostTensor readInitImage(const std::string &path, const PipelineSpec &spec) {
+  checkImageToImage(spec);
+  PngImage png = readPng(path);
+  check(png.channels == 3, "--image '", path,
+        "' has an alpha channel (or transparency): give an RGB image");
+  checkInitImageSize(spec, png.width, png.height);
+  HostTensor t;
+  t.dtype = DType::F32;
+  t.shape = {1, 3, png.height, png.width};
+  t.data.resize(t.numel() * sizeof(float));
+  rgbToImageFloats(png.pixels.data(), 3, png.height, png.width, t.as<float>());
+  return t;
+}
 
 /// out.png -> out-3.png (the stem gets the index; no extension: appended).
 std::string indexedPath(const std::string &path, size_t i) {
@@ -68,6 +85,9 @@ int runPipeline(const Options &o, const RankEnv &env) {
   // Before any weight is read: what this runtime cannot generate yet.
   if (std::optional<std::string> why = generationSupport(spec))
     fail(*why);
+  HostTensor initImage;
+  if (!o.image.empty())
+    initImage = readInitImage(o.image, spec);
   const std::vector<std::string> prompts = allPrompts(o);
   // Images this run: one per label or prompt.
   const int64_t B =
@@ -107,6 +127,10 @@ int runPipeline(const Options &o, const RankEnv &env) {
   g.guidanceScale = o.guidanceScale;
   g.seed = o.seed;
   g.scheduler = o.scheduler;
+  if (!o.image.empty()) {
+    g.initImage = &initImage;
+    g.strength = o.strength;
+  }
   if (!o.latents.empty()) {
     initial = fromNpy(readNpy(o.latents));
     g.initialLatents = &initial;

@@ -1,0 +1,89 @@
+//===- ImageToImage.cpp - Start the loop from an encoded image ------------===//
+#include "runtime/pipeline/ImageToImage.h"
+#include "runtime/core/Error.h"
+#include "runtime/pipeline/Parts.h"
+
+#include <cmath>
+#include <cstring>
+
+namespace fresco {
+
+int imageToImageBegin(int numInferenceSteps, double strength,
+                      size_t scheduleLength) {
+  check(std::isfinite(strength) && strength > 0 && strength <= 1,
+        "--strength must be in (0, 1], got ", strength);
+  // init_timestep = min(int(steps * strength), steps); t_start = steps -
+  // init_timestep; timesteps = scheduler.timesteps[t_start:].
+  const int64_t init = std::min<int64_t>(
+      int64_t(double(numInferenceSteps) * strength), numInferenceSteps);
+  const int64_t begin = numInferenceSteps - init;
+  check(init >= 1 && begin < int64_t(scheduleLength), "--strength ", strength,
+        " of ", numInferenceSteps,
+        " steps keeps no denoising step (int(steps * strength) is 0): raise "
+        "--strength or --steps");
+  return int(begin);
+}
+
+void checkImageToImage(const PipelineSpec &spec) {
+  check(spec.kind == "StableDiffusionPipeline",
+        "--image (image-to-image) is implemented for StableDiffusionPipeline "
+        "plans only; this plan is a ",
+        spec.kind);
+  check(spec.find(plan::ComponentRole::Encoder) != nullptr,
+        "--image needs the VAE encoder, and this plan has none: compile the "
+        "pipeline folder with fresco-compile --vae-encoder");
+}
+
+void checkInitImageSize(const PipelineSpec &spec, int64_t width,
+                        int64_t height) {
+  checkImageToImage(spec);
+  const std::vector<int64_t> &in =
+      spec.find(plan::ComponentRole::Encoder)->pixelShape;
+  check(height == in[2] && width == in[3], "--image is ", width, "x", height,
+        " pixels (width x height) but the plan was compiled for ", in[3], "x",
+        in[2],
+        " (fresco-compile --width/--height); Fresco does not resize: resize "
+        "the image or compile the plan for its size");
+}
+
+HostTensor encodeInitImage(const PipelineSpec &spec, Executor &exec,
+                           const HostTensor &pixels, int64_t n) {
+  const ComponentSpec &enc = *spec.find(plan::ComponentRole::Encoder);
+  const TensorSpec &in = exec.inputs(enc.function).at(0);
+  check(in.shape.size() == 4 && in.shape[0] >= n, "the encoder '", enc.function,
+        "' takes ", shapeToString(in.shape), ", expected [", n, "+, 3, H, W]");
+  check(pixels.dtype == DType::F32 && pixels.shape.size() == 4 &&
+            pixels.shape[0] == 1 && pixels.shape[1] == in.shape[1],
+        "the init image must be f32 [1, ", in.shape[1], ", H, W], got ",
+        dtypeName(pixels.dtype), shapeToString(pixels.shape));
+  checkInitImageSize(spec, pixels.shape[3], pixels.shape[2]);
+  // Every row of the encoder's batch the same image (the pipeline repeats
+  // it per prompt); floats cross the executor's boundary as f32.
+  HostTensor x;
+  x.dtype = DType::F32;
+  x.shape = in.shape;
+  x.data.resize(x.numel() * sizeof(float));
+  for (int64_t r = 0; r < x.shape[0]; ++r)
+    std::memcpy(x.data.data() + r * pixels.data.size(), pixels.data.data(),
+                pixels.data.size());
+  std::vector<HostTensor> out = exec.run(enc.function, {x});
+  check(out.size() == 1 && out[0].dtype == DType::F32, "the encoder '",
+        enc.function, "' must return one f32 tensor");
+  HostTensor mean = std::move(out[0]);
+  const std::vector<int64_t> want = {mean.shape.at(0), spec.channels,
+                                     spec.height, spec.width};
+  check(mean.shape == want, "the encoder '", enc.function, "' returned ",
+        shapeToString(mean.shape), ", expected ", shapeToString(want));
+  requireFinite(mean, "the encoder's output ('" + enc.function + "')");
+  mean.shape[0] = n;
+  mean.data.resize(mean.numel() * sizeof(float));
+  // init_latents = scaling_factor * init_latents, a Python float times a
+  // float32 tensor.
+  const float scale = float(spec.scalingFactor);
+  float *v = mean.as<float>();
+  for (int64_t i = 0; i < mean.numel(); ++i)
+    v[i] = scale * v[i];
+  return mean;
+}
+
+} // namespace fresco

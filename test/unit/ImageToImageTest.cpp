@@ -1,0 +1,135 @@
+//===- ImageToImageTest.cpp - img2img's schedule cut, noising, pixels -----===//
+//
+// diffusers' get_timesteps arithmetic (Python's int(steps * strength), whose
+// float product can land just above or below an integer), DDIM's add_noise
+// against the closed form in double from the betas, the shortened schedule's
+// step order, the schedulers that refuse image-to-image, and the init
+// image's pixel conversion.
+//
+//===----------------------------------------------------------------------===//
+#include "runtime/pipeline/ImageToImage.h"
+#include "runtime/core/Error.h"
+#include "runtime/io/Png.h"
+#include "runtime/pipeline/Scheduler.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <functional>
+#include <string>
+#include <vector>
+
+using namespace fresco;
+
+namespace {
+
+std::string errorOf(const std::function<void()> &f) {
+  try {
+    f();
+  } catch (const Error &e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST(ImageToImage, BeginIndexIsGetTimesteps) {
+  struct Case {
+    int steps;
+    double strength;
+    int begin;
+  } cases[] = {
+      {4, 1.0, 0},   {4, 0.6, 2}, // int(2.4) = 2 steps kept
+      {5, 0.6, 2},                // 5 * 0.6 = 3.0000000000000004: 3 kept
+      {10, 0.7, 3},               // 7.000000000000001: 7 kept
+      {3, 0.9, 1},                // int(2.7) = 2 kept
+      {50, 0.8, 10}, {1, 1.0, 0}, {4, 0.25, 3},
+  };
+  for (const Case &c : cases)
+    EXPECT_EQ(imageToImageBegin(c.steps, c.strength, size_t(c.steps)), c.begin)
+        << c.steps << " steps, strength " << c.strength;
+}
+
+TEST(ImageToImage, RefusesStrengthsThatKeepNothing) {
+  for (double s : {0.0, -0.5, 1.5, std::nan("")})
+    EXPECT_NE(errorOf([&] {
+                imageToImageBegin(4, s, 4);
+              }).find("--strength must be in (0, 1]"),
+              std::string::npos)
+        << s;
+  EXPECT_NE(errorOf([] {
+              imageToImageBegin(4, 0.2, 4);
+            }).find("--strength 0.2 of 4 steps keeps no denoising step"),
+            std::string::npos);
+}
+
+TEST(ImageToImage, DdimAddNoiseIsTheClosedForm) {
+  const char *config = R"({"num_train_timesteps": 1000, "beta_start": 0.00085,
+      "beta_end": 0.012, "beta_schedule": "scaled_linear", "steps_offset": 1,
+      "set_alpha_to_one": false, "clip_sample": false})";
+  std::unique_ptr<Scheduler> s = createScheduler("DDIMScheduler", config);
+  s->setTimesteps(4); // leading: 751, 501, 251, 1
+  ASSERT_EQ(s->timesteps().size(), 4u);
+  // alphas_cumprod from the scaled_linear betas, in double.
+  std::vector<double> acp(1000);
+  double prod = 1;
+  for (int i = 0; i < 1000; ++i) {
+    const double b = std::sqrt(0.00085) +
+                     (std::sqrt(0.012) - std::sqrt(0.00085)) * i / 999.0;
+    prod *= 1 - b * b;
+    acp[i] = prod;
+  }
+  const std::vector<float> x = {0.5f, -1.25f, 2.0f}, eps = {1.0f, 0.3f, -2.0f};
+  for (int idx = 0; idx < 4; ++idx) {
+    std::vector<float> out(3);
+    s->addNoise(x.data(), eps.data(), out.data(), 3, idx);
+    const double a = acp[size_t(s->timesteps()[idx])];
+    for (int i = 0; i < 3; ++i)
+      EXPECT_NEAR(out[i], std::sqrt(a) * x[i] + std::sqrt(1 - a) * eps[i],
+                  1e-6 * (std::fabs(x[i]) + std::fabs(eps[i])))
+          << "step " << idx << " value " << i;
+  }
+}
+
+TEST(ImageToImage, BeginIndexSkipsTheFirstSteps) {
+  std::unique_ptr<Scheduler> s = createScheduler("DDIMScheduler", "{}");
+  s->setTimesteps(4);
+  s->setBeginIndex(2);
+  std::vector<float> sample = {1.0f}, eps = {0.5f};
+  EXPECT_NE(errorOf([&] {
+              s->step(eps.data(), sample.data(), 1, 0);
+            }).find("called out of order; the next step is 2"),
+            std::string::npos);
+  s->step(eps.data(), sample.data(), 1, 2);
+  s->step(eps.data(), sample.data(), 1, 3);
+  EXPECT_TRUE(std::isfinite(sample[0]));
+}
+
+TEST(ImageToImage, OtherSchedulersRefuseByName) {
+  for (const char *name : {"EulerAncestralDiscreteScheduler", "PNDMScheduler",
+                           "DPMSolverMultistepScheduler"}) {
+    std::unique_ptr<Scheduler> s = createScheduler(name, "{}");
+    s->setTimesteps(4);
+    const std::string msg = errorOf([&] { s->setBeginIndex(1); });
+    EXPECT_NE(msg.find(std::string("image-to-image is not implemented yet "
+                                   "for ") +
+                       name),
+              std::string::npos)
+        << msg;
+  }
+}
+
+TEST(ImageToImage, PixelsAsVaeImageProcessor) {
+  // 2x1 RGB pixels, HWC in, CHW out: 2 * (v / 255) - 1 in float32.
+  const uint8_t hwc[] = {0, 128, 255, 10, 20, 30};
+  float chw[6];
+  rgbToImageFloats(hwc, 3, 1, 2, chw);
+  const int order[] = {0, 3, 1, 4, 2, 5}; // channel-major
+  for (int k = 0; k < 6; ++k) {
+    const float x = float(hwc[order[k]]) / 255.0f;
+    EXPECT_EQ(chw[k], 2.0f * x - 1.0f) << k;
+  }
+  EXPECT_EQ(chw[0], -1.0f);
+  EXPECT_EQ(chw[4], 1.0f);
+}
+
+} // namespace

@@ -84,8 +84,10 @@ const ConvShape kConvCases[] = {
     {1, 512, 8, 8, 256, 1, 1, 1, 1, 0, 0},  // 1x1 resnet shortcut
     {2, 64, 17, 17, 64, 3, 3, 2, 2, 0, 0},  // downsample (padded 0,1 before)
     {2, 4, 32, 32, 1152, 2, 2, 2, 2, 0, 0}, // DiT-XL/2 patch embedding
-    // 3x3 stride 1 with 16+ channels (the CPU's Winograd path): odd sizes
-    // leave partial 2x2 tiles at the right and bottom; paddings 0 and 2.
+    // 3x3 stride 1 with 16+ channels: odd sizes leave partial 2x2 tiles at
+    // the right and bottom; paddings 0 and 2 (the CPU takes Winograd from
+    // 1024 output positions, as in the last case; CpuKernelsTest runs its
+    // path on all of them).
     {2, 16, 7, 9, 24, 3, 3, 1, 1, 1, 1},
     {1, 20, 9, 6, 16, 3, 3, 1, 1, 0, 0},
     {1, 16, 5, 5, 17, 3, 3, 1, 1, 2, 2},

@@ -51,11 +51,12 @@ void linearFp8(const float *x, const Fp8Weight &w, const float *b, float *y,
 
 // Winograd.cpp
 /// Whether conv2d takes the Winograd F(2x2, 3x3) path: 3x3, stride 1,
-/// padding up to 2, at least 16 input and output channels, and not turned
-/// off with FRESCO_CPU_WINOGRAD=0.
-bool winogradApplies(int64_t C, int64_t O, int64_t KH, int64_t KW,
+/// padding up to 2, at least 16 input and output channels, at least 1024
+/// output positions (N * OH * OW) over which to repay the weights'
+/// transform, and not turned off with FRESCO_CPU_WINOGRAD=0.
+bool winogradApplies(int64_t N, int64_t C, int64_t O, int64_t KH, int64_t KW,
                      int64_t strideH, int64_t strideW, int64_t padH,
-                     int64_t padW);
+                     int64_t padW, int64_t OH, int64_t OW);
 void conv2dWinograd(const float *x, const float *w, const float *b, float *y,
                     int64_t N, int64_t C, int64_t H, int64_t W, int64_t O,
                     int64_t padH, int64_t padW, Scratch &scratch);

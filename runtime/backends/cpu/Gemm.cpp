@@ -165,7 +165,7 @@ void conv2d(const float *x, const float *w, const float *b, float *y, int64_t N,
   const int64_t CKK = C * KH * KW;
   if (N == 0 || O == 0 || P == 0)
     return;
-  if (winogradApplies(C, O, KH, KW, strideH, strideW, padH, padW))
+  if (winogradApplies(N, C, O, KH, KW, strideH, strideW, padH, padW, OH, OW))
     return conv2dWinograd(x, w, b, y, N, C, H, W, O, padH, padW, scratch);
   toBlasInt(P, "OH*OW");
   toBlasInt(CKK, "C*KH*KW");

@@ -5,7 +5,9 @@
 # and tiny-6heads-25tokens over 1 rank and 20 layouts (batch 1 and 2;
 # placement, bf16 and per-sample splits); Flux tiny over 1 rank and 10
 # layouts (batch 1 and 2; bf16, placement); a tiny SD UNet pipeline over 1
-# rank and 5 layouts. Layouts that do not fit must fail alike. Needs
+# rank and 5 layouts (ulysses=2 among them: refused before 2026-12-05, when
+# the UNet's rows began to split, so a build before it and one after differ
+# there). Layouts that do not fit must fail alike. Needs
 # FRESCO_PYTHON (the SD pipeline is written by diffusers). Exits 1 on a
 # difference.
 set -uo pipefail

@@ -174,7 +174,7 @@ void groupNorm(const float *x, const float *gamma, const float *beta, float *y,
 void groupNormStats(const float *x, float *stats, int64_t N, int64_t C,
                     int64_t S, int64_t groups) {
   const int64_t cpg = C / groups, span = cpg * S;
-  if (span == 0) { // an empty block: a count of 0 weighs nothing
+  if (span == 0) { // an empty block (so are every member's: equal counts)
     std::fill(stats, stats + 2 * N * groups, 0.0f);
     return;
   }

@@ -13,8 +13,9 @@
 // U_xi [O, C] * V_xi [C, tiles]. The weights are transformed on every call
 // (O * C * 4x4, cheap next to the GEMMs for the VAE's feature maps), so no
 // second copy of them is kept; small feature maps (a UNet's low
-// resolutions) take im2col + sgemm instead (winogradApplies). Tiles go in bands so the transformed input
-// and the products stay within a bounded scratch buffer.
+// resolutions) take im2col + sgemm instead (winogradApplies). Tiles go in bands
+// so the transformed input and the products stay within a bounded scratch
+// buffer.
 //
 // F(2x2, 3x3)'s transforms only add, subtract and halve, so its error stays
 // within a few float roundings of the direct sum (the conformance tests
@@ -79,8 +80,9 @@ bool winogradApplies(int64_t N, int64_t C, int64_t O, int64_t KH, int64_t KW,
   // The weights' transform (16 * O * C floats written per call) saves
   // multiplications in proportion to the output positions: measured on SD
   // 1.5's UNet (2 threads), im2col + sgemm takes 11.6 ms at [2, 1280, 4, 4]
-  // where Winograd takes 52.6, they tie at 2 x 16 x 16 positions and
-  // Winograd wins 1.7x at 2 x 32 x 32 (docs/benchmarks.md).
+  // where Winograd takes 52.6, they tie near 512 positions (2 x 16 x 16)
+  // and Winograd wins 1.7x at 2048 (2 x 32 x 32); the threshold sits
+  // between (docs/benchmarks.md).
   constexpr int64_t kMinPositions = 1024;
   return enabled && KH == 3 && KW == 3 && strideH == 1 && strideW == 1 &&
          padH <= 2 && padW <= 2 && C >= 16 && O >= 16 &&

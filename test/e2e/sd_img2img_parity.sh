@@ -8,7 +8,7 @@
 # mode) and the same add_noise noise (fresco-run --latents; diffusers'
 # randn_tensor returns it). 2 prompts with a negative prompt, 4 steps,
 # strength 0.6 (the last 2 steps) and 1.0: final latents within 1e-4 of
-# their max magnitude; cfg=2 over 2 ranks as 1 rank. Then bad input: clear errors for a missing or
+# their max magnitude; cfg=2 and ulysses=2 over 2 ranks as 1 rank. Then bad input: clear errors for a missing or
 # non-PNG --image, one with alpha, one of another size, --strength outside
 # (0, 1] or keeping no step, --strength without --image, a scheduler without
 # add_noise, a plan without the encoder, and a non-SD pipeline.
@@ -53,15 +53,18 @@ if [ "$scheduler" != DDIMScheduler ]; then
   exit 0
 fi
 
-# cfg=2 (each rank encodes the image itself) matches the 1-rank run; the
+# cfg=2 (each rank encodes the image itself) and ulysses=2 (the UNet's
+# rows split, the encoder whole on each rank) match the 1-rank run; the
 # encoder must be on every denoiser rank.
-"$B/fresco-compile" "$work/pipe" -o "$work/cfg2.fplan" --batch 2 --height $H \
-  --width $W --vae-encoder --ranks 2 --parallel cfg=2 --quiet
-"$B/fresco-run" "$work/cfg2.fplan" --weights "$work/pipe" "${prompts[@]}" \
-  "${neg[@]}" --image "$work/in.png" --strength 0.6 --steps 4 \
-  --latents "@$work/noise.npy" --output-latents "@$work/cfg2.npy" \
-  --timeout 60 --quiet
-py "$here/compare_npy.py" "$work/cfg2.npy" "$work/f0.6.npy" --rtol-max 1e-5
+for par in cfg=2 ulysses=2; do
+  "$B/fresco-compile" "$work/pipe" -o "$work/$par.fplan" --batch 2 \
+    --height $H --width $W --vae-encoder --ranks 2 --parallel $par --quiet
+  "$B/fresco-run" "$work/$par.fplan" --weights "$work/pipe" "${prompts[@]}" \
+    "${neg[@]}" --image "$work/in.png" --strength 0.6 --steps 4 \
+    --latents "@$work/noise.npy" --output-latents "@$work/$par.npy" \
+    --timeout 60 --quiet
+  py "$here/compare_npy.py" "$work/$par.npy" "$work/f0.6.npy" --rtol-max 1e-5
+done
 "$B/fresco-compile" "$work/pipe" -o "$work/place.fplan" --batch 2 \
   --height $H --width $W --vae-encoder --ranks 2 \
   --place text_encoder=0,vae=0,vae_encoder=0,unet=1 --quiet

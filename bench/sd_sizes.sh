@@ -34,6 +34,9 @@ for m in sd15 sdxl; do
   sizes "$m placement x tp=2" "$f" --ranks 3 --place "$enc,unet=1+2" --parallel tp=2
   sizes "$m cfg=2 x tp=2" "$f" --ranks 4 --parallel cfg=2,tp=2
   sizes "$m pipeline=2" "$f" --ranks 2 --parallel pipeline=2
+  sizes "$m ulysses=2" "$f" --ranks 2 --parallel ulysses=2
+  sizes "$m ulysses=4" "$f" --ranks 4 --parallel ulysses=4
+  sizes "$m cfg=2 x ulysses=2" "$f" --ranks 4 --parallel cfg=2,ulysses=2
 done
 enc=text_encoder=0,text_encoder_2=0,text_encoder_3=0,vae=0
 sizes "sd3.5-large 1 rank" "$sd35"

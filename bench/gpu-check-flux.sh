@@ -156,14 +156,6 @@ flux_dev_run() {
   fi
 }
 
-# flux_gen_run NAME BACKEND [ARGS...]: the tiny Flux generation ($flux_gen)
-# into $g/NAME.{npy,png,log}.
-flux_gen_run() {
-  local name=$1
-  shift
-  gen_run "$g" "$name" "${flux_gen[@]}" --backend "$@"
-}
-
 # Phase 5b: text to image on a tiny random FluxPipeline (CLIP and T5
 # encoders with their tokenizers, guidance embedded, 4 steps) on the GPU
 # against the CPU, final packed latents compared: f32 within 1e-4 of their
@@ -178,24 +170,8 @@ flux_generation_phase() {
     row "flux generation (tiny)" "n/a" "no $plans/flux-gen.fplan (a bundle made before phase 5b)"
     return
   fi
-  local flux_gen=("$plans/flux-gen.fplan" --weights "$plans/flux-pipe" --prompt "a red fox in the snow"
-                  --steps 4 --guidance-scale 3.5 --seed 1 --stats)
-  local have_cpu=0
-  flux_gen_run cpu cpu && have_cpu=1
-  if [ $have_cpu = 1 ] && flux_gen_run f32 "$backend" &&
-     "$py" bench/gpu_dit.py compare "$g/f32.npy" "$g/cpu.npy" --tol 1e-4 > "$g/cmp-f32.txt"; then
-    row "flux generation 4 steps f32" "ok" "latents vs cpu: $(cat "$g/cmp-f32.txt")"
-  else
-    failed=1
-    row "flux generation 4 steps f32" "FAIL" "$(cat "$g/cmp-f32.txt" 2>/dev/null || grep -h -m1 -i error "$g"/*.log | cut -c1-80)"
-  fi
-  if [ $have_cpu = 1 ] && flux_gen_run bf16 "$backend" --dtype bf16 &&
-     flux_gen_run staged cpu-staged --dtype bf16 &&
-     "$py" bench/gpu_dit.py compare-ref "$g/bf16.npy" "$g/staged.npy" "$g/cpu.npy" \
-       --labels "$backend,cpu-staged" > "$g/cmp-bf16.txt"; then
-    row "flux generation 4 steps bf16" "ok" "latents $(cat "$g/cmp-bf16.txt")"
-  else
-    failed=1
-    row "flux generation 4 steps bf16" "FAIL" "$(cat "$g/cmp-bf16.txt" 2>/dev/null || grep -h -m1 -i error "$g"/*.log | cut -c1-80)"
-  fi
+  local gen_ref=("$plans/flux-gen.fplan" --weights "$plans/flux-pipe" --prompt "a red fox in the snow"
+                 --steps 4 --guidance-scale 3.5 --seed 1 --stats)
+  local gen_dev=("${gen_ref[@]}")
+  gen_parity "$g" "flux generation 4 steps"
 }

@@ -402,6 +402,32 @@ gen_run() {
   [ $rc -eq 0 ] || { say "fresco-run ($name): rc $rc"; tail -5 "$dir/$name.log"; }
   return $rc
 }
+# gen_parity DIR LABEL: a generation's rows "LABEL f32" and "LABEL bf16"
+# against the CPU. The caller sets gen_ref (the reference's fresco-run
+# arguments, run on cpu in f32) and gen_dev (the checked run's: on $backend
+# in f32 and bf16, and on cpu-staged in bf16), both without --backend. f32
+# within 1e-4 of the reference's max magnitude; bf16 within twice the
+# distance of the CPU's emulation of the same storage, plus 1e-3.
+gen_parity() {
+  local g=$1 label=$2 have_cpu=0
+  gen_run "$g" cpu "${gen_ref[@]}" --backend cpu && have_cpu=1
+  if [ $have_cpu = 1 ] && gen_run "$g" f32 "${gen_dev[@]}" --backend "$backend" &&
+     "$py" bench/gpu_dit.py compare "$g/f32.npy" "$g/cpu.npy" --tol 1e-4 > "$g/cmp-f32.txt"; then
+    row "$label f32" "ok" "latents vs cpu: $(cat "$g/cmp-f32.txt")"
+  else
+    failed=1
+    row "$label f32" "FAIL" "$(cat "$g/cmp-f32.txt" 2>/dev/null || grep -h -m1 -i error "$g"/*.log | cut -c1-80)"
+  fi
+  if [ $have_cpu = 1 ] && gen_run "$g" bf16 "${gen_dev[@]}" --backend "$backend" --dtype bf16 &&
+     gen_run "$g" staged "${gen_dev[@]}" --backend cpu-staged --dtype bf16 &&
+     "$py" bench/gpu_dit.py compare-ref "$g/bf16.npy" "$g/staged.npy" "$g/cpu.npy" \
+       --labels "$backend,cpu-staged" > "$g/cmp-bf16.txt"; then
+    row "$label bf16" "ok" "latents $(cat "$g/cmp-bf16.txt")"
+  else
+    failed=1
+    row "$label bf16" "FAIL" "$(cat "$g/cmp-bf16.txt" 2>/dev/null || grep -h -m1 -i error "$g"/*.log | cut -c1-80)"
+  fi
+}
 run_ms() { # log [rank]
   local pat='^fresco-run: load'
   [ -n "${2:-}" ] && pat="^\\[rank $2\\] fresco-run: load"

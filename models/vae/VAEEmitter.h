@@ -9,6 +9,7 @@
 #define FRESCO_MODELS_VAE_VAEEMITTER_H
 
 #include "dialects/Fresco/IR/FrescoOps.h"
+#include "models/ModelEmitter.h"
 #include "models/vae/VAEConfig.h"
 
 #include "mlir/IR/Builders.h"
@@ -19,24 +20,16 @@ namespace fresco::models::detail {
 using namespace mlir;
 using namespace mlir::fresco;
 
-class VAEEmitter {
+class VAEEmitter : public ModelEmitter {
 public:
   VAEEmitter(OpBuilder &b, const VAEConfig &c, int64_t batch)
-      : b(b), c(c), batch(batch), f32(b.getF32Type()) {}
+      : ModelEmitter(b), c(c), batch(batch) {}
 
   Value decode(Value latents);
   /// The latent distribution's mean [B, latent_channels, h, w].
   Value encodeMean(Value image);
 
 private:
-  Location loc(const Twine &scope) {
-    return NameLoc::get(b.getStringAttr(scope));
-  }
-  Value param(const Twine &name, ArrayRef<int64_t> shape) {
-    std::string n = name.str();
-    return ParamOp::create(b, loc(n), RankedTensorType::get(shape, f32),
-                           b.getStringAttr(n));
-  }
   int64_t channels(Value x) {
     return cast<RankedTensorType>(x.getType()).getDimSize(1);
   }
@@ -66,10 +59,8 @@ private:
   /// at the right, then a stride-2 3x3 convolution.
   Value downsample(const Twine &prefix, Value x);
 
-  OpBuilder &b;
   const VAEConfig &c;
   int64_t batch;
-  Type f32;
 };
 
 } // namespace fresco::models::detail

@@ -122,20 +122,10 @@ TEST_F(CpuKernelsTest, Conv2d) {
 }
 
 // The Winograd path itself, on shapes below the size conv2d hands it
-// (odd sizes leave partial 2x2 tiles at the right and bottom; paddings 0,
-// 1 and 2; one output pixel; more tiles than one band holds).
+// (kOddTileConvShapes) and on a UNet's 4x4 bottom.
 TEST_F(CpuKernelsTest, Conv2dWinograd) {
-  const ConvCase cases[] = {
-      {2, 16, 7, 9, 24, 3, 3, 1, 1, 1, 1},
-      {1, 20, 9, 6, 16, 3, 3, 1, 1, 0, 0},
-      {1, 16, 5, 5, 17, 3, 3, 1, 1, 2, 2},
-      {1, 32, 3, 70, 16, 3, 3, 1, 1, 1, 1},
-      {1, 16, 3, 3, 16, 3, 3, 1, 1, 0, 0},
-      {1, 16, 1, 8, 16, 3, 3, 1, 1, 1, 2},
-      {1, 16, 6, 5, 16, 3, 3, 1, 1, 2, 0},
-      {1, 16, 221, 200, 32, 3, 3, 1, 1, 1, 1},
-      {2, 1280, 4, 4, 64, 3, 3, 1, 1, 1, 1},
-  };
+  std::vector<ConvCase> cases = kOddTileConvShapes;
+  cases.push_back({2, 1280, 4, 4, 64, 3, 3, 1, 1, 1, 1});
   uint32_t seed = 300;
   cpu::Scratch scratch;
   for (const ConvCase &c : cases) {

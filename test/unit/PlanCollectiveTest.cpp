@@ -64,24 +64,34 @@ public:
   bool device = false; // as NCCL: exchanges the backend's own memory
 };
 
+/// The executor's three memory paths: host memory; device memory staged
+/// through the host; device memory exchanged directly.
+constexpr const char *kMemoryPaths[] = {"cpu", "cpu-staged",
+                                        "cpu-staged-direct"};
+
+/// Runs function "f" of rank 0 of `p` on memory path `path` over `comm`.
+std::vector<HostTensor> runOnPath(const LoadedPlan &p, const char *path,
+                                  MirrorComm &comm,
+                                  const std::vector<HostTensor> &inputs) {
+  WeightStore weights(p.rank(0), "/nonexistent");
+  comm.device = std::string(path) == "cpu-staged-direct";
+  auto backend = std::string(path) == "cpu" ? createCpuBackend()
+                                            : createStagedCpuBackend();
+  Executor exec(
+      p, 0, *backend, weights,
+      [&](const std::vector<int> &) -> Communicator & { return comm; });
+  return exec.run("f", inputs);
+}
+
 TEST(Plan, AllToAllPacksBlocks) {
   LoadedPlan p = LoadedPlan::fromBytes(allToAllSpec().build(), "a2a.fplan");
-  WeightStore weights(p.rank(0), "/nonexistent");
-  // Host memory; device memory staged through the host; device memory
-  // exchanged directly (the three paths of the executor).
-  for (const char *name : {"cpu", "cpu-staged", "cpu-staged-direct"}) {
+  for (const char *name : kMemoryPaths) {
     SCOPED_TRACE(name);
     MirrorComm comm;
-    comm.device = std::string(name) == "cpu-staged-direct";
-    auto backend = std::string(name) == "cpu" ? createCpuBackend()
-                                              : createStagedCpuBackend();
-    Executor exec(
-        p, 0, *backend, weights,
-        [&](const std::vector<int> &) -> Communicator & { return comm; });
     HostTensor x{DType::F32, {2, 4, 6}, std::vector<uint8_t>(4 * 48)};
     for (int i = 0; i < 48; ++i)
       x.as<float>()[i] = float(i);
-    std::vector<HostTensor> out = exec.run("f", {x});
+    std::vector<HostTensor> out = runOnPath(p, name, comm, {x});
     ASSERT_EQ(out.size(), 1u);
     EXPECT_EQ(out[0].shape, (std::vector<int64_t>{2, 8, 3}));
     // Block j is x[:, :, 3j:3j+3]; received block j lands at y[:, 4j:4j+4].
@@ -101,25 +111,18 @@ TEST(Plan, AllToAllPacksBlocks) {
 // its own storage and in the operand's.
 TEST(Plan, HaloPacksSlabsOnEveryMemoryPath) {
   for (bool shared : {false, true})
-    for (const char *name : {"cpu", "cpu-staged", "cpu-staged-direct"}) {
+    for (const char *name : kMemoryPaths) {
       SCOPED_TRACE(std::string(name) + (shared ? " shared" : ""));
       PlanSpec spec = haloSpec(1, 1); // x [1, 2, 5, 3] along dimension 2
       if (shared)
         spec.values[1].offset = 0;
       LoadedPlan p = LoadedPlan::fromBytes(spec.build(), "halo.fplan");
-      WeightStore weights(p.rank(0), "/nonexistent");
       MirrorComm comm;
-      comm.device = std::string(name) == "cpu-staged-direct";
-      auto backend = std::string(name) == "cpu" ? createCpuBackend()
-                                                : createStagedCpuBackend();
-      Executor exec(
-          p, 0, *backend, weights,
-          [&](const std::vector<int> &) -> Communicator & { return comm; });
       HostTensor x{DType::F32, {1, 2, 5, 3}, std::vector<uint8_t>(4 * 30)};
       for (int i = 0; i < 30; ++i) // halo rows (0 and 4) hold -1
         x.as<float>()[i] =
             (i / 3) % 5 == 0 || (i / 3) % 5 == 4 ? -1.0f : float(i);
-      std::vector<HostTensor> out = exec.run("f", {x});
+      std::vector<HostTensor> out = runOnPath(p, name, comm, {x});
       ASSERT_EQ(out.size(), 1u);
       for (int c = 0; c < 2; ++c)
         for (int row = 0; row < 5; ++row)
@@ -240,22 +243,15 @@ TEST(Plan, AsyncAllGatherWaitsBeforeAViewIsRead) {
 // On the three memory paths.
 TEST(Plan, SplitGroupNormGathersStatisticsOnEveryMemoryPath) {
   LoadedPlan p = LoadedPlan::fromBytes(groupNormSpec({0, 1}).build(), "gn");
-  WeightStore weights(p.rank(0), "/nonexistent");
   HostTensor x{DType::F32, {1, 4, 2, 3}, std::vector<uint8_t>(4 * 24)};
   for (int i = 0; i < 24; ++i)
     x.as<float>()[i] = 10.0f + float((i * 7) % 24) / 8.0f;
   const ref::RefVec want =
       ref::refGroupNorm(floats(x), nullptr, nullptr, 1, 4, 6, 2, 1e-6f);
-  for (const char *name : {"cpu", "cpu-staged", "cpu-staged-direct"}) {
+  for (const char *name : kMemoryPaths) {
     SCOPED_TRACE(name);
     DeferredMirror comm;
-    comm.device = std::string(name) == "cpu-staged-direct";
-    auto backend = std::string(name) == "cpu" ? createCpuBackend()
-                                              : createStagedCpuBackend();
-    Executor exec(
-        p, 0, *backend, weights,
-        [&](const std::vector<int> &) -> Communicator & { return comm; });
-    std::vector<HostTensor> out = exec.run("f", {x});
+    std::vector<HostTensor> out = runOnPath(p, name, comm, {x});
     ASSERT_EQ(out.size(), 1u);
     ref::expectClose(want, floats(out[0]));
   }

@@ -104,6 +104,25 @@ struct ConvShape {
   int64_t outW() const { return (W + 2 * pW - KW) / sW + 1; }
 };
 
+/// 3x3 stride-1 convolutions with 16+ channels at awkward sizes (the CPU's
+/// Winograd tiles): odd sizes leave partial 2x2 tiles at the right and
+/// bottom; paddings 0 and 2; one output pixel (a single partial tile); a
+/// single input row with different paddings per axis; more tiles than one
+/// band holds (with C + O = 48 a band is 10922 tiles: 109 of the 111 rows of
+/// 100 tiles), the second band partial. The CPU's conv2d takes Winograd
+/// from 1024 output positions (the last case only); CpuKernelsTest runs the
+/// Winograd path itself on all of them.
+inline const std::vector<ConvShape> kOddTileConvShapes = {
+    {2, 16, 7, 9, 24, 3, 3, 1, 1, 1, 1},
+    {1, 20, 9, 6, 16, 3, 3, 1, 1, 0, 0},
+    {1, 16, 5, 5, 17, 3, 3, 1, 1, 2, 2},
+    {1, 32, 3, 70, 16, 3, 3, 1, 1, 1, 1},
+    {1, 16, 3, 3, 16, 3, 3, 1, 1, 0, 0},
+    {1, 16, 1, 8, 16, 3, 3, 1, 1, 1, 2},
+    {1, 16, 6, 5, 16, 3, 3, 1, 1, 2, 0},
+    {1, 16, 221, 200, 32, 3, 3, 1, 1, 1, 1},
+};
+
 inline RefVec refConv2d(const Vec &x, const Vec &w, const float *b,
                         const ConvShape &c) {
   const int64_t OH = c.outH(), OW = c.outW();

@@ -586,7 +586,7 @@ LogicalResult ShardingPropagation::propagate() {
              << strategy << " splits rows that an earlier strategy split "
              << "with halos; split a UNet's rows over one sequence axis "
                 "(ulysses or ring)";
-    if (rule && splitsSpatially(op)) {
+    if (rule && splitsSpatially(op, *rule)) {
       if (failed(isa<Conv2dOp>(op) ? haloConvolution(cast<Conv2dOp>(op), *rule)
                                    : statsGroupNorm(cast<GroupNormOp>(op))))
         return failure();

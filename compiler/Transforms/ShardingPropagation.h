@@ -116,8 +116,8 @@ private:
 
   // A split of an image's rows (SpatialSplit.cpp).
   /// Whether `op` is a convolution or group norm whose input is split along
-  /// a spatial dimension.
-  bool splitsSpatially(Operation *op) const;
+  /// a spatial dimension that its rule needs whole.
+  bool splitsSpatially(Operation *op, const ShardingRule &rule) const;
   /// A convolution over split rows: this rank's band with halo rows from
   /// its neighbours (fresco.pad, shard.update_halo), unpadded along them.
   LogicalResult haloConvolution(Conv2dOp c, const ShardingRule &rule);

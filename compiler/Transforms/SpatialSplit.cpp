@@ -39,21 +39,19 @@ int64_t spatialDim(const ShardingPropagation::Split &split) {
 
 } // namespace
 
-bool ShardingPropagation::splitsSpatially(Operation *op) const {
+bool ShardingPropagation::splitsSpatially(Operation *op,
+                                          const ShardingRule &rule) const {
   if (!isa<Conv2dOp, GroupNormOp>(op))
     return false;
+  // A spatial dimension the rule needs whole (an overlapping or padded
+  // window, a group norm's statistics); a window that tiles its input (a
+  // 1x1 convolution, a patch embedding) splits by the rule itself.
   Split split = splitOf(op->getOperand(0));
-  auto c = dyn_cast<Conv2dOp>(op);
-  for (int64_t d = 2; d < int64_t(split.size()); ++d) {
-    if (split[d].empty())
-      continue;
-    // A window that tiles its input (a 1x1 convolution, a patch
-    // embedding) splits by its rule.
-    if (c && c.getPadding()[d - 2] == 0 &&
-        c.getStrides()[d - 2] == c.getWeight().getType().getDimSize(d))
-      continue;
-    return true;
-  }
+  for (int64_t d = 2; d < int64_t(split.size()); ++d)
+    if (!split[d].empty() && !rule.operands[0][d].empty() &&
+        rule.factors[rule.operands[0][d].front()].kind ==
+            FactorKind::NeedReplication)
+      return true;
   return false;
 }
 

@@ -58,7 +58,10 @@ namespace fresco {
 /// VAE encoder of an image-to-image plan, fresco-compile --vae-encoder).
 /// Added in the same release, so no bump: a version-13 runtime refuses the
 /// plan by its version anyway.
-constexpr uint32_t kPlanVersion = 14;
+/// 15: the StaleGather op code and Pipeline.fresh_steps (patch=P,
+/// DistriFusion): attention reads the other ranks' keys and values from the
+/// previous step. A version-14 runtime would not know the op.
+constexpr uint32_t kPlanVersion = 15;
 } // namespace fresco
 
 #endif // FRESCO_RUNTIME_CORE_PLANVERSION_H

@@ -152,6 +152,12 @@ InstrWork instrWork(const plan::Function &f, const plan::Instr &in,
     w.collective = true;
     w.compute = false;
     break;
+  case plan::OpCode::StaleGather:
+    // The exchange is timed by the links; the copies here: the state into
+    // the result, this rank's block into it and into the staging.
+    w.collective = true;
+    w.bytes *= 2;
+    break;
   case plan::OpCode::Wait:
     w.compute = false;
     break;

@@ -176,6 +176,15 @@ public:
     FunctionTime out;
     out.function = name_;
     for (Rank &r : ranks_) {
+      // What is still in flight (a stale run's stale gathers) completes
+      // before the function returns.
+      for (auto &[id, end] : r.asyncEnd) {
+        double exposed = std::max(0.0, end - r.clock);
+        r.time.comm += exposed;
+        r.time.hidden += std::max(0.0, r.asyncTime[id] - exposed);
+        r.clock += exposed;
+      }
+      r.asyncEnd.clear();
       r.time.end = r.clock;
       out.seconds = std::max(out.seconds, r.time.end);
     }
@@ -230,6 +239,7 @@ private:
     case plan::OpCode::AllReduce:
       return allReduce(bytes(in.results()->Get(0)), n, l);
     case plan::OpCode::AllGather:
+    case plan::OpCode::StaleGather:
       return allGather(bytes(in.results()->Get(0)), n, l);
     case plan::OpCode::AllToAll:
       return allToAll(bytes(in.operands()->Get(0)), n, l);
@@ -393,7 +403,8 @@ private:
             c      ? *c->members()
             : ring ? *a->ring_members()
                    : *gn->stats_members();
-        if (splitNorm) {
+        // A stale gather's copies (state, own block, staging) run first.
+        if (splitNorm || in.op() == plan::OpCode::StaleGather) {
           // The norm runs on this rank's block, then its statistics are
           // gathered (the time of resolve()).
           double s = compute(*r.f, in);
@@ -410,7 +421,11 @@ private:
         p.members = members;
         p.in = &in;
         p.f = r.f;
-        p.async = c && c->async_start() && topo_.asyncOverlap;
+        // A stale run's gather travels until the function returns (the
+        // steady state; the first fresh_steps steps wait for it at once).
+        p.async = c &&
+                  (c->async_start() || in.op() == plan::OpCode::StaleGather) &&
+                  topo_.asyncOverlap;
         p.arrivals[r.time.rank] = r.clock;
         if (p.async)
           p.results[r.time.rank] = in.results()->Get(0);

@@ -61,6 +61,7 @@ void mlir::fresco::buildPartitionPipeline(OpPassManager &pm,
   // heads tp left on each rank.
   pm.addPass(createUlyssesParallel());
   pm.addPass(createRingParallel());
+  pm.addPass(createPatchParallel());
   // The strategies only seed: one step carries every seed through the ops.
   pm.addPass(createPropagateShardings());
   pm.addPass(createInsertCollectives());

@@ -35,7 +35,7 @@ struct CreateGridPass : impl::CreateGridBase<CreateGridPass> {
           !k || *k == GridAxisKind::Replica) {
         module.emitError("unknown parallel axis '")
             << key << "' in '" << parallel
-            << "' (valid: cfg=N, tp=N, ulysses=N, ring=N, pipeline=N)";
+            << "' (valid: cfg=N, tp=N, ulysses=N, ring=N, patch=N, pipeline=N)";
         return signalPassFailure();
       }
       if (value.getAsInteger(10, degree) || degree < 1) {

@@ -626,9 +626,10 @@ struct PadUnevenPass : impl::PadUnevenBase<PadUnevenPass> {
       auto a = grid->axis(name);
       return a ? a->second : int64_t(1);
     };
+    // Patch splits tokens as ring does, heads never (they stay whole).
     for (func::FuncOp fn : denoiserFunctions(module))
-      if (failed(
-              padFunction(fn, degree("tp"), degree("ulysses"), degree("ring"))))
+      if (failed(padFunction(fn, degree("tp"), degree("ulysses"),
+                             degree("ring") * degree("patch"))))
         return signalPassFailure();
   }
 };

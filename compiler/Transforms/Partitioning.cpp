@@ -150,7 +150,7 @@ bool communicates(Operation *op) {
   if (isa<shard::ShardDialect>(op->getDialect()) &&
       !isa<shard::AllSliceOp, shard::GridOp>(op))
     return true;
-  if (isa<StageTransferOp, StageBroadcastOp>(op))
+  if (isa<StageTransferOp, StageBroadcastOp, StaleGatherOp>(op))
     return true;
   if (auto att = dyn_cast<AttentionOp>(op))
     return bool(att.getRingAxesAttr());

@@ -50,11 +50,12 @@ struct GridInfo {
 std::optional<GridInfo> getGrid(ModuleOp module);
 
 /// Whether a grid axis of this kind (its name) splits the tokens, resolved
-/// at attention by Ulysses' all_to_alls or ring attention. The sequence
-/// strategies run after cfg and tp.
+/// at attention by Ulysses' all_to_alls, ring attention or stale gathers
+/// (patch). The sequence strategies run after cfg and tp.
 inline bool isSequenceAxis(StringRef kind) {
   std::optional<GridAxisKind> k = symbolizeGridAxisKind(kind);
-  return k == GridAxisKind::Ulysses || k == GridAxisKind::Ring;
+  return k == GridAxisKind::Ulysses || k == GridAxisKind::Ring ||
+         k == GridAxisKind::Patch;
 }
 
 /// Functions a data-parallel style pass applies to: the pipeline's denoiser

@@ -299,6 +299,24 @@ def RingParallel : Pass<"fresco-ring-parallel", "::mlir::ModuleOp"> {
                            "::mlir::fresco::FrescoDialect"];
 }
 
+def PatchParallel : Pass<"fresco-patch-parallel", "::mlir::ModuleOp"> {
+  let summary = "Displaced patch parallelism (DistriFusion) over the patch axis";
+  let description = [{
+    Seeds the denoiser's tokens' split over the patch axis exactly as
+    fresco-ulysses-parallel does, and fresco-propagate-shardings carries it
+    the same way, but resolves a self-attention's split keys and values
+    with `fresco.stale_gather`: each rank's own block is fresh, the other
+    ranks' blocks are those of their previous run (a step earlier), so
+    their exchange can overlap the step. Queries stay split; attention to a
+    replicated context stays local; the head count needs not divide the
+    degree. Approximate (DistriFusion): the pipeline's first
+    `fresh_steps` steps exchange fresh blocks. Refused together with
+    ulysses or ring. A no-op without a patch axis.
+  }];
+  let dependentDialects = ["::mlir::shard::ShardDialect",
+                           "::mlir::fresco::FrescoDialect"];
+}
+
 def PipelineParallel : Pass<"fresco-pipeline-parallel", "::mlir::ModuleOp"> {
   let summary = "Layer sharding: the denoiser cut into pipeline stages";
   let description = [{

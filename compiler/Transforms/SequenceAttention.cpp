@@ -12,6 +12,9 @@
 //     values travels around the ring of ranks on the axis, one hop per
 //     block (ring_axes; the runtime does the passing). No rank ever holds
 //     all tokens, and the head count needs not divide the degree.
+//   - "patch" (DistriFusion): the queries stay split, and the keys and
+//     values are made whole by fresco.stale_gather: this rank's block
+//     fresh, the others' from the previous step.
 // Either way, padded keys (fresco-pad-uneven's key_valid) are re-counted
 // for the order in which each rank now holds them (KeyMask.h).
 //
@@ -126,6 +129,29 @@ ShardingPropagation::joinedKeyValid(AttentionOp a, ArrayRef<int64_t> sizes,
   return keyValidOf(rows);
 }
 
+LogicalResult ShardingPropagation::gatherKeyValid(AttentionOp a,
+                                                  ArrayRef<int64_t> order,
+                                                  int64_t members,
+                                                  int16_t axis) {
+  // Joined sequences come back from the gather as every rank's share of
+  // each in turn: their padding moves with them. One sequence comes back
+  // in its own order.
+  if (!a.getKeyValid() || order.size() < 2)
+    return success();
+  int64_t total = 0;
+  for (int64_t t : order)
+    total += t;
+  KeyMask mask = keyMask(a.getKeyValid(), total), joined;
+  for (int64_t u = 0; u < members; ++u)
+    llvm::append_range(joined, chunkOf(mask, order, members, u));
+  std::optional<SmallVector<int64_t>> valid = keyValidOf({joined});
+  if (!valid)
+    return a.emitError() << "fresco-" << grid.axisNames[axis]
+                         << "-parallel cannot mask the padded keys";
+  a.setKeyValid(*valid);
+  return success();
+}
+
 LogicalResult ShardingPropagation::visitAttention(AttentionOp a,
                                                   const ShardingRule &rule,
                                                   int16_t axis) {
@@ -137,6 +163,8 @@ LogicalResult ShardingPropagation::visitAttention(AttentionOp a,
                          << dimOf(rule.operands[0], queryTokens) << ")";
   if (grid.axisNames[axis] == "ulysses")
     return headsExchange(a, rule, axis);
+  if (grid.axisNames[axis] == "patch")
+    return staleAttention(a, rule, axis);
   return ringAttention(a, rule, axis);
 }
 
@@ -161,20 +189,8 @@ LogicalResult ShardingPropagation::headsExchange(AttentionOp a,
   FailureOr<SmallVector<int64_t>> order = tokenOrder(a, axis, rule);
   if (failed(order))
     return failure();
-  // Joined sequences come back from the all_to_all as every rank's share
-  // of each in turn: their padding moves with them.
-  if (a.getKeyValid() && order->size() > 1) {
-    int64_t total = 0;
-    for (int64_t t : *order)
-      total += t;
-    KeyMask mask = keyMask(a.getKeyValid(), total), joined;
-    for (int64_t u = 0; u < n; ++u)
-      llvm::append_range(joined, chunkOf(mask, *order, n, u));
-    std::optional<SmallVector<int64_t>> valid = keyValidOf({joined});
-    if (!valid)
-      return a.emitError("fresco-ulysses-parallel cannot mask the padded keys");
-    a.setKeyValid(*valid);
-  }
+  if (failed(gatherKeyValid(a, *order, n, axis)))
+    return failure();
   int64_t h = *rule.headsFactor;
   int64_t queryTokens = onlyIn(rule.operands[0], rule.operands[1]);
   int64_t keyTokens = onlyIn(rule.operands[1], rule.operands[0]);
@@ -270,36 +286,84 @@ LogicalResult ShardingPropagation::ringAttention(AttentionOp a,
   FailureOr<SmallVector<int64_t>> order = tokenOrder(a, axis, rule);
   if (failed(order))
     return failure();
-  int64_t keyTokens = onlyIn(rule.operands[1], rule.operands[0]);
   int64_t queryTokens = onlyIn(rule.operands[0], rule.operands[1]);
-  int64_t kd = dimOf(rule.operands[1], keyTokens);
-  int64_t vd = dimOf(rule.operands[2], keyTokens);
-  int64_t k = splitDim(a.getKey(), axis), v = splitDim(a.getValue(), axis);
-  bool kSplit = k >= 0, vSplit = v >= 0;
-  if (kSplit != vSplit)
-    return a.emitError() << "fresco-ring-parallel: attention key and value "
-                            "must both be split along the sequence or both "
-                            "be replicated";
-  if (kSplit) {
-    if (k != kd || v != vd)
-      return a.emitError() << "fresco-ring-parallel: attention key and value "
-                           << "are split along dimensions " << k << " and " << v
-                           << ", not the sequence (" << kd << ")";
-    // A causal mask or a bias compares global query and key positions:
-    // the rule keeps those keys whole.
-    if (rule.factors[keyTokens].kind != FactorKind::KeySequence)
-      return a.emitError() << "fresco-ring-parallel: this attention's keys "
-                              "must stay whole (a causal mask or a bias)";
+  FailureOr<int64_t> kd = splitKeys(a, rule, axis);
+  if (failed(kd))
+    return failure();
+  if (*kd >= 0) {
     if (a.getRingAxesAttr())
       return a.emitError() << "fresco-ring-parallel: this attention is "
                               "already ring attention";
     a.setRingAxesAttr(GridAxesAttr::get(a.getContext(), {axis}));
-    if (failed(maskRingPadding(a, kd, axis)))
+    if (failed(maskRingPadding(a, *kd, axis)))
       return failure();
   }
   int64_t resultTokens = dimOf(rule.results[0], queryTokens);
   if (failed(retypeSplit(a, resultTokens, axis,
                          "ring=" + std::to_string(parts({axis})))))
+    return failure();
+  setSegments(a.getResult(), resultTokens, *order);
+  return success();
+}
+
+FailureOr<int64_t> ShardingPropagation::splitKeys(AttentionOp a,
+                                                  const ShardingRule &rule,
+                                                  int16_t axis) {
+  std::string pass = "fresco-" + grid.axisNames[axis] + "-parallel";
+  int64_t keyTokens = onlyIn(rule.operands[1], rule.operands[0]);
+  int64_t kd = dimOf(rule.operands[1], keyTokens);
+  int64_t vd = dimOf(rule.operands[2], keyTokens);
+  int64_t k = splitDim(a.getKey(), axis), v = splitDim(a.getValue(), axis);
+  if ((k >= 0) != (v >= 0))
+    return a.emitError() << pass
+                         << ": attention key and value must both be split "
+                            "along the sequence or both be replicated";
+  if (k < 0)
+    return int64_t(-1);
+  if (k != kd || v != vd)
+    return a.emitError() << pass << ": attention key and value are split "
+                         << "along dimensions " << k << " and " << v
+                         << ", not the sequence (" << kd << ")";
+  // A causal mask or a bias compares global query and key positions: the
+  // rule keeps those keys whole.
+  if (rule.factors[keyTokens].kind != FactorKind::KeySequence)
+    return a.emitError() << pass
+                         << ": this attention's keys must stay whole (a "
+                            "causal mask or a bias)";
+  return kd;
+}
+
+/// Self-attention over keys and values made whole by stale gathers (this
+/// rank's block fresh, the others' a step old); the queries and the result
+/// keep their split. Attention to a context every rank holds stays local.
+LogicalResult ShardingPropagation::staleAttention(AttentionOp a,
+                                                  const ShardingRule &rule,
+                                                  int16_t axis) {
+  FailureOr<SmallVector<int64_t>> order = tokenOrder(a, axis, rule);
+  if (failed(order))
+    return failure();
+  FailureOr<int64_t> kd = splitKeys(a, rule, axis);
+  if (failed(kd))
+    return failure();
+  int64_t n = parts({axis});
+  if (*kd >= 0) {
+    if (failed(gatherKeyValid(a, *order, n, axis)))
+      return failure();
+    OpBuilder b(a);
+    for (unsigned i : {1u, 2u}) {
+      Value v = a->getOperand(i);
+      auto t = cast<RankedTensorType>(v.getType());
+      SmallVector<int64_t> shape(t.getShape());
+      shape[*kd] *= n;
+      auto whole = StaleGatherOp::create(
+          b, a.getLoc(), RankedTensorType::get(shape, t.getElementType()), v,
+          GridAxesAttr::get(a.getContext(), {axis}), *kd);
+      a->setOperand(i, whole);
+    }
+  }
+  int64_t queryTokens = onlyIn(rule.operands[0], rule.operands[1]);
+  int64_t resultTokens = dimOf(rule.results[0], queryTokens);
+  if (failed(retypeSplit(a, resultTokens, axis, "patch=" + std::to_string(n))))
     return failure();
   setSegments(a.getResult(), resultTokens, *order);
   return success();

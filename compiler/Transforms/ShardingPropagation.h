@@ -126,7 +126,7 @@ private:
   LogicalResult statsGroupNorm(GroupNormOp n);
 
   // A token split at attention (SequenceAttention.cpp).
-  /// The sequence axis ("ulysses" or "ring") that splits an operand of
+  /// The sequence axis ("ulysses", "ring" or "patch") that splits an operand of
   /// `a`; nullopt: the generic step (which refuses a key token split).
   std::optional<int16_t> sequenceAxis(AttentionOp a) const;
   LogicalResult visitAttention(AttentionOp a, const ShardingRule &rule,
@@ -135,7 +135,19 @@ private:
                               int16_t axis);
   LogicalResult ringAttention(AttentionOp a, const ShardingRule &rule,
                               int16_t axis);
+  LogicalResult staleAttention(AttentionOp a, const ShardingRule &rule,
+                               int16_t axis);
   LogicalResult maskRingPadding(AttentionOp a, int64_t keyDim, int16_t axis);
+  /// The keys' token dimension when key and value are split along it over
+  /// `axis` (and the rule lets them: no causal mask, no bias); -1 when both
+  /// are replicated (a context).
+  FailureOr<int64_t> splitKeys(AttentionOp a, const ShardingRule &rule,
+                               int16_t axis);
+  /// key_valid of `a` once its keys, split over `members` ranks of `axis`
+  /// in the token order `order`, are gathered whole (Ulysses' all_to_all, a
+  /// stale gather).
+  LogicalResult gatherKeyValid(AttentionOp a, ArrayRef<int64_t> order,
+                               int64_t members, int16_t axis);
   /// The dimension `v` is split along over `axis`; -1 when none.
   int64_t splitDim(Value v, int16_t axis) const;
   /// Gives `op`'s result its global type with `dim` divided over `axis`

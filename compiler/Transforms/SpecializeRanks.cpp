@@ -246,7 +246,9 @@ LogicalResult Specializer::resolve(Operation *op) {
                              "supported");
         axes = a.asArrayRef();
       }
-  } else if (auto n = dyn_cast<GroupNormOp>(op); n && n.getStatsAxesAttr())
+  } else if (auto sg = dyn_cast<StaleGatherOp>(op))
+    axes = sg.getAxes().getAxes();
+  else if (auto n = dyn_cast<GroupNormOp>(op); n && n.getStatsAxesAttr())
     axes = n.getStatsAxesAttr().getAxes();
   else if (auto a = dyn_cast<AttentionOp>(op); a && a.getRingAxesAttr()) {
     if (rc.gridShape.empty())

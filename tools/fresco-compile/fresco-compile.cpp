@@ -95,11 +95,18 @@ static cl::opt<int64_t> ranks("ranks", cl::init(1),
                               cl::cat(category));
 static cl::opt<std::string> parallel(
     "parallel", cl::init(""),
-    cl::desc(
-        "parallel degrees of the denoiser, e.g. cfg=2,tp=2 (product = "
-        "the ranks it is placed on); axes: cfg, tp, ulysses, ring, pipeline; "
-        "or auto: compile every layout of --ranks, predict each on "
-        "--topology and write the best (docs/planner.md)"),
+    cl::desc("parallel degrees of the denoiser, e.g. cfg=2,tp=2 (product = "
+             "the ranks it is placed on); axes: cfg, tp, ulysses, ring, patch, "
+             "pipeline (patch: DistriFusion's displaced patches, approximate); "
+             "or auto: compile every layout of --ranks, predict each on "
+             "--topology and write the best (docs/planner.md)"),
+    cl::cat(category));
+static cl::opt<int64_t> freshSteps(
+    "fresh-steps", cl::init(1),
+    cl::desc("with --parallel patch=P: the first denoising steps of each "
+             "image that exchange fresh keys and values (default 1; later "
+             "steps read the other ranks' from the step before; fresco-run "
+             "--fresh-steps overrides it)"),
     cl::cat(category));
 static cl::opt<std::string> topology(
     "topology", cl::init("cpu-loopback"),
@@ -330,6 +337,13 @@ static std::string lower(ModuleOp module, int64_t numRanks,
     module->print(*lowered);
     return "";
   }
+  // patch=P: how many steps exchange fresh blocks (PipelineEmitter).
+  if (auto p = module->getAttrOfType<DictionaryAttr>("fresco.pipeline")) {
+    NamedAttrList entries(p);
+    entries.set("fresh_steps",
+                IntegerAttr::get(IntegerType::get(ctx, 64), freshSteps));
+    module->setAttr("fresco.pipeline", entries.getDictionary(ctx));
+  }
   summary = summarize(module);
   // One program per rank, then the plan.
   PassManager specialize(ctx);
@@ -496,6 +510,18 @@ int main(int argc, char **argv) {
   if (maxSequenceLength.getNumOccurrences() && maxSequenceLength < 1) {
     errs() << "fresco-compile: --max-sequence-length must be at least 1\n";
     return 2;
+  }
+  if (freshSteps.getNumOccurrences()) {
+    if (StringRef(parallel).find("patch=") == StringRef::npos) {
+      errs() << "fresco-compile: --fresh-steps goes with --parallel "
+                "patch=P\n";
+      return 2;
+    }
+    if (freshSteps < 1 || freshSteps > INT32_MAX) {
+      errs() << "fresco-compile: --fresh-steps must be at least 1 (the first "
+                "step has no earlier one to read)\n";
+      return 2;
+    }
   }
   if (ranks < 1 || ranks > 4096) {
     errs() << "fresco-compile: --ranks must be in 1..4096\n";

@@ -1,5 +1,6 @@
 //===- PipelineEmitter.cpp - fresco.pipeline -> the Pipeline table --------===//
 #include "compiler/Target/Plan/PipelineEmitter.h"
+#include "dialects/Fresco/IR/FrescoOps.h"
 #include "runtime/pipeline/PipelineNames.h"
 
 #include "mlir/IR/BuiltinAttributes.h"
@@ -255,10 +256,24 @@ FailureOr<flatbuffers::Offset<fp::Pipeline>> mlir::fresco::emitPipeline(
                                      "timestep schedule", true),
       r.flag(samp, "sampler", "flow_prediction"));
 
+  // patch=P: the steps that exchange fresh blocks (fresco-compile
+  // --fresh-steps writes the key; 1 by default: the first step has no
+  // earlier one to read).
+  bool stale = false;
+  module.walk([&](StaleGatherOp) {
+    stale = true;
+    return WalkResult::interrupt();
+  });
+  int64_t freshSteps = stale ? r.i64(dict, "", "fresh_steps", 1) : 0;
+  if (stale && (freshSteps < 1 || freshSteps > INT32_MAX))
+    r.setError("has 'fresh_steps' " + Twine(freshSteps) +
+               " (at least 1: the first step reads no earlier one)");
+
   auto kind = fbb.CreateString(r.str(dict, "", "kind"));
   auto componentsVec = fbb.CreateVector(components);
   auto p = fp::CreatePipeline(fbb, kind, r.i64(dict, "", "num_images"),
-                              componentsVec, conditioning, latents, sampler);
+                              componentsVec, conditioning, latents, sampler,
+                              int32_t(freshSteps));
   if (failed(r.finish()))
     return failure();
   return p;

@@ -304,6 +304,19 @@ LogicalResult FunctionEmitter::emitOp(Operation &op) {
         addInstr(OpCode::Halo, op, fp::OpAttrs::CollectiveAttrs, a.Union());
         return success();
       })
+      .Case([&](StaleGatherOp g) -> LogicalResult {
+        FailureOr<std::vector<int32_t>> group =
+            members(FrescoDialect::kMembersAttrName);
+        if (failed(group))
+          return failure();
+        int64_t dim = g.getDim();
+        if (g.getResult().getType().getDimSize(dim) !=
+            g.getInput().getType().getDimSize(dim) * int64_t(group->size()))
+          return g.emitError("a stale gather over ")
+                 << group->size() << " ranks must multiply dimension " << dim
+                 << " by as many";
+        return collective(OpCode::StaleGather, dim);
+      })
       .Case([&](RecvOp r) {
         return pointToPoint(OpCode::Recv, r.getMembers(), r.getPeer(), {},
                             {lookup(r.getResult())}, r.getTag());

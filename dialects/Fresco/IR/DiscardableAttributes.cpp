@@ -147,7 +147,8 @@ LogicalResult FrescoDialect::verifyLoweringAttribute(Operation *op,
     return failure(
         (!norm && failed(checkOn(op, attr,
                                  {"shard.all_reduce", "shard.all_gather",
-                                  "shard.all_to_all", "shard.update_halo"}))) ||
+                                  "shard.all_to_all", "shard.update_halo",
+                                  StaleGatherOp::getOperationName()}))) ||
         failed(checkRanks<DenseI32ArrayAttr>(op, attr, "i32")));
   }
   if (name == kRingMembersAttrName) {

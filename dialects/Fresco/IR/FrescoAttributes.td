@@ -105,7 +105,10 @@ def Fresco_GridAxisKind : I32EnumAttr<"GridAxisKind", "kind of a grid axis", [
   I32EnumAttrCase<"Ring", 3, "ring">,
   I32EnumAttrCase<"Pipeline", 4, "pipeline">,
   // The size-1 axis of a one-rank grid (no --parallel).
-  I32EnumAttrCase<"Replica", 5, "replica">
+  I32EnumAttrCase<"Replica", 5, "replica">,
+  // Displaced patches (DistriFusion): tokens split, attention reads the
+  // other ranks' keys and values of the previous step.
+  I32EnumAttrCase<"Patch", 6, "patch">
 ]> {
   let cppNamespace = "::mlir::fresco";
   let genSpecializedAttr = 0;

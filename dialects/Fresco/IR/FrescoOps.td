@@ -552,6 +552,35 @@ def Fresco_BroadcastOp : Fresco_Op<"broadcast"> {
 }
 
 //===----------------------------------------------------------------------===//
+// Displaced patches (fresco-patch-parallel, DistriFusion)
+//===----------------------------------------------------------------------===//
+
+def Fresco_StaleGatherOp : Fresco_Op<"stale_gather"> {
+  let summary = "a split tensor whole: this rank's block fresh, the others' "
+                "from the previous run";
+  let description = [{
+    `input` is this rank's block of a tensor split along `dim` over `axes`
+    of `@grid`; `result` is the whole tensor, the blocks in group order.
+    This rank's block is `input`; every other block is the one its rank
+    had in its previous run of the function (a denoising step earlier),
+    except in the runs the pipeline marks fresh (its first steps), where
+    all are this run's. So the exchange of this run's blocks can travel
+    while the rest of the run computes. The op keeps state between runs:
+    it is not pure, never merged or moved across another stale_gather.
+
+    ```mlir
+    %k = fresco.stale_gather %kb {axes = #fresco.axes<[0]>, dim = 1 : i64}
+        : tensor<2x8x64xf32> -> tensor<2x16x64xf32>
+    ```
+  }];
+  let arguments = (ins AnyRankedTensor:$input, Fresco_GridAxesAttr:$axes,
+                       I64Attr:$dim);
+  let results = (outs AnyRankedTensor:$result);
+  let assemblyFormat = "$input attr-dict `:` type($input) `->` type($result)";
+  let hasVerifier = 1;
+}
+
+//===----------------------------------------------------------------------===//
 // Asynchronous collectives (fresco-place-waits)
 //===----------------------------------------------------------------------===//
 

@@ -31,6 +31,28 @@ LogicalResult WaitOp::verify() {
   return success();
 }
 
+LogicalResult StaleGatherOp::verify() {
+  auto in = getInput().getType();
+  auto out = getResult().getType();
+  if (in.getElementType() != out.getElementType())
+    return emitOpError("cannot change the element type");
+  if (in.getRank() != out.getRank())
+    return emitOpError("result rank ")
+           << out.getRank() << " differs from the input's " << in.getRank();
+  int64_t d = getDim();
+  if (d < 0 || d >= in.getRank())
+    return emitOpError("dim ")
+           << d << " is out of range for rank " << in.getRank();
+  for (int64_t i = 0; i < in.getRank(); ++i) {
+    int64_t a = in.getDimSize(i), b = out.getDimSize(i);
+    if (i == d ? (a <= 0 || b % a != 0 || b < a) : a != b)
+      return emitOpError("result ")
+             << shapeStr(out.getShape()) << " is not blocks of "
+             << shapeStr(in.getShape()) << " along dimension " << d;
+  }
+  return success();
+}
+
 LogicalResult ReshapeOp::verify() {
   auto in = getInput().getType();
   auto out = getResult().getType();

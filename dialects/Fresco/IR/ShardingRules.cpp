@@ -223,6 +223,27 @@ ShardingRule StageBroadcastOp::getShardingRule() {
 }
 // The collective's result, complete: element for element.
 ShardingRule WaitOp::getShardingRule() { return broadcastRule(*this); }
+// Made by the patch axis's propagation: the other dimensions correspond;
+// the gathered one is whole on both sides.
+ShardingRule StaleGatherOp::getShardingRule() {
+  ShardingRule r;
+  ArrayRef<int64_t> in = getInput().getType().getShape();
+  ArrayRef<int64_t> out = getType().getShape();
+  TensorFactors x, y;
+  for (int64_t d = 0; d < int64_t(in.size()); ++d) {
+    if (d == getDim()) {
+      x.push_back({r.addFactor(in[d], kNeedReplication)});
+      y.push_back({r.addFactor(out[d], kNeedReplication)});
+      continue;
+    }
+    int64_t f = r.addFactor(in[d], kParallel);
+    x.push_back({f});
+    y.push_back({f});
+  }
+  r.operands.push_back(x);
+  r.results.push_back(y);
+  return r;
+}
 
 ShardingRule TimestepEmbeddingOp::getShardingRule() {
   ShardingRule r;

@@ -887,3 +887,35 @@ func.func @relative_position_bias_distance(%t: tensor<32x2xf32>) -> tensor<2x5x5
   %0 = fresco.relative_position_bias %t {num_buckets = 32 : i64, max_distance = 8 : i64, bidirectional, query_length = 5 : i64, key_length = 5 : i64} : (tensor<32x2xf32>) -> tensor<2x5x5xf32>
   return %0 : tensor<2x5x5xf32>
 }
+
+// -----
+
+func.func @stale_gather_blocks(%k: tensor<2x8x16xf32>) -> tensor<2x12x16xf32> {
+  // expected-error @+1 {{result [2, 12, 16] is not blocks of [2, 8, 16] along dimension 1}}
+  %0 = fresco.stale_gather %k {axes = #fresco.axes<[0]>, dim = 1 : i64} : tensor<2x8x16xf32> -> tensor<2x12x16xf32>
+  return %0 : tensor<2x12x16xf32>
+}
+
+// -----
+
+func.func @stale_gather_other_dim(%k: tensor<2x8x16xf32>) -> tensor<2x16x32xf32> {
+  // expected-error @+1 {{result [2, 16, 32] is not blocks of [2, 8, 16] along dimension 1}}
+  %0 = fresco.stale_gather %k {axes = #fresco.axes<[0]>, dim = 1 : i64} : tensor<2x8x16xf32> -> tensor<2x16x32xf32>
+  return %0 : tensor<2x16x32xf32>
+}
+
+// -----
+
+func.func @stale_gather_dim(%k: tensor<2x8x16xf32>) -> tensor<2x8x16xf32> {
+  // expected-error @+1 {{dim 3 is out of range for rank 3}}
+  %0 = fresco.stale_gather %k {axes = #fresco.axes<[0]>, dim = 3 : i64} : tensor<2x8x16xf32> -> tensor<2x8x16xf32>
+  return %0 : tensor<2x8x16xf32>
+}
+
+// -----
+
+func.func @stale_gather_type(%k: tensor<2x8x16xf32>) -> tensor<2x16x16xf16> {
+  // expected-error @+1 {{cannot change the element type}}
+  %0 = fresco.stale_gather %k {axes = #fresco.axes<[0]>, dim = 1 : i64} : tensor<2x8x16xf32> -> tensor<2x16x16xf16>
+  return %0 : tensor<2x16x16xf16>
+}

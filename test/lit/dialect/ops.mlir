@@ -195,6 +195,16 @@ func.func @wait(%x: tensor<2x4xf32>) -> tensor<4x4xf32> {
   return %0 : tensor<4x4xf32>
 }
 
+// patch=P's stale gather, and the same with its ranks (fresco-specialize-ranks).
+// CHECK-LABEL: func.func @stale_gather
+func.func @stale_gather(%k: tensor<2x8x16xf32>) -> (tensor<2x16x16xf32>, tensor<4x8x16xf32>) {
+  // CHECK: fresco.stale_gather %{{.*}} {axes = #fresco.axes<[0]>, dim = 1 : i64} : tensor<2x8x16xf32> -> tensor<2x16x16xf32>
+  %0 = fresco.stale_gather %k {axes = #fresco.axes<[0]>, dim = 1 : i64} : tensor<2x8x16xf32> -> tensor<2x16x16xf32>
+  // CHECK: fresco.stale_gather %{{.*}} {axes = #fresco.axes<[0]>, dim = 0 : i64, fresco.members = array<i32: 0, 1>} : tensor<2x8x16xf32> -> tensor<4x8x16xf32>
+  %1 = fresco.stale_gather %k {axes = #fresco.axes<[0]>, dim = 0 : i64, fresco.members = array<i32: 0, 1>} : tensor<2x8x16xf32> -> tensor<4x8x16xf32>
+  return %0, %1 : tensor<2x16x16xf32>, tensor<4x8x16xf32>
+}
+
 // The text encoders' ops: causal attention (CLIP), a score bias (T5's
 // relative position bias), quick_gelu, EOS pooling.
 // CHECK-LABEL: func.func @text_encoders

@@ -17,7 +17,7 @@
 // RING: module attributes {fresco.grid_axes = ["tp", "ring"]}
 // RING: shard.grid @grid(shape = 2x4)
 // RANKS: error: the parallel degrees 'cfg=2,tp=2' multiply to 4 but the grid spans 8 rank(s)
-// UNKNOWN: error: unknown parallel axis 'dp' in 'dp=2' (valid: cfg=N, tp=N, ulysses=N, ring=N, pipeline=N)
+// UNKNOWN: error: unknown parallel axis 'dp' in 'dp=2' (valid: cfg=N, tp=N, ulysses=N, ring=N, patch=N, pipeline=N)
 // PIPE: module attributes {fresco.grid_axes = ["cfg", "pipeline"]}
 // PIPE: shard.grid @grid(shape = 2x2)
 // DEGREE: error: parallel axis 'tp' needs a positive integer degree, got '0'

@@ -1,0 +1,51 @@
+//===- PatchParallel.cpp - Displaced patch parallelism (DistriFusion) -----===//
+//
+// A strategy as a seed: the tokens split over the patch axis exactly as
+// Ulysses and ring split them (SequenceSplit). The axis's kind makes the
+// propagation resolve a self-attention's split keys and values with
+// fresco.stale_gather (SequenceAttention.cpp): each rank attends with its
+// own block of keys and values fresh and the other ranks' blocks from the
+// previous denoising step, so that exchange can travel while the step
+// computes. Approximate by design (DistriFusion, Li et al. 2024); the
+// pipeline's first steps run fresh (Pipeline.fresh_steps).
+//
+//===----------------------------------------------------------------------===//
+#include "compiler/Transforms/Passes.h"
+#include "compiler/Transforms/Seeds.h"
+#include "compiler/Transforms/SequenceSplit.h"
+
+#define DEBUG_TYPE "fresco-patch-parallel"
+
+namespace mlir::fresco {
+#define GEN_PASS_DEF_PATCHPARALLEL
+#include "compiler/Transforms/Passes.h.inc"
+
+namespace {
+
+struct PatchParallelPass : impl::PatchParallelBase<PatchParallelPass> {
+  void runOnOperation() override {
+    ModuleOp module = getOperation();
+    std::optional<GridInfo> grid = getGrid(module);
+    auto axis = grid ? grid->axis("patch") : std::nullopt;
+    if (!axis)
+      return;
+    // Stale blocks of a Ulysses head group or a ring block would be a
+    // different approximation; not built.
+    for (StringRef other : {"ulysses", "ring"})
+      if (auto o = grid->axis(other)) {
+        module.emitError("patch=")
+            << axis->second << " with " << other << "=" << o->second
+            << ": displaced patches do not compose with another sequence "
+               "split (use one of patch, ulysses, ring, or ulysses with ring)";
+        return signalPassFailure();
+      }
+    for (func::FuncOp fn : denoiserFunctions(module))
+      if (failed(
+              seedSequenceSplit(fn, *grid, "patch", axis->first, axis->second)))
+        return signalPassFailure();
+    addSeedAxis(module, axis->first);
+  }
+};
+
+} // namespace
+} // namespace mlir::fresco

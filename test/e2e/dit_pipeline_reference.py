@@ -5,7 +5,7 @@ Run the pipeline:
   dit_pipeline_reference.py --pipeline DIR --class-labels 3,7 --latents x.npy
       [--steps 4] [--guidance-scale 4] [--scheduler NAME] [--loop pipeline|standard]
       [--dtype float32|float64] [--out-latents y.npy] [--out-images img.npy]
-      [--out-trajectory traj.npy] [--out-meta meta.json]
+      [--out-trajectory traj.npy] [--out-meta meta.json] [--patch P [--fresh-steps W]]
   DIR is a diffusers DiTPipeline folder (model_index.json, transformer/, vae/, scheduler/), e.g.
   one written by make_diffusers_pipeline.py. x.npy is the initial noise, float [B, in_channels,
   sample_size, sample_size] with B = the number of class labels (a leading '@' on the path is
@@ -70,6 +70,11 @@ float64 (--dtype float64): the transformer, the VAE and the noise are converted 
   2.5e-7 to 3.3e-7 of max|latents| and --scheduler-float64 moves float64 results by at most
   1.9e-7 of max|latents| (coefficient rounding). All outputs are saved as float32.
 
+DistriFusion (--patch P [--fresh-steps W], default off): the transformer's self-attentions read
+  the other ranks' keys and values of the previous step after the first W steps (default 1), as
+  fresco-compile --parallel patch=P computes it; emulated in one process by distrifusion.py (its
+  docstring says what exactly). Both loops; one transformer call a step (CFG is in the batch).
+
 Write initial noise:
   dit_pipeline_reference.py --pipeline DIR --make-latents x.npy [--batch 2] [--seed 0]
   writes float32 N(0, 1) noise [B, in_channels, sample_size, sample_size] (numpy generator).
@@ -82,6 +87,7 @@ import types
 
 import numpy as np
 
+import distrifusion
 from fresco_ref_common import (add_compute_dtype_arg, add_random_input_args, arg_parser, import_diffusers,
                                read_json, save_normal_noise)
 
@@ -230,6 +236,7 @@ def run_patched(args, class_labels, noise) -> None:
 
     scheduler.step = step
     pipe.vae.decode = decode
+    emulation = distrifusion.from_args(args, pipe.transformer)
 
     if args.loop == "pipeline":
         with fixed_noise(noise):
@@ -238,6 +245,9 @@ def run_patched(args, class_labels, noise) -> None:
     else:
         images = standard_loop(pipe, noise, class_labels, args.guidance_scale, args.steps)
 
+    if emulation:
+        emulation.check_calls(args.steps)
+        print(emulation.summary())
     latents = trajectory[-1]
     expected = 1 / pipe.vae.config.scaling_factor * latents
     if len(decode_inputs) != 1 or not torch.equal(decode_inputs[0], expected):
@@ -268,6 +278,8 @@ def run_patched(args, class_labels, noise) -> None:
         "vae_scaling_factor": pipe.vae.config.scaling_factor,
         "finite": finite,
     }
+    if emulation:
+        meta["patch"], meta["fresh_steps"] = emulation.patches, emulation.fresh_steps
     if args.out_meta:
         with open(args.out_meta, "w") as f:
             json.dump(meta, f, indent=2, default=str)
@@ -304,7 +316,9 @@ def main() -> None:
     ap.add_argument("--out-meta", help="run description .json (timesteps, sigmas, scheduler config)")
     ap.add_argument("--make-latents", metavar="FILE", help="write initial noise for --pipeline to FILE instead")
     add_random_input_args(ap, "--make-latents")
+    distrifusion.add_args(ap)
     args = ap.parse_args()
+    distrifusion.check_args(ap, args)
 
     if args.make_latents:
         config = transformer_config(args.pipeline)
@@ -313,7 +327,8 @@ def main() -> None:
         return
     if not args.class_labels or not args.latents:
         ap.error("need --class-labels and --latents (or --make-latents)")
-    run(args)
+    with distrifusion.exit_on_refusal():
+        run(args)
 
 
 if __name__ == "__main__":

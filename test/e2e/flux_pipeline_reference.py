@@ -16,6 +16,7 @@ Run the pipeline:
       [--latents x.npy | --seed S] [--steps 4] [--guidance-scale 3.5] [--height 32] [--width 32]
       [--max-sequence-length 16] [--dtype float32|float64|bfloat16]
       [--out-latents y.npy] [--out-images img.npy] [--dump-components OUTDIR]
+      [--patch P [--fresh-steps W]]
   DIR is a diffusers FluxPipeline folder (e.g. from make_flux_pipeline.py). One image per --prompt;
   --prompt-2 (the T5 prompt) is given once per --prompt or not at all (then T5 gets --prompt, as
   in FluxPipeline). x.npy is the packed initial latents (a leading '@' is ignored); without it they
@@ -49,6 +50,10 @@ Run the pipeline:
                                              and fresco-run --function transformer take them
                          step0_noise_pred    [B, tokens, 4C]   the transformer's output at step 0
                        plus meta.json (prompts, mu, scheduler config, vae_scale_factor, shapes).
+  --patch P emulates DistriFusion on P ranks (fresco-compile --parallel patch=P; default off): the
+  joint attentions of the double- and single-stream blocks read the other ranks' keys and values
+  (text and image blocks, each stream split on its own) of the previous step after the first W
+  steps (--fresh-steps, default 1); see distrifusion.py.
   float64 runs every model in double (the default dtype too, for transformers' CLIP mask), but
   diffusers computes some things in float32 whatever the dtype: FlowMatchEulerDiscreteScheduler's
   sigmas and its step (the sample is upcast to float32 and cast back), the Flux timestep
@@ -69,6 +74,7 @@ os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 # CLIPTokenizer cleans text with ftfy when it imports; Fresco replays the path without it.
 sys.modules["ftfy"] = None
 
+import distrifusion  # noqa: E402
 from fresco_ref_common import arg_parser, import_diffusers, install_sdpa_for_torch1, read_json  # noqa: E402
 
 
@@ -192,12 +198,16 @@ def run(args) -> None:
     pipe.set_progress_bar_config(disable=True)
     assert pipe.vae_scale_factor == vsf, (pipe.vae_scale_factor, vsf)
     recorder = Recorder(pipe)
+    emulation = distrifusion.from_args(args, pipe.transformer)
     with torch.no_grad():
         out = pipe(prompt=prompts, prompt_2=prompts_2, height=args.height, width=args.width,
                    num_inference_steps=args.steps, guidance_scale=args.guidance_scale,
                    latents=torch.from_numpy(latents).to(dtype), max_sequence_length=args.max_sequence_length,
                    output_type="latent", return_dict=False)[0]
         final = out.detach()
+        if emulation:
+            emulation.check_calls(args.steps)
+            print(emulation.summary())
         images = None
         if args.out_images:
             z = pipe._unpack_latents(final, args.height, args.width, pipe.vae_scale_factor)
@@ -242,7 +252,9 @@ def main() -> None:
     ap.add_argument("--out-latents", help="final packed latents .npy")
     ap.add_argument("--out-images", help="decoded images .npy, [B, 3, H, W] raw VAE output")
     ap.add_argument("--dump-components", metavar="OUTDIR", help="write intermediate tensors here")
+    distrifusion.add_args(ap)
     args = ap.parse_args()
+    distrifusion.check_args(ap, args)
 
     if read_json(os.path.join(args.pipeline, "model_index.json")).get("_class_name") != "FluxPipeline":
         sys.exit(f"{args.pipeline}: model_index.json's _class_name is not FluxPipeline")
@@ -257,7 +269,8 @@ def main() -> None:
         ap.error("give at least one --prompt (or --make-latents)")
     if args.steps <= 0 or args.max_sequence_length <= 0:
         sys.exit("--steps and --max-sequence-length must be positive")
-    run(args)
+    with distrifusion.exit_on_refusal():
+        run(args)
 
 
 if __name__ == "__main__":

@@ -22,11 +22,16 @@ Run the pipeline:
   sd_pipeline_reference.py run --pipeline DIR --prompt P [--prompt ...] [--negative-prompt N ...]
       --latents x.npy [--steps 4] [--guidance-scale 7.5] [--height 32] [--width 24]
       [--dtype float32|float64] [--noise-seed S] --out-latents y.npy [--out-images z.npy]
+      [--patch P [--fresh-steps W]]
   StableDiffusionPipeline.__call__ unchanged with latents=x and output_type="latent" (the final
   latents, before 1 / scaling_factor); --out-images decodes them as the pipeline does
   (vae.decode(latents / scaling_factor)) and writes the raw [B, 3, H, W] output. An
   EulerAncestralDiscreteScheduler draws Fresco's step noise for seed S (default 0), as
   `fresco-run --seed S` does (fresco_noise.py), instead of torch.randn.
+  --patch P emulates DistriFusion on P ranks (fresco-compile --parallel patch=P; default off): the
+  UNet's self-attentions (attn1; not the cross-attentions) read the other row bands' keys and
+  values of the previous step after the first W steps (--fresh-steps, default 1); see
+  distrifusion.py. One UNet call a step (CFG is in the batch).
 
 Write an init image:
   sd_pipeline_reference.py image --out in.png [--height 32] [--width 24] [--seed 0] [--alpha]
@@ -56,6 +61,7 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
+import distrifusion  # noqa: E402
 from fresco_noise import patch_ancestral_noise  # noqa: E402
 from fresco_ref_common import (add_latents_args, add_pipeline_run_args, arg_parser, import_diffusers,  # noqa: E402
                                per_prompt, pipeline_reference_setup, read_json, save_latents, save_pipeline,
@@ -111,10 +117,14 @@ def run(args) -> None:
     pipe.set_progress_bar_config(disable=True)
     x = torch.from_numpy(np.load(args.latents.lstrip("@"))).to(dt)
     negative = per_prompt(args.negative_prompt, len(args.prompt))
+    emulation = distrifusion.from_args(args, pipe.unet)
     with torch.no_grad(), patch_ancestral_noise(args.noise_seed) as noise_calls:
         out = pipe(prompt=args.prompt, negative_prompt=negative, latents=x, num_inference_steps=args.steps,
                    guidance_scale=args.guidance_scale, height=args.height, width=args.width,
                    output_type="latent").images
+        if emulation:
+            emulation.check_calls(args.steps)
+            print(emulation.summary())
         if isinstance(pipe.scheduler, diffusers.EulerAncestralDiscreteScheduler):
             assert len(noise_calls) == args.steps, "the step noise patch was bypassed"
         np.save(args.out_latents, out.float().numpy())
@@ -183,6 +193,7 @@ def main() -> None:
     add_pipeline_run_args(r, guidance_default=7.5)
     r.add_argument("--noise-seed", type=int, default=0,
                    help="fresco-run's --seed, for the step noise of ancestral schedulers")
+    distrifusion.add_args(r)
     im = sub.add_parser("image")
     im.add_argument("--out", required=True)
     im.add_argument("--height", type=int, default=32)
@@ -203,7 +214,9 @@ def main() -> None:
     elif args.cmd == "latents":
         save_latents(args)
     else:
-        run(args)
+        distrifusion.check_args(r, args)
+        with distrifusion.exit_on_refusal():
+            run(args)
 
 
 if __name__ == "__main__":

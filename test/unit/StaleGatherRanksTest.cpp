@@ -19,7 +19,9 @@
 // a StaleGather of its latents, so that rank 1's prediction is rank 0's
 // latents of this step (fresh) or of the previous one (stale): its final
 // latents must equal the same scheduler run here with step i fresh exactly
-// when i < fresh_steps.
+// when i < fresh_steps. Last, fresco-inspect (the state bytes, the
+// messages, the fresh steps) and fresco-run (--fresh-steps, --stats) on
+// that plan.
 //
 //===----------------------------------------------------------------------===//
 #include "runtime/comm/gloo/GlooDirect.h"
@@ -412,6 +414,75 @@ TEST(StaleGatherPipeline, StepsBeforeFreshStepsRunFresh) {
     generateRank(rank, *comm);
     comm->barrier();
   }));
+}
+
+//===----------------------------------------------------------------------===//
+// The tools on the pipeline plan: fresco-inspect's state bytes and
+// messages, fresco-run --fresh-steps and --stats.
+//===----------------------------------------------------------------------===//
+
+struct Ran {
+  int code;
+  std::string out; // stdout and stderr
+};
+
+Ran runTool(const std::string &command, const TempDir &dir) {
+  const std::string log = dir.path + "/log";
+  const int status = std::system((command + " > " + log + " 2>&1").c_str());
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, readFile(log)};
+}
+
+#define EXPECT_HAS(text, part)                                                 \
+  EXPECT_NE((text).find(part), std::string::npos) << (text)
+
+TEST(StaleGatherTools, InspectAndRunShowTheStaleGathers) {
+  TempDir dir;
+  const std::string plan = dir.path + "/patch.fplan", w = dir.path + "/w";
+  const std::vector<uint8_t> bytes = pipelinePlan(2);
+  std::ofstream(plan, std::ios::binary)
+      .write(reinterpret_cast<const char *>(bytes.data()),
+             std::streamsize(bytes.size()));
+  std::filesystem::create_directory(w);
+  const std::string inspect = std::string(FRESCO_INSPECT_BIN) + " " + plan,
+                    run = std::string(FRESCO_RUN_BIN) + " " + plan +
+                          " --weights " + w +
+                          " --class-label 3 --steps 3 --quiet --stats "
+                          "--output-latents @" +
+                          dir.path + "/z.npy";
+  // Each rank keeps 3 blocks of the [2, 4, 2, 2] f32 latents (its own
+  // staging copy and both members'), and gathers 2 of them every step.
+  Ran r = runTool(inspect, dir);
+  EXPECT_EQ(r.code, 0) << r.out;
+  EXPECT_HAS(r.out, "; the first 2 steps fresh, then stale\n");
+  EXPECT_HAS(r.out, "rank 1: weights 0 bytes (0.00 MiB), arena 512 bytes, "
+                    "StaleGather state 384 bytes (0.00 MiB)\n");
+  EXPECT_HAS(r.out, "communication per step: stale_gather 1 calls, 256 bytes");
+  r = runTool(inspect + " --dtype bf16 --json", dir);
+  EXPECT_EQ(r.code, 0) << r.out;
+  EXPECT_HAS(r.out, "\"comm_bytes_per_step\": {\"stale_gather\": 128}, "
+                    "\"comm_calls_per_step\": {\"stale_gather\": 1}, "
+                    "\"stale_state_bytes\": 192}");
+  EXPECT_HAS(r.out, "\"fresh_steps\": 2");
+  // The plan's 2 fresh steps, or --fresh-steps.
+  r = runTool(run, dir);
+  EXPECT_EQ(r.code, 0) << r.out;
+  EXPECT_HAS(r.out, "3 steps (2 fresh, 1 stale) of DDIMScheduler");
+  EXPECT_HAS(r.out, "arena 512 bytes, StaleGather state 384 bytes");
+  r = runTool(run + " --fresh-steps 1", dir);
+  EXPECT_EQ(r.code, 0) << r.out;
+  EXPECT_HAS(r.out, "3 steps (1 fresh, 2 stale) of DDIMScheduler");
+  r = runTool(run + " --fresh-steps 0", dir);
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_HAS(r.out, "fresco-run: --fresh-steps must be in 1..10000, got 0");
+  // A plan without StaleGathers (the fuzz corpus' DiT pipeline).
+  r = runTool(std::string(FRESCO_RUN_BIN) + " " + FRESCO_SOURCE_DIR +
+                  "/test/fuzz/corpus/plan/pipe-dit-tiny.fplan --weights " + w +
+                  " --class-label 3 --fresh-steps 2 -o " + dir.path + "/x.png",
+              dir);
+  EXPECT_EQ(r.code, 1) << r.out;
+  EXPECT_HAS(r.out, "pipe-dit-tiny.fplan has no patch axis (no StaleGather "
+                    "instruction): it applies to plans compiled with "
+                    "fresco-compile --parallel patch=P");
 }
 
 } // namespace

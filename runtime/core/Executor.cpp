@@ -51,8 +51,8 @@ const char *opFamily(plan::OpCode op) {
     return "elementwise";
   if (in({"Transpose", "Slice", "Concat", "Copy", "Pad", "UpsampleNearest"}))
     return "layout";
-  if (in({"AllReduce", "AllGather", "AllToAll", "PointToPoint", "Wait",
-          "Halo"}))
+  if (in({"AllReduce", "AllGather", "AllToAll", "PointToPoint", "Wait", "Halo",
+          "StaleGather"}))
     return "collective";
   return "embedding"; // tables and lookups: timesteps, positions, tokens
 }
@@ -127,7 +127,8 @@ Executor::Executor(const LoadedPlan &plan, int rank, Backend &backend,
     : plan_(plan), scratch_(std::make_shared<ScratchArena>(backend)),
       rank_(rank), groups_(std::move(groups)), backend_(backend),
       weights_(weights), arena_(nullptr, Release{&backend}),
-      weightMemory_(nullptr, Release{&backend}) {
+      weightMemory_(nullptr, Release{&backend}),
+      mode_(std::make_shared<RunMode>(RunMode::Fresh)) {
   const plan::RankProgram &rp = plan.rank(rank);
   check(weights.size() == (rp.weights() ? rp.weights()->size() : 0),
         "weight store does not match the plan's weight table");
@@ -290,6 +291,9 @@ void Executor::bind(const plan::Function &f,
   };
   // The finish of each collective in flight, by its result.
   std::map<int32_t, std::pair<std::string, Step>> inFlight;
+  // Steps issued after the last instruction: the StaleGathers' exchanges
+  // complete there.
+  std::vector<std::pair<StepInfo, Step>> atEnd;
   out.name = f.name()->str();
   out.numInstrs = f.instrs()->size();
   for (flatbuffers::uoffset_t i = 0; i < f.instrs()->size(); ++i) {
@@ -316,6 +320,7 @@ void Executor::bind(const plan::Function &f,
                   nullptr,
                   nullptr,
                   nullptr};
+    binder.mode = mode_;
     if (in->op() == plan::OpCode::Linear) {
       const plan::Value *w = f.values()->Get(in->operands()->Get(1));
       if (w->kind() == plan::ValueKind::Weight) {
@@ -338,6 +343,14 @@ void Executor::bind(const plan::Function &f,
     }
     Step step = bindInstr(binder);
     out.bytesInPlace += binder.bytesInPlace;
+    if (in->op() == plan::OpCode::StaleGather)
+      out.stale = true;
+    staleStateBytes_ += binder.persistentBytes;
+    if (binder.atEnd) {
+      StepInfo end = info;
+      end.op = name + " (wait)";
+      atEnd.push_back({std::move(end), std::move(binder.atEnd)});
+    }
     if (binder.allInPlace)
       name += " (in place)";
     if (binder.finish)
@@ -360,6 +373,10 @@ void Executor::bind(const plan::Function &f,
                out.comms.end())
         out.comms.push_back(c);
     }
+  }
+  for (auto &[info, step] : atEnd) {
+    out.steps.push_back(std::move(step));
+    out.stepInfo.push_back(std::move(info));
   }
   // What the backend holds for each input and output: the f32 ones are
   // converted on the host, on their way in and out, to and from the

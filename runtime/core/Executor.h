@@ -18,6 +18,7 @@
 #include "runtime/core/Backend.h"
 #include "runtime/core/GroupResolver.h"
 #include "runtime/core/Plan.h"
+#include "runtime/core/RunMode.h"
 #include "runtime/core/Tensor.h"
 #include "runtime/core/Weights.h"
 
@@ -84,8 +85,19 @@ public:
   /// Runs `function` on `inputs` (in the function's input order). An input
   /// of the wrong shape is an error; integer inputs to f32 parameters are
   /// converted (as torch's .float() does), other dtype mismatches are errors.
+  /// `mode` matters only to a function holding StaleGather instructions
+  /// (RunMode.h): a stale run of one is an error until it has run once.
   std::vector<HostTensor> run(const std::string &function,
-                              const std::vector<HostTensor> &inputs);
+                              const std::vector<HostTensor> &inputs,
+                              RunMode mode = RunMode::Fresh);
+  /// Whether `function` holds a StaleGather, i.e. whether its runs differ
+  /// by mode.
+  bool holdsStaleGather(const std::string &function) const {
+    return bound(function).stale;
+  }
+  /// Bytes of backend memory the StaleGather instructions keep between
+  /// runs: the members' blocks and a staging block each.
+  uint64_t staleStateBytes() const { return staleStateBytes_; }
 
   const std::vector<TensorSpec> &inputs(const std::string &function) const;
   const std::vector<TensorSpec> &outputs(const std::string &function) const;
@@ -116,7 +128,9 @@ public:
   /// run. A function whose collectives are staged through the host or block
   /// (Gloo) runs step by step every time; one whose collectives are queued
   /// with the kernels (NCCL) is recorded with them. Backends that cannot
-  /// record run step by step anyway.
+  /// record run step by step anyway. A function holding a StaleGather is
+  /// recorded and replayed in stale runs only, after one stale run step by
+  /// step; its fresh runs go step by step.
   void setRecording(bool on) { recording_ = on; }
   /// Whether the last run() of `function` replayed a recording.
   bool replayed(const std::string &function) const;
@@ -171,6 +185,9 @@ private:
     // Bytes its in-place slices and concatenations do not copy per run.
     uint64_t bytesInPlace = 0;
     int64_t runs = 0;
+    // Holds a StaleGather: runs differ by mode, and only stale ones record.
+    bool stale = false;
+    int64_t staleRuns = 0;
     bool replayed = false;
     std::unique_ptr<Recording> recording;
   };
@@ -207,6 +224,9 @@ private:
   uint64_t releasedFp8Bytes_ = 0;
   std::vector<const float *> weightPtrs_; // in backend memory, per weight
   std::map<std::string, Bound> functions_;
+  // The mode of the run in progress, read by the StaleGather steps.
+  std::shared_ptr<RunMode> mode_;
+  uint64_t staleStateBytes_ = 0;
   bool profiling_ = false;
   bool recording_ = true;
   int64_t replays_ = 0;

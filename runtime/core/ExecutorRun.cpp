@@ -127,11 +127,20 @@ void Executor::profile(Bound &b) {
 }
 
 std::vector<HostTensor> Executor::run(const std::string &function,
-                                      const std::vector<HostTensor> &inputs) {
+                                      const std::vector<HostTensor> &inputs,
+                                      RunMode mode) {
   // run() updates the function's recording state, so the non-const entry.
   Bound &b = const_cast<Bound &>(bound(function));
   check(inputs.size() == b.inputs.size(), "function '", function, "' takes ",
         b.inputs.size(), " inputs, got ", inputs.size());
+  // Only StaleGathers read the mode; there is nothing stale to read before
+  // a first run (their blocks are zeros).
+  check(!b.stale || mode == RunMode::Fresh || b.runs > 0, "function '",
+        function,
+        "' has not run yet, so it cannot run stale: its StaleGather "
+        "instructions read the other ranks' blocks of their previous run "
+        "(the first run must be fresh)");
+  *mode_ = b.stale ? mode : RunMode::Fresh;
   for (size_t i = 0; i < inputs.size(); ++i) {
     const TensorSpec &spec = b.inputs[i];
     const bool convert = checkInput(inputs[i], spec, function);
@@ -164,7 +173,11 @@ std::vector<HostTensor> Executor::run(const std::string &function,
       step();
   };
   b.replayed = false;
-  if (!profiling_ && recording_ && b.recordable && b.runs > 0) {
+  // A function with StaleGathers records a stale run only (its steps branch
+  // on the mode, a recording keeps one branch), after a stale warm-up run.
+  const bool staleRun = b.stale && mode == RunMode::Stale;
+  const bool replayable = b.stale ? staleRun && b.staleRuns > 0 : b.runs > 0;
+  if (!profiling_ && recording_ && b.recordable && replayable) {
     if (!b.recording) {
       b.recording = backend_.record(issue);
       b.recordable = bool(b.recording);
@@ -186,6 +199,7 @@ std::vector<HostTensor> Executor::run(const std::string &function,
     profile(b);
   }
   ++b.runs;
+  b.staleRuns += staleRun;
   // Deferred kernel failures surface here, before any output is read.
   backend_.synchronize();
   std::vector<HostTensor> outs;

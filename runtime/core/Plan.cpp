@@ -276,9 +276,32 @@ void verifyPlan(const plan::Plan &p, const std::string &name,
       verifyFunction(*f, *rp, storage, fctx, ops);
     }
   }
-  // The Pipeline table's own checks: runtime/pipeline/PipelineSpec.cpp.
-  if (p.pipeline())
-    verifyPipeline(p, name);
+  // The Pipeline table's own checks: runtime/pipeline/PipelineSpec.cpp
+  // (fresh_steps >= 0 among them).
+  if (!p.pipeline())
+    return;
+  verifyPipeline(p, name);
+  // A StaleGather has no previous step to read before a fresh one.
+  const std::string stale = findStaleGather(p);
+  check(stale.empty() || p.pipeline()->fresh_steps() >= 1,
+        at(name, "pipeline: fresh_steps is 0, but " + stale +
+                     " holds a StaleGather (patch=P), which reads the "
+                     "previous step's blocks: the first step must run fresh "
+                     "(fresh_steps >= 1)"));
+}
+
+std::string findStaleGather(const plan::Plan &p) {
+  if (!p.ranks())
+    return {};
+  for (const plan::RankProgram *rp : *p.ranks())
+    if (rp->functions())
+      for (const plan::Function *f : *rp->functions())
+        if (f->instrs())
+          for (const plan::Instr *in : *f->instrs())
+            if (in->op() == plan::OpCode::StaleGather)
+              return "function '" + (f->name() ? f->name()->str() : "") +
+                     "' on rank " + std::to_string(rp->rank());
+  return {};
 }
 
 LoadedPlan LoadedPlan::fromBytes(std::vector<uint8_t> bytes,

@@ -130,6 +130,18 @@ GenerateResult generate(const PipelineSpec &p, Executor &exec,
   std::unique_ptr<Guidance> guidance = makeGuidance(p, scale);
   check(steps >= 1 && steps <= 10000, "--steps must be in 1..10000, got ",
         steps);
+  const ComponentSpec &denoiser = *p.find(plan::ComponentRole::Denoiser);
+  const bool stale = denoises && exec.holdsStaleGather(denoiser.function);
+  if (o.freshSteps >= 0) {
+    check(o.freshSteps >= 1, "--fresh-steps must be at least 1, got ",
+          o.freshSteps,
+          " (the first step has no previous one to read stale blocks from)");
+    check(!denoises || stale, "--fresh-steps: the denoiser '",
+          denoiser.function,
+          "' holds no StaleGather: the plan has no patch axis (compile with "
+          "fresco-compile --parallel patch=P)");
+  }
+  const int freshSteps = o.freshSteps >= 0 ? o.freshSteps : p.freshSteps;
 
   std::string schedulerName = o.scheduler.empty() ? p.scheduler : o.scheduler;
   std::unique_ptr<Scheduler> scheduler =
@@ -209,7 +221,11 @@ GenerateResult generate(const PipelineSpec &p, Executor &exec,
       if (in.timestep >= 0)
         for (int64_t r = 0; r < batch.rows(); ++r)
           in.tensors[in.timestep].as<float>()[r] = t;
-      std::vector<HostTensor> out = exec.run(den.function, in.tensors);
+      // patch=P: the first steps exchange their blocks, later ones read
+      // the previous step's (a no-op for a denoiser without StaleGathers).
+      const RunMode mode =
+          step - begin < freshSteps ? RunMode::Fresh : RunMode::Stale;
+      std::vector<HostTensor> out = exec.run(den.function, in.tensors, mode);
       check(out.size() == 1 && out[0].numel() == batch.rows() * rowSize,
             "the denoiser returned ",
             out.empty() ? std::string("nothing") : shapeToString(out[0].shape),
@@ -227,6 +243,8 @@ GenerateResult generate(const PipelineSpec &p, Executor &exec,
     }
     result.denoiseSeconds = since(t0);
     result.steps = int(timesteps.size()) - begin;
+    if (stale)
+      result.freshSteps = std::min(freshSteps, result.steps);
   }
 
   // Placement: decoder ranks without the denoiser get the latents from the

@@ -70,6 +70,11 @@ struct GenerateOptions {
   /// Scheduler class overriding the plan's; it is configured from the
   /// plan's scheduler_config, as diffusers' from_config(pipe.scheduler.config).
   std::string scheduler;
+  /// patch=P plans (a denoiser holding StaleGathers): step i of the loop
+  /// (counted from its first step, image-to-image's too) runs fresh when
+  /// i < freshSteps, else stale (RunMode.h). -1: the plan's
+  /// Pipeline.fresh_steps; else at least 1, and only for such plans.
+  int freshSteps = -1;
   /// Called after every denoising step with (done, total, step seconds).
   std::function<void(int, int, double)> onStep;
 };
@@ -97,6 +102,9 @@ struct GenerateResult {
   /// Denoising steps run: the scheduler's timestep count, which some
   /// spacings make differ from the steps asked for.
   int steps = 0;
+  /// Of those, the steps run fresh; -1 when the denoiser holds no
+  /// StaleGather (every step is exact) or this rank does not denoise.
+  int freshSteps = -1;
 };
 
 /// Runs the plan's pipeline on rank `exec`. Throws fresco::Error for options

@@ -60,6 +60,9 @@ public:
     s_.numImages = pl->num_images();
     check(s_.numImages >= 1 && s_.numImages <= kMaxSize, ctx_, ": num_images ",
           s_.numImages, " is not in 1..", kMaxSize);
+    s_.freshSteps = pl->fresh_steps();
+    check(s_.freshSteps >= 0, ctx_, ": fresh_steps ", s_.freshSteps,
+          " is negative");
     decodeSampler(pl->sampler());
     decodeConditioning(pl->conditioning());
     decodeLatents(pl->latents());

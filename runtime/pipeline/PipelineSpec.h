@@ -64,6 +64,10 @@ struct PipelineSpec {
   double timestepDivisor = 1;
   plan::TimestepSchedule timesteps = plan::TimestepSchedule::Scheduler;
   bool flowPrediction = false;
+  /// Plan version 15 (patch=P): the first freshSteps denoising steps of
+  /// each image run fresh, the later ones stale (RunMode.h). 0 when no
+  /// function holds a StaleGather.
+  int freshSteps = 0;
 
   /// The pipeline class's defaults: num_inference_steps and guidance_scale
   /// of its __call__ (DiTPipeline 50 and 4.0, FluxPipeline 28 and 3.5,

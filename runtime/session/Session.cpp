@@ -106,8 +106,9 @@ const WeightStore &Session::weights() const {
 }
 
 std::vector<HostTensor> Session::run(const std::string &function,
-                                     const std::vector<HostTensor> &inputs) {
-  return executor().run(function, inputs);
+                                     const std::vector<HostTensor> &inputs,
+                                     RunMode mode) {
+  return executor().run(function, inputs, mode);
 }
 
 const PipelineSpec &Session::pipeline() {

@@ -28,8 +28,8 @@
 #include <chrono>
 #include <functional>
 #include <map>
-#include <optional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -89,9 +89,11 @@ public:
   Executor &executor();
   const WeightStore &weights() const;
 
-  /// Runs `function` on host tensors (in its input order).
+  /// Runs `function` on host tensors (in its input order); `mode` as
+  /// Executor::run's (it matters only to patch=P functions).
   std::vector<HostTensor> run(const std::string &function,
-                              const std::vector<HostTensor> &inputs);
+                              const std::vector<HostTensor> &inputs,
+                              RunMode mode = RunMode::Fresh);
   /// The plan's pipeline table, decoded; throws when it has none.
   const PipelineSpec &pipeline();
   /// This rank's part in the plan's pipeline (which ranks denoise, decode).

@@ -524,6 +524,66 @@ const Case kCases[] = {
        s.instrs[0].members = {1, 2};
      },
      "this rank (0) is not a member of its Halo group"},
+    // StaleGather: x [2, 3] (value 0) into y [4, 3] (value 1) over members
+    // {0, 1} along dimension 0 (staleGatherSpec).
+    {"stale_gather_result_shape",
+     [](PlanSpec &s) {
+       s = staleGatherSpec();
+       s.values[1].shape = {2, 6};
+     },
+     "(StaleGather): result has shape [2, 6], expected [4, 3]"},
+    {"stale_gather_inner_dim_shape",
+     [](PlanSpec &s) {
+       s = staleGatherSpec();
+       s.instrs[0].dim = 1;
+     },
+     "(StaleGather): result has shape [4, 3], expected [2, 6]"},
+    {"stale_gather_one_member",
+     [](PlanSpec &s) {
+       s = staleGatherSpec();
+       s.instrs[0].members = {0};
+       s.values[1].shape = {2, 3};
+     },
+     "(StaleGather): a StaleGather group needs at least 2 members, got 1"},
+    {"stale_gather_dtype",
+     [](PlanSpec &s) {
+       s = staleGatherSpec();
+       s.values[1].dtype = fp::DType::I32;
+     },
+     "(StaleGather): operand and result dtypes differ"},
+    {"stale_gather_dim",
+     [](PlanSpec &s) {
+       s = staleGatherSpec();
+       s.instrs[0].dim = 2;
+     },
+     "(StaleGather): gather dimension 2 out of range for an operand of rank "
+     "2"},
+    {"stale_gather_negative_dim",
+     [](PlanSpec &s) {
+       s = staleGatherSpec();
+       s.instrs[0].dim = -1;
+     },
+     "(StaleGather): gather dimension -1 out of range"},
+    {"stale_gather_member",
+     [](PlanSpec &s) {
+       s = staleGatherSpec();
+       s.instrs[0].members = {1, 2};
+     },
+     "this rank (0) is not a member of its StaleGather group"},
+    {"stale_gather_async",
+     [](PlanSpec &s) {
+       s = staleGatherSpec();
+       s.instrs[0].async = true;
+       s.instrs.push_back({fp::OpCode::Wait, {1}, {}});
+     },
+     "instruction 0 (StaleGather): only an AllToAll or AllGather starts "
+     "asynchronously"},
+    {"stale_gather_attrs",
+     [](PlanSpec &s) {
+       s = staleGatherSpec();
+       s.instrs[0].members.clear();
+     },
+     "(StaleGather): attributes"},
     {"send_reserved_tag",
      [](PlanSpec &s) {
        s.instrs[0] = {fp::OpCode::Send, {0}, {}, false, -1, {0, 1}};
@@ -554,6 +614,17 @@ INSTANTIATE_TEST_SUITE_P(All, PlanSemantics, ::testing::ValuesIn(kCases),
                          [](const auto &info) {
                            return std::string(info.param.name);
                          });
+
+// The well-formed StaleGather behind the cases above loads (binding it
+// needs its group: StaleGatherRanksTest.cpp), along either dimension, in a
+// plan without a pipeline (every run of a bare function is fresh).
+TEST(Plan, StaleGatherLoads) {
+  EXPECT_NO_THROW(LoadedPlan::fromBytes(staleGatherSpec().build(), "s.fplan"));
+  PlanSpec inner = staleGatherSpec();
+  inner.instrs[0].dim = 1;
+  inner.values[1].shape = {2, 6};
+  EXPECT_NO_THROW(LoadedPlan::fromBytes(inner.build(), "s.fplan"));
+}
 
 // The well-formed ropes behind the rope cases above load and bind: plain,
 // and with the fused q/k norm.

@@ -62,7 +62,7 @@ struct InstrSpec {
   // Non-empty: PosEmbed2dAttrs (dim 8, base size 4) for the grid
   // {grid_h, grid_w}, then optionally {row_start, col_start, rows, cols}.
   std::vector<int64_t> posGrid;
-  bool fp8 = false; // with `activation`: LinearAttrs.fp8
+  bool fp8 = false;         // with `activation`: LinearAttrs.fp8
   int64_t ropeHeads = 0;    // > 0: attach RopeAttrs with this head count
   float ropeEpsilon = 0.0f; // with `ropeHeads`: RopeAttrs.epsilon
   // With `members`: CollectiveAttrs.dim, the Halo's rows and a Send/Recv tag.
@@ -447,6 +447,20 @@ inline PlanSpec haloSpec(int64_t lo, int64_t hi, bool bothRanks = false) {
   s.instrs[0].dim = 2;
   s.instrs[0].haloLo = lo;
   s.instrs[0].haloHi = hi;
+  s.inputs = {0};
+  s.inputNames = {"x"};
+  s.outputs = {1};
+  return s;
+}
+
+/// y [4, 3] = StaleGather(x [2, 3]) along dimension 0 over members {0, 1},
+/// the rank program of rank 0.
+inline PlanSpec staleGatherSpec() {
+  PlanSpec s;
+  s.arena = 4 * 36; // room for a wrong, larger result
+  s.values = {{fp::ValueKind::Arena, fp::DType::F32, {2, 3}, 0},
+              {fp::ValueKind::Arena, fp::DType::F32, {4, 3}, 4 * 6}};
+  s.instrs = {{fp::OpCode::StaleGather, {0}, {1}, false, -1, {0, 1}}};
   s.inputs = {0};
   s.inputNames = {"x"};
   s.outputs = {1};

@@ -90,6 +90,9 @@ std::string describePipeline(const PipelineSpec &s) {
     os << ", timestep / " << s.timestepDivisor;
   if (s.flowPrediction)
     os << ", flow prediction";
+  if (s.freshSteps > 0) // patch=P: later steps read the previous step's K/V
+    os << "; the first " << s.freshSteps << " step"
+       << (s.freshSteps == 1 ? "" : "s") << " fresh, then stale";
   os << "\n";
   for (const ComponentSpec &c : s.components) {
     os << "  " << name(c.role) << " '" << c.function << "' on rank"
@@ -120,6 +123,8 @@ std::string pipelineJson(const PipelineSpec &s) {
      << ", \"conditioning\": \"" << name(s.conditioning)
      << "\", \"guidance\": \"" << name(s.guidance) << "\", \"layout\": \""
      << name(s.layout) << "\", \"scheduler\": " << quoted(s.scheduler);
+  if (s.freshSteps > 0) // patch=P plans only
+    os << ", \"fresh_steps\": " << s.freshSteps;
   if (s.conditioning == plan::ConditioningKind::Text) {
     os << ", \"zero_negative_prompt\": "
        << (s.zeroNegativePrompt ? "true" : "false") << ", \"time_ids\": [";

@@ -38,10 +38,13 @@ it loads, its arena bytes, the e4m3 weight copies and input scratch its FP8
 linears make at load (fresco-compile --gemm fp8) and the weights only they
 read, released once quantized, and the bytes each collective kind moves in
 one denoising step (one call of the denoiser function): all_reduce,
-all_gather, all_to_all, broadcast (the tensor each produces), send (what a
-pipeline stage passes on), and ring_send_recv (the
+all_gather, all_to_all, broadcast, stale_gather (the tensor each produces;
+stale_gather is patch=P's exchange of keys and values, which a stale step
+lets travel while it computes), send (what a pipeline stage passes on),
+and ring_send_recv (the
 key and value blocks ring attention sends, one message per hop, P - 1
-hops).
+hops). A patch=P plan's StaleGathers also keep memory between steps: P
+blocks and a staging block each (the StaleGather state).
 --json prints the same as one JSON object.
 --dtype gives the bytes of a run with that float storage (fresco-run
 --dtype; default: the plan's, f32 unless it was compiled with
@@ -74,6 +77,8 @@ struct RankSummary {
   std::map<std::string, size_t> instructions;        // function -> count
   std::map<std::string, size_t> linears, fp8Linears; // function -> count
   uint64_t weightBytes = 0, arenaBytes = 0, fp8Bytes = 0, releasedBytes = 0;
+  // patch=P: what the StaleGathers keep between runs, P + 1 blocks each.
+  uint64_t staleStateBytes = 0;
   std::map<std::string, uint64_t> commBytes; // kind -> payload per step
   std::map<std::string, int> commCalls;
 };
@@ -90,12 +95,20 @@ RankSummary summarise(const plan::RankProgram &rp, const std::string &denoiser,
   // Weights and arena: planner::rankMemory, shared with --predict.
   for (const plan::Function *f : *rp.functions()) {
     s.instructions[f->name()->str()] = f->instrs()->size();
-    for (const plan::Instr *in : *f->instrs())
+    for (const plan::Instr *in : *f->instrs()) {
       if (in->op() == plan::OpCode::Linear) {
         ++s.linears[f->name()->str()];
         const plan::LinearAttrs *a = in->attrs_as_LinearAttrs();
         s.fp8Linears[f->name()->str()] += a && a->fp8();
       }
+      if (in->op() == plan::OpCode::StaleGather) {
+        const uint64_t members =
+            in->attrs_as_CollectiveAttrs()->members()->size();
+        s.staleStateBytes +=
+            (members + 1) *
+            valueBytes(*f->values()->Get(in->operands()->Get(0)));
+      }
+    }
     if (!denoiser.empty() && f->name()->str() != denoiser)
       continue;
     for (const plan::Instr *in : *f->instrs()) {
@@ -110,6 +123,8 @@ RankSummary summarise(const plan::RankProgram &rp, const std::string &denoiser,
         kind = "send";
       else if (in->op() == plan::OpCode::Broadcast)
         kind = "broadcast";
+      else if (in->op() == plan::OpCode::StaleGather)
+        kind = "stale_gather";
       else if (const plan::AttentionAttrs *a = in->attrs_as_AttentionAttrs();
                a && a->ring_members() && a->ring_members()->size() > 1) {
         // Each of the P - 1 hops sends this rank's current key and value
@@ -314,7 +329,7 @@ int main(int argc, char **argv) {
           std::cout << (first ? "" : ", ") << "\"" << kind << "\": " << n;
           first = false;
         }
-        std::cout << "}}";
+        std::cout << "}, \"stale_state_bytes\": " << s.staleStateBytes << "}";
       }
       std::cout << "]"
                 << (spec ? ", \"pipeline\": " + inspect::pipelineJson(*spec)
@@ -346,6 +361,10 @@ int main(int argc, char **argv) {
                     (unsigned long long)s.fp8Bytes, s.fp8Bytes / 1048576.0,
                     (unsigned long long)s.releasedBytes,
                     s.releasedBytes / 1048576.0);
+      if (s.staleStateBytes) // patch=P: kept from one step to the next
+        std::printf(", StaleGather state %llu bytes (%.2f MiB)",
+                    (unsigned long long)s.staleStateBytes,
+                    s.staleStateBytes / 1048576.0);
       std::printf("\n");
       for (auto &[fn, n] : s.instructions) {
         const size_t fp8 = s.fp8Linears[fn];

@@ -137,6 +137,13 @@ GENERATION (plans compiled from a pipeline folder):
                        (0, 1] (default 0.8): the last int(steps * S) of
                        the --steps steps, as diffusers' get_timesteps (1:
                        all of them, from the image noised to the first)
+  --fresh-steps N      plans compiled with --parallel patch=P
+                       (DistriFusion): the first N steps exchange every
+                       rank's keys and values exactly, later steps use the
+                       other ranks' from the previous step while this
+                       step's travel (default: the plan's, fresco-compile
+                       --fresh-steps; at least 1; N >= the steps run makes
+                       every step exact). An error for other plans
   --output-latents @F  write the final latents (before VAE scaling) as .npy,
                        in the --latents layout
   -o, --output-image F write the image as PNG; with several images,
@@ -398,6 +405,16 @@ Options parseArgs(int argc, char **argv) {
       if (!(o.strength > 0 && o.strength <= 1))
         usageError("--strength must be in (0, 1], got " + v);
       strengthGiven = true;
+      generationFlags.push_back(a);
+    } else if (a == "--fresh-steps") {
+      int64_t n = parseInt(next(), "--fresh-steps");
+      if (n < 1 || n > 10000)
+        usageError("--fresh-steps must be in 1..10000, got " +
+                   std::to_string(n) +
+                   (n < 1 ? " (the first step has no earlier one to read "
+                            "stale keys and values from)"
+                          : ""));
+      o.freshSteps = int(n);
       generationFlags.push_back(a);
     } else if (a == "--output-latents") {
       o.outputLatents = stripAt(next(), "--output-latents");

@@ -42,6 +42,7 @@ struct Options {
   std::string scheduler, latents, outputLatents, outputImage;
   std::string image;        // --image: image-to-image's init PNG
   double strength = 0.8;    // --strength (StableDiffusionImg2ImgPipeline's)
+  int freshSteps = -1;      // --fresh-steps; -1: the plan's (patch=P)
   std::string calibrate;    // --calibrate: the table to write
   std::string profileTrace; // --profile-trace: Chrome trace JSON (+ rank)
 

@@ -114,6 +114,9 @@ std::string arenaStats(const Executor &exec) {
   if (exec.bytesInPlace())
     s += " (" + std::to_string(exec.bytesInPlace()) +
          " bytes of slices and concatenations in place, not copied)";
+  if (exec.staleStateBytes()) // patch=P: kept between steps
+    s += ", StaleGather state " + std::to_string(exec.staleStateBytes()) +
+         " bytes";
   return s;
 }
 

@@ -85,6 +85,10 @@ int runPipeline(const Options &o, const RankEnv &env) {
   // Before any weight is read: what this runtime cannot generate yet.
   if (std::optional<std::string> why = generationSupport(spec))
     fail(*why);
+  if (o.freshSteps >= 0)
+    check(!findStaleGather(plan.plan()).empty(), "--fresh-steps: plan ", o.plan,
+          " has no patch axis (no StaleGather instruction): it applies to "
+          "plans compiled with fresco-compile --parallel patch=P");
   HostTensor initImage;
   if (!o.image.empty())
     initImage = readInitImage(o.image, spec);
@@ -127,6 +131,7 @@ int runPipeline(const Options &o, const RankEnv &env) {
   g.guidanceScale = o.guidanceScale;
   g.seed = o.seed;
   g.scheduler = o.scheduler;
+  g.freshSteps = o.freshSteps;
   if (!o.image.empty()) {
     g.initImage = &initImage;
     g.strength = o.strength;
@@ -177,13 +182,21 @@ int runPipeline(const Options &o, const RankEnv &env) {
                    describeImage(o, prompts, i).c_str());
   }
   if (o.stats) {
+    // patch=P: how many steps exchanged exactly (fresh) and how many read
+    // the previous step's blocks (stale).
+    const std::string fresh =
+        r.freshSteps < 0
+            ? std::string()
+            : " (" + std::to_string(r.freshSteps) + " fresh, " +
+                  std::to_string(r.steps - r.freshSteps) + " stale)";
     std::fprintf(stderr,
-                 "%sfresco-run: load %.3f s, %d steps of %s in %.3f s (%.3f "
+                 "%sfresco-run: load %.3f s, %d steps%s of %s in %.3f s (%.3f "
                  "s/step), decode %.3f s, text encoders %.3f s, %s, "
                  "%s, %lld replayed\n",
-                 session.prefix(), loadSeconds, r.steps, r.scheduler.c_str(),
-                 r.denoiseSeconds, r.denoiseSeconds / std::max(r.steps, 1),
-                 r.decodeSeconds, r.encodeSeconds, arenaStats(exec).c_str(),
+                 session.prefix(), loadSeconds, r.steps, fresh.c_str(),
+                 r.scheduler.c_str(), r.denoiseSeconds,
+                 r.denoiseSeconds / std::max(r.steps, 1), r.decodeSeconds,
+                 r.encodeSeconds, arenaStats(exec).c_str(),
                  weightStats(exec, weights).c_str(), (long long)exec.replays());
     printLibraries(session.openBackend(), session.prefix());
   }

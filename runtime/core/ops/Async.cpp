@@ -97,8 +97,11 @@ void verifyAsyncCollectives(const plan::Function &f, const std::string &ctx) {
                 ": touches value ", id, ", the result of the asynchronous ",
                 plan::EnumNameOpCode(in.op()), " at instruction ", i,
                 ", before its Wait");
+      // A StaleGather over the same members goes through the same
+      // communicator, in the same order on every member, as a gather does.
       check(!communicates(next) || ((next.op() == plan::OpCode::AllToAll ||
-                                     next.op() == plan::OpCode::AllGather) &&
+                                     next.op() == plan::OpCode::AllGather ||
+                                     next.op() == plan::OpCode::StaleGather) &&
                                     members(next) == members(in)),
             where(j), ": communicates while the asynchronous ",
             plan::EnumNameOpCode(in.op()), " at instruction ", i,

@@ -12,6 +12,7 @@
 
 #include "runtime/core/Backend.h"
 #include "runtime/core/GroupResolver.h"
+#include "runtime/core/RunMode.h"
 #include "runtime/core/ScratchArena.h"
 #include "runtime/core/ops/OpCheck.h"
 
@@ -68,6 +69,14 @@ struct OpBind {
   /// that profiles and traces still show every instruction).
   uint64_t bytesInPlace = 0;
   bool allInPlace = false;
+  /// The mode of the run in progress (RunMode.h), set by the executor
+  /// before each run; a StaleGather step reads it when it executes.
+  std::shared_ptr<const RunMode> mode = nullptr;
+  /// Set by a StaleGather binder: a step the executor issues after the
+  /// function's last instruction (the exchange it started completes
+  /// there), and the bytes of backend memory it keeps between runs.
+  Step atEnd;
+  uint64_t persistentBytes = 0;
 
   const char *opName() const {
     return op ? op->name : plan::EnumNameOpCode(in.op());

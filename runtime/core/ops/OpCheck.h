@@ -76,7 +76,8 @@ void verifyInstr(const plan::Instr &in, const plan::Function &f,
 /// The function-level rule of asynchronous collectives: every AllToAll or
 /// AllGather started asynchronously has one later Wait reading its result,
 /// and nothing between them touches the result's bytes or communicates
-/// other than more such exchanges over the same members.
+/// other than more AllToAlls, AllGathers or StaleGathers over the same
+/// members.
 void verifyAsyncCollectives(const plan::Function &f, const std::string &ctx);
 
 // The ops' rules, one per Kernel column of Ops.def.

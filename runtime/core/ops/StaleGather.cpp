@@ -1,19 +1,123 @@
 //===- StaleGather.cpp - Blocks of the previous run (DistriFusion) --------===//
 //
-// Placeholder while the runtime side is written: plans holding the op are
-// refused at load with a message saying so.
+// patch=P (DistriFusion, Li et al., CVPR 2024): attention's keys and values
+// are split over the members by tokens; each member computes its own block
+// fresh and reads the others' from their previous run of the function (the
+// previous denoising step), so that the exchange can travel while the step
+// computes. The result Y is the members' blocks concatenated along `dim` in
+// member order, as AllGather's.
+//
+// The instruction keeps, in backend memory for the executor's lifetime and
+// zeroed at bind, S: the members' latest blocks ([P][block], member order),
+// and G: a staging copy of this member's block X.
+//  - fresh run: S := every member's X of this run (a blocking gather);
+//    Y := S.
+//  - stale run: G := X; Y := S (the previous run's) with this member's
+//    block taken from G; then S := every member's G. On a communicator
+//    that works on backend memory (NCCL) that exchange is started here and
+//    completed by a step after the function's last instruction
+//    (OpBind::atEnd), so that later instructions overlap it; Gloo on host
+//    memory has done it when the call returns; staged through the host
+//    (device memory, Gloo) it is a blocking gatherBlocks.
+// Either way S holds this run's blocks when the function returns, for the
+// next stale run. G is written before Y, so that a result placed over its
+// operand is still right.
 //
 //===----------------------------------------------------------------------===//
-#include "runtime/core/ops/OpBind.h"
+#include "runtime/comm/Communicator.h"
+#include "runtime/core/CheckedMath.h"
+#include "runtime/core/ops/CommPaths.h"
 
 namespace fresco {
 
 void verifyStaleGather(const OpCheck &c) {
-  c.need(false, "StaleGather (patch=P) is not implemented in this runtime yet");
+  auto *a = c.attrs<plan::CollectiveAttrs>();
+  c.members(a->members(), "StaleGather group");
+  const int64_t parts = int64_t(a->members()->size());
+  c.need(parts >= 2, "a StaleGather group needs at least 2 members, got ",
+         parts);
+  const ValueInfo &x = c.ops[0];
+  c.need(c.res[0].dtype == x.dtype, "result is ", dtypeName(c.res[0].dtype),
+         " but its operand ", dtypeName(x.dtype));
+  const int64_t dim = a->dim();
+  c.need(dim >= 0 && dim < int64_t(x.shape.size()), "gather dimension ", dim,
+         " out of range for an operand of rank ", x.shape.size());
+  const std::optional<int64_t> n = checkedMul(x.shape[size_t(dim)], parts);
+  c.need(n.has_value(), "dimension ", dim, " of ", x.shape[size_t(dim)],
+         " times ", parts, " members does not fit in 64 bits");
+  Shape want = x.shape;
+  want[size_t(dim)] = *n;
+  c.shape(c.res[0], want, "result");
 }
 
-Step bindStaleGather(OpBind &) {
-  throw Error("StaleGather (patch=P) is not implemented in this runtime yet");
+Step bindStaleGather(OpBind &bind) {
+  auto *a = bind.attrs<plan::CollectiveAttrs>();
+  Communicator &comm = bind.group(a->members());
+  check(bind.mode != nullptr, bind.where,
+        " (StaleGather): bound without the executor's run mode");
+  const Ref &x = bind.ops[0], &y = bind.res[0];
+  const int64_t dim = a->dim();
+  const size_t es = x.es;
+  const size_t bytes = size_t(x.numel()) * es;
+  const int64_t parts = comm.size(), own = comm.rank();
+  // Y is [outer, parts * inner]: block p fills columns [p inner, +inner).
+  int64_t outer = 1, inner = 1;
+  for (int64_t d = 0; d < dim; ++d)
+    outer *= x.shape[size_t(d)];
+  for (size_t d = size_t(dim); d < x.shape.size(); ++d)
+    inner *= x.shape[d];
+  Backend *b = &bind.be;
+  // [S: parts blocks | G], released with the step (the executor's).
+  const size_t total = bytes * size_t(parts + 1);
+  std::shared_ptr<uint8_t> state(static_cast<uint8_t *>(b->allocate(total)),
+                                 [b](uint8_t *p) { b->release(p); });
+  b->fillZero(state.get(), total);
+  bind.persistentBytes = total;
+  uint8_t *blocks = state.get(), *staging = blocks + bytes * size_t(parts);
+  const auto *src = static_cast<const uint8_t *>(x.ptr);
+  auto *dst = static_cast<uint8_t *>(y.ptr);
+  auto place = [=](const uint8_t *from, int64_t p) {
+    b->copyStrided(from, inner, dst + size_t(p * inner) * es, parts * inner,
+                   outer, inner, es);
+  };
+  auto copyBytes = [=](const void *from, void *to, size_t n) {
+    b->copyStrided(from, int64_t(n), to, int64_t(n), 1, int64_t(n), 1);
+  };
+  // Blocking on every path: the communicator's own gather on a direct
+  // path, through host staging otherwise.
+  GatherStep gather = gatherBlocks(bind, comm, bytes);
+  // Queued with the kernels (NCCL): the stale exchange may overlap the
+  // rest of the function.
+  const bool overlap = comm.usesDeviceMemory();
+  Communicator *c = &comm;
+  auto pending = std::make_shared<std::function<void()>>();
+  if (overlap)
+    bind.atEnd = [pending] {
+      if (*pending) {
+        (*pending)();
+        *pending = nullptr;
+      }
+    };
+  std::shared_ptr<const RunMode> mode = bind.mode;
+  return [=] {
+    (void)state; // held for the executor's lifetime
+    if (*mode == RunMode::Fresh) {
+      gather(src, blocks);
+      if (outer == 1) // dim 0: the blocks are Y as they lie
+        copyBytes(blocks, dst, bytes * size_t(parts));
+      else
+        for (int64_t p = 0; p < parts; ++p)
+          place(blocks + size_t(p) * bytes, p);
+      return;
+    }
+    copyBytes(src, staging, bytes);
+    for (int64_t p = 0; p < parts; ++p)
+      place(p == own ? staging : blocks + size_t(p) * bytes, p);
+    if (overlap)
+      *pending = c->startAllGather(staging, blocks, bytes);
+    else
+      gather(staging, blocks);
+  };
 }
 
 } // namespace fresco

@@ -64,6 +64,22 @@ RankMemory rankMemory(const LoadedPlan &plan, int rank, DType storage) {
         maxRows = std::max(maxRows, rows);
       }
   m.fp8Bytes += uint64_t(maxCodes + 4 * maxRows);
+  if (rp.functions())
+    for (const plan::Function *f : *rp.functions())
+      for (const plan::Instr *in : *f->instrs()) {
+        if (in->op() != plan::OpCode::StaleGather)
+          continue;
+        const plan::Value &x = *f->values()->Get(in->operands()->Get(0));
+        DType t = DType(x.dtype());
+        if (t == DType::F32 && storage != DType::F32 && !planStored)
+          t = storage;
+        const uint64_t members =
+            in->attrs_as_CollectiveAttrs()->members()->size();
+        m.staleStateBytes +=
+            (members + 1) *
+            uint64_t(numElements({x.shape()->begin(), x.shape()->end()})) *
+            dtypeSize(t);
+      }
   return m;
 }
 
@@ -576,7 +592,7 @@ std::string describe(const Prediction &p, int steps, const Topology &t) {
       describeByOp(os, f);
   }
   os << "memory per rank (weights + arena [+ FP8 copies - the weights only "
-        "they read]; "
+        "they read] [+ stale state]; "
      << gib(t.memoryBytes) << " GiB each on " << t.name << "):\n";
   for (const RankMemory &m : p.memory)
     os << "  rank " << m.rank << ": " << gib(m.weightBytes) << " + "
@@ -584,6 +600,9 @@ std::string describe(const Prediction &p, int steps, const Topology &t) {
        << (m.fp8Bytes ? " + " + gib(m.fp8Bytes) + " (FP8 copies)" : "")
        << (m.releasedBytes
                ? " - " + gib(m.releasedBytes) + " (their originals, released)"
+               : "")
+       << (m.staleStateBytes
+               ? " + " + gib(m.staleStateBytes) + " (stale key/value blocks)"
                : "")
        << " GiB" << (m.total() > t.memoryBytes ? "  DOES NOT FIT" : "") << "\n";
   os << "predicted step " << ms(p.stepSeconds) << " ms";

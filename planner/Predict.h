@@ -53,8 +53,12 @@ struct RankMemory {
   /// FP8 linears' e4m3 weight copies and input scratch (--gemm fp8), and
   /// the weights in the float storage only they read, released at load.
   uint64_t fp8Bytes = 0, releasedBytes = 0;
+  /// patch=P: each StaleGather's members' blocks and staging copy, kept
+  /// from one step to the next.
+  uint64_t staleStateBytes = 0;
   uint64_t total() const {
-    return weightBytes + arenaBytes + fp8Bytes - releasedBytes;
+    return weightBytes + arenaBytes + fp8Bytes - releasedBytes +
+           staleStateBytes;
   }
 };
 

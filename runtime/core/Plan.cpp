@@ -288,6 +288,12 @@ void verifyPlan(const plan::Plan &p, const std::string &name,
                      " holds a StaleGather (patch=P), which reads the "
                      "previous step's blocks: the first step must run fresh "
                      "(fresh_steps >= 1)"));
+  // Without one, a count of fresh steps would promise stale ones.
+  check(!stale.empty() || p.pipeline()->fresh_steps() == 0,
+        at(name, "pipeline: fresh_steps is " +
+                     std::to_string(p.pipeline()->fresh_steps()) +
+                     " but no function holds a StaleGather (patch=P): it "
+                     "must be 0"));
 }
 
 std::string findStaleGather(const plan::Plan &p) {

@@ -130,16 +130,16 @@ GenerateResult generate(const PipelineSpec &p, Executor &exec,
   std::unique_ptr<Guidance> guidance = makeGuidance(p, scale);
   check(steps >= 1 && steps <= 10000, "--steps must be in 1..10000, got ",
         steps);
-  const ComponentSpec &denoiser = *p.find(plan::ComponentRole::Denoiser);
-  const bool stale = denoises && exec.holdsStaleGather(denoiser.function);
+  // Plan-wide (the loader ties fresh_steps to the plan's StaleGathers): a
+  // pipeline stage without self-attention holds none on its ranks.
+  const bool stale = p.freshSteps >= 1;
   if (o.freshSteps >= 0) {
     check(o.freshSteps >= 1, "--fresh-steps must be at least 1, got ",
           o.freshSteps,
           " (the first step has no previous one to read stale blocks from)");
-    check(!denoises || stale, "--fresh-steps: the denoiser '",
-          denoiser.function,
-          "' holds no StaleGather: the plan has no patch axis (compile with "
-          "fresco-compile --parallel patch=P)");
+    check(stale, "--fresh-steps: the plan has no patch axis "
+                 "(compile with fresco-compile --parallel "
+                 "patch=P)");
   }
   const int freshSteps = o.freshSteps >= 0 ? o.freshSteps : p.freshSteps;
 

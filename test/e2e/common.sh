@@ -29,7 +29,7 @@ expect_error() {
   "$@" > "$work/err.log" 2>&1
   local rc=$?
   set -e
-  if [ $rc -ne 1 ] || ! grep -qF "$message" "$work/err.log"; then
+  if [ $rc -ne 1 ] || ! grep -qF -- "$message" "$work/err.log"; then
     echo "expected exit 1 and '$message', got $rc:"
     cat "$work/err.log"
     exit 1

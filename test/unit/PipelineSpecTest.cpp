@@ -70,6 +70,7 @@ struct TableSpec {
   bool flowPrediction = false;
   std::vector<double> timeIds;
   bool zeroNegativePrompt = false;
+  int32_t freshSteps = 0;
 
   int numRanks = 1;
   /// The functions each rank holds, with their signatures.
@@ -157,8 +158,8 @@ struct TableSpec {
                                 timesteps, flowPrediction)
             : 0;
     auto kindS = hasKind ? b.CreateString(kind) : 0;
-    auto pipeline =
-        fp::CreatePipeline(b, kindS, numImages, compsV, cond, lat, sampler);
+    auto pipeline = fp::CreatePipeline(b, kindS, numImages, compsV, cond, lat,
+                                       sampler, freshSteps);
     auto rv = b.CreateVector(rankPrograms);
     fp::FinishPlanBuffer(b,
                          fp::CreatePlan(b, kPlanVersion, b.CreateString("test"),
@@ -528,6 +529,9 @@ TEST_P(BadTable, Rejected) {
 
 const Case kBadTables[] = {
     {"no_kind", [](TableSpec &t) { t.hasKind = false; }, "missing kind"},
+    {"fresh_steps_without_stale_gathers",
+     [](TableSpec &t) { t.freshSteps = 2; },
+     "fresh_steps is 2 but no function holds a StaleGather"},
     {"zero_images", [](TableSpec &t) { t.numImages = 0; },
      "num_images 0 is not in 1..65536"},
     {"no_sampler", [](TableSpec &t) { t.hasSampler = false; },

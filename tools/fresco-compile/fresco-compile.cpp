@@ -338,7 +338,19 @@ static std::string lower(ModuleOp module, int64_t numRanks,
     return "";
   }
   // patch=P: how many steps exchange fresh blocks (PipelineEmitter).
-  if (auto p = module->getAttrOfType<DictionaryAttr>("fresco.pipeline")) {
+  bool stale = false;
+  module.walk([&](mlir::fresco::StaleGatherOp) {
+    stale = true;
+    return WalkResult::interrupt();
+  });
+  if (freshSteps.getNumOccurrences() && !stale)
+    return "--fresh-steps: nothing compiled reads stale blocks (patch=1, or "
+           "a function without self-attention); drop the flag";
+  auto p = module->getAttrOfType<DictionaryAttr>("fresco.pipeline");
+  if (freshSteps.getNumOccurrences() && !p)
+    return "--fresh-steps: a bare model's runs (fresco-run --function) are "
+           "all fresh; drop the flag";
+  if (p) {
     NamedAttrList entries(p);
     entries.set("fresh_steps",
                 IntegerAttr::get(IntegerType::get(ctx, 64), freshSteps));
@@ -517,9 +529,10 @@ int main(int argc, char **argv) {
                 "patch=P\n";
       return 2;
     }
-    if (freshSteps < 1 || freshSteps > INT32_MAX) {
-      errs() << "fresco-compile: --fresh-steps must be at least 1 (the first "
-                "step has no earlier one to read)\n";
+    if (freshSteps < 1 || freshSteps > 10000) {
+      errs() << "fresco-compile: --fresh-steps must be in 1..10000 (the "
+                "first step has no earlier one to read), got "
+             << freshSteps << "\n";
       return 2;
     }
   }

@@ -101,13 +101,6 @@ RankSummary summarise(const plan::RankProgram &rp, const std::string &denoiser,
         const plan::LinearAttrs *a = in->attrs_as_LinearAttrs();
         s.fp8Linears[f->name()->str()] += a && a->fp8();
       }
-      if (in->op() == plan::OpCode::StaleGather) {
-        const uint64_t members =
-            in->attrs_as_CollectiveAttrs()->members()->size();
-        s.staleStateBytes +=
-            (members + 1) *
-            valueBytes(*f->values()->Get(in->operands()->Get(0)));
-      }
     }
     if (!denoiser.empty() && f->name()->str() != denoiser)
       continue;
@@ -295,6 +288,7 @@ int main(int argc, char **argv) {
       summaries.back().arenaBytes = m.arenaBytes;
       summaries.back().fp8Bytes = m.fp8Bytes;
       summaries.back().releasedBytes = m.releasedBytes;
+      summaries.back().staleStateBytes = m.staleStateBytes;
     }
     if (json) {
       std::cout << "{\"plan\": \"" << path << "\", \"float_storage\": \""

@@ -18,6 +18,12 @@ bool direct(const Backend &be, const Communicator &comm) {
   return be.usesHostMemory() || comm.usesDeviceMemory();
 }
 
+void placeBlock(Backend &be, const void *block, void *dst, int64_t p,
+                int64_t parts, int64_t outer, int64_t inner, size_t es) {
+  be.copyStrided(block, inner, static_cast<uint8_t *>(dst) + p * inner * es,
+                 parts * inner, outer, inner, es);
+}
+
 GatherStep gatherBlocks(OpBind &b, Communicator &comm, size_t bytes) {
   Communicator *c = &comm;
   if (direct(b.be, comm))
@@ -111,9 +117,7 @@ Step bindAllGather(OpBind &bind) {
     inner *= x.shape[d];
   auto interleave = [=](const uint8_t *blocks) {
     for (int64_t p = 0; p < parts; ++p)
-      b->copyStrided(blocks + p * bytes, inner,
-                     static_cast<uint8_t *>(dst) + p * inner * es,
-                     parts * inner, outer, inner, es);
+      placeBlock(*b, blocks + p * bytes, dst, p, parts, outer, inner, es);
   };
   if (bind.asyncRegion && direct(bind.be, comm)) {
     // The region holds [gathered blocks (inner dimension) | this rank's

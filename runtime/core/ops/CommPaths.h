@@ -36,6 +36,12 @@ bool direct(const Backend &be, const Communicator &comm);
 using GatherStep = std::function<void(const void *src, void *dst)>;
 GatherStep gatherBlocks(OpBind &b, Communicator &comm, size_t bytes);
 
+/// A gather along an inner dimension: member p's block ([outer, inner]
+/// elements of `es` bytes, contiguous) into its columns of dst ([outer,
+/// parts * inner]).
+void placeBlock(Backend &be, const void *block, void *dst, int64_t p,
+                int64_t parts, int64_t outer, int64_t inner, size_t es);
+
 } // namespace fresco
 
 #endif // FRESCO_RUNTIME_CORE_OPS_COMMPATHS_H

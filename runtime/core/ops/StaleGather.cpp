@@ -77,8 +77,7 @@ Step bindStaleGather(OpBind &bind) {
   const auto *src = static_cast<const uint8_t *>(x.ptr);
   auto *dst = static_cast<uint8_t *>(y.ptr);
   auto place = [=](const uint8_t *from, int64_t p) {
-    b->copyStrided(from, inner, dst + size_t(p * inner) * es, parts * inner,
-                   outer, inner, es);
+    placeBlock(*b, from, dst, p, parts, outer, inner, es);
   };
   auto copyBytes = [=](const void *from, void *to, size_t n) {
     b->copyStrided(from, int64_t(n), to, int64_t(n), 1, int64_t(n), 1);

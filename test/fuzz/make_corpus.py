@@ -39,7 +39,10 @@ def plans(bin_dir):
                            ("dit-tiny-bf16", [dit, "--dtype", "bf16"]),
                            ("dit-tiny-tp2", [dit, "--ranks", "2", "--parallel", "tp=2"]),
                            ("dit-tiny-fp8", [dit, "--dtype", "bf16", "--gemm", "fp8"]),
-                           ("pipe-dit-tiny", [pipe])]:
+                           ("pipe-dit-tiny", [pipe]),
+                           # StaleGather and Pipeline.fresh_steps.
+                           ("pipe-dit-tiny-patch2",
+                            [pipe, "--ranks", "2", "--parallel", "patch=2"])]:
             out = os.path.join(tmp, name + ".fplan")
             subprocess.run([compile_, *args, "-o", out, "--quiet"], check=True)
             put("plan", name + ".fplan", open(out, "rb").read())

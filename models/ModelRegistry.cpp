@@ -91,7 +91,7 @@ Error buildComponentFromConfig(mlir::ModuleOp module, StringRef configText,
   const bool vaeEncoder = options.vaeEncoder && VAEConfig::matches(*obj);
   if (options.vaeEncoder && !vaeEncoder)
     return makeError("--vae-encoder applies to an AutoencoderKL (or a "
-                     "StableDiffusionPipeline folder) only");
+                     "StableDiffusionPipeline or FluxPipeline folder) only");
   if ((options.height || options.width) && !FluxConfig::matches(*obj) &&
       !vaeEncoder)
     return makeError("an image height/width applies to a "
@@ -148,8 +148,8 @@ Error buildComponentFromConfig(mlir::ModuleOp module, StringRef configText,
     UNetShape shape;
     shape.batch = options.batch;
     shape.height = shape.width = config->sampleSize;
-    shape.textTokens = options.maxSequenceLength ? options.maxSequenceLength
-                                                 : 77;
+    shape.textTokens =
+        options.maxSequenceLength ? options.maxSequenceLength : 77;
     if (shape.textTokens > (int64_t(1) << 16))
       return makeError("max sequence length " + Twine(shape.textTokens) +
                        " is more than the 65536 this builder accepts");

@@ -6,7 +6,8 @@
 // column) ids; FlowMatchEulerDiscreteScheduler with FluxPipeline's shifted
 // sigmas; the guidance scale is a transformer input for dev (no CFG batch)
 // and absent for schnell. Every size is fixed here: the image size, the T5
-// sequence length and the images per run.
+// sequence length and the images per run. With --vae-encoder the VAE
+// encoder comes too, for image-to-image (FluxImg2ImgPipeline).
 //
 //===----------------------------------------------------------------------===//
 #include "models/ModelSizes.h"
@@ -171,6 +172,16 @@ Error buildFluxPipeline(mlir::ModuleOp module, const PipelineFolder &dir,
        a.dict({a.str("role", "decoder"), a.str("function", "vae"),
                a.attr("inputs", a.strings({"latents"})),
                a.attr("outputs", a.strings({"image"}))})});
+  // Image-to-image (FluxImg2ImgPipeline) needs the encoder: only compiled
+  // when asked, so text-to-image plans stay as they were.
+  if (options.vaeEncoder) {
+    buildVAEEncoder(module, *vae, n, sizes->height, sizes->width, "vae_encoder",
+                    "vae");
+    SmallVector<mlir::Attribute> all(components.begin(), components.end());
+    all.push_back(
+        a.component("encoder", "vae_encoder", {"pixels"}, "latent_mean"));
+    components = a.b.getArrayAttr(all);
+  }
   mlir::DictionaryAttr latents = a.dict(
       {a.str("layout", "packed_tokens"), a.i64("channels", vae->latentChannels),
        a.i64("height", sizes->latentHeight), a.i64("width", sizes->latentWidth),

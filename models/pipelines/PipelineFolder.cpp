@@ -184,9 +184,11 @@ Error buildPipelineFromFolder(mlir::ModuleOp module, StringRef folder,
     return makeError("batch must be at least 1");
   PipelineFolder dir(folder);
   auto cls = index->getString("_class_name");
-  if (options.vaeEncoder && !(cls && *cls == "StableDiffusionPipeline"))
+  if (options.vaeEncoder &&
+      !(cls && (*cls == "StableDiffusionPipeline" || *cls == "FluxPipeline")))
     return makeError("--vae-encoder (image-to-image) is implemented for "
-                     "StableDiffusionPipeline folders only, not " +
+                     "StableDiffusionPipeline and FluxPipeline folders only, "
+                     "not " +
                      (cls ? *cls : StringRef("<missing>")));
   if (cls && *cls == "DiTPipeline")
     return buildDiTPipeline(module, dir, *index, options);

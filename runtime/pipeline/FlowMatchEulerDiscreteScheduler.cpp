@@ -2,8 +2,9 @@
 //
 // diffusers 0.31.0 scheduling_flow_match_euler_discrete.py, the sampler of
 // Flux and SD3: sigmas run from 1 (noise) towards 0, the model predicts a
-// velocity and a step is prev = sample + (sigma_next - sigma) * v. Only what
-// the text-to-image pipelines use is here (no scale_noise: that is img2img).
+// velocity and a step is prev = sample + (sigma_next - sigma) * v. What the
+// text-to-image pipelines use, and scale_noise with set_begin_index for
+// FluxImg2ImgPipeline (addNoise / setBeginIndex).
 //
 // The arithmetic is replayed in diffusers' dtypes: the training sigmas of
 // __init__ are float32 torch (they give sigma_max / sigma_min), the
@@ -161,6 +162,27 @@ public:
       const float delta = dt * modelOutput[i];
       sample[i] = sample[i] + delta;
     }
+  }
+
+  /// scale_noise after set_begin_index (img2img calls it before the first
+  /// step): sigma * noise + (1.0 - sigma) * sample at sigmas[stepIndex], in
+  /// float32 (sigma a float32 tensor, 1.0 a Python float), unfused.
+  void addNoise(const float *original, const float *noise, float *out,
+                int64_t n, int stepIndex) const override {
+    checkStepIndex(stepIndex, "addNoise");
+    const float sigma = sigmas_[size_t(stepIndex)];
+    const float keep = 1.0f - sigma;
+    for (int64_t i = 0; i < n; ++i) {
+      const float a = sigma * noise[i];
+      const float b = keep * original[i];
+      out[i] = a + b;
+    }
+  }
+
+  /// set_begin_index: step() reads sigmas by index from there on.
+  void setBeginIndex(int stepIndex) override {
+    checkStepIndex(stepIndex, "setBeginIndex");
+    nextStep_ = stepIndex;
   }
 
 private:

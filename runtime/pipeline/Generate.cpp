@@ -10,6 +10,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstring>
+#include <optional>
 
 namespace fresco {
 namespace {
@@ -105,6 +106,40 @@ void checkFinite(const HostTensor &out, const BatchLayout &batch,
             : " (an overflow, or a damaged checkpoint)");
 }
 
+/// Image-to-image's encoded init image ([n, C, h, w], scaled) on the
+/// denoiser ranks: those holding the VAE encoder run it; the first rank
+/// holding it runs it too and sends it to the denoiser ranks without it
+/// (as the text encoders' outputs). Empty on the other ranks.
+std::optional<HostTensor> encodedImage(const PipelineSpec &p, Executor &exec,
+                                       const HostTensor &pixels, int64_t n,
+                                       const RankRoles &roles, bool denoises) {
+  const ComponentSpec &enc = *p.find(plan::ComponentRole::Encoder);
+  bool missing = false; // a denoiser rank without the encoder
+  for (int r : roles.denoiserRanks)
+    missing = missing || !contains(enc.ranks, r);
+  const int source = enc.ranks.front();
+  std::optional<HostTensor> init;
+  if (contains(enc.ranks, roles.rank) &&
+      (denoises || (roles.rank == source && missing)))
+    init = encodeInitImage(p, exec, pixels, n);
+  if (!missing)
+    return init;
+  check(roles.world != nullptr, "the VAE encoder '", enc.function,
+        "' runs on another rank but there is no communicator");
+  const std::vector<int64_t> shape = {n, p.channels, p.height, p.width};
+  for (int r : roles.denoiserRanks) {
+    if (contains(enc.ranks, r))
+      continue;
+    if (roles.rank == source) {
+      roles.world->send(init->data.data(), init->data.size(), r, 8);
+    } else if (roles.rank == r) {
+      init = makeTensor(DType::F32, shape);
+      roles.world->recv(init->data.data(), init->data.size(), source, 8);
+    }
+  }
+  return init;
+}
+
 } // namespace
 
 RankRoles rankRoles(const PipelineSpec &spec, int rank, Communicator *world) {
@@ -168,15 +203,9 @@ GenerateResult generate(const PipelineSpec &p, Executor &exec,
   // Image-to-image runs the schedule from `begin` on.
   int begin = 0;
   if (o.initImage) {
-    checkImageToImage(p);
-    begin = imageToImageBegin(steps, o.strength, scheduler->timesteps().size());
+    begin =
+        imageToImageBegin(p, steps, o.strength, scheduler->timesteps().size());
     scheduler->setBeginIndex(begin); // fails for a scheduler without it
-    // Each denoiser rank encodes the image itself: no latents move.
-    const ComponentSpec &enc = *p.find(plan::ComponentRole::Encoder);
-    for (int r : roles.denoiserRanks)
-      check(contains(enc.ranks, r), "--image: the VAE encoder '", enc.function,
-            "' must run on every rank of the denoiser (rank ", r,
-            " does not hold it; see fresco-compile --place)");
   }
 
   const int64_t n = conditioning->numImages();
@@ -192,10 +221,18 @@ GenerateResult generate(const PipelineSpec &p, Executor &exec,
   auto t0 = std::chrono::steady_clock::now();
   // Every rank: the text encoders run where they are placed.
   conditioning->prepare(exec, roles);
-  if (o.initImage && denoises) {
-    HostTensor init = encodeInitImage(p, exec, *o.initImage, n);
-    // latents = add_noise(init_latents, noise, timesteps[begin])
-    scheduler->addNoise(init.as<float>(), lat, lat, latents.numel(), begin);
+  if (o.initImage) {
+    std::optional<HostTensor> init =
+        encodedImage(p, exec, *o.initImage, n, roles, denoises);
+    if (denoises) {
+      // latents = add_noise(init_latents, noise, timesteps[begin]) (Flux:
+      // scale_noise), in the latent layout (elementwise: packing commutes).
+      std::vector<float> start(n * m);
+      const int64_t grid = init->numel() / n;
+      for (int64_t i = 0; i < n; ++i)
+        layout->fromEncoder(init->as<float>() + i * grid, start.data() + i * m);
+      scheduler->addNoise(start.data(), lat, lat, latents.numel(), begin);
+    }
   }
   result.encodeSeconds = since(t0);
   t0 = std::chrono::steady_clock::now();

@@ -32,6 +32,9 @@ public:
   void toDecoder(const float *latents, float *out) const override {
     std::memcpy(out, latents, imageSize() * sizeof(float));
   }
+  void fromEncoder(const float *grid, float *out) const override {
+    std::memcpy(out, grid, imageSize() * sizeof(float));
+  }
 
 private:
   int64_t c_, h_, w_, p_;

@@ -3,6 +3,7 @@
 #include "runtime/core/Error.h"
 #include "runtime/pipeline/Parts.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 
@@ -24,10 +25,34 @@ int imageToImageBegin(int numInferenceSteps, double strength,
   return int(begin);
 }
 
+int flowImageToImageBegin(int numInferenceSteps, double strength,
+                          size_t scheduleLength) {
+  check(std::isfinite(strength) && strength > 0 && strength <= 1,
+        "--strength must be in (0, 1], got ", strength);
+  // init_timestep = min(steps * strength, steps); t_start = int(max(steps -
+  // init_timestep, 0)), Python floats; timesteps[t_start:].
+  const double steps = double(numInferenceSteps);
+  const double init = std::min(steps * strength, steps);
+  const int64_t begin = int64_t(std::max(steps - init, 0.0));
+  check(begin < numInferenceSteps && begin < int64_t(scheduleLength),
+        "--strength ", strength, " of ", numInferenceSteps,
+        " steps keeps no denoising step (int(steps - steps * strength) is ",
+        begin, "): raise --strength or --steps");
+  return int(begin);
+}
+
+int imageToImageBegin(const PipelineSpec &spec, int numInferenceSteps,
+                      double strength, size_t scheduleLength) {
+  checkImageToImage(spec);
+  if (spec.kind == "FluxPipeline")
+    return flowImageToImageBegin(numInferenceSteps, strength, scheduleLength);
+  return imageToImageBegin(numInferenceSteps, strength, scheduleLength);
+}
+
 void checkImageToImage(const PipelineSpec &spec) {
-  check(spec.kind == "StableDiffusionPipeline",
+  check(spec.kind == "StableDiffusionPipeline" || spec.kind == "FluxPipeline",
         "--image (image-to-image) is implemented for StableDiffusionPipeline "
-        "plans only; this plan is a ",
+        "and FluxPipeline plans only; this plan is a ",
         spec.kind);
   check(spec.find(plan::ComponentRole::Encoder) != nullptr,
         "--image needs the VAE encoder, and this plan has none: compile the "
@@ -77,12 +102,20 @@ HostTensor encodeInitImage(const PipelineSpec &spec, Executor &exec,
   requireFinite(mean, "the encoder's output ('" + enc.function + "')");
   mean.shape[0] = n;
   mean.data.resize(mean.numel() * sizeof(float));
-  // init_latents = scaling_factor * init_latents, a Python float times a
-  // float32 tensor.
+  // SD: init_latents = scaling_factor * init_latents; Flux: (image_latents -
+  // shift_factor) * scaling_factor. Python floats with a float32 tensor.
   const float scale = float(spec.scalingFactor);
   float *v = mean.as<float>();
-  for (int64_t i = 0; i < mean.numel(); ++i)
-    v[i] = scale * v[i];
+  if (spec.kind == "FluxPipeline") {
+    const float shift = float(spec.shiftFactor);
+    for (int64_t i = 0; i < mean.numel(); ++i) {
+      const float d = v[i] - shift;
+      v[i] = d * scale;
+    }
+  } else {
+    for (int64_t i = 0; i < mean.numel(); ++i)
+      v[i] = scale * v[i];
+  }
   return mean;
 }
 

@@ -1,10 +1,13 @@
 //===- ImageToImage.h - Start the loop from an encoded image ----*- C++ -*-===//
 //
-// diffusers' StableDiffusionImg2ImgPipeline: the init image goes through
-// the VAE encoder, its latent distribution's mean (not a sample: Fresco
-// draws no encoder noise) times scaling_factor is noised with the
-// scheduler's add_noise to the first timestep `strength` keeps, and the
-// loop runs the remaining steps (get_timesteps).
+// diffusers' StableDiffusionImg2ImgPipeline and FluxImg2ImgPipeline: the
+// init image goes through the VAE encoder, its latent distribution's mean
+// (not a sample: Fresco draws no encoder noise) is scaled as the pipeline
+// class does (SD: times scaling_factor; Flux: minus shift_factor, times
+// scaling_factor, then 2x2-packed), noised with the scheduler's add_noise
+// (Flux: scale_noise) to the first timestep `strength` keeps, and the loop
+// runs the remaining steps (get_timesteps, which the two classes compute
+// differently).
 //
 //===----------------------------------------------------------------------===//
 #ifndef FRESCO_RUNTIME_PIPELINE_IMAGETOIMAGE_H
@@ -18,15 +21,28 @@
 
 namespace fresco {
 
-/// diffusers' get_timesteps: the index of the first of `scheduleLength`
-/// timesteps that a `numInferenceSteps`-step run of `strength` keeps
-/// (scheduler order 1). Throws fresco::Error for a strength outside (0, 1]
-/// or one that keeps no step.
+/// StableDiffusionImg2ImgPipeline's get_timesteps: the index of the first of
+/// `scheduleLength` timesteps that a `numInferenceSteps`-step run of
+/// `strength` keeps (the last int(steps * strength); scheduler order 1).
+/// Throws fresco::Error for a strength outside (0, 1] or one that keeps no
+/// step.
 int imageToImageBegin(int numInferenceSteps, double strength,
                       size_t scheduleLength);
 
+/// FluxImg2ImgPipeline's (and SD3's) get_timesteps: t_start =
+/// int(max(steps - min(steps * strength, steps), 0)) in Python floats, so
+/// the kept steps round up where SD's round down (4 steps at 0.6: 3, SD 2).
+/// Throws fresco::Error as imageToImageBegin.
+int flowImageToImageBegin(int numInferenceSteps, double strength,
+                          size_t scheduleLength);
+
+/// The begin index of `spec`'s pipeline class (one of the two above).
+int imageToImageBegin(const PipelineSpec &spec, int numInferenceSteps,
+                      double strength, size_t scheduleLength);
+
 /// Throws fresco::Error unless `spec` can run image-to-image: a
-/// StableDiffusionPipeline plan compiled with the VAE encoder.
+/// StableDiffusionPipeline or FluxPipeline plan compiled with the VAE
+/// encoder.
 void checkImageToImage(const PipelineSpec &spec);
 
 /// Throws fresco::Error unless a `width` x `height` image is the size the
@@ -35,9 +51,11 @@ void checkInitImageSize(const PipelineSpec &spec, int64_t width,
                         int64_t height);
 
 /// The encoder's input pixels [1, 3, H, W] f32 in [-1, 1] repeated for the
-/// encoder's batch, run; the first n images' means times scaling_factor
-/// (float32, as the pipeline computes it), [n, C, h, w]. Throws
-/// fresco::Error when the image is not the size the plan was compiled for.
+/// encoder's batch, run; the first n images' means scaled as the pipeline
+/// class does (float32, as it computes them: SD scaling_factor * mean, Flux
+/// (mean - shift_factor) * scaling_factor), [n, C, h, w], not yet in the
+/// latent layout. Throws fresco::Error when the image is not the size the
+/// plan was compiled for.
 HostTensor encodeInitImage(const PipelineSpec &spec, Executor &exec,
                            const HostTensor &pixels, int64_t n);
 

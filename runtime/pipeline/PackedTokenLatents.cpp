@@ -12,7 +12,8 @@ namespace {
 /// FluxPipeline's layout: an image's [C, H, W] latents as (H/p)(W/p) tokens
 /// of C p p channels (_pack_latents: token (i, j), channel c p p + a p + b
 /// holds pixel (c, p i + a, p j + b)). The noise is drawn as [C, H, W] and
-/// packed, as prepare_latents does; the decoder takes it unpacked.
+/// packed, as prepare_latents does, and so is an encoded init image; the
+/// decoder takes the latents unpacked.
 class PackedTokenLatents final : public LatentLayout {
 public:
   explicit PackedTokenLatents(const PipelineSpec &s)
@@ -41,6 +42,9 @@ public:
   }
   void toDecoder(const float *latents, float *out) const override {
     unpack(latents, out);
+  }
+  void fromEncoder(const float *grid, float *out) const override {
+    pack(grid, out);
   }
   bool fill(plan::TensorRole role, const BatchLayout &batch,
             HostTensor &in) const override {

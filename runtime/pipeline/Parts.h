@@ -92,6 +92,9 @@ public:
   virtual void prediction(const float *row, float *out) const = 0;
   /// One image's latents in the decoder's layout.
   virtual void toDecoder(const float *latents, float *out) const = 0;
+  /// One image's encoded latents ([C, H, W], as the VAE encoder returns
+  /// them) in this layout: image-to-image's starting point.
+  virtual void fromEncoder(const float *grid, float *out) const = 0;
   /// Fills a denoiser input derived from the layout (packed tokens' image
   /// position ids); false when `role` is not this part's.
   virtual bool fill(plan::TensorRole role, const BatchLayout &batch,

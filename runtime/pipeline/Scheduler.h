@@ -83,9 +83,11 @@ public:
                     int stepIndex) = 0;
 
   /// diffusers' add_noise(original, noise, timesteps()[stepIndex]) over n
-  /// values into `out`: image-to-image noises the encoded image to the first
-  /// timestep it keeps. The default fails: only the schedulers that override
-  /// it (DDIMScheduler, EulerDiscreteScheduler) run image-to-image so far.
+  /// values into `out` (FlowMatchEulerDiscreteScheduler: scale_noise):
+  /// image-to-image noises the encoded image to the first timestep it keeps.
+  /// The default fails: only the schedulers that override it (DDIMScheduler,
+  /// EulerDiscreteScheduler, FlowMatchEulerDiscreteScheduler) run
+  /// image-to-image so far.
   virtual void addNoise(const float *original, const float *noise, float *out,
                         int64_t n, int stepIndex) const;
 

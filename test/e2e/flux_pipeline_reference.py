@@ -16,7 +16,7 @@ Run the pipeline:
       [--latents x.npy | --seed S] [--steps 4] [--guidance-scale 3.5] [--height 32] [--width 32]
       [--max-sequence-length 16] [--dtype float32|float64|bfloat16]
       [--out-latents y.npy] [--out-images img.npy] [--dump-components OUTDIR]
-      [--patch P [--fresh-steps W]]
+      [--image in.png [--strength 0.8]] [--patch P [--fresh-steps W]]
   DIR is a diffusers FluxPipeline folder (e.g. from make_flux_pipeline.py). One image per --prompt;
   --prompt-2 (the T5 prompt) is given once per --prompt or not at all (then T5 gets --prompt, as
   in FluxPipeline). x.npy is the packed initial latents (a leading '@' is ignored); without it they
@@ -50,6 +50,12 @@ Run the pipeline:
                                              and fresco-run --function transformer take them
                          step0_noise_pred    [B, tokens, 4C]   the transformer's output at step 0
                        plus meta.json (prompts, mu, scheduler config, vae_scale_factor, shapes).
+  --image in.png --strength S runs FluxImg2ImgPipeline.__call__ instead (the folder loaded as it;
+  default strength 0.8), with the init image as PIL opens it and two substitutions so that it
+  matches fresco-run --image: the encoded image is the latent distribution's mean (retrieve_latents
+  with sample_mode="argmax") instead of a sample, and the noise prepare_latents draws for
+  scale_noise is x.npy (fresco-run's --latents), unpacked with _unpack_latents, instead of
+  torch.randn (the image is noised with it, not replaced by it as latents= would do).
   --patch P emulates DistriFusion on P ranks (fresco-compile --parallel patch=P; default off): the
   joint attentions of the double- and single-stream blocks read the other ranks' keys and values
   (text and image blocks, each stream split on its own) of the previous step after the first W
@@ -170,6 +176,37 @@ def dump(outdir: str, pipe, recorder: Recorder, args, prompts, prompts_2, mu) ->
     print(f"wrote {len(arrays)} component tensors and meta.json to {outdir}")
 
 
+def img2img(diffusers, pipe, args, prompts, prompts_2, noise):
+    """FluxImg2ImgPipeline.__call__ as fresco-run --image runs it: the encoder's mean, the noise given."""
+    import torch
+    from PIL import Image
+
+    module = sys.modules[diffusers.FluxImg2ImgPipeline.__module__]
+    unpacked = pipe._unpack_latents(noise, args.height, args.width, pipe.vae_scale_factor)
+    calls = []
+
+    def given_noise(shape, generator=None, device=None, dtype=None, layout=None):
+        assert tuple(shape) == tuple(unpacked.shape), f"noise {list(unpacked.shape)} for {list(shape)}"
+        calls.append(shape)
+        return unpacked.to(dtype)
+
+    original_retrieve, original_randn = module.retrieve_latents, module.randn_tensor
+
+    def mean_latents(encoder_output, generator=None, sample_mode="sample"):
+        return original_retrieve(encoder_output, generator, sample_mode="argmax")
+
+    module.randn_tensor, module.retrieve_latents = given_noise, mean_latents
+    try:
+        out = pipe(prompt=prompts, prompt_2=prompts_2, image=Image.open(args.image), strength=args.strength,
+                   height=args.height, width=args.width, num_inference_steps=args.steps,
+                   guidance_scale=args.guidance_scale, max_sequence_length=args.max_sequence_length,
+                   output_type="latent", return_dict=False)[0]
+    finally:
+        module.randn_tensor, module.retrieve_latents = original_randn, original_retrieve
+    assert len(calls) == 1, "prepare_latents did not draw its noise through randn_tensor"
+    return out
+
+
 def run(args) -> None:
     import torch
 
@@ -194,16 +231,20 @@ def run(args) -> None:
     # transformers' CLIP builds its causal mask in the default dtype (which
     # cannot be bfloat16: then float32, as in a bfloat16 pipeline).
     torch.set_default_dtype(dtype if dtype != torch.bfloat16 else torch.float32)
-    pipe = diffusers.FluxPipeline.from_pretrained(args.pipeline, torch_dtype=dtype)
+    cls = diffusers.FluxImg2ImgPipeline if args.image else diffusers.FluxPipeline
+    pipe = cls.from_pretrained(args.pipeline, torch_dtype=dtype)
     pipe.set_progress_bar_config(disable=True)
     assert pipe.vae_scale_factor == vsf, (pipe.vae_scale_factor, vsf)
     recorder = Recorder(pipe)
     emulation = distrifusion.from_args(args, pipe.transformer)
     with torch.no_grad():
-        out = pipe(prompt=prompts, prompt_2=prompts_2, height=args.height, width=args.width,
-                   num_inference_steps=args.steps, guidance_scale=args.guidance_scale,
-                   latents=torch.from_numpy(latents).to(dtype), max_sequence_length=args.max_sequence_length,
-                   output_type="latent", return_dict=False)[0]
+        if args.image:
+            out = img2img(diffusers, pipe, args, prompts, prompts_2, torch.from_numpy(latents).to(dtype))
+        else:
+            out = pipe(prompt=prompts, prompt_2=prompts_2, height=args.height, width=args.width,
+                       num_inference_steps=args.steps, guidance_scale=args.guidance_scale,
+                       latents=torch.from_numpy(latents).to(dtype), max_sequence_length=args.max_sequence_length,
+                       output_type="latent", return_dict=False)[0]
         final = out.detach()
         if emulation:
             emulation.check_calls(args.steps)
@@ -252,9 +293,13 @@ def main() -> None:
     ap.add_argument("--out-latents", help="final packed latents .npy")
     ap.add_argument("--out-images", help="decoded images .npy, [B, 3, H, W] raw VAE output")
     ap.add_argument("--dump-components", metavar="OUTDIR", help="write intermediate tensors here")
+    ap.add_argument("--image", help="init image PNG: image-to-image with FluxImg2ImgPipeline")
+    ap.add_argument("--strength", type=float, default=0.8, help="image-to-image strength (default 0.8)")
     distrifusion.add_args(ap)
     args = ap.parse_args()
     distrifusion.check_args(ap, args)
+    if args.image and args.patch:
+        ap.error("--image and --patch: the emulation counts a text-to-image run's steps; not both")
 
     if read_json(os.path.join(args.pipeline, "model_index.json")).get("_class_name") != "FluxPipeline":
         sys.exit(f"{args.pipeline}: model_index.json's _class_name is not FluxPipeline")

@@ -8,7 +8,8 @@
 # mode) and the same add_noise noise (fresco-run --latents; diffusers'
 # randn_tensor returns it). 2 prompts with a negative prompt, 4 steps,
 # strength 0.6 (the last 2 steps) and 1.0: final latents within 1e-4 of
-# their max magnitude; cfg=2 and ulysses=2 over 2 ranks as 1 rank. Then bad input: clear errors for a missing or
+# their max magnitude; cfg=2, ulysses=2 and the encoders on rank 0 with the
+# UNet on rank 1 as 1 rank. Then bad input: clear errors for a missing or
 # non-PNG --image, one with alpha, one of another size, --strength outside
 # (0, 1] or keeping no step, --strength without --image, a scheduler without
 # add_noise, a plan without the encoder, and a non-SD pipeline.
@@ -53,21 +54,23 @@ if [ "$scheduler" != DDIMScheduler ]; then
   exit 0
 fi
 
-# cfg=2 (each rank encodes the image itself) and ulysses=2 (the UNet's
-# rows split, the encoder whole on each rank) match the 1-rank run; the
-# encoder must be on every denoiser rank.
-for par in cfg=2 ulysses=2; do
-  "$B/fresco-compile" "$work/pipe" -o "$work/$par.fplan" --batch 2 \
-    --height $H --width $W --vae-encoder --ranks 2 --parallel $par --quiet
+# cfg=2 (each rank encodes the image itself), ulysses=2 (the UNet's rows
+# split, the encoder whole on each rank) and the encoders on rank 0 with the
+# UNet on rank 1 (rank 0 encodes the image and sends it) match the 1-rank
+# run.
+"$B/fresco-compile" "$work/pipe" -o "$work/place.fplan" --batch 2 \
+  --height $H --width $W --vae-encoder --ranks 2 \
+  --place text_encoder=0,vae=0,vae_encoder=0,unet=1 --quiet
+for par in cfg=2 ulysses=2 place; do
+  [ $par = place ] || "$B/fresco-compile" "$work/pipe" -o "$work/$par.fplan" \
+    --batch 2 --height $H --width $W --vae-encoder --ranks 2 \
+    --parallel $par --quiet
   "$B/fresco-run" "$work/$par.fplan" --weights "$work/pipe" "${prompts[@]}" \
     "${neg[@]}" --image "$work/in.png" --strength 0.6 --steps 4 \
     --latents "@$work/noise.npy" --output-latents "@$work/$par.npy" \
     --timeout 60 --quiet
   py "$here/compare_npy.py" "$work/$par.npy" "$work/f0.6.npy" --rtol-max 1e-5
 done
-"$B/fresco-compile" "$work/pipe" -o "$work/place.fplan" --batch 2 \
-  --height $H --width $W --vae-encoder --ranks 2 \
-  --place text_encoder=0,vae=0,vae_encoder=0,unet=1 --quiet
 
 bad() { # message flags...: fresco-run of PLAN ($plan) refuses FLAGS
   expect_error "$1" "$B/fresco-run" "${plan:-$work/i2i.fplan}" \
@@ -99,8 +102,6 @@ bad "strength 0.2 of 4 steps keeps no denoising step" \
   --image "$work/in.png" --strength 0.2
 bad "image-to-image is not implemented yet for PNDMScheduler" \
   --image "$work/in.png" --scheduler PNDMScheduler
-plan=$work/place.fplan bad "the VAE encoder 'vae_encoder' must run on every \
-rank of the denoiser (rank 1 does not hold it" --image "$work/in.png"
 "$B/fresco-compile" "$work/pipe" -o "$work/t2i.fplan" --batch 2 --height $H \
   --width $W --quiet
 plan=$work/t2i.fplan bad "this plan has none: compile the pipeline folder \
@@ -109,10 +110,10 @@ with fresco-compile --vae-encoder" --image "$work/in.png"
 "$FRESCO_PYTHON" "$here/make_diffusers_pipeline.py" \
   --template "$root/models/dit/pipelines/dit-tiny" --out "$work/dit" \
   --seed 5 > /dev/null
-expect_error "implemented for StableDiffusionPipeline folders only, not \
-DiTPipeline" "$B/fresco-compile" "$work/dit" --vae-encoder -o "$work/d.fplan"
+expect_error "implemented for StableDiffusionPipeline and FluxPipeline \
+folders only, not DiTPipeline" "$B/fresco-compile" "$work/dit" --vae-encoder -o "$work/d.fplan"
 "$B/fresco-compile" "$work/dit" -o "$work/dit.fplan" --quiet
-expect_error "implemented for StableDiffusionPipeline plans only; this plan \
-is a DiTPipeline" "$B/fresco-run" "$work/dit.fplan" --weights "$work/dit" \
+expect_error "implemented for StableDiffusionPipeline and FluxPipeline plans \
+only; this plan is a DiTPipeline" "$B/fresco-run" "$work/dit.fplan" --weights "$work/dit" \
   --class-label 1 --image "$work/in.png" --steps 2 -o "$work/d.png"
 echo "stable diffusion image-to-image ($scheduler): OK"

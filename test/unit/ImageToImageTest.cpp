@@ -1,10 +1,11 @@
 //===- ImageToImageTest.cpp - img2img's schedule cut, noising, pixels -----===//
 //
 // diffusers' get_timesteps arithmetic (Python's int(steps * strength), whose
-// float product can land just above or below an integer), DDIM's add_noise
-// against the closed form in double from the betas, the shortened schedule's
-// step order, the schedulers that refuse image-to-image, and the init
-// image's pixel conversion.
+// float product can land just above or below an integer; Flux's t_start =
+// int(steps - steps * strength)), DDIM's add_noise against the closed form
+// in double from the betas, FlowMatchEulerDiscreteScheduler's scale_noise at
+// Flux's shifted sigmas, the shortened schedule's step order, the schedulers
+// that refuse image-to-image, and the init image's pixel conversion.
 //
 //===----------------------------------------------------------------------===//
 #include "runtime/pipeline/ImageToImage.h"
@@ -60,6 +61,122 @@ TEST(ImageToImage, RefusesStrengthsThatKeepNothing) {
               imageToImageBegin(4, 0.2, 4);
             }).find("--strength 0.2 of 4 steps keeps no denoising step"),
             std::string::npos);
+}
+
+TEST(ImageToImage, FluxBeginIndexIsItsGetTimesteps) {
+  struct Case {
+    int steps;
+    double strength;
+    int begin;
+  } cases[] = {
+      // t_start = int(max(steps - min(steps * strength, steps), 0)):
+      // int(1.6) = 1, 3 steps kept where SD's int(2.4) keeps 2.
+      {4, 1.0, 0},   {4, 0.6, 1},   {3, 0.9, 0}, // int(0.3): all 3
+      {28, 0.95, 1}, {50, 0.8, 10}, {1, 1.0, 0},
+      {4, 0.25, 3},  {4, 0.2, 3}, // SD keeps nothing here
+      {3, 0.1, 2},                // 3 - 0.30000000000000004
+  };
+  for (const Case &c : cases)
+    EXPECT_EQ(flowImageToImageBegin(c.steps, c.strength, size_t(c.steps)),
+              c.begin)
+        << c.steps << " steps, strength " << c.strength;
+}
+
+TEST(ImageToImage, FluxRefusesStrengthsThatKeepNothing) {
+  for (double s : {0.0, -0.5, 1.5, std::nan("")})
+    EXPECT_NE(errorOf([&] {
+                flowImageToImageBegin(4, s, 4);
+              }).find("--strength must be in (0, 1]"),
+              std::string::npos)
+        << s;
+  // 4 - 4e-17 is 4.0 in double: t_start 4, nothing left.
+  EXPECT_NE(errorOf([] { flowImageToImageBegin(4, 1e-17, 4); })
+                .find("keeps no denoising step (int(steps - steps * strength) "
+                      "is 4)"),
+            std::string::npos);
+}
+
+/// A Pipeline table with the VAE encoder, enough for the begin dispatch.
+PipelineSpec specWithEncoder(const std::string &kind) {
+  PipelineSpec s;
+  s.kind = kind;
+  ComponentSpec enc;
+  enc.role = plan::ComponentRole::Encoder;
+  enc.function = "vae_encoder";
+  enc.ranks = {0};
+  s.components.push_back(enc);
+  return s;
+}
+
+TEST(ImageToImage, BeginIndexFollowsThePipelineClass) {
+  EXPECT_EQ(imageToImageBegin(specWithEncoder("FluxPipeline"), 4, 0.6, 4), 1);
+  EXPECT_EQ(
+      imageToImageBegin(specWithEncoder("StableDiffusionPipeline"), 4, 0.6, 4),
+      2);
+  EXPECT_NE(errorOf([] {
+              imageToImageBegin(specWithEncoder("DiTPipeline"), 4, 0.6, 4);
+            })
+                .find("StableDiffusionPipeline and FluxPipeline plans only; "
+                      "this plan is a DiTPipeline"),
+            std::string::npos);
+  PipelineSpec bare = specWithEncoder("FluxPipeline");
+  bare.components.clear();
+  EXPECT_NE(errorOf([&] { imageToImageBegin(bare, 4, 0.6, 4); })
+                .find("compile the pipeline folder with fresco-compile "
+                      "--vae-encoder"),
+            std::string::npos);
+}
+
+/// Flux's schedule (use_dynamic_shifting, FluxPipeline's sigmas and mu).
+std::unique_ptr<Scheduler> fluxScheduler(int steps, int64_t tokens) {
+  const char *config = R"({"num_train_timesteps": 1000, "shift": 3.0,
+      "use_dynamic_shifting": true, "base_shift": 0.5, "max_shift": 1.15,
+      "base_image_seq_len": 256, "max_image_seq_len": 4096})";
+  std::unique_ptr<Scheduler> s =
+      createScheduler("FlowMatchEulerDiscreteScheduler", config);
+  s->setTimestepsWith(steps, fluxTimestepOptions(config, steps, tokens));
+  return s;
+}
+
+TEST(ImageToImage, FlowMatchScaleNoiseIsTheInterpolation) {
+  std::unique_ptr<Scheduler> s = fluxScheduler(4, 96);
+  ASSERT_EQ(s->timesteps().size(), 4u);
+  // sigma_i = e^mu / (e^mu + 1 / t_i - 1), t_i = linspace(1, 1/4, 4), mu
+  // calculate_shift(96) in double: written out here, not read back.
+  const double m = (1.15 - 0.5) / (4096 - 256), mu = 96 * m + 0.5 - m * 256;
+  const std::vector<float> x = {0.5f, -1.25f, 2.0f}, eps = {1.0f, 0.3f, -2.0f};
+  for (int idx = 0; idx < 4; ++idx) {
+    const double t = 1.0 - idx * (1.0 - 0.25) / 3.0;
+    const double sigma = std::exp(mu) / (std::exp(mu) + 1.0 / t - 1.0);
+    EXPECT_NEAR(s->timesteps()[idx], 1000 * sigma, 1e-3) << idx;
+    std::vector<float> out(3);
+    s->addNoise(x.data(), eps.data(), out.data(), 3, idx);
+    for (int i = 0; i < 3; ++i)
+      EXPECT_NEAR(out[i], sigma * eps[i] + (1 - sigma) * x[i],
+                  1e-6 * (std::fabs(x[i]) + std::fabs(eps[i])))
+          << "step " << idx << " value " << i;
+  }
+  // Out of the schedule: an error, not a read past the sigmas.
+  std::vector<float> out(3);
+  EXPECT_NE(errorOf([&] {
+              s->addNoise(x.data(), eps.data(), out.data(), 3, 4);
+            }).find("addNoise step index 4 is out of range"),
+            std::string::npos);
+}
+
+TEST(ImageToImage, FlowMatchBeginIndexRunsTheRest) {
+  // A constant velocity v from step 1 on: x + (sigma_end - sigma_1) v, and
+  // sigma_end = 0.
+  std::unique_ptr<Scheduler> s = fluxScheduler(4, 96);
+  s->setBeginIndex(1);
+  std::vector<float> sample = {2.0f}, v = {0.5f};
+  EXPECT_NE(errorOf([&] {
+              s->step(v.data(), sample.data(), 1, 0);
+            }).find("called out of order; the next step is 1"),
+            std::string::npos);
+  for (int i = 1; i < 4; ++i)
+    s->step(v.data(), sample.data(), 1, i);
+  EXPECT_NEAR(sample[0], 2.0 - s->sigmas()[1] * 0.5, 1e-6);
 }
 
 TEST(ImageToImage, DdimAddNoiseIsTheClosedForm) {

@@ -869,6 +869,10 @@ TEST(PackedTokenLatents, PackLikeFluxPipeline) {
         ASSERT_EQ(grid[(c * 8 + y) * 8 + x], float(token * 16 + k))
             << c << " " << y << " " << x;
       }
+  // An encoded image ([C, H, W]) packs the same way: the inverse.
+  std::vector<float> repacked(256);
+  l->fromEncoder(grid.data(), repacked.data());
+  EXPECT_EQ(repacked, packed);
   // The noise is the image layout's, packed.
   std::vector<float> noise(256), unpacked(256), image(256);
   l->noise(5, 1, noise.data());

@@ -125,18 +125,19 @@ GENERATION (plans compiled from a pipeline folder):
                        pipeline's layout ([N, C, H, W] for DiT and Stable
                        Diffusion, or FluxPipeline's packed [N, tokens,
                        4C]), instead of the seed
-  --image F.png        image-to-image (StableDiffusionPipeline plans
-                       compiled with fresco-compile --vae-encoder): every
-                       image starts from this PNG (8-bit RGB or gray, no
-                       alpha; exactly the plan's width x height, not
-                       resized), encoded to its latent mean and noised to
-                       the first step --strength keeps; --latents then
-                       gives that noise. DDIMScheduler and
-                       EulerDiscreteScheduler only, so far
+  --image F.png        image-to-image (StableDiffusionPipeline and
+                       FluxPipeline plans compiled with fresco-compile
+                       --vae-encoder): every image starts from this PNG
+                       (8-bit RGB or gray, no alpha; exactly the plan's
+                       width x height, not resized), encoded to its latent
+                       mean and noised to the first step --strength keeps;
+                       --latents then gives that noise. Stable Diffusion:
+                       DDIMScheduler and EulerDiscreteScheduler only, so far
   --strength S         with --image: how much of the schedule runs, in
-                       (0, 1] (default 0.8): the last int(steps * S) of
-                       the --steps steps, as diffusers' get_timesteps (1:
-                       all of them, from the image noised to the first)
+                       (0, 1] (default 0.8), as diffusers' get_timesteps:
+                       the last int(steps * S) of the --steps steps (Flux:
+                       steps - int(steps - steps * S), rounding up; 1: all
+                       of them, from the image noised to the first)
   --fresh-steps N      plans compiled with --parallel patch=P
                        (DistriFusion): the first N steps exchange every
                        rank's keys and values exactly, later steps use the

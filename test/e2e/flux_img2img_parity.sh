@@ -1,0 +1,121 @@
+#!/usr/bin/env bash
+# flux_img2img_parity.sh: image-to-image on the tiny random FluxPipeline
+# folder of flux_generate_parity.sh (make_flux_pipeline.py, dev-like),
+# compiled with fresco-compile --vae-encoder, against the real diffusers
+# FluxImg2ImgPipeline on CPU in float64: the same PNG, the encoder's mean on
+# both sides (diffusers' retrieve_latents in "argmax" mode) and the same
+# scale_noise noise (fresco-run --latents, packed; diffusers' randn_tensor
+# returns it unpacked). 2 prompts, 4 steps, strength 0.6 (Flux's
+# get_timesteps keeps the last 3 steps, where SD's would keep 2) and 1.0:
+# final packed latents within 1e-4 of their max magnitude. Then: the plan
+# runs text-to-image as a plan without the encoder does (the same bytes);
+# several ranks against the 1-rank run within 1e-5 (text encoders, VAE and
+# VAE encoder on rank 0, the transformer on rank 1: the encoded image is
+# sent; ulysses=2; the same placement with the transformer ulysses=2 on
+# ranks 1-2); bad input: --strength outside (0, 1] or keeping no step, an
+# image of another size, one with alpha, a plan without the encoder.
+# Needs FRESCO_BIN and FRESCO_PYTHON (see dit_forward_parity.sh).
+set -euo pipefail
+. "$(dirname "$0")/common.sh"
+B=$FRESCO_BIN
+ref=$here/flux_pipeline_reference.py
+H=32 W=48 L=16
+
+py "$here/make_flux_pipeline.py" --out "$work/pipe" --seed 3 > /dev/null
+py "$ref" --pipeline "$work/pipe" --make-latents "$work/noise.npy" --batch 2 \
+  --seed 5 --height $H --width $W > /dev/null
+py "$here/sd_pipeline_reference.py" image --out "$work/in.png" --height $H \
+  --width $W --seed 2 > /dev/null
+size=(--height $H --width $W --max-sequence-length $L)
+"$B/fresco-compile" "$work/pipe" -o "$work/i2i.fplan" --batch 2 "${size[@]}" \
+  --vae-encoder
+"$B/fresco-inspect" "$work/i2i.fplan" | grep -q "encoder.*vae_encoder" ||
+  { echo "fresco-inspect shows no encoder component"; exit 1; }
+prompts=(--prompt "a red fox in the snow" --prompt "Two cats, one dog!")
+run=(--steps 4 --guidance-scale 3.5 --latents "@$work/noise.npy" --timeout 60)
+
+declare -A kept=([0.6]=3 [1.0]=4)
+for strength in 0.6 1.0; do
+  "$B/fresco-run" "$work/i2i.fplan" --weights "$work/pipe" "${prompts[@]}" \
+    "${run[@]}" --image "$work/in.png" --strength $strength \
+    --output-latents "@$work/f$strength.npy" -o "$work/f$strength.png" \
+    --stats 2> "$work/f$strength.log"
+  grep -q "${kept[$strength]} steps of FlowMatchEulerDiscreteScheduler" \
+    "$work/f$strength.log" || {
+    echo "strength $strength: expected ${kept[$strength]} steps:"
+    cat "$work/f$strength.log"; exit 1
+  }
+  py "$ref" --pipeline "$work/pipe" "${prompts[@]}" --image "$work/in.png" \
+    --strength $strength --latents "$work/noise.npy" --steps 4 \
+    --guidance-scale 3.5 "${size[@]}" --dtype float64 \
+    --out-latents "$work/r$strength.npy" > /dev/null
+  echo "== strength $strength"
+  py "$here/compare_npy.py" "$work/f$strength.npy" "$work/r$strength.npy" \
+    --rtol-max 1e-4
+done
+if cmp -s "$work/f0.6.npy" "$work/f1.0.npy"; then
+  echo "--strength 0.6 and 1.0 gave the same latents"; exit 1
+fi
+
+# Text-to-image on the plan with the encoder: the same bytes as on a plan
+# without it. (Strength 1.0 noises at sigma 1, the noise itself, so it is
+# text-to-image too: the same bytes again.)
+"$B/fresco-compile" "$work/pipe" -o "$work/t2i.fplan" --batch 2 "${size[@]}" \
+  --quiet
+for p in i2i t2i; do
+  "$B/fresco-run" "$work/$p.fplan" --weights "$work/pipe" "${prompts[@]}" \
+    "${run[@]}" --output-latents "@$work/t2i-$p.npy" --quiet
+done
+cmp "$work/t2i-i2i.npy" "$work/t2i-t2i.npy"
+cmp "$work/t2i-i2i.npy" "$work/f1.0.npy"
+
+# Several ranks against the 1-rank run at strength 0.6.
+multi() { # name ranks compile-flags...
+  local name=$1 ranks=$2
+  shift 2
+  "$B/fresco-compile" "$work/pipe" -o "$work/$name.fplan" --batch 2 \
+    "${size[@]}" --vae-encoder --ranks "$ranks" "$@" --quiet
+  "$B/fresco-run" "$work/$name.fplan" --weights "$work/pipe" \
+    "${prompts[@]}" "${run[@]}" --image "$work/in.png" --strength 0.6 \
+    --output-latents "@$work/$name.npy" -o "$work/$name.png" --quiet
+  echo "== $name ($ranks ranks: $*)"
+  py "$here/compare_npy.py" "$work/$name.npy" "$work/f0.6.npy" --rtol-max 1e-5
+}
+encoders=text_encoder=0,text_encoder_2=0,vae=0,vae_encoder=0
+multi placement 2 --place "$encoders,transformer=1"
+multi ulysses2 2 --parallel ulysses=2
+multi placement-ulysses2 3 --place "$encoders,transformer=1+2" \
+  --parallel ulysses=2
+
+# Bad input: clear errors.
+bad() { # message flags...: fresco-run of PLAN ($plan) refuses FLAGS, exit 1
+  expect_error "$1" "$B/fresco-run" "${plan:-$work/i2i.fplan}" \
+    --weights "$work/pipe" "${prompts[@]}" --steps 4 -o "$work/x.png" \
+    --timeout 60 --quiet "${@:2}"
+}
+usage() { # message flags...: a usage error (exit 2) naming MESSAGE
+  set +e
+  "$B/fresco-run" "$work/i2i.fplan" --weights "$work/pipe" "${prompts[@]}" \
+    -o "$work/x.png" "${@:2}" > "$work/err.log" 2>&1
+  local rc=$?
+  set -e
+  if [ $rc -ne 2 ] || ! grep -qF -- "$1" "$work/err.log"; then
+    echo "expected exit 2 and '$1', got $rc:"; cat "$work/err.log"; exit 1
+  fi
+}
+usage "--strength must be in (0, 1], got 0" --image "$work/in.png" --strength 0
+usage "--strength must be in (0, 1], got 1.5" --image "$work/in.png" \
+  --strength 1.5
+# 4 - 4 * 1e-17 is 4.0: t_start 4, no step left (diffusers raises too).
+bad "strength 1e-17 of 4 steps keeps no denoising step" \
+  --image "$work/in.png" --strength 1e-17
+py "$here/sd_pipeline_reference.py" image --out "$work/small.png" \
+  --height 16 --width 16 > /dev/null
+bad "image is 16x16 pixels (width x height) but the plan was compiled for 48x32" \
+  --image "$work/small.png"
+py "$here/sd_pipeline_reference.py" image --out "$work/rgba.png" \
+  --height $H --width $W --alpha > /dev/null
+bad "has an alpha channel" --image "$work/rgba.png"
+plan=$work/t2i.fplan bad "this plan has none: compile the pipeline folder \
+with fresco-compile --vae-encoder" --image "$work/in.png"
+echo "flux image-to-image: OK"

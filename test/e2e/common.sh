@@ -3,7 +3,7 @@
 # Sets $here (this folder) and $root (the repository), requires FRESCO_BIN
 # (the build's bin/) and FRESCO_PYTHON (the .venv python), and makes a $work
 # folder that is removed on exit. Then defines the checks the scripts share:
-# py, first_image, expect_error, pngs_match_reference, within_twice_torch_error,
+# py, first_image, expect_error, expect_usage, pngs_match_reference, within_twice_torch_error,
 # ranks_match_one, forward_parity, flux_transformer_inputs and gpu_check_dry
 # (each described below).
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -22,19 +22,22 @@ first_image() {
 
 # expect_error MESSAGE COMMAND...: COMMAND must exit 1 and print MESSAGE (a
 # fixed string) on stdout or stderr; otherwise shows its output and exits 1.
-expect_error() {
-  local message=$1
-  shift
+# expect_usage MESSAGE COMMAND...: the same for a usage error (exit 2).
+expect_exit() {
+  local want=$1 message=$2
+  shift 2
   set +e
   "$@" > "$work/err.log" 2>&1
   local rc=$?
   set -e
-  if [ $rc -ne 1 ] || ! grep -qF -- "$message" "$work/err.log"; then
-    echo "expected exit 1 and '$message', got $rc:"
+  if [ $rc -ne "$want" ] || ! grep -qF -- "$message" "$work/err.log"; then
+    echo "expected exit $want and '$message', got $rc:"
     cat "$work/err.log"
     exit 1
   fi
 }
+expect_error() { expect_exit 1 "$@"; }
+expect_usage() { expect_exit 2 "$@"; }
 
 # pngs_match_reference PREFIX REF: the PNGs PREFIX-0.png, PREFIX-1.png, ...
 # are within one 8-bit level of REF, a pipeline's raw [B, 3, H, W] VAE output

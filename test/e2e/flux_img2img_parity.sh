@@ -94,14 +94,8 @@ bad() { # message flags...: fresco-run of PLAN ($plan) refuses FLAGS, exit 1
     --timeout 60 --quiet "${@:2}"
 }
 usage() { # message flags...: a usage error (exit 2) naming MESSAGE
-  set +e
-  "$B/fresco-run" "$work/i2i.fplan" --weights "$work/pipe" "${prompts[@]}" \
-    -o "$work/x.png" "${@:2}" > "$work/err.log" 2>&1
-  local rc=$?
-  set -e
-  if [ $rc -ne 2 ] || ! grep -qF -- "$1" "$work/err.log"; then
-    echo "expected exit 2 and '$1', got $rc:"; cat "$work/err.log"; exit 1
-  fi
+  expect_usage "$1" "$B/fresco-run" "$work/i2i.fplan" --weights "$work/pipe" \
+    "${prompts[@]}" -o "$work/x.png" "${@:2}"
 }
 usage "--strength must be in (0, 1], got 0" --image "$work/in.png" --strength 0
 usage "--strength must be in (0, 1], got 1.5" --image "$work/in.png" \

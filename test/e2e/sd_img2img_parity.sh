@@ -85,14 +85,8 @@ py "$ref" image --out "$work/small.png" --height 16 --width 16 > /dev/null
 bad "image is 16x16 pixels (width x height) but the plan was compiled for 24x32" \
   --image "$work/small.png"
 usage() { # message flags...: a usage error (exit 2) naming MESSAGE
-  set +e
-  "$B/fresco-run" "$work/i2i.fplan" --weights "$work/pipe" "${prompts[@]}" \
-    -o "$work/x.png" "${@:2}" > "$work/err.log" 2>&1
-  local rc=$?
-  set -e
-  if [ $rc -ne 2 ] || ! grep -qF -- "$1" "$work/err.log"; then
-    echo "expected exit 2 and '$1', got $rc:"; cat "$work/err.log"; exit 1
-  fi
+  expect_usage "$1" "$B/fresco-run" "$work/i2i.fplan" --weights "$work/pipe" \
+    "${prompts[@]}" -o "$work/x.png" "${@:2}"
 }
 usage "--strength must be in (0, 1], got 0" --image "$work/in.png" --strength 0
 usage "--strength must be in (0, 1], got 1.5" --image "$work/in.png" \

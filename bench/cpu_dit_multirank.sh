@@ -27,7 +27,8 @@ for layout in "${layouts[@]}"; do
   "$bin/fresco-run" "$work/p.fplan" --weights "$work/pipe" --class-label 207 \
     --steps "$steps" -o "$work/img.png" --stats --quiet 2> "$work/log"
   end=$(date +%s.%N)
-  line=$(grep -m1 "steps of" "$work/log")
+  # "10 steps of", or "10 steps (1 fresh, 9 stale) of" (patch=P)
+  line=$(grep -m1 -E "steps( \([^)]*\))? of" "$work/log")
   per=$(sed -E 's/.*\(([0-9.]+) s\/step\).*/\1/' <<< "$line")
   den=$(sed -E 's/.* in ([0-9.]+) s \(.*/\1/' <<< "$line")
   printf "%-22s %6s %12s %12s %10.2f\n" "${2:-single}" "$n" "$per" "$den" \

@@ -124,23 +124,30 @@ std::optional<HostTensor> encodedImage(const PipelineSpec &p, Executor &exec,
     init = encodeInitImage(p, exec, pixels, n);
   if (!missing)
     return init;
-  check(roles.world != nullptr, "the VAE encoder '", enc.function,
-        "' runs on another rank but there is no communicator");
-  const std::vector<int64_t> shape = {n, p.channels, p.height, p.width};
-  for (int r : roles.denoiserRanks) {
-    if (contains(enc.ranks, r))
-      continue;
-    if (roles.rank == source) {
-      roles.world->send(init->data.data(), init->data.size(), r, 8);
-    } else if (roles.rank == r) {
-      init = makeTensor(DType::F32, shape);
-      roles.world->recv(init->data.data(), init->data.size(), source, 8);
-    }
-  }
+  if (denoises && !init)
+    init = makeTensor(DType::F32, {n, p.channels, p.height, p.width});
+  HostTensor none;
+  handOver(roles, init ? *init : none, source, enc.ranks, roles.denoiserRanks,
+           8, "the VAE encoder '" + enc.function + "'");
   return init;
 }
 
 } // namespace
+
+void handOver(const RankRoles &roles, HostTensor &t, int source,
+              const std::vector<int> &holders, const std::vector<int> &readers,
+              int tag, const std::string &what) {
+  for (int r : readers) {
+    if (contains(holders, r))
+      continue;
+    check(roles.world != nullptr, what,
+          " runs on another rank but there is no communicator");
+    if (roles.rank == source)
+      roles.world->send(t.data.data(), t.data.size(), r, tag);
+    else if (roles.rank == r)
+      roles.world->recv(t.data.data(), t.data.size(), source, tag);
+  }
+}
 
 RankRoles rankRoles(const PipelineSpec &spec, int rank, Communicator *world) {
   RankRoles roles;
@@ -286,17 +293,8 @@ GenerateResult generate(const PipelineSpec &p, Executor &exec,
 
   // Placement: decoder ranks without the denoiser get the latents from the
   // first denoiser rank.
-  const int source = roles.denoiserRanks.front();
-  for (int r : roles.decoderRanks) {
-    if (contains(roles.denoiserRanks, r))
-      continue;
-    check(roles.world != nullptr,
-          "the decoder runs on another rank but there is no communicator");
-    if (roles.rank == source)
-      roles.world->send(latents.data.data(), latents.data.size(), r, 7);
-    else if (roles.rank == r)
-      roles.world->recv(latents.data.data(), latents.data.size(), source, 7);
-  }
+  handOver(roles, latents, roles.denoiserRanks.front(), roles.denoiserRanks,
+           roles.decoderRanks, 7, "the decoder");
   result.hasLatents = denoises || decodes;
   result.latents = latents;
   if (!decodes)

@@ -93,6 +93,14 @@ struct RankRoles {
 /// The roles the plan's Pipeline table assigns (its components' ranks).
 RankRoles rankRoles(const PipelineSpec &spec, int rank, Communicator *world);
 
+/// Placement: rank `source` sends `t` (tagged `tag`) to every rank of
+/// `readers` outside `holders`, which receives it into `t` (already of its
+/// shape there); other ranks do nothing. `what` names the component in the
+/// error when there is no communicator.
+void handOver(const RankRoles &roles, HostTensor &t, int source,
+              const std::vector<int> &holders, const std::vector<int> &readers,
+              int tag, const std::string &what);
+
 struct GenerateResult {
   HostTensor latents; // final latents of the n images, before 1 / scaling
   HostTensor images;  // decoder output [n, 3, H, W], values ~[-1, 1]

@@ -8,11 +8,16 @@
 #include <cstring>
 
 namespace fresco {
+namespace {
+void checkStrength(double strength) {
+  check(std::isfinite(strength) && strength > 0 && strength <= 1,
+        "--strength must be in (0, 1], got ", strength);
+}
+} // namespace
 
 int imageToImageBegin(int numInferenceSteps, double strength,
                       size_t scheduleLength) {
-  check(std::isfinite(strength) && strength > 0 && strength <= 1,
-        "--strength must be in (0, 1], got ", strength);
+  checkStrength(strength);
   // init_timestep = min(int(steps * strength), steps); t_start = steps -
   // init_timestep; timesteps = scheduler.timesteps[t_start:].
   const int64_t init = std::min<int64_t>(
@@ -27,8 +32,7 @@ int imageToImageBegin(int numInferenceSteps, double strength,
 
 int flowImageToImageBegin(int numInferenceSteps, double strength,
                           size_t scheduleLength) {
-  check(std::isfinite(strength) && strength > 0 && strength <= 1,
-        "--strength must be in (0, 1], got ", strength);
+  checkStrength(strength);
   // init_timestep = min(steps * strength, steps); t_start = int(max(steps -
   // init_timestep, 0)), Python floats; timesteps[t_start:].
   const double steps = double(numInferenceSteps);

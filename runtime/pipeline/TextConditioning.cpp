@@ -87,28 +87,23 @@ public:
           continue;
         // The first rank holding the encoder sends what the denoiser reads
         // to the denoiser ranks that lack it.
-        check(roles.world != nullptr,
-              "a text encoder runs on another rank but there is no "
-              "communicator");
+        std::vector<HostTensor> &outs = outputs_[block][e];
+        // A denoiser rank without the encoder receives into tensors of the
+        // outputs' shapes.
+        if (!runs && contains(den, roles.rank) &&
+            outs.size() != c.outputs.size()) {
+          outs.assign(c.outputs.size(), HostTensor());
+          for (size_t k = 0; k < outs.size(); ++k) {
+            outs[k].dtype = DType::F32;
+            outs[k].shape = c.outputShapes.at(k);
+            outs[k].data.resize(outs[k].numel() * sizeof(float));
+          }
+        }
         for (size_t k = 0; k < c.outputs.size(); ++k) {
           const int tag = 100 + (int(e) * 2 + block) * 8 + int(k);
-          for (int r : den) {
-            if (contains(c.ranks, r))
-              continue;
-            if (roles.rank == source) {
-              const HostTensor &t = outputs_[block][e].at(k);
-              roles.world->send(t.data.data(), t.data.size(), r, tag);
-            } else if (roles.rank == r) {
-              HostTensor t;
-              t.dtype = DType::F32;
-              t.shape = c.outputShapes.at(k);
-              t.data.resize(t.numel() * sizeof(float));
-              roles.world->recv(t.data.data(), t.data.size(), source, tag);
-              std::vector<HostTensor> &outs = outputs_[block][e];
-              outs.resize(c.outputs.size());
-              outs[k] = std::move(t);
-            }
-          }
+          HostTensor none;
+          handOver(roles, k < outs.size() ? outs[k] : none, source, c.ranks,
+                   den, tag, "a text encoder");
         }
       }
     }

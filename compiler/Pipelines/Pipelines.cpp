@@ -42,7 +42,11 @@ void mlir::fresco::buildPartitionPipeline(OpPassManager &pm,
                                           const PartitionOptions &o) {
   CreateGridOptions grid;
   grid.parallel = o.parallel;
+  grid.patches = o.pipefusionPatches;
   pm.addPass(createCreateGrid(grid));
+  // PipeFusion's exact twin, before any strategy, so that all but the
+  // patches apply to it too.
+  pm.addPass(createPipeFusionWarmup());
   PlacementOptions place;
   place.place = o.place;
   place.ranks = o.ranks;
@@ -65,6 +69,8 @@ void mlir::fresco::buildPartitionPipeline(OpPassManager &pm,
   // The strategies only seed: one step carries every seed through the ops.
   pm.addPass(createPropagateShardings());
   pm.addPass(createInsertCollectives());
+  // The patches' SPMD view into one program that runs them in turn.
+  pm.addPass(createPipeFusion());
   pm.addPass(createCanonicalizerPass());
 }
 

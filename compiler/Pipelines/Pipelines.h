@@ -12,9 +12,10 @@ void buildLowerToPlanPipeline(OpPassManager &pm);
 
 struct PartitionOptions {
   int64_t ranks = 1;
-  std::string parallel; // e.g. "cfg=2,tp=2"
-  std::string place;    // e.g. "vae=0,transformer=1"
+  std::string parallel;              // e.g. "cfg=2,tp=2"
+  std::string place;                 // e.g. "vae=0,transformer=1"
   int64_t tpSplitMinBytes = 8 << 20; // see fresco-tensor-parallel
+  int64_t pipefusionPatches = 0;     // pipefusion=S: patches (0: S)
 };
 
 /// From the global view to per-rank programs on a device grid: grid,

@@ -26,6 +26,7 @@ struct CreateGridPass : impl::CreateGridBase<CreateGridPass> {
     SmallVector<int64_t> shape;
     llvm::StringSet<> seen;
     int64_t product = 1;
+    int64_t pipefusion = 0;
     SmallVector<StringRef> items;
     StringRef(parallel).split(items, ',', -1, /*KeepEmpty=*/false);
     for (StringRef item : items) {
@@ -35,7 +36,8 @@ struct CreateGridPass : impl::CreateGridBase<CreateGridPass> {
           !k || *k == GridAxisKind::Replica) {
         module.emitError("unknown parallel axis '")
             << key << "' in '" << parallel
-            << "' (valid: cfg=N, tp=N, ulysses=N, ring=N, patch=N, pipeline=N)";
+            << "' (valid: cfg=N, tp=N, ulysses=N, ring=N, patch=N, "
+               "pipeline=N, pipefusion=N)";
         return signalPassFailure();
       }
       if (value.getAsInteger(10, degree) || degree < 1) {
@@ -48,6 +50,23 @@ struct CreateGridPass : impl::CreateGridBase<CreateGridPass> {
         module.emitError("parallel axis '") << key << "' is given twice";
         return signalPassFailure();
       }
+      if (key == "pipefusion") {
+        // The stages are a pipeline axis; the patches come last, below.
+        if (seen.contains("pipeline") || degree < 2) {
+          module.emitError("pipefusion=")
+              << degree
+              << (degree < 2 ? " needs at least 2 pipeline stages"
+                             : " already cuts the pipeline stages: drop "
+                               "pipeline=");
+          return signalPassFailure();
+        }
+        pipefusion = degree;
+        key = "pipeline";
+      } else if (key == "pipeline" && pipefusion) {
+        module.emitError("pipeline= with pipefusion=: pipefusion already "
+                         "cuts the pipeline stages");
+        return signalPassFailure();
+      }
       names.push_back(key.str());
       shape.push_back(degree);
       product *= degree;
@@ -57,6 +76,20 @@ struct CreateGridPass : impl::CreateGridBase<CreateGridPass> {
           << parallel << "' multiply to " << product << " but the grid spans "
           << int64_t(ranks) << " rank(s)";
       return signalPassFailure();
+    }
+    if (patches != 0 && !pipefusion) {
+      module.emitError("--pipefusion-patches applies to --parallel "
+                       "pipefusion=S only");
+      return signalPassFailure();
+    }
+    if (pipefusion) {
+      int64_t m = patches ? int64_t(patches) : pipefusion;
+      if (m < 2 || m > 64) {
+        module.emitError("--pipefusion-patches must be in 2..64, got ") << m;
+        return signalPassFailure();
+      }
+      names.push_back("pipefusion");
+      shape.push_back(m);
     }
     if (names.empty()) { // one rank: a trivial grid keeps later passes uniform
       names.push_back("replica");

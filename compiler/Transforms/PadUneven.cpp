@@ -626,10 +626,13 @@ struct PadUnevenPass : impl::PadUnevenBase<PadUnevenPass> {
       auto a = grid->axis(name);
       return a ? a->second : int64_t(1);
     };
-    // Patch splits tokens as ring does, heads never (they stay whole).
+    // Patch splits tokens as ring does, heads never (they stay whole);
+    // PipeFusion's patches too, and its warm-up twin is padded alike, so
+    // that both write the same caches.
     for (func::FuncOp fn : denoiserFunctions(module))
       if (failed(padFunction(fn, degree("tp"), degree("ulysses"),
-                             degree("ring") * degree("patch"))))
+                             degree("ring") * degree("patch") *
+                                 degree(kPipeFusionAxis))))
         return signalPassFailure();
   }
 };

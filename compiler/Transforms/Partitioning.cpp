@@ -15,6 +15,14 @@ GridInfo::axis(StringRef name) const {
   return std::nullopt;
 }
 
+int64_t GridInfo::ranks() const {
+  int64_t n = 1;
+  for (auto [i, name] : llvm::enumerate(axisNames))
+    if (name != kPipeFusionAxis)
+      n *= grid.getShape()[i];
+  return n;
+}
+
 std::optional<GridInfo> getGrid(ModuleOp module) {
   auto grid = module.lookupSymbol<shard::GridOp>(kGridName);
   auto names =
@@ -29,15 +37,25 @@ std::optional<GridInfo> getGrid(ModuleOp module) {
 
 SmallVector<func::FuncOp> denoiserFunctions(ModuleOp module) {
   SmallVector<func::FuncOp> fns;
-  StringRef only;
-  if (auto p = module->getAttrOfType<DictionaryAttr>("fresco.pipeline"))
+  StringRef only, twin;
+  if (auto p = module->getAttrOfType<DictionaryAttr>("fresco.pipeline")) {
     if (auto d = p.getAs<StringAttr>("denoiser"))
       only = d.getValue();
+    if (auto w = p.getAs<StringAttr>(kWarmupEntry))
+      twin = w.getValue();
+  }
   for (auto fn : module.getOps<func::FuncOp>())
     if (!fn.isExternal() && !fn.isPrivate() &&
-        (only.empty() || fn.getSymName() == only))
+        (only.empty() || fn.getSymName() == only ||
+         (!twin.empty() && fn.getSymName() == twin)))
       fns.push_back(fn);
   return fns;
+}
+
+func::FuncOp warmupFunction(ModuleOp module) {
+  auto p = module->getAttrOfType<DictionaryAttr>("fresco.pipeline");
+  auto w = p ? p.getAs<StringAttr>(kWarmupEntry) : StringAttr();
+  return w ? module.lookupSymbol<func::FuncOp>(w) : func::FuncOp();
 }
 
 void setHeadCount(Operation *op, int64_t heads) {

@@ -46,6 +46,9 @@ struct GridInfo {
 
   /// The index of axis `name` and its size; nullopt when absent or size 1.
   std::optional<std::pair<int16_t, int64_t>> axis(StringRef name) const;
+  /// The ranks the grid spans: the product of its axes but the virtual
+  /// `pipefusion` axis, whose coordinates every rank runs in turn.
+  int64_t ranks() const;
 };
 std::optional<GridInfo> getGrid(ModuleOp module);
 
@@ -55,12 +58,21 @@ std::optional<GridInfo> getGrid(ModuleOp module);
 inline bool isSequenceAxis(StringRef kind) {
   std::optional<GridAxisKind> k = symbolizeGridAxisKind(kind);
   return k == GridAxisKind::Ulysses || k == GridAxisKind::Ring ||
-         k == GridAxisKind::Patch;
+         k == GridAxisKind::Patch || k == GridAxisKind::PipeFusion;
 }
 
+/// The name of PipeFusion's virtual axis (fresco-create-grid) and the
+/// `fresco.pipeline` entry naming the denoiser's warm-up twin
+/// (fresco-pipefusion-warmup).
+constexpr llvm::StringLiteral kPipeFusionAxis = "pipefusion";
+constexpr llvm::StringLiteral kWarmupEntry = "denoiser_warmup";
+
 /// Functions a data-parallel style pass applies to: the pipeline's denoiser
-/// when the module holds a pipeline, else every public function.
+/// (and its PipeFusion warm-up twin) when the module holds a pipeline, else
+/// every public function.
 SmallVector<func::FuncOp> denoiserFunctions(ModuleOp module);
+/// The pipeline's PipeFusion warm-up twin of the denoiser, if any.
+func::FuncOp warmupFunction(ModuleOp module);
 
 /// Sets the head count of an op whose sharding rule names a heads factor
 /// (attention, rope): a split divides it, padding grows it.

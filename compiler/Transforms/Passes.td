@@ -141,14 +141,19 @@ def CreateGrid : Pass<"fresco-create-grid", "::mlir::ModuleOp"> {
   let description = [{
     Adds `shard.grid @grid` with one axis per entry of `parallel` (in the
     order given) and the module attribute `fresco.grid_axes` naming them.
-    Known axis names: cfg, tp, ulysses, ring, pipeline. Fails when the product
-    of the degrees differs from `ranks` (when given).
+    Known axis names: cfg, tp, ulysses, ring, patch, pipeline, pipefusion.
+    Fails when the product of the degrees differs from `ranks` (when
+    given). `pipefusion=S` is pipeline=S stages plus a last, virtual axis
+    `pipefusion` of `patches` coordinates (default S) that no rank owns:
+    each rank runs all of them in turn (fresco-pipefusion unrolls it).
   }];
   let options = [
     Option<"parallel", "parallel", "std::string", /*default=*/"\"\"",
            "comma-separated axis=degree list, e.g. cfg=2,tp=2, ulysses=4 or ring=2">,
     Option<"ranks", "ranks", "int64_t", /*default=*/"0",
-           "ranks the grid must span (0: any)">
+           "ranks the grid must span (0: any)">,
+    Option<"patches", "pipefusion-patches", "int64_t", /*default=*/"0",
+           "PipeFusion's patches per rank with pipefusion=S (0: S)">
   ];
   let dependentDialects = ["::mlir::shard::ShardDialect"];
 }
@@ -315,6 +320,39 @@ def PatchParallel : Pass<"fresco-patch-parallel", "::mlir::ModuleOp"> {
   }];
   let dependentDialects = ["::mlir::shard::ShardDialect",
                            "::mlir::fresco::FrescoDialect"];
+}
+
+def PipeFusionWarmup : Pass<"fresco-pipefusion-warmup", "::mlir::ModuleOp"> {
+  let summary = "PipeFusion's exact warm-up twin of the denoiser";
+  let description = [{
+    With a `pipefusion` axis (fresco-create-grid, `pipefusion=S`): clones
+    the pipeline's denoiser as `<denoiser>_warmup`, named in
+    `fresco.pipeline` as `denoiser_warmup`. Every strategy applies to both
+    but the patches' split, which only the denoiser gets: the pipeline's
+    first `fresh_steps` steps run the twin (exact, and filling the patch
+    caches whole), the others the patched denoiser. Refused for a module
+    without a pipeline. A no-op without a pipefusion axis.
+  }];
+}
+
+def PipeFusion : Pass<"fresco-pipefusion", "::mlir::ModuleOp"> {
+  let summary = "PipeFusion: unroll the patches, stale keys and values cached";
+  let description = [{
+    After fresco-insert-collectives, the denoiser is SPMD over the virtual
+    `pipefusion` axis: its tokens split into M patches, each self-attention
+    reading the whole keys and values through `fresco.stale_gather`. This
+    pass runs the M patches one after the other in one function: the ops
+    that depend on the patch are cloned once per patch (the patch's slice
+    of the input at its offset); a stale_gather becomes a
+    `fresco.patch_cache` writing the patch's block into a rank-local cache
+    and reading all M blocks (this step's for the patches before, the
+    previous step's for those after); the final all_gather over the
+    patches becomes a concatenation of the patches' results. The warm-up
+    twin's matching attentions write their whole keys and values into the
+    same caches (`parts = 1`). The axis then leaves the grid. Anything
+    else that communicates across the patches is refused.
+  }];
+  let dependentDialects = ["::mlir::fresco::FrescoDialect"];
 }
 
 def PipelineParallel : Pass<"fresco-pipeline-parallel", "::mlir::ModuleOp"> {

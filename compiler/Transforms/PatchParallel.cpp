@@ -26,24 +26,37 @@ struct PatchParallelPass : impl::PatchParallelBase<PatchParallelPass> {
   void runOnOperation() override {
     ModuleOp module = getOperation();
     std::optional<GridInfo> grid = getGrid(module);
-    auto axis = grid ? grid->axis("patch") : std::nullopt;
-    if (!axis)
+    if (!grid)
       return;
-    // Stale blocks of a Ulysses head group or a ring block would be a
-    // different approximation; not built.
-    for (StringRef other : {"ulysses", "ring"})
-      if (auto o = grid->axis(other)) {
-        module.emitError("patch=")
-            << axis->second << " with " << other << "=" << o->second
-            << ": displaced patches do not compose with another sequence "
-               "split (use one of patch, ulysses, ring, or ulysses with ring)";
-        return signalPassFailure();
-      }
-    for (func::FuncOp fn : denoiserFunctions(module))
-      if (failed(
-              seedSequenceSplit(fn, *grid, "patch", axis->first, axis->second)))
-        return signalPassFailure();
-    addSeedAxis(module, axis->first);
+    // PipeFusion's patches (a virtual axis: fresco-pipefusion unrolls it)
+    // resolve attention the same way, but only in the denoiser: its
+    // warm-up twin stays whole.
+    for (StringRef kind : {StringRef("patch"), StringRef(kPipeFusionAxis)}) {
+      auto axis = grid->axis(kind);
+      if (!axis)
+        continue;
+      // Stale blocks of a Ulysses head group or a ring block would be a
+      // different approximation; not built.
+      for (StringRef other : {"ulysses", "ring", "patch"})
+        if (auto o = grid->axis(other); o && other != kind) {
+          module.emitError(kind)
+              << "="
+              << (kind == "patch" ? axis->second
+                                  : grid->axis("pipeline")->second)
+              << " with " << other << "=" << o->second << ": "
+              << (kind == "patch" ? "displaced patches"
+                                  : "PipeFusion's patches")
+              << " do not compose with another sequence split (use one of "
+                 "patch, pipefusion, ulysses, ring, or ulysses with ring)";
+          return signalPassFailure();
+        }
+      func::FuncOp twin = warmupFunction(module);
+      for (func::FuncOp fn : denoiserFunctions(module))
+        if (fn != twin && failed(seedSequenceSplit(fn, *grid, kind, axis->first,
+                                                   axis->second)))
+          return signalPassFailure();
+      addSeedAxis(module, axis->first);
+    }
   }
 };
 

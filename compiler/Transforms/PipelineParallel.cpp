@@ -42,15 +42,21 @@ int64_t stageOf(Operation *op) {
   return op->getAttrOfType<StageAttr>(kStage).getIndex();
 }
 
-LogicalResult splitStages(func::FuncOp fn, int16_t axis, int64_t stages) {
-  if (!fn.getBody().hasOneBlock())
-    return fn.emitError("fresco-pipeline-parallel needs a single-block "
-                        "function");
+/// A parameter as both functions of a PipeFusion pair read it.
+using ParamKey = std::pair<Attribute, Type>;
+ParamKey keyOf(Operation *param) {
+  return {param->getAttrDictionary(), param->getResult(0).getType()};
+}
+
+/// Stages by position, weighted by the parameter bytes each op reads: an
+/// op belongs to the stage of the parameter bytes read up to and including
+/// its own, so the ops after a layer's last weight stay with it and a
+/// stage begins at the first op that reads its weights. With `params`,
+/// only records each parameter's stage there (where it is first read).
+LogicalResult stagesByBytes(func::FuncOp fn, int64_t stages,
+                            llvm::DenseMap<ParamKey, int64_t> *params) {
   Block &block = fn.getBody().front();
   OpBuilder b(fn.getContext());
-  auto ret = cast<func::ReturnOp>(block.getTerminator());
-
-  // 1. Stages by position, weighted by the parameter bytes each op reads.
   SmallVector<Operation *> ops;
   uint64_t total = 0;
   for (Operation &op : block.without_terminator()) {
@@ -62,9 +68,6 @@ LogicalResult splitStages(func::FuncOp fn, int16_t axis, int64_t stages) {
   if (total == 0)
     return fn.emitError("fresco-pipeline-parallel: '")
            << fn.getSymName() << "' reads no parameters to balance";
-  // An op belongs to the stage of the parameter bytes read up to and
-  // including its own, so the ops after a layer's last weight stay with it
-  // and a stage begins at the first op that reads its weights.
   uint64_t seen = 0;
   for (Operation *op : ops) {
     if (op->getNumOperands() == 0)
@@ -77,8 +80,59 @@ LogicalResult splitStages(func::FuncOp fn, int16_t axis, int64_t stages) {
                   : std::min<int64_t>(stages - 1,
                                       int64_t(double(seen - 1) *
                                               double(stages) / double(total)));
-    op->setAttr(kStage, StageAttr::get(b.getContext(), s));
+    if (!params) {
+      op->setAttr(kStage, StageAttr::get(b.getContext(), s));
+      continue;
+    }
+    for (Value v : op->getOperands())
+      if (auto p = v.getDefiningOp<ParamOp>())
+        params->try_emplace(keyOf(p), s);
   }
+  return success();
+}
+
+/// PipeFusion's pair (the patched denoiser and its warm-up twin): stages
+/// by dataflow, so that both cut alike whatever the order their patches
+/// run in. A parameter has the stage the twin's byte balance gives it; an
+/// op, the latest stage of the parameters it reads and of the values it
+/// reads. A patch_cache thus lands on the same stage (rank) in both.
+LogicalResult
+stagesByDataflow(func::FuncOp fn,
+                 const llvm::DenseMap<ParamKey, int64_t> &params) {
+  OpBuilder b(fn.getContext());
+  for (Operation &op : fn.getBody().front().without_terminator()) {
+    if (op.getNumOperands() == 0)
+      continue;
+    int64_t s = 0;
+    for (Value v : op.getOperands()) {
+      Operation *d = v.getDefiningOp();
+      if (!d)
+        continue;
+      if (auto p = dyn_cast<ParamOp>(d)) {
+        auto it = params.find(keyOf(p));
+        if (it == params.end())
+          return p.emitError("fresco-pipeline-parallel: a parameter the "
+                             "warm-up function does not read");
+        s = std::max(s, it->second);
+      } else if (d->getNumOperands() != 0) {
+        s = std::max(s, stageOf(d));
+      }
+    }
+    op.setAttr(kStage, StageAttr::get(b.getContext(), s));
+  }
+  return success();
+}
+
+/// Operand-free ops, transfers and the results' broadcast, once every op
+/// that reads something has its stage.
+LogicalResult splitStages(func::FuncOp fn, int16_t axis, int64_t stages) {
+  Block &block = fn.getBody().front();
+  OpBuilder b(fn.getContext());
+  auto ret = cast<func::ReturnOp>(block.getTerminator());
+  SmallVector<Operation *> ops;
+  for (Operation &op : block.without_terminator())
+    ops.push_back(&op);
+
   // A stage without parameters would be an empty shard of the weights
   // (stage 0 may hold param-free ops only, when the first weight read is
   // more than 1/P of the bytes: count the ops that read parameters).
@@ -167,6 +221,26 @@ LogicalResult splitStages(func::FuncOp fn, int16_t axis, int64_t stages) {
   return success();
 }
 
+/// Every patch_cache of one cache on one stage: the rank that keeps it.
+LogicalResult checkCaches(ArrayRef<func::FuncOp> fns) {
+  llvm::DenseMap<int64_t, int64_t> stageOfCache;
+  for (func::FuncOp fn : fns) {
+    WalkResult r = fn.walk([&](PatchCacheOp c) {
+      auto [it, fresh] = stageOfCache.try_emplace(c.getCache(), stageOf(c));
+      if (!fresh && it->second != stageOf(c)) {
+        c.emitError("fresco-pipeline-parallel: cache ")
+            << c.getCache() << " is written on stages " << it->second << " and "
+            << stageOf(c);
+        return WalkResult::interrupt();
+      }
+      return WalkResult::advance();
+    });
+    if (r.wasInterrupted())
+      return failure();
+  }
+  return success();
+}
+
 struct PipelineParallelPass : impl::PipelineParallelBase<PipelineParallelPass> {
   void runOnOperation() override {
     ModuleOp module = getOperation();
@@ -174,9 +248,25 @@ struct PipelineParallelPass : impl::PipelineParallelBase<PipelineParallelPass> {
     auto axis = grid ? grid->axis("pipeline") : std::nullopt;
     if (!axis)
       return;
-    for (func::FuncOp fn : denoiserFunctions(module))
-      if (failed(splitStages(fn, axis->first, axis->second)))
+    SmallVector<func::FuncOp> fns = denoiserFunctions(module);
+    for (func::FuncOp fn : fns)
+      if (!fn.getBody().hasOneBlock()) {
+        fn.emitError("fresco-pipeline-parallel needs a single-block "
+                     "function");
         return signalPassFailure();
+      }
+    // PipeFusion: the twin's balance decides every parameter's stage.
+    llvm::DenseMap<ParamKey, int64_t> params;
+    func::FuncOp twin = warmupFunction(module);
+    if (twin && failed(stagesByBytes(twin, axis->second, &params)))
+      return signalPassFailure();
+    for (func::FuncOp fn : fns)
+      if (failed(twin ? stagesByDataflow(fn, params)
+                      : stagesByBytes(fn, axis->second, nullptr)) ||
+          failed(splitStages(fn, axis->first, axis->second)))
+        return signalPassFailure();
+    if (twin && failed(checkCaches(fns)))
+      return signalPassFailure();
   }
 };
 

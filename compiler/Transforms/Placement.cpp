@@ -53,33 +53,36 @@ struct PlacementPass : impl::PlacementBase<PlacementPass> {
       }
     }
 
-    StringRef denoiser, decoder;
+    StringRef denoiser, decoder, warmup;
     if (auto p = module->getAttrOfType<DictionaryAttr>("fresco.pipeline")) {
       denoiser = p.getAs<StringAttr>("denoiser").getValue();
       decoder = p.getAs<StringAttr>("decoder").getValue();
+      if (auto w = p.getAs<StringAttr>(kWarmupEntry))
+        warmup = w.getValue();
     }
     std::optional<GridInfo> grid = getGrid(module);
-    int64_t gridSize = 1;
-    if (grid)
-      for (int64_t d : grid->grid.getShape())
-        gridSize *= d;
+    int64_t gridSize = grid ? grid->ranks() : 1;
     OpBuilder b(module.getContext());
     for (auto fn : module.getOps<func::FuncOp>()) {
       if (fn.isExternal() || fn.isPrivate())
         continue;
       SmallVector<int64_t> members;
-      if (chosen.count(fn.getSymName())) {
-        members = chosen[fn.getSymName()];
+      // The warm-up twin runs where the denoiser does.
+      StringRef name = fn.getSymName() == warmup ? denoiser : fn.getSymName();
+      if (chosen.count(name)) {
+        members = chosen[name];
       } else if (fn.getSymName() == decoder) {
         members = {0};
-      } else if (fn.getSymName() == denoiser || denoiser.empty()) {
+      } else if (fn.getSymName() == denoiser || denoiser.empty() ||
+                 fn.getSymName() == warmup) {
         for (int64_t r = 0; r < gridSize; ++r)
           members.push_back(r);
       } else {
         for (int64_t r = 0; r < ranks; ++r)
           members.push_back(r);
       }
-      bool partitioned = denoiser.empty() || fn.getSymName() == denoiser;
+      bool partitioned = denoiser.empty() || fn.getSymName() == denoiser ||
+                         fn.getSymName() == warmup;
       if (partitioned && int64_t(members.size()) != gridSize) {
         fn.emitError("'") << fn.getSymName() << "' is placed on "
                           << members.size()

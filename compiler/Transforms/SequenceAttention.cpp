@@ -163,7 +163,8 @@ LogicalResult ShardingPropagation::visitAttention(AttentionOp a,
                          << dimOf(rule.operands[0], queryTokens) << ")";
   if (grid.axisNames[axis] == "ulysses")
     return headsExchange(a, rule, axis);
-  if (grid.axisNames[axis] == "patch")
+  if (grid.axisNames[axis] == "patch" ||
+      grid.axisNames[axis] == kPipeFusionAxis)
     return staleAttention(a, rule, axis);
   return ringAttention(a, rule, axis);
 }

@@ -321,6 +321,7 @@ void Executor::bind(const plan::Function &f,
                   nullptr,
                   nullptr};
     binder.mode = mode_;
+    binder.caches = patchCaches_;
     if (in->op() == plan::OpCode::Linear) {
       const plan::Value *w = f.values()->Get(in->operands()->Get(1));
       if (w->kind() == plan::ValueKind::Weight) {

@@ -17,6 +17,7 @@
 
 #include "runtime/core/Backend.h"
 #include "runtime/core/GroupResolver.h"
+#include "runtime/core/PatchCacheState.h"
 #include "runtime/core/Plan.h"
 #include "runtime/core/RunMode.h"
 #include "runtime/core/Tensor.h"
@@ -96,7 +97,8 @@ public:
     return bound(function).stale;
   }
   /// Bytes of backend memory the StaleGather instructions keep between
-  /// runs: the members' blocks and a staging block each.
+  /// runs (the members' blocks and a staging block each) and PipeFusion's
+  /// caches (PatchCache: one whole tensor per cache).
   uint64_t staleStateBytes() const { return staleStateBytes_; }
 
   const std::vector<TensorSpec> &inputs(const std::string &function) const;
@@ -227,6 +229,8 @@ private:
   // The mode of the run in progress, read by the StaleGather steps.
   std::shared_ptr<RunMode> mode_;
   uint64_t staleStateBytes_ = 0;
+  /// PipeFusion's caches (PatchCache), shared by this rank's functions.
+  std::shared_ptr<PatchCaches> patchCaches_ = std::make_shared<PatchCaches>();
   bool profiling_ = false;
   bool recording_ = true;
   int64_t replays_ = 0;

@@ -281,22 +281,34 @@ void verifyPlan(const plan::Plan &p, const std::string &name,
   if (!p.pipeline())
     return;
   verifyPipeline(p, name);
-  // A StaleGather has no previous step to read before a fresh one.
-  const std::string stale = findStaleGather(p);
-  check(stale.empty() || p.pipeline()->fresh_steps() >= 1,
+  // A StaleGather has no previous step to read before a fresh one; nor has
+  // PipeFusion's patched denoiser before its warm-up function ran.
+  const std::string stale = findOp(p, plan::OpCode::StaleGather);
+  const bool warmup = p.pipeline()->warmup_function() != nullptr;
+  const int fresh = p.pipeline()->fresh_steps();
+  check(stale.empty() || fresh >= 1,
         at(name, "pipeline: fresh_steps is 0, but " + stale +
                      " holds a StaleGather (patch=P), which reads the "
                      "previous step's blocks: the first step must run fresh "
                      "(fresh_steps >= 1)"));
+  check(!warmup || fresh >= 1,
+        at(name, "pipeline: fresh_steps is 0, but a warm-up function "
+                 "(pipefusion) must run the first step, which fills the "
+                 "patch caches (fresh_steps >= 1)"));
   // Without one, a count of fresh steps would promise stale ones.
-  check(!stale.empty() || p.pipeline()->fresh_steps() == 0,
-        at(name, "pipeline: fresh_steps is " +
-                     std::to_string(p.pipeline()->fresh_steps()) +
-                     " but no function holds a StaleGather (patch=P): it "
-                     "must be 0"));
+  check(!stale.empty() || warmup || fresh == 0,
+        at(name, "pipeline: fresh_steps is " + std::to_string(fresh) +
+                     " but no function holds a StaleGather (patch=P) and "
+                     "there is no warm-up function (pipefusion): it must be "
+                     "0"));
+  const std::string cache = findOp(p, plan::OpCode::PatchCache);
+  check(cache.empty() || warmup,
+        at(name, "pipeline: " + cache +
+                     " holds a PatchCache (pipefusion) but the pipeline has "
+                     "no warm-up function to fill it"));
 }
 
-std::string findStaleGather(const plan::Plan &p) {
+std::string findOp(const plan::Plan &p, plan::OpCode op) {
   if (!p.ranks())
     return {};
   for (const plan::RankProgram *rp : *p.ranks())
@@ -304,7 +316,7 @@ std::string findStaleGather(const plan::Plan &p) {
       for (const plan::Function *f : *rp->functions())
         if (f->instrs())
           for (const plan::Instr *in : *f->instrs())
-            if (in->op() == plan::OpCode::StaleGather)
+            if (in->op() == op)
               return "function '" + (f->name() ? f->name()->str() : "") +
                      "' on rank " + std::to_string(rp->rank());
   return {};

@@ -65,10 +65,10 @@ void verifyPlan(const plan::Plan &p, const std::string &name,
 /// the list equal to runtime/schema/plan.fbs.
 const std::vector<std::string> &eightByteVectorFields();
 
-/// Where the first StaleGather of `p` is ("function 'unet' on rank 1"), or
-/// empty when no function of any rank holds one (plan version 15,
-/// patch=P: only such plans run differently fresh and stale).
-std::string findStaleGather(const plan::Plan &p);
+/// Where the first instruction `op` of `p` is ("function 'unet' on rank
+/// 1"), or empty when no function of any rank holds one (a StaleGather:
+/// plan version 15, patch=P; a PatchCache: 16, pipefusion).
+std::string findOp(const plan::Plan &p, plan::OpCode op);
 
 /// Bytes of a value (numel * element size); assumes a verified plan.
 uint64_t valueBytes(const plan::Value &v);

@@ -61,7 +61,12 @@ namespace fresco {
 /// 15: the StaleGather op code and Pipeline.fresh_steps (patch=P,
 /// DistriFusion): attention reads the other ranks' keys and values from the
 /// previous step. A version-14 runtime would not know the op.
-constexpr uint32_t kPlanVersion = 15;
+/// 16: the PatchCache op code and Pipeline.warmup_function (PipeFusion,
+/// fresco-compile --parallel pipefusion=S): a rank runs its tokens' patches
+/// in turn, attention reading the others' keys and values from a cache the
+/// warm-up function fills first. A version-15 runtime would not know the
+/// op.
+constexpr uint32_t kPlanVersion = 16;
 } // namespace fresco
 
 #endif // FRESCO_RUNTIME_CORE_PLANVERSION_H

@@ -179,9 +179,9 @@ GenerateResult generate(const PipelineSpec &p, Executor &exec,
     check(o.freshSteps >= 1, "--fresh-steps must be at least 1, got ",
           o.freshSteps,
           " (the first step has no previous one to read stale blocks from)");
-    check(stale, "--fresh-steps: the plan has no patch axis "
-                 "(compile with fresco-compile --parallel "
-                 "patch=P)");
+    check(stale, "--fresh-steps: the plan has no patch axis and no "
+                 "warm-up function (compile with fresco-compile --parallel "
+                 "patch=P or pipefusion=S)");
   }
   const int freshSteps = o.freshSteps >= 0 ? o.freshSteps : p.freshSteps;
 
@@ -267,9 +267,13 @@ GenerateResult generate(const PipelineSpec &p, Executor &exec,
           in.tensors[in.timestep].as<float>()[r] = t;
       // patch=P: the first steps exchange their blocks, later ones read
       // the previous step's (a no-op for a denoiser without StaleGathers).
-      const RunMode mode =
-          step - begin < freshSteps ? RunMode::Fresh : RunMode::Stale;
-      std::vector<HostTensor> out = exec.run(den.function, in.tensors, mode);
+      // pipefusion: the fresh steps run the warm-up twin, which fills the
+      // caches the patched denoiser reads.
+      const bool fresh = step - begin < freshSteps;
+      const RunMode mode = fresh ? RunMode::Fresh : RunMode::Stale;
+      const std::string &fn =
+          fresh && !p.warmupFunction.empty() ? p.warmupFunction : den.function;
+      std::vector<HostTensor> out = exec.run(fn, in.tensors, mode);
       check(out.size() == 1 && out[0].numel() == batch.rows() * rowSize,
             "the denoiser returned ",
             out.empty() ? std::string("nothing") : shapeToString(out[0].shape),

@@ -76,6 +76,8 @@ public:
     checkTextFlow();
     for (const ComponentSpec &c : s_.components)
       checkSignatures(c);
+    if (pl->warmup_function())
+      decodeWarmup(pl->warmup_function()->str());
     return s_;
   }
 
@@ -490,6 +492,44 @@ private:
     shape.resize(rank, 1);
     shape[0] = batch;
     return RoleTensor{r == R::TokenIds ? plan::DType::I64 : floats, shape};
+  }
+
+  /// PipeFusion's twin runs in the denoiser's place: same ranks, inputs
+  /// and outputs.
+  void decodeWarmup(const std::string &fn) {
+    const ComponentSpec &den = *s_.find(plan::ComponentRole::Denoiser);
+    check(!fn.empty() && fn != den.function, ctx_, ": warmup_function '", fn,
+          "' must name a function other than the denoiser '", den.function,
+          "'");
+    for (int r : den.ranks) {
+      const plan::RankProgram &rp = *p_.ranks()->Get(r);
+      const plan::Function *w = findFunction(rp, fn);
+      const plan::Function *d = findFunction(rp, den.function);
+      std::string where =
+          ctx_ + ": warmup_function '" + fn + "' on rank " + std::to_string(r);
+      check(w != nullptr, where,
+            " is not defined there (it runs where the "
+            "denoiser does)");
+      check(w->inputs()->size() == d->inputs()->size() &&
+                w->outputs()->size() == d->outputs()->size(),
+            where, " has another signature than the denoiser '", den.function,
+            "'");
+      for (bool in : {true, false}) {
+        const auto &wi = in ? *w->inputs() : *w->outputs();
+        const auto &di = in ? *d->inputs() : *d->outputs();
+        for (flatbuffers::uoffset_t k = 0; k < wi.size(); ++k) {
+          const plan::Value *a = w->values()->Get(wi.Get(k));
+          const plan::Value *b = d->values()->Get(di.Get(k));
+          std::vector<int64_t> sa(a->shape()->begin(), a->shape()->end());
+          std::vector<int64_t> sb(b->shape()->begin(), b->shape()->end());
+          check(a->dtype() == b->dtype() && sa == sb, where, ": ",
+                in ? "input " : "output ", k, " is ",
+                shapeString(a->dtype(), sa), " but the denoiser's is ",
+                shapeString(b->dtype(), sb));
+        }
+      }
+    }
+    s_.warmupFunction = fn;
   }
 
   void checkSignatures(const ComponentSpec &c) {

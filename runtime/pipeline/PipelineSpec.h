@@ -66,8 +66,12 @@ struct PipelineSpec {
   bool flowPrediction = false;
   /// Plan version 15 (patch=P): the first freshSteps denoising steps of
   /// each image run fresh, the later ones stale (RunMode.h). 0 when no
-  /// function holds a StaleGather.
+  /// function holds a StaleGather and there is no warm-up function.
   int freshSteps = 0;
+  /// Plan version 16 (PipeFusion): the denoiser's warm-up twin, which the
+  /// first freshSteps steps run instead of it (same ranks and signature).
+  /// Empty: none.
+  std::string warmupFunction;
 
   /// The pipeline class's defaults: num_inference_steps and guidance_scale
   /// of its __call__ (DiTPipeline 50 and 4.0, FluxPipeline 28 and 3.5,

@@ -29,6 +29,15 @@ The layers and their tokens:
                           split on its own (text token j in block j // ceil(T_txt / P), image
                           token i in block i // ceil(T_img / P)); rank r holds both its blocks.
 
+PIPEFUSION (install(..., pipefusion=True); fresco-compile --parallel pipefusion=S
+--pipefusion-patches M): the tokens are M patches (blocks as above, M for P), and a rank runs them
+one after the other through its pipeline stage's layers, each self-attention reading the keys and
+values its rank caches for every token. So the queries of patch r read this call's keys and values
+for patches 0..r (those patches passed this layer already) and the previous call's for patches
+r+1..M-1. Every op but attention is per token, so running the whole sequence layer by layer, each
+patch's rows attending to its own mix, gives each patch's rows exactly; the stage count does not
+enter.
+
 How. Each such Attention module gets a StaleAttention processor wrapping diffusers' own
 processor (AttnProcessor2_0, FluxAttnProcessor2_0). While it runs, the processor's call of
 F.scaled_dot_product_attention is redirected to the mixing above, which attends with the
@@ -56,9 +65,11 @@ def token_blocks(tokens: int, patches: int):
     return torch.arange(tokens) // math.ceil(tokens / patches)
 
 
-def stale_attention(attend, q, k, v, k_prev, v_prev, blocks, patches: int):
+def stale_attention(attend, q, k, v, k_prev, v_prev, blocks, patches: int, pipefusion: bool = False):
     """Rows of block r of attend(q_r, K_mix_r, V_mix_r) for each r; q, k, v: [B, heads, T, d];
-    blocks: [T], the block of each token (queries and keys are the same tokens)."""
+    blocks: [T], the block of each token (queries and keys are the same tokens). K_mix_r is fresh
+    in block r (DistriFusion) or in blocks 0..r (PipeFusion: the patches before r ran earlier in
+    this step), stale elsewhere."""
     import torch
 
     out = torch.empty(q.shape[:-1] + v.shape[-1:], dtype=q.dtype, device=q.device)
@@ -66,7 +77,7 @@ def stale_attention(attend, q, k, v, k_prev, v_prev, blocks, patches: int):
         rows = (blocks == r).nonzero().flatten()
         if rows.numel() == 0:
             continue
-        own = (blocks == r).to(q.device)[None, None, :, None]
+        own = ((blocks <= r) if pipefusion else (blocks == r)).to(q.device)[None, None, :, None]
         k_mix = torch.where(own, k, k_prev)
         v_mix = torch.where(own, v, v_prev)
         out[:, :, rows] = attend(q[:, :, rows], k_mix, v_mix)
@@ -165,7 +176,7 @@ class StaleAttention:
                                    "from the previous call")
             blocks = emulation.blocks(self.name, key.shape[2])
             out = stale_attention(self.current_attend, query, key, value, self.k_prev, self.v_prev, blocks,
-                                  emulation.patches)
+                                  emulation.patches, emulation.pipefusion)
         else:
             out = self.current_attend(query, key, value)
         # Every call, fresh or stale, leaves its keys and values for the next one's other blocks.
@@ -176,8 +187,9 @@ class StaleAttention:
 class Emulation:
     """The installed emulation on one denoiser: call counter, token layout, processors."""
 
-    def __init__(self, model, kind: str, patches: int, fresh_steps: int):
+    def __init__(self, model, kind: str, patches: int, fresh_steps: int, pipefusion: bool = False):
         self.model, self.kind, self.patches, self.fresh_steps = model, kind, patches, fresh_steps
+        self.pipefusion = pipefusion
         self.processors = {}
         self.calls = 0  # denoiser calls since reset()
         self.call = None  # index of the call in progress
@@ -200,7 +212,8 @@ class Emulation:
 
     def summary(self) -> str:
         fresh = min(self.calls, self.fresh_steps)
-        return (f"distrifusion emulation: patch={self.patches}, {len(self.processors)} self-attention layers, "
+        what = f"pipefusion with {self.patches} patches" if self.pipefusion else f"patch={self.patches}"
+        return (f"distrifusion emulation: {what}, {len(self.processors)} self-attention layers, "
                 f"{fresh} fresh and {self.calls - fresh} stale calls")
 
     def blocks(self, name: str, tokens: int):
@@ -263,9 +276,11 @@ def self_attention_modules(model, kind: str):
     return found
 
 
-def install(model, patches: int, fresh_steps: int) -> Emulation:
+def install(model, patches: int, fresh_steps: int, pipefusion: bool = False) -> Emulation:
     """Installs the emulation on `model` (a DiT, UNet or Flux denoiser) for good; see the module
-    docstring. patches >= 1, fresh_steps >= 1 (the first call has no stale keys to read)."""
+    docstring. patches >= 1, fresh_steps >= 1 (the first call has no stale keys to read).
+    pipefusion: PipeFusion's patches instead of DistriFusion's ranks (the queries of patch r read
+    this call's keys and values of patches 0..r, as patch r runs after them; see PIPEFUSION)."""
     from diffusers.models.attention_processor import AttnProcessor, AttnProcessor2_0, FluxAttnProcessor2_0
 
     kind = MODEL_KINDS.get(type(model).__name__)
@@ -276,7 +291,7 @@ def install(model, patches: int, fresh_steps: int) -> Emulation:
     if fresh_steps < 1:
         raise EmulationError(f"distrifusion: --fresh-steps must be at least 1 (the first step has no stale keys and "
                          f"values to read), got {fresh_steps}")
-    emulation = Emulation(model, kind, patches, fresh_steps)
+    emulation = Emulation(model, kind, patches, fresh_steps, pipefusion)
     modules = self_attention_modules(model, kind)
     if not modules:
         raise EmulationError(f"distrifusion: {type(model).__name__} has no self-attention layer to emulate")
@@ -304,18 +319,26 @@ def add_args(ap) -> None:
     ap.add_argument("--patch", type=int, metavar="P",
                     help="emulate DistriFusion on P ranks (fresco-compile --parallel patch=P): self-attention "
                          "reads the other ranks' keys and values of the previous step (default: off)")
+    ap.add_argument("--pipefusion", type=int, metavar="M",
+                    help="emulate PipeFusion with M patches (fresco-compile --parallel pipefusion=S "
+                         "--pipefusion-patches M, any S): patch r's queries read this step's keys and values "
+                         "of patches 0..r and the previous step's of the others (default: off)")
     ap.add_argument("--fresh-steps", type=int, metavar="W",
-                    help="with --patch: the first W steps attend to fresh keys and values (default 1)")
+                    help="with --patch or --pipefusion: the first W steps attend to fresh keys and values "
+                         "(default 1)")
 
 
 def check_args(ap, args) -> None:
     """Refuses bad --patch / --fresh-steps values before anything is loaded."""
-    if args.patch is None:
+    if args.patch is not None and args.pipefusion is not None:
+        ap.error("--patch and --pipefusion: one of them")
+    count = args.patch if args.patch is not None else args.pipefusion
+    if count is None:
         if args.fresh_steps is not None:
-            ap.error("--fresh-steps needs --patch")
+            ap.error("--fresh-steps needs --patch or --pipefusion")
         return
-    if args.patch < 1:
-        ap.error(f"--patch must be at least 1, got {args.patch}")
+    if count < 1:
+        ap.error(f"--{'patch' if args.patch is not None else 'pipefusion'} must be at least 1, got {count}")
     if args.fresh_steps is not None and args.fresh_steps < 1:
         ap.error(f"--fresh-steps must be at least 1 (the first step has no stale keys and values to read), "
                  f"got {args.fresh_steps}")
@@ -324,9 +347,11 @@ def check_args(ap, args) -> None:
 def from_args(args, model):
     """The emulation that --patch / --fresh-steps ask for (check_args first), installed on `model`
     and reset, or None without --patch."""
-    if args.patch is None:
+    if args.patch is None and args.pipefusion is None:
         return None
-    emulation = install(model, args.patch, 1 if args.fresh_steps is None else args.fresh_steps)
+    pipefusion = args.pipefusion is not None
+    emulation = install(model, args.pipefusion if pipefusion else args.patch,
+                        1 if args.fresh_steps is None else args.fresh_steps, pipefusion)
     emulation.reset()
     return emulation
 

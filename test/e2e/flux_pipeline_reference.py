@@ -298,8 +298,8 @@ def main() -> None:
     distrifusion.add_args(ap)
     args = ap.parse_args()
     distrifusion.check_args(ap, args)
-    if args.image and args.patch:
-        ap.error("--image and --patch: the emulation counts a text-to-image run's steps; not both")
+    if args.image and (args.patch or args.pipefusion):
+        ap.error("--image and --patch or --pipefusion: the emulation counts a text-to-image run's steps; not both")
 
     if read_json(os.path.join(args.pipeline, "model_index.json")).get("_class_name") != "FluxPipeline":
         sys.exit(f"{args.pipeline}: model_index.json's _class_name is not FluxPipeline")

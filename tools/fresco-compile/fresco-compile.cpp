@@ -97,16 +97,23 @@ static cl::opt<std::string> parallel(
     "parallel", cl::init(""),
     cl::desc("parallel degrees of the denoiser, e.g. cfg=2,tp=2 (product = "
              "the ranks it is placed on); axes: cfg, tp, ulysses, ring, patch, "
-             "pipeline (patch: DistriFusion's displaced patches, approximate); "
+             "pipeline, pipefusion (patch: DistriFusion's displaced patches, "
+             "pipefusion: PipeFusion's patches through pipeline stages; both "
+             "approximate); "
              "or auto: compile every layout of --ranks, predict each on "
              "--topology and write the best (docs/planner.md)"),
     cl::cat(category));
 static cl::opt<int64_t> freshSteps(
     "fresh-steps", cl::init(1),
-    cl::desc("with --parallel patch=P: the first denoising steps of each "
-             "image that exchange fresh keys and values (default 1; later "
-             "steps read the other ranks' from the step before; fresco-run "
-             "--fresh-steps overrides it)"),
+    cl::desc("with --parallel patch=P or pipefusion=S: the first denoising "
+             "steps of each image that run exact (default 1; later steps "
+             "read other tokens' keys and values from the step before; "
+             "fresco-run --fresh-steps overrides it)"),
+    cl::cat(category));
+static cl::opt<int64_t> pipefusionPatches(
+    "pipefusion-patches", cl::init(0),
+    cl::desc("with --parallel pipefusion=S: the patches the tokens are cut "
+             "into, each run through the stages in turn (2..64; default S)"),
     cl::cat(category));
 static cl::opt<std::string> topology(
     "topology", cl::init("cpu-loopback"),
@@ -329,6 +336,7 @@ static std::string lower(ModuleOp module, int64_t numRanks,
     po.parallel = degrees;
     po.place = where;
     po.tpSplitMinBytes = tpSplitMinBytes;
+    po.pipefusionPatches = pipefusionPatches;
     mlir::fresco::buildPartitionPipeline(pm, po);
   }
   mlir::fresco::buildLowerToPlanPipeline(pm);
@@ -340,9 +348,9 @@ static std::string lower(ModuleOp module, int64_t numRanks,
   }
   // patch=P: how many steps exchange fresh blocks (PipelineEmitter).
   bool stale = false;
-  module.walk([&](mlir::fresco::StaleGatherOp) {
-    stale = true;
-    return WalkResult::interrupt();
+  module.walk([&](Operation *op) {
+    stale = isa<mlir::fresco::StaleGatherOp, mlir::fresco::PatchCacheOp>(op);
+    return stale ? WalkResult::interrupt() : WalkResult::advance();
   });
   if (freshSteps.getNumOccurrences() && !stale)
     return "--fresh-steps: nothing compiled reads stale blocks (patch=1, or "
@@ -525,9 +533,10 @@ int main(int argc, char **argv) {
     return 2;
   }
   if (freshSteps.getNumOccurrences()) {
-    if (StringRef(parallel).find("patch=") == StringRef::npos) {
+    if (StringRef(parallel).find("patch=") == StringRef::npos &&
+        StringRef(parallel).find("pipefusion=") == StringRef::npos) {
       errs() << "fresco-compile: --fresh-steps goes with --parallel "
-                "patch=P\n";
+                "patch=P or pipefusion=S\n";
       return 2;
     }
     if (freshSteps < 1 || freshSteps > 10000) {
@@ -536,6 +545,12 @@ int main(int argc, char **argv) {
              << freshSteps << "\n";
       return 2;
     }
+  }
+  if (pipefusionPatches.getNumOccurrences() &&
+      StringRef(parallel).find("pipefusion=") == StringRef::npos) {
+    errs() << "fresco-compile: --pipefusion-patches goes with --parallel "
+              "pipefusion=S\n";
+    return 2;
   }
   if (ranks < 1 || ranks > 4096) {
     errs() << "fresco-compile: --ranks must be in 1..4096\n";

@@ -86,9 +86,12 @@ int runPipeline(const Options &o, const RankEnv &env) {
   if (std::optional<std::string> why = generationSupport(spec))
     fail(*why);
   if (o.freshSteps >= 0)
-    check(!findStaleGather(plan.plan()).empty(), "--fresh-steps: plan ", o.plan,
-          " has no patch axis (no StaleGather instruction): it applies to "
-          "plans compiled with fresco-compile --parallel patch=P");
+    check(!findOp(plan.plan(), plan::OpCode::StaleGather).empty() ||
+              !spec.warmupFunction.empty(),
+          "--fresh-steps: plan ", o.plan,
+          " has no patch axis (no StaleGather instruction) and no warm-up "
+          "function: it applies to plans compiled with fresco-compile "
+          "--parallel patch=P or pipefusion=S");
   HostTensor initImage;
   if (!o.image.empty())
     initImage = readInitImage(o.image, spec);

@@ -260,10 +260,20 @@ FailureOr<flatbuffers::Offset<fp::Pipeline>> mlir::fresco::emitPipeline(
   // --fresh-steps writes the key; 1 by default: the first step has no
   // earlier one to read).
   bool stale = false;
-  module.walk([&](StaleGatherOp) {
-    stale = true;
-    return WalkResult::interrupt();
+  module.walk([&](Operation *op) {
+    stale = isa<StaleGatherOp, PatchCacheOp>(op);
+    return stale ? WalkResult::interrupt() : WalkResult::advance();
   });
+  // PipeFusion: the denoiser's warm-up twin runs the fresh steps; it runs
+  // where the denoiser does (fresco-placement).
+  std::string warmup;
+  if (dict.get("denoiser_warmup")) {
+    warmup = r.str(dict, "", "denoiser_warmup");
+    if (!ranksOf(warmup))
+      r.setError(Twine("names the warm-up function '") + warmup +
+                 "', which the module does not define");
+    stale = true;
+  }
   int64_t freshSteps = stale ? r.i64(dict, "", "fresh_steps", 1) : 0;
   if (stale && (freshSteps < 1 || freshSteps > INT32_MAX))
     r.setError("has 'fresh_steps' " + Twine(freshSteps) +
@@ -271,9 +281,10 @@ FailureOr<flatbuffers::Offset<fp::Pipeline>> mlir::fresco::emitPipeline(
 
   auto kind = fbb.CreateString(r.str(dict, "", "kind"));
   auto componentsVec = fbb.CreateVector(components);
+  auto warmupName = warmup.empty() ? 0 : fbb.CreateString(warmup);
   auto p = fp::CreatePipeline(fbb, kind, r.i64(dict, "", "num_images"),
                               componentsVec, conditioning, latents, sampler,
-                              int32_t(freshSteps));
+                              int32_t(freshSteps), warmupName);
   if (failed(r.finish()))
     return failure();
   return p;

@@ -317,6 +317,13 @@ LogicalResult FunctionEmitter::emitOp(Operation &op) {
                  << " by as many";
         return collective(OpCode::StaleGather, dim);
       })
+      .Case([&](PatchCacheOp c) -> LogicalResult {
+        auto a = fp::CreatePatchCacheAttrs(fbb, c.getCache(), c.getIndex(),
+                                           c.getParts(), c.getDim());
+        addInstr(OpCode::PatchCache, op, fp::OpAttrs::PatchCacheAttrs,
+                 a.Union());
+        return success();
+      })
       .Case([&](RecvOp r) {
         return pointToPoint(OpCode::Recv, r.getMembers(), r.getPeer(), {},
                             {lookup(r.getResult())}, r.getTag());

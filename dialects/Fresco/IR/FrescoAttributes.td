@@ -108,7 +108,10 @@ def Fresco_GridAxisKind : I32EnumAttr<"GridAxisKind", "kind of a grid axis", [
   I32EnumAttrCase<"Replica", 5, "replica">,
   // Displaced patches (DistriFusion): tokens split, attention reads the
   // other ranks' keys and values of the previous step.
-  I32EnumAttrCase<"Patch", 6, "patch">
+  I32EnumAttrCase<"Patch", 6, "patch">,
+  // PipeFusion's patches: a virtual axis (no ranks) whose coordinates one
+  // rank runs one after the other, unrolled by fresco-pipefusion.
+  I32EnumAttrCase<"PipeFusion", 7, "pipefusion">
 ]> {
   let cppNamespace = "::mlir::fresco";
   let genSpecializedAttr = 0;

@@ -580,6 +580,32 @@ def Fresco_StaleGatherOp : Fresco_Op<"stale_gather"> {
   let hasVerifier = 1;
 }
 
+def Fresco_PatchCacheOp : Fresco_Op<"patch_cache"> {
+  let summary = "a tensor whole from a cache of its blocks, one block "
+                "written now";
+  let description = [{
+    PipeFusion: a rank runs the patches of its tokens one after the other.
+    The rank keeps, for each `cache` id, a tensor of `parts` blocks along
+    `dim` that lives across runs and functions. The op writes `input` as
+    block `index` and returns the whole cached tensor: blocks written
+    earlier in this run are this run's, the others are those of the
+    previous run (a denoising step earlier). With `parts = 1` the input is
+    the whole tensor (the warm-up function writes every block at once).
+    The op keeps state: it is not pure, never merged or moved.
+
+    ```mlir
+    %k = fresco.patch_cache %kb {cache = 0 : i64, index = 1 : i64,
+                                 parts = 2 : i64, dim = 1 : i64}
+        : tensor<2x8x64xf32> -> tensor<2x16x64xf32>
+    ```
+  }];
+  let arguments = (ins AnyRankedTensor:$input, I64Attr:$cache, I64Attr:$index,
+                       I64Attr:$parts, I64Attr:$dim);
+  let results = (outs AnyRankedTensor:$result);
+  let assemblyFormat = "$input attr-dict `:` type($input) `->` type($result)";
+  let hasVerifier = 1;
+}
+
 //===----------------------------------------------------------------------===//
 // Asynchronous collectives (fresco-place-waits)
 //===----------------------------------------------------------------------===//

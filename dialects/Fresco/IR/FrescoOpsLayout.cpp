@@ -53,6 +53,33 @@ LogicalResult StaleGatherOp::verify() {
   return success();
 }
 
+LogicalResult PatchCacheOp::verify() {
+  auto in = getInput().getType();
+  auto out = getResult().getType();
+  if (in.getElementType() != out.getElementType())
+    return emitOpError("cannot change the element type");
+  if (in.getRank() != out.getRank())
+    return emitOpError("result rank ")
+           << out.getRank() << " differs from the input's " << in.getRank();
+  int64_t d = getDim(), parts = getParts(), index = getIndex();
+  if (d < 0 || d >= in.getRank())
+    return emitOpError("dim ")
+           << d << " is out of range for rank " << in.getRank();
+  if (parts < 1 || index < 0 || index >= parts)
+    return emitOpError("block ")
+           << index << " of " << parts << " parts is out of range";
+  if (getCache() < 0)
+    return emitOpError("cache id ") << getCache() << " is negative";
+  for (int64_t i = 0; i < in.getRank(); ++i) {
+    int64_t a = in.getDimSize(i), b = out.getDimSize(i);
+    if (i == d ? b != a * parts : a != b)
+      return emitOpError("result ")
+             << shapeStr(out.getShape()) << " is not " << parts << " blocks of "
+             << shapeStr(in.getShape()) << " along dimension " << d;
+  }
+  return success();
+}
+
 LogicalResult ReshapeOp::verify() {
   auto in = getInput().getType();
   auto out = getResult().getType();

@@ -223,15 +223,14 @@ ShardingRule StageBroadcastOp::getShardingRule() {
 }
 // The collective's result, complete: element for element.
 ShardingRule WaitOp::getShardingRule() { return broadcastRule(*this); }
-// Made by the patch axis's propagation: the other dimensions correspond;
-// the gathered one is whole on both sides.
-ShardingRule StaleGatherOp::getShardingRule() {
+// Blocks along `dim` made whole: the other dimensions correspond; the
+// gathered one is whole on both sides.
+static ShardingRule blocksWholeRule(ArrayRef<int64_t> in, ArrayRef<int64_t> out,
+                                    int64_t dim) {
   ShardingRule r;
-  ArrayRef<int64_t> in = getInput().getType().getShape();
-  ArrayRef<int64_t> out = getType().getShape();
   TensorFactors x, y;
   for (int64_t d = 0; d < int64_t(in.size()); ++d) {
-    if (d == getDim()) {
+    if (d == dim) {
       x.push_back({r.addFactor(in[d], kNeedReplication)});
       y.push_back({r.addFactor(out[d], kNeedReplication)});
       continue;
@@ -243,6 +242,16 @@ ShardingRule StaleGatherOp::getShardingRule() {
   r.operands.push_back(x);
   r.results.push_back(y);
   return r;
+}
+// Made by the patch axis's propagation.
+ShardingRule StaleGatherOp::getShardingRule() {
+  return blocksWholeRule(getInput().getType().getShape(), getType().getShape(),
+                         getDim());
+}
+// Made by fresco-pipefusion, after the propagation.
+ShardingRule PatchCacheOp::getShardingRule() {
+  return blocksWholeRule(getInput().getType().getShape(), getType().getShape(),
+                         getDim());
 }
 
 ShardingRule TimestepEmbeddingOp::getShardingRule() {

@@ -12,6 +12,7 @@
 
 #include "runtime/core/Backend.h"
 #include "runtime/core/GroupResolver.h"
+#include "runtime/core/PatchCacheState.h"
 #include "runtime/core/RunMode.h"
 #include "runtime/core/ScratchArena.h"
 #include "runtime/core/ops/OpCheck.h"
@@ -77,6 +78,8 @@ struct OpBind {
   /// there), and the bytes of backend memory it keeps between runs.
   Step atEnd;
   uint64_t persistentBytes = 0;
+  /// The executor's PipeFusion caches, shared by its functions.
+  std::shared_ptr<PatchCaches> caches = nullptr;
 
   const char *opName() const {
     return op ? op->name : plan::EnumNameOpCode(in.op());

@@ -53,6 +53,7 @@ struct CacheUse {
   unsigned operand;
   int64_t dim;
   Type whole;
+  SmallVector<int64_t> segments; // of the whole tensor, several: block order
 };
 
 /// The grid axes an op communicates over, if it names any.
@@ -140,10 +141,20 @@ LogicalResult Unroller::classify() {
         if (!att || (operand != 1 && operand != 2))
           return op.emitError("fresco-pipefusion: a stale_gather that is "
                               "not an attention's key or value");
+        auto sg = cast<StaleGatherOp>(op);
         cacheIds[&op] = int64_t(caches.size());
-        caches.push_back({attentionIndex.lookup(att), operand,
-                          cast<StaleGatherOp>(op).getDim(),
-                          op.getResult(0).getType()});
+        SmallVector<int64_t> segments;
+        if (std::optional<ArrayRef<int64_t>> s = sg.getSegments())
+          segments.assign(s->begin(), s->end());
+        caches.push_back({attentionIndex.lookup(att), operand, sg.getDim(),
+                          op.getResult(0).getType(), segments});
+      } else if (isa<shard::UpdateHaloOp, GroupNormOp>(op)) {
+        return op.emitError("fresco-pipefusion: a convolution's halo or a "
+                            "group norm spans PipeFusion's patches: "
+                            "pipefusion runs transformer denoisers (DiT, "
+                            "Flux, SD3), not UNets, whose patches would need "
+                            "rows of a patch run earlier or later (use "
+                            "pipeline=, patch=, ulysses= or ring=)");
       } else {
         return op.emitError("fresco-pipefusion: '")
                << op.getName()
@@ -265,11 +276,38 @@ LogicalResult Unroller::cacheTwin(func::FuncOp twin) {
              << c.operand << " is " << v.getType()
              << " but the patched denoiser caches " << c.whole;
     b.setInsertionPoint(a);
-    auto w = PatchCacheOp::create(
-        b, a.getLoc(), v.getType(), v, b.getI64IntegerAttr(int64_t(id)),
-        b.getI64IntegerAttr(0), b.getI64IntegerAttr(1),
-        b.getI64IntegerAttr(c.dim));
-    a->setOperand(c.operand, w.getResult());
+    auto write = [&](Value whole) {
+      return PatchCacheOp::create(
+          b, a.getLoc(), whole.getType(), whole,
+          b.getI64IntegerAttr(int64_t(id)), b.getI64IntegerAttr(0),
+          b.getI64IntegerAttr(1), b.getI64IntegerAttr(c.dim));
+    };
+    if (c.segments.size() <= 1) {
+      a->setOperand(c.operand, write(v).getResult());
+      continue;
+    }
+    // Several segments: the cache holds them in block order (block m: the
+    // m-th share of each), the twin's attention its own order.
+    auto t = cast<RankedTensorType>(v.getType());
+    SmallVector<Value> parts;
+    for (int64_t m = 0; m < patches; ++m) {
+      int64_t start = 0;
+      for (int64_t size : c.segments) {
+        if (size % patches != 0)
+          return a.emitError("fresco-pipefusion: a token segment of ")
+                 << size << " is not " << patches << " equal patches";
+        int64_t chunk = size / patches;
+        SmallVector<int64_t> shape(t.getShape());
+        shape[c.dim] = chunk;
+        parts.push_back(SliceOp::create(
+            b, a.getLoc(), RankedTensorType::get(shape, t.getElementType()), v,
+            b.getI64IntegerAttr(c.dim), b.getI64IntegerAttr(start + m * chunk),
+            b.getI64IntegerAttr(chunk)));
+        start += size;
+      }
+    }
+    write(
+        ConcatOp::create(b, a.getLoc(), t, parts, b.getI64IntegerAttr(c.dim)));
   }
   return success();
 }

@@ -358,7 +358,9 @@ LogicalResult ShardingPropagation::staleAttention(AttentionOp a,
       shape[*kd] *= n;
       auto whole = StaleGatherOp::create(
           b, a.getLoc(), RankedTensorType::get(shape, t.getElementType()), v,
-          GridAxesAttr::get(a.getContext(), {axis}), *kd);
+          GridAxesAttr::get(a.getContext(), {axis}), *kd,
+          order->size() > 1 ? b.getDenseI64ArrayAttr(*order)
+                            : DenseI64ArrayAttr());
       a->setOperand(i, whole);
     }
   }

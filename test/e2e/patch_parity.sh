@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
-# patch_parity.sh dit|sd|flux: --parallel patch=P (DistriFusion's displaced
-# patches) on a tiny random pipeline, Gloo ranks on loopback, 4 steps:
+# patch_parity.sh dit|sd|flux [patch|pipefusion]: --parallel patch=P
+# (DistriFusion's displaced patches; the default) or pipefusion=S
+# --pipefusion-patches M (PipeFusion: M patches run in turn through S
+# stages, the emulation's --pipefusion M) on a tiny random pipeline, Gloo
+# ranks on loopback, 4 steps:
 #  - exact when every step is fresh (--fresh-steps 4): the final latents
 #    within 1e-5 of the 1-rank run's max magnitude;
 #  - stale after the first step (--fresh-steps 1, the default): against an
@@ -21,6 +24,7 @@
 # Needs FRESCO_BIN and FRESCO_PYTHON (see dit_forward_parity.sh).
 set -euo pipefail
 model=$1
+strategy=${2:-patch}
 . "$(dirname "$0")/common.sh"
 B=$FRESCO_BIN
 steps=4
@@ -95,11 +99,12 @@ generate() { # name out flags...
     --output-latents "@$work/$out.npy" --timeout 60 --quiet "$@"
 }
 # Stale after fresh step(s): the emulation of P ranks, and not the exact run.
-stale() { # name patch fresh
+stale() { # name patches fresh
   local name=$1 p=$2 fresh=$3
   [ -f "$work/ref-$p-$fresh.npy" ] ||
-    reference "$work/ref-$p-$fresh.npy" --patch "$p" --fresh-steps "$fresh"
-  echo "== $name, fresh steps $fresh: against the emulation of patch=$p"
+    reference "$work/ref-$p-$fresh.npy" "--$strategy" "$p" \
+      --fresh-steps "$fresh"
+  echo "== $name, fresh steps $fresh: against the emulation of $strategy $p"
   py "$here/compare_npy.py" "$work/$name.npy" "$work/ref-$p-$fresh.npy" \
     --rtol-max 1e-5
   py - "$work/$name.npy" "$work/one.npy" <<'PY'
@@ -123,6 +128,54 @@ layout() { # name ranks patch compile-flags...
 
 compile one 1
 generate one one
+if [ "$strategy" = pipefusion ]; then
+  # The stage count S does not enter the result: M patches, any S.
+  case $model in
+  dit)
+    layout pf2 2 2 --parallel pipefusion=2
+    layout pf2-m4 2 4 --parallel pipefusion=2 --pipefusion-patches 4
+    # 4 patch rows in 3 patches: the tokens padded.
+    layout pf3 3 3 --parallel pipefusion=3
+    layout tp2-pf2 4 2 --parallel tp=2,pipefusion=2
+    layout cfg2-pf2 4 2 --parallel cfg=2,pipefusion=2
+    compile pf2-fresh2 2 --parallel pipefusion=2 --fresh-steps 2
+    generate pf2-fresh2 fresh2
+    generate pf2 fresh2-run --fresh-steps 2
+    cmp "$work/fresh2.npy" "$work/fresh2-run.npy"
+    stale fresh2 2 2
+    ;;
+  flux)
+    layout pf2 2 2 --parallel pipefusion=2
+    # 96 image and 16 text tokens in 5 patches, each padded on its own.
+    layout pf2-m5 2 5 --parallel pipefusion=2 --pipefusion-patches 5
+    layout placed-pf2 3 2 \
+      --place text_encoder=0,text_encoder_2=0,vae=0,transformer=1+2 \
+      --parallel pipefusion=2
+    ;;
+  *)
+    echo "patch_parity.sh: pipefusion runs dit and flux" >&2
+    exit 2
+    ;;
+  esac
+  bad() { # message compile-flags...
+    expect_error "$1" "$B/fresco-compile" "$work/pipe" -o "$work/bad.fplan" \
+      "${size[@]}" "${@:2}"
+  }
+  bad "PipeFusion's patches do not compose with another sequence split" \
+    --ranks 4 --parallel ulysses=2,pipefusion=2
+  bad "pipefusion already cuts the pipeline stages" --ranks 4 \
+    --parallel pipefusion=2,pipeline=2
+  bad "pipefusion=1 needs at least 2 pipeline stages" --parallel pipefusion=1
+  bad "--pipefusion-patches must be in 2..64, got 1" --ranks 2 \
+    --parallel pipefusion=2 --pipefusion-patches 1
+  expect_usage "--pipefusion-patches goes with --parallel pipefusion=S" \
+    "$B/fresco-compile" "$work/pipe" -o "$work/bad.fplan" "${size[@]}" \
+    --ranks 2 --parallel pipeline=2 --pipefusion-patches 2
+  expect_error "pipefusion needs a pipeline" "$B/fresco-compile" \
+    "$work/pipe/transformer" -o "$work/bad.fplan" "${size[@]}" --ranks 2 \
+    --parallel pipefusion=2
+  exit 0
+fi
 case $model in
 dit)
   layout patch2 2 2 --parallel patch=2
@@ -145,6 +198,10 @@ dit)
 sd)
   layout patch2 2 2 --parallel patch=2
   layout cfg2-patch2 4 2 --parallel cfg=2,patch=2
+  # PipeFusion's patches cannot run a UNet's convolutions one at a time.
+  expect_error "pipefusion runs transformer denoisers (DiT, Flux, SD3), not UNets" \
+    "$B/fresco-compile" "$work/pipe" -o "$work/bad.fplan" "${size[@]}" \
+    --ranks 2 --parallel pipefusion=2
   ;;
 flux)
   layout patch2 2 2 --parallel patch=2

@@ -127,6 +127,11 @@ multi placement-ring2 3 --place "$encoders,vae=0,$denoiser=1+2" --parallel ring=
 # patch=2 (DistriFusion) with every step fresh is exact; its stale steps are
 # checked against an emulation on DiT, SD and Flux (patch_parity.sh).
 multi patch2-fresh 2 --parallel patch=2 --fresh-steps 4
+# PipeFusion with every step fresh runs its exact warm-up function only;
+# its patched steps are checked on DiT and Flux (patch_parity.sh).
+if [ "$kind" != sdxl ]; then
+  multi pipefusion2-fresh 2 --parallel pipefusion=2 --fresh-steps 4
+fi
 
 bad() { # message flags...: fresco-run of one.fplan refuses FLAGS with MESSAGE
   expect_error "$1" "$B/fresco-run" "$work/one.fplan" --weights "$work/pipe" \

@@ -567,6 +567,10 @@ def Fresco_StaleGatherOp : Fresco_Op<"stale_gather"> {
     all are this run's. So the exchange of this run's blocks can travel
     while the rest of the run computes. The op keeps state between runs:
     it is not pure, never merged or moved across another stale_gather.
+    `segments` (optional), the sizes of the whole tensor's token segments
+    along `dim` when it joins several (Flux's text and image tokens): each
+    block then holds its share of every segment, so the whole tensor is in
+    block order, not the segments' (attention does not mind).
 
     ```mlir
     %k = fresco.stale_gather %kb {axes = #fresco.axes<[0]>, dim = 1 : i64}
@@ -574,7 +578,8 @@ def Fresco_StaleGatherOp : Fresco_Op<"stale_gather"> {
     ```
   }];
   let arguments = (ins AnyRankedTensor:$input, Fresco_GridAxesAttr:$axes,
-                       I64Attr:$dim);
+                       I64Attr:$dim,
+                       OptionalAttr<DenseI64ArrayAttr>:$segments);
   let results = (outs AnyRankedTensor:$result);
   let assemblyFormat = "$input attr-dict `:` type($input) `->` type($result)";
   let hasVerifier = 1;

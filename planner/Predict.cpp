@@ -64,19 +64,25 @@ RankMemory rankMemory(const LoadedPlan &plan, int rank, DType storage) {
         maxRows = std::max(maxRows, rows);
       }
   m.fp8Bytes += uint64_t(maxCodes + 4 * maxRows);
+  // PipeFusion's caches: one whole tensor per id, whichever functions
+  // write it.
+  std::set<int64_t> caches;
   if (rp.functions())
     for (const plan::Function *f : *rp.functions())
       for (const plan::Instr *in : *f->instrs()) {
-        if (in->op() != plan::OpCode::StaleGather)
+        const bool stale = in->op() == plan::OpCode::StaleGather;
+        const plan::PatchCacheAttrs *cache = in->attrs_as_PatchCacheAttrs();
+        if (!stale && !(cache && caches.insert(cache->cache()).second))
           continue;
         const plan::Value &x = *f->values()->Get(in->operands()->Get(0));
         DType t = DType(x.dtype());
         if (t == DType::F32 && storage != DType::F32 && !planStored)
           t = storage;
-        const uint64_t members =
-            in->attrs_as_CollectiveAttrs()->members()->size();
+        const uint64_t blocks =
+            stale ? in->attrs_as_CollectiveAttrs()->members()->size() + 1
+                  : uint64_t(cache->parts());
         m.staleStateBytes +=
-            (members + 1) *
+            blocks *
             uint64_t(numElements({x.shape()->begin(), x.shape()->end()})) *
             dtypeSize(t);
       }
@@ -501,6 +507,10 @@ Prediction predict(const LoadedPlan &plan, const PredictOptions &o) {
     for (const plan::Component *c : *p.pipeline()->components())
       if (c->role() == plan::ComponentRole::Denoiser)
         out.denoiser = c->function()->str();
+    if (p.pipeline()->warmup_function()) {
+      out.warmup = p.pipeline()->warmup_function()->str();
+      out.warmupSteps = p.pipeline()->fresh_steps();
+    }
   }
   std::set<std::string> seen;
   if (!out.denoiser.empty()) {
@@ -530,8 +540,13 @@ Prediction predict(const LoadedPlan &plan, const PredictOptions &o) {
     out.functions.back().calls = twice.count(n) ? 2 : 1;
   }
   out.stepSeconds = out.functions.front().seconds;
-  for (size_t i = 1; i < out.functions.size(); ++i)
-    out.otherSeconds += out.functions[i].calls * out.functions[i].seconds;
+  for (size_t i = 1; i < out.functions.size(); ++i) {
+    const FunctionTime &f = out.functions[i];
+    if (f.function == out.warmup)
+      out.warmupSeconds = f.seconds; // in place of the first steps'
+    else
+      out.otherSeconds += f.calls * f.seconds;
+  }
   for (const plan::RankProgram *rp : *p.ranks())
     out.memory.push_back(rankMemory(plan, rp->rank(), o.storage));
   return out;
@@ -574,7 +589,12 @@ std::string describe(const Prediction &p, int steps, const Topology &t) {
     const FunctionTime &f = p.functions[i];
     const bool step = i == 0;
     os << "function " << f.function << " ("
-       << (step           ? (p.denoiser.empty() ? "one call" : "every step")
+       << (step ? (p.denoiser.empty() ? "one call"
+                   : p.warmup.empty()   ? "every step"
+                                        : "every step after the warm-up")
+           : f.function == p.warmup
+               ? "the first " + std::to_string(p.warmupSteps) +
+                     " step(s): PipeFusion's warm-up"
            : f.calls == 2 ? "twice: prompts and negative prompts"
                           : "once")
        << "): " << ms(f.seconds) << " ms; " << f.calibrated
@@ -608,6 +628,7 @@ std::string describe(const Prediction &p, int steps, const Topology &t) {
   os << "predicted step " << ms(p.stepSeconds) << " ms";
   if (!p.denoiser.empty())
     os << "; " << steps
+       << (p.warmup.empty() ? "" : " (the warm-up's included)")
        << " steps + once-per-run functions: " << ms(p.imageSeconds(steps))
        << " ms per run of up to " << p.images << " image(s)";
   os << "\n";

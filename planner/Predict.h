@@ -19,6 +19,7 @@
 #include "runtime/core/Plan.h"
 
 #include <map>
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -69,9 +70,15 @@ struct Prediction {
   int images = 1;          // images per run (the pipeline's num_images)
   double stepSeconds = 0;  // one call of the denoiser (or first function)
   double otherSeconds = 0; // the other functions, `calls` times each
+  /// PipeFusion: the warm-up function, run in place of the denoiser for the
+  /// first warmupSteps steps.
+  std::string warmup;
+  int warmupSteps = 0;
+  double warmupSeconds = 0;
   /// Seconds for a run of `steps` denoising steps.
   double imageSeconds(int steps) const {
-    return steps * stepSeconds + otherSeconds;
+    const int w = std::min(steps, warmup.empty() ? 0 : warmupSteps);
+    return w * warmupSeconds + (steps - w) * stepSeconds + otherSeconds;
   }
   /// The first rank whose memory exceeds `capacity`, or -1.
   int overMemory(uint64_t capacity) const;

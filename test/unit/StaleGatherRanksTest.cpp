@@ -455,7 +455,7 @@ TEST(StaleGatherTools, InspectAndRunShowTheStaleGathers) {
   EXPECT_EQ(r.code, 0) << r.out;
   EXPECT_HAS(r.out, "; the first 2 steps fresh, then stale\n");
   EXPECT_HAS(r.out, "rank 1: weights 0 bytes (0.00 MiB), arena 512 bytes, "
-                    "StaleGather state 384 bytes (0.00 MiB)\n");
+                    "stale key/value state 384 bytes (0.00 MiB)\n");
   EXPECT_HAS(r.out, "communication per step: stale_gather 1 calls, 256 bytes");
   r = runTool(inspect + " --dtype bf16 --json", dir);
   EXPECT_EQ(r.code, 0) << r.out;
@@ -467,7 +467,7 @@ TEST(StaleGatherTools, InspectAndRunShowTheStaleGathers) {
   r = runTool(run, dir);
   EXPECT_EQ(r.code, 0) << r.out;
   EXPECT_HAS(r.out, "3 steps (2 fresh, 1 stale) of DDIMScheduler");
-  EXPECT_HAS(r.out, "arena 512 bytes, StaleGather state 384 bytes");
+  EXPECT_HAS(r.out, "arena 512 bytes, stale key/value state 384 bytes");
   r = runTool(run + " --fresh-steps 1", dir);
   EXPECT_EQ(r.code, 0) << r.out;
   EXPECT_HAS(r.out, "3 steps (1 fresh, 2 stale) of DDIMScheduler");

@@ -44,7 +44,8 @@ lets travel while it computes), send (what a pipeline stage passes on),
 and ring_send_recv (the
 key and value blocks ring attention sends, one message per hop, P - 1
 hops). A patch=P plan's StaleGathers also keep memory between steps: P
-blocks and a staging block each (the StaleGather state).
+blocks and a staging block each; a pipefusion=S plan's PatchCaches one
+whole key or value each (the stale key/value state).
 --json prints the same as one JSON object.
 --dtype gives the bytes of a run with that float storage (fresco-run
 --dtype; default: the plan's, f32 unless it was compiled with
@@ -355,8 +356,8 @@ int main(int argc, char **argv) {
                     (unsigned long long)s.fp8Bytes, s.fp8Bytes / 1048576.0,
                     (unsigned long long)s.releasedBytes,
                     s.releasedBytes / 1048576.0);
-      if (s.staleStateBytes) // patch=P: kept from one step to the next
-        std::printf(", StaleGather state %llu bytes (%.2f MiB)",
+      if (s.staleStateBytes) // patch=P, pipefusion: kept between steps
+        std::printf(", stale key/value state %llu bytes (%.2f MiB)",
                     (unsigned long long)s.staleStateBytes,
                     s.staleStateBytes / 1048576.0);
       std::printf("\n");

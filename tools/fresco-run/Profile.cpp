@@ -114,8 +114,8 @@ std::string arenaStats(const Executor &exec) {
   if (exec.bytesInPlace())
     s += " (" + std::to_string(exec.bytesInPlace()) +
          " bytes of slices and concatenations in place, not copied)";
-  if (exec.staleStateBytes()) // patch=P: kept between steps
-    s += ", StaleGather state " + std::to_string(exec.staleStateBytes()) +
+  if (exec.staleStateBytes()) // patch=P, pipefusion: kept between steps
+    s += ", stale key/value state " + std::to_string(exec.staleStateBytes()) +
          " bytes";
   return s;
 }

@@ -68,8 +68,9 @@ LogicalResult PatchCacheOp::verify() {
   if (parts < 1 || index < 0 || index >= parts)
     return emitOpError("block ")
            << index << " of " << parts << " parts is out of range";
-  if (getCache() < 0)
-    return emitOpError("cache id ") << getCache() << " is negative";
+  // I64Attr reads back unsigned.
+  if (int64_t(getCache()) < 0)
+    return emitOpError("cache id ") << int64_t(getCache()) << " is negative";
   for (int64_t i = 0; i < in.getRank(); ++i) {
     int64_t a = in.getDimSize(i), b = out.getDimSize(i);
     if (i == d ? b != a * parts : a != b)

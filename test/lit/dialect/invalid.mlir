@@ -919,3 +919,35 @@ func.func @stale_gather_type(%k: tensor<2x8x16xf32>) -> tensor<2x16x16xf16> {
   %0 = fresco.stale_gather %k {axes = #fresco.axes<[0]>, dim = 1 : i64} : tensor<2x8x16xf32> -> tensor<2x16x16xf16>
   return %0 : tensor<2x16x16xf16>
 }
+
+// -----
+
+func.func @patch_cache_blocks(%k: tensor<2x8x16xf32>) -> tensor<2x12x16xf32> {
+  // expected-error @+1 {{result [2, 12, 16] is not 2 blocks of [2, 8, 16] along dimension 1}}
+  %0 = fresco.patch_cache %k {cache = 0 : i64, dim = 1 : i64, index = 0 : i64, parts = 2 : i64} : tensor<2x8x16xf32> -> tensor<2x12x16xf32>
+  return %0 : tensor<2x12x16xf32>
+}
+
+// -----
+
+func.func @patch_cache_index(%k: tensor<2x8x16xf32>) -> tensor<2x16x16xf32> {
+  // expected-error @+1 {{block 2 of 2 parts is out of range}}
+  %0 = fresco.patch_cache %k {cache = 0 : i64, dim = 1 : i64, index = 2 : i64, parts = 2 : i64} : tensor<2x8x16xf32> -> tensor<2x16x16xf32>
+  return %0 : tensor<2x16x16xf32>
+}
+
+// -----
+
+func.func @patch_cache_id(%k: tensor<2x8x16xf32>) -> tensor<2x16x16xf32> {
+  // expected-error @+1 {{cache id -1 is negative}}
+  %0 = fresco.patch_cache %k {cache = -1 : i64, dim = 1 : i64, index = 0 : i64, parts = 2 : i64} : tensor<2x8x16xf32> -> tensor<2x16x16xf32>
+  return %0 : tensor<2x16x16xf32>
+}
+
+// -----
+
+func.func @patch_cache_dim(%k: tensor<2x8x16xf32>) -> tensor<2x8x16xf32> {
+  // expected-error @+1 {{dim 3 is out of range for rank 3}}
+  %0 = fresco.patch_cache %k {cache = 0 : i64, dim = 3 : i64, index = 0 : i64, parts = 1 : i64} : tensor<2x8x16xf32> -> tensor<2x8x16xf32>
+  return %0 : tensor<2x8x16xf32>
+}

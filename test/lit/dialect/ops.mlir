@@ -205,6 +205,25 @@ func.func @stale_gather(%k: tensor<2x8x16xf32>) -> (tensor<2x16x16xf32>, tensor<
   return %0, %1 : tensor<2x16x16xf32>, tensor<4x8x16xf32>
 }
 
+// A stale gather of joined token segments (Flux's text and image).
+// CHECK-LABEL: func.func @stale_gather_segments
+func.func @stale_gather_segments(%k: tensor<1x12x16xf32>) -> tensor<1x24x16xf32> {
+  // CHECK: fresco.stale_gather %{{.*}} {axes = #fresco.axes<[0]>, dim = 1 : i64, segments = array<i64: 8, 16>}
+  %0 = fresco.stale_gather %k {axes = #fresco.axes<[0]>, dim = 1 : i64, segments = array<i64: 8, 16>} : tensor<1x12x16xf32> -> tensor<1x24x16xf32>
+  return %0 : tensor<1x24x16xf32>
+}
+
+// PipeFusion's cache: block 1 of 2 written, the whole read; the warm-up
+// function's whole write (parts = 1).
+// CHECK-LABEL: func.func @patch_cache
+func.func @patch_cache(%k: tensor<2x8x16xf32>, %w: tensor<2x16x16xf32>) -> (tensor<2x16x16xf32>, tensor<2x16x16xf32>) {
+  // CHECK: fresco.patch_cache %{{.*}} {cache = 3 : i64, dim = 1 : i64, index = 1 : i64, parts = 2 : i64} : tensor<2x8x16xf32> -> tensor<2x16x16xf32>
+  %0 = fresco.patch_cache %k {cache = 3 : i64, dim = 1 : i64, index = 1 : i64, parts = 2 : i64} : tensor<2x8x16xf32> -> tensor<2x16x16xf32>
+  // CHECK: fresco.patch_cache %{{.*}} {cache = 3 : i64, dim = 1 : i64, index = 0 : i64, parts = 1 : i64} : tensor<2x16x16xf32> -> tensor<2x16x16xf32>
+  %1 = fresco.patch_cache %w {cache = 3 : i64, dim = 1 : i64, index = 0 : i64, parts = 1 : i64} : tensor<2x16x16xf32> -> tensor<2x16x16xf32>
+  return %0, %1 : tensor<2x16x16xf32>, tensor<2x16x16xf32>
+}
+
 // The text encoders' ops: causal attention (CLIP), a score bias (T5's
 // relative position bias), quick_gelu, EOS pooling.
 // CHECK-LABEL: func.func @text_encoders

@@ -7,6 +7,11 @@
 // RUN: fresco-opt %s --fresco-create-grid="parallel=cfg=2,pipeline=2" | FileCheck %s --check-prefix=PIPE
 // RUN: not fresco-opt %s --fresco-create-grid="parallel=tp=0" 2>&1 | FileCheck %s --check-prefix=DEGREE
 // RUN: not fresco-opt %s --fresco-create-grid="parallel=tp=2,tp=2" 2>&1 | FileCheck %s --check-prefix=TWICE
+// RUN: fresco-opt %s --fresco-create-grid="parallel=cfg=2,pipefusion=3 ranks=6" | FileCheck %s --check-prefix=PF
+// RUN: fresco-opt %s --fresco-create-grid="parallel=pipefusion=2 pipefusion-patches=4 ranks=2" | FileCheck %s --check-prefix=PF4
+// RUN: not fresco-opt %s --fresco-create-grid="parallel=pipeline=2,pipefusion=2" 2>&1 | FileCheck %s --check-prefix=PFPIPE
+// RUN: not fresco-opt %s --fresco-create-grid="parallel=pipefusion=2 pipefusion-patches=65" 2>&1 | FileCheck %s --check-prefix=PFMANY
+// RUN: not fresco-opt %s --fresco-create-grid="parallel=tp=2 pipefusion-patches=2" 2>&1 | FileCheck %s --check-prefix=PFNONE
 
 // CHECK: module attributes {fresco.grid_axes = ["cfg", "tp"]}
 // CHECK: shard.grid @grid(shape = 2x4)
@@ -17,11 +22,19 @@
 // RING: module attributes {fresco.grid_axes = ["tp", "ring"]}
 // RING: shard.grid @grid(shape = 2x4)
 // RANKS: error: the parallel degrees 'cfg=2,tp=2' multiply to 4 but the grid spans 8 rank(s)
-// UNKNOWN: error: unknown parallel axis 'dp' in 'dp=2' (valid: cfg=N, tp=N, ulysses=N, ring=N, patch=N, pipeline=N)
+// UNKNOWN: error: unknown parallel axis 'dp' in 'dp=2' (valid: cfg=N, tp=N, ulysses=N, ring=N, patch=N, pipeline=N, pipefusion=N)
 // PIPE: module attributes {fresco.grid_axes = ["cfg", "pipeline"]}
 // PIPE: shard.grid @grid(shape = 2x2)
 // DEGREE: error: parallel axis 'tp' needs a positive integer degree, got '0'
 // TWICE: error: parallel axis 'tp' is given twice
+// pipefusion=S: S pipeline stages, then the patches as a last axis that no
+// rank owns (it does not count towards the ranks).
+// PF: module attributes {fresco.grid_axes = ["cfg", "pipeline", "pipefusion"]}
+// PF: shard.grid @grid(shape = 2x3x3)
+// PF4: shard.grid @grid(shape = 2x4)
+// PFPIPE: error: pipefusion=2 already cuts the pipeline stages: drop pipeline=
+// PFMANY: error: --pipefusion-patches must be in 2..64, got 65
+// PFNONE: error: --pipefusion-patches applies to --parallel pipefusion=S only
 func.func @f(%x: tensor<4xf32>) -> tensor<4xf32> {
   return %x : tensor<4xf32>
 }

@@ -202,8 +202,7 @@ def img2img(args) -> None:
         out = pipe(**kwargs).images
     assert len(calls) == 1, "prepare_latents did not draw its noise through randn_tensor"
     np.save(args.out_latents, out.float().numpy())
-    print(f"wrote {args.out_latents} {list(out.shape)} ({cls.__name__}, "
-          f"{pipe.scheduler.timesteps.numel() - pipe.scheduler.begin_index} steps)")
+    print(f"wrote {args.out_latents} {list(out.shape)} ({cls.__name__})")
 
 
 def main() -> None:

@@ -91,7 +91,8 @@ Error buildComponentFromConfig(mlir::ModuleOp module, StringRef configText,
   const bool vaeEncoder = options.vaeEncoder && VAEConfig::matches(*obj);
   if (options.vaeEncoder && !vaeEncoder)
     return makeError("--vae-encoder applies to an AutoencoderKL (or a "
-                     "StableDiffusionPipeline or FluxPipeline folder) only");
+                     "StableDiffusionPipeline, StableDiffusionXLPipeline, "
+                     "StableDiffusion3Pipeline or FluxPipeline folder) only");
   if ((options.height || options.width) && !FluxConfig::matches(*obj) &&
       !vaeEncoder)
     return makeError("an image height/width applies to a "

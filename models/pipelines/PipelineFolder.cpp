@@ -185,9 +185,12 @@ Error buildPipelineFromFolder(mlir::ModuleOp module, StringRef folder,
   PipelineFolder dir(folder);
   auto cls = index->getString("_class_name");
   if (options.vaeEncoder &&
-      !(cls && (*cls == "StableDiffusionPipeline" || *cls == "FluxPipeline")))
+      !(cls && (*cls == "StableDiffusionPipeline" ||
+                *cls == "StableDiffusionXLPipeline" ||
+                *cls == "StableDiffusion3Pipeline" || *cls == "FluxPipeline")))
     return makeError("--vae-encoder (image-to-image) is implemented for "
-                     "StableDiffusionPipeline and FluxPipeline folders only, "
+                     "StableDiffusionPipeline, StableDiffusionXLPipeline, "
+                     "StableDiffusion3Pipeline and FluxPipeline folders only, "
                      "not " +
                      (cls ? *cls : StringRef("<missing>")));
   if (cls && *cls == "DiTPipeline")

@@ -8,7 +8,9 @@
 // pooled outputs side by side its pooled_projections. True classifier-free
 // guidance on the negative prompts ("" by default), the folder's
 // FlowMatchEulerDiscreteScheduler stepping the transformer's velocity, and
-// the VAE decoding latents / scaling_factor + shift_factor.
+// the VAE decoding latents / scaling_factor + shift_factor. With
+// --vae-encoder the VAE encoder comes too, for image-to-image
+// (StableDiffusion3Img2ImgPipeline on this folder).
 //
 //===----------------------------------------------------------------------===//
 #include "models/ModelSizes.h"
@@ -189,6 +191,13 @@ Error buildStableDiffusion3Pipeline(mlir::ModuleOp module,
       {"latents", "text_embeddings", "pooled_text_embeddings", "timestep"},
       "prediction"));
   components.push_back(a.component("decoder", "vae", {"latents"}, "image"));
+  // Image-to-image needs the encoder: only compiled when asked.
+  if (options.vaeEncoder) {
+    buildVAEEncoder(module, *vae, n, size->height, size->width, "vae_encoder",
+                    "vae");
+    components.push_back(
+        a.component("encoder", "vae_encoder", {"pixels"}, "latent_mean"));
+  }
   mlir::DictionaryAttr latents = a.dict(
       {a.str("layout", "image"), a.i64("channels", vae->latentChannels),
        a.i64("height", size->latentHeight), a.i64("width", size->latentWidth),

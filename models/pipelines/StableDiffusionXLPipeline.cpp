@@ -7,7 +7,9 @@
 // target size) its added conditions, under true classifier-free guidance;
 // without a negative prompt the unconditional half is zeros
 // (force_zeros_for_empty_prompt, true by default). The VAE decodes
-// latents / scaling_factor. No refiner, no watermark.
+// latents / scaling_factor. No refiner, no watermark. With --vae-encoder
+// the VAE encoder comes too, for image-to-image
+// (StableDiffusionXLImg2ImgPipeline on this folder).
 //
 //===----------------------------------------------------------------------===//
 #include "models/pipelines/UNetPipeline.h"
@@ -111,17 +113,27 @@ Error buildStableDiffusionXLPipeline(mlir::ModuleOp module,
   buildVAEDecoder(module, p->vae, n, p->shape.height, p->shape.width, "vae");
 
   PipelineAttrs a(module.getContext());
-  mlir::ArrayAttr components = a.b.getArrayAttr(
-      {a.textEncoder("text_encoder", {"text_embeddings"}, "clip_bpe",
-                     "tokenizer", 0),
-       a.textEncoder("text_encoder_2",
-                     {"text_embeddings", "pooled_text_embeddings"}, "clip_bpe",
-                     "tokenizer_2", 1, {{0, clip->hiddenSize}, {0, 0}}),
-       a.component("denoiser", "unet",
-                   {"latents", "timestep", "text_embeddings",
-                    "pooled_text_embeddings", "time_ids"},
-                   "prediction"),
-       a.component("decoder", "vae", {"latents"}, "image")});
+  SmallVector<mlir::Attribute> components = {
+      a.textEncoder("text_encoder", {"text_embeddings"}, "clip_bpe",
+                    "tokenizer", 0),
+      a.textEncoder("text_encoder_2",
+                    {"text_embeddings", "pooled_text_embeddings"}, "clip_bpe",
+                    "tokenizer_2", 1, {{0, clip->hiddenSize}, {0, 0}}),
+      a.component("denoiser", "unet",
+                  {"latents", "timestep", "text_embeddings",
+                   "pooled_text_embeddings", "time_ids"},
+                  "prediction"),
+      a.component("decoder", "vae", {"latents"}, "image")};
+  // Image-to-image needs the encoder: only compiled when asked. The
+  // img2img class on a base folder (requires_aesthetics_score false) feeds
+  // the same time ids as below.
+  if (options.vaeEncoder) {
+    const int64_t up = p->vae.upscale();
+    buildVAEEncoder(module, p->vae, n, p->shape.height * up,
+                    p->shape.width * up, "vae_encoder", "vae");
+    components.push_back(
+        a.component("encoder", "vae_encoder", {"pixels"}, "latent_mean"));
+  }
   // add_time_ids: original_size + crops_coords_top_left + target_size, the
   // defaults (the image size, (0, 0), the image size), the same for the
   // negative half.
@@ -139,7 +151,7 @@ Error buildStableDiffusionXLPipeline(mlir::ModuleOp module,
   module->setAttr("fresco.pipeline",
                   a.dict({a.str("kind", kName), a.i64("num_images", n),
                           a.str("denoiser", "unet"), a.str("decoder", "vae"),
-                          a.attr("components", components),
+                          a.attr("components", a.b.getArrayAttr(components)),
                           a.attr("conditioning", conditioning),
                           a.attr("latents", unetLatents(a, *p)),
                           a.attr("sampler", sampler)}));

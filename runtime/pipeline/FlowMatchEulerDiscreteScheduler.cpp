@@ -4,7 +4,8 @@
 // Flux and SD3: sigmas run from 1 (noise) towards 0, the model predicts a
 // velocity and a step is prev = sample + (sigma_next - sigma) * v. What the
 // text-to-image pipelines use, and scale_noise with set_begin_index for
-// FluxImg2ImgPipeline (addNoise / setBeginIndex).
+// FluxImg2ImgPipeline and StableDiffusion3Img2ImgPipeline (addNoise /
+// setBeginIndex).
 //
 // The arithmetic is replayed in diffusers' dtypes: the training sigmas of
 // __init__ are float32 torch (they give sigma_max / sigma_min), the

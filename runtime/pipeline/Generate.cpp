@@ -232,8 +232,9 @@ GenerateResult generate(const PipelineSpec &p, Executor &exec,
     std::optional<HostTensor> init =
         encodedImage(p, exec, *o.initImage, n, roles, denoises);
     if (denoises) {
-      // latents = add_noise(init_latents, noise, timesteps[begin]) (Flux:
-      // scale_noise), in the latent layout (elementwise: packing commutes).
+      // latents = add_noise(init_latents, noise, timesteps[begin]) (SD3,
+      // Flux: scale_noise), in the latent layout (elementwise: packing
+      // commutes).
       std::vector<float> start(n * m);
       const int64_t grid = init->numel() / n;
       for (int64_t i = 0; i < n; ++i)

@@ -59,12 +59,12 @@ struct GenerateOptions {
   /// instead of the seeded generator (as diffusers' `latents=`); multiplied
   /// by init_noise_sigma like the noise.
   const HostTensor *initialLatents = nullptr;
-  /// Image-to-image (StableDiffusionImg2ImgPipeline, FluxImg2ImgPipeline):
+  /// Image-to-image (the Img2Img classes of SD, SDXL, SD3 and Flux):
   /// every image starts from this init image, f32 [1, 3, H, W] in [-1, 1]
   /// at the plan's pixel size, encoded and noised to the first timestep
   /// `strength` keeps (ImageToImage.h); initialLatents (or the seeded noise)
-  /// is then the noise add_noise (Flux: scale_noise) mixes in, in the latent
-  /// layout, not multiplied by init_noise_sigma. Null: text-to-image.
+  /// is then the noise add_noise (SD3, Flux: scale_noise) mixes in, in the
+  /// latent layout, not multiplied by init_noise_sigma. Null: text-to-image.
   const HostTensor *initImage = nullptr;
   double strength = 1.0; // image-to-image: (0, 1], diffusers' default 0.8
   /// Scheduler class overriding the plan's; it is configured from the

@@ -9,6 +9,13 @@
 
 namespace fresco {
 namespace {
+/// The img2img classes of the flow-matching pipelines (FluxImg2ImgPipeline,
+/// StableDiffusion3Img2ImgPipeline) cut the schedule with float t_start and
+/// shift the encoder's mean; SD's and SDXL's do neither.
+bool flowClass(const PipelineSpec &spec) {
+  return spec.kind == "FluxPipeline" || spec.kind == "StableDiffusion3Pipeline";
+}
+
 void checkStrength(double strength) {
   check(std::isfinite(strength) && strength > 0 && strength <= 1,
         "--strength must be in (0, 1], got ", strength);
@@ -48,15 +55,17 @@ int flowImageToImageBegin(int numInferenceSteps, double strength,
 int imageToImageBegin(const PipelineSpec &spec, int numInferenceSteps,
                       double strength, size_t scheduleLength) {
   checkImageToImage(spec);
-  if (spec.kind == "FluxPipeline")
+  if (flowClass(spec))
     return flowImageToImageBegin(numInferenceSteps, strength, scheduleLength);
   return imageToImageBegin(numInferenceSteps, strength, scheduleLength);
 }
 
 void checkImageToImage(const PipelineSpec &spec) {
-  check(spec.kind == "StableDiffusionPipeline" || spec.kind == "FluxPipeline",
-        "--image (image-to-image) is implemented for StableDiffusionPipeline "
-        "and FluxPipeline plans only; this plan is a ",
+  check(spec.kind == "StableDiffusionPipeline" ||
+            spec.kind == "StableDiffusionXLPipeline" || flowClass(spec),
+        "--image (image-to-image) is implemented for StableDiffusionPipeline, "
+        "StableDiffusionXLPipeline, StableDiffusion3Pipeline and "
+        "FluxPipeline plans only; this plan is a ",
         spec.kind);
   check(spec.find(plan::ComponentRole::Encoder) != nullptr,
         "--image needs the VAE encoder, and this plan has none: compile the "
@@ -106,11 +115,13 @@ HostTensor encodeInitImage(const PipelineSpec &spec, Executor &exec,
   requireFinite(mean, "the encoder's output ('" + enc.function + "')");
   mean.shape[0] = n;
   mean.data.resize(mean.numel() * sizeof(float));
-  // SD: init_latents = scaling_factor * init_latents; Flux: (image_latents -
-  // shift_factor) * scaling_factor. Python floats with a float32 tensor.
+  // SD, SDXL: init_latents = scaling_factor * init_latents (their classes
+  // read no shift_factor; SDXL's latents_mean / latents_std are refused
+  // when compiling); Flux, SD3: (latents - shift_factor) * scaling_factor.
+  // Python floats with a float32 tensor.
   const float scale = float(spec.scalingFactor);
   float *v = mean.as<float>();
-  if (spec.kind == "FluxPipeline") {
+  if (flowClass(spec)) {
     const float shift = float(spec.shiftFactor);
     for (int64_t i = 0; i < mean.numel(); ++i) {
       const float d = v[i] - shift;

@@ -1,13 +1,14 @@
 //===- ImageToImage.h - Start the loop from an encoded image ----*- C++ -*-===//
 //
-// diffusers' StableDiffusionImg2ImgPipeline and FluxImg2ImgPipeline: the
-// init image goes through the VAE encoder, its latent distribution's mean
-// (not a sample: Fresco draws no encoder noise) is scaled as the pipeline
-// class does (SD: times scaling_factor; Flux: minus shift_factor, times
-// scaling_factor, then 2x2-packed), noised with the scheduler's add_noise
-// (Flux: scale_noise) to the first timestep `strength` keeps, and the loop
-// runs the remaining steps (get_timesteps, which the two classes compute
-// differently).
+// diffusers' StableDiffusionImg2ImgPipeline, StableDiffusionXLImg2ImgPipeline
+// (on a base folder), StableDiffusion3Img2ImgPipeline and
+// FluxImg2ImgPipeline: the init image goes through the VAE encoder, its
+// latent distribution's mean (not a sample: Fresco draws no encoder noise)
+// is scaled as the pipeline class does (SD, SDXL: times scaling_factor;
+// SD3, Flux: minus shift_factor, times scaling_factor; Flux then 2x2-packs
+// it), noised with the scheduler's add_noise (SD3, Flux: scale_noise) to the
+// first timestep `strength` keeps, and the loop runs the remaining steps
+// (get_timesteps, which SD / SDXL and SD3 / Flux compute differently).
 //
 //===----------------------------------------------------------------------===//
 #ifndef FRESCO_RUNTIME_PIPELINE_IMAGETOIMAGE_H
@@ -36,12 +37,14 @@ int imageToImageBegin(int numInferenceSteps, double strength,
 int flowImageToImageBegin(int numInferenceSteps, double strength,
                           size_t scheduleLength);
 
-/// The begin index of `spec`'s pipeline class (one of the two above).
+/// The begin index of `spec`'s pipeline class (one of the two above: SD's
+/// for StableDiffusion(XL)Pipeline, the flow rule for SD3 and Flux).
 int imageToImageBegin(const PipelineSpec &spec, int numInferenceSteps,
                       double strength, size_t scheduleLength);
 
 /// Throws fresco::Error unless `spec` can run image-to-image: a
-/// StableDiffusionPipeline or FluxPipeline plan compiled with the VAE
+/// StableDiffusionPipeline, StableDiffusionXLPipeline,
+/// StableDiffusion3Pipeline or FluxPipeline plan compiled with the VAE
 /// encoder.
 void checkImageToImage(const PipelineSpec &spec);
 
@@ -52,8 +55,9 @@ void checkInitImageSize(const PipelineSpec &spec, int64_t width,
 
 /// The encoder's input pixels [1, 3, H, W] f32 in [-1, 1] repeated for the
 /// encoder's batch, run; the first n images' means scaled as the pipeline
-/// class does (float32, as it computes them: SD scaling_factor * mean, Flux
-/// (mean - shift_factor) * scaling_factor), [n, C, h, w], not yet in the
+/// class does (float32, as it computes them: SD and SDXL scaling_factor *
+/// mean, SD3 and Flux (mean - shift_factor) * scaling_factor), [n, C, h,
+/// w], not yet in the
 /// latent layout. Throws fresco::Error when the image is not the size the
 /// plan was compiled for.
 HostTensor encodeInitImage(const PipelineSpec &spec, Executor &exec,

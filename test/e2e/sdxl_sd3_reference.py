@@ -30,6 +30,19 @@ Run the pipeline:
       [--dtype float32|float64] --out-latents y.npy [--out-images z.npy]
   The pipeline class model_index.json names, __call__ unchanged with latents=x and
   output_type="latent"; --out-images decodes them as the pipeline does.
+
+Image-to-image:
+  sdxl_sd3_reference.py img2img --pipeline DIR --prompt P [...] [--prompt-2 ...] [--prompt-3 ...]
+      [--negative-prompt N ...] --image in.png --strength S --latents noise.npy [--steps 4]
+      [--guidance-scale G] [--max-sequence-length N] [--dtype float32|float64]
+      --out-latents y.npy
+  StableDiffusionXLImg2ImgPipeline or StableDiffusion3Img2ImgPipeline (as model_index.json's class
+  says) loaded from the text-to-image folder, __call__ with output_type="latent", the init image as
+  PIL opens it and two substitutions so that it matches fresco-run --image: the encoded image is
+  the latent distribution's mean (retrieve_latents with sample_mode="argmax") instead of a sample,
+  and the noise prepare_latents draws for add_noise / scale_noise is noise.npy (fresco-run's
+  --latents) instead of torch.randn. SDXL: in float64 the VAE's force_upcast is turned off (it
+  would run the encoder in float32: an upcast meant for float16, a downcast from float64).
 """
 import os
 import sys
@@ -148,6 +161,50 @@ def run(args) -> None:
     print(f"wrote {args.out_latents} {list(out.shape)}")
 
 
+def img2img(args) -> None:
+    import torch
+    from PIL import Image
+
+    diffusers, dt = pipeline_reference_setup(args.dtype)
+    index = read_json(os.path.join(args.pipeline, "model_index.json"))
+    cls = {"StableDiffusionXLPipeline": diffusers.StableDiffusionXLImg2ImgPipeline,
+           "StableDiffusion3Pipeline": diffusers.StableDiffusion3Img2ImgPipeline}[index["_class_name"]]
+    module = sys.modules[cls.__module__]
+    absent = {k: None for k, v in index.items() if isinstance(v, list) and v[0] is None}
+    pipe = cls.from_pretrained(args.pipeline, torch_dtype=dt, **absent)
+    pipe.set_progress_bar_config(disable=True)
+    if dt == torch.float64 and getattr(pipe.vae.config, "force_upcast", False):
+        pipe.vae.register_to_config(force_upcast=False)
+    noise = torch.from_numpy(np.load(args.latents.lstrip("@"))).to(dt)
+    calls = []
+
+    def given_noise(shape, generator=None, device=None, dtype=None, layout=None):
+        assert tuple(shape) == tuple(noise.shape), f"noise {list(noise.shape)} for {list(shape)}"
+        calls.append(shape)
+        return noise.to(dtype)
+
+    def mean_latents(encoder_output, generator=None, sample_mode="sample"):
+        return original_retrieve(encoder_output, generator, sample_mode="argmax")
+
+    original_retrieve = module.retrieve_latents
+    module.randn_tensor, module.retrieve_latents = given_noise, mean_latents
+    n = len(args.prompt)
+    kwargs = dict(prompt=args.prompt, prompt_2=per_prompt(args.prompt_2, n),
+                  negative_prompt=per_prompt(args.negative_prompt, n), image=Image.open(args.image),
+                  strength=args.strength, num_inference_steps=args.steps, output_type="latent")
+    if args.guidance_scale is not None:
+        kwargs["guidance_scale"] = args.guidance_scale
+    if cls is diffusers.StableDiffusion3Img2ImgPipeline:
+        kwargs["prompt_3"] = per_prompt(args.prompt_3, n)
+        if args.max_sequence_length:
+            kwargs["max_sequence_length"] = args.max_sequence_length
+    with torch.no_grad():
+        out = pipe(**kwargs).images
+    assert len(calls) == 1, "prepare_latents did not draw its noise through randn_tensor"
+    np.save(args.out_latents, out.float().numpy())
+    print(f"wrote {args.out_latents} {list(out.shape)} ({cls.__name__})")
+
+
 def main() -> None:
     ap = arg_parser(__doc__)
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -165,8 +222,15 @@ def main() -> None:
     r.add_argument("--prompt-2", action="append")
     r.add_argument("--prompt-3", action="append")
     r.add_argument("--max-sequence-length", type=int)
+    i2i = sub.add_parser("img2img")
+    add_pipeline_run_args(i2i, guidance_default=None)
+    i2i.add_argument("--prompt-2", action="append")
+    i2i.add_argument("--prompt-3", action="append")
+    i2i.add_argument("--max-sequence-length", type=int)
+    i2i.add_argument("--image", required=True)
+    i2i.add_argument("--strength", type=float, required=True)
     args = ap.parse_args()
-    {"make": make, "latents": save_latents, "run": run}[args.cmd](args)
+    {"make": make, "latents": save_latents, "run": run, "img2img": img2img}[args.cmd](args)
 
 
 if __name__ == "__main__":

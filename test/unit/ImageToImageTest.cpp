@@ -113,10 +113,27 @@ TEST(ImageToImage, BeginIndexFollowsThePipelineClass) {
   EXPECT_EQ(
       imageToImageBegin(specWithEncoder("StableDiffusionPipeline"), 4, 0.6, 4),
       2);
+  // StableDiffusionXLImg2ImgPipeline's get_timesteps is SD's (int(4 * 0.6)
+  // = 2 kept), StableDiffusion3Img2ImgPipeline's Flux's (3 kept).
+  EXPECT_EQ(imageToImageBegin(specWithEncoder("StableDiffusionXLPipeline"), 4,
+                              0.6, 4),
+            2);
+  EXPECT_EQ(
+      imageToImageBegin(specWithEncoder("StableDiffusion3Pipeline"), 4, 0.6, 4),
+      1);
+  EXPECT_NE(errorOf([] {
+              imageToImageBegin(specWithEncoder("StableDiffusionXLPipeline"), 4,
+                                0.2, 4);
+            }).find("keeps no denoising step (int(steps * strength) is 0)"),
+            std::string::npos);
+  EXPECT_EQ(
+      imageToImageBegin(specWithEncoder("StableDiffusion3Pipeline"), 4, 0.2, 4),
+      3);
   EXPECT_NE(errorOf([] {
               imageToImageBegin(specWithEncoder("DiTPipeline"), 4, 0.6, 4);
             })
-                .find("StableDiffusionPipeline and FluxPipeline plans only; "
+                .find("StableDiffusionPipeline, StableDiffusionXLPipeline, "
+                      "StableDiffusion3Pipeline and FluxPipeline plans only; "
                       "this plan is a DiTPipeline"),
             std::string::npos);
   PipelineSpec bare = specWithEncoder("FluxPipeline");

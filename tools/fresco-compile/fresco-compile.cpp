@@ -164,7 +164,8 @@ static cl::opt<std::string>
          cl::value_desc("default|fp8"), cl::cat(category));
 static cl::opt<bool> vaeEncoder(
     "vae-encoder",
-    cl::desc("a StableDiffusionPipeline or FluxPipeline folder: also "
+    cl::desc("a StableDiffusionPipeline, StableDiffusionXLPipeline, "
+             "StableDiffusion3Pipeline or FluxPipeline folder: also "
              "compile the VAE encoder (function vae_encoder), for "
              "image-to-image (fresco-run "
              "--image); a bare AutoencoderKL folder: compile its encoder "

@@ -125,19 +125,21 @@ GENERATION (plans compiled from a pipeline folder):
                        pipeline's layout ([N, C, H, W] for DiT and Stable
                        Diffusion, or FluxPipeline's packed [N, tokens,
                        4C]), instead of the seed
-  --image F.png        image-to-image (StableDiffusionPipeline and
-                       FluxPipeline plans compiled with fresco-compile
+  --image F.png        image-to-image (StableDiffusionPipeline,
+                       StableDiffusionXLPipeline, StableDiffusion3Pipeline
+                       and FluxPipeline plans compiled with fresco-compile
                        --vae-encoder): every image starts from this PNG
                        (8-bit RGB or gray, no alpha; exactly the plan's
                        width x height, not resized), encoded to its latent
                        mean and noised to the first step --strength keeps;
-                       --latents then gives that noise. Stable Diffusion:
-                       DDIMScheduler and EulerDiscreteScheduler only, so far
+                       --latents then gives that noise. Stable Diffusion
+                       1/2/XL: DDIMScheduler and EulerDiscreteScheduler
+                       only, so far
   --strength S         with --image: how much of the schedule runs, in
                        (0, 1] (default 0.8), as diffusers' get_timesteps:
-                       the last int(steps * S) of the --steps steps (Flux:
-                       steps - int(steps - steps * S), rounding up; 1: all
-                       of them, from the image noised to the first)
+                       the last int(steps * S) of the --steps steps (SD3,
+                       Flux: steps - int(steps - steps * S), rounding up;
+                       1: all of them, from the image noised to the first)
   --fresh-steps N      plans compiled with --parallel patch=P
                        (DistriFusion): the first N steps exchange every
                        rank's keys and values exactly, later steps use the

@@ -1,0 +1,127 @@
+#!/usr/bin/env bash
+# sdxl_sd3_img2img_parity.sh sdxl|sd3: image-to-image on the tiny random
+# StableDiffusionXLPipeline or StableDiffusion3Pipeline folder of
+# sdxl_sd3_generate_parity.sh, compiled with fresco-compile --vae-encoder,
+# against the real diffusers StableDiffusionXLImg2ImgPipeline /
+# StableDiffusion3Img2ImgPipeline loaded from that folder, on CPU in
+# float64: the same PNG, the encoder's mean on both sides (retrieve_latents
+# in "argmax" mode) and the same noise (fresco-run --latents; diffusers'
+# randn_tensor returns it). 2 prompts, 4 steps, strength 0.6 (SDXL's
+# get_timesteps keeps the last int(2.4) = 2 steps, SD3's 4 - int(1.6) = 3)
+# and 1.0 (a negative prompt and second prompts there): final latents
+# within 1e-4 of their max magnitude. sd3: strength 1.0 is text-to-image
+# from the same noise (scale_noise at sigma 1), byte for byte. Several
+# ranks against 1 rank within 1e-5: the text encoders, VAE and VAE encoder
+# on rank 0 with the denoiser on rank 1 (the encoded image is sent), and
+# cfg=2 (SDXL) or ulysses=2 (SD3). Bad input: a strength keeping no step,
+# an image of another size, a plan without the encoder; sdxl: a scheduler
+# without add_noise.
+# Needs FRESCO_BIN and FRESCO_PYTHON (see dit_forward_parity.sh).
+set -euo pipefail
+kind=$1
+. "$(dirname "$0")/common.sh"
+B=$FRESCO_BIN
+ref=$here/sdxl_sd3_reference.py
+
+case $kind in
+sdxl)
+  H=32 W=24 make_flags=(--kind sdxl) flags=() denoiser=unet
+  encoders=text_encoder=0,text_encoder_2=0
+  declare -A kept=([0.6]=2 [1.0]=4)
+  sched=EulerDiscreteScheduler second=(--prompt-2 "an oil painting" --prompt-2 "a photo") ;;
+sd3)
+  # T5 at 16 tokens (its default 256 would dominate this tiny test).
+  H=24 W=16 make_flags=(--kind sd3) flags=(--max-sequence-length 16)
+  denoiser=transformer encoders=text_encoder=0,text_encoder_2=0,text_encoder_3=0
+  declare -A kept=([0.6]=3 [1.0]=4)
+  sched=FlowMatchEulerDiscreteScheduler
+  second=(--prompt-2 "an oil painting" --prompt-2 "a photo" --prompt-3 "at dusk"
+    --prompt-3 "close up") ;;
+*) echo "usage: $0 sdxl|sd3"; exit 2 ;;
+esac
+
+py "$ref" make "${make_flags[@]}" --out "$work/pipe" --seed 3 > /dev/null
+py "$ref" latents --out "$work/noise.npy" --batch 2 --seed 5 --height $H \
+  --width $W > /dev/null
+py "$here/sd_pipeline_reference.py" image --out "$work/in.png" --height $H \
+  --width $W --seed 2 > /dev/null
+"$B/fresco-compile" "$work/pipe" -o "$work/i2i.fplan" --batch 2 --height $H \
+  --width $W "${flags[@]}" --vae-encoder
+"$B/fresco-inspect" "$work/i2i.fplan" | grep -q "encoder 'vae_encoder'" ||
+  { echo "fresco-inspect shows no encoder component"; exit 1; }
+prompts=(--prompt "a red fox in the snow" --prompt "Two cats, one dog!")
+extra_0_6=()
+extra_1_0=(--negative-prompt "blurry, low quality" "${second[@]}")
+
+for strength in 0.6 1.0; do
+  name=extra_${strength/./_}[@]
+  "$B/fresco-run" "$work/i2i.fplan" --weights "$work/pipe" "${prompts[@]}" \
+    "${!name}" --image "$work/in.png" --strength $strength --steps 4 \
+    --latents "@$work/noise.npy" --output-latents "@$work/f$strength.npy" \
+    --timeout 60 --stats 2> "$work/f$strength.log"
+  grep -q "${kept[$strength]} steps of $sched" "$work/f$strength.log" || {
+    echo "strength $strength: expected ${kept[$strength]} steps:"
+    cat "$work/f$strength.log"; exit 1
+  }
+  py "$ref" img2img --pipeline "$work/pipe" "${prompts[@]}" "${!name}" \
+    --image "$work/in.png" --strength $strength --steps 4 "${flags[@]}" \
+    --latents "$work/noise.npy" --dtype float64 \
+    --out-latents "$work/r$strength.npy" > /dev/null
+  echo "== strength $strength"
+  py "$here/compare_npy.py" "$work/f$strength.npy" "$work/r$strength.npy" \
+    --rtol-max 1e-4
+done
+
+if [ "$kind" = sd3 ]; then
+  # scale_noise at sigma 1 is the noise itself: text-to-image, the same bytes.
+  "$B/fresco-run" "$work/i2i.fplan" --weights "$work/pipe" "${prompts[@]}" \
+    "${extra_1_0[@]}" --steps 4 --latents "@$work/noise.npy" \
+    --output-latents "@$work/t2i.npy" --timeout 60 --quiet
+  cmp "$work/t2i.npy" "$work/f1.0.npy"
+fi
+
+# Several ranks against the 1-rank run at strength 0.6.
+multi() { # name compile-flags...
+  local name=$1
+  shift
+  "$B/fresco-compile" "$work/pipe" -o "$work/$name.fplan" --batch 2 \
+    --height $H --width $W "${flags[@]}" --vae-encoder --ranks 2 "$@" --quiet
+  "$B/fresco-run" "$work/$name.fplan" --weights "$work/pipe" "${prompts[@]}" \
+    --image "$work/in.png" --strength 0.6 --steps 4 \
+    --latents "@$work/noise.npy" --output-latents "@$work/$name.npy" \
+    --timeout 60 --quiet
+  echo "== $name (2 ranks: $*)"
+  py "$here/compare_npy.py" "$work/$name.npy" "$work/f0.6.npy" --rtol-max 1e-5
+}
+multi placement --place "$encoders,vae=0,vae_encoder=0,$denoiser=1"
+if [ "$kind" = sdxl ]; then
+  multi cfg2 --parallel cfg=2
+else
+  multi ulysses2 --parallel ulysses=2
+fi
+
+# Bad input: clear errors.
+bad() { # message flags...: fresco-run of PLAN ($plan) refuses FLAGS, exit 1
+  expect_error "$1" "$B/fresco-run" "${plan:-$work/i2i.fplan}" \
+    --weights "$work/pipe" "${prompts[@]}" --steps 4 -o "$work/x.png" \
+    --timeout 60 --quiet "${@:2}"
+}
+if [ "$kind" = sdxl ]; then
+  bad "strength 0.2 of 4 steps keeps no denoising step" \
+    --image "$work/in.png" --strength 0.2
+  bad "image-to-image is not implemented yet for PNDMScheduler" \
+    --image "$work/in.png" --scheduler PNDMScheduler
+else
+  # 4 - 4 * 1e-17 is 4.0: t_start 4, no step left.
+  bad "strength 1e-17 of 4 steps keeps no denoising step" \
+    --image "$work/in.png" --strength 1e-17
+fi
+py "$here/sd_pipeline_reference.py" image --out "$work/small.png" \
+  --height 16 --width 32 > /dev/null
+bad "image is 32x16 pixels (width x height) but the plan was compiled for \
+${W}x$H" --image "$work/small.png"
+"$B/fresco-compile" "$work/pipe" -o "$work/t2i.fplan" --batch 2 --height $H \
+  --width $W "${flags[@]}" --quiet
+plan=$work/t2i.fplan bad "this plan has none: compile the pipeline folder \
+with fresco-compile --vae-encoder" --image "$work/in.png"
+echo "$kind image-to-image: OK"

@@ -124,10 +124,8 @@ public:
                 int64_t n, int stepIndex) const override {
     checkStepIndex(stepIndex, "addNoise");
     const int64_t t = int64_t(timesteps_[size_t(stepIndex)]);
-    const float alphaT = alphasCumprod_[size_t(t < 0 ? t + numTrain_ : t)];
-    const float a = std::sqrt(alphaT), b = std::sqrt(1.0f - alphaT);
-    for (int64_t i = 0; i < n; ++i)
-      out[i] = a * original[i] + b * noise[i];
+    ddpmAddNoise(alphasCumprod_[size_t(t < 0 ? t + numTrain_ : t)], original,
+                 noise, out, n);
   }
 
   /// Stateless steps: skipping the first ones only moves the counter.

@@ -186,6 +186,29 @@ public:
       ++lowerOrderNums_;
   }
 
+  /// add_noise with the begin index set (image-to-image): alpha_t x +
+  /// sigma_t noise at sigmas[stepIndex] (_sigma_to_alpha_sigma_t), float32.
+  void addNoise(const float *original, const float *noise, float *out,
+                int64_t n, int stepIndex) const override {
+    checkStepIndex(stepIndex, "addNoise");
+    const AlphaSigma as = alphaSigma(sigmas_[size_t(stepIndex)]);
+    for (int64_t i = 0; i < n; ++i) {
+      const float x = as.alpha * original[i], e = as.sigma * noise[i];
+      out[i] = x + e;
+    }
+  }
+
+  /// set_begin_index: diffusers' step_index starts there with no model
+  /// outputs yet (lower_order_nums 0), so the first kept step is first
+  /// order and the history builds up from it; the final-step rules still
+  /// look at the whole schedule, as they do there.
+  void setBeginIndex(int stepIndex) override {
+    checkStepIndex(stepIndex, "setBeginIndex");
+    history_.assign(size_t(order_), {});
+    lowerOrderNums_ = 0;
+    nextStep_ = stepIndex;
+  }
+
 private:
   void convertModelOutput(const float *mo, const float *sample, int64_t n,
                           float sigma, float *out) const {

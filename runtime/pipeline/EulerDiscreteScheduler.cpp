@@ -80,24 +80,6 @@ public:
     }
   }
 
-  /// diffusers' add_noise with the begin index set: original + noise *
-  /// sigmas[stepIndex], in float32.
-  void addNoise(const float *original, const float *noise, float *out,
-                int64_t n, int stepIndex) const override {
-    checkStepIndex(stepIndex, "addNoise");
-    const float sigma = sigmas_[size_t(stepIndex)];
-    for (int64_t i = 0; i < n; ++i) {
-      const float scaled = noise[i] * sigma;
-      out[i] = original[i] + scaled;
-    }
-  }
-
-  /// set_begin_index: scale_model_input and step read sigmas by index.
-  void setBeginIndex(int stepIndex) override {
-    checkStepIndex(stepIndex, "setBeginIndex");
-    nextStep_ = stepIndex;
-  }
-
 private:
   KarrasConfig karras_;
   bool continuousV_ = false;

@@ -71,5 +71,20 @@ void EulerFamilyBase::scaleModelInput(float *sample, int64_t n, int stepIndex) {
     sample[i] = sample[i] / denom;
 }
 
+void EulerFamilyBase::addNoise(const float *original, const float *noise,
+                               float *out, int64_t n, int stepIndex) const {
+  checkStepIndex(stepIndex, "addNoise");
+  const float sigma = sigmas_[size_t(stepIndex)];
+  for (int64_t i = 0; i < n; ++i) {
+    const float scaled = noise[i] * sigma;
+    out[i] = original[i] + scaled;
+  }
+}
+
+void EulerFamilyBase::setBeginIndex(int stepIndex) {
+  checkStepIndex(stepIndex, "setBeginIndex");
+  nextStep_ = stepIndex;
+}
+
 } // namespace sched
 } // namespace fresco

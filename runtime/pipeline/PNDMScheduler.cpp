@@ -55,8 +55,8 @@ public:
     ratio_ = numTrain_ / n;
     const std::vector<int64_t> grid = timestepGrid(n);
     const size_t g = grid.size();
+    timestepsSet_ = false;
     timesteps_.clear();
-    plan_.clear();
     if (skipPrk_) {
       // The grid highest first, its second-highest point twice: the second
       // model call redoes the first step with the averaged model output.
@@ -92,26 +92,42 @@ public:
       for (size_t i = g - 3; i-- > 0;)
         timesteps_.push_back(double(grid[i]));
     }
-    for (size_t i = 0; i < timesteps_.size(); ++i)
-      plan_.push_back(planStep(int(i), n));
+    numInferenceSteps_ = n;
+    startAt(0);
     timestepsSet_ = true;
-    nextStep_ = 0;
-    ets_.clear();
-    hasCurSample_ = false;
-    size_ = 0;
+  }
+
+  /// DDPM-style noising in float32, as diffusers: sqrt(alpha_t) x +
+  /// sqrt(1 - alpha_t) noise at timesteps()[stepIndex].
+  void addNoise(const float *original, const float *noise, float *out,
+                int64_t n, int stepIndex) const override {
+    checkStepIndex(stepIndex, "addNoise");
+    ddpmAddNoise(alphaAt(int64_t(timesteps_[size_t(stepIndex)])), original,
+                 noise, out, n);
+  }
+
+  /// diffusers' PNDMScheduler has no set_begin_index: image-to-image passes
+  /// it timesteps[begin:] with its counter at 0, so the PRK / PLMS warm-up
+  /// runs on the kept timesteps as if they were a whole schedule (step 1
+  /// redoes step 0 from one step ratio above the timestep it gets; PRK reads
+  /// its own prk_timesteps by counter). The plan is rebuilt for that.
+  void setBeginIndex(int stepIndex) override {
+    checkStepIndex(stepIndex, "setBeginIndex");
+    startAt(stepIndex);
   }
 
   void step(const float *modelOutput, float *sample, int64_t n,
             int stepIndex) override {
     beginStep(stepIndex, n);
-    check(stepIndex == 0 || n == size_, name_, ": step ", stepIndex, " got ", n,
+    const int counter = stepIndex - begin_;
+    check(counter == 0 || n == size_, name_, ": step ", stepIndex, " got ", n,
           " values, the earlier steps ", size_,
           " (the multistep history needs the same size)");
     size_ = n;
-    if (isPrk(stepIndex))
-      stepPrk(modelOutput, sample, n, stepIndex);
+    if (isPrk(counter))
+      stepPrk(modelOutput, sample, n, counter);
     else
-      stepPlms(modelOutput, sample, n, stepIndex);
+      stepPlms(modelOutput, sample, n, counter);
   }
 
 private:
@@ -141,18 +157,35 @@ private:
     return grid;
   }
 
-  bool isPrk(int i) const { return !skipPrk_ && i < kPrkSteps; }
+  /// The loop starts at step `begin` with diffusers' state fresh (counter
+  /// 0, no ets): plans every step from there and clears the history.
+  void startAt(int begin) {
+    std::vector<StepPlan> plan;
+    for (size_t i = size_t(begin); i < timesteps_.size(); ++i)
+      plan.push_back(planStep(int(i) - begin, int(i), begin));
+    plan_ = std::move(plan);
+    begin_ = begin;
+    nextStep_ = begin;
+    ets_.clear();
+    hasCurSample_ = false;
+    size_ = 0;
+  }
 
-  /// The (t, prev) diffusers' step_prk / step_plms compute for step `i`,
-  /// checked against the alphas_cumprod table so that a bad schedule fails
-  /// in setTimesteps, not mid-run (diffusers raises IndexError there).
-  StepPlan planStep(int i, int n) const {
+  /// diffusers' step counter: step `i` is its call number i - begin.
+  bool isPrk(int counter) const { return !skipPrk_ && counter < kPrkSteps; }
+
+  /// The (t, prev) diffusers' step_prk / step_plms compute at counter `c`
+  /// for timesteps()[i], checked against the alphas_cumprod table so that a
+  /// bad schedule fails before the loop, not mid-run (diffusers raises
+  /// IndexError there).
+  StepPlan planStep(int c, int i, int begin) const {
     const int64_t tau = int64_t(timesteps_[size_t(i)]);
     StepPlan p;
-    if (isPrk(i)) {
-      p.t = int64_t(timesteps_[size_t(i / 4 * 4)]);
-      p.prev = tau - (i % 2 ? 0 : ratio_ / 2);
-    } else if (i == 1) {
+    if (isPrk(c)) {
+      // prk_timesteps are the first 12 entries of the whole schedule.
+      p.t = int64_t(timesteps_[size_t(c / 4 * 4)]);
+      p.prev = tau - (c % 2 ? 0 : ratio_ / 2);
+    } else if (c == 1) {
       // The second PLMS step redoes the first from its start with the
       // averaged model output: from the first timestep back up.
       p.t = tau + ratio_;
@@ -165,9 +198,10 @@ private:
     // spacing can end on timestep -1).
     auto inTable = [&](int64_t t) { return t >= -numTrain_ && t < numTrain_; };
     check(inTable(p.t) && p.prev < numTrain_, name_, ": model call ", i, " of ",
-          timesteps_.size(), " for ", n, " inference steps reads timestep ",
-          inTable(p.t) ? p.prev : p.t, ", outside 0..", numTrain_ - 1,
-          " (steps_offset too large for this step count)");
+          timesteps_.size(), " for ", numInferenceSteps_,
+          " inference steps (counter ", c, " from step ", begin,
+          ") reads timestep ", inTable(p.t) ? p.prev : p.t, ", outside 0..",
+          numTrain_ - 1, " (steps_offset too large for this step count)");
     return p;
   }
 
@@ -203,8 +237,8 @@ private:
     }
   }
 
-  /// diffusers' step_prk: stage k = i % 4 of a Runge-Kutta step from the
-  /// sample saved at stage 0, with the weights 1/6, 1/3, 1/3, 1/6.
+  /// diffusers' step_prk at counter i: stage k = i % 4 of a Runge-Kutta
+  /// step from the sample saved at stage 0, weights 1/6, 1/3, 1/3, 1/6.
   void stepPrk(const float *mo, float *sample, int64_t n, int i) {
     const float sixth = float(1.0 / 6.0), third = float(1.0 / 3.0);
     const int stage = i % 4;
@@ -233,9 +267,10 @@ private:
     prevSample(curSample_.data(), eps, sample, n, plan_[size_t(i)]);
   }
 
-  /// diffusers' step_plms: Adams-Bashforth over the last model outputs, of
-  /// order 1 to 4 as they accumulate; step 1 of a PLMS-only run instead
-  /// averages the first two outputs and restarts from step 0's sample.
+  /// diffusers' step_plms at counter i: Adams-Bashforth over the last model
+  /// outputs, of order 1 to 4 as they accumulate; counter 1 of a PLMS-only
+  /// run instead averages the first two outputs and restarts from counter
+  /// 0's sample.
   void stepPlms(const float *mo, float *sample, int64_t n, int i) {
     if (i != 1) {
       while (ets_.size() > size_t(kOrder - 1))
@@ -296,7 +331,9 @@ private:
 
   // Per schedule.
   int64_t ratio_ = 0; // num_train_timesteps // num_inference_steps
-  std::vector<StepPlan> plan_;
+  int numInferenceSteps_ = 0;
+  int begin_ = 0;              // the first step run (image-to-image)
+  std::vector<StepPlan> plan_; // per counter, from begin_
 
   // diffusers' running values: ets (model outputs PLMS extrapolates from),
   // cur_model_output (the PRK weighted sum) and cur_sample.

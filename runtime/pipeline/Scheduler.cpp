@@ -60,15 +60,13 @@ void Scheduler::setTimestepsWith(int numInferenceSteps,
 
 void Scheduler::addNoise(const float *, const float *, float *, int64_t,
                          int) const {
-  fail("image-to-image is not implemented yet for ", name(),
-       " (its add_noise and shortened schedule); use --scheduler "
-       "DDIMScheduler or EulerDiscreteScheduler");
+  fail("image-to-image is not implemented for ", name(),
+       " (its add_noise and shortened schedule)");
 }
 
 void Scheduler::setBeginIndex(int) {
-  fail("image-to-image is not implemented yet for ", name(),
-       " (its add_noise and shortened schedule); use --scheduler "
-       "DDIMScheduler or EulerDiscreteScheduler");
+  fail("image-to-image is not implemented for ", name(),
+       " (its add_noise and shortened schedule)");
 }
 
 namespace sched {

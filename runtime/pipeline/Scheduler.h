@@ -83,17 +83,19 @@ public:
                     int stepIndex) = 0;
 
   /// diffusers' add_noise(original, noise, timesteps()[stepIndex]) over n
-  /// values into `out` (FlowMatchEulerDiscreteScheduler: scale_noise):
+  /// values into `out`, after setBeginIndex(stepIndex) where the class reads
+  /// its begin index (FlowMatchEulerDiscreteScheduler: scale_noise):
   /// image-to-image noises the encoded image to the first timestep it keeps.
-  /// The default fails: only the schedulers that override it (DDIMScheduler,
-  /// EulerDiscreteScheduler, FlowMatchEulerDiscreteScheduler) run
-  /// image-to-image so far.
+  /// Every class Fresco has overrides it; the default fails, naming the
+  /// class, for one that would not.
   virtual void addNoise(const float *original, const float *noise, float *out,
                         int64_t n, int stepIndex) const;
 
-  /// diffusers' set_begin_index: the next step() is step `stepIndex`, the
-  /// ones before it skipped (image-to-image's shortened schedule). The
-  /// default fails, as addNoise does.
+  /// What StableDiffusionImg2ImgPipeline's get_timesteps does to the
+  /// scheduler: the next step() is step `stepIndex` (the ones before it
+  /// skipped) with the multistep state fresh, as diffusers' set_begin_index
+  /// (or, for PNDMScheduler, which has none, a loop over timesteps[begin:]
+  /// from counter 0) leaves it. The default fails, as addNoise does.
   virtual void setBeginIndex(int stepIndex);
 
   /// The noise of stochastic steps (Euler ancestral, which refuses to step

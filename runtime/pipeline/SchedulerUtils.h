@@ -164,6 +164,18 @@ struct SigmaTables {
 };
 SigmaTables makeSigmaTables(const Config &config, int64_t numTrainTimesteps);
 
+/// add_noise of the schedulers that noise with alphas_cumprod (DDIM, PNDM):
+/// out = sqrt(alphaT) * original + sqrt(1 - alphaT) * noise over n values,
+/// float32 in torch's order (`** 0.5` is a square root there).
+inline void ddpmAddNoise(float alphaT, const float *original,
+                         const float *noise, float *out, int64_t n) {
+  const float a = std::sqrt(alphaT), b = std::sqrt(1.0f - alphaT);
+  for (int64_t i = 0; i < n; ++i) {
+    const float x = a * original[i], e = b * noise[i];
+    out[i] = x + e;
+  }
+}
+
 //===----------------------------------------------------------------------===//
 // numpy (float64) helpers
 //===----------------------------------------------------------------------===//
@@ -228,6 +240,14 @@ public:
   double initNoiseSigma() const override;
   /// sample / sqrt(sigma^2 + 1), float32.
   void scaleModelInput(float *sample, int64_t n, int stepIndex) override;
+  /// add_noise with the begin index set (image-to-image): original + noise
+  /// * sigmas[stepIndex], float32.
+  void addNoise(const float *original, const float *noise, float *out,
+                int64_t n, int stepIndex) const override;
+  /// set_begin_index: scale_model_input and step read the sigmas by index
+  /// and keep no history, so only the counter moves (the ancestral noise
+  /// stays keyed by the schedule's step index).
+  void setBeginIndex(int stepIndex) override;
 
 protected:
   int64_t numTrain_ = 1000;

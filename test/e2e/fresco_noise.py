@@ -6,7 +6,8 @@ exactly what the header documents; NoiseTest checks that block against the C++ g
 
   fresco_noise(seed, i, n)          image i's initial noise (gaussianNoise), float32 [n]
   fresco_step_noise(seed, i, s, n)  image i's noise at step s (stepNoise), float32 [n]
-  patch_ancestral_noise(seed)       a context manager: diffusers' EulerAncestralDiscreteScheduler
+  patch_ancestral_noise(seed[, first_step])
+                                    a context manager: diffusers' EulerAncestralDiscreteScheduler
                                     draws Fresco's step noise instead of torch.randn
 """
 import contextlib
@@ -37,10 +38,13 @@ fresco_step_noise = _ns["fresco_step_noise"]
 
 
 @contextlib.contextmanager
-def patch_ancestral_noise(seed: int):
-    """Within the block, the n-th call of randn_tensor in diffusers' Euler ancestral module (its
-    step n) returns, for a [B, ...] shape, row i = fresco_step_noise(seed, i, n, prod(...)), in
-    the dtype asked for. Yields a list that receives one entry per call (the shape)."""
+def patch_ancestral_noise(seed: int, first_step=0):
+    """Within the block, the n-th call of randn_tensor in diffusers' Euler ancestral module (the
+    step with schedule index s = first_step + n) returns, for a [B, ...] shape, row i =
+    fresco_step_noise(seed, i, s, prod(...)), in the dtype asked for. first_step: an int or a
+    callable giving it at the first call (image-to-image starts at the scheduler's begin_index,
+    and Fresco keys step noise by schedule index). Yields a list that receives one entry per call
+    (the shape)."""
     import numpy as np
     import torch
     from diffusers.schedulers import scheduling_euler_ancestral_discrete as module
@@ -50,7 +54,9 @@ def patch_ancestral_noise(seed: int):
     def randn_tensor(shape, generator=None, device=None, dtype=None, layout=None):
         shape = tuple(shape)
         per_image = int(np.prod(shape[1:]))
-        rows = [fresco_step_noise(seed, i, len(calls), per_image) for i in range(shape[0])]
+        first = first_step() if callable(first_step) else first_step
+        step = int(first or 0) + len(calls)
+        rows = [fresco_step_noise(seed, i, step, per_image) for i in range(shape[0])]
         calls.append(shape)
         return torch.from_numpy(np.stack(rows).reshape(shape)).to(dtype=dtype)
 

@@ -1,27 +1,34 @@
 #!/usr/bin/env bash
-# sd_img2img_parity.sh SCHEDULER: image-to-image on the tiny random
-# StableDiffusionPipeline folder of sd_generate_parity.sh (with SCHEDULER:
-# DDIMScheduler runs everything below, EulerDiscreteScheduler the parity),
-# compiled with fresco-compile --vae-encoder, against the real diffusers
+# sd_img2img_parity.sh SCHEDULER [FOLDER_SCHEDULER]: image-to-image on the
+# tiny random StableDiffusionPipeline folder of sd_generate_parity.sh (with
+# FOLDER_SCHEDULER, default SCHEDULER, run with --scheduler SCHEDULER, as
+# diffusers' SCHEDULER.from_config(pipe.scheduler.config); DDIMScheduler
+# runs everything below, the other classes the parity), compiled with
+# fresco-compile --vae-encoder, against the real diffusers
 # StableDiffusionImg2ImgPipeline on CPU in float64: the same PNG, the
 # encoder's mean on both sides (diffusers' retrieve_latents in "argmax"
-# mode) and the same add_noise noise (fresco-run --latents; diffusers'
-# randn_tensor returns it). 2 prompts with a negative prompt, 4 steps,
-# strength 0.6 (the last 2 steps) and 1.0: final latents within 1e-4 of
-# their max magnitude; cfg=2, ulysses=2 and the encoders on rank 0 with the
-# UNet on rank 1 as 1 rank. Then bad input: clear errors for a missing or
-# non-PNG --image, one with alpha, one of another size, --strength outside
-# (0, 1] or keeping no step, --strength without --image, a scheduler without
-# add_noise, a plan without the encoder, and a non-SD pipeline.
+# mode), the same add_noise noise (fresco-run --latents; diffusers'
+# randn_tensor returns it) and, for EulerAncestralDiscreteScheduler, the
+# same step noise (fresco-run --seed 7). 2 prompts with a negative prompt,
+# 4 steps, strength 0.6 (the last 2 steps) and 1.0 (PNDM and DPM-Solver
+# also 0.75, 3 steps: PNDM's slice then starts on the repeated second PLMS
+# timestep, DPM-Solver takes a second-order step): final
+# latents within 1e-4 of their max magnitude; cfg=2, ulysses=2 and the
+# encoders on rank 0 with the UNet on rank 1 as 1 rank. Then bad input:
+# clear errors for a missing or non-PNG --image, one with alpha, one of
+# another size, --strength outside (0, 1] or keeping no step, --strength
+# without --image, a flow-matching scheduler, a plan without the encoder,
+# and a non-SD pipeline.
 # Needs FRESCO_BIN and FRESCO_PYTHON (see dit_forward_parity.sh).
 set -euo pipefail
-scheduler=$1
+scheduler=$1 folder_scheduler=${2:-$1}
 . "$(dirname "$0")/common.sh"
 B=$FRESCO_BIN
 ref=$here/sd_pipeline_reference.py
 H=32 W=24
 
-py "$ref" make --out "$work/pipe" --seed 3 --scheduler "$scheduler" > /dev/null
+py "$ref" make --out "$work/pipe" --seed 3 --scheduler "$folder_scheduler" \
+  > /dev/null
 py "$ref" latents --pipeline "$work/pipe" --out "$work/noise.npy" --batch 2 \
   --seed 5 --height $H --width $W > /dev/null
 py "$ref" image --out "$work/in.png" --height $H --width $W --seed 2 > /dev/null
@@ -32,14 +39,20 @@ py "$ref" image --out "$work/in.png" --height $H --width $W --seed 2 > /dev/null
 prompts=(--prompt "a red fox in the snow" --prompt "Two cats, one dog!")
 neg=(--negative-prompt "blurry, low quality")
 
-for strength in 0.6 1.0; do
+strengths="0.6 1.0"
+case $scheduler in
+PNDMScheduler | DPMSolverMultistepScheduler) strengths="0.6 0.75 1.0" ;;
+esac
+for strength in $strengths; do
   "$B/fresco-run" "$work/i2i.fplan" --weights "$work/pipe" "${prompts[@]}" \
     "${neg[@]}" --image "$work/in.png" --strength $strength --steps 4 \
     --latents "@$work/noise.npy" --output-latents "@$work/f$strength.npy" \
-    -o "$work/f$strength.png" --timeout 60 --quiet
+    -o "$work/f$strength.png" --seed 7 --scheduler "$scheduler" \
+    --timeout 60 --quiet
   py "$ref" img2img --pipeline "$work/pipe" "${prompts[@]}" "${neg[@]}" \
     --image "$work/in.png" --strength $strength --steps 4 \
-    --latents "$work/noise.npy" --dtype float64 \
+    --latents "$work/noise.npy" --dtype float64 --noise-seed 7 \
+    --scheduler "$scheduler" \
     --out-latents "$work/r$strength.npy" > /dev/null
   echo "== strength $strength"
   py "$here/compare_npy.py" "$work/f$strength.npy" "$work/r$strength.npy" \
@@ -94,8 +107,8 @@ usage "--strength must be in (0, 1], got 1.5" --image "$work/in.png" \
 usage "--strength applies to image-to-image: give --image too" --strength 0.5
 bad "strength 0.2 of 4 steps keeps no denoising step" \
   --image "$work/in.png" --strength 0.2
-bad "image-to-image is not implemented yet for PNDMScheduler" \
-  --image "$work/in.png" --scheduler PNDMScheduler
+bad "scheduler 'FlowMatchEulerDiscreteScheduler' is a flow-matching sampler" \
+  --image "$work/in.png" --scheduler FlowMatchEulerDiscreteScheduler
 "$B/fresco-compile" "$work/pipe" -o "$work/t2i.fplan" --batch 2 --height $H \
   --width $W --quiet
 plan=$work/t2i.fplan bad "this plan has none: compile the pipeline folder \

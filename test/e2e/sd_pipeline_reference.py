@@ -40,12 +40,16 @@ Write an init image:
 Image-to-image:
   sd_pipeline_reference.py img2img --pipeline DIR --prompt P [...] [--negative-prompt N ...]
       --image in.png --strength S --latents noise.npy [--steps 4] [--guidance-scale 7.5]
-      [--dtype float32|float64] --out-latents y.npy
-  StableDiffusionImg2ImgPipeline.__call__ (the folder loaded as it) with output_type="latent",
+      [--dtype float32|float64] [--noise-seed S] [--scheduler NAME] --out-latents y.npy
+  StableDiffusionImg2ImgPipeline.__call__ (the folder loaded as it; --scheduler: its scheduler
+  replaced by NAME.from_config(pipe.scheduler.config), as fresco-run --scheduler NAME) with
+  output_type="latent",
   the init image as PIL opens it, and two substitutions so that it matches fresco-run --image:
   the encoded image is the latent distribution's mean (retrieve_latents with
   sample_mode="argmax") instead of a sample, and the noise prepare_latents draws for add_noise is
-  noise.npy (fresco-run's --latents) instead of torch.randn.
+  noise.npy (fresco-run's --latents) instead of torch.randn. An EulerAncestralDiscreteScheduler
+  draws Fresco's step noise for seed S (fresco-run --seed S) at each step's schedule index, from
+  the scheduler's begin_index on.
 """
 import inspect
 import os
@@ -153,6 +157,8 @@ def img2img(args) -> None:
     pipe = diffusers.StableDiffusionImg2ImgPipeline.from_pretrained(args.pipeline, torch_dtype=dt,
                                                                     safety_checker=None)
     pipe.set_progress_bar_config(disable=True)
+    if args.scheduler:
+        pipe.scheduler = getattr(diffusers, args.scheduler).from_config(pipe.scheduler.config)
     noise = torch.from_numpy(np.load(args.latents.lstrip("@"))).to(dt)
     calls = []
 
@@ -167,11 +173,16 @@ def img2img(args) -> None:
     original_retrieve = module.retrieve_latents
     module.randn_tensor, module.retrieve_latents = given_noise, mean_latents
     negative = per_prompt(args.negative_prompt, len(args.prompt))
-    with torch.no_grad():
+    # Fresco keys step noise by schedule index: the loop starts at the begin index.
+    first = lambda: getattr(pipe.scheduler, "begin_index", None)  # noqa: E731
+    with torch.no_grad(), patch_ancestral_noise(args.noise_seed, first) as noise_calls:
         out = pipe(prompt=args.prompt, negative_prompt=negative, image=Image.open(args.image),
                    strength=args.strength, num_inference_steps=args.steps,
                    guidance_scale=args.guidance_scale, output_type="latent").images
     assert len(calls) == 1, "prepare_latents did not draw its noise through randn_tensor"
+    if isinstance(pipe.scheduler, diffusers.EulerAncestralDiscreteScheduler):
+        kept = min(int(args.steps * args.strength), args.steps)
+        assert len(noise_calls) == kept, "the step noise patch was bypassed"
     np.save(args.out_latents, out.float().numpy())
     print(f"wrote {args.out_latents} {list(out.shape)}")
 
@@ -204,6 +215,9 @@ def main() -> None:
     add_pipeline_run_args(i2i, guidance_default=7.5)
     i2i.add_argument("--image", required=True)
     i2i.add_argument("--strength", type=float, default=0.8)
+    i2i.add_argument("--noise-seed", type=int, default=0,
+                     help="fresco-run's --seed, for the step noise of ancestral schedulers")
+    i2i.add_argument("--scheduler", help="fresco-run's --scheduler: this class from the folder's config")
     args = ap.parse_args()
     if args.cmd == "image":
         write_image(args.out, args.height, args.width, args.seed, args.alpha)

@@ -2,10 +2,11 @@
 //
 // diffusers' get_timesteps arithmetic (Python's int(steps * strength), whose
 // float product can land just above or below an integer; Flux's t_start =
-// int(steps - steps * strength)), DDIM's add_noise against the closed form
-// in double from the betas, FlowMatchEulerDiscreteScheduler's scale_noise at
-// Flux's shifted sigmas, the shortened schedule's step order, the schedulers
-// that refuse image-to-image, and the init image's pixel conversion.
+// int(steps - steps * strength)), every noise-predicting scheduler's
+// add_noise against the closed form in double from the betas,
+// FlowMatchEulerDiscreteScheduler's scale_noise at Flux's shifted sigmas, the
+// shortened schedule's step order, the refusal of a scheduler without
+// add_noise, and the init image's pixel conversion.
 //
 //===----------------------------------------------------------------------===//
 #include "runtime/pipeline/ImageToImage.h"
@@ -196,13 +197,13 @@ TEST(ImageToImage, FlowMatchBeginIndexRunsTheRest) {
   EXPECT_NEAR(sample[0], 2.0 - s->sigmas()[1] * 0.5, 1e-6);
 }
 
-TEST(ImageToImage, DdimAddNoiseIsTheClosedForm) {
+TEST(ImageToImage, AddNoiseIsTheClosedForm) {
+  // Leading spacing: integer timesteps t, where every class's sigma is the
+  // training one, sqrt((1 - a_t) / a_t).
   const char *config = R"({"num_train_timesteps": 1000, "beta_start": 0.00085,
       "beta_end": 0.012, "beta_schedule": "scaled_linear", "steps_offset": 1,
-      "set_alpha_to_one": false, "clip_sample": false})";
-  std::unique_ptr<Scheduler> s = createScheduler("DDIMScheduler", config);
-  s->setTimesteps(4); // leading: 751, 501, 251, 1
-  ASSERT_EQ(s->timesteps().size(), 4u);
+      "set_alpha_to_one": false, "clip_sample": false, "skip_prk_steps": true,
+      "timestep_spacing": "leading"})";
   // alphas_cumprod from the scaled_linear betas, in double.
   std::vector<double> acp(1000);
   double prod = 1;
@@ -213,43 +214,80 @@ TEST(ImageToImage, DdimAddNoiseIsTheClosedForm) {
     acp[i] = prod;
   }
   const std::vector<float> x = {0.5f, -1.25f, 2.0f}, eps = {1.0f, 0.3f, -2.0f};
-  for (int idx = 0; idx < 4; ++idx) {
+  for (const char *name :
+       {"DDIMScheduler", "PNDMScheduler", "DPMSolverMultistepScheduler",
+        "EulerDiscreteScheduler", "EulerAncestralDiscreteScheduler"}) {
+    std::unique_ptr<Scheduler> s = createScheduler(name, config);
+    s->setTimesteps(4); // DDIM: 751, 501, 251, 1; PNDM 501 twice
+    const bool euler = std::string(name).find("Euler") != std::string::npos;
+    for (size_t idx = 0; idx < s->timesteps().size(); ++idx) {
+      const double t = s->timesteps()[idx];
+      ASSERT_EQ(t, std::round(t)) << name;
+      const double a = acp[size_t(t)];
+      s->setBeginIndex(int(idx));
+      std::vector<float> out(3);
+      s->addNoise(x.data(), eps.data(), out.data(), 3, int(idx));
+      for (int i = 0; i < 3; ++i) {
+        const double want =
+            euler ? x[i] + std::sqrt((1 - a) / a) * eps[i]
+                  : std::sqrt(a) * x[i] + std::sqrt(1 - a) * eps[i];
+        EXPECT_NEAR(out[i], want, 2e-6 * (std::fabs(want) + 1))
+            << name << " step " << idx << " value " << i;
+      }
+    }
     std::vector<float> out(3);
-    s->addNoise(x.data(), eps.data(), out.data(), 3, idx);
-    const double a = acp[size_t(s->timesteps()[idx])];
-    for (int i = 0; i < 3; ++i)
-      EXPECT_NEAR(out[i], std::sqrt(a) * x[i] + std::sqrt(1 - a) * eps[i],
-                  1e-6 * (std::fabs(x[i]) + std::fabs(eps[i])))
-          << "step " << idx << " value " << i;
+    const int past = int(s->timesteps().size());
+    EXPECT_NE(
+        errorOf([&] { s->addNoise(x.data(), eps.data(), out.data(), 3, past); })
+            .find("addNoise step index " + std::to_string(past) +
+                  " is out of range"),
+        std::string::npos)
+        << name;
   }
 }
 
 TEST(ImageToImage, BeginIndexSkipsTheFirstSteps) {
-  std::unique_ptr<Scheduler> s = createScheduler("DDIMScheduler", "{}");
-  s->setTimesteps(4);
-  s->setBeginIndex(2);
-  std::vector<float> sample = {1.0f}, eps = {0.5f};
-  EXPECT_NE(errorOf([&] {
-              s->step(eps.data(), sample.data(), 1, 0);
-            }).find("called out of order; the next step is 2"),
-            std::string::npos);
-  s->step(eps.data(), sample.data(), 1, 2);
-  s->step(eps.data(), sample.data(), 1, 3);
-  EXPECT_TRUE(std::isfinite(sample[0]));
-}
-
-TEST(ImageToImage, OtherSchedulersRefuseByName) {
-  for (const char *name : {"EulerAncestralDiscreteScheduler", "PNDMScheduler",
-                           "DPMSolverMultistepScheduler"}) {
+  for (const char *name :
+       {"DDIMScheduler", "PNDMScheduler", "DPMSolverMultistepScheduler",
+        "EulerDiscreteScheduler", "EulerAncestralDiscreteScheduler"}) {
     std::unique_ptr<Scheduler> s = createScheduler(name, "{}");
     s->setTimesteps(4);
-    const std::string msg = errorOf([&] { s->setBeginIndex(1); });
-    EXPECT_NE(msg.find(std::string("image-to-image is not implemented yet "
-                                   "for ") +
-                       name),
+    s->setStepNoise({3, 1});
+    s->setBeginIndex(2);
+    std::vector<float> sample = {1.0f}, eps = {0.5f};
+    EXPECT_NE(errorOf([&] {
+                s->step(eps.data(), sample.data(), 1, 0);
+              }).find("called out of order; the next step is 2"),
+              std::string::npos)
+        << name;
+    for (size_t i = 2; i < s->timesteps().size(); ++i)
+      s->step(eps.data(), sample.data(), 1, int(i));
+    EXPECT_TRUE(std::isfinite(sample[0])) << name;
+    // set_timesteps starts over from step 0.
+    s->setTimesteps(4);
+    s->step(eps.data(), sample.data(), 1, 0);
+  }
+}
+
+/// A scheduler with no add_noise of its own.
+class NoAddNoise final : public Scheduler {
+public:
+  std::string name() const override { return "SomeNewScheduler"; }
+  void setTimesteps(int) override { timesteps_ = {1, 0}; }
+  void step(const float *, float *, int64_t, int) override {}
+};
+
+TEST(ImageToImage, SchedulerWithoutAddNoiseRefusesByName) {
+  NoAddNoise s;
+  s.setTimesteps(2);
+  std::vector<float> x = {1.0f};
+  for (const std::string &msg :
+       {errorOf([&] { s.setBeginIndex(1); }),
+        errorOf([&] { s.addNoise(x.data(), x.data(), x.data(), 1, 1); })})
+    EXPECT_NE(msg.find("image-to-image is not implemented for "
+                       "SomeNewScheduler"),
               std::string::npos)
         << msg;
-  }
 }
 
 TEST(ImageToImage, PixelsAsVaeImageProcessor) {

@@ -132,9 +132,9 @@ GENERATION (plans compiled from a pipeline folder):
                        (8-bit RGB or gray, no alpha; exactly the plan's
                        width x height, not resized), encoded to its latent
                        mean and noised to the first step --strength keeps;
-                       --latents then gives that noise. Stable Diffusion
-                       1/2/XL: DDIMScheduler and EulerDiscreteScheduler
-                       only, so far
+                       --latents then gives that noise. Any of the
+                       schedulers above that fits the pipeline, driven as
+                       diffusers' img2img pipeline class drives it
   --strength S         with --image: how much of the schedule runs, in
                        (0, 1] (default 0.8), as diffusers' get_timesteps:
                        the last int(steps * S) of the --steps steps (SD3,

@@ -7,7 +7,8 @@
 //   fresco-scheduler-check --class NAME --config cfg.json --steps N
 //       [--mu X | --flux-image-seq-len L]
 //       [--model-output @mo.npy --sample @x.npy [--step-index K]
-//        --out @prev.npy [--scaled-out @scaled.npy] [--noise-seed S]]
+//        --out @prev.npy [--scaled-out @scaled.npy] [--noise-seed S]
+//        [--strength S --original @x0.npy --noised-out @start.npy]]
 //
 // mo.npy is f32 [K+1, ...] (row i is the model output of step i), x.npy the
 // initial sample [...]. Steps 0..K run in order (K defaults to the last row);
@@ -20,11 +21,19 @@
 // many image tokens (fluxTimestepOptions: custom sigmas and its mu).
 // --noise-seed (default 0) seeds the noise of stochastic steps; the sample's
 // first axis is the images (Scheduler.h StepNoise).
+//
+// --strength runs image-to-image as StableDiffusionImg2ImgPipeline does:
+// the begin index of get_timesteps (imageToImageBegin, printed as
+// "begin_index: K" after the schedule), setBeginIndex(K), the start sample
+// addNoise(x0, x, K) (x is then the noise; written to start.npy), and the
+// steps K, K+1, ... with mo.npy's row r the model output of step K + r
+// (prev.npy and scaled.npy rows likewise).
 // Exit codes: 0 ok, 1 error, 2 misuse.
 //
 //===----------------------------------------------------------------------===//
 #include "runtime/core/Error.h"
 #include "runtime/io/Npy.h"
+#include "runtime/pipeline/ImageToImage.h"
 #include "runtime/pipeline/Scheduler.h"
 
 #include <cstdio>
@@ -42,6 +51,8 @@ namespace {
 
 struct Args {
   std::string className, configPath, modelOutput, sample, out, scaledOut;
+  std::string original, noisedOut;
+  std::optional<double> strength;
   int steps = 0;
   int stepIndex = -1;
   std::optional<double> mu;
@@ -55,7 +66,8 @@ struct Args {
                "--steps N [--mu X | --flux-image-seq-len L] [--model-output "
                "@mo.npy --sample @x.npy "
                "[--step-index K] --out @prev.npy [--scaled-out @s.npy] "
-               "[--noise-seed S]]\n"
+               "[--noise-seed S] [--strength S --original @x0.npy "
+               "--noised-out @start.npy]]\n"
             << "classes:";
   for (const std::string &n : supportedSchedulers())
     std::cerr << " " << n;
@@ -121,6 +133,12 @@ Args parseArgs(int argc, char **argv) {
       a.fluxImageSeqLen = parseInt(flag, v);
     else if (flag == "--noise-seed")
       a.noiseSeed = parseInt(flag, v);
+    else if (flag == "--strength")
+      a.strength = parseDouble(flag, v);
+    else if (flag == "--original")
+      a.original = filePath(v);
+    else if (flag == "--noised-out")
+      a.noisedOut = filePath(v);
     else
       usage("unknown option " + flag);
   }
@@ -136,6 +154,11 @@ Args parseArgs(int argc, char **argv) {
     usage("stepping needs --model-output, --sample and --out");
   if (!a.scaledOut.empty() && !stepping)
     usage("--scaled-out needs a trajectory (--model-output ...)");
+  const bool i2i = a.strength || !a.original.empty() || !a.noisedOut.empty();
+  if (i2i && (!a.strength || a.original.empty() || a.noisedOut.empty() ||
+              !stepping || a.stepIndex >= 0))
+    usage("image-to-image needs --strength, --original, --noised-out and a "
+          "trajectory (without --step-index)");
   return a;
 }
 
@@ -181,21 +204,37 @@ int run(const Args &a) {
   check(!x.shape.empty() && x.shape[0] >= 1, a.sample,
         ": expected [images, ...]");
   s->setStepNoise({uint64_t(a.noiseSeed), n / x.shape[0]});
-  const int last = a.stepIndex >= 0 ? a.stepIndex : int(mo.shape[0] - 1);
-  check(last < mo.shape[0], "--step-index ", last, " needs ", last + 1,
-        " model outputs, ", a.modelOutput, " has ", mo.shape[0]);
   std::vector<float> modelOutputs = mo.toF32();
   std::vector<float> sample = x.toF32();
+  int first = 0, last = a.stepIndex >= 0 ? a.stepIndex : int(mo.shape[0] - 1);
+  if (a.strength) {
+    first = imageToImageBegin(a.steps, *a.strength, ts.size());
+    std::printf("begin_index: %d\n", first);
+    s->setBeginIndex(first);
+    NpyArray x0 = readNpy(a.original);
+    check(x0.shape == x.shape, a.original, " must have the shape of ",
+          a.sample);
+    const std::vector<float> original = x0.toF32();
+    s->addNoise(original.data(), sample.data(), sample.data(), n, first);
+    writeNpy(a.noisedOut, DType::F32, x.shape, sample.data());
+    last = first + int(mo.shape[0]) - 1;
+    check(size_t(last) < ts.size(), a.modelOutput, " has ", mo.shape[0],
+          " rows, the schedule from step ", first, " only ",
+          ts.size() - size_t(first));
+  }
+  check(last - first < mo.shape[0], "--step-index ", last, " needs ", last + 1,
+        " model outputs, ", a.modelOutput, " has ", mo.shape[0]);
   std::vector<float> outs, scaled;
-  for (int i = 0; i <= last; ++i) {
+  for (int i = first; i <= last; ++i) {
     std::vector<float> in = sample;
     s->scaleModelInput(in.data(), n, i);
     scaled.insert(scaled.end(), in.begin(), in.end());
-    s->step(modelOutputs.data() + size_t(i) * size_t(n), sample.data(), n, i);
+    s->step(modelOutputs.data() + size_t(i - first) * size_t(n), sample.data(),
+            n, i);
     outs.insert(outs.end(), sample.begin(), sample.end());
   }
   std::vector<int64_t> outShape = x.shape;
-  outShape.insert(outShape.begin(), int64_t(last) + 1);
+  outShape.insert(outShape.begin(), int64_t(last - first) + 1);
   writeNpy(a.out, DType::F32, outShape, outs.data());
   if (!a.scaledOut.empty())
     writeNpy(a.scaledOut, DType::F32, outShape, scaled.data());

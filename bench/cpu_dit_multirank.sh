@@ -12,15 +12,17 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 "$bin/fresco-random-checkpoint" "$root/models/dit/pipelines/dit-s-2-256" \
   -o "$work/pipe" 2> /dev/null
-printf "%-22s %6s %12s %12s %10s\n" layout ranks "s/step" "denoise s" "wall s"
+printf "%-38s %6s %12s %12s %10s\n" layout ranks "s/step" "denoise s" "wall s"
 # (DiT-S/2 has 6 heads: tp=4 is refused; tp=2 and tp=3 divide them.)
-# FRESCO_LAYOUTS overrides the list, e.g. "1;2 ulysses=2;2 ring=2".
+# FRESCO_LAYOUTS overrides the list, e.g. "1;2 ulysses=2;2 ring=2"; words
+# after the parallel spec are more fresco-compile flags, e.g.
+# "2 pipefusion=2 --pipefusion-patches 4".
 IFS=';' read -r -a layouts <<< "${FRESCO_LAYOUTS:-1;2 cfg=2;2 tp=2;4 cfg=2,tp=2}"
 for layout in "${layouts[@]}"; do
   set -- $layout
   n=$1
   flags=(--ranks "$n")
-  [ $# -gt 1 ] && flags+=(--parallel "$2")
+  [ $# -gt 1 ] && flags+=(--parallel "$2" "${@:3}")
   "$bin/fresco-compile" "$work/pipe" -o "$work/p.fplan" --batch 1 \
     "${flags[@]}" --quiet
   start=$(date +%s.%N)
@@ -31,6 +33,8 @@ for layout in "${layouts[@]}"; do
   line=$(grep -m1 -E "steps( \([^)]*\))? of" "$work/log")
   per=$(sed -E 's/.*\(([0-9.]+) s\/step\).*/\1/' <<< "$line")
   den=$(sed -E 's/.* in ([0-9.]+) s \(.*/\1/' <<< "$line")
-  printf "%-22s %6s %12s %12s %10.2f\n" "${2:-single}" "$n" "$per" "$den" \
+  label="${2:-single}"
+  [ $# -gt 2 ] && label="$label ${*:3}"
+  printf "%-38s %6s %12s %12s %10.2f\n" "$label" "$n" "$per" "$den" \
     "$(echo "$end - $start" | bc)"
 done

@@ -421,10 +421,10 @@ private:
         continue;
       }
       if (c || ring || splitNorm) {
-        const flatbuffers::Vector<int32_t> &group0 =
-            c      ? *c->members()
-            : ring ? *a->ring_members()
-                   : *gn->stats_members();
+        const flatbuffers::Vector<int32_t> &group0 = c ? *c->members()
+                                                     : ring
+                                                         ? *a->ring_members()
+                                                         : *gn->stats_members();
         // A stale gather's copies (state, own block, staging) run first.
         if (splitNorm || in.op() == plan::OpCode::StaleGather) {
           // The norm runs on this rank's block, then its statistics are
@@ -590,8 +590,8 @@ std::string describe(const Prediction &p, int steps, const Topology &t) {
     const bool step = i == 0;
     os << "function " << f.function << " ("
        << (step ? (p.denoiser.empty() ? "one call"
-                   : p.warmup.empty()   ? "every step"
-                                        : "every step after the warm-up")
+                   : p.warmup.empty() ? "every step"
+                                      : "every step after the warm-up")
            : f.function == p.warmup
                ? "the first " + std::to_string(p.warmupSteps) +
                      " step(s): PipeFusion's warm-up"
@@ -627,9 +627,9 @@ std::string describe(const Prediction &p, int steps, const Topology &t) {
        << " GiB" << (m.total() > t.memoryBytes ? "  DOES NOT FIT" : "") << "\n";
   os << "predicted step " << ms(p.stepSeconds) << " ms";
   if (!p.denoiser.empty())
-    os << "; " << steps
+    os << "; " << steps << " steps"
        << (p.warmup.empty() ? "" : " (the warm-up's included)")
-       << " steps + once-per-run functions: " << ms(p.imageSeconds(steps))
+       << " + once-per-run functions: " << ms(p.imageSeconds(steps))
        << " ms per run of up to " << p.images << " image(s)";
   os << "\n";
   return os.str();

@@ -3,6 +3,7 @@
 #include "dialects/Fresco/IR/FrescoOps.h"
 
 #include "mlir/Dialect/Shard/IR/ShardDialect.h"
+#include "mlir/IR/Builders.h"
 #include "mlir/Interfaces/InferTypeOpInterface.h"
 
 namespace mlir::fresco {
@@ -162,6 +163,18 @@ void rewriteLinearsUnderTp(ModuleOp module,
     for (LinearOp l : linears)
       rewrite(l);
   }
+}
+
+SliceOp sliceBlock(OpBuilder &b, shard::AllSliceOp sl, Value input,
+                   int64_t index) {
+  int64_t dim = sl.getSliceAxis().getSExtValue();
+  int64_t size = sl.getResult().getType().getDimSize(dim);
+  auto s = SliceOp::create(
+      b, sl.getLoc(), sl.getType(), input, b.getI64IntegerAttr(dim),
+      b.getI64IntegerAttr(size * index), b.getI64IntegerAttr(size));
+  for (NamedAttribute a : sl->getDiscardableAttrs())
+    s->setAttr(a.getName(), a.getValue());
+  return s;
 }
 
 bool communicates(Operation *op) {

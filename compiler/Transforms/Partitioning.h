@@ -67,6 +67,14 @@ inline bool isSequenceAxis(StringRef kind) {
 constexpr llvm::StringLiteral kPipeFusionAxis = "pipefusion";
 constexpr llvm::StringLiteral kWarmupEntry = "denoiser_warmup";
 
+/// How a user asked for `size` along axis `name`, for messages: "tp=2",
+/// and for PipeFusion's patches "--pipefusion-patches 4".
+inline std::string axisDegree(StringRef name, int64_t size) {
+  return (name == kPipeFusionAxis ? "--pipefusion-patches " : name + "=")
+             .str() +
+         std::to_string(size);
+}
+
 /// Functions a data-parallel style pass applies to: the pipeline's denoiser
 /// (and its PipeFusion warm-up twin) when the module holds a pipeline, else
 /// every public function.
@@ -88,6 +96,12 @@ LogicalResult checkInferredTypes(Operation *op, const Twine &what);
 /// stage's transfer): such ops keep their relative order, and none may run
 /// inside an asynchronous collective's window.
 bool communicates(Operation *op);
+
+/// The fresco.slice that takes block `index` of `sl`'s slice axis from
+/// `input` (the slice's operand as it is where the builder stands), with
+/// its discardable attributes; replaces nothing.
+SliceOp sliceBlock(OpBuilder &b, shard::AllSliceOp sl, Value input,
+                   int64_t index);
 
 /// A linear layer whose weight (and bias, if any) are parameters.
 bool isParamLinear(Operation *op);

@@ -170,19 +170,11 @@ LogicalResult Unroller::classify() {
 }
 
 LogicalResult Unroller::clonePatch(Operation *op, int64_t m, IRMapping &map) {
-  if (auto sl = dyn_cast<shard::AllSliceOp>(op)) {
-    if (llvm::is_contained(sl.getGridAxes(), axis)) {
-      int64_t dim = sl.getSliceAxis().getSExtValue();
-      int64_t size = sl.getResult().getType().getDimSize(dim);
-      auto s = SliceOp::create(
-          b, sl.getLoc(), sl.getType(), map.lookupOrDefault(sl->getOperand(0)),
-          b.getI64IntegerAttr(dim), b.getI64IntegerAttr(size * m),
-          b.getI64IntegerAttr(size));
-      for (NamedAttribute a : sl->getDiscardableAttrs())
-        s->setAttr(a.getName(), a.getValue());
-      map.map(sl.getResult(), s.getResult());
-      return success();
-    }
+  if (auto sl = dyn_cast<shard::AllSliceOp>(op);
+      sl && llvm::is_contained(sl.getGridAxes(), axis)) {
+    SliceOp s = sliceBlock(b, sl, map.lookupOrDefault(sl->getOperand(0)), m);
+    map.map(sl.getResult(), s.getResult());
+    return success();
   }
   if (auto sg = dyn_cast<StaleGatherOp>(op); sg && cacheIds.count(op)) {
     auto c = PatchCacheOp::create(

@@ -25,12 +25,21 @@ struct PlacementPass : impl::PlacementBase<PlacementPass> {
     llvm::StringMap<SmallVector<int64_t>> chosen;
     SmallVector<StringRef> items;
     StringRef(place).split(items, ',', -1, /*KeepEmpty=*/false);
+    func::FuncOp twin = warmupFunction(module);
     for (StringRef item : items) {
       auto [name, list] = item.trim().split('=');
+      if (twin && name == twin.getSymName()) {
+        module.emitError("--place names '")
+            << name
+            << "', PipeFusion's warm-up twin of the denoiser: it runs where "
+               "the denoiser does; place the denoiser";
+        return signalPassFailure();
+      }
       if (!module.lookupSymbol<func::FuncOp>(name)) {
         std::string known;
         for (auto fn : module.getOps<func::FuncOp>())
-          known += (known.empty() ? "" : ", ") + fn.getSymName().str();
+          if (fn != twin)
+            known += (known.empty() ? "" : ", ") + fn.getSymName().str();
         module.emitError("--place names component '")
             << name << "' but the module has: " << known;
         return signalPassFailure();

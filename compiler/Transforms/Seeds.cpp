@@ -72,8 +72,8 @@ ShardingAttr seedOf(Value v) {
 std::string degreeOf(const GridInfo &grid, ArrayRef<int16_t> axes) {
   std::string out;
   for (int16_t a : axes)
-    out += (out.empty() ? "" : " x ") + grid.axisNames[a] + "=" +
-           std::to_string(grid.grid.getShape()[a]);
+    out += (out.empty() ? "" : " x ") +
+           axisDegree(grid.axisNames[a], grid.grid.getShape()[a]);
   return out;
 }
 

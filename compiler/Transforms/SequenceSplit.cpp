@@ -25,7 +25,7 @@ struct SequenceSeeder {
   /// ("ulysses=2 x ring=2"), and their number of ranks.
   std::pair<int64_t, std::string> degree(Value v, int64_t dim) const {
     auto [n, earlier] = seededDegree(v, dim, grid);
-    std::string own = strategy + "=" + std::to_string(parts);
+    std::string own = axisDegree(strategy, parts);
     return {n * parts, earlier.empty() ? own : earlier + " x " + own};
   }
 

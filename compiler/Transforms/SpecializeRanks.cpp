@@ -216,16 +216,9 @@ LogicalResult Specializer::resolve(Operation *op) {
     if (sl.getGridAxes().size() != 1)
       return sl.emitError("all_slice over exactly one grid axis is "
                           "supported");
-    int64_t dim = sl.getSliceAxis().getSExtValue();
-    int64_t size = sl.getResult().getType().getDimSize(dim);
     b.setInsertionPoint(sl);
-    auto s = SliceOp::create(
-        b, sl.getLoc(), sl.getType(), sl->getOperand(0),
-        b.getI64IntegerAttr(dim),
-        b.getI64IntegerAttr(size * rc.coords[sl.getGridAxes()[0]]),
-        b.getI64IntegerAttr(size));
-    for (NamedAttribute a : sl->getDiscardableAttrs())
-      s->setAttr(a.getName(), a.getValue());
+    SliceOp s =
+        sliceBlock(b, sl, sl->getOperand(0), rc.coords[sl.getGridAxes()[0]]);
     sl.getResult().replaceAllUsesWith(s.getResult());
     sl.erase();
     return success();

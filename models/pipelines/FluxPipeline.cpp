@@ -175,11 +175,8 @@ Error buildFluxPipeline(mlir::ModuleOp module, const PipelineFolder &dir,
   // Image-to-image (FluxImg2ImgPipeline) needs the encoder: only compiled
   // when asked, so text-to-image plans stay as they were.
   if (options.vaeEncoder) {
-    buildVAEEncoder(module, *vae, n, sizes->height, sizes->width, "vae_encoder",
-                    "vae");
     SmallVector<mlir::Attribute> all(components.begin(), components.end());
-    all.push_back(
-        a.component("encoder", "vae_encoder", {"pixels"}, "latent_mean"));
+    all.push_back(a.vaeEncoder(module, *vae, n, sizes->height, sizes->width));
     components = a.b.getArrayAttr(all);
   }
   mlir::DictionaryAttr latents = a.dict(

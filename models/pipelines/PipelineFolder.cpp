@@ -137,6 +137,13 @@ mlir::DictionaryAttr PipelineAttrs::component(StringRef role,
                attr("outputs", strings({output}))});
 }
 
+mlir::DictionaryAttr PipelineAttrs::vaeEncoder(mlir::ModuleOp module,
+                                               const VAEConfig &vae, int64_t n,
+                                               int64_t height, int64_t width) {
+  buildVAEEncoder(module, vae, n, height, width, "vae_encoder", "vae");
+  return component("encoder", "vae_encoder", {"pixels"}, "latent_mean");
+}
+
 Expected<SchedulerFile> PipelineFolder::scheduler(StringRef pipeline,
                                                   StringRef required) const {
   Expected<SchedulerFile> sched = scheduler();

@@ -13,6 +13,7 @@
 #define FRESCO_MODELS_PIPELINES_PIPELINEFOLDER_H
 
 #include "models/ModelRegistry.h"
+#include "models/vae/VAEBuilder.h"
 
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/BuiltinAttributes.h"
@@ -131,6 +132,11 @@ struct PipelineAttrs {
   mlir::DictionaryAttr component(llvm::StringRef role, llvm::StringRef function,
                                  llvm::ArrayRef<llvm::StringRef> inputs,
                                  llvm::StringRef output);
+  /// Image-to-image's VAE encoder: builds `vae_encoder` (weights from the
+  /// `vae` folder) for `n` images of `height` x `width` pixels in `module`
+  /// and returns its component.
+  mlir::DictionaryAttr vaeEncoder(mlir::ModuleOp module, const VAEConfig &vae,
+                                  int64_t n, int64_t height, int64_t width);
 };
 
 /// The pipeline classes (one file each).

@@ -193,10 +193,8 @@ Error buildStableDiffusion3Pipeline(mlir::ModuleOp module,
   components.push_back(a.component("decoder", "vae", {"latents"}, "image"));
   // Image-to-image needs the encoder: only compiled when asked.
   if (options.vaeEncoder) {
-    buildVAEEncoder(module, *vae, n, size->height, size->width, "vae_encoder",
-                    "vae");
     components.push_back(
-        a.component("encoder", "vae_encoder", {"pixels"}, "latent_mean"));
+        a.vaeEncoder(module, *vae, n, size->height, size->width));
   }
   mlir::DictionaryAttr latents = a.dict(
       {a.str("layout", "image"), a.i64("channels", vae->latentChannels),

@@ -59,10 +59,8 @@ Error buildStableDiffusionPipeline(mlir::ModuleOp module,
   // compiled when asked, so text-to-image plans stay as small as before.
   if (options.vaeEncoder) {
     const int64_t up = p->vae.upscale();
-    buildVAEEncoder(module, p->vae, n, p->shape.height * up,
-                    p->shape.width * up, "vae_encoder", "vae");
-    components.push_back(
-        a.component("encoder", "vae_encoder", {"pixels"}, "latent_mean"));
+    components.push_back(a.vaeEncoder(module, p->vae, n, p->shape.height * up,
+                                      p->shape.width * up));
   }
   mlir::DictionaryAttr sampler =
       a.dict({a.str("scheduler", p->scheduler.className),

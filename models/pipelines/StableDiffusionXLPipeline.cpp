@@ -129,10 +129,8 @@ Error buildStableDiffusionXLPipeline(mlir::ModuleOp module,
   // the same time ids as below.
   if (options.vaeEncoder) {
     const int64_t up = p->vae.upscale();
-    buildVAEEncoder(module, p->vae, n, p->shape.height * up,
-                    p->shape.width * up, "vae_encoder", "vae");
-    components.push_back(
-        a.component("encoder", "vae_encoder", {"pixels"}, "latent_mean"));
+    components.push_back(a.vaeEncoder(module, p->vae, n, p->shape.height * up,
+                                      p->shape.width * up));
   }
   // add_time_ids: original_size + crops_coords_top_left + target_size, the
   // defaults (the image size, (0, 0), the image size), the same for the

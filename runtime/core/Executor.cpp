@@ -49,7 +49,8 @@ const char *opFamily(plan::OpCode op) {
     return "norm";
   if (in({"Unary", "Binary", "Rope"}))
     return "elementwise";
-  if (in({"Transpose", "Slice", "Concat", "Copy", "Pad", "UpsampleNearest"}))
+  if (in({"Transpose", "Slice", "Concat", "Copy", "Pad", "UpsampleNearest",
+          "PatchCache"}))
     return "layout";
   if (in({"AllReduce", "AllGather", "AllToAll", "PointToPoint", "Wait", "Halo",
           "StaleGather"}))

@@ -166,8 +166,19 @@ if [ "$strategy" = pipefusion ]; then
   bad "pipefusion already cuts the pipeline stages" --ranks 4 \
     --parallel pipefusion=2,pipeline=2
   bad "pipefusion=1 needs at least 2 pipeline stages" --parallel pipefusion=1
-  bad "--pipefusion-patches must be in 2..64, got 1" --ranks 2 \
-    --parallel pipefusion=2 --pipefusion-patches 1
+  expect_usage "--pipefusion-patches must be in 2..64, got 1" \
+    "$B/fresco-compile" "$work/pipe" -o "$work/bad.fplan" "${size[@]}" \
+    --ranks 2 --parallel pipefusion=2 --pipefusion-patches 1
+  expect_usage "--pipefusion-patches must be in 2..64, got 0" \
+    "$B/fresco-compile" "$work/pipe" -o "$work/bad.fplan" "${size[@]}" \
+    --ranks 2 --parallel pipefusion=2 --pipefusion-patches 0
+  if [ "$model" = dit ]; then
+    # More patches than the 4 patch rows can be cut into: named by the flag.
+    bad "--pipefusion-patches 8 cannot split" --ranks 2 \
+      --parallel pipefusion=2 --pipefusion-patches 8
+  fi
+  bad "PipeFusion's warm-up twin of the denoiser: it runs where the denoiser does" \
+    --ranks 2 --parallel pipefusion=2 --place transformer_warmup=0+1
   expect_usage "--pipefusion-patches goes with --parallel pipefusion=S" \
     "$B/fresco-compile" "$work/pipe" -o "$work/bad.fplan" "${size[@]}" \
     --ranks 2 --parallel pipeline=2 --pipefusion-patches 2

@@ -109,8 +109,8 @@ bad() { # message flags...: fresco-run of PLAN ($plan) refuses FLAGS, exit 1
 if [ "$kind" = sdxl ]; then
   bad "strength 0.2 of 4 steps keeps no denoising step" \
     --image "$work/in.png" --strength 0.2
-  bad "image-to-image is not implemented yet for PNDMScheduler" \
-    --image "$work/in.png" --scheduler PNDMScheduler
+  bad "is a flow-matching sampler: it needs a denoiser that predicts a flow velocity" \
+    --image "$work/in.png" --scheduler FlowMatchEulerDiscreteScheduler
 else
   # 4 - 4 * 1e-17 is 4.0: t_start 4, no step left.
   bad "strength 1e-17 of 4 steps keeps no denoising step" \

@@ -42,7 +42,10 @@ def plans(bin_dir):
                            ("pipe-dit-tiny", [pipe]),
                            # StaleGather and Pipeline.fresh_steps.
                            ("pipe-dit-tiny-patch2",
-                            [pipe, "--ranks", "2", "--parallel", "patch=2"])]:
+                            [pipe, "--ranks", "2", "--parallel", "patch=2"]),
+                           # PatchCache and Pipeline.warmup_function.
+                           ("pipe-dit-tiny-pipefusion2",
+                            [pipe, "--ranks", "2", "--parallel", "pipefusion=2"])]:
             out = os.path.join(tmp, name + ".fplan")
             subprocess.run([compile_, *args, "-o", out, "--quiet"], check=True)
             put("plan", name + ".fplan", open(out, "rb").read())

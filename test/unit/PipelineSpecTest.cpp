@@ -71,6 +71,7 @@ struct TableSpec {
   std::vector<double> timeIds;
   bool zeroNegativePrompt = false;
   int32_t freshSteps = 0;
+  std::string warmup; // Pipeline.warmup_function ("": none)
 
   int numRanks = 1;
   /// The functions each rank holds, with their signatures.
@@ -158,8 +159,9 @@ struct TableSpec {
                                 timesteps, flowPrediction)
             : 0;
     auto kindS = hasKind ? b.CreateString(kind) : 0;
+    auto warmupS = warmup.empty() ? 0 : b.CreateString(warmup);
     auto pipeline = fp::CreatePipeline(b, kindS, numImages, compsV, cond, lat,
-                                       sampler, freshSteps);
+                                       sampler, freshSteps, warmupS);
     auto rv = b.CreateVector(rankPrograms);
     fp::FinishPlanBuffer(b,
                          fp::CreatePlan(b, kPlanVersion, b.CreateString("test"),
@@ -532,6 +534,37 @@ const Case kBadTables[] = {
     {"fresh_steps_without_stale_gathers",
      [](TableSpec &t) { t.freshSteps = 2; },
      "fresh_steps is 2 but no function holds a StaleGather"},
+    // PipeFusion's warm-up twin (version 16).
+    {"warmup_undefined",
+     [](TableSpec &t) {
+       t.warmup = "transformer_warmup";
+       t.freshSteps = 1;
+     },
+     "warmup_function 'transformer_warmup' on rank 0 is not defined there"},
+    {"warmup_is_denoiser",
+     [](TableSpec &t) {
+       t.warmup = "transformer";
+       t.freshSteps = 1;
+     },
+     "warmup_function 'transformer' must name a function other than the "
+     "denoiser"},
+    {"warmup_signature",
+     [](TableSpec &t) {
+       Signature sig = t.ranks[0].at("transformer");
+       sig.outputs[0].shape = {4, 4, 8, 8};
+       t.ranks[0]["transformer_warmup"] = sig;
+       t.warmup = "transformer_warmup";
+       t.freshSteps = 1;
+     },
+     "warmup_function 'transformer_warmup' on rank 0: output 0 is "
+     "f32[4, 4, 8, 8] but the denoiser's is f32[4, 8, 8, 8]"},
+    {"warmup_without_fresh_steps",
+     [](TableSpec &t) {
+       t.ranks[0]["transformer_warmup"] = t.ranks[0].at("transformer");
+       t.warmup = "transformer_warmup";
+     },
+     "fresh_steps is 0, but a warm-up function (pipefusion) must run the "
+     "first step"},
     {"zero_images", [](TableSpec &t) { t.numImages = 0; },
      "num_images 0 is not in 1..65536"},
     {"no_sampler", [](TableSpec &t) { t.hasSampler = false; },
@@ -907,6 +940,18 @@ TEST(PackedTokenLatents, ImageIdsAreRowAndColumn) {
   wide->prediction(row.data(), out.data());
   EXPECT_EQ(out[16], 32.0f); // token 1, channel 0
   EXPECT_EQ(out[255], float(15 * 32 + 15));
+}
+
+// A warm-up twin with the denoiser's signature and a fresh step loads.
+TEST(PipelineSpec, WarmupFunctionLoads) {
+  TableSpec t;
+  t.ranks[0]["transformer_warmup"] = t.ranks[0].at("transformer");
+  t.warmup = "transformer_warmup";
+  t.freshSteps = 1;
+  EXPECT_EQ(loadError(t), "");
+  LoadedPlan p = LoadedPlan::fromBytes(t.build(), "test.fplan");
+  EXPECT_EQ(PipelineSpec::fromPlan(p.plan(), "test.fplan").warmupFunction,
+            "transformer_warmup");
 }
 
 } // namespace

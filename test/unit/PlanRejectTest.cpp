@@ -584,6 +584,50 @@ const Case kCases[] = {
        s.instrs[0].members.clear();
      },
      "(StaleGather): attributes"},
+    // PatchCache: b [2, 3] (value 0) into y [4, 3] (value 1), block 1 of 2
+    // along dimension 0 (patchCacheSpec(true)).
+    {"patch_cache_result_shape",
+     [](PlanSpec &s) {
+       s = patchCacheSpec(true);
+       s.values[1].shape = {2, 6};
+     },
+     "(PatchCache): result has shape [2, 6], expected [4, 3]"},
+    {"patch_cache_index",
+     [](PlanSpec &s) {
+       s = patchCacheSpec(true);
+       s.instrs[0].patchCache = {0, 2, 2, 0};
+     },
+     "(PatchCache): block 2 of 2 parts"},
+    {"patch_cache_parts",
+     [](PlanSpec &s) {
+       s = patchCacheSpec(true);
+       s.instrs[0].patchCache = {0, 0, 0, 0};
+     },
+     "(PatchCache): parts 0 out of range 1..4096"},
+    {"patch_cache_id",
+     [](PlanSpec &s) {
+       s = patchCacheSpec(true);
+       s.instrs[0].patchCache = {-3, 1, 2, 0};
+     },
+     "(PatchCache): cache id -3 is negative"},
+    {"patch_cache_dim",
+     [](PlanSpec &s) {
+       s = patchCacheSpec(true);
+       s.instrs[0].patchCache = {0, 1, 2, 2};
+     },
+     "(PatchCache): cache dimension 2 out of range for an operand of rank 2"},
+    {"patch_cache_dtype",
+     [](PlanSpec &s) {
+       s = patchCacheSpec(true);
+       s.values[1].dtype = fp::DType::I32;
+     },
+     "(PatchCache): operand and result dtypes differ"},
+    {"patch_cache_attrs",
+     [](PlanSpec &s) {
+       s = patchCacheSpec(true);
+       s.instrs[0].patchCache.clear();
+     },
+     "(PatchCache): attributes"},
     {"send_reserved_tag",
      [](PlanSpec &s) {
        s.instrs[0] = {fp::OpCode::Send, {0}, {}, false, -1, {0, 1}};
@@ -624,6 +668,60 @@ TEST(Plan, StaleGatherLoads) {
   inner.instrs[0].dim = 1;
   inner.values[1].shape = {2, 6};
   EXPECT_NO_THROW(LoadedPlan::fromBytes(inner.build(), "s.fplan"));
+}
+
+// PipeFusion's cache: a whole write, then a block read back with the
+// earlier write's other block; a second run sees the first run's blocks
+// until it writes its own. Reading before any whole write is an error, as
+// is one id bound at two sizes.
+TEST(Plan, PatchCacheKeepsBlocksAcrossRuns) {
+  LoadedPlan p = LoadedPlan::fromBytes(patchCacheSpec().build(), "pc.fplan");
+  WeightStore weights(p.rank(0), "/nonexistent");
+  auto backend = createCpuBackend();
+  Executor exec(p, 0, *backend, weights);
+  EXPECT_EQ(exec.staleStateBytes(), 4u * 12);
+  auto tensor = [](std::vector<int64_t> shape, float base) {
+    HostTensor t{DType::F32, shape, {}};
+    t.data.resize(size_t(numElements(shape)) * 4);
+    for (int64_t i = 0; i < t.numel(); ++i)
+      t.as<float>()[i] = base + float(i);
+    return t;
+  };
+  for (float run : {0.0f, 100.0f}) {
+    HostTensor w = tensor({4, 3}, run), b = tensor({2, 3}, run + 50);
+    std::vector<HostTensor> out = exec.run("f", {w, b});
+    ASSERT_EQ(out.size(), 2u);
+    for (int i = 0; i < 12; ++i) {
+      EXPECT_EQ(out[0].as<float>()[i], w.as<float>()[i]) << i;
+      // Rows 0-1 from the whole write, rows 2-3 this block.
+      EXPECT_EQ(out[1].as<float>()[i],
+                i < 6 ? w.as<float>()[i] : b.as<float>()[i - 6])
+          << i;
+    }
+  }
+
+  LoadedPlan q =
+      LoadedPlan::fromBytes(patchCacheSpec(true).build(), "pc1.fplan");
+  WeightStore qw(q.rank(0), "/nonexistent");
+  Executor patched(q, 0, *backend, qw);
+  try {
+    patched.run("f", {tensor({2, 3}, 0)});
+    ADD_FAILURE() << "a patched read of an unwritten cache ran";
+  } catch (const Error &e) {
+    EXPECT_NE(std::string(e.what()).find(
+                  "(PatchCache): cache 0 is read before it was written "
+                  "whole: the pipeline's warm-up function"),
+              std::string::npos)
+        << e.what();
+  }
+
+  PlanSpec twoSizes = patchCacheSpec();
+  twoSizes.values[2].shape = {1, 3};
+  twoSizes.values[3].shape = {2, 3};
+  EXPECT_NE(loadError(twoSizes.build())
+                .find("(PatchCache): cache 0 is 48 bytes in another "
+                      "instruction, 24 here"),
+            std::string::npos);
 }
 
 // The well-formed ropes behind the rope cases above load and bind: plain,

@@ -384,7 +384,8 @@ TEST(Plan, FuzzCorpusSeedsLoad) {
       std::string(FRESCO_SOURCE_DIR) + "/test/fuzz/corpus/plan";
   for (const char *name :
        {"dit-tiny.fplan", "dit-tiny-bf16.fplan", "dit-tiny-tp2.fplan",
-        "dit-tiny-fp8.fplan", "pipe-dit-tiny.fplan"}) {
+        "dit-tiny-fp8.fplan", "pipe-dit-tiny.fplan",
+        "pipe-dit-tiny-patch2.fplan", "pipe-dit-tiny-pipefusion2.fplan"}) {
     SCOPED_TRACE(name);
     EXPECT_NO_THROW(LoadedPlan::fromFile(dir + "/" + name));
   }

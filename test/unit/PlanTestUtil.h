@@ -72,6 +72,8 @@ struct InstrSpec {
   // `statsMembers` (none when empty).
   int64_t groupNorm = 0;
   std::vector<int32_t> statsMembers;
+  // Non-empty: PatchCacheAttrs {cache, index, parts, dim}.
+  std::vector<int64_t> patchCache;
 };
 
 /// y = silu(a + b) over [2, 3] f32: values 0 = a, 1 = b, 2 = sum, 3 = y.
@@ -150,6 +152,11 @@ struct PlanSpec {
                     i.statsMembers.empty() ? 0 : b.CreateVector(i.statsMembers))
                     .Union();
         type = fp::OpAttrs::GroupNormAttrs;
+      } else if (!i.patchCache.empty()) {
+        std::vector<int64_t> c = i.patchCache;
+        c.resize(4, 0);
+        attrs = fp::CreatePatchCacheAttrs(b, c[0], c[1], c[2], c[3]).Union();
+        type = fp::OpAttrs::PatchCacheAttrs;
       } else if (!i.members.empty()) {
         attrs = fp::CreateCollectiveAttrs(b, b.CreateVector(i.members), i.dim,
                                           i.splitDim, i.concatDim, i.peer,
@@ -464,6 +471,39 @@ inline PlanSpec staleGatherSpec() {
   s.inputs = {0};
   s.inputNames = {"x"};
   s.outputs = {1};
+  return s;
+}
+
+/// PipeFusion's cache: w [4, 3] (value 0) written whole into cache 0 (y1,
+/// value 1), then b [2, 3] (value 2) written as its block 1 of 2 along
+/// dimension 0 (y2, value 3). `patchedOnly`: the second instruction alone
+/// (values 2 and 3 as 0 and 1).
+inline PlanSpec patchCacheSpec(bool patchedOnly = false) {
+  PlanSpec s;
+  if (patchedOnly) {
+    s.arena = 4 * 18;
+    s.values = {{fp::ValueKind::Arena, fp::DType::F32, {2, 3}, 0},
+                {fp::ValueKind::Arena, fp::DType::F32, {4, 3}, 4 * 6}};
+    s.instrs = {{fp::OpCode::PatchCache, {0}, {1}}};
+    s.instrs[0].patchCache = {0, 1, 2, 0};
+    s.inputs = {0};
+    s.inputNames = {"b"};
+    s.outputs = {1};
+    return s;
+  }
+  s.values = {{fp::ValueKind::Arena, fp::DType::F32, {4, 3}, 0},
+              {fp::ValueKind::Arena, fp::DType::F32, {4, 3}, 4 * 12},
+              {fp::ValueKind::Arena, fp::DType::F32, {2, 3}, 4 * 24},
+              {fp::ValueKind::Arena, fp::DType::F32, {4, 3}, 4 * 30}};
+  s.arena = 4 * 42;
+  s.instrs = {{fp::OpCode::PatchCache, {0}, {1}},
+              {fp::OpCode::PatchCache, {2}, {3}}};
+  s.instrs[0].patchCache = {0, 0, 1, 0};
+  s.instrs[1].patchCache = {0, 1, 2, 0};
+  s.inputs = {0, 2};
+  s.inputNames = {"w", "b"};
+  s.outputs = {1, 3};
+  s.outputNames = {"y1", "y2"};
   return s;
 }
 

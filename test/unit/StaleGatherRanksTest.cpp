@@ -481,8 +481,9 @@ TEST(StaleGatherTools, InspectAndRunShowTheStaleGathers) {
               dir);
   EXPECT_EQ(r.code, 1) << r.out;
   EXPECT_HAS(r.out, "pipe-dit-tiny.fplan has no patch axis (no StaleGather "
-                    "instruction): it applies to plans compiled with "
-                    "fresco-compile --parallel patch=P");
+                    "instruction) and no warm-up function: it applies to "
+                    "plans compiled with fresco-compile --parallel patch=P "
+                    "or pipefusion=S");
 }
 
 } // namespace

@@ -348,11 +348,7 @@ static std::string lower(ModuleOp module, int64_t numRanks,
     return "";
   }
   // patch=P: how many steps exchange fresh blocks (PipelineEmitter).
-  bool stale = false;
-  module.walk([&](Operation *op) {
-    stale = isa<mlir::fresco::StaleGatherOp, mlir::fresco::PatchCacheOp>(op);
-    return stale ? WalkResult::interrupt() : WalkResult::advance();
-  });
+  const bool stale = mlir::fresco::readsStaleState(module);
   if (freshSteps.getNumOccurrences() && !stale)
     return "--fresh-steps: nothing compiled reads stale blocks (patch=1, or "
            "a function without self-attention); drop the flag";
@@ -547,11 +543,17 @@ int main(int argc, char **argv) {
       return 2;
     }
   }
-  if (pipefusionPatches.getNumOccurrences() &&
-      StringRef(parallel).find("pipefusion=") == StringRef::npos) {
-    errs() << "fresco-compile: --pipefusion-patches goes with --parallel "
-              "pipefusion=S\n";
-    return 2;
+  if (pipefusionPatches.getNumOccurrences()) {
+    if (StringRef(parallel).find("pipefusion=") == StringRef::npos) {
+      errs() << "fresco-compile: --pipefusion-patches goes with --parallel "
+                "pipefusion=S\n";
+      return 2;
+    }
+    if (pipefusionPatches < 2 || pipefusionPatches > 64) {
+      errs() << "fresco-compile: --pipefusion-patches must be in 2..64, got "
+             << pipefusionPatches << "\n";
+      return 2;
+    }
   }
   if (ranks < 1 || ranks > 4096) {
     errs() << "fresco-compile: --ranks must be in 1..4096\n";

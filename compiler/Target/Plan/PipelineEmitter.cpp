@@ -259,11 +259,7 @@ FailureOr<flatbuffers::Offset<fp::Pipeline>> mlir::fresco::emitPipeline(
   // patch=P: the steps that exchange fresh blocks (fresco-compile
   // --fresh-steps writes the key; 1 by default: the first step has no
   // earlier one to read).
-  bool stale = false;
-  module.walk([&](Operation *op) {
-    stale = isa<StaleGatherOp, PatchCacheOp>(op);
-    return stale ? WalkResult::interrupt() : WalkResult::advance();
-  });
+  bool stale = readsStaleState(module);
   // PipeFusion: the denoiser's warm-up twin runs the fresh steps; it runs
   // where the denoiser does (fresco-placement).
   std::string warmup;
@@ -288,6 +284,15 @@ FailureOr<flatbuffers::Offset<fp::Pipeline>> mlir::fresco::emitPipeline(
   if (failed(r.finish()))
     return failure();
   return p;
+}
+
+bool mlir::fresco::readsStaleState(ModuleOp module) {
+  return module
+      .walk([](Operation *op) {
+        return isa<StaleGatherOp, PatchCacheOp>(op) ? WalkResult::interrupt()
+                                                    : WalkResult::advance();
+      })
+      .wasInterrupted();
 }
 
 LogicalResult mlir::fresco::verifyPipelineAttribute(ModuleOp module) {

@@ -18,10 +18,14 @@ namespace mlir::fresco {
 /// offset when the module has no such attribute. A missing key, a key of
 /// the wrong type, an unknown spelling or a component naming no function is
 /// a located error.
-FailureOr<flatbuffers::Offset<::fresco::plan::Pipeline>>
-emitPipeline(flatbuffers::FlatBufferBuilder &fbb, ModuleOp module,
-             llvm::function_ref<std::optional<SmallVector<int64_t>>(StringRef)>
-                 ranksOf);
+FailureOr<flatbuffers::Offset<::fresco::plan::Pipeline>> emitPipeline(
+    flatbuffers::FlatBufferBuilder &fbb, ModuleOp module,
+    llvm::function_ref<std::optional<SmallVector<int64_t>>(StringRef)> ranksOf);
+
+/// Whether a function of `module` reads keys and values of an earlier step
+/// (patch=P's stale gathers, pipefusion's patch caches): then the
+/// pipeline's first `fresh_steps` run exact.
+bool readsStaleState(ModuleOp module);
 
 /// The same checks without a plan, for tools to run before any pass reads
 /// the attribute (the partitioning passes expect its `denoiser` and

@@ -31,54 +31,47 @@ LogicalResult WaitOp::verify() {
   return success();
 }
 
-LogicalResult StaleGatherOp::verify() {
-  auto in = getInput().getType();
-  auto out = getResult().getType();
+/// `out` is blocks of `in` along `dim` (`parts` of them; 0: any whole
+/// number), the rest alike: a stale gather's or a patch cache's result.
+static LogicalResult verifyBlocks(Operation *op, RankedTensorType in,
+                                  RankedTensorType out, int64_t d,
+                                  int64_t parts) {
   if (in.getElementType() != out.getElementType())
-    return emitOpError("cannot change the element type");
+    return op->emitOpError("cannot change the element type");
   if (in.getRank() != out.getRank())
-    return emitOpError("result rank ")
+    return op->emitOpError("result rank ")
            << out.getRank() << " differs from the input's " << in.getRank();
-  int64_t d = getDim();
   if (d < 0 || d >= in.getRank())
-    return emitOpError("dim ")
+    return op->emitOpError("dim ")
            << d << " is out of range for rank " << in.getRank();
   for (int64_t i = 0; i < in.getRank(); ++i) {
     int64_t a = in.getDimSize(i), b = out.getDimSize(i);
-    if (i == d ? (a <= 0 || b % a != 0 || b < a) : a != b)
-      return emitOpError("result ")
-             << shapeStr(out.getShape()) << " is not blocks of "
-             << shapeStr(in.getShape()) << " along dimension " << d;
+    bool blocks = parts ? b == a * parts : a > 0 && b % a == 0 && b >= a;
+    if (i == d ? !blocks : a != b)
+      return op->emitOpError("result ")
+             << shapeStr(out.getShape()) << " is not "
+             << (parts ? std::to_string(parts) + " " : std::string())
+             << "blocks of " << shapeStr(in.getShape()) << " along dimension "
+             << d;
   }
   return success();
 }
 
+LogicalResult StaleGatherOp::verify() {
+  return verifyBlocks(*this, getInput().getType(), getResult().getType(),
+                      getDim(), 0);
+}
+
 LogicalResult PatchCacheOp::verify() {
-  auto in = getInput().getType();
-  auto out = getResult().getType();
-  if (in.getElementType() != out.getElementType())
-    return emitOpError("cannot change the element type");
-  if (in.getRank() != out.getRank())
-    return emitOpError("result rank ")
-           << out.getRank() << " differs from the input's " << in.getRank();
-  int64_t d = getDim(), parts = getParts(), index = getIndex();
-  if (d < 0 || d >= in.getRank())
-    return emitOpError("dim ")
-           << d << " is out of range for rank " << in.getRank();
+  // I64Attr reads back unsigned.
+  int64_t parts = getParts(), index = getIndex(), cache = getCache();
   if (parts < 1 || index < 0 || index >= parts)
     return emitOpError("block ")
            << index << " of " << parts << " parts is out of range";
-  // I64Attr reads back unsigned.
-  if (int64_t(getCache()) < 0)
-    return emitOpError("cache id ") << int64_t(getCache()) << " is negative";
-  for (int64_t i = 0; i < in.getRank(); ++i) {
-    int64_t a = in.getDimSize(i), b = out.getDimSize(i);
-    if (i == d ? b != a * parts : a != b)
-      return emitOpError("result ")
-             << shapeStr(out.getShape()) << " is not " << parts << " blocks of "
-             << shapeStr(in.getShape()) << " along dimension " << d;
-  }
-  return success();
+  if (cache < 0)
+    return emitOpError("cache id ") << cache << " is negative";
+  return verifyBlocks(*this, getInput().getType(), getResult().getType(),
+                      getDim(), parts);
 }
 
 LogicalResult ReshapeOp::verify() {

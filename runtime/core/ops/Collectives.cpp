@@ -18,6 +18,15 @@ bool direct(const Backend &be, const Communicator &comm) {
   return be.usesHostMemory() || comm.usesDeviceMemory();
 }
 
+BlockLayout blockLayout(const Shape &shape, int64_t dim) {
+  BlockLayout l;
+  for (int64_t d = 0; d < dim; ++d)
+    l.outer *= shape[size_t(d)];
+  for (size_t d = size_t(dim); d < shape.size(); ++d)
+    l.inner *= shape[d];
+  return l;
+}
+
 void placeBlock(Backend &be, const void *block, void *dst, int64_t p,
                 int64_t parts, int64_t outer, int64_t inner, size_t es) {
   be.copyStrided(block, inner, static_cast<uint8_t *>(dst) + p * inner * es,

@@ -36,6 +36,14 @@ bool direct(const Backend &be, const Communicator &comm);
 using GatherStep = std::function<void(const void *src, void *dst)>;
 GatherStep gatherBlocks(OpBind &b, Communicator &comm, size_t bytes);
 
+/// A block of `shape` gathered along `dim` is [outer, inner] elements
+/// (outer: the dimensions before `dim`; inner: `dim` and after), and the
+/// whole [outer, parts * inner], block p in columns [p inner, +inner).
+struct BlockLayout {
+  int64_t outer = 1, inner = 1;
+};
+BlockLayout blockLayout(const Shape &shape, int64_t dim);
+
 /// A gather along an inner dimension: member p's block ([outer, inner]
 /// elements of `es` bytes, contiguous) into its columns of dst ([outer,
 /// parts * inner]).

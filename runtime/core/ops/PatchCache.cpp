@@ -47,11 +47,8 @@ Step bindPatchCache(OpBind &bind) {
   const size_t es = x.es;
   const size_t bytes = size_t(x.numel()) * es;
   const size_t whole = bytes * size_t(parts);
-  int64_t outer = 1, inner = 1;
-  for (int64_t d = 0; d < dim; ++d)
-    outer *= x.shape[size_t(d)];
-  for (size_t d = size_t(dim); d < x.shape.size(); ++d)
-    inner *= x.shape[d];
+  const BlockLayout layout = blockLayout(x.shape, dim);
+  const int64_t outer = layout.outer, inner = layout.inner;
   Backend *b = &bind.be;
   std::shared_ptr<PatchCacheState> &slot = (*bind.caches)[id];
   if (!slot) {
@@ -67,7 +64,11 @@ Step bindPatchCache(OpBind &bind) {
   std::shared_ptr<PatchCacheState> state = slot;
   const auto *src = static_cast<const uint8_t *>(x.ptr);
   auto *dst = static_cast<uint8_t *>(y.ptr);
-  const std::string where = bind.where;
+  // A run-order error, not a bad plan: the instruction without the
+  // loader's "invalid plan" prefix.
+  std::string where = bind.where;
+  if (where.rfind("invalid plan ", 0) == 0)
+    where = "plan " + where.substr(13);
   return [=] {
     uint8_t *cache = state->data.get();
     if (parts == 1) {

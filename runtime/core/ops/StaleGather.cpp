@@ -61,11 +61,8 @@ Step bindStaleGather(OpBind &bind) {
   const size_t bytes = size_t(x.numel()) * es;
   const int64_t parts = comm.size(), own = comm.rank();
   // Y is [outer, parts * inner]: block p fills columns [p inner, +inner).
-  int64_t outer = 1, inner = 1;
-  for (int64_t d = 0; d < dim; ++d)
-    outer *= x.shape[size_t(d)];
-  for (size_t d = size_t(dim); d < x.shape.size(); ++d)
-    inner *= x.shape[d];
+  const BlockLayout layout = blockLayout(x.shape, dim);
+  const int64_t outer = layout.outer, inner = layout.inner;
   Backend *b = &bind.be;
   // [S: parts blocks | G], released with the step (the executor's).
   const size_t total = bytes * size_t(parts + 1);

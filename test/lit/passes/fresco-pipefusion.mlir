@@ -1,4 +1,5 @@
 // RUN: fresco-opt %s --fresco-create-grid="parallel=pipefusion=2 ranks=2" --fresco-pipefusion-warmup --fresco-patch-parallel --fresco-propagate-shardings --fresco-insert-collectives --fresco-pipefusion -split-input-file -verify-diagnostics | FileCheck %s
+// RUN: fresco-opt %s --fresco-create-grid="parallel=pipefusion=2 ranks=2" --fresco-pipefusion-warmup --fresco-patch-parallel --fresco-propagate-shardings --fresco-insert-collectives --fresco-pipefusion --fresco-pipeline-parallel | FileCheck %s --check-prefix=STAGES
 // RUN: not fresco-opt %s --fresco-create-grid="parallel=ulysses=2,pipefusion=2 ranks=4" --fresco-pipefusion-warmup --fresco-ulysses-parallel --fresco-patch-parallel 2>&1 | FileCheck %s --check-prefix=ULY
 
 // The small DiT of fresco-patch-parallel.mlir in a pipeline, pipefusion=2
@@ -28,6 +29,20 @@
 // CHECK: %[[KW:.*]] = fresco.patch_cache %{{.*}} {cache = 0 : i64, dim = 1 : i64, index = 0 : i64, parts = 1 : i64} : tensor<2x16x16xf32> -> tensor<2x16x16xf32>
 // CHECK: %[[VW:.*]] = fresco.patch_cache %{{.*}} {cache = 1 : i64, dim = 1 : i64, index = 0 : i64, parts = 1 : i64}
 // CHECK: fresco.attention %{{.*}}, %[[KW]], %[[VW]] {{.*}} : (tensor<2x16x16xf32>, tensor<2x16x16xf32>, tensor<2x16x16xf32>) -> tensor<2x16x16xf32>
+// The stages cut by dataflow (fresco-pipeline-parallel): the twin's byte
+// balance puts k's weight on stage 1, so every write of both caches, in
+// both functions, is on stage 1 (the rank that keeps them), and each patch
+// sends its own activations on.
+// STAGES-LABEL: func.func @dit
+// STAGES: fresco.stage_transfer {{.*}}from_stage = 0 : i64, to_stage = 1 : i64} : tensor<2x8x16xf32>
+// STAGES: fresco.patch_cache {{.*}}{cache = 0 : i64, dim = 1 : i64, fresco.stage = #fresco.stage<1>, index = 0 : i64
+// STAGES: fresco.patch_cache {{.*}}{cache = 1 : i64, dim = 1 : i64, fresco.stage = #fresco.stage<1>, index = 0 : i64
+// STAGES: fresco.patch_cache {{.*}}{cache = 0 : i64, dim = 1 : i64, fresco.stage = #fresco.stage<1>, index = 1 : i64
+// STAGES: fresco.patch_cache {{.*}}{cache = 1 : i64, dim = 1 : i64, fresco.stage = #fresco.stage<1>, index = 1 : i64
+// STAGES: fresco.stage_broadcast {{.*}}from_stage = 1 : i64} : tensor<2x4x8x8xf32>
+// STAGES-LABEL: func.func @dit_warmup
+// STAGES: fresco.patch_cache {{.*}}{cache = 0 : i64, dim = 1 : i64, fresco.stage = #fresco.stage<1>, index = 0 : i64, parts = 1 : i64}
+// STAGES: fresco.patch_cache {{.*}}{cache = 1 : i64, dim = 1 : i64, fresco.stage = #fresco.stage<1>, index = 0 : i64, parts = 1 : i64}
 // ULY: error: pipefusion=2 with ulysses=2: PipeFusion's patches do not compose with another sequence split
 module attributes {fresco.pipeline = {denoiser = "dit", decoder = "vae"}} {
   func.func @dit(%x: tensor<2x4x8x8xf32>, %c: tensor<2x16xf32>) -> tensor<2x4x8x8xf32> {

@@ -4,7 +4,7 @@
 # the GPU topology presets (roofline, no calibration) for the FLUX.1-dev
 # pipeline at 1024 px (28 steps, bf16, and FP8 GEMMs) and DiT-XL/2 at 256 px (the
 # whole pipeline, 50 steps with guidance, f32 and bf16), 1 to 8 GPUs.
-# patch=8 against ulysses=8 and ring=8 last. Needs no weights: configs only.
+# patch=8 and pipefusion=8 against ulysses=8, ring=8 and pipeline=8 last. Needs no weights: configs only.
 set -euo pipefail
 B=${1:?bin folder}
 W=${2:?work folder}
@@ -63,10 +63,14 @@ done
 # patch=P (DistriFusion) is approximate, so --parallel auto never picks it:
 # its stale step against ulysses and ring on 8 GPUs, FLUX.1-dev's
 # transformer at 1024 px, bf16 (docs/strategies.md, "Displaced patches").
+# PipeFusion (pipefusion=8, also approximate) with 8 and 16 patches, and
+# pipeline=8, whose stages it overlaps.
 for topo in h100-sxm-8 h100-pcie-8; do
-  for layout in ulysses=8 ring=8 patch=8; do
+  for layout in ulysses=8 ring=8 patch=8 pipeline=8 pipefusion=8 \
+    "pipefusion=8 --pipefusion-patches 16"; do
+    # shellcheck disable=SC2086 # the layout's words are flags
     "$B/fresco-compile" "$flux" -o "$W/layout.fplan" --batch 1 --dtype bf16 \
-      --height 1024 --width 1024 --ranks 8 --parallel "$layout" --quiet
+      --height 1024 --width 1024 --ranks 8 --parallel $layout --quiet
     echo "flux-1-dev 1024px $topo $layout: $("$B/fresco-inspect" \
       "$W/layout.fplan" --predict --topology "$topo" --steps 28 |
       grep -m1 'function transformer')"

@@ -28,6 +28,8 @@ The layers and their tokens:
                           single_transformer_blocks.*.attn over [text; image]: each stream is
                           split on its own (text token j in block j // ceil(T_txt / P), image
                           token i in block i // ceil(T_img / P)); rank r holds both its blocks.
+  SD3Transformer2DModel   transformer_blocks.*.attn over [image; context] (each stream split on its
+                          own, as Flux's) and SD3.5's image-only transformer_blocks.*.attn2.
 
 PIPEFUSION (install(..., pipefusion=True); fresco-compile --parallel pipefusion=S
 --pipefusion-patches M): the tokens are M patches (blocks as above, M for P), and a rank runs them
@@ -55,7 +57,8 @@ class EmulationError(ValueError):
     """A case the emulation refuses (as Fresco would): the scripts exit with its message."""
 
 
-MODEL_KINDS = {"DiTTransformer2DModel": "dit", "UNet2DConditionModel": "unet", "FluxTransformer2DModel": "flux"}
+MODEL_KINDS = {"DiTTransformer2DModel": "dit", "UNet2DConditionModel": "unet", "FluxTransformer2DModel": "flux",
+               "SD3Transformer2DModel": "sd3"}
 
 
 def token_blocks(tokens: int, patches: int):
@@ -139,7 +142,7 @@ class StaleAttention:
     def __call__(self, attn, hidden_states, encoder_hidden_states=None, attention_mask=None, temb=None,
                  image_rotary_emb=None):
         emulation = self.emulation
-        joint = emulation.kind == "flux"
+        joint = emulation.kind in ("flux", "sd3")
         if emulation.call is None:
             raise RuntimeError(f"distrifusion: {self.name} ran outside a call of the installed denoiser")
         if not joint and encoder_hidden_states is not None:
@@ -234,6 +237,14 @@ class Emulation:
                                  f"{self.patches} ranks (Fresco refuses it too)")
             return token_blocks(tokens, self.patches)
         text, image = self.text_tokens, self.image_tokens
+        if self.kind == "sd3":
+            # [image; context] (JointAttnProcessor2_0), or the image alone
+            # (SD3.5's attn2).
+            if tokens == image:
+                return token_blocks(image, self.patches)
+            if text + image != tokens:
+                raise RuntimeError(f"distrifusion: {name}: {tokens} tokens, expected {image} image + {text} text")
+            return torch.cat([token_blocks(image, self.patches), token_blocks(text, self.patches)])
         if text + image != tokens:
             raise RuntimeError(f"distrifusion: {name}: {tokens} tokens, expected {text} text + {image} image")
         return torch.cat([token_blocks(text, self.patches), token_blocks(image, self.patches)])
@@ -249,6 +260,12 @@ class Emulation:
                 image = args[0] if args else kwargs["hidden_states"]
                 text = args[1] if len(args) > 1 else kwargs["encoder_hidden_states"]
                 self.image_tokens, self.text_tokens = image.shape[1], text.shape[1]
+            elif self.kind == "sd3":
+                image = args[0] if args else kwargs["hidden_states"]
+                text = args[1] if len(args) > 1 else kwargs["encoder_hidden_states"]
+                p = self.model.config.patch_size
+                self.image_tokens = image.shape[-2] * image.shape[-1] // (p * p)
+                self.text_tokens = text.shape[1]
             self.call = self.calls
             try:
                 return forward(*args, **kwargs)
@@ -273,6 +290,10 @@ def self_attention_modules(model, kind: str):
         elif kind == "flux" and last == "attn" and name.split(".")[0] in ("transformer_blocks",
                                                                           "single_transformer_blocks"):
             found.append((name, module))
+        elif kind == "sd3" and last in ("attn", "attn2") and name.split(".")[0] == "transformer_blocks":
+            # The joint attention over [image; context], and SD3.5's
+            # image-only attn2.
+            found.append((name, module))
     return found
 
 
@@ -281,7 +302,8 @@ def install(model, patches: int, fresh_steps: int, pipefusion: bool = False) -> 
     docstring. patches >= 1, fresh_steps >= 1 (the first call has no stale keys to read).
     pipefusion: PipeFusion's patches instead of DistriFusion's ranks (the queries of patch r read
     this call's keys and values of patches 0..r, as patch r runs after them; see PIPEFUSION)."""
-    from diffusers.models.attention_processor import AttnProcessor, AttnProcessor2_0, FluxAttnProcessor2_0
+    from diffusers.models.attention_processor import (AttnProcessor, AttnProcessor2_0, FluxAttnProcessor2_0,
+                                                      JointAttnProcessor2_0)
 
     kind = MODEL_KINDS.get(type(model).__name__)
     if kind is None:
@@ -297,7 +319,7 @@ def install(model, patches: int, fresh_steps: int, pipefusion: bool = False) -> 
         raise EmulationError(f"distrifusion: {type(model).__name__} has no self-attention layer to emulate")
     for name, module in modules:
         original = module.processor
-        if type(original) in (AttnProcessor2_0, FluxAttnProcessor2_0):
+        if type(original) in (AttnProcessor2_0, FluxAttnProcessor2_0, JointAttnProcessor2_0):
             inner, attend = original, None  # attends with the sdpa in place at each call
         elif type(original) is AttnProcessor and kind != "flux":
             # Its 2.0 sibling does the same projections; it refuses to build without an sdpa.

@@ -73,16 +73,21 @@ def call_main(module_name: str, argv, expect_exit: int = 0) -> str:
 
 # ---- mixing: stale_attention against the definition, element by element ----
 
-def naive(q, k, v, k_prev, v_prev, blocks):
+def naive(q, k, v, k_prev, v_prev, blocks, pipefusion=False):
+    """Query i reads key j fresh when j is in its block (DistriFusion) or in
+    its block or an earlier one (PipeFusion), else the previous call's."""
     import torch
+
+    def fresh(i, j):
+        return blocks[j] <= blocks[i] if pipefusion else blocks[j] == blocks[i]
 
     out = torch.zeros(q.shape[:-1] + v.shape[-1:], dtype=q.dtype)
     for b in range(q.shape[0]):
         for h in range(q.shape[1]):
             for i in range(q.shape[2]):
-                keys = torch.stack([k[b, h, j] if blocks[j] == blocks[i] else k_prev[b, h, j]
+                keys = torch.stack([k[b, h, j] if fresh(i, j) else k_prev[b, h, j]
                                     for j in range(k.shape[2])])
-                values = torch.stack([v[b, h, j] if blocks[j] == blocks[i] else v_prev[b, h, j]
+                values = torch.stack([v[b, h, j] if fresh(i, j) else v_prev[b, h, j]
                                       for j in range(k.shape[2])])
                 weights = torch.softmax(keys @ q[b, h, i] / q.shape[-1] ** 0.5, dim=0)
                 out[b, h, i] = weights @ values
@@ -110,11 +115,13 @@ def check_mixing() -> None:
     for name, blocks in layouts.items():
         patches = int(name.split("P=")[1].split()[0])
         q, k, v, kp, vp = (torch.randn(2, 2, len(blocks), 4, generator=gen, dtype=torch.float64) for _ in range(5))
-        got = distrifusion.stale_attention(sdpa, q, k, v, kp, vp, blocks, patches)
-        err = float((got - naive(q, k, v, kp, vp, blocks)).abs().max())
-        plain = float((got - sdpa(q, k, v)).abs().max())
-        check(err < 1e-12 and (patches == 1 or plain > 1e-3),
-              f"{name}: max |emulation - definition| {err:.3g} (and {plain:.3g} from plain attention)")
+        for pipefusion in (False, True):
+            got = distrifusion.stale_attention(sdpa, q, k, v, kp, vp, blocks, patches, pipefusion)
+            err = float((got - naive(q, k, v, kp, vp, blocks, pipefusion)).abs().max())
+            plain = float((got - sdpa(q, k, v)).abs().max())
+            what = "pipefusion" if pipefusion else "distrifusion"
+            check(err < 1e-12 and (patches == 1 or plain > 1e-3),
+                  f"{name}, {what}: max |emulation - definition| {err:.3g} (and {plain:.3g} from plain attention)")
 
 
 def check_state() -> None:
@@ -183,6 +190,16 @@ def run_checks(name, run, exact, extra_patches):
             first = lat
     again = np.load(run(["--patch", 2, "--fresh-steps", 1]))
     check(np.array_equal(first, again), f"(d) {name} --patch 2 --fresh-steps 1 twice: bit for bit equal")
+    # PipeFusion: exact when every step is fresh or with one patch; another
+    # approximation than DistriFusion's otherwise.
+    for flags in (["--pipefusion", 2, "--fresh-steps", STEPS], ["--pipefusion", 1, "--fresh-steps", 1]):
+        d = rel(np.load(run(flags)), ref)
+        check(d <= IDENTICAL, f"(e) {name} {' '.join(map(str, flags))}: rel diff {d:.3g} (limit {IDENTICAL:g})")
+    lat = np.load(run(["--pipefusion", 2, "--fresh-steps", 1]))
+    d, dp = rel(lat, ref), rel(lat, first)
+    check(np.isfinite(lat).all() and d > IDENTICAL and dp > IDENTICAL,
+          f"(f) {name} --pipefusion 2 --fresh-steps 1: rel diff from exact {d:.4g}, from --patch 2 {dp:.4g} "
+          f"(both must exceed {IDENTICAL:g})")
 
 
 def child(model: str, work: str) -> None:

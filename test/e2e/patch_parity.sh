@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# patch_parity.sh dit|sd|flux [patch|pipefusion]: --parallel patch=P
+# patch_parity.sh dit|sd|flux|sd3 [patch|pipefusion]: --parallel patch=P
 # (DistriFusion's displaced patches; the default) or pipefusion=S
 # --pipefusion-patches M (PipeFusion: M patches run in turn through S
 # stages, the emulation's --pipefusion M) on a tiny random pipeline, Gloo
@@ -79,8 +79,25 @@ flux)
       --dtype float64 --out-latents "$out" "$@" > /dev/null
   }
   ;;
+sd3)
+  # SD3.5-like: joint attention over [image; context] and the image-only
+  # attn2 of its dual-attention blocks.
+  ref=$here/sdxl_sd3_reference.py
+  py "$ref" make --kind sd3 --sd35 --out "$work/pipe" --seed 3 > /dev/null
+  py "$ref" latents --out "$work/x.npy" --batch 2 --seed 5 --height 32 \
+    --width 16 > /dev/null
+  size=(--height 32 --width 16)
+  inputs=(--prompt "a red fox in the snow" --prompt "Two cats, one dog!")
+  reference() {
+    local out=$1
+    shift
+    py "$ref" run --pipeline "$work/pipe" "${inputs[@]}" --steps $steps \
+      --latents "$work/x.npy" "${size[@]}" --dtype float64 \
+      --out-latents "$out" "$@" > /dev/null 2>&1
+  }
+  ;;
 *)
-  echo "usage: patch_parity.sh dit|sd|flux" >&2
+  echo "usage: patch_parity.sh dit|sd|flux|sd3" >&2
   exit 2
   ;;
 esac
@@ -152,8 +169,13 @@ if [ "$strategy" = pipefusion ]; then
       --place text_encoder=0,text_encoder_2=0,vae=0,transformer=1+2 \
       --parallel pipefusion=2
     ;;
+  sd3)
+    layout pf2 2 2 --parallel pipefusion=2
+    # The context tokens padded to 3 patches.
+    layout pf2-m3 2 3 --parallel pipefusion=2 --pipefusion-patches 3
+    ;;
   *)
-    echo "patch_parity.sh: pipefusion runs dit and flux" >&2
+    echo "patch_parity.sh: pipefusion runs dit, flux and sd3" >&2
     exit 2
     ;;
   esac
@@ -176,15 +198,15 @@ if [ "$strategy" = pipefusion ]; then
     # More patches than the 4 patch rows can be cut into: named by the flag.
     bad "--pipefusion-patches 8 cannot split" --ranks 2 \
       --parallel pipefusion=2 --pipefusion-patches 8
+    expect_error "pipefusion needs a pipeline" "$B/fresco-compile" \
+      "$work/pipe/transformer" -o "$work/bad.fplan" --ranks 2 \
+      --parallel pipefusion=2
   fi
   bad "PipeFusion's warm-up twin of the denoiser: it runs where the denoiser does" \
     --ranks 2 --parallel pipefusion=2 --place transformer_warmup=0+1
   expect_usage "--pipefusion-patches goes with --parallel pipefusion=S" \
     "$B/fresco-compile" "$work/pipe" -o "$work/bad.fplan" "${size[@]}" \
     --ranks 2 --parallel pipeline=2 --pipefusion-patches 2
-  expect_error "pipefusion needs a pipeline" "$B/fresco-compile" \
-    "$work/pipe/transformer" -o "$work/bad.fplan" "${size[@]}" --ranks 2 \
-    --parallel pipefusion=2
   exit 0
 fi
 case $model in
@@ -213,6 +235,9 @@ sd)
   expect_error "pipefusion runs transformer denoisers (DiT, Flux, SD3), not UNets" \
     "$B/fresco-compile" "$work/pipe" -o "$work/bad.fplan" "${size[@]}" \
     --ranks 2 --parallel pipefusion=2
+  ;;
+sd3)
+  layout patch2 2 2 --parallel patch=2
   ;;
 flux)
   layout patch2 2 2 --parallel patch=2

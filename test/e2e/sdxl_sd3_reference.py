@@ -25,6 +25,7 @@ Write initial latents:
 
 Run the pipeline:
   sdxl_sd3_reference.py run --pipeline DIR --prompt P [--prompt ...] [--prompt-2 ...]
+      [--patch P | --pipefusion M [--fresh-steps W]] (SD3: distrifusion.py's emulation)
       [--prompt-3 ...] [--negative-prompt N ...] --latents x.npy [--steps 4]
       [--guidance-scale G] [--height 32] [--width 24] [--max-sequence-length N]
       [--dtype float32|float64] --out-latents y.npy [--out-images z.npy]
@@ -57,6 +58,7 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
+import distrifusion  # noqa: E402
 from fresco_ref_common import (add_latents_args, add_pipeline_run_args, arg_parser, import_diffusers,  # noqa: E402
                                install_sdpa_for_torch1, per_prompt, pipeline_reference_setup, read_json,
                                save_latents, save_pipeline, tiny_vae)
@@ -148,8 +150,13 @@ def run(args) -> None:
         kwargs["prompt_3"] = per_prompt(args.prompt_3, n)
         if args.max_sequence_length:
             kwargs["max_sequence_length"] = args.max_sequence_length
+    emulation = distrifusion.from_args(args, pipe.transformer if cls is diffusers.StableDiffusion3Pipeline
+                                       else pipe.unet)
     with torch.no_grad():
         out = pipe(**kwargs).images
+        if emulation:
+            emulation.check_calls(args.steps)
+            print(emulation.summary())
         np.save(args.out_latents, out.float().numpy())
         if args.out_images:
             z = out / pipe.vae.config.scaling_factor
@@ -222,6 +229,7 @@ def main() -> None:
     r.add_argument("--prompt-2", action="append")
     r.add_argument("--prompt-3", action="append")
     r.add_argument("--max-sequence-length", type=int)
+    distrifusion.add_args(r)
     i2i = sub.add_parser("img2img")
     add_pipeline_run_args(i2i, guidance_default=None)
     i2i.add_argument("--prompt-2", action="append")
@@ -230,6 +238,8 @@ def main() -> None:
     i2i.add_argument("--image", required=True)
     i2i.add_argument("--strength", type=float, required=True)
     args = ap.parse_args()
+    if args.cmd == "run":
+        distrifusion.check_args(ap, args)
     {"make": make, "latents": save_latents, "run": run, "img2img": img2img}[args.cmd](args)
 
 

@@ -9,6 +9,7 @@
 #include "models/text/T5EncoderModel.h"
 #include "models/unet/UNetBuilder.h"
 #include "models/vae/VAEBuilder.h"
+#include "runtime/core/PythonJson.h"
 
 #include "mlir/IR/Builders.h"
 
@@ -45,7 +46,8 @@ Expected<json::Value> parseJson(StringRef text) {
       --depth;
     }
   }
-  return json::parse(text);
+  // Python's Infinity / NaN literals (diffusers writes them) as numbers.
+  return json::parse(::fresco::standardJson(text.str()));
 }
 
 /// A Flux transformer's token counts from the image size and text length.

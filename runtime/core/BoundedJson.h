@@ -11,6 +11,8 @@
 #ifndef FRESCO_RUNTIME_CORE_BOUNDEDJSON_H
 #define FRESCO_RUNTIME_CORE_BOUNDEDJSON_H
 
+#include "runtime/core/PythonJson.h"
+
 #include <nlohmann/json.hpp>
 
 #include <string>
@@ -46,8 +48,11 @@ template <typename It> nlohmann::json parseBoundedJson(It first, It last) {
       });
 }
 
+/// The same for a whole document, Python's Infinity, -Infinity and NaN
+/// read as PythonJson.h says.
 inline nlohmann::json parseBoundedJson(const std::string &text) {
-  return parseBoundedJson(text.begin(), text.end());
+  const std::string standard = standardJson(text);
+  return parseBoundedJson(standard.begin(), standard.end());
 }
 
 } // namespace fresco

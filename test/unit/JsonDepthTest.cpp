@@ -77,3 +77,30 @@ TEST(JsonDepth, TokenizerFiles) {
 }
 
 } // namespace
+
+// Python writes float('inf') as -Infinity (diffusers' DPM-Solver configs
+// hold "lambda_min_clipped": -Infinity): read as the largest finite
+// doubles, outside strings only.
+TEST(PythonJson, InfinityAndNaNLiterals) {
+  EXPECT_EQ(standardJson(R"({"a": -Infinity, "b": [Infinity, NaN], )"
+                         R"("c": "-Infinity NaN", "d": 1})"),
+            R"({"a": -1.7976931348623157e308, "b": [1.7976931348623157e308, )"
+            R"(null], "c": "-Infinity NaN", "d": 1})");
+  EXPECT_EQ(standardJson(R"({"s": "a\"Infinity", "x": Infinityx})"),
+            R"({"s": "a\"Infinity", "x": Infinityx})");
+  nlohmann::json j = parseBoundedJson(std::string(R"({"v": -Infinity})"));
+  EXPECT_EQ(j["v"].get<double>(), -1.7976931348623157e308);
+}
+
+TEST(PythonJson, SchedulerConfigWithInfinity) {
+  // diffusers' own default for lambda_min_clipped is -inf: the same
+  // schedule as without the key.
+  std::unique_ptr<Scheduler> a = createScheduler(
+      "DPMSolverMultistepScheduler", R"({"lambda_min_clipped": -Infinity})");
+  std::unique_ptr<Scheduler> b =
+      createScheduler("DPMSolverMultistepScheduler", "{}");
+  a->setTimesteps(20);
+  b->setTimesteps(20);
+  EXPECT_EQ(a->timesteps(), b->timesteps());
+  EXPECT_EQ(a->sigmas(), b->sigmas());
+}

@@ -242,3 +242,23 @@ def save_normal_noise(path: str, shape: tuple, seed: int) -> None:
     noise = np.random.default_rng(seed).standard_normal(shape).astype(np.float32)
     np.save(path, noise)
     print(f"wrote {path} float32 {list(noise.shape)}")
+
+
+def give_img2img_noise(module, noise) -> list:
+    """Makes an img2img pipeline module draw `noise` (a tensor) where it calls randn_tensor and take
+    the VAE encoder's mean (retrieve_latents in "argmax" mode) instead of a sample, as fresco-run
+    --image does. Returns the list of the noise draws' shapes (one per randn_tensor call)."""
+    calls = []
+
+    def given_noise(shape, generator=None, device=None, dtype=None, layout=None):
+        assert tuple(shape) == tuple(noise.shape), f"noise {list(noise.shape)} for {list(shape)}"
+        calls.append(shape)
+        return noise.to(dtype)
+
+    original_retrieve = module.retrieve_latents
+
+    def mean_latents(encoder_output, generator=None, sample_mode="sample"):
+        return original_retrieve(encoder_output, generator, sample_mode="argmax")
+
+    module.randn_tensor, module.retrieve_latents = given_noise, mean_latents
+    return calls

@@ -67,9 +67,9 @@ os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
 import distrifusion  # noqa: E402
 from fresco_noise import patch_ancestral_noise  # noqa: E402
-from fresco_ref_common import (add_latents_args, add_pipeline_run_args, arg_parser, import_diffusers,  # noqa: E402
-                               per_prompt, pipeline_reference_setup, read_json, save_latents, save_pipeline,
-                               tiny_vae)
+from fresco_ref_common import (add_latents_args, add_pipeline_run_args, arg_parser, give_img2img_noise,  # noqa: E402
+                               import_diffusers, per_prompt, pipeline_reference_setup, read_json, save_latents,
+                               save_pipeline, tiny_vae)
 
 REPO = os.path.dirname(os.path.dirname(HERE))
 SD15_SCHEDULER = dict(num_train_timesteps=1000, beta_start=0.00085, beta_end=0.012,
@@ -160,18 +160,7 @@ def img2img(args) -> None:
     if args.scheduler:
         pipe.scheduler = getattr(diffusers, args.scheduler).from_config(pipe.scheduler.config)
     noise = torch.from_numpy(np.load(args.latents.lstrip("@"))).to(dt)
-    calls = []
-
-    def given_noise(shape, generator=None, device=None, dtype=None, layout=None):
-        assert tuple(shape) == tuple(noise.shape), f"noise {list(noise.shape)} for {list(shape)}"
-        calls.append(shape)
-        return noise.to(dtype)
-
-    def mean_latents(encoder_output, generator=None, sample_mode="sample"):
-        return original_retrieve(encoder_output, generator, sample_mode="argmax")
-
-    original_retrieve = module.retrieve_latents
-    module.randn_tensor, module.retrieve_latents = given_noise, mean_latents
+    calls = give_img2img_noise(module, noise)
     negative = per_prompt(args.negative_prompt, len(args.prompt))
     # Fresco keys step noise by schedule index: the loop starts at the begin index.
     first = lambda: getattr(pipe.scheduler, "begin_index", None)  # noqa: E731

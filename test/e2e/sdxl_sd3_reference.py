@@ -59,9 +59,9 @@ os.environ["TRANSFORMERS_OFFLINE"] = "1"
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
 import distrifusion  # noqa: E402
-from fresco_ref_common import (add_latents_args, add_pipeline_run_args, arg_parser, import_diffusers,  # noqa: E402
-                               install_sdpa_for_torch1, per_prompt, pipeline_reference_setup, read_json,
-                               save_latents, save_pipeline, tiny_vae)
+from fresco_ref_common import (add_latents_args, add_pipeline_run_args, arg_parser, give_img2img_noise,  # noqa: E402
+                               import_diffusers, install_sdpa_for_torch1, per_prompt, pipeline_reference_setup,
+                               read_json, save_latents, save_pipeline, tiny_vae)
 
 REPO = os.path.dirname(os.path.dirname(HERE))
 SDXL_SCHEDULER = dict(num_train_timesteps=1000, beta_start=0.00085, beta_end=0.012,
@@ -183,18 +183,7 @@ def img2img(args) -> None:
     if dt == torch.float64 and getattr(pipe.vae.config, "force_upcast", False):
         pipe.vae.register_to_config(force_upcast=False)
     noise = torch.from_numpy(np.load(args.latents.lstrip("@"))).to(dt)
-    calls = []
-
-    def given_noise(shape, generator=None, device=None, dtype=None, layout=None):
-        assert tuple(shape) == tuple(noise.shape), f"noise {list(noise.shape)} for {list(shape)}"
-        calls.append(shape)
-        return noise.to(dtype)
-
-    def mean_latents(encoder_output, generator=None, sample_mode="sample"):
-        return original_retrieve(encoder_output, generator, sample_mode="argmax")
-
-    original_retrieve = module.retrieve_latents
-    module.randn_tensor, module.retrieve_latents = given_noise, mean_latents
+    calls = give_img2img_noise(module, noise)
     n = len(args.prompt)
     kwargs = dict(prompt=args.prompt, prompt_2=per_prompt(args.prompt_2, n),
                   negative_prompt=per_prompt(args.negative_prompt, n), image=Image.open(args.image),

@@ -179,6 +179,8 @@ if [ "$strategy" = pipefusion ]; then
     exit 2
     ;;
   esac
+  "$B/fresco-inspect" "$work/pf2.fplan" | grep -F \
+    "the first 1 step run the warm-up 'transformer_warmup' (exact)"
   bad() { # message compile-flags...
     expect_error "$1" "$B/fresco-compile" "$work/pipe" -o "$work/bad.fplan" \
       "${size[@]}" "${@:2}"

@@ -90,7 +90,12 @@ std::string describePipeline(const PipelineSpec &s) {
     os << ", timestep / " << s.timestepDivisor;
   if (s.flowPrediction)
     os << ", flow prediction";
-  if (s.freshSteps > 0) // patch=P: later steps read the previous step's K/V
+  if (s.freshSteps > 0 && !s.warmupFunction.empty()) // pipefusion
+    os << "; the first " << s.freshSteps << " step"
+       << (s.freshSteps == 1 ? "" : "s") << " run the warm-up '"
+       << s.warmupFunction << "' (exact), then the patches (stale keys "
+       << "and values)";
+  else if (s.freshSteps > 0) // patch=P: later steps read the previous K/V
     os << "; the first " << s.freshSteps << " step"
        << (s.freshSteps == 1 ? "" : "s") << " fresh, then stale";
   os << "\n";
@@ -123,8 +128,10 @@ std::string pipelineJson(const PipelineSpec &s) {
      << ", \"conditioning\": \"" << name(s.conditioning)
      << "\", \"guidance\": \"" << name(s.guidance) << "\", \"layout\": \""
      << name(s.layout) << "\", \"scheduler\": " << quoted(s.scheduler);
-  if (s.freshSteps > 0) // patch=P plans only
+  if (s.freshSteps > 0) // patch=P and pipefusion plans only
     os << ", \"fresh_steps\": " << s.freshSteps;
+  if (!s.warmupFunction.empty())
+    os << ", \"warmup_function\": " << quoted(s.warmupFunction);
   if (s.conditioning == plan::ConditioningKind::Text) {
     os << ", \"zero_negative_prompt\": "
        << (s.zeroNegativePrompt ? "true" : "false") << ", \"time_ids\": [";

@@ -164,9 +164,11 @@ GenerateResult generate(const PipelineSpec &p, Executor &exec,
     fail(*why);
   const bool denoises = contains(roles.denoiserRanks, roles.rank);
   const bool decodes = contains(roles.decoderRanks, roles.rank);
-  const int steps = o.steps ? o.steps : p.defaultSteps();
-  const double scale =
-      std::isnan(o.guidanceScale) ? p.defaultGuidanceScale() : o.guidanceScale;
+  // Image-to-image: the img2img class's defaults.
+  const bool i2i = o.initImage != nullptr;
+  const int steps = o.steps ? o.steps : p.defaultSteps(i2i);
+  const double scale = std::isnan(o.guidanceScale) ? p.defaultGuidanceScale(i2i)
+                                                   : o.guidanceScale;
   std::unique_ptr<Conditioning> conditioning = makeConditioning(p, o);
   std::unique_ptr<LatentLayout> layout = makeLatentLayout(p);
   std::unique_ptr<Guidance> guidance = makeGuidance(p, scale);
@@ -210,8 +212,9 @@ GenerateResult generate(const PipelineSpec &p, Executor &exec,
   // Image-to-image runs the schedule from `begin` on.
   int begin = 0;
   if (o.initImage) {
-    begin =
-        imageToImageBegin(p, steps, o.strength, scheduler->timesteps().size());
+    begin = imageToImageBegin(
+        p, steps, std::isnan(o.strength) ? p.defaultStrength() : o.strength,
+        scheduler->timesteps().size());
     scheduler->setBeginIndex(begin); // fails for a scheduler without it
   }
 

@@ -66,7 +66,9 @@ struct GenerateOptions {
   /// is then the noise add_noise (SD3, Flux: scale_noise) mixes in, in the
   /// latent layout, not multiplied by init_noise_sigma. Null: text-to-image.
   const HostTensor *initImage = nullptr;
-  double strength = 1.0; // image-to-image: (0, 1], diffusers' default 0.8
+  /// Image-to-image: (0, 1]; NaN: the img2img class's default
+  /// (PipelineSpec::defaultStrength).
+  double strength = std::numeric_limits<double>::quiet_NaN();
   /// Scheduler class overriding the plan's; it is configured from the
   /// plan's scheduler_config, as diffusers' from_config(pipe.scheduler.config).
   std::string scheduler;

@@ -578,18 +578,28 @@ const ComponentSpec *PipelineSpec::find(plan::ComponentRole role) const {
   return nullptr;
 }
 
-int PipelineSpec::defaultSteps() const {
+int PipelineSpec::defaultSteps(bool imageToImage) const {
+  if (imageToImage && kind == "StableDiffusion3Pipeline")
+    return 50;
   return kind == "FluxPipeline" || kind == "StableDiffusion3Pipeline" ? 28 : 50;
 }
 
-double PipelineSpec::defaultGuidanceScale() const {
+double PipelineSpec::defaultGuidanceScale(bool imageToImage) const {
   if (kind == "FluxPipeline")
-    return 3.5;
+    return imageToImage ? 7.0 : 3.5;
   if (kind == "StableDiffusionXLPipeline")
     return 5.0;
   if (kind == "StableDiffusion3Pipeline")
     return 7.0;
   return kind == "StableDiffusionPipeline" ? 7.5 : 4.0;
+}
+
+double PipelineSpec::defaultStrength() const {
+  if (kind == "StableDiffusionXLPipeline")
+    return 0.3;
+  if (kind == "StableDiffusion3Pipeline" || kind == "FluxPipeline")
+    return 0.6;
+  return 0.8;
 }
 
 std::vector<const ComponentSpec *> PipelineSpec::textEncoders() const {

@@ -76,9 +76,15 @@ struct PipelineSpec {
   /// The pipeline class's defaults: num_inference_steps and guidance_scale
   /// of its __call__ (DiTPipeline 50 and 4.0, FluxPipeline 28 and 3.5,
   /// StableDiffusionPipeline 50 and 7.5, StableDiffusionXLPipeline 50 and
-  /// 5.0, StableDiffusion3Pipeline 28 and 7.0).
-  int defaultSteps() const;
-  double defaultGuidanceScale() const;
+  /// 5.0, StableDiffusion3Pipeline 28 and 7.0), or with `imageToImage` its
+  /// img2img class's (the same but StableDiffusion3Img2ImgPipeline's 50
+  /// steps and FluxImg2ImgPipeline's guidance 7.0).
+  int defaultSteps(bool imageToImage = false) const;
+  double defaultGuidanceScale(bool imageToImage = false) const;
+  /// The img2img class's default strength: StableDiffusionImg2ImgPipeline
+  /// 0.8, StableDiffusionXLImg2ImgPipeline 0.3, StableDiffusion3- and
+  /// FluxImg2ImgPipeline 0.6.
+  double defaultStrength() const;
   /// The component playing `role` (the first, for text encoders), or null.
   const ComponentSpec *find(plan::ComponentRole role) const;
   /// The text encoder components, in table order.

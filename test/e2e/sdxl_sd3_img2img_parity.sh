@@ -80,6 +80,27 @@ if [ "$kind" = sd3 ]; then
   cmp "$work/t2i.npy" "$work/f1.0.npy"
 fi
 
+# Without --strength (and, for SD3, --steps) the img2img class's defaults:
+# SDXL strength 0.3 (10 steps keep 3), SD3 strength 0.6 of 50 steps (30),
+# and the run equals one that gives them.
+if [ "$kind" = sdxl ]; then
+  defaults=(--steps 10) explicit=(--steps 10 --strength 0.3) want=3
+else
+  defaults=() explicit=(--steps 50 --strength 0.6) want=30
+fi
+"$B/fresco-run" "$work/i2i.fplan" --weights "$work/pipe" "${prompts[@]}" \
+  --image "$work/in.png" "${defaults[@]}" --latents "@$work/noise.npy" \
+  --output-latents "@$work/default.npy" --timeout 60 --stats \
+  2> "$work/default.log"
+grep -q "$want steps of $sched" "$work/default.log" || {
+  echo "defaults: expected $want steps:"
+  cat "$work/default.log"; exit 1
+}
+"$B/fresco-run" "$work/i2i.fplan" --weights "$work/pipe" "${prompts[@]}" \
+  --image "$work/in.png" "${explicit[@]}" --latents "@$work/noise.npy" \
+  --output-latents "@$work/explicit.npy" --timeout 60 --quiet
+cmp "$work/default.npy" "$work/explicit.npy"
+
 # Several ranks against the 1-rank run at strength 0.6.
 multi() { # name compile-flags...
   local name=$1

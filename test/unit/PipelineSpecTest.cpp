@@ -293,6 +293,10 @@ TEST(PipelineSpec, FluxTableDecodes) {
   EXPECT_TRUE(s.flowPrediction);
   EXPECT_EQ(s.defaultSteps(), 28);
   EXPECT_EQ(s.defaultGuidanceScale(), 3.5);
+  // FluxImg2ImgPipeline's own defaults: 28 steps, guidance 7.0, strength 0.6.
+  EXPECT_EQ(s.defaultSteps(true), 28);
+  EXPECT_EQ(s.defaultGuidanceScale(true), 7.0);
+  EXPECT_EQ(s.defaultStrength(), 0.6);
   EXPECT_FALSE(generationSupport(s).has_value()) << *generationSupport(s);
 }
 
@@ -441,6 +445,10 @@ TEST(PipelineSpec, SdxlTableDecodes) {
   EXPECT_EQ(s.timeIds.size(), 6u);
   EXPECT_TRUE(s.zeroNegativePrompt);
   EXPECT_EQ(s.defaultGuidanceScale(), 5.0);
+  // StableDiffusionXLImg2ImgPipeline's: strength 0.3, the rest as above.
+  EXPECT_EQ(s.defaultStrength(), 0.3);
+  EXPECT_EQ(s.defaultSteps(true), 50);
+  EXPECT_EQ(s.defaultGuidanceScale(true), 5.0);
 }
 
 const FluxCase kBadSdxlTables[] = {

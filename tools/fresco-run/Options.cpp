@@ -27,7 +27,7 @@ USAGE:
                ...] [--prompt-2 ...] [--prompt-3 ...] [--prompt-file F]
                [--negative-prompt N] [--steps 28] [--guidance-scale 3.5]
                [--seed 0] [--scheduler NAME] [--latents @x.npy]
-               [--image in.png [--strength 0.8]]
+               [--image in.png [--strength S]]
                [--output-latents @y.npy] -o out.png
   Run one function on NumPy inputs:
     fresco-run PLAN --weights FOLDER [--function NAME] --input @x.npy ...
@@ -136,7 +136,8 @@ GENERATION (plans compiled from a pipeline folder):
                        schedulers above that fits the pipeline, driven as
                        diffusers' img2img pipeline class drives it
   --strength S         with --image: how much of the schedule runs, in
-                       (0, 1] (default 0.8), as diffusers' get_timesteps:
+                       (0, 1] (default the img2img class's: 0.8 SD, 0.3
+                       SDXL, 0.6 SD3 and Flux), as diffusers' get_timesteps:
                        the last int(steps * S) of the --steps steps (SD3,
                        Flux: steps - int(steps - steps * S), rounding up;
                        1: all of them, from the image noised to the first)

@@ -40,8 +40,9 @@ struct Options {
   double guidanceScale = std::numeric_limits<double>::quiet_NaN(); // NaN: ditto
   uint64_t seed = 0;
   std::string scheduler, latents, outputLatents, outputImage;
-  std::string image;        // --image: image-to-image's init PNG
-  double strength = 0.8;    // --strength (StableDiffusionImg2ImgPipeline's)
+  std::string image; // --image: image-to-image's init PNG
+  // --strength; NaN: the img2img class's (0.8 SD, 0.3 SDXL, 0.6 SD3, Flux)
+  double strength = std::numeric_limits<double>::quiet_NaN();
   int freshSteps = -1;      // --fresh-steps; -1: the plan's (patch=P)
   std::string calibrate;    // --calibrate: the table to write
   std::string profileTrace; // --profile-trace: Chrome trace JSON (+ rank)

@@ -154,8 +154,9 @@ int runPipeline(const Options &o, const RankEnv &env) {
 
   std::unique_ptr<ProgressBar> bar;
   if (!o.quiet && showsProgress)
-    bar = std::make_unique<ProgressBar>(o.steps ? o.steps : spec.defaultSteps(),
-                                        stderr, isTerminal(stderr), "denoise");
+    bar = std::make_unique<ProgressBar>(
+        o.steps ? o.steps : spec.defaultSteps(!o.image.empty()), stderr,
+        isTerminal(stderr), "denoise");
   g.onStep = [&](int done, int total, double seconds) {
     if (bar) {
       bar->setTotal(total); // the denoiser calls, which PNDM adds to

@@ -60,7 +60,16 @@ for n in 1 2 4 8; do
   best "sd3.5-large 1024px bf16 h100-sxm-8 $n" "$root/models/sd3/pipelines/sd3.5-large" \
     --batch 1 --dtype bf16 --ranks "$n" --parallel auto --topology h100-sxm-8 --steps 28
 done
-# patch=P (DistriFusion) is approximate, so --parallel auto never picks it:
+# With --allow-approximate the search also tries patch=P and pipefusion=S
+# (approximate: stale keys and values): FLUX.1-dev's winners then.
+for topo in h100-sxm-8 h100-pcie-8; do
+  for n in 2 4 8; do
+    best "flux-1-dev 1024px $topo $n approximate allowed" "$flux" --batch 1 \
+      --dtype bf16 --height 1024 --width 1024 --ranks "$n" --parallel auto \
+      --allow-approximate --topology "$topo" --steps 28
+  done
+done
+# patch=P (DistriFusion) is approximate, so --parallel auto alone never picks it:
 # its stale step against ulysses and ring on 8 GPUs, FLUX.1-dev's
 # transformer at 1024 px, bf16 (docs/strategies.md, "Displaced patches").
 # PipeFusion (pipefusion=8, also approximate) with 8 and 16 patches, and

@@ -12,6 +12,8 @@ namespace fresco::planner {
 
 std::string Layout::label() const {
   std::string s = parallel;
+  if (patches > 0)
+    s += " --pipefusion-patches " + std::to_string(patches);
   if (!place.empty())
     s += (s.empty() ? "place " : " place ") + place;
   if (s.empty())
@@ -19,6 +21,11 @@ std::string Layout::label() const {
   if (replicas > 1)
     s += " x" + std::to_string(replicas) + " replicas";
   return s;
+}
+
+bool Layout::approximate() const {
+  return parallel.find("patch=") != std::string::npos ||
+         parallel.find("pipefusion=") != std::string::npos;
 }
 
 std::vector<std::string> degreeProducts(int n) {
@@ -51,6 +58,44 @@ std::vector<std::string> degreeProducts(int n) {
     d[axis] = 1;
   };
   walk(0, n);
+  return out;
+}
+
+std::vector<Layout> approximateLayouts(int n) {
+  std::vector<Layout> out;
+  auto add = [&](std::initializer_list<std::pair<const char *, int>> axes,
+                 int patches) {
+    Layout l;
+    for (const auto &[axis, d] : axes)
+      if (d > 1)
+        l.parallel += (l.parallel.empty() ? "" : ",") + std::string(axis) +
+                      "=" + std::to_string(d);
+    l.ranks = n;
+    l.patches = patches;
+    out.push_back(l);
+  };
+  // Displaced patches replace the sequence axes (not with ulysses or ring);
+  // PipeFusion replaces the pipeline and the sequence axes.
+  for (int c = 1; c <= 2; ++c)
+    for (int s = 1; s <= n; ++s)
+      for (int p = 2; p <= n; ++p) {
+        if (n % (c * s * p))
+          continue;
+        add({{"cfg", c},
+             {"pipeline", s},
+             {"patch", p},
+             {"tp", n / (c * s * p)}},
+            0);
+      }
+  for (int c = 1; c <= 2; ++c)
+    for (int s = 2; s <= n; ++s) {
+      if (n % (c * s))
+        continue;
+      const int t = n / (c * s);
+      add({{"cfg", c}, {"pipefusion", s}, {"tp", t}}, 0);
+      if (2 * s <= 64)
+        add({{"cfg", c}, {"pipefusion", s}, {"tp", t}}, 2 * s);
+    }
   return out;
 }
 
@@ -113,10 +158,22 @@ std::vector<Candidate> chooseLayout(const AutoOptions &o, const CompileFn &fn,
       if (o.ranks % d == 0 &&
           (o.objective == Objective::Throughput || d == o.ranks))
         sizes.push_back(d);
+    // The layouts of n ranks the search tries.
+    auto layoutsOf = [&](int n) {
+      std::vector<Layout> ls;
+      for (const std::string &p : degreeProducts(n))
+        ls.push_back({n, 1, p, "", 0});
+      if (o.approximate)
+        for (const Layout &l : approximateLayouts(n))
+          ls.push_back(l);
+      return ls;
+    };
     for (int d : sizes)
-      for (const std::string &p : degreeProducts(d)) {
+      for (Layout l : layoutsOf(d)) {
         Candidate c;
-        c.layout = {d, o.ranks / d, p, ""};
+        l.ranks = d;
+        l.replicas = o.ranks / d;
+        c.layout = l;
         evaluate(c, o, fn);
         out.push_back(std::move(c));
       }
@@ -145,10 +202,12 @@ std::vector<Candidate> chooseLayout(const AutoOptions &o, const CompileFn &fn,
         std::string ranks;
         for (int r = 1; r < d; ++r)
           ranks += (r > 1 ? "+" : "") + std::to_string(r);
-        for (const std::string &p : degreeProducts(d - 1)) {
+        for (Layout l : layoutsOf(d - 1)) {
           Candidate c;
-          c.layout = {d, o.ranks / d, p,
-                      decoder + "=0," + denoiser + "=" + ranks};
+          l.ranks = d;
+          l.replicas = o.ranks / d;
+          l.place = decoder + "=0," + denoiser + "=" + ranks;
+          c.layout = l;
           evaluate(c, o, fn);
           out.push_back(std::move(c));
         }
@@ -183,22 +242,29 @@ std::string rankTable(const std::vector<Candidate> &cs, const AutoOptions &o) {
                 "layout", "step ms", "run s", "s/image", "max GiB");
   os << line;
   int n = 0;
+  bool approximate = false;
   for (const Candidate &c : cs) {
     ++n;
+    const std::string label =
+        c.layout.label() + (c.layout.approximate() ? " *" : "");
+    approximate |= c.layout.approximate();
     if (!c.rejected.empty()) {
-      os << "  -    " << c.layout.label() << ": rejected, " << c.rejected
-         << "\n";
+      os << "  -    " << label << ": rejected, " << c.rejected << "\n";
       continue;
     }
     uint64_t most = 0;
     for (const RankMemory &m : c.prediction.memory)
       most = std::max(most, m.total());
     std::snprintf(line, sizeof line,
-                  "  %-4d %-48s %10.4g %10.4g %10.4g %9.3f\n", n,
-                  c.layout.label().c_str(), c.prediction.stepSeconds * 1e3,
-                  c.runSeconds, c.imageSeconds, most / 1073741824.0);
+                  "  %-4d %-48s %10.4g %10.4g %10.4g %9.3f\n", n, label.c_str(),
+                  c.prediction.stepSeconds * 1e3, c.runSeconds, c.imageSeconds,
+                  most / 1073741824.0);
     os << line;
   }
+  if (approximate)
+    os << "  * approximate: attention reads other patches' keys and values "
+          "from the previous step (step ms: such a step; run s counts the "
+          "fresh or warm-up steps)\n";
   return os.str();
 }
 

@@ -2,11 +2,11 @@
 //-*-===//
 //
 // Enumerates the layouts of N ranks (every product of cfg, tp, ulysses,
-// ring and pipeline degrees, the decoder with the denoiser or on a rank of
-// its own), has the caller compile each one, drops the plans that do not
-// fit the topology's memory, predicts the rest and ranks them. Built with
-// exceptions but called from fresco-compile, which has none: nothing here
-// throws out.
+// ring and pipeline degrees, and on request the approximate patch and
+// pipefusion ones; the decoder with the denoiser or on a rank of its own), has
+// the caller compile each one, drops the plans that do not fit the topology's
+// memory, predicts the rest and ranks them. Built with exceptions but called
+// from fresco-compile, which has none: nothing here throws out.
 //
 //===----------------------------------------------------------------------===//
 #ifndef FRESCO_PLANNER_LAYOUTS_H
@@ -25,7 +25,13 @@ struct Layout {
   int replicas = 1;     // independent copies (throughput objective)
   std::string parallel; // "cfg=2,tp=2" ("" for one rank)
   std::string place;    // "vae=0,transformer=1+2+3" ("" by default)
+  int patches = 0;      // --pipefusion-patches (0: the compiler's default)
+  /// The flags that compile it, e.g. "pipefusion=4 --pipefusion-patches 8
+  /// place vae=0,transformer=1+2+3+4".
   std::string label() const;
+  /// patch=P or pipefusion=S: reads other tokens' keys and values from
+  /// the previous step.
+  bool approximate() const;
 };
 
 struct Candidate {
@@ -46,6 +52,8 @@ struct AutoOptions {
   const Topology *topology = nullptr;
   const Calibration *calibration = nullptr;
   DType storage = DType::F32;
+  /// Also the layouts with patch=P and pipefusion=S.
+  bool approximate = false;
 };
 
 /// Compiles one layout: the plan's bytes, or the reason it failed in
@@ -56,6 +64,12 @@ using CompileFn =
 /// The degree tuples whose product is `n` ("" for n == 1), cfg at most 2,
 /// in the grid order cfg, pipeline, ulysses, ring, tp.
 std::vector<std::string> degreeProducts(int n);
+
+/// The approximate layouts of `n` ranks: patch=P (P >= 2) times cfg,
+/// pipeline and tp degrees, in the grid order cfg, pipeline, patch, tp; and
+/// pipefusion=S (S >= 2) times cfg and tp, each with S and 2S patches (at
+/// most 64). Only `parallel` and `patches` are set.
+std::vector<Layout> approximateLayouts(int n);
 
 /// Every layout, compiled, predicted and ranked best first (rejected ones
 /// last). `error` is set (and nothing returned) only for bad options.

@@ -135,9 +135,11 @@ std::string membersKey(const flatbuffers::Vector<int32_t> &m) {
 /// clocks.
 class Simulation {
 public:
+  /// `fresh`: stale gathers are waited for at once (patch=P's first
+  /// steps), not carried to the function's end.
   Simulation(const LoadedPlan &plan, const std::string &function,
-             const PredictOptions &o)
-      : o_(o), topo_(*o.topology), name_(function) {
+             const PredictOptions &o, bool fresh = false)
+      : o_(o), topo_(*o.topology), name_(function), fresh_(fresh) {
     for (const plan::RankProgram *rp : *plan.plan().ranks())
       for (const plan::Function *f : *rp->functions())
         if (f->name()->str() == function) {
@@ -446,7 +448,8 @@ private:
         // A stale run's gather travels until the function returns (the
         // steady state; the first fresh_steps steps wait for it at once).
         p.async = c &&
-                  (c->async_start() || in.op() == plan::OpCode::StaleGather) &&
+                  (c->async_start() ||
+                   (in.op() == plan::OpCode::StaleGather && !fresh_)) &&
                   topo_.asyncOverlap;
         p.arrivals[r.time.rank] = r.clock;
         if (p.async)
@@ -490,7 +493,19 @@ private:
   std::map<std::string, Message> messages_;
   double scale_ = 1;
   int roofline_ = 0, calibrated_ = 0;
+  bool fresh_ = false;
 };
+
+/// Whether some rank's program of `function` has a stale gather.
+bool readsStaleBlocks(const plan::Plan &p, const std::string &function) {
+  for (const plan::RankProgram *rp : *p.ranks())
+    for (const plan::Function *f : *rp->functions())
+      if (f->name()->str() == function)
+        for (const plan::Instr *in : *f->instrs())
+          if (in->op() == plan::OpCode::StaleGather)
+            return true;
+  return false;
+}
 
 } // namespace
 
@@ -538,6 +553,14 @@ Prediction predict(const LoadedPlan &plan, const PredictOptions &o) {
   for (const std::string &n : names) {
     out.functions.push_back(Simulation(plan, n, o).run());
     out.functions.back().calls = twice.count(n) ? 2 : 1;
+  }
+  // patch=P's first steps wait for their gathers: priced apart.
+  if (!out.denoiser.empty() && out.warmup.empty() &&
+      readsStaleBlocks(p, out.denoiser)) {
+    out.warmup = out.denoiser;
+    out.warmupSteps = p.pipeline()->fresh_steps();
+    out.functions.push_back(Simulation(plan, out.denoiser, o, true).run());
+    out.functions.back().fresh = true;
   }
   out.stepSeconds = out.functions.front().seconds;
   for (size_t i = 1; i < out.functions.size(); ++i) {
@@ -589,9 +612,12 @@ std::string describe(const Prediction &p, int steps, const Topology &t) {
     const FunctionTime &f = p.functions[i];
     const bool step = i == 0;
     os << "function " << f.function << " ("
-       << (step ? (p.denoiser.empty() ? "one call"
-                   : p.warmup.empty() ? "every step"
-                                      : "every step after the warm-up")
+       << (step      ? (p.denoiser.empty()       ? "one call"
+                        : p.warmup.empty()       ? "every step"
+                        : p.warmup == p.denoiser ? "every step after the fresh ones"
+                                                 : "every step after the warm-up")
+           : f.fresh ? "the first " + std::to_string(p.warmupSteps) +
+                           " step(s), fresh: their gathers waited for"
            : f.function == p.warmup
                ? "the first " + std::to_string(p.warmupSteps) +
                      " step(s): PipeFusion's warm-up"
@@ -628,7 +654,9 @@ std::string describe(const Prediction &p, int steps, const Topology &t) {
   os << "predicted step " << ms(p.stepSeconds) << " ms";
   if (!p.denoiser.empty())
     os << "; " << steps << " steps"
-       << (p.warmup.empty() ? "" : " (the warm-up's included)")
+       << (p.warmup.empty()         ? ""
+           : p.warmup == p.denoiser ? " (the fresh ones' included)"
+                                    : " (the warm-up's included)")
        << " + once-per-run functions: " << ms(p.imageSeconds(steps))
        << " ms per run of up to " << p.images << " image(s)";
   os << "\n";
@@ -646,6 +674,7 @@ std::string toJson(const Prediction &p, int steps) {
     const FunctionTime &f = p.functions[i];
     os << (i ? ", " : "") << "{\"function\": \"" << f.function
        << "\", \"seconds\": " << f.seconds
+       << (f.fresh ? ", \"fresh\": true" : "")
        << ", \"calibrated\": " << f.calibrated
        << ", \"roofline\": " << f.roofline << ", \"ranks\": [";
     for (size_t j = 0; j < f.ranks.size(); ++j) {

@@ -18,8 +18,8 @@
 #include "runtime/core/DType.h"
 #include "runtime/core/Plan.h"
 
-#include <map>
 #include <algorithm>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -46,6 +46,9 @@ struct FunctionTime {
   /// text CFG (the prompts, then the negative prompts) unless the pipeline
   /// zeroes an absent negative prompt; 1 otherwise.
   int calls = 1;
+  /// patch=P: the denoiser's first fresh_steps steps, whose stale gathers
+  /// are waited for where they stand.
+  bool fresh = false;
 };
 
 struct RankMemory {
@@ -70,8 +73,9 @@ struct Prediction {
   int images = 1;          // images per run (the pipeline's num_images)
   double stepSeconds = 0;  // one call of the denoiser (or first function)
   double otherSeconds = 0; // the other functions, `calls` times each
-  /// PipeFusion: the warm-up function, run in place of the denoiser for the
-  /// first warmupSteps steps.
+  /// The first warmupSteps steps: PipeFusion's warm-up function, run in
+  /// place of the denoiser, or patch=P's fresh steps of the denoiser itself
+  /// (its FunctionTime has `fresh`).
   std::string warmup;
   int warmupSteps = 0;
   double warmupSeconds = 0;

@@ -304,4 +304,45 @@ TEST(PlannerLayouts, DegreeProducts) {
             eight.end());
 }
 
+TEST(PlannerLayouts, ApproximateLayouts) {
+  std::vector<Layout> four = approximateLayouts(4);
+  std::vector<std::string> labels;
+  for (const Layout &l : four) {
+    EXPECT_EQ(l.ranks, 4);
+    EXPECT_TRUE(l.approximate()) << l.label();
+    labels.push_back(l.label());
+  }
+  auto has = [&](const std::string &s) {
+    return std::find(labels.begin(), labels.end(), s) != labels.end();
+  };
+  // patch=P with cfg, pipeline and tp, in the grid order; never with the
+  // exact sequence axes.
+  EXPECT_TRUE(has("patch=4"));
+  EXPECT_TRUE(has("cfg=2,patch=2"));
+  EXPECT_TRUE(has("pipeline=2,patch=2"));
+  EXPECT_TRUE(has("patch=2,tp=2"));
+  // pipefusion=S with S and 2S patches; never with patch or pipeline.
+  EXPECT_TRUE(has("pipefusion=4"));
+  EXPECT_TRUE(has("pipefusion=4 --pipefusion-patches 8"));
+  EXPECT_TRUE(has("cfg=2,pipefusion=2 --pipefusion-patches 4"));
+  EXPECT_TRUE(has("pipefusion=2,tp=2"));
+  for (const std::string &l : labels) {
+    EXPECT_EQ(l.find("ulysses"), std::string::npos) << l;
+    EXPECT_EQ(l.find("ring"), std::string::npos) << l;
+    EXPECT_FALSE(l.find("pipefusion") != std::string::npos &&
+                 (l.find("patch=") != std::string::npos ||
+                  l.find("pipeline=") != std::string::npos))
+        << l;
+  }
+  // patch: 4, cfg x 2, pipeline x 2, x tp 2 (4); pipefusion: 4, 2 x tp 2,
+  // cfg x 2, each with S and 2S patches (6).
+  EXPECT_EQ(four.size(), 10u);
+  EXPECT_TRUE(approximateLayouts(1).empty());
+  // At most 64 patches.
+  for (const Layout &l : approximateLayouts(64))
+    EXPECT_LE(l.patches, 64) << l.label();
+  Layout exact{4, 1, "cfg=2,tp=2", "", 0};
+  EXPECT_FALSE(exact.approximate());
+}
+
 } // namespace

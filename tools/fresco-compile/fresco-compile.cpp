@@ -136,6 +136,12 @@ static cl::opt<int> steps("steps", cl::init(50),
                                    "steps a run is predicted for (default "
                                    "50)"),
                           cl::cat(category));
+static cl::opt<bool> allowApproximate(
+    "allow-approximate", cl::init(false),
+    cl::desc("with --parallel auto: also try the approximate layouts, "
+             "patch=P and pipefusion=S (with S and 2S patches), marked * in "
+             "the table"),
+    cl::cat(category));
 static cl::opt<std::string> place(
     "place", cl::init(""),
     cl::desc("component placement, e.g. vae=0,transformer=1 (default: the "
@@ -319,8 +325,8 @@ static void printSummary(StringRef summary, size_t planBytes) {
 /// first failure, or empty.
 static std::string lower(ModuleOp module, int64_t numRanks,
                          const std::string &degrees, const std::string &where,
-                         std::vector<uint8_t> &bytes, std::string &summary,
-                         raw_ostream *lowered) {
+                         int64_t patches, std::vector<uint8_t> &bytes,
+                         std::string &summary, raw_ostream *lowered) {
   MLIRContext *ctx = module.getContext();
   // The flag decides, whatever a hand-written module said.
   if (dtype == "f32")
@@ -337,7 +343,7 @@ static std::string lower(ModuleOp module, int64_t numRanks,
     po.parallel = degrees;
     po.place = where;
     po.tpSplitMinBytes = tpSplitMinBytes;
-    po.pipefusionPatches = pipefusionPatches;
+    po.pipefusionPatches = patches;
     mlir::fresco::buildPartitionPipeline(pm, po);
   }
   mlir::fresco::buildLowerToPlanPipeline(pm);
@@ -349,11 +355,12 @@ static std::string lower(ModuleOp module, int64_t numRanks,
   }
   // patch=P: how many steps exchange fresh blocks (PipelineEmitter).
   const bool stale = mlir::fresco::readsStaleState(module);
-  if (freshSteps.getNumOccurrences() && !stale)
+  // --parallel auto applies it to the approximate layouts only.
+  if (freshSteps.getNumOccurrences() && !stale && parallel != "auto")
     return "--fresh-steps: nothing compiled reads stale blocks (patch=1, or "
            "a function without self-attention); drop the flag";
   auto p = module->getAttrOfType<DictionaryAttr>("fresco.pipeline");
-  if (freshSteps.getNumOccurrences() && !p)
+  if (freshSteps.getNumOccurrences() && !p && parallel != "auto")
     return "--fresh-steps: a bare model's runs (fresco-run --function) are "
            "all fresh; drop the flag";
   if (p) {
@@ -428,6 +435,7 @@ static int autoParallel() {
   ao.objective = objective == "latency" ? pl::Objective::Latency
                                         : pl::Objective::Throughput;
   ao.steps = steps;
+  ao.approximate = allowApproximate;
   ao.topology = &topo;
   ao.calibration = calibration.empty() ? nullptr : &cal;
   ao.storage = dtype == "bf16"  ? ::fresco::DType::BF16
@@ -453,7 +461,8 @@ static int autoParallel() {
       return bytes;
     }
     std::string summary;
-    why = lower(*module, l.ranks, l.parallel, l.place, bytes, summary, nullptr);
+    why = lower(*module, l.ranks, l.parallel, l.place, l.patches, bytes,
+                summary, nullptr);
     if (!why.empty() && !first.empty())
       why = first;
     return bytes;
@@ -474,6 +483,7 @@ static int autoParallel() {
     errs() << "fresco-compile: wrote " << outputPath << " ("
            << best.layout.label() << ", " << best.layout.ranks
            << (best.layout.ranks == 1 ? " rank" : " ranks")
+           << (best.layout.approximate() ? ", approximate" : "")
            << (best.layout.replicas > 1
                    ? "; run " + std::to_string(best.layout.replicas) +
                          " copies of it for the throughput predicted"
@@ -529,11 +539,18 @@ int main(int argc, char **argv) {
     errs() << "fresco-compile: --max-sequence-length must be at least 1\n";
     return 2;
   }
+  if (allowApproximate && parallel != "auto") {
+    errs() << "fresco-compile: --allow-approximate goes with --parallel "
+              "auto (name patch=P or pipefusion=S in --parallel instead)\n";
+    return 2;
+  }
   if (freshSteps.getNumOccurrences()) {
     if (StringRef(parallel).find("patch=") == StringRef::npos &&
-        StringRef(parallel).find("pipefusion=") == StringRef::npos) {
+        StringRef(parallel).find("pipefusion=") == StringRef::npos &&
+        !(parallel == "auto" && allowApproximate)) {
       errs() << "fresco-compile: --fresh-steps goes with --parallel "
-                "patch=P or pipefusion=S\n";
+                "patch=P or pipefusion=S (or auto with "
+                "--allow-approximate)\n";
       return 2;
     }
     if (freshSteps < 1 || freshSteps > 10000) {
@@ -546,7 +563,11 @@ int main(int argc, char **argv) {
   if (pipefusionPatches.getNumOccurrences()) {
     if (StringRef(parallel).find("pipefusion=") == StringRef::npos) {
       errs() << "fresco-compile: --pipefusion-patches goes with --parallel "
-                "pipefusion=S\n";
+                "pipefusion=S"
+             << (parallel == "auto" ? " (--parallel auto --allow-approximate "
+                                      "tries S and 2S patches)"
+                                    : "")
+             << "\n";
       return 2;
     }
     if (pipefusionPatches < 2 || pipefusionPatches > 64) {
@@ -601,8 +622,8 @@ int main(int argc, char **argv) {
   std::vector<uint8_t> bytes;
   std::string summary;
   if (std::string why =
-          lower(*module, ranks, parallel, place, bytes, summary,
-                emit == EmitKind::LoweredMlir ? &out->os() : nullptr);
+          lower(*module, ranks, parallel, place, pipefusionPatches, bytes,
+                summary, emit == EmitKind::LoweredMlir ? &out->os() : nullptr);
       !why.empty())
     return errorExit(why);
   if (emit == EmitKind::LoweredMlir) {

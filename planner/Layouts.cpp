@@ -14,6 +14,8 @@ std::string Layout::label() const {
   std::string s = parallel;
   if (patches > 0)
     s += " --pipefusion-patches " + std::to_string(patches);
+  if (microbatches > 0)
+    s += " --microbatches " + std::to_string(microbatches);
   if (!place.empty())
     s += (s.empty() ? "place " : " place ") + place;
   if (s.empty())
@@ -161,8 +163,13 @@ std::vector<Candidate> chooseLayout(const AutoOptions &o, const CompileFn &fn,
     // The layouts of n ranks the search tries.
     auto layoutsOf = [&](int n) {
       std::vector<Layout> ls;
-      for (const std::string &p : degreeProducts(n))
-        ls.push_back({n, 1, p, "", 0});
+      for (const std::string &p : degreeProducts(n)) {
+        ls.push_back({n, 1, p, "", 0, 0});
+        // Micro-batches overlap the stages (exact).
+        if (p.find("pipeline=") != std::string::npos)
+          for (int m : {2, 4, 8, 16})
+            ls.push_back({n, 1, p, "", 0, m});
+      }
       if (o.approximate)
         for (const Layout &l : approximateLayouts(n))
           ls.push_back(l);
@@ -174,6 +181,7 @@ std::vector<Candidate> chooseLayout(const AutoOptions &o, const CompileFn &fn,
         l.ranks = d;
         l.replicas = o.ranks / d;
         c.layout = l;
+        c.variant = l.microbatches > 0;
         evaluate(c, o, fn);
         out.push_back(std::move(c));
       }
@@ -208,10 +216,18 @@ std::vector<Candidate> chooseLayout(const AutoOptions &o, const CompileFn &fn,
           l.replicas = o.ranks / d;
           l.place = decoder + "=0," + denoiser + "=" + ranks;
           c.layout = l;
+          c.variant = l.microbatches > 0;
           evaluate(c, o, fn);
           out.push_back(std::move(c));
         }
       }
+    out.erase(std::remove_if(out.begin(), out.end(),
+                             [](const Candidate &c) {
+                               return c.variant && !c.rejected.empty() &&
+                                      c.rejected.rfind("does not compile", 0) ==
+                                          0;
+                             }),
+              out.end());
     std::stable_sort(
         out.begin(), out.end(), [](const Candidate &a, const Candidate &b) {
           if (a.rejected.empty() != b.rejected.empty())

@@ -26,8 +26,9 @@ struct Layout {
   std::string parallel; // "cfg=2,tp=2" ("" for one rank)
   std::string place;    // "vae=0,transformer=1+2+3" ("" by default)
   int patches = 0;      // --pipefusion-patches (0: the compiler's default)
+  int microbatches = 0; // --microbatches with pipeline=S (0: none)
   /// The flags that compile it, e.g. "pipefusion=4 --pipefusion-patches 8
-  /// place vae=0,transformer=1+2+3+4".
+  /// place vae=0,transformer=1+2+3+4", "pipeline=2 --microbatches 4".
   std::string label() const;
   /// patch=P or pipefusion=S: reads other tokens' keys and values from
   /// the previous step.
@@ -36,6 +37,9 @@ struct Layout {
 
 struct Candidate {
   Layout layout;
+  /// A layout's micro-batched variant: dropped from the table when it does
+  /// not compile (the batch does not divide), as the layout itself stays.
+  bool variant = false;
   std::string rejected; // why it was dropped; empty when it was ranked
   Prediction prediction;
   double runSeconds = 0;     // one run of `steps` steps
@@ -71,7 +75,8 @@ std::vector<std::string> degreeProducts(int n);
 /// most 64). Only `parallel` and `patches` are set.
 std::vector<Layout> approximateLayouts(int n);
 
-/// Every layout, compiled, predicted and ranked best first (rejected ones
+/// Every layout (and each pipeline=S layout with 2, 4, 8 and 16
+/// micro-batches), compiled, predicted and ranked best first (rejected ones
 /// last). `error` is set (and nothing returned) only for bad options.
 std::vector<Candidate> chooseLayout(const AutoOptions &o, const CompileFn &fn,
                                     std::string &error) noexcept;

@@ -43,6 +43,7 @@ void mlir::fresco::buildPartitionPipeline(OpPassManager &pm,
   CreateGridOptions grid;
   grid.parallel = o.parallel;
   grid.patches = o.pipefusionPatches;
+  grid.microbatches = o.microbatches;
   pm.addPass(createCreateGrid(grid));
   // PipeFusion's exact twin, before any strategy, so that all but the
   // patches apply to it too.

@@ -33,11 +33,11 @@ struct CreateGridPass : impl::CreateGridBase<CreateGridPass> {
       auto [key, value] = item.trim().split('=');
       int64_t degree = 0;
       if (std::optional<GridAxisKind> k = symbolizeGridAxisKind(key);
-          !k || *k == GridAxisKind::Replica) {
+          !k || *k == GridAxisKind::Replica || *k == GridAxisKind::Microbatch) {
         module.emitError("unknown parallel axis '")
             << key << "' in '" << parallel
             << "' (valid: cfg=N, tp=N, ulysses=N, ring=N, patch=N, "
-               "pipeline=N, pipefusion=N)";
+               "pipeline=N, pipefusion=N; micro-batches: --microbatches M)";
         return signalPassFailure();
       }
       if (value.getAsInteger(10, degree) || degree < 1) {
@@ -81,6 +81,24 @@ struct CreateGridPass : impl::CreateGridBase<CreateGridPass> {
       module.emitError("--pipefusion-patches applies to --parallel "
                        "pipefusion=S only");
       return signalPassFailure();
+    }
+    if (microbatches != 0) {
+      // Virtual like PipeFusion's patches; the stages overlap on them.
+      if (!seen.contains("pipeline") || pipefusion) {
+        module.emitError("--microbatches applies to --parallel pipeline=S "
+                         "only")
+            << (pipefusion ? " (pipefusion=S runs its patches through the "
+                             "stages instead)"
+                           : "");
+        return signalPassFailure();
+      }
+      if (microbatches < 2 || microbatches > 64) {
+        module.emitError("--microbatches must be in 2..64, got ")
+            << int64_t(microbatches);
+        return signalPassFailure();
+      }
+      names.push_back(kMicrobatchAxis.str());
+      shape.push_back(microbatches);
     }
     if (pipefusion) {
       int64_t m = patches ? int64_t(patches) : pipefusion;

@@ -19,7 +19,7 @@ GridInfo::axis(StringRef name) const {
 int64_t GridInfo::ranks() const {
   int64_t n = 1;
   for (auto [i, name] : llvm::enumerate(axisNames))
-    if (name != kPipeFusionAxis)
+    if (!isVirtualAxis(name))
       n *= grid.getShape()[i];
   return n;
 }

@@ -47,7 +47,8 @@ struct GridInfo {
   /// The index of axis `name` and its size; nullopt when absent or size 1.
   std::optional<std::pair<int16_t, int64_t>> axis(StringRef name) const;
   /// The ranks the grid spans: the product of its axes but the virtual
-  /// `pipefusion` axis, whose coordinates every rank runs in turn.
+  /// ones (`pipefusion`, `microbatch`), whose coordinates every rank runs
+  /// in turn.
   int64_t ranks() const;
 };
 std::optional<GridInfo> getGrid(ModuleOp module);
@@ -66,11 +67,26 @@ inline bool isSequenceAxis(StringRef kind) {
 /// (fresco-pipefusion-warmup).
 constexpr llvm::StringLiteral kPipeFusionAxis = "pipefusion";
 constexpr llvm::StringLiteral kWarmupEntry = "denoiser_warmup";
+/// The virtual axis of micro-batches through the pipeline stages
+/// (`--microbatches M`): the batch split M ways, run in turn.
+constexpr llvm::StringLiteral kMicrobatchAxis = "microbatch";
+/// On a function fresco-pipefusion unrolled over micro-batches: their count.
+constexpr llvm::StringLiteral kMicrobatchesAttr =
+    FrescoDialect::kMicrobatchesAttrName;
+
+/// Whether grid axis `name` is virtual: no rank owns its coordinates, each
+/// runs all of them in turn (fresco-pipefusion unrolls it).
+inline bool isVirtualAxis(StringRef name) {
+  return name == kPipeFusionAxis || name == kMicrobatchAxis;
+}
 
 /// How a user asked for `size` along axis `name`, for messages: "tp=2",
-/// and for PipeFusion's patches "--pipefusion-patches 4".
+/// for PipeFusion's patches "--pipefusion-patches 4", for micro-batches
+/// "--microbatches 2".
 inline std::string axisDegree(StringRef name, int64_t size) {
-  return (name == kPipeFusionAxis ? "--pipefusion-patches " : name + "=")
+  return (name == kPipeFusionAxis   ? "--pipefusion-patches "
+          : name == kMicrobatchAxis ? "--microbatches "
+                                    : name + "=")
              .str() +
          std::to_string(size);
 }

@@ -146,6 +146,9 @@ def CreateGrid : Pass<"fresco-create-grid", "::mlir::ModuleOp"> {
     given). `pipefusion=S` is pipeline=S stages plus a last, virtual axis
     `pipefusion` of `patches` coordinates (default S) that no rank owns:
     each rank runs all of them in turn (fresco-pipefusion unrolls it).
+    `microbatches` M with pipeline=S adds a last virtual axis `microbatch`
+    of M coordinates: the batch split M ways, each part run through the
+    stages in turn (also unrolled by fresco-pipefusion).
   }];
   let options = [
     Option<"parallel", "parallel", "std::string", /*default=*/"\"\"",
@@ -153,7 +156,9 @@ def CreateGrid : Pass<"fresco-create-grid", "::mlir::ModuleOp"> {
     Option<"ranks", "ranks", "int64_t", /*default=*/"0",
            "ranks the grid must span (0: any)">,
     Option<"patches", "pipefusion-patches", "int64_t", /*default=*/"0",
-           "PipeFusion's patches per rank with pipefusion=S (0: S)">
+           "PipeFusion's patches per rank with pipefusion=S (0: S)">,
+    Option<"microbatches", "microbatches", "int64_t", /*default=*/"0",
+           "micro-batches through the stages of pipeline=S (0: none)">
   ];
   let dependentDialects = ["::mlir::shard::ShardDialect"];
 }
@@ -172,8 +177,11 @@ def CfgParallel : Pass<"fresco-cfg-parallel", "::mlir::ModuleOp"> {
     fresco-insert-collectives; an op whose rule needs the batch whole (a
     slice or concat along it, a reshape that mixes it) is a located error
     there. Fails when the arguments do not share a batch, it does not
-    divide, or a result does not depend on them. A no-op without a cfg
-    axis.
+    divide, or a result does not depend on them. With a `microbatch` axis
+    (`--microbatches M`, pipeline=S) it also seeds each argument's batch,
+    as cfg leaves it, split M ways over that virtual axis
+    (`fresco.seed`); fresco-pipefusion runs the parts in turn. A no-op
+    without either axis.
   }];
   let dependentDialects = ["::mlir::shard::ShardDialect",
                            "::mlir::fresco::FrescoDialect"];
@@ -351,6 +359,12 @@ def PipeFusion : Pass<"fresco-pipefusion", "::mlir::ModuleOp"> {
     twin's matching attentions write their whole keys and values into the
     same caches (`parts = 1`). The axis then leaves the grid. Anything
     else that communicates across the patches is refused.
+
+    The `microbatch` axis (`--microbatches M` with pipeline=S: the batch
+    split M ways) is unrolled the same way, with no caches: nothing but
+    the slices and the final gather may cross it. The function gets
+    `fresco.microbatches = M`, so that fresco-pipeline-parallel cuts it by
+    dataflow and the stages overlap on the micro-batches.
   }];
   let dependentDialects = ["::mlir::fresco::FrescoDialect"];
 }

@@ -26,6 +26,11 @@
 // the previous (exact) step's blocks there. Then the axis leaves the grid:
 // no rank owns it. Anything else that talks across the patches is refused.
 //
+// Micro-batches (`--microbatches M` with pipeline=S) are the same unroll
+// over the virtual `microbatch` axis, which splits the batch: no attention
+// reads across it, so there are no caches, and the result is exact. The
+// function is marked `fresco.microbatches` for fresco-pipeline-parallel.
+//
 //===----------------------------------------------------------------------===//
 #include "compiler/Transforms/Partitioning.h"
 #include "compiler/Transforms/Passes.h"
@@ -86,8 +91,10 @@ SmallVector<int16_t> axesOf(Operation *op) {
 
 class Unroller {
 public:
-  Unroller(func::FuncOp fn, int16_t axis, int64_t patches)
-      : fn(fn), axis(axis), patches(patches), b(fn.getContext()) {}
+  /// `micro`: the axis is the micro-batches', not PipeFusion's patches.
+  Unroller(func::FuncOp fn, int16_t axis, int64_t patches, bool micro)
+      : fn(fn), axis(axis), patches(patches), micro(micro), b(fn.getContext()) {
+  }
 
   LogicalResult run();
   LogicalResult cacheTwin(func::FuncOp twin);
@@ -99,6 +106,7 @@ private:
   func::FuncOp fn;
   int16_t axis;
   int64_t patches;
+  bool micro;
   OpBuilder b;
   llvm::DenseMap<Operation *, Kind> kinds;
   llvm::DenseMap<Operation *, int64_t> cacheIds; // stale_gather -> id
@@ -130,9 +138,13 @@ LogicalResult Unroller::classify() {
       auto only = [&]() { return axes.size() == 1; };
       if (isa<shard::AllSliceOp>(op) && only() && k == Kind::Whole) {
         k = Kind::Patch;
-      } else if (isa<shard::AllGatherOp>(op) && only() && k == Kind::Patch) {
+      } else if (isa<shard::AllGatherOp>(op) && k == Kind::Patch &&
+                 (only() || (micro && axes.back() == axis))) {
+        // With cfg, the batch's gather spans [cfg, microbatch]: the
+        // micro-batches' blocks concatenated, then gathered over cfg.
         k = Kind::Gathered;
-      } else if (isa<StaleGatherOp>(op) && only() && k == Kind::Patch) {
+      } else if (isa<StaleGatherOp>(op) && only() && k == Kind::Patch &&
+                 !micro) {
         Operation *user =
             op.hasOneUse() ? *op.getResult(0).getUsers().begin() : nullptr;
         auto att = dyn_cast_or_null<AttentionOp>(user);
@@ -148,13 +160,19 @@ LogicalResult Unroller::classify() {
           segments.assign(s->begin(), s->end());
         caches.push_back({attentionIndex.lookup(att), operand, sg.getDim(),
                           op.getResult(0).getType(), segments});
-      } else if (isa<shard::UpdateHaloOp, GroupNormOp>(op)) {
+      } else if (isa<shard::UpdateHaloOp, GroupNormOp>(op) && !micro) {
         return op.emitError("fresco-pipefusion: a convolution's halo or a "
                             "group norm spans PipeFusion's patches: "
                             "pipefusion runs transformer denoisers (DiT, "
                             "Flux, SD3), not UNets, whose patches would need "
                             "rows of a patch run earlier or later (use "
                             "pipeline=, patch=, ulysses= or ring=)");
+      } else if (micro) {
+        return op.emitError("fresco-pipefusion: '")
+               << op.getName()
+               << "' communicates across the micro-batches, which a rank "
+                  "runs one after the other (only their slices and the "
+                  "final gather can)";
       } else {
         return op.emitError("fresco-pipefusion: '")
                << op.getName()
@@ -231,10 +249,23 @@ LogicalResult Unroller::run() {
       SmallVector<Value> blocks;
       for (int64_t m = 0; m < patches; ++m)
         blocks.push_back(perPatch[m].lookup(g.getInput()));
+      const int64_t dim = g.getGatherAxis().getSExtValue();
+      auto in = cast<RankedTensorType>(g.getInput().getType());
+      SmallVector<int64_t> shape(in.getShape());
+      shape[dim] *= patches;
       auto c = ConcatOp::create(
-          b, g.getLoc(), g.getType(), blocks,
-          b.getI64IntegerAttr(g.getGatherAxis().getSExtValue()));
-      whole.map(g.getResult(), c.getResult());
+          b, g.getLoc(), RankedTensorType::get(shape, in.getElementType()),
+          blocks, b.getI64IntegerAttr(dim));
+      Value joined = c.getResult();
+      if (g.getGridAxes().size() > 1) { // the other axes' gather, after
+        IRMapping rest;
+        rest.map(g.getInput(), joined);
+        auto outer = cast<shard::AllGatherOp>(b.clone(*g, rest));
+        outer.setGridAxesAttr(b.getDenseI16ArrayAttr(
+            g.getGridAxes().drop_back()));
+        joined = outer.getResult();
+      }
+      whole.map(g.getResult(), joined);
       continue;
     }
     b.clone(*op, whole);
@@ -309,13 +340,16 @@ struct PipeFusionPass : impl::PipeFusionBase<PipeFusionPass> {
     ModuleOp module = getOperation();
     std::optional<GridInfo> grid = getGrid(module);
     auto axis = grid ? grid->axis(kPipeFusionAxis) : std::nullopt;
+    const bool micro = !axis && grid && grid->axis(kMicrobatchAxis);
+    if (micro)
+      axis = grid->axis(kMicrobatchAxis);
     if (!axis)
       return;
     func::FuncOp twin = warmupFunction(module);
     int64_t rank = grid->grid.getShape().size();
-    if (!twin || axis->first != rank - 1) {
-      module.emitError("fresco-pipefusion needs the pipefusion axis last "
-                       "and the warm-up function "
+    if (axis->first != rank - 1 || (!twin && !micro)) {
+      module.emitError("fresco-pipefusion needs the virtual axis last and, "
+                       "for pipefusion, the warm-up function "
                        "(fresco-create-grid, fresco-pipefusion-warmup)");
       return signalPassFailure();
     }
@@ -327,14 +361,19 @@ struct PipeFusionPass : impl::PipeFusionBase<PipeFusionPass> {
         fn.emitError("fresco-pipefusion needs a single-block function");
         return signalPassFailure();
       }
-      Unroller u(fn, axis->first, axis->second);
-      if (failed(u.run()) || failed(u.cacheTwin(twin)))
+      Unroller u(fn, axis->first, axis->second, micro);
+      if (failed(u.run()) || (twin && failed(u.cacheTwin(twin))))
         return signalPassFailure();
+      if (micro)
+        fn->setAttr(kMicrobatchesAttr,
+                    IntegerAttr::get(IntegerType::get(fn.getContext(), 64),
+                                     axis->second));
     }
     // Nothing names the axis any more: no rank owns it.
     WalkResult named = module.walk([&](Operation *op) {
       if (llvm::any_of(axesOf(op), [&](int16_t a) { return a >= rank - 1; })) {
-        op->emitError("fresco-pipefusion: still split over the patches");
+        op->emitError("fresco-pipefusion: still split over the ")
+            << (micro ? "micro-batches" : "patches");
         return WalkResult::interrupt();
       }
       return WalkResult::advance();

@@ -7,11 +7,14 @@
 // goes there with a fresco.stage_transfer (a send and a receive); the
 // function's results are broadcast from the stage that computes them, since
 // every rank's sampling loop needs them. Ops without operands (parameters,
-// the position table) are repeated in each stage that uses them rather than
-// sent. Values only ever flow forward, so the sends cannot deadlock.
+// the position table) and slices of the arguments are repeated in each
+// stage that uses them rather than sent. Values only ever flow forward, so
+// the sends cannot deadlock.
 //
-// Layer sharding saves memory, not time: for one image the stages run one
-// after the other. The `#fresco.stage` marks survive later rewrites
+// Layer sharding saves memory, not time: for one batch the stages run one
+// after the other, unless the batch is cut into micro-batches
+// (`--microbatches`, unrolled by fresco-pipefusion), which the stages then
+// work on at once. The `#fresco.stage` marks survive later rewrites
 // (StageListener.h); the lowering runs the pass at its end, just before
 // fresco-assign-buffers, so that the stages are cut over the fused ops.
 //
@@ -22,6 +25,7 @@
 
 #include "mlir/IR/Builders.h"
 #include "llvm/ADT/DenseMap.h"
+#include "llvm/ADT/DenseSet.h"
 #include "llvm/ADT/SetVector.h"
 
 #define DEBUG_TYPE "fresco-pipeline-parallel"
@@ -36,6 +40,20 @@ uint64_t bytesOf(Type t) {
   auto tt = cast<RankedTensorType>(t);
   return uint64_t(tt.getNumElements()) *
          ((tt.getElementTypeBitWidth() + 7) / 8);
+}
+
+/// A slice of a function argument: every stage has the argument, so the
+/// slice is repeated where it is used rather than sent (cfg's batch half,
+/// a micro-batch's share).
+bool argumentSlice(Operation *op) {
+  return isa<SliceOp, shard::AllSliceOp>(op) &&
+         llvm::all_of(op->getOperands(),
+                      [](Value v) { return isa<BlockArgument>(v); });
+}
+
+/// Placed with its users (splitStages), not by the balance.
+bool repeated(Operation *op) {
+  return op->getNumOperands() == 0 || argumentSlice(op);
 }
 
 int64_t stageOf(Operation *op) {
@@ -53,27 +71,36 @@ ParamKey keyOf(Operation *param) {
 /// its own, so the ops after a layer's last weight stay with it and a
 /// stage begins at the first op that reads its weights. With `params`,
 /// only records each parameter's stage there (where it is first read).
+/// `firstReads`: a parameter's bytes count at its first read only (a
+/// function unrolled over micro-batches reads each once per micro-batch).
 LogicalResult stagesByBytes(func::FuncOp fn, int64_t stages,
-                            llvm::DenseMap<ParamKey, int64_t> *params) {
+                            llvm::DenseMap<ParamKey, int64_t> *params,
+                            bool firstReads = false) {
   Block &block = fn.getBody().front();
   OpBuilder b(fn.getContext());
   SmallVector<Operation *> ops;
   uint64_t total = 0;
+  llvm::DenseSet<Value> counted;
+  auto counts = [&](Value v) {
+    return v.getDefiningOp<ParamOp>() &&
+           (!firstReads || counted.insert(v).second);
+  };
   for (Operation &op : block.without_terminator()) {
     ops.push_back(&op);
     for (Value v : op.getOperands())
-      if (v.getDefiningOp<ParamOp>())
+      if (counts(v))
         total += bytesOf(v.getType());
   }
+  counted.clear();
   if (total == 0)
     return fn.emitError("fresco-pipeline-parallel: '")
            << fn.getSymName() << "' reads no parameters to balance";
   uint64_t seen = 0;
   for (Operation *op : ops) {
-    if (op->getNumOperands() == 0)
+    if (repeated(op))
       continue; // placed with its users below
     for (Value v : op->getOperands())
-      if (v.getDefiningOp<ParamOp>())
+      if (counts(v))
         seen += bytesOf(v.getType());
     int64_t s =
         seen == 0 ? 0
@@ -101,7 +128,7 @@ stagesByDataflow(func::FuncOp fn,
                  const llvm::DenseMap<ParamKey, int64_t> &params) {
   OpBuilder b(fn.getContext());
   for (Operation &op : fn.getBody().front().without_terminator()) {
-    if (op.getNumOperands() == 0)
+    if (repeated(&op))
       continue;
     int64_t s = 0;
     for (Value v : op.getOperands()) {
@@ -114,7 +141,7 @@ stagesByDataflow(func::FuncOp fn,
           return p.emitError("fresco-pipeline-parallel: a parameter the "
                              "warm-up function does not read");
         s = std::max(s, it->second);
-      } else if (d->getNumOperands() != 0) {
+      } else if (!repeated(d)) {
         s = std::max(s, stageOf(d));
       }
     }
@@ -147,10 +174,10 @@ LogicalResult splitStages(func::FuncOp fn, int16_t axis, int64_t stages) {
            << " stages with parameters each (pipeline=" << stages
            << " is more than its layers allow)";
 
-  // 2. Operand-free ops (parameters, the position table): one copy in each
-  // stage that uses them.
+  // 2. Operand-free ops (parameters, the position table) and slices of the
+  // arguments: one copy in each stage that uses them.
   for (Operation *op : ops) {
-    if (op->getNumOperands() != 0)
+    if (!repeated(op))
       continue;
     if (op->getNumResults() != 1) // none in the dialect today
       return op->emitError("fresco-pipeline-parallel: an op without "
@@ -260,11 +287,20 @@ struct PipelineParallelPass : impl::PipelineParallelBase<PipelineParallelPass> {
     func::FuncOp twin = warmupFunction(module);
     if (twin && failed(stagesByBytes(twin, axis->second, &params)))
       return signalPassFailure();
-    for (func::FuncOp fn : fns)
-      if (failed(twin ? stagesByDataflow(fn, params)
-                      : stagesByBytes(fn, axis->second, nullptr)) ||
+    for (func::FuncOp fn : fns) {
+      // Micro-batches run in turn (fresco-pipefusion): each parameter's
+      // stage from the bytes at its first read, then by dataflow, so every
+      // micro-batch crosses the same stages.
+      if (!twin && fn->hasAttr(kMicrobatchesAttr)) {
+        params.clear();
+        if (failed(stagesByBytes(fn, axis->second, &params, true)))
+          return signalPassFailure();
+      }
+      if (failed(!params.empty() ? stagesByDataflow(fn, params)
+                                 : stagesByBytes(fn, axis->second, nullptr)) ||
           failed(splitStages(fn, axis->first, axis->second)))
         return signalPassFailure();
+    }
     if (twin && failed(checkCaches(fns)))
       return signalPassFailure();
   }

@@ -58,6 +58,16 @@ run ring2pipe2 4 --parallel ring=2,pipeline=2
 # placed ranks, the VAE on a rank of its own.
 run pipe4 4 --parallel pipeline=4
 run placedpipe2 3 --place vae=0,transformer=1+2 --parallel pipeline=2
+# Micro-batches: the batch (2 images x 2 guidance halves) cut into parts
+# that every stage runs in turn, so the stages overlap; exact.
+run pipe2mb2 2 --parallel pipeline=2 --microbatches 2
+run pipe2mb4 2 --parallel pipeline=2 --microbatches 4
+run pipe4mb4 4 --parallel pipeline=4 --microbatches 4
+run cfg2pipe2mb2 4 --parallel cfg=2,pipeline=2 --microbatches 2
+run tp2pipe2mb2 4 --parallel tp=2,pipeline=2 --microbatches 2
+run uly2pipe2mb2 4 --parallel pipeline=2,ulysses=2 --microbatches 2
+run placedpipe2mb2 3 --place vae=0,transformer=1+2 --parallel pipeline=2 \
+  --microbatches 2
 # Plans compiled for more images than the run asks for: the batch is
 # padded (the CFG halves stay where cfg splits them, the decoder rank
 # receives the images asked for).
@@ -69,7 +79,7 @@ BATCH=3 run ring2pipe2pad3 4 --parallel ring=2,pipeline=2
 # staged through host buffers, as on a GPU) must give the very same bits.
 # replays LOG: the "N replayed" of every rank's --stats line, one a line.
 replays() { sed -n 's/.*, \([0-9]*\) replayed$/\1/p' "$1"; }
-for name in tp2split cfg2tp2 cfg2uly2 cfg2ring2 tp2pipe2; do
+for name in tp2split cfg2tp2 cfg2uly2 cfg2ring2 tp2pipe2 cfg2pipe2mb2; do
   "$B/fresco-run" "$work/$name.fplan" --weights "$work/pipe" --backend cpu-staged \
     --class-label 3,7 --steps 4 --latents "@$work/x0.npy" --quiet --stats \
     -o "$work/$name-staged.png" --output-latents "@$work/$name-staged.npy" \
@@ -149,7 +159,9 @@ for name in ["cfg2", "tp2", "tp4", "cfg2tp2", "placed", "cfg2tp4", "tp2split",
              "uly2", "cfg2uly2", "tp2uly2", "ring2", "ring4", "cfg2ring2",
              "tp2ring2", "uly2ring2", "pipe2", "cfg2pipe2", "tp2pipe2",
              "ring2pipe2", "pipe4", "placedpipe2", "cfg2pad3", "cfg2tp2pad4",
-             "placedpad3", "ring2pipe2pad3"]:
+             "placedpad3", "ring2pipe2pad3", "pipe2mb2", "pipe2mb4",
+             "pipe4mb4", "cfg2pipe2mb2", "tp2pipe2mb2", "uly2pipe2mb2",
+             "placedpipe2mb2"]:
     got = np.load(f"{work}/{name}.npy")
     ratio = np.abs(got - ref).max() / np.abs(ref).max()
     sizes = {Image.open(f"{work}/{name}-{i}.png").size for i in range(2)}
@@ -162,7 +174,8 @@ for name in ["cfg2", "tp2", "tp4", "cfg2tp2", "placed", "cfg2tp4", "tp2split",
 for name in ["one", "tp2", "tp4", "cfg2tp2", "placed", "cfg2tp4", "tp2split",
              "uly2", "cfg2uly2", "tp2uly2", "ring2", "ring4", "cfg2ring2",
              "tp2ring2", "uly2ring2", "pipe2", "cfg2pipe2", "tp2pipe2",
-             "ring2pipe2", "pipe4", "placedpipe2"]:
+             "ring2pipe2", "pipe4", "placedpipe2", "pipe2mb2", "cfg2pipe2mb2",
+             "tp2pipe2mb2"]:
     inspect = {r["rank"]: r["weight_bytes"] for r in json.load(open(f"{work}/{name}.json"))["ranks"]}
     log = open(f"{work}/{name}.log").read()
     loaded = {}
@@ -257,5 +270,23 @@ for name, cfgdeg in [("pipe2", 1), ("cfg2pipe2", 2)]:
             print(f"{name} rank {r['rank']}: comm {comm}: FAIL")
             ok = False
     print(f"{name:8s} broadcast of the prediction per step, sends forward: checked")
+# Micro-batches: the same stages (each rank's weights as without them), the
+# boundary values sent in M pieces (within 1% of the bytes: a few
+# batch-wide scalars go too), the prediction broadcast once.
+for name, base, m in [("pipe2mb2", "pipe2", 2), ("pipe2mb4", "pipe2", 4),
+                      ("cfg2pipe2mb2", "cfg2pipe2", 2)]:
+    got = {r["rank"]: r for r in json.load(open(f"{work}/{name}.json"))["ranks"]}
+    for r in json.load(open(f"{work}/{base}.json"))["ranks"]:
+        g = got[r["rank"]]
+        sent, base_sent = g["comm_bytes_per_step"].get("send", 0), r["comm_bytes_per_step"].get("send", 0)
+        calls, base_calls = g["comm_calls_per_step"].get("send", 0), r["comm_calls_per_step"].get("send", 0)
+        good = (g["weight_bytes"] == r["weight_bytes"] and abs(sent - base_sent) <= 0.01 * base_sent
+                and calls >= m * base_calls
+                and g["comm_bytes_per_step"].get("broadcast") == r["comm_bytes_per_step"].get("broadcast"))
+        if not good:
+            print(f"{name} rank {r['rank']}: weights {g['weight_bytes']} vs {r['weight_bytes']}, "
+                  f"sends {calls} calls {sent} bytes vs {base_calls} calls {base_sent} bytes: FAIL")
+            ok = False
+    print(f"{name:8s} stages as {base}, boundary values in {m} pieces: checked")
 sys.exit(0 if ok else 1)
 PY

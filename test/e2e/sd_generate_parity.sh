@@ -75,6 +75,9 @@ multi placement 2 --place text_encoder=0,vae=0,unet=1
 multi tp2 2 --parallel tp=2
 multi cfg2-tp2 4 --parallel cfg=2,tp=2
 multi pipeline2 2 --parallel pipeline=2
+# Micro-batches through the stages (the guidance halves of the 2 images).
+multi pipeline2-mb2 2 --parallel pipeline=2 --microbatches 2
+multi cfg2-pipeline2-mb2 4 --parallel cfg=2,pipeline=2 --microbatches 2
 
 # The UNet's latent rows split over the ranks: halo exchanges at its 3x3
 # convolutions and the downsampler, group norms over every band, ulysses'

@@ -115,6 +115,12 @@ static cl::opt<int64_t> pipefusionPatches(
     cl::desc("with --parallel pipefusion=S: the patches the tokens are cut "
              "into, each run through the stages in turn (2..64; default S)"),
     cl::cat(category));
+static cl::opt<int64_t> microbatches(
+    "microbatches", cl::init(0),
+    cl::desc("with --parallel pipeline=S: cut the denoiser's batch (with "
+             "guidance, its halves) into M micro-batches that every stage "
+             "runs in turn, so the stages overlap (2..64; exact)"),
+    cl::cat(category));
 static cl::opt<std::string> topology(
     "topology", cl::init("cpu-loopback"),
     cl::desc("with --parallel auto: the machine, a file or a preset of "
@@ -325,8 +331,9 @@ static void printSummary(StringRef summary, size_t planBytes) {
 /// first failure, or empty.
 static std::string lower(ModuleOp module, int64_t numRanks,
                          const std::string &degrees, const std::string &where,
-                         int64_t patches, std::vector<uint8_t> &bytes,
-                         std::string &summary, raw_ostream *lowered) {
+                         int64_t patches, int64_t micro,
+                         std::vector<uint8_t> &bytes, std::string &summary,
+                         raw_ostream *lowered) {
   MLIRContext *ctx = module.getContext();
   // The flag decides, whatever a hand-written module said.
   if (dtype == "f32")
@@ -344,6 +351,7 @@ static std::string lower(ModuleOp module, int64_t numRanks,
     po.place = where;
     po.tpSplitMinBytes = tpSplitMinBytes;
     po.pipefusionPatches = patches;
+    po.microbatches = micro;
     mlir::fresco::buildPartitionPipeline(pm, po);
   }
   mlir::fresco::buildLowerToPlanPipeline(pm);
@@ -461,8 +469,8 @@ static int autoParallel() {
       return bytes;
     }
     std::string summary;
-    why = lower(*module, l.ranks, l.parallel, l.place, l.patches, bytes,
-                summary, nullptr);
+    why = lower(*module, l.ranks, l.parallel, l.place, l.patches,
+                l.microbatches, bytes, summary, nullptr);
     if (!why.empty() && !first.empty())
       why = first;
     return bytes;
@@ -576,6 +584,22 @@ int main(int argc, char **argv) {
       return 2;
     }
   }
+  if (microbatches.getNumOccurrences()) {
+    if (StringRef(parallel).find("pipeline=") == StringRef::npos) {
+      errs() << "fresco-compile: --microbatches goes with --parallel "
+                "pipeline=S"
+             << (parallel == "auto" ? " (--parallel auto tries 2, 4, 8 and "
+                                      "16 micro-batches with pipeline=S)"
+                                    : "")
+             << "\n";
+      return 2;
+    }
+    if (microbatches < 2 || microbatches > 64) {
+      errs() << "fresco-compile: --microbatches must be in 2..64, got "
+             << microbatches << "\n";
+      return 2;
+    }
+  }
   if (ranks < 1 || ranks > 4096) {
     errs() << "fresco-compile: --ranks must be in 1..4096\n";
     return 2;
@@ -621,9 +645,9 @@ int main(int argc, char **argv) {
   }
   std::vector<uint8_t> bytes;
   std::string summary;
-  if (std::string why =
-          lower(*module, ranks, parallel, place, pipefusionPatches, bytes,
-                summary, emit == EmitKind::LoweredMlir ? &out->os() : nullptr);
+  if (std::string why = lower(
+          *module, ranks, parallel, place, pipefusionPatches, microbatches,
+          bytes, summary, emit == EmitKind::LoweredMlir ? &out->os() : nullptr);
       !why.empty())
     return errorExit(why);
   if (emit == EmitKind::LoweredMlir) {

@@ -283,6 +283,14 @@ LogicalResult FrescoDialect::verifyOperationAttribute(Operation *op,
     return checkAxes([&] { return op->emitError() << "'" << name << "': "; },
                      order.asArrayRef(), seen);
   }
+  if (name == kMicrobatchesAttrName) {
+    auto m = dyn_cast<IntegerAttr>(attr.getValue());
+    if (!isa<FunctionOpInterface>(op) || !m || !m.getType().isInteger(64) ||
+        m.getInt() < 2)
+      return op->emitError() << "'" << name
+                             << "' must be an i64 of at least 2 on a function";
+    return success();
+  }
   if (name == kPipelineAxisAttrName) {
     auto axis = dyn_cast<IntegerAttr>(attr.getValue());
     if (!axis || !axis.getType().isInteger(16) || axis.getInt() < 0)

@@ -111,7 +111,10 @@ def Fresco_GridAxisKind : I32EnumAttr<"GridAxisKind", "kind of a grid axis", [
   I32EnumAttrCase<"Patch", 6, "patch">,
   // PipeFusion's patches: a virtual axis (no ranks) whose coordinates one
   // rank runs one after the other, unrolled by fresco-pipefusion.
-  I32EnumAttrCase<"PipeFusion", 7, "pipefusion">
+  I32EnumAttrCase<"PipeFusion", 7, "pipefusion">,
+  // Micro-batches through pipeline stages: a virtual axis over the batch
+  // (--microbatches M), unrolled as PipeFusion's patches are.
+  I32EnumAttrCase<"Microbatch", 8, "microbatch">
 ]> {
   let cppNamespace = "::mlir::fresco";
   let genSpecializedAttr = 0;

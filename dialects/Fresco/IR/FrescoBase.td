@@ -39,6 +39,10 @@ def Fresco_Dialect : Dialect {
     /// i16 grid axis on a function split into stages.
     static constexpr ::llvm::StringLiteral kPipelineAxisAttrName =
         "fresco.pipeline_axis";
+    /// i64 >= 2 on a denoiser unrolled over micro-batches
+    /// (fresco-pipefusion, `--microbatches`): their count.
+    static constexpr ::llvm::StringLiteral kMicrobatchesAttrName =
+        "fresco.microbatches";
     /// i64 on a function argument: the dimension holding the tokens of a
     /// sequence that a sequence split (ulysses, ring) cuts (Flux's packed
     /// latents, text tokens and their position ids).

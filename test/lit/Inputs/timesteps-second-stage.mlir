@@ -1,5 +1,5 @@
 // Timesteps embedded in the second pipeline stage: with cfg=2 the timestep
-// slice sits in stage 0 and is sent to stage 1.
+// slice is repeated in stage 1, where they are read.
 func.func @f(%x: tensor<2x64xf32> {fresco.name = "x"}, %t: tensor<2xf32> {fresco.name = "t"}) -> (tensor<2x128xf32> {fresco.name = "y"}) {
   %w0 = fresco.param "first.weight" : tensor<8x64xf32>
   %w1 = fresco.param "second.weight" : tensor<128x8xf32>

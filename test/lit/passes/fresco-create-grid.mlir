@@ -12,6 +12,11 @@
 // RUN: not fresco-opt %s --fresco-create-grid="parallel=pipeline=2,pipefusion=2" 2>&1 | FileCheck %s --check-prefix=PFPIPE
 // RUN: not fresco-opt %s --fresco-create-grid="parallel=pipefusion=2 pipefusion-patches=65" 2>&1 | FileCheck %s --check-prefix=PFMANY
 // RUN: not fresco-opt %s --fresco-create-grid="parallel=tp=2 pipefusion-patches=2" 2>&1 | FileCheck %s --check-prefix=PFNONE
+// RUN: fresco-opt %s --fresco-create-grid="parallel=cfg=2,pipeline=2 microbatches=4 ranks=4" | FileCheck %s --check-prefix=MB
+// RUN: not fresco-opt %s --fresco-create-grid="parallel=tp=2 microbatches=2" 2>&1 | FileCheck %s --check-prefix=MBNONE
+// RUN: not fresco-opt %s --fresco-create-grid="parallel=pipefusion=2 microbatches=2" 2>&1 | FileCheck %s --check-prefix=MBPF
+// RUN: not fresco-opt %s --fresco-create-grid="parallel=pipeline=2 microbatches=1" 2>&1 | FileCheck %s --check-prefix=MBFEW
+// RUN: not fresco-opt %s --fresco-create-grid="parallel=pipeline=2,microbatch=2" 2>&1 | FileCheck %s --check-prefix=MBAXIS
 
 // CHECK: module attributes {fresco.grid_axes = ["cfg", "tp"]}
 // CHECK: shard.grid @grid(shape = 2x4)
@@ -22,7 +27,7 @@
 // RING: module attributes {fresco.grid_axes = ["tp", "ring"]}
 // RING: shard.grid @grid(shape = 2x4)
 // RANKS: error: the parallel degrees 'cfg=2,tp=2' multiply to 4 but the grid spans 8 rank(s)
-// UNKNOWN: error: unknown parallel axis 'dp' in 'dp=2' (valid: cfg=N, tp=N, ulysses=N, ring=N, patch=N, pipeline=N, pipefusion=N)
+// UNKNOWN: error: unknown parallel axis 'dp' in 'dp=2' (valid: cfg=N, tp=N, ulysses=N, ring=N, patch=N, pipeline=N, pipefusion=N; micro-batches: --microbatches M)
 // PIPE: module attributes {fresco.grid_axes = ["cfg", "pipeline"]}
 // PIPE: shard.grid @grid(shape = 2x2)
 // DEGREE: error: parallel axis 'tp' needs a positive integer degree, got '0'
@@ -35,6 +40,13 @@
 // PFPIPE: error: pipefusion=2 already cuts the pipeline stages: drop pipeline=
 // PFMANY: error: --pipefusion-patches must be in 2..64, got 65
 // PFNONE: error: --pipefusion-patches applies to --parallel pipefusion=S only
+// Micro-batches: a last virtual axis over the batch, with pipeline stages.
+// MB: module attributes {fresco.grid_axes = ["cfg", "pipeline", "microbatch"]}
+// MB: shard.grid @grid(shape = 2x2x4)
+// MBNONE: error: --microbatches applies to --parallel pipeline=S only
+// MBPF: error: --microbatches applies to --parallel pipeline=S only (pipefusion=S runs its patches through the stages instead)
+// MBFEW: error: --microbatches must be in 2..64, got 1
+// MBAXIS: error: unknown parallel axis 'microbatch'
 func.func @f(%x: tensor<4xf32>) -> tensor<4xf32> {
   return %x : tensor<4xf32>
 }

@@ -11,9 +11,13 @@
 // sent. Values only ever flow forward, so the sends cannot deadlock.
 //
 // Layer sharding saves memory, not time: for one image the stages run one
-// after the other. The `#fresco.stage` marks survive later rewrites
-// (StageListener.h); the lowering runs the pass at its end, just before
-// fresco-assign-buffers, so that the stages are cut over the fused ops.
+// after the other. PipeFusion's stages overlap (each on another patch), so
+// its step follows the busiest stage: there the cut balances a roofline
+// estimate of each stage's time in the patched step instead of the bytes
+// (stagesByWork), where that is clearly better. The `#fresco.stage` marks
+// survive later rewrites (StageListener.h); the lowering runs the pass at its
+// end, just before fresco-assign-buffers, so that the stages are cut over the
+// fused ops.
 //
 //===----------------------------------------------------------------------===//
 #include "compiler/Transforms/Partitioning.h"
@@ -336,7 +340,7 @@ LogicalResult stagesByWork(func::FuncOp twin, ArrayRef<func::FuncOp> patched,
 
 /// PipeFusion's pair (the patched denoiser and its warm-up twin): stages
 /// by dataflow, so that both cut alike whatever the order their patches
-/// run in. A parameter has the stage the twin's byte balance gives it; an
+/// run in. A parameter has the stage stagesByWork gives it; an
 /// op, the latest stage of the parameters it reads and of the values it
 /// reads. A patch_cache thus lands on the same stage (rank) in both.
 LogicalResult

@@ -119,7 +119,9 @@ double storedBytes(Type t, unsigned floatBytes) {
 /// A window or join along `axis` of `t` that the buffer assignment can
 /// place in place (nothing before the axis but 1s): no copy of its own.
 bool inPlaceAlong(Type t, int64_t axis) {
-  auto tt = cast<RankedTensorType>(t);
+  auto tt = dyn_cast<RankedTensorType>(t);
+  if (!tt || axis > tt.getRank())
+    return false;
   for (int64_t d = 0; d < axis; ++d)
     if (tt.getDimSize(d) != 1)
       return false;
@@ -134,7 +136,8 @@ bool inPlaceAlong(Type t, int64_t axis) {
 /// weights, a patch's copy of the whole cached keys and values, and the
 /// launches of M small kernels all count.
 double secondsOf(Operation *op, unsigned floatBytes) {
-  if (op->getNumOperands() == 0 || !isa<FrescoDialect>(op->getDialect()) ||
+  if (op->getNumOperands() == 0 ||
+      !isa_and_nonnull<FrescoDialect>(op->getDialect()) ||
       isa<ReshapeOp, WaitOp>(op))
     return 0; // parameters and views; collectives are not compute
   if (auto s = dyn_cast<SliceOp>(op);
@@ -149,17 +152,22 @@ double secondsOf(Operation *op, unsigned floatBytes) {
   for (Value v : op->getResults())
     bytes += storedBytes(v.getType(), floatBytes);
   double out = op->getNumResults() ? elementsOf(op->getResult(0).getType()) : 0;
-  auto shape = [&](unsigned i) {
-    return cast<RankedTensorType>(op->getOperand(i).getType()).getShape();
+  // An operand's shape; empty for one that is missing or unranked.
+  auto shape = [&](unsigned i) -> ArrayRef<int64_t> {
+    auto t = i < op->getNumOperands()
+                 ? dyn_cast<RankedTensorType>(op->getOperand(i).getType())
+                 : RankedTensorType();
+    return t ? t.getShape() : ArrayRef<int64_t>();
   };
   double flops = out;
-  if (isa<LinearOp>(op)) {
+  if (isa<LinearOp>(op) && !shape(0).empty()) {
     flops = 2 * out * double(shape(0).back());
-  } else if (isa<Conv2dOp>(op)) {
-    ArrayRef<int64_t> w = shape(1); // [O, C, KH, KW]
+  } else if (ArrayRef<int64_t> w = shape(1);
+             isa<Conv2dOp>(op) && w.size() == 4) { // [O, C, KH, KW]
     flops = 2 * out * double(w[1] * w[2] * w[3]);
-  } else if (isa<AttentionOp>(op)) {
-    ArrayRef<int64_t> q = shape(0), k = shape(1); // [B, T, H*Dh]
+  } else if (ArrayRef<int64_t> q = shape(0), k = shape(1);
+             isa<AttentionOp>(op) && q.size() == 3 && k.size() == 3) {
+    // [B, T, H*Dh]: Q K^T and P V.
     flops = 4 * double(q[0]) * double(q[1]) * double(k[1]) * double(q[2]);
   } else if (isa<LayerNormOp, RmsNormOp, GroupNormOp>(op)) {
     flops = 8 * out;
@@ -172,9 +180,9 @@ double secondsOf(Operation *op, unsigned floatBytes) {
 }
 
 /// The cut's model of the sends: a value that crosses a stage boundary
-/// goes over a PCIe Gen5 link at 60% (the planner's h100-pcie-8 preset),
-/// counted on the stages at both ends. It steers a cut away from a
-/// boundary that would send a whole cached key or value for every patch.
+/// goes over an NVLink 4 link at 80% with 3 us a message (the planner's
+/// h100-sxm-8 preset), counted on the stages at both ends. It steers a cut away
+/// from a boundary that would send a whole cached key or value for every patch.
 constexpr double kLinkBytesPerSecond = 450e9 * 0.8, kLinkLatency = 3e-6;
 
 /// The cut keeps the twin's byte balance unless the cut by time makes the

@@ -14,19 +14,27 @@
 // Layer sharding saves memory, not time: for one batch the stages run one
 // after the other, unless the batch is cut into micro-batches
 // (`--microbatches`, unrolled by fresco-pipefusion), which the stages then
-// work on at once. The `#fresco.stage` marks survive later rewrites
-// (StageListener.h); the lowering runs the pass at its end, just before
-// fresco-assign-buffers, so that the stages are cut over the fused ops.
+// work on at once. PipeFusion's stages overlap too (each on another patch),
+// so its step follows the busiest stage: there the cut balances a roofline
+// estimate of each stage's time in the patched step instead of the bytes
+// (stagesByWork), where that is clearly better. The `#fresco.stage` marks
+// survive later rewrites (StageListener.h); the lowering runs the pass at its
+// end, just before fresco-assign-buffers, so that the stages are cut over the
+// fused ops.
 //
 //===----------------------------------------------------------------------===//
 #include "compiler/Transforms/Partitioning.h"
 #include "compiler/Transforms/Passes.h"
+#include "dialects/Fresco/IR/FloatStorage.h"
 #include "dialects/Fresco/IR/FrescoOps.h"
 
 #include "mlir/IR/Builders.h"
 #include "llvm/ADT/DenseMap.h"
 #include "llvm/ADT/DenseSet.h"
 #include "llvm/ADT/SetVector.h"
+#include "llvm/Support/Debug.h"
+
+#include <limits>
 
 #define DEBUG_TYPE "fresco-pipeline-parallel"
 
@@ -118,9 +126,256 @@ LogicalResult stagesByBytes(func::FuncOp fn, int64_t stages,
   return success();
 }
 
+/// Elements of a ranked tensor type (1 for anything else).
+double elementsOf(Type t) {
+  auto tt = dyn_cast<RankedTensorType>(t);
+  return tt ? double(tt.getNumElements()) : 1;
+}
+
+/// Stored bytes of a value: floats at the module's storage.
+double storedBytes(Type t, unsigned floatBytes) {
+  auto tt = dyn_cast<RankedTensorType>(t);
+  if (!tt)
+    return 0;
+  unsigned es = isa<FloatType>(tt.getElementType())
+                    ? floatBytes
+                    : (tt.getElementTypeBitWidth() + 7) / 8;
+  return double(tt.getNumElements()) * es;
+}
+
+/// A window or join along `axis` of `t` that the buffer assignment can
+/// place in place (nothing before the axis but 1s): no copy of its own.
+bool inPlaceAlong(Type t, int64_t axis) {
+  auto tt = dyn_cast<RankedTensorType>(t);
+  if (!tt || axis > tt.getRank())
+    return false;
+  for (int64_t d = 0; d < axis; ++d)
+    if (tt.getDimSize(d) != 1)
+      return false;
+  return true;
+}
+
+/// The roofline seconds of one op on one GPU of the planner's h100-sxm-8
+/// preset (bf16 989.5 or f32 67 TFLOPS and 3.35 TB/s, both at 70%, 2 us a
+/// launch), counted as the planner counts a plan instruction (InstrWork):
+/// FLOPs from the shapes, every operand and result read or written once.
+/// Only the ratios matter to the cut: a per-patch GEMM that re-reads its
+/// weights, a patch's copy of the whole cached keys and values, and the
+/// launches of M small kernels all count.
+double secondsOf(Operation *op, unsigned floatBytes) {
+  if (op->getNumOperands() == 0 ||
+      !isa_and_nonnull<FrescoDialect>(op->getDialect()) ||
+      isa<ReshapeOp, WaitOp>(op))
+    return 0; // parameters and views; collectives are not compute
+  if (auto s = dyn_cast<SliceOp>(op);
+      s && inPlaceAlong(s.getInput().getType(), s.getAxis()))
+    return 0;
+  if (auto c = dyn_cast<ConcatOp>(op);
+      c && inPlaceAlong(c.getType(), c.getAxis()))
+    return 0;
+  double bytes = 0;
+  for (Value v : op->getOperands())
+    bytes += storedBytes(v.getType(), floatBytes);
+  for (Value v : op->getResults())
+    bytes += storedBytes(v.getType(), floatBytes);
+  double out = op->getNumResults() ? elementsOf(op->getResult(0).getType()) : 0;
+  // An operand's shape; empty for one that is missing or unranked.
+  auto shape = [&](unsigned i) -> ArrayRef<int64_t> {
+    auto t = i < op->getNumOperands()
+                 ? dyn_cast<RankedTensorType>(op->getOperand(i).getType())
+                 : RankedTensorType();
+    return t ? t.getShape() : ArrayRef<int64_t>();
+  };
+  double flops = out;
+  if (isa<LinearOp>(op) && !shape(0).empty()) {
+    flops = 2 * out * double(shape(0).back());
+  } else if (ArrayRef<int64_t> w = shape(1);
+             isa<Conv2dOp>(op) && w.size() == 4) { // [O, C, KH, KW]
+    flops = 2 * out * double(w[1] * w[2] * w[3]);
+  } else if (ArrayRef<int64_t> q = shape(0), k = shape(1);
+             isa<AttentionOp>(op) && q.size() == 3 && k.size() == 3) {
+    // [B, T, H*Dh]: Q K^T and P V.
+    flops = 4 * double(q[0]) * double(q[1]) * double(k[1]) * double(q[2]);
+  } else if (isa<LayerNormOp, RmsNormOp, GroupNormOp>(op)) {
+    flops = 8 * out;
+  } else if (isa<RopeOp>(op)) {
+    flops = (op->getNumOperands() == 3 ? 9 : 1) * out;
+  }
+  const double efficiency = 0.7, bandwidth = 3.35e12,
+               peak = floatBytes == 4 ? 67e12 : 989.5e12, launch = 2e-6;
+  return std::max(flops / peak, bytes / bandwidth) / efficiency + launch;
+}
+
+/// The cut's model of the sends: a value that crosses a stage boundary
+/// goes over an NVLink 4 link at 80% with 3 us a message (the planner's
+/// h100-sxm-8 preset), counted on the stages at both ends. It steers a cut away
+/// from a boundary that would send a whole cached key or value for every patch.
+constexpr double kLinkBytesPerSecond = 450e9 * 0.8, kLinkLatency = 3e-6;
+
+/// The cut keeps the twin's byte balance unless the cut by time makes the
+/// busiest stage at least this much faster: within that the estimate
+/// cannot tell the two apart, and bytes keep the weights even.
+constexpr double kMargin = 0.02;
+
+/// What the cut weighs, over the twin's parameters in the order of their
+/// first reads: an op of the patched functions runs on the stage of the
+/// latest parameter it depends on (stagesByDataflow), so its time counts
+/// there; ops that depend on none run on stage 0.
+struct CutCosts {
+  std::vector<double> prefix; // [j]: the time of parameters [0, j) and of
+                              // the ops that read none
+  std::vector<double> cross;  // [i]: bytes crossing a boundary before i
+  std::vector<double> sends;  // [i]: values crossing it
+
+  /// A stage of the parameters [i, j): its ops and its sends.
+  double stage(int64_t i, int64_t j) const {
+    const int64_t n = int64_t(prefix.size()) - 1;
+    double t = prefix[j] - (i ? prefix[i] : 0);
+    if (i > 0)
+      t += cross[i] / kLinkBytesPerSecond + sends[i] * kLinkLatency;
+    if (j < n)
+      t += cross[j] / kLinkBytesPerSecond + sends[j] * kLinkLatency;
+    return t;
+  }
+};
+
+FailureOr<CutCosts> cutCosts(const llvm::DenseMap<ParamKey, int64_t> &index,
+                             ArrayRef<func::FuncOp> patched,
+                             unsigned floatBytes) {
+  const int64_t n = int64_t(index.size());
+  CutCosts c;
+  c.prefix.assign(n + 1, 0);
+  std::vector<double> work(n + 1, 0), delta(n + 2, 0), count(n + 2, 0);
+  for (func::FuncOp fn : patched) {
+    llvm::DenseMap<Operation *, int64_t> latest;
+    Block &block = fn.getBody().front();
+    for (Operation &op : block.without_terminator()) {
+      if (op.getNumOperands() == 0)
+        continue;
+      int64_t at = -1;
+      for (Value v : op.getOperands()) {
+        Operation *d = v.getDefiningOp();
+        if (!d)
+          continue;
+        if (auto p = dyn_cast<ParamOp>(d)) {
+          auto it = index.find(keyOf(p));
+          if (it == index.end())
+            return p.emitError("fresco-pipeline-parallel: a parameter the "
+                               "warm-up function does not read");
+          at = std::max(at, it->second);
+        } else if (auto it = latest.find(d); it != latest.end()) {
+          at = std::max(at, it->second);
+        }
+      }
+      latest[&op] = at;
+      work[at + 1] += secondsOf(&op, floatBytes);
+    }
+    // A value defined at `at` and read up to `last` crosses the
+    // boundaries before at + 1 .. last.
+    for (Operation &op : block.without_terminator()) {
+      auto it = latest.find(&op);
+      if (it == latest.end())
+        continue;
+      for (Value v : op.getResults()) {
+        int64_t last = it->second;
+        for (Operation *user : v.getUsers())
+          if (auto u = latest.find(user); u != latest.end())
+            last = std::max(last, u->second);
+        if (last > it->second) {
+          delta[std::max<int64_t>(1, it->second + 1)] +=
+              storedBytes(v.getType(), floatBytes);
+          delta[last + 1] -= storedBytes(v.getType(), floatBytes);
+          count[std::max<int64_t>(1, it->second + 1)] += 1;
+          count[last + 1] -= 1;
+        }
+      }
+    }
+  }
+  c.prefix[0] = work[0];
+  for (int64_t i = 0; i < n; ++i)
+    c.prefix[i + 1] = c.prefix[i] + work[i + 1];
+  c.cross.assign(n + 1, 0);
+  c.sends.assign(n + 1, 0);
+  double live = 0, values = 0;
+  for (int64_t i = 0; i <= n; ++i) {
+    c.cross[i] = live += delta[i];
+    c.sends[i] = values += count[i];
+  }
+  return c;
+}
+
+/// PipeFusion's cut: the twin's parameters, in the order of their first
+/// reads, split into `stages` runs that balance the roofline time of the
+/// patched functions (the steps after the warm-up), not the bytes. The
+/// runs minimise the busiest stage's time (PipeFusion's step is about M
+/// times it, plus the fill), ties broken by the sum of squares. `params`
+/// comes with the twin's byte balance and keeps it within kMargin.
+LogicalResult stagesByWork(func::FuncOp twin, ArrayRef<func::FuncOp> patched,
+                           int64_t stages,
+                           llvm::DenseMap<ParamKey, int64_t> &params) {
+  llvm::DenseMap<ParamKey, int64_t> index;
+  SmallVector<ParamKey> order;
+  for (Operation &op : twin.getBody().front().without_terminator())
+    for (Value v : op.getOperands())
+      if (auto p = v.getDefiningOp<ParamOp>())
+        if (index.try_emplace(keyOf(p), int64_t(index.size())).second)
+          order.push_back(keyOf(p));
+  const int64_t n = int64_t(order.size());
+  if (n < stages)
+    return success(); // splitStages says so
+  FailureOr<CutCosts> costs = cutCosts(index, patched, floatStorageBytes(twin));
+  if (failed(costs))
+    return failure();
+  // best[s][j]: stages 0..s over parameters [0, j), as (busiest, squares);
+  // from[s][j]: where stage s begins.
+  using Cost = std::pair<double, double>;
+  const double inf = std::numeric_limits<double>::infinity();
+  std::vector<std::vector<Cost>> best(stages,
+                                      std::vector<Cost>(n + 1, {inf, inf}));
+  std::vector<std::vector<int64_t>> from(stages,
+                                         std::vector<int64_t>(n + 1, 0));
+  for (int64_t j = 1; j <= n; ++j) {
+    const double t = costs->stage(0, j);
+    best[0][j] = {t, t * t};
+  }
+  for (int64_t s = 1; s < stages; ++s)
+    for (int64_t j = s + 1; j <= n; ++j)
+      for (int64_t i = s; i < j; ++i) {
+        const Cost &before = best[s - 1][i];
+        const double t = costs->stage(i, j);
+        Cost c{std::max(before.first, t), before.second + t * t};
+        if (c < best[s][j]) {
+          best[s][j] = c;
+          from[s][j] = i;
+        }
+      }
+  // The byte balance's busiest stage (an empty stage: it cannot run).
+  double bytesBusiest = 0;
+  for (int64_t s = 0, i = 0; s < stages; ++s) {
+    int64_t j = i;
+    while (j < n && params.lookup(order[j]) == s)
+      ++j;
+    bytesBusiest = std::max(bytesBusiest, j > i ? costs->stage(i, j) : inf);
+    i = j;
+  }
+  LLVM_DEBUG(llvm::dbgs() << "pipefusion cut: busiest stage "
+                          << bytesBusiest * 1e3 << " ms by bytes, "
+                          << best[stages - 1][n].first * 1e3
+                          << " ms by time\n");
+  if (!(best[stages - 1][n].first < (1 - kMargin) * bytesBusiest))
+    return success();
+  for (int64_t s = stages - 1, j = n; s >= 0; --s) {
+    const int64_t i = s == 0 ? 0 : from[s][j];
+    for (int64_t k = i; k < j; ++k)
+      params[order[k]] = s;
+    j = i;
+  }
+  return success();
+}
+
 /// PipeFusion's pair (the patched denoiser and its warm-up twin): stages
 /// by dataflow, so that both cut alike whatever the order their patches
-/// run in. A parameter has the stage the twin's byte balance gives it; an
+/// run in. A parameter has the stage stagesByWork gives it; an
 /// op, the latest stage of the parameters it reads and of the values it
 /// reads. A patch_cache thus lands on the same stage (rank) in both.
 LogicalResult
@@ -285,15 +540,23 @@ struct PipelineParallelPass : impl::PipelineParallelBase<PipelineParallelPass> {
     // PipeFusion: the twin's balance decides every parameter's stage.
     llvm::DenseMap<ParamKey, int64_t> params;
     func::FuncOp twin = warmupFunction(module);
-    if (twin && failed(stagesByBytes(twin, axis->second, &params)))
+    SmallVector<func::FuncOp> patched;
+    for (func::FuncOp fn : fns)
+      if (fn != twin)
+        patched.push_back(fn);
+    if (twin && (failed(stagesByBytes(twin, axis->second, &params)) ||
+                 failed(stagesByWork(twin, patched, axis->second, params))))
       return signalPassFailure();
     for (func::FuncOp fn : fns) {
-      // Micro-batches run in turn (fresco-pipefusion): each parameter's
-      // stage from the bytes at its first read, then by dataflow, so every
-      // micro-batch crosses the same stages.
+      // Micro-batches run in turn (fresco-pipefusion), so the stages
+      // overlap as PipeFusion's do: each parameter's stage from the time
+      // balance over the parameters' first reads (or the bytes, where that
+      // is as good), then by dataflow, so every micro-batch crosses the same
+      // stages.
       if (!twin && fn->hasAttr(kMicrobatchesAttr)) {
         params.clear();
-        if (failed(stagesByBytes(fn, axis->second, &params, true)))
+        if (failed(stagesByBytes(fn, axis->second, &params, true)) ||
+            failed(stagesByWork(fn, {fn}, axis->second, params)))
           return signalPassFailure();
       }
       if (failed(!params.empty() ? stagesByDataflow(fn, params)

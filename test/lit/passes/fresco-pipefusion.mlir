@@ -29,10 +29,10 @@
 // CHECK: %[[KW:.*]] = fresco.patch_cache %{{.*}} {cache = 0 : i64, dim = 1 : i64, index = 0 : i64, parts = 1 : i64} : tensor<2x16x16xf32> -> tensor<2x16x16xf32>
 // CHECK: %[[VW:.*]] = fresco.patch_cache %{{.*}} {cache = 1 : i64, dim = 1 : i64, index = 0 : i64, parts = 1 : i64}
 // CHECK: fresco.attention %{{.*}}, %[[KW]], %[[VW]] {{.*}} : (tensor<2x16x16xf32>, tensor<2x16x16xf32>, tensor<2x16x16xf32>) -> tensor<2x16x16xf32>
-// The stages cut by dataflow (fresco-pipeline-parallel): the twin's byte
-// balance puts k's weight on stage 1, so every write of both caches, in
-// both functions, is on stage 1 (the rank that keeps them), and each patch
-// sends its own activations on.
+// The stages cut by dataflow (fresco-pipeline-parallel): the time balance
+// (fresco-pipefusion-balance.mlir) puts q's, k's and v's weights on stage
+// 1, so every write of both caches, in both functions, is on stage 1 (the
+// rank that keeps them), and each patch sends its own activations on.
 // STAGES-LABEL: func.func @dit
 // STAGES: fresco.stage_transfer {{.*}}from_stage = 0 : i64, to_stage = 1 : i64} : tensor<2x8x16xf32>
 // STAGES: fresco.patch_cache {{.*}}{cache = 0 : i64, dim = 1 : i64, fresco.stage = #fresco.stage<1>, index = 0 : i64

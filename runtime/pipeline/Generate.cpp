@@ -166,6 +166,11 @@ GenerateResult generate(const PipelineSpec &p, Executor &exec,
   const bool decodes = contains(roles.decoderRanks, roles.rank);
   // Image-to-image: the img2img class's defaults.
   const bool i2i = o.initImage != nullptr;
+  if (!i2i)
+    checkTextToImage(p);
+  checkAestheticScore(p, o.aestheticScore, "--aesthetic-score");
+  checkAestheticScore(p, o.negativeAestheticScore,
+                      "--negative-aesthetic-score");
   const int steps = o.steps ? o.steps : p.defaultSteps(i2i);
   const double scale = std::isnan(o.guidanceScale) ? p.defaultGuidanceScale(i2i)
                                                    : o.guidanceScale;

@@ -69,6 +69,12 @@ struct GenerateOptions {
   /// Image-to-image: (0, 1]; NaN: the img2img class's default
   /// (PipelineSpec::defaultStrength).
   double strength = std::numeric_limits<double>::quiet_NaN();
+  /// The SDXL refiner's time ids (PipelineSpec::aestheticScore): the
+  /// aesthetic score of the prompts' half and of the negative half; NaN:
+  /// StableDiffusionXLImg2ImgPipeline's defaults, 6.0 and 2.5. A plan
+  /// without them refuses a number.
+  double aestheticScore = std::numeric_limits<double>::quiet_NaN();
+  double negativeAestheticScore = std::numeric_limits<double>::quiet_NaN();
   /// Scheduler class overriding the plan's; it is configured from the
   /// plan's scheduler_config, as diffusers' from_config(pipe.scheduler.config).
   std::string scheduler;

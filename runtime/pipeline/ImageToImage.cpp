@@ -61,15 +61,33 @@ int imageToImageBegin(const PipelineSpec &spec, int numInferenceSteps,
 }
 
 void checkImageToImage(const PipelineSpec &spec) {
-  check(spec.kind == "StableDiffusionPipeline" ||
-            spec.kind == "StableDiffusionXLPipeline" || flowClass(spec),
+  check(spec.kind == "StableDiffusionPipeline" || spec.isSDXL() ||
+            flowClass(spec),
         "--image (image-to-image) is implemented for StableDiffusionPipeline, "
-        "StableDiffusionXLPipeline, StableDiffusion3Pipeline and "
-        "FluxPipeline plans only; this plan is a ",
+        "StableDiffusionXLPipeline, StableDiffusionXLImg2ImgPipeline, "
+        "StableDiffusion3Pipeline and FluxPipeline plans only; this plan is "
+        "a ",
         spec.kind);
   check(spec.find(plan::ComponentRole::Encoder) != nullptr,
         "--image needs the VAE encoder, and this plan has none: compile the "
         "pipeline folder with fresco-compile --vae-encoder");
+}
+
+void checkTextToImage(const PipelineSpec &spec) {
+  check(!spec.imageToImageOnly(), "pipeline '", spec.kind,
+        "' is image-to-image only (diffusers' class takes no text-to-image "
+        "call; an SDXL refiner refines an image): give --image (or, after a "
+        "base run with --denoising-end, --image-latents)");
+}
+
+void checkAestheticScore(const PipelineSpec &spec, double given,
+                         const char *flag) {
+  check(std::isnan(given) || spec.aestheticScore, flag, ": pipeline '",
+        spec.kind,
+        "' takes no aesthetic score (its UNet's time ids are original size, "
+        "crop corner and target size); it applies to an SDXL refiner, a "
+        "StableDiffusionXLImg2ImgPipeline folder with "
+        "requires_aesthetics_score true");
 }
 
 void checkInitImageSize(const PipelineSpec &spec, int64_t width,

@@ -48,6 +48,16 @@ int imageToImageBegin(const PipelineSpec &spec, int numInferenceSteps,
 /// encoder.
 void checkImageToImage(const PipelineSpec &spec);
 
+/// Throws fresco::Error when `spec`'s class runs image-to-image only
+/// (StableDiffusionXLImg2ImgPipeline, the SDXL refiner) and no init image
+/// is given.
+void checkTextToImage(const PipelineSpec &spec);
+
+/// Throws fresco::Error for an aesthetic score (`given` not NaN, from
+/// `flag`) that `spec` does not take (PipelineSpec::aestheticScore).
+void checkAestheticScore(const PipelineSpec &spec, double given,
+                         const char *flag);
+
 /// Throws fresco::Error unless a `width` x `height` image is the size the
 /// plan's encoder was compiled for (Fresco does not resize).
 void checkInitImageSize(const PipelineSpec &spec, int64_t width,

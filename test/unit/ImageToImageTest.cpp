@@ -134,6 +134,7 @@ TEST(ImageToImage, BeginIndexFollowsThePipelineClass) {
               imageToImageBegin(specWithEncoder("DiTPipeline"), 4, 0.6, 4);
             })
                 .find("StableDiffusionPipeline, StableDiffusionXLPipeline, "
+                      "StableDiffusionXLImg2ImgPipeline, "
                       "StableDiffusion3Pipeline and FluxPipeline plans only; "
                       "this plan is a DiTPipeline"),
             std::string::npos);
@@ -143,6 +144,26 @@ TEST(ImageToImage, BeginIndexFollowsThePipelineClass) {
                 .find("compile the pipeline folder with fresco-compile "
                       "--vae-encoder"),
             std::string::npos);
+}
+
+TEST(ImageToImage, TheRefinerIsImageToImageOnly) {
+  // StableDiffusionXLImg2ImgPipeline's get_timesteps is SDXL's.
+  PipelineSpec refiner = specWithEncoder("StableDiffusionXLImg2ImgPipeline");
+  EXPECT_EQ(imageToImageBegin(refiner, 4, 0.6, 4), 2);
+  EXPECT_NE(errorOf([&] { checkTextToImage(refiner); })
+                .find("'StableDiffusionXLImg2ImgPipeline' is image-to-image "
+                      "only"),
+            std::string::npos);
+  checkTextToImage(specWithEncoder("StableDiffusionXLPipeline"));
+  // Only a plan whose time ids end with the score takes one.
+  EXPECT_NE(errorOf([&] { checkAestheticScore(refiner, 7.0, "--flag"); })
+                .find("--flag: pipeline 'StableDiffusionXLImg2ImgPipeline' "
+                      "takes no aesthetic score"),
+            std::string::npos);
+  refiner.aestheticScore = true;
+  checkAestheticScore(refiner, 7.0, "--flag");
+  checkAestheticScore(specWithEncoder("StableDiffusionXLPipeline"),
+                      std::nan(""), "--flag");
 }
 
 /// Flux's schedule (use_dynamic_shifting, FluxPipeline's sigmas and mu).

@@ -128,7 +128,9 @@ GENERATION (plans compiled from a pipeline folder):
   --image F.png        image-to-image (StableDiffusionPipeline,
                        StableDiffusionXLPipeline, StableDiffusion3Pipeline
                        and FluxPipeline plans compiled with fresco-compile
-                       --vae-encoder): every image starts from this PNG
+                       --vae-encoder; StableDiffusionXLImg2ImgPipeline, the
+                       SDXL refiner, runs nothing else): every image starts
+                       from this PNG
                        (8-bit RGB or gray, no alpha; exactly the plan's
                        width x height, not resized), encoded to its latent
                        mean and noised to the first step --strength keeps;
@@ -141,6 +143,12 @@ GENERATION (plans compiled from a pipeline folder):
                        the last int(steps * S) of the --steps steps (SD3,
                        Flux: steps - int(steps - steps * S), rounding up;
                        1: all of them, from the image noised to the first)
+  --aesthetic-score A  the SDXL refiner (StableDiffusionXLImg2ImgPipeline
+                       with requires_aesthetics_score): the aesthetic score
+                       in the prompts' time ids (default 6.0); an error for
+                       other plans
+  --negative-aesthetic-score A
+                       the same for the negative half (default 2.5)
   --fresh-steps N      plans compiled with --parallel patch=P
                        (DistriFusion): the first N steps exchange every
                        rank's keys and values exactly, later steps use the
@@ -409,6 +417,14 @@ Options parseArgs(int argc, char **argv) {
       if (!(o.strength > 0 && o.strength <= 1))
         usageError("--strength must be in (0, 1], got " + v);
       strengthGiven = true;
+      generationFlags.push_back(a);
+    } else if (a == "--aesthetic-score" || a == "--negative-aesthetic-score") {
+      const std::string v = next();
+      double &dst = a == "--aesthetic-score" ? o.aestheticScore
+                                             : o.negativeAestheticScore;
+      dst = parseDouble(v, a.c_str());
+      if (!std::isfinite(dst) || std::fabs(dst) > 1e6)
+        usageError(a + " must be a finite number, got " + v);
       generationFlags.push_back(a);
     } else if (a == "--fresh-steps") {
       int64_t n = parseInt(next(), "--fresh-steps");

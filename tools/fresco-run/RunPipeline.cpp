@@ -95,6 +95,11 @@ int runPipeline(const Options &o, const RankEnv &env) {
   HostTensor initImage;
   if (!o.image.empty())
     initImage = readInitImage(o.image, spec);
+  else
+    checkTextToImage(spec);
+  checkAestheticScore(spec, o.aestheticScore, "--aesthetic-score");
+  checkAestheticScore(spec, o.negativeAestheticScore,
+                      "--negative-aesthetic-score");
   const std::vector<std::string> prompts = allPrompts(o);
   // Images this run: one per label or prompt.
   const int64_t B =
@@ -135,6 +140,8 @@ int runPipeline(const Options &o, const RankEnv &env) {
   g.seed = o.seed;
   g.scheduler = o.scheduler;
   g.freshSteps = o.freshSteps;
+  g.aestheticScore = o.aestheticScore;
+  g.negativeAestheticScore = o.negativeAestheticScore;
   if (!o.image.empty()) {
     g.initImage = &initImage;
     g.strength = o.strength;

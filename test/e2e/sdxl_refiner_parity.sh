@@ -93,6 +93,48 @@ multi placement --place "text_encoder_2=0,vae=0,vae_encoder=0,unet=1"
 multi cfg2 --parallel cfg=2
 multi ulysses2 --parallel ulysses=2
 
+# Ensemble of experts: the base (a StableDiffusionXLPipeline folder) stops
+# at --denoising-end 0.8 (8 Euler steps, timesteps 876 ... 1: cutoff 200
+# keeps 6), the refiner takes its latents as the image and runs from
+# --denoising-start 0.8 (the 2 below 200), not noising them; against
+# diffusers' same two calls (output_type "latent" into image=), each half
+# within 1e-5. Then the refiner from those latents at --strength 0.6 (noised:
+# add_noise as for an encoded image).
+py "$ref" make --kind sdxl --out "$work/base" --seed 3 > /dev/null
+"$B/fresco-compile" "$work/base" -o "$work/base.fplan" --batch 2 \
+  --height $H --width $W --quiet
+"$B/fresco-run" "$work/base.fplan" --weights "$work/base" "${prompts[@]}" \
+  --steps 8 --denoising-end 0.8 --latents "@$work/noise.npy" \
+  --output-latents "@$work/fb.npy" --timeout 60 --stats 2> "$work/fb.log"
+"$B/fresco-run" "$work/r.fplan" --weights "$work/pipe" "${prompts[@]}" \
+  --steps 8 --denoising-start 0.8 --image-latents "@$work/fb.npy" \
+  --output-latents "@$work/fe.npy" --timeout 60 --stats 2> "$work/fe.log"
+for want in "fb.log:6 steps of" "fe.log:2 steps of"; do
+  grep -q "${want#*:}" "$work/${want%%:*}" ||
+    { echo "expected '${want#*:}':"; cat "$work/${want%%:*}"; exit 1; }
+done
+py "$ref" run --pipeline "$work/base" "${prompts[@]}" --steps 8 \
+  --denoising-end 0.8 --latents "$work/noise.npy" --dtype float64 \
+  --out-latents "$work/rb.npy" > /dev/null
+py "$ref" img2img --pipeline "$work/pipe" "${prompts[@]}" --steps 8 \
+  --denoising-start 0.8 --image-latents "$work/rb.npy" \
+  --latents "$work/noise.npy" --dtype float64 --out-latents "$work/re.npy" \
+  > /dev/null
+echo "== base, --denoising-end 0.8"
+py "$here/compare_npy.py" "$work/fb.npy" "$work/rb.npy" --rtol-max 1e-5
+echo "== refiner, --denoising-start 0.8 from the base's latents"
+py "$here/compare_npy.py" "$work/fe.npy" "$work/re.npy" --rtol-max 1e-5
+"$B/fresco-run" "$work/r.fplan" --weights "$work/pipe" "${prompts[@]}" \
+  --steps 4 --strength 0.6 --image-latents "@$work/fb.npy" \
+  --latents "@$work/noise.npy" --output-latents "@$work/fs.npy" \
+  --timeout 60 --quiet
+py "$ref" img2img --pipeline "$work/pipe" "${prompts[@]}" --steps 4 \
+  --strength 0.6 --image-latents "$work/fb.npy" \
+  --latents "$work/noise.npy" --dtype float64 --out-latents "$work/rs.npy" \
+  > /dev/null
+echo "== refiner, --strength 0.6 from latents"
+py "$here/compare_npy.py" "$work/fs.npy" "$work/rs.npy" --rtol-max 1e-5
+
 # Bad input: clear errors.
 bad() { # message flags...: fresco-run of PLAN ($plan) refuses FLAGS, exit 1
   expect_error "$1" "$B/fresco-run" "${plan:-$work/r.fplan}" \
@@ -102,14 +144,33 @@ bad() { # message flags...: fresco-run of PLAN ($plan) refuses FLAGS, exit 1
 bad "pipeline 'StableDiffusionXLImg2ImgPipeline' is image-to-image only"
 bad "reads one prompt per image: --prompt-2 does not apply" \
   --image "$work/in.png" --prompt-2 "a" --prompt-2 "b"
-py "$ref" make --kind sdxl --out "$work/base" --seed 3 > /dev/null
-"$B/fresco-compile" "$work/base" -o "$work/base.fplan" --batch 2 \
-  --height $H --width $W --quiet
 plan=$work/base.fplan weights=$work/base bad "--aesthetic-score: pipeline \
 'StableDiffusionXLPipeline' takes no aesthetic score" --aesthetic-score 7
 plan=$work/base.fplan weights=$work/base bad "--negative-aesthetic-score: \
 pipeline 'StableDiffusionXLPipeline' takes no aesthetic score" \
   --negative-aesthetic-score 2
+plan=$work/base.fplan weights=$work/base bad "--denoising-start applies to \
+image-to-image" --denoising-start 0.5
+bad "--denoising-start 0.8 must be below --denoising-end 0.5" \
+  --image-latents "@$work/fb.npy" --denoising-start 0.8 --denoising-end 0.5
+bad "--denoising-end 0.001 keeps no denoising step" --image "$work/in.png" \
+  --strength 1.0 --denoising-end 0.001
+bad "--denoising-start 0.999 keeps no denoising step" \
+  --image-latents "@$work/fb.npy" --denoising-start 0.999
+py -c "import numpy as np, sys; np.save(sys.argv[1], np.load(sys.argv[2])[:, :, :8])" \
+  "$work/short.npy" "$work/noise.npy"
+bad "--image-latents must be f32 [2 (or 1), 4, 16, 12] (the plan's latent \
+grid), got f32[2, 4, 8, 12]" --image-latents "@$work/short.npy"
+expect_usage "--strength does not apply with --denoising-start" \
+  "$B/fresco-run" "$work/r.fplan" --weights "$work/pipe" "${prompts[@]}" \
+  --image-latents "@$work/fb.npy" --denoising-start 0.8 --strength 0.5 \
+  -o "$work/x.png"
+expect_usage "--denoising-end must be in (0, 1), got 1" \
+  "$B/fresco-run" "$work/base.fplan" --weights "$work/base" "${prompts[@]}" \
+  --denoising-end 1 -o "$work/x.png"
+expect_usage "--image and --image-latents both give the init image" \
+  "$B/fresco-run" "$work/r.fplan" --weights "$work/pipe" "${prompts[@]}" \
+  --image "$work/in.png" --image-latents "@$work/fb.npy" -o "$work/x.png"
 expect_usage "--aesthetic-score expects a number, got 'high'" \
   "$B/fresco-run" "$work/r.fplan" --weights "$work/pipe" "${prompts[@]}" \
   --image "$work/in.png" --aesthetic-score high -o "$work/x.png"

@@ -64,7 +64,8 @@ struct GenerateOptions {
   /// at the plan's pixel size, encoded and noised to the first timestep
   /// `strength` keeps (ImageToImage.h); initialLatents (or the seeded noise)
   /// is then the noise add_noise (SD3, Flux: scale_noise) mixes in, in the
-  /// latent layout, not multiplied by init_noise_sigma. Null: text-to-image.
+  /// latent layout, not multiplied by init_noise_sigma. Null (and no
+  /// initImageLatents): text-to-image.
   const HostTensor *initImage = nullptr;
   /// Image-to-image from latents instead (SDXL: an image of the latent
   /// channel count is taken as the init latents, unscaled, not encoded):

@@ -1,7 +1,7 @@
 //===- ImageToImage.h - Start the loop from an encoded image ----*- C++ -*-===//
 //
-// diffusers' StableDiffusionImg2ImgPipeline, StableDiffusionXLImg2ImgPipeline
-// (on a base folder), StableDiffusion3Img2ImgPipeline and
+// diffusers' StableDiffusionImg2ImgPipeline, StableDiffusionXLImg2ImgPipeline,
+// StableDiffusion3Img2ImgPipeline and
 // FluxImg2ImgPipeline: the init image goes through the VAE encoder, its
 // latent distribution's mean (not a sample: Fresco draws no encoder noise)
 // is scaled as the pipeline class does (SD, SDXL: times scaling_factor;
@@ -9,6 +9,10 @@
 // it), noised with the scheduler's add_noise (SD3, Flux: scale_noise) to the
 // first timestep `strength` keeps, and the loop runs the remaining steps
 // (get_timesteps, which SD / SDXL and SD3 / Flux compute differently).
+// StableDiffusionXLImg2ImgPipeline runs on a base folder or on a refiner's
+// (a plan of that class: image-to-image only), and SDXL's two classes cut
+// the schedule for an ensemble of experts (denoising_start / _end, the
+// refiner starting from the base's latents as they are).
 //
 //===----------------------------------------------------------------------===//
 #ifndef FRESCO_RUNTIME_PIPELINE_IMAGETOIMAGE_H

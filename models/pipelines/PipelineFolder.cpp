@@ -180,6 +180,15 @@ PipelineAttrs::dict(ArrayRef<mlir::NamedAttribute> entries) {
   return b.getDictionaryAttr(entries);
 }
 
+bool componentPresent(const json::Object &index, StringRef component) {
+  const json::Value *v = index.get(component);
+  if (!v)
+    return false;
+  if (const json::Array *a = v->getAsArray())
+    return !a->empty() && !(*a)[0].getAsNull();
+  return !v->getAsNull();
+}
+
 Error buildPipelineFromFolder(mlir::ModuleOp module, StringRef folder,
                               const BuildOptions &options) {
   SmallString<256> indexPath(folder);
@@ -194,9 +203,11 @@ Error buildPipelineFromFolder(mlir::ModuleOp module, StringRef folder,
   if (options.vaeEncoder &&
       !(cls && (*cls == "StableDiffusionPipeline" ||
                 *cls == "StableDiffusionXLPipeline" ||
+                *cls == "StableDiffusionXLImg2ImgPipeline" ||
                 *cls == "StableDiffusion3Pipeline" || *cls == "FluxPipeline")))
     return makeError("--vae-encoder (image-to-image) is implemented for "
                      "StableDiffusionPipeline, StableDiffusionXLPipeline, "
+                     "StableDiffusionXLImg2ImgPipeline, "
                      "StableDiffusion3Pipeline and FluxPipeline folders only, "
                      "not " +
                      (cls ? *cls : StringRef("<missing>")));
@@ -208,12 +219,16 @@ Error buildPipelineFromFolder(mlir::ModuleOp module, StringRef folder,
     return buildStableDiffusionPipeline(module, dir, *index, options);
   if (cls && *cls == "StableDiffusionXLPipeline")
     return buildStableDiffusionXLPipeline(module, dir, *index, options);
+  // The SDXL refiner's folder (image-to-image only).
+  if (cls && *cls == "StableDiffusionXLImg2ImgPipeline")
+    return buildStableDiffusionXLImg2ImgPipeline(module, dir, *index, options);
   if (cls && *cls == "StableDiffusion3Pipeline")
     return buildStableDiffusion3Pipeline(module, dir, *index, options);
   return makeError(indexPath + ": pipeline class '" +
                    (cls ? *cls : StringRef("<missing>")) +
                    "' is not supported; supported: DiTPipeline, FluxPipeline, "
                    "StableDiffusionPipeline, StableDiffusionXLPipeline, "
+                   "StableDiffusionXLImg2ImgPipeline, "
                    "StableDiffusion3Pipeline");
 }
 

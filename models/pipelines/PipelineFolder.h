@@ -78,6 +78,11 @@ private:
   std::string folder_;
 };
 
+/// Whether model_index.json names `component` (diffusers writes an absent
+/// optional one as [null, null]).
+bool componentPresent(const llvm::json::Object &index,
+                      llvm::StringRef component);
+
 /// The JSON object in the file at `path`.
 llvm::Expected<llvm::json::Object> readJSONObject(const llvm::Twine &path);
 
@@ -154,6 +159,9 @@ llvm::Error buildStableDiffusionXLPipeline(mlir::ModuleOp module,
                                            const PipelineFolder &dir,
                                            const llvm::json::Object &index,
                                            const BuildOptions &options);
+llvm::Error buildStableDiffusionXLImg2ImgPipeline(
+    mlir::ModuleOp module, const PipelineFolder &dir,
+    const llvm::json::Object &index, const BuildOptions &options);
 llvm::Error buildStableDiffusion3Pipeline(mlir::ModuleOp module,
                                           const PipelineFolder &dir,
                                           const llvm::json::Object &index,

@@ -29,17 +29,6 @@ constexpr StringRef kName = "StableDiffusion3Pipeline";
 // _get_t5_prompt_embeds' default and check_inputs' limit.
 constexpr int64_t kDefaultT5Tokens = 256, kMaxT5Tokens = 512;
 
-/// Whether model_index.json names `component` (diffusers writes an absent
-/// optional one as [null, null]).
-bool present(const json::Object &index, StringRef component) {
-  const json::Value *v = index.get(component);
-  if (!v)
-    return false;
-  if (const json::Array *a = v->getAsArray())
-    return !a->empty() && !(*a)[0].getAsNull();
-  return !v->getAsNull();
-}
-
 /// The sizes the components must agree on, as the pipeline wires them.
 Error checkAgreement(const SD3Config &sd3, const VAEConfig &vae,
                      const CLIPTextConfig &clip, const CLIPTextConfig &clip2,
@@ -93,8 +82,8 @@ Error buildStableDiffusion3Pipeline(mlir::ModuleOp module,
                                        "text_encoder", "text_encoder_2",
                                        "tokenizer", "tokenizer_2"}))
     return e;
-  const bool withT5 = present(index, "text_encoder_3");
-  if (withT5 != present(index, "tokenizer_3"))
+  const bool withT5 = componentPresent(index, "text_encoder_3");
+  if (withT5 != componentPresent(index, "tokenizer_3"))
     return makeError(dir.path("", "model_index.json") +
                      ": text_encoder_3 and tokenizer_3 go together");
   Expected<SD3Config> sd3 = dir.config<SD3Config>("transformer");

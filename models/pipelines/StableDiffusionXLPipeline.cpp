@@ -7,9 +7,18 @@
 // target size) its added conditions, under true classifier-free guidance;
 // without a negative prompt the unconditional half is zeros
 // (force_zeros_for_empty_prompt, true by default). The VAE decodes
-// latents / scaling_factor. No refiner, no watermark. With --vae-encoder
-// the VAE encoder comes too, for image-to-image
-// (StableDiffusionXLImg2ImgPipeline on this folder).
+// latents / scaling_factor. No watermark. With --vae-encoder the VAE
+// encoder comes too, for image-to-image (StableDiffusionXLImg2ImgPipeline
+// on this folder).
+//
+// A StableDiffusionXLImg2ImgPipeline folder (the SDXL refiner) is
+// image-to-image only: its VAE encoder always comes. Its text_encoder may be
+// null: text_encoder_2 alone then reads the prompt (encode_prompt zips the
+// prompts with the encoders it has) and fills the whole cross-attention
+// input. With requires_aesthetics_score its time ids are original size,
+// crop corner and an aesthetic score the run gives (another for the
+// negative half); force_zeros_for_empty_prompt is false in the refiner's
+// folder (the class's default is true).
 //
 //===----------------------------------------------------------------------===//
 #include "models/pipelines/UNetPipeline.h"
@@ -20,17 +29,17 @@ using namespace llvm;
 namespace fresco::models {
 namespace {
 
-/// force_zeros_for_empty_prompt from model_index.json (a registered config
-/// of the pipeline; true when absent, as its constructor's default).
-Expected<bool> forceZeros(const PipelineFolder &dir,
-                          const json::Object &index) {
-  const json::Value *v = index.get("force_zeros_for_empty_prompt");
+/// A boolean `key` of model_index.json (a registered config of the
+/// pipeline; `dflt` when absent, as its constructor's default).
+Expected<bool> indexFlag(const PipelineFolder &dir, const json::Object &index,
+                         StringRef key, bool dflt) {
+  const json::Value *v = index.get(key);
   if (!v)
-    return true;
+    return dflt;
   if (std::optional<bool> b = v->getAsBoolean())
     return *b;
-  return makeError(dir.path("", "model_index.json") +
-                   ": force_zeros_for_empty_prompt must be true or false");
+  return makeError(dir.path("", "model_index.json") + ": " + key +
+                   " must be true or false");
 }
 
 /// SDXL's VAE may carry latents_mean / latents_std, which the pipeline then
@@ -47,101 +56,152 @@ Error refuseLatentStatistics(const PipelineFolder &dir) {
   return Error::success();
 }
 
-} // namespace
+/// The text encoders' sizes against the UNet's inputs: text_encoder (when
+/// there is one) and text_encoder_2 side by side per token make the
+/// cross-attention input; text_encoder_2's projection is the pooled input.
+Error checkEncoders(StringRef cls, const UNetConfig &unet,
+                    const CLIPTextConfig *clip, const CLIPTextConfig &clip2) {
+  if (!clip2.withProjection)
+    return makeError("text_encoder_2 must be a CLIPTextModelWithProjection: "
+                     "its text_embeds are the UNet's pooled conditioning");
+  if (clip && clip->maxPositions != clip2.maxPositions)
+    return makeError("text_encoder takes " + Twine(clip->maxPositions) +
+                     " tokens and text_encoder_2 " + Twine(clip2.maxPositions) +
+                     "; their hidden states are concatenated per token");
+  const int64_t hidden = (clip ? clip->hiddenSize : 0) + clip2.hiddenSize;
+  if (hidden != unet.crossAttentionDim)
+    return makeError(
+        (clip ? "the text encoders' hidden sizes (" + Twine(clip->hiddenSize) +
+                    " + " + Twine(clip2.hiddenSize) + ") must add up to"
+              : "text_encoder_2's hidden size (" + Twine(clip2.hiddenSize) +
+                    ") must equal") +
+        " the UNet's cross_attention_dim (" + Twine(unet.crossAttentionDim) +
+        ")" + (clip ? "" : Twine("; ") + cls + " has no text_encoder here"));
+  if (clip2.projectionDim != unet.textEmbedsDim())
+    return makeError(
+        "text_encoder_2's projection_dim (" + Twine(clip2.projectionDim) +
+        ") differs from the UNet's pooled text input (" +
+        Twine(unet.textEmbedsDim()) +
+        ": projection_class_embeddings_input_dim minus " + Twine(unet.timeIds) +
+        " x addition_time_embed_dim" +
+        (unet.timeIds == UNetConfig::kRefinerTimeIds
+             ? ", the 5 time ids of requires_aesthetics_score)"
+             : ", the 6 time ids of requires_aesthetics_score false; a "
+               "refiner's UNet takes 5: StableDiffusionXLImg2ImgPipeline "
+               "with requires_aesthetics_score true)"));
+  return Error::success();
+}
 
-Error buildStableDiffusionXLPipeline(mlir::ModuleOp module,
-                                     const PipelineFolder &dir,
-                                     const json::Object &index,
-                                     const BuildOptions &options) {
-  constexpr StringRef kName = "StableDiffusionXLPipeline";
-  if (Error e =
-          dir.requireComponents(index, kName,
-                                {"unet", "vae", "scheduler", "text_encoder",
-                                 "text_encoder_2", "tokenizer", "tokenizer_2"}))
+/// Both classes: `img2img` for StableDiffusionXLImg2ImgPipeline.
+Error buildSDXL(mlir::ModuleOp module, const PipelineFolder &dir,
+                const json::Object &index, const BuildOptions &options,
+                bool img2img) {
+  const StringRef kName = img2img ? "StableDiffusionXLImg2ImgPipeline"
+                                  : "StableDiffusionXLPipeline";
+  SmallVector<StringRef> required = {"unet", "vae", "scheduler",
+                                     "text_encoder_2", "tokenizer_2"};
+  if (!img2img)
+    required.append({"text_encoder", "tokenizer"});
+  if (Error e = dir.requireComponents(index, kName, required))
     return e;
+  for (StringRef c : {"text_encoder_2", "tokenizer_2"})
+    if (!componentPresent(index, c))
+      return makeError(dir.path("", "model_index.json") + ": " + c +
+                       " is null; " + kName +
+                       " needs it (its text_embeds are the UNet's pooled "
+                       "conditioning)");
+  // The refiner's folder has no text_encoder ([null, null]).
+  const bool withClip = componentPresent(index, "text_encoder");
+  if (withClip != componentPresent(index, "tokenizer"))
+    return makeError(dir.path("", "model_index.json") +
+                     ": text_encoder and tokenizer go together");
   if (options.maxSequenceLength)
-    return makeError("StableDiffusionXLPipeline's prompts take CLIP's "
-                     "max_position_embeddings tokens: --max-sequence-length "
-                     "does not apply");
+    return makeError(kName + Twine("'s prompts take CLIP's "
+                                   "max_position_embeddings tokens: "
+                                   "--max-sequence-length does not apply"));
+  Expected<bool> aesthetic =
+      img2img ? indexFlag(dir, index, "requires_aesthetics_score", false)
+              : Expected<bool>(false);
+  if (!aesthetic)
+    return aesthetic.takeError();
   Expected<UNetPipeline> p = readUNetPipeline(dir, kName, options);
   if (!p)
     return p.takeError();
-  const UNetConfig &unet = p->unet;
+  UNetConfig &unet = p->unet;
   if (!unet.hasTextTime())
-    return makeError("unet: StableDiffusionXLPipeline feeds SDXL's added "
-                     "conditions (addition_embed_type \"text_time\"), which "
-                     "this UNet does not take");
-  Expected<CLIPTextConfig> clip = dir.config<CLIPTextConfig>("text_encoder");
-  if (!clip)
-    return clip.takeError();
+    return makeError("unet: " + kName +
+                     " feeds SDXL's added conditions (addition_embed_type "
+                     "\"text_time\"), which this UNet does not take");
+  if (*aesthetic)
+    unet.timeIds = UNetConfig::kRefinerTimeIds;
+  std::optional<CLIPTextConfig> clip;
+  if (withClip) {
+    Expected<CLIPTextConfig> c = dir.config<CLIPTextConfig>("text_encoder");
+    if (!c)
+      return c.takeError();
+    clip = *c;
+  }
   Expected<CLIPTextConfig> clip2 = dir.config<CLIPTextConfig>("text_encoder_2");
   if (!clip2)
     return clip2.takeError();
-  if (!clip2->withProjection)
-    return makeError("text_encoder_2 must be a CLIPTextModelWithProjection: "
-                     "its text_embeds are the UNet's pooled conditioning");
-  if (clip->maxPositions != clip2->maxPositions)
-    return makeError("text_encoder takes " + Twine(clip->maxPositions) +
-                     " tokens and text_encoder_2 " +
-                     Twine(clip2->maxPositions) +
-                     "; their hidden states are concatenated per token");
-  if (clip->hiddenSize + clip2->hiddenSize != unet.crossAttentionDim)
-    return makeError("the text encoders' hidden sizes (" +
-                     Twine(clip->hiddenSize) + " + " +
-                     Twine(clip2->hiddenSize) +
-                     ") must add up to the UNet's cross_attention_dim (" +
-                     Twine(unet.crossAttentionDim) + ")");
-  if (clip2->projectionDim != unet.textEmbedsDim())
-    return makeError("text_encoder_2's projection_dim (" +
-                     Twine(clip2->projectionDim) +
-                     ") differs from the UNet's pooled text input (" +
-                     Twine(unet.textEmbedsDim()) +
-                     ": projection_class_embeddings_input_dim minus 6 x "
-                     "addition_time_embed_dim)");
-  Expected<bool> zeros = forceZeros(dir, index);
+  if (Error e = checkEncoders(kName, unet, clip ? &*clip : nullptr, *clip2))
+    return e;
+  Expected<bool> zeros =
+      indexFlag(dir, index, "force_zeros_for_empty_prompt", true);
   if (!zeros)
     return zeros.takeError();
   if (Error e = refuseLatentStatistics(dir))
     return e;
 
   const int64_t n = options.batch;
-  p->shape.textTokens = clip->maxPositions;
+  p->shape.textTokens = clip2->maxPositions;
   // hidden_states[-2] of both; bigG's projected pooled output.
-  buildCLIPText(module, *clip, n, "text_encoder", {false, true, false});
+  if (clip)
+    buildCLIPText(module, *clip, n, "text_encoder", {false, true, false});
   buildCLIPText(module, *clip2, n, "text_encoder_2", {false, true, true});
   buildUNet(module, unet, p->shape, "unet");
   buildVAEDecoder(module, p->vae, n, p->shape.height, p->shape.width, "vae");
 
   PipelineAttrs a(module.getContext());
-  SmallVector<mlir::Attribute> components = {
-      a.textEncoder("text_encoder", {"text_embeddings"}, "clip_bpe",
-                    "tokenizer", 0),
-      a.textEncoder("text_encoder_2",
-                    {"text_embeddings", "pooled_text_embeddings"}, "clip_bpe",
-                    "tokenizer_2", 1, {{0, clip->hiddenSize}, {0, 0}}),
-      a.component("denoiser", "unet",
-                  {"latents", "timestep", "text_embeddings",
-                   "pooled_text_embeddings", "time_ids"},
-                  "prediction"),
-      a.component("decoder", "vae", {"latents"}, "image")};
-  // Image-to-image needs the encoder: only compiled when asked. The
-  // img2img class on a base folder (requires_aesthetics_score false) feeds
-  // the same time ids as below.
-  if (options.vaeEncoder) {
+  SmallVector<mlir::Attribute> components;
+  // Alone, text_encoder_2 reads the prompt (slot 0), as encode_prompt's
+  // zip of [prompt, prompt_2] with [text_encoder_2] does.
+  if (clip)
+    components.push_back(a.textEncoder("text_encoder", {"text_embeddings"},
+                                       "clip_bpe", "tokenizer", 0));
+  components.push_back(a.textEncoder(
+      "text_encoder_2", {"text_embeddings", "pooled_text_embeddings"},
+      "clip_bpe", "tokenizer_2", clip ? 1 : 0,
+      {{0, clip ? clip->hiddenSize : 0}, {0, 0}}));
+  components.push_back(a.component("denoiser", "unet",
+                                   {"latents", "timestep", "text_embeddings",
+                                    "pooled_text_embeddings", "time_ids"},
+                                   "prediction"));
+  components.push_back(a.component("decoder", "vae", {"latents"}, "image"));
+  // Image-to-image needs the encoder: only compiled when asked, or always
+  // for the img2img class.
+  if (options.vaeEncoder || img2img) {
     const int64_t up = p->vae.upscale();
     components.push_back(a.vaeEncoder(module, p->vae, n, p->shape.height * up,
                                       p->shape.width * up));
   }
-  // add_time_ids: original_size + crops_coords_top_left + target_size, the
-  // defaults (the image size, (0, 0), the image size), the same for the
-  // negative half.
+  // add_time_ids from the defaults (original and target size the image
+  // size, crop corner (0, 0)), the same for the negative half:
+  // original_size + crops_coords_top_left + target_size, or with
+  // requires_aesthetics_score original_size + crops_coords_top_left and the
+  // aesthetic score the runtime appends per half.
   const double h = double(p->size.height), w = double(p->size.width);
+  SmallVector<double> values = {h, w, 0.0, 0.0};
+  if (!*aesthetic)
+    values.append({h, w});
   SmallVector<mlir::Attribute> ids;
-  for (double v : {h, w, 0.0, 0.0, h, w})
+  for (double v : values)
     ids.push_back(a.b.getF64FloatAttr(v));
-  mlir::DictionaryAttr conditioning =
-      a.dict({a.str("kind", "text"), a.attr("time_ids", a.b.getArrayAttr(ids)),
-              a.attr("zero_negative_prompt", a.b.getBoolAttr(*zeros))});
+  SmallVector<mlir::NamedAttribute> cond = {
+      a.str("kind", "text"), a.attr("time_ids", a.b.getArrayAttr(ids)),
+      a.attr("zero_negative_prompt", a.b.getBoolAttr(*zeros))};
+  if (*aesthetic)
+    cond.push_back(a.attr("aesthetic_score", a.b.getBoolAttr(true)));
   mlir::DictionaryAttr sampler =
       a.dict({a.str("scheduler", p->scheduler.className),
               a.str("scheduler_config", p->scheduler.text),
@@ -150,10 +210,26 @@ Error buildStableDiffusionXLPipeline(mlir::ModuleOp module,
                   a.dict({a.str("kind", kName), a.i64("num_images", n),
                           a.str("denoiser", "unet"), a.str("decoder", "vae"),
                           a.attr("components", a.b.getArrayAttr(components)),
-                          a.attr("conditioning", conditioning),
+                          a.attr("conditioning", a.dict(cond)),
                           a.attr("latents", unetLatents(a, *p)),
                           a.attr("sampler", sampler)}));
   return Error::success();
+}
+
+} // namespace
+
+Error buildStableDiffusionXLPipeline(mlir::ModuleOp module,
+                                     const PipelineFolder &dir,
+                                     const json::Object &index,
+                                     const BuildOptions &options) {
+  return buildSDXL(module, dir, index, options, /*img2img=*/false);
+}
+
+Error buildStableDiffusionXLImg2ImgPipeline(mlir::ModuleOp module,
+                                            const PipelineFolder &dir,
+                                            const json::Object &index,
+                                            const BuildOptions &options) {
+  return buildSDXL(module, dir, index, options, /*img2img=*/true);
 }
 
 } // namespace fresco::models

@@ -199,7 +199,7 @@ Value UNetEmitter::forward(Value sample, Value timestep, Value text,
   if (c.hasTextTime()) {
     // SDXL: each time id's sinusoids, flattened per row after the pooled
     // text embedding, through add_embedding, added to the timestep's.
-    const int64_t ids = UNetConfig::kTimeIds, d = c.additionTimeEmbedDim;
+    const int64_t ids = c.timeIds, d = c.additionTimeEmbedDim;
     Location l = loc("add_time_proj");
     Value e =
         sinusoids("add_time_proj", reshape(l, timeIds, {s.batch * ids}), d);
@@ -276,7 +276,7 @@ func::FuncOp buildUNet(ModuleOp module, const UNetConfig &config,
                                   "encoder_hidden_states"};
   if (config.hasTextTime()) {
     inputs.push_back(RankedTensorType::get({B, config.textEmbedsDim()}, f32));
-    inputs.push_back(RankedTensorType::get({B, UNetConfig::kTimeIds}, f32));
+    inputs.push_back(RankedTensorType::get({B, config.timeIds}, f32));
     names.append({"text_embeds", "time_ids"});
   }
   auto outTy = RankedTensorType::get(

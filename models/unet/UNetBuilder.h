@@ -22,7 +22,7 @@ struct UNetShape {
 /// (Stable Diffusion 1.x / 2.x), every parameter named by its state_dict
 /// key. With SDXL's added conditions (config.hasTextTime()) two inputs
 /// follow, added_cond_kwargs': text_embeds [B, textEmbedsDim()] and time_ids
-/// [B, UNetConfig::kTimeIds].
+/// [B, UNetConfig::timeIds].
 mlir::func::FuncOp buildUNet(mlir::ModuleOp module, const UNetConfig &config,
                              const UNetShape &shape, llvm::StringRef name);
 

@@ -10,8 +10,8 @@
 namespace fresco::models {
 
 /// The keys of UNet2DConditionModel that Stable Diffusion 1.x / 2.x and SDXL
-/// use; defaults are diffusers 0.31's. Per-block lists are expanded to one entry
-/// per down block (the up blocks mirror them).
+/// use; defaults are diffusers 0.31's. Per-block lists are expanded to one
+/// entry per down block (the up blocks mirror them).
 struct UNetConfig {
   int64_t inChannels = 4, outChannels = 4, sampleSize = 64;
   llvm::SmallVector<int64_t, 4> blockOutChannels = {320, 640, 1280, 1280};
@@ -39,12 +39,16 @@ struct UNetConfig {
   int64_t downscale() const { return int64_t(1) << (numBlocks() - 1); }
   bool hasTextTime() const { return additionTimeEmbedDim > 0; }
   /// StableDiffusionXLPipeline's time ids: original size, crop top-left and
-  /// target size (the refiner's 5, with an aesthetic score, is not built).
-  static constexpr int64_t kTimeIds = 6;
+  /// target size; the refiner's (requires_aesthetics_score) are 5: original
+  /// size, crop top-left and an aesthetic score.
+  static constexpr int64_t kTimeIds = 6, kRefinerTimeIds = 5;
+  /// How many time ids the UNet takes: not in its config, the pipeline
+  /// sets it (kTimeIds unless the pipeline says otherwise).
+  int64_t timeIds = kTimeIds;
   /// The pooled text embedding's width: what add_embedding's input leaves
   /// beside the time ids' sinusoids.
   int64_t textEmbedsDim() const {
-    return addEmbeddingInputDim - kTimeIds * additionTimeEmbedDim;
+    return addEmbeddingInputDim - timeIds * additionTimeEmbedDim;
   }
 
   /// Parses and validates; the error names the offending key, and a value

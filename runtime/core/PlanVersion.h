@@ -40,8 +40,8 @@ namespace fresco {
 /// the TimeIds role and Conditioning.time_ids, zero_negative_prompt, prompt
 /// slot 2: SDXL and SD3. A version-10 runtime would feed SDXL's UNet one
 /// encoder's embeddings.
-/// 11 also: PosEmbed2dAttrs.row_start, col_start, rows and cols (a window of the
-/// table: SD3's crop without the whole table). A version-10 runtime would
+/// 11 also: PosEmbed2dAttrs.row_start, col_start, rows and cols (a window of
+/// the table: SD3's crop without the whole table). A version-10 runtime would
 /// compute the whole table's first tokens instead.
 /// 12: LinearAttrs.fp8 (FP8 GEMMs, fresco-compile --gemm fp8). A version-11
 /// runtime would run those linears in the float storage, not the precision
@@ -66,7 +66,10 @@ namespace fresco {
 /// in turn, attention reading the others' keys and values from a cache the
 /// warm-up function fills first. A version-15 runtime would not know the
 /// op.
-constexpr uint32_t kPlanVersion = 16;
+/// 17: Conditioning.aesthetic_score (the SDXL refiner's time ids end with an
+/// aesthetic score the run gives, another for the negative half). A
+/// version-16 runtime would feed the UNet one time id too few.
+constexpr uint32_t kPlanVersion = 17;
 } // namespace fresco
 
 #endif // FRESCO_RUNTIME_CORE_PLANVERSION_H

@@ -165,13 +165,28 @@ GenerateResult generate(const PipelineSpec &p, Executor &exec,
   const bool denoises = contains(roles.denoiserRanks, roles.rank);
   const bool decodes = contains(roles.decoderRanks, roles.rank);
   // Image-to-image: the img2img class's defaults.
-  const bool i2i = o.initImage != nullptr;
+  check(!(o.initImage && o.initImageLatents),
+        "give --image or --image-latents, not both");
+  const bool i2i = o.initImage != nullptr || o.initImageLatents != nullptr;
+  if (!i2i)
+    checkTextToImage(p);
+  checkDenoisingRange(p, o.denoisingStart, o.denoisingEnd, i2i);
+  // denoising_start: the image is not noised (prepare_latents' add_noise).
+  const bool addNoise = std::isnan(o.denoisingStart);
+  check(addNoise || std::isnan(o.strength),
+        "--strength does not apply with --denoising-start (the schedule "
+        "starts at its cutoff; diffusers ignores the strength)");
+  checkAestheticScore(p, o.aestheticScore, "--aesthetic-score");
+  checkAestheticScore(p, o.negativeAestheticScore,
+                      "--negative-aesthetic-score");
   const int steps = o.steps ? o.steps : p.defaultSteps(i2i);
   const double scale = std::isnan(o.guidanceScale) ? p.defaultGuidanceScale(i2i)
                                                    : o.guidanceScale;
   std::unique_ptr<Conditioning> conditioning = makeConditioning(p, o);
   std::unique_ptr<LatentLayout> layout = makeLatentLayout(p);
   std::unique_ptr<Guidance> guidance = makeGuidance(p, scale);
+  if (o.initImageLatents)
+    checkImageLatents(p, *o.initImageLatents, conditioning->numImages());
   check(steps >= 1 && steps <= 10000, "--steps must be in 1..10000, got ",
         steps);
   // Plan-wide (the loader ties fresh_steps to the plan's StaleGathers): a
@@ -209,21 +224,31 @@ GenerateResult generate(const PipelineSpec &p, Executor &exec,
         fluxTimestepOptions(p.schedulerConfig, steps, p.latentPositions()));
   else
     scheduler->setTimesteps(steps);
-  // Image-to-image runs the schedule from `begin` on.
+  // Image-to-image runs the schedule from `begin` on (SDXL's
+  // denoising_start: from its cutoff); denoising_end stops it at `end`.
   int begin = 0;
-  if (o.initImage) {
-    begin = imageToImageBegin(
-        p, steps, std::isnan(o.strength) ? p.defaultStrength() : o.strength,
-        scheduler->timesteps().size());
+  if (i2i) {
+    const double strength =
+        std::isnan(o.strength) ? p.defaultStrength() : o.strength;
+    const size_t length = scheduler->timesteps().size();
+    // From latents (SDXL only) no encoder is needed: SD's rule, unchecked.
+    begin = !addNoise     ? denoisingStartBegin(p, o.denoisingStart,
+                                                scheduler->timesteps())
+            : o.initImage ? imageToImageBegin(p, steps, strength, length)
+                          : imageToImageBegin(steps, strength, length);
     scheduler->setBeginIndex(begin); // fails for a scheduler without it
   }
+  const int end =
+      std::isnan(o.denoisingEnd)
+          ? int(scheduler->timesteps().size())
+          : denoisingEndIndex(p, o.denoisingEnd, scheduler->timesteps(), begin);
 
   const int64_t n = conditioning->numImages();
   const int64_t m = layout->imageSize(); // values per image
   scheduler->setStepNoise({o.seed, m});  // for ancestral steps
   const BatchLayout batch{n, p.numImages, guidance->copies()};
-  HostTensor latents = initialLatents(
-      *layout, n, o, o.initImage ? 1.0 : scheduler->initNoiseSigma());
+  HostTensor latents =
+      initialLatents(*layout, n, o, i2i ? 1.0 : scheduler->initNoiseSigma());
   float *lat = latents.as<float>();
 
   GenerateResult result;
@@ -231,18 +256,28 @@ GenerateResult generate(const PipelineSpec &p, Executor &exec,
   auto t0 = std::chrono::steady_clock::now();
   // Every rank: the text encoders run where they are placed.
   conditioning->prepare(exec, roles);
-  if (o.initImage) {
-    std::optional<HostTensor> init =
-        encodedImage(p, exec, *o.initImage, n, roles, denoises);
+  if (i2i) {
+    // The encoded image, or the latents given as the image (every rank
+    // has them; one image's for all when there is one).
+    std::optional<HostTensor> init;
+    if (o.initImage)
+      init = encodedImage(p, exec, *o.initImage, n, roles, denoises);
+    else if (denoises)
+      init = *o.initImageLatents;
     if (denoises) {
       // latents = add_noise(init_latents, noise, timesteps[begin]) (SD3,
       // Flux: scale_noise), in the latent layout (elementwise: packing
-      // commutes).
+      // commutes); with denoising_start the init latents themselves.
       std::vector<float> start(n * m);
-      const int64_t grid = init->numel() / n;
+      const int64_t grid = init->numel() / init->shape[0];
       for (int64_t i = 0; i < n; ++i)
-        layout->fromEncoder(init->as<float>() + i * grid, start.data() + i * m);
-      scheduler->addNoise(start.data(), lat, lat, latents.numel(), begin);
+        layout->fromEncoder(init->as<float>() +
+                                (init->shape[0] == 1 ? 0 : i) * grid,
+                            start.data() + i * m);
+      if (addNoise)
+        scheduler->addNoise(start.data(), lat, lat, latents.numel(), begin);
+      else
+        std::memcpy(lat, start.data(), start.size() * sizeof(float));
     }
   }
   result.encodeSeconds = since(t0);
@@ -258,7 +293,7 @@ GenerateResult generate(const PipelineSpec &p, Executor &exec,
       blockPtrs.push_back(b.data());
     std::vector<float> prediction(n * m);
     const std::vector<double> &timesteps = scheduler->timesteps();
-    for (int step = begin; step < int(timesteps.size()); ++step) {
+    for (int step = begin; step < end; ++step) {
       auto ts = std::chrono::steady_clock::now();
       float *x = in.tensors[in.latents].as<float>();
       for (int64_t r = 0; r < batch.rows(); ++r)
@@ -291,10 +326,10 @@ GenerateResult generate(const PipelineSpec &p, Executor &exec,
       }
       scheduler->step(prediction.data(), lat, n * m, step);
       if (o.onStep)
-        o.onStep(step + 1 - begin, int(timesteps.size()) - begin, since(ts));
+        o.onStep(step + 1 - begin, end - begin, since(ts));
     }
     result.denoiseSeconds = since(t0);
-    result.steps = int(timesteps.size()) - begin;
+    result.steps = end - begin;
     if (stale)
       result.freshSteps = std::min(freshSteps, result.steps);
   }

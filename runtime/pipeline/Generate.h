@@ -64,11 +64,29 @@ struct GenerateOptions {
   /// at the plan's pixel size, encoded and noised to the first timestep
   /// `strength` keeps (ImageToImage.h); initialLatents (or the seeded noise)
   /// is then the noise add_noise (SD3, Flux: scale_noise) mixes in, in the
-  /// latent layout, not multiplied by init_noise_sigma. Null: text-to-image.
+  /// latent layout, not multiplied by init_noise_sigma. Null (and no
+  /// initImageLatents): text-to-image.
   const HostTensor *initImage = nullptr;
+  /// Image-to-image from latents instead (SDXL: an image of the latent
+  /// channel count is taken as the init latents, unscaled, not encoded):
+  /// f32 [n or 1, C, h, w], e.g. a base run's final latents. At most one of
+  /// initImage and initImageLatents.
+  const HostTensor *initImageLatents = nullptr;
   /// Image-to-image: (0, 1]; NaN: the img2img class's default
   /// (PipelineSpec::defaultStrength).
   double strength = std::numeric_limits<double>::quiet_NaN();
+  /// SDXL's ensemble of experts (ImageToImage.h), in (0, 1); NaN: none.
+  /// denoisingStart (image-to-image only) replaces strength: the schedule
+  /// starts at its cutoff and the init latents are not noised;
+  /// denoisingEnd stops the loop after its cutoff.
+  double denoisingStart = std::numeric_limits<double>::quiet_NaN();
+  double denoisingEnd = std::numeric_limits<double>::quiet_NaN();
+  /// The SDXL refiner's time ids (PipelineSpec::aestheticScore): the
+  /// aesthetic score of the prompts' half and of the negative half; NaN:
+  /// StableDiffusionXLImg2ImgPipeline's defaults, 6.0 and 2.5. A plan
+  /// without them refuses a number.
+  double aestheticScore = std::numeric_limits<double>::quiet_NaN();
+  double negativeAestheticScore = std::numeric_limits<double>::quiet_NaN();
   /// Scheduler class overriding the plan's; it is configured from the
   /// plan's scheduler_config, as diffusers' from_config(pipe.scheduler.config).
   std::string scheduler;

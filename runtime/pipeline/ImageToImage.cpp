@@ -2,6 +2,7 @@
 #include "runtime/pipeline/ImageToImage.h"
 #include "runtime/core/Error.h"
 #include "runtime/pipeline/Parts.h"
+#include "runtime/pipeline/SchedulerUtils.h"
 
 #include <algorithm>
 #include <cmath>
@@ -61,15 +62,103 @@ int imageToImageBegin(const PipelineSpec &spec, int numInferenceSteps,
 }
 
 void checkImageToImage(const PipelineSpec &spec) {
-  check(spec.kind == "StableDiffusionPipeline" ||
-            spec.kind == "StableDiffusionXLPipeline" || flowClass(spec),
+  check(spec.kind == "StableDiffusionPipeline" || spec.isSDXL() ||
+            flowClass(spec),
         "--image (image-to-image) is implemented for StableDiffusionPipeline, "
-        "StableDiffusionXLPipeline, StableDiffusion3Pipeline and "
-        "FluxPipeline plans only; this plan is a ",
+        "StableDiffusionXLPipeline, StableDiffusionXLImg2ImgPipeline, "
+        "StableDiffusion3Pipeline and FluxPipeline plans only; this plan is "
+        "a ",
         spec.kind);
   check(spec.find(plan::ComponentRole::Encoder) != nullptr,
         "--image needs the VAE encoder, and this plan has none: compile the "
         "pipeline folder with fresco-compile --vae-encoder");
+}
+
+int64_t denoisingCutoff(const PipelineSpec &spec, double fraction) {
+  const sched::Config config(spec.scheduler, spec.schedulerConfig);
+  const double train = double(config.getInt("num_train_timesteps", 1000));
+  return int64_t(sched::npRound(train - fraction * train));
+}
+
+int denoisingStartBegin(const PipelineSpec &spec, double start,
+                        const std::vector<double> &timesteps) {
+  const int64_t cutoff = denoisingCutoff(spec, start);
+  // num_inference_steps = (timesteps < cutoff).sum(); t_start = len - that.
+  const int64_t below =
+      std::count_if(timesteps.begin(), timesteps.end(),
+                    [&](double t) { return t < double(cutoff); });
+  check(below >= 1, "--denoising-start ", start,
+        " keeps no denoising step: no timestep of the ", timesteps.size(),
+        "-step schedule is below its cutoff ", cutoff,
+        " (lower --denoising-start or raise --steps)");
+  return int(int64_t(timesteps.size()) - below);
+}
+
+int denoisingEndIndex(const PipelineSpec &spec, double end,
+                      const std::vector<double> &timesteps, int begin) {
+  const int64_t cutoff = denoisingCutoff(spec, end);
+  const int64_t kept =
+      std::count_if(timesteps.begin() + begin, timesteps.end(),
+                    [&](double t) { return t >= double(cutoff); });
+  check(kept >= 1, "--denoising-end ", end,
+        " keeps no denoising step: no timestep left to run is at or above "
+        "its cutoff ",
+        cutoff, " (raise --denoising-end or --steps)");
+  return begin + int(kept);
+}
+
+void checkDenoisingRange(const PipelineSpec &spec, double start, double end,
+                         bool imageToImage) {
+  for (auto [v, flag] : {std::pair{start, "--denoising-start"},
+                         std::pair{end, "--denoising-end"}}) {
+    if (std::isnan(v))
+      continue;
+    check(spec.isSDXL(), flag,
+          " (an ensemble of experts) is implemented for "
+          "StableDiffusionXLPipeline and StableDiffusionXLImg2ImgPipeline "
+          "plans only; this plan is a ",
+          spec.kind);
+    // diffusers ignores a value outside (0, 1); Fresco refuses it.
+    check(v > 0 && v < 1, flag, " must be in (0, 1), got ", v);
+  }
+  check(std::isnan(start) || imageToImage,
+        "--denoising-start applies to image-to-image (the refiner's half of "
+        "an ensemble of experts): give --image-latents (a base run's "
+        "--output-latents) or --image");
+  check(std::isnan(start) || std::isnan(end) || start < end,
+        "--denoising-start ", start, " must be below --denoising-end ", end);
+}
+
+void checkImageLatents(const PipelineSpec &spec, const HostTensor &latents,
+                       int64_t n) {
+  check(spec.isSDXL(),
+        "--image-latents is implemented for StableDiffusionXLPipeline and "
+        "StableDiffusionXLImg2ImgPipeline plans only; this plan is a ",
+        spec.kind);
+  const std::vector<int64_t> &s = latents.shape;
+  check(latents.dtype == DType::F32 && s.size() == 4 &&
+            (s[0] == n || s[0] == 1) && s[1] == spec.channels &&
+            s[2] == spec.height && s[3] == spec.width,
+        "--image-latents must be f32 [", n, " (or 1), ", spec.channels, ", ",
+        spec.height, ", ", spec.width, "] (the plan's latent grid), got ",
+        dtypeName(latents.dtype), shapeToString(s));
+}
+
+void checkTextToImage(const PipelineSpec &spec) {
+  check(!spec.imageToImageOnly(), "pipeline '", spec.kind,
+        "' is image-to-image only (diffusers' class takes no text-to-image "
+        "call; an SDXL refiner refines an image): give --image (or, after a "
+        "base run with --denoising-end, --image-latents)");
+}
+
+void checkAestheticScore(const PipelineSpec &spec, double given,
+                         const char *flag) {
+  check(std::isnan(given) || spec.aestheticScore, flag, ": pipeline '",
+        spec.kind,
+        "' takes no aesthetic score (its UNet's time ids are original size, "
+        "crop corner and target size); it applies to an SDXL refiner, a "
+        "StableDiffusionXLImg2ImgPipeline folder with "
+        "requires_aesthetics_score true");
 }
 
 void checkInitImageSize(const PipelineSpec &spec, int64_t width,

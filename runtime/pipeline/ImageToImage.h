@@ -1,7 +1,7 @@
 //===- ImageToImage.h - Start the loop from an encoded image ----*- C++ -*-===//
 //
-// diffusers' StableDiffusionImg2ImgPipeline, StableDiffusionXLImg2ImgPipeline
-// (on a base folder), StableDiffusion3Img2ImgPipeline and
+// diffusers' StableDiffusionImg2ImgPipeline, StableDiffusionXLImg2ImgPipeline,
+// StableDiffusion3Img2ImgPipeline and
 // FluxImg2ImgPipeline: the init image goes through the VAE encoder, its
 // latent distribution's mean (not a sample: Fresco draws no encoder noise)
 // is scaled as the pipeline class does (SD, SDXL: times scaling_factor;
@@ -9,6 +9,10 @@
 // it), noised with the scheduler's add_noise (SD3, Flux: scale_noise) to the
 // first timestep `strength` keeps, and the loop runs the remaining steps
 // (get_timesteps, which SD / SDXL and SD3 / Flux compute differently).
+// StableDiffusionXLImg2ImgPipeline runs on a base folder or on a refiner's
+// (a plan of that class: image-to-image only), and SDXL's two classes cut
+// the schedule for an ensemble of experts (denoising_start / _end, the
+// refiner starting from the base's latents as they are).
 //
 //===----------------------------------------------------------------------===//
 #ifndef FRESCO_RUNTIME_PIPELINE_IMAGETOIMAGE_H
@@ -19,6 +23,7 @@
 #include "runtime/pipeline/PipelineSpec.h"
 
 #include <cstdint>
+#include <vector>
 
 namespace fresco {
 
@@ -47,6 +52,48 @@ int imageToImageBegin(const PipelineSpec &spec, int numInferenceSteps,
 /// StableDiffusion3Pipeline or FluxPipeline plan compiled with the VAE
 /// encoder.
 void checkImageToImage(const PipelineSpec &spec);
+
+/// SDXL's ensemble of experts (StableDiffusionXLPipeline's denoising_end,
+/// StableDiffusionXLImg2ImgPipeline's denoising_start and denoising_end):
+/// the discrete cutoff int(round(num_train_timesteps - F *
+/// num_train_timesteps)), Python's round (half to even), num_train_timesteps
+/// from the plan's scheduler_config.json.
+int64_t denoisingCutoff(const PipelineSpec &spec, double fraction);
+
+/// denoising_start's get_timesteps: the index of the first of `timesteps`
+/// below the cutoff (those run; no order-2 scheduler here). Throws
+/// fresco::Error when none is.
+int denoisingStartBegin(const PipelineSpec &spec, double start,
+                        const std::vector<double> &timesteps);
+
+/// denoising_end: one past the last of timesteps[begin:] at or above the
+/// cutoff. Throws fresco::Error when none is.
+int denoisingEndIndex(const PipelineSpec &spec, double end,
+                      const std::vector<double> &timesteps, int begin);
+
+/// Throws fresco::Error for a denoising_start / denoising_end (NaN: not
+/// given) that `spec` cannot take: outside (0, 1), another class than
+/// SDXL's, a start without image-to-image (`imageToImage`), a start not
+/// below the end.
+void checkDenoisingRange(const PipelineSpec &spec, double start, double end,
+                         bool imageToImage);
+
+/// Throws fresco::Error unless `latents` can start `spec`'s image-to-image
+/// for `n` images as the image itself (diffusers takes an image of the
+/// latent channel count as the init latents, unscaled): an SDXL class, f32
+/// [n or 1, C, h, w] of the plan's latent grid.
+void checkImageLatents(const PipelineSpec &spec, const HostTensor &latents,
+                       int64_t n);
+
+/// Throws fresco::Error when `spec`'s class runs image-to-image only
+/// (StableDiffusionXLImg2ImgPipeline, the SDXL refiner) and no init image
+/// is given.
+void checkTextToImage(const PipelineSpec &spec);
+
+/// Throws fresco::Error for an aesthetic score (`given` not NaN, from
+/// `flag`) that `spec` does not take (PipelineSpec::aestheticScore).
+void checkAestheticScore(const PipelineSpec &spec, double given,
+                         const char *flag);
 
 /// Throws fresco::Error unless a `width` x `height` image is the size the
 /// plan's encoder was compiled for (Fresco does not resize).

@@ -120,6 +120,13 @@ private:
       check(std::isfinite(v) && std::fabs(v) <= 1e9, ctx_, ": time id ", v,
             " is not a finite size");
     s_.zeroNegativePrompt = c->zero_negative_prompt();
+    s_.aestheticScore = c->aesthetic_score();
+    check(!s_.aestheticScore ||
+              (s_.conditioning == plan::ConditioningKind::Text &&
+               !s_.timeIds.empty()),
+          ctx_,
+          ": an aesthetic score time id needs text conditioning and "
+          "time ids");
     check(!s_.zeroNegativePrompt || s_.guidance == plan::GuidanceMode::TextCfg,
           ctx_, ": zero negative prompts need text CFG");
     if (s_.conditioning != plan::ConditioningKind::ClassLabel) {
@@ -455,7 +462,10 @@ private:
       return RoleTensor{floats, shape};
     }
     case R::TimeIds:
-      return RoleTensor{floats, {batch, int64_t(s_.timeIds.size())}, true};
+      return RoleTensor{
+          floats,
+          {batch, int64_t(s_.timeIds.size()) + (s_.aestheticScore ? 1 : 0)},
+          true};
     case R::GuidanceScale:
       return RoleTensor{floats, {batch}, true};
     case R::ImageIds:
@@ -587,7 +597,7 @@ int PipelineSpec::defaultSteps(bool imageToImage) const {
 double PipelineSpec::defaultGuidanceScale(bool imageToImage) const {
   if (kind == "FluxPipeline")
     return imageToImage ? 7.0 : 3.5;
-  if (kind == "StableDiffusionXLPipeline")
+  if (isSDXL())
     return 5.0;
   if (kind == "StableDiffusion3Pipeline")
     return 7.0;
@@ -595,11 +605,20 @@ double PipelineSpec::defaultGuidanceScale(bool imageToImage) const {
 }
 
 double PipelineSpec::defaultStrength() const {
-  if (kind == "StableDiffusionXLPipeline")
+  if (isSDXL())
     return 0.3;
   if (kind == "StableDiffusion3Pipeline" || kind == "FluxPipeline")
     return 0.6;
   return 0.8;
+}
+
+bool PipelineSpec::imageToImageOnly() const {
+  return kind == "StableDiffusionXLImg2ImgPipeline";
+}
+
+bool PipelineSpec::isSDXL() const {
+  return kind == "StableDiffusionXLPipeline" ||
+         kind == "StableDiffusionXLImg2ImgPipeline";
 }
 
 std::vector<const ComponentSpec *> PipelineSpec::textEncoders() const {

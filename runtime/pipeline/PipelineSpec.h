@@ -53,6 +53,9 @@ struct PipelineSpec {
   int64_t numClasses = 0, nullClass = -1;
   std::vector<double> timeIds;     // the TimeIds input's row
   bool zeroNegativePrompt = false; // no negative prompt: zero embeddings
+  /// Each TimeIds row is timeIds and an aesthetic score the run gives (the
+  /// SDXL refiner's requires_aesthetics_score).
+  bool aestheticScore = false;
 
   plan::LatentLayout layout = plan::LatentLayout::Image;
   int64_t channels = 0, height = 0, width = 0, patchSize = 1;
@@ -75,16 +78,26 @@ struct PipelineSpec {
 
   /// The pipeline class's defaults: num_inference_steps and guidance_scale
   /// of its __call__ (DiTPipeline 50 and 4.0, FluxPipeline 28 and 3.5,
-  /// StableDiffusionPipeline 50 and 7.5, StableDiffusionXLPipeline 50 and
-  /// 5.0, StableDiffusion3Pipeline 28 and 7.0), or with `imageToImage` its
-  /// img2img class's (the same but StableDiffusion3Img2ImgPipeline's 50
-  /// steps and FluxImg2ImgPipeline's guidance 7.0).
+  /// StableDiffusionPipeline 50 and 7.5, StableDiffusionXLPipeline and
+  /// StableDiffusionXLImg2ImgPipeline 50 and 5.0, StableDiffusion3Pipeline
+  /// 28 and 7.0), or with `imageToImage` its img2img class's (the same but
+  /// StableDiffusion3Img2ImgPipeline's 50 steps and FluxImg2ImgPipeline's
+  /// guidance 7.0).
   int defaultSteps(bool imageToImage = false) const;
   double defaultGuidanceScale(bool imageToImage = false) const;
   /// The img2img class's default strength: StableDiffusionImg2ImgPipeline
   /// 0.8, StableDiffusionXLImg2ImgPipeline 0.3, StableDiffusion3- and
   /// FluxImg2ImgPipeline 0.6.
   double defaultStrength() const;
+  /// StableDiffusionXLImg2ImgPipeline's aesthetic_score and
+  /// negative_aesthetic_score defaults.
+  static constexpr double kDefaultAestheticScore = 6.0,
+                          kDefaultNegativeAestheticScore = 2.5;
+  /// Whether the plan's pipeline class runs image-to-image only
+  /// (StableDiffusionXLImg2ImgPipeline: its __call__ requires an image).
+  bool imageToImageOnly() const;
+  /// Either SDXL class: the ones with denoising_start / denoising_end.
+  bool isSDXL() const;
   /// The component playing `role` (the first, for text encoders), or null.
   const ComponentSpec *find(plan::ComponentRole role) const;
   /// The text encoder components, in table order.

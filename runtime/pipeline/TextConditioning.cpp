@@ -9,6 +9,7 @@
 #include "runtime/text/T5Tokenizer.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <map>
@@ -36,6 +37,13 @@ public:
       : spec_(spec), folder_(o.weightsFolder), warnings_(o.warnings),
         blocks_(spec.guidanceCopies()),
         zeroNegative_(spec.zeroNegativePrompt && o.negativePrompts.empty()) {
+    // The refiner's last time id: the positive half's, the negative half's.
+    aesthetic_[0] = std::isnan(o.aestheticScore)
+                        ? PipelineSpec::kDefaultAestheticScore
+                        : o.aestheticScore;
+    aesthetic_[1] = std::isnan(o.negativeAestheticScore)
+                        ? PipelineSpec::kDefaultNegativeAestheticScore
+                        : o.negativeAestheticScore;
     const size_t n = o.prompts.size();
     prompts_[0][0] = o.prompts;
     // The second and third prompts default to the prompt, also one by one
@@ -118,13 +126,20 @@ public:
       return true;
     }
     if (role == R::TimeIds) {
-      const std::vector<double> &ids = spec_.timeIds;
-      check(in.numel() == batch.rows() * int64_t(ids.size()),
-            "the denoiser's time ids input is ", shapeToString(in.shape),
-            ", the plan has ", ids.size(), " time ids per row");
-      for (int64_t r = 0; r < batch.rows(); ++r)
-        for (size_t k = 0; k < ids.size(); ++k)
-          dst[r * int64_t(ids.size()) + int64_t(k)] = float(ids[k]);
+      // The plan's ids, then the refiner's aesthetic score: the negative
+      // one in the unconditional half.
+      std::vector<double> ids[2] = {spec_.timeIds, spec_.timeIds};
+      if (spec_.aestheticScore)
+        for (int block : {0, 1})
+          ids[block].push_back(aesthetic_[block]);
+      const int64_t k = int64_t(ids[0].size());
+      check(in.numel() == batch.rows() * k, "the denoiser's time ids input is ",
+            shapeToString(in.shape), ", the plan has ", k, " time ids per row");
+      for (int64_t r = 0; r < batch.rows(); ++r) {
+        const int block = guided ? batch.block(r) : 0;
+        for (int64_t i = 0; i < k; ++i)
+          dst[r * k + i] = float(ids[block != 0][i]);
+      }
       return true;
     }
     if (role != R::TextEmbeddings && role != R::PooledTextEmbeddings)
@@ -249,8 +264,9 @@ private:
   const PipelineSpec &spec_;
   std::string folder_;
   std::ostream *warnings_;
-  int blocks_;        // 2 under text CFG: the prompts', the negative prompts'
-  bool zeroNegative_; // block 1 is zeros (no encoder runs on it)
+  int blocks_;          // 2 under text CFG: the prompts', the negative prompts'
+  bool zeroNegative_;   // block 1 is zeros (no encoder runs on it)
+  double aesthetic_[2]; // the refiner's aesthetic score, per block
   // [block][prompt slot]: the prompts each encoder reads.
   std::vector<std::string> prompts_[2][3];
   // [block][text encoder][output]: what the encoders returned on this rank.

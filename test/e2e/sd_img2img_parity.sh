@@ -104,7 +104,7 @@ usage() { # message flags...: a usage error (exit 2) naming MESSAGE
 usage "--strength must be in (0, 1], got 0" --image "$work/in.png" --strength 0
 usage "--strength must be in (0, 1], got 1.5" --image "$work/in.png" \
   --strength 1.5
-usage "--strength applies to image-to-image: give --image too" --strength 0.5
+usage "--strength applies to image-to-image: give --image (or --image-latents) too" --strength 0.5
 bad "strength 0.2 of 4 steps keeps no denoising step" \
   --image "$work/in.png" --strength 0.2
 bad "scheduler 'FlowMatchEulerDiscreteScheduler' is a flow-matching sampler" \

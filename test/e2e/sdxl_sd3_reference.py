@@ -3,8 +3,8 @@
 pipelines as the reference.
 
 Write a folder:
-  sdxl_sd3_reference.py make --kind sdxl|sd3 --out DIR [--seed 0] [--sd35] [--no-t5]
-      [--no-force-zeros]
+  sdxl_sd3_reference.py make --kind sdxl|sdxl-refiner|sd3 --out DIR [--seed 0] [--sd35]
+      [--no-t5] [--no-force-zeros]
   diffusers' pipeline(...).save_pretrained with tiny random components and CLIP's real BPE
   merges (make_flux_pipeline.py builds them); text_encoder_2's tokenizer pads with "!" as the
   real SDXL / SD3 folders do.
@@ -13,6 +13,11 @@ Write a folder:
     projection 16), a 4-channel VAE (vae_scale_factor 2, scaling 0.13025),
     EulerDiscreteScheduler with SDXL's config. --no-force-zeros registers
     force_zeros_for_empty_prompt false.
+  sdxl-refiner: a StableDiffusionXLImg2ImgPipeline folder as the SDXL refiner's: text_encoder and
+    tokenizer null, sdxl's CLIPTextModelWithProjection (hidden 16, projection 16) alone, the UNet
+    of unet-tiny-sdxl.json with cross_attention_dim 16 and projection_class_embeddings_input_dim
+    16 + 5 x 8 (5 time ids: requires_aesthetics_score true), force_zeros_for_empty_prompt false,
+    sdxl's VAE and scheduler.
   sd3: the transformer of models/sd3/configs/sd3-tiny.json (--sd35: sd3.5-tiny.json), two
     CLIPTextModelWithProjection (hidden 8 and 12, projections 4 and 8: pooled 12; padded to the
     joint_attention_dim 24), a T5 encoder (d_model 24; a trained SentencePiece tokenizer;
@@ -28,15 +33,17 @@ Run the pipeline:
       [--patch P | --pipefusion M [--fresh-steps W]] (SD3: distrifusion.py's emulation)
       [--prompt-3 ...] [--negative-prompt N ...] --latents x.npy [--steps 4]
       [--guidance-scale G] [--height 32] [--width 24] [--max-sequence-length N]
-      [--dtype float32|float64] --out-latents y.npy [--out-images z.npy]
+      [--denoising-end F] [--dtype float32|float64] --out-latents y.npy [--out-images z.npy]
   The pipeline class model_index.json names, __call__ unchanged with latents=x and
-  output_type="latent"; --out-images decodes them as the pipeline does.
+  output_type="latent"; --out-images decodes them as the pipeline does. --denoising-end: SDXL's
+  denoising_end (the base half of an ensemble of experts).
 
 Image-to-image:
   sdxl_sd3_reference.py img2img --pipeline DIR --prompt P [...] [--prompt-2 ...] [--prompt-3 ...]
-      [--negative-prompt N ...] --image in.png --strength S --latents noise.npy [--steps 4]
-      [--guidance-scale G] [--max-sequence-length N] [--dtype float32|float64]
-      --out-latents y.npy
+      [--negative-prompt N ...] (--image in.png | --image-latents x.npy) [--strength S]
+      --latents noise.npy [--steps 4] [--guidance-scale G] [--max-sequence-length N]
+      [--aesthetic-score A] [--negative-aesthetic-score A] [--denoising-start F]
+      [--denoising-end F] [--dtype float32|float64] --out-latents y.npy
   StableDiffusionXLImg2ImgPipeline or StableDiffusion3Img2ImgPipeline (as model_index.json's class
   says) loaded from the text-to-image folder, __call__ with output_type="latent", the init image as
   PIL opens it and two substitutions so that it matches fresco-run --image: the encoded image is
@@ -44,6 +51,10 @@ Image-to-image:
   and the noise prepare_latents draws for add_noise / scale_noise is noise.npy (fresco-run's
   --latents) instead of torch.randn. SDXL: in float64 the VAE's force_upcast is turned off (it
   would run the encoder in float32: an upcast meant for float16, a downcast from float64).
+  A StableDiffusionXLImg2ImgPipeline folder (the refiner) is loaded as itself. --image-latents
+  passes latents [B, 4, h, w] as the image (a base run's output, the refiner half of an ensemble
+  of experts: diffusers takes them as they are, not encoded); with --denoising-start no noise is
+  added (prepare_latents' add_noise false) and noise.npy is not drawn.
 """
 import os
 import sys
@@ -92,7 +103,22 @@ def make(args) -> None:
     with tempfile.TemporaryDirectory() as root:
         tok = clip_tokenizer(root, 77)
         tok2 = clip_tokenizer(root, 77, name="clip2", pad="!")
-        if args.kind == "sdxl":
+        if args.kind == "sdxl-refiner":
+            config = read_json(os.path.join(REPO, "models", "unet", "configs", "unet-tiny-sdxl.json"))
+            config.update(cross_attention_dim=16,
+                          projection_class_embeddings_input_dim=16 + 5 * config["addition_time_embed_dim"])
+            unet = diffusers.UNet2DConditionModel.from_config(config)
+            te2 = clip_model(len(tok2), 16, projection=16)
+            v = tiny_vae(diffusers, scaling_factor=0.13025)
+            randomize_diffusers(unet, args.seed)
+            randomize_diffusers(v, args.seed + 1)
+            randomize_text(te2, args.seed + 3)
+            pipe = diffusers.StableDiffusionXLImg2ImgPipeline(
+                vae=v, text_encoder=None, text_encoder_2=te2, tokenizer=None, tokenizer_2=tok2,
+                unet=unet, scheduler=diffusers.EulerDiscreteScheduler(**SDXL_SCHEDULER),
+                requires_aesthetics_score=True, force_zeros_for_empty_prompt=False,
+                add_watermarker=False)
+        elif args.kind == "sdxl":
             unet = diffusers.UNet2DConditionModel.from_config(
                 read_json(os.path.join(REPO, "models", "unet", "configs", "unet-tiny-sdxl.json")))
             te, te2 = clip_model(len(tok), 8), clip_model(len(tok2), 16, projection=16)
@@ -146,6 +172,8 @@ def run(args) -> None:
                   output_type="latent")
     if args.guidance_scale is not None:
         kwargs["guidance_scale"] = args.guidance_scale
+    if args.denoising_end is not None:
+        kwargs["denoising_end"] = args.denoising_end
     if cls is diffusers.StableDiffusion3Pipeline:
         kwargs["prompt_3"] = per_prompt(args.prompt_3, n)
         if args.max_sequence_length:
@@ -175,6 +203,7 @@ def img2img(args) -> None:
     diffusers, dt = pipeline_reference_setup(args.dtype)
     index = read_json(os.path.join(args.pipeline, "model_index.json"))
     cls = {"StableDiffusionXLPipeline": diffusers.StableDiffusionXLImg2ImgPipeline,
+           "StableDiffusionXLImg2ImgPipeline": diffusers.StableDiffusionXLImg2ImgPipeline,
            "StableDiffusion3Pipeline": diffusers.StableDiffusion3Img2ImgPipeline}[index["_class_name"]]
     module = sys.modules[cls.__module__]
     absent = {k: None for k, v in index.items() if isinstance(v, list) and v[0] is None}
@@ -185,18 +214,24 @@ def img2img(args) -> None:
     noise = torch.from_numpy(np.load(args.latents.lstrip("@"))).to(dt)
     calls = give_img2img_noise(module, noise)
     n = len(args.prompt)
+    image = (torch.from_numpy(np.load(args.image_latents)).to(dt) if args.image_latents
+             else Image.open(args.image))
     kwargs = dict(prompt=args.prompt, prompt_2=per_prompt(args.prompt_2, n),
-                  negative_prompt=per_prompt(args.negative_prompt, n), image=Image.open(args.image),
-                  strength=args.strength, num_inference_steps=args.steps, output_type="latent")
-    if args.guidance_scale is not None:
-        kwargs["guidance_scale"] = args.guidance_scale
+                  negative_prompt=per_prompt(args.negative_prompt, n), image=image,
+                  num_inference_steps=args.steps, output_type="latent")
+    for key in ("strength", "guidance_scale", "aesthetic_score", "negative_aesthetic_score",
+                "denoising_start", "denoising_end"):
+        if getattr(args, key) is not None:
+            kwargs[key] = getattr(args, key)
     if cls is diffusers.StableDiffusion3Img2ImgPipeline:
         kwargs["prompt_3"] = per_prompt(args.prompt_3, n)
         if args.max_sequence_length:
             kwargs["max_sequence_length"] = args.max_sequence_length
     with torch.no_grad():
         out = pipe(**kwargs).images
-    assert len(calls) == 1, "prepare_latents did not draw its noise through randn_tensor"
+    # With denoising_start the image (latents) is not noised: no draw.
+    want = 0 if args.denoising_start is not None else 1
+    assert len(calls) == want, f"prepare_latents drew noise {len(calls)} times, expected {want}"
     np.save(args.out_latents, out.float().numpy())
     print(f"wrote {args.out_latents} {list(out.shape)} ({cls.__name__})")
 
@@ -205,7 +240,7 @@ def main() -> None:
     ap = arg_parser(__doc__)
     sub = ap.add_subparsers(dest="cmd", required=True)
     m = sub.add_parser("make")
-    m.add_argument("--kind", choices=("sdxl", "sd3"), required=True)
+    m.add_argument("--kind", choices=("sdxl", "sdxl-refiner", "sd3"), required=True)
     m.add_argument("--out", required=True)
     m.add_argument("--seed", type=int, default=0)
     m.add_argument("--sd35", action="store_true", help="sd3: SD3.5-like (dual attention, qk norms)")
@@ -218,14 +253,20 @@ def main() -> None:
     r.add_argument("--prompt-2", action="append")
     r.add_argument("--prompt-3", action="append")
     r.add_argument("--max-sequence-length", type=int)
+    r.add_argument("--denoising-end", type=float)
     distrifusion.add_args(r)
     i2i = sub.add_parser("img2img")
     add_pipeline_run_args(i2i, guidance_default=None)
     i2i.add_argument("--prompt-2", action="append")
     i2i.add_argument("--prompt-3", action="append")
     i2i.add_argument("--max-sequence-length", type=int)
-    i2i.add_argument("--image", required=True)
-    i2i.add_argument("--strength", type=float, required=True)
+    image = i2i.add_mutually_exclusive_group(required=True)
+    image.add_argument("--image")
+    image.add_argument("--image-latents")
+    i2i.add_argument("--strength", type=float)
+    for flag in ("--aesthetic-score", "--negative-aesthetic-score", "--denoising-start",
+                 "--denoising-end"):
+        i2i.add_argument(flag, type=float)
     args = ap.parse_args()
     if args.cmd == "run":
         distrifusion.check_args(ap, args)

@@ -134,6 +134,7 @@ TEST(ImageToImage, BeginIndexFollowsThePipelineClass) {
               imageToImageBegin(specWithEncoder("DiTPipeline"), 4, 0.6, 4);
             })
                 .find("StableDiffusionPipeline, StableDiffusionXLPipeline, "
+                      "StableDiffusionXLImg2ImgPipeline, "
                       "StableDiffusion3Pipeline and FluxPipeline plans only; "
                       "this plan is a DiTPipeline"),
             std::string::npos);
@@ -142,6 +143,69 @@ TEST(ImageToImage, BeginIndexFollowsThePipelineClass) {
   EXPECT_NE(errorOf([&] { imageToImageBegin(bare, 4, 0.6, 4); })
                 .find("compile the pipeline folder with fresco-compile "
                       "--vae-encoder"),
+            std::string::npos);
+}
+
+TEST(ImageToImage, TheRefinerIsImageToImageOnly) {
+  // StableDiffusionXLImg2ImgPipeline's get_timesteps is SDXL's.
+  PipelineSpec refiner = specWithEncoder("StableDiffusionXLImg2ImgPipeline");
+  EXPECT_EQ(imageToImageBegin(refiner, 4, 0.6, 4), 2);
+  EXPECT_NE(errorOf([&] { checkTextToImage(refiner); })
+                .find("'StableDiffusionXLImg2ImgPipeline' is image-to-image "
+                      "only"),
+            std::string::npos);
+  checkTextToImage(specWithEncoder("StableDiffusionXLPipeline"));
+  // Only a plan whose time ids end with the score takes one.
+  EXPECT_NE(errorOf([&] { checkAestheticScore(refiner, 7.0, "--flag"); })
+                .find("--flag: pipeline 'StableDiffusionXLImg2ImgPipeline' "
+                      "takes no aesthetic score"),
+            std::string::npos);
+  refiner.aestheticScore = true;
+  checkAestheticScore(refiner, 7.0, "--flag");
+  checkAestheticScore(specWithEncoder("StableDiffusionXLPipeline"),
+                      std::nan(""), "--flag");
+}
+
+TEST(ImageToImage, DenoisingStartAndEndCutTheSchedule) {
+  PipelineSpec s = specWithEncoder("StableDiffusionXLPipeline");
+  s.scheduler = "EulerDiscreteScheduler";
+  s.schedulerConfig = R"({"num_train_timesteps": 1000})";
+  // int(round(1000 - F * 1000)), Python's round: half to even.
+  EXPECT_EQ(denoisingCutoff(s, 0.8), 200);
+  EXPECT_EQ(denoisingCutoff(s, 0.0005), 1000); // 999.5
+  EXPECT_EQ(denoisingCutoff(s, 0.0015), 998);  // 998.5
+  // 8 leading steps: the base keeps those >= 200, the refiner those below.
+  const std::vector<double> t = {876, 751, 626, 501, 376, 251, 126, 1};
+  EXPECT_EQ(denoisingEndIndex(s, 0.8, t, 0), 6);
+  EXPECT_EQ(denoisingStartBegin(s, 0.8, t), 6);
+  // After image-to-image's begin, the end counts from there.
+  EXPECT_EQ(denoisingEndIndex(s, 0.8, t, 4), 6);
+  EXPECT_EQ(denoisingEndIndex(s, 0.5, t, 0), 4); // cutoff 500: 876..501
+  EXPECT_NE(errorOf([&] {
+              denoisingStartBegin(s, 0.999, t);
+            }).find("keeps no denoising step"),
+            std::string::npos);
+  EXPECT_NE(errorOf([&] {
+              denoisingEndIndex(s, 0.001, t, 0);
+            }).find("keeps no denoising step"),
+            std::string::npos);
+  // Only SDXL's classes; a start needs image-to-image and to be below the
+  // end.
+  checkDenoisingRange(s, 0.3, 0.8, true);
+  EXPECT_NE(errorOf([&] {
+              checkDenoisingRange(s, 0.3, std::nan(""), false);
+            }).find("--denoising-start applies to image-to-image"),
+            std::string::npos);
+  EXPECT_NE(errorOf([&] {
+              checkDenoisingRange(s, 0.8, 0.8, true);
+            }).find("must be below --denoising-end"),
+            std::string::npos);
+  EXPECT_NE(errorOf([&] {
+              checkDenoisingRange(specWithEncoder("StableDiffusionPipeline"),
+                                  std::nan(""), 0.5, false);
+            })
+                .find("implemented for StableDiffusionXLPipeline and "
+                      "StableDiffusionXLImg2ImgPipeline plans only"),
             std::string::npos);
 }
 

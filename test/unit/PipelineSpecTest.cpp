@@ -70,6 +70,7 @@ struct TableSpec {
   bool flowPrediction = false;
   std::vector<double> timeIds;
   bool zeroNegativePrompt = false;
+  bool aestheticScore = false;
   int32_t freshSteps = 0;
   std::string warmup; // Pipeline.warmup_function ("": none)
 
@@ -146,7 +147,7 @@ struct TableSpec {
                     ? fp::CreateConditioning(
                           b, conditioning, numClasses, nullClass,
                           timeIds.empty() ? 0 : b.CreateVector(timeIds),
-                          zeroNegativePrompt)
+                          zeroNegativePrompt, aestheticScore)
                     : 0;
     auto lat = hasLatents
                    ? fp::CreateLatents(b, layout, channels, height, width,
@@ -449,6 +450,58 @@ TEST(PipelineSpec, SdxlTableDecodes) {
   EXPECT_EQ(s.defaultStrength(), 0.3);
   EXPECT_EQ(s.defaultSteps(true), 50);
   EXPECT_EQ(s.defaultGuidanceScale(true), 5.0);
+}
+
+/// The SDXL refiner's: text_encoder_2 alone reading the prompt, 4 time ids
+/// and the aesthetic score, negative prompts encoded.
+TableSpec refinerTable() {
+  TableSpec t = sdxlTable();
+  t.kind = "StableDiffusionXLImg2ImgPipeline";
+  t.timeIds = {16, 16, 0, 0};
+  t.aestheticScore = true;
+  t.zeroNegativePrompt = false;
+  t.components.erase(t.components.begin());
+  t.components[0].promptSlot = 0;
+  t.components[0].windows = {{0, 0}, {0, 0}};
+  t.ranks[0].erase("text_encoder");
+  t.ranks[0]["unet"].inputs[2].shape = {4, 77, 12};
+  t.ranks[0]["unet"].inputs[4].shape = {4, 5};
+  return t;
+}
+
+TEST(PipelineSpec, RefinerTableDecodes) {
+  std::vector<uint8_t> bytes;
+  PipelineSpec s = decode(refinerTable(), bytes);
+  EXPECT_TRUE(s.aestheticScore);
+  EXPECT_EQ(s.timeIds.size(), 4u);
+  EXPECT_TRUE(s.imageToImageOnly());
+  EXPECT_TRUE(s.isSDXL());
+  EXPECT_EQ(s.defaultSteps(true), 50);
+  EXPECT_EQ(s.defaultGuidanceScale(true), 5.0);
+  EXPECT_EQ(s.defaultStrength(), 0.3);
+  // The base class runs text-to-image too.
+  EXPECT_FALSE(decode(sdxlTable(), bytes).imageToImageOnly());
+}
+
+TEST(PipelineSpec, BadRefinerTables) {
+  // The time ids input is one wider than time_ids with an aesthetic score.
+  TableSpec t = refinerTable();
+  t.ranks[0]["unet"].inputs[4].shape = {4, 4};
+  EXPECT_NE(loadError(t).find("input 4 (time_ids) is f32[4, 4], expected "
+                              "f32[4, 5]"),
+            std::string::npos)
+      << loadError(t);
+  t = refinerTable();
+  t.aestheticScore = false;
+  EXPECT_NE(loadError(t).find("expected f32[4, 4]"), std::string::npos)
+      << loadError(t);
+  // An aesthetic score needs the other time ids.
+  t = refinerTable();
+  t.timeIds.clear();
+  EXPECT_NE(loadError(t).find("an aesthetic score time id needs text "
+                              "conditioning and time ids"),
+            std::string::npos)
+      << loadError(t);
 }
 
 const FluxCase kBadSdxlTables[] = {

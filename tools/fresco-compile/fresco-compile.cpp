@@ -56,7 +56,8 @@ static cl::opt<int64_t> batch("batch", cl::init(1),
 static cl::opt<int64_t>
     height("height", cl::init(0),
            cl::desc("image height in pixels: of a FluxPipeline, "
-                    "StableDiffusionPipeline, StableDiffusionXLPipeline or "
+                    "StableDiffusionPipeline, StableDiffusionXLPipeline "
+                    "(or its Img2Img class) or "
                     "StableDiffusion3Pipeline folder (default: the "
                     "pipeline's, 1024 for FLUX.1, 512 for SD 1.5), or of a "
                     "bare Flux transformer ((height / 16) * (width / 16) "
@@ -180,7 +181,9 @@ static cl::opt<bool> vaeEncoder(
              "StableDiffusion3Pipeline or FluxPipeline folder: also "
              "compile the VAE encoder (function vae_encoder), for "
              "image-to-image (fresco-run "
-             "--image); a bare AutoencoderKL folder: compile its encoder "
+             "--image; a StableDiffusionXLImg2ImgPipeline folder, the SDXL "
+             "refiner, always has it); a bare AutoencoderKL folder: compile "
+             "its encoder "
              "instead of the decoder, for --height x --width pixels "
              "(default sample_size)"),
     cl::cat(category));

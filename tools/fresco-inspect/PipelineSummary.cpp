@@ -56,7 +56,8 @@ std::string conditioning(const PipelineSpec &s) {
       os << ", time ids (";
       for (size_t i = 0; i < s.timeIds.size(); ++i)
         os << (i ? ", " : "") << s.timeIds[i];
-      os << ")";
+      // The SDXL refiner's last id, given per run.
+      os << (s.aestheticScore ? ", aesthetic score)" : ")");
     }
     if (s.zeroNegativePrompt)
       os << ", zeros without a negative prompt";
@@ -138,6 +139,8 @@ std::string pipelineJson(const PipelineSpec &s) {
     for (size_t i = 0; i < s.timeIds.size(); ++i)
       os << (i ? ", " : "") << s.timeIds[i];
     os << "]";
+    if (s.aestheticScore) // the SDXL refiner's
+      os << ", \"aesthetic_score\": true";
   }
   os << ", \"components\": [";
   for (size_t i = 0; i < s.components.size(); ++i) {

@@ -27,7 +27,9 @@ USAGE:
                ...] [--prompt-2 ...] [--prompt-3 ...] [--prompt-file F]
                [--negative-prompt N] [--steps 28] [--guidance-scale 3.5]
                [--seed 0] [--scheduler NAME] [--latents @x.npy]
-               [--image in.png [--strength S]]
+               [--image in.png | --image-latents @x.npy] [--strength S]
+               [--denoising-start F] [--denoising-end F]
+               [--aesthetic-score A] [--negative-aesthetic-score A]
                [--output-latents @y.npy] -o out.png
   Run one function on NumPy inputs:
     fresco-run PLAN --weights FOLDER [--function NAME] --input @x.npy ...
@@ -128,19 +130,40 @@ GENERATION (plans compiled from a pipeline folder):
   --image F.png        image-to-image (StableDiffusionPipeline,
                        StableDiffusionXLPipeline, StableDiffusion3Pipeline
                        and FluxPipeline plans compiled with fresco-compile
-                       --vae-encoder): every image starts from this PNG
+                       --vae-encoder; StableDiffusionXLImg2ImgPipeline, the
+                       SDXL refiner, runs nothing else): every image starts
+                       from this PNG
                        (8-bit RGB or gray, no alpha; exactly the plan's
                        width x height, not resized), encoded to its latent
                        mean and noised to the first step --strength keeps;
                        --latents then gives that noise. Any of the
                        schedulers above that fits the pipeline, driven as
                        diffusers' img2img pipeline class drives it
+  --image-latents @F   image-to-image from latents instead of a PNG
+                       (SDXL plans: f32 [N or 1, C, H/8, W/8], as
+                       --output-latents writes them), taken as they are,
+                       not encoded: the refiner's half of an ensemble of
+                       experts, with --denoising-start
+  --denoising-end F    SDXL: stop after the last step whose timestep is at
+                       or above int(round(T - F T)) (T the scheduler's
+                       num_train_timesteps), in (0, 1): the base's half of
+                       an ensemble of experts, with --output-latents
+  --denoising-start F  SDXL image-to-image: run the steps whose timestep
+                       is below int(round(T - F T)), from the init image
+                       or latents as they are (no noise added; --strength
+                       does not apply): the refiner's half
   --strength S         with --image: how much of the schedule runs, in
                        (0, 1] (default the img2img class's: 0.8 SD, 0.3
                        SDXL, 0.6 SD3 and Flux), as diffusers' get_timesteps:
                        the last int(steps * S) of the --steps steps (SD3,
                        Flux: steps - int(steps - steps * S), rounding up;
                        1: all of them, from the image noised to the first)
+  --aesthetic-score A  the SDXL refiner (StableDiffusionXLImg2ImgPipeline
+                       with requires_aesthetics_score): the aesthetic score
+                       in the prompts' time ids (default 6.0); an error for
+                       other plans
+  --negative-aesthetic-score A
+                       the same for the negative half (default 2.5)
   --fresh-steps N      plans compiled with --parallel patch=P
                        (DistriFusion): the first N steps exchange every
                        rank's keys and values exactly, later steps use the
@@ -403,12 +426,31 @@ Options parseArgs(int argc, char **argv) {
     } else if (a == "--image") {
       o.image = next();
       generationFlags.push_back(a);
+    } else if (a == "--image-latents") {
+      o.imageLatents = stripAt(next(), "--image-latents");
+      generationFlags.push_back(a);
+    } else if (a == "--denoising-start" || a == "--denoising-end") {
+      const std::string v = next();
+      double &dst =
+          a == "--denoising-start" ? o.denoisingStart : o.denoisingEnd;
+      dst = parseDouble(v, a.c_str());
+      if (!(dst > 0 && dst < 1))
+        usageError(a + " must be in (0, 1), got " + v);
+      generationFlags.push_back(a);
     } else if (a == "--strength") {
       const std::string v = next();
       o.strength = parseDouble(v, "--strength");
       if (!(o.strength > 0 && o.strength <= 1))
         usageError("--strength must be in (0, 1], got " + v);
       strengthGiven = true;
+      generationFlags.push_back(a);
+    } else if (a == "--aesthetic-score" || a == "--negative-aesthetic-score") {
+      const std::string v = next();
+      double &dst = a == "--aesthetic-score" ? o.aestheticScore
+                                             : o.negativeAestheticScore;
+      dst = parseDouble(v, a.c_str());
+      if (!std::isfinite(dst) || std::fabs(dst) > 1e6)
+        usageError(a + " must be a finite number, got " + v);
       generationFlags.push_back(a);
     } else if (a == "--fresh-steps") {
       int64_t n = parseInt(next(), "--fresh-steps");
@@ -471,8 +513,15 @@ Options parseArgs(int argc, char **argv) {
   if (generating && (!o.function.empty() || !o.inputs.empty()))
     usageError("--class-label/--prompt/-o generate images; --function/--input "
                "run one function: use one or the other");
-  if (strengthGiven && o.image.empty())
-    usageError("--strength applies to image-to-image: give --image too");
+  if (strengthGiven && o.image.empty() && o.imageLatents.empty())
+    usageError("--strength applies to image-to-image: give --image (or "
+               "--image-latents) too");
+  if (!o.image.empty() && !o.imageLatents.empty())
+    usageError("--image and --image-latents both give the init image: use "
+               "one or the other");
+  if (strengthGiven && o.denoisingStart == o.denoisingStart)
+    usageError("--strength does not apply with --denoising-start (the "
+               "schedule starts at its cutoff)");
   if (generating && o.outputImage.empty() && o.outputLatents.empty())
     usageError("say where the image goes: -o out.png (or --output-latents)");
   if (generating && !o.generating())

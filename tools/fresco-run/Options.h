@@ -40,9 +40,18 @@ struct Options {
   double guidanceScale = std::numeric_limits<double>::quiet_NaN(); // NaN: ditto
   uint64_t seed = 0;
   std::string scheduler, latents, outputLatents, outputImage;
-  std::string image; // --image: image-to-image's init PNG
+  std::string image;        // --image: image-to-image's init PNG
+  std::string imageLatents; // --image-latents: or its init latents (.npy)
+  // --denoising-start / --denoising-end (SDXL's ensemble of experts); NaN:
+  // none
+  double denoisingStart = std::numeric_limits<double>::quiet_NaN();
+  double denoisingEnd = std::numeric_limits<double>::quiet_NaN();
   // --strength; NaN: the img2img class's (0.8 SD, 0.3 SDXL, 0.6 SD3, Flux)
   double strength = std::numeric_limits<double>::quiet_NaN();
+  // --aesthetic-score, --negative-aesthetic-score (the SDXL refiner); NaN:
+  // 6.0 and 2.5, StableDiffusionXLImg2ImgPipeline's
+  double aestheticScore = std::numeric_limits<double>::quiet_NaN();
+  double negativeAestheticScore = std::numeric_limits<double>::quiet_NaN();
   int freshSteps = -1;      // --fresh-steps; -1: the plan's (patch=P)
   std::string calibrate;    // --calibrate: the table to write
   std::string profileTrace; // --profile-trace: Chrome trace JSON (+ rank)

@@ -92,9 +92,18 @@ int runPipeline(const Options &o, const RankEnv &env) {
           " has no patch axis (no StaleGather instruction) and no warm-up "
           "function: it applies to plans compiled with fresco-compile "
           "--parallel patch=P or pipefusion=S");
-  HostTensor initImage;
+  HostTensor initImage, initImageLatents;
+  const bool i2i = !o.image.empty() || !o.imageLatents.empty();
   if (!o.image.empty())
     initImage = readInitImage(o.image, spec);
+  else if (!o.imageLatents.empty())
+    initImageLatents = fromNpy(readNpy(o.imageLatents));
+  else
+    checkTextToImage(spec);
+  checkDenoisingRange(spec, o.denoisingStart, o.denoisingEnd, i2i);
+  checkAestheticScore(spec, o.aestheticScore, "--aesthetic-score");
+  checkAestheticScore(spec, o.negativeAestheticScore,
+                      "--negative-aesthetic-score");
   const std::vector<std::string> prompts = allPrompts(o);
   // Images this run: one per label or prompt.
   const int64_t B =
@@ -135,10 +144,16 @@ int runPipeline(const Options &o, const RankEnv &env) {
   g.seed = o.seed;
   g.scheduler = o.scheduler;
   g.freshSteps = o.freshSteps;
-  if (!o.image.empty()) {
+  g.aestheticScore = o.aestheticScore;
+  g.negativeAestheticScore = o.negativeAestheticScore;
+  if (!o.image.empty())
     g.initImage = &initImage;
+  if (!o.imageLatents.empty())
+    g.initImageLatents = &initImageLatents;
+  if (i2i)
     g.strength = o.strength;
-  }
+  g.denoisingStart = o.denoisingStart;
+  g.denoisingEnd = o.denoisingEnd;
   if (!o.latents.empty()) {
     initial = fromNpy(readNpy(o.latents));
     g.initialLatents = &initial;
@@ -154,9 +169,9 @@ int runPipeline(const Options &o, const RankEnv &env) {
 
   std::unique_ptr<ProgressBar> bar;
   if (!o.quiet && showsProgress)
-    bar = std::make_unique<ProgressBar>(
-        o.steps ? o.steps : spec.defaultSteps(!o.image.empty()), stderr,
-        isTerminal(stderr), "denoise");
+    bar = std::make_unique<ProgressBar>(o.steps ? o.steps
+                                                : spec.defaultSteps(i2i),
+                                        stderr, isTerminal(stderr), "denoise");
   g.onStep = [&](int done, int total, double seconds) {
     if (bar) {
       bar->setTotal(total); // the denoiser calls, which PNDM adds to

@@ -233,7 +233,8 @@ FailureOr<flatbuffers::Offset<fp::Pipeline>> mlir::fresco::emitPipeline(
       fbb, condKind, r.i64(cond, "conditioning", "num_classes", 0),
       r.i64(cond, "conditioning", "null_class", -1),
       ids.empty() ? 0 : fbb.CreateVector(ids),
-      r.flag(cond, "conditioning", "zero_negative_prompt"));
+      r.flag(cond, "conditioning", "zero_negative_prompt"),
+      r.flag(cond, "conditioning", "aesthetic_score"));
 
   auto lat = r.get<DictionaryAttr>(dict, "", "latents");
   auto latents = fp::CreateLatents(

@@ -223,9 +223,11 @@ std::vector<Candidate> chooseLayout(const AutoOptions &o, const CompileFn &fn,
       }
     out.erase(std::remove_if(out.begin(), out.end(),
                              [](const Candidate &c) {
-                               return c.variant && !c.rejected.empty() &&
-                                      c.rejected.rfind("does not compile", 0) ==
-                                          0;
+                               // Only the batch's own refusal: any other
+                               // failure of a variant is shown.
+                               return c.variant &&
+                                      c.rejected.find("--microbatches") !=
+                                          std::string::npos;
                              }),
               out.end());
     std::stable_sort(
@@ -253,16 +255,22 @@ std::string rankTable(const std::vector<Candidate> &cs, const AutoOptions &o) {
      << "), objective "
      << (o.objective == Objective::Latency ? "latency" : "throughput") << ", "
      << o.steps << " steps:\n";
-  char line[400];
-  std::snprintf(line, sizeof line, "  %-4s %-48s %10s %10s %10s %9s\n", "#",
-                "layout", "step ms", "run s", "s/image", "max GiB");
-  os << line;
+  auto labelOf = [](const Candidate &c) {
+    return c.layout.label() + (c.layout.approximate() ? " *" : "");
+  };
+  // The layout column as wide as its longest label (placements are long).
+  int width = 48;
+  for (const Candidate &c : cs)
+    width = std::max(width, int(labelOf(c).size()));
+  std::vector<char> line(width + 120);
+  std::snprintf(line.data(), line.size(), "  %-4s %-*s %10s %10s %10s %9s\n",
+                "#", width, "layout", "step ms", "run s", "s/image", "max GiB");
+  os << line.data();
   int n = 0;
   bool approximate = false;
   for (const Candidate &c : cs) {
     ++n;
-    const std::string label =
-        c.layout.label() + (c.layout.approximate() ? " *" : "");
+    const std::string label = labelOf(c);
     approximate |= c.layout.approximate();
     if (!c.rejected.empty()) {
       os << "  -    " << label << ": rejected, " << c.rejected << "\n";
@@ -271,11 +279,11 @@ std::string rankTable(const std::vector<Candidate> &cs, const AutoOptions &o) {
     uint64_t most = 0;
     for (const RankMemory &m : c.prediction.memory)
       most = std::max(most, m.total());
-    std::snprintf(line, sizeof line,
-                  "  %-4d %-48s %10.4g %10.4g %10.4g %9.3f\n", n, label.c_str(),
-                  c.prediction.stepSeconds * 1e3, c.runSeconds, c.imageSeconds,
-                  most / 1073741824.0);
-    os << line;
+    std::snprintf(line.data(), line.size(),
+                  "  %-4d %-*s %10.4g %10.4g %10.4g %9.3f\n", n, width,
+                  label.c_str(), c.prediction.stepSeconds * 1e3, c.runSeconds,
+                  c.imageSeconds, most / 1073741824.0);
+    os << line.data();
   }
   if (approximate)
     os << "  * approximate: attention reads other patches' keys and values "

@@ -84,12 +84,18 @@ struct CreateGridPass : impl::CreateGridBase<CreateGridPass> {
     }
     if (microbatches != 0) {
       // Virtual like PipeFusion's patches; the stages overlap on them.
-      if (!seen.contains("pipeline") || pipefusion) {
+      int64_t stages = 1;
+      for (auto [n, d] : llvm::zip(names, shape))
+        if (n == "pipeline")
+          stages = d;
+      if (stages < 2 || pipefusion) {
         module.emitError("--microbatches applies to --parallel pipeline=S "
                          "only")
             << (pipefusion ? " (pipefusion=S runs its patches through the "
                              "stages instead)"
-                           : "");
+                : stages == 1 && seen.contains("pipeline")
+                    ? ", S >= 2 (one stage has nothing to overlap)"
+                    : "");
         return signalPassFailure();
       }
       if (microbatches < 2 || microbatches > 64) {

@@ -31,7 +31,9 @@
 #include "mlir/IR/Builders.h"
 #include "llvm/ADT/DenseMap.h"
 #include "llvm/ADT/DenseSet.h"
+#include "llvm/ADT/MapVector.h"
 #include "llvm/ADT/SetVector.h"
+#include "llvm/ADT/SmallSet.h"
 #include "llvm/Support/Debug.h"
 
 #include <limits>
@@ -217,6 +219,10 @@ constexpr double kLinkBytesPerSecond = 450e9 * 0.8, kLinkLatency = 3e-6;
 /// cannot tell the two apart, and bytes keep the weights even.
 constexpr double kMargin = 0.02;
 
+/// Micro-batches' cut by time may give a stage at most this much more
+/// parameter bytes than the byte balance's largest stage.
+constexpr double kMicrobatchMemorySlack = 0.10;
+
 /// What the cut weighs, over the twin's parameters in the order of their
 /// first reads: an op of the patched functions runs on the stage of the
 /// latest parameter it depends on (stagesByDataflow), so its time counts
@@ -310,9 +316,13 @@ FailureOr<CutCosts> cutCosts(const llvm::DenseMap<ParamKey, int64_t> &index,
 /// runs minimise the busiest stage's time (PipeFusion's step is about M
 /// times it, plus the fill), ties broken by the sum of squares. `params`
 /// comes with the twin's byte balance and keeps it within kMargin.
+/// `memorySlack` >= 0 caps each stage's parameter bytes at (1 + slack) times
+/// the byte balance's largest stage (micro-batches: pipeline=S is there to
+/// save memory); below 0, no cap (PipeFusion: for speed).
 LogicalResult stagesByWork(func::FuncOp twin, ArrayRef<func::FuncOp> patched,
                            int64_t stages,
-                           llvm::DenseMap<ParamKey, int64_t> &params) {
+                           llvm::DenseMap<ParamKey, int64_t> &params,
+                           double memorySlack = -1) {
   llvm::DenseMap<ParamKey, int64_t> index;
   SmallVector<ParamKey> order;
   for (Operation &op : twin.getBody().front().without_terminator())
@@ -326,6 +336,25 @@ LogicalResult stagesByWork(func::FuncOp twin, ArrayRef<func::FuncOp> patched,
   FailureOr<CutCosts> costs = cutCosts(index, patched, floatStorageBytes(twin));
   if (failed(costs))
     return failure();
+  // Parameter bytes of [i, j) in `order`, and the cap on a stage's.
+  SmallVector<uint64_t> bytesBefore(n + 1, 0);
+  for (int64_t i = 0; i < n; ++i)
+    bytesBefore[i + 1] = bytesBefore[i] + bytesOf(order[i].second);
+  auto runBytes = [&](int64_t i, int64_t j) {
+    return bytesBefore[j] - bytesBefore[i];
+  };
+  double cap = std::numeric_limits<double>::infinity();
+  if (memorySlack >= 0) {
+    uint64_t largest = 0;
+    for (int64_t s = 0, i = 0; s < stages; ++s) {
+      int64_t j = i;
+      while (j < n && params.lookup(order[j]) == s)
+        ++j;
+      largest = std::max(largest, runBytes(i, j));
+      i = j;
+    }
+    cap = double(largest) * (1 + memorySlack);
+  }
   // best[s][j]: stages 0..s over parameters [0, j), as (busiest, squares);
   // from[s][j]: where stage s begins.
   using Cost = std::pair<double, double>;
@@ -336,11 +365,14 @@ LogicalResult stagesByWork(func::FuncOp twin, ArrayRef<func::FuncOp> patched,
                                          std::vector<int64_t>(n + 1, 0));
   for (int64_t j = 1; j <= n; ++j) {
     const double t = costs->stage(0, j);
-    best[0][j] = {t, t * t};
+    if (double(runBytes(0, j)) <= cap)
+      best[0][j] = {t, t * t};
   }
   for (int64_t s = 1; s < stages; ++s)
     for (int64_t j = s + 1; j <= n; ++j)
       for (int64_t i = s; i < j; ++i) {
+        if (double(runBytes(i, j)) > cap)
+          continue;
         const Cost &before = best[s - 1][i];
         const double t = costs->stage(i, j);
         Cost c{std::max(before.first, t), before.second + t * t};
@@ -405,12 +437,34 @@ stagesByDataflow(func::FuncOp fn,
   return success();
 }
 
+/// The most parameter bytes one stage loads, once every op that reads
+/// something has its stage: a parameter on each stage that reads it (as
+/// splitStages copies it).
+uint64_t largestStageLoad(func::FuncOp fn) {
+  llvm::DenseMap<int64_t, uint64_t> load;
+  fn.walk([&](ParamOp p) {
+    llvm::SmallSet<int64_t, 4> stages;
+    for (Operation *user : p->getUsers())
+      if (user->hasAttr(kStage))
+        stages.insert(stageOf(user));
+    for (int64_t s : stages)
+      load[s] += bytesOf(p->getResult(0).getType());
+  });
+  uint64_t most = 0;
+  for (auto &[s, b] : load)
+    most = std::max(most, b);
+  return most;
+}
+
+LogicalResult relayTransfers(func::FuncOp fn, ArrayRef<Operation *> ops,
+                             int16_t axis, int64_t stages);
+LogicalResult broadcastResults(func::FuncOp fn, int16_t axis);
+
 /// Operand-free ops, transfers and the results' broadcast, once every op
 /// that reads something has its stage.
 LogicalResult splitStages(func::FuncOp fn, int16_t axis, int64_t stages) {
   Block &block = fn.getBody().front();
   OpBuilder b(fn.getContext());
-  auto ret = cast<func::ReturnOp>(block.getTerminator());
   SmallVector<Operation *> ops;
   for (Operation &op : block.without_terminator())
     ops.push_back(&op);
@@ -440,10 +494,15 @@ LogicalResult splitStages(func::FuncOp fn, int16_t axis, int64_t stages) {
     llvm::DenseMap<int64_t, Operation *> copies;
     for (OpOperand &use : llvm::make_early_inc_range(op->getUses())) {
       Operation *user = use.getOwner();
-      if (isa<func::ReturnOp>(user))
-        return op->emitError("fresco-pipeline-parallel: a function result "
-                             "that no stage computes");
-      int64_t s = stageOf(user);
+      int64_t s = 0;
+      if (isa<func::ReturnOp>(user)) {
+        // A returned slice of an argument: stage 0's copy is broadcast.
+        if (!argumentSlice(op))
+          return op->emitError("fresco-pipeline-parallel: a function result "
+                               "that no stage computes");
+      } else {
+        s = stageOf(user);
+      }
       Operation *&copy = copies[s];
       if (!copy) {
         if (copies.size() == 1) {
@@ -462,6 +521,9 @@ LogicalResult splitStages(func::FuncOp fn, int16_t axis, int64_t stages) {
   }
 
   // 3. Values used by later stages travel there, one transfer per stage.
+  // Micro-batches relay them instead (below).
+  if (fn->hasAttr(kMicrobatchesAttr))
+    return relayTransfers(fn, ops, axis, stages);
   for (Operation *op : ops) {
     int64_t from = stageOf(op);
     for (Value v : op->getResults()) {
@@ -488,8 +550,73 @@ LogicalResult splitStages(func::FuncOp fn, int16_t axis, int64_t stages) {
       }
     }
   }
+  return broadcastResults(fn, axis);
+}
 
-  // 4. Every stage's sampling loop needs the results.
+/// Micro-batches: a value crosses one stage boundary at a time (relayed by
+/// the stages between), each hop just before the next stage's first op
+/// after it. A send blocks until its peer takes it (Gloo; NCCL holds the
+/// stream): sent where it is made, a micro-batch's conditioning would hold
+/// its stage until a later stage finished the micro-batch before. So each
+/// stage passes a micro-batch's values on when it is done with it, as the
+/// next stage starts on it. Every rank meets the transfers in program
+/// order, so they cannot deadlock.
+LogicalResult relayTransfers(func::FuncOp fn, ArrayRef<Operation *> ops,
+                             int16_t axis, int64_t stages) {
+  OpBuilder b(fn.getContext());
+  // The first op of stage s after `pos` that waits for nothing of its own
+  // (not a repeated op), or null.
+  auto nextOn = [](Operation *pos, int64_t s) -> Operation * {
+    for (Operation *o = pos->getNextNode(); o; o = o->getNextNode())
+      if (o->hasAttr(kStage) && !repeated(o) && stageOf(o) == s &&
+          !isa<StageTransferOp>(o))
+        return o;
+    return nullptr;
+  };
+  for (Operation *op : ops) {
+    const int64_t from = stageOf(op);
+    for (Value v : op->getResults()) {
+      int64_t last = from;
+      for (Operation *user : v.getUsers()) {
+        if (isa<func::ReturnOp, StageTransferOp, StageBroadcastOp>(user))
+          continue;
+        const int64_t to = stageOf(user);
+        if (to < from)
+          return user->emitError("fresco-pipeline-parallel: stage ")
+                 << to << " uses a value of the later stage " << from;
+        last = std::max(last, to);
+      }
+      Value cur = v;
+      Operation *pos = op;
+      for (int64_t s = from + 1; s <= last; ++s) {
+        Operation *at = nextOn(pos, s);
+        if (at)
+          b.setInsertionPoint(at);
+        else
+          b.setInsertionPointAfter(pos);
+        auto t = StageTransferOp::create(
+            b, op->getLoc(), v.getType(), cur, b.getI16IntegerAttr(axis),
+            b.getI64IntegerAttr(s - 1), b.getI64IntegerAttr(s));
+        for (OpOperand &use : llvm::make_early_inc_range(v.getUses())) {
+          Operation *user = use.getOwner();
+          if (!isa<func::ReturnOp, StageTransferOp, StageBroadcastOp>(user) &&
+              stageOf(user) == s)
+            use.set(t);
+        }
+        cur = t;
+        pos = t;
+      }
+    }
+  }
+  (void)stages;
+  return broadcastResults(fn, axis);
+}
+
+/// Every stage's sampling loop needs the results: broadcast from the stage
+/// that makes each.
+LogicalResult broadcastResults(func::FuncOp fn, int16_t axis) {
+  OpBuilder b(fn.getContext());
+  auto ret = cast<func::ReturnOp>(fn.getBody().front().getTerminator());
   b.setInsertionPoint(ret);
   for (OpOperand &use : ret->getOpOperands()) {
     Operation *def = use.get().getDefiningOp();
@@ -555,9 +682,22 @@ struct PipelineParallelPass : impl::PipelineParallelBase<PipelineParallelPass> {
       // stages.
       if (!twin && fn->hasAttr(kMicrobatchesAttr)) {
         params.clear();
-        if (failed(stagesByBytes(fn, axis->second, &params, true)) ||
-            failed(stagesByWork(fn, {fn}, axis->second, params)))
+        if (failed(stagesByBytes(fn, axis->second, &params, true)))
           return signalPassFailure();
+        llvm::DenseMap<ParamKey, int64_t> byBytes = params;
+        if (failed(stagesByWork(fn, {fn}, axis->second, params,
+                                kMicrobatchMemorySlack)))
+          return signalPassFailure();
+        // The cap counts a parameter where it is first read; by dataflow it
+        // is also loaded where later ops read it: the loads decide.
+        if (failed(stagesByDataflow(fn, params)))
+          return signalPassFailure();
+        const uint64_t byTime = largestStageLoad(fn);
+        if (failed(stagesByDataflow(fn, byBytes)))
+          return signalPassFailure();
+        if (double(byTime) >
+            double(largestStageLoad(fn)) * (1 + kMicrobatchMemorySlack))
+          params = std::move(byBytes);
       }
       if (failed(!params.empty() ? stagesByDataflow(fn, params)
                                  : stagesByBytes(fn, axis->second, nullptr)) ||

@@ -413,6 +413,27 @@ static MLIRContext &makeContext(std::unique_ptr<MLIRContext> &holder) {
   return *holder;
 }
 
+/// --pipefusion-patches or --microbatches (the coordinates of a virtual grid
+/// axis): only with `axis`=S in --parallel (with auto, `hint` says what it
+/// tries instead), 2..64. The exit code, 0 when fine.
+static int checkVirtualCount(cl::opt<int64_t> &count, StringRef axis,
+                             StringRef hint) {
+  if (!count.getNumOccurrences())
+    return 0;
+  if (StringRef(parallel).find((axis + "=").str()) == StringRef::npos) {
+    errs() << "fresco-compile: --" << count.ArgStr << " goes with --parallel "
+           << axis << "=S"
+           << (parallel == "auto" ? (" (" + hint + ")").str() : "") << "\n";
+    return 2;
+  }
+  if (count < 2 || count > 64) {
+    errs() << "fresco-compile: --" << count.ArgStr << " must be in 2..64, got "
+           << count << "\n";
+    return 2;
+  }
+  return 0;
+}
+
 /// --parallel auto: every layout compiled in a context of its own, its
 /// diagnostics kept as the reason when it fails; the ranked table on
 /// stdout, the best plan to -o.
@@ -571,38 +592,14 @@ int main(int argc, char **argv) {
       return 2;
     }
   }
-  if (pipefusionPatches.getNumOccurrences()) {
-    if (StringRef(parallel).find("pipefusion=") == StringRef::npos) {
-      errs() << "fresco-compile: --pipefusion-patches goes with --parallel "
-                "pipefusion=S"
-             << (parallel == "auto" ? " (--parallel auto --allow-approximate "
-                                      "tries S and 2S patches)"
-                                    : "")
-             << "\n";
-      return 2;
-    }
-    if (pipefusionPatches < 2 || pipefusionPatches > 64) {
-      errs() << "fresco-compile: --pipefusion-patches must be in 2..64, got "
-             << pipefusionPatches << "\n";
-      return 2;
-    }
-  }
-  if (microbatches.getNumOccurrences()) {
-    if (StringRef(parallel).find("pipeline=") == StringRef::npos) {
-      errs() << "fresco-compile: --microbatches goes with --parallel "
-                "pipeline=S"
-             << (parallel == "auto" ? " (--parallel auto tries 2, 4, 8 and "
-                                      "16 micro-batches with pipeline=S)"
-                                    : "")
-             << "\n";
-      return 2;
-    }
-    if (microbatches < 2 || microbatches > 64) {
-      errs() << "fresco-compile: --microbatches must be in 2..64, got "
-             << microbatches << "\n";
-      return 2;
-    }
-  }
+  if (int rc = checkVirtualCount(pipefusionPatches, "pipefusion",
+                                 "--parallel auto --allow-approximate tries S "
+                                 "and 2S patches"))
+    return rc;
+  if (int rc = checkVirtualCount(microbatches, "pipeline",
+                                 "--parallel auto tries 2, 4, 8 and 16 "
+                                 "micro-batches with pipeline=S"))
+    return rc;
   if (ranks < 1 || ranks > 4096) {
     errs() << "fresco-compile: --ranks must be in 1..4096\n";
     return 2;

@@ -17,6 +17,7 @@
 // RUN: not fresco-opt %s --fresco-create-grid="parallel=pipefusion=2 microbatches=2" 2>&1 | FileCheck %s --check-prefix=MBPF
 // RUN: not fresco-opt %s --fresco-create-grid="parallel=pipeline=2 microbatches=1" 2>&1 | FileCheck %s --check-prefix=MBFEW
 // RUN: not fresco-opt %s --fresco-create-grid="parallel=pipeline=2,microbatch=2" 2>&1 | FileCheck %s --check-prefix=MBAXIS
+// RUN: not fresco-opt %s --fresco-create-grid="parallel=pipeline=1 microbatches=2" 2>&1 | FileCheck %s --check-prefix=MBONE
 
 // CHECK: module attributes {fresco.grid_axes = ["cfg", "tp"]}
 // CHECK: shard.grid @grid(shape = 2x4)
@@ -47,6 +48,7 @@
 // MBPF: error: --microbatches applies to --parallel pipeline=S only (pipefusion=S runs its patches through the stages instead)
 // MBFEW: error: --microbatches must be in 2..64, got 1
 // MBAXIS: error: unknown parallel axis 'microbatch'
+// MBONE: error: --microbatches applies to --parallel pipeline=S only, S >= 2 (one stage has nothing to overlap)
 func.func @f(%x: tensor<4xf32>) -> tensor<4xf32> {
   return %x : tensor<4xf32>
 }

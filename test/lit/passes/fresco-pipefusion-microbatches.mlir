@@ -24,11 +24,11 @@
 
 // Stages by dataflow: each micro-batch crosses the same stages (w1 and the
 // labels' table on 0, w2 on 1: the time balance over both micro-batches),
-// one transfer per micro-batch.
+// one transfer per micro-batch, just before the next stage's first op on it.
 // STAGES: fresco.param "w1" {fresco.stage = #fresco.stage<0>}
 // STAGES: fresco.param "table" {fresco.stage = #fresco.stage<0>}
-// STAGES: fresco.stage_transfer {{.*}}from_stage = 0 : i64, to_stage = 1 : i64} : tensor<2x3x8xf32>
 // STAGES: fresco.param "w2" {fresco.stage = #fresco.stage<1>}
+// STAGES: fresco.stage_transfer {{.*}}from_stage = 0 : i64, to_stage = 1 : i64} : tensor<2x3x8xf32>
 // STAGES: fresco.slice %arg1 {{.*}}fresco.stage = #fresco.stage<0>{{.*}}start = 2
 // STAGES: fresco.stage_transfer {{.*}}from_stage = 0 : i64, to_stage = 1 : i64} : tensor<2x3x8xf32>
 // STAGES-NOT: fresco.stage_transfer

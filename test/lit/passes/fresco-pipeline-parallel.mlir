@@ -88,3 +88,25 @@ func.func @gated_layers(%x: tensor<1x4x16xf32>) -> tensor<1x4x16xf32> {
   %r1 = fresco.add %m1, %h1 : (tensor<1x4x16xf32>, tensor<1x4x16xf32>) -> tensor<1x4x16xf32>
   return %r1 : tensor<1x4x16xf32>
 }
+
+// -----
+
+// A slice of an argument is repeated on each stage that reads it, not sent;
+// one that is also a result is computed on stage 0 and broadcast.
+// CHECK-LABEL: func.func @argument_slices
+// CHECK-DAG: %[[S0:.*]] = fresco.slice %arg1 {{.*}}fresco.stage = #fresco.stage<0>
+// CHECK-DAG: %[[S1:.*]] = fresco.slice %arg1 {{.*}}fresco.stage = #fresco.stage<1>
+// CHECK-NOT: fresco.stage_transfer {{.*}}: tensor<1x16xf32>
+// CHECK: fresco.reshape %[[S1]] {fresco.stage = #fresco.stage<1>}
+// CHECK-NOT: fresco.stage_transfer {{.*}}: tensor<1x{{1x16|16}}xf32>
+// CHECK: fresco.stage_broadcast %[[S0]] {axis = 0 : i16, from_stage = 0 : i64}
+func.func @argument_slices(%x: tensor<1x4x16xf32>, %c: tensor<1x32xf32>) -> (tensor<1x4x16xf32>, tensor<1x16xf32>) {
+  %s = fresco.slice %c {axis = 1 : i64, start = 0 : i64, size = 16 : i64} : (tensor<1x32xf32>) -> tensor<1x16xf32>
+  %w0 = fresco.param "l0.weight" : tensor<16x16xf32>
+  %h0 = fresco.linear %x, %w0 : (tensor<1x4x16xf32>, tensor<16x16xf32>) -> tensor<1x4x16xf32>
+  %w1 = fresco.param "l1.weight" : tensor<16x16xf32>
+  %h1 = fresco.linear %h0, %w1 : (tensor<1x4x16xf32>, tensor<16x16xf32>) -> tensor<1x4x16xf32>
+  %r = fresco.reshape %s : tensor<1x16xf32> -> tensor<1x1x16xf32>
+  %a = fresco.mul %h1, %r : (tensor<1x4x16xf32>, tensor<1x1x16xf32>) -> tensor<1x4x16xf32>
+  return %a, %s : tensor<1x4x16xf32>, tensor<1x16xf32>
+}

@@ -13,7 +13,8 @@
 #  - several ranks (Gloo processes) against the 1-rank run within 1e-5: cfg=2,
 #    placement (text encoders and VAE on rank 0, the denoiser on rank 1),
 #    tp=2, cfg=2 x tp=2, pipeline=2, ulysses=2, ring=2, cfg=2 x ulysses=2
-#    placement x ring=2 (SDXL's UNet: its rows split with halos) and
+#    placement x ring=2 (SDXL's UNet: its rows split with halos),
+#    pipeline=2 with 4 micro-batches, cfg=2 x pipeline=2 with 2, and
 #    patch=2 with every step fresh (exact);
 #  - bad input: a prompt slot the pipeline lacks, a negative prompt count.
 # Needs FRESCO_BIN and FRESCO_PYTHON (see dit_forward_parity.sh).
@@ -117,6 +118,10 @@ multi placement 2 --place "$encoders,vae=0,$denoiser=1"
 multi tp2 2 --parallel tp=2
 multi cfg2-tp2 4 --parallel cfg=2,tp=2
 multi pipeline2 2 --parallel pipeline=2
+# Micro-batches (the guidance halves of the 2 images) through the stages;
+# with cfg, each rank's half in 2.
+multi pipeline2-mb4 2 --parallel pipeline=2 --microbatches 4
+multi cfg2-pipeline2-mb2 4 --parallel cfg=2,pipeline=2 --microbatches 2
 # SD3's transformer splits its [image; context] tokens (93 or 154 text
 # tokens: padded to the degree); SDXL's UNet its latent rows, with halo
 # exchanges at the convolutions and group norms over every band.

@@ -596,6 +596,13 @@ int main(int argc, char **argv) {
                                  "--parallel auto --allow-approximate tries S "
                                  "and 2S patches"))
     return rc;
+  if (microbatches.getNumOccurrences() &&
+      StringRef(parallel).contains("pipefusion=")) {
+    errs() << "fresco-compile: --microbatches goes with --parallel "
+              "pipeline=S (pipefusion=S runs its patches through the stages "
+              "instead)\n";
+    return 2;
+  }
   if (int rc = checkVirtualCount(microbatches, "pipeline",
                                  "--parallel auto tries 2, 4, 8 and 16 "
                                  "micro-batches with pipeline=S"))

@@ -7,7 +7,8 @@
 # scale_noise noise (fresco-run --latents, packed; diffusers' randn_tensor
 # returns it unpacked). 2 prompts, 4 steps, strength 0.6 (Flux's
 # get_timesteps keeps the last 3 steps, where SD's would keep 2) and 1.0:
-# final packed latents within 1e-4 of their max magnitude. Then: the plan
+# final packed latents within 1e-4 of their max magnitude; the same for a
+# schnell-like folder, and bf16 storage within 5e-2 of the f32 run. Then: the plan
 # runs text-to-image as a plan without the encoder does (the same bytes);
 # several ranks against the 1-rank run within 1e-5 (text encoders, VAE and
 # VAE encoder on rank 0, the transformer on rank 1: the encoded image is
@@ -56,6 +57,38 @@ done
 if cmp -s "$work/f0.6.npy" "$work/f1.0.npy"; then
   echo "--strength 0.6 and 1.0 gave the same latents"; exit 1
 fi
+
+# FLUX.1-schnell (no guidance embedder; shift 1, no dynamic shifting): the
+# same against diffusers at strength 0.6.
+py "$here/make_flux_pipeline.py" --out "$work/schnell" --seed 4 --schnell \
+  > /dev/null
+"$B/fresco-compile" "$work/schnell" -o "$work/schnell.fplan" --batch 2 \
+  "${size[@]}" --vae-encoder --quiet
+"$B/fresco-run" "$work/schnell.fplan" --weights "$work/schnell" \
+  "${prompts[@]}" --steps 4 --latents "@$work/noise.npy" --timeout 60 \
+  --image "$work/in.png" --strength 0.6 --output-latents "@$work/s0.6.npy" \
+  --quiet
+py "$ref" --pipeline "$work/schnell" "${prompts[@]}" --image "$work/in.png" \
+  --strength 0.6 --latents "$work/noise.npy" --steps 4 "${size[@]}" \
+  --dtype float64 --out-latents "$work/rs0.6.npy" > /dev/null
+echo "== schnell, strength 0.6"
+py "$here/compare_npy.py" "$work/s0.6.npy" "$work/rs0.6.npy" --rtol-max 1e-4
+
+# bf16 storage (cpu-staged emulates it): the encoder, the transformer and the
+# sampler in 2-byte activations, within bf16's error of the f32 run (and not
+# equal to it: the storage did change).
+"$B/fresco-run" "$work/i2i.fplan" --weights "$work/pipe" "${prompts[@]}" \
+  "${run[@]}" --image "$work/in.png" --strength 0.6 --backend cpu-staged \
+  --dtype bf16 --output-latents "@$work/bf16.npy" --quiet
+echo "== bf16 storage, strength 0.6"
+py "$here/compare_npy.py" "$work/bf16.npy" "$work/f0.6.npy" --rtol-max 5e-2 |
+  tee "$work/bf16.txt"
+py - "$work/bf16.txt" <<'PY'
+import re, sys
+ratio = float(re.search(r"ratio ([0-9.e+-]+)", open(sys.argv[1]).read()).group(1))
+if ratio < 1e-4:
+    sys.exit(f"FAIL: bf16 latents within {ratio:g} of f32: the storage was not bf16")
+PY
 
 # Text-to-image on the plan with the encoder: the same bytes as on a plan
 # without it. (Strength 1.0 noises at sigma 1, the noise itself, so it is

@@ -317,7 +317,10 @@ static std::string summarize(ModuleOp module) {
          << " MiB (sum of intermediates "
          << format("%.2f",
                    attr(FrescoDialect::kIntermediateBytesAttrName) / 1048576.0)
-         << " MiB)\n";
+         << " MiB)";
+    if (uint64_t m = attr(FrescoDialect::kMicrobatchesAttrName))
+      errs << ", " << m << " micro-batches through the stages";
+    errs << "\n";
   }
   return text;
 }

@@ -1,19 +1,21 @@
-//===- PipelineSpecTest.cpp - The Pipeline table and the loop's parts -----===//
+//===- PipelineSpecTest.cpp - The Pipeline table
+//---------------------------===//
 //
 // Builds plans whose Pipeline table is broken one field at a time and
 // checks each load fails with a message naming the field (never a crash);
 // tables describing what this runtime cannot run yet load but are refused
-// for generation; and the per-family parts of the sampling loop (padding
-// rows, class-label filling, guidance, the learned-sigma split).
+// for generation. The sampling loop's per-family parts: PipelinePartsTest.cpp.
 //
 //===----------------------------------------------------------------------===//
-#include "runtime/pipeline/PipelineSpec.h"
+#include "PipelineTableSpec.h"
+
 #include "runtime/core/Error.h"
 #include "runtime/core/Plan.h"
 #include "runtime/core/PlanVersion.h"
 #include "runtime/pipeline/Generate.h"
 #include "runtime/pipeline/Parts.h"
 #include "runtime/pipeline/PipelineNames.h"
+#include "runtime/pipeline/PipelineSpec.h"
 
 #include <gtest/gtest.h>
 
@@ -21,170 +23,9 @@
 #include <map>
 
 using namespace fresco;
-namespace fp = fresco::plan;
-using R = fp::TensorRole;
-using CR = fp::ComponentRole;
+using namespace fresco::test;
 
 namespace {
-
-struct Tensor {
-  fp::DType dtype;
-  std::vector<int64_t> shape;
-};
-struct Signature {
-  std::vector<Tensor> inputs, outputs;
-};
-struct ComponentDesc {
-  CR role;
-  std::string function;
-  std::vector<int32_t> ranks;
-  std::vector<R> inputs, outputs;
-  fp::TokenizerKind tokenizerKind = fp::TokenizerKind::None;
-  std::string tokenizer;
-  int32_t promptSlot = 0;
-  std::vector<std::pair<int64_t, int64_t>> windows; // none: not written
-};
-
-/// A DiT-like table (2 images, class CFG, 4x8x8 latents, learned sigma)
-/// and functions matching it, on `numRanks` ranks.
-struct TableSpec {
-  std::string kind = "DiTPipeline";
-  bool hasKind = true, hasSampler = true, hasConditioning = true,
-       hasLatents = true;
-  int32_t numImages = 2;
-  std::vector<ComponentDesc> components = {
-      {CR::Denoiser,
-       "transformer",
-       {0},
-       {R::Latents, R::Timestep, R::ClassLabels},
-       {R::Prediction}},
-      {CR::Decoder, "vae", {0}, {R::Latents}, {R::Image}}};
-  fp::ConditioningKind conditioning = fp::ConditioningKind::ClassLabel;
-  int32_t numClasses = 1000, nullClass = 1000;
-  fp::LatentLayout layout = fp::LatentLayout::Image;
-  int32_t channels = 4, height = 8, width = 8, patch = 1, prediction = 8;
-  double scaling = 0.18215, shift = 0;
-  fp::GuidanceMode guidance = fp::GuidanceMode::ClassCfg;
-  double timestepDivisor = 1;
-  fp::TimestepSchedule timesteps = fp::TimestepSchedule::Scheduler;
-  bool flowPrediction = false;
-  std::vector<double> timeIds;
-  bool zeroNegativePrompt = false;
-  bool aestheticScore = false;
-  int32_t freshSteps = 0;
-  std::string warmup; // Pipeline.warmup_function ("": none)
-
-  int numRanks = 1;
-  /// The functions each rank holds, with their signatures.
-  std::vector<std::map<std::string, Signature>> ranks = {
-      {{"transformer",
-        {{{fp::DType::F32, {4, 4, 8, 8}},
-          {fp::DType::F32, {4}},
-          {fp::DType::I64, {4}}},
-         {{fp::DType::F32, {4, 8, 8, 8}}}}},
-       {"vae",
-        {{{fp::DType::F32, {2, 4, 8, 8}}},
-         {{fp::DType::F32, {2, 3, 16, 16}}}}}}};
-
-  std::vector<uint8_t> build() const {
-    flatbuffers::FlatBufferBuilder b;
-    std::vector<flatbuffers::Offset<fp::RankProgram>> rankPrograms;
-    uint64_t arena = 0;
-    for (const auto &fns : ranks)
-      for (const auto &[name, sig] : fns)
-        for (const auto *list : {&sig.inputs, &sig.outputs})
-          for (const Tensor &t : *list) {
-            uint64_t n = 8;
-            for (int64_t d : t.shape)
-              n *= uint64_t(d);
-            arena = std::max(arena, n);
-          }
-    for (size_t r = 0; r < ranks.size(); ++r) {
-      std::vector<flatbuffers::Offset<fp::Function>> fns;
-      for (const auto &[name, sig] : ranks[r]) {
-        // Every input and output its own value at offset 0: the loader
-        // checks bounds, not overlap.
-        std::vector<flatbuffers::Offset<fp::Value>> values;
-        std::vector<int32_t> in, out;
-        std::vector<std::string> inNames, outNames;
-        for (const Tensor &t : sig.inputs) {
-          in.push_back(int32_t(values.size()));
-          inNames.push_back("in" + std::to_string(in.size()));
-          values.push_back(fp::CreateValue(b, fp::ValueKind::Arena, t.dtype,
-                                           b.CreateVector(t.shape), 0));
-        }
-        for (const Tensor &t : sig.outputs) {
-          out.push_back(int32_t(values.size()));
-          outNames.push_back("out" + std::to_string(out.size()));
-          values.push_back(fp::CreateValue(b, fp::ValueKind::Arena, t.dtype,
-                                           b.CreateVector(t.shape), 0));
-        }
-        std::vector<flatbuffers::Offset<fp::Instr>> noInstrs;
-        fns.push_back(fp::CreateFunction(
-            b, b.CreateString(name), b.CreateVector(values),
-            b.CreateVector(noInstrs), b.CreateVector(in),
-            b.CreateVectorOfStrings(inNames), b.CreateVector(out),
-            b.CreateVectorOfStrings(outNames), arena, arena));
-      }
-      std::vector<flatbuffers::Offset<fp::WeightSlice>> noWeights;
-      rankPrograms.push_back(
-          fp::CreateRankProgram(b, int32_t(r), b.CreateVector(fns),
-                                b.CreateVector(noWeights), arena));
-    }
-    std::vector<flatbuffers::Offset<fp::Component>> comps;
-    for (const ComponentDesc &c : components) {
-      std::vector<fp::TextWindow> windows;
-      for (auto [tok, feat] : c.windows)
-        windows.emplace_back(tok, feat);
-      comps.push_back(fp::CreateComponent(
-          b, c.role, b.CreateString(c.function), b.CreateVector(c.ranks),
-          b.CreateVector(c.inputs), b.CreateVector(c.outputs), c.tokenizerKind,
-          c.tokenizer.empty() ? 0 : b.CreateString(c.tokenizer), c.promptSlot,
-          c.windows.empty() ? 0 : b.CreateVectorOfStructs(windows)));
-    }
-    auto compsV = b.CreateVector(comps);
-    auto cond = hasConditioning
-                    ? fp::CreateConditioning(
-                          b, conditioning, numClasses, nullClass,
-                          timeIds.empty() ? 0 : b.CreateVector(timeIds),
-                          zeroNegativePrompt, aestheticScore)
-                    : 0;
-    auto lat = hasLatents
-                   ? fp::CreateLatents(b, layout, channels, height, width,
-                                       patch, prediction, scaling, shift)
-                   : 0;
-    auto sampler =
-        hasSampler
-            ? fp::CreateSampler(b, b.CreateString("DDIMScheduler"),
-                                b.CreateString("{}"), guidance, timestepDivisor,
-                                timesteps, flowPrediction)
-            : 0;
-    auto kindS = hasKind ? b.CreateString(kind) : 0;
-    auto warmupS = warmup.empty() ? 0 : b.CreateString(warmup);
-    auto pipeline = fp::CreatePipeline(b, kindS, numImages, compsV, cond, lat,
-                                       sampler, freshSteps, warmupS);
-    auto rv = b.CreateVector(rankPrograms);
-    fp::FinishPlanBuffer(b,
-                         fp::CreatePlan(b, kPlanVersion, b.CreateString("test"),
-                                        numRanks, rv, pipeline));
-    return {b.GetBufferPointer(), b.GetBufferPointer() + b.GetSize()};
-  }
-};
-
-std::string loadError(const TableSpec &t) {
-  try {
-    LoadedPlan::fromBytes(t.build(), "test.fplan");
-  } catch (const Error &e) {
-    return e.what();
-  }
-  return "";
-}
-
-PipelineSpec decode(const TableSpec &t, std::vector<uint8_t> &bytes) {
-  bytes = t.build();
-  LoadedPlan p = LoadedPlan::fromBytes(bytes, "test.fplan");
-  return PipelineSpec::fromPlan(p.plan(), "test.fplan");
-}
 
 /// The table with an image-to-image VAE encoder (16x16 pixels -> the 4x8x8
 /// latents' mean), as fresco-compile --vae-encoder adds it.
@@ -222,61 +63,6 @@ TEST(PipelineSpec, DiTTableDecodes) {
   EXPECT_EQ(s.find(CR::TextEncoder), nullptr);
   EXPECT_EQ(s.nullClass, 1000);
   EXPECT_FALSE(generationSupport(s).has_value());
-}
-
-/// A FluxPipeline-like table: CLIP's pooled output and T5's embeddings (8
-/// tokens) condition a transformer on 2x2-packed 4x8x8 latents (16 tokens
-/// of 16), guidance scale as an input.
-TableSpec fluxTable() {
-  TableSpec t;
-  t.kind = "FluxPipeline";
-  t.conditioning = fp::ConditioningKind::Text;
-  t.numClasses = 0;
-  t.nullClass = -1;
-  t.layout = fp::LatentLayout::PackedTokens;
-  t.patch = 2;
-  t.prediction = 16;
-  t.guidance = fp::GuidanceMode::Embedded;
-  t.timestepDivisor = 1000;
-  t.timesteps = fp::TimestepSchedule::FluxShifted;
-  t.flowPrediction = true;
-  t.components = {{CR::TextEncoder,
-                   "text_encoder",
-                   {0},
-                   {R::TokenIds},
-                   {R::PooledTextEmbeddings},
-                   fp::TokenizerKind::ClipBpe,
-                   "tokenizer",
-                   0},
-                  {CR::TextEncoder,
-                   "text_encoder_2",
-                   {0},
-                   {R::TokenIds},
-                   {R::TextEmbeddings},
-                   fp::TokenizerKind::T5SentencePiece,
-                   "tokenizer_2",
-                   1},
-                  {CR::Denoiser,
-                   "transformer",
-                   {0},
-                   {R::Latents, R::TextEmbeddings, R::PooledTextEmbeddings,
-                    R::Timestep, R::ImageIds, R::TextIds, R::GuidanceScale},
-                   {R::Prediction}},
-                  {CR::Decoder, "vae", {0}, {R::Latents}, {R::Image}}};
-  using D = fp::DType;
-  t.ranks = {{{"text_encoder", {{{D::I64, {2, 77}}}, {{D::F32, {2, 32}}}}},
-              {"text_encoder_2", {{{D::I64, {2, 8}}}, {{D::F32, {2, 8, 24}}}}},
-              {"transformer",
-               {{{D::F32, {2, 16, 16}},
-                 {D::F32, {2, 8, 24}},
-                 {D::F32, {2, 32}},
-                 {D::F32, {2}},
-                 {D::F32, {16, 3}},
-                 {D::F32, {8, 3}},
-                 {D::F32, {2}}},
-                {{D::F32, {2, 16, 16}}}}},
-              {"vae", {{{D::F32, {2, 4, 8, 8}}}, {{D::F32, {2, 3, 16, 16}}}}}}};
-  return t;
 }
 
 TEST(PipelineSpec, FluxTableDecodes) {
@@ -810,197 +596,6 @@ TEST(PipelineNames, EverySpellingRoundTrips) {
   EXPECT_STREQ(pn::name(R(99)), "?");
   EXPECT_FALSE(pn::parse<CR>("unet").has_value());
   EXPECT_EQ(pn::list<fp::LatentLayout>(), "image, packed_tokens");
-}
-
-// ---- The loop's parts ----
-
-TEST(BatchLayout, PaddingRowsRepeatImageZero) {
-  BatchLayout b{2, 3, 2}; // 2 images in a plan for 3, CFG
-  EXPECT_EQ(b.rows(), 6);
-  std::vector<int64_t> images, blocks;
-  for (int64_t r = 0; r < b.rows(); ++r) {
-    images.push_back(b.image(r));
-    blocks.push_back(b.block(r));
-  }
-  EXPECT_EQ(images, (std::vector<int64_t>{0, 1, 0, 0, 1, 0}));
-  EXPECT_EQ(blocks, (std::vector<int64_t>{0, 0, 0, 1, 1, 1}));
-  EXPECT_EQ(b.row(1, 1), 4);
-}
-
-PipelineSpec ditSpec() {
-  static std::vector<uint8_t> bytes;
-  return decode(TableSpec(), bytes);
-}
-
-HostTensor labelsTensor(int64_t rows) {
-  HostTensor t;
-  t.dtype = DType::I64;
-  t.shape = {rows};
-  t.data.resize(rows * 8);
-  return t;
-}
-
-TEST(ClassLabelConditioning, FillsLabelsNullClassAndPadding) {
-  PipelineSpec s = ditSpec();
-  s.numImages = 3;
-  GenerateOptions o;
-  o.classLabels = {7, 9};
-  auto c = makeConditioning(s, o);
-  EXPECT_EQ(c->numImages(), 2);
-  EXPECT_EQ(c->describe(1), "class 9");
-  BatchLayout b{2, 3, 2};
-  HostTensor t = labelsTensor(6);
-  ASSERT_TRUE(c->fill(R::ClassLabels, b, true, t));
-  const int64_t *v = t.as<int64_t>();
-  EXPECT_EQ(std::vector<int64_t>(v, v + 6),
-            (std::vector<int64_t>{7, 9, 7, 1000, 1000, 1000}));
-  // Unguided: block 1 repeats the labels (its output is unused).
-  ASSERT_TRUE(c->fill(R::ClassLabels, b, false, t));
-  EXPECT_EQ(std::vector<int64_t>(v, v + 6),
-            (std::vector<int64_t>{7, 9, 7, 7, 9, 7}));
-  EXPECT_FALSE(c->fill(R::Timestep, b, true, t));
-}
-
-std::string conditioningError(std::vector<int64_t> labels) {
-  GenerateOptions o;
-  o.classLabels = std::move(labels);
-  try {
-    makeConditioning(ditSpec(), o);
-  } catch (const Error &e) {
-    return e.what();
-  }
-  return "";
-}
-
-TEST(ClassLabelConditioning, RefusesWhatThePlanCannotServe) {
-  EXPECT_EQ(conditioningError({1, 2, 3}),
-            "the plan generates at most 2 image(s) per run but 3 class "
-            "label(s) were given; recompile with fresco-compile --batch 3");
-  EXPECT_EQ(conditioningError({}), "no class labels given: the plan "
-                                   "generates one image per class label");
-  EXPECT_EQ(conditioningError({1000}), "class label 1000 is out of range: "
-                                       "this model has 1000 classes (0..999)");
-  EXPECT_EQ(conditioningError({-1}), "class label -1 is out of range: this "
-                                     "model has 1000 classes (0..999)");
-  EXPECT_EQ(conditioningError({5}), "");
-}
-
-TEST(Guidance, ClassifierFreeGuidanceIsDiTPipelines) {
-  PipelineSpec s = ditSpec();
-  std::vector<float> cond = {1, 2}, uncond = {0.5f, -1}, out(2);
-  auto g = makeGuidance(s, 4.0);
-  EXPECT_EQ(g->copies(), 2);
-  EXPECT_TRUE(g->guided());
-  g->combine({cond.data(), uncond.data()}, out.data(), 2);
-  EXPECT_EQ(out[0], 0.5f + 4.0f * (1 - 0.5f));
-  EXPECT_EQ(out[1], -1 + 4.0f * (2 - -1));
-  // A scale of 1 or less is the conditional prediction.
-  auto off = makeGuidance(s, 1.0);
-  EXPECT_FALSE(off->guided());
-  off->combine({cond.data(), uncond.data()}, out.data(), 2);
-  EXPECT_EQ(out, cond);
-  s.guidance = fp::GuidanceMode::None;
-  EXPECT_EQ(makeGuidance(s, 4.0)->copies(), 1);
-}
-
-TEST(Guidance, EmbeddedGuidanceIsAnInputOfTheDenoiser) {
-  std::vector<uint8_t> bytes;
-  PipelineSpec s = decode(fluxTable(), bytes);
-  auto g = makeGuidance(s, 3.5);
-  EXPECT_EQ(g->copies(), 1);
-  EXPECT_FALSE(g->guided());
-  HostTensor t;
-  t.dtype = DType::F32;
-  t.shape = {2};
-  t.data.resize(8);
-  ASSERT_TRUE(g->fill(R::GuidanceScale, BatchLayout{1, 2, 1}, t));
-  EXPECT_EQ(t.as<float>()[0], 3.5f);
-  EXPECT_EQ(t.as<float>()[1], 3.5f);
-  EXPECT_FALSE(g->fill(R::Timestep, BatchLayout{1, 2, 1}, t));
-  std::vector<float> pred = {1, 2}, out(2);
-  g->combine({pred.data()}, out.data(), 2);
-  EXPECT_EQ(out, pred);
-}
-
-TEST(ImageLatents, PredictionDropsTheLearnedSigmaChannels) {
-  PipelineSpec s = ditSpec(); // 4 channels, prediction 8, 8x8
-  auto l = makeLatentLayout(s);
-  EXPECT_EQ(l->shape(3), (std::vector<int64_t>{3, 4, 8, 8}));
-  EXPECT_EQ(l->imageSize(), 256);
-  EXPECT_EQ(l->predictionRowSize(), 512);
-  std::vector<float> row(512), out(256);
-  for (size_t i = 0; i < row.size(); ++i)
-    row[i] = float(i);
-  l->prediction(row.data(), out.data());
-  EXPECT_EQ(out.front(), 0);
-  EXPECT_EQ(out.back(), 255);
-  // Image i's noise depends on (seed, i) only.
-  std::vector<float> a(256), b(256);
-  l->noise(3, 1, a.data());
-  l->noise(3, 1, b.data());
-  EXPECT_EQ(a, b);
-}
-
-/// FluxPipeline's _pack_latents, written out independently: token (i, j)
-/// holds, channel-major, the 2x2 pixels (2i + a, 2j + b) of every channel.
-TEST(PackedTokenLatents, PackLikeFluxPipeline) {
-  std::vector<uint8_t> bytes;
-  PipelineSpec s = decode(fluxTable(), bytes); // 4 x 8 x 8, patch 2
-  auto l = makeLatentLayout(s);
-  EXPECT_EQ(l->shape(2), (std::vector<int64_t>{2, 16, 16}));
-  EXPECT_EQ(l->imageSize(), 256);
-  EXPECT_EQ(l->predictionRowSize(), 256);
-  EXPECT_EQ(l->decoderImageSize(), 256);
-  std::vector<float> packed(256), grid(256);
-  for (int64_t i = 0; i < 256; ++i)
-    packed[i] = float(i);
-  l->toDecoder(packed.data(), grid.data());
-  for (int64_t c = 0; c < 4; ++c)
-    for (int64_t y = 0; y < 8; ++y)
-      for (int64_t x = 0; x < 8; ++x) {
-        int64_t token = (y / 2) * 4 + x / 2;
-        int64_t k = c * 4 + (y % 2) * 2 + x % 2;
-        ASSERT_EQ(grid[(c * 8 + y) * 8 + x], float(token * 16 + k))
-            << c << " " << y << " " << x;
-      }
-  // An encoded image ([C, H, W]) packs the same way: the inverse.
-  std::vector<float> repacked(256);
-  l->fromEncoder(grid.data(), repacked.data());
-  EXPECT_EQ(repacked, packed);
-  // The noise is the image layout's, packed.
-  std::vector<float> noise(256), unpacked(256), image(256);
-  l->noise(5, 1, noise.data());
-  l->toDecoder(noise.data(), unpacked.data());
-  s.layout = fp::LatentLayout::Image;
-  s.patchSize = 1;
-  makeLatentLayout(s)->noise(5, 1, image.data());
-  EXPECT_EQ(unpacked, image);
-}
-
-TEST(PackedTokenLatents, ImageIdsAreRowAndColumn) {
-  std::vector<uint8_t> bytes;
-  PipelineSpec s = decode(fluxTable(), bytes);
-  auto l = makeLatentLayout(s);
-  HostTensor ids;
-  ids.dtype = DType::F32;
-  ids.shape = {16, 3};
-  ids.data.resize(16 * 3 * 4);
-  ASSERT_TRUE(l->fill(R::ImageIds, BatchLayout{2, 2, 1}, ids));
-  const float *v = ids.as<float>();
-  EXPECT_EQ(std::vector<float>(v + 3 * 6, v + 3 * 7),
-            (std::vector<float>{0, 1, 2})); // token 6: row 1, column 2
-  EXPECT_EQ(std::vector<float>(v + 3 * 15, v + 3 * 16),
-            (std::vector<float>{0, 3, 3}));
-  EXPECT_FALSE(l->fill(R::TextIds, BatchLayout{2, 2, 1}, ids));
-  // A prediction with extra channels per token keeps the first C p p.
-  s.predictionChannels = 32;
-  auto wide = makeLatentLayout(s);
-  std::vector<float> row(16 * 32), out(256);
-  for (size_t i = 0; i < row.size(); ++i)
-    row[i] = float(i);
-  wide->prediction(row.data(), out.data());
-  EXPECT_EQ(out[16], 32.0f); // token 1, channel 0
-  EXPECT_EQ(out[255], float(15 * 32 + 15));
 }
 
 // A warm-up twin with the denoiser's signature and a fresh step loads.

@@ -69,7 +69,11 @@ namespace fresco {
 /// 17: Conditioning.aesthetic_score (the SDXL refiner's time ids end with an
 /// aesthetic score the run gives, another for the negative half). A
 /// version-16 runtime would feed the UNet one time id too few.
-constexpr uint32_t kPlanVersion = 17;
+/// 18: GroupNormAttrs.valid_rows and CollectiveAttrs.valid_rows (Halo): a
+/// UNet's rows padded so that an uneven degree (ring=3) splits every level
+/// evenly; the padding rows are left out of the group statistics and read
+/// as zeros by the convolutions. A version-17 runtime would mix them in.
+constexpr uint32_t kPlanVersion = 18;
 } // namespace fresco
 
 #endif // FRESCO_RUNTIME_CORE_PLANVERSION_H

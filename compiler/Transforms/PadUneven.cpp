@@ -19,6 +19,15 @@
 // another) and before the return, the padding is sliced off again
 // (fresco.slice marked fresco.unpad; under a split, a gather precedes it).
 //
+// A UNet's latent rows (no patch embedding to pad the tokens of) are padded
+// at the bottom, to a multiple of the degree times the factor by which its
+// levels halve them, so that every level's rows split evenly. Padding rows
+// hold don't-care values: a convolution that reads them is marked
+// `valid_rows` (they are read as zeros: the halo exchange zeroes them), a
+// group norm leaves them out of its statistics (`valid_rows`), attention
+// masks them as padded keys once they are tokens, and the return slices
+// them off.
+//
 // Sequences padded on their own and then joined (Flux's [text; image]
 // tokens, padded at the model's marked token arguments) hold padding inside
 // the joined sequence: their runs (padded length, real count) are carried
@@ -181,6 +190,9 @@ private:
   }
 
   LogicalResult visit(Operation *op, const ShardingRule &rule);
+  /// A convolution whose window reads across rows, or a group norm, over an
+  /// input padded in its rows only; false for any other op.
+  FailureOr<bool> visitPaddedRows(Operation *op, const ShardingRule &rule);
   /// A concatenation of padded sequences along their tokens, or a slice of
   /// whole ones; false for any other op.
   FailureOr<bool> visitJoined(Operation *op);
@@ -300,6 +312,58 @@ FailureOr<bool> Padder::visitJoined(Operation *op) {
   return true;
 }
 
+FailureOr<bool> Padder::visitPaddedRows(Operation *op,
+                                        const ShardingRule &rule) {
+  if (!isa<Conv2dOp, GroupNormOp>(op))
+    return false;
+  Value x = op->getOperand(0);
+  auto t = cast<RankedTensorType>(x.getType());
+  SmallVector<int64_t> realDims = realShape(x);
+  if (!padded(x) || t.getRank() != 4 || realDims[2] == t.getDimSize(2))
+    return false;
+  for (int64_t d : {0, 1, 3})
+    if (realDims[d] != t.getDimSize(d))
+      return false; // padded otherwise: the generic step
+  for (Value v : op->getOperands().drop_front())
+    if (padded(v))
+      return false;
+  // A window that tiles its input (a 1x1 convolution) keeps each output
+  // row with its input row: the generic step carries the padding.
+  const TensorFactors &tf = rule.operands[0];
+  if (tf[2].empty() ||
+      rule.factors[tf[2].front()].kind != FactorKind::NeedReplication)
+    return false;
+  const int64_t rows = realDims[2];
+  auto r = op->getResult(0);
+  if (auto n = dyn_cast<GroupNormOp>(op)) {
+    n.setValidRowsAttr(OpBuilder(op).getI64IntegerAttr(rows));
+    r.setType(t);
+    real[r] = realDims;
+  } else {
+    auto c = cast<Conv2dOp>(op);
+    const int64_t stride = c.getStrides()[0];
+    auto out = cast<RankedTensorType>(c.getType());
+    // Only a convolution whose output rows are its input rows / stride
+    // keeps the padding at the bottom (and its halo split).
+    if (out.getDimSize(2) * stride != realDims[2] || rows % stride != 0 ||
+        t.getDimSize(2) % stride != 0)
+      return op->emitError("fresco-pad-uneven padded the rows of this "
+                           "convolution's input (")
+             << rows << " real of " << t.getDimSize(2)
+             << "), but its output rows are not its input rows / stride "
+             << stride << "; only such a convolution can take padded rows";
+    c.setValidRowsAttr(OpBuilder(op).getI64IntegerAttr(rows));
+    SmallVector<int64_t> shape(out.getShape());
+    real[r] = shape;
+    shape[2] = t.getDimSize(2) / stride;
+    r.setType(RankedTensorType::get(shape, out.getElementType()));
+  }
+  if (failed(
+          checkInferredTypes(op, "fresco-pad-uneven expected the padded type")))
+    return failure();
+  return true;
+}
+
 LogicalResult Padder::carryRuns(Operation *op, const ShardingRule &rule) {
   if (runs.empty())
     return success();
@@ -345,6 +409,9 @@ LogicalResult Padder::carryRuns(Operation *op, const ShardingRule &rule) {
 
 LogicalResult Padder::visit(Operation *op, const ShardingRule &rule) {
   if (FailureOr<bool> done = visitJoined(op); failed(done) || *done)
+    return failure(failed(done));
+  if (FailureOr<bool> done = visitPaddedRows(op, rule);
+      failed(done) || *done)
     return failure(failed(done));
   // 1. The padded size of each factor, from the padded operands; padding
   // that the op cannot take is sliced off its operand, and we look again.
@@ -509,6 +576,28 @@ std::optional<Value> imageTokensToPad(Value image, int64_t degree) {
   return std::nullopt;
 }
 
+/// The rows a UNet's single [B, C, H, W] image is padded to so that a
+/// sequence split of `degree` ranks divides the rows of every level (no
+/// patch embedding: imageTokensToPad found no tokens); nullopt when they
+/// divide already. H rounds up to degree x H / (the fewest rows of any
+/// convolution's input or output), the levels halving H.
+std::optional<int64_t> rowsToPad(func::FuncOp fn, BlockArgument image,
+                                 int64_t degree) {
+  const int64_t H = cast<RankedTensorType>(image.getType()).getDimSize(2);
+  int64_t fewest = H;
+  bool divide = true;
+  fn.walk([&](Conv2dOp c) {
+    for (Value v : {c.getInput(), c.getResult()}) {
+      int64_t rows = cast<RankedTensorType>(v.getType()).getDimSize(2);
+      fewest = std::min(fewest, rows);
+      divide &= rows % degree == 0;
+    }
+  });
+  if (divide || fewest <= 0 || H % fewest != 0)
+    return std::nullopt; // even, or no halving to pad for: the split says
+  return roundUp(H, degree * (H / fewest));
+}
+
 /// An argument marked as a sequence along the rows of a [B, C, H, W] image
 /// (SD3's latent): its tokens appear after the patch embedding.
 bool isMarkedImage(func::FuncOp fn, BlockArgument arg) {
@@ -552,6 +641,27 @@ SmallVector<std::pair<BlockArgument, int64_t>> markedToPad(func::FuncOp fn,
               0)
         out.push_back({arg, dim.getInt()});
   return out;
+}
+
+/// The single [B, C, H, W] argument of a denoiser without a patch
+/// embedding (a UNet: its first op on the image is a convolution that keeps
+/// the rows); null otherwise.
+BlockArgument unetImage(func::FuncOp fn) {
+  BlockArgument image;
+  for (BlockArgument arg : fn.getArguments())
+    if (cast<RankedTensorType>(arg.getType()).getRank() == 4) {
+      if (image)
+        return BlockArgument();
+      image = arg;
+    }
+  if (!image || !image.hasOneUse())
+    return BlockArgument();
+  auto c = dyn_cast<Conv2dOp>(*image.getUsers().begin());
+  if (!c || c.getInput() != image ||
+      c.getType().getDimSize(2) !=
+          cast<RankedTensorType>(image.getType()).getDimSize(2))
+    return BlockArgument();
+  return image;
 }
 
 bool hasMarkedSequences(func::FuncOp fn) {
@@ -608,11 +718,15 @@ LogicalResult padFunction(func::FuncOp fn, int64_t tp, int64_t ulysses,
           int64_t n = cast<RankedTensorType>(tokens->getType()).getDimSize(1);
           padder.padTokens(*tokens, 1, roundUp(n, degree), /*marked=*/true);
         }
-  } else if (degree > 1)
+  } else if (degree > 1) {
     if (std::optional<Value> tokens = tokensToPad(fn, degree)) {
       int64_t n = cast<RankedTensorType>(tokens->getType()).getDimSize(1);
       padder.padTokens(*tokens, 1, roundUp(n, degree));
+    } else if (BlockArgument image = unetImage(fn)) {
+      if (std::optional<int64_t> rows = rowsToPad(fn, image, degree))
+        padder.padTokens(image, 2, *rows);
     }
+  }
   return padder.propagate();
 }
 

@@ -94,7 +94,8 @@ LogicalResult SequenceSeeder::seedImage() {
     return failure(failed(marked));
   for (Operation &op : block)
     if (auto pad = dyn_cast<PadOp>(op); pad && pad->hasAttr(kSequenceSeed)) {
-      seedSplit(pad.getResult(), 1, axis);
+      // Padded tokens (dimension 1), or a UNet's padded rows (2).
+      seedSplit(pad.getResult(), int64_t(pad.getAxis()), axis);
       return success();
     }
   Value image;

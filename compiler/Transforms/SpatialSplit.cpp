@@ -128,6 +128,17 @@ LogicalResult ShardingPropagation::haloConvolution(Conv2dOp c,
       b, loc, padded, zeros, FlatSymbolRefAttr::get(b.getStringAttr(kGridName)),
       shard::GridAxesArrayAttr::get(b.getContext(), haloAxes), ValueRange(),
       b.getDenseI64ArrayAttr({lo, hi}));
+  // Rows that fresco-pad-uneven added: the exchange zeroes them, so that
+  // the convolution reads them as its padding.
+  if (IntegerAttr valid = c.getValidRowsAttr()) {
+    if (dim != 2)
+      return c.emitError() << strategy
+                           << " splits the columns of a convolution whose "
+                              "rows are padded; only a split of the rows "
+                              "takes padded rows";
+    input.getDefiningOp()->setAttr(FrescoDialect::kValidRowsAttrName, valid);
+    c.removeValidRowsAttr();
+  }
   c.getInputMutable().set(input);
   SmallVector<int64_t> padding(c.getPadding());
   padding[s] = 0;

@@ -133,7 +133,7 @@ Value DiTEmitter::forward(Value latents, Value timestep, Value labels) {
   Value bias = param("pos_embed.proj.bias", {d});
   Value h = Conv2dOp::create(b, loc("pos_embed.proj"), latents, w, bias,
                              b.getDenseI64ArrayAttr({p, p}),
-                             b.getDenseI64ArrayAttr({0, 0}));
+                             b.getDenseI64ArrayAttr({0, 0}), IntegerAttr());
   h = reshape(h, {batch, d, tokens}, pe);
   h = TransposeOp::create(b, pe, h, b.getDenseI64ArrayAttr({0, 2, 1}));
   Value table = PosEmbed2dOp::create(

@@ -93,7 +93,7 @@ Value SD3Emitter::patchEmbed(Value latents) {
       b, loc("pos_embed.proj"), latents,
       param("pos_embed.proj.weight", {d, c.inChannels, p, p}),
       param("pos_embed.proj.bias", {d}), b.getDenseI64ArrayAttr({p, p}),
-      b.getDenseI64ArrayAttr({0, 0}));
+      b.getDenseI64ArrayAttr({0, 0}), IntegerAttr());
   h = reshape(h, {s.batch, d, gridH * gridW}, pe);
   h = TransposeOp::create(b, pe, h, b.getDenseI64ArrayAttr({0, 2, 1}));
   // The table is max x max patches at base_size = sample_size / patch_size;

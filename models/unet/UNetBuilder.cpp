@@ -55,7 +55,7 @@ private:
     Value w = param(p + ".weight", {out, channels(x), k, k});
     return Conv2dOp::create(b, loc(p), x, w, param(p + ".bias", {out}),
                             b.getDenseI64ArrayAttr({stride, stride}),
-                            b.getDenseI64ArrayAttr({k / 2, k / 2}));
+                            b.getDenseI64ArrayAttr({k / 2, k / 2}), IntegerAttr());
   }
   Value groupNorm(const Twine &prefix, Value x, double eps) {
     std::string p = prefix.str();
@@ -64,7 +64,7 @@ private:
                                  param(p + ".bias", {ch})};
     return GroupNormOp::create(b, loc(p), x, affine,
                                b.getI64IntegerAttr(c.normNumGroups),
-                               b.getF64FloatAttr(eps), GridAxesAttr());
+                               b.getF64FloatAttr(eps), GridAxesAttr(), IntegerAttr());
   }
   Value layerNorm(const Twine &prefix, Value x) {
     std::string p = prefix.str();

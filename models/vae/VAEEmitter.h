@@ -40,7 +40,7 @@ private:
     Value bias = param(p + ".bias", {out});
     return Conv2dOp::create(b, loc(p), x, w, bias,
                             b.getDenseI64ArrayAttr({1, 1}),
-                            b.getDenseI64ArrayAttr({k / 2, k / 2}));
+                            b.getDenseI64ArrayAttr({k / 2, k / 2}), IntegerAttr());
   }
   Value groupNorm(const Twine &prefix, Value x) {
     std::string p = prefix.str();
@@ -49,7 +49,7 @@ private:
                                  param(p + ".bias", {ch})};
     return GroupNormOp::create(b, loc(p), x, affine,
                                b.getI64IntegerAttr(c.normNumGroups),
-                               b.getF64FloatAttr(1e-6), GridAxesAttr());
+                               b.getF64FloatAttr(1e-6), GridAxesAttr(), IntegerAttr());
   }
   Value resnet(const Twine &prefix, Value x, int64_t out);
   Value attention(const Twine &prefix, Value x);

@@ -31,7 +31,7 @@ Value VAEEmitter::downsample(const Twine &prefix, Value x) {
   Value bias = param(p + ".conv.bias", {ch});
   return Conv2dOp::create(b, loc(p + ".conv"), x, w, bias,
                           b.getDenseI64ArrayAttr({2, 2}),
-                          b.getDenseI64ArrayAttr({0, 0}));
+                          b.getDenseI64ArrayAttr({0, 0}), IntegerAttr());
 }
 
 Value VAEEmitter::encodeMean(Value x) {

@@ -12,7 +12,9 @@
 #    (text encoder and VAE on rank 0, the UNet on rank 1), tp=2,
 #    cfg=2 x tp=2 on 4 ranks, pipeline=2, and the latent rows split:
 #    ulysses=2, ring=2, ulysses=4, cfg=2 x ring=2, tp=2 x ulysses=2,
-#    ulysses=2 x pipeline=2, placement x ulysses=2; rows that do not halve evenly are refused;
+#    ulysses=2 x pipeline=2, placement x ulysses=2; rows that a degree does
+#    not divide at every level, padded: ring=3, ulysses=3, cfg=2 x ring=3,
+#    ulysses=2 at a height whose lower level has odd rows;
 #  - with an ancestral scheduler (fresh noise every step, seed 7 on both
 #    sides), one prompt on the 2-image plan gives image 0 of the 2-prompt
 #    run bit for bit, and another seed changes the images.
@@ -94,14 +96,37 @@ if [ "$scheduler" = DDIMScheduler ] || [ "$variant" = --sd2 ]; then
   multi placement-ulysses2 3 --place text_encoder=0,vae=0,unet=1+2 \
     --parallel ulysses=2
 fi
-# Rows that do not halve evenly at every resolution are refused by name:
-# 28 px are 14 then 7 latent rows in the 2-level UNet; 40 px are 20, 10
-# then 5 in SD 2's 3-level one.
-bad_h=28 bad_rows=7
-[ "$variant" = --sd2 ] && bad_h=40 bad_rows=5
-expect_error "cannot split the $bad_rows output rows of this convolution over 2 ranks" \
-  "$B/fresco-compile" "$work/pipe" -o "$work/bad.fplan" --height $bad_h \
-  --width $W --ranks 2 --parallel ulysses=2
+# Rows that a degree does not divide at every level are padded at the
+# bottom (fresco-pad-uneven) so that each level splits evenly: the halo
+# exchanges zero the padding rows, the group norms leave them out, the
+# attentions mask them. 16 latent rows (8 at the lower level) over 3
+# ranks: 18 (9), the last band part padding at each level.
+if [ "$scheduler" = DDIMScheduler ] || [ "$variant" = --sd2 ]; then
+  multi ring3 3 --parallel ring=3
+  multi ulysses3 3 --parallel ulysses=3
+  multi cfg2-ring3 6 --parallel cfg=2,ring=3
+  # 28 px are 14 then 7 latent rows in the 2-level UNet; 40 px are 20, 10
+  # then 5 in SD 2's 3-level one: ulysses=2 pads them to 16 (8) and 24
+  # (12, 6), against the 1-rank run at that size.
+  odd_h=28
+  [ "$variant" = --sd2 ] && odd_h=40
+  py "$ref" latents --pipeline "$work/pipe" --out "$work/x_odd.npy" --batch 2 \
+    --seed 5 --height $odd_h --width $W > /dev/null
+  for layout in one:1 ulysses2:2; do
+    name=${layout%%:*} ranks=${layout##*:}
+    flags=()
+    [ "$ranks" = 1 ] || flags=(--parallel ulysses=2)
+    "$B/fresco-compile" "$work/pipe" -o "$work/odd_$name.fplan" --batch 2 \
+      --height $odd_h --width $W --ranks "$ranks" "${flags[@]}" --quiet
+    "$B/fresco-run" "$work/odd_$name.fplan" --weights "$work/pipe" \
+      "${prompts[@]}" --steps 4 --seed 7 --latents "@$work/x_odd.npy" \
+      -o "$work/odd_$name.png" --output-latents "@$work/odd_$name.npy" \
+      --timeout 60 --quiet --negative-prompt "blurry, low quality"
+  done
+  echo "== ulysses=2 at $odd_h px (rows padded)"
+  py "$here/compare_npy.py" "$work/odd_ulysses2.npy" "$work/odd_one.npy" \
+    --rtol-max 1e-5
+fi
 # One negative prompt per prompt, or one for all: the same when equal.
 generate one neg2 --negative-prompt "blurry, low quality" \
   --negative-prompt "blurry, low quality"

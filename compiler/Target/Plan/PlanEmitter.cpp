@@ -298,9 +298,18 @@ LogicalResult FunctionEmitter::emitOp(Operation &op) {
             members(FrescoDialect::kMembersAttrName);
         if (failed(group))
           return failure();
-        auto a =
-            fp::CreateCollectiveAttrs(fbb, fbb.CreateVector(*group), dim, 0, 0,
-                                      0, 0, false, sizes[0], sizes[1]);
+        int64_t valid = 0; // padded rows to zero (fresco-pad-uneven)
+        if (auto v = h->getAttrOfType<IntegerAttr>(
+                FrescoDialect::kValidRowsAttrName)) {
+          if (dim != 2)
+            return h.emitError("valid_rows on a halo exchange along "
+                               "dimension ")
+                   << dim << "; padded rows are dimension 2";
+          valid = v.getInt();
+        }
+        auto a = fp::CreateCollectiveAttrs(fbb, fbb.CreateVector(*group), dim,
+                                           0, 0, 0, 0, false, sizes[0],
+                                           sizes[1], valid);
         addInstr(OpCode::Halo, op, fp::OpAttrs::CollectiveAttrs, a.Union());
         return success();
       })
@@ -355,7 +364,12 @@ LogicalResult FunctionEmitter::emitOp(Operation &op) {
         addInstr(OpCode::Linear, op, fp::OpAttrs::LinearAttrs, a.Union());
         return success();
       })
-      .Case([&](Conv2dOp c) {
+      .Case([&](Conv2dOp c) -> LogicalResult {
+        if (c.getValidRowsAttr())
+          return c.emitError("a convolution over padded rows (valid_rows) "
+                             "that no halo exchange zeroes: the runtime's "
+                             "convolution cannot skip them (fresco-pad-uneven "
+                             "pads rows only for a split of them)");
         auto a =
             fp::CreateConv2dAttrs(fbb, c.getStrides()[0], c.getStrides()[1],
                                   c.getPadding()[0], c.getPadding()[1]);
@@ -404,7 +418,7 @@ LogicalResult FunctionEmitter::emitOp(Operation &op) {
         }
         auto a = fp::CreateGroupNormAttrs(
             fbb, n.getNumGroups(), float(n.getEpsilon().convertToDouble()),
-            stats);
+            stats, int64_t(n.getValidRows().value_or(0)));
         addInstr(OpCode::GroupNorm, op, fp::OpAttrs::GroupNormAttrs, a.Union());
         return success();
       })

@@ -123,6 +123,13 @@ LogicalResult FrescoDialect::verifyLoweringAttribute(Operation *op,
   if (name == kUnpadAttrName)
     return failure(failed(checkUnit(op, attr)) ||
                    failed(checkOn(op, attr, {SliceOp::getOperationName()})));
+  if (name == kValidRowsAttrName) {
+    auto n = dyn_cast<IntegerAttr>(attr.getValue());
+    if (!n || n.getInt() <= 0)
+      return error(op, attr.getName())
+             << "must be a positive integer, got " << attr.getValue();
+    return checkOn(op, attr, {"shard.update_halo"});
+  }
   if (name == kAsyncAttrName)
     return failure(
         failed(checkUnit(op, attr)) ||

@@ -67,6 +67,10 @@ def Fresco_Dialect : Dialect {
     static constexpr ::llvm::StringLiteral kSequenceSeedAttrName =
         "fresco.sequence_seed";
     static constexpr ::llvm::StringLiteral kUnpadAttrName = "fresco.unpad";
+    /// On a shard.update_halo along padded rows (fresco-pad-uneven's): the
+    /// whole tensor's real rows; the exchange zeroes the rows from there.
+    static constexpr ::llvm::StringLiteral kValidRowsAttrName =
+        "fresco.valid_rows";
     /// fresco-create-grid: the module's array of grid axis names, one per
     /// dimension of the grid.
     static constexpr ::llvm::StringLiteral kGridAxesAttrName =

@@ -87,10 +87,19 @@ def Fresco_LinearOp : Fresco_InferredOp<"linear"> {
 
 def Fresco_Conv2dOp : Fresco_InferredOp<"conv2d"> {
   let summary = "2-D convolution, NCHW input, OIHW weight, optional bias [O]";
+  let description = [{
+    With `valid_rows` (set by fresco-pad-uneven on a UNet whose rows it
+    padded so that a sequence split divides every level), the input's rows
+    from `valid_rows` on are padding that the convolution reads as zeros,
+    as its own padding. A sequence split of the rows hands it to the halo
+    exchange (which zeroes those rows); the plan has no convolution that
+    takes it, so the emitter refuses one that still carries it.
+  }];
   let arguments = (ins Fresco_FloatTensor:$input, Fresco_FloatTensor:$weight,
                        Optional<Fresco_FloatTensor>:$bias,
                        DefaultValuedAttr<DenseI64ArrayAttr, "{1, 1}">:$strides,
-                       DefaultValuedAttr<DenseI64ArrayAttr, "{0, 0}">:$padding);
+                       DefaultValuedAttr<DenseI64ArrayAttr, "{0, 0}">:$padding,
+                       OptionalAttr<ConfinedAttr<I64Attr, [IntPositive]>>:$valid_rows);
   let results = (outs Fresco_FloatTensor:$result);
 }
 
@@ -177,12 +186,19 @@ def Fresco_GroupNormOp : Fresco_InferredOp<"group_norm"> {
     along those axes of the module's `@grid`: the statistics are taken
     over all the blocks (the runtime gathers each block's mean and squared
     deviations), so the result is this rank's block of the whole norm.
+
+    With `valid_rows` (an [N, C, H, W] input whose rows fresco-pad-uneven
+    padded), the whole tensor's rows from `valid_rows` on are padding, left
+    out of the statistics; the result's padding rows are finite and
+    unspecified. Under `stats_axes` it counts the whole tensor's rows, the
+    blocks being its bands in order.
   }];
   let arguments = (ins Fresco_FloatTensor:$input,
                        Variadic<Fresco_FloatTensor>:$affine,
                        ConfinedAttr<I64Attr, [IntPositive]>:$num_groups,
                        F64Attr:$epsilon,
-                       OptionalAttr<Fresco_GridAxesAttr>:$stats_axes);
+                       OptionalAttr<Fresco_GridAxesAttr>:$stats_axes,
+                       OptionalAttr<ConfinedAttr<I64Attr, [IntPositive]>>:$valid_rows);
   let results = (outs Fresco_FloatTensor:$result);
 }
 

@@ -96,6 +96,10 @@ LogicalResult Conv2dOp::inferReturnTypes(MLIRContext *,
       return opError(loc, "conv2d", "bias must be [", w->getDimSize(0),
                      "], got ", shapeStr(bt->getShape()));
   }
+  if (std::optional<uint64_t> valid = adaptor.getValidRows();
+      valid && int64_t(*valid) > x->getDimSize(2))
+    return opError(loc, "conv2d", "valid_rows ", *valid,
+                   " exceeds the input's ", x->getDimSize(2), " rows");
   int64_t oh =
       (x->getDimSize(2) + 2 * pad[0] - w->getDimSize(2)) / strides[0] + 1;
   int64_t ow =
@@ -206,6 +210,15 @@ LogicalResult GroupNormOp::inferReturnTypes(MLIRContext *,
   if (groups <= 0 || c % groups != 0)
     return opError(loc, "group_norm", "channels ", c,
                    " are not divisible by num_groups = ", groups);
+  // (Under stats_axes the input is a band: valid_rows counts the whole's.)
+  if (std::optional<uint64_t> valid = adaptor.getValidRows()) {
+    if (x->getRank() != 4)
+      return opError(loc, "group_norm", "valid_rows needs an [N, C, H, W] "
+                     "input, got ", shapeStr(x->getShape()));
+    if (!adaptor.getStatsAxes() && int64_t(*valid) > x->getDimSize(2))
+      return opError(loc, "group_norm", "valid_rows ", *valid,
+                     " exceeds the input's ", x->getDimSize(2), " rows");
+  }
   if (failed(checkEpsilon(loc, "group_norm",
                           adaptor.getEpsilon().convertToDouble())))
     return failure();

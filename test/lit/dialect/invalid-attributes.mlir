@@ -393,3 +393,19 @@ func.func @unknown_arg(%x: tensor<4xf32> {fresco.stage = #fresco.stage<0>}) -> t
 func.func @unknown_result(%x: tensor<4xf32>) -> (tensor<4xf32> {fresco.seed = #fresco.sharding<[{}]>}) {
   return %x : tensor<4xf32>
 }
+
+// -----
+
+func.func @valid_rows_on_pad(%x: tensor<2x5x8xf32>) -> tensor<2x8x8xf32> {
+  // expected-error @+1 {{'fresco.valid_rows' belongs on shard.update_halo, not on 'fresco.pad'}}
+  %0 = fresco.pad %x {axis = 1 : i64, start = 0 : i64, size = 8 : i64, fresco.valid_rows = 5 : i64} : (tensor<2x5x8xf32>) -> tensor<2x8x8xf32>
+  return %0 : tensor<2x8x8xf32>
+}
+
+// -----
+
+func.func @valid_rows_not_positive(%x: tensor<2x5x8xf32>) -> tensor<2x8x8xf32> {
+  // expected-error @+1 {{'fresco.valid_rows' must be a positive integer, got 0 : i64}}
+  %0 = fresco.pad %x {axis = 1 : i64, start = 0 : i64, size = 8 : i64, fresco.valid_rows = 0 : i64} : (tensor<2x5x8xf32>) -> tensor<2x8x8xf32>
+  return %0 : tensor<2x8x8xf32>
+}

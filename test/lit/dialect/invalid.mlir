@@ -951,3 +951,38 @@ func.func @patch_cache_dim(%k: tensor<2x8x16xf32>) -> tensor<2x8x16xf32> {
   %0 = fresco.patch_cache %k {cache = 0 : i64, dim = 3 : i64, index = 0 : i64, parts = 1 : i64} : tensor<2x8x16xf32> -> tensor<2x8x16xf32>
   return %0 : tensor<2x8x16xf32>
 }
+
+// -----
+
+func.func @conv2d_valid_rows_beyond_input(%x: tensor<1x4x6x4xf32>, %w: tensor<4x4x3x3xf32>) -> tensor<1x4x6x4xf32> {
+  // expected-error @+2 {{failed to infer returned types}}
+  // expected-error @+1 {{valid_rows 7 exceeds the input's 6 rows}}
+  %0 = fresco.conv2d %x, %w {padding = array<i64: 1, 1>, valid_rows = 7 : i64} : (tensor<1x4x6x4xf32>, tensor<4x4x3x3xf32>) -> tensor<1x4x6x4xf32>
+  return %0 : tensor<1x4x6x4xf32>
+}
+
+// -----
+
+func.func @group_norm_valid_rows_rank(%x: tensor<1x4x6xf32>) -> tensor<1x4x6xf32> {
+  // expected-error @+2 {{failed to infer returned types}}
+  // expected-error @+1 {{valid_rows needs an [N, C, H, W] input, got [1, 4, 6]}}
+  %0 = fresco.group_norm %x {num_groups = 2 : i64, epsilon = 1.0e-6 : f64, valid_rows = 3 : i64} : (tensor<1x4x6xf32>) -> tensor<1x4x6xf32>
+  return %0 : tensor<1x4x6xf32>
+}
+
+// -----
+
+func.func @group_norm_valid_rows_beyond_input(%x: tensor<1x4x6x2xf32>) -> tensor<1x4x6x2xf32> {
+  // expected-error @+2 {{failed to infer returned types}}
+  // expected-error @+1 {{valid_rows 9 exceeds the input's 6 rows}}
+  %0 = fresco.group_norm %x {num_groups = 2 : i64, epsilon = 1.0e-6 : f64, valid_rows = 9 : i64} : (tensor<1x4x6x2xf32>) -> tensor<1x4x6x2xf32>
+  return %0 : tensor<1x4x6x2xf32>
+}
+
+// -----
+
+func.func @group_norm_valid_rows_zero(%x: tensor<1x4x6x2xf32>) -> tensor<1x4x6x2xf32> {
+  // expected-error @+1 {{attribute 'valid_rows' failed to satisfy constraint}}
+  %0 = fresco.group_norm %x {num_groups = 2 : i64, epsilon = 1.0e-6 : f64, valid_rows = 0 : i64} : (tensor<1x4x6x2xf32>) -> tensor<1x4x6x2xf32>
+  return %0 : tensor<1x4x6x2xf32>
+}

@@ -251,24 +251,31 @@ public:
   /// groupNorm in two halves, for positions split across ranks
   /// (GroupNormAttrs.stats_members). groupNormStats: stats [N * groups * 2]
   /// = per (n, group) of this block x [N, C, S] its mean and M2 (the sum of
-  /// squared deviations from that mean), f32 in every storage.
+  /// squared deviations from that mean), f32 in every storage, over the
+  /// first `valid` positions of each (n, c) plane (the rest are padding:
+  /// GroupNormAttrs.valid_rows; S: every position; 0: mean and M2 are 0).
   /// groupNormApply: `partials` holds `parts` blocks' stats concatenated (in
-  /// member order; every block has S positions); their combination is the
-  /// whole tensor's statistics, by which x is normalised as groupNorm does.
+  /// member order); their combination is the whole tensor's statistics, by
+  /// which x (all S positions of each plane, padding too) is normalised as
+  /// groupNorm does. `valid` (host memory, `parts` entries, or null: S each)
+  /// gives each block's valid positions per plane, the counts its stats
+  /// weigh with (a block of 0 weighs nothing).
   /// Only where implements(OptionalKernel::SplitGroupNorm).
   virtual void groupNormStats(const float *x, float *stats, int64_t N,
-                              int64_t C, int64_t S, int64_t groups) {
-    (void)x, (void)stats, (void)N, (void)C, (void)S, (void)groups;
+                              int64_t C, int64_t S, int64_t groups,
+                              int64_t valid) {
+    (void)x, (void)stats, (void)N, (void)C, (void)S, (void)groups, (void)valid;
     fail("groupNormStats (a group norm split across ranks) is not "
          "implemented on the ",
          name(), " backend");
   }
   virtual void groupNormApply(const float *x, const float *partials,
-                              int64_t parts, const float *gamma,
-                              const float *beta, float *y, int64_t N, int64_t C,
-                              int64_t S, int64_t groups, float eps) {
-    (void)x, (void)partials, (void)parts, (void)gamma, (void)beta, (void)y,
-        (void)N, (void)C, (void)S, (void)groups, (void)eps;
+                              int64_t parts, const int64_t *valid,
+                              const float *gamma, const float *beta, float *y,
+                              int64_t N, int64_t C, int64_t S, int64_t groups,
+                              float eps) {
+    (void)x, (void)partials, (void)parts, (void)valid, (void)gamma, (void)beta,
+        (void)y, (void)N, (void)C, (void)S, (void)groups, (void)eps;
     fail("groupNormApply (a group norm split across ranks) is not "
          "implemented on the ",
          name(), " backend");

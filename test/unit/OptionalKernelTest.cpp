@@ -283,4 +283,24 @@ TEST(OptionalKernels, SplitGroupNormRefusedWithoutTheKernels) {
             std::string::npos);
 }
 
+// A group norm over padded rows on one rank (GroupNormAttrs.valid_rows, no
+// stats_members) runs the split kernels over one band: refused without
+// them, bound on the CPU backend.
+TEST(OptionalKernels, PaddedGroupNormRefusedWithoutTheKernels) {
+  std::vector<uint8_t> plan = onePlan(
+      fp::OpCode::GroupNorm, fp::OpAttrs::GroupNormAttrs,
+      {{1, 4, 2, 3}, {1, 4, 2, 3}}, -1, [](flatbuffers::FlatBufferBuilder &b) {
+        return fp::CreateGroupNormAttrs(b, 2, 1e-6f, 0, 1).Union();
+      });
+  LackingBackend lacking;
+  const std::string err = bindError(plan, lacking);
+  EXPECT_NE(err.find("(GroupNorm): a group norm over padded rows "
+                     "(valid_rows) is not implemented on the lacking "
+                     "backend"),
+            std::string::npos)
+      << "got: '" << err << "'";
+  auto cpu = createCpuBackend();
+  EXPECT_EQ(bindError(plan, *cpu), "");
+}
+
 } // namespace

@@ -1,8 +1,9 @@
 //===- PlanCollectiveTest.cpp - Plans with collectives --------------------===//
 //
 // AllToAll, the asynchronous all_gather, the Halo and the split GroupNorm
-// run by the executor against stand-in communicators that show how blocks
-// were packed and when the collectives read their buffers.
+// (also over rows padded to split evenly: valid_rows) run by the executor
+// against stand-in communicators that show how blocks were packed and when the
+// collectives read their buffers.
 //
 //===----------------------------------------------------------------------===//
 #include "test/unit/PlanTestUtil.h"
@@ -136,6 +137,42 @@ TEST(Plan, HaloPacksSlabsOnEveryMemoryPath) {
     }
 }
 
+// valid_rows: the Halo of member 0 of 2 above, whose rows of global index
+// valid_rows or later (buffer row j is global row j - 1) are zeroed after
+// the exchange, its bottom halo (the echoed row) among them; its top halo
+// (global row -1) keeps what the operand had. valid_rows past the rows the
+// buffer covers zeroes nothing.
+TEST(Plan, HaloZeroesRowsPastValidRowsOnEveryMemoryPath) {
+  for (int64_t valid : {1, 2, 3, 9})
+    for (bool shared : {false, true})
+      for (const char *name : kMemoryPaths) {
+        SCOPED_TRACE(std::string(name) + (shared ? " shared" : "") +
+                     " valid_rows " + std::to_string(valid));
+        PlanSpec spec = haloSpec(1, 1); // x [1, 2, 5, 3] along dimension 2
+        spec.instrs[0].validRows = valid;
+        if (shared)
+          spec.values[1].offset = 0;
+        LoadedPlan p = LoadedPlan::fromBytes(spec.build(), "halo.fplan");
+        MirrorComm comm;
+        HostTensor x{DType::F32, {1, 2, 5, 3}, std::vector<uint8_t>(4 * 30)};
+        for (int i = 0; i < 30; ++i)
+          x.as<float>()[i] =
+              (i / 3) % 5 == 0 || (i / 3) % 5 == 4 ? -1.0f : float(i + 1);
+        std::vector<HostTensor> out = runOnPath(p, name, comm, {x});
+        ASSERT_EQ(out.size(), 1u);
+        for (int c = 0; c < 2; ++c)
+          for (int row = 0; row < 5; ++row)
+            for (int w = 0; w < 3; ++w) {
+              const int from = row == 4 ? 3 : row;
+              const float want = row - 1 >= valid
+                                     ? 0.0f
+                                     : x.as<float>()[(c * 5 + from) * 3 + w];
+              EXPECT_EQ(out[0].as<float>()[(c * 5 + row) * 3 + w], want)
+                  << "channel " << c << " row " << row << " column " << w;
+            }
+      }
+}
+
 /// MirrorComm whose all_gather gives every member this rank's block, and
 /// whose asynchronous collectives run only when waited for: the latest
 /// they may read their buffers (as NCCL may, on its own stream).
@@ -254,6 +291,45 @@ TEST(Plan, SplitGroupNormGathersStatisticsOnEveryMemoryPath) {
     std::vector<HostTensor> out = runOnPath(p, name, comm, {x});
     ASSERT_EQ(out.size(), 1u);
     ref::expectClose(want, floats(out[0]));
+  }
+}
+
+// valid_rows = 1 over x [1, 4, 2, 3]: row 0 is real, row 1 (garbage) is
+// padding. Split over {0, 1} (member 1's band, all padding, weighs nothing:
+// the mirror's copy of this rank's statistics must not count) and as one
+// band without stats_members: the real row is its own group norm, the
+// padding row finite. On the three memory paths.
+TEST(Plan, GroupNormLeavesPaddingRowsOutOnEveryMemoryPath) {
+  HostTensor x{DType::F32, {1, 4, 2, 3}, std::vector<uint8_t>(4 * 24)};
+  std::vector<float> real;
+  for (int i = 0; i < 24; ++i) {
+    const bool pad = (i / 3) % 2 == 1;
+    x.as<float>()[i] = pad ? 900.0f - float(i * 37 % 11) * 150.0f
+                           : 10.0f + float((i * 7) % 24) / 8.0f;
+    if (!pad)
+      real.push_back(x.as<float>()[i]);
+  }
+  const ref::RefVec want =
+      ref::refGroupNorm(real, nullptr, nullptr, 1, 4, 3, 2, 1e-6f);
+  for (bool split : {true, false}) {
+    PlanSpec spec = groupNormSpec(split ? std::vector<int32_t>{0, 1}
+                                        : std::vector<int32_t>{});
+    spec.instrs[0].validRows = 1;
+    LoadedPlan p = LoadedPlan::fromBytes(spec.build(), "gn");
+    for (const char *name : kMemoryPaths) {
+      SCOPED_TRACE(std::string(name) + (split ? " split" : " one band"));
+      DeferredMirror comm;
+      std::vector<HostTensor> out = runOnPath(p, name, comm, {x});
+      ASSERT_EQ(out.size(), 1u);
+      const std::vector<float> y = floats(out[0]);
+      std::vector<float> yReal;
+      for (int i = 0; i < 24; ++i) {
+        EXPECT_TRUE(std::isfinite(y[size_t(i)])) << "at " << i;
+        if ((i / 3) % 2 == 0)
+          yReal.push_back(y[size_t(i)]);
+      }
+      ref::expectClose(want, yReal);
+    }
   }
 }
 

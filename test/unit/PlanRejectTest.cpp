@@ -645,6 +645,27 @@ const Case kCases[] = {
     {"group_norm_stats_one", [](PlanSpec &s) { s = groupNormSpec({0}); },
      "(GroupNorm): stats_members needs at least 2 members to split over, "
      "got 1"},
+    // valid_rows (version 18): rows padded so that every level splits.
+    {"group_norm_valid_rows_negative",
+     [](PlanSpec &s) {
+       s = groupNormSpec({});
+       s.instrs[0].validRows = -2;
+     },
+     "(GroupNorm): valid_rows must not be negative, got -2"},
+    {"group_norm_valid_rows_rank",
+     [](PlanSpec &s) {
+       s = groupNormSpec({});
+       s.values[0].shape = s.values[1].shape = {1, 4, 6};
+       s.instrs[0].validRows = 1;
+     },
+     "(GroupNorm): valid_rows (1) needs an input [N, C, H, W] whose rows are "
+     "padded, got rank 3"},
+    {"halo_valid_rows_negative",
+     [](PlanSpec &s) {
+       s = haloSpec(1, 1);
+       s.instrs[0].validRows = -1;
+     },
+     "(Halo): valid_rows must not be negative, got -1"},
     {"all_to_all_attrs",
      [](PlanSpec &s) {
        s = allToAllSpec();

@@ -72,6 +72,9 @@ struct InstrSpec {
   // `statsMembers` (none when empty).
   int64_t groupNorm = 0;
   std::vector<int32_t> statsMembers;
+  // GroupNormAttrs.valid_rows with `groupNorm`, CollectiveAttrs.valid_rows
+  // with `members` (a Halo's).
+  int64_t validRows = 0;
   // Non-empty: PatchCacheAttrs {cache, index, parts, dim}.
   std::vector<int64_t> patchCache;
 };
@@ -149,7 +152,8 @@ struct PlanSpec {
       } else if (i.groupNorm > 0) {
         attrs = fp::CreateGroupNormAttrs(
                     b, i.groupNorm, 1e-6f,
-                    i.statsMembers.empty() ? 0 : b.CreateVector(i.statsMembers))
+                    i.statsMembers.empty() ? 0 : b.CreateVector(i.statsMembers),
+                    i.validRows)
                     .Union();
         type = fp::OpAttrs::GroupNormAttrs;
       } else if (!i.patchCache.empty()) {
@@ -158,10 +162,11 @@ struct PlanSpec {
         attrs = fp::CreatePatchCacheAttrs(b, c[0], c[1], c[2], c[3]).Union();
         type = fp::OpAttrs::PatchCacheAttrs;
       } else if (!i.members.empty()) {
-        attrs = fp::CreateCollectiveAttrs(b, b.CreateVector(i.members), i.dim,
-                                          i.splitDim, i.concatDim, i.peer,
-                                          i.tag, i.async, i.haloLo, i.haloHi)
-                    .Union();
+        attrs =
+            fp::CreateCollectiveAttrs(b, b.CreateVector(i.members), i.dim,
+                                      i.splitDim, i.concatDim, i.peer, i.tag,
+                                      i.async, i.haloLo, i.haloHi, i.validRows)
+                .Union();
         type = fp::OpAttrs::CollectiveAttrs;
       }
       ins.push_back(fp::CreateInstr(b, i.op, b.CreateVector(i.operands),

@@ -125,16 +125,16 @@ public:
   }
 
   void groupNormStats(const float *x, float *stats, int64_t N, int64_t C,
-                      int64_t S, int64_t groups) override {
-    cpu::groupNormStats(x, stats, N, C, S, groups);
+                      int64_t S, int64_t groups, int64_t valid) override {
+    cpu::groupNormStats(x, stats, N, C, S, groups, valid);
   }
 
   void groupNormApply(const float *x, const float *partials, int64_t parts,
-                      const float *gamma, const float *beta, float *y,
-                      int64_t N, int64_t C, int64_t S, int64_t groups,
-                      float eps) override {
-    cpu::groupNormApply(x, partials, parts, gamma, beta, y, N, C, S, groups,
-                        eps);
+                      const int64_t *valid, const float *gamma,
+                      const float *beta, float *y, int64_t N, int64_t C,
+                      int64_t S, int64_t groups, float eps) override {
+    cpu::groupNormApply(x, partials, parts, valid, gamma, beta, y, N, C, S,
+                        groups, eps);
   }
 
   void upsampleNearest(const float *x, float *y, int64_t N, int64_t C,

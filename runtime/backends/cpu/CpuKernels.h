@@ -87,12 +87,14 @@ void rmsNorm(const float *x, const float *gamma, float *y, int64_t rows,
 float rmsRstd(const float *x, int64_t n, float eps);
 void groupNorm(const float *x, const float *gamma, const float *beta, float *y,
                int64_t N, int64_t C, int64_t S, int64_t groups, float eps);
-/// groupNorm's halves for positions split across ranks (Backend.h).
+/// groupNorm's halves for positions split across ranks, `valid` the real
+/// positions per channel plane (Backend.h).
 void groupNormStats(const float *x, float *stats, int64_t N, int64_t C,
-                    int64_t S, int64_t groups);
+                    int64_t S, int64_t groups, int64_t valid);
 void groupNormApply(const float *x, const float *partials, int64_t parts,
-                    const float *gamma, const float *beta, float *y, int64_t N,
-                    int64_t C, int64_t S, int64_t groups, float eps);
+                    const int64_t *valid, const float *gamma, const float *beta,
+                    float *y, int64_t N, int64_t C, int64_t S, int64_t groups,
+                    float eps);
 void upsampleNearest(const float *x, float *y, int64_t N, int64_t C, int64_t H,
                      int64_t W, int64_t sh, int64_t sw);
 void modulate(const float *x, const float *shift, const float *scale, float *y,

@@ -6,12 +6,15 @@
 // layer norm + modulation writes each row once instead of twice and never
 // rereads it from memory. Group norm over positions split across ranks
 // shares the group norm's moments and normalisation: each block's mean and
-// M2 out, every block's combined in (Chan et al.).
+// M2 out, every block's combined in (Chan et al.); where a block's rows
+// are partly padding (GroupNormAttrs.valid_rows) its moments cover the real
+// positions only and the combination weighs each block by their count.
 //
 //===----------------------------------------------------------------------===//
 #include "runtime/backends/GroupMoments.h"
 #include "runtime/backends/cpu/CpuKernels.h"
 #include "runtime/backends/cpu/Parallel.h"
+#include "runtime/core/Error.h"
 
 #include <algorithm>
 #include <cmath>
@@ -36,6 +39,32 @@ Moments momentsOf(const float *x, int64_t n) {
   for (int64_t i = 0; i < n; ++i) {
     const double d = double(x[i]) - mean;
     sq += d * d;
+  }
+  return {mean, sq};
+}
+
+/// momentsOf over the first `valid` positions of each of `planes` planes of
+/// S positions (x contiguous); no positions: both 0.
+Moments momentsOfPlanes(const float *x, int64_t planes, int64_t S,
+                        int64_t valid) {
+  if (planes == 0 || valid == 0)
+    return {0.0, 0.0};
+  double sum = 0.0;
+  for (int64_t c = 0; c < planes; ++c) {
+    const float *xc = x + c * S;
+#pragma omp simd reduction(+ : sum)
+    for (int64_t i = 0; i < valid; ++i)
+      sum += xc[i];
+  }
+  const double mean = sum / double(planes * valid);
+  double sq = 0.0;
+  for (int64_t c = 0; c < planes; ++c) {
+    const float *xc = x + c * S;
+#pragma omp simd reduction(+ : sq)
+    for (int64_t i = 0; i < valid; ++i) {
+      const double d = double(xc[i]) - mean;
+      sq += d * d;
+    }
   }
   return {mean, sq};
 }
@@ -172,33 +201,52 @@ void groupNorm(const float *x, const float *gamma, const float *beta, float *y,
 }
 
 void groupNormStats(const float *x, float *stats, int64_t N, int64_t C,
-                    int64_t S, int64_t groups) {
+                    int64_t S, int64_t groups, int64_t valid) {
+  check(valid >= 0 && valid <= S, "groupNormStats: ", valid,
+        " valid positions per plane, outside [0, ", S, "]");
   const int64_t cpg = C / groups, span = cpg * S;
-  if (span == 0) { // an empty block (so are every member's: equal counts)
+  if (span == 0) { // an empty block: a count of 0 weighs nothing
     std::fill(stats, stats + 2 * N * groups, 0.0f);
     return;
   }
 #pragma omp parallel for schedule(static) if (worthParallel(N * C * S))
   for (int64_t ng = 0; ng < N * groups; ++ng) {
-    const Moments m = momentsOf(x + ng * span, span);
+    // Every position real: the unsplit kernel's own pass over the span.
+    const Moments m = valid == S
+                          ? momentsOf(x + ng * span, span)
+                          : momentsOfPlanes(x + ng * span, cpg, S, valid);
     stats[2 * ng] = float(m.mean);
     stats[2 * ng + 1] = float(m.m2);
   }
 }
 
 void groupNormApply(const float *x, const float *partials, int64_t parts,
-                    const float *gamma, const float *beta, float *y, int64_t N,
-                    int64_t C, int64_t S, int64_t groups, float eps) {
+                    const int64_t *valid, const float *gamma, const float *beta,
+                    float *y, int64_t N, int64_t C, int64_t S, int64_t groups,
+                    float eps) {
   if (N == 0 || C == 0 || S == 0)
     return;
+  check(parts > 0, "groupNormApply: no partial statistics");
+  if (valid)
+    for (int64_t p = 0; p < parts; ++p)
+      check(valid[p] >= 0 && valid[p] <= S, "groupNormApply: block ", p,
+            " has ", valid[p], " valid positions per plane, outside [0, ", S,
+            "]");
   const int64_t cpg = C / groups, span = cpg * S, stride = 2 * N * groups;
 #pragma omp parallel for schedule(static) if (worthParallel(N * C * S))
   for (int64_t ng = 0; ng < N * groups; ++ng) {
-    double mean, m2;
-    combineGroupMoments(partials, parts, stride, ng, span, mean, m2);
+    double mean, m2, total = double(parts * span);
+    if (valid)
+      combineGroupMomentsWeighted(partials, parts, stride, ng, cpg, valid, mean,
+                                  m2, total);
+    else
+      combineGroupMoments(partials, parts, stride, ng, span, mean, m2);
+    // No real position at all (not a plan's: its first band has some):
+    // M2 is 0, so any count keeps the result finite.
+    const int64_t n = total > 0.0 ? int64_t(total) : 1;
     normaliseGroup(x + ng * span, y + ng * span,
-                   statsOf(Moments{mean, m2}, parts * span, eps), gamma, beta,
-                   ng, groups, cpg, S);
+                   statsOf(Moments{mean, m2}, n, eps), gamma, beta, ng, groups,
+                   cpg, S);
   }
 }
 

@@ -106,18 +106,18 @@ public:
   }
   // The statistics are f32 in any storage.
   void groupNormStats(const float *x, float *stats, int64_t N, int64_t C,
-                      int64_t S, int64_t groups) override {
-    inner_->groupNormStats(in(0, x, N * C * S), stats, N, C, S, groups);
+                      int64_t S, int64_t groups, int64_t valid) override {
+    inner_->groupNormStats(in(0, x, N * C * S), stats, N, C, S, groups, valid);
   }
   void groupNormApply(const float *x, const float *partials, int64_t parts,
-                      const float *gamma, const float *beta, float *y,
-                      int64_t N, int64_t C, int64_t S, int64_t groups,
-                      float eps) override {
+                      const int64_t *valid, const float *gamma,
+                      const float *beta, float *y, int64_t N, int64_t C,
+                      int64_t S, int64_t groups, float eps) override {
     const float *x32 = in(0, x, N * C * S), *g = in(1, gamma, C),
                 *bt = in(2, beta, C);
     Wide y32(*this, y, N * C * S, false);
-    inner_->groupNormApply(x32, partials, parts, g, bt, y32.p, N, C, S, groups,
-                           eps);
+    inner_->groupNormApply(x32, partials, parts, valid, g, bt, y32.p, N, C, S,
+                           groups, eps);
   }
   void upsampleNearest(const float *x, float *y, int64_t N, int64_t C,
                        int64_t H, int64_t W, int64_t sh, int64_t sw) override {

@@ -234,12 +234,12 @@ public:
                  float eps) override;
 
   void groupNormStats(const float *x, float *stats, int64_t N, int64_t C,
-                      int64_t S, int64_t groups) override;
+                      int64_t S, int64_t groups, int64_t valid) override;
 
   void groupNormApply(const float *x, const float *partials, int64_t parts,
-                      const float *gamma, const float *beta, float *y,
-                      int64_t N, int64_t C, int64_t S, int64_t groups,
-                      float eps) override;
+                      const int64_t *valid, const float *gamma,
+                      const float *beta, float *y, int64_t N, int64_t C,
+                      int64_t S, int64_t groups, float eps) override;
 
   void upsampleNearest(const float *x, float *y, int64_t N, int64_t C,
                        int64_t H, int64_t W, int64_t sh, int64_t sw) override;

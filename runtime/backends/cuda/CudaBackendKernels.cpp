@@ -4,6 +4,7 @@
 // arguments and queues Fresco's kernel (CudaKernels.h) on the stream.
 //
 //===----------------------------------------------------------------------===//
+#include "runtime/backends/GroupMoments.h"
 #include "runtime/backends/cuda/CudaBackendImpl.h"
 
 #include <cmath>
@@ -30,22 +31,35 @@ void CudaBackend::groupNorm(const float *x, const float *gamma,
 }
 
 void CudaBackend::groupNormStats(const float *x, float *stats, int64_t N,
-                                 int64_t C, int64_t S, int64_t groups) {
+                                 int64_t C, int64_t S, int64_t groups,
+                                 int64_t valid) {
   check(groups > 0 && C % groups == 0, "groupNormStats: ", C,
         " channels are not divisible into ", groups, " groups");
-  cuda::groupNormStats(x, stats, N, C, S, groups, storage_, stream_);
+  check(valid >= 0 && valid <= S, "groupNormStats: ", valid,
+        " valid positions per plane, outside [0, ", S, "]");
+  cuda::groupNormStats(x, stats, N, C, S, groups, valid, storage_, stream_);
 }
 
 void CudaBackend::groupNormApply(const float *x, const float *partials,
-                                 int64_t parts, const float *gamma,
-                                 const float *beta, float *y, int64_t N,
-                                 int64_t C, int64_t S, int64_t groups,
-                                 float eps) {
+                                 int64_t parts, const int64_t *valid,
+                                 const float *gamma, const float *beta,
+                                 float *y, int64_t N, int64_t C, int64_t S,
+                                 int64_t groups, float eps) {
   check(groups > 0 && C % groups == 0, "groupNormApply: ", C,
         " channels are not divisible into ", groups, " groups");
   check(parts > 0, "groupNormApply: no partial statistics");
-  cuda::groupNormApply(x, partials, parts, gamma, beta, y, N, C, S, groups, eps,
-                       storage_, stream_);
+  if (valid) {
+    // The kernel gets the counts by value (GroupPartCounts).
+    check(parts <= kMaxGroupParts, "groupNormApply: ", parts,
+          " blocks of unequal counts (valid_rows), more than the ",
+          kMaxGroupParts, " the CUDA kernel takes");
+    for (int64_t p = 0; p < parts; ++p)
+      check(valid[p] >= 0 && valid[p] <= S, "groupNormApply: block ", p,
+            " has ", valid[p], " valid positions per plane, outside [0, ", S,
+            "]");
+  }
+  cuda::groupNormApply(x, partials, parts, valid, gamma, beta, y, N, C, S,
+                       groups, eps, storage_, stream_);
 }
 
 void CudaBackend::upsampleNearest(const float *x, float *y, int64_t N,

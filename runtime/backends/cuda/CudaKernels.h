@@ -58,13 +58,15 @@ void rmsNorm(const void *x, const void *gamma, void *y, int64_t rows,
 void groupNorm(const void *x, const void *gamma, const void *beta, void *y,
                int64_t N, int64_t C, int64_t S, int64_t groups, float eps,
                DType storage, cudaStream_t s);
-/// Backend::groupNormStats and groupNormApply: stats and partials f32.
+/// Backend::groupNormStats and groupNormApply: stats and partials f32;
+/// `valid` (host memory, at most kMaxGroupParts entries, or null) as there.
 void groupNormStats(const void *x, float *stats, int64_t N, int64_t C,
-                    int64_t S, int64_t groups, DType storage, cudaStream_t s);
+                    int64_t S, int64_t groups, int64_t valid, DType storage,
+                    cudaStream_t s);
 void groupNormApply(const void *x, const float *partials, int64_t parts,
-                    const void *gamma, const void *beta, void *y, int64_t N,
-                    int64_t C, int64_t S, int64_t groups, float eps,
-                    DType storage, cudaStream_t s);
+                    const int64_t *valid, const void *gamma, const void *beta,
+                    void *y, int64_t N, int64_t C, int64_t S, int64_t groups,
+                    float eps, DType storage, cudaStream_t s);
 void modulate(const void *x, const void *shift, const void *scale, void *y,
               int64_t B, int64_t T, int64_t D, DType storage, cudaStream_t s);
 void layerNormModulate(const void *x, const void *gamma, const void *beta,

@@ -11,8 +11,11 @@
 // since a group spans up to a few hundred thousand values in the VAE
 // decoder; split across ranks (GroupNormAttrs.stats_members) one kernel
 // writes each block's mean and M2, another combines every block's and
-// normalises. Every tensor is in the float storage T; statistics and the
-// normalised values are f32, rounded once when y is written.
+// normalises; where a block's rows are partly padding
+// (GroupNormAttrs.valid_rows) its moments cover the real positions only
+// and the combination weighs the blocks by their counts, passed by value
+// (GroupPartCounts). Every tensor is in the float storage T; statistics
+// and the normalised values are f32, rounded once when y is written.
 //
 //===----------------------------------------------------------------------===//
 #include "runtime/backends/GroupMoments.h"
@@ -266,6 +269,25 @@ __device__ void groupMoments(const T *xg, int64_t span, double *scratch,
   m2 = blockSum(sq, scratch);
 }
 
+/// groupMoments over the first `valid` positions of each of xg's cpg
+/// planes of S positions (0 < valid < S).
+template <typename T>
+__device__ void groupMomentsValid(const T *xg, int64_t cpg, int64_t S,
+                                  int64_t valid, double *scratch, double &mean,
+                                  double &m2) {
+  const int64_t count = cpg * valid;
+  double sum = 0.0;
+  for (int64_t i = threadIdx.x; i < count; i += blockDim.x)
+    sum += toFloat(xg[(i / valid) * S + i % valid]);
+  mean = blockSum(sum, scratch) / double(count);
+  double sq = 0.0;
+  for (int64_t i = threadIdx.x; i < count; i += blockDim.x) {
+    const double d = double(toFloat(xg[(i / valid) * S + i % valid])) - mean;
+    sq += d * d;
+  }
+  m2 = blockSum(sq, scratch);
+}
+
 /// y = (x - mean) * rstd [* gamma + beta] over group ng's span.
 template <typename T>
 __device__ void normaliseGroup(const T *xg, T *yg, const T *__restrict__ gamma,
@@ -296,13 +318,18 @@ __global__ void groupNormKernel(const T *x, const T *__restrict__ gamma,
                  mean, m2 / double(span), eps);
 }
 
-/// One block per (n, group): stats[2 ng] = mean, stats[2 ng + 1] = M2.
+/// One block per (n, group): stats[2 ng] = mean, stats[2 ng + 1] = M2, over
+/// the first `valid` positions of each plane (0 < valid <= S).
 template <typename T>
-__global__ void groupNormStatsKernel(const T *x, float *stats, int64_t span) {
+__global__ void groupNormStatsKernel(const T *x, float *stats, int64_t cpg,
+                                     int64_t S, int64_t valid) {
   __shared__ double scratch[32];
-  const int64_t ng = blockIdx.x;
+  const int64_t ng = blockIdx.x, span = cpg * S;
   double mean, m2;
-  groupMoments(x + ng * span, span, scratch, mean, m2);
+  if (valid == S) // every position real: the unsplit kernel's pass
+    groupMoments(x + ng * span, span, scratch, mean, m2);
+  else
+    groupMomentsValid(x + ng * span, cpg, S, valid, scratch, mean, m2);
   if (threadIdx.x == 0) {
     stats[2 * ng] = float(mean);
     stats[2 * ng + 1] = float(m2);
@@ -310,20 +337,26 @@ __global__ void groupNormStatsKernel(const T *x, float *stats, int64_t span) {
 }
 
 /// groupNormKernel with the statistics combined from `parts` blocks' stats
-/// (Chan et al., equal counts of `span` each).
+/// (Chan et al.): equal counts of `span` each, or with `weighted` each
+/// block's real positions per plane in counts.valid.
 template <typename T>
-__global__ void groupNormApplyKernel(const T *x, const float *partials,
-                                     int64_t parts, int64_t stride,
-                                     const T *__restrict__ gamma,
-                                     const T *__restrict__ beta, T *y,
-                                     int64_t groups, int64_t cpg, int64_t S,
-                                     float eps) {
+__global__ void
+groupNormApplyKernel(const T *x, const float *partials, int64_t parts,
+                     int64_t stride, const T *__restrict__ gamma,
+                     const T *__restrict__ beta, T *y, int64_t groups,
+                     int64_t cpg, int64_t S, float eps, bool weighted,
+                     GroupPartCounts counts) {
   const int64_t ng = blockIdx.x, span = cpg * S;
   // Every thread combines the few partials itself: no shared memory.
-  double mean, m2;
-  combineGroupMoments(partials, parts, stride, ng, span, mean, m2);
+  double mean, m2, total = double(parts * span);
+  if (weighted)
+    combineGroupMomentsWeighted(partials, parts, stride, ng, cpg, counts.valid,
+                                mean, m2, total);
+  else
+    combineGroupMoments(partials, parts, stride, ng, span, mean, m2);
+  // No real position at all: M2 is 0, any count keeps the result finite.
   normaliseGroup(x + ng * span, y + ng * span, gamma, beta, ng, groups, cpg, S,
-                 mean, m2 / double(parts * span), eps);
+                 mean, total > 0.0 ? m2 / total : 0.0, eps);
 }
 
 template <typename T>
@@ -431,35 +464,40 @@ void groupNorm(const void *x, const void *gamma, const void *beta, void *y,
 }
 
 void groupNormStats(const void *x, float *stats, int64_t N, int64_t C,
-                    int64_t S, int64_t groups, DType storage, cudaStream_t s) {
+                    int64_t S, int64_t groups, int64_t valid, DType storage,
+                    cudaStream_t s) {
   if (N == 0 || groups == 0)
     return;
-  if (C == 0 || S == 0) { // an empty block: a count of 0 weighs nothing
-    checkCuda(cudaMemsetAsync(stats, 0, size_t(2 * N * groups) * sizeof(float),
-                              s),
-              "group_norm_stats of an empty block");
+  if (C == 0 || valid == 0) { // no positions: a count of 0 weighs nothing
+    checkCuda(
+        cudaMemsetAsync(stats, 0, size_t(2 * N * groups) * sizeof(float), s),
+        "group_norm_stats of an empty block");
     return;
   }
   withStorage(storage, "group_norm_stats", [&](auto t) {
     using T = typename decltype(t)::type;
     groupNormStatsKernel<T><<<unsigned(N * groups), kGroupThreads, 0, s>>>(
-        static_cast<const T *>(x), stats, (C / groups) * S);
+        static_cast<const T *>(x), stats, C / groups, S, valid);
   });
   checkLaunch("group_norm_stats", s);
 }
 
 void groupNormApply(const void *x, const float *partials, int64_t parts,
-                    const void *gamma, const void *beta, void *y, int64_t N,
-                    int64_t C, int64_t S, int64_t groups, float eps,
-                    DType storage, cudaStream_t s) {
+                    const int64_t *valid, const void *gamma, const void *beta,
+                    void *y, int64_t N, int64_t C, int64_t S, int64_t groups,
+                    float eps, DType storage, cudaStream_t s) {
   if (N == 0 || C == 0 || S == 0)
     return;
+  GroupPartCounts counts{};
+  if (valid)
+    std::copy(valid, valid + parts, counts.valid);
   withStorage(storage, "group_norm_apply", [&](auto t) {
     using T = typename decltype(t)::type;
     groupNormApplyKernel<T><<<unsigned(N * groups), kGroupThreads, 0, s>>>(
         static_cast<const T *>(x), partials, parts, 2 * N * groups,
         static_cast<const T *>(gamma), static_cast<const T *>(beta),
-        static_cast<T *>(y), groups, C / groups, S, eps);
+        static_cast<T *>(y), groups, C / groups, S, eps, valid != nullptr,
+        counts);
   });
   checkLaunch("group_norm_apply", s);
 }

@@ -15,6 +15,13 @@
 // of rows * inner elements, L * inner apart, packed into contiguous staging
 // before it is sent.
 //
+// valid_rows (a UNet's rows padded to split evenly): after the exchange the
+// rows whose global index is valid_rows or later are zeroed, the padding a
+// convolution must read as zeros; member i's row j is global row
+// i n - halo_lo + j. They are a run of trailing rows of each of the `outer`
+// runs: one fillZero where that is all of the buffer, else a zeroed scratch
+// slab copied in with one strided copy, both ordered with the exchange.
+//
 //===----------------------------------------------------------------------===//
 #include "runtime/comm/Communicator.h"
 #include "runtime/core/ops/CommPaths.h"
@@ -42,6 +49,8 @@ void verifyHalo(const OpCheck &c) {
   // (Each halo within the dimension first: the difference cannot wrap.)
   c.need(lo <= x.shape[dim] && hi <= x.shape[dim], "halos of ", lo, " and ", hi,
          " rows exceed dimension ", dim, "'s ", x.shape[dim]);
+  c.need(a->valid_rows() >= 0, "valid_rows must not be negative, got ",
+         a->valid_rows());
   const int64_t n = x.shape[dim] - lo - hi;
   c.need(n >= std::max(lo, hi), "the block along dimension ", dim, " has ", n,
          " rows (", x.shape[dim], " less halos of ", lo, " and ", hi,
@@ -65,8 +74,17 @@ Step bindHalo(OpBind &bind) {
   const bool first = me == 0, last = me == P - 1;
   // [send | recv] of the larger slab, in backend memory.
   const size_t slab = size_t(outer * std::max(lo, hi) * inner) * es;
+  // valid_rows: rows [zeroFrom, L) of every run are padding (global row
+  // me n - lo + j >= valid_rows), zeroed from a slab after [send | recv].
+  const int64_t valid = a->valid_rows();
+  const int64_t zeroFrom =
+      valid > 0 ? std::clamp<int64_t>(valid - int64_t(me) * n + lo, 0, L) : L;
+  const int64_t zeroRun = (L - zeroFrom) * inner;
+  const bool zeroAll = zeroFrom == 0 || outer == 1;
+  const size_t zeroSlab =
+      zeroRun > 0 && !zeroAll ? size_t(outer * zeroRun) * es : 0;
   const bool straight = direct(bind.be, comm);
-  bind.scratch->reserve(2 * slab);
+  bind.scratch->reserve(2 * slab + zeroSlab);
   if (!straight)
     bind.scratch->reserveHost(2 * slab);
   std::shared_ptr<ScratchArena> arena = bind.scratch;
@@ -112,6 +130,16 @@ Step bindHalo(OpBind &bind) {
       shift(n, lo, last ? -1 : next, first ? -1 : prev, 0, kHaloTagDown);
     if (hi > 0) // its first hi rows, [lo, lo + hi), to prev's bottom halo
       shift(lo, hi, first ? -1 : prev, last ? -1 : next, lo + n, kHaloTagUp);
+    if (zeroRun == 0)
+      return;
+    uint8_t *pad = dst + size_t(zeroFrom * inner) * es;
+    if (zeroAll) { // one contiguous span: [zeroFrom, L) of the only run
+      b->fillZero(pad, size_t(outer * zeroRun) * es);
+      return;
+    }
+    uint8_t *zeros = static_cast<uint8_t *>(arena->get()) + 2 * slab;
+    b->fillZero(zeros, zeroSlab);
+    b->copyStrided(zeros, zeroRun, pad, L * inner, outer, zeroRun, es);
   };
 }
 

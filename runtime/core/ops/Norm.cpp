@@ -2,6 +2,9 @@
 #include "runtime/comm/Communicator.h"
 #include "runtime/core/ops/CommPaths.h"
 
+#include <algorithm>
+#include <vector>
+
 namespace fresco {
 
 /// A LayerNorm's operands read one way only under its `modulated` flag:
@@ -71,7 +74,32 @@ void verifyGroupNorm(const OpCheck &c) {
            "stats_members needs at least 2 members to split over, got ",
            m->size());
   }
+  const int64_t valid = c.attrs<plan::GroupNormAttrs>()->valid_rows();
+  c.need(valid >= 0, "valid_rows must not be negative, got ", valid);
+  c.need(valid == 0 || x.shape.size() == 4, "valid_rows (", valid,
+         ") needs an input [N, C, H, W] whose rows "
+         "are padded, got rank ",
+         x.shape.size());
 }
+
+namespace {
+
+/// Each member's real positions per channel plane under valid_rows: member
+/// p's band of H rows holds clamp(valid_rows - p H, 0, H) real rows, its
+/// first, of W positions each. Empty where every row is real.
+std::vector<int64_t> validPositions(int64_t validRows, int64_t parts, int64_t H,
+                                    int64_t W) {
+  std::vector<int64_t> valid;
+  bool padded = false;
+  for (int64_t p = 0; p < parts && validRows > 0; ++p) {
+    const int64_t rows = std::clamp<int64_t>(validRows - p * H, 0, H);
+    padded |= rows < H;
+    valid.push_back(rows * W);
+  }
+  return padded ? valid : std::vector<int64_t>();
+}
+
+} // namespace
 
 Step bindGroupNorm(OpBind &b) {
   auto *a = b.attrs<plan::GroupNormAttrs>();
@@ -84,26 +112,46 @@ Step bindGroupNorm(OpBind &b) {
   const float *px = x.f32();
   float *py = b.res[0].f32();
   Backend *be = &b.be;
-  if (!a->stats_members())
+  const int64_t parts =
+      a->stats_members() ? int64_t(a->stats_members()->size()) : 1;
+  // A rank-4 input when valid_rows > 0 (verifyGroupNorm).
+  const std::vector<int64_t> valid = validPositions(
+      a->valid_rows(), parts, a->valid_rows() > 0 ? x.shape[2] : 0,
+      a->valid_rows() > 0 ? x.shape[3] : 0);
+  if (!a->stats_members() && valid.empty())
     return [=] { be->groupNorm(px, g, bb, py, N, C, S, groups, eps); };
-  // Positions split across the members: each block's statistics, gathered
-  // from every member, combine into the whole tensor's. [mine | all] in
-  // the backend's scratch memory, f32 whatever the float storage.
+  // Positions split across the members, or padding rows left out of the
+  // statistics: each block's statistics, gathered from every member,
+  // combine into the whole tensor's. [mine | all] in the backend's scratch
+  // memory, f32 whatever the float storage.
   check(be->implements(OptionalKernel::SplitGroupNorm), b.where,
-        " (GroupNorm): a group norm split across ranks (stats_members) is not "
-        "implemented on the ",
-        be->name(), " backend");
-  Communicator &comm = b.group(a->stats_members());
-  const int64_t parts = comm.size(), count = N * groups * 2;
+        " (GroupNorm): ",
+        a->stats_members() ? "a group norm split across ranks (stats_members)"
+                           : "a group norm over padded rows (valid_rows)",
+        " is not implemented on the ", be->name(), " backend");
+  const int64_t count = N * groups * 2;
   const size_t bytes = size_t(count) * sizeof(float);
   b.scratch->reserve(bytes * size_t(1 + parts));
   std::shared_ptr<ScratchArena> arena = b.scratch;
+  if (!a->stats_members()) // one band: its stats are the whole tensor's
+    return [=] {
+      float *mine = static_cast<float *>(arena->get());
+      be->groupNormStats(px, mine, N, C, S, groups, valid[0]);
+      be->groupNormApply(px, mine, 1, valid.data(), g, bb, py, N, C, S, groups,
+                         eps);
+    };
+  Communicator &comm = b.group(a->stats_members());
+  check(comm.size() == parts, b.where,
+        " (GroupNorm): the statistics group has ", comm.size(),
+        " members, stats_members ", parts);
+  const int64_t me = comm.rank(), mineValid = valid.empty() ? S : valid[me];
   GatherStep gather = gatherBlocks(b, comm, bytes);
   return [=] {
     float *mine = static_cast<float *>(arena->get()), *all = mine + count;
-    be->groupNormStats(px, mine, N, C, S, groups);
+    be->groupNormStats(px, mine, N, C, S, groups, mineValid);
     gather(mine, all);
-    be->groupNormApply(px, all, parts, g, bb, py, N, C, S, groups, eps);
+    be->groupNormApply(px, all, parts, valid.empty() ? nullptr : valid.data(),
+                       g, bb, py, N, C, S, groups, eps);
   };
 }
 

@@ -13,7 +13,8 @@
 #  - several ranks (Gloo processes) against the 1-rank run within 1e-5: cfg=2,
 #    placement (text encoders and VAE on rank 0, the denoiser on rank 1),
 #    tp=2, cfg=2 x tp=2, pipeline=2, ulysses=2, ring=2, cfg=2 x ulysses=2
-#    placement x ring=2 (SDXL's UNet: its rows split with halos),
+#    placement x ring=2 (SDXL's UNet: its rows split with halos), ring=3
+#    (rows or tokens padded),
 #    pipeline=2 with 4 micro-batches, cfg=2 x pipeline=2 with 2, and
 #    patch=2 with every step fresh (exact);
 #  - bad input: a prompt slot the pipeline lacks, a negative prompt count.
@@ -129,6 +130,9 @@ multi ulysses2 2 --parallel ulysses=2
 multi ring2 2 --parallel ring=2
 multi cfg2-ulysses2 4 --parallel cfg=2,ulysses=2
 multi placement-ring2 3 --place "$encoders,vae=0,$denoiser=1+2" --parallel ring=2
+# A degree that does not divide the rows: SD3's tokens, SDXL's latent rows
+# (16, 8 and 4 at its levels: padded at the bottom to 24) padded.
+multi ring3 3 --parallel ring=3
 # patch=2 (DistriFusion) with every step fresh is exact; its stale steps are
 # checked against an emulation on DiT, SD and Flux (patch_parity.sh).
 multi patch2-fresh 2 --parallel patch=2 --fresh-steps 4

@@ -77,6 +77,7 @@ struct RankSummary {
   int rank = 0;
   std::map<std::string, size_t> instructions;        // function -> count
   std::map<std::string, size_t> linears, fp8Linears; // function -> count
+  std::map<std::string, int> microbatches; // function -> M, where cut
   uint64_t weightBytes = 0, arenaBytes = 0, fp8Bytes = 0, releasedBytes = 0;
   // patch=P: what the StaleGathers keep between runs, P + 1 blocks each.
   uint64_t staleStateBytes = 0;
@@ -96,6 +97,8 @@ RankSummary summarise(const plan::RankProgram &rp, const std::string &denoiser,
   // Weights and arena: planner::rankMemory, shared with --predict.
   for (const plan::Function *f : *rp.functions()) {
     s.instructions[f->name()->str()] = f->instrs()->size();
+    if (f->microbatches() > 1)
+      s.microbatches[f->name()->str()] = f->microbatches();
     for (const plan::Instr *in : *f->instrs()) {
       if (in->op() == plan::OpCode::Linear) {
         ++s.linears[f->name()->str()];
@@ -300,31 +303,27 @@ int main(int argc, char **argv) {
                   << ", \"arena_bytes\": " << s.arenaBytes
                   << ", \"fp8_bytes\": " << s.fp8Bytes
                   << ", \"released_bytes\": " << s.releasedBytes
-                  << ", \"instructions\": {";
-        bool first = true;
-        for (auto &[fn, n] : s.instructions) {
-          std::cout << (first ? "" : ", ") << "\"" << fn << "\": " << n;
-          first = false;
-        }
-        std::cout << "}, \"fp8_linears\": {";
-        first = true;
-        for (auto &[fn, n] : s.fp8Linears) {
-          std::cout << (first ? "" : ", ") << "\"" << fn << "\": " << n;
-          first = false;
-        }
-        std::cout << "}, \"comm_bytes_per_step\": {";
-        first = true;
-        for (auto &[kind, bytes] : s.commBytes) {
-          std::cout << (first ? "" : ", ") << "\"" << kind << "\": " << bytes;
-          first = false;
-        }
-        std::cout << "}, \"comm_calls_per_step\": {";
-        first = true;
-        for (auto &[kind, n] : s.commCalls) {
-          std::cout << (first ? "" : ", ") << "\"" << kind << "\": " << n;
-          first = false;
-        }
-        std::cout << "}, \"stale_state_bytes\": " << s.staleStateBytes << "}";
+                  << ", \"instructions\": ";
+        // {"key": n, ...} of one of the summary's maps.
+        auto map = [](const auto &m) {
+          std::cout << "{";
+          bool first = true;
+          for (auto &[key, n] : m) {
+            std::cout << (first ? "" : ", ") << "\"" << key << "\": " << n;
+            first = false;
+          }
+          std::cout << "}";
+        };
+        map(s.instructions);
+        std::cout << ", \"fp8_linears\": ";
+        map(s.fp8Linears);
+        std::cout << ", \"microbatches\": ";
+        map(s.microbatches);
+        std::cout << ", \"comm_bytes_per_step\": ";
+        map(s.commBytes);
+        std::cout << ", \"comm_calls_per_step\": ";
+        map(s.commCalls);
+        std::cout << ", \"stale_state_bytes\": " << s.staleStateBytes << "}";
       }
       std::cout << "]"
                 << (spec ? ", \"pipeline\": " + inspect::pipelineJson(*spec)
@@ -366,6 +365,9 @@ int main(int argc, char **argv) {
         std::printf("  function %s: %zu instructions", fn.c_str(), n);
         if (fp8) // fresco-compile --gemm fp8
           std::printf(" (%zu of %zu linears FP8)", fp8, s.linears[fn]);
+        if (auto it = s.microbatches.find(fn); it != s.microbatches.end())
+          std::printf(", %d micro-batches through the pipeline stages",
+                      it->second);
         std::printf("\n");
       }
       if (s.commBytes.empty())

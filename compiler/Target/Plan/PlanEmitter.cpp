@@ -633,7 +633,8 @@ FailureOr<flatbuffers::Offset<fp::Function>> FunctionEmitter::emit() {
       fbb.CreateVectorOfStrings(inputNames), fbb.CreateVector(outputs),
       fbb.CreateVectorOfStrings(outputNames),
       i64Attr(FrescoDialect::kArenaBytesAttrName),
-      i64Attr(FrescoDialect::kIntermediateBytesAttrName));
+      i64Attr(FrescoDialect::kIntermediateBytesAttrName),
+      int32_t(i64Attr(FrescoDialect::kMicrobatchesAttrName)));
 }
 
 } // namespace

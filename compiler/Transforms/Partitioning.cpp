@@ -64,6 +64,8 @@ void setHeadCount(Operation *op, int64_t heads) {
     a.setNumHeads(heads);
   else if (auto r = dyn_cast<RopeOp>(op))
     r.setNumHeads(heads);
+  else if (auto n = dyn_cast<GroupNormOp>(op))
+    n.setNumGroups(heads);
 }
 
 int64_t headCount(Operation *op) {
@@ -71,6 +73,8 @@ int64_t headCount(Operation *op) {
     return a.getNumHeads();
   if (auto r = dyn_cast<RopeOp>(op))
     return r.getNumHeads();
+  if (auto n = dyn_cast<GroupNormOp>(op))
+    return n.getNumGroups();
   return 0;
 }
 

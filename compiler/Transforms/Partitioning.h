@@ -99,7 +99,8 @@ SmallVector<func::FuncOp> denoiserFunctions(ModuleOp module);
 func::FuncOp warmupFunction(ModuleOp module);
 
 /// Sets the head count of an op whose sharding rule names a heads factor
-/// (attention, rope): a split divides it, padding grows it.
+/// (attention, rope; a group norm's groups): a split divides it, padding
+/// grows it.
 void setHeadCount(Operation *op, int64_t heads);
 /// Its head count (0 for another op).
 int64_t headCount(Operation *op);

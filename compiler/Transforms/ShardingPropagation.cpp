@@ -399,7 +399,7 @@ LogicalResult ShardingPropagation::visit(Operation *op,
               return llvm::is_contained(fs, factor);
             }))
           continue;
-        if (isa<LinearOp>(op) && j == 2) {
+        if (isa<LinearOp, Conv2dOp>(op) && j == 2) {
           moveBias = true;
           continue;
         }
@@ -477,11 +477,23 @@ LogicalResult ShardingPropagation::visit(Operation *op,
   OpBuilder b(op->getContext());
   b.setInsertionPointAfter(op);
   if (moveBias) { // added once, to the reduced sum (fresco-insert-collectives)
-    auto l = cast<LinearOp>(op);
-    Value bias = l.getBias();
-    l.getBiasMutable().clear();
-    auto add = AddOp::create(b, l.getLoc(), l.getResult(), bias);
-    l.getResult().replaceAllUsesExcept(add.getResult(), add);
+    Value bias = op->getOperand(2);
+    if (auto l = dyn_cast<LinearOp>(op))
+      l.getBiasMutable().clear();
+    else
+      cast<Conv2dOp>(op).getBiasMutable().clear();
+    // A convolution's [O] bias broadcasts over [N, O, H, W] as [O, 1, 1].
+    if (isa<Conv2dOp>(op)) {
+      auto t = cast<RankedTensorType>(bias.getType());
+      bias = ReshapeOp::create(
+          b, op->getLoc(),
+          RankedTensorType::get({t.getDimSize(0), 1, 1}, t.getElementType()),
+          bias);
+      b.setInsertionPointAfter(bias.getDefiningOp());
+    }
+    Value r = op->getResult(0);
+    auto add = AddOp::create(b, op->getLoc(), r, bias);
+    r.replaceAllUsesExcept(add.getResult(), add);
     b.setInsertionPointAfter(add);
   }
   // Results the strategy wants whole right away: one all_gather per split

@@ -69,9 +69,13 @@ LogicalResult ShardingPropagation::haloConvolution(Conv2dOp c,
     return c.emitError() << strategy
                          << " cannot split a convolution's input made of "
                             "concatenated sequences";
-  if (isSplit(c.getWeight()) || (c.getBias() && isSplit(c.getBias())))
+  // (Its channels may split too, tensor parallelism's: the generic step
+  // below takes them; a split of the kernel's rows or columns cannot be.)
+  Split wsplit = splitOf(c.getWeight());
+  if (!wsplit[2].empty() || !wsplit[3].empty())
     return c.emitError() << strategy
-                         << " splits a convolution's weight and its rows";
+                         << " splits a convolution's kernel window and its "
+                            "rows";
   const int s = int(dim - 2);
   SmallVector<int16_t> axes = split[dim];
   const int64_t ranks = parts(axes);
@@ -165,10 +169,6 @@ LogicalResult ShardingPropagation::haloConvolution(Conv2dOp c,
 LogicalResult ShardingPropagation::statsGroupNorm(GroupNormOp n) {
   Value x = n.getInput();
   Split split = splitOf(x);
-  if (!split[1].empty())
-    return n.emitError() << strategy
-                         << " splits the channels of a group norm, whose "
-                            "groups need them whole";
   if (segments.count(x))
     return n.emitError() << strategy
                          << " cannot split a group norm's input made of "
@@ -176,6 +176,18 @@ LogicalResult ShardingPropagation::statsGroupNorm(GroupNormOp n) {
   for (Value v : n.getAffine())
     if (isSplit(v))
       return n.emitError() << strategy << " splits a group norm's weight";
+  // Channels split in whole groups (tensor parallelism over a ResNet): each
+  // rank normalises its groups, with its slice of the weight and bias.
+  if (!split[1].empty()) {
+    const int64_t p = parts(split[1]), groups = n.getNumGroups();
+    if (groups % p != 0)
+      return n.emitError() << strategy << " splits the channels of a group "
+                           << "norm of " << groups << " groups over " << p
+                           << " ranks; it splits whole groups only";
+    n.setNumGroups(groups / p);
+    for (OpOperand &use : n.getAffineMutable())
+      use.set(slice(use.get(), 0, split[1], n));
+  }
   SmallVector<int16_t> axes;
   // (Every rank's block has the local type's positions: the runtime
   // combines the blocks' statistics as equal counts.)

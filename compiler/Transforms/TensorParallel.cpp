@@ -7,6 +7,10 @@
 // q, k and v, the output projection and the MLP's second linear contract the
 // split features, so their weights load columns and their results are partial
 // sums (one all_reduce per attention and per MLP, biases added after it).
+// A UNet's ResNet blocks split the same way over their channels: the first
+// convolution's output channels (its weight by rows), so the group norm
+// between the two normalises whole groups on each rank, and the second
+// convolution contracts them (one all_reduce per ResNet block).
 //
 //===----------------------------------------------------------------------===//
 #include "compiler/Transforms/Partitioning.h"
@@ -28,7 +32,46 @@ namespace {
 struct Seeds {
   SmallVector<LinearOp> rows;      // weight split by rows (output features)
   SmallVector<LinearOp> perSample; // likewise, result gathered at once
+  SmallVector<Conv2dOp> convs;     // weight split by output channels
 };
+
+/// The convolutions that open a ResNet block: conv1 in
+/// conv2(silu(group_norm(conv1(silu(group_norm(x))) [+ time embedding]))),
+/// each value used once between the convolutions (diffusers'
+/// ResnetBlock2D; the time embedding a [B, C, 1, 1] per-sample value). A
+/// residual sum normalised before a convolution is no such block.
+SmallVector<std::pair<Conv2dOp, GroupNormOp>>
+resnetFirstConvs(func::FuncOp fn) {
+  SmallVector<std::pair<Conv2dOp, GroupNormOp>> out;
+  auto single = [](Value v) -> Operation * {
+    return v.hasOneUse() ? *v.getUsers().begin() : nullptr;
+  };
+  fn.walk([&](GroupNormOp n) {
+    Operation *act = single(n.getResult());
+    if (!act || !isa<SiluOp>(act) ||
+        !isa_and_present<Conv2dOp>(single(act->getResult(0))))
+      return;
+    Value h = n.getInput();
+    if (auto add = h.getDefiningOp<AddOp>(); add && h.hasOneUse()) {
+      // The time embedding's [B, C, 1, 1] added to conv1's result.
+      auto perSample = [](Value v) {
+        auto t = cast<RankedTensorType>(v.getType());
+        return t.getRank() == 4 && t.getDimSize(2) == 1 && t.getDimSize(3) == 1;
+      };
+      if (perSample(add.getRhs()))
+        h = add.getLhs();
+      else if (perSample(add.getLhs()))
+        h = add.getRhs();
+    }
+    auto conv1 = h.getDefiningOp<Conv2dOp>();
+    if (!conv1 || !h.hasOneUse() || !conv1.getWeight().getDefiningOp<ParamOp>())
+      return;
+    auto pre = conv1.getInput().getDefiningOp<SiluOp>();
+    if (pre && pre.getInput().getDefiningOp<GroupNormOp>())
+      out.push_back({conv1, n});
+  });
+  return out;
+}
 
 LogicalResult checkAttention(AttentionOp a, int64_t parts, Seeds &seeds) {
   SmallVector<LinearOp> qkv;
@@ -50,14 +93,16 @@ LogicalResult checkAttention(AttentionOp a, int64_t parts, Seeds &seeds) {
   return success();
 }
 
-/// Seeds `l`'s weight split by rows (output features); a parameter that
-/// other ops read too gets its own copy for `l`, so only this use splits.
-void seedWeightRows(LinearOp l, int16_t axis) {
-  auto param = l.getWeight().getDefiningOp<ParamOp>();
+/// Seeds the weight (operand 1) of `op`, a linear or a convolution, split
+/// by rows (output features or channels); a parameter that other ops read
+/// too gets its own copy for `op`, so only this use splits.
+void seedWeightRows(Operation *op, int16_t axis) {
+  OpOperand &weight = op->getOpOperand(1);
+  auto param = weight.get().getDefiningOp<ParamOp>();
   if (!param->hasOneUse()) {
-    OpBuilder b(l);
+    OpBuilder b(op);
     param = cast<ParamOp>(b.clone(*param));
-    l.getWeightMutable().set(param.getResult());
+    weight.set(param.getResult());
   }
   seedSplit(param.getResult(), 0, axis);
 }
@@ -80,7 +125,13 @@ LogicalResult partition(func::FuncOp fn, int16_t axis, int64_t parts,
              << hidden << " is not divisible by tp=" << parts;
     seeds.rows.push_back(fc1);
   }
-  any = !attentions.empty() || !fc1s.empty();
+  // A ResNet splits whole groups of its norm's channels on each rank;
+  // one that cannot is left whole (the attentions still split).
+  for (auto [conv1, norm] : resnetFirstConvs(fn))
+    if (conv1.getWeight().getType().getDimSize(0) % parts == 0 &&
+        norm.getNumGroups() % parts == 0)
+      seeds.convs.push_back(conv1);
+  any = !attentions.empty() || !fc1s.empty() || !seeds.convs.empty();
   // Big per-sample layers: memory says split, traffic says it is cheap.
   fn.walk([&](LinearOp l) {
     auto w = l.getWeight().getType();
@@ -98,6 +149,8 @@ LogicalResult partition(func::FuncOp fn, int16_t axis, int64_t parts,
 
   for (LinearOp l : seeds.rows)
     seedWeightRows(l, axis);
+  for (Conv2dOp c : seeds.convs)
+    seedWeightRows(c, axis);
   // Gathered right away: the users (the six adaLN chunks) need all of it.
   for (LinearOp l : seeds.perSample) {
     seedWeightRows(l, axis);

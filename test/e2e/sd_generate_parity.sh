@@ -105,6 +105,8 @@ if [ "$scheduler" = DDIMScheduler ] || [ "$variant" = --sd2 ]; then
   multi ring3 3 --parallel ring=3
   multi ulysses3 3 --parallel ulysses=3
   multi cfg2-ring3 6 --parallel cfg=2,ring=3
+  # tp's ResNet blocks (channels in whole groups) with padded row bands.
+  multi tp2-ring3 6 --parallel tp=2,ring=3
   # 28 px are 14 then 7 latent rows in the 2-level UNet; 40 px are 20, 10
   # then 5 in SD 2's 3-level one: ulysses=2 pads them to 16 (8) and 24
   # (12, 6), against the 1-rank run at that size.

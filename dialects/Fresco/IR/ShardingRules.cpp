@@ -139,17 +139,22 @@ ShardingRule RmsNormOp::getShardingRule() {
 }
 
 ShardingRule GroupNormOp::getShardingRule() {
-  // Statistics over channel groups and all positions.
+  // Statistics over channel groups and all positions: the channels split
+  // in whole groups (tensor parallelism over a ResNet's channels), each
+  // group's channels and the positions stay whole.
   ShardingRule r;
   ArrayRef<int64_t> in = shapeOf(getInput());
+  const int64_t groups = getNumGroups();
   TensorFactors x{{r.addFactor(in[0], kParallel)}};
-  int64_t c = r.addFactor(in[1], kNeedReplication);
-  x.push_back({c});
+  int64_t g = r.addFactor(groups, kParallel);
+  int64_t cpg = r.addFactor(in[1] / groups, kNeedReplication);
+  x.push_back({g, cpg});
   for (int64_t size : in.drop_front(2))
     x.push_back({r.addFactor(size, kNeedReplication)});
   r.operands.push_back(x);
-  r.operands.append(getAffine().size(), TensorFactors{{c}});
+  r.operands.append(getAffine().size(), TensorFactors{{g, cpg}});
   r.results.push_back(x);
+  r.headsFactor = g; // a split divides num_groups
   return r;
 }
 

@@ -87,11 +87,19 @@ func.func @bias(%x: tensor<2x8xf32> {fresco.sharding = #fresco.sharding<[{}, {0}
 
 // -----
 
-// Any other term outside the contraction is refused: a convolution's bias.
+// A convolution's bias likewise (a ResNet's second convolution under tp),
+// broadcast over the channels as [O, 1, 1].
+// CHECK-LABEL: func.func @conv_bias
+// CHECK: %[[Y:.*]] = fresco.conv2d {{.*}}partial = {0}>{{.*}} : (tensor<1x2x4x4xf32>, tensor<2x2x2x2xf32>) -> tensor<1x2x2x2xf32>
+// CHECK: %[[B:.*]] = fresco.reshape %{{.*}} : tensor<2xf32> -> tensor<2x1x1xf32>
+// CHECK: fresco.add %[[Y]], %[[B]] : (tensor<1x2x2x2xf32>, tensor<2x1x1xf32>) -> tensor<1x2x2x2xf32>
+// COLL-LABEL: func.func @conv_bias
+// COLL: %[[Y:.*]] = fresco.conv2d
+// COLL-NEXT: %[[R:.*]] = shard.all_reduce %[[Y]]
+// COLL: fresco.add %[[R]]
 func.func @conv_bias(%x: tensor<1x4x4x4xf32> {fresco.sharding = #fresco.sharding<[{}, {0}, {}, {}]>}) -> tensor<1x2x2x2xf32> {
   %w = fresco.param "w" : tensor<2x4x2x2xf32>
   %b = fresco.param "b" : tensor<2xf32>
-  // expected-error @+1 {{tp=2 splits the contraction (dimension 1 of operand 0), but operand 2 would be added to each rank's partial sum}}
   %y = fresco.conv2d %x, %w, %b {strides = array<i64: 2, 2>} : (tensor<1x4x4x4xf32>, tensor<2x4x2x2xf32>, tensor<2xf32>) -> tensor<1x2x2x2xf32>
   return %y : tensor<1x2x2x2xf32>
 }

@@ -129,3 +129,48 @@ func.func @shared_projection(%x: tensor<2x5x8xf32>) -> tensor<2x5x8xf32> {
   %o = fresco.linear %a, %wo : (tensor<2x5x8xf32>, tensor<8x8xf32>) -> tensor<2x5x8xf32>
   return %o : tensor<2x5x8xf32>
 }
+
+// -----
+
+// A UNet's ResNet block: conv1 splits its output channels (weight and bias
+// by rows), the time embedding is added to each rank's channels (a local
+// slice), the group norm normalises each rank's whole groups (4 of 8 ->
+// 2 a rank, with its slice of the affine), conv2 contracts the channels
+// (weight by columns, partial sums) and its bias moves after the
+// reduction, broadcast as [O, 1, 1]. The first norm, on the replicated
+// input, stays whole.
+// CHECK-LABEL: func.func @resnet
+// CHECK: fresco.group_norm %arg0, {{.*}}num_groups = 4 : i64} : {{.*}} -> tensor<2x8x4x4xf32>
+// CHECK: fresco.param "conv1.weight" {fresco.sharding = #fresco.sharding<[{0}, {}, {}, {}]>} : tensor<4x8x3x3xf32>
+// CHECK: fresco.param "conv1.bias" {fresco.sharding = #fresco.sharding<[{0}]>} : tensor<4xf32>
+// CHECK: fresco.conv2d {{.*}} -> tensor<2x4x4x4xf32>
+// CHECK: shard.all_slice {{.*}} slice_axis = 1 : tensor<2x8x1x1xf32> -> tensor<2x4x1x1xf32>
+// CHECK: %[[N:.*]] = fresco.group_norm {{.*}}num_groups = 2 : i64} : (tensor<2x4x4x4xf32>, tensor<4xf32>, tensor<4xf32>) -> tensor<2x4x4x4xf32>
+// CHECK: fresco.param "conv2.weight" {fresco.sharding = #fresco.sharding<[{}, {0}, {}, {}]>} : tensor<8x4x3x3xf32>
+// CHECK: %[[C2:.*]] = fresco.conv2d {{.*}}fresco.sharding = #fresco.sharding<[{}, {}, {}, {}], partial = {0}>{{.*}} -> tensor<2x8x4x4xf32>
+// CHECK: %[[B:.*]] = fresco.reshape {{.*}} : tensor<8xf32> -> tensor<8x1x1xf32>
+// CHECK: fresco.add %[[C2]], %[[B]]
+func.func @resnet(%x: tensor<2x8x4x4xf32>, %t: tensor<2x16xf32>) -> tensor<2x8x4x4xf32> attributes {fresco.component = "unet"} {
+  %g1 = fresco.param "norm1.weight" : tensor<8xf32>
+  %b1 = fresco.param "norm1.bias" : tensor<8xf32>
+  %0 = fresco.group_norm %x, %g1, %b1 {num_groups = 4 : i64, epsilon = 1.0e-5 : f64} : (tensor<2x8x4x4xf32>, tensor<8xf32>, tensor<8xf32>) -> tensor<2x8x4x4xf32>
+  %1 = fresco.silu %0 : (tensor<2x8x4x4xf32>) -> tensor<2x8x4x4xf32>
+  %w1 = fresco.param "conv1.weight" : tensor<8x8x3x3xf32>
+  %c1 = fresco.param "conv1.bias" : tensor<8xf32>
+  %2 = fresco.conv2d %1, %w1, %c1 {padding = array<i64: 1, 1>} : (tensor<2x8x4x4xf32>, tensor<8x8x3x3xf32>, tensor<8xf32>) -> tensor<2x8x4x4xf32>
+  %wt = fresco.param "time_emb_proj.weight" : tensor<8x16xf32>
+  %bt = fresco.param "time_emb_proj.bias" : tensor<8xf32>
+  %ts = fresco.silu %t : (tensor<2x16xf32>) -> tensor<2x16xf32>
+  %te = fresco.linear %ts, %wt, %bt : (tensor<2x16xf32>, tensor<8x16xf32>, tensor<8xf32>) -> tensor<2x8xf32>
+  %tr = fresco.reshape %te : tensor<2x8xf32> -> tensor<2x8x1x1xf32>
+  %3 = fresco.add %2, %tr : (tensor<2x8x4x4xf32>, tensor<2x8x1x1xf32>) -> tensor<2x8x4x4xf32>
+  %g2 = fresco.param "norm2.weight" : tensor<8xf32>
+  %b2 = fresco.param "norm2.bias" : tensor<8xf32>
+  %4 = fresco.group_norm %3, %g2, %b2 {num_groups = 4 : i64, epsilon = 1.0e-5 : f64} : (tensor<2x8x4x4xf32>, tensor<8xf32>, tensor<8xf32>) -> tensor<2x8x4x4xf32>
+  %5 = fresco.silu %4 : (tensor<2x8x4x4xf32>) -> tensor<2x8x4x4xf32>
+  %w2 = fresco.param "conv2.weight" : tensor<8x8x3x3xf32>
+  %c2 = fresco.param "conv2.bias" : tensor<8xf32>
+  %6 = fresco.conv2d %5, %w2, %c2 {padding = array<i64: 1, 1>} : (tensor<2x8x4x4xf32>, tensor<8x8x3x3xf32>, tensor<8xf32>) -> tensor<2x8x4x4xf32>
+  %7 = fresco.add %6, %x : (tensor<2x8x4x4xf32>, tensor<2x8x4x4xf32>) -> tensor<2x8x4x4xf32>
+  return %7 : tensor<2x8x4x4xf32>
+}

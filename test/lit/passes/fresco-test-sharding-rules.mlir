@@ -43,8 +43,9 @@ func.func @rules(%x: tensor<2x5x8xf32>, %img: tensor<2x4x8x8xf32>, %c: tensor<2x
   %5 = fresco.rms_norm %x, %g {epsilon = 1.0e-6 : f64} : (tensor<2x5x8xf32>, tensor<8xf32>) -> tensor<2x5x8xf32>
   // expected-remark @below {{sharding rule () -> ([i]) {i=4}}}
   %gg = fresco.param "gg" : tensor<4xf32>
-  // Group norm: statistics over channel groups and every position.
-  // expected-remark @below {{sharding rule ([i, j, k, l], [j], [j]) -> ([i, j, k, l]) {i=2, j=4, k=8, l=8} need_replication={j, k, l}}}
+  // Group norm: statistics over channel groups and every position; the
+  // channels split in whole groups (j, a split divides num_groups).
+  // expected-remark @below {{sharding rule ([i, (j, k), l, m], [(j, k)], [(j, k)]) -> ([i, (j, k), l, m]) {i=2, j=2, k=2, l=8, m=8} need_replication={k, l, m} heads=j}}
   %6 = fresco.group_norm %img, %gg, %gg {num_groups = 2 : i64, epsilon = 1.0e-6 : f64} : (tensor<2x4x8x8xf32>, tensor<4xf32>, tensor<4xf32>) -> tensor<2x4x8x8xf32>
   // expected-remark @below {{sharding rule ([i, j, k], [i, k], [i, k]) -> ([i, j, k]) {i=2, j=5, k=8}}}
   %7 = fresco.modulate %x, %c, %c : (tensor<2x5x8xf32>, tensor<2x8xf32>, tensor<2x8xf32>) -> tensor<2x5x8xf32>

@@ -345,13 +345,17 @@ FailureOr<bool> Padder::visitPaddedRows(Operation *op,
     auto out = cast<RankedTensorType>(c.getType());
     // Only a convolution whose output rows are its input rows / stride
     // keeps the padding at the bottom (and its halo split).
-    if (out.getDimSize(2) * stride != realDims[2] || rows % stride != 0 ||
-        t.getDimSize(2) % stride != 0)
+    if (out.getDimSize(2) * stride != realDims[2] || rows % stride != 0)
       return op->emitError("fresco-pad-uneven padded the rows of this "
                            "convolution's input (")
              << rows << " real of " << t.getDimSize(2)
              << "), but its output rows are not its input rows / stride "
              << stride << "; only such a convolution can take padded rows";
+    if (t.getDimSize(2) % stride != 0)
+      return op->emitError("fresco-pad-uneven padded this convolution's ")
+             << rows << " input rows to " << t.getDimSize(2)
+             << ", which its stride " << stride
+             << " does not divide (the levels do not halve exactly)";
     c.setValidRowsAttr(OpBuilder(op).getI64IntegerAttr(rows));
     SmallVector<int64_t> shape(out.getShape());
     real[r] = shape;
@@ -410,8 +414,7 @@ LogicalResult Padder::carryRuns(Operation *op, const ShardingRule &rule) {
 LogicalResult Padder::visit(Operation *op, const ShardingRule &rule) {
   if (FailureOr<bool> done = visitJoined(op); failed(done) || *done)
     return failure(failed(done));
-  if (FailureOr<bool> done = visitPaddedRows(op, rule);
-      failed(done) || *done)
+  if (FailureOr<bool> done = visitPaddedRows(op, rule); failed(done) || *done)
     return failure(failed(done));
   // 1. The padded size of each factor, from the padded operands; padding
   // that the op cannot take is sliced off its operand, and we look again.
@@ -595,7 +598,10 @@ std::optional<int64_t> rowsToPad(func::FuncOp fn, BlockArgument image,
   });
   if (divide || fewest <= 0 || H % fewest != 0)
     return std::nullopt; // even, or no halving to pad for: the split says
-  return roundUp(H, degree * (H / fewest));
+  int64_t rows = roundUp(H, degree * (H / fewest));
+  if (rows == H)
+    return std::nullopt; // levels that do not halve exactly: the split says
+  return rows;
 }
 
 /// An argument marked as a sequence along the rows of a [B, C, H, W] image

@@ -190,7 +190,8 @@ LogicalResult ShardingPropagation::statsGroupNorm(GroupNormOp n) {
   }
   SmallVector<int16_t> axes;
   // (Every rank's block has the local type's positions: the runtime
-  // combines the blocks' statistics as equal counts.)
+  // combines the blocks' statistics as equal counts, or by their real rows
+  // under valid_rows.)
   for (const auto &a : llvm::drop_begin(split, 2))
     axes.append(a.begin(), a.end());
   llvm::sort(axes);

@@ -40,9 +40,23 @@ struct Seeds {
 /// each value used once between the convolutions (diffusers'
 /// ResnetBlock2D; the time embedding a [B, C, 1, 1] per-sample value). A
 /// residual sum normalised before a convolution is no such block.
-SmallVector<std::pair<Conv2dOp, GroupNormOp>>
-resnetFirstConvs(func::FuncOp fn) {
-  SmallVector<std::pair<Conv2dOp, GroupNormOp>> out;
+struct ResnetBlock {
+  Conv2dOp conv1;
+  GroupNormOp norm;
+  LinearOp temb; // its time embedding's projection, if one is added
+};
+
+/// The time embedding projection whose [B, C] result, reshaped, is `v`.
+LinearOp timeProjection(Value v) {
+  auto r = v.getDefiningOp<ReshapeOp>();
+  if (!r || !v.hasOneUse() || !r.getInput().hasOneUse())
+    return LinearOp();
+  auto l = r.getInput().getDefiningOp<LinearOp>();
+  return l && isParamLinear(l) ? l : LinearOp();
+}
+
+SmallVector<ResnetBlock> resnetFirstConvs(func::FuncOp fn) {
+  SmallVector<ResnetBlock> out;
   auto single = [](Value v) -> Operation * {
     return v.hasOneUse() ? *v.getUsers().begin() : nullptr;
   };
@@ -52,23 +66,27 @@ resnetFirstConvs(func::FuncOp fn) {
         !isa_and_present<Conv2dOp>(single(act->getResult(0))))
       return;
     Value h = n.getInput();
+    LinearOp temb;
     if (auto add = h.getDefiningOp<AddOp>(); add && h.hasOneUse()) {
       // The time embedding's [B, C, 1, 1] added to conv1's result.
       auto perSample = [](Value v) {
         auto t = cast<RankedTensorType>(v.getType());
         return t.getRank() == 4 && t.getDimSize(2) == 1 && t.getDimSize(3) == 1;
       };
-      if (perSample(add.getRhs()))
+      if (perSample(add.getRhs())) {
         h = add.getLhs();
-      else if (perSample(add.getLhs()))
+        temb = timeProjection(add.getRhs());
+      } else if (perSample(add.getLhs())) {
         h = add.getRhs();
+        temb = timeProjection(add.getLhs());
+      }
     }
     auto conv1 = h.getDefiningOp<Conv2dOp>();
     if (!conv1 || !h.hasOneUse() || !conv1.getWeight().getDefiningOp<ParamOp>())
       return;
     auto pre = conv1.getInput().getDefiningOp<SiluOp>();
     if (pre && pre.getInput().getDefiningOp<GroupNormOp>())
-      out.push_back({conv1, n});
+      out.push_back({conv1, n, temb});
   });
   return out;
 }
@@ -127,16 +145,22 @@ LogicalResult partition(func::FuncOp fn, int16_t axis, int64_t parts,
   }
   // A ResNet splits whole groups of its norm's channels on each rank;
   // one that cannot is left whole (the attentions still split).
-  for (auto [conv1, norm] : resnetFirstConvs(fn))
-    if (conv1.getWeight().getType().getDimSize(0) % parts == 0 &&
-        norm.getNumGroups() % parts == 0)
-      seeds.convs.push_back(conv1);
+  // Its time embedding's projection splits with conv1's channels (each
+  // rank adds its own), rather than being computed whole and sliced.
+  for (ResnetBlock r : resnetFirstConvs(fn))
+    if (r.conv1.getWeight().getType().getDimSize(0) % parts == 0 &&
+        r.norm.getNumGroups() % parts == 0) {
+      seeds.convs.push_back(r.conv1);
+      if (r.temb)
+        seeds.rows.push_back(r.temb);
+    }
   any = !attentions.empty() || !fc1s.empty() || !seeds.convs.empty();
   // Big per-sample layers: memory says split, traffic says it is cheap.
   fn.walk([&](LinearOp l) {
     auto w = l.getWeight().getType();
     if (cast<RankedTensorType>(l.getInput().getType()).getRank() != 2 ||
-        !isParamLinear(l) || w.getNumElements() * 4 < minSplitBytes)
+        !isParamLinear(l) || w.getNumElements() * 4 < minSplitBytes ||
+        llvm::is_contained(seeds.rows, l)) // a ResNet's time projection
       return;
     any = true;
     if (w.getDimSize(0) % parts == 0) // else replicated: the split is uneven

@@ -109,41 +109,13 @@ TEST(Plan, AllToAllPacksBlocks) {
 // sends down (its last block row, which the peer echoes back into its
 // bottom halo) and only receives from below (it has no member above: its
 // top halo stays as it was). On the three memory paths, with the result in
-// its own storage and in the operand's.
-TEST(Plan, HaloPacksSlabsOnEveryMemoryPath) {
-  for (bool shared : {false, true})
-    for (const char *name : kMemoryPaths) {
-      SCOPED_TRACE(std::string(name) + (shared ? " shared" : ""));
-      PlanSpec spec = haloSpec(1, 1); // x [1, 2, 5, 3] along dimension 2
-      if (shared)
-        spec.values[1].offset = 0;
-      LoadedPlan p = LoadedPlan::fromBytes(spec.build(), "halo.fplan");
-      MirrorComm comm;
-      HostTensor x{DType::F32, {1, 2, 5, 3}, std::vector<uint8_t>(4 * 30)};
-      for (int i = 0; i < 30; ++i) // halo rows (0 and 4) hold -1
-        x.as<float>()[i] =
-            (i / 3) % 5 == 0 || (i / 3) % 5 == 4 ? -1.0f : float(i);
-      std::vector<HostTensor> out = runOnPath(p, name, comm, {x});
-      ASSERT_EQ(out.size(), 1u);
-      for (int c = 0; c < 2; ++c)
-        for (int row = 0; row < 5; ++row)
-          for (int w = 0; w < 3; ++w) {
-            // The bottom halo (row 4) holds the last block row (row 3).
-            const int from = row == 4 ? 3 : row;
-            EXPECT_EQ(out[0].as<float>()[(c * 5 + row) * 3 + w],
-                      x.as<float>()[(c * 5 + from) * 3 + w])
-                << "channel " << c << " row " << row << " column " << w;
-          }
-    }
-}
-
-// valid_rows: the Halo of member 0 of 2 above, whose rows of global index
-// valid_rows or later (buffer row j is global row j - 1) are zeroed after
-// the exchange, its bottom halo (the echoed row) among them; its top halo
-// (global row -1) keeps what the operand had. valid_rows past the rows the
-// buffer covers zeroes nothing.
-TEST(Plan, HaloZeroesRowsPastValidRowsOnEveryMemoryPath) {
-  for (int64_t valid : {1, 2, 3, 9})
+// its own storage and in the operand's. With valid_rows (version 18) the
+// rows of global index valid_rows or later (buffer row j is global row
+// j - 1) are then zeroed, the echoed bottom halo among them; the top halo
+// (global row -1) keeps what the operand had; valid_rows at the whole
+// tensor's rows (2 blocks of 3) zeroes nothing, 0 means none is padding.
+TEST(Plan, HaloPacksSlabsAndZeroesPaddingOnEveryMemoryPath) {
+  for (int64_t valid : {0, 1, 2, 3, 6})
     for (bool shared : {false, true})
       for (const char *name : kMemoryPaths) {
         SCOPED_TRACE(std::string(name) + (shared ? " shared" : "") +
@@ -155,7 +127,7 @@ TEST(Plan, HaloZeroesRowsPastValidRowsOnEveryMemoryPath) {
         LoadedPlan p = LoadedPlan::fromBytes(spec.build(), "halo.fplan");
         MirrorComm comm;
         HostTensor x{DType::F32, {1, 2, 5, 3}, std::vector<uint8_t>(4 * 30)};
-        for (int i = 0; i < 30; ++i)
+        for (int i = 0; i < 30; ++i) // halo rows (0 and 4) hold -1
           x.as<float>()[i] =
               (i / 3) % 5 == 0 || (i / 3) % 5 == 4 ? -1.0f : float(i + 1);
         std::vector<HostTensor> out = runOnPath(p, name, comm, {x});
@@ -163,8 +135,9 @@ TEST(Plan, HaloZeroesRowsPastValidRowsOnEveryMemoryPath) {
         for (int c = 0; c < 2; ++c)
           for (int row = 0; row < 5; ++row)
             for (int w = 0; w < 3; ++w) {
+              // The bottom halo (row 4) holds the last block row (row 3).
               const int from = row == 4 ? 3 : row;
-              const float want = row - 1 >= valid
+              const float want = valid > 0 && row - 1 >= valid
                                      ? 0.0f
                                      : x.as<float>()[(c * 5 + from) * 3 + w];
               EXPECT_EQ(out[0].as<float>()[(c * 5 + row) * 3 + w], want)

@@ -666,6 +666,18 @@ const Case kCases[] = {
        s.instrs[0].validRows = -1;
      },
      "(Halo): valid_rows must not be negative, got -1"},
+    {"halo_valid_rows_beyond_blocks",
+     [](PlanSpec &s) {
+       s = haloSpec(1, 1); // 2 members' blocks of 3 rows
+       s.instrs[0].validRows = 7;
+     },
+     "(Halo): valid_rows 7 exceeds the 6 rows of the 2 members' blocks"},
+    {"group_norm_valid_rows_beyond_bands",
+     [](PlanSpec &s) {
+       s = groupNormSpec({}); // one band of 2 rows
+       s.instrs[0].validRows = 3;
+     },
+     "(GroupNorm): valid_rows 3 exceeds the 2 rows of 1 band(s) of 2"},
     {"all_to_all_attrs",
      [](PlanSpec &s) {
        s = allToAllSpec();

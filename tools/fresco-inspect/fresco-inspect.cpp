@@ -77,7 +77,7 @@ struct RankSummary {
   int rank = 0;
   std::map<std::string, size_t> instructions;        // function -> count
   std::map<std::string, size_t> linears, fp8Linears; // function -> count
-  std::map<std::string, int> microbatches; // function -> M, where cut
+  std::map<std::string, int> microbatches;           // function -> M, where cut
   uint64_t weightBytes = 0, arenaBytes = 0, fp8Bytes = 0, releasedBytes = 0;
   // patch=P: what the StaleGathers keep between runs, P + 1 blocks each.
   uint64_t staleStateBytes = 0;

@@ -307,9 +307,9 @@ LogicalResult FunctionEmitter::emitOp(Operation &op) {
                    << dim << "; padded rows are dimension 2";
           valid = v.getInt();
         }
-        auto a = fp::CreateCollectiveAttrs(fbb, fbb.CreateVector(*group), dim,
-                                           0, 0, 0, 0, false, sizes[0],
-                                           sizes[1], valid);
+        auto a =
+            fp::CreateCollectiveAttrs(fbb, fbb.CreateVector(*group), dim, 0, 0,
+                                      0, 0, false, sizes[0], sizes[1], valid);
         addInstr(OpCode::Halo, op, fp::OpAttrs::CollectiveAttrs, a.Union());
         return success();
       })

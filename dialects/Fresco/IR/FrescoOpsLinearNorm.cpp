@@ -213,8 +213,10 @@ LogicalResult GroupNormOp::inferReturnTypes(MLIRContext *,
   // (Under stats_axes the input is a band: valid_rows counts the whole's.)
   if (std::optional<uint64_t> valid = adaptor.getValidRows()) {
     if (x->getRank() != 4)
-      return opError(loc, "group_norm", "valid_rows needs an [N, C, H, W] "
-                     "input, got ", shapeStr(x->getShape()));
+      return opError(loc, "group_norm",
+                     "valid_rows needs an [N, C, H, W] "
+                     "input, got ",
+                     shapeStr(x->getShape()));
     if (!adaptor.getStatsAxes() && int64_t(*valid) > x->getDimSize(2))
       return opError(loc, "group_norm", "valid_rows ", *valid,
                      " exceeds the input's ", x->getDimSize(2), " rows");

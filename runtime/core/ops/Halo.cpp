@@ -55,6 +55,12 @@ void verifyHalo(const OpCheck &c) {
   c.need(n >= std::max(lo, hi), "the block along dimension ", dim, " has ", n,
          " rows (", x.shape[dim], " less halos of ", lo, " and ", hi,
          "), fewer than the halo rows its neighbours take from it");
+  // (The members' blocks make the whole tensor: more real rows than it has
+  // is no padding the compiler wrote.)
+  const int64_t whole = n * int64_t(a->members()->size());
+  c.need(a->valid_rows() <= whole, "valid_rows ", a->valid_rows(),
+         " exceeds the ", whole, " rows of the ", a->members()->size(),
+         " members' blocks");
 }
 
 Step bindHalo(OpBind &bind) {

@@ -80,6 +80,13 @@ void verifyGroupNorm(const OpCheck &c) {
          ") needs an input [N, C, H, W] whose rows "
          "are padded, got rank ",
          x.shape.size());
+  if (valid > 0) { // the bands make the whole tensor
+    auto *m = c.attrs<plan::GroupNormAttrs>()->stats_members();
+    const int64_t bands = m ? int64_t(m->size()) : 1,
+                  whole = bands * x.shape[2];
+    c.need(valid <= whole, "valid_rows ", valid, " exceeds the ", whole,
+           " rows of ", bands, " band(s) of ", x.shape[2]);
+  }
 }
 
 namespace {

@@ -60,3 +60,4 @@ func.func @unet(%x: tensor<2x4x8x6xf32>) -> tensor<2x4x8x6xf32> attributes {fres
   %7 = fresco.conv2d %6, %wo {padding = array<i64: 1, 1>} : (tensor<2x16x8x6xf32>, tensor<4x16x3x3xf32>) -> tensor<2x4x8x6xf32>
   return %7 : tensor<2x4x8x6xf32>
 }
+

@@ -133,8 +133,8 @@ func.func @shared_projection(%x: tensor<2x5x8xf32>) -> tensor<2x5x8xf32> {
 // -----
 
 // A UNet's ResNet block: conv1 splits its output channels (weight and bias
-// by rows), the time embedding is added to each rank's channels (a local
-// slice), the group norm normalises each rank's whole groups (4 of 8 ->
+// by rows), the time embedding's projection likewise (each rank adds its
+// channels' share; no slice of a whole projection), the group norm normalises each rank's whole groups (4 of 8 ->
 // 2 a rank, with its slice of the affine), conv2 contracts the channels
 // (weight by columns, partial sums) and its bias moves after the
 // reduction, broadcast as [O, 1, 1]. The first norm, on the replicated
@@ -144,7 +144,9 @@ func.func @shared_projection(%x: tensor<2x5x8xf32>) -> tensor<2x5x8xf32> {
 // CHECK: fresco.param "conv1.weight" {fresco.sharding = #fresco.sharding<[{0}, {}, {}, {}]>} : tensor<4x8x3x3xf32>
 // CHECK: fresco.param "conv1.bias" {fresco.sharding = #fresco.sharding<[{0}]>} : tensor<4xf32>
 // CHECK: fresco.conv2d {{.*}} -> tensor<2x4x4x4xf32>
-// CHECK: shard.all_slice {{.*}} slice_axis = 1 : tensor<2x8x1x1xf32> -> tensor<2x4x1x1xf32>
+// CHECK: fresco.param "time_emb_proj.weight" {fresco.sharding = #fresco.sharding<[{0}, {}]>} : tensor<4x16xf32>
+// CHECK: fresco.reshape {{.*}} : tensor<2x4xf32> -> tensor<2x4x1x1xf32>
+// CHECK-NOT: shard.all_slice
 // CHECK: %[[N:.*]] = fresco.group_norm {{.*}}num_groups = 2 : i64} : (tensor<2x4x4x4xf32>, tensor<4xf32>, tensor<4xf32>) -> tensor<2x4x4x4xf32>
 // CHECK: fresco.param "conv2.weight" {fresco.sharding = #fresco.sharding<[{}, {0}, {}, {}]>} : tensor<8x4x3x3xf32>
 // CHECK: %[[C2:.*]] = fresco.conv2d {{.*}}fresco.sharding = #fresco.sharding<[{}, {}, {}, {}], partial = {0}>{{.*}} -> tensor<2x8x4x4xf32>

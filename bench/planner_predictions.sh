@@ -51,8 +51,8 @@ for topo in h100-sxm-8 h100-pcie-8; do
 done
 # Stable Diffusion 1.5 (512 px, 50 steps), SDXL base (1024 px, 50 steps) and
 # SD3.5 large (1024 px, 28 steps): the whole pipelines with true CFG, one
-# image, bf16, on H100 SXM.
-for n in 1 2 4 8; do
+# image, bf16, on H100 SXM (3 and 6 GPUs: the degrees that pad).
+for n in 1 2 3 4 6 8; do
   best "sd15 512px bf16 h100-sxm-8 $n" "$root/models/unet/pipelines/sd15" \
     --batch 1 --dtype bf16 --ranks "$n" --parallel auto --topology h100-sxm-8 --steps 50
   best "sdxl-base 1024px bf16 h100-sxm-8 $n" "$root/models/unet/pipelines/sdxl-base" \

@@ -223,6 +223,31 @@ constexpr double kMargin = 0.02;
 /// parameter bytes than the byte balance's largest stage.
 constexpr double kMicrobatchMemorySlack = 0.10;
 
+/// The latest position among `op`'s operands: a parameter's in `params`,
+/// another defined value's as `valueAt` gives it (nullopt: not counted);
+/// `floor` when none counts. A parameter missing from `params` is an error.
+FailureOr<int64_t>
+latestOperand(Operation *op, const llvm::DenseMap<ParamKey, int64_t> &params,
+              int64_t floor,
+              function_ref<std::optional<int64_t>(Operation *)> valueAt) {
+  int64_t at = floor;
+  for (Value v : op->getOperands()) {
+    Operation *d = v.getDefiningOp();
+    if (!d)
+      continue;
+    if (auto p = dyn_cast<ParamOp>(d)) {
+      auto it = params.find(keyOf(p));
+      if (it == params.end())
+        return p.emitError("fresco-pipeline-parallel: a parameter the "
+                           "warm-up function does not read");
+      at = std::max(at, it->second);
+    } else if (std::optional<int64_t> s = valueAt(d)) {
+      at = std::max(at, *s);
+    }
+  }
+  return at;
+}
+
 /// What the cut weighs, over the twin's parameters in the order of their
 /// first reads: an op of the patched functions runs on the stage of the
 /// latest parameter it depends on (stagesByDataflow), so its time counts
@@ -258,23 +283,15 @@ FailureOr<CutCosts> cutCosts(const llvm::DenseMap<ParamKey, int64_t> &index,
     for (Operation &op : block.without_terminator()) {
       if (op.getNumOperands() == 0)
         continue;
-      int64_t at = -1;
-      for (Value v : op.getOperands()) {
-        Operation *d = v.getDefiningOp();
-        if (!d)
-          continue;
-        if (auto p = dyn_cast<ParamOp>(d)) {
-          auto it = index.find(keyOf(p));
-          if (it == index.end())
-            return p.emitError("fresco-pipeline-parallel: a parameter the "
-                               "warm-up function does not read");
-          at = std::max(at, it->second);
-        } else if (auto it = latest.find(d); it != latest.end()) {
-          at = std::max(at, it->second);
-        }
-      }
-      latest[&op] = at;
-      work[at + 1] += secondsOf(&op, floatBytes);
+      FailureOr<int64_t> at = latestOperand(&op, index, -1, [&](Operation *d) {
+        auto it = latest.find(d);
+        return it == latest.end() ? std::nullopt
+                                  : std::optional<int64_t>(it->second);
+      });
+      if (failed(at))
+        return failure();
+      latest[&op] = *at;
+      work[*at + 1] += secondsOf(&op, floatBytes);
     }
     // A value defined at `at` and read up to `last` crosses the
     // boundaries before at + 1 .. last.
@@ -417,22 +434,12 @@ stagesByDataflow(func::FuncOp fn,
   for (Operation &op : fn.getBody().front().without_terminator()) {
     if (repeated(&op))
       continue;
-    int64_t s = 0;
-    for (Value v : op.getOperands()) {
-      Operation *d = v.getDefiningOp();
-      if (!d)
-        continue;
-      if (auto p = dyn_cast<ParamOp>(d)) {
-        auto it = params.find(keyOf(p));
-        if (it == params.end())
-          return p.emitError("fresco-pipeline-parallel: a parameter the "
-                             "warm-up function does not read");
-        s = std::max(s, it->second);
-      } else if (!repeated(d)) {
-        s = std::max(s, stageOf(d));
-      }
-    }
-    op.setAttr(kStage, StageAttr::get(b.getContext(), s));
+    FailureOr<int64_t> s = latestOperand(&op, params, 0, [](Operation *d) {
+      return repeated(d) ? std::nullopt : std::optional<int64_t>(stageOf(d));
+    });
+    if (failed(s))
+      return failure();
+    op.setAttr(kStage, StageAttr::get(b.getContext(), *s));
   }
   return success();
 }

@@ -729,8 +729,13 @@ LogicalResult padFunction(func::FuncOp fn, int64_t tp, int64_t ulysses,
       int64_t n = cast<RankedTensorType>(tokens->getType()).getDimSize(1);
       padder.padTokens(*tokens, 1, roundUp(n, degree));
     } else if (BlockArgument image = unetImage(fn)) {
-      if (std::optional<int64_t> rows = rowsToPad(fn, image, degree))
+      if (std::optional<int64_t> rows = rowsToPad(fn, image, degree)) {
         padder.padTokens(image, 2, *rows);
+        // For the compile summary: what the split costs in padding.
+        int64_t real = cast<RankedTensorType>(image.getType()).getDimSize(2);
+        fn->setAttr(FrescoDialect::kPaddedRowsAttrName,
+                    DenseI64ArrayAttr::get(fn.getContext(), {real, *rows}));
+      }
     }
   }
   return padder.propagate();

@@ -320,6 +320,11 @@ static std::string summarize(ModuleOp module) {
          << " MiB)";
     if (uint64_t m = attr(FrescoDialect::kMicrobatchesAttrName))
       errs << ", " << m << " micro-batches through the stages";
+    if (auto rows = fn->getAttrOfType<mlir::DenseI64ArrayAttr>(
+            FrescoDialect::kPaddedRowsAttrName);
+        rows && rows.size() == 2)
+      errs << ", latent rows padded from " << rows[0] << " to " << rows[1]
+           << " to split evenly";
     errs << "\n";
   }
   return text;

@@ -291,6 +291,15 @@ LogicalResult FrescoDialect::verifyOperationAttribute(Operation *op,
                              << "' must be an i64 of at least 2 on a function";
     return success();
   }
+  if (name == kPaddedRowsAttrName) {
+    auto rows = dyn_cast<DenseI64ArrayAttr>(attr.getValue());
+    if (!isa<FunctionOpInterface>(op) || !rows || rows.size() != 2 ||
+        rows[0] <= 0 || rows[1] <= rows[0])
+      return op->emitError() << "'" << name
+                             << "' must be array<i64: real, padded> with "
+                                "0 < real < padded on a function";
+    return success();
+  }
   if (name == kPipelineAxisAttrName) {
     auto axis = dyn_cast<IntegerAttr>(attr.getValue());
     if (!axis || !axis.getType().isInteger(16) || axis.getInt() < 0)

@@ -43,6 +43,10 @@ def Fresco_Dialect : Dialect {
     /// (fresco-pipefusion, `--microbatches`): their count.
     static constexpr ::llvm::StringLiteral kMicrobatchesAttrName =
         "fresco.microbatches";
+    /// array<i64: real, padded> on a UNet whose latent rows
+    /// fresco-pad-uneven padded at the bottom for a sequence split.
+    static constexpr ::llvm::StringLiteral kPaddedRowsAttrName =
+        "fresco.padded_rows";
     /// i64 on a function argument: the dimension holding the tokens of a
     /// sequence that a sequence split (ulysses, ring) cuts (Flux's packed
     /// latents, text tokens and their position ids).

@@ -409,3 +409,10 @@ func.func @valid_rows_not_positive(%x: tensor<2x5x8xf32>) -> tensor<2x8x8xf32> {
   %0 = fresco.pad %x {axis = 1 : i64, start = 0 : i64, size = 8 : i64, fresco.valid_rows = 0 : i64} : (tensor<2x5x8xf32>) -> tensor<2x8x8xf32>
   return %0 : tensor<2x8x8xf32>
 }
+
+// -----
+
+// expected-error @+1 {{'fresco.padded_rows' must be array<i64: real, padded> with 0 < real < padded on a function}}
+func.func @padded_rows_not_growing(%x: tensor<2x4xf32>) -> tensor<2x4xf32> attributes {fresco.padded_rows = array<i64: 8, 8>} {
+  return %x : tensor<2x4xf32>
+}

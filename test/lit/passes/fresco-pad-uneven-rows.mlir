@@ -9,6 +9,7 @@
 // padding rows read as zeros), group norms leave them out of their
 // statistics, attention masks the padded tokens, the return slices them
 // off; a 1x1 convolution and the upsampler carry the padding as it is.
+// PAD: func.func @unet{{.*}}fresco.padded_rows = array<i64: 8, 12>
 // PAD: %[[P:.*]] = fresco.pad %arg0 {axis = 2 : i64, fresco.sequence_seed, size = 12 : i64, start = 0 : i64} : (tensor<2x4x8x6xf32>) -> tensor<2x4x12x6xf32>
 // PAD: %[[C:.*]] = fresco.conv2d %[[P]], {{.*}}valid_rows = 8 : i64} : {{.*}} -> tensor<2x8x12x6xf32>
 // PAD: fresco.group_norm %[[C]], {{.*}}valid_rows = 8 : i64} : {{.*}} -> tensor<2x8x12x6xf32>
@@ -36,6 +37,7 @@
 // ulysses=2 divides both levels: nothing is padded.
 // EVEN-NOT: fresco.pad
 // EVEN-NOT: valid_rows
+// EVEN-NOT: padded_rows
 func.func @unet(%x: tensor<2x4x8x6xf32>) -> tensor<2x4x8x6xf32> attributes {fresco.component = "unet"} {
   %w0 = fresco.param "conv_in.weight" : tensor<8x4x3x3xf32>
   %b0 = fresco.param "conv_in.bias" : tensor<8xf32>

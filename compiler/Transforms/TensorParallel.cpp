@@ -30,16 +30,13 @@ namespace {
 
 /// Which layers open a block: the policy, checked before anything moves.
 struct Seeds {
-  SmallVector<LinearOp> rows;      // weight split by rows (output features)
+  // Linears and convolutions whose weight splits by rows (output features
+  // or channels).
+  SmallVector<Operation *> rows;
   SmallVector<LinearOp> perSample; // likewise, result gathered at once
-  SmallVector<Conv2dOp> convs;     // weight split by output channels
 };
 
-/// The convolutions that open a ResNet block: conv1 in
-/// conv2(silu(group_norm(conv1(silu(group_norm(x))) [+ time embedding]))),
-/// each value used once between the convolutions (diffusers'
-/// ResnetBlock2D; the time embedding a [B, C, 1, 1] per-sample value). A
-/// residual sum normalised before a convolution is no such block.
+/// A ResNet block's ops that tensor parallelism splits.
 struct ResnetBlock {
   Conv2dOp conv1;
   GroupNormOp norm;
@@ -55,6 +52,11 @@ LinearOp timeProjection(Value v) {
   return l && isParamLinear(l) ? l : LinearOp();
 }
 
+/// The convolutions that open a ResNet block: conv1 in
+/// conv2(silu(group_norm(conv1(silu(group_norm(x))) [+ time embedding]))),
+/// each value used once between the convolutions (diffusers'
+/// ResnetBlock2D; the time embedding a [B, C, 1, 1] per-sample value). A
+/// residual sum normalised before a convolution is no such block.
 SmallVector<ResnetBlock> resnetFirstConvs(func::FuncOp fn) {
   SmallVector<ResnetBlock> out;
   auto single = [](Value v) -> Operation * {
@@ -107,7 +109,8 @@ LogicalResult checkAttention(AttentionOp a, int64_t parts, Seeds &seeds) {
            << " (tensor parallelism splits whole heads)";
   // The output projection then contracts the heads (the rules make it
   // row-parallel, wherever it is).
-  seeds.rows.append(qkv);
+  for (LinearOp l : qkv)
+    seeds.rows.push_back(l);
   return success();
 }
 
@@ -147,20 +150,23 @@ LogicalResult partition(func::FuncOp fn, int16_t axis, int64_t parts,
   // one that cannot is left whole (the attentions still split).
   // Its time embedding's projection splits with conv1's channels (each
   // rank adds its own), rather than being computed whole and sliced.
+  bool resnets = false;
   for (ResnetBlock r : resnetFirstConvs(fn))
     if (r.conv1.getWeight().getType().getDimSize(0) % parts == 0 &&
         r.norm.getNumGroups() % parts == 0) {
-      seeds.convs.push_back(r.conv1);
+      resnets = true;
+      seeds.rows.push_back(r.conv1);
       if (r.temb)
         seeds.rows.push_back(r.temb);
     }
-  any = !attentions.empty() || !fc1s.empty() || !seeds.convs.empty();
+  any = !attentions.empty() || !fc1s.empty() || resnets;
   // Big per-sample layers: memory says split, traffic says it is cheap.
   fn.walk([&](LinearOp l) {
     auto w = l.getWeight().getType();
     if (cast<RankedTensorType>(l.getInput().getType()).getRank() != 2 ||
         !isParamLinear(l) || w.getNumElements() * 4 < minSplitBytes ||
-        llvm::is_contained(seeds.rows, l)) // a ResNet's time projection
+        llvm::is_contained(seeds.rows,
+                           l.getOperation())) // a ResNet's time projection
       return;
     any = true;
     if (w.getDimSize(0) % parts == 0) // else replicated: the split is uneven
@@ -171,10 +177,8 @@ LogicalResult partition(func::FuncOp fn, int16_t axis, int64_t parts,
                         "large per-sample layer to split in '")
            << fn.getSymName() << "'";
 
-  for (LinearOp l : seeds.rows)
-    seedWeightRows(l, axis);
-  for (Conv2dOp c : seeds.convs)
-    seedWeightRows(c, axis);
+  for (Operation *op : seeds.rows)
+    seedWeightRows(op, axis);
   // Gathered right away: the users (the six adaLN chunks) need all of it.
   for (LinearOp l : seeds.perSample) {
     seedWeightRows(l, axis);

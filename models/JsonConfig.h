@@ -56,6 +56,20 @@ inline llvm::Error readBool(const llvm::json::Object &config,
   return llvm::Error::success();
 }
 
+/// Reads string `key` into `dst` when present: a value of another type
+/// must not fall back to the default silently.
+inline llvm::Error readString(const llvm::json::Object &config,
+                              llvm::StringRef key,
+                              std::optional<llvm::StringRef> &dst) {
+  const llvm::json::Value *v = config.get(key);
+  if (!v)
+    return llvm::Error::success();
+  dst = v->getAsString();
+  if (!dst)
+    return configError("config key '" + key + "' must be a string");
+  return llvm::Error::success();
+}
+
 /// Reads positive number `key` into `dst` when present.
 inline llvm::Error readPositive(const llvm::json::Object &config,
                                 llvm::StringRef key, double &dst) {

@@ -86,8 +86,9 @@ Error buildComponentFromConfig(mlir::ModuleOp module, StringRef configText,
   const json::Object *obj = parsed->getAsObject();
   if (!obj)
     return makeError("config.json must hold a JSON object");
-  if (options.batch < 1)
-    return makeError("batch must be at least 1");
+  if (options.batch < 1 || options.batch > kMaxBatch)
+    return makeError("batch must be in 1.." + Twine(kMaxBatch) + ", got " +
+                     Twine(options.batch));
   const bool textModel =
       CLIPTextConfig::matches(*obj) || T5Config::matches(*obj);
   const bool vaeEncoder = options.vaeEncoder && VAEConfig::matches(*obj);

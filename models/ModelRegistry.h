@@ -3,12 +3,18 @@
 #define FRESCO_MODELS_MODELREGISTRY_H
 
 #include "mlir/IR/BuiltinOps.h"
-#include "llvm/Support/JSON.h"
 #include "llvm/Support/Error.h"
+#include "llvm/Support/JSON.h"
 
 namespace fresco::models {
 
+/// The largest batch a model or pipeline is built for: far above any run,
+/// and small enough that a pipeline's doubled batch times the largest
+/// activation a config may have (SizeEstimate) stays far below 2^63.
+inline constexpr int64_t kMaxBatch = int64_t(1) << 16;
+
 struct BuildOptions {
+  /// 1..kMaxBatch.
   int64_t batch = 1;
   /// Latent height/width for a VAE decoder; 0: derive it from the VAE's
   /// sample_size.

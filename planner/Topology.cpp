@@ -49,7 +49,12 @@ Topology parseTopology(const std::string &text, const std::string &file) {
   t.name = j.string("name");
   t.nodes = int(j.count("nodes", 1, 4096));
   t.ranksPerNode = int(j.count("ranks_per_node", 1, 4096));
-  t.memoryBytes = uint64_t(j.positive("memory_per_rank_GiB") * 1073741824.0);
+  // Bounded so that the bytes convert exactly (1e300 GiB became 0 bytes).
+  const double memoryGiB = j.positive("memory_per_rank_GiB");
+  check(memoryGiB <= double(1 << 24), "topology ", file,
+        ": 'memory_per_rank_GiB' must be at most 16777216 (16 PiB), got ",
+        memoryGiB);
+  t.memoryBytes = uint64_t(memoryGiB * 1073741824.0);
   t.memoryBandwidth = j.positive("memory_bandwidth_GBps") * 1e9;
   t.computeEfficiency = j.fraction("compute_efficiency", 1.0);
   t.launchOverhead = j.nonNegative("kernel_launch_us", 0) * 1e-6;

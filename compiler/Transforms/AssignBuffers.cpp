@@ -238,6 +238,14 @@ struct AssignBuffersPass : impl::AssignBuffersBase<AssignBuffersPass> {
     ::fresco::MemoryPlan plan = ::fresco::planMemory(
         std::vector<::fresco::BufferRequest>(requests.begin(), requests.end()),
         alignment);
+    // Each value fits, but the live ones together may not: the runtime's
+    // loader refused the plan, reported as a compiler bug.
+    if (plan.arenaBytes > uint64_t(::fresco::kMaxPlanBytes)) {
+      fn.emitError("'") << fn.getSymName() << "' needs an arena of "
+                        << plan.arenaBytes
+                        << " bytes, more than the 2^46 bytes a plan may hold";
+      return signalPassFailure();
+    }
     auto offsetAttr = [&](Value v) {
       return b.getI64IntegerAttr(plan.offsets[bufferOf[root[v]]] +
                                  delta.lookup(v));

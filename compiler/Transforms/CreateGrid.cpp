@@ -46,6 +46,15 @@ struct CreateGridPass : impl::CreateGridBase<CreateGridPass> {
             << "'";
         return signalPassFailure();
       }
+      // fresco-compile's and fresco-run's --ranks limit; also keeps the
+      // product exact (a degree of 2^63 - 1 hung placement).
+      constexpr int64_t kMaxGridRanks = 4096;
+      if (degree > kMaxGridRanks / product) {
+        module.emitError("the parallel degrees '")
+            << parallel << "' multiply to more than " << kMaxGridRanks
+            << " ranks";
+        return signalPassFailure();
+      }
       if (!seen.insert(key).second) {
         module.emitError("parallel axis '") << key << "' is given twice";
         return signalPassFailure();

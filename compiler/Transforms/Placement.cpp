@@ -44,6 +44,11 @@ struct PlacementPass : impl::PlacementBase<PlacementPass> {
             << name << "' but the module has: " << known;
         return signalPassFailure();
       }
+      if (chosen.count(name)) {
+        module.emitError("--place names '")
+            << name << "' twice: list its ranks once, joined by '+'";
+        return signalPassFailure();
+      }
       SmallVector<StringRef> rankItems;
       list.split(rankItems, '+', -1, /*KeepEmpty=*/false);
       for (StringRef r : rankItems) {
@@ -71,6 +76,16 @@ struct PlacementPass : impl::PlacementBase<PlacementPass> {
     }
     std::optional<GridInfo> grid = getGrid(module);
     int64_t gridSize = grid ? grid->ranks() : 1;
+    // The denoiser spans the grid on as many ranks (placed, or by default
+    // 0..gridSize-1): a grid wider than the plan said only "rank 2 outside
+    // the 2 ranks" later, not why.
+    if (gridSize > ranks) {
+      module.emitError("the parallel degrees make a grid of ")
+          << gridSize << " ranks but the plan has " << int64_t(ranks)
+          << " (--ranks): their product must equal the ranks the denoiser "
+             "is placed on";
+      return signalPassFailure();
+    }
     OpBuilder b(module.getContext());
     for (auto fn : module.getOps<func::FuncOp>()) {
       if (fn.isExternal() || fn.isPrivate())

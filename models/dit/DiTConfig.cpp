@@ -24,8 +24,10 @@ Expected<DiTConfig> DiTConfig::fromJSON(const json::Object &config) {
     return configError("not a DiT transformer config: expected _class_name "
                        "'DiTTransformer2DModel', or 'Transformer2DModel' with "
                        "norm_type 'ada_norm_zero'");
-  if (auto norm = config.getString("norm_type");
-      norm && *norm != "ada_norm_zero")
+  std::optional<StringRef> norm, act;
+  if (Error e = readString(config, "norm_type", norm))
+    return std::move(e);
+  if (norm && *norm != "ada_norm_zero")
     return configError("norm_type '" + *norm +
                        "' is not supported for DiT (only 'ada_norm_zero')");
   if (Error e = readInt(config, "num_attention_heads", c.numAttentionHeads))
@@ -62,7 +64,9 @@ Expected<DiTConfig> DiTConfig::fromJSON(const json::Object &config) {
       return configError("config key 'norm_eps' must be a positive number");
     c.normEps = *d;
   }
-  if (auto act = config.getString("activation_fn")) {
+  if (Error e = readString(config, "activation_fn", act))
+    return std::move(e);
+  if (act) {
     if (*act == "gelu-approximate")
       c.geluTanh = true;
     else if (*act == "gelu")

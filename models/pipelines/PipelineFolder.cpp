@@ -196,8 +196,9 @@ Error buildPipelineFromFolder(mlir::ModuleOp module, StringRef folder,
   Expected<json::Object> index = readJSONObject(indexPath);
   if (!index)
     return index.takeError();
-  if (options.batch < 1)
-    return makeError("batch must be at least 1");
+  if (options.batch < 1 || options.batch > kMaxBatch)
+    return makeError("batch must be in 1.." + Twine(kMaxBatch) + ", got " +
+                     Twine(options.batch));
   PipelineFolder dir(folder);
   auto cls = index->getString("_class_name");
   if (options.vaeEncoder &&

@@ -242,10 +242,11 @@ Expected<UNetConfig> UNetConfig::fromJSON(const json::Object &config) {
     return std::move(e);
   if (Error e = readPositive(config, "norm_eps", c.normEps))
     return std::move(e);
-  if (const json::Value *v = config.get("use_linear_projection"))
-    c.useLinearProjection = v->getAsBoolean().value_or(false);
-  if (const json::Value *v = config.get("flip_sin_to_cos"))
-    c.flipSinToCos = v->getAsBoolean().value_or(true);
+  if (Error e =
+          readBool(config, "use_linear_projection", c.useLinearProjection))
+    return std::move(e);
+  if (Error e = readBool(config, "flip_sin_to_cos", c.flipSinToCos))
+    return std::move(e);
   if (const json::Value *v = config.get("freq_shift")) {
     std::optional<double> d = v->getAsNumber();
     if (!d)

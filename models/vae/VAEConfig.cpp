@@ -60,7 +60,10 @@ Expected<VAEConfig> VAEConfig::fromJSON(const json::Object &config) {
                            e.getAsString().value_or("<not a string>") +
                            "' is not supported (only UpDecoderBlock2D)");
   }
-  if (auto act = config.getString("act_fn"); act && *act != "silu")
+  std::optional<StringRef> act;
+  if (Error e = readString(config, "act_fn", act))
+    return std::move(e);
+  if (act && *act != "silu")
     return configError("act_fn '" + *act +
                        "' is not supported for AutoencoderKL (only 'silu')");
   if (const json::Value *v = config.get("scaling_factor")) {
@@ -88,12 +91,12 @@ Expected<VAEConfig> VAEConfig::fromJSON(const json::Object &config) {
                            e.getAsString().value_or("<not a string>") +
                            "' is not supported (only DownEncoderBlock2D)");
   }
-  if (const json::Value *v = config.get("use_quant_conv"))
-    c.useQuantConv = v->getAsBoolean().value_or(true);
-  if (const json::Value *v = config.get("use_post_quant_conv"))
-    c.usePostQuantConv = v->getAsBoolean().value_or(true);
-  if (const json::Value *v = config.get("mid_block_add_attention"))
-    c.midBlockAddAttention = v->getAsBoolean().value_or(true);
+  for (auto [key, dst] :
+       {std::pair<StringRef, bool *>{"use_quant_conv", &c.useQuantConv},
+        {"use_post_quant_conv", &c.usePostQuantConv},
+        {"mid_block_add_attention", &c.midBlockAddAttention}})
+    if (Error e = readBool(config, key, *dst))
+      return std::move(e);
   for (int64_t ch : c.blockOutChannels)
     if (ch % c.normNumGroups != 0)
       return configError("block_out_channels entry " + Twine(ch) +

@@ -261,6 +261,15 @@ TEST(PlannerFiles, TopologyErrorsNameTheField) {
               parseTopology(badPeak, "t.json");
             }).find("'f32' must be positive"),
             std::string::npos);
+  // Past uint64 bytes it converted to 0 and rejected every layout as not
+  // fitting 0 MiB.
+  std::string hugeMemory = R"({"name": "x", "nodes": 1, "ranks_per_node": 2,
+    "memory_per_rank_GiB": 1e300, "memory_bandwidth_GBps": 1,
+    "peak_TFLOPS": {"f32": 1}, "links": {}})";
+  EXPECT_NE(errorOf([&] {
+              parseTopology(hugeMemory, "t.json");
+            }).find("'memory_per_rank_GiB' must be at most 16777216"),
+            std::string::npos);
   EXPECT_NE(errorOf([] { loadTopology("no-such-preset"); }).find("h100-sxm-8"),
             std::string::npos);
   EXPECT_NE(errorOf([] {

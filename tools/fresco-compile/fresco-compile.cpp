@@ -575,6 +575,12 @@ int main(int argc, char **argv) {
     errs() << "fresco-compile: --batch must be at least 1\n";
     return 2;
   }
+  // A pipeline doubles it for guidance: 2^62 wrapped to a negative shape.
+  if (batch > ::fresco::models::kMaxBatch) {
+    errs() << "fresco-compile: --batch must be at most "
+           << ::fresco::models::kMaxBatch << ", got " << batch << "\n";
+    return 2;
+  }
   if (maxSequenceLength.getNumOccurrences() && maxSequenceLength < 1) {
     errs() << "fresco-compile: --max-sequence-length must be at least 1\n";
     return 2;

@@ -18,6 +18,7 @@
 // RUN: not fresco-opt %s --fresco-create-grid="parallel=pipeline=2 microbatches=1" 2>&1 | FileCheck %s --check-prefix=MBFEW
 // RUN: not fresco-opt %s --fresco-create-grid="parallel=pipeline=2,microbatch=2" 2>&1 | FileCheck %s --check-prefix=MBAXIS
 // RUN: not fresco-opt %s --fresco-create-grid="parallel=pipeline=1 microbatches=2" 2>&1 | FileCheck %s --check-prefix=MBONE
+// RUN: not fresco-opt %s --fresco-create-grid="parallel=cfg=2,tp=4096" 2>&1 | FileCheck %s --check-prefix=HUGE
 
 // CHECK: module attributes {fresco.grid_axes = ["cfg", "tp"]}
 // CHECK: shard.grid @grid(shape = 2x4)
@@ -49,6 +50,8 @@
 // MBFEW: error: --microbatches must be in 2..64, got 1
 // MBAXIS: error: unknown parallel axis 'microbatch'
 // MBONE: error: --microbatches applies to --parallel pipeline=S only, S >= 2 (one stage has nothing to overlap)
+// A product past --ranks' limit (a degree of 2^63 - 1 hung placement).
+// HUGE: error: the parallel degrees 'cfg=2,tp=4096' multiply to more than 4096 ranks
 func.func @f(%x: tensor<4xf32>) -> tensor<4xf32> {
   return %x : tensor<4xf32>
 }

@@ -3,6 +3,8 @@
 // RUN: not fresco-opt %s --fresco-create-grid --fresco-placement="ranks=2 place=unet=0" 2>&1 | FileCheck %s --check-prefix=UNKNOWN
 // RUN: not fresco-opt %s --fresco-create-grid --fresco-placement="ranks=2 place=vae=5" 2>&1 | FileCheck %s --check-prefix=RANGE
 // RUN: not fresco-opt %s --fresco-create-grid="parallel=tp=2" --fresco-placement="ranks=2 place=transformer=1" 2>&1 | FileCheck %s --check-prefix=GRID
+// RUN: not fresco-opt %s --fresco-create-grid="parallel=tp=2" --fresco-placement="ranks=1" 2>&1 | FileCheck %s --check-prefix=WIDE
+// RUN: not fresco-opt %s --fresco-create-grid --fresco-placement="ranks=2 place=vae=0,vae=1" 2>&1 | FileCheck %s --check-prefix=TWICE
 
 // Default: the denoiser on the grid's ranks, the decoder on rank 0.
 // CHECK: func.func @transformer{{.*}}fresco.ranks = array<i64: 0, 1>
@@ -12,6 +14,8 @@
 // UNKNOWN: error: --place names component 'unet' but the module has: transformer, vae
 // RANGE: error: --place vae=5: rank '5' is not in 0..1
 // GRID: error: 'transformer' is placed on 1 rank(s) but its parallel grid has 2
+// WIDE: error: the parallel degrees make a grid of 2 ranks but the plan has 1 (--ranks)
+// TWICE: error: --place names 'vae' twice
 module attributes {fresco.pipeline = {denoiser = "transformer", decoder = "vae"}} {
   func.func @transformer(%x: tensor<2xf32>) -> tensor<2xf32> {
     return %x : tensor<2xf32>

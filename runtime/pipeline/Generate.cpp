@@ -43,6 +43,7 @@ HostTensor initialLatents(const LatentLayout &layout, int64_t n,
     check(init.dtype == DType::F32 && init.shape == latents.shape,
           "--latents must be f32 ", shapeToString(latents.shape), ", got ",
           dtypeName(init.dtype), shapeToString(init.shape));
+    requireFiniteInput(init, "--latents");
     std::memcpy(lat, init.data.data(), latents.data.size());
   } else {
     for (int64_t i = 0; i < n; ++i)

@@ -139,9 +139,11 @@ void checkImageLatents(const PipelineSpec &spec, const HostTensor &latents,
   check(latents.dtype == DType::F32 && s.size() == 4 &&
             (s[0] == n || s[0] == 1) && s[1] == spec.channels &&
             s[2] == spec.height && s[3] == spec.width,
-        "--image-latents must be f32 [", n, " (or 1), ", spec.channels, ", ",
-        spec.height, ", ", spec.width, "] (the plan's latent grid), got ",
-        dtypeName(latents.dtype), shapeToString(s));
+        "--image-latents must be f32 [", n, n == 1 ? "" : " (or 1)", ", ",
+        spec.channels, ", ", spec.height, ", ", spec.width,
+        "] (the plan's latent grid), got ", dtypeName(latents.dtype),
+        shapeToString(s));
+  requireFiniteInput(latents, "--image-latents");
 }
 
 void checkTextToImage(const PipelineSpec &spec) {

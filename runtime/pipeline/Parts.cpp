@@ -25,15 +25,29 @@ void checkImageCount(const PipelineSpec &spec, int64_t n, const char *what) {
         "(s) were given; recompile with fresco-compile --batch ", n);
 }
 
-void requireFinite(const HostTensor &t, const std::string &what) {
+namespace {
+/// The NaNs and infinities of an f32 tensor (0 for other dtypes).
+int64_t countNonFinite(const HostTensor &t) {
   if (t.dtype != DType::F32)
-    return;
+    return 0;
   const float *v = t.as<float>();
   int64_t bad = 0, n = t.numel();
   for (int64_t i = 0; i < n; ++i)
     bad += !std::isfinite(v[i]);
-  check(bad == 0, what, " has ", bad, " non-finite values of ", n,
+  return bad;
+}
+} // namespace
+
+void requireFinite(const HostTensor &t, const std::string &what) {
+  const int64_t bad = countNonFinite(t);
+  check(bad == 0, what, " has ", bad, " non-finite values of ", t.numel(),
         " (an overflow, or a damaged checkpoint); nothing was written");
+}
+
+void requireFiniteInput(const HostTensor &t, const std::string &flag) {
+  const int64_t bad = countNonFinite(t);
+  check(bad == 0, flag, " holds ", bad,
+        " non-finite values (NaN or infinity) of ", t.numel());
 }
 
 std::unique_ptr<Conditioning> makeConditioning(const PipelineSpec &spec,

@@ -151,6 +151,10 @@ void checkImageCount(const PipelineSpec &spec, int64_t n, const char *what);
 /// component's NaN or infinity would otherwise end in a black image.
 void requireFinite(const HostTensor &t, const std::string &what);
 
+/// The same for a user's f32 input (`flag`, e.g. --latents): its NaN was
+/// blamed on the denoiser's output and the checkpoint.
+void requireFiniteInput(const HostTensor &t, const std::string &flag);
+
 } // namespace fresco
 
 #endif // FRESCO_RUNTIME_PIPELINE_PARTS_H

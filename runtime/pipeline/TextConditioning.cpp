@@ -231,7 +231,7 @@ private:
       for (const std::string &p : prompts) {
         ClipTokens t = tok.tokenize(p, length);
         if (t.truncated && warnings)
-          *warnings << "warning: the prompt \"" << p
+          *warnings << "warning: the prompt \"" << shortPrompt(p)
                     << "\" was truncated to the " << length
                     << " tokens CLIP takes\n";
         tokens.push_back(std::move(t.ids));

@@ -407,9 +407,12 @@ Options parseArgs(int argc, char **argv) {
       o.steps = int(n);
       generationFlags.push_back(a);
     } else if (a == "--guidance-scale") {
-      o.guidanceScale = parseDouble(next(), "--guidance-scale");
+      const std::string v = next();
+      o.guidanceScale = parseDouble(v, "--guidance-scale");
       if (!std::isfinite(o.guidanceScale) || std::fabs(o.guidanceScale) > 1e6)
-        usageError("--guidance-scale must be a finite number");
+        usageError("--guidance-scale must be a finite number in -1e6..1e6, "
+                   "got " +
+                   v);
       generationFlags.push_back(a);
     } else if (a == "--seed") {
       int64_t s = parseInt(next(), "--seed");
@@ -581,10 +584,15 @@ double secondsSince(std::chrono::steady_clock::time_point t0) {
       .count();
 }
 
-void checkWritable(const std::string &path) {
+void checkNotFolder(const std::string &path) {
   std::error_code ec;
-  check(!std::filesystem::is_directory(path, ec), "output ", path,
-        " is a folder: give a file name");
+  check(!std::filesystem::is_directory(path, ec) &&
+            (path.empty() || path.back() != '/'),
+        "output ", path, " is a folder: give a file name");
+}
+
+void checkWritable(const std::string &path) {
+  checkNotFolder(path);
   std::string probe = path + ".fresco-probe";
   {
     std::ofstream f(probe, std::ios::binary);

@@ -68,6 +68,10 @@ Options parseArgs(int argc, char **argv);
 /// Prints "fresco-run: <msg>" and a pointer to --help, then exits 2.
 [[noreturn]] void usageError(const std::string &msg);
 
+/// Fails when `path` names a folder (an existing one, or ending in '/'):
+/// outputs are files.
+void checkNotFolder(const std::string &path);
+
 /// Fails, before any compute, when the output file `path` cannot be created
 /// (an existing folder there included).
 void checkWritable(const std::string &path);

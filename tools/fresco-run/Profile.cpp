@@ -104,6 +104,7 @@ std::string checkedTracePath(const std::string &option, int rank,
                              int worldSize) {
   if (option.empty())
     return "";
+  checkNotFolder(option); // "t/" would become "t/-rank0"
   std::string trace = tracePath(option, rank, worldSize);
   checkWritable(trace);
   return trace;

@@ -109,6 +109,9 @@ int runPipeline(const Options &o, const RankEnv &env) {
   const int64_t B =
       int64_t(o.classLabels.empty() ? prompts.size() : o.classLabels.size());
   std::vector<std::string> imagePaths;
+  // Before the index goes in: "out/" became the files "out/-0", "out/-1".
+  if (!o.outputImage.empty())
+    checkNotFolder(o.outputImage);
   if (!o.outputImage.empty())
     for (int64_t i = 0; i < B; ++i)
       imagePaths.push_back(B == 1 ? o.outputImage

@@ -136,6 +136,13 @@ public:
       }
     }
 
+    // shift 0 makes 0 / 0 at sigma 1 (as a very negative mu does): diffusers
+    // runs on into NaN, which was then blamed on the denoiser's output.
+    for (size_t i = 0; i < sigmas.size(); ++i)
+      check(std::isfinite(sigmas[i]), name_, ": sigma ", i, " of the ", n,
+            "-step schedule is not a number: check 'shift' (with "
+            "use_dynamic_shifting, 'base_shift' and 'max_shift') in "
+            "scheduler_config.json");
     sigmas_.clear();
     timesteps_.clear();
     const float numTrain32 = float(config_.numTrain);

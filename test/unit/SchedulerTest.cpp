@@ -540,6 +540,10 @@ TEST(FlowMatch, ConfigErrors) {
     std::string msg = createError(kFlow, c.json);
     EXPECT_TRUE(contains(msg, c.key)) << c.json << ": " << msg;
   }
+  // A shift of 0 gives 0 / 0 at sigma 1: named, not run into NaN.
+  std::unique_ptr<Scheduler> zero = createScheduler(kFlow, R"({"shift": 0})");
+  std::string msg = errorOf([&] { zero->setTimesteps(4); });
+  EXPECT_TRUE(contains(msg, "is not a number: check 'shift'")) << msg;
   // Neutral values of later keys and keys 0.31 ignores are accepted.
   EXPECT_EQ(createError(kFlow, R"({"shift_terminal": null,
       "use_karras_sigmas": false, "time_shift_type": "exponential",

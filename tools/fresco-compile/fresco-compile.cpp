@@ -299,7 +299,12 @@ static std::string summarize(ModuleOp module) {
     fn.walk([&](Operation *op) {
       if (auto p = dyn_cast<mlir::fresco::ParamOp>(op)) {
         ++params;
-        paramBytes += p.getType().getNumElements() * 4;
+        // As stored: floats at the plan's --dtype.
+        auto t = p.getType();
+        paramBytes += uint64_t(t.getNumElements()) *
+                      (isa<FloatType>(t.getElementType())
+                           ? mlir::fresco::floatStorageBytes(p)
+                           : (t.getElementTypeBitWidth() + 7) / 8);
       } else if (!isa<mlir::fresco::ReshapeOp, func::ReturnOp, func::FuncOp>(
                      op)) {
         ++ops;

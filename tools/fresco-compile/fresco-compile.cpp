@@ -160,6 +160,15 @@ static cl::opt<int64_t> tpSplitMinBytes(
     cl::desc("with tp: also split per-sample linear layers (adaLN) whose "
              "weight has at least this many bytes (default 8 MiB)"),
     cl::cat(category));
+static cl::opt<bool> tpReduceScatter(
+    "tp-reduce-scatter",
+    cl::desc("with tp: Megatron's sequence parallelism: each block's partial "
+             "sums reduce-scattered over the tokens instead of all-reduced, "
+             "the token-wise ops after them (bias, gate, residual, norms) on "
+             "1/tp of the tokens, all-gathered before the next "
+             "column-parallel linear; the same traffic, less work and "
+             "activation memory per rank (not with patch or pipefusion)"),
+    cl::cat(category));
 static cl::opt<std::string> dtype(
     "dtype", cl::init("f32"),
     cl::desc("float storage the plan is laid out for: f32 (default; a run "
@@ -366,6 +375,11 @@ static std::string lower(ModuleOp module, int64_t numRanks,
     po.parallel = degrees;
     po.place = where;
     po.tpSplitMinBytes = tpSplitMinBytes;
+    // --parallel auto: the layouts it applies to.
+    StringRef spec(degrees);
+    po.tpReduceScatter = tpReduceScatter && spec.contains("tp=") &&
+                         !spec.contains("patch=") &&
+                         !spec.contains("pipefusion=");
     po.pipefusionPatches = patches;
     po.microbatches = micro;
     mlir::fresco::buildPartitionPipeline(pm, po);
@@ -583,6 +597,20 @@ int main(int argc, char **argv) {
   if (maxSequenceLength.getNumOccurrences() && maxSequenceLength < 1) {
     errs() << "fresco-compile: --max-sequence-length must be at least 1\n";
     return 2;
+  }
+  if (tpReduceScatter && parallel != "auto") {
+    StringRef spec(parallel);
+    if (!spec.contains("tp=")) {
+      errs() << "fresco-compile: --tp-reduce-scatter goes with --parallel "
+                "tp=N (it changes how tp's partial sums are reduced)\n";
+      return 2;
+    }
+    if (spec.contains("patch=") || spec.contains("pipefusion=")) {
+      errs() << "fresco-compile: --tp-reduce-scatter does not compose with "
+                "patch=P or pipefusion=S (their patches split the tokens "
+                "already)\n";
+      return 2;
+    }
   }
   if (allowApproximate && parallel != "auto") {
     errs() << "fresco-compile: --allow-approximate goes with --parallel "

@@ -360,7 +360,11 @@ static std::string lower(ModuleOp module, int64_t numRanks,
   PassManager pm(ctx);
   if (failed(applyPassManagerCLOptions(pm)))
     return "bad pass manager options";
-  if (numRanks > 1 || !degrees.empty() || !where.empty()) {
+  // A .mlir partitioned by hand (its own `shard.grid @grid`, collectives
+  // written in it) is taken as it is: --ranks says how many run it.
+  const bool ownGrid =
+      module.lookupSymbol("grid") && degrees.empty() && where.empty();
+  if (!ownGrid && (numRanks > 1 || !degrees.empty() || !where.empty())) {
     mlir::fresco::PartitionOptions po;
     po.ranks = numRanks;
     po.parallel = degrees;

@@ -19,6 +19,7 @@
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/Shard/IR/ShardDialect.h"
+#include "mlir/Dialect/Shard/IR/ShardOps.h"
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/IR/Verifier.h"
 #include "mlir/Parser/Parser.h"
@@ -369,7 +370,20 @@ static std::string lower(ModuleOp module, int64_t numRanks,
   PassManager pm(ctx);
   if (failed(applyPassManagerCLOptions(pm)))
     return "bad pass manager options";
-  if (numRanks > 1 || !degrees.empty() || !where.empty()) {
+  // A .mlir partitioned by hand (its own `shard.grid @grid`, collectives
+  // written in it) is taken as it is: --ranks says how many run it.
+  auto grid = module.lookupSymbol<shard::GridOp>("grid");
+  const bool ownGrid = grid && degrees.empty() && where.empty();
+  if (ownGrid) {
+    int64_t gridRanks = 1;
+    for (int64_t d : grid.getShape())
+      gridRanks *= d;
+    if (gridRanks > numRanks)
+      return "the module's own grid (shard.grid @grid) has " +
+             std::to_string(gridRanks) + " ranks, more than --ranks " +
+             std::to_string(numRanks);
+  }
+  if (!ownGrid && (numRanks > 1 || !degrees.empty() || !where.empty())) {
     mlir::fresco::PartitionOptions po;
     po.ranks = numRanks;
     po.parallel = degrees;

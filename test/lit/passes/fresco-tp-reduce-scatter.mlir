@@ -1,6 +1,9 @@
 // RUN: fresco-opt %s --fresco-create-grid="parallel=tp=2" --fresco-tensor-parallel --fresco-propagate-shardings --fresco-insert-collectives --fresco-tp-reduce-scatter -split-input-file -verify-diagnostics | FileCheck %s
 // Without a tp axis nothing changes.
 // RUN: fresco-opt %s --fresco-create-grid="parallel=cfg=2" --fresco-tp-reduce-scatter -split-input-file -verify-diagnostics | FileCheck %s --check-prefix=NONE
+// Patches split the tokens already: an error.
+// RUN: not fresco-opt %s --fresco-create-grid="parallel=tp=2,patch=2" --fresco-tp-reduce-scatter -split-input-file 2>&1 | FileCheck %s --check-prefix=PATCH
+// PATCH: fresco-tp-reduce-scatter: tp's reduce_scatter over the tokens does not compose with patch
 
 // Two pre-norm blocks (attention, MLP) with gated residuals: each
 // row-parallel output's all_reduce becomes a reduce_scatter over the tokens;

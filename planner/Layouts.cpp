@@ -16,6 +16,8 @@ std::string Layout::label() const {
     s += " --pipefusion-patches " + std::to_string(patches);
   if (microbatches > 0)
     s += " --microbatches " + std::to_string(microbatches);
+  if (tpReduceScatter)
+    s += " --tp-reduce-scatter";
   if (!place.empty())
     s += (s.empty() ? "place " : " place ") + place;
   if (s.empty())
@@ -164,11 +166,20 @@ std::vector<Candidate> chooseLayout(const AutoOptions &o, const CompileFn &fn,
     auto layoutsOf = [&](int n) {
       std::vector<Layout> ls;
       for (const std::string &p : degreeProducts(n)) {
+        const size_t first = ls.size();
         ls.push_back({n, 1, p, "", 0, 0});
         // Micro-batches overlap the stages (exact).
         if (p.find("pipeline=") != std::string::npos)
           for (int m : {2, 4, 8, 16})
             ls.push_back({n, 1, p, "", 0, m});
+        // tp's sums reduce-scattered over the tokens: the same traffic,
+        // the token-wise ops on 1/tp of the tokens.
+        if (p.find("tp=") != std::string::npos)
+          for (size_t i = first, e = ls.size(); i < e; ++i) {
+            Layout twin = ls[i];
+            twin.tpReduceScatter = true;
+            ls.push_back(twin);
+          }
       }
       if (o.approximate)
         for (const Layout &l : approximateLayouts(n))

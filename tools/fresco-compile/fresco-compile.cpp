@@ -167,8 +167,8 @@ static cl::opt<bool> tpReduceScatter(
              "sums reduce-scattered over the tokens instead of all-reduced, "
              "the token-wise ops after them (bias, gate, residual, norms) on "
              "1/tp of the tokens, all-gathered before the next "
-             "column-parallel linear; the same traffic, less work and "
-             "activation memory per rank (not with patch or pipefusion)"),
+             "column-parallel linear; the same traffic, less work per rank "
+             "(not with patch or pipefusion; --parallel auto tries both)"),
     cl::cat(category));
 static cl::opt<std::string> dtype(
     "dtype", cl::init("f32"),
@@ -357,7 +357,7 @@ static void printSummary(StringRef summary, size_t planBytes) {
 /// first failure, or empty.
 static std::string lower(ModuleOp module, int64_t numRanks,
                          const std::string &degrees, const std::string &where,
-                         int64_t patches, int64_t micro,
+                         int64_t patches, int64_t micro, bool reduceScatter,
                          std::vector<uint8_t> &bytes, std::string &summary,
                          raw_ostream *lowered) {
   MLIRContext *ctx = module.getContext();
@@ -389,11 +389,7 @@ static std::string lower(ModuleOp module, int64_t numRanks,
     po.parallel = degrees;
     po.place = where;
     po.tpSplitMinBytes = tpSplitMinBytes;
-    // --parallel auto: the layouts it applies to.
-    StringRef spec(degrees);
-    po.tpReduceScatter = tpReduceScatter && spec.contains("tp=") &&
-                         !spec.contains("patch=") &&
-                         !spec.contains("pipefusion=");
+    po.tpReduceScatter = reduceScatter;
     po.pipefusionPatches = patches;
     po.microbatches = micro;
     mlir::fresco::buildPartitionPipeline(pm, po);
@@ -535,7 +531,7 @@ static int autoParallel() {
     }
     std::string summary;
     why = lower(*module, l.ranks, l.parallel, l.place, l.patches,
-                l.microbatches, bytes, summary, nullptr);
+                l.microbatches, l.tpReduceScatter, bytes, summary, nullptr);
     if (!why.empty() && !first.empty())
       why = first;
     return bytes;
@@ -612,11 +608,15 @@ int main(int argc, char **argv) {
     errs() << "fresco-compile: --max-sequence-length must be at least 1\n";
     return 2;
   }
-  if (tpReduceScatter && parallel != "auto") {
+  if (tpReduceScatter) {
     StringRef spec(parallel);
     if (!spec.contains("tp=")) {
       errs() << "fresco-compile: --tp-reduce-scatter goes with --parallel "
-                "tp=N (it changes how tp's partial sums are reduced)\n";
+                "tp=N (it changes how tp's partial sums are reduced)"
+             << (parallel == "auto" ? "; --parallel auto tries every tp "
+                                      "layout with and without it"
+                                    : "")
+             << "\n";
       return 2;
     }
     if (spec.contains("patch=") || spec.contains("pipefusion=")) {
@@ -707,9 +707,10 @@ int main(int argc, char **argv) {
   }
   std::vector<uint8_t> bytes;
   std::string summary;
-  if (std::string why = lower(
-          *module, ranks, parallel, place, pipefusionPatches, microbatches,
-          bytes, summary, emit == EmitKind::LoweredMlir ? &out->os() : nullptr);
+  if (std::string why =
+          lower(*module, ranks, parallel, place, pipefusionPatches,
+                microbatches, tpReduceScatter, bytes, summary,
+                emit == EmitKind::LoweredMlir ? &out->os() : nullptr);
       !why.empty())
     return errorExit(why);
   if (emit == EmitKind::LoweredMlir) {

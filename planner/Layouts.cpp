@@ -232,6 +232,26 @@ std::vector<Candidate> chooseLayout(const AutoOptions &o, const CompileFn &fn,
           out.push_back(std::move(c));
         }
       }
+    // A --tp-reduce-scatter twin that changed nothing (no op took a token
+    // split: the same plan) or whose layout was rejected adds no row.
+    auto sameLayout = [](const Layout &a, const Layout &b) {
+      return a.ranks == b.ranks && a.replicas == b.replicas &&
+             a.parallel == b.parallel && a.place == b.place &&
+             a.patches == b.patches && a.microbatches == b.microbatches;
+    };
+    std::vector<bool> redundant(out.size(), false);
+    for (size_t i = 0; i < out.size(); ++i) {
+      if (!out[i].layout.tpReduceScatter)
+        continue;
+      for (const Candidate &base : out)
+        if (!base.layout.tpReduceScatter &&
+            sameLayout(base.layout, out[i].layout))
+          redundant[i] = !base.rejected.empty() ||
+                         (out[i].rejected.empty() && base.plan == out[i].plan);
+    }
+    for (size_t i = out.size(); i-- > 0;)
+      if (redundant[i])
+        out.erase(out.begin() + i);
     out.erase(std::remove_if(out.begin(), out.end(),
                              [](const Candidate &c) {
                                // Only the batch's own refusal: any other

@@ -41,7 +41,8 @@ struct Candidate {
   Layout layout;
   /// A layout's micro-batched variant: dropped from the table when it does
   /// not compile (the batch does not divide), as the layout itself stays.
-  /// (A --tp-reduce-scatter twin always compiles where its layout does.)
+  /// A --tp-reduce-scatter twin is dropped where its layout is rejected or
+  /// where it scatters nothing (the same plan).
   bool variant = false;
   std::string rejected; // why it was dropped; empty when it was ranked
   Prediction prediction;

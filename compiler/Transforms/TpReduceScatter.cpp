@@ -28,6 +28,7 @@
 
 #include "mlir/Dialect/Shard/IR/ShardOps.h"
 #include "mlir/IR/Builders.h"
+#include "mlir/Interfaces/InferTypeOpInterface.h"
 #include "llvm/ADT/DenseMap.h"
 #include "llvm/ADT/SetVector.h"
 
@@ -64,6 +65,14 @@ int64_t wholeDim(const TensorFactors &dims, int64_t f) {
     at = int64_t(d);
   }
   return at;
+}
+
+/// `t` with dimension `dim` divided by `parts`.
+RankedTensorType divided(Type t, int64_t dim, int64_t parts) {
+  auto tt = cast<RankedTensorType>(t);
+  SmallVector<int64_t> shape(tt.getShape());
+  shape[dim] /= parts;
+  return RankedTensorType::get(shape, tt.getElementType());
 }
 
 /// Whether `op` can run on its split operands' tokens: fills how its
@@ -122,6 +131,31 @@ bool canSplit(Operation *op, const Region &r, int64_t parts,
       return false;
     resultSplit[v] = d;
   }
+  // The op's own shape rule on the split types must agree: an attribute may
+  // count the tokens (a slice or pad of them all is parallel by its rule).
+  auto infer = dyn_cast<InferTypeOpInterface>(op);
+  if (!infer)
+    return false;
+  Block scratch;
+  SmallVector<Value> operands;
+  for (auto [i, v] : llvm::enumerate(op->getOperands())) {
+    Type t = v.getType();
+    if (auto it = r.split.find(v); it != r.split.end())
+      t = divided(t, it->second, parts);
+    for (auto [j, d] : slices)
+      if (j == i)
+        t = divided(t, d, parts);
+    operands.push_back(scratch.addArgument(t, op->getLoc()));
+  }
+  SmallVector<Type> inferred;
+  if (failed(infer.inferReturnTypes(
+          op->getContext(), std::nullopt, operands, op->getRawDictionaryAttrs(),
+          op->getPropertiesStorage(), op->getRegions(), inferred)) ||
+      inferred.size() != op->getNumResults())
+    return false;
+  for (auto [i, v] : llvm::enumerate(op->getResults()))
+    if (inferred[i] != divided(v.getType(), resultSplit.lookup(v), parts))
+      return false;
   return true;
 }
 
@@ -147,14 +181,6 @@ Region analyse(func::FuncOp fn, const llvm::SetVector<Operation *> &scatter,
       r.split[v] = d;
   }
   return r;
-}
-
-/// `t` with dimension `dim` divided by `parts`.
-RankedTensorType divided(Type t, int64_t dim, int64_t parts) {
-  auto tt = cast<RankedTensorType>(t);
-  SmallVector<int64_t> shape(tt.getShape());
-  shape[dim] /= parts;
-  return RankedTensorType::get(shape, tt.getElementType());
 }
 
 struct TpReduceScatterPass : impl::TpReduceScatterBase<TpReduceScatterPass> {

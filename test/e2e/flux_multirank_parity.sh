@@ -69,6 +69,10 @@ run uneven 48 48 5 uly4 4 --parallel ulysses=4
 run uneven 48 48 5 tp3 3 --parallel tp=3
 run uneven 48 48 5 tp2uly2 4 --parallel tp=2,ulysses=2
 run uneven 48 48 5 ring8 8 --parallel ring=8
+for plan in even-tp2rs even-tp2uly2rs; do
+  "$B/fresco-inspect" "$work/$plan.fplan" | grep -q "reduce_scatter" ||
+    { echo "FAIL: $plan has no reduce_scatter"; exit 1; }
+done
 # The image stream's sums were scattered, the text and joint ones reduced.
 "$B/fresco-inspect" "$work/uneven-tp3rs.fplan" > "$work/uneven-tp3rs.txt"
 grep -q "reduce_scatter" "$work/uneven-tp3rs.txt" && grep -q "all_reduce" "$work/uneven-tp3rs.txt" ||

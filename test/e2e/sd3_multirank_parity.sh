@@ -66,6 +66,8 @@ run even 8 tp2ring2 4 --parallel tp=2,ring=2
 run even 8 uly4 4 --parallel ulysses=4
 run even 8 tp2 2 --parallel tp=2
 run even 8 tp2rs 2 --parallel tp=2 --tp-reduce-scatter
+"$B/fresco-inspect" "$work/even-tp2rs.fplan" | grep -q "reduce_scatter" ||
+  { echo "FAIL: even-tp2rs has no reduce_scatter"; exit 1; }
 run even 8 pp2 2 --parallel pipeline=2
 run even 8 pp2ring2 4 --parallel ring=2,pipeline=2
 run even 8 cfg2uly2 4 --parallel cfg=2,ulysses=2

@@ -298,7 +298,10 @@ static OwningOpRef<ModuleOp> loadInput(MLIRContext &ctx, SourceMgr &sm,
 
 /// One line per function: instructions, weights, arena vs no reuse.
 /// Per function (the SPMD view, before per-rank copies): its size.
-static std::string summarize(ModuleOp module) {
+/// With `reduceScatter` (--tp-reduce-scatter), how many of tp's sums were
+/// scattered; a function that scattered none is named in `warning`.
+static std::string summarize(ModuleOp module, bool reduceScatter,
+                             std::string &warning) {
   std::string text;
   llvm::raw_string_ostream errs(text);
   for (auto fn : module.getOps<func::FuncOp>()) {
@@ -340,6 +343,22 @@ static std::string summarize(ModuleOp module) {
         rows && rows.size() == 2)
       errs << ", latent rows padded from " << rows[0] << " to " << rows[1]
            << " to split evenly";
+    if (reduceScatter) {
+      size_t scattered = 0, reduced = 0;
+      fn.walk([&](shard::ReduceScatterOp) { ++scattered; });
+      fn.walk([&](shard::AllReduceOp) { ++reduced; });
+      if (scattered + reduced)
+        errs << ", " << scattered << " of " << scattered + reduced
+             << " tp sums reduce-scattered over the tokens";
+      if (!scattered && reduced)
+        warning += ("fresco-compile: warning: --tp-reduce-scatter scattered "
+                    "none of '" +
+                    fn.getSymName() +
+                    "''s tp sums: no op after them takes a token split, or "
+                    "each rank's tokens (after any ulysses/ring split and "
+                    "padding) are not a multiple of the tp degree\n")
+                       .str();
+    }
     errs << "\n";
   }
   return text;
@@ -378,10 +397,10 @@ static std::string lower(ModuleOp module, int64_t numRanks,
     int64_t gridRanks = 1;
     for (int64_t d : grid.getShape())
       gridRanks *= d;
-    if (gridRanks > numRanks)
+    if (gridRanks != numRanks)
       return "the module's own grid (shard.grid @grid) has " +
-             std::to_string(gridRanks) + " ranks, more than --ranks " +
-             std::to_string(numRanks);
+             std::to_string(gridRanks) + " ranks; compile it with --ranks " +
+             std::to_string(gridRanks) + ", not " + std::to_string(numRanks);
   }
   if (!ownGrid && (numRanks > 1 || !degrees.empty() || !where.empty())) {
     mlir::fresco::PartitionOptions po;
@@ -417,7 +436,10 @@ static std::string lower(ModuleOp module, int64_t numRanks,
                 IntegerAttr::get(IntegerType::get(ctx, 64), freshSteps));
     module->setAttr("fresco.pipeline", entries.getDictionary(ctx));
   }
-  summary = summarize(module);
+  std::string warning;
+  summary = summarize(module, reduceScatter, warning);
+  if (!warning.empty() && parallel != "auto")
+    errs() << warning;
   // One program per rank, then the plan.
   PassManager specialize(ctx);
   mlir::fresco::SpecializeRanksOptions so;

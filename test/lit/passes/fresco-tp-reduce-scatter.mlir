@@ -4,6 +4,8 @@
 // Patches split the tokens already: an error.
 // RUN: not fresco-opt %s --fresco-create-grid="parallel=tp=2,patch=2" --fresco-tp-reduce-scatter -split-input-file 2>&1 | FileCheck %s --check-prefix=PATCH
 // PATCH: fresco-tp-reduce-scatter: tp's reduce_scatter over the tokens does not compose with patch
+// RUN: not fresco-opt %s --fresco-create-grid="parallel=tp=2,pipefusion=2" --fresco-tp-reduce-scatter -split-input-file 2>&1 | FileCheck %s --check-prefix=PIPEFUSION
+// PIPEFUSION: fresco-tp-reduce-scatter: tp's reduce_scatter over the tokens does not compose with pipefusion
 
 // Two pre-norm blocks (attention, MLP) with gated residuals: each
 // row-parallel output's all_reduce becomes a reduce_scatter over the tokens;
@@ -78,4 +80,45 @@ func.func @no_taker(%x: tensor<2x8x16xf32>) -> tensor<2x128xf32> attributes {fre
   %f3 = fresco.linear %f2, %w2 : (tensor<2x8x64xf32>, tensor<16x64xf32>) -> tensor<2x8x16xf32>
   %r = fresco.reshape %f3 : tensor<2x8x16xf32> -> tensor<2x128xf32>
   return %r : tensor<2x128xf32>
+}
+
+// -----
+
+// 5 tokens on tp=2: not a multiple, the all_reduce stays.
+// CHECK-LABEL: func.func @indivisible_tokens
+// CHECK: shard.all_reduce
+// CHECK-NOT: shard.reduce_scatter
+func.func @indivisible_tokens(%x: tensor<2x5x16xf32>) -> tensor<2x5x16xf32> attributes {fresco.component = "transformer"} {
+  %w1 = fresco.param "ff.net.0.proj.weight" : tensor<64x16xf32>
+  %w2 = fresco.param "ff.net.2.weight" : tensor<16x64xf32>
+  %f1 = fresco.linear %x, %w1 : (tensor<2x5x16xf32>, tensor<64x16xf32>) -> tensor<2x5x64xf32>
+  %f2 = fresco.gelu %f1 {approximate = "tanh"} : (tensor<2x5x64xf32>) -> tensor<2x5x64xf32>
+  %f3 = fresco.linear %f2, %w2 : (tensor<2x5x64xf32>, tensor<16x64xf32>) -> tensor<2x5x16xf32>
+  %h = fresco.add %f3, %x : (tensor<2x5x16xf32>, tensor<2x5x16xf32>) -> tensor<2x5x16xf32>
+  return %h : tensor<2x5x16xf32>
+}
+
+// -----
+
+// A slice of all the tokens is parallel by its rule but counts them in its
+// attributes: it takes them whole (one gather), while the product next to
+// it runs split.
+// CHECK-LABEL: func.func @whole_slice
+// CHECK: %[[RS:.*]] = shard.reduce_scatter
+// CHECK: %[[H:.*]] = fresco.add %[[RS]], {{.*}} -> tensor<2x4x16xf32>
+// CHECK: %[[G:.*]] = shard.all_gather %[[H]] {{.*}} -> tensor<2x8x16xf32>
+// CHECK: fresco.slice %[[G]] {{.*}} -> tensor<2x8x16xf32>
+// CHECK: %[[M:.*]] = fresco.mul %[[H]], %[[H]] {{.*}} -> tensor<2x4x16xf32>
+// CHECK: shard.all_gather %[[M]]
+func.func @whole_slice(%x: tensor<2x8x16xf32>) -> (tensor<2x8x16xf32>, tensor<2x8x16xf32>) attributes {fresco.component = "transformer"} {
+  %w1 = fresco.param "ff.net.0.proj.weight" : tensor<64x16xf32>
+  %w2 = fresco.param "ff.net.2.weight" : tensor<16x64xf32>
+  %f1 = fresco.linear %x, %w1 : (tensor<2x8x16xf32>, tensor<64x16xf32>) -> tensor<2x8x64xf32>
+  %f2 = fresco.gelu %f1 {approximate = "tanh"} : (tensor<2x8x64xf32>) -> tensor<2x8x64xf32>
+  %f3 = fresco.linear %f2, %w2 : (tensor<2x8x64xf32>, tensor<16x64xf32>) -> tensor<2x8x16xf32>
+  %h = fresco.add %f3, %x : (tensor<2x8x16xf32>, tensor<2x8x16xf32>) -> tensor<2x8x16xf32>
+  %s = fresco.slice %h {axis = 1 : i64, start = 0 : i64, size = 8 : i64} : (tensor<2x8x16xf32>) -> tensor<2x8x16xf32>
+  %wq = fresco.param "attn.to_q.weight" : tensor<16x16xf32>
+  %m = fresco.mul %h, %h : (tensor<2x8x16xf32>, tensor<2x8x16xf32>) -> tensor<2x8x16xf32>
+  return %s, %m : tensor<2x8x16xf32>, tensor<2x8x16xf32>
 }

@@ -31,6 +31,12 @@ double allGather(double bytes, int p, const Link &l) {
   return (p - 1) * (l.latency + bytes / p / l.bandwidth);
 }
 
+double reduceScatter(double bytes, int p, const Link &l) {
+  if (p <= 1)
+    return 0;
+  return (p - 1) * (l.latency + bytes / p / l.bandwidth);
+}
+
 double allToAll(double bytes, int p, const Link &l) {
   if (p <= 1)
     return 0;

@@ -6,7 +6,7 @@
 // (P-1)/P times per phase) and, for all_reduce and broadcast, a tree
 // (log2 P latency steps, each rank's link carrying the whole message).
 // `bytes` is the tensor the collective produces on one rank (all_reduce,
-// all_gather, broadcast) or its operand (all_to_all, send).
+// all_gather, broadcast) or its operand (all_to_all, reduce_scatter, send).
 //
 //===----------------------------------------------------------------------===//
 #ifndef FRESCO_PLANNER_COLLECTIVES_H
@@ -25,6 +25,9 @@ double treeAllReduce(double bytes, int p, const Link &l);
 double allReduce(double bytes, int p, const Link &l);
 /// Ring all-gather of a result of n bytes: P-1 messages of n/P.
 double allGather(double bytes, int p, const Link &l);
+/// Ring reduce-scatter of an n-byte operand: P-1 messages of n/P, the
+/// first half of the ring all-reduce of the operand.
+double reduceScatter(double bytes, int p, const Link &l);
 /// Pairwise exchange of an n-byte operand: P-1 messages of n/P.
 double allToAll(double bytes, int p, const Link &l);
 /// Pipelined ring or tree from the root, whichever is cheaper.

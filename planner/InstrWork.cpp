@@ -143,6 +143,7 @@ InstrWork instrWork(const plan::Function &f, const plan::Instr &in,
     break;
   }
   case plan::OpCode::AllReduce:
+  case plan::OpCode::ReduceScatter:
   case plan::OpCode::AllGather:
   case plan::OpCode::AllToAll:
   case plan::OpCode::Send:

@@ -16,6 +16,8 @@ std::string Layout::label() const {
     s += " --pipefusion-patches " + std::to_string(patches);
   if (microbatches > 0)
     s += " --microbatches " + std::to_string(microbatches);
+  if (tpReduceScatter)
+    s += " --tp-reduce-scatter";
   if (!place.empty())
     s += (s.empty() ? "place " : " place ") + place;
   if (s.empty())
@@ -164,11 +166,20 @@ std::vector<Candidate> chooseLayout(const AutoOptions &o, const CompileFn &fn,
     auto layoutsOf = [&](int n) {
       std::vector<Layout> ls;
       for (const std::string &p : degreeProducts(n)) {
+        const size_t first = ls.size();
         ls.push_back({n, 1, p, "", 0, 0});
         // Micro-batches overlap the stages (exact).
         if (p.find("pipeline=") != std::string::npos)
           for (int m : {2, 4, 8, 16})
             ls.push_back({n, 1, p, "", 0, m});
+        // tp's sums reduce-scattered over the tokens: the same traffic,
+        // the token-wise ops on 1/tp of the tokens.
+        if (p.find("tp=") != std::string::npos)
+          for (size_t i = first, e = ls.size(); i < e; ++i) {
+            Layout twin = ls[i];
+            twin.tpReduceScatter = true;
+            ls.push_back(twin);
+          }
       }
       if (o.approximate)
         for (const Layout &l : approximateLayouts(n))
@@ -221,6 +232,26 @@ std::vector<Candidate> chooseLayout(const AutoOptions &o, const CompileFn &fn,
           out.push_back(std::move(c));
         }
       }
+    // A --tp-reduce-scatter twin that changed nothing (no op took a token
+    // split: the same plan) or whose layout was rejected adds no row.
+    auto sameLayout = [](const Layout &a, const Layout &b) {
+      return a.ranks == b.ranks && a.replicas == b.replicas &&
+             a.parallel == b.parallel && a.place == b.place &&
+             a.patches == b.patches && a.microbatches == b.microbatches;
+    };
+    std::vector<bool> redundant(out.size(), false);
+    for (size_t i = 0; i < out.size(); ++i) {
+      if (!out[i].layout.tpReduceScatter)
+        continue;
+      for (const Candidate &base : out)
+        if (!base.layout.tpReduceScatter &&
+            sameLayout(base.layout, out[i].layout))
+          redundant[i] = !base.rejected.empty() ||
+                         (out[i].rejected.empty() && base.plan == out[i].plan);
+    }
+    for (size_t i = out.size(); i-- > 0;)
+      if (redundant[i])
+        out.erase(out.begin() + i);
     out.erase(std::remove_if(out.begin(), out.end(),
                              [](const Candidate &c) {
                                // Only the batch's own refusal: any other

@@ -267,6 +267,8 @@ private:
       return allGather(bytes(in.results()->Get(0)), n, l);
     case plan::OpCode::AllToAll:
       return allToAll(bytes(in.operands()->Get(0)), n, l);
+    case plan::OpCode::ReduceScatter: // the partial sums it reduces
+      return reduceScatter(bytes(in.operands()->Get(0)), n, l);
     case plan::OpCode::Broadcast:
       return broadcast(bytes(in.results()->Get(0)), n, l);
     case plan::OpCode::Halo: {

@@ -70,6 +70,9 @@ void mlir::fresco::buildPartitionPipeline(OpPassManager &pm,
   // The strategies only seed: one step carries every seed through the ops.
   pm.addPass(createPropagateShardings());
   pm.addPass(createInsertCollectives());
+  // Megatron's sequence parallelism over what insert-collectives made.
+  if (o.tpReduceScatter)
+    pm.addPass(createTpReduceScatter());
   // The patches' SPMD view into one program that runs them in turn.
   pm.addPass(createPipeFusion());
   pm.addPass(createCanonicalizerPass());

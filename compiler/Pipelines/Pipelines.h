@@ -17,6 +17,7 @@ struct PartitionOptions {
   int64_t tpSplitMinBytes = 8 << 20; // see fresco-tensor-parallel
   int64_t pipefusionPatches = 0;     // pipefusion=S: patches (0: S)
   int64_t microbatches = 0;          // pipeline=S: micro-batches (0: none)
+  bool tpReduceScatter = false;      // tp: reduce_scatter over the tokens
 };
 
 /// From the global view to per-rank programs on a device grid: grid,

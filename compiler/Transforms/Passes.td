@@ -101,6 +101,27 @@ def FuseRopeNorm : Pass<"fresco-fuse-rope-norm", "::mlir::func::FuncOp"> {
   let dependentDialects = ["::mlir::fresco::FrescoDialect"];
 }
 
+def TpReduceScatter : Pass<"fresco-tp-reduce-scatter", "::mlir::ModuleOp"> {
+  let summary = "tp's partial sums reduce-scattered over the tokens "
+                "(Megatron's sequence parallelism)";
+  let description = [{
+    Runs after fresco-insert-collectives. An all_reduce over the grid's tp
+    axis of a [B, T, D] partial sum (T a multiple of the degree) becomes a
+    `shard.reduce_scatter` along the tokens, and the ops after it that the
+    sharding rules let run on a token split (a parallel factor making up a
+    whole dimension of each result: bias and gate, residual adds, layer and
+    RMS norms, modulation, linears with replicated weights) run on this
+    rank's T/P tokens, replicated operands with that factor sliced locally
+    (`shard.all_slice`). Readers that need all the tokens (a linear whose
+    weight tp splits, attention, a reshape across the tokens, the results)
+    read one `shard.all_gather` of the split value. An all_reduce that no op
+    could take split is kept. Not with the patch or pipefusion axes (an
+    error). A no-op without a tp axis.
+  }];
+  let dependentDialects = ["::mlir::shard::ShardDialect",
+                           "::mlir::fresco::FrescoDialect"];
+}
+
 def PlaceWaits : Pass<"fresco-place-waits", "::mlir::func::FuncOp"> {
   let summary = "Start all_to_all and all_gather early, wait before their readers";
   let description = [{

@@ -76,54 +76,116 @@ ParamKey keyOf(Operation *param) {
   return {param->getAttrDictionary(), param->getResult(0).getType()};
 }
 
+/// The fewest-bytes cut of `bytes` (each > 0, in order) into `stages`
+/// contiguous non-empty runs: the largest run as small as it can be, ties
+/// broken by the sum of squares. Returns each entry's run.
+SmallVector<int64_t> evenestRuns(ArrayRef<uint64_t> bytes, int64_t stages) {
+  const int64_t n = int64_t(bytes.size());
+  SmallVector<double> before(n + 1, 0);
+  for (int64_t i = 0; i < n; ++i)
+    before[i + 1] = before[i] + double(bytes[i]);
+  using Cost = std::pair<double, double>; // (largest run, sum of squares)
+  const double inf = std::numeric_limits<double>::infinity();
+  std::vector<std::vector<Cost>> best(stages,
+                                      std::vector<Cost>(n + 1, {inf, inf}));
+  std::vector<std::vector<int64_t>> from(stages,
+                                         std::vector<int64_t>(n + 1, 0));
+  for (int64_t j = 1; j <= n; ++j)
+    best[0][j] = {before[j], before[j] * before[j]};
+  for (int64_t s = 1; s < stages; ++s)
+    for (int64_t j = s + 1; j <= n; ++j)
+      for (int64_t i = j - 1; i >= s; --i) {
+        const double run = before[j] - before[i];
+        if (run > best[s][j].first)
+          break; // earlier starts only make the run larger
+        Cost c{std::max(best[s - 1][i].first, run),
+               best[s - 1][i].second + run * run};
+        if (c < best[s][j]) {
+          best[s][j] = c;
+          from[s][j] = i;
+        }
+      }
+  SmallVector<int64_t> runOf(n, 0);
+  for (int64_t s = stages - 1, j = n; s > 0; --s) {
+    const int64_t i = from[s][j];
+    for (int64_t k = i; k < j; ++k)
+      runOf[k] = s;
+    j = i;
+  }
+  return runOf;
+}
+
 /// Stages by position, weighted by the parameter bytes each op reads: an
 /// op belongs to the stage of the parameter bytes read up to and including
 /// its own, so the ops after a layer's last weight stay with it and a
-/// stage begins at the first op that reads its weights. With `params`,
-/// only records each parameter's stage there (where it is first read).
-/// `firstReads`: a parameter's bytes count at its first read only (a
-/// function unrolled over micro-batches reads each once per micro-batch).
+/// stage begins at the first op that reads its weights. Where one weight
+/// holds more than 1/P of the bytes (an embedding table of a small model),
+/// that proportional cut leaves a stage without weights: then the ops that
+/// bring new bytes are cut into P runs whose largest is as small as it can
+/// be (evenestRuns). With `params`, only records each parameter's stage
+/// there (where it is first read). `firstReads`: a parameter's bytes count
+/// at its first read only (a function unrolled over micro-batches reads each
+/// once per micro-batch).
 LogicalResult stagesByBytes(func::FuncOp fn, int64_t stages,
                             llvm::DenseMap<ParamKey, int64_t> *params,
                             bool firstReads = false) {
   Block &block = fn.getBody().front();
   OpBuilder b(fn.getContext());
+  // The ops that are not repeated, and the parameter bytes each brings.
   SmallVector<Operation *> ops;
+  SmallVector<uint64_t> brings;
   uint64_t total = 0;
   llvm::DenseSet<Value> counted;
-  auto counts = [&](Value v) {
-    return v.getDefiningOp<ParamOp>() &&
-           (!firstReads || counted.insert(v).second);
-  };
   for (Operation &op : block.without_terminator()) {
-    ops.push_back(&op);
+    uint64_t bytes = 0;
     for (Value v : op.getOperands())
-      if (counts(v))
-        total += bytesOf(v.getType());
+      if (v.getDefiningOp<ParamOp>() &&
+          (!firstReads || counted.insert(v).second))
+        bytes += bytesOf(v.getType());
+    total += bytes;
+    if (!repeated(&op)) { // those are placed with their users (splitStages)
+      ops.push_back(&op);
+      brings.push_back(bytes);
+    }
   }
-  counted.clear();
   if (total == 0)
     return fn.emitError("fresco-pipeline-parallel: '")
            << fn.getSymName() << "' reads no parameters to balance";
+  SmallVector<int64_t> stageOfOp(ops.size(), 0);
+  llvm::SmallSet<int64_t, 8> withWeights;
   uint64_t seen = 0;
-  for (Operation *op : ops) {
-    if (repeated(op))
-      continue; // placed with its users below
-    for (Value v : op->getOperands())
-      if (counts(v))
-        seen += bytesOf(v.getType());
-    int64_t s =
+  for (auto [i, op] : llvm::enumerate(ops)) {
+    seen += brings[i];
+    stageOfOp[i] =
         seen == 0 ? 0
                   : std::min<int64_t>(stages - 1,
                                       int64_t(double(seen - 1) *
                                               double(stages) / double(total)));
+    if (brings[i])
+      withWeights.insert(stageOfOp[i]);
+  }
+  SmallVector<uint64_t> units;
+  for (uint64_t bytes : brings)
+    if (bytes)
+      units.push_back(bytes);
+  // Too few units: splitStages names the problem.
+  if (int64_t(withWeights.size()) < stages && int64_t(units.size()) >= stages) {
+    SmallVector<int64_t> runOf = evenestRuns(units, stages);
+    int64_t unit = -1;
+    for (auto [i, op] : llvm::enumerate(ops)) {
+      if (brings[i])
+        ++unit;
+      stageOfOp[i] = unit < 0 ? 0 : runOf[unit];
+    }
+  }
+  for (auto [i, op] : llvm::enumerate(ops)) {
     if (!params) {
-      op->setAttr(kStage, StageAttr::get(b.getContext(), s));
+      op->setAttr(kStage, StageAttr::get(b.getContext(), stageOfOp[i]));
       continue;
     }
     for (Value v : op->getOperands())
       if (auto p = v.getDefiningOp<ParamOp>())
-        params->try_emplace(keyOf(p), s);
+        params->try_emplace(keyOf(p), stageOfOp[i]);
   }
   return success();
 }

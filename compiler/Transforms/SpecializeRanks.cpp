@@ -228,6 +228,8 @@ LogicalResult Specializer::resolve(Operation *op) {
     axes = r.getGridAxes();
   else if (auto g = dyn_cast<shard::AllGatherOp>(op))
     axes = g.getGridAxes();
+  else if (auto s = dyn_cast<shard::ReduceScatterOp>(op))
+    axes = s.getGridAxes();
   else if (auto t = dyn_cast<shard::AllToAllOp>(op))
     axes = t.getGridAxes();
   else if (auto h = dyn_cast<shard::UpdateHaloOp>(op)) {

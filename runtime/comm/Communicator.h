@@ -63,6 +63,23 @@ public:
   virtual void allGather(const void *send, void *recv, size_t bytesPerRank) = 0;
   /// recv (n floats) = sum over members of their send[rank() * n, +n).
   virtual void reduceScatterSum(const float *send, float *recv, size_t n) = 0;
+  /// The same over elements of `type` (F32, BF16 or F16: a backend's float
+  /// storage): send holds size() blocks of n elements, recv n; recv may not
+  /// overlap send. By default, for host memory: 16-bit elements are summed
+  /// in f32 and rounded back once. NCCL sums them natively.
+  virtual void reduceScatterSumOf(const void *send, void *recv, size_t n,
+                                  DType type) {
+    if (type == DType::F32) {
+      reduceScatterSum(static_cast<const float *>(send),
+                       static_cast<float *>(recv), n);
+      return;
+    }
+    const size_t all = n * size_t(size());
+    std::vector<float> wide(all + n);
+    widenFloats(send, wide.data(), all, type);
+    reduceScatterSum(wide.data(), wide.data() + all, n);
+    narrowFloats(wide.data() + all, recv, n, type);
+  }
   /// Member j receives block i (bytesPerRank bytes) of member i's send as its
   /// block i of recv... i.e. recv[i] on member j = send[j] on member i.
   virtual void allToAll(const void *send, void *recv, size_t bytesPerRank) = 0;

@@ -53,7 +53,7 @@ const char *opFamily(plan::OpCode op) {
           "PatchCache"}))
     return "layout";
   if (in({"AllReduce", "AllGather", "AllToAll", "PointToPoint", "Wait", "Halo",
-          "StaleGather"}))
+          "StaleGather", "ReduceScatter"}))
     return "collective";
   return "embedding"; // tables and lookups: timesteps, positions, tokens
 }

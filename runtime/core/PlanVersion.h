@@ -73,7 +73,11 @@ namespace fresco {
 /// UNet's rows padded so that an uneven degree (ring=3) splits every level
 /// evenly; the padding rows are left out of the group statistics and read
 /// as zeros by the convolutions. A version-17 runtime would mix them in.
-constexpr uint32_t kPlanVersion = 18;
+/// 19: the ReduceScatter op code (CollectiveAttrs members, dim: the sum over
+/// the members, this member's block of it along `dim`): tensor parallelism
+/// over a sequence split (Megatron's sequence parallelism). A version-18
+/// runtime would not know the op.
+constexpr uint32_t kPlanVersion = 19;
 } // namespace fresco
 
 #endif // FRESCO_RUNTIME_CORE_PLANVERSION_H

@@ -180,6 +180,7 @@ GenerateResult generate(const PipelineSpec &p, Executor &exec,
   checkAestheticScore(p, o.aestheticScore, "--aesthetic-score");
   checkAestheticScore(p, o.negativeAestheticScore,
                       "--negative-aesthetic-score");
+  checkMicroConditioning(p, o.microConditioning, i2i);
   const int steps = o.steps ? o.steps : p.defaultSteps(i2i);
   const double scale = std::isnan(o.guidanceScale) ? p.defaultGuidanceScale(i2i)
                                                    : o.guidanceScale;

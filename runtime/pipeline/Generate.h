@@ -28,6 +28,7 @@
 #include "runtime/core/Plan.h"
 #include "runtime/core/Tensor.h"
 #include "runtime/pipeline/PipelineSpec.h"
+#include "runtime/pipeline/TimeIds.h"
 
 #include <cstdint>
 #include <functional>
@@ -87,6 +88,9 @@ struct GenerateOptions {
   /// without them refuses a number.
   double aestheticScore = std::numeric_limits<double>::quiet_NaN();
   double negativeAestheticScore = std::numeric_limits<double>::quiet_NaN();
+  /// SDXL's original size, crop corner and target size of either half
+  /// (TimeIds.h); unset: the plan's. A plan without time ids refuses them.
+  MicroConditioning microConditioning;
   /// Scheduler class overriding the plan's; it is configured from the
   /// plan's scheduler_config, as diffusers' from_config(pipe.scheduler.config).
   std::string scheduler;

@@ -5,10 +5,12 @@
 #include "runtime/pipeline/Generate.h"
 #include "runtime/pipeline/Parts.h"
 #include "runtime/pipeline/PipelineNames.h"
+#include "runtime/pipeline/TimeIds.h"
 #include "runtime/text/ClipTokenizer.h"
 #include "runtime/text/T5Tokenizer.h"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstring>
 #include <filesystem>
@@ -26,7 +28,8 @@ bool contains(const std::vector<int> &ranks, int rank) {
 /// (the prompt, or prompt_2 / prompt_3 for slots 1 and 2, defaulting to the
 /// prompt) padded to the length its function takes, runs once per run
 /// before the loop, and its outputs land in their windows of the denoiser's
-/// text inputs (zeros elsewhere); text_ids are zeros, time ids the plan's.
+/// text inputs (zeros elsewhere); text_ids are zeros, time ids the plan's
+/// unless the run gives SDXL's micro-conditioning (TimeIds.h).
 /// Under text CFG the encoders run a second time on the negative prompts
 /// ("" by default), whose outputs fill the second half of the denoiser's
 /// batch, or that half is zeros when the pipeline zeroes an absent negative
@@ -37,13 +40,10 @@ public:
       : spec_(spec), folder_(o.weightsFolder), warnings_(o.warnings),
         blocks_(spec.guidanceCopies()),
         zeroNegative_(spec.zeroNegativePrompt && o.negativePrompts.empty()) {
-    // The refiner's last time id: the positive half's, the negative half's.
-    aesthetic_[0] = std::isnan(o.aestheticScore)
-                        ? PipelineSpec::kDefaultAestheticScore
-                        : o.aestheticScore;
-    aesthetic_[1] = std::isnan(o.negativeAestheticScore)
-                        ? PipelineSpec::kDefaultNegativeAestheticScore
-                        : o.negativeAestheticScore;
+    timeIds_ =
+        timeIdRows(spec, o.microConditioning,
+                   o.initImage != nullptr || o.initImageLatents != nullptr,
+                   o.aestheticScore, o.negativeAestheticScore);
     const size_t n = o.prompts.size();
     prompts_[0][0] = o.prompts;
     // The second and third prompts default to the prompt, also one by one
@@ -126,12 +126,8 @@ public:
       return true;
     }
     if (role == R::TimeIds) {
-      // The plan's ids, then the refiner's aesthetic score: the negative
-      // one in the unconditional half.
-      std::vector<double> ids[2] = {spec_.timeIds, spec_.timeIds};
-      if (spec_.aestheticScore)
-        for (int block : {0, 1})
-          ids[block].push_back(aesthetic_[block]);
+      // The prompts' row, and the negative one in the unconditional half.
+      const std::array<std::vector<double>, 2> &ids = timeIds_;
       const int64_t k = int64_t(ids[0].size());
       check(in.numel() == batch.rows() * k, "the denoiser's time ids input is ",
             shapeToString(in.shape), ", the plan has ", k, " time ids per row");
@@ -264,9 +260,10 @@ private:
   const PipelineSpec &spec_;
   std::string folder_;
   std::ostream *warnings_;
-  int blocks_;          // 2 under text CFG: the prompts', the negative prompts'
-  bool zeroNegative_;   // block 1 is zeros (no encoder runs on it)
-  double aesthetic_[2]; // the refiner's aesthetic score, per block
+  int blocks_;        // 2 under text CFG: the prompts', the negative prompts'
+  bool zeroNegative_; // block 1 is zeros (no encoder runs on it)
+  // The TimeIds row of the prompts' half and of the negative half.
+  std::array<std::vector<double>, 2> timeIds_;
   // [block][prompt slot]: the prompts each encoder reads.
   std::vector<std::string> prompts_[2][3];
   // [block][text encoder][output]: what the encoders returned on this rank.

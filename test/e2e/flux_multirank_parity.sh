@@ -11,8 +11,10 @@
 # Uneven (48x48 px: 9 image tokens, 5 text tokens; each padded on its own,
 # padding masked inside the joined keys): ring=4, ulysses=2 x ring=2,
 # ulysses=4 (heads too), tp=3 (heads 2 -> 3), tp=2 x ulysses=2, ring=8
-# (the last rank holds only padding). tp=2 x ring=2 and ulysses=2 x ring=2
-# (uneven) also run on cpu-staged with the same bits.
+# (the last rank holds only padding). With --tp-reduce-scatter: tp=2 and
+# tp=2 x ulysses=2 (even), tp=3 (uneven: only the image stream's sums are
+# scattered). tp=2 x ring=2, tp=2 with --tp-reduce-scatter and ulysses=2 x
+# ring=2 (uneven) also run on cpu-staged with the same bits.
 set -euo pipefail
 . "$(dirname "$0")/common.sh"
 B=$FRESCO_BIN
@@ -51,6 +53,12 @@ run even 64 64 8 ring4 4 --parallel ring=4
 run even 64 64 8 uly2ring2 4 --parallel ulysses=2,ring=2
 run even 64 64 8 tp2uly2 4 --parallel tp=2,ulysses=2
 run even 64 64 8 tp2ring2 4 --parallel tp=2,ring=2
+# tp's partial sums reduce-scattered over each stream's tokens (image 16,
+# text 8, joint 24); uneven: 9 image tokens split 3 ways, the 5 text and 14
+# joint tokens keep their all_reduces.
+run even 64 64 8 tp2rs 2 --parallel tp=2 --tp-reduce-scatter
+run even 64 64 8 tp2uly2rs 4 --parallel tp=2,ulysses=2 --tp-reduce-scatter
+run uneven 48 48 5 tp3rs 3 --parallel tp=3 --tp-reduce-scatter
 run even 64 64 8 pp2 2 --parallel pipeline=2
 run even 64 64 8 pp2ring2 4 --parallel ring=2,pipeline=2
 run even 64 64 8 uly4 4 --parallel ulysses=4
@@ -61,13 +69,22 @@ run uneven 48 48 5 uly4 4 --parallel ulysses=4
 run uneven 48 48 5 tp3 3 --parallel tp=3
 run uneven 48 48 5 tp2uly2 4 --parallel tp=2,ulysses=2
 run uneven 48 48 5 ring8 8 --parallel ring=8
+for plan in even-tp2rs even-tp2uly2rs; do
+  "$B/fresco-inspect" "$work/$plan.fplan" | grep -q "reduce_scatter" ||
+    { echo "FAIL: $plan has no reduce_scatter"; exit 1; }
+done
+# The image stream's sums were scattered, the text and joint ones reduced.
+"$B/fresco-inspect" "$work/uneven-tp3rs.fplan" > "$work/uneven-tp3rs.txt"
+grep -q "reduce_scatter" "$work/uneven-tp3rs.txt" && grep -q "all_reduce" "$work/uneven-tp3rs.txt" ||
+  { echo "FAIL: uneven tp=3 --tp-reduce-scatter should keep some all_reduces and scatter others"; \
+    cat "$work/uneven-tp3rs.txt"; exit 1; }
 # The device-memory path (weights uploaded, collectives staged): same bits.
-for case in even-tp2ring2 uneven-uly2ring2; do
+for case in even-tp2ring2 uneven-uly2ring2 even-tp2rs; do
   forward "${case%%-*}" "${case#*-}" --backend cpu-staged
   cmp "$work/$case.npy" "$work/$case-staged.npy"
   echo "== $case on cpu-staged: identical output"
 done
 ranks_match_one "$work/even-one.npy" \
-  "$work"/even-{uly2,ring2,ring4,uly2ring2,tp2uly2,tp2ring2,pp2,pp2ring2,uly4}.npy
+  "$work"/even-{uly2,ring2,ring4,uly2ring2,tp2uly2,tp2ring2,pp2,pp2ring2,uly4,tp2rs,tp2uly2rs}.npy
 ranks_match_one "$work/uneven-one.npy" \
-  "$work"/uneven-{ring4,uly2ring2,uly4,tp3,tp2uly2,ring8}.npy
+  "$work"/uneven-{ring4,uly2ring2,uly4,tp3,tp2uly2,ring8,tp3rs}.npy

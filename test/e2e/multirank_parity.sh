@@ -48,15 +48,26 @@ run cfg2ring2 4 --parallel cfg=2,ring=2
 run tp2ring2 4 --parallel tp=2,ring=2
 # Both (USP): Ulysses over heads, ring over what Ulysses leaves of the tokens.
 run uly2ring2 4 --parallel ulysses=2,ring=2
+# Megatron's sequence parallelism: tp's partial sums reduce-scattered over
+# the tokens, the ops between the blocks on half (a quarter) of them.
+run tp2rs 2 --parallel tp=2 --tp-reduce-scatter
+run tp4rs 4 --parallel tp=4 --tp-reduce-scatter
+run cfg2tp2rs 4 --parallel cfg=2,tp=2 --tp-reduce-scatter
+run tp2uly2rs 4 --parallel tp=2,ulysses=2 --tp-reduce-scatter
+run tp2ring2rs 4 --parallel tp=2,ring=2 --tp-reduce-scatter
 # Layer sharding: the transformer's blocks cut into stages.
 run pipe2 2 --parallel pipeline=2
 run cfg2pipe2 4 --parallel cfg=2,pipeline=2
 run tp2pipe2 4 --parallel tp=2,pipeline=2
+run tp2pipe2rs 4 --parallel tp=2,pipeline=2 --tp-reduce-scatter
 run ring2pipe2 4 --parallel ring=2,pipeline=2
 # Four stages: values go from one stage to several later ones (0 -> 1 and
 # 0 -> 2, 1 -> 3, ...), middle stages both receive and send; and stages on
 # placed ranks, the VAE on a rank of its own.
 run pipe4 4 --parallel pipeline=4
+# Six stages of a model whose class-embedding tables each hold more than
+# 1/6 of the bytes: cut so that every stage still has weights.
+run pipe6 6 --parallel pipeline=6
 run placedpipe2 3 --place vae=0,transformer=1+2 --parallel pipeline=2
 # Micro-batches: the batch (2 images x 2 guidance halves) cut into parts
 # that every stage runs in turn, so the stages overlap; exact.
@@ -79,7 +90,7 @@ BATCH=3 run ring2pipe2pad3 4 --parallel ring=2,pipeline=2
 # staged through host buffers, as on a GPU) must give the very same bits.
 # replays LOG: the "N replayed" of every rank's --stats line, one a line.
 replays() { sed -n 's/.*, \([0-9]*\) replayed$/\1/p' "$1"; }
-for name in tp2split cfg2tp2 cfg2uly2 cfg2ring2 tp2pipe2 cfg2pipe2mb2; do
+for name in tp2split cfg2tp2 cfg2uly2 cfg2ring2 tp2pipe2 cfg2pipe2mb2 cfg2tp2rs; do
   "$B/fresco-run" "$work/$name.fplan" --weights "$work/pipe" --backend cpu-staged \
     --class-label 3,7 --steps 4 --latents "@$work/x0.npy" --quiet --stats \
     -o "$work/$name-staged.png" --output-latents "@$work/$name-staged.npy" \
@@ -128,7 +139,7 @@ done
 # bf16 storage (--dtype bf16, as on GPUs; cpu-staged emulates it): 2-byte
 # activations through every collective. Host-staged and direct collectives
 # sum the same way, so the same bits; within bf16's error of the f32 run.
-for name in one tp2split cfg2uly2 cfg2ring2 tp2pipe2 cfg2pipe2; do
+for name in one tp2split cfg2uly2 cfg2ring2 tp2pipe2 cfg2pipe2 tp2rs; do
   for comm in gloo gloo-direct; do
     "$B/fresco-run" "$work/$name.fplan" --weights "$work/pipe" --backend cpu-staged \
       --dtype bf16 --comm $comm --class-label 3,7 --steps 4 --latents "@$work/x0.npy" \
@@ -158,10 +169,11 @@ ok = True
 for name in ["cfg2", "tp2", "tp4", "cfg2tp2", "placed", "cfg2tp4", "tp2split",
              "uly2", "cfg2uly2", "tp2uly2", "ring2", "ring4", "cfg2ring2",
              "tp2ring2", "uly2ring2", "pipe2", "cfg2pipe2", "tp2pipe2",
-             "ring2pipe2", "pipe4", "placedpipe2", "cfg2pad3", "cfg2tp2pad4",
+             "ring2pipe2", "pipe4", "pipe6", "placedpipe2", "cfg2pad3", "cfg2tp2pad4",
              "placedpad3", "ring2pipe2pad3", "pipe2mb2", "pipe2mb4",
              "pipe4mb4", "cfg2pipe2mb2", "tp2pipe2mb2", "uly2pipe2mb2",
-             "placedpipe2mb2"]:
+             "placedpipe2mb2", "tp2rs", "tp4rs", "cfg2tp2rs", "tp2uly2rs",
+             "tp2ring2rs", "tp2pipe2rs"]:
     got = np.load(f"{work}/{name}.npy")
     ratio = np.abs(got - ref).max() / np.abs(ref).max()
     sizes = {Image.open(f"{work}/{name}-{i}.png").size for i in range(2)}
@@ -174,8 +186,8 @@ for name in ["cfg2", "tp2", "tp4", "cfg2tp2", "placed", "cfg2tp4", "tp2split",
 for name in ["one", "tp2", "tp4", "cfg2tp2", "placed", "cfg2tp4", "tp2split",
              "uly2", "cfg2uly2", "tp2uly2", "ring2", "ring4", "cfg2ring2",
              "tp2ring2", "uly2ring2", "pipe2", "cfg2pipe2", "tp2pipe2",
-             "ring2pipe2", "pipe4", "placedpipe2", "pipe2mb2", "cfg2pipe2mb2",
-             "tp2pipe2mb2"]:
+             "ring2pipe2", "pipe4", "pipe6", "placedpipe2", "pipe2mb2", "cfg2pipe2mb2",
+             "tp2pipe2mb2", "tp2rs", "cfg2tp2rs", "tp2pipe2rs"]:
     inspect = {r["rank"]: r["weight_bytes"] for r in json.load(open(f"{work}/{name}.json"))["ranks"]}
     log = open(f"{work}/{name}.log").read()
     loaded = {}
@@ -248,6 +260,30 @@ for name, cfgdeg, tp, uly, ring in [
             print(f"{name} rank {r['rank']}: {calls} ring messages != {L * (ring - 1)}: FAIL")
             ok = False
     print(f"{name:8s} comm bytes per step per rank {want}: matches the formula")
+# tp's reduce_scatter over the tokens: the same weights per rank as tp; in
+# each block the all_reduces' bytes reduce-scattered instead (inspect counts
+# the operand), no all_reduce left, and per block two all_gathers of the
+# tokens back (the first block's norm reads the replicated input: one less)
+# plus one of the output projection's tokens before the unpatchify.
+for name, base in [("tp2rs", "tp2"), ("tp4rs", "tp4"), ("cfg2tp2rs", "cfg2tp2"),
+                   ("tp2uly2rs", "tp2uly2"), ("tp2ring2rs", "tp2ring2"),
+                   ("tp2pipe2rs", "tp2pipe2")]:
+    got = {r["rank"]: r for r in json.load(open(f"{work}/{name}.json"))["ranks"]}
+    for r in json.load(open(f"{work}/{base}.json"))["ranks"]:
+        g = got[r["rank"]]
+        bc, gc = r["comm_calls_per_step"], g["comm_calls_per_step"]
+        bb, gb = r["comm_bytes_per_step"], g["comm_bytes_per_step"]
+        # Layer sharding: each stage reduces its own blocks' sums.
+        good = (g["weight_bytes"] == r["weight_bytes"] and "all_reduce" not in gc
+                and gb.get("reduce_scatter") == bb.get("all_reduce")
+                and gc.get("reduce_scatter") == bc.get("all_reduce"))
+        if not name.startswith("tp2pipe2"):
+            good &= gc.get("all_gather", 0) == bc.get("all_gather", 0) + 2 * L
+        if not good:
+            print(f"{name} rank {r['rank']}: weights {g['weight_bytes']} vs {r['weight_bytes']}, "
+                  f"comm {gc} {gb} vs {base}'s {bc} {bb}: FAIL")
+            ok = False
+    print(f"{name:8s} reduce_scatters in place of {base}'s all_reduces, tokens gathered back: checked")
 # Layer sharding: the stages' transformer weights add up to the whole (each
 # parameter in the one stage that reads it), neither stage holds more than
 # 3/4 of them, the prediction [2B, 2C, H, W] is broadcast once per step
@@ -270,6 +306,13 @@ for name, cfgdeg in [("pipe2", 1), ("cfg2pipe2", 2)]:
             print(f"{name} rank {r['rank']}: comm {comm}: FAIL")
             ok = False
     print(f"{name:8s} broadcast of the prediction per step, sends forward: checked")
+# Six stages (ranks 0-5, pipeline the only axis): each loads some of the
+# transformer's weights, and together all of them once.
+stage = [r["weight_bytes"] - (vae if r["rank"] == 0 else 0)
+         for r in sorted(json.load(open(f"{work}/pipe6.json"))["ranks"], key=lambda r: r["rank"])]
+good = len(stage) == 6 and min(stage) > 0 and sum(stage) == total
+print(f"pipe6 transformer bytes per stage {stage} of {total}: {'OK' if good else 'FAIL'}")
+ok &= good
 # Micro-batches: the same stages (each rank's weights as without them), the
 # boundary values sent in M pieces (within 1% of the bytes: a few
 # batch-wide scalars go too), the prediction broadcast once.

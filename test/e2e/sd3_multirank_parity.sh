@@ -65,6 +65,9 @@ run even 8 tp2uly2 4 --parallel tp=2,ulysses=2
 run even 8 tp2ring2 4 --parallel tp=2,ring=2
 run even 8 uly4 4 --parallel ulysses=4
 run even 8 tp2 2 --parallel tp=2
+run even 8 tp2rs 2 --parallel tp=2 --tp-reduce-scatter
+"$B/fresco-inspect" "$work/even-tp2rs.fplan" | grep -q "reduce_scatter" ||
+  { echo "FAIL: even-tp2rs has no reduce_scatter"; exit 1; }
 run even 8 pp2 2 --parallel pipeline=2
 run even 8 pp2ring2 4 --parallel ring=2,pipeline=2
 run even 8 cfg2uly2 4 --parallel cfg=2,ulysses=2
@@ -87,6 +90,6 @@ done
 "$FRESCO_PYTHON" "$here/compare_npy.py" "$work/uneven-one.npy" \
   "$work/uneven-ref.npy" --rtol-max 1e-5
 ranks_match_one "$work/even-one.npy" \
-  "$work"/even-{uly2,ring2,ring4,uly2ring2,tp2uly2,tp2ring2,uly4,tp2,pp2,pp2ring2,cfg2uly2}.npy
+  "$work"/even-{uly2,ring2,ring4,uly2ring2,tp2uly2,tp2ring2,uly4,tp2,tp2rs,pp2,pp2ring2,cfg2uly2}.npy
 ranks_match_one "$work/uneven-one.npy" \
   "$work"/uneven-{uly2,ring4,uly2ring2,uly4,tp2uly2,ring8,tp3}.npy

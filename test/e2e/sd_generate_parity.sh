@@ -76,6 +76,12 @@ multi cfg2 2 --parallel cfg=2
 multi placement 2 --place text_encoder=0,vae=0,unet=1
 multi tp2 2 --parallel tp=2
 multi cfg2-tp2 4 --parallel cfg=2,tp=2
+# The UNet's transformer blocks ([B, H x W, C] tokens): tp's partial sums
+# reduce-scattered over the tokens (the ResNets' [B, C, H, W] sums stay
+# all-reduced).
+multi tp2-rs 2 --parallel tp=2 --tp-reduce-scatter
+"$B/fresco-inspect" "$work/tp2-rs.fplan" | grep -q "reduce_scatter" ||
+  { echo "FAIL: tp2-rs has no reduce_scatter"; exit 1; }
 multi pipeline2 2 --parallel pipeline=2
 # Micro-batches through the stages (the guidance halves of the 2 images).
 multi pipeline2-mb2 2 --parallel pipeline=2 --microbatches 2

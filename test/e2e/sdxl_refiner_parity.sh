@@ -10,11 +10,13 @@
 # default aesthetic scores and an empty negative prompt encoded (not
 # zeroed), strength 1.0 with a negative prompt and aesthetic scores 7.5 /
 # 1.0; final latents within 1e-5 of their max magnitude, and the
-# non-default scores moving them. Several ranks against 1 rank within 1e-5:
+# non-default scores moving them; with micro-conditioning (original size and
+# crop corner of each half) too, the run without it missing that reference.
+# Several ranks against 1 rank within 1e-5:
 # placement (text encoder, VAE and encoder on rank 0, the UNet on rank 1),
 # cfg=2 and ulysses=2. Bad input: text-to-image on the refiner,
-# --prompt-2 (its one encoder reads the prompt), --aesthetic-score on a
-# base plan, a folder with text_encoder_2 null, one whose
+# --prompt-2 (its one encoder reads the prompt), --target-size (the refiner
+# has none), --aesthetic-score on a base plan, a folder with text_encoder_2 null, one whose
 # requires_aesthetics_score is false.
 # Needs FRESCO_BIN and FRESCO_PYTHON (see dit_forward_parity.sh).
 set -euo pipefail
@@ -74,6 +76,26 @@ if py "$here/compare_npy.py" "$work/default-scores.npy" "$work/r1.0.npy" \
   --rtol-max 1e-3 > /dev/null; then
   echo "the aesthetic scores did not change the latents"; exit 1
 fi
+
+# Micro-conditioning as the refiner takes it: original size and crop corner
+# of each half before the aesthetic score (no target size).
+micro=(--original-size 64,48 --crops-coords-top-left 8,4
+  --negative-original-size 56,40 --negative-crops-coords-top-left 2,6)
+"$B/fresco-run" "$work/r.fplan" --weights "$work/pipe" "${prompts[@]}" \
+  "${extra_1_0[@]}" "${micro[@]}" --image "$work/in.png" --strength 1.0 \
+  --steps 4 --latents "@$work/noise.npy" --output-latents "@$work/fm.npy" \
+  --timeout 60 --quiet
+py "$ref" img2img --pipeline "$work/pipe" "${prompts[@]}" "${extra_1_0[@]}" \
+  "${micro[@]}" --image "$work/in.png" --strength 1.0 --steps 4 \
+  --latents "$work/noise.npy" --dtype float64 --out-latents "$work/rm.npy" \
+  > /dev/null
+echo "== strength 1.0, micro-conditioning"
+py "$here/compare_npy.py" "$work/fm.npy" "$work/rm.npy" --rtol-max 1e-5
+if py "$here/compare_npy.py" "$work/f1.0.npy" "$work/rm.npy" \
+  --rtol-max 1e-5 > "$work/ignored.log"; then
+  echo "the micro-conditioning did not change the latents"; exit 1
+fi
+echo "== without it (must differ): $(grep -m1 -o 'ratio [^ ]*' "$work/ignored.log")"
 
 # Several ranks against the 1-rank run at strength 1.0 (a negative prompt,
 # non-default scores).
@@ -149,6 +171,9 @@ plan=$work/base.fplan weights=$work/base bad "--aesthetic-score: pipeline \
 plan=$work/base.fplan weights=$work/base bad "--negative-aesthetic-score: \
 pipeline 'StableDiffusionXLPipeline' takes no aesthetic score" \
   --negative-aesthetic-score 2
+bad "--target-size: the SDXL refiner's time ids (requires_aesthetics_score) \
+are original size, crop corner and aesthetic score" --image "$work/in.png" \
+  --target-size 40,32
 plan=$work/base.fplan weights=$work/base bad "--denoising-start applies to \
 image-to-image" --denoising-start 0.5
 bad "--denoising-start 0.8 must be below --denoising-end 0.5" \
@@ -174,6 +199,9 @@ expect_usage "--image and --image-latents both give the init image" \
 expect_usage "--aesthetic-score expects a number, got 'high'" \
   "$B/fresco-run" "$work/r.fplan" --weights "$work/pipe" "${prompts[@]}" \
   --image "$work/in.png" --aesthetic-score high -o "$work/x.png"
+expect_usage "--original-size expects H,W, two numbers (e.g. 1024,1024), \
+got '64x48'" "$B/fresco-run" "$work/r.fplan" --weights "$work/pipe" \
+  "${prompts[@]}" --image "$work/in.png" --original-size 64x48 -o "$work/x.png"
 # Folders: text_encoder_2 null; requires_aesthetics_score false with the
 # refiner's UNet (5 time ids).
 edited() { # name python-statement-on-index: a copy of the refiner folder

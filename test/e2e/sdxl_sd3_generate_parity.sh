@@ -10,6 +10,10 @@
 #    magnitude, PNGs within one 8-bit level;
 #  - a negative prompt and distinct second (and third) prompts;
 #  - sdxl: a folder with force_zeros_for_empty_prompt false ("" encoded);
+#  - sdxl: micro-conditioning (--original-size 64,48, --crops-coords-top-left
+#    8,4, --target-size 40,32; then negative ones too) against diffusers
+#    given the same values, within 1e-4, and the runs ignoring them missing
+#    it; on cfg=2 ranks too;
 #  - several ranks (Gloo processes) against the 1-rank run within 1e-5: cfg=2,
 #    placement (text encoders and VAE on rank 0, the denoiser on rank 1),
 #    tp=2, cfg=2 x tp=2, pipeline=2, ulysses=2, ring=2, cfg=2 x ulysses=2
@@ -17,7 +21,8 @@
 #    (rows or tokens padded),
 #    pipeline=2 with 4 micro-batches, cfg=2 x pipeline=2 with 2, and
 #    patch=2 with every step fresh (exact);
-#  - bad input: a prompt slot the pipeline lacks, a negative prompt count.
+#  - bad input: a prompt slot the pipeline lacks, a negative prompt count;
+#    sdxl: negative time ids diffusers would ignore; sd3: --original-size.
 # Needs FRESCO_BIN and FRESCO_PYTHON (see dit_forward_parity.sh).
 set -euo pipefail
 kind=$1
@@ -97,6 +102,34 @@ d = np.abs(a - b).max()
 print(f"zeros vs encoded \"\" negative: max difference {d:.3g}")
 assert d > 1e-3, "force_zeros_for_empty_prompt made no difference"
 PY
+
+  # SDXL's micro-conditioning per run: the prompts' original size, crop
+  # corner and target size, then the negative half's too (used only with
+  # both negative sizes, as StableDiffusionXLPipeline), against diffusers
+  # given the same values. With negative ids the reference calls the
+  # pipeline once per prompt: diffusers 0.31 repeats the [negative,
+  # prompts'] pair of time-id rows per prompt, misaligning them with the
+  # embeddings for 2 prompts (sdxl_sd3_reference.py's docstring).
+  micro=(--negative-prompt "blurry, low quality" "${slots[@]}"
+    --original-size 64,48 --crops-coords-top-left 8,4 --target-size 40,32)
+  negmicro=(--negative-original-size 56,40
+    --negative-crops-coords-top-left 2,6 --negative-target-size 24,16)
+  generate one micro "${micro[@]}"
+  reference ref_micro "${micro[@]}"
+  compare micro ref_micro 1e-4
+  generate one micro-neg "${micro[@]}" "${negmicro[@]}"
+  reference ref_micro-neg "${micro[@]}" "${negmicro[@]}" --per-image
+  compare micro-neg ref_micro-neg 1e-4
+  # The values matter: a run ignoring them (the plan's time ids), or the
+  # negative ones, misses the reference.
+  for pair in neg:ref_micro micro:ref_micro-neg; do
+    if compare "${pair%%:*}" "${pair#*:}" 1e-4 > "$work/ignored.log"; then
+      echo "${pair%%:*} matches ${pair#*:}: the time ids were ignored"
+      exit 1
+    fi
+    echo "== ${pair%%:*} against ${pair#*:} (must differ):" \
+      "$(grep -m1 -o 'ratio [^ ]*' "$work/ignored.log")"
+  done
 fi
 
 multi() { # name ranks compile-flags...
@@ -115,6 +148,12 @@ else
   [ "$kind" = sd3-no-t5 ] || encoders=$encoders,text_encoder_3=0
 fi
 multi cfg2 2 --parallel cfg=2
+if [ "$kind" = sdxl ]; then
+  # Each rank holds one guidance half: the negative time ids on rank 1.
+  generate cfg2 cfg2-micro "${micro[@]}" "${negmicro[@]}"
+  echo "== cfg2 with micro-conditioning"
+  compare cfg2-micro micro-neg 1e-5
+fi
 multi placement 2 --place "$encoders,vae=0,$denoiser=1"
 multi tp2 2 --parallel tp=2
 multi cfg2-tp2 4 --parallel cfg=2,tp=2
@@ -154,6 +193,18 @@ bad "unknown scheduler 'LMSDiscreteScheduler'; supported schedulers:" \
 if [ "$kind" = sdxl ] || [ "$kind" = sd3-no-t5 ]; then
   bad "has no third text encoder: --prompt-3 does not apply" "${prompts[@]}" \
     --prompt-3 x --prompt-3 y
+fi
+if [ "$kind" = sdxl ]; then
+  # What StableDiffusionXLPipeline would silently ignore is refused.
+  bad "--negative-original-size: StableDiffusionXLPipeline (text-to-image) \
+uses negative time ids only when both --negative-original-size and \
+--negative-target-size are given" "${prompts[@]}" --negative-original-size 56,40
+  bad "--negative-crops-coords-top-left: StableDiffusionXLPipeline \
+(text-to-image) uses negative time ids only when both" "${prompts[@]}" \
+    --negative-crops-coords-top-left 2,6
+else
+  bad "--original-size: pipeline 'StableDiffusion3Pipeline' has no time ids" \
+    "${prompts[@]}" --original-size 64,48
 fi
 # Bad folders: a missing component, a scheduler or UNet the pipeline cannot
 # drive, mismatched encoders.

@@ -9,13 +9,16 @@
 # randn_tensor returns it). 2 prompts, 4 steps, strength 0.6 (SDXL's
 # get_timesteps keeps the last int(2.4) = 2 steps, SD3's 4 - int(1.6) = 3)
 # and 1.0 (a negative prompt and second prompts there): final latents
-# within 1e-4 of their max magnitude. sd3: strength 1.0 is text-to-image
+# within 1e-4 of their max magnitude; sdxl: strength 1.0 with
+# micro-conditioning (--original-size, --crops-coords-top-left,
+# --target-size, --negative-original-size) too, and the run without it
+# missing that reference. sd3: strength 1.0 is text-to-image
 # from the same noise (scale_noise at sigma 1), byte for byte. Several
 # ranks against 1 rank within 1e-5: the text encoders, VAE and VAE encoder
 # on rank 0 with the denoiser on rank 1 (the encoded image is sent), and
 # cfg=2 (SDXL) or ulysses=2 (SD3). Bad input: a strength keeping no step,
 # an image of another size, a plan without the encoder; sdxl: a scheduler
-# without add_noise.
+# without add_noise, a negative crop corner (diffusers ignores it here).
 # Needs FRESCO_BIN and FRESCO_PYTHON (see dit_forward_parity.sh).
 set -euo pipefail
 kind=$1
@@ -71,6 +74,30 @@ for strength in 0.6 1.0; do
   py "$here/compare_npy.py" "$work/f$strength.npy" "$work/r$strength.npy" \
     --rtol-max 1e-4
 done
+
+if [ "$kind" = sdxl ]; then
+  # Micro-conditioning as StableDiffusionXLImg2ImgPipeline takes it (no
+  # aesthetic score): the negative original size given, the negative target
+  # size the prompts', the prompts' crop corner in both halves.
+  micro=(--original-size 64,48 --crops-coords-top-left 8,4 --target-size 40,32
+    --negative-original-size 56,40)
+  "$B/fresco-run" "$work/i2i.fplan" --weights "$work/pipe" "${prompts[@]}" \
+    "${extra_1_0[@]}" "${micro[@]}" --image "$work/in.png" --strength 1.0 \
+    --steps 4 --latents "@$work/noise.npy" --output-latents "@$work/fm.npy" \
+    --timeout 60 --quiet
+  py "$ref" img2img --pipeline "$work/pipe" "${prompts[@]}" "${extra_1_0[@]}" \
+    "${micro[@]}" --image "$work/in.png" --strength 1.0 --steps 4 \
+    --latents "$work/noise.npy" --dtype float64 --out-latents "$work/rm.npy" \
+    > /dev/null
+  echo "== strength 1.0, micro-conditioning"
+  py "$here/compare_npy.py" "$work/fm.npy" "$work/rm.npy" --rtol-max 1e-4
+  # Ignoring the values (the plan's time ids) misses that reference.
+  if py "$here/compare_npy.py" "$work/f1.0.npy" "$work/rm.npy" \
+    --rtol-max 1e-4 > "$work/ignored.log"; then
+    echo "the micro-conditioning did not change the latents"; exit 1
+  fi
+  echo "== without it (must differ): $(grep -m1 -o 'ratio [^ ]*' "$work/ignored.log")"
+fi
 
 if [ "$kind" = sd3 ]; then
   # scale_noise at sigma 1 is the noise itself: text-to-image, the same bytes.
@@ -132,6 +159,9 @@ if [ "$kind" = sdxl ]; then
     --image "$work/in.png" --strength 0.2
   bad "is a flow-matching sampler: it needs a denoiser that predicts a flow velocity" \
     --image "$work/in.png" --scheduler FlowMatchEulerDiscreteScheduler
+  bad "--negative-crops-coords-top-left: StableDiffusionXLImg2ImgPipeline \
+without an aesthetic score puts the prompts' crop corner" \
+    --image "$work/in.png" --negative-crops-coords-top-left 2,6
 else
   # 4 - 4 * 1e-17 is 4.0: t_start 4, no step left.
   bad "strength 1e-17 of 4 steps keeps no denoising step" \

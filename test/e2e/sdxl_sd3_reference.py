@@ -33,17 +33,28 @@ Run the pipeline:
       [--patch P | --pipefusion M [--fresh-steps W]] (SD3: distrifusion.py's emulation)
       [--prompt-3 ...] [--negative-prompt N ...] --latents x.npy [--steps 4]
       [--guidance-scale G] [--height 32] [--width 24] [--max-sequence-length N]
-      [--denoising-end F] [--dtype float32|float64] --out-latents y.npy [--out-images z.npy]
+      [--denoising-end F] [MICRO] [--dtype float32|float64] --out-latents y.npy
+      [--out-images z.npy]
   The pipeline class model_index.json names, __call__ unchanged with latents=x and
   output_type="latent"; --out-images decodes them as the pipeline does. --denoising-end: SDXL's
   denoising_end (the base half of an ensemble of experts).
+  MICRO (SDXL, run and img2img): [--original-size H,W] [--crops-coords-top-left T,L]
+  [--target-size H,W] and the same with --negative-: passed as the pipeline's original_size,
+  crops_coords_top_left, ... (tuples of ints) when given, else left to its defaults.
+  run --per-image: one pipeline call per prompt (its prompts, negative prompt and latents), the
+  results concatenated. For negative time ids that differ from the prompts': diffusers 0.31's
+  StableDiffusionXLPipeline concatenates [negative_add_time_ids, add_time_ids] and then repeats
+  that pair per prompt, so with 2 prompts its UNet rows get ids (neg, pos, neg, pos) while the
+  embeddings are (neg, neg, pos, pos): image 0's conditional row gets the negative ids. One
+  prompt per call is what the class means (its img2img class repeats each half before
+  concatenating), and what Fresco computes.
 
 Image-to-image:
   sdxl_sd3_reference.py img2img --pipeline DIR --prompt P [...] [--prompt-2 ...] [--prompt-3 ...]
       [--negative-prompt N ...] (--image in.png | --image-latents x.npy) [--strength S]
       --latents noise.npy [--steps 4] [--guidance-scale G] [--max-sequence-length N]
       [--aesthetic-score A] [--negative-aesthetic-score A] [--denoising-start F]
-      [--denoising-end F] [--dtype float32|float64] --out-latents y.npy
+      [--denoising-end F] [MICRO] [--dtype float32|float64] --out-latents y.npy
   StableDiffusionXLImg2ImgPipeline or StableDiffusion3Img2ImgPipeline (as model_index.json's class
   says) loaded from the text-to-image folder, __call__ with output_type="latent", the init image as
   PIL opens it and two substitutions so that it matches fresco-run --image: the encoded image is
@@ -154,6 +165,22 @@ def make(args) -> None:
     print(f"wrote {args.out}: {type(pipe).__name__}, seed {args.seed}")
 
 
+PER_IMAGE = ("prompt", "prompt_2", "prompt_3", "negative_prompt", "latents")
+MICRO = ("original_size", "crops_coords_top_left", "target_size", "negative_original_size",
+         "negative_crops_coords_top_left", "negative_target_size")
+
+
+def add_micro_args(p) -> None:
+    """SDXL's micro-conditioning, "H,W" / "T,L" as fresco-run takes it."""
+    for key in MICRO:
+        p.add_argument("--" + key.replace("_", "-"),
+                       type=lambda v: tuple(int(x) for x in v.split(",")))
+
+
+def micro_kwargs(args) -> dict:
+    return {key: getattr(args, key) for key in MICRO if getattr(args, key) is not None}
+
+
 def run(args) -> None:
     import torch
 
@@ -174,14 +201,25 @@ def run(args) -> None:
         kwargs["guidance_scale"] = args.guidance_scale
     if args.denoising_end is not None:
         kwargs["denoising_end"] = args.denoising_end
+    kwargs.update(micro_kwargs(args))
     if cls is diffusers.StableDiffusion3Pipeline:
         kwargs["prompt_3"] = per_prompt(args.prompt_3, n)
         if args.max_sequence_length:
             kwargs["max_sequence_length"] = args.max_sequence_length
     emulation = distrifusion.from_args(args, pipe.transformer if cls is diffusers.StableDiffusion3Pipeline
                                        else pipe.unet)
+    assert not (emulation and args.per_image), "--per-image does not take an emulation"
     with torch.no_grad():
-        out = pipe(**kwargs).images
+        if args.per_image:
+            # One call per prompt (see the module's docstring), each of its
+            # per-prompt arguments and latents cut to that image.
+            def one(i):
+                k = {key: (v[i:i + 1] if key in PER_IMAGE and v is not None else v)
+                     for key, v in kwargs.items()}
+                return pipe(**k).images
+            out = torch.cat([one(i) for i in range(n)])
+        else:
+            out = pipe(**kwargs).images
         if emulation:
             emulation.check_calls(args.steps)
             print(emulation.summary())
@@ -223,6 +261,7 @@ def img2img(args) -> None:
                 "denoising_start", "denoising_end"):
         if getattr(args, key) is not None:
             kwargs[key] = getattr(args, key)
+    kwargs.update(micro_kwargs(args))
     if cls is diffusers.StableDiffusion3Img2ImgPipeline:
         kwargs["prompt_3"] = per_prompt(args.prompt_3, n)
         if args.max_sequence_length:
@@ -254,6 +293,8 @@ def main() -> None:
     r.add_argument("--prompt-3", action="append")
     r.add_argument("--max-sequence-length", type=int)
     r.add_argument("--denoising-end", type=float)
+    add_micro_args(r)
+    r.add_argument("--per-image", action="store_true")
     distrifusion.add_args(r)
     i2i = sub.add_parser("img2img")
     add_pipeline_run_args(i2i, guidance_default=None)
@@ -267,6 +308,7 @@ def main() -> None:
     for flag in ("--aesthetic-score", "--negative-aesthetic-score", "--denoising-start",
                  "--denoising-end"):
         i2i.add_argument(flag, type=float)
+    add_micro_args(i2i)
     args = ap.parse_args()
     if args.cmd == "run":
         distrifusion.check_args(ap, args)

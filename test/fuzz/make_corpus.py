@@ -34,6 +34,7 @@ def plans(bin_dir):
     compile_ = os.path.join(bin_dir, "fresco-compile")
     dit = os.path.join(ROOT, "models/dit/configs/dit-tiny.json")
     pipe = os.path.join(ROOT, "models/dit/pipelines/dit-tiny")
+    rs = os.path.join(ROOT, "test/lit/Inputs/reduce-scatter.mlir")
     with tempfile.TemporaryDirectory() as tmp:
         for name, args in [("dit-tiny", [dit]),
                            ("dit-tiny-bf16", [dit, "--dtype", "bf16"]),
@@ -45,7 +46,9 @@ def plans(bin_dir):
                             [pipe, "--ranks", "2", "--parallel", "patch=2"]),
                            # PatchCache and Pipeline.warmup_function.
                            ("pipe-dit-tiny-pipefusion2",
-                            [pipe, "--ranks", "2", "--parallel", "pipefusion=2"])]:
+                            [pipe, "--ranks", "2", "--parallel", "pipefusion=2"]),
+                           # ReduceScatter (a hand-partitioned module).
+                           ("reduce-scatter2", [rs, "--ranks", "2"])]:
             out = os.path.join(tmp, name + ".fplan")
             subprocess.run([compile_, *args, "-o", out, "--quiet"], check=True)
             put("plan", name + ".fplan", open(out, "rb").read())

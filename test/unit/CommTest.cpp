@@ -69,6 +69,36 @@ void exerciseCollectives(Communicator &c, int salt) {
     }
   }
 
+  // reduceScatterSumOf in bf16 and f16: summed in f32 and rounded once. At
+  // each element one member holds `big` (exact, the bottom of a binade
+  // whose spacing is 2) and the others 1 to 3, so that a sum rounded after
+  // each member's term would lose the small ones wherever `big` comes early;
+  // the result's bits must equal the exact sum's, rounded. f32 too.
+  for (DType t : {DType::BF16, DType::F16, DType::F32})
+    for (size_t n : {size_t(1), size_t(5), size_t(3000)}) {
+      const float big = t == DType::F16 ? 2048.0f : 256.0f;
+      auto v = [&](int rank, size_t i) {
+        return rank == int(i % size_t(p)) ? big : float(1 + (i + salt) % 3);
+      };
+      const size_t es = dtypeSize(t);
+      std::vector<float> wide(n * p);
+      for (size_t i = 0; i < wide.size(); ++i)
+        wide[i] = v(me, i);
+      std::vector<uint8_t> send(n * p * es), recv(n * es, 0xee), want(n * es);
+      narrowFloats(wide.data(), send.data(), wide.size(), t);
+      std::vector<float> sum(n, 0.0f);
+      for (size_t i = 0; i < n; ++i)
+        for (int r = 0; r < p; ++r)
+          sum[i] += v(r, me * n + i);
+      narrowFloats(sum.data(), want.data(), n, t);
+      c.reduceScatterSumOf(send.data(), recv.data(), n, t);
+      for (size_t i = 0; i < n; ++i)
+        RANK_CHECK(std::memcmp(&recv[i * es], &want[i * es], es) == 0,
+                   "reduceScatterSumOf ", dtypeName(t), " n=", n, " i=", i,
+                   ": the sum of member ", me, "'s block is not ", sum[i],
+                   " rounded once");
+    }
+
   // allToAll: recv block i on member me = send block me on member i.
   {
     const size_t bytes = 5;

@@ -106,6 +106,28 @@ TEST_F(NcclOneRank, TypedAllReduce) {
   }
 }
 
+// The same for the typed reduce-scatter: one member's block is its whole
+// send, to the bit, into another buffer.
+TEST_F(NcclOneRank, TypedReduceScatter) {
+  for (DType t : {DType::BF16, DType::F16, DType::F32}) {
+    SCOPED_TRACE(dtypeName(t));
+    const size_t n = 41;
+    std::vector<float> v(n);
+    std::iota(v.begin(), v.end(), -3.5f);
+    std::vector<uint8_t> stored(n * dtypeSize(t)), back(stored.size(), 0xee);
+    narrowFloats(v.data(), stored.data(), n, t);
+    void *send = backend->allocate(stored.size());
+    void *recv = backend->allocate(stored.size());
+    owned.push_back(send);
+    owned.push_back(recv);
+    backend->copyToDevice(send, stored.data(), stored.size());
+    comm->reduceScatterSumOf(send, recv, n, t);
+    backend->synchronize();
+    backend->copyToHost(back.data(), recv, back.size());
+    EXPECT_EQ(back, stored);
+  }
+}
+
 TEST_F(NcclOneRank, SendRecvToItselfCopies) {
   std::vector<float> v(53);
   std::iota(v.begin(), v.end(), -7.0f);

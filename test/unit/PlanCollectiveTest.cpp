@@ -1,9 +1,9 @@
 //===- PlanCollectiveTest.cpp - Plans with collectives --------------------===//
 //
-// AllToAll, the asynchronous all_gather, the Halo and the split GroupNorm
-// (also over rows padded to split evenly: valid_rows) run by the executor
-// against stand-in communicators that show how blocks were packed and when the
-// collectives read their buffers.
+// AllToAll, the asynchronous all_gather, the Halo, the ReduceScatter and the
+// split GroupNorm (also over rows padded to split evenly: valid_rows) run by
+// the executor against stand-in communicators that show how blocks were
+// packed and when the collectives read their buffers.
 //
 //===----------------------------------------------------------------------===//
 #include "test/unit/PlanTestUtil.h"
@@ -143,6 +143,59 @@ TEST(Plan, HaloPacksSlabsAndZeroesPaddingOnEveryMemoryPath) {
               EXPECT_EQ(out[0].as<float>()[(c * 5 + row) * 3 + w], want)
                   << "channel " << c << " row " << row << " column " << w;
             }
+      }
+}
+
+/// MirrorComm whose peer holds what this rank holds: a reduce_scatter's
+/// result is twice this rank's block 0. It refuses buffers that overlap, as
+/// its contract (and NCCL) does.
+class ScatterMirror : public MirrorComm {
+public:
+  void reduceScatterSumOf(const void *send, void *recv, size_t n,
+                          DType t) override {
+    const size_t es = dtypeSize(t);
+    const auto *s = static_cast<const uint8_t *>(send);
+    const auto *r = static_cast<const uint8_t *>(recv);
+    if (s < r + n * es && r < s + 2 * n * es)
+      fail("ScatterMirror: reduce_scatter's recv overlaps its send");
+    MirrorComm::reduceScatterSumOf(send, recv, n, t);
+  }
+  void reduceScatterSum(const float *send, float *recv, size_t n) override {
+    for (size_t i = 0; i < n; ++i)
+      recv[i] = 2 * send[i];
+  }
+};
+
+// y = ReduceScatter(x [2, 6, 4]) over {0, 1} along dimension 0 (contiguous
+// blocks) and 1 (packed first), the result in its own storage and over the
+// operand's, on the three memory paths: the communicator gets packed,
+// non-overlapping buffers, and this rank's block of x, doubled, comes back.
+TEST(Plan, ReduceScatterPacksBlocksOnEveryMemoryPath) {
+  for (int64_t dim : {0, 1})
+    for (bool shared : {false, true})
+      for (const char *name : kMemoryPaths) {
+        SCOPED_TRACE(std::string(name) + " dim " + std::to_string(dim) +
+                     (shared ? " shared" : ""));
+        PlanSpec spec = reduceScatterSpec(); // along dimension 1
+        spec.instrs[0].dim = dim;
+        if (dim == 0)
+          spec.values[1].shape = {1, 6, 4};
+        if (shared)
+          spec.values[1].offset = 0;
+        LoadedPlan p = LoadedPlan::fromBytes(spec.build(), "rs.fplan");
+        ScatterMirror comm;
+        HostTensor x{DType::F32, {2, 6, 4}, std::vector<uint8_t>(4 * 48)};
+        for (int i = 0; i < 48; ++i)
+          x.as<float>()[i] = float(i) - 20.0f;
+        std::vector<HostTensor> out = runOnPath(p, name, comm, {x});
+        ASSERT_EQ(out.size(), 1u);
+        ASSERT_EQ(out[0].numel(), 24);
+        // Element j of the block: row j / run of x's first `run` columns.
+        const int run = dim == 0 ? 24 : 12;
+        for (int j = 0; j < 24; ++j)
+          EXPECT_EQ(out[0].as<float>()[j],
+                    2 * x.as<float>()[j / run * 2 * run + j % run])
+              << "at " << j;
       }
 }
 

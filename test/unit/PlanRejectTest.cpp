@@ -584,6 +584,60 @@ const Case kCases[] = {
        s.instrs[0].members.clear();
      },
      "(StaleGather): attributes"},
+    // ReduceScatter: x [2, 6, 4] (value 0) into y [2, 3, 4] (value 1) over
+    // members {0, 1} along dimension 1 (reduceScatterSpec).
+    {"reduce_scatter_dim",
+     [](PlanSpec &s) {
+       s = reduceScatterSpec();
+       s.instrs[0].dim = 3;
+     },
+     "(ReduceScatter): scatter dimension 3 out of range for an operand of "
+     "rank 3"},
+    {"reduce_scatter_negative_dim",
+     [](PlanSpec &s) {
+       s = reduceScatterSpec();
+       s.instrs[0].dim = -1;
+     },
+     "(ReduceScatter): scatter dimension -1 out of range"},
+    {"reduce_scatter_not_divisible",
+     [](PlanSpec &s) {
+       s = reduceScatterSpec();
+       s.instrs[0].members = {0, 1, 2, 3};
+     },
+     "(ReduceScatter): scatter dimension 1 of size 6 is not divisible by the "
+     "4 members"},
+    {"reduce_scatter_result_shape",
+     [](PlanSpec &s) {
+       s = reduceScatterSpec();
+       s.values[1].shape = {1, 6, 4}; // split along dimension 0 instead
+     },
+     "(ReduceScatter): result has shape [1, 6, 4], expected [2, 3, 4]"},
+    {"reduce_scatter_result_whole",
+     [](PlanSpec &s) {
+       s = reduceScatterSpec();
+       s.values[1].shape = {2, 6, 4}; // an AllReduce's
+     },
+     "(ReduceScatter): result has shape [2, 6, 4], expected [2, 3, 4]"},
+    {"reduce_scatter_dtype",
+     [](PlanSpec &s) {
+       s = reduceScatterSpec();
+       s.values[0].dtype = s.values[1].dtype = fp::DType::I32;
+     },
+     "(ReduceScatter): operands must be f32, got i32"},
+    {"reduce_scatter_member",
+     [](PlanSpec &s) {
+       s = reduceScatterSpec();
+       s.instrs[0].members = {1, 2};
+     },
+     "this rank (0) is not a member of its ReduceScatter group"},
+    {"reduce_scatter_async",
+     [](PlanSpec &s) {
+       s = reduceScatterSpec();
+       s.instrs[0].async = true;
+       s.instrs.push_back({fp::OpCode::Wait, {1}, {}});
+     },
+     "instruction 0 (ReduceScatter): only an AllToAll or AllGather starts "
+     "asynchronously"},
     // PatchCache: b [2, 3] (value 0) into y [4, 3] (value 1), block 1 of 2
     // along dimension 0 (patchCacheSpec(true)).
     {"patch_cache_result_shape",
@@ -701,6 +755,18 @@ TEST(Plan, StaleGatherLoads) {
   inner.instrs[0].dim = 1;
   inner.values[1].shape = {2, 6};
   EXPECT_NO_THROW(LoadedPlan::fromBytes(inner.build(), "s.fplan"));
+}
+
+// The well-formed ReduceScatter behind the cases above loads (running it
+// needs its group: ReduceScatterRanksTest.cpp), along every dimension.
+TEST(Plan, ReduceScatterLoads) {
+  for (int64_t dim = 0; dim < 3; ++dim) {
+    PlanSpec s = reduceScatterSpec();
+    s.instrs[0].dim = dim;
+    s.values[0].shape = {2, 3, 4};
+    s.values[0].shape[size_t(dim)] *= 2;
+    EXPECT_NO_THROW(LoadedPlan::fromBytes(s.build(), "rs.fplan")) << dim;
+  }
 }
 
 // PipeFusion's cache: a whole write, then a block read back with the

@@ -479,6 +479,21 @@ inline PlanSpec staleGatherSpec() {
   return s;
 }
 
+/// y [2, 3, 4] = ReduceScatter(x [2, 6, 4]) along dimension 1 over members
+/// {0, 1}, the rank program of rank 0.
+inline PlanSpec reduceScatterSpec() {
+  PlanSpec s;
+  s.arena = 4 * 96; // room for a wrong, larger result
+  s.values = {{fp::ValueKind::Arena, fp::DType::F32, {2, 6, 4}, 0},
+              {fp::ValueKind::Arena, fp::DType::F32, {2, 3, 4}, 4 * 48}};
+  s.instrs = {{fp::OpCode::ReduceScatter, {0}, {1}, false, -1, {0, 1}}};
+  s.instrs[0].dim = 1;
+  s.inputs = {0};
+  s.inputNames = {"x"};
+  s.outputs = {1};
+  return s;
+}
+
 /// PipeFusion's cache: w [4, 3] (value 0) written whole into cache 0 (y1,
 /// value 1), then b [2, 3] (value 2) written as its block 1 of 2 along
 /// dimension 0 (y2, value 3). `patchedOnly`: the second instruction alone

@@ -46,6 +46,12 @@ TEST(PlannerCollectives, RingAllReduceByHand) {
 TEST(PlannerCollectives, GatherExchangeBroadcastSend) {
   // All-gather of a 4 MB result over 4 ranks: 3 messages of 1 MB.
   EXPECT_NEAR(allGather(4e6, 4, link100()), 3 * (5e-6 + 1e-5), 1e-12);
+  // Reduce-scatter of a 4 MB operand over 4 ranks: 3 messages of 1 MB, the
+  // first half of the ring all-reduce of the operand.
+  EXPECT_NEAR(reduceScatter(4e6, 4, link100()), 3 * (5e-6 + 1e-5), 1e-12);
+  EXPECT_NEAR(2 * reduceScatter(4e6, 4, link100()),
+              ringAllReduce(4e6, 4, link100()), 1e-12);
+  EXPECT_EQ(reduceScatter(4e6, 1, link100()), 0);
   // All-to-all of a 2 MB operand over 2 ranks: one 1 MB message.
   EXPECT_NEAR(allToAll(2e6, 2, link100()), 5e-6 + 1e-5, 1e-12);
   // Broadcast over 8 ranks: the tree's 3 latencies beat the ring's 7.

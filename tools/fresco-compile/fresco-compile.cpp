@@ -19,6 +19,7 @@
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/Shard/IR/ShardDialect.h"
+#include "mlir/Dialect/Shard/IR/ShardOps.h"
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/IR/Verifier.h"
 #include "mlir/Parser/Parser.h"
@@ -160,6 +161,15 @@ static cl::opt<int64_t> tpSplitMinBytes(
     cl::desc("with tp: also split per-sample linear layers (adaLN) whose "
              "weight has at least this many bytes (default 8 MiB)"),
     cl::cat(category));
+static cl::opt<bool> tpReduceScatter(
+    "tp-reduce-scatter",
+    cl::desc("with tp: Megatron's sequence parallelism: each block's partial "
+             "sums reduce-scattered over the tokens instead of all-reduced, "
+             "the token-wise ops after them (bias, gate, residual, norms) on "
+             "1/tp of the tokens, all-gathered before the next "
+             "column-parallel linear; the same traffic, less work per rank "
+             "(not with patch or pipefusion; --parallel auto tries both)"),
+    cl::cat(category));
 static cl::opt<std::string> dtype(
     "dtype", cl::init("f32"),
     cl::desc("float storage the plan is laid out for: f32 (default; a run "
@@ -288,7 +298,10 @@ static OwningOpRef<ModuleOp> loadInput(MLIRContext &ctx, SourceMgr &sm,
 
 /// One line per function: instructions, weights, arena vs no reuse.
 /// Per function (the SPMD view, before per-rank copies): its size.
-static std::string summarize(ModuleOp module) {
+/// With `reduceScatter` (--tp-reduce-scatter), how many of tp's sums were
+/// scattered; a function that scattered none is named in `warning`.
+static std::string summarize(ModuleOp module, bool reduceScatter,
+                             std::string &warning) {
   std::string text;
   llvm::raw_string_ostream errs(text);
   for (auto fn : module.getOps<func::FuncOp>()) {
@@ -299,7 +312,12 @@ static std::string summarize(ModuleOp module) {
     fn.walk([&](Operation *op) {
       if (auto p = dyn_cast<mlir::fresco::ParamOp>(op)) {
         ++params;
-        paramBytes += p.getType().getNumElements() * 4;
+        // As stored: floats at the plan's --dtype.
+        auto t = p.getType();
+        paramBytes += uint64_t(t.getNumElements()) *
+                      (isa<FloatType>(t.getElementType())
+                           ? mlir::fresco::floatStorageBytes(p)
+                           : (t.getElementTypeBitWidth() + 7) / 8);
       } else if (!isa<mlir::fresco::ReshapeOp, func::ReturnOp, func::FuncOp>(
                      op)) {
         ++ops;
@@ -325,6 +343,22 @@ static std::string summarize(ModuleOp module) {
         rows && rows.size() == 2)
       errs << ", latent rows padded from " << rows[0] << " to " << rows[1]
            << " to split evenly";
+    if (reduceScatter) {
+      size_t scattered = 0, reduced = 0;
+      fn.walk([&](shard::ReduceScatterOp) { ++scattered; });
+      fn.walk([&](shard::AllReduceOp) { ++reduced; });
+      if (scattered + reduced)
+        errs << ", " << scattered << " of " << scattered + reduced
+             << " tp sums reduce-scattered over the tokens";
+      if (!scattered && reduced)
+        warning += ("fresco-compile: warning: --tp-reduce-scatter scattered "
+                    "none of '" +
+                    fn.getSymName() +
+                    "''s tp sums: no op after them takes a token split, or "
+                    "each rank's tokens (after any ulysses/ring split and "
+                    "padding) are not a multiple of the tp degree\n")
+                       .str();
+    }
     errs << "\n";
   }
   return text;
@@ -342,7 +376,7 @@ static void printSummary(StringRef summary, size_t planBytes) {
 /// first failure, or empty.
 static std::string lower(ModuleOp module, int64_t numRanks,
                          const std::string &degrees, const std::string &where,
-                         int64_t patches, int64_t micro,
+                         int64_t patches, int64_t micro, bool reduceScatter,
                          std::vector<uint8_t> &bytes, std::string &summary,
                          raw_ostream *lowered) {
   MLIRContext *ctx = module.getContext();
@@ -355,12 +389,26 @@ static std::string lower(ModuleOp module, int64_t numRanks,
   PassManager pm(ctx);
   if (failed(applyPassManagerCLOptions(pm)))
     return "bad pass manager options";
-  if (numRanks > 1 || !degrees.empty() || !where.empty()) {
+  // A .mlir partitioned by hand (its own `shard.grid @grid`, collectives
+  // written in it) is taken as it is: --ranks says how many run it.
+  auto grid = module.lookupSymbol<shard::GridOp>("grid");
+  const bool ownGrid = grid && degrees.empty() && where.empty();
+  if (ownGrid) {
+    int64_t gridRanks = 1;
+    for (int64_t d : grid.getShape())
+      gridRanks *= d;
+    if (gridRanks != numRanks)
+      return "the module's own grid (shard.grid @grid) has " +
+             std::to_string(gridRanks) + " ranks; compile it with --ranks " +
+             std::to_string(gridRanks) + ", not " + std::to_string(numRanks);
+  }
+  if (!ownGrid && (numRanks > 1 || !degrees.empty() || !where.empty())) {
     mlir::fresco::PartitionOptions po;
     po.ranks = numRanks;
     po.parallel = degrees;
     po.place = where;
     po.tpSplitMinBytes = tpSplitMinBytes;
+    po.tpReduceScatter = reduceScatter;
     po.pipefusionPatches = patches;
     po.microbatches = micro;
     mlir::fresco::buildPartitionPipeline(pm, po);
@@ -388,7 +436,10 @@ static std::string lower(ModuleOp module, int64_t numRanks,
                 IntegerAttr::get(IntegerType::get(ctx, 64), freshSteps));
     module->setAttr("fresco.pipeline", entries.getDictionary(ctx));
   }
-  summary = summarize(module);
+  std::string warning;
+  summary = summarize(module, reduceScatter, warning);
+  if (!warning.empty() && parallel != "auto")
+    errs() << warning;
   // One program per rank, then the plan.
   PassManager specialize(ctx);
   mlir::fresco::SpecializeRanksOptions so;
@@ -502,7 +553,7 @@ static int autoParallel() {
     }
     std::string summary;
     why = lower(*module, l.ranks, l.parallel, l.place, l.patches,
-                l.microbatches, bytes, summary, nullptr);
+                l.microbatches, l.tpReduceScatter, bytes, summary, nullptr);
     if (!why.empty() && !first.empty())
       why = first;
     return bytes;
@@ -585,6 +636,24 @@ int main(int argc, char **argv) {
     errs() << "fresco-compile: --max-sequence-length must be at least 1\n";
     return 2;
   }
+  if (tpReduceScatter) {
+    StringRef spec(parallel);
+    if (!spec.contains("tp=")) {
+      errs() << "fresco-compile: --tp-reduce-scatter goes with --parallel "
+                "tp=N (it changes how tp's partial sums are reduced)"
+             << (parallel == "auto" ? "; --parallel auto tries every tp "
+                                      "layout with and without it"
+                                    : "")
+             << "\n";
+      return 2;
+    }
+    if (spec.contains("patch=") || spec.contains("pipefusion=")) {
+      errs() << "fresco-compile: --tp-reduce-scatter does not compose with "
+                "patch=P or pipefusion=S (their patches split the tokens "
+                "already)\n";
+      return 2;
+    }
+  }
   if (allowApproximate && parallel != "auto") {
     errs() << "fresco-compile: --allow-approximate goes with --parallel "
               "auto (name patch=P or pipefusion=S in --parallel instead)\n";
@@ -666,9 +735,10 @@ int main(int argc, char **argv) {
   }
   std::vector<uint8_t> bytes;
   std::string summary;
-  if (std::string why = lower(
-          *module, ranks, parallel, place, pipefusionPatches, microbatches,
-          bytes, summary, emit == EmitKind::LoweredMlir ? &out->os() : nullptr);
+  if (std::string why =
+          lower(*module, ranks, parallel, place, pipefusionPatches,
+                microbatches, tpReduceScatter, bytes, summary,
+                emit == EmitKind::LoweredMlir ? &out->os() : nullptr);
       !why.empty())
     return errorExit(why);
   if (emit == EmitKind::LoweredMlir) {

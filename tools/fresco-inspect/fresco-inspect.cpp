@@ -40,8 +40,9 @@ read, released once quantized, and the bytes each collective kind moves in
 one denoising step (one call of the denoiser function): all_reduce,
 all_gather, all_to_all, broadcast, stale_gather (the tensor each produces;
 stale_gather is patch=P's exchange of keys and values, which a stale step
-lets travel while it computes), send (what a pipeline stage passes on),
-and ring_send_recv (the
+lets travel while it computes), reduce_scatter (the partial sums it
+reduces, of which each rank keeps its block), send (what a pipeline stage
+passes on), and ring_send_recv (the
 key and value blocks ring attention sends, one message per hop, P - 1
 hops). A patch=P plan's StaleGathers also keep memory between steps: P
 blocks and a staging block each; a pipefusion=S plan's PatchCaches one
@@ -116,6 +117,8 @@ RankSummary summarise(const plan::RankProgram &rp, const std::string &denoiser,
         kind = "all_gather";
       else if (in->op() == plan::OpCode::AllToAll)
         kind = "all_to_all";
+      else if (in->op() == plan::OpCode::ReduceScatter)
+        kind = "reduce_scatter";
       else if (in->op() == plan::OpCode::Send)
         kind = "send";
       else if (in->op() == plan::OpCode::Broadcast)
@@ -157,10 +160,12 @@ RankSummary summarise(const plan::RankProgram &rp, const std::string &denoiser,
         continue;
       } else
         continue;
-      // The tensor moved: a send's operand, else the result.
-      const plan::Value *v = f->values()->Get(in->op() == plan::OpCode::Send
-                                                  ? in->operands()->Get(0)
-                                                  : in->results()->Get(0));
+      // The tensor moved: a send's or reduce_scatter's operand, else the
+      // result.
+      const bool operand = in->op() == plan::OpCode::Send ||
+                           in->op() == plan::OpCode::ReduceScatter;
+      const plan::Value *v = f->values()->Get(operand ? in->operands()->Get(0)
+                                                      : in->results()->Get(0));
       s.commBytes[kind] += valueBytes(*v);
       s.commCalls[kind] += 1;
     }

@@ -4,6 +4,8 @@
 #include "runtime/comm/registry/CommunicatorRegistry.h"
 #include "runtime/core/PlanVersion.h"
 
+#include <array>
+#include <cctype>
 #include <cerrno>
 #include <cmath>
 #include <cstdio>
@@ -30,6 +32,10 @@ USAGE:
                [--image in.png | --image-latents @x.npy] [--strength S]
                [--denoising-start F] [--denoising-end F]
                [--aesthetic-score A] [--negative-aesthetic-score A]
+               [--original-size H,W] [--crops-coords-top-left T,L]
+               [--target-size H,W] [--negative-original-size H,W]
+               [--negative-crops-coords-top-left T,L]
+               [--negative-target-size H,W]
                [--output-latents @y.npy] -o out.png
   Run one function on NumPy inputs:
     fresco-run PLAN --weights FOLDER [--function NAME] --input @x.npy ...
@@ -164,6 +170,28 @@ GENERATION (plans compiled from a pipeline folder):
                        other plans
   --negative-aesthetic-score A
                        the same for the negative half (default 2.5)
+  --original-size H,W  SDXL's micro-conditioning (diffusers'
+                       original_size, crops_coords_top_left, target_size),
+                       in pixels: the time ids of the prompts' half
+                       (default: the plan's height,width)
+  --crops-coords-top-left T,L
+                       the crop corner (default 0,0)
+  --target-size H,W    the target size (default: the plan's height,width;
+                       not the refiner's, whose time ids end with the
+                       aesthetic score instead)
+  --negative-original-size H,W
+  --negative-crops-coords-top-left T,L
+  --negative-target-size H,W
+                       the negative half's, used under classifier-free
+                       guidance. Text-to-image (StableDiffusionXLPipeline)
+                       takes them only with both sizes (the crop corner
+                       defaulting to 0,0), else repeats the prompts' ids;
+                       image-to-image (StableDiffusionXLImg2ImgPipeline)
+                       defaults each size to the prompts' and takes the
+                       prompts' crop corner, or on the refiner the negative
+                       one (default 0,0). What diffusers would ignore, and
+                       any of these on a plan without SDXL's time ids, is
+                       an error
   --fresh-steps N      plans compiled with --parallel patch=P
                        (DistriFusion): the first N steps exchange every
                        rank's keys and values exactly, later steps use the
@@ -206,6 +234,35 @@ int64_t parseInt(const std::string &s, const char *flag) {
   long long v = std::strtoll(s.c_str(), &end, 10);
   if (s.empty() || !end || *end || errno)
     usageError(std::string(flag) + " expects an integer, got '" + s + "'");
+  return v;
+}
+
+/// "H,W" (or "T,L"): two numbers in [0, kMaxPixels], above 0 for a size.
+std::array<double, 2> parsePair(const std::string &s, const std::string &flag,
+                                bool size) {
+  const char *what = size ? "H,W" : "T,L";
+  const size_t comma = s.find(',');
+  std::array<double, 2> v{};
+  bool ok =
+      comma != std::string::npos && s.find(',', comma + 1) == std::string::npos;
+  for (int i = 0; ok && i < 2; ++i) {
+    const std::string part = i ? s.substr(comma + 1) : s.substr(0, comma);
+    // Overflow (ERANGE) gives inf, which the range check names.
+    char *end = nullptr;
+    v[i] = std::strtod(part.c_str(), &end);
+    ok = !part.empty() && !std::isspace((unsigned char)part[0]) && end && !*end;
+  }
+  if (!ok)
+    usageError(flag + " expects " + what + ", two numbers (e.g. " +
+               (size ? "1024,1024" : "0,0") + "), got '" + s + "'");
+  for (double x : v)
+    if (!std::isfinite(x) || (size ? x <= 0 : x < 0) ||
+        x > MicroConditioning::kMaxPixels)
+      usageError(flag + " must be " +
+                 (size ? "sizes above 0" : "non-negative coordinates") +
+                 " of at most " +
+                 std::to_string(int64_t(MicroConditioning::kMaxPixels)) +
+                 " pixels, got '" + s + "'");
   return v;
 }
 
@@ -454,6 +511,20 @@ Options parseArgs(int argc, char **argv) {
       dst = parseDouble(v, a.c_str());
       if (!std::isfinite(dst) || std::fabs(dst) > 1e6)
         usageError(a + " must be a finite number, got " + v);
+      generationFlags.push_back(a);
+    } else if (a == "--original-size" || a == "--crops-coords-top-left" ||
+               a == "--target-size" || a == "--negative-original-size" ||
+               a == "--negative-crops-coords-top-left" ||
+               a == "--negative-target-size") {
+      MicroConditioning &m = o.microConditioning;
+      MicroConditioning::Pair &dst =
+          a == "--original-size"            ? m.originalSize
+          : a == "--crops-coords-top-left"  ? m.cropsTopLeft
+          : a == "--target-size"            ? m.targetSize
+          : a == "--negative-original-size" ? m.negativeOriginalSize
+          : a == "--negative-target-size"   ? m.negativeTargetSize
+                                            : m.negativeCropsTopLeft;
+      dst = parsePair(next(), a, a.find("crops") == std::string::npos);
       generationFlags.push_back(a);
     } else if (a == "--fresh-steps") {
       int64_t n = parseInt(next(), "--fresh-steps");

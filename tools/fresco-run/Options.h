@@ -7,6 +7,7 @@
 #include "runtime/core/Executor.h"
 #include "runtime/core/Tensor.h"
 #include "runtime/io/Npy.h"
+#include "runtime/pipeline/TimeIds.h"
 #include "runtime/session/Session.h"
 
 #include <chrono>
@@ -52,6 +53,9 @@ struct Options {
   // 6.0 and 2.5, StableDiffusionXLImg2ImgPipeline's
   double aestheticScore = std::numeric_limits<double>::quiet_NaN();
   double negativeAestheticScore = std::numeric_limits<double>::quiet_NaN();
+  // --original-size, --crops-coords-top-left, --target-size and their
+  // --negative-* twins (SDXL's time ids); unset: the plan's
+  MicroConditioning microConditioning;
   int freshSteps = -1;      // --fresh-steps; -1: the plan's (patch=P)
   std::string calibrate;    // --calibrate: the table to write
   std::string profileTrace; // --profile-trace: Chrome trace JSON (+ rank)

@@ -8,6 +8,7 @@
 #include "runtime/pipeline/ImageToImage.h"
 #include "runtime/pipeline/Parts.h"
 #include "runtime/pipeline/Progress.h"
+#include "runtime/pipeline/TimeIds.h"
 #include "runtime/session/Session.h"
 #include "tools/fresco-run/Options.h"
 #include "tools/fresco-run/Profile.h"
@@ -104,6 +105,7 @@ int runPipeline(const Options &o, const RankEnv &env) {
   checkAestheticScore(spec, o.aestheticScore, "--aesthetic-score");
   checkAestheticScore(spec, o.negativeAestheticScore,
                       "--negative-aesthetic-score");
+  checkMicroConditioning(spec, o.microConditioning, i2i);
   const std::vector<std::string> prompts = allPrompts(o);
   // Images this run: one per label or prompt.
   const int64_t B =
@@ -149,6 +151,7 @@ int runPipeline(const Options &o, const RankEnv &env) {
   g.freshSteps = o.freshSteps;
   g.aestheticScore = o.aestheticScore;
   g.negativeAestheticScore = o.negativeAestheticScore;
+  g.microConditioning = o.microConditioning;
   if (!o.image.empty())
     g.initImage = &initImage;
   if (!o.imageLatents.empty())

@@ -279,6 +279,12 @@ LogicalResult FunctionEmitter::emitOp(Operation &op) {
       .Case([&](shard::AllGatherOp g) {
         return collective(OpCode::AllGather, g.getGatherAxis().getSExtValue());
       })
+      .Case([&](shard::ReduceScatterOp r) -> LogicalResult {
+        if (r.getReduction() != shard::ReductionKind::Sum)
+          return r.emitError("only sum reduce_scatter is supported");
+        return collective(OpCode::ReduceScatter,
+                          r.getScatterAxis().getSExtValue());
+      })
       .Case([&](shard::AllToAllOp t) {
         return collective(OpCode::AllToAll, 0, t.getSplitAxis().getSExtValue(),
                           t.getConcatAxis().getSExtValue());

@@ -153,8 +153,9 @@ LogicalResult FrescoDialect::verifyLoweringAttribute(Operation *op,
                                 "stats_axes";
     return failure(
         (!norm && failed(checkOn(op, attr,
-                                 {"shard.all_reduce", "shard.all_gather",
-                                  "shard.all_to_all", "shard.update_halo",
+                                 {"shard.all_reduce", "shard.reduce_scatter",
+                                  "shard.all_gather", "shard.all_to_all",
+                                  "shard.update_halo",
                                   StaleGatherOp::getOperationName()}))) ||
         failed(checkRanks<DenseI32ArrayAttr>(op, attr, "i32")));
   }

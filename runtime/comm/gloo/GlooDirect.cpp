@@ -22,6 +22,9 @@ public:
   void reduceScatterSum(const float *s, float *r, size_t n) override {
     inner_->reduceScatterSum(s, r, n);
   }
+  void reduceScatterSumOf(const void *s, void *r, size_t n, DType t) override {
+    inner_->reduceScatterSumOf(s, r, n, t);
+  }
   void allToAll(const void *s, void *r, size_t b) override {
     inner_->allToAll(s, r, b);
   }

@@ -194,6 +194,25 @@ public:
     });
   }
 
+  // Native bf16/f16 sums, as allReduceSumOf's (the type mapping is the
+  // same).
+  void reduceScatterSumOf(const void *send, void *recv, size_t n,
+                          DType type) override {
+    if (n == 0)
+      return;
+    check(type == DType::F32 || type == DType::BF16 || type == DType::F16,
+          "NCCL reduce_scatter of ", dtypeName(type));
+    ncclDataType_t t = type == DType::BF16  ? ncclBfloat16
+                       : type == DType::F16 ? ncclFloat16
+                                            : ncclFloat32;
+    queue("reduceScatterSum of " + std::to_string(n) + " " + dtypeName(type) +
+              " values per rank",
+          [&] {
+            return api().ncclReduceScatter(send, recv, n, t, ncclSum, comm_,
+                                           stream_);
+          });
+  }
+
   void allToAll(const void *send, void *recv, size_t bytesPerRank) override {
     queueAllToAll(send, recv, bytesPerRank, stream_);
   }

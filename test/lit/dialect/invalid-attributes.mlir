@@ -241,7 +241,7 @@ func.func @members_kind(%x: tensor<2x4xf32>) -> tensor<2x4xf32> {
 // -----
 
 func.func @members_on_compute(%x: tensor<4xf32>) -> tensor<4xf32> {
-  // expected-error @+1 {{'fresco.members' belongs on shard.all_reduce or shard.all_gather or shard.all_to_all or shard.update_halo or fresco.stale_gather, not on 'fresco.silu'}}
+  // expected-error @+1 {{'fresco.members' belongs on shard.all_reduce or shard.reduce_scatter or shard.all_gather or shard.all_to_all or shard.update_halo or fresco.stale_gather, not on 'fresco.silu'}}
   %0 = fresco.silu %x {fresco.members = array<i32: 0, 1>} : (tensor<4xf32>) -> tensor<4xf32>
   return %0 : tensor<4xf32>
 }

@@ -110,3 +110,26 @@ func.func @argument_slices(%x: tensor<1x4x16xf32>, %c: tensor<1x32xf32>) -> (ten
   %a = fresco.mul %h1, %r : (tensor<1x4x16xf32>, tensor<1x1x16xf32>) -> tensor<1x4x16xf32>
   return %a, %s : tensor<1x4x16xf32>, tensor<1x16xf32>
 }
+
+// -----
+
+// A first weight of more than half the bytes (an embedding table of a small
+// model): cut in proportion to the bytes, every layer would fall in stage 1
+// and stage 0 would hold no weights; the cut of the fewest bytes on its
+// largest stage gives stage 0 that weight and stage 1 the other two.
+// CHECK-LABEL: func.func @big_first_weight
+// CHECK: fresco.param "l0.weight" {fresco.stage = #fresco.stage<0>}
+// CHECK: fresco.linear {{.*}}fresco.stage = #fresco.stage<0>
+// CHECK: fresco.stage_transfer {{.*}}from_stage = 0 : i64, to_stage = 1 : i64
+// CHECK: fresco.param "l1.weight" {fresco.stage = #fresco.stage<1>}
+// CHECK: fresco.param "l2.weight" {fresco.stage = #fresco.stage<1>}
+// CHECK: fresco.stage_broadcast {{.*}}from_stage = 1 : i64
+func.func @big_first_weight(%x: tensor<1x4x64xf32>) -> tensor<1x4x16xf32> {
+  %w0 = fresco.param "l0.weight" : tensor<16x64xf32>
+  %h0 = fresco.linear %x, %w0 : (tensor<1x4x64xf32>, tensor<16x64xf32>) -> tensor<1x4x16xf32>
+  %w1 = fresco.param "l1.weight" : tensor<16x16xf32>
+  %h1 = fresco.linear %h0, %w1 : (tensor<1x4x16xf32>, tensor<16x16xf32>) -> tensor<1x4x16xf32>
+  %w2 = fresco.param "l2.weight" : tensor<16x16xf32>
+  %h2 = fresco.linear %h1, %w2 : (tensor<1x4x16xf32>, tensor<16x16xf32>) -> tensor<1x4x16xf32>
+  return %h2 : tensor<1x4x16xf32>
+}

@@ -3,6 +3,7 @@
 #include "compiler/Transforms/Passes.h"
 
 #include "mlir/IR/Builders.h"
+#include "llvm/ADT/SmallSet.h"
 #include "llvm/ADT/StringMap.h"
 
 #define DEBUG_TYPE "fresco-placement"
@@ -85,6 +86,22 @@ struct PlacementPass : impl::PlacementBase<PlacementPass> {
           << " (--ranks): their product must equal the ranks the denoiser "
              "is placed on";
       return signalPassFailure();
+    }
+    // By default the denoiser spans ranks 0..gridSize-1: a rank past them
+    // that nothing is placed on would only repeat the text encoders.
+    if (gridSize < ranks && !chosen.count(denoiser)) {
+      llvm::SmallSet<int64_t, 8> placed;
+      for (auto &entry : chosen)
+        placed.insert(entry.second.begin(), entry.second.end());
+      for (int64_t r = gridSize; r < ranks; ++r)
+        if (!placed.count(r)) {
+          module.emitError("the parallel degrees make a grid of ")
+              << gridSize << " rank(s) but the plan has " << int64_t(ranks)
+              << " (--ranks), and nothing is placed on rank " << r
+              << ": give degrees that multiply to " << int64_t(ranks)
+              << ", or place components there with --place";
+          return signalPassFailure();
+        }
     }
     OpBuilder b(module.getContext());
     for (auto fn : module.getOps<func::FuncOp>()) {

@@ -18,29 +18,17 @@
 //===----------------------------------------------------------------------===//
 #include "test/unit/CommTestUtil.h"
 #include "test/unit/PlanTestUtil.h"
+#include "test/unit/RankPaths.h"
 
 using namespace fresco;
 using namespace fresco::commtest;
 using namespace fresco::plantest;
+using namespace fresco::ranktest;
 
 namespace {
 
 /// The backends a rank runs each plan on.
 const char *const kBackends[] = {"cpu", "cpu-staged f32", "cpu-staged bf16"};
-std::unique_ptr<Backend> makeBackend(int kind) {
-  return kind == 0   ? createCpuBackend()
-         : kind == 1 ? createStagedCpuBackend(GemmPrecision::F32)
-                     : createStagedCpuBackend(GemmPrecision::BF16);
-}
-
-/// Every member of the world: the group of these plans.
-std::vector<int32_t> world(int P) {
-  std::vector<int32_t> m;
-  for (int r = 0; r < P; ++r)
-    m.push_back(r);
-  return m;
-}
-
 struct HaloCase {
   int P;
   int64_t lo, hi;
@@ -98,7 +86,7 @@ void haloRank(const HaloCase &h, int rank, Communicator &comm) {
             b >= 0 && b < kBlock ? blockValue(rank, b, c, w) : kPad;
       }
   for (int kind = 0; kind < 3; ++kind) {
-    std::unique_ptr<Backend> be = makeBackend(kind);
+    std::unique_ptr<Backend> be = rankBackend(kind);
     WeightStore weights(p.rank(rank), "/nonexistent");
     Executor exec(
         p, rank, *be, weights,
@@ -256,7 +244,7 @@ void groupNormRank(const NormCase &nc, int rank, Communicator &comm) {
     // f32: the normalisation cancels values of about 100 / std (as in
     // GroupNormSplitConformanceTest.cpp); bf16: one rounding of the output.
     const double tol = kind == 2 ? 1e-2 : 5e-5;
-    std::unique_ptr<Backend> be = makeBackend(kind);
+    std::unique_ptr<Backend> be = rankBackend(kind);
     WeightStore weights(p.rank(rank), "/nonexistent");
     Executor exec(
         p, rank, *be, weights,

@@ -13,6 +13,7 @@
 #include "runtime/core/Error.h"
 #include "runtime/io/Png.h"
 #include "runtime/pipeline/Scheduler.h"
+#include "test/unit/TestUtil.h"
 
 #include <gtest/gtest.h>
 
@@ -25,14 +26,7 @@ using namespace fresco;
 
 namespace {
 
-std::string errorOf(const std::function<void()> &f) {
-  try {
-    f();
-  } catch (const Error &e) {
-    return e.what();
-  }
-  return "";
-}
+using fresco::test::errorOf;
 
 TEST(ImageToImage, BeginIndexIsGetTimesteps) {
   struct Case {

@@ -9,6 +9,7 @@
 //===----------------------------------------------------------------------===//
 #include "runtime/core/Error.h"
 #include "runtime/pipeline/Scheduler.h"
+#include "test/unit/TestUtil.h"
 
 #include <gtest/gtest.h>
 
@@ -39,14 +40,7 @@ const char *kSD1 = R"({
   "trained_betas": null
 })";
 
-std::string errorOf(const std::function<void()> &f) {
-  try {
-    f();
-  } catch (const Error &e) {
-    return e.what();
-  }
-  return "";
-}
+using fresco::test::errorOf;
 
 bool contains(const std::string &s, const std::string &part) {
   return s.find(part) != std::string::npos;

@@ -5,6 +5,7 @@
 #include "planner/Predict.h"
 #include "planner/Topology.h"
 #include "test/unit/PlanTestUtil.h"
+#include "test/unit/TestUtil.h"
 
 #include <gtest/gtest.h>
 
@@ -16,14 +17,7 @@ namespace {
 // 100 GB/s each way, 5 us per message.
 Link link100() { return {"test", 100e9, 5e-6}; }
 
-std::string errorOf(const std::function<void()> &f) {
-  try {
-    f();
-  } catch (const Error &e) {
-    return e.what();
-  }
-  return "";
-}
+using fresco::test::errorOf;
 
 TEST(PlannerCollectives, RingAllReduceByHand) {
   // 8 MiB on 4 ranks: 6 messages of 2 MiB, each 5 us + 2097152 / 1e11 s.

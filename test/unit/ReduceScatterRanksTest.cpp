@@ -17,19 +17,14 @@
 #include "runtime/comm/gloo/GlooDirect.h"
 #include "test/unit/CommTestUtil.h"
 #include "test/unit/PlanTestUtil.h"
+#include "test/unit/RankPaths.h"
 
 using namespace fresco;
 using namespace fresco::commtest;
 using namespace fresco::plantest;
+using namespace fresco::ranktest;
 
 namespace {
-
-std::vector<int32_t> world(int P) {
-  std::vector<int32_t> m;
-  for (int r = 0; r < P; ++r)
-    m.push_back(r);
-  return m;
-}
 
 struct Case {
   int P;
@@ -69,28 +64,6 @@ float xValue(int r, int64_t e) {
   return float((e * (r + 1) * 7 + r * 13) % 97 - 48);
 }
 
-struct Path {
-  const char *name;
-  int backend; // 0 cpu, 1 cpu-staged f32, 2 cpu-staged bf16
-  bool direct; // gloo-direct: the NCCL path
-  bool bf16Plan;
-};
-const Path kPaths[] = {
-    {"cpu, gloo", 0, false, false},
-    {"cpu-staged f32, gloo", 1, false, false},
-    {"cpu-staged bf16, gloo", 2, false, false},
-    {"cpu-staged f32, gloo-direct", 1, true, false},
-    {"cpu-staged bf16, gloo-direct", 2, true, false},
-    {"bf16 plan, cpu-staged bf16, gloo", 2, false, true},
-    {"bf16 plan, cpu-staged bf16, gloo-direct", 2, true, true},
-};
-
-std::unique_ptr<Backend> makeBackend(int kind) {
-  return kind == 0   ? createCpuBackend()
-         : kind == 1 ? createStagedCpuBackend(GemmPrecision::F32)
-                     : createStagedCpuBackend(GemmPrecision::BF16);
-}
-
 void scatterRank(const Case &c, int rank, Communicator &gloo) {
   std::unique_ptr<Communicator> direct =
       createGlooDirect(gloo.subgroup(world(c.P), "rs-direct"));
@@ -103,10 +76,10 @@ void scatterRank(const Case &c, int rank, Communicator &gloo) {
   HostTensor x{DType::F32, c.shape, std::vector<uint8_t>(size_t(numel) * 4)};
   for (int64_t e = 0; e < numel; ++e)
     x.as<float>()[e] = xValue(rank, e);
-  for (const Path &path : kPaths) {
+  for (const MemoryPath &path : kMemoryPaths) {
     LoadedPlan p =
         LoadedPlan::fromBytes(scatterPlan(c, path.bf16Plan).build(), "rs");
-    std::unique_ptr<Backend> be = makeBackend(path.backend);
+    std::unique_ptr<Backend> be = rankBackend(path.backend);
     WeightStore weights(p.rank(rank), "/nonexistent");
     Communicator &comm = path.direct ? *direct : gloo;
     Executor exec(

@@ -9,6 +9,7 @@
 #include "runtime/pipeline/Scheduler.h"
 #include "runtime/core/Error.h"
 #include "runtime/pipeline/Noise.h"
+#include "test/unit/TestUtil.h"
 
 #include <gtest/gtest.h>
 
@@ -43,15 +44,7 @@ const char *kDiTConfig = R"({
   "trained_betas": null
 })";
 
-/// The message of the fresco::Error `f` throws ("" when it does not throw).
-std::string errorOf(const std::function<void()> &f) {
-  try {
-    f();
-  } catch (const Error &e) {
-    return e.what();
-  }
-  return "";
-}
+using fresco::test::errorOf;
 
 std::string createError(const std::string &cls, const std::string &json) {
   return errorOf([&] { createScheduler(cls, json); });

@@ -29,19 +29,14 @@
 #include "runtime/pipeline/Scheduler.h"
 #include "test/unit/CommTestUtil.h"
 #include "test/unit/PlanTestUtil.h"
+#include "test/unit/RankPaths.h"
 
 using namespace fresco;
 using namespace fresco::commtest;
 using namespace fresco::plantest;
+using namespace fresco::ranktest;
 
 namespace {
-
-std::vector<int32_t> world(int P) {
-  std::vector<int32_t> m;
-  for (int r = 0; r < P; ++r)
-    m.push_back(r);
-  return m;
-}
 
 // Each member's block x [kA, kN, kB].
 constexpr int64_t kA = 2, kN = 2, kB = 3, kBlock = kA * kN * kB;
@@ -101,28 +96,6 @@ HostTensor block(float (*value)(int, int, int64_t), int r, int k, float sign) {
 
 float uValue(int, int, int64_t e) { return float(100 + e); }
 
-struct Path {
-  const char *name;
-  int backend; // 0 cpu, 1 cpu-staged f32, 2 cpu-staged bf16
-  bool direct; // gloo-direct: the NCCL path
-  bool bf16Plan;
-};
-const Path kPaths[] = {
-    {"cpu, gloo", 0, false, false},
-    {"cpu-staged f32, gloo", 1, false, false},
-    {"cpu-staged bf16, gloo", 2, false, false},
-    {"cpu-staged f32, gloo-direct", 1, true, false},
-    {"cpu-staged bf16, gloo-direct", 2, true, false},
-    {"bf16 plan, cpu-staged bf16, gloo", 2, false, true},
-    {"bf16 plan, cpu-staged bf16, gloo-direct", 2, true, true},
-};
-
-std::unique_ptr<Backend> makeBackend(int kind) {
-  return kind == 0   ? createCpuBackend()
-         : kind == 1 ? createStagedCpuBackend(GemmPrecision::F32)
-                     : createStagedCpuBackend(GemmPrecision::BF16);
-}
-
 void staleRank(const Case &c, int rank, Communicator &gloo) {
   // The NCCL path's stand-in, over the same members.
   std::unique_ptr<Communicator> direct =
@@ -137,10 +110,10 @@ void staleRank(const Case &c, int rank, Communicator &gloo) {
     outer *= x[size_t(d)];
   for (size_t d = size_t(c.dim); d < x.size(); ++d)
     inner *= x[d];
-  for (const Path &path : kPaths) {
+  for (const MemoryPath &path : kMemoryPaths) {
     LoadedPlan p = LoadedPlan::fromBytes(stalePlan(c, path.bf16Plan).build(),
                                          "stale.fplan");
-    std::unique_ptr<Backend> be = makeBackend(path.backend);
+    std::unique_ptr<Backend> be = rankBackend(path.backend);
     WeightStore weights(p.rank(rank), "/nonexistent");
     Communicator &comm = path.direct ? *direct : gloo;
     Executor exec(

@@ -78,6 +78,16 @@ inline void writeText(const std::string &path, const std::string &text) {
   std::ofstream(path, std::ios::binary | std::ios::trunc) << text;
 }
 
+/// The message of the fresco::Error `f` throws ("" when it throws none).
+inline std::string errorOf(const std::function<void()> &f) {
+  try {
+    f();
+  } catch (const Error &e) {
+    return e.what();
+  }
+  return "";
+}
+
 /// Expects `fn` to throw fresco::Error whose message contains every one of
 /// `needles`; returns the message ("" after a failure).
 inline std::string expectError(const std::function<void()> &fn,

@@ -14,6 +14,7 @@
 #include "runtime/pipeline/TimeIds.h"
 #include "runtime/core/Error.h"
 #include "runtime/pipeline/PipelineSpec.h"
+#include "test/unit/TestUtil.h"
 
 #include <gtest/gtest.h>
 
@@ -30,14 +31,7 @@ namespace {
 using Rows = std::array<std::vector<double>, 2>;
 const double kNaN = std::numeric_limits<double>::quiet_NaN();
 
-std::string errorOf(const std::function<void()> &f) {
-  try {
-    f();
-  } catch (const Error &e) {
-    return e.what();
-  }
-  return "";
-}
+using fresco::test::errorOf;
 
 /// An SDXL plan's spec at 32 x 24 pixels: the base's 6 ids, or the
 /// refiner's 4 and an aesthetic score.

@@ -28,8 +28,15 @@ struct CreateGridPass : impl::CreateGridBase<CreateGridPass> {
     int64_t product = 1;
     int64_t pipefusion = 0;
     SmallVector<StringRef> items;
-    StringRef(parallel).split(items, ',', -1, /*KeepEmpty=*/false);
+    if (!StringRef(parallel).trim().empty())
+      StringRef(parallel).split(items, ',', -1, /*KeepEmpty=*/true);
     for (StringRef item : items) {
+      if (item.trim().empty()) {
+        module.emitError("'") << parallel
+                              << "' has an empty item: list the axes as "
+                                 "axis=N separated by single commas";
+        return signalPassFailure();
+      }
       auto [key, value] = item.trim().split('=');
       int64_t degree = 0;
       if (std::optional<GridAxisKind> k = symbolizeGridAxisKind(key);

@@ -25,9 +25,17 @@ struct PlacementPass : impl::PlacementBase<PlacementPass> {
     }
     llvm::StringMap<SmallVector<int64_t>> chosen;
     SmallVector<StringRef> items;
-    StringRef(place).split(items, ',', -1, /*KeepEmpty=*/false);
+    if (!StringRef(place).trim().empty())
+      StringRef(place).split(items, ',', -1, /*KeepEmpty=*/true);
     func::FuncOp twin = warmupFunction(module);
     for (StringRef item : items) {
+      if (item.trim().empty()) {
+        module.emitError("--place '")
+            << place
+            << "' has an empty item: list component=ranks separated by "
+               "single commas";
+        return signalPassFailure();
+      }
       auto [name, list] = item.trim().split('=');
       if (twin && name == twin.getSymName()) {
         module.emitError("--place names '")
@@ -51,7 +59,8 @@ struct PlacementPass : impl::PlacementBase<PlacementPass> {
         return signalPassFailure();
       }
       SmallVector<StringRef> rankItems;
-      list.split(rankItems, '+', -1, /*KeepEmpty=*/false);
+      if (!list.trim().empty())
+        list.split(rankItems, '+', -1, /*KeepEmpty=*/true);
       for (StringRef r : rankItems) {
         int64_t rank;
         if (r.getAsInteger(10, rank) || rank < 0 || rank >= ranks) {

@@ -622,6 +622,11 @@ int main(int argc, char **argv) {
       errs() << "fresco-compile: --" << size->ArgStr << " must be at least 1\n";
       return 2;
     }
+  if (tpSplitMinBytes < 0) {
+    errs() << "fresco-compile: --tp-split-min-bytes must be at least 0, got "
+           << tpSplitMinBytes << "\n";
+    return 2;
+  }
   if (batch < 1) {
     errs() << "fresco-compile: --batch must be at least 1\n";
     return 2;

@@ -19,6 +19,8 @@
 // RUN: not fresco-opt %s --fresco-create-grid="parallel=pipeline=2,microbatch=2" 2>&1 | FileCheck %s --check-prefix=MBAXIS
 // RUN: not fresco-opt %s --fresco-create-grid="parallel=pipeline=1 microbatches=2" 2>&1 | FileCheck %s --check-prefix=MBONE
 // RUN: not fresco-opt %s --fresco-create-grid="parallel=cfg=2,tp=4096" 2>&1 | FileCheck %s --check-prefix=HUGE
+// RUN: not fresco-opt %s --fresco-create-grid="parallel=cfg=2,,tp=2" 2>&1 | FileCheck %s --check-prefix=EMPTY
+// EMPTY: error: 'cfg=2,,tp=2' has an empty item: list the axes as axis=N separated by single commas
 
 // CHECK: module attributes {fresco.grid_axes = ["cfg", "tp"]}
 // CHECK: shard.grid @grid(shape = 2x4)

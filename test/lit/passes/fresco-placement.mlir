@@ -7,6 +7,8 @@
 // RUN: not fresco-opt %s --fresco-create-grid="parallel=tp=2" --fresco-placement="ranks=2 place=transformer=1" 2>&1 | FileCheck %s --check-prefix=GRID
 // RUN: not fresco-opt %s --fresco-create-grid="parallel=tp=2" --fresco-placement="ranks=1" 2>&1 | FileCheck %s --check-prefix=WIDE
 // RUN: not fresco-opt %s --fresco-create-grid --fresco-placement="ranks=2 place=vae=0,vae=1" 2>&1 | FileCheck %s --check-prefix=TWICE
+// RUN: not fresco-opt %s --fresco-create-grid --fresco-placement="ranks=2 place=vae=0,,transformer=1" 2>&1 | FileCheck %s --check-prefix=EMPTY
+// EMPTY: error: --place 'vae=0,,transformer=1' has an empty item
 
 // Default: the denoiser on the grid's ranks, the decoder on rank 0.
 // CHECK: func.func @transformer{{.*}}fresco.ranks = array<i64: 0, 1>

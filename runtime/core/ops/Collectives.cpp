@@ -52,6 +52,22 @@ GatherStep gatherBlocks(OpBind &b, Communicator &comm, size_t bytes) {
   };
 }
 
+RowCopy backendRowCopy(Backend &be, size_t es) {
+  Backend *b = &be;
+  return [b, es](const void *s, int64_t sr, void *d, int64_t dr, int64_t rows,
+                 int64_t n) { b->copyStrided(s, sr, d, dr, rows, n, es); };
+}
+
+RowCopy hostRowCopy(size_t es) {
+  return [es](const void *s, int64_t sr, void *d, int64_t dr, int64_t rows,
+              int64_t n) {
+    for (int64_t r = 0; r < rows; ++r)
+      std::memcpy(static_cast<uint8_t *>(d) + size_t(r * dr) * es,
+                  static_cast<const uint8_t *>(s) + size_t(r * sr) * es,
+                  size_t(n) * es);
+  };
+}
+
 void verifyAllReduce(const OpCheck &c) {
   c.members(c.attrs<plan::CollectiveAttrs>()->members(), "AllReduce group");
   c.shape(c.res[0], c.ops[0].shape, "result");
@@ -238,8 +254,7 @@ Step bindAllToAll(OpBind &bind) {
   Backend *b = &bind.be;
   // pack: x -> contiguous blocks; unpack: blocks -> y. `copy` is the
   // backend's strided copy, or a host one for host-staged data.
-  using Copy = std::function<void(const void *, int64_t, void *, int64_t,
-                                  int64_t, int64_t)>;
+  using Copy = RowCopy;
   auto pack = [=](const Copy &copy, const uint8_t *from, uint8_t *blocks) {
     for (int64_t p = 0; p < parts; ++p)
       copy(from + p * runS * es, parts * runS, blocks + p * bytes, runS, outerS,
@@ -250,10 +265,7 @@ Step bindAllToAll(OpBind &bind) {
       copy(blocks + p * bytes, runC, to + p * runC * es, parts * runC, outerC,
            runC);
   };
-  Copy onBackend = [b, es](const void *s, int64_t sr, void *d, int64_t dr,
-                           int64_t rows, int64_t n) {
-    b->copyStrided(s, sr, d, dr, rows, n, es);
-  };
+  Copy onBackend = backendRowCopy(*b, es);
   if (bind.asyncRegion && direct(bind.be, comm)) {
     auto pending = std::make_shared<std::function<void()>>();
     std::shared_ptr<ScratchArena> region = bind.asyncRegion;
@@ -285,13 +297,7 @@ Step bindAllToAll(OpBind &bind) {
   }
   // Device memory: exchanged through host buffers, packed and unpacked
   // on the host as the AllGather device path does.
-  Copy onHost = [es](const void *s, int64_t sr, void *d, int64_t dr,
-                     int64_t rows, int64_t n) {
-    for (int64_t r = 0; r < rows; ++r)
-      std::memcpy(static_cast<uint8_t *>(d) + size_t(r * dr) * es,
-                  static_cast<const uint8_t *>(s) + size_t(r * sr) * es,
-                  size_t(n) * es);
-  };
+  Copy onHost = hostRowCopy(es);
   bind.scratch->reserveHost(4 * bytes * parts);
   std::shared_ptr<ScratchArena> arena = bind.scratch;
   return [=] {

@@ -12,6 +12,8 @@
 #include "runtime/core/ops/OpBind.h"
 
 #include <climits>
+#include <cstdint>
+#include <functional>
 
 namespace fresco {
 
@@ -49,6 +51,17 @@ BlockLayout blockLayout(const Shape &shape, int64_t dim);
 /// parts * inner]).
 void placeBlock(Backend &be, const void *block, void *dst, int64_t p,
                 int64_t parts, int64_t outer, int64_t inner, size_t es);
+
+/// A strided copy of `rows` rows of `n` elements: (src, its row stride, dst,
+/// its row stride, rows, n), strides and n in elements. The collectives that
+/// pack blocks member-major (AllToAll, ReduceScatter) take one on backend
+/// memory or on host staging.
+using RowCopy = std::function<void(const void *, int64_t, void *, int64_t,
+                                   int64_t, int64_t)>;
+/// Through the backend's strided copy, elements of `es` bytes.
+RowCopy backendRowCopy(Backend &be, size_t es);
+/// On host memory, elements of `es` bytes.
+RowCopy hostRowCopy(size_t es);
 
 } // namespace fresco
 

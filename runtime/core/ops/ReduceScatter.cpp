@@ -59,8 +59,7 @@ Step bindReduceScatter(OpBind &bind) {
   std::shared_ptr<ScratchArena> arena = bind.scratch;
   // Member-major packing with `copy` (the backend's strided copy, or a host
   // one): send block p = x's columns [p run, +run) of every row.
-  using Copy = std::function<void(const void *, int64_t, void *, int64_t,
-                                  int64_t, int64_t)>;
+  using Copy = RowCopy;
   auto pack = [=](const Copy &copy, const uint8_t *from, uint8_t *send) {
     for (int64_t p = 0; p < parts; ++p)
       copy(from + size_t(p * run) * es, parts * run, send + size_t(p) * bytes,
@@ -74,10 +73,7 @@ Step bindReduceScatter(OpBind &bind) {
     const bool stage = !packed || overlap;
     if (stage)
       bind.scratch->reserve(bytes * size_t(parts));
-    Copy onBackend = [b, es](const void *from, int64_t fr, void *to, int64_t tr,
-                             int64_t rows, int64_t k) {
-      b->copyStrided(from, fr, to, tr, rows, k, es);
-    };
+    Copy onBackend = backendRowCopy(*b, es);
     return [=] {
       const void *send = src;
       if (stage) {
@@ -90,13 +86,7 @@ Step bindReduceScatter(OpBind &bind) {
   }
   // Device memory, host communicator: [operand | packed | this block] on
   // the host (no packed copy when the operand is packed already).
-  Copy onHost = [es](const void *from, int64_t fr, void *to, int64_t tr,
-                     int64_t rows, int64_t k) {
-    for (int64_t r = 0; r < rows; ++r)
-      std::memcpy(static_cast<uint8_t *>(to) + size_t(r * tr) * es,
-                  static_cast<const uint8_t *>(from) + size_t(r * fr) * es,
-                  size_t(k) * es);
-  };
+  Copy onHost = hostRowCopy(es);
   const size_t whole = bytes * size_t(parts);
   bind.scratch->reserveHost(whole * (packed ? 1 : 2) + bytes);
   return [=] {

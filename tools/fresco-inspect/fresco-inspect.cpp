@@ -42,9 +42,11 @@ all_gather, all_to_all, broadcast, stale_gather (the tensor each produces;
 stale_gather is patch=P's exchange of keys and values, which a stale step
 lets travel while it computes), reduce_scatter (the partial sums it
 reduces, of which each rank keeps its block), send (what a pipeline stage
-passes on), and ring_send_recv (the
+passes on), ring_send_recv (the
 key and value blocks ring attention sends, one message per hop, P - 1
-hops). A patch=P plan's StaleGathers also keep memory between steps: P
+hops), halo (the rows a UNet's split convolution sends its neighbours)
+and group_norm_stats (the statistics a group norm over split rows
+gathers). A patch=P plan's StaleGathers also keep memory between steps: P
 blocks and a staging block each; a pipefusion=S plan's PatchCaches one
 whole key or value each (the stale key/value state).
 --json prints the same as one JSON object.

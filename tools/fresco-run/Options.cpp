@@ -198,7 +198,9 @@ GENERATION (plans compiled from a pipeline folder):
                        other ranks' from the previous step while this
                        step's travel (default: the plan's, fresco-compile
                        --fresh-steps; at least 1; N >= the steps run makes
-                       every step exact). An error for other plans
+                       every step exact); with --parallel pipefusion=S
+                       (PipeFusion): the first N steps run the exact
+                       warm-up function. An error for other plans
   --output-latents @F  write the final latents (before VAE scaling) as .npy,
                        in the --latents layout
   -o, --output-image F write the image as PNG; with several images,

@@ -45,6 +45,10 @@ for cfg in ${FRESCO_GPU_CHECK_CONFIGS:-dit-s-2-256 dit-xl-2-256}; do
     -o "$out/$cfg-b2.fplan" --batch 2 --quiet
   "$bin/fresco-compile" "$root/models/dit/configs/$cfg.json" \
     -o "$out/$cfg-b2-tp2.fplan" --batch 2 --ranks 2 --parallel tp=2 --quiet
+  # Megatron's sequence parallelism: the ReduceScatter instruction.
+  "$bin/fresco-compile" "$root/models/dit/configs/$cfg.json" \
+    -o "$out/$cfg-b2-tp2rs.fplan" --batch 2 --ranks 2 --parallel tp=2 \
+    --tp-reduce-scatter --quiet
   "$bin/fresco-compile" "$root/models/dit/configs/$cfg.json" \
     -o "$out/$cfg-b2-uly2.fplan" --batch 2 --ranks 2 --parallel ulysses=2 --quiet
   "$bin/fresco-compile" "$root/models/dit/configs/$cfg.json" \

@@ -4,6 +4,13 @@
 // applies it in the GEMM's epilogue (cuBLASLt) or right after the GEMM on
 // data still in cache, and the pre-activation result needs no buffer.
 //
+// add(linear, r) becomes one linear with a `residual` r: the GEMM
+// accumulates onto r (cuBLASLt's beta * C, sgemm's beta = 1), so the sum
+// costs no pass of its own over memory. A UNet transformer block's three
+// residual connections, the text encoders' two per layer, and under tp
+// Flux's single blocks, whose output projection is split in two linears
+// (fresco-split-concat-linear) summed before their all_reduce.
+//
 //===----------------------------------------------------------------------===//
 #include "compiler/Transforms/ApplyOnly.h"
 #include "compiler/Transforms/Passes.h"
@@ -36,6 +43,9 @@ template <typename ActOp> struct FuseIntoLinear : OpRewritePattern<ActOp> {
       return rewriter.notifyMatchFailure(act, "input is not a linear");
     if (linear.getActivation())
       return rewriter.notifyMatchFailure(act, "linear has an activation");
+    // Applied after the residual's sum, the activation would change it.
+    if (linear.getResidual())
+      return rewriter.notifyMatchFailure(act, "linear has a residual");
     // Another user needs the value before the activation.
     if (!linear.getResult().hasOneUse())
       return rewriter.notifyMatchFailure(act, "linear has other uses");
@@ -47,12 +57,50 @@ template <typename ActOp> struct FuseIntoLinear : OpRewritePattern<ActOp> {
   }
 };
 
+/// add(linear, r) -> linear(..., residual r), either operand order.
+struct FuseResidual : OpRewritePattern<AddOp> {
+  using OpRewritePattern::OpRewritePattern;
+
+  LogicalResult matchAndRewrite(AddOp add,
+                                PatternRewriter &rewriter) const override {
+    for (int side = 0; side < 2; ++side) {
+      Value product = side ? add.getRhs() : add.getLhs();
+      Value other = side ? add.getLhs() : add.getRhs();
+      auto linear = product.getDefiningOp<LinearOp>();
+      if (!linear || linear.getActivation() || linear.getResidual() ||
+          !linear.getResult().hasOneUse() || other == product)
+        continue;
+      // No broadcast left for the add: r is the sum's shape, and so is the
+      // linear's result.
+      if (other.getType() != add.getType() ||
+          linear.getResult().getType() != add.getType())
+        continue;
+      LLVM_DEBUG(llvm::dbgs() << "fusing " << add << " into " << linear
+                              << "\n");
+      // At the add: r may be defined after the linear (the other half of a
+      // split linear).
+      rewriter.setInsertionPoint(add);
+      auto fused = LinearOp::create(
+          rewriter, linear.getLoc(), add.getType(), linear.getInput(),
+          linear.getWeight(), linear.getBias(), other, StringAttr());
+      // The fused op stands for the sum: its attributes (a sharding, a
+      // stage) are the add's.
+      fused->setDiscardableAttrs(add->getDiscardableAttrDictionary());
+      rewriter.replaceOp(add, fused.getResult());
+      rewriter.eraseOp(linear);
+      return success();
+    }
+    return rewriter.notifyMatchFailure(add, "no linear to add into");
+  }
+};
+
 struct FuseEpiloguesPass : impl::FuseEpiloguesBase<FuseEpiloguesPass> {
   using FuseEpiloguesBase::FuseEpiloguesBase;
 
   void runOnOperation() override {
     RewritePatternSet patterns(&getContext());
-    patterns.add<FuseIntoLinear<GeluOp>, FuseIntoLinear<SiluOp>>(&getContext());
+    patterns.add<FuseIntoLinear<GeluOp>, FuseIntoLinear<SiluOp>, FuseResidual>(
+        &getContext());
     if (failed(applyOnly(getOperation(), std::move(patterns))))
       return signalPassFailure();
   }

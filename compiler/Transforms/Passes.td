@@ -32,15 +32,25 @@ def AssignBuffers : Pass<"fresco-assign-buffers", "::mlir::func::FuncOp"> {
 }
 
 def FuseEpilogues : Pass<"fresco-fuse-epilogues", "::mlir::func::FuncOp"> {
-  let summary = "Fuse GELU/SiLU into the preceding linear (a GEMM epilogue)";
+  let summary = "Fuse GELU/SiLU and residual sums into the preceding linear "
+                "(a GEMM epilogue)";
   let description = [{
     A `fresco.gelu` or `fresco.silu` whose input is a `fresco.linear`
     without activation, used by it alone, becomes that linear's
     `activation` ("gelu_tanh" for approximate = "tanh", "gelu" for "none",
     "silu"): one kernel instead of two, and no buffer for the linear's
     pre-activation result. A linear with other uses keeps its result and
-    the activation stays an op. Runs after partitioning (a partial sum is
-    all-reduced before any activation) and before fresco-assign-buffers.
+    the activation stays an op.
+
+    A `fresco.add` of such a linear (without activation) and a value of the
+    sum's shape (no broadcast) becomes the linear with that value as its
+    `residual`, placed at the add: the GEMM accumulates onto it. Either
+    operand order; of two linears, the first qualifying operand takes the
+    other as its residual.
+
+    Runs after partitioning (a partial sum is all-reduced before any
+    activation or residual sum; two partial sums may still be added) and
+    before fresco-assign-buffers.
   }];
   let dependentDialects = ["::mlir::fresco::FrescoDialect"];
 }

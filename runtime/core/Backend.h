@@ -200,6 +200,18 @@ public:
     unary(act, y, y, M * N);
   }
 
+  /// y = linear(x, w, b) + r, r [M,N] not aliasing y: a linear with a
+  /// residual added in the same kernel (LinearAttrs.residual), rounded once
+  /// under 2-byte storage. By default the GEMM, then the sum; backends
+  /// override it with a GEMM that accumulates onto r.
+  virtual void linearResidual(const float *x, const float *w, const float *b,
+                              const float *r, float *y, int64_t M, int64_t K,
+                              int64_t N) {
+    linear(x, w, b, y, M, K, N);
+    const int64_t n = M * N, stride = 1;
+    binary(BinaryKind::Add, y, r, y, 1, &n, &stride, &stride);
+  }
+
   /// The FP8 form of weight w [N,K] (see Fp8Weight), made when the plan is
   /// bound, after the weights are in the backend's memory. The pointer
   /// owns its memory (the bound instruction holds it) and may not outlive

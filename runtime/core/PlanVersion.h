@@ -77,7 +77,10 @@ namespace fresco {
 /// the members, this member's block of it along `dim`): tensor parallelism
 /// over a sequence split (Megatron's sequence parallelism). A version-18
 /// runtime would not know the op.
-constexpr uint32_t kPlanVersion = 19;
+/// 20: LinearAttrs.residual (a residual added in the GEMM's epilogue,
+/// fresco-fuse-epilogues). A version-19 runtime would take the residual for
+/// the bias, or refuse the operand count.
+constexpr uint32_t kPlanVersion = 20;
 } // namespace fresco
 
 #endif // FRESCO_RUNTIME_CORE_PLANVERSION_H

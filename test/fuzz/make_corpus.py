@@ -35,6 +35,7 @@ def plans(bin_dir):
     dit = os.path.join(ROOT, "models/dit/configs/dit-tiny.json")
     pipe = os.path.join(ROOT, "models/dit/pipelines/dit-tiny")
     rs = os.path.join(ROOT, "test/lit/Inputs/reduce-scatter.mlir")
+    mlp = os.path.join(ROOT, "test/lit/Inputs/mlp.mlir")
     with tempfile.TemporaryDirectory() as tmp:
         for name, args in [("dit-tiny", [dit]),
                            ("dit-tiny-bf16", [dit, "--dtype", "bf16"]),
@@ -48,7 +49,9 @@ def plans(bin_dir):
                            ("pipe-dit-tiny-pipefusion2",
                             [pipe, "--ranks", "2", "--parallel", "pipefusion=2"]),
                            # ReduceScatter (a hand-partitioned module).
-                           ("reduce-scatter2", [rs, "--ranks", "2"])]:
+                           ("reduce-scatter2", [rs, "--ranks", "2"]),
+                           # LinearAttrs.residual (fc2 + the residual).
+                           ("mlp-residual", [mlp])]:
             out = os.path.join(tmp, name + ".fplan")
             subprocess.run([compile_, *args, "-o", out, "--quiet"], check=True)
             put("plan", name + ".fplan", open(out, "rb").read())

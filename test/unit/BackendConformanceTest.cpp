@@ -341,6 +341,52 @@ TEST_P(Conformance, LinearActivation) {
       }
 }
 
+// linear + residual in one call, against the GEMM's reference plus r: the
+// GEMM's error relative to the largest |x w^T + b| plus f32 rounding of the
+// sum. Both the backend's fused form and the base class's (GEMM, then the
+// sum) are held to it.
+TEST_P(Conformance, LinearResidual) {
+  struct Case {
+    int64_t M, K, N;
+  } cases[] = {{1, 1, 1},       {3, 5, 7}, {17, 33, 9}, {65, 97, 81},
+               {2, 1152, 4608}, {0, 4, 4}, {4, 0, 3}};
+  uint32_t seed = 950;
+  for (const Case &c : cases)
+    for (bool bias : {false, true})
+      for (bool fused : {true, false}) {
+        SCOPED_TRACE(::testing::Message() << "M=" << c.M << " K=" << c.K
+                                          << " N=" << c.N << " bias=" << bias
+                                          << " fused=" << fused);
+        Vec x = randomVec(size_t(c.M * c.K), seed++);
+        Vec w = randomVec(size_t(c.N * c.K), seed++);
+        Vec b = randomVec(size_t(c.N), seed++, -2.0f, 2.0f);
+        // A residual larger than the products, as a residual stream is.
+        Vec r = randomVec(size_t(c.M * c.N), seed++, -8.0f, 8.0f);
+        auto dx = in(x), dw = in(w), db = in(b), dr = in(r);
+        auto dy = out(size_t(c.M * c.N));
+        const float *bp = bias ? db->f() : nullptr;
+        if (fused)
+          be().linearResidual(dx->f(), dw->f(), bp, dr->f(), dy->f(), c.M, c.K,
+                              c.N);
+        else
+          be().Backend::linearResidual(dx->f(), dw->f(), bp, dr->f(), dy->f(),
+                                       c.M, c.K, c.N);
+        RefVec pre = refLinear(x, w, bias ? b.data() : nullptr, c.M, c.K, c.N);
+        double maxPre = 0.0;
+        for (double v : pre)
+          maxPre = std::max(maxPre, std::fabs(v));
+        Vec got = dy->read();
+        ASSERT_EQ(got.size(), pre.size());
+        // The residual is read, not written.
+        EXPECT_EQ(dr->read(), r);
+        for (size_t i = 0; i < pre.size(); ++i) {
+          double ref = pre[i] + double(r[i]);
+          double tol = kF32.rel * maxPre + kF32.elementwise * std::fabs(ref);
+          ASSERT_NEAR(got[i], ref, tol) << "at " << i;
+        }
+      }
+}
+
 TEST_P(Conformance, Binary) {
   struct Case {
     std::vector<int64_t> a, b, out;

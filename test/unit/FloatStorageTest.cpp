@@ -590,6 +590,43 @@ TEST_P(FloatStorage, StoreFloats) {
     ASSERT_EQ(got[i], round(x[i])) << "at " << i << ": " << x[i];
 }
 
+// A linear with a residual sums before its one rounding: the CPU-staged
+// backend exactly so. cuBLASLt reads the residual as C (beta = 1); as its
+// GELU_BIAS epilogue on the H200 (above) it may round the product p before
+// adding C, and p + C before the bias: the bound allows those two more
+// roundings, u |p| (1 + u) + u |p + r| (1 + u).
+TEST_P(FloatStorage, LinearResidual) {
+  struct Case {
+    int64_t M, K, N;
+  } cases[] = {{1, 1, 1}, {3, 5, 7}, {37, 200, 48}, {8, 1152, 72}};
+  uint32_t seed = 60;
+  for (const Case &c : cases)
+    for (bool bias : {false, true}) {
+      SCOPED_TRACE(::testing::Message() << "M=" << c.M << " K=" << c.K
+                                        << " N=" << c.N << " bias=" << bias);
+      Vec x = randomVec(size_t(c.M * c.K), seed++);
+      Vec w = randomVec(size_t(c.N * c.K), seed++);
+      Vec b = randomVec(size_t(c.N), seed++);
+      Vec r = randomVec(size_t(c.M * c.N), seed++, -4.0f, 4.0f);
+      float *dx = stored(rounded(x)), *dw = stored(rounded(w)),
+            *db = stored(rounded(b)), *dr = stored(rounded(r)),
+            *dy = result(size_t(c.M * c.N));
+      const RefVec p = refLinear(x, w, nullptr, c.M, c.K, c.N);
+      RefVec want(p.size()), extra(p.size(), 0.0);
+      for (size_t i = 0; i < p.size(); ++i) {
+        want[i] = p[i] + double(r[i]) + (bias ? double(b[i % size_t(c.N)]) : 0);
+        if (onCuda())
+          extra[i] = u * (1 + u) *
+                     (std::fabs(p[i]) + std::fabs(p[i] + double(r[i])));
+      }
+      backend->linearResidual(dx, dw, bias ? db : nullptr, dr, dy, c.M, c.K,
+                              c.N);
+      expectStored(want, read(dy, size_t(c.M * c.N)), 1e-5, &extra);
+      // The residual is read, not written.
+      EXPECT_EQ(read(dr, size_t(c.M * c.N)), r);
+    }
+}
+
 // The f32 reference without rounding the result is not met: the result did
 // go through the storage type (a kernel writing f32 would fail every check
 // above anyway, read as pairs of 2-byte values).

@@ -353,7 +353,8 @@ LogicalResult FunctionEmitter::emitOp(Operation &op) {
       .Case([&](LinearOp l) -> LogicalResult {
         std::optional<StringRef> act = l.getActivation();
         const bool fp8 = gemm == GemmMode::Fp8 && takesFp8(l);
-        if (!act && !fp8) {
+        const bool residual = l.getResidual() != nullptr;
+        if (!act && !fp8 && !residual) {
           addInstr(OpCode::Linear, op);
           return success();
         }
@@ -366,7 +367,7 @@ LogicalResult FunctionEmitter::emitOp(Operation &op) {
                         .Default(std::nullopt);
         if (!kind) // the verifier rejects it; keep the emitter total
           return l.emitError("unknown linear activation \"") << *act << "\"";
-        auto a = fp::CreateLinearAttrs(fbb, *kind, fp8);
+        auto a = fp::CreateLinearAttrs(fbb, *kind, fp8, residual);
         addInstr(OpCode::Linear, op, fp::OpAttrs::LinearAttrs, a.Union());
         return success();
       })

@@ -56,7 +56,8 @@ def Fresco_ParamOp : Fresco_Op<"param", [Pure]> {
 // Linear algebra
 //===----------------------------------------------------------------------===//
 
-def Fresco_LinearOp : Fresco_InferredOp<"linear"> {
+def Fresco_LinearOp
+    : Fresco_InferredOp<"linear", [AttrSizedOperandSegments]> {
   let summary = "y = x w^T + b with diffusers' weight layout [out, in]";
   let description = [{
     `input` is [..., in], `weight` is [out, in], the optional `bias` is
@@ -67,19 +68,35 @@ def Fresco_LinearOp : Fresco_InferredOp<"linear"> {
     approximation), `"gelu"` (exact, erf) or `"silu"`. Absent means none.
     Models do not build it; `fresco-fuse-epilogues` sets it.
 
+    The optional `residual` (the result's shape) is added to the result in
+    the same kernel: `x w^T + b + residual`, a residual connection (or the
+    other part of a split linear) without a pass of its own over memory
+    and, under 2-byte storage, rounded once. Not with an activation (the
+    GEMM epilogue would apply it after the sum). Models do not build it;
+    `fresco-fuse-epilogues` sets it.
+
     ```mlir
     %y = fresco.linear %x, %w, %b {activation = "gelu_tanh"}
         : (tensor<2x8xf32>, tensor<16x8xf32>, tensor<16xf32>) -> tensor<2x16xf32>
+    %z = fresco.linear %x, %w, %b residual %r
+        : (tensor<2x8xf32>, tensor<16x8xf32>, tensor<16xf32>, tensor<2x16xf32>)
+          -> tensor<2x16xf32>
     ```
   }];
   let arguments = (ins Fresco_FloatTensor:$input, Fresco_FloatTensor:$weight,
                        Optional<Fresco_FloatTensor>:$bias,
+                       Optional<Fresco_FloatTensor>:$residual,
                        OptionalAttr<StrAttr>:$activation);
   let results = (outs Fresco_FloatTensor:$result);
+  // Without a residual it prints as before the operand existed.
+  let assemblyFormat = [{
+    $input `,` $weight (`,` $bias^)? (`residual` $residual^)? attr-dict `:`
+    functional-type(operands, results)
+  }];
   // Model builders create plain linears (bias may be null).
   let builders = [
     OpBuilder<(ins "Value":$input, "Value":$weight, "Value":$bias), [{
-      build($_builder, $_state, input, weight, bias, StringAttr());
+      build($_builder, $_state, input, weight, bias, Value(), StringAttr());
     }]>
   ];
   let hasVerifier = 1;

@@ -43,6 +43,14 @@ LogicalResult LinearOp::inferReturnTypes(MLIRContext *,
   }
   SmallVector<int64_t> shape(x->getShape());
   shape.back() = w->getDimSize(0);
+  if (Value r = adaptor.getResidual()) {
+    auto rt = staticType(loc, "linear", "residual", r);
+    if (failed(rt))
+      return failure();
+    if (rt->getShape() != ArrayRef<int64_t>(shape))
+      return opError(loc, "linear", "residual must be the result's shape ",
+                     shapeStr(shape), ", got ", shapeStr(rt->getShape()));
+  }
   results.push_back(like(*x, shape));
   return success();
 }
@@ -53,6 +61,9 @@ LogicalResult LinearOp::verify() {
     return emitOpError("activation must be \"gelu_tanh\", \"gelu\" or "
                        "\"silu\", got \"")
            << *act << "\"";
+  // The epilogue adds the residual before it would apply the activation.
+  if (act && getResidual())
+    return emitOpError("cannot take both an activation and a residual");
   return success();
 }
 

@@ -79,10 +79,12 @@ ShardingRule LinearOp::getShardingRule() {
   ShardingRule r;
   ArrayRef<int64_t> in = shapeOf(getInput());
   TensorFactors x = fresh(r, in.drop_back(), kParallel);
-  // Contracted; an epilogue activation must see the whole sum, so with one
-  // the contraction cannot be split.
-  int64_t k = r.addFactor(in.back(), getActivation() ? kNeedReplication
-                                                     : FactorKind::Reduction);
+  // Contracted; an epilogue activation must see the whole sum, and a
+  // residual added in the epilogue would be summed once per partial sum, so
+  // with either the contraction cannot be split.
+  int64_t k = r.addFactor(in.back(), getActivation() || getResidual()
+                                         ? kNeedReplication
+                                         : FactorKind::Reduction);
   int64_t n = r.addFactor(shapeOf(getWeight())[0], kParallel);
   TensorFactors y = x;
   x.push_back({k});
@@ -91,6 +93,8 @@ ShardingRule LinearOp::getShardingRule() {
   r.operands.push_back({{n}, {k}});
   if (getBias())
     r.operands.push_back({{n}});
+  if (getResidual())
+    r.operands.push_back(y);
   r.results.push_back(y);
   return r;
 }

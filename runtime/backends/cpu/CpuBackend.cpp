@@ -71,7 +71,12 @@ public:
 
   void linear(const float *x, const float *w, const float *b, float *y,
               int64_t M, int64_t K, int64_t N) override {
-    cpu::linear(x, w, b, y, M, K, N);
+    cpu::linear(x, w, b, nullptr, y, M, K, N);
+  }
+  void linearResidual(const float *x, const float *w, const float *b,
+                      const float *r, float *y, int64_t M, int64_t K,
+                      int64_t N) override {
+    cpu::linear(x, w, b, r, y, M, K, N);
   }
 
   // FP8 is emulated (Fp8Gemm.cpp): the weight's e4m3 values are kept as

@@ -29,7 +29,7 @@ void linearFp8(const float *x, const Fp8Weight &w, const float *b, float *y,
   for (int64_t m = 0; m < M; ++m)
     fp8::quantizeRows(x + m * K, 1, K, q + m * K, sx + m);
   // y = q w^T over the e4m3 values, then both scales and the bias in f32.
-  linear(q, static_cast<const float *>(w.values), nullptr, y, M, K, N);
+  linear(q, static_cast<const float *>(w.values), nullptr, nullptr, y, M, K, N);
   const float *sw = w.scales;
 #pragma omp parallel for schedule(static) if (worthParallel(M * N))
   for (int64_t m = 0; m < M; ++m) {

@@ -135,19 +135,33 @@ void im2col(const float *x, float *col, int64_t C, int64_t H, int64_t W,
 
 } // namespace
 
-void linear(const float *x, const float *w, const float *b, float *y, int64_t M,
-            int64_t K, int64_t N) {
+void linear(const float *x, const float *w, const float *b, const float *r,
+            float *y, int64_t M, int64_t K, int64_t N) {
   if (M == 0 || N == 0)
     return;
   toBlasInt(M, "M");
   toBlasInt(N, "N");
   toBlasInt(K, "K");
-  if (b || K == 0)
+  if (r) {
+    // The residual (plus the bias) written first, in the pass that would
+    // otherwise write the bias alone; the GEMM accumulates onto it.
+#pragma omp parallel for if (worthParallel(M * N))
+    for (int64_t i = 0; i < M; ++i) {
+      const float *ri = r + i * N;
+      float *yi = y + i * N;
+      if (b)
+        for (int64_t j = 0; j < N; ++j)
+          yi[j] = ri[j] + b[j];
+      else
+        std::memcpy(yi, ri, size_t(N) * sizeof(float));
+    }
+  } else if (b || K == 0) {
     fillRowsWithVector(y, b, M, N);
+  }
   if (K == 0)
     return;
   // y[M,N] = x[M,K] * w[N,K]^T: w is the row-major [out, in] weight.
-  gemm(/*transB=*/true, M, N, K, x, K, w, K, b ? 1.0f : 0.0f, y, N);
+  gemm(/*transB=*/true, M, N, K, x, K, w, K, b || r ? 1.0f : 0.0f, y, N);
 }
 
 void conv2d(const float *x, const float *w, const float *b, float *y, int64_t N,

@@ -50,6 +50,16 @@ public:
     inner_->linear(in(0, x, M * K), in(1, w, N * K), in(2, b, N), y32.p, M, K,
                    N);
   }
+  // The residual is added before the one rounding, as in a GEMM that
+  // accumulates onto it.
+  void linearResidual(const float *x, const float *w, const float *b,
+                      const float *r, float *y, int64_t M, int64_t K,
+                      int64_t N) override {
+    const float *r32 = in(3, r, M * N);
+    Wide y32(*this, y, M * N, false);
+    inner_->linearResidual(in(0, x, M * K), in(1, w, N * K), in(2, b, N), r32,
+                           y32.p, M, K, N);
+  }
   // The activation is applied before the one rounding, as in a fused
   // epilogue.
   void linearActivation(const float *x, const float *w, const float *b,

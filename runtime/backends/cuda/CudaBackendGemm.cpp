@@ -17,6 +17,27 @@ void CudaBackend::linear(const float *x, const float *w, const float *b,
   linearImpl(x, w, b, y, M, K, N, /*gelu=*/false);
 }
 
+void CudaBackend::linearResidual(const float *x, const float *w,
+                                 const float *b, const float *r, float *y,
+                                 int64_t M, int64_t K, int64_t N) {
+  if (M == 0 || N == 0)
+    return;
+  // y^T = w x^T + r^T column-major: r is C, y is D, same layout. A bias
+  // the epilogue cannot take would be pre-filled into C, which is r here:
+  // then (and for an empty sum) the GEMM and the sum apart.
+  auto key = [&] {
+    return gemmKey(/*transA=*/true, /*transB=*/false, N, M, K, w, K, x, K, y,
+                   N, b, /*accumulate=*/true, /*gelu=*/false,
+                   /*wideOut=*/false, r);
+  };
+  if (K == 0 || (b && !planFor(key(), b, "linear").biasEpilogue)) {
+    Backend::linearResidual(x, w, b, r, y, M, K, N);
+    return;
+  }
+  gemm(/*transA=*/true, /*transB=*/false, N, M, K, w, K, x, K, y, N, b,
+       /*accumulate=*/true, "linear", /*gelu=*/false, /*wideOut=*/false, r);
+}
+
 void CudaBackend::linearActivation(const float *x, const float *w,
                                    const float *b, float *y, int64_t M,
                                    int64_t K, int64_t N, UnaryKind act) {
@@ -166,7 +187,11 @@ GemmKey CudaBackend::gemmKey(bool transA, bool transB, int64_t m, int64_t n,
                              int64_t k, const void *A, int64_t lda,
                              const void *B, int64_t ldb, const void *C,
                              int64_t ldc, const void *bias, bool accumulate,
-                             bool gelu, bool wideOut) const {
+                             bool gelu, bool wideOut, const void *cIn) const {
+  // C and D are both C's layout; with cIn they are two buffers, and the
+  // plan must suit the less aligned.
+  const unsigned alignC =
+      cIn ? std::min(alignmentOf(C), alignmentOf(cIn)) : alignmentOf(C);
   return GemmKey{transA,
                  transB,
                  m,
@@ -179,7 +204,7 @@ GemmKey CudaBackend::gemmKey(bool transA, bool transB, int64_t m, int64_t n,
                  accumulate,
                  alignmentOf(A),
                  alignmentOf(B),
-                 alignmentOf(C),
+                 alignC,
                  bias ? alignmentOf(bias) : 0u,
                  gelu,
                  int(gemmType_),
@@ -198,12 +223,15 @@ void CudaBackend::gemm(bool transA, bool transB, int64_t m, int64_t n,
                        int64_t k, const void *A, int64_t lda, const void *B,
                        int64_t ldb, void *C, int64_t ldc, const void *bias,
                        bool accumulate, const char *what, bool gelu,
-                       bool wideOut) {
+                       bool wideOut, const void *cIn) {
   const LtApi &api = lt();
   const GemmKey key = gemmKey(transA, transB, m, n, k, A, lda, B, ldb, C, ldc,
-                              bias, accumulate, gelu, wideOut);
+                              bias, accumulate, gelu, wideOut, cIn);
   GemmPlan &p = planFor(key, bias, what);
   float beta = accumulate ? 1.0f : 0.0f;
+  check(!cIn || (accumulate && (!bias || p.biasEpilogue)), what,
+        ": a separate C input needs accumulate, and a bias in the epilogue");
+  const void *c = cIn ? cIn : C;
   if (bias && p.biasEpilogue) {
     checkLt(api.cublasLtMatmulDescSetAttribute(
                 p.desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof(bias)),
@@ -214,7 +242,7 @@ void CudaBackend::gemm(bool transA, bool transB, int64_t m, int64_t n,
   }
   // alpha and beta are f32 (the scale type) in every storage.
   const float alpha = 1.0f;
-  checkLt(api.cublasLtMatmul(lt_, p.desc, &alpha, A, p.a, B, p.b, &beta, C, p.c,
+  checkLt(api.cublasLtMatmul(lt_, p.desc, &alpha, A, p.a, B, p.b, &beta, c, p.c,
                              C, p.c, &p.algo, workspace_, kWorkspaceBytes,
                              stream_),
           what);

@@ -201,6 +201,11 @@ public:
   void linear(const float *x, const float *w, const float *b, float *y,
               int64_t M, int64_t K, int64_t N) override;
 
+  // cuBLASLt reads the residual as its C (beta = 1) and writes y as D.
+  void linearResidual(const float *x, const float *w, const float *b,
+                      const float *r, float *y, int64_t M, int64_t K,
+                      int64_t N) override;
+
   // cuBLASLt's GELU epilogue is the tanh approximation: only GeluTanh fuses.
   void linearActivation(const float *x, const float *w, const float *b,
                         float *y, int64_t M, int64_t K, int64_t N,
@@ -383,7 +388,7 @@ private:
   GemmKey gemmKey(bool transA, bool transB, int64_t m, int64_t n, int64_t k,
                   const void *A, int64_t lda, const void *B, int64_t ldb,
                   const void *C, int64_t ldc, const void *bias, bool accumulate,
-                  bool gelu, bool wideOut) const;
+                  bool gelu, bool wideOut, const void *cIn = nullptr) const;
 
   /// The plan of `key`, made (one heuristic query) on its first use.
   GemmPlan &planFor(const GemmKey &key, const void *bias, const char *what);
@@ -391,11 +396,14 @@ private:
   /// Column-major C[m,n] = op(A) op(B) (+ C when accumulate) (+ bias[m]
   /// broadcast along columns when bias is non-null), then the tanh GELU
   /// when `gelu`. Every operand is in the storage type, except C with
-  /// `wideOut` (f32; no bias or GELU then).
+  /// `wideOut` (f32; no bias or GELU then). With `cIn` (and accumulate),
+  /// the sum reads cIn (C's layout) in place of C; a bias then needs the
+  /// plan's bias epilogue (the caller checks).
   void gemm(bool transA, bool transB, int64_t m, int64_t n, int64_t k,
             const void *A, int64_t lda, const void *B, int64_t ldb, void *C,
             int64_t ldc, const void *bias, bool accumulate, const char *what,
-            bool gelu = false, bool wideOut = false);
+            bool gelu = false, bool wideOut = false,
+            const void *cIn = nullptr);
 
   /// `buffer` (of `have` bytes) grown to at least `bytes`; an outgrown one
   /// is kept until the backend goes (a recorded graph may point at it).

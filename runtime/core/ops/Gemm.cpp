@@ -12,13 +12,24 @@ void verifyLinear(const OpCheck &c) {
   Shape ys = x.shape;
   ys.back() = N;
   c.shape(y, ys, "result");
-  if (c.ops.size() == 3)
+  auto *a = c.attrs<plan::LinearAttrs>();
+  const bool residual = a && a->residual();
+  // The operands: input, weight, [bias], [residual].
+  c.need(c.ops.size() <= (residual ? 4u : 3u) &&
+             c.ops.size() >= (residual ? 3u : 2u),
+         c.ops.size(), " operands", residual ? " with a residual" : "");
+  const size_t biasOps = c.ops.size() - 2 - (residual ? 1 : 0);
+  if (biasOps == 1)
     c.shape(c.ops[2], {N}, "bias");
+  if (residual)
+    c.shape(c.ops.back(), ys, "residual");
   // A misread epilogue would silently change every result.
-  if (auto *a = c.attrs<plan::LinearAttrs>()) {
+  if (a) {
     c.need(a->activation() >= plan::Activation::MIN &&
                a->activation() <= plan::Activation::MAX,
            "unknown activation ", int(a->activation()));
+    c.need(!residual || a->activation() == plan::Activation::None,
+           "a linear cannot take both an activation and a residual");
     if (a->fp8()) {
       // The weight is quantized once at bind: it must be a checkpoint
       // weight, not an arena value written later; and FP8 GEMMs are a
@@ -38,16 +49,19 @@ Step bindLinear(OpBind &b) {
   // (or zeros), not left unwritten.
   const int64_t K = w.shape[1], N = w.shape[0],
                 M = numElements(Shape(x.shape.begin(), x.shape.end() - 1));
-  const float *bias = b.ops.size() == 3 ? b.ops[2].f32() : nullptr;
-  const float *px = x.f32(), *pw = w.f32();
-  float *py = y.f32();
-  Backend *be = &b.be;
   plan::Activation act = plan::Activation::None;
-  bool fp8 = false;
+  bool fp8 = false, residual = false;
   if (auto *a = b.attrs<plan::LinearAttrs>()) {
     act = a->activation();
     fp8 = a->fp8();
+    residual = a->residual();
   }
+  const size_t biasOps = b.ops.size() - 2 - (residual ? 1 : 0);
+  const float *bias = biasOps == 1 ? b.ops[2].f32() : nullptr;
+  const float *res = residual ? b.ops.back().f32() : nullptr;
+  const float *px = x.f32(), *pw = w.f32();
+  float *py = y.f32();
+  Backend *be = &b.be;
   UnaryKind kind = UnaryKind::Silu;
   switch (act) {
   case plan::Activation::None:
@@ -71,10 +85,21 @@ Step bindLinear(OpBind &b) {
     std::shared_ptr<const Fp8Weight> fw =
         b.fp8Weight ? b.fp8Weight : be->prepareFp8Weight(pw, N, K);
     be->reserveFp8Activations(M, K);
+    if (res) {
+      // The quantized GEMM's epilogue has no residual: the sum after it
+      // (rounded twice under 2-byte storage, as FP8's own rounding dwarfs).
+      const int64_t n = M * N, stride = 1;
+      return [=] {
+        be->linearFp8(px, *fw, bias, py, M, K, N, nullptr);
+        be->binary(BinaryKind::Add, py, res, py, 1, &n, &stride, &stride);
+      };
+    }
     return [=] {
       be->linearFp8(px, *fw, bias, py, M, K, N, hasAct ? &kind : nullptr);
     };
   }
+  if (res)
+    return [=] { be->linearResidual(px, pw, bias, res, py, M, K, N); };
   if (!hasAct)
     return [=] { be->linear(px, pw, bias, py, M, K, N); };
   return [=] { be->linearActivation(px, pw, bias, py, M, K, N, kind); };

@@ -1,6 +1,7 @@
 // Timesteps embedded in the second pipeline stage through a reshape that
 // the first stage holds (it comes before any weight): the view is sent to
-// stage 1.
+// stage 1. (A product, not a sum: fresco-fuse-epilogues would make the
+// sum the linear's residual, placed after the embedding.)
 func.func @f(%x: tensor<2x64xf32> {fresco.name = "x"}, %t: tensor<2x1xf32> {fresco.name = "t"}) -> (tensor<2x128xf32> {fresco.name = "y"}) {
   %r = fresco.reshape %t : tensor<2x1xf32> -> tensor<2xf32>
   %w0 = fresco.param "first.weight" : tensor<8x64xf32>
@@ -8,6 +9,6 @@ func.func @f(%x: tensor<2x64xf32> {fresco.name = "x"}, %t: tensor<2x1xf32> {fres
   %h = fresco.linear %x, %w0 : (tensor<2x64xf32>, tensor<8x64xf32>) -> tensor<2x8xf32>
   %h2 = fresco.linear %h, %w1 : (tensor<2x8xf32>, tensor<128x8xf32>) -> tensor<2x128xf32>
   %e = fresco.timestep_embedding %r {dim = 128 : i64, flip_sin_to_cos = true} : (tensor<2xf32>) -> tensor<2x128xf32>
-  %y = fresco.add %h2, %e : (tensor<2x128xf32>, tensor<2x128xf32>) -> tensor<2x128xf32>
+  %y = fresco.mul %h2, %e : (tensor<2x128xf32>, tensor<2x128xf32>) -> tensor<2x128xf32>
   return %y : tensor<2x128xf32>
 }

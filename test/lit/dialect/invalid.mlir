@@ -46,6 +46,24 @@ func.func @linear_bias(%x: tensor<2x8xf32>, %w: tensor<4x8xf32>, %b: tensor<3xf3
 
 // -----
 
+func.func @linear_residual_shape(%x: tensor<2x8xf32>, %w: tensor<4x8xf32>, %r: tensor<4xf32>) -> tensor<2x4xf32> {
+  // A residual is summed without broadcast: it has the result's shape.
+  // expected-error @+2 {{failed to infer returned types}}
+  // expected-error @+1 {{residual must be the result's shape [2, 4], got [4]}}
+  %0 = fresco.linear %x, %w residual %r : (tensor<2x8xf32>, tensor<4x8xf32>, tensor<4xf32>) -> tensor<2x4xf32>
+  return %0 : tensor<2x4xf32>
+}
+
+// -----
+
+func.func @linear_residual_activation(%x: tensor<2x8xf32>, %w: tensor<4x8xf32>, %r: tensor<2x4xf32>) -> tensor<2x4xf32> {
+  // expected-error @+1 {{cannot take both an activation and a residual}}
+  %0 = fresco.linear %x, %w residual %r {activation = "silu"} : (tensor<2x8xf32>, tensor<4x8xf32>, tensor<2x4xf32>) -> tensor<2x4xf32>
+  return %0 : tensor<2x4xf32>
+}
+
+// -----
+
 func.func @linear_wrong_result(%x: tensor<2x8xf32>, %w: tensor<4x8xf32>) -> tensor<2x5xf32> {
   // expected-error @+2 {{failed to infer returned types}}
   // expected-error @+1 {{inferred type(s) 'tensor<2x4xf32>' are incompatible with return type(s) of operation 'tensor<2x5xf32>'}}

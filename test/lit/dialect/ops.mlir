@@ -19,6 +19,16 @@ func.func @linear(%x: tensor<2x3x8xf32>, %w: tensor<4x8xf32>, %b: tensor<4xf32>)
   return %1 : tensor<2x3x4xf32>
 }
 
+// The residual prints after the bias, before the attributes.
+// CHECK-LABEL: func.func @linear_residual
+func.func @linear_residual(%x: tensor<2x8xf32>, %w: tensor<4x8xf32>, %b: tensor<4xf32>, %r: tensor<2x4xf32>) -> (tensor<2x4xf32>, tensor<2x4xf32>) {
+  // CHECK: fresco.linear %{{.*}}, %{{.*}}, %{{.*}} residual %{{.*}} : (tensor<2x8xf32>, tensor<4x8xf32>, tensor<4xf32>, tensor<2x4xf32>) -> tensor<2x4xf32>
+  %0 = fresco.linear %x, %w, %b residual %r : (tensor<2x8xf32>, tensor<4x8xf32>, tensor<4xf32>, tensor<2x4xf32>) -> tensor<2x4xf32>
+  // CHECK: fresco.linear %{{.*}}, %{{.*}} residual %{{.*}} : (tensor<2x8xf32>, tensor<4x8xf32>, tensor<2x4xf32>) -> tensor<2x4xf32>
+  %1 = fresco.linear %x, %w residual %r : (tensor<2x8xf32>, tensor<4x8xf32>, tensor<2x4xf32>) -> tensor<2x4xf32>
+  return %0, %1 : tensor<2x4xf32>, tensor<2x4xf32>
+}
+
 // A fused activation (GEMM epilogue), with and without bias.
 // CHECK-LABEL: func.func @linear_activation
 func.func @linear_activation(%x: tensor<2x8xf32>, %w: tensor<4x8xf32>, %b: tensor<4xf32>) -> (tensor<2x4xf32>, tensor<2x4xf32>, tensor<2x4xf32>) {

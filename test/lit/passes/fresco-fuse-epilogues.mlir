@@ -125,3 +125,70 @@ func.func @keeps_location(%x: tensor<2x8xf32>, %w: tensor<4x8xf32>) -> tensor<2x
   %1 = fresco.gelu %0 {approximate = "tanh"} : (tensor<2x4xf32>) -> tensor<2x4xf32> loc("ff.net.0")
   return %1 : tensor<2x4xf32>
 }
+
+// -----
+
+// A residual connection: add(linear, r) becomes the linear accumulating onto
+// r, either operand order, with or without a bias; the sum's location is
+// the linear's.
+// CHECK-LABEL: func.func @residual
+// CHECK: %[[A:.*]] = fresco.linear %arg0, %arg1, %arg2 residual %arg3 : (tensor<2x3x8xf32>, tensor<4x8xf32>, tensor<4xf32>, tensor<2x3x4xf32>) -> tensor<2x3x4xf32>
+// CHECK: %[[B:.*]] = fresco.linear %arg0, %arg1 residual %[[A]] : (tensor<2x3x8xf32>, tensor<4x8xf32>, tensor<2x3x4xf32>) -> tensor<2x3x4xf32>
+// CHECK-NOT: fresco.add
+// CHECK: return %[[B]]
+func.func @residual(%x: tensor<2x3x8xf32>, %w: tensor<4x8xf32>, %b: tensor<4xf32>, %r: tensor<2x3x4xf32>) -> tensor<2x3x4xf32> {
+  %0 = fresco.linear %x, %w, %b : (tensor<2x3x8xf32>, tensor<4x8xf32>, tensor<4xf32>) -> tensor<2x3x4xf32>
+  %1 = fresco.add %0, %r : (tensor<2x3x4xf32>, tensor<2x3x4xf32>) -> tensor<2x3x4xf32>
+  %2 = fresco.linear %x, %w : (tensor<2x3x8xf32>, tensor<4x8xf32>) -> tensor<2x3x4xf32>
+  %3 = fresco.add %1, %2 : (tensor<2x3x4xf32>, tensor<2x3x4xf32>) -> tensor<2x3x4xf32>
+  return %3 : tensor<2x3x4xf32>
+}
+
+// -----
+
+// Flux's single block under tp: two linears over the parts of a
+// concatenation, summed. The fused linear sits at the add, after both.
+// CHECK-LABEL: func.func @two_linears
+// CHECK: %[[P:.*]] = fresco.linear %arg0, %arg2 :
+// CHECK: %[[Q:.*]] = fresco.linear %arg1, %arg3 residual %[[P]] :
+// CHECK-NOT: fresco.add
+// CHECK: return %[[Q]]
+func.func @two_linears(%a: tensor<2x8xf32>, %m: tensor<2x16xf32>, %wa: tensor<4x8xf32>, %wm: tensor<4x16xf32>) -> tensor<2x4xf32> {
+  %0 = fresco.linear %a, %wa : (tensor<2x8xf32>, tensor<4x8xf32>) -> tensor<2x4xf32>
+  %1 = fresco.linear %m, %wm : (tensor<2x16xf32>, tensor<4x16xf32>) -> tensor<2x4xf32>
+  %2 = fresco.add %1, %0 : (tensor<2x4xf32>, tensor<2x4xf32>) -> tensor<2x4xf32>
+  return %2 : tensor<2x4xf32>
+}
+
+// -----
+
+// Not fused: a broadcast residual (the add would broadcast it), a linear
+// with an activation, a linear whose result has another use, and a linear
+// added to itself. A residual linear then takes no activation.
+// CHECK-LABEL: func.func @residual_not_fusable
+// CHECK: %[[L0:.*]] = fresco.linear %arg0, %arg1 :
+// CHECK: fresco.add %[[L0]], %arg2
+// CHECK: %[[L1:.*]] = fresco.linear %arg0, %arg1 {activation = "silu"}
+// CHECK: fresco.add %[[L1]], %arg3
+// CHECK: %[[L2:.*]] = fresco.linear %arg0, %arg1 :
+// CHECK: fresco.add %[[L2]], %arg3
+// CHECK: fresco.mul %[[L2]]
+// CHECK: %[[L3:.*]] = fresco.linear %arg0, %arg1 :
+// CHECK: fresco.add %[[L3]], %[[L3]]
+// CHECK: %[[L4:.*]] = fresco.linear %arg0, %arg1 residual %arg3 :
+// CHECK: fresco.gelu %[[L4]]
+func.func @residual_not_fusable(%x: tensor<2x8xf32>, %w: tensor<4x8xf32>, %row: tensor<4xf32>, %r: tensor<2x4xf32>) -> (tensor<2x4xf32>, tensor<2x4xf32>, tensor<2x4xf32>, tensor<2x4xf32>, tensor<2x4xf32>, tensor<2x4xf32>) {
+  %0 = fresco.linear %x, %w : (tensor<2x8xf32>, tensor<4x8xf32>) -> tensor<2x4xf32>
+  %1 = fresco.add %0, %row : (tensor<2x4xf32>, tensor<4xf32>) -> tensor<2x4xf32>
+  %2 = fresco.linear %x, %w {activation = "silu"} : (tensor<2x8xf32>, tensor<4x8xf32>) -> tensor<2x4xf32>
+  %3 = fresco.add %2, %r : (tensor<2x4xf32>, tensor<2x4xf32>) -> tensor<2x4xf32>
+  %4 = fresco.linear %x, %w : (tensor<2x8xf32>, tensor<4x8xf32>) -> tensor<2x4xf32>
+  %5 = fresco.add %4, %r : (tensor<2x4xf32>, tensor<2x4xf32>) -> tensor<2x4xf32>
+  %6 = fresco.mul %4, %r : (tensor<2x4xf32>, tensor<2x4xf32>) -> tensor<2x4xf32>
+  %7 = fresco.linear %x, %w : (tensor<2x8xf32>, tensor<4x8xf32>) -> tensor<2x4xf32>
+  %8 = fresco.add %7, %7 : (tensor<2x4xf32>, tensor<2x4xf32>) -> tensor<2x4xf32>
+  %9 = fresco.linear %x, %w : (tensor<2x8xf32>, tensor<4x8xf32>) -> tensor<2x4xf32>
+  %10 = fresco.add %9, %r : (tensor<2x4xf32>, tensor<2x4xf32>) -> tensor<2x4xf32>
+  %11 = fresco.gelu %10 : (tensor<2x4xf32>) -> tensor<2x4xf32>
+  return %1, %3, %5, %6, %8, %11 : tensor<2x4xf32>, tensor<2x4xf32>, tensor<2x4xf32>, tensor<2x4xf32>, tensor<2x4xf32>, tensor<2x4xf32>
+}

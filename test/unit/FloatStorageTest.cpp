@@ -185,12 +185,18 @@ protected:
 // (one element each of bf16 and f16, recomputed on the CPU):
 //  - conv2d: Fresco pre-fills y with the bias and cuDNN accumulates onto
 //    it (beta = 1); cuDNN rounds the convolution c to y's type before
-//    blending, got = R(R(c) + b), so |got - ref| <= u|c| + u|ref|.
+//    blending, got = R(R(c) + b), so |got - ref| <= u|c| + u|R(c) + b|
+//    <= u|ref| + u|c| (1 + u).
 //  - linear + tanh GELU through cuBLASLt's GELU_BIAS epilogue (M=3 K=5
 //    N=7): got = R(g(R(R(p) + b))) with p = x w^T: the pre-activation
-//    z = p + b reaches the GELU off by d <= u|p| + u|z| (1 + u), moved by
-//    |g'| <= |g'(z)| + d max|g''| (max|g''| < 0.8 for the tanh GELU; 1
-//    is used), then rounded once more: + (|g'(z)| + d) d.
+//    z = p + b reaches the GELU off by d <= u|p| + u|R(p) + b| <=
+//    u|p| (1 + u) + u|z|, moved by |g'| <= |g'(z)| + d max|g''|
+//    (max|g''| < 0.8 for the tanh GELU; 1 is used) to e = (|g'(z)| + d) d,
+//    then rounded once more: u|g(z)| + (1 + u) e.
+// The f32 accumulation (any order, split-K partial sums reduced in f32:
+// chooseAlgo's reduction-scheme mask) stays within the 1e-5 max|ref|.
+// On the H200's inputs this model gives each reported value bit for bit
+// and at most 0.89 of these bounds anywhere (both storage types).
 // Anything beyond (a wrong operand type, a missing rounding, a third one)
 // still fails. The CPU-staged backend keeps the single rounding.
 // (Removing the second rounding is a runtime change: a conv with the
@@ -217,9 +223,10 @@ TEST_P(FloatStorage, Linear) {
       if (twice) {
         const RefVec p = refLinear(x, w, nullptr, c.M, c.K, c.N);
         for (size_t i = 0; i < want.size(); ++i) {
+          // want[i] is still z here (the GELU is applied below).
           const double d =
-              u * std::fabs(p[i]) + u * std::fabs(want[i]) * (1 + u);
-          extra[i] = (std::fabs(geluTanhSlope(want[i])) + d) * d;
+              u * std::fabs(p[i]) * (1 + u) + u * std::fabs(want[i]);
+          extra[i] = (1 + u) * (std::fabs(geluTanhSlope(want[i])) + d) * d;
         }
       }
       if (act < 0) {
@@ -250,10 +257,11 @@ TEST_P(FloatStorage, Conv2d) {
     Vec w = randomVec(size_t(c.O * c.C * c.KH * c.KW), seed++);
     Vec b = randomVec(size_t(c.O), seed++);
     RefVec want = refConv2d(rounded(x), rounded(w), rounded(b).data(), c);
-    // CUDA (cuDNN blends the bias after rounding): + u|c|, derived above.
+    // CUDA (cuDNN blends the bias after rounding): + u|c| (1 + u), derived
+    // above.
     RefVec extra = refConv2d(x, w, nullptr, c);
     for (double &e : extra)
-      e = u * std::fabs(e);
+      e = u * std::fabs(e) * (1 + u);
     float *dy = result(want.size());
     backend->conv2d(stored(x), stored(w), stored(b), dy, c.N, c.C, c.H, c.W,
                     c.O, c.KH, c.KW, c.sH, c.sW, c.pH, c.pW);

@@ -27,7 +27,7 @@ namespace {
 
 /// The CPU backend without the optional kernels (a stand-in for a backend
 /// that has not written them yet).
-class LackingBackend final : public Backend {
+class LackingBackend : public Backend {
 public:
   std::string name() const override { return "lacking"; }
   bool usesHostMemory() const override { return in_->usesHostMemory(); }
@@ -122,8 +122,34 @@ public:
     in_->posEmbed2d(out, g, dim, base, interp);
   }
 
-private:
+protected:
   std::unique_ptr<Backend> in_ = createCpuBackend();
+};
+
+/// The CPU backend with the split group norm, taking at most `limit` blocks
+/// of unequal counts (as the CUDA kernel takes kMaxGroupParts).
+class LimitedGroupNormBackend final : public LackingBackend {
+public:
+  explicit LimitedGroupNormBackend(int64_t limit) : limit_(limit) {}
+  bool implements(OptionalKernel k) const override {
+    return k == OptionalKernel::SplitGroupNorm;
+  }
+  void groupNormStats(const float *x, float *stats, int64_t N, int64_t C,
+                      int64_t S, int64_t groups, int64_t valid) override {
+    in_->groupNormStats(x, stats, N, C, S, groups, valid);
+  }
+  void groupNormApply(const float *x, const float *partials, int64_t parts,
+                      const int64_t *valid, const float *g, const float *b,
+                      float *y, int64_t N, int64_t C, int64_t S, int64_t groups,
+                      float eps) override {
+    check(!valid || parts <= limit_, "limited: ", parts,
+          " blocks of unequal counts, more than ", limit_);
+    in_->groupNormApply(x, partials, parts, valid, g, b, y, N, C, S, groups,
+                        eps);
+  }
+
+private:
+  int64_t limit_;
 };
 
 /// A one-instruction plan: `op` with `attrs` over f32 arena values of
@@ -301,6 +327,15 @@ TEST(OptionalKernels, PaddedGroupNormRefusedWithoutTheKernels) {
       << "got: '" << err << "'";
   auto cpu = createCpuBackend();
   EXPECT_EQ(bindError(plan, *cpu), "");
+  // A backend's own limit on the blocks' counts fails the plan at load,
+  // not at its first run (the binder asks with an empty call).
+  LimitedGroupNormBackend none(0), one(1);
+  const std::string limited = bindError(plan, none);
+  EXPECT_NE(limited.find("(GroupNorm): limited: 1 blocks of unequal counts, "
+                         "more than 0"),
+            std::string::npos)
+      << "got: '" << limited << "'";
+  EXPECT_EQ(bindError(plan, one), "");
 }
 
 } // namespace

@@ -269,6 +269,21 @@ __device__ void groupMoments(const T *xg, int64_t span, double *scratch,
   m2 = blockSum(sq, scratch);
 }
 
+/// Calls f(i / n, i % n) for this thread's i = threadIdx.x + k blockDim.x
+/// below `count`, stepping the quotient and remainder instead of a 64-bit
+/// division per element (one per thread, up front).
+template <typename F>
+__device__ inline void forEachSplit(int64_t count, int64_t n, F f) {
+  const int64_t stepQ = blockDim.x / n, stepR = blockDim.x % n;
+  int64_t q = threadIdx.x / n, r = threadIdx.x % n;
+  for (int64_t i = threadIdx.x; i < count; i += blockDim.x) {
+    f(q, r);
+    q += stepQ, r += stepR;
+    if (r >= n) // stepR < n: one carry at most
+      r -= n, ++q;
+  }
+}
+
 /// groupMoments over the first `valid` positions of each of xg's cpg
 /// planes of S positions (0 < valid < S).
 template <typename T>
@@ -277,14 +292,15 @@ __device__ void groupMomentsValid(const T *xg, int64_t cpg, int64_t S,
                                   double &m2) {
   const int64_t count = cpg * valid;
   double sum = 0.0;
-  for (int64_t i = threadIdx.x; i < count; i += blockDim.x)
-    sum += toFloat(xg[(i / valid) * S + i % valid]);
+  forEachSplit(count, valid, [&](int64_t plane, int64_t pos) {
+    sum += toFloat(xg[plane * S + pos]);
+  });
   mean = blockSum(sum, scratch) / double(count);
   double sq = 0.0;
-  for (int64_t i = threadIdx.x; i < count; i += blockDim.x) {
-    const double d = double(toFloat(xg[(i / valid) * S + i % valid])) - mean;
+  forEachSplit(count, valid, [&](int64_t plane, int64_t pos) {
+    const double d = double(toFloat(xg[plane * S + pos])) - mean;
     sq += d * d;
-  }
+  });
   m2 = blockSum(sq, scratch);
 }
 
@@ -296,13 +312,13 @@ __device__ void normaliseGroup(const T *xg, T *yg, const T *__restrict__ gamma,
                                double mean, double var, float eps) {
   const float meanF = float(mean);
   const float rstd = float(1.0 / sqrt(var + double(eps)));
-  const int64_t c0 = (ng % groups) * cpg, span = cpg * S;
-  for (int64_t i = threadIdx.x; i < span; i += blockDim.x) {
-    const int64_t c = c0 + i / S;
+  const int64_t c0 = (ng % groups) * cpg;
+  forEachSplit(cpg * S, S, [&](int64_t plane, int64_t pos) {
+    const int64_t c = c0 + plane, i = plane * S + pos;
     const float g = gamma ? toFloat(gamma[c]) * rstd : rstd;
     const float b = (beta ? toFloat(beta[c]) : 0.0f) - meanF * g;
     yg[i] = fromFloat<T>(toFloat(xg[i]) * g + b);
-  }
+  });
 }
 
 template <typename T>

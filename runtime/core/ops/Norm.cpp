@@ -136,6 +136,17 @@ Step bindGroupNorm(OpBind &b) {
         a->stats_members() ? "a group norm split across ranks (stats_members)"
                            : "a group norm over padded rows (valid_rows)",
         " is not implemented on the ", be->name(), " backend");
+  if (!valid.empty()) {
+    // The backend's checks of the counts at load, not at the first run (the
+    // CUDA kernel takes at most kMaxGroupParts blocks of unequal counts): a
+    // call for N = 0 images checks its arguments and does nothing.
+    try {
+      be->groupNormApply(nullptr, nullptr, parts, valid.data(), nullptr,
+                         nullptr, nullptr, 0, C, S, groups, eps);
+    } catch (const Error &e) {
+      fail(b.where, " (GroupNorm): ", e.what());
+    }
+  }
   const int64_t count = N * groups * 2;
   const size_t bytes = size_t(count) * sizeof(float);
   b.scratch->reserve(bytes * size_t(1 + parts));

@@ -61,6 +61,21 @@ std::string Calibration::toJson() const {
   return os.str();
 }
 
+namespace {
+
+/// Bounds of an entry: one call of a day, 1e21 FLOPs or bytes.
+constexpr double kMaxSeconds = 86400, kMaxWork = 1e21;
+
+/// FLOPs or bytes of an entry: whole counts, 0 or in [1, kMaxWork].
+double work(const JsonFields &e, const char *key, const std::string &at) {
+  const double v = e.nonNegative(key);
+  check(v == 0 || (v >= 1 && v <= kMaxWork), at, ": '", key,
+        "' must be 0 or in [1, 1e21] (whole FLOPs or bytes per call), got ", v);
+  return v;
+}
+
+} // namespace
+
 Calibration parseCalibration(const std::string &text, const std::string &file) {
   JsonFields j = JsonFields::parse(text, "calibration " + file);
   Calibration c;
@@ -76,10 +91,16 @@ Calibration parseCalibration(const std::string &text, const std::string &file) {
     CalibrationEntry x;
     x.op = e.string("op");
     x.shape = e.string("shape");
-    x.flops = e.nonNegative("flops");
-    x.bytes = e.nonNegative("bytes");
+    // lookup() scales times by work ratios: an absurd entry (1e308 s, or a
+    // work of 1e-300) made every prediction inf.
+    const std::string at = "calibration " + file + ", entries[" +
+                           std::to_string(c.entries.size()) + "]";
+    x.flops = work(e, "flops", at);
+    x.bytes = work(e, "bytes", at);
     x.seconds = e.nonNegative("seconds");
     x.calls = e.count("calls", 1, int64_t(1) << 40);
+    check(x.seconds <= kMaxSeconds, at, ": 'seconds' must be at most ",
+          kMaxSeconds, " (one day per call), got ", x.seconds);
     c.entries.push_back(std::move(x));
   }
   check(!c.entries.empty(), "calibration ", file, " has no entries");

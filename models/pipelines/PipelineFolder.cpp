@@ -65,6 +65,14 @@ Error PipelineFolder::requireComponents(const json::Object &index,
 }
 
 Expected<SchedulerFile> PipelineFolder::scheduler() const {
+  Expected<SchedulerFile> sched = readScheduler();
+  if (sched)
+    if (Error e = checkIndexScheduler(sched->className))
+      return std::move(e);
+  return sched;
+}
+
+Expected<SchedulerFile> PipelineFolder::readScheduler() const {
   Expected<std::string> text = this->text("scheduler", "scheduler_config.json");
   if (!text)
     return text.takeError();
@@ -76,6 +84,16 @@ Expected<SchedulerFile> PipelineFolder::scheduler() const {
     return makeError(path("scheduler", "scheduler_config.json") +
                      " has no '_class_name'");
   return SchedulerFile{cls->str(), std::move(*text)};
+}
+
+Error PipelineFolder::checkIndexScheduler(StringRef configClass) const {
+  if (!indexScheduler_ || *indexScheduler_ == configClass)
+    return Error::success();
+  return makeError(
+      path("", "model_index.json") + ": the scheduler is class " +
+      *indexScheduler_ + " but " + path("scheduler", "scheduler_config.json") +
+      " has _class_name '" + configClass + "' (diffusers would run the " +
+      *indexScheduler_ + "; make them agree)");
 }
 
 Expected<ImageSize> imageSize(StringRef pipeline, const BuildOptions &options,
@@ -146,11 +164,14 @@ mlir::DictionaryAttr PipelineAttrs::vaeEncoder(mlir::ModuleOp module,
 
 Expected<SchedulerFile> PipelineFolder::scheduler(StringRef pipeline,
                                                   StringRef required) const {
-  Expected<SchedulerFile> sched = scheduler();
+  Expected<SchedulerFile> sched = readScheduler();
   if (sched && sched->className != required)
     return makeError(path("scheduler", "scheduler_config.json") + ": " +
                      pipeline + " runs " + required + ", not '" +
                      sched->className + "'");
+  if (sched)
+    if (Error e = checkIndexScheduler(sched->className))
+      return std::move(e);
   return sched;
 }
 
@@ -189,6 +210,131 @@ bool componentPresent(const json::Object &index, StringRef component) {
   return !v->getAsNull();
 }
 
+namespace {
+
+/// The classes model_index.json may name for a component of a pipeline:
+/// diffusers loads the class named there, whatever the component's own
+/// config says, so another class (a BertModel text encoder, a
+/// CLIPTextModelWithProjection where the pipeline takes the hidden states)
+/// would run something else. `optional`: [null, null] allowed here (the
+/// builders check what must go together).
+struct ComponentClasses {
+  StringRef pipeline, component;
+  std::vector<StringRef> classes;
+  bool optional = false;
+};
+
+const std::vector<ComponentClasses> &componentClasses() {
+  static const std::vector<StringRef> clipTok = {"CLIPTokenizer",
+                                                 "CLIPTokenizerFast"},
+                                      t5Tok = {"T5TokenizerFast",
+                                               "T5Tokenizer"},
+                                      vae = {"AutoencoderKL"},
+                                      unet = {"UNet2DConditionModel"};
+  static const std::vector<ComponentClasses> table = [] {
+    std::vector<ComponentClasses> t = {
+        {"DiTPipeline",
+         "transformer",
+         {"DiTTransformer2DModel", "Transformer2DModel"}},
+        {"DiTPipeline", "vae", vae},
+        {"FluxPipeline", "transformer", {"FluxTransformer2DModel"}},
+        {"FluxPipeline", "vae", vae},
+        {"FluxPipeline", "text_encoder", {"CLIPTextModel"}},
+        {"FluxPipeline", "text_encoder_2", {"T5EncoderModel"}},
+        {"FluxPipeline", "tokenizer", clipTok},
+        {"FluxPipeline", "tokenizer_2", t5Tok},
+        {"StableDiffusionPipeline", "unet", unet},
+        {"StableDiffusionPipeline", "vae", vae},
+        {"StableDiffusionPipeline", "text_encoder", {"CLIPTextModel"}},
+        {"StableDiffusionPipeline", "tokenizer", clipTok},
+        {"StableDiffusion3Pipeline", "transformer", {"SD3Transformer2DModel"}},
+        {"StableDiffusion3Pipeline", "vae", vae},
+        {"StableDiffusion3Pipeline",
+         "text_encoder",
+         {"CLIPTextModelWithProjection"}},
+        {"StableDiffusion3Pipeline",
+         "text_encoder_2",
+         {"CLIPTextModelWithProjection"}},
+        {"StableDiffusion3Pipeline",
+         "text_encoder_3",
+         {"T5EncoderModel"},
+         true},
+        {"StableDiffusion3Pipeline", "tokenizer", clipTok},
+        {"StableDiffusion3Pipeline", "tokenizer_2", clipTok},
+        {"StableDiffusion3Pipeline", "tokenizer_3", t5Tok, true},
+    };
+    for (StringRef sdxl :
+         {"StableDiffusionXLPipeline", "StableDiffusionXLImg2ImgPipeline"})
+      for (ComponentClasses c : std::vector<ComponentClasses>{
+               {"", "unet", unet},
+               {"", "vae", vae},
+               {"", "text_encoder", {"CLIPTextModel"}, true},
+               {"", "text_encoder_2", {"CLIPTextModelWithProjection"}, true},
+               {"", "tokenizer", clipTok, true},
+               {"", "tokenizer_2", clipTok, true}}) {
+        c.pipeline = sdxl;
+        t.push_back(c);
+      }
+    return t;
+  }();
+  return table;
+}
+
+/// Checks the [library, class] entries of model_index.json that `pipeline`
+/// reads; the scheduler's class is checked against its config by
+/// PipelineFolder::scheduler.
+Error checkComponentClasses(PipelineFolder &dir, const json::Object &index,
+                            StringRef pipeline) {
+  const std::string where = dir.path("", "model_index.json").str().str();
+  auto entryClass = [&](StringRef component,
+                        bool &isNull) -> Expected<std::optional<StringRef>> {
+    isNull = false;
+    const json::Value *v = index.get(component);
+    if (!v)
+      return std::optional<StringRef>();
+    const json::Array *a = v->getAsArray();
+    if (a && a->size() == 2 && (*a)[0].getAsNull() && (*a)[1].getAsNull()) {
+      isNull = true;
+      return std::optional<StringRef>();
+    }
+    if (!a || a->size() != 2 || !(*a)[0].getAsString() ||
+        !(*a)[1].getAsString())
+      return makeError(where + ": '" + component +
+                       "' must be [library, class] (or [null, null])");
+    return std::optional<StringRef>(*(*a)[1].getAsString());
+  };
+  for (const ComponentClasses &c : componentClasses()) {
+    if (c.pipeline != pipeline)
+      continue;
+    bool isNull = false;
+    Expected<std::optional<StringRef>> cls = entryClass(c.component, isNull);
+    if (!cls)
+      return cls.takeError();
+    if (isNull && !c.optional)
+      return makeError(where + ": '" + c.component + "' is [null, null]; " +
+                       pipeline + " needs it");
+    if (!*cls || llvm::is_contained(c.classes, **cls))
+      continue;
+    std::string all;
+    for (size_t i = 0; i < c.classes.size(); ++i)
+      all += (i ? " or " : "") + c.classes[i].str();
+    return makeError(where + ": '" + c.component + "' is class " + **cls +
+                     "; " + pipeline + "'s " + c.component + " must be " + all);
+  }
+  bool isNull = false;
+  Expected<std::optional<StringRef>> sched = entryClass("scheduler", isNull);
+  if (!sched)
+    return sched.takeError();
+  if (isNull)
+    return makeError(where + ": 'scheduler' is [null, null]; " + pipeline +
+                     " needs it");
+  if (*sched)
+    dir.setIndexScheduler(**sched);
+  return Error::success();
+}
+
+} // namespace
+
 Error buildPipelineFromFolder(mlir::ModuleOp module, StringRef folder,
                               const BuildOptions &options) {
   SmallString<256> indexPath(folder);
@@ -212,6 +358,9 @@ Error buildPipelineFromFolder(mlir::ModuleOp module, StringRef folder,
                      "StableDiffusion3Pipeline and FluxPipeline folders only, "
                      "not " +
                      (cls ? *cls : StringRef("<missing>")));
+  if (cls)
+    if (Error e = checkComponentClasses(dir, *index, *cls))
+      return e;
   if (cls && *cls == "DiTPipeline")
     return buildDiTPipeline(module, dir, *index, options);
   if (cls && *cls == "FluxPipeline")

@@ -22,6 +22,7 @@
 #include "llvm/Support/JSON.h"
 
 #include <initializer_list>
+#include <optional>
 #include <string>
 
 namespace fresco::models {
@@ -55,8 +56,11 @@ public:
   requireComponents(const llvm::json::Object &index, llvm::StringRef pipeline,
                     llvm::ArrayRef<llvm::StringRef> components) const;
   /// The scheduler's config; an error names the file when it is missing,
-  /// not JSON or has no _class_name.
+  /// not JSON, has no _class_name or another class than model_index.json's
+  /// (setIndexScheduler).
   llvm::Expected<SchedulerFile> scheduler() const;
+  /// The scheduler class model_index.json names: diffusers loads that one.
+  void setIndexScheduler(llvm::StringRef cls) { indexScheduler_ = cls.str(); }
   /// The same, refusing any class but `required`, which `pipeline` runs.
   llvm::Expected<SchedulerFile> scheduler(llvm::StringRef pipeline,
                                           llvm::StringRef required) const;
@@ -75,7 +79,11 @@ public:
   }
 
 private:
+  llvm::Expected<SchedulerFile> readScheduler() const;
+  llvm::Error checkIndexScheduler(llvm::StringRef configClass) const;
+
   std::string folder_;
+  std::optional<std::string> indexScheduler_;
 };
 
 /// Whether model_index.json names `component` (diffusers writes an absent

@@ -141,6 +141,16 @@ void Checkpoint::openSharded(const std::string &indexPath) {
            "' is in shard '", shard, "', but that shard has no such tensor");
     tensors_.emplace(tensor, t);
   }
+  // transformers and diffusers load every tensor of each listed shard, the
+  // later shard winning: a tensor stored in two of them is ambiguous.
+  for (const auto &[shard, file] : shards)
+    for (const TensorInfo &t : file->tensors()) {
+      auto mapped = wm->find(t.name);
+      if (mapped != wm->end() && mapped->get<std::string>() != shard)
+        fail("weight index '", indexPath, "' maps tensor '", t.name,
+             "' to shard '", mapped->get<std::string>(), "', but shard '",
+             shard, "' holds it too: which copy is the weight is ambiguous");
+    }
 }
 
 std::vector<std::string> Checkpoint::names() const {

@@ -25,7 +25,7 @@ public:
         c.getBool("set_alpha_to_one", true) ? 1.0f : alphasCumprod_[0];
     clipSample_ = c.getBool("clip_sample", true);
     clipRange_ = c.getDouble("clip_sample_range", 1.0);
-    stepsOffset_ = c.getInt("steps_offset", 0);
+    stepsOffset_ = readStepsOffset(c);
 
     prediction_ = readPrediction(c, "epsilon, sample or v_prediction");
     c.requireFalse("thresholding");

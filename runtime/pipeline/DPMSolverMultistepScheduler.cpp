@@ -94,7 +94,7 @@ public:
                     "before the scheduler");
 
     spacing_ = readTimestepSpacing(c, "linspace");
-    stepsOffset_ = c.getInt("steps_offset", 0);
+    stepsOffset_ = readStepsOffset(c);
   }
 
   void setTimesteps(int n) override {
@@ -123,6 +123,14 @@ public:
       const int64_t ratio = last / (n + 1);
       for (int64_t i = n; i >= 1; --i)
         ts.push_back(double(i * ratio + stepsOffset_));
+      // diffusers keeps such timesteps and np.interp clamps their sigmas to
+      // the table's end: two of them give equal sigmas, h = 0 and a 0/0 in
+      // the multistep update (NaN latents). Refused, as DDIM and PNDM do.
+      for (double t : ts)
+        check(t >= 0 && t < double(numTrain_), name_, ": timestep ", t,
+              " of the ", n, "-step schedule is outside 0..", numTrain_ - 1,
+              " (steps_offset ", stepsOffset_,
+              " too large for this step count)");
     } else { // trailing; numpy may give n + 1 values
       const double ratio = double(numTrain_) / double(n);
       for (double t : npArange(double(last), 0, -ratio))

@@ -21,7 +21,7 @@ EulerFamilyBase::EulerFamilyBase(std::string name, const Config &c,
   tables_ = makeSigmaTables(c, numTrain_);
   prediction_ = readPrediction(c, allowedPredictions, originalSampleAlias);
   spacing_ = readTimestepSpacing(c, "linspace");
-  stepsOffset_ = c.getInt("steps_offset", 0);
+  stepsOffset_ = readStepsOffset(c);
   // Until set_timesteps, diffusers' sigmas are the training ones, noisiest
   // first, then 0 (init_noise_sigma reads them).
   sigmas_.assign(tables_.trainSigmas.rbegin(), tables_.trainSigmas.rend());

@@ -39,7 +39,7 @@ public:
     finalAlphaCumprod_ =
         c.getBool("set_alpha_to_one", false) ? 1.0f : alphasCumprod_[0];
     skipPrk_ = c.getBool("skip_prk_steps", false);
-    stepsOffset_ = c.getInt("steps_offset", 0);
+    stepsOffset_ = readStepsOffset(c);
     // diffusers accepts any prediction_type here and raises in step() for
     // one other than these two.
     vPrediction_ = c.getChoice("prediction_type", "epsilon",

@@ -127,6 +127,11 @@ int64_t Config::getInt(const char *key, int64_t def) const {
   const nlohmann::json *v = find(key);
   if (!v)
     return def;
+  // An unsigned value past INT64_MAX would wrap to a negative one.
+  if (v->is_number_unsigned() &&
+      v->get<uint64_t>() > uint64_t(std::numeric_limits<int64_t>::max()))
+    fail(className_, ": scheduler config key '", key, "' = ", v->dump(),
+         " is too large for a 64-bit integer");
   if (v->is_number_integer())
     return v->get<int64_t>();
   if (v->is_number_float()) {
@@ -297,6 +302,15 @@ void checkNumTrainTimestepsLimit(const Config &c, int64_t numTrain) {
         ": scheduler config key 'num_train_timesteps' = ", numTrain,
         " is more than ", kMaxNumTrainTimesteps,
         " (real schedulers train on about 1000)");
+}
+
+int64_t readStepsOffset(const Config &c) {
+  const int64_t offset = c.getInt("steps_offset", 0);
+  check(offset >= -kMaxNumTrainTimesteps && offset <= kMaxNumTrainTimesteps,
+        c.className(), ": scheduler config key 'steps_offset' = ", offset,
+        " is outside [", -kMaxNumTrainTimesteps, ", ", kMaxNumTrainTimesteps,
+        "] (real configs use 0 or 1)");
+  return offset;
 }
 
 std::string readTimestepSpacing(const Config &c, const std::string &def) {

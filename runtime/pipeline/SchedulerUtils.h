@@ -117,6 +117,11 @@ constexpr int64_t kMaxNumTrainTimesteps = 1000000;
 /// Throws unless numTrain <= kMaxNumTrainTimesteps.
 void checkNumTrainTimestepsLimit(const Config &config, int64_t numTrain);
 
+/// steps_offset (default 0), within +-kMaxNumTrainTimesteps: "leading"
+/// spacing adds it to every timestep, and a larger one would overflow there
+/// (an offset past num_train_timesteps leaves the schedule anyway).
+int64_t readStepsOffset(const Config &config);
+
 /// timestep_spacing: "leading", "trailing" or "linspace" (default `def`).
 std::string readTimestepSpacing(const Config &config, const std::string &def);
 

@@ -246,8 +246,16 @@ private:
 
   void encode(Executor &exec, const ComponentSpec &c, size_t e, int block,
               std::ostream *warnings) {
-    std::vector<HostTensor> out =
-        exec.run(c.function, {tokenize(exec, c, block, warnings)});
+    HostTensor ids = tokenize(exec, c, block, warnings);
+    std::vector<HostTensor> out;
+    try {
+      out = exec.run(c.function, {ids});
+    } catch (const Error &e) {
+      // An id past the encoder's vocabulary comes from the tokenizer
+      // files: say which encoder and tokenizer.
+      fail(e.what(), " (text encoder '", c.function, "' on the ids of its '",
+           c.tokenizer, "' tokenizer)");
+    }
     check(out.size() == c.outputs.size(), "text encoder '", c.function,
           "' returned ", out.size(), " outputs, the pipeline lists ",
           c.outputs.size());

@@ -16,6 +16,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <limits>
+#include <queue>
 #include <sstream>
 
 namespace fs = std::filesystem;
@@ -34,6 +35,9 @@ constexpr const char *kEndOfText = "<|endoftext|>";
 constexpr size_t kMaxMerges = 49152 - 256 - 2;
 
 constexpr const char *kWho = "CLIP tokenizer";
+
+// Ids past this are not a vocabulary (CLIP's has 49408 tokens).
+constexpr int64_t kMaxId = int64_t(1) << 24;
 constexpr const char *kFolderHint =
     ": the tokenizer folder needs vocab.json, merges.txt and "
     "tokenizer_config.json";
@@ -183,6 +187,14 @@ ClipTokenizer ClipTokenizer::load(const std::string &folder) {
     if (!it.value().is_number_integer())
       fail("CLIP tokenizer: ", vocabPath.string(), ": the id of token \"",
            it.key(), "\" is not an integer");
+    // Ids index the text encoder's embedding table.
+    if (it.value().is_number_unsigned()
+            ? it.value().get<uint64_t>() > uint64_t(kMaxId)
+            : it.value().get<int64_t>() < 0 ||
+                  it.value().get<int64_t>() > kMaxId)
+      fail("CLIP tokenizer: ", vocabPath.string(), ": the id of token \"",
+           it.key(), "\" is ", it.value().dump(), ", outside [0, ", kMaxId,
+           "]");
     tok.vocab_[it.key()] = it.value().get<int64_t>();
   }
 
@@ -191,6 +203,10 @@ ClipTokenizer ClipTokenizer::load(const std::string &folder) {
   // listed twice keeps its last rank (dict(zip(...))).
   fs::path mergesPath = dir / "merges.txt";
   std::string merges = readFile(mergesPath, "the BPE merges");
+  // transformers reads it as UTF-8 (a UnicodeDecodeError otherwise).
+  if (size_t at = text::invalidUtf8At(merges); at != std::string::npos)
+    fail("CLIP tokenizer: ", mergesPath.string(),
+         " is not valid UTF-8 (at byte offset ", at, ")");
   const char *ws = " \t\n\r\v\f";
   size_t b = merges.find_first_not_of(ws), e = merges.find_last_not_of(ws);
   merges = b == std::string::npos ? "" : merges.substr(b, e - b + 1);
@@ -204,8 +220,8 @@ ClipTokenizer ClipTokenizer::load(const std::string &folder) {
     std::string first, second, extra;
     if (!(parts >> first >> second) || (parts >> extra))
       fail("CLIP tokenizer: ", mergesPath.string(), " line ", lineNo + 1,
-           " is not a merge (two symbols separated by a space): \"", line,
-           "\"");
+           " is not a merge (two symbols separated by a space): ",
+           text::quotedLine(line));
     tok.ranks_[first + " " + second] = static_cast<int64_t>(lineNo - 1);
   }
   if (lineNo == 0)
@@ -255,12 +271,12 @@ ClipTokenizer ClipTokenizer::load(const std::string &folder) {
       try {
         size_t used = 0;
         id = std::stoll(it.key(), &used);
-        if (used != it.key().size())
-          throw std::invalid_argument("trailing characters");
+        if (used != it.key().size() || id < 0 || id > kMaxId)
+          throw std::invalid_argument("not an id");
       } catch (const std::exception &) {
         fail("CLIP tokenizer: ", configPath.string(),
              ": \"added_tokens_decoder\" key \"", it.key(),
-             "\" is not an integer id");
+             "\" is not an integer id in [0, ", kMaxId, "]");
       }
       std::string content = tokenContent(it.value(), configPath,
                                          "added_tokens_decoder." + it.key());
@@ -320,43 +336,75 @@ void ClipTokenizer::bpe(const std::string &word,
     out.push_back(idOf(word));
     return;
   }
-  // Symbols are byte-encoded characters (1 or 2 UTF-8 bytes each).
-  std::vector<std::string> symbols;
+  // Symbols are byte-encoded characters (1 or 2 UTF-8 bytes each), in a
+  // linked list: next/prev indices, -1 at the ends.
+  struct Symbol {
+    std::string text;
+    int64_t prev, next;
+  };
+  std::vector<Symbol> symbols;
   for (size_t i = 0; i < word.size();) {
     size_t len = (static_cast<unsigned char>(word[i]) & 0x80) ? 2 : 1;
-    symbols.push_back(word.substr(i, len));
+    const int64_t n = static_cast<int64_t>(symbols.size());
+    symbols.push_back({word.substr(i, len), n - 1, -1});
+    if (n > 0)
+      symbols[size_t(n - 1)].next = n;
     i += len;
   }
-  symbols.back() += "</w>";
-  while (symbols.size() > 1) {
-    // The pair of lowest rank; equal pairs merge together, left to right.
-    int64_t best = std::numeric_limits<int64_t>::max();
-    size_t bestAt = 0;
-    for (size_t i = 0; i + 1 < symbols.size(); ++i) {
-      auto it = ranks_.find(symbols[i] + " " + symbols[i + 1]);
-      if (it != ranks_.end() && it->second < best) {
-        best = it->second;
-        bestAt = i;
-      }
+  symbols.back().text += "</w>";
+  // Python's loop merges the lowest-ranked pair everywhere, left to right,
+  // then looks again: O(n^2) on one long word (a 1 MB prompt word took
+  // hours). The same merges from a heap of (rank, left symbol): the pairs of
+  // one rank pop left to right, and a pair a merge creates is never the one
+  // being merged (it is longer). Entries are checked against the current
+  // symbols when popped, so stale ones are skipped.
+  using Entry = std::pair<int64_t, int64_t>; // rank, left symbol
+  std::priority_queue<Entry, std::vector<Entry>, std::greater<Entry>> heap;
+  auto rankOf = [&](int64_t left) -> int64_t {
+    const int64_t right = symbols[size_t(left)].next;
+    if (right < 0)
+      return -1;
+    auto it = ranks_.find(symbols[size_t(left)].text + " " +
+                          symbols[size_t(right)].text);
+    return it == ranks_.end() ? -1 : it->second;
+  };
+  auto push = [&](int64_t left) {
+    if (left < 0)
+      return;
+    if (int64_t r = rankOf(left); r >= 0)
+      heap.push({r, left});
+  };
+  for (int64_t i = 0; i + 1 < static_cast<int64_t>(symbols.size()); ++i)
+    push(i);
+  // Pairs a pass creates join the heap after it: Python looks for the next
+  // pair only once the whole word is scanned, even when a new pair ranks
+  // lower than the one being merged.
+  std::vector<int64_t> created;
+  while (!heap.empty()) {
+    const int64_t rank = heap.top().first;
+    created.clear();
+    while (!heap.empty() && heap.top().first == rank) {
+      const int64_t left = heap.top().second;
+      heap.pop();
+      Symbol &l = symbols[size_t(left)];
+      // Merged into its left neighbour (text cleared), or another pair now.
+      if (l.text.empty() || rankOf(left) != rank)
+        continue;
+      Symbol &r = symbols[size_t(l.next)];
+      l.text += r.text;
+      r.text.clear();
+      l.next = r.next;
+      if (l.next >= 0)
+        symbols[size_t(l.next)].prev = left;
+      created.push_back(l.prev);
+      created.push_back(left);
     }
-    if (best == std::numeric_limits<int64_t>::max())
-      break;
-    std::string first = symbols[bestAt], second = symbols[bestAt + 1];
-    std::vector<std::string> merged;
-    for (size_t i = 0; i < symbols.size();) {
-      if (i + 1 < symbols.size() && symbols[i] == first &&
-          symbols[i + 1] == second) {
-        merged.push_back(first + second);
-        i += 2;
-      } else {
-        merged.push_back(symbols[i]);
-        i += 1;
-      }
-    }
-    symbols = std::move(merged);
+    for (int64_t left : created)
+      if (left >= 0 && !symbols[size_t(left)].text.empty())
+        push(left);
   }
-  for (const std::string &s : symbols)
-    out.push_back(idOf(s));
+  for (int64_t i = 0; i >= 0; i = symbols[size_t(i)].next)
+    out.push_back(idOf(symbols[size_t(i)].text));
 }
 
 // CLIPTokenizer._tokenize on a piece between added tokens.

@@ -66,29 +66,8 @@ int64_t parseId(const std::string &key, const fs::path &file) {
 // SentencePiece would replace invalid UTF-8 silently; transformers cannot
 // even receive it (prompts are Python str), so refuse it by position.
 void checkUtf8(const std::string &text) {
-  size_t i = 0, n = text.size();
-  while (i < n) {
-    unsigned char c = static_cast<unsigned char>(text[i]);
-    size_t len = c < 0x80           ? 1
-                 : (c >> 5) == 0x6  ? 2
-                 : (c >> 4) == 0xE  ? 3
-                 : (c >> 3) == 0x1E ? 4
-                                    : 0;
-    bool ok = len != 0 && i + len <= n && !(len == 2 && c < 0xC2);
-    for (size_t k = 1; ok && k < len; ++k)
-      ok = (static_cast<unsigned char>(text[i + k]) >> 6) == 0x2;
-    if (ok && len >= 3) {
-      unsigned cp = c & (len == 3 ? 0x0F : 0x07);
-      for (size_t k = 1; k < len; ++k)
-        cp = (cp << 6) | (static_cast<unsigned char>(text[i + k]) & 0x3F);
-      // Overlong forms, UTF-16 surrogates and code points past U+10FFFF.
-      ok = (len == 3 ? cp >= 0x800 : cp >= 0x10000) &&
-           !(cp >= 0xD800 && cp <= 0xDFFF) && cp <= 0x10FFFF;
-    }
-    if (!ok)
-      fail(kWho, ": the prompt is not valid UTF-8 at byte offset ", i);
-    i += len;
-  }
+  if (size_t at = text::invalidUtf8At(text); at != std::string::npos)
+    fail(kWho, ": the prompt is not valid UTF-8 at byte offset ", at);
 }
 
 } // namespace

@@ -31,6 +31,13 @@ std::string tokenContent(const std::string &who, const nlohmann::json &v,
                          const std::filesystem::path &file,
                          const std::string &key);
 
+/// The byte offset of the first invalid UTF-8 sequence in `text` (overlong
+/// forms, surrogates and code points past U+10FFFF included), or npos.
+size_t invalidUtf8At(const std::string &text);
+
+/// `line` for a message: up to 80 bytes, then "... (N bytes)".
+std::string quotedLine(const std::string &line);
+
 } // namespace fresco::text
 
 #endif // FRESCO_RUNTIME_TEXT_TOKENIZERFILES_H

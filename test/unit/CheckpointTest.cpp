@@ -160,6 +160,13 @@ TEST(Checkpoint, IndexErrors) {
   expectIndexError(R"({"weight_map": {"a": "/etc/passwd"}})",
                    {"not a plain file name"});
   expectIndexError("{oops", {"index.json", "not valid JSON"});
+  // A tensor in two listed shards: the loaders' last shard would win.
+  float y = 2;
+  writeSafetensors(dir / "shard2.safetensors",
+                   {{"a", DType::F32, {1}, &y}, {"b", DType::F32, {1}, &y}});
+  expectIndexError(R"({"weight_map": {"a": "shard1.safetensors",
+                       "b": "shard2.safetensors"}})",
+                   {"tensor 'a'", "shard 'shard2.safetensors' holds it too"});
   writeText(idx, R"({"weight_map": {"a": "shard1.safetensors"}})");
   EXPECT_NO_THROW(Checkpoint{dir.path()});
 }

@@ -84,6 +84,25 @@ TEST(ClipTokenizer, IgnoresMergesPastCLIPsLimit) {
   EXPECT_EQ(f.load().encode("hi"), (std::vector<int64_t>{2}));
 }
 
+TEST(ClipTokenizer, MergesOnePairEverywhereBeforeTheNext) {
+  // Python's bpe merges "a a" at 0-1 and 2-3 in one pass, then "aa a"
+  // (ranked lower, but created by that pass) at 2-4: aa | aaa | b</w>.
+  // Merging "aa a" as soon as it appeared gave aaa | aa | a | b</w>.
+  Folder f;
+  writeText(f.dir / "vocab.json",
+            R"({"a": 0, "aa": 1, "aaa": 2, "b</w>": 3, "<|startoftext|>": 5,
+                "<|endoftext|>": 6})");
+  writeText(f.dir / "merges.txt", "#version: 0.2\naa a\na a\naa aa\n");
+  EXPECT_EQ(f.load().encode("aaaaab"), (std::vector<int64_t>{1, 2, 3}));
+  // One long word: the merges no longer rescan it per pass (a 100 kB word
+  // took 40 s on CLIP's merges, 1 MB hours). Python's bpe gives "aaaa"
+  // (unknown: the unk id 6) 75000 times, then "b</w>".
+  std::vector<int64_t> ids = f.load().encode(std::string(300000, 'a') + "b");
+  ASSERT_EQ(ids.size(), 75001u);
+  EXPECT_EQ(ids[0], 6);
+  EXPECT_EQ(ids.back(), 3);
+}
+
 TEST(ClipTokenizer, RefusesNonAscii) {
   Folder f;
   ClipTokenizer tok = f.load();
@@ -110,6 +129,14 @@ TEST(ClipTokenizer, MalformedVocab) {
   expectError([&] { f.load(); }, {f.dir / "vocab.json", "JSON object"});
   writeText(f.dir / "vocab.json", R"({"h": "zero"})");
   expectError([&] { f.load(); }, {f.dir / "vocab.json", "\"h\"", "integer"});
+  // Ids index the embedding table: negative or past 2^24 named here, not
+  // as an embedding error (2^64 - 1 read as -1 before).
+  writeText(f.dir / "vocab.json", R"({"h": -5})");
+  expectError([&] { f.load(); },
+              {f.dir / "vocab.json", "\"h\" is -5, outside [0, 16777216]"});
+  writeText(f.dir / "vocab.json", R"({"h": 18446744073709551615})");
+  expectError([&] { f.load(); },
+              {"\"h\" is 18446744073709551615, outside [0, 16777216]"});
 }
 
 TEST(ClipTokenizer, MalformedMerges) {
@@ -120,6 +147,17 @@ TEST(ClipTokenizer, MalformedMerges) {
   expectError([&] { f.load(); }, {f.dir / "merges.txt", "line 3"});
   writeText(f.dir / "merges.txt", "#version: 0.2\n");
   expectError([&] { f.load(); }, {f.dir / "merges.txt", "no merges"});
+  // transformers cannot decode it; the message names the offset.
+  writeText(f.dir / "merges.txt", "#version: 0.2\nh i</w>\n\xff\xfe x\n");
+  expectError([&] { f.load(); },
+              {f.dir / "merges.txt", "not valid UTF-8 (at byte offset 22)"});
+  // A huge bad line is quoted in part, not whole.
+  writeText(f.dir / "merges.txt",
+            "#version: 0.2\n" + std::string(1000000, 'q') + "\n");
+  std::string msg = errorOf([&] { f.load(); });
+  EXPECT_NE(msg.find("line 2"), std::string::npos) << msg.substr(0, 300);
+  EXPECT_NE(msg.find("... (1000000 bytes)"), std::string::npos);
+  EXPECT_LT(msg.size(), 400u);
 }
 
 TEST(ClipTokenizer, MalformedConfig) {
@@ -141,6 +179,9 @@ TEST(ClipTokenizer, MalformedConfig) {
   writeText(f.dir / "tokenizer_config.json",
             R"({"added_tokens_decoder": {"x": {"content": "a"}}})");
   expectError([&] { f.load(); }, {"added_tokens_decoder", "\"x\""});
+  writeText(f.dir / "tokenizer_config.json",
+            R"({"added_tokens_decoder": {"-5": {"content": "a"}}})");
+  expectError([&] { f.load(); }, {"\"-5\" is not an integer id in [0, "});
   writeText(f.dir / "tokenizer_config.json",
             R"({"added_tokens_decoder": {"9": {"content": "zz",
                 "single_word": true}}})");

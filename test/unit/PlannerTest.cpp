@@ -9,6 +9,8 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
+
 using namespace fresco;
 using namespace fresco::planner;
 
@@ -276,6 +278,47 @@ TEST(PlannerFiles, TopologyErrorsNameTheField) {
               parseCalibration(R"({"device": "d"})", "c.json");
             }).find("c.json: missing field 'backend'"),
             std::string::npos);
+}
+
+TEST(PlannerFiles, CalibrationEntriesBounded) {
+  auto table = [](const std::string &entry) {
+    return R"({"device": "d", "backend": "cpu", "storage": "f32",
+      "entries": [{"op": "Linear", "shape": "a", "flops": 1e6, "bytes": 8,
+                   "seconds": 1e-3, "calls": 3}, )" +
+           entry + "]}";
+  };
+  // 1e308 s (or a work of 1e-300) predicted inf seconds for every step.
+  const std::string ok = R"({"op": "Linear", "shape": "b", "flops": 2e6,
+    "bytes": 8, "seconds": 2e-3, "calls": 3})";
+  EXPECT_EQ(parseCalibration(table(ok), "c.json").entries.size(), 2u);
+  struct Case {
+    const char *entry, *error;
+  } cases[] = {
+      {R"({"op": "Linear", "shape": "b", "flops": 2e6, "bytes": 8,
+           "seconds": 1e308, "calls": 1})",
+       "c.json, entries[1]: 'seconds' must be at most 86400"},
+      {R"({"op": "Linear", "shape": "b", "flops": 1e-300, "bytes": 8,
+           "seconds": 1, "calls": 1})",
+       "c.json, entries[1]: 'flops' must be 0 or in [1, 1e21]"},
+      {R"({"op": "Add", "shape": "b", "flops": 0, "bytes": 1e300,
+           "seconds": 1, "calls": 1})",
+       "c.json, entries[1]: 'bytes' must be 0 or in [1, 1e21]"},
+      {R"({"op": "Add", "shape": "b", "flops": 0, "bytes": 8,
+           "seconds": -1, "calls": 1})",
+       "'seconds' must be >= 0"},
+      // Past the doubles: nlohmann's own clear error.
+      {R"({"op": "Add", "shape": "b", "flops": 0, "bytes": 8,
+           "seconds": 1e400, "calls": 1})",
+       "not valid JSON: [json.exception.out_of_range.406] number overflow"},
+  };
+  for (const Case &c : cases) {
+    std::string msg =
+        errorOf([&] { parseCalibration(table(c.entry), "c.json"); });
+    EXPECT_NE(msg.find(c.error), std::string::npos) << c.entry << " -> " << msg;
+  }
+  // The lookup of the accepted table stays finite far past its entries.
+  Calibration c = parseCalibration(table(ok), "c.json");
+  EXPECT_TRUE(std::isfinite(*c.lookup("Linear", "z", 1e21, 0)));
 }
 
 TEST(PlannerFiles, PresetsLoad) {

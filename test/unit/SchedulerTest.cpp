@@ -28,6 +28,7 @@ const char *kEuler = "EulerDiscreteScheduler";
 const char *kAncestral = "EulerAncestralDiscreteScheduler";
 const char *kDPM = "DPMSolverMultistepScheduler";
 const char *kFlow = "FlowMatchEulerDiscreteScheduler";
+const char *kPNDM = "PNDMScheduler";
 
 /// facebook/DiT-XL-2-256's scheduler_config.json.
 const char *kDiTConfig = R"({
@@ -118,6 +119,15 @@ TEST(SchedulerFactory, UnsupportedValuesNameTheKey) {
        "'num_train_timesteps' = 10036028275527186 is more than 1000000"},
       {kDDIM, R"({"num_train_timesteps": 1000001})", "'num_train_timesteps'"},
       {kDPM, R"({"num_train_timesteps": 1e15})", "'num_train_timesteps'"},
+      // "leading" adds steps_offset to every timestep: near 2^63 that
+      // overflowed; past 2^63 the JSON integer wrapped to a negative one.
+      {kDPM, R"({"steps_offset": 9223372036854775807})",
+       "'steps_offset' = 9223372036854775807 is outside [-1000000, 1000000]"},
+      {kDDIM, R"({"steps_offset": -9223372036854775807})",
+       "'steps_offset' = -9223372036854775807 is outside"},
+      {kEuler, R"({"steps_offset": 1000001})", "'steps_offset' = 1000001"},
+      {kPNDM, R"({"steps_offset": 9223372036854775808})",
+       "'steps_offset' = 9223372036854775808 is too large"},
   };
   for (const Case &c : cases) {
     std::string msg = createError(c.cls, c.json);
@@ -261,6 +271,17 @@ TEST(SchedulerTimesteps, InvalidStepCounts) {
   std::unique_ptr<Scheduler> off =
       createScheduler(kDDIM, R"({"steps_offset": 1})");
   EXPECT_TRUE(contains(errorOf([&] { off->setTimesteps(1000); }), "outside"));
+  // DPM-Solver: diffusers clamps the sigmas of such timesteps to the
+  // table's end, and two equal sigmas made the 2M update NaN.
+  std::unique_ptr<Scheduler> dpmOff = createScheduler(
+      kDPM, R"({"steps_offset": 500, "timestep_spacing": "leading"})");
+  EXPECT_TRUE(contains(errorOf([&] { dpmOff->setTimesteps(10); }),
+                       "timestep 1400 of the 10-step schedule is outside "
+                       "0..999 (steps_offset 500"));
+  std::unique_ptr<Scheduler> dpmSd = createScheduler(
+      kDPM, R"({"steps_offset": 1, "timestep_spacing": "leading"})");
+  dpmSd->setTimesteps(10); // SD's offset: 901 .. 91
+  EXPECT_EQ(dpmSd->timesteps().front(), 901);
   // Karras sigmas over the cosine schedule repeat timestep 999 at the start,
   // which diffusers cannot step through.
   std::unique_ptr<Scheduler> dpm = createScheduler(

@@ -55,9 +55,13 @@ std::vector<std::string> allPrompts(const Options &o) {
   std::ifstream f(o.promptFile);
   check(f.good(), "cannot read the prompt file ", o.promptFile);
   std::string line;
-  while (std::getline(f, line)) {
+  for (size_t lineNo = 1; std::getline(f, line); ++lineNo) {
     if (!line.empty() && line.back() == '\r')
       line.pop_back();
+    // --prompt cannot carry a NUL byte; a file holding one is not text.
+    check(line.find('\0') == std::string::npos, "the prompt file ",
+          o.promptFile, " has a NUL byte on line ", lineNo,
+          " (is it a text file?)");
     if (line.find_first_not_of(" \t") != std::string::npos)
       prompts.push_back(line);
   }

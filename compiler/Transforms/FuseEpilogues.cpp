@@ -75,14 +75,14 @@ struct FuseResidual : OpRewritePattern<AddOp> {
       if (other.getType() != add.getType() ||
           linear.getResult().getType() != add.getType())
         continue;
-      LLVM_DEBUG(llvm::dbgs() << "fusing " << add << " into " << linear
-                              << "\n");
+      LLVM_DEBUG(llvm::dbgs()
+                 << "fusing " << add << " into " << linear << "\n");
       // At the add: r may be defined after the linear (the other half of a
       // split linear).
       rewriter.setInsertionPoint(add);
-      auto fused = LinearOp::create(
-          rewriter, linear.getLoc(), add.getType(), linear.getInput(),
-          linear.getWeight(), linear.getBias(), other, StringAttr());
+      auto fused = LinearOp::create(rewriter, linear.getLoc(), add.getType(),
+                                    linear.getInput(), linear.getWeight(),
+                                    linear.getBias(), other, StringAttr());
       // The fused op stands for the sum: its attributes (a sharding, a
       // stage) are the add's.
       fused->setDiscardableAttrs(add->getDiscardableAttrDictionary());

@@ -354,9 +354,9 @@ TEST_P(Conformance, LinearResidual) {
   for (const Case &c : cases)
     for (bool bias : {false, true})
       for (bool fused : {true, false}) {
-        SCOPED_TRACE(::testing::Message() << "M=" << c.M << " K=" << c.K
-                                          << " N=" << c.N << " bias=" << bias
-                                          << " fused=" << fused);
+        SCOPED_TRACE(::testing::Message()
+                     << "M=" << c.M << " K=" << c.K << " N=" << c.N
+                     << " bias=" << bias << " fused=" << fused);
         Vec x = randomVec(size_t(c.M * c.K), seed++);
         Vec w = randomVec(size_t(c.N * c.K), seed++);
         Vec b = randomVec(size_t(c.N), seed++, -2.0f, 2.0f);

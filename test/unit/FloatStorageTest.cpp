@@ -624,8 +624,8 @@ TEST_P(FloatStorage, LinearResidual) {
       for (size_t i = 0; i < p.size(); ++i) {
         want[i] = p[i] + double(r[i]) + (bias ? double(b[i % size_t(c.N)]) : 0);
         if (onCuda())
-          extra[i] = u * (1 + u) *
-                     (std::fabs(p[i]) + std::fabs(p[i] + double(r[i])));
+          extra[i] =
+              u * (1 + u) * (std::fabs(p[i]) + std::fabs(p[i] + double(r[i])));
       }
       backend->linearResidual(dx, dw, bias ? db : nullptr, dr, dy, c.M, c.K,
                               c.N);

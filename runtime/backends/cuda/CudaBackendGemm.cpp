@@ -17,17 +17,17 @@ void CudaBackend::linear(const float *x, const float *w, const float *b,
   linearImpl(x, w, b, y, M, K, N, /*gelu=*/false);
 }
 
-void CudaBackend::linearResidual(const float *x, const float *w,
-                                 const float *b, const float *r, float *y,
-                                 int64_t M, int64_t K, int64_t N) {
+void CudaBackend::linearResidual(const float *x, const float *w, const float *b,
+                                 const float *r, float *y, int64_t M, int64_t K,
+                                 int64_t N) {
   if (M == 0 || N == 0)
     return;
   // y^T = w x^T + r^T column-major: r is C, y is D, same layout. A bias
   // the epilogue cannot take would be pre-filled into C, which is r here:
   // then (and for an empty sum) the GEMM and the sum apart.
   auto key = [&] {
-    return gemmKey(/*transA=*/true, /*transB=*/false, N, M, K, w, K, x, K, y,
-                   N, b, /*accumulate=*/true, /*gelu=*/false,
+    return gemmKey(/*transA=*/true, /*transB=*/false, N, M, K, w, K, x, K, y, N,
+                   b, /*accumulate=*/true, /*gelu=*/false,
                    /*wideOut=*/false, r);
   };
   if (K == 0 || (b && !planFor(key(), b, "linear").biasEpilogue)) {

@@ -402,8 +402,7 @@ private:
   void gemm(bool transA, bool transB, int64_t m, int64_t n, int64_t k,
             const void *A, int64_t lda, const void *B, int64_t ldb, void *C,
             int64_t ldc, const void *bias, bool accumulate, const char *what,
-            bool gelu = false, bool wideOut = false,
-            const void *cIn = nullptr);
+            bool gelu = false, bool wideOut = false, const void *cIn = nullptr);
 
   /// `buffer` (of `have` bytes) grown to at least `bytes`; an outgrown one
   /// is kept until the backend goes (a recorded graph may point at it).

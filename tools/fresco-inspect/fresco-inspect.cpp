@@ -12,6 +12,7 @@
 #include "runtime/core/Error.h"
 #include "runtime/core/Executor.h"
 #include "runtime/core/Plan.h"
+#include "runtime/core/PlanVersion.h"
 #include "tools/fresco-inspect/PipelineSummary.h"
 
 #include <cstdio>
@@ -49,6 +50,7 @@ and group_norm_stats (the statistics a group norm over split rows
 gathers). A patch=P plan's StaleGathers also keep memory between steps: P
 blocks and a staging block each; a pipefusion=S plan's PatchCaches one
 whole key or value each (the stale key/value state).
+--version prints the plan format version it reads.
 --json prints the same as one JSON object.
 --dtype gives the bytes of a run with that float storage (fresco-run
 --dtype; default: the plan's, f32 unless it was compiled with
@@ -187,6 +189,10 @@ int main(int argc, char **argv) {
   for (int i = 1; i < argc; ++i) {
     if (!std::strcmp(argv[i], "-h") || !std::strcmp(argv[i], "--help")) {
       std::cout << kUsage;
+      return 0;
+    } else if (!std::strcmp(argv[i], "--version")) {
+      std::cout << "fresco-inspect (plan format version " << kPlanVersion
+                << ")\n";
       return 0;
     } else if (!std::strcmp(argv[i], "--json")) {
       json = true;

@@ -15,6 +15,7 @@
 #include "models/ModelRegistry.h"
 #include "runtime/core/CheckedMath.h"
 #include "runtime/core/Error.h"
+#include "runtime/core/PlanVersion.h"
 #include "runtime/io/Safetensors.h"
 #include "runtime/text/ClipTokenizer.h"
 #include "runtime/text/T5Tokenizer.h"
@@ -22,6 +23,7 @@
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/Parser/Parser.h"
+#include "llvm/Config/llvm-config.h"
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/InitLLVM.h"
@@ -430,6 +432,10 @@ Error writePipelineFolder(MLIRContext &ctx, StringRef in, StringRef out,
 int main(int argc, char **argv) {
   InitLLVM init(argc, argv);
   cl::HideUnrelatedOptions(category);
+  cl::SetVersionPrinter([](raw_ostream &os) {
+    os << "fresco-random-checkpoint (plan format version "
+       << ::fresco::kPlanVersion << ", MLIR " << LLVM_VERSION_STRING << ")\n";
+  });
   if (!cl::ParseCommandLineOptions(
           argc, argv,
           "fresco-random-checkpoint: write random-weight diffusers folders\n\n"

@@ -63,7 +63,19 @@ struct FuseResidual : OpRewritePattern<AddOp> {
 
   LogicalResult matchAndRewrite(AddOp add,
                                 PatternRewriter &rewriter) const override {
-    for (int side = 0; side < 2; ++side) {
+    // Of two linears, the earlier one moves to the add and takes the
+    // later's result: its input is read as late as possible, so a
+    // collective feeding it (Ulysses' all_to_all of the attention output,
+    // in Flux's single blocks) overlaps the other GEMM. The price is that
+    // input's buffer living across that GEMM.
+    int first = 0;
+    auto lhs = add.getLhs().getDefiningOp<LinearOp>(),
+         rhs = add.getRhs().getDefiningOp<LinearOp>();
+    if (lhs && rhs && lhs->getBlock() == rhs->getBlock() &&
+        rhs->isBeforeInBlock(lhs))
+      first = 1;
+    for (int i = 0; i < 2; ++i) {
+      const int side = (first + i) % 2;
       Value product = side ? add.getRhs() : add.getLhs();
       Value other = side ? add.getLhs() : add.getRhs();
       auto linear = product.getDefiningOp<LinearOp>();
@@ -77,8 +89,7 @@ struct FuseResidual : OpRewritePattern<AddOp> {
         continue;
       LLVM_DEBUG(llvm::dbgs()
                  << "fusing " << add << " into " << linear << "\n");
-      // At the add: r may be defined after the linear (the other half of a
-      // split linear).
+      // At the add: r may be defined after the linear.
       rewriter.setInsertionPoint(add);
       auto fused = LinearOp::create(rewriter, linear.getLoc(), add.getType(),
                                     linear.getInput(), linear.getWeight(),

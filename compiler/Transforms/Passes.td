@@ -234,14 +234,16 @@ def SplitChunkedLinear : Pass<"fresco-split-chunked-linear", "::mlir::ModuleOp">
 def SplitConcatLinear : Pass<"fresco-split-concat-linear", "::mlir::ModuleOp"> {
   let summary = "Split a linear over a feature concatenation into its parts";
   let description = [{
-    In the denoiser, with a tp axis on the grid: `linear(concat(a, m), W,
-    b)` along the last dimension, W a parameter, becomes `linear(a, Wa) +
-    linear(m, Wm) + b`, Wa and Wm parameters loading W's column blocks
-    (`checkpoint_shape`, `offsets`). Flux's single-stream blocks project
-    attention and MLP outputs concatenated; split by tp, each part is a
-    row-parallel linear, and the propagation adds the two partial sums
-    before one all_reduce. A no-op without tp (one GEMM is faster and
-    rounds as before).
+    In the denoiser: `linear(concat(a, m), W, b)` along the last dimension,
+    W a parameter, becomes `linear(a, Wa) + linear(m, Wm) + b`, Wa and Wm
+    parameters loading W's column blocks (`checkpoint_shape`, `offsets`).
+    Flux's single-stream blocks project attention and MLP outputs
+    concatenated; split by tp, each part is a row-parallel linear, and the
+    propagation adds the two partial sums before one all_reduce (the bias
+    is added once, after the sum). Without a tp axis the bias goes with
+    the first part, `linear(m, Wm) + linear(a, Wa, b)`: fresco-fuse-epilogues
+    makes the sum the second GEMM's residual, and no concatenation is
+    copied. fresco-compile runs it on one rank too.
   }];
   let dependentDialects = ["::mlir::fresco::FrescoDialect"];
 }

@@ -9,9 +9,14 @@
 // row-parallel linear (a partial sum; the propagation adds the two partial
 // sums before their one all_reduce). The weight's column blocks are
 // parameters of their own (`checkpoint_shape` and `offsets`: slices of the
-// same checkpoint tensor). Runs before the strategies, with a tp axis only:
-// the split changes the order of the additions, so one rank keeps the
-// single GEMM.
+// same checkpoint tensor). Runs before the strategies.
+//
+// Without tp it pays too: the second part's linear accumulates onto the
+// first's result (fresco-fuse-epilogues' residual), which reads and writes
+// the [T, D] output once more where the concatenation copied all of
+// [T, attention + MLP] (5x the bytes in Flux). The bias then goes with the
+// first part; under tp it is added once after the sum (the propagation
+// would otherwise reduce the first part on its own).
 //
 //===----------------------------------------------------------------------===//
 #include "compiler/Transforms/Partitioning.h"
@@ -44,8 +49,9 @@ Value columns(OpBuilder &b, ParamOp param, int64_t start, int64_t size) {
 }
 
 /// Splits `l` if it contracts a feature concatenation with a parameter
-/// weight and no fused activation.
-void split(LinearOp l) {
+/// weight and no fused activation; `biasFirst` puts the bias on the first
+/// part's linear.
+void split(LinearOp l, bool biasFirst) {
   auto concat = l.getInput().getDefiningOp<ConcatOp>();
   auto weight = l.getWeight().getDefiningOp<ParamOp>();
   if (!concat || !weight || l.getActivation() || weight->hasAttr(kSharding) ||
@@ -59,14 +65,16 @@ void split(LinearOp l) {
   OpBuilder b(l);
   Value sum;
   int64_t start = 0;
+  Value bias = l.getBias();
   for (Value part : concat.getInputs()) {
     int64_t k = cast<RankedTensorType>(part.getType()).getDimSize(axis);
     Value w = columns(b, weight, start, k);
     start += k;
-    Value y = LinearOp::create(b, l.getLoc(), part, w, Value()).getResult();
+    Value partBias = biasFirst && !sum ? bias : Value();
+    Value y = LinearOp::create(b, l.getLoc(), part, w, partBias).getResult();
     sum = sum ? AddOp::create(b, l.getLoc(), sum, y).getResult() : y;
   }
-  if (Value bias = l.getBias())
+  if (bias && !biasFirst)
     sum = AddOp::create(b, l.getLoc(), sum, bias).getResult();
   l.getResult().replaceAllUsesWith(sum);
   l.erase();
@@ -77,7 +85,15 @@ void split(LinearOp l) {
 struct SplitConcatLinearPass
     : impl::SplitConcatLinearBase<SplitConcatLinearPass> {
   void runOnOperation() override {
-    rewriteLinearsUnderTp(getOperation(), split);
+    ModuleOp module = getOperation();
+    std::optional<GridInfo> grid = getGrid(module);
+    const bool tp = grid && grid->axis("tp");
+    for (func::FuncOp fn : denoiserFunctions(module)) {
+      SmallVector<LinearOp> linears;
+      fn.walk([&](LinearOp l) { linears.push_back(l); });
+      for (LinearOp l : linears)
+        split(l, /*biasFirst=*/!tp);
+    }
   }
 };
 

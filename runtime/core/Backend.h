@@ -201,9 +201,10 @@ public:
   }
 
   /// y = linear(x, w, b) + r, r [M,N] not aliasing y: a linear with a
-  /// residual added in the same kernel (LinearAttrs.residual), rounded once
-  /// under 2-byte storage. By default the GEMM, then the sum; backends
-  /// override it with a GEMM that accumulates onto r.
+  /// residual added in the same kernel (LinearAttrs.residual). By default
+  /// the GEMM, then the sum (two roundings under 2-byte storage); backends
+  /// override it with a GEMM that accumulates onto r (cpu-staged: one
+  /// rounding; cuBLASLt: what its epilogue does).
   virtual void linearResidual(const float *x, const float *w, const float *b,
                               const float *r, float *y, int64_t M, int64_t K,
                               int64_t N) {

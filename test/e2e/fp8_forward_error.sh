@@ -53,8 +53,9 @@ elif [ "$family" = flux ]; then
   }
   # Double blocks: q, k, v and their context twins, both outputs, both
   # feed-forwards' two linears (12); single blocks: q, k, v, proj_mlp,
-  # proj_out (5).
-  want=$(py -c "import json,sys; c=json.load(open(sys.argv[1])); print(12 * c['num_layers'] + 5 * c['num_single_layers'])" "$config")
+  # and proj_out as two linears over its attention and MLP columns
+  # (fresco-split-concat-linear) (6).
+  want=$(py -c "import json,sys; c=json.load(open(sys.argv[1])); print(12 * c['num_layers'] + 6 * c['num_single_layers'])" "$config")
 else
   echo "family must be dit or flux, got '$family'"
   exit 2

@@ -412,6 +412,10 @@ static std::string lower(ModuleOp module, int64_t numRanks,
     po.pipefusionPatches = patches;
     po.microbatches = micro;
     mlir::fresco::buildPartitionPipeline(pm, po);
+  } else if (!ownGrid) {
+    // One rank: Flux's single blocks project their parts apart as well
+    // (the partition pipeline runs it for several).
+    pm.addPass(mlir::fresco::createSplitConcatLinear());
   }
   mlir::fresco::buildLowerToPlanPipeline(pm);
   if (failed(pm.run(module)))

@@ -70,8 +70,8 @@ def Fresco_LinearOp
 
     The optional `residual` (the result's shape) is added to the result in
     the same kernel: `x w^T + b + residual`, a residual connection (or the
-    other part of a split linear) without a pass of its own over memory
-    and, under 2-byte storage, rounded once. Not with an activation (the
+    other part of a split linear) without a pass of its own over memory.
+    Not with an activation (the
     GEMM epilogue would apply it after the sum). Models do not build it;
     `fresco-fuse-epilogues` sets it.
 

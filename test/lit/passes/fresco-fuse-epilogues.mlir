@@ -146,18 +146,25 @@ func.func @residual(%x: tensor<2x3x8xf32>, %w: tensor<4x8xf32>, %b: tensor<4xf32
 
 // -----
 
-// Flux's single block under tp: two linears over the parts of a
-// concatenation, summed. The fused linear sits at the add, after both.
+// Flux's single block: two linears over the parts of a concatenation,
+// summed. The earlier one moves to the add and takes the later's result as
+// its residual (its input is read as late as possible), whichever side of
+// the add it is on.
 // CHECK-LABEL: func.func @two_linears
-// CHECK: %[[P:.*]] = fresco.linear %arg0, %arg2 :
-// CHECK: %[[Q:.*]] = fresco.linear %arg1, %arg3 residual %[[P]] :
+// CHECK: %[[P:.*]] = fresco.linear %arg1, %arg3 :
+// CHECK: %[[Q:.*]] = fresco.linear %arg0, %arg2 residual %[[P]] :
+// CHECK: %[[R:.*]] = fresco.linear %arg1, %arg3 :
+// CHECK: %[[S:.*]] = fresco.linear %arg0, %arg2 residual %[[R]] :
 // CHECK-NOT: fresco.add
-// CHECK: return %[[Q]]
-func.func @two_linears(%a: tensor<2x8xf32>, %m: tensor<2x16xf32>, %wa: tensor<4x8xf32>, %wm: tensor<4x16xf32>) -> tensor<2x4xf32> {
+// CHECK: return %[[Q]], %[[S]]
+func.func @two_linears(%a: tensor<2x8xf32>, %m: tensor<2x16xf32>, %wa: tensor<4x8xf32>, %wm: tensor<4x16xf32>) -> (tensor<2x4xf32>, tensor<2x4xf32>) {
   %0 = fresco.linear %a, %wa : (tensor<2x8xf32>, tensor<4x8xf32>) -> tensor<2x4xf32>
   %1 = fresco.linear %m, %wm : (tensor<2x16xf32>, tensor<4x16xf32>) -> tensor<2x4xf32>
   %2 = fresco.add %1, %0 : (tensor<2x4xf32>, tensor<2x4xf32>) -> tensor<2x4xf32>
-  return %2 : tensor<2x4xf32>
+  %3 = fresco.linear %a, %wa : (tensor<2x8xf32>, tensor<4x8xf32>) -> tensor<2x4xf32>
+  %4 = fresco.linear %m, %wm : (tensor<2x16xf32>, tensor<4x16xf32>) -> tensor<2x4xf32>
+  %5 = fresco.add %3, %4 : (tensor<2x4xf32>, tensor<2x4xf32>) -> tensor<2x4xf32>
+  return %2, %5 : tensor<2x4xf32>, tensor<2x4xf32>
 }
 
 // -----

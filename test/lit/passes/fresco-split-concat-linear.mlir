@@ -1,5 +1,7 @@
 // RUN: fresco-opt %s --fresco-create-grid="parallel=tp=2" --fresco-split-concat-linear | FileCheck %s
 // RUN: fresco-opt %s --fresco-create-grid="parallel=cfg=2" --fresco-split-concat-linear | FileCheck %s --check-prefix=NOTP
+// RUN: fresco-opt %s --fresco-split-concat-linear | FileCheck %s --check-prefix=NOTP
+// RUN: fresco-opt %s --fresco-split-concat-linear --fresco-lower-to-plan | FileCheck %s --check-prefix=FUSED
 // RUN: fresco-opt %s --fresco-create-grid="parallel=tp=2" --fresco-split-concat-linear --fresco-tensor-parallel --fresco-propagate-shardings --fresco-insert-collectives | FileCheck %s --check-prefix=TP
 
 // A Flux single-stream block's output projection: over [attention; MLP]
@@ -14,9 +16,20 @@
 // CHECK: %[[S:.*]] = fresco.add %[[A]], %[[M]]
 // CHECK: %[[Y:.*]] = fresco.add %[[S]], %{{.*}} : (tensor<1x4x8xf32>, tensor<8xf32>)
 // CHECK: return %[[Y]]
-// Without tp: one GEMM, as before.
-// NOTP: fresco.concat
-// NOTP: fresco.linear {{.*}} : (tensor<1x4x40xf32>, tensor<8x40xf32>, tensor<8xf32>)
+// Without tp (another axis, or no grid: one rank) the bias goes with the
+// first part, so the sum is one add of two linears, which
+// fresco-fuse-epilogues makes the second GEMM's residual: no concatenation
+// is copied.
+// NOTP-NOT: fresco.concat
+// NOTP: %[[A:.*]] = fresco.linear %{{.*}}, %{{.*}}, %{{.*}} : (tensor<1x4x8xf32>, tensor<8x8xf32>, tensor<8xf32>) -> tensor<1x4x8xf32>
+// NOTP: %[[M:.*]] = fresco.linear %{{.*}}, %{{.*}} : (tensor<1x4x32xf32>, tensor<8x32xf32>) -> tensor<1x4x8xf32>
+// NOTP: %[[S:.*]] = fresco.add %[[A]], %[[M]]
+// NOTP-NEXT: return %[[S]]
+// FUSED-NOT: fresco.concat
+// FUSED-NOT: fresco.add
+// FUSED: %[[M:.*]] = fresco.linear %{{.*}}, %{{.*}} {fresco.offset = {{[0-9]+}} : i64} : (tensor<1x4x32xf32>, tensor<8x32xf32>) -> tensor<1x4x8xf32>
+// FUSED-NEXT: %[[Y:.*]] = fresco.linear %{{.*}}, %{{.*}}, %{{.*}} residual %[[M]]
+// FUSED-NEXT: return %[[Y]]
 // Under tp=2 each rank loads half of each block's columns; the two partial
 // sums are added first, then reduced once.
 // TP: fresco.param "proj_out.weight" {checkpoint_shape = array<i64: 8, 40>, fresco.sharding = #fresco.sharding<[{}, {0}]>, offsets = array<i64: 0, 0>} : tensor<8x4xf32>

@@ -7,9 +7,9 @@
 // add(linear, r) becomes one linear with a `residual` r: the GEMM
 // accumulates onto r (cuBLASLt's beta * C, sgemm's beta = 1), so the sum
 // costs no pass of its own over memory. A UNet transformer block's three
-// residual connections, the text encoders' two per layer, and under tp
-// Flux's single blocks, whose output projection is split in two linears
-// (fresco-split-concat-linear) summed before their all_reduce.
+// residual connections, the text encoders' two per layer, and Flux's
+// single blocks, whose output projection is split in two linears
+// (fresco-split-concat-linear; under tp summed before their all_reduce).
 //
 //===----------------------------------------------------------------------===//
 #include "compiler/Transforms/ApplyOnly.h"

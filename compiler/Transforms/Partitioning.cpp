@@ -159,8 +159,12 @@ SmallVector<LinearOp> tokenMlpInputs(func::FuncOp fn) {
 void rewriteLinearsUnderTp(ModuleOp module,
                            llvm::function_ref<void(LinearOp)> rewrite) {
   std::optional<GridInfo> grid = getGrid(module);
-  if (!grid || !grid->axis("tp"))
-    return;
+  if (grid && grid->axis("tp"))
+    rewriteDenoiserLinears(module, rewrite);
+}
+
+void rewriteDenoiserLinears(ModuleOp module,
+                            llvm::function_ref<void(LinearOp)> rewrite) {
   for (func::FuncOp fn : denoiserFunctions(module)) {
     SmallVector<LinearOp> linears;
     fn.walk([&](LinearOp l) { linears.push_back(l); });

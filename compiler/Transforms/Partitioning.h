@@ -137,10 +137,13 @@ SmallVector<LinearOp> projectionsOf(Value v);
 /// cost an all_reduce's latency to save a GEMV.
 SmallVector<LinearOp> tokenMlpInputs(func::FuncOp fn);
 
-/// Calls `rewrite` on every linear of the denoiser functions when the grid
-/// has a tp axis (the pre-strategy rewrites that only tp needs; one rank
-/// keeps its single GEMMs). The linears are collected first: `rewrite` may
-/// erase the one it is given.
+/// Calls `rewrite` on every linear of the denoiser functions. The linears
+/// are collected first: `rewrite` may erase the one it is given.
+void rewriteDenoiserLinears(ModuleOp module,
+                            llvm::function_ref<void(LinearOp)> rewrite);
+
+/// rewriteDenoiserLinears when the grid has a tp axis (the pre-strategy
+/// rewrites that only tp needs; one rank keeps its single GEMMs).
 void rewriteLinearsUnderTp(ModuleOp module,
                            llvm::function_ref<void(LinearOp)> rewrite);
 

@@ -45,8 +45,9 @@ def FuseEpilogues : Pass<"fresco-fuse-epilogues", "::mlir::func::FuncOp"> {
     A `fresco.add` of such a linear (without activation) and a value of the
     sum's shape (no broadcast) becomes the linear with that value as its
     `residual`, placed at the add: the GEMM accumulates onto it. Either
-    operand order; of two linears, the first qualifying operand takes the
-    other as its residual.
+    operand order; of two linears, the earlier one moves to the add and
+    takes the later's result (its input is read last, so a collective
+    feeding it overlaps the other GEMM).
 
     Runs after partitioning (a partial sum is all-reduced before any
     activation or residual sum; two partial sums may still be added) and
@@ -241,9 +242,9 @@ def SplitConcatLinear : Pass<"fresco-split-concat-linear", "::mlir::ModuleOp"> {
     concatenated; split by tp, each part is a row-parallel linear, and the
     propagation adds the two partial sums before one all_reduce (the bias
     is added once, after the sum). Without a tp axis the bias goes with
-    the first part, `linear(m, Wm) + linear(a, Wa, b)`: fresco-fuse-epilogues
-    makes the sum the second GEMM's residual, and no concatenation is
-    copied. fresco-compile runs it on one rank too.
+    the first part, `linear(a, Wa, b) + linear(m, Wm)`: fresco-fuse-epilogues
+    makes the sum one GEMM's residual, and no concatenation is copied.
+    fresco-compile runs it on one rank too.
   }];
   let dependentDialects = ["::mlir::fresco::FrescoDialect"];
 }

@@ -11,9 +11,9 @@
 // parameters of their own (`checkpoint_shape` and `offsets`: slices of the
 // same checkpoint tensor). Runs before the strategies.
 //
-// Without tp it pays too: the second part's linear accumulates onto the
-// first's result (fresco-fuse-epilogues' residual), which reads and writes
-// the [T, D] output once more where the concatenation copied all of
+// Without tp it pays too: one part's linear accumulates onto the other's
+// result (fresco-fuse-epilogues' residual), which reads and writes the
+// [T, D] output once more where the concatenation copied all of
 // [T, attention + MLP] (5x the bytes in Flux). The bias then goes with the
 // first part; under tp it is added once after the sum (the propagation
 // would otherwise reduce the first part on its own).
@@ -88,12 +88,8 @@ struct SplitConcatLinearPass
     ModuleOp module = getOperation();
     std::optional<GridInfo> grid = getGrid(module);
     const bool tp = grid && grid->axis("tp");
-    for (func::FuncOp fn : denoiserFunctions(module)) {
-      SmallVector<LinearOp> linears;
-      fn.walk([&](LinearOp l) { linears.push_back(l); });
-      for (LinearOp l : linears)
-        split(l, /*biasFirst=*/!tp);
-    }
+    rewriteDenoiserLinears(module,
+                           [&](LinearOp l) { split(l, /*biasFirst=*/!tp); });
   }
 };
 

@@ -209,7 +209,12 @@ public:
                               const float *r, float *y, int64_t M, int64_t K,
                               int64_t N) {
     linear(x, w, b, y, M, K, N);
-    const int64_t n = M * N, stride = 1;
+    addInPlace(y, r, M * N);
+  }
+
+  /// y[i] += r[i] over n values (binary()'s Add on a flat range).
+  void addInPlace(float *y, const float *r, int64_t n) {
+    const int64_t stride = 1;
     binary(BinaryKind::Add, y, r, y, 1, &n, &stride, &stride);
   }
 

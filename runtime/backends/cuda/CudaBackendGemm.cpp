@@ -25,12 +25,12 @@ void CudaBackend::linearResidual(const float *x, const float *w, const float *b,
   // y^T = w x^T + r^T column-major: r is C, y is D, same layout. A bias
   // the epilogue cannot take would be pre-filled into C, which is r here:
   // then (and for an empty sum) the GEMM and the sum apart.
-  auto key = [&] {
-    return gemmKey(/*transA=*/true, /*transB=*/false, N, M, K, w, K, x, K, y, N,
-                   b, /*accumulate=*/true, /*gelu=*/false,
-                   /*wideOut=*/false, r);
-  };
-  if (K == 0 || (b && !planFor(key(), b, "linear").biasEpilogue)) {
+  if (K == 0 ||
+      (b && !planFor(gemmKey(/*transA=*/true, /*transB=*/false, N, M, K, w, K,
+                             x, K, y, N, b, /*accumulate=*/true,
+                             /*gelu=*/false, /*wideOut=*/false, r),
+                     b, "linear")
+                 .biasEpilogue)) {
     Backend::linearResidual(x, w, b, r, y, M, K, N);
     return;
   }

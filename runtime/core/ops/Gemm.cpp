@@ -88,10 +88,9 @@ Step bindLinear(OpBind &b) {
     if (res) {
       // The quantized GEMM's epilogue has no residual: the sum after it
       // (rounded twice under 2-byte storage, as FP8's own rounding dwarfs).
-      const int64_t n = M * N, stride = 1;
       return [=] {
         be->linearFp8(px, *fw, bias, py, M, K, N, nullptr);
-        be->binary(BinaryKind::Add, py, res, py, 1, &n, &stride, &stride);
+        be->addInPlace(py, res, M * N);
       };
     }
     return [=] {

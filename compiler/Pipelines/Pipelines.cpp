@@ -20,6 +20,9 @@ void mlir::fresco::buildLowerToPlanPipeline(OpPassManager &pm) {
   pm.addPass(createCSEPass());
   // After CSE, so a linear it merges counts all its uses.
   pm.addNestedPass<func::FuncOp>(createFuseEpilogues());
+  // A tp partial sum's bias and residual into one member's GEMM, before
+  // fuse-elementwise joins those adds with what follows.
+  pm.addNestedPass<func::FuncOp>(createFoldIntoReduction());
   // Likewise after CSE: a merged layer norm counts all its uses.
   pm.addNestedPass<func::FuncOp>(createFuseModulation());
   // And a merged q/k norm counts all its uses.

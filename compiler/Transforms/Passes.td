@@ -56,6 +56,30 @@ def FuseEpilogues : Pass<"fresco-fuse-epilogues", "::mlir::func::FuncOp"> {
   let dependentDialects = ["::mlir::fresco::FrescoDialect"];
 }
 
+def FoldIntoReduction
+    : Pass<"fresco-fold-into-reduction", "::mlir::func::FuncOp"> {
+  let summary = "Add a tp partial sum's bias and residual on one member, "
+                "before the reduction";
+  let description = [{
+    `add(shard.all_reduce(linear(x, W)), b)` with `b` of shape [N] (a
+    row-parallel linear's bias, added after tp's all_reduce), then
+    `add(..., r)` with `r` of the result's shape (a residual connection):
+    the linear takes `b` as its bias and `r` as its residual, marked
+    `fresco.partial_sum = {axes = <the reduction's axes>, once = ["bias",
+    "residual"]}`, and the adds go. fresco-specialize-ranks keeps those
+    operands on the member at coordinate 0 of the axes and drops them on
+    the others, so the sum counts each once, and the passes over the whole
+    activation after the collective become GEMM epilogues on one member.
+    A `shard.reduce_scatter` (--tp-reduce-scatter) takes the bias the same
+    way; its residual is a block of the tokens and stays. The linear must
+    be used by the reduction alone and the reduction by the add alone; a
+    linear that already has a residual (the other part of a split
+    projection, itself a partial sum) takes the bias only. Runs after
+    fresco-fuse-epilogues, before fresco-fuse-elementwise.
+  }];
+  let dependentDialects = ["::mlir::fresco::FrescoDialect"];
+}
+
 def FuseElementwise : Pass<"fresco-fuse-elementwise", "::mlir::func::FuncOp"> {
   let summary = "Fuse a mul into the add that uses it (fresco.mul_add)";
   let description = [{
@@ -503,7 +527,9 @@ def SpecializeRanks : Pass<"fresco-specialize-ranks", "::mlir::ModuleOp"> {
     (stage transfers become `fresco.send` / `fresco.recv`, the final
     broadcast `fresco.broadcast`, tags in program order), each
     `shard.all_slice` the `fresco.slice` of the rank's block, each split
-    parameter the slice it loads (`offsets`, `checkpoint_shape`), each
+    parameter the slice it loads (`offsets`, `checkpoint_shape`), a
+    partial sum's once-counted bias and residual (`fresco.partial_sum`)
+    only on its group's first member, each
     collective's and ring attention's group as world ranks
     (`fresco.members`, `fresco.ring_members`). The original functions are
     removed; the module keeps `@grid` and its attributes.

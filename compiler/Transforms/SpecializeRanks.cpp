@@ -11,6 +11,8 @@
 //   - shard.all_slice becomes the fresco.slice of the rank's block;
 //   - a split parameter (`fresco.sharding`) becomes the slice it loads
 //     (`offsets`, `checkpoint_shape`);
+//   - a linear's bias and residual that a partial sum counts once
+//     (`fresco.partial_sum`) stay on the group's first member only;
 //   - every collective, halo exchange and group norm over split rows, and
 //     ring attention get their members' world ranks (`fresco.members`,
 //     `fresco.ring_members`).
@@ -207,6 +209,28 @@ LogicalResult Specializer::resolve(Operation *op) {
       param.setCheckpointShape(full);
     param.setOffsets(offsets);
     param->removeAttr(kSharding);
+    return success();
+  }
+  if (auto linear = dyn_cast<LinearOp>(op)) {
+    auto partial = linear->getAttrOfType<DictionaryAttr>(
+        FrescoDialect::kPartialSumAttrName);
+    if (!partial)
+      return success();
+    // The sum counts these once: on the member at coordinate 0.
+    auto axes = partial.getAs<DenseI16ArrayAttr>("axes");
+    if (llvm::any_of(axes.asArrayRef(), [&](int16_t a) {
+          return a >= int64_t(rc.gridShape.size());
+        }))
+      return linear.emitError("a partial sum over grid axes the function "
+                              "is not partitioned over");
+    const bool first = llvm::all_of(
+        axes.asArrayRef(), [&](int16_t a) { return rc.coords[a] == 0; });
+    if (!first)
+      for (Attribute a : partial.getAs<ArrayAttr>("once"))
+        (cast<StringAttr>(a).getValue() == "bias" ? linear.getBiasMutable()
+                                                  : linear.getResidualMutable())
+            .clear();
+    linear->removeAttr(FrescoDialect::kPartialSumAttrName);
     return success();
   }
   if (auto sl = dyn_cast<shard::AllSliceOp>(op)) {

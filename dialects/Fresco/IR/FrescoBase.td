@@ -107,6 +107,14 @@ def Fresco_Dialect : Dialect {
     static constexpr ::llvm::StringLiteral kInPlaceAttrName =
         "fresco.in_place";
 
+    /// fresco-fold-into-reduction: a linear whose result is one member's
+    /// part of a sum over grid axes (`axes`, i16 array), and which of its
+    /// operands (`once`: "bias", "residual") the sum counts once: the
+    /// member at coordinate 0 on those axes adds them, fresco-specialize-
+    /// ranks drops them on the others.
+    static constexpr ::llvm::StringLiteral kPartialSumAttrName =
+        "fresco.partial_sum";
+
     /// Checks of the attributes above that the partitioning seeds' checks
     /// (FrescoAttributes.cpp) leave (DiscardableAttributes.cpp).
     static ::llvm::LogicalResult

@@ -416,3 +416,27 @@ func.func @valid_rows_not_positive(%x: tensor<2x5x8xf32>) -> tensor<2x8x8xf32> {
 func.func @padded_rows_not_growing(%x: tensor<2x4xf32>) -> tensor<2x4xf32> attributes {fresco.padded_rows = array<i64: 8, 8>} {
   return %x : tensor<2x4xf32>
 }
+
+// -----
+
+func.func @partial_sum_not_on_linear(%x: tensor<4xf32>) -> tensor<4xf32> {
+  // expected-error @+1 {{'fresco.partial_sum' must be {axes = array<i16: ...>, once = ["bias" and/or "residual"]} on a fresco.linear}}
+  %y = fresco.silu %x {fresco.partial_sum = {axes = array<i16: 0>, once = ["bias"]}} : (tensor<4xf32>) -> tensor<4xf32>
+  return %y : tensor<4xf32>
+}
+
+// -----
+
+func.func @partial_sum_axis_twice(%x: tensor<2x4xf32>, %w: tensor<8x4xf32>, %b: tensor<8xf32>) -> tensor<2x8xf32> {
+  // expected-error @+1 {{'fresco.partial_sum' lists grid axis 0 twice}}
+  %y = fresco.linear %x, %w, %b {fresco.partial_sum = {axes = array<i16: 0, 0>, once = ["bias"]}} : (tensor<2x4xf32>, tensor<8x4xf32>, tensor<8xf32>) -> tensor<2x8xf32>
+  return %y : tensor<2x8xf32>
+}
+
+// -----
+
+func.func @partial_sum_once_missing_operand(%x: tensor<2x4xf32>, %w: tensor<8x4xf32>, %b: tensor<8xf32>) -> tensor<2x8xf32> {
+  // expected-error @+1 {{'fresco.partial_sum' 'once' lists "residual": each of the linear's bias or residual operand at most once}}
+  %y = fresco.linear %x, %w, %b {fresco.partial_sum = {axes = array<i16: 0>, once = ["bias", "residual"]}} : (tensor<2x4xf32>, tensor<8x4xf32>, tensor<8xf32>) -> tensor<2x8xf32>
+  return %y : tensor<2x8xf32>
+}

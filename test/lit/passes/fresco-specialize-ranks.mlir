@@ -95,3 +95,15 @@ module {
   module @rank0 attributes {fresco.rank = 0 : i64} {
   }
 }
+
+// -----
+
+// A partial sum over an axis the function's grid does not have.
+module attributes {fresco.grid_axes = ["tp"]} {
+  shard.grid @grid(shape = 5)
+  func.func @f(%x: tensor<2x4xf32>, %w: tensor<8x4xf32>, %b: tensor<8xf32>) -> tensor<2x8xf32> {
+    // expected-error @+1 {{a partial sum over grid axes the function is not partitioned over}}
+    %0 = fresco.linear %x, %w, %b {fresco.partial_sum = {axes = array<i16: 1>, once = ["bias"]}} : (tensor<2x4xf32>, tensor<8x4xf32>, tensor<8xf32>) -> tensor<2x8xf32>
+    return %0 : tensor<2x8xf32>
+  }
+}

@@ -1,0 +1,147 @@
+// RUN: fresco-opt %s --pass-pipeline='builtin.module(func.func(fresco-fold-into-reduction))' -split-input-file | FileCheck %s
+// Then one program per rank: the first member keeps the once-counted
+// operands, the other drops them.
+// RUN: fresco-opt %s --pass-pipeline='builtin.module(func.func(fresco-fold-into-reduction),fresco-specialize-ranks{ranks=2})' -split-input-file | FileCheck %s --check-prefix=RANKS
+
+// A UNet transformer block's output projection under tp=2: the bias and
+// the residual, added after the all_reduce, become the linear's bias and
+// residual, counted once; no add is left.
+// CHECK-LABEL: func.func @bias_and_residual
+// CHECK: %[[L:.*]] = fresco.linear %arg0, %{{.*}}, %{{.*}} residual %arg1 {fresco.partial_sum = {axes = array<i16: 0>, once = ["bias", "residual"]}}
+// CHECK: %[[R:.*]] = shard.all_reduce %[[L]]
+// CHECK-NOT: fresco.add
+// CHECK: return %[[R]]
+// RANKS-LABEL: module @rank0
+// RANKS: fresco.linear %arg0, %{{.*}}, %{{.*}} residual %arg1 :
+// RANKS-NOT: partial_sum
+// RANKS: shard.all_reduce
+// RANKS-LABEL: module @rank1
+// RANKS: fresco.linear %arg0, %{{.*}} :
+// RANKS-NOT: partial_sum
+// RANKS: shard.all_reduce
+module attributes {fresco.grid_axes = ["tp"]} {
+  shard.grid @grid(shape = 2)
+  func.func @bias_and_residual(%x: tensor<2x8x4xf32>, %r: tensor<2x8x16xf32>) -> tensor<2x8x16xf32> {
+    %w = fresco.param "proj_out.weight" {fresco.sharding = #fresco.sharding<[{}, {0}]>} : tensor<16x4xf32>
+    %b = fresco.param "proj_out.bias" : tensor<16xf32>
+    %p = fresco.linear %x, %w : (tensor<2x8x4xf32>, tensor<16x4xf32>) -> tensor<2x8x16xf32>
+    %s = shard.all_reduce %p on @grid grid_axes = [0] : tensor<2x8x16xf32> -> tensor<2x8x16xf32>
+    %y = fresco.add %s, %b : (tensor<2x8x16xf32>, tensor<16xf32>) -> tensor<2x8x16xf32>
+    %z = fresco.add %r, %y : (tensor<2x8x16xf32>, tensor<2x8x16xf32>) -> tensor<2x8x16xf32>
+    return %z : tensor<2x8x16xf32>
+  }
+}
+
+// -----
+
+// A residual defined after the linear: the linear and its all_reduce move
+// to the add, where the residual exists.
+// CHECK-LABEL: func.func @residual_defined_later
+// CHECK: %[[Q:.*]] = fresco.silu %arg1
+// CHECK: %[[L:.*]] = fresco.linear %arg0, %{{.*}} residual %[[Q]] {fresco.partial_sum = {axes = array<i16: 0>, once = ["residual"]}}
+// CHECK: %[[R:.*]] = shard.all_reduce %[[L]]
+// CHECK: return %[[R]]
+module attributes {fresco.grid_axes = ["tp"]} {
+  shard.grid @grid(shape = 2)
+  func.func @residual_defined_later(%x: tensor<8x4xf32>, %r: tensor<8x16xf32>) -> tensor<8x16xf32> {
+    %w = fresco.param "w" {fresco.sharding = #fresco.sharding<[{}, {0}]>} : tensor<16x4xf32>
+    %p = fresco.linear %x, %w : (tensor<8x4xf32>, tensor<16x4xf32>) -> tensor<8x16xf32>
+    %s = shard.all_reduce %p on @grid grid_axes = [0] : tensor<8x16xf32> -> tensor<8x16xf32>
+    %q = fresco.silu %r : (tensor<8x16xf32>) -> tensor<8x16xf32>
+    %z = fresco.add %s, %q : (tensor<8x16xf32>, tensor<8x16xf32>) -> tensor<8x16xf32>
+    return %z : tensor<8x16xf32>
+  }
+}
+
+// -----
+
+// DiT's and Flux's gated residual: the bias folds, the gate and the
+// residual stay after the all_reduce (a gate is not a GEMM epilogue yet).
+// Flux's split single-block projection: the linear whose residual is the
+// other part (a partial sum too) takes the bias only.
+// CHECK-LABEL: func.func @gated
+// CHECK: %[[L:.*]] = fresco.linear %arg0, %{{.*}}, %{{.*}} {fresco.partial_sum = {axes = array<i16: 0>, once = ["bias"]}}
+// CHECK: %[[R:.*]] = shard.all_reduce %[[L]]
+// CHECK: fresco.mul %arg2, %[[R]]
+// CHECK: fresco.add
+// CHECK-LABEL: func.func @split_projection
+// CHECK: %[[M:.*]] = fresco.linear %arg1, %{{.*}} : (tensor<8x8xf32>, tensor<16x8xf32>)
+// CHECK: %[[L:.*]] = fresco.linear %arg0, %{{.*}}, %{{.*}} residual %[[M]] {fresco.partial_sum = {axes = array<i16: 0>, once = ["bias"]}}
+// CHECK: shard.all_reduce %[[L]]
+// CHECK-NOT: fresco.add
+// RANKS-LABEL: module @rank1
+// RANKS-LABEL: func.func @split_projection
+// RANKS: %[[M:.*]] = fresco.linear %arg1, %{{.*}} :
+// RANKS: fresco.linear %arg0, %{{.*}} residual %[[M]] :
+module attributes {fresco.grid_axes = ["tp"]} {
+  shard.grid @grid(shape = 2)
+  func.func @gated(%x: tensor<2x8x4xf32>, %r: tensor<2x8x16xf32>, %g: tensor<2x1x16xf32>) -> tensor<2x8x16xf32> {
+    %w = fresco.param "w" {fresco.sharding = #fresco.sharding<[{}, {0}]>} : tensor<16x4xf32>
+    %b = fresco.param "b" : tensor<16xf32>
+    %p = fresco.linear %x, %w : (tensor<2x8x4xf32>, tensor<16x4xf32>) -> tensor<2x8x16xf32>
+    %s = shard.all_reduce %p on @grid grid_axes = [0] : tensor<2x8x16xf32> -> tensor<2x8x16xf32>
+    %y = fresco.add %s, %b : (tensor<2x8x16xf32>, tensor<16xf32>) -> tensor<2x8x16xf32>
+    %m = fresco.mul %g, %y : (tensor<2x1x16xf32>, tensor<2x8x16xf32>) -> tensor<2x8x16xf32>
+    %z = fresco.add %m, %r : (tensor<2x8x16xf32>, tensor<2x8x16xf32>) -> tensor<2x8x16xf32>
+    return %z : tensor<2x8x16xf32>
+  }
+  func.func @split_projection(%a: tensor<8x4xf32>, %mlp: tensor<8x8xf32>) -> tensor<8x16xf32> {
+    %wa = fresco.param "wa" {fresco.sharding = #fresco.sharding<[{}, {0}]>} : tensor<16x4xf32>
+    %wm = fresco.param "wm" {fresco.sharding = #fresco.sharding<[{}, {0}]>} : tensor<16x8xf32>
+    %b = fresco.param "b" : tensor<16xf32>
+    %m = fresco.linear %mlp, %wm : (tensor<8x8xf32>, tensor<16x8xf32>) -> tensor<8x16xf32>
+    %p = fresco.linear %a, %wa residual %m : (tensor<8x4xf32>, tensor<16x4xf32>, tensor<8x16xf32>) -> tensor<8x16xf32>
+    %s = shard.all_reduce %p on @grid grid_axes = [0] : tensor<8x16xf32> -> tensor<8x16xf32>
+    %y = fresco.add %b, %s : (tensor<16xf32>, tensor<8x16xf32>) -> tensor<8x16xf32>
+    return %y : tensor<8x16xf32>
+  }
+}
+
+// -----
+
+// --tp-reduce-scatter: the bias folds before the reduce_scatter; the
+// residual is this rank's block of the tokens and stays after it.
+// CHECK-LABEL: func.func @reduce_scatter
+// CHECK: %[[L:.*]] = fresco.linear %arg0, %{{.*}}, %{{.*}} {fresco.partial_sum = {axes = array<i16: 0>, once = ["bias"]}}
+// CHECK: %[[R:.*]] = shard.reduce_scatter %[[L]]
+// CHECK: fresco.add %[[R]], %arg1
+module attributes {fresco.grid_axes = ["tp"]} {
+  shard.grid @grid(shape = 2)
+  func.func @reduce_scatter(%x: tensor<2x8x4xf32>, %r: tensor<2x4x16xf32>) -> tensor<2x4x16xf32> {
+    %w = fresco.param "w" {fresco.sharding = #fresco.sharding<[{}, {0}]>} : tensor<16x4xf32>
+    %b = fresco.param "b" : tensor<16xf32>
+    %p = fresco.linear %x, %w : (tensor<2x8x4xf32>, tensor<16x4xf32>) -> tensor<2x8x16xf32>
+    %s = shard.reduce_scatter %p on @grid grid_axes = [0] scatter_axis = 1 : tensor<2x8x16xf32> -> tensor<2x4x16xf32>
+    %y = fresco.add %s, %b : (tensor<2x4x16xf32>, tensor<16xf32>) -> tensor<2x4x16xf32>
+    %z = fresco.add %y, %r : (tensor<2x4x16xf32>, tensor<2x4x16xf32>) -> tensor<2x4x16xf32>
+    return %z : tensor<2x4x16xf32>
+  }
+}
+
+// -----
+
+// Left alone: a partial sum read by another op too (it would see the bias),
+// a reduction read twice, a sum with a broadcast operand that is not a
+// bias, and a max reduction.
+// CHECK-LABEL: func.func @not_folded
+// CHECK-NOT: partial_sum
+// CHECK-COUNT-4: fresco.add
+module attributes {fresco.grid_axes = ["tp"]} {
+  shard.grid @grid(shape = 2)
+  func.func @not_folded(%x: tensor<8x4xf32>, %b: tensor<16xf32>, %c: tensor<1x16xf32>) -> (tensor<8x16xf32>, tensor<8x16xf32>, tensor<8x16xf32>, tensor<8x16xf32>, tensor<8x16xf32>, tensor<8x16xf32>) {
+    %w = fresco.param "w" {fresco.sharding = #fresco.sharding<[{}, {0}]>} : tensor<16x4xf32>
+    %p0 = fresco.linear %x, %w : (tensor<8x4xf32>, tensor<16x4xf32>) -> tensor<8x16xf32>
+    %s0 = shard.all_reduce %p0 on @grid grid_axes = [0] : tensor<8x16xf32> -> tensor<8x16xf32>
+    %y0 = fresco.add %s0, %b : (tensor<8x16xf32>, tensor<16xf32>) -> tensor<8x16xf32>
+    %p1 = fresco.linear %x, %w : (tensor<8x4xf32>, tensor<16x4xf32>) -> tensor<8x16xf32>
+    %s1 = shard.all_reduce %p1 on @grid grid_axes = [0] : tensor<8x16xf32> -> tensor<8x16xf32>
+    %y1 = fresco.add %s1, %b : (tensor<8x16xf32>, tensor<16xf32>) -> tensor<8x16xf32>
+    %p2 = fresco.linear %x, %w : (tensor<8x4xf32>, tensor<16x4xf32>) -> tensor<8x16xf32>
+    %s2 = shard.all_reduce %p2 on @grid grid_axes = [0] : tensor<8x16xf32> -> tensor<8x16xf32>
+    %y2 = fresco.add %s2, %c : (tensor<8x16xf32>, tensor<1x16xf32>) -> tensor<8x16xf32>
+    %p3 = fresco.linear %x, %w : (tensor<8x4xf32>, tensor<16x4xf32>) -> tensor<8x16xf32>
+    %s3 = shard.all_reduce %p3 on @grid grid_axes = [0] reduction = max : tensor<8x16xf32> -> tensor<8x16xf32>
+    %y3 = fresco.add %s3, %b : (tensor<8x16xf32>, tensor<16xf32>) -> tensor<8x16xf32>
+    return %y0, %p0, %y1, %s1, %y2, %y3 : tensor<8x16xf32>, tensor<8x16xf32>, tensor<8x16xf32>, tensor<8x16xf32>, tensor<8x16xf32>, tensor<8x16xf32>
+  }
+}

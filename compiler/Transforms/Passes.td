@@ -49,6 +49,14 @@ def FuseEpilogues : Pass<"fresco-fuse-epilogues", "::mlir::func::FuncOp"> {
     takes the later's result (its input is read last, so a collective
     feeding it overlaps the other GEMM).
 
+    A gated residual `add(mul(g, L), r)` (any operand order; the mul and
+    the linear L used once, g of LinearOp's gate shape [B or 1, 1, ..., N],
+    r of the sum's shape) becomes L with `gate` g and `residual` r, ahead
+    of the plain residual fold (DiT's, SD3's and Flux's gated residuals).
+    Where L's residual is itself such a linear L2 (Flux's split proj_out),
+    L2 takes g and r and L takes g and L2. A `mul(g, L)` that no add takes
+    becomes L with the gate alone.
+
     Runs after partitioning (a partial sum is all-reduced before any
     activation or residual sum; two partial sums may still be added) and
     before fresco-assign-buffers.
@@ -60,8 +68,9 @@ def FuseElementwise : Pass<"fresco-fuse-elementwise", "::mlir::func::FuncOp"> {
   let summary = "Fuse a mul into the add that uses it (fresco.mul_add)";
   let description = [{
     `add(mul(a, b), c)` (either operand order) becomes `mul_add(a, b, c)`
-    when the mul has no other use and c has the sum's shape: DiT's gated
-    residuals, one kernel and one buffer fewer each. Runs after
+    when the mul has no other use and c has the sum's shape: one kernel
+    and one buffer fewer each (gated residuals whose product is not a
+    linear's; fresco-fuse-epilogues takes the others). Runs after
     partitioning and before fresco-assign-buffers.
   }];
   let dependentDialects = ["::mlir::fresco::FrescoDialect"];

@@ -112,12 +112,12 @@ InstrWork instrWork(const plan::Function &f, const plan::Instr &in,
       w.kernels = 2;
       w.bytes =
           bytesOf(x) + 2 * (m * kk + 4 * m) + n * kk + 4 * n + bytesOf(*res);
-      // The bias, and a residual (summed by a kernel of its own after
-      // the FP8 GEMM, which reads the result once more).
+      // The bias, and a gate and residual (applied by a kernel of its own
+      // after the FP8 GEMM, which reads the result once more).
       for (uint32_t i = 2; i < in.operands()->size(); ++i)
         w.bytes += bytesOf(value(in.operands()->Get(i)));
       if (const plan::LinearAttrs *a = in.attrs_as_LinearAttrs();
-          a && a->residual()) {
+          a && (a->residual() || a->gate())) {
         w.kernels = 3;
         w.bytes += 2 * bytesOf(*res);
       }

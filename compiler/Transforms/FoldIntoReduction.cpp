@@ -1,21 +1,24 @@
-//===- FoldIntoReduction.cpp - Bias and residual before tp's reduction ----===//
+//===- FoldIntoReduction.cpp - Epilogues before tp's reduction ------------===//
 //
-// A row-parallel linear under tp gives each member a partial sum; its bias
-// and the block's residual were added after the all_reduce, on every
-// member, over every token: passes over the whole activation that a GEMM
-// epilogue does for free. The sum counts them once wherever they go, so the
-// first member of the reduction's group takes them into its GEMM (bias and
-// residual epilogue) and the others leave them out:
+// A row-parallel linear under tp gives each member a partial sum; its bias,
+// the block's gate and its residual were applied after the all_reduce, on
+// every member, over every token: passes over the whole activation that a
+// GEMM epilogue does for free. The gate scales every part alike; the bias
+// and the residual count once wherever they are added, so the first member
+// of the reduction's group takes them into its GEMM and the others leave
+// them out:
 //
-//   all_reduce(linear(x, W)) + b + r
-//     -> all_reduce(linear(x, W, b residual r) {fresco.partial_sum})
+//   r + g * (all_reduce(linear(x, W)) + b)
+//     -> all_reduce(linear(x, W, b gate g residual r) {fresco.partial_sum})
 //
 // with fresco.partial_sum = {axes, once = ["bias", "residual"]} telling
 // fresco-specialize-ranks to drop those operands on the other members.
-// Under --tp-reduce-scatter the bias moves likewise; the residual is split
-// over the tokens there and stays after the reduce_scatter.
+// Under --tp-reduce-scatter the bias and the gate move likewise; the
+// residual is split over the tokens there and stays after the
+// reduce_scatter.
 //
 //===----------------------------------------------------------------------===//
+#include "compiler/Transforms/Epilogues.h"
 #include "compiler/Transforms/Partitioning.h"
 #include "compiler/Transforms/Passes.h"
 #include "dialects/Fresco/IR/FrescoOps.h"
@@ -44,50 +47,109 @@ void markOnce(LinearOp linear, ArrayRef<int16_t> axes, StringRef what) {
                            b.getNamedAttr("once", b.getArrayAttr(once))}));
 }
 
-/// Folds the add that uses `reduced` (the reduction of `linear`'s partial
-/// sums over `axes`) into the linear, if it is a bias or a residual the
-/// linear can take. True when it did.
+/// True when `l`'s residual is counted once (folded here), not the other
+/// part of a split projection (a partial sum itself).
+bool hasOnceResidual(LinearOp l) {
+  auto d = l->getAttrOfType<DictionaryAttr>(FrescoDialect::kPartialSumAttrName);
+  return d && llvm::any_of(d.getAs<ArrayAttr>("once"), [](Attribute a) {
+           return cast<StringAttr>(a).getValue() == "residual";
+         });
+}
+
+/// The other part of a split projection: `l`'s residual, when it is a
+/// linear used by `l` alone, without activation or residual, gated as `l`
+/// is (both take the gate together).
+LinearOp splitPart(LinearOp l) {
+  if (!l.getResidual() || hasOnceResidual(l))
+    return {};
+  auto part = l.getResidual().getDefiningOp<LinearOp>();
+  if (!part || part.getActivation() || part.getGate() != l.getGate() ||
+      part.getResidual() || !part.getResult().hasOneUse())
+    return {};
+  return part;
+}
+
+/// Folds the op that uses `reduced` (the reduction of `linear`'s partial
+/// sums over `axes`) into the linear: the bias (an add of [N]), the gate (a
+/// mul by a per-sample gate, on every member: it scales each part), the
+/// residual (an add of the result's shape). True when it did.
 bool foldOne(Operation *reduction, LinearOp linear, ArrayRef<int16_t> axes) {
   Value reduced = reduction->getResult(0);
   if (!reduced.hasOneUse())
     return false;
-  auto add = dyn_cast<AddOp>(*reduced.getUsers().begin());
-  if (!add || add.getLhs() == add.getRhs() ||
-      add.getType() != reduced.getType())
+  Operation *user = *reduced.getUsers().begin();
+  if (!isa<AddOp, MulOp>(user) || user->getOperand(0) == user->getOperand(1) ||
+      user->getResult(0).getType() != reduced.getType())
     return false;
-  Value other = add.getLhs() == reduced ? add.getRhs() : add.getLhs();
+  Value other = user->getOperand(user->getOperand(0) == reduced ? 1 : 0);
   auto reducedType = cast<RankedTensorType>(reduced.getType());
   auto otherType = dyn_cast<RankedTensorType>(other.getType());
   if (!otherType)
     return false;
-  // The bias: [N], broadcast over the tokens; before a reduce_scatter as
-  // well (it is the same on every token).
-  const bool bias = !linear.getBias() && otherType.getRank() == 1 &&
-                    otherType.getDimSize(0) == reducedType.getShape().back() &&
-                    otherType.getElementType() == reducedType.getElementType();
-  // A residual: the whole result's shape, so a reduction that keeps the
-  // shape (a reduce_scatter's result is a block of the tokens).
-  const bool residual = !bias && !linear.getResidual() &&
-                        isa<shard::AllReduceOp>(reduction) &&
-                        other.getType() == linear.getType();
-  if (!bias && !residual)
-    return false;
-  // The linear must read `other`: it and the reduction move to the add if
-  // `other` is defined later.
-  if (Operation *def = other.getDefiningOp();
-      def && def->getBlock() == linear->getBlock() &&
-      linear->isBeforeInBlock(def)) {
-    linear->moveBefore(add);
-    reduction->moveBefore(add);
+  LinearOp part = splitPart(linear);
+  enum { None, Bias, Gate, Residual } what = None;
+  LinearOp target = linear; // the linear that takes `other`
+  if (isa<MulOp>(user)) {
+    // g * (sum + b): every member's part scaled, the once-counted bias
+    // inside; not after a once-counted residual, which the gate would
+    // miss. A split projection's other part takes the gate too.
+    if (!linear.getGate() && !hasOnceResidual(linear) &&
+        (!linear.getResidual() || part) &&
+        isGateShaped(other, linear.getType()))
+      what = Gate;
+  } else if (!linear.getBias() && !linear.getGate() &&
+             otherType.getRank() == 1 &&
+             otherType.getDimSize(0) == reducedType.getShape().back() &&
+             otherType.getElementType() == reducedType.getElementType()) {
+    // The bias: [N], broadcast over the tokens; before a reduce_scatter as
+    // well (it is the same on every token). Not inside a gate.
+    what = Bias;
+  } else if (isa<shard::AllReduceOp>(reduction) &&
+             other.getType() == linear.getType()) {
+    // A residual: the whole result's shape (a reduce_scatter's result is a
+    // block of the tokens), outside any gate. With a split projection the
+    // other part takes it.
+    if (!linear.getResidual())
+      what = Residual;
+    else if (part) {
+      what = Residual;
+      target = part;
+    }
   }
-  LLVM_DEBUG(llvm::dbgs() << "folding " << add << " into " << linear << "\n");
-  if (bias)
+  if (what == None)
+    return false;
+  // The linears must read `other`: they and the reduction move to the user
+  // if `other` is defined later.
+  Operation *first = part ? part.getOperation() : linear.getOperation();
+  if (Operation *def = other.getDefiningOp();
+      def && def->getBlock() == first->getBlock() &&
+      first->isBeforeInBlock(def)) {
+    if (part)
+      part->moveBefore(user);
+    linear->moveBefore(user);
+    reduction->moveBefore(user);
+  }
+  LLVM_DEBUG(llvm::dbgs() << "folding " << *user << " into " << target
+                          << "\n");
+  switch (what) {
+  case Bias:
     linear.getBiasMutable().assign(other);
-  else
-    linear.getResidualMutable().assign(other);
-  markOnce(linear, axes, bias ? "bias" : "residual");
-  add.getResult().replaceAllUsesWith(reduced);
-  add.erase();
+    markOnce(linear, axes, "bias");
+    break;
+  case Gate:
+    linear.getGateMutable().assign(other);
+    if (part)
+      part.getGateMutable().assign(other);
+    break;
+  case Residual:
+    target.getResidualMutable().assign(other);
+    markOnce(target, axes, "residual");
+    break;
+  case None:
+    break;
+  }
+  user->getResult(0).replaceAllUsesWith(reduced);
+  user->erase();
   return true;
 }
 

@@ -49,6 +49,14 @@ def FuseEpilogues : Pass<"fresco-fuse-epilogues", "::mlir::func::FuncOp"> {
     takes the later's result (its input is read last, so a collective
     feeding it overlaps the other GEMM).
 
+    A gated residual `add(mul(g, L), r)` (any operand order; the mul and
+    the linear L used once, g of LinearOp's gate shape [B or 1, 1, ..., N],
+    r of the sum's shape) becomes L with `gate` g and `residual` r, ahead
+    of the plain residual fold (DiT's, SD3's and Flux's gated residuals).
+    Where L's residual is itself such a linear L2 (Flux's split proj_out),
+    L2 takes g and r and L takes g and L2. A `mul(g, L)` that no add takes
+    becomes L with the gate alone.
+
     Runs after partitioning (a partial sum is all-reduced before any
     activation or residual sum; two partial sums may still be added) and
     before fresco-assign-buffers.
@@ -58,23 +66,27 @@ def FuseEpilogues : Pass<"fresco-fuse-epilogues", "::mlir::func::FuncOp"> {
 
 def FoldIntoReduction
     : Pass<"fresco-fold-into-reduction", "::mlir::func::FuncOp"> {
-  let summary = "Add a tp partial sum's bias and residual on one member, "
-                "before the reduction";
+  let summary = "Apply a tp partial sum's bias, gate and residual in its "
+                "linear, before the reduction";
   let description = [{
     `add(shard.all_reduce(linear(x, W)), b)` with `b` of shape [N] (a
     row-parallel linear's bias, added after tp's all_reduce), then
-    `add(..., r)` with `r` of the result's shape (a residual connection):
-    the linear takes `b` as its bias and `r` as its residual, marked
-    `fresco.partial_sum = {axes = <the reduction's axes>, once = ["bias",
-    "residual"]}`, and the adds go. fresco-specialize-ranks keeps those
+    `mul(g, ...)` with a per-sample gate `g` (DiT's, SD3's and Flux's
+    gated residuals), then `add(..., r)` with `r` of the result's shape (a
+    residual connection): the linear takes `b` as its bias, `g` as its
+    gate and `r` as its residual, marked `fresco.partial_sum = {axes =
+    <the reduction's axes>, once = ["bias", "residual"]}`, and the adds and
+    the product go (the gate scales every member's part; the bias only
+    inside a gate, the residual outside it, as the linear applies them). fresco-specialize-ranks keeps those
     operands on the member at coordinate 0 of the axes and drops them on
     the others, so the sum counts each once, and the passes over the whole
     activation after the collective become GEMM epilogues on one member.
-    A `shard.reduce_scatter` (--tp-reduce-scatter) takes the bias the same
-    way; its residual is a block of the tokens and stays. The linear must
-    be used by the reduction alone and the reduction by the add alone; a
-    linear that already has a residual (the other part of a split
-    projection, itself a partial sum) takes the bias only. Runs after
+    A `shard.reduce_scatter` (--tp-reduce-scatter) takes the bias and the
+    gate the same way; its residual is a block of the tokens and stays.
+    The linear must be used by the reduction alone and the reduction by
+    the add or mul alone; where the linear's residual is the other part of
+    a split projection (a partial sum itself, Flux's single blocks), that
+    part takes the gate too and the residual. Runs after
     fresco-fuse-epilogues, before fresco-fuse-elementwise.
   }];
   let dependentDialects = ["::mlir::fresco::FrescoDialect"];
@@ -84,8 +96,9 @@ def FuseElementwise : Pass<"fresco-fuse-elementwise", "::mlir::func::FuncOp"> {
   let summary = "Fuse a mul into the add that uses it (fresco.mul_add)";
   let description = [{
     `add(mul(a, b), c)` (either operand order) becomes `mul_add(a, b, c)`
-    when the mul has no other use and c has the sum's shape: DiT's gated
-    residuals, one kernel and one buffer fewer each. Runs after
+    when the mul has no other use and c has the sum's shape: one kernel
+    and one buffer fewer each (gated residuals whose product is not a
+    linear's; fresco-fuse-epilogues takes the others). Runs after
     partitioning and before fresco-assign-buffers.
   }];
   let dependentDialects = ["::mlir::fresco::FrescoDialect"];

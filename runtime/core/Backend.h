@@ -212,6 +212,34 @@ public:
     addInPlace(y, r, M * N);
   }
 
+  /// y = r + g * linear(x, w, b) (r null: g * linear(x, w, b)): a linear
+  /// with a gated residual in the same kernel (LinearAttrs.gate). g is
+  /// [G, N]: the M rows are G samples of M/G rows each, sample i scaled by
+  /// g's row i (G = 1: one gate for all). r [M,N] and g do not alias y. By
+  /// default the GEMM, then the gated sum (mulAdd: two roundings under
+  /// 2-byte storage, as the unfused linear and mul_add); backends override
+  /// it with one rounding where they can.
+  virtual void linearGated(const float *x, const float *w, const float *b,
+                           const float *g, int64_t G, const float *r, float *y,
+                           int64_t M, int64_t K, int64_t N) {
+    linear(x, w, b, y, M, K, N);
+    gatedSumInPlace(g, G, r, y, M, N);
+  }
+
+  /// y = r + g * y in place (r null: g * y), g [G, N] broadcast over each
+  /// of the G samples' M/G rows: mulAdd() (or binary()'s Mul).
+  void gatedSumInPlace(const float *g, int64_t G, const float *r, float *y,
+                       int64_t M, int64_t N) {
+    if (M == 0 || N == 0)
+      return;
+    const int64_t shape[3] = {G, M / G, N};
+    const int64_t gs[3] = {N, 0, 1}, ys[3] = {(M / G) * N, N, 1};
+    if (r)
+      mulAdd(g, y, r, y, 3, shape, gs, ys);
+    else
+      binary(BinaryKind::Mul, g, y, y, 3, shape, gs, ys);
+  }
+
   /// y[i] += r[i] over n values (binary()'s Add on a flat range).
   void addInPlace(float *y, const float *r, int64_t n) {
     const int64_t stride = 1;
@@ -412,7 +440,8 @@ public:
 
   /// out[i] = a[ia] * b[ib] + c[i]: binary()'s broadcasting for a and b, c
   /// contiguous with out's shape, one rounding under 2-byte storage. out may
-  /// alias c.
+  /// alias c, or a or b where that one is not broadcast (its strides are
+  /// out's: each element is read before it is written).
   virtual void mulAdd(const float *a, const float *b, const float *c,
                       float *out, int rank, const int64_t *outShape,
                       const int64_t *aStrides, const int64_t *bStrides) = 0;

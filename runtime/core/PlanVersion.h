@@ -80,7 +80,10 @@ namespace fresco {
 /// 20: LinearAttrs.residual (a residual added in the GEMM's epilogue,
 /// fresco-fuse-epilogues). A version-19 runtime would take the residual for
 /// the bias, or refuse the operand count.
-constexpr uint32_t kPlanVersion = 20;
+/// 21: LinearAttrs.gate (a gated residual, r + g * (x w^T + b), in the
+/// GEMM's epilogue, fresco-fuse-epilogues). A version-20 runtime would
+/// take the gate for the bias or the residual.
+constexpr uint32_t kPlanVersion = 21;
 } // namespace fresco
 
 #endif // FRESCO_RUNTIME_CORE_PLANVERSION_H

@@ -36,6 +36,7 @@ def plans(bin_dir):
     pipe = os.path.join(ROOT, "models/dit/pipelines/dit-tiny")
     rs = os.path.join(ROOT, "test/lit/Inputs/reduce-scatter.mlir")
     mlp = os.path.join(ROOT, "test/lit/Inputs/mlp.mlir")
+    gated = os.path.join(ROOT, "test/lit/Inputs/gated-linear.mlir")
     with tempfile.TemporaryDirectory() as tmp:
         for name, args in [("dit-tiny", [dit]),
                            ("dit-tiny-bf16", [dit, "--dtype", "bf16"]),
@@ -51,7 +52,9 @@ def plans(bin_dir):
                            # ReduceScatter (a hand-partitioned module).
                            ("reduce-scatter2", [rs, "--ranks", "2"]),
                            # LinearAttrs.residual (fc2 + the residual).
-                           ("mlp-residual", [mlp])]:
+                           ("mlp-residual", [mlp]),
+                           # LinearAttrs.gate, with a residual and without.
+                           ("gated-linear", [gated])]:
             out = os.path.join(tmp, name + ".fplan")
             subprocess.run([compile_, *args, "-o", out, "--quiet"], check=True)
             put("plan", name + ".fplan", open(out, "rb").read())

@@ -387,6 +387,63 @@ TEST_P(Conformance, LinearResidual) {
       }
 }
 
+// A gated linear, r + g * (x w^T + b) (or without r), g per sample of M/G
+// rows, against the GEMM's reference: the GEMM's error scaled by the gate
+// plus f32 rounding of the product and sum. The backend's fused form and
+// the base class's (GEMM, then mulAdd) are both held to it.
+TEST_P(Conformance, LinearGate) {
+  struct Case {
+    int64_t M, K, N, G;
+  } cases[] = {{1, 1, 1, 1},       {6, 5, 7, 2},    {6, 5, 7, 1},
+               {34, 33, 9, 2},     {65, 97, 81, 5}, {8, 1152, 72, 8},
+               {2, 1152, 4608, 2}, {0, 4, 4, 0},    {4, 0, 3, 2}};
+  uint32_t seed = 1450;
+  for (const Case &c : cases)
+    for (bool bias : {false, true})
+      for (bool residual : {true, false})
+        for (bool fused : {true, false}) {
+          SCOPED_TRACE(::testing::Message()
+                       << "M=" << c.M << " K=" << c.K << " N=" << c.N
+                       << " G=" << c.G << " bias=" << bias
+                       << " residual=" << residual << " fused=" << fused);
+          Vec x = randomVec(size_t(c.M * c.K), seed++);
+          Vec w = randomVec(size_t(c.N * c.K), seed++);
+          Vec b = randomVec(size_t(c.N), seed++, -2.0f, 2.0f);
+          Vec g = randomVec(size_t(c.G * c.N), seed++, -1.5f, 1.5f);
+          Vec r = randomVec(size_t(c.M * c.N), seed++, -8.0f, 8.0f);
+          auto dx = in(x), dw = in(w), db = in(b), dg = in(g), dr = in(r);
+          auto dy = out(size_t(c.M * c.N));
+          const float *bp = bias ? db->f() : nullptr;
+          const float *rp = residual ? dr->f() : nullptr;
+          if (fused)
+            be().linearGated(dx->f(), dw->f(), bp, dg->f(), c.G, rp, dy->f(),
+                             c.M, c.K, c.N);
+          else
+            be().Backend::linearGated(dx->f(), dw->f(), bp, dg->f(), c.G, rp,
+                                      dy->f(), c.M, c.K, c.N);
+          RefVec pre =
+              refLinear(x, w, bias ? b.data() : nullptr, c.M, c.K, c.N);
+          double maxPre = 0.0;
+          for (double v : pre)
+            maxPre = std::max(maxPre, std::fabs(v));
+          Vec got = dy->read();
+          ASSERT_EQ(got.size(), pre.size());
+          // The gate and residual are read, not written.
+          EXPECT_EQ(dr->read(), r);
+          EXPECT_EQ(dg->read(), g);
+          const int64_t rows = c.G ? c.M / c.G : 1;
+          for (size_t i = 0; i < pre.size(); ++i) {
+            const int64_t row = int64_t(i) / c.N, col = int64_t(i) % c.N;
+            const double gi = g[size_t((row / rows) * c.N + col)];
+            const double ref = (residual ? double(r[i]) : 0.0) + gi * pre[i];
+            const double tol =
+                kF32.rel * maxPre * std::fabs(gi) +
+                kF32.elementwise * (std::fabs(ref) + std::fabs(gi * pre[i]));
+            ASSERT_NEAR(got[i], ref, tol) << "at " << i;
+          }
+        }
+}
+
 TEST_P(Conformance, Binary) {
   struct Case {
     std::vector<int64_t> a, b, out;

@@ -635,6 +635,53 @@ TEST_P(FloatStorage, LinearResidual) {
     }
 }
 
+// A gated linear, r + g * (x w^T + b), rounds once: the CPU-staged backend
+// exactly so; the unfused linear then mul_add would round x w^T + b first
+// and miss the bound where |g p| is large against the sum. cuBLASLt's
+// alpha-vector GEMM adds a bias pre-scaled by the gate and rounded to the
+// storage (u |g b|), and may round g p before C and the bias (as above).
+TEST_P(FloatStorage, LinearGate) {
+  struct Case {
+    int64_t M, K, N, G;
+  } cases[] = {{1, 1, 1, 1}, {6, 5, 7, 2}, {37, 200, 48, 1}, {8, 1152, 72, 4}};
+  uint32_t seed = 90;
+  for (const Case &c : cases)
+    for (bool bias : {false, true})
+      for (bool residual : {true, false}) {
+        SCOPED_TRACE(::testing::Message()
+                     << "M=" << c.M << " K=" << c.K << " N=" << c.N << " G="
+                     << c.G << " bias=" << bias << " residual=" << residual);
+        Vec x = randomVec(size_t(c.M * c.K), seed++);
+        Vec w = randomVec(size_t(c.N * c.K), seed++);
+        Vec b = randomVec(size_t(c.N), seed++);
+        Vec g = randomVec(size_t(c.G * c.N), seed++, -1.5f, 1.5f);
+        Vec r = randomVec(size_t(c.M * c.N), seed++, -4.0f, 4.0f);
+        float *dx = stored(rounded(x)), *dw = stored(rounded(w)),
+              *db = stored(rounded(b)), *dg = stored(rounded(g)),
+              *dr = stored(rounded(r)), *dy = result(size_t(c.M * c.N));
+        const RefVec p = refLinear(x, w, nullptr, c.M, c.K, c.N);
+        RefVec want(p.size()), extra(p.size(), 0.0);
+        const int64_t rows = c.M / c.G;
+        for (size_t i = 0; i < p.size(); ++i) {
+          const int64_t row = int64_t(i) / c.N, col = int64_t(i) % c.N;
+          const double gi = g[size_t((row / rows) * c.N + col)];
+          const double bi = bias ? double(b[size_t(col)]) : 0.0;
+          const double ri = residual ? double(r[i]) : 0.0;
+          want[i] = ri + gi * (p[i] + bi);
+          if (onCuda())
+            extra[i] = u * (1 + u) *
+                           (std::fabs(gi * p[i]) + std::fabs(gi * p[i] + ri)) +
+                       u * std::fabs(gi * bi);
+        }
+        backend->linearGated(dx, dw, bias ? db : nullptr, dg, c.G,
+                             residual ? dr : nullptr, dy, c.M, c.K, c.N);
+        expectStored(want, read(dy, size_t(c.M * c.N)), 1e-5, &extra);
+        // The gate and residual are read, not written.
+        EXPECT_EQ(read(dr, size_t(c.M * c.N)), r);
+        EXPECT_EQ(read(dg, size_t(c.G * c.N)), g);
+      }
+}
+
 // The f32 reference without rounding the result is not met: the result did
 // go through the storage type (a kernel writing f32 would fail every check
 // above anyway, read as pairs of 2-byte values).

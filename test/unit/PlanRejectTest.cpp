@@ -304,6 +304,38 @@ const Case kCases[] = {
     {"linear_bad_activation",
      [](PlanSpec &s) { s = linearSpec(fp::Activation(9)); },
      "instruction 0 (Linear): unknown activation 9"},
+    // A gate (version 21): the operand after the bias, [first or 1, 1...,
+    // N]; counted with the flag, and not with an activation.
+    {"linear_gate_missing",
+     [](PlanSpec &s) {
+       s = linearSpec(fp::Activation::None);
+       s.instrs[0].gate = true;
+     },
+     "instruction 0 (Linear): 2 operands with a gate"},
+    {"linear_gate_shape",
+     [](PlanSpec &s) {
+       s = linearSpec(fp::Activation::None);
+       s.values.push_back({fp::ValueKind::Arena, fp::DType::F32, {1, 2}, 96});
+       s.instrs[0].operands = {0, 1, 3};
+       s.instrs[0].gate = true;
+       s.inputs = {0, 1, 3};
+       s.inputNames = {"x", "w", "g"};
+       s.arena = 128;
+     },
+     "instruction 0 (Linear): gate [1, 2] must be [first dimension or 1, "
+     "1..., 3] for the result [2, 3]"},
+    {"linear_gate_activation",
+     [](PlanSpec &s) {
+       s = linearSpec(fp::Activation::Silu);
+       s.values.push_back({fp::ValueKind::Arena, fp::DType::F32, {1, 3}, 96});
+       s.instrs[0].operands = {0, 1, 3};
+       s.instrs[0].gate = true;
+       s.inputs = {0, 1, 3};
+       s.inputNames = {"x", "w", "g"};
+       s.arena = 128;
+     },
+     "instruction 0 (Linear): a linear cannot take both an activation and a "
+     "gate"},
     // The rope's fused q/k norm (version 13): a weight per head column and
     // a usable epsilon, and no epsilon without the weight.
     {"rope_norm_weight_shape", [](PlanSpec &s) { s = ropeSpec(8, 1e-6f); },

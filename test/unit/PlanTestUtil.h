@@ -63,6 +63,7 @@ struct InstrSpec {
   // {grid_h, grid_w}, then optionally {row_start, col_start, rows, cols}.
   std::vector<int64_t> posGrid;
   bool fp8 = false;         // with `activation`: LinearAttrs.fp8
+  bool gate = false;        // with `activation`: LinearAttrs.gate
   int64_t ropeHeads = 0;    // > 0: attach RopeAttrs with this head count
   float ropeEpsilon = 0.0f; // with `ropeHeads`: RopeAttrs.epsilon
   // With `members`: CollectiveAttrs.dim, the Halo's rows and a Send/Recv tag.
@@ -140,7 +141,8 @@ struct PlanSpec {
         attrs = fp::CreateAxisAttrs(b, i.axis, i.start).Union();
         type = fp::OpAttrs::AxisAttrs;
       } else if (i.activation >= 0) {
-        attrs = fp::CreateLinearAttrs(b, fp::Activation(i.activation), i.fp8)
+        attrs = fp::CreateLinearAttrs(b, fp::Activation(i.activation), i.fp8,
+                                      /*residual=*/false, i.gate)
                     .Union();
         type = fp::OpAttrs::LinearAttrs;
       } else if (i.ropeHeads > 0) {

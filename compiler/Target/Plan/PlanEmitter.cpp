@@ -354,7 +354,8 @@ LogicalResult FunctionEmitter::emitOp(Operation &op) {
         std::optional<StringRef> act = l.getActivation();
         const bool fp8 = gemm == GemmMode::Fp8 && takesFp8(l);
         const bool residual = l.getResidual() != nullptr;
-        if (!act && !fp8 && !residual) {
+        const bool gate = l.getGate() != nullptr;
+        if (!act && !fp8 && !residual && !gate) {
           addInstr(OpCode::Linear, op);
           return success();
         }
@@ -367,7 +368,7 @@ LogicalResult FunctionEmitter::emitOp(Operation &op) {
                         .Default(std::nullopt);
         if (!kind) // the verifier rejects it; keep the emitter total
           return l.emitError("unknown linear activation \"") << *act << "\"";
-        auto a = fp::CreateLinearAttrs(fbb, *kind, fp8, residual);
+        auto a = fp::CreateLinearAttrs(fbb, *kind, fp8, residual, gate);
         addInstr(OpCode::Linear, op, fp::OpAttrs::LinearAttrs, a.Union());
         return success();
       })

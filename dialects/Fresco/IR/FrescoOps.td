@@ -75,28 +75,43 @@ def Fresco_LinearOp
     GEMM epilogue would apply it after the sum). Models do not build it;
     `fresco-fuse-epilogues` sets it.
 
+    The optional `gate` scales the linear's result before the residual is
+    added: `residual + gate * (x w^T + b)` (without a residual,
+    `gate * (x w^T + b)`), the gated residual of DiT, SD3 and Flux blocks
+    in one kernel. It has the result's rank, the result's last dimension
+    (the output features), 1 in every middle dimension, and the result's
+    first dimension or 1 first: one gate per sample and channel, broadcast
+    over the tokens. Not with an activation. Set by
+    `fresco-fuse-epilogues`.
+
     ```mlir
     %y = fresco.linear %x, %w, %b {activation = "gelu_tanh"}
         : (tensor<2x8xf32>, tensor<16x8xf32>, tensor<16xf32>) -> tensor<2x16xf32>
     %z = fresco.linear %x, %w, %b residual %r
         : (tensor<2x8xf32>, tensor<16x8xf32>, tensor<16xf32>, tensor<2x16xf32>)
           -> tensor<2x16xf32>
+    %g = fresco.linear %t, %w, %b gate %gate residual %r
+        : (tensor<2x4x8xf32>, tensor<16x8xf32>, tensor<16xf32>,
+           tensor<2x1x16xf32>, tensor<2x4x16xf32>) -> tensor<2x4x16xf32>
     ```
   }];
   let arguments = (ins Fresco_FloatTensor:$input, Fresco_FloatTensor:$weight,
                        Optional<Fresco_FloatTensor>:$bias,
+                       Optional<Fresco_FloatTensor>:$gate,
                        Optional<Fresco_FloatTensor>:$residual,
                        OptionalAttr<StrAttr>:$activation);
   let results = (outs Fresco_FloatTensor:$result);
-  // Without a residual it prints as before the operand existed.
+  // Without a gate or residual it prints as before the operands existed.
   let assemblyFormat = [{
-    $input `,` $weight (`,` $bias^)? (`residual` $residual^)? attr-dict `:`
+    $input `,` $weight (`,` $bias^)? (`gate` $gate^)? (`residual` $residual^)?
+    attr-dict `:`
     functional-type(operands, results)
   }];
   // Model builders create plain linears (bias may be null).
   let builders = [
     OpBuilder<(ins "Value":$input, "Value":$weight, "Value":$bias), [{
-      build($_builder, $_state, input, weight, bias, Value(), StringAttr());
+      build($_builder, $_state, input, weight, bias, Value(), Value(),
+            StringAttr());
     }]>
   ];
   let hasVerifier = 1;

@@ -51,6 +51,28 @@ LogicalResult LinearOp::inferReturnTypes(MLIRContext *,
       return opError(loc, "linear", "residual must be the result's shape ",
                      shapeStr(shape), ", got ", shapeStr(rt->getShape()));
   }
+  if (Value g = adaptor.getGate()) {
+    auto gt = staticType(loc, "linear", "gate", g);
+    if (failed(gt))
+      return failure();
+    // One gate per sample (or one for all) and output feature, broadcast
+    // over the middle (token) dimensions.
+    ArrayRef<int64_t> gs = gt->getShape();
+    bool ok =
+        gs.size() == shape.size() && gs.back() == shape.back() &&
+        (gs.size() == 1 || gs.front() == shape.front() || gs.front() == 1);
+    for (size_t i = 1; ok && i + 1 < gs.size(); ++i)
+      ok = gs[i] == 1;
+    if (!ok) {
+      SmallVector<int64_t> want(shape.size(), 1);
+      want.back() = shape.back();
+      if (want.size() > 1)
+        want.front() = shape.front();
+      return opError(loc, "linear", "gate must be ", shapeStr(want),
+                     " (or 1 in the first dimension) for the result ",
+                     shapeStr(shape), ", got ", shapeStr(gs));
+    }
+  }
   results.push_back(like(*x, shape));
   return success();
 }
@@ -64,6 +86,9 @@ LogicalResult LinearOp::verify() {
   // The epilogue adds the residual before it would apply the activation.
   if (act && getResidual())
     return emitOpError("cannot take both an activation and a residual");
+  // The gate would scale the activation's output, which no epilogue does.
+  if (act && getGate())
+    return emitOpError("cannot take both an activation and a gate");
   return success();
 }
 

@@ -81,10 +81,12 @@ ShardingRule LinearOp::getShardingRule() {
   TensorFactors x = fresh(r, in.drop_back(), kParallel);
   // Contracted; an epilogue activation must see the whole sum, and a
   // residual added in the epilogue would be summed once per partial sum, so
-  // with either the contraction cannot be split.
-  int64_t k = r.addFactor(in.back(), getActivation() || getResidual()
-                                         ? kNeedReplication
-                                         : FactorKind::Reduction);
+  // with either the contraction cannot be split. A gate would distribute
+  // over partial sums, but its bias term would not: kept whole too.
+  int64_t k =
+      r.addFactor(in.back(), getActivation() || getResidual() || getGate()
+                                 ? kNeedReplication
+                                 : FactorKind::Reduction);
   int64_t n = r.addFactor(shapeOf(getWeight())[0], kParallel);
   TensorFactors y = x;
   x.push_back({k});
@@ -93,6 +95,15 @@ ShardingRule LinearOp::getShardingRule() {
   r.operands.push_back({{n}, {k}});
   if (getBias())
     r.operands.push_back({{n}});
+  if (Value g = getGate()) {
+    // [B or 1, 1..., N]: the batch factor where it is not broadcast.
+    ArrayRef<int64_t> gs = shapeOf(g);
+    TensorFactors t(gs.size());
+    t.back() = {n};
+    if (gs.size() > 1 && gs.front() == shapeOf(getResult()).front())
+      t.front() = y.front();
+    r.operands.push_back(t);
+  }
   if (getResidual())
     r.operands.push_back(y);
   r.results.push_back(y);

@@ -78,6 +78,11 @@ public:
                       int64_t N) override {
     cpu::linear(x, w, b, r, y, M, K, N);
   }
+  void linearGated(const float *x, const float *w, const float *b,
+                   const float *g, int64_t G, const float *r, float *y,
+                   int64_t M, int64_t K, int64_t N) override {
+    cpu::linearGated(x, w, b, g, G, r, y, M, K, N);
+  }
 
   // FP8 is emulated (Fp8Gemm.cpp): the weight's e4m3 values are kept as
   // f32 for the sgemm.

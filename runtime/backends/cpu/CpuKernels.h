@@ -38,6 +38,11 @@ private:
 /// are written first and the GEMM accumulates onto them.
 void linear(const float *x, const float *w, const float *b, const float *r,
             float *y, int64_t M, int64_t K, int64_t N);
+/// y = r + g * (x w^T + b) (r null: g * (x w^T + b)), g [G,N] per sample of
+/// M/G rows: the GEMM (with the bias), then one pass over y.
+void linearGated(const float *x, const float *w, const float *b, const float *g,
+                 int64_t G, const float *r, float *y, int64_t M, int64_t K,
+                 int64_t N);
 void conv2d(const float *x, const float *w, const float *b, float *y, int64_t N,
             int64_t C, int64_t H, int64_t W, int64_t O, int64_t KH, int64_t KW,
             int64_t strideH, int64_t strideW, int64_t padH, int64_t padW,

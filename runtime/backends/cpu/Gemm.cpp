@@ -164,6 +164,29 @@ void linear(const float *x, const float *w, const float *b, const float *r,
   gemm(/*transB=*/true, M, N, K, x, K, w, K, b || r ? 1.0f : 0.0f, y, N);
 }
 
+void linearGated(const float *x, const float *w, const float *b, const float *g,
+                 int64_t G, const float *r, float *y, int64_t M, int64_t K,
+                 int64_t N) {
+  if (M == 0 || N == 0)
+    return;
+  linear(x, w, b, nullptr, y, M, K, N);
+  // The rows are still warm from the GEMM's last panel at best; one pass.
+  const int64_t rows = M / G;
+#pragma omp parallel for if (worthParallel(M * N))
+  for (int64_t i = 0; i < M; ++i) {
+    const float *gi = g + (i / rows) * N;
+    float *yi = y + i * N;
+    if (r) {
+      const float *ri = r + i * N;
+      for (int64_t j = 0; j < N; ++j)
+        yi[j] = ri[j] + gi[j] * yi[j];
+    } else {
+      for (int64_t j = 0; j < N; ++j)
+        yi[j] *= gi[j];
+    }
+  }
+}
+
 void conv2d(const float *x, const float *w, const float *b, float *y, int64_t N,
             int64_t C, int64_t H, int64_t W, int64_t O, int64_t KH, int64_t KW,
             int64_t strideH, int64_t strideW, int64_t padH, int64_t padW,

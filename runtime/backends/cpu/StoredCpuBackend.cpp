@@ -60,6 +60,16 @@ public:
     inner_->linearResidual(in(0, x, M * K), in(1, w, N * K), in(2, b, N), r32,
                            y32.p, M, K, N);
   }
+  // The gate and residual are applied before the one rounding, as in a
+  // GEMM epilogue that scales by the gate and accumulates onto r.
+  void linearGated(const float *x, const float *w, const float *b,
+                   const float *g, int64_t G, const float *r, float *y,
+                   int64_t M, int64_t K, int64_t N) override {
+    const float *g32 = in(3, g, G * N), *r32 = in(4, r, M * N);
+    Wide y32(*this, y, M * N, false);
+    inner_->linearGated(in(0, x, M * K), in(1, w, N * K), in(2, b, N), g32, G,
+                        r32, y32.p, M, K, N);
+  }
   // The activation is applied before the one rounding, as in a fused
   // epilogue.
   void linearActivation(const float *x, const float *w, const float *b,

@@ -38,6 +38,135 @@ void CudaBackend::linearResidual(const float *x, const float *w, const float *b,
        /*accumulate=*/true, "linear", /*gelu=*/false, /*wideOut=*/false, r);
 }
 
+void CudaBackend::linearGated(const float *x, const float *w, const float *b,
+                              const float *g, int64_t G, const float *r,
+                              float *y, int64_t M, int64_t K, int64_t N) {
+  if (M == 0 || N == 0)
+    return;
+  if (K > 0 && gatedOnLt(x, w, b, g, G, r, y, M, K, N))
+    return;
+  // An empty sum, or no cuBLASLt algorithm: the GEMM, then the gated sum
+  // (mulAdd), rounded twice under bf16/f16 as the unfused linear and
+  // mul_add would be.
+  Backend::linearGated(x, w, b, g, G, r, y, M, K, N);
+}
+
+namespace {
+/// The alignment every batch of a strided operand keeps: its base's, and
+/// that of the stride in bytes (256, cuBLASLt's cap, for none).
+uint32_t strideAlignment(int64_t bytes) {
+  return bytes == 0 ? 256u
+                    : alignmentOf(reinterpret_cast<const void *>(
+                          static_cast<uintptr_t>(bytes)));
+}
+} // namespace
+
+// Never run in this repository's tests (no GPU there): written against
+// cublasLt.h's contract. Per sample s of R = M / G rows, column-major
+// y_s^T [N, R] = alpha_s .* (w x_s^T) + beta r_s^T + bias_s, where alpha_s
+// = g_s is a device vector over D's N rows
+// (CUBLASLT_POINTER_MODE_ALPHA_DEVICE_VECTOR_BETA_HOST, batched by
+// CUBLASLT_MATMUL_DESC_ALPHA_VECTOR_BATCH_STRIDE) and the epilogue's bias,
+// which cuBLASLt adds after the alpha scaling, is g_s * b (per sample, by
+// CUBLASLT_MATMUL_DESC_BIAS_BATCH_STRIDE). The weight is shared: batch
+// stride 0. Under bf16/f16 the pre-scaled bias is rounded to the storage
+// type; the sum is rounded once.
+bool CudaBackend::gatedOnLt(const float *x, const float *w, const float *b,
+                            const float *g, int64_t G, const float *r, float *y,
+                            int64_t M, int64_t K, int64_t N) {
+  const char *what = "linear (gated)";
+  const int64_t R = M / G;
+  // The vectors in the scratch: alpha (f32, the scale type), then the
+  // scaled bias (the storage type), each 256-byte aligned.
+  const size_t alphaBytes = (size_t(G * N) * sizeof(float) + 255) / 256 * 256;
+  char *s = static_cast<char *>(
+      scratch(alphaBytes + (b ? size_t(G * N) * elemSize_ : 0)));
+  auto *alpha = reinterpret_cast<float *>(s);
+  void *scaledBias = b ? s + alphaBytes : nullptr;
+  GemmKey key = gemmKey(/*transA=*/true, /*transB=*/false, N, R, K, w, K, x, K,
+                        y, N, scaledBias, /*accumulate=*/r != nullptr,
+                        /*gelu=*/false, /*wideOut=*/false, r);
+  key.batch = G;
+  key.alphaVector = true;
+  key.alignB = std::min(key.alignB, strideAlignment(R * K * elemSize_));
+  key.alignC = std::min(key.alignC, strideAlignment(R * N * elemSize_));
+  auto it = plans_.find(key);
+  if (it == plans_.end())
+    it = plans_.emplace(key, makeGatedPlan(key, scaledBias)).first;
+  GemmPlan &p = it->second;
+  if (!p.desc)
+    return false;
+  cuda::gateVectors(g, b, alpha, scaledBias, G * N, N, storage_, stream_);
+  const LtApi &api = lt();
+  if (scaledBias)
+    checkLt(api.cublasLtMatmulDescSetAttribute(
+                p.desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &scaledBias,
+                sizeof(scaledBias)),
+            what);
+  const float beta = r ? 1.0f : 0.0f; // host, as the pointer mode says
+  checkLt(api.cublasLtMatmul(lt_, p.desc, alpha, w, p.a, x, p.b, &beta,
+                             r ? static_cast<const void *>(r) : y, p.c, y, p.c,
+                             &p.algo, workspace_, kWorkspaceBytes, stream_),
+          what);
+  return true;
+}
+
+GemmPlan CudaBackend::makeGatedPlan(const GemmKey &key, const void *bias) {
+  const char *what = "linear (gated)";
+  const LtApi &api = lt();
+  GemmPlan p;
+  const auto type = cudaDataType_t(key.type);
+  checkLt(api.cublasLtMatmulDescCreate(
+              &p.desc, type == CUDA_R_32F ? computeType_ : CUBLAS_COMPUTE_32F,
+              CUDA_R_32F),
+          what);
+  auto set = [&](cublasLtMatmulDescAttributes_t attr, const auto &v) {
+    checkLt(api.cublasLtMatmulDescSetAttribute(p.desc, attr, &v, sizeof v),
+            what);
+  };
+  if (type != CUDA_R_32F) // the scaled bias is in the storage type
+    set(CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, int32_t(type));
+  set(CUBLASLT_MATMUL_DESC_TRANSA, cublasOperation_t(CUBLAS_OP_T));
+  set(CUBLASLT_MATMUL_DESC_TRANSB, cublasOperation_t(CUBLAS_OP_N));
+  set(CUBLASLT_MATMUL_DESC_POINTER_MODE,
+      int32_t(CUBLASLT_POINTER_MODE_ALPHA_DEVICE_VECTOR_BETA_HOST));
+  // Each sample's alpha and bias are the next m (output features) values.
+  set(CUBLASLT_MATMUL_DESC_ALPHA_VECTOR_BATCH_STRIDE, int64_t(key.m));
+  if (bias)
+    set(CUBLASLT_MATMUL_DESC_BIAS_BATCH_STRIDE, int64_t(key.m));
+  checkLt(api.cublasLtMatrixLayoutCreate(&p.a, type, key.k, key.m, key.lda),
+          what);
+  checkLt(api.cublasLtMatrixLayoutCreate(&p.b, type, key.k, key.n, key.ldb),
+          what);
+  checkLt(api.cublasLtMatrixLayoutCreate(&p.c, type, key.m, key.n, key.ldc),
+          what);
+  auto batched = [&](cublasLtMatrixLayout_t l, int64_t stride) {
+    const int32_t count = int32_t(key.batch);
+    checkLt(api.cublasLtMatrixLayoutSetAttribute(
+                l, CUBLASLT_MATRIX_LAYOUT_BATCH_COUNT, &count, sizeof count),
+            what);
+    checkLt(api.cublasLtMatrixLayoutSetAttribute(
+                l, CUBLASLT_MATRIX_LAYOUT_STRIDED_BATCH_OFFSET, &stride,
+                sizeof stride),
+            what);
+  };
+  batched(p.a, 0); // the weight, shared by every sample
+  batched(p.b, key.n * key.ldb);
+  batched(p.c, key.n * key.ldc);
+  // C is r (or unused): a bias cannot be pre-filled there, so it must be
+  // the epilogue's. No algorithm: the caller falls back.
+  if (!chooseAlgo(p, key, bias, /*epilogues=*/true, 1, what))
+    return GemmPlan{};
+  if (bias && !p.biasEpilogue) {
+    api.cublasLtMatrixLayoutDestroy(p.a);
+    api.cublasLtMatrixLayoutDestroy(p.b);
+    api.cublasLtMatrixLayoutDestroy(p.c);
+    api.cublasLtMatmulDescDestroy(p.desc);
+    return GemmPlan{};
+  }
+  return p;
+}
+
 void CudaBackend::linearActivation(const float *x, const float *w,
                                    const float *b, float *y, int64_t M,
                                    int64_t K, int64_t N, UnaryKind act) {

@@ -77,6 +77,7 @@ namespace cudabackend {
   X(cublasLtMatmulDescSetAttribute)                                            \
   X(cublasLtMatrixLayoutCreate)                                                \
   X(cublasLtMatrixLayoutDestroy)                                               \
+  X(cublasLtMatrixLayoutSetAttribute)                                          \
   X(cublasLtMatmulPreferenceCreate)                                            \
   X(cublasLtMatmulPreferenceDestroy)                                           \
   X(cublasLtMatmulPreferenceSetAttribute)                                      \
@@ -112,9 +113,14 @@ struct GemmKey {
   bool gelu;   // tanh GELU after the bias: a plan's epilogue differs
   int type;    // cudaDataType_t of A and B, and of the bias (scale: f32)
   int outType; // cudaDataType_t of C and D: `type`, or f32 (linearWide)
+  // linearGated: `batch` samples of n columns (A shared), alpha a device
+  // vector per row of D and sample.
+  int64_t batch = 1;
+  bool alphaVector = false;
   auto tie() const {
     return std::tie(transA, transB, m, n, k, lda, ldb, ldc, bias, accumulate,
-                    alignA, alignB, alignC, alignBias, gelu, type, outType);
+                    alignA, alignB, alignC, alignBias, gelu, type, outType,
+                    batch, alphaVector);
   }
   bool operator<(const GemmKey &o) const { return tie() < o.tie(); }
 };
@@ -205,6 +211,13 @@ public:
   void linearResidual(const float *x, const float *w, const float *b,
                       const float *r, float *y, int64_t M, int64_t K,
                       int64_t N) override;
+
+  // cuBLASLt scales by the gate as a device alpha vector per output row
+  // and sample (batched), reads r as C (beta = 1), and adds the bias
+  // pre-scaled by the gate; else the GEMM, then the gated sum.
+  void linearGated(const float *x, const float *w, const float *b,
+                   const float *g, int64_t G, const float *r, float *y,
+                   int64_t M, int64_t K, int64_t N) override;
 
   // cuBLASLt's GELU epilogue is the tanh approximation: only GeluTanh fuses.
   void linearActivation(const float *x, const float *w, const float *b,
@@ -358,9 +371,9 @@ private:
 
   bool capturing() const;
 
-  /// Room for `bytes` bytes of im2col patches or of linearWide's f32 GEMM
-  /// output (never both at once: each is consumed in the call that fills
-  /// it, in stream order).
+  /// Room for `bytes` bytes of im2col patches, of linearWide's f32 GEMM
+  /// output or of a gated GEMM's vectors (never two at once: each is
+  /// consumed in the call that fills it, in stream order).
   void *scratch(size_t bytes);
 
   /// `p` advanced by `elems` elements of the float storage type.
@@ -409,6 +422,14 @@ private:
   void *grow(void *&buffer, size_t &have, size_t bytes);
 
   GemmPlan makePlan(const GemmKey &key, const void *bias, const char *what);
+  /// linearGated on one cuBLASLt call (K > 0); false when cuBLASLt has no
+  /// algorithm for it (remembered per shape), and then nothing was issued.
+  bool gatedOnLt(const float *x, const float *w, const float *b, const float *g,
+                 int64_t G, const float *r, float *y, int64_t M, int64_t K,
+                 int64_t N);
+  /// The batched alpha-vector plan of `key` (linearGated); a plan with a
+  /// null descriptor when cuBLASLt has no algorithm for it.
+  GemmPlan makeGatedPlan(const GemmKey &key, const void *bias);
   /// Asks cuBLASLt for p's algorithm (p's descriptor and layouts made):
   /// the fused GELU (with the bias) first, then the fused bias, then none;
   /// `epilogues` false asks for none. The first `algos` answers are kept

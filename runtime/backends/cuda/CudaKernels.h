@@ -85,6 +85,12 @@ void storeFloats(const float *x, void *y, int64_t n, DType storage,
 /// are in the storage.
 void biasActivation(UnaryKind kind, const float *x, const void *bias, void *y,
                     int64_t n, int64_t count, DType storage, cudaStream_t s);
+/// For a gated GEMM (CudaBackend::linearGated): alpha[i] = g[i] widened to
+/// f32, and with a bias scaledBias[i] = g[i] * bias[i % count] rounded to
+/// the storage type; g and scaledBias [n], bias [count].
+void gateVectors(const void *g, const void *bias, float *alpha,
+                 void *scaledBias, int64_t n, int64_t count, DType storage,
+                 cudaStream_t s);
 /// The arrays are host memory, as in Backend::binary.
 void binary(BinaryKind kind, const void *a, const void *b, void *out, int rank,
             const int64_t *outShape, const int64_t *aStrides,

@@ -77,6 +77,19 @@ __global__ void storeFloatsKernel(const float *x, T *y, int64_t n) {
     y[i] = fromFloat<T>(x[i]);
 }
 
+/// A gated GEMM's vectors: alpha = g in f32 (cuBLASLt's scale type), and
+/// the bias scaled by the gate, g * b per sample, in the storage type.
+template <typename T>
+__global__ void gateVectorsKernel(const T *g, const T *bias, float *alpha,
+                                  T *scaledBias, int64_t n, int64_t count) {
+  for (int64_t i = globalIndex(); i < n; i += gridStride()) {
+    const float gi = toFloat(g[i]);
+    alpha[i] = gi;
+    if (bias)
+      scaledBias[i] = fromFloat<T>(gi * toFloat(bias[i % count]));
+  }
+}
+
 /// As cuBLASLt's bias + activation epilogue: f32 in, one rounding out.
 template <typename F, typename T>
 __global__ void biasActivationKernel(const float *x, const T *bias, T *y,
@@ -411,6 +424,20 @@ void storeFloats(const float *x, void *y, int64_t n, DType storage,
         <<<blocksFor(n), kThreads, 0, s>>>(x, static_cast<T *>(y), n);
   });
   checkLaunch("store_floats", s);
+}
+
+void gateVectors(const void *g, const void *bias, float *alpha,
+                 void *scaledBias, int64_t n, int64_t count, DType storage,
+                 cudaStream_t s) {
+  if (n == 0)
+    return;
+  withStorage(storage, "gate_vectors", [&](auto t) {
+    using T = typename decltype(t)::type;
+    gateVectorsKernel<T><<<blocksFor(n), kThreads, 0, s>>>(
+        static_cast<const T *>(g), static_cast<const T *>(bias), alpha,
+        static_cast<T *>(scaledBias), n, count);
+  });
+  checkLaunch("gate_vectors", s);
 }
 
 void biasActivation(UnaryKind kind, const float *x, const void *bias, void *y,

@@ -13,14 +13,30 @@ void verifyLinear(const OpCheck &c) {
   ys.back() = N;
   c.shape(y, ys, "result");
   auto *a = c.attrs<plan::LinearAttrs>();
-  const bool residual = a && a->residual();
-  // The operands: input, weight, [bias], [residual].
-  c.need(c.ops.size() <= (residual ? 4u : 3u) &&
-             c.ops.size() >= (residual ? 3u : 2u),
-         c.ops.size(), " operands", residual ? " with a residual" : "");
-  const size_t biasOps = c.ops.size() - 2 - (residual ? 1 : 0);
+  const bool residual = a && a->residual(), gate = a && a->gate();
+  // The operands: input, weight, [bias], [gate], [residual].
+  const size_t extra = size_t(residual) + size_t(gate);
+  c.need(c.ops.size() <= 3 + extra && c.ops.size() >= 2 + extra, c.ops.size(),
+         " operands",
+         gate && residual ? " with a gate and a residual"
+         : gate           ? " with a gate"
+         : residual       ? " with a residual"
+                          : "");
+  const size_t biasOps = c.ops.size() - 2 - extra;
   if (biasOps == 1)
     c.shape(c.ops[2], {N}, "bias");
+  if (gate) {
+    // [G, 1, ..., N]: one gate per sample (G = the result's first
+    // dimension) or for all (G = 1), broadcast over the rows between.
+    const Shape &gs = c.ops[2 + biasOps].shape;
+    bool ok = gs.size() == ys.size() && gs.back() == N &&
+              (gs.size() == 1 || gs.front() == ys.front() || gs.front() == 1);
+    for (size_t i = 1; ok && i + 1 < gs.size(); ++i)
+      ok = gs[i] == 1;
+    c.need(ok, "gate ", shapeToString(gs),
+           " must be [first dimension or 1, 1..., ", N, "] for the result ",
+           shapeToString(ys));
+  }
   if (residual)
     c.shape(c.ops.back(), ys, "residual");
   // A misread epilogue would silently change every result.
@@ -30,6 +46,8 @@ void verifyLinear(const OpCheck &c) {
            "unknown activation ", int(a->activation()));
     c.need(!residual || a->activation() == plan::Activation::None,
            "a linear cannot take both an activation and a residual");
+    c.need(!gate || a->activation() == plan::Activation::None,
+           "a linear cannot take both an activation and a gate");
     if (a->fp8()) {
       // The weight is quantized once at bind: it must be a checkpoint
       // weight, not an arena value written later; and FP8 GEMMs are a
@@ -50,15 +68,20 @@ Step bindLinear(OpBind &b) {
   const int64_t K = w.shape[1], N = w.shape[0],
                 M = numElements(Shape(x.shape.begin(), x.shape.end() - 1));
   plan::Activation act = plan::Activation::None;
-  bool fp8 = false, residual = false;
+  bool fp8 = false, residual = false, gated = false;
   if (auto *a = b.attrs<plan::LinearAttrs>()) {
     act = a->activation();
     fp8 = a->fp8();
     residual = a->residual();
+    gated = a->gate();
   }
-  const size_t biasOps = b.ops.size() - 2 - (residual ? 1 : 0);
+  const size_t biasOps = b.ops.size() - 2 - size_t(residual) - size_t(gated);
   const float *bias = biasOps == 1 ? b.ops[2].f32() : nullptr;
   const float *res = residual ? b.ops.back().f32() : nullptr;
+  const float *gate = gated ? b.ops[2 + biasOps].f32() : nullptr;
+  // Gate rows: one per sample (the result's first dimension) or one.
+  const int64_t G =
+      gated && y.shape.size() > 1 ? b.ops[2 + biasOps].shape.front() : 1;
   const float *px = x.f32(), *pw = w.f32();
   float *py = y.f32();
   Backend *be = &b.be;
@@ -85,6 +108,13 @@ Step bindLinear(OpBind &b) {
     std::shared_ptr<const Fp8Weight> fw =
         b.fp8Weight ? b.fp8Weight : be->prepareFp8Weight(pw, N, K);
     be->reserveFp8Activations(M, K);
+    if (gate) {
+      // Nor a gate: the gated sum after it (rounded twice, as above).
+      return [=] {
+        be->linearFp8(px, *fw, bias, py, M, K, N, nullptr);
+        be->gatedSumInPlace(gate, G, res, py, M, N);
+      };
+    }
     if (res) {
       // The quantized GEMM's epilogue has no residual: the sum after it
       // (rounded twice under 2-byte storage, as FP8's own rounding dwarfs).
@@ -97,6 +127,8 @@ Step bindLinear(OpBind &b) {
       be->linearFp8(px, *fw, bias, py, M, K, N, hasAct ? &kind : nullptr);
     };
   }
+  if (gate)
+    return [=] { be->linearGated(px, pw, bias, gate, G, res, py, M, K, N); };
   if (res)
     return [=] { be->linearResidual(px, pw, bias, res, py, M, K, N); };
   if (!hasAct)

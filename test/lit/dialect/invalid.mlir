@@ -64,6 +64,42 @@ func.func @linear_residual_activation(%x: tensor<2x8xf32>, %w: tensor<4x8xf32>, 
 
 // -----
 
+func.func @linear_gate_tokens(%x: tensor<2x3x8xf32>, %w: tensor<4x8xf32>, %g: tensor<2x3x1xf32>) -> tensor<2x3x4xf32> {
+  // A gate is per sample and output feature, not per token.
+  // expected-error @+2 {{failed to infer returned types}}
+  // expected-error @+1 {{gate must be [2, 1, 4] (or 1 in the first dimension) for the result [2, 3, 4], got [2, 3, 1]}}
+  %0 = fresco.linear %x, %w gate %g : (tensor<2x3x8xf32>, tensor<4x8xf32>, tensor<2x3x1xf32>) -> tensor<2x3x4xf32>
+  return %0 : tensor<2x3x4xf32>
+}
+
+// -----
+
+func.func @linear_gate_rank(%x: tensor<2x3x8xf32>, %w: tensor<4x8xf32>, %g: tensor<4xf32>) -> tensor<2x3x4xf32> {
+  // expected-error @+2 {{failed to infer returned types}}
+  // expected-error @+1 {{gate must be [2, 1, 4] (or 1 in the first dimension) for the result [2, 3, 4], got [4]}}
+  %0 = fresco.linear %x, %w gate %g : (tensor<2x3x8xf32>, tensor<4x8xf32>, tensor<4xf32>) -> tensor<2x3x4xf32>
+  return %0 : tensor<2x3x4xf32>
+}
+
+// -----
+
+func.func @linear_gate_batch(%x: tensor<2x3x8xf32>, %w: tensor<4x8xf32>, %g: tensor<3x1x4xf32>) -> tensor<2x3x4xf32> {
+  // expected-error @+2 {{failed to infer returned types}}
+  // expected-error @+1 {{gate must be [2, 1, 4] (or 1 in the first dimension) for the result [2, 3, 4], got [3, 1, 4]}}
+  %0 = fresco.linear %x, %w gate %g : (tensor<2x3x8xf32>, tensor<4x8xf32>, tensor<3x1x4xf32>) -> tensor<2x3x4xf32>
+  return %0 : tensor<2x3x4xf32>
+}
+
+// -----
+
+func.func @linear_gate_activation(%x: tensor<2x3x8xf32>, %w: tensor<4x8xf32>, %g: tensor<2x1x4xf32>) -> tensor<2x3x4xf32> {
+  // expected-error @+1 {{cannot take both an activation and a gate}}
+  %0 = fresco.linear %x, %w gate %g {activation = "gelu_tanh"} : (tensor<2x3x8xf32>, tensor<4x8xf32>, tensor<2x1x4xf32>) -> tensor<2x3x4xf32>
+  return %0 : tensor<2x3x4xf32>
+}
+
+// -----
+
 func.func @linear_wrong_result(%x: tensor<2x8xf32>, %w: tensor<4x8xf32>) -> tensor<2x5xf32> {
   // expected-error @+2 {{failed to infer returned types}}
   // expected-error @+1 {{inferred type(s) 'tensor<2x4xf32>' are incompatible with return type(s) of operation 'tensor<2x5xf32>'}}

@@ -29,6 +29,17 @@ func.func @linear_residual(%x: tensor<2x8xf32>, %w: tensor<4x8xf32>, %b: tensor<
   return %0, %1 : tensor<2x4xf32>, tensor<2x4xf32>
 }
 
+// The gate prints after the bias and before the residual; per sample or one
+// for all, with or without a residual.
+// CHECK-LABEL: func.func @linear_gate
+func.func @linear_gate(%x: tensor<2x3x8xf32>, %w: tensor<4x8xf32>, %b: tensor<4xf32>, %g: tensor<2x1x4xf32>, %g1: tensor<1x1x4xf32>, %r: tensor<2x3x4xf32>) -> (tensor<2x3x4xf32>, tensor<2x3x4xf32>) {
+  // CHECK: fresco.linear %{{.*}}, %{{.*}}, %{{.*}} gate %{{.*}} residual %{{.*}} : (tensor<2x3x8xf32>, tensor<4x8xf32>, tensor<4xf32>, tensor<2x1x4xf32>, tensor<2x3x4xf32>) -> tensor<2x3x4xf32>
+  %0 = fresco.linear %x, %w, %b gate %g residual %r : (tensor<2x3x8xf32>, tensor<4x8xf32>, tensor<4xf32>, tensor<2x1x4xf32>, tensor<2x3x4xf32>) -> tensor<2x3x4xf32>
+  // CHECK: fresco.linear %{{.*}}, %{{.*}} gate %{{.*}} : (tensor<2x3x8xf32>, tensor<4x8xf32>, tensor<1x1x4xf32>) -> tensor<2x3x4xf32>
+  %1 = fresco.linear %x, %w gate %g1 : (tensor<2x3x8xf32>, tensor<4x8xf32>, tensor<1x1x4xf32>) -> tensor<2x3x4xf32>
+  return %0, %1 : tensor<2x3x4xf32>, tensor<2x3x4xf32>
+}
+
 // A fused activation (GEMM epilogue), with and without bias.
 // CHECK-LABEL: func.func @linear_activation
 func.func @linear_activation(%x: tensor<2x8xf32>, %w: tensor<4x8xf32>, %b: tensor<4xf32>) -> (tensor<2x4xf32>, tensor<2x4xf32>, tensor<2x4xf32>) {

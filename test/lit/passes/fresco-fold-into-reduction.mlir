@@ -55,24 +55,39 @@ module attributes {fresco.grid_axes = ["tp"]} {
 
 // -----
 
-// DiT's and Flux's gated residual: the bias folds, the gate and the
-// residual stay after the all_reduce (a gate is not a GEMM epilogue yet).
-// Flux's split single-block projection: the linear whose residual is the
-// other part (a partial sum too) takes the bias only.
+// DiT's and Flux's gated residual r + g * (sum + b): the bias, the gate
+// (on every member: it scales each part) and the residual all go into the
+// linear; nothing follows the all_reduce. Flux's split single-block
+// projection: the linear whose residual is the other part (a partial sum
+// too) takes the bias, and with a gate both parts take it and the other
+// part the residual.
 // CHECK-LABEL: func.func @gated
-// CHECK: %[[L:.*]] = fresco.linear %arg0, %{{.*}}, %{{.*}} {fresco.partial_sum = {axes = array<i16: 0>, once = ["bias"]}}
+// CHECK: %[[L:.*]] = fresco.linear %arg0, %{{.*}}, %{{.*}} gate %arg2 residual %arg1 {fresco.partial_sum = {axes = array<i16: 0>, once = ["bias", "residual"]}}
 // CHECK: %[[R:.*]] = shard.all_reduce %[[L]]
-// CHECK: fresco.mul %arg2, %[[R]]
-// CHECK: fresco.add
+// CHECK-NOT: fresco.mul
+// CHECK-NOT: fresco.add
+// CHECK: return %[[R]]
 // CHECK-LABEL: func.func @split_projection
 // CHECK: %[[M:.*]] = fresco.linear %arg1, %{{.*}} : (tensor<8x8xf32>, tensor<16x8xf32>)
 // CHECK: %[[L:.*]] = fresco.linear %arg0, %{{.*}}, %{{.*}} residual %[[M]] {fresco.partial_sum = {axes = array<i16: 0>, once = ["bias"]}}
 // CHECK: shard.all_reduce %[[L]]
 // CHECK-NOT: fresco.add
-// RANKS-LABEL: module @rank1
-// RANKS-LABEL: func.func @split_projection
+// CHECK-LABEL: func.func @split_projection_gated
+// CHECK: %[[M:.*]] = fresco.linear %arg1, %{{.*}} gate %arg2 residual %arg3 {fresco.partial_sum = {axes = array<i16: 0>, once = ["residual"]}}
+// CHECK: %[[L:.*]] = fresco.linear %arg0, %{{.*}}, %{{.*}} gate %arg2 residual %[[M]] {fresco.partial_sum = {axes = array<i16: 0>, once = ["bias"]}}
+// CHECK: %[[R:.*]] = shard.all_reduce %[[L]]
+// CHECK-NEXT: return %[[R]]
+// The second member (after the first's module):
+// RANKS: func.func @split_projection_gated
+// RANKS: module @rank1
+// RANKS: func.func @gated
+// RANKS: fresco.linear %arg0, %{{.*}} gate %arg2 :
+// RANKS: func.func @split_projection(
 // RANKS: %[[M:.*]] = fresco.linear %arg1, %{{.*}} :
 // RANKS: fresco.linear %arg0, %{{.*}} residual %[[M]] :
+// RANKS: func.func @split_projection_gated
+// RANKS: %[[M:.*]] = fresco.linear %arg1, %{{.*}} gate %arg2 :
+// RANKS: fresco.linear %arg0, %{{.*}} gate %arg2 residual %[[M]] :
 module attributes {fresco.grid_axes = ["tp"]} {
   shard.grid @grid(shape = 2)
   func.func @gated(%x: tensor<2x8x4xf32>, %r: tensor<2x8x16xf32>, %g: tensor<2x1x16xf32>) -> tensor<2x8x16xf32> {
@@ -95,25 +110,40 @@ module attributes {fresco.grid_axes = ["tp"]} {
     %y = fresco.add %b, %s : (tensor<16xf32>, tensor<8x16xf32>) -> tensor<8x16xf32>
     return %y : tensor<8x16xf32>
   }
+  func.func @split_projection_gated(%a: tensor<1x8x4xf32>, %mlp: tensor<1x8x8xf32>, %g: tensor<1x1x16xf32>, %r: tensor<1x8x16xf32>) -> tensor<1x8x16xf32> {
+    %wa = fresco.param "wa" {fresco.sharding = #fresco.sharding<[{}, {0}]>} : tensor<16x4xf32>
+    %wm = fresco.param "wm" {fresco.sharding = #fresco.sharding<[{}, {0}]>} : tensor<16x8xf32>
+    %b = fresco.param "b" : tensor<16xf32>
+    %m = fresco.linear %mlp, %wm : (tensor<1x8x8xf32>, tensor<16x8xf32>) -> tensor<1x8x16xf32>
+    %p = fresco.linear %a, %wa residual %m : (tensor<1x8x4xf32>, tensor<16x4xf32>, tensor<1x8x16xf32>) -> tensor<1x8x16xf32>
+    %s = shard.all_reduce %p on @grid grid_axes = [0] : tensor<1x8x16xf32> -> tensor<1x8x16xf32>
+    %y = fresco.add %s, %b : (tensor<1x8x16xf32>, tensor<16xf32>) -> tensor<1x8x16xf32>
+    %gy = fresco.mul %y, %g : (tensor<1x8x16xf32>, tensor<1x1x16xf32>) -> tensor<1x8x16xf32>
+    %z = fresco.add %r, %gy : (tensor<1x8x16xf32>, tensor<1x8x16xf32>) -> tensor<1x8x16xf32>
+    return %z : tensor<1x8x16xf32>
+  }
 }
 
 // -----
 
-// --tp-reduce-scatter: the bias folds before the reduce_scatter; the
-// residual is this rank's block of the tokens and stays after it.
+// --tp-reduce-scatter: the bias and the gate fold before the
+// reduce_scatter; the residual is this rank's block of the tokens and stays
+// after it.
 // CHECK-LABEL: func.func @reduce_scatter
-// CHECK: %[[L:.*]] = fresco.linear %arg0, %{{.*}}, %{{.*}} {fresco.partial_sum = {axes = array<i16: 0>, once = ["bias"]}}
+// CHECK: %[[L:.*]] = fresco.linear %arg0, %{{.*}}, %{{.*}} gate %arg2 {fresco.partial_sum = {axes = array<i16: 0>, once = ["bias"]}}
 // CHECK: %[[R:.*]] = shard.reduce_scatter %[[L]]
+// CHECK-NOT: fresco.mul
 // CHECK: fresco.add %[[R]], %arg1
 module attributes {fresco.grid_axes = ["tp"]} {
   shard.grid @grid(shape = 2)
-  func.func @reduce_scatter(%x: tensor<2x8x4xf32>, %r: tensor<2x4x16xf32>) -> tensor<2x4x16xf32> {
+  func.func @reduce_scatter(%x: tensor<2x8x4xf32>, %r: tensor<2x4x16xf32>, %g: tensor<2x1x16xf32>) -> tensor<2x4x16xf32> {
     %w = fresco.param "w" {fresco.sharding = #fresco.sharding<[{}, {0}]>} : tensor<16x4xf32>
     %b = fresco.param "b" : tensor<16xf32>
     %p = fresco.linear %x, %w : (tensor<2x8x4xf32>, tensor<16x4xf32>) -> tensor<2x8x16xf32>
     %s = shard.reduce_scatter %p on @grid grid_axes = [0] scatter_axis = 1 : tensor<2x8x16xf32> -> tensor<2x4x16xf32>
     %y = fresco.add %s, %b : (tensor<2x4x16xf32>, tensor<16xf32>) -> tensor<2x4x16xf32>
-    %z = fresco.add %y, %r : (tensor<2x4x16xf32>, tensor<2x4x16xf32>) -> tensor<2x4x16xf32>
+    %m = fresco.mul %g, %y : (tensor<2x1x16xf32>, tensor<2x4x16xf32>) -> tensor<2x4x16xf32>
+    %z = fresco.add %m, %r : (tensor<2x4x16xf32>, tensor<2x4x16xf32>) -> tensor<2x4x16xf32>
     return %z : tensor<2x4x16xf32>
   }
 }
@@ -122,13 +152,18 @@ module attributes {fresco.grid_axes = ["tp"]} {
 
 // Left alone: a partial sum read by another op too (it would see the bias),
 // a reduction read twice, a sum with a broadcast operand that is not a
-// bias, and a max reduction.
+// bias, a max reduction, a bias added after the gate (the linear would
+// gate it) and a gate after the residual (it would miss the residual): the
+// first five keep their adds, the last two fold what comes before.
 // CHECK-LABEL: func.func @not_folded
-// CHECK-NOT: partial_sum
 // CHECK-COUNT-4: fresco.add
+// CHECK: fresco.linear %arg0, %{{.*}} gate %arg3 :
+// CHECK: fresco.add
+// CHECK: fresco.linear %arg0, %{{.*}} residual %arg4 {fresco.partial_sum = {axes = array<i16: 0>, once = ["residual"]}}
+// CHECK: fresco.mul
 module attributes {fresco.grid_axes = ["tp"]} {
   shard.grid @grid(shape = 2)
-  func.func @not_folded(%x: tensor<8x4xf32>, %b: tensor<16xf32>, %c: tensor<1x16xf32>) -> (tensor<8x16xf32>, tensor<8x16xf32>, tensor<8x16xf32>, tensor<8x16xf32>, tensor<8x16xf32>, tensor<8x16xf32>) {
+  func.func @not_folded(%x: tensor<8x4xf32>, %b: tensor<16xf32>, %c: tensor<1x16xf32>, %g: tensor<1x16xf32>, %r: tensor<8x16xf32>) -> (tensor<8x16xf32>, tensor<8x16xf32>, tensor<8x16xf32>, tensor<8x16xf32>, tensor<8x16xf32>, tensor<8x16xf32>, tensor<8x16xf32>, tensor<8x16xf32>) {
     %w = fresco.param "w" {fresco.sharding = #fresco.sharding<[{}, {0}]>} : tensor<16x4xf32>
     %p0 = fresco.linear %x, %w : (tensor<8x4xf32>, tensor<16x4xf32>) -> tensor<8x16xf32>
     %s0 = shard.all_reduce %p0 on @grid grid_axes = [0] : tensor<8x16xf32> -> tensor<8x16xf32>
@@ -142,6 +177,14 @@ module attributes {fresco.grid_axes = ["tp"]} {
     %p3 = fresco.linear %x, %w : (tensor<8x4xf32>, tensor<16x4xf32>) -> tensor<8x16xf32>
     %s3 = shard.all_reduce %p3 on @grid grid_axes = [0] reduction = max : tensor<8x16xf32> -> tensor<8x16xf32>
     %y3 = fresco.add %s3, %b : (tensor<8x16xf32>, tensor<16xf32>) -> tensor<8x16xf32>
-    return %y0, %p0, %y1, %s1, %y2, %y3 : tensor<8x16xf32>, tensor<8x16xf32>, tensor<8x16xf32>, tensor<8x16xf32>, tensor<8x16xf32>, tensor<8x16xf32>
+    %p4 = fresco.linear %x, %w : (tensor<8x4xf32>, tensor<16x4xf32>) -> tensor<8x16xf32>
+    %s4 = shard.all_reduce %p4 on @grid grid_axes = [0] : tensor<8x16xf32> -> tensor<8x16xf32>
+    %m4 = fresco.mul %s4, %g : (tensor<8x16xf32>, tensor<1x16xf32>) -> tensor<8x16xf32>
+    %y4 = fresco.add %m4, %b : (tensor<8x16xf32>, tensor<16xf32>) -> tensor<8x16xf32>
+    %p5 = fresco.linear %x, %w : (tensor<8x4xf32>, tensor<16x4xf32>) -> tensor<8x16xf32>
+    %s5 = shard.all_reduce %p5 on @grid grid_axes = [0] : tensor<8x16xf32> -> tensor<8x16xf32>
+    %a5 = fresco.add %s5, %r : (tensor<8x16xf32>, tensor<8x16xf32>) -> tensor<8x16xf32>
+    %y5 = fresco.mul %g, %a5 : (tensor<1x16xf32>, tensor<8x16xf32>) -> tensor<8x16xf32>
+    return %y0, %p0, %y1, %s1, %y2, %y3, %y4, %y5 : tensor<8x16xf32>, tensor<8x16xf32>, tensor<8x16xf32>, tensor<8x16xf32>, tensor<8x16xf32>, tensor<8x16xf32>, tensor<8x16xf32>, tensor<8x16xf32>
   }
 }

@@ -199,3 +199,140 @@ func.func @residual_not_fusable(%x: tensor<2x8xf32>, %w: tensor<4x8xf32>, %row: 
   %11 = fresco.gelu %10 : (tensor<2x4xf32>) -> tensor<2x4xf32>
   return %1, %3, %5, %6, %8, %11 : tensor<2x4xf32>, tensor<2x4xf32>, tensor<2x4xf32>, tensor<2x4xf32>, tensor<2x4xf32>, tensor<2x4xf32>
 }
+
+// -----
+
+// DiT's gated residual: add(mul(gate, linear), r) becomes one linear with
+// the gate and the residual, any operand order of the add and the mul; the
+// gate is per sample [2, 1, 4] or one for all [1, 1, 4], and r may be
+// defined after the linear.
+// CHECK-LABEL: func.func @gated_residual
+// CHECK: %[[A:.*]] = fresco.linear %arg0, %arg1, %arg2 gate %arg3 residual %arg5 : (tensor<2x3x8xf32>, tensor<4x8xf32>, tensor<4xf32>, tensor<2x1x4xf32>, tensor<2x3x4xf32>) -> tensor<2x3x4xf32>
+// CHECK: %[[R:.*]] = fresco.silu %arg5
+// CHECK: %[[B:.*]] = fresco.linear %arg0, %arg1 gate %arg4 residual %[[R]] : (tensor<2x3x8xf32>, tensor<4x8xf32>, tensor<1x1x4xf32>, tensor<2x3x4xf32>) -> tensor<2x3x4xf32>
+// CHECK-NOT: fresco.mul
+// CHECK-NOT: fresco.add
+// CHECK: return %[[A]], %[[B]]
+func.func @gated_residual(%x: tensor<2x3x8xf32>, %w: tensor<4x8xf32>, %b: tensor<4xf32>, %g: tensor<2x1x4xf32>, %g1: tensor<1x1x4xf32>, %r: tensor<2x3x4xf32>) -> (tensor<2x3x4xf32>, tensor<2x3x4xf32>) {
+  %0 = fresco.linear %x, %w, %b : (tensor<2x3x8xf32>, tensor<4x8xf32>, tensor<4xf32>) -> tensor<2x3x4xf32>
+  %1 = fresco.mul %g, %0 : (tensor<2x1x4xf32>, tensor<2x3x4xf32>) -> tensor<2x3x4xf32>
+  %2 = fresco.add %r, %1 : (tensor<2x3x4xf32>, tensor<2x3x4xf32>) -> tensor<2x3x4xf32>
+  %3 = fresco.linear %x, %w : (tensor<2x3x8xf32>, tensor<4x8xf32>) -> tensor<2x3x4xf32>
+  %4 = fresco.mul %3, %g1 : (tensor<2x3x4xf32>, tensor<1x1x4xf32>) -> tensor<2x3x4xf32>
+  %5 = fresco.silu %r : (tensor<2x3x4xf32>) -> tensor<2x3x4xf32>
+  %6 = fresco.add %4, %5 : (tensor<2x3x4xf32>, tensor<2x3x4xf32>) -> tensor<2x3x4xf32>
+  return %2, %6 : tensor<2x3x4xf32>, tensor<2x3x4xf32>
+}
+
+// -----
+
+// The gated product goes before r's own linear: r + g * L is L's gate and
+// residual, not r's linear taking the product as its residual.
+// CHECK-LABEL: func.func @gated_before_residual
+// CHECK: %[[R:.*]] = fresco.linear %arg4, %arg1 :
+// CHECK: %[[Y:.*]] = fresco.linear %arg0, %arg1 gate %arg2 residual %[[R]] :
+// CHECK: return %[[Y]]
+func.func @gated_before_residual(%x: tensor<2x3x8xf32>, %w: tensor<4x8xf32>, %g: tensor<2x1x4xf32>, %unused: tensor<2x3x4xf32>, %y: tensor<2x3x8xf32>) -> tensor<2x3x4xf32> {
+  %0 = fresco.linear %x, %w : (tensor<2x3x8xf32>, tensor<4x8xf32>) -> tensor<2x3x4xf32>
+  %1 = fresco.mul %0, %g : (tensor<2x3x4xf32>, tensor<2x1x4xf32>) -> tensor<2x3x4xf32>
+  %2 = fresco.linear %y, %w : (tensor<2x3x8xf32>, tensor<4x8xf32>) -> tensor<2x3x4xf32>
+  %3 = fresco.add %2, %1 : (tensor<2x3x4xf32>, tensor<2x3x4xf32>) -> tensor<2x3x4xf32>
+  return %3 : tensor<2x3x4xf32>
+}
+
+// -----
+
+// Flux's single block: the split proj_out (the attention part's linear
+// with the MLP part's as its residual), gated, plus the block's input. The
+// gate distributes: the MLP part takes the gate and r, the attention part
+// the gate and the MLP part's result.
+// CHECK-LABEL: func.func @gated_split
+// CHECK: %[[M:.*]] = fresco.linear %arg1, %arg3 gate %arg5 residual %arg6 : (tensor<1x3x16xf32>, tensor<4x16xf32>, tensor<1x1x4xf32>, tensor<1x3x4xf32>) -> tensor<1x3x4xf32>
+// CHECK: %[[A:.*]] = fresco.linear %arg0, %arg2, %arg4 gate %arg5 residual %[[M]] : (tensor<1x3x8xf32>, tensor<4x8xf32>, tensor<4xf32>, tensor<1x1x4xf32>, tensor<1x3x4xf32>) -> tensor<1x3x4xf32>
+// CHECK-NOT: fresco.mul
+// CHECK-NOT: fresco.add
+// CHECK: return %[[A]]
+func.func @gated_split(%a: tensor<1x3x8xf32>, %m: tensor<1x3x16xf32>, %wa: tensor<4x8xf32>, %wm: tensor<4x16xf32>, %b: tensor<4xf32>, %g: tensor<1x1x4xf32>, %r: tensor<1x3x4xf32>) -> tensor<1x3x4xf32> {
+  %0 = fresco.linear %m, %wm : (tensor<1x3x16xf32>, tensor<4x16xf32>) -> tensor<1x3x4xf32>
+  %1 = fresco.linear %a, %wa, %b residual %0 : (tensor<1x3x8xf32>, tensor<4x8xf32>, tensor<4xf32>, tensor<1x3x4xf32>) -> tensor<1x3x4xf32>
+  %2 = fresco.mul %g, %1 : (tensor<1x1x4xf32>, tensor<1x3x4xf32>) -> tensor<1x3x4xf32>
+  %3 = fresco.add %2, %r : (tensor<1x3x4xf32>, tensor<1x3x4xf32>) -> tensor<1x3x4xf32>
+  return %3 : tensor<1x3x4xf32>
+}
+
+// -----
+
+// The same before the parts' sum is fused (the add of two linears, as
+// fresco-split-concat-linear leaves it): both patterns together reach the
+// same form.
+// CHECK-LABEL: func.func @gated_split_unfused
+// CHECK: %[[M:.*]] = fresco.linear %arg1, %arg3 gate %arg4 residual %arg5 :
+// CHECK: %[[A:.*]] = fresco.linear %arg0, %arg2 gate %arg4 residual %[[M]] :
+// CHECK-NOT: fresco.mul
+// CHECK-NOT: fresco.add
+// CHECK: return %[[A]]
+func.func @gated_split_unfused(%a: tensor<1x3x8xf32>, %m: tensor<1x3x16xf32>, %wa: tensor<4x8xf32>, %wm: tensor<4x16xf32>, %g: tensor<1x1x4xf32>, %r: tensor<1x3x4xf32>) -> tensor<1x3x4xf32> {
+  %0 = fresco.linear %a, %wa : (tensor<1x3x8xf32>, tensor<4x8xf32>) -> tensor<1x3x4xf32>
+  %1 = fresco.linear %m, %wm : (tensor<1x3x16xf32>, tensor<4x16xf32>) -> tensor<1x3x4xf32>
+  %2 = fresco.add %0, %1 : (tensor<1x3x4xf32>, tensor<1x3x4xf32>) -> tensor<1x3x4xf32>
+  %3 = fresco.mul %g, %2 : (tensor<1x1x4xf32>, tensor<1x3x4xf32>) -> tensor<1x3x4xf32>
+  %4 = fresco.add %3, %r : (tensor<1x3x4xf32>, tensor<1x3x4xf32>) -> tensor<1x3x4xf32>
+  return %4 : tensor<1x3x4xf32>
+}
+
+// -----
+
+// A gate with no residual after it: mul(g, linear) alone is the gated
+// linear.
+// CHECK-LABEL: func.func @gate_only
+// CHECK: %[[Y:.*]] = fresco.linear %arg0, %arg1 gate %arg2 : (tensor<2x3x8xf32>, tensor<4x8xf32>, tensor<2x1x4xf32>) -> tensor<2x3x4xf32>
+// CHECK-NOT: fresco.mul
+// CHECK: return %[[Y]]
+func.func @gate_only(%x: tensor<2x3x8xf32>, %w: tensor<4x8xf32>, %g: tensor<2x1x4xf32>) -> tensor<2x3x4xf32> {
+  %0 = fresco.linear %x, %w : (tensor<2x3x8xf32>, tensor<4x8xf32>) -> tensor<2x3x4xf32>
+  %1 = fresco.mul %0, %g : (tensor<2x3x4xf32>, tensor<2x1x4xf32>) -> tensor<2x3x4xf32>
+  return %1 : tensor<2x3x4xf32>
+}
+
+// -----
+
+// Not gated: a gate over the tokens ([2, 3, 1]), a gate of lower rank
+// ([4], the add of a broadcast), a linear with an activation, a product
+// with another use, a linear whose residual is no plain linear (the gate
+// cannot distribute over it), and an elementwise product of rank 2 (no
+// broadcast over tokens; a [1, N] gate of rank 2 is one).
+// CHECK-LABEL: func.func @gate_not_fusable
+// CHECK: %[[L0:.*]] = fresco.linear %arg0, %arg1 :
+// CHECK: fresco.mul %[[L0]], %arg2
+// CHECK: %[[L1:.*]] = fresco.linear %arg0, %arg1 :
+// CHECK: fresco.mul %[[L1]], %arg3
+// CHECK: %[[L2:.*]] = fresco.linear %arg0, %arg1 {activation = "silu"}
+// CHECK: fresco.mul %[[L2]], %arg4
+// CHECK: %[[L3:.*]] = fresco.linear %arg0, %arg1 :
+// CHECK: %[[P3:.*]] = fresco.mul %[[L3]], %arg4
+// CHECK: fresco.add %[[P3]], %arg5
+// CHECK: %[[L4:.*]] = fresco.linear %arg0, %arg1 residual %arg5 :
+// CHECK: %[[P4:.*]] = fresco.mul %[[L4]], %arg4
+// CHECK: fresco.add %[[P4]], %arg5
+// CHECK: %[[L5:.*]] = fresco.linear %arg6, %arg1 :
+// CHECK: fresco.mul %[[L5]], %arg7
+// CHECK: fresco.linear %arg6, %arg1 gate %arg8 :
+func.func @gate_not_fusable(%x: tensor<2x3x8xf32>, %w: tensor<4x8xf32>, %gt: tensor<2x3x1xf32>, %row: tensor<4xf32>, %g: tensor<2x1x4xf32>, %r: tensor<2x3x4xf32>, %x2: tensor<2x8xf32>, %e: tensor<2x4xf32>, %e1: tensor<1x4xf32>) -> (tensor<2x3x4xf32>, tensor<2x3x4xf32>, tensor<2x3x4xf32>, tensor<2x3x4xf32>, tensor<2x3x4xf32>, tensor<2x3x4xf32>, tensor<2x4xf32>, tensor<2x4xf32>) {
+  %0 = fresco.linear %x, %w : (tensor<2x3x8xf32>, tensor<4x8xf32>) -> tensor<2x3x4xf32>
+  %1 = fresco.mul %0, %gt : (tensor<2x3x4xf32>, tensor<2x3x1xf32>) -> tensor<2x3x4xf32>
+  %2 = fresco.linear %x, %w : (tensor<2x3x8xf32>, tensor<4x8xf32>) -> tensor<2x3x4xf32>
+  %3 = fresco.mul %2, %row : (tensor<2x3x4xf32>, tensor<4xf32>) -> tensor<2x3x4xf32>
+  %4 = fresco.linear %x, %w {activation = "silu"} : (tensor<2x3x8xf32>, tensor<4x8xf32>) -> tensor<2x3x4xf32>
+  %5 = fresco.mul %4, %g : (tensor<2x3x4xf32>, tensor<2x1x4xf32>) -> tensor<2x3x4xf32>
+  %6 = fresco.linear %x, %w : (tensor<2x3x8xf32>, tensor<4x8xf32>) -> tensor<2x3x4xf32>
+  %7 = fresco.mul %6, %g : (tensor<2x3x4xf32>, tensor<2x1x4xf32>) -> tensor<2x3x4xf32>
+  %8 = fresco.add %7, %r : (tensor<2x3x4xf32>, tensor<2x3x4xf32>) -> tensor<2x3x4xf32>
+  %9 = fresco.linear %x, %w residual %r : (tensor<2x3x8xf32>, tensor<4x8xf32>, tensor<2x3x4xf32>) -> tensor<2x3x4xf32>
+  %10 = fresco.mul %9, %g : (tensor<2x3x4xf32>, tensor<2x1x4xf32>) -> tensor<2x3x4xf32>
+  %11 = fresco.add %10, %r : (tensor<2x3x4xf32>, tensor<2x3x4xf32>) -> tensor<2x3x4xf32>
+  %12 = fresco.linear %x2, %w : (tensor<2x8xf32>, tensor<4x8xf32>) -> tensor<2x4xf32>
+  %13 = fresco.mul %12, %e : (tensor<2x4xf32>, tensor<2x4xf32>) -> tensor<2x4xf32>
+  %14 = fresco.linear %x2, %w : (tensor<2x8xf32>, tensor<4x8xf32>) -> tensor<2x4xf32>
+  %15 = fresco.mul %14, %e1 : (tensor<2x4xf32>, tensor<1x4xf32>) -> tensor<2x4xf32>
+  return %1, %3, %5, %7, %8, %11, %13, %15 : tensor<2x3x4xf32>, tensor<2x3x4xf32>, tensor<2x3x4xf32>, tensor<2x3x4xf32>, tensor<2x3x4xf32>, tensor<2x3x4xf32>, tensor<2x4xf32>, tensor<2x4xf32>
+}

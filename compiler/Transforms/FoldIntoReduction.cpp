@@ -1,21 +1,20 @@
 //===- FoldIntoReduction.cpp - Epilogues before tp's reduction ------------===//
 //
-// A row-parallel linear under tp gives each member a partial sum; its bias,
-// the block's gate and its residual were applied after the all_reduce, on
-// every member, over every token: passes over the whole activation that a
-// GEMM epilogue does for free. The gate scales every part alike; the bias
-// and the residual count once wherever they are added, so the first member
-// of the reduction's group takes them into its GEMM and the others leave
-// them out:
+// A row-parallel linear under tp gives each member a partial sum; its bias
+// and the block's gate were applied after the all_reduce, on every member,
+// over every token: passes over the whole activation that a GEMM epilogue
+// does for free. The gate scales every part alike, so every member's GEMM
+// applies it; the bias counts once wherever it is added, so the first
+// member of the reduction's group takes it into its GEMM and the others
+// leave it out:
 //
 //   r + g * (all_reduce(linear(x, W)) + b)
-//     -> all_reduce(linear(x, W, b gate g residual r) {fresco.partial_sum})
+//     -> r + all_reduce(linear(x, W, b gate g) {fresco.partial_sum})
 //
-// with fresco.partial_sum = {axes, once = ["bias", "residual"]} telling
-// fresco-specialize-ranks to drop those operands on the other members.
-// Under --tp-reduce-scatter the bias and the gate move likewise; the
-// residual is split over the tokens there and stays after the
-// reduce_scatter.
+// with fresco.partial_sum = {axes, once = ["bias"]} telling
+// fresco-specialize-ranks to drop the bias on the other members. The
+// residual stays after the reduction: a 2-byte all_reduce would round the
+// residual stream at every hop. Under --tp-reduce-scatter the same.
 //
 //===----------------------------------------------------------------------===//
 #include "compiler/Transforms/Epilogues.h"
@@ -47,20 +46,11 @@ void markOnce(LinearOp linear, ArrayRef<int16_t> axes, StringRef what) {
                            b.getNamedAttr("once", b.getArrayAttr(once))}));
 }
 
-/// True when `l`'s residual is counted once (folded here), not the other
-/// part of a split projection (a partial sum itself).
-bool hasOnceResidual(LinearOp l) {
-  auto d = l->getAttrOfType<DictionaryAttr>(FrescoDialect::kPartialSumAttrName);
-  return d && llvm::any_of(d.getAs<ArrayAttr>("once"), [](Attribute a) {
-           return cast<StringAttr>(a).getValue() == "residual";
-         });
-}
-
 /// The other part of a split projection: `l`'s residual, when it is a
 /// linear used by `l` alone, without activation or residual, gated as `l`
 /// is (both take the gate together).
 LinearOp splitPart(LinearOp l) {
-  if (!l.getResidual() || hasOnceResidual(l))
+  if (!l.getResidual())
     return {};
   auto part = l.getResidual().getDefiningOp<LinearOp>();
   if (!part || part.getActivation() || part.getGate() != l.getGate() ||
@@ -70,9 +60,9 @@ LinearOp splitPart(LinearOp l) {
 }
 
 /// Folds the op that uses `reduced` (the reduction of `linear`'s partial
-/// sums over `axes`) into the linear: the bias (an add of [N]), the gate (a
-/// mul by a per-sample gate, on every member: it scales each part), the
-/// residual (an add of the result's shape). True when it did.
+/// sums over `axes`) into the linear: the bias (an add of [N]) or the gate
+/// (a mul by a per-sample gate, on every member: it scales each part).
+/// True when it did.
 bool foldOne(Operation *reduction, LinearOp linear, ArrayRef<int16_t> axes) {
   Value reduced = reduction->getResult(0);
   if (!reduced.hasOneUse())
@@ -87,14 +77,11 @@ bool foldOne(Operation *reduction, LinearOp linear, ArrayRef<int16_t> axes) {
   if (!otherType)
     return false;
   LinearOp part = splitPart(linear);
-  enum { None, Bias, Gate, Residual } what = None;
-  LinearOp target = linear; // the linear that takes `other`
+  enum { None, Bias, Gate } what = None;
   if (isa<MulOp>(user)) {
     // g * (sum + b): every member's part scaled, the once-counted bias
-    // inside; not after a once-counted residual, which the gate would
-    // miss. A split projection's other part takes the gate too.
-    if (!linear.getGate() && !hasOnceResidual(linear) &&
-        (!linear.getResidual() || part) &&
+    // inside. A split projection's other part takes the gate too.
+    if (!linear.getGate() && (!linear.getResidual() || part) &&
         isGateShaped(other, linear.getType()))
       what = Gate;
   } else if (!linear.getBias() && !linear.getGate() &&
@@ -104,18 +91,11 @@ bool foldOne(Operation *reduction, LinearOp linear, ArrayRef<int16_t> axes) {
     // The bias: [N], broadcast over the tokens; before a reduce_scatter as
     // well (it is the same on every token). Not inside a gate.
     what = Bias;
-  } else if (isa<shard::AllReduceOp>(reduction) &&
-             other.getType() == linear.getType()) {
-    // A residual: the whole result's shape (a reduce_scatter's result is a
-    // block of the tokens), outside any gate. With a split projection the
-    // other part takes it.
-    if (!linear.getResidual())
-      what = Residual;
-    else if (part) {
-      what = Residual;
-      target = part;
-    }
   }
+  // Not the residual: on the first member it would join the partial sum
+  // before the reduction, and a bf16/f16 all_reduce (NCCL sums in the
+  // storage type, rounding at every hop of its ring) would round the
+  // residual stream P - 1 times instead of once.
   if (what == None)
     return false;
   // The linears must read `other`: they and the reduction move to the user
@@ -129,7 +109,7 @@ bool foldOne(Operation *reduction, LinearOp linear, ArrayRef<int16_t> axes) {
     linear->moveBefore(user);
     reduction->moveBefore(user);
   }
-  LLVM_DEBUG(llvm::dbgs() << "folding " << *user << " into " << target
+  LLVM_DEBUG(llvm::dbgs() << "folding " << *user << " into " << linear
                           << "\n");
   switch (what) {
   case Bias:
@@ -140,10 +120,6 @@ bool foldOne(Operation *reduction, LinearOp linear, ArrayRef<int16_t> axes) {
     linear.getGateMutable().assign(other);
     if (part)
       part.getGateMutable().assign(other);
-    break;
-  case Residual:
-    target.getResidualMutable().assign(other);
-    markOnce(target, axes, "residual");
     break;
   case None:
     break;
@@ -179,7 +155,7 @@ struct FoldIntoReductionPass
       if (!linear || axes.empty() || linear.getActivation() ||
           !linear.getResult().hasOneUse())
         continue;
-      // The bias, then the residual (either order in the IR).
+      // The bias, then the gate.
       while (foldOne(r, linear, axes)) {
       }
     }

@@ -66,28 +66,26 @@ def FuseEpilogues : Pass<"fresco-fuse-epilogues", "::mlir::func::FuncOp"> {
 
 def FoldIntoReduction
     : Pass<"fresco-fold-into-reduction", "::mlir::func::FuncOp"> {
-  let summary = "Apply a tp partial sum's bias, gate and residual in its "
-                "linear, before the reduction";
+  let summary = "Apply a tp partial sum's bias and gate in its linear, "
+                "before the reduction";
   let description = [{
     `add(shard.all_reduce(linear(x, W)), b)` with `b` of shape [N] (a
     row-parallel linear's bias, added after tp's all_reduce), then
     `mul(g, ...)` with a per-sample gate `g` (DiT's, SD3's and Flux's
-    gated residuals), then `add(..., r)` with `r` of the result's shape (a
-    residual connection): the linear takes `b` as its bias, `g` as its
-    gate and `r` as its residual, marked `fresco.partial_sum = {axes =
-    <the reduction's axes>, once = ["bias", "residual"]}`, and the adds and
-    the product go (the gate scales every member's part; the bias only
-    inside a gate, the residual outside it, as the linear applies them). fresco-specialize-ranks keeps those
-    operands on the member at coordinate 0 of the axes and drops them on
-    the others, so the sum counts each once, and the passes over the whole
-    activation after the collective become GEMM epilogues on one member.
-    A `shard.reduce_scatter` (--tp-reduce-scatter) takes the bias and the
-    gate the same way; its residual is a block of the tokens and stays.
-    The linear must be used by the reduction alone and the reduction by
-    the add or mul alone; where the linear's residual is the other part of
-    a split projection (a partial sum itself, Flux's single blocks), that
-    part takes the gate too and the residual. Runs after
-    fresco-fuse-epilogues, before fresco-fuse-elementwise.
+    gated residuals): the linear takes `b` as its bias, marked
+    `fresco.partial_sum = {axes = <the reduction's axes>, once =
+    ["bias"]}`, and `g` as its gate, and the add and the product go.
+    fresco-specialize-ranks keeps the bias on the member at coordinate 0
+    of the axes and drops it on the others, so the sum counts it once; the
+    gate scales every member's part. A bias added after the gate stays (the
+    linear would gate it). The residual stays after the collective: on one
+    member it would join the partial sums, and a bf16/f16 all_reduce would
+    round the residual stream at every hop. A `shard.reduce_scatter`
+    (--tp-reduce-scatter) is treated alike. The linear must be used by the
+    reduction alone and the reduction by the add or mul alone; where the
+    linear's residual is the other part of a split projection (a partial
+    sum itself, Flux's single blocks), that part takes the gate too. Runs
+    after fresco-fuse-epilogues, before fresco-fuse-elementwise.
   }];
   let dependentDialects = ["::mlir::fresco::FrescoDialect"];
 }

@@ -11,8 +11,8 @@
 //   - shard.all_slice becomes the fresco.slice of the rank's block;
 //   - a split parameter (`fresco.sharding`) becomes the slice it loads
 //     (`offsets`, `checkpoint_shape`);
-//   - a linear's bias and residual that a partial sum counts once
-//     (`fresco.partial_sum`) stay on the group's first member only;
+//   - a linear's bias that a partial sum counts once
+//     (`fresco.partial_sum`) stays on the group's first member only;
 //   - every collective, halo exchange and group norm over split rows, and
 //     ring attention get their members' world ranks (`fresco.members`,
 //     `fresco.ring_members`).
@@ -226,10 +226,7 @@ LogicalResult Specializer::resolve(Operation *op) {
     const bool first = llvm::all_of(
         axes.asArrayRef(), [&](int16_t a) { return rc.coords[a] == 0; });
     if (!first)
-      for (Attribute a : partial.getAs<ArrayAttr>("once"))
-        (cast<StringAttr>(a).getValue() == "bias" ? linear.getBiasMutable()
-                                                  : linear.getResidualMutable())
-            .clear();
+      linear.getBiasMutable().clear(); // `once` is ["bias"] (verifier)
     linear->removeAttr(FrescoDialect::kPartialSumAttrName);
     return success();
   }

@@ -146,33 +146,24 @@ LogicalResult FrescoDialect::verifyLoweringAttribute(Operation *op,
                        {SendOp::getOperationName(), RecvOp::getOperationName(),
                         BroadcastOp::getOperationName()})));
   if (name == kPartialSumAttrName) {
-    auto linear = dyn_cast<LinearOp>(op);
     auto d = dyn_cast<DictionaryAttr>(attr.getValue());
     auto axes = d ? d.getAs<DenseI16ArrayAttr>("axes") : nullptr;
     auto once = d ? d.getAs<ArrayAttr>("once") : nullptr;
-    if (!linear || !axes || axes.empty() || !once || once.empty() ||
-        d.size() != 2)
+    auto linear = dyn_cast<LinearOp>(op);
+    if (!linear || !axes || axes.empty() || !once || d.size() != 2 ||
+        once != ArrayAttr::get(op->getContext(),
+                               {StringAttr::get(op->getContext(), "bias")}))
       return error(op, name) << "must be {axes = array<i16: ...>, once = "
-                                "[\"bias\" and/or \"residual\"]} on a "
-                                "fresco.linear, got "
+                                "[\"bias\"]} on a fresco.linear, got "
                              << attr.getValue();
+    if (!linear.getBias())
+      return error(op, name) << "counts the bias once, but the linear has "
+                                "no bias";
     llvm::SmallSet<int16_t, 8> seen;
     for (int16_t a : axes.asArrayRef())
       if (a < 0 || !seen.insert(a).second)
-        return error(op, name)
-               << "lists grid axis " << a << (a < 0 ? ", negative" : " twice");
-    llvm::StringSet<> named;
-    for (Attribute a : once) {
-      auto s = dyn_cast<StringAttr>(a);
-      Value operand = !s                           ? Value()
-                      : s.getValue() == "bias"     ? linear.getBias()
-                      : s.getValue() == "residual" ? linear.getResidual()
-                                                   : Value();
-      if (!operand || !named.insert(s.getValue()).second)
-        return error(op, name) << "'once' lists " << a
-                               << ": each of the linear's bias or residual "
-                                  "operand at most once";
-    }
+        return error(op, name) << "lists grid axis " << a
+                               << (a < 0 ? ", negative" : " twice");
     return success();
   }
   if (name == kMembersAttrName) {

@@ -108,10 +108,9 @@ def Fresco_Dialect : Dialect {
         "fresco.in_place";
 
     /// fresco-fold-into-reduction: a linear whose result is one member's
-    /// part of a sum over grid axes (`axes`, i16 array), and which of its
-    /// operands (`once`: "bias", "residual") the sum counts once: the
-    /// member at coordinate 0 on those axes adds them, fresco-specialize-
-    /// ranks drops them on the others.
+    /// part of a sum over grid axes (`axes`, i16 array), whose bias the
+    /// sum counts once (`once = ["bias"]`): the member at coordinate 0 on
+    /// those axes adds it, fresco-specialize-ranks drops it elsewhere.
     static constexpr ::llvm::StringLiteral kPartialSumAttrName =
         "fresco.partial_sum";
 

@@ -90,6 +90,10 @@ bool CudaBackend::gatedOnLt(const float *x, const float *w, const float *b,
   key.alphaVector = true;
   key.alignB = std::min(key.alignB, strideAlignment(R * K * elemSize_));
   key.alignC = std::min(key.alignC, strideAlignment(R * N * elemSize_));
+  // Sample s's scaled bias starts s * N elements in: under 16 bytes the
+  // epilogue cannot take it (chooseAlgo), and the caller falls back.
+  if (scaledBias)
+    key.alignBias = std::min(key.alignBias, strideAlignment(N * elemSize_));
   auto it = plans_.find(key);
   if (it == plans_.end())
     it = plans_.emplace(key, makeGatedPlan(key, scaledBias)).first;
@@ -104,10 +108,35 @@ bool CudaBackend::gatedOnLt(const float *x, const float *w, const float *b,
                 sizeof(scaledBias)),
             what);
   const float beta = r ? 1.0f : 0.0f; // host, as the pointer mode says
-  checkLt(api.cublasLtMatmul(lt_, p.desc, alpha, w, p.a, x, p.b, &beta,
-                             r ? static_cast<const void *>(r) : y, p.c, y, p.c,
-                             &p.algo, workspace_, kWorkspaceBytes, stream_),
-          what);
+  auto run = [&] {
+    return api.cublasLtMatmul(lt_, p.desc, alpha, w, p.a, x, p.b, &beta,
+                              r ? static_cast<const void *>(r) : y, p.c, y,
+                              p.c, &p.algo, workspace_, kWorkspaceBytes,
+                              stream_);
+  };
+  // cuBLASLt documents the device alpha vector for its int8 kernels; for
+  // bf16/f16/f32 a heuristic answer may still be refused at the call. The
+  // first call (the warm-up run, outside any CUDA graph) tries the other
+  // answers, then gives the plan up: the caller falls back, nothing
+  // having been written to y.
+  cublasStatus_t status = run();
+  while (status != CUBLAS_STATUS_SUCCESS && !p.spareAlgos.empty()) {
+    p.algo = p.spareAlgos.front();
+    p.spareAlgos.erase(p.spareAlgos.begin());
+    status = run();
+  }
+  if (status != CUBLAS_STATUS_SUCCESS) {
+    if (p.verified)
+      checkLt(status, what); // it ran before: a real failure
+    api.cublasLtMatrixLayoutDestroy(p.a);
+    api.cublasLtMatrixLayoutDestroy(p.b);
+    api.cublasLtMatrixLayoutDestroy(p.c);
+    api.cublasLtMatmulDescDestroy(p.desc);
+    p = GemmPlan{};
+    return false;
+  }
+  p.verified = true;
+  p.spareAlgos.clear();
   return true;
 }
 
@@ -155,7 +184,7 @@ GemmPlan CudaBackend::makeGatedPlan(const GemmKey &key, const void *bias) {
   batched(p.c, key.n * key.ldc);
   // C is r (or unused): a bias cannot be pre-filled there, so it must be
   // the epilogue's. No algorithm: the caller falls back.
-  if (!chooseAlgo(p, key, bias, /*epilogues=*/true, 1, what))
+  if (!chooseAlgo(p, key, bias, /*epilogues=*/true, 4, what))
     return GemmPlan{};
   if (bias && !p.biasEpilogue) {
     api.cublasLtMatrixLayoutDestroy(p.a);
@@ -421,7 +450,7 @@ GemmPlan CudaBackend::makePlan(const GemmKey &key, const void *bias,
   checkLt(api.cublasLtMatrixLayoutCreate(&p.c, outType, key.m, key.n, key.ldc),
           what);
 
-  if (!chooseAlgo(p, key, bias, /*epilogues=*/true, 1, what))
+  if (!chooseAlgo(p, key, bias, /*epilogues=*/true, 4, what))
     fail(what, ": cuBLASLt has no ",
          type == CUDA_R_32F    ? "f32"
          : type == CUDA_R_16BF ? "bf16"

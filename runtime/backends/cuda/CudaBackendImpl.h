@@ -134,6 +134,9 @@ struct GemmPlan {
   // FP8: the heuristic's other answers, tried in order should cuBLASLt
   // refuse `algo` at the first call (scaling modes it cannot run).
   std::vector<cublasLtMatmulAlgo_t> spareAlgos;
+  // The gated GEMM: a call succeeded with this plan (a later refusal is
+  // an error, not a reason to fall back).
+  bool verified = false;
 };
 
 //===----------------------------------------------------------------------===//

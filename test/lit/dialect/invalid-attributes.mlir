@@ -420,7 +420,7 @@ func.func @padded_rows_not_growing(%x: tensor<2x4xf32>) -> tensor<2x4xf32> attri
 // -----
 
 func.func @partial_sum_not_on_linear(%x: tensor<4xf32>) -> tensor<4xf32> {
-  // expected-error @+1 {{'fresco.partial_sum' must be {axes = array<i16: ...>, once = ["bias" and/or "residual"]} on a fresco.linear}}
+  // expected-error @+1 {{'fresco.partial_sum' must be {axes = array<i16: ...>, once = ["bias"]} on a fresco.linear}}
   %y = fresco.silu %x {fresco.partial_sum = {axes = array<i16: 0>, once = ["bias"]}} : (tensor<4xf32>) -> tensor<4xf32>
   return %y : tensor<4xf32>
 }
@@ -435,8 +435,16 @@ func.func @partial_sum_axis_twice(%x: tensor<2x4xf32>, %w: tensor<8x4xf32>, %b: 
 
 // -----
 
-func.func @partial_sum_once_missing_operand(%x: tensor<2x4xf32>, %w: tensor<8x4xf32>, %b: tensor<8xf32>) -> tensor<2x8xf32> {
-  // expected-error @+1 {{'fresco.partial_sum' 'once' lists "residual": each of the linear's bias or residual operand at most once}}
-  %y = fresco.linear %x, %w, %b {fresco.partial_sum = {axes = array<i16: 0>, once = ["bias", "residual"]}} : (tensor<2x4xf32>, tensor<8x4xf32>, tensor<8xf32>) -> tensor<2x8xf32>
+func.func @partial_sum_once_residual(%x: tensor<2x4xf32>, %w: tensor<8x4xf32>, %b: tensor<8xf32>, %r: tensor<2x8xf32>) -> tensor<2x8xf32> {
+  // expected-error @+1 {{'fresco.partial_sum' must be {axes = array<i16: ...>, once = ["bias"]} on a fresco.linear}}
+  %y = fresco.linear %x, %w, %b residual %r {fresco.partial_sum = {axes = array<i16: 0>, once = ["bias", "residual"]}} : (tensor<2x4xf32>, tensor<8x4xf32>, tensor<8xf32>, tensor<2x8xf32>) -> tensor<2x8xf32>
+  return %y : tensor<2x8xf32>
+}
+
+// -----
+
+func.func @partial_sum_without_bias(%x: tensor<2x4xf32>, %w: tensor<8x4xf32>) -> tensor<2x8xf32> {
+  // expected-error @+1 {{'fresco.partial_sum' counts the bias once, but the linear has no bias}}
+  %y = fresco.linear %x, %w {fresco.partial_sum = {axes = array<i16: 0>, once = ["bias"]}} : (tensor<2x4xf32>, tensor<8x4xf32>) -> tensor<2x8xf32>
   return %y : tensor<2x8xf32>
 }

@@ -3,16 +3,17 @@
 // operands, the other drops them.
 // RUN: fresco-opt %s --pass-pipeline='builtin.module(func.func(fresco-fold-into-reduction),fresco-specialize-ranks{ranks=2})' -split-input-file | FileCheck %s --check-prefix=RANKS
 
-// A UNet transformer block's output projection under tp=2: the bias and
-// the residual, added after the all_reduce, become the linear's bias and
-// residual, counted once; no add is left.
-// CHECK-LABEL: func.func @bias_and_residual
-// CHECK: %[[L:.*]] = fresco.linear %arg0, %{{.*}}, %{{.*}} residual %arg1 {fresco.partial_sum = {axes = array<i16: 0>, once = ["bias", "residual"]}}
+// A UNet transformer block's output projection under tp=2: the bias,
+// added after the all_reduce, becomes the linear's bias, counted once; the
+// residual stays after the all_reduce (a bf16 all_reduce would round the
+// residual stream at every hop).
+// CHECK-LABEL: func.func @bias_then_residual
+// CHECK: %[[L:.*]] = fresco.linear %arg0, %{{.*}}, %{{.*}} {fresco.partial_sum = {axes = array<i16: 0>, once = ["bias"]}}
 // CHECK: %[[R:.*]] = shard.all_reduce %[[L]]
-// CHECK-NOT: fresco.add
-// CHECK: return %[[R]]
+// CHECK: %[[Z:.*]] = fresco.add %arg1, %[[R]]
+// CHECK: return %[[Z]]
 // RANKS-LABEL: module @rank0
-// RANKS: fresco.linear %arg0, %{{.*}}, %{{.*}} residual %arg1 :
+// RANKS: fresco.linear %arg0, %{{.*}}, %{{.*}} :
 // RANKS-NOT: partial_sum
 // RANKS: shard.all_reduce
 // RANKS-LABEL: module @rank1
@@ -21,7 +22,7 @@
 // RANKS: shard.all_reduce
 module attributes {fresco.grid_axes = ["tp"]} {
   shard.grid @grid(shape = 2)
-  func.func @bias_and_residual(%x: tensor<2x8x4xf32>, %r: tensor<2x8x16xf32>) -> tensor<2x8x16xf32> {
+  func.func @bias_then_residual(%x: tensor<2x8x4xf32>, %r: tensor<2x8x16xf32>) -> tensor<2x8x16xf32> {
     %w = fresco.param "proj_out.weight" {fresco.sharding = #fresco.sharding<[{}, {0}]>} : tensor<16x4xf32>
     %b = fresco.param "proj_out.bias" : tensor<16xf32>
     %p = fresco.linear %x, %w : (tensor<2x8x4xf32>, tensor<16x4xf32>) -> tensor<2x8x16xf32>
@@ -34,49 +35,48 @@ module attributes {fresco.grid_axes = ["tp"]} {
 
 // -----
 
-// A residual defined after the linear: the linear and its all_reduce move
-// to the add, where the residual exists.
-// CHECK-LABEL: func.func @residual_defined_later
-// CHECK: %[[Q:.*]] = fresco.silu %arg1
-// CHECK: %[[L:.*]] = fresco.linear %arg0, %{{.*}} residual %[[Q]] {fresco.partial_sum = {axes = array<i16: 0>, once = ["residual"]}}
+// A gate defined after the linear: the linear and its all_reduce move to
+// the product, where the gate exists.
+// CHECK-LABEL: func.func @gate_defined_later
+// CHECK: %[[G:.*]] = fresco.silu %arg1
+// CHECK: %[[L:.*]] = fresco.linear %arg0, %{{.*}} gate %[[G]] :
 // CHECK: %[[R:.*]] = shard.all_reduce %[[L]]
 // CHECK: return %[[R]]
 module attributes {fresco.grid_axes = ["tp"]} {
   shard.grid @grid(shape = 2)
-  func.func @residual_defined_later(%x: tensor<8x4xf32>, %r: tensor<8x16xf32>) -> tensor<8x16xf32> {
+  func.func @gate_defined_later(%x: tensor<2x8x4xf32>, %g0: tensor<2x1x16xf32>) -> tensor<2x8x16xf32> {
     %w = fresco.param "w" {fresco.sharding = #fresco.sharding<[{}, {0}]>} : tensor<16x4xf32>
-    %p = fresco.linear %x, %w : (tensor<8x4xf32>, tensor<16x4xf32>) -> tensor<8x16xf32>
-    %s = shard.all_reduce %p on @grid grid_axes = [0] : tensor<8x16xf32> -> tensor<8x16xf32>
-    %q = fresco.silu %r : (tensor<8x16xf32>) -> tensor<8x16xf32>
-    %z = fresco.add %s, %q : (tensor<8x16xf32>, tensor<8x16xf32>) -> tensor<8x16xf32>
-    return %z : tensor<8x16xf32>
+    %p = fresco.linear %x, %w : (tensor<2x8x4xf32>, tensor<16x4xf32>) -> tensor<2x8x16xf32>
+    %s = shard.all_reduce %p on @grid grid_axes = [0] : tensor<2x8x16xf32> -> tensor<2x8x16xf32>
+    %g = fresco.silu %g0 : (tensor<2x1x16xf32>) -> tensor<2x1x16xf32>
+    %z = fresco.mul %s, %g : (tensor<2x8x16xf32>, tensor<2x1x16xf32>) -> tensor<2x8x16xf32>
+    return %z : tensor<2x8x16xf32>
   }
 }
 
 // -----
 
-// DiT's and Flux's gated residual r + g * (sum + b): the bias, the gate
-// (on every member: it scales each part) and the residual all go into the
-// linear; nothing follows the all_reduce. Flux's split single-block
+// DiT's and Flux's gated residual r + g * (sum + b): the bias and the
+// gate (on every member: it scales each part) go into the linear, the
+// residual stays after the all_reduce. Flux's split single-block
 // projection: the linear whose residual is the other part (a partial sum
-// too) takes the bias, and with a gate both parts take it and the other
-// part the residual.
+// too) takes the bias, and with a gate both parts take it.
 // CHECK-LABEL: func.func @gated
-// CHECK: %[[L:.*]] = fresco.linear %arg0, %{{.*}}, %{{.*}} gate %arg2 residual %arg1 {fresco.partial_sum = {axes = array<i16: 0>, once = ["bias", "residual"]}}
+// CHECK: %[[L:.*]] = fresco.linear %arg0, %{{.*}}, %{{.*}} gate %arg2 {fresco.partial_sum = {axes = array<i16: 0>, once = ["bias"]}}
 // CHECK: %[[R:.*]] = shard.all_reduce %[[L]]
 // CHECK-NOT: fresco.mul
-// CHECK-NOT: fresco.add
-// CHECK: return %[[R]]
+// CHECK: %[[Z:.*]] = fresco.add %[[R]], %arg1
+// CHECK: return %[[Z]]
 // CHECK-LABEL: func.func @split_projection
 // CHECK: %[[M:.*]] = fresco.linear %arg1, %{{.*}} : (tensor<8x8xf32>, tensor<16x8xf32>)
 // CHECK: %[[L:.*]] = fresco.linear %arg0, %{{.*}}, %{{.*}} residual %[[M]] {fresco.partial_sum = {axes = array<i16: 0>, once = ["bias"]}}
 // CHECK: shard.all_reduce %[[L]]
 // CHECK-NOT: fresco.add
 // CHECK-LABEL: func.func @split_projection_gated
-// CHECK: %[[M:.*]] = fresco.linear %arg1, %{{.*}} gate %arg2 residual %arg3 {fresco.partial_sum = {axes = array<i16: 0>, once = ["residual"]}}
+// CHECK: %[[M:.*]] = fresco.linear %arg1, %{{.*}} gate %arg2 :
 // CHECK: %[[L:.*]] = fresco.linear %arg0, %{{.*}}, %{{.*}} gate %arg2 residual %[[M]] {fresco.partial_sum = {axes = array<i16: 0>, once = ["bias"]}}
 // CHECK: %[[R:.*]] = shard.all_reduce %[[L]]
-// CHECK-NEXT: return %[[R]]
+// CHECK-NEXT: fresco.add %arg3, %[[R]]
 // The second member (after the first's module):
 // RANKS: func.func @split_projection_gated
 // RANKS: module @rank1
@@ -153,13 +153,15 @@ module attributes {fresco.grid_axes = ["tp"]} {
 // Left alone: a partial sum read by another op too (it would see the bias),
 // a reduction read twice, a sum with a broadcast operand that is not a
 // bias, a max reduction, a bias added after the gate (the linear would
-// gate it) and a gate after the residual (it would miss the residual): the
-// first five keep their adds, the last two fold what comes before.
+// gate it: the gate folds, the add stays) and a gate after the residual
+// (nothing folds).
 // CHECK-LABEL: func.func @not_folded
+// CHECK-NOT: partial_sum
 // CHECK-COUNT-4: fresco.add
 // CHECK: fresco.linear %arg0, %{{.*}} gate %arg3 :
 // CHECK: fresco.add
-// CHECK: fresco.linear %arg0, %{{.*}} residual %arg4 {fresco.partial_sum = {axes = array<i16: 0>, once = ["residual"]}}
+// CHECK: fresco.linear %arg0, %{{.*}} :
+// CHECK: fresco.add
 // CHECK: fresco.mul
 module attributes {fresco.grid_axes = ["tp"]} {
   shard.grid @grid(shape = 2)

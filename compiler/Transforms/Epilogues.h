@@ -1,4 +1,5 @@
-//===- Epilogues.h - What a linear's GEMM epilogue can take ------*- C++ -*-===//
+//===- Epilogues.h - What a linear's GEMM epilogue can take ------*- C++
+//-*-===//
 //
 // Shared by fresco-fuse-epilogues and fresco-fold-into-reduction.
 //

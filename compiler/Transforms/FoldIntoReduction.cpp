@@ -109,8 +109,7 @@ bool foldOne(Operation *reduction, LinearOp linear, ArrayRef<int16_t> axes) {
     linear->moveBefore(user);
     reduction->moveBefore(user);
   }
-  LLVM_DEBUG(llvm::dbgs() << "folding " << *user << " into " << linear
-                          << "\n");
+  LLVM_DEBUG(llvm::dbgs() << "folding " << *user << " into " << linear << "\n");
   switch (what) {
   case Bias:
     linear.getBiasMutable().assign(other);

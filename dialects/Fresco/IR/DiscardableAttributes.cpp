@@ -162,8 +162,8 @@ LogicalResult FrescoDialect::verifyLoweringAttribute(Operation *op,
     llvm::SmallSet<int16_t, 8> seen;
     for (int16_t a : axes.asArrayRef())
       if (a < 0 || !seen.insert(a).second)
-        return error(op, name) << "lists grid axis " << a
-                               << (a < 0 ? ", negative" : " twice");
+        return error(op, name)
+               << "lists grid axis " << a << (a < 0 ? ", negative" : " twice");
     return success();
   }
   if (name == kMembersAttrName) {

@@ -7,6 +7,7 @@
 #include "runtime/backends/cuda/CudaBackendImpl.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <utility>
 #include <vector>
 
@@ -52,6 +53,22 @@ void CudaBackend::linearGated(const float *x, const float *w, const float *b,
 }
 
 namespace {
+/// Says once per process that the gated GEMM runs as a GEMM and the fused
+/// a * b + c (gpu-check's logs then tell whether cuBLASLt took the device
+/// alpha vector).
+void noteGatedFallback(const char *why, int64_t M, int64_t K, int64_t N,
+                       int64_t G) {
+  static bool said = false;
+  if (said)
+    return;
+  said = true;
+  std::fprintf(stderr,
+               "fresco: cuBLASLt runs no gated GEMM (device alpha vector) for "
+               "M=%lld K=%lld N=%lld over %lld sample(s): %s; gated linears "
+               "use a GEMM and a * b + c (said once)\n",
+               (long long)M, (long long)K, (long long)N, (long long)G, why);
+}
+
 /// The alignment every batch of a strided operand keeps: its base's, and
 /// that of the stride in bytes (256, cuBLASLt's cap, for none).
 uint32_t strideAlignment(int64_t bytes) {
@@ -95,8 +112,13 @@ bool CudaBackend::gatedOnLt(const float *x, const float *w, const float *b,
   if (scaledBias)
     key.alignBias = std::min(key.alignBias, strideAlignment(N * elemSize_));
   auto it = plans_.find(key);
-  if (it == plans_.end())
+  if (it == plans_.end()) {
     it = plans_.emplace(key, makeGatedPlan(key, scaledBias)).first;
+    if (!it->second.desc)
+      noteGatedFallback(b ? "no algorithm with the bias in its epilogue"
+                          : "no algorithm",
+                        M, K, N, G);
+  }
   GemmPlan &p = it->second;
   if (!p.desc)
     return false;
@@ -110,9 +132,8 @@ bool CudaBackend::gatedOnLt(const float *x, const float *w, const float *b,
   const float beta = r ? 1.0f : 0.0f; // host, as the pointer mode says
   auto run = [&] {
     return api.cublasLtMatmul(lt_, p.desc, alpha, w, p.a, x, p.b, &beta,
-                              r ? static_cast<const void *>(r) : y, p.c, y,
-                              p.c, &p.algo, workspace_, kWorkspaceBytes,
-                              stream_);
+                              r ? static_cast<const void *>(r) : y, p.c, y, p.c,
+                              &p.algo, workspace_, kWorkspaceBytes, stream_);
   };
   // cuBLASLt documents the device alpha vector for its int8 kernels; for
   // bf16/f16/f32 a heuristic answer may still be refused at the call. The
@@ -133,6 +154,8 @@ bool CudaBackend::gatedOnLt(const float *x, const float *w, const float *b,
     api.cublasLtMatrixLayoutDestroy(p.c);
     api.cublasLtMatmulDescDestroy(p.desc);
     p = GemmPlan{};
+    noteGatedFallback("the heuristic's algorithms refused at the call", M, K, N,
+                      G);
     return false;
   }
   p.verified = true;

@@ -222,19 +222,9 @@ struct FuseResidual : OpRewritePattern<AddOp> {
       if (!linear || linear.getActivation() || linear.getResidual() ||
           !linear.getResult().hasOneUse() || other == product)
         continue;
-      // A gated product is the gated linear's to take (FuseGatedResidual
-      // once its linear's own sum is fused).
-      if (auto mul = other.getDefiningOp<MulOp>();
-          mul && mul.getResult().hasOneUse()) {
-        auto gl = [&](Value v) {
-          auto l = v.getDefiningOp<LinearOp>();
-          return l && l.getResult().hasOneUse() &&
-                 (isGateShaped(mul.getLhs(), add.getType()) ||
-                  isGateShaped(mul.getRhs(), add.getType()));
-        };
-        if (gl(mul.getLhs()) || gl(mul.getRhs()))
-          continue;
-      }
+      // A gated product is the gated linear's to take (FuseGatedResidual).
+      if (matchGated(other, add.getType()).linear)
+        continue;
       // No broadcast left for the add: r is the sum's shape, and so is the
       // linear's result.
       if (other.getType() != add.getType() ||

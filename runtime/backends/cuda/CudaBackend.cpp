@@ -135,12 +135,8 @@ CudaBackend::~CudaBackend() {
   cudnnAttention_.reset();
   cudaFree(cudnnWorkspace_);
   const LtApi &api = lt();
-  for (auto &[key, p] : plans_) {
-    api.cublasLtMatrixLayoutDestroy(p.a);
-    api.cublasLtMatrixLayoutDestroy(p.b);
-    api.cublasLtMatrixLayoutDestroy(p.c);
-    api.cublasLtMatmulDescDestroy(p.desc);
-  }
+  for (auto &[key, p] : plans_)
+    destroyPlan(p);
   if (lt_)
     api.cublasLtDestroy(lt_);
   cudaFree(scratch_);

@@ -78,6 +78,16 @@ uint32_t strideAlignment(int64_t bytes) {
 }
 } // namespace
 
+void destroyPlan(GemmPlan &p) {
+  const LtApi &api = lt();
+  for (cublasLtMatrixLayout_t l : {p.a, p.b, p.c})
+    if (l)
+      api.cublasLtMatrixLayoutDestroy(l);
+  if (p.desc)
+    api.cublasLtMatmulDescDestroy(p.desc);
+  p = GemmPlan{};
+}
+
 // Never run in this repository's tests (no GPU there): written against
 // cublasLt.h's contract. Per sample s of R = M / G rows, column-major
 // y_s^T [N, R] = alpha_s .* (w x_s^T) + beta r_s^T + bias_s, where alpha_s
@@ -149,11 +159,7 @@ bool CudaBackend::gatedOnLt(const float *x, const float *w, const float *b,
   if (status != CUBLAS_STATUS_SUCCESS) {
     if (p.verified)
       checkLt(status, what); // it ran before: a real failure
-    api.cublasLtMatrixLayoutDestroy(p.a);
-    api.cublasLtMatrixLayoutDestroy(p.b);
-    api.cublasLtMatrixLayoutDestroy(p.c);
-    api.cublasLtMatmulDescDestroy(p.desc);
-    p = GemmPlan{};
+    destroyPlan(p);
     noteGatedFallback("the heuristic's algorithms refused at the call", M, K, N,
                       G);
     return false;
@@ -210,10 +216,7 @@ GemmPlan CudaBackend::makeGatedPlan(const GemmKey &key, const void *bias) {
   if (!chooseAlgo(p, key, bias, /*epilogues=*/true, 4, what))
     return GemmPlan{};
   if (bias && !p.biasEpilogue) {
-    api.cublasLtMatrixLayoutDestroy(p.a);
-    api.cublasLtMatrixLayoutDestroy(p.b);
-    api.cublasLtMatrixLayoutDestroy(p.c);
-    api.cublasLtMatmulDescDestroy(p.desc);
+    destroyPlan(p);
     return GemmPlan{};
   }
   return p;
@@ -546,12 +549,8 @@ bool CudaBackend::chooseAlgo(GemmPlan &p, const GemmKey &key, const void *bias,
   const bool ok =
       p.geluEpilogue || p.biasEpilogue || ask(CUBLASLT_EPILOGUE_DEFAULT);
   api.cublasLtMatmulPreferenceDestroy(pref);
-  if (!ok) {
-    api.cublasLtMatrixLayoutDestroy(p.a);
-    api.cublasLtMatrixLayoutDestroy(p.b);
-    api.cublasLtMatrixLayoutDestroy(p.c);
-    api.cublasLtMatmulDescDestroy(p.desc);
-  }
+  if (!ok)
+    destroyPlan(p);
   return ok;
 }
 

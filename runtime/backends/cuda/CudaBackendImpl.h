@@ -139,6 +139,9 @@ struct GemmPlan {
   bool verified = false;
 };
 
+/// Releases p's descriptor and layouts (those made) and leaves p empty.
+void destroyPlan(GemmPlan &p);
+
 //===----------------------------------------------------------------------===//
 // The backend
 //===----------------------------------------------------------------------===//

@@ -20,7 +20,7 @@ void mlir::fresco::buildLowerToPlanPipeline(OpPassManager &pm) {
   pm.addPass(createCSEPass());
   // After CSE, so a linear it merges counts all its uses.
   pm.addNestedPass<func::FuncOp>(createFuseEpilogues());
-  // A tp partial sum's bias and residual into one member's GEMM, before
+  // A tp partial sum's bias and gate into its members' GEMMs, before
   // fuse-elementwise joins those adds with what follows.
   pm.addNestedPass<func::FuncOp>(createFoldIntoReduction());
   // Likewise after CSE: a merged layer norm counts all its uses.

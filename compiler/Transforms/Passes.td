@@ -539,8 +539,8 @@ def SpecializeRanks : Pass<"fresco-specialize-ranks", "::mlir::ModuleOp"> {
     broadcast `fresco.broadcast`, tags in program order), each
     `shard.all_slice` the `fresco.slice` of the rank's block, each split
     parameter the slice it loads (`offsets`, `checkpoint_shape`), a
-    partial sum's once-counted bias and residual (`fresco.partial_sum`)
-    only on its group's first member, each
+    partial sum's once-counted bias (`fresco.partial_sum`) only on its
+    group's first member, each
     collective's and ring attention's group as world ranks
     (`fresco.members`, `fresco.ring_members`). The original functions are
     removed; the module keeps `@grid` and its attributes.

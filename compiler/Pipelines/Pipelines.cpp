@@ -15,7 +15,8 @@ std::unique_ptr<mlir::Pass> createStagedCanonicalizer() {
 }
 } // namespace
 
-void mlir::fresco::buildLowerToPlanPipeline(OpPassManager &pm) {
+void mlir::fresco::buildLowerToPlanPipeline(OpPassManager &pm,
+                                            const LowerOptions &o) {
   pm.addPass(createStagedCanonicalizer());
   pm.addPass(createCSEPass());
   // After CSE, so a linear it merges counts all its uses.
@@ -23,6 +24,13 @@ void mlir::fresco::buildLowerToPlanPipeline(OpPassManager &pm) {
   // A tp partial sum's bias and gate into its members' GEMMs, before
   // fuse-elementwise joins those adds with what follows.
   pm.addNestedPass<func::FuncOp>(createFoldIntoReduction());
+  // Then each row-parallel linear as chunks whose sums overlap the next
+  // chunk's GEMM, carrying the bias and gate just folded.
+  if (o.tpChunks > 1) {
+    ChunkTpReductionOptions chunk;
+    chunk.chunks = o.tpChunks;
+    pm.addNestedPass<func::FuncOp>(createChunkTpReduction(chunk));
+  }
   // Likewise after CSE: a merged layer norm counts all its uses.
   pm.addNestedPass<func::FuncOp>(createFuseModulation());
   // And a merged q/k norm counts all its uses.
@@ -85,5 +93,5 @@ void mlir::fresco::registerFrescoPipelines() {
   PassPipelineRegistration<>(
       "fresco-lower-to-plan",
       "Simplify and plan the arena of every component function",
-      buildLowerToPlanPipeline);
+      [](OpPassManager &pm) { buildLowerToPlanPipeline(pm); });
 }

@@ -6,9 +6,13 @@
 
 namespace mlir::fresco {
 
+struct LowerOptions {
+  int64_t tpChunks = 0; // fresco-chunk-tp-reduction's chunks (< 2: none)
+};
+
 /// Everything between a global fresco-dialect module and plan emission for
 /// one rank: simplification, then the static memory plan.
-void buildLowerToPlanPipeline(OpPassManager &pm);
+void buildLowerToPlanPipeline(OpPassManager &pm, const LowerOptions &o = {});
 
 struct PartitionOptions {
   int64_t ranks = 1;

@@ -7,7 +7,9 @@
 // in place inside its result, so neither copies. Both stay instructions;
 // the runtime skips a copy whose source and destination coincide, and
 // copies where they do not (a value the runtime keeps in a slot of its
-// own, as the f32 timesteps under 2-byte storage).
+// own, as the f32 timesteps under 2-byte storage). An all_reduce sums in
+// place where its operand is computed for it alone (tp's partial sums): the
+// result is the operand's bytes, so no copy precedes the sum.
 //
 //===----------------------------------------------------------------------===//
 #include "compiler/Analysis/MemoryPlanner.h"
@@ -59,6 +61,23 @@ bool inFloatStorage(Value v, const llvm::DenseSet<Value> &keptF32) {
          !keptF32.contains(v);
 }
 
+/// Whether the all_reduce `op` sums in its operand's bytes: the operand is
+/// a value computed for it alone (not a view of another value, not an
+/// argument or parameter), of the same storage.
+bool reducesInPlace(Operation *op, const llvm::DenseSet<Value> &kept) {
+  auto reduce = dyn_cast<shard::AllReduceOp>(op);
+  if (!reduce)
+    return false;
+  Value in = reduce.getInput();
+  Operation *def = in.getDefiningOp();
+  return in.hasOneUse() && def && def->getBlock() == op->getBlock() &&
+         def->getNumResults() == 1 &&
+         !isa<ParamOp, ReshapeOp, WaitOp, SliceOp, ConcatOp,
+              shard::UpdateHaloOp>(def) &&
+         in.getType() == reduce.getResult().getType() &&
+         inFloatStorage(in, kept) && inFloatStorage(reduce.getResult(), kept);
+}
+
 /// Where a concatenation's operand is written inside its result.
 struct InPlacePart {
   Value concat;
@@ -89,10 +108,11 @@ inPlaceConcats(Block &block, unsigned floatBytes,
     for (Value operand : concat.getInputs()) {
       const int64_t delta = at * inner * es;
       at += cast<RankedTensorType>(operand.getType()).getDimSize(axis);
-      // Back through views used by the next step alone.
+      // Back through views used by the next step alone, and in-place sums.
       Value root = operand;
-      while (root.hasOneUse() &&
-             isa_and_nonnull<ReshapeOp, WaitOp>(root.getDefiningOp()))
+      while (root.hasOneUse() && root.getDefiningOp() &&
+             (isa<ReshapeOp, WaitOp>(root.getDefiningOp()) ||
+              reducesInPlace(root.getDefiningOp(), kept)))
         root = root.getDefiningOp()->getOperand(0);
       Operation *def = root.getDefiningOp();
       if (!root.hasOneUse() || !def || def->getBlock() != &block ||
@@ -172,10 +192,11 @@ struct AssignBuffersPass : impl::AssignBuffersBase<AssignBuffersPass> {
       }
       if (isa<ParamOp>(op))
         continue;
-      // Views: a reshape, a wait (the collective's result, complete), and a
-      // halo exchange into the padded band it alone reads (filled in
-      // place) share their input's storage, which they keep alive.
-      if (isa<ReshapeOp, WaitOp>(op) ||
+      // Views: a reshape, a wait (the collective's result, complete), an
+      // all_reduce summing in place and a halo exchange into the padded
+      // band it alone reads (filled in place) share their input's storage,
+      // which they keep alive.
+      if (isa<ReshapeOp, WaitOp>(op) || reducesInPlace(&op, *kept) ||
           (isa<shard::UpdateHaloOp>(op) && op.getOperand(0).hasOneUse())) {
         auto it = root.find(op.getOperand(0));
         if (it != root.end()) {

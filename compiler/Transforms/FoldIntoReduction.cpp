@@ -30,6 +30,16 @@ namespace mlir::fresco {
 #define GEN_PASS_DEF_FOLDINTOREDUCTION
 #include "compiler/Transforms/Passes.h.inc"
 
+LinearOp splitPart(LinearOp l) {
+  if (!l.getResidual())
+    return {};
+  auto part = l.getResidual().getDefiningOp<LinearOp>();
+  if (!part || part.getActivation() || part.getGate() != l.getGate() ||
+      part.getResidual() || !part.getResult().hasOneUse())
+    return {};
+  return part;
+}
+
 namespace {
 
 /// Adds `what` to the linear's fresco.partial_sum over `axes`.
@@ -44,19 +54,6 @@ void markOnce(LinearOp linear, ArrayRef<int16_t> axes, StringRef what) {
       FrescoDialect::kPartialSumAttrName,
       b.getDictionaryAttr({b.getNamedAttr("axes", b.getDenseI16ArrayAttr(axes)),
                            b.getNamedAttr("once", b.getArrayAttr(once))}));
-}
-
-/// The other part of a split projection: `l`'s residual, when it is a
-/// linear used by `l` alone, without activation or residual, gated as `l`
-/// is (both take the gate together).
-LinearOp splitPart(LinearOp l) {
-  if (!l.getResidual())
-    return {};
-  auto part = l.getResidual().getDefiningOp<LinearOp>();
-  if (!part || part.getActivation() || part.getGate() != l.getGate() ||
-      part.getResidual() || !part.getResult().hasOneUse())
-    return {};
-  return part;
 }
 
 /// Folds the op that uses `reduced` (the reduction of `linear`'s partial

@@ -90,6 +90,31 @@ def FoldIntoReduction
   let dependentDialects = ["::mlir::fresco::FrescoDialect"];
 }
 
+def ChunkTpReduction
+    : Pass<"fresco-chunk-tp-reduction", "::mlir::func::FuncOp"> {
+  let summary = "Split tp's row-parallel linears into chunks whose "
+                "all_reduces overlap the next chunk's GEMM";
+  let description = [{
+    A sum `shard.all_reduce` of a linear's result (tp's partial sums) that
+    reads nothing else becomes `chunks` linears over contiguous rows of
+    [B, T, *]: whole samples per chunk when B divides by `chunks`, else
+    `chunks / B` runs of each sample's tokens (T must divide by it), else
+    the reduction is left alone. Each chunk's sum is its own all_reduce and
+    the results are concatenated (inside one buffer: the input windows,
+    the chunks' results and their sums are views, fresco-assign-buffers).
+    The linear's bias, gate (its sample's row) and residual (its rows;
+    the other part of a split projection is chunked alike) go with each
+    chunk. fresco-place-waits then starts every chunk's all_reduce but the
+    last asynchronously: on NCCL it overlaps the next chunk's GEMM. Runs
+    after fresco-fold-into-reduction. A no-op for `chunks` < 2.
+  }];
+  let options = [
+    Option<"chunks", "chunks", "int64_t", /*default=*/"2",
+           "chunks per row-parallel linear">
+  ];
+  let dependentDialects = ["::mlir::fresco::FrescoDialect"];
+}
+
 def FuseElementwise : Pass<"fresco-fuse-elementwise", "::mlir::func::FuncOp"> {
   let summary = "Fuse a mul into the add that uses it (fresco.mul_add)";
   let description = [{
@@ -169,20 +194,20 @@ def TpReduceScatter : Pass<"fresco-tp-reduce-scatter", "::mlir::ModuleOp"> {
 }
 
 def PlaceWaits : Pass<"fresco-place-waits", "::mlir::func::FuncOp"> {
-  let summary = "Start all_to_all and all_gather early, wait before their readers";
+  let summary = "Start collectives early, wait before their readers";
   let description = [{
-    A `shard.all_to_all` or `shard.all_gather` whose result is not read by
-    the op right after it is marked `fresco.async` (started where it
-    stands) and a `fresco.wait` is placed before the first of: its first
-    reader, the next communicating op other than an all_to_all or
-    all_gather over the same grid axes (a communicator's calls run in one
-    order; other groups' must not run concurrently), the next op of another
-    pipeline stage, the function's end. Its readers then read the wait's
-    result. The runtime overlaps the collective with the ops in between
-    where its communicator allows (NCCL, Gloo on host memory). Runs after
-    fresco-schedule-collectives and fresco-pipeline-parallel, before
-    fresco-assign-buffers (which keeps the collective's result live up to
-    the wait).
+    A `shard.all_to_all`, `shard.all_gather` or sum `shard.all_reduce`
+    whose result is not read by the op right after it is marked
+    `fresco.async` (started where it stands) and a `fresco.wait` is placed
+    before the first of: its first reader, the next communicating op other
+    than one of those three over the same grid axes (a communicator's
+    calls run in one order; other groups' must not run concurrently), the
+    next op of another pipeline stage, the function's end. Its readers
+    then read the wait's result. The runtime overlaps the collective with
+    the ops in between where its communicator allows (NCCL, Gloo on host
+    memory). Runs after fresco-schedule-collectives and
+    fresco-pipeline-parallel, before fresco-assign-buffers (which keeps the
+    collective's result live up to the wait).
   }];
   let dependentDialects = ["::mlir::fresco::FrescoDialect"];
 }

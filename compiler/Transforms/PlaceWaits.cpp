@@ -5,7 +5,9 @@
 // `fresco.wait` later completes it. This pass decides both, so the runtime
 // no longer rediscovers them from memory addresses: the window ends at the
 // first reader, at communication it may not overlap, at a stage boundary,
-// or at the function's end.
+// or at the function's end. All_reduces overlap too: tp's partial sums of
+// one stream with the next stream's GEMM (Flux's text and image), and the
+// chunks of fresco-chunk-tp-reduction with the next chunk's GEMM.
 //
 //===----------------------------------------------------------------------===//
 #include "compiler/Transforms/Partitioning.h"
@@ -26,12 +28,15 @@ namespace {
 constexpr llvm::StringLiteral kAsync = FrescoDialect::kAsyncAttrName;
 constexpr llvm::StringLiteral kStage = FrescoDialect::kStageAttrName;
 
-/// The grid axes of an all_to_all or all_gather, else none.
+/// The grid axes of an all_to_all, all_gather or sum all_reduce, else none.
 std::optional<ArrayRef<int16_t>> exchangeAxes(Operation *op) {
   if (auto a = dyn_cast<shard::AllToAllOp>(op))
     return a.getGridAxes();
   if (auto g = dyn_cast<shard::AllGatherOp>(op))
     return g.getGridAxes();
+  if (auto r = dyn_cast<shard::AllReduceOp>(op);
+      r && r.getReduction() == shard::ReductionKind::Sum)
+    return r.getGridAxes();
   return std::nullopt;
 }
 

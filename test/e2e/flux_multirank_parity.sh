@@ -13,8 +13,9 @@
 # ulysses=4 (heads too), tp=3 (heads 2 -> 3), tp=2 x ulysses=2, ring=8
 # (the last rank holds only padding). With --tp-reduce-scatter: tp=2 and
 # tp=2 x ulysses=2 (even), tp=3 (uneven: only the image stream's sums are
-# scattered). tp=2 x ring=2, tp=2 with --tp-reduce-scatter and ulysses=2 x
-# ring=2 (uneven) also run on cpu-staged with the same bits.
+# scattered). With --tp-chunks: tp=2 in 4 chunks (even) and tp=3 in 2
+# (uneven). tp=2 x ring=2, tp=2 with --tp-reduce-scatter or in chunks and
+# ulysses=2 x ring=2 (uneven) also run on cpu-staged with the same bits.
 set -euo pipefail
 . "$(dirname "$0")/common.sh"
 B=$FRESCO_BIN
@@ -59,6 +60,11 @@ run even 64 64 8 tp2ring2 4 --parallel tp=2,ring=2
 run even 64 64 8 tp2rs 2 --parallel tp=2 --tp-reduce-scatter
 run even 64 64 8 tp2uly2rs 4 --parallel tp=2,ulysses=2 --tp-reduce-scatter
 run uneven 48 48 5 tp3rs 3 --parallel tp=3 --tp-reduce-scatter
+# tp's row-parallel linears in chunks: 4 per linear at batch 2, half of
+# each sample's tokens (image, text, joint) a chunk; uneven, 2 (a sample
+# each).
+run even 64 64 8 tp2ch4 2 --parallel tp=2 --tp-chunks 4
+run uneven 48 48 5 tp3ch2 3 --parallel tp=3 --tp-chunks 2
 run even 64 64 8 pp2 2 --parallel pipeline=2
 run even 64 64 8 pp2ring2 4 --parallel ring=2,pipeline=2
 run even 64 64 8 uly4 4 --parallel ulysses=4
@@ -79,12 +85,12 @@ grep -q "reduce_scatter" "$work/uneven-tp3rs.txt" && grep -q "all_reduce" "$work
   { echo "FAIL: uneven tp=3 --tp-reduce-scatter should keep some all_reduces and scatter others"; \
     cat "$work/uneven-tp3rs.txt"; exit 1; }
 # The device-memory path (weights uploaded, collectives staged): same bits.
-for case in even-tp2ring2 uneven-uly2ring2 even-tp2rs; do
+for case in even-tp2ring2 uneven-uly2ring2 even-tp2rs even-tp2ch4; do
   forward "${case%%-*}" "${case#*-}" --backend cpu-staged
   cmp "$work/$case.npy" "$work/$case-staged.npy"
   echo "== $case on cpu-staged: identical output"
 done
 ranks_match_one "$work/even-one.npy" \
-  "$work"/even-{uly2,ring2,ring4,uly2ring2,tp2uly2,tp2ring2,pp2,pp2ring2,uly4,tp2rs,tp2uly2rs}.npy
+  "$work"/even-{uly2,ring2,ring4,uly2ring2,tp2uly2,tp2ring2,pp2,pp2ring2,uly4,tp2rs,tp2uly2rs,tp2ch4}.npy
 ranks_match_one "$work/uneven-one.npy" \
-  "$work"/uneven-{ring4,uly2ring2,uly4,tp3,tp2uly2,ring8,tp3rs}.npy
+  "$work"/uneven-{ring4,uly2ring2,uly4,tp3,tp2uly2,ring8,tp3rs,tp3ch2}.npy

@@ -60,6 +60,12 @@ run pipe2 2 --parallel pipeline=2
 run cfg2pipe2 4 --parallel cfg=2,pipeline=2
 run tp2pipe2 4 --parallel tp=2,pipeline=2
 run tp2pipe2rs 4 --parallel tp=2,pipeline=2 --tp-reduce-scatter
+# tp's row-parallel linears in chunks (a sample each; with 4, half a
+# sample's tokens each), every chunk's all_reduce but the last started
+# asynchronously.
+run tp2ch2 2 --parallel tp=2 --tp-chunks 2
+run cfg2tp2ch4 4 --parallel cfg=2,tp=2 --tp-chunks 4
+run tp2pipe2ch2 4 --parallel tp=2,pipeline=2 --tp-chunks 2
 run ring2pipe2 4 --parallel ring=2,pipeline=2
 # Four stages: values go from one stage to several later ones (0 -> 1 and
 # 0 -> 2, 1 -> 3, ...), middle stages both receive and send; and stages on
@@ -90,7 +96,8 @@ BATCH=3 run ring2pipe2pad3 4 --parallel ring=2,pipeline=2
 # staged through host buffers, as on a GPU) must give the very same bits.
 # replays LOG: the "N replayed" of every rank's --stats line, one a line.
 replays() { sed -n 's/.*, \([0-9]*\) replayed$/\1/p' "$1"; }
-for name in tp2split cfg2tp2 cfg2uly2 cfg2ring2 tp2pipe2 cfg2pipe2mb2 cfg2tp2rs; do
+for name in tp2split cfg2tp2 cfg2uly2 cfg2ring2 tp2pipe2 cfg2pipe2mb2 cfg2tp2rs \
+  cfg2tp2ch4; do
   "$B/fresco-run" "$work/$name.fplan" --weights "$work/pipe" --backend cpu-staged \
     --class-label 3,7 --steps 4 --latents "@$work/x0.npy" --quiet --stats \
     -o "$work/$name-staged.png" --output-latents "@$work/$name-staged.npy" \
@@ -115,10 +122,10 @@ for name in tp2split cfg2tp2 cfg2uly2 cfg2ring2 tp2pipe2 cfg2pipe2mb2 cfg2tp2rs;
   echo "== $name on cpu-staged, --comm gloo-direct: identical latents, 3 of 4 steps replayed"
 done
 
-# Collectives bound asynchronously (an all_to_all or all_gather whose
-# result is read later: started, waited for before its first reader) give
-# the very bits of the same collectives run in place.
-for name in uly2 tp2split cfg2uly2; do
+# Collectives bound asynchronously (an all_to_all, all_gather or
+# all_reduce whose result is read later: started, waited for before its
+# first reader) give the very bits of the same collectives run in place.
+for name in uly2 tp2split cfg2uly2 tp2ch2; do
   FRESCO_ASYNC_COLLECTIVES=0 "$B/fresco-run" "$work/$name.fplan" --weights "$work/pipe" \
     --class-label 3,7 --steps 4 --latents "@$work/x0.npy" --quiet \
     -o "$work/$name-inplace.png" --output-latents "@$work/$name-inplace.npy"
@@ -139,7 +146,7 @@ done
 # bf16 storage (--dtype bf16, as on GPUs; cpu-staged emulates it): 2-byte
 # activations through every collective. Host-staged and direct collectives
 # sum the same way, so the same bits; within bf16's error of the f32 run.
-for name in one tp2split cfg2uly2 cfg2ring2 tp2pipe2 cfg2pipe2 tp2rs; do
+for name in one tp2split cfg2uly2 cfg2ring2 tp2pipe2 cfg2pipe2 tp2rs tp2ch2; do
   for comm in gloo gloo-direct; do
     "$B/fresco-run" "$work/$name.fplan" --weights "$work/pipe" --backend cpu-staged \
       --dtype bf16 --comm $comm --class-label 3,7 --steps 4 --latents "@$work/x0.npy" \
@@ -173,7 +180,7 @@ for name in ["cfg2", "tp2", "tp4", "cfg2tp2", "placed", "cfg2tp4", "tp2split",
              "placedpad3", "ring2pipe2pad3", "pipe2mb2", "pipe2mb4",
              "pipe4mb4", "cfg2pipe2mb2", "tp2pipe2mb2", "uly2pipe2mb2",
              "placedpipe2mb2", "tp2rs", "tp4rs", "cfg2tp2rs", "tp2uly2rs",
-             "tp2ring2rs", "tp2pipe2rs"]:
+             "tp2ring2rs", "tp2pipe2rs", "tp2ch2", "cfg2tp2ch4", "tp2pipe2ch2"]:
     got = np.load(f"{work}/{name}.npy")
     ratio = np.abs(got - ref).max() / np.abs(ref).max()
     sizes = {Image.open(f"{work}/{name}-{i}.png").size for i in range(2)}
@@ -187,7 +194,7 @@ for name in ["one", "tp2", "tp4", "cfg2tp2", "placed", "cfg2tp4", "tp2split",
              "uly2", "cfg2uly2", "tp2uly2", "ring2", "ring4", "cfg2ring2",
              "tp2ring2", "uly2ring2", "pipe2", "cfg2pipe2", "tp2pipe2",
              "ring2pipe2", "pipe4", "pipe6", "placedpipe2", "pipe2mb2", "cfg2pipe2mb2",
-             "tp2pipe2mb2", "tp2rs", "cfg2tp2rs", "tp2pipe2rs"]:
+             "tp2pipe2mb2", "tp2rs", "cfg2tp2rs", "tp2pipe2rs", "tp2ch2"]:
     inspect = {r["rank"]: r["weight_bytes"] for r in json.load(open(f"{work}/{name}.json"))["ranks"]}
     log = open(f"{work}/{name}.log").read()
     loaded = {}

@@ -170,6 +170,13 @@ static cl::opt<bool> tpReduceScatter(
              "column-parallel linear; the same traffic, less work per rank "
              "(not with patch or pipefusion; --parallel auto tries both)"),
     cl::cat(category));
+static cl::opt<int64_t> tpChunks(
+    "tp-chunks", cl::init(0),
+    cl::desc("with tp: each row-parallel linear split into N chunks of its "
+             "rows (whole samples, or runs of each sample's tokens), each "
+             "chunk's all_reduce overlapping the next chunk's GEMM (NCCL); "
+             "0 or 1: one GEMM and one all_reduce (default)"),
+    cl::value_desc("N"), cl::cat(category));
 static cl::opt<std::string> dtype(
     "dtype", cl::init("f32"),
     cl::desc("float storage the plan is laid out for: f32 (default; a run "
@@ -343,6 +350,29 @@ static std::string summarize(ModuleOp module, bool reduceScatter,
         rows && rows.size() == 2)
       errs << ", latent rows padded from " << rows[0] << " to " << rows[1]
            << " to split evenly";
+    if (tpChunks > 1) {
+      // A chunk's sum is read by the concatenation of the chunks (through
+      // its wait when it runs asynchronously).
+      size_t chunked = 0, sums = 0;
+      fn.walk([&](shard::AllReduceOp r) {
+        ++sums;
+        Operation *user =
+            r->hasOneUse() ? *r->getUsers().begin() : nullptr;
+        if (user && isa<mlir::fresco::WaitOp>(user) && user->hasOneUse())
+          user = *user->getUsers().begin();
+        chunked += user && isa<mlir::fresco::ConcatOp>(user);
+      });
+      if (sums)
+        errs << ", " << chunked << " of " << sums
+             << " all_reduces in chunks of " << tpChunks << " (--tp-chunks)";
+      if (sums && !chunked)
+        warning += ("fresco-compile: warning: --tp-chunks split none of '" +
+                    fn.getSymName() +
+                    "''s all_reduces: none sums a linear alone, or its batch "
+                    "and tokens do not divide into " +
+                    std::to_string(tpChunks) + " chunks\n")
+                       .str();
+    }
     if (reduceScatter) {
       size_t scattered = 0, reduced = 0;
       fn.walk([&](shard::ReduceScatterOp) { ++scattered; });
@@ -417,7 +447,9 @@ static std::string lower(ModuleOp module, int64_t numRanks,
     // (the partition pipeline runs it for several).
     pm.addPass(mlir::fresco::createSplitConcatLinear());
   }
-  mlir::fresco::buildLowerToPlanPipeline(pm);
+  mlir::fresco::LowerOptions lo;
+  lo.tpChunks = tpChunks;
+  mlir::fresco::buildLowerToPlanPipeline(pm, lo);
   if (failed(pm.run(module)))
     return "lowering failed";
   if (lowered) {
@@ -660,6 +692,19 @@ int main(int argc, char **argv) {
       errs() << "fresco-compile: --tp-reduce-scatter does not compose with "
                 "patch=P or pipefusion=S (their patches split the tokens "
                 "already)\n";
+      return 2;
+    }
+  }
+  if (tpChunks.getNumOccurrences()) {
+    if (tpChunks < 0 || tpChunks > 64) {
+      errs() << "fresco-compile: --tp-chunks must be between 0 and 64, got "
+             << tpChunks << "\n";
+      return 2;
+    }
+    if (tpChunks > 1 && !StringRef(parallel).contains("tp=") &&
+        parallel != "auto") {
+      errs() << "fresco-compile: --tp-chunks goes with --parallel tp=N (it "
+                "splits tp's row-parallel linears and their all_reduces)\n";
       return 2;
     }
   }

@@ -133,7 +133,9 @@ LogicalResult FrescoDialect::verifyLoweringAttribute(Operation *op,
   if (name == kAsyncAttrName)
     return failure(
         failed(checkUnit(op, attr)) ||
-        failed(checkOn(op, attr, {"shard.all_to_all", "shard.all_gather"})));
+        failed(checkOn(op, attr,
+                       {"shard.all_to_all", "shard.all_gather",
+                        "shard.all_reduce"})));
   if (name == kInPlaceAttrName)
     return failure(failed(checkUnit(op, attr)) ||
                    failed(checkOn(op, attr,

@@ -666,8 +666,8 @@ def Fresco_PatchCacheOp : Fresco_Op<"patch_cache"> {
 def Fresco_WaitOp : Fresco_Op<"wait", [AllTypesMatch<["input", "result"]>]> {
   let summary = "the completed result of a collective started earlier";
   let description = [{
-    `input` is the result of a `shard.all_to_all` or `shard.all_gather`
-    marked `fresco.async`: it is started where it stands and runs while the
+    `input` is the result of a `shard.all_to_all`, `shard.all_gather` or
+    `shard.all_reduce` marked `fresco.async`: it is started where it stands and runs while the
     ops up to this wait do; `result` is its value once complete, and every
     reader reads `result`. The wait is not pure: it stays where
     fresco-place-waits put it. In the plan it is a `Wait` instruction, and

@@ -20,10 +20,12 @@ LogicalResult WaitOp::verify() {
   Operation *start = getInput().getDefiningOp();
   // By name: the dialect does not depend on the shard dialect's library.
   StringRef kind = start ? start->getName().getStringRef() : "";
-  if ((kind != "shard.all_to_all" && kind != "shard.all_gather") ||
+  if ((kind != "shard.all_to_all" && kind != "shard.all_gather" &&
+       kind != "shard.all_reduce") ||
       !start->hasAttr(FrescoDialect::kAsyncAttrName))
-    return emitOpError("waits for the result of a shard.all_to_all or "
-                       "shard.all_gather marked fresco.async");
+    return emitOpError("waits for the result of a shard.all_to_all, "
+                       "shard.all_gather or shard.all_reduce marked "
+                       "fresco.async");
   for (Operation *user : getInput().getUsers())
     if (user != getOperation())
       return emitOpError("must be the only reader of the collective's "

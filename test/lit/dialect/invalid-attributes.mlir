@@ -188,10 +188,10 @@ func.func @unpad_on_pad(%x: tensor<2x5x8xf32>) -> tensor<2x8x8xf32> {
 // -----
 
 shard.grid @grid(shape = 2)
-func.func @async_on_all_reduce(%x: tensor<2x4xf32>) -> tensor<2x4xf32> {
-  // expected-error @+1 {{'fresco.async' belongs on shard.all_to_all or shard.all_gather, not on 'shard.all_reduce'}}
-  %0 = shard.all_reduce %x on @grid grid_axes = [0] {fresco.async} : tensor<2x4xf32> -> tensor<2x4xf32>
-  return %0 : tensor<2x4xf32>
+func.func @async_on_reduce_scatter(%x: tensor<2x4xf32>) -> tensor<1x4xf32> {
+  // expected-error @+1 {{'fresco.async' belongs on shard.all_to_all or shard.all_gather or shard.all_reduce, not on 'shard.reduce_scatter'}}
+  %0 = shard.reduce_scatter %x on @grid grid_axes = [0] scatter_axis = 0 {fresco.async} : tensor<2x4xf32> -> tensor<1x4xf32>
+  return %0 : tensor<1x4xf32>
 }
 
 // -----

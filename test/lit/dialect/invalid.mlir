@@ -816,7 +816,7 @@ func.func @modulate_dynamic(%x: tensor<?x3x8xf32>, %s: tensor<2x8xf32>) -> tenso
 // -----
 
 func.func @wait_not_a_collective(%x: tensor<2x4xf32>) -> tensor<2x4xf32> {
-  // expected-error @+1 {{waits for the result of a shard.all_to_all or shard.all_gather marked fresco.async}}
+  // expected-error @+1 {{waits for the result of a shard.all_to_all, shard.all_gather or shard.all_reduce marked fresco.async}}
   %0 = fresco.wait %x : tensor<2x4xf32>
   return %0 : tensor<2x4xf32>
 }

@@ -30,7 +30,7 @@ func.func @ulysses_qkv(%x: tensor<2x8x16xf32>, %wq: tensor<16x16xf32>, %wk: tens
 // -----
 
 // Communication the exchange may not overlap ends its window: an
-// all_reduce, and an all_gather over another grid axis.
+// all_reduce, and an all_gather, over another grid axis.
 // CHECK-LABEL: func.func @other_communication
 // CHECK: %[[G:.*]] = shard.all_gather %arg0 {{.*}}grid_axes = [0]{{.*}}{fresco.async}
 // CHECK-NEXT: fresco.silu
@@ -45,7 +45,7 @@ shard.grid @grid(shape = 2x2)
 func.func @other_communication(%x: tensor<2x4xf32>) -> (tensor<4x4xf32>, tensor<2x4xf32>, tensor<4x4xf32>, tensor<4x4xf32>) {
   %g = shard.all_gather %x on @grid grid_axes = [0] gather_axis = 0 : tensor<2x4xf32> -> tensor<4x4xf32>
   %s = fresco.silu %x : (tensor<2x4xf32>) -> tensor<2x4xf32>
-  %r = shard.all_reduce %s on @grid grid_axes = [0] : tensor<2x4xf32> -> tensor<2x4xf32>
+  %r = shard.all_reduce %s on @grid grid_axes = [1] : tensor<2x4xf32> -> tensor<2x4xf32>
   %h = shard.all_gather %x on @grid grid_axes = [0] gather_axis = 0 : tensor<2x4xf32> -> tensor<4x4xf32>
   %t = fresco.silu %r : (tensor<2x4xf32>) -> tensor<2x4xf32>
   %i = shard.all_gather %x on @grid grid_axes = [1] gather_axis = 0 : tensor<2x4xf32> -> tensor<4x4xf32>
@@ -115,4 +115,30 @@ func.func @nothing_runs_between(%x: tensor<2x4xf32>) -> tensor<4x4xf32> {
   %s = fresco.reshape %r : tensor<16xf32> -> tensor<4x4xf32>
   %y = fresco.add %s, %w : (tensor<4x4xf32>, tensor<4x4xf32>) -> tensor<4x4xf32>
   return %y : tensor<4x4xf32>
+}
+
+// -----
+
+// tp's sums of two streams (Flux's image and text tokens): the first
+// all_reduce runs while the second stream's GEMM computes, and more
+// collectives over the same axis may run meanwhile; a max all_reduce is not
+// started early.
+// CHECK-LABEL: func.func @two_streams
+// CHECK: %[[A:.*]] = shard.all_reduce %{{.*}} {fresco.async}
+// CHECK-NEXT: fresco.linear
+// CHECK-NEXT: %[[B:.*]] = shard.all_reduce
+// CHECK-NOT: fresco.async
+// CHECK-NEXT: %[[AW:.*]] = fresco.wait %[[A]]
+// CHECK-NEXT: %[[M:.*]] = shard.all_reduce %{{.*}} reduction = max
+// CHECK-NOT: fresco.async
+// CHECK: return %[[AW]], %[[B]]
+shard.grid @grid(shape = 2)
+func.func @two_streams(%x: tensor<4x8xf32>, %c: tensor<2x8xf32>, %w: tensor<8x8xf32>, %v: tensor<8x8xf32>) -> (tensor<4x8xf32>, tensor<2x8xf32>, tensor<2x8xf32>) {
+  %p = fresco.linear %x, %w : (tensor<4x8xf32>, tensor<8x8xf32>) -> tensor<4x8xf32>
+  %a = shard.all_reduce %p on @grid grid_axes = [0] : tensor<4x8xf32> -> tensor<4x8xf32>
+  %q = fresco.linear %c, %v : (tensor<2x8xf32>, tensor<8x8xf32>) -> tensor<2x8xf32>
+  %b = shard.all_reduce %q on @grid grid_axes = [0] : tensor<2x8xf32> -> tensor<2x8xf32>
+  %m = shard.all_reduce %q on @grid grid_axes = [0] reduction = max : tensor<2x8xf32> -> tensor<2x8xf32>
+  %s = fresco.silu %c : (tensor<2x8xf32>) -> tensor<2x8xf32>
+  return %a, %b, %m : tensor<4x8xf32>, tensor<2x8xf32>, tensor<2x8xf32>
 }

@@ -18,6 +18,8 @@ std::string Layout::label() const {
     s += " --microbatches " + std::to_string(microbatches);
   if (tpReduceScatter)
     s += " --tp-reduce-scatter";
+  if (tpChunks > 1)
+    s += " --tp-chunks " + std::to_string(tpChunks);
   if (!place.empty())
     s += (s.empty() ? "place " : " place ") + place;
   if (s.empty())
@@ -174,12 +176,22 @@ std::vector<Candidate> chooseLayout(const AutoOptions &o, const CompileFn &fn,
             ls.push_back({n, 1, p, "", 0, m});
         // tp's sums reduce-scattered over the tokens: the same traffic,
         // the token-wise ops on 1/tp of the tokens.
-        if (p.find("tp=") != std::string::npos)
-          for (size_t i = first, e = ls.size(); i < e; ++i) {
+        // And in chunks whose all_reduces overlap the next chunk's GEMM
+        // (not with the reduce-scatter: its sums are not all_reduces).
+        if (p.find("tp=") != std::string::npos) {
+          const size_t e = ls.size();
+          for (size_t i = first; i < e; ++i) {
             Layout twin = ls[i];
             twin.tpReduceScatter = true;
             ls.push_back(twin);
           }
+          if (o.tpChunks > 1)
+            for (size_t i = first; i < e; ++i) {
+              Layout twin = ls[i];
+              twin.tpChunks = o.tpChunks;
+              ls.push_back(twin);
+            }
+        }
       }
       if (o.approximate)
         for (const Layout &l : approximateLayouts(n))
@@ -232,20 +244,23 @@ std::vector<Candidate> chooseLayout(const AutoOptions &o, const CompileFn &fn,
           out.push_back(std::move(c));
         }
       }
-    // A --tp-reduce-scatter twin that changed nothing (no op took a token
-    // split: the same plan) or whose layout was rejected adds no row.
+    // A --tp-reduce-scatter or --tp-chunks twin that changed nothing (no op
+    // took a token split, no all_reduce could be chunked: the same plan) or
+    // whose layout was rejected adds no row.
     auto sameLayout = [](const Layout &a, const Layout &b) {
       return a.ranks == b.ranks && a.replicas == b.replicas &&
              a.parallel == b.parallel && a.place == b.place &&
              a.patches == b.patches && a.microbatches == b.microbatches;
     };
+    auto twin = [](const Layout &l) {
+      return l.tpReduceScatter || l.tpChunks > 1;
+    };
     std::vector<bool> redundant(out.size(), false);
     for (size_t i = 0; i < out.size(); ++i) {
-      if (!out[i].layout.tpReduceScatter)
+      if (!twin(out[i].layout))
         continue;
       for (const Candidate &base : out)
-        if (!base.layout.tpReduceScatter &&
-            sameLayout(base.layout, out[i].layout))
+        if (!twin(base.layout) && sameLayout(base.layout, out[i].layout))
           redundant[i] = !base.rejected.empty() ||
                          (out[i].rejected.empty() && base.plan == out[i].plan);
     }

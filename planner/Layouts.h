@@ -28,9 +28,10 @@ struct Layout {
   int patches = 0;      // --pipefusion-patches (0: the compiler's default)
   int microbatches = 0; // --microbatches with pipeline=S (0: none)
   bool tpReduceScatter = false; // --tp-reduce-scatter with tp=P
+  int tpChunks = 0;             // --tp-chunks with tp=P (< 2: none)
   /// The flags that compile it, e.g. "pipefusion=4 --pipefusion-patches 8
   /// place vae=0,transformer=1+2+3+4", "pipeline=2 --microbatches 4",
-  /// "tp=4 --tp-reduce-scatter".
+  /// "tp=4 --tp-reduce-scatter", "tp=8 --tp-chunks 4".
   std::string label() const;
   /// patch=P or pipefusion=S: reads other tokens' keys and values from
   /// the previous step.
@@ -41,8 +42,8 @@ struct Candidate {
   Layout layout;
   /// A layout's micro-batched variant: dropped from the table when it does
   /// not compile (the batch does not divide), as the layout itself stays.
-  /// A --tp-reduce-scatter twin is dropped where its layout is rejected or
-  /// where it scatters nothing (the same plan).
+  /// A --tp-reduce-scatter or --tp-chunks twin is dropped where its layout
+  /// is rejected or where it changes nothing (the same plan).
   bool variant = false;
   std::string rejected; // why it was dropped; empty when it was ranked
   Prediction prediction;
@@ -62,6 +63,8 @@ struct AutoOptions {
   DType storage = DType::F32;
   /// Also the layouts with patch=P and pipefusion=S.
   bool approximate = false;
+  /// The chunks of each tp layout's --tp-chunks twin (< 2: no twin).
+  int tpChunks = 0;
 };
 
 /// Compiles one layout: the plan's bytes, or the reason it failed in
@@ -81,7 +84,8 @@ std::vector<Layout> approximateLayouts(int n);
 
 /// Every layout (and each pipeline=S layout with 2, 4, 8 and 16
 /// micro-batches, and each exact layout with tp also with
-/// --tp-reduce-scatter), compiled, predicted and ranked best first (rejected
+/// --tp-reduce-scatter and, with AutoOptions::tpChunks, with --tp-chunks),
+/// compiled, predicted and ranked best first (rejected
 /// ones last). `error` is set (and nothing returned) only for bad options.
 std::vector<Candidate> chooseLayout(const AutoOptions &o, const CompileFn &fn,
                                     std::string &error) noexcept;

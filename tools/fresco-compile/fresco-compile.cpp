@@ -175,7 +175,8 @@ static cl::opt<int64_t> tpChunks(
     cl::desc("with tp: each row-parallel linear split into N chunks of its "
              "rows (whole samples, or runs of each sample's tokens), each "
              "chunk's all_reduce overlapping the next chunk's GEMM (NCCL); "
-             "0 or 1: one GEMM and one all_reduce (default)"),
+             "0 or 1: one GEMM and one all_reduce (default); with --parallel "
+             "auto, every tp layout is also tried in N chunks"),
     cl::value_desc("N"), cl::cat(category));
 static cl::opt<std::string> dtype(
     "dtype", cl::init("f32"),
@@ -305,9 +306,11 @@ static OwningOpRef<ModuleOp> loadInput(MLIRContext &ctx, SourceMgr &sm,
 
 /// One line per function: instructions, weights, arena vs no reuse.
 /// Per function (the SPMD view, before per-rank copies): its size.
-/// With `reduceScatter` (--tp-reduce-scatter), how many of tp's sums were
+/// With `chunks` > 1 (--tp-chunks), how many all_reduces were chunked; with
+/// `reduceScatter` (--tp-reduce-scatter), how many of tp's sums were
 /// scattered; a function that scattered none is named in `warning`.
-static std::string summarize(ModuleOp module, bool reduceScatter,
+static std::string summarize(ModuleOp module, int64_t chunks,
+                             bool reduceScatter,
                              std::string &warning) {
   std::string text;
   llvm::raw_string_ostream errs(text);
@@ -350,7 +353,7 @@ static std::string summarize(ModuleOp module, bool reduceScatter,
         rows && rows.size() == 2)
       errs << ", latent rows padded from " << rows[0] << " to " << rows[1]
            << " to split evenly";
-    if (tpChunks > 1) {
+    if (chunks > 1) {
       // A chunk's sum is read by the concatenation of the chunks (through
       // its wait when it runs asynchronously).
       size_t chunked = 0, sums = 0;
@@ -364,13 +367,13 @@ static std::string summarize(ModuleOp module, bool reduceScatter,
       });
       if (sums)
         errs << ", " << chunked << " of " << sums
-             << " all_reduces in chunks of " << tpChunks << " (--tp-chunks)";
+             << " all_reduces in chunks of " << chunks << " (--tp-chunks)";
       if (sums && !chunked)
         warning += ("fresco-compile: warning: --tp-chunks split none of '" +
                     fn.getSymName() +
                     "''s all_reduces: none sums a linear alone, or its batch "
                     "and tokens do not divide into " +
-                    std::to_string(tpChunks) + " chunks\n")
+                    std::to_string(chunks) + " chunks\n")
                        .str();
     }
     if (reduceScatter) {
@@ -407,6 +410,7 @@ static void printSummary(StringRef summary, size_t planBytes) {
 static std::string lower(ModuleOp module, int64_t numRanks,
                          const std::string &degrees, const std::string &where,
                          int64_t patches, int64_t micro, bool reduceScatter,
+                         int64_t chunks,
                          std::vector<uint8_t> &bytes, std::string &summary,
                          raw_ostream *lowered) {
   MLIRContext *ctx = module.getContext();
@@ -448,7 +452,7 @@ static std::string lower(ModuleOp module, int64_t numRanks,
     pm.addPass(mlir::fresco::createSplitConcatLinear());
   }
   mlir::fresco::LowerOptions lo;
-  lo.tpChunks = tpChunks;
+  lo.tpChunks = chunks;
   mlir::fresco::buildLowerToPlanPipeline(pm, lo);
   if (failed(pm.run(module)))
     return "lowering failed";
@@ -473,7 +477,7 @@ static std::string lower(ModuleOp module, int64_t numRanks,
     module->setAttr("fresco.pipeline", entries.getDictionary(ctx));
   }
   std::string warning;
-  summary = summarize(module, reduceScatter, warning);
+  summary = summarize(module, chunks, reduceScatter, warning);
   if (!warning.empty() && parallel != "auto")
     errs() << warning;
   // One program per rank, then the plan.
@@ -563,6 +567,7 @@ static int autoParallel() {
                                         : pl::Objective::Throughput;
   ao.steps = steps;
   ao.approximate = allowApproximate;
+  ao.tpChunks = int(tpChunks);
   ao.topology = &topo;
   ao.calibration = calibration.empty() ? nullptr : &cal;
   ao.storage = dtype == "bf16"  ? ::fresco::DType::BF16
@@ -589,7 +594,8 @@ static int autoParallel() {
     }
     std::string summary;
     why = lower(*module, l.ranks, l.parallel, l.place, l.patches,
-                l.microbatches, l.tpReduceScatter, bytes, summary, nullptr);
+                l.microbatches, l.tpReduceScatter, l.tpChunks, bytes, summary,
+                nullptr);
     if (!why.empty() && !first.empty())
       why = first;
     return bytes;
@@ -791,7 +797,7 @@ int main(int argc, char **argv) {
   std::string summary;
   if (std::string why =
           lower(*module, ranks, parallel, place, pipefusionPatches,
-                microbatches, tpReduceScatter, bytes, summary,
+                microbatches, tpReduceScatter, tpChunks, bytes, summary,
                 emit == EmitKind::LoweredMlir ? &out->os() : nullptr);
       !why.empty())
     return errorExit(why);

@@ -3,7 +3,7 @@
 // The interface every communication backend implements: Gloo over TCP on
 // CPU, NCCL on GPUs. A Communicator spans a fixed, ordered set of ranks;
 // subgroup() makes one per grid axis (e.g. the tensor-parallel peers of this
-// rank). Every call (but startSendRecv) blocks until done or fails with
+// rank). Every call (but the start* ones) blocks until done or fails with
 // fresco::Error within the timeout the communicator was created with,
 // naming the peer that failed when it can be known; it never hangs.
 //
@@ -109,13 +109,13 @@ public:
         }));
     return [done] { done->get(); };
   }
-  /// allToAll and allGather that may still be in flight when they return,
-  /// so that the caller can compute meanwhile; neither buffer may be
-  /// touched until the returned function is called (exactly once), which
-  /// waits for it and rethrows its failure. By default the call completes
-  /// before returning (a blocking communicator overlaps nothing); NCCL
-  /// queues it on its own stream after the work queued so far and makes the
-  /// backend's stream wait for it.
+  /// allToAll, allGather and allReduceSumOf that may still be in flight
+  /// when they return, so that the caller can compute meanwhile; no buffer
+  /// may be touched until the returned function is called (exactly once),
+  /// which waits for it and rethrows its failure. By default the call
+  /// completes before returning (a blocking communicator overlaps nothing);
+  /// NCCL queues it on its own stream after the work queued so far and
+  /// makes the backend's stream wait for it.
   virtual std::function<void()> startAllToAll(const void *send, void *recv,
                                               size_t bytesPerRank) {
     allToAll(send, recv, bytesPerRank);
@@ -124,6 +124,11 @@ public:
   virtual std::function<void()> startAllGather(const void *send, void *recv,
                                                size_t bytesPerRank) {
     allGather(send, recv, bytesPerRank);
+    return [] {};
+  }
+  virtual std::function<void()> startAllReduceSumOf(void *data, size_t n,
+                                                    DType type) {
+    allReduceSumOf(data, n, type);
     return [] {};
   }
   /// data on every member = data on member `root`.

@@ -83,7 +83,12 @@ namespace fresco {
 /// 21: LinearAttrs.gate (a gated residual, r + g * (x w^T + b), in the
 /// GEMM's epilogue, fresco-fuse-epilogues). A version-20 runtime would
 /// take the gate for the bias or the residual.
-constexpr uint32_t kPlanVersion = 21;
+/// 22: an AllReduce may start asynchronously (CollectiveAttrs.async_start,
+/// completed by its Wait), and may run inside another asynchronous
+/// collective's window over the same members: tensor parallelism's
+/// row-parallel GEMMs split into chunks whose all_reduces overlap the next
+/// chunk's GEMM. A version-21 runtime refuses such a start.
+constexpr uint32_t kPlanVersion = 22;
 } // namespace fresco
 
 #endif // FRESCO_RUNTIME_CORE_PLANVERSION_H

@@ -106,6 +106,43 @@ TEST_F(NcclOneRank, TypedAllReduce) {
   }
 }
 
+// The all_reduce started on the communication stream (an asynchronous
+// AllReduce of a plan): in f32 and bf16, ordered after the backend's
+// copy into its buffer, with a kernel and a synchronous all_reduce queued
+// on the backend's stream before its wait, and the copy out after it. One
+// member: the sum is itself, to the bit.
+TEST_F(NcclOneRank, StartedAllReduce) {
+  for (DType t : {DType::F32, DType::BF16}) {
+    SCOPED_TRACE(dtypeName(t));
+    const size_t n = 67, es = dtypeSize(t);
+    std::vector<float> v(n);
+    std::iota(v.begin(), v.end(), -9.5f);
+    std::vector<uint8_t> stored(n * es), back(stored.size(), 0xee);
+    narrowFloats(v.data(), stored.data(), n, t);
+    auto buffer = [&] {
+      void *d = backend->allocate(stored.size());
+      owned.push_back(d);
+      return d;
+    };
+    void *src = buffer(), *sum = buffer(), *other = buffer(), *out = buffer();
+    backend->copyToDevice(src, stored.data(), stored.size());
+    backend->copyStrided(src, int64_t(n), sum, int64_t(n), 1, int64_t(n), es);
+    std::function<void()> wait = comm->startAllReduceSumOf(sum, n, t);
+    backend->copyStrided(src, int64_t(n), other, int64_t(n), 1, int64_t(n), es);
+    comm->allReduceSumOf(other, n, t); // waits for the one in flight
+    wait();
+    backend->copyStrided(sum, int64_t(n), out, int64_t(n), 1, int64_t(n), es);
+    backend->synchronize();
+    backend->copyToHost(back.data(), out, back.size());
+    EXPECT_EQ(back, stored);
+    backend->copyToHost(back.data(), other, back.size());
+    EXPECT_EQ(back, stored);
+    comm->startAllReduceSumOf(sum, 0, t)(); // nothing to sum
+  }
+  EXPECT_THROW(comm->startAllReduceSumOf(nullptr, 4, DType::I64), Error);
+  backend->synchronize();
+}
+
 // The same for the typed reduce-scatter: one member's block is its whole
 // send, to the bit, into another buffer.
 TEST_F(NcclOneRank, TypedReduceScatter) {
@@ -169,6 +206,9 @@ TEST_F(NcclOneRank, CollectivesRecordedInAGraphRunOnEachReplay) {
     comm->allReduceSum(mid, n);
     a2a();
     ag();
+    std::function<void()> ar =
+        comm->startAllReduceSumOf(regathered, n, DType::F32);
+    ar();
     comm->allReduceSum(regathered, n);
     backend->copyStrided(regathered, n, out, n, 1, n, 4);
   };

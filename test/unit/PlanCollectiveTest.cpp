@@ -1,9 +1,10 @@
 //===- PlanCollectiveTest.cpp - Plans with collectives --------------------===//
 //
-// AllToAll, the asynchronous all_gather, the Halo, the ReduceScatter and the
-// split GroupNorm (also over rows padded to split evenly: valid_rows) run by
-// the executor against stand-in communicators that show how blocks were
-// packed and when the collectives read their buffers.
+// AllToAll, the asynchronous all_gather and all_reduce, the Halo, the
+// ReduceScatter and the split GroupNorm (also over rows padded to split
+// evenly: valid_rows) run by the executor against stand-in communicators
+// that show how blocks were packed and when the collectives read their
+// buffers.
 //
 //===----------------------------------------------------------------------===//
 #include "test/unit/PlanTestUtil.h"
@@ -199,14 +200,24 @@ TEST(Plan, ReduceScatterPacksBlocksOnEveryMemoryPath) {
       }
 }
 
-/// MirrorComm whose all_gather gives every member this rank's block, and
-/// whose asynchronous collectives run only when waited for: the latest
-/// they may read their buffers (as NCCL may, on its own stream).
+/// MirrorComm whose all_gather gives every member this rank's block, whose
+/// all_reduce doubles (the peer holds the same values), and whose
+/// asynchronous collectives run only when waited for: the latest they may
+/// read and write their buffers (as NCCL may, on its own stream).
 class DeferredMirror : public MirrorComm {
 public:
   void allGather(const void *send, void *recv, size_t bytes) override {
     std::memcpy(recv, send, bytes);
     std::memcpy(static_cast<char *>(recv) + bytes, send, bytes);
+  }
+  void allReduceSum(float *data, size_t n) override {
+    for (size_t i = 0; i < n; ++i)
+      data[i] *= 2;
+  }
+  std::function<void()> startAllReduceSumOf(void *data, size_t n,
+                                            DType type) override {
+    ++started;
+    return [=] { allReduceSumOf(data, n, type); };
   }
   std::function<void()> startAllGather(const void *send, void *recv,
                                        size_t bytes) override {
@@ -298,6 +309,103 @@ TEST(Plan, AsyncAllGatherWaitsBeforeAViewIsRead) {
   s.outputs = {4};
   s.outputNames = {"out"};
   runDeferredGather(s);
+}
+
+// x = silu(a); r = all_reduce(x) started; y = a + a; wait; out = silu(r).
+// In place (r at x's offset: x has no other reader) or not, where y then
+// takes x's bytes (its life ends at the all_reduce): the sum, run at the
+// Wait, must read the copy made when it started. `async` false: the same
+// plan synchronous, without the Wait.
+PlanSpec allReduceSpec(bool async, bool inPlace) {
+  PlanSpec s;
+  s.arena = 120;
+  s.values = {{fp::ValueKind::Arena, fp::DType::F32, {2, 3}, 0},   // a
+              {fp::ValueKind::Arena, fp::DType::F32, {2, 3}, 24},  // x
+              {fp::ValueKind::Arena, fp::DType::F32, {2, 3}, 48},  // r
+              {fp::ValueKind::Arena, fp::DType::F32, {2, 3}, 24},  // y
+              {fp::ValueKind::Arena, fp::DType::F32, {2, 3}, 72}}; // out
+  if (inPlace) {
+    s.values[2].offset = 24;
+    s.values[3].offset = 96;
+  }
+  InstrSpec reduce{fp::OpCode::AllReduce, {1}, {2}, false, -1, {0, 1}};
+  reduce.async = async;
+  s.instrs = {{fp::OpCode::Silu, {0}, {1}},
+              reduce,
+              {fp::OpCode::Add, {0, 0}, {3}},
+              {fp::OpCode::Wait, {2}, {}},
+              {fp::OpCode::Silu, {2}, {4}}};
+  if (!async)
+    s.instrs.erase(s.instrs.begin() + 3);
+  s.inputs = {0};
+  s.inputNames = {"a"};
+  s.outputs = {4, 3};
+  s.outputNames = {"out", "y"};
+  return s;
+}
+
+// The asynchronous all_reduce on the memory paths, in f32 and in bf16
+// storage (staged): it starts asynchronously where the communicator works
+// on the backend's memory (not when staged through the host, where its
+// Wait does nothing), and gives what the synchronous plan gives:
+// silu(2 silu(a)) and y = 2a.
+TEST(Plan, AsyncAllReduceMatchesTheSynchronousPlan) {
+  struct Path {
+    const char *name;
+    bool staged, device;
+    GemmPrecision precision;
+  };
+  const Path paths[] = {
+      {"cpu", false, false, GemmPrecision::F32},
+      {"cpu-staged", true, false, GemmPrecision::F32},
+      {"cpu-staged-direct", true, true, GemmPrecision::F32},
+      {"cpu-staged bf16", true, false, GemmPrecision::BF16},
+      {"cpu-staged-direct bf16", true, true, GemmPrecision::BF16}};
+  HostTensor a{DType::F32, {2, 3}, std::vector<uint8_t>(24)};
+  for (int i = 0; i < 6; ++i)
+    a.as<float>()[i] = float(i) * 0.75f - 2.25f;
+  for (const Path &path : paths)
+    for (bool inPlace : {false, true}) {
+      SCOPED_TRACE(std::string(path.name) +
+                   (inPlace ? ", in place" : ", out of place"));
+      auto run = [&](bool async, int *started) {
+        LoadedPlan p = LoadedPlan::fromBytes(
+            allReduceSpec(async, inPlace).build(), "all-reduce.fplan");
+        WeightStore weights(p.rank(0), "/nonexistent");
+        DeferredMirror comm;
+        comm.device = path.device;
+        auto backend = path.staged ? createStagedCpuBackend(path.precision)
+                                   : createCpuBackend();
+        Executor exec(
+            p, 0, *backend, weights,
+            [&](const std::vector<int> &) -> Communicator & { return comm; });
+        std::vector<HostTensor> out = exec.run("f", {a});
+        *started = comm.started;
+        return out;
+      };
+      int startedAsync = 0, startedSync = 0;
+      std::vector<HostTensor> got = run(true, &startedAsync);
+      std::vector<HostTensor> want = run(false, &startedSync);
+      EXPECT_EQ(startedSync, 0);
+      const bool direct = !path.staged || path.device;
+      EXPECT_EQ(startedAsync, direct ? 1 : 0)
+          << "the all_reduce did not start asynchronously where it can";
+      ASSERT_EQ(got.size(), 2u);
+      ASSERT_EQ(want.size(), 2u);
+      for (int k = 0; k < 2; ++k)
+        for (int i = 0; i < 6; ++i)
+          EXPECT_EQ(got[k].as<float>()[i], want[k].as<float>()[i])
+              << "output " << k << " at " << i;
+      const bool bf16 = path.precision == GemmPrecision::BF16;
+      auto silu = [](double v) { return v / (1.0 + std::exp(-v)); };
+      for (int i = 0; i < 6; ++i) {
+        const double v = a.as<float>()[i];
+        EXPECT_NEAR(got[0].as<float>()[i], silu(2 * silu(v)),
+                    bf16 ? 3e-2 : 1e-6)
+            << "at " << i;
+        EXPECT_EQ(got[1].as<float>()[i], float(2 * v)) << "at " << i;
+      }
+    }
 }
 
 // A GroupNorm split over members {0, 1} whose peer holds the same block

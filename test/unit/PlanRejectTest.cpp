@@ -475,7 +475,7 @@ const Case kCases[] = {
        s.instrs.push_back({fp::OpCode::Wait, {3}, {}});
      },
      "instruction 2 (Wait): waits for value 3, which no earlier asynchronous "
-     "AllToAll or AllGather still in flight produces"},
+     "AllToAll, AllGather or AllReduce still in flight produces"},
     {"start_without_wait",
      [](PlanSpec &s) {
        s = allToAllSpec();
@@ -505,20 +505,73 @@ const Case kCases[] = {
      "instruction 1 (Silu): touches value 2"},
     {"communication_before_wait",
      [](PlanSpec &s) {
+       // Over other members: another communicator, not queued behind it.
        s = allToAllSpec();
        s.instrs[0].async = true;
-       s.instrs.push_back({fp::OpCode::AllReduce, {0}, {0}, false, -1, {0, 1}});
+       s.instrs.push_back({fp::OpCode::AllReduce, {0}, {0}, false, -1, {0, 2}});
        s.instrs.push_back({fp::OpCode::Wait, {1}, {}});
      },
      "instruction 1 (AllReduce): communicates while the asynchronous AllToAll "
      "at instruction 0 is in flight"},
-    {"async_all_reduce",
+    // An asynchronous AllReduce (version 22) over the default plan's values:
+    // a into the sum's bytes (value 2), or in place (value 0).
+    {"async_all_reduce_result_read",
+     [](PlanSpec &s) {
+       s.instrs = {{fp::OpCode::AllReduce, {0}, {2}, false, -1, {0, 1}},
+                   {fp::OpCode::Silu, {2}, {3}},
+                   {fp::OpCode::Wait, {2}, {}}};
+       s.instrs[0].async = true;
+     },
+     "instruction 1 (Silu): touches value 2, the result of the asynchronous "
+     "AllReduce at instruction 0, before its Wait"},
+    {"async_all_reduce_result_written",
+     [](PlanSpec &s) {
+       s.instrs = {{fp::OpCode::AllReduce, {0}, {2}, false, -1, {0, 1}},
+                   {fp::OpCode::Silu, {1}, {3}},
+                   {fp::OpCode::Wait, {2}, {}}};
+       s.instrs[0].async = true;
+       s.values[3].offset = 48; // over the sum's bytes
+     },
+     "instruction 1 (Silu): touches value 3, the result of the asynchronous "
+     "AllReduce at instruction 0, before its Wait"},
+    {"async_all_reduce_in_place_operand_read",
+     [](PlanSpec &s) {
+       // In place, its operand may have no other reader in the window.
+       s.instrs = {{fp::OpCode::AllReduce, {0}, {2}, false, -1, {0, 1}},
+                   {fp::OpCode::Silu, {0}, {3}},
+                   {fp::OpCode::Wait, {2}, {}}};
+       s.instrs[0].async = true;
+       s.values[2].offset = 0;
+     },
+     "instruction 1 (Silu): touches value 0, the result of the asynchronous "
+     "AllReduce at instruction 0, before its Wait"},
+    {"async_all_reduce_other_members",
+     [](PlanSpec &s) {
+       s.instrs = {{fp::OpCode::AllReduce, {0}, {2}, false, -1, {0, 1}},
+                   {fp::OpCode::AllReduce, {1}, {3}, false, -1, {0, 2}},
+                   {fp::OpCode::Wait, {2}, {}}};
+       s.instrs[0].async = true;
+     },
+     "instruction 1 (AllReduce): communicates while the asynchronous "
+     "AllReduce at instruction 0 is in flight"},
+    {"async_all_reduce_send",
+     [](PlanSpec &s) {
+       // Point to point over the same members is not queued behind it.
+       s.instrs = {{fp::OpCode::AllReduce, {0}, {2}, false, -1, {0, 1}},
+                   {fp::OpCode::Send, {1}, {}, false, -1, {0, 1}},
+                   {fp::OpCode::Wait, {2}, {}}};
+       s.instrs[0].async = true;
+       s.instrs[1].peer = 1;
+     },
+     "instruction 1 (Send): communicates while the asynchronous AllReduce"},
+    {"async_all_reduce_without_wait",
      [](PlanSpec &s) {
        s.instrs = {{fp::OpCode::AllReduce, {0}, {2}, false, -1, {0, 1}}};
        s.instrs[0].async = true;
        s.outputs = {2};
      },
-     "only an AllToAll or AllGather starts asynchronously"},
+     "instruction 0 (AllReduce): started asynchronously but never waited "
+     "for"},
     // Halo: x [1, 2, 5, 3] (value 0) into y (value 1) over members {0, 1},
     // rows along dimension 2 (haloSpec).
     {"halo_one_member",
@@ -608,8 +661,8 @@ const Case kCases[] = {
        s.instrs[0].async = true;
        s.instrs.push_back({fp::OpCode::Wait, {1}, {}});
      },
-     "instruction 0 (StaleGather): only an AllToAll or AllGather starts "
-     "asynchronously"},
+     "instruction 0 (StaleGather): only an AllToAll, AllGather or AllReduce "
+     "starts asynchronously"},
     {"stale_gather_attrs",
      [](PlanSpec &s) {
        s = staleGatherSpec();
@@ -668,8 +721,8 @@ const Case kCases[] = {
        s.instrs[0].async = true;
        s.instrs.push_back({fp::OpCode::Wait, {1}, {}});
      },
-     "instruction 0 (ReduceScatter): only an AllToAll or AllGather starts "
-     "asynchronously"},
+     "instruction 0 (ReduceScatter): only an AllToAll, AllGather or "
+     "AllReduce starts asynchronously"},
     // PatchCache: b [2, 3] (value 0) into y [4, 3] (value 1), block 1 of 2
     // along dimension 0 (patchCacheSpec(true)).
     {"patch_cache_result_shape",
@@ -799,6 +852,42 @@ TEST(Plan, ReduceScatterLoads) {
     s.values[0].shape[size_t(dim)] *= 2;
     EXPECT_NO_THROW(LoadedPlan::fromBytes(s.build(), "rs.fplan")) << dim;
   }
+}
+
+// Asynchronous AllReduces (version 22) load: in place and not, with more
+// AllReduces, an AllGather and an AllToAll over the same members in their
+// windows (queued behind them on the same communicator), the tokens'
+// chunks of a row-parallel GEMM each summed while the next is computed.
+TEST(Plan, AsyncAllReduceWindowsLoad) {
+  PlanSpec s;
+  s.arena = 4 * 72;
+  // a [2, 3], its chunks' sums c0, c1 (c1 in place over a1), a gather g.
+  s.values = {{fp::ValueKind::Arena, fp::DType::F32, {2, 3}, 0},    // a0
+              {fp::ValueKind::Arena, fp::DType::F32, {2, 3}, 24},   // a1
+              {fp::ValueKind::Arena, fp::DType::F32, {2, 3}, 48},   // c0
+              {fp::ValueKind::Arena, fp::DType::F32, {2, 3}, 24},   // c1
+              {fp::ValueKind::Arena, fp::DType::F32, {4, 3}, 72},   // g
+              {fp::ValueKind::Arena, fp::DType::F32, {2, 3}, 120},  // t
+              {fp::ValueKind::Arena, fp::DType::F32, {2, 3}, 144},  // u
+              {fp::ValueKind::Arena, fp::DType::F32, {2, 3}, 168}}; // e
+  InstrSpec r0{fp::OpCode::AllReduce, {0}, {2}, false, -1, {0, 1}};
+  InstrSpec r1{fp::OpCode::AllReduce, {1}, {3}, false, -1, {0, 1}};
+  InstrSpec gather{fp::OpCode::AllGather, {0}, {4}, false, -1, {0, 1}};
+  InstrSpec a2a{fp::OpCode::AllToAll, {0}, {7}, false, -1, {0, 1}};
+  r0.async = r1.async = true;
+  s.instrs = {r0,
+              {fp::OpCode::Silu, {0}, {5}},
+              r1,
+              gather,
+              a2a,
+              {fp::OpCode::Wait, {2}, {}},
+              {fp::OpCode::Wait, {3}, {}},
+              {fp::OpCode::Add, {2, 3}, {6}}};
+  s.inputs = {0, 1};
+  s.inputNames = {"a0", "a1"};
+  s.outputs = {6, 4, 5, 7};
+  s.outputNames = {"u", "g", "t", "e"};
+  EXPECT_NO_THROW(LoadedPlan::fromBytes(s.build(), "ar.fplan"));
 }
 
 // PipeFusion's cache: a whole write, then a block read back with the

@@ -169,6 +169,52 @@ TEST(PlannerPredict, RowsSplitAcrossRanks) {
   EXPECT_NEAR(split.stepSeconds, compute + allGather(32, 2, link100()), 1e-15);
 }
 
+// r = all_reduce(a) over ranks {0, 1}, s = silu(a), out = r + s: with
+// the all_reduce started asynchronously (version 22) and waited for before
+// the Add, the Silu (slower than the sum at 1 MB/s) hides it whole; run in
+// place, it is all exposed. Either way both ranks compute the same.
+TEST(PlannerPredict, AsyncAllReduceHidesBehindCompute) {
+  Topology t = unitTopology();
+  t.memoryBandwidth = 1e6;
+  PredictOptions o{&t, nullptr, DType::F32};
+  auto predictFor = [&](bool async) {
+    plantest::PlanSpec s;
+    s.numRanks = 2;
+    s.programPerRank = true;
+    plantest::InstrSpec reduce{
+        plan::OpCode::AllReduce, {0}, {1}, false, -1, {0, 1}};
+    reduce.async = async;
+    s.instrs = {reduce,
+                {plan::OpCode::Silu, {0}, {2}},
+                {plan::OpCode::Wait, {1}, {}},
+                {plan::OpCode::Add, {1, 2}, {3}}};
+    if (!async)
+      s.instrs.erase(s.instrs.begin() + 2);
+    s.inputs = {0};
+    s.inputNames = {"a"};
+    return predict(LoadedPlan::fromBytes(s.build(), "all-reduce"), o);
+  };
+  const double d = allReduce(24, 2, link100());
+  const Prediction sync = predictFor(false), async = predictFor(true);
+  ASSERT_EQ(sync.functions[0].ranks.size(), 2u);
+  ASSERT_EQ(async.functions[0].ranks.size(), 2u);
+  const double compute = sync.functions[0].ranks[0].compute;
+  const double silu = sync.functions[0].ranks[0].computeByOp.at("Silu");
+  ASSERT_GT(silu, d) << "the Silu must be slow enough to hide the sum";
+  EXPECT_NEAR(sync.stepSeconds, compute + d, 1e-12);
+  EXPECT_NEAR(async.stepSeconds, compute, 1e-12);
+  for (int r = 0; r < 2; ++r) {
+    SCOPED_TRACE(r);
+    const RankTime &st = sync.functions[0].ranks[size_t(r)];
+    const RankTime &at = async.functions[0].ranks[size_t(r)];
+    EXPECT_NEAR(st.comm, d, 1e-12);
+    EXPECT_EQ(st.hidden, 0);
+    EXPECT_NEAR(at.compute, compute, 1e-12);
+    EXPECT_NEAR(at.comm, 0, 1e-12);
+    EXPECT_NEAR(at.hidden, d, 1e-12);
+  }
+}
+
 std::vector<uint8_t> bf16LinearPlan(bool fp8) {
   return plantest::bf16LinearSpec(fp8).build();
 }

@@ -1,10 +1,11 @@
 //===- RankPaths.h - The memory paths the rank tests run ------*- C++ -*-===//
 //
 // Shared by the tests that run a collective instruction on real Gloo ranks
-// (HaloRanksTest, StaleGatherRanksTest, ReduceScatterRanksTest): the world
-// group, the backends, and the paths a collective's memory takes (host
-// memory; device memory staged through the host; device memory handed to
-// the communicator, as NCCL takes it, through gloo-direct).
+// (HaloRanksTest, StaleGatherRanksTest, ReduceScatterRanksTest,
+// AsyncAllReduceRanksTest): the world group, the backends, and the paths a
+// collective's memory takes (host memory; device memory staged through the
+// host; device memory handed to the communicator, as NCCL takes it,
+// through gloo-direct).
 //
 //===----------------------------------------------------------------------===//
 #ifndef FRESCO_TEST_UNIT_RANKPATHS_H

@@ -16,6 +16,9 @@ public:
     return std::make_unique<GlooDirect>(inner_->subgroup(members, tag));
   }
   void allReduceSum(float *d, size_t n) override { inner_->allReduceSum(d, n); }
+  void allReduceSumOf(void *d, size_t n, DType t) override {
+    inner_->allReduceSumOf(d, n, t);
+  }
   void allGather(const void *s, void *r, size_t b) override {
     inner_->allGather(s, r, b);
   }
@@ -50,6 +53,11 @@ public:
                                        size_t b) override {
     Communicator *c = inner_.get();
     return [=] { c->allGather(s, r, b); };
+  }
+  std::function<void()> startAllReduceSumOf(void *d, size_t n,
+                                            DType t) override {
+    Communicator *c = inner_.get();
+    return [=] { c->allReduceSumOf(d, n, t); };
   }
   void barrier() override { inner_->barrier(); }
   bool usesDeviceMemory() const override { return true; }

@@ -153,19 +153,21 @@ public:
   // One member is still a call (not skipped as allReduceSum skips it), so
   // the type mapping runs in the one-GPU test.
   void allReduceSumOf(void *data, size_t n, DType type) override {
+    queueAllReduceSumOf(data, n, type, stream_);
+  }
+
+  void queueAllReduceSumOf(void *data, size_t n, DType type,
+                           cudaStream_t stream) {
     if (n == 0)
       return;
-    ncclDataType_t t = type == DType::BF16  ? ncclBfloat16
-                       : type == DType::F16 ? ncclFloat16
-                                            : ncclFloat32;
-    check(type == DType::F32 || type == DType::BF16 || type == DType::F16,
-          "NCCL all_reduce of ", dtypeName(type));
-    queue("allReduceSum of " + std::to_string(n) + " " + dtypeName(type) +
-              " values",
-          [&] {
-            return api().ncclAllReduce(data, data, n, t, ncclSum, comm_,
-                                       stream_);
-          });
+    const ncclDataType_t t = floatType(type, "all_reduce");
+    queue(
+        "allReduceSum of " + std::to_string(n) + " " + dtypeName(type) +
+            " values",
+        [&] {
+          return api().ncclAllReduce(data, data, n, t, ncclSum, comm_, stream);
+        },
+        stream);
   }
 
   void allGather(const void *send, void *recv, size_t bytesPerRank) override {
@@ -194,17 +196,12 @@ public:
     });
   }
 
-  // Native bf16/f16 sums, as allReduceSumOf's (the type mapping is the
-  // same).
+  // Native bf16/f16 sums, as allReduceSumOf's.
   void reduceScatterSumOf(const void *send, void *recv, size_t n,
                           DType type) override {
     if (n == 0)
       return;
-    check(type == DType::F32 || type == DType::BF16 || type == DType::F16,
-          "NCCL reduce_scatter of ", dtypeName(type));
-    ncclDataType_t t = type == DType::BF16  ? ncclBfloat16
-                       : type == DType::F16 ? ncclFloat16
-                                            : ncclFloat32;
+    const ncclDataType_t t = floatType(type, "reduce_scatter");
     queue("reduceScatterSum of " + std::to_string(n) + " " + dtypeName(type) +
               " values per rank",
           [&] {
@@ -290,6 +287,13 @@ public:
                                        size_t bytesPerRank) override {
     return startOnCommStream("allGather", [&](cudaStream_t s) {
       queueAllGather(send, recv, bytesPerRank, s);
+    });
+  }
+
+  std::function<void()> startAllReduceSumOf(void *data, size_t n,
+                                            DType type) override {
+    return startOnCommStream("allReduceSum", [&](cudaStream_t s) {
+      queueAllReduceSumOf(data, n, type, s);
     });
   }
 
@@ -410,6 +414,15 @@ public:
 
 private:
   static const NcclApi &api() { return *nccl(nullptr); }
+
+  /// NCCL's element type for a float storage type (summed natively).
+  static ncclDataType_t floatType(DType type, const char *what) {
+    check(type == DType::F32 || type == DType::BF16 || type == DType::F16,
+          "NCCL ", what, " of ", dtypeName(type));
+    return type == DType::BF16  ? ncclBfloat16
+           : type == DType::F16 ? ncclFloat16
+                                : ncclFloat32;
+  }
 
   struct Pending {
     cudaEvent_t event;

@@ -1,8 +1,8 @@
 //===- Async.cpp - Asynchronous collectives: Wait and the window rule -----===//
 //
-// The compiler (fresco-place-waits) marks an all_to_all or all_gather
-// async_start and puts a Wait before the first instruction that must not
-// run while it travels. The loader checks that window once, so the
+// The compiler (fresco-place-waits) marks an all_to_all, all_gather or
+// all_reduce async_start and puts a Wait before the first instruction that
+// must not run while it travels. The loader checks that window once, so the
 // executor binds it as written.
 //
 //===----------------------------------------------------------------------===//
@@ -29,6 +29,15 @@ bool communicates(const plan::Instr &in) {
     return true;
   const plan::AttentionAttrs *a = in.attrs_as_AttentionAttrs();
   return a && a->ring_members() && a->ring_members()->size() > 1;
+}
+
+/// The collectives that may run inside an asynchronous one's window when
+/// over the same members: they go through the same communicator, queued in
+/// the same order on every member (a StaleGather as a gather). All but the
+/// StaleGather may also start asynchronously.
+bool isExchange(plan::OpCode op) {
+  return op == plan::OpCode::AllToAll || op == plan::OpCode::AllGather ||
+         op == plan::OpCode::AllReduce || op == plan::OpCode::StaleGather;
 }
 
 std::vector<int32_t> members(const plan::Instr &in) {
@@ -73,16 +82,15 @@ void verifyAsyncCollectives(const plan::Function &f, const std::string &ctx) {
       const int32_t id = in.operands()->Get(0);
       auto it = started.find(id);
       check(it != started.end(), where(i), ": waits for value ", id,
-            ", which no earlier asynchronous AllToAll or AllGather still in "
-            "flight produces");
+            ", which no earlier asynchronous AllToAll, AllGather or AllReduce "
+            "still in flight produces");
       started.erase(it);
       continue;
     }
     if (!startsAsync(in))
       continue;
-    check(in.op() == plan::OpCode::AllToAll ||
-              in.op() == plan::OpCode::AllGather,
-          where(i), ": only an AllToAll or AllGather starts asynchronously");
+    check(isExchange(in.op()) && in.op() != plan::OpCode::StaleGather, where(i),
+          ": only an AllToAll, AllGather or AllReduce starts asynchronously");
     const int32_t r = in.results()->Get(0);
     const Bytes rb = bytesOf(f, r);
     // The window: up to the Wait that reads r.
@@ -97,12 +105,8 @@ void verifyAsyncCollectives(const plan::Function &f, const std::string &ctx) {
                 ": touches value ", id, ", the result of the asynchronous ",
                 plan::EnumNameOpCode(in.op()), " at instruction ", i,
                 ", before its Wait");
-      // A StaleGather over the same members goes through the same
-      // communicator, in the same order on every member, as a gather does.
-      check(!communicates(next) || ((next.op() == plan::OpCode::AllToAll ||
-                                     next.op() == plan::OpCode::AllGather ||
-                                     next.op() == plan::OpCode::StaleGather) &&
-                                    members(next) == members(in)),
+      check(!communicates(next) ||
+                (isExchange(next.op()) && members(next) == members(in)),
             where(j), ": communicates while the asynchronous ",
             plan::EnumNameOpCode(in.op()), " at instruction ", i,
             " is in flight (only more exchanges over the same members may)");

@@ -84,6 +84,22 @@ Step bindAllReduce(OpBind &bind) {
   const DType t = es == 4 ? DType::F32 : bind.be.floatStorage();
   Communicator *c = &comm;
   Backend *b = &bind.be;
+  if (bind.asyncRegion && direct(bind.be, comm)) {
+    // Summed in place in the result, whose bytes nothing touches until the
+    // Wait (the loader's window rule): no region needed. The operand is
+    // copied first, on the backend's stream, so its bytes may be reused in
+    // the window.
+    auto pending = std::make_shared<std::function<void()>>();
+    bind.finish = [=] {
+      (*pending)();
+      *pending = nullptr;
+    };
+    return [=] {
+      if (dst != src)
+        b->copyStrided(src, int64_t(n), dst, int64_t(n), 1, int64_t(n), es);
+      *pending = c->startAllReduceSumOf(dst, n, t);
+    };
+  }
   if (comm.usesDeviceMemory()) // NCCL: in place, on the backend's stream
     return [=] {
       if (dst != src)

@@ -365,9 +365,12 @@ static std::string summarize(ModuleOp module, int64_t chunks,
           user = *user->getUsers().begin();
         chunked += user && isa<mlir::fresco::ConcatOp>(user);
       });
+      // Every chunked sum is `chunks` all_reduces now.
+      const size_t split = chunked / size_t(chunks);
       if (sums)
-        errs << ", " << chunked << " of " << sums
-             << " all_reduces in chunks of " << chunks << " (--tp-chunks)";
+        errs << ", " << split << " of " << split + (sums - chunked)
+             << " all_reduced sums in " << chunks
+             << " chunks each (--tp-chunks)";
       if (sums && !chunked)
         warning += ("fresco-compile: warning: --tp-chunks split none of '" +
                     fn.getSymName() +

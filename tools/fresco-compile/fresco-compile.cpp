@@ -354,24 +354,17 @@ static std::string summarize(ModuleOp module, int64_t chunks,
       errs << ", latent rows padded from " << rows[0] << " to " << rows[1]
            << " to split evenly";
     if (chunks > 1) {
-      // A chunk's sum is read by the concatenation of the chunks (through
-      // its wait when it runs asynchronously).
-      size_t chunked = 0, sums = 0;
-      fn.walk([&](shard::AllReduceOp r) {
-        ++sums;
-        Operation *user =
-            r->hasOneUse() ? *r->getUsers().begin() : nullptr;
-        if (user && isa<mlir::fresco::WaitOp>(user) && user->hasOneUse())
-          user = *user->getUsers().begin();
-        chunked += user && isa<mlir::fresco::ConcatOp>(user);
-      });
+      size_t sums = 0;
+      fn.walk([&](shard::AllReduceOp) { ++sums; });
+      auto c = fn->getAttrOfType<DenseI64ArrayAttr>(
+          FrescoDialect::kChunkedSumsAttrName);
+      const int64_t split = c ? c[0] : 0;
       // Every chunked sum is `chunks` all_reduces now.
-      const size_t split = chunked / size_t(chunks);
       if (sums)
-        errs << ", " << split << " of " << split + (sums - chunked)
+        errs << ", " << split << " of " << split + int64_t(sums) - split * chunks
              << " all_reduced sums in " << chunks
              << " chunks each (--tp-chunks)";
-      if (sums && !chunked)
+      if (sums && !split)
         warning += ("fresco-compile: warning: --tp-chunks split none of '" +
                     fn.getSymName() +
                     "''s all_reduces: none sums a linear alone, or its batch "

@@ -291,6 +291,15 @@ LogicalResult FrescoDialect::verifyOperationAttribute(Operation *op,
                              << "' must be an i64 of at least 2 on a function";
     return success();
   }
+  if (name == kChunkedSumsAttrName) {
+    auto c = dyn_cast<DenseI64ArrayAttr>(attr.getValue());
+    if (!isa<FunctionOpInterface>(op) || !c || c.size() != 2 || c[0] < 1 ||
+        c[1] < 2)
+      return op->emitError() << "'" << name
+                             << "' must be array<i64: sums, chunks> with "
+                                "sums >= 1 and chunks >= 2 on a function";
+    return success();
+  }
   if (name == kPaddedRowsAttrName) {
     auto rows = dyn_cast<DenseI64ArrayAttr>(attr.getValue());
     if (!isa<FunctionOpInterface>(op) || !rows || rows.size() != 2 ||

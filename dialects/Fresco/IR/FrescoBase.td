@@ -43,6 +43,11 @@ def Fresco_Dialect : Dialect {
     /// (fresco-pipefusion, `--microbatches`): their count.
     static constexpr ::llvm::StringLiteral kMicrobatchesAttrName =
         "fresco.microbatches";
+    /// array<i64: sums, chunks> on a function whose tp sums
+    /// fresco-chunk-tp-reduction split: how many, into how many chunks
+    /// each (for fresco-compile's summary).
+    static constexpr ::llvm::StringLiteral kChunkedSumsAttrName =
+        "fresco.chunked_sums";
     /// array<i64: real, padded> on a UNet whose latent rows
     /// fresco-pad-uneven padded at the bottom for a sequence split.
     static constexpr ::llvm::StringLiteral kPaddedRowsAttrName =

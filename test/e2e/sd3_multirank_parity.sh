@@ -9,12 +9,13 @@
 # Even sizes (sample_size 8: 4x4 = 16 image tokens, 8 text tokens):
 # ulysses=2, ring=2, ring=4, ulysses=2 x ring=2, tp=2 x ulysses=2,
 # tp=2 x ring=2, ulysses=4 (2 heads padded to 4), tp=2, pipeline=2,
-# ring=2 x pipeline=2, cfg=2 x ulysses=2 (the batch of 2 halved).
+# ring=2 x pipeline=2, cfg=2 x ulysses=2 (the batch of 2 halved), tp=2
+# in 4 chunks (--tp-chunks).
 # Uneven (sample_size 6: 3x3 = 9 image tokens, 5 text tokens; the image
 # tokens padded after the patch embedding, the text on its own, padding
 # masked inside the joined keys): ulysses=2, ring=4, ulysses=2 x ring=2,
 # ulysses=4, tp=2 x ulysses=2, ring=8 (the last ranks hold only padding),
-# tp=3 (2 heads padded to 3). tp=2 x ring=2 and the uneven ulysses=2 x
+# tp=3 (2 heads padded to 3), tp=3 in 2 chunks. tp=2 x ring=2 and the uneven ulysses=2 x
 # ring=2 also run on cpu-staged with the same bits.
 # The uneven 1-rank output is also checked against diffusers in float64
 # (its crop starts at row and column (8 - 3) // 2 = 2).
@@ -68,6 +69,9 @@ run even 8 tp2 2 --parallel tp=2
 run even 8 tp2rs 2 --parallel tp=2 --tp-reduce-scatter
 "$B/fresco-inspect" "$work/even-tp2rs.fplan" | grep -q "reduce_scatter" ||
   { echo "FAIL: even-tp2rs has no reduce_scatter"; exit 1; }
+# SD3's joint blocks' row-parallel linears in 4 chunks (half a sample's
+# tokens each), on the image and text streams.
+run even 8 tp2ch4 2 --parallel tp=2 --tp-chunks 4
 run even 8 pp2 2 --parallel pipeline=2
 run even 8 pp2ring2 4 --parallel ring=2,pipeline=2
 run even 8 cfg2uly2 4 --parallel cfg=2,ulysses=2
@@ -79,6 +83,7 @@ run uneven 5 uly4 4 --parallel ulysses=4
 run uneven 5 tp2uly2 4 --parallel tp=2,ulysses=2
 run uneven 5 ring8 8 --parallel ring=8
 run uneven 5 tp3 3 --parallel tp=3
+run uneven 5 tp3ch2 3 --parallel tp=3 --tp-chunks 2
 # The device-memory path (weights uploaded, collectives staged): same bits.
 for case in even-tp2ring2 uneven-uly2ring2; do
   forward "${case%%-*}" "${case#*-}" --backend cpu-staged
@@ -90,6 +95,6 @@ done
 "$FRESCO_PYTHON" "$here/compare_npy.py" "$work/uneven-one.npy" \
   "$work/uneven-ref.npy" --rtol-max 1e-5
 ranks_match_one "$work/even-one.npy" \
-  "$work"/even-{uly2,ring2,ring4,uly2ring2,tp2uly2,tp2ring2,uly4,tp2,tp2rs,pp2,pp2ring2,cfg2uly2}.npy
+  "$work"/even-{uly2,ring2,ring4,uly2ring2,tp2uly2,tp2ring2,uly4,tp2,tp2rs,tp2ch4,pp2,pp2ring2,cfg2uly2}.npy
 ranks_match_one "$work/uneven-one.npy" \
-  "$work"/uneven-{uly2,ring4,uly2ring2,uly4,tp2uly2,ring8,tp3}.npy
+  "$work"/uneven-{uly2,ring4,uly2ring2,uly4,tp2uly2,ring8,tp3,tp3ch2}.npy

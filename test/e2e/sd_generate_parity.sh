@@ -82,6 +82,9 @@ multi cfg2-tp2 4 --parallel cfg=2,tp=2
 multi tp2-rs 2 --parallel tp=2 --tp-reduce-scatter
 "$B/fresco-inspect" "$work/tp2-rs.fplan" | grep -q "reduce_scatter" ||
   { echo "FAIL: tp2-rs has no reduce_scatter"; exit 1; }
+# The transformer blocks' row-parallel linears in chunks (a sample each),
+# their sums overlapping the next chunk's work.
+multi tp2-ch2 2 --parallel tp=2 --tp-chunks 2
 multi pipeline2 2 --parallel pipeline=2
 # Micro-batches through the stages (the guidance halves of the 2 images).
 multi pipeline2-mb2 2 --parallel pipeline=2 --microbatches 2

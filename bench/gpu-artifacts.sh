@@ -49,6 +49,10 @@ for cfg in ${FRESCO_GPU_CHECK_CONFIGS:-dit-s-2-256 dit-xl-2-256}; do
   "$bin/fresco-compile" "$root/models/dit/configs/$cfg.json" \
     -o "$out/$cfg-b2-tp2rs.fplan" --batch 2 --ranks 2 --parallel tp=2 \
     --tp-reduce-scatter --quiet
+  # tp in 2 chunks: asynchronous AllReduces, chunked GEMMs in place.
+  "$bin/fresco-compile" "$root/models/dit/configs/$cfg.json" \
+    -o "$out/$cfg-b2-tp2ch2.fplan" --batch 2 --ranks 2 --parallel tp=2 \
+    --tp-chunks 2 --quiet
   "$bin/fresco-compile" "$root/models/dit/configs/$cfg.json" \
     -o "$out/$cfg-b2-uly2.fplan" --batch 2 --ranks 2 --parallel ulysses=2 --quiet
   "$bin/fresco-compile" "$root/models/dit/configs/$cfg.json" \

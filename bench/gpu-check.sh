@@ -21,7 +21,7 @@
 #      torch.compile on the same GPU (bench/gpu_dit.py, same weights and
 #      inputs), achieved TFLOP/s against the card's measured f32 GEMM rate,
 #      outputs compared with each other and with --backend cpu; then the
-#      tp=2 (with and without --tp-reduce-scatter), ulysses=2 and ring=2
+#      tp=2 (plain, --tp-reduce-scatter, --tp-chunks 2), ulysses=2 and ring=2
 #      plans on 2 ranks sharing the one GPU (collectives
 #      staged through the host): per-rank times, and outputs against 1 rank;
 #      then ring=2 in bf16 (ring attention's blocks on cuDNN) against the
@@ -570,9 +570,10 @@ for cfg in ${FRESCO_GPU_CHECK_CONFIGS:-dit-xl-2-256}; do
   fi
 
   # Tensor, Ulysses and ring parallel on 2 ranks sharing this one device.
-  for par in tp2 tp2rs uly2 ring2; do
+  for par in tp2 tp2rs tp2ch2 uly2 ring2; do
     case $par in
       tp2) label="$cfg tp=2" ;; tp2rs) label="$cfg tp=2 --tp-reduce-scatter" ;;
+      tp2ch2) label="$cfg tp=2 --tp-chunks 2" ;;
       uly2) label="$cfg ulysses=2" ;; *) label="$cfg ring=2" ;;
     esac
     [ -f "$plans/$cfg-b2-$par.fplan" ] || { row "$label on one device" "n/a" "no plan (older bundle)"; continue; }

@@ -49,8 +49,8 @@ namespace {
 struct Cut {
   int64_t batch = 0, tokens = 0, perSample = 1, group = 1;
   bool operator==(const Cut &o) const {
-    return batch == o.batch && tokens == o.tokens &&
-           perSample == o.perSample && group == o.group;
+    return batch == o.batch && tokens == o.tokens && perSample == o.perSample &&
+           group == o.group;
   }
 };
 
@@ -126,8 +126,9 @@ private:
   llvm::DenseMap<Operation *, Tag> tags;
   SmallVector<Operation *> made; // in creation order
   Tag current;
-  llvm::DenseMap<Value, Value> views;
-  llvm::DenseMap<std::pair<Value, int64_t>, Value> slices;
+  // Keyed by what they depend on: a view by the cut's runs per sample.
+  llvm::DenseMap<std::pair<Value, int64_t>, Value> views;
+  llvm::DenseMap<std::tuple<Value, int64_t, int64_t>, Value> slices;
 };
 
 /// A sum all_reduce over grid axes of a linear it alone reads, whose
@@ -158,8 +159,8 @@ bool ChunkTpReduction::isRoot(Operation *op) {
 /// How `v` enters a row-wise op: its rows, its sample's row (a [B, D]
 /// modulation), or whole (a weight, a bias).
 ChunkTpReduction::Kind ChunkTpReduction::kindOf(Operation *op, Value v) {
-  if (auto l = dyn_cast<LinearOp>(op); l && v == l.getWeight() &&
-                                        v != l.getInput())
+  if (auto l = dyn_cast<LinearOp>(op);
+      l && v == l.getWeight() && v != l.getInput())
     return Kind::AsIs;
   if (auto n = dyn_cast<LayerNormOp>(op);
       n && v != n.getInput() && llvm::is_contained(n.getModulation(), v))
@@ -174,13 +175,14 @@ ChunkTpReduction::Kind ChunkTpReduction::kindOf(Operation *op, Value v) {
 /// chunked alike; rows [B or 1, T or 1, ...] of rank R; a per-sample
 /// [B or 1, D]; or broadcast whole (rank <= R - 2, right-aligned).
 bool ChunkTpReduction::operandFits(Operation *op, Value v, const Cut &cut) {
-  if (auto it = chunked.find(v); it != chunked.end())
-    return it->second.cut == cut;
   auto t = dyn_cast<RankedTensorType>(v.getType());
   if (!t)
     return false;
-  const int64_t rank = cast<RankedTensorType>(op->getResult(0).getType())
-                           .getRank();
+  const int64_t rank =
+      cast<RankedTensorType>(op->getResult(0).getType()).getRank();
+  // A chunked value of lower rank would broadcast against other axes.
+  if (auto it = chunked.find(v); it != chunked.end())
+    return it->second.cut == cut && t.getRank() == rank;
   auto batchOk = [&](int64_t d) { return d == cut.batch || d == 1; };
   switch (kindOf(op, v)) {
   case Kind::AsIs:
@@ -220,16 +222,16 @@ std::optional<Cut> ChunkTpReduction::sinkCut(Operation *op) {
 }
 
 Value ChunkTpReduction::slice(Value v, int64_t start, int64_t size) {
-  Value &s = slices[{v, start}];
+  Value &s = slices[{v, start, size}];
   if (s)
     return s;
   auto t = cast<RankedTensorType>(v.getType());
   SmallVector<int64_t> shape(t.getShape());
   shape[0] = size;
-  auto op = SliceOp::create(
-      b, v.getLoc(), RankedTensorType::get(shape, t.getElementType()), v,
-      b.getI64IntegerAttr(0), b.getI64IntegerAttr(start),
-      b.getI64IntegerAttr(size));
+  auto op = SliceOp::create(b, v.getLoc(),
+                            RankedTensorType::get(shape, t.getElementType()), v,
+                            b.getI64IntegerAttr(0), b.getI64IntegerAttr(start),
+                            b.getI64IntegerAttr(size));
   tag(op);
   s = op;
   return s;
@@ -240,10 +242,9 @@ Value ChunkTpReduction::slice(Value v, int64_t start, int64_t size) {
 Value ChunkTpReduction::rows(Value v, const Cut &cut, int64_t i) {
   auto t = cast<RankedTensorType>(v.getType());
   const bool perBatch = t.getDimSize(0) == cut.batch && cut.batch > 1;
-  if (cut.perSample > 1 && t.getDimSize(1) == cut.tokens &&
-      cut.tokens > 1) {
+  if (cut.perSample > 1 && t.getDimSize(1) == cut.tokens && cut.tokens > 1) {
     // [B', T, *] as [B' * c, T / c, *], one row each.
-    Value &view = views[v];
+    Value &view = views[{v, cut.perSample}];
     if (!view) {
       SmallVector<int64_t> shape(t.getShape());
       shape[0] *= cut.perSample;
@@ -354,9 +355,9 @@ Value ChunkTpReduction::join(Value whole, const Chunks &c) {
   auto part = cast<RankedTensorType>(c.parts.front().getType());
   SmallVector<int64_t> shape(part.getShape());
   shape[0] *= int64_t(c.parts.size());
-  Value v = ConcatOp::create(b, whole.getLoc(),
-                             RankedTensorType::get(shape, part.getElementType()),
-                             c.parts, b.getI64IntegerAttr(0));
+  Value v = ConcatOp::create(
+      b, whole.getLoc(), RankedTensorType::get(shape, part.getElementType()),
+      c.parts, b.getI64IntegerAttr(0));
   if (c.cut.perSample > 1)
     v = ReshapeOp::create(b, whole.getLoc(), whole.getType(), v);
   return v;
@@ -372,8 +373,8 @@ LogicalResult ChunkTpReduction::run() {
   }
   for (Operation *op : ops) {
     if (isRoot(op)) {
-      chunkRoot(cast<shard::AllReduceOp>(op), *cutOf(op->getResult(0).getType(),
-                                                       chunks));
+      chunkRoot(cast<shard::AllReduceOp>(op),
+                *cutOf(op->getResult(0).getType(), chunks));
       continue;
     }
     // A root's linear is chunked with its all_reduce.
@@ -400,11 +401,13 @@ LogicalResult ChunkTpReduction::run() {
   llvm::DenseMap<Operation *, int64_t> anchors;
   for (Operation *op : llvm::reverse(sunk)) {
     int64_t anchor = index[op];
-    if (!isa<shard::AllReduceOp>(op) || !chunked.count(op->getResult(0))) {
+    // (An op nothing reads stays where it was.)
+    if ((!isa<shard::AllReduceOp>(op) || !chunked.count(op->getResult(0))) &&
+        !op->getResult(0).use_empty()) {
       anchor = std::numeric_limits<int64_t>::max();
       for (Operation *user : op->getResult(0).getUsers())
-        anchor = std::min(anchor, sunk.contains(user) ? anchors[user]
-                                                      : index[user]);
+        anchor =
+            std::min(anchor, sunk.contains(user) ? anchors[user] : index[user]);
     }
     anchors[op] = anchor;
   }
@@ -421,9 +424,8 @@ LogicalResult ChunkTpReduction::run() {
       continue;
     b.setInsertionPoint(first);
     Value joined = join(whole, chunked[whole]);
-    whole.replaceUsesWithIf(joined, [&](OpOperand &use) {
-      return !sunk.contains(use.getOwner());
-    });
+    whole.replaceUsesWithIf(
+        joined, [&](OpOperand &use) { return !sunk.contains(use.getOwner()); });
     for (Operation *j = joined.getDefiningOp(); j && !index.count(j);
          j = j->getOperand(0).getDefiningOp()) {
       joins[j] = index[first];
@@ -439,10 +441,10 @@ LogicalResult ChunkTpReduction::run() {
 /// Orders the block by key, respecting every def-use: an original op keeps
 /// its place; a clone goes to its stretch's end, chunk by chunk; a
 /// concatenation just before its first reader.
-LogicalResult ChunkTpReduction::reorder(
-    const llvm::DenseMap<Operation *, int64_t> &index,
-    const llvm::DenseMap<Operation *, int64_t> &anchors,
-    const llvm::DenseMap<Operation *, int64_t> &joins) {
+LogicalResult
+ChunkTpReduction::reorder(const llvm::DenseMap<Operation *, int64_t> &index,
+                          const llvm::DenseMap<Operation *, int64_t> &anchors,
+                          const llvm::DenseMap<Operation *, int64_t> &joins) {
   Block &block = fn.getBody().front();
   using Key = std::tuple<int64_t, int64_t, int64_t>;
   llvm::DenseMap<Operation *, Key> key;
@@ -452,8 +454,8 @@ LogicalResult ChunkTpReduction::reorder(
   int64_t extra = 0;
   for (Operation &op : block) {
     if (auto it = tags.find(&op); it != tags.end())
-      key[&op] = {2 * anchors.lookup(it->second.original),
-                  it->second.chunk + 2, seq[&op]};
+      key[&op] = {2 * anchors.lookup(it->second.original), it->second.chunk + 2,
+                  seq[&op]};
     else if (auto j = joins.find(&op); j != joins.end())
       key[&op] = {2 * j->second - 1, 0, extra++};
     else
@@ -505,8 +507,7 @@ LogicalResult ChunkTpReduction::reorder(
   return success();
 }
 
-struct ChunkTpReductionPass
-    : impl::ChunkTpReductionBase<ChunkTpReductionPass> {
+struct ChunkTpReductionPass : impl::ChunkTpReductionBase<ChunkTpReductionPass> {
   using ChunkTpReductionBase::ChunkTpReductionBase;
 
   void runOnOperation() override {

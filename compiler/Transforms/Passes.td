@@ -92,21 +92,29 @@ def FoldIntoReduction
 
 def ChunkTpReduction
     : Pass<"fresco-chunk-tp-reduction", "::mlir::func::FuncOp"> {
-  let summary = "Split tp's row-parallel linears into chunks whose "
-                "all_reduces overlap the next chunk's GEMM";
+  let summary = "Split tp's row-parallel linears and the row-wise ops after "
+                "their all_reduce into chunks that overlap each other's sums";
   let description = [{
     A sum `shard.all_reduce` of a linear's result (tp's partial sums) that
     reads nothing else becomes `chunks` linears over contiguous rows of
     [B, T, *]: whole samples per chunk when B divides by `chunks`, else
-    `chunks / B` runs of each sample's tokens (T must divide by it), else
-    the reduction is left alone. Each chunk's sum is its own all_reduce and
-    the results are concatenated (inside one buffer: the input windows,
-    the chunks' results and their sums are views, fresco-assign-buffers).
-    The linear's bias, gate (its sample's row) and residual (its rows;
-    the other part of a split projection is chunked alike) go with each
-    chunk. fresco-place-waits then starts every chunk's all_reduce but the
-    last asynchronously: on NCCL it overlaps the next chunk's GEMM. Runs
-    after fresco-fold-into-reduction. A no-op for `chunks` < 2.
+    `chunks / B` runs of each sample's tokens (`chunks` a multiple of B, T
+    of `chunks / B`), else the reduction is left alone. Each chunk's sum is
+    its own all_reduce. The linear's bias, gate (its sample's row) and
+    residual (its rows; the other part of a split projection is chunked
+    alike) go with each chunk. The row-wise ops after the sum (add, sub,
+    mul, div, mul_add, gelu, silu, quick_gelu, layer_norm and its [B, D]
+    modulation, rms_norm, modulate, linear; every operand chunked alike,
+    its rows cut, a per-sample row, or broadcast whole) run per chunk too,
+    a later chunked sum's linear reading the chunks directly; an op that
+    needs every row reads them concatenated (views: fresco-assign-buffers
+    writes each chunk in place). The block is then ordered chunk by chunk
+    within each stretch up to the next sum (a list schedule that keeps
+    every def-use and the order of the ops it did not make), and
+    fresco-place-waits starts every chunk's all_reduce asynchronously: on
+    NCCL chunk i's sum overlaps the other chunks' work. The function gets
+    `fresco.chunked_sums = array<i64: sums, chunks>`. Runs after
+    fresco-fold-into-reduction. A no-op for `chunks` < 2.
   }];
   let options = [
     Option<"chunks", "chunks", "int64_t", /*default=*/"2",

@@ -61,8 +61,8 @@ run cfg2pipe2 4 --parallel cfg=2,pipeline=2
 run tp2pipe2 4 --parallel tp=2,pipeline=2
 run tp2pipe2rs 4 --parallel tp=2,pipeline=2 --tp-reduce-scatter
 # tp's row-parallel linears in chunks (a sample each; with 4, half a
-# sample's tokens each), every chunk's all_reduce but the last started
-# asynchronously.
+# sample's tokens each), the ops after their sums per chunk, every chunk's
+# all_reduce started asynchronously.
 run tp2ch2 2 --parallel tp=2 --tp-chunks 2
 run cfg2tp2ch4 4 --parallel cfg=2,tp=2 --tp-chunks 4
 run tp2pipe2ch2 4 --parallel tp=2,pipeline=2 --tp-chunks 2

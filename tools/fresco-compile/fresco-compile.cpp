@@ -176,7 +176,7 @@ static cl::opt<int64_t> tpChunks(
              "rows (whole samples, or runs of each sample's tokens), each "
              "chunk's all_reduce overlapping the next chunk's GEMM (NCCL); "
              "0 or 1: one GEMM and one all_reduce (default); with --parallel "
-             "auto, every tp layout is also tried in N chunks"),
+             "auto, every exact tp layout is also tried in N chunks"),
     cl::value_desc("N"), cl::cat(category));
 static cl::opt<std::string> dtype(
     "dtype", cl::init("f32"),
@@ -310,8 +310,7 @@ static OwningOpRef<ModuleOp> loadInput(MLIRContext &ctx, SourceMgr &sm,
 /// `reduceScatter` (--tp-reduce-scatter), how many of tp's sums were
 /// scattered; a function that scattered none is named in `warning`.
 static std::string summarize(ModuleOp module, int64_t chunks,
-                             bool reduceScatter,
-                             std::string &warning) {
+                             bool reduceScatter, std::string &warning) {
   std::string text;
   llvm::raw_string_ostream errs(text);
   for (auto fn : module.getOps<func::FuncOp>()) {
@@ -353,24 +352,15 @@ static std::string summarize(ModuleOp module, int64_t chunks,
         rows && rows.size() == 2)
       errs << ", latent rows padded from " << rows[0] << " to " << rows[1]
            << " to split evenly";
-    if (chunks > 1) {
-      size_t sums = 0;
-      fn.walk([&](shard::AllReduceOp) { ++sums; });
-      auto c = fn->getAttrOfType<DenseI64ArrayAttr>(
-          FrescoDialect::kChunkedSumsAttrName);
-      const int64_t split = c ? c[0] : 0;
+    if (auto c = fn->getAttrOfType<DenseI64ArrayAttr>(
+            FrescoDialect::kChunkedSumsAttrName)) {
       // Every chunked sum is `chunks` all_reduces now.
-      if (sums)
-        errs << ", " << split << " of " << split + int64_t(sums) - split * chunks
-             << " all_reduced sums in " << chunks
-             << " chunks each (--tp-chunks)";
-      if (sums && !split)
-        warning += ("fresco-compile: warning: --tp-chunks split none of '" +
-                    fn.getSymName() +
-                    "''s all_reduces: none sums a linear alone, or its batch "
-                    "and tokens do not divide into " +
-                    std::to_string(chunks) + " chunks\n")
-                       .str();
+      int64_t sums = 0;
+      fn.walk([&](shard::AllReduceOp r) {
+        sums += r.getReduction() == shard::ReductionKind::Sum;
+      });
+      errs << ", " << c[0] << " of " << sums - c[0] * (c[1] - 1)
+           << " all_reduced sums in " << c[1] << " chunks each (--tp-chunks)";
     }
     if (reduceScatter) {
       size_t scattered = 0, reduced = 0;
@@ -390,6 +380,16 @@ static std::string summarize(ModuleOp module, int64_t chunks,
     }
     errs << "\n";
   }
+  if (chunks > 1 &&
+      llvm::none_of(module.getOps<func::FuncOp>(), [](func::FuncOp fn) {
+        return fn->hasAttr(mlir::fresco::FrescoDialect::kChunkedSumsAttrName);
+      }))
+    warning += "fresco-compile: warning: --tp-chunks " +
+               std::to_string(chunks) +
+               " split no all_reduce: none sums a linear alone (under "
+               "--tp-reduce-scatter tp's sums are reduce-scattered), or the "
+               "batch and tokens do not divide into " +
+               std::to_string(chunks) + " chunks\n";
   return text;
 }
 
@@ -406,9 +406,8 @@ static void printSummary(StringRef summary, size_t planBytes) {
 static std::string lower(ModuleOp module, int64_t numRanks,
                          const std::string &degrees, const std::string &where,
                          int64_t patches, int64_t micro, bool reduceScatter,
-                         int64_t chunks,
-                         std::vector<uint8_t> &bytes, std::string &summary,
-                         raw_ostream *lowered) {
+                         int64_t chunks, std::vector<uint8_t> &bytes,
+                         std::string &summary, raw_ostream *lowered) {
   MLIRContext *ctx = module.getContext();
   // The flag decides, whatever a hand-written module said.
   if (dtype == "f32")
@@ -589,9 +588,9 @@ static int autoParallel() {
       return bytes;
     }
     std::string summary;
-    why = lower(*module, l.ranks, l.parallel, l.place, l.patches,
-                l.microbatches, l.tpReduceScatter, l.tpChunks, bytes, summary,
-                nullptr);
+    why =
+        lower(*module, l.ranks, l.parallel, l.place, l.patches, l.microbatches,
+              l.tpReduceScatter, l.tpChunks, bytes, summary, nullptr);
     if (!why.empty() && !first.empty())
       why = first;
     return bytes;

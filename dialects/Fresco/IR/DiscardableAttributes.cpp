@@ -131,11 +131,10 @@ LogicalResult FrescoDialect::verifyLoweringAttribute(Operation *op,
     return checkOn(op, attr, {"shard.update_halo"});
   }
   if (name == kAsyncAttrName)
-    return failure(
-        failed(checkUnit(op, attr)) ||
-        failed(checkOn(op, attr,
-                       {"shard.all_to_all", "shard.all_gather",
-                        "shard.all_reduce"})));
+    return failure(failed(checkUnit(op, attr)) ||
+                   failed(checkOn(op, attr,
+                                  {"shard.all_to_all", "shard.all_gather",
+                                   "shard.all_reduce"})));
   if (name == kInPlaceAttrName)
     return failure(failed(checkUnit(op, attr)) ||
                    failed(checkOn(op, attr,

@@ -287,8 +287,8 @@ LogicalResult FrescoDialect::verifyOperationAttribute(Operation *op,
     auto m = dyn_cast<IntegerAttr>(attr.getValue());
     if (!isa<FunctionOpInterface>(op) || !m || !m.getType().isInteger(64) ||
         m.getInt() < 2)
-      return op->emitError() << "'" << name
-                             << "' must be an i64 of at least 2 on a function";
+      return op->emitError()
+             << "'" << name << "' must be an i64 of at least 2 on a function";
     return success();
   }
   if (name == kChunkedSumsAttrName) {

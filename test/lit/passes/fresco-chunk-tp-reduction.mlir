@@ -150,3 +150,48 @@ module attributes {fresco.grid_axes = ["tp"]} {
     return %z : tensor<2x8x16xf32>
   }
 }
+
+// -----
+
+// A chunked sum of lower rank than the op reading it broadcasts against
+// other axes there: that op reads it concatenated. One [1, T, D] operand
+// read under two cuts (batch 2 and batch 1 in 4 chunks) is viewed once per
+// cut. An op nothing reads is cut but stays after the sums.
+// FOUR-LABEL: func.func @rank
+// FOUR: %[[C:.*]] = fresco.concat
+// FOUR: %[[R:.*]] = fresco.reshape %[[C]] : tensor<4x1x16xf32> -> tensor<2x2x16xf32>
+// FOUR: fresco.add %[[R]], %arg1 : (tensor<2x2x16xf32>, tensor<2x2x2x16xf32>)
+// FOUR-LABEL: func.func @two_cuts
+// FOUR-DAG: fresco.reshape %arg2 : tensor<1x8x16xf32> -> tensor<2x4x16xf32>
+// FOUR-DAG: fresco.reshape %arg2 : tensor<1x8x16xf32> -> tensor<4x2x16xf32>
+// FOUR-LABEL: func.func @dead
+// FOUR-COUNT-4: shard.all_reduce
+// FOUR: fresco.add
+module attributes {fresco.grid_axes = ["tp"]} {
+  shard.grid @grid(shape = 2)
+  func.func @rank(%x: tensor<2x2x8xf32>, %y: tensor<2x2x2x16xf32>) -> tensor<2x2x2x16xf32> {
+    %w = fresco.param "w" : tensor<16x8xf32>
+    %p = fresco.linear %x, %w : (tensor<2x2x8xf32>, tensor<16x8xf32>) -> tensor<2x2x16xf32>
+    %s = shard.all_reduce %p on @grid grid_axes = [0] : tensor<2x2x16xf32> -> tensor<2x2x16xf32>
+    %z = fresco.add %s, %y : (tensor<2x2x16xf32>, tensor<2x2x2x16xf32>) -> tensor<2x2x2x16xf32>
+    return %z : tensor<2x2x2x16xf32>
+  }
+  func.func @two_cuts(%x: tensor<2x8x4xf32>, %y: tensor<1x8x4xf32>, %pos: tensor<1x8x16xf32>) -> (tensor<2x8x16xf32>, tensor<1x8x16xf32>) {
+    %w = fresco.param "w" : tensor<16x4xf32>
+    %p = fresco.linear %x, %w : (tensor<2x8x4xf32>, tensor<16x4xf32>) -> tensor<2x8x16xf32>
+    %s = shard.all_reduce %p on @grid grid_axes = [0] : tensor<2x8x16xf32> -> tensor<2x8x16xf32>
+    %z = fresco.add %s, %pos : (tensor<2x8x16xf32>, tensor<1x8x16xf32>) -> tensor<2x8x16xf32>
+    %q = fresco.linear %y, %w : (tensor<1x8x4xf32>, tensor<16x4xf32>) -> tensor<1x8x16xf32>
+    %t = shard.all_reduce %q on @grid grid_axes = [0] : tensor<1x8x16xf32> -> tensor<1x8x16xf32>
+    %u = fresco.add %t, %pos : (tensor<1x8x16xf32>, tensor<1x8x16xf32>) -> tensor<1x8x16xf32>
+    return %z, %u : tensor<2x8x16xf32>, tensor<1x8x16xf32>
+  }
+  func.func @dead(%x: tensor<2x4x8xf32>, %r: tensor<2x4x16xf32>) -> tensor<2x4x16xf32> {
+    %w = fresco.param "w" : tensor<16x8xf32>
+    %p = fresco.linear %x, %w : (tensor<2x4x8xf32>, tensor<16x8xf32>) -> tensor<2x4x16xf32>
+    %s = shard.all_reduce %p on @grid grid_axes = [0] : tensor<2x4x16xf32> -> tensor<2x4x16xf32>
+    %z = fresco.add %s, %r : (tensor<2x4x16xf32>, tensor<2x4x16xf32>) -> tensor<2x4x16xf32>
+    %q = fresco.mul %s, %r : (tensor<2x4x16xf32>, tensor<2x4x16xf32>) -> tensor<2x4x16xf32>
+    return %q : tensor<2x4x16xf32>
+  }
+}

@@ -173,8 +173,9 @@ static cl::opt<bool> tpReduceScatter(
 static cl::opt<int64_t> tpChunks(
     "tp-chunks", cl::init(0),
     cl::desc("with tp: each row-parallel linear split into N chunks of its "
-             "rows (whole samples, or runs of each sample's tokens), each "
-             "chunk's all_reduce overlapping the next chunk's GEMM (NCCL); "
+             "rows (whole samples, or runs of each sample's tokens), the "
+             "row-wise ops after its all_reduce run per chunk, each chunk's "
+             "all_reduce overlapping the other chunks' work (NCCL); "
              "0 or 1: one GEMM and one all_reduce (default); with --parallel "
              "auto, every exact tp layout is also tried in N chunks"),
     cl::value_desc("N"), cl::cat(category));

@@ -30,7 +30,7 @@
 
 #include "mlir/Dialect/Shard/IR/ShardOps.h"
 #include "mlir/IR/Builders.h"
-#include "llvm/ADT/MapVector.h"
+#include "llvm/ADT/SetVector.h"
 #include "llvm/Support/Debug.h"
 
 #include <queue>
@@ -121,7 +121,9 @@ private:
   int64_t chunks;
   OpBuilder b;
   llvm::DenseMap<Value, Chunks> chunked;
-  llvm::SetVector<Operation *> sunk; // originals, in block order
+  // The originals cut, in the order they were (a root's linears with its
+  // all_reduce): every user after what it reads.
+  llvm::SetVector<Operation *> sunk;
   int64_t roots = 0;
   llvm::DenseMap<Operation *, Tag> tags;
   SmallVector<Operation *> made; // in creation order

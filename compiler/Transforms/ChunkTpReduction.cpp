@@ -97,11 +97,13 @@ private:
   enum class Kind { Rows, PerSample, AsIs };
 
   bool isRoot(Operation *op);
+  bool feedsRoot(LinearOp l);
   std::optional<Cut> sinkCut(Operation *op);
   bool operandFits(Operation *op, Value v, const Cut &cut);
   Kind kindOf(Operation *op, Value v);
   Value operand(Operation *op, Value v, const Cut &cut, int64_t i);
   Value rows(Value v, const Cut &cut, int64_t i);
+  Value sampleRows(Value v, const Cut &cut, int64_t i);
   Value slice(Value v, int64_t start, int64_t size);
   RankedTensorType chunkType(RankedTensorType whole, const Cut &cut);
   Operation *cloneChunk(Operation *op, const Cut &cut, int64_t i,
@@ -156,6 +158,18 @@ bool ChunkTpReduction::isRoot(Operation *op) {
       return false;
   }
   return true;
+}
+
+/// Whether `l` is chunked with a root's all_reduce: the linear it sums, or
+/// that linear's split part.
+bool ChunkTpReduction::feedsRoot(LinearOp l) {
+  if (!l.getResult().hasOneUse())
+    return false;
+  Operation *user = *l.getResult().getUsers().begin();
+  if (isRoot(user))
+    return true;
+  auto main = dyn_cast<LinearOp>(user);
+  return main && splitPart(main) == l && feedsRoot(main);
 }
 
 /// How `v` enters a row-wise op: its rows, its sample's row (a [B, D]
@@ -261,11 +275,16 @@ Value ChunkTpReduction::rows(Value v, const Cut &cut, int64_t i) {
     }
     return slice(view, perBatch ? i : i % cut.perSample, 1);
   }
-  if (!perBatch)
+  return sampleRows(v, cut, i);
+}
+
+/// Chunk `i`'s samples of a [B or 1, ...] value (whole where it has one).
+Value ChunkTpReduction::sampleRows(Value v, const Cut &cut, int64_t i) {
+  if (cast<RankedTensorType>(v.getType()).getDimSize(0) != cut.batch ||
+      cut.batch == 1)
     return v;
-  if (cut.perSample > 1)
-    return slice(v, i / cut.perSample, 1);
-  return slice(v, i * cut.group, cut.group);
+  return cut.perSample > 1 ? slice(v, i / cut.perSample, 1)
+                           : slice(v, i * cut.group, cut.group);
 }
 
 Value ChunkTpReduction::operand(Operation *op, Value v, const Cut &cut,
@@ -279,10 +298,7 @@ Value ChunkTpReduction::operand(Operation *op, Value v, const Cut &cut,
   case Kind::AsIs:
     return v;
   case Kind::PerSample:
-    if (t.getDimSize(0) != cut.batch || cut.batch == 1)
-      return v;
-    return cut.perSample > 1 ? slice(v, i / cut.perSample, 1)
-                             : slice(v, i * cut.group, cut.group);
+    return sampleRows(v, cut, i);
   case Kind::Rows:
     return t.getRank() <= rank - 2 ? v : rows(v, cut, i);
   }
@@ -379,17 +395,9 @@ LogicalResult ChunkTpReduction::run() {
                 *cutOf(op->getResult(0).getType(), chunks));
       continue;
     }
-    // A root's linear is chunked with its all_reduce.
-    if (auto l = dyn_cast<LinearOp>(op);
-        l && l.getResult().hasOneUse() &&
-        isRoot(*l.getResult().getUsers().begin()))
+    // A root's linears are chunked with its all_reduce.
+    if (auto l = dyn_cast<LinearOp>(op); l && feedsRoot(l))
       continue;
-    if (auto l = dyn_cast<LinearOp>(op); l && l.getResult().hasOneUse()) {
-      if (auto main = dyn_cast<LinearOp>(*l.getResult().getUsers().begin());
-          main && splitPart(main) == l && main.getResult().hasOneUse() &&
-          isRoot(*main.getResult().getUsers().begin()))
-        continue;
-    }
     if (std::optional<Cut> cut = sinkCut(op))
       sink(op, *cut);
   }
@@ -403,9 +411,9 @@ LogicalResult ChunkTpReduction::run() {
   llvm::DenseMap<Operation *, int64_t> anchors;
   for (Operation *op : llvm::reverse(sunk)) {
     int64_t anchor = index[op];
-    // (An op nothing reads stays where it was.)
-    if ((!isa<shard::AllReduceOp>(op) || !chunked.count(op->getResult(0))) &&
-        !op->getResult(0).use_empty()) {
+    // (The only all_reduces cut are roots; an op nothing reads stays where
+    // it was.)
+    if (!isa<shard::AllReduceOp>(op) && !op->getResult(0).use_empty()) {
       anchor = std::numeric_limits<int64_t>::max();
       for (Operation *user : op->getResult(0).getUsers())
         anchor =

@@ -84,34 +84,31 @@ Step bindAllReduce(OpBind &bind) {
   const DType t = es == 4 ? DType::F32 : bind.be.floatStorage();
   Communicator *c = &comm;
   Backend *b = &bind.be;
-  if (bind.asyncRegion && direct(bind.be, comm)) {
-    // Summed in place in the result, whose bytes nothing touches until the
-    // Wait (the loader's window rule): no region needed. The operand is
-    // copied first, on the backend's stream, so its bytes may be reused in
-    // the window.
+  if (direct(bind.be, comm)) {
+    // In place in the result (NCCL: on the backend's stream), the operand
+    // copied there first.
+    auto copyIn = [=] {
+      if (dst != src)
+        b->copyStrided(src, int64_t(n), dst, int64_t(n), 1, int64_t(n), es);
+    };
+    if (!bind.asyncRegion)
+      return [=] {
+        copyIn();
+        c->allReduceSumOf(dst, n, t);
+      };
+    // Started: nothing touches the result's bytes until the Wait (the
+    // loader's window rule), so no region is needed, and the operand's
+    // bytes may be reused in the window once copied.
     auto pending = std::make_shared<std::function<void()>>();
     bind.finish = [=] {
       (*pending)();
       *pending = nullptr;
     };
     return [=] {
-      if (dst != src)
-        b->copyStrided(src, int64_t(n), dst, int64_t(n), 1, int64_t(n), es);
+      copyIn();
       *pending = c->startAllReduceSumOf(dst, n, t);
     };
   }
-  if (comm.usesDeviceMemory()) // NCCL: in place, on the backend's stream
-    return [=] {
-      if (dst != src)
-        b->copyStrided(src, int64_t(n), dst, int64_t(n), 1, int64_t(n), es);
-      c->allReduceSumOf(dst, n, t);
-    };
-  if (b->usesHostMemory())
-    return [=] {
-      if (dst != src)
-        std::memcpy(dst, src, n * es);
-      c->allReduceSumOf(dst, n, t);
-    };
   // Device memory: the communicator works on host buffers, so the data
   // goes down, is reduced there and comes back up.
   bind.scratch->reserveHost(n * es);

@@ -34,8 +34,9 @@ struct Topology {
   double launchOverhead = 0;               // seconds added to every kernel
   int hostCores = 0;      // > 0: CPU ranks of a node share this many cores
   int threadsPerRank = 0; // CPU: fixed (OMP_NUM_THREADS); 0: the launcher's
-  // Whether an asynchronous all_to_all/all_gather runs behind compute
-  // (NCCL's own stream); Gloo completes it where it starts.
+  // Whether an asynchronous all_to_all/all_gather/all_reduce runs behind
+  // compute (NCCL's own stream); false where it shares the compute's cores
+  // (Gloo on CPU ranks: its communication thread).
   bool asyncOverlap = true;
   Link intraNode, interNode;
 

@@ -97,7 +97,8 @@ public:
   /// caller can compute meanwhile (ring attention); neither buffer may be
   /// touched until the returned function is called, which waits for it and
   /// rethrows its failure. It must be called exactly once. By default the
-  /// exchange runs on its own thread (host memory, blocking calls); NCCL
+  /// exchange runs on its own thread (host memory, blocking calls); Gloo
+  /// runs it on the communicator's own thread (CommQueue.h); NCCL
   /// queues it on its own stream after the work queued so far and makes the
   /// backend's stream wait for it.
   virtual std::function<void()> startSendRecv(const void *send, int to,
@@ -114,8 +115,9 @@ public:
   /// may be touched until the returned function is called (exactly once),
   /// which waits for it and rethrows its failure. By default the call
   /// completes before returning (a blocking communicator overlaps nothing);
-  /// NCCL queues it on its own stream after the work queued so far and
-  /// makes the backend's stream wait for it.
+  /// Gloo runs it on the communicator's own thread, after every call
+  /// issued on it before (CommQueue.h); NCCL queues it on its own stream after
+  /// the work queued so far and makes the backend's stream wait for it.
   virtual std::function<void()> startAllToAll(const void *send, void *recv,
                                               size_t bytesPerRank) {
     allToAll(send, recv, bytesPerRank);
@@ -138,8 +140,8 @@ public:
   /// True when the buffers are device memory of the backend this
   /// communicator was made for (NCCL: calls are queued on its stream, in
   /// order with its kernels, and return at once); false for host memory
-  /// (Gloo: calls block until done). The executor stages device data
-  /// through the host for the latter.
+  /// (Gloo: calls block until done, started ones until waited for). The
+  /// executor stages device data through the host for the latter.
   virtual bool usesDeviceMemory() const { return false; }
 
   /// For a communicator whose calls are queued (usesDeviceMemory()): its

@@ -65,7 +65,7 @@ size_t blockBegin(size_t n, int p, int b) {
 
 int mod(int a, int p) { return ((a % p) + p) % p; }
 
-void GlooCommunicator::allReduceSum(float *data, size_t n) {
+void GlooCommunicator::allReduceSumNow(float *data, size_t n) {
   if (n == 0 || size() == 1)
     return;
   // Ring: reduce-scatter, then all-gather of the finished blocks. Each block
@@ -108,8 +108,8 @@ void GlooCommunicator::allReduceSum(float *data, size_t n) {
   });
 }
 
-void GlooCommunicator::allGather(const void *send, void *recv,
-                                 size_t bytesPerRank) {
+void GlooCommunicator::allGatherNow(const void *send, void *recv,
+                                    size_t bytesPerRank) {
   if (bytesPerRank == 0)
     return;
   const char *s = static_cast<const char *>(send);
@@ -138,8 +138,8 @@ void GlooCommunicator::allGather(const void *send, void *recv,
   });
 }
 
-void GlooCommunicator::reduceScatterSum(const float *send, float *recv,
-                                        size_t n) {
+void GlooCommunicator::reduceScatterSumNow(const float *send, float *recv,
+                                           size_t n) {
   if (n == 0)
     return;
   int p = size();
@@ -174,8 +174,8 @@ void GlooCommunicator::reduceScatterSum(const float *send, float *recv,
   });
 }
 
-void GlooCommunicator::allToAll(const void *send, void *recv,
-                                size_t bytesPerRank) {
+void GlooCommunicator::allToAllNow(const void *send, void *recv,
+                                   size_t bytesPerRank) {
   if (bytesPerRank == 0)
     return;
   size_t total = bytesPerRank * size();
@@ -211,7 +211,8 @@ void GlooCommunicator::allToAll(const void *send, void *recv,
   });
 }
 
-void GlooCommunicator::send(const void *data, size_t bytes, int peer, int tag) {
+void GlooCommunicator::sendNow(const void *data, size_t bytes, int peer,
+                               int tag) {
   checkPeer("send", peer);
   check(tag >= 0, "send: tag ", tag, " is negative");
   if (peer == rank_) {
@@ -232,7 +233,7 @@ void GlooCommunicator::send(const void *data, size_t bytes, int peer, int tag) {
       });
 }
 
-void GlooCommunicator::recv(void *data, size_t bytes, int peer, int tag) {
+void GlooCommunicator::recvNow(void *data, size_t bytes, int peer, int tag) {
   checkPeer("recv", peer);
   check(tag >= 0, "recv: tag ", tag, " is negative");
   if (peer == rank_) {
@@ -259,8 +260,8 @@ void GlooCommunicator::recv(void *data, size_t bytes, int peer, int tag) {
       });
 }
 
-void GlooCommunicator::sendRecv(const void *send, int to, void *recv, int from,
-                                size_t bytes, int tag) {
+void GlooCommunicator::sendRecvNow(const void *send, int to, void *recv,
+                                   int from, size_t bytes, int tag) {
   check(to >= 0 && to < size(), "sendRecv: destination ", to,
         " is not a member of ", describe());
   check(from >= 0 && from < size(), "sendRecv: source ", from,
@@ -326,7 +327,7 @@ void GlooCommunicator::sendRecv(const void *send, int to, void *recv, int from,
   });
 }
 
-void GlooCommunicator::broadcast(void *data, size_t bytes, int root) {
+void GlooCommunicator::broadcastNow(void *data, size_t bytes, int root) {
   checkPeer("broadcast", root);
   if (bytes == 0 || size() == 1)
     return;
@@ -349,7 +350,7 @@ void GlooCommunicator::broadcast(void *data, size_t bytes, int root) {
       });
 }
 
-void GlooCommunicator::barrier() {
+void GlooCommunicator::barrierNow() {
   if (size() == 1)
     return;
   // Everyone tells everyone it has arrived.

@@ -73,8 +73,8 @@ std::string explainFailure(Shared &shared, const std::vector<int> &members,
 }
 
 std::unique_ptr<Communicator>
-GlooCommunicator::subgroup(const std::vector<int> &members,
-                           const std::string &tag) {
+GlooCommunicator::subgroupNow(const std::vector<int> &members,
+                              const std::string &tag) {
   check(!members.empty(), "subgroup '", tag, "': no members");
   for (size_t i = 0; i < members.size(); ++i) {
     check(i == 0 || members[i - 1] < members[i], "subgroup '", tag,

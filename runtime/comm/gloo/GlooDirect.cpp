@@ -44,6 +44,11 @@ public:
   void broadcast(void *d, size_t b, int root) override {
     inner_->broadcast(d, b, root);
   }
+  std::function<void()> startSendRecv(const void *s, int to, void *r, int from,
+                                      size_t b, int tag) override {
+    return inner_->startSendRecv(s, to, r, from, b, tag);
+  }
+  // Deferred to the wait on purpose (GlooDirect.h).
   std::function<void()> startAllToAll(const void *s, void *r,
                                       size_t b) override {
     Communicator *c = inner_.get();

@@ -8,6 +8,7 @@
 #ifndef FRESCO_RUNTIME_COMM_GLOO_GLOOIMPL_H
 #define FRESCO_RUNTIME_COMM_GLOO_GLOOIMPL_H
 
+#include "runtime/comm/CommQueue.h"
 #include "runtime/comm/FailureBoard.h"
 #include "runtime/comm/Text.h"
 #include "runtime/comm/gloo/GlooCommunicator.h"
@@ -127,17 +128,22 @@ struct Shared {
 
   // The watchdog: while this rank waits on a Gloo buffer for more than
   // 100 ms, it looks every 100 ms whether a peer died and, if so, aborts
-  // the wait. Debian's Gloo
-  // (2022) does not always wake a pending unbound send when its peer's
-  // connection drops, so the wait would otherwise sit out the timeout.
+  // the wait. Debian's Gloo (2022) does not always wake a pending unbound
+  // send when its peer's connection drops, so the wait would otherwise sit
+  // out the timeout. Several waits may be under way at once (a started
+  // call on a communicator's thread, a blocking one on another
+  // communicator); each is watched.
+  struct Watched {
+    gloo::transport::UnboundBuffer *buffer;
+    bool isSend;
+    const std::vector<int> *members;
+    Clock::time_point since;
+    std::string abortReason; // set when the watchdog aborted it
+  };
   std::mutex watchMutex;
   std::condition_variable watchCv;
-  gloo::transport::UnboundBuffer *watched = nullptr; // Guarded by watchMutex.
-  bool watchedIsSend = false;
-  const std::vector<int> *watchedMembers = nullptr;
-  uint64_t watchGeneration = 0;
-  Clock::time_point watchedSince;
-  std::string abortReason;
+  std::map<uint64_t, Watched> watched; // by id; guarded by watchMutex
+  uint64_t nextWatchId = 0;
   bool stopWatching = false;
   std::thread watchdog;
 
@@ -152,22 +158,27 @@ struct Shared {
     std::unique_lock<std::mutex> lock(watchMutex);
     while (!stopWatching) {
       watchCv.wait_for(lock, milliseconds(100), [&] { return stopWatching; });
-      if (stopWatching || !watched ||
-          Clock::now() - watchedSince < milliseconds(100))
-        continue;
-      uint64_t generation = watchGeneration;
-      std::vector<int> members = *watchedMembers;
-      lock.unlock();
-      std::string dead = board->deadMember(members);
-      lock.lock();
-      if (dead.empty() || watchGeneration != generation || !watched)
-        continue;
-      abortReason = dead;
-      if (watchedIsSend)
-        watched->abortWaitSend();
-      else
-        watched->abortWaitRecv();
-      watched = nullptr;
+      if (stopWatching)
+        break;
+      auto now = Clock::now();
+      std::vector<std::pair<uint64_t, std::vector<int>>> due;
+      for (auto &[id, w] : watched)
+        if (w.abortReason.empty() && now - w.since >= milliseconds(100))
+          due.emplace_back(id, *w.members);
+      for (auto &[id, members] : due) {
+        lock.unlock();
+        std::string dead = board->deadMember(members);
+        lock.lock();
+        auto it = watched.find(id);
+        if (dead.empty() || it == watched.end() ||
+            !it->second.abortReason.empty())
+          continue;
+        it->second.abortReason = dead;
+        if (it->second.isSend)
+          it->second.buffer->abortWaitSend();
+        else
+          it->second.buffer->abortWaitRecv();
+      }
     }
   }
 
@@ -175,33 +186,31 @@ struct Shared {
   /// naming the peer if the watchdog saw one of `members` die.
   void wait(gloo::transport::UnboundBuffer &buffer, bool isSend,
             const std::vector<int> &members, Clock::time_point deadline) {
+    uint64_t id;
     {
       std::lock_guard<std::mutex> lock(watchMutex);
-      watched = &buffer;
-      watchedIsSend = isSend;
-      watchedMembers = &members;
-      watchedSince = Clock::now();
-      ++watchGeneration;
-      abortReason.clear();
+      id = nextWatchId++;
+      watched[id] = Watched{&buffer, isSend, &members, Clock::now(), ""};
     }
     auto left = std::max(
         milliseconds(1),
         std::chrono::duration_cast<milliseconds>(deadline - Clock::now()));
     bool completed = false;
+    std::string reason;
+    auto forget = [&] {
+      std::lock_guard<std::mutex> lock(watchMutex);
+      reason = std::move(watched[id].abortReason);
+      watched.erase(id);
+    };
     try {
       completed = isSend ? buffer.waitSend(left) : buffer.waitRecv(left);
     } catch (...) {
-      std::lock_guard<std::mutex> lock(watchMutex);
-      watched = nullptr;
-      ++watchGeneration;
+      forget();
       throw;
     }
-    std::lock_guard<std::mutex> lock(watchMutex);
-    watched = nullptr;
-    ++watchGeneration;
+    forget();
     if (!completed)
-      throw std::runtime_error(abortReason.empty() ? "wait aborted"
-                                                   : abortReason);
+      throw std::runtime_error(reason.empty() ? "wait aborted" : reason);
   }
 
   ~Shared() {
@@ -255,18 +264,64 @@ public:
     return members_[i];
   }
 
+  // Every call runs through the communicator's CommQueue: one at a time,
+  // in the order issued (ranks match its Gloo messages by that order);
+  // started ones on its worker thread. Communicators are independent, as
+  // their pairs are.
+  ~GlooCommunicator() override { queue_->drain(); }
   std::unique_ptr<Communicator> subgroup(const std::vector<int> &members,
-                                         const std::string &tag) override;
-  void allReduceSum(float *data, size_t n) override;
-  void allGather(const void *send, void *recv, size_t bytesPerRank) override;
-  void reduceScatterSum(const float *send, float *recv, size_t n) override;
-  void allToAll(const void *send, void *recv, size_t bytesPerRank) override;
-  void send(const void *data, size_t bytes, int peer, int tag) override;
-  void recv(void *data, size_t bytes, int peer, int tag) override;
+                                         const std::string &tag) override {
+    std::unique_ptr<Communicator> out;
+    serial([&] { out = subgroupNow(members, tag); });
+    return out;
+  }
+  void allReduceSum(float *data, size_t n) override {
+    serial([&] { allReduceSumNow(data, n); });
+  }
+  void allGather(const void *send, void *recv, size_t bytesPerRank) override {
+    serial([&] { allGatherNow(send, recv, bytesPerRank); });
+  }
+  void reduceScatterSum(const float *send, float *recv, size_t n) override {
+    serial([&] { reduceScatterSumNow(send, recv, n); });
+  }
+  void allToAll(const void *send, void *recv, size_t bytesPerRank) override {
+    serial([&] { allToAllNow(send, recv, bytesPerRank); });
+  }
+  void send(const void *data, size_t bytes, int peer, int tag) override {
+    serial([&] { sendNow(data, bytes, peer, tag); });
+  }
+  void recv(void *data, size_t bytes, int peer, int tag) override {
+    serial([&] { recvNow(data, bytes, peer, tag); });
+  }
   void sendRecv(const void *send, int to, void *recv, int from, size_t bytes,
-                int tag) override;
-  void broadcast(void *data, size_t bytes, int root) override;
-  void barrier() override;
+                int tag) override {
+    serial([&] { sendRecvNow(send, to, recv, from, bytes, tag); });
+  }
+  void broadcast(void *data, size_t bytes, int root) override {
+    serial([&] { broadcastNow(data, bytes, root); });
+  }
+  void barrier() override {
+    serial([&] { barrierNow(); });
+  }
+  std::function<void()> startSendRecv(const void *send, int to, void *recv,
+                                      int from, size_t bytes,
+                                      int tag) override {
+    return queue_->start(
+        [=] { sendRecvNow(send, to, recv, from, bytes, tag); });
+  }
+  std::function<void()> startAllToAll(const void *send, void *recv,
+                                      size_t bytesPerRank) override {
+    return queue_->start([=] { allToAllNow(send, recv, bytesPerRank); });
+  }
+  std::function<void()> startAllGather(const void *send, void *recv,
+                                       size_t bytesPerRank) override {
+    return queue_->start([=] { allGatherNow(send, recv, bytesPerRank); });
+  }
+  std::function<void()> startAllReduceSumOf(void *data, size_t n,
+                                            DType type) override {
+    // The 16-bit widening and narrowing run on the worker too.
+    return queue_->start([=] { allReduceSumOf(data, n, type); });
+  }
 
   std::string deadPeers() { return shared_->board->deadMember(members_); }
 
@@ -281,6 +336,21 @@ public:
   void run(const std::string &what, F &&body, bool onThis = true);
 
 private:
+  void serial(const std::function<void()> &call) { queue_->run(call); }
+
+  std::unique_ptr<Communicator> subgroupNow(const std::vector<int> &members,
+                                            const std::string &tag);
+  void allReduceSumNow(float *data, size_t n);
+  void allGatherNow(const void *send, void *recv, size_t bytesPerRank);
+  void reduceScatterSumNow(const float *send, float *recv, size_t n);
+  void allToAllNow(const void *send, void *recv, size_t bytesPerRank);
+  void sendNow(const void *data, size_t bytes, int peer, int tag);
+  void recvNow(void *data, size_t bytes, int peer, int tag);
+  void sendRecvNow(const void *send, int to, void *recv, int from, size_t bytes,
+                   int tag);
+  void broadcastNow(void *data, size_t bytes, int root);
+  void barrierNow();
+
   milliseconds timeout() const { return shared_->timeout; }
   /// Closes every connection of this communicator. After a failure, Gloo's
   /// event loop may still hold sends and receives over the caller's memory,
@@ -313,6 +383,7 @@ private:
   std::string name_;
   int rank_ = 0;
   std::string broken_;
+  std::unique_ptr<CommQueue> queue_ = std::make_unique<CommQueue>();
   // send() to oneself, queued per tag until recv() takes it.
   std::map<int, std::deque<std::vector<char>>> selfMessages_;
 };

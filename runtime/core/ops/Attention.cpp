@@ -64,12 +64,12 @@ void compactKeys(Backend &be, const void *src, void *dst, const KeyBlock &kb,
 /// Ring attention: this rank's key/value block travels around the ring
 /// while each rank folds every visiting block into its running softmax
 /// (Backend::attentionBlock). Step s attends to the block that started s
-/// hops back and meanwhile passes it on (Communicator::startSendRecv: a
-/// thread for Gloo, NCCL's own stream on GPUs), receiving the next one into
-/// the other of two buffers. Key and value travel together, one message.
-/// `es`: the size of k's and v's elements in memory. `keys`: the real keys
-/// of the block that started on each member; a block with padding has its
-/// real keys compacted for its step, one with none skips its step's
+/// hops back and meanwhile passes it on (Communicator::startSendRecv: the
+/// communicator's own thread for Gloo, NCCL's own stream on GPUs), receiving
+/// the next one into the other of two buffers. Key and value travel together,
+/// one message. `es`: the size of k's and v's elements in memory. `keys`: the
+/// real keys of the block that started on each member; a block with padding has
+/// its real keys compacted for its step, one with none skips its step's
 /// attention (it still travels on).
 Step ringAttention(OpBind &bind, Communicator &comm, const float *q,
                    const float *k, const float *v, float *o, int64_t B,

@@ -13,12 +13,13 @@
 //  - fresh run: S := every member's X of this run (a blocking gather);
 //    Y := S.
 //  - stale run: G := X; Y := S (the previous run's) with this member's
-//    block taken from G; then S := every member's G. On a communicator
-//    that works on backend memory (NCCL) that exchange is started here and
-//    completed by a step after the function's last instruction
-//    (OpBind::atEnd), so that later instructions overlap it; Gloo on host
-//    memory has done it when the call returns; staged through the host
-//    (device memory, Gloo) it is a blocking gatherBlocks.
+//    block taken from G; then S := every member's G. Where the
+//    communicator works on the backend's memory (NCCL; Gloo on host memory)
+//    that exchange is started here and completed by a step after the
+//    function's last instruction (OpBind::atEnd), so that later
+//    instructions overlap it (NCCL's stream, Gloo's communication thread);
+//    staged through the host (device memory, Gloo) it is a blocking
+//    gatherBlocks.
 // Either way S holds this run's blocks when the function returns, for the
 // next stale run. G is written before Y, so that a result placed over its
 // operand is still right.
@@ -82,9 +83,9 @@ Step bindStaleGather(OpBind &bind) {
   // Blocking on every path: the communicator's own gather on a direct
   // path, through host staging otherwise.
   GatherStep gather = gatherBlocks(bind, comm, bytes);
-  // Queued with the kernels (NCCL): the stale exchange may overlap the
-  // rest of the function.
-  const bool overlap = comm.usesDeviceMemory();
+  // Started (NCCL's stream, Gloo's communication thread): the stale
+  // exchange may overlap the rest of the function.
+  const bool overlap = direct(bind.be, comm);
   Communicator *c = &comm;
   auto pending = std::make_shared<std::function<void()>>();
   if (overlap)

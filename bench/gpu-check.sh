@@ -174,7 +174,8 @@ find_lib() { # name: prints where libNAME.so* is found (system first, then pip)
   [ -z "$hit" ] && hit=$(IFS=:; for d in $pip_libs; do ls "$d"/lib"$1".so* 2>/dev/null; done | head -1)
   echo "${hit:-not found}"
 }
-for l in cudart cublasLt nccl cudnn; do say "lib$l: $(find_lib "$l")"; done
+# cuDNN compiles its flash attention kernels at run time with NVRTC.
+for l in cudart cublasLt nccl cudnn nvrtc; do say "lib$l: $(find_lib "$l")"; done
 row "tools" "info" "nvcc $([ -n "$nvcc" ] && "$nvcc" --version | sed -n 's/.*release \([0-9.]*\).*/\1/p' || echo none), torch $torch_info"
 
 if [ "$dry" = 1 ]; then

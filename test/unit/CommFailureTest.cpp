@@ -35,6 +35,46 @@ TEST(CommFailure, StartedSendRecvFailsInItsWait) {
   }
 }
 
+// A started all-reduce on one communicator (its thread waits) and a
+// blocking one on another (the caller waits) at once: both waits are
+// watched, and both fail naming the dead rank within the timeout.
+TEST(CommFailure, TwoWaitsAtOnceBothNameTheDeadRank) {
+  auto results = runRanks(3, [&](int rank, const RankEnv &env) {
+    auto world = join(env, milliseconds(3000));
+    auto again = world->subgroup({0, 1, 2}, "again");
+    if (rank == 1)
+      ::_exit(3);
+    std::vector<float> a(100000, 1.0f), b(1000, 1.0f);
+    auto wait = world->startAllReduceSumOf(a.data(), a.size(), DType::F32);
+    std::string blocking = "(no failure)";
+    try {
+      again->allReduceSum(b.data(), b.size());
+    } catch (const Error &e) {
+      blocking = e.what();
+    }
+    std::string started = "(no failure)";
+    try {
+      wait();
+    } catch (const Error &e) {
+      started = e.what();
+    }
+    fail("blocking: ", blocking, " | started: ", started);
+  });
+  for (int r : {0, 2}) {
+    SCOPED_TRACE("rank " + std::to_string(r));
+    const std::string &m = results[r].message;
+    expectContains(m,
+                   "blocking: allReduceSum of 1000 floats on subgroup 'again'");
+    expectContains(m, "started: allReduceSum of 100000 floats on the world");
+    EXPECT_EQ(m.find("(no failure)"), std::string::npos) << m;
+    // Each names rank 1 (one part each).
+    size_t first = m.find("rank 1 (pid ");
+    ASSERT_NE(first, std::string::npos) << m;
+    EXPECT_NE(m.find("rank 1 (pid ", first + 1), std::string::npos) << m;
+    EXPECT_LT(results[r].seconds, 3.0 + 1.0) << describe(results);
+  }
+}
+
 TEST(CommFailure, DeadRankIsNamedWithinTheTimeout) {
   for (int n : {3, 4}) {
     const int dead = n - 2;

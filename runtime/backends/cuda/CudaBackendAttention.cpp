@@ -70,20 +70,32 @@ bool CudaBackend::cudnnAttentionReady(const cuda::AttentionDims &d) {
   if (!cudnnAttention_ || d.B <= 0 || d.Tq <= 0 || d.Tk <= 0 || d.H <= 0 ||
       d.Dh <= 0)
     return false;
+  // Asked for by name, cuDNN is used or the run stops: never a silent
+  // switch to the kernel the run did not ask for.
+  auto refuse = [&](const char *why) {
+    if (attentionChoice_ == cuda::AttentionChoice::Cudnn)
+      fail("FRESCO_CUDA_ATTENTION=cudnn: cuDNN attention for B=", d.B,
+           " Tq=", d.Tq, " Tk=", d.Tk, " H=", d.H, " Dh=", d.Dh, " ", why,
+           "; unset it (or 'auto') to fall back to Fresco's kernel");
+    return false;
+  };
   const cuda::AttentionSetup *setup = cudnnAttention_->find(d);
   if (!setup) {
     if (capturing()) // building a graph is no stream work
-      return false;
+      return refuse("first seen while recording a CUDA graph (--graphs off "
+                    "avoids recording)");
     setup = &cudnnAttention_->prepare(d);
   }
-  // Asked for by name, cuDNN failing a shape in its range is an error, not
-  // a silent switch to the kernel the run did not ask for.
   if (!setup->ok && !setup->outOfRange &&
       attentionChoice_ == cuda::AttentionChoice::Cudnn)
     fail("FRESCO_CUDA_ATTENTION=cudnn: cuDNN attention unavailable for B=", d.B,
          " Tq=", d.Tq, " Tk=", d.Tk, " H=", d.H, " Dh=", d.Dh, " (", setup->why,
          "); unset it (or 'auto') to fall back to Fresco's kernel");
-  return setup->ok && cudnnWorkspace(setup->workspaceBytes);
+  if (!setup->ok)
+    return false;
+  if (!cudnnWorkspace(setup->workspaceBytes))
+    return refuse("needs a larger workspace while recording a CUDA graph");
+  return true;
 }
 
 bool CudaBackend::attentionBlockOnCudnn(const float *q, const float *k,
@@ -96,8 +108,14 @@ bool CudaBackend::attentionBlockOnCudnn(const float *q, const float *k,
     return false;
   const size_t obBytes = (size_t(B * Tq * H * Dh) * elemSize_ + 255) & ~255ul;
   const size_t bytes = obBytes + size_t(B * H * Tq) * sizeof(float);
-  if (bytes > scratchBytes_ && capturing())
+  if (bytes > scratchBytes_ && capturing()) {
+    if (attentionChoice_ == cuda::AttentionChoice::Cudnn)
+      fail("FRESCO_CUDA_ATTENTION=cudnn: ring attention's cuDNN block needs "
+           "more scratch while recording a CUDA graph (B=",
+           B, " Tq=", Tq, " H=", H, " Dh=", Dh,
+           "); --graphs off avoids recording");
     return false;
+  }
   char *ob = static_cast<char *>(scratch(bytes));
   float *lseb = reinterpret_cast<float *>(ob + obBytes);
   cudnnAttention_->forward(d, q, k, v, ob, lseb, cudnnWorkspace_,

@@ -19,6 +19,7 @@
 #include "runtime/backends/cuda/CudaBackendImpl.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <cstdlib>
 #include <string>
 
@@ -96,13 +97,26 @@ void CudaBackend::linearFp8(const float *x, const Fp8Weight &w, const float *b,
   const bool gelu = act && *act == UnaryKind::GeluTanh;
   if (!act || gelu) {
     GemmPlan &p = fp8PlanFor(M, N, K, b, y, gelu, /*wideOut=*/false);
-    if (!gelu || p.geluEpilogue) {
-      fp8Matmul(p, w, fp8Act_, actScales(), b, y, M, N);
-      return;
+    if (!p.refused && (!gelu || p.geluEpilogue)) {
+      if (fp8Matmul(p, w, fp8Act_, actScales(), b, y, M, N,
+                    /*mayRefuse=*/true))
+        return;
+      // Refused (the scaling mode with this output or epilogue): the f32
+      // bands below, which need neither, from now on.
+      p.refused = true;
+      std::fprintf(stderr,
+                   "fresco: cuBLASLt refused the FP8 matmul m=%lld n=%lld "
+                   "k=%lld with %s and %s output; it runs with f32 output "
+                   "and the bias%s as a kernel\n",
+                   (long long)N, (long long)M, (long long)K,
+                   p.geluEpilogue   ? "the GELU epilogue"
+                   : p.biasEpilogue ? "the bias epilogue"
+                                    : "no epilogue",
+                   dtypeName(storage_), gelu ? " and GELU" : "");
     }
   }
-  // An activation no epilogue applies: f32 bands, then bias, activation
-  // and the one rounding in one kernel.
+  // An activation no epilogue applies (or cuBLASLt refused the epilogue):
+  // f32 bands, then bias, activation and the one rounding in one kernel.
   // Whole groups of 16 rows, so that each band's codes and per-row scales
   // start 16-byte aligned (K is a multiple of 16) as cuBLASLt may assume.
   const int64_t band =
@@ -112,15 +126,18 @@ void CudaBackend::linearFp8(const float *x, const Fp8Weight &w, const float *b,
     const int64_t rows = std::min(band, M - r0);
     GemmPlan &p = fp8PlanFor(rows, N, K, nullptr, wide, false, true);
     fp8Matmul(p, w, static_cast<const char *>(fp8Act_) + r0 * K,
-              actScales() + r0, nullptr, wide, rows, N);
-    cuda::biasActivation(*act, wide, b, at(y, r0 * N), rows * N, N, storage_,
-                         stream_);
+              actScales() + r0, nullptr, wide, rows, N, /*mayRefuse=*/false);
+    if (act)
+      cuda::biasActivation(*act, wide, b, at(y, r0 * N), rows * N, N, storage_,
+                           stream_);
+    else
+      cuda::biasRound(wide, b, at(y, r0 * N), rows * N, N, storage_, stream_);
   }
 }
 
-void CudaBackend::fp8Matmul(GemmPlan &p, const Fp8Weight &w, const void *xq,
+bool CudaBackend::fp8Matmul(GemmPlan &p, const Fp8Weight &w, const void *xq,
                             const float *xScales, const void *bias, void *y,
-                            int64_t M, int64_t N) {
+                            int64_t M, int64_t N, bool mayRefuse) {
   const LtApi &api = lt();
   const char *what = "linear (fp8)";
   const void *aScale = w.scales, *bScale = xScales;
@@ -158,6 +175,10 @@ void CudaBackend::fp8Matmul(GemmPlan &p, const Fp8Weight &w, const void *xq,
     p.spareAlgos.erase(p.spareAlgos.begin());
     status = run();
   }
+  if (status != CUBLAS_STATUS_SUCCESS && mayRefuse &&
+      (status == CUBLAS_STATUS_INVALID_VALUE ||
+       status == CUBLAS_STATUS_NOT_SUPPORTED))
+    return false;
   if (status != CUBLAS_STATUS_SUCCESS)
     fail(what, ": cuBLASLt refused the FP8 matmul (status ", int(status),
          ") with per-channel and per-token scales (outer-vector scaling) and ",
@@ -167,6 +188,7 @@ void CudaBackend::fp8Matmul(GemmPlan &p, const Fp8Weight &w, const void *xq,
          ", m=", N, " n=", M,
          "; FRESCO_CUDA_FP8_EPILOGUES=0 runs the bias and GELU as kernels");
   p.spareAlgos.clear(); // this one runs: later calls need no other
+  return true;
 }
 
 GemmPlan &CudaBackend::fp8PlanFor(int64_t M, int64_t N, int64_t K,

@@ -137,6 +137,9 @@ struct GemmPlan {
   // The gated GEMM: a call succeeded with this plan (a later refusal is
   // an error, not a reason to fall back).
   bool verified = false;
+  // FP8: cuBLASLt refused this plan at its first call; the f32-output
+  // bands run instead.
+  bool refused = false;
 };
 
 /// Releases p's descriptor and layouts (those made) and leaves p empty.
@@ -453,9 +456,11 @@ private:
                        const void *y, bool gelu, bool wideOut);
   GemmPlan makeFp8Plan(const GemmKey &key, const void *bias);
   /// One FP8 matmul of plan p: xq [M, K] e4m3 codes with per-row scales.
-  void fp8Matmul(GemmPlan &p, const Fp8Weight &w, const void *xq,
+  /// If cuBLASLt refuses every algorithm for it: false where `mayRefuse`
+  /// (nothing but the bias pre-fill was queued), else an error.
+  bool fp8Matmul(GemmPlan &p, const Fp8Weight &w, const void *xq,
                  const float *xScales, const void *bias, void *y, int64_t M,
-                 int64_t N);
+                 int64_t N, bool mayRefuse);
 
   int device_;
   cudaStream_t stream_ = nullptr;

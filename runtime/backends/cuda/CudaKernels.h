@@ -85,6 +85,10 @@ void storeFloats(const float *x, void *y, int64_t n, DType storage,
 /// are in the storage.
 void biasActivation(UnaryKind kind, const float *x, const void *bias, void *y,
                     int64_t n, int64_t count, DType storage, cudaStream_t s);
+/// The same without an activation: y[i] = x[i] + bias[i % count] (bias
+/// optional) rounded once.
+void biasRound(const float *x, const void *bias, void *y, int64_t n,
+               int64_t count, DType storage, cudaStream_t s);
 /// For a gated GEMM (CudaBackend::linearGated): alpha[i] = g[i] widened to
 /// f32, and with a bias scaledBias[i] = g[i] * bias[i % count] rounded to
 /// the storage type; g and scaledBias [n], bias [count].

@@ -187,6 +187,13 @@ nvrtcResult nvrtcGetProgramLogSize(nvrtcProgram, size_t *) {
 nvrtcResult nvrtcGetProgramLog(nvrtcProgram, char *) {
   return NVRTC_ERROR_INTERNAL_ERROR;
 }
+// Frontends 1.19 to 1.23 also reference the PTX pair.
+nvrtcResult nvrtcGetPTXSize(nvrtcProgram, size_t *) {
+  return NVRTC_ERROR_INTERNAL_ERROR;
+}
+nvrtcResult nvrtcGetPTX(nvrtcProgram, char *) {
+  return NVRTC_ERROR_INTERNAL_ERROR;
+}
 
 } // extern "C"
 

@@ -90,6 +90,10 @@ __global__ void gateVectorsKernel(const T *g, const T *bias, float *alpha,
   }
 }
 
+struct Identity {
+  __device__ static float apply(float x) { return x; }
+};
+
 /// As cuBLASLt's bias + activation epilogue: f32 in, one rounding out.
 template <typename F, typename T>
 __global__ void biasActivationKernel(const float *x, const T *bias, T *y,
@@ -467,6 +471,19 @@ void biasActivation(UnaryKind kind, const float *x, const void *bias, void *y,
           <<<blocks, kThreads, 0, s>>>(x, bt, yt, n, count);
       break;
     }
+  });
+  checkLaunch(name, s);
+}
+
+void biasRound(const float *x, const void *bias, void *y, int64_t n,
+               int64_t count, DType storage, cudaStream_t s) {
+  if (n == 0)
+    return;
+  const char *name = "linear_bias";
+  withStorage(storage, name, [&](auto t) {
+    using T = typename decltype(t)::type;
+    biasActivationKernel<Identity, T><<<blocksFor(n), kThreads, 0, s>>>(
+        x, static_cast<const T *>(bias), static_cast<T *>(y), n, count);
   });
   checkLaunch(name, s);
 }

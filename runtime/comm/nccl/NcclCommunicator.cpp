@@ -409,6 +409,10 @@ public:
     // Everything queued so far, then the host-side barrier.
     check(cudaStreamSynchronize(stream_) == cudaSuccess, "barrier on ", name_,
           ": ", cudaGetErrorString(cudaGetLastError()));
+    // A started call whose wait never ran is on the communication stream.
+    check(!commStream_ || cudaStreamSynchronize(commStream_) == cudaSuccess,
+          "barrier on ", name_,
+          " (communication stream): ", cudaGetErrorString(cudaGetLastError()));
     bootstrap_->barrier();
   }
 

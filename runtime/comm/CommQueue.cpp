@@ -79,9 +79,10 @@ std::function<void()> CommQueue::start(std::function<void()> call) {
   ticket->done = task->done.get_future().share();
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    queue_.push_back(std::move(task));
+    // The worker first: were it not to start, nothing is left queued.
     if (!worker_.joinable())
       worker_ = std::thread([this] { work(); });
+    queue_.push_back(std::move(task));
   }
   changed_.notify_all();
   return [ticket] {

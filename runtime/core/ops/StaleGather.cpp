@@ -65,10 +65,17 @@ Step bindStaleGather(OpBind &bind) {
   const BlockLayout layout = blockLayout(x.shape, dim);
   const int64_t outer = layout.outer, inner = layout.inner;
   Backend *b = &bind.be;
-  // [S: parts blocks | G], released with the step (the executor's).
+  // The started gather's wait (see atEnd below).
+  auto pending = std::make_shared<std::function<void()>>();
+  // [S: parts blocks | G], released with the step (the executor's); a
+  // gather still in flight (a run that failed before atEnd) is waited for
+  // first, as it writes there.
   const size_t total = bytes * size_t(parts + 1);
   std::shared_ptr<uint8_t> state(static_cast<uint8_t *>(b->allocate(total)),
-                                 [b](uint8_t *p) { b->release(p); });
+                                 [b, pending](uint8_t *p) {
+                                   *pending = nullptr;
+                                   b->release(p);
+                                 });
   b->fillZero(state.get(), total);
   bind.persistentBytes = total;
   uint8_t *blocks = state.get(), *staging = blocks + bytes * size_t(parts);
@@ -87,7 +94,6 @@ Step bindStaleGather(OpBind &bind) {
   // exchange may overlap the rest of the function.
   const bool overlap = direct(bind.be, comm);
   Communicator *c = &comm;
-  auto pending = std::make_shared<std::function<void()>>();
   if (overlap)
     bind.atEnd = [pending] {
       if (*pending) {

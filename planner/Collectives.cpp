@@ -55,11 +55,16 @@ double sendRecv(double bytes, const Link &l) {
   return l.latency + bytes / l.bandwidth;
 }
 
-double ringAttention(double blockCompute, double hopBytes, int p,
-                     const Link &l) {
+double ringAttention(double blockCompute, double hopBytes, int p, const Link &l,
+                     double slowdown) {
   if (p <= 1)
     return blockCompute;
-  return blockCompute + (p - 1) * std::max(blockCompute, sendRecv(hopBytes, l));
+  // A step's block computes beside the hop: slowed while the hop runs.
+  const double hop = sendRecv(hopBytes, l);
+  const double step = blockCompute * (1 + slowdown) <= hop
+                          ? hop
+                          : hop + blockCompute - hop / (1 + slowdown);
+  return blockCompute + (p - 1) * step;
 }
 
 } // namespace fresco::planner

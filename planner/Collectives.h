@@ -36,9 +36,10 @@ double broadcast(double bytes, int p, const Link &l);
 double sendRecv(double bytes, const Link &l);
 /// Ring attention: P blocks of `blockCompute` seconds; the P-1 hops each
 /// send this rank's key and value blocks (`hopBytes`) while the previous
-/// block is computed, so a hop costs the slower of the two.
-double ringAttention(double blockCompute, double hopBytes, int p,
-                     const Link &l);
+/// block is computed, so a hop costs the slower of the two, the block
+/// taking (1 + slowdown) times as long while the hop runs.
+double ringAttention(double blockCompute, double hopBytes, int p, const Link &l,
+                     double slowdown = 0);
 
 } // namespace fresco::planner
 

@@ -194,8 +194,16 @@ public:
         progress |= advance(r);
         done &= r.pc >= r.f->instrs()->size() && !r.waiting;
       }
+      // Ranks that hold their compute until a collective they started has
+      // a start (to slow what runs beside it) go on without, when only
+      // they could move.
+      if (!done && !progress && !computeAhead_) {
+        computeAhead_ = true;
+        continue;
+      }
       check(done || progress, "cost model: the ranks of '", name_,
             "' wait on each other forever (collectives out of order?)");
+      computeAhead_ = false;
     }
     FunctionTime out;
     out.function = name_;
@@ -209,6 +217,7 @@ public:
         r.clock += exposed;
       }
       r.asyncEnd.clear();
+      r.asyncStart.clear();
       r.time.end = r.clock;
       out.seconds = std::max(out.seconds, r.time.end);
     }
@@ -228,10 +237,12 @@ private:
     size_t pc = 0;
     double clock = 0, commFree = 0;
     RankTime time;
-    std::map<int32_t, double> asyncEnd;  // result value -> completion
-    std::map<int32_t, double> asyncTime; // result value -> its duration
-    std::map<std::string, int> seq;      // per group: collectives seen
-    bool waiting = false;                // arrived at an unresolved op
+    std::map<int32_t, double> asyncEnd;   // result value -> completion
+    std::map<int32_t, double> asyncTime;  // result value -> its duration
+    std::map<int32_t, double> asyncStart; // result value -> its start
+    int unresolvedStarts = 0;       // started collectives without a start yet
+    std::map<std::string, int> seq; // per group: collectives seen
+    bool waiting = false;           // arrived at an unresolved op
   };
   struct Pending {
     std::map<int, double> arrivals; // world rank -> clock
@@ -328,7 +339,8 @@ private:
       const int n = int(p.members.size());
       double block = compute(*p.f, *p.in) / n;
       double hopBytes = 2 * instrBytes(*p.f, p.in->operands()->Get(1));
-      double total = ringAttention(block, hopBytes, n, topo_.link(p.members));
+      double total = ringAttention(block, hopBytes, n, topo_.link(p.members),
+                                   topo_.overlapSlowdown);
       for (auto &[w, t] : p.arrivals) {
         Rank &r = rank(w);
         r.time.idle += start - t;
@@ -347,7 +359,9 @@ private:
       Rank &r = rank(w);
       r.commFree = start + d;
       if (p.async) {
+        --r.unresolvedStarts;
         r.asyncEnd[p.results.at(w)] = start + d;
+        r.asyncStart[p.results.at(w)] = start;
         r.asyncTime[p.results.at(w)] = d;
         continue;
       }
@@ -388,6 +402,7 @@ private:
         r.time.comm += exposed;
         r.time.hidden += std::max(0.0, took - exposed);
         r.clock += exposed;
+        r.asyncStart.erase(it->first);
         r.asyncEnd.erase(it);
         ++r.pc;
         moved = true;
@@ -460,15 +475,21 @@ private:
         moved = true;
         if (!p.async)
           r.waiting = true;
-        else
+        else {
           asyncPending_[{r.time.rank, in.results()->Get(0)}] = key;
+          ++r.unresolvedStarts;
+        }
         if (p.arrivals.size() == members.size())
           resolve(p);
         if (r.waiting)
           return moved;
         continue;
       }
-      double s = compute(*r.f, in);
+      // Beside a started collective whose start is not known yet (a member
+      // has not reached it), wait for it where another rank can move.
+      if (topo_.overlapSlowdown > 0 && !computeAhead_ && startsUnknown(r))
+        return moved;
+      double s = besideStarted(r, compute(*r.f, in));
       r.clock += s;
       r.time.compute += s;
       r.time.computeByOp[plan::EnumNameOpCode(in.op())] += s;
@@ -477,6 +498,38 @@ private:
     }
     return moved;
   }
+
+  /// How long `work` seconds of compute take from r's clock on, at
+  /// 1 / (1 + overlap_slowdown) of the rate while a collective r started
+  /// runs beside it.
+  double besideStarted(const Rank &r, double work) {
+    const double k = topo_.overlapSlowdown;
+    if (k <= 0 || work <= 0 || r.asyncEnd.empty())
+      return work;
+    std::vector<std::pair<double, double>> busy; // [start, end) after now
+    for (auto &[id, end] : r.asyncEnd)
+      if (end > r.clock)
+        busy.emplace_back(std::max(r.clock, r.asyncStart.at(id)), end);
+    std::sort(busy.begin(), busy.end());
+    double now = r.clock, left = work;
+    for (auto [from, to] : busy) {
+      from = std::max(from, now);
+      if (to <= from)
+        continue;
+      const double before = std::min(left, from - now); // full rate
+      now += before, left -= before;
+      if (left <= 0)
+        break;
+      const double during = std::min(left, (to - now) / (1 + k));
+      now += during * (1 + k), left -= during;
+      if (left <= 0)
+        break;
+    }
+    return now + left - r.clock;
+  }
+
+  /// Whether r started a collective that has not started yet.
+  bool startsUnknown(const Rank &r) const { return r.unresolvedStarts > 0; }
 
   /// Whether value `id` of rank `r` is the result of an asynchronous
   /// collective that has not started yet.
@@ -492,6 +545,9 @@ private:
   std::map<int, size_t> index_;
   std::map<std::string, Pending> pending_;
   std::map<std::pair<int, int32_t>, std::string> asyncPending_;
+  // Set for a round where no rank could move otherwise: computes beside
+  // collectives without a start yet run unslowed.
+  bool computeAhead_ = false;
   std::map<std::string, Message> messages_;
   double scale_ = 1;
   int roofline_ = 0, calibrated_ = 0;

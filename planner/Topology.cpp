@@ -62,6 +62,9 @@ Topology parseTopology(const std::string &text, const std::string &file) {
   t.threadsPerRank =
       int(j.count("threads_per_rank", 0, 1 << 20, /*optional=*/true));
   t.asyncOverlap = j.flag("async_overlap", true);
+  t.overlapSlowdown = j.nonNegative("overlap_slowdown", 0);
+  check(t.overlapSlowdown <= 10, "topology ", file,
+        ": 'overlap_slowdown' must be at most 10, got ", t.overlapSlowdown);
   JsonFields peaks = j.object("peak_TFLOPS");
   for (const std::string &k : peaks.keys()) {
     check(k == "f32" || k == "bf16" || k == "f16" || k == "fp8", "topology ",

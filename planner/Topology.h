@@ -38,6 +38,9 @@ struct Topology {
   // compute (NCCL's own stream); false where it shares the compute's cores
   // (Gloo on CPU ranks: its communication thread).
   bool asyncOverlap = true;
+  // Compute beside a started collective takes (1 + this) times as long: the
+  // collective's kernels hold SMs and memory bandwidth (NCCL).
+  double overlapSlowdown = 0;
   Link intraNode, interNode;
 
   int ranks() const { return nodes * ranksPerNode; }

@@ -61,6 +61,13 @@ TEST(PlannerCollectives, RingAttentionOverlapsHopsWithBlocks) {
   // Blocks of 10 us do not: the first block, then 3 hops of 25 us.
   EXPECT_NEAR(ringAttention(1e-5, 2e6, 4, link100()), 1e-5 + 3 * 2.5e-5, 1e-12);
   EXPECT_DOUBLE_EQ(ringAttention(1e-3, 2e6, 1, link100()), 1e-3);
+  // Slowed by 1.0 (twice as long) beside each 25 us hop: 12.5 us of a
+  // block's work per hop, the rest at full rate.
+  EXPECT_NEAR(ringAttention(1e-3, 2e6, 4, link100(), 1.0),
+              1e-3 + 3 * (2.5e-5 + 1e-3 - 1.25e-5), 1e-12);
+  // Blocks of 10 us take 20 us beside a 25 us hop: the hop still bounds.
+  EXPECT_NEAR(ringAttention(1e-5, 2e6, 4, link100(), 1.0), 1e-5 + 3 * 2.5e-5,
+              1e-12);
 }
 
 Topology unitTopology() {
@@ -215,6 +222,45 @@ TEST(PlannerPredict, AsyncAllReduceHidesBehindCompute) {
   }
 }
 
+// The same plan with overlap_slowdown k: the Silu beside the started sum
+// runs at 1 / (1 + k) of its rate until the sum is done (d), then at full
+// rate; without overlap nothing changes.
+TEST(PlannerPredict, ComputeBesideAStartedCollectiveIsSlowed) {
+  Topology t = unitTopology();
+  t.memoryBandwidth = 1e6;
+  auto predictFor = [&](bool async, double k) {
+    t.overlapSlowdown = k;
+    PredictOptions o{&t, nullptr, DType::F32};
+    plantest::PlanSpec s;
+    s.numRanks = 2;
+    s.programPerRank = true;
+    plantest::InstrSpec reduce{
+        plan::OpCode::AllReduce, {0}, {1}, false, -1, {0, 1}};
+    reduce.async = async;
+    s.instrs = {reduce,
+                {plan::OpCode::Silu, {0}, {2}},
+                {plan::OpCode::Wait, {1}, {}},
+                {plan::OpCode::Add, {1, 2}, {3}}};
+    if (!async)
+      s.instrs.erase(s.instrs.begin() + 2);
+    s.inputs = {0};
+    s.inputNames = {"a"};
+    return predict(LoadedPlan::fromBytes(s.build(), "all-reduce"), o);
+  };
+  const double d = allReduce(24, 2, link100());
+  const Prediction plain = predictFor(true, 0), slowed = predictFor(true, 0.5);
+  const double silu = plain.functions[0].ranks[0].computeByOp.at("Silu");
+  ASSERT_GT(silu, 1.5 * d) << "the Silu must outlast the slowed part";
+  // d of wall time beside the sum does d / 1.5 of the Silu's work.
+  const double extra = d - d / 1.5;
+  EXPECT_NEAR(slowed.stepSeconds, plain.stepSeconds + extra, 1e-12);
+  EXPECT_NEAR(slowed.functions[0].ranks[0].computeByOp.at("Silu"), silu + extra,
+              1e-12);
+  // In place (nothing beside it) or with slowdown 0: as before.
+  EXPECT_NEAR(predictFor(false, 0.5).stepSeconds,
+              predictFor(false, 0).stepSeconds, 1e-15);
+}
+
 std::vector<uint8_t> bf16LinearPlan(bool fp8) {
   return plantest::bf16LinearSpec(fp8).build();
 }
@@ -318,6 +364,20 @@ TEST(PlannerFiles, TopologyErrorsNameTheField) {
               parseTopology(hugeMemory, "t.json");
             }).find("'memory_per_rank_GiB' must be at most 16777216"),
             std::string::npos);
+  std::string slowdown = R"({"name": "x", "nodes": 1, "ranks_per_node": 2,
+    "memory_per_rank_GiB": 1, "memory_bandwidth_GBps": 1,
+    "peak_TFLOPS": {"f32": 1}, "links": {"intra_node": {"kind": "k",
+    "bandwidth_GBps": 1, "latency_us": 1}}, "overlap_slowdown": )";
+  EXPECT_NE(errorOf([&] {
+              parseTopology(slowdown + "-0.1}", "t.json");
+            }).find("overlap_slowdown"),
+            std::string::npos);
+  EXPECT_NE(errorOf([&] {
+              parseTopology(slowdown + "11}", "t.json");
+            }).find("'overlap_slowdown' must be at most 10"),
+            std::string::npos);
+  EXPECT_DOUBLE_EQ(parseTopology(slowdown + "0.2}", "t.json").overlapSlowdown,
+                   0.2);
   EXPECT_NE(errorOf([] { loadTopology("no-such-preset"); }).find("h100-sxm-8"),
             std::string::npos);
   EXPECT_NE(errorOf([] {

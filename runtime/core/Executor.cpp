@@ -353,6 +353,8 @@ void Executor::bind(const plan::Function &f,
       end.op = name + " (wait)";
       atEnd.push_back({std::move(end), std::move(binder.atEnd)});
     }
+    if (binder.abandon)
+      out.abandons.push_back(std::move(binder.abandon));
     if (binder.allInPlace)
       name += " (in place)";
     if (binder.finish)

@@ -192,6 +192,8 @@ private:
     int64_t staleRuns = 0;
     bool replayed = false;
     std::unique_ptr<Recording> recording;
+    // The binders' `abandon` steps, run after a failed run.
+    std::vector<std::function<void()>> abandons;
   };
   const Bound &bound(const std::string &function) const;
   void bind(const plan::Function &f, const ArenaLayout::Function &layout,

@@ -169,8 +169,15 @@ std::vector<HostTensor> Executor::run(const std::string &function,
     }
   }
   auto issue = [&b] {
-    for (const auto &step : b.steps)
-      step();
+    try {
+      for (const auto &step : b.steps)
+        step();
+    } catch (...) {
+      // Calls started but not waited for are waited for now.
+      for (const auto &abandon : b.abandons)
+        abandon();
+      throw;
+    }
   };
   b.replayed = false;
   // A function with StaleGathers records a stale run only (its steps branch

@@ -288,6 +288,61 @@ TEST(Plan, AsyncAllGatherDoesNotReadReusedMemory) {
     EXPECT_EQ(out[1].as<float>()[i], 2 * (float(i) - 2.5f));
 }
 
+/// DeferredMirror whose blocking all_reduce fails, and whose started
+/// all_gather's handle counts when it is dropped.
+class FailingMirror : public DeferredMirror {
+public:
+  void allReduceSum(float *, size_t) override {
+    fail("all_reduce failed on purpose");
+  }
+  std::function<void()> startAllGather(const void *send, void *recv,
+                                       size_t bytes) override {
+    ++started;
+    std::shared_ptr<int> drop(new int(0), [this](int *p) {
+      ++dropped;
+      delete p;
+    });
+    return [=] {
+      (void)drop;
+      allGather(send, recv, bytes);
+    };
+  }
+  int dropped = 0;
+};
+
+// A run that fails between a started all_gather and its Wait drops the
+// gather's handle (which waits for the call) before run() returns, so that
+// the next run does not reuse its buffers under it.
+TEST(Plan, AStartedCallIsDroppedWhenTheRunFails) {
+  PlanSpec s;
+  s.arena = 120;
+  s.values = {{fp::ValueKind::Arena, fp::DType::F32, {2, 3}, 0},   // a
+              {fp::ValueKind::Arena, fp::DType::F32, {2, 3}, 24},  // x
+              {fp::ValueKind::Arena, fp::DType::F32, {4, 3}, 48},  // g
+              {fp::ValueKind::Arena, fp::DType::F32, {2, 3}, 96}}; // r
+  s.instrs = {{fp::OpCode::Silu, {0}, {1}},
+              asyncGather(1, 2),
+              {fp::OpCode::AllReduce, {0}, {3}, false, -1, {0, 1}},
+              {fp::OpCode::Wait, {2}, {}}};
+  s.inputs = {0};
+  s.inputNames = {"a"};
+  s.outputs = {2, 3};
+  s.outputNames = {"g", "r"};
+  LoadedPlan p = LoadedPlan::fromBytes(s.build(), "fails.fplan");
+  WeightStore weights(p.rank(0), "/nonexistent");
+  FailingMirror comm;
+  comm.device = true;
+  auto backend = createStagedCpuBackend();
+  Executor exec(
+      p, 0, *backend, weights,
+      [&](const std::vector<int> &) -> Communicator & { return comm; });
+  HostTensor a{DType::F32, {2, 3}, std::vector<uint8_t>(24)};
+  EXPECT_THROW(exec.run("f", {a}), Error);
+  EXPECT_EQ(comm.started, 1);
+  EXPECT_EQ(comm.dropped, 1)
+      << "the started all_gather outlived the failed run";
+}
+
 // The gather's result read through a reshape (another value at the same
 // offset, no instruction) after its Wait.
 TEST(Plan, AsyncAllGatherWaitsBeforeAViewIsRead) {

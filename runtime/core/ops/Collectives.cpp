@@ -100,6 +100,7 @@ Step bindAllReduce(OpBind &bind) {
     // loader's window rule), so no region is needed, and the operand's
     // bytes may be reused in the window once copied.
     auto pending = std::make_shared<std::function<void()>>();
+    bind.abandon = [pending] { *pending = nullptr; };
     bind.finish = [=] {
       (*pending)();
       *pending = nullptr;
@@ -166,6 +167,7 @@ Step bindAllGather(OpBind &bind) {
     std::shared_ptr<ScratchArena> region = bind.asyncRegion;
     const size_t mineAt = dim == 0 ? 0 : bytes * parts;
     region->reserve(mineAt + bytes);
+    bind.abandon = [pending] { *pending = nullptr; };
     bind.finish = [=] {
       (*pending)();
       *pending = nullptr;
@@ -283,6 +285,7 @@ Step bindAllToAll(OpBind &bind) {
     auto pending = std::make_shared<std::function<void()>>();
     std::shared_ptr<ScratchArena> region = bind.asyncRegion;
     region->reserve(2 * bytes * parts);
+    bind.abandon = [pending] { *pending = nullptr; };
     bind.finish = [=] {
       (*pending)();
       *pending = nullptr;

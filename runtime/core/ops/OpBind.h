@@ -78,6 +78,11 @@ struct OpBind {
   /// there), and the bytes of backend memory it keeps between runs.
   Step atEnd;
   uint64_t persistentBytes = 0;
+  /// Set by a binder that starts a call completed by a later step (its
+  /// Wait, atEnd): drops the handle, which waits for the call (its failure
+  /// dropped). The executor runs it after a run that failed in between, so
+  /// that the next run does not reuse the call's buffers under it.
+  Step abandon;
   /// The executor's PipeFusion caches, shared by its functions.
   std::shared_ptr<PatchCaches> caches = nullptr;
 

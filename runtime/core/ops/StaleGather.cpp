@@ -95,6 +95,8 @@ Step bindStaleGather(OpBind &bind) {
   const bool overlap = direct(bind.be, comm);
   Communicator *c = &comm;
   if (overlap)
+    bind.abandon = [pending] { *pending = nullptr; };
+  if (overlap)
     bind.atEnd = [pending] {
       if (*pending) {
         (*pending)();

@@ -11,6 +11,21 @@ using namespace fresco::commtest;
 
 namespace {
 
+/// Ends this rank while a child keeps its sockets open for 10 s, so that
+/// its peers' Gloo sees no connection drop: only the watchdog (which sees
+/// the rank's process gone) can end their waits.
+[[noreturn]] void exitKeepingSocketsOpen() {
+  if (::fork() == 0) {
+    // Let go of the test's output, or ctest waits for this child.
+    int null = ::open("/dev/null", O_WRONLY);
+    ::dup2(null, 1);
+    ::dup2(null, 2);
+    std::this_thread::sleep_for(milliseconds(10000));
+    ::_exit(0);
+  }
+  ::_exit(3);
+}
+
 //===----------------------------------------------------------------------===//
 // Failures
 //===----------------------------------------------------------------------===//
@@ -45,14 +60,7 @@ TEST(CommFailure, TwoWaitsAtOnceAreBothAbortedByTheWatchdog) {
     auto world = join(env, milliseconds(8000));
     auto again = world->subgroup({0, 1, 2}, "again");
     if (rank == 1) {
-      if (::fork() == 0) {
-        int null = ::open("/dev/null", O_WRONLY);
-        ::dup2(null, 1);
-        ::dup2(null, 2);
-        std::this_thread::sleep_for(milliseconds(10000));
-        ::_exit(0);
-      }
-      ::_exit(3);
+      exitKeepingSocketsOpen();
     }
     std::vector<float> a(100000, 1.0f), b(1000, 1.0f);
     auto wait = world->startAllReduceSumOf(a.data(), a.size(), DType::F32);
@@ -118,15 +126,7 @@ TEST(CommFailure, RankGoneWithItsSocketsStillOpenIsNamedEarly) {
   auto results = runRanks(2, [&](int rank, const RankEnv &env) {
     auto world = join(env, milliseconds(8000));
     if (rank == 1) {
-      if (::fork() == 0) {
-        // Let go of the test's output, or ctest waits for this child.
-        int null = ::open("/dev/null", O_WRONLY);
-        ::dup2(null, 1);
-        ::dup2(null, 2);
-        std::this_thread::sleep_for(milliseconds(10000));
-        ::_exit(0);
-      }
-      ::_exit(3);
+      exitKeepingSocketsOpen();
     }
     std::vector<float> v(1024, 1.0f);
     world->allReduceSum(v.data(), v.size());

@@ -176,30 +176,36 @@ TEST(PlannerPredict, RowsSplitAcrossRanks) {
   EXPECT_NEAR(split.stepSeconds, compute + allGather(32, 2, link100()), 1e-15);
 }
 
-// r = all_reduce(a) over ranks {0, 1}, s = silu(a), out = r + s: with
-// the all_reduce started asynchronously (version 22) and waited for before
-// the Add, the Silu (slower than the sum at 1 MB/s) hides it whole; run in
-// place, it is all exposed. Either way both ranks compute the same.
+/// r = all_reduce(a) over ranks {0, 1}, s = silu(a), out = r + s, the
+/// all_reduce started asynchronously (and waited for before the Add) or run
+/// in place, predicted on `t`.
+Prediction predictReduceBesideSilu(const Topology &t, bool async) {
+  PredictOptions o{&t, nullptr, DType::F32};
+  plantest::PlanSpec s;
+  s.numRanks = 2;
+  s.programPerRank = true;
+  plantest::InstrSpec reduce{
+      plan::OpCode::AllReduce, {0}, {1}, false, -1, {0, 1}};
+  reduce.async = async;
+  s.instrs = {reduce,
+              {plan::OpCode::Silu, {0}, {2}},
+              {plan::OpCode::Wait, {1}, {}},
+              {plan::OpCode::Add, {1, 2}, {3}}};
+  if (!async)
+    s.instrs.erase(s.instrs.begin() + 2);
+  s.inputs = {0};
+  s.inputNames = {"a"};
+  return predict(LoadedPlan::fromBytes(s.build(), "all-reduce"), o);
+}
+
+// Started (version 22), the all_reduce hides whole behind the Silu (slower
+// than the sum at 1 MB/s); run in place, it is all exposed. Either way both
+// ranks compute the same.
 TEST(PlannerPredict, AsyncAllReduceHidesBehindCompute) {
   Topology t = unitTopology();
   t.memoryBandwidth = 1e6;
-  PredictOptions o{&t, nullptr, DType::F32};
   auto predictFor = [&](bool async) {
-    plantest::PlanSpec s;
-    s.numRanks = 2;
-    s.programPerRank = true;
-    plantest::InstrSpec reduce{
-        plan::OpCode::AllReduce, {0}, {1}, false, -1, {0, 1}};
-    reduce.async = async;
-    s.instrs = {reduce,
-                {plan::OpCode::Silu, {0}, {2}},
-                {plan::OpCode::Wait, {1}, {}},
-                {plan::OpCode::Add, {1, 2}, {3}}};
-    if (!async)
-      s.instrs.erase(s.instrs.begin() + 2);
-    s.inputs = {0};
-    s.inputNames = {"a"};
-    return predict(LoadedPlan::fromBytes(s.build(), "all-reduce"), o);
+    return predictReduceBesideSilu(t, async);
   };
   const double d = allReduce(24, 2, link100());
   const Prediction sync = predictFor(false), async = predictFor(true);
@@ -230,22 +236,7 @@ TEST(PlannerPredict, ComputeBesideAStartedCollectiveIsSlowed) {
   t.memoryBandwidth = 1e6;
   auto predictFor = [&](bool async, double k) {
     t.overlapSlowdown = k;
-    PredictOptions o{&t, nullptr, DType::F32};
-    plantest::PlanSpec s;
-    s.numRanks = 2;
-    s.programPerRank = true;
-    plantest::InstrSpec reduce{
-        plan::OpCode::AllReduce, {0}, {1}, false, -1, {0, 1}};
-    reduce.async = async;
-    s.instrs = {reduce,
-                {plan::OpCode::Silu, {0}, {2}},
-                {plan::OpCode::Wait, {1}, {}},
-                {plan::OpCode::Add, {1, 2}, {3}}};
-    if (!async)
-      s.instrs.erase(s.instrs.begin() + 2);
-    s.inputs = {0};
-    s.inputNames = {"a"};
-    return predict(LoadedPlan::fromBytes(s.build(), "all-reduce"), o);
+    return predictReduceBesideSilu(t, async);
   };
   const double d = allReduce(24, 2, link100());
   const Prediction plain = predictFor(true, 0), slowed = predictFor(true, 0.5);

@@ -239,13 +239,11 @@ InstrSpec asyncGather(int32_t x, int32_t g) {
   return in;
 }
 
-/// Runs `s` (input a [2, 3]: -2.5, -1.5, ...) on cpu-staged with a
-/// DeferredMirror: its all_gather must have started asynchronously, and
-/// output 0 must be silu(silu(a)) gathered twice ([4, 3] or [12]).
-std::vector<HostTensor> runDeferredGather(const PlanSpec &s) {
+/// Runs function f of `s` once on cpu-staged, every group through `comm`
+/// (on the backend's memory), with input a [2, 3]: -2.5, -1.5, ...
+std::vector<HostTensor> runStaged(const PlanSpec &s, DeferredMirror &comm) {
   LoadedPlan p = LoadedPlan::fromBytes(s.build(), "async.fplan");
   WeightStore weights(p.rank(0), "/nonexistent");
-  DeferredMirror comm;
   comm.device = true;
   auto backend = createStagedCpuBackend();
   Executor exec(
@@ -254,11 +252,20 @@ std::vector<HostTensor> runDeferredGather(const PlanSpec &s) {
   HostTensor a{DType::F32, {2, 3}, std::vector<uint8_t>(24)};
   for (int i = 0; i < 6; ++i)
     a.as<float>()[i] = float(i) - 2.5f;
-  std::vector<HostTensor> out = exec.run("f", {a});
+  return exec.run("f", {a});
+}
+
+/// Runs `s` with a DeferredMirror: its all_gather must have started
+/// asynchronously, and output 0 must be silu(silu(a)) gathered twice
+/// ([4, 3] or [12]).
+std::vector<HostTensor> runDeferredGather(const PlanSpec &s) {
+  DeferredMirror comm;
+  std::vector<HostTensor> out = runStaged(s, comm);
+  const float first = -2.5f;
   EXPECT_EQ(comm.started, 1) << "the all_gather did not run asynchronously";
   auto silu = [](double v) { return v / (1.0 + std::exp(-v)); };
   for (int i = 0; i < 12; ++i)
-    EXPECT_NEAR(out[0].as<float>()[i], silu(silu(a.as<float>()[i % 6])), 1e-6)
+    EXPECT_NEAR(out[0].as<float>()[i], silu(silu(first + float(i % 6))), 1e-6)
         << "at " << i;
   return out;
 }
@@ -328,16 +335,8 @@ TEST(Plan, AStartedCallIsDroppedWhenTheRunFails) {
   s.inputNames = {"a"};
   s.outputs = {2, 3};
   s.outputNames = {"g", "r"};
-  LoadedPlan p = LoadedPlan::fromBytes(s.build(), "fails.fplan");
-  WeightStore weights(p.rank(0), "/nonexistent");
   FailingMirror comm;
-  comm.device = true;
-  auto backend = createStagedCpuBackend();
-  Executor exec(
-      p, 0, *backend, weights,
-      [&](const std::vector<int> &) -> Communicator & { return comm; });
-  HostTensor a{DType::F32, {2, 3}, std::vector<uint8_t>(24)};
-  EXPECT_THROW(exec.run("f", {a}), Error);
+  EXPECT_THROW(runStaged(s, comm), Error);
   EXPECT_EQ(comm.started, 1);
   EXPECT_EQ(comm.dropped, 1)
       << "the started all_gather outlived the failed run";

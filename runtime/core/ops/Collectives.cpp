@@ -99,15 +99,11 @@ Step bindAllReduce(OpBind &bind) {
     // Started: nothing touches the result's bytes until the Wait (the
     // loader's window rule), so no region is needed, and the operand's
     // bytes may be reused in the window once copied.
-    auto pending = std::make_shared<std::function<void()>>();
-    bind.abandon = [pending] { *pending = nullptr; };
-    bind.finish = [=] {
-      (*pending)();
-      *pending = nullptr;
-    };
+    std::shared_ptr<StartedCall> call = StartedCall::in(bind);
+    bind.finish = [call] { call->finish(); };
     return [=] {
       copyIn();
-      *pending = c->startAllReduceSumOf(dst, n, t);
+      call->started(c->startAllReduceSumOf(dst, n, t));
     };
   }
   // Device memory: the communicator works on host buffers, so the data
@@ -163,14 +159,12 @@ Step bindAllGather(OpBind &bind) {
     // block]: the operand is copied there first, as its own memory may be
     // reused by the next instruction's result while the gather still
     // reads it (its live range ends here).
-    auto pending = std::make_shared<std::function<void()>>();
+    std::shared_ptr<StartedCall> call = StartedCall::in(bind);
     std::shared_ptr<ScratchArena> region = bind.asyncRegion;
     const size_t mineAt = dim == 0 ? 0 : bytes * parts;
     region->reserve(mineAt + bytes);
-    bind.abandon = [pending] { *pending = nullptr; };
     bind.finish = [=] {
-      (*pending)();
-      *pending = nullptr;
+      call->finish();
       if (dim != 0)
         interleave(static_cast<uint8_t *>(region->get()));
     };
@@ -179,7 +173,7 @@ Step bindAllGather(OpBind &bind) {
       uint8_t *mine = blocks + mineAt;
       b->copyStrided(src, int64_t(bytes), mine, int64_t(bytes), 1,
                      int64_t(bytes), 1);
-      *pending = c->startAllGather(mine, dim == 0 ? dst : blocks, bytes);
+      call->started(c->startAllGather(mine, dim == 0 ? dst : blocks, bytes));
     };
   }
   if (dim == 0) {
@@ -282,20 +276,18 @@ Step bindAllToAll(OpBind &bind) {
   };
   Copy onBackend = backendRowCopy(*b, es);
   if (bind.asyncRegion && direct(bind.be, comm)) {
-    auto pending = std::make_shared<std::function<void()>>();
+    std::shared_ptr<StartedCall> call = StartedCall::in(bind);
     std::shared_ptr<ScratchArena> region = bind.asyncRegion;
     region->reserve(2 * bytes * parts);
-    bind.abandon = [pending] { *pending = nullptr; };
     bind.finish = [=] {
-      (*pending)();
-      *pending = nullptr;
+      call->finish();
       unpack(onBackend, static_cast<uint8_t *>(region->get()) + bytes * parts,
              dst);
     };
     return [=] {
       auto *send = static_cast<uint8_t *>(region->get());
       pack(onBackend, src, send);
-      *pending = c->startAllToAll(send, send + bytes * parts, bytes);
+      call->started(c->startAllToAll(send, send + bytes * parts, bytes));
     };
   }
   if (direct(bind.be, comm)) {

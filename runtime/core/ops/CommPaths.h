@@ -30,6 +30,31 @@ constexpr int kFirstReservedTag = kHaloTagDown;
 /// is host memory, or the communicator works on device memory (NCCL).
 bool direct(const Backend &be, const Communicator &comm);
 
+/// The wait of a call one step starts and a later step completes (its
+/// Wait's finish, or atEnd). Made for a binder, it sets the binder's
+/// `abandon` to drop() it, which the executor runs after a failed run.
+class StartedCall {
+public:
+  static std::shared_ptr<StartedCall> in(OpBind &bind) {
+    auto call = std::make_shared<StartedCall>();
+    bind.abandon = [call] { call->drop(); };
+    return call;
+  }
+  void started(std::function<void()> wait) { wait_ = std::move(wait); }
+  /// Waits for the call (rethrowing its failure); nothing if none is on.
+  void finish() {
+    std::function<void()> wait = std::move(wait_);
+    wait_ = nullptr;
+    if (wait)
+      wait();
+  }
+  /// Lets the call go: its handle waits for it, its failure dropped.
+  void drop() { wait_ = nullptr; }
+
+private:
+  std::function<void()> wait_;
+};
+
 /// The gather of `bytes` per member: (src, dst) with src `bytes` of backend
 /// memory, dst `bytes * comm.size()` (members' blocks in member order),
 /// neither overlapping. On a direct path the communicator reads and writes

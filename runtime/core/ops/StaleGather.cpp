@@ -65,15 +65,19 @@ Step bindStaleGather(OpBind &bind) {
   const BlockLayout layout = blockLayout(x.shape, dim);
   const int64_t outer = layout.outer, inner = layout.inner;
   Backend *b = &bind.be;
-  // The started gather's wait (see atEnd below).
-  auto pending = std::make_shared<std::function<void()>>();
+  // Started (NCCL's stream, Gloo's communication thread): the stale
+  // exchange may overlap the rest of the function, completed after its last
+  // instruction.
+  const bool overlap = direct(bind.be, comm);
+  std::shared_ptr<StartedCall> call =
+      overlap ? StartedCall::in(bind) : std::make_shared<StartedCall>();
   // [S: parts blocks | G], released with the step (the executor's); a
   // gather still in flight (a run that failed before atEnd) is waited for
   // first, as it writes there.
   const size_t total = bytes * size_t(parts + 1);
   std::shared_ptr<uint8_t> state(static_cast<uint8_t *>(b->allocate(total)),
-                                 [b, pending](uint8_t *p) {
-                                   *pending = nullptr;
+                                 [b, call](uint8_t *p) {
+                                   call->drop();
                                    b->release(p);
                                  });
   b->fillZero(state.get(), total);
@@ -90,19 +94,9 @@ Step bindStaleGather(OpBind &bind) {
   // Blocking on every path: the communicator's own gather on a direct
   // path, through host staging otherwise.
   GatherStep gather = gatherBlocks(bind, comm, bytes);
-  // Started (NCCL's stream, Gloo's communication thread): the stale
-  // exchange may overlap the rest of the function.
-  const bool overlap = direct(bind.be, comm);
   Communicator *c = &comm;
   if (overlap)
-    bind.abandon = [pending] { *pending = nullptr; };
-  if (overlap)
-    bind.atEnd = [pending] {
-      if (*pending) {
-        (*pending)();
-        *pending = nullptr;
-      }
-    };
+    bind.atEnd = [call] { call->finish(); };
   std::shared_ptr<const RunMode> mode = bind.mode;
   return [=] {
     (void)state; // held for the executor's lifetime
@@ -119,7 +113,7 @@ Step bindStaleGather(OpBind &bind) {
     for (int64_t p = 0; p < parts; ++p)
       place(p == own ? staging : blocks + size_t(p) * bytes, p);
     if (overlap)
-      *pending = c->startAllGather(staging, blocks, bytes);
+      call->started(c->startAllGather(staging, blocks, bytes));
     else
       gather(staging, blocks);
   };

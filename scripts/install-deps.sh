@@ -9,7 +9,7 @@ PKGS=(build-essential cmake ninja-build python3 python3-venv python3-numpy pytho
   flatbuffers-compiler flatbuffers-compiler-dev libflatbuffers-dev libgtest-dev
   libgloo-dev libopenmpi-dev openmpi-bin
   libopenblas-dev libopenblas0-pthread libspng-dev nlohmann-json3-dev
-  libsentencepiece-dev
+  libsentencepiece-dev libicu-dev
   clang-22 libclang-rt-22-dev libfuzzer-22-dev libomp-22-dev)
 
 missing=()

@@ -7,13 +7,13 @@
 #include "runtime/text/ClipTokenizer.h"
 
 #include "runtime/core/Error.h"
+#include "runtime/text/ClipText.h"
 #include "runtime/text/TokenizerFiles.h"
 
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
 #include <array>
-#include <cstdio>
 #include <filesystem>
 #include <limits>
 #include <queue>
@@ -75,91 +75,6 @@ const std::array<std::string, 256> &byteEncoder() {
     return t;
   }();
   return table;
-}
-
-bool isAsciiLetter(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
-}
-bool isAsciiDigit(char c) { return c >= '0' && c <= '9'; }
-
-// BasicTokenizer(strip_accents=False, do_split_on_punc=False).tokenize, then
-// " ".join, on ASCII: _clean_text drops NUL and control characters (category
-// C*: bytes < 0x20 other than \t \n \r, and 0x7F) and turns \t \n \r into
-// spaces; whitespace_tokenize splits on spaces; each word is lower-cased.
-std::string cleanAndLower(const std::string &text) {
-  std::string out;
-  bool pendingSpace = false;
-  for (char ch : text) {
-    unsigned char c = static_cast<unsigned char>(ch);
-    if (c == ' ' || c == '\t' || c == '\n' || c == '\r') {
-      pendingSpace = !out.empty();
-      continue;
-    }
-    if (c < 0x20 || c == 0x7F)
-      continue; // Dropped, so the words around it join.
-    if (pendingSpace)
-      out += ' ';
-    pendingSpace = false;
-    out += (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : ch;
-  }
-  return out;
-}
-
-// CLIPTokenizer's pattern, on lower-cased ASCII (so IGNORECASE is moot):
-//   <\|startoftext\|>|<\|endoftext\|>|'s|'t|'re|'ve|'m|'ll|'d|[\p{L}]+|
-//   [\p{N}]|[^\s\p{L}\p{N}]+
-// re.findall's leftmost-first alternation, skipping what matches nothing
-// (only spaces here).
-std::vector<std::string> splitWords(const std::string &s) {
-  std::vector<std::string> words;
-  size_t n = s.size(), i = 0;
-  auto startsWith = [&](const char *lit) {
-    return s.compare(i, std::char_traits<char>::length(lit), lit) == 0;
-  };
-  while (i < n) {
-    char c = s[i];
-    size_t len = 0;
-    if (c == ' ') {
-      ++i;
-      continue;
-    }
-    if (startsWith(kStartOfText)) {
-      len = std::char_traits<char>::length(kStartOfText);
-    } else if (startsWith(kEndOfText)) {
-      len = std::char_traits<char>::length(kEndOfText);
-    } else if (startsWith("'s") || startsWith("'t") || startsWith("'m") ||
-               startsWith("'d")) {
-      len = 2;
-    } else if (startsWith("'re") || startsWith("'ve") || startsWith("'ll")) {
-      len = 3;
-    } else if (isAsciiLetter(c)) {
-      while (i + len < n && isAsciiLetter(s[i + len]))
-        ++len;
-    } else if (isAsciiDigit(c)) {
-      len = 1;
-    } else {
-      while (i + len < n && s[i + len] != ' ' && !isAsciiLetter(s[i + len]) &&
-             !isAsciiDigit(s[i + len]))
-        ++len;
-    }
-    words.push_back(s.substr(i, len));
-    i += len;
-  }
-  return words;
-}
-
-void checkAscii(const std::string &text) {
-  for (size_t i = 0; i < text.size(); ++i) {
-    unsigned char c = static_cast<unsigned char>(text[i]);
-    if (c >= 0x80) {
-      char hex[8];
-      std::snprintf(hex, sizeof hex, "0x%02X", c);
-      fail("CLIP tokenizer: byte ", hex, " at offset ", i,
-           " of the prompt is not ASCII; Fresco's CLIP tokenizer supports "
-           "ASCII prompts only (transformers' Unicode letter and number "
-           "classes are not implemented)");
-    }
-  }
 }
 
 std::string tokenContent(const json &v, const fs::path &file,
@@ -411,7 +326,7 @@ void ClipTokenizer::bpe(const std::string &word,
 void ClipTokenizer::encodePiece(const std::string &piece,
                                 std::vector<int64_t> &out) const {
   const auto &enc = byteEncoder();
-  for (const std::string &w : splitWords(cleanAndLower(piece))) {
+  for (const std::string &w : text::clipWords(text::clipClean(piece))) {
     std::string encoded;
     for (char c : w)
       encoded += enc[static_cast<unsigned char>(c)];
@@ -420,7 +335,10 @@ void ClipTokenizer::encodePiece(const std::string &piece,
 }
 
 std::vector<int64_t> ClipTokenizer::encode(const std::string &text) const {
-  checkAscii(text);
+  // Python strings hold code points: a prompt must be UTF-8.
+  if (size_t at = fresco::text::invalidUtf8At(text); at != std::string::npos)
+    fail("CLIP tokenizer: the prompt is not valid UTF-8 (at byte offset ", at,
+         ")");
   // PreTrainedTokenizer.tokenize: split on added tokens (tokens_trie.split,
   // case-sensitive, longest match at the leftmost position) before any
   // cleaning, so "x!<|endoftext|>" keeps its eos.

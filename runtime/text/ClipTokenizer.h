@@ -6,9 +6,10 @@
 //
 //   1. the text is split on the special tokens it contains verbatim
 //      (case-sensitive: "<|endoftext|>" becomes that token's id);
-//   2. each piece is cleaned as transformers' BasicTokenizer does (control
-//      characters dropped, whitespace runs collapsed to one space, trimmed)
-//      and lower-cased;
+//   2. each piece is cleaned as transformers' BasicTokenizer does (control,
+//      format, private-use and unassigned characters dropped, CJK
+//      ideographs made words of their own, NFC, whitespace runs collapsed
+//      to one space, trimmed) and lower-cased (ClipText.h);
 //   3. CLIP's pattern splits it into words ('s 't 're 've 'm 'll 'd, letter
 //      runs, single digits, runs of other non-space characters);
 //   4. each word's UTF-8 bytes go through GPT-2's byte-to-unicode table, get
@@ -16,11 +17,11 @@
 //   5. ids are <bos> + up to max_length - 2 tokens + <eos>, padded with the
 //      pad token to max_length (padding="max_length", truncation=True).
 //
-// Only ASCII text is supported: transformers' pattern uses the Unicode
-// classes \p{L} and \p{N}, and its cleaning uses Unicode categories, NFC and
-// Unicode lower-casing, none of which this runtime carries tables for. Any
-// byte >= 0x80 in a prompt is a fresco::Error naming its position rather
-// than ids that might silently differ from transformers'.
+// The Unicode character data is ICU's (Unicode 15.0 in Debian 12's ICU 72);
+// Python's unicodedata has the tables of its own version (14.0 in Python
+// 3.11), so a character assigned after 14.0 is kept here where transformers
+// on Python 3.11 drops it as unassigned. A prompt that is not UTF-8 is a
+// fresco::Error naming the byte offset.
 //
 // With ftfy installed, transformers cleans with ftfy.fix_text instead
 // (HTML entities, curly quotes, mojibake); Fresco follows the no-ftfy path.

@@ -4,7 +4,8 @@
 # (make_flux_pipeline.py: real CLIP BPE merges, a trained SentencePiece T5
 # tokenizer, a 2-shard T5 index) against the real diffusers FluxPipeline on
 # CPU in float64, from the same packed initial latents and prompts:
-#  - 2 prompts (dev: with a separate, truncated --prompt-2 for T5), 4 steps:
+#  - 2 prompts (one with accents, Greek, ideographs and an emoji; dev: with a
+#    separate, truncated --prompt-2 for T5), 4 steps:
 #    final packed latents within 1e-4 of their max magnitude, PNGs of the
 #    right size within one 8-bit level of diffusers' decoded images;
 #  - bf16 storage (cpu-staged) within twice diffusers' own bf16 error;
@@ -32,7 +33,7 @@ py "$here/make_flux_pipeline.py" --out "$work/pipe" --seed 3 "${flags[@]}" \
 py "$here/flux_pipeline_reference.py" --pipeline "$work/pipe" \
   --make-latents "$work/x.npy" --batch 2 --seed 5 --height $H --width $W \
   > /dev/null
-prompts=(--prompt "a red fox in the snow" --prompt "Two cats, one dog!")
+prompts=(--prompt "a red fox in the snow" --prompt "Two cats, one dog! Zwei Kätzchen, ΟΔΟΣ 東京 🐱")
 if [ "$variant" = dev ]; then
   prompts+=(--prompt-2 "a watercolor of a lighthouse at dusk with long reflections on the quiet water"
     --prompt-2 "macro photo of dew on a spider web")
@@ -145,7 +146,7 @@ printf '\n  \n' > "$work/empty.txt"
 expect_error "holds no prompt" "$B/fresco-run" "$work/one.fplan" \
   --weights "$work/pipe" --prompt-file "$work/empty.txt" -o "$work/x.png"
 # A prompt file gives one image per line, as --prompt does.
-printf 'a red fox in the snow\nTwo cats, one dog!\n' > "$work/prompts.txt"
+printf 'a red fox in the snow\nTwo cats, one dog! Zwei Kätzchen, ΟΔΟΣ 東京 🐱\n' > "$work/prompts.txt"
 prompt2=()
 [ "$variant" = dev ] && prompt2=(--prompt-2 "a watercolor of a lighthouse at dusk with long reflections on the quiet water" --prompt-2 "macro photo of dew on a spider web")
 "$B/fresco-run" "$work/one.fplan" --weights "$work/pipe" \

@@ -103,11 +103,38 @@ TEST(ClipTokenizer, MergesOnePairEverywhereBeforeTheNext) {
   EXPECT_EQ(ids.back(), 3);
 }
 
-TEST(ClipTokenizer, RefusesNonAscii) {
+// The Unicode steps on a tiny vocabulary: the parity test covers them on
+// CLIP's real merges.
+TEST(ClipTokenizer, CleansUnicodeAsBasicTokenizer) {
+  Folder f;
+  writeText(f.dir / "vocab.json",
+            R"({"h": 0, "i": 1, "hi</w>": 2, "<|startoftext|>": 5,
+                "<|endoftext|>": 6, "\u00c3\u00a9</w>": 7,
+                "\u00cf\u0124</w>": 8, "\u00cf\u0125</w>": 9,
+                "\u00e6\u013f\u00b1</w>": 10, "\u00e4\u00ba\u00ac</w>": 11})");
+  // Byte-encoded pairs: é is C3 A9, ς CF 82, σ CF 83, 東 E6 9D B1, 京 E4 BA AC.
+  writeText(f.dir / "merges.txt",
+            "#version: 0.2\nh i</w>\n\u00c3 \u00a9</w>\n\u00cf \u0124</w>\n"
+            "\u00cf \u0125</w>\n\u00e6 \u013f\n\u00e6\u013f \u00b1</w>\n"
+            "\u00e4 \u00ba\n\u00e4\u00ba \u00ac</w>\n");
+  ClipTokenizer tok = f.load();
+  // NBSP is a space; U+200B (format) and U+E000 (private use) are dropped;
+  // "E" + U+0301 composes to "\u00e9" and is lower-cased.
+  EXPECT_EQ(tok.encode("hi\u00a0hi\u200b \ue000E\xcc\x81"),
+            (std::vector<int64_t>{2, 2, 7}));
+  // A final capital sigma lowers to the final form (U+03C2, bytes CF 82),
+  // a lone one to U+03C3 (CF 83); each ideograph is a word of its own.
+  EXPECT_EQ(tok.encode("\xce\xa3 \xe6\x9d\xb1\xe4\xba\xac"),
+            (std::vector<int64_t>{9, 10, 11}));
+  EXPECT_EQ(tok.encode("h\xce\xa3"), (std::vector<int64_t>{0, 8}));
+}
+
+TEST(ClipTokenizer, RefusesInvalidUtf8) {
   Folder f;
   ClipTokenizer tok = f.load();
-  expectError([&] { tok.encode("caf\xc3\xa9"); },
-              {"0xC3", "offset 3", "not ASCII"});
+  expectError([&] { tok.encode("caf\xc3"); }, {"not valid UTF-8", "offset 3"});
+  expectError([&] { tok.encode("ab\xed\xa0\x80"); },
+              {"not valid UTF-8", "offset 2"});
 }
 
 TEST(ClipTokenizer, MissingFiles) {

@@ -13,9 +13,18 @@ Folders: CLIP's (pad <|endoftext|>, 77 tokens, as FLUX.1 and SD 1.x ship),
 one padding with "!" (as SD 2.x ships: "!" is then an added token that
 splits words), and one with model_max_length 16 (truncation everywhere).
 
-Prompts with non-ASCII characters must be refused by Fresco (it supports
-ASCII only); transformers' ftfy path is disabled so that the reference is
-the path Fresco replays, whether or not ftfy is installed.
+Unicode prompts (accents and combining marks that NFC composes, Greek's
+final sigma, Turkish dotted I, ideographs split one per word, kana, hangul,
+emoji with joiners and skin tones, full-width forms, Unicode digits and
+spaces, format, private-use and unassigned characters that the cleaning
+drops, "'\\u017f" that the pattern matches as 's under IGNORECASE, U+0345
+that it matches nowhere) are compared alike; transformers' ftfy path is
+disabled so that the reference is the path Fresco replays, whether or not
+ftfy is installed. Random code points are drawn among those assigned in
+Python's Unicode version or in none up to Fresco's (ICU's 15.0): a
+character new in between is kept by Fresco and dropped as unassigned by
+Python 3.11 (14.0). A prompt that is not UTF-8 must be refused naming the
+byte offset.
 
 Usage: clip_tokenizer_parity.py --tool build/bin/fresco-tokenize [-v]
 Nothing is downloaded. Exits 1 on any mismatch.
@@ -30,6 +39,7 @@ import random
 import subprocess
 import sys
 import tempfile
+import unicodedata
 
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
@@ -133,8 +143,55 @@ FIXED = [
     "rutkowski, octane render, unreal engine 5, ray tracing, 8k uhd",
 ]
 
-NON_ASCII = ["café au lait", "naïve résumé", "東京タワー", "emoji 🐱 cat",
-             "non\u00a0breaking", "smart “quotes”", "ß"]
+UNICODE_WORDS = ("café crème brûlée naïve résumé Ünïcödé STRASSE straße ẞ "
+                 "Ærøskøbing ΟΔΟΣ Αθήνα ΣΊΣΥΦΟΣ İstanbul ıi Ǆemal ǅ "
+                 "東京 の 夜景 桜 富士山 カメラ ｶﾒﾗ 한국어 서울 Москва НОЧЬ "
+                 "العربية שלום हिन्दी ☕ 🐱 🚀 👩\u200d👩\u200d👧 👍🏽 🇫🇷 ½ ² ™ "
+                 "ﬁ ﬅ Ⅻ ⅻ ＡＢＣ １２３ ٣٤ ४२ e\u0301 n\u0303 A\u030a \u212b "
+                 "\u212a Ꭰ ა Ა \u017fs '\u017f").split()
+UNICODE_PIECES = ["\u00a0", "\u3000", "\u2009", "\u2028", "\u2029", "\u0085",
+                  "\u200b", "\u200d", "\u00ad", "\ufeff", "\ue000",
+                  "\U000f0000", "\u0378", "\ufdd0", "\U0010ffff", "\ufffd",
+                  "\u0301", "\u0308", "\u3002", "\u300c", "\u2014", "\u201c",
+                  "\u2019s", "\u2019", "'\u017f", "'\u212a", "\u0345"]
+
+UNICODE_FIXED = [
+    "café au lait, naïve résumé",
+    "cafe\u0301 vs caf\u00e9 vs CAFE\u0301",
+    "ΟΔΥΣΣΕΥΣ ΟΔΟΣ. ΣΑΣ ΣΣ Σ σ ς ΑΣ' ΑΣ\u0301 Α\u0301Σ",
+    "İSTANBUL İi Iı DİYARBAKIR",
+    "STRASSE STRAẞE Straße",
+    "東京タワーの夜景、富士山と桜。中文分词测试",
+    "한국어 텍스트 \u1112\u1161\u11ab\u1100\u116e\u11a8",
+    "emoji 🐱 cat 🚀 rocket 👩\u200d👩\u200d👧 family 👍🏽 🇫🇷",
+    "non\u00a0breaking thin\u2009space ideographic\u3000space "
+    "line\u2028separator para\u2029graph next\u0085line",
+    "zero\u200bwidth join\u200dner soft\u00adhyphen bom\ufeffhere",
+    "private\ue000use \U000f0000 unassigned\u0378 nonchar\ufdd0 "
+    "max\U0010ffff replacement\ufffd",
+    "smart \u201cquotes\u201d and it\u2019s \u2014 dashes",
+    "ＦＵＬＬＷＩＤＴＨ ｔｅｘｔ １２３ ｶﾀｶﾅ",
+    "digits ٠١٢٣ ४२ ² ½ Ⅻ ⅻ ①",
+    "it'\u017f 'ſ 'S '\u212a <|\u017ftartoftext|> <|endoftext|>",
+    "\u0301leading combining mark",
+    "ypogegrammeni a\u0345b !\u0345! \u1fb3 \u1fbc '\u0345s \u0345",
+    "Ǆ ǅ ǆ ǈ Ꭰ ꭰ Ა ა \u212a \u212b",
+    "x" * 40 + "é" * 40 + "東" * 40,
+    "🐱" * 100,
+]
+
+# Not UTF-8: each must be refused naming its byte offset.
+INVALID_UTF8 = [b"ab\xffcd", b"caf\xc3", b"\xed\xa0\x80 surrogate",
+                b"\xc0\xaf overlong"]
+
+
+def assigned_in_both(cp):
+    """Python's category of cp, or None where Python (14.0) and ICU (15.0)
+    may disagree on whether it is assigned."""
+    cat = unicodedata.category(chr(cp))
+    if cat == "Cn" and cp not in (0x0378, 0xFDD0, 0x10FFFF):
+        return None
+    return cat
 
 
 def random_prompts(rng, count):
@@ -146,11 +203,19 @@ def random_prompts(rng, count):
             if r < 0.55:
                 w = rng.choice(WORDS)
                 parts.append(w.upper() if rng.random() < 0.1 else w)
-            elif r < 0.9:
+            elif r < 0.85:
                 parts.append(rng.choice(PIECES))
+            elif r < 0.95:
+                parts.append(rng.choice(UNICODE_WORDS + UNICODE_PIECES))
             else:
-                parts.append("".join(chr(rng.randint(0, 127))
-                                     for _ in range(rng.randint(1, 6))))
+                cps = []
+                while len(cps) < rng.randint(1, 6):
+                    cp = rng.choice([rng.randint(0, 127), rng.randint(0xa0, 0x2fff),
+                                     rng.randint(0x3000, 0xffff),
+                                     rng.randint(0x10000, 0x10ffff)])
+                    if not 0xD800 <= cp <= 0xDFFF and assigned_in_both(cp):
+                        cps.append(cp)
+                parts.append("".join(map(chr, cps)))
             parts.append(rng.choice([" ", " ", " ", "", "  "]))
         out.append("".join(parts))
     return out
@@ -167,7 +232,7 @@ def main():
         lines = f.read().decode("utf-8").split("\n")
     merges = lines[1:49152 - 256 - 2 + 1]
 
-    prompts = FIXED + random_prompts(random.Random(0), args.random)
+    prompts = FIXED + UNICODE_FIXED + random_prompts(random.Random(0), args.random)
     failures = 0
     with tempfile.TemporaryDirectory() as root:
         folders = [
@@ -179,7 +244,8 @@ def main():
         for name, folder in folders:
             ref = CLIPTokenizer.from_pretrained(folder, local_files_only=True)
             assert ref.fix_text is None, "the reference must take the no-ftfy path"
-            stdin = "".join(json.dumps(p) + "\n" for p in prompts + NON_ASCII)
+            stdin = "".join(json.dumps(p) + "\n" for p in prompts)
+            stdin += "".join('{"bytes": "%s"}\n' % b.hex() for b in INVALID_UTF8)
             res = subprocess.run([args.tool, "--tokenizer", folder], input=stdin,
                                  capture_output=True, text=True)
             if res.returncode != 0:
@@ -188,8 +254,8 @@ def main():
                 failures += 1
                 continue
             got = res.stdout.splitlines()
-            if len(got) != len(prompts) + len(NON_ASCII):
-                print(f"[{name}] expected {len(prompts) + len(NON_ASCII)} lines, "
+            if len(got) != len(prompts) + len(INVALID_UTF8):
+                print(f"[{name}] expected {len(prompts) + len(INVALID_UTF8)} lines, "
                       f"got {len(got)}")
                 failures += 1
                 continue
@@ -207,13 +273,23 @@ def main():
                           f"  transformers: {want}")
                 elif args.verbose:
                     print(f"[{name}] ok {prompt!r}")
-            for prompt, line in zip(NON_ASCII, got[len(prompts):]):
-                if not (line.startswith("error:") and "not ASCII" in line):
+            for prompt, line in zip(INVALID_UTF8, got[len(prompts):]):
+                # The offset of the first byte Python's strict decoder rejects.
+                try:
+                    prompt.decode("utf-8")
+                    offset = None
+                except UnicodeDecodeError as e:
+                    offset = e.start
+                if not (line.startswith("error:") and "not valid UTF-8" in line
+                        and f"offset {offset})" in line):
                     failures += 1
-                    print(f"[{name}] non-ASCII prompt {prompt!r} not refused: {line}")
-            print(f"[{name}] {len(prompts)} prompts ({truncated} truncated, "
-                  f"max_length {ref.model_max_length}, pad id {ref.pad_token_id}), "
-                  f"{len(NON_ASCII)} non-ASCII refused")
+                    print(f"[{name}] invalid UTF-8 {prompt!r} not refused at "
+                          f"offset {offset}: {line}")
+            unicode = sum(any(ord(c) > 127 for c in p) for p in prompts)
+            print(f"[{name}] {len(prompts)} prompts ({unicode} with non-ASCII "
+                  f"characters, {truncated} truncated, max_length "
+                  f"{ref.model_max_length}, pad id {ref.pad_token_id}), "
+                  f"{len(INVALID_UTF8)} invalid UTF-8 refused")
     if failures:
         print(f"clip_tokenizer_parity: {failures} failure(s)")
         return 1

@@ -6,12 +6,13 @@
 //                   < prompts.jsonl
 //
 // stdin holds one JSON string a line (so prompts may hold newlines and
-// control characters); stdout gets one line per prompt: "ids: I I ...",
-// the padded ids as FluxPipeline asks for them (padding="max_length",
-// truncation=True), or "error: MESSAGE" when the tokenizer refuses it. T5
-// lines also give " length: L", the ids before the padding (the attention
-// mask's ones), and a truncated T5 prompt's warning comes first on a line of
-// its own, "warning: MESSAGE". --kind defaults to clip; t5 needs
+// control characters), or {"bytes": "HEX"} for bytes that are not UTF-8; stdout
+// gets one line per prompt: "ids: I I ...", the padded ids as FluxPipeline asks
+// for them (padding="max_length", truncation=True), or "error: MESSAGE" when
+// the tokenizer refuses it. T5 lines also give " length: L", the ids before the
+// padding (the attention mask's ones), and a truncated T5 prompt's warning
+// comes first on a line of its own, "warning: MESSAGE". --kind defaults to
+// clip; t5 needs
 // --max-length (FluxPipeline's max_sequence_length).
 // Exit codes: 0 ok, 1 error loading the folder, 2 misuse.
 //
@@ -41,7 +42,16 @@ void printIds(const std::vector<int64_t> &ids) {
 template <typename Fn> void eachPrompt(Fn tokenizeLine) {
   std::string line;
   while (std::getline(std::cin, line)) {
-    std::string prompt = nlohmann::json::parse(line).get<std::string>();
+    nlohmann::json j = nlohmann::json::parse(line);
+    std::string prompt;
+    if (j.is_object()) {
+      // {"bytes": "HEX"}: bytes JSON cannot carry (invalid UTF-8).
+      std::string hex = j.at("bytes").get<std::string>();
+      for (size_t i = 0; i + 1 < hex.size(); i += 2)
+        prompt += static_cast<char>(std::stoi(hex.substr(i, 2), nullptr, 16));
+    } else {
+      prompt = j.get<std::string>();
+    }
     try {
       tokenizeLine(prompt);
     } catch (const Error &e) {

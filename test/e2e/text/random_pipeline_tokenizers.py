@@ -53,7 +53,6 @@ PROMPTS = [
     " ".join(["a long prompt about a red sports car"] * 20),
     "x" * 300,
 ]
-# T5 only: the CLIP tokenizer refuses non-ASCII text.
 UNICODE = ["café crème brûlée", "東京の夜景", "emoji 🐱 and ½ ² ﬁ", "ＦＵＬＬ"]
 
 
@@ -85,15 +84,16 @@ def check_pipeline(name, pipe, tool):
     if n >= len(words.replace(" ", "")) // 2:
         failures += 1
         print(f"[{name}] the learnt BPE splits {words!r} into {n} tokens: hardly merged")
+    prompts = PROMPTS + UNICODE
     want = [clip(p, padding="max_length", max_length=clip.model_max_length, truncation=True).input_ids
-            for p in PROMPTS]
-    got = tokenize(tool, "clip", os.path.join(pipe, "tokenizer"), PROMPTS)
+            for p in prompts]
+    got = tokenize(tool, "clip", os.path.join(pipe, "tokenizer"), prompts)
     if got != want:
         failures += 1
-        for p, g, w in zip(PROMPTS, got, want):
+        for p, g, w in zip(prompts, got, want):
             if g != w:
                 print(f"[{name}] CLIP MISMATCH for {p!r}\n  fresco: {g}\n  transformers: {w}")
-    print(f"[{name}] CLIP: {len(clip)} tokens, {len(PROMPTS)} prompts equal, {words!r} in {n} tokens")
+    print(f"[{name}] CLIP: {len(clip)} tokens, {len(prompts)} prompts equal, {words!r} in {n} tokens")
 
     folder = os.path.join(pipe, "tokenizer_2")
     fast = T5TokenizerFast.from_pretrained(folder, local_files_only=True)

@@ -4,7 +4,9 @@
 # that runs on Debian's torch 1.13; accelerate is what lets it load sharded checkpoints.
 # transformers is the CLIP and T5 tokenizer reference (sentencepiece trains the T5 test model and,
 # with protobuf, lets transformers build T5TokenizerFast from it); open_clip_torch is installed
-# without its dependencies (torch, timm, ftfy...) only for the CLIP BPE vocabulary its wheel ships.
+# without its dependencies (torch, timm, ftfy...) only for the CLIP BPE vocabulary its wheel ships;
+# peft is what diffusers' load_lora_weights needs (0.11.1: later versions load with
+# load_state_dict(assign=True), which torch 1.13 lacks; its dependencies come with accelerate).
 # Safe to rerun: it installs only what is missing or at another version.
 set -euo pipefail
 
@@ -13,7 +15,7 @@ VENV="$ROOT/.venv"
 SYS_PY=/usr/bin/python3
 PINS=(diffusers==0.31.0 huggingface_hub==0.25.2 safetensors==0.8.0 accelerate==1.0.1
       transformers==4.46.3 sentencepiece==0.2.0 protobuf==5.28.3)
-NODEPS_PINS=(open_clip_torch==3.3.0)
+NODEPS_PINS=(open_clip_torch==3.3.0 peft==0.11.1)
 
 if ! "$SYS_PY" -c "import torch" 2>/dev/null; then
   echo "setup-venv: $SYS_PY cannot import torch (Debian's python3-torch); run scripts/install-deps.sh" >&2

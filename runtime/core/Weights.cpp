@@ -1,6 +1,7 @@
 //===- Weights.cpp - A rank's weight slices in memory ---------------------===//
 #include "runtime/core/Weights.h"
 #include "runtime/core/Error.h"
+#include "runtime/core/Lora.h"
 #include "runtime/io/Checkpoint.h"
 
 #include <algorithm>
@@ -57,7 +58,7 @@ void readPaddedSlice(const TensorInfo &t, const std::vector<int64_t> &offsets,
 } // namespace
 
 WeightStore::WeightStore(const plan::RankProgram &rank,
-                         const std::string &folder) {
+                         const std::string &folder, const LoraSet *loras) {
   if (!rank.weights())
     return;
   // One open checkpoint per component folder, kept while loading.
@@ -88,6 +89,14 @@ WeightStore::WeightStore(const plan::RankProgram &rank,
       readPaddedSlice(t, offsets, sizes, s.bytes.data());
     // Copied: its mapped pages need not stay resident beside the copy.
     ckpt->releasePages(t);
+    if (loras && loras->adapts(*w)) {
+      // Merged in f32 and rounded once into the slice's dtype, as PEFT's
+      // merge adds the update to the weight.
+      std::vector<float> wide(s.count);
+      widenFloats(s.bytes.data(), wide.data(), s.count, s.dtype);
+      loras->apply(*w, wide.data());
+      narrowFloats(wide.data(), s.bytes.data(), s.count, s.dtype);
+    }
     bytes_ += s.bytes.size();
   }
 }

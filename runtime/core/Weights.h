@@ -11,6 +11,8 @@
 
 namespace fresco {
 
+class LoraSet;
+
 /// Loads the weight table of one rank from a diffusers model folder or a
 /// pipeline folder (model_index.json + one folder per component), reading
 /// only each slice from the mmapped safetensors; where a slice reaches past
@@ -21,7 +23,10 @@ namespace fresco {
 /// that uses host weights in place gets f32 from data().
 class WeightStore {
 public:
-  WeightStore(const plan::RankProgram &rank, const std::string &folder);
+  /// `loras`, when given, adds its adapters to the weights they target as
+  /// each slice is read (in f32, stored back in the slice's dtype).
+  WeightStore(const plan::RankProgram &rank, const std::string &folder,
+              const LoraSet *loras = nullptr);
 
   size_t size() const { return slices_.size(); }
   /// Element count of weight `index`.

@@ -89,7 +89,15 @@ Backend &Session::openBackend() {
 Executor &Session::load(const std::string &folder) {
   check(!executor_, "the session's weights are loaded already");
   Backend &backend = openBackend();
-  weights_ = std::make_unique<WeightStore>(plan_.rank(rank_), folder);
+  std::optional<LoraSet> loras;
+  if (!options_.loras.empty()) {
+    loras.emplace(options_.loras, plan_.plan());
+    if (rank_ == 0)
+      for (const std::string &line : loras->summary())
+        note(line);
+  }
+  weights_ = std::make_unique<WeightStore>(plan_.rank(rank_), folder,
+                                           loras ? &*loras : nullptr);
   executor_ =
       std::make_unique<Executor>(plan_, rank_, backend, *weights_, resolver());
   return *executor_;

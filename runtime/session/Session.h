@@ -21,6 +21,7 @@
 #include "runtime/comm/Communicator.h"
 #include "runtime/comm/Environment.h"
 #include "runtime/core/Executor.h"
+#include "runtime/core/Lora.h"
 #include "runtime/core/Plan.h"
 #include "runtime/core/Weights.h"
 #include "runtime/pipeline/Generate.h"
@@ -52,6 +53,9 @@ struct SessionOptions {
   /// newline). By default they go to stderr as "<prefix()><program>: <note>".
   std::function<void(const std::string &)> note;
   std::string program = "fresco";
+  /// LoRA files merged into the weights as load() reads them (checked
+  /// against every rank's weights first; rank 0 notes what each adapts).
+  std::vector<LoraFile> loras;
 };
 
 class Session {

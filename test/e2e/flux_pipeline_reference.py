@@ -16,7 +16,7 @@ Run the pipeline:
       [--latents x.npy | --seed S] [--steps 4] [--guidance-scale 3.5] [--height 32] [--width 32]
       [--max-sequence-length 16] [--dtype float32|float64|bfloat16]
       [--out-latents y.npy] [--out-images img.npy] [--dump-components OUTDIR]
-      [--image in.png [--strength 0.8]] [--patch P [--fresh-steps W]]
+      [--image in.png [--strength 0.8]] [--patch P [--fresh-steps W]] [--lora FILE[:SCALE] ...]
   DIR is a diffusers FluxPipeline folder (e.g. from make_flux_pipeline.py). One image per --prompt;
   --prompt-2 (the T5 prompt) is given once per --prompt or not at all (then T5 gets --prompt, as
   in FluxPipeline). x.npy is the packed initial latents (a leading '@' is ignored); without it they
@@ -81,7 +81,7 @@ os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 sys.modules["ftfy"] = None
 
 import distrifusion  # noqa: E402
-from fresco_ref_common import arg_parser, import_diffusers, install_sdpa_for_torch1, read_json  # noqa: E402
+from fresco_ref_common import add_lora_arg, arg_parser, import_diffusers, install_sdpa_for_torch1, load_loras, read_json  # noqa: E402
 
 
 def packing(pipeline: str, height: int, width: int):
@@ -235,6 +235,7 @@ def run(args) -> None:
     pipe = cls.from_pretrained(args.pipeline, torch_dtype=dtype)
     pipe.set_progress_bar_config(disable=True)
     assert pipe.vae_scale_factor == vsf, (pipe.vae_scale_factor, vsf)
+    load_loras(pipe, args.lora)
     recorder = Recorder(pipe)
     emulation = distrifusion.from_args(args, pipe.transformer)
     with torch.no_grad():
@@ -294,6 +295,7 @@ def main() -> None:
     ap.add_argument("--out-images", help="decoded images .npy, [B, 3, H, W] raw VAE output")
     ap.add_argument("--dump-components", metavar="OUTDIR", help="write intermediate tensors here")
     ap.add_argument("--image", help="init image PNG: image-to-image with FluxImg2ImgPipeline")
+    add_lora_arg(ap)
     ap.add_argument("--strength", type=float, default=0.8, help="image-to-image strength (default 0.8)")
     distrifusion.add_args(ap)
     args = ap.parse_args()

@@ -181,6 +181,37 @@ def add_pipeline_run_args(ap: argparse.ArgumentParser, guidance_default) -> None
     ap.add_argument("--dtype", choices=("float32", "float64"), default="float32")
     ap.add_argument("--out-latents", required=True)
     ap.add_argument("--out-images")
+    add_lora_arg(ap)
+
+
+def add_lora_arg(ap: argparse.ArgumentParser) -> None:
+    ap.add_argument("--lora", action="append",
+                    help="FILE[:SCALE]: a LoRA in diffusers' PEFT format, loaded with load_lora_weights "
+                         "(needs peft); repeat for more")
+
+
+def load_loras(pipe, specs) -> None:
+    """--lora FILE[:SCALE]: diffusers' load_lora_weights (with PEFT) and
+    set_adapters, the LoRA kept as separate layers as diffusers runs it."""
+    if not specs:
+        return
+    from safetensors.torch import load_file
+
+    names, weights = [], []
+    for i, spec in enumerate(specs):
+        path, scale = spec, 1.0
+        if ":" in spec:
+            head, tail = spec.rsplit(":", 1)
+            try:
+                path, scale = head, float(tail)
+            except ValueError:
+                pass
+        # A state dict rather than the path: offline, diffusers wants a
+        # weight_name for a path.
+        pipe.load_lora_weights(load_file(path), adapter_name=f"lora{i}")
+        names.append(f"lora{i}")
+        weights.append(scale)
+    pipe.set_adapters(names, adapter_weights=weights)
 
 
 def per_prompt(values, n: int):

@@ -68,7 +68,7 @@ os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 import distrifusion  # noqa: E402
 from fresco_noise import patch_ancestral_noise  # noqa: E402
 from fresco_ref_common import (add_latents_args, add_pipeline_run_args, arg_parser, give_img2img_noise,  # noqa: E402
-                               import_diffusers, per_prompt, pipeline_reference_setup, read_json, save_latents,
+                               import_diffusers, load_loras, per_prompt, pipeline_reference_setup, read_json, save_latents,
                                save_pipeline, tiny_vae)
 
 REPO = os.path.dirname(os.path.dirname(HERE))
@@ -119,6 +119,7 @@ def run(args) -> None:
     pipe = diffusers.StableDiffusionPipeline.from_pretrained(args.pipeline, torch_dtype=dt,
                                                              safety_checker=None)
     pipe.set_progress_bar_config(disable=True)
+    load_loras(pipe, args.lora)
     x = torch.from_numpy(np.load(args.latents.lstrip("@"))).to(dt)
     negative = per_prompt(args.negative_prompt, len(args.prompt))
     emulation = distrifusion.from_args(args, pipe.unet)

@@ -82,7 +82,7 @@ os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
 import distrifusion  # noqa: E402
 from fresco_ref_common import (add_latents_args, add_pipeline_run_args, arg_parser, give_img2img_noise,  # noqa: E402
-                               import_diffusers, install_sdpa_for_torch1, per_prompt, pipeline_reference_setup,
+                               import_diffusers, install_sdpa_for_torch1, load_loras, per_prompt, pipeline_reference_setup,
                                read_json, save_latents, save_pipeline, tiny_vae)
 
 REPO = os.path.dirname(os.path.dirname(HERE))
@@ -191,6 +191,7 @@ def run(args) -> None:
     absent = {k: None for k, v in index.items() if isinstance(v, list) and v[0] is None}
     pipe = cls.from_pretrained(args.pipeline, torch_dtype=dt, **absent)
     pipe.set_progress_bar_config(disable=True)
+    load_loras(pipe, args.lora)
     x = torch.from_numpy(np.load(args.latents)).to(dt)
     n = len(args.prompt)
     kwargs = dict(prompt=args.prompt, prompt_2=per_prompt(args.prompt_2, n),

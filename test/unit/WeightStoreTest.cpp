@@ -2,10 +2,12 @@
 //
 // The store keeps each slice in its checkpoint's dtype and converts one
 // tensor at a time on request; older tensor names are found through
-// io/KeyAliases.
+// io/KeyAliases; a LoRA's update lands in each slice (diffusers' semantics
+// are test/e2e/lora_parity.sh's).
 //
 //===----------------------------------------------------------------------===//
 #include "runtime/core/Error.h"
+#include "runtime/core/Lora.h"
 #include "runtime/core/Weights.h"
 #include "runtime/io/KeyAliases.h"
 #include "runtime/io/Safetensors.h"
@@ -112,6 +114,92 @@ TEST(WeightStore, ReadsOnlyTheSliceInItsDtype) {
   std::vector<float> got(4);
   store.copyAs(0, DType::F32, got.data());
   EXPECT_EQ(got, (std::vector<float>{v[6], v[7], v[10], v[11]}));
+}
+
+// W + scale * alpha / r * B A, in a row slice that reaches past the tensor
+// (its padding stays zero) and a column slice, rounded once into bf16.
+TEST(WeightStore, MergesALoraIntoEachSlice) {
+  test::TempDir dir;
+  std::vector<float> v = writeTensor(dir, DType::BF16, "w.weight");
+  const std::vector<float> a = {1, 0.5f, -1, 2}, b = {0.25f, -0.5f, 1};
+  const float alpha = 3;
+  writeSafetensors(dir / "lora.safetensors",
+                   {{"model.w.lora_A.weight", DType::F32, {1, 4}, a.data()},
+                    {"model.w.lora_B.weight", DType::F32, {3, 1}, b.data()},
+                    {"model.w.alpha", DType::F32, {}, &alpha}});
+  // Rows 2..3 of 3 (row 3 is padding), and columns 1..2 of every row.
+  auto table = weightTable({{"w.weight", {3, 4}, {2, 0}, {2, 4}},
+                            {"w.weight", {3, 4}, {0, 1}, {3, 2}}});
+  LoraSet loras({{dir / "lora.safetensors", 0.5f}}, *fp::GetPlan(table.data()));
+  EXPECT_EQ(loras.moduleCount(), 1u);
+  WeightStore store(rankOf(table), dir.path(), &loras);
+  auto merged = [&](int row, int col) {
+    float w = v[size_t(row * 4 + col)] + 0.5f * alpha * b[row] * a[col];
+    uint16_t h = 0;
+    narrowFloats(&w, &h, 1, DType::BF16);
+    float back = 0;
+    widenFloats(&h, &back, 1, DType::BF16);
+    return back;
+  };
+  std::vector<float> rows(8), cols(6);
+  store.copyAs(0, DType::F32, rows.data());
+  store.copyAs(1, DType::F32, cols.data());
+  for (int c = 0; c < 4; ++c) {
+    EXPECT_EQ(rows[size_t(c)], merged(2, c)) << c;
+    EXPECT_EQ(rows[size_t(4 + c)], 0.0f) << c;
+  }
+  for (int r = 0; r < 3; ++r)
+    for (int c = 0; c < 2; ++c)
+      EXPECT_EQ(cols[size_t(r * 2 + c)], merged(r, 1 + c)) << r << c;
+}
+
+TEST(WeightStore, RefusesALoraThePlanCannotTake) {
+  test::TempDir dir;
+  writeTensor(dir, DType::F32, "w.weight");
+  auto table = weightTable({{"w.weight", {3, 4}, {0, 0}, {3, 4}}});
+  const fp::Plan &plan = *fp::GetPlan(table.data());
+  std::vector<float> zeros(64);
+  auto lora = [&](std::vector<SafetensorsEntry> entries) {
+    writeSafetensors(dir / "l.safetensors", entries);
+    return std::vector<LoraFile>{{dir / "l.safetensors", 1}};
+  };
+  test::expectError(
+      [&] {
+        LoraSet(
+            lora({{"model.v.lora_A.weight", DType::F32, {1, 4}, zeros.data()},
+                  {"model.v.lora_B.weight", DType::F32, {3, 1}, zeros.data()}}),
+            plan);
+      },
+      {"module 'model.v' adapts 'v.weight', which is not a model weight"});
+  test::expectError(
+      [&] {
+        LoraSet(
+            lora({{"model.w.lora_A.weight", DType::F32, {1, 3}, zeros.data()},
+                  {"model.w.lora_B.weight", DType::F32, {3, 1}, zeros.data()}}),
+            plan);
+      },
+      {"make a [3, 3] update, but 'w.weight' is [3, 4]"});
+  test::expectError(
+      [&] {
+        LoraSet(
+            lora({{"model.w.lora_A.weight", DType::F32, {1, 4}, zeros.data()}}),
+            plan);
+      },
+      {"'model.w' has lora_A but no lora_B"});
+  test::expectError(
+      [&] {
+        LoraSet(lora({{"lora_unet_w.lora_down.weight",
+                       DType::F32,
+                       {1, 4},
+                       zeros.data()}}),
+                plan);
+      },
+      {"kohya's naming"});
+  test::expectError([&] { parseLoraSpec("x.safetensors:nan"); },
+                    {"the scale must be a finite number"});
+  EXPECT_EQ(parseLoraSpec("a:b/x.safetensors").path, "a:b/x.safetensors");
+  EXPECT_EQ(parseLoraSpec("x.safetensors:-0.25").scale, -0.25f);
+  EXPECT_EQ(parseLoraSpec("x.safetensors").scale, 1.0f);
 }
 
 TEST(WeightStore, F32CheckpointNarrowsPerTensor) {

@@ -45,6 +45,11 @@ COMMON OPTIONS:
   --weights FOLDER     diffusers model folder (config.json + *.safetensors,
                        sharded or not) or pipeline folder (model_index.json +
                        one folder per component) holding the plan's weights
+  --lora FILE[:SCALE]  merge a LoRA into the weights it adapts as they load,
+                       its update times SCALE (default 1); repeat for more.
+                       diffusers' PEFT format, as save_lora_weights writes
+                       it: <component>.<module>.lora_A.weight, .lora_B.weight
+                       and optionally .alpha, on linear weights
   --ranks N            run N local rank processes (default: the plan's rank
                        count); under mpirun, srun or torchrun-style RANK/
                        WORLD_SIZE/MASTER_ADDR/MASTER_PORT each process joins
@@ -390,6 +395,13 @@ Options parseArgs(int argc, char **argv) {
       std::exit(0);
     } else if (a == "--weights") {
       o.weights = next();
+    } else if (a == "--lora") {
+      std::string spec = next();
+      try {
+        o.loras.push_back(parseLoraSpec(spec));
+      } catch (const Error &e) {
+        usageError(e.what());
+      }
     } else if (a == "--function") {
       o.function = next();
     } else if (a == "--input") {
@@ -649,6 +661,7 @@ SessionOptions sessionOptions(const Options &o, const LoadedPlan &plan) {
   s.comm = o.comm;
   s.timeout = std::chrono::seconds(o.timeoutSeconds);
   s.program = "fresco-run";
+  s.loras = o.loras;
   return s;
 }
 

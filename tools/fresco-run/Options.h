@@ -28,6 +28,7 @@ struct Options {
   std::string comm = "auto";   // auto, nccl, gloo, gloo-direct
   std::string dtype;           // float storage: f32, bf16, f16; "": the plan's
   std::string backend = "cpu"; // --backend: cpu or cuda
+  std::vector<LoraFile> loras; // --lora FILE[:SCALE], merged at load
   // Function mode.
   std::string function;
   std::vector<std::pair<std::string, std::string>> inputs; // name, path

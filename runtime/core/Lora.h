@@ -1,0 +1,78 @@
+//===- Lora.h - LoRA adapters merged into weights at load -------*- C++ -*-===//
+//
+// A LoRA file adds a low-rank update to some of a pipeline's linear layers:
+// W' = W + s * (alpha / r) * B A, with A [r, in] and B [out, r]. Fresco
+// merges the update into each weight slice as a rank reads it, so a
+// strategy's slices (tp's rows or columns, pipeline stages, placement) get
+// their part of it and nothing changes in the plan or the executor.
+//
+// The file is diffusers' PEFT format, as `save_lora_weights` writes it and
+// `load_lora_weights` reads it: `<component>.<module>.lora_A.weight`,
+// `<component>.<module>.lora_B.weight` and optionally
+// `<component>.<module>.alpha`, where <component> is the pipeline folder
+// ("transformer", "unet", "text_encoder", ...) and <module>.weight a weight of
+// the plan. alpha follows diffusers' get_peft_kwargs: a module without one
+// takes the most common alpha of its component, or, with none given, the most
+// common rank.
+//
+//===----------------------------------------------------------------------===//
+#ifndef FRESCO_RUNTIME_CORE_LORA_H
+#define FRESCO_RUNTIME_CORE_LORA_H
+
+#include "runtime/core/Plan.h"
+#include "runtime/io/Safetensors.h"
+
+#include <map>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace fresco {
+
+/// One --lora: a file and the weight of its adapter (diffusers'
+/// set_adapters adapter_weights).
+struct LoraFile {
+  std::string path;
+  float scale = 1.0f;
+};
+
+/// "FILE" or "FILE:SCALE" as a LoraFile; throws for a bad scale.
+LoraFile parseLoraSpec(const std::string &spec);
+
+class LoraSet {
+public:
+  /// Reads every file and checks each adapter against the weights of every
+  /// rank of `plan`: the weight must exist, be 2-D and match A's and B's
+  /// shapes. Throws fresco::Error naming the file and tensor otherwise.
+  LoraSet(const std::vector<LoraFile> &files, const plan::Plan &plan);
+  ~LoraSet();
+  LoraSet(LoraSet &&) noexcept;
+
+  bool empty() const { return targets_.empty(); }
+  /// Adapted weights over all files, and the lines that say so.
+  size_t moduleCount() const;
+  std::vector<std::string> summary() const;
+
+  /// Whether an adapter targets weight `w`.
+  bool adapts(const plan::WeightSlice &w) const;
+  /// Adds the adapters of weight `w` to `slice` (f32, w's sizes, row-major;
+  /// the part past the tensor's shape, zero padding, is left alone).
+  /// Returns false when no adapter targets it.
+  bool apply(const plan::WeightSlice &w, float *slice) const;
+
+private:
+  struct Adapter {
+    const TensorInfo *a = nullptr; // [r, in]
+    const TensorInfo *b = nullptr; // [out, r]
+    float scaling = 1.0f;          // scale * alpha / r
+  };
+  std::vector<std::unique_ptr<SafetensorsFile>> files_;
+  std::vector<std::string> summary_;
+  // (component, weight name) -> adapters, one per file that has it.
+  std::map<std::pair<std::string, std::string>, std::vector<Adapter>> targets_;
+};
+
+} // namespace fresco
+
+#endif // FRESCO_RUNTIME_CORE_LORA_H

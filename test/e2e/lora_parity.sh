@@ -1,0 +1,150 @@
+#!/usr/bin/env bash
+# lora_parity.sh: LoRA files in diffusers' PEFT format (written by
+# make_lora.py) merged into the weights at load (fresco-run --lora
+# FILE[:SCALE]) against diffusers' load_lora_weights + set_adapters (PEFT's
+# LoRA layers, not merged) in float64, from the same latents:
+#  - Flux (dev), two LoRAs at once: one on the transformer and CLIP whose
+#    ranks and alphas vary by module (so diffusers' defaults for modules
+#    without an alpha matter), one on the transformer alone at a negative
+#    scale: final latents within 1e-4 of their max magnitude, and without
+#    the LoRAs far from them (the test can fail); then several ranks against
+#    the 1-rank run within 1e-5: tp=2 (row and column slices of the adapted
+#    weights), tp=3 (2 heads padded to 3: zero rows the update must leave
+#    alone), pipeline=2, and the text encoders on rank 0 with the
+#    transformer on ranks 1-2 (ulysses=2);
+#  - Stable Diffusion's tiny UNet and CLIP with guidance: 1 rank, tp=2;
+#  - bad input: a missing file, kohya's naming, a module the plan does not
+#    have, shapes that do not match the weight, a convolution's weight, a
+#    component the plan does not load, lora_A without lora_B, a bad scale.
+# Needs FRESCO_BIN and FRESCO_PYTHON (see dit_forward_parity.sh).
+set -euo pipefail
+. "$(dirname "$0")/common.sh"
+B=$FRESCO_BIN
+H=32 W=48 L=16
+
+# ---- Flux ----
+py "$here/make_flux_pipeline.py" --out "$work/pipe" --seed 3 > /dev/null
+py "$here/flux_pipeline_reference.py" --pipeline "$work/pipe" \
+  --make-latents "$work/x.npy" --batch 2 --seed 5 --height $H --width $W \
+  > /dev/null
+py "$here/make_lora.py" --pipeline "$work/pipe" --out "$work/a.safetensors" \
+  --components transformer,text_encoder --mixed --alphas --seed 1
+py "$here/make_lora.py" --pipeline "$work/pipe" --out "$work/b.safetensors" \
+  --components transformer --rank 2 --seed 2
+loras=(--lora "$work/a.safetensors:0.8" --lora "$work/b.safetensors:-0.5")
+prompts=(--prompt "a red fox in the snow" --prompt "Two cats, one dog!")
+run() { # plan out-name extra-flags...
+  local plan=$1 name=$2
+  shift 2
+  "$B/fresco-run" "$work/$plan.fplan" --weights "$work/pipe" "${prompts[@]}" \
+    --steps 4 --guidance-scale 3.5 --latents "@$work/x.npy" \
+    -o "$work/$name.png" --output-latents "@$work/$name.npy" --timeout 60 \
+    --quiet "$@"
+}
+"$B/fresco-compile" "$work/pipe" -o "$work/one.fplan" --batch 2 --height $H \
+  --width $W --max-sequence-length $L --quiet
+run one lora "${loras[@]}" 2> "$work/lora.log"
+cat "$work/lora.log"
+grep -q "LoRA .*a.safetensors (scale 0.8): text_encoder: 12 modules" \
+  "$work/lora.log" || { echo "no LoRA summary"; exit 1; }
+py "$here/flux_pipeline_reference.py" --pipeline "$work/pipe" "${prompts[@]}" \
+  --latents "$work/x.npy" --steps 4 --guidance-scale 3.5 --height $H \
+  --width $W --max-sequence-length $L --dtype float64 "${loras[@]}" \
+  --out-latents "$work/ref.npy" > /dev/null
+py "$here/compare_npy.py" "$work/lora.npy" "$work/ref.npy" --rtol-max 1e-4
+run one plain
+if py "$here/compare_npy.py" "$work/plain.npy" "$work/ref.npy" \
+  --rtol-max 1e-2 > /dev/null; then
+  echo "the LoRAs change nothing: the test cannot fail"
+  exit 1
+fi
+
+multi() { # name ranks compile-flags...
+  local name=$1 ranks=$2
+  shift 2
+  "$B/fresco-compile" "$work/pipe" -o "$work/$name.fplan" --batch 2 \
+    --height $H --width $W --max-sequence-length $L --ranks "$ranks" "$@" \
+    --quiet
+  run "$name" "$name" "${loras[@]}" 2> /dev/null
+  echo "== $name ($ranks ranks: $*)"
+  py "$here/compare_npy.py" "$work/$name.npy" "$work/lora.npy" --rtol-max 1e-5
+}
+multi tp2 2 --parallel tp=2
+multi tp3 3 --parallel tp=3
+multi pipeline2 2 --parallel pipeline=2
+multi placement-uly2 3 --place text_encoder=0,text_encoder_2=0,vae=0,transformer=1+2 \
+  --parallel ulysses=2
+
+# ---- Bad input: exit 1 (2 for a bad scale), a message naming the problem.
+tensors() { # out.safetensors name=shape...: U(-0.1, 0.1) f32 tensors
+  py - "$@" <<'PY'
+import sys
+import numpy as np
+from safetensors.numpy import save_file
+rng = np.random.default_rng(0)
+out = {}
+for arg in sys.argv[2:]:
+    name, shape = arg.split("=")
+    dims = tuple(int(d) for d in shape.split("x")) if shape else ()
+    out[name] = rng.uniform(-0.1, 0.1, dims).astype(np.float32)
+save_file(out, sys.argv[1])
+PY
+}
+bad() { # message lora-file
+  expect_error "$1" "$B/fresco-run" "$work/one.fplan" --weights "$work/pipe" \
+    --prompt "a fox" --steps 1 -o "$work/x.png" --lora "$2"
+}
+q=transformer.transformer_blocks.0.attn.to_q
+bad "cannot open" "$work/none.safetensors"
+tensors "$work/kohya.safetensors" \
+  lora_unet_double_blocks_0_img_attn_qkv.lora_down.weight=4x32
+bad "kohya's naming" "$work/kohya.safetensors"
+tensors "$work/nomodule.safetensors" transformer.nothing.lora_A.weight=4x32 \
+  transformer.nothing.lora_B.weight=32x4
+bad "which is not a transformer weight of this plan" "$work/nomodule.safetensors"
+tensors "$work/shape.safetensors" $q.lora_A.weight=4x32 $q.lora_B.weight=48x4
+bad "which make a [48, 32] update, but 'transformer_blocks.0.attn.to_q.weight' is [32, 32]" \
+  "$work/shape.safetensors"
+tensors "$work/rank.safetensors" $q.lora_A.weight=4x32 $q.lora_B.weight=32x3
+bad "expected [r, in] and [out, r]" "$work/rank.safetensors"
+tensors "$work/conv.safetensors" vae.decoder.conv_in.lora_A.weight=4x16 \
+  vae.decoder.conv_in.lora_B.weight=32x4
+bad "LoRA is supported on linear (2-D) weights only" "$work/conv.safetensors"
+tensors "$work/unet.safetensors" unet.conv_in.lora_A.weight=4x4 \
+  unet.conv_in.lora_B.weight=4x4
+bad "name component 'unet', whose weights this plan does not load" \
+  "$work/unet.safetensors"
+tensors "$work/half.safetensors" $q.lora_A.weight=4x32
+bad "has lora_A but no lora_B weight" "$work/half.safetensors"
+tensors "$work/alpha.safetensors" $q.lora_A.weight=4x32 $q.lora_B.weight=32x4 \
+  $q.alpha=2x2
+bad "an alpha is one number" "$work/alpha.safetensors"
+expect_usage "the scale must be a finite number" "$B/fresco-run" \
+  "$work/one.fplan" --weights "$work/pipe" --prompt "a fox" -o "$work/x.png" \
+  --lora "$work/a.safetensors:inf"
+
+# ---- Stable Diffusion: the UNet's and CLIP's linears, with guidance.
+ref=$here/sd_pipeline_reference.py
+py "$ref" make --out "$work/sd" --seed 3 --scheduler DDIMScheduler > /dev/null
+py "$ref" latents --pipeline "$work/sd" --out "$work/sx.npy" --batch 2 \
+  --seed 5 --height 32 --width 24 > /dev/null
+py "$here/make_lora.py" --pipeline "$work/sd" --out "$work/sd.safetensors" \
+  --components unet,text_encoder --mixed --seed 4
+sd() { # name compile-flags...
+  local name=$1
+  shift
+  "$B/fresco-compile" "$work/sd" -o "$work/$name.fplan" --batch 2 \
+    --height 32 --width 24 --quiet "$@"
+  "$B/fresco-run" "$work/$name.fplan" --weights "$work/sd" "${prompts[@]}" \
+    --negative-prompt "blurry" --steps 4 --latents "@$work/sx.npy" \
+    -o "$work/$name.png" --output-latents "@$work/$name.npy" --timeout 60 \
+    --quiet --lora "$work/sd.safetensors:0.7" 2> /dev/null
+}
+sd sd1
+py "$ref" run --pipeline "$work/sd" "${prompts[@]}" --negative-prompt "blurry" \
+  --steps 4 --latents "$work/sx.npy" --height 32 --width 24 --dtype float64 \
+  --out-latents "$work/sdref.npy" --lora "$work/sd.safetensors:0.7" > /dev/null
+py "$here/compare_npy.py" "$work/sd1.npy" "$work/sdref.npy" --rtol-max 1e-4
+sd sdtp2 --ranks 2 --parallel tp=2
+py "$here/compare_npy.py" "$work/sdtp2.npy" "$work/sd1.npy" --rtol-max 1e-5
+echo "lora: OK"

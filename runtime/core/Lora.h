@@ -6,14 +6,23 @@
 // strategy's slices (tp's rows or columns, pipeline stages, placement) get
 // their part of it and nothing changes in the plan or the executor.
 //
-// The file is diffusers' PEFT format, as `save_lora_weights` writes it and
-// `load_lora_weights` reads it: `<component>.<module>.lora_A.weight`,
-// `<component>.<module>.lora_B.weight` and optionally
-// `<component>.<module>.alpha`, where <component> is the pipeline folder
-// ("transformer", "unet", "text_encoder", ...) and <module>.weight a weight of
-// the plan. alpha follows diffusers' get_peft_kwargs: a module without one
-// takes the most common alpha of its component, or, with none given, the most
-// common rank.
+// Two file formats, as diffusers 0.31's FluxPipeline / StableDiffusion*
+// load_lora_weights read them:
+//   - PEFT (what save_lora_weights writes):
+//   `<component>.<module>.lora_A.weight`
+//     [r, in], `<component>.<module>.lora_B.weight` [out, r] and optionally
+//     `<component>.<module>.alpha`, where <component> is the pipeline folder
+//     ("transformer", "unet", "text_encoder", ...) and <module>.weight a
+//     weight of the plan. A module without an alpha takes diffusers'
+//     get_peft_kwargs default: the first alpha of its component, or, with
+//     none, the rank most of its modules have.
+//   - kohya's (sd-scripts) for Flux: `lora_unet_double_blocks_N_...`,
+//     `lora_unet_single_blocks_N_...` in BFL's names (a fused qkv or
+//     linear1 adapts several diffusers weights: lora_up's rows split among
+//     them), `lora_te1_<module>` for CLIP (`lora_te2_` text_encoder_2), each
+//     with `.lora_down.weight` [r, in], `.lora_up.weight` [out, r] and
+//     `.alpha`; the update is alpha / r times up * down (alpha defaults to
+//     r), as sd-scripts computes it.
 //
 //===----------------------------------------------------------------------===//
 #ifndef FRESCO_RUNTIME_CORE_LORA_H
@@ -61,12 +70,15 @@ public:
   /// Returns false when no adapter targets it.
   bool apply(const plan::WeightSlice &w, float *slice) const;
 
-private:
+  /// One update of one weight: scaling * B[bRow : bRow + out] A.
   struct Adapter {
     const TensorInfo *a = nullptr; // [r, in]
-    const TensorInfo *b = nullptr; // [out, r]
-    float scaling = 1.0f;          // scale * alpha / r
+    const TensorInfo *b = nullptr; // [rows, r]; rows >= bRow + out
+    int64_t bRow = 0;
+    float scaling = 1.0f; // scale * alpha / r
   };
+
+private:
   std::vector<std::unique_ptr<SafetensorsFile>> files_;
   std::vector<std::string> summary_;
   // (component, weight name) -> adapters, one per file that has it.

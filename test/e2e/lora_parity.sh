@@ -12,10 +12,15 @@
 #    weights), tp=3 (2 heads padded to 3: zero rows the update must leave
 #    alone), pipeline=2, and the text encoders on rank 0 with the
 #    transformer on ranks 1-2 (ulysses=2);
+#  - kohya's format (sd-scripts' Flux names: fused qkv and linear1 split by
+#    rows, CLIP's lora_te1_ modules) against diffusers' conversion within
+#    1e-4, and linear1 (which diffusers 0.31 splits by FLUX.1's sizes only)
+#    against the same update in PEFT's format; tp=2 against 1 rank;
 #  - Stable Diffusion's tiny UNet and CLIP with guidance: 1 rank, tp=2;
-#  - bad input: a missing file, kohya's naming, a module the plan does not
-#    have, shapes that do not match the weight, a convolution's weight, a
-#    component the plan does not load, lora_A without lora_B, a bad scale.
+#  - bad input: a missing file, kohya's names for an SD UNet, a fused qkv
+#    whose rows do not split, a module the plan does not have, shapes that do
+#    not match the weight, a convolution's weight, a component the plan does
+#    not load, lora_A without lora_B (lora_down without lora_up), a bad scale.
 # Needs FRESCO_BIN and FRESCO_PYTHON (see dit_forward_parity.sh).
 set -euo pipefail
 . "$(dirname "$0")/common.sh"
@@ -45,7 +50,7 @@ run() { # plan out-name extra-flags...
   --width $W --max-sequence-length $L --quiet
 run one lora "${loras[@]}" 2> "$work/lora.log"
 cat "$work/lora.log"
-grep -q "LoRA .*a.safetensors (scale 0.8): text_encoder: 12 modules" \
+grep -q "LoRA .*a.safetensors (PEFT, scale 0.8): text_encoder: 12 modules" \
   "$work/lora.log" || { echo "no LoRA summary"; exit 1; }
 py "$here/flux_pipeline_reference.py" --pipeline "$work/pipe" "${prompts[@]}" \
   --latents "$work/x.npy" --steps 4 --guidance-scale 3.5 --height $H \
@@ -56,6 +61,33 @@ run one plain
 if py "$here/compare_npy.py" "$work/plain.npy" "$work/ref.npy" \
   --rtol-max 1e-2 > /dev/null; then
   echo "the LoRAs change nothing: the test cannot fail"
+  exit 1
+fi
+
+# kohya's format: sd-scripts' Flux names (the fused qkv's lora_up split by
+# rows among q, k and v), CLIP's lora_te1_ modules, alpha / r per module.
+py "$here/make_lora.py" --pipeline "$work/pipe" --out "$work/k.safetensors" \
+  --kohya flux --seed 3
+run one kohya --lora "$work/k.safetensors:0.9" 2> "$work/kohya.log"
+cat "$work/kohya.log"
+grep -q "(kohya, scale 0.9): text_encoder: 12 modules" "$work/kohya.log" ||
+  { echo "no kohya LoRA summary"; exit 1; }
+py "$here/flux_pipeline_reference.py" --pipeline "$work/pipe" "${prompts[@]}" \
+  --latents "$work/x.npy" --steps 4 --guidance-scale 3.5 --height $H \
+  --width $W --max-sequence-length $L --dtype float64 \
+  --lora "$work/k.safetensors:0.9" --out-latents "$work/kref.npy" > /dev/null
+py "$here/compare_npy.py" "$work/kohya.npy" "$work/kref.npy" --rtol-max 1e-4
+# The single blocks' linear1 (q, k, v and the MLP's input in one), which
+# diffusers 0.31 splits by FLUX.1's sizes only: the same update written in
+# PEFT's format gives the same latents.
+py "$here/make_lora.py" --pipeline "$work/pipe" --out "$work/l1.safetensors" \
+  --kohya linear1 --peft-twin "$work/twin.safetensors" --seed 4
+run one linear1 --lora "$work/l1.safetensors:0.9" 2> /dev/null
+run one twin --lora "$work/twin.safetensors:0.9" 2> /dev/null
+py "$here/compare_npy.py" "$work/linear1.npy" "$work/twin.npy" --rtol-max 1e-6
+if py "$here/compare_npy.py" "$work/linear1.npy" "$work/plain.npy" \
+  --rtol-max 1e-3 > /dev/null; then
+  echo "linear1's update changes nothing: the test cannot fail"
   exit 1
 fi
 
@@ -74,6 +106,13 @@ multi tp3 3 --parallel tp=3
 multi pipeline2 2 --parallel pipeline=2
 multi placement-uly2 3 --place text_encoder=0,text_encoder_2=0,vae=0,transformer=1+2 \
   --parallel ulysses=2
+# tp=2's ranks each take their heads' rows of the fused qkv update.
+run tp2 kohya-tp2 --lora "$work/k.safetensors:0.9" --lora \
+  "$work/l1.safetensors:0.9" 2> /dev/null
+run one kohya-both --lora "$work/k.safetensors:0.9" --lora \
+  "$work/l1.safetensors:0.9" 2> /dev/null
+py "$here/compare_npy.py" "$work/kohya-tp2.npy" "$work/kohya-both.npy" \
+  --rtol-max 1e-5
 
 # ---- Bad input: exit 1 (2 for a bad scale), a message naming the problem.
 tensors() { # out.safetensors name=shape...: U(-0.1, 0.1) f32 tensors
@@ -98,7 +137,22 @@ q=transformer.transformer_blocks.0.attn.to_q
 bad "cannot open" "$work/none.safetensors"
 tensors "$work/kohya.safetensors" \
   lora_unet_double_blocks_0_img_attn_qkv.lora_down.weight=4x32
-bad "kohya's naming" "$work/kohya.safetensors"
+bad "module 'lora_unet_double_blocks_0_img_attn_qkv' has lora_down but no lora_up" \
+  "$work/kohya.safetensors"
+tensors "$work/sdkohya.safetensors" \
+  lora_unet_down_blocks_0_attentions_0_proj_in.lora_down.weight=4x32 \
+  lora_unet_down_blocks_0_attentions_0_proj_in.lora_up.weight=32x4
+bad "kohya's names for Stable Diffusion UNets are not supported" \
+  "$work/sdkohya.safetensors"
+tensors "$work/qkv.safetensors" \
+  lora_unet_double_blocks_0_img_attn_qkv.lora_down.weight=4x32 \
+  lora_unet_double_blocks_0_img_attn_qkv.lora_up.weight=64x4
+bad "whose rows its weights (transformer_blocks.0.attn.to_q.weight ... transformer_blocks.0.attn.to_v.weight) should split, but they have 96 rows in all" \
+  "$work/qkv.safetensors"
+tensors "$work/te.safetensors" lora_te1_nothing_here.lora_down.weight=4x32 \
+  lora_te1_nothing_here.lora_up.weight=32x4
+bad "kohya module 'lora_te1_nothing_here' names no weight of text_encoder" \
+  "$work/te.safetensors"
 tensors "$work/nomodule.safetensors" transformer.nothing.lora_A.weight=4x32 \
   transformer.nothing.lora_B.weight=32x4
 bad "which is not a transformer weight of this plan" "$work/nomodule.safetensors"

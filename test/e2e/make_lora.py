@@ -6,6 +6,7 @@ format (what save_lora_weights writes and load_lora_weights reads):
 
   make_lora.py --pipeline DIR --out lora.safetensors [--components transformer,text_encoder]
       [--rank 4] [--seed 0] [--mixed] [--alphas]
+  make_lora.py --pipeline DIR --out lora.safetensors --kohya flux|linear1 [--peft-twin twin.safetensors]
 
 Targets every linear weight of the components that diffusers' loaders adapt:
 the transformer's or UNet's 2-D weights, and the text encoders' attention and
@@ -16,6 +17,14 @@ projection per component an alpha of 1 (Flux's loader reads alphas, SD's
 refuses them), so that diffusers' defaults for modules without an alpha are
 exercised. Entries are U(-0.3, 0.3) (B too: a trained
 LoRA's B is not zero). Nothing is downloaded.
+
+--kohya flux writes a FluxPipeline LoRA in kohya's format (sd-scripts'
+names: lora_unet_double_blocks_N_img_attn_qkv, ..._single_blocks_N_linear2,
+lora_te1_text_model_..., each with lora_down, lora_up and an alpha) on every
+double-block module, the single blocks' linear2 and modulation_lin, and
+CLIP's projections; --kohya linear1 only the single blocks' linear1 (diffusers
+0.31 splits it by FLUX.1's sizes, so it cannot load it at a tiny size).
+--peft-twin writes the same transformer update in PEFT's format.
 """
 
 import argparse
@@ -40,6 +49,79 @@ def component_weights(folder):
     return out
 
 
+# kohya's (sd-scripts) Flux modules and the diffusers modules whose weights
+# their lora_up rows stack, as diffusers 0.31's
+# _convert_kohya_flux_lora_to_diffusers reads them.
+KOHYA_DOUBLE = {
+    "img_attn_proj": ["attn.to_out.0"],
+    "img_attn_qkv": ["attn.to_q", "attn.to_k", "attn.to_v"],
+    "img_mlp_0": ["ff.net.0.proj"],
+    "img_mlp_2": ["ff.net.2"],
+    "img_mod_lin": ["norm1.linear"],
+    "txt_attn_proj": ["attn.to_add_out"],
+    "txt_attn_qkv": ["attn.add_q_proj", "attn.add_k_proj", "attn.add_v_proj"],
+    "txt_mlp_0": ["ff_context.net.0.proj"],
+    "txt_mlp_2": ["ff_context.net.2"],
+    "txt_mod_lin": ["norm1_context.linear"],
+}
+KOHYA_SINGLE = {
+    "linear1": ["attn.to_q", "attn.to_k", "attn.to_v", "proj_mlp"],
+    "linear2": ["proj_out"],
+    "modulation_lin": ["norm.linear"],
+}
+
+
+def kohya(args, rng):
+    """A Flux LoRA in kohya's format; with --peft-twin, the same update in
+    PEFT's format (alpha / r folded into lora_A, lora_B split by rows)."""
+    weights = component_weights(os.path.join(args.pipeline, "transformer"))
+    kohya_sd, peft_sd = {}, {}
+
+    def add(name, targets):
+        shapes = [weights[t + ".weight"].shape for t in targets]
+        r = args.rank
+        down = rng.uniform(-0.3, 0.3, (r, shapes[0][1])).astype(np.float32)
+        up = rng.uniform(-0.3, 0.3, (sum(s[0] for s in shapes), r)).astype(np.float32)
+        alpha = float(rng.integers(1, 2 * r + 1))
+        kohya_sd.update({f"{name}.lora_down.weight": down, f"{name}.lora_up.weight": up,
+                         f"{name}.alpha": np.array(alpha, dtype=np.float32)})
+        row = 0
+        for t, s in zip(targets, shapes):
+            peft_sd[f"transformer.{t}.lora_A.weight"] = down * np.float32(alpha / r)
+            peft_sd[f"transformer.{t}.lora_B.weight"] = up[row:row + s[0]].copy()
+            row += s[0]
+
+    blocks = {k.split(".")[1] for k in weights if k.startswith("transformer_blocks.")}
+    singles = {k.split(".")[1] for k in weights if k.startswith("single_transformer_blocks.")}
+    for i in sorted(blocks, key=int):
+        if args.kohya != "linear1":
+            for kind, mods in KOHYA_DOUBLE.items():
+                add(f"lora_unet_double_blocks_{i}_{kind}", [f"transformer_blocks.{i}.{m}" for m in mods])
+    for i in sorted(singles, key=int):
+        for kind, mods in KOHYA_SINGLE.items():
+            # diffusers 0.31 splits linear1 by FLUX.1's sizes (3072 x 3 + 12288) only.
+            if (kind == "linear1") == (args.kohya == "linear1"):
+                add(f"lora_unet_single_blocks_{i}_{kind}",
+                    [f"single_transformer_blocks.{i}.{m}" for m in mods])
+    if args.kohya != "linear1":
+        te = component_weights(os.path.join(args.pipeline, "text_encoder"))
+        for name in sorted(te):
+            if TEXT_MODULES.search(name):
+                module = name[:-len(".weight")]
+                r = args.rank
+                w = te[name]
+                kohya_sd[f"lora_te1_{module.replace('.', '_')}.lora_down.weight"] = \
+                    rng.uniform(-0.3, 0.3, (r, w.shape[1])).astype(np.float32)
+                kohya_sd[f"lora_te1_{module.replace('.', '_')}.lora_up.weight"] = \
+                    rng.uniform(-0.3, 0.3, (w.shape[0], r)).astype(np.float32)
+                kohya_sd[f"lora_te1_{module.replace('.', '_')}.alpha"] = np.array(r / 2, dtype=np.float32)
+    save_file(kohya_sd, args.out)
+    if args.peft_twin:
+        save_file(peft_sd, args.peft_twin)
+    modules = sum(k.endswith(".lora_down.weight") for k in kohya_sd)
+    print(f"make_lora: wrote {args.out} (kohya): {modules} modules")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--pipeline", required=True)
@@ -49,9 +131,14 @@ def main():
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--mixed", action="store_true")
     ap.add_argument("--alphas", action="store_true")
+    ap.add_argument("--kohya", choices=("flux", "linear1"))
+    ap.add_argument("--peft-twin")
     args = ap.parse_args()
 
     rng = np.random.default_rng(args.seed)
+    if args.kohya:
+        kohya(args, rng)
+        return
     tensors = {}
     for component in args.components.split(","):
         weights = component_weights(os.path.join(args.pipeline, component))

@@ -178,7 +178,7 @@ TEST(WeightStore, RefusesALoraThePlanCannotTake) {
                   {"model.w.lora_B.weight", DType::F32, {3, 1}, zeros.data()}}),
             plan);
       },
-      {"make a [3, 3] update, but 'w.weight' is [3, 4]"});
+      {"has lora_A [1, 3] for inputs of 3 features, but 'w.weight' is [3, 4]"});
   test::expectError(
       [&] {
         LoraSet(
@@ -194,7 +194,7 @@ TEST(WeightStore, RefusesALoraThePlanCannotTake) {
                        zeros.data()}}),
                 plan);
       },
-      {"kohya's naming"});
+      {"module 'lora_unet_w' has lora_down but no lora_up"});
   test::expectError([&] { parseLoraSpec("x.safetensors:nan"); },
                     {"the scale must be a finite number"});
   EXPECT_EQ(parseLoraSpec("a:b/x.safetensors").path, "a:b/x.safetensors");

@@ -47,9 +47,9 @@ COMMON OPTIONS:
                        one folder per component) holding the plan's weights
   --lora FILE[:SCALE]  merge a LoRA into the weights it adapts as they load,
                        its update times SCALE (default 1); repeat for more.
-                       diffusers' PEFT format, as save_lora_weights writes
-                       it: <component>.<module>.lora_A.weight, .lora_B.weight
-                       and optionally .alpha, on linear weights
+                       diffusers' PEFT format (<component>.<module>.lora_A/
+                       lora_B.weight, .alpha) or kohya's for Flux, on linear
+                       weights
   --ranks N            run N local rank processes (default: the plan's rank
                        count); under mpirun, srun or torchrun-style RANK/
                        WORLD_SIZE/MASTER_ADDR/MASTER_PORT each process joins

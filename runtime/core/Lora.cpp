@@ -15,6 +15,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <limits>
 #include <optional>
 #include <set>
 #include <sstream>
@@ -177,11 +178,20 @@ kohyaTargets(const std::string &name, const PlanWeights &weights,
           "'s modules with '.' written '_')");
     return {component, {m->second}};
   }
+  // A UNet's (or transformer's) module in diffusers' names, '.' written
+  // '_' (what kohya-format files of diffusers-layout models hold).
+  if (name.rfind("lora_unet_", 0) == 0)
+    for (const char *component : {"unet", "transformer"})
+      if (auto c = weights.flat.find(component); c != weights.flat.end())
+        if (auto m = c->second.find(name.substr(10)); m != c->second.end())
+          return {component, {m->second}};
   fail("LoRA file ", path, ": kohya module '", name,
        "' is not one Fresco maps: Flux's lora_unet_double_blocks_N_* and "
-       "lora_unet_single_blocks_N_* (as sd-scripts names them) and the text "
-       "encoders' lora_te1_* / lora_te2_* are; kohya's names for Stable "
-       "Diffusion UNets are not supported");
+       "lora_unet_single_blocks_N_* (as sd-scripts names them), a UNet's or "
+       "transformer's modules in diffusers' names (lora_unet_down_blocks_0_"
+       "attentions_0_...) and the text encoders' lora_te1_* / lora_te2_* "
+       "are; the original Stable Diffusion names (input_blocks, "
+       "middle_block, output_blocks) are not supported");
 }
 
 } // namespace
@@ -215,17 +225,25 @@ struct Resolved {
   float scaling = 1;
 };
 
-// Checks `r` against the plan: every target a 2-D weight taking A's inputs,
-// their rows B's rows in all. `label` names the module in messages.
+// Checks `r` against the plan: A [r, in] with B [out, r] on linear weights
+// [out, in], or A [r, in, kh, kw] with B [out, r, 1, 1] on convolution
+// weights [out, in, kh, kw] (PEFT's Conv2d LoRA); the targets' rows add up
+// to B's. `label` names the module in messages.
 void checkTargets(const Resolved &r, const PlanWeights &weights,
                   const std::string &path, const std::string &label,
                   const char *aName, const char *bName) {
-  check(r.a->shape.size() == 2 && r.b->shape.size() == 2 &&
-            r.a->shape[0] == r.b->shape[1] && r.a->shape[0] >= 1,
+  const std::vector<int64_t> &as = r.a->shape, &bs = r.b->shape;
+  const bool conv = as.size() == 4;
+  check((as.size() == 2 && bs.size() == 2) ||
+            (conv && bs.size() == 4 && bs[2] == 1 && bs[3] == 1),
         "LoRA file ", path, ": module '", label, "' has ", aName, " ",
-        shapeString(r.a->shape), " and ", bName, " ", shapeString(r.b->shape),
-        "; expected [r, in] and [out, r]");
-  const int64_t in = r.a->shape[1];
+        shapeString(as), " and ", bName, " ", shapeString(bs),
+        "; expected [r, in] and [out, r] (a linear layer's), or [r, in, kh, "
+        "kw] and [out, r, 1, 1] (a convolution's)");
+  check(as[0] == bs[1] && as[0] >= 1 && as[0] < std::numeric_limits<int>::max(),
+        "LoRA file ", path, ": module '", label, "' has ", aName, " ",
+        shapeString(as), " and ", bName, " ", shapeString(bs),
+        ", whose ranks differ");
   int64_t rows = 0;
   for (const std::string &weight : r.weights) {
     auto it = weights.shapes.find({r.component, weight});
@@ -233,25 +251,24 @@ void checkTargets(const Resolved &r, const PlanWeights &weights,
           "' adapts '", weight, "', which is not a ", r.component,
           " weight of this plan");
     const std::vector<int64_t> &shape = it->second;
-    check(shape.size() == 2, "LoRA file ", path, ": module '", label,
-          "' adapts '", weight, "' of shape ", shapeString(shape),
-          "; LoRA is supported on linear (2-D) weights only");
-    check(shape[1] == in, "LoRA file ", path, ": module '", label, "' has ",
-          aName, " ", shapeString(r.a->shape), " for inputs of ", in,
-          " features, but '", weight, "' is ", shapeString(shape));
+    check(shape.size() == 2 || shape.size() == 4, "LoRA file ", path,
+          ": module '", label, "' adapts '", weight, "' of shape ",
+          shapeString(shape),
+          "; LoRA is supported on linear and 2-D convolution weights only");
+    check(shape.size() == as.size() && shape[1] == as[1] &&
+              std::equal(as.begin() + 2, as.end(), shape.begin() + 2),
+          "LoRA file ", path, ": module '", label, "' has ", aName, " ",
+          shapeString(as), ", which does not fit the inputs of '", weight, "' ",
+          shapeString(shape));
     rows += shape[0];
   }
-  if (r.weights.size() == 1)
-    check(rows == r.b->shape[0], "LoRA file ", path, ": module '", label,
-          "' has ", bName, " ", shapeString(r.b->shape), " and ", aName, " ",
-          shapeString(r.a->shape), ", which make a [", r.b->shape[0], ", ", in,
-          "] update, but '", r.weights[0], "' is [", rows, ", ", in, "]");
-  else
-    check(rows == r.b->shape[0], "LoRA file ", path, ": module '", label,
-          "' has ", bName, " ", shapeString(r.b->shape),
-          ", whose rows its weights (", r.weights.front(), " ... ",
-          r.weights.back(), ") should split, but they have ", rows,
-          " rows in all");
+  check(rows == bs[0], "LoRA file ", path, ": module '", label, "' has ", bName,
+        " ", shapeString(bs), " for ", bs[0], " outputs, but ",
+        r.weights.size() == 1
+            ? "'" + r.weights[0] + "' has "
+            : "its weights (" + r.weights.front() + " ... " + r.weights.back() +
+                  "), which split its rows, have ",
+        rows);
 }
 
 void checkFloat(const TensorInfo &t, const std::string &path) {
@@ -261,15 +278,40 @@ void checkFloat(const TensorInfo &t, const std::string &path) {
         dtypeName(t.dtype), "; LoRA tensors must be f32, f16 or bf16");
 }
 
-// diffusers' PEFT format; modules grouped by component, in sorted key order
-// (safetensors' load_file gives diffusers the keys sorted: "first" and "most
-// common" follow that order).
+// Where diffusers' load_lora_into_text_encoder meets CLIP module `name`
+// when it lists ranks: every layer's self_attn (out, q, k, v), then every
+// layer's mlp (fc1, fc2); -1 for another module.
+int64_t clipRankOrder(const std::string &name) {
+  static const char *kParts[] = {
+      "self_attn.out_proj", "self_attn.q_proj", "self_attn.k_proj",
+      "self_attn.v_proj",   "mlp.fc1",          "mlp.fc2"};
+  const std::string prefix = "text_model.encoder.layers.";
+  if (name.rfind(prefix, 0) != 0)
+    return -1;
+  size_t at = prefix.size(), end = at;
+  while (end < name.size() &&
+         std::isdigit(static_cast<unsigned char>(name[end])))
+    ++end;
+  if (end == at || end - at > 6 || end >= name.size() || name[end] != '.')
+    return -1;
+  const int64_t layer = std::stoll(name.substr(at, end - at));
+  for (int64_t part = 0; part < 6; ++part)
+    if (name.compare(end + 1, std::string::npos, kParts[part]) == 0)
+      return (part < 4 ? 0 : int64_t(1) << 40) + layer * 8 + part;
+  return -1;
+}
+
+// diffusers' PEFT format, modules grouped by component.
 std::vector<Resolved> readPeft(const SafetensorsFile &file, float scale,
                                const PlanWeights &weights) {
   const std::string &path = file.path();
   std::map<std::string, std::map<std::string, Module>> byComponent;
-  for (const std::string &name : file.names()) {
-    const TensorInfo &t = file.get(name);
+  // In the file's data order, as safetensors' load_file gives diffusers the
+  // keys: each component's modules by their lora_B, and its first alpha.
+  std::map<std::string, std::vector<std::string>> bOrder;
+  std::map<std::string, const TensorInfo *> firstAlpha;
+  for (const TensorInfo &t : file.tensors()) {
+    const std::string &name = t.name;
     std::string module;
     for (const char *suffix : {".lora_A.weight", ".lora_B.weight", ".alpha"})
       if (endsWith(name, suffix))
@@ -283,10 +325,17 @@ std::vector<Resolved> readPeft(const SafetensorsFile &file, float scale,
            ".lora_up.weight or .alpha",
            otherFormatHint(name));
     checkFloat(t, path);
-    Module &m = byComponent[module.substr(0, dot)][module.substr(dot + 1)];
-    (endsWith(name, ".lora_A.weight")   ? m.a
-     : endsWith(name, ".lora_B.weight") ? m.b
-                                        : m.alpha) = &t;
+    const std::string component = module.substr(0, dot);
+    Module &m = byComponent[component][module.substr(dot + 1)];
+    if (endsWith(name, ".lora_A.weight")) {
+      m.a = &t;
+    } else if (endsWith(name, ".lora_B.weight")) {
+      m.b = &t;
+      bOrder[component].push_back(module.substr(dot + 1));
+    } else {
+      m.alpha = &t;
+      firstAlpha.emplace(component, &t);
+    }
   }
   std::vector<Resolved> out;
   for (auto &[component, modules] : byComponent) {
@@ -294,30 +343,33 @@ std::vector<Resolved> readPeft(const SafetensorsFile &file, float scale,
           ": its tensors name component '", component,
           "', whose weights this plan does not load (its components: ",
           weights.componentList(), ")");
-    // get_peft_kwargs: the most common rank (ties: the first), and the
-    // first alpha given (diffusers compares alpha tensors by identity, so
-    // the "most common" one is the first), else that rank.
-    std::map<int64_t, int> rankCount;
-    std::vector<int64_t> rankOrder;
-    const TensorInfo *firstAlpha = nullptr;
-    for (auto &[name, m] : modules) {
+    for (auto &[name, m] : modules)
       check(m.a && m.b, "LoRA file ", path, ": module '", component, ".", name,
             "' has ",
             m.a   ? "lora_A but no lora_B"
             : m.b ? "lora_B but no lora_A"
                   : "an alpha but no lora_A or lora_B",
             " weight");
-      if (m.b->shape.size() == 2 && !rankCount[m.b->shape[1]]++)
-        rankOrder.push_back(m.b->shape[1]);
-      if (m.alpha && !firstAlpha)
-        firstAlpha = m.alpha;
+    // get_peft_kwargs: lora_alpha is the first alpha given (diffusers
+    // compares alpha tensors by identity, so the "most common" one is the
+    // first), else the first rank it lists (for a text encoder, CLIP's
+    // module order); each module keeps its own rank (rank_pattern).
+    std::string first = bOrder[component].front();
+    if (component.rfind("text_encoder", 0) == 0) {
+      int64_t best = -1;
+      for (const auto &[name, m] : modules)
+        if (int64_t at = clipRankOrder(name);
+            at >= 0 && (best < 0 || at < best)) {
+          best = at;
+          first = name;
+        }
     }
-    int64_t commonRank = rankOrder.empty() ? 1 : rankOrder.front();
-    for (int64_t r : rankOrder)
-      if (rankCount[r] > rankCount[commonRank])
-        commonRank = r;
+    const TensorInfo &firstB = *modules[first].b;
+    auto alphaIt = firstAlpha.find(component);
     const float defaultAlpha =
-        firstAlpha ? scalarOf(*firstAlpha) : float(commonRank);
+        alphaIt != firstAlpha.end() ? scalarOf(*alphaIt->second)
+        : firstB.shape.size() >= 2  ? float(firstB.shape[1])
+                                    : 1.0f;
     for (auto &[name, m] : modules) {
       Resolved r{component, {name + ".weight"}, m.a, m.b, 1};
       checkTargets(r, weights, path, component + "." + name, "lora_A",
@@ -396,6 +448,9 @@ LoraSet::LoraSet(const std::vector<LoraFile> &files, const plan::Plan &plan) {
     // before it.
     std::map<std::string, std::pair<size_t, int64_t>> perComponent;
     for (const Resolved &r : modules) {
+      check(std::isfinite(r.scaling), "LoRA file ", file.path(),
+            ": the scaling of a module that adapts '", r.weights.front(),
+            "' (scale x alpha / rank) is not a finite number");
       int64_t bRow = 0;
       for (const std::string &weight : r.weights) {
         Adapter adapter{r.a, r.b, bRow, r.scaling};
@@ -435,23 +490,41 @@ bool LoraSet::apply(const plan::WeightSlice &w, float *slice) const {
   auto it = targets_.find({w.component()->str(), w.name()->str()});
   if (it == targets_.end())
     return false;
-  const int64_t o0 = w.offsets()->Get(0), o1 = w.offsets()->Get(1);
-  const int64_t s1 = w.sizes()->Get(1);
-  // Rows and columns inside the tensor (past them: zero padding).
-  const int64_t rows =
-      std::clamp<int64_t>(w.full_shape()->Get(0) - o0, 0, w.sizes()->Get(0));
-  const int64_t cols = std::clamp<int64_t>(w.full_shape()->Get(1) - o1, 0, s1);
+  const auto &full = *w.full_shape(), &offsets = *w.offsets(),
+             &sizes = *w.sizes();
+  // A convolution's kernel window stays whole: only its output and input
+  // channels are sliced.
+  int64_t window = 1;
+  for (flatbuffers::uoffset_t d = 2; d < full.size(); ++d) {
+    check(offsets.Get(d) == 0 && sizes.Get(d) == full.Get(d), "LoRA: weight '",
+          w.name()->str(), "' is sliced in its kernel window");
+    window *= full.Get(d);
+  }
+  const int64_t o0 = offsets.Get(0), o1 = offsets.Get(1), s1 = sizes.Get(1);
+  // Rows and input channels inside the tensor (past them: zero padding).
+  const int64_t rows = std::clamp<int64_t>(full.Get(0) - o0, 0, sizes.Get(0));
+  const int64_t cols = std::clamp<int64_t>(full.Get(1) - o1, 0, s1);
   if (rows == 0 || cols == 0)
     return true;
+  constexpr int64_t kMaxBlas = std::numeric_limits<int>::max();
+  check(rows < kMaxBlas && s1 * window < kMaxBlas, "LoRA: weight '",
+        w.name()->str(), "' is too large for one BLAS call");
   for (const Adapter &ad : it->second) {
     const int64_t r = ad.a->shape[0];
-    std::vector<float> b(size_t(rows * r)), a(size_t(r * cols));
-    readSliceAsF32(*ad.b, {ad.bRow + o0, 0}, {rows, r}, b.data());
-    readSliceAsF32(*ad.a, {0, o1}, {r, cols}, a.data());
-    // slice[:rows, :cols] += scaling * B[bRow + o0:, :] A[:, o1:]
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, int(rows), int(cols),
-                int(r), ad.scaling, b.data(), int(r), a.data(), int(cols), 1.0f,
-                slice, int(s1));
+    // A [r, cols, window...] and B [rows, r (, 1, 1)] read as matrices.
+    std::vector<int64_t> aOffsets(ad.a->shape.size(), 0), aSizes = ad.a->shape;
+    aOffsets[1] = o1;
+    aSizes[1] = cols;
+    std::vector<int64_t> bOffsets(ad.b->shape.size(), 0), bSizes = ad.b->shape;
+    bOffsets[0] = ad.bRow + o0;
+    bSizes[0] = rows;
+    std::vector<float> b(size_t(rows * r)), a(size_t(r * cols * window));
+    readSliceAsF32(*ad.b, bOffsets, bSizes, b.data());
+    readSliceAsF32(*ad.a, aOffsets, aSizes, a.data());
+    // slice[:rows, :cols * window] += scaling * B A
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, int(rows),
+                int(cols * window), int(r), ad.scaling, b.data(), int(r),
+                a.data(), int(cols * window), 1.0f, slice, int(s1 * window));
   }
   return true;
 }

@@ -8,21 +8,24 @@
 //
 // Two file formats, as diffusers 0.31's FluxPipeline / StableDiffusion*
 // load_lora_weights read them:
-//   - PEFT (what save_lora_weights writes):
-//   `<component>.<module>.lora_A.weight`
-//     [r, in], `<component>.<module>.lora_B.weight` [out, r] and optionally
+//   - PEFT (what save_lora_weights writes): `<component>.<module>.lora_A.weight`,
+//     `<component>.<module>.lora_B.weight` and optionally
 //     `<component>.<module>.alpha`, where <component> is the pipeline folder
 //     ("transformer", "unet", "text_encoder", ...) and <module>.weight a
 //     weight of the plan. A module without an alpha takes diffusers'
 //     get_peft_kwargs default: the first alpha of its component, or, with
 //     none, the rank most of its modules have.
-//   - kohya's (sd-scripts) for Flux: `lora_unet_double_blocks_N_...`,
-//     `lora_unet_single_blocks_N_...` in BFL's names (a fused qkv or
+//   - kohya's (sd-scripts): `<module>.lora_down.weight`, `.lora_up.weight`
+//     and `.alpha`, where <module> is Flux's `lora_unet_double_blocks_N_...`
+//     / `lora_unet_single_blocks_N_...` in BFL's names (a fused qkv or
 //     linear1 adapts several diffusers weights: lora_up's rows split among
-//     them), `lora_te1_<module>` for CLIP (`lora_te2_` text_encoder_2), each
-//     with `.lora_down.weight` [r, in], `.lora_up.weight` [out, r] and
-//     `.alpha`; the update is alpha / r times up * down (alpha defaults to
-//     r), as sd-scripts computes it.
+//     them), a UNet's or transformer's module in diffusers' names with '_'
+//     for '.' (`lora_unet_down_blocks_0_...`), or a text encoder's
+//     (`lora_te1_` / `lora_te_` CLIP, `lora_te2_` text_encoder_2); the update
+//     is alpha / r times up * down (alpha defaults to r), as sd-scripts
+//     computes it.
+// A (down) is [r, in] and B (up) [out, r] on a linear weight [out, in]; on a
+// convolution's [out, in, kh, kw], [r, in, kh, kw] and [out, r, 1, 1].
 //
 //===----------------------------------------------------------------------===//
 #ifndef FRESCO_RUNTIME_CORE_LORA_H

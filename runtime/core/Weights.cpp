@@ -58,7 +58,9 @@ void readPaddedSlice(const TensorInfo &t, const std::vector<int64_t> &offsets,
 } // namespace
 
 WeightStore::WeightStore(const plan::RankProgram &rank,
-                         const std::string &folder, const LoraSet *loras) {
+                         const std::string &folder, const LoraSet *loras,
+                         DType adaptedDtype) {
+  check(isFloat(adaptedDtype), "adapted weights are held in f32, bf16 or f16");
   if (!rank.weights())
     return;
   // One open checkpoint per component folder, kept while loading.
@@ -89,15 +91,18 @@ WeightStore::WeightStore(const plan::RankProgram &rank,
       readPaddedSlice(t, offsets, sizes, s.bytes.data());
     // Copied: its mapped pages need not stay resident beside the copy.
     ckpt->releasePages(t);
+    bytes_ += s.bytes.size();
     if (loras && loras->adapts(*w)) {
-      // Merged in f32 and rounded once into the slice's dtype, as PEFT's
-      // merge adds the update to the weight.
+      // Merged in f32, then held in the run's storage: a bf16 checkpoint
+      // run in f32 keeps its update exact, as diffusers' unmerged LoRA
+      // layers do.
       std::vector<float> wide(s.count);
       widenFloats(s.bytes.data(), wide.data(), s.count, s.dtype);
       loras->apply(*w, wide.data());
-      narrowFloats(wide.data(), s.bytes.data(), s.count, s.dtype);
+      s.dtype = adaptedDtype;
+      s.bytes.resize(s.count * dtypeSize(adaptedDtype));
+      narrowFloats(wide.data(), s.bytes.data(), s.count, adaptedDtype);
     }
-    bytes_ += s.bytes.size();
   }
 }
 

@@ -24,9 +24,11 @@ class LoraSet;
 class WeightStore {
 public:
   /// `loras`, when given, adds its adapters to the weights they target as
-  /// each slice is read (in f32, stored back in the slice's dtype).
+  /// each slice is read, in f32; an adapted slice is then held in
+  /// `adaptedDtype` (the run's float storage: kept exact in f32, rounded
+  /// once into bf16/f16).
   WeightStore(const plan::RankProgram &rank, const std::string &folder,
-              const LoraSet *loras = nullptr);
+              const LoraSet *loras = nullptr, DType adaptedDtype = DType::F32);
 
   size_t size() const { return slices_.size(); }
   /// Element count of weight `index`.

@@ -97,7 +97,8 @@ Executor &Session::load(const std::string &folder) {
         note(line);
   }
   weights_ = std::make_unique<WeightStore>(plan_.rank(rank_), folder,
-                                           loras ? &*loras : nullptr);
+                                           loras ? &*loras : nullptr,
+                                           storageOf(options_.precision));
   executor_ =
       std::make_unique<Executor>(plan_, rank_, backend, *weights_, resolver());
   return *executor_;

@@ -20,9 +20,9 @@
 namespace fresco::text {
 namespace {
 
-// ICU indexes strings with int32_t; NFC and lower-casing can triple a text's
-// length, so prompts stay well below that.
-constexpr size_t kMaxPromptBytes = size_t(1) << 28;
+// CLIP keeps 77 tokens; a longer text only costs memory (a few copies of
+// it in UTF-16 and code points), and ICU indexes strings with int32_t.
+constexpr size_t kMaxPromptBytes = size_t(1) << 24;
 
 std::vector<UChar32> codePoints(const std::u16string &s) {
   std::vector<UChar32> out;
@@ -117,7 +117,7 @@ constexpr const char *kLiterals[] = {"<|startoftext|>",
                                      "'ll",
                                      "'d"};
 
-// The code points of the first literal matching at cps[i], or 0.
+// How many code points the first literal matching at cps[i] spans, or 0.
 size_t literalAt(const std::vector<UChar32> &cps, size_t i) {
   for (const char *lit : kLiterals) {
     size_t k = 0;

@@ -16,10 +16,13 @@
 #    rows, CLIP's lora_te1_ modules) against diffusers' conversion within
 #    1e-4, and linear1 (which diffusers 0.31 splits by FLUX.1's sizes only)
 #    against the same update in PEFT's format; tp=2 against 1 rank;
-#  - Stable Diffusion's tiny UNet and CLIP with guidance: 1 rank, tp=2;
-#  - bad input: a missing file, kohya's names for an SD UNet, a fused qkv
+#  - Stable Diffusion's tiny UNet and CLIP with guidance: linears, then
+#    convolutions too (3x3 and 1x1), then kohya's format with diffusers'
+#    names, each against diffusers within 1e-4; tp=2 (the convolutions split
+#    by channels) against 1 rank within 1e-5;
+#  - bad input: a missing file, SD's original (LDM) kohya names, a fused qkv
 #    whose rows do not split, a module the plan does not have, shapes that do
-#    not match the weight, a convolution's weight, a component the plan does
+#    not match the weight, a norm's weight, a component the plan does
 #    not load, lora_A without lora_B (lora_down without lora_up), a bad scale.
 # Needs FRESCO_BIN and FRESCO_PYTHON (see dit_forward_parity.sh).
 set -euo pipefail
@@ -140,14 +143,14 @@ tensors "$work/kohya.safetensors" \
 bad "module 'lora_unet_double_blocks_0_img_attn_qkv' has lora_down but no lora_up" \
   "$work/kohya.safetensors"
 tensors "$work/sdkohya.safetensors" \
-  lora_unet_down_blocks_0_attentions_0_proj_in.lora_down.weight=4x32 \
-  lora_unet_down_blocks_0_attentions_0_proj_in.lora_up.weight=32x4
-bad "kohya's names for Stable Diffusion UNets are not supported" \
+  lora_unet_input_blocks_1_1_proj_in.lora_down.weight=4x32 \
+  lora_unet_input_blocks_1_1_proj_in.lora_up.weight=32x4
+bad "the original Stable Diffusion names (input_blocks, middle_block, output_blocks) are not supported" \
   "$work/sdkohya.safetensors"
 tensors "$work/qkv.safetensors" \
   lora_unet_double_blocks_0_img_attn_qkv.lora_down.weight=4x32 \
   lora_unet_double_blocks_0_img_attn_qkv.lora_up.weight=64x4
-bad "whose rows its weights (transformer_blocks.0.attn.to_q.weight ... transformer_blocks.0.attn.to_v.weight) should split, but they have 96 rows in all" \
+bad "has lora_up [64, 4] for 64 outputs, but its weights (transformer_blocks.0.attn.to_q.weight ... transformer_blocks.0.attn.to_v.weight), which split its rows, have 96" \
   "$work/qkv.safetensors"
 tensors "$work/te.safetensors" lora_te1_nothing_here.lora_down.weight=4x32 \
   lora_te1_nothing_here.lora_up.weight=32x4
@@ -157,13 +160,22 @@ tensors "$work/nomodule.safetensors" transformer.nothing.lora_A.weight=4x32 \
   transformer.nothing.lora_B.weight=32x4
 bad "which is not a transformer weight of this plan" "$work/nomodule.safetensors"
 tensors "$work/shape.safetensors" $q.lora_A.weight=4x32 $q.lora_B.weight=48x4
-bad "which make a [48, 32] update, but 'transformer_blocks.0.attn.to_q.weight' is [32, 32]" \
+bad "has lora_B [48, 4] for 48 outputs, but 'transformer_blocks.0.attn.to_q.weight' has 32" \
   "$work/shape.safetensors"
 tensors "$work/rank.safetensors" $q.lora_A.weight=4x32 $q.lora_B.weight=32x3
-bad "expected [r, in] and [out, r]" "$work/rank.safetensors"
+bad "has lora_A [4, 32] and lora_B [32, 3], whose ranks differ" \
+  "$work/rank.safetensors"
+tensors "$work/dims.safetensors" $q.lora_A.weight=4x32x1 $q.lora_B.weight=32x4
+bad "expected [r, in] and [out, r] (a linear layer's), or [r, in, kh, kw] and [out, r, 1, 1]" \
+  "$work/dims.safetensors"
 tensors "$work/conv.safetensors" vae.decoder.conv_in.lora_A.weight=4x16 \
   vae.decoder.conv_in.lora_B.weight=32x4
-bad "LoRA is supported on linear (2-D) weights only" "$work/conv.safetensors"
+bad "has lora_A [4, 16], which does not fit the inputs of 'decoder.conv_in.weight'" \
+  "$work/conv.safetensors"
+n=transformer.transformer_blocks.0.attn.norm_q
+tensors "$work/norm.safetensors" $n.lora_A.weight=4x16 $n.lora_B.weight=16x4
+bad "LoRA is supported on linear and 2-D convolution weights only" \
+  "$work/norm.safetensors"
 tensors "$work/unet.safetensors" unet.conv_in.lora_A.weight=4x4 \
   unet.conv_in.lora_B.weight=4x4
 bad "name component 'unet', whose weights this plan does not load" \
@@ -177,28 +189,41 @@ expect_usage "the scale must be a finite number" "$B/fresco-run" \
   "$work/one.fplan" --weights "$work/pipe" --prompt "a fox" -o "$work/x.png" \
   --lora "$work/a.safetensors:inf"
 
-# ---- Stable Diffusion: the UNet's and CLIP's linears, with guidance.
+# ---- Stable Diffusion: the UNet's and CLIP's linears, with guidance; then
+# its convolutions (PEFT's Conv2d LoRA: the ResNets', the samplers', the 1x1
+# proj_in / proj_out), and kohya's format with diffusers' names.
 ref=$here/sd_pipeline_reference.py
 py "$ref" make --out "$work/sd" --seed 3 --scheduler DDIMScheduler > /dev/null
 py "$ref" latents --pipeline "$work/sd" --out "$work/sx.npy" --batch 2 \
   --seed 5 --height 32 --width 24 > /dev/null
 py "$here/make_lora.py" --pipeline "$work/sd" --out "$work/sd.safetensors" \
   --components unet,text_encoder --mixed --seed 4
-sd() { # name compile-flags...
-  local name=$1
-  shift
-  "$B/fresco-compile" "$work/sd" -o "$work/$name.fplan" --batch 2 \
-    --height 32 --width 24 --quiet "$@"
-  "$B/fresco-run" "$work/$name.fplan" --weights "$work/sd" "${prompts[@]}" \
+py "$here/make_lora.py" --pipeline "$work/sd" --out "$work/sdconv.safetensors" \
+  --components unet,text_encoder --mixed --conv --seed 7
+py "$here/make_lora.py" --pipeline "$work/sd" --out "$work/sdk.safetensors" \
+  --components unet,text_encoder --kohya flat --conv --seed 6
+"$B/fresco-compile" "$work/sd" -o "$work/sd1.fplan" --batch 2 --height 32 \
+  --width 24 --quiet
+"$B/fresco-compile" "$work/sd" -o "$work/sdtp2.fplan" --batch 2 --height 32 \
+  --width 24 --ranks 2 --parallel tp=2 --quiet
+sd() { # plan name lora
+  "$B/fresco-run" "$work/$1.fplan" --weights "$work/sd" "${prompts[@]}" \
     --negative-prompt "blurry" --steps 4 --latents "@$work/sx.npy" \
-    -o "$work/$name.png" --output-latents "@$work/$name.npy" --timeout 60 \
-    --quiet --lora "$work/sd.safetensors:0.7" 2> /dev/null
+    -o "$work/$2.png" --output-latents "@$work/$2.npy" --timeout 60 \
+    --quiet --lora "$3" 2> /dev/null
+  py "$ref" run --pipeline "$work/sd" "${prompts[@]}" --negative-prompt "blurry" \
+    --steps 4 --latents "$work/sx.npy" --height 32 --width 24 --dtype float64 \
+    --out-latents "$work/$2-ref.npy" --lora "$3" > /dev/null
+  echo "== SD, $2"
+  py "$here/compare_npy.py" "$work/$2.npy" "$work/$2-ref.npy" --rtol-max 1e-4
 }
-sd sd1
-py "$ref" run --pipeline "$work/sd" "${prompts[@]}" --negative-prompt "blurry" \
-  --steps 4 --latents "$work/sx.npy" --height 32 --width 24 --dtype float64 \
-  --out-latents "$work/sdref.npy" --lora "$work/sd.safetensors:0.7" > /dev/null
-py "$here/compare_npy.py" "$work/sd1.npy" "$work/sdref.npy" --rtol-max 1e-4
-sd sdtp2 --ranks 2 --parallel tp=2
-py "$here/compare_npy.py" "$work/sdtp2.npy" "$work/sd1.npy" --rtol-max 1e-5
+sd sd1 linear "$work/sd.safetensors:0.7"
+sd sd1 conv "$work/sdconv.safetensors:0.7"
+sd sd1 kohya-sd "$work/sdk.safetensors:0.7"
+# tp=2 splits the ResNets' convolutions by output and input channels.
+"$B/fresco-run" "$work/sdtp2.fplan" --weights "$work/sd" "${prompts[@]}" \
+  --negative-prompt "blurry" --steps 4 --latents "@$work/sx.npy" \
+  -o "$work/tp2.png" --output-latents "@$work/sdtp2.npy" --timeout 60 \
+  --quiet --lora "$work/sdconv.safetensors:0.7" 2> /dev/null
+py "$here/compare_npy.py" "$work/sdtp2.npy" "$work/conv.npy" --rtol-max 1e-5
 echo "lora: OK"

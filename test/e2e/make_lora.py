@@ -7,12 +7,14 @@ format (what save_lora_weights writes and load_lora_weights reads):
   make_lora.py --pipeline DIR --out lora.safetensors [--components transformer,text_encoder]
       [--rank 4] [--seed 0] [--mixed] [--alphas]
   make_lora.py --pipeline DIR --out lora.safetensors --kohya flux|linear1 [--peft-twin twin.safetensors]
+  make_lora.py --pipeline DIR --out lora.safetensors --kohya flat [--components unet,text_encoder] [--conv]
 
 Targets every linear weight of the components that diffusers' loaders adapt:
 the transformer's or UNet's 2-D weights, and the text encoders' attention and
 MLP projections (q_proj, k_proj, v_proj, out_proj, fc1, fc2), as
 load_lora_into_text_encoder does. --mixed puts the feed-forward modules at
-rank // 2; --alphas gives the q projections an alpha of 2 and one k
+rank // 2 and the first module diffusers lists (whose rank is every module's
+alpha when none is given) at 2 x rank; --alphas gives the q projections an alpha of 2 and one k
 projection per component an alpha of 1 (Flux's loader reads alphas, SD's
 refuses them), so that diffusers' defaults for modules without an alpha are
 exercised. Entries are U(-0.3, 0.3) (B too: a trained
@@ -25,6 +27,10 @@ double-block module, the single blocks' linear2 and modulation_lin, and
 CLIP's projections; --kohya linear1 only the single blocks' linear1 (diffusers
 0.31 splits it by FLUX.1's sizes, so it cannot load it at a tiny size).
 --peft-twin writes the same transformer update in PEFT's format.
+--kohya flat writes the modules the PEFT mode would, in kohya's format with
+diffusers' names ('.' written '_', lora_unet_ / lora_te_ prefixes, one alpha
+for all, as sd-scripts' network_alpha). --conv also adapts convolutions (the ResNets', the samplers', SD 1.x's
+1x1 proj_in / proj_out): A [r, in, kh, kw], B [out, r, 1, 1].
 """
 
 import argparse
@@ -37,6 +43,9 @@ import numpy as np
 from safetensors.numpy import load_file, save_file
 
 TEXT_MODULES = re.compile(r"\.(q_proj|k_proj|v_proj|out_proj|fc1|fc2)\.weight$")
+# Convolutions --conv adapts: the ResNets', the samplers', the attention
+# blocks' 1x1 projections (SD 1.x).
+CONV_MODULES = re.compile(r"(resnets\.\d+\.conv[12]|samplers\.\d+\.conv|proj_in|proj_out)\.weight$")
 
 
 def component_weights(folder):
@@ -131,12 +140,17 @@ def main():
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--mixed", action="store_true")
     ap.add_argument("--alphas", action="store_true")
-    ap.add_argument("--kohya", choices=("flux", "linear1"))
+    ap.add_argument("--kohya", choices=("flux", "linear1", "flat"))
+    ap.add_argument("--conv", action="store_true")
     ap.add_argument("--peft-twin")
     args = ap.parse_args()
 
     rng = np.random.default_rng(args.seed)
-    if args.kohya:
+    # One alpha for every module of a --kohya flat file, as sd-scripts'
+    # network_alpha gives: diffusers 0.31 misnames the alphas of SD's
+    # attention modules (to_q_lora...) and gives those the most common one.
+    kohya_alpha = float(rng.integers(1, 2 * args.rank + 1))
+    if args.kohya in ("flux", "linear1"):
         kohya(args, rng)
         return
     tensors = {}
@@ -144,9 +158,11 @@ def main():
         weights = component_weights(os.path.join(args.pipeline, component))
         text = component.startswith("text_encoder")
         other_alpha = False
+        first = None  # the first module diffusers lists ranks for
         for name in sorted(weights):
             w = weights[name]
-            if not name.endswith(".weight") or w.ndim != 2:
+            conv = args.conv and w.ndim == 4 and CONV_MODULES.search(name)
+            if not name.endswith(".weight") or (w.ndim != 2 and not conv):
                 continue
             if text and not TEXT_MODULES.search(name):
                 continue
@@ -154,15 +170,42 @@ def main():
             r = args.rank
             if args.mixed and (".ff" in name or "proj_mlp" in name or "fc" in name):
                 r = max(1, r // 2)
-            tensors[f"{module}.lora_A.weight"] = rng.uniform(-0.3, 0.3, (r, w.shape[1])).astype(np.float32)
-            tensors[f"{module}.lora_B.weight"] = rng.uniform(-0.3, 0.3, (w.shape[0], r)).astype(np.float32)
+            # With no alpha diffusers takes the first rank it lists for every
+            # module's alpha: make it one that most modules do not have. It
+            # lists a text encoder's layer 0 out_proj first, else the file's
+            # first module (sorted, all tensors f32).
+            is_first = (name == "text_model.encoder.layers.0.self_attn.out_proj.weight" if text
+                        else first is None)
+            first = first or name
+            if args.mixed and is_first:
+                r = 2 * args.rank
+            # A convolution's: A [r, in, kh, kw], B [out, r, 1, 1] (PEFT's Conv2d LoRA).
+            a_shape = (r,) + w.shape[1:]
+            b_shape = (w.shape[0], r) + (1,) * (w.ndim - 2)
+            a = rng.uniform(-0.3, 0.3, a_shape).astype(np.float32)
+            b = rng.uniform(-0.3, 0.3, b_shape).astype(np.float32)
+            if args.kohya == "flat":
+                # kohya's names for a diffusers layout: '.' written '_', and
+                # an alpha on every module. Not the time embedding's:
+                # diffusers 0.31 reads time_embedding_linear_1 as
+                # time_embedding.linear (its SDXL "emb" rule) and drops it.
+                if "embedding" in name:
+                    continue
+                prefix = "lora_te_" if text else "lora_unet_"
+                flat = prefix + name[:-len(".weight")].replace(".", "_")
+                tensors[f"{flat}.lora_down.weight"] = a
+                tensors[f"{flat}.lora_up.weight"] = b
+                tensors[f"{flat}.alpha"] = np.array(kohya_alpha, dtype=np.float32)
+                continue
+            tensors[f"{module}.lora_A.weight"] = a
+            tensors[f"{module}.lora_B.weight"] = b
             if args.alphas and ("to_q" in name or "q_proj" in name):
                 tensors[f"{module}.alpha"] = np.array(2.0, dtype=np.float32)
             elif args.alphas and not other_alpha and ("to_k" in name or "k_proj" in name):
                 tensors[f"{module}.alpha"] = np.array(1.0, dtype=np.float32)
                 other_alpha = True
     save_file(tensors, args.out)
-    modules = sum(k.endswith(".lora_A.weight") for k in tensors)
+    modules = sum(k.endswith((".lora_A.weight", ".lora_down.weight")) for k in tensors)
     print(f"make_lora: wrote {args.out}: {modules} modules, {len(tensors)} tensors")
 
 

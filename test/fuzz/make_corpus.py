@@ -88,6 +88,28 @@ def checkpoint():
                                           json.dumps(index).encode(), a, b]))
 
 
+def lora():
+    """LoRA files for lora.cpp's fixed plan: PEFT (a linear, the padded one,
+    a convolution, CLIP's q_proj, alphas) and kohya (a fused qkv split by
+    rows, an alpha)."""
+    rng = np.random.default_rng(2)
+
+    def u(*shape):
+        return rng.uniform(-0.5, 0.5, shape).astype(np.float32)
+    put("lora", "peft.safetensors", st_save({
+        "transformer.a.lora_A.weight": u(2, 4), "transformer.a.lora_B.weight": u(6, 2),
+        "transformer.a.alpha": np.array(3.0, np.float32),
+        "transformer.c.lora_A.weight": u(1, 2, 3, 3), "transformer.c.lora_B.weight": u(4, 1, 1, 1),
+        "text_encoder.text_model.encoder.layers.0.self_attn.q_proj.lora_A.weight": u(2, 4),
+        "text_encoder.text_model.encoder.layers.0.self_attn.q_proj.lora_B.weight": u(4, 2)}))
+    put("lora", "kohya.safetensors", st_save({
+        "lora_unet_double_blocks_0_img_attn_qkv.lora_down.weight": u(2, 4),
+        "lora_unet_double_blocks_0_img_attn_qkv.lora_up.weight": u(12, 2),
+        "lora_unet_double_blocks_0_img_attn_qkv.alpha": np.array(1.0, np.float32),
+        "lora_te1_text_model_encoder_layers_0_self_attn_q_proj.lora_down.weight": u(1, 4),
+        "lora_te1_text_model_encoder_layers_0_self_attn_q_proj.lora_up.weight": u(4, 1)}))
+
+
 def npy():
     for name, arr in [("f32", np.arange(6, dtype=np.float32).reshape(2, 3)),
                       ("f16", np.ones((3,), np.float16)),
@@ -159,6 +181,7 @@ def main():
     plans(args.bin)
     safetensors()
     checkpoint()
+    lora()
     npy()
     json_docs()
     scheduler()

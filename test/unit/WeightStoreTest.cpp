@@ -117,7 +117,8 @@ TEST(WeightStore, ReadsOnlyTheSliceInItsDtype) {
 }
 
 // W + scale * alpha / r * B A, in a row slice that reaches past the tensor
-// (its padding stays zero) and a column slice, rounded once into bf16.
+// (its padding stays zero) and a column slice, rounded once into a bf16
+// run's storage, or exact in an f32 run's.
 TEST(WeightStore, MergesALoraIntoEachSlice) {
   test::TempDir dir;
   std::vector<float> v = writeTensor(dir, DType::BF16, "w.weight");
@@ -132,7 +133,7 @@ TEST(WeightStore, MergesALoraIntoEachSlice) {
                             {"w.weight", {3, 4}, {0, 1}, {3, 2}}});
   LoraSet loras({{dir / "lora.safetensors", 0.5f}}, *fp::GetPlan(table.data()));
   EXPECT_EQ(loras.moduleCount(), 1u);
-  WeightStore store(rankOf(table), dir.path(), &loras);
+  WeightStore store(rankOf(table), dir.path(), &loras, DType::BF16);
   auto merged = [&](int row, int col) {
     float w = v[size_t(row * 4 + col)] + 0.5f * alpha * b[row] * a[col];
     uint16_t h = 0;
@@ -151,6 +152,16 @@ TEST(WeightStore, MergesALoraIntoEachSlice) {
   for (int r = 0; r < 3; ++r)
     for (int c = 0; c < 2; ++c)
       EXPECT_EQ(cols[size_t(r * 2 + c)], merged(r, 1 + c)) << r << c;
+  // An f32 run keeps the update exact on the bf16 checkpoint's weights.
+  WeightStore exact(rankOf(table), dir.path(), &loras, DType::F32);
+  EXPECT_EQ(exact.dtype(1), DType::F32);
+  EXPECT_EQ(exact.bytesLoaded(), store.bytesLoaded());
+  const float *w = exact.data(1);
+  for (int r = 0; r < 3; ++r)
+    for (int c = 0; c < 2; ++c)
+      EXPECT_EQ(w[r * 2 + c],
+                v[size_t(r * 4 + 1 + c)] + 0.5f * alpha * b[r] * a[1 + c])
+          << r << c;
 }
 
 TEST(WeightStore, RefusesALoraThePlanCannotTake) {
@@ -178,7 +189,8 @@ TEST(WeightStore, RefusesALoraThePlanCannotTake) {
                   {"model.w.lora_B.weight", DType::F32, {3, 1}, zeros.data()}}),
             plan);
       },
-      {"has lora_A [1, 3] for inputs of 3 features, but 'w.weight' is [3, 4]"});
+      {"has lora_A [1, 3], which does not fit the inputs of 'w.weight' [3, "
+       "4]"});
   test::expectError(
       [&] {
         LoraSet(

@@ -76,13 +76,13 @@ struct OpBind {
   /// Set by a StaleGather binder: a step the executor issues after the
   /// function's last instruction (the exchange it started completes
   /// there), and the bytes of backend memory it keeps between runs.
-  Step atEnd;
+  Step atEnd = nullptr;
   uint64_t persistentBytes = 0;
   /// Set by a binder that starts a call completed by a later step (its
   /// Wait, atEnd): drops the handle, which waits for the call (its failure
   /// dropped). The executor runs it after a run that failed in between, so
   /// that the next run does not reuse the call's buffers under it.
-  Step abandon;
+  Step abandon = nullptr;
   /// The executor's PipeFusion caches, shared by its functions.
   std::shared_ptr<PatchCaches> caches = nullptr;
 

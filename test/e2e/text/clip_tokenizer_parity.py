@@ -208,8 +208,8 @@ def random_prompts(rng, count):
             elif r < 0.95:
                 parts.append(rng.choice(UNICODE_WORDS + UNICODE_PIECES))
             else:
-                cps = []
-                while len(cps) < rng.randint(1, 6):
+                cps, want = [], rng.randint(1, 6)
+                while len(cps) < want:
                     cp = rng.choice([rng.randint(0, 127), rng.randint(0xa0, 0x2fff),
                                      rng.randint(0x3000, 0xffff),
                                      rng.randint(0x10000, 0x10ffff)])

@@ -6,14 +6,14 @@
 //                   < prompts.jsonl
 //
 // stdin holds one JSON string a line (so prompts may hold newlines and
-// control characters), or {"bytes": "HEX"} for bytes that are not UTF-8; stdout
-// gets one line per prompt: "ids: I I ...", the padded ids as FluxPipeline asks
-// for them (padding="max_length", truncation=True), or "error: MESSAGE" when
-// the tokenizer refuses it. T5 lines also give " length: L", the ids before the
-// padding (the attention mask's ones), and a truncated T5 prompt's warning
-// comes first on a line of its own, "warning: MESSAGE". --kind defaults to
-// clip; t5 needs
-// --max-length (FluxPipeline's max_sequence_length).
+// control characters), or {"bytes": "HEX"} for bytes that are not UTF-8;
+// stdout gets one line per prompt: "ids: I I ...", the padded ids as
+// FluxPipeline asks for them (padding="max_length", truncation=True), or
+// "error: MESSAGE" when the tokenizer refuses it. T5 lines also give
+// " length: L", the ids before the padding (the attention mask's ones), and
+// a truncated T5 prompt's warning comes first on a line of its own,
+// "warning: MESSAGE". --kind defaults to clip; t5 needs --max-length
+// (FluxPipeline's max_sequence_length).
 // Exit codes: 0 ok, 1 error loading the folder, 2 misuse.
 //
 //===----------------------------------------------------------------------===//
@@ -26,6 +26,7 @@
 #include <cstring>
 #include <iostream>
 #include <sstream>
+#include <stdexcept>
 #include <string>
 
 using namespace fresco;
@@ -47,7 +48,10 @@ template <typename Fn> void eachPrompt(Fn tokenizeLine) {
     if (j.is_object()) {
       // {"bytes": "HEX"}: bytes JSON cannot carry (invalid UTF-8).
       std::string hex = j.at("bytes").get<std::string>();
-      for (size_t i = 0; i + 1 < hex.size(); i += 2)
+      if (hex.size() % 2 ||
+          hex.find_first_not_of("0123456789abcdefABCDEF") != std::string::npos)
+        throw std::runtime_error("\"bytes\" must be pairs of hex digits");
+      for (size_t i = 0; i < hex.size(); i += 2)
         prompt += static_cast<char>(std::stoi(hex.substr(i, 2), nullptr, 16));
     } else {
       prompt = j.get<std::string>();

@@ -1,0 +1,114 @@
+//===- lora.cpp - libFuzzer target: a LoRA file merged into weights -------===//
+//
+// The input is the LoRA safetensors file; the plan (a weight table: linear,
+// padded, split-qkv, convolution and text encoder weights) and its
+// checkpoint are fixed. The file is checked against the plan and merged
+// into every slice, in f32 and in bf16.
+//
+//===----------------------------------------------------------------------===//
+#include "runtime/core/Lora.h"
+#include "FuzzUtil.h"
+#include "runtime/core/Error.h"
+#include "runtime/core/Weights.h"
+#include "runtime/io/Safetensors.h"
+
+#include <fstream>
+
+namespace fp = fresco::plan;
+
+namespace {
+
+struct Slice {
+  const char *component, *name;
+  std::vector<int64_t> full, offsets, sizes;
+};
+
+const std::vector<Slice> &slices() {
+  static const std::vector<Slice> s = {
+      {"transformer", "a.weight", {6, 4}, {0, 0}, {6, 4}},
+      // Rows 4..7 of 6: two rows of padding.
+      {"transformer", "a.weight", {6, 4}, {4, 0}, {4, 4}},
+      {"transformer", "a.weight", {6, 4}, {0, 2}, {6, 2}},
+      {"transformer",
+       "transformer_blocks.0.attn.to_q.weight",
+       {4, 4},
+       {0, 0},
+       {4, 4}},
+      {"transformer",
+       "transformer_blocks.0.attn.to_k.weight",
+       {4, 4},
+       {2, 0},
+       {2, 4}},
+      {"transformer",
+       "transformer_blocks.0.attn.to_v.weight",
+       {4, 4},
+       {0, 0},
+       {4, 4}},
+      {"transformer", "c.weight", {4, 2, 3, 3}, {0, 1, 0, 0}, {4, 1, 3, 3}},
+      {"transformer", "n.weight", {4}, {0}, {4}},
+      {"text_encoder",
+       "text_model.encoder.layers.0.self_attn.q_proj.weight",
+       {4, 4},
+       {0, 0},
+       {4, 4}},
+  };
+  return s;
+}
+
+std::vector<uint8_t> planBuffer() {
+  flatbuffers::FlatBufferBuilder b;
+  std::vector<flatbuffers::Offset<fp::WeightSlice>> ws;
+  for (const Slice &s : slices())
+    ws.push_back(fp::CreateWeightSlice(
+        b, b.CreateString(s.component), b.CreateString(s.name), fp::DType::F32,
+        b.CreateVector(s.full), b.CreateVector(s.offsets),
+        b.CreateVector(s.sizes)));
+  std::vector<flatbuffers::Offset<fp::Function>> none;
+  auto rank =
+      fp::CreateRankProgram(b, 0, b.CreateVector(none), b.CreateVector(ws), 0);
+  std::vector<flatbuffers::Offset<fp::RankProgram>> ranks = {rank};
+  fp::FinishPlanBuffer(
+      b, fp::CreatePlan(b, 0, b.CreateString("t"), 1, b.CreateVector(ranks)));
+  return {b.GetBufferPointer(), b.GetBufferPointer() + b.GetSize()};
+}
+
+// Writes the checkpoint every component reads (a model folder, not a
+// pipeline's) to `dir`.
+void writeCheckpoint(const std::filesystem::path &dir) {
+  std::filesystem::create_directories(dir);
+  std::ofstream(dir / "config.json") << "{}";
+  std::vector<std::vector<float>> data;
+  std::vector<fresco::SafetensorsEntry> entries;
+  data.reserve(slices().size());
+  for (const Slice &s : slices()) {
+    bool seen = false;
+    for (const auto &e : entries)
+      seen = seen || e.name == s.name;
+    if (seen)
+      continue;
+    data.emplace_back(size_t(fresco::numElements(s.full)), 0.25f);
+    entries.push_back({s.name, fresco::DType::F32, s.full, data.back().data()});
+  }
+  fresco::writeSafetensors(
+      (dir / "diffusion_pytorch_model.safetensors").string(), entries);
+}
+
+} // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+  static const std::vector<uint8_t> plan = planBuffer();
+  const std::filesystem::path dir = fresco::fuzz::freshScratchFolder();
+  const std::string folder = (dir / "ckpt").string();
+  writeCheckpoint(folder);
+  const std::filesystem::path file = dir / "lora.safetensors";
+  fresco::fuzz::writeFile(
+      file, std::string(reinterpret_cast<const char *>(data), size));
+  try {
+    fresco::LoraSet loras({{file.string(), 0.5f}}, *fp::GetPlan(plan.data()));
+    const fp::RankProgram &rank = *fp::GetPlan(plan.data())->ranks()->Get(0);
+    fresco::WeightStore f32(rank, folder, &loras, fresco::DType::F32);
+    fresco::WeightStore bf16(rank, folder, &loras, fresco::DType::BF16);
+  } catch (const fresco::Error &) {
+  }
+  return 0;
+}

@@ -96,12 +96,19 @@ WeightStore::WeightStore(const plan::RankProgram &rank,
       // Merged in f32, then held in the run's storage: a bf16 checkpoint
       // run in f32 keeps its update exact, as diffusers' unmerged LoRA
       // layers do.
-      std::vector<float> wide(s.count);
-      widenFloats(s.bytes.data(), wide.data(), s.count, s.dtype);
-      loras->apply(*w, wide.data());
+      std::vector<uint8_t> read = std::move(s.bytes);
+      std::vector<uint8_t> wide(s.count * sizeof(float));
+      float *f32 = reinterpret_cast<float *>(wide.data());
+      widenFloats(read.data(), f32, s.count, s.dtype);
+      read = {};
+      loras->apply(*w, f32);
+      if (adaptedDtype == DType::F32) {
+        s.bytes = std::move(wide);
+      } else {
+        s.bytes.resize(s.count * dtypeSize(adaptedDtype));
+        narrowFloats(f32, s.bytes.data(), s.count, adaptedDtype);
+      }
       s.dtype = adaptedDtype;
-      s.bytes.resize(s.count * dtypeSize(adaptedDtype));
-      narrowFloats(wide.data(), s.bytes.data(), s.count, adaptedDtype);
     }
   }
 }

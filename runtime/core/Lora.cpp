@@ -7,6 +7,7 @@
 #include "runtime/core/Lora.h"
 
 #include "runtime/core/Error.h"
+#include "runtime/io/Checkpoint.h"
 
 #include <cblas.h>
 
@@ -71,7 +72,62 @@ struct PlanWeights {
   // kohya names text encoder modules.
   std::map<std::string, std::map<std::string, std::string>> flat;
 
-  explicit PlanWeights(const plan::Plan &plan) {
+  // The weights folder, for the weights a plan leaves out (SDXL's CLIP
+  // encoders' last layer, whose output it never reads): their shapes come
+  // from the checkpoints, opened on first need.
+  std::string folder;
+  mutable std::map<std::string, std::unique_ptr<Checkpoint>> checkpoints;
+  mutable std::map<std::string, std::map<std::string, std::string>>
+      checkpointFlat;
+
+  const Checkpoint *checkpoint(const std::string &component) const {
+    if (folder.empty() || !flat.count(component))
+      return nullptr;
+    auto &ckpt = checkpoints[component];
+    if (!ckpt) {
+      ckpt = std::make_unique<Checkpoint>(
+          resolveComponentFolder(folder, component));
+      std::map<std::string, std::string> &modules = checkpointFlat[component];
+      for (const std::string &name : ckpt->names())
+        if (endsWith(name, ".weight")) {
+          std::string module = name.substr(0, name.size() - 7), key = module;
+          std::replace(key.begin(), key.end(), '.', '_');
+          modules[key] = module;
+        }
+    }
+    return ckpt.get();
+  }
+
+  // The shape of weight `name` of `component`: the plan's (`used`), else
+  // the checkpoint's; null when neither has it.
+  const std::vector<int64_t> *shapeOf(const std::string &component,
+                                      const std::string &name,
+                                      bool &used) const {
+    used = true;
+    if (auto it = shapes.find({component, name}); it != shapes.end())
+      return &it->second;
+    used = false;
+    const Checkpoint *ckpt = checkpoint(component);
+    const TensorInfo *t = ckpt ? ckpt->find(ckpt->storedName(name)) : nullptr;
+    return t ? &t->shape : nullptr;
+  }
+
+  // The module of `component` whose name with '.' made '_' is `key`.
+  std::optional<std::string> flatModule(const std::string &component,
+                                        const std::string &key) const {
+    if (auto c = flat.find(component); c != flat.end())
+      if (auto m = c->second.find(key); m != c->second.end())
+        return m->second;
+    if (checkpoint(component)) {
+      const auto &modules = checkpointFlat[component];
+      if (auto m = modules.find(key); m != modules.end())
+        return m->second;
+    }
+    return std::nullopt;
+  }
+
+  PlanWeights(const plan::Plan &plan, std::string weightsFolder)
+      : folder(std::move(weightsFolder)) {
     for (const plan::RankProgram *rp : *plan.ranks()) {
       if (!rp->weights())
         continue;
@@ -167,24 +223,22 @@ kohyaTargets(const std::string &name, const PlanWeights &weights,
         {"lora_te2_", "text_encoder_2"}}) {
     if (name.rfind(prefix, 0) != 0)
       continue;
-    auto c = weights.flat.find(component);
-    check(c != weights.flat.end(), "LoRA file ", path, ": kohya module '", name,
-          "' adapts component '", component,
+    check(weights.hasComponent(component), "LoRA file ", path,
+          ": kohya module '", name, "' adapts component '", component,
           "', whose weights this plan does not load (its components: ",
           weights.componentList(), ")");
-    auto m = c->second.find(name.substr(std::strlen(prefix)));
-    check(m != c->second.end(), "LoRA file ", path, ": kohya module '", name,
+    auto m = weights.flatModule(component, name.substr(std::strlen(prefix)));
+    check(m.has_value(), "LoRA file ", path, ": kohya module '", name,
           "' names no weight of ", component, " (", component,
           "'s modules with '.' written '_')");
-    return {component, {m->second}};
+    return {component, {*m}};
   }
   // A UNet's (or transformer's) module in diffusers' names, '.' written
   // '_' (what kohya-format files of diffusers-layout models hold).
   if (name.rfind("lora_unet_", 0) == 0)
     for (const char *component : {"unet", "transformer"})
-      if (auto c = weights.flat.find(component); c != weights.flat.end())
-        if (auto m = c->second.find(name.substr(10)); m != c->second.end())
-          return {component, {m->second}};
+      if (auto m = weights.flatModule(component, name.substr(10)))
+        return {component, {*m}};
   fail("LoRA file ", path, ": kohya module '", name,
        "' is not one Fresco maps: Flux's lora_unet_double_blocks_N_* and "
        "lora_unet_single_blocks_N_* (as sd-scripts names them), a UNet's or "
@@ -223,13 +277,17 @@ struct Resolved {
   std::vector<std::string> weights; // the diffusers weights it adapts
   const TensorInfo *a = nullptr, *b = nullptr;
   float scaling = 1;
+  // Per weight, set by checkTargets: its rows of B, and whether the plan
+  // loads it (a weight it leaves out takes no update).
+  std::vector<int64_t> rows;
+  std::vector<bool> used;
 };
 
 // Checks `r` against the plan: A [r, in] with B [out, r] on linear weights
 // [out, in], or A [r, in, kh, kw] with B [out, r, 1, 1] on convolution
 // weights [out, in, kh, kw] (PEFT's Conv2d LoRA); the targets' rows add up
 // to B's. `label` names the module in messages.
-void checkTargets(const Resolved &r, const PlanWeights &weights,
+void checkTargets(Resolved &r, const PlanWeights &weights,
                   const std::string &path, const std::string &label,
                   const char *aName, const char *bName) {
   const std::vector<int64_t> &as = r.a->shape, &bs = r.b->shape;
@@ -246,11 +304,13 @@ void checkTargets(const Resolved &r, const PlanWeights &weights,
         ", whose ranks differ");
   int64_t rows = 0;
   for (const std::string &weight : r.weights) {
-    auto it = weights.shapes.find({r.component, weight});
-    check(it != weights.shapes.end(), "LoRA file ", path, ": module '", label,
+    bool used = false;
+    const std::vector<int64_t> *found =
+        weights.shapeOf(r.component, weight, used);
+    check(found != nullptr, "LoRA file ", path, ": module '", label,
           "' adapts '", weight, "', which is not a ", r.component,
           " weight of this plan");
-    const std::vector<int64_t> &shape = it->second;
+    const std::vector<int64_t> &shape = *found;
     check(shape.size() == 2 || shape.size() == 4, "LoRA file ", path,
           ": module '", label, "' adapts '", weight, "' of shape ",
           shapeString(shape),
@@ -261,6 +321,8 @@ void checkTargets(const Resolved &r, const PlanWeights &weights,
           shapeString(as), ", which does not fit the inputs of '", weight, "' ",
           shapeString(shape));
     rows += shape[0];
+    r.rows.push_back(shape[0]);
+    r.used.push_back(used);
   }
   check(rows == bs[0], "LoRA file ", path, ": module '", label, "' has ", bName,
         " ", shapeString(bs), " for ", bs[0], " outputs, but ",
@@ -429,8 +491,9 @@ std::vector<Resolved> readKohya(const SafetensorsFile &file, float scale,
 
 } // namespace
 
-LoraSet::LoraSet(const std::vector<LoraFile> &files, const plan::Plan &plan) {
-  const PlanWeights weights(plan);
+LoraSet::LoraSet(const std::vector<LoraFile> &files, const plan::Plan &plan,
+                 const std::string &weightsFolder) {
+  const PlanWeights weights(plan, weightsFolder);
   for (const LoraFile &spec : files) {
     files_.push_back(std::make_unique<SafetensorsFile>(spec.path));
     const SafetensorsFile &file = *files_.back();
@@ -446,29 +509,43 @@ LoraSet::LoraSet(const std::vector<LoraFile> &files, const plan::Plan &plan) {
                                           : readPeft(file, spec.scale, weights);
     // Each target's part of B: the rows before it belong to the targets
     // before it.
-    std::map<std::string, std::pair<size_t, int64_t>> perComponent;
+    struct Stats {
+      size_t modules = 0, unused = 0;
+      int64_t rank = 0;
+      std::string firstUnused;
+    };
+    std::map<std::string, Stats> perComponent;
     for (const Resolved &r : modules) {
       check(std::isfinite(r.scaling), "LoRA file ", file.path(),
             ": the scaling of a module that adapts '", r.weights.front(),
             "' (scale x alpha / rank) is not a finite number");
+      Stats &stats = perComponent[r.component];
       int64_t bRow = 0;
-      for (const std::string &weight : r.weights) {
-        Adapter adapter{r.a, r.b, bRow, r.scaling};
-        targets_[{r.component, weight}].push_back(adapter);
-        bRow += weights.shapes.at({r.component, weight})[0];
+      bool any = false;
+      for (size_t i = 0; i < r.weights.size(); ++i) {
+        if (r.used[i])
+          targets_[{r.component, r.weights[i]}].push_back(
+              {r.a, r.b, bRow, r.scaling});
+        else if (stats.firstUnused.empty())
+          stats.firstUnused = r.weights[i];
+        any = any || r.used[i];
+        bRow += r.rows[i];
       }
-      auto &[count, rank] = perComponent[r.component];
-      ++count;
-      rank = std::max(rank, r.a->shape[0]);
+      ++(any ? stats.modules : stats.unused);
+      stats.rank = std::max(stats.rank, r.a->shape[0]);
     }
     std::ostringstream line;
     line << "LoRA " << file.path() << " (" << (kohya ? "kohya" : "PEFT")
          << ", scale " << spec.scale << "):";
     bool first = true;
     for (const auto &[component, stats] : perComponent) {
-      line << (first ? " " : ", ") << component << ": " << stats.first
-           << (stats.first == 1 ? " module" : " modules") << " (rank up to "
-           << stats.second << ")";
+      line << (first ? " " : "; ") << component << ": " << stats.modules
+           << (stats.modules == 1 ? " module" : " modules") << " (rank up to "
+           << stats.rank << ")";
+      if (!stats.firstUnused.empty())
+        line << " and " << stats.unused << " on weights this plan does not "
+             << "use (" << stats.firstUnused
+             << (stats.unused > 1 ? ", ..." : "") << "), left out";
       first = false;
     }
     summary_.push_back(line.str());

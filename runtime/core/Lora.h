@@ -8,7 +8,8 @@
 //
 // Two file formats, as diffusers 0.31's FluxPipeline / StableDiffusion*
 // load_lora_weights read them:
-//   - PEFT (what save_lora_weights writes): `<component>.<module>.lora_A.weight`,
+//   - PEFT (what save_lora_weights writes):
+//   `<component>.<module>.lora_A.weight`,
 //     `<component>.<module>.lora_B.weight` and optionally
 //     `<component>.<module>.alpha`, where <component> is the pipeline folder
 //     ("transformer", "unet", "text_encoder", ...) and <module>.weight a
@@ -55,9 +56,13 @@ LoraFile parseLoraSpec(const std::string &spec);
 class LoraSet {
 public:
   /// Reads every file and checks each adapter against the weights of every
-  /// rank of `plan`: the weight must exist, be 2-D and match A's and B's
-  /// shapes. Throws fresco::Error naming the file and tensor otherwise.
-  LoraSet(const std::vector<LoraFile> &files, const plan::Plan &plan);
+  /// rank of `plan`: the weight must exist, be a linear's or a
+  /// convolution's and match A's and B's shapes. Throws fresco::Error
+  /// naming the file and tensor otherwise. With `weightsFolder`, a module
+  /// on a weight the plan leaves out but the checkpoint has (the plan never
+  /// reads it) is checked against the checkpoint's shape and left out.
+  LoraSet(const std::vector<LoraFile> &files, const plan::Plan &plan,
+          const std::string &weightsFolder = "");
   ~LoraSet();
   LoraSet(LoraSet &&) noexcept;
 

@@ -91,7 +91,7 @@ Executor &Session::load(const std::string &folder) {
   Backend &backend = openBackend();
   std::optional<LoraSet> loras;
   if (!options_.loras.empty()) {
-    loras.emplace(options_.loras, plan_.plan());
+    loras.emplace(options_.loras, plan_.plan(), folder);
     if (rank_ == 0)
       for (const std::string &line : loras->summary())
         note(line);

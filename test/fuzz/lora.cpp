@@ -2,8 +2,8 @@
 //
 // The input is the LoRA safetensors file; the plan (a weight table: linear,
 // padded, split-qkv, convolution and text encoder weights) and its
-// checkpoint are fixed. The file is checked against the plan and merged
-// into every slice, in f32 and in bf16.
+// checkpoint (with one weight the plan does not load) are fixed. The file is
+// checked against the plan and merged into every slice, in f32 and in bf16.
 //
 //===----------------------------------------------------------------------===//
 #include "runtime/core/Lora.h"
@@ -79,7 +79,7 @@ void writeCheckpoint(const std::filesystem::path &dir) {
   std::ofstream(dir / "config.json") << "{}";
   std::vector<std::vector<float>> data;
   std::vector<fresco::SafetensorsEntry> entries;
-  data.reserve(slices().size());
+  data.reserve(slices().size() + 1);
   for (const Slice &s : slices()) {
     bool seen = false;
     for (const auto &e : entries)
@@ -89,6 +89,10 @@ void writeCheckpoint(const std::filesystem::path &dir) {
     data.emplace_back(size_t(fresco::numElements(s.full)), 0.25f);
     entries.push_back({s.name, fresco::DType::F32, s.full, data.back().data()});
   }
+  // A weight no rank loads: a LoRA module on it is checked and left out.
+  data.emplace_back(16, 0.25f);
+  entries.push_back(
+      {"u.weight", fresco::DType::F32, {4, 4}, data.back().data()});
   fresco::writeSafetensors(
       (dir / "diffusion_pytorch_model.safetensors").string(), entries);
 }
@@ -104,7 +108,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   fresco::fuzz::writeFile(
       file, std::string(reinterpret_cast<const char *>(data), size));
   try {
-    fresco::LoraSet loras({{file.string(), 0.5f}}, *fp::GetPlan(plan.data()));
+    fresco::LoraSet loras({{file.string(), 0.5f}}, *fp::GetPlan(plan.data()),
+                          folder);
     const fp::RankProgram &rank = *fp::GetPlan(plan.data())->ranks()->Get(0);
     fresco::WeightStore f32(rank, folder, &loras, fresco::DType::F32);
     fresco::WeightStore bf16(rank, folder, &loras, fresco::DType::BF16);

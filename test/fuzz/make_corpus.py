@@ -90,8 +90,8 @@ def checkpoint():
 
 def lora():
     """LoRA files for lora.cpp's fixed plan: PEFT (a linear, the padded one,
-    a convolution, CLIP's q_proj, alphas) and kohya (a fused qkv split by
-    rows, an alpha)."""
+    a convolution, a weight the plan does not load, CLIP's q_proj, alphas)
+    and kohya (a fused qkv split by rows, an alpha)."""
     rng = np.random.default_rng(2)
 
     def u(*shape):
@@ -100,6 +100,7 @@ def lora():
         "transformer.a.lora_A.weight": u(2, 4), "transformer.a.lora_B.weight": u(6, 2),
         "transformer.a.alpha": np.array(3.0, np.float32),
         "transformer.c.lora_A.weight": u(1, 2, 3, 3), "transformer.c.lora_B.weight": u(4, 1, 1, 1),
+        "transformer.u.lora_A.weight": u(2, 4), "transformer.u.lora_B.weight": u(4, 2),
         "text_encoder.text_model.encoder.layers.0.self_attn.q_proj.lora_A.weight": u(2, 4),
         "text_encoder.text_model.encoder.layers.0.self_attn.q_proj.lora_B.weight": u(4, 2)}))
     put("lora", "kohya.safetensors", st_save({

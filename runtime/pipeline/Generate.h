@@ -48,6 +48,11 @@ struct GenerateOptions {
   /// Text CFG: the negative prompts, none ("" each, as diffusers), one for
   /// every image, or one per image.
   std::vector<std::string> negativePrompts;
+  /// The second and third encoders' negative prompts (SDXL's
+  /// negative_prompt_2, SD3's negative_prompt_2 and _3), given as
+  /// negativePrompts is; they default to it (an empty one for an image too,
+  /// as diffusers' `negative_prompt_2 or negative_prompt`).
+  std::vector<std::string> negativePrompts2, negativePrompts3;
   /// The folder holding the tokenizers (the pipeline folder of --weights).
   std::string weightsFolder;
   /// Where warnings go (a truncated prompt); none when null.

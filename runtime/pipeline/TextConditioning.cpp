@@ -54,13 +54,21 @@ public:
         if (prompts_[0][slot][i].empty())
           prompts_[0][slot][i] = o.prompts[i];
     }
-    std::vector<std::string> negative =
-        o.negativePrompts.size() == n ? o.negativePrompts
-        : o.negativePrompts.empty()
-            ? std::vector<std::string>(n)
-            : std::vector<std::string>(n, o.negativePrompts[0]);
-    for (std::vector<std::string> &slot : prompts_[1])
-      slot = negative;
+    // One negative prompt per image: none is "", one serves every image.
+    auto perImage = [n](const std::vector<std::string> &given) {
+      return given.size() == n ? given
+             : given.empty()   ? std::vector<std::string>(n)
+                               : std::vector<std::string>(n, given[0]);
+    };
+    prompts_[1][0] = perImage(o.negativePrompts);
+    // negative_prompt_2 or negative_prompt (_3 likewise), image by image.
+    for (auto [slot, given] :
+         {std::pair{1, &o.negativePrompts2}, {2, &o.negativePrompts3}}) {
+      prompts_[1][slot] = perImage(given->empty() ? o.negativePrompts : *given);
+      for (size_t i = 0; i < n; ++i)
+        if (prompts_[1][slot][i].empty())
+          prompts_[1][slot][i] = prompts_[1][0][i];
+    }
     for (std::vector<std::vector<HostTensor>> &outs : outputs_)
       outs.resize(spec.textEncoders().size());
   }
@@ -296,6 +304,22 @@ std::unique_ptr<Conditioning> makeTextConditioning(const PipelineSpec &spec,
   check(neg <= 1 || neg == o.prompts.size(), "got ", neg,
         " negative prompts for ", o.prompts.size(),
         " prompts: give none, one for all, or one per --prompt");
+  for (auto [flag, given] :
+       {std::pair{"--negative-prompt-2", &o.negativePrompts2},
+        {"--negative-prompt-3", &o.negativePrompts3}}) {
+    check(spec.guidance == plan::GuidanceMode::TextCfg || given->empty(),
+          "pipeline '", spec.kind,
+          "' has no classifier-free guidance batch: ", flag, " does not apply");
+    check(given->size() <= 1 || given->size() == o.prompts.size(), "got ",
+          given->size(), " ", flag, " for ", o.prompts.size(),
+          " prompts: give none, one for all, or one per --prompt");
+    // diffusers zeroes the whole half then, ignoring negative_prompt_2.
+    check(!spec.zeroNegativePrompt || neg > 0 || given->empty(), flag,
+          " needs --negative-prompt: without one pipeline '", spec.kind,
+          "' makes the negative half zeros (its "
+          "force_zeros_for_empty_prompt), as diffusers does, and ",
+          flag, " would go unused");
+  }
   check(o.prompts3.empty() || o.prompts3.size() == o.prompts.size(), "got ",
         o.prompts3.size(), " third prompts for ", o.prompts.size(),
         " prompts: give one --prompt-3 per --prompt, or none");
@@ -306,6 +330,10 @@ std::unique_ptr<Conditioning> makeTextConditioning(const PipelineSpec &spec,
         "' reads one prompt per image: --prompt-2 does not apply");
   check(slot[2] || o.prompts3.empty(), "pipeline '", spec.kind,
         "' has no third text encoder: --prompt-3 does not apply");
+  check(slot[1] || o.negativePrompts2.empty(), "pipeline '", spec.kind,
+        "' reads one prompt per image: --negative-prompt-2 does not apply");
+  check(slot[2] || o.negativePrompts3.empty(), "pipeline '", spec.kind,
+        "' has no third text encoder: --negative-prompt-3 does not apply");
   check(!o.weightsFolder.empty(),
         "text conditioning needs the weights folder (its tokenizers)");
   return std::make_unique<TextConditioning>(spec, o);

@@ -8,7 +8,8 @@
 #  - 2 prompts without a negative prompt (SDXL: zero embeddings, as its
 #    force_zeros_for_empty_prompt), final latents within 1e-4 of their max
 #    magnitude, PNGs within one 8-bit level;
-#  - a negative prompt and distinct second (and third) prompts;
+#  - a negative prompt and distinct second (and third) prompts; then
+#    negative prompts of their own for the second (and third) encoders;
 #  - sdxl: a folder with force_zeros_for_empty_prompt false ("" encoded);
 #  - sdxl: micro-conditioning (--original-size 64,48, --crops-coords-top-left
 #    8,4, --target-size 40,32; then negative ones too) against diffusers
@@ -21,7 +22,8 @@
 #    (rows or tokens padded),
 #    pipeline=2 with 4 micro-batches, cfg=2 x pipeline=2 with 2, and
 #    patch=2 with every step fresh (exact);
-#  - bad input: a prompt slot the pipeline lacks, a negative prompt count;
+#  - bad input: a prompt slot the pipeline lacks, a negative prompt count
+#    (second encoder's too); sdxl: --negative-prompt-2 alone (zeroed half);
 #    sdxl: negative time ids diffusers would ignore; sd3: --original-size.
 # Needs FRESCO_BIN and FRESCO_PYTHON (see dit_forward_parity.sh).
 set -euo pipefail
@@ -83,6 +85,28 @@ cmp "$work/empty2.npy" "$work/plain.npy"
 generate one neg --negative-prompt "blurry, low quality" "${slots[@]}"
 reference ref_neg --negative-prompt "blurry, low quality" "${slots[@]}"
 compare neg ref_neg 1e-4
+# Negative prompts of their own for the second (and third) encoders
+# (negative_prompt_2, _3), one per image: they change the result.
+negs=(--negative-prompt "blurry, low quality"
+  --negative-prompt-2 "dark" --negative-prompt-2 "cold")
+if [ "$kind" = sd3 ] || [ "$kind" = sd35 ]; then
+  negs+=(--negative-prompt-3 "noisy, grainy" --negative-prompt-3 "washed out")
+fi
+generate one neg2 "${negs[@]}" "${slots[@]}"
+reference ref_neg2 "${negs[@]}" "${slots[@]}"
+compare neg2 ref_neg2 1e-4
+if compare neg2 neg 1e-4 > /dev/null; then
+  echo "--negative-prompt-2 changed nothing"
+  exit 1
+fi
+# An empty one stands for the negative prompt, image by image (as the
+# second prompt does).
+generate one neg2-empty --negative-prompt "blurry, low quality" \
+  --negative-prompt-2 "dark" --negative-prompt-2 "" "${slots[@]}"
+generate one neg2-same --negative-prompt "blurry, low quality" \
+  --negative-prompt-2 "dark" --negative-prompt-2 "blurry, low quality" \
+  "${slots[@]}"
+cmp "$work/neg2-empty.npy" "$work/neg2-same.npy"
 
 if [ "$kind" = sdxl ]; then
   # force_zeros_for_empty_prompt false: the negative half encodes "".
@@ -190,9 +214,20 @@ bad "got 3 negative prompts for 2 prompts" "${prompts[@]}" \
 bad "got 1 second prompts for 2 prompts" "${prompts[@]}" --prompt-2 x
 bad "unknown scheduler 'LMSDiscreteScheduler'; supported schedulers:" \
   "${prompts[@]}" --scheduler LMSDiscreteScheduler
+bad "got 3 --negative-prompt-2 for 2 prompts" "${prompts[@]}" \
+  --negative-prompt a --negative-prompt-2 a --negative-prompt-2 b \
+  --negative-prompt-2 c
 if [ "$kind" = sdxl ] || [ "$kind" = sd3-no-t5 ]; then
   bad "has no third text encoder: --prompt-3 does not apply" "${prompts[@]}" \
     --prompt-3 x --prompt-3 y
+  bad "has no third text encoder: --negative-prompt-3 does not apply" \
+    "${prompts[@]}" --negative-prompt a --negative-prompt-3 x
+fi
+if [ "$kind" = sdxl ]; then
+  # diffusers zeroes the negative half without a negative prompt and would
+  # ignore negative_prompt_2.
+  bad "--negative-prompt-2 needs --negative-prompt: without one pipeline" \
+    "${prompts[@]}" --negative-prompt-2 x
 fi
 if [ "$kind" = sdxl ]; then
   # What StableDiffusionXLPipeline would silently ignore is refused.

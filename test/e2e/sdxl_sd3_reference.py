@@ -31,7 +31,8 @@ Write initial latents:
 Run the pipeline:
   sdxl_sd3_reference.py run --pipeline DIR --prompt P [--prompt ...] [--prompt-2 ...]
       [--patch P | --pipefusion M [--fresh-steps W]] (SD3: distrifusion.py's emulation)
-      [--prompt-3 ...] [--negative-prompt N ...] --latents x.npy [--steps 4]
+      [--prompt-3 ...] [--negative-prompt N ...] [--negative-prompt-2 N ...]
+      [--negative-prompt-3 N ...] --latents x.npy [--steps 4]
       [--guidance-scale G] [--height 32] [--width 24] [--max-sequence-length N]
       [--denoising-end F] [MICRO] [--dtype float32|float64] --out-latents y.npy
       [--out-images z.npy]
@@ -165,7 +166,8 @@ def make(args) -> None:
     print(f"wrote {args.out}: {type(pipe).__name__}, seed {args.seed}")
 
 
-PER_IMAGE = ("prompt", "prompt_2", "prompt_3", "negative_prompt", "latents")
+PER_IMAGE = ("prompt", "prompt_2", "prompt_3", "negative_prompt", "negative_prompt_2", "negative_prompt_3",
+             "latents")
 MICRO = ("original_size", "crops_coords_top_left", "target_size", "negative_original_size",
          "negative_crops_coords_top_left", "negative_target_size")
 
@@ -195,7 +197,8 @@ def run(args) -> None:
     x = torch.from_numpy(np.load(args.latents)).to(dt)
     n = len(args.prompt)
     kwargs = dict(prompt=args.prompt, prompt_2=per_prompt(args.prompt_2, n),
-                  negative_prompt=per_prompt(args.negative_prompt, n), latents=x,
+                  negative_prompt=per_prompt(args.negative_prompt, n),
+                  negative_prompt_2=per_prompt(args.negative_prompt_2, n), latents=x,
                   num_inference_steps=args.steps, height=args.height, width=args.width,
                   output_type="latent")
     if args.guidance_scale is not None:
@@ -205,6 +208,7 @@ def run(args) -> None:
     kwargs.update(micro_kwargs(args))
     if cls is diffusers.StableDiffusion3Pipeline:
         kwargs["prompt_3"] = per_prompt(args.prompt_3, n)
+        kwargs["negative_prompt_3"] = per_prompt(args.negative_prompt_3, n)
         if args.max_sequence_length:
             kwargs["max_sequence_length"] = args.max_sequence_length
     emulation = distrifusion.from_args(args, pipe.transformer if cls is diffusers.StableDiffusion3Pipeline
@@ -265,6 +269,7 @@ def img2img(args) -> None:
     kwargs.update(micro_kwargs(args))
     if cls is diffusers.StableDiffusion3Img2ImgPipeline:
         kwargs["prompt_3"] = per_prompt(args.prompt_3, n)
+        kwargs["negative_prompt_3"] = per_prompt(args.negative_prompt_3, n)
         if args.max_sequence_length:
             kwargs["max_sequence_length"] = args.max_sequence_length
     with torch.no_grad():
@@ -292,6 +297,8 @@ def main() -> None:
     add_pipeline_run_args(r, guidance_default=None)
     r.add_argument("--prompt-2", action="append")
     r.add_argument("--prompt-3", action="append")
+    r.add_argument("--negative-prompt-2", action="append")
+    r.add_argument("--negative-prompt-3", action="append")
     r.add_argument("--max-sequence-length", type=int)
     r.add_argument("--denoising-end", type=float)
     add_micro_args(r)

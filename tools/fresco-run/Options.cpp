@@ -27,7 +27,8 @@ USAGE:
                [--latents @x.npy] [--output-latents @y.npy] -o out.png
     fresco-run PLAN --weights PIPELINE-FOLDER --prompt "a red fox" [--prompt
                ...] [--prompt-2 ...] [--prompt-3 ...] [--prompt-file F]
-               [--negative-prompt N] [--steps 28] [--guidance-scale 3.5]
+               [--negative-prompt N] [--negative-prompt-2 N]
+               [--negative-prompt-3 N] [--steps 28] [--guidance-scale 3.5]
                [--seed 0] [--scheduler NAME] [--latents @x.npy]
                [--image in.png | --image-latents @x.npy] [--strength S]
                [--denoising-start F] [--denoising-end F]
@@ -115,6 +116,11 @@ GENERATION (plans compiled from a pipeline folder):
                        for SDXL zero embeddings as its
                        force_zeros_for_empty_prompt asks): once for every
                        image, or once per --prompt
+  --negative-prompt-2 P, --negative-prompt-3 P
+                       the negative prompt of the second and third text
+                       encoders (SDXL's negative_prompt_2, SD3's
+                       negative_prompt_2 and _3; default: the negative
+                       prompt), given as --negative-prompt is
   --steps N            denoising steps (default: the pipeline's, 50 for
                        DiTPipeline and the Stable Diffusion 1/2/XL
                        pipelines, 28 for FluxPipeline and SD3)
@@ -469,6 +475,12 @@ Options parseArgs(int argc, char **argv) {
       generationFlags.push_back(a);
     } else if (a == "--negative-prompt") {
       o.negativePrompts.push_back(next());
+      generationFlags.push_back(a);
+    } else if (a == "--negative-prompt-2") {
+      o.negativePrompts2.push_back(next());
+      generationFlags.push_back(a);
+    } else if (a == "--negative-prompt-3") {
+      o.negativePrompts3.push_back(next());
       generationFlags.push_back(a);
     } else if (a == "--prompt-file") {
       o.promptFile = next();

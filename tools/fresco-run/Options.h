@@ -36,7 +36,8 @@ struct Options {
   int repeat = 1;
   // Generation mode.
   std::vector<int64_t> classLabels;
-  std::vector<std::string> prompts, prompts2, prompts3, negativePrompts;
+  std::vector<std::string> prompts, prompts2, prompts3, negativePrompts,
+      negativePrompts2, negativePrompts3;
   std::string promptFile;
   int steps = 0; // 0: the pipeline's
   double guidanceScale = std::numeric_limits<double>::quiet_NaN(); // NaN: ditto

@@ -145,6 +145,8 @@ int runPipeline(const Options &o, const RankEnv &env) {
   g.prompts2 = o.prompts2;
   g.prompts3 = o.prompts3;
   g.negativePrompts = o.negativePrompts;
+  g.negativePrompts2 = o.negativePrompts2;
+  g.negativePrompts3 = o.negativePrompts3;
   g.weightsFolder = o.weights;
   // The text conditioning picks, per encoder, the one rank that warns.
   g.warnings = &std::cerr;

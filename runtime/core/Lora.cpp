@@ -7,6 +7,7 @@
 #include "runtime/core/Lora.h"
 
 #include "runtime/core/Error.h"
+#include "runtime/core/LoraLdm.h"
 #include "runtime/io/Checkpoint.h"
 
 #include <cblas.h>
@@ -46,6 +47,9 @@ std::string otherFormatHint(const std::string &name) {
   if (name.find("lora_magnitude_vector") != std::string::npos ||
       name.find("dora_scale") != std::string::npos)
     return " (DoRA is not supported)";
+  if (name.find(".hada_") != std::string::npos ||
+      name.find(".lokr_") != std::string::npos)
+    return " (LyCORIS' LoHa and LoKr are not supported)";
   return "";
 }
 
@@ -124,6 +128,19 @@ struct PlanWeights {
         return m->second;
     }
     return std::nullopt;
+  }
+
+  // Whether `component` has a module whose name with '.' made '_' starts
+  // with `prefix`.
+  bool hasFlatPrefix(const std::string &component,
+                     const std::string &prefix) const {
+    auto startsIn = [&](const std::map<std::string, std::string> &modules) {
+      auto it = modules.lower_bound(prefix);
+      return it != modules.end() && it->first.rfind(prefix, 0) == 0;
+    };
+    if (auto c = flat.find(component); c != flat.end() && startsIn(c->second))
+      return true;
+    return checkpoint(component) && startsIn(checkpointFlat[component]);
   }
 
   PlanWeights(const plan::Plan &plan, std::string weightsFolder)
@@ -235,17 +252,31 @@ kohyaTargets(const std::string &name, const PlanWeights &weights,
   }
   // A UNet's (or transformer's) module in diffusers' names, '.' written
   // '_' (what kohya-format files of diffusers-layout models hold).
-  if (name.rfind("lora_unet_", 0) == 0)
+  if (name.rfind("lora_unet_", 0) == 0) {
+    const std::string rest = name.substr(10);
     for (const char *component : {"unet", "transformer"})
-      if (auto m = weights.flatModule(component, name.substr(10)))
+      if (auto m = weights.flatModule(component, rest))
         return {component, {*m}};
+    // Stable Diffusion's original names, as sd-scripts writes them.
+    if (weights.hasComponent("unet"))
+      if (auto flat = lora::ldmUnetModule(rest, [&](const std::string &p) {
+            return weights.hasFlatPrefix("unet", p);
+          })) {
+        auto m = weights.flatModule("unet", *flat);
+        check(m.has_value(), "LoRA file ", path, ": kohya module '", name,
+              "' (Stable Diffusion's name for the UNet's ", *flat,
+              ") names no weight of unet");
+        return {"unet", {*m}};
+      }
+  }
   fail("LoRA file ", path, ": kohya module '", name,
        "' is not one Fresco maps: Flux's lora_unet_double_blocks_N_* and "
-       "lora_unet_single_blocks_N_* (as sd-scripts names them), a UNet's or "
+       "lora_unet_single_blocks_N_* (as sd-scripts names them), a UNet's "
+       "modules in Stable Diffusion's names (lora_unet_input_blocks_..., "
+       "middle_block, output_blocks, time_embed, label_emb, out), a UNet's or "
        "transformer's modules in diffusers' names (lora_unet_down_blocks_0_"
        "attentions_0_...) and the text encoders' lora_te1_* / lora_te2_* "
-       "are; the original Stable Diffusion names (input_blocks, "
-       "middle_block, output_blocks) are not supported");
+       "are");
 }
 
 } // namespace

@@ -20,8 +20,10 @@
 //     and `.alpha`, where <module> is Flux's `lora_unet_double_blocks_N_...`
 //     / `lora_unet_single_blocks_N_...` in BFL's names (a fused qkv or
 //     linear1 adapts several diffusers weights: lora_up's rows split among
-//     them), a UNet's or transformer's module in diffusers' names with '_'
-//     for '.' (`lora_unet_down_blocks_0_...`), or a text encoder's
+//     them), a UNet's in Stable Diffusion's original names
+//     (`lora_unet_input_blocks_4_1_...`: LoraLdm.h), a UNet's or
+//     transformer's module in diffusers' names with '_' for '.'
+//     (`lora_unet_down_blocks_0_...`), or a text encoder's
 //     (`lora_te1_` / `lora_te_` CLIP, `lora_te2_` text_encoder_2); the update
 //     is alpha / r times up * down (alpha defaults to r), as sd-scripts
 //     computes it.

@@ -20,10 +20,13 @@
 #    convolutions too (3x3 and 1x1), then kohya's format with diffusers'
 #    names, each against diffusers within 1e-4; tp=2 (the convolutions split
 #    by channels) against 1 rank within 1e-5;
+#  - SD 1.x kohya names in Stable Diffusion's original (LDM) form give the
+#    same latents as the same tensors in diffusers' names, bit for bit;
 #  - SDXL (UNet, both CLIP encoders: the first's last layer, which SDXL
 #    never reads, left out) and SD3 (transformer, both CLIPs) with mixed
-#    ranks against diffusers within 1e-4;
-#  - bad input: a missing file, SD's original (LDM) kohya names, a fused qkv
+#    ranks, and SDXL in sd-scripts' format (LDM names, lora_te1_ / te2_, with
+#    convolutions), against diffusers within 1e-4;
+#  - bad input: a missing file, a kohya name Fresco does not map, a fused qkv
 #    whose rows do not split, a module the plan does not have, shapes that do
 #    not match the weight, a norm's weight, a component the plan does
 #    not load, lora_A without lora_B (lora_down without lora_up), a bad scale.
@@ -148,7 +151,7 @@ bad "module 'lora_unet_double_blocks_0_img_attn_qkv' has lora_down but no lora_u
 tensors "$work/sdkohya.safetensors" \
   lora_unet_input_blocks_1_1_proj_in.lora_down.weight=4x32 \
   lora_unet_input_blocks_1_1_proj_in.lora_up.weight=32x4
-bad "the original Stable Diffusion names (input_blocks, middle_block, output_blocks) are not supported" \
+bad "kohya module 'lora_unet_input_blocks_1_1_proj_in' is not one Fresco maps" \
   "$work/sdkohya.safetensors"
 tensors "$work/qkv.safetensors" \
   lora_unet_double_blocks_0_img_attn_qkv.lora_down.weight=4x32 \
@@ -223,6 +226,18 @@ sd() { # plan name lora
 sd sd1 linear "$work/sd.safetensors:0.7"
 sd sd1 conv "$work/sdconv.safetensors:0.7"
 sd sd1 kohya-sd "$work/sdk.safetensors:0.7"
+# Stable Diffusion's original (LDM) names, as sd-scripts writes SD 1.x
+# LoRAs: the same tensors as sdk.safetensors under those names give the same
+# weights (diffusers 0.31 maps LDM names back for SDXL only: checked below).
+py "$here/make_lora.py" --pipeline "$work/sd" --out "$work/sdldm.safetensors" \
+  --components unet,text_encoder --kohya ldm --conv --seed 6
+"$B/fresco-run" "$work/sd1.fplan" --weights "$work/sd" "${prompts[@]}" \
+  --negative-prompt "blurry" --steps 4 --latents "@$work/sx.npy" \
+  -o "$work/ldm.png" --output-latents "@$work/ldm.npy" --timeout 60 \
+  --quiet --lora "$work/sdldm.safetensors:0.7" 2> "$work/ldm.log"
+grep -q "(kohya, scale 0.7): text_encoder: 12 modules (rank up to 4); unet: 74 modules" \
+  "$work/ldm.log" || { cat "$work/ldm.log"; exit 1; }
+cmp "$work/ldm.npy" "$work/kohya-sd.npy"
 # tp=2 splits the ResNets' convolutions by output and input channels.
 "$B/fresco-run" "$work/sdtp2.fplan" --weights "$work/sd" "${prompts[@]}" \
   --negative-prompt "blurry" --steps 4 --latents "@$work/sx.npy" \
@@ -244,6 +259,10 @@ for kind in sdxl sd3; do
     > /dev/null
   py "$here/make_lora.py" --pipeline "$work/$kind" \
     --out "$work/$kind.safetensors" --components $comps --mixed --seed 8
+  # SDXL: sd-scripts' format, the UNet in Stable Diffusion's names.
+  [ $kind = sd3 ] || py "$here/make_lora.py" --pipeline "$work/$kind" \
+    --out "$work/$kind-ldm.safetensors" --components $comps --kohya ldm \
+    --conv --seed 9
   "$B/fresco-compile" "$work/$kind" -o "$work/$kind.fplan" --batch 2 \
     "${size[@]}" "${t5[@]}" --quiet
   "$B/fresco-run" "$work/$kind.fplan" --weights "$work/$kind" "${prompts[@]}" \
@@ -260,6 +279,18 @@ for kind in sdxl sd3; do
     > /dev/null 2>&1
   echo "== $kind"
   py "$here/compare_npy.py" "$work/$kind.npy" "$work/$kind-ref.npy" \
+    --rtol-max 1e-4
+  [ $kind = sd3 ] && continue
+  "$B/fresco-run" "$work/$kind.fplan" --weights "$work/$kind" "${prompts[@]}" \
+    --steps 4 --latents "@$work/$kind-x.npy" -o "$work/$kind.png" \
+    --output-latents "@$work/$kind-ldm.npy" --timeout 60 --quiet \
+    --lora "$work/$kind-ldm.safetensors:0.6" 2> /dev/null
+  py "$xl" run --pipeline "$work/$kind" "${prompts[@]}" --steps 4 \
+    --latents "$work/$kind-x.npy" "${size[@]}" --dtype float64 \
+    --out-latents "$work/$kind-ldm-ref.npy" \
+    --lora "$work/$kind-ldm.safetensors:0.6" > /dev/null 2>&1
+  echo "== $kind, kohya with Stable Diffusion's names"
+  py "$here/compare_npy.py" "$work/$kind-ldm.npy" "$work/$kind-ldm-ref.npy" \
     --rtol-max 1e-4
 done
 echo "lora: OK"

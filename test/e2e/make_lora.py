@@ -7,7 +7,7 @@ format (what save_lora_weights writes and load_lora_weights reads):
   make_lora.py --pipeline DIR --out lora.safetensors [--components transformer,text_encoder]
       [--rank 4] [--seed 0] [--mixed] [--alphas]
   make_lora.py --pipeline DIR --out lora.safetensors --kohya flux|linear1 [--peft-twin twin.safetensors]
-  make_lora.py --pipeline DIR --out lora.safetensors --kohya flat [--components unet,text_encoder] [--conv]
+  make_lora.py --pipeline DIR --out lora.safetensors --kohya flat|ldm [--components unet,text_encoder] [--conv]
 
 Targets every linear weight of the components that diffusers' loaders adapt:
 the transformer's or UNet's 2-D weights, and the text encoders' attention and
@@ -29,11 +29,14 @@ CLIP's projections; --kohya linear1 only the single blocks' linear1 (diffusers
 --peft-twin writes the same transformer update in PEFT's format.
 --kohya flat writes the modules the PEFT mode would, in kohya's format with
 diffusers' names ('.' written '_', lora_unet_ / lora_te_ prefixes, one alpha
-for all, as sd-scripts' network_alpha). --conv also adapts convolutions (the ResNets', the samplers', SD 1.x's
+for all, as sd-scripts' network_alpha); --kohya ldm the same with the UNet's
+modules in Stable Diffusion's original names (input_blocks_4_1_proj_in,
+a ResNet's in_layers_2, ...), as sd-scripts writes SD 1.x / XL LoRAs. --conv also adapts convolutions (the ResNets', the samplers', SD 1.x's
 1x1 proj_in / proj_out): A [r, in, kh, kw], B [out, r, 1, 1].
 """
 
 import argparse
+import json
 import glob
 import os
 import re
@@ -131,6 +134,38 @@ def kohya(args, rng):
     print(f"make_lora: wrote {args.out} (kohya): {modules} modules")
 
 
+def ldm_name(module, config):
+    """Stable Diffusion's original (LDM) name of a diffusers UNet module, as
+    sd-scripts writes it. (diffusers 0.31 maps these back only for SDXL, and
+    takes an up block's upsampler without attention, output_blocks_N_1, for
+    an attention.)"""
+    per = config["layers_per_block"]
+    parts = module.split(".")
+    resnet = {"conv1": "in_layers.2", "conv2": "out_layers.3",
+              "time_emb_proj": "emb_layers.1", "conv_shortcut": "skip_connection"}
+
+    def tail(kind, rest):
+        return ".".join([resnet.get(rest[0], rest[0])] + rest[1:]) if kind == "resnets" else ".".join(rest)
+    if parts[0] == "down_blocks":
+        b, kind, j = int(parts[1]), parts[2], int(parts[3])
+        if kind == "downsamplers":
+            return f"input_blocks.{1 + b * (per + 1) + per}.0.op"
+        sub = 0 if kind == "resnets" else 1
+        return f"input_blocks.{1 + b * (per + 1) + j}.{sub}.{tail(kind, parts[4:])}"
+    if parts[0] == "mid_block":
+        kind, j = parts[1], int(parts[2])
+        index = 1 if kind == "attentions" else 2 * j
+        return f"middle_block.{index}.{tail(kind, parts[3:])}"
+    if parts[0] == "up_blocks":
+        b, kind, j = int(parts[1]), parts[2], int(parts[3])
+        attention = config["up_block_types"][b].startswith("CrossAttn")
+        if kind == "upsamplers":
+            return f"output_blocks.{b * (per + 1) + per}.{2 if attention else 1}.conv"
+        sub = 0 if kind == "resnets" else 1
+        return f"output_blocks.{b * (per + 1) + j}.{sub}.{tail(kind, parts[4:])}"
+    return {"conv_in": "input_blocks.0.0", "conv_out": "out.2"}.get(module)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--pipeline", required=True)
@@ -140,7 +175,7 @@ def main():
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--mixed", action="store_true")
     ap.add_argument("--alphas", action="store_true")
-    ap.add_argument("--kohya", choices=("flux", "linear1", "flat"))
+    ap.add_argument("--kohya", choices=("flux", "linear1", "flat", "ldm"))
     ap.add_argument("--conv", action="store_true")
     ap.add_argument("--peft-twin")
     args = ap.parse_args()
@@ -159,6 +194,10 @@ def main():
         text = component.startswith("text_encoder")
         other_alpha = False
         first = None  # the first module diffusers lists ranks for
+        unet_config = None
+        if component == "unet":
+            with open(os.path.join(args.pipeline, "unet", "config.json")) as f:
+                unet_config = json.load(f)
         for name in sorted(weights):
             w = weights[name]
             conv = args.conv and w.ndim == 4 and CONV_MODULES.search(name)
@@ -184,7 +223,7 @@ def main():
             b_shape = (w.shape[0], r) + (1,) * (w.ndim - 2)
             a = rng.uniform(-0.3, 0.3, a_shape).astype(np.float32)
             b = rng.uniform(-0.3, 0.3, b_shape).astype(np.float32)
-            if args.kohya == "flat":
+            if args.kohya in ("flat", "ldm"):
                 # kohya's names for a diffusers layout: '.' written '_', and
                 # an alpha on every module. Not the time embedding's:
                 # diffusers 0.31 reads time_embedding_linear_1 as
@@ -192,7 +231,14 @@ def main():
                 if "embedding" in name:
                     continue
                 prefix = "lora_te_" if text else "lora_unet_"
-                flat = prefix + name[:-len(".weight")].replace(".", "_")
+                module_name = name[:-len(".weight")]
+                if args.kohya == "ldm":
+                    # sd-scripts' SDXL names: lora_te1_, lora_te2_.
+                    prefix = {"text_encoder": "lora_te1_", "text_encoder_2": "lora_te2_"}.get(
+                        component, "lora_unet_")
+                    if not text:
+                        module_name = ldm_name(module_name, unet_config)
+                flat = prefix + module_name.replace(".", "_")
                 tensors[f"{flat}.lora_down.weight"] = a
                 tensors[f"{flat}.lora_up.weight"] = b
                 tensors[f"{flat}.alpha"] = np.array(kohya_alpha, dtype=np.float32)

@@ -275,8 +275,8 @@ kohyaTargets(const std::string &name, const PlanWeights &weights,
        "modules in Stable Diffusion's names (lora_unet_input_blocks_..., "
        "middle_block, output_blocks, time_embed, label_emb, out), a UNet's or "
        "transformer's modules in diffusers' names (lora_unet_down_blocks_0_"
-       "attentions_0_...) and the text encoders' lora_te1_* / lora_te2_* "
-       "are");
+       "attentions_0_...) and the text encoders' lora_te_* / lora_te1_* / "
+       "lora_te2_* are");
 }
 
 } // namespace
@@ -339,8 +339,8 @@ void checkTargets(Resolved &r, const PlanWeights &weights,
     const std::vector<int64_t> *found =
         weights.shapeOf(r.component, weight, used);
     check(found != nullptr, "LoRA file ", path, ": module '", label,
-          "' adapts '", weight, "', which is not a ", r.component,
-          " weight of this plan");
+          "' adapts '", weight, "', which is a ", r.component,
+          " weight of neither this plan nor its checkpoint");
     const std::vector<int64_t> &shape = *found;
     check(shape.size() == 2 || shape.size() == 4, "LoRA file ", path,
           ": module '", label, "' adapts '", weight, "' of shape ",
@@ -557,13 +557,15 @@ LoraSet::LoraSet(const std::vector<LoraFile> &files, const plan::Plan &plan,
         if (r.used[i])
           targets_[{r.component, r.weights[i]}].push_back(
               {r.a, r.b, bRow, r.scaling});
-        else if (stats.firstUnused.empty())
-          stats.firstUnused = r.weights[i];
         any = any || r.used[i];
         bRow += r.rows[i];
       }
-      ++(any ? stats.modules : stats.unused);
-      stats.rank = std::max(stats.rank, r.a->shape[0]);
+      if (any) {
+        ++stats.modules;
+        stats.rank = std::max(stats.rank, r.a->shape[0]);
+      } else if (!stats.unused++) {
+        stats.firstUnused = r.weights.front();
+      }
     }
     std::ostringstream line;
     line << "LoRA " << file.path() << " (" << (kohya ? "kohya" : "PEFT")

@@ -15,7 +15,8 @@
 //     ("transformer", "unet", "text_encoder", ...) and <module>.weight a
 //     weight of the plan. A module without an alpha takes diffusers'
 //     get_peft_kwargs default: the first alpha of its component, or, with
-//     none, the rank most of its modules have.
+//     none, the first rank diffusers lists (the file's first lora_B; for a
+//     text encoder, CLIP's attention modules layer by layer, then its MLPs).
 //   - kohya's (sd-scripts): `<module>.lora_down.weight`, `.lora_up.weight`
 //     and `.alpha`, where <module> is Flux's `lora_unet_double_blocks_N_...`
 //     / `lora_unet_single_blocks_N_...` in BFL's names (a fused qkv or

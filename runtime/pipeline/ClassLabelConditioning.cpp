@@ -44,10 +44,11 @@ private:
 std::unique_ptr<Conditioning>
 makeClassLabelConditioning(const PipelineSpec &spec, const GenerateOptions &o) {
   check(o.prompts.empty() && o.prompts2.empty() && o.prompts3.empty() &&
-            o.negativePrompts.empty(),
+            o.negativePrompts.empty() && o.negativePrompts2.empty() &&
+            o.negativePrompts3.empty(),
         "pipeline '", spec.kind,
         "' is conditioned on class labels: --prompt, --prompt-2, --prompt-3 "
-        "and --negative-prompt do not apply (give --class-label)");
+        "and --negative-prompt(-2, -3) do not apply (give --class-label)");
   checkImageCount(spec, int64_t(o.classLabels.size()), "class label");
   for (int64_t label : o.classLabels)
     check(label >= 0 && label < spec.numClasses, "class label ", label,

@@ -50,8 +50,9 @@ struct GenerateOptions {
   std::vector<std::string> negativePrompts;
   /// The second and third encoders' negative prompts (SDXL's
   /// negative_prompt_2, SD3's negative_prompt_2 and _3), given as
-  /// negativePrompts is; they default to it (an empty one for an image too,
-  /// as diffusers' `negative_prompt_2 or negative_prompt`).
+  /// negativePrompts is; they default to it (diffusers'
+  /// `negative_prompt_2 or negative_prompt`), and, Fresco's rule as for
+  /// prompts2, so does an image's empty one (diffusers keeps "" in a list).
   std::vector<std::string> negativePrompts2, negativePrompts3;
   /// The folder holding the tokenizers (the pipeline folder of --weights).
   std::string weightsFolder;

@@ -313,12 +313,6 @@ std::unique_ptr<Conditioning> makeTextConditioning(const PipelineSpec &spec,
     check(given->size() <= 1 || given->size() == o.prompts.size(), "got ",
           given->size(), " ", flag, " for ", o.prompts.size(),
           " prompts: give none, one for all, or one per --prompt");
-    // diffusers zeroes the whole half then, ignoring negative_prompt_2.
-    check(!spec.zeroNegativePrompt || neg > 0 || given->empty(), flag,
-          " needs --negative-prompt: without one pipeline '", spec.kind,
-          "' makes the negative half zeros (its "
-          "force_zeros_for_empty_prompt), as diffusers does, and ",
-          flag, " would go unused");
   }
   check(o.prompts3.empty() || o.prompts3.size() == o.prompts.size(), "got ",
         o.prompts3.size(), " third prompts for ", o.prompts.size(),
@@ -334,6 +328,15 @@ std::unique_ptr<Conditioning> makeTextConditioning(const PipelineSpec &spec,
         "' reads one prompt per image: --negative-prompt-2 does not apply");
   check(slot[2] || o.negativePrompts3.empty(), "pipeline '", spec.kind,
         "' has no third text encoder: --negative-prompt-3 does not apply");
+  // diffusers zeroes the whole half then, ignoring negative_prompt_2.
+  for (auto [flag, given] :
+       {std::pair{"--negative-prompt-2", &o.negativePrompts2},
+        {"--negative-prompt-3", &o.negativePrompts3}})
+    check(!spec.zeroNegativePrompt || neg > 0 || given->empty(), flag,
+          " needs --negative-prompt: without one pipeline '", spec.kind,
+          "' makes the negative half zeros (its "
+          "force_zeros_for_empty_prompt), as diffusers does, and ",
+          flag, " would go unused");
   check(!o.weightsFolder.empty(),
         "text conditioning needs the weights folder (its tokenizers)");
   return std::make_unique<TextConditioning>(spec, o);

@@ -164,7 +164,8 @@ bad "kohya module 'lora_te1_nothing_here' names no weight of text_encoder" \
   "$work/te.safetensors"
 tensors "$work/nomodule.safetensors" transformer.nothing.lora_A.weight=4x32 \
   transformer.nothing.lora_B.weight=32x4
-bad "which is not a transformer weight of this plan" "$work/nomodule.safetensors"
+bad "which is a transformer weight of neither this plan nor its checkpoint" \
+  "$work/nomodule.safetensors"
 tensors "$work/shape.safetensors" $q.lora_A.weight=4x32 $q.lora_B.weight=48x4
 bad "has lora_B [48, 4] for 48 outputs, but 'transformer_blocks.0.attn.to_q.weight' has 32" \
   "$work/shape.safetensors"
@@ -224,6 +225,17 @@ sd() { # plan name lora
   py "$here/compare_npy.py" "$work/$2.npy" "$work/$2-ref.npy" --rtol-max 1e-4
 }
 sd sd1 linear "$work/sd.safetensors:0.7"
+# Without the LoRA the latents are far from these (the test can fail).
+"$B/fresco-run" "$work/sd1.fplan" --weights "$work/sd" "${prompts[@]}" \
+  --negative-prompt "blurry" --steps 4 --latents "@$work/sx.npy" \
+  -o "$work/sdplain.png" --output-latents "@$work/sdplain.npy" --quiet
+differs() { # a b: the two .npy files are not within 1e-2
+  if py "$here/compare_npy.py" "$1" "$2" --rtol-max 1e-2 > /dev/null; then
+    echo "$1 matches $2: the LoRA changed nothing"
+    exit 1
+  fi
+}
+differs "$work/linear.npy" "$work/sdplain.npy"
 sd sd1 conv "$work/sdconv.safetensors:0.7"
 sd sd1 kohya-sd "$work/sdk.safetensors:0.7"
 # Stable Diffusion's original (LDM) names, as sd-scripts writes SD 1.x
@@ -280,6 +292,10 @@ for kind in sdxl sd3; do
   echo "== $kind"
   py "$here/compare_npy.py" "$work/$kind.npy" "$work/$kind-ref.npy" \
     --rtol-max 1e-4
+  "$B/fresco-run" "$work/$kind.fplan" --weights "$work/$kind" "${prompts[@]}" \
+    --steps 4 --latents "@$work/$kind-x.npy" -o "$work/$kind.png" \
+    --output-latents "@$work/$kind-plain.npy" --timeout 60 --quiet
+  differs "$work/$kind.npy" "$work/$kind-plain.npy"
   [ $kind = sd3 ] && continue
   "$B/fresco-run" "$work/$kind.fplan" --weights "$work/$kind" "${prompts[@]}" \
     --steps 4 --latents "@$work/$kind-x.npy" -o "$work/$kind.png" \

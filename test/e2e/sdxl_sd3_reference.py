@@ -269,7 +269,6 @@ def img2img(args) -> None:
     kwargs.update(micro_kwargs(args))
     if cls is diffusers.StableDiffusion3Img2ImgPipeline:
         kwargs["prompt_3"] = per_prompt(args.prompt_3, n)
-        kwargs["negative_prompt_3"] = per_prompt(args.negative_prompt_3, n)
         if args.max_sequence_length:
             kwargs["max_sequence_length"] = args.max_sequence_length
     with torch.no_grad():

@@ -27,6 +27,7 @@ namespace {
 struct SliceSpec {
   std::string name;
   std::vector<int64_t> full, offsets, sizes;
+  std::string component = "model";
 };
 
 /// A plan buffer holding one rank whose weight table is `slices` (component
@@ -36,7 +37,7 @@ std::vector<uint8_t> weightTable(const std::vector<SliceSpec> &slices) {
   std::vector<flatbuffers::Offset<fp::WeightSlice>> ws;
   for (const SliceSpec &s : slices)
     ws.push_back(fp::CreateWeightSlice(
-        b, b.CreateString("model"), b.CreateString(s.name), fp::DType::F32,
+        b, b.CreateString(s.component), b.CreateString(s.name), fp::DType::F32,
         b.CreateVector(s.full), b.CreateVector(s.offsets),
         b.CreateVector(s.sizes)));
   std::vector<flatbuffers::Offset<fp::Function>> none;
@@ -181,7 +182,8 @@ TEST(WeightStore, RefusesALoraThePlanCannotTake) {
                   {"model.v.lora_B.weight", DType::F32, {3, 1}, zeros.data()}}),
             plan);
       },
-      {"module 'model.v' adapts 'v.weight', which is not a model weight"});
+      {"module 'model.v' adapts 'v.weight', which is a model weight of "
+       "neither"});
   test::expectError(
       [&] {
         LoraSet(
@@ -212,6 +214,57 @@ TEST(WeightStore, RefusesALoraThePlanCannotTake) {
   EXPECT_EQ(parseLoraSpec("a:b/x.safetensors").path, "a:b/x.safetensors");
   EXPECT_EQ(parseLoraSpec("x.safetensors:-0.25").scale, -0.25f);
   EXPECT_EQ(parseLoraSpec("x.safetensors").scale, 1.0f);
+}
+
+// A kohya qkv module's lora_up rows split among q, k and v; with k left
+// out of the plan (the checkpoint has it), v still takes rows 4..5. A module
+// on a weight only the checkpoint has is checked against its shape.
+TEST(WeightStore, LeftOutTargetsKeepTheirRowsOfAFusedUpdate) {
+  test::TempDir dir;
+  std::vector<float> w(8, 0.0f), down = {1, 2, 3, 4},
+                                 up = {1, 10, 100, 1000, 10000, 100000};
+  const float alpha = 1;
+  std::ofstream(dir / "config.json") << "{}";
+  const std::string q = "transformer_blocks.0.attn.to_";
+  writeSafetensors(dir / "diffusion_pytorch_model.safetensors",
+                   {{q + "q.weight", DType::F32, {2, 4}, w.data()},
+                    {q + "k.weight", DType::F32, {2, 4}, w.data()},
+                    {q + "v.weight", DType::F32, {2, 4}, w.data()},
+                    {"u.weight", DType::F32, {2, 4}, w.data()}});
+  const std::string k = "lora_unet_double_blocks_0_img_attn_qkv";
+  writeSafetensors(dir / "qkv.safetensors",
+                   {{k + ".lora_down.weight", DType::F32, {1, 4}, down.data()},
+                    {k + ".lora_up.weight", DType::F32, {6, 1}, up.data()},
+                    {k + ".alpha", DType::F32, {}, &alpha}});
+  auto table =
+      weightTable({{q + "q.weight", {2, 4}, {0, 0}, {2, 4}, "transformer"},
+                   {q + "v.weight", {2, 4}, {0, 0}, {2, 4}, "transformer"}});
+  const fp::Plan &plan = *fp::GetPlan(table.data());
+  LoraSet loras({{dir / "qkv.safetensors", 1}}, plan, dir.path());
+  EXPECT_EQ(loras.moduleCount(), 2u); // q and v
+  WeightStore store(rankOf(table), dir.path(), &loras);
+  const float *v = store.data(1);
+  for (int r = 0; r < 2; ++r)
+    for (int c = 0; c < 4; ++c)
+      EXPECT_EQ(v[r * 4 + c], up[size_t(4 + r)] * down[size_t(c)]) << r << c;
+  // Without the folder k is unknown, so the module is refused.
+  test::expectError(
+      [&] {
+        LoraSet({{dir / "qkv.safetensors", 1}}, plan);
+      },
+      {"transformer_blocks.0.attn.to_k.weight', which is a "
+       "transformer weight of neither this plan nor its "
+       "checkpoint"});
+  std::vector<float> a(4, 1), b(3, 1);
+  writeSafetensors(
+      dir / "u.safetensors",
+      {{"transformer.u.lora_A.weight", DType::F32, {1, 4}, a.data()},
+       {"transformer.u.lora_B.weight", DType::F32, {3, 1}, b.data()}});
+  test::expectError(
+      [&] {
+        LoraSet({{dir / "u.safetensors", 1}}, plan, dir.path());
+      },
+      {"has lora_B [3, 1] for 3 outputs, but 'u.weight' has 2"});
 }
 
 TEST(WeightStore, F32CheckpointNarrowsPerTensor) {

@@ -68,6 +68,17 @@ float scalarOf(const TensorInfo &t) {
   return v;
 }
 
+// Indexes weight `name`'s module by its name with '.' written '_', as
+// kohya names modules.
+void addFlat(std::map<std::string, std::string> &modules,
+             const std::string &name) {
+  if (!endsWith(name, ".weight"))
+    return;
+  std::string module = name.substr(0, name.size() - 7), key = module;
+  std::replace(key.begin(), key.end(), '.', '_');
+  modules[key] = module;
+}
+
 // The weights every rank of the plan loads.
 struct PlanWeights {
   // (component, name) -> the tensor's shape.
@@ -93,11 +104,7 @@ struct PlanWeights {
           resolveComponentFolder(folder, component));
       std::map<std::string, std::string> &modules = checkpointFlat[component];
       for (const std::string &name : ckpt->names())
-        if (endsWith(name, ".weight")) {
-          std::string module = name.substr(0, name.size() - 7), key = module;
-          std::replace(key.begin(), key.end(), '.', '_');
-          modules[key] = module;
-        }
+        addFlat(modules, name);
     }
     return ckpt.get();
   }
@@ -153,12 +160,7 @@ struct PlanWeights {
         shapes[{component, name}] = {w->full_shape()->begin(),
                                      w->full_shape()->end()};
         // Every component gets an entry, weights or not.
-        std::map<std::string, std::string> &modules = flat[component];
-        if (endsWith(name, ".weight")) {
-          std::string module = name.substr(0, name.size() - 7), key = module;
-          std::replace(key.begin(), key.end(), '.', '_');
-          modules[key] = module;
-        }
+        addFlat(flat[component], name);
       }
     }
   }
@@ -257,7 +259,7 @@ kohyaTargets(const std::string &name, const PlanWeights &weights,
     for (const char *component : {"unet", "transformer"})
       if (auto m = weights.flatModule(component, rest))
         return {component, {*m}};
-    // Stable Diffusion's original names, as sd-scripts writes them.
+    // Stable Diffusion's original names, as sd-scripts writes SDXL's.
     if (weights.hasComponent("unet"))
       if (auto flat = lora::ldmUnetModule(rest, [&](const std::string &p) {
             return weights.hasFlatPrefix("unet", p);

@@ -6,7 +6,9 @@
 // for the last, one downsampler ([0].op); middle_block is ResNet,
 // attention, ResNet; each up block contributes layers_per_block + 1
 // entries (a ResNet [0], its attention [1] where the block has attention,
-// and on its last entry the upsampler: [2], or [1] without attention).
+// and, but for the last block, on its last entry the upsampler: [2], or
+// [1] without attention). A slot a layout lacks maps to a name its UNet
+// does not have, which the caller refuses.
 // diffusers 0.31's own converter (_maybe_map_sgm_blocks_to_diffusers) takes
 // an up block's upsampler at [1] for an attention; Fresco follows LDM.
 //
@@ -14,7 +16,6 @@
 #include "runtime/core/LoraLdm.h"
 
 #include <cctype>
-#include <vector>
 
 namespace fresco::lora {
 namespace {

@@ -1,7 +1,7 @@
 //===- LoraLdm.h - Stable Diffusion's original UNet names -------*- C++ -*-===//
 //
-// kohya's sd-scripts names a Stable Diffusion (1.x, 2.x, XL) UNet's modules
-// as the original (LDM) code does: input_blocks, middle_block,
+// kohya's sd-scripts names an SDXL UNet's modules (and other tools an SD
+// 1.x / 2.x one's) as the original (LDM) code does: input_blocks, middle_block,
 // output_blocks, a ResNet's in_layers / out_layers / emb_layers /
 // skip_connection, time_embed, label_emb, out. This maps them to diffusers'
 // UNet2DConditionModel names (internal to runtime/core/Lora.cpp).

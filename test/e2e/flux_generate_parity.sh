@@ -139,6 +139,9 @@ expect_error "cannot read the prompt file" "$B/fresco-run" "$work/one.fplan" \
 expect_error "has no classifier-free guidance batch: a negative prompt does not apply" \
   "$B/fresco-run" "$work/one.fplan" --weights "$work/pipe" --prompt "a fox" \
   --negative-prompt "blurry" -o "$work/x.png" --steps 1
+expect_error "has no classifier-free guidance batch: --negative-prompt-2 does not apply" \
+  "$B/fresco-run" "$work/one.fplan" --weights "$work/pipe" --prompt "a fox" \
+  --negative-prompt-2 "blurry" -o "$work/x.png" --steps 1
 expect_error "give one --prompt-2 per --prompt" "$B/fresco-run" \
   "$work/one.fplan" --weights "$work/pipe" --prompt a --prompt b \
   --prompt-2 c --prompt-2 d --prompt-2 e -o "$work/x.png" --steps 1

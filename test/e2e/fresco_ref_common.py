@@ -186,8 +186,8 @@ def add_pipeline_run_args(ap: argparse.ArgumentParser, guidance_default) -> None
 
 def add_lora_arg(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--lora", action="append",
-                    help="FILE[:SCALE]: a LoRA in diffusers' PEFT format, loaded with load_lora_weights "
-                         "(needs peft); repeat for more")
+                    help="FILE[:SCALE]: a LoRA file (PEFT or kohya format), loaded with "
+                         "load_lora_weights (needs peft); repeat for more")
 
 
 def load_loras(pipe, specs) -> None:

@@ -20,8 +20,10 @@
 #    convolutions too (3x3 and 1x1), then kohya's format with diffusers'
 #    names, each against diffusers within 1e-4; tp=2 (the convolutions split
 #    by channels) against 1 rank within 1e-5;
+#  - function mode (the transformer alone) takes --lora too;
 #  - SD 1.x kohya names in Stable Diffusion's original (LDM) form give the
-#    same latents as the same tensors in diffusers' names, bit for bit;
+#    same latents as the same tensors in diffusers' names, bit for bit, and
+#    one on a slot the UNet leaves empty is refused;
 #  - SDXL (UNet, both CLIP encoders: the first's last layer, which SDXL
 #    never reads, left out) and SD3 (transformer, both CLIPs) with mixed
 #    ranks, and SDXL in sd-scripts' format (LDM names, lora_te1_ / te2_, with
@@ -122,6 +124,31 @@ run one kohya-both --lora "$work/k.safetensors:0.9" --lora \
   "$work/l1.safetensors:0.9" 2> /dev/null
 py "$here/compare_npy.py" "$work/kohya-tp2.npy" "$work/kohya-both.npy" \
   --rtol-max 1e-5
+
+# Function mode takes --lora too: the transformer alone, on diffusers' inputs
+# (flux_reference.py sizes them for FLUX.1's 16x VAE, this one's is 4x).
+py "$here/flux_reference.py" --model "$work/pipe/transformer" \
+  --make-inputs "$work/in" --batch 2 --height $((4 * H)) --width $((4 * W)) \
+  --max-sequence-length $L > /dev/null
+inputs=()
+for n in hidden_states encoder_hidden_states pooled_projections timestep \
+  img_ids txt_ids guidance; do
+  inputs+=(--input "@$work/in/$n.npy")
+done
+for with in plain lora; do
+  extra=()
+  [ $with = lora ] && extra=(--lora "$work/b.safetensors")
+  "$B/fresco-run" "$work/one.fplan" --weights "$work/pipe" \
+    --function transformer "${inputs[@]}" --output "@$work/fn-$with.npy" \
+    "${extra[@]}" 2> "$work/fn-$with.log"
+done
+grep -q "LoRA .*b.safetensors (PEFT, scale 1): transformer: 50 modules" \
+  "$work/fn-lora.log" || { cat "$work/fn-lora.log"; exit 1; }
+if py "$here/compare_npy.py" "$work/fn-lora.npy" "$work/fn-plain.npy" \
+  --rtol-max 1e-2 > /dev/null; then
+  echo "--lora changed nothing in function mode"
+  exit 1
+fi
 
 # ---- Bad input: exit 1 (2 for a bad scale), a message naming the problem.
 tensors() { # out.safetensors name=shape...: U(-0.1, 0.1) f32 tensors
@@ -238,18 +265,27 @@ differs() { # a b: the two .npy files are not within 1e-2
 differs "$work/linear.npy" "$work/sdplain.npy"
 sd sd1 conv "$work/sdconv.safetensors:0.7"
 sd sd1 kohya-sd "$work/sdk.safetensors:0.7"
-# Stable Diffusion's original (LDM) names, as sd-scripts writes SD 1.x
-# LoRAs: the same tensors as sdk.safetensors under those names give the same
-# weights (diffusers 0.31 maps LDM names back for SDXL only: checked below).
+# Stable Diffusion's original (LDM) names (sd-scripts writes them for SDXL,
+# other tools for SD 1.x too): the same tensors as sdk.safetensors under
+# those names give the same weights (diffusers 0.31 maps LDM names back for
+# SDXL only: checked below).
 py "$here/make_lora.py" --pipeline "$work/sd" --out "$work/sdldm.safetensors" \
   --components unet,text_encoder --kohya ldm --conv --seed 6
 "$B/fresco-run" "$work/sd1.fplan" --weights "$work/sd" "${prompts[@]}" \
   --negative-prompt "blurry" --steps 4 --latents "@$work/sx.npy" \
   -o "$work/ldm.png" --output-latents "@$work/ldm.npy" --timeout 60 \
   --quiet --lora "$work/sdldm.safetensors:0.7" 2> "$work/ldm.log"
-grep -q "(kohya, scale 0.7): text_encoder: 12 modules (rank up to 4); unet: 74 modules" \
+grep -q "(kohya, scale 0.7): text_encoder: 12 modules (rank up to 4); unet: 79 modules" \
   "$work/ldm.log" || { cat "$work/ldm.log"; exit 1; }
 cmp "$work/ldm.npy" "$work/kohya-sd.npy"
+# An LDM name on a slot this UNet fills with nothing (its second down block
+# has no attention) is refused, not dropped.
+tensors "$work/noattn.safetensors" \
+  lora_unet_input_blocks_3_1_proj_in.lora_down.weight=4x64 \
+  lora_unet_input_blocks_3_1_proj_in.lora_up.weight=64x4
+expect_error "(Stable Diffusion's name for the UNet's down_blocks_1_attentions_0_proj_in) names no weight of unet" \
+  "$B/fresco-run" "$work/sd1.fplan" --weights "$work/sd" "${prompts[@]}" \
+  -o "$work/x.png" --steps 1 --lora "$work/noattn.safetensors"
 # tp=2 splits the ResNets' convolutions by output and input channels.
 "$B/fresco-run" "$work/sdtp2.fplan" --weights "$work/sd" "${prompts[@]}" \
   --negative-prompt "blurry" --steps 4 --latents "@$work/sx.npy" \
@@ -300,7 +336,10 @@ for kind in sdxl sd3; do
   "$B/fresco-run" "$work/$kind.fplan" --weights "$work/$kind" "${prompts[@]}" \
     --steps 4 --latents "@$work/$kind-x.npy" -o "$work/$kind.png" \
     --output-latents "@$work/$kind-ldm.npy" --timeout 60 --quiet \
-    --lora "$work/$kind-ldm.safetensors:0.6" 2> /dev/null
+    --lora "$work/$kind-ldm.safetensors:0.6" 2> "$work/$kind-ldm.log"
+  grep -q "(kohya, scale 0.6): text_encoder: 12 modules (rank up to 4) and 6 on weights this plan does not use" \
+    "$work/$kind-ldm.log" || { cat "$work/$kind-ldm.log"; exit 1; }
+  differs "$work/$kind-ldm.npy" "$work/$kind-plain.npy"
   py "$xl" run --pipeline "$work/$kind" "${prompts[@]}" --steps 4 \
     --latents "$work/$kind-x.npy" "${size[@]}" --dtype float64 \
     --out-latents "$work/$kind-ldm-ref.npy" \

@@ -31,8 +31,10 @@ CLIP's projections; --kohya linear1 only the single blocks' linear1 (diffusers
 diffusers' names ('.' written '_', lora_unet_ / lora_te_ prefixes, one alpha
 for all, as sd-scripts' network_alpha); --kohya ldm the same with the UNet's
 modules in Stable Diffusion's original names (input_blocks_4_1_proj_in,
-a ResNet's in_layers_2, ...), as sd-scripts writes SD 1.x / XL LoRAs. --conv also adapts convolutions (the ResNets', the samplers', SD 1.x's
-1x1 proj_in / proj_out): A [r, in, kh, kw], B [out, r, 1, 1].
+a ResNet's in_layers_2, ...), as sd-scripts writes SDXL LoRAs, and
+lora_te1_ / lora_te2_. --conv also adapts convolutions (the ResNets' and
+their shortcuts', the samplers', SD 1.x's 1x1 proj_in / proj_out): A [r, in,
+kh, kw], B [out, r, 1, 1].
 """
 
 import argparse
@@ -48,7 +50,7 @@ from safetensors.numpy import load_file, save_file
 TEXT_MODULES = re.compile(r"\.(q_proj|k_proj|v_proj|out_proj|fc1|fc2)\.weight$")
 # Convolutions --conv adapts: the ResNets', the samplers', the attention
 # blocks' 1x1 projections (SD 1.x).
-CONV_MODULES = re.compile(r"(resnets\.\d+\.conv[12]|samplers\.\d+\.conv|proj_in|proj_out)\.weight$")
+CONV_MODULES = re.compile(r"(resnets\.\d+\.conv[12]|conv_shortcut|samplers\.\d+\.conv|proj_in|proj_out)\.weight$")
 
 
 def component_weights(folder):

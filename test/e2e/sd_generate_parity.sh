@@ -148,6 +148,8 @@ bad() { # message flags...: fresco-run of one.fplan refuses FLAGS with MESSAGE
 }
 bad "got 3 negative prompts for 2 prompts" "${prompts[@]}" \
   --negative-prompt a --negative-prompt b --negative-prompt c
+bad "reads one prompt per image: --negative-prompt-2 does not apply" \
+  "${prompts[@]}" --negative-prompt a --negative-prompt-2 b
 bad "reads one prompt per image: --prompt-2 does not apply" \
   "${prompts[@]}" --prompt-2 x --prompt-2 y
 if [ "$scheduler" = EulerAncestralDiscreteScheduler ]; then

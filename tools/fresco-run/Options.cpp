@@ -49,9 +49,9 @@ COMMON OPTIONS:
   --lora FILE[:SCALE]  merge a LoRA into the weights it adapts as they load,
                        its update times SCALE (default 1); repeat for more.
                        diffusers' PEFT format (<component>.<module>.lora_A/
-                       lora_B.weight, .alpha) or kohya's (lora_down/lora_up,
-                       Flux's or diffusers' module names), on linear and
-                       convolution weights
+                       lora_B.weight, .alpha) or kohya's (lora_down/lora_up:
+                       Flux's, Stable Diffusion's original or diffusers'
+                       module names), on linear and convolution weights
   --ranks N            run N local rank processes (default: the plan's rank
                        count); under mpirun, srun or torchrun-style RANK/
                        WORLD_SIZE/MASTER_ADDR/MASTER_PORT each process joins

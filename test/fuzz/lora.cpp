@@ -11,6 +11,7 @@
 #include "runtime/core/Error.h"
 #include "runtime/core/Weights.h"
 #include "runtime/io/Safetensors.h"
+#include "test/unit/WeightTable.h"
 
 #include <fstream>
 
@@ -18,58 +19,38 @@ namespace fp = fresco::plan;
 
 namespace {
 
-struct Slice {
-  const char *component, *name;
-  std::vector<int64_t> full, offsets, sizes;
-};
+using Slice = fresco::test::SliceSpec;
 
 const std::vector<Slice> &slices() {
   static const std::vector<Slice> s = {
-      {"transformer", "a.weight", {6, 4}, {0, 0}, {6, 4}},
+      {"a.weight", {6, 4}, {0, 0}, {6, 4}, "transformer"},
       // Rows 4..7 of 6: two rows of padding.
-      {"transformer", "a.weight", {6, 4}, {4, 0}, {4, 4}},
-      {"transformer", "a.weight", {6, 4}, {0, 2}, {6, 2}},
-      {"transformer",
-       "transformer_blocks.0.attn.to_q.weight",
+      {"a.weight", {6, 4}, {4, 0}, {4, 4}, "transformer"},
+      {"a.weight", {6, 4}, {0, 2}, {6, 2}, "transformer"},
+      {"transformer_blocks.0.attn.to_q.weight",
        {4, 4},
        {0, 0},
-       {4, 4}},
-      {"transformer",
-       "transformer_blocks.0.attn.to_k.weight",
+       {4, 4},
+       "transformer"},
+      {"transformer_blocks.0.attn.to_k.weight",
        {4, 4},
        {2, 0},
-       {2, 4}},
-      {"transformer",
-       "transformer_blocks.0.attn.to_v.weight",
+       {2, 4},
+       "transformer"},
+      {"transformer_blocks.0.attn.to_v.weight",
        {4, 4},
        {0, 0},
-       {4, 4}},
-      {"transformer", "c.weight", {4, 2, 3, 3}, {0, 1, 0, 0}, {4, 1, 3, 3}},
-      {"transformer", "n.weight", {4}, {0}, {4}},
-      {"text_encoder",
-       "text_model.encoder.layers.0.self_attn.q_proj.weight",
+       {4, 4},
+       "transformer"},
+      {"c.weight", {4, 2, 3, 3}, {0, 1, 0, 0}, {4, 1, 3, 3}, "transformer"},
+      {"n.weight", {4}, {0}, {4}, "transformer"},
+      {"text_model.encoder.layers.0.self_attn.q_proj.weight",
        {4, 4},
        {0, 0},
-       {4, 4}},
+       {4, 4},
+       "text_encoder"},
   };
   return s;
-}
-
-std::vector<uint8_t> planBuffer() {
-  flatbuffers::FlatBufferBuilder b;
-  std::vector<flatbuffers::Offset<fp::WeightSlice>> ws;
-  for (const Slice &s : slices())
-    ws.push_back(fp::CreateWeightSlice(
-        b, b.CreateString(s.component), b.CreateString(s.name), fp::DType::F32,
-        b.CreateVector(s.full), b.CreateVector(s.offsets),
-        b.CreateVector(s.sizes)));
-  std::vector<flatbuffers::Offset<fp::Function>> none;
-  auto rank =
-      fp::CreateRankProgram(b, 0, b.CreateVector(none), b.CreateVector(ws), 0);
-  std::vector<flatbuffers::Offset<fp::RankProgram>> ranks = {rank};
-  fp::FinishPlanBuffer(
-      b, fp::CreatePlan(b, 0, b.CreateString("t"), 1, b.CreateVector(ranks)));
-  return {b.GetBufferPointer(), b.GetBufferPointer() + b.GetSize()};
 }
 
 // Writes the checkpoint every component reads (a model folder, not a
@@ -100,7 +81,7 @@ void writeCheckpoint(const std::filesystem::path &dir) {
 } // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-  static const std::vector<uint8_t> plan = planBuffer();
+  static const std::vector<uint8_t> plan = fresco::test::weightTable(slices());
   const std::filesystem::path dir = fresco::fuzz::freshScratchFolder();
   const std::string folder = (dir / "ckpt").string();
   writeCheckpoint(folder);

@@ -12,6 +12,7 @@
 #include "runtime/io/KeyAliases.h"
 #include "runtime/io/Safetensors.h"
 #include "test/unit/TestUtil.h"
+#include "test/unit/WeightTable.h"
 
 #include <gtest/gtest.h>
 
@@ -21,37 +22,11 @@
 
 using namespace fresco;
 namespace fp = fresco::plan;
+using fresco::test::rankOf;
+using fresco::test::SliceSpec;
+using fresco::test::weightTable;
 
 namespace {
-
-struct SliceSpec {
-  std::string name;
-  std::vector<int64_t> full, offsets, sizes;
-  std::string component = "model";
-};
-
-/// A plan buffer holding one rank whose weight table is `slices` (component
-/// "model"); no functions: the store reads only the table.
-std::vector<uint8_t> weightTable(const std::vector<SliceSpec> &slices) {
-  flatbuffers::FlatBufferBuilder b;
-  std::vector<flatbuffers::Offset<fp::WeightSlice>> ws;
-  for (const SliceSpec &s : slices)
-    ws.push_back(fp::CreateWeightSlice(
-        b, b.CreateString(s.component), b.CreateString(s.name), fp::DType::F32,
-        b.CreateVector(s.full), b.CreateVector(s.offsets),
-        b.CreateVector(s.sizes)));
-  std::vector<flatbuffers::Offset<fp::Function>> none;
-  auto rank =
-      fp::CreateRankProgram(b, 0, b.CreateVector(none), b.CreateVector(ws), 0);
-  std::vector<flatbuffers::Offset<fp::RankProgram>> ranks = {rank};
-  fp::FinishPlanBuffer(
-      b, fp::CreatePlan(b, 0, b.CreateString("t"), 1, b.CreateVector(ranks)));
-  return {b.GetBufferPointer(), b.GetBufferPointer() + b.GetSize()};
-}
-
-const fp::RankProgram &rankOf(const std::vector<uint8_t> &buffer) {
-  return *fp::GetPlan(buffer.data())->ranks()->Get(0);
-}
 
 /// values[i] = i / 4 - 1 (exact in bf16 and f16), [3, 4], saved as `dtype`
 /// under `name`.

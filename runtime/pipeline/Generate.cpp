@@ -2,6 +2,7 @@
 #include "runtime/pipeline/Generate.h"
 #include "runtime/core/Error.h"
 #include "runtime/pipeline/ImageToImage.h"
+#include "runtime/pipeline/Inpaint.h"
 #include "runtime/pipeline/Parts.h"
 #include "runtime/pipeline/PipelineNames.h"
 #include "runtime/pipeline/Scheduler.h"
@@ -133,6 +134,27 @@ std::optional<HostTensor> encodedImage(const PipelineSpec &p, Executor &exec,
   return init;
 }
 
+/// Inpainting after step `step`: where the mask is 0 the latents become
+/// the init image's, noised to the next timestep (the last step: not
+/// noised), as the inpaint classes compute it in float32: (1 - mask) *
+/// proper + mask * latents.
+void keepUnmasked(const Scheduler &scheduler,
+                  const std::vector<float> &imageLatents,
+                  const std::vector<float> &noise,
+                  const std::vector<float> &mask, float *lat, int step,
+                  int end) {
+  const int64_t total = int64_t(imageLatents.size()), m = int64_t(mask.size());
+  std::vector<float> proper = imageLatents;
+  if (step + 1 < end)
+    scheduler.addNoise(imageLatents.data(), noise.data(), proper.data(), total,
+                       step + 1);
+  for (int64_t i = 0; i < total; ++i) {
+    const float k = mask[i % m];
+    const float kept = (1.0f - k) * proper[i], made = k * lat[i];
+    lat[i] = kept + made;
+  }
+}
+
 } // namespace
 
 void handOver(const RankRoles &roles, HostTensor &t, int source,
@@ -171,6 +193,15 @@ GenerateResult generate(const PipelineSpec &p, Executor &exec,
   const bool i2i = o.initImage != nullptr || o.initImageLatents != nullptr;
   if (!i2i)
     checkTextToImage(p);
+  const bool inpaint = o.mask != nullptr;
+  if (inpaint) {
+    check(o.initImage != nullptr,
+          "--mask (inpainting) needs the init image: give --image");
+    checkMask(p, *o.mask);
+  }
+  const Task task = inpaint ? Task::Inpainting
+                    : i2i   ? Task::ImageToImage
+                            : Task::TextToImage;
   checkDenoisingRange(p, o.denoisingStart, o.denoisingEnd, i2i);
   // denoising_start: the image is not noised (prepare_latents' add_noise).
   const bool addNoise = std::isnan(o.denoisingStart);
@@ -181,9 +212,10 @@ GenerateResult generate(const PipelineSpec &p, Executor &exec,
   checkAestheticScore(p, o.negativeAestheticScore,
                       "--negative-aesthetic-score");
   checkMicroConditioning(p, o.microConditioning, i2i);
-  const int steps = o.steps ? o.steps : p.defaultSteps(i2i);
-  const double scale = std::isnan(o.guidanceScale) ? p.defaultGuidanceScale(i2i)
-                                                   : o.guidanceScale;
+  const int steps = o.steps ? o.steps : p.defaultSteps(task);
+  const double scale = std::isnan(o.guidanceScale)
+                           ? p.defaultGuidanceScale(task)
+                           : o.guidanceScale;
   std::unique_ptr<Conditioning> conditioning = makeConditioning(p, o);
   std::unique_ptr<LatentLayout> layout = makeLatentLayout(p);
   std::unique_ptr<Guidance> guidance = makeGuidance(p, scale);
@@ -229,9 +261,13 @@ GenerateResult generate(const PipelineSpec &p, Executor &exec,
   // Image-to-image runs the schedule from `begin` on (SDXL's
   // denoising_start: from its cutoff); denoising_end stops it at `end`.
   int begin = 0;
+  // The inpaint classes start from pure noise at strength 1 (their
+  // is_strength_max), where the img2img classes still call add_noise.
+  bool pureNoise = false;
   if (i2i) {
     const double strength =
-        std::isnan(o.strength) ? p.defaultStrength() : o.strength;
+        std::isnan(o.strength) ? p.defaultStrength(task) : o.strength;
+    pureNoise = inpaint && strength == 1.0;
     const size_t length = scheduler->timesteps().size();
     // From latents (SDXL only) no encoder is needed: SD's rule, unchecked.
     begin = !addNoise     ? denoisingStartBegin(p, o.denoisingStart,
@@ -252,6 +288,18 @@ GenerateResult generate(const PipelineSpec &p, Executor &exec,
   HostTensor latents =
       initialLatents(*layout, n, o, i2i ? 1.0 : scheduler->initNoiseSigma());
   float *lat = latents.as<float>();
+  // Inpainting: the noise add_noise mixes into the init image every step,
+  // the init image's latents, and the mask in the latent layout.
+  std::vector<float> noise, imageLatents, latentMask;
+  if (inpaint && denoises) {
+    noise.assign(lat, lat + n * m);
+    std::vector<float> grid;
+    const std::vector<float> plane = nearestMask(*o.mask, p.height, p.width);
+    for (int64_t c = 0; c < p.channels; ++c)
+      grid.insert(grid.end(), plane.begin(), plane.end());
+    latentMask.resize(m);
+    layout->fromEncoder(grid.data(), latentMask.data());
+  }
 
   GenerateResult result;
   result.scheduler = scheduler->name();
@@ -276,10 +324,17 @@ GenerateResult generate(const PipelineSpec &p, Executor &exec,
         layout->fromEncoder(init->as<float>() +
                                 (init->shape[0] == 1 ? 0 : i) * grid,
                             start.data() + i * m);
-      if (addNoise)
+      if (pureNoise) {
+        const float sigma = float(scheduler->initNoiseSigma());
+        for (int64_t i = 0; i < n * m; ++i)
+          lat[i] *= sigma;
+      } else if (addNoise) {
         scheduler->addNoise(start.data(), lat, lat, latents.numel(), begin);
-      else
+      } else {
         std::memcpy(lat, start.data(), start.size() * sizeof(float));
+      }
+      if (inpaint)
+        imageLatents = std::move(start);
     }
   }
   result.encodeSeconds = since(t0);
@@ -327,6 +382,9 @@ GenerateResult generate(const PipelineSpec &p, Executor &exec,
         guidance->combine(blockPtrs, prediction.data() + i * m, m);
       }
       scheduler->step(prediction.data(), lat, n * m, step);
+      if (inpaint)
+        keepUnmasked(*scheduler, imageLatents, noise, latentMask, lat, step,
+                     end);
       if (o.onStep)
         o.onStep(step + 1 - begin, end - begin, since(ts));
     }

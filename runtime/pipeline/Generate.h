@@ -79,7 +79,11 @@ struct GenerateOptions {
   /// f32 [n or 1, C, h, w], e.g. a base run's final latents. At most one of
   /// initImage and initImageLatents.
   const HostTensor *initImageLatents = nullptr;
-  /// Image-to-image: (0, 1]; NaN: the img2img class's default
+  /// Inpainting (Inpaint.h; with initImage): f32 [1, 1, H, W] of 0 (keep
+  /// the init image) and 1 (repaint) at the plan's pixel size, as
+  /// binaryMask makes it. Null: the whole image is repainted.
+  const HostTensor *mask = nullptr;
+  /// Image-to-image: (0, 1]; NaN: the img2img (inpaint) class's default
   /// (PipelineSpec::defaultStrength).
   double strength = std::numeric_limits<double>::quiet_NaN();
   /// SDXL's ensemble of experts (ImageToImage.h), in (0, 1); NaN: none.

@@ -588,28 +588,29 @@ const ComponentSpec *PipelineSpec::find(plan::ComponentRole role) const {
   return nullptr;
 }
 
-int PipelineSpec::defaultSteps(bool imageToImage) const {
-  if (imageToImage && kind == "StableDiffusion3Pipeline")
+int PipelineSpec::defaultSteps(Task task) const {
+  if (task != Task::TextToImage && kind == "StableDiffusion3Pipeline")
     return 50;
   return kind == "FluxPipeline" || kind == "StableDiffusion3Pipeline" ? 28 : 50;
 }
 
-double PipelineSpec::defaultGuidanceScale(bool imageToImage) const {
+double PipelineSpec::defaultGuidanceScale(Task task) const {
   if (kind == "FluxPipeline")
-    return imageToImage ? 7.0 : 3.5;
+    return task == Task::TextToImage ? 3.5 : 7.0;
   if (isSDXL())
-    return 5.0;
+    return task == Task::Inpainting ? 7.5 : 5.0;
   if (kind == "StableDiffusion3Pipeline")
     return 7.0;
   return kind == "StableDiffusionPipeline" ? 7.5 : 4.0;
 }
 
-double PipelineSpec::defaultStrength() const {
+double PipelineSpec::defaultStrength(Task task) const {
+  const bool inpaint = task == Task::Inpainting;
   if (isSDXL())
-    return 0.3;
+    return inpaint ? 0.9999 : 0.3;
   if (kind == "StableDiffusion3Pipeline" || kind == "FluxPipeline")
     return 0.6;
-  return 0.8;
+  return inpaint ? 1.0 : 0.8;
 }
 
 bool PipelineSpec::imageToImageOnly() const {

@@ -44,6 +44,10 @@ struct ComponentSpec {
   std::vector<int64_t> pixelShape;
 };
 
+/// What a run does: the pipeline class's own call, its img2img class's
+/// (an init image) or its inpaint class's (an init image and a mask).
+enum class Task { TextToImage, ImageToImage, Inpainting };
+
 struct PipelineSpec {
   std::string kind;      // e.g. "DiTPipeline"
   int64_t numImages = 1; // the compiled batch: the most images per run
@@ -80,15 +84,18 @@ struct PipelineSpec {
   /// of its __call__ (DiTPipeline 50 and 4.0, FluxPipeline 28 and 3.5,
   /// StableDiffusionPipeline 50 and 7.5, StableDiffusionXLPipeline and
   /// StableDiffusionXLImg2ImgPipeline 50 and 5.0, StableDiffusion3Pipeline
-  /// 28 and 7.0), or with `imageToImage` its img2img class's (the same but
+  /// 28 and 7.0), or for image-to-image its img2img class's (the same but
   /// StableDiffusion3Img2ImgPipeline's 50 steps and FluxImg2ImgPipeline's
-  /// guidance 7.0).
-  int defaultSteps(bool imageToImage = false) const;
-  double defaultGuidanceScale(bool imageToImage = false) const;
+  /// guidance 7.0), or for inpainting its inpaint class's (the img2img
+  /// class's but StableDiffusionXLInpaintPipeline's guidance 7.5).
+  int defaultSteps(Task task = Task::TextToImage) const;
+  double defaultGuidanceScale(Task task = Task::TextToImage) const;
   /// The img2img class's default strength: StableDiffusionImg2ImgPipeline
   /// 0.8, StableDiffusionXLImg2ImgPipeline 0.3, StableDiffusion3- and
-  /// FluxImg2ImgPipeline 0.6.
-  double defaultStrength() const;
+  /// FluxImg2ImgPipeline 0.6; or the inpaint class's:
+  /// StableDiffusionInpaintPipeline 1.0, StableDiffusionXLInpaintPipeline
+  /// 0.9999, StableDiffusion3- and FluxInpaintPipeline 0.6.
+  double defaultStrength(Task task = Task::ImageToImage) const;
   /// StableDiffusionXLImg2ImgPipeline's aesthetic_score and
   /// negative_aesthetic_score defaults.
   static constexpr double kDefaultAestheticScore = 6.0,

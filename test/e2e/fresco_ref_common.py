@@ -293,3 +293,44 @@ def give_img2img_noise(module, noise) -> list:
 
     module.randn_tensor, module.retrieve_latents = given_noise, mean_latents
     return calls
+
+
+def write_mask(out: str, height: int, width: int, seed: int, mode: str) -> None:
+    """An inpainting mask PNG as PIL writes it: 4x4 blocks each white, black or one of the gray levels
+    around diffusers' threshold (127 keeps, 128 repaints), so that the binarization and the nearest
+    sampling onto the latent grid are both exercised. mode "L" (gray), "RGB" (every block a colour
+    of that PIL "L" side: (0, 255, 0) is 150, repainted, (255, 0, 255) 105, kept, where a plain
+    mean would say the opposite), "RGBA", or "black" (all zeros, gray)."""
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    levels = np.array([0, 255, 127, 128, 200, 40], dtype=np.uint8)
+    blocks = levels[rng.integers(0, len(levels), ((height + 3) // 4, (width + 3) // 4))]
+    gray = np.kron(blocks, np.ones((4, 4), dtype=np.uint8))[:height, :width]
+    # A few single pixels flipped: nearest sampling must pick the right ones.
+    flips = rng.integers(0, height * width, max(1, height * width // 16))
+    gray.reshape(-1)[flips] = 255 - gray.reshape(-1)[flips]
+    if mode == "black":
+        Image.fromarray(np.zeros((height, width), dtype=np.uint8), "L").save(out)
+    elif mode == "L":
+        Image.fromarray(gray, "L").save(out)
+    else:
+        palette = {0: (0, 0, 0), 255: (255, 255, 255), 127: (127, 127, 127), 128: (128, 128, 128),
+                   200: (0, 255, 0), 40: (255, 0, 255)}
+        rgb = np.array([palette[int(v)] if int(v) in palette else (v, v, v) for v in gray.reshape(-1)],
+                       dtype=np.uint8).reshape(height, width, 3)
+        img = Image.fromarray(rgb, "RGB")
+        if mode == "RGBA":
+            img.putalpha(255)
+        img.save(out)
+    print(f"wrote {out} {width}x{height} {mode}")
+
+
+def add_mask_args(sub) -> None:
+    """The `mask` command of the pipeline references (write_mask)."""
+    mk = sub.add_parser("mask")
+    mk.add_argument("--out", required=True)
+    mk.add_argument("--height", type=int, default=32)
+    mk.add_argument("--width", type=int, default=24)
+    mk.add_argument("--seed", type=int, default=0)
+    mk.add_argument("--mode", choices=["L", "RGB", "RGBA", "black"], default="L")

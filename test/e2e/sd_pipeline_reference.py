@@ -50,6 +50,16 @@ Image-to-image:
   noise.npy (fresco-run's --latents) instead of torch.randn. An EulerAncestralDiscreteScheduler
   draws Fresco's step noise for seed S (fresco-run --seed S) at each step's schedule index, from
   the scheduler's begin_index on.
+
+Inpainting:
+  sd_pipeline_reference.py inpaint [the img2img flags] --mask mask.png [--height 32] [--width 24]
+  StableDiffusionInpaintPipeline.__call__ on the folder's 4-channel UNet (the latents put back to the
+  noised init image outside the mask after every step), with img2img's substitutions; --strength
+  defaults to the class's 1.0 (pure noise times init_noise_sigma).
+
+Write a mask:
+  sd_pipeline_reference.py mask --out mask.png [--height 32] [--width 24] [--seed 0]
+      [--mode L|RGB|RGBA|black]  (fresco_ref_common.write_mask)
 """
 import inspect
 import os
@@ -67,9 +77,9 @@ os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
 import distrifusion  # noqa: E402
 from fresco_noise import patch_ancestral_noise  # noqa: E402
-from fresco_ref_common import (add_latents_args, add_pipeline_run_args, arg_parser, give_img2img_noise,  # noqa: E402
-                               import_diffusers, load_loras, per_prompt, pipeline_reference_setup, read_json, save_latents,
-                               save_pipeline, tiny_vae)
+from fresco_ref_common import (add_latents_args, add_mask_args, add_pipeline_run_args, arg_parser,  # noqa: E402
+                               give_img2img_noise, import_diffusers, load_loras, per_prompt, pipeline_reference_setup, read_json, save_latents,
+                               save_pipeline, tiny_vae, write_mask)
 
 REPO = os.path.dirname(os.path.dirname(HERE))
 SD15_SCHEDULER = dict(num_train_timesteps=1000, beta_start=0.00085, beta_end=0.012,
@@ -154,9 +164,10 @@ def img2img(args) -> None:
     from PIL import Image
 
     diffusers, dt = pipeline_reference_setup(args.dtype)
-    module = sys.modules[diffusers.StableDiffusionImg2ImgPipeline.__module__]
-    pipe = diffusers.StableDiffusionImg2ImgPipeline.from_pretrained(args.pipeline, torch_dtype=dt,
-                                                                    safety_checker=None)
+    cls = diffusers.StableDiffusionInpaintPipeline if args.cmd == "inpaint" else \
+        diffusers.StableDiffusionImg2ImgPipeline
+    module = sys.modules[cls.__module__]
+    pipe = cls.from_pretrained(args.pipeline, torch_dtype=dt, safety_checker=None)
     pipe.set_progress_bar_config(disable=True)
     if args.scheduler:
         pipe.scheduler = getattr(diffusers, args.scheduler).from_config(pipe.scheduler.config)
@@ -165,10 +176,13 @@ def img2img(args) -> None:
     negative = per_prompt(args.negative_prompt, len(args.prompt))
     # Fresco keys step noise by schedule index: the loop starts at the begin index.
     first = lambda: getattr(pipe.scheduler, "begin_index", None)  # noqa: E731
+    extra = {}
+    if args.cmd == "inpaint":
+        extra = dict(mask_image=Image.open(args.mask), height=args.height, width=args.width)
     with torch.no_grad(), patch_ancestral_noise(args.noise_seed, first) as noise_calls:
         out = pipe(prompt=args.prompt, negative_prompt=negative, image=Image.open(args.image),
                    strength=args.strength, num_inference_steps=args.steps,
-                   guidance_scale=args.guidance_scale, output_type="latent").images
+                   guidance_scale=args.guidance_scale, output_type="latent", **extra).images
     assert len(calls) == 1, "prepare_latents did not draw its noise through randn_tensor"
     if isinstance(pipe.scheduler, diffusers.EulerAncestralDiscreteScheduler):
         kept = min(int(args.steps * args.strength), args.steps)
@@ -201,17 +215,23 @@ def main() -> None:
     im.add_argument("--width", type=int, default=24)
     im.add_argument("--seed", type=int, default=0)
     im.add_argument("--alpha", action="store_true")
-    i2i = sub.add_parser("img2img")
-    add_pipeline_run_args(i2i, guidance_default=7.5)
-    i2i.add_argument("--image", required=True)
-    i2i.add_argument("--strength", type=float, default=0.8)
-    i2i.add_argument("--noise-seed", type=int, default=0,
-                     help="fresco-run's --seed, for the step noise of ancestral schedulers")
-    i2i.add_argument("--scheduler", help="fresco-run's --scheduler: this class from the folder's config")
+    for cmd, strength in (("img2img", 0.8), ("inpaint", 1.0)):
+        i2i = sub.add_parser(cmd)
+        add_pipeline_run_args(i2i, guidance_default=7.5)
+        i2i.add_argument("--image", required=True)
+        i2i.add_argument("--strength", type=float, default=strength)
+        i2i.add_argument("--noise-seed", type=int, default=0,
+                         help="fresco-run's --seed, for the step noise of ancestral schedulers")
+        i2i.add_argument("--scheduler", help="fresco-run's --scheduler: this class from the folder's config")
+        if cmd == "inpaint":
+            i2i.add_argument("--mask", required=True)
+    add_mask_args(sub)
     args = ap.parse_args()
     if args.cmd == "image":
         write_image(args.out, args.height, args.width, args.seed, args.alpha)
-    elif args.cmd == "img2img":
+    elif args.cmd == "mask":
+        write_mask(args.out, args.height, args.width, args.seed, args.mode)
+    elif args.cmd in ("img2img", "inpaint"):
         img2img(args)
     elif args.cmd == "make":
         make(args.out, args.seed, args.scheduler, args.sd2)

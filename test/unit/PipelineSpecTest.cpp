@@ -81,9 +81,13 @@ TEST(PipelineSpec, FluxTableDecodes) {
   EXPECT_EQ(s.defaultSteps(), 28);
   EXPECT_EQ(s.defaultGuidanceScale(), 3.5);
   // FluxImg2ImgPipeline's own defaults: 28 steps, guidance 7.0, strength 0.6.
-  EXPECT_EQ(s.defaultSteps(true), 28);
-  EXPECT_EQ(s.defaultGuidanceScale(true), 7.0);
+  EXPECT_EQ(s.defaultSteps(Task::ImageToImage), 28);
+  EXPECT_EQ(s.defaultGuidanceScale(Task::ImageToImage), 7.0);
   EXPECT_EQ(s.defaultStrength(), 0.6);
+  // FluxInpaintPipeline's: as the img2img class's.
+  EXPECT_EQ(s.defaultSteps(Task::Inpainting), 28);
+  EXPECT_EQ(s.defaultGuidanceScale(Task::Inpainting), 7.0);
+  EXPECT_EQ(s.defaultStrength(Task::Inpainting), 0.6);
   EXPECT_FALSE(generationSupport(s).has_value()) << *generationSupport(s);
 }
 
@@ -234,8 +238,12 @@ TEST(PipelineSpec, SdxlTableDecodes) {
   EXPECT_EQ(s.defaultGuidanceScale(), 5.0);
   // StableDiffusionXLImg2ImgPipeline's: strength 0.3, the rest as above.
   EXPECT_EQ(s.defaultStrength(), 0.3);
-  EXPECT_EQ(s.defaultSteps(true), 50);
-  EXPECT_EQ(s.defaultGuidanceScale(true), 5.0);
+  EXPECT_EQ(s.defaultSteps(Task::ImageToImage), 50);
+  EXPECT_EQ(s.defaultGuidanceScale(Task::ImageToImage), 5.0);
+  // StableDiffusionXLInpaintPipeline's: guidance 7.5, strength 0.9999.
+  EXPECT_EQ(s.defaultSteps(Task::Inpainting), 50);
+  EXPECT_EQ(s.defaultGuidanceScale(Task::Inpainting), 7.5);
+  EXPECT_EQ(s.defaultStrength(Task::Inpainting), 0.9999);
 }
 
 /// The SDXL refiner's: text_encoder_2 alone reading the prompt, 4 time ids
@@ -262,8 +270,8 @@ TEST(PipelineSpec, RefinerTableDecodes) {
   EXPECT_EQ(s.timeIds.size(), 4u);
   EXPECT_TRUE(s.imageToImageOnly());
   EXPECT_TRUE(s.isSDXL());
-  EXPECT_EQ(s.defaultSteps(true), 50);
-  EXPECT_EQ(s.defaultGuidanceScale(true), 5.0);
+  EXPECT_EQ(s.defaultSteps(Task::ImageToImage), 50);
+  EXPECT_EQ(s.defaultGuidanceScale(Task::ImageToImage), 5.0);
   EXPECT_EQ(s.defaultStrength(), 0.3);
   // The base class runs text-to-image too.
   EXPECT_FALSE(decode(sdxlTable(), bytes).imageToImageOnly());

@@ -30,8 +30,8 @@ USAGE:
                [--negative-prompt N] [--negative-prompt-2 N]
                [--negative-prompt-3 N] [--steps 28] [--guidance-scale 3.5]
                [--seed 0] [--scheduler NAME] [--latents @x.npy]
-               [--image in.png | --image-latents @x.npy] [--strength S]
-               [--denoising-start F] [--denoising-end F]
+               [--image in.png [--mask mask.png] | --image-latents @x.npy]
+               [--strength S] [--denoising-start F] [--denoising-end F]
                [--aesthetic-score A] [--negative-aesthetic-score A]
                [--original-size H,W] [--crops-coords-top-left T,L]
                [--target-size H,W] [--negative-original-size H,W]
@@ -157,6 +157,14 @@ GENERATION (plans compiled from a pipeline folder):
                        --latents then gives that noise. Any of the
                        schedulers above that fits the pipeline, driven as
                        diffusers' img2img pipeline class drives it
+  --mask F.png         with --image: inpainting (the plans --image takes,
+                       as diffusers' inpaint classes on a denoiser of the
+                       latent channel count): white pixels are repainted,
+                       black ones keep the image (gray or RGB, no alpha, as
+                       PIL's "L", 128 and up is white; the plan's width x
+                       height). Strength defaults to the inpaint class's
+                       (1.0 SD, 0.9999 SDXL, 0.6 SD3 and Flux; at 1.0 from
+                       pure noise), guidance to its (7.5 SDXL, 7.0 Flux)
   --image-latents @F   image-to-image from latents instead of a PNG
                        (SDXL plans: f32 [N or 1, C, H/8, W/8], as
                        --output-latents writes them), taken as they are,
@@ -513,6 +521,9 @@ Options parseArgs(int argc, char **argv) {
     } else if (a == "--image") {
       o.image = next();
       generationFlags.push_back(a);
+    } else if (a == "--mask") {
+      o.mask = next();
+      generationFlags.push_back(a);
     } else if (a == "--image-latents") {
       o.imageLatents = stripAt(next(), "--image-latents");
       generationFlags.push_back(a);
@@ -617,6 +628,9 @@ Options parseArgs(int argc, char **argv) {
   if (strengthGiven && o.image.empty() && o.imageLatents.empty())
     usageError("--strength applies to image-to-image: give --image (or "
                "--image-latents) too");
+  if (!o.mask.empty() && o.image.empty())
+    usageError("--mask (inpainting) repaints part of an init image: give "
+               "--image too");
   if (!o.image.empty() && !o.imageLatents.empty())
     usageError("--image and --image-latents both give the init image: use "
                "one or the other");

@@ -45,6 +45,7 @@ struct Options {
   std::string scheduler, latents, outputLatents, outputImage;
   std::string image;        // --image: image-to-image's init PNG
   std::string imageLatents; // --image-latents: or its init latents (.npy)
+  std::string mask;         // --mask: inpainting's mask PNG
   // --denoising-start / --denoising-end (SDXL's ensemble of experts); NaN:
   // none
   double denoisingStart = std::numeric_limits<double>::quiet_NaN();

@@ -6,6 +6,7 @@
 #include "runtime/io/Png.h"
 #include "runtime/pipeline/Generate.h"
 #include "runtime/pipeline/ImageToImage.h"
+#include "runtime/pipeline/Inpaint.h"
 #include "runtime/pipeline/Parts.h"
 #include "runtime/pipeline/Progress.h"
 #include "runtime/pipeline/TimeIds.h"
@@ -36,6 +37,19 @@ HostTensor readInitImage(const std::string &path, const PipelineSpec &spec) {
   t.data.resize(t.numel() * sizeof(float));
   rgbToImageFloats(png.pixels.data(), 3, png.height, png.width, t.as<float>());
   return t;
+}
+
+/// --mask read and binarized as diffusers' mask processor does, its size
+/// checked against the plan before any weight is read.
+HostTensor readMask(const std::string &path, const PipelineSpec &spec) {
+  checkInpainting(spec);
+  PngImage png = readPng(path);
+  check(png.channels == 3, "--mask '", path,
+        "' has an alpha channel (or transparency): give a gray or RGB mask "
+        "(white: repaint, black: keep)");
+  HostTensor mask = binaryMask(png.pixels.data(), 3, png.height, png.width);
+  checkMask(spec, mask);
+  return mask;
 }
 
 /// out.png -> out-3.png (the stem gets the index; no extension: appended).
@@ -97,14 +111,25 @@ int runPipeline(const Options &o, const RankEnv &env) {
           " has no patch axis (no StaleGather instruction) and no warm-up "
           "function: it applies to plans compiled with fresco-compile "
           "--parallel patch=P or pipefusion=S");
-  HostTensor initImage, initImageLatents;
+  HostTensor initImage, initImageLatents, mask;
   const bool i2i = !o.image.empty() || !o.imageLatents.empty();
+  if (!o.mask.empty()) {
+    mask = readMask(o.mask, spec);
+    if (maskedPixels(mask) == 0 && !o.quiet)
+      std::fprintf(stderr,
+                   "fresco-run: warning: --mask %s is black everywhere: "
+                   "nothing is repainted (white pixels are)\n",
+                   o.mask.c_str());
+  }
   if (!o.image.empty())
     initImage = readInitImage(o.image, spec);
   else if (!o.imageLatents.empty())
     initImageLatents = fromNpy(readNpy(o.imageLatents));
   else
     checkTextToImage(spec);
+  const Task task = !o.mask.empty() ? Task::Inpainting
+                    : i2i           ? Task::ImageToImage
+                                    : Task::TextToImage;
   checkDenoisingRange(spec, o.denoisingStart, o.denoisingEnd, i2i);
   checkAestheticScore(spec, o.aestheticScore, "--aesthetic-score");
   checkAestheticScore(spec, o.negativeAestheticScore,
@@ -162,6 +187,8 @@ int runPipeline(const Options &o, const RankEnv &env) {
     g.initImage = &initImage;
   if (!o.imageLatents.empty())
     g.initImageLatents = &initImageLatents;
+  if (!o.mask.empty())
+    g.mask = &mask;
   if (i2i)
     g.strength = o.strength;
   g.denoisingStart = o.denoisingStart;
@@ -182,7 +209,7 @@ int runPipeline(const Options &o, const RankEnv &env) {
   std::unique_ptr<ProgressBar> bar;
   if (!o.quiet && showsProgress)
     bar = std::make_unique<ProgressBar>(o.steps ? o.steps
-                                                : spec.defaultSteps(i2i),
+                                                : spec.defaultSteps(task),
                                         stderr, isTerminal(stderr), "denoise");
   g.onStep = [&](int done, int total, double seconds) {
     if (bar) {

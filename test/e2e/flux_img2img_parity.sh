@@ -13,8 +13,10 @@
 # several ranks against the 1-rank run within 1e-5 (text encoders, VAE and
 # VAE encoder on rank 0, the transformer on rank 1: the encoded image is
 # sent; ulysses=2; the same placement with the transformer ulysses=2 on
-# ranks 1-2); bad input: --strength outside (0, 1] or keeping no step, an
-# image of another size, one with alpha, a plan without the encoder.
+# ranks 1-2); inpainting (--mask) against FluxInpaintPipeline at strength
+# 0.6 and 1.0, and on the same ranks; bad input: --strength outside (0, 1]
+# or keeping no step, an image of another size, one with alpha, a plan
+# without the encoder.
 # Needs FRESCO_BIN and FRESCO_PYTHON (see dit_forward_parity.sh).
 set -euo pipefail
 . "$(dirname "$0")/common.sh"
@@ -102,7 +104,30 @@ done
 cmp "$work/t2i-i2i.npy" "$work/t2i-t2i.npy"
 cmp "$work/t2i-i2i.npy" "$work/f1.0.npy"
 
-# Several ranks against the 1-rank run at strength 0.6.
+# Inpainting (--mask) against FluxInpaintPipeline: the packed latents put
+# back to the init image's, scale_noise'd to the next sigma, outside the
+# mask (an RGB one, binarized through PIL's "L"), at strength 0.6 and 1.0.
+py "$here/sd_pipeline_reference.py" mask --out "$work/mask.png" --height $H \
+  --width $W --seed 4 --mode RGB > /dev/null
+for strength in 0.6 1.0; do
+  "$B/fresco-run" "$work/i2i.fplan" --weights "$work/pipe" "${prompts[@]}" \
+    "${run[@]}" --image "$work/in.png" --mask "$work/mask.png" \
+    --strength $strength --output-latents "@$work/m$strength.npy" --quiet
+  py "$ref" --pipeline "$work/pipe" "${prompts[@]}" --image "$work/in.png" \
+    --mask "$work/mask.png" --strength $strength --latents "$work/noise.npy" \
+    --steps 4 --guidance-scale 3.5 "${size[@]}" --dtype float64 \
+    --out-latents "$work/rm$strength.npy" > /dev/null
+  echo "== inpainting, strength $strength"
+  py "$here/compare_npy.py" "$work/m$strength.npy" "$work/rm$strength.npy" \
+    --rtol-max 1e-4
+done
+if py "$here/compare_npy.py" "$work/m0.6.npy" "$work/f0.6.npy" \
+  --rtol-max 1e-3 > /dev/null; then
+  echo "--mask changed nothing"; exit 1
+fi
+
+# Several ranks against the 1-rank run at strength 0.6, image-to-image and
+# inpainting.
 multi() { # name ranks compile-flags...
   local name=$1 ranks=$2
   shift 2
@@ -113,6 +138,12 @@ multi() { # name ranks compile-flags...
     --output-latents "@$work/$name.npy" -o "$work/$name.png" --quiet
   echo "== $name ($ranks ranks: $*)"
   py "$here/compare_npy.py" "$work/$name.npy" "$work/f0.6.npy" --rtol-max 1e-5
+  "$B/fresco-run" "$work/$name.fplan" --weights "$work/pipe" \
+    "${prompts[@]}" "${run[@]}" --image "$work/in.png" --strength 0.6 \
+    --mask "$work/mask.png" --output-latents "@$work/m-$name.npy" --quiet
+  echo "== $name, inpainting"
+  py "$here/compare_npy.py" "$work/m-$name.npy" "$work/m0.6.npy" \
+    --rtol-max 1e-5
 }
 encoders=text_encoder=0,text_encoder_2=0,vae=0,vae_encoder=0
 multi placement 2 --place "$encoders,transformer=1"

@@ -56,6 +56,9 @@ Run the pipeline:
   with sample_mode="argmax") instead of a sample, and the noise prepare_latents draws for
   scale_noise is x.npy (fresco-run's --latents), unpacked with _unpack_latents, instead of
   torch.randn (the image is noised with it, not replaced by it as latents= would do).
+  --mask mask.png (with --image) runs FluxInpaintPipeline.__call__ instead, with the same
+  substitutions: the latents are put back to the init image's, noised to the next step, wherever the
+  binarized mask is black.
   --patch P emulates DistriFusion on P ranks (fresco-compile --parallel patch=P; default off): the
   joint attentions of the double- and single-stream blocks read the other ranks' keys and values
   (text and image blocks, each stream split on its own) of the previous step after the first W
@@ -177,11 +180,12 @@ def dump(outdir: str, pipe, recorder: Recorder, args, prompts, prompts_2, mu) ->
 
 
 def img2img(diffusers, pipe, args, prompts, prompts_2, noise):
-    """FluxImg2ImgPipeline.__call__ as fresco-run --image runs it: the encoder's mean, the noise given."""
+    """FluxImg2ImgPipeline.__call__ (FluxInpaintPipeline's with --mask) as fresco-run --image runs it:
+    the encoder's mean, the noise given."""
     import torch
     from PIL import Image
 
-    module = sys.modules[diffusers.FluxImg2ImgPipeline.__module__]
+    module = sys.modules[type(pipe).__module__]
     unpacked = pipe._unpack_latents(noise, args.height, args.width, pipe.vae_scale_factor)
     calls = []
 
@@ -196,8 +200,9 @@ def img2img(diffusers, pipe, args, prompts, prompts_2, noise):
         return original_retrieve(encoder_output, generator, sample_mode="argmax")
 
     module.randn_tensor, module.retrieve_latents = given_noise, mean_latents
+    extra = dict(mask_image=Image.open(args.mask)) if args.mask else {}
     try:
-        out = pipe(prompt=prompts, prompt_2=prompts_2, image=Image.open(args.image), strength=args.strength,
+        out = pipe(prompt=prompts, prompt_2=prompts_2, image=Image.open(args.image), strength=args.strength, **extra,
                    height=args.height, width=args.width, num_inference_steps=args.steps,
                    guidance_scale=args.guidance_scale, max_sequence_length=args.max_sequence_length,
                    output_type="latent", return_dict=False)[0]
@@ -231,7 +236,9 @@ def run(args) -> None:
     # transformers' CLIP builds its causal mask in the default dtype (which
     # cannot be bfloat16: then float32, as in a bfloat16 pipeline).
     torch.set_default_dtype(dtype if dtype != torch.bfloat16 else torch.float32)
-    cls = diffusers.FluxImg2ImgPipeline if args.image else diffusers.FluxPipeline
+    cls = diffusers.FluxPipeline
+    if args.image:
+        cls = diffusers.FluxInpaintPipeline if args.mask else diffusers.FluxImg2ImgPipeline
     pipe = cls.from_pretrained(args.pipeline, torch_dtype=dtype)
     pipe.set_progress_bar_config(disable=True)
     assert pipe.vae_scale_factor == vsf, (pipe.vae_scale_factor, vsf)
@@ -295,11 +302,14 @@ def main() -> None:
     ap.add_argument("--out-images", help="decoded images .npy, [B, 3, H, W] raw VAE output")
     ap.add_argument("--dump-components", metavar="OUTDIR", help="write intermediate tensors here")
     ap.add_argument("--image", help="init image PNG: image-to-image with FluxImg2ImgPipeline")
+    ap.add_argument("--mask", help="with --image: inpainting with FluxInpaintPipeline (white repainted)")
     add_lora_arg(ap)
     ap.add_argument("--strength", type=float, default=0.8, help="image-to-image strength (default 0.8)")
     distrifusion.add_args(ap)
     args = ap.parse_args()
     distrifusion.check_args(ap, args)
+    if args.mask and not args.image:
+        ap.error("--mask needs --image")
     if args.image and (args.patch or args.pipefusion):
         ap.error("--image and --patch or --pipefusion: the emulation counts a text-to-image run's steps; not both")
 

@@ -126,13 +126,13 @@ def run_transformer(class_name: str, args, names, optional: bool = False, check=
     save_output(args.out, sample, args.dtype)
 
 
-def tiny_vae(diffusers, **kwargs):
-    """The 4-latent-channel AutoencoderKL of the tiny SD / SDXL / SD3 pipeline folders
-    (block_out_channels [8, 16]: vae_scale_factor 2); `kwargs` adds scaling and shift factors."""
+def tiny_vae(diffusers, latent_channels: int = 4, **kwargs):
+    """The AutoencoderKL of the tiny SD / SDXL / SD3 pipeline folders (block_out_channels [8, 16]:
+    vae_scale_factor 2; 4 latent channels unless told); `kwargs` adds scaling and shift factors."""
     return diffusers.AutoencoderKL(
         in_channels=3, out_channels=3, down_block_types=("DownEncoderBlock2D",) * 2,
         up_block_types=("UpDecoderBlock2D",) * 2, block_out_channels=(8, 16), layers_per_block=1,
-        act_fn="silu", latent_channels=4, norm_num_groups=4, sample_size=16, **kwargs)
+        act_fn="silu", latent_channels=latent_channels, norm_num_groups=4, sample_size=16, **kwargs)
 
 
 def save_pipeline(pipe, out: str) -> None:
@@ -161,11 +161,12 @@ def add_latents_args(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--height", type=int, default=32)
     ap.add_argument("--width", type=int, default=24)
+    ap.add_argument("--channels", type=int, default=4)
 
 
 def save_latents(args) -> None:
-    """Initial latents of a tiny_vae pipeline (4 channels, vae_scale_factor 2) for add_latents_args."""
-    save_normal_noise(args.out, (args.batch, 4, args.height // 2, args.width // 2), args.seed)
+    """Initial latents of a tiny_vae pipeline (vae_scale_factor 2) for add_latents_args."""
+    save_normal_noise(args.out, (args.batch, args.channels, args.height // 2, args.width // 2), args.seed)
 
 
 def add_pipeline_run_args(ap: argparse.ArgumentParser, guidance_default) -> None:

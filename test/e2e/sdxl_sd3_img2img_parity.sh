@@ -16,7 +16,9 @@
 # from the same noise (scale_noise at sigma 1), byte for byte. Several
 # ranks against 1 rank within 1e-5: the text encoders, VAE and VAE encoder
 # on rank 0 with the denoiser on rank 1 (the encoded image is sent), and
-# cfg=2 (SDXL) or ulysses=2 (SD3). Bad input: a strength keeping no step,
+# cfg=2 (SDXL) or ulysses=2 (SD3). Inpainting (--mask) against the
+# inpaint classes (SD3's on a 16-channel folder) at strength 0.6 and 1.0,
+# SDXL's defaults, and placement. Bad input: a strength keeping no step,
 # an image of another size, a plan without the encoder; sdxl: a scheduler
 # without add_noise, a negative crop corner (diffusers ignores it here).
 # Needs FRESCO_BIN and FRESCO_PYTHON (see dit_forward_parity.sh).
@@ -127,6 +129,62 @@ grep -q "$want steps of $sched" "$work/default.log" || {
   --image "$work/in.png" "${explicit[@]}" --latents "@$work/noise.npy" \
   --output-latents "@$work/explicit.npy" --timeout 60 --quiet
 cmp "$work/default.npy" "$work/explicit.npy"
+
+# Inpainting (--mask) against StableDiffusionXLInpaintPipeline /
+# StableDiffusion3InpaintPipeline (which takes SD3's 16 channels only: a
+# 16-channel folder), at strength 0.6 and 1.0 (pure noise), the latents put
+# back to the noised init image outside the mask; then the inpaint class's
+# defaults (SDXL: strength 0.9999 keeps int(3.9996) = 3 of 4 steps, guidance
+# 7.5) equal the run that gives them, and the placement ranks match 1 rank.
+ipipe=$work/pipe inoise=$work/noise.npy iplan=$work/i2i.fplan
+if [ "$kind" = sd3 ]; then
+  ipipe=$work/pipe16 inoise=$work/noise16.npy iplan=$work/inpaint16.fplan
+  py "$ref" make --kind sd3 --latent-channels 16 --out "$ipipe" --seed 3 \
+    > /dev/null
+  py "$ref" latents --out "$inoise" --batch 2 --seed 5 --height $H \
+    --width $W --channels 16 > /dev/null
+  "$B/fresco-compile" "$ipipe" -o "$iplan" --batch 2 --height $H --width $W \
+    "${flags[@]}" --vae-encoder --quiet
+fi
+py "$here/sd_pipeline_reference.py" mask --out "$work/mask.png" --height $H \
+  --width $W --seed 4 --mode L > /dev/null
+for strength in 0.6 1.0; do
+  "$B/fresco-run" "$iplan" --weights "$ipipe" "${prompts[@]}" \
+    "${extra_1_0[@]}" --image "$work/in.png" --mask "$work/mask.png" \
+    --strength $strength --steps 4 --latents "@$inoise" \
+    --output-latents "@$work/m$strength.npy" --timeout 60 --quiet
+  py "$ref" img2img --pipeline "$ipipe" "${prompts[@]}" "${extra_1_0[@]}" \
+    --image "$work/in.png" --mask "$work/mask.png" --strength $strength \
+    --steps 4 --height $H --width $W "${flags[@]}" --latents "$inoise" \
+    --dtype float64 --out-latents "$work/rm$strength.npy" > /dev/null
+  echo "== inpainting, strength $strength"
+  py "$here/compare_npy.py" "$work/m$strength.npy" "$work/rm$strength.npy" \
+    --rtol-max 1e-4
+done
+if [ "$kind" = sdxl ]; then
+  "$B/fresco-run" "$iplan" --weights "$ipipe" "${prompts[@]}" \
+    --image "$work/in.png" --mask "$work/mask.png" --steps 4 \
+    --latents "@$inoise" --output-latents "@$work/mdefault.npy" --timeout 60 \
+    --stats 2> "$work/mdefault.log"
+  grep -q "3 steps of $sched" "$work/mdefault.log" || {
+    echo "inpainting defaults: expected 3 steps:"; cat "$work/mdefault.log"
+    exit 1
+  }
+  "$B/fresco-run" "$iplan" --weights "$ipipe" "${prompts[@]}" \
+    --image "$work/in.png" --mask "$work/mask.png" --steps 4 \
+    --strength 0.9999 --guidance-scale 7.5 --latents "@$inoise" \
+    --output-latents "@$work/mexplicit.npy" --timeout 60 --quiet
+  cmp "$work/mdefault.npy" "$work/mexplicit.npy"
+fi
+"$B/fresco-compile" "$ipipe" -o "$work/mplace.fplan" --batch 2 --height $H \
+  --width $W "${flags[@]}" --vae-encoder --ranks 2 \
+  --place "$encoders,vae=0,vae_encoder=0,$denoiser=1" --quiet
+"$B/fresco-run" "$work/mplace.fplan" --weights "$ipipe" "${prompts[@]}" \
+  "${extra_1_0[@]}" --image "$work/in.png" --mask "$work/mask.png" \
+  --strength 0.6 --steps 4 --latents "@$inoise" \
+  --output-latents "@$work/mplace.npy" --timeout 60 --quiet
+echo "== inpainting, placement (2 ranks)"
+py "$here/compare_npy.py" "$work/mplace.npy" "$work/m0.6.npy" --rtol-max 1e-5
 
 # Several ranks against the 1-rank run at strength 0.6.
 multi() { # name compile-flags...

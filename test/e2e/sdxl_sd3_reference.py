@@ -67,6 +67,9 @@ Image-to-image:
   passes latents [B, 4, h, w] as the image (a base run's output, the refiner half of an ensemble
   of experts: diffusers takes them as they are, not encoded); with --denoising-start no noise is
   added (prepare_latents' add_noise false) and noise.npy is not drawn.
+  --mask mask.png (with --image): StableDiffusionXLInpaintPipeline or
+  StableDiffusion3InpaintPipeline instead, at --height x --width, with the same substitutions (the
+  latents put back to the noised init image outside the binarized mask after every step).
 """
 import os
 import sys
@@ -145,15 +148,17 @@ def make(args) -> None:
                 force_zeros_for_empty_prompt=not args.no_force_zeros, add_watermarker=False)
         else:
             name = "sd3.5-tiny.json" if args.sd35 else "sd3-tiny.json"
-            transformer = diffusers.SD3Transformer2DModel.from_config(
-                read_json(os.path.join(REPO, "models", "sd3", "configs", name)))
+            config = read_json(os.path.join(REPO, "models", "sd3", "configs", name))
+            # StableDiffusion3InpaintPipeline takes 16 channels (SD3's) only.
+            config.update(in_channels=args.latent_channels, out_channels=args.latent_channels)
+            transformer = diffusers.SD3Transformer2DModel.from_config(config)
             te, te2 = clip_model(len(tok), 8, projection=4), clip_model(len(tok2), 12, projection=8)
             te3 = tok3 = None
             if not args.no_t5:
                 tok3 = t5_tokenizer(root)
                 te3 = t5_encoder_model(len(tok3), 24)
                 randomize_text(te3, args.seed + 4)
-            v = tiny_vae(diffusers, scaling_factor=1.5305, shift_factor=0.0609)
+            v = tiny_vae(diffusers, args.latent_channels, scaling_factor=1.5305, shift_factor=0.0609)
             randomize_diffusers(transformer, args.seed)
             randomize_diffusers(v, args.seed + 1)
             randomize_text(te, args.seed + 2)
@@ -245,9 +250,14 @@ def img2img(args) -> None:
 
     diffusers, dt = pipeline_reference_setup(args.dtype)
     index = read_json(os.path.join(args.pipeline, "model_index.json"))
-    cls = {"StableDiffusionXLPipeline": diffusers.StableDiffusionXLImg2ImgPipeline,
-           "StableDiffusionXLImg2ImgPipeline": diffusers.StableDiffusionXLImg2ImgPipeline,
-           "StableDiffusion3Pipeline": diffusers.StableDiffusion3Img2ImgPipeline}[index["_class_name"]]
+    if args.mask:
+        cls = {"StableDiffusionXLPipeline": diffusers.StableDiffusionXLInpaintPipeline,
+               "StableDiffusionXLImg2ImgPipeline": diffusers.StableDiffusionXLInpaintPipeline,
+               "StableDiffusion3Pipeline": diffusers.StableDiffusion3InpaintPipeline}[index["_class_name"]]
+    else:
+        cls = {"StableDiffusionXLPipeline": diffusers.StableDiffusionXLImg2ImgPipeline,
+               "StableDiffusionXLImg2ImgPipeline": diffusers.StableDiffusionXLImg2ImgPipeline,
+               "StableDiffusion3Pipeline": diffusers.StableDiffusion3Img2ImgPipeline}[index["_class_name"]]
     module = sys.modules[cls.__module__]
     absent = {k: None for k, v in index.items() if isinstance(v, list) and v[0] is None}
     pipe = cls.from_pretrained(args.pipeline, torch_dtype=dt, **absent)
@@ -267,14 +277,17 @@ def img2img(args) -> None:
         if getattr(args, key) is not None:
             kwargs[key] = getattr(args, key)
     kwargs.update(micro_kwargs(args))
-    if cls is diffusers.StableDiffusion3Img2ImgPipeline:
+    if args.mask:
+        kwargs.update(mask_image=Image.open(args.mask), height=args.height, width=args.width)
+    if cls in (diffusers.StableDiffusion3Img2ImgPipeline, diffusers.StableDiffusion3InpaintPipeline):
         kwargs["prompt_3"] = per_prompt(args.prompt_3, n)
         if args.max_sequence_length:
             kwargs["max_sequence_length"] = args.max_sequence_length
     with torch.no_grad():
         out = pipe(**kwargs).images
     # With denoising_start the image (latents) is not noised: no draw.
-    want = 0 if args.denoising_start is not None else 1
+    # (The inpaint classes draw it anyway, for the blend.)
+    want = 0 if args.denoising_start is not None and not args.mask else 1
     assert len(calls) == want, f"prepare_latents drew noise {len(calls)} times, expected {want}"
     np.save(args.out_latents, out.float().numpy())
     print(f"wrote {args.out_latents} {list(out.shape)} ({cls.__name__})")
@@ -289,6 +302,8 @@ def main() -> None:
     m.add_argument("--seed", type=int, default=0)
     m.add_argument("--sd35", action="store_true", help="sd3: SD3.5-like (dual attention, qk norms)")
     m.add_argument("--no-t5", action="store_true", help="sd3: no text_encoder_3")
+    m.add_argument("--latent-channels", type=int, default=4,
+                   help="sd3: the VAE's and transformer's channels (16 for the inpaint class)")
     m.add_argument("--no-force-zeros", action="store_true",
                    help="sdxl: force_zeros_for_empty_prompt false")
     add_latents_args(sub.add_parser("latents"))
@@ -312,6 +327,7 @@ def main() -> None:
     image.add_argument("--image")
     image.add_argument("--image-latents")
     i2i.add_argument("--strength", type=float)
+    i2i.add_argument("--mask", help="with --image: the inpaint class instead (white repainted)")
     for flag in ("--aesthetic-score", "--negative-aesthetic-score", "--denoising-start",
                  "--denoising-end"):
         i2i.add_argument(flag, type=float)

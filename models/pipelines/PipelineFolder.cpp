@@ -247,6 +247,10 @@ const std::vector<ComponentClasses> &componentClasses() {
         {"StableDiffusionPipeline", "vae", vae},
         {"StableDiffusionPipeline", "text_encoder", {"CLIPTextModel"}},
         {"StableDiffusionPipeline", "tokenizer", clipTok},
+        {"StableDiffusionInpaintPipeline", "unet", unet},
+        {"StableDiffusionInpaintPipeline", "vae", vae},
+        {"StableDiffusionInpaintPipeline", "text_encoder", {"CLIPTextModel"}},
+        {"StableDiffusionInpaintPipeline", "tokenizer", clipTok},
         {"StableDiffusion3Pipeline", "transformer", {"SD3Transformer2DModel"}},
         {"StableDiffusion3Pipeline", "vae", vae},
         {"StableDiffusion3Pipeline",
@@ -264,7 +268,8 @@ const std::vector<ComponentClasses> &componentClasses() {
         {"StableDiffusion3Pipeline", "tokenizer_3", t5Tok, true},
     };
     for (StringRef sdxl :
-         {"StableDiffusionXLPipeline", "StableDiffusionXLImg2ImgPipeline"})
+         {"StableDiffusionXLPipeline", "StableDiffusionXLImg2ImgPipeline",
+          "StableDiffusionXLInpaintPipeline"})
       for (ComponentClasses c : std::vector<ComponentClasses>{
                {"", "unet", unet},
                {"", "vae", vae},
@@ -349,8 +354,10 @@ Error buildPipelineFromFolder(mlir::ModuleOp module, StringRef folder,
   auto cls = index->getString("_class_name");
   if (options.vaeEncoder &&
       !(cls && (*cls == "StableDiffusionPipeline" ||
+                *cls == "StableDiffusionInpaintPipeline" ||
                 *cls == "StableDiffusionXLPipeline" ||
                 *cls == "StableDiffusionXLImg2ImgPipeline" ||
+                *cls == "StableDiffusionXLInpaintPipeline" ||
                 *cls == "StableDiffusion3Pipeline" || *cls == "FluxPipeline")))
     return makeError("--vae-encoder (image-to-image) is implemented for "
                      "StableDiffusionPipeline, StableDiffusionXLPipeline, "
@@ -365,20 +372,27 @@ Error buildPipelineFromFolder(mlir::ModuleOp module, StringRef folder,
     return buildDiTPipeline(module, dir, *index, options);
   if (cls && *cls == "FluxPipeline")
     return buildFluxPipeline(module, dir, *index, options);
-  if (cls && *cls == "StableDiffusionPipeline")
+  // The inpaint class: its folders (SD 1.5 / 2 inpainting) hold an
+  // inpainting UNet, or a plain one (then --mask blends).
+  if (cls && (*cls == "StableDiffusionPipeline" ||
+              *cls == "StableDiffusionInpaintPipeline"))
     return buildStableDiffusionPipeline(module, dir, *index, options);
   if (cls && *cls == "StableDiffusionXLPipeline")
     return buildStableDiffusionXLPipeline(module, dir, *index, options);
   // The SDXL refiner's folder (image-to-image only).
   if (cls && *cls == "StableDiffusionXLImg2ImgPipeline")
     return buildStableDiffusionXLImg2ImgPipeline(module, dir, *index, options);
+  if (cls && *cls == "StableDiffusionXLInpaintPipeline")
+    return buildStableDiffusionXLInpaintPipeline(module, dir, *index, options);
   if (cls && *cls == "StableDiffusion3Pipeline")
     return buildStableDiffusion3Pipeline(module, dir, *index, options);
   return makeError(indexPath + ": pipeline class '" +
                    (cls ? *cls : StringRef("<missing>")) +
                    "' is not supported; supported: DiTPipeline, FluxPipeline, "
-                   "StableDiffusionPipeline, StableDiffusionXLPipeline, "
+                   "StableDiffusionPipeline, StableDiffusionInpaintPipeline, "
+                   "StableDiffusionXLPipeline, "
                    "StableDiffusionXLImg2ImgPipeline, "
+                   "StableDiffusionXLInpaintPipeline, "
                    "StableDiffusion3Pipeline");
 }
 

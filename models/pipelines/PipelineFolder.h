@@ -170,6 +170,9 @@ llvm::Error buildStableDiffusionXLPipeline(mlir::ModuleOp module,
 llvm::Error buildStableDiffusionXLImg2ImgPipeline(
     mlir::ModuleOp module, const PipelineFolder &dir,
     const llvm::json::Object &index, const BuildOptions &options);
+llvm::Error buildStableDiffusionXLInpaintPipeline(
+    mlir::ModuleOp module, const PipelineFolder &dir,
+    const llvm::json::Object &index, const BuildOptions &options);
 llvm::Error buildStableDiffusion3Pipeline(mlir::ModuleOp module,
                                           const PipelineFolder &dir,
                                           const llvm::json::Object &index,

@@ -6,6 +6,9 @@
 // the UNet's batch), the folder's scheduler, the VAE decoder on
 // latents / scaling_factor. The safety checker is not run. With
 // --vae-encoder the VAE encoder comes too, for image-to-image.
+// A StableDiffusionInpaintPipeline folder compiles the same way (the plan's
+// kind stays StableDiffusionPipeline); an inpainting UNet there (9 input
+// channels) makes a plan that only inpaints, with the encoder always.
 //
 //===----------------------------------------------------------------------===//
 #include "models/pipelines/UNetPipeline.h"
@@ -14,21 +17,28 @@
 using namespace llvm;
 
 namespace fresco::models {
+namespace {
+constexpr StringLiteral kInpaintClass = "StableDiffusionInpaintPipeline";
+} // namespace
 
 Error buildStableDiffusionPipeline(mlir::ModuleOp module,
                                    const PipelineFolder &dir,
                                    const json::Object &index,
                                    const BuildOptions &options) {
+  const bool inpaintClass =
+      index.getString("_class_name") == std::optional<StringRef>(kInpaintClass);
+  const StringRef cls = inpaintClass ? StringRef(kInpaintClass)
+                                     : StringRef("StableDiffusionPipeline");
   if (Error e = dir.requireComponents(
-          index, "StableDiffusionPipeline",
+          index, cls,
           {"unet", "vae", "scheduler", "text_encoder", "tokenizer"}))
     return e;
   if (options.maxSequenceLength)
-    return makeError("StableDiffusionPipeline's prompts take CLIP's "
+    return makeError(cls +
+                     "'s prompts take CLIP's "
                      "max_position_embeddings tokens: --max-sequence-length "
                      "does not apply");
-  Expected<UNetPipeline> p =
-      readUNetPipeline(dir, "StableDiffusionPipeline", options);
+  Expected<UNetPipeline> p = readUNetPipeline(dir, cls, options, inpaintClass);
   if (!p)
     return p.takeError();
   if (p->unet.hasTextTime())
@@ -57,7 +67,7 @@ Error buildStableDiffusionPipeline(mlir::ModuleOp module,
       a.component("decoder", "vae", {"latents"}, "image")};
   // Image-to-image (StableDiffusionImg2ImgPipeline) needs the encoder: only
   // compiled when asked, so text-to-image plans stay as small as before.
-  if (options.vaeEncoder) {
+  if (options.vaeEncoder || p->maskChannels) {
     const int64_t up = p->vae.upscale();
     components.push_back(a.vaeEncoder(module, p->vae, n, p->shape.height * up,
                                       p->shape.width * up));

@@ -20,6 +20,11 @@
 // negative half); force_zeros_for_empty_prompt is false in the refiner's
 // folder (the class's default is true).
 //
+// A StableDiffusionXLInpaintPipeline folder (SDXL inpainting 0.1) compiles
+// as the base's (its plans are StableDiffusionXLPipeline's kind); an
+// inpainting UNet there (9 input channels) makes a plan that only inpaints,
+// with the encoder always.
+//
 //===----------------------------------------------------------------------===//
 #include "models/pipelines/UNetPipeline.h"
 #include "models/text/CLIPTextModel.h"
@@ -92,12 +97,16 @@ Error checkEncoders(StringRef cls, const UNetConfig &unet,
   return Error::success();
 }
 
-/// Both classes: `img2img` for StableDiffusionXLImg2ImgPipeline.
+/// The classes: `img2img` for StableDiffusionXLImg2ImgPipeline, `inpaint`
+/// for StableDiffusionXLInpaintPipeline (whose plans are the base's kind).
 Error buildSDXL(mlir::ModuleOp module, const PipelineFolder &dir,
                 const json::Object &index, const BuildOptions &options,
-                bool img2img) {
-  const StringRef kName = img2img ? "StableDiffusionXLImg2ImgPipeline"
-                                  : "StableDiffusionXLPipeline";
+                bool img2img, bool inpaint = false) {
+  const StringRef kName = img2img   ? "StableDiffusionXLImg2ImgPipeline"
+                          : inpaint ? "StableDiffusionXLInpaintPipeline"
+                                    : "StableDiffusionXLPipeline";
+  const StringRef kind = img2img ? "StableDiffusionXLImg2ImgPipeline"
+                                 : "StableDiffusionXLPipeline";
   SmallVector<StringRef> required = {"unet", "vae", "scheduler",
                                      "text_encoder_2", "tokenizer_2"};
   if (!img2img)
@@ -120,11 +129,16 @@ Error buildSDXL(mlir::ModuleOp module, const PipelineFolder &dir,
                                    "max_position_embeddings tokens: "
                                    "--max-sequence-length does not apply"));
   Expected<bool> aesthetic =
-      img2img ? indexFlag(dir, index, "requires_aesthetics_score", false)
-              : Expected<bool>(false);
+      img2img || inpaint
+          ? indexFlag(dir, index, "requires_aesthetics_score", false)
+          : Expected<bool>(false);
   if (!aesthetic)
     return aesthetic.takeError();
-  Expected<UNetPipeline> p = readUNetPipeline(dir, kName, options);
+  if (inpaint && *aesthetic)
+    return makeError(kName + Twine(" with requires_aesthetics_score true (a "
+                                   "refiner's UNet) is not implemented: "
+                                   "compile the refiner's own folder"));
+  Expected<UNetPipeline> p = readUNetPipeline(dir, kName, options, inpaint);
   if (!p)
     return p.takeError();
   UNetConfig &unet = p->unet;
@@ -179,8 +193,8 @@ Error buildSDXL(mlir::ModuleOp module, const PipelineFolder &dir,
                                    "prediction"));
   components.push_back(a.component("decoder", "vae", {"latents"}, "image"));
   // Image-to-image needs the encoder: only compiled when asked, or always
-  // for the img2img class.
-  if (options.vaeEncoder || img2img) {
+  // for the img2img class and an inpainting UNet.
+  if (options.vaeEncoder || img2img || p->maskChannels) {
     const int64_t up = p->vae.upscale();
     components.push_back(a.vaeEncoder(module, p->vae, n, p->shape.height * up,
                                       p->shape.width * up));
@@ -207,7 +221,7 @@ Error buildSDXL(mlir::ModuleOp module, const PipelineFolder &dir,
               a.str("scheduler_config", p->scheduler.text),
               a.str("guidance", "text_cfg")});
   module->setAttr("fresco.pipeline",
-                  a.dict({a.str("kind", kName), a.i64("num_images", n),
+                  a.dict({a.str("kind", kind), a.i64("num_images", n),
                           a.str("denoiser", "unet"), a.str("decoder", "vae"),
                           a.attr("components", a.b.getArrayAttr(components)),
                           a.attr("conditioning", a.dict(cond)),
@@ -230,6 +244,14 @@ Error buildStableDiffusionXLImg2ImgPipeline(mlir::ModuleOp module,
                                             const json::Object &index,
                                             const BuildOptions &options) {
   return buildSDXL(module, dir, index, options, /*img2img=*/true);
+}
+
+Error buildStableDiffusionXLInpaintPipeline(mlir::ModuleOp module,
+                                            const PipelineFolder &dir,
+                                            const json::Object &index,
+                                            const BuildOptions &options) {
+  return buildSDXL(module, dir, index, options, /*img2img=*/false,
+                   /*inpaint=*/true);
 }
 
 } // namespace fresco::models

@@ -8,7 +8,8 @@ namespace fresco::models {
 
 Expected<UNetPipeline> readUNetPipeline(const PipelineFolder &dir,
                                         StringRef pipeline,
-                                        const BuildOptions &options) {
+                                        const BuildOptions &options,
+                                        bool inpaintClass) {
   UNetPipeline p;
   Expected<UNetConfig> unet = dir.config<UNetConfig>("unet");
   if (!unet)
@@ -18,12 +19,26 @@ Expected<UNetPipeline> readUNetPipeline(const PipelineFolder &dir,
   if (!vae)
     return vae.takeError();
   p.vae = *vae;
-  if (p.vae.latentChannels != p.unet.inChannels)
+  // An inpainting UNet (SD 1.5 / 2 inpainting, SDXL inpainting 0.1) reads
+  // the latents, the mask and the masked image's latents: 2C + 1 channels.
+  const int64_t c = p.vae.latentChannels;
+  if (p.unet.inChannels == 2 * c + 1 && p.unet.outChannels == c) {
+    if (!inpaintClass)
+      return makeError(
+          "the UNet takes " + Twine(p.unet.inChannels) +
+          " input channels (an inpainting UNet: the latents, a mask and the "
+          "masked image's latents), which " +
+          pipeline + " does not feed; its folder's class is " +
+          (pipeline.starts_with("StableDiffusionXL")
+               ? "StableDiffusionXLInpaintPipeline"
+               : "StableDiffusionInpaintPipeline"));
+    p.maskChannels = c + 1;
+  } else if (p.vae.latentChannels != p.unet.inChannels)
     return makeError("the VAE's latent_channels (" +
                      Twine(p.vae.latentChannels) +
                      ") differ from the UNet's in_channels (" +
                      Twine(p.unet.inChannels) + ")");
-  if (p.unet.outChannels != p.unet.inChannels)
+  if (!p.maskChannels && p.unet.outChannels != p.unet.inChannels)
     return makeError("the UNet's out_channels (" + Twine(p.unet.outChannels) +
                      ") differ from its in_channels (" +
                      Twine(p.unet.inChannels) + ")");
@@ -56,11 +71,13 @@ Expected<UNetPipeline> readUNetPipeline(const PipelineFolder &dir,
 }
 
 mlir::DictionaryAttr unetLatents(PipelineAttrs &a, const UNetPipeline &p) {
-  return a.dict({a.str("layout", "image"), a.i64("channels", p.unet.inChannels),
+  return a.dict({a.str("layout", "image"),
+                 a.i64("channels", p.vae.latentChannels),
                  a.i64("height", p.shape.height), a.i64("width", p.shape.width),
                  a.i64("prediction_channels", p.unet.outChannels),
                  a.f64("scaling_factor", p.vae.scalingFactor),
-                 a.f64("shift_factor", p.vae.shiftFactor.value_or(0.0))});
+                 a.f64("shift_factor", p.vae.shiftFactor.value_or(0.0)),
+                 a.i64("mask_channels", p.maskChannels)});
 }
 
 } // namespace fresco::models

@@ -22,13 +22,18 @@ struct UNetPipeline {
   /// The UNet's function sizes: 2 x the images (true CFG), the latent grid;
   /// textTokens still to be set by the caller.
   UNetShape shape;
+  /// An inpainting UNet's input channels after the latents: the mask and
+  /// the masked image's latents (1 + latent_channels); 0: none.
+  int64_t maskChannels = 0;
 };
 
 /// Reads `dir`'s unet, vae and scheduler for `pipeline`, checks that they
-/// agree and sizes the image from `options`.
+/// agree and sizes the image from `options`. `inpaintClass` (the folder is
+/// an inpaint class's) admits an inpainting UNet (in_channels 2C + 1).
 llvm::Expected<UNetPipeline> readUNetPipeline(const PipelineFolder &dir,
                                               llvm::StringRef pipeline,
-                                              const BuildOptions &options);
+                                              const BuildOptions &options,
+                                              bool inpaintClass = false);
 
 /// The latents dictionary of a UNet pipeline's fresco.pipeline attribute.
 mlir::DictionaryAttr unetLatents(PipelineAttrs &a, const UNetPipeline &p);

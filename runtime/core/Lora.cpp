@@ -466,7 +466,7 @@ std::vector<Resolved> readPeft(const SafetensorsFile &file, float scale,
         : firstB.shape.size() >= 2  ? float(firstB.shape[1])
                                     : 1.0f;
     for (auto &[name, m] : modules) {
-      Resolved r{component, {name + ".weight"}, m.a, m.b, 1};
+      Resolved r{component, {name + ".weight"}, m.a, m.b, 1, {}, {}};
       checkTargets(r, weights, path, component + "." + name, "lora_A",
                    "lora_B");
       const float alpha = m.alpha ? scalarOf(*m.alpha) : defaultAlpha;
@@ -511,7 +511,7 @@ std::vector<Resolved> readKohya(const SafetensorsFile &file, float scale,
                 : "an alpha but no lora_down or lora_up",
           " weight");
     auto [component, targets] = kohyaTargets(name, weights, path);
-    Resolved r{component, {}, m.a, m.b, 1};
+    Resolved r{component, {}, m.a, m.b, 1, {}, {}};
     for (const std::string &t : targets)
       r.weights.push_back(t + ".weight");
     checkTargets(r, weights, path, name, "lora_down", "lora_up");

@@ -88,7 +88,10 @@ namespace fresco {
 /// collective's window over the same members: tensor parallelism's
 /// row-parallel GEMMs split into chunks whose all_reduces overlap the next
 /// chunk's GEMM. A version-21 runtime refuses such a start.
-constexpr uint32_t kPlanVersion = 22;
+/// 23: Latents.mask_channels (an inpainting UNet: the denoiser's latents
+/// input carries the mask and the masked image's latents after the
+/// latents). A version-22 runtime would feed it latents alone.
+constexpr uint32_t kPlanVersion = 23;
 } // namespace fresco
 
 #endif // FRESCO_RUNTIME_CORE_PLANVERSION_H

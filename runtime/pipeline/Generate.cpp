@@ -114,7 +114,8 @@ void checkFinite(const HostTensor &out, const BatchLayout &batch,
 /// (as the text encoders' outputs). Empty on the other ranks.
 std::optional<HostTensor> encodedImage(const PipelineSpec &p, Executor &exec,
                                        const HostTensor &pixels, int64_t n,
-                                       const RankRoles &roles, bool denoises) {
+                                       const RankRoles &roles, bool denoises,
+                                       int tag) {
   const ComponentSpec &enc = *p.find(plan::ComponentRole::Encoder);
   bool missing = false; // a denoiser rank without the encoder
   for (int r : roles.denoiserRanks)
@@ -130,7 +131,7 @@ std::optional<HostTensor> encodedImage(const PipelineSpec &p, Executor &exec,
     init = makeTensor(DType::F32, {n, p.channels, p.height, p.width});
   HostTensor none;
   handOver(roles, init ? *init : none, source, enc.ranks, roles.denoiserRanks,
-           8, "the VAE encoder '" + enc.function + "'");
+           tag, "the VAE encoder '" + enc.function + "'");
   return init;
 }
 
@@ -199,6 +200,10 @@ GenerateResult generate(const PipelineSpec &p, Executor &exec,
           "--mask (inpainting) needs the init image: give --image");
     checkMask(p, *o.mask);
   }
+  checkInpaintingUNet(p, inpaint);
+  // An inpainting UNet reads the mask and the masked image's latents; a
+  // plain denoiser inpaints by putting the image back after every step.
+  const bool maskedUNet = p.maskChannels > 0, blend = inpaint && !maskedUNet;
   const Task task = inpaint ? Task::Inpainting
                     : i2i   ? Task::ImageToImage
                             : Task::TextToImage;
@@ -291,7 +296,7 @@ GenerateResult generate(const PipelineSpec &p, Executor &exec,
   // Inpainting: the noise add_noise mixes into the init image every step,
   // the init image's latents, and the mask in the latent layout.
   std::vector<float> noise, imageLatents, latentMask;
-  if (inpaint && denoises) {
+  if (blend && denoises) {
     noise.assign(lat, lat + n * m);
     std::vector<float> grid;
     const std::vector<float> plane = nearestMask(*o.mask, p.height, p.width);
@@ -306,12 +311,26 @@ GenerateResult generate(const PipelineSpec &p, Executor &exec,
   auto t0 = std::chrono::steady_clock::now();
   // Every rank: the text encoders run where they are placed.
   conditioning->prepare(exec, roles);
-  if (i2i) {
+  // An inpainting UNet's extra input channels, the same in every row: the
+  // mask on the latent grid and the masked image's latents.
+  std::vector<float> maskedInput;
+  if (maskedUNet) {
+    const HostTensor masked = maskedImage(*o.initImage, *o.mask);
+    std::optional<HostTensor> z =
+        encodedImage(p, exec, masked, n, roles, denoises, 9);
+    if (denoises) {
+      maskedInput = nearestMask(*o.mask, p.height, p.width);
+      maskedInput.insert(maskedInput.end(), z->as<float>(), z->as<float>() + m);
+    }
+  }
+  // At strength 1 an inpainting UNet starts from pure noise and never
+  // reads the init image's latents.
+  if (i2i && !(maskedUNet && pureNoise)) {
     // The encoded image, or the latents given as the image (every rank
     // has them; one image's for all when there is one).
     std::optional<HostTensor> init;
     if (o.initImage)
-      init = encodedImage(p, exec, *o.initImage, n, roles, denoises);
+      init = encodedImage(p, exec, *o.initImage, n, roles, denoises, 8);
     else if (denoises)
       init = *o.initImageLatents;
     if (denoises) {
@@ -333,9 +352,13 @@ GenerateResult generate(const PipelineSpec &p, Executor &exec,
       } else {
         std::memcpy(lat, start.data(), start.size() * sizeof(float));
       }
-      if (inpaint)
+      if (blend)
         imageLatents = std::move(start);
     }
+  } else if (pureNoise && denoises) {
+    const float sigma = float(scheduler->initNoiseSigma());
+    for (int64_t i = 0; i < n * m; ++i)
+      lat[i] *= sigma;
   }
   result.encodeSeconds = since(t0);
   t0 = std::chrono::steady_clock::now();
@@ -350,12 +373,23 @@ GenerateResult generate(const PipelineSpec &p, Executor &exec,
       blockPtrs.push_back(b.data());
     std::vector<float> prediction(n * m);
     const std::vector<double> &timesteps = scheduler->timesteps();
+    // Each row of the latents input: an image's latents, then (an
+    // inpainting UNet) the extra channels, written once.
+    const int64_t rowIn = m + int64_t(maskedInput.size());
+    float *x = in.tensors[in.latents].as<float>();
+    check(in.tensors[in.latents].numel() == batch.rows() * rowIn,
+          "the denoiser's latents input is ",
+          shapeToString(in.tensors[in.latents].shape), ", expected ",
+          batch.rows(), " rows of ", rowIn, " values");
+    for (int64_t r = 0; r < batch.rows() && !maskedInput.empty(); ++r)
+      std::memcpy(x + r * rowIn + m, maskedInput.data(),
+                  maskedInput.size() * sizeof(float));
     for (int step = begin; step < end; ++step) {
       auto ts = std::chrono::steady_clock::now();
-      float *x = in.tensors[in.latents].as<float>();
-      for (int64_t r = 0; r < batch.rows(); ++r)
-        std::memcpy(x + r * m, lat + batch.image(r) * m, m * sizeof(float));
-      scheduler->scaleModelInput(x, batch.rows() * m, step);
+      for (int64_t r = 0; r < batch.rows(); ++r) {
+        std::memcpy(x + r * rowIn, lat + batch.image(r) * m, m * sizeof(float));
+        scheduler->scaleModelInput(x + r * rowIn, m, step);
+      }
       // In f32 as the pipelines compute it (FluxPipeline: timestep / 1000).
       const float t = float(timesteps[step]) / float(p.timestepDivisor);
       if (in.timestep >= 0)
@@ -382,7 +416,7 @@ GenerateResult generate(const PipelineSpec &p, Executor &exec,
         guidance->combine(blockPtrs, prediction.data() + i * m, m);
       }
       scheduler->step(prediction.data(), lat, n * m, step);
-      if (inpaint)
+      if (blend)
         keepUnmasked(*scheduler, imageLatents, noise, latentMask, lat, step,
                      end);
       if (o.onStep)

@@ -88,6 +88,30 @@ std::vector<float> nearestMask(const HostTensor &mask, int64_t height,
   return out;
 }
 
+void checkInpaintingUNet(const PipelineSpec &spec, bool hasMask) {
+  check(hasMask || spec.maskChannels == 0,
+        "this plan's UNet is an "
+        "inpainting UNet (",
+        spec.channels + spec.maskChannels,
+        " input channels: the latents, a mask and the masked image's "
+        "latents): it only inpaints; give --image and --mask");
+}
+
+HostTensor maskedImage(const HostTensor &image, const HostTensor &mask) {
+  const int64_t plane = mask.numel();
+  check(image.dtype == DType::F32 && image.shape.size() == 4 &&
+            image.shape[0] == 1 && image.shape[2] == mask.shape.at(2) &&
+            image.shape[3] == mask.shape.at(3),
+        "the init image ", shapeToString(image.shape), " and the mask ",
+        shapeToString(mask.shape), " differ in size");
+  HostTensor out = image;
+  float *v = out.as<float>();
+  const float *k = mask.as<float>();
+  for (int64_t i = 0; i < out.numel(); ++i)
+    v[i] = k[i % plane] < 0.5f ? v[i] : 0.0f;
+  return out;
+}
+
 int64_t maskedPixels(const HostTensor &mask) {
   const float *v = mask.as<float>();
   return std::count(v, v + mask.numel(), 1.0f);

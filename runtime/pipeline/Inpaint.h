@@ -10,6 +10,10 @@
 // neighbour (torch.nn.functional.interpolate's default). At strength 1 the
 // loop starts from pure noise times init_noise_sigma, not from add_noise.
 //
+// An inpainting UNet (SD 1.5 / 2 inpainting: 9 input channels) instead
+// reads, after the latents, the mask on the latent grid and the latents of
+// the init image with the repainted part zeroed; nothing is put back.
+//
 //===----------------------------------------------------------------------===//
 #ifndef FRESCO_RUNTIME_PIPELINE_INPAINT_H
 #define FRESCO_RUNTIME_PIPELINE_INPAINT_H
@@ -44,6 +48,16 @@ std::vector<float> nearestMask(const HostTensor &mask, int64_t height,
 
 /// How many of the mask's pixels are 1.
 int64_t maskedPixels(const HostTensor &mask);
+
+/// Throws fresco::Error when `spec`'s denoiser is an inpainting UNet
+/// (PipelineSpec::maskChannels) and the run has no mask: such a plan only
+/// inpaints.
+void checkInpaintingUNet(const PipelineSpec &spec, bool hasMask);
+
+/// The image an inpainting UNet's encoder sees: the init image ([1, 3, H,
+/// W]) where the mask is below 0.5, 0 where it is repainted (the inpaint
+/// classes' `init_image * (mask < 0.5)`).
+HostTensor maskedImage(const HostTensor &image, const HostTensor &mask);
 
 } // namespace fresco
 

@@ -168,6 +168,12 @@ private:
               s_.predictionChannels <= kMaxSize * 64,
           ctx_, ": prediction_channels ", s_.predictionChannels,
           " is fewer than the latents' ", perPosition);
+    s_.maskChannels = l->mask_channels();
+    check(s_.maskChannels == 0 || (s_.layout == plan::LatentLayout::Image &&
+                                   s_.maskChannels == 1 + s_.channels),
+          ctx_, ": mask_channels ", s_.maskChannels,
+          " must be 0 or, for image latents, 1 + channels (", 1 + s_.channels,
+          ")");
     s_.scalingFactor = l->scaling_factor();
     s_.shiftFactor = l->shift_factor();
     check(std::isfinite(s_.scalingFactor) && s_.scalingFactor != 0 &&
@@ -441,7 +447,7 @@ private:
           floats,
           c.role == plan::ComponentRole::Decoder
               ? std::vector<int64_t>{batch, s_.channels, s_.height, s_.width}
-              : s_.latentShape(batch, s_.latentChannels())};
+              : s_.latentShape(batch, s_.latentChannels() + s_.maskChannels)};
     case R::Timestep:
       return RoleTensor{plan::DType::F32, {batch}};
     case R::ClassLabels:

@@ -64,6 +64,9 @@ struct PipelineSpec {
   plan::LatentLayout layout = plan::LatentLayout::Image;
   int64_t channels = 0, height = 0, width = 0, patchSize = 1;
   int64_t predictionChannels = 0;
+  /// An inpainting UNet's extra input channels (1 + channels: the mask and
+  /// the masked image's latents after the latents); 0: none.
+  int64_t maskChannels = 0;
   double scalingFactor = 1, shiftFactor = 0;
 
   std::string scheduler, schedulerConfig;

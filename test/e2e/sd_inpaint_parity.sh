@@ -10,7 +10,9 @@
 # PIL "L" crosses the threshold where a channel mean would not; final
 # latents within 1e-4 of their max magnitude. An all-black mask gives the
 # init image's latents back. cfg=2, ulysses=2 and the encoders on rank 0
-# with the UNet on rank 1 match 1 rank. Then bad input: --mask without
+# with the UNet on rank 1 match 1 rank. An inpainting UNet (9 channels, a
+# StableDiffusionInpaintPipeline folder) against diffusers and on several
+# ranks. Then bad input: --mask without
 # --image, a mask with alpha, of another size, not a PNG, a plan without the
 # encoder, a DiT plan.
 # Needs FRESCO_BIN and FRESCO_PYTHON (see dit_forward_parity.sh).
@@ -99,6 +101,66 @@ for par in cfg=2 ulysses=2 place; do
   py "$here/compare_npy.py" "$work/$par.npy" \
     "$work/f-DDIMScheduler-0.6.npy" --rtol-max 1e-5
 done
+
+# An inpainting UNet (a StableDiffusionInpaintPipeline folder, 9 input
+# channels: latents, mask, masked image latents; the encoder compiled
+# without --vae-encoder): against diffusers at strength 0.6 and the default
+# 1.0 (the init image's latents not needed), DDIM and Euler ancestral; the
+# same on cfg=2, ulysses=2, ring=2, tp=2 and placement; it refuses to run
+# without a mask, and a StableDiffusionPipeline folder with such a UNet is
+# refused.
+py "$ref" make --out "$work/pipe9" --seed 3 --inpaint > /dev/null
+"$B/fresco-compile" "$work/pipe9" -o "$work/p9.fplan" --batch 2 --height $H \
+  --width $W --quiet
+"$B/fresco-inspect" "$work/p9.fplan" |
+  grep -q "+ 5 channels of mask and masked image latents" ||
+  { "$B/fresco-inspect" "$work/p9.fplan"; echo "no mask channels"; exit 1; }
+run9() { # name scheduler [flags...]
+  local name=$1 scheduler=$2
+  shift 2
+  "$B/fresco-run" "$work/${plan9:-p9}.fplan" --weights "$work/pipe9" \
+    "${prompts[@]}" "${neg[@]}" --image "$work/in.png" \
+    --mask "$work/rgb.png" --steps 4 --latents "@$work/noise.npy" \
+    --output-latents "@$work/f9-$name.npy" --seed 7 \
+    --scheduler "$scheduler" --timeout 60 --quiet "$@"
+}
+for scheduler in DDIMScheduler EulerAncestralDiscreteScheduler; do
+  for strength in 0.6 1.0; do
+    s=(--strength $strength)
+    [ $strength = 1.0 ] && s=()
+    run9 "$scheduler-$strength" $scheduler "${s[@]}"
+    py "$ref" inpaint --pipeline "$work/pipe9" "${prompts[@]}" "${neg[@]}" \
+      --image "$work/in.png" --mask "$work/rgb.png" --steps 4 --height $H \
+      --width $W --latents "$work/noise.npy" --dtype float64 \
+      --noise-seed 7 --scheduler $scheduler --strength $strength \
+      --out-latents "$work/r9-$scheduler-$strength.npy" > /dev/null
+    echo "== inpainting UNet, $scheduler, strength $strength"
+    py "$here/compare_npy.py" "$work/f9-$scheduler-$strength.npy" \
+      "$work/r9-$scheduler-$strength.npy" --rtol-max 1e-4
+  done
+done
+for par in cfg=2 ulysses=2 ring=2 tp=2 place; do
+  flags=(--parallel $par)
+  [ $par = place ] && flags=(--place text_encoder=0,vae=0,vae_encoder=0,unet=1)
+  "$B/fresco-compile" "$work/pipe9" -o "$work/p9-$par.fplan" --batch 2 \
+    --height $H --width $W --ranks 2 "${flags[@]}" --quiet
+  plan9=p9-$par run9 "$par" DDIMScheduler --strength 0.6
+  echo "== inpainting UNet, $par"
+  py "$here/compare_npy.py" "$work/f9-$par.npy" \
+    "$work/f9-DDIMScheduler-0.6.npy" --rtol-max 1e-5
+done
+expect_error "this plan's UNet is an inpainting UNet (9 input channels: the \
+latents, a mask and the masked image's latents): it only inpaints; give \
+--image and --mask" "$B/fresco-run" "$work/p9.fplan" --weights "$work/pipe9" \
+  "${prompts[@]}" --image "$work/in.png" --steps 2 -o "$work/x.png"
+cp -r "$work/pipe9" "$work/pipe9-sd"
+sed -i 's/"StableDiffusionInpaintPipeline"/"StableDiffusionPipeline"/' \
+  "$work/pipe9-sd/model_index.json"
+expect_error "the UNet takes 9 input channels (an inpainting UNet: the \
+latents, a mask and the masked image's latents), which \
+StableDiffusionPipeline does not feed; its folder's class is \
+StableDiffusionInpaintPipeline" "$B/fresco-compile" "$work/pipe9-sd" \
+  -o "$work/x.fplan" --height $H --width $W
 
 bad() { # message flags...: fresco-run of PLAN ($plan) refuses FLAGS
   expect_error "$1" "$B/fresco-run" "${plan:-$work/i2i.fplan}" \

@@ -11,7 +11,9 @@ Write a folder:
   config (scaled_linear betas 0.00085..0.012, steps_offset 1, set_alpha_to_one false,
   skip_prk_steps true, clip_sample false). No safety checker or feature extractor. --sd2: the UNet
   of unet-tiny-sd2.json (cross_attention_dim 24 as well), prediction_type v_prediction, and the
-  text encoder with hidden_act "gelu" (SD 2.x's OpenCLIP ViT-H).
+  text encoder with hidden_act "gelu" (SD 2.x's OpenCLIP ViT-H). --inpaint: a
+  StableDiffusionInpaintPipeline folder whose UNet takes 9 channels (latents, mask, masked image
+  latents), as SD 1.5 inpainting's.
 
 Write initial latents:
   sd_pipeline_reference.py latents --pipeline DIR --out x.npy [--batch 2] [--seed 0]
@@ -53,9 +55,10 @@ Image-to-image:
 
 Inpainting:
   sd_pipeline_reference.py inpaint [the img2img flags] --mask mask.png [--height 32] [--width 24]
-  StableDiffusionInpaintPipeline.__call__ on the folder's 4-channel UNet (the latents put back to the
-  noised init image outside the mask after every step), with img2img's substitutions; --strength
-  defaults to the class's 1.0 (pure noise times init_noise_sigma).
+  StableDiffusionInpaintPipeline.__call__ on the folder's UNet (4 channels: the latents put back to
+  the noised init image outside the mask after every step; 9: the mask and the masked image's
+  latents as inputs), with img2img's substitutions; --strength defaults to the class's 1.0 (pure
+  noise times init_noise_sigma).
 
 Write a mask:
   sd_pipeline_reference.py mask --out mask.png [--height 32] [--width 24] [--seed 0]
@@ -87,7 +90,7 @@ SD15_SCHEDULER = dict(num_train_timesteps=1000, beta_start=0.00085, beta_end=0.0
                       skip_prk_steps=True, clip_sample=False)
 
 
-def make(out: str, seed: int, scheduler: str, sd2: bool) -> None:
+def make(out: str, seed: int, scheduler: str, sd2: bool, inpaint: bool = False) -> None:
     import torch
     from make_diffusers_checkpoint import randomize as randomize_diffusers
     from make_flux_pipeline import clip_text_model, clip_tokenizer
@@ -97,6 +100,8 @@ def make(out: str, seed: int, scheduler: str, sd2: bool) -> None:
     torch.manual_seed(seed)
     unet_file = "unet-tiny-sd2.json" if sd2 else "unet-tiny.json"
     uconfig = read_json(os.path.join(REPO, "models", "unet", "configs", unet_file))
+    if inpaint:  # SD 1.5 inpainting's UNet: latents, mask, masked image latents
+        uconfig.update(in_channels=9, out_channels=4)
     unet = diffusers.UNet2DConditionModel.from_config(uconfig)
     vae = tiny_vae(diffusers, scaling_factor=0.18215)
     sched_cls = getattr(diffusers, scheduler)
@@ -115,11 +120,11 @@ def make(out: str, seed: int, scheduler: str, sd2: bool) -> None:
         randomize_diffusers(unet, seed)
         randomize_diffusers(vae, seed + 1)
         randomize_text(text_encoder, seed + 2)
-        pipe = diffusers.StableDiffusionPipeline(
-            vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet, scheduler=sched,
-            safety_checker=None, feature_extractor=None, requires_safety_checker=False)
+        cls = diffusers.StableDiffusionInpaintPipeline if inpaint else diffusers.StableDiffusionPipeline
+        pipe = cls(vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet, scheduler=sched,
+                   safety_checker=None, feature_extractor=None, requires_safety_checker=False)
         save_pipeline(pipe, out)
-    print(f"wrote {out}: StableDiffusionPipeline, {scheduler}, seed {seed}")
+    print(f"wrote {out}: {cls.__name__}, {scheduler}, seed {seed}")
 
 
 def run(args) -> None:
@@ -198,6 +203,8 @@ def main() -> None:
     m.add_argument("--out", required=True)
     m.add_argument("--seed", type=int, default=0)
     m.add_argument("--scheduler", default="DDIMScheduler")
+    m.add_argument("--inpaint", action="store_true",
+                   help="a StableDiffusionInpaintPipeline folder with an inpainting UNet (9 input channels)")
     m.add_argument("--sd2", action="store_true",
                    help="SD 2.x-like: unet-tiny-sd2.json (linear projections, per-block heads, 2 transformer "
                         "layers), v_prediction, a CLIP text encoder with exact GELU")
@@ -234,7 +241,7 @@ def main() -> None:
     elif args.cmd in ("img2img", "inpaint"):
         img2img(args)
     elif args.cmd == "make":
-        make(args.out, args.seed, args.scheduler, args.sd2)
+        make(args.out, args.seed, args.scheduler, args.sd2, args.inpaint)
     elif args.cmd == "latents":
         save_latents(args)
     else:

@@ -18,7 +18,8 @@
 # on rank 0 with the denoiser on rank 1 (the encoded image is sent), and
 # cfg=2 (SDXL) or ulysses=2 (SD3). Inpainting (--mask) against the
 # inpaint classes (SD3's on a 16-channel folder) at strength 0.6 and 1.0,
-# SDXL's defaults, and placement. Bad input: a strength keeping no step,
+# SDXL's defaults, and placement; sdxl: an inpainting UNet (9 channels, a
+# StableDiffusionXLInpaintPipeline folder), and cfg=2. Bad input: a strength keeping no step,
 # an image of another size, a plan without the encoder; sdxl: a scheduler
 # without add_noise, a negative crop corner (diffusers ignores it here).
 # Needs FRESCO_BIN and FRESCO_PYTHON (see dit_forward_parity.sh).
@@ -185,6 +186,42 @@ fi
   --output-latents "@$work/mplace.npy" --timeout 60 --quiet
 echo "== inpainting, placement (2 ranks)"
 py "$here/compare_npy.py" "$work/mplace.npy" "$work/m0.6.npy" --rtol-max 1e-5
+
+# SDXL inpainting 0.1's layout: a StableDiffusionXLInpaintPipeline folder
+# whose UNet takes 9 channels (latents, mask, masked image latents), its
+# encoder compiled without --vae-encoder: against diffusers at strength 0.6
+# and 1.0, and cfg=2 against 1 rank.
+if [ "$kind" = sdxl ]; then
+  py "$ref" make --kind sdxl --inpaint --out "$work/pipe9" --seed 3 > /dev/null
+  for par in 1 cfg=2; do
+    flags9=()
+    [ $par = 1 ] || flags9=(--ranks 2 --parallel $par)
+    "$B/fresco-compile" "$work/pipe9" -o "$work/p9-$par.fplan" --batch 2 \
+      --height $H --width $W "${flags9[@]}" --quiet
+  done
+  for strength in 0.6 1.0; do
+    "$B/fresco-run" "$work/p9-1.fplan" --weights "$work/pipe9" \
+      "${prompts[@]}" "${extra_1_0[@]}" --image "$work/in.png" \
+      --mask "$work/mask.png" --strength $strength --steps 4 \
+      --latents "@$work/noise.npy" --output-latents "@$work/m9-$strength.npy" \
+      --timeout 60 --quiet
+    py "$ref" img2img --pipeline "$work/pipe9" "${prompts[@]}" \
+      "${extra_1_0[@]}" --image "$work/in.png" --mask "$work/mask.png" \
+      --strength $strength --steps 4 --height $H --width $W \
+      --latents "$work/noise.npy" --dtype float64 \
+      --out-latents "$work/rm9-$strength.npy" > /dev/null
+    echo "== inpainting UNet, strength $strength"
+    py "$here/compare_npy.py" "$work/m9-$strength.npy" \
+      "$work/rm9-$strength.npy" --rtol-max 1e-4
+  done
+  "$B/fresco-run" "$work/p9-cfg=2.fplan" --weights "$work/pipe9" \
+    "${prompts[@]}" "${extra_1_0[@]}" --image "$work/in.png" \
+    --mask "$work/mask.png" --strength 0.6 --steps 4 \
+    --latents "@$work/noise.npy" --output-latents "@$work/m9-cfg.npy" \
+    --timeout 60 --quiet
+  echo "== inpainting UNet, cfg=2"
+  py "$here/compare_npy.py" "$work/m9-cfg.npy" "$work/m9-0.6.npy" --rtol-max 1e-5
+fi
 
 # Several ranks against the 1-rank run at strength 0.6.
 multi() { # name compile-flags...

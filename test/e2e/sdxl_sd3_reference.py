@@ -4,7 +4,7 @@ pipelines as the reference.
 
 Write a folder:
   sdxl_sd3_reference.py make --kind sdxl|sdxl-refiner|sd3 --out DIR [--seed 0] [--sd35]
-      [--no-t5] [--no-force-zeros]
+      [--no-t5] [--no-force-zeros] [--inpaint] [--latent-channels C]
   diffusers' pipeline(...).save_pretrained with tiny random components and CLIP's real BPE
   merges (make_flux_pipeline.py builds them); text_encoder_2's tokenizer pads with "!" as the
   real SDXL / SD3 folders do.
@@ -12,7 +12,8 @@ Write a folder:
     pooled text 16), a CLIPTextModel (hidden 8) and a CLIPTextModelWithProjection (hidden 16,
     projection 16), a 4-channel VAE (vae_scale_factor 2, scaling 0.13025),
     EulerDiscreteScheduler with SDXL's config. --no-force-zeros registers
-    force_zeros_for_empty_prompt false.
+    force_zeros_for_empty_prompt false. --inpaint: a StableDiffusionXLInpaintPipeline folder whose
+    UNet takes 9 channels (latents, mask, masked image latents), as SDXL inpainting 0.1's.
   sdxl-refiner: a StableDiffusionXLImg2ImgPipeline folder as the SDXL refiner's: text_encoder and
     tokenizer null, sdxl's CLIPTextModelWithProjection (hidden 16, projection 16) alone, the UNet
     of unet-tiny-sdxl.json with cross_attention_dim 16 and projection_class_embeddings_input_dim
@@ -22,11 +23,13 @@ Write a folder:
     CLIPTextModelWithProjection (hidden 8 and 12, projections 4 and 8: pooled 12; padded to the
     joint_attention_dim 24), a T5 encoder (d_model 24; a trained SentencePiece tokenizer;
     --no-t5: none, as text_encoder_3=None), a 4-channel VAE with a shift factor,
-    FlowMatchEulerDiscreteScheduler(shift=3.0).
+    FlowMatchEulerDiscreteScheduler(shift=3.0). --latent-channels 16: the VAE's and the
+    transformer's channels (StableDiffusion3InpaintPipeline takes SD3's 16 only).
 
 Write initial latents:
   sdxl_sd3_reference.py latents --out x.npy [--batch 2] [--seed 0] [--height 32] [--width 24]
-  float32 N(0, 1) [B, 4, H / 2, W / 2] (numpy default_rng(seed)).
+      [--channels 4]
+  float32 N(0, 1) [B, C, H / 2, W / 2] (numpy default_rng(seed)).
 
 Run the pipeline:
   sdxl_sd3_reference.py run --pipeline DIR --prompt P [--prompt ...] [--prompt-2 ...]
@@ -134,15 +137,18 @@ def make(args) -> None:
                 requires_aesthetics_score=True, force_zeros_for_empty_prompt=False,
                 add_watermarker=False)
         elif args.kind == "sdxl":
-            unet = diffusers.UNet2DConditionModel.from_config(
-                read_json(os.path.join(REPO, "models", "unet", "configs", "unet-tiny-sdxl.json")))
+            config = read_json(os.path.join(REPO, "models", "unet", "configs", "unet-tiny-sdxl.json"))
+            if args.inpaint:  # SDXL inpainting 0.1's UNet: latents, mask, masked image latents
+                config.update(in_channels=9, out_channels=4)
+            unet = diffusers.UNet2DConditionModel.from_config(config)
             te, te2 = clip_model(len(tok), 8), clip_model(len(tok2), 16, projection=16)
             v = tiny_vae(diffusers, scaling_factor=0.13025)
             randomize_diffusers(unet, args.seed)
             randomize_diffusers(v, args.seed + 1)
             randomize_text(te, args.seed + 2)
             randomize_text(te2, args.seed + 3)
-            pipe = diffusers.StableDiffusionXLPipeline(
+            cls = diffusers.StableDiffusionXLInpaintPipeline if args.inpaint else diffusers.StableDiffusionXLPipeline
+            pipe = cls(
                 vae=v, text_encoder=te, text_encoder_2=te2, tokenizer=tok, tokenizer_2=tok2,
                 unet=unet, scheduler=diffusers.EulerDiscreteScheduler(**SDXL_SCHEDULER),
                 force_zeros_for_empty_prompt=not args.no_force_zeros, add_watermarker=False)
@@ -252,6 +258,7 @@ def img2img(args) -> None:
     index = read_json(os.path.join(args.pipeline, "model_index.json"))
     if args.mask:
         cls = {"StableDiffusionXLPipeline": diffusers.StableDiffusionXLInpaintPipeline,
+               "StableDiffusionXLInpaintPipeline": diffusers.StableDiffusionXLInpaintPipeline,
                "StableDiffusionXLImg2ImgPipeline": diffusers.StableDiffusionXLInpaintPipeline,
                "StableDiffusion3Pipeline": diffusers.StableDiffusion3InpaintPipeline}[index["_class_name"]]
     else:
@@ -302,6 +309,8 @@ def main() -> None:
     m.add_argument("--seed", type=int, default=0)
     m.add_argument("--sd35", action="store_true", help="sd3: SD3.5-like (dual attention, qk norms)")
     m.add_argument("--no-t5", action="store_true", help="sd3: no text_encoder_3")
+    m.add_argument("--inpaint", action="store_true",
+                   help="sdxl: a StableDiffusionXLInpaintPipeline folder with a 9-channel UNet")
     m.add_argument("--latent-channels", type=int, default=4,
                    help="sd3: the VAE's and transformer's channels (16 for the inpaint class)")
     m.add_argument("--no-force-zeros", action="store_true",

@@ -65,6 +65,18 @@ TEST(PipelineSpec, DiTTableDecodes) {
   EXPECT_FALSE(generationSupport(s).has_value());
 }
 
+/// An inpainting UNet's latents input: the latents, the mask and the masked
+/// image's latents (1 + C more channels).
+TEST(PipelineSpec, MaskChannelsWidenTheDenoisersLatents) {
+  TableSpec t;
+  t.maskChannels = 5;
+  t.ranks[0]["transformer"].inputs[0].shape = {4, 9, 8, 8};
+  std::vector<uint8_t> bytes;
+  PipelineSpec s = decode(t, bytes);
+  EXPECT_EQ(s.maskChannels, 5);
+  EXPECT_EQ(s.channels, 4);
+}
+
 TEST(PipelineSpec, FluxTableDecodes) {
   std::vector<uint8_t> bytes;
   PipelineSpec s = decode(fluxTable(), bytes);
@@ -453,6 +465,10 @@ const Case kBadTables[] = {
      "patch size 3 does not divide the 8x8 latents"},
     {"few_prediction_channels", [](TableSpec &t) { t.prediction = 2; },
      "prediction_channels 2 is fewer than the latents' 4"},
+    {"mask_channels_count", [](TableSpec &t) { t.maskChannels = 3; },
+     "mask_channels 3 must be 0 or, for image latents, 1 + channels (5)"},
+    {"mask_channels_input", [](TableSpec &t) { t.maskChannels = 5; },
+     "input 0 (latents) is f32[4, 4, 8, 8], expected f32[4, 9, 8, 8]"},
     {"zero_scaling", [](TableSpec &t) { t.scaling = 0; }, "bad VAE scaling"},
     {"nan_shift", [](TableSpec &t) { t.shift = std::nan(""); },
      "bad VAE scaling"},

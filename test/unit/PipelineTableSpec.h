@@ -59,6 +59,7 @@ struct TableSpec {
   int32_t numClasses = 1000, nullClass = 1000;
   fp::LatentLayout layout = fp::LatentLayout::Image;
   int32_t channels = 4, height = 8, width = 8, patch = 1, prediction = 8;
+  int32_t maskChannels = 0;
   double scaling = 0.18215, shift = 0;
   fp::GuidanceMode guidance = fp::GuidanceMode::ClassCfg;
   double timestepDivisor = 1;
@@ -145,10 +146,10 @@ struct TableSpec {
                           timeIds.empty() ? 0 : b.CreateVector(timeIds),
                           zeroNegativePrompt, aestheticScore)
                     : 0;
-    auto lat = hasLatents
-                   ? fp::CreateLatents(b, layout, channels, height, width,
-                                       patch, prediction, scaling, shift)
-                   : 0;
+    auto lat = hasLatents ? fp::CreateLatents(b, layout, channels, height,
+                                              width, patch, prediction, scaling,
+                                              shift, maskChannels)
+                          : 0;
     auto sampler =
         hasSampler
             ? fp::CreateSampler(b, b.CreateString("DDIMScheduler"),

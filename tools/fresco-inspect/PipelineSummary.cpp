@@ -74,6 +74,9 @@ std::string latents(const PipelineSpec &s) {
      << s.width << "]";
   if (s.layout == plan::LatentLayout::PackedTokens)
     os << " in " << s.patchSize << "x" << s.patchSize << " patches";
+  if (s.maskChannels)
+    os << " + " << s.maskChannels
+       << " channels of mask and masked image latents (an inpainting UNet)";
   os << ", prediction " << s.predictionChannels << " channels, decoded as x / "
      << s.scalingFactor << " + " << s.shiftFactor;
   return os.str();

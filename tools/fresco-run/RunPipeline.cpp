@@ -111,6 +111,7 @@ int runPipeline(const Options &o, const RankEnv &env) {
           " has no patch axis (no StaleGather instruction) and no warm-up "
           "function: it applies to plans compiled with fresco-compile "
           "--parallel patch=P or pipefusion=S");
+  checkInpaintingUNet(spec, !o.mask.empty());
   HostTensor initImage, initImageLatents, mask;
   const bool i2i = !o.image.empty() || !o.imageLatents.empty();
   if (!o.mask.empty()) {

@@ -18,7 +18,8 @@
 # on rank 0 with the denoiser on rank 1 (the encoded image is sent), and
 # cfg=2 (SDXL) or ulysses=2 (SD3). Inpainting (--mask) against the
 # inpaint classes (SD3's on a 16-channel folder) at strength 0.6 and 1.0,
-# SDXL's defaults, and placement; sdxl: an inpainting UNet (9 channels, a
+# SDXL's defaults, --denoising-end and --denoising-start, and placement;
+# sdxl: an inpainting UNet (9 channels, a
 # StableDiffusionXLInpaintPipeline folder), and cfg=2. Bad input: a strength keeping no step,
 # an image of another size, a plan without the encoder; sdxl: a scheduler
 # without add_noise, a negative crop corner (diffusers ignores it here).
@@ -176,6 +177,22 @@ if [ "$kind" = sdxl ]; then
     --strength 0.9999 --guidance-scale 7.5 --latents "@$inoise" \
     --output-latents "@$work/mexplicit.npy" --timeout 60 --quiet
   cmp "$work/mdefault.npy" "$work/mexplicit.npy"
+  # The ensemble of experts with a mask: denoising_end stops the blending
+  # loop early (the last step it runs still noises the image to the next
+  # timestep), denoising_start starts from the init latents unnoised.
+  for cut in --denoising-end --denoising-start; do
+    "$B/fresco-run" "$iplan" --weights "$ipipe" "${prompts[@]}" \
+      "${extra_1_0[@]}" --image "$work/in.png" --mask "$work/mask.png" \
+      --steps 6 $cut 0.5 --latents "@$inoise" \
+      --output-latents "@$work/m$cut.npy" --timeout 60 --quiet
+    py "$ref" img2img --pipeline "$ipipe" "${prompts[@]}" "${extra_1_0[@]}" \
+      --image "$work/in.png" --mask "$work/mask.png" --steps 6 $cut 0.5 \
+      --height $H --width $W --latents "$inoise" --dtype float64 \
+      --out-latents "$work/rm$cut.npy" > /dev/null
+    echo "== inpainting, $cut 0.5"
+    py "$here/compare_npy.py" "$work/m$cut.npy" "$work/rm$cut.npy" \
+      --rtol-max 1e-4
+  done
 fi
 "$B/fresco-compile" "$ipipe" -o "$work/mplace.fplan" --batch 2 --height $H \
   --width $W "${flags[@]}" --vae-encoder --ranks 2 \

@@ -13,6 +13,7 @@
 #include "runtime/core/Error.h"
 #include "runtime/io/Png.h"
 #include "runtime/pipeline/Scheduler.h"
+#include "test/unit/EncoderSpec.h"
 #include "test/unit/TestUtil.h"
 
 #include <gtest/gtest.h>
@@ -27,6 +28,7 @@ using namespace fresco;
 namespace {
 
 using fresco::test::errorOf;
+using fresco::test::specWithEncoder;
 
 TEST(ImageToImage, BeginIndexIsGetTimesteps) {
   struct Case {
@@ -89,18 +91,6 @@ TEST(ImageToImage, FluxRefusesStrengthsThatKeepNothing) {
                 .find("keeps no denoising step (int(steps - steps * strength) "
                       "is 4)"),
             std::string::npos);
-}
-
-/// A Pipeline table with the VAE encoder, enough for the begin dispatch.
-PipelineSpec specWithEncoder(const std::string &kind) {
-  PipelineSpec s;
-  s.kind = kind;
-  ComponentSpec enc;
-  enc.role = plan::ComponentRole::Encoder;
-  enc.function = "vae_encoder";
-  enc.ranks = {0};
-  s.components.push_back(enc);
-  return s;
 }
 
 TEST(ImageToImage, BeginIndexFollowsThePipelineClass) {

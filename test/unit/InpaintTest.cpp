@@ -9,6 +9,7 @@
 //===----------------------------------------------------------------------===//
 #include "runtime/pipeline/Inpaint.h"
 #include "runtime/core/Error.h"
+#include "test/unit/EncoderSpec.h"
 #include "test/unit/TestUtil.h"
 
 #include <gtest/gtest.h>
@@ -22,19 +23,7 @@ using namespace fresco;
 namespace {
 
 using fresco::test::errorOf;
-
-PipelineSpec specWithEncoder(const std::string &kind, int64_t height,
-                             int64_t width) {
-  PipelineSpec s;
-  s.kind = kind;
-  ComponentSpec enc;
-  enc.role = plan::ComponentRole::Encoder;
-  enc.function = "vae_encoder";
-  enc.ranks = {0};
-  enc.pixelShape = {2, 3, height, width};
-  s.components.push_back(enc);
-  return s;
-}
+using fresco::test::specWithEncoder;
 
 HostTensor maskOf(const std::vector<float> &values, int64_t h, int64_t w) {
   HostTensor t;

@@ -186,6 +186,17 @@ GenerateResult generate(const PipelineSpec &p, Executor &exec,
                         const GenerateOptions &o, const RankRoles &roles) {
   if (std::optional<std::string> why = generationSupport(p))
     fail(*why);
+  if (!o.schedulerConfig.empty()) {
+    // Every reader of the config (the scheduler, Flux's mu, SDXL's
+    // cutoffs) sees the keys set.
+    PipelineSpec q = p;
+    q.schedulerConfig =
+        withConfigOverrides(o.scheduler.empty() ? p.scheduler : o.scheduler,
+                            p.schedulerConfig, o.schedulerConfig);
+    GenerateOptions rest = o;
+    rest.schedulerConfig.clear();
+    return generate(q, exec, rest, roles);
+  }
   const bool denoises = contains(roles.denoiserRanks, roles.rank);
   const bool decodes = contains(roles.decoderRanks, roles.rank);
   // Image-to-image: the img2img class's defaults.

@@ -35,6 +35,7 @@
 #include <iosfwd>
 #include <limits>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace fresco {
@@ -104,6 +105,10 @@ struct GenerateOptions {
   /// Scheduler class overriding the plan's; it is configured from the
   /// plan's scheduler_config, as diffusers' from_config(pipe.scheduler.config).
   std::string scheduler;
+  /// Keys of that config set as from_config's keyword arguments set them
+  /// (key, JSON value or bare word; withConfigOverrides in Scheduler.h),
+  /// e.g. {"use_karras_sigmas", "true"}.
+  std::vector<std::pair<std::string, std::string>> schedulerConfig;
   /// patch=P plans (a denoiser holding StaleGathers): step i of the loop
   /// (counted from its first step, image-to-image's too) runs fresh when
   /// i < freshSteps, else stale (RunMode.h). -1: the plan's

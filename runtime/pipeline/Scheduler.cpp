@@ -31,20 +31,23 @@ const std::vector<std::string> &supportedSchedulers() {
 }
 
 std::unique_ptr<Scheduler> createScheduler(const std::string &className,
-                                           const std::string &configJson) {
+                                           const std::string &configJson,
+                                           std::set<std::string> *keysRead) {
   using namespace sched;
+  Config c(className, configJson);
+  c.recordKeys(keysRead);
   if (className == "DDIMScheduler")
-    return createDDIMScheduler(Config(className, configJson));
+    return createDDIMScheduler(c);
   if (className == "EulerDiscreteScheduler")
-    return createEulerDiscreteScheduler(Config(className, configJson));
+    return createEulerDiscreteScheduler(c);
   if (className == "EulerAncestralDiscreteScheduler")
-    return createEulerAncestralDiscreteScheduler(Config(className, configJson));
+    return createEulerAncestralDiscreteScheduler(c);
   if (className == "DPMSolverMultistepScheduler")
-    return createDPMSolverMultistepScheduler(Config(className, configJson));
+    return createDPMSolverMultistepScheduler(c);
   if (className == "FlowMatchEulerDiscreteScheduler")
-    return createFlowMatchEulerDiscreteScheduler(Config(className, configJson));
+    return createFlowMatchEulerDiscreteScheduler(c);
   if (className == "PNDMScheduler")
-    return createPNDMScheduler(Config(className, configJson));
+    return createPNDMScheduler(c);
   fail("unknown scheduler '", className,
        "'; supported schedulers: ", joinNames(supportedSchedulers()));
 }
@@ -115,6 +118,8 @@ Config::Config(std::string className, const std::string &json)
 }
 
 const nlohmann::json *Config::find(const char *key) const {
+  if (asked_)
+    asked_->insert(key);
   auto it = json_.find(key);
   if (it == json_.end() || it->is_null())
     return nullptr;

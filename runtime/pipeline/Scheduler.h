@@ -14,7 +14,9 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace fresco {
@@ -113,9 +115,23 @@ const std::vector<std::string> &supportedSchedulers();
 /// Creates `className` configured from the text of a diffusers
 /// scheduler_config.json (unknown keys are ignored as diffusers does; a key
 /// with an unsupported value is an error naming it). Throws fresco::Error
-/// for an unknown class, listing the supported ones.
-std::unique_ptr<Scheduler> createScheduler(const std::string &className,
-                                           const std::string &configJson);
+/// for an unknown class, listing the supported ones. `keysRead`, when
+/// given, receives every config key the class reads.
+std::unique_ptr<Scheduler>
+createScheduler(const std::string &className, const std::string &configJson,
+                std::set<std::string> *keysRead = nullptr);
+
+/// The config text with `overrides` (key, value) applied as diffusers'
+/// `from_config(config, key=value, ...)` applies keyword arguments: each
+/// value is JSON (true, 3.0, "trailing", null), or a bare word taken as a
+/// string (trailing); it replaces the key's value and wins over the
+/// config's `_use_default_values`. Throws fresco::Error, naming the key
+/// and listing the keys `className` reads, for a key the class does not
+/// read (diffusers would ignore it with a warning), and for a value the
+/// class refuses.
+std::string withConfigOverrides(
+    const std::string &className, const std::string &configJson,
+    const std::vector<std::pair<std::string, std::string>> &overrides);
 
 /// What FluxPipeline (diffusers 0.31) passes to set_timesteps for
 /// `numInferenceSteps` steps over `imageSeqLen` packed latent tokens:

@@ -29,7 +29,9 @@ Run the pipeline:
   latents, before 1 / scaling_factor); --out-images decodes them as the pipeline does
   (vae.decode(latents / scaling_factor)) and writes the raw [B, 3, H, W] output. An
   EulerAncestralDiscreteScheduler draws Fresco's step noise for seed S (default 0), as
-  `fresco-run --seed S` does (fresco_noise.py), instead of torch.randn.
+  `fresco-run --seed S` does (fresco_noise.py), instead of torch.randn. --scheduler NAME and
+  --scheduler-config K=V (repeatable): the scheduler replaced by NAME.from_config(config, K=V, ...),
+  as fresco-run's flags of those names.
   --patch P emulates DistriFusion on P ranks (fresco-compile --parallel patch=P; default off): the
   UNet's self-attentions (attn1; not the cross-attentions) read the other row bands' keys and
   values of the previous step after the first W steps (--fresh-steps, default 1); see
@@ -134,6 +136,9 @@ def run(args) -> None:
     pipe = diffusers.StableDiffusionPipeline.from_pretrained(args.pipeline, torch_dtype=dt,
                                                              safety_checker=None)
     pipe.set_progress_bar_config(disable=True)
+    if args.scheduler or args.scheduler_config:
+        pipe.scheduler = getattr(diffusers, args.scheduler or type(pipe.scheduler).__name__).from_config(
+            pipe.scheduler.config, **scheduler_kwargs(args.scheduler_config))
     load_loras(pipe, args.lora)
     x = torch.from_numpy(np.load(args.latents.lstrip("@"))).to(dt)
     negative = per_prompt(args.negative_prompt, len(args.prompt))
@@ -152,6 +157,20 @@ def run(args) -> None:
             img = pipe.vae.decode(out / pipe.vae.config.scaling_factor, return_dict=False)[0]
             np.save(args.out_images, img.float().numpy())
     print(f"wrote {args.out_latents} {list(out.shape)}")
+
+
+def scheduler_kwargs(pairs) -> dict:
+    """fresco-run --scheduler-config K=V as from_config's keyword arguments: V as JSON, else a string."""
+    import json
+
+    out = {}
+    for pair in pairs or []:
+        key, _, text = pair.partition("=")
+        try:
+            out[key] = json.loads(text)
+        except ValueError:
+            out[key] = text
+    return out
 
 
 def write_image(out: str, height: int, width: int, seed: int, alpha: bool) -> None:
@@ -215,6 +234,9 @@ def main() -> None:
     add_pipeline_run_args(r, guidance_default=7.5)
     r.add_argument("--noise-seed", type=int, default=0,
                    help="fresco-run's --seed, for the step noise of ancestral schedulers")
+    r.add_argument("--scheduler", help="fresco-run's --scheduler: this class from the folder's config")
+    r.add_argument("--scheduler-config", action="append", metavar="K=V",
+                   help="fresco-run's --scheduler-config: from_config's keyword arguments")
     distrifusion.add_args(r)
     im = sub.add_parser("image")
     im.add_argument("--out", required=True)

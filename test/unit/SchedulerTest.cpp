@@ -159,6 +159,39 @@ TEST(SchedulerConfig, UnknownPrivateAndNullKeysAreIgnored) {
   EXPECT_NO_THROW(createScheduler(kDPM, kDiTConfig));
 }
 
+TEST(SchedulerConfig, OverridesAreFromConfigKeywords) {
+  // A keyword argument wins over _use_default_values (which would drop the
+  // key), a bare word is a string, JSON is JSON.
+  const std::string config = R"({"timestep_spacing": "leading",
+      "_use_default_values": ["timestep_spacing", "steps_offset"],
+      "steps_offset": 1})";
+  const std::string merged = withConfigOverrides(
+      kEuler, config,
+      {{"timestep_spacing", "trailing"}, {"use_karras_sigmas", "false"}});
+  std::unique_ptr<Scheduler> a = createScheduler(kEuler, merged);
+  std::unique_ptr<Scheduler> b = createScheduler(
+      kEuler,
+      R"({"timestep_spacing": "trailing", "use_karras_sigmas": false})");
+  a->setTimesteps(10);
+  b->setTimesteps(10);
+  EXPECT_EQ(a->timesteps(), b->timesteps());
+  // steps_offset stays a default (0), as the list says.
+  EXPECT_EQ(b->timesteps().front(), 999);
+  EXPECT_EQ(withConfigOverrides(kEuler, config, {}), config);
+  EXPECT_TRUE(contains(
+      errorOf([&] {
+        withConfigOverrides(kEuler, config, {{"use_karas_sigmas", "true"}});
+      }),
+      "--scheduler-config use_karas_sigmas: "
+      "EulerDiscreteScheduler does not read "
+      "'use_karas_sigmas' (it reads "));
+  EXPECT_TRUE(contains(
+      errorOf([&] {
+        withConfigOverrides(kEuler, config, {{"use_karras_sigmas", "2"}});
+      }),
+      "use_karras_sigmas"));
+}
+
 //===----------------------------------------------------------------------===//
 // Timesteps
 //===----------------------------------------------------------------------===//

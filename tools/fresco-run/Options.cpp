@@ -29,7 +29,8 @@ USAGE:
                ...] [--prompt-2 ...] [--prompt-3 ...] [--prompt-file F]
                [--negative-prompt N] [--negative-prompt-2 N]
                [--negative-prompt-3 N] [--steps 28] [--guidance-scale 3.5]
-               [--seed 0] [--scheduler NAME] [--latents @x.npy]
+               [--seed 0] [--scheduler NAME] [--scheduler-config K=V]
+               [--latents @x.npy]
                [--image in.png [--mask mask.png] | --image-latents @x.npy]
                [--strength S] [--denoising-start F] [--denoising-end F]
                [--aesthetic-score A] [--negative-aesthetic-score A]
@@ -141,6 +142,12 @@ GENERATION (plans compiled from a pipeline folder):
                        DPMSolverMultistepScheduler (noise-predicting
                        pipelines: DiT, Stable Diffusion 1/2/XL), or
                        FlowMatchEulerDiscreteScheduler (Flux, SD3)
+  --scheduler-config K=V
+                       set a key of the scheduler's config as diffusers'
+                       from_config(config, K=V) does (repeatable; V is JSON
+                       or a bare word: use_karras_sigmas=true,
+                       timestep_spacing=trailing, shift=3.0); a key the
+                       class does not read is an error listing those it does
   --latents @FILE      initial noise f32 for the N images in the
                        pipeline's layout ([N, C, H, W] for DiT and Stable
                        Diffusion, or FluxPipeline's packed [N, tokens,
@@ -514,6 +521,15 @@ Options parseArgs(int argc, char **argv) {
       generationFlags.push_back(a);
     } else if (a == "--scheduler") {
       o.scheduler = next();
+      generationFlags.push_back(a);
+    } else if (a == "--scheduler-config") {
+      const std::string v = next();
+      const size_t eq = v.find('=');
+      if (eq == std::string::npos || eq == 0)
+        usageError("--scheduler-config takes KEY=VALUE (e.g. "
+                   "use_karras_sigmas=true), got '" +
+                   v + "'");
+      o.schedulerConfig.emplace_back(v.substr(0, eq), v.substr(eq + 1));
       generationFlags.push_back(a);
     } else if (a == "--latents") {
       o.latents = stripAt(next(), "--latents");

@@ -46,6 +46,8 @@ struct Options {
   std::string image;        // --image: image-to-image's init PNG
   std::string imageLatents; // --image-latents: or its init latents (.npy)
   std::string mask;         // --mask: inpainting's mask PNG
+  // --scheduler-config KEY=VALUE, in order
+  std::vector<std::pair<std::string, std::string>> schedulerConfig;
   // --denoising-start / --denoising-end (SDXL's ensemble of experts); NaN:
   // none
   double denoisingStart = std::numeric_limits<double>::quiet_NaN();

@@ -9,6 +9,7 @@
 #include "runtime/pipeline/Inpaint.h"
 #include "runtime/pipeline/Parts.h"
 #include "runtime/pipeline/Progress.h"
+#include "runtime/pipeline/Scheduler.h"
 #include "runtime/pipeline/TimeIds.h"
 #include "runtime/session/Session.h"
 #include "tools/fresco-run/Options.h"
@@ -112,6 +113,9 @@ int runPipeline(const Options &o, const RankEnv &env) {
           "function: it applies to plans compiled with fresco-compile "
           "--parallel patch=P or pipefusion=S");
   checkInpaintingUNet(spec, !o.mask.empty());
+  // A key the scheduler does not read, or a value it refuses.
+  withConfigOverrides(o.scheduler.empty() ? spec.scheduler : o.scheduler,
+                      spec.schedulerConfig, o.schedulerConfig);
   HostTensor initImage, initImageLatents, mask;
   const bool i2i = !o.image.empty() || !o.imageLatents.empty();
   if (!o.mask.empty()) {
@@ -180,6 +184,7 @@ int runPipeline(const Options &o, const RankEnv &env) {
   g.guidanceScale = o.guidanceScale;
   g.seed = o.seed;
   g.scheduler = o.scheduler;
+  g.schedulerConfig = o.schedulerConfig;
   g.freshSteps = o.freshSteps;
   g.aestheticScore = o.aestheticScore;
   g.negativeAestheticScore = o.negativeAestheticScore;

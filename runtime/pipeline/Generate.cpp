@@ -234,7 +234,9 @@ GenerateResult generate(const PipelineSpec &p, Executor &exec,
                            : o.guidanceScale;
   std::unique_ptr<Conditioning> conditioning = makeConditioning(p, o);
   std::unique_ptr<LatentLayout> layout = makeLatentLayout(p);
-  std::unique_ptr<Guidance> guidance = makeGuidance(p, scale);
+  checkGuidanceRescale(p, o.guidanceRescale, task);
+  std::unique_ptr<Guidance> guidance =
+      makeGuidance(p, scale, o.guidanceRescale);
   if (o.initImageLatents)
     checkImageLatents(p, *o.initImageLatents, conditioning->numImages());
   check(steps >= 1 && steps <= 10000, "--steps must be in 1..10000, got ",

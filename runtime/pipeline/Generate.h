@@ -62,6 +62,9 @@ struct GenerateOptions {
   /// 0 / NaN: the pipeline's default (defaultSteps / defaultGuidanceScale).
   int steps = 0;
   double guidanceScale = std::numeric_limits<double>::quiet_NaN();
+  /// guidance_rescale (StableDiffusionPipeline's text-to-image, the SDXL
+  /// classes): in [0, 1], 0 none (checkGuidanceRescale).
+  double guidanceRescale = 0.0;
   uint64_t seed = 0;
   /// Initial noise of the n images in the latent layout ([n, C, H, W] f32)
   /// instead of the seeded generator (as diffusers' `latents=`); multiplied

@@ -4,6 +4,7 @@
 #include "runtime/pipeline/PipelineNames.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 
 namespace fresco {
@@ -14,9 +15,12 @@ namespace {
 /// images (the null class, or the negative prompts), and with a scale g > 1
 /// the prediction is uncond + g * (cond - uncond) in float32. With g <= 1 it
 /// is the conditional prediction (the second half still runs: same time).
+/// A rescale r > 0 then mixes in the result scaled to the conditional
+/// prediction's standard deviation (rescale_noise_cfg).
 class ClassifierFreeGuidance final : public Guidance {
 public:
-  explicit ClassifierFreeGuidance(double scale) : scale_(scale) {}
+  ClassifierFreeGuidance(double scale, double rescale)
+      : scale_(scale), rescale_(rescale) {}
   int copies() const override { return 2; }
   bool guided() const override { return scale_ > 1.0; }
   void combine(const std::vector<const float *> &blocks, float *out,
@@ -29,10 +33,30 @@ public:
     const float g = float(scale_);
     for (int64_t i = 0; i < n; ++i)
       out[i] = uncond[i] + g * (cond[i] - uncond[i]);
+    if (rescale_ > 0.0) {
+      // noise_cfg * (std_text / std_cfg), torch's unbiased std over the
+      // image's values, mixed by the rescale factor.
+      const float ratio = float(stdDev(cond, n) / stdDev(out, n));
+      const float r = float(rescale_), keep = float(1.0 - rescale_);
+      for (int64_t i = 0; i < n; ++i) {
+        const float scaled = out[i] * ratio;
+        out[i] = r * scaled + keep * out[i];
+      }
+    }
   }
 
 private:
-  double scale_;
+  static double stdDev(const float *v, int64_t n) {
+    double mean = 0, sq = 0;
+    for (int64_t i = 0; i < n; ++i)
+      mean += v[i];
+    mean /= double(n);
+    for (int64_t i = 0; i < n; ++i)
+      sq += (v[i] - mean) * (v[i] - mean);
+    return std::sqrt(sq / double(std::max<int64_t>(n - 1, 1)));
+  }
+
+  double scale_, rescale_;
 };
 
 /// One denoiser pass per image, its prediction used as it is.
@@ -74,11 +98,32 @@ private:
 
 } // namespace
 
-std::unique_ptr<Guidance> makeGuidance(const PipelineSpec &spec, double scale) {
+void checkGuidanceRescale(const PipelineSpec &p, double rescale, Task task) {
+  if (rescale == 0.0)
+    return;
+  check(std::isfinite(rescale) && rescale > 0 && rescale <= 1,
+        "--guidance-rescale must be in [0, 1], got ", rescale);
+  check(p.isSDXL() ||
+            (p.kind == "StableDiffusionPipeline" && task == Task::TextToImage),
+        "--guidance-rescale (guidance_rescale) is a parameter of "
+        "StableDiffusionPipeline (text-to-image) and the SDXL classes only; "
+        "this run is ",
+        p.kind,
+        task == Task::TextToImage    ? "'s text-to-image"
+        : task == Task::ImageToImage ? "'s image-to-image"
+                                     : "'s inpainting");
+}
+
+std::unique_ptr<Guidance> makeGuidance(const PipelineSpec &spec, double scale,
+                                       double rescale) {
+  check(rescale == 0.0 || spec.guidance == plan::GuidanceMode::TextCfg ||
+            spec.guidance == plan::GuidanceMode::ClassCfg,
+        "--guidance-rescale applies to classifier-free guidance; pipeline '",
+        spec.kind, "' has none");
   switch (spec.guidance) {
   case plan::GuidanceMode::ClassCfg:
   case plan::GuidanceMode::TextCfg:
-    return std::make_unique<ClassifierFreeGuidance>(scale);
+    return std::make_unique<ClassifierFreeGuidance>(scale, rescale);
   case plan::GuidanceMode::None:
     return std::make_unique<NoGuidance>();
   case plan::GuidanceMode::Embedded:

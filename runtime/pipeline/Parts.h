@@ -129,7 +129,14 @@ public:
 std::unique_ptr<Conditioning> makeConditioning(const PipelineSpec &spec,
                                                const GenerateOptions &options);
 std::unique_ptr<LatentLayout> makeLatentLayout(const PipelineSpec &spec);
-std::unique_ptr<Guidance> makeGuidance(const PipelineSpec &spec, double scale);
+/// Throws fresco::Error for a guidance_rescale (0: none) outside [0, 1] or
+/// given to a run whose diffusers class has no such parameter (it is
+/// StableDiffusionPipeline's text-to-image and the SDXL classes').
+void checkGuidanceRescale(const PipelineSpec &spec, double rescale, Task task);
+
+/// `rescale`: guidance_rescale (0: none), for classifier-free guidance.
+std::unique_ptr<Guidance> makeGuidance(const PipelineSpec &spec, double scale,
+                                       double rescale = 0.0);
 
 // The implementations, one file each.
 std::unique_ptr<Conditioning>

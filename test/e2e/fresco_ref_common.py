@@ -182,6 +182,7 @@ def add_pipeline_run_args(ap: argparse.ArgumentParser, guidance_default) -> None
     ap.add_argument("--dtype", choices=("float32", "float64"), default="float32")
     ap.add_argument("--out-latents", required=True)
     ap.add_argument("--out-images")
+    ap.add_argument("--guidance-rescale", type=float, help="guidance_rescale (fresco-run's flag)")
     add_lora_arg(ap)
 
 

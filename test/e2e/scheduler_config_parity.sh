@@ -7,6 +7,9 @@
 # timestep spacing; final latents within 1e-4 of their max magnitude, and
 # each override changes them. Then bad input: a key the class does not read
 # (the error lists those it does), a value it refuses, no '='.
+# --guidance-rescale (guidance_rescale) the same way: SD 1.x at 0.7, SD 2.x
+# (v-prediction) with zero terminal SNR and trailing spacing, its intended
+# recipe, and SDXL; refused where diffusers' class has no such parameter.
 # Needs FRESCO_BIN and FRESCO_PYTHON (see dit_forward_parity.sh).
 set -euo pipefail
 . "$(dirname "$0")/common.sh"
@@ -71,4 +74,60 @@ expect_usage "--scheduler-config takes KEY=VALUE (e.g. \
 use_karras_sigmas=true), got 'foo'" "$B/fresco-run" "$work/p.fplan" \
   --weights "$work/pipe" "${prompts[@]}" -o "$work/x.png" \
   --scheduler-config foo
-echo "scheduler config overrides: OK"
+
+# guidance_rescale.
+"$B/fresco-run" "$work/p.fplan" --weights "$work/pipe" "${prompts[@]}" \
+  --negative-prompt "blurry" --steps 5 --latents "@$work/x.npy" \
+  --guidance-rescale 0.7 --output-latents "@$work/f-rescale.npy" \
+  --timeout 60 --quiet
+py "$ref" run --pipeline "$work/pipe" "${prompts[@]}" --negative-prompt \
+  "blurry" --steps 5 --latents "$work/x.npy" --dtype float64 \
+  --guidance-rescale 0.7 --out-latents "$work/r-rescale.npy" > /dev/null
+echo "== SD 1.x, --guidance-rescale 0.7"
+py "$here/compare_npy.py" "$work/f-rescale.npy" "$work/r-rescale.npy" \
+  --rtol-max 1e-4
+"$B/fresco-run" "$work/p.fplan" --weights "$work/pipe" "${prompts[@]}" \
+  --negative-prompt "blurry" --steps 5 --latents "@$work/x.npy" \
+  --output-latents "@$work/f-norescale.npy" --timeout 60 --quiet
+if cmp -s "$work/f-rescale.npy" "$work/f-norescale.npy"; then
+  echo "--guidance-rescale changed nothing"; exit 1
+fi
+py "$ref" make --out "$work/sd2" --seed 3 --sd2 --scheduler DDIMScheduler \
+  > /dev/null
+"$B/fresco-compile" "$work/sd2" -o "$work/sd2.fplan" --batch 2 --height 32 \
+  --width 24 --quiet
+zsnr=(--guidance-rescale 0.7 --scheduler-config rescale_betas_zero_snr=true
+  --scheduler-config timestep_spacing=trailing)
+"$B/fresco-run" "$work/sd2.fplan" --weights "$work/sd2" "${prompts[@]}" \
+  --negative-prompt "blurry" --steps 5 --latents "@$work/x.npy" "${zsnr[@]}" \
+  --output-latents "@$work/f-sd2.npy" --timeout 60 --quiet
+py "$ref" run --pipeline "$work/sd2" "${prompts[@]}" --negative-prompt \
+  "blurry" --steps 5 --latents "$work/x.npy" --dtype float64 "${zsnr[@]}" \
+  --out-latents "$work/r-sd2.npy" > /dev/null
+echo "== SD 2.x (v-prediction), zero terminal SNR, trailing, rescale 0.7"
+py "$here/compare_npy.py" "$work/f-sd2.npy" "$work/r-sd2.npy" --rtol-max 1e-4
+xl=$here/sdxl_sd3_reference.py
+py "$xl" make --kind sdxl --out "$work/sdxl" --seed 3 > /dev/null
+"$B/fresco-compile" "$work/sdxl" -o "$work/sdxl.fplan" --batch 2 \
+  --height 32 --width 24 --quiet
+"$B/fresco-run" "$work/sdxl.fplan" --weights "$work/sdxl" "${prompts[@]}" \
+  --negative-prompt "blurry" --steps 4 --latents "@$work/x.npy" \
+  --guidance-rescale 0.5 --output-latents "@$work/f-sdxl.npy" --timeout 60 \
+  --quiet
+py "$xl" run --pipeline "$work/sdxl" "${prompts[@]}" --negative-prompt \
+  "blurry" --steps 4 --latents "$work/x.npy" --dtype float64 \
+  --guidance-rescale 0.5 --out-latents "$work/r-sdxl.npy" > /dev/null
+echo "== SDXL, --guidance-rescale 0.5"
+py "$here/compare_npy.py" "$work/f-sdxl.npy" "$work/r-sdxl.npy" --rtol-max 1e-4
+py "$ref" image --out "$work/in.png" --seed 2 > /dev/null
+"$B/fresco-compile" "$work/pipe" -o "$work/i2i.fplan" --batch 2 --height 32 \
+  --width 24 --vae-encoder --quiet
+expect_error "--guidance-rescale (guidance_rescale) is a parameter of \
+StableDiffusionPipeline (text-to-image) and the SDXL classes only; this run \
+is StableDiffusionPipeline's image-to-image" "$B/fresco-run" \
+  "$work/i2i.fplan" --weights "$work/pipe" "${prompts[@]}" --image \
+  "$work/in.png" --guidance-rescale 0.7 --steps 2 -o "$work/x.png"
+expect_usage "--guidance-rescale must be in [0, 1], got 1.5" \
+  "$B/fresco-run" "$work/p.fplan" --weights "$work/pipe" "${prompts[@]}" \
+  -o "$work/x.png" --guidance-rescale 1.5
+echo "scheduler config overrides and guidance rescale: OK"

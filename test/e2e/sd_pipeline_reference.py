@@ -144,9 +144,10 @@ def run(args) -> None:
     negative = per_prompt(args.negative_prompt, len(args.prompt))
     emulation = distrifusion.from_args(args, pipe.unet)
     with torch.no_grad(), patch_ancestral_noise(args.noise_seed) as noise_calls:
+        extra = {} if args.guidance_rescale is None else dict(guidance_rescale=args.guidance_rescale)
         out = pipe(prompt=args.prompt, negative_prompt=negative, latents=x, num_inference_steps=args.steps,
                    guidance_scale=args.guidance_scale, height=args.height, width=args.width,
-                   output_type="latent").images
+                   output_type="latent", **extra).images
         if emulation:
             emulation.check_calls(args.steps)
             print(emulation.summary())

@@ -216,6 +216,8 @@ def run(args) -> None:
         kwargs["guidance_scale"] = args.guidance_scale
     if args.denoising_end is not None:
         kwargs["denoising_end"] = args.denoising_end
+    if args.guidance_rescale is not None:
+        kwargs["guidance_rescale"] = args.guidance_rescale
     kwargs.update(micro_kwargs(args))
     if cls is diffusers.StableDiffusion3Pipeline:
         kwargs["prompt_3"] = per_prompt(args.prompt_3, n)
@@ -280,7 +282,7 @@ def img2img(args) -> None:
                   negative_prompt=per_prompt(args.negative_prompt, n), image=image,
                   num_inference_steps=args.steps, output_type="latent")
     for key in ("strength", "guidance_scale", "aesthetic_score", "negative_aesthetic_score",
-                "denoising_start", "denoising_end"):
+                "denoising_start", "denoising_end", "guidance_rescale"):
         if getattr(args, key) is not None:
             kwargs[key] = getattr(args, key)
     kwargs.update(micro_kwargs(args))

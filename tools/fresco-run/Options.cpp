@@ -132,6 +132,10 @@ GENERATION (plans compiled from a pipeline folder):
                        3.5 for FluxPipeline, where it is an
                        input of a guidance-distilled transformer (dev);
                        unused by a plan without guidance (schnell))
+  --guidance-rescale R guidance_rescale in [0, 1] (default 0: none):
+                       StableDiffusionPipeline text-to-image and SDXL; the
+                       guided prediction mixed with itself rescaled to the
+                       conditional one's standard deviation
   --seed S             seed of the initial noise and of an ancestral
                        scheduler's per-step noise (default 0); image i of a
                        batch depends only on (S, i): see docs/cli.md
@@ -512,6 +516,12 @@ Options parseArgs(int argc, char **argv) {
         usageError("--guidance-scale must be a finite number in -1e6..1e6, "
                    "got " +
                    v);
+      generationFlags.push_back(a);
+    } else if (a == "--guidance-rescale") {
+      const std::string v = next();
+      o.guidanceRescale = parseDouble(v, "--guidance-rescale");
+      if (!(o.guidanceRescale >= 0 && o.guidanceRescale <= 1))
+        usageError("--guidance-rescale must be in [0, 1], got " + v);
       generationFlags.push_back(a);
     } else if (a == "--seed") {
       int64_t s = parseInt(next(), "--seed");

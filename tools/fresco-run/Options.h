@@ -41,6 +41,7 @@ struct Options {
   std::string promptFile;
   int steps = 0; // 0: the pipeline's
   double guidanceScale = std::numeric_limits<double>::quiet_NaN(); // NaN: ditto
+  double guidanceRescale = 0; // --guidance-rescale; 0: none
   uint64_t seed = 0;
   std::string scheduler, latents, outputLatents, outputImage;
   std::string image;        // --image: image-to-image's init PNG

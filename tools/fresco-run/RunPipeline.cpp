@@ -140,6 +140,7 @@ int runPipeline(const Options &o, const RankEnv &env) {
   checkAestheticScore(spec, o.negativeAestheticScore,
                       "--negative-aesthetic-score");
   checkMicroConditioning(spec, o.microConditioning, i2i);
+  checkGuidanceRescale(spec, o.guidanceRescale, task);
   const std::vector<std::string> prompts = allPrompts(o);
   // Images this run: one per label or prompt.
   const int64_t B =
@@ -182,6 +183,7 @@ int runPipeline(const Options &o, const RankEnv &env) {
   g.warnings = &std::cerr;
   g.steps = o.steps;
   g.guidanceScale = o.guidanceScale;
+  g.guidanceRescale = o.guidanceRescale;
   g.seed = o.seed;
   g.scheduler = o.scheduler;
   g.schedulerConfig = o.schedulerConfig;

@@ -112,6 +112,12 @@ GENERATION (plans compiled from a pipeline folder):
                        prompt_3, read by T5), as --prompt-2
   --prompt-file F      prompts, one per line (blank lines skipped), after
                        any --prompt
+  --num-images-per-prompt N
+                       N images of each prompt (diffusers'
+                       num_images_per_prompt; default 1), each its own
+                       noise: as if every prompt, and each per-prompt
+                       --prompt-2/-3 and negative prompt, were given N
+                       times in a row; the total counts against --batch
   --negative-prompt P  what classifier-free guidance steers away from
                        (StableDiffusionPipeline, SDXL, SD3; default "",
                        for SDXL zero embeddings as its
@@ -501,6 +507,13 @@ Options parseArgs(int argc, char **argv) {
     } else if (a == "--negative-prompt-3") {
       o.negativePrompts3.push_back(next());
       generationFlags.push_back(a);
+    } else if (a == "--num-images-per-prompt") {
+      const int64_t n = parseInt(next(), "--num-images-per-prompt");
+      if (n < 1 || n > 4096)
+        usageError("--num-images-per-prompt must be in 1..4096, got " +
+                   std::to_string(n));
+      o.imagesPerPrompt = int(n);
+      generationFlags.push_back(a);
     } else if (a == "--prompt-file") {
       o.promptFile = next();
     } else if (a == "--steps") {
@@ -667,6 +680,9 @@ Options parseArgs(int argc, char **argv) {
     usageError("say where the image goes: -o out.png (or --output-latents)");
   if (generating && !o.generating())
     usageError("--class-label or --prompt is required to generate images");
+  if (o.imagesPerPrompt > 1 && !o.classLabels.empty())
+    usageError("--num-images-per-prompt applies to prompts (DiTPipeline has "
+               "no num_images_per_prompt): repeat the --class-label instead");
   if (!o.classLabels.empty() && (!o.prompts.empty() || !o.promptFile.empty()))
     usageError("--class-label conditions a class-conditional pipeline, "
                "--prompt a text-to-image one: use one or the other");

@@ -39,7 +39,8 @@ struct Options {
   std::vector<std::string> prompts, prompts2, prompts3, negativePrompts,
       negativePrompts2, negativePrompts3;
   std::string promptFile;
-  int steps = 0; // 0: the pipeline's
+  int imagesPerPrompt = 1; // --num-images-per-prompt
+  int steps = 0;           // 0: the pipeline's
   double guidanceScale = std::numeric_limits<double>::quiet_NaN(); // NaN: ditto
   double guidanceRescale = 0; // --guidance-rescale; 0: none
   uint64_t seed = 0;

@@ -85,6 +85,22 @@ std::vector<std::string> allPrompts(const Options &o) {
   return prompts;
 }
 
+/// num_images_per_prompt: each entry of `v` `n` times in a row.
+std::vector<std::string> repeatEach(const std::vector<std::string> &v, int n) {
+  std::vector<std::string> out;
+  for (const std::string &s : v)
+    out.insert(out.end(), size_t(n), s);
+  return out;
+}
+
+/// A per-prompt list (--prompt-2, a negative prompt) for `prompts` prompts
+/// of `n` images each: one entry per prompt is repeated as the prompts are;
+/// none, or one for every image, stays.
+std::vector<std::string> perImage(const std::vector<std::string> &v,
+                                  size_t prompts, int n) {
+  return v.size() == prompts && prompts > 1 ? repeatEach(v, n) : v;
+}
+
 /// "class 3" or "prompt \"a red fox\"", for the messages.
 std::string describeImage(const Options &o,
                           const std::vector<std::string> &prompts, size_t i) {
@@ -141,7 +157,13 @@ int runPipeline(const Options &o, const RankEnv &env) {
                       "--negative-aesthetic-score");
   checkMicroConditioning(spec, o.microConditioning, i2i);
   checkGuidanceRescale(spec, o.guidanceRescale, task);
-  const std::vector<std::string> prompts = allPrompts(o);
+  const std::vector<std::string> given = allPrompts(o);
+  const std::vector<std::string> prompts = repeatEach(given, o.imagesPerPrompt);
+  check(o.imagesPerPrompt == 1 || int64_t(prompts.size()) <= spec.numImages,
+        given.size(), " prompt(s) x --num-images-per-prompt ",
+        o.imagesPerPrompt, " is ", prompts.size(),
+        " images, but the plan generates at most ", spec.numImages,
+        " per run; recompile with fresco-compile --batch ", prompts.size());
   // Images this run: one per label or prompt.
   const int64_t B =
       int64_t(o.classLabels.empty() ? prompts.size() : o.classLabels.size());
@@ -173,11 +195,12 @@ int runPipeline(const Options &o, const RankEnv &env) {
   GenerateOptions g;
   g.classLabels = o.classLabels;
   g.prompts = prompts;
-  g.prompts2 = o.prompts2;
-  g.prompts3 = o.prompts3;
-  g.negativePrompts = o.negativePrompts;
-  g.negativePrompts2 = o.negativePrompts2;
-  g.negativePrompts3 = o.negativePrompts3;
+  const int per = o.imagesPerPrompt;
+  g.prompts2 = perImage(o.prompts2, given.size(), per);
+  g.prompts3 = perImage(o.prompts3, given.size(), per);
+  g.negativePrompts = perImage(o.negativePrompts, given.size(), per);
+  g.negativePrompts2 = perImage(o.negativePrompts2, given.size(), per);
+  g.negativePrompts3 = perImage(o.negativePrompts3, given.size(), per);
   g.weightsFolder = o.weights;
   // The text conditioning picks, per encoder, the one rank that warns.
   g.warnings = &std::cerr;

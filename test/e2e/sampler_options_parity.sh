@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# scheduler_config_parity.sh: fresco-run --scheduler-config KEY=VALUE on the
+# sampler_options_parity.sh: fresco-run --scheduler-config KEY=VALUE on the
 # tiny random StableDiffusionPipeline folder (SD 1.5's PNDM config) against
 # diffusers' NAME.from_config(pipe.scheduler.config, KEY=VALUE, ...) in
 # float64: DPM-Solver++ with Karras sigmas ("DPM++ 2M Karras"), then with
@@ -10,6 +10,8 @@
 # --guidance-rescale (guidance_rescale) the same way: SD 1.x at 0.7, SD 2.x
 # (v-prediction) with zero terminal SNR and trailing spacing, its intended
 # recipe, and SDXL; refused where diffusers' class has no such parameter.
+# --num-images-per-prompt 2 equals giving each prompt (and each per-prompt
+# negative prompt) twice; more images than the plan's batch is refused.
 # Needs FRESCO_BIN and FRESCO_PYTHON (see dit_forward_parity.sh).
 set -euo pipefail
 . "$(dirname "$0")/common.sh"
@@ -130,4 +132,25 @@ is StableDiffusionPipeline's image-to-image" "$B/fresco-run" \
 expect_usage "--guidance-rescale must be in [0, 1], got 1.5" \
   "$B/fresco-run" "$work/p.fplan" --weights "$work/pipe" "${prompts[@]}" \
   -o "$work/x.png" --guidance-rescale 1.5
-echo "scheduler config overrides and guidance rescale: OK"
+
+# num_images_per_prompt: each prompt and its negative prompt repeated.
+"$B/fresco-compile" "$work/pipe" -o "$work/p4.fplan" --batch 4 --height 32 \
+  --width 24 --quiet
+"$B/fresco-run" "$work/p4.fplan" --weights "$work/pipe" "${prompts[@]}" \
+  --negative-prompt blurry --negative-prompt dark --num-images-per-prompt 2 \
+  --steps 3 --output-latents "@$work/n2.npy" -o "$work/n2.png" --quiet
+"$B/fresco-run" "$work/p4.fplan" --weights "$work/pipe" \
+  --prompt "${prompts[1]}" --prompt "${prompts[1]}" --prompt "${prompts[3]}" \
+  --prompt "${prompts[3]}" --negative-prompt blurry --negative-prompt blurry \
+  --negative-prompt dark --negative-prompt dark --steps 3 \
+  --output-latents "@$work/n2-explicit.npy" --quiet
+cmp "$work/n2.npy" "$work/n2-explicit.npy"
+ls "$work"/n2-3.png > /dev/null
+expect_error "2 prompt(s) x --num-images-per-prompt 3 is 6 images, but the \
+plan generates at most 4 per run; recompile with fresco-compile --batch 6" \
+  "$B/fresco-run" "$work/p4.fplan" --weights "$work/pipe" "${prompts[@]}" \
+  --num-images-per-prompt 3 --steps 2 -o "$work/x.png"
+expect_usage "--num-images-per-prompt applies to prompts" "$B/fresco-run" \
+  "$work/p4.fplan" --weights "$work/pipe" --class-label 1 \
+  --num-images-per-prompt 2 -o "$work/x.png"
+echo "sampler options: OK"

@@ -362,8 +362,8 @@ Error buildPipelineFromFolder(mlir::ModuleOp module, StringRef folder,
     return makeError("--vae-encoder (image-to-image) is implemented for "
                      "StableDiffusionPipeline, StableDiffusionXLPipeline, "
                      "StableDiffusionXLImg2ImgPipeline, "
-                     "StableDiffusion3Pipeline and FluxPipeline folders only, "
-                     "not " +
+                     "StableDiffusion3Pipeline and FluxPipeline folders (and "
+                     "the Stable Diffusion inpaint classes') only, not " +
                      (cls ? *cls : StringRef("<missing>")));
   if (cls)
     if (Error e = checkComponentClasses(dir, *index, *cls))

@@ -156,6 +156,7 @@ PngImage readPng(const std::string &path) {
   img.width = ihdr.width;
   img.height = ihdr.height;
   img.channels = hasAlpha ? 4 : 3;
+  img.bitDepth = ihdr.bit_depth;
   size_t size = 0;
   spngCheck(spng_decoded_image_size(ctx.get(), fmt, &size));
   check(uint64_t(size) <= kMaxDecodedBytes, "cannot read PNG file '", path,

@@ -32,6 +32,7 @@ struct PngImage {
   int64_t width = 0;
   int64_t height = 0;
   int channels = 0; ///< 3 (RGB) or 4 (RGBA).
+  int bitDepth = 8; ///< the file's bits per sample (1..16), before decoding
   std::vector<uint8_t> pixels;
 };
 

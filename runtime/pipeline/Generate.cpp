@@ -142,13 +142,14 @@ std::optional<HostTensor> encodedImage(const PipelineSpec &p, Executor &exec,
 void keepUnmasked(const Scheduler &scheduler,
                   const std::vector<float> &imageLatents,
                   const std::vector<float> &noise,
-                  const std::vector<float> &mask, float *lat, int step,
-                  int end) {
+                  const std::vector<float> &mask, float *lat, int step, int end,
+                  std::vector<float> &proper) {
   const int64_t total = int64_t(imageLatents.size()), m = int64_t(mask.size());
-  std::vector<float> proper = imageLatents;
   if (step + 1 < end)
     scheduler.addNoise(imageLatents.data(), noise.data(), proper.data(), total,
                        step + 1);
+  else
+    proper = imageLatents;
   for (int64_t i = 0; i < total; ++i) {
     const float k = mask[i % m];
     const float kept = (1.0f - k) * proper[i], made = k * lat[i];
@@ -207,14 +208,17 @@ GenerateResult generate(const PipelineSpec &p, Executor &exec,
     checkTextToImage(p);
   const bool inpaint = o.mask != nullptr;
   if (inpaint) {
-    check(o.initImage != nullptr,
-          "--mask (inpainting) needs the init image: give --image");
+    check(i2i, "--mask (inpainting) needs the init image: give --image (or "
+               "--image-latents)");
     checkMask(p, *o.mask);
   }
   checkInpaintingUNet(p, inpaint);
   // An inpainting UNet reads the mask and the masked image's latents; a
   // plain denoiser inpaints by putting the image back after every step.
   const bool maskedUNet = p.maskChannels > 0, blend = inpaint && !maskedUNet;
+  check(!maskedUNet || o.initImage != nullptr,
+        "an inpainting UNet reads the masked image's latents, encoded from "
+        "the image's pixels: give --image, not --image-latents");
   const Task task = inpaint ? Task::Inpainting
                     : i2i   ? Task::ImageToImage
                             : Task::TextToImage;
@@ -318,6 +322,13 @@ GenerateResult generate(const PipelineSpec &p, Executor &exec,
     latentMask.resize(m);
     layout->fromEncoder(grid.data(), latentMask.data());
   }
+  // The inpaint classes start from pure noise at strength 1 (their
+  // is_strength_max), times init_noise_sigma.
+  if (pureNoise) {
+    const float sigma = float(scheduler->initNoiseSigma());
+    for (int64_t i = 0; i < n * m; ++i)
+      lat[i] *= sigma;
+  }
 
   GenerateResult result;
   result.scheduler = scheduler->name();
@@ -356,22 +367,13 @@ GenerateResult generate(const PipelineSpec &p, Executor &exec,
         layout->fromEncoder(init->as<float>() +
                                 (init->shape[0] == 1 ? 0 : i) * grid,
                             start.data() + i * m);
-      if (pureNoise) {
-        const float sigma = float(scheduler->initNoiseSigma());
-        for (int64_t i = 0; i < n * m; ++i)
-          lat[i] *= sigma;
-      } else if (addNoise) {
+      if (!pureNoise && addNoise)
         scheduler->addNoise(start.data(), lat, lat, latents.numel(), begin);
-      } else {
+      else if (!pureNoise)
         std::memcpy(lat, start.data(), start.size() * sizeof(float));
-      }
       if (blend)
         imageLatents = std::move(start);
     }
-  } else if (pureNoise && denoises) {
-    const float sigma = float(scheduler->initNoiseSigma());
-    for (int64_t i = 0; i < n * m; ++i)
-      lat[i] *= sigma;
   }
   result.encodeSeconds = since(t0);
   t0 = std::chrono::steady_clock::now();
@@ -385,6 +387,7 @@ GenerateResult generate(const PipelineSpec &p, Executor &exec,
     for (const std::vector<float> &b : blocks)
       blockPtrs.push_back(b.data());
     std::vector<float> prediction(n * m);
+    std::vector<float> proper(imageLatents.size()); // inpainting's scratch
     const std::vector<double> &timesteps = scheduler->timesteps();
     // Each row of the latents input: an image's latents, then (an
     // inpainting UNet) the extra channels, written once.
@@ -431,7 +434,7 @@ GenerateResult generate(const PipelineSpec &p, Executor &exec,
       scheduler->step(prediction.data(), lat, n * m, step);
       if (blend)
         keepUnmasked(*scheduler, imageLatents, noise, latentMask, lat, step,
-                     end);
+                     end, proper);
       if (o.onStep)
         o.onStep(step + 1 - begin, end - begin, since(ts));
     }

@@ -73,6 +73,10 @@ public:
     for (plan::ComponentRole role :
          {plan::ComponentRole::Denoiser, plan::ComponentRole::Decoder})
       check(s_.find(role), ctx_, ": no ", name(role), " component");
+    // An inpainting UNet's masked image is encoded: the plan carries the
+    // encoder (the runtime would tell the user to recompile it otherwise).
+    check(s_.maskChannels == 0 || s_.find(plan::ComponentRole::Encoder), ctx_,
+          ": mask_channels ", s_.maskChannels, " without an encoder component");
     checkTextFlow();
     for (const ComponentSpec &c : s_.components)
       checkSignatures(c);

@@ -117,8 +117,8 @@ with fresco-compile --vae-encoder" --image "$work/in.png"
 "$FRESCO_PYTHON" "$here/make_diffusers_pipeline.py" \
   --template "$root/models/dit/pipelines/dit-tiny" --out "$work/dit" \
   --seed 5 > /dev/null
-expect_error "StableDiffusion3Pipeline and FluxPipeline folders only, not \
-DiTPipeline" "$B/fresco-compile" "$work/dit" --vae-encoder -o "$work/d.fplan"
+expect_error "StableDiffusion3Pipeline and FluxPipeline folders (and the \
+Stable Diffusion inpaint classes') only, not DiTPipeline" "$B/fresco-compile" "$work/dit" --vae-encoder -o "$work/d.fplan"
 "$B/fresco-compile" "$work/dit" -o "$work/dit.fplan" --quiet
 expect_error "StableDiffusion3Pipeline and FluxPipeline plans only; this \
 plan is a DiTPipeline" "$B/fresco-run" "$work/dit.fplan" --weights "$work/dit" \

@@ -168,7 +168,7 @@ bad() { # message flags...: fresco-run of PLAN ($plan) refuses FLAGS
     --timeout 60 --quiet "${@:2}"
 }
 expect_usage "--mask (inpainting) repaints part of an init image: give \
---image too" "$B/fresco-run" "$work/i2i.fplan" --weights "$work/pipe" \
+--image (or --image-latents) too" "$B/fresco-run" "$work/i2i.fplan" --weights "$work/pipe" \
   "${prompts[@]}" -o "$work/x.png" --mask "$work/gray.png"
 py "$ref" mask --out "$work/rgba.png" --height $H --width $W --mode RGBA \
   > /dev/null

@@ -14,7 +14,9 @@
 # crop corner of each half) too, the run without it missing that reference.
 # Several ranks against 1 rank within 1e-5:
 # placement (text encoder, VAE and encoder on rank 0, the UNet on rank 1),
-# cfg=2 and ulysses=2. Bad input: text-to-image on the refiner,
+# cfg=2 and ulysses=2. Inpainting on the refiner, and an inpainting
+# ensemble of experts (base --mask --denoising-end, refiner --image-latents
+# --mask --denoising-start). Bad input: text-to-image on the refiner,
 # --prompt-2 (its one encoder reads the prompt), --target-size (the refiner
 # has none), --aesthetic-score on a base plan, a folder with text_encoder_2 null, one whose
 # requires_aesthetics_score is false.
@@ -156,6 +158,47 @@ py "$ref" img2img --pipeline "$work/pipe" "${prompts[@]}" --steps 4 \
   > /dev/null
 echo "== refiner, --strength 0.6 from latents"
 py "$here/compare_npy.py" "$work/fs.npy" "$work/rs.npy" --rtol-max 1e-5
+
+# Inpainting on the refiner (StableDiffusionXLInpaintPipeline on its folder:
+# the aesthetic time ids, the inpaint defaults) at strength 0.6, and the
+# ensemble of experts with a mask: the base (compiled with --vae-encoder)
+# inpaints to --denoising-end 0.8, the refiner takes its latents as the
+# image (--image-latents, put back outside the mask as given) from
+# --denoising-start 0.8; against diffusers' same calls.
+py "$here/sd_pipeline_reference.py" mask --out "$work/mask.png" --height $H \
+  --width $W --seed 4 > /dev/null
+"$B/fresco-run" "$work/r.fplan" --weights "$work/pipe" "${prompts[@]}" \
+  --image "$work/in.png" --mask "$work/mask.png" --steps 4 --strength 0.6 \
+  --latents "@$work/noise.npy" --output-latents "@$work/fm.npy" \
+  --timeout 60 --quiet
+py "$ref" img2img --pipeline "$work/pipe" "${prompts[@]}" --image \
+  "$work/in.png" --mask "$work/mask.png" --steps 4 --strength 0.6 \
+  --height $H --width $W --latents "$work/noise.npy" --dtype float64 \
+  --out-latents "$work/rm.npy" > /dev/null
+echo "== refiner, inpainting at --strength 0.6"
+py "$here/compare_npy.py" "$work/fm.npy" "$work/rm.npy" --rtol-max 1e-4
+"$B/fresco-compile" "$work/base" -o "$work/base-enc.fplan" --batch 2 \
+  --height $H --width $W --vae-encoder --quiet
+"$B/fresco-run" "$work/base-enc.fplan" --weights "$work/base" \
+  "${prompts[@]}" --image "$work/in.png" --mask "$work/mask.png" --steps 8 \
+  --denoising-end 0.8 --latents "@$work/noise.npy" \
+  --output-latents "@$work/fmb.npy" --timeout 60 --quiet
+"$B/fresco-run" "$work/r.fplan" --weights "$work/pipe" "${prompts[@]}" \
+  --image-latents "@$work/fmb.npy" --mask "$work/mask.png" --steps 8 \
+  --denoising-start 0.8 --latents "@$work/noise.npy" \
+  --output-latents "@$work/fme.npy" --timeout 60 --quiet
+py "$ref" img2img --pipeline "$work/base" "${prompts[@]}" --image \
+  "$work/in.png" --mask "$work/mask.png" --steps 8 --denoising-end 0.8 \
+  --height $H --width $W --latents "$work/noise.npy" --dtype float64 \
+  --out-latents "$work/rmb.npy" > /dev/null
+py "$ref" img2img --pipeline "$work/pipe" "${prompts[@]}" --image-latents \
+  "$work/rmb.npy" --mask "$work/mask.png" --steps 8 --denoising-start 0.8 \
+  --height $H --width $W --latents "$work/noise.npy" --dtype float64 \
+  --out-latents "$work/rme.npy" > /dev/null
+echo "== base inpainting, --denoising-end 0.8"
+py "$here/compare_npy.py" "$work/fmb.npy" "$work/rmb.npy" --rtol-max 1e-4
+echo "== refiner inpainting, --denoising-start 0.8 from the base's latents"
+py "$here/compare_npy.py" "$work/fme.npy" "$work/rme.npy" --rtol-max 1e-4
 
 # Bad input: clear errors.
 bad() { # message flags...: fresco-run of PLAN ($plan) refuses FLAGS, exit 1

@@ -178,8 +178,9 @@ if [ "$kind" = sdxl ]; then
     --output-latents "@$work/mexplicit.npy" --timeout 60 --quiet
   cmp "$work/mdefault.npy" "$work/mexplicit.npy"
   # The ensemble of experts with a mask: denoising_end stops the blending
-  # loop early (the last step it runs still noises the image to the next
-  # timestep), denoising_start starts from the init latents unnoised.
+  # loop early (its last step puts the image back un-noised, as the
+  # truncated schedule's last), denoising_start starts from the init
+  # latents unnoised.
   for cut in --denoising-end --denoising-start; do
     "$B/fresco-run" "$iplan" --weights "$ipipe" "${prompts[@]}" \
       "${extra_1_0[@]}" --image "$work/in.png" --mask "$work/mask.png" \

@@ -40,9 +40,14 @@ TEST(Inpaint, GrayThresholdIs128) {
   EXPECT_EQ(m.shape, (std::vector<int64_t>{1, 1, 1, 4}));
   const float *v = m.as<float>();
   EXPECT_EQ(std::vector<float>(v, v + 4), (std::vector<float>{0, 0, 1, 1}));
-  // float32(g / 255) < 0.5 exactly below 128, as the processor computes it.
+  // Every gray level, against the processor's float32(g / 255) >= 0.5.
+  std::vector<uint8_t> all(256);
   for (int g = 0; g < 256; ++g)
-    EXPECT_EQ(float(g) / 255.0f >= 0.5f, g >= 128) << g;
+    all[g] = uint8_t(g);
+  HostTensor m256 = binaryMask(all.data(), 1, 16, 16);
+  for (int g = 0; g < 256; ++g)
+    EXPECT_EQ(m256.as<float>()[g], float(g) / 255.0f >= 0.5f ? 1.0f : 0.0f)
+        << g;
 }
 
 TEST(Inpaint, RgbGoesToGrayAsPil) {

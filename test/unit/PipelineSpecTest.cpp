@@ -71,6 +71,7 @@ TEST(PipelineSpec, MaskChannelsWidenTheDenoisersLatents) {
   TableSpec t;
   t.maskChannels = 5;
   t.ranks[0]["transformer"].inputs[0].shape = {4, 9, 8, 8};
+  addEncoder(t);
   std::vector<uint8_t> bytes;
   PipelineSpec s = decode(t, bytes);
   EXPECT_EQ(s.maskChannels, 5);
@@ -467,8 +468,18 @@ const Case kBadTables[] = {
      "prediction_channels 2 is fewer than the latents' 4"},
     {"mask_channels_count", [](TableSpec &t) { t.maskChannels = 3; },
      "mask_channels 3 must be 0 or, for image latents, 1 + channels (5)"},
-    {"mask_channels_input", [](TableSpec &t) { t.maskChannels = 5; },
+    {"mask_channels_input",
+     [](TableSpec &t) {
+       t.maskChannels = 5;
+       addEncoder(t);
+     },
      "input 0 (latents) is f32[4, 4, 8, 8], expected f32[4, 9, 8, 8]"},
+    {"mask_channels_without_encoder",
+     [](TableSpec &t) {
+       t.maskChannels = 5;
+       t.ranks[0]["transformer"].inputs[0].shape = {4, 9, 8, 8};
+     },
+     "mask_channels 5 without an encoder component"},
     {"zero_scaling", [](TableSpec &t) { t.scaling = 0; }, "bad VAE scaling"},
     {"nan_shift", [](TableSpec &t) { t.shift = std::nan(""); },
      "bad VAE scaling"},

@@ -667,9 +667,9 @@ Options parseArgs(int argc, char **argv) {
   if (strengthGiven && o.image.empty() && o.imageLatents.empty())
     usageError("--strength applies to image-to-image: give --image (or "
                "--image-latents) too");
-  if (!o.mask.empty() && o.image.empty())
+  if (!o.mask.empty() && o.image.empty() && o.imageLatents.empty())
     usageError("--mask (inpainting) repaints part of an init image: give "
-               "--image too");
+               "--image (or --image-latents) too");
   if (!o.image.empty() && !o.imageLatents.empty())
     usageError("--image and --image-latents both give the init image: use "
                "one or the other");

@@ -48,6 +48,10 @@ HostTensor readMask(const std::string &path, const PipelineSpec &spec) {
   check(png.channels == 3, "--mask '", path,
         "' has an alpha channel (or transparency): give a gray or RGB mask "
         "(white: repaint, black: keep)");
+  // PIL clips 16-bit gray to 255 where the decoder keeps the high byte:
+  // the two would binarize it differently.
+  check(png.bitDepth <= 8, "--mask '", path, "' has ", png.bitDepth,
+        " bits per sample: give an 8-bit mask");
   HostTensor mask = binaryMask(png.pixels.data(), 3, png.height, png.width);
   checkMask(spec, mask);
   return mask;
@@ -136,11 +140,20 @@ int runPipeline(const Options &o, const RankEnv &env) {
   const bool i2i = !o.image.empty() || !o.imageLatents.empty();
   if (!o.mask.empty()) {
     mask = readMask(o.mask, spec);
-    if (maskedPixels(mask) == 0 && !o.quiet)
+    // A denoiser of the latent channel count sees the mask only at the
+    // latent grid's samples.
+    const std::vector<float> grid = nearestMask(mask, spec.height, spec.width);
+    const char *why =
+        maskedPixels(mask) == 0 ? "is black everywhere"
+        : spec.maskChannels == 0 &&
+                std::count(grid.begin(), grid.end(), 1.0f) == 0
+            ? "has no white pixel where the latent grid samples it"
+            : nullptr;
+    if (why && !o.quiet && env.rank == 0)
       std::fprintf(stderr,
-                   "fresco-run: warning: --mask %s is black everywhere: "
-                   "nothing is repainted (white pixels are)\n",
-                   o.mask.c_str());
+                   "fresco-run: warning: --mask %s %s: nothing is "
+                   "repainted (white pixels are)\n",
+                   o.mask.c_str(), why);
   }
   if (!o.image.empty())
     initImage = readInitImage(o.image, spec);

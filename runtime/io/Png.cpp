@@ -25,10 +25,9 @@ namespace {
 
 /// PNG's own limit on either dimension.
 constexpr int64_t kMaxDimension = 0x7fffffff;
-/// Refuse to allocate more than this for a decoded image: a corrupt or
-/// hostile header could otherwise ask for terabytes before the (missing)
-/// pixel data is noticed.
-constexpr uint64_t kMaxDecodedBytes = uint64_t(1) << 32;
+/// Deflate's largest expansion, and the decoded RGBA8 bytes of one 1-bit
+/// source pixel: the most output a PNG of a given size can hold.
+constexpr uint64_t kMaxInflation = 1032, kMaxPixelGrowth = 32;
 
 constexpr uint8_t kSignature[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
 
@@ -121,12 +120,17 @@ void writePng(const std::string &path, const uint8_t *rgb, int64_t width,
 
 PngImage readPng(const std::string &path) {
   const std::vector<uint8_t> bytes = readWholeFile(path);
+  return decodePng(bytes.data(), bytes.size(), path);
+}
+
+PngImage decodePng(const uint8_t *data, size_t byteCount,
+                   const std::string &path, uint64_t maxDecodedBytes) {
   // Checked here so that an empty or tiny file gets the same clear message
   // as any other non-PNG, rather than libspng's end-of-stream error.
-  if (bytes.size() < sizeof(kSignature) ||
-      std::memcmp(bytes.data(), kSignature, sizeof(kSignature)) != 0)
+  if (byteCount < sizeof(kSignature) ||
+      std::memcmp(data, kSignature, sizeof(kSignature)) != 0)
     fail("cannot read PNG file '", path, "': not a PNG file (",
-         bytes.empty() ? "empty file" : "bad signature", ")");
+         byteCount == 0 ? "empty file" : "bad signature", ")");
 
   SpngCtx ctx(spng_ctx_new(0));
   check(ctx != nullptr, "cannot read PNG file '", path,
@@ -135,7 +139,7 @@ PngImage readPng(const std::string &path) {
     if (err)
       fail("cannot read PNG file '", path, "': ", describeSpngError(err));
   };
-  spngCheck(spng_set_png_buffer(ctx.get(), bytes.data(), bytes.size()));
+  spngCheck(spng_set_png_buffer(ctx.get(), data, byteCount));
   spng_ihdr ihdr = {};
   spngCheck(spng_get_ihdr(ctx.get(), &ihdr));
 
@@ -159,8 +163,12 @@ PngImage readPng(const std::string &path) {
   img.bitDepth = ihdr.bit_depth;
   size_t size = 0;
   spngCheck(spng_decoded_image_size(ctx.get(), fmt, &size));
-  check(uint64_t(size) <= kMaxDecodedBytes, "cannot read PNG file '", path,
+  check(uint64_t(size) <= maxDecodedBytes, "cannot read PNG file '", path,
         "': ", img.width, "x", img.height, " image is too large to decode");
+  check(uint64_t(size) / kMaxPixelGrowth / kMaxInflation <= byteCount,
+        "cannot read PNG file '", path, "': a ", byteCount,
+        "-byte file cannot hold a ", img.width, "x", img.height,
+        " image (truncated or corrupt)");
   img.pixels.resize(size);
   spngCheck(spng_decode_image(ctx.get(), img.pixels.data(), size, fmt,
                               hasAlpha ? SPNG_DECODE_TRNS : 0));

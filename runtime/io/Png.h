@@ -42,6 +42,13 @@ struct PngImage {
 /// missing file, a non-PNG, a truncated or corrupt PNG.
 PngImage readPng(const std::string &path);
 
+/// readPng's decoder on the file's bytes (`name` for messages). An image
+/// whose decoded size exceeds `maxDecodedBytes`, or that `size` compressed
+/// bytes cannot hold (deflate expands at most 1032 times, the 8-bit RGBA
+/// output a 1-bit pixel 32 times), is refused before any allocation.
+PngImage decodePng(const uint8_t *data, size_t size, const std::string &name,
+                   uint64_t maxDecodedBytes = uint64_t(1) << 32);
+
 /// Converts one decoded image, float CHW with values in [-1, 1], to HWC
 /// uint8 (`rgbOut` holds channels * height * width bytes) exactly as
 /// diffusers' VaeImageProcessor.postprocess(output_type="pil") does:

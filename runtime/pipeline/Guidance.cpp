@@ -109,9 +109,11 @@ void checkGuidanceRescale(const PipelineSpec &p, double rescale, Task task) {
         "StableDiffusionPipeline (text-to-image) and the SDXL classes only; "
         "this run is ",
         p.kind,
-        task == Task::TextToImage    ? "'s text-to-image"
-        : task == Task::ImageToImage ? "'s image-to-image"
-                                     : "'s inpainting");
+        task == Task::ImageToImage ? "'s image-to-image"
+        : task == Task::Inpainting ? "'s inpainting"
+        : p.conditioning == plan::ConditioningKind::Text
+            ? "'s text-to-image"
+            : "'s class-conditional generation");
 }
 
 std::unique_ptr<Guidance> makeGuidance(const PipelineSpec &spec, double scale,

@@ -31,11 +31,9 @@ const std::vector<std::string> &supportedSchedulers() {
 }
 
 std::unique_ptr<Scheduler> createScheduler(const std::string &className,
-                                           const std::string &configJson,
-                                           std::set<std::string> *keysRead) {
+                                           const std::string &configJson) {
   using namespace sched;
-  Config c(className, configJson);
-  c.recordKeys(keysRead);
+  const Config c(className, configJson);
   if (className == "DDIMScheduler")
     return createDDIMScheduler(c);
   if (className == "EulerDiscreteScheduler")
@@ -118,8 +116,6 @@ Config::Config(std::string className, const std::string &json)
 }
 
 const nlohmann::json *Config::find(const char *key) const {
-  if (asked_)
-    asked_->insert(key);
   auto it = json_.find(key);
   if (it == json_.end() || it->is_null())
     return nullptr;

@@ -14,7 +14,6 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
-#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -115,20 +114,18 @@ const std::vector<std::string> &supportedSchedulers();
 /// Creates `className` configured from the text of a diffusers
 /// scheduler_config.json (unknown keys are ignored as diffusers does; a key
 /// with an unsupported value is an error naming it). Throws fresco::Error
-/// for an unknown class, listing the supported ones. `keysRead`, when
-/// given, receives every config key the class reads.
-std::unique_ptr<Scheduler>
-createScheduler(const std::string &className, const std::string &configJson,
-                std::set<std::string> *keysRead = nullptr);
+/// for an unknown class, listing the supported ones.
+std::unique_ptr<Scheduler> createScheduler(const std::string &className,
+                                           const std::string &configJson);
 
 /// The config text with `overrides` (key, value) applied as diffusers'
 /// `from_config(config, key=value, ...)` applies keyword arguments: each
 /// value is JSON (true, 3.0, "trailing", null), or a bare word taken as a
 /// string (trailing); it replaces the key's value and wins over the
 /// config's `_use_default_values`. Throws fresco::Error, naming the key
-/// and listing the keys `className` reads, for a key the class does not
-/// read (diffusers would ignore it with a warning), and for a value the
-/// class refuses.
+/// and listing the class's, for a key that is not an __init__ parameter of
+/// diffusers 0.31's `className` (diffusers would silently drop it), for
+/// null (NaN), and for a value the class refuses.
 std::string withConfigOverrides(
     const std::string &className, const std::string &configJson,
     const std::vector<std::pair<std::string, std::string>> &overrides);

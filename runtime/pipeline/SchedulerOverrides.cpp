@@ -3,7 +3,9 @@
 // fresco-run --scheduler-config KEY=VALUE: what diffusers users write as
 // `DPMSolverMultistepScheduler.from_config(pipe.scheduler.config,
 // use_karras_sigmas=True)`, applied to the plan's scheduler_config.json
-// text before any scheduler reads it.
+// text before any scheduler reads it. A keyword diffusers passes on is an
+// __init__ parameter of the class; any other it drops (unused_kwargs), so
+// Fresco takes only those and refuses the rest, naming them.
 //
 //===----------------------------------------------------------------------===//
 #include "runtime/core/BoundedJson.h"
@@ -13,14 +15,68 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <map>
 
 namespace fresco {
+namespace {
+
+/// The __init__ parameters of diffusers 0.31's scheduler classes.
+const std::vector<std::string> &initKeys(const std::string &className) {
+  static const std::vector<std::string> betas = {
+      "num_train_timesteps", "beta_start", "beta_end", "beta_schedule",
+      "trained_betas"};
+  static const std::map<std::string, std::vector<std::string>> table = [] {
+    auto with = [](std::vector<std::string> more) {
+      std::vector<std::string> keys = betas;
+      keys.insert(keys.end(), more.begin(), more.end());
+      return keys;
+    };
+    std::map<std::string, std::vector<std::string>> t;
+    t["DDIMScheduler"] = with(
+        {"clip_sample", "set_alpha_to_one", "steps_offset", "prediction_type",
+         "thresholding", "dynamic_thresholding_ratio", "clip_sample_range",
+         "sample_max_value", "timestep_spacing", "rescale_betas_zero_snr"});
+    t["EulerDiscreteScheduler"] =
+        with({"prediction_type", "interpolation_type", "use_karras_sigmas",
+              "use_exponential_sigmas", "use_beta_sigmas", "sigma_min",
+              "sigma_max", "timestep_spacing", "timestep_type", "steps_offset",
+              "rescale_betas_zero_snr", "final_sigmas_type"});
+    t["EulerAncestralDiscreteScheduler"] =
+        with({"prediction_type", "timestep_spacing", "steps_offset",
+              "rescale_betas_zero_snr"});
+    t["DPMSolverMultistepScheduler"] =
+        with({"solver_order", "prediction_type", "thresholding",
+              "dynamic_thresholding_ratio", "sample_max_value",
+              "algorithm_type", "solver_type", "lower_order_final",
+              "euler_at_final", "use_karras_sigmas", "use_exponential_sigmas",
+              "use_beta_sigmas", "use_lu_lambdas", "final_sigmas_type",
+              "lambda_min_clipped", "variance_type", "timestep_spacing",
+              "steps_offset", "rescale_betas_zero_snr"});
+    t["FlowMatchEulerDiscreteScheduler"] = {
+        "num_train_timesteps", "shift",     "use_dynamic_shifting",
+        "base_shift",          "max_shift", "base_image_seq_len",
+        "max_image_seq_len"};
+    t["PNDMScheduler"] =
+        with({"skip_prk_steps", "set_alpha_to_one", "prediction_type",
+              "timestep_spacing", "steps_offset"});
+    return t;
+  }();
+  auto it = table.find(className);
+  // createScheduler names an unknown class with the supported ones.
+  if (it == table.end())
+    createScheduler(className, "{}");
+  check(it != table.end(), "unknown scheduler '", className, "'");
+  return it->second;
+}
+
+} // namespace
 
 std::string withConfigOverrides(
     const std::string &className, const std::string &configJson,
     const std::vector<std::pair<std::string, std::string>> &overrides) {
   if (overrides.empty())
     return configJson;
+  const std::vector<std::string> &keys = initKeys(className);
   nlohmann::json config;
   try {
     config =
@@ -31,14 +87,25 @@ std::string withConfigOverrides(
   check(config.is_object(), className,
         ": the scheduler config must be a JSON object");
   for (const auto &[key, text] : overrides) {
-    check(!key.empty() && key[0] != '_', "--scheduler-config: '", key,
-          "' is not a scheduler setting (an empty or private key)");
+    if (std::find(keys.begin(), keys.end(), key) == keys.end()) {
+      std::string known;
+      for (const std::string &k : keys)
+        known += (known.empty() ? "" : ", ") + k;
+      fail("--scheduler-config ", key, ": ", className,
+           " (diffusers 0.31) takes no '", key,
+           "' (diffusers would drop it); "
+           "its settings: ",
+           known);
+    }
     nlohmann::json value;
     try {
       value = parseBoundedJson(text);
     } catch (const nlohmann::json::exception &) {
       value = text; // a bare word: trailing, sigma_min
     }
+    // from_config would pass None to __init__, which is not "the default".
+    check(!value.is_null(), "--scheduler-config ", key,
+          ": give a value (null and NaN are not settings)");
     config[key] = value;
     // A keyword argument wins over the config's defaults list.
     auto it = config.find("_use_default_values");
@@ -47,19 +114,8 @@ std::string withConfigOverrides(
                 it->end());
   }
   const std::string merged = config.dump();
-  // Build it once: a value the class refuses fails here, naming the key,
-  // and a key it never reads is a typo that diffusers would only warn of.
-  std::set<std::string> read;
-  createScheduler(className, merged, &read);
-  for (const auto &kv : overrides) {
-    if (read.count(kv.first))
-      continue;
-    std::string known;
-    for (const std::string &k : read)
-      known += (known.empty() ? "" : ", ") + k;
-    fail("--scheduler-config ", kv.first, ": ", className, " does not read '",
-         kv.first, "' (it reads ", known, ")");
-  }
+  // Build it once: a value the class refuses fails here, naming the key.
+  createScheduler(className, merged);
   return merged;
 }
 

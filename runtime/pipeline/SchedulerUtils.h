@@ -20,7 +20,6 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
-#include <set>
 #include <string>
 #include <vector>
 
@@ -58,15 +57,10 @@ public:
   [[noreturn]] void invalid(const char *key, const std::string &value,
                             const std::string &allowed) const;
 
-  /// Records in `keys` every key a scheduler asks for from now on (the keys
-  /// its class reads); null stops recording.
-  void recordKeys(std::set<std::string> *keys) { asked_ = keys; }
-
 private:
   const nlohmann::json *find(const char *key) const;
   std::string className_;
   nlohmann::json json_;
-  std::set<std::string> *asked_ = nullptr;
 };
 
 /// Common step bookkeeping: step() must follow setTimesteps() and be called

@@ -61,23 +61,30 @@ bad() { # message flags...
   expect_error "$1" "$B/fresco-run" "$work/p.fplan" --weights "$work/pipe" \
     "${prompts[@]}" --steps 2 -o "$work/x.png" --timeout 60 "${@:2}"
 }
-bad "--scheduler-config use_karas_sigmas: DPMSolverMultistepScheduler does \
-not read 'use_karas_sigmas' (it reads algorithm_type, beta_end," \
+bad "--scheduler-config use_karas_sigmas: DPMSolverMultistepScheduler \
+(diffusers 0.31) takes no 'use_karas_sigmas' (diffusers would drop it); its \
+settings: num_train_timesteps, beta_start," \
   --scheduler DPMSolverMultistepScheduler \
   --scheduler-config use_karas_sigmas=true
-bad "--scheduler-config use_karras_sigmas: PNDMScheduler does not read \
-'use_karras_sigmas'" --scheduler-config use_karras_sigmas=true
+bad "--scheduler-config use_karras_sigmas: PNDMScheduler (diffusers 0.31) \
+takes no 'use_karras_sigmas'" --scheduler-config use_karras_sigmas=true
+# A key a stored config could set but from_config drops as a keyword.
+bad "takes no 'sigma_min'" --scheduler DPMSolverMultistepScheduler \
+  --scheduler-config sigma_min=0.1
+bad "--scheduler-config steps_offset: give a value (null and NaN are not settings)" \
+  --scheduler-config steps_offset=null
 bad "EulerDiscreteScheduler: scheduler config key 'timestep_spacing' = \
 \"middle\" is not valid (expected linspace, leading or trailing)" \
   --scheduler EulerDiscreteScheduler --scheduler-config timestep_spacing=middle
-bad "'_class_name' is not a scheduler setting" \
+bad "--scheduler-config _class_name: PNDMScheduler (diffusers 0.31) takes \
+no '_class_name'" \
   --scheduler-config _class_name=DDIMScheduler
 expect_usage "--scheduler-config takes KEY=VALUE (e.g. \
 use_karras_sigmas=true), got 'foo'" "$B/fresco-run" "$work/p.fplan" \
   --weights "$work/pipe" "${prompts[@]}" -o "$work/x.png" \
   --scheduler-config foo
 
-# guidance_rescale.
+# guidance_rescale and num_images_per_prompt on SDXL below; first SD.
 "$B/fresco-run" "$work/p.fplan" --weights "$work/pipe" "${prompts[@]}" \
   --negative-prompt "blurry" --steps 5 --latents "@$work/x.npy" \
   --guidance-rescale 0.7 --output-latents "@$work/f-rescale.npy" \
@@ -121,6 +128,16 @@ py "$xl" run --pipeline "$work/sdxl" "${prompts[@]}" --negative-prompt \
   --guidance-rescale 0.5 --out-latents "$work/r-sdxl.npy" > /dev/null
 echo "== SDXL, --guidance-rescale 0.5"
 py "$here/compare_npy.py" "$work/f-sdxl.npy" "$work/r-sdxl.npy" --rtol-max 1e-4
+# One prompt with its --prompt-2, two images: the second prompt repeated too.
+"$B/fresco-run" "$work/sdxl.fplan" --weights "$work/sdxl" --prompt "a fox" \
+  --prompt-2 "an oil painting" --num-images-per-prompt 2 --steps 2 \
+  --latents "@$work/x.npy" --output-latents "@$work/n-sdxl.npy" --timeout 60 \
+  --quiet
+"$B/fresco-run" "$work/sdxl.fplan" --weights "$work/sdxl" --prompt "a fox" \
+  --prompt "a fox" --prompt-2 "an oil painting" --prompt-2 "an oil painting" \
+  --steps 2 --latents "@$work/x.npy" --output-latents "@$work/e-sdxl.npy" \
+  --timeout 60 --quiet
+cmp "$work/n-sdxl.npy" "$work/e-sdxl.npy"
 py "$ref" image --out "$work/in.png" --seed 2 > /dev/null
 "$B/fresco-compile" "$work/pipe" -o "$work/i2i.fplan" --batch 2 --height 32 \
   --width 24 --vae-encoder --quiet

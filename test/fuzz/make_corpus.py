@@ -122,6 +122,33 @@ def npy():
         put("npy", name + ".npy", buf.getvalue())
 
 
+def png():
+    """Small PNGs of every colour type and bit depth libspng converts: gray 1/2/4/8/16-bit, gray
+    with alpha, palette (with and without tRNS), RGB, RGBA (PIL writes no interlaced PNG)."""
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    rgb = rng.integers(0, 256, (5, 7, 3), dtype=np.uint8)
+    cases = {
+        "rgb8": (Image.fromarray(rgb, "RGB"), {}),
+        "rgba8": (Image.fromarray(rng.integers(0, 256, (5, 7, 4), dtype=np.uint8), "RGBA"), {}),
+        "gray8": (Image.fromarray(rgb[..., 0], "L"), {}),
+        "gray1": (Image.fromarray(rgb[..., 0] > 127), {}),
+        "gray16": (Image.fromarray(rgb[..., 0].astype(np.uint16) * 257), {}),
+        "graya": (Image.fromarray(rgb[..., :2].copy(), "LA"), {}),
+        "palette": (Image.fromarray(rgb, "RGB").convert("P"), {}),
+        "palette_trns": (Image.fromarray(rgb, "RGB").convert("P"), {"transparency": 0}),
+    }
+    for name, (img, kw) in cases.items():
+        buf = io.BytesIO()
+        img.save(buf, "PNG", **kw)
+        put("png", name + ".png", buf.getvalue())
+    for bits in (2, 4):
+        buf = io.BytesIO()
+        Image.fromarray(rgb[..., 0] >> (8 - bits), "L").save(buf, "PNG", bits=bits)
+        put("png", f"gray{bits}.png", buf.getvalue())
+
+
 def json_docs():
     put("json", "config.json", open(os.path.join(ROOT, "models/dit/configs/dit-tiny.json"), "rb").read())
     put("json", "nested.json", b'{"a": [1, 2.5e-3, {"b": null, "c": "\\u00e9"}], "d": true}')
@@ -184,6 +211,7 @@ def main():
     checkpoint()
     lora()
     npy()
+    png()
     json_docs()
     scheduler()
     clip()

@@ -172,6 +172,43 @@ TEST(Png, CorruptData) {
               {dir / "bad.png", "corrupt PNG file"});
 }
 
+/// PNG's chunk CRC (ISO 3309, the reflected 0xEDB88320 polynomial).
+uint32_t pngCrc(const uint8_t *p, size_t n) {
+  uint32_t c = 0xffffffffu;
+  for (size_t i = 0; i < n; ++i) {
+    c ^= p[i];
+    for (int k = 0; k < 8; ++k)
+      c = (c >> 1) ^ (0xedb88320u & (0u - (c & 1u)));
+  }
+  return ~c;
+}
+
+TEST(Png, HeadersLargerThanTheFileCanHold) {
+  // A valid 2x2 file whose IHDR (CRC fixed) claims 20000 x 20000: no
+  // deflate stream of its size expands that far, so it is refused before
+  // the 1.2 GB buffer would be allocated.
+  TempDir dir;
+  std::vector<uint8_t> px = randomPixels(2 * 2 * 3, 9);
+  writePng(dir / "small.png", px.data(), 2, 2);
+  std::vector<uint8_t> bytes = readBytes(dir / "small.png");
+  ASSERT_GT(bytes.size(), 33u);
+  for (int k = 0; k < 2; ++k) // width at 16, height at 20, big-endian
+    for (int b = 0; b < 4; ++b)
+      bytes[16 + 4 * k + b] = uint8_t(20000u >> (24 - 8 * b));
+  const uint32_t crc = pngCrc(bytes.data() + 12, 17); // "IHDR" + 13 bytes
+  for (int b = 0; b < 4; ++b)
+    bytes[29 + b] = uint8_t(crc >> (24 - 8 * b));
+  expectError(
+      [&] { decodePng(bytes.data(), bytes.size(), "big.png"); },
+      {"big.png", "-byte file cannot hold a 20000x20000 image (truncated or "
+                  "corrupt)"});
+  // The caller's cap on the decoded size.
+  const std::vector<uint8_t> ok = readBytes(dir / "small.png");
+  expectError([&] { decodePng(ok.data(), ok.size(), "small.png", 8); },
+              {"2x2 image is too large to decode"});
+  EXPECT_EQ(decodePng(ok.data(), ok.size(), "small.png").pixels, px);
+}
+
 //===----------------------------------------------------------------------===//
 // latentsImageToRgb
 //===----------------------------------------------------------------------===//

@@ -175,21 +175,38 @@ TEST(SchedulerConfig, OverridesAreFromConfigKeywords) {
   a->setTimesteps(10);
   b->setTimesteps(10);
   EXPECT_EQ(a->timesteps(), b->timesteps());
-  // steps_offset stays a default (0), as the list says.
-  EXPECT_EQ(b->timesteps().front(), 999);
+  // A key not overridden stays as the list says: steps_offset 0, so the
+  // leading grid starts at 900, not 901.
+  std::unique_ptr<Scheduler> lead = createScheduler(
+      kEuler,
+      withConfigOverrides(kEuler, config, {{"timestep_spacing", "leading"}}));
+  lead->setTimesteps(10);
+  EXPECT_EQ(lead->timesteps().front(), 900);
   EXPECT_EQ(withConfigOverrides(kEuler, config, {}), config);
   EXPECT_TRUE(contains(
       errorOf([&] {
         withConfigOverrides(kEuler, config, {{"use_karas_sigmas", "true"}});
       }),
       "--scheduler-config use_karas_sigmas: "
-      "EulerDiscreteScheduler does not read "
-      "'use_karas_sigmas' (it reads "));
+      "EulerDiscreteScheduler (diffusers 0.31) takes no "
+      "'use_karas_sigmas' (diffusers would drop it); its "
+      "settings: num_train_timesteps, "));
+  // DPM-Solver reads sigma_min from a stored config, but diffusers drops
+  // it as a keyword (no such __init__ parameter).
+  EXPECT_TRUE(
+      contains(errorOf([&] {
+                 withConfigOverrides(kDPM, "{}", {{"sigma_min", "0.1"}});
+               }),
+               "takes no 'sigma_min'"));
   EXPECT_TRUE(contains(
       errorOf([&] {
         withConfigOverrides(kEuler, config, {{"use_karras_sigmas", "2"}});
       }),
-      "use_karras_sigmas"));
+      "must be true or false"));
+  EXPECT_TRUE(contains(errorOf([&] {
+                         withConfigOverrides(kFlow, "{}", {{"shift", "NaN"}});
+                       }),
+                       "give a value (null and NaN are not settings)"));
 }
 
 //===----------------------------------------------------------------------===//

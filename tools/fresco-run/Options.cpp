@@ -24,11 +24,13 @@ USAGE:
   Generate images with a compiled pipeline:
     fresco-run PLAN --weights PIPELINE-FOLDER --class-label 207[,360...]
                [--steps 50] [--guidance-scale 4] [--seed 0] [--scheduler NAME]
-               [--latents @x.npy] [--output-latents @y.npy] -o out.png
+               [--scheduler-config K=V] [--latents @x.npy]
+               [--output-latents @y.npy] -o out.png
     fresco-run PLAN --weights PIPELINE-FOLDER --prompt "a red fox" [--prompt
                ...] [--prompt-2 ...] [--prompt-3 ...] [--prompt-file F]
                [--negative-prompt N] [--negative-prompt-2 N]
-               [--negative-prompt-3 N] [--steps 28] [--guidance-scale 3.5]
+               [--negative-prompt-3 N] [--num-images-per-prompt N]
+               [--steps 28] [--guidance-scale 3.5] [--guidance-rescale R]
                [--seed 0] [--scheduler NAME] [--scheduler-config K=V]
                [--latents @x.npy]
                [--image in.png [--mask mask.png] | --image-latents @x.npy]
@@ -156,8 +158,9 @@ GENERATION (plans compiled from a pipeline folder):
                        set a key of the scheduler's config as diffusers'
                        from_config(config, K=V) does (repeatable; V is JSON
                        or a bare word: use_karras_sigmas=true,
-                       timestep_spacing=trailing, shift=3.0); a key the
-                       class does not read is an error listing those it does
+                       timestep_spacing=trailing, shift=3.0); a key that is
+                       not the diffusers class's setting is an error
+                       listing them
   --latents @FILE      initial noise f32 for the N images in the
                        pipeline's layout ([N, C, H, W] for DiT and Stable
                        Diffusion, or FluxPipeline's packed [N, tokens,

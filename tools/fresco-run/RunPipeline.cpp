@@ -98,11 +98,11 @@ std::vector<std::string> repeatEach(const std::vector<std::string> &v, int n) {
 }
 
 /// A per-prompt list (--prompt-2, a negative prompt) for `prompts` prompts
-/// of `n` images each: one entry per prompt is repeated as the prompts are;
-/// none, or one for every image, stays.
+/// of `n` images each: one entry per prompt is repeated as the prompts are
+/// (for one prompt too: --prompt-2 needs one per image); none stays none.
 std::vector<std::string> perImage(const std::vector<std::string> &v,
                                   size_t prompts, int n) {
-  return v.size() == prompts && prompts > 1 ? repeatEach(v, n) : v;
+  return v.size() == prompts ? repeatEach(v, n) : v;
 }
 
 /// "class 3" or "prompt \"a red fox\"", for the messages.
@@ -171,12 +171,12 @@ int runPipeline(const Options &o, const RankEnv &env) {
   checkMicroConditioning(spec, o.microConditioning, i2i);
   checkGuidanceRescale(spec, o.guidanceRescale, task);
   const std::vector<std::string> given = allPrompts(o);
+  const int64_t wanted = int64_t(given.size()) * o.imagesPerPrompt;
+  check(o.imagesPerPrompt == 1 || wanted <= spec.numImages, given.size(),
+        " prompt(s) x --num-images-per-prompt ", o.imagesPerPrompt, " is ",
+        wanted, " images, but the plan generates at most ", spec.numImages,
+        " per run; recompile with fresco-compile --batch ", wanted);
   const std::vector<std::string> prompts = repeatEach(given, o.imagesPerPrompt);
-  check(o.imagesPerPrompt == 1 || int64_t(prompts.size()) <= spec.numImages,
-        given.size(), " prompt(s) x --num-images-per-prompt ",
-        o.imagesPerPrompt, " is ", prompts.size(),
-        " images, but the plan generates at most ", spec.numImages,
-        " per run; recompile with fresco-compile --batch ", prompts.size());
   // Images this run: one per label or prompt.
   const int64_t B =
       int64_t(o.classLabels.empty() ? prompts.size() : o.classLabels.size());

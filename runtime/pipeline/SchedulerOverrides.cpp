@@ -113,7 +113,13 @@ std::string withConfigOverrides(
       it->erase(std::remove(it->begin(), it->end(), nlohmann::json(key)),
                 it->end());
   }
-  const std::string merged = config.dump();
+  std::string merged;
+  try {
+    merged = config.dump();
+  } catch (const nlohmann::json::exception &) {
+    // A bare word that is not UTF-8 (JSON strings must be).
+    fail("--scheduler-config: a value is not valid UTF-8 text");
+  }
   // Build it once: a value the class refuses fails here, naming the key.
   createScheduler(className, merged);
   return merged;

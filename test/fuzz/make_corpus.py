@@ -167,6 +167,10 @@ def scheduler():
     put("scheduler_config", "dpm-karras.json", bytes([1, 6]) + json.dumps(
         {"use_karras_sigmas": True, "solver_order": 2,
          "algorithm_type": "dpmsolver++"}).encode())
+    # Byte 1's top bit: a --scheduler-config KEY=VALUE line before the config.
+    put("scheduler_config", "override-karras.json", bytes([1, 0x80 | 6]) + b"use_karras_sigmas=true\n" +
+        json.dumps({"timestep_spacing": "leading", "_use_default_values": ["use_karras_sigmas"]}).encode())
+    put("scheduler_config", "override-trailing.json", bytes([0, 0x80 | 4]) + b"timestep_spacing=trailing\n" + cfg)
 
 
 def clip():

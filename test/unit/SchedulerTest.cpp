@@ -207,6 +207,13 @@ TEST(SchedulerConfig, OverridesAreFromConfigKeywords) {
                          withConfigOverrides(kFlow, "{}", {{"shift", "NaN"}});
                        }),
                        "give a value (null and NaN are not settings)"));
+  // A bare word that is not UTF-8 (found by fuzzing: an uncaught JSON
+  // exception).
+  EXPECT_TRUE(contains(
+      errorOf([&] {
+        withConfigOverrides(kDDIM, "{}", {{"timestep_spacing", "\xff"}});
+      }),
+      "a value is not valid UTF-8 text"));
 }
 
 //===----------------------------------------------------------------------===//

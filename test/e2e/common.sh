@@ -140,3 +140,18 @@ gpu_check_dry() {
     bash "$root/bench/gpu-check.sh" > "$log" 2>&1 || { cat "$log"; exit 1; }
   sed -n '/^check /,$p' "$log"
 }
+
+# sd_layout_plans PIPE H W: the three 2-rank plans of a Stable Diffusion
+# folder with its VAE encoder that the image-to-image and inpainting tests
+# compare with 1 rank: $work/cfg=2.fplan, $work/ulysses=2.fplan and
+# $work/place.fplan (text encoder, VAE and encoder on rank 0, the UNet on 1).
+sd_layout_plans() {
+  local pipe=$1 h=$2 w=$3 par flags
+  for par in cfg=2 ulysses=2 place; do
+    flags=(--parallel $par)
+    [ $par = place ] &&
+      flags=(--place text_encoder=0,vae=0,vae_encoder=0,unet=1)
+    "$FRESCO_BIN/fresco-compile" "$pipe" -o "$work/$par.fplan" --batch 2 \
+      --height "$h" --width "$w" --vae-encoder --ranks 2 "${flags[@]}" --quiet
+  done
+}

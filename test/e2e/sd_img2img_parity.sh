@@ -71,13 +71,8 @@ fi
 # split, the encoder whole on each rank) and the encoders on rank 0 with the
 # UNet on rank 1 (rank 0 encodes the image and sends it) match the 1-rank
 # run.
-"$B/fresco-compile" "$work/pipe" -o "$work/place.fplan" --batch 2 \
-  --height $H --width $W --vae-encoder --ranks 2 \
-  --place text_encoder=0,vae=0,vae_encoder=0,unet=1 --quiet
+sd_layout_plans "$work/pipe" $H $W
 for par in cfg=2 ulysses=2 place; do
-  [ $par = place ] || "$B/fresco-compile" "$work/pipe" -o "$work/$par.fplan" \
-    --batch 2 --height $H --width $W --vae-encoder --ranks 2 \
-    --parallel $par --quiet
   "$B/fresco-run" "$work/$par.fplan" --weights "$work/pipe" "${prompts[@]}" \
     "${neg[@]}" --image "$work/in.png" --strength 0.6 --steps 4 \
     --latents "@$work/noise.npy" --output-latents "@$work/$par.npy" \

@@ -7,13 +7,14 @@
 // without its extras (Karras sigmas, final_sigmas_type, continuous
 // timesteps: keys this class does not have, so diffusers ignores them and
 // so does Fresco). step() is float32 throughout, as diffusers' 0-d tensor
-// and elementwise arithmetic; the noise is Fresco's (Noise.h stepNoise),
-// not torch.randn.
+// and elementwise arithmetic; the noise is Fresco's (Noise.h stepNoise) or,
+// with --generator torch, torch.randn's (TorchGenerator.h).
 //
 //===----------------------------------------------------------------------===//
 #include "runtime/core/Error.h"
 #include "runtime/pipeline/Noise.h"
 #include "runtime/pipeline/SchedulerUtils.h"
+#include "runtime/pipeline/TorchGenerator.h"
 
 #include <cmath>
 
@@ -33,6 +34,8 @@ public:
                 "epsilon or v_prediction; diffusers' step does not "
                 "implement sample either");
   }
+
+  bool drawsStepNoise() const override { return true; }
 
   void setTimesteps(int n) override {
     checkNumInferenceSteps(n);
@@ -66,18 +69,26 @@ public:
     const float sigmaDown = std::sqrt(down2);
     const float dt = sigmaDown - sigma;
     const EulerDenoised denoised(prediction_, sigma);
-    std::vector<float> fresh(static_cast<size_t>(m));
+    // randn_tensor(model_output.shape): one draw for the whole sample from
+    // a torch generator, else Fresco's stream of each image and step.
+    std::vector<float> fresh(static_cast<size_t>(n));
+    if (stepNoise_->torch)
+      stepNoise_->torch->randn(fresh.data(), n);
+    else
+      for (int64_t image = 0; image < n / m; ++image)
+        stepNoise(stepNoise_->seed, image, stepIndex, fresh.data() + image * m,
+                  m);
     for (int64_t image = 0; image < n / m; ++image) {
-      stepNoise(stepNoise_->seed, image, stepIndex, fresh.data(), m);
       float *x = sample + image * m;
       const float *out = modelOutput + image * m;
+      const float *noise = fresh.data() + image * m;
       for (int64_t i = 0; i < m; ++i) {
         const float s = x[i];
         const float diff = s - denoised(s, out[i]);
         const float derivative = diff / sigma;
         const float delta = derivative * dt;
         const float prev = s + delta;
-        const float added = fresh[size_t(i)] * sigmaUp;
+        const float added = noise[i] * sigmaUp;
         x[i] = prev + added;
       }
     }

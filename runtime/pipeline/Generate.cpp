@@ -6,6 +6,7 @@
 #include "runtime/pipeline/Parts.h"
 #include "runtime/pipeline/PipelineNames.h"
 #include "runtime/pipeline/Scheduler.h"
+#include "runtime/pipeline/TorchGenerator.h"
 
 #include <algorithm>
 #include <chrono>
@@ -33,10 +34,13 @@ bool contains(const std::vector<int> &ranks, int rank) {
   return std::find(ranks.begin(), ranks.end(), rank) != ranks.end();
 }
 
-/// The initial latents of the n images: given, or seeded noise; times
-/// init_noise_sigma as diffusers' prepare_latents does (1 for DDIM/DPM).
+/// The initial latents of the n images: given, or seeded noise (a torch
+/// generator's: randn_tensor of the [n, C, h, w] grid, in the latent
+/// layout); times init_noise_sigma as diffusers' prepare_latents does (1
+/// for DDIM/DPM).
 HostTensor initialLatents(const LatentLayout &layout, int64_t n,
-                          const GenerateOptions &o, double initNoiseSigma) {
+                          const GenerateOptions &o, double initNoiseSigma,
+                          TorchGenerator *torch) {
   HostTensor latents = makeTensor(DType::F32, layout.shape(n));
   float *lat = latents.as<float>();
   if (o.initialLatents) {
@@ -46,6 +50,12 @@ HostTensor initialLatents(const LatentLayout &layout, int64_t n,
           dtypeName(init.dtype), shapeToString(init.shape));
     requireFiniteInput(init, "--latents");
     std::memcpy(lat, init.data.data(), latents.data.size());
+  } else if (torch) {
+    const int64_t m = layout.imageSize();
+    std::vector<float> grid(n * m);
+    torch->randn(grid.data(), n * m);
+    for (int64_t i = 0; i < n; ++i)
+      layout.fromEncoder(grid.data() + i * m, lat + i * m);
   } else {
     for (int64_t i = 0; i < n; ++i)
       layout.noise(o.seed, i, lat + i * layout.imageSize());
@@ -155,6 +165,21 @@ void keepUnmasked(const Scheduler &scheduler,
     const float kept = (1.0f - k) * proper[i], made = k * lat[i];
     lat[i] = kept + made;
   }
+}
+
+/// --generator torch where diffusers' draws can be followed.
+void checkTorchGenerator(const PipelineSpec &p, const Scheduler &scheduler,
+                         bool imageToImage) {
+  check(!(p.kind == "DiTPipeline" && scheduler.drawsStepNoise()),
+        "--generator torch: DiTPipeline passes no generator to its "
+        "scheduler's step (and steps both guidance halves), so '",
+        scheduler.name(),
+        "''s step noise has no diffusers stream to follow; use a "
+        "deterministic scheduler or --generator fresco");
+  check(!imageToImage,
+        "--generator torch is not implemented for image-to-image and "
+        "inpainting yet (diffusers draws the VAE encoder's sample from the "
+        "generator first); use --generator fresco");
 }
 
 } // namespace
@@ -305,10 +330,16 @@ GenerateResult generate(const PipelineSpec &p, Executor &exec,
 
   const int64_t n = conditioning->numImages();
   const int64_t m = layout->imageSize(); // values per image
-  scheduler->setStepNoise({o.seed, m});  // for ancestral steps
+  std::optional<TorchGenerator> torch;
+  if (o.generator == NoiseGenerator::Torch) {
+    checkTorchGenerator(p, *scheduler, i2i);
+    torch.emplace(o.seed);
+  }
+  TorchGenerator *gen = torch ? &*torch : nullptr;
+  scheduler->setStepNoise({o.seed, m, gen}); // for ancestral steps
   const BatchLayout batch{n, p.numImages, guidance->copies()};
-  HostTensor latents =
-      initialLatents(*layout, n, o, i2i ? 1.0 : scheduler->initNoiseSigma());
+  HostTensor latents = initialLatents(
+      *layout, n, o, i2i ? 1.0 : scheduler->initNoiseSigma(), gen);
   float *lat = latents.as<float>();
   // Inpainting: the noise add_noise mixes into the init image every step,
   // the init image's latents, and the mask in the latent layout.

@@ -40,6 +40,16 @@
 
 namespace fresco {
 
+/// Where the seeded noise comes from.
+enum class NoiseGenerator {
+  /// Fresco's per-image streams (Noise.h): image i depends on (seed, i).
+  Fresco,
+  /// What diffusers draws from torch.Generator("cpu").manual_seed(seed) in
+  /// float32, in its order (TorchGenerator.h): the whole batch's noise in
+  /// one draw, so an image depends on the batch.
+  Torch,
+};
+
 struct GenerateOptions {
   std::vector<int64_t> classLabels; // one image per label, 1..num_images
   /// Text conditioning: one image per prompt, 1..num_images; the second
@@ -66,6 +76,7 @@ struct GenerateOptions {
   /// classes): in [0, 1], 0 none (checkGuidanceRescale).
   double guidanceRescale = 0.0;
   uint64_t seed = 0;
+  NoiseGenerator generator = NoiseGenerator::Fresco;
   /// Initial noise of the n images in the latent layout ([n, C, H, W] f32)
   /// instead of the seeded generator (as diffusers' `latents=`); multiplied
   /// by init_noise_sigma like the noise.

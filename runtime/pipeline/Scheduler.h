@@ -20,6 +20,8 @@
 
 namespace fresco {
 
+class TorchGenerator;
+
 /// What set_timesteps takes beyond the step count; only flow-matching
 /// schedulers use it (the others refuse non-empty options).
 struct TimestepOptions {
@@ -35,10 +37,13 @@ struct TimestepOptions {
 /// from randn_tensor: image i of the sample (values [i * valuesPerImage,
 /// (i + 1) * valuesPerImage), C-order [C, H, W] for image latents) at step
 /// index s gets Noise.h's stepNoise(seed, i, s) in that order, so that it
-/// depends only on (seed, i, s). generate() passes --seed.
+/// depends only on (seed, i, s). generate() passes --seed. With a torch
+/// generator (--generator torch) the step instead draws the whole sample's
+/// noise in one torch.randn from it, as diffusers' randn_tensor does.
 struct StepNoise {
   uint64_t seed = 0;
   int64_t valuesPerImage = 0;
+  TorchGenerator *torch = nullptr;
 };
 
 class Scheduler {
@@ -98,6 +103,9 @@ public:
   /// (or, for PNDMScheduler, which has none, a loop over timesteps[begin:]
   /// from counter 0) leaves it. The default fails, as addNoise does.
   virtual void setBeginIndex(int stepIndex);
+
+  /// True for a class whose step draws fresh noise (Euler ancestral).
+  virtual bool drawsStepNoise() const { return false; }
 
   /// The noise of stochastic steps (Euler ancestral, which refuses to step
   /// without it); the deterministic schedulers ignore it.

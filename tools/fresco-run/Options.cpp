@@ -23,7 +23,8 @@ const char *kUsageHead = R"(fresco-run: run a compiled Fresco plan (.fplan)
 USAGE:
   Generate images with a compiled pipeline:
     fresco-run PLAN --weights PIPELINE-FOLDER --class-label 207[,360...]
-               [--steps 50] [--guidance-scale 4] [--seed 0] [--scheduler NAME]
+               [--steps 50] [--guidance-scale 4] [--seed 0]
+               [--generator fresco|torch] [--scheduler NAME]
                [--scheduler-config K=V] [--latents @x.npy]
                [--output-latents @y.npy] -o out.png
     fresco-run PLAN --weights PIPELINE-FOLDER --prompt "a red fox" [--prompt
@@ -31,8 +32,8 @@ USAGE:
                [--negative-prompt N] [--negative-prompt-2 N]
                [--negative-prompt-3 N] [--num-images-per-prompt N]
                [--steps 28] [--guidance-scale 3.5] [--guidance-rescale R]
-               [--seed 0] [--scheduler NAME] [--scheduler-config K=V]
-               [--latents @x.npy]
+               [--seed 0] [--generator fresco|torch] [--scheduler NAME]
+               [--scheduler-config K=V] [--latents @x.npy]
                [--image in.png [--mask mask.png] | --image-latents @x.npy]
                [--strength S] [--denoising-start F] [--denoising-end F]
                [--aesthetic-score A] [--negative-aesthetic-score A]
@@ -147,6 +148,11 @@ GENERATION (plans compiled from a pipeline folder):
   --seed S             seed of the initial noise and of an ancestral
                        scheduler's per-step noise (default 0); image i of a
                        batch depends only on (S, i): see docs/cli.md
+  --generator G        where the seeded noise comes from: fresco (default;
+                       Fresco's per-image streams) or torch (what diffusers
+                       draws from torch.Generator("cpu").manual_seed(S) in
+                       float32, in its order: the same seed gives
+                       diffusers' picture; text-to-image only)
   --scheduler NAME     override the pipeline's scheduler class, configured
                        from the pipeline's scheduler_config.json:
                        DDIMScheduler, EulerDiscreteScheduler, PNDMScheduler,
@@ -544,6 +550,12 @@ Options parseArgs(int argc, char **argv) {
       if (s < 0)
         usageError("--seed must be non-negative");
       o.seed = uint64_t(s);
+      generationFlags.push_back(a);
+    } else if (a == "--generator") {
+      const std::string v = next();
+      if (v != "fresco" && v != "torch")
+        usageError("--generator must be fresco or torch, got '" + v + "'");
+      o.torchGenerator = v == "torch";
       generationFlags.push_back(a);
     } else if (a == "--scheduler") {
       o.scheduler = next();

@@ -44,6 +44,7 @@ struct Options {
   double guidanceScale = std::numeric_limits<double>::quiet_NaN(); // NaN: ditto
   double guidanceRescale = 0; // --guidance-rescale; 0: none
   uint64_t seed = 0;
+  bool torchGenerator = false; // --generator torch
   std::string scheduler, latents, outputLatents, outputImage;
   std::string image;        // --image: image-to-image's init PNG
   std::string imageLatents; // --image-latents: or its init latents (.npy)

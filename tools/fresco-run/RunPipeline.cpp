@@ -221,6 +221,8 @@ int runPipeline(const Options &o, const RankEnv &env) {
   g.guidanceScale = o.guidanceScale;
   g.guidanceRescale = o.guidanceRescale;
   g.seed = o.seed;
+  g.generator =
+      o.torchGenerator ? NoiseGenerator::Torch : NoiseGenerator::Fresco;
   g.scheduler = o.scheduler;
   g.schedulerConfig = o.schedulerConfig;
   g.freshSteps = o.freshSteps;

@@ -1,0 +1,115 @@
+#!/usr/bin/env bash
+# torch_generator_parity.sh: fresco-run --generator torch --seed S against
+# diffusers' pipelines called with generator=torch.Generator("cpu")
+# .manual_seed(S) and no latents (torch_generator_reference.py: float64
+# models, the noise drawn in float32): final latents within 1e-4 of their
+# max magnitude for Stable Diffusion (PNDM; Euler ancestral, whose steps
+# draw from the same generator; two images per prompt), SDXL (Euler
+# ancestral), SD3, Flux and DiT. A 2-rank cfg plan draws what 1 rank draws.
+# Then bad input: an unknown generator, DiT with a stochastic scheduler,
+# image-to-image.
+# Needs FRESCO_BIN and FRESCO_PYTHON (see dit_forward_parity.sh).
+set -euo pipefail
+. "$(dirname "$0")/common.sh"
+B=$FRESCO_BIN
+ref=$here/torch_generator_reference.py
+
+# check NAME PLAN PIPE CLASS FLAGS... -- REFERENCE-FLAGS...
+check() {
+  local name=$1 plan=$2 pipe=$3 cls=$4
+  shift 4
+  local run=() refargs=()
+  while [ "$1" != -- ]; do run+=("$1"); shift; done
+  shift
+  refargs=("$@")
+  "$B/fresco-run" "$plan" --weights "$pipe" --generator torch \
+    --output-latents "@$work/f-$name.npy" --timeout 120 --quiet "${run[@]}"
+  py "$ref" --pipeline "$pipe" --class "$cls" --out-latents "$work/r-$name.npy" \
+    "${refargs[@]}" | grep "randn_tensor calls"
+  echo "== $name"
+  py "$here/compare_npy.py" "$work/f-$name.npy" "$work/r-$name.npy" \
+    --rtol-max 1e-4
+}
+
+# Stable Diffusion 1.x: its PNDM config, then Euler ancestral (a draw per
+# step), two images of one prompt, another seed.
+py "$here/sd_pipeline_reference.py" make --out "$work/sd" --seed 3 \
+  --scheduler PNDMScheduler > /dev/null
+"$B/fresco-compile" "$work/sd" -o "$work/sd.fplan" --batch 2 --height 32 \
+  --width 24 --quiet
+sd=(--prompt "a red fox in the snow" --prompt "Two cats, one dog!" --steps 4)
+check sd-pndm "$work/sd.fplan" "$work/sd" StableDiffusionPipeline \
+  "${sd[@]}" --seed 7 -- "${sd[@]}" --seed 7 --height 32 --width 24
+anc=(--scheduler EulerAncestralDiscreteScheduler)
+check sd-ancestral "$work/sd.fplan" "$work/sd" StableDiffusionPipeline \
+  "${sd[@]}" "${anc[@]}" --seed 0 -- "${sd[@]}" "${anc[@]}" --seed 0 \
+  --height 32 --width 24
+per=(--prompt "a lighthouse" --num-images-per-prompt 2 --steps 3 "${anc[@]}")
+check sd-per-prompt "$work/sd.fplan" "$work/sd" StableDiffusionPipeline \
+  "${per[@]}" --seed 123456789 -- "${per[@]}" --seed 123456789 --height 32 \
+  --width 24
+# The 2-rank cfg plan draws the same noise on both ranks: equal to 1 rank.
+"$B/fresco-compile" "$work/sd" -o "$work/sd-cfg.fplan" --batch 2 --height 32 \
+  --width 24 --ranks 2 --parallel cfg=2 --quiet
+"$B/fresco-run" "$work/sd-cfg.fplan" --weights "$work/sd" --generator torch \
+  "${sd[@]}" "${anc[@]}" --seed 0 --output-latents "@$work/cfg.npy" \
+  --timeout 120 --quiet
+ranks_match_one "$work/f-sd-ancestral.npy" "$work/cfg.npy"
+# The generator matters: Fresco's own stream gives other latents.
+"$B/fresco-run" "$work/sd.fplan" --weights "$work/sd" "${sd[@]}" "${anc[@]}" \
+  --seed 0 --output-latents "@$work/fresco.npy" --timeout 120 --quiet
+if cmp -s "$work/fresco.npy" "$work/f-sd-ancestral.npy"; then
+  echo "--generator torch changed nothing"; exit 1
+fi
+
+# SDXL (Euler ancestral), SD3 (flow matching), Flux (packed latents).
+xl=$here/sdxl_sd3_reference.py
+py "$xl" make --kind sdxl --out "$work/sdxl" --seed 3 > /dev/null
+"$B/fresco-compile" "$work/sdxl" -o "$work/sdxl.fplan" --batch 2 --height 32 \
+  --width 24 --quiet
+check sdxl "$work/sdxl.fplan" "$work/sdxl" StableDiffusionXLPipeline \
+  "${sd[@]}" "${anc[@]}" --seed 11 -- "${sd[@]}" "${anc[@]}" --seed 11 \
+  --height 32 --width 24
+py "$xl" make --kind sd3 --out "$work/sd3" --seed 3 > /dev/null
+"$B/fresco-compile" "$work/sd3" -o "$work/sd3.fplan" --batch 2 --height 24 \
+  --width 16 --max-sequence-length 16 --quiet
+check sd3 "$work/sd3.fplan" "$work/sd3" StableDiffusion3Pipeline \
+  "${sd[@]}" --seed 5 -- "${sd[@]}" --seed 5 --height 24 --width 16 \
+  --max-sequence-length 16
+py "$here/make_flux_pipeline.py" --out "$work/flux" --seed 3 > /dev/null
+"$B/fresco-compile" "$work/flux" -o "$work/flux.fplan" --batch 2 --height 32 \
+  --width 48 --max-sequence-length 16 --quiet
+check flux "$work/flux.fplan" "$work/flux" FluxPipeline \
+  "${sd[@]}" --seed 9 -- "${sd[@]}" --seed 9 --height 32 --width 48 \
+  --max-sequence-length 16
+
+# DiT (DDIM, its folder's scheduler).
+py "$here/make_diffusers_pipeline.py" \
+  --template "$root/models/dit/pipelines/dit-tiny" --out "$work/dit" \
+  --seed 2 > /dev/null
+"$B/fresco-compile" "$work/dit" -o "$work/dit.fplan" --batch 2 --quiet
+dit=(--steps 4 --guidance-scale 4)
+check dit "$work/dit.fplan" "$work/dit" DiTPipeline --class-label 3,7 \
+  "${dit[@]}" --seed 4 -- --class-labels 3,7 "${dit[@]}" --seed 4
+
+bad() { # message plan pipe flags...
+  expect_error "$1" "$B/fresco-run" "$2" --weights "$3" -o "$work/x.png" \
+    --timeout 60 "${@:4}"
+}
+expect_usage "--generator must be fresco or torch, got 'numpy'" \
+  "$B/fresco-run" "$work/sd.fplan" --weights "$work/sd" "${sd[@]}" \
+  --generator numpy -o "$work/x.png"
+bad "--generator torch: DiTPipeline passes no generator to its scheduler's \
+step" "$work/dit.fplan" "$work/dit" --class-label 3 --steps 2 \
+  --generator torch "${anc[@]}"
+"$B/fresco-compile" "$work/sd" -o "$work/i2i.fplan" --batch 2 --height 32 \
+  --width 24 --vae-encoder --quiet
+py - "$work/init.png" <<'PY'
+import sys
+from PIL import Image
+Image.new("RGB", (24, 32), (200, 120, 40)).save(sys.argv[1])
+PY
+bad "--generator torch is not implemented for image-to-image and inpainting \
+yet" "$work/i2i.fplan" "$work/sd" "${sd[@]}" --image "$work/init.png" \
+  --generator torch
+echo OK

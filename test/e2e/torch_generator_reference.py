@@ -1,0 +1,96 @@
+"""diffusers' pipelines with generator=torch.Generator("cpu").manual_seed(SEED), for
+fresco-run --generator torch.
+
+  torch_generator_reference.py --pipeline DIR --class NAME [--prompt P ...] [--class-labels 3,7]
+      [--num-images-per-prompt N] [--steps 4] [--guidance-scale G] [--height H --width W]
+      [--max-sequence-length L] [--scheduler NAME] --seed S [--dtype float64] --out-latents y.npy
+
+Runs NAME.__call__ (StableDiffusionPipeline, StableDiffusionXLPipeline, StableDiffusion3Pipeline,
+FluxPipeline, DiTPipeline) unchanged but for one thing: every randn_tensor call draws float32
+from the generator and casts to the run's dtype, which is what fresco-run --generator torch
+reproduces (a float64 draw would be another stream). Writes the final latents (output_type
+"latent"; DiT: the latents its VAE decode receives, times scaling_factor) and prints the
+randn_tensor calls' shapes, so that the test sees the draws happened.
+"""
+import sys
+
+import numpy as np
+
+from fresco_ref_common import COMPUTE_DTYPES, arg_parser, pipeline_reference_setup
+
+
+def patch_randn(diffusers_module, calls: list) -> None:
+    """randn_tensor in float32 then cast, in every diffusers module that imported it."""
+    import torch
+
+    original = diffusers_module.utils.torch_utils.randn_tensor
+
+    def float32_randn(shape, generator=None, device=None, dtype=None, layout=None):
+        assert isinstance(generator, torch.Generator), "a draw without the seeded generator"
+        calls.append(tuple(shape))
+        return original(shape, generator=generator, device=device, dtype=torch.float32,
+                        layout=layout).to(dtype)
+
+    for name, module in list(sys.modules.items()):
+        if name.startswith("diffusers") and getattr(module, "randn_tensor", None) is original:
+            module.randn_tensor = float32_randn
+
+
+def main() -> None:
+    import torch
+
+    ap = arg_parser(__doc__)
+    ap.add_argument("--pipeline", required=True)
+    ap.add_argument("--class", dest="cls", required=True)
+    ap.add_argument("--prompt", action="append", default=[])
+    ap.add_argument("--class-labels")
+    ap.add_argument("--num-images-per-prompt", type=int, default=1)
+    ap.add_argument("--steps", type=int, default=4)
+    ap.add_argument("--guidance-scale", type=float)
+    ap.add_argument("--height", type=int)
+    ap.add_argument("--width", type=int)
+    ap.add_argument("--max-sequence-length", type=int)
+    ap.add_argument("--scheduler")
+    ap.add_argument("--seed", type=int, required=True)
+    ap.add_argument("--dtype", choices=COMPUTE_DTYPES, default="float64")
+    ap.add_argument("--out-latents", required=True)
+    args = ap.parse_args()
+
+    diffusers, dt = pipeline_reference_setup(args.dtype)
+    extra = dict(safety_checker=None) if args.cls == "StableDiffusionPipeline" else {}
+    pipe = getattr(diffusers, args.cls).from_pretrained(args.pipeline, torch_dtype=dt, **extra)
+    pipe.set_progress_bar_config(disable=True)
+    if args.scheduler:
+        pipe.scheduler = getattr(diffusers, args.scheduler).from_config(pipe.scheduler.config)
+    calls = []
+    patch_randn(diffusers, calls)
+    generator = torch.Generator("cpu").manual_seed(args.seed)
+    kw = dict(num_inference_steps=args.steps, generator=generator)
+    if args.guidance_scale is not None:
+        kw.update(guidance_scale=args.guidance_scale)
+    with torch.no_grad():
+        if args.cls == "DiTPipeline":
+            decoded = []
+            decode = pipe.vae.decode
+
+            def recording_decode(z, *a, **k):
+                decoded.append(z * pipe.vae.config.scaling_factor)
+                return decode(z, *a, **k)
+
+            pipe.vae.decode = recording_decode
+            labels = [int(x) for x in args.class_labels.split(",")]
+            pipe(class_labels=labels, output_type="np", **kw)
+            out = decoded[0]
+        else:
+            kw.update(prompt=args.prompt, num_images_per_prompt=args.num_images_per_prompt,
+                      height=args.height, width=args.width, output_type="latent")
+            if args.max_sequence_length:
+                kw.update(max_sequence_length=args.max_sequence_length)
+            out = pipe(**kw).images
+    np.save(args.out_latents, out.float().numpy())
+    print(f"randn_tensor calls: {calls}")
+    print(f"wrote {args.out_latents} {list(out.shape)}")
+
+
+if __name__ == "__main__":
+    main()

@@ -147,7 +147,8 @@ GENERATION (plans compiled from a pipeline folder):
                        conditional one's standard deviation
   --seed S             seed of the initial noise and of an ancestral
                        scheduler's per-step noise (default 0); image i of a
-                       batch depends only on (S, i): see docs/cli.md
+                       batch depends only on (S, i) (--generator fresco):
+                       see docs/cli.md
   --generator G        where the seeded noise comes from: fresco (default;
                        Fresco's per-image streams) or torch (what diffusers
                        draws from torch.Generator("cpu").manual_seed(S) in

@@ -149,17 +149,20 @@ PipelineAttrs::textEncoder(StringRef function, ArrayRef<StringRef> outputs,
 mlir::DictionaryAttr PipelineAttrs::component(StringRef role,
                                               StringRef function,
                                               ArrayRef<StringRef> inputs,
-                                              StringRef output) {
+                                              ArrayRef<StringRef> outputs) {
   return dict({str("role", role), str("function", function),
                attr("inputs", strings(inputs)),
-               attr("outputs", strings({output}))});
+               attr("outputs", strings(outputs))});
 }
 
 mlir::DictionaryAttr PipelineAttrs::vaeEncoder(mlir::ModuleOp module,
                                                const VAEConfig &vae, int64_t n,
                                                int64_t height, int64_t width) {
-  buildVAEEncoder(module, vae, n, height, width, "vae_encoder", "vae");
-  return component("encoder", "vae_encoder", {"pixels"}, "latent_mean");
+  // The log-variance too: --generator torch samples as diffusers does.
+  buildVAEEncoder(module, vae, n, height, width, "vae_encoder", "vae",
+                  /*logVar=*/true);
+  return component("encoder", "vae_encoder", {"pixels"},
+                   {"latent_mean", "latent_logvar"});
 }
 
 Expected<SchedulerFile> PipelineFolder::scheduler(StringRef pipeline,

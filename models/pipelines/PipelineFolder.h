@@ -144,7 +144,13 @@ struct PipelineAttrs {
   /// The denoiser or decoder component.
   mlir::DictionaryAttr component(llvm::StringRef role, llvm::StringRef function,
                                  llvm::ArrayRef<llvm::StringRef> inputs,
-                                 llvm::StringRef output);
+                                 llvm::ArrayRef<llvm::StringRef> outputs);
+  mlir::DictionaryAttr component(llvm::StringRef role, llvm::StringRef function,
+                                 llvm::ArrayRef<llvm::StringRef> inputs,
+                                 llvm::StringRef output) {
+    return component(role, function, inputs,
+                     llvm::ArrayRef<llvm::StringRef>(output));
+  }
   /// Image-to-image's VAE encoder: builds `vae_encoder` (weights from the
   /// `vae` folder) for `n` images of `height` x `width` pixels in `module`
   /// and returns its component.

@@ -27,12 +27,12 @@ mlir::func::FuncOp buildVAEDecoder(mlir::ModuleOp module,
 /// named by their state_dict keys. height and width must be multiples of
 /// upscale(). The caller multiplies by scaling_factor, as the pipelines do.
 /// `component` is the pipeline folder holding the weights (the decoder's,
-/// "vae"); empty: `name`.
-mlir::func::FuncOp buildVAEEncoder(mlir::ModuleOp module,
-                                   const VAEConfig &config, int64_t batch,
-                                   int64_t height, int64_t width,
-                                   llvm::StringRef name,
-                                   llvm::StringRef component = "");
+/// "vae"); empty: `name`. With `logVar`, a second result `latent_logvar`
+/// of the same shape: the distribution's log-variance (unclamped).
+mlir::func::FuncOp
+buildVAEEncoder(mlir::ModuleOp module, const VAEConfig &config, int64_t batch,
+                int64_t height, int64_t width, llvm::StringRef name,
+                llvm::StringRef component = "", bool logVar = false);
 
 } // namespace fresco::models
 

@@ -26,7 +26,9 @@ struct VAEConfig {
   bool midBlockAddAttention = true;
 
   /// Image pixels per latent pixel: one 2x upsampling per block but the last.
-  int64_t upscale() const { return int64_t(1) << (blockOutChannels.size() - 1); }
+  int64_t upscale() const {
+    return int64_t(1) << (blockOutChannels.size() - 1);
+  }
 
   static llvm::Expected<VAEConfig> fromJSON(const llvm::json::Object &config);
   static bool matches(const llvm::json::Object &config);

@@ -26,8 +26,10 @@ public:
       : ModelEmitter(b), c(c), batch(batch) {}
 
   Value decode(Value latents);
-  /// The latent distribution's mean [B, latent_channels, h, w].
-  Value encodeMean(Value image);
+  /// The latent distribution's moments [B, 2 latent_channels, h, w] (mean,
+  /// then log-variance) and their halves.
+  Value encodeMoments(Value image);
+  Value momentsHalf(Value moments, bool logVar);
 
 private:
   int64_t channels(Value x) {
@@ -38,18 +40,18 @@ private:
     std::string p = prefix.str();
     Value w = param(p + ".weight", {out, channels(x), k, k});
     Value bias = param(p + ".bias", {out});
-    return Conv2dOp::create(b, loc(p), x, w, bias,
-                            b.getDenseI64ArrayAttr({1, 1}),
-                            b.getDenseI64ArrayAttr({k / 2, k / 2}), IntegerAttr());
+    return Conv2dOp::create(
+        b, loc(p), x, w, bias, b.getDenseI64ArrayAttr({1, 1}),
+        b.getDenseI64ArrayAttr({k / 2, k / 2}), IntegerAttr());
   }
   Value groupNorm(const Twine &prefix, Value x) {
     std::string p = prefix.str();
     int64_t ch = channels(x);
     SmallVector<Value> affine = {param(p + ".weight", {ch}),
                                  param(p + ".bias", {ch})};
-    return GroupNormOp::create(b, loc(p), x, affine,
-                               b.getI64IntegerAttr(c.normNumGroups),
-                               b.getF64FloatAttr(1e-6), GridAxesAttr(), IntegerAttr());
+    return GroupNormOp::create(
+        b, loc(p), x, affine, b.getI64IntegerAttr(c.normNumGroups),
+        b.getF64FloatAttr(1e-6), GridAxesAttr(), IntegerAttr());
   }
   Value resnet(const Twine &prefix, Value x, int64_t out);
   Value attention(const Twine &prefix, Value x);

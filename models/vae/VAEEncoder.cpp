@@ -34,7 +34,7 @@ Value VAEEmitter::downsample(const Twine &prefix, Value x) {
                           b.getDenseI64ArrayAttr({0, 0}), IntegerAttr());
 }
 
-Value VAEEmitter::encodeMean(Value x) {
+Value VAEEmitter::encodeMoments(Value x) {
   ArrayRef<int64_t> blocks = c.blockOutChannels;
   Value h = conv("encoder.conv_in", x, blocks.front(), 3);
   for (size_t i = 0; i < blocks.size(); ++i) {
@@ -49,16 +49,22 @@ Value VAEEmitter::encodeMean(Value x) {
   h = conv("encoder.conv_out", h, 2 * c.latentChannels, 3);
   if (c.useQuantConv)
     h = conv("quant_conv", h, 2 * c.latentChannels, 1);
-  return SliceOp::create(b, loc("latent_dist.mean"), h, b.getI64IntegerAttr(1),
-                         b.getI64IntegerAttr(0),
-                         b.getI64IntegerAttr(c.latentChannels));
+  return h;
+}
+
+Value VAEEmitter::momentsHalf(Value moments, bool logVar) {
+  return SliceOp::create(
+      b, loc(logVar ? "latent_dist.logvar" : "latent_dist.mean"), moments,
+      b.getI64IntegerAttr(1),
+      b.getI64IntegerAttr(logVar ? c.latentChannels : 0),
+      b.getI64IntegerAttr(c.latentChannels));
 }
 
 } // namespace detail
 
 func::FuncOp buildVAEEncoder(ModuleOp module, const VAEConfig &config,
                              int64_t batch, int64_t height, int64_t width,
-                             StringRef name, StringRef component) {
+                             StringRef name, StringRef component, bool logVar) {
   OpBuilder b(module.getBodyRegion());
   b.setInsertionPointToEnd(module.getBody());
   Type f32 = b.getF32Type();
@@ -67,19 +73,26 @@ func::FuncOp buildVAEEncoder(ModuleOp module, const VAEConfig &config,
       RankedTensorType::get({batch, config.inChannels, height, width}, f32);
   auto outTy = RankedTensorType::get(
       {batch, config.latentChannels, height / down, width / down}, f32);
+  SmallVector<Type> results(logVar ? 2 : 1, outTy);
   auto fn =
       func::FuncOp::create(b, NameLoc::get(b.getStringAttr(name)), name,
-                           FunctionType::get(b.getContext(), {inTy}, {outTy}));
+                           FunctionType::get(b.getContext(), {inTy}, results));
   fn->setAttr(FrescoDialect::kComponentAttrName,
               b.getStringAttr(component.empty() ? name : component));
   fn.setArgAttr(0, FrescoDialect::kNameAttrName, b.getStringAttr("image"));
   fn.setResultAttr(0, FrescoDialect::kNameAttrName,
                    b.getStringAttr("latent_mean"));
+  if (logVar)
+    fn.setResultAttr(1, FrescoDialect::kNameAttrName,
+                     b.getStringAttr("latent_logvar"));
   Block *entry = fn.addEntryBlock();
   b.setInsertionPointToStart(entry);
   detail::VAEEmitter emitter(b, config, batch);
-  func::ReturnOp::create(b, fn.getLoc(),
-                         emitter.encodeMean(entry->getArgument(0)));
+  Value moments = emitter.encodeMoments(entry->getArgument(0));
+  SmallVector<Value> out = {emitter.momentsHalf(moments, false)};
+  if (logVar)
+    out.push_back(emitter.momentsHalf(moments, true));
+  func::ReturnOp::create(b, fn.getLoc(), out);
   return fn;
 }
 

@@ -91,7 +91,10 @@ namespace fresco {
 /// 23: Latents.mask_channels (an inpainting UNet: the denoiser's latents
 /// input carries the mask and the masked image's latents after the
 /// latents). A version-22 runtime would feed it latents alone.
-constexpr uint32_t kPlanVersion = 23;
+/// 24: TensorRole LatentLogVar (the VAE encoder also returns the latent
+/// distribution's log-variance, so that --generator torch can draw the
+/// sample diffusers draws). A version-23 runtime would refuse the role.
+constexpr uint32_t kPlanVersion = 24;
 } // namespace fresco
 
 #endif // FRESCO_RUNTIME_CORE_PLANVERSION_H

@@ -35,12 +35,12 @@ bool contains(const std::vector<int> &ranks, int rank) {
 }
 
 /// The initial latents of the n images: given, or seeded noise (a torch
-/// generator's: randn_tensor of the [n, C, h, w] grid, in the latent
-/// layout); times init_noise_sigma as diffusers' prepare_latents does (1
-/// for DDIM/DPM).
+/// generator's draw when there is one: the [n, C, h, w] grid, put in the
+/// latent layout); times init_noise_sigma as diffusers' prepare_latents does
+/// (1 for DDIM/DPM).
 HostTensor initialLatents(const LatentLayout &layout, int64_t n,
                           const GenerateOptions &o, double initNoiseSigma,
-                          TorchGenerator *torch) {
+                          const std::vector<float> &torchNoise) {
   HostTensor latents = makeTensor(DType::F32, layout.shape(n));
   float *lat = latents.as<float>();
   if (o.initialLatents) {
@@ -50,12 +50,10 @@ HostTensor initialLatents(const LatentLayout &layout, int64_t n,
           dtypeName(init.dtype), shapeToString(init.shape));
     requireFiniteInput(init, "--latents");
     std::memcpy(lat, init.data.data(), latents.data.size());
-  } else if (torch) {
+  } else if (!torchNoise.empty()) {
     const int64_t m = layout.imageSize();
-    std::vector<float> grid(n * m);
-    torch->randn(grid.data(), n * m);
     for (int64_t i = 0; i < n; ++i)
-      layout.fromEncoder(grid.data() + i * m, lat + i * m);
+      layout.fromEncoder(torchNoise.data() + i * m, lat + i * m);
   } else {
     for (int64_t i = 0; i < n; ++i)
       layout.noise(o.seed, i, lat + i * layout.imageSize());
@@ -65,6 +63,36 @@ HostTensor initialLatents(const LatentLayout &layout, int64_t n,
     for (int64_t i = 0; i < latents.numel(); ++i)
       lat[i] *= sigma;
   return latents;
+}
+
+/// What diffusers' classes draw from a torch generator before the loop, in
+/// their order (--generator torch); each empty when not drawn.
+struct TorchDraws {
+  std::vector<float> imageSample;  // the init image's latent_dist.sample
+  std::vector<float> noise;        // prepare_latents' randn_tensor
+  std::vector<float> maskedSample; // prepare_mask_latents' encode
+};
+
+/// m values per image, n images. The img2img and inpaint classes encode a
+/// pixel init image by sampling (an inpainting UNet at strength 1 skips it),
+/// then draw the noise (SDXL's img2img not with denoising_start; its
+/// inpaint class does), then the inpaint classes encode the masked image
+/// (for a 4-channel denoiser too, which does not read it).
+TorchDraws drawLikeDiffusers(TorchGenerator &g, const GenerateOptions &o,
+                             int64_t n, int64_t m, bool inpaint,
+                             bool maskedUNet, bool pureNoise, bool addNoise) {
+  TorchDraws d;
+  auto draw = [&](std::vector<float> &v, int64_t count) {
+    v.resize(count);
+    g.randn(v.data(), count);
+  };
+  if (o.initImage && !(maskedUNet && pureNoise))
+    draw(d.imageSample, m);
+  if (!o.initialLatents && (addNoise || inpaint))
+    draw(d.noise, n * m);
+  if (inpaint && o.initImage)
+    draw(d.maskedSample, m);
+  return d;
 }
 
 /// The denoiser's inputs, allocated as its signature says; the parts fill
@@ -125,7 +153,8 @@ void checkFinite(const HostTensor &out, const BatchLayout &batch,
 std::optional<HostTensor> encodedImage(const PipelineSpec &p, Executor &exec,
                                        const HostTensor &pixels, int64_t n,
                                        const RankRoles &roles, bool denoises,
-                                       int tag) {
+                                       int tag,
+                                       const std::vector<float> &sample) {
   const ComponentSpec &enc = *p.find(plan::ComponentRole::Encoder);
   bool missing = false; // a denoiser rank without the encoder
   for (int r : roles.denoiserRanks)
@@ -134,7 +163,8 @@ std::optional<HostTensor> encodedImage(const PipelineSpec &p, Executor &exec,
   std::optional<HostTensor> init;
   if (contains(enc.ranks, roles.rank) &&
       (denoises || (roles.rank == source && missing)))
-    init = encodeInitImage(p, exec, pixels, n);
+    init = encodeInitImage(p, exec, pixels, n,
+                           sample.empty() ? nullptr : sample.data());
   if (!missing)
     return init;
   if (denoises && !init)
@@ -168,18 +198,13 @@ void keepUnmasked(const Scheduler &scheduler,
 }
 
 /// --generator torch where diffusers' draws can be followed.
-void checkTorchGenerator(const PipelineSpec &p, const Scheduler &scheduler,
-                         bool imageToImage) {
+void checkTorchGenerator(const PipelineSpec &p, const Scheduler &scheduler) {
   check(!(p.kind == "DiTPipeline" && scheduler.drawsStepNoise()),
         "--generator torch: DiTPipeline passes no generator to its "
         "scheduler's step (and steps both guidance halves), so '",
         scheduler.name(),
         "''s step noise has no diffusers stream to follow; use a "
         "deterministic scheduler or --generator fresco");
-  check(!imageToImage,
-        "--generator torch is not implemented for image-to-image and "
-        "inpainting yet (diffusers draws the VAE encoder's sample from the "
-        "generator first); use --generator fresco");
 }
 
 } // namespace
@@ -330,16 +355,21 @@ GenerateResult generate(const PipelineSpec &p, Executor &exec,
 
   const int64_t n = conditioning->numImages();
   const int64_t m = layout->imageSize(); // values per image
+  // --generator torch: every rank draws what diffusers draws, in its order.
   std::optional<TorchGenerator> torch;
+  TorchDraws draws;
   if (o.generator == NoiseGenerator::Torch) {
-    checkTorchGenerator(p, *scheduler, i2i);
+    checkTorchGenerator(p, *scheduler);
     torch.emplace(o.seed);
+    draws = drawLikeDiffusers(*torch, o, n, m, inpaint, maskedUNet, pureNoise,
+                              addNoise);
   }
-  TorchGenerator *gen = torch ? &*torch : nullptr;
-  scheduler->setStepNoise({o.seed, m, gen}); // for ancestral steps
+  scheduler->setStepNoise({o.seed, m, torch ? &*torch : nullptr});
   const BatchLayout batch{n, p.numImages, guidance->copies()};
+  // Without a torch noise draw (SDXL's denoising_start) the seeded noise
+  // is made and not read.
   HostTensor latents = initialLatents(
-      *layout, n, o, i2i ? 1.0 : scheduler->initNoiseSigma(), gen);
+      *layout, n, o, i2i ? 1.0 : scheduler->initNoiseSigma(), draws.noise);
   float *lat = latents.as<float>();
   // Inpainting: the noise add_noise mixes into the init image every step,
   // the init image's latents, and the mask in the latent layout.
@@ -371,8 +401,8 @@ GenerateResult generate(const PipelineSpec &p, Executor &exec,
   std::vector<float> maskedInput;
   if (maskedUNet) {
     const HostTensor masked = maskedImage(*o.initImage, *o.mask);
-    std::optional<HostTensor> z =
-        encodedImage(p, exec, masked, n, roles, denoises, 9);
+    std::optional<HostTensor> z = encodedImage(p, exec, masked, n, roles,
+                                               denoises, 9, draws.maskedSample);
     if (denoises) {
       maskedInput = nearestMask(*o.mask, p.height, p.width);
       maskedInput.insert(maskedInput.end(), z->as<float>(), z->as<float>() + m);
@@ -385,7 +415,8 @@ GenerateResult generate(const PipelineSpec &p, Executor &exec,
     // has them; one image's for all when there is one).
     std::optional<HostTensor> init;
     if (o.initImage)
-      init = encodedImage(p, exec, *o.initImage, n, roles, denoises, 8);
+      init = encodedImage(p, exec, *o.initImage, n, roles, denoises, 8,
+                          draws.imageSample);
     else if (denoises)
       init = *o.initImageLatents;
     if (denoises) {

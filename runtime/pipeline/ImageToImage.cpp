@@ -176,7 +176,8 @@ void checkInitImageSize(const PipelineSpec &spec, int64_t width,
 }
 
 HostTensor encodeInitImage(const PipelineSpec &spec, Executor &exec,
-                           const HostTensor &pixels, int64_t n) {
+                           const HostTensor &pixels, int64_t n,
+                           const float *sample) {
   const ComponentSpec &enc = *spec.find(plan::ComponentRole::Encoder);
   const TensorSpec &in = exec.inputs(enc.function).at(0);
   check(in.shape.size() == 4 && in.shape[0] >= n, "the encoder '", enc.function,
@@ -196,16 +197,40 @@ HostTensor encodeInitImage(const PipelineSpec &spec, Executor &exec,
     std::memcpy(x.data.data() + r * pixels.data.size(), pixels.data.data(),
                 pixels.data.size());
   std::vector<HostTensor> out = exec.run(enc.function, {x});
-  check(out.size() == 1 && out[0].dtype == DType::F32, "the encoder '",
-        enc.function, "' must return one f32 tensor");
-  HostTensor mean = std::move(out[0]);
-  const std::vector<int64_t> want = {mean.shape.at(0), spec.channels,
+  check((out.size() == 1 || out.size() == 2) && out[0].dtype == DType::F32 &&
+            out.back().dtype == DType::F32,
+        "the encoder '", enc.function,
+        "' must return the f32 mean (and log-variance)");
+  const std::vector<int64_t> want = {out[0].shape.at(0), spec.channels,
                                      spec.height, spec.width};
-  check(mean.shape == want, "the encoder '", enc.function, "' returned ",
-        shapeToString(mean.shape), ", expected ", shapeToString(want));
+  for (const HostTensor &t : out)
+    check(t.shape == want, "the encoder '", enc.function, "' returned ",
+          shapeToString(t.shape), ", expected ", shapeToString(want));
+  HostTensor mean = std::move(out[0]);
   requireFinite(mean, "the encoder's output ('" + enc.function + "')");
   mean.shape[0] = n;
   mean.data.resize(mean.numel() * sizeof(float));
+  if (sample) {
+    check(out.size() == 2, "--generator torch draws the VAE encoder's latent "
+                           "sample as diffusers does, and this plan's encoder "
+                           "returns its mean only: recompile the plan with "
+                           "this fresco-compile");
+    requireFinite(out[1],
+                  "the encoder's log-variance ('" + enc.function + "')");
+    // DiagonalGaussianDistribution in float32: std = exp(0.5 * clamp(logvar,
+    // -30, 20)); x = mean + std * sample.
+    const float *logVar = out[1].as<float>();
+    float *v = mean.as<float>();
+    const int64_t per = mean.numel() / n;
+    for (int64_t r = 0; r < n; ++r)
+      for (int64_t i = 0; i < per; ++i) {
+        const float lv = std::min(std::max(logVar[r * per + i], -30.0f), 20.0f);
+        const float half = 0.5f * lv;
+        const float sd = std::exp(half);
+        const float noise = sd * sample[i];
+        v[r * per + i] += noise;
+      }
+  }
   // SD, SDXL: init_latents = scaling_factor * init_latents (their classes
   // read no shift_factor; SDXL's latents_mean / latents_std are refused
   // when compiling); Flux, SD3: (latents - shift_factor) * scaling_factor.

@@ -3,16 +3,17 @@
 // diffusers' StableDiffusionImg2ImgPipeline, StableDiffusionXLImg2ImgPipeline,
 // StableDiffusion3Img2ImgPipeline and
 // FluxImg2ImgPipeline: the init image goes through the VAE encoder, its
-// latent distribution's mean (not a sample: Fresco draws no encoder noise)
-// is scaled as the pipeline class does (SD, SDXL: times scaling_factor;
-// SD3, Flux: minus shift_factor, times scaling_factor; Flux then 2x2-packs
-// it), noised with the scheduler's add_noise (SD3, Flux: scale_noise) to the
-// first timestep `strength` keeps, and the loop runs the remaining steps
-// (get_timesteps, which SD / SDXL and SD3 / Flux compute differently).
-// StableDiffusionXLImg2ImgPipeline runs on a base folder or on a refiner's
-// (a plan of that class: image-to-image only), and SDXL's two classes cut
-// the schedule for an ensemble of experts (denoising_start / _end, the
-// refiner starting from the base's latents as they are).
+// latent distribution's mean (not a sample: Fresco draws no encoder noise,
+// but with --generator torch, as diffusers) is scaled as the pipeline class
+// does (SD, SDXL: times scaling_factor; SD3, Flux: minus shift_factor, times
+// scaling_factor; Flux then 2x2-packs it), noised with the scheduler's
+// add_noise (SD3, Flux: scale_noise) to the first timestep `strength` keeps,
+// and the loop runs the remaining steps (get_timesteps, which SD / SDXL and SD3
+// / Flux compute differently). StableDiffusionXLImg2ImgPipeline runs on a base
+// folder or on a refiner's (a plan of that class: image-to-image only), and
+// SDXL's two classes cut the schedule for an ensemble of experts
+// (denoising_start / _end, the refiner starting from the base's latents as they
+// are).
 //
 //===----------------------------------------------------------------------===//
 #ifndef FRESCO_RUNTIME_PIPELINE_IMAGETOIMAGE_H
@@ -101,14 +102,17 @@ void checkInitImageSize(const PipelineSpec &spec, int64_t width,
                         int64_t height);
 
 /// The encoder's input pixels [1, 3, H, W] f32 in [-1, 1] repeated for the
-/// encoder's batch, run; the first n images' means scaled as the pipeline
-/// class does (float32, as it computes them: SD and SDXL scaling_factor *
-/// mean, SD3 and Flux (mean - shift_factor) * scaling_factor), [n, C, h,
-/// w], not yet in the
-/// latent layout. Throws fresco::Error when the image is not the size the
-/// plan was compiled for.
+/// encoder's batch, run; the first n images' means (with `sample`, one
+/// image's [C, h, w] standard normal values: the latent distribution's
+/// sample mean + exp(logvar / 2) * sample, as diffusers' latent_dist.sample,
+/// the same for every image) scaled as the pipeline class does (float32, as
+/// it computes them: SD and SDXL scaling_factor * mean, SD3 and Flux (mean -
+/// shift_factor) * scaling_factor), [n, C, h, w], not yet in the latent
+/// layout. Throws fresco::Error when the image is not the size the plan was
+/// compiled for, or for a sample from an encoder without the log-variance.
 HostTensor encodeInitImage(const PipelineSpec &spec, Executor &exec,
-                           const HostTensor &pixels, int64_t n);
+                           const HostTensor &pixels, int64_t n,
+                           const float *sample = nullptr);
 
 } // namespace fresco
 

@@ -22,10 +22,14 @@ namespace fresco::pipeline_names {
 inline constexpr const char *kComponentRoles[] = {"denoiser", "decoder",
                                                   "text_encoder", "encoder"};
 inline constexpr const char *kTensorRoles[] = {
-    "latents",        "timestep",   "class_labels",    "prediction",
-    "image",          "token_ids",  "text_embeddings", "pooled_text_embeddings",
-    "guidance_scale", "image_ids",  "text_ids",        "time_ids",
-    "pixels",         "latent_mean"};
+    "latents",         "timestep",
+    "class_labels",    "prediction",
+    "image",           "token_ids",
+    "text_embeddings", "pooled_text_embeddings",
+    "guidance_scale",  "image_ids",
+    "text_ids",        "time_ids",
+    "pixels",          "latent_mean",
+    "latent_logvar"};
 inline constexpr const char *kConditioningKinds[] = {"class_label", "text"};
 inline constexpr const char *kLatentLayouts[] = {"image", "packed_tokens"};
 inline constexpr const char *kGuidanceModes[] = {"none", "class_cfg",

@@ -292,11 +292,13 @@ private:
     };
     using R = plan::TensorRole;
     for (R r : c.inputs)
-      check(r != R::Prediction && r != R::Image && r != R::LatentMean, where,
-            ": '", name(r), "' is an output role, not an input");
+      check(r != R::Prediction && r != R::Image && r != R::LatentMean &&
+                r != R::LatentLogVar,
+            where, ": '", name(r), "' is an output role, not an input");
     for (R r : c.outputs)
       check(r == R::Prediction || r == R::Image || r == R::TextEmbeddings ||
-                r == R::PooledTextEmbeddings || r == R::LatentMean,
+                r == R::PooledTextEmbeddings || r == R::LatentMean ||
+                r == R::LatentLogVar,
             where, ": '", name(r), "' is an input role, not an output");
     for (const auto *list : {&c.inputs, &c.outputs})
       for (R r : *list)
@@ -313,12 +315,18 @@ private:
     const bool encoder = c.role == plan::ComponentRole::Encoder;
     if (encoder)
       check(c.inputs.size() == 1 && c.inputs[0] == R::Pixels &&
-                c.outputs.size() == 1 && c.outputs[0] == R::LatentMean,
-            where, ": an encoder takes the pixels and returns the latent mean");
+                !c.outputs.empty() && c.outputs.size() <= 2 &&
+                c.outputs[0] == R::LatentMean &&
+                (c.outputs.size() == 1 || c.outputs[1] == R::LatentLogVar),
+            where,
+            ": an encoder takes the pixels and returns the latent mean (and "
+            "then the log-variance)");
     else
       check(count(c.inputs, R::Pixels) == 0 &&
-                count(c.outputs, R::LatentMean) == 0,
-            where, ": pixels and the latent mean are the encoder's");
+                count(c.outputs, R::LatentMean) == 0 &&
+                count(c.outputs, R::LatentLogVar) == 0,
+            where,
+            ": pixels and the latent mean and log-variance are the encoder's");
     if (c.role == plan::ComponentRole::TextEncoder)
       check(c.inputs.size() == 1 && c.inputs[0] == R::TokenIds &&
                 !c.outputs.empty(),
@@ -462,6 +470,7 @@ private:
     case R::Pixels: // [batch, 3, H, W]: the image size is not in the table
       return RoleTensor{floats, {}};
     case R::LatentMean: // unpacked whatever the layout, as the decoder's
+    case R::LatentLogVar:
       return RoleTensor{floats, {batch, s_.channels, s_.height, s_.width}};
     case R::TextEmbeddings:
     case R::PooledTextEmbeddings: {

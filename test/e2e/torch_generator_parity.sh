@@ -83,6 +83,75 @@ check flux "$work/flux.fplan" "$work/flux" FluxPipeline \
   "${sd[@]}" --seed 9 -- "${sd[@]}" --seed 9 --height 32 --width 48 \
   --max-sequence-length 16
 
+# Image-to-image and inpainting: diffusers first samples the VAE encoder's
+# latent distribution with the generator (the mean + std x noise), then
+# draws the noise, then (inpainting) samples the masked image's.
+ref_sd=$here/sd_pipeline_reference.py
+py "$ref_sd" image --out "$work/in.png" --height 32 --width 24 --seed 2 \
+  > /dev/null
+py "$ref_sd" mask --out "$work/mask.png" --height 32 --width 24 --seed 4 \
+  --mode L > /dev/null
+img=(--image "$work/in.png")
+msk=(--image "$work/in.png" --mask "$work/mask.png")
+"$B/fresco-compile" "$work/sd" -o "$work/sd-i2i.fplan" --batch 2 --height 32 \
+  --width 24 --vae-encoder --quiet
+one=(--prompt "a red fox in the snow" --prompt "Two cats, one dog!" --steps 4
+  --height 32 --width 24)
+i2i() { # name plan pipe class flags... (both sides)
+  local name=$1 plan=$2 pipe=$3 cls=$4
+  shift 4
+  local f=("${one[@]:0:6}" "$@") r=("${one[@]}" "$@")
+  check "$name" "$plan" "$pipe" "$cls" "${f[@]}" -- "${r[@]}"
+}
+i2i sd-img2img "$work/sd-i2i.fplan" "$work/sd" StableDiffusionImg2ImgPipeline \
+  "${img[@]}" --strength 0.6 "${anc[@]}" --seed 1
+i2i sd-inpaint "$work/sd-i2i.fplan" "$work/sd" StableDiffusionInpaintPipeline \
+  "${msk[@]}" --strength 0.6 "${anc[@]}" --seed 2
+i2i sd-inpaint-max "$work/sd-i2i.fplan" "$work/sd" \
+  StableDiffusionInpaintPipeline "${msk[@]}" "${anc[@]}" --seed 3
+# An inpainting UNet (9 channels) reads the masked image's sample; at
+# strength 1 diffusers does not encode the init image.
+py "$ref_sd" make --inpaint --out "$work/sd9" --seed 3 \
+  --scheduler PNDMScheduler > /dev/null
+"$B/fresco-compile" "$work/sd9" -o "$work/sd9.fplan" --batch 2 --height 32 \
+  --width 24 --quiet
+i2i sd9 "$work/sd9.fplan" "$work/sd9" StableDiffusionInpaintPipeline \
+  "${msk[@]}" --strength 0.6 "${anc[@]}" --seed 4
+i2i sd9-max "$work/sd9.fplan" "$work/sd9" StableDiffusionInpaintPipeline \
+  "${msk[@]}" "${anc[@]}" --seed 5
+# The encoder on rank 0, the UNet on rank 1: the sample is drawn on both.
+"$B/fresco-compile" "$work/sd" -o "$work/place.fplan" --batch 2 --height 32 \
+  --width 24 --vae-encoder --ranks 2 \
+  --place text_encoder=0,vae=0,vae_encoder=0,unet=1 --quiet
+"$B/fresco-run" "$work/place.fplan" --weights "$work/sd" --generator torch \
+  "${one[@]:0:6}" "${msk[@]}" --strength 0.6 "${anc[@]}" --seed 2 \
+  --output-latents "@$work/place.npy" --timeout 120 --quiet
+ranks_match_one "$work/f-sd-inpaint.npy" "$work/place.npy"
+"$B/fresco-compile" "$work/sdxl" -o "$work/sdxl-i2i.fplan" --batch 2 \
+  --height 32 --width 24 --vae-encoder --quiet
+i2i sdxl-img2img "$work/sdxl-i2i.fplan" "$work/sdxl" \
+  StableDiffusionXLImg2ImgPipeline "${img[@]}" --strength 0.6 "${anc[@]}" \
+  --seed 6
+i2i sdxl-inpaint "$work/sdxl-i2i.fplan" "$work/sdxl" \
+  StableDiffusionXLInpaintPipeline "${msk[@]}" --strength 0.6 "${anc[@]}" \
+  --seed 7
+py "$here/make_flux_pipeline.py" --out "$work/flux" --seed 3 > /dev/null
+py "$ref_sd" image --out "$work/fin.png" --height 32 --width 48 --seed 2 \
+  > /dev/null
+py "$ref_sd" mask --out "$work/fmask.png" --height 32 --width 48 --seed 4 \
+  --mode L > /dev/null
+"$B/fresco-compile" "$work/flux" -o "$work/flux-i2i.fplan" --batch 2 \
+  --height 32 --width 48 --max-sequence-length 16 --vae-encoder --quiet
+fl=(--prompt "a red fox in the snow" --prompt "Two cats, one dog!" --steps 4)
+check flux-img2img "$work/flux-i2i.fplan" "$work/flux" FluxImg2ImgPipeline \
+  "${fl[@]}" --image "$work/fin.png" --strength 0.6 --seed 8 -- "${fl[@]}" \
+  --image "$work/fin.png" --strength 0.6 --seed 8 --height 32 --width 48 \
+  --max-sequence-length 16
+check flux-inpaint "$work/flux-i2i.fplan" "$work/flux" FluxInpaintPipeline \
+  "${fl[@]}" --image "$work/fin.png" --mask "$work/fmask.png" --seed 9 -- \
+  "${fl[@]}" --image "$work/fin.png" --mask "$work/fmask.png" --seed 9 \
+  --height 32 --width 48 --max-sequence-length 16
+
 # DiT (DDIM, its folder's scheduler).
 py "$here/make_diffusers_pipeline.py" \
   --template "$root/models/dit/pipelines/dit-tiny" --out "$work/dit" \
@@ -102,14 +171,4 @@ expect_usage "--generator must be fresco or torch, got 'numpy'" \
 bad "--generator torch: DiTPipeline passes no generator to its scheduler's \
 step" "$work/dit.fplan" "$work/dit" --class-label 3 --steps 2 \
   --generator torch "${anc[@]}"
-"$B/fresco-compile" "$work/sd" -o "$work/i2i.fplan" --batch 2 --height 32 \
-  --width 24 --vae-encoder --quiet
-py - "$work/init.png" <<'PY'
-import sys
-from PIL import Image
-Image.new("RGB", (24, 32), (200, 120, 40)).save(sys.argv[1])
-PY
-bad "--generator torch is not implemented for image-to-image and inpainting \
-yet" "$work/i2i.fplan" "$work/sd" "${sd[@]}" --image "$work/init.png" \
-  --generator torch
 echo OK

@@ -3,10 +3,12 @@ fresco-run --generator torch.
 
   torch_generator_reference.py --pipeline DIR --class NAME [--prompt P ...] [--class-labels 3,7]
       [--num-images-per-prompt N] [--steps 4] [--guidance-scale G] [--height H --width W]
-      [--max-sequence-length L] [--scheduler NAME] --seed S [--dtype float64] --out-latents y.npy
+      [--max-sequence-length L] [--scheduler NAME] [--image in.png [--mask m.png] [--strength S]]
+      --seed S [--dtype float64] --out-latents y.npy
 
 Runs NAME.__call__ (StableDiffusionPipeline, StableDiffusionXLPipeline, StableDiffusion3Pipeline,
-FluxPipeline, DiTPipeline) unchanged but for one thing: every randn_tensor call draws float32
+FluxPipeline, DiTPipeline, and their Img2Img and Inpaint classes with --image and --mask, given as
+PIL images) unchanged but for one thing: every randn_tensor call draws float32
 from the generator and casts to the run's dtype, which is what fresco-run --generator torch
 reproduces (a float64 draw would be another stream). Writes the final latents (output_type
 "latent"; DiT: the latents its VAE decode receives, times scaling_factor) and prints the
@@ -51,13 +53,17 @@ def main() -> None:
     ap.add_argument("--width", type=int)
     ap.add_argument("--max-sequence-length", type=int)
     ap.add_argument("--scheduler")
+    ap.add_argument("--image")
+    ap.add_argument("--mask")
+    ap.add_argument("--strength", type=float)
     ap.add_argument("--seed", type=int, required=True)
     ap.add_argument("--dtype", choices=COMPUTE_DTYPES, default="float64")
     ap.add_argument("--out-latents", required=True)
     args = ap.parse_args()
 
     diffusers, dt = pipeline_reference_setup(args.dtype)
-    extra = dict(safety_checker=None) if args.cls == "StableDiffusionPipeline" else {}
+    extra = dict(safety_checker=None) if args.cls.startswith("StableDiffusion") and "XL" not in args.cls \
+        and "3" not in args.cls else {}
     pipe = getattr(diffusers, args.cls).from_pretrained(args.pipeline, torch_dtype=dt, **extra)
     pipe.set_progress_bar_config(disable=True)
     if args.scheduler:
@@ -86,6 +92,13 @@ def main() -> None:
                       height=args.height, width=args.width, output_type="latent")
             if args.max_sequence_length:
                 kw.update(max_sequence_length=args.max_sequence_length)
+            if args.image:
+                from PIL import Image
+                kw.update(image=Image.open(args.image).convert("RGB"))
+            if args.mask:
+                kw.update(mask_image=Image.open(args.mask))
+            if args.strength is not None:
+                kw.update(strength=args.strength)
             out = pipe(**kw).images
     np.save(args.out_latents, out.float().numpy())
     print(f"randn_tensor calls: {calls}")

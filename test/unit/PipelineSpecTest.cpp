@@ -36,6 +36,25 @@ void addEncoder(TableSpec &t) {
                                {{fp::DType::F32, {2, 4, 8, 8}}}};
 }
 
+/// fresco-compile's encoder since plan version 24: the log-variance too.
+void addLogVar(TableSpec &t) {
+  addEncoder(t);
+  t.components[2].outputs.push_back(R::LatentLogVar);
+  t.ranks[0]["vae_encoder"].outputs.push_back(
+      t.ranks[0]["vae_encoder"].outputs[0]);
+}
+
+TEST(PipelineSpec, EncoderWithLogVarDecodes) {
+  TableSpec t;
+  addLogVar(t);
+  std::vector<uint8_t> bytes;
+  PipelineSpec spec = decode(t, bytes);
+  const ComponentSpec *enc = spec.find(CR::Encoder);
+  ASSERT_NE(enc, nullptr);
+  EXPECT_EQ(enc->outputs,
+            (std::vector<fp::TensorRole>{R::LatentMean, R::LatentLogVar}));
+}
+
 TEST(PipelineSpec, EncoderTableDecodes) {
   TableSpec t;
   addEncoder(t);
@@ -581,6 +600,23 @@ const Case kBadTables[] = {
        t.ranks[0]["vae_encoder_2"] = t.ranks[0]["vae_encoder"];
      },
      "a second encoder"},
+    {"logvar_first",
+     [](TableSpec &t) {
+       addEncoder(t);
+       t.components[2].outputs[0] = R::LatentLogVar;
+     },
+     "an encoder takes the pixels and returns the latent mean (and then the "
+     "log-variance)"},
+    {"denoiser_returns_logvar",
+     [](TableSpec &t) { t.components[0].outputs.push_back(R::LatentLogVar); },
+     "the latent mean and log-variance are the encoder's"},
+    {"logvar_shape",
+     [](TableSpec &t) {
+       addLogVar(t);
+       t.ranks[0]["vae_encoder"].outputs[1].shape = {2, 4, 4, 8};
+     },
+     "encoder 'vae_encoder' on rank 0: output 1 (latent_logvar) is f32[2, 4, "
+     "4, 8], expected f32[2, 4, 8, 8]"},
     {"latent_mean_shape",
      [](TableSpec &t) {
        addEncoder(t);

@@ -152,8 +152,8 @@ GENERATION (plans compiled from a pipeline folder):
   --generator G        where the seeded noise comes from: fresco (default;
                        Fresco's per-image streams) or torch (what diffusers
                        draws from torch.Generator("cpu").manual_seed(S) in
-                       float32, in its order: the same seed gives
-                       diffusers' picture; text-to-image only)
+                       float32, in its order, the VAE encoder's sample
+                       too: the same seed gives diffusers' picture)
   --scheduler NAME     override the pipeline's scheduler class, configured
                        from the pipeline's scheduler_config.json:
                        DDIMScheduler, EulerDiscreteScheduler, PNDMScheduler,

@@ -198,7 +198,16 @@ void keepUnmasked(const Scheduler &scheduler,
 }
 
 /// --generator torch where diffusers' draws can be followed.
-void checkTorchGenerator(const PipelineSpec &p, const Scheduler &scheduler) {
+void checkTorchGenerator(const PipelineSpec &p, const Scheduler &scheduler,
+                         DType dtype, bool imageToImage) {
+  // SDXL's classes sample the encoder in float32 when the VAE's config says
+  // force_upcast, which the plan does not record.
+  check(dtype == DType::F32 || !imageToImage || !p.isSDXL(),
+        "--generator torch-", dtypeName(dtype),
+        " with an init image on an SDXL plan: diffusers' SDXL classes draw "
+        "the VAE encoder's sample in float32 or in the pipeline's dtype "
+        "depending on the VAE's force_upcast, which the plan does not "
+        "record; use --generator torch, or give the noise with --latents");
   check(!(p.kind == "DiTPipeline" && scheduler.drawsStepNoise()),
         "--generator torch: DiTPipeline passes no generator to its "
         "scheduler's step (and steps both guidance halves), so '",
@@ -359,8 +368,8 @@ GenerateResult generate(const PipelineSpec &p, Executor &exec,
   std::optional<TorchGenerator> torch;
   TorchDraws draws;
   if (o.generator == NoiseGenerator::Torch) {
-    checkTorchGenerator(p, *scheduler);
-    torch.emplace(o.seed);
+    checkTorchGenerator(p, *scheduler, o.torchDType, i2i);
+    torch.emplace(o.seed, o.torchDType);
     draws = drawLikeDiffusers(*torch, o, n, m, inpaint, maskedUNet, pureNoise,
                               addNoise);
   }

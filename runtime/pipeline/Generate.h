@@ -77,6 +77,9 @@ struct GenerateOptions {
   double guidanceRescale = 0.0;
   uint64_t seed = 0;
   NoiseGenerator generator = NoiseGenerator::Fresco;
+  /// NoiseGenerator::Torch: the dtype diffusers' pipeline runs in (its
+  /// randn_tensor draws in it): F32, BF16 or F16.
+  DType torchDType = DType::F32;
   /// Initial noise of the n images in the latent layout ([n, C, H, W] f32)
   /// instead of the seeded generator (as diffusers' `latents=`); multiplied
   /// by init_noise_sigma like the noise.

@@ -1,5 +1,6 @@
 //===- TorchGenerator.cpp - torch.randn's CPU stream, reproduced ----------===//
 #include "runtime/pipeline/TorchGenerator.h"
+#include "runtime/core/Error.h"
 
 #include <cmath>
 
@@ -8,9 +9,10 @@ namespace {
 
 constexpr double kPi = 3.14159265358979323846;
 
-/// Box-Muller over 16 uniforms in place, as torch's normal_fill_16: every
-/// operation rounded to float32, the transcendental ones through float64.
-void boxMuller16(float *d) {
+/// Box-Muller over 16 float32 uniforms in place, as torch's normal_fill_16:
+/// every operation rounded to float32, the transcendental ones through
+/// float64.
+void boxMuller16F32(float *d) {
   const float twoPi = float(2.0 * kPi);
   for (int j = 0; j < 8; ++j) {
     const float u1 = 1.0f - d[j], u2 = d[j + 8];
@@ -24,10 +26,49 @@ void boxMuller16(float *d) {
   }
 }
 
+float logf64(float x) { return float(std::log(double(x))); }
+float cosf64(float x) { return float(std::cos(double(x))); }
+float sinf64(float x) { return float(std::sin(double(x))); }
+
 } // namespace
 
-TorchGenerator::TorchGenerator(uint64_t seed)
-    : engine_(static_cast<uint32_t>(seed)) {}
+TorchGenerator::TorchGenerator(uint64_t seed, DType dtype)
+    : dtype_(dtype), engine_(static_cast<uint32_t>(seed)) {
+  check(dtype == DType::F32 || dtype == DType::BF16 || dtype == DType::F16,
+        "torch.randn's generator draws f32, bf16 or f16, not ",
+        dtypeName(dtype));
+}
+
+float TorchGenerator::round(float x) const {
+  if (dtype_ == DType::BF16)
+    return bf16ToFloat(floatToBf16(x));
+  if (dtype_ == DType::F16)
+    return halfToFloat(floatToHalf(x));
+  return x;
+}
+
+float TorchGenerator::uniform() {
+  // uniform_real_distribution<T>: the dtype's significand bits of a word.
+  const int digits = dtype_ == DType::BF16 ? 8 : dtype_ == DType::F16 ? 11 : 24;
+  const uint32_t w = engine_() & ((uint32_t(1) << digits) - 1);
+  return float(w) * std::ldexp(1.0f, -digits);
+}
+
+void TorchGenerator::boxMuller16(float *d) const {
+  if (dtype_ == DType::F32)
+    return boxMuller16F32(d);
+  // c10's BFloat16 and (since torch 2) Half math: every operation's result
+  // rounded to the dtype.
+  for (int j = 0; j < 8; ++j) {
+    const float u1 = round(1.0f - d[j]), u2 = d[j + 8];
+    const float lg = round(logf64(u1));
+    const float radius = round(std::sqrt(round(-2.0f * lg)));
+    const float theta = round(float(2.0 * kPi * double(u2)));
+    const float c = round(cosf64(theta)), s = round(sinf64(theta));
+    d[j] = round(radius * c);
+    d[j + 8] = round(radius * s);
+  }
+}
 
 double TorchGenerator::uniform53() {
   const uint64_t hi = engine_(), lo = engine_();
@@ -51,20 +92,17 @@ double TorchGenerator::normalDouble() {
 void TorchGenerator::randn(float *out, int64_t n) {
   if (n < 16) {
     for (int64_t i = 0; i < n; ++i)
-      out[i] = float(normalDouble());
+      out[i] = round(float(normalDouble()));
     return;
   }
-  auto uniform24 = [&] {
-    return float(engine_() & 0xFFFFFFu) * std::ldexp(1.0f, -24);
-  };
   for (int64_t i = 0; i < n; ++i)
-    out[i] = uniform24();
+    out[i] = uniform();
   for (int64_t i = 0; i + 16 <= n; i += 16)
     boxMuller16(out + i);
   if (n % 16 != 0) {
     float *tail = out + n - 16;
     for (int i = 0; i < 16; ++i)
-      tail[i] = uniform24();
+      tail[i] = uniform();
     boxMuller16(tail);
   }
 }

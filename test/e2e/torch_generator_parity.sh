@@ -152,6 +152,20 @@ check flux-inpaint "$work/flux-i2i.fplan" "$work/flux" FluxInpaintPipeline \
   "${fl[@]}" --image "$work/fin.png" --mask "$work/fmask.png" --seed 9 \
   --height 32 --width 48 --max-sequence-length 16
 
+# A pipeline run in bfloat16 draws bfloat16 noise, another stream (the
+# models here still in float64: only the draws are compared).
+check sd-bf16 "$work/sd.fplan" "$work/sd" StableDiffusionPipeline \
+  "${sd[@]}" "${anc[@]}" --seed 0 --generator torch-bf16 -- "${sd[@]}" \
+  "${anc[@]}" --seed 0 --height 32 --width 24 --noise-dtype bfloat16
+check flux-img2img-bf16 "$work/flux-i2i.fplan" "$work/flux" \
+  FluxImg2ImgPipeline "${fl[@]}" --image "$work/fin.png" --strength 0.6 \
+  --seed 8 --generator torch-bf16 -- "${fl[@]}" --image "$work/fin.png" \
+  --strength 0.6 --seed 8 --height 32 --width 48 --max-sequence-length 16 \
+  --noise-dtype bfloat16
+if cmp -s "$work/f-sd-bf16.npy" "$work/f-sd-ancestral.npy"; then
+  echo "torch-bf16 drew the float32 stream"; exit 1
+fi
+
 # DiT (DDIM, its folder's scheduler).
 py "$here/make_diffusers_pipeline.py" \
   --template "$root/models/dit/pipelines/dit-tiny" --out "$work/dit" \
@@ -165,9 +179,14 @@ bad() { # message plan pipe flags...
   expect_error "$1" "$B/fresco-run" "$2" --weights "$3" -o "$work/x.png" \
     --timeout 60 "${@:4}"
 }
-expect_usage "--generator must be fresco or torch, got 'numpy'" \
+expect_usage "--generator must be fresco, torch, torch-bf16 or torch-f16, \
+got 'numpy'" \
   "$B/fresco-run" "$work/sd.fplan" --weights "$work/sd" "${sd[@]}" \
   --generator numpy -o "$work/x.png"
+bad "--generator torch-bf16 with an init image on an SDXL plan: diffusers' \
+SDXL classes draw the VAE encoder's sample in float32 or in the pipeline's \
+dtype depending on the VAE's force_upcast" "$work/sdxl-i2i.fplan" \
+  "$work/sdxl" "${one[@]:0:6}" "${img[@]}" --generator torch-bf16
 bad "--generator torch: DiTPipeline passes no generator to its scheduler's \
 step" "$work/dit.fplan" "$work/dit" --class-label 3 --steps 2 \
   --generator torch "${anc[@]}"

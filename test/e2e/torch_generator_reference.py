@@ -4,13 +4,14 @@ fresco-run --generator torch.
   torch_generator_reference.py --pipeline DIR --class NAME [--prompt P ...] [--class-labels 3,7]
       [--num-images-per-prompt N] [--steps 4] [--guidance-scale G] [--height H --width W]
       [--max-sequence-length L] [--scheduler NAME] [--image in.png [--mask m.png] [--strength S]]
-      --seed S [--dtype float64] --out-latents y.npy
+      --seed S [--dtype float64] [--noise-dtype float32|bfloat16|float16] --out-latents y.npy
 
 Runs NAME.__call__ (StableDiffusionPipeline, StableDiffusionXLPipeline, StableDiffusion3Pipeline,
 FluxPipeline, DiTPipeline, and their Img2Img and Inpaint classes with --image and --mask, given as
-PIL images) unchanged but for one thing: every randn_tensor call draws float32
-from the generator and casts to the run's dtype, which is what fresco-run --generator torch
-reproduces (a float64 draw would be another stream). Writes the final latents (output_type
+PIL images) unchanged but for one thing: every randn_tensor call draws float32 (--noise-dtype:
+what a pipeline run in that dtype draws) from the generator and casts to the run's dtype, which
+is what fresco-run --generator torch (torch-bf16, torch-f16) reproduces (a float64 draw would be
+another stream). Writes the final latents (output_type
 "latent"; DiT: the latents its VAE decode receives, times scaling_factor) and prints the
 randn_tensor calls' shapes, so that the test sees the draws happened.
 """
@@ -21,21 +22,21 @@ import numpy as np
 from fresco_ref_common import COMPUTE_DTYPES, arg_parser, pipeline_reference_setup
 
 
-def patch_randn(diffusers_module, calls: list) -> None:
-    """randn_tensor in float32 then cast, in every diffusers module that imported it."""
+def patch_randn(diffusers_module, calls: list, noise_dtype) -> None:
+    """randn_tensor in `noise_dtype` then cast, in every diffusers module that imported it."""
     import torch
 
     original = diffusers_module.utils.torch_utils.randn_tensor
 
-    def float32_randn(shape, generator=None, device=None, dtype=None, layout=None):
+    def drawn_randn(shape, generator=None, device=None, dtype=None, layout=None):
         assert isinstance(generator, torch.Generator), "a draw without the seeded generator"
         calls.append(tuple(shape))
-        return original(shape, generator=generator, device=device, dtype=torch.float32,
+        return original(shape, generator=generator, device=device, dtype=noise_dtype,
                         layout=layout).to(dtype)
 
     for name, module in list(sys.modules.items()):
         if name.startswith("diffusers") and getattr(module, "randn_tensor", None) is original:
-            module.randn_tensor = float32_randn
+            module.randn_tensor = drawn_randn
 
 
 def main() -> None:
@@ -58,6 +59,7 @@ def main() -> None:
     ap.add_argument("--strength", type=float)
     ap.add_argument("--seed", type=int, required=True)
     ap.add_argument("--dtype", choices=COMPUTE_DTYPES, default="float64")
+    ap.add_argument("--noise-dtype", choices=("float32", "bfloat16", "float16"), default="float32")
     ap.add_argument("--out-latents", required=True)
     args = ap.parse_args()
 
@@ -69,7 +71,7 @@ def main() -> None:
     if args.scheduler:
         pipe.scheduler = getattr(diffusers, args.scheduler).from_config(pipe.scheduler.config)
     calls = []
-    patch_randn(diffusers, calls)
+    patch_randn(diffusers, calls, getattr(torch, args.noise_dtype))
     generator = torch.Generator("cpu").manual_seed(args.seed)
     kw = dict(num_inference_steps=args.steps, generator=generator)
     if args.guidance_scale is not None:

@@ -582,7 +582,7 @@ const Case kBadTables[] = {
      "an encoder takes the pixels and returns the latent mean"},
     {"denoiser_takes_pixels",
      [](TableSpec &t) { t.components[0].inputs[2] = R::Pixels; },
-     "pixels and the latent mean are the encoder's"},
+     "pixels and the latent mean and log-variance are the encoder's"},
     {"latent_mean_as_input",
      [](TableSpec &t) { t.components[1].inputs[0] = R::LatentMean; },
      "'latent_mean' is an output role, not an input"},
@@ -607,9 +607,6 @@ const Case kBadTables[] = {
      },
      "an encoder takes the pixels and returns the latent mean (and then the "
      "log-variance)"},
-    {"denoiser_returns_logvar",
-     [](TableSpec &t) { t.components[0].outputs.push_back(R::LatentLogVar); },
-     "the latent mean and log-variance are the encoder's"},
     {"logvar_shape",
      [](TableSpec &t) {
        addLogVar(t);

@@ -1,6 +1,6 @@
 //===- TorchGeneratorTest.cpp - torch.randn's CPU stream ------------------===//
 //
-// Known answers printed by torch 1.13 (Debian's, AVX2 path):
+// Known answers printed by torch 1.13 (Debian's; float32 on its AVX2 path):
 //   g = torch.Generator().manual_seed(0)
 //   torch.randn(20, generator=g); torch.randn(3, generator=g);
 //   torch.randn(3, generator=g); torch.randn(16, generator=g)
@@ -67,6 +67,32 @@ TEST(TorchGenerator, MatchesTorchRandn) {
               -0.446217179f, 0.7440207f, 1.52097952f, 3.41050267f, -1.53118432f,
               -1.23413503f, 1.81972528f, -0.551528692f},
              "then randn(16)");
+}
+
+// torch.randn(..., dtype=torch.bfloat16 / torch.float16) from manual_seed(42):
+// the scalar normal_fill in the dtype's arithmetic, exact. bf16 from torch
+// 1.13 (2.5.1 prints the same), f16 from torch 2.5.1 (PyPI's wheel; 1.13
+// rounded fewer of float16's intermediate results).
+TEST(TorchGenerator, MatchesTorchRandnInReducedDTypes) {
+  TorchGenerator bf(42, DType::BF16);
+  EXPECT_EQ(draw(bf, 20),
+            (std::vector<float>{
+                -0.80859375f,   -1.53125f,     0.40625f,      0.171875f,
+                -0.0329589844f, -0.080078125f, 0.078125f,     -0.6484375f,
+                0.56640625f,    0.236328125f,  0.486328125f,  1.171875f,
+                -1.3203125f,    -0.671875f,    0.0415039062f, -0.64453125f,
+                -2.171875f,     1.3515625f,    0.275390625f,  -0.112792969f}));
+  EXPECT_EQ(draw(bf, 3), (std::vector<float>{-0.765625f, -0.75f, 1.3515625f}));
+  TorchGenerator h(42, DType::F16);
+  EXPECT_EQ(draw(h, 20),
+            (std::vector<float>{
+                0.386962891f, 1.47070312f,   0.146850586f,  -1.11816406f,
+                -1.54882812f, -1.41699219f,  0.643066406f,  -0.533691406f,
+                0.265625f,    -0.892578125f, 0.997070312f,  0.462158203f,
+                -1.03027344f, 0.304931641f,  0.7265625f,    -0.285644531f,
+                1.61914062f,  -1.27441406f,  0.0643310547f, 0.450683594f}));
+  EXPECT_EQ(draw(h, 3),
+            (std::vector<float>{-0.765625f, -0.750488281f, 1.35253906f}));
 }
 
 TEST(TorchGenerator, SeedIsTruncatedTo32BitsAsTorchDoes) {

@@ -24,7 +24,7 @@ USAGE:
   Generate images with a compiled pipeline:
     fresco-run PLAN --weights PIPELINE-FOLDER --class-label 207[,360...]
                [--steps 50] [--guidance-scale 4] [--seed 0]
-               [--generator fresco|torch] [--scheduler NAME]
+               [--generator G] [--scheduler NAME]
                [--scheduler-config K=V] [--latents @x.npy]
                [--output-latents @y.npy] -o out.png
     fresco-run PLAN --weights PIPELINE-FOLDER --prompt "a red fox" [--prompt
@@ -32,7 +32,7 @@ USAGE:
                [--negative-prompt N] [--negative-prompt-2 N]
                [--negative-prompt-3 N] [--num-images-per-prompt N]
                [--steps 28] [--guidance-scale 3.5] [--guidance-rescale R]
-               [--seed 0] [--generator fresco|torch] [--scheduler NAME]
+               [--seed 0] [--generator G] [--scheduler NAME]
                [--scheduler-config K=V] [--latents @x.npy]
                [--image in.png [--mask mask.png] | --image-latents @x.npy]
                [--strength S] [--denoising-start F] [--denoising-end F]
@@ -153,7 +153,9 @@ GENERATION (plans compiled from a pipeline folder):
                        Fresco's per-image streams) or torch (what diffusers
                        draws from torch.Generator("cpu").manual_seed(S) in
                        float32, in its order, the VAE encoder's sample
-                       too: the same seed gives diffusers' picture)
+                       too: the same seed gives diffusers' picture);
+                       torch-bf16, torch-f16: what it draws for a pipeline
+                       run in that torch_dtype
   --scheduler NAME     override the pipeline's scheduler class, configured
                        from the pipeline's scheduler_config.json:
                        DDIMScheduler, EulerDiscreteScheduler, PNDMScheduler,
@@ -554,9 +556,18 @@ Options parseArgs(int argc, char **argv) {
       generationFlags.push_back(a);
     } else if (a == "--generator") {
       const std::string v = next();
-      if (v != "fresco" && v != "torch")
-        usageError("--generator must be fresco or torch, got '" + v + "'");
-      o.torchGenerator = v == "torch";
+      if (v == "torch")
+        o.torchGenerator = DType::F32;
+      else if (v == "torch-bf16")
+        o.torchGenerator = DType::BF16;
+      else if (v == "torch-f16")
+        o.torchGenerator = DType::F16;
+      else if (v == "fresco")
+        o.torchGenerator.reset();
+      else
+        usageError("--generator must be fresco, torch, torch-bf16 or "
+                   "torch-f16, got '" +
+                   v + "'");
       generationFlags.push_back(a);
     } else if (a == "--scheduler") {
       o.scheduler = next();

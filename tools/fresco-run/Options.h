@@ -13,6 +13,7 @@
 #include <chrono>
 #include <cstdint>
 #include <limits>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -44,7 +45,8 @@ struct Options {
   double guidanceScale = std::numeric_limits<double>::quiet_NaN(); // NaN: ditto
   double guidanceRescale = 0; // --guidance-rescale; 0: none
   uint64_t seed = 0;
-  bool torchGenerator = false; // --generator torch
+  // --generator torch (F32), torch-bf16, torch-f16; nullopt: fresco
+  std::optional<fresco::DType> torchGenerator;
   std::string scheduler, latents, outputLatents, outputImage;
   std::string image;        // --image: image-to-image's init PNG
   std::string imageLatents; // --image-latents: or its init latents (.npy)

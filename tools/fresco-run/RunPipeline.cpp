@@ -223,6 +223,7 @@ int runPipeline(const Options &o, const RankEnv &env) {
   g.seed = o.seed;
   g.generator =
       o.torchGenerator ? NoiseGenerator::Torch : NoiseGenerator::Fresco;
+  g.torchDType = o.torchGenerator.value_or(DType::F32);
   g.scheduler = o.scheduler;
   g.schedulerConfig = o.schedulerConfig;
   g.freshSteps = o.freshSteps;

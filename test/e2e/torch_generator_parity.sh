@@ -135,6 +135,27 @@ i2i sdxl-img2img "$work/sdxl-i2i.fplan" "$work/sdxl" \
 i2i sdxl-inpaint "$work/sdxl-i2i.fplan" "$work/sdxl" \
   StableDiffusionXLInpaintPipeline "${msk[@]}" --strength 0.6 "${anc[@]}" \
   --seed 7
+# SDXL's img2img from latents (no encode, so no sample) and its inpaint
+# class with denoising_start (the noise drawn but not added); SD3's img2img.
+py - "$work/z.npy" <<'PY'
+import sys
+import numpy as np
+np.save(sys.argv[1], np.random.default_rng(1).standard_normal((1, 4, 16, 12)).astype(np.float32))
+PY
+i2i sdxl-latents "$work/sdxl-i2i.fplan" "$work/sdxl" \
+  StableDiffusionXLImg2ImgPipeline --image-latents "@$work/z.npy" \
+  --strength 0.6 "${anc[@]}" --seed 10
+i2i sdxl-inpaint-start "$work/sdxl-i2i.fplan" "$work/sdxl" \
+  StableDiffusionXLInpaintPipeline "${msk[@]}" --denoising-start 0.5 \
+  "${anc[@]}" --seed 11
+"$B/fresco-compile" "$work/sd3" -o "$work/sd3-i2i.fplan" --batch 2 \
+  --height 24 --width 16 --max-sequence-length 16 --vae-encoder --quiet
+py "$ref_sd" image --out "$work/in3.png" --height 24 --width 16 --seed 2 \
+  > /dev/null
+check sd3-img2img "$work/sd3-i2i.fplan" "$work/sd3" \
+  StableDiffusion3Img2ImgPipeline "${sd[@]}" --image "$work/in3.png" \
+  --strength 0.6 --seed 12 -- "${sd[@]}" --image "$work/in3.png" \
+  --strength 0.6 --seed 12 --height 24 --width 16 --max-sequence-length 16
 py "$here/make_flux_pipeline.py" --out "$work/flux" --seed 3 > /dev/null
 py "$ref_sd" image --out "$work/fin.png" --height 32 --width 48 --seed 2 \
   > /dev/null

@@ -4,6 +4,7 @@ fresco-run --generator torch.
   torch_generator_reference.py --pipeline DIR --class NAME [--prompt P ...] [--class-labels 3,7]
       [--num-images-per-prompt N] [--steps 4] [--guidance-scale G] [--height H --width W]
       [--max-sequence-length L] [--scheduler NAME] [--image in.png [--mask m.png] [--strength S]]
+      [--image-latents x.npy] [--denoising-start F]
       --seed S [--dtype float64] [--noise-dtype float32|bfloat16|float16] --out-latents y.npy
 
 Runs NAME.__call__ (StableDiffusionPipeline, StableDiffusionXLPipeline, StableDiffusion3Pipeline,
@@ -57,6 +58,8 @@ def main() -> None:
     ap.add_argument("--image")
     ap.add_argument("--mask")
     ap.add_argument("--strength", type=float)
+    ap.add_argument("--image-latents", help="an .npy [1, C, h, w]: the init image as latents (SDXL)")
+    ap.add_argument("--denoising-start", type=float)
     ap.add_argument("--seed", type=int, required=True)
     ap.add_argument("--dtype", choices=COMPUTE_DTYPES, default="float64")
     ap.add_argument("--noise-dtype", choices=("float32", "bfloat16", "float16"), default="float32")
@@ -99,8 +102,15 @@ def main() -> None:
                 kw.update(image=Image.open(args.image).convert("RGB"))
             if args.mask:
                 kw.update(mask_image=Image.open(args.mask))
+            if args.image_latents:
+                kw.update(image=torch.from_numpy(np.load(args.image_latents.lstrip("@"))).to(dt))
             if args.strength is not None:
                 kw.update(strength=args.strength)
+            if args.denoising_start is not None:
+                kw.update(denoising_start=args.denoising_start)
+            import inspect
+            if "height" not in inspect.signature(pipe.__call__).parameters:
+                kw.pop("height"), kw.pop("width")  # SD3's img2img: the image's size
             out = pipe(**kw).images
     np.save(args.out_latents, out.float().numpy())
     print(f"randn_tensor calls: {calls}")

@@ -89,9 +89,9 @@ func::FuncOp buildVAEEncoder(ModuleOp module, const VAEConfig &config,
   b.setInsertionPointToStart(entry);
   detail::VAEEmitter emitter(b, config, batch);
   Value moments = emitter.encodeMoments(entry->getArgument(0));
-  SmallVector<Value> out = {emitter.momentsHalf(moments, false)};
+  SmallVector<Value> out = {emitter.momentsHalf(moments, /*logVar=*/false)};
   if (logVar)
-    out.push_back(emitter.momentsHalf(moments, true));
+    out.push_back(emitter.momentsHalf(moments, /*logVar=*/true));
   func::ReturnOp::create(b, fn.getLoc(), out);
   return fn;
 }

@@ -78,19 +78,21 @@ struct TorchDraws {
 /// then draw the noise (SDXL's img2img not with denoising_start; its
 /// inpaint class does), then the inpaint classes encode the masked image
 /// (for a 4-channel denoiser too, which does not read it).
+struct DrawCase {
+  bool inpaint, maskedUNet, pureNoise, addNoise;
+};
 TorchDraws drawLikeDiffusers(TorchGenerator &g, const GenerateOptions &o,
-                             int64_t n, int64_t m, bool inpaint,
-                             bool maskedUNet, bool pureNoise, bool addNoise) {
+                             int64_t n, int64_t m, DrawCase c) {
   TorchDraws d;
   auto draw = [&](std::vector<float> &v, int64_t count) {
     v.resize(count);
     g.randn(v.data(), count);
   };
-  if (o.initImage && !(maskedUNet && pureNoise))
+  if (o.initImage && !(c.maskedUNet && c.pureNoise))
     draw(d.imageSample, m);
-  if (!o.initialLatents && (addNoise || inpaint))
+  if (!o.initialLatents && (c.addNoise || c.inpaint))
     draw(d.noise, n * m);
-  if (inpaint && o.initImage)
+  if (c.inpaint && o.initImage)
     draw(d.maskedSample, m);
   return d;
 }
@@ -199,10 +201,23 @@ void keepUnmasked(const Scheduler &scheduler,
 
 /// --generator torch where diffusers' draws can be followed.
 void checkTorchGenerator(const PipelineSpec &p, const Scheduler &scheduler,
-                         DType dtype, bool imageToImage) {
+                         const GenerateOptions &o, bool imageToImage) {
+  const DType dtype = o.torchDType;
+  // Fresco's --latents with an init image is the noise add_noise mixes in;
+  // diffusers' latents= skips drawing (or encoding) in class-specific ways.
+  check(!(imageToImage && o.initialLatents),
+        "--generator torch with --latents and an init image: the noise is "
+        "given, and diffusers' classes given latents= draw differently from "
+        "one another; drop --latents (the generator draws the noise) or use "
+        "--generator fresco");
+  const ComponentSpec *enc = p.find(plan::ComponentRole::Encoder);
+  check(!o.initImage || (enc && enc->outputs.size() == 2),
+        "--generator torch samples the VAE encoder's latent distribution as "
+        "diffusers does, and this plan's encoder has no latent_logvar "
+        "output (its mean only)");
   // SDXL's classes sample the encoder in float32 when the VAE's config says
   // force_upcast, which the plan does not record.
-  check(dtype == DType::F32 || !imageToImage || !p.isSDXL(),
+  check(dtype == DType::F32 || !o.initImage || !p.isSDXL(),
         "--generator torch-", dtypeName(dtype),
         " with an init image on an SDXL plan: diffusers' SDXL classes draw "
         "the VAE encoder's sample in float32 or in the pipeline's dtype "
@@ -212,7 +227,7 @@ void checkTorchGenerator(const PipelineSpec &p, const Scheduler &scheduler,
         "--generator torch: DiTPipeline passes no generator to its "
         "scheduler's step (and steps both guidance halves), so '",
         scheduler.name(),
-        "''s step noise has no diffusers stream to follow; use a "
+        "'s step noise has no diffusers stream to follow; use a "
         "deterministic scheduler or --generator fresco");
 }
 
@@ -368,10 +383,10 @@ GenerateResult generate(const PipelineSpec &p, Executor &exec,
   std::optional<TorchGenerator> torch;
   TorchDraws draws;
   if (o.generator == NoiseGenerator::Torch) {
-    checkTorchGenerator(p, *scheduler, o.torchDType, i2i);
+    checkTorchGenerator(p, *scheduler, o, i2i);
     torch.emplace(o.seed, o.torchDType);
-    draws = drawLikeDiffusers(*torch, o, n, m, inpaint, maskedUNet, pureNoise,
-                              addNoise);
+    draws = drawLikeDiffusers(*torch, o, n, m,
+                              {inpaint, maskedUNet, pureNoise, addNoise});
   }
   scheduler->setStepNoise({o.seed, m, torch ? &*torch : nullptr});
   const BatchLayout batch{n, p.numImages, guidance->copies()};

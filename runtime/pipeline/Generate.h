@@ -45,8 +45,8 @@ enum class NoiseGenerator {
   /// Fresco's per-image streams (Noise.h): image i depends on (seed, i).
   Fresco,
   /// What diffusers draws from torch.Generator("cpu").manual_seed(seed) in
-  /// float32, in its order (TorchGenerator.h): the whole batch's noise in
-  /// one draw, so an image depends on the batch.
+  /// GenerateOptions::torchDType, in its order (TorchGenerator.h): the whole
+  /// batch's noise in one draw, so an image depends on the batch.
   Torch,
 };
 

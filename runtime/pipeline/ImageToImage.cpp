@@ -211,10 +211,8 @@ HostTensor encodeInitImage(const PipelineSpec &spec, Executor &exec,
   mean.shape[0] = n;
   mean.data.resize(mean.numel() * sizeof(float));
   if (sample) {
-    check(out.size() == 2, "--generator torch draws the VAE encoder's latent "
-                           "sample as diffusers does, and this plan's encoder "
-                           "returns its mean only: recompile the plan with "
-                           "this fresco-compile");
+    check(out.size() == 2, "the encoder '", enc.function,
+          "' returns no log-variance to sample with");
     requireFinite(out[1],
                   "the encoder's log-variance ('" + enc.function + "')");
     // DiagonalGaussianDistribution in float32: std = exp(0.5 * clamp(logvar,
@@ -227,8 +225,8 @@ HostTensor encodeInitImage(const PipelineSpec &spec, Executor &exec,
         const float lv = std::min(std::max(logVar[r * per + i], -30.0f), 20.0f);
         const float half = 0.5f * lv;
         const float sd = std::exp(half);
-        const float noise = sd * sample[i];
-        v[r * per + i] += noise;
+        const float scaled = sd * sample[i];
+        v[r * per + i] += scaled;
       }
   }
   // SD, SDXL: init_latents = scaling_factor * init_latents (their classes

@@ -39,7 +39,7 @@ TorchGenerator::TorchGenerator(uint64_t seed, DType dtype)
         dtypeName(dtype));
 }
 
-float TorchGenerator::round(float x) const {
+float TorchGenerator::toDType(float x) const {
   if (dtype_ == DType::BF16)
     return bf16ToFloat(floatToBf16(x));
   if (dtype_ == DType::F16)
@@ -60,13 +60,13 @@ void TorchGenerator::boxMuller16(float *d) const {
   // c10's BFloat16 and (since torch 2) Half math: every operation's result
   // rounded to the dtype.
   for (int j = 0; j < 8; ++j) {
-    const float u1 = round(1.0f - d[j]), u2 = d[j + 8];
-    const float lg = round(logf64(u1));
-    const float radius = round(std::sqrt(round(-2.0f * lg)));
-    const float theta = round(float(2.0 * kPi * double(u2)));
-    const float c = round(cosf64(theta)), s = round(sinf64(theta));
-    d[j] = round(radius * c);
-    d[j + 8] = round(radius * s);
+    const float u1 = toDType(1.0f - d[j]), u2 = d[j + 8];
+    const float lg = toDType(logf64(u1));
+    const float radius = toDType(std::sqrt(toDType(-2.0f * lg)));
+    const float theta = toDType(float(2.0 * kPi * double(u2)));
+    const float c = toDType(cosf64(theta)), s = toDType(sinf64(theta));
+    d[j] = toDType(radius * c);
+    d[j + 8] = toDType(radius * s);
   }
 }
 
@@ -92,7 +92,7 @@ double TorchGenerator::normalDouble() {
 void TorchGenerator::randn(float *out, int64_t n) {
   if (n < 16) {
     for (int64_t i = 0; i < n; ++i)
-      out[i] = round(float(normalDouble()));
+      out[i] = toDType(float(normalDouble()));
     return;
   }
   for (int64_t i = 0; i < n; ++i)

@@ -26,6 +26,8 @@
 // float64 rounded to float32 (correctly rounded but for rare double
 // roundings). Measured against torch 1.13's AVX2 path: within 3 float32 ulps
 // (about 80% of the values bit-identical), relative error below 3e-7.
+// (torch builds without AVX2, e.g. on aarch64, take the angle's product in
+// float64: again ulps apart.)
 //
 // A pipeline run in bfloat16 or float16 draws in that dtype (randn_tensor
 // takes the latents' dtype), another stream: uniforms of 8 (bf16) or 11
@@ -65,7 +67,7 @@ private:
   double uniform53();
   double normalDouble();
   float uniform();
-  float round(float x) const; // to the dtype, nearest even
+  float toDType(float x) const; // rounded to nearest even
   void boxMuller16(float *d) const;
 
   DType dtype_;

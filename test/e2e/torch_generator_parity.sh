@@ -3,11 +3,16 @@
 # diffusers' pipelines called with generator=torch.Generator("cpu")
 # .manual_seed(S) and no latents (torch_generator_reference.py: float64
 # models, the noise drawn in float32): final latents within 1e-4 of their
-# max magnitude for Stable Diffusion (PNDM; Euler ancestral, whose steps
-# draw from the same generator; two images per prompt), SDXL (Euler
-# ancestral), SD3, Flux and DiT. A 2-rank cfg plan draws what 1 rank draws.
-# Then bad input: an unknown generator, DiT with a stochastic scheduler,
-# image-to-image.
+# max magnitude (seen: below 3.5e-6) for Stable Diffusion (PNDM; Euler
+# ancestral, whose steps draw from the same generator; two images per
+# prompt), SDXL (Euler ancestral), SD3, Flux and DiT; the img2img and
+# inpaint classes of SD (4- and 9-channel UNets, strength 0.6 and 1), SDXL
+# (from pixels and from latents, denoising_start, the refiner, the
+# 9-channel UNet), SD3 and Flux, whose VAE encoder sample comes first; the
+# bfloat16 draws (--generator torch-bf16). A 2-rank cfg plan and a 2-rank
+# placement draw what 1 rank draws. Then bad input: an unknown generator,
+# bf16 with an SDXL init image, --latents with an init image, DiT with a
+# stochastic scheduler.
 # Needs FRESCO_BIN and FRESCO_PYTHON (see dit_forward_parity.sh).
 set -euo pipefail
 . "$(dirname "$0")/common.sh"
@@ -156,6 +161,37 @@ check sd3-img2img "$work/sd3-i2i.fplan" "$work/sd3" \
   StableDiffusion3Img2ImgPipeline "${sd[@]}" --image "$work/in3.png" \
   --strength 0.6 --seed 12 -- "${sd[@]}" --image "$work/in3.png" \
   --strength 0.6 --seed 12 --height 24 --width 16 --max-sequence-length 16
+# A bfloat16 SDXL run from latents draws no encoder sample: allowed.
+zl=(--image-latents "@$work/z.npy" --strength 0.6 "${anc[@]}" --seed 10)
+check sdxl-latents-bf16 "$work/sdxl-i2i.fplan" "$work/sdxl" \
+  StableDiffusionXLImg2ImgPipeline "${one[@]:0:6}" "${zl[@]}" \
+  --generator torch-bf16 -- "${one[@]}" "${zl[@]}" --noise-dtype bfloat16
+# The SDXL refiner (an image-to-image-only plan) and SDXL's 9-channel
+# inpainting UNet at strength 1 (no init image sample).
+py "$xl" make --kind sdxl-refiner --out "$work/refiner" --seed 3 > /dev/null
+"$B/fresco-compile" "$work/refiner" -o "$work/refiner.fplan" --batch 2 \
+  --height 32 --width 24 --quiet
+i2i refiner "$work/refiner.fplan" "$work/refiner" \
+  StableDiffusionXLImg2ImgPipeline "${img[@]}" --strength 0.6 "${anc[@]}" \
+  --seed 13
+py "$xl" make --kind sdxl --inpaint --out "$work/sdxl9" --seed 3 > /dev/null
+"$B/fresco-compile" "$work/sdxl9" -o "$work/sdxl9.fplan" --batch 2 \
+  --height 32 --width 24 --quiet
+i2i sdxl9-max "$work/sdxl9.fplan" "$work/sdxl9" \
+  StableDiffusionXLInpaintPipeline "${msk[@]}" --strength 1.0 "${anc[@]}" \
+  --seed 14
+# SD3's inpaint class (its transformer takes 16 latent channels).
+py "$xl" make --kind sd3 --latent-channels 16 --out "$work/sd3-16" --seed 3 \
+  > /dev/null
+"$B/fresco-compile" "$work/sd3-16" -o "$work/sd3-16.fplan" --batch 2 \
+  --height 24 --width 16 --max-sequence-length 16 --vae-encoder --quiet
+py "$ref_sd" mask --out "$work/mask3.png" --height 24 --width 16 --seed 4 \
+  --mode L > /dev/null
+check sd3-inpaint "$work/sd3-16.fplan" "$work/sd3-16" \
+  StableDiffusion3InpaintPipeline "${sd[@]}" --image "$work/in3.png" \
+  --mask "$work/mask3.png" --strength 0.6 --seed 15 -- "${sd[@]}" \
+  --image "$work/in3.png" --mask "$work/mask3.png" --strength 0.6 --seed 15 \
+  --height 24 --width 16 --max-sequence-length 16
 py "$here/make_flux_pipeline.py" --out "$work/flux" --seed 3 > /dev/null
 py "$ref_sd" image --out "$work/fin.png" --height 32 --width 48 --seed 2 \
   > /dev/null
@@ -208,6 +244,9 @@ bad "--generator torch-bf16 with an init image on an SDXL plan: diffusers' \
 SDXL classes draw the VAE encoder's sample in float32 or in the pipeline's \
 dtype depending on the VAE's force_upcast" "$work/sdxl-i2i.fplan" \
   "$work/sdxl" "${one[@]:0:6}" "${img[@]}" --generator torch-bf16
+bad "--generator torch with --latents and an init image: the noise is given" \
+  "$work/sd-i2i.fplan" "$work/sd" "${one[@]:0:6}" "${img[@]}" \
+  --generator torch --latents "@$work/f-sd-pndm.npy"
 bad "--generator torch: DiTPipeline passes no generator to its scheduler's \
 step" "$work/dit.fplan" "$work/dit" --class-label 3 --steps 2 \
   --generator torch "${anc[@]}"

@@ -97,8 +97,8 @@ def main() -> None:
                       height=args.height, width=args.width, output_type="latent")
             if args.max_sequence_length:
                 kw.update(max_sequence_length=args.max_sequence_length)
+            from PIL import Image
             if args.image:
-                from PIL import Image
                 kw.update(image=Image.open(args.image).convert("RGB"))
             if args.mask:
                 kw.update(mask_image=Image.open(args.mask))

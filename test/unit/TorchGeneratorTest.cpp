@@ -33,7 +33,7 @@ void expectNear(const std::vector<float> &got, const std::vector<float> &want,
                 const char *what) {
   ASSERT_EQ(got.size(), want.size()) << what;
   for (size_t i = 0; i < got.size(); ++i)
-    EXPECT_LE(ulps(got[i], want[i]), 4)
+    EXPECT_LE(ulps(got[i], want[i]), 3)
         << what << "[" << i << "]: " << got[i] << " vs torch's " << want[i];
 }
 

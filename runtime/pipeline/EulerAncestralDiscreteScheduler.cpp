@@ -70,10 +70,15 @@ public:
     const float dt = sigmaDown - sigma;
     const EulerDenoised denoised(prediction_, sigma);
     // randn_tensor(model_output.shape): one draw for the whole sample from
-    // a torch generator, else Fresco's stream of each image and step.
+    // a torch generator (or one per image from a list), else Fresco's
+    // stream of each image and step.
     std::vector<float> fresh(static_cast<size_t>(n));
-    if (stepNoise_->torch)
-      stepNoise_->torch->randn(fresh.data(), n);
+    std::vector<TorchGenerator> *torch = stepNoise_->torch;
+    if (torch && torch->size() == 1)
+      torch->front().randn(fresh.data(), n);
+    else if (torch)
+      for (int64_t image = 0; image < n / m; ++image)
+        torch->at(size_t(image)).randn(fresh.data() + image * m, m);
     else
       for (int64_t image = 0; image < n / m; ++image)
         stepNoise(stepNoise_->seed, image, stepIndex, fresh.data() + image * m,

@@ -81,9 +81,19 @@ struct TorchDraws {
 struct DrawCase {
   bool inpaint, maskedUNet, pureNoise, addNoise;
 };
-TorchDraws drawLikeDiffusers(TorchGenerator &g, const GenerateOptions &o,
-                             int64_t n, int64_t m, DrawCase c) {
+TorchDraws drawLikeDiffusers(std::vector<TorchGenerator> &gens,
+                             const GenerateOptions &o, int64_t n, int64_t m,
+                             DrawCase c) {
   TorchDraws d;
+  if (gens.size() > 1) { // a list: each image's noise from its generator
+    if (!o.initialLatents) {
+      d.noise.resize(n * m);
+      for (int64_t i = 0; i < n; ++i)
+        gens[size_t(i)].randn(d.noise.data() + i * m, m);
+    }
+    return d;
+  }
+  TorchGenerator &g = gens.front();
   auto draw = [&](std::vector<float> &v, int64_t count) {
     v.resize(count);
     g.randn(v.data(), count);
@@ -203,6 +213,11 @@ void keepUnmasked(const Scheduler &scheduler,
 void checkTorchGenerator(const PipelineSpec &p, const Scheduler &scheduler,
                          const GenerateOptions &o, bool imageToImage) {
   const DType dtype = o.torchDType;
+  check(o.seeds.empty() || !imageToImage,
+        "--seed with one seed per image (a generator list) is not "
+        "implemented for image-to-image and inpainting (diffusers' classes "
+        "sample the encoder per generator in class-specific ways); give one "
+        "seed");
   // Fresco's --latents with an init image is the noise add_noise mixes in;
   // diffusers' latents= skips drawing (or encoding) in class-specific ways.
   check(!(imageToImage && o.initialLatents),
@@ -380,15 +395,22 @@ GenerateResult generate(const PipelineSpec &p, Executor &exec,
   const int64_t n = conditioning->numImages();
   const int64_t m = layout->imageSize(); // values per image
   // --generator torch: every rank draws what diffusers draws, in its order.
-  std::optional<TorchGenerator> torch;
+  std::vector<TorchGenerator> torch;
   TorchDraws draws;
+  check(o.seeds.empty() || o.generator == NoiseGenerator::Torch,
+        "--seed with several seeds (one generator per image) needs "
+        "--generator torch");
   if (o.generator == NoiseGenerator::Torch) {
     checkTorchGenerator(p, *scheduler, o, i2i);
-    torch.emplace(o.seed, o.torchDType);
-    draws = drawLikeDiffusers(*torch, o, n, m,
+    check(o.seeds.empty() || int64_t(o.seeds.size()) == n, "--seed gives ",
+          o.seeds.size(), " seeds (one generator per image) for ", n,
+          " images");
+    for (uint64_t s : o.seeds.empty() ? std::vector<uint64_t>{o.seed} : o.seeds)
+      torch.emplace_back(s, o.torchDType);
+    draws = drawLikeDiffusers(torch, o, n, m,
                               {inpaint, maskedUNet, pureNoise, addNoise});
   }
-  scheduler->setStepNoise({o.seed, m, torch ? &*torch : nullptr});
+  scheduler->setStepNoise({o.seed, m, torch.empty() ? nullptr : &torch});
   const BatchLayout batch{n, p.numImages, guidance->copies()};
   // Without a torch noise draw (SDXL's denoising_start) the seeded noise
   // is made and not read.

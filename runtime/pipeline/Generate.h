@@ -76,6 +76,10 @@ struct GenerateOptions {
   /// classes): in [0, 1], 0 none (checkGuidanceRescale).
   double guidanceRescale = 0.0;
   uint64_t seed = 0;
+  /// NoiseGenerator::Torch only: one seed per image, each image drawing
+  /// from its own generator (diffusers' generator=[g0, g1, ...]); empty:
+  /// one generator of `seed` for the batch.
+  std::vector<uint64_t> seeds;
   NoiseGenerator generator = NoiseGenerator::Fresco;
   /// NoiseGenerator::Torch: the dtype diffusers' pipeline runs in (its
   /// randn_tensor draws in it): F32, BF16 or F16.

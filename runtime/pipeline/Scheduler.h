@@ -37,13 +37,14 @@ struct TimestepOptions {
 /// from randn_tensor: image i of the sample (values [i * valuesPerImage,
 /// (i + 1) * valuesPerImage), C-order [C, H, W] for image latents) at step
 /// index s gets Noise.h's stepNoise(seed, i, s) in that order, so that it
-/// depends only on (seed, i, s). generate() passes --seed. With a torch
-/// generator (--generator torch) the step instead draws the whole sample's
-/// noise in one torch.randn from it, as diffusers' randn_tensor does.
+/// depends only on (seed, i, s). generate() passes --seed. With torch
+/// generators (--generator torch) the step instead draws as diffusers'
+/// randn_tensor does: one generator, the whole sample's noise in one
+/// torch.randn; one per image, each image's from its own.
 struct StepNoise {
   uint64_t seed = 0;
   int64_t valuesPerImage = 0;
-  TorchGenerator *torch = nullptr;
+  std::vector<TorchGenerator> *torch = nullptr;
 };
 
 class Scheduler {

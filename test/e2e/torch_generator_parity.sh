@@ -53,6 +53,22 @@ per=(--prompt "a lighthouse" --num-images-per-prompt 2 --steps 3 "${anc[@]}")
 check sd-per-prompt "$work/sd.fplan" "$work/sd" StableDiffusionPipeline \
   "${per[@]}" --seed 123456789 -- "${per[@]}" --seed 123456789 --height 32 \
   --width 24
+# A generator per image (diffusers' generator list): image i depends only
+# on its seed, so the first image of (7, 8) is the image of (7, 9)'s.
+check sd-list "$work/sd.fplan" "$work/sd" StableDiffusionPipeline \
+  "${sd[@]}" "${anc[@]}" --seed 7,8 -- "${sd[@]}" "${anc[@]}" --seed 7,8 \
+  --height 32 --width 24
+"$B/fresco-run" "$work/sd.fplan" --weights "$work/sd" --generator torch \
+  "${sd[@]}" "${anc[@]}" --seed 7,9 --output-latents "@$work/list79.npy" \
+  --timeout 120 --quiet
+py - "$work/f-sd-list.npy" "$work/list79.npy" <<'PY'
+import sys
+import numpy as np
+a, b = np.load(sys.argv[1]), np.load(sys.argv[2])
+assert np.array_equal(a[0], b[0]), "image 0 depends on the other image's seed"
+assert not np.array_equal(a[1], b[1]), "image 1 ignores its seed"
+print("a generator per image: image 0 the same, image 1 not")
+PY
 # The 2-rank cfg plan draws the same noise on both ranks: equal to 1 rank.
 "$B/fresco-compile" "$work/sd" -o "$work/sd-cfg.fplan" --batch 2 --height 32 \
   --width 24 --ranks 2 --parallel cfg=2 --quiet
@@ -86,6 +102,9 @@ py "$here/make_flux_pipeline.py" --out "$work/flux" --seed 3 > /dev/null
   --width 48 --max-sequence-length 16 --quiet
 check flux "$work/flux.fplan" "$work/flux" FluxPipeline \
   "${sd[@]}" --seed 9 -- "${sd[@]}" --seed 9 --height 32 --width 48 \
+  --max-sequence-length 16
+check flux-list "$work/flux.fplan" "$work/flux" FluxPipeline \
+  "${sd[@]}" --seed 21,22 -- "${sd[@]}" --seed 21,22 --height 32 --width 48 \
   --max-sequence-length 16
 
 # Image-to-image and inpainting: diffusers first samples the VAE encoder's
@@ -247,6 +266,15 @@ dtype depending on the VAE's force_upcast" "$work/sdxl-i2i.fplan" \
 bad "--generator torch with --latents and an init image: the noise is given" \
   "$work/sd-i2i.fplan" "$work/sd" "${one[@]:0:6}" "${img[@]}" \
   --generator torch --latents "@$work/f-sd-pndm.npy"
+bad "--seed with several seeds (one generator per image) needs --generator \
+torch" "$work/sd.fplan" "$work/sd" "${sd[@]}" --seed 1,2
+bad "--seed gives 3 seeds (one generator per image) for 2 images" \
+  "$work/sd.fplan" "$work/sd" "${sd[@]}" --seed 1,2,3 --generator torch
+bad "--seed with one seed per image (a generator list) is not implemented \
+for image-to-image and inpainting" "$work/sd-i2i.fplan" "$work/sd" \
+  "${one[@]:0:6}" "${img[@]}" --seed 1,2 --generator torch
+expect_usage "--seed must be non-negative" "$B/fresco-run" "$work/sd.fplan" \
+  --weights "$work/sd" "${sd[@]}" --seed 1,-2 -o "$work/x.png"
 bad "--generator torch: DiTPipeline passes no generator to its scheduler's \
 step" "$work/dit.fplan" "$work/dit" --class-label 3 --steps 2 \
   --generator torch "${anc[@]}"

@@ -5,14 +5,14 @@ fresco-run --generator torch.
       [--num-images-per-prompt N] [--steps 4] [--guidance-scale G] [--height H --width W]
       [--max-sequence-length L] [--scheduler NAME] [--image in.png [--mask m.png] [--strength S]]
       [--image-latents x.npy] [--denoising-start F]
-      --seed S [--dtype float64] [--noise-dtype float32|bfloat16|float16] --out-latents y.npy
+      --seed S[,S2,...] [--dtype float64] [--noise-dtype float32|bfloat16|float16] --out-latents y.npy
 
 Runs NAME.__call__ (StableDiffusionPipeline, StableDiffusionXLPipeline, StableDiffusion3Pipeline,
 FluxPipeline, DiTPipeline, and their Img2Img and Inpaint classes with --image and --mask, given as
 PIL images) unchanged but for one thing: every randn_tensor call draws float32 (--noise-dtype:
 what a pipeline run in that dtype draws) from the generator and casts to the run's dtype, which
 is what fresco-run --generator torch (torch-bf16, torch-f16) reproduces (a float64 draw would be
-another stream). Writes the final latents (output_type
+another stream). Several seeds give a list of generators, one per image. Writes the final latents (output_type
 "latent"; DiT: the latents its VAE decode receives, times scaling_factor) and prints the
 randn_tensor calls' shapes, so that the test sees the draws happened.
 """
@@ -30,7 +30,8 @@ def patch_randn(diffusers_module, calls: list, noise_dtype) -> None:
     original = diffusers_module.utils.torch_utils.randn_tensor
 
     def drawn_randn(shape, generator=None, device=None, dtype=None, layout=None):
-        assert isinstance(generator, torch.Generator), "a draw without the seeded generator"
+        gens = generator if isinstance(generator, list) else [generator]
+        assert all(isinstance(g, torch.Generator) for g in gens), "a draw without the seeded generator"
         calls.append(tuple(shape))
         return original(shape, generator=generator, device=device, dtype=noise_dtype,
                         layout=layout).to(dtype)
@@ -60,7 +61,7 @@ def main() -> None:
     ap.add_argument("--strength", type=float)
     ap.add_argument("--image-latents", help="an .npy [1, C, h, w]: the init image as latents (SDXL)")
     ap.add_argument("--denoising-start", type=float)
-    ap.add_argument("--seed", type=int, required=True)
+    ap.add_argument("--seed", required=True, help="S, or S1,S2,...: a generator per image")
     ap.add_argument("--dtype", choices=COMPUTE_DTYPES, default="float64")
     ap.add_argument("--noise-dtype", choices=("float32", "bfloat16", "float16"), default="float32")
     ap.add_argument("--out-latents", required=True)
@@ -75,7 +76,9 @@ def main() -> None:
         pipe.scheduler = getattr(diffusers, args.scheduler).from_config(pipe.scheduler.config)
     calls = []
     patch_randn(diffusers, calls, getattr(torch, args.noise_dtype))
-    generator = torch.Generator("cpu").manual_seed(args.seed)
+    seeds = [int(x) for x in args.seed.split(",")]
+    generator = [torch.Generator("cpu").manual_seed(x) for x in seeds]
+    generator = generator[0] if len(generator) == 1 else generator
     kw = dict(num_inference_steps=args.steps, generator=generator)
     if args.guidance_scale is not None:
         kw.update(guidance_scale=args.guidance_scale)

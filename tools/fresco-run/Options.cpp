@@ -148,7 +148,9 @@ GENERATION (plans compiled from a pipeline folder):
   --seed S             seed of the initial noise and of an ancestral
                        scheduler's per-step noise (default 0); image i of a
                        batch depends only on (S, i) (--generator fresco):
-                       see docs/cli.md
+                       see docs/cli.md. With --generator torch, S1,S2,...
+                       gives one generator per image (diffusers' list of
+                       generators)
   --generator G        where the seeded noise comes from: fresco (default;
                        Fresco's per-image streams) or torch (what diffusers
                        draws from torch.Generator("cpu").manual_seed(S) in
@@ -549,10 +551,26 @@ Options parseArgs(int argc, char **argv) {
         usageError("--guidance-rescale must be in [0, 1], got " + v);
       generationFlags.push_back(a);
     } else if (a == "--seed") {
-      int64_t s = parseInt(next(), "--seed");
-      if (s < 0)
-        usageError("--seed must be non-negative");
-      o.seed = uint64_t(s);
+      // S, or S1,S2,...: one seed per image (a torch generator list).
+      const std::string v = next();
+      o.seeds.clear();
+      size_t start = 0;
+      while (true) {
+        const size_t comma = v.find(',', start);
+        const int64_t s = parseInt(v.substr(start, comma == std::string::npos
+                                                       ? std::string::npos
+                                                       : comma - start),
+                                   "--seed");
+        if (s < 0)
+          usageError("--seed must be non-negative");
+        o.seeds.push_back(uint64_t(s));
+        if (comma == std::string::npos)
+          break;
+        start = comma + 1;
+      }
+      o.seed = o.seeds.front();
+      if (o.seeds.size() == 1)
+        o.seeds.clear();
       generationFlags.push_back(a);
     } else if (a == "--generator") {
       const std::string v = next();

@@ -45,6 +45,8 @@ struct Options {
   double guidanceScale = std::numeric_limits<double>::quiet_NaN(); // NaN: ditto
   double guidanceRescale = 0; // --guidance-rescale; 0: none
   uint64_t seed = 0;
+  // --seed S1,S2,...: one torch generator per image (--generator torch)
+  std::vector<uint64_t> seeds;
   // --generator torch (F32), torch-bf16, torch-f16; nullopt: fresco
   std::optional<fresco::DType> torchGenerator;
   std::string scheduler, latents, outputLatents, outputImage;

@@ -221,6 +221,7 @@ int runPipeline(const Options &o, const RankEnv &env) {
   g.guidanceScale = o.guidanceScale;
   g.guidanceRescale = o.guidanceRescale;
   g.seed = o.seed;
+  g.seeds = o.seeds;
   g.generator =
       o.torchGenerator ? NoiseGenerator::Torch : NoiseGenerator::Fresco;
   g.torchDType = o.torchGenerator.value_or(DType::F32);

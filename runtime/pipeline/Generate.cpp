@@ -80,17 +80,31 @@ struct TorchDraws {
 /// (for a 4-channel denoiser too, which does not read it).
 struct DrawCase {
   bool inpaint, maskedUNet, pureNoise, addNoise;
+  /// A generator list on SD's and SDXL's img2img classes: the image is
+  /// repeated and image i sampled with generator i (elsewhere
+  /// _encode_vae_image samples the one-image batch with generator 0).
+  bool samplePerImage;
 };
 TorchDraws drawLikeDiffusers(std::vector<TorchGenerator> &gens,
                              const GenerateOptions &o, int64_t n, int64_t m,
                              DrawCase c) {
   TorchDraws d;
-  if (gens.size() > 1) { // a list: each image's noise from its generator
-    if (!o.initialLatents) {
-      d.noise.resize(n * m);
+  if (gens.size() > 1) { // a list: each generator draws for its image
+    auto each = [&](std::vector<float> &v) {
+      v.resize(n * m);
       for (int64_t i = 0; i < n; ++i)
-        gens[size_t(i)].randn(d.noise.data() + i * m, m);
-    }
+        gens[size_t(i)].randn(v.data() + i * m, m);
+    };
+    auto first = [&](std::vector<float> &v) {
+      v.resize(m);
+      gens.front().randn(v.data(), m);
+    };
+    if (o.initImage && !(c.maskedUNet && c.pureNoise))
+      c.samplePerImage ? each(d.imageSample) : first(d.imageSample);
+    if (!o.initialLatents && (c.addNoise || c.inpaint))
+      each(d.noise);
+    if (c.inpaint && o.initImage)
+      first(d.maskedSample);
     return d;
   }
   TorchGenerator &g = gens.front();
@@ -175,8 +189,10 @@ std::optional<HostTensor> encodedImage(const PipelineSpec &p, Executor &exec,
   std::optional<HostTensor> init;
   if (contains(enc.ranks, roles.rank) &&
       (denoises || (roles.rank == source && missing)))
-    init = encodeInitImage(p, exec, pixels, n,
-                           sample.empty() ? nullptr : sample.data());
+    init = encodeInitImage(
+        p, exec, pixels, n, sample.empty() ? nullptr : sample.data(),
+        std::max<int64_t>(1, int64_t(sample.size()) /
+                                 (p.channels * p.height * p.width)));
   if (!missing)
     return init;
   if (denoises && !init)
@@ -213,11 +229,12 @@ void keepUnmasked(const Scheduler &scheduler,
 void checkTorchGenerator(const PipelineSpec &p, const Scheduler &scheduler,
                          const GenerateOptions &o, bool imageToImage) {
   const DType dtype = o.torchDType;
-  check(o.seeds.empty() || !imageToImage,
+  check(o.seeds.empty() || !o.initImage || o.mask ||
+            p.kind != "StableDiffusion3Pipeline",
         "--seed with one seed per image (a generator list) is not "
-        "implemented for image-to-image and inpainting (diffusers' classes "
-        "sample the encoder per generator in class-specific ways); give one "
-        "seed");
+        "implemented for StableDiffusion3Img2ImgPipeline (diffusers 0.31 "
+        "encodes image[i:i+1] of the one-image batch for every generator); "
+        "give one seed");
   // Fresco's --latents with an init image is the noise add_noise mixes in;
   // diffusers' latents= skips drawing (or encoding) in class-specific ways.
   check(!(imageToImage && o.initialLatents),
@@ -407,8 +424,10 @@ GenerateResult generate(const PipelineSpec &p, Executor &exec,
           " images");
     for (uint64_t s : o.seeds.empty() ? std::vector<uint64_t>{o.seed} : o.seeds)
       torch.emplace_back(s, o.torchDType);
-    draws = drawLikeDiffusers(torch, o, n, m,
-                              {inpaint, maskedUNet, pureNoise, addNoise});
+    const bool perImage =
+        !inpaint && (p.kind == "StableDiffusionPipeline" || p.isSDXL());
+    draws = drawLikeDiffusers(
+        torch, o, n, m, {inpaint, maskedUNet, pureNoise, addNoise, perImage});
   }
   scheduler->setStepNoise({o.seed, m, torch.empty() ? nullptr : &torch});
   const BatchLayout batch{n, p.numImages, guidance->copies()};

@@ -177,7 +177,7 @@ void checkInitImageSize(const PipelineSpec &spec, int64_t width,
 
 HostTensor encodeInitImage(const PipelineSpec &spec, Executor &exec,
                            const HostTensor &pixels, int64_t n,
-                           const float *sample) {
+                           const float *sample, int64_t sampleImages) {
   const ComponentSpec &enc = *spec.find(plan::ComponentRole::Encoder);
   const TensorSpec &in = exec.inputs(enc.function).at(0);
   check(in.shape.size() == 4 && in.shape[0] >= n, "the encoder '", enc.function,
@@ -219,13 +219,15 @@ HostTensor encodeInitImage(const PipelineSpec &spec, Executor &exec,
     // -30, 20)); x = mean + std * sample.
     const float *logVar = out[1].as<float>();
     float *v = mean.as<float>();
+    check(sampleImages == 1 || sampleImages == n, "a latent sample of ",
+          sampleImages, " images for ", n);
     const int64_t per = mean.numel() / n;
     for (int64_t r = 0; r < n; ++r)
       for (int64_t i = 0; i < per; ++i) {
         const float lv = std::min(std::max(logVar[r * per + i], -30.0f), 20.0f);
         const float half = 0.5f * lv;
         const float sd = std::exp(half);
-        const float scaled = sd * sample[i];
+        const float scaled = sd * sample[(sampleImages == 1 ? 0 : r) * per + i];
         v[r * per + i] += scaled;
       }
   }

@@ -103,16 +103,18 @@ void checkInitImageSize(const PipelineSpec &spec, int64_t width,
 
 /// The encoder's input pixels [1, 3, H, W] f32 in [-1, 1] repeated for the
 /// encoder's batch, run; the first n images' means (with `sample`, one
-/// image's [C, h, w] standard normal values: the latent distribution's
-/// sample mean + exp(logvar / 2) * sample, as diffusers' latent_dist.sample,
-/// the same for every image) scaled as the pipeline class does (float32, as
-/// it computes them: SD and SDXL scaling_factor * mean, SD3 and Flux (mean -
-/// shift_factor) * scaling_factor), [n, C, h, w], not yet in the latent
-/// layout. Throws fresco::Error when the image is not the size the plan was
-/// compiled for, or for a sample from an encoder without the log-variance.
+/// image's [C, h, w] standard normal values, or n images' when
+/// `sampleImages` is n: the latent distribution's sample mean + exp(logvar
+/// / 2) * sample, as diffusers' latent_dist.sample) scaled as the pipeline
+/// class does (float32, as it computes them: SD and SDXL scaling_factor * mean,
+/// SD3 and Flux (mean - shift_factor) * scaling_factor), [n, C, h, w], not yet
+/// in the latent layout. Throws fresco::Error when the image is not the size
+/// the plan was compiled for, or for a sample from an encoder without the
+/// log-variance.
 HostTensor encodeInitImage(const PipelineSpec &spec, Executor &exec,
                            const HostTensor &pixels, int64_t n,
-                           const float *sample = nullptr);
+                           const float *sample = nullptr,
+                           int64_t sampleImages = 1);
 
 } // namespace fresco
 

@@ -180,6 +180,17 @@ check sd3-img2img "$work/sd3-i2i.fplan" "$work/sd3" \
   StableDiffusion3Img2ImgPipeline "${sd[@]}" --image "$work/in3.png" \
   --strength 0.6 --seed 12 -- "${sd[@]}" --image "$work/in3.png" \
   --strength 0.6 --seed 12 --height 24 --width 16 --max-sequence-length 16
+# Generator lists with an init image: SD's and SDXL's img2img sample image i
+# with generator i; the inpaint classes and Flux's sample the one image with
+# generator 0; every generator draws its image's noise.
+i2i sd-img2img-list "$work/sd-i2i.fplan" "$work/sd" \
+  StableDiffusionImg2ImgPipeline "${img[@]}" --strength 0.6 "${anc[@]}" \
+  --seed 31,32
+i2i sd9-list "$work/sd9.fplan" "$work/sd9" StableDiffusionInpaintPipeline \
+  "${msk[@]}" --strength 0.6 "${anc[@]}" --seed 33,34
+i2i sdxl-inpaint-list "$work/sdxl-i2i.fplan" "$work/sdxl" \
+  StableDiffusionXLInpaintPipeline "${msk[@]}" --strength 0.6 "${anc[@]}" \
+  --seed 35,36
 # A bfloat16 SDXL run from latents draws no encoder sample: allowed.
 zl=(--image-latents "@$work/z.npy" --strength 0.6 "${anc[@]}" --seed 10)
 check sdxl-latents-bf16 "$work/sdxl-i2i.fplan" "$work/sdxl" \
@@ -223,6 +234,10 @@ check flux-img2img "$work/flux-i2i.fplan" "$work/flux" FluxImg2ImgPipeline \
   "${fl[@]}" --image "$work/fin.png" --strength 0.6 --seed 8 -- "${fl[@]}" \
   --image "$work/fin.png" --strength 0.6 --seed 8 --height 32 --width 48 \
   --max-sequence-length 16
+check flux-img2img-list "$work/flux-i2i.fplan" "$work/flux" \
+  FluxImg2ImgPipeline "${fl[@]}" --image "$work/fin.png" --strength 0.6 \
+  --seed 37,38 -- "${fl[@]}" --image "$work/fin.png" --strength 0.6 \
+  --seed 37,38 --height 32 --width 48 --max-sequence-length 16
 check flux-inpaint "$work/flux-i2i.fplan" "$work/flux" FluxInpaintPipeline \
   "${fl[@]}" --image "$work/fin.png" --mask "$work/fmask.png" --seed 9 -- \
   "${fl[@]}" --image "$work/fin.png" --mask "$work/fmask.png" --seed 9 \
@@ -271,8 +286,8 @@ torch" "$work/sd.fplan" "$work/sd" "${sd[@]}" --seed 1,2
 bad "--seed gives 3 seeds (one generator per image) for 2 images" \
   "$work/sd.fplan" "$work/sd" "${sd[@]}" --seed 1,2,3 --generator torch
 bad "--seed with one seed per image (a generator list) is not implemented \
-for image-to-image and inpainting" "$work/sd-i2i.fplan" "$work/sd" \
-  "${one[@]:0:6}" "${img[@]}" --seed 1,2 --generator torch
+for StableDiffusion3Img2ImgPipeline" "$work/sd3-i2i.fplan" "$work/sd3" \
+  "${sd[@]}" --image "$work/in3.png" --seed 1,2 --generator torch
 expect_usage "--seed must be non-negative" "$B/fresco-run" "$work/sd.fplan" \
   --weights "$work/sd" "${sd[@]}" --seed 1,-2 -o "$work/x.png"
 bad "--generator torch: DiTPipeline passes no generator to its scheduler's \

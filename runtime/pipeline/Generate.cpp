@@ -89,35 +89,27 @@ TorchDraws drawLikeDiffusers(std::vector<TorchGenerator> &gens,
                              const GenerateOptions &o, int64_t n, int64_t m,
                              DrawCase c) {
   TorchDraws d;
-  if (gens.size() > 1) { // a list: each generator draws for its image
-    auto each = [&](std::vector<float> &v) {
-      v.resize(n * m);
+  // randn_tensor of n images: one draw from a single generator, or each
+  // image's from its own; a one-image encode samples with generator 0.
+  auto each = [&](std::vector<float> &v) {
+    v.resize(n * m);
+    if (gens.size() == 1)
+      gens.front().randn(v.data(), n * m);
+    else
       for (int64_t i = 0; i < n; ++i)
         gens[size_t(i)].randn(v.data() + i * m, m);
-    };
-    auto first = [&](std::vector<float> &v) {
-      v.resize(m);
-      gens.front().randn(v.data(), m);
-    };
-    if (o.initImage && !(c.maskedUNet && c.pureNoise))
-      c.samplePerImage ? each(d.imageSample) : first(d.imageSample);
-    if (!o.initialLatents && (c.addNoise || c.inpaint))
-      each(d.noise);
-    if (c.inpaint && o.initImage)
-      first(d.maskedSample);
-    return d;
-  }
-  TorchGenerator &g = gens.front();
-  auto draw = [&](std::vector<float> &v, int64_t count) {
-    v.resize(count);
-    g.randn(v.data(), count);
+  };
+  auto first = [&](std::vector<float> &v) {
+    v.resize(m);
+    gens.front().randn(v.data(), m);
   };
   if (o.initImage && !(c.maskedUNet && c.pureNoise))
-    draw(d.imageSample, m);
+    gens.size() > 1 && c.samplePerImage ? each(d.imageSample)
+                                        : first(d.imageSample);
   if (!o.initialLatents && (c.addNoise || c.inpaint))
-    draw(d.noise, n * m);
+    each(d.noise);
   if (c.inpaint && o.initImage)
-    draw(d.maskedSample, m);
+    first(d.maskedSample);
   return d;
 }
 

@@ -44,7 +44,7 @@ Value columns(OpBuilder &b, ParamOp param, int64_t start, int64_t size) {
       b, param.getLoc(),
       RankedTensorType::get({t.getDimSize(0), size}, t.getElementType()),
       param.getNameAttr(), b.getDenseI64ArrayAttr(ckpt),
-      b.getDenseI64ArrayAttr(offsets));
+      b.getDenseI64ArrayAttr(offsets), param.getComponentAttr());
   return p.getResult();
 }
 

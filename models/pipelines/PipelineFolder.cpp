@@ -254,6 +254,13 @@ const std::vector<ComponentClasses> &componentClasses() {
         {"StableDiffusionInpaintPipeline", "vae", vae},
         {"StableDiffusionInpaintPipeline", "text_encoder", {"CLIPTextModel"}},
         {"StableDiffusionInpaintPipeline", "tokenizer", clipTok},
+        {"StableDiffusionControlNetPipeline", "unet", unet},
+        {"StableDiffusionControlNetPipeline", "vae", vae},
+        {"StableDiffusionControlNetPipeline",
+         "text_encoder",
+         {"CLIPTextModel"}},
+        {"StableDiffusionControlNetPipeline", "tokenizer", clipTok},
+        {"StableDiffusionControlNetPipeline", "controlnet", {"ControlNetModel"}},
         {"StableDiffusion3Pipeline", "transformer", {"SD3Transformer2DModel"}},
         {"StableDiffusion3Pipeline", "vae", vae},
         {"StableDiffusion3Pipeline",
@@ -378,7 +385,8 @@ Error buildPipelineFromFolder(mlir::ModuleOp module, StringRef folder,
   // The inpaint class: its folders (SD 1.5 / 2 inpainting) hold an
   // inpainting UNet, or a plain one (then --mask blends).
   if (cls && (*cls == "StableDiffusionPipeline" ||
-              *cls == "StableDiffusionInpaintPipeline"))
+              *cls == "StableDiffusionInpaintPipeline" ||
+              *cls == "StableDiffusionControlNetPipeline"))
     return buildStableDiffusionPipeline(module, dir, *index, options);
   if (cls && *cls == "StableDiffusionXLPipeline")
     return buildStableDiffusionXLPipeline(module, dir, *index, options);
@@ -393,6 +401,7 @@ Error buildPipelineFromFolder(mlir::ModuleOp module, StringRef folder,
                    (cls ? *cls : StringRef("<missing>")) +
                    "' is not supported; supported: DiTPipeline, FluxPipeline, "
                    "StableDiffusionPipeline, StableDiffusionInpaintPipeline, "
+                   "StableDiffusionControlNetPipeline, "
                    "StableDiffusionXLPipeline, "
                    "StableDiffusionXLImg2ImgPipeline, "
                    "StableDiffusionXLInpaintPipeline, "

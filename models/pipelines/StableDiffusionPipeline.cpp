@@ -9,6 +9,8 @@
 // A StableDiffusionInpaintPipeline folder compiles the same way (the plan's
 // kind stays StableDiffusionPipeline); an inpainting UNet there (9 input
 // channels) makes a plan that only inpaints, with the encoder always.
+// A StableDiffusionControlNetPipeline folder adds its ControlNetModel to the
+// UNet's function (buildUNet), so every strategy splits both as one.
 //
 //===----------------------------------------------------------------------===//
 #include "models/pipelines/UNetPipeline.h"
@@ -19,20 +21,71 @@ using namespace llvm;
 namespace fresco::models {
 namespace {
 constexpr StringLiteral kInpaintClass = "StableDiffusionInpaintPipeline";
+constexpr StringLiteral kControlNetClass = "StableDiffusionControlNetPipeline";
+
+/// The folder's ControlNetModel, checked to fit its UNet and VAE: the same
+/// down half (its residuals are added to the UNet's skips) and an embedding
+/// of the control image that lands on the latent grid.
+Expected<ControlNetConfig> readControlNet(const PipelineFolder &dir,
+                                          const UNetPipeline &p) {
+  Expected<ControlNetConfig> cn = dir.config<ControlNetConfig>("controlnet");
+  if (!cn)
+    return cn.takeError();
+  const UNetConfig &c = cn->unet, &u = p.unet;
+  auto mismatch = [&](StringRef what) {
+    return makeError("the ControlNet's " + what +
+                     " differ from the UNet's: its residuals are added to "
+                     "the UNet's skip connections, which need the same "
+                     "down blocks");
+  };
+  if (c.blockOutChannels != u.blockOutChannels)
+    return mismatch("block_out_channels");
+  if (c.layersPerBlock != u.layersPerBlock)
+    return mismatch("layers_per_block");
+  if (c.crossAttentionDim != u.crossAttentionDim)
+    return mismatch("cross_attention_dim (the text embeddings' width)");
+  if (c.inChannels != p.vae.latentChannels)
+    return makeError("the ControlNet's in_channels (" + Twine(c.inChannels) +
+                     ") differ from the VAE's latent_channels (" +
+                     Twine(p.vae.latentChannels) + ")");
+  if (c.hasTextTime())
+    return makeError("controlnet: addition_embed_type \"text_time\" is an "
+                     "SDXL ControlNet, which StableDiffusionControlNetPipeline "
+                     "does not feed");
+  if (cn->embeddingDownscale() != p.vae.upscale())
+    return makeError(
+        "the ControlNet's conditioning embedding shrinks the control image " +
+        Twine(cn->embeddingDownscale()) +
+        "x (conditioning_embedding_out_channels has " +
+        Twine(cn->embeddingChannels.size()) +
+        " entries), but the VAE's latents are " + Twine(p.vae.upscale()) +
+        "x smaller than the image");
+  return cn;
+}
 } // namespace
 
 Error buildStableDiffusionPipeline(mlir::ModuleOp module,
                                    const PipelineFolder &dir,
                                    const json::Object &index,
                                    const BuildOptions &options) {
-  const bool inpaintClass =
-      index.getString("_class_name") == std::optional<StringRef>(kInpaintClass);
-  const StringRef cls = inpaintClass ? StringRef(kInpaintClass)
-                                     : StringRef("StableDiffusionPipeline");
-  if (Error e = dir.requireComponents(
-          index, cls,
-          {"unet", "vae", "scheduler", "text_encoder", "tokenizer"}))
+  std::optional<StringRef> indexClass = index.getString("_class_name");
+  const bool inpaintClass = indexClass == std::optional<StringRef>(kInpaintClass);
+  const bool controlClass =
+      indexClass == std::optional<StringRef>(kControlNetClass);
+  const StringRef cls = inpaintClass   ? StringRef(kInpaintClass)
+                        : controlClass ? StringRef(kControlNetClass)
+                                       : StringRef("StableDiffusionPipeline");
+  SmallVector<StringRef> needed = {"unet", "vae", "scheduler", "text_encoder",
+                                   "tokenizer"};
+  if (controlClass)
+    needed.push_back("controlnet");
+  if (Error e = dir.requireComponents(index, cls, needed))
     return e;
+  if (controlClass && options.vaeEncoder)
+    return makeError("--vae-encoder: image-to-image with a ControlNet is "
+                     "StableDiffusionControlNetImg2ImgPipeline, which is not "
+                     "implemented; " +
+                     cls + " plans generate from text and a control image");
   if (options.maxSequenceLength)
     return makeError(cls +
                      "'s prompts take CLIP's "
@@ -52,18 +105,30 @@ Error buildStableDiffusionPipeline(mlir::ModuleOp module,
                      ") differs from the UNet's cross_attention_dim (" +
                      Twine(p->unet.crossAttentionDim) + ")");
 
+  std::optional<ControlNetConfig> controlnet;
+  if (controlClass) {
+    Expected<ControlNetConfig> cn = readControlNet(dir, *p);
+    if (!cn)
+      return cn.takeError();
+    controlnet = *cn;
+  }
+
   const int64_t n = options.batch;
   p->shape.textTokens = clip->maxPositions;
   buildCLIPText(module, *clip, n, "text_encoder", CLIPOutputs::Hidden);
-  buildUNet(module, p->unet, p->shape, "unet");
+  buildUNet(module, p->unet, p->shape, "unet",
+            controlnet ? &*controlnet : nullptr);
+  SmallVector<StringRef> denoiserInputs = {"latents", "timestep",
+                                           "text_embeddings"};
+  if (controlnet)
+    denoiserInputs.append({"control_image", "control_scale"});
   buildVAEDecoder(module, p->vae, n, p->shape.height, p->shape.width, "vae");
 
   PipelineAttrs a(module.getContext());
   SmallVector<mlir::Attribute> components = {
       a.textEncoder("text_encoder", {"text_embeddings"}, "clip_bpe",
                     "tokenizer", 0),
-      a.component("denoiser", "unet",
-                  {"latents", "timestep", "text_embeddings"}, "prediction"),
+      a.component("denoiser", "unet", denoiserInputs, "prediction"),
       a.component("decoder", "vae", {"latents"}, "image")};
   // Image-to-image (StableDiffusionImg2ImgPipeline) needs the encoder: only
   // compiled when asked, so text-to-image plans stay as small as before.

@@ -7,6 +7,10 @@
 // self-attention, cross-attention on the text and a GEGLU feed-forward, a
 // stride-2 conv), the mid block (resnet, transformer, resnet), up blocks that
 // concatenate the down path's outputs, nearest 2x upsampling, the output head.
+// With a ControlNetModel the same function runs it first: its copy of the
+// down half on the latents plus the control image's embedding, whose
+// residuals (through zero 1x1 convolutions, times the conditioning scale)
+// the UNet adds to its skips and to its mid block's output.
 //
 //===----------------------------------------------------------------------===//
 #include "models/unet/UNetBuilder.h"
@@ -22,22 +26,40 @@ using namespace mlir::fresco;
 namespace fresco::models {
 namespace {
 
+/// A ControlNet's residuals for the UNet: one per skip, and the mid block's.
+struct ControlResiduals {
+  SmallVector<Value> down;
+  Value mid;
+};
+
 class UNetEmitter {
 public:
-  UNetEmitter(OpBuilder &b, const UNetConfig &c, const UNetShape &s)
-      : b(b), c(c), s(s), f32(b.getF32Type()) {}
+  /// `component`: the checkpoint folder of the parameters when it is not
+  /// the function's (a ControlNet's), also prefixing the op locations.
+  UNetEmitter(OpBuilder &b, const UNetConfig &c, const UNetShape &s,
+              StringRef component = "")
+      : b(b), c(c), s(s), f32(b.getF32Type()), component(component.str()) {}
 
   Value forward(Value sample, Value timestep, Value text, Value textEmbeds,
-                Value timeIds);
+                Value timeIds, const ControlResiduals *control);
+  /// ControlNetModel.forward without guess mode: the residuals times
+  /// `scale` ([B], one per sample).
+  ControlResiduals controlnet(const ControlNetConfig &cn, Value sample,
+                              Value timestep, Value text, Value textEmbeds,
+                              Value timeIds, Value cond, Value scale);
 
 private:
   Location loc(const Twine &scope) {
-    return NameLoc::get(b.getStringAttr(scope));
+    if (component.empty())
+      return NameLoc::get(b.getStringAttr(scope));
+    return NameLoc::get(b.getStringAttr(component + "." + scope));
   }
   Value param(const Twine &name, ArrayRef<int64_t> shape) {
     std::string n = name.str();
-    return ParamOp::create(b, loc(n), RankedTensorType::get(shape, f32),
-                           b.getStringAttr(n));
+    return ParamOp::create(
+        b, loc(n), RankedTensorType::get(shape, f32), b.getStringAttr(n),
+        DenseI64ArrayAttr(), DenseI64ArrayAttr(),
+        component.empty() ? StringAttr() : b.getStringAttr(component));
   }
   static ArrayRef<int64_t> shapeOf(Value x) {
     return cast<RankedTensorType>(x.getType()).getShape();
@@ -77,6 +99,10 @@ private:
     return ReshapeOp::create(b, l, RankedTensorType::get(shape, f32), x);
   }
 
+  Value timeEmbedding(Value timestep, Value textEmbeds, Value timeIds);
+  /// The down blocks from conv_in's output `h`, pushing each skip.
+  Value down(Value h, Value temb, Value text, SmallVectorImpl<Value> &skips);
+  Value mid(Value h, Value temb, Value text);
   Value resnet(const Twine &prefix, Value x, Value temb, int64_t out);
   Value transformer(const Twine &prefix, Value x, Value text, int64_t heads,
                     int64_t layers);
@@ -100,6 +126,7 @@ private:
   const UNetConfig &c;
   const UNetShape &s;
   Type f32;
+  std::string component;
 };
 
 /// ResnetBlock2D: the timestep's projection is added after conv1.
@@ -192,9 +219,9 @@ Value UNetEmitter::transformer(const Twine &prefix, Value x, Value text,
   return AddOp::create(b, l, h, x);
 }
 
-Value UNetEmitter::forward(Value sample, Value timestep, Value text,
-                           Value textEmbeds, Value timeIds) {
-  const int64_t n = c.numBlocks(), c0 = c.blockOutChannels[0];
+Value UNetEmitter::timeEmbedding(Value timestep, Value textEmbeds,
+                                 Value timeIds) {
+  const int64_t c0 = c.blockOutChannels[0];
   Value temb = mlp("time_embedding", sinusoids("time_proj", timestep, c0));
   if (c.hasTextTime()) {
     // SDXL: each time id's sinusoids, flattened per row after the pooled
@@ -210,9 +237,13 @@ Value UNetEmitter::forward(Value sample, Value timestep, Value text,
     temb =
         AddOp::create(b, loc("add_embedding"), temb, mlp("add_embedding", in));
   }
+  return temb;
+}
 
-  Value h = conv("conv_in", sample, c0, 3);
-  SmallVector<Value> skips = {h};
+Value UNetEmitter::down(Value h, Value temb, Value text,
+                        SmallVectorImpl<Value> &skips) {
+  const int64_t n = c.numBlocks();
+  skips.push_back(h);
   for (int64_t i = 0; i < n; ++i) {
     std::string p = "down_blocks." + std::to_string(i);
     for (int64_t j = 0; j < c.layersPerBlock; ++j) {
@@ -228,11 +259,72 @@ Value UNetEmitter::forward(Value sample, Value timestep, Value text,
       skips.push_back(h);
     }
   }
+  return h;
+}
+
+Value UNetEmitter::mid(Value h, Value temb, Value text) {
   // The mid block uses the last block's heads and layers.
+  const int64_t n = c.numBlocks();
   h = resnet("mid_block.resnets.0", h, temb, channels(h));
   h = transformer("mid_block.attentions.0", h, text, c.heads[n - 1],
                   c.transformerLayers[n - 1]);
-  h = resnet("mid_block.resnets.1", h, temb, channels(h));
+  return resnet("mid_block.resnets.1", h, temb, channels(h));
+}
+
+ControlResiduals UNetEmitter::controlnet(const ControlNetConfig &cn,
+                                         Value sample, Value timestep,
+                                         Value text, Value textEmbeds,
+                                         Value timeIds, Value cond,
+                                         Value scale) {
+  Value temb = timeEmbedding(timestep, textEmbeds, timeIds);
+  Value h = conv("conv_in", sample, c.blockOutChannels[0], 3);
+  // ControlNetConditioningEmbedding: conv_in, then per later width a 3x3
+  // convolution and a stride-2 one to that width, each after SiLU; conv_out
+  // to the UNet's first width.
+  const std::string e = "controlnet_cond_embedding";
+  Value x = SiluOp::create(
+      b, loc(e), conv(e + ".conv_in", cond, cn.embeddingChannels[0], 3));
+  for (size_t i = 0; i + 1 < cn.embeddingChannels.size(); ++i) {
+    const std::string same = e + ".blocks." + std::to_string(2 * i);
+    x = SiluOp::create(b, loc(same), conv(same, x, channels(x), 3));
+    const std::string half = e + ".blocks." + std::to_string(2 * i + 1);
+    x = SiluOp::create(b, loc(half),
+                       conv(half, x, cn.embeddingChannels[i + 1], 3, 2));
+  }
+  x = conv(e + ".conv_out", x, c.blockOutChannels[0], 3);
+  h = AddOp::create(b, loc(e), h, x);
+  SmallVector<Value> skips;
+  h = mid(down(h, temb, text, skips), temb, text);
+  // Zero convolutions, scaled per sample.
+  Location l = loc("conditioning_scale");
+  Value s4 = reshape(l, scale, {s.batch, 1, 1, 1});
+  ControlResiduals out;
+  for (auto [i, skip] : llvm::enumerate(skips)) {
+    std::string p = "controlnet_down_blocks." + std::to_string(i);
+    out.down.push_back(
+        MulOp::create(b, loc(p), conv(p, skip, channels(skip), 1), s4));
+  }
+  out.mid = MulOp::create(b, loc("controlnet_mid_block"),
+                          conv("controlnet_mid_block", h, channels(h), 1), s4);
+  return out;
+}
+
+Value UNetEmitter::forward(Value sample, Value timestep, Value text,
+                           Value textEmbeds, Value timeIds,
+                           const ControlResiduals *control) {
+  const int64_t n = c.numBlocks(), c0 = c.blockOutChannels[0];
+  Value temb = timeEmbedding(timestep, textEmbeds, timeIds);
+  SmallVector<Value> skips;
+  Value h = down(conv("conv_in", sample, c0, 3), temb, text, skips);
+  h = mid(h, temb, text);
+  if (control) {
+    // UNet2DConditionModel's down_block_additional_residuals and
+    // mid_block_additional_residual.
+    for (auto [skip, r] : llvm::zip_equal(skips, control->down))
+      skip = AddOp::create(b, loc("down_block_additional_residuals"), skip, r);
+    h = AddOp::create(b, loc("mid_block_additional_residual"), h,
+                      control->mid);
+  }
   for (int64_t i = 0; i < n; ++i) {
     const int64_t down = n - 1 - i; // the down block this one mirrors
     std::string p = "up_blocks." + std::to_string(i);
@@ -261,7 +353,8 @@ Value UNetEmitter::forward(Value sample, Value timestep, Value text,
 } // namespace
 
 func::FuncOp buildUNet(ModuleOp module, const UNetConfig &config,
-                       const UNetShape &shape, StringRef name) {
+                       const UNetShape &shape, StringRef name,
+                       const ControlNetConfig *controlnet) {
   OpBuilder b(module.getBodyRegion());
   b.setInsertionPointToEnd(module.getBody());
   Type f32 = b.getF32Type();
@@ -279,6 +372,15 @@ func::FuncOp buildUNet(ModuleOp module, const UNetConfig &config,
     inputs.push_back(RankedTensorType::get({B, config.timeIds}, f32));
     names.append({"text_embeds", "time_ids"});
   }
+  const int64_t up = controlnet ? controlnet->embeddingDownscale() : 1;
+  if (controlnet) {
+    inputs.push_back(RankedTensorType::get({B, controlnet->conditioningChannels,
+                                            shape.height * up,
+                                            shape.width * up},
+                                           f32));
+    inputs.push_back(RankedTensorType::get({B}, f32));
+    names.append({"controlnet_cond", "conditioning_scale"});
+  }
   auto outTy = RankedTensorType::get(
       {B, config.outChannels, shape.height, shape.width}, f32);
   auto fn =
@@ -289,14 +391,27 @@ func::FuncOp buildUNet(ModuleOp module, const UNetConfig &config,
     fn.setArgAttr(unsigned(i), FrescoDialect::kNameAttrName,
                   b.getStringAttr(n));
   fn.setResultAttr(0, FrescoDialect::kNameAttrName, b.getStringAttr("sample"));
+  // Two images (latents and control image): the sequence strategies split
+  // both by rows (SequenceSplit.cpp reads these marks).
+  if (controlnet)
+    for (unsigned i : {0u, unsigned(names.size() - 2)})
+      fn.setArgAttr(i, FrescoDialect::kSequenceDimAttrName,
+                    b.getI64IntegerAttr(2));
   Block *entry = fn.addEntryBlock();
   b.setInsertionPointToStart(entry);
   UNetEmitter emitter(b, config, shape);
   const bool added = config.hasTextTime();
-  Value out = emitter.forward(entry->getArgument(0), entry->getArgument(1),
-                              entry->getArgument(2),
-                              added ? entry->getArgument(3) : Value(),
-                              added ? entry->getArgument(4) : Value());
+  auto arg = [&](unsigned i) { return entry->getArgument(i); };
+  Value textEmbeds = added ? arg(3) : Value(), timeIds = added ? arg(4) : Value();
+  std::optional<ControlResiduals> control;
+  if (controlnet) {
+    const unsigned k = unsigned(names.size() - 2);
+    UNetEmitter cn(b, controlnet->unet, shape, "controlnet");
+    control = cn.controlnet(*controlnet, arg(0), arg(1), arg(2), textEmbeds,
+                            timeIds, arg(k), arg(k + 1));
+  }
+  Value out = emitter.forward(arg(0), arg(1), arg(2), textEmbeds, timeIds,
+                              control ? &*control : nullptr);
   func::ReturnOp::create(b, fn.getLoc(), out);
   return fn;
 }

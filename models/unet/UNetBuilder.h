@@ -2,7 +2,7 @@
 #ifndef FRESCO_MODELS_UNET_UNETBUILDER_H
 #define FRESCO_MODELS_UNET_UNETBUILDER_H
 
-#include "models/unet/UNetConfig.h"
+#include "models/unet/ControlNetConfig.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/BuiltinOps.h"
@@ -22,9 +22,15 @@ struct UNetShape {
 /// (Stable Diffusion 1.x / 2.x), every parameter named by its state_dict
 /// key. With SDXL's added conditions (config.hasTextTime()) two inputs
 /// follow, added_cond_kwargs': text_embeds [B, textEmbedsDim()] and time_ids
-/// [B, UNetConfig::timeIds].
+/// [B, UNetConfig::timeIds]. With `controlnet` (weights from the
+/// `controlnet` folder) two more: controlnet_cond [B, conditioning_channels,
+/// h x f, w x f] (f: its embeddingDownscale()) in [0, 1] and
+/// conditioning_scale [B]; the ControlNet runs on the same sample, timestep
+/// and text, and its residuals are added as diffusers'
+/// StableDiffusionControlNetPipeline passes them to the UNet.
 mlir::func::FuncOp buildUNet(mlir::ModuleOp module, const UNetConfig &config,
-                             const UNetShape &shape, llvm::StringRef name);
+                             const UNetShape &shape, llvm::StringRef name,
+                             const ControlNetConfig *controlnet = nullptr);
 
 } // namespace fresco::models
 

@@ -94,7 +94,9 @@ namespace fresco {
 /// 24: TensorRole LatentLogVar (the VAE encoder also returns the latent
 /// distribution's log-variance, so that --generator torch can draw the
 /// sample diffusers draws). A version-23 runtime would refuse the role.
-constexpr uint32_t kPlanVersion = 24;
+/// 25: TensorRoles ControlImage and ControlScale (a denoiser that runs a
+/// ControlNet with the UNet). A version-24 runtime would refuse the roles.
+constexpr uint32_t kPlanVersion = 25;
 } // namespace fresco
 
 #endif // FRESCO_RUNTIME_CORE_PLANVERSION_H

@@ -117,14 +117,15 @@ TorchDraws drawLikeDiffusers(std::vector<TorchGenerator> &gens,
 /// the conditioning once, the loop the latents and timestep every step.
 struct DenoiserInputs {
   std::vector<HostTensor> tensors;
-  int latents = -1, timestep = -1;
+  int latents = -1, timestep = -1, controlScale = -1;
 };
 
 DenoiserInputs denoiserInputs(const ComponentSpec &den, Executor &exec,
                               const BatchLayout &batch,
                               const Conditioning &conditioning,
                               const LatentLayout &layout,
-                              const Guidance &guidance) {
+                              const Guidance &guidance,
+                              const ControlOptions &control) {
   DenoiserInputs in;
   const std::vector<TensorSpec> &specs = exec.inputs(den.function);
   for (size_t k = 0; k < den.inputs.size(); ++k) {
@@ -134,6 +135,10 @@ DenoiserInputs denoiserInputs(const ComponentSpec &den, Executor &exec,
       in.latents = int(k);
     else if (role == plan::TensorRole::Timestep)
       in.timestep = int(k);
+    else if (role == plan::TensorRole::ControlScale)
+      in.controlScale = int(k);
+    else if (role == plan::TensorRole::ControlImage)
+      fillControlImage(control, in.tensors[k]);
     else if (!conditioning.fill(role, batch, guidance.guided(),
                                 in.tensors[k]) &&
              !layout.fill(role, batch, in.tensors[k]) &&
@@ -311,6 +316,7 @@ GenerateResult generate(const PipelineSpec &p, Executor &exec,
     checkMask(p, *o.mask);
   }
   checkInpaintingUNet(p, inpaint);
+  checkControl(p, o.control, i2i);
   // An inpainting UNet reads the mask and the masked image's latents; a
   // plain denoiser inpaints by putting the image back after every step.
   const bool maskedUNet = p.maskChannels > 0, blend = inpaint && !maskedUNet;
@@ -498,8 +504,8 @@ GenerateResult generate(const PipelineSpec &p, Executor &exec,
   t0 = std::chrono::steady_clock::now();
   if (denoises) {
     const ComponentSpec &den = *p.find(plan::ComponentRole::Denoiser);
-    DenoiserInputs in =
-        denoiserInputs(den, exec, batch, *conditioning, *layout, *guidance);
+    DenoiserInputs in = denoiserInputs(den, exec, batch, *conditioning,
+                                       *layout, *guidance, o.control);
     const int64_t rowSize = layout->predictionRowSize();
     std::vector<std::vector<float>> blocks(batch.copies, std::vector<float>(m));
     std::vector<const float *> blockPtrs;
@@ -530,6 +536,12 @@ GenerateResult generate(const PipelineSpec &p, Executor &exec,
       if (in.timestep >= 0)
         for (int64_t r = 0; r < batch.rows(); ++r)
           in.tensors[in.timestep].as<float>()[r] = t;
+      if (in.controlScale >= 0) {
+        const float s =
+            controlScale(o.control, step, int64_t(timesteps.size()));
+        for (int64_t r = 0; r < batch.rows(); ++r)
+          in.tensors[in.controlScale].as<float>()[r] = s;
+      }
       // patch=P: the first steps exchange their blocks, later ones read
       // the previous step's (a no-op for a denoiser without StaleGathers).
       // pipefusion: the fresh steps run the warm-up twin, which fills the

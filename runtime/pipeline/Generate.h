@@ -28,6 +28,7 @@
 #include "runtime/core/Plan.h"
 #include "runtime/core/Tensor.h"
 #include "runtime/pipeline/PipelineSpec.h"
+#include "runtime/pipeline/Control.h"
 #include "runtime/pipeline/TimeIds.h"
 
 #include <cstdint>
@@ -105,6 +106,9 @@ struct GenerateOptions {
   /// the init image) and 1 (repaint) at the plan's pixel size, as
   /// binaryMask makes it. Null: the whole image is repainted.
   const HostTensor *mask = nullptr;
+  /// A ControlNet plan's control image, scale and guidance window
+  /// (Control.h).
+  ControlOptions control;
   /// Image-to-image: (0, 1]; NaN: the img2img (inpaint) class's default
   /// (PipelineSpec::defaultStrength).
   double strength = std::numeric_limits<double>::quiet_NaN();

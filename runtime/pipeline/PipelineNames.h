@@ -29,7 +29,8 @@ inline constexpr const char *kTensorRoles[] = {
     "guidance_scale",  "image_ids",
     "text_ids",        "time_ids",
     "pixels",          "latent_mean",
-    "latent_logvar"};
+    "latent_logvar",   "control_image",
+    "control_scale"};
 inline constexpr const char *kConditioningKinds[] = {"class_label", "text"};
 inline constexpr const char *kLatentLayouts[] = {"image", "packed_tokens"};
 inline constexpr const char *kGuidanceModes[] = {"none", "class_cfg",

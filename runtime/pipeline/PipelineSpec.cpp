@@ -375,6 +375,41 @@ private:
     check(embedded == (std::count(den.inputs.begin(), den.inputs.end(),
                                   R::GuidanceScale) == 1),
           ctx_, ": embedded guidance and a guidance scale input go together");
+    checkControl(den);
+  }
+
+  /// A ControlNet's two inputs go together, on an image-layout denoiser,
+  /// the control image an integer multiple of the latent grid.
+  void checkControl(const ComponentSpec &den) {
+    using R = plan::TensorRole;
+    const bool image = count(den.inputs, R::ControlImage) > 0;
+    check(image == (count(den.inputs, R::ControlScale) > 0), ctx_,
+          ": the denoiser's control_image and control_scale inputs go "
+          "together");
+    for (const ComponentSpec &c : s_.components)
+      check(&c == &den || (count(c.inputs, R::ControlImage) == 0 &&
+                           count(c.inputs, R::ControlScale) == 0),
+            ctx_, ": ", name(c.role), " '", c.function,
+            "' takes a ControlNet input, which only the denoiser reads");
+    if (!image)
+      return;
+    check(s_.layout == plan::LatentLayout::Image && s_.maskChannels == 0,
+          ctx_,
+          ": a control image needs image latents without mask channels");
+    std::vector<int64_t> in = denoiserInputShape(R::ControlImage);
+    check(in.size() == 4 && in[2] > 0 && in[2] % s_.height == 0 &&
+              in[3] % s_.width == 0 &&
+              in[2] / s_.height == in[3] / s_.width,
+          ctx_, ": the denoiser's control_image input is ", shapeToString(in),
+          ", expected [batch, channels, H, W] with H x W a multiple of the "
+          "latent grid ",
+          s_.height, "x", s_.width);
+    s_.controlImage.assign(in.begin() + 1, in.end());
+  }
+
+  static int64_t count(const std::vector<plan::TensorRole> &v,
+                       plan::TensorRole r) {
+    return int64_t(std::count(v.begin(), v.end(), r));
   }
 
   /// The denoiser's input of `role`, as its first rank's function takes it.
@@ -486,7 +521,13 @@ private:
           {batch, int64_t(s_.timeIds.size()) + (s_.aestheticScore ? 1 : 0)},
           true};
     case R::GuidanceScale:
+    case R::ControlScale:
       return RoleTensor{floats, {batch}, true};
+    case R::ControlImage: {
+      std::vector<int64_t> shape = denoiserInputShape(r);
+      shape[0] = batch;
+      return RoleTensor{floats, shape};
+    }
     case R::ImageIds:
       // (0, row, column) per packed token: Flux's three rope axes.
       return RoleTensor{floats, {s_.latentPositions(), 3}, true};

@@ -13,7 +13,9 @@ Write a folder:
   of unet-tiny-sd2.json (cross_attention_dim 24 as well), prediction_type v_prediction, and the
   text encoder with hidden_act "gelu" (SD 2.x's OpenCLIP ViT-H). --inpaint: a
   StableDiffusionInpaintPipeline folder whose UNet takes 9 channels (latents, mask, masked image
-  latents), as SD 1.5 inpainting's.
+  latents), as SD 1.5 inpainting's. --controlnet: a StableDiffusionControlNetPipeline folder with a
+  random ControlNetModel made from the UNet's config (ControlNetModel.from_unet, its conditioning
+  embedding [8, 16]: 2x, the tiny VAE's factor; seed S + 3, the zero convolutions random too).
 
 Write initial latents:
   sd_pipeline_reference.py latents --pipeline DIR --out x.npy [--batch 2] [--seed 0]
@@ -62,6 +64,12 @@ Inpainting:
   latents as inputs), with img2img's substitutions; --strength defaults to the class's 1.0 (pure
   noise times init_noise_sigma).
 
+ControlNet:
+  sd_pipeline_reference.py controlnet [the run flags] --control-image c.png [--controlnet-scale 1.0]
+      [--control-guidance-start 0] [--control-guidance-end 1]
+  StableDiffusionControlNetPipeline.__call__ with image= the control image as PIL opens it,
+  latents=x and output_type="latent" (Euler ancestral: Fresco's step noise, as run).
+
 Write a mask:
   sd_pipeline_reference.py mask --out mask.png [--height 32] [--width 24] [--seed 0]
       [--mode L|RGB|RGBA|black]  (fresco_ref_common.write_mask)
@@ -92,7 +100,8 @@ SD15_SCHEDULER = dict(num_train_timesteps=1000, beta_start=0.00085, beta_end=0.0
                       skip_prk_steps=True, clip_sample=False)
 
 
-def make(out: str, seed: int, scheduler: str, sd2: bool, inpaint: bool = False) -> None:
+def make(out: str, seed: int, scheduler: str, sd2: bool, inpaint: bool = False,
+         controlnet: bool = False) -> None:
     import torch
     from make_diffusers_checkpoint import randomize as randomize_diffusers
     from make_flux_pipeline import clip_text_model, clip_tokenizer
@@ -123,8 +132,15 @@ def make(out: str, seed: int, scheduler: str, sd2: bool, inpaint: bool = False) 
         randomize_diffusers(vae, seed + 1)
         randomize_text(text_encoder, seed + 2)
         cls = diffusers.StableDiffusionInpaintPipeline if inpaint else diffusers.StableDiffusionPipeline
+        extra = {}
+        if controlnet:
+            cls = diffusers.StableDiffusionControlNetPipeline
+            net = diffusers.ControlNetModel.from_unet(unet, conditioning_embedding_out_channels=(8, 16),
+                                                      load_weights_from_unet=False)
+            randomize_diffusers(net, seed + 3)
+            extra = dict(controlnet=net)
         pipe = cls(vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet, scheduler=sched,
-                   safety_checker=None, feature_extractor=None, requires_safety_checker=False)
+                   safety_checker=None, feature_extractor=None, requires_safety_checker=False, **extra)
         save_pipeline(pipe, out)
     print(f"wrote {out}: {cls.__name__}, {scheduler}, seed {seed}")
 
@@ -216,6 +232,35 @@ def img2img(args) -> None:
     print(f"wrote {args.out_latents} {list(out.shape)}")
 
 
+def controlnet(args) -> None:
+    import torch
+    from PIL import Image
+
+    diffusers, dt = pipeline_reference_setup(args.dtype)
+    if not hasattr(torch, "_dynamo"):  # check_inputs looks for torch.compile's wrapper (torch 2)
+        import types
+        wrapper = type("OptimizedModule", (), {})
+        torch._dynamo = types.SimpleNamespace(eval_frame=types.SimpleNamespace(OptimizedModule=wrapper))
+    pipe = diffusers.StableDiffusionControlNetPipeline.from_pretrained(args.pipeline, torch_dtype=dt,
+                                                                       safety_checker=None)
+    pipe.set_progress_bar_config(disable=True)
+    if args.scheduler:
+        pipe.scheduler = getattr(diffusers, args.scheduler).from_config(pipe.scheduler.config)
+    x = torch.from_numpy(np.load(args.latents.lstrip("@"))).to(dt)
+    negative = per_prompt(args.negative_prompt, len(args.prompt))
+    with torch.no_grad(), patch_ancestral_noise(args.noise_seed) as noise_calls:
+        out = pipe(prompt=args.prompt, negative_prompt=negative, image=Image.open(args.control_image),
+                   latents=x, num_inference_steps=args.steps, guidance_scale=args.guidance_scale,
+                   height=args.height, width=args.width, output_type="latent",
+                   controlnet_conditioning_scale=args.controlnet_scale,
+                   control_guidance_start=args.control_guidance_start,
+                   control_guidance_end=args.control_guidance_end).images
+    if isinstance(pipe.scheduler, diffusers.EulerAncestralDiscreteScheduler):
+        assert len(noise_calls) == args.steps, "the step noise patch was bypassed"
+    np.save(args.out_latents, out.float().numpy())
+    print(f"wrote {args.out_latents} {list(out.shape)}")
+
+
 def main() -> None:
     ap = arg_parser(__doc__)
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -225,6 +270,8 @@ def main() -> None:
     m.add_argument("--scheduler", default="DDIMScheduler")
     m.add_argument("--inpaint", action="store_true",
                    help="a StableDiffusionInpaintPipeline folder with an inpainting UNet (9 input channels)")
+    m.add_argument("--controlnet", action="store_true",
+                   help="a StableDiffusionControlNetPipeline folder with a random ControlNetModel")
     m.add_argument("--sd2", action="store_true",
                    help="SD 2.x-like: unet-tiny-sd2.json (linear projections, per-block heads, 2 transformer "
                         "layers), v_prediction, a CLIP text encoder with exact GELU")
@@ -255,6 +302,15 @@ def main() -> None:
         i2i.add_argument("--scheduler", help="fresco-run's --scheduler: this class from the folder's config")
         if cmd == "inpaint":
             i2i.add_argument("--mask", required=True)
+    cn = sub.add_parser("controlnet")
+    add_pipeline_run_args(cn, guidance_default=7.5)
+    cn.add_argument("--control-image", required=True)
+    cn.add_argument("--controlnet-scale", type=float, default=1.0)
+    cn.add_argument("--control-guidance-start", type=float, default=0.0)
+    cn.add_argument("--control-guidance-end", type=float, default=1.0)
+    cn.add_argument("--noise-seed", type=int, default=0,
+                    help="fresco-run's --seed, for the step noise of ancestral schedulers")
+    cn.add_argument("--scheduler", help="fresco-run's --scheduler: this class from the folder's config")
     add_mask_args(sub)
     args = ap.parse_args()
     if args.cmd == "image":
@@ -263,8 +319,10 @@ def main() -> None:
         write_mask(args.out, args.height, args.width, args.seed, args.mode)
     elif args.cmd in ("img2img", "inpaint"):
         img2img(args)
+    elif args.cmd == "controlnet":
+        controlnet(args)
     elif args.cmd == "make":
-        make(args.out, args.seed, args.scheduler, args.sd2, args.inpaint)
+        make(args.out, args.seed, args.scheduler, args.sd2, args.inpaint, args.controlnet)
     elif args.cmd == "latents":
         save_latents(args)
     else:

@@ -36,6 +36,8 @@ USAGE:
                [--scheduler-config K=V] [--latents @x.npy]
                [--image in.png [--mask mask.png] | --image-latents @x.npy]
                [--strength S] [--denoising-start F] [--denoising-end F]
+               [--control-image c.png [--controlnet-scale S]
+               [--control-guidance-start F] [--control-guidance-end F]]
                [--aesthetic-score A] [--negative-aesthetic-score A]
                [--original-size H,W] [--crops-coords-top-left T,L]
                [--target-size H,W] [--negative-original-size H,W]
@@ -215,6 +217,21 @@ GENERATION (plans compiled from a pipeline folder):
                        the last int(steps * S) of the --steps steps (SD3,
                        Flux: steps - int(steps - steps * S), rounding up;
                        1: all of them, from the image noised to the first)
+  --control-image F.png
+                       a StableDiffusionControlNetPipeline plan's control
+                       image (required there, an error elsewhere): 8-bit
+                       RGB or gray, no alpha, exactly the plan's width x
+                       height (not resized), scaled to [0, 1] as diffusers'
+                       control image processor does; every image of the
+                       run is conditioned on it
+  --controlnet-scale S the ControlNet's residuals times S (diffusers'
+                       controlnet_conditioning_scale, default 1.0)
+  --control-guidance-start F
+  --control-guidance-end F
+                       the fraction of the steps the ControlNet acts on
+                       (default 0 and 1): step i of n keeps it unless
+                       i/n < start or (i+1)/n > end, as diffusers'
+                       controlnet_keep
   --aesthetic-score A  the SDXL refiner (StableDiffusionXLImg2ImgPipeline
                        with requires_aesthetics_score): the aesthetic score
                        in the prompts' time ids (default 6.0); an error for
@@ -415,7 +432,7 @@ Options parseArgs(int argc, char **argv) {
   Options o;
   // Flags that only mean something in one mode: mixing them is misuse.
   std::vector<std::string> generationFlags, functionFlags;
-  bool strengthGiven = false;
+  bool strengthGiven = false, controlGiven = false;
   std::vector<std::string> args(argv + 1, argv + argc);
   for (size_t i = 0; i < args.size(); ++i) {
     std::string a = args[i];
@@ -608,6 +625,24 @@ Options parseArgs(int argc, char **argv) {
     } else if (a == "--mask") {
       o.mask = next();
       generationFlags.push_back(a);
+    } else if (a == "--control-image") {
+      o.controlImage = next();
+      generationFlags.push_back(a);
+    } else if (a == "--controlnet-scale" || a == "--control-guidance-start" ||
+               a == "--control-guidance-end") {
+      const std::string v = next();
+      double &dst = a == "--controlnet-scale"         ? o.controlScale
+                    : a == "--control-guidance-start" ? o.controlStart
+                                                      : o.controlEnd;
+      dst = parseDouble(v, a.c_str());
+      if (!std::isfinite(dst) ||
+          (a != "--controlnet-scale" && !(dst >= 0 && dst <= 1)))
+        usageError(a + (a == "--controlnet-scale"
+                            ? std::string(" must be a finite number, got ")
+                            : std::string(" must be in [0, 1], got ")) +
+                   v);
+      controlGiven |= a != "--control-image";
+      generationFlags.push_back(a);
     } else if (a == "--image-latents") {
       o.imageLatents = stripAt(next(), "--image-latents");
       generationFlags.push_back(a);
@@ -715,6 +750,12 @@ Options parseArgs(int argc, char **argv) {
   if (!o.mask.empty() && o.image.empty() && o.imageLatents.empty())
     usageError("--mask (inpainting) repaints part of an init image: give "
                "--image (or --image-latents) too");
+  if (controlGiven && o.controlImage.empty())
+    usageError("--controlnet-scale and --control-guidance-start/-end apply "
+               "to a ControlNet: give --control-image too");
+  if (!o.controlImage.empty() && o.controlStart >= o.controlEnd)
+    usageError("--control-guidance-start must be below "
+               "--control-guidance-end");
   if (!o.image.empty() && !o.imageLatents.empty())
     usageError("--image and --image-latents both give the init image: use "
                "one or the other");

@@ -53,6 +53,10 @@ struct Options {
   std::string image;        // --image: image-to-image's init PNG
   std::string imageLatents; // --image-latents: or its init latents (.npy)
   std::string mask;         // --mask: inpainting's mask PNG
+  // --control-image (a ControlNet plan's PNG), --controlnet-scale,
+  // --control-guidance-start / -end
+  std::string controlImage;
+  double controlScale = 1.0, controlStart = 0.0, controlEnd = 1.0;
   // --scheduler-config KEY=VALUE, in order
   std::vector<std::pair<std::string, std::string>> schedulerConfig;
   // --denoising-start / --denoising-end (SDXL's ensemble of experts); NaN:

@@ -40,6 +40,21 @@ HostTensor readInitImage(const std::string &path, const PipelineSpec &spec) {
   return t;
 }
 
+/// --control-image read as f32 [1, 3, H, W] in [0, 1], its size checked
+/// against the plan before any weight is read.
+HostTensor readControlImage(const std::string &path, const PipelineSpec &spec,
+                            bool i2i) {
+  PngImage png = readPng(path);
+  check(png.channels == 3, "--control-image '", path,
+        "' has an alpha channel (or transparency): give an RGB or gray "
+        "image");
+  ControlOptions o;
+  HostTensor t = controlImage(png.pixels.data(), 3, png.height, png.width);
+  o.image = &t;
+  checkControl(spec, o, i2i);
+  return t;
+}
+
 /// --mask read and binarized as diffusers' mask processor does, its size
 /// checked against the plan before any weight is read.
 HostTensor readMask(const std::string &path, const PipelineSpec &spec) {
@@ -138,6 +153,11 @@ int runPipeline(const Options &o, const RankEnv &env) {
                       spec.schedulerConfig, o.schedulerConfig);
   HostTensor initImage, initImageLatents, mask;
   const bool i2i = !o.image.empty() || !o.imageLatents.empty();
+  HostTensor control;
+  if (!o.controlImage.empty())
+    control = readControlImage(o.controlImage, spec, i2i);
+  else
+    checkControl(spec, ControlOptions(), i2i);
   if (!o.mask.empty()) {
     mask = readMask(o.mask, spec);
     // A denoiser of the latent channel count sees the mask only at the
@@ -237,6 +257,8 @@ int runPipeline(const Options &o, const RankEnv &env) {
     g.initImageLatents = &initImageLatents;
   if (!o.mask.empty())
     g.mask = &mask;
+  if (!o.controlImage.empty())
+    g.control = {&control, o.controlScale, o.controlStart, o.controlEnd};
   if (i2i)
     g.strength = o.strength;
   g.denoisingStart = o.denoisingStart;

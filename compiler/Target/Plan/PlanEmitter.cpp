@@ -180,6 +180,8 @@ LogicalResult FunctionEmitter::emitOp(Operation &op) {
     if (auto c =
             fn->getAttrOfType<StringAttr>(FrescoDialect::kComponentAttrName))
       component = c.getValue();
+    if (std::optional<StringRef> own = param.getComponent())
+      component = *own;
     if (!param.getType().getElementType().isF32())
       return param.emitError("parameters must be declared f32 (the runtime "
                              "converts f16/bf16 checkpoints at load)");

@@ -33,20 +33,28 @@ def Fresco_ParamOp : Fresco_Op<"param", [Pure]> {
     `fresco.sharding`), the parameter is the slice [offsets, offsets +
     shape) of that (padded) tensor, which one rank loads.
 
+    With `component`, the tensor is read from that component's checkpoint
+    (the subfolder of a pipeline folder) instead of the function's
+    `fresco.component`: a function that runs two models as one, such as a
+    UNet with its ControlNet, names each parameter's folder.
+
     ```mlir
     %w = fresco.param "proj_out_2.weight" : tensor<32x64xf32>
+    %c = fresco.param "conv_in.weight" {component = "controlnet"}
+        : tensor<32x4x3x3xf32>
     ```
   }];
   let arguments = (ins StrAttr:$name,
                        OptionalAttr<DenseI64ArrayAttr>:$checkpoint_shape,
-                       OptionalAttr<DenseI64ArrayAttr>:$offsets);
+                       OptionalAttr<DenseI64ArrayAttr>:$offsets,
+                       OptionalAttr<StrAttr>:$component);
   let results = (outs Fresco_FloatTensor:$result);
   let assemblyFormat = "$name attr-dict `:` type($result)";
   let builders = [
     // A parameter that is the checkpoint tensor as it is.
     OpBuilder<(ins "::mlir::Type":$type, "::mlir::StringAttr":$name), [{
       build($_builder, $_state, type, name, ::mlir::DenseI64ArrayAttr(),
-            ::mlir::DenseI64ArrayAttr());
+            ::mlir::DenseI64ArrayAttr(), ::mlir::StringAttr());
     }]>
   ];
   let hasVerifier = 1;

@@ -1,0 +1,79 @@
+//===- ControlNetConfig.cpp - diffusers' ControlNetModel config -----------===//
+#include "models/unet/ControlNetConfig.h"
+#include "models/JsonConfig.h"
+
+using namespace llvm;
+
+namespace fresco::models {
+
+bool ControlNetConfig::matches(const json::Object &config) {
+  auto cls = config.getString("_class_name");
+  return cls && *cls == "ControlNetModel";
+}
+
+Expected<ControlNetConfig>
+ControlNetConfig::fromJSON(const json::Object &config) {
+  if (!matches(config))
+    return configError("not a ControlNetModel config");
+  ControlNetConfig c;
+  if (std::optional<StringRef> order =
+          config.getString("controlnet_conditioning_channel_order");
+      order && *order != "rgb")
+    return configError("config key 'controlnet_conditioning_channel_order' = "
+                       "\"" +
+                       *order + "\" is not implemented (supported: \"rgb\")");
+  if (const json::Value *v = config.get("global_pool_conditions");
+      v && v->getAsBoolean() != std::optional<bool>(false))
+    return configError("config key 'global_pool_conditions' is not "
+                       "implemented (supported: false)");
+  if (Error e = readInt(config, "conditioning_channels", c.conditioningChannels,
+                        1, 64))
+    return std::move(e);
+  if (const json::Value *v = config.get("conditioning_embedding_out_channels");
+      v && v->kind() != json::Value::Null) {
+    const json::Array *a = v->getAsArray();
+    if (!a || a->empty() || a->size() > 8)
+      return configError("config key 'conditioning_embedding_out_channels' "
+                         "must list 1 to 8 channel counts");
+    c.embeddingChannels.clear();
+    for (const json::Value &e : *a) {
+      std::optional<int64_t> i = e.getAsInteger();
+      if (!i || *i < 1 || *i > (1 << 16))
+        return configError("config key 'conditioning_embedding_out_channels' "
+                           "must list channel counts in [1, 65536]");
+      c.embeddingChannels.push_back(*i);
+    }
+  }
+  // The rest is a UNet2DConditionModel's down half: read it as one whose up
+  // blocks mirror the down blocks and whose output is its input.
+  json::Object unet = config;
+  unet["_class_name"] = "UNet2DConditionModel";
+  for (StringRef key :
+       {"controlnet_conditioning_channel_order", "global_pool_conditions",
+        "conditioning_channels", "conditioning_embedding_out_channels",
+        "addition_embed_type_num_heads"})
+    unet.erase(key);
+  json::Array up;
+  if (const json::Array *down = config.getArray("down_block_types"))
+    for (size_t i = down->size(); i-- > 0;) {
+      std::optional<StringRef> d = (*down)[i].getAsString();
+      up.push_back(d == std::optional<StringRef>("CrossAttnDownBlock2D")
+                       ? "CrossAttnUpBlock2D"
+                       : "UpBlock2D");
+    }
+  else
+    up = json::Array{"UpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D",
+                     "CrossAttnUpBlock2D"};
+  unet["up_block_types"] = std::move(up);
+  int64_t in = 4;
+  if (Error e = readInt(config, "in_channels", in, 1, 1 << 16))
+    return std::move(e);
+  unet["out_channels"] = in;
+  Expected<UNetConfig> u = UNetConfig::fromJSON(unet);
+  if (!u)
+    return u.takeError();
+  c.unet = *u;
+  return c;
+}
+
+} // namespace fresco::models

@@ -76,6 +76,14 @@ FailureOr<bool> SequenceSeeder::seedMarked() {
         tokens = pad.getResult();
     int64_t n = cast<RankedTensorType>(tokens.getType()).getDimSize(d);
     auto [ranks, name] = degree(tokens, d);
+    if (n % ranks != 0 && tokens == Value(arg) && d == 2)
+      return fn.emitError("argument ")
+             << arg.getArgNumber() << " (an image of " << n
+             << " rows) is not divisible by " << name
+             << ": fresco-pad-uneven pads the rows of a denoiser's only "
+                "image, and this one takes two (a ControlNet's control image "
+                "beside the latents); use a degree that divides the rows of "
+                "every level";
     if (n % ranks != 0)
       return fn.emitError("argument ")
              << arg.getArgNumber() << "'s " << n

@@ -277,9 +277,13 @@ const std::vector<ComponentClasses> &componentClasses() {
         {"StableDiffusion3Pipeline", "tokenizer_2", clipTok},
         {"StableDiffusion3Pipeline", "tokenizer_3", t5Tok, true},
     };
+    t.push_back({"StableDiffusionXLControlNetPipeline",
+                 "controlnet",
+                 {"ControlNetModel"}});
     for (StringRef sdxl :
          {"StableDiffusionXLPipeline", "StableDiffusionXLImg2ImgPipeline",
-          "StableDiffusionXLInpaintPipeline"})
+          "StableDiffusionXLInpaintPipeline",
+          "StableDiffusionXLControlNetPipeline"})
       for (ComponentClasses c : std::vector<ComponentClasses>{
                {"", "unet", unet},
                {"", "vae", vae},
@@ -395,6 +399,9 @@ Error buildPipelineFromFolder(mlir::ModuleOp module, StringRef folder,
     return buildStableDiffusionXLImg2ImgPipeline(module, dir, *index, options);
   if (cls && *cls == "StableDiffusionXLInpaintPipeline")
     return buildStableDiffusionXLInpaintPipeline(module, dir, *index, options);
+  if (cls && *cls == "StableDiffusionXLControlNetPipeline")
+    return buildStableDiffusionXLControlNetPipeline(module, dir, *index,
+                                                    options);
   if (cls && *cls == "StableDiffusion3Pipeline")
     return buildStableDiffusion3Pipeline(module, dir, *index, options);
   return makeError(indexPath + ": pipeline class '" +
@@ -405,6 +412,7 @@ Error buildPipelineFromFolder(mlir::ModuleOp module, StringRef folder,
                    "StableDiffusionXLPipeline, "
                    "StableDiffusionXLImg2ImgPipeline, "
                    "StableDiffusionXLInpaintPipeline, "
+                   "StableDiffusionXLControlNetPipeline, "
                    "StableDiffusion3Pipeline");
 }
 

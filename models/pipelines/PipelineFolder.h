@@ -179,6 +179,9 @@ llvm::Error buildStableDiffusionXLImg2ImgPipeline(
 llvm::Error buildStableDiffusionXLInpaintPipeline(
     mlir::ModuleOp module, const PipelineFolder &dir,
     const llvm::json::Object &index, const BuildOptions &options);
+llvm::Error buildStableDiffusionXLControlNetPipeline(
+    mlir::ModuleOp module, const PipelineFolder &dir,
+    const llvm::json::Object &index, const BuildOptions &options);
 llvm::Error buildStableDiffusion3Pipeline(mlir::ModuleOp module,
                                           const PipelineFolder &dir,
                                           const llvm::json::Object &index,

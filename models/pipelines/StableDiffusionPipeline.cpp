@@ -23,45 +23,6 @@ namespace {
 constexpr StringLiteral kInpaintClass = "StableDiffusionInpaintPipeline";
 constexpr StringLiteral kControlNetClass = "StableDiffusionControlNetPipeline";
 
-/// The folder's ControlNetModel, checked to fit its UNet and VAE: the same
-/// down half (its residuals are added to the UNet's skips) and an embedding
-/// of the control image that lands on the latent grid.
-Expected<ControlNetConfig> readControlNet(const PipelineFolder &dir,
-                                          const UNetPipeline &p) {
-  Expected<ControlNetConfig> cn = dir.config<ControlNetConfig>("controlnet");
-  if (!cn)
-    return cn.takeError();
-  const UNetConfig &c = cn->unet, &u = p.unet;
-  auto mismatch = [&](StringRef what) {
-    return makeError("the ControlNet's " + what +
-                     " differ from the UNet's: its residuals are added to "
-                     "the UNet's skip connections, which need the same "
-                     "down blocks");
-  };
-  if (c.blockOutChannels != u.blockOutChannels)
-    return mismatch("block_out_channels");
-  if (c.layersPerBlock != u.layersPerBlock)
-    return mismatch("layers_per_block");
-  if (c.crossAttentionDim != u.crossAttentionDim)
-    return mismatch("cross_attention_dim (the text embeddings' width)");
-  if (c.inChannels != p.vae.latentChannels)
-    return makeError("the ControlNet's in_channels (" + Twine(c.inChannels) +
-                     ") differ from the VAE's latent_channels (" +
-                     Twine(p.vae.latentChannels) + ")");
-  if (c.hasTextTime())
-    return makeError("controlnet: addition_embed_type \"text_time\" is an "
-                     "SDXL ControlNet, which StableDiffusionControlNetPipeline "
-                     "does not feed");
-  if (cn->embeddingDownscale() != p.vae.upscale())
-    return makeError(
-        "the ControlNet's conditioning embedding shrinks the control image " +
-        Twine(cn->embeddingDownscale()) +
-        "x (conditioning_embedding_out_channels has " +
-        Twine(cn->embeddingChannels.size()) +
-        " entries), but the VAE's latents are " + Twine(p.vae.upscale()) +
-        "x smaller than the image");
-  return cn;
-}
 } // namespace
 
 Error buildStableDiffusionPipeline(mlir::ModuleOp module,
@@ -81,11 +42,6 @@ Error buildStableDiffusionPipeline(mlir::ModuleOp module,
     needed.push_back("controlnet");
   if (Error e = dir.requireComponents(index, cls, needed))
     return e;
-  if (controlClass && options.vaeEncoder)
-    return makeError("--vae-encoder: image-to-image with a ControlNet is "
-                     "StableDiffusionControlNetImg2ImgPipeline, which is not "
-                     "implemented; " +
-                     cls + " plans generate from text and a control image");
   if (options.maxSequenceLength)
     return makeError(cls +
                      "'s prompts take CLIP's "
@@ -107,7 +63,7 @@ Error buildStableDiffusionPipeline(mlir::ModuleOp module,
 
   std::optional<ControlNetConfig> controlnet;
   if (controlClass) {
-    Expected<ControlNetConfig> cn = readControlNet(dir, *p);
+    Expected<ControlNetConfig> cn = readControlNet(dir, *p, cls);
     if (!cn)
       return cn.takeError();
     controlnet = *cn;

@@ -23,7 +23,8 @@
 // A StableDiffusionXLInpaintPipeline folder (SDXL inpainting 0.1) compiles
 // as the base's (its plans are StableDiffusionXLPipeline's kind); an
 // inpainting UNet there (9 input channels) makes a plan that only inpaints,
-// with the encoder always.
+// with the encoder always. A StableDiffusionXLControlNetPipeline folder
+// compiles as the base's with its ControlNetModel in the UNet's function.
 //
 //===----------------------------------------------------------------------===//
 #include "models/pipelines/UNetPipeline.h"
@@ -98,12 +99,14 @@ Error checkEncoders(StringRef cls, const UNetConfig &unet,
 }
 
 /// The classes: `img2img` for StableDiffusionXLImg2ImgPipeline, `inpaint`
-/// for StableDiffusionXLInpaintPipeline (whose plans are the base's kind).
+/// for StableDiffusionXLInpaintPipeline, `control` for
+/// StableDiffusionXLControlNetPipeline (both with the base's plan kind).
 Error buildSDXL(mlir::ModuleOp module, const PipelineFolder &dir,
                 const json::Object &index, const BuildOptions &options,
-                bool img2img, bool inpaint = false) {
+                bool img2img, bool inpaint = false, bool control = false) {
   const StringRef kName = img2img   ? "StableDiffusionXLImg2ImgPipeline"
                           : inpaint ? "StableDiffusionXLInpaintPipeline"
+                          : control ? "StableDiffusionXLControlNetPipeline"
                                     : "StableDiffusionXLPipeline";
   const StringRef kind = img2img ? "StableDiffusionXLImg2ImgPipeline"
                                  : "StableDiffusionXLPipeline";
@@ -111,6 +114,8 @@ Error buildSDXL(mlir::ModuleOp module, const PipelineFolder &dir,
                                      "text_encoder_2", "tokenizer_2"};
   if (!img2img)
     required.append({"text_encoder", "tokenizer"});
+  if (control)
+    required.push_back("controlnet");
   if (Error e = dir.requireComponents(index, kName, required))
     return e;
   for (StringRef c : {"text_encoder_2", "tokenizer_2"})
@@ -166,6 +171,13 @@ Error buildSDXL(mlir::ModuleOp module, const PipelineFolder &dir,
     return zeros.takeError();
   if (Error e = refuseLatentStatistics(dir))
     return e;
+  std::optional<ControlNetConfig> controlnet;
+  if (control) {
+    Expected<ControlNetConfig> cn = readControlNet(dir, *p, kName);
+    if (!cn)
+      return cn.takeError();
+    controlnet = *cn;
+  }
 
   const int64_t n = options.batch;
   p->shape.textTokens = clip2->maxPositions;
@@ -173,7 +185,8 @@ Error buildSDXL(mlir::ModuleOp module, const PipelineFolder &dir,
   if (clip)
     buildCLIPText(module, *clip, n, "text_encoder", {false, true, false});
   buildCLIPText(module, *clip2, n, "text_encoder_2", {false, true, true});
-  buildUNet(module, unet, p->shape, "unet");
+  buildUNet(module, unet, p->shape, "unet",
+            controlnet ? &*controlnet : nullptr);
   buildVAEDecoder(module, p->vae, n, p->shape.height, p->shape.width, "vae");
 
   PipelineAttrs a(module.getContext());
@@ -187,10 +200,13 @@ Error buildSDXL(mlir::ModuleOp module, const PipelineFolder &dir,
       "text_encoder_2", {"text_embeddings", "pooled_text_embeddings"},
       "clip_bpe", "tokenizer_2", clip ? 1 : 0,
       {{0, clip ? clip->hiddenSize : 0}, {0, 0}}));
-  components.push_back(a.component("denoiser", "unet",
-                                   {"latents", "timestep", "text_embeddings",
-                                    "pooled_text_embeddings", "time_ids"},
-                                   "prediction"));
+  SmallVector<StringRef> denoiserInputs = {"latents", "timestep",
+                                           "text_embeddings",
+                                           "pooled_text_embeddings", "time_ids"};
+  if (controlnet)
+    denoiserInputs.append({"control_image", "control_scale"});
+  components.push_back(
+      a.component("denoiser", "unet", denoiserInputs, "prediction"));
   components.push_back(a.component("decoder", "vae", {"latents"}, "image"));
   // Image-to-image needs the encoder: only compiled when asked, or always
   // for the img2img class and an inpainting UNet.
@@ -252,6 +268,14 @@ Error buildStableDiffusionXLInpaintPipeline(mlir::ModuleOp module,
                                             const BuildOptions &options) {
   return buildSDXL(module, dir, index, options, /*img2img=*/false,
                    /*inpaint=*/true);
+}
+
+Error buildStableDiffusionXLControlNetPipeline(mlir::ModuleOp module,
+                                               const PipelineFolder &dir,
+                                               const json::Object &index,
+                                               const BuildOptions &options) {
+  return buildSDXL(module, dir, index, options, /*img2img=*/false,
+                   /*inpaint=*/false, /*control=*/true);
 }
 
 } // namespace fresco::models

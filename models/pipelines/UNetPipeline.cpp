@@ -70,6 +70,57 @@ Expected<UNetPipeline> readUNetPipeline(const PipelineFolder &dir,
   return p;
 }
 
+/// The folder's ControlNetModel, checked to fit its UNet and VAE: the same
+/// down half (its residuals are added to the UNet's skips) and an embedding
+/// of the control image that lands on the latent grid.
+Expected<ControlNetConfig> readControlNet(const PipelineFolder &dir,
+                                          const UNetPipeline &p,
+                                          StringRef pipeline) {
+  Expected<ControlNetConfig> cn = dir.config<ControlNetConfig>("controlnet");
+  if (!cn)
+    return cn.takeError();
+  const UNetConfig &c = cn->unet, &u = p.unet;
+  auto mismatch = [&](StringRef what) {
+    return makeError("the ControlNet's " + what +
+                     " differ from the UNet's: its residuals are added to "
+                     "the UNet's skip connections, which need the same "
+                     "down blocks");
+  };
+  if (c.blockOutChannels != u.blockOutChannels)
+    return mismatch("block_out_channels");
+  if (c.layersPerBlock != u.layersPerBlock)
+    return mismatch("layers_per_block");
+  if (c.crossAttentionDim != u.crossAttentionDim)
+    return mismatch("cross_attention_dim (the text embeddings' width)");
+  if (c.inChannels != p.vae.latentChannels)
+    return makeError("the ControlNet's in_channels (" + Twine(c.inChannels) +
+                     ") differ from the VAE's latent_channels (" +
+                     Twine(p.vae.latentChannels) + ")");
+  // SDXL's: the same added conditions as the UNet's (it reads the same
+  // pooled text embeddings and time ids).
+  if (c.hasTextTime() != u.hasTextTime())
+    return makeError(
+        Twine("controlnet: addition_embed_type is ") +
+        (c.hasTextTime() ? "\"text_time\" (an SDXL ControlNet)"
+                         : "none (a Stable Diffusion 1.x / 2.x ControlNet)") +
+        ", which " + pipeline + " does not feed");
+  if (c.additionTimeEmbedDim != u.additionTimeEmbedDim ||
+      c.addEmbeddingInputDim != u.addEmbeddingInputDim)
+    return makeError("the ControlNet's addition_time_embed_dim or "
+                     "projection_class_embeddings_input_dim differ from the "
+                     "UNet's: both read the same pooled text embeddings and "
+                     "time ids");
+  if (cn->embeddingDownscale() != p.vae.upscale())
+    return makeError(
+        "the ControlNet's conditioning embedding shrinks the control image " +
+        Twine(cn->embeddingDownscale()) +
+        "x (conditioning_embedding_out_channels has " +
+        Twine(cn->embeddingChannels.size()) +
+        " entries), but the VAE's latents are " + Twine(p.vae.upscale()) +
+        "x smaller than the image");
+  cn->unet.timeIds = u.timeIds;
+  return cn;
+}
 mlir::DictionaryAttr unetLatents(PipelineAttrs &a, const UNetPipeline &p) {
   return a.dict({a.str("layout", "image"),
                  a.i64("channels", p.vae.latentChannels),

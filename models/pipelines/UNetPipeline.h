@@ -35,6 +35,14 @@ llvm::Expected<UNetPipeline> readUNetPipeline(const PipelineFolder &dir,
                                               const BuildOptions &options,
                                               bool inpaintClass = false);
 
+/// `dir`'s ControlNetModel (controlnet/), checked to fit the UNet and VAE
+/// of `p`: the same down half (its residuals are added to the UNet's skips),
+/// the same added conditions, an embedding of the control image that lands
+/// on the latent grid. `pipeline` names the class in errors.
+llvm::Expected<ControlNetConfig> readControlNet(const PipelineFolder &dir,
+                                                const UNetPipeline &p,
+                                                llvm::StringRef pipeline);
+
 /// The latents dictionary of a UNet pipeline's fresco.pipeline attribute.
 mlir::DictionaryAttr unetLatents(PipelineAttrs &a, const UNetPipeline &p);
 

@@ -103,6 +103,10 @@ void checkGuidanceRescale(const PipelineSpec &p, double rescale, Task task) {
     return;
   check(std::isfinite(rescale) && rescale > 0 && rescale <= 1,
         "--guidance-rescale must be in [0, 1], got ", rescale);
+  check(p.controlImage.empty(),
+        "--guidance-rescale (guidance_rescale) is not a parameter of the "
+        "ControlNet pipeline classes (StableDiffusionControlNetPipeline, "
+        "StableDiffusionXLControlNetPipeline); this plan runs a ControlNet");
   check(p.isSDXL() ||
             (p.kind == "StableDiffusionPipeline" && task == Task::TextToImage),
         "--guidance-rescale (guidance_rescale) is a parameter of "

@@ -378,19 +378,15 @@ private:
     checkControl(den);
   }
 
-  /// A ControlNet's two inputs go together, on an image-layout denoiser,
-  /// the control image an integer multiple of the latent grid.
+  /// A ControlNet's two inputs go together, on an image-layout denoiser
+  /// (requireRoles keeps them off the other components' fixed inputs), the
+  /// control image an integer multiple of the latent grid.
   void checkControl(const ComponentSpec &den) {
     using R = plan::TensorRole;
     const bool image = count(den.inputs, R::ControlImage) > 0;
     check(image == (count(den.inputs, R::ControlScale) > 0), ctx_,
           ": the denoiser's control_image and control_scale inputs go "
           "together");
-    for (const ComponentSpec &c : s_.components)
-      check(&c == &den || (count(c.inputs, R::ControlImage) == 0 &&
-                           count(c.inputs, R::ControlScale) == 0),
-            ctx_, ": ", name(c.role), " '", c.function,
-            "' takes a ControlNet input, which only the denoiser reads");
     if (!image)
       return;
     check(s_.layout == plan::LatentLayout::Image && s_.maskChannels == 0,

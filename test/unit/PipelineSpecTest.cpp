@@ -97,6 +97,82 @@ TEST(PipelineSpec, MaskChannelsWidenTheDenoisersLatents) {
   EXPECT_EQ(s.channels, 4);
 }
 
+/// A ControlNet's inputs: the control image (16x16 pixels over the 8x8
+/// latents) and the scale, after the denoiser's others.
+void addControl(TableSpec &t) {
+  t.components[0].inputs.push_back(R::ControlImage);
+  t.components[0].inputs.push_back(R::ControlScale);
+  t.ranks[0]["transformer"].inputs.push_back({fp::DType::F32, {4, 3, 16, 16}});
+  t.ranks[0]["transformer"].inputs.push_back({fp::DType::F32, {4}});
+}
+
+TEST(PipelineSpec, ControlInputsDecode) {
+  TableSpec t;
+  addControl(t);
+  std::vector<uint8_t> bytes;
+  PipelineSpec s = decode(t, bytes);
+  EXPECT_EQ(s.controlImage, (std::vector<int64_t>{3, 16, 16}));
+  std::vector<uint8_t> plain;
+  EXPECT_TRUE(decode(TableSpec(), plain).controlImage.empty());
+}
+
+TEST(PipelineSpec, ControlScaleFollowsTheWindow) {
+  ControlOptions o;
+  o.scale = 0.5;
+  o.start = 0.25;
+  o.end = 0.75;
+  // diffusers' controlnet_keep over 4 timesteps: 0, 1, 1, 0.
+  const float want[] = {0.0f, 0.5f, 0.5f, 0.0f};
+  for (int i = 0; i < 4; ++i)
+    EXPECT_EQ(controlScale(o, i, 4), want[i]) << "step " << i;
+  // Over 5 (PNDM's steps + 1): i / 5 < 0.25 for i = 0, 1; (i + 1) / 5 > 0.75
+  // for i = 3, 4.
+  const float five[] = {0.0f, 0.0f, 0.5f, 0.0f, 0.0f};
+  for (int i = 0; i < 5; ++i)
+    EXPECT_EQ(controlScale(o, i, 5), five[i]) << "step " << i;
+  EXPECT_EQ(controlScale(ControlOptions(), 3, 4), 1.0f);
+}
+
+TEST(PipelineSpec, ControlOptionsChecked) {
+  TableSpec t;
+  addControl(t);
+  std::vector<uint8_t> bytes;
+  const PipelineSpec s = decode(t, bytes);
+  auto error = [&](const PipelineSpec &spec, const ControlOptions &o,
+                   bool i2i) -> std::string {
+    try {
+      checkControl(spec, o, i2i);
+    } catch (const Error &e) {
+      return e.what();
+    }
+    return "";
+  };
+  const uint8_t px[16 * 16 * 3] = {255, 0, 51};
+  HostTensor img = controlImage(px, 3, 16, 16);
+  EXPECT_EQ(img.as<float>()[0], 1.0f);
+  EXPECT_EQ(img.as<float>()[256], 0.0f);
+  EXPECT_EQ(img.as<float>()[512], 0.2f);
+  ControlOptions o;
+  EXPECT_NE(error(s, o, false).find("give its control image"),
+            std::string::npos);
+  o.image = &img;
+  EXPECT_EQ(error(s, o, false), "");
+  EXPECT_NE(error(s, o, true).find("image-to-image with a ControlNet"),
+            std::string::npos);
+  std::vector<uint8_t> plain;
+  EXPECT_NE(error(decode(TableSpec(), plain), o, false).find("no ControlNet"),
+            std::string::npos);
+  HostTensor small = controlImage(px, 3, 8, 16);
+  o.image = &small;
+  EXPECT_NE(error(s, o, false).find("the control image is 16x8 pixels"),
+            std::string::npos);
+  o.image = &img;
+  o.start = 0.5;
+  o.end = 0.5;
+  EXPECT_NE(error(s, o, false).find("0 <= start < end <= 1"),
+            std::string::npos);
+}
+
 TEST(PipelineSpec, FluxTableDecodes) {
   std::vector<uint8_t> bytes;
   PipelineSpec s = decode(fluxTable(), bytes);
@@ -600,6 +676,25 @@ const Case kBadTables[] = {
        t.ranks[0]["vae_encoder_2"] = t.ranks[0]["vae_encoder"];
      },
      "a second encoder"},
+    {"control_image_alone",
+     [](TableSpec &t) {
+       addControl(t);
+       t.components[0].inputs.pop_back();
+       t.ranks[0]["transformer"].inputs.pop_back();
+     },
+     "the denoiser's control_image and control_scale inputs go together"},
+    {"control_image_size",
+     [](TableSpec &t) {
+       addControl(t);
+       t.ranks[0]["transformer"].inputs[3].shape = {4, 3, 16, 12};
+     },
+     "the denoiser's control_image input is [4, 3, 16, 12], expected"},
+    {"control_on_decoder",
+     [](TableSpec &t) {
+       t.components[1].inputs.push_back(R::ControlScale);
+       t.ranks[0]["vae"].inputs.push_back({fp::DType::F32, {2}});
+     },
+     "a decoder takes the latents and returns the image"},
     {"logvar_first",
      [](TableSpec &t) {
        addEncoder(t);

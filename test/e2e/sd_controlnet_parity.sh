@@ -1,0 +1,164 @@
+#!/usr/bin/env bash
+# sd_controlnet_parity.sh: a tiny random StableDiffusionControlNetPipeline
+# folder (sd_pipeline_reference.py make --controlnet: the UNet of
+# unet-tiny.json and a random ControlNetModel of its config, the zero
+# convolutions random too) compiled and run with fresco-run --control-image,
+# against the real diffusers StableDiffusionControlNetPipeline on CPU in
+# float64 (--latents as its latents): DDIM at scale 1, a gray control image
+# at scale 0.5 inside a guidance window (control_guidance_start/end: the
+# first and last of 4 steps without it), Euler ancestral; final latents
+# within 1e-4 of their max magnitude. The ControlNet matters (scale 0 moves
+# the latents). Every strategy on the UNet and ControlNet together (cfg=2,
+# tp=2, tp=3 with padded heads, ulysses=2, ring=2, ulysses=4, pipeline=2,
+# placement, cfg=2 x ulysses=2) matches 1 rank. Then bad input.
+# Needs FRESCO_BIN and FRESCO_PYTHON (see dit_forward_parity.sh).
+set -euo pipefail
+. "$(dirname "$0")/common.sh"
+B=$FRESCO_BIN
+ref=$here/sd_pipeline_reference.py
+H=32 W=24
+
+py "$ref" make --out "$work/pipe" --seed 3 --controlnet > /dev/null
+py "$ref" latents --pipeline "$work/pipe" --out "$work/noise.npy" --batch 2 \
+  --seed 5 --height $H --width $W > /dev/null
+py "$ref" image --out "$work/ctl.png" --height $H --width $W --seed 9 \
+  > /dev/null
+py - "$work/ctl.png" "$work/gray.png" <<'PY'
+import sys
+from PIL import Image
+Image.open(sys.argv[1]).convert("L").save(sys.argv[2])
+PY
+"$B/fresco-compile" "$work/pipe" -o "$work/cn.fplan" --batch 2 --height $H \
+  --width $W --quiet
+"$B/fresco-inspect" "$work/cn.fplan" | grep -qF \
+  "denoiser 'unet' on rank 0: latents, timestep, text_embeddings, control_image, control_scale -> prediction" ||
+  { "$B/fresco-inspect" "$work/cn.fplan"; echo "no control inputs"; exit 1; }
+prompts=(--prompt "a red fox in the snow" --prompt "Two cats, one dog!")
+neg=(--negative-prompt "blurry, low quality")
+
+# gen NAME PLAN [flags...]: fresco-run's final latents in $work/NAME.npy.
+gen() {
+  local name=$1 plan=$2
+  shift 2
+  "$B/fresco-run" "$work/$plan.fplan" --weights "$work/pipe" "${prompts[@]}" \
+    "${neg[@]}" --steps 4 --latents "@$work/noise.npy" \
+    --output-latents "@$work/$name.npy" --timeout 60 --quiet "$@"
+}
+# against NAME [flags...]: diffusers with the same flags, compared.
+against() {
+  local name=$1
+  shift
+  py "$ref" controlnet --pipeline "$work/pipe" "${prompts[@]}" "${neg[@]}" \
+    --steps 4 --height $H --width $W --latents "$work/noise.npy" \
+    --dtype float64 --out-latents "$work/r-$name.npy" "$@" > /dev/null
+  echo "== $name"
+  py "$here/compare_npy.py" "$work/$name.npy" "$work/r-$name.npy" \
+    --rtol-max 1e-4
+}
+
+gen ddim cn --control-image "$work/ctl.png" -o "$work/ddim.png"
+against ddim --control-image "$work/ctl.png"
+window=(--controlnet-scale 0.5 --control-guidance-start 0.25
+  --control-guidance-end 0.75)
+gen window cn --control-image "$work/gray.png" "${window[@]}"
+against window --control-image "$work/gray.png" "${window[@]}"
+gen euler-a cn --control-image "$work/ctl.png" --seed 7 \
+  --scheduler EulerAncestralDiscreteScheduler
+against euler-a --control-image "$work/ctl.png" --noise-seed 7 \
+  --scheduler EulerAncestralDiscreteScheduler
+# The ControlNet's residuals reach the UNet.
+gen off cn --control-image "$work/ctl.png" --controlnet-scale 0
+if py "$here/compare_npy.py" "$work/off.npy" "$work/ddim.npy" \
+  --rtol-max 1e-3 > /dev/null; then
+  echo "--controlnet-scale 0 changed nothing"; exit 1
+fi
+
+# Every strategy splits the UNet and its ControlNet together.
+for par in cfg=2 tp=2 tp=3 ulysses=2 ring=2 ulysses=4 pipeline=2 place \
+  cfg=2,ulysses=2; do
+  flags=(--parallel $par)
+  n=2
+  case $par in
+  place) flags=(--place text_encoder=0,vae=0,unet=1) ;;
+  tp=3) n=3 ;;
+  ulysses=4 | cfg=2,ulysses=2) n=4 ;;
+  esac
+  "$B/fresco-compile" "$work/pipe" -o "$work/$par.fplan" --batch 2 \
+    --height $H --width $W --ranks $n "${flags[@]}" --quiet
+  gen "$par" "$par" --control-image "$work/ctl.png"
+  echo "== $par"
+  py "$here/compare_npy.py" "$work/$par.npy" "$work/ddim.npy" --rtol-max 1e-5
+done
+
+# Bad input.
+run=("$B/fresco-run" "$work/cn.fplan" --weights "$work/pipe" --prompt "a fox"
+  --steps 2 -o "$work/x.png")
+expect_error "this plan runs a ControlNet: give its control image with \
+--control-image" "${run[@]}"
+py "$ref" image --out "$work/small.png" --height 16 --width $W > /dev/null
+expect_error "the control image is 24x16 pixels, the plan's images 24x32 \
+(width x height)" "${run[@]}" --control-image "$work/small.png"
+py "$ref" image --out "$work/alpha.png" --height $H --width $W --alpha \
+  > /dev/null
+expect_error "has an alpha channel" "${run[@]}" --control-image \
+  "$work/alpha.png"
+expect_error "cannot read PNG file" "${run[@]}" --control-image \
+  "$work/none.png"
+expect_usage "--controlnet-scale and --control-guidance-start/-end apply to a \
+ControlNet: give --control-image too" "${run[@]}" --controlnet-scale 0.5
+expect_usage "--control-guidance-start must be below --control-guidance-end" \
+  "${run[@]}" --control-image "$work/ctl.png" --control-guidance-start 0.5 \
+  --control-guidance-end 0.5
+expect_usage "--control-guidance-end must be in [0, 1], got 1.5" "${run[@]}" \
+  --control-image "$work/ctl.png" --control-guidance-end 1.5
+expect_usage "--controlnet-scale expects a number, got 'nan'" "${run[@]}" \
+  --control-image "$work/ctl.png" --controlnet-scale nan
+expect_error "image-to-image with a ControlNet \
+(StableDiffusionControlNetImg2ImgPipeline) is not implemented" "${run[@]}" \
+  --control-image "$work/ctl.png" --image "$work/ctl.png"
+expect_error "--vae-encoder (image-to-image) is implemented for \
+StableDiffusionPipeline," \
+  "$B/fresco-compile" "$work/pipe" -o "$work/x.fplan" --height $H --width $W \
+  --vae-encoder
+expect_error "argument 0 (an image of 16 rows) is not divisible by ulysses=3: \
+fresco-pad-uneven pads the rows of a denoiser's only image" \
+  "$B/fresco-compile" "$work/pipe" -o "$work/x.fplan" --height $H --width $W \
+  --ranks 3 --parallel ulysses=3
+# A plan without a ControlNet refuses a control image.
+py "$ref" make --out "$work/plain" --seed 3 > /dev/null
+"$B/fresco-compile" "$work/plain" -o "$work/plain.fplan" --height $H \
+  --width $W --quiet
+expect_error "--control-image: this StableDiffusionPipeline plan has no \
+ControlNet" "$B/fresco-run" "$work/plain.fplan" --weights "$work/plain" \
+  --prompt "a fox" --steps 2 -o "$work/x.png" --control-image "$work/ctl.png"
+# ControlNet configs that do not fit, or are not implemented.
+cfg=$work/pipe/controlnet/config.json
+cp "$cfg" "$work/config.json"
+edit() { # KEY JSON: the ControlNet's config with KEY set to JSON
+  py - "$work/config.json" "$cfg" "$1" "$2" <<'PY'
+import json, sys
+c = json.load(open(sys.argv[1]))
+c[sys.argv[3]] = json.loads(sys.argv[4])
+json.dump(c, open(sys.argv[2], "w"))
+PY
+}
+compile=("$B/fresco-compile" "$work/pipe" -o "$work/x.fplan" --height $H
+  --width $W)
+edit conditioning_embedding_out_channels '[8, 16, 32]'
+expect_error "the ControlNet's conditioning embedding shrinks the control \
+image 4x (conditioning_embedding_out_channels has 3 entries), but the VAE's \
+latents are 2x smaller than the image" "${compile[@]}"
+edit block_out_channels '[32, 32]'
+expect_error "the ControlNet's block_out_channels differ from the UNet's" \
+  "${compile[@]}"
+edit controlnet_conditioning_channel_order '"bgr"'
+expect_error "config key 'controlnet_conditioning_channel_order' = \"bgr\" is \
+not implemented" "${compile[@]}"
+edit global_pool_conditions true
+expect_error "config key 'global_pool_conditions' is not implemented" \
+  "${compile[@]}"
+edit _class_name '"UNet2DConditionModel"'
+expect_error "controlnet" "${compile[@]}"
+rm "$cfg"
+expect_error "controlnet/config.json" "${compile[@]}"
+echo "ControlNet parity OK"

@@ -86,16 +86,6 @@ Expected<ControlNetConfig> readControlNet(const PipelineFolder &dir,
                      "the UNet's skip connections, which need the same "
                      "down blocks");
   };
-  if (c.blockOutChannels != u.blockOutChannels)
-    return mismatch("block_out_channels");
-  if (c.layersPerBlock != u.layersPerBlock)
-    return mismatch("layers_per_block");
-  if (c.crossAttentionDim != u.crossAttentionDim)
-    return mismatch("cross_attention_dim (the text embeddings' width)");
-  if (c.inChannels != p.vae.latentChannels)
-    return makeError("the ControlNet's in_channels (" + Twine(c.inChannels) +
-                     ") differ from the VAE's latent_channels (" +
-                     Twine(p.vae.latentChannels) + ")");
   // SDXL's: the same added conditions as the UNet's (it reads the same
   // pooled text embeddings and time ids).
   if (c.hasTextTime() != u.hasTextTime())
@@ -110,6 +100,16 @@ Expected<ControlNetConfig> readControlNet(const PipelineFolder &dir,
                      "projection_class_embeddings_input_dim differ from the "
                      "UNet's: both read the same pooled text embeddings and "
                      "time ids");
+  if (c.blockOutChannels != u.blockOutChannels)
+    return mismatch("block_out_channels");
+  if (c.layersPerBlock != u.layersPerBlock)
+    return mismatch("layers_per_block");
+  if (c.crossAttentionDim != u.crossAttentionDim)
+    return mismatch("cross_attention_dim (the text embeddings' width)");
+  if (c.inChannels != p.vae.latentChannels)
+    return makeError("the ControlNet's in_channels (" + Twine(c.inChannels) +
+                     ") differ from the VAE's latent_channels (" +
+                     Twine(p.vae.latentChannels) + ")");
   if (cn->embeddingDownscale() != p.vae.upscale())
     return makeError(
         "the ControlNet's conditioning embedding shrinks the control image " +

@@ -270,6 +270,29 @@ def install_sdpa_for_torch1() -> None:
     F.scaled_dot_product_attention = sdpa
 
 
+def add_control_args(ap: argparse.ArgumentParser, required: bool) -> None:
+    """fresco-run's ControlNet flags."""
+    ap.add_argument("--control-image", required=required)
+    ap.add_argument("--controlnet-scale", type=float, default=1.0)
+    ap.add_argument("--control-guidance-start", type=float, default=0.0)
+    ap.add_argument("--control-guidance-end", type=float, default=1.0)
+
+
+def control_kwargs(args) -> dict:
+    """The ControlNet classes' __call__ arguments for add_control_args' flags; installs the
+    torch._dynamo stand-in their check_inputs reads (torch 2's compile wrapper) on torch 1."""
+    import torch
+    from PIL import Image
+
+    if not hasattr(torch, "_dynamo"):
+        import types
+        wrapper = type("OptimizedModule", (), {})
+        torch._dynamo = types.SimpleNamespace(eval_frame=types.SimpleNamespace(OptimizedModule=wrapper))
+    return dict(image=Image.open(args.control_image), controlnet_conditioning_scale=args.controlnet_scale,
+                control_guidance_start=args.control_guidance_start,
+                control_guidance_end=args.control_guidance_end)
+
+
 def save_normal_noise(path: str, shape: tuple, seed: int) -> None:
     """Writes float32 N(0, 1) values of `shape` from numpy's default_rng(seed) to `path`."""
     noise = np.random.default_rng(seed).standard_normal(shape).astype(np.float32)

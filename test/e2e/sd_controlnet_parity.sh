@@ -10,7 +10,11 @@
 # within 1e-4 of their max magnitude. The ControlNet matters (scale 0 moves
 # the latents). Every strategy on the UNet and ControlNet together (cfg=2,
 # tp=2, tp=3 with padded heads, ulysses=2, ring=2, ulysses=4, pipeline=2,
-# placement, cfg=2 x ulysses=2) matches 1 rank. Then bad input.
+# placement, cfg=2 x ulysses=2) matches 1 rank. An SDXL ControlNet
+# (StableDiffusionXLControlNetPipeline: the ControlNet also reads the pooled
+# text embeddings and time ids) against diffusers, with SDXL's
+# denoising_end and micro-conditioning, and on cfg=2, tp=2 and ulysses=2.
+# Then bad input.
 # Needs FRESCO_BIN and FRESCO_PYTHON (see dit_forward_parity.sh).
 set -euo pipefail
 . "$(dirname "$0")/common.sh"
@@ -90,6 +94,56 @@ for par in cfg=2 tp=2 tp=3 ulysses=2 ring=2 ulysses=4 pipeline=2 place \
   py "$here/compare_npy.py" "$work/$par.npy" "$work/ddim.npy" --rtol-max 1e-5
 done
 
+# SDXL.
+xref=$here/sdxl_sd3_reference.py
+py "$xref" make --kind sdxl --out "$work/xl" --seed 3 --controlnet > /dev/null
+"$B/fresco-compile" "$work/xl" -o "$work/xl.fplan" --batch 2 --height $H \
+  --width $W --quiet
+xl() { # NAME PLAN [flags...]: fresco-run on the SDXL folder
+  local name=$1 plan=$2
+  shift 2
+  "$B/fresco-run" "$work/$plan.fplan" --weights "$work/xl" "${prompts[@]}" \
+    "${neg[@]}" --steps 4 --latents "@$work/noise.npy" \
+    --control-image "$work/ctl.png" --output-latents "@$work/$name.npy" \
+    --timeout 60 --quiet "$@"
+}
+for case in scale window end micro; do
+  flags=()
+  case $case in
+  scale) flags=(--controlnet-scale 0.7) ;;
+  window) flags=("${window[@]}") ;;
+  end) flags=(--denoising-end 0.5) ;;
+  micro) flags=(--original-size 64,48 --crops-coords-top-left 4,2) ;;
+  esac
+  xl "xl-$case" xl "${flags[@]}"
+  py "$xref" run --pipeline "$work/xl" "${prompts[@]}" "${neg[@]}" --steps 4 \
+    --height $H --width $W --latents "$work/noise.npy" --dtype float64 \
+    --control-image "$work/ctl.png" --out-latents "$work/r-xl-$case.npy" \
+    "${flags[@]}" > /dev/null
+  echo "== SDXL $case"
+  py "$here/compare_npy.py" "$work/xl-$case.npy" "$work/r-xl-$case.npy" \
+    --rtol-max 1e-4
+done
+for par in cfg=2 tp=2 ulysses=2; do
+  "$B/fresco-compile" "$work/xl" -o "$work/xl-$par.fplan" --batch 2 \
+    --height $H --width $W --ranks 2 --parallel $par --quiet
+  xl "xl-$par" "xl-$par" --controlnet-scale 0.7
+  echo "== SDXL $par"
+  py "$here/compare_npy.py" "$work/xl-$par.npy" "$work/xl-scale.npy" \
+    --rtol-max 1e-5
+done
+expect_error "--guidance-rescale (guidance_rescale) is not a parameter of the \
+ControlNet pipeline classes" "$B/fresco-run" "$work/xl.fplan" --weights \
+  "$work/xl" --prompt "a fox" --steps 2 -o "$work/x.png" --control-image \
+  "$work/ctl.png" --guidance-rescale 0.5
+# An SDXL ControlNet in a Stable Diffusion folder, and the other way round.
+cp -r "$work/xl/controlnet" "$work/sd-controlnet"
+rm -r "$work/xl/controlnet"
+cp -r "$work/pipe/controlnet" "$work/xl/controlnet"
+expect_error "controlnet: addition_embed_type is none (a Stable Diffusion \
+1.x / 2.x ControlNet), which StableDiffusionXLControlNetPipeline does not \
+feed" "$B/fresco-compile" "$work/xl" -o "$work/x.fplan" --height $H --width $W
+
 # Bad input.
 run=("$B/fresco-run" "$work/cn.fplan" --weights "$work/pipe" --prompt "a fox"
   --steps 2 -o "$work/x.png")
@@ -159,6 +213,11 @@ expect_error "config key 'global_pool_conditions' is not implemented" \
   "${compile[@]}"
 edit _class_name '"UNet2DConditionModel"'
 expect_error "controlnet" "${compile[@]}"
+rm -r "$work/pipe/controlnet"
+cp -r "$work/sd-controlnet" "$work/pipe/controlnet"
+expect_error "controlnet: addition_embed_type is \"text_time\" (an SDXL \
+ControlNet), which StableDiffusionControlNetPipeline does not feed" \
+  "${compile[@]}"
 rm "$cfg"
 expect_error "controlnet/config.json" "${compile[@]}"
 echo "ControlNet parity OK"

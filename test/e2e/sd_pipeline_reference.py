@@ -90,7 +90,7 @@ os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
 import distrifusion  # noqa: E402
 from fresco_noise import patch_ancestral_noise  # noqa: E402
-from fresco_ref_common import (add_latents_args, add_mask_args, add_pipeline_run_args, arg_parser,  # noqa: E402
+from fresco_ref_common import (add_control_args, add_latents_args, add_mask_args, control_kwargs, add_pipeline_run_args, arg_parser,  # noqa: E402
                                give_img2img_noise, import_diffusers, load_loras, per_prompt, pipeline_reference_setup, read_json, save_latents,
                                save_pipeline, tiny_vae, write_mask)
 
@@ -234,13 +234,9 @@ def img2img(args) -> None:
 
 def controlnet(args) -> None:
     import torch
-    from PIL import Image
 
     diffusers, dt = pipeline_reference_setup(args.dtype)
-    if not hasattr(torch, "_dynamo"):  # check_inputs looks for torch.compile's wrapper (torch 2)
-        import types
-        wrapper = type("OptimizedModule", (), {})
-        torch._dynamo = types.SimpleNamespace(eval_frame=types.SimpleNamespace(OptimizedModule=wrapper))
+    control = control_kwargs(args)
     pipe = diffusers.StableDiffusionControlNetPipeline.from_pretrained(args.pipeline, torch_dtype=dt,
                                                                        safety_checker=None)
     pipe.set_progress_bar_config(disable=True)
@@ -249,12 +245,9 @@ def controlnet(args) -> None:
     x = torch.from_numpy(np.load(args.latents.lstrip("@"))).to(dt)
     negative = per_prompt(args.negative_prompt, len(args.prompt))
     with torch.no_grad(), patch_ancestral_noise(args.noise_seed) as noise_calls:
-        out = pipe(prompt=args.prompt, negative_prompt=negative, image=Image.open(args.control_image),
-                   latents=x, num_inference_steps=args.steps, guidance_scale=args.guidance_scale,
-                   height=args.height, width=args.width, output_type="latent",
-                   controlnet_conditioning_scale=args.controlnet_scale,
-                   control_guidance_start=args.control_guidance_start,
-                   control_guidance_end=args.control_guidance_end).images
+        out = pipe(prompt=args.prompt, negative_prompt=negative, latents=x,
+                   num_inference_steps=args.steps, guidance_scale=args.guidance_scale,
+                   height=args.height, width=args.width, output_type="latent", **control).images
     if isinstance(pipe.scheduler, diffusers.EulerAncestralDiscreteScheduler):
         assert len(noise_calls) == args.steps, "the step noise patch was bypassed"
     np.save(args.out_latents, out.float().numpy())
@@ -304,10 +297,7 @@ def main() -> None:
             i2i.add_argument("--mask", required=True)
     cn = sub.add_parser("controlnet")
     add_pipeline_run_args(cn, guidance_default=7.5)
-    cn.add_argument("--control-image", required=True)
-    cn.add_argument("--controlnet-scale", type=float, default=1.0)
-    cn.add_argument("--control-guidance-start", type=float, default=0.0)
-    cn.add_argument("--control-guidance-end", type=float, default=1.0)
+    add_control_args(cn, required=True)
     cn.add_argument("--noise-seed", type=int, default=0,
                     help="fresco-run's --seed, for the step noise of ancestral schedulers")
     cn.add_argument("--scheduler", help="fresco-run's --scheduler: this class from the folder's config")

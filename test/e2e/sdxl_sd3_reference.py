@@ -4,7 +4,7 @@ pipelines as the reference.
 
 Write a folder:
   sdxl_sd3_reference.py make --kind sdxl|sdxl-refiner|sd3 --out DIR [--seed 0] [--sd35]
-      [--no-t5] [--no-force-zeros] [--inpaint] [--latent-channels C]
+      [--no-t5] [--no-force-zeros] [--inpaint] [--controlnet] [--latent-channels C]
   diffusers' pipeline(...).save_pretrained with tiny random components and CLIP's real BPE
   merges (make_flux_pipeline.py builds them); text_encoder_2's tokenizer pads with "!" as the
   real SDXL / SD3 folders do.
@@ -14,6 +14,8 @@ Write a folder:
     EulerDiscreteScheduler with SDXL's config. --no-force-zeros registers
     force_zeros_for_empty_prompt false. --inpaint: a StableDiffusionXLInpaintPipeline folder whose
     UNet takes 9 channels (latents, mask, masked image latents), as SDXL inpainting 0.1's.
+    --controlnet: a StableDiffusionXLControlNetPipeline folder with a random ControlNetModel of
+    the UNet's config (ControlNetModel.from_unet, embedding [8, 16]; seed S + 5).
   sdxl-refiner: a StableDiffusionXLImg2ImgPipeline folder as the SDXL refiner's: text_encoder and
     tokenizer null, sdxl's CLIPTextModelWithProjection (hidden 16, projection 16) alone, the UNet
     of unet-tiny-sdxl.json with cross_attention_dim 16 and projection_class_embeddings_input_dim
@@ -41,7 +43,9 @@ Run the pipeline:
       [--out-images z.npy]
   The pipeline class model_index.json names, __call__ unchanged with latents=x and
   output_type="latent"; --out-images decodes them as the pipeline does. --denoising-end: SDXL's
-  denoising_end (the base half of an ensemble of experts).
+  denoising_end (the base half of an ensemble of experts). --control-image c.png
+  [--controlnet-scale S] [--control-guidance-start F] [--control-guidance-end F]: the ControlNet
+  class's image and its arguments.
   MICRO (SDXL, run and img2img): [--original-size H,W] [--crops-coords-top-left T,L]
   [--target-size H,W] and the same with --negative-: passed as the pipeline's original_size,
   crops_coords_top_left, ... (tuples of ints) when given, else left to its defaults.
@@ -88,7 +92,8 @@ os.environ["TRANSFORMERS_OFFLINE"] = "1"
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
 import distrifusion  # noqa: E402
-from fresco_ref_common import (add_latents_args, add_pipeline_run_args, arg_parser, give_img2img_noise,  # noqa: E402
+from fresco_ref_common import (add_control_args, add_latents_args, add_pipeline_run_args, arg_parser,  # noqa: E402
+                               control_kwargs, give_img2img_noise,
                                import_diffusers, install_sdpa_for_torch1, load_loras, per_prompt, pipeline_reference_setup,
                                read_json, save_latents, save_pipeline, tiny_vae)
 
@@ -148,10 +153,17 @@ def make(args) -> None:
             randomize_text(te, args.seed + 2)
             randomize_text(te2, args.seed + 3)
             cls = diffusers.StableDiffusionXLInpaintPipeline if args.inpaint else diffusers.StableDiffusionXLPipeline
+            extra = {}
+            if args.controlnet:  # a random SDXL ControlNet of the UNet's config (2x embedding)
+                cls = diffusers.StableDiffusionXLControlNetPipeline
+                net = diffusers.ControlNetModel.from_unet(unet, conditioning_embedding_out_channels=(8, 16),
+                                                          load_weights_from_unet=False)
+                randomize_diffusers(net, args.seed + 5)
+                extra = dict(controlnet=net)
             pipe = cls(
                 vae=v, text_encoder=te, text_encoder_2=te2, tokenizer=tok, tokenizer_2=tok2,
                 unet=unet, scheduler=diffusers.EulerDiscreteScheduler(**SDXL_SCHEDULER),
-                force_zeros_for_empty_prompt=not args.no_force_zeros, add_watermarker=False)
+                force_zeros_for_empty_prompt=not args.no_force_zeros, add_watermarker=False, **extra)
         else:
             name = "sd3.5-tiny.json" if args.sd35 else "sd3-tiny.json"
             config = read_json(os.path.join(REPO, "models", "sd3", "configs", name))
@@ -219,6 +231,8 @@ def run(args) -> None:
     if args.guidance_rescale is not None:
         kwargs["guidance_rescale"] = args.guidance_rescale
     kwargs.update(micro_kwargs(args))
+    if args.control_image:
+        kwargs.update(control_kwargs(args))
     if cls is diffusers.StableDiffusion3Pipeline:
         kwargs["prompt_3"] = per_prompt(args.prompt_3, n)
         kwargs["negative_prompt_3"] = per_prompt(args.negative_prompt_3, n)
@@ -315,6 +329,8 @@ def main() -> None:
                    help="sdxl: a StableDiffusionXLInpaintPipeline folder with a 9-channel UNet")
     m.add_argument("--latent-channels", type=int, default=4,
                    help="sd3: the VAE's and transformer's channels (16 for the inpaint class)")
+    m.add_argument("--controlnet", action="store_true",
+                   help="sdxl: a StableDiffusionXLControlNetPipeline folder with a random ControlNetModel")
     m.add_argument("--no-force-zeros", action="store_true",
                    help="sdxl: force_zeros_for_empty_prompt false")
     add_latents_args(sub.add_parser("latents"))
@@ -328,6 +344,7 @@ def main() -> None:
     r.add_argument("--denoising-end", type=float)
     add_micro_args(r)
     r.add_argument("--per-image", action="store_true")
+    add_control_args(r, required=False)
     distrifusion.add_args(r)
     i2i = sub.add_parser("img2img")
     add_pipeline_run_args(i2i, guidance_default=None)

@@ -261,6 +261,15 @@ const std::vector<ComponentClasses> &componentClasses() {
          {"CLIPTextModel"}},
         {"StableDiffusionControlNetPipeline", "tokenizer", clipTok},
         {"StableDiffusionControlNetPipeline", "controlnet", {"ControlNetModel"}},
+        {"StableDiffusionControlNetImg2ImgPipeline", "unet", unet},
+        {"StableDiffusionControlNetImg2ImgPipeline", "vae", vae},
+        {"StableDiffusionControlNetImg2ImgPipeline",
+         "text_encoder",
+         {"CLIPTextModel"}},
+        {"StableDiffusionControlNetImg2ImgPipeline", "tokenizer", clipTok},
+        {"StableDiffusionControlNetImg2ImgPipeline",
+         "controlnet",
+         {"ControlNetModel"}},
         {"StableDiffusion3Pipeline", "transformer", {"SD3Transformer2DModel"}},
         {"StableDiffusion3Pipeline", "vae", vae},
         {"StableDiffusion3Pipeline",
@@ -277,13 +286,14 @@ const std::vector<ComponentClasses> &componentClasses() {
         {"StableDiffusion3Pipeline", "tokenizer_2", clipTok},
         {"StableDiffusion3Pipeline", "tokenizer_3", t5Tok, true},
     };
-    t.push_back({"StableDiffusionXLControlNetPipeline",
-                 "controlnet",
-                 {"ControlNetModel"}});
+    for (StringRef cls : {"StableDiffusionXLControlNetPipeline",
+                          "StableDiffusionXLControlNetImg2ImgPipeline"})
+      t.push_back({cls, "controlnet", {"ControlNetModel"}});
     for (StringRef sdxl :
          {"StableDiffusionXLPipeline", "StableDiffusionXLImg2ImgPipeline",
           "StableDiffusionXLInpaintPipeline",
-          "StableDiffusionXLControlNetPipeline"})
+          "StableDiffusionXLControlNetPipeline",
+          "StableDiffusionXLControlNetImg2ImgPipeline"})
       for (ComponentClasses c : std::vector<ComponentClasses>{
                {"", "unet", unet},
                {"", "vae", vae},
@@ -369,6 +379,8 @@ Error buildPipelineFromFolder(mlir::ModuleOp module, StringRef folder,
   if (options.vaeEncoder &&
       !(cls && (*cls == "StableDiffusionPipeline" ||
                 *cls == "StableDiffusionInpaintPipeline" ||
+                *cls == "StableDiffusionControlNetPipeline" ||
+                *cls == "StableDiffusionXLControlNetPipeline" ||
                 *cls == "StableDiffusionXLPipeline" ||
                 *cls == "StableDiffusionXLImg2ImgPipeline" ||
                 *cls == "StableDiffusionXLInpaintPipeline" ||
@@ -377,7 +389,8 @@ Error buildPipelineFromFolder(mlir::ModuleOp module, StringRef folder,
                      "StableDiffusionPipeline, StableDiffusionXLPipeline, "
                      "StableDiffusionXLImg2ImgPipeline, "
                      "StableDiffusion3Pipeline and FluxPipeline folders (and "
-                     "the Stable Diffusion inpaint classes') only, not " +
+                     "the Stable Diffusion inpaint and ControlNet classes') "
+                     "only, not " +
                      (cls ? *cls : StringRef("<missing>")));
   if (cls)
     if (Error e = checkComponentClasses(dir, *index, *cls))
@@ -390,7 +403,8 @@ Error buildPipelineFromFolder(mlir::ModuleOp module, StringRef folder,
   // inpainting UNet, or a plain one (then --mask blends).
   if (cls && (*cls == "StableDiffusionPipeline" ||
               *cls == "StableDiffusionInpaintPipeline" ||
-              *cls == "StableDiffusionControlNetPipeline"))
+              *cls == "StableDiffusionControlNetPipeline" ||
+              *cls == "StableDiffusionControlNetImg2ImgPipeline"))
     return buildStableDiffusionPipeline(module, dir, *index, options);
   if (cls && *cls == "StableDiffusionXLPipeline")
     return buildStableDiffusionXLPipeline(module, dir, *index, options);
@@ -399,7 +413,8 @@ Error buildPipelineFromFolder(mlir::ModuleOp module, StringRef folder,
     return buildStableDiffusionXLImg2ImgPipeline(module, dir, *index, options);
   if (cls && *cls == "StableDiffusionXLInpaintPipeline")
     return buildStableDiffusionXLInpaintPipeline(module, dir, *index, options);
-  if (cls && *cls == "StableDiffusionXLControlNetPipeline")
+  if (cls && (*cls == "StableDiffusionXLControlNetPipeline" ||
+              *cls == "StableDiffusionXLControlNetImg2ImgPipeline"))
     return buildStableDiffusionXLControlNetPipeline(module, dir, *index,
                                                     options);
   if (cls && *cls == "StableDiffusion3Pipeline")
@@ -409,10 +424,12 @@ Error buildPipelineFromFolder(mlir::ModuleOp module, StringRef folder,
                    "' is not supported; supported: DiTPipeline, FluxPipeline, "
                    "StableDiffusionPipeline, StableDiffusionInpaintPipeline, "
                    "StableDiffusionControlNetPipeline, "
+                   "StableDiffusionControlNetImg2ImgPipeline, "
                    "StableDiffusionXLPipeline, "
                    "StableDiffusionXLImg2ImgPipeline, "
                    "StableDiffusionXLInpaintPipeline, "
                    "StableDiffusionXLControlNetPipeline, "
+                   "StableDiffusionXLControlNetImg2ImgPipeline, "
                    "StableDiffusion3Pipeline");
 }
 

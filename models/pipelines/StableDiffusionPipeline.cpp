@@ -22,6 +22,8 @@ namespace fresco::models {
 namespace {
 constexpr StringLiteral kInpaintClass = "StableDiffusionInpaintPipeline";
 constexpr StringLiteral kControlNetClass = "StableDiffusionControlNetPipeline";
+constexpr StringLiteral kControlNetImg2ImgClass =
+    "StableDiffusionControlNetImg2ImgPipeline";
 
 } // namespace
 
@@ -31,11 +33,16 @@ Error buildStableDiffusionPipeline(mlir::ModuleOp module,
                                    const BuildOptions &options) {
   std::optional<StringRef> indexClass = index.getString("_class_name");
   const bool inpaintClass = indexClass == std::optional<StringRef>(kInpaintClass);
+  // The ControlNet Img2Img class's folder: the encoder always comes.
+  const bool controlImg2Img =
+      indexClass == std::optional<StringRef>(kControlNetImg2ImgClass);
   const bool controlClass =
+      controlImg2Img ||
       indexClass == std::optional<StringRef>(kControlNetClass);
-  const StringRef cls = inpaintClass   ? StringRef(kInpaintClass)
-                        : controlClass ? StringRef(kControlNetClass)
-                                       : StringRef("StableDiffusionPipeline");
+  const StringRef cls = inpaintClass     ? StringRef(kInpaintClass)
+                        : controlImg2Img ? StringRef(kControlNetImg2ImgClass)
+                        : controlClass   ? StringRef(kControlNetClass)
+                                         : StringRef("StableDiffusionPipeline");
   SmallVector<StringRef> needed = {"unet", "vae", "scheduler", "text_encoder",
                                    "tokenizer"};
   if (controlClass)
@@ -88,7 +95,7 @@ Error buildStableDiffusionPipeline(mlir::ModuleOp module,
       a.component("decoder", "vae", {"latents"}, "image")};
   // Image-to-image (StableDiffusionImg2ImgPipeline) needs the encoder: only
   // compiled when asked, so text-to-image plans stay as small as before.
-  if (options.vaeEncoder || p->maskChannels) {
+  if (options.vaeEncoder || p->maskChannels || controlImg2Img) {
     const int64_t up = p->vae.upscale();
     components.push_back(a.vaeEncoder(module, p->vae, n, p->shape.height * up,
                                       p->shape.width * up));

@@ -104,10 +104,16 @@ Error checkEncoders(StringRef cls, const UNetConfig &unet,
 Error buildSDXL(mlir::ModuleOp module, const PipelineFolder &dir,
                 const json::Object &index, const BuildOptions &options,
                 bool img2img, bool inpaint = false, bool control = false) {
-  const StringRef kName = img2img   ? "StableDiffusionXLImg2ImgPipeline"
-                          : inpaint ? "StableDiffusionXLInpaintPipeline"
-                          : control ? "StableDiffusionXLControlNetPipeline"
-                                    : "StableDiffusionXLPipeline";
+  // The ControlNet Img2Img class's folder: the encoder always comes.
+  const bool controlImg2Img =
+      control && index.getString("_class_name") ==
+                     std::optional<StringRef>(
+                         "StableDiffusionXLControlNetImg2ImgPipeline");
+  const StringRef kName = img2img          ? "StableDiffusionXLImg2ImgPipeline"
+                          : inpaint        ? "StableDiffusionXLInpaintPipeline"
+                          : controlImg2Img ? "StableDiffusionXLControlNetImg2ImgPipeline"
+                          : control        ? "StableDiffusionXLControlNetPipeline"
+                                           : "StableDiffusionXLPipeline";
   const StringRef kind = img2img ? "StableDiffusionXLImg2ImgPipeline"
                                  : "StableDiffusionXLPipeline";
   SmallVector<StringRef> required = {"unet", "vae", "scheduler",
@@ -134,11 +140,14 @@ Error buildSDXL(mlir::ModuleOp module, const PipelineFolder &dir,
                                    "max_position_embeddings tokens: "
                                    "--max-sequence-length does not apply"));
   Expected<bool> aesthetic =
-      img2img || inpaint
+      img2img || inpaint || controlImg2Img
           ? indexFlag(dir, index, "requires_aesthetics_score", false)
           : Expected<bool>(false);
   if (!aesthetic)
     return aesthetic.takeError();
+  if (controlImg2Img && *aesthetic)
+    return makeError(kName + Twine(" with requires_aesthetics_score true is "
+                                   "not implemented"));
   if (inpaint && *aesthetic)
     return makeError(kName + Twine(" with requires_aesthetics_score true (a "
                                    "refiner's UNet) is not implemented: "
@@ -210,7 +219,7 @@ Error buildSDXL(mlir::ModuleOp module, const PipelineFolder &dir,
   components.push_back(a.component("decoder", "vae", {"latents"}, "image"));
   // Image-to-image needs the encoder: only compiled when asked, or always
   // for the img2img class and an inpainting UNet.
-  if (options.vaeEncoder || img2img || p->maskChannels) {
+  if (options.vaeEncoder || img2img || p->maskChannels || controlImg2Img) {
     const int64_t up = p->vae.upscale();
     components.push_back(a.vaeEncoder(module, p->vae, n, p->shape.height * up,
                                       p->shape.width * up));

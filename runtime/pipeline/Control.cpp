@@ -7,8 +7,12 @@
 
 namespace fresco {
 
+double defaultControlScale(Task task) {
+  return task == Task::ImageToImage ? 0.8 : 1.0;
+}
+
 void checkControl(const PipelineSpec &spec, const ControlOptions &o,
-                  bool i2i) {
+                  Task task) {
   const bool planned = !spec.controlImage.empty();
   if (!planned) {
     check(o.image == nullptr, "--control-image: this ", spec.kind,
@@ -18,10 +22,11 @@ void checkControl(const PipelineSpec &spec, const ControlOptions &o,
   }
   check(o.image != nullptr, "this plan runs a ControlNet: give its control "
                             "image with --control-image");
-  check(!i2i, "image-to-image with a ControlNet "
-              "(StableDiffusionControlNetImg2ImgPipeline) is not implemented: "
-              "a ControlNet plan generates from the prompts and the control "
-              "image");
+  check(task != Task::Inpainting,
+        "inpainting with a ControlNet (StableDiffusionControlNetInpaintPipeline, "
+        "StableDiffusionXLControlNetInpaintPipeline) is not implemented: a "
+        "ControlNet plan generates from the prompts and the control image, "
+        "or from an init image with --image (image-to-image)");
   const std::vector<int64_t> &c = spec.controlImage;
   check(o.image->shape.size() == 4 && o.image->shape[0] == 1 &&
             o.image->shape[1] == c[0],
@@ -31,7 +36,8 @@ void checkControl(const PipelineSpec &spec, const ControlOptions &o,
         " pixels, the plan's images ", c[2], "x", c[1],
         " (width x height): give one of that size (Fresco does not resize "
         "it)");
-  check(std::isfinite(o.scale), "--controlnet-scale must be a finite number");
+  check(std::isnan(o.scale) || std::isfinite(o.scale),
+        "--controlnet-scale must be a finite number");
   check(o.start >= 0.0 && o.end <= 1.0 && o.start < o.end,
         "--control-guidance-start (", o.start, ") and --control-guidance-end (",
         o.end, ") must satisfy 0 <= start < end <= 1");

@@ -316,7 +316,6 @@ GenerateResult generate(const PipelineSpec &p, Executor &exec,
     checkMask(p, *o.mask);
   }
   checkInpaintingUNet(p, inpaint);
-  checkControl(p, o.control, i2i);
   // An inpainting UNet reads the mask and the masked image's latents; a
   // plain denoiser inpaints by putting the image back after every step.
   const bool maskedUNet = p.maskChannels > 0, blend = inpaint && !maskedUNet;
@@ -326,6 +325,16 @@ GenerateResult generate(const PipelineSpec &p, Executor &exec,
   const Task task = inpaint ? Task::Inpainting
                     : i2i   ? Task::ImageToImage
                             : Task::TextToImage;
+  checkControl(p, o.control, task);
+  // The ControlNet Img2Img classes have neither denoising_start nor _end.
+  check(p.controlImage.empty() || !i2i ||
+            (std::isnan(o.denoisingStart) && std::isnan(o.denoisingEnd)),
+        "--denoising-start and --denoising-end are not parameters of the "
+        "ControlNet image-to-image classes "
+        "(StableDiffusionXLControlNetImg2ImgPipeline)");
+  ControlOptions control = o.control;
+  if (std::isnan(control.scale))
+    control.scale = defaultControlScale(task);
   checkDenoisingRange(p, o.denoisingStart, o.denoisingEnd, i2i);
   // denoising_start: the image is not noised (prepare_latents' add_noise).
   const bool addNoise = std::isnan(o.denoisingStart);
@@ -505,7 +514,7 @@ GenerateResult generate(const PipelineSpec &p, Executor &exec,
   if (denoises) {
     const ComponentSpec &den = *p.find(plan::ComponentRole::Denoiser);
     DenoiserInputs in = denoiserInputs(den, exec, batch, *conditioning,
-                                       *layout, *guidance, o.control);
+                                       *layout, *guidance, control);
     const int64_t rowSize = layout->predictionRowSize();
     std::vector<std::vector<float>> blocks(batch.copies, std::vector<float>(m));
     std::vector<const float *> blockPtrs;
@@ -537,8 +546,10 @@ GenerateResult generate(const PipelineSpec &p, Executor &exec,
         for (int64_t r = 0; r < batch.rows(); ++r)
           in.tensors[in.timestep].as<float>()[r] = t;
       if (in.controlScale >= 0) {
-        const float s =
-            controlScale(o.control, step, int64_t(timesteps.size()));
+        // controlnet_keep over the steps that run (image-to-image's too;
+        // denoising_end's cut comes after it).
+        const float s = controlScale(control, step - begin,
+                                     int64_t(timesteps.size()) - begin);
         for (int64_t r = 0; r < batch.rows(); ++r)
           in.tensors[in.controlScale].as<float>()[r] = s;
       }

@@ -662,6 +662,9 @@ double PipelineSpec::defaultGuidanceScale(Task task) const {
 
 double PipelineSpec::defaultStrength(Task task) const {
   const bool inpaint = task == Task::Inpainting;
+  // StableDiffusion(XL)ControlNetImg2ImgPipeline.
+  if (!controlImage.empty() && !inpaint)
+    return 0.8;
   if (isSDXL())
     return inpaint ? 0.9999 : 0.3;
   if (kind == "StableDiffusion3Pipeline" || kind == "FluxPipeline")

@@ -98,7 +98,8 @@ struct PipelineSpec {
   double defaultGuidanceScale(Task task = Task::TextToImage) const;
   /// The img2img class's default strength: StableDiffusionImg2ImgPipeline
   /// 0.8, StableDiffusionXLImg2ImgPipeline 0.3, StableDiffusion3- and
-  /// FluxImg2ImgPipeline 0.6; or the inpaint class's:
+  /// FluxImg2ImgPipeline 0.6, the ControlNet Img2Img classes (a plan with
+  /// a ControlNet) 0.8; or the inpaint class's:
   /// StableDiffusionInpaintPipeline 1.0, StableDiffusionXLInpaintPipeline
   /// 0.9999, StableDiffusion3- and FluxInpaintPipeline 0.6.
   double defaultStrength(Task task = Task::ImageToImage) const;

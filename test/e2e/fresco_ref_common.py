@@ -273,14 +273,16 @@ def install_sdpa_for_torch1() -> None:
 def add_control_args(ap: argparse.ArgumentParser, required: bool) -> None:
     """fresco-run's ControlNet flags."""
     ap.add_argument("--control-image", required=required)
-    ap.add_argument("--controlnet-scale", type=float, default=1.0)
+    ap.add_argument("--controlnet-scale", type=float)
     ap.add_argument("--control-guidance-start", type=float, default=0.0)
     ap.add_argument("--control-guidance-end", type=float, default=1.0)
 
 
-def control_kwargs(args) -> dict:
-    """The ControlNet classes' __call__ arguments for add_control_args' flags; installs the
-    torch._dynamo stand-in their check_inputs reads (torch 2's compile wrapper) on torch 1."""
+def control_kwargs(args, image_key: str = "image") -> dict:
+    """The ControlNet classes' __call__ arguments for add_control_args' flags (the control image as
+    `image_key`: "control_image" for the Img2Img classes; the scale left to the class's default
+    unless given); installs the torch._dynamo stand-in their check_inputs reads (torch 2's compile
+    wrapper) on torch 1."""
     import torch
     from PIL import Image
 
@@ -288,9 +290,11 @@ def control_kwargs(args) -> dict:
         import types
         wrapper = type("OptimizedModule", (), {})
         torch._dynamo = types.SimpleNamespace(eval_frame=types.SimpleNamespace(OptimizedModule=wrapper))
-    return dict(image=Image.open(args.control_image), controlnet_conditioning_scale=args.controlnet_scale,
-                control_guidance_start=args.control_guidance_start,
-                control_guidance_end=args.control_guidance_end)
+    out = {image_key: Image.open(args.control_image), "control_guidance_start": args.control_guidance_start,
+           "control_guidance_end": args.control_guidance_end}
+    if args.controlnet_scale is not None:
+        out["controlnet_conditioning_scale"] = args.controlnet_scale
+    return out
 
 
 def save_normal_noise(path: str, shape: tuple, seed: int) -> None:

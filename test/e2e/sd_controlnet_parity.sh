@@ -14,7 +14,11 @@
 # (StableDiffusionXLControlNetPipeline: the ControlNet also reads the pooled
 # text embeddings and time ids) against diffusers, with SDXL's
 # denoising_end and micro-conditioning, and on cfg=2, tp=2 and ulysses=2.
-# Then bad input.
+# Image-to-image with a ControlNet (--vae-encoder plans, or an Img2Img
+# ControlNet folder) against StableDiffusionControlNetImg2ImgPipeline and
+# StableDiffusionXLControlNetImg2ImgPipeline (their defaults: strength 0.8,
+# scale 0.8; strength 0.6 with a guidance window over the steps that run),
+# on cfg=2 and placement too. Then bad input.
 # Needs FRESCO_BIN and FRESCO_PYTHON (see dit_forward_parity.sh).
 set -euo pipefail
 . "$(dirname "$0")/common.sh"
@@ -137,12 +141,75 @@ ControlNet pipeline classes" "$B/fresco-run" "$work/xl.fplan" --weights \
   "$work/xl" --prompt "a fox" --steps 2 -o "$work/x.png" --control-image \
   "$work/ctl.png" --guidance-rescale 0.5
 # An SDXL ControlNet in a Stable Diffusion folder, and the other way round.
-cp -r "$work/xl/controlnet" "$work/sd-controlnet"
-rm -r "$work/xl/controlnet"
+mv "$work/xl/controlnet" "$work/xl-controlnet"
 cp -r "$work/pipe/controlnet" "$work/xl/controlnet"
 expect_error "controlnet: addition_embed_type is none (a Stable Diffusion \
 1.x / 2.x ControlNet), which StableDiffusionXLControlNetPipeline does not \
 feed" "$B/fresco-compile" "$work/xl" -o "$work/x.fplan" --height $H --width $W
+rm -r "$work/xl/controlnet"
+cp -r "$work/xl-controlnet" "$work/xl/controlnet"
+
+# Image-to-image: the encoder's mean and --latents as the noise (see
+# sd_img2img_parity.sh).
+py "$ref" image --out "$work/in.png" --height $H --width $W --seed 2 \
+  > /dev/null
+"$B/fresco-compile" "$work/pipe" -o "$work/i2i.fplan" --batch 2 --height $H \
+  --width $W --vae-encoder --quiet
+i2i_flags=(--control-image "$work/ctl.png" --image "$work/in.png")
+for case in defaults window; do
+  flags=()
+  [ $case = window ] && flags=(--strength 0.6 --control-guidance-start 0.3)
+  gen "i2i-$case" i2i "${i2i_flags[@]}" "${flags[@]}"
+  against "i2i-$case" "${i2i_flags[@]}" "${flags[@]}"
+done
+# A StableDiffusionControlNetImg2ImgPipeline folder brings its encoder.
+cp -r "$work/pipe" "$work/pipe-i2i"
+sed -i 's/"StableDiffusionControlNetPipeline"/"StableDiffusionControlNetImg2ImgPipeline"/' \
+  "$work/pipe-i2i/model_index.json"
+"$B/fresco-compile" "$work/pipe-i2i" -o "$work/i2i-class.fplan" --batch 2 \
+  --height $H --width $W --quiet
+gen i2i-class i2i-class "${i2i_flags[@]}" --strength 0.6 \
+  --control-guidance-start 0.3
+py "$here/compare_npy.py" "$work/i2i-class.npy" "$work/i2i-window.npy" \
+  --rtol-max 0
+for par in cfg=2 place; do
+  flags=(--parallel $par)
+  [ $par = place ] && flags=(--place text_encoder=0,vae=0,vae_encoder=0,unet=1)
+  "$B/fresco-compile" "$work/pipe" -o "$work/i2i-$par.fplan" --batch 2 \
+    --height $H --width $W --vae-encoder --ranks 2 "${flags[@]}" --quiet
+  gen "i2i-$par" "i2i-$par" "${i2i_flags[@]}" --strength 0.6 \
+    --control-guidance-start 0.3
+  echo "== image-to-image $par"
+  py "$here/compare_npy.py" "$work/i2i-$par.npy" "$work/i2i-window.npy" \
+    --rtol-max 1e-5
+done
+"$B/fresco-compile" "$work/xl" -o "$work/xl-i2i.fplan" --batch 2 --height $H \
+  --width $W --vae-encoder --quiet
+for case in defaults window; do
+  flags=()
+  [ $case = window ] && flags=(--strength 0.6 --control-guidance-start 0.3
+    "${neg[@]}")
+  "$B/fresco-run" "$work/xl-i2i.fplan" --weights "$work/xl" "${prompts[@]}" \
+    --steps 4 --latents "@$work/noise.npy" "${i2i_flags[@]}" "${flags[@]}" \
+    --output-latents "@$work/xl-i2i-$case.npy" --timeout 60 --quiet
+  py "$xref" img2img --pipeline "$work/xl" "${prompts[@]}" --steps 4 \
+    --height $H --width $W --latents "$work/noise.npy" --dtype float64 \
+    "${i2i_flags[@]}" "${flags[@]}" --out-latents "$work/r-xl-i2i-$case.npy" \
+    > /dev/null
+  echo "== SDXL image-to-image $case"
+  py "$here/compare_npy.py" "$work/xl-i2i-$case.npy" \
+    "$work/r-xl-i2i-$case.npy" --rtol-max 1e-4
+done
+expect_error "--denoising-start and --denoising-end are not parameters of the \
+ControlNet image-to-image classes" "$B/fresco-run" "$work/xl-i2i.fplan" \
+  --weights "$work/xl" --prompt "a fox" --steps 2 -o "$work/x.png" \
+  "${i2i_flags[@]}" --denoising-start 0.5
+py "$ref" mask --out "$work/mask.png" --height $H --width $W --seed 4 \
+  --mode L > /dev/null
+expect_error "inpainting with a ControlNet (StableDiffusionControlNetInpaintPipeline, \
+StableDiffusionXLControlNetInpaintPipeline) is not implemented" \
+  "$B/fresco-run" "$work/i2i.fplan" --weights "$work/pipe" --prompt "a fox" \
+  --steps 2 -o "$work/x.png" "${i2i_flags[@]}" --mask "$work/mask.png"
 
 # Bad input.
 run=("$B/fresco-run" "$work/cn.fplan" --weights "$work/pipe" --prompt "a fox"
@@ -167,13 +234,8 @@ expect_usage "--control-guidance-end must be in [0, 1], got 1.5" "${run[@]}" \
   --control-image "$work/ctl.png" --control-guidance-end 1.5
 expect_usage "--controlnet-scale expects a number, got 'nan'" "${run[@]}" \
   --control-image "$work/ctl.png" --controlnet-scale nan
-expect_error "image-to-image with a ControlNet \
-(StableDiffusionControlNetImg2ImgPipeline) is not implemented" "${run[@]}" \
-  --control-image "$work/ctl.png" --image "$work/ctl.png"
-expect_error "--vae-encoder (image-to-image) is implemented for \
-StableDiffusionPipeline," \
-  "$B/fresco-compile" "$work/pipe" -o "$work/x.fplan" --height $H --width $W \
-  --vae-encoder
+expect_error "--image needs the VAE encoder, and this plan has none" \
+  "${run[@]}" --control-image "$work/ctl.png" --image "$work/ctl.png"
 expect_error "argument 0 (an image of 16 rows) is not divisible by ulysses=3: \
 fresco-pad-uneven pads the rows of a denoiser's only image" \
   "$B/fresco-compile" "$work/pipe" -o "$work/x.fplan" --height $H --width $W \
@@ -214,7 +276,7 @@ expect_error "config key 'global_pool_conditions' is not implemented" \
 edit _class_name '"UNet2DConditionModel"'
 expect_error "controlnet" "${compile[@]}"
 rm -r "$work/pipe/controlnet"
-cp -r "$work/sd-controlnet" "$work/pipe/controlnet"
+cp -r "$work/xl-controlnet" "$work/pipe/controlnet"
 expect_error "controlnet: addition_embed_type is \"text_time\" (an SDXL \
 ControlNet), which StableDiffusionControlNetPipeline does not feed" \
   "${compile[@]}"

@@ -113,7 +113,7 @@ with fresco-compile --vae-encoder" --image "$work/in.png"
   --template "$root/models/dit/pipelines/dit-tiny" --out "$work/dit" \
   --seed 5 > /dev/null
 expect_error "StableDiffusion3Pipeline and FluxPipeline folders (and the \
-Stable Diffusion inpaint classes') only, not DiTPipeline" "$B/fresco-compile" "$work/dit" --vae-encoder -o "$work/d.fplan"
+Stable Diffusion inpaint and ControlNet classes') only, not DiTPipeline" "$B/fresco-compile" "$work/dit" --vae-encoder -o "$work/d.fplan"
 "$B/fresco-compile" "$work/dit" -o "$work/dit.fplan" --quiet
 expect_error "StableDiffusion3Pipeline and FluxPipeline plans only; this \
 plan is a DiTPipeline" "$B/fresco-run" "$work/dit.fplan" --weights "$work/dit" \

@@ -68,7 +68,9 @@ ControlNet:
   sd_pipeline_reference.py controlnet [the run flags] --control-image c.png [--controlnet-scale 1.0]
       [--control-guidance-start 0] [--control-guidance-end 1]
   StableDiffusionControlNetPipeline.__call__ with image= the control image as PIL opens it,
-  latents=x and output_type="latent" (Euler ancestral: Fresco's step noise, as run).
+  latents=x and output_type="latent" (Euler ancestral: Fresco's step noise, as run). With
+  --image in.png [--strength S]: StableDiffusionControlNetImg2ImgPipeline (control_image= the
+  control image), with img2img's substitutions (x the noise, the encoder's mean).
 
 Write a mask:
   sd_pipeline_reference.py mask --out mask.png [--height 32] [--width 24] [--seed 0]
@@ -236,19 +238,30 @@ def controlnet(args) -> None:
     import torch
 
     diffusers, dt = pipeline_reference_setup(args.dtype)
-    control = control_kwargs(args)
-    pipe = diffusers.StableDiffusionControlNetPipeline.from_pretrained(args.pipeline, torch_dtype=dt,
-                                                                       safety_checker=None)
+    i2i = args.image is not None
+    cls = diffusers.StableDiffusionControlNetImg2ImgPipeline if i2i else \
+        diffusers.StableDiffusionControlNetPipeline
+    control = control_kwargs(args, "control_image" if i2i else "image")
+    pipe = cls.from_pretrained(args.pipeline, torch_dtype=dt, safety_checker=None)
     pipe.set_progress_bar_config(disable=True)
     if args.scheduler:
         pipe.scheduler = getattr(diffusers, args.scheduler).from_config(pipe.scheduler.config)
     x = torch.from_numpy(np.load(args.latents.lstrip("@"))).to(dt)
     negative = per_prompt(args.negative_prompt, len(args.prompt))
-    with torch.no_grad(), patch_ancestral_noise(args.noise_seed) as noise_calls:
-        out = pipe(prompt=args.prompt, negative_prompt=negative, latents=x,
-                   num_inference_steps=args.steps, guidance_scale=args.guidance_scale,
-                   height=args.height, width=args.width, output_type="latent", **control).images
-    if isinstance(pipe.scheduler, diffusers.EulerAncestralDiscreteScheduler):
+    extra = dict(latents=x, height=args.height, width=args.width)
+    calls = []
+    if i2i:  # img2img's substitutions (see img2img): the encoder's mean, x as the noise
+        from PIL import Image
+        calls = give_img2img_noise(sys.modules[cls.__module__], x)
+        extra = dict(image=Image.open(args.image))
+        if args.strength is not None:
+            extra["strength"] = args.strength
+    first = lambda: getattr(pipe.scheduler, "begin_index", None)  # noqa: E731
+    with torch.no_grad(), patch_ancestral_noise(args.noise_seed, first) as noise_calls:
+        out = pipe(prompt=args.prompt, negative_prompt=negative, num_inference_steps=args.steps,
+                   guidance_scale=args.guidance_scale, output_type="latent", **extra, **control).images
+    assert not i2i or len(calls) == 1, "prepare_latents did not draw its noise through randn_tensor"
+    if isinstance(pipe.scheduler, diffusers.EulerAncestralDiscreteScheduler) and not i2i:
         assert len(noise_calls) == args.steps, "the step noise patch was bypassed"
     np.save(args.out_latents, out.float().numpy())
     print(f"wrote {args.out_latents} {list(out.shape)}")
@@ -298,6 +311,8 @@ def main() -> None:
     cn = sub.add_parser("controlnet")
     add_pipeline_run_args(cn, guidance_default=7.5)
     add_control_args(cn, required=True)
+    cn.add_argument("--image", help="StableDiffusionControlNetImg2ImgPipeline's init image")
+    cn.add_argument("--strength", type=float)
     cn.add_argument("--noise-seed", type=int, default=0,
                     help="fresco-run's --seed, for the step noise of ancestral schedulers")
     cn.add_argument("--scheduler", help="fresco-run's --scheduler: this class from the folder's config")

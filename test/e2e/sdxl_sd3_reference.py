@@ -280,6 +280,7 @@ def img2img(args) -> None:
     else:
         cls = {"StableDiffusionXLPipeline": diffusers.StableDiffusionXLImg2ImgPipeline,
                "StableDiffusionXLImg2ImgPipeline": diffusers.StableDiffusionXLImg2ImgPipeline,
+               "StableDiffusionXLControlNetPipeline": diffusers.StableDiffusionXLControlNetImg2ImgPipeline,
                "StableDiffusion3Pipeline": diffusers.StableDiffusion3Img2ImgPipeline}[index["_class_name"]]
     module = sys.modules[cls.__module__]
     absent = {k: None for k, v in index.items() if isinstance(v, list) and v[0] is None}
@@ -300,6 +301,8 @@ def img2img(args) -> None:
         if getattr(args, key) is not None:
             kwargs[key] = getattr(args, key)
     kwargs.update(micro_kwargs(args))
+    if args.control_image:
+        kwargs.update(control_kwargs(args, "control_image"))
     if args.mask:
         kwargs.update(mask_image=Image.open(args.mask), height=args.height, width=args.width)
     if cls in (diffusers.StableDiffusion3Img2ImgPipeline, diffusers.StableDiffusion3InpaintPipeline):
@@ -360,6 +363,7 @@ def main() -> None:
                  "--denoising-end"):
         i2i.add_argument(flag, type=float)
     add_micro_args(i2i)
+    add_control_args(i2i, required=False)
     args = ap.parse_args()
     if args.cmd == "run":
         distrifusion.check_args(ap, args)

@@ -130,7 +130,9 @@ TEST(PipelineSpec, ControlScaleFollowsTheWindow) {
   const float five[] = {0.0f, 0.0f, 0.5f, 0.0f, 0.0f};
   for (int i = 0; i < 5; ++i)
     EXPECT_EQ(controlScale(o, i, 5), five[i]) << "step " << i;
-  EXPECT_EQ(controlScale(ControlOptions(), 3, 4), 1.0f);
+  ControlOptions one;
+  one.scale = 1.0;
+  EXPECT_EQ(controlScale(one, 3, 4), 1.0f);
 }
 
 TEST(PipelineSpec, ControlOptionsChecked) {
@@ -141,7 +143,7 @@ TEST(PipelineSpec, ControlOptionsChecked) {
   auto error = [&](const PipelineSpec &spec, const ControlOptions &o,
                    bool i2i) -> std::string {
     try {
-      checkControl(spec, o, i2i);
+      checkControl(spec, o, i2i ? Task::Inpainting : Task::TextToImage);
     } catch (const Error &e) {
       return e.what();
     }
@@ -157,8 +159,10 @@ TEST(PipelineSpec, ControlOptionsChecked) {
             std::string::npos);
   o.image = &img;
   EXPECT_EQ(error(s, o, false), "");
-  EXPECT_NE(error(s, o, true).find("image-to-image with a ControlNet"),
+  EXPECT_NE(error(s, o, true).find("inpainting with a ControlNet"),
             std::string::npos);
+  EXPECT_EQ(defaultControlScale(Task::TextToImage), 1.0);
+  EXPECT_EQ(defaultControlScale(Task::ImageToImage), 0.8);
   std::vector<uint8_t> plain;
   EXPECT_NE(error(decode(TableSpec(), plain), o, false).find("no ControlNet"),
             std::string::npos);

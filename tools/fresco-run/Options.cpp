@@ -225,7 +225,8 @@ GENERATION (plans compiled from a pipeline folder):
                        control image processor does; every image of the
                        run is conditioned on it
   --controlnet-scale S the ControlNet's residuals times S (diffusers'
-                       controlnet_conditioning_scale, default 1.0)
+                       controlnet_conditioning_scale; default the class's:
+                       1.0, with --image 0.8)
   --control-guidance-start F
   --control-guidance-end F
                        the fraction of the steps the ControlNet acts on

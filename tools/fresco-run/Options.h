@@ -56,7 +56,9 @@ struct Options {
   // --control-image (a ControlNet plan's PNG), --controlnet-scale,
   // --control-guidance-start / -end
   std::string controlImage;
-  double controlScale = 1.0, controlStart = 0.0, controlEnd = 1.0;
+  // --controlnet-scale; NaN: the class's (1.0, image-to-image 0.8)
+  double controlScale = std::numeric_limits<double>::quiet_NaN();
+  double controlStart = 0.0, controlEnd = 1.0;
   // --scheduler-config KEY=VALUE, in order
   std::vector<std::pair<std::string, std::string>> schedulerConfig;
   // --denoising-start / --denoising-end (SDXL's ensemble of experts); NaN:

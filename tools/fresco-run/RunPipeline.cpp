@@ -43,7 +43,7 @@ HostTensor readInitImage(const std::string &path, const PipelineSpec &spec) {
 /// --control-image read as f32 [1, 3, H, W] in [0, 1], its size checked
 /// against the plan before any weight is read.
 HostTensor readControlImage(const std::string &path, const PipelineSpec &spec,
-                            bool i2i) {
+                            Task task) {
   PngImage png = readPng(path);
   check(png.channels == 3, "--control-image '", path,
         "' has an alpha channel (or transparency): give an RGB or gray "
@@ -51,7 +51,7 @@ HostTensor readControlImage(const std::string &path, const PipelineSpec &spec,
   ControlOptions o;
   HostTensor t = controlImage(png.pixels.data(), 3, png.height, png.width);
   o.image = &t;
-  checkControl(spec, o, i2i);
+  checkControl(spec, o, task);
   return t;
 }
 
@@ -153,11 +153,14 @@ int runPipeline(const Options &o, const RankEnv &env) {
                       spec.schedulerConfig, o.schedulerConfig);
   HostTensor initImage, initImageLatents, mask;
   const bool i2i = !o.image.empty() || !o.imageLatents.empty();
+  const Task task = !o.mask.empty() ? Task::Inpainting
+                    : i2i           ? Task::ImageToImage
+                                    : Task::TextToImage;
   HostTensor control;
   if (!o.controlImage.empty())
-    control = readControlImage(o.controlImage, spec, i2i);
+    control = readControlImage(o.controlImage, spec, task);
   else
-    checkControl(spec, ControlOptions(), i2i);
+    checkControl(spec, ControlOptions(), task);
   if (!o.mask.empty()) {
     mask = readMask(o.mask, spec);
     // A denoiser of the latent channel count sees the mask only at the
@@ -181,9 +184,6 @@ int runPipeline(const Options &o, const RankEnv &env) {
     initImageLatents = fromNpy(readNpy(o.imageLatents));
   else
     checkTextToImage(spec);
-  const Task task = !o.mask.empty() ? Task::Inpainting
-                    : i2i           ? Task::ImageToImage
-                                    : Task::TextToImage;
   checkDenoisingRange(spec, o.denoisingStart, o.denoisingEnd, i2i);
   checkAestheticScore(spec, o.aestheticScore, "--aesthetic-score");
   checkAestheticScore(spec, o.negativeAestheticScore,

@@ -55,6 +55,15 @@ Value paddedImageTokens(Value image) {
 /// tokens.
 FailureOr<bool> SequenceSeeder::seedMarked() {
   bool any = false;
+  // Images marked on their rows: two (a ControlNet's control image beside
+  // the latents) are split as they are, never padded.
+  const int64_t images =
+      llvm::count_if(fn.getArguments(), [&](BlockArgument a) {
+        auto d = fn.getArgAttrOfType<IntegerAttr>(
+            a.getArgNumber(), FrescoDialect::kSequenceDimAttrName);
+        return d && d.getInt() == 2 &&
+               cast<RankedTensorType>(a.getType()).getRank() == 4;
+      });
   for (BlockArgument arg : fn.getArguments()) {
     auto dim = fn.getArgAttrOfType<IntegerAttr>(
         arg.getArgNumber(), FrescoDialect::kSequenceDimAttrName);
@@ -76,14 +85,14 @@ FailureOr<bool> SequenceSeeder::seedMarked() {
         tokens = pad.getResult();
     int64_t n = cast<RankedTensorType>(tokens.getType()).getDimSize(d);
     auto [ranks, name] = degree(tokens, d);
-    if (n % ranks != 0 && tokens == Value(arg) && d == 2)
+    if (n % ranks != 0 && images > 1)
       return fn.emitError("argument ")
              << arg.getArgNumber() << " (an image of " << n
              << " rows) is not divisible by " << name
              << ": fresco-pad-uneven pads the rows of a denoiser's only "
                 "image, and this one takes two (a ControlNet's control image "
-                "beside the latents); use a degree that divides the rows of "
-                "every level";
+                "beside the latents); use a degree that divides the latent "
+                "rows";
     if (n % ranks != 0)
       return fn.emitError("argument ")
              << arg.getArgNumber() << "'s " << n

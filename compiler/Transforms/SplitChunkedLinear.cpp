@@ -37,7 +37,8 @@ Value rows(OpBuilder &b, ParamOp param, int64_t start, int64_t size) {
   return ParamOp::create(b, param.getLoc(),
                          RankedTensorType::get(shape, t.getElementType()),
                          param.getNameAttr(), b.getDenseI64ArrayAttr(ckpt),
-                         b.getDenseI64ArrayAttr(offsets), param.getComponentAttr())
+                         b.getDenseI64ArrayAttr(offsets),
+                         param.getComponentAttr())
       .getResult();
 }
 

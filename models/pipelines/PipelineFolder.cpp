@@ -260,7 +260,9 @@ const std::vector<ComponentClasses> &componentClasses() {
          "text_encoder",
          {"CLIPTextModel"}},
         {"StableDiffusionControlNetPipeline", "tokenizer", clipTok},
-        {"StableDiffusionControlNetPipeline", "controlnet", {"ControlNetModel"}},
+        {"StableDiffusionControlNetPipeline",
+         "controlnet",
+         {"ControlNetModel"}},
         {"StableDiffusionControlNetImg2ImgPipeline", "unet", unet},
         {"StableDiffusionControlNetImg2ImgPipeline", "vae", vae},
         {"StableDiffusionControlNetImg2ImgPipeline",
@@ -380,7 +382,9 @@ Error buildPipelineFromFolder(mlir::ModuleOp module, StringRef folder,
       !(cls && (*cls == "StableDiffusionPipeline" ||
                 *cls == "StableDiffusionInpaintPipeline" ||
                 *cls == "StableDiffusionControlNetPipeline" ||
+                *cls == "StableDiffusionControlNetImg2ImgPipeline" ||
                 *cls == "StableDiffusionXLControlNetPipeline" ||
+                *cls == "StableDiffusionXLControlNetImg2ImgPipeline" ||
                 *cls == "StableDiffusionXLPipeline" ||
                 *cls == "StableDiffusionXLImg2ImgPipeline" ||
                 *cls == "StableDiffusionXLInpaintPipeline" ||

@@ -32,7 +32,8 @@ Error buildStableDiffusionPipeline(mlir::ModuleOp module,
                                    const json::Object &index,
                                    const BuildOptions &options) {
   std::optional<StringRef> indexClass = index.getString("_class_name");
-  const bool inpaintClass = indexClass == std::optional<StringRef>(kInpaintClass);
+  const bool inpaintClass =
+      indexClass == std::optional<StringRef>(kInpaintClass);
   // The ControlNet Img2Img class's folder: the encoder always comes.
   const bool controlImg2Img =
       indexClass == std::optional<StringRef>(kControlNetImg2ImgClass);

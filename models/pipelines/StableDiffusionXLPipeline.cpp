@@ -109,11 +109,12 @@ Error buildSDXL(mlir::ModuleOp module, const PipelineFolder &dir,
       control && index.getString("_class_name") ==
                      std::optional<StringRef>(
                          "StableDiffusionXLControlNetImg2ImgPipeline");
-  const StringRef kName = img2img          ? "StableDiffusionXLImg2ImgPipeline"
-                          : inpaint        ? "StableDiffusionXLInpaintPipeline"
-                          : controlImg2Img ? "StableDiffusionXLControlNetImg2ImgPipeline"
-                          : control        ? "StableDiffusionXLControlNetPipeline"
-                                           : "StableDiffusionXLPipeline";
+  const StringRef kName = img2img   ? "StableDiffusionXLImg2ImgPipeline"
+                          : inpaint ? "StableDiffusionXLInpaintPipeline"
+                          : controlImg2Img
+                              ? "StableDiffusionXLControlNetImg2ImgPipeline"
+                          : control ? "StableDiffusionXLControlNetPipeline"
+                                    : "StableDiffusionXLPipeline";
   const StringRef kind = img2img ? "StableDiffusionXLImg2ImgPipeline"
                                  : "StableDiffusionXLPipeline";
   SmallVector<StringRef> required = {"unet", "vae", "scheduler",
@@ -209,9 +210,9 @@ Error buildSDXL(mlir::ModuleOp module, const PipelineFolder &dir,
       "text_encoder_2", {"text_embeddings", "pooled_text_embeddings"},
       "clip_bpe", "tokenizer_2", clip ? 1 : 0,
       {{0, clip ? clip->hiddenSize : 0}, {0, 0}}));
-  SmallVector<StringRef> denoiserInputs = {"latents", "timestep",
-                                           "text_embeddings",
-                                           "pooled_text_embeddings", "time_ids"};
+  SmallVector<StringRef> denoiserInputs = {
+      "latents", "timestep", "text_embeddings", "pooled_text_embeddings",
+      "time_ids"};
   if (controlnet)
     denoiserInputs.append({"control_image", "control_scale"});
   components.push_back(

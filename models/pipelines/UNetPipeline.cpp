@@ -89,11 +89,11 @@ Expected<ControlNetConfig> readControlNet(const PipelineFolder &dir,
   // SDXL's: the same added conditions as the UNet's (it reads the same
   // pooled text embeddings and time ids).
   if (c.hasTextTime() != u.hasTextTime())
-    return makeError(
-        Twine("controlnet: addition_embed_type is ") +
-        (c.hasTextTime() ? "\"text_time\" (an SDXL ControlNet)"
-                         : "none (a Stable Diffusion 1.x / 2.x ControlNet)") +
-        ", which " + pipeline + " does not feed");
+    return makeError(Twine("controlnet: addition_embed_type is ") +
+                     (c.hasTextTime()
+                          ? "\"text_time\" (an SDXL ControlNet)"
+                          : "none (a Stable Diffusion 1.x / 2.x ControlNet)") +
+                     ", which " + pipeline + " does not feed");
   if (c.additionTimeEmbedDim != u.additionTimeEmbedDim ||
       c.addEmbeddingInputDim != u.addEmbeddingInputDim)
     return makeError("the ControlNet's addition_time_embed_dim or "
@@ -105,7 +105,15 @@ Expected<ControlNetConfig> readControlNet(const PipelineFolder &dir,
   if (c.layersPerBlock != u.layersPerBlock)
     return mismatch("layers_per_block");
   if (c.crossAttentionDim != u.crossAttentionDim)
-    return mismatch("cross_attention_dim (the text embeddings' width)");
+    return makeError(
+        "the ControlNet's cross_attention_dim (" + Twine(c.crossAttentionDim) +
+        ") differs from the UNet's (" + Twine(u.crossAttentionDim) +
+        "): both read the same text embeddings");
+  // The classes' control image processor converts every image to RGB.
+  if (cn->conditioningChannels != 3)
+    return makeError("the ControlNet's conditioning_channels is " +
+                     Twine(cn->conditioningChannels) + "; " + pipeline +
+                     " feeds it an RGB control image (3 channels)");
   if (c.inChannels != p.vae.latentChannels)
     return makeError("the ControlNet's in_channels (" + Twine(c.inChannels) +
                      ") differ from the VAE's latent_channels (" +

@@ -16,14 +16,19 @@ ControlNetConfig::fromJSON(const json::Object &config) {
   if (!matches(config))
     return configError("not a ControlNetModel config");
   ControlNetConfig c;
-  if (std::optional<StringRef> order =
-          config.getString("controlnet_conditioning_channel_order");
-      order && *order != "rgb")
-    return configError("config key 'controlnet_conditioning_channel_order' = "
-                       "\"" +
-                       *order + "\" is not implemented (supported: \"rgb\")");
+  // diffusers raises for any order but "rgb" and "bgr" (null too).
+  if (const json::Value *v =
+          config.get("controlnet_conditioning_channel_order");
+      v && v->getAsString() != std::optional<StringRef>("rgb")) {
+    std::string text;
+    raw_string_ostream os(text);
+    os << *v;
+    return configError("config key 'controlnet_conditioning_channel_order' = " +
+                       os.str() + " is not implemented (supported: \"rgb\")");
+  }
+  // null is falsy there.
   if (const json::Value *v = config.get("global_pool_conditions");
-      v && v->getAsBoolean() != std::optional<bool>(false))
+      v && !v->getAsNull() && v->getAsBoolean() != std::optional<bool>(false))
     return configError("config key 'global_pool_conditions' is not "
                        "implemented (supported: false)");
   if (Error e = readInt(config, "conditioning_channels", c.conditioningChannels,
@@ -53,26 +58,22 @@ ControlNetConfig::fromJSON(const json::Object &config) {
         "conditioning_channels", "conditioning_embedding_out_channels",
         "addition_embed_type_num_heads"})
     unet.erase(key);
-  json::Array up;
-  if (const json::Array *down = config.getArray("down_block_types"))
-    for (size_t i = down->size(); i-- > 0;) {
-      std::optional<StringRef> d = (*down)[i].getAsString();
-      up.push_back(d == std::optional<StringRef>("CrossAttnDownBlock2D")
+  // (Absent down blocks: UNetConfig's defaults, whose up blocks mirror.)
+  if (const json::Array *down = config.getArray("down_block_types")) {
+    json::Array up;
+    for (size_t i = down->size(); i-- > 0;)
+      up.push_back((*down)[i].getAsString() ==
+                           std::optional<StringRef>("CrossAttnDownBlock2D")
                        ? "CrossAttnUpBlock2D"
                        : "UpBlock2D");
-    }
-  else
-    up = json::Array{"UpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D",
-                     "CrossAttnUpBlock2D"};
-  unet["up_block_types"] = std::move(up);
-  int64_t in = 4;
-  if (Error e = readInt(config, "in_channels", in, 1, 1 << 16))
-    return std::move(e);
-  unet["out_channels"] = in;
+    unet["up_block_types"] = std::move(up);
+  }
   Expected<UNetConfig> u = UNetConfig::fromJSON(unet);
   if (!u)
     return u.takeError();
   c.unet = *u;
+  // No output head: out_channels is whatever UNetConfig defaulted it to.
+  c.unet.outChannels = c.unet.inChannels;
   return c;
 }
 

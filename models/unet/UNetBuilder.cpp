@@ -77,16 +77,17 @@ private:
     Value w = param(p + ".weight", {out, channels(x), k, k});
     return Conv2dOp::create(b, loc(p), x, w, param(p + ".bias", {out}),
                             b.getDenseI64ArrayAttr({stride, stride}),
-                            b.getDenseI64ArrayAttr({k / 2, k / 2}), IntegerAttr());
+                            b.getDenseI64ArrayAttr({k / 2, k / 2}),
+                            IntegerAttr());
   }
   Value groupNorm(const Twine &prefix, Value x, double eps) {
     std::string p = prefix.str();
     int64_t ch = channels(x);
     SmallVector<Value> affine = {param(p + ".weight", {ch}),
                                  param(p + ".bias", {ch})};
-    return GroupNormOp::create(b, loc(p), x, affine,
-                               b.getI64IntegerAttr(c.normNumGroups),
-                               b.getF64FloatAttr(eps), GridAxesAttr(), IntegerAttr());
+    return GroupNormOp::create(
+        b, loc(p), x, affine, b.getI64IntegerAttr(c.normNumGroups),
+        b.getF64FloatAttr(eps), GridAxesAttr(), IntegerAttr());
   }
   Value layerNorm(const Twine &prefix, Value x) {
     std::string p = prefix.str();
@@ -322,8 +323,7 @@ Value UNetEmitter::forward(Value sample, Value timestep, Value text,
     // mid_block_additional_residual.
     for (auto [skip, r] : llvm::zip_equal(skips, control->down))
       skip = AddOp::create(b, loc("down_block_additional_residuals"), skip, r);
-    h = AddOp::create(b, loc("mid_block_additional_residual"), h,
-                      control->mid);
+    h = AddOp::create(b, loc("mid_block_additional_residual"), h, control->mid);
   }
   for (int64_t i = 0; i < n; ++i) {
     const int64_t down = n - 1 - i; // the down block this one mirrors
@@ -374,10 +374,10 @@ func::FuncOp buildUNet(ModuleOp module, const UNetConfig &config,
   }
   const int64_t up = controlnet ? controlnet->embeddingDownscale() : 1;
   if (controlnet) {
-    inputs.push_back(RankedTensorType::get({B, controlnet->conditioningChannels,
-                                            shape.height * up,
-                                            shape.width * up},
-                                           f32));
+    inputs.push_back(
+        RankedTensorType::get({B, controlnet->conditioningChannels,
+                               shape.height * up, shape.width * up},
+                              f32));
     inputs.push_back(RankedTensorType::get({B}, f32));
     names.append({"controlnet_cond", "conditioning_scale"});
   }
@@ -402,7 +402,8 @@ func::FuncOp buildUNet(ModuleOp module, const UNetConfig &config,
   UNetEmitter emitter(b, config, shape);
   const bool added = config.hasTextTime();
   auto arg = [&](unsigned i) { return entry->getArgument(i); };
-  Value textEmbeds = added ? arg(3) : Value(), timeIds = added ? arg(4) : Value();
+  Value textEmbeds = added ? arg(3) : Value(),
+        timeIds = added ? arg(4) : Value();
   std::optional<ControlResiduals> control;
   if (controlnet) {
     const unsigned k = unsigned(names.size() - 2);

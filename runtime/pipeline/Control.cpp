@@ -17,16 +17,18 @@ void checkControl(const PipelineSpec &spec, const ControlOptions &o,
   if (!planned) {
     check(o.image == nullptr, "--control-image: this ", spec.kind,
           " plan has no ControlNet (compile a "
-          "StableDiffusionControlNetPipeline folder)");
+          "StableDiffusionControlNetPipeline or "
+          "StableDiffusionXLControlNetPipeline folder)");
     return;
   }
   check(o.image != nullptr, "this plan runs a ControlNet: give its control "
                             "image with --control-image");
-  check(task != Task::Inpainting,
-        "inpainting with a ControlNet (StableDiffusionControlNetInpaintPipeline, "
-        "StableDiffusionXLControlNetInpaintPipeline) is not implemented: a "
-        "ControlNet plan generates from the prompts and the control image, "
-        "or from an init image with --image (image-to-image)");
+  check(
+      task != Task::Inpainting,
+      "inpainting with a ControlNet (StableDiffusionControlNetInpaintPipeline, "
+      "StableDiffusionXLControlNetInpaintPipeline) is not implemented: a "
+      "ControlNet plan generates from the prompts and the control image, "
+      "or from an init image with --image (image-to-image)");
   const std::vector<int64_t> &c = spec.controlImage;
   check(o.image->shape.size() == 4 && o.image->shape[0] == 1 &&
             o.image->shape[1] == c[0],

@@ -36,8 +36,7 @@ struct ControlOptions {
 /// exactly when the plan has a ControlNet, of its size; a finite scale (or
 /// NaN); 0 <= start < end <= 1 (diffusers' check_inputs); not inpainting
 /// (the ControlNet inpaint classes are not implemented).
-void checkControl(const PipelineSpec &spec, const ControlOptions &o,
-                  Task task);
+void checkControl(const PipelineSpec &spec, const ControlOptions &o, Task task);
 
 /// The class's controlnet_conditioning_scale: 1.0 for text-to-image, 0.8
 /// for image-to-image (the ControlNet Img2Img classes).

@@ -513,8 +513,8 @@ GenerateResult generate(const PipelineSpec &p, Executor &exec,
   t0 = std::chrono::steady_clock::now();
   if (denoises) {
     const ComponentSpec &den = *p.find(plan::ComponentRole::Denoiser);
-    DenoiserInputs in = denoiserInputs(den, exec, batch, *conditioning,
-                                       *layout, *guidance, control);
+    DenoiserInputs in = denoiserInputs(den, exec, batch, *conditioning, *layout,
+                                       *guidance, control);
     const int64_t rowSize = layout->predictionRowSize();
     std::vector<std::vector<float>> blocks(batch.copies, std::vector<float>(m));
     std::vector<const float *> blockPtrs;

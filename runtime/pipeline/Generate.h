@@ -27,8 +27,8 @@
 #include "runtime/core/Executor.h"
 #include "runtime/core/Plan.h"
 #include "runtime/core/Tensor.h"
-#include "runtime/pipeline/PipelineSpec.h"
 #include "runtime/pipeline/Control.h"
+#include "runtime/pipeline/PipelineSpec.h"
 #include "runtime/pipeline/TimeIds.h"
 
 #include <cstdint>

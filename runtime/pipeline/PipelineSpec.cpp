@@ -389,13 +389,11 @@ private:
           "together");
     if (!image)
       return;
-    check(s_.layout == plan::LatentLayout::Image && s_.maskChannels == 0,
-          ctx_,
+    check(s_.layout == plan::LatentLayout::Image && s_.maskChannels == 0, ctx_,
           ": a control image needs image latents without mask channels");
     std::vector<int64_t> in = denoiserInputShape(R::ControlImage);
     check(in.size() == 4 && in[2] > 0 && in[2] % s_.height == 0 &&
-              in[3] % s_.width == 0 &&
-              in[2] / s_.height == in[3] / s_.width,
+              in[3] % s_.width == 0 && in[2] / s_.height == in[3] / s_.width,
           ctx_, ": the denoiser's control_image input is ", shapeToString(in),
           ", expected [batch, channels, H, W] with H x W a multiple of the "
           "latent grid ",

@@ -126,13 +126,15 @@ def run_transformer(class_name: str, args, names, optional: bool = False, check=
     save_output(args.out, sample, args.dtype)
 
 
-def tiny_vae(diffusers, latent_channels: int = 4, **kwargs):
+def tiny_vae(diffusers, latent_channels: int = 4, blocks: int = 2, **kwargs):
     """The AutoencoderKL of the tiny SD / SDXL / SD3 pipeline folders (block_out_channels [8, 16]:
-    vae_scale_factor 2; 4 latent channels unless told); `kwargs` adds scaling and shift factors."""
+    vae_scale_factor 2; 4 latent channels unless told; `blocks` 4: [8, 16, 16, 16], SD's factor 8);
+    `kwargs` adds scaling and shift factors."""
     return diffusers.AutoencoderKL(
-        in_channels=3, out_channels=3, down_block_types=("DownEncoderBlock2D",) * 2,
-        up_block_types=("UpDecoderBlock2D",) * 2, block_out_channels=(8, 16), layers_per_block=1,
-        act_fn="silu", latent_channels=latent_channels, norm_num_groups=4, sample_size=16, **kwargs)
+        in_channels=3, out_channels=3, down_block_types=("DownEncoderBlock2D",) * blocks,
+        up_block_types=("UpDecoderBlock2D",) * blocks, block_out_channels=(8,) + (16,) * (blocks - 1),
+        layers_per_block=1, act_fn="silu", latent_channels=latent_channels, norm_num_groups=4,
+        sample_size=16, **kwargs)
 
 
 def save_pipeline(pipe, out: str) -> None:

@@ -10,7 +10,9 @@
 # within 1e-4 of their max magnitude. The ControlNet matters (scale 0 moves
 # the latents). Every strategy on the UNet and ControlNet together (cfg=2,
 # tp=2, tp=3 with padded heads, ulysses=2, ring=2, ulysses=4, pipeline=2,
-# placement, cfg=2 x ulysses=2) matches 1 rank. An SDXL ControlNet
+# placement, cfg=2 x ulysses=2) matches 1 rank; so does SD's factor 8 (a
+# 4-block VAE, the embedding's three stride-2 convolutions split by rows)
+# on ulysses=2, ring=2 and ulysses=4. An SDXL ControlNet
 # (StableDiffusionXLControlNetPipeline: the ControlNet also reads the pooled
 # text embeddings and time ids) against diffusers, with SDXL's
 # denoising_end and micro-conditioning, and on cfg=2, tp=2 and ulysses=2.
@@ -96,6 +98,38 @@ for par in cfg=2 tp=2 tp=3 ulysses=2 ring=2 ulysses=4 pipeline=2 place \
   gen "$par" "$par" --control-image "$work/ctl.png"
   echo "== $par"
   py "$here/compare_npy.py" "$work/$par.npy" "$work/ddim.npy" --rtol-max 1e-5
+done
+
+# SD's factor 8: a 4-block VAE and an embedding of 4 widths (three stride-2
+# convolutions at the control image's rows, split with halos under
+# ulysses and ring), 64x48 pixels.
+py "$ref" make --out "$work/pipe8" --seed 4 --controlnet --vae-blocks 4 \
+  > /dev/null
+py "$ref" image --out "$work/ctl8.png" --height 64 --width 48 --seed 9 \
+  > /dev/null
+py -c "import numpy as np, sys; np.save(sys.argv[1], np.random.default_rng(5)
+.standard_normal((2, 4, 8, 6)).astype(np.float32))" "$work/noise8.npy"
+for par in one ulysses=2 ring=2 ulysses=4; do
+  flags=(--ranks 2 --parallel $par)
+  [ $par = one ] && flags=()
+  [ $par = ulysses=4 ] && flags=(--ranks 4 --parallel $par)
+  "$B/fresco-compile" "$work/pipe8" -o "$work/p8-$par.fplan" --batch 2 \
+    --height 64 --width 48 "${flags[@]}" --quiet
+  "$B/fresco-run" "$work/p8-$par.fplan" --weights "$work/pipe8" \
+    "${prompts[@]}" "${neg[@]}" --steps 4 --latents "@$work/noise8.npy" \
+    --control-image "$work/ctl8.png" --output-latents "@$work/p8-$par.npy" \
+    --timeout 60 --quiet
+done
+py "$ref" controlnet --pipeline "$work/pipe8" "${prompts[@]}" "${neg[@]}" \
+  --steps 4 --height 64 --width 48 --latents "$work/noise8.npy" \
+  --dtype float64 --control-image "$work/ctl8.png" \
+  --out-latents "$work/r-p8.npy" > /dev/null
+echo "== factor 8"
+py "$here/compare_npy.py" "$work/p8-one.npy" "$work/r-p8.npy" --rtol-max 1e-4
+for par in ulysses=2 ring=2 ulysses=4; do
+  echo "== factor 8, $par"
+  py "$here/compare_npy.py" "$work/p8-$par.npy" "$work/p8-one.npy" \
+    --rtol-max 1e-5
 done
 
 # SDXL.
@@ -225,6 +259,15 @@ expect_error "has an alpha channel" "${run[@]}" --control-image \
   "$work/alpha.png"
 expect_error "cannot read PNG file" "${run[@]}" --control-image \
   "$work/none.png"
+py - "$work/ctl.png" "$work/deep.png" <<'PY'
+import sys
+import numpy as np
+from PIL import Image
+gray = np.asarray(Image.open(sys.argv[1]).convert("L"), dtype=np.uint16) * 257
+Image.fromarray(gray).save(sys.argv[2])  # mode I;16
+PY
+expect_error "has 16 bits per sample: give an 8-bit image" "${run[@]}" \
+  --control-image "$work/deep.png"
 expect_usage "--controlnet-scale and --control-guidance-start/-end apply to a \
 ControlNet: give --control-image too" "${run[@]}" --controlnet-scale 0.5
 expect_usage "--control-guidance-start must be below --control-guidance-end" \
@@ -234,8 +277,14 @@ expect_usage "--control-guidance-end must be in [0, 1], got 1.5" "${run[@]}" \
   --control-image "$work/ctl.png" --control-guidance-end 1.5
 expect_usage "--controlnet-scale expects a number, got 'nan'" "${run[@]}" \
   --control-image "$work/ctl.png" --controlnet-scale nan
+expect_usage "--controlnet-scale must be a finite number, got inf" \
+  "${run[@]}" --control-image "$work/ctl.png" --controlnet-scale inf
 expect_error "--image needs the VAE encoder, and this plan has none" \
   "${run[@]}" --control-image "$work/ctl.png" --image "$work/ctl.png"
+# An Img2Img ControlNet folder takes --vae-encoder too (it has the encoder
+# anyway).
+"$B/fresco-compile" "$work/pipe-i2i" -o "$work/x.fplan" --height $H \
+  --width $W --vae-encoder --quiet
 expect_error "argument 0 (an image of 16 rows) is not divisible by ulysses=3: \
 fresco-pad-uneven pads the rows of a denoiser's only image" \
   "$B/fresco-compile" "$work/pipe" -o "$work/x.fplan" --height $H --width $W \
@@ -270,9 +319,22 @@ expect_error "the ControlNet's block_out_channels differ from the UNet's" \
 edit controlnet_conditioning_channel_order '"bgr"'
 expect_error "config key 'controlnet_conditioning_channel_order' = \"bgr\" is \
 not implemented" "${compile[@]}"
+edit global_pool_conditions null
+"$B/fresco-compile" "$work/pipe" -o "$work/x.fplan" --height $H --width $W \
+  --quiet
+edit controlnet_conditioning_channel_order null
+expect_error "config key 'controlnet_conditioning_channel_order' = null is \
+not implemented (supported: \"rgb\")" "${compile[@]}"
 edit global_pool_conditions true
 expect_error "config key 'global_pool_conditions' is not implemented" \
   "${compile[@]}"
+edit conditioning_channels 1
+expect_error "the ControlNet's conditioning_channels is 1; \
+StableDiffusionControlNetPipeline feeds it an RGB control image (3 \
+channels)" "${compile[@]}"
+edit cross_attention_dim 16
+expect_error "the ControlNet's cross_attention_dim (16) differs from the \
+UNet's (24): both read the same text embeddings" "${compile[@]}"
 edit _class_name '"UNet2DConditionModel"'
 expect_error "controlnet" "${compile[@]}"
 rm -r "$work/pipe/controlnet"

@@ -16,6 +16,7 @@ Write a folder:
   latents), as SD 1.5 inpainting's. --controlnet: a StableDiffusionControlNetPipeline folder with a
   random ControlNetModel made from the UNet's config (ControlNetModel.from_unet, its conditioning
   embedding [8, 16]: 2x, the tiny VAE's factor; seed S + 3, the zero convolutions random too).
+  --vae-blocks 4: a VAE of 4 blocks (SD's factor 8; the ControlNet's embedding [8, 8, 16, 16]).
 
 Write initial latents:
   sd_pipeline_reference.py latents --pipeline DIR --out x.npy [--batch 2] [--seed 0]
@@ -103,7 +104,7 @@ SD15_SCHEDULER = dict(num_train_timesteps=1000, beta_start=0.00085, beta_end=0.0
 
 
 def make(out: str, seed: int, scheduler: str, sd2: bool, inpaint: bool = False,
-         controlnet: bool = False) -> None:
+         controlnet: bool = False, vae_blocks: int = 2) -> None:
     import torch
     from make_diffusers_checkpoint import randomize as randomize_diffusers
     from make_flux_pipeline import clip_text_model, clip_tokenizer
@@ -116,7 +117,7 @@ def make(out: str, seed: int, scheduler: str, sd2: bool, inpaint: bool = False,
     if inpaint:  # SD 1.5 inpainting's UNet: latents, mask, masked image latents
         uconfig.update(in_channels=9, out_channels=4)
     unet = diffusers.UNet2DConditionModel.from_config(uconfig)
-    vae = tiny_vae(diffusers, scaling_factor=0.18215)
+    vae = tiny_vae(diffusers, blocks=vae_blocks, scaling_factor=0.18215)
     sched_cls = getattr(diffusers, scheduler)
     accepted = inspect.signature(sched_cls.__init__).parameters
     wanted = dict(SD15_SCHEDULER, prediction_type="v_prediction") if sd2 else SD15_SCHEDULER
@@ -137,7 +138,9 @@ def make(out: str, seed: int, scheduler: str, sd2: bool, inpaint: bool = False,
         extra = {}
         if controlnet:
             cls = diffusers.StableDiffusionControlNetPipeline
-            net = diffusers.ControlNetModel.from_unet(unet, conditioning_embedding_out_channels=(8, 16),
+            # An embedding that shrinks the image as the VAE does: [8, 16] 2x; SD's 4 entries 8x.
+            widths = (8, 16) if vae_blocks == 2 else (8, 8, 16, 16)
+            net = diffusers.ControlNetModel.from_unet(unet, conditioning_embedding_out_channels=widths,
                                                       load_weights_from_unet=False)
             randomize_diffusers(net, seed + 3)
             extra = dict(controlnet=net)
@@ -278,6 +281,8 @@ def main() -> None:
                    help="a StableDiffusionInpaintPipeline folder with an inpainting UNet (9 input channels)")
     m.add_argument("--controlnet", action="store_true",
                    help="a StableDiffusionControlNetPipeline folder with a random ControlNetModel")
+    m.add_argument("--vae-blocks", type=int, choices=(2, 4), default=2,
+                   help="4: a VAE of SD's factor 8 (and, with --controlnet, an embedding of 4 widths)")
     m.add_argument("--sd2", action="store_true",
                    help="SD 2.x-like: unet-tiny-sd2.json (linear projections, per-block heads, 2 transformer "
                         "layers), v_prediction, a CLIP text encoder with exact GELU")
@@ -327,7 +332,8 @@ def main() -> None:
     elif args.cmd == "controlnet":
         controlnet(args)
     elif args.cmd == "make":
-        make(args.out, args.seed, args.scheduler, args.sd2, args.inpaint, args.controlnet)
+        make(args.out, args.seed, args.scheduler, args.sd2, args.inpaint, args.controlnet,
+             args.vae_blocks)
     elif args.cmd == "latents":
         save_latents(args)
     else:

@@ -141,9 +141,9 @@ TEST(PipelineSpec, ControlOptionsChecked) {
   std::vector<uint8_t> bytes;
   const PipelineSpec s = decode(t, bytes);
   auto error = [&](const PipelineSpec &spec, const ControlOptions &o,
-                   bool i2i) -> std::string {
+                   bool inpaint) -> std::string {
     try {
-      checkControl(spec, o, i2i ? Task::Inpainting : Task::TextToImage);
+      checkControl(spec, o, inpaint ? Task::Inpainting : Task::TextToImage);
     } catch (const Error &e) {
       return e.what();
     }

@@ -116,9 +116,19 @@ Error writeModelFolder(
     StringRef weightsName = "diffusion_pytorch_model.safetensors") {
   // Every distinct parameter, in a fixed (sorted) order for reproducibility.
   std::map<std::string, SmallVector<int64_t>> params;
+  std::optional<std::string> foreign;
   module->walk([&](mlir::fresco::ParamOp p) {
+    if (std::optional<StringRef> c = p.getComponent())
+      foreign = c->str();
     params[p.getName().str()] = SmallVector<int64_t>(p.getType().getShape());
   });
+  // One folder per model: a parameter of another component's checkpoint (a
+  // ControlNet's, in its UNet's function) would land in the wrong one.
+  if (foreign)
+    return createStringError(inconvertibleErrorCode(),
+                             "the module reads parameters of component '" +
+                                 *foreign +
+                                 "', which this tool does not write");
   // Every tensor is held in memory until the file is written: refuse, with
   // the size, a config that could not fit (an absurd one would otherwise
   // end in an allocator abort).

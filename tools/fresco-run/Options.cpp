@@ -218,8 +218,8 @@ GENERATION (plans compiled from a pipeline folder):
                        Flux: steps - int(steps - steps * S), rounding up;
                        1: all of them, from the image noised to the first)
   --control-image F.png
-                       a StableDiffusionControlNetPipeline plan's control
-                       image (required there, an error elsewhere): 8-bit
+                       a ControlNet plan's control image (required there,
+                       an error elsewhere): 8-bit
                        RGB or gray, no alpha, exactly the plan's width x
                        height (not resized), scaled to [0, 1] as diffusers'
                        control image processor does; every image of the
@@ -629,20 +629,22 @@ Options parseArgs(int argc, char **argv) {
     } else if (a == "--control-image") {
       o.controlImage = next();
       generationFlags.push_back(a);
-    } else if (a == "--controlnet-scale" || a == "--control-guidance-start" ||
+    } else if (a == "--controlnet-scale") {
+      const std::string v = next();
+      o.controlScale = parseDouble(v, "--controlnet-scale");
+      if (!std::isfinite(o.controlScale)) // strtod reads "inf"
+        usageError("--controlnet-scale must be a finite number, got " + v);
+      controlGiven = true;
+      generationFlags.push_back(a);
+    } else if (a == "--control-guidance-start" ||
                a == "--control-guidance-end") {
       const std::string v = next();
-      double &dst = a == "--controlnet-scale"         ? o.controlScale
-                    : a == "--control-guidance-start" ? o.controlStart
-                                                      : o.controlEnd;
+      double &dst =
+          a == "--control-guidance-start" ? o.controlStart : o.controlEnd;
       dst = parseDouble(v, a.c_str());
-      if (!std::isfinite(dst) ||
-          (a != "--controlnet-scale" && !(dst >= 0 && dst <= 1)))
-        usageError(a + (a == "--controlnet-scale"
-                            ? std::string(" must be a finite number, got ")
-                            : std::string(" must be in [0, 1], got ")) +
-                   v);
-      controlGiven |= a != "--control-image";
+      if (!(dst >= 0 && dst <= 1))
+        usageError(a + " must be in [0, 1], got " + v);
+      controlGiven = true;
       generationFlags.push_back(a);
     } else if (a == "--image-latents") {
       o.imageLatents = stripAt(next(), "--image-latents");

@@ -48,6 +48,10 @@ HostTensor readControlImage(const std::string &path, const PipelineSpec &spec,
   check(png.channels == 3, "--control-image '", path,
         "' has an alpha channel (or transparency): give an RGB or gray "
         "image");
+  // PIL clips 16-bit gray to 255 where the decoder keeps the high byte: a
+  // 16-bit depth map would condition on other values than diffusers'.
+  check(png.bitDepth <= 8, "--control-image '", path, "' has ", png.bitDepth,
+        " bits per sample: give an 8-bit image");
   ControlOptions o;
   HostTensor t = controlImage(png.pixels.data(), 3, png.height, png.width);
   o.image = &t;

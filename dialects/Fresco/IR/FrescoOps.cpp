@@ -22,6 +22,12 @@ using namespace mlir::fresco::detail;
 LogicalResult ParamOp::verify() {
   if (getName().empty())
     return emitOpError("needs a non-empty checkpoint tensor name");
+  // A subfolder of a pipeline folder.
+  if (std::optional<StringRef> c = getComponent();
+      c && (c->empty() || *c == "." || *c == ".." ||
+            c->find_first_of("/\\") != StringRef::npos))
+    return emitOpError("parameter '") << getName() << "': component '" << *c
+                                      << "' must be a plain folder name";
   if (!getType().hasStaticShape())
     return emitOpError("parameter '")
            << getName() << "' must have a static shape";

@@ -8,6 +8,14 @@ func.func @param_empty_name() -> tensor<4xf32> {
 
 // -----
 
+func.func @param_component_path() -> tensor<4xf32> {
+  // expected-error @+1 {{parameter 'w': component '../unet' must be a plain folder name}}
+  %w = fresco.param "w" {component = "../unet"} : tensor<4xf32>
+  return %w : tensor<4xf32>
+}
+
+// -----
+
 func.func @param_dynamic() -> tensor<?xf32> {
   // expected-error @+1 {{parameter 'w' must have a static shape}}
   %w = fresco.param "w" : tensor<?xf32>

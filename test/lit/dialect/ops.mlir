@@ -9,6 +9,17 @@ func.func @params() -> tensor<4x8xf32> {
   return %w : tensor<4x8xf32>
 }
 
+// Another component's checkpoint (a ControlNet's in its UNet's function):
+// kept apart from the function's parameter of the same name by CSE.
+// CHECK-LABEL: func.func @component_params
+// CHECK: fresco.param "conv_in.weight" : tensor<4x8xf32>
+// CHECK: fresco.param "conv_in.weight" {component = "controlnet"} : tensor<4x8xf32>
+func.func @component_params() -> (tensor<4x8xf32>, tensor<4x8xf32>) {
+  %a = fresco.param "conv_in.weight" : tensor<4x8xf32>
+  %b = fresco.param "conv_in.weight" {component = "controlnet"} : tensor<4x8xf32>
+  return %a, %b : tensor<4x8xf32>, tensor<4x8xf32>
+}
+
 // CHECK-LABEL: func.func @linear
 func.func @linear(%x: tensor<2x3x8xf32>, %w: tensor<4x8xf32>, %b: tensor<4xf32>) -> tensor<2x3x4xf32> {
   // CHECK: fresco.linear %{{.*}}, %{{.*}}, %{{.*}} : (tensor<2x3x8xf32>, tensor<4x8xf32>, tensor<4xf32>) -> tensor<2x3x4xf32>

@@ -20,6 +20,10 @@
 // CHECK-COUNT-2: fresco.slice
 // CHECK: fresco.linear {{.*}} -> tensor<1x4x32xf32>
 // CHECK: fresco.slice
+// A parameter of another component (a ControlNet's) keeps its component.
+// CHECK-LABEL: func.func @geglu_component
+// CHECK: fresco.param "ff.net.0.proj.weight" {checkpoint_shape = array<i64: 32, 8>, component = "controlnet", offsets = array<i64: 0, 0>} : tensor<16x8xf32>
+// CHECK: fresco.param "ff.net.0.proj.weight" {checkpoint_shape = array<i64: 32, 8>, component = "controlnet", offsets = array<i64: 16, 0>} : tensor<16x8xf32>
 // Without tp: one GEMM, as before.
 // NOTP: fresco.linear {{.*}} : (tensor<1x4x8xf32>, tensor<32x8xf32>, tensor<32xf32>) -> tensor<1x4x32xf32>
 // NOTP: fresco.slice
@@ -31,6 +35,9 @@
 // TP: shard.all_reduce
 // TP-NOT: shard.all_reduce
 // TP: return
+// TP-LABEL: func.func @geglu_component
+// TP: fresco.param "ff.net.0.proj.weight" {checkpoint_shape = array<i64: 32, 8>, component = "controlnet", fresco.sharding = #fresco.sharding<[{0}, {}]>, offsets = array<i64: 0, 0>} : tensor<8x8xf32>
+// TP: fresco.param "ff.net.2.weight" {component = "controlnet", fresco.sharding = #fresco.sharding<[{}, {0}]>} : tensor<8x8xf32>
 func.func @geglu(%x: tensor<1x4x8xf32>) -> (tensor<1x4x8xf32>, tensor<1x4x24xf32>, tensor<1x4x48xf32>) {
   %w = fresco.param "ff.net.0.proj.weight" : tensor<32x8xf32>
   %b = fresco.param "ff.net.0.proj.bias" : tensor<32xf32>
@@ -52,4 +59,16 @@ func.func @geglu(%x: tensor<1x4x8xf32>) -> (tensor<1x4x8xf32>, tensor<1x4x24xf32
   %wa = fresco.slice %pw {axis = 2 : i64, start = 0 : i64, size = 16 : i64} : (tensor<1x4x32xf32>) -> tensor<1x4x16xf32>
   %wc = fresco.concat %pw, %wa {axis = 2 : i64} : (tensor<1x4x32xf32>, tensor<1x4x16xf32>) -> tensor<1x4x48xf32>
   return %y, %oc, %wc : tensor<1x4x8xf32>, tensor<1x4x24xf32>, tensor<1x4x48xf32>
+}
+
+func.func @geglu_component(%x: tensor<1x4x8xf32>) -> tensor<1x4x8xf32> {
+  %w = fresco.param "ff.net.0.proj.weight" {component = "controlnet"} : tensor<32x8xf32>
+  %p = fresco.linear %x, %w : (tensor<1x4x8xf32>, tensor<32x8xf32>) -> tensor<1x4x32xf32>
+  %h = fresco.slice %p {axis = 2 : i64, start = 0 : i64, size = 16 : i64} : (tensor<1x4x32xf32>) -> tensor<1x4x16xf32>
+  %g = fresco.slice %p {axis = 2 : i64, start = 16 : i64, size = 16 : i64} : (tensor<1x4x32xf32>) -> tensor<1x4x16xf32>
+  %a = fresco.gelu %g : (tensor<1x4x16xf32>) -> tensor<1x4x16xf32>
+  %m = fresco.mul %h, %a : (tensor<1x4x16xf32>, tensor<1x4x16xf32>) -> tensor<1x4x16xf32>
+  %w2 = fresco.param "ff.net.2.weight" {component = "controlnet"} : tensor<8x16xf32>
+  %y = fresco.linear %m, %w2 : (tensor<1x4x16xf32>, tensor<8x16xf32>) -> tensor<1x4x8xf32>
+  return %y : tensor<1x4x8xf32>
 }

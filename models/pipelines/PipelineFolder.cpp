@@ -262,7 +262,7 @@ const std::vector<ComponentClasses> &componentClasses() {
         {"StableDiffusionControlNetPipeline", "tokenizer", clipTok},
         {"StableDiffusionControlNetPipeline",
          "controlnet",
-         {"ControlNetModel"}},
+         {"ControlNetModel", "MultiControlNetModel"}},
         {"StableDiffusionControlNetImg2ImgPipeline", "unet", unet},
         {"StableDiffusionControlNetImg2ImgPipeline", "vae", vae},
         {"StableDiffusionControlNetImg2ImgPipeline",
@@ -271,7 +271,7 @@ const std::vector<ComponentClasses> &componentClasses() {
         {"StableDiffusionControlNetImg2ImgPipeline", "tokenizer", clipTok},
         {"StableDiffusionControlNetImg2ImgPipeline",
          "controlnet",
-         {"ControlNetModel"}},
+         {"ControlNetModel", "MultiControlNetModel"}},
         {"StableDiffusion3Pipeline", "transformer", {"SD3Transformer2DModel"}},
         {"StableDiffusion3Pipeline", "vae", vae},
         {"StableDiffusion3Pipeline",
@@ -290,7 +290,8 @@ const std::vector<ComponentClasses> &componentClasses() {
     };
     for (StringRef cls : {"StableDiffusionXLControlNetPipeline",
                           "StableDiffusionXLControlNetImg2ImgPipeline"})
-      t.push_back({cls, "controlnet", {"ControlNetModel"}});
+      t.push_back(
+          {cls, "controlnet", {"ControlNetModel", "MultiControlNetModel"}});
     for (StringRef sdxl :
          {"StableDiffusionXLPipeline", "StableDiffusionXLImg2ImgPipeline",
           "StableDiffusionXLInpaintPipeline",

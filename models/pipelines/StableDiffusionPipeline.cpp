@@ -69,22 +69,22 @@ Error buildStableDiffusionPipeline(mlir::ModuleOp module,
                      ") differs from the UNet's cross_attention_dim (" +
                      Twine(p->unet.crossAttentionDim) + ")");
 
-  std::optional<ControlNetConfig> controlnet;
+  SmallVector<ControlNetConfig, 1> controlnets;
   if (controlClass) {
-    Expected<ControlNetConfig> cn = readControlNet(dir, *p, cls);
+    Expected<SmallVector<ControlNetConfig, 1>> cn =
+        readControlNets(dir, index, *p, cls);
     if (!cn)
       return cn.takeError();
-    controlnet = *cn;
+    controlnets = std::move(*cn);
   }
 
   const int64_t n = options.batch;
   p->shape.textTokens = clip->maxPositions;
   buildCLIPText(module, *clip, n, "text_encoder", CLIPOutputs::Hidden);
-  buildUNet(module, p->unet, p->shape, "unet",
-            controlnet ? &*controlnet : nullptr);
+  buildUNet(module, p->unet, p->shape, "unet", controlnets);
   SmallVector<StringRef> denoiserInputs = {"latents", "timestep",
                                            "text_embeddings"};
-  if (controlnet)
+  if (!controlnets.empty())
     denoiserInputs.append({"control_image", "control_scale"});
   buildVAEDecoder(module, p->vae, n, p->shape.height, p->shape.width, "vae");
 

@@ -181,12 +181,13 @@ Error buildSDXL(mlir::ModuleOp module, const PipelineFolder &dir,
     return zeros.takeError();
   if (Error e = refuseLatentStatistics(dir))
     return e;
-  std::optional<ControlNetConfig> controlnet;
+  SmallVector<ControlNetConfig, 1> controlnets;
   if (control) {
-    Expected<ControlNetConfig> cn = readControlNet(dir, *p, kName);
+    Expected<SmallVector<ControlNetConfig, 1>> cn =
+        readControlNets(dir, index, *p, kName);
     if (!cn)
       return cn.takeError();
-    controlnet = *cn;
+    controlnets = std::move(*cn);
   }
 
   const int64_t n = options.batch;
@@ -195,8 +196,7 @@ Error buildSDXL(mlir::ModuleOp module, const PipelineFolder &dir,
   if (clip)
     buildCLIPText(module, *clip, n, "text_encoder", {false, true, false});
   buildCLIPText(module, *clip2, n, "text_encoder_2", {false, true, true});
-  buildUNet(module, unet, p->shape, "unet",
-            controlnet ? &*controlnet : nullptr);
+  buildUNet(module, unet, p->shape, "unet", controlnets);
   buildVAEDecoder(module, p->vae, n, p->shape.height, p->shape.width, "vae");
 
   PipelineAttrs a(module.getContext());
@@ -213,7 +213,7 @@ Error buildSDXL(mlir::ModuleOp module, const PipelineFolder &dir,
   SmallVector<StringRef> denoiserInputs = {
       "latents", "timestep", "text_embeddings", "pooled_text_embeddings",
       "time_ids"};
-  if (controlnet)
+  if (!controlnets.empty())
     denoiserInputs.append({"control_image", "control_scale"});
   components.push_back(
       a.component("denoiser", "unet", denoiserInputs, "prediction"));

@@ -2,6 +2,8 @@
 #include "models/pipelines/UNetPipeline.h"
 #include "models/ModelSizes.h"
 
+#include "llvm/Support/FileSystem.h"
+
 using namespace llvm;
 
 namespace fresco::models {
@@ -73,10 +75,13 @@ Expected<UNetPipeline> readUNetPipeline(const PipelineFolder &dir,
 /// The folder's ControlNetModel, checked to fit its UNet and VAE: the same
 /// down half (its residuals are added to the UNet's skips) and an embedding
 /// of the control image that lands on the latent grid.
+namespace {
+
 Expected<ControlNetConfig> readControlNet(const PipelineFolder &dir,
+                                          StringRef folder,
                                           const UNetPipeline &p,
                                           StringRef pipeline) {
-  Expected<ControlNetConfig> cn = dir.config<ControlNetConfig>("controlnet");
+  Expected<ControlNetConfig> cn = dir.config<ControlNetConfig>(folder);
   if (!cn)
     return cn.takeError();
   const UNetConfig &c = cn->unet, &u = p.unet;
@@ -128,6 +133,34 @@ Expected<ControlNetConfig> readControlNet(const PipelineFolder &dir,
         "x smaller than the image");
   cn->unet.timeIds = u.timeIds;
   return cn;
+}
+
+} // namespace
+
+Expected<SmallVector<ControlNetConfig, 1>>
+readControlNets(const PipelineFolder &dir, const json::Object &index,
+                const UNetPipeline &p, StringRef pipeline) {
+  const json::Array *entry = index.getArray("controlnet");
+  const bool multi = entry && entry->size() == 2 &&
+                     (*entry)[1].getAsString() ==
+                         std::optional<StringRef>("MultiControlNetModel");
+  constexpr size_t kMaxControlNets = 16;
+  SmallVector<ControlNetConfig, 1> nets;
+  for (size_t k = 0; k == 0 || (multi && k < kMaxControlNets); ++k) {
+    const std::string folder = controlNetFolder(k);
+    if (k > 0 && !sys::fs::is_directory(dir.path(folder, "")))
+      break;
+    Expected<ControlNetConfig> cn = readControlNet(dir, folder, p, pipeline);
+    if (!cn)
+      return k == 0 ? cn.takeError()
+                    : makeError(folder + ": " + toString(cn.takeError()));
+    nets.push_back(std::move(*cn));
+  }
+  if (multi &&
+      sys::fs::is_directory(dir.path(controlNetFolder(nets.size()), "")))
+    return makeError("more than " + Twine(kMaxControlNets) +
+                     " ControlNets (controlnet, controlnet_1, ...)");
+  return nets;
 }
 mlir::DictionaryAttr unetLatents(PipelineAttrs &a, const UNetPipeline &p) {
   return a.dict({a.str("layout", "image"),

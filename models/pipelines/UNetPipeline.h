@@ -35,13 +35,16 @@ llvm::Expected<UNetPipeline> readUNetPipeline(const PipelineFolder &dir,
                                               const BuildOptions &options,
                                               bool inpaintClass = false);
 
-/// `dir`'s ControlNetModel (controlnet/), checked to fit the UNet and VAE
-/// of `p`: the same down half (its residuals are added to the UNet's skips),
-/// the same added conditions, an embedding of the control image that lands
-/// on the latent grid. `pipeline` names the class in errors.
-llvm::Expected<ControlNetConfig> readControlNet(const PipelineFolder &dir,
-                                                const UNetPipeline &p,
-                                                llvm::StringRef pipeline);
+/// `dir`'s ControlNetModel (controlnet/), or with model_index.json's
+/// MultiControlNetModel each of controlnet/, controlnet_1/, ... (as
+/// diffusers loads them: up to the first missing folder), checked to fit
+/// the UNet and VAE of `p`: the same down half (their residuals are added
+/// to the UNet's skips), the same added conditions, an embedding of the
+/// control image that lands on the latent grid. `pipeline` names the class
+/// in errors.
+llvm::Expected<llvm::SmallVector<ControlNetConfig, 1>>
+readControlNets(const PipelineFolder &dir, const llvm::json::Object &index,
+                const UNetPipeline &p, llvm::StringRef pipeline);
 
 /// The latents dictionary of a UNet pipeline's fresco.pipeline attribute.
 mlir::DictionaryAttr unetLatents(PipelineAttrs &a, const UNetPipeline &p);

@@ -6,6 +6,10 @@ using namespace llvm;
 
 namespace fresco::models {
 
+std::string controlNetFolder(size_t k) {
+  return k == 0 ? "controlnet" : "controlnet_" + std::to_string(k);
+}
+
 bool ControlNetConfig::matches(const json::Object &config) {
   auto cls = config.getString("_class_name");
   return cls && *cls == "ControlNetModel";

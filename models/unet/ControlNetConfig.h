@@ -35,6 +35,10 @@ struct ControlNetConfig {
   static bool matches(const llvm::json::Object &config);
 };
 
+/// The pipeline folder's subfolder of ControlNet `k`, as diffusers'
+/// MultiControlNetModel saves them: controlnet, controlnet_1, ...
+std::string controlNetFolder(size_t k);
+
 } // namespace fresco::models
 
 #endif // FRESCO_MODELS_UNET_CONTROLNETCONFIG_H

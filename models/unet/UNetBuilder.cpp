@@ -354,7 +354,7 @@ Value UNetEmitter::forward(Value sample, Value timestep, Value text,
 
 func::FuncOp buildUNet(ModuleOp module, const UNetConfig &config,
                        const UNetShape &shape, StringRef name,
-                       const ControlNetConfig *controlnet) {
+                       ArrayRef<ControlNetConfig> controlnets) {
   OpBuilder b(module.getBodyRegion());
   b.setInsertionPointToEnd(module.getBody());
   Type f32 = b.getF32Type();
@@ -372,13 +372,12 @@ func::FuncOp buildUNet(ModuleOp module, const UNetConfig &config,
     inputs.push_back(RankedTensorType::get({B, config.timeIds}, f32));
     names.append({"text_embeds", "time_ids"});
   }
-  const int64_t up = controlnet ? controlnet->embeddingDownscale() : 1;
-  if (controlnet) {
-    inputs.push_back(
-        RankedTensorType::get({B, controlnet->conditioningChannels,
-                               shape.height * up, shape.width * up},
-                              f32));
-    inputs.push_back(RankedTensorType::get({B}, f32));
+  const int64_t nets = int64_t(controlnets.size());
+  if (nets) {
+    const int64_t up = controlnets.front().embeddingDownscale();
+    inputs.push_back(RankedTensorType::get(
+        {B, 3 * nets, shape.height * up, shape.width * up}, f32));
+    inputs.push_back(RankedTensorType::get({B, nets}, f32));
     names.append({"controlnet_cond", "conditioning_scale"});
   }
   auto outTy = RankedTensorType::get(
@@ -393,7 +392,7 @@ func::FuncOp buildUNet(ModuleOp module, const UNetConfig &config,
   fn.setResultAttr(0, FrescoDialect::kNameAttrName, b.getStringAttr("sample"));
   // Two images (latents and control image): the sequence strategies split
   // both by rows (SequenceSplit.cpp reads these marks).
-  if (controlnet)
+  if (nets)
     for (unsigned i : {0u, unsigned(names.size() - 2)})
       fn.setArgAttr(i, FrescoDialect::kSequenceDimAttrName,
                     b.getI64IntegerAttr(2));
@@ -405,11 +404,32 @@ func::FuncOp buildUNet(ModuleOp module, const UNetConfig &config,
   Value textEmbeds = added ? arg(3) : Value(),
         timeIds = added ? arg(4) : Value();
   std::optional<ControlResiduals> control;
-  if (controlnet) {
-    const unsigned k = unsigned(names.size() - 2);
-    UNetEmitter cn(b, controlnet->unet, shape, "controlnet");
-    control = cn.controlnet(*controlnet, arg(0), arg(1), arg(2), textEmbeds,
-                            timeIds, arg(k), arg(k + 1));
+  for (auto [k, net] : llvm::enumerate(controlnets)) {
+    const unsigned in = unsigned(names.size() - 2);
+    Value cond = arg(in), scale = arg(in + 1);
+    const std::string folder = controlNetFolder(k);
+    if (nets > 1) {
+      // Net k's image (channels 3k..3k+2) and scale (column k).
+      Location l = NameLoc::get(b.getStringAttr(folder));
+      cond = SliceOp::create(b, l, cond, b.getI64IntegerAttr(1),
+                             b.getI64IntegerAttr(3 * int64_t(k)),
+                             b.getI64IntegerAttr(3));
+      scale = SliceOp::create(b, l, scale, b.getI64IntegerAttr(1),
+                              b.getI64IntegerAttr(int64_t(k)),
+                              b.getI64IntegerAttr(1));
+    }
+    UNetEmitter cn(b, net.unet, shape, folder);
+    ControlResiduals r = cn.controlnet(net, arg(0), arg(1), arg(2), textEmbeds,
+                                       timeIds, cond, scale);
+    if (!control) {
+      control = std::move(r);
+      continue;
+    }
+    // MultiControlNetModel sums the nets' residuals.
+    Location l = NameLoc::get(b.getStringAttr("multi_controlnet"));
+    for (auto [sum, d] : llvm::zip_equal(control->down, r.down))
+      sum = AddOp::create(b, l, sum, d);
+    control->mid = AddOp::create(b, l, control->mid, r.mid);
   }
   Value out = emitter.forward(arg(0), arg(1), arg(2), textEmbeds, timeIds,
                               control ? &*control : nullptr);

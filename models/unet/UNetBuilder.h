@@ -22,15 +22,16 @@ struct UNetShape {
 /// (Stable Diffusion 1.x / 2.x), every parameter named by its state_dict
 /// key. With SDXL's added conditions (config.hasTextTime()) two inputs
 /// follow, added_cond_kwargs': text_embeds [B, textEmbedsDim()] and time_ids
-/// [B, UNetConfig::timeIds]. With `controlnet` (weights from the
-/// `controlnet` folder) two more: controlnet_cond [B, conditioning_channels,
-/// h x f, w x f] (f: its embeddingDownscale()) in [0, 1] and
-/// conditioning_scale [B]; the ControlNet runs on the same sample, timestep
-/// and text, and its residuals are added as diffusers'
-/// StableDiffusionControlNetPipeline passes them to the UNet.
+/// [B, UNetConfig::timeIds]. With K `controlnets` (weights from the folders
+/// controlNetFolder(k)) two more: controlnet_cond [B, 3 K, h x f, w x f]
+/// (the K RGB control images side by side in the channels; f: their
+/// embeddingDownscale()) in [0, 1] and conditioning_scale [B, K]; each
+/// ControlNet runs on the same sample, timestep and text, and the sum of
+/// their residuals is added as diffusers' StableDiffusionControlNetPipeline
+/// (with a MultiControlNetModel) passes it to the UNet.
 mlir::func::FuncOp buildUNet(mlir::ModuleOp module, const UNetConfig &config,
                              const UNetShape &shape, llvm::StringRef name,
-                             const ControlNetConfig *controlnet = nullptr);
+                             llvm::ArrayRef<ControlNetConfig> controlnets = {});
 
 } // namespace fresco::models
 

@@ -1,4 +1,4 @@
-//===- Control.cpp - A ControlNet's inputs to the denoiser ----------------===//
+//===- Control.cpp - ControlNets' inputs to the denoiser ------------------===//
 #include "runtime/pipeline/Control.h"
 #include "runtime/core/Error.h"
 
@@ -6,6 +6,14 @@
 #include <cstring>
 
 namespace fresco {
+namespace {
+
+/// Net `k`'s value of a list of 1 or K.
+double at(const std::vector<double> &v, size_t k) {
+  return v.size() == 1 ? v[0] : v[k];
+}
+
+} // namespace
 
 double defaultControlScale(Task task) {
   return task == Task::ImageToImage ? 0.8 : 1.0;
@@ -13,16 +21,23 @@ double defaultControlScale(Task task) {
 
 void checkControl(const PipelineSpec &spec, const ControlOptions &o,
                   Task task) {
-  const bool planned = !spec.controlImage.empty();
-  if (!planned) {
-    check(o.image == nullptr, "--control-image: this ", spec.kind,
+  const size_t nets = size_t(spec.controlNets());
+  if (nets == 0) {
+    check(o.images.empty(), "--control-image: this ", spec.kind,
           " plan has no ControlNet (compile a "
           "StableDiffusionControlNetPipeline or "
           "StableDiffusionXLControlNetPipeline folder)");
     return;
   }
-  check(o.image != nullptr, "this plan runs a ControlNet: give its control "
-                            "image with --control-image");
+  check(!o.images.empty(),
+        nets == 1 ? "this plan runs a ControlNet: give its control image "
+                    "with --control-image"
+                  : "this plan runs " + std::to_string(nets) +
+                        " ControlNets: give their control images with " +
+                        std::to_string(nets) + " --control-image flags");
+  check(o.images.size() == nets, "this plan runs ", nets,
+        " ControlNet(s) (controlnet, controlnet_1, ...), and ", o.images.size(),
+        " --control-image flags give one each");
   check(
       task != Task::Inpainting,
       "inpainting with a ControlNet (StableDiffusionControlNetInpaintPipeline, "
@@ -30,19 +45,30 @@ void checkControl(const PipelineSpec &spec, const ControlOptions &o,
       "ControlNet plan generates from the prompts and the control image, "
       "or from an init image with --image (image-to-image)");
   const std::vector<int64_t> &c = spec.controlImage;
-  check(o.image->shape.size() == 4 && o.image->shape[0] == 1 &&
-            o.image->shape[1] == c[0],
-        "the control image must have ", c[0], " channels");
-  check(o.image->shape[2] == c[1] && o.image->shape[3] == c[2],
-        "the control image is ", o.image->shape[3], "x", o.image->shape[2],
-        " pixels, the plan's images ", c[2], "x", c[1],
-        " (width x height): give one of that size (Fresco does not resize "
-        "it)");
-  check(std::isnan(o.scale) || std::isfinite(o.scale),
-        "--controlnet-scale must be a finite number");
-  check(o.start >= 0.0 && o.end <= 1.0 && o.start < o.end,
-        "--control-guidance-start (", o.start, ") and --control-guidance-end (",
-        o.end, ") must satisfy 0 <= start < end <= 1");
+  for (const HostTensor *image : o.images) {
+    check(image->shape.size() == 4 && image->shape[0] == 1 &&
+              image->shape[1] == 3,
+          "a control image must be RGB");
+    check(image->shape[2] == c[1] && image->shape[3] == c[2],
+          "the control image is ", image->shape[3], "x", image->shape[2],
+          " pixels, the plan's images ", c[2], "x", c[1],
+          " (width x height): give one of that size (Fresco does not resize "
+          "it)");
+  }
+  for (auto [v, flag] : {std::pair{&o.scales, "--controlnet-scale"},
+                         std::pair{&o.starts, "--control-guidance-start"},
+                         std::pair{&o.ends, "--control-guidance-end"}})
+    check(v->size() == 1 || v->size() == nets || (v->empty() && v == &o.scales),
+          flag, " gives ", v->size(), " values for ", nets,
+          " ControlNet(s): give one for all or one each");
+  for (double s : o.scales)
+    check(std::isfinite(s), "--controlnet-scale must be a finite number");
+  for (size_t k = 0; k < nets; ++k) {
+    const double start = at(o.starts, k), end = at(o.ends, k);
+    check(start >= 0.0 && end <= 1.0 && start < end,
+          "--control-guidance-start (", start, ") and --control-guidance-end (",
+          end, ") must satisfy 0 <= start < end <= 1");
+  }
 }
 
 HostTensor controlImage(const uint8_t *hwc, int channels, int64_t height,
@@ -61,21 +87,27 @@ HostTensor controlImage(const uint8_t *hwc, int channels, int64_t height,
 }
 
 void fillControlImage(const ControlOptions &o, HostTensor &in) {
-  const int64_t row = o.image->numel();
-  check(in.shape.size() == 4 && in.numel() % row == 0 &&
-            in.numel() / row == in.shape[0],
+  int64_t row = 0;
+  for (const HostTensor *image : o.images)
+    row += image->numel();
+  check(in.shape.size() == 4 && row > 0 && in.numel() == in.shape[0] * row,
         "the denoiser's control image input is ", shapeToString(in.shape),
-        ", expected rows of ", shapeToString(o.image->shape));
+        ", expected rows of ", o.images.size(), " images of 3 channels");
+  float *dst = in.as<float>();
   for (int64_t r = 0; r < in.shape[0]; ++r)
-    std::memcpy(in.as<float>() + r * row, o.image->as<float>(),
-                row * sizeof(float));
+    for (const HostTensor *image : o.images) {
+      std::memcpy(dst, image->as<float>(), image->numel() * sizeof(float));
+      dst += image->numel();
+    }
 }
 
-float controlScale(const ControlOptions &o, int step, int64_t length) {
+float controlScale(const ControlOptions &o, size_t net, int step,
+                   int64_t length) {
   // 1 - float(i / len < start or (i + 1) / len > end), in Python's doubles.
   const double n = double(length);
-  const bool off = double(step) / n < o.start || double(step + 1) / n > o.end;
-  return float(o.scale * (off ? 0.0 : 1.0));
+  const bool off = double(step) / n < at(o.starts, net) ||
+                   double(step + 1) / n > at(o.ends, net);
+  return float(at(o.scales, net) * (off ? 0.0 : 1.0));
 }
 
 } // namespace fresco

@@ -333,8 +333,8 @@ GenerateResult generate(const PipelineSpec &p, Executor &exec,
         "ControlNet image-to-image classes "
         "(StableDiffusionXLControlNetImg2ImgPipeline)");
   ControlOptions control = o.control;
-  if (std::isnan(control.scale))
-    control.scale = defaultControlScale(task);
+  if (control.scales.empty())
+    control.scales = {defaultControlScale(task)};
   checkDenoisingRange(p, o.denoisingStart, o.denoisingEnd, i2i);
   // denoising_start: the image is not noised (prepare_latents' add_noise).
   const bool addNoise = std::isnan(o.denoisingStart);
@@ -548,10 +548,13 @@ GenerateResult generate(const PipelineSpec &p, Executor &exec,
       if (in.controlScale >= 0) {
         // controlnet_keep over the steps that run (image-to-image's too;
         // denoising_end's cut comes after it).
-        const float s = controlScale(control, step - begin,
-                                     int64_t(timesteps.size()) - begin);
-        for (int64_t r = 0; r < batch.rows(); ++r)
-          in.tensors[in.controlScale].as<float>()[r] = s;
+        const size_t nets = size_t(p.controlNets());
+        float *s = in.tensors[in.controlScale].as<float>();
+        for (size_t k = 0; k < nets; ++k)
+          s[k] = controlScale(control, k, step - begin,
+                              int64_t(timesteps.size()) - begin);
+        for (int64_t r = 1; r < batch.rows(); ++r)
+          std::memcpy(s + r * nets, s, nets * sizeof(float));
       }
       // patch=P: the first steps exchange their blocks, later ones read
       // the previous step's (a no-op for a denoiser without StaleGathers).

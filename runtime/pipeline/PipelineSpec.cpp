@@ -392,11 +392,12 @@ private:
     check(s_.layout == plan::LatentLayout::Image && s_.maskChannels == 0, ctx_,
           ": a control image needs image latents without mask channels");
     std::vector<int64_t> in = denoiserInputShape(R::ControlImage);
-    check(in.size() == 4 && in[2] > 0 && in[2] % s_.height == 0 &&
-              in[3] % s_.width == 0 && in[2] / s_.height == in[3] / s_.width,
+    check(in.size() == 4 && in[1] > 0 && in[1] % 3 == 0 && in[2] > 0 &&
+              in[2] % s_.height == 0 && in[3] % s_.width == 0 &&
+              in[2] / s_.height == in[3] / s_.width,
           ctx_, ": the denoiser's control_image input is ", shapeToString(in),
-          ", expected [batch, channels, H, W] with H x W a multiple of the "
-          "latent grid ",
+          ", expected [batch, 3 K, H, W] (K RGB images) with H x W a "
+          "multiple of the latent grid ",
           s_.height, "x", s_.width);
     s_.controlImage.assign(in.begin() + 1, in.end());
   }
@@ -515,8 +516,9 @@ private:
           {batch, int64_t(s_.timeIds.size()) + (s_.aestheticScore ? 1 : 0)},
           true};
     case R::GuidanceScale:
-    case R::ControlScale:
       return RoleTensor{floats, {batch}, true};
+    case R::ControlScale: // one per ControlNet
+      return RoleTensor{floats, {batch, s_.controlNets()}, true};
     case R::ControlImage: {
       std::vector<int64_t> shape = denoiserInputShape(r);
       shape[0] = batch;

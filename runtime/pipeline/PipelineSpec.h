@@ -67,9 +67,13 @@ struct PipelineSpec {
   /// An inpainting UNet's extra input channels (1 + channels: the mask and
   /// the masked image's latents after the latents); 0: none.
   int64_t maskChannels = 0;
-  /// A ControlNet's control image, one row of the denoiser's input: [C, H,
-  /// W] pixels; empty without a ControlNet (plan version 25).
+  /// The ControlNets' control images, one row of the denoiser's input: [3
+  /// K, H, W] pixels for K nets; empty without a ControlNet (plan version
+  /// 25).
   std::vector<int64_t> controlImage;
+  int64_t controlNets() const {
+    return controlImage.empty() ? 0 : controlImage[0] / 3;
+  }
   double scalingFactor = 1, shiftFactor = 0;
 
   std::string scheduler, schedulerConfig;

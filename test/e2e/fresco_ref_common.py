@@ -273,11 +273,12 @@ def install_sdpa_for_torch1() -> None:
 
 
 def add_control_args(ap: argparse.ArgumentParser, required: bool) -> None:
-    """fresco-run's ControlNet flags."""
-    ap.add_argument("--control-image", required=required)
-    ap.add_argument("--controlnet-scale", type=float)
-    ap.add_argument("--control-guidance-start", type=float, default=0.0)
-    ap.add_argument("--control-guidance-end", type=float, default=1.0)
+    """fresco-run's ControlNet flags: --control-image once per net, the others F or F1,F2,..."""
+    floats = lambda v: [float(x) for x in v.split(",")]  # noqa: E731
+    ap.add_argument("--control-image", required=required, action="append")
+    ap.add_argument("--controlnet-scale", type=floats)
+    ap.add_argument("--control-guidance-start", type=floats, default=[0.0])
+    ap.add_argument("--control-guidance-end", type=floats, default=[1.0])
 
 
 def control_kwargs(args, image_key: str = "image") -> dict:
@@ -292,10 +293,12 @@ def control_kwargs(args, image_key: str = "image") -> dict:
         import types
         wrapper = type("OptimizedModule", (), {})
         torch._dynamo = types.SimpleNamespace(eval_frame=types.SimpleNamespace(OptimizedModule=wrapper))
-    out = {image_key: Image.open(args.control_image), "control_guidance_start": args.control_guidance_start,
-           "control_guidance_end": args.control_guidance_end}
+    one = lambda v: v[0] if len(v) == 1 else v  # noqa: E731  (a float applies to every net)
+    images = [Image.open(p) for p in args.control_image]
+    out = {image_key: one(images), "control_guidance_start": one(args.control_guidance_start),
+           "control_guidance_end": one(args.control_guidance_end)}
     if args.controlnet_scale is not None:
-        out["controlnet_conditioning_scale"] = args.controlnet_scale
+        out["controlnet_conditioning_scale"] = one(args.controlnet_scale)
     return out
 
 

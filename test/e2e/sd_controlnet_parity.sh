@@ -100,6 +100,58 @@ for par in cfg=2 tp=2 tp=3 ulysses=2 ring=2 ulysses=4 pipeline=2 place \
   py "$here/compare_npy.py" "$work/$par.npy" "$work/ddim.npy" --rtol-max 1e-5
 done
 
+# Two ControlNets (a MultiControlNetModel: controlnet/, controlnet_1/), each
+# with its image, scale and window; their residuals summed. Against
+# diffusers, with one scale for both, and on cfg=2, ulysses=2 and tp=2.
+py "$ref" make --out "$work/multi" --seed 3 --controlnets 2 > /dev/null
+"$B/fresco-compile" "$work/multi" -o "$work/multi.fplan" --batch 2 \
+  --height $H --width $W --quiet
+multi_images=(--control-image "$work/ctl.png" --control-image "$work/gray.png")
+for case in each one; do
+  flags=(--controlnet-scale 0.5,1.5 --control-guidance-start 0,0.25
+    --control-guidance-end 0.75,1)
+  [ $case = one ] && flags=(--controlnet-scale 0.7)
+  "$B/fresco-run" "$work/multi.fplan" --weights "$work/multi" \
+    "${prompts[@]}" "${neg[@]}" --steps 4 --latents "@$work/noise.npy" \
+    "${multi_images[@]}" "${flags[@]}" --output-latents "@$work/multi-$case.npy" \
+    --timeout 60 --quiet
+  py "$ref" controlnet --pipeline "$work/multi" "${prompts[@]}" "${neg[@]}" \
+    --steps 4 --height $H --width $W --latents "$work/noise.npy" \
+    --dtype float64 "${multi_images[@]}" "${flags[@]}" \
+    --out-latents "$work/r-multi-$case.npy" > /dev/null
+  echo "== two ControlNets, $case"
+  py "$here/compare_npy.py" "$work/multi-$case.npy" \
+    "$work/r-multi-$case.npy" --rtol-max 1e-4
+done
+for par in cfg=2 ulysses=2 tp=2; do
+  "$B/fresco-compile" "$work/multi" -o "$work/multi-$par.fplan" --batch 2 \
+    --height $H --width $W --ranks 2 --parallel $par --quiet
+  "$B/fresco-run" "$work/multi-$par.fplan" --weights "$work/multi" \
+    "${prompts[@]}" "${neg[@]}" --steps 4 --latents "@$work/noise.npy" \
+    "${multi_images[@]}" --controlnet-scale 0.7 \
+    --output-latents "@$work/multi-$par.npy" --timeout 60 --quiet
+  echo "== two ControlNets, $par"
+  py "$here/compare_npy.py" "$work/multi-$par.npy" "$work/multi-one.npy" \
+    --rtol-max 1e-5
+done
+multi_run=("$B/fresco-run" "$work/multi.fplan" --weights "$work/multi"
+  --prompt "a fox" --steps 2 -o "$work/x.png")
+expect_error "this plan runs 2 ControlNet(s) (controlnet, controlnet_1, ...), \
+and 1 --control-image flags give one each" "${multi_run[@]}" \
+  --control-image "$work/ctl.png"
+expect_error "--control-guidance-end gives 3 values for 2 ControlNet(s): give \
+one for all or one each" "${multi_run[@]}" "${multi_images[@]}" \
+  --control-guidance-end 1,1,1
+py - "$work/multi/controlnet_1/config.json" <<'PY'
+import json, sys
+c = json.load(open(sys.argv[1]))
+c["block_out_channels"] = [32, 32]
+json.dump(c, open(sys.argv[1], "w"))
+PY
+expect_error "controlnet_1: the ControlNet's block_out_channels differ from \
+the UNet's" "$B/fresco-compile" "$work/multi" -o "$work/x.fplan" \
+  --height $H --width $W
+
 # SD's factor 8: a 4-block VAE and an embedding of 4 widths (three stride-2
 # convolutions at the control image's rows, split with halos under
 # ulysses and ring), 64x48 pixels.
@@ -270,14 +322,14 @@ expect_error "has 16 bits per sample: give an 8-bit image" "${run[@]}" \
   --control-image "$work/deep.png"
 expect_usage "--controlnet-scale and --control-guidance-start/-end apply to a \
 ControlNet: give --control-image too" "${run[@]}" --controlnet-scale 0.5
-expect_usage "--control-guidance-start must be below --control-guidance-end" \
-  "${run[@]}" --control-image "$work/ctl.png" --control-guidance-start 0.5 \
-  --control-guidance-end 0.5
+expect_error "--control-guidance-start (0.5) and --control-guidance-end (0.5) \
+must satisfy 0 <= start < end <= 1" "${run[@]}" --control-image \
+  "$work/ctl.png" --control-guidance-start 0.5 --control-guidance-end 0.5
 expect_usage "--control-guidance-end must be in [0, 1], got 1.5" "${run[@]}" \
   --control-image "$work/ctl.png" --control-guidance-end 1.5
 expect_usage "--controlnet-scale expects a number, got 'nan'" "${run[@]}" \
   --control-image "$work/ctl.png" --controlnet-scale nan
-expect_usage "--controlnet-scale must be a finite number, got inf" \
+expect_usage "--controlnet-scale must be finite numbers, got inf" \
   "${run[@]}" --control-image "$work/ctl.png" --controlnet-scale inf
 expect_error "--image needs the VAE encoder, and this plan has none" \
   "${run[@]}" --control-image "$work/ctl.png" --image "$work/ctl.png"

@@ -16,6 +16,7 @@ Write a folder:
   latents), as SD 1.5 inpainting's. --controlnet: a StableDiffusionControlNetPipeline folder with a
   random ControlNetModel made from the UNet's config (ControlNetModel.from_unet, its conditioning
   embedding [8, 16]: 2x, the tiny VAE's factor; seed S + 3, the zero convolutions random too).
+  --controlnets N: a MultiControlNetModel of N such nets (seeds S + 3, S + 13, ...).
   --vae-blocks 4: a VAE of 4 blocks (SD's factor 8; the ControlNet's embedding [8, 8, 16, 16]).
 
 Write initial latents:
@@ -66,8 +67,8 @@ Inpainting:
   noise times init_noise_sigma).
 
 ControlNet:
-  sd_pipeline_reference.py controlnet [the run flags] --control-image c.png [--controlnet-scale 1.0]
-      [--control-guidance-start 0] [--control-guidance-end 1]
+  sd_pipeline_reference.py controlnet [the run flags] --control-image c.png [--control-image ...]
+      [--controlnet-scale S[,S...]] [--control-guidance-start F[,F...]] [--control-guidance-end F[,F...]]
   StableDiffusionControlNetPipeline.__call__ with image= the control image as PIL opens it,
   latents=x and output_type="latent" (Euler ancestral: Fresco's step noise, as run). With
   --image in.png [--strength S]: StableDiffusionControlNetImg2ImgPipeline (control_image= the
@@ -104,7 +105,7 @@ SD15_SCHEDULER = dict(num_train_timesteps=1000, beta_start=0.00085, beta_end=0.0
 
 
 def make(out: str, seed: int, scheduler: str, sd2: bool, inpaint: bool = False,
-         controlnet: bool = False, vae_blocks: int = 2) -> None:
+         controlnets: int = 0, vae_blocks: int = 2) -> None:
     import torch
     from make_diffusers_checkpoint import randomize as randomize_diffusers
     from make_flux_pipeline import clip_text_model, clip_tokenizer
@@ -136,14 +137,17 @@ def make(out: str, seed: int, scheduler: str, sd2: bool, inpaint: bool = False,
         randomize_text(text_encoder, seed + 2)
         cls = diffusers.StableDiffusionInpaintPipeline if inpaint else diffusers.StableDiffusionPipeline
         extra = {}
-        if controlnet:
+        if controlnets:
             cls = diffusers.StableDiffusionControlNetPipeline
             # An embedding that shrinks the image as the VAE does: [8, 16] 2x; SD's 4 entries 8x.
             widths = (8, 16) if vae_blocks == 2 else (8, 8, 16, 16)
-            net = diffusers.ControlNetModel.from_unet(unet, conditioning_embedding_out_channels=widths,
-                                                      load_weights_from_unet=False)
-            randomize_diffusers(net, seed + 3)
-            extra = dict(controlnet=net)
+            nets = []
+            for k in range(controlnets):
+                net = diffusers.ControlNetModel.from_unet(unet, conditioning_embedding_out_channels=widths,
+                                                          load_weights_from_unet=False)
+                randomize_diffusers(net, seed + 3 + 10 * k)
+                nets.append(net)
+            extra = dict(controlnet=nets[0] if controlnets == 1 else nets)
         pipe = cls(vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet, scheduler=sched,
                    safety_checker=None, feature_extractor=None, requires_safety_checker=False, **extra)
         save_pipeline(pipe, out)
@@ -281,6 +285,8 @@ def main() -> None:
                    help="a StableDiffusionInpaintPipeline folder with an inpainting UNet (9 input channels)")
     m.add_argument("--controlnet", action="store_true",
                    help="a StableDiffusionControlNetPipeline folder with a random ControlNetModel")
+    m.add_argument("--controlnets", type=int, default=0,
+                   help="N > 1: a MultiControlNetModel of N random nets (controlnet, controlnet_1, ...)")
     m.add_argument("--vae-blocks", type=int, choices=(2, 4), default=2,
                    help="4: a VAE of SD's factor 8 (and, with --controlnet, an embedding of 4 widths)")
     m.add_argument("--sd2", action="store_true",
@@ -332,8 +338,8 @@ def main() -> None:
     elif args.cmd == "controlnet":
         controlnet(args)
     elif args.cmd == "make":
-        make(args.out, args.seed, args.scheduler, args.sd2, args.inpaint, args.controlnet,
-             args.vae_blocks)
+        make(args.out, args.seed, args.scheduler, args.sd2, args.inpaint,
+             args.controlnets or int(args.controlnet), args.vae_blocks)
     elif args.cmd == "latents":
         save_latents(args)
     else:

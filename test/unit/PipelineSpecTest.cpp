@@ -97,13 +97,14 @@ TEST(PipelineSpec, MaskChannelsWidenTheDenoisersLatents) {
   EXPECT_EQ(s.channels, 4);
 }
 
-/// A ControlNet's inputs: the control image (16x16 pixels over the 8x8
-/// latents) and the scale, after the denoiser's others.
-void addControl(TableSpec &t) {
+/// K ControlNets' inputs: their control images side by side (16x16 pixels
+/// over the 8x8 latents) and their scales, after the denoiser's others.
+void addControl(TableSpec &t, int64_t nets = 1) {
   t.components[0].inputs.push_back(R::ControlImage);
   t.components[0].inputs.push_back(R::ControlScale);
-  t.ranks[0]["transformer"].inputs.push_back({fp::DType::F32, {4, 3, 16, 16}});
-  t.ranks[0]["transformer"].inputs.push_back({fp::DType::F32, {4}});
+  t.ranks[0]["transformer"].inputs.push_back(
+      {fp::DType::F32, {4, 3 * nets, 16, 16}});
+  t.ranks[0]["transformer"].inputs.push_back({fp::DType::F32, {4, nets}});
 }
 
 TEST(PipelineSpec, ControlInputsDecode) {
@@ -112,27 +113,35 @@ TEST(PipelineSpec, ControlInputsDecode) {
   std::vector<uint8_t> bytes;
   PipelineSpec s = decode(t, bytes);
   EXPECT_EQ(s.controlImage, (std::vector<int64_t>{3, 16, 16}));
+  EXPECT_EQ(s.controlNets(), 1);
+  TableSpec two;
+  addControl(two, 2);
+  std::vector<uint8_t> twoBytes;
+  EXPECT_EQ(decode(two, twoBytes).controlNets(), 2);
   std::vector<uint8_t> plain;
   EXPECT_TRUE(decode(TableSpec(), plain).controlImage.empty());
 }
 
 TEST(PipelineSpec, ControlScaleFollowsTheWindow) {
   ControlOptions o;
-  o.scale = 0.5;
-  o.start = 0.25;
-  o.end = 0.75;
+  o.scales = {0.5};
+  o.starts = {0.25};
+  o.ends = {0.75};
   // diffusers' controlnet_keep over 4 timesteps: 0, 1, 1, 0.
   const float want[] = {0.0f, 0.5f, 0.5f, 0.0f};
   for (int i = 0; i < 4; ++i)
-    EXPECT_EQ(controlScale(o, i, 4), want[i]) << "step " << i;
+    EXPECT_EQ(controlScale(o, 0, i, 4), want[i]) << "step " << i;
   // Over 5 (PNDM's steps + 1): i / 5 < 0.25 for i = 0, 1; (i + 1) / 5 > 0.75
   // for i = 3, 4.
   const float five[] = {0.0f, 0.0f, 0.5f, 0.0f, 0.0f};
   for (int i = 0; i < 5; ++i)
-    EXPECT_EQ(controlScale(o, i, 5), five[i]) << "step " << i;
-  ControlOptions one;
-  one.scale = 1.0;
-  EXPECT_EQ(controlScale(one, 3, 4), 1.0f);
+    EXPECT_EQ(controlScale(o, 0, i, 5), five[i]) << "step " << i;
+  // Per net: net 1 with its own scale and window, one value for both.
+  o.scales = {0.5, 2.0};
+  o.ends = {0.75, 1.0};
+  EXPECT_EQ(controlScale(o, 1, 3, 4), 2.0f);
+  EXPECT_EQ(controlScale(o, 0, 3, 4), 0.0f);
+  EXPECT_EQ(controlScale(o, 1, 0, 4), 0.0f); // start 0.25 for both
 }
 
 TEST(PipelineSpec, ControlOptionsChecked) {
@@ -157,7 +166,7 @@ TEST(PipelineSpec, ControlOptionsChecked) {
   ControlOptions o;
   EXPECT_NE(error(s, o, false).find("give its control image"),
             std::string::npos);
-  o.image = &img;
+  o.images = {&img};
   EXPECT_EQ(error(s, o, false), "");
   EXPECT_NE(error(s, o, true).find("inpainting with a ControlNet"),
             std::string::npos);
@@ -167,13 +176,30 @@ TEST(PipelineSpec, ControlOptionsChecked) {
   EXPECT_NE(error(decode(TableSpec(), plain), o, false).find("no ControlNet"),
             std::string::npos);
   HostTensor small = controlImage(px, 3, 8, 16);
-  o.image = &small;
+  o.images = {&small};
   EXPECT_NE(error(s, o, false).find("the control image is 16x8 pixels"),
             std::string::npos);
-  o.image = &img;
-  o.start = 0.5;
-  o.end = 0.5;
+  o.images = {&img};
+  o.starts = {0.5};
+  o.ends = {0.5};
   EXPECT_NE(error(s, o, false).find("0 <= start < end <= 1"),
+            std::string::npos);
+  // Two nets: two images, lists of 1 or 2.
+  TableSpec t2;
+  addControl(t2, 2);
+  std::vector<uint8_t> bytes2;
+  const PipelineSpec s2 = decode(t2, bytes2);
+  ControlOptions two;
+  two.images = {&img};
+  EXPECT_NE(error(s2, two, false)
+                .find("this plan runs 2 ControlNet(s) (controlnet, "
+                      "controlnet_1, ...), and 1 --control-image flags"),
+            std::string::npos);
+  two.images = {&img, &img};
+  EXPECT_EQ(error(s2, two, false), "");
+  two.scales = {1.0, 0.5, 0.2};
+  EXPECT_NE(error(s2, two, false)
+                .find("--controlnet-scale gives 3 values for 2 ControlNet(s)"),
             std::string::npos);
 }
 

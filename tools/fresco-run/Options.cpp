@@ -219,20 +219,24 @@ GENERATION (plans compiled from a pipeline folder):
                        1: all of them, from the image noised to the first)
   --control-image F.png
                        a ControlNet plan's control image (required there,
-                       an error elsewhere): 8-bit
+                       an error elsewhere; once per ControlNet of a
+                       MultiControlNetModel, in folder order): 8-bit
                        RGB or gray, no alpha, exactly the plan's width x
                        height (not resized), scaled to [0, 1] as diffusers'
                        control image processor does; every image of the
                        run is conditioned on it
-  --controlnet-scale S the ControlNet's residuals times S (diffusers'
+  --controlnet-scale S[,S...]
+                       the ControlNet's residuals times S (diffusers'
                        controlnet_conditioning_scale; default the class's:
-                       1.0, with --image 0.8)
-  --control-guidance-start F
-  --control-guidance-end F
+                       1.0, with --image 0.8); one value for every
+                       ControlNet or one each
+  --control-guidance-start F[,F...]
+  --control-guidance-end F[,F...]
                        the fraction of the steps the ControlNet acts on
                        (default 0 and 1): step i of n keeps it unless
                        i/n < start or (i+1)/n > end, as diffusers'
-                       controlnet_keep
+                       controlnet_keep; one value for every ControlNet or
+                       one each
   --aesthetic-score A  the SDXL refiner (StableDiffusionXLImg2ImgPipeline
                        with requires_aesthetics_score): the aesthetic score
                        in the prompts' time ids (default 6.0); an error for
@@ -344,6 +348,21 @@ double parseDouble(const std::string &s, const char *flag) {
   if (s.empty() || !end || *end || errno || v != v)
     usageError(std::string(flag) + " expects a number, got '" + s + "'");
   return v;
+}
+
+/// "A,B,...": one number each.
+std::vector<double> parseDoubles(const std::string &s, const char *flag) {
+  std::vector<double> out;
+  size_t start = 0;
+  while (true) {
+    const size_t comma = s.find(',', start);
+    out.push_back(parseDouble(
+        s.substr(start, comma == std::string::npos ? comma : comma - start),
+        flag));
+    if (comma == std::string::npos)
+      return out;
+    start = comma + 1;
+  }
 }
 
 /// "auto, nccl, gloo or gloo-direct": what --comm accepts.
@@ -627,23 +646,25 @@ Options parseArgs(int argc, char **argv) {
       o.mask = next();
       generationFlags.push_back(a);
     } else if (a == "--control-image") {
-      o.controlImage = next();
+      o.controlImages.push_back(next());
       generationFlags.push_back(a);
     } else if (a == "--controlnet-scale") {
       const std::string v = next();
-      o.controlScale = parseDouble(v, "--controlnet-scale");
-      if (!std::isfinite(o.controlScale)) // strtod reads "inf"
-        usageError("--controlnet-scale must be a finite number, got " + v);
+      o.controlScales = parseDoubles(v, "--controlnet-scale");
+      for (double s : o.controlScales)
+        if (!std::isfinite(s)) // strtod reads "inf"
+          usageError("--controlnet-scale must be finite numbers, got " + v);
       controlGiven = true;
       generationFlags.push_back(a);
     } else if (a == "--control-guidance-start" ||
                a == "--control-guidance-end") {
       const std::string v = next();
-      double &dst =
-          a == "--control-guidance-start" ? o.controlStart : o.controlEnd;
-      dst = parseDouble(v, a.c_str());
-      if (!(dst >= 0 && dst <= 1))
-        usageError(a + " must be in [0, 1], got " + v);
+      std::vector<double> &dst =
+          a == "--control-guidance-start" ? o.controlStarts : o.controlEnds;
+      dst = parseDoubles(v, a.c_str());
+      for (double d : dst)
+        if (!(d >= 0 && d <= 1))
+          usageError(a + " must be in [0, 1], got " + v);
       controlGiven = true;
       generationFlags.push_back(a);
     } else if (a == "--image-latents") {
@@ -753,12 +774,9 @@ Options parseArgs(int argc, char **argv) {
   if (!o.mask.empty() && o.image.empty() && o.imageLatents.empty())
     usageError("--mask (inpainting) repaints part of an init image: give "
                "--image (or --image-latents) too");
-  if (controlGiven && o.controlImage.empty())
+  if (controlGiven && o.controlImages.empty())
     usageError("--controlnet-scale and --control-guidance-start/-end apply "
                "to a ControlNet: give --control-image too");
-  if (!o.controlImage.empty() && o.controlStart >= o.controlEnd)
-    usageError("--control-guidance-start must be below "
-               "--control-guidance-end");
   if (!o.image.empty() && !o.imageLatents.empty())
     usageError("--image and --image-latents both give the init image: use "
                "one or the other");

@@ -53,12 +53,11 @@ struct Options {
   std::string image;        // --image: image-to-image's init PNG
   std::string imageLatents; // --image-latents: or its init latents (.npy)
   std::string mask;         // --mask: inpainting's mask PNG
-  // --control-image (a ControlNet plan's PNG), --controlnet-scale,
-  // --control-guidance-start / -end
-  std::string controlImage;
-  // --controlnet-scale; NaN: the class's (1.0, image-to-image 0.8)
-  double controlScale = std::numeric_limits<double>::quiet_NaN();
-  double controlStart = 0.0, controlEnd = 1.0;
+  // --control-image, once per ControlNet (a ControlNet plan's PNGs)
+  std::vector<std::string> controlImages;
+  // --controlnet-scale S[,S...]; empty: the class's (1.0, image-to-image
+  // 0.8); --control-guidance-start / -end F[,F...]
+  std::vector<double> controlScales, controlStarts = {0.0}, controlEnds = {1.0};
   // --scheduler-config KEY=VALUE, in order
   std::vector<std::pair<std::string, std::string>> schedulerConfig;
   // --denoising-start / --denoising-end (SDXL's ensemble of experts); NaN:

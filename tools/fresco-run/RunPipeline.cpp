@@ -40,10 +40,9 @@ HostTensor readInitImage(const std::string &path, const PipelineSpec &spec) {
   return t;
 }
 
-/// --control-image read as f32 [1, 3, H, W] in [0, 1], its size checked
-/// against the plan before any weight is read.
-HostTensor readControlImage(const std::string &path, const PipelineSpec &spec,
-                            Task task) {
+/// A --control-image read as f32 [1, 3, H, W] in [0, 1] (checkControl
+/// checks it against the plan before any weight is read).
+HostTensor readControlImage(const std::string &path) {
   PngImage png = readPng(path);
   check(png.channels == 3, "--control-image '", path,
         "' has an alpha channel (or transparency): give an RGB or gray "
@@ -52,11 +51,7 @@ HostTensor readControlImage(const std::string &path, const PipelineSpec &spec,
   // 16-bit depth map would condition on other values than diffusers'.
   check(png.bitDepth <= 8, "--control-image '", path, "' has ", png.bitDepth,
         " bits per sample: give an 8-bit image");
-  ControlOptions o;
-  HostTensor t = controlImage(png.pixels.data(), 3, png.height, png.width);
-  o.image = &t;
-  checkControl(spec, o, task);
-  return t;
+  return controlImage(png.pixels.data(), 3, png.height, png.width);
 }
 
 /// --mask read and binarized as diffusers' mask processor does, its size
@@ -160,11 +155,13 @@ int runPipeline(const Options &o, const RankEnv &env) {
   const Task task = !o.mask.empty() ? Task::Inpainting
                     : i2i           ? Task::ImageToImage
                                     : Task::TextToImage;
-  HostTensor control;
-  if (!o.controlImage.empty())
-    control = readControlImage(o.controlImage, spec, task);
-  else
-    checkControl(spec, ControlOptions(), task);
+  std::vector<HostTensor> controlImages;
+  for (const std::string &path : o.controlImages)
+    controlImages.push_back(readControlImage(path));
+  ControlOptions control{{}, o.controlScales, o.controlStarts, o.controlEnds};
+  for (const HostTensor &t : controlImages)
+    control.images.push_back(&t);
+  checkControl(spec, control, task);
   if (!o.mask.empty()) {
     mask = readMask(o.mask, spec);
     // A denoiser of the latent channel count sees the mask only at the
@@ -261,8 +258,7 @@ int runPipeline(const Options &o, const RankEnv &env) {
     g.initImageLatents = &initImageLatents;
   if (!o.mask.empty())
     g.mask = &mask;
-  if (!o.controlImage.empty())
-    g.control = {&control, o.controlScale, o.controlStart, o.controlEnd};
+  g.control = control;
   if (i2i)
     g.strength = o.strength;
   g.denoisingStart = o.denoisingStart;

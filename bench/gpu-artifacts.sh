@@ -28,6 +28,10 @@
 #                               sd_pipeline_reference.py make), 2 images of
 #                               32x24 px, on 1 rank and with its UNet's rows
 #                               split over 2 (phase 5c)
+#   OUTDIR/sdcn-pipe/, OUTDIR/sdcn-ctl.png, OUTDIR/sdcn-gen*.fplan  the same
+#                               with a ControlNet (a StableDiffusion-
+#                               ControlNetPipeline folder) and its control
+#                               image (phase 5c)
 # for each cfg in $FRESCO_GPU_CHECK_CONFIGS (default dit-s-2-256 dit-xl-2-256).
 # FRESCO_GPU_CHECK_FLUX_DEV (a FluxTransformer2DModel config.json) and
 # FRESCO_GPU_CHECK_FLUX_DEV_SHAPE ("HEIGHT WIDTH TOKENS BATCH") replace
@@ -97,7 +101,8 @@ done
 # by diffusers and transformers: where this Python has none (a source build
 # on a GPU machine), phase 5b says so (gpu-bundle.sh refuses a bundle
 # without it).
-rm -rf "$out/flux-pipe" "$out/flux-gen.fplan" "$out/sd-pipe" "$out"/sd-gen*.fplan
+rm -rf "$out/flux-pipe" "$out/flux-gen.fplan" "$out/sd-pipe" "$out"/sd-gen*.fplan \
+  "$out/sdcn-pipe" "$out"/sdcn-*
 if ! "$py" -c 'import diffusers, transformers' 2> /dev/null; then
   echo "gpu-artifacts: $py has no diffusers/transformers: no Flux or SD pipeline for phases 5b and 5c" >&2
   exit 0
@@ -113,4 +118,14 @@ msg=$("$py" "$root/test/e2e/sd_pipeline_reference.py" make --out "$out/sd-pipe" 
 "$bin/fresco-compile" "$out/sd-pipe" -o "$out/sd-gen.fplan" --batch 2 \
   --height 32 --width 24 --quiet
 "$bin/fresco-compile" "$out/sd-pipe" -o "$out/sd-gen-uly2.fplan" --batch 2 \
+  --height 32 --width 24 --ranks 2 --parallel ulysses=2 --quiet
+# The same with a ControlNet in the UNet's function.
+msg=$("$py" "$root/test/e2e/sd_pipeline_reference.py" make --out "$out/sdcn-pipe" \
+  --seed 3 --scheduler DDIMScheduler --controlnet 2>&1) &&
+  msg=$("$py" "$root/test/e2e/sd_pipeline_reference.py" image \
+    --out "$out/sdcn-ctl.png" --height 32 --width 24 --seed 9 2>&1) ||
+  { echo "gpu-artifacts: sd_pipeline_reference.py: $msg" >&2; exit 1; }
+"$bin/fresco-compile" "$out/sdcn-pipe" -o "$out/sdcn-gen.fplan" --batch 2 \
+  --height 32 --width 24 --quiet
+"$bin/fresco-compile" "$out/sdcn-pipe" -o "$out/sdcn-gen-uly2.fplan" --batch 2 \
   --height 32 --width 24 --ranks 2 --parallel ulysses=2 --quiet

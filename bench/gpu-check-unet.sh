@@ -9,7 +9,8 @@
 # exchanges at the 3x3 convolutions, group norms over both bands), against
 # the 1-rank run on the CPU: f32 within 1e-4 of the latents' max magnitude;
 # bf16 within twice the distance of the CPU's emulation (cpu-staged, 2
-# ranks) from the f32 CPU run, plus 1e-3.
+# ranks) from the f32 CPU run, plus 1e-3. Then the same with a ControlNet
+# in the UNet's function (its control image's rows split too).
 unet_generation_phase() {
   say "phase 5c: UNet rows split (tiny SD pipeline, ulysses=2 on 2 ranks) on $backend vs cpu"
   local g=$work/unet-gen
@@ -25,4 +26,16 @@ unet_generation_phase() {
   local gen_ref=("$plans/sd-gen.fplan" "${common[@]}")
   local gen_dev=("$plans/sd-gen-uly2.fplan" "${common[@]}" --ranks 2)
   gen_parity "$g" "sd ulysses=2 generation"
+  g=$work/unet-controlnet
+  rm -rf "$g"
+  mkdir -p "$g"
+  if [ ! -f "$plans/sdcn-gen-uly2.fplan" ]; then
+    row "sd controlnet uly2 generation (tiny)" "n/a" "no $plans/sdcn-gen-uly2.fplan (a bundle made before the ControlNet)"
+    return
+  fi
+  common[1]=$plans/sdcn-pipe
+  common+=(--control-image "$plans/sdcn-ctl.png" --controlnet-scale 0.7)
+  gen_ref=("$plans/sdcn-gen.fplan" "${common[@]}")
+  gen_dev=("$plans/sdcn-gen-uly2.fplan" "${common[@]}" --ranks 2)
+  gen_parity "$g" "sd controlnet uly2 generation"
 }

@@ -20,9 +20,9 @@ unet_generation_phase() {
     row "sd ulysses=2 generation (tiny)" "n/a" "no $plans/sd-gen-uly2.fplan (a bundle made before phase 5c)"
     return
   fi
-  local common=(--weights "$plans/sd-pipe" --prompt "a red fox in the snow"
-                --prompt "Two cats, one dog!" --negative-prompt "blurry" --steps 4
-                --seed 1 --stats)
+  local prompts=(--prompt "a red fox in the snow" --prompt "Two cats, one dog!"
+                 --negative-prompt "blurry" --steps 4 --seed 1 --stats)
+  local common=(--weights "$plans/sd-pipe" "${prompts[@]}")
   local gen_ref=("$plans/sd-gen.fplan" "${common[@]}")
   local gen_dev=("$plans/sd-gen-uly2.fplan" "${common[@]}" --ranks 2)
   gen_parity "$g" "sd ulysses=2 generation"
@@ -33,8 +33,8 @@ unet_generation_phase() {
     row "sd controlnet uly2 generation (tiny)" "n/a" "no $plans/sdcn-gen-uly2.fplan (a bundle made before the ControlNet)"
     return
   fi
-  common[1]=$plans/sdcn-pipe
-  common+=(--control-image "$plans/sdcn-ctl.png" --controlnet-scale 0.7)
+  common=(--weights "$plans/sdcn-pipe" "${prompts[@]}"
+          --control-image "$plans/sdcn-ctl.png" --controlnet-scale 0.7)
   gen_ref=("$plans/sdcn-gen.fplan" "${common[@]}")
   gen_dev=("$plans/sdcn-gen-uly2.fplan" "${common[@]}" --ranks 2)
   gen_parity "$g" "sd controlnet uly2 generation"

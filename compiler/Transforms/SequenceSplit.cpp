@@ -91,8 +91,8 @@ FailureOr<bool> SequenceSeeder::seedMarked() {
              << " rows) is not divisible by " << name
              << ": fresco-pad-uneven pads the rows of a denoiser's only "
                 "image, and this one takes two (a ControlNet's control image "
-                "beside the latents); use a degree that divides the latent "
-                "rows";
+                "beside the latents); use a degree that divides the rows of "
+                "every level";
     if (n % ranks != 0)
       return fn.emitError("argument ")
              << arg.getArgNumber() << "'s " << n

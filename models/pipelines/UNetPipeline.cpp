@@ -72,11 +72,10 @@ Expected<UNetPipeline> readUNetPipeline(const PipelineFolder &dir,
   return p;
 }
 
-/// The folder's ControlNetModel, checked to fit its UNet and VAE: the same
-/// down half (its residuals are added to the UNet's skips) and an embedding
-/// of the control image that lands on the latent grid.
 namespace {
 
+/// The ControlNetModel in `folder`, checked to fit the UNet and VAE of `p`;
+/// a misfit's error starts with the folder.
 Expected<ControlNetConfig> readControlNet(const PipelineFolder &dir,
                                           StringRef folder,
                                           const UNetPipeline &p,
@@ -85,46 +84,46 @@ Expected<ControlNetConfig> readControlNet(const PipelineFolder &dir,
   if (!cn)
     return cn.takeError();
   const UNetConfig &c = cn->unet, &u = p.unet;
+  auto fail = [&](const Twine &msg) { return makeError(folder + ": " + msg); };
   auto mismatch = [&](StringRef what) {
-    return makeError("the ControlNet's " + what +
-                     " differ from the UNet's: its residuals are added to "
-                     "the UNet's skip connections, which need the same "
-                     "down blocks");
+    return fail("the ControlNet's " + what +
+                " differ from the UNet's: its residuals are added to the "
+                "UNet's skip connections, which need the same down blocks");
   };
   // SDXL's: the same added conditions as the UNet's (it reads the same
   // pooled text embeddings and time ids).
   if (c.hasTextTime() != u.hasTextTime())
-    return makeError(Twine("controlnet: addition_embed_type is ") +
-                     (c.hasTextTime()
-                          ? "\"text_time\" (an SDXL ControlNet)"
-                          : "none (a Stable Diffusion 1.x / 2.x ControlNet)") +
-                     ", which " + pipeline + " does not feed");
+    return fail(Twine("addition_embed_type is ") +
+                (c.hasTextTime()
+                     ? "\"text_time\" (an SDXL ControlNet)"
+                     : "none (a Stable Diffusion 1.x / 2.x ControlNet)") +
+                ", which " + pipeline + " does not feed");
   if (c.additionTimeEmbedDim != u.additionTimeEmbedDim ||
       c.addEmbeddingInputDim != u.addEmbeddingInputDim)
-    return makeError("the ControlNet's addition_time_embed_dim or "
-                     "projection_class_embeddings_input_dim differ from the "
-                     "UNet's: both read the same pooled text embeddings and "
-                     "time ids");
+    return fail("the ControlNet's addition_time_embed_dim or "
+                "projection_class_embeddings_input_dim differ from the "
+                "UNet's: both read the same pooled text embeddings and time "
+                "ids");
   if (c.blockOutChannels != u.blockOutChannels)
     return mismatch("block_out_channels");
   if (c.layersPerBlock != u.layersPerBlock)
     return mismatch("layers_per_block");
   if (c.crossAttentionDim != u.crossAttentionDim)
-    return makeError(
-        "the ControlNet's cross_attention_dim (" + Twine(c.crossAttentionDim) +
-        ") differs from the UNet's (" + Twine(u.crossAttentionDim) +
-        "): both read the same text embeddings");
+    return fail("the ControlNet's cross_attention_dim (" +
+                Twine(c.crossAttentionDim) + ") differs from the UNet's (" +
+                Twine(u.crossAttentionDim) +
+                "): both read the same text embeddings");
   // The classes' control image processor converts every image to RGB.
   if (cn->conditioningChannels != 3)
-    return makeError("the ControlNet's conditioning_channels is " +
-                     Twine(cn->conditioningChannels) + "; " + pipeline +
-                     " feeds it an RGB control image (3 channels)");
+    return fail("the ControlNet's conditioning_channels is " +
+                Twine(cn->conditioningChannels) + "; " + pipeline +
+                " feeds it an RGB control image (3 channels)");
   if (c.inChannels != p.vae.latentChannels)
-    return makeError("the ControlNet's in_channels (" + Twine(c.inChannels) +
-                     ") differ from the VAE's latent_channels (" +
-                     Twine(p.vae.latentChannels) + ")");
+    return fail("the ControlNet's in_channels (" + Twine(c.inChannels) +
+                ") differ from the VAE's latent_channels (" +
+                Twine(p.vae.latentChannels) + ")");
   if (cn->embeddingDownscale() != p.vae.upscale())
-    return makeError(
+    return fail(
         "the ControlNet's conditioning embedding shrinks the control image " +
         Twine(cn->embeddingDownscale()) +
         "x (conditioning_embedding_out_channels has " +
@@ -144,24 +143,26 @@ readControlNets(const PipelineFolder &dir, const json::Object &index,
   const bool multi = entry && entry->size() == 2 &&
                      (*entry)[1].getAsString() ==
                          std::optional<StringRef>("MultiControlNetModel");
+  // diffusers' MultiControlNetModel loads folders up to the first missing.
   constexpr size_t kMaxControlNets = 16;
+  const size_t limit = multi ? kMaxControlNets : 1;
+  auto present = [&](size_t k) {
+    return sys::fs::is_directory(dir.path(controlNetFolder(k), ""));
+  };
   SmallVector<ControlNetConfig, 1> nets;
-  for (size_t k = 0; k == 0 || (multi && k < kMaxControlNets); ++k) {
-    const std::string folder = controlNetFolder(k);
-    if (k > 0 && !sys::fs::is_directory(dir.path(folder, "")))
-      break;
-    Expected<ControlNetConfig> cn = readControlNet(dir, folder, p, pipeline);
+  for (size_t k = 0; k < limit && (k == 0 || present(k)); ++k) {
+    Expected<ControlNetConfig> cn =
+        readControlNet(dir, controlNetFolder(k), p, pipeline);
     if (!cn)
-      return k == 0 ? cn.takeError()
-                    : makeError(folder + ": " + toString(cn.takeError()));
+      return cn.takeError();
     nets.push_back(std::move(*cn));
   }
-  if (multi &&
-      sys::fs::is_directory(dir.path(controlNetFolder(nets.size()), "")))
+  if (multi && nets.size() == kMaxControlNets && present(kMaxControlNets))
     return makeError("more than " + Twine(kMaxControlNets) +
                      " ControlNets (controlnet, controlnet_1, ...)");
   return nets;
 }
+
 mlir::DictionaryAttr unetLatents(PipelineAttrs &a, const UNetPipeline &p) {
   return a.dict({a.str("layout", "image"),
                  a.i64("channels", p.vae.latentChannels),

@@ -76,7 +76,8 @@ ControlNetConfig::fromJSON(const json::Object &config) {
   if (!u)
     return u.takeError();
   c.unet = *u;
-  // No output head: out_channels is whatever UNetConfig defaulted it to.
+  // No output head: out_channels (defaulted above) is never read; keep it
+  // equal to in_channels as a UNet's.
   c.unet.outChannels = c.unet.inChannels;
   return c;
 }

@@ -374,7 +374,14 @@ func::FuncOp buildUNet(ModuleOp module, const UNetConfig &config,
   }
   const int64_t nets = int64_t(controlnets.size());
   if (nets) {
+    // One control image size for all (the pipelines check each against
+    // the VAE).
     const int64_t up = controlnets.front().embeddingDownscale();
+    assert(llvm::all_of(controlnets,
+                        [&](const ControlNetConfig &c) {
+                          return c.embeddingDownscale() == up;
+                        }) &&
+           "ControlNets embedding the control image at different scales");
     inputs.push_back(RankedTensorType::get(
         {B, 3 * nets, shape.height * up, shape.width * up}, f32));
     inputs.push_back(RankedTensorType::get({B, nets}, f32));
@@ -404,8 +411,8 @@ func::FuncOp buildUNet(ModuleOp module, const UNetConfig &config,
   Value textEmbeds = added ? arg(3) : Value(),
         timeIds = added ? arg(4) : Value();
   std::optional<ControlResiduals> control;
+  const unsigned in = unsigned(names.size() - 2); // the ControlNets' inputs
   for (auto [k, net] : llvm::enumerate(controlnets)) {
-    const unsigned in = unsigned(names.size() - 2);
     Value cond = arg(in), scale = arg(in + 1);
     const std::string folder = controlNetFolder(k);
     if (nets > 1) {

@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <tuple>
 
 namespace fresco {
 namespace {
@@ -36,8 +37,9 @@ void checkControl(const PipelineSpec &spec, const ControlOptions &o,
                         " ControlNets: give their control images with " +
                         std::to_string(nets) + " --control-image flags");
   check(o.images.size() == nets, "this plan runs ", nets,
-        " ControlNet(s) (controlnet, controlnet_1, ...), and ", o.images.size(),
-        " --control-image flags give one each");
+        " ControlNet(s); got ", o.images.size(),
+        " --control-image flags (one per net, in folder order: controlnet, "
+        "controlnet_1, ...)");
   check(
       task != Task::Inpainting,
       "inpainting with a ControlNet (StableDiffusionControlNetInpaintPipeline, "
@@ -45,21 +47,23 @@ void checkControl(const PipelineSpec &spec, const ControlOptions &o,
       "ControlNet plan generates from the prompts and the control image, "
       "or from an init image with --image (image-to-image)");
   const std::vector<int64_t> &c = spec.controlImage;
-  for (const HostTensor *image : o.images) {
-    check(image->shape.size() == 4 && image->shape[0] == 1 &&
-              image->shape[1] == 3,
-          "a control image must be RGB");
-    check(image->shape[2] == c[1] && image->shape[3] == c[2],
-          "the control image is ", image->shape[3], "x", image->shape[2],
-          " pixels, the plan's images ", c[2], "x", c[1],
+  for (size_t k = 0; k < nets; ++k) {
+    const std::vector<int64_t> &s = o.images[k]->shape;
+    check(s.size() == 4 && s[0] == 1 && s[1] == 3, "control image ", k + 1,
+          " of ", nets, " must be RGB");
+    check(s[2] == c[1] && s[3] == c[2], "control image ", k + 1, " of ", nets,
+          " is ", s[3], "x", s[2], " pixels, the plan's images ", c[2], "x",
+          c[1],
           " (width x height): give one of that size (Fresco does not resize "
           "it)");
   }
-  for (auto [v, flag] : {std::pair{&o.scales, "--controlnet-scale"},
-                         std::pair{&o.starts, "--control-guidance-start"},
-                         std::pair{&o.ends, "--control-guidance-end"}})
-    check(v->size() == 1 || v->size() == nets || (v->empty() && v == &o.scales),
-          flag, " gives ", v->size(), " values for ", nets,
+  // The scales may be empty (the class's default).
+  for (auto [v, flag, empty] :
+       {std::tuple{&o.scales, "--controlnet-scale", true},
+        std::tuple{&o.starts, "--control-guidance-start", false},
+        std::tuple{&o.ends, "--control-guidance-end", false}})
+    check(v->size() == 1 || v->size() == nets || (empty && v->empty()), flag,
+          " gives ", v->size(), " values for ", nets,
           " ControlNet(s): give one for all or one each");
   for (double s : o.scales)
     check(std::isfinite(s), "--controlnet-scale must be a finite number");

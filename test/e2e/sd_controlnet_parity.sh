@@ -20,7 +20,9 @@
 # ControlNet folder) against StableDiffusionControlNetImg2ImgPipeline and
 # StableDiffusionXLControlNetImg2ImgPipeline (their defaults: strength 0.8,
 # scale 0.8; strength 0.6 with a guidance window over the steps that run),
-# on cfg=2 and placement too. Then bad input.
+# on cfg=2 and placement too. Two ControlNets (MultiControlNetModel) with a
+# scale and window each, and on cfg, ulysses and tp. --generator torch
+# against the classes called with the seeded generator. Then bad input.
 # Needs FRESCO_BIN and FRESCO_PYTHON (see dit_forward_parity.sh).
 set -euo pipefail
 . "$(dirname "$0")/common.sh"
@@ -38,6 +40,7 @@ import sys
 from PIL import Image
 Image.open(sys.argv[1]).convert("L").save(sys.argv[2])
 PY
+py "$ref" image --out "$work/small.png" --height 16 --width $W > /dev/null
 "$B/fresco-compile" "$work/pipe" -o "$work/cn.fplan" --batch 2 --height $H \
   --width $W --quiet
 "$B/fresco-inspect" "$work/cn.fplan" | grep -qF \
@@ -134,11 +137,33 @@ for par in cfg=2 ulysses=2 tp=2; do
   py "$here/compare_npy.py" "$work/multi-$par.npy" "$work/multi-one.npy" \
     --rtol-max 1e-5
 done
+# As diffusers loads them: a MultiControlNetModel folder with only
+# controlnet/ runs that one net (the same seed as $work/pipe's), and a
+# ControlNetModel folder ignores a controlnet_1/.
+cp -r "$work/multi" "$work/multi-one"
+rm -r "$work/multi-one/controlnet_1"
+cp -r "$work/multi/controlnet_1" "$work/pipe/controlnet_1"
+for folder in multi-one pipe; do
+  "$B/fresco-compile" "$work/$folder" -o "$work/$folder-k1.fplan" --batch 2 \
+    --height $H --width $W --quiet
+  "$B/fresco-run" "$work/$folder-k1.fplan" --weights "$work/$folder" \
+    "${prompts[@]}" "${neg[@]}" --steps 4 --latents "@$work/noise.npy" \
+    --control-image "$work/ctl.png" --output-latents "@$work/$folder-k1.npy" \
+    --timeout 60 --quiet
+  py "$here/compare_npy.py" "$work/$folder-k1.npy" "$work/ddim.npy" \
+    --rtol-max 0
+done
+rm -r "$work/pipe/controlnet_1"
 multi_run=("$B/fresco-run" "$work/multi.fplan" --weights "$work/multi"
   --prompt "a fox" --steps 2 -o "$work/x.png")
-expect_error "this plan runs 2 ControlNet(s) (controlnet, controlnet_1, ...), \
-and 1 --control-image flags give one each" "${multi_run[@]}" \
+expect_error "this plan runs 2 ControlNet(s); got 1 --control-image flags (one \
+per net, in folder order: controlnet, controlnet_1, ...)" "${multi_run[@]}" \
   --control-image "$work/ctl.png"
+expect_error "control image 2 of 2 is 24x16 pixels, the plan's images 24x32" \
+  "${multi_run[@]}" --control-image "$work/ctl.png" --control-image \
+  "$work/small.png"
+expect_usage "--controlnet-scale expects a number, got '' (in '0.5,')" \
+  "${multi_run[@]}" "${multi_images[@]}" --controlnet-scale 0.5,
 expect_error "--control-guidance-end gives 3 values for 2 ControlNet(s): give \
 one for all or one each" "${multi_run[@]}" "${multi_images[@]}" \
   --control-guidance-end 1,1,1
@@ -297,13 +322,35 @@ StableDiffusionXLControlNetInpaintPipeline) is not implemented" \
   "$B/fresco-run" "$work/i2i.fplan" --weights "$work/pipe" --prompt "a fox" \
   --steps 2 -o "$work/x.png" "${i2i_flags[@]}" --mask "$work/mask.png"
 
+# diffusers' seeds (--generator torch): ControlNet classes draw as the base
+# classes do (Euler ancestral's step noise; image-to-image's encoder sample
+# first), checked against them called with the seeded generator.
+tref=$here/torch_generator_reference.py
+gen_torch() { # NAME PLAN CLASS FLAGS...
+  local name=$1 plan=$2 cls=$3
+  shift 3
+  "$B/fresco-run" "$work/$plan.fplan" --weights "$work/pipe" --generator torch \
+    "${prompts[@]}" --steps 4 --output-latents "@$work/t-$name.npy" \
+    --timeout 60 --quiet "$@"
+  py "$tref" --pipeline "$work/pipe" --class "$cls" "${prompts[@]}" --steps 4 \
+    --height $H --width $W --out-latents "$work/rt-$name.npy" "$@" > /dev/null
+  echo "== --generator torch, $name"
+  py "$here/compare_npy.py" "$work/t-$name.npy" "$work/rt-$name.npy" \
+    --rtol-max 1e-4
+}
+gen_torch ancestral cn StableDiffusionControlNetPipeline \
+  --control-image "$work/ctl.png" --scheduler EulerAncestralDiscreteScheduler \
+  --seed 7,8
+gen_torch img2img i2i StableDiffusionControlNetImg2ImgPipeline \
+  --control-image "$work/ctl.png" --image "$work/in.png" --strength 0.6 \
+  --seed 11
+
 # Bad input.
 run=("$B/fresco-run" "$work/cn.fplan" --weights "$work/pipe" --prompt "a fox"
   --steps 2 -o "$work/x.png")
 expect_error "this plan runs a ControlNet: give its control image with \
 --control-image" "${run[@]}"
-py "$ref" image --out "$work/small.png" --height 16 --width $W > /dev/null
-expect_error "the control image is 24x16 pixels, the plan's images 24x32 \
+expect_error "control image 1 of 1 is 24x16 pixels, the plan's images 24x32 \
 (width x height)" "${run[@]}" --control-image "$work/small.png"
 py "$ref" image --out "$work/alpha.png" --height $H --width $W --alpha \
   > /dev/null

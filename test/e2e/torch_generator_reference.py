@@ -4,12 +4,13 @@ fresco-run --generator torch.
   torch_generator_reference.py --pipeline DIR --class NAME [--prompt P ...] [--class-labels 3,7]
       [--num-images-per-prompt N] [--steps 4] [--guidance-scale G] [--height H --width W]
       [--max-sequence-length L] [--scheduler NAME] [--image in.png [--mask m.png] [--strength S]]
-      [--image-latents x.npy] [--denoising-start F]
+      [--image-latents x.npy] [--denoising-start F] [--control-image c.png ...
+      [--controlnet-scale S[,S...]]]
       --seed S[,S2,...] [--dtype float64] [--noise-dtype float32|bfloat16|float16] --out-latents y.npy
 
 Runs NAME.__call__ (StableDiffusionPipeline, StableDiffusionXLPipeline, StableDiffusion3Pipeline,
 FluxPipeline, DiTPipeline, and their Img2Img and Inpaint classes with --image and --mask, given as
-PIL images) unchanged but for one thing: every randn_tensor call draws float32 (--noise-dtype:
+PIL images; the ControlNet classes with --control-image) unchanged but for one thing: every randn_tensor call draws float32 (--noise-dtype:
 what a pipeline run in that dtype draws) from the generator and casts to the run's dtype, which
 is what fresco-run --generator torch (torch-bf16, torch-f16) reproduces (a float64 draw would be
 another stream). Several seeds give a list of generators, one per image. Writes the final latents (output_type
@@ -20,7 +21,7 @@ import sys
 
 import numpy as np
 
-from fresco_ref_common import COMPUTE_DTYPES, arg_parser, pipeline_reference_setup
+from fresco_ref_common import COMPUTE_DTYPES, add_control_args, arg_parser, control_kwargs, pipeline_reference_setup
 
 
 def patch_randn(diffusers_module, calls: list, noise_dtype) -> None:
@@ -65,6 +66,7 @@ def main() -> None:
     ap.add_argument("--dtype", choices=COMPUTE_DTYPES, default="float64")
     ap.add_argument("--noise-dtype", choices=("float32", "bfloat16", "float16"), default="float32")
     ap.add_argument("--out-latents", required=True)
+    add_control_args(ap, required=False)
     args = ap.parse_args()
 
     diffusers, dt = pipeline_reference_setup(args.dtype)
@@ -111,6 +113,8 @@ def main() -> None:
                 kw.update(strength=args.strength)
             if args.denoising_start is not None:
                 kw.update(denoising_start=args.denoising_start)
+            if args.control_image:  # the Img2Img classes take it as control_image
+                kw.update(control_kwargs(args, "control_image" if args.image else "image"))
             import inspect
             if "height" not in inspect.signature(pipe.__call__).parameters:
                 kw.pop("height"), kw.pop("width")  # SD3's img2img: the image's size

@@ -177,7 +177,7 @@ TEST(PipelineSpec, ControlOptionsChecked) {
             std::string::npos);
   HostTensor small = controlImage(px, 3, 8, 16);
   o.images = {&small};
-  EXPECT_NE(error(s, o, false).find("the control image is 16x8 pixels"),
+  EXPECT_NE(error(s, o, false).find("control image 1 of 1 is 16x8 pixels"),
             std::string::npos);
   o.images = {&img};
   o.starts = {0.5};
@@ -192,8 +192,8 @@ TEST(PipelineSpec, ControlOptionsChecked) {
   ControlOptions two;
   two.images = {&img};
   EXPECT_NE(error(s2, two, false)
-                .find("this plan runs 2 ControlNet(s) (controlnet, "
-                      "controlnet_1, ...), and 1 --control-image flags"),
+                .find("this plan runs 2 ControlNet(s); got 1 --control-image "
+                      "flags (one per net, in folder order"),
             std::string::npos);
   two.images = {&img, &img};
   EXPECT_EQ(error(s2, two, false), "");

@@ -36,8 +36,9 @@ USAGE:
                [--scheduler-config K=V] [--latents @x.npy]
                [--image in.png [--mask mask.png] | --image-latents @x.npy]
                [--strength S] [--denoising-start F] [--denoising-end F]
-               [--control-image c.png [--controlnet-scale S]
-               [--control-guidance-start F] [--control-guidance-end F]]
+               [--control-image c.png ... [--controlnet-scale S[,S...]]
+               [--control-guidance-start F[,F...]]
+               [--control-guidance-end F[,F...]]]
                [--aesthetic-score A] [--negative-aesthetic-score A]
                [--original-size H,W] [--crops-coords-top-left T,L]
                [--target-size H,W] [--negative-original-size H,W]
@@ -341,28 +342,38 @@ std::array<double, 2> parsePair(const std::string &s, const std::string &flag,
   return v;
 }
 
-double parseDouble(const std::string &s, const char *flag) {
+/// `list`: the comma list `s` is an item of, quoted in the error.
+double parseDouble(const std::string &s, const char *flag,
+                   const std::string &list = "") {
   char *end = nullptr;
   errno = 0;
   double v = std::strtod(s.c_str(), &end);
   if (s.empty() || !end || *end || errno || v != v)
-    usageError(std::string(flag) + " expects a number, got '" + s + "'");
+    usageError(std::string(flag) + " expects a number, got '" + s + "'" +
+               (list.empty() || list == s ? "" : " (in '" + list + "')"));
   return v;
+}
+
+/// "A,B,...": its items (an empty one where two commas meet or at an end).
+std::vector<std::string> splitCommas(const std::string &s) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (true) {
+    const size_t comma = s.find(',', start);
+    out.push_back(
+        s.substr(start, comma == std::string::npos ? comma : comma - start));
+    if (comma == std::string::npos)
+      return out;
+    start = comma + 1;
+  }
 }
 
 /// "A,B,...": one number each.
 std::vector<double> parseDoubles(const std::string &s, const char *flag) {
   std::vector<double> out;
-  size_t start = 0;
-  while (true) {
-    const size_t comma = s.find(',', start);
-    out.push_back(parseDouble(
-        s.substr(start, comma == std::string::npos ? comma : comma - start),
-        flag));
-    if (comma == std::string::npos)
-      return out;
-    start = comma + 1;
-  }
+  for (const std::string &item : splitCommas(s))
+    out.push_back(parseDouble(item, flag, s));
+  return out;
 }
 
 /// "auto, nccl, gloo or gloo-direct": what --comm accepts.
@@ -529,18 +540,8 @@ Options parseArgs(int argc, char **argv) {
       o.repeat = int(n);
       functionFlags.push_back(a);
     } else if (a == "--class-label") {
-      std::string v = next();
-      size_t start = 0;
-      while (start <= v.size()) {
-        size_t comma = v.find(',', start);
-        std::string item =
-            v.substr(start, comma == std::string::npos ? std::string::npos
-                                                       : comma - start);
+      for (const std::string &item : splitCommas(next()))
         o.classLabels.push_back(parseInt(item, "--class-label"));
-        if (comma == std::string::npos)
-          break;
-        start = comma + 1;
-      }
     } else if (a == "--prompt") {
       o.prompts.push_back(next());
     } else if (a == "--prompt-2") {
@@ -589,21 +590,12 @@ Options parseArgs(int argc, char **argv) {
       generationFlags.push_back(a);
     } else if (a == "--seed") {
       // S, or S1,S2,...: one seed per image (a torch generator list).
-      const std::string v = next();
       o.seeds.clear();
-      size_t start = 0;
-      while (true) {
-        const size_t comma = v.find(',', start);
-        const int64_t s = parseInt(v.substr(start, comma == std::string::npos
-                                                       ? std::string::npos
-                                                       : comma - start),
-                                   "--seed");
+      for (const std::string &item : splitCommas(next())) {
+        const int64_t s = parseInt(item, "--seed");
         if (s < 0)
           usageError("--seed must be non-negative");
         o.seeds.push_back(uint64_t(s));
-        if (comma == std::string::npos)
-          break;
-        start = comma + 1;
       }
       o.seed = o.seeds.front();
       if (o.seeds.size() == 1)

@@ -718,12 +718,36 @@ LogicalResult padFunction(func::FuncOp fn, int64_t tp, int64_t ulysses,
     }
     // An image marked on its rows: rows of latent pixels padded would
     // become padding inside the patches; its tokens are padded instead.
+    SmallVector<BlockArgument> rowImages;
     for (BlockArgument arg : fn.getArguments())
-      if (isMarkedImage(fn, arg))
+      if (isMarkedImage(fn, arg)) {
         if (std::optional<Value> tokens = imageTokensToPad(arg, degree)) {
           int64_t n = cast<RankedTensorType>(tokens->getType()).getDimSize(1);
           padder.padTokens(*tokens, 1, roundUp(n, degree), /*marked=*/true);
+        } else {
+          rowImages.push_back(arg);
         }
+      }
+    // A UNet with a ControlNet: the latents and the control image (f times
+    // their rows) are padded at the bottom alike, f times as many rows.
+    if (rowImages.size() > 1)
+      if (std::optional<int64_t> rows =
+              rowsToPad(fn, rowImages.front(), degree)) {
+        const int64_t real =
+            cast<RankedTensorType>(rowImages.front().getType()).getDimSize(2);
+        for (BlockArgument image : rowImages) {
+          const int64_t h =
+              cast<RankedTensorType>(image.getType()).getDimSize(2);
+          if (h % real != 0)
+            return fn.emitError("argument ")
+                   << image.getArgNumber() << "'s " << h
+                   << " rows are not a multiple of the latents' " << real
+                   << ": fresco-pad-uneven cannot pad them alike";
+          padder.padTokens(image, 2, *rows * (h / real));
+        }
+        fn->setAttr(FrescoDialect::kPaddedRowsAttrName,
+                    DenseI64ArrayAttr::get(fn.getContext(), {real, *rows}));
+      }
   } else if (degree > 1) {
     if (std::optional<Value> tokens = tokensToPad(fn, degree)) {
       int64_t n = cast<RankedTensorType>(tokens->getType()).getDimSize(1);

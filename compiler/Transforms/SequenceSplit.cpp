@@ -74,10 +74,13 @@ FailureOr<bool> SequenceSeeder::seedMarked() {
     Value tokens = arg;
     // An image marked on its rows whose patch rows the degree does not
     // divide: its tokens were padded after the patch embedding.
+    // (Padded along its rows instead: a UNet's images beside a
+    // ControlNet's, split by rows as they are.)
     if (d == 2 && cast<RankedTensorType>(arg.getType()).getRank() == 4)
       if (Value padded = paddedImageTokens(arg)) {
         tokens = padded;
-        d = 1;
+        if (padded.getDefiningOp<PadOp>().getAxis() != 2)
+          d = 1;
       }
     if (tokens.hasOneUse())
       if (auto pad = dyn_cast<PadOp>(*tokens.getUsers().begin());
@@ -89,10 +92,8 @@ FailureOr<bool> SequenceSeeder::seedMarked() {
       return fn.emitError("argument ")
              << arg.getArgNumber() << " (an image of " << n
              << " rows) is not divisible by " << name
-             << ": fresco-pad-uneven pads the rows of a denoiser's only "
-                "image, and this one takes two (a ControlNet's control image "
-                "beside the latents); use a degree that divides the rows of "
-                "every level";
+             << ", and fresco-pad-uneven found no padding of the rows that "
+                "splits every level evenly";
     if (n % ranks != 0)
       return fn.emitError("argument ")
              << arg.getArgNumber() << "'s " << n

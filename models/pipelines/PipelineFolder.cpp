@@ -246,32 +246,6 @@ const std::vector<ComponentClasses> &componentClasses() {
         {"FluxPipeline", "text_encoder_2", {"T5EncoderModel"}},
         {"FluxPipeline", "tokenizer", clipTok},
         {"FluxPipeline", "tokenizer_2", t5Tok},
-        {"StableDiffusionPipeline", "unet", unet},
-        {"StableDiffusionPipeline", "vae", vae},
-        {"StableDiffusionPipeline", "text_encoder", {"CLIPTextModel"}},
-        {"StableDiffusionPipeline", "tokenizer", clipTok},
-        {"StableDiffusionInpaintPipeline", "unet", unet},
-        {"StableDiffusionInpaintPipeline", "vae", vae},
-        {"StableDiffusionInpaintPipeline", "text_encoder", {"CLIPTextModel"}},
-        {"StableDiffusionInpaintPipeline", "tokenizer", clipTok},
-        {"StableDiffusionControlNetPipeline", "unet", unet},
-        {"StableDiffusionControlNetPipeline", "vae", vae},
-        {"StableDiffusionControlNetPipeline",
-         "text_encoder",
-         {"CLIPTextModel"}},
-        {"StableDiffusionControlNetPipeline", "tokenizer", clipTok},
-        {"StableDiffusionControlNetPipeline",
-         "controlnet",
-         {"ControlNetModel", "MultiControlNetModel"}},
-        {"StableDiffusionControlNetImg2ImgPipeline", "unet", unet},
-        {"StableDiffusionControlNetImg2ImgPipeline", "vae", vae},
-        {"StableDiffusionControlNetImg2ImgPipeline",
-         "text_encoder",
-         {"CLIPTextModel"}},
-        {"StableDiffusionControlNetImg2ImgPipeline", "tokenizer", clipTok},
-        {"StableDiffusionControlNetImg2ImgPipeline",
-         "controlnet",
-         {"ControlNetModel", "MultiControlNetModel"}},
         {"StableDiffusion3Pipeline", "transformer", {"SD3Transformer2DModel"}},
         {"StableDiffusion3Pipeline", "vae", vae},
         {"StableDiffusion3Pipeline",
@@ -288,7 +262,21 @@ const std::vector<ComponentClasses> &componentClasses() {
         {"StableDiffusion3Pipeline", "tokenizer_2", clipTok},
         {"StableDiffusion3Pipeline", "tokenizer_3", t5Tok, true},
     };
-    for (StringRef cls : {"StableDiffusionXLControlNetPipeline",
+    for (StringRef sd :
+         {"StableDiffusionPipeline", "StableDiffusionInpaintPipeline",
+          "StableDiffusionControlNetPipeline",
+          "StableDiffusionControlNetImg2ImgPipeline"})
+      for (ComponentClasses c : std::vector<ComponentClasses>{
+               {"", "unet", unet},
+               {"", "vae", vae},
+               {"", "text_encoder", {"CLIPTextModel"}},
+               {"", "tokenizer", clipTok}}) {
+        c.pipeline = sd;
+        t.push_back(c);
+      }
+    for (StringRef cls : {"StableDiffusionControlNetPipeline",
+                          "StableDiffusionControlNetImg2ImgPipeline",
+                          "StableDiffusionXLControlNetPipeline",
                           "StableDiffusionXLControlNetImg2ImgPipeline"})
       t.push_back(
           {cls, "controlnet", {"ControlNetModel", "MultiControlNetModel"}});

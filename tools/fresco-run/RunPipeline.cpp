@@ -24,13 +24,25 @@
 namespace fresco::run {
 namespace {
 
+/// The 8-bit PNG `flag` names, as RGB; `want` says what to give instead of
+/// one with alpha.
+PngImage readEightBitPng(const std::string &path, const char *flag,
+                         const char *want) {
+  PngImage png = readPng(path);
+  check(png.channels == 3, flag, " '", path,
+        "' has an alpha channel (or transparency): give ", want);
+  // PIL clips 16-bit gray to 255 where the decoder keeps the high byte:
+  // the two would read other values.
+  check(png.bitDepth <= 8, flag, " '", path, "' has ", png.bitDepth,
+        " bits per sample: give an 8-bit image");
+  return png;
+}
+
 /// --image read as the encoder's f32 [1, 3, H, W] in [-1, 1], its size
 /// checked against the plan before any weight is read.
 HostTensor readInitImage(const std::string &path, const PipelineSpec &spec) {
   checkImageToImage(spec);
-  PngImage png = readPng(path);
-  check(png.channels == 3, "--image '", path,
-        "' has an alpha channel (or transparency): give an RGB image");
+  PngImage png = readEightBitPng(path, "--image", "an RGB image");
   checkInitImageSize(spec, png.width, png.height);
   HostTensor t;
   t.dtype = DType::F32;
@@ -43,14 +55,8 @@ HostTensor readInitImage(const std::string &path, const PipelineSpec &spec) {
 /// A --control-image read as f32 [1, 3, H, W] in [0, 1] (checkControl
 /// checks it against the plan before any weight is read).
 HostTensor readControlImage(const std::string &path) {
-  PngImage png = readPng(path);
-  check(png.channels == 3, "--control-image '", path,
-        "' has an alpha channel (or transparency): give an RGB or gray "
-        "image");
-  // PIL clips 16-bit gray to 255 where the decoder keeps the high byte: a
-  // 16-bit depth map would condition on other values than diffusers'.
-  check(png.bitDepth <= 8, "--control-image '", path, "' has ", png.bitDepth,
-        " bits per sample: give an 8-bit image");
+  PngImage png =
+      readEightBitPng(path, "--control-image", "an RGB or gray image");
   return controlImage(png.pixels.data(), 3, png.height, png.width);
 }
 
@@ -58,14 +64,8 @@ HostTensor readControlImage(const std::string &path) {
 /// checked against the plan before any weight is read.
 HostTensor readMask(const std::string &path, const PipelineSpec &spec) {
   checkInpainting(spec);
-  PngImage png = readPng(path);
-  check(png.channels == 3, "--mask '", path,
-        "' has an alpha channel (or transparency): give a gray or RGB mask "
-        "(white: repaint, black: keep)");
-  // PIL clips 16-bit gray to 255 where the decoder keeps the high byte:
-  // the two would binarize it differently.
-  check(png.bitDepth <= 8, "--mask '", path, "' has ", png.bitDepth,
-        " bits per sample: give an 8-bit mask");
+  PngImage png = readEightBitPng(
+      path, "--mask", "a gray or RGB mask (white: repaint, black: keep)");
   HostTensor mask = binaryMask(png.pixels.data(), 3, png.height, png.width);
   checkMask(spec, mask);
   return mask;

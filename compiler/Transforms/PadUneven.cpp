@@ -26,7 +26,9 @@
 // `valid_rows` (they are read as zeros: the halo exchange zeroes them), a
 // group norm leaves them out of its statistics (`valid_rows`), attention
 // masks them as padded keys once they are tokens, and the return slices
-// them off.
+// them off. A ControlNet's control image beside the latents (f pixel rows
+// per latent row) is padded by f times as many rows, so that its embedding
+// lands on the padded latent grid and its residuals add row for row.
 //
 // Sequences padded on their own and then joined (Flux's [text; image]
 // tokens, padded at the model's marked token arguments) hold padding inside
@@ -579,7 +581,7 @@ std::optional<Value> imageTokensToPad(Value image, int64_t degree) {
   return std::nullopt;
 }
 
-/// The rows a UNet's single [B, C, H, W] image is padded to so that a
+/// The rows a UNet's [B, C, H, W] latents are padded to so that a
 /// sequence split of `degree` ranks divides the rows of every level (no
 /// patch embedding: imageTokensToPad found no tokens); nullopt when they
 /// divide already. H rounds up to degree x H / (the fewest rows of any
@@ -604,8 +606,9 @@ std::optional<int64_t> rowsToPad(func::FuncOp fn, BlockArgument image,
   return rows;
 }
 
-/// An argument marked as a sequence along the rows of a [B, C, H, W] image
-/// (SD3's latent): its tokens appear after the patch embedding.
+/// An argument marked as a sequence along the rows of a [B, C, H, W] image:
+/// SD3's latent (its tokens appear after the patch embedding), or a UNet's
+/// latents and control image beside a ControlNet.
 bool isMarkedImage(func::FuncOp fn, BlockArgument arg) {
   auto dim = fn.getArgAttrOfType<IntegerAttr>(
       arg.getArgNumber(), FrescoDialect::kSequenceDimAttrName);
@@ -729,7 +732,8 @@ LogicalResult padFunction(func::FuncOp fn, int64_t tp, int64_t ulysses,
         }
       }
     // A UNet with a ControlNet: the latents and the control image (f times
-    // their rows) are padded at the bottom alike, f times as many rows.
+    // their rows) are padded at the bottom alike, f times as many rows, so
+    // that the ControlNet's residuals add to the UNet's row for row.
     if (rowImages.size() > 1)
       if (std::optional<int64_t> rows =
               rowsToPad(fn, rowImages.front(), degree)) {

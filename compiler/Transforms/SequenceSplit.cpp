@@ -51,12 +51,13 @@ Value paddedImageTokens(Value image) {
 /// The arguments marked as token sequences (fresco.sequence_dim), each
 /// split along its tokens (after fresco-pad-uneven's padding); false when
 /// there are none. An image marked on its rows is split by rows (its patch
-/// embedding makes a band of rows a block of tokens), or along its padded
+/// embedding makes a band of rows a block of tokens, or a UNet's
+/// convolutions keep them: its padded rows too), or along its padded
 /// tokens.
 FailureOr<bool> SequenceSeeder::seedMarked() {
   bool any = false;
   // Images marked on their rows: two (a ControlNet's control image beside
-  // the latents) are split as they are, never padded.
+  // the latents) are padded by rows together or not at all.
   const int64_t images =
       llvm::count_if(fn.getArguments(), [&](BlockArgument a) {
         auto d = fn.getArgAttrOfType<IntegerAttr>(

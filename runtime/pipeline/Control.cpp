@@ -38,7 +38,7 @@ void checkControl(const PipelineSpec &spec, const ControlOptions &o,
                         std::to_string(nets) + " --control-image flags");
   check(o.images.size() == nets, "this plan runs ", nets,
         " ControlNet(s); got ", o.images.size(),
-        " --control-image flags (one per net, in folder order: controlnet, "
+        " --control-image flag(s) (one per net, in folder order: controlnet, "
         "controlnet_1, ...)");
   check(
       task != Task::Inpainting,

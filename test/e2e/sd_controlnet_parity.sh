@@ -9,10 +9,11 @@
 # first and last of 4 steps without it), Euler ancestral; final latents
 # within 1e-4 of their max magnitude. The ControlNet matters (scale 0 moves
 # the latents). Every strategy on the UNet and ControlNet together (cfg=2,
-# tp=2, tp=3 with padded heads, ulysses=2, ring=2, ulysses=4, pipeline=2,
-# placement, cfg=2 x ulysses=2) matches 1 rank; so does SD's factor 8 (a
-# 4-block VAE, the embedding's three stride-2 convolutions split by rows)
-# on ulysses=2, ring=2 and ulysses=4. An SDXL ControlNet
+# tp=2, tp=3 with padded heads, ulysses=2, ring=2, ulysses=4, ulysses=3 and
+# ring=3 with padded rows, pipeline=2, placement, cfg=2 x ulysses=2) matches
+# 1 rank; so does SD's factor 8 (a 4-block VAE, the embedding's three
+# stride-2 convolutions split by rows) on ulysses=2, ring=2, ulysses=4 and
+# ulysses=3. An SDXL ControlNet
 # (StableDiffusionXLControlNetPipeline: the ControlNet also reads the pooled
 # text embeddings and time ids) against diffusers, with SDXL's
 # denoising_end and micro-conditioning, and on cfg=2, tp=2 and ulysses=2.
@@ -156,7 +157,7 @@ done
 rm -r "$work/pipe/controlnet_1"
 multi_run=("$B/fresco-run" "$work/multi.fplan" --weights "$work/multi"
   --prompt "a fox" --steps 2 -o "$work/x.png")
-expect_error "this plan runs 2 ControlNet(s); got 1 --control-image flags (one \
+expect_error "this plan runs 2 ControlNet(s); got 1 --control-image flag(s) (one \
 per net, in folder order: controlnet, controlnet_1, ...)" "${multi_run[@]}" \
   --control-image "$work/ctl.png"
 expect_error "control image 2 of 2 is 24x16 pixels, the plan's images 24x32" \
@@ -368,6 +369,11 @@ Image.fromarray(gray).save(sys.argv[2])  # mode I;16
 PY
 expect_error "has 16 bits per sample: give an 8-bit image" "${run[@]}" \
   --control-image "$work/deep.png"
+# (The init image is read alike.)
+expect_error "--image '$work/deep.png' has 16 bits per sample" \
+  "$B/fresco-run" "$work/i2i.fplan" --weights "$work/pipe" --prompt "a fox" \
+  --steps 2 -o "$work/x.png" --control-image "$work/ctl.png" \
+  --image "$work/deep.png"
 expect_usage "--controlnet-scale and --control-guidance-start/-end apply to a \
 ControlNet: give --control-image too" "${run[@]}" --controlnet-scale 0.5
 expect_error "--control-guidance-start (0.5) and --control-guidance-end (0.5) \

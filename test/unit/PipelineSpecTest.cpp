@@ -193,7 +193,7 @@ TEST(PipelineSpec, ControlOptionsChecked) {
   two.images = {&img};
   EXPECT_NE(error(s2, two, false)
                 .find("this plan runs 2 ControlNet(s); got 1 --control-image "
-                      "flags (one per net, in folder order"),
+                      "flag(s) (one per net, in folder order"),
             std::string::npos);
   two.images = {&img, &img};
   EXPECT_EQ(error(s2, two, false), "");

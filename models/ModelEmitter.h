@@ -16,17 +16,24 @@ namespace fresco::models {
 
 class ModelEmitter {
 protected:
-  explicit ModelEmitter(mlir::OpBuilder &b) : b(b), f32(b.getF32Type()) {}
+  /// `component`: the checkpoint folder of the parameters when it is not
+  /// the function's (a ControlNet's), also prefixing the op locations.
+  explicit ModelEmitter(mlir::OpBuilder &b, llvm::StringRef component = "")
+      : b(b), f32(b.getF32Type()), component(component.str()) {}
 
   /// A location naming the diffusers module (e.g. "transformer_blocks.3").
   mlir::Location loc(const llvm::Twine &scope) {
-    return mlir::NameLoc::get(b.getStringAttr(scope));
+    if (component.empty())
+      return mlir::NameLoc::get(b.getStringAttr(scope));
+    return mlir::NameLoc::get(b.getStringAttr(component + "." + scope));
   }
   /// The f32 parameter named by its state_dict key.
   mlir::Value param(const llvm::Twine &name, llvm::ArrayRef<int64_t> shape) {
     std::string n = name.str();
     return mlir::fresco::ParamOp::create(
-        b, loc(n), mlir::RankedTensorType::get(shape, f32), b.getStringAttr(n));
+        b, loc(n), mlir::RankedTensorType::get(shape, f32), b.getStringAttr(n),
+        mlir::DenseI64ArrayAttr(), mlir::DenseI64ArrayAttr(),
+        component.empty() ? mlir::StringAttr() : b.getStringAttr(component));
   }
   /// nn.Linear at `prefix` (weight [out, in], optional bias [out]).
   mlir::Value linear(const llvm::Twine &prefix, mlir::Value x, int64_t in,
@@ -54,6 +61,7 @@ protected:
 
   mlir::OpBuilder &b;
   mlir::Type f32;
+  std::string component;
 };
 
 } // namespace fresco::models

@@ -4,11 +4,15 @@
 // FluxTransformerBlock (two streams, joint attention over [text; image]),
 // FluxSingleTransformerBlock (one stream, attention and MLP in parallel),
 // AdaLayerNormContinuous and proj_out. Locations name the diffusers module
-// of each op (e.g. "transformer_blocks.3.attn").
+// of each op (e.g. "transformer_blocks.3.attn"). With FluxControlNetModels
+// the same function runs them first (their own embedders and blocks on the
+// latents plus the VAE-encoded control image), and the transformer adds
+// their scaled per-block outputs after its blocks.
 //
 //===----------------------------------------------------------------------===//
 #include "models/flux/FluxBuilder.h"
 #include "models/ModelEmitter.h"
+#include "models/unet/ControlNetConfig.h"
 
 #include <cmath>
 
@@ -18,14 +22,27 @@ using namespace mlir::fresco;
 namespace fresco::models {
 namespace {
 
+/// A FluxControlNetModel's outputs: one per double block and per single
+/// block (the image tokens), already times the conditioning scale.
+struct FluxControl {
+  SmallVector<Value> blocks, singles;
+};
+
 class FluxEmitter : ModelEmitter {
 public:
-  FluxEmitter(OpBuilder &b, const FluxConfig &c, const FluxShape &s)
-      : ModelEmitter(b), c(c), s(s), d(c.innerDim()) {}
+  FluxEmitter(OpBuilder &b, const FluxConfig &c, const FluxShape &s,
+              StringRef component = "")
+      : ModelEmitter(b, component), c(c), s(s), d(c.innerDim()) {}
 
-  Value forward(ValueRange args);
+  Value forward(ValueRange args, const FluxControl *control);
+  /// FluxControlNetModel.forward: `cond` the packed control latents [B, Ti,
+  /// in_channels], `scale` [B] (per sample).
+  FluxControl controlnet(ValueRange args, Value cond, Value scale);
 
 private:
+  /// The embedders: returns the image tokens (x_embedder) and sets `txt`
+  /// (context_embedder), siluTemb and the rotary tables.
+  Value embed(ValueRange args, Value &txt);
   /// Chunk `index` of `e` [B, n*D] split in D-wide chunks, as [B, D].
   Value chunk(Value e, int64_t index, Location l) {
     return slice(e, 1, index * d, d, l);
@@ -168,7 +185,7 @@ Value FluxEmitter::singleBlock(int64_t i, Value x) {
   return gated(x, chunk(e, 2, ln), y, l);
 }
 
-Value FluxEmitter::forward(ValueRange args) {
+Value FluxEmitter::embed(ValueRange args, Value &txt) {
   Value hidden = args[0], context = args[1], pooled = args[2],
         timestep = args[3], imgIds = args[4], txtIds = args[5];
   Value img = linear("x_embedder", hidden, c.inChannels, d);
@@ -185,7 +202,7 @@ Value FluxEmitter::forward(ValueRange args) {
   temb = AddOp::create(b, loc("time_text_embed"), temb, text);
   siluTemb = SiluOp::create(b, loc("time_text_embed"), temb);
 
-  Value txt = linear("context_embedder", context, c.jointAttentionDim, d);
+  txt = linear("context_embedder", context, c.jointAttentionDim, d);
 
   // FluxPosEmbed(theta=10000) over cat(txt_ids, img_ids): each row is its
   // token's, so the table of the joined ids is the join of the streams'.
@@ -197,13 +214,74 @@ Value FluxEmitter::forward(ValueRange args) {
   txtTable = rows(txtIds);
   imgTable = rows(imgIds);
   table = concat({txtTable, imgTable}, 0, pe);
+  return img;
+}
 
-  for (int64_t i = 0; i < c.numLayers; ++i)
+FluxControl FluxEmitter::controlnet(ValueRange args, Value cond, Value scale) {
+  Value txt;
+  Value img = embed(args, txt);
+  img = AddOp::create(b, loc("controlnet_x_embedder"), img,
+                      linear("controlnet_x_embedder", cond, c.inChannels, d));
+  FluxControl out;
+  SmallVector<Value> blocks;
+  for (int64_t i = 0; i < c.numLayers; ++i) {
     doubleBlock(i, img, txt);
+    blocks.push_back(img);
+  }
   Location cat = loc("single_transformer_blocks");
   Value x = concat({txt, img}, 1, cat);
-  for (int64_t i = 0; i < c.numSingleLayers; ++i)
+  SmallVector<Value> singles;
+  for (int64_t i = 0; i < c.numSingleLayers; ++i) {
     x = singleBlock(i, x);
+    singles.push_back(slice(x, 1, s.textTokens, s.imageTokens, cat));
+  }
+  // Zero linears, scaled per sample.
+  Location l = loc("conditioning_scale");
+  Value s3 = reshape(scale, {s.batch, 1, 1}, l);
+  auto project = [&](StringRef prefix, ArrayRef<Value> in,
+                     SmallVectorImpl<Value> &to) {
+    for (auto [i, h] : llvm::enumerate(in)) {
+      std::string p = (prefix + "." + Twine(i)).str();
+      to.push_back(MulOp::create(b, loc(p), linear(p, h, d, d), s3));
+    }
+  };
+  project("controlnet_blocks", blocks, out.blocks);
+  project("controlnet_single_blocks", singles, out.singles);
+  return out;
+}
+
+Value FluxEmitter::forward(ValueRange args, const FluxControl *control) {
+  Value txt;
+  Value img = embed(args, txt);
+  // FluxTransformer2DModel's controlnet residuals: sample i / interval
+  // after block i, interval = ceil(blocks / samples).
+  auto interval = [](int64_t blocks, size_t samples) {
+    return (blocks + int64_t(samples) - 1) / int64_t(samples);
+  };
+  const bool doubles = control && !control->blocks.empty(),
+             singles = control && !control->singles.empty();
+  for (int64_t i = 0; i < c.numLayers; ++i) {
+    doubleBlock(i, img, txt);
+    if (doubles)
+      img = AddOp::create(
+          b, loc("controlnet_block_samples"), img,
+          control->blocks[size_t(
+              i / interval(c.numLayers, control->blocks.size()))]);
+  }
+  Location cat = loc("single_transformer_blocks");
+  Value x = concat({txt, img}, 1, cat);
+  for (int64_t i = 0; i < c.numSingleLayers; ++i) {
+    x = singleBlock(i, x);
+    if (!singles)
+      continue;
+    // Added to the image tokens only.
+    Location l = loc("controlnet_single_block_samples");
+    Value r = control->singles[size_t(
+        i / interval(c.numSingleLayers, control->singles.size()))];
+    Value image = slice(x, 1, s.textTokens, s.imageTokens, l);
+    x = concat({slice(x, 1, 0, s.textTokens, l), AddOp::create(b, l, image, r)},
+               1, l);
+  }
   x = slice(x, 1, s.textTokens, s.imageTokens, cat);
 
   // AdaLayerNormContinuous: its linear gives scale, then shift.
@@ -216,7 +294,8 @@ Value FluxEmitter::forward(ValueRange args) {
 } // namespace
 
 func::FuncOp buildFlux(ModuleOp module, const FluxConfig &config,
-                       const FluxShape &shape, StringRef name) {
+                       const FluxShape &shape, StringRef name,
+                       ArrayRef<FluxControlNetConfig> controlnets) {
   OpBuilder b(module.getBodyRegion());
   b.setInsertionPointToEnd(module.getBody());
   MLIRContext *ctx = module.getContext();
@@ -240,6 +319,16 @@ func::FuncOp buildFlux(ModuleOp module, const FluxConfig &config,
     inputs.push_back(RankedTensorType::get({B}, f32));
     names.push_back("guidance");
   }
+  // The nets' packed control latents side by side per token, and their
+  // scales (the pipeline checks every net's in_channels and guidance
+  // against the transformer's).
+  const int64_t nets = int64_t(controlnets.size());
+  if (nets) {
+    inputs.push_back(
+        RankedTensorType::get({B, ti, nets * config.inChannels}, f32));
+    inputs.push_back(RankedTensorType::get({B, nets}, f32));
+    names.append({"controlnet_cond", "conditioning_scale"});
+  }
   auto outTy = RankedTensorType::get({B, ti, config.outChannels()}, f32);
   auto fn = func::FuncOp::create(b, NameLoc::get(b.getStringAttr(name)), name,
                                  FunctionType::get(ctx, inputs, {outTy}));
@@ -254,12 +343,45 @@ func::FuncOp buildFlux(ModuleOp module, const FluxConfig &config,
        {std::pair<unsigned, int64_t>{0, 1}, {1, 1}, {4, 0}, {5, 0}})
     fn.setArgAttr(i, FrescoDialect::kSequenceDimAttrName,
                   b.getI64IntegerAttr(dim));
+  const unsigned in = unsigned(names.size() - 2); // the ControlNets' inputs
+  if (nets) // the control latents' tokens go with the image tokens
+    fn.setArgAttr(in, FrescoDialect::kSequenceDimAttrName,
+                  b.getI64IntegerAttr(1));
   fn.setResultAttr(0, FrescoDialect::kNameAttrName, b.getStringAttr("sample"));
 
   Block *entry = fn.addEntryBlock();
   b.setInsertionPointToStart(entry);
+  ValueRange args = entry->getArguments();
+  std::optional<FluxControl> control;
+  for (auto [k, net] : llvm::enumerate(controlnets)) {
+    Value cond = args[in], scale = args[in + 1];
+    const std::string folder = controlNetFolder(k);
+    if (nets > 1) {
+      // Net k's latents (channels k C .. (k + 1) C) and scale (column k).
+      Location l = NameLoc::get(b.getStringAttr(folder));
+      const int64_t ch = config.inChannels;
+      cond = SliceOp::create(b, l, cond, b.getI64IntegerAttr(2),
+                             b.getI64IntegerAttr(int64_t(k) * ch),
+                             b.getI64IntegerAttr(ch));
+      scale = SliceOp::create(b, l, scale, b.getI64IntegerAttr(1),
+                              b.getI64IntegerAttr(int64_t(k)),
+                              b.getI64IntegerAttr(1));
+    }
+    FluxEmitter cn(b, net.flux, shape, folder);
+    FluxControl r = cn.controlnet(args, cond, scale);
+    if (!control) {
+      control = std::move(r);
+      continue;
+    }
+    // FluxMultiControlNetModel sums the nets' samples.
+    Location l = NameLoc::get(b.getStringAttr("multi_controlnet"));
+    for (auto [sum, x] : llvm::zip_equal(control->blocks, r.blocks))
+      sum = AddOp::create(b, l, sum, x);
+    for (auto [sum, x] : llvm::zip_equal(control->singles, r.singles))
+      sum = AddOp::create(b, l, sum, x);
+  }
   FluxEmitter emitter(b, config, shape);
-  Value out = emitter.forward(entry->getArguments());
+  Value out = emitter.forward(args, control ? &*control : nullptr);
   func::ReturnOp::create(b, fn.getLoc(), out);
   return fn;
 }

@@ -23,9 +23,15 @@ struct FluxShape {
 /// by 1000), img_ids [Ti, A], txt_ids [Tt, A] (A = len(axes_dims_rope)),
 /// and guidance [B] when the model has guidance_embeds; the result is
 /// sample [B, Ti, patch_size^2 * C]. Every parameter is named by its
-/// state_dict key.
-mlir::func::FuncOp buildFlux(mlir::ModuleOp module, const FluxConfig &config,
-                             const FluxShape &shape, llvm::StringRef name);
+/// state_dict key. With `controlnets` (FluxControlNetModels, folders
+/// controlnet, controlnet_1, ...) two inputs follow: controlnet_cond [B, Ti,
+/// K in_channels] (each net's packed control latents side by side per
+/// token) and conditioning_scale [B, K]; the nets run first and the
+/// transformer adds their summed, scaled block samples.
+mlir::func::FuncOp
+buildFlux(mlir::ModuleOp module, const FluxConfig &config,
+          const FluxShape &shape, llvm::StringRef name,
+          llvm::ArrayRef<FluxControlNetConfig> controlnets = {});
 
 } // namespace fresco::models
 

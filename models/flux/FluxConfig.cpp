@@ -12,12 +12,46 @@ bool FluxConfig::matches(const json::Object &config) {
   return cls && *cls == "FluxTransformer2DModel";
 }
 
-Expected<FluxConfig> FluxConfig::fromJSON(const json::Object &config) {
-  FluxConfig c;
+bool FluxControlNetConfig::matches(const json::Object &config) {
+  auto cls = config.getString("_class_name");
+  return cls && *cls == "FluxControlNetModel";
+}
 
+Expected<FluxConfig> FluxConfig::fromJSON(const json::Object &config) {
   if (!matches(config))
     return configError("not a Flux transformer config: expected _class_name "
                        "'FluxTransformer2DModel'");
+  return fromKeys(config, "FluxTransformer2DModel");
+}
+
+Expected<FluxControlNetConfig>
+FluxControlNetConfig::fromJSON(const json::Object &config) {
+  if (!matches(config))
+    return configError("not a Flux ControlNet config: expected _class_name "
+                       "'FluxControlNetModel'");
+  // Both variants change the forward pass: refused until implemented.
+  for (auto [key, what] :
+       {std::pair<StringRef, StringRef>{
+            "num_mode", "ControlNet-Union (a mode embedding token per "
+                        "control image) is not implemented"},
+        {"conditioning_embedding_channels",
+         "a ControlNet embedding the control image's pixels (input_hint_block, "
+         "XLabs-style) is not implemented; Fresco runs the InstantX-style "
+         "FluxControlNetModel, which reads the VAE-encoded control image"}}) {
+    const json::Value *v = config.get(key);
+    if (v && !v->getAsNull())
+      return configError("config key '" + key + "' is set: " + what);
+  }
+  Expected<FluxConfig> flux =
+      FluxConfig::fromKeys(config, "FluxControlNetModel");
+  if (!flux)
+    return flux.takeError();
+  return FluxControlNetConfig{std::move(*flux)};
+}
+
+Expected<FluxConfig> FluxConfig::fromKeys(const json::Object &config,
+                                          StringRef model) {
+  FluxConfig c;
   if (Error e = readInt(config, "patch_size", c.patchSize, 1, 64))
     return std::move(e);
   if (Error e = readInt(config, "in_channels", c.inChannels))
@@ -77,7 +111,7 @@ Expected<FluxConfig> FluxConfig::fromJSON(const json::Object &config) {
   est.params({d, d, 36}, c.numLayers);
   est.params({d, d, 15}, c.numSingleLayers);
   est.params({d, c.jointAttentionDim});
-  if (Error e = est.check("FluxTransformer2DModel",
+  if (Error e = est.check(model,
                           "num_layers, num_single_layers, num_attention_heads "
                           "and attention_head_dim",
                           ""))

@@ -31,6 +31,25 @@ struct FluxConfig {
   static llvm::Expected<FluxConfig> fromJSON(const llvm::json::Object &config);
   /// True when `config` describes a Flux transformer.
   static bool matches(const llvm::json::Object &config);
+  /// The transformer's keys without the class check; `model` names the
+  /// class in size errors.
+  static llvm::Expected<FluxConfig> fromKeys(const llvm::json::Object &config,
+                                             llvm::StringRef model);
+};
+
+/// diffusers' FluxControlNetModel (InstantX-style: it reads the control
+/// image VAE-encoded and packed as the latents): a FluxTransformer2DModel's
+/// keys, usually with fewer blocks, plus a zero-initialized linear per
+/// block whose output the transformer adds after its block of the same
+/// index (scaled to the transformer's block counts). ControlNet-Union
+/// (num_mode) and the pixel embedding (conditioning_embedding_channels) are
+/// refused as not implemented.
+struct FluxControlNetConfig {
+  FluxConfig flux;
+
+  static llvm::Expected<FluxControlNetConfig>
+  fromJSON(const llvm::json::Object &config);
+  static bool matches(const llvm::json::Object &config);
 };
 
 } // namespace fresco::models

@@ -7,7 +7,10 @@
 // sigmas; the guidance scale is a transformer input for dev (no CFG batch)
 // and absent for schnell. Every size is fixed here: the image size, the T5
 // sequence length and the images per run. With --vae-encoder the VAE
-// encoder comes too, for image-to-image (FluxImg2ImgPipeline).
+// encoder comes too, for image-to-image (FluxImg2ImgPipeline). A
+// FluxControlNetPipeline folder adds its FluxControlNetModel(s) to the
+// transformer's function and always brings the encoder (the control image
+// is VAE-encoded).
 //
 //===----------------------------------------------------------------------===//
 #include "models/ModelSizes.h"
@@ -15,6 +18,7 @@
 #include "models/pipelines/PipelineFolder.h"
 #include "models/text/CLIPTextModel.h"
 #include "models/text/T5EncoderModel.h"
+#include "models/unet/ControlNetConfig.h"
 #include "models/vae/VAEBuilder.h"
 
 using namespace llvm;
@@ -94,19 +98,102 @@ Error checkAgreement(const FluxConfig &flux, const VAEConfig &vae,
   return Error::success();
 }
 
+/// The FluxControlNetModel in `folder`, checked to fit the transformer; a
+/// misfit's error starts with the folder.
+Expected<FluxControlNetConfig> readFluxControlNet(const PipelineFolder &dir,
+                                                  StringRef folder,
+                                                  const FluxConfig &flux) {
+  Expected<FluxControlNetConfig> cn = dir.config<FluxControlNetConfig>(folder);
+  if (!cn)
+    return cn.takeError();
+  const FluxConfig &c = cn->flux;
+  auto fail = [&](const Twine &msg) { return makeError(folder + ": " + msg); };
+  // It reads the transformer's inputs: the latents, the control latents
+  // (the same packing), the text, the ids and the guidance.
+  if (c.inChannels != flux.inChannels)
+    return fail("the ControlNet's in_channels (" + Twine(c.inChannels) +
+                ") differ from the transformer's (" + Twine(flux.inChannels) +
+                "): it reads the same packed latents");
+  if (c.patchSize != 1)
+    return fail("the ControlNet's patch_size is " + Twine(c.patchSize) +
+                "; FluxControlNetPipeline packs 2x2 latents and needs 1");
+  if (c.jointAttentionDim != flux.jointAttentionDim ||
+      c.pooledProjectionDim != flux.pooledProjectionDim)
+    return fail("the ControlNet's joint_attention_dim or "
+                "pooled_projection_dim differ from the transformer's: both "
+                "read the same text embeddings");
+  if (c.axesDimsRope.size() != flux.axesDimsRope.size())
+    return fail(
+        "the ControlNet's axes_dims_rope has " + Twine(c.axesDimsRope.size()) +
+        " axes; FluxPipeline's ids have " + Twine(flux.axesDimsRope.size()));
+  if (c.guidanceEmbeds != flux.guidanceEmbeds)
+    return fail(Twine("the ControlNet's guidance_embeds is ") +
+                (c.guidanceEmbeds ? "true" : "false") +
+                " and the transformer's is not: Fresco feeds both the same "
+                "guidance input (pair a FLUX.1-dev ControlNet with dev, a "
+                "schnell one with schnell)");
+  if (c.innerDim() != flux.innerDim())
+    return fail("the ControlNet's width (num_attention_heads x "
+                "attention_head_dim = " +
+                Twine(c.innerDim()) + ") differs from the transformer's (" +
+                Twine(flux.innerDim()) +
+                "): its block samples are added to the transformer's");
+  return cn;
+}
+
+/// The pipeline's FluxControlNetModels (controlnet, and with a
+/// FluxMultiControlNetModel entry controlnet_1, ...), which must agree on
+/// their block counts (their samples are summed).
+Expected<SmallVector<FluxControlNetConfig, 1>>
+readFluxControlNets(const PipelineFolder &dir, const json::Object &index,
+                    const FluxConfig &flux) {
+  Expected<size_t> count =
+      controlNetCount(dir, index, "FluxMultiControlNetModel");
+  if (!count)
+    return count.takeError();
+  SmallVector<FluxControlNetConfig, 1> nets;
+  for (size_t k = 0; k < *count; ++k) {
+    Expected<FluxControlNetConfig> cn =
+        readFluxControlNet(dir, controlNetFolder(k), flux);
+    if (!cn)
+      return cn.takeError();
+    if (k > 0 && (cn->flux.numLayers != nets[0].flux.numLayers ||
+                  cn->flux.numSingleLayers != nets[0].flux.numSingleLayers))
+      return makeError(controlNetFolder(k) +
+                       ": its num_layers and num_single_layers differ from "
+                       "controlnet's: FluxMultiControlNetModel sums the "
+                       "nets' block samples");
+    nets.push_back(std::move(*cn));
+  }
+  return nets;
+}
+
 } // namespace
 
 Error buildFluxPipeline(mlir::ModuleOp module, const PipelineFolder &dir,
                         const json::Object &index,
                         const BuildOptions &options) {
-  if (Error e = dir.requireComponents(index, "FluxPipeline",
-                                      {"transformer", "vae", "scheduler",
-                                       "text_encoder", "text_encoder_2",
-                                       "tokenizer", "tokenizer_2"}))
+  const bool control = index.getString("_class_name") ==
+                       std::optional<StringRef>("FluxControlNetPipeline");
+  const StringRef cls = control ? "FluxControlNetPipeline" : "FluxPipeline";
+  SmallVector<StringRef> needed = {
+      "transformer",    "vae",       "scheduler",  "text_encoder",
+      "text_encoder_2", "tokenizer", "tokenizer_2"};
+  if (control)
+    needed.push_back("controlnet");
+  if (Error e = dir.requireComponents(index, cls, needed))
     return e;
   Expected<FluxConfig> flux = dir.config<FluxConfig>("transformer");
   if (!flux)
     return flux.takeError();
+  SmallVector<FluxControlNetConfig, 1> controlnets;
+  if (control) {
+    Expected<SmallVector<FluxControlNetConfig, 1>> cn =
+        readFluxControlNets(dir, index, *flux);
+    if (!cn)
+      return cn.takeError();
+    controlnets = std::move(*cn);
+  }
   Expected<VAEConfig> vae = dir.config<VAEConfig>("vae");
   if (!vae)
     return vae.takeError();
@@ -142,7 +229,7 @@ Error buildFluxPipeline(mlir::ModuleOp module, const PipelineFolder &dir,
   shape.batch = n;
   shape.imageTokens = sizes->imageTokens;
   shape.textTokens = sizes->textTokens;
-  buildFlux(module, *flux, shape, "transformer");
+  buildFlux(module, *flux, shape, "transformer", controlnets);
   buildVAEDecoder(module, *vae, n, sizes->latentHeight, sizes->latentWidth,
                   "vae");
 
@@ -154,6 +241,8 @@ Error buildFluxPipeline(mlir::ModuleOp module, const PipelineFolder &dir,
       "timestep", "image_ids",       "text_ids"};
   if (flux->guidanceEmbeds)
     denoiserInputs.push_back("guidance_scale");
+  if (control)
+    denoiserInputs.append({"control_latents", "control_scale"});
   mlir::ArrayAttr components = a.b.getArrayAttr(
       {a.dict({a.str("role", "text_encoder"), a.str("function", "text_encoder"),
                a.attr("inputs", a.strings({"token_ids"})),
@@ -173,8 +262,9 @@ Error buildFluxPipeline(mlir::ModuleOp module, const PipelineFolder &dir,
                a.attr("inputs", a.strings({"latents"})),
                a.attr("outputs", a.strings({"image"}))})});
   // Image-to-image (FluxImg2ImgPipeline) needs the encoder: only compiled
-  // when asked, so text-to-image plans stay as they were.
-  if (options.vaeEncoder) {
+  // when asked, so text-to-image plans stay as they were. The ControlNet
+  // class encodes its control images with it.
+  if (options.vaeEncoder || control) {
     SmallVector<mlir::Attribute> all(components.begin(), components.end());
     all.push_back(a.vaeEncoder(module, *vae, n, sizes->height, sizes->width));
     components = a.b.getArrayAttr(all);

@@ -1,7 +1,9 @@
 //===- PipelineFolder.cpp - A diffusers pipeline folder -> one module -----===//
 #include "models/pipelines/PipelineFolder.h"
 #include "models/SizeEstimate.h"
+#include "models/unet/ControlNetConfig.h"
 
+#include "llvm/Support/FileSystem.h"
 #include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/Path.h"
 
@@ -240,12 +242,6 @@ const std::vector<ComponentClasses> &componentClasses() {
          "transformer",
          {"DiTTransformer2DModel", "Transformer2DModel"}},
         {"DiTPipeline", "vae", vae},
-        {"FluxPipeline", "transformer", {"FluxTransformer2DModel"}},
-        {"FluxPipeline", "vae", vae},
-        {"FluxPipeline", "text_encoder", {"CLIPTextModel"}},
-        {"FluxPipeline", "text_encoder_2", {"T5EncoderModel"}},
-        {"FluxPipeline", "tokenizer", clipTok},
-        {"FluxPipeline", "tokenizer_2", t5Tok},
         {"StableDiffusion3Pipeline", "transformer", {"SD3Transformer2DModel"}},
         {"StableDiffusion3Pipeline", "vae", vae},
         {"StableDiffusion3Pipeline",
@@ -262,6 +258,20 @@ const std::vector<ComponentClasses> &componentClasses() {
         {"StableDiffusion3Pipeline", "tokenizer_2", clipTok},
         {"StableDiffusion3Pipeline", "tokenizer_3", t5Tok, true},
     };
+    for (StringRef flux : {"FluxPipeline", "FluxControlNetPipeline"})
+      for (ComponentClasses c : std::vector<ComponentClasses>{
+               {"", "transformer", {"FluxTransformer2DModel"}},
+               {"", "vae", vae},
+               {"", "text_encoder", {"CLIPTextModel"}},
+               {"", "text_encoder_2", {"T5EncoderModel"}},
+               {"", "tokenizer", clipTok},
+               {"", "tokenizer_2", t5Tok}}) {
+        c.pipeline = flux;
+        t.push_back(c);
+      }
+    t.push_back({"FluxControlNetPipeline",
+                 "controlnet",
+                 {"FluxControlNetModel", "FluxMultiControlNetModel"}});
     for (StringRef sd :
          {"StableDiffusionPipeline", "StableDiffusionInpaintPipeline",
           "StableDiffusionControlNetPipeline",
@@ -355,6 +365,29 @@ Error checkComponentClasses(PipelineFolder &dir, const json::Object &index,
 
 } // namespace
 
+Expected<size_t> controlNetCount(const PipelineFolder &dir,
+                                 const json::Object &index,
+                                 StringRef multiClass) {
+  const json::Array *entry = index.getArray("controlnet");
+  const bool multi =
+      entry && entry->size() == 2 &&
+      (*entry)[1].getAsString() == std::optional<StringRef>(multiClass);
+  // diffusers' MultiControlNetModel loads folders up to the first missing.
+  constexpr size_t kMaxControlNets = 16;
+  auto present = [&](size_t k) {
+    return sys::fs::is_directory(dir.path(controlNetFolder(k), ""));
+  };
+  if (!multi)
+    return 1;
+  size_t k = 1;
+  while (k < kMaxControlNets && present(k))
+    ++k;
+  if (k == kMaxControlNets && present(k))
+    return makeError("more than " + Twine(kMaxControlNets) +
+                     " ControlNets (controlnet, controlnet_1, ...)");
+  return k;
+}
+
 Error buildPipelineFromFolder(mlir::ModuleOp module, StringRef folder,
                               const BuildOptions &options) {
   SmallString<256> indexPath(folder);
@@ -377,7 +410,8 @@ Error buildPipelineFromFolder(mlir::ModuleOp module, StringRef folder,
                 *cls == "StableDiffusionXLPipeline" ||
                 *cls == "StableDiffusionXLImg2ImgPipeline" ||
                 *cls == "StableDiffusionXLInpaintPipeline" ||
-                *cls == "StableDiffusion3Pipeline" || *cls == "FluxPipeline")))
+                *cls == "StableDiffusion3Pipeline" || *cls == "FluxPipeline" ||
+                *cls == "FluxControlNetPipeline")))
     return makeError("--vae-encoder (image-to-image) is implemented for "
                      "StableDiffusionPipeline, StableDiffusionXLPipeline, "
                      "StableDiffusionXLImg2ImgPipeline, "
@@ -390,7 +424,7 @@ Error buildPipelineFromFolder(mlir::ModuleOp module, StringRef folder,
       return e;
   if (cls && *cls == "DiTPipeline")
     return buildDiTPipeline(module, dir, *index, options);
-  if (cls && *cls == "FluxPipeline")
+  if (cls && (*cls == "FluxPipeline" || *cls == "FluxControlNetPipeline"))
     return buildFluxPipeline(module, dir, *index, options);
   // The inpaint class: its folders (SD 1.5 / 2 inpainting) hold an
   // inpainting UNet, or a plain one (then --mask blends).
@@ -415,6 +449,7 @@ Error buildPipelineFromFolder(mlir::ModuleOp module, StringRef folder,
   return makeError(indexPath + ": pipeline class '" +
                    (cls ? *cls : StringRef("<missing>")) +
                    "' is not supported; supported: DiTPipeline, FluxPipeline, "
+                   "FluxControlNetPipeline, "
                    "StableDiffusionPipeline, StableDiffusionInpaintPipeline, "
                    "StableDiffusionControlNetPipeline, "
                    "StableDiffusionControlNetImg2ImgPipeline, "

@@ -179,6 +179,14 @@ llvm::Error buildStableDiffusionXLImg2ImgPipeline(
 llvm::Error buildStableDiffusionXLInpaintPipeline(
     mlir::ModuleOp module, const PipelineFolder &dir,
     const llvm::json::Object &index, const BuildOptions &options);
+/// How many ControlNets a pipeline folder holds: 1 (controlnet/), or with
+/// a `multiClass` model_index.json entry (diffusers' MultiControlNetModel)
+/// the folders controlnet, controlnet_1, ... up to the first missing, at
+/// most 16.
+llvm::Expected<size_t> controlNetCount(const PipelineFolder &dir,
+                                       const llvm::json::Object &index,
+                                       llvm::StringRef multiClass);
+
 llvm::Error buildStableDiffusionXLControlNetPipeline(
     mlir::ModuleOp module, const PipelineFolder &dir,
     const llvm::json::Object &index, const BuildOptions &options);

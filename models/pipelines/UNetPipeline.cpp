@@ -139,27 +139,17 @@ Expected<ControlNetConfig> readControlNet(const PipelineFolder &dir,
 Expected<SmallVector<ControlNetConfig, 1>>
 readControlNets(const PipelineFolder &dir, const json::Object &index,
                 const UNetPipeline &p, StringRef pipeline) {
-  const json::Array *entry = index.getArray("controlnet");
-  const bool multi = entry && entry->size() == 2 &&
-                     (*entry)[1].getAsString() ==
-                         std::optional<StringRef>("MultiControlNetModel");
-  // diffusers' MultiControlNetModel loads folders up to the first missing.
-  constexpr size_t kMaxControlNets = 16;
-  const size_t limit = multi ? kMaxControlNets : 1;
-  auto present = [&](size_t k) {
-    return sys::fs::is_directory(dir.path(controlNetFolder(k), ""));
-  };
+  Expected<size_t> count = controlNetCount(dir, index, "MultiControlNetModel");
+  if (!count)
+    return count.takeError();
   SmallVector<ControlNetConfig, 1> nets;
-  for (size_t k = 0; k < limit && (k == 0 || present(k)); ++k) {
+  for (size_t k = 0; k < *count; ++k) {
     Expected<ControlNetConfig> cn =
         readControlNet(dir, controlNetFolder(k), p, pipeline);
     if (!cn)
       return cn.takeError();
     nets.push_back(std::move(*cn));
   }
-  if (multi && nets.size() == kMaxControlNets && present(kMaxControlNets))
-    return makeError("more than " + Twine(kMaxControlNets) +
-                     " ControlNets (controlnet, controlnet_1, ...)");
   return nets;
 }
 

@@ -26,8 +26,9 @@ void checkControl(const PipelineSpec &spec, const ControlOptions &o,
   if (nets == 0) {
     check(o.images.empty(), "--control-image: this ", spec.kind,
           " plan has no ControlNet (compile a "
-          "StableDiffusionControlNetPipeline or "
-          "StableDiffusionXLControlNetPipeline folder)");
+          "StableDiffusionControlNetPipeline, "
+          "StableDiffusionXLControlNetPipeline or FluxControlNetPipeline "
+          "folder)");
     return;
   }
   check(!o.images.empty(),
@@ -46,14 +47,26 @@ void checkControl(const PipelineSpec &spec, const ControlOptions &o,
       "StableDiffusionXLControlNetInpaintPipeline) is not implemented: a "
       "ControlNet plan generates from the prompts and the control image, "
       "or from an init image with --image (image-to-image)");
-  const std::vector<int64_t> &c = spec.controlImage;
+  check(!spec.controlLatents || task == Task::TextToImage,
+        "image-to-image with a Flux ControlNet "
+        "(FluxControlNetImg2ImgPipeline) is not implemented: a "
+        "FluxControlNetPipeline plan generates from the prompts and the "
+        "control image");
+  // The control image's pixel size: the pixel input's, or (Flux) the VAE
+  // encoder's, which encodes it.
+  std::vector<int64_t> hw(spec.controlImage.end() - 2, spec.controlImage.end());
+  if (spec.controlLatents) {
+    const std::vector<int64_t> &px =
+        spec.find(plan::ComponentRole::Encoder)->pixelShape;
+    hw = {px[2], px[3]};
+  }
   for (size_t k = 0; k < nets; ++k) {
     const std::vector<int64_t> &s = o.images[k]->shape;
     check(s.size() == 4 && s[0] == 1 && s[1] == 3, "control image ", k + 1,
           " of ", nets, " must be RGB");
-    check(s[2] == c[1] && s[3] == c[2], "control image ", k + 1, " of ", nets,
-          " is ", s[3], "x", s[2], " pixels, the plan's images ", c[2], "x",
-          c[1],
+    check(s[2] == hw[0] && s[3] == hw[1], "control image ", k + 1, " of ", nets,
+          " is ", s[3], "x", s[2], " pixels, the plan's images ", hw[1], "x",
+          hw[0],
           " (width x height): give one of that size (Fresco does not resize "
           "it)");
   }
@@ -88,6 +101,30 @@ HostTensor controlImage(const uint8_t *hwc, int channels, int64_t height,
     for (int k = 0; k < 3; ++k)
       out[k * plane + p] = float(hwc[p * 3 + k]) / 255.0f;
   return t;
+}
+
+HostTensor encoderPixels(const HostTensor &image) {
+  HostTensor t = image;
+  float *v = t.as<float>();
+  for (int64_t i = 0; i < t.numel(); ++i)
+    v[i] = 2.0f * v[i] - 1.0f;
+  return t;
+}
+
+void interleaveControlLatents(const float *packed, size_t net, size_t nets,
+                              int64_t tokens, int64_t perToken, float *row) {
+  for (int64_t t = 0; t < tokens; ++t)
+    std::memcpy(row + (t * int64_t(nets) + int64_t(net)) * perToken,
+                packed + t * perToken, perToken * sizeof(float));
+}
+
+void fillRows(const std::vector<float> &row, HostTensor &in) {
+  const int64_t n = int64_t(row.size());
+  check(n > 0 && in.shape.size() == 3 && in.numel() == in.shape[0] * n,
+        "the denoiser's control latents input is ", shapeToString(in.shape),
+        ", expected rows of ", n, " values");
+  for (int64_t r = 0; r < in.shape[0]; ++r)
+    std::memcpy(in.as<float>() + r * n, row.data(), n * sizeof(float));
 }
 
 void fillControlImage(const ControlOptions &o, HostTensor &in) {

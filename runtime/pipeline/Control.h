@@ -54,6 +54,18 @@ HostTensor controlImage(const uint8_t *hwc, int channels, int64_t height,
 /// W]) set to the K images side by side.
 void fillControlImage(const ControlOptions &o, HostTensor &in);
 
+/// A control image in [0, 1] as the VAE encoder's pixels: 2 x - 1 (the
+/// image processor's normalization, which FluxControlNetPipeline applies).
+HostTensor encoderPixels(const HostTensor &image);
+
+/// Net `net`'s packed control latents ([tokens, perToken]) into its slot of
+/// one row of the denoiser's control latents ([tokens, nets x perToken]).
+void interleaveControlLatents(const float *packed, size_t net, size_t nets,
+                              int64_t tokens, int64_t perToken, float *row);
+
+/// Every row of `in` ([rows, ...]) set to `row`.
+void fillRows(const std::vector<float> &row, HostTensor &in);
+
 /// The conditioning scale of net `net` at step `step` of the `length`
 /// steps that run (image-to-image: counted from its first): its scale x
 /// controlnet_keep[step]. `o.scales` must not be empty.

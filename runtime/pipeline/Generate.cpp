@@ -125,7 +125,8 @@ DenoiserInputs denoiserInputs(const ComponentSpec &den, Executor &exec,
                               const Conditioning &conditioning,
                               const LatentLayout &layout,
                               const Guidance &guidance,
-                              const ControlOptions &control) {
+                              const ControlOptions &control,
+                              const std::vector<float> &controlLatents) {
   DenoiserInputs in;
   const std::vector<TensorSpec> &specs = exec.inputs(den.function);
   for (size_t k = 0; k < den.inputs.size(); ++k) {
@@ -139,6 +140,8 @@ DenoiserInputs denoiserInputs(const ComponentSpec &den, Executor &exec,
       in.controlScale = int(k);
     else if (role == plan::TensorRole::ControlImage)
       fillControlImage(control, in.tensors[k]);
+    else if (role == plan::TensorRole::ControlLatents)
+      fillRows(controlLatents, in.tensors[k]);
     else if (!conditioning.fill(role, batch, guidance.guided(),
                                 in.tensors[k]) &&
              !layout.fill(role, batch, in.tensors[k]) &&
@@ -509,12 +512,32 @@ GenerateResult generate(const PipelineSpec &p, Executor &exec,
         imageLatents = std::move(start);
     }
   }
+  // Flux ControlNets: each control image through the VAE encoder (its
+  // mean, scaled), packed, the K nets' side by side per token.
+  std::vector<float> controlLatents;
+  if (p.controlLatents) {
+    const size_t nets = control.images.size();
+    const int64_t tokens = p.latentPositions(), per = p.latentChannels();
+    if (denoises)
+      controlLatents.resize(size_t(tokens * per) * nets);
+    std::vector<float> packed(denoises ? size_t(m) : 0);
+    for (size_t k = 0; k < nets; ++k) {
+      std::optional<HostTensor> z =
+          encodedImage(p, exec, encoderPixels(*control.images[k]), 1, roles,
+                       denoises, 10 + int(k), {});
+      if (!denoises)
+        continue;
+      layout->fromEncoder(z->as<float>(), packed.data());
+      interleaveControlLatents(packed.data(), k, nets, tokens, per,
+                               controlLatents.data());
+    }
+  }
   result.encodeSeconds = since(t0);
   t0 = std::chrono::steady_clock::now();
   if (denoises) {
     const ComponentSpec &den = *p.find(plan::ComponentRole::Denoiser);
     DenoiserInputs in = denoiserInputs(den, exec, batch, *conditioning, *layout,
-                                       *guidance, control);
+                                       *guidance, control, controlLatents);
     const int64_t rowSize = layout->predictionRowSize();
     std::vector<std::vector<float>> blocks(batch.copies, std::vector<float>(m));
     std::vector<const float *> blockPtrs;

@@ -378,15 +378,36 @@ private:
     checkControl(den);
   }
 
-  /// A ControlNet's two inputs go together, on an image-layout denoiser
-  /// (requireRoles keeps them off the other components' fixed inputs), the
-  /// control image an integer multiple of the latent grid.
+  /// A ControlNet's two inputs go together: the control image on an
+  /// image-layout denoiser (requireRoles keeps them off the other
+  /// components' fixed inputs), an integer multiple of the latent grid; or
+  /// the control latents on a packed-token denoiser with a VAE encoder, a
+  /// whole number of latent rows per token.
   void checkControl(const ComponentSpec &den) {
     using R = plan::TensorRole;
-    const bool image = count(den.inputs, R::ControlImage) > 0;
-    check(image == (count(den.inputs, R::ControlScale) > 0), ctx_,
-          ": the denoiser's control_image and control_scale inputs go "
-          "together");
+    const bool image = count(den.inputs, R::ControlImage) > 0,
+               latents = count(den.inputs, R::ControlLatents) > 0;
+    check(!(image && latents), ctx_,
+          ": the denoiser takes a control image or control latents, not both");
+    check((image || latents) == (count(den.inputs, R::ControlScale) > 0), ctx_,
+          ": the denoiser's control_image (or control_latents) and "
+          "control_scale inputs go together");
+    if (latents) {
+      check(s_.layout == plan::LatentLayout::PackedTokens &&
+                s_.find(plan::ComponentRole::Encoder) != nullptr,
+            ctx_,
+            ": control latents need packed-token latents and a VAE encoder");
+      std::vector<int64_t> in = denoiserInputShape(R::ControlLatents);
+      const int64_t p = s_.latentChannels();
+      check(in.size() == 3 && in[1] == s_.latentPositions() && in[2] > 0 &&
+                in[2] % p == 0,
+            ctx_, ": the denoiser's control_latents input is ",
+            shapeToString(in), ", expected [batch, ", s_.latentPositions(),
+            ", K x ", p, "] (K packed latents)");
+      s_.controlImage.assign(in.begin() + 1, in.end());
+      s_.controlLatents = true;
+      return;
+    }
     if (!image)
       return;
     check(s_.layout == plan::LatentLayout::Image && s_.maskChannels == 0, ctx_,
@@ -519,7 +540,8 @@ private:
       return RoleTensor{floats, {batch}, true};
     case R::ControlScale: // one per ControlNet
       return RoleTensor{floats, {batch, s_.controlNets()}, true};
-    case R::ControlImage: {
+    case R::ControlImage:
+    case R::ControlLatents: {
       std::vector<int64_t> shape = denoiserInputShape(r);
       shape[0] = batch;
       return RoleTensor{floats, shape};
@@ -651,8 +673,9 @@ int PipelineSpec::defaultSteps(Task task) const {
 }
 
 double PipelineSpec::defaultGuidanceScale(Task task) const {
+  // FluxControlNetPipeline's guidance_scale is 7.0 too.
   if (kind == "FluxPipeline")
-    return task == Task::TextToImage ? 3.5 : 7.0;
+    return task == Task::TextToImage && controlImage.empty() ? 3.5 : 7.0;
   if (isSDXL())
     return task == Task::Inpainting ? 7.5 : 5.0;
   if (kind == "StableDiffusion3Pipeline")

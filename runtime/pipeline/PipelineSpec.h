@@ -68,11 +68,16 @@ struct PipelineSpec {
   /// the masked image's latents after the latents); 0: none.
   int64_t maskChannels = 0;
   /// The ControlNets' control images, one row of the denoiser's input: [3
-  /// K, H, W] pixels for K nets; empty without a ControlNet (plan version
-  /// 25).
+  /// K, H, W] pixels for K nets (plan version 25), or with controlLatents
+  /// [T, K P] packed latents of the VAE-encoded images (version 26, Flux);
+  /// empty without a ControlNet.
   std::vector<int64_t> controlImage;
+  bool controlLatents = false;
   int64_t controlNets() const {
-    return controlImage.empty() ? 0 : controlImage[0] / 3;
+    if (controlImage.empty())
+      return 0;
+    return controlLatents ? controlImage[1] / latentChannels()
+                          : controlImage[0] / 3;
   }
   double scalingFactor = 1, shiftFactor = 0;
 

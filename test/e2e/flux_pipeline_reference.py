@@ -59,6 +59,12 @@ Run the pipeline:
   --mask mask.png (with --image) runs FluxInpaintPipeline.__call__ instead, with the same
   substitutions: the latents are put back to the init image's, noised to the next step, wherever the
   binarized mask is black.
+  --control-image c.png (once per ControlNet) [--controlnet-scale S[,S..]]
+  [--control-guidance-start F[,F..]] [--control-guidance-end F[,F..]] runs FluxControlNetPipeline.__call__
+  instead (a FluxControlNetPipeline folder, from make_flux_pipeline.py --controlnets K; K > 1 loaded
+  as FluxMultiControlNetModel of controlnet, controlnet_1, ...), with one substitution: the control
+  image's latents are the VAE encoder's mean (diffusers 0.31 samples them from torch's global RNG,
+  latent_dist.sample(), not from the pipeline's generator), as fresco-run takes them.
   --patch P emulates DistriFusion on P ranks (fresco-compile --parallel patch=P; default off): the
   joint attentions of the double- and single-stream blocks read the other ranks' keys and values
   (text and image blocks, each stream split on its own) of the previous step after the first W
@@ -84,7 +90,8 @@ os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 sys.modules["ftfy"] = None
 
 import distrifusion  # noqa: E402
-from fresco_ref_common import add_lora_arg, arg_parser, import_diffusers, install_sdpa_for_torch1, load_loras, read_json  # noqa: E402
+from fresco_ref_common import (add_control_args, add_lora_arg, arg_parser, control_kwargs, import_diffusers,  # noqa: E402
+                               install_sdpa_for_torch1, load_loras, read_json)
 
 
 def packing(pipeline: str, height: int, width: int):
@@ -212,6 +219,43 @@ def img2img(diffusers, pipe, args, prompts, prompts_2, noise):
     return out
 
 
+def controlnet_pipeline(diffusers, folder: str, dtype):
+    """FluxControlNetPipeline of `folder` with its nets: one FluxControlNetModel, or a
+    FluxMultiControlNetModel of controlnet, controlnet_1, ... (which diffusers cannot load itself)."""
+    nets, k = [], 0
+    while os.path.isdir(os.path.join(folder, f"controlnet_{k}" if k else "controlnet")):
+        nets.append(diffusers.FluxControlNetModel.from_pretrained(
+            os.path.join(folder, f"controlnet_{k}" if k else "controlnet"), torch_dtype=dtype))
+        k += 1
+        index = read_json(os.path.join(folder, "model_index.json"))
+        if index["controlnet"][1] != "FluxMultiControlNetModel":
+            break
+    controlnet = nets[0] if len(nets) == 1 else diffusers.FluxMultiControlNetModel(nets)
+    return diffusers.FluxControlNetPipeline.from_pretrained(folder, controlnet=controlnet, torch_dtype=dtype)
+
+
+def controlnet_run(diffusers, pipe, args, prompts, prompts_2, latents):
+    """FluxControlNetPipeline.__call__ with the control image's latent mean."""
+    dist = diffusers.models.autoencoders.vae.DiagonalGaussianDistribution
+    original = dist.sample
+    dist.sample = lambda self, generator=None: self.mode()
+    extra = control_kwargs(args, "control_image")
+    if isinstance(pipe.controlnet, diffusers.FluxMultiControlNetModel):
+        # Its __call__ zips the scale with the nets: a list, one each.
+        scale = extra.get("controlnet_conditioning_scale", 1.0)
+        extra["controlnet_conditioning_scale"] = scale if isinstance(scale, list) else [scale] * len(
+            pipe.controlnet.nets)
+        if not isinstance(extra["control_image"], list):
+            extra["control_image"] = [extra["control_image"]]
+    try:
+        return pipe(prompt=prompts, prompt_2=prompts_2, height=args.height, width=args.width,
+                    num_inference_steps=args.steps, guidance_scale=args.guidance_scale, latents=latents,
+                    max_sequence_length=args.max_sequence_length, output_type="latent", return_dict=False,
+                    **extra)[0]
+    finally:
+        dist.sample = original
+
+
 def run(args) -> None:
     import torch
 
@@ -239,7 +283,10 @@ def run(args) -> None:
     cls = diffusers.FluxPipeline
     if args.image:
         cls = diffusers.FluxInpaintPipeline if args.mask else diffusers.FluxImg2ImgPipeline
-    pipe = cls.from_pretrained(args.pipeline, torch_dtype=dtype)
+    if args.control_image:
+        pipe = controlnet_pipeline(diffusers, args.pipeline, dtype)
+    else:
+        pipe = cls.from_pretrained(args.pipeline, torch_dtype=dtype)
     pipe.set_progress_bar_config(disable=True)
     assert pipe.vae_scale_factor == vsf, (pipe.vae_scale_factor, vsf)
     load_loras(pipe, args.lora)
@@ -248,6 +295,8 @@ def run(args) -> None:
     with torch.no_grad():
         if args.image:
             out = img2img(diffusers, pipe, args, prompts, prompts_2, torch.from_numpy(latents).to(dtype))
+        elif args.control_image:
+            out = controlnet_run(diffusers, pipe, args, prompts, prompts_2, torch.from_numpy(latents).to(dtype))
         else:
             out = pipe(prompt=prompts, prompt_2=prompts_2, height=args.height, width=args.width,
                        num_inference_steps=args.steps, guidance_scale=args.guidance_scale,
@@ -304,6 +353,7 @@ def main() -> None:
     ap.add_argument("--image", help="init image PNG: image-to-image with FluxImg2ImgPipeline")
     ap.add_argument("--mask", help="with --image: inpainting with FluxInpaintPipeline (white repainted)")
     add_lora_arg(ap)
+    add_control_args(ap, required=False)
     ap.add_argument("--strength", type=float, default=0.8, help="image-to-image strength (default 0.8)")
     distrifusion.add_args(ap)
     args = ap.parse_args()
@@ -313,8 +363,13 @@ def main() -> None:
     if args.image and (args.patch or args.pipefusion):
         ap.error("--image and --patch or --pipefusion: the emulation counts a text-to-image run's steps; not both")
 
-    if read_json(os.path.join(args.pipeline, "model_index.json")).get("_class_name") != "FluxPipeline":
-        sys.exit(f"{args.pipeline}: model_index.json's _class_name is not FluxPipeline")
+    cls = read_json(os.path.join(args.pipeline, "model_index.json")).get("_class_name")
+    if cls not in ("FluxPipeline", "FluxControlNetPipeline"):
+        sys.exit(f"{args.pipeline}: model_index.json's _class_name is not FluxPipeline or FluxControlNetPipeline")
+    if (cls == "FluxControlNetPipeline") != bool(args.control_image) and not args.make_latents:
+        ap.error("--control-image goes with a FluxControlNetPipeline folder, and that folder needs it")
+    if args.control_image and (args.image or args.patch or args.pipefusion):
+        ap.error("--control-image with --image, --patch or --pipefusion is not emulated")
     if args.make_latents:
         if args.batch <= 0:
             sys.exit(f"--batch must be positive, got {args.batch}")

@@ -2,7 +2,7 @@
 """Write a tiny random FluxPipeline folder with diffusers' own FluxPipeline.save_pretrained.
 
   make_flux_pipeline.py --out DIR [--seed S] [--schnell] [--text-tokens N]
-      [--vae-block-out-channels 8,16]
+      [--vae-block-out-channels 8,16] [--controlnets K]
 
 Components (every class the real one, built from a config, weights redrawn):
   transformer     FluxTransformer2DModel as models/flux/configs/flux-tiny.json (guidance_embeds
@@ -33,11 +33,20 @@ Components (every class the real one, built from a config, weights redrawn):
                   shifting, base_shift 0.5, max_shift 1.15, base/max_image_seq_len 256/4096) or,
                   with --schnell, FLUX.1-schnell's (shift 1.0, no dynamic shifting).
 
+With --controlnets K (K >= 1) the folder is a FluxControlNetPipeline's: controlnet/ holds a
+FluxControlNetModel of the transformer's config with 1 double and 3 single blocks (so the
+transformer's 2 double blocks both add its one sample, and its 2 single blocks the first two of
+three: FluxTransformer2DModel's ceil interval), seed S + 10. K > 1 adds controlnet_1, ... (seeds S +
+10 + k) and names the entry FluxMultiControlNetModel (diffusers 0.31 cannot save that class; the
+folders are laid out as its SD counterpart MultiControlNetModel saves them). The zero-initialized
+layers (controlnet_blocks, controlnet_x_embedder) are redrawn too, so the nets matter.
+
 Weights are drawn by make_diffusers_checkpoint.randomize (the diffusers models: U(+-1/sqrt(fan_in))
 weights, U(+-0.1) biases, norm gains 1 + U(+-0.1), embeddings N(0, 1)) and
 text_encoder_reference.randomize (the text encoders: N(0, 0.3) weights, norm gains 1 + N(0, 0.5)),
 so the folder is the same for the same arguments. Stored float32. Nothing is downloaded.
 """
+import json
 import math
 import os
 import sys
@@ -147,9 +156,13 @@ def main() -> None:
     ap.add_argument("--schnell", action="store_true", help="FLUX.1-schnell: no guidance embedder, shift 1")
     ap.add_argument("--text-tokens", type=int, default=77,
                     help="CLIP tokens: tokenizer model_max_length and max_position_embeddings (default 77)")
+    ap.add_argument("--controlnets", type=int, default=0,
+                    help="FluxControlNetModels: a FluxControlNetPipeline folder (default 0: FluxPipeline)")
     ap.add_argument("--vae-block-out-channels", default="8,16",
                     help="VAE block_out_channels, comma separated (default 8,16: FluxPipeline.vae_scale_factor 4)")
     args = ap.parse_args()
+    if not 0 <= args.controlnets <= 16:
+        sys.exit(f"--controlnets must be in 0..16, got {args.controlnets}")
     if args.text_tokens < 3:
         sys.exit(f"--text-tokens must be at least 3 (BOS, a word, EOS), got {args.text_tokens}")
     channels = parse_channels(args.vae_block_out_channels)
@@ -182,16 +195,33 @@ def main() -> None:
         randomize_text(text_encoder, args.seed + 2)
         randomize_text(text_encoder_2, args.seed + 3)
 
-        pipe = diffusers.FluxPipeline(scheduler=scheduler, vae=vae, text_encoder=text_encoder,
-                                      tokenizer=tokenizer, text_encoder_2=text_encoder_2, tokenizer_2=tokenizer_2,
-                                      transformer=transformer)
+        parts = dict(scheduler=scheduler, vae=vae, text_encoder=text_encoder, tokenizer=tokenizer,
+                     text_encoder_2=text_encoder_2, tokenizer_2=tokenizer_2, transformer=transformer)
+        nets = []
+        for k in range(args.controlnets):
+            cconfig = dict(tconfig, _class_name="FluxControlNetModel", num_layers=1, num_single_layers=3)
+            nets.append(diffusers.FluxControlNetModel.from_config(cconfig))
+            randomize_diffusers(nets[-1], args.seed + 10 + k)
+        if nets:
+            pipe = diffusers.FluxControlNetPipeline(controlnet=nets[0], **parts)
+        else:
+            pipe = diffusers.FluxPipeline(**parts)
         save_pipeline(pipe, args.out)
+        if len(nets) > 1:
+            for k, net in enumerate(nets[1:], 1):
+                net.save_pretrained(os.path.join(args.out, f"controlnet_{k}"))
+            index_path = os.path.join(args.out, "model_index.json")
+            index = read_json(index_path)
+            index["controlnet"] = ["diffusers", "FluxMultiControlNetModel"]
+            with open(index_path, "w") as f:
+                json.dump(index, f, indent=2)
     shard_t5(text_encoder_2, os.path.join(args.out, "text_encoder_2"))
 
     def count(m):
         return sum(p.numel() for p in m.parameters())
 
-    print(f"wrote {args.out}: FluxPipeline ({'schnell' if args.schnell else 'dev'}), float32, seed {args.seed}")
+    print(f"wrote {args.out}: {type(pipe).__name__} ({'schnell' if args.schnell else 'dev'}), float32, "
+          f"seed {args.seed}, {len(nets)} ControlNet(s)")
     print(f"  transformer {count(transformer)} parameters, vae {count(vae)} (FluxPipeline."
           f"vae_scale_factor {2 ** len(channels)}), text_encoder {count(text_encoder)} (vocab {len(tokenizer)}, "
           f"{args.text_tokens} tokens), text_encoder_2 {count(text_encoder_2)} (vocab {t5_vocab}, "

@@ -122,6 +122,34 @@ TEST(PipelineSpec, ControlInputsDecode) {
   EXPECT_TRUE(decode(TableSpec(), plain).controlImage.empty());
 }
 
+// Flux: each net's packed latents [tokens, per] in its slot of a token's
+// K x per values; the pixels normalized as the VAE encoder takes them.
+TEST(PipelineSpec, ControlLatentsInterleave) {
+  const float a[] = {1, 2, 3, 4, 5, 6}, b[] = {7, 8, 9, 10, 11, 12};
+  std::vector<float> row(12);
+  interleaveControlLatents(a, 0, 2, 3, 2, row.data());
+  interleaveControlLatents(b, 1, 2, 3, 2, row.data());
+  EXPECT_EQ(row, (std::vector<float>{1, 2, 7, 8, 3, 4, 9, 10, 5, 6, 11, 12}));
+  auto tensor = [](std::vector<int64_t> shape) {
+    HostTensor t;
+    t.dtype = DType::F32;
+    t.shape = std::move(shape);
+    t.data.resize(t.numel() * sizeof(float));
+    return t;
+  };
+  HostTensor in = tensor({2, 3, 4});
+  fillRows(row, in);
+  EXPECT_EQ(in.as<float>()[12], 1.0f);
+  EXPECT_EQ(in.as<float>()[23], 12.0f);
+  HostTensor wrong = tensor({2, 3, 3});
+  EXPECT_THROW(fillRows(row, wrong), Error);
+  const uint8_t px[2 * 2 * 3] = {255, 0, 51};
+  HostTensor pixels = encoderPixels(controlImage(px, 3, 2, 2));
+  EXPECT_EQ(pixels.as<float>()[0], 1.0f);
+  EXPECT_EQ(pixels.as<float>()[4], -1.0f);
+  EXPECT_NEAR(pixels.as<float>()[8], -0.6f, 1e-6);
+}
+
 TEST(PipelineSpec, ControlScaleFollowsTheWindow) {
   ControlOptions o;
   o.scales = {0.5};
@@ -712,7 +740,17 @@ const Case kBadTables[] = {
        t.components[0].inputs.pop_back();
        t.ranks[0]["transformer"].inputs.pop_back();
      },
-     "the denoiser's control_image and control_scale inputs go together"},
+     "the denoiser's control_image (or control_latents) and control_scale "
+     "inputs go together"},
+    {"control_latents_on_image_latents",
+     [](TableSpec &t) {
+       addEncoder(t);
+       t.components[0].inputs.push_back(R::ControlLatents);
+       t.components[0].inputs.push_back(R::ControlScale);
+       t.ranks[0]["transformer"].inputs.push_back({fp::DType::F32, {4, 64, 4}});
+       t.ranks[0]["transformer"].inputs.push_back({fp::DType::F32, {4, 1}});
+     },
+     "control latents need packed-token latents and a VAE encoder"},
     {"control_image_size",
      [](TableSpec &t) {
        addControl(t);

@@ -1,0 +1,143 @@
+#!/usr/bin/env bash
+# flux_controlnet_parity.sh: FluxControlNetPipeline on tiny random folders
+# (make_flux_pipeline.py --controlnets K: a FluxControlNetModel of 1 double
+# and 3 single blocks beside the transformer's 2 and 2, so FluxTransformer2DModel's
+# ceil interval picks which sample each block adds) against the real
+# diffusers FluxControlNetPipeline on CPU in float64, the control image's
+# latents the VAE encoder's mean on both sides (diffusers 0.31 samples them
+# from torch's global RNG): final packed latents within 1e-4 of their max
+# magnitude for one net (default scale; scale 0.5 in a guidance window), two
+# nets (a scale and a window each) and schnell; scale 0 and the window move
+# them. Then several ranks against the 1-rank run within 1e-5: placement
+# (encoders and VAE on rank 0: the control latents are sent), ulysses=2,
+# ring=2, ulysses=3 (16 text tokens padded), ring=5 (96 image tokens too:
+# the control latents padded with the latents), tp=2, pipeline=2, and two
+# nets on ulysses=2. Bad input: a
+# missing or extra control image, one of another size, image-to-image, a
+# ControlNet misfit, ControlNet-Union.
+# Needs FRESCO_BIN and FRESCO_PYTHON (see dit_forward_parity.sh).
+set -euo pipefail
+. "$(dirname "$0")/common.sh"
+B=$FRESCO_BIN
+ref=$here/flux_pipeline_reference.py
+H=32 W=48 L=16
+
+py "$here/make_flux_pipeline.py" --out "$work/one" --seed 3 --controlnets 1 \
+  > /dev/null
+py "$here/make_flux_pipeline.py" --out "$work/two" --seed 4 --controlnets 2 \
+  > /dev/null
+py "$ref" --pipeline "$work/one" --make-latents "$work/noise.npy" --batch 2 \
+  --seed 5 --height $H --width $W > /dev/null
+for k in 1 2; do
+  py "$here/sd_pipeline_reference.py" image --out "$work/c$k.png" \
+    --height $H --width $W --seed $((6 + k)) > /dev/null
+done
+size=(--height $H --width $W --max-sequence-length $L)
+prompts=(--prompt "a red fox in the snow" --prompt "Two cats, one dog!")
+run=(--steps 4 --latents "@$work/noise.npy" --timeout 60)
+for p in one two; do
+  "$B/fresco-compile" "$work/$p" -o "$work/$p.fplan" --batch 2 "${size[@]}" \
+    --quiet
+done
+"$B/fresco-inspect" "$work/one.fplan" |
+  grep -q "denoiser.*control_latents, control_scale" ||
+  { echo "fresco-inspect shows no control latents input"; exit 1; }
+
+case_() { # name pipe control-flags...: fresco-run vs diffusers
+  local name=$1 pipe=$2
+  shift 2
+  "$B/fresco-run" "$work/$pipe.fplan" --weights "$work/$pipe" \
+    "${prompts[@]}" "${run[@]}" "$@" --output-latents "@$work/f-$name.npy" \
+    --quiet
+  py "$ref" --pipeline "$work/$pipe" "${prompts[@]}" --latents \
+    "$work/noise.npy" --steps 4 "${size[@]}" --dtype float64 "$@" \
+    --guidance-scale "${GUIDANCE:-7.0}" \
+    --out-latents "$work/r-$name.npy" > /dev/null
+  echo "== $name"
+  py "$here/compare_npy.py" "$work/f-$name.npy" "$work/r-$name.npy" \
+    --rtol-max 1e-4
+}
+# FluxControlNetPipeline's defaults: guidance 7.0, scale 1.0.
+case_ default one --control-image "$work/c1.png"
+case_ window one --control-image "$work/c1.png" --controlnet-scale 0.5 \
+  --control-guidance-start 0.25 --control-guidance-end 0.75
+case_ two two --control-image "$work/c1.png" --control-image "$work/c2.png" \
+  --controlnet-scale 0.7,1.2 --control-guidance-start 0,0.5 \
+  --control-guidance-end 0.5,1
+"$B/fresco-run" "$work/one.fplan" --weights "$work/one" "${prompts[@]}" \
+  "${run[@]}" --control-image "$work/c1.png" --controlnet-scale 0 \
+  --output-latents "@$work/f-zero.npy" --quiet
+for other in zero window; do
+  if py "$here/compare_npy.py" "$work/f-$other.npy" "$work/f-default.npy" \
+    --rtol-max 1e-3 > /dev/null; then
+    echo "the ControlNet's $other run gave the default's latents"; exit 1
+  fi
+done
+
+# FLUX.1-schnell with a schnell ControlNet (no guidance embedders).
+py "$here/make_flux_pipeline.py" --out "$work/schnell" --seed 5 --schnell \
+  --controlnets 1 > /dev/null
+"$B/fresco-compile" "$work/schnell" -o "$work/schnell.fplan" --batch 2 \
+  "${size[@]}" --quiet
+case_ schnell schnell --control-image "$work/c2.png"
+
+# Several ranks against the 1-rank run.
+multi() { # name pipe ranks compile-flags...
+  local name=$1 pipe=$2 ranks=$3 images=(--control-image "$work/c1.png")
+  shift 3
+  [ "$pipe" = two ] && images+=(--control-image "$work/c2.png")
+  "$B/fresco-compile" "$work/$pipe" -o "$work/$name.fplan" --batch 2 \
+    "${size[@]}" --ranks "$ranks" "$@" --quiet
+  "$B/fresco-run" "$work/$name.fplan" --weights "$work/$pipe" \
+    "${prompts[@]}" "${run[@]}" "${images[@]}" --controlnet-scale 0.8 \
+    --control-guidance-end 0.75 --output-latents "@$work/m-$name.npy" --quiet
+  "$B/fresco-run" "$work/$pipe.fplan" --weights "$work/$pipe" \
+    "${prompts[@]}" "${run[@]}" "${images[@]}" --controlnet-scale 0.8 \
+    --control-guidance-end 0.75 --output-latents "@$work/m1-$pipe.npy" --quiet
+  echo "== $name ($ranks ranks: $*)"
+  py "$here/compare_npy.py" "$work/m-$name.npy" "$work/m1-$pipe.npy" \
+    --rtol-max 1e-5
+}
+multi placement one 2 --place \
+  text_encoder=0,text_encoder_2=0,vae=0,vae_encoder=0,transformer=1
+multi ulysses2 one 2 --parallel ulysses=2
+multi ring2 one 2 --parallel ring=2
+multi ulysses3 one 3 --parallel ulysses=3
+multi ring5 one 5 --parallel ring=5
+multi tp2 one 2 --parallel tp=2
+multi pipeline2 one 2 --parallel pipeline=2
+multi two-ulysses2 two 2 --parallel ulysses=2
+
+# Bad input: clear errors.
+bad() { # message plan flags...
+  local msg=$1 plan=$2
+  shift 2
+  expect_error "$msg" "$B/fresco-run" "$work/$plan.fplan" \
+    --weights "$work/$plan" "${prompts[@]}" --steps 2 -o "$work/x.png" \
+    --timeout 60 --quiet "$@"
+}
+bad "give its control image with --control-image" one
+bad "got 1 --control-image flag(s)" two --control-image "$work/c1.png"
+py "$here/sd_pipeline_reference.py" image --out "$work/small.png" \
+  --height 16 --width 16 --seed 2 > /dev/null
+bad "control image 1 of 1 is 16x16 pixels, the plan's images 48x32" one \
+  --control-image "$work/small.png"
+bad "(FluxControlNetImg2ImgPipeline) is not implemented" one \
+  --control-image "$work/c1.png" --image "$work/c1.png"
+cp -r "$work/one" "$work/union"
+py - "$work/union/controlnet/config.json" <<'PY'
+import json, sys
+c = json.load(open(sys.argv[1])); c["num_mode"] = 10
+json.dump(c, open(sys.argv[1], "w"))
+PY
+expect_error "ControlNet-Union" "$B/fresco-compile" "$work/union" \
+  -o "$work/x.fplan" "${size[@]}"
+cp -r "$work/one" "$work/misfit"
+py - "$work/misfit/controlnet/config.json" <<'PY'
+import json, sys
+c = json.load(open(sys.argv[1])); c["guidance_embeds"] = False
+json.dump(c, open(sys.argv[1], "w"))
+PY
+expect_error "controlnet: the ControlNet's guidance_embeds is false" \
+  "$B/fresco-compile" "$work/misfit" -o "$work/x.fplan" "${size[@]}"
+echo "OK"

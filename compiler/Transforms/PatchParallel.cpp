@@ -50,6 +50,23 @@ struct PatchParallelPass : impl::PatchParallelBase<PatchParallelPass> {
                  "patch, pipefusion, ulysses, ring, or ulysses with ring)";
           return signalPassFailure();
         }
+      // A ControlNet compiled into the denoiser (its parameters name
+      // their own folder) would read stale activations too: an
+      // approximation nobody has checked against a reference.
+      for (func::FuncOp fn : denoiserFunctions(module)) {
+        WalkResult r = fn.walk([](ParamOp p) {
+          return p.getComponent() ? WalkResult::interrupt()
+                                  : WalkResult::advance();
+        });
+        if (r.wasInterrupted()) {
+          module.emitError(kind)
+              << " with a ControlNet in '" << fn.getName()
+              << "' is not implemented (its stale activations are not "
+                 "verified against a reference): use ulysses, ring, tp, "
+                 "pipeline or placement";
+          return signalPassFailure();
+        }
+      }
       func::FuncOp twin = warmupFunction(module);
       for (func::FuncOp fn : denoiserFunctions(module))
         if (fn != twin && failed(seedSequenceSplit(fn, *grid, kind, axis->first,

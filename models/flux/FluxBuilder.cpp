@@ -352,6 +352,20 @@ func::FuncOp buildFlux(ModuleOp module, const FluxConfig &config,
   Block *entry = fn.addEntryBlock();
   b.setInsertionPointToStart(entry);
   ValueRange args = entry->getArguments();
+  // The pipeline checks these (readFluxControlNet): the nets read the
+  // transformer's inputs and their samples add to its blocks and each other.
+  for (const FluxControlNetConfig &net : controlnets) {
+    (void)net;
+    assert(net.flux.inChannels == config.inChannels &&
+           net.flux.innerDim() == config.innerDim() &&
+           net.flux.guidanceEmbeds == config.guidanceEmbeds &&
+           net.flux.jointAttentionDim == config.jointAttentionDim &&
+           net.flux.pooledProjectionDim == config.pooledProjectionDim &&
+           net.flux.numLayers == controlnets.front().flux.numLayers &&
+           net.flux.numSingleLayers ==
+               controlnets.front().flux.numSingleLayers &&
+           "a FluxControlNetModel that does not fit the transformer");
+  }
   std::optional<FluxControl> control;
   for (auto [k, net] : llvm::enumerate(controlnets)) {
     Value cond = args[in], scale = args[in + 1];

@@ -211,7 +211,11 @@ Error buildFluxPipeline(mlir::ModuleOp module, const PipelineFolder &dir,
   if (Error e = checkVAESize(*vae, sizes->height, sizes->width))
     return e;
   // Joint attention over image and text tokens at this image size.
-  if (Error e = checkJointAttention("FluxPipeline", flux->numAttentionHeads,
+  // The nets attend over the same tokens, perhaps with more heads.
+  int64_t heads = flux->numAttentionHeads;
+  for (const FluxControlNetConfig &cn : controlnets)
+    heads = std::max(heads, cn.flux.numAttentionHeads);
+  if (Error e = checkJointAttention("FluxPipeline", heads,
                                     sizes->imageTokens + sizes->textTokens,
                                     sizes->height, sizes->width))
     return e;

@@ -2,8 +2,6 @@
 #include "models/pipelines/UNetPipeline.h"
 #include "models/ModelSizes.h"
 
-#include "llvm/Support/FileSystem.h"
-
 using namespace llvm;
 
 namespace fresco::models {

@@ -9,6 +9,13 @@
 // net's residuals are scaled by its controlnet_conditioning_scale on the
 // steps that its control_guidance_start and control_guidance_end keep (of
 // the steps that run: image-to-image's), and by 0 on the others.
+// FluxControlNetPipeline's nets read the control image through the VAE
+// encoder instead (normalized to [-1, 1] as the init image, its latent
+// distribution's mean scaled as the latents are, 2x2-packed): the K nets'
+// packed latents side by side per token (ControlLatents). diffusers 0.31
+// draws a sample there from torch's global RNG (not the pipeline's
+// generator, so --generator torch cannot reproduce it): Fresco takes the
+// mean, always.
 //
 //===----------------------------------------------------------------------===//
 #ifndef FRESCO_RUNTIME_PIPELINE_CONTROL_H
@@ -38,7 +45,7 @@ struct ControlOptions {
 /// ControlNet of the plan (none without), of its size; finite scales; 0 <=
 /// start < end <= 1 per net (diffusers' check_inputs); lists of 1 or K
 /// values; not inpainting (the ControlNet inpaint classes are not
-/// implemented).
+/// implemented), and for Flux not image-to-image either.
 void checkControl(const PipelineSpec &spec, const ControlOptions &o, Task task);
 
 /// The class's controlnet_conditioning_scale: 1.0 for text-to-image, 0.8

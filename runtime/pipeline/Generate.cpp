@@ -172,10 +172,11 @@ void checkFinite(const HostTensor &out, const BatchLayout &batch,
             : " (an overflow, or a damaged checkpoint)");
 }
 
-/// Image-to-image's encoded init image ([n, C, h, w], scaled) on the
-/// denoiser ranks: those holding the VAE encoder run it; the first rank
-/// holding it runs it too and sends it to the denoiser ranks without it
-/// (as the text encoders' outputs). Empty on the other ranks.
+/// An image through the VAE encoder ([n, C, h, w], scaled: image-to-image's
+/// init image, a Flux ControlNet's control image) on the denoiser ranks: those
+/// holding the VAE encoder run it; the first rank holding it runs it too and
+/// sends it to the denoiser ranks without it (as the text encoders' outputs).
+/// Empty on the other ranks.
 std::optional<HostTensor> encodedImage(const PipelineSpec &p, Executor &exec,
                                        const HostTensor &pixels, int64_t n,
                                        const RankRoles &roles, bool denoises,

@@ -406,6 +406,7 @@ private:
             ", K x ", p, "] (K packed latents)");
       s_.controlImage.assign(in.begin() + 1, in.end());
       s_.controlLatents = true;
+      checkNetCount();
       return;
     }
     if (!image)
@@ -421,6 +422,14 @@ private:
           "multiple of the latent grid ",
           s_.height, "x", s_.width);
     s_.controlImage.assign(in.begin() + 1, in.end());
+    checkNetCount();
+  }
+
+  /// At most 16 ControlNets, as the compiler builds (the runtime's
+  /// messages for their encoded images have tags to spare for 16).
+  void checkNetCount() {
+    check(s_.controlNets() <= 16, ctx_, ": the denoiser runs ",
+          s_.controlNets(), " ControlNets; at most 16 are supported");
   }
 
   static int64_t count(const std::vector<plan::TensorRole> &v,

@@ -13,7 +13,8 @@
 # ring=2, ulysses=3 (16 text tokens padded), ring=5 (96 image tokens too:
 # the control latents padded with the latents), tp=2, pipeline=2, and two
 # nets on ulysses=2. Bad input: a
-# missing or extra control image, one of another size, image-to-image, a
+# missing or extra control image, one of another size, image-to-image,
+# patch=2 (DistriFusion's stale activations in a ControlNet: not built), a
 # ControlNet misfit, ControlNet-Union.
 # Needs FRESCO_BIN and FRESCO_PYTHON (see dit_forward_parity.sh).
 set -euo pipefail
@@ -124,6 +125,9 @@ bad "control image 1 of 1 is 16x16 pixels, the plan's images 48x32" one \
   --control-image "$work/small.png"
 bad "(FluxControlNetImg2ImgPipeline) is not implemented" one \
   --control-image "$work/c1.png" --image "$work/c1.png"
+expect_error "patch with a ControlNet in 'transformer' is not implemented" \
+  "$B/fresco-compile" "$work/one" -o "$work/x.fplan" "${size[@]}" --ranks 2 \
+  --parallel patch=2
 cp -r "$work/one" "$work/union"
 py - "$work/union/controlnet/config.json" <<'PY'
 import json, sys

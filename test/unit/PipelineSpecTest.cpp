@@ -122,6 +122,35 @@ TEST(PipelineSpec, ControlInputsDecode) {
   EXPECT_TRUE(decode(TableSpec(), plain).controlImage.empty());
 }
 
+/// A packed-token denoiser (2x2 patches of the 8x8 latents: 16 tokens of 16
+/// values) with the VAE encoder and K nets' control latents.
+TableSpec packedControl(int64_t perRow) {
+  TableSpec t;
+  t.layout = fp::LatentLayout::PackedTokens;
+  t.patch = 2;
+  t.prediction = 16;
+  t.ranks[0]["transformer"].inputs[0].shape = {4, 16, 16};
+  t.ranks[0]["transformer"].outputs[0].shape = {4, 16, 16};
+  addEncoder(t);
+  t.components[0].inputs.push_back(R::ControlLatents);
+  t.components[0].inputs.push_back(R::ControlScale);
+  t.ranks[0]["transformer"].inputs.push_back({fp::DType::F32, {4, 16, perRow}});
+  t.ranks[0]["transformer"].inputs.push_back({fp::DType::F32, {4, 2}});
+  return t;
+}
+
+TEST(PipelineSpec, ControlLatentsDecode) {
+  std::vector<uint8_t> bytes;
+  PipelineSpec s = decode(packedControl(32), bytes);
+  EXPECT_TRUE(s.controlLatents);
+  EXPECT_EQ(s.controlImage, (std::vector<int64_t>{16, 32}));
+  EXPECT_EQ(s.controlNets(), 2);
+  EXPECT_NE(loadError(packedControl(24))
+                .find("the denoiser's control_latents input is [4, 16, 24], "
+                      "expected [batch, 16, K x 16]"),
+            std::string::npos);
+}
+
 // Flux: each net's packed latents [tokens, per] in its slot of a token's
 // K x per values; the pixels normalized as the VAE encoder takes them.
 TEST(PipelineSpec, ControlLatentsInterleave) {

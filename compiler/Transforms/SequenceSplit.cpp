@@ -153,6 +153,17 @@ LogicalResult seedSequenceSplit(func::FuncOp fn, const GridInfo &grid,
     return fn.emitError() << seeder.pass()
                           << " needs a single-block "
                              "function";
+  // A Flux ControlNet-Union's mode token joins its text tokens: one token
+  // that belongs to no rank's share (not built).
+  for (unsigned i = 0; i < fn.getNumArguments(); ++i)
+    if (auto n =
+            fn.getArgAttrOfType<StringAttr>(i, FrescoDialect::kNameAttrName);
+        n && n.getValue() == "controlnet_mode")
+      return fn.emitError()
+             << axisDegree(strategy, parts)
+             << " with a ControlNet-Union is not implemented: its mode token "
+                "joins the text tokens that the split cuts (use tp, "
+                "pipeline or placement)";
   return seeder.seedImage();
 }
 

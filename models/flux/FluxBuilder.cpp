@@ -36,8 +36,11 @@ public:
 
   Value forward(ValueRange args, const FluxControl *control);
   /// FluxControlNetModel.forward: `cond` the packed control latents [B, Ti,
-  /// in_channels], `scale` [B] (per sample).
-  FluxControl controlnet(ValueRange args, Value cond, Value scale);
+  /// in_channels], `scale` [B] (per sample); ControlNet-Union's `mode` [B,
+  /// 1] (i64) of `numMode` (the emitter's shape then counts its token among
+  /// the text tokens).
+  FluxControl controlnet(ValueRange args, Value cond, Value scale,
+                         Value mode = Value(), int64_t numMode = 0);
 
 private:
   /// The embedders: returns the image tokens (x_embedder) and sets `txt`
@@ -217,9 +220,20 @@ Value FluxEmitter::embed(ValueRange args, Value &txt) {
   return img;
 }
 
-FluxControl FluxEmitter::controlnet(ValueRange args, Value cond, Value scale) {
+FluxControl FluxEmitter::controlnet(ValueRange args, Value cond, Value scale,
+                                    Value mode, int64_t numMode) {
   Value txt;
   Value img = embed(args, txt);
+  if (mode) {
+    // The mode's embedding joins the text tokens first, its rotary row a
+    // copy of the first text token's (txt_ids[:1]).
+    Location l = loc("controlnet_mode_embedder");
+    Value e = EmbeddingOp::create(
+        b, l, param("controlnet_mode_embedder.weight", {numMode, d}), mode);
+    txt = concat({e, txt}, 1, l);
+    txtTable = concat({slice(txtTable, 0, 0, 1, l), txtTable}, 0, l);
+    table = concat({txtTable, imgTable}, 0, loc("pos_embed"));
+  }
   img = AddOp::create(b, loc("controlnet_x_embedder"), img,
                       linear("controlnet_x_embedder", cond, c.inChannels, d));
   FluxControl out;
@@ -323,11 +337,19 @@ func::FuncOp buildFlux(ModuleOp module, const FluxConfig &config,
   // scales (the pipeline checks every net's in_channels and guidance
   // against the transformer's).
   const int64_t nets = int64_t(controlnets.size());
+  const unsigned in = unsigned(names.size()); // the ControlNets' inputs
   if (nets) {
     inputs.push_back(
         RankedTensorType::get({B, ti, nets * config.inChannels}, f32));
     inputs.push_back(RankedTensorType::get({B, nets}, f32));
     names.append({"controlnet_cond", "conditioning_scale"});
+  }
+  // ControlNet-Union: each net's mode (read by the union nets only).
+  const bool modes = llvm::any_of(
+      controlnets, [](const FluxControlNetConfig &n) { return n.numMode > 0; });
+  if (modes) {
+    inputs.push_back(RankedTensorType::get({B, nets}, b.getI64Type()));
+    names.push_back("controlnet_mode");
   }
   auto outTy = RankedTensorType::get({B, ti, config.outChannels()}, f32);
   auto fn = func::FuncOp::create(b, NameLoc::get(b.getStringAttr(name)), name,
@@ -343,7 +365,6 @@ func::FuncOp buildFlux(ModuleOp module, const FluxConfig &config,
        {std::pair<unsigned, int64_t>{0, 1}, {1, 1}, {4, 0}, {5, 0}})
     fn.setArgAttr(i, FrescoDialect::kSequenceDimAttrName,
                   b.getI64IntegerAttr(dim));
-  const unsigned in = unsigned(names.size() - 2); // the ControlNets' inputs
   if (nets) // the control latents' tokens go with the image tokens
     fn.setArgAttr(in, FrescoDialect::kSequenceDimAttrName,
                   b.getI64IntegerAttr(1));
@@ -369,6 +390,7 @@ func::FuncOp buildFlux(ModuleOp module, const FluxConfig &config,
   std::optional<FluxControl> control;
   for (auto [k, net] : llvm::enumerate(controlnets)) {
     Value cond = args[in], scale = args[in + 1];
+    Value mode = net.numMode ? args[in + 2] : Value();
     const std::string folder = controlNetFolder(k);
     if (nets > 1) {
       // Net k's latents (channels k C .. (k + 1) C) and scale (column k).
@@ -380,9 +402,16 @@ func::FuncOp buildFlux(ModuleOp module, const FluxConfig &config,
       scale = SliceOp::create(b, l, scale, b.getI64IntegerAttr(1),
                               b.getI64IntegerAttr(int64_t(k)),
                               b.getI64IntegerAttr(1));
+      if (mode)
+        mode = SliceOp::create(b, l, mode, b.getI64IntegerAttr(1),
+                               b.getI64IntegerAttr(int64_t(k)),
+                               b.getI64IntegerAttr(1));
     }
-    FluxEmitter cn(b, net.flux, shape, folder);
-    FluxControl r = cn.controlnet(args, cond, scale);
+    // A union net's text stream holds its mode token too.
+    FluxShape netShape = shape;
+    netShape.textTokens += net.numMode ? 1 : 0;
+    FluxEmitter cn(b, net.flux, netShape, folder);
+    FluxControl r = cn.controlnet(args, cond, scale, mode, net.numMode);
     if (!control) {
       control = std::move(r);
       continue;

@@ -26,8 +26,9 @@ struct FluxShape {
 /// state_dict key. With `controlnets` (FluxControlNetModels, folders
 /// controlnet, controlnet_1, ...) two inputs follow: controlnet_cond [B, Ti,
 /// K in_channels] (each net's packed control latents side by side per
-/// token) and conditioning_scale [B, K]; the nets run first and the
-/// transformer adds their summed, scaled block samples.
+/// token) and conditioning_scale [B, K], and with a ControlNet-Union net
+/// controlnet_mode [B, K] (i64; other nets ignore theirs); the nets run
+/// first and the transformer adds their summed, scaled block samples.
 mlir::func::FuncOp
 buildFlux(mlir::ModuleOp module, const FluxConfig &config,
           const FluxShape &shape, llvm::StringRef name,

@@ -29,24 +29,25 @@ FluxControlNetConfig::fromJSON(const json::Object &config) {
   if (!matches(config))
     return configError("not a Flux ControlNet config: expected _class_name "
                        "'FluxControlNetModel'");
-  // Both variants change the forward pass: refused until implemented.
-  for (auto [key, what] :
-       {std::pair<StringRef, StringRef>{
-            "num_mode", "ControlNet-Union (a mode embedding token per "
-                        "control image) is not implemented"},
-        {"conditioning_embedding_channels",
-         "a ControlNet embedding the control image's pixels (input_hint_block, "
-         "XLabs-style) is not implemented; Fresco runs the InstantX-style "
-         "FluxControlNetModel, which reads the VAE-encoded control image"}}) {
-    const json::Value *v = config.get(key);
-    if (v && !v->getAsNull())
-      return configError("config key '" + key + "' is set: " + what);
-  }
+  // The pixel embedding changes the forward pass: refused until
+  // implemented.
+  if (const json::Value *v = config.get("conditioning_embedding_channels");
+      v && !v->getAsNull())
+    return configError(
+        "config key 'conditioning_embedding_channels' is set: a ControlNet "
+        "embedding the control image's pixels (input_hint_block, "
+        "XLabs-style) is not implemented; Fresco runs the InstantX-style "
+        "FluxControlNetModel, which reads the VAE-encoded control image");
   Expected<FluxConfig> flux =
       FluxConfig::fromKeys(config, "FluxControlNetModel");
   if (!flux)
     return flux.takeError();
-  return FluxControlNetConfig{std::move(*flux)};
+  FluxControlNetConfig c{std::move(*flux)};
+  // ControlNet-Union: null (none) or the number of modes.
+  if (const json::Value *v = config.get("num_mode"); v && !v->getAsNull())
+    if (Error e = readInt(config, "num_mode", c.numMode, 1, 1024))
+      return std::move(e);
+  return c;
 }
 
 Expected<FluxConfig> FluxConfig::fromKeys(const json::Object &config,

@@ -41,11 +41,13 @@ struct FluxConfig {
 /// image VAE-encoded and packed as the latents): a FluxTransformer2DModel's
 /// keys, usually with fewer blocks, plus a zero-initialized linear per
 /// block whose output the transformer adds after its block of the same
-/// index (scaled to the transformer's block counts). ControlNet-Union
-/// (num_mode) and the pixel embedding (conditioning_embedding_channels) are
-/// refused as not implemented.
+/// index (scaled to the transformer's block counts). The pixel embedding
+/// (conditioning_embedding_channels) is refused as not implemented.
 struct FluxControlNetConfig {
   FluxConfig flux;
+  /// ControlNet-Union's num_mode: a mode embedding token joins the text
+  /// tokens; 0 without.
+  int64_t numMode = 0;
 
   static llvm::Expected<FluxControlNetConfig>
   fromJSON(const llvm::json::Object &config);

@@ -247,6 +247,9 @@ Error buildFluxPipeline(mlir::ModuleOp module, const PipelineFolder &dir,
     denoiserInputs.push_back("guidance_scale");
   if (control)
     denoiserInputs.append({"control_latents", "control_scale"});
+  if (llvm::any_of(controlnets,
+                   [](const FluxControlNetConfig &n) { return n.numMode; }))
+    denoiserInputs.push_back("control_mode");
   mlir::ArrayAttr components = a.b.getArrayAttr(
       {a.dict({a.str("role", "text_encoder"), a.str("function", "text_encoder"),
                a.attr("inputs", a.strings({"token_ids"})),

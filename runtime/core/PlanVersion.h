@@ -96,9 +96,10 @@ namespace fresco {
 /// sample diffusers draws). A version-23 runtime would refuse the role.
 /// 25: TensorRoles ControlImage and ControlScale (a denoiser that runs a
 /// ControlNet with the UNet). A version-24 runtime would refuse the roles.
-/// 26: TensorRole ControlLatents (a Flux transformer that runs
-/// FluxControlNetModels: the control images VAE-encoded and packed). A
-/// version-25 runtime would refuse the role.
+/// 26: TensorRoles ControlLatents (a Flux transformer that runs
+/// FluxControlNetModels: the control images VAE-encoded and packed) and
+/// ControlMode (ControlNet-Union's modes). A version-25 runtime would
+/// refuse the roles.
 constexpr uint32_t kPlanVersion = 26;
 } // namespace fresco
 

@@ -80,6 +80,20 @@ void checkControl(const PipelineSpec &spec, const ControlOptions &o,
           " ControlNet(s): give one for all or one each");
   for (double s : o.scales)
     check(std::isfinite(s), "--controlnet-scale must be a finite number");
+  // diffusers' FluxControlNetModel: "`controlnet_mode` cannot be `None`
+  // when applying ControlNet-Union".
+  if (spec.controlModes)
+    check(!o.modes.empty(),
+          "this plan runs a ControlNet-Union: give each control image's "
+          "mode with --control-mode (the net's model card numbers them, "
+          "e.g. canny, tile, depth)");
+  else
+    check(o.modes.empty(), "--control-mode: this plan's ControlNets have no "
+                           "modes (only a Flux ControlNet-Union, whose "
+                           "config has num_mode, takes them)");
+  check(o.modes.size() <= 1 || o.modes.size() == nets, "--control-mode gives ",
+        o.modes.size(), " values for ", nets,
+        " ControlNet(s): give one for all or one each");
   for (size_t k = 0; k < nets; ++k) {
     const double start = at(o.starts, k), end = at(o.ends, k);
     check(start >= 0.0 && end <= 1.0 && start < end,
@@ -125,6 +139,17 @@ void fillRows(const std::vector<float> &row, HostTensor &in) {
         ", expected rows of ", n, " values");
   for (int64_t r = 0; r < in.shape[0]; ++r)
     std::memcpy(in.as<float>() + r * n, row.data(), n * sizeof(float));
+}
+
+void fillControlModes(const ControlOptions &o, HostTensor &in) {
+  check(in.shape.size() == 2 && in.dtype == DType::I64 && !o.modes.empty(),
+        "the denoiser's control mode input is ", shapeToString(in.shape),
+        ", expected i64 [rows, nets] and --control-mode");
+  int64_t *dst = in.as<int64_t>();
+  for (int64_t r = 0; r < in.shape[0]; ++r)
+    for (int64_t k = 0; k < in.shape[1]; ++k)
+      dst[r * in.shape[1] + k] =
+          o.modes.size() == 1 ? o.modes[0] : o.modes[size_t(k)];
 }
 
 void fillControlImage(const ControlOptions &o, HostTensor &in) {

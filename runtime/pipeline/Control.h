@@ -39,6 +39,9 @@ struct ControlOptions {
   std::vector<double> scales;
   /// control_guidance_start / _end.
   std::vector<double> starts = {0.0}, ends = {1.0};
+  /// ControlNet-Union's control_mode per net (a Flux plan with a union
+  /// net needs them; nets without modes ignore theirs).
+  std::vector<int64_t> modes;
 };
 
 /// Throws fresco::Error unless `o` fits `spec` for `task`: one image per
@@ -72,6 +75,10 @@ void interleaveControlLatents(const float *packed, size_t net, size_t nets,
 
 /// Every row of `in` ([rows, ...]) set to `row`.
 void fillRows(const std::vector<float> &row, HostTensor &in);
+
+/// Every row of the denoiser's control mode input `in` (i64 [rows, K]) set
+/// to the nets' modes (a list of 1 applies to every net).
+void fillControlModes(const ControlOptions &o, HostTensor &in);
 
 /// The conditioning scale of net `net` at step `step` of the `length`
 /// steps that run (image-to-image: counted from its first): its scale x

@@ -142,6 +142,8 @@ DenoiserInputs denoiserInputs(const ComponentSpec &den, Executor &exec,
       fillControlImage(control, in.tensors[k]);
     else if (role == plan::TensorRole::ControlLatents)
       fillRows(controlLatents, in.tensors[k]);
+    else if (role == plan::TensorRole::ControlMode)
+      fillControlModes(control, in.tensors[k]);
     else if (!conditioning.fill(role, batch, guidance.guided(),
                                 in.tensors[k]) &&
              !layout.fill(role, batch, in.tensors[k]) &&

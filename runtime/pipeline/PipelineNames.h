@@ -30,7 +30,8 @@ inline constexpr const char *kTensorRoles[] = {
     "text_ids",        "time_ids",
     "pixels",          "latent_mean",
     "latent_logvar",   "control_image",
-    "control_scale",   "control_latents"};
+    "control_scale",   "control_latents",
+    "control_mode"};
 inline constexpr const char *kConditioningKinds[] = {"class_label", "text"};
 inline constexpr const char *kLatentLayouts[] = {"image", "packed_tokens"};
 inline constexpr const char *kGuidanceModes[] = {"none", "class_cfg",

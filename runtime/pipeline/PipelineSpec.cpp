@@ -392,6 +392,10 @@ private:
     check((image || latents) == (count(den.inputs, R::ControlScale) > 0), ctx_,
           ": the denoiser's control_image (or control_latents) and "
           "control_scale inputs go together");
+    s_.controlModes = count(den.inputs, R::ControlMode) > 0;
+    check(!s_.controlModes || latents, ctx_,
+          ": a control_mode input needs control latents (a Flux "
+          "ControlNet-Union)");
     if (latents) {
       check(s_.layout == plan::LatentLayout::PackedTokens &&
                 s_.find(plan::ComponentRole::Encoder) != nullptr,
@@ -549,6 +553,8 @@ private:
       return RoleTensor{floats, {batch}, true};
     case R::ControlScale: // one per ControlNet
       return RoleTensor{floats, {batch, s_.controlNets()}, true};
+    case R::ControlMode:
+      return RoleTensor{plan::DType::I64, {batch, s_.controlNets()}};
     case R::ControlImage:
     case R::ControlLatents: {
       std::vector<int64_t> shape = denoiserInputShape(r);

@@ -73,6 +73,8 @@ struct PipelineSpec {
   /// empty without a ControlNet.
   std::vector<int64_t> controlImage;
   bool controlLatents = false;
+  /// ControlNet-Union: the denoiser takes each net's mode (plan version 26).
+  bool controlModes = false;
   int64_t controlNets() const {
     if (controlImage.empty())
       return 0;

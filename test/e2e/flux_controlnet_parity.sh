@@ -7,15 +7,17 @@
 # latents the VAE encoder's mean on both sides (diffusers 0.31 samples them
 # from torch's global RNG): final packed latents within 1e-4 of their max
 # magnitude for one net (default scale; scale 0.5 in a guidance window), two
-# nets (a scale and a window each) and schnell; scale 0 and the window move
-# them. Then several ranks against the 1-rank run within 1e-5: placement
-# (encoders and VAE on rank 0: the control latents are sent), ulysses=2,
-# ring=2, ulysses=3 (16 text tokens padded), ring=5 (96 image tokens too:
+# nets (a scale and a window each), a ControlNet-Union (--control-mode) and
+# schnell; scale 0, the window and another mode move them. Then several
+# ranks against the 1-rank run within 1e-5: placement (encoders and VAE on
+# rank 0: the control latents are sent), ulysses=2, ring=2, ulysses=3 (16 text tokens padded), ring=5 (96 image tokens too:
 # the control latents padded with the latents), tp=2, pipeline=2, and two
-# nets on ulysses=2. Bad input: a
+# nets on ulysses=2; the union net on tp=2 and pipeline=2. Bad input: a
 # missing or extra control image, one of another size, image-to-image,
 # patch=2 (DistriFusion's stale activations in a ControlNet: not built), a
-# ControlNet misfit, ControlNet-Union.
+# ControlNet misfit, a union plan without --control-mode or with a mode
+# past num_mode, --control-mode on another plan, a union net on ulysses,
+# an XLabs-style pixel embedding.
 # Needs FRESCO_BIN and FRESCO_PYTHON (see dit_forward_parity.sh).
 set -euo pipefail
 . "$(dirname "$0")/common.sh"
@@ -75,6 +77,22 @@ for other in zero window; do
   fi
 done
 
+# ControlNet-Union (num_mode 5): the mode's embedding token joins the net's
+# text tokens; another mode moves the latents.
+py "$here/make_flux_pipeline.py" --out "$work/union" --seed 6 --controlnets 1 \
+  --union 5 > /dev/null
+"$B/fresco-compile" "$work/union" -o "$work/union.fplan" --batch 2 \
+  "${size[@]}" --quiet
+case_ union union --control-image "$work/c1.png" --control-mode 3
+"$B/fresco-run" "$work/union.fplan" --weights "$work/union" "${prompts[@]}" \
+  "${run[@]}" --control-image "$work/c1.png" --control-mode 0 \
+  --output-latents "@$work/f-mode0.npy" --quiet
+# (One token among 113: a small move, 9e-4 of the magnitude here.)
+if py "$here/compare_npy.py" "$work/f-mode0.npy" "$work/f-union.npy" \
+  --rtol-max 1e-5 > /dev/null; then
+  echo "--control-mode 0 and 3 gave the same latents"; exit 1
+fi
+
 # FLUX.1-schnell with a schnell ControlNet (no guidance embedders).
 py "$here/make_flux_pipeline.py" --out "$work/schnell" --seed 5 --schnell \
   --controlnets 1 > /dev/null
@@ -108,6 +126,16 @@ multi ring5 one 5 --parallel ring=5
 multi tp2 one 2 --parallel tp=2
 multi pipeline2 one 2 --parallel pipeline=2
 multi two-ulysses2 two 2 --parallel ulysses=2
+for par in tp=2 pipeline=2; do
+  "$B/fresco-compile" "$work/union" -o "$work/union-$par.fplan" --batch 2 \
+    "${size[@]}" --ranks 2 --parallel $par --quiet
+  "$B/fresco-run" "$work/union-$par.fplan" --weights "$work/union" \
+    "${prompts[@]}" "${run[@]}" --control-image "$work/c1.png" \
+    --control-mode 3 --output-latents "@$work/m-union-$par.npy" --quiet
+  echo "== union, $par"
+  py "$here/compare_npy.py" "$work/m-union-$par.npy" "$work/f-union.npy" \
+    --rtol-max 1e-5
+done
 
 # Bad input: clear errors.
 bad() { # message plan flags...
@@ -128,14 +156,23 @@ bad "(FluxControlNetImg2ImgPipeline) is not implemented" one \
 expect_error "patch with a ControlNet in 'transformer' is not implemented" \
   "$B/fresco-compile" "$work/one" -o "$work/x.fplan" "${size[@]}" --ranks 2 \
   --parallel patch=2
-cp -r "$work/one" "$work/union"
-py - "$work/union/controlnet/config.json" <<'PY'
+bad "this plan runs a ControlNet-Union: give each control image's mode" \
+  union --control-image "$work/c1.png"
+bad "embedding: id 5 at position 0 is outside the table's [0, 5)" union \
+  --control-image "$work/c1.png" --control-mode 5
+bad "--control-mode: this plan's ControlNets have no modes" one \
+  --control-image "$work/c1.png" --control-mode 1
+expect_error "ulysses=2 with a ControlNet-Union is not implemented" \
+  "$B/fresco-compile" "$work/union" -o "$work/x.fplan" "${size[@]}" \
+  --ranks 2 --parallel ulysses=2
+cp -r "$work/one" "$work/hint"
+py - "$work/hint/controlnet/config.json" <<'PY'
 import json, sys
-c = json.load(open(sys.argv[1])); c["num_mode"] = 10
+c = json.load(open(sys.argv[1])); c["conditioning_embedding_channels"] = 16
 json.dump(c, open(sys.argv[1], "w"))
 PY
-expect_error "ControlNet-Union" "$B/fresco-compile" "$work/union" \
-  -o "$work/x.fplan" "${size[@]}"
+expect_error "input_hint_block, XLabs-style) is not implemented" \
+  "$B/fresco-compile" "$work/hint" -o "$work/x.fplan" "${size[@]}"
 cp -r "$work/one" "$work/misfit"
 py - "$work/misfit/controlnet/config.json" <<'PY'
 import json, sys

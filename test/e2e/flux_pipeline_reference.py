@@ -240,6 +240,8 @@ def controlnet_run(diffusers, pipe, args, prompts, prompts_2, latents):
     original = dist.sample
     dist.sample = lambda self, generator=None: self.mode()
     extra = control_kwargs(args, "control_image")
+    if args.control_mode is not None:
+        extra["control_mode"] = args.control_mode[0] if len(args.control_mode) == 1 else args.control_mode
     if isinstance(pipe.controlnet, diffusers.FluxMultiControlNetModel):
         # Its __call__ zips the scale with the nets: a list, one each.
         scale = extra.get("controlnet_conditioning_scale", 1.0)
@@ -354,6 +356,8 @@ def main() -> None:
     ap.add_argument("--mask", help="with --image: inpainting with FluxInpaintPipeline (white repainted)")
     add_lora_arg(ap)
     add_control_args(ap, required=False)
+    ap.add_argument("--control-mode", type=lambda v: [int(x) for x in v.split(",")],
+                    help="ControlNet-Union's control_mode, M or M1,M2,...")
     ap.add_argument("--strength", type=float, default=0.8, help="image-to-image strength (default 0.8)")
     distrifusion.add_args(ap)
     args = ap.parse_args()

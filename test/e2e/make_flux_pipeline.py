@@ -2,7 +2,7 @@
 """Write a tiny random FluxPipeline folder with diffusers' own FluxPipeline.save_pretrained.
 
   make_flux_pipeline.py --out DIR [--seed S] [--schnell] [--text-tokens N]
-      [--vae-block-out-channels 8,16] [--controlnets K]
+      [--vae-block-out-channels 8,16] [--controlnets K [--union M]]
 
 Components (every class the real one, built from a config, weights redrawn):
   transformer     FluxTransformer2DModel as models/flux/configs/flux-tiny.json (guidance_embeds
@@ -39,7 +39,8 @@ transformer's 2 double blocks both add its one sample, and its 2 single blocks t
 three: FluxTransformer2DModel's ceil interval), seed S + 10. K > 1 adds controlnet_1, ... (seeds S +
 10 + k) and names the entry FluxMultiControlNetModel (diffusers 0.31 cannot save that class; the
 folders are laid out as its SD counterpart MultiControlNetModel saves them). The zero-initialized
-layers (controlnet_blocks, controlnet_x_embedder) are redrawn too, so the nets matter.
+layers (controlnet_blocks, controlnet_x_embedder) are redrawn too, so the nets matter. --union M
+makes them ControlNet-Union nets of M modes (num_mode M: a mode embedding token joins their text).
 
 Weights are drawn by make_diffusers_checkpoint.randomize (the diffusers models: U(+-1/sqrt(fan_in))
 weights, U(+-0.1) biases, norm gains 1 + U(+-0.1), embeddings N(0, 1)) and
@@ -158,6 +159,7 @@ def main() -> None:
                     help="CLIP tokens: tokenizer model_max_length and max_position_embeddings (default 77)")
     ap.add_argument("--controlnets", type=int, default=0,
                     help="FluxControlNetModels: a FluxControlNetPipeline folder (default 0: FluxPipeline)")
+    ap.add_argument("--union", type=int, default=None, help="the nets' num_mode (ControlNet-Union)")
     ap.add_argument("--vae-block-out-channels", default="8,16",
                     help="VAE block_out_channels, comma separated (default 8,16: FluxPipeline.vae_scale_factor 4)")
     args = ap.parse_args()
@@ -199,7 +201,8 @@ def main() -> None:
                      text_encoder_2=text_encoder_2, tokenizer_2=tokenizer_2, transformer=transformer)
         nets = []
         for k in range(args.controlnets):
-            cconfig = dict(tconfig, _class_name="FluxControlNetModel", num_layers=1, num_single_layers=3)
+            cconfig = dict(tconfig, _class_name="FluxControlNetModel", num_layers=1, num_single_layers=3,
+                           num_mode=args.union)
             nets.append(diffusers.FluxControlNetModel.from_config(cconfig))
             randomize_diffusers(nets[-1], args.seed + 10 + k)
         if nets:

@@ -145,6 +145,12 @@ TEST(PipelineSpec, ControlLatentsDecode) {
   EXPECT_TRUE(s.controlLatents);
   EXPECT_EQ(s.controlImage, (std::vector<int64_t>{16, 32}));
   EXPECT_EQ(s.controlNets(), 2);
+  EXPECT_FALSE(s.controlModes);
+  TableSpec modes = packedControl(32);
+  modes.components[0].inputs.push_back(R::ControlMode);
+  modes.ranks[0]["transformer"].inputs.push_back({fp::DType::I64, {4, 2}});
+  std::vector<uint8_t> modeBytes;
+  EXPECT_TRUE(decode(modes, modeBytes).controlModes);
   EXPECT_NE(loadError(packedControl(24))
                 .find("the denoiser's control_latents input is [4, 16, 24], "
                       "expected [batch, 16, K x 16]"),
@@ -780,6 +786,13 @@ const Case kBadTables[] = {
        t.ranks[0]["transformer"].inputs.push_back({fp::DType::F32, {4, 1}});
      },
      "control latents need packed-token latents and a VAE encoder"},
+    {"control_mode_without_latents",
+     [](TableSpec &t) {
+       addControl(t);
+       t.components[0].inputs.push_back(R::ControlMode);
+       t.ranks[0]["transformer"].inputs.push_back({fp::DType::I64, {4, 1}});
+     },
+     "a control_mode input needs control latents (a Flux ControlNet-Union)"},
     {"control_image_size",
      [](TableSpec &t) {
        addControl(t);

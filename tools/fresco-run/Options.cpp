@@ -37,7 +37,7 @@ USAGE:
                [--image in.png [--mask mask.png] | --image-latents @x.npy]
                [--strength S] [--denoising-start F] [--denoising-end F]
                [--control-image c.png ... [--controlnet-scale S[,S...]]
-               [--control-guidance-start F[,F...]]
+               [--control-guidance-start F[,F...]] [--control-mode M[,M...]]
                [--control-guidance-end F[,F...]]]
                [--aesthetic-score A] [--negative-aesthetic-score A]
                [--original-size H,W] [--crops-coords-top-left T,L]
@@ -232,6 +232,12 @@ GENERATION (plans compiled from a pipeline folder):
                        controlnet_conditioning_scale; default the class's:
                        1.0, with --image 0.8); one value for every
                        ControlNet or one each
+  --control-mode M[,M...]
+                       a Flux ControlNet-Union's mode (diffusers'
+                       control_mode: which kind of control image, e.g.
+                       canny, depth; the net's model card numbers them),
+                       required there; one value for every ControlNet or
+                       one each
   --control-guidance-start F[,F...]
   --control-guidance-end F[,F...]
                        the fraction of the steps the ControlNet acts on
@@ -649,6 +655,18 @@ Options parseArgs(int argc, char **argv) {
           usageError("--controlnet-scale must be finite numbers, got " + v);
       controlGiven = true;
       generationFlags.push_back(a);
+    } else if (a == "--control-mode") {
+      const std::string v = next();
+      o.controlModes.clear();
+      for (const std::string &item : splitCommas(v)) {
+        const int64_t m = parseInt(item, "--control-mode");
+        if (m < 0)
+          usageError("--control-mode must be non-negative mode numbers, got " +
+                     v);
+        o.controlModes.push_back(m);
+      }
+      controlGiven = true;
+      generationFlags.push_back(a);
     } else if (a == "--control-guidance-start" ||
                a == "--control-guidance-end") {
       const std::string v = next();
@@ -768,8 +786,9 @@ Options parseArgs(int argc, char **argv) {
     usageError("--mask (inpainting) repaints part of an init image: give "
                "--image (or --image-latents) too");
   if (controlGiven && o.controlImages.empty())
-    usageError("--controlnet-scale and --control-guidance-start/-end apply "
-               "to a ControlNet: give --control-image too");
+    usageError("--controlnet-scale, --control-mode and "
+               "--control-guidance-start/-end apply to a ControlNet: give "
+               "--control-image too");
   if (!o.image.empty() && !o.imageLatents.empty())
     usageError("--image and --image-latents both give the init image: use "
                "one or the other");

@@ -58,6 +58,8 @@ struct Options {
   // --controlnet-scale S[,S...]; empty: the class's (1.0, image-to-image
   // 0.8); --control-guidance-start / -end F[,F...]
   std::vector<double> controlScales, controlStarts = {0.0}, controlEnds = {1.0};
+  // --control-mode M[,M...]: ControlNet-Union's modes.
+  std::vector<int64_t> controlModes;
   // --scheduler-config KEY=VALUE, in order
   std::vector<std::pair<std::string, std::string>> schedulerConfig;
   // --denoising-start / --denoising-end (SDXL's ensemble of experts); NaN:

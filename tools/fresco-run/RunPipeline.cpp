@@ -158,7 +158,8 @@ int runPipeline(const Options &o, const RankEnv &env) {
   std::vector<HostTensor> controlImages;
   for (const std::string &path : o.controlImages)
     controlImages.push_back(readControlImage(path));
-  ControlOptions control{{}, o.controlScales, o.controlStarts, o.controlEnds};
+  ControlOptions control{
+      {}, o.controlScales, o.controlStarts, o.controlEnds, o.controlModes};
   for (const HostTensor &t : controlImages)
     control.images.push_back(&t);
   checkControl(spec, control, task);

@@ -554,13 +554,16 @@ LogicalResult Padder::visit(Operation *op, const ShardingRule &rule) {
 /// The tokens [B, T, D] the [B, C, H, W] `image` becomes after its patch
 /// embedding (the first rank-3 value down the chain, or its [0, 2, 1]
 /// transpose), if a sequence split of `degree` ranks needs them padded:
-/// when the degree does not divide the patch rows.
-std::optional<Value> imageTokensToPad(Value image, int64_t degree) {
+/// when the degree does not divide the patch rows. `from`: the chain's
+/// first op (the image's single user by default).
+std::optional<Value> imageTokensToPad(Value image, int64_t degree,
+                                      Operation *from = nullptr) {
   auto t = cast<RankedTensorType>(image.getType());
   Value v = image;
   bool rowsDivide = t.getDimSize(2) % degree == 0;
-  while (v.hasOneUse()) {
-    Operation *user = *v.getUsers().begin();
+  while (from || v.hasOneUse()) {
+    Operation *user = from ? from : *v.getUsers().begin();
+    from = nullptr;
     if (user->getNumResults() != 1)
       break;
     v = user->getResult(0);
@@ -721,14 +724,20 @@ LogicalResult padFunction(func::FuncOp fn, int64_t tp, int64_t ulysses,
     }
     // An image marked on its rows: rows of latent pixels padded would
     // become padding inside the patches; its tokens are padded instead.
+    // (SD3 with a ControlNet: the latents feed two patch embeddings, the
+    // transformer's and the net's, each padded.)
     SmallVector<BlockArgument> rowImages;
     for (BlockArgument arg : fn.getArguments())
       if (isMarkedImage(fn, arg)) {
-        if (std::optional<Value> tokens = imageTokensToPad(arg, degree)) {
-          int64_t n = cast<RankedTensorType>(tokens->getType()).getDimSize(1);
-          padder.padTokens(*tokens, 1, roundUp(n, degree), /*marked=*/true);
-        } else {
+        SmallVector<Value> all;
+        for (Operation *user : llvm::to_vector(arg.getUsers()))
+          if (std::optional<Value> tokens = imageTokensToPad(arg, degree, user))
+            all.push_back(*tokens);
+        if (all.empty())
           rowImages.push_back(arg);
+        for (Value tokens : all) {
+          int64_t n = cast<RankedTensorType>(tokens.getType()).getDimSize(1);
+          padder.padTokens(tokens, 1, roundUp(n, degree), /*marked=*/true);
         }
       }
     // A UNet with a ControlNet: the latents and the control image (f times

@@ -33,19 +33,23 @@ struct SequenceSeeder {
   LogicalResult seedImage();
 };
 
-/// The image's tokens padded by fresco-pad-uneven after its patch embedding
-/// (down its chain of single uses); null when they are not.
-Value paddedImageTokens(Value image) {
-  Value v = image;
-  while (v.hasOneUse()) {
-    Operation *user = *v.getUsers().begin();
-    if (auto pad = dyn_cast<PadOp>(user); pad && pad->hasAttr(kSequenceSeed))
-      return pad.getResult();
-    if (user->getNumResults() != 1)
-      break;
-    v = user->getResult(0);
-  }
-  return Value();
+/// The image's tokens padded by fresco-pad-uneven after its patch
+/// embeddings (down each use's chain of single uses: SD3 with a ControlNet
+/// embeds its latents twice); empty when they are not.
+SmallVector<Value> paddedImageTokens(Value image) {
+  SmallVector<Value> out;
+  for (Operation *user : image.getUsers())
+    while (true) {
+      if (auto pad = dyn_cast<PadOp>(user);
+          pad && pad->hasAttr(kSequenceSeed)) {
+        out.push_back(pad.getResult());
+        break;
+      }
+      if (user->getNumResults() != 1 || !user->getResult(0).hasOneUse())
+        break;
+      user = *user->getResult(0).getUsers().begin();
+    }
+  return out;
 }
 
 /// The arguments marked as token sequences (fresco.sequence_dim), each
@@ -72,34 +76,37 @@ FailureOr<bool> SequenceSeeder::seedMarked() {
       continue;
     any = true;
     int64_t d = dim.getInt();
-    Value tokens = arg;
+    SmallVector<Value> seeds = {arg};
     // An image marked on its rows whose patch rows the degree does not
-    // divide: its tokens were padded after the patch embedding.
-    // (Padded along its rows instead: a UNet's images beside a
-    // ControlNet's, split by rows as they are.)
+    // divide: its tokens were padded after the patch embedding (each
+    // embedding's, SD3 beside a ControlNet). (Padded along its rows
+    // instead: a UNet's images beside a ControlNet's, split by rows as
+    // they are.)
     if (d == 2 && cast<RankedTensorType>(arg.getType()).getRank() == 4)
-      if (Value padded = paddedImageTokens(arg)) {
-        tokens = padded;
-        if (padded.getDefiningOp<PadOp>().getAxis() != 2)
+      if (SmallVector<Value> padded = paddedImageTokens(arg); !padded.empty()) {
+        seeds = padded;
+        if (padded.front().getDefiningOp<PadOp>().getAxis() != 2)
           d = 1;
       }
-    if (tokens.hasOneUse())
-      if (auto pad = dyn_cast<PadOp>(*tokens.getUsers().begin());
-          pad && pad->hasAttr(kSequenceSeed))
-        tokens = pad.getResult();
-    int64_t n = cast<RankedTensorType>(tokens.getType()).getDimSize(d);
-    auto [ranks, name] = degree(tokens, d);
-    if (n % ranks != 0 && images > 1)
-      return fn.emitError("argument ")
-             << arg.getArgNumber() << " (an image of " << n
-             << " rows) is not divisible by " << name
-             << ", and fresco-pad-uneven found no padding of the rows that "
-                "splits every level evenly";
-    if (n % ranks != 0)
-      return fn.emitError("argument ")
-             << arg.getArgNumber() << "'s " << n
-             << " tokens (after padding) are not divisible by " << name;
-    seedSplit(tokens, d, axis);
+    for (Value tokens : seeds) {
+      if (tokens.hasOneUse())
+        if (auto pad = dyn_cast<PadOp>(*tokens.getUsers().begin());
+            pad && pad->hasAttr(kSequenceSeed))
+          tokens = pad.getResult();
+      int64_t n = cast<RankedTensorType>(tokens.getType()).getDimSize(d);
+      auto [ranks, name] = degree(tokens, d);
+      if (n % ranks != 0 && images > 1)
+        return fn.emitError("argument ")
+               << arg.getArgNumber() << " (an image of " << n
+               << " rows) is not divisible by " << name
+               << ", and fresco-pad-uneven found no padding of the rows that "
+                  "splits every level evenly";
+      if (n % ranks != 0)
+        return fn.emitError("argument ")
+               << arg.getArgNumber() << "'s " << n
+               << " tokens (after padding) are not divisible by " << name;
+      seedSplit(tokens, d, axis);
+    }
   }
   return any;
 }

@@ -242,22 +242,24 @@ const std::vector<ComponentClasses> &componentClasses() {
          "transformer",
          {"DiTTransformer2DModel", "Transformer2DModel"}},
         {"DiTPipeline", "vae", vae},
-        {"StableDiffusion3Pipeline", "transformer", {"SD3Transformer2DModel"}},
-        {"StableDiffusion3Pipeline", "vae", vae},
-        {"StableDiffusion3Pipeline",
-         "text_encoder",
-         {"CLIPTextModelWithProjection"}},
-        {"StableDiffusion3Pipeline",
-         "text_encoder_2",
-         {"CLIPTextModelWithProjection"}},
-        {"StableDiffusion3Pipeline",
-         "text_encoder_3",
-         {"T5EncoderModel"},
-         true},
-        {"StableDiffusion3Pipeline", "tokenizer", clipTok},
-        {"StableDiffusion3Pipeline", "tokenizer_2", clipTok},
-        {"StableDiffusion3Pipeline", "tokenizer_3", t5Tok, true},
     };
+    for (StringRef sd3 :
+         {"StableDiffusion3Pipeline", "StableDiffusion3ControlNetPipeline"})
+      for (ComponentClasses c : std::vector<ComponentClasses>{
+               {"", "transformer", {"SD3Transformer2DModel"}},
+               {"", "vae", vae},
+               {"", "text_encoder", {"CLIPTextModelWithProjection"}},
+               {"", "text_encoder_2", {"CLIPTextModelWithProjection"}},
+               {"", "text_encoder_3", {"T5EncoderModel"}, true},
+               {"", "tokenizer", clipTok},
+               {"", "tokenizer_2", clipTok},
+               {"", "tokenizer_3", t5Tok, true}}) {
+        c.pipeline = sd3;
+        t.push_back(c);
+      }
+    t.push_back({"StableDiffusion3ControlNetPipeline",
+                 "controlnet",
+                 {"SD3ControlNetModel", "SD3MultiControlNetModel"}});
     for (StringRef flux : {"FluxPipeline", "FluxControlNetPipeline"})
       for (ComponentClasses c : std::vector<ComponentClasses>{
                {"", "transformer", {"FluxTransformer2DModel"}},
@@ -410,8 +412,9 @@ Error buildPipelineFromFolder(mlir::ModuleOp module, StringRef folder,
                 *cls == "StableDiffusionXLPipeline" ||
                 *cls == "StableDiffusionXLImg2ImgPipeline" ||
                 *cls == "StableDiffusionXLInpaintPipeline" ||
-                *cls == "StableDiffusion3Pipeline" || *cls == "FluxPipeline" ||
-                *cls == "FluxControlNetPipeline")))
+                *cls == "StableDiffusion3Pipeline" ||
+                *cls == "StableDiffusion3ControlNetPipeline" ||
+                *cls == "FluxPipeline" || *cls == "FluxControlNetPipeline")))
     return makeError("--vae-encoder (image-to-image) is implemented for "
                      "StableDiffusionPipeline, StableDiffusionXLPipeline, "
                      "StableDiffusionXLImg2ImgPipeline, "
@@ -444,7 +447,8 @@ Error buildPipelineFromFolder(mlir::ModuleOp module, StringRef folder,
               *cls == "StableDiffusionXLControlNetImg2ImgPipeline"))
     return buildStableDiffusionXLControlNetPipeline(module, dir, *index,
                                                     options);
-  if (cls && *cls == "StableDiffusion3Pipeline")
+  if (cls && (*cls == "StableDiffusion3Pipeline" ||
+              *cls == "StableDiffusion3ControlNetPipeline"))
     return buildStableDiffusion3Pipeline(module, dir, *index, options);
   return makeError(indexPath + ": pipeline class '" +
                    (cls ? *cls : StringRef("<missing>")) +
@@ -458,7 +462,8 @@ Error buildPipelineFromFolder(mlir::ModuleOp module, StringRef folder,
                    "StableDiffusionXLInpaintPipeline, "
                    "StableDiffusionXLControlNetPipeline, "
                    "StableDiffusionXLControlNetImg2ImgPipeline, "
-                   "StableDiffusion3Pipeline");
+                   "StableDiffusion3Pipeline, "
+                   "StableDiffusion3ControlNetPipeline");
 }
 
 } // namespace fresco::models

@@ -10,7 +10,9 @@
 // FlowMatchEulerDiscreteScheduler stepping the transformer's velocity, and
 // the VAE decoding latents / scaling_factor + shift_factor. With
 // --vae-encoder the VAE encoder comes too, for image-to-image
-// (StableDiffusion3Img2ImgPipeline on this folder).
+// (StableDiffusion3Img2ImgPipeline on this folder). A
+// StableDiffusion3ControlNetPipeline folder adds its SD3ControlNetModel(s)
+// to the transformer's function and always brings the encoder.
 //
 //===----------------------------------------------------------------------===//
 #include "models/ModelSizes.h"
@@ -18,6 +20,7 @@
 #include "models/sd3/SD3Builder.h"
 #include "models/text/CLIPTextModel.h"
 #include "models/text/T5EncoderModel.h"
+#include "models/unet/ControlNetConfig.h"
 #include "models/vae/VAEBuilder.h"
 
 using namespace llvm;
@@ -71,16 +74,82 @@ Error checkAgreement(const SD3Config &sd3, const VAEConfig &vae,
   return Error::success();
 }
 
+/// The SD3ControlNetModels of the folder (controlnet, and with an
+/// SD3MultiControlNetModel entry controlnet_1, ...), each checked to fit
+/// the transformer at this latent grid; a misfit's error starts with its
+/// folder.
+Expected<SmallVector<SD3ControlNetConfig, 1>>
+readSD3ControlNets(const PipelineFolder &dir, const json::Object &index,
+                   const SD3Config &sd3, int64_t latentHeight,
+                   int64_t latentWidth) {
+  Expected<size_t> count =
+      controlNetCount(dir, index, "SD3MultiControlNetModel");
+  if (!count)
+    return count.takeError();
+  SmallVector<SD3ControlNetConfig, 1> nets;
+  for (size_t k = 0; k < *count; ++k) {
+    const std::string folder = controlNetFolder(k);
+    Expected<SD3ControlNetConfig> cn = dir.config<SD3ControlNetConfig>(folder);
+    if (!cn)
+      return cn.takeError();
+    const SD3Config &c = cn->sd3;
+    auto fail = [&](const Twine &msg) {
+      return makeError(folder + ": " + msg);
+    };
+    if (c.inChannels != sd3.inChannels || c.patchSize != sd3.patchSize)
+      return fail("the ControlNet's in_channels or patch_size differ from "
+                  "the transformer's: it reads the same latents");
+    if (c.innerDim() != sd3.innerDim())
+      return fail("the ControlNet's width (num_attention_heads x "
+                  "attention_head_dim = " +
+                  Twine(c.innerDim()) + ") differs from the transformer's (" +
+                  Twine(sd3.innerDim()) +
+                  "): its block samples are added to the transformer's");
+    if (c.jointAttentionDim != sd3.jointAttentionDim ||
+        c.pooledProjectionDim != sd3.pooledProjectionDim)
+      return fail("the ControlNet's joint_attention_dim or "
+                  "pooled_projection_dim differ from the transformer's: both "
+                  "read the same text embeddings");
+    for (int64_t side : {latentHeight, latentWidth})
+      if (side / c.patchSize > c.posEmbedMaxSize)
+        return fail("the image needs " + Twine(side / c.patchSize) +
+                    " patches a side; the ControlNet's pos_embed_max_size "
+                    "is " +
+                    Twine(c.posEmbedMaxSize));
+    // SD3Transformer2DModel adds sample i // (blocks // samples) after every
+    // block but the last: diffusers fails unless that index exists.
+    const int64_t blocks = sd3.numLayers, samples = c.numLayers;
+    if (samples > blocks || (blocks - 2) / (blocks / samples) >= samples)
+      return fail("the ControlNet's " + Twine(samples) +
+                  " blocks do not map onto the transformer's " + Twine(blocks) +
+                  " (SD3Transformer2DModel adds sample i // (" + Twine(blocks) +
+                  " // " + Twine(samples) +
+                  ") after block i, which must exist)");
+    if (k > 0 && c.numLayers != nets[0].sd3.numLayers)
+      return fail("its num_layers differ from controlnet's: "
+                  "SD3MultiControlNetModel sums the nets' block samples");
+    nets.push_back(std::move(*cn));
+  }
+  return nets;
+}
+
 } // namespace
 
 Error buildStableDiffusion3Pipeline(mlir::ModuleOp module,
                                     const PipelineFolder &dir,
                                     const json::Object &index,
                                     const BuildOptions &options) {
-  if (Error e = dir.requireComponents(index, kName,
-                                      {"transformer", "vae", "scheduler",
-                                       "text_encoder", "text_encoder_2",
-                                       "tokenizer", "tokenizer_2"}))
+  const bool control =
+      index.getString("_class_name") ==
+      std::optional<StringRef>("StableDiffusion3ControlNetPipeline");
+  SmallVector<StringRef> needed = {
+      "transformer",    "vae",       "scheduler",  "text_encoder",
+      "text_encoder_2", "tokenizer", "tokenizer_2"};
+  if (control)
+    needed.push_back("controlnet");
+  if (Error e = dir.requireComponents(
+          index, control ? "StableDiffusion3ControlNetPipeline" : kName,
+          needed))
     return e;
   const bool withT5 = componentPresent(index, "text_encoder_3");
   if (withT5 != componentPresent(index, "tokenizer_3"))
@@ -139,10 +208,21 @@ Error buildStableDiffusion3Pipeline(mlir::ModuleOp module,
                        Twine(sd3->posEmbedMaxSize));
   if (Error e = checkVAESize(*vae, size->height, size->width))
     return e;
+  SmallVector<SD3ControlNetConfig, 1> controlnets;
+  if (control) {
+    Expected<SmallVector<SD3ControlNetConfig, 1>> cn = readSD3ControlNets(
+        dir, index, *sd3, size->latentHeight, size->latentWidth);
+    if (!cn)
+      return cn.takeError();
+    controlnets = std::move(*cn);
+  }
+  int64_t heads = sd3->numAttentionHeads;
+  for (const SD3ControlNetConfig &cn : controlnets)
+    heads = std::max(heads, cn.sd3.numAttentionHeads);
   const int64_t textTokens = clip->maxPositions + t5Tokens;
   // Joint attention over image and text tokens at this image size.
   if (Error e = checkJointAttention(
-          kName, sd3->numAttentionHeads,
+          kName, heads,
           (size->latentHeight / p) * (size->latentWidth / p) + textTokens,
           size->height, size->width))
     return e;
@@ -161,7 +241,7 @@ Error buildStableDiffusion3Pipeline(mlir::ModuleOp module,
   shape.height = size->latentHeight;
   shape.width = size->latentWidth;
   shape.textTokens = textTokens;
-  buildSD3(module, *sd3, shape, "transformer");
+  buildSD3(module, *sd3, shape, "transformer", controlnets);
   buildVAEDecoder(module, *vae, n, size->latentHeight, size->latentWidth,
                   "vae");
 
@@ -175,13 +255,16 @@ Error buildStableDiffusion3Pipeline(mlir::ModuleOp module,
     components.push_back(a.textEncoder("text_encoder_3", {"text_embeddings"},
                                        "t5_sentencepiece", "tokenizer_3", 2,
                                        {{clip->maxPositions, 0}}));
-  components.push_back(a.component(
-      "denoiser", "transformer",
-      {"latents", "text_embeddings", "pooled_text_embeddings", "timestep"},
-      "prediction"));
+  SmallVector<StringRef> denoiserInputs = {
+      "latents", "text_embeddings", "pooled_text_embeddings", "timestep"};
+  if (control)
+    denoiserInputs.append({"control_latents", "control_scale"});
+  components.push_back(
+      a.component("denoiser", "transformer", denoiserInputs, "prediction"));
   components.push_back(a.component("decoder", "vae", {"latents"}, "image"));
-  // Image-to-image needs the encoder: only compiled when asked.
-  if (options.vaeEncoder) {
+  // Image-to-image needs the encoder: only compiled when asked. The
+  // ControlNet class encodes its control images with it.
+  if (options.vaeEncoder || control) {
     components.push_back(
         a.vaeEncoder(module, *vae, n, size->height, size->width));
   }

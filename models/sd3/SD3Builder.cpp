@@ -5,11 +5,15 @@
 // context embedder, JointTransformerBlock (two streams, joint attention over
 // [image; context], SD3.5's optional qk RMS norms and second image
 // self-attention), AdaLayerNormContinuous, proj_out and unpatchify.
-// Locations name the diffusers module of each op.
+// Locations name the diffusers module of each op. With SD3ControlNetModels
+// the same function runs them first (their own patch embedding plus
+// pos_embed_input of the VAE-encoded control image, their joint blocks),
+// and the transformer adds their scaled per-block samples.
 //
 //===----------------------------------------------------------------------===//
 #include "models/sd3/SD3Builder.h"
 #include "models/ModelEmitter.h"
+#include "models/unet/ControlNetConfig.h"
 
 #include <cmath>
 
@@ -21,12 +25,23 @@ namespace {
 
 class SD3Emitter : ModelEmitter {
 public:
-  SD3Emitter(OpBuilder &b, const SD3Config &c, const SD3Shape &s)
-      : ModelEmitter(b), c(c), s(s), d(c.innerDim()),
+  /// `component`: a ControlNet's folder (its last block is not
+  /// context_pre_only).
+  SD3Emitter(OpBuilder &b, const SD3Config &c, const SD3Shape &s,
+             StringRef component = "")
+      : ModelEmitter(b, component), c(c), s(s), d(c.innerDim()),
         gridH((s.height ? s.height : c.sampleSize) / c.patchSize),
-        gridW((s.width ? s.width : c.sampleSize) / c.patchSize) {}
+        gridW((s.width ? s.width : c.sampleSize) / c.patchSize),
+        contextPreOnlyLast(component.empty()) {}
 
-  Value forward(ValueRange args);
+  /// With `samples`, sample i / (blocks / samples) is added after each
+  /// block but the context_pre_only last (SD3Transformer2DModel's
+  /// block_controlnet_hidden_states).
+  Value forward(ValueRange args, ArrayRef<Value> samples);
+  /// SD3ControlNetModel.forward: `cond` the control latents [B, C, H, W],
+  /// `scale` [B]; the pooled projections it reads are zeros, as
+  /// StableDiffusion3ControlNetPipeline passes them.
+  SmallVector<Value> controlnet(ValueRange args, Value cond, Value scale);
 
 private:
   /// Chunk `index` of `e` [B, n*D] split in D-wide chunks, as [B, D].
@@ -78,24 +93,38 @@ private:
     return linear(p + ".net.2", h, 4 * d, d);
   }
   Value patchEmbed(Value latents);
+  /// PatchEmbed's projection at `prefix` of x [B, C, H, W]: the patch
+  /// tokens [B, h w, D], before any position table.
+  Value patchTokens(const std::string &prefix, Value x);
+  /// The embedders: the image tokens; sets `txt` and siluTemb (from
+  /// `pooled`).
+  Value embed(ValueRange args, Value pooled, Value &txt);
   void block(int64_t i, Value &img, Value &txt);
 
   const SD3Config &c;
   const SD3Shape &s;
   int64_t d, gridH, gridW; // patches
-  Value siluTemb;          // silu(temb): every adaLN's input
+  bool contextPreOnlyLast;
+  Value siluTemb; // silu(temb): every adaLN's input
 };
+
+Value SD3Emitter::patchTokens(const std::string &prefix, Value x) {
+  int64_t p = c.patchSize;
+  int64_t ch = cast<RankedTensorType>(x.getType()).getDimSize(1);
+  Location l = loc(prefix);
+  Value h = Conv2dOp::create(b, loc(prefix + ".proj"), x,
+                             param(prefix + ".proj.weight", {d, ch, p, p}),
+                             param(prefix + ".proj.bias", {d}),
+                             b.getDenseI64ArrayAttr({p, p}),
+                             b.getDenseI64ArrayAttr({0, 0}), IntegerAttr());
+  h = reshape(h, {s.batch, d, gridH * gridW}, l);
+  return TransposeOp::create(b, l, h, b.getDenseI64ArrayAttr({0, 2, 1}));
+}
 
 Value SD3Emitter::patchEmbed(Value latents) {
   int64_t p = c.patchSize, max = c.posEmbedMaxSize;
   Location pe = loc("pos_embed");
-  Value h = Conv2dOp::create(
-      b, loc("pos_embed.proj"), latents,
-      param("pos_embed.proj.weight", {d, c.inChannels, p, p}),
-      param("pos_embed.proj.bias", {d}), b.getDenseI64ArrayAttr({p, p}),
-      b.getDenseI64ArrayAttr({0, 0}), IntegerAttr());
-  h = reshape(h, {s.batch, d, gridH * gridW}, pe);
-  h = TransposeOp::create(b, pe, h, b.getDenseI64ArrayAttr({0, 2, 1}));
+  Value h = patchTokens("pos_embed", latents);
   // The table is max x max patches at base_size = sample_size / patch_size;
   // cropped_pos_embed keeps its centre gridH x gridW (top = (max - gridH)
   // // 2, left = (max - gridW) // 2). diffusers stores it as the buffer
@@ -115,7 +144,7 @@ void SD3Emitter::block(int64_t i, Value &img, Value &txt) {
   std::string p = "transformer_blocks." + std::to_string(i);
   int64_t ti = gridH * gridW, tt = s.textTokens;
   bool dual = c.dualAttention(i);
-  bool last = i == c.numLayers - 1; // context_pre_only
+  bool last = contextPreOnlyLast && i == c.numLayers - 1; // context_pre_only
 
   // norm1: AdaLayerNormZero (shift, scale, gate for attention and MLP) or
   // SD35AdaLayerNormZeroX (three more for the second attention).
@@ -179,9 +208,8 @@ void SD3Emitter::block(int64_t i, Value &img, Value &txt) {
   txt = gated(txt, chunk(ec, 5, ln1c), feedForward(p + ".ff_context", nc), l);
 }
 
-Value SD3Emitter::forward(ValueRange args) {
-  Value latents = args[0], context = args[1], pooled = args[2],
-        timestep = args[3];
+Value SD3Emitter::embed(ValueRange args, Value pooled, Value &txt) {
+  Value latents = args[0], context = args[1], timestep = args[3];
   Value img = patchEmbed(latents);
 
   // time_text_embed: Timesteps(256, flip_sin_to_cos=True,
@@ -196,9 +224,44 @@ Value SD3Emitter::forward(ValueRange args) {
   temb = AddOp::create(b, loc("time_text_embed"), temb, text);
   siluTemb = SiluOp::create(b, loc("time_text_embed"), temb);
 
-  Value txt = linear("context_embedder", context, c.jointAttentionDim, d);
-  for (int64_t i = 0; i < c.numLayers; ++i)
+  txt = linear("context_embedder", context, c.jointAttentionDim, d);
+  return img;
+}
+
+SmallVector<Value> SD3Emitter::controlnet(ValueRange args, Value cond,
+                                          Value scale) {
+  // Zeros of the pooled projections' shape (x - x: the dialect has no
+  // constants; exact for the finite values a text encoder gives).
+  Location z = loc("controlnet_pooled_projections");
+  Value zeros = SubOp::create(b, z, args[2], args[2]);
+  Value txt;
+  Value img = embed(args, zeros, txt);
+  img = AddOp::create(b, loc("pos_embed_input"), img,
+                      patchTokens("pos_embed_input", cond));
+  Location l = loc("conditioning_scale");
+  Value s3 = reshape(scale, {s.batch, 1, 1}, l);
+  SmallVector<Value> samples;
+  for (int64_t i = 0; i < c.numLayers; ++i) {
     block(i, img, txt);
+    std::string p = "controlnet_blocks." + std::to_string(i);
+    samples.push_back(MulOp::create(b, loc(p), linear(p, img, d, d), s3));
+  }
+  return samples;
+}
+
+Value SD3Emitter::forward(ValueRange args, ArrayRef<Value> samples) {
+  Value txt;
+  Value img = embed(args, args[2], txt);
+  // interval_control = blocks // samples (the pipeline checks it is at
+  // least 1 and every index falls in range).
+  const int64_t interval =
+      samples.empty() ? 1 : c.numLayers / int64_t(samples.size());
+  for (int64_t i = 0; i < c.numLayers; ++i) {
+    block(i, img, txt);
+    if (!samples.empty() && i + 1 < c.numLayers)
+      img = AddOp::create(b, loc("block_controlnet_hidden_states"), img,
+                          samples[size_t(i / interval)]);
+  }
 
   // AdaLayerNormContinuous: its linear gives scale, then shift.
   Location no = loc("norm_out");
@@ -219,7 +282,8 @@ Value SD3Emitter::forward(ValueRange args) {
 } // namespace
 
 func::FuncOp buildSD3(ModuleOp module, const SD3Config &config,
-                      const SD3Shape &shape, StringRef name) {
+                      const SD3Shape &shape, StringRef name,
+                      ArrayRef<SD3ControlNetConfig> controlnets) {
   OpBuilder b(module.getBodyRegion());
   b.setInsertionPointToEnd(module.getBody());
   MLIRContext *ctx = module.getContext();
@@ -233,8 +297,18 @@ func::FuncOp buildSD3(ModuleOp module, const SD3Config &config,
                             f32),
       RankedTensorType::get({B, config.pooledProjectionDim}, f32),
       RankedTensorType::get({B}, f32)};
-  const char *names[] = {"hidden_states", "encoder_hidden_states",
-                         "pooled_projections", "timestep"};
+  SmallVector<StringRef> names = {"hidden_states", "encoder_hidden_states",
+                                  "pooled_projections", "timestep"};
+  // The nets' control latents side by side in the channels, and their
+  // scales (the pipeline checks that the nets fit).
+  const int64_t nets = int64_t(controlnets.size());
+  const unsigned in = unsigned(names.size());
+  if (nets) {
+    inputs.push_back(
+        RankedTensorType::get({B, nets * config.inChannels, H, W}, f32));
+    inputs.push_back(RankedTensorType::get({B, nets}, f32));
+    names.append({"controlnet_cond", "conditioning_scale"});
+  }
   auto outTy = RankedTensorType::get({B, config.outChannels, H, W}, f32);
   auto fn = func::FuncOp::create(b, NameLoc::get(b.getStringAttr(name)), name,
                                  FunctionType::get(ctx, inputs, {outTy}));
@@ -247,12 +321,47 @@ func::FuncOp buildSD3(ModuleOp module, const SD3Config &config,
   // (every joint attention joins both).
   fn.setArgAttr(0, FrescoDialect::kSequenceDimAttrName, b.getI64IntegerAttr(2));
   fn.setArgAttr(1, FrescoDialect::kSequenceDimAttrName, b.getI64IntegerAttr(1));
+  if (nets) // the control latents' rows go with the latents'
+    fn.setArgAttr(in, FrescoDialect::kSequenceDimAttrName,
+                  b.getI64IntegerAttr(2));
   fn.setResultAttr(0, FrescoDialect::kNameAttrName, b.getStringAttr("sample"));
 
   Block *entry = fn.addEntryBlock();
   b.setInsertionPointToStart(entry);
+  ValueRange args = entry->getArguments();
+  SmallVector<Value> samples;
+  for (auto [k, net] : llvm::enumerate(controlnets)) {
+    assert(net.sd3.inChannels == config.inChannels &&
+           net.sd3.innerDim() == config.innerDim() &&
+           net.sd3.patchSize == config.patchSize &&
+           net.sd3.numLayers == controlnets.front().sd3.numLayers &&
+           "an SD3ControlNetModel that does not fit the transformer");
+    Value cond = args[in], scale = args[in + 1];
+    const std::string folder = controlNetFolder(k);
+    if (nets > 1) {
+      // Net k's latents (channels k C .. (k + 1) C) and scale (column k).
+      Location l = NameLoc::get(b.getStringAttr(folder));
+      const int64_t ch = config.inChannels;
+      cond = SliceOp::create(b, l, cond, b.getI64IntegerAttr(1),
+                             b.getI64IntegerAttr(int64_t(k) * ch),
+                             b.getI64IntegerAttr(ch));
+      scale = SliceOp::create(b, l, scale, b.getI64IntegerAttr(1),
+                              b.getI64IntegerAttr(int64_t(k)),
+                              b.getI64IntegerAttr(1));
+    }
+    SD3Emitter cn(b, net.sd3, shape, folder);
+    SmallVector<Value> r = cn.controlnet(args, cond, scale);
+    if (samples.empty()) {
+      samples = std::move(r);
+      continue;
+    }
+    // SD3MultiControlNetModel sums the nets' samples.
+    Location l = NameLoc::get(b.getStringAttr("multi_controlnet"));
+    for (auto [sum, x] : llvm::zip_equal(samples, r))
+      sum = AddOp::create(b, l, sum, x);
+  }
   SD3Emitter emitter(b, config, shape);
-  Value out = emitter.forward(entry->getArguments());
+  Value out = emitter.forward(args, samples);
   func::ReturnOp::create(b, fn.getLoc(), out);
   return fn;
 }

@@ -26,8 +26,14 @@ struct SD3Shape {
 /// pooled_projections [B, pooled_projection_dim], timestep [B] (in
 /// [0, 1000], as the pipeline passes it); the result is sample
 /// [B, out_channels, H, W]. Every parameter is named by its state_dict key.
-mlir::func::FuncOp buildSD3(mlir::ModuleOp module, const SD3Config &config,
-                            const SD3Shape &shape, llvm::StringRef name);
+/// With `controlnets` (SD3ControlNetModels, folders controlnet,
+/// controlnet_1, ...) two inputs follow: controlnet_cond [B, K C, H, W] (each
+/// net's control latents side by side in the channels) and
+/// conditioning_scale [B, K].
+mlir::func::FuncOp
+buildSD3(mlir::ModuleOp module, const SD3Config &config, const SD3Shape &shape,
+         llvm::StringRef name,
+         llvm::ArrayRef<SD3ControlNetConfig> controlnets = {});
 
 } // namespace fresco::models
 

@@ -12,12 +12,56 @@ bool SD3Config::matches(const json::Object &config) {
   return cls && *cls == "SD3Transformer2DModel";
 }
 
-Expected<SD3Config> SD3Config::fromJSON(const json::Object &config) {
-  SD3Config c;
+bool SD3ControlNetConfig::matches(const json::Object &config) {
+  auto cls = config.getString("_class_name");
+  return cls && *cls == "SD3ControlNetModel";
+}
 
+Expected<SD3Config> SD3Config::fromJSON(const json::Object &config) {
   if (!matches(config))
     return configError("not an SD3 transformer config: expected _class_name "
                        "'SD3Transformer2DModel'");
+  return fromKeys(config);
+}
+
+Expected<SD3ControlNetConfig>
+SD3ControlNetConfig::fromJSON(const json::Object &config) {
+  if (!matches(config))
+    return configError("not an SD3 ControlNet config: expected _class_name "
+                       "'SD3ControlNetModel'");
+  // diffusers 0.31's SD3ControlNetModel: plain joint blocks, a position
+  // table, no extra channels. Later releases' keys change the model.
+  if (std::optional<int64_t> x =
+          config.getInteger("extra_conditioning_channels");
+      x && *x != 0)
+    return configError("config key 'extra_conditioning_channels' is " +
+                       Twine(*x) +
+                       ": an SD3 ControlNet reading extra channels (an "
+                       "inpainting ControlNet) is not implemented");
+  for (StringRef key : {"qk_norm", "dual_attention_layers", "pos_embed_type",
+                        "use_pos_embed", "force_zeros_for_pooled_projection"})
+    if (const json::Value *v = config.get(key);
+        v && !v->getAsNull() &&
+        !(key == "force_zeros_for_pooled_projection" &&
+          v->getAsBoolean() == std::optional<bool>(true)) &&
+        !(key == "use_pos_embed" &&
+          v->getAsBoolean() == std::optional<bool>(true)) &&
+        !(key == "pos_embed_type" &&
+          v->getAsString() == std::optional<StringRef>("sincos")) &&
+        !(key == "dual_attention_layers" && v->getAsArray() &&
+          v->getAsArray()->empty()))
+      return configError("config key '" + key +
+                         "' is set: the SD3.5 ControlNets' options (diffusers "
+                         "0.32 and later) are not implemented; Fresco runs "
+                         "diffusers 0.31's SD3ControlNetModel");
+  Expected<SD3Config> sd3 = SD3Config::fromKeys(config);
+  if (!sd3)
+    return sd3.takeError();
+  return SD3ControlNetConfig{std::move(*sd3)};
+}
+
+Expected<SD3Config> SD3Config::fromKeys(const json::Object &config) {
+  SD3Config c;
   if (Error e = readInt(config, "sample_size", c.sampleSize))
     return std::move(e);
   if (Error e = readInt(config, "patch_size", c.patchSize, 1, 64))

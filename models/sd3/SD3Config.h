@@ -40,6 +40,22 @@ struct SD3Config {
   static llvm::Expected<SD3Config> fromJSON(const llvm::json::Object &config);
   /// True when `config` describes an SD3 transformer.
   static bool matches(const llvm::json::Object &config);
+  /// The keys without the class check.
+  static llvm::Expected<SD3Config> fromKeys(const llvm::json::Object &config);
+};
+
+/// diffusers 0.31's SD3ControlNetModel: an SD3 transformer's keys (its own
+/// position table, fewer joint blocks, none context_pre_only), plus
+/// pos_embed_input (a zero-initialized patch embedding of the VAE-encoded
+/// control image, no position table) and a zero-initialized linear per
+/// block whose output the transformer adds after its block of the same
+/// index (scaled to the transformer's block count).
+struct SD3ControlNetConfig {
+  SD3Config sd3;
+
+  static llvm::Expected<SD3ControlNetConfig>
+  fromJSON(const llvm::json::Object &config);
+  static bool matches(const llvm::json::Object &config);
 };
 
 } // namespace fresco::models

@@ -48,12 +48,12 @@ void checkControl(const PipelineSpec &spec, const ControlOptions &o,
       "ControlNet plan generates from the prompts and the control image, "
       "or from an init image with --image (image-to-image)");
   check(!spec.controlLatents || task == Task::TextToImage,
-        "image-to-image with a Flux ControlNet "
+        "image-to-image with a Flux or SD3 ControlNet "
         "(FluxControlNetImg2ImgPipeline) is not implemented: a "
-        "FluxControlNetPipeline plan generates from the prompts and the "
-        "control image");
-  // The control image's pixel size: the pixel input's, or (Flux) the VAE
-  // encoder's, which encodes it.
+        "FluxControlNetPipeline or StableDiffusion3ControlNetPipeline plan "
+        "generates from the prompts and the control image");
+  // The control image's pixel size: the pixel input's, or (Flux, SD3) the
+  // VAE encoder's, which encodes it.
   std::vector<int64_t> hw(spec.controlImage.end() - 2, spec.controlImage.end());
   if (spec.controlLatents) {
     const std::vector<int64_t> &px =
@@ -134,7 +134,7 @@ void interleaveControlLatents(const float *packed, size_t net, size_t nets,
 
 void fillRows(const std::vector<float> &row, HostTensor &in) {
   const int64_t n = int64_t(row.size());
-  check(n > 0 && in.shape.size() == 3 && in.numel() == in.shape[0] * n,
+  check(n > 0 && !in.shape.empty() && in.numel() == in.shape[0] * n,
         "the denoiser's control latents input is ", shapeToString(in.shape),
         ", expected rows of ", n, " values");
   for (int64_t r = 0; r < in.shape[0]; ++r)

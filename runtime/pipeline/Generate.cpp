@@ -179,11 +179,10 @@ void checkFinite(const HostTensor &out, const BatchLayout &batch,
 /// holding the VAE encoder run it; the first rank holding it runs it too and
 /// sends it to the denoiser ranks without it (as the text encoders' outputs).
 /// Empty on the other ranks.
-std::optional<HostTensor> encodedImage(const PipelineSpec &p, Executor &exec,
-                                       const HostTensor &pixels, int64_t n,
-                                       const RankRoles &roles, bool denoises,
-                                       int tag,
-                                       const std::vector<float> &sample) {
+std::optional<HostTensor>
+encodedImage(const PipelineSpec &p, Executor &exec, const HostTensor &pixels,
+             int64_t n, const RankRoles &roles, bool denoises, int tag,
+             const std::vector<float> &sample, bool shift = true) {
   const ComponentSpec &enc = *p.find(plan::ComponentRole::Encoder);
   bool missing = false; // a denoiser rank without the encoder
   for (int r : roles.denoiserRanks)
@@ -195,7 +194,8 @@ std::optional<HostTensor> encodedImage(const PipelineSpec &p, Executor &exec,
     init = encodeInitImage(
         p, exec, pixels, n, sample.empty() ? nullptr : sample.data(),
         std::max<int64_t>(1, int64_t(sample.size()) /
-                                 (p.channels * p.height * p.width)));
+                                 (p.channels * p.height * p.width)),
+        shift);
   if (!missing)
     return init;
   if (denoises && !init)
@@ -515,19 +515,23 @@ GenerateResult generate(const PipelineSpec &p, Executor &exec,
         imageLatents = std::move(start);
     }
   }
-  // Flux ControlNets: each control image through the VAE encoder (its
-  // mean, scaled), packed, the K nets' side by side per token.
+  // Flux and SD3 ControlNets: each control image through the VAE encoder
+  // (its mean, scaled as the class scales it: SD3's without the shift), in
+  // the latent layout, the K nets' side by side per token (Flux) or in the
+  // channels (SD3: one "token" of a whole image).
   std::vector<float> controlLatents;
   if (p.controlLatents) {
     const size_t nets = control.images.size();
-    const int64_t tokens = p.latentPositions(), per = p.latentChannels();
+    const bool tokenized = p.layout == plan::LatentLayout::PackedTokens;
+    const int64_t tokens = tokenized ? p.latentPositions() : 1,
+                  per = tokenized ? p.latentChannels() : m;
     if (denoises)
       controlLatents.resize(size_t(tokens * per) * nets);
     std::vector<float> packed(denoises ? size_t(m) : 0);
     for (size_t k = 0; k < nets; ++k) {
-      std::optional<HostTensor> z =
-          encodedImage(p, exec, encoderPixels(*control.images[k]), 1, roles,
-                       denoises, 10 + int(k), {});
+      std::optional<HostTensor> z = encodedImage(
+          p, exec, encoderPixels(*control.images[k]), 1, roles, denoises,
+          10 + int(k), {}, p.kind != "StableDiffusion3Pipeline");
       if (!denoises)
         continue;
       layout->fromEncoder(z->as<float>(), packed.data());

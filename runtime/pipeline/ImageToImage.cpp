@@ -177,7 +177,8 @@ void checkInitImageSize(const PipelineSpec &spec, int64_t width,
 
 HostTensor encodeInitImage(const PipelineSpec &spec, Executor &exec,
                            const HostTensor &pixels, int64_t n,
-                           const float *sample, int64_t sampleImages) {
+                           const float *sample, int64_t sampleImages,
+                           bool shift) {
   const ComponentSpec &enc = *spec.find(plan::ComponentRole::Encoder);
   const TensorSpec &in = exec.inputs(enc.function).at(0);
   check(in.shape.size() == 4 && in.shape[0] >= n, "the encoder '", enc.function,
@@ -237,10 +238,10 @@ HostTensor encodeInitImage(const PipelineSpec &spec, Executor &exec,
   // Python floats with a float32 tensor.
   const float scale = float(spec.scalingFactor);
   float *v = mean.as<float>();
-  if (flowClass(spec)) {
-    const float shift = float(spec.shiftFactor);
+  if (flowClass(spec) && shift) {
+    const float by = float(spec.shiftFactor);
     for (int64_t i = 0; i < mean.numel(); ++i) {
-      const float d = v[i] - shift;
+      const float d = v[i] - by;
       v[i] = d * scale;
     }
   } else {

@@ -107,14 +107,15 @@ void checkInitImageSize(const PipelineSpec &spec, int64_t width,
 /// `sampleImages` is n: the latent distribution's sample mean + exp(logvar
 /// / 2) * sample, as diffusers' latent_dist.sample) scaled as the pipeline
 /// class does (float32, as it computes them: SD and SDXL scaling_factor * mean,
-/// SD3 and Flux (mean - shift_factor) * scaling_factor), [n, C, h, w], not yet
-/// in the latent layout. Throws fresco::Error when the image is not the size
-/// the plan was compiled for, or for a sample from an encoder without the
-/// log-variance.
+/// SD3 and Flux (mean - shift_factor) * scaling_factor; without `shift`
+/// scaling_factor * mean for every class, as StableDiffusion3ControlNetPipeline
+/// scales its control image), [n, C, h, w], not yet in the latent layout.
+/// Throws fresco::Error when the image is not the size the plan was
+/// compiled for, or for a sample from an encoder without the log-variance.
 HostTensor encodeInitImage(const PipelineSpec &spec, Executor &exec,
                            const HostTensor &pixels, int64_t n,
                            const float *sample = nullptr,
-                           int64_t sampleImages = 1);
+                           int64_t sampleImages = 1, bool shift = true);
 
 } // namespace fresco
 

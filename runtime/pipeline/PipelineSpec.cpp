@@ -397,17 +397,25 @@ private:
           ": a control_mode input needs control latents (a Flux "
           "ControlNet-Union)");
     if (latents) {
-      check(s_.layout == plan::LatentLayout::PackedTokens &&
-                s_.find(plan::ComponentRole::Encoder) != nullptr,
+      check(s_.find(plan::ComponentRole::Encoder) != nullptr &&
+                s_.maskChannels == 0,
             ctx_,
-            ": control latents need packed-token latents and a VAE encoder");
+            ": control latents need a VAE encoder and latents without mask "
+            "channels");
       std::vector<int64_t> in = denoiserInputShape(R::ControlLatents);
       const int64_t p = s_.latentChannels();
-      check(in.size() == 3 && in[1] == s_.latentPositions() && in[2] > 0 &&
-                in[2] % p == 0,
-            ctx_, ": the denoiser's control_latents input is ",
-            shapeToString(in), ", expected [batch, ", s_.latentPositions(),
-            ", K x ", p, "] (K packed latents)");
+      if (s_.layout == plan::LatentLayout::PackedTokens)
+        check(in.size() == 3 && in[1] == s_.latentPositions() && in[2] > 0 &&
+                  in[2] % p == 0,
+              ctx_, ": the denoiser's control_latents input is ",
+              shapeToString(in), ", expected [batch, ", s_.latentPositions(),
+              ", K x ", p, "] (K packed latents)");
+      else
+        check(in.size() == 4 && in[1] > 0 && in[1] % p == 0 &&
+                  in[2] == s_.height && in[3] == s_.width,
+              ctx_, ": the denoiser's control_latents input is ",
+              shapeToString(in), ", expected [batch, K x ", p, ", ", s_.height,
+              ", ", s_.width, "] (K latent images)");
       s_.controlImage.assign(in.begin() + 1, in.end());
       s_.controlLatents = true;
       checkNetCount();

@@ -78,8 +78,11 @@ struct PipelineSpec {
   int64_t controlNets() const {
     if (controlImage.empty())
       return 0;
-    return controlLatents ? controlImage[1] / latentChannels()
-                          : controlImage[0] / 3;
+    // [T, K P] packed, [K C, h, w] image latents, [3 K, H, W] pixels.
+    if (controlLatents)
+      return (controlImage.size() == 2 ? controlImage[1] : controlImage[0]) /
+             latentChannels();
+    return controlImage[0] / 3;
   }
   double scalingFactor = 1, shiftFactor = 0;
 

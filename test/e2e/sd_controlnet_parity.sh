@@ -374,8 +374,9 @@ expect_error "--image '$work/deep.png' has 16 bits per sample" \
   "$B/fresco-run" "$work/i2i.fplan" --weights "$work/pipe" --prompt "a fox" \
   --steps 2 -o "$work/x.png" --control-image "$work/ctl.png" \
   --image "$work/deep.png"
-expect_usage "--controlnet-scale and --control-guidance-start/-end apply to a \
-ControlNet: give --control-image too" "${run[@]}" --controlnet-scale 0.5
+expect_usage "--controlnet-scale, --control-mode and --control-guidance-start/-end \
+apply to a ControlNet: give --control-image too" "${run[@]}" \
+  --controlnet-scale 0.5
 expect_error "--control-guidance-start (0.5) and --control-guidance-end (0.5) \
 must satisfy 0 <= start < end <= 1" "${run[@]}" --control-image \
   "$work/ctl.png" --control-guidance-start 0.5 --control-guidance-end 0.5

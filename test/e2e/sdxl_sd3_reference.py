@@ -4,7 +4,7 @@ pipelines as the reference.
 
 Write a folder:
   sdxl_sd3_reference.py make --kind sdxl|sdxl-refiner|sd3 --out DIR [--seed 0] [--sd35]
-      [--no-t5] [--no-force-zeros] [--inpaint] [--controlnet] [--latent-channels C]
+      [--no-t5] [--no-force-zeros] [--inpaint] [--controlnet] [--controlnets K] [--latent-channels C]
   diffusers' pipeline(...).save_pretrained with tiny random components and CLIP's real BPE
   merges (make_flux_pipeline.py builds them); text_encoder_2's tokenizer pads with "!" as the
   real SDXL / SD3 folders do.
@@ -16,6 +16,12 @@ Write a folder:
     UNet takes 9 channels (latents, mask, masked image latents), as SDXL inpainting 0.1's.
     --controlnet: a StableDiffusionXLControlNetPipeline folder with a random ControlNetModel of
     the UNet's config (ControlNetModel.from_unet, embedding [8, 16]; seed S + 5).
+    --controlnets K (sd3): a StableDiffusion3ControlNetPipeline folder with K random
+    SD3ControlNetModels of 2 blocks (seeds S + 10 + k), the transformer given 4 (so sample i // 2
+    lands after block i, the last block adding none); K > 1 is laid out as controlnet,
+    controlnet_1, ... with an SD3MultiControlNetModel entry (diffusers cannot save that class).
+    run: such a folder runs with the control image's latent mean (diffusers 0.31 samples it from
+    torch's global RNG).
   sdxl-refiner: a StableDiffusionXLImg2ImgPipeline folder as the SDXL refiner's: text_encoder and
     tokenizer null, sdxl's CLIPTextModelWithProjection (hidden 16, projection 16) alone, the UNet
     of unet-tiny-sdxl.json with cross_attention_dim 16 and projection_class_embeddings_input_dim
@@ -78,6 +84,7 @@ Image-to-image:
   StableDiffusion3InpaintPipeline instead, at --height x --width, with the same substitutions (the
   latents put back to the noised init image outside the binarized mask after every step).
 """
+import json
 import os
 import sys
 import tempfile
@@ -169,6 +176,8 @@ def make(args) -> None:
             config = read_json(os.path.join(REPO, "models", "sd3", "configs", name))
             # StableDiffusion3InpaintPipeline takes 16 channels (SD3's) only.
             config.update(in_channels=args.latent_channels, out_channels=args.latent_channels)
+            if args.controlnets:  # 4 blocks: the nets' 2 samples land on blocks 0-1 and 2
+                config.update(num_layers=4)
             transformer = diffusers.SD3Transformer2DModel.from_config(config)
             te, te2 = clip_model(len(tok), 8, projection=4), clip_model(len(tok2), 12, projection=8)
             te3 = tok3 = None
@@ -181,11 +190,27 @@ def make(args) -> None:
             randomize_diffusers(v, args.seed + 1)
             randomize_text(te, args.seed + 2)
             randomize_text(te2, args.seed + 3)
-            pipe = diffusers.StableDiffusion3Pipeline(
+            nets = []
+            for k in range(args.controlnets):
+                cconfig = {key: value for key, value in config.items() if not key.startswith("_")}
+                cconfig.update(num_layers=2)
+                nets.append(diffusers.SD3ControlNetModel(**cconfig))
+                randomize_diffusers(nets[-1], args.seed + 10 + k)
+            cls, extra = diffusers.StableDiffusion3Pipeline, {}
+            if nets:
+                cls, extra = diffusers.StableDiffusion3ControlNetPipeline, dict(controlnet=nets[0])
+            pipe = cls(
                 transformer=transformer, scheduler=diffusers.FlowMatchEulerDiscreteScheduler(shift=3.0),
                 vae=v, text_encoder=te, tokenizer=tok, text_encoder_2=te2, tokenizer_2=tok2,
-                text_encoder_3=te3, tokenizer_3=tok3)
+                text_encoder_3=te3, tokenizer_3=tok3, **extra)
         save_pipeline(pipe, args.out)
+        if args.kind == "sd3" and len(nets) > 1:  # laid out as SD's MultiControlNetModel saves them
+            for k, net in enumerate(nets[1:], 1):
+                net.save_pretrained(os.path.join(args.out, f"controlnet_{k}"))
+            index = read_json(os.path.join(args.out, "model_index.json"))
+            index["controlnet"] = ["diffusers", "SD3MultiControlNetModel"]
+            with open(os.path.join(args.out, "model_index.json"), "w") as f:
+                json.dump(index, f, indent=2)
     print(f"wrote {args.out}: {type(pipe).__name__}, seed {args.seed}")
 
 
@@ -214,6 +239,16 @@ def run(args) -> None:
     index = read_json(os.path.join(args.pipeline, "model_index.json"))
     # Components saved as [null, null] (SD3 without T5) must be passed as None.
     absent = {k: None for k, v in index.items() if isinstance(v, list) and v[0] is None}
+    sd3_control = cls is diffusers.StableDiffusion3ControlNetPipeline
+    if sd3_control:  # the nets, which diffusers cannot load as a multi-net
+        nets, k = [], 0
+        while os.path.isdir(os.path.join(args.pipeline, f"controlnet_{k}" if k else "controlnet")):
+            nets.append(diffusers.SD3ControlNetModel.from_pretrained(
+                os.path.join(args.pipeline, f"controlnet_{k}" if k else "controlnet"), torch_dtype=dt))
+            k += 1
+            if index["controlnet"][1] != "SD3MultiControlNetModel":
+                break
+        absent["controlnet"] = nets[0] if len(nets) == 1 else diffusers.SD3MultiControlNetModel(nets)
     pipe = cls.from_pretrained(args.pipeline, torch_dtype=dt, **absent)
     pipe.set_progress_bar_config(disable=True)
     load_loras(pipe, args.lora)
@@ -232,14 +267,19 @@ def run(args) -> None:
         kwargs["guidance_rescale"] = args.guidance_rescale
     kwargs.update(micro_kwargs(args))
     if args.control_image:
-        kwargs.update(control_kwargs(args))
-    if cls is diffusers.StableDiffusion3Pipeline:
+        kwargs.update(control_kwargs(args, "control_image" if sd3_control else "image"))
+    if sd3_control and isinstance(pipe.controlnet, diffusers.SD3MultiControlNetModel):
+        scale = kwargs.get("controlnet_conditioning_scale", 1.0)  # its __call__ zips it with the nets
+        kwargs["controlnet_conditioning_scale"] = scale if isinstance(scale, list) else [scale] * len(
+            pipe.controlnet.nets)
+        if not isinstance(kwargs["control_image"], list):
+            kwargs["control_image"] = [kwargs["control_image"]]
+    if cls in (diffusers.StableDiffusion3Pipeline, diffusers.StableDiffusion3ControlNetPipeline):
         kwargs["prompt_3"] = per_prompt(args.prompt_3, n)
         kwargs["negative_prompt_3"] = per_prompt(args.negative_prompt_3, n)
         if args.max_sequence_length:
             kwargs["max_sequence_length"] = args.max_sequence_length
-    emulation = distrifusion.from_args(args, pipe.transformer if cls is diffusers.StableDiffusion3Pipeline
-                                       else pipe.unet)
+    emulation = distrifusion.from_args(args, pipe.unet if hasattr(pipe, "unet") else pipe.transformer)
     assert not (emulation and args.per_image), "--per-image does not take an emulation"
     with torch.no_grad():
         if args.per_image:
@@ -250,6 +290,16 @@ def run(args) -> None:
                      for key, v in kwargs.items()}
                 return pipe(**k).images
             out = torch.cat([one(i) for i in range(n)])
+        elif sd3_control:
+            # The control image's latents: the encoder's mean (diffusers 0.31
+            # samples them from torch's global RNG), as fresco-run takes them.
+            dist = diffusers.models.autoencoders.vae.DiagonalGaussianDistribution
+            original = dist.sample
+            dist.sample = lambda self, generator=None: self.mode()
+            try:
+                out = pipe(**kwargs).images
+            finally:
+                dist.sample = original
         else:
             out = pipe(**kwargs).images
         if emulation:
@@ -259,7 +309,7 @@ def run(args) -> None:
         if args.out_images:
             z = out / pipe.vae.config.scaling_factor
             if getattr(pipe.vae.config, "shift_factor", None) is not None and \
-                    cls is diffusers.StableDiffusion3Pipeline:
+                    cls in (diffusers.StableDiffusion3Pipeline, diffusers.StableDiffusion3ControlNetPipeline):
                 z = z + pipe.vae.config.shift_factor
             img = pipe.vae.decode(z, return_dict=False)[0]
             np.save(args.out_images, img.float().numpy())
@@ -334,6 +384,9 @@ def main() -> None:
                    help="sd3: the VAE's and transformer's channels (16 for the inpaint class)")
     m.add_argument("--controlnet", action="store_true",
                    help="sdxl: a StableDiffusionXLControlNetPipeline folder with a random ControlNetModel")
+    m.add_argument("--controlnets", type=int, default=0,
+                   help="sd3: a StableDiffusion3ControlNetPipeline folder with K random SD3ControlNetModels "
+                        "of 2 blocks (the transformer gets 4)")
     m.add_argument("--no-force-zeros", action="store_true",
                    help="sdxl: force_zeros_for_empty_prompt false")
     add_latents_args(sub.add_parser("latents"))

@@ -777,7 +777,7 @@ const Case kBadTables[] = {
      },
      "the denoiser's control_image (or control_latents) and control_scale "
      "inputs go together"},
-    {"control_latents_on_image_latents",
+    {"control_latents_shape_on_image_latents",
      [](TableSpec &t) {
        addEncoder(t);
        t.components[0].inputs.push_back(R::ControlLatents);
@@ -785,7 +785,17 @@ const Case kBadTables[] = {
        t.ranks[0]["transformer"].inputs.push_back({fp::DType::F32, {4, 64, 4}});
        t.ranks[0]["transformer"].inputs.push_back({fp::DType::F32, {4, 1}});
      },
-     "control latents need packed-token latents and a VAE encoder"},
+     "the denoiser's control_latents input is [4, 64, 4], expected [batch, "
+     "K x 4, 8, 8] (K latent images)"},
+    {"control_latents_without_encoder",
+     [](TableSpec &t) {
+       t.components[0].inputs.push_back(R::ControlLatents);
+       t.components[0].inputs.push_back(R::ControlScale);
+       t.ranks[0]["transformer"].inputs.push_back(
+           {fp::DType::F32, {4, 8, 8, 8}});
+       t.ranks[0]["transformer"].inputs.push_back({fp::DType::F32, {4, 2}});
+     },
+     "control latents need a VAE encoder and latents without mask channels"},
     {"control_mode_without_latents",
      [](TableSpec &t) {
        addControl(t);

@@ -1,0 +1,131 @@
+#!/usr/bin/env bash
+# sd3_controlnet_parity.sh: StableDiffusion3ControlNetPipeline on tiny random
+# folders (sdxl_sd3_reference.py make --kind sd3 --controlnets K: a
+# 4-block transformer and SD3ControlNetModels of 2 blocks, so sample i // 2
+# lands after block i and the context_pre_only last block adds none)
+# against the real diffusers class on CPU in float64, the control image's
+# latents the VAE encoder's mean on both sides (diffusers 0.31 samples them
+# from torch's global RNG) and scaled as 0.31 scales them (scaling_factor,
+# no shift): final latents within 1e-4 of their max magnitude for one net
+# (default scale; scale 0.5 in a guidance window) and two nets (a scale and
+# a window each); scale 0 moves them. Then several ranks against the 1-rank
+# run within 1e-5: cfg=2, placement (encoders and VAE on rank 0), tp=2,
+# ulysses=2, ring=2, ring=5 and ulysses=5 (uneven tokens), pipeline=2, and
+# two nets on cfg=2 and ulysses=2. Bad
+# input: image-to-image, a control image of another size, a ControlNet
+# whose blocks do not map onto the transformer's, an inpainting
+# ControlNet's extra channels.
+# Needs FRESCO_BIN and FRESCO_PYTHON (see dit_forward_parity.sh).
+set -euo pipefail
+. "$(dirname "$0")/common.sh"
+B=$FRESCO_BIN
+ref=$here/sdxl_sd3_reference.py
+size=(--height 24 --width 16)
+
+py "$ref" make --kind sd3 --controlnets 1 --out "$work/one" --seed 3 \
+  > /dev/null
+py "$ref" make --kind sd3 --controlnets 2 --out "$work/two" --seed 4 \
+  > /dev/null
+py "$ref" latents --out "$work/x.npy" --batch 2 --seed 5 "${size[@]}" \
+  > /dev/null
+for k in 1 2; do
+  py "$here/sd_pipeline_reference.py" image --out "$work/c$k.png" \
+    --height 24 --width 16 --seed $((6 + k)) > /dev/null
+done
+prompts=(--prompt "a red fox in the snow" --prompt "Two cats, one dog!")
+for p in one two; do
+  "$B/fresco-compile" "$work/$p" -o "$work/$p.fplan" --batch 2 "${size[@]}" \
+    --max-sequence-length 16 --quiet
+done
+"$B/fresco-inspect" "$work/one.fplan" |
+  grep -q "denoiser.*control_latents, control_scale" ||
+  { echo "fresco-inspect shows no control latents input"; exit 1; }
+
+generate() { # name plan pipe flags...: $work/NAME.npy
+  local name=$1 plan=$2 pipe=$3
+  shift 3
+  "$B/fresco-run" "$work/$plan.fplan" --weights "$work/$pipe" \
+    "${prompts[@]}" --steps 4 --latents "@$work/x.npy" --timeout 60 \
+    --output-latents "@$work/$name.npy" --quiet "$@"
+}
+case_() { # name pipe control-flags...: fresco-run vs diffusers
+  local name=$1 pipe=$2
+  shift 2
+  generate "f-$name" "$pipe" "$pipe" "$@"
+  py "$ref" run --pipeline "$work/$pipe" "${prompts[@]}" --steps 4 \
+    --latents "$work/x.npy" "${size[@]}" --max-sequence-length 16 \
+    --dtype float64 --out-latents "$work/r-$name.npy" "$@" > /dev/null 2>&1
+  echo "== $name"
+  py "$here/compare_npy.py" "$work/f-$name.npy" "$work/r-$name.npy" \
+    --rtol-max 1e-4
+}
+case_ default one --control-image "$work/c1.png"
+case_ window one --control-image "$work/c1.png" --controlnet-scale 0.5 \
+  --control-guidance-start 0.25 --control-guidance-end 0.75
+case_ two two --control-image "$work/c1.png" --control-image "$work/c2.png" \
+  --controlnet-scale 0.7,1.2 --control-guidance-start 0,0.5 \
+  --control-guidance-end 0.5,1
+generate f-zero one one --control-image "$work/c1.png" --controlnet-scale 0
+if py "$here/compare_npy.py" "$work/f-zero.npy" "$work/f-default.npy" \
+  --rtol-max 1e-5 > /dev/null; then
+  echo "--controlnet-scale 0 gave the default's latents"; exit 1
+fi
+
+# Several ranks against the 1-rank run.
+multi() { # name pipe ranks compile-flags...
+  local name=$1 pipe=$2 ranks=$3 images=(--control-image "$work/c1.png")
+  shift 3
+  [ "$pipe" = two ] && images+=(--control-image "$work/c2.png")
+  "$B/fresco-compile" "$work/$pipe" -o "$work/$name.fplan" --batch 2 \
+    "${size[@]}" --max-sequence-length 16 --ranks "$ranks" "$@" --quiet
+  generate "m-$name" "$name" "$pipe" "${images[@]}" --controlnet-scale 0.8 \
+    --control-guidance-end 0.75
+  generate "m1-$name" "$pipe" "$pipe" "${images[@]}" --controlnet-scale 0.8 \
+    --control-guidance-end 0.75
+  echo "== $name ($ranks ranks: $*)"
+  py "$here/compare_npy.py" "$work/m-$name.npy" "$work/m1-$name.npy" \
+    --rtol-max 1e-5
+}
+multi cfg2 one 2 --parallel cfg=2
+multi placement one 2 --place \
+  text_encoder=0,text_encoder_2=0,text_encoder_3=0,vae=0,vae_encoder=0,transformer=1
+multi tp2 one 2 --parallel tp=2
+multi ulysses2 one 2 --parallel ulysses=2
+multi ring2 one 2 --parallel ring=2
+# Uneven: 24 image tokens padded to 25 after both patch embeddings of the
+# latents (the transformer's and the net's) and the control latents' (ring=5;
+# ulysses=5 pads the 2 heads to 5 too).
+multi ring5 one 5 --parallel ring=5
+multi ulysses5 one 5 --parallel ulysses=5
+multi pipeline2 one 2 --parallel pipeline=2
+multi two-cfg2 two 2 --parallel cfg=2
+multi two-ulysses2 two 2 --parallel ulysses=2
+
+# Bad input: clear errors.
+expect_error "(FluxControlNetImg2ImgPipeline) is not implemented" \
+  "$B/fresco-run" "$work/one.fplan" --weights "$work/one" "${prompts[@]}" \
+  --steps 2 -o "$work/x.png" --control-image "$work/c1.png" \
+  --image "$work/c1.png" --quiet
+py "$here/sd_pipeline_reference.py" image --out "$work/small.png" \
+  --height 16 --width 16 --seed 2 > /dev/null
+expect_error "control image 1 of 1 is 16x16 pixels, the plan's images 16x24" \
+  "$B/fresco-run" "$work/one.fplan" --weights "$work/one" "${prompts[@]}" \
+  --steps 2 -o "$work/x.png" --control-image "$work/small.png" --quiet
+edit() { # folder key=value: a copy of one with controlnet/config.json edited
+  cp -r "$work/one" "$work/$1"
+  py - "$work/$1/controlnet/config.json" "$2" <<'PY'
+import json, sys
+c = json.load(open(sys.argv[1])); k, v = sys.argv[2].split("=")
+c[k] = json.loads(v)
+json.dump(c, open(sys.argv[1], "w"))
+PY
+}
+edit deep num_layers=5
+expect_error "controlnet: the ControlNet's 5 blocks do not map onto the \
+transformer's 4" "$B/fresco-compile" "$work/deep" -o "$work/x.fplan" \
+  "${size[@]}" --max-sequence-length 16
+edit extra extra_conditioning_channels=1
+expect_error "an SD3 ControlNet reading extra channels (an inpainting \
+ControlNet) is not implemented" "$B/fresco-compile" "$work/extra" \
+  -o "$work/x.fplan" "${size[@]}" --max-sequence-length 16
+echo "OK"

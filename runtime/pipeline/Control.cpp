@@ -27,8 +27,8 @@ void checkControl(const PipelineSpec &spec, const ControlOptions &o,
     check(o.images.empty(), "--control-image: this ", spec.kind,
           " plan has no ControlNet (compile a "
           "StableDiffusionControlNetPipeline, "
-          "StableDiffusionXLControlNetPipeline or FluxControlNetPipeline "
-          "folder)");
+          "StableDiffusionXLControlNetPipeline, FluxControlNetPipeline or "
+          "StableDiffusion3ControlNetPipeline folder)");
     return;
   }
   check(!o.images.empty(),

@@ -106,8 +106,8 @@ void checkGuidanceRescale(const PipelineSpec &p, double rescale, Task task) {
   check(p.controlImage.empty(),
         "--guidance-rescale (guidance_rescale) is not a parameter of the "
         "ControlNet pipeline classes (StableDiffusionControlNetPipeline, "
-        "StableDiffusionXLControlNetPipeline, FluxControlNetPipeline); this "
-        "plan runs a ControlNet");
+        "StableDiffusionXLControlNetPipeline, FluxControlNetPipeline, "
+        "StableDiffusion3ControlNetPipeline); this plan runs a ControlNet");
   check(p.isSDXL() ||
             (p.kind == "StableDiffusionPipeline" && task == Task::TextToImage),
         "--guidance-rescale (guidance_rescale) is a parameter of "

@@ -224,7 +224,7 @@ GENERATION (plans compiled from a pipeline folder):
                        MultiControlNetModel, in folder order): 8-bit
                        RGB or gray, no alpha, exactly the plan's width x
                        height (not resized), scaled to [0, 1] as diffusers'
-                       control image processor does (Flux: to [-1, 1] and
+                       control image processor does (Flux, SD3: to [-1, 1] and
                        through the VAE encoder, its latent mean); every
                        image of the run is conditioned on it
   --controlnet-scale S[,S...]

@@ -16,8 +16,9 @@ double at(const std::vector<double> &v, size_t k) {
 
 } // namespace
 
-double defaultControlScale(Task task) {
-  return task == Task::ImageToImage ? 0.8 : 1.0;
+double defaultControlScale(const PipelineSpec &spec, Task task) {
+  // FluxControlNetImg2ImgPipeline keeps 1.0.
+  return task == Task::ImageToImage && !spec.controlLatents ? 0.8 : 1.0;
 }
 
 void checkControl(const PipelineSpec &spec, const ControlOptions &o,
@@ -44,13 +45,14 @@ void checkControl(const PipelineSpec &spec, const ControlOptions &o,
   check(
       task != Task::Inpainting,
       "inpainting with a ControlNet (StableDiffusionControlNetInpaintPipeline, "
-      "StableDiffusionXLControlNetInpaintPipeline) is not implemented: a "
+      "StableDiffusionXLControlNetInpaintPipeline, "
+      "FluxControlNetInpaintPipeline) is not implemented: a "
       "ControlNet plan generates from the prompts and the control image, "
       "or from an init image with --image (image-to-image)");
-  check(!spec.controlLatents || task == Task::TextToImage,
-        "image-to-image with a Flux or SD3 ControlNet "
-        "(FluxControlNetImg2ImgPipeline) is not implemented: a "
-        "FluxControlNetPipeline or StableDiffusion3ControlNetPipeline plan "
+  check(!spec.controlLatents || task == Task::TextToImage ||
+            spec.kind == "FluxPipeline",
+        "image-to-image with an SD3 ControlNet is not implemented (diffusers "
+        "0.31 has no such class): a StableDiffusion3ControlNetPipeline plan "
         "generates from the prompts and the control image");
   // The control image's pixel size: the pixel input's, or (Flux, SD3) the
   // VAE encoder's, which encodes it.

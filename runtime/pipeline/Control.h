@@ -48,12 +48,13 @@ struct ControlOptions {
 /// ControlNet of the plan (none without), of its size; finite scales; 0 <=
 /// start < end <= 1 per net (diffusers' check_inputs); lists of 1 or K
 /// values; not inpainting (the ControlNet inpaint classes are not
-/// implemented), and for Flux not image-to-image either.
+/// implemented), and for SD3 not image-to-image either.
 void checkControl(const PipelineSpec &spec, const ControlOptions &o, Task task);
 
 /// The class's controlnet_conditioning_scale: 1.0 for text-to-image, 0.8
-/// for image-to-image (the ControlNet Img2Img classes).
-double defaultControlScale(Task task);
+/// for image-to-image with SD's and SDXL's ControlNet Img2Img classes (1.0
+/// with FluxControlNetImg2ImgPipeline).
+double defaultControlScale(const PipelineSpec &spec, Task task);
 
 /// The control image from 8-bit pixels (`channels` 3, HWC): f32 [1, 3, H,
 /// W], value / 255.

@@ -340,7 +340,7 @@ GenerateResult generate(const PipelineSpec &p, Executor &exec,
         "(StableDiffusionXLControlNetImg2ImgPipeline)");
   ControlOptions control = o.control;
   if (control.scales.empty())
-    control.scales = {defaultControlScale(task)};
+    control.scales = {defaultControlScale(p, task)};
   checkDenoisingRange(p, o.denoisingStart, o.denoisingEnd, i2i);
   // denoising_start: the image is not noised (prepare_latents' add_noise).
   const bool addNoise = std::isnan(o.denoisingStart);

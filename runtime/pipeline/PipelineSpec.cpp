@@ -708,8 +708,9 @@ double PipelineSpec::defaultGuidanceScale(Task task) const {
 
 double PipelineSpec::defaultStrength(Task task) const {
   const bool inpaint = task == Task::Inpainting;
-  // StableDiffusion(XL)ControlNetImg2ImgPipeline.
-  if (!controlImage.empty() && !inpaint)
+  // StableDiffusion(XL)ControlNetImg2ImgPipeline (FluxControlNetImg2Img-
+  // Pipeline keeps FluxImg2ImgPipeline's 0.6).
+  if (!controlImage.empty() && !controlLatents && !inpaint)
     return 0.8;
   if (isSDXL())
     return inpaint ? 0.9999 : 0.3;

@@ -8,12 +8,14 @@
 # from torch's global RNG): final packed latents within 1e-4 of their max
 # magnitude for one net (default scale; scale 0.5 in a guidance window), two
 # nets (a scale and a window each), a ControlNet-Union (--control-mode) and
-# schnell; scale 0, the window and another mode move them. Then several
+# schnell, and image-to-image (FluxControlNetImg2ImgPipeline: strength 0.6,
+# a window over the steps that run); scale 0, the window and another mode
+# move them. Then several
 # ranks against the 1-rank run within 1e-5: placement (encoders and VAE on
 # rank 0: the control latents are sent), ulysses=2, ring=2, ulysses=3 (16 text tokens padded), ring=5 (96 image tokens too:
 # the control latents padded with the latents), tp=2, pipeline=2, and two
 # nets on ulysses=2; the union net on tp=2 and pipeline=2. Bad input: a
-# missing or extra control image, one of another size, image-to-image,
+# missing or extra control image, one of another size, inpainting,
 # patch=2 (DistriFusion's stale activations in a ControlNet: not built), a
 # ControlNet misfit, a union plan without --control-mode or with a mode
 # past num_mode, --control-mode on another plan, a union net on ulysses,
@@ -76,6 +78,22 @@ for other in zero window; do
     echo "the ControlNet's $other run gave the default's latents"; exit 1
   fi
 done
+
+# Image-to-image (FluxControlNetImg2ImgPipeline): strength 0.6 (3 of 4
+# steps; the class's default: the same bytes without --strength), scale 1.0,
+# and a window counted over the steps that run (start 0.4 of 3 steps keeps
+# the last; counted over all 4 timesteps it would keep the last two); the
+# init image's latents the encoder's mean as the control image's.
+py "$here/sd_pipeline_reference.py" image --out "$work/in.png" --height $H \
+  --width $W --seed 2 > /dev/null
+case_ i2i one --control-image "$work/c1.png" --image "$work/in.png" \
+  --strength 0.6
+"$B/fresco-run" "$work/one.fplan" --weights "$work/one" "${prompts[@]}" \
+  "${run[@]}" --control-image "$work/c1.png" --image "$work/in.png" \
+  --output-latents "@$work/f-i2i-default.npy" --quiet
+cmp "$work/f-i2i-default.npy" "$work/f-i2i.npy"
+case_ i2i-window one --control-image "$work/c1.png" --image "$work/in.png" \
+  --strength 0.75 --control-guidance-start 0.4
 
 # ControlNet-Union (num_mode 5): the mode's embedding token joins the net's
 # text tokens; another mode moves the latents.
@@ -151,8 +169,8 @@ py "$here/sd_pipeline_reference.py" image --out "$work/small.png" \
   --height 16 --width 16 --seed 2 > /dev/null
 bad "control image 1 of 1 is 16x16 pixels, the plan's images 48x32" one \
   --control-image "$work/small.png"
-bad "(FluxControlNetImg2ImgPipeline) is not implemented" one \
-  --control-image "$work/c1.png" --image "$work/c1.png"
+bad "inpainting with a ControlNet" one --control-image "$work/c1.png" \
+  --image "$work/in.png" --mask "$work/c1.png"
 expect_error "patch with a ControlNet in 'transformer' is not implemented" \
   "$B/fresco-compile" "$work/one" -o "$work/x.fplan" "${size[@]}" --ranks 2 \
   --parallel patch=2

@@ -208,6 +208,11 @@ def img2img(diffusers, pipe, args, prompts, prompts_2, noise):
 
     module.randn_tensor, module.retrieve_latents = given_noise, mean_latents
     extra = dict(mask_image=Image.open(args.mask)) if args.mask else {}
+    dist = diffusers.models.autoencoders.vae.DiagonalGaussianDistribution
+    original_sample = dist.sample
+    if args.control_image:  # FluxControlNetImg2ImgPipeline: the control image's latent mean too
+        extra.update(control_arguments(diffusers, pipe, args))
+        dist.sample = lambda self, generator=None: self.mode()
     try:
         out = pipe(prompt=prompts, prompt_2=prompts_2, image=Image.open(args.image), strength=args.strength, **extra,
                    height=args.height, width=args.width, num_inference_steps=args.steps,
@@ -215,11 +220,27 @@ def img2img(diffusers, pipe, args, prompts, prompts_2, noise):
                    output_type="latent", return_dict=False)[0]
     finally:
         module.randn_tensor, module.retrieve_latents = original_randn, original_retrieve
+        dist.sample = original_sample
     assert len(calls) == 1, "prepare_latents did not draw its noise through randn_tensor"
     return out
 
 
-def controlnet_pipeline(diffusers, folder: str, dtype):
+def control_arguments(diffusers, pipe, args) -> dict:
+    """The FluxControlNet classes' control arguments for the run's flags (a list of scales and
+    images for a FluxMultiControlNetModel, whose __call__ zips them with the nets)."""
+    extra = control_kwargs(args, "control_image")
+    if args.control_mode is not None:
+        extra["control_mode"] = args.control_mode[0] if len(args.control_mode) == 1 else args.control_mode
+    if isinstance(pipe.controlnet, diffusers.FluxMultiControlNetModel):
+        scale = extra.get("controlnet_conditioning_scale", 1.0)
+        extra["controlnet_conditioning_scale"] = scale if isinstance(scale, list) else [scale] * len(
+            pipe.controlnet.nets)
+        if not isinstance(extra["control_image"], list):
+            extra["control_image"] = [extra["control_image"]]
+    return extra
+
+
+def controlnet_pipeline(diffusers, folder: str, dtype, cls=None):
     """FluxControlNetPipeline of `folder` with its nets: one FluxControlNetModel, or a
     FluxMultiControlNetModel of controlnet, controlnet_1, ... (which diffusers cannot load itself)."""
     nets, k = [], 0
@@ -231,7 +252,8 @@ def controlnet_pipeline(diffusers, folder: str, dtype):
         if index["controlnet"][1] != "FluxMultiControlNetModel":
             break
     controlnet = nets[0] if len(nets) == 1 else diffusers.FluxMultiControlNetModel(nets)
-    return diffusers.FluxControlNetPipeline.from_pretrained(folder, controlnet=controlnet, torch_dtype=dtype)
+    return (cls or diffusers.FluxControlNetPipeline).from_pretrained(folder, controlnet=controlnet,
+                                                                     torch_dtype=dtype)
 
 
 def controlnet_run(diffusers, pipe, args, prompts, prompts_2, latents):
@@ -239,16 +261,7 @@ def controlnet_run(diffusers, pipe, args, prompts, prompts_2, latents):
     dist = diffusers.models.autoencoders.vae.DiagonalGaussianDistribution
     original = dist.sample
     dist.sample = lambda self, generator=None: self.mode()
-    extra = control_kwargs(args, "control_image")
-    if args.control_mode is not None:
-        extra["control_mode"] = args.control_mode[0] if len(args.control_mode) == 1 else args.control_mode
-    if isinstance(pipe.controlnet, diffusers.FluxMultiControlNetModel):
-        # Its __call__ zips the scale with the nets: a list, one each.
-        scale = extra.get("controlnet_conditioning_scale", 1.0)
-        extra["controlnet_conditioning_scale"] = scale if isinstance(scale, list) else [scale] * len(
-            pipe.controlnet.nets)
-        if not isinstance(extra["control_image"], list):
-            extra["control_image"] = [extra["control_image"]]
+    extra = control_arguments(diffusers, pipe, args)
     try:
         return pipe(prompt=prompts, prompt_2=prompts_2, height=args.height, width=args.width,
                     num_inference_steps=args.steps, guidance_scale=args.guidance_scale, latents=latents,
@@ -286,7 +299,8 @@ def run(args) -> None:
     if args.image:
         cls = diffusers.FluxInpaintPipeline if args.mask else diffusers.FluxImg2ImgPipeline
     if args.control_image:
-        pipe = controlnet_pipeline(diffusers, args.pipeline, dtype)
+        pipe = controlnet_pipeline(diffusers, args.pipeline, dtype,
+                                   diffusers.FluxControlNetImg2ImgPipeline if args.image else None)
     else:
         pipe = cls.from_pretrained(args.pipeline, torch_dtype=dtype)
     pipe.set_progress_bar_config(disable=True)
@@ -295,7 +309,7 @@ def run(args) -> None:
     recorder = Recorder(pipe)
     emulation = distrifusion.from_args(args, pipe.transformer)
     with torch.no_grad():
-        if args.image:
+        if args.image:  # FluxControlNetImg2ImgPipeline with --control-image
             out = img2img(diffusers, pipe, args, prompts, prompts_2, torch.from_numpy(latents).to(dtype))
         elif args.control_image:
             out = controlnet_run(diffusers, pipe, args, prompts, prompts_2, torch.from_numpy(latents).to(dtype))
@@ -372,8 +386,8 @@ def main() -> None:
         sys.exit(f"{args.pipeline}: model_index.json's _class_name is not FluxPipeline or FluxControlNetPipeline")
     if (cls == "FluxControlNetPipeline") != bool(args.control_image) and not args.make_latents:
         ap.error("--control-image goes with a FluxControlNetPipeline folder, and that folder needs it")
-    if args.control_image and (args.image or args.patch or args.pipefusion):
-        ap.error("--control-image with --image, --patch or --pipefusion is not emulated")
+    if args.control_image and (args.mask or args.patch or args.pipefusion):
+        ap.error("--control-image with --mask, --patch or --pipefusion is not emulated")
     if args.make_latents:
         if args.batch <= 0:
             sys.exit(f"--batch must be positive, got {args.batch}")

@@ -146,6 +146,8 @@ TEST(PipelineSpec, ControlLatentsDecode) {
   EXPECT_EQ(s.controlImage, (std::vector<int64_t>{16, 32}));
   EXPECT_EQ(s.controlNets(), 2);
   EXPECT_FALSE(s.controlModes);
+  // FluxControlNetImg2ImgPipeline keeps the scale at 1.0.
+  EXPECT_EQ(defaultControlScale(s, Task::ImageToImage), 1.0);
   TableSpec modes = packedControl(32);
   modes.components[0].inputs.push_back(R::ControlMode);
   modes.ranks[0]["transformer"].inputs.push_back({fp::DType::I64, {4, 2}});
@@ -233,8 +235,8 @@ TEST(PipelineSpec, ControlOptionsChecked) {
   EXPECT_EQ(error(s, o, false), "");
   EXPECT_NE(error(s, o, true).find("inpainting with a ControlNet"),
             std::string::npos);
-  EXPECT_EQ(defaultControlScale(Task::TextToImage), 1.0);
-  EXPECT_EQ(defaultControlScale(Task::ImageToImage), 0.8);
+  EXPECT_EQ(defaultControlScale(s, Task::TextToImage), 1.0);
+  EXPECT_EQ(defaultControlScale(s, Task::ImageToImage), 0.8);
   std::vector<uint8_t> plain;
   EXPECT_NE(error(decode(TableSpec(), plain), o, false).find("no ControlNet"),
             std::string::npos);

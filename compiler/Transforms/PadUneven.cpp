@@ -41,6 +41,8 @@
 #include "compiler/Transforms/Partitioning.h"
 #include "compiler/Transforms/Passes.h"
 
+#include "llvm/ADT/SetVector.h"
+
 #include "mlir/Interfaces/InferTypeOpInterface.h"
 
 #define DEBUG_TYPE "fresco-pad-uneven"
@@ -730,9 +732,17 @@ LogicalResult padFunction(func::FuncOp fn, int64_t tp, int64_t ulysses,
     for (BlockArgument arg : fn.getArguments())
       if (isMarkedImage(fn, arg)) {
         SmallVector<Value> all;
-        for (Operation *user : llvm::to_vector(arg.getUsers()))
+        llvm::SetVector<Operation *> users(arg.getUsers().begin(),
+                                           arg.getUsers().end());
+        for (Operation *user : users)
           if (std::optional<Value> tokens = imageTokensToPad(arg, degree, user))
             all.push_back(*tokens);
+        if (!all.empty() && all.size() != users.size())
+          return fn.emitError("argument ")
+                 << arg.getArgNumber() << " feeds " << users.size()
+                 << " ops of which " << all.size()
+                 << " become patch tokens: fresco-pad-uneven pads the tokens "
+                    "of every patch embedding of an image or none";
         if (all.empty())
           rowImages.push_back(arg);
         for (Value tokens : all) {

@@ -62,8 +62,8 @@ struct PatchParallelPass : impl::PatchParallelBase<PatchParallelPass> {
           module.emitError(kind)
               << " with a ControlNet in '" << fn.getName()
               << "' is not implemented (its stale activations are not "
-                 "verified against a reference): use ulysses, ring, tp, "
-                 "pipeline or placement";
+                 "verified against a reference): use ulysses or ring (not "
+                 "with a ControlNet-Union), tp, pipeline or placement";
           return signalPassFailure();
         }
       }

@@ -212,11 +212,14 @@ Error buildFluxPipeline(mlir::ModuleOp module, const PipelineFolder &dir,
     return e;
   // Joint attention over image and text tokens at this image size.
   // The nets attend over the same tokens, perhaps with more heads.
-  int64_t heads = flux->numAttentionHeads;
-  for (const FluxControlNetConfig &cn : controlnets)
+  int64_t heads = flux->numAttentionHeads, modeTokens = 0;
+  for (const FluxControlNetConfig &cn : controlnets) {
     heads = std::max(heads, cn.flux.numAttentionHeads);
+    modeTokens = std::max<int64_t>(modeTokens, cn.numMode ? 1 : 0);
+  }
   if (Error e = checkJointAttention("FluxPipeline", heads,
-                                    sizes->imageTokens + sizes->textTokens,
+                                    sizes->imageTokens + sizes->textTokens +
+                                        modeTokens,
                                     sizes->height, sizes->width))
     return e;
   Expected<SchedulerFile> sched =

@@ -147,9 +147,8 @@ Error buildStableDiffusion3Pipeline(mlir::ModuleOp module,
       "text_encoder_2", "tokenizer", "tokenizer_2"};
   if (control)
     needed.push_back("controlnet");
-  if (Error e = dir.requireComponents(
-          index, control ? "StableDiffusion3ControlNetPipeline" : kName,
-          needed))
+  const StringRef cls = control ? "StableDiffusion3ControlNetPipeline" : kName;
+  if (Error e = dir.requireComponents(index, cls, needed))
     return e;
   const bool withT5 = componentPresent(index, "text_encoder_3");
   if (withT5 != componentPresent(index, "tokenizer_3"))
@@ -192,7 +191,7 @@ Error buildStableDiffusion3Pipeline(mlir::ModuleOp module,
   // patches must tile the latents and fit its position table.
   const int64_t p = sd3->patchSize;
   Expected<ImageSize> size =
-      imageSize(kName, options, vae->upscale(), p,
+      imageSize(cls, options, vae->upscale(), p,
                 "the transformer's " + std::to_string(p) + "x" +
                     std::to_string(p) + " patches",
                 sd3->sampleSize);
@@ -222,12 +221,12 @@ Error buildStableDiffusion3Pipeline(mlir::ModuleOp module,
   const int64_t textTokens = clip->maxPositions + t5Tokens;
   // Joint attention over image and text tokens at this image size.
   if (Error e = checkJointAttention(
-          kName, heads,
+          cls, heads,
           (size->latentHeight / p) * (size->latentWidth / p) + textTokens,
           size->height, size->width))
     return e;
   Expected<SchedulerFile> sched =
-      dir.scheduler(kName, "FlowMatchEulerDiscreteScheduler");
+      dir.scheduler(cls, "FlowMatchEulerDiscreteScheduler");
   if (!sched)
     return sched.takeError();
 

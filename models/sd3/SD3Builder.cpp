@@ -25,14 +25,14 @@ namespace {
 
 class SD3Emitter : ModelEmitter {
 public:
-  /// `component`: a ControlNet's folder (its last block is not
-  /// context_pre_only).
+  /// `component`: a ControlNet's folder; `contextPreOnlyLast`: the last
+  /// block drops its context stream (a transformer's, not a ControlNet's).
   SD3Emitter(OpBuilder &b, const SD3Config &c, const SD3Shape &s,
-             StringRef component = "")
+             StringRef component = "", bool contextPreOnlyLast = true)
       : ModelEmitter(b, component), c(c), s(s), d(c.innerDim()),
         gridH((s.height ? s.height : c.sampleSize) / c.patchSize),
         gridW((s.width ? s.width : c.sampleSize) / c.patchSize),
-        contextPreOnlyLast(component.empty()) {}
+        contextPreOnlyLast(contextPreOnlyLast) {}
 
   /// With `samples`, sample i / (blocks / samples) is added after each
   /// block but the context_pre_only last (SD3Transformer2DModel's
@@ -349,7 +349,7 @@ func::FuncOp buildSD3(ModuleOp module, const SD3Config &config,
                               b.getI64IntegerAttr(int64_t(k)),
                               b.getI64IntegerAttr(1));
     }
-    SD3Emitter cn(b, net.sd3, shape, folder);
+    SD3Emitter cn(b, net.sd3, shape, folder, /*contextPreOnlyLast=*/false);
     SmallVector<Value> r = cn.controlnet(args, cond, scale);
     if (samples.empty()) {
       samples = std::move(r);

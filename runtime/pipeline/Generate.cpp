@@ -529,9 +529,9 @@ GenerateResult generate(const PipelineSpec &p, Executor &exec,
       controlLatents.resize(size_t(tokens * per) * nets);
     std::vector<float> packed(denoises ? size_t(m) : 0);
     for (size_t k = 0; k < nets; ++k) {
-      std::optional<HostTensor> z = encodedImage(
-          p, exec, encoderPixels(*control.images[k]), 1, roles, denoises,
-          10 + int(k), {}, p.kind != "StableDiffusion3Pipeline");
+      std::optional<HostTensor> z =
+          encodedImage(p, exec, encoderPixels(*control.images[k]), 1, roles,
+                       denoises, 10 + int(k), {}, controlLatentsShifted(p));
       if (!denoises)
         continue;
       layout->fromEncoder(z->as<float>(), packed.data());

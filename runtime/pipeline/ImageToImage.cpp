@@ -175,6 +175,10 @@ void checkInitImageSize(const PipelineSpec &spec, int64_t width,
         "the image or compile the plan for its size");
 }
 
+bool controlLatentsShifted(const PipelineSpec &spec) {
+  return spec.kind != "StableDiffusion3Pipeline";
+}
+
 HostTensor encodeInitImage(const PipelineSpec &spec, Executor &exec,
                            const HostTensor &pixels, int64_t n,
                            const float *sample, int64_t sampleImages,

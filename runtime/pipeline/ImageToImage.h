@@ -112,6 +112,12 @@ void checkInitImageSize(const PipelineSpec &spec, int64_t width,
 /// scales its control image), [n, C, h, w], not yet in the latent layout.
 /// Throws fresco::Error when the image is not the size the plan was
 /// compiled for, or for a sample from an encoder without the log-variance.
+/// Whether `spec`'s ControlNet class scales its control latents with the
+/// shift like its init image (FluxControlNetPipeline), or without it
+/// (diffusers 0.31's StableDiffusion3ControlNetPipeline:
+/// scaling_factor * latents).
+bool controlLatentsShifted(const PipelineSpec &spec);
+
 HostTensor encodeInitImage(const PipelineSpec &spec, Executor &exec,
                            const HostTensor &pixels, int64_t n,
                            const float *sample = nullptr,

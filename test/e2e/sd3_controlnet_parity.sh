@@ -102,7 +102,7 @@ multi two-cfg2 two 2 --parallel cfg=2
 multi two-ulysses2 two 2 --parallel ulysses=2
 
 # Bad input: clear errors.
-expect_error "(FluxControlNetImg2ImgPipeline) is not implemented" \
+expect_error "image-to-image with an SD3 ControlNet is not implemented" \
   "$B/fresco-run" "$work/one.fplan" --weights "$work/one" "${prompts[@]}" \
   --steps 2 -o "$work/x.png" --control-image "$work/c1.png" \
   --image "$work/c1.png" --quiet

@@ -320,7 +320,8 @@ ControlNet image-to-image classes" "$B/fresco-run" "$work/xl-i2i.fplan" \
 py "$ref" mask --out "$work/mask.png" --height $H --width $W --seed 4 \
   --mode L > /dev/null
 expect_error "inpainting with a ControlNet (StableDiffusionControlNetInpaintPipeline, \
-StableDiffusionXLControlNetInpaintPipeline) is not implemented" \
+StableDiffusionXLControlNetInpaintPipeline, FluxControlNetInpaintPipeline) is \
+not implemented" \
   "$B/fresco-run" "$work/i2i.fplan" --weights "$work/pipe" --prompt "a fox" \
   --steps 2 -o "$work/x.png" "${i2i_flags[@]}" --mask "$work/mask.png"
 

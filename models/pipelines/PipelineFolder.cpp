@@ -277,7 +277,8 @@ const std::vector<ComponentClasses> &componentClasses() {
     for (StringRef sd :
          {"StableDiffusionPipeline", "StableDiffusionInpaintPipeline",
           "StableDiffusionControlNetPipeline",
-          "StableDiffusionControlNetImg2ImgPipeline"})
+          "StableDiffusionControlNetImg2ImgPipeline",
+          "StableDiffusionControlNetInpaintPipeline"})
       for (ComponentClasses c : std::vector<ComponentClasses>{
                {"", "unet", unet},
                {"", "vae", vae},
@@ -288,6 +289,7 @@ const std::vector<ComponentClasses> &componentClasses() {
       }
     for (StringRef cls : {"StableDiffusionControlNetPipeline",
                           "StableDiffusionControlNetImg2ImgPipeline",
+                          "StableDiffusionControlNetInpaintPipeline",
                           "StableDiffusionXLControlNetPipeline",
                           "StableDiffusionXLControlNetImg2ImgPipeline"})
       t.push_back(
@@ -407,6 +409,7 @@ Error buildPipelineFromFolder(mlir::ModuleOp module, StringRef folder,
                 *cls == "StableDiffusionInpaintPipeline" ||
                 *cls == "StableDiffusionControlNetPipeline" ||
                 *cls == "StableDiffusionControlNetImg2ImgPipeline" ||
+                *cls == "StableDiffusionControlNetInpaintPipeline" ||
                 *cls == "StableDiffusionXLControlNetPipeline" ||
                 *cls == "StableDiffusionXLControlNetImg2ImgPipeline" ||
                 *cls == "StableDiffusionXLPipeline" ||
@@ -434,7 +437,8 @@ Error buildPipelineFromFolder(mlir::ModuleOp module, StringRef folder,
   if (cls && (*cls == "StableDiffusionPipeline" ||
               *cls == "StableDiffusionInpaintPipeline" ||
               *cls == "StableDiffusionControlNetPipeline" ||
-              *cls == "StableDiffusionControlNetImg2ImgPipeline"))
+              *cls == "StableDiffusionControlNetImg2ImgPipeline" ||
+              *cls == "StableDiffusionControlNetInpaintPipeline"))
     return buildStableDiffusionPipeline(module, dir, *index, options);
   if (cls && *cls == "StableDiffusionXLPipeline")
     return buildStableDiffusionXLPipeline(module, dir, *index, options);
@@ -457,6 +461,7 @@ Error buildPipelineFromFolder(mlir::ModuleOp module, StringRef folder,
                    "StableDiffusionPipeline, StableDiffusionInpaintPipeline, "
                    "StableDiffusionControlNetPipeline, "
                    "StableDiffusionControlNetImg2ImgPipeline, "
+                   "StableDiffusionControlNetInpaintPipeline, "
                    "StableDiffusionXLPipeline, "
                    "StableDiffusionXLImg2ImgPipeline, "
                    "StableDiffusionXLInpaintPipeline, "

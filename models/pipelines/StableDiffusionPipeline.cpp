@@ -24,6 +24,8 @@ constexpr StringLiteral kInpaintClass = "StableDiffusionInpaintPipeline";
 constexpr StringLiteral kControlNetClass = "StableDiffusionControlNetPipeline";
 constexpr StringLiteral kControlNetImg2ImgClass =
     "StableDiffusionControlNetImg2ImgPipeline";
+constexpr StringLiteral kControlNetInpaintClass =
+    "StableDiffusionControlNetInpaintPipeline";
 
 } // namespace
 
@@ -34,14 +36,18 @@ Error buildStableDiffusionPipeline(mlir::ModuleOp module,
   std::optional<StringRef> indexClass = index.getString("_class_name");
   const bool inpaintClass =
       indexClass == std::optional<StringRef>(kInpaintClass);
-  // The ControlNet Img2Img class's folder: the encoder always comes.
+  // The ControlNet Img2Img and Inpaint classes' folders: the encoder always
+  // comes (the Inpaint class's may hold an inpainting UNet).
   const bool controlImg2Img =
       indexClass == std::optional<StringRef>(kControlNetImg2ImgClass);
+  const bool controlInpaint =
+      indexClass == std::optional<StringRef>(kControlNetInpaintClass);
   const bool controlClass =
-      controlImg2Img ||
+      controlImg2Img || controlInpaint ||
       indexClass == std::optional<StringRef>(kControlNetClass);
   const StringRef cls = inpaintClass     ? StringRef(kInpaintClass)
                         : controlImg2Img ? StringRef(kControlNetImg2ImgClass)
+                        : controlInpaint ? StringRef(kControlNetInpaintClass)
                         : controlClass   ? StringRef(kControlNetClass)
                                          : StringRef("StableDiffusionPipeline");
   SmallVector<StringRef> needed = {"unet", "vae", "scheduler", "text_encoder",
@@ -55,7 +61,8 @@ Error buildStableDiffusionPipeline(mlir::ModuleOp module,
                      "'s prompts take CLIP's "
                      "max_position_embeddings tokens: --max-sequence-length "
                      "does not apply");
-  Expected<UNetPipeline> p = readUNetPipeline(dir, cls, options, inpaintClass);
+  Expected<UNetPipeline> p =
+      readUNetPipeline(dir, cls, options, inpaintClass || controlInpaint);
   if (!p)
     return p.takeError();
   if (p->unet.hasTextTime())
@@ -96,7 +103,8 @@ Error buildStableDiffusionPipeline(mlir::ModuleOp module,
       a.component("decoder", "vae", {"latents"}, "image")};
   // Image-to-image (StableDiffusionImg2ImgPipeline) needs the encoder: only
   // compiled when asked, so text-to-image plans stay as small as before.
-  if (options.vaeEncoder || p->maskChannels || controlImg2Img) {
+  if (options.vaeEncoder || p->maskChannels || controlImg2Img ||
+      controlInpaint) {
     const int64_t up = p->vae.upscale();
     components.push_back(a.vaeEncoder(module, p->vae, n, p->shape.height * up,
                                       p->shape.width * up));

@@ -426,7 +426,15 @@ func::FuncOp buildUNet(ModuleOp module, const UNetConfig &config,
                               b.getI64IntegerAttr(1));
     }
     UNetEmitter cn(b, net.unet, shape, folder);
-    ControlResiduals r = cn.controlnet(net, arg(0), arg(1), arg(2), textEmbeds,
+    // An inpainting UNet's input carries the mask and the masked image's
+    // latents after the latents: the ControlNet reads the latents alone
+    // (StableDiffusionControlNetInpaintPipeline concatenates after it).
+    Value sample = arg(0);
+    if (net.unet.inChannels != config.inChannels)
+      sample = SliceOp::create(b, NameLoc::get(b.getStringAttr(folder)), sample,
+                               b.getI64IntegerAttr(1), b.getI64IntegerAttr(0),
+                               b.getI64IntegerAttr(net.unet.inChannels));
+    ControlResiduals r = cn.controlnet(net, sample, arg(1), arg(2), textEmbeds,
                                        timeIds, cond, scale);
     if (!control) {
       control = std::move(r);

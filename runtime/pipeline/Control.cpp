@@ -17,8 +17,11 @@ double at(const std::vector<double> &v, size_t k) {
 } // namespace
 
 double defaultControlScale(const PipelineSpec &spec, Task task) {
-  // FluxControlNetImg2ImgPipeline keeps 1.0.
-  return task == Task::ImageToImage && !spec.controlLatents ? 0.8 : 1.0;
+  // FluxControlNetImg2ImgPipeline keeps 1.0;
+  // StableDiffusionControlNetInpaintPipeline has 0.5.
+  if (spec.controlLatents || task == Task::TextToImage)
+    return 1.0;
+  return task == Task::Inpainting ? 0.5 : 0.8;
 }
 
 void checkControl(const PipelineSpec &spec, const ControlOptions &o,
@@ -42,13 +45,12 @@ void checkControl(const PipelineSpec &spec, const ControlOptions &o,
         " ControlNet(s); got ", o.images.size(),
         " --control-image flag(s) (one per net, in folder order: controlnet, "
         "controlnet_1, ...)");
-  check(
-      task != Task::Inpainting,
-      "inpainting with a ControlNet (StableDiffusionControlNetInpaintPipeline, "
-      "StableDiffusionXLControlNetInpaintPipeline, "
-      "FluxControlNetInpaintPipeline) is not implemented: a "
-      "ControlNet plan generates from the prompts and the control image, "
-      "or from an init image with --image (image-to-image)");
+  check(task != Task::Inpainting || spec.kind == "StableDiffusionPipeline",
+        "inpainting with an SDXL, Flux or SD3 ControlNet "
+        "(StableDiffusionXLControlNetInpaintPipeline, "
+        "FluxControlNetInpaintPipeline) is not implemented: such a plan "
+        "generates from the prompts and the control image, or from an init "
+        "image with --image (image-to-image; not SD3)");
   check(!spec.controlLatents || task == Task::TextToImage ||
             spec.kind == "FluxPipeline",
         "image-to-image with an SD3 ControlNet is not implemented (diffusers "

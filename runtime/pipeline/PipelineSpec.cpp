@@ -423,8 +423,10 @@ private:
     }
     if (!image)
       return;
-    check(s_.layout == plan::LatentLayout::Image && s_.maskChannels == 0, ctx_,
-          ": a control image needs image latents without mask channels");
+    // (With an inpainting UNet's mask channels: its ControlNet reads the
+    // latents alone.)
+    check(s_.layout == plan::LatentLayout::Image, ctx_,
+          ": a control image needs image latents");
     std::vector<int64_t> in = denoiserInputShape(R::ControlImage);
     check(in.size() == 4 && in[1] > 0 && in[1] % 3 == 0 && in[2] > 0 &&
               in[2] % s_.height == 0 && in[3] % s_.width == 0 &&

@@ -21,7 +21,11 @@
 # ControlNet folder) against StableDiffusionControlNetImg2ImgPipeline and
 # StableDiffusionXLControlNetImg2ImgPipeline (their defaults: strength 0.8,
 # scale 0.8; strength 0.6 with a guidance window over the steps that run),
-# on cfg=2 and placement too. Two ControlNets (MultiControlNetModel) with a
+# on cfg=2 and placement too. Inpainting against
+# StableDiffusionControlNetInpaintPipeline (defaults: strength 1.0, scale
+# 0.5; strength 0.6 with a window), with a plain UNet and with a folder of
+# that class whose UNet takes 9 channels (on cfg=2 and ulysses=2 too); SDXL's
+# ControlNet inpainting refused. Two ControlNets (MultiControlNetModel) with a
 # scale and window each, and on cfg, ulysses and tp. --generator torch
 # against the classes called with the seeded generator. Then bad input.
 # Needs FRESCO_BIN and FRESCO_PYTHON (see dit_forward_parity.sh).
@@ -319,10 +323,47 @@ ControlNet image-to-image classes" "$B/fresco-run" "$work/xl-i2i.fplan" \
   "${i2i_flags[@]}" --denoising-start 0.5
 py "$ref" mask --out "$work/mask.png" --height $H --width $W --seed 4 \
   --mode L > /dev/null
-expect_error "inpainting with a ControlNet (StableDiffusionControlNetInpaintPipeline, \
-StableDiffusionXLControlNetInpaintPipeline, FluxControlNetInpaintPipeline) is \
-not implemented" \
-  "$B/fresco-run" "$work/i2i.fplan" --weights "$work/pipe" --prompt "a fox" \
+# Inpainting (StableDiffusionControlNetInpaintPipeline, the folder loaded as
+# that class): the class's defaults (strength 1.0, scale 0.5) and strength
+# 0.6 with a window over the steps that run; a folder of that class whose
+# UNet takes 9 channels (its ControlNet reads the 4 latent channels alone);
+# cfg=2 and ulysses=2 equal to 1 rank. SDXL's ControlNet inpaint class is
+# refused.
+py "$ref" make --out "$work/cn-inpaint" --seed 6 --inpaint --controlnet \
+  > /dev/null
+"$B/fresco-compile" "$work/cn-inpaint" -o "$work/cn-inpaint.fplan" --batch 2 \
+  --height $H --width $W --quiet
+for case in blend-defaults blend-window unet9-defaults unet9-window; do
+  plan=i2i pipe=pipe flags=()
+  case $case in unet9-*) plan=cn-inpaint pipe=cn-inpaint ;; esac
+  case $case in *-window) flags=(--strength 0.6 --control-guidance-start 0.3
+    --controlnet-scale 0.9) ;; esac
+  "$B/fresco-run" "$work/$plan.fplan" --weights "$work/$pipe" \
+    "${prompts[@]}" --steps 4 --latents "@$work/noise.npy" "${i2i_flags[@]}" \
+    --mask "$work/mask.png" "${flags[@]}" \
+    --output-latents "@$work/inp-$case.npy" --timeout 60 --quiet
+  py "$ref" controlnet --pipeline "$work/$pipe" "${prompts[@]}" --steps 4 \
+    --height $H --width $W --latents "$work/noise.npy" --dtype float64 \
+    "${i2i_flags[@]}" --mask "$work/mask.png" "${flags[@]}" \
+    --out-latents "$work/r-inp-$case.npy" > /dev/null 2>&1
+  echo "== inpainting $case"
+  py "$here/compare_npy.py" "$work/inp-$case.npy" "$work/r-inp-$case.npy" \
+    --rtol-max 1e-4
+done
+for par in cfg=2 ulysses=2; do
+  "$B/fresco-compile" "$work/cn-inpaint" -o "$work/cn-inpaint-$par.fplan" \
+    --batch 2 --height $H --width $W --ranks 2 --parallel $par --quiet
+  "$B/fresco-run" "$work/cn-inpaint-$par.fplan" --weights "$work/cn-inpaint" \
+    "${prompts[@]}" --steps 4 --latents "@$work/noise.npy" "${i2i_flags[@]}" \
+    --mask "$work/mask.png" --strength 0.6 --control-guidance-start 0.3 \
+    --controlnet-scale 0.9 --output-latents "@$work/inp-$par.npy" \
+    --timeout 60 --quiet
+  echo "== inpainting, 9-channel UNet, $par"
+  py "$here/compare_npy.py" "$work/inp-$par.npy" "$work/inp-unet9-window.npy" \
+    --rtol-max 1e-5
+done
+expect_error "inpainting with an SDXL, Flux or SD3 ControlNet" \
+  "$B/fresco-run" "$work/xl-i2i.fplan" --weights "$work/xl" --prompt "a fox" \
   --steps 2 -o "$work/x.png" "${i2i_flags[@]}" --mask "$work/mask.png"
 
 # diffusers' seeds (--generator torch): ControlNet classes draw as the base

@@ -72,7 +72,9 @@ ControlNet:
   StableDiffusionControlNetPipeline.__call__ with image= the control image as PIL opens it,
   latents=x and output_type="latent" (Euler ancestral: Fresco's step noise, as run). With
   --image in.png [--strength S]: StableDiffusionControlNetImg2ImgPipeline (control_image= the
-  control image), with img2img's substitutions (x the noise, the encoder's mean).
+  control image), with img2img's substitutions (x the noise, the encoder's mean); with --mask
+  m.png StableDiffusionControlNetInpaintPipeline the same way (the folder loaded as that class;
+  `make --inpaint --controlnet` writes one whose UNet takes 9 channels).
 
 Write a mask:
   sd_pipeline_reference.py mask --out mask.png [--height 32] [--width 24] [--seed 0]
@@ -138,12 +140,16 @@ def make(out: str, seed: int, scheduler: str, sd2: bool, inpaint: bool = False,
         cls = diffusers.StableDiffusionInpaintPipeline if inpaint else diffusers.StableDiffusionPipeline
         extra = {}
         if controlnets:
-            cls = diffusers.StableDiffusionControlNetPipeline
+            # With --inpaint: StableDiffusionControlNetInpaintPipeline, whose nets read the 4
+            # latent channels alone (made from a 4-channel copy of the UNet's config).
+            cls = diffusers.StableDiffusionControlNetInpaintPipeline if inpaint else \
+                diffusers.StableDiffusionControlNetPipeline
+            base = diffusers.UNet2DConditionModel.from_config(dict(uconfig, in_channels=4)) if inpaint else unet
             # An embedding that shrinks the image as the VAE does: [8, 16] 2x; SD's 4 entries 8x.
             widths = (8, 16) if vae_blocks == 2 else (8, 8, 16, 16)
             nets = []
             for k in range(controlnets):
-                net = diffusers.ControlNetModel.from_unet(unet, conditioning_embedding_out_channels=widths,
+                net = diffusers.ControlNetModel.from_unet(base, conditioning_embedding_out_channels=widths,
                                                           load_weights_from_unet=False)
                 randomize_diffusers(net, seed + 3 + 10 * k)
                 nets.append(net)
@@ -248,6 +254,8 @@ def controlnet(args) -> None:
     i2i = args.image is not None
     cls = diffusers.StableDiffusionControlNetImg2ImgPipeline if i2i else \
         diffusers.StableDiffusionControlNetPipeline
+    if args.mask:
+        cls = diffusers.StableDiffusionControlNetInpaintPipeline
     control = control_kwargs(args, "control_image" if i2i else "image")
     pipe = cls.from_pretrained(args.pipeline, torch_dtype=dt, safety_checker=None)
     pipe.set_progress_bar_config(disable=True)
@@ -261,6 +269,8 @@ def controlnet(args) -> None:
         from PIL import Image
         calls = give_img2img_noise(sys.modules[cls.__module__], x)
         extra = dict(image=Image.open(args.image))
+        if args.mask:
+            extra.update(mask_image=Image.open(args.mask), height=args.height, width=args.width)
         if args.strength is not None:
             extra["strength"] = args.strength
     first = lambda: getattr(pipe.scheduler, "begin_index", None)  # noqa: E731
@@ -323,6 +333,7 @@ def main() -> None:
     add_pipeline_run_args(cn, guidance_default=7.5)
     add_control_args(cn, required=True)
     cn.add_argument("--image", help="StableDiffusionControlNetImg2ImgPipeline's init image")
+    cn.add_argument("--mask", help="with --image: StableDiffusionControlNetInpaintPipeline (white repainted)")
     cn.add_argument("--strength", type=float)
     cn.add_argument("--noise-seed", type=int, default=0,
                     help="fresco-run's --seed, for the step noise of ancestral schedulers")

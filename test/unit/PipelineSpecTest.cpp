@@ -233,10 +233,17 @@ TEST(PipelineSpec, ControlOptionsChecked) {
             std::string::npos);
   o.images = {&img};
   EXPECT_EQ(error(s, o, false), "");
-  EXPECT_NE(error(s, o, true).find("inpainting with a ControlNet"),
+  // Inpainting: StableDiffusionControlNetInpaintPipeline's plans only.
+  EXPECT_NE(error(s, o, true)
+                .find("inpainting with an SDXL, Flux or SD3 "
+                      "ControlNet"),
             std::string::npos);
+  PipelineSpec sd = s;
+  sd.kind = "StableDiffusionPipeline";
+  EXPECT_EQ(error(sd, o, true), "");
   EXPECT_EQ(defaultControlScale(s, Task::TextToImage), 1.0);
   EXPECT_EQ(defaultControlScale(s, Task::ImageToImage), 0.8);
+  EXPECT_EQ(defaultControlScale(s, Task::Inpainting), 0.5);
   std::vector<uint8_t> plain;
   EXPECT_NE(error(decode(TableSpec(), plain), o, false).find("no ControlNet"),
             std::string::npos);

@@ -14,6 +14,18 @@
 
 namespace fresco::models {
 
+/// Net `k`'s share of an input several ControlNets read side by side:
+/// `width` entries of `v` from k x width along `axis`, located at the net's
+/// `folder`.
+inline mlir::Value netShare(mlir::OpBuilder &b, llvm::StringRef folder,
+                            mlir::Value v, int64_t axis, int64_t k,
+                            int64_t width) {
+  return mlir::fresco::SliceOp::create(
+      b, mlir::NameLoc::get(b.getStringAttr(folder)), v,
+      b.getI64IntegerAttr(axis), b.getI64IntegerAttr(k * width),
+      b.getI64IntegerAttr(width));
+}
+
 class ModelEmitter {
 protected:
   /// `component`: the checkpoint folder of the parameters when it is not

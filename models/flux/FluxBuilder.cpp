@@ -393,19 +393,12 @@ func::FuncOp buildFlux(ModuleOp module, const FluxConfig &config,
     Value mode = net.numMode ? args[in + 2] : Value();
     const std::string folder = controlNetFolder(k);
     if (nets > 1) {
-      // Net k's latents (channels k C .. (k + 1) C) and scale (column k).
-      Location l = NameLoc::get(b.getStringAttr(folder));
-      const int64_t ch = config.inChannels;
-      cond = SliceOp::create(b, l, cond, b.getI64IntegerAttr(2),
-                             b.getI64IntegerAttr(int64_t(k) * ch),
-                             b.getI64IntegerAttr(ch));
-      scale = SliceOp::create(b, l, scale, b.getI64IntegerAttr(1),
-                              b.getI64IntegerAttr(int64_t(k)),
-                              b.getI64IntegerAttr(1));
+      // Net k's latents (channels k C .. (k + 1) C), scale and mode (column
+      // k).
+      cond = netShare(b, folder, cond, 2, int64_t(k), config.inChannels);
+      scale = netShare(b, folder, scale, 1, int64_t(k), 1);
       if (mode)
-        mode = SliceOp::create(b, l, mode, b.getI64IntegerAttr(1),
-                               b.getI64IntegerAttr(int64_t(k)),
-                               b.getI64IntegerAttr(1));
+        mode = netShare(b, folder, mode, 1, int64_t(k), 1);
     }
     // A union net's text stream holds its mode token too.
     FluxShape netShape = shape;

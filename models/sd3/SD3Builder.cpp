@@ -340,14 +340,8 @@ func::FuncOp buildSD3(ModuleOp module, const SD3Config &config,
     const std::string folder = controlNetFolder(k);
     if (nets > 1) {
       // Net k's latents (channels k C .. (k + 1) C) and scale (column k).
-      Location l = NameLoc::get(b.getStringAttr(folder));
-      const int64_t ch = config.inChannels;
-      cond = SliceOp::create(b, l, cond, b.getI64IntegerAttr(1),
-                             b.getI64IntegerAttr(int64_t(k) * ch),
-                             b.getI64IntegerAttr(ch));
-      scale = SliceOp::create(b, l, scale, b.getI64IntegerAttr(1),
-                              b.getI64IntegerAttr(int64_t(k)),
-                              b.getI64IntegerAttr(1));
+      cond = netShare(b, folder, cond, 1, int64_t(k), config.inChannels);
+      scale = netShare(b, folder, scale, 1, int64_t(k), 1);
     }
     SD3Emitter cn(b, net.sd3, shape, folder, /*contextPreOnlyLast=*/false);
     SmallVector<Value> r = cn.controlnet(args, cond, scale);

@@ -15,6 +15,7 @@
 //===----------------------------------------------------------------------===//
 #include "models/unet/UNetBuilder.h"
 #include "dialects/Fresco/IR/FrescoOps.h"
+#include "models/ModelEmitter.h"
 
 #include "mlir/IR/Builders.h"
 
@@ -417,13 +418,8 @@ func::FuncOp buildUNet(ModuleOp module, const UNetConfig &config,
     const std::string folder = controlNetFolder(k);
     if (nets > 1) {
       // Net k's image (channels 3k..3k+2) and scale (column k).
-      Location l = NameLoc::get(b.getStringAttr(folder));
-      cond = SliceOp::create(b, l, cond, b.getI64IntegerAttr(1),
-                             b.getI64IntegerAttr(3 * int64_t(k)),
-                             b.getI64IntegerAttr(3));
-      scale = SliceOp::create(b, l, scale, b.getI64IntegerAttr(1),
-                              b.getI64IntegerAttr(int64_t(k)),
-                              b.getI64IntegerAttr(1));
+      cond = netShare(b, folder, cond, 1, int64_t(k), 3);
+      scale = netShare(b, folder, scale, 1, int64_t(k), 1);
     }
     UNetEmitter cn(b, net.unet, shape, folder);
     // An inpainting UNet's input carries the mask and the masked image's

@@ -177,8 +177,8 @@ py "$here/sd_pipeline_reference.py" image --out "$work/small.png" \
   --height 16 --width 16 --seed 2 > /dev/null
 bad "control image 1 of 1 is 16x16 pixels, the plan's images 48x32" one \
   --control-image "$work/small.png"
-bad "inpainting with a ControlNet" one --control-image "$work/c1.png" \
-  --image "$work/in.png" --mask "$work/c1.png"
+bad "inpainting with an SDXL, Flux or SD3 ControlNet" one \
+  --control-image "$work/c1.png" --image "$work/in.png" --mask "$work/c1.png"
 expect_error "patch with a ControlNet in 'transformer' is not implemented" \
   "$B/fresco-compile" "$work/one" -o "$work/x.fplan" "${size[@]}" --ranks 2 \
   --parallel patch=2

@@ -31,6 +31,8 @@ Expected<UNetPipeline> readUNetPipeline(const PipelineFolder &dir,
           pipeline + " does not feed; its folder's class is " +
           (pipeline.starts_with("StableDiffusionXL")
                ? "StableDiffusionXLInpaintPipeline"
+           : pipeline.contains("ControlNet")
+               ? "StableDiffusionControlNetInpaintPipeline"
                : "StableDiffusionInpaintPipeline"));
     p.maskChannels = c + 1;
   } else if (p.vae.latentChannels != p.unet.inChannels)

@@ -21,7 +21,9 @@ double defaultControlScale(const PipelineSpec &spec, Task task) {
   // StableDiffusionControlNetInpaintPipeline has 0.5.
   if (spec.controlLatents || task == Task::TextToImage)
     return 1.0;
-  return task == Task::Inpainting ? 0.5 : 0.8;
+  if (task == Task::Inpainting)
+    return spec.kind == "StableDiffusionPipeline" ? 0.5 : 1.0;
+  return 0.8;
 }
 
 void checkControl(const PipelineSpec &spec, const ControlOptions &o,
@@ -48,7 +50,9 @@ void checkControl(const PipelineSpec &spec, const ControlOptions &o,
   check(task != Task::Inpainting || spec.kind == "StableDiffusionPipeline",
         "inpainting with an SDXL, Flux or SD3 ControlNet "
         "(StableDiffusionXLControlNetInpaintPipeline, "
-        "FluxControlNetInpaintPipeline) is not implemented: such a plan "
+        "FluxControlNetInpaintPipeline, "
+        "StableDiffusion3ControlNetInpaintingPipeline) is not implemented: "
+        "such a plan "
         "generates from the prompts and the control image, or from an init "
         "image with --image (image-to-image; not SD3)");
   check(!spec.controlLatents || task == Task::TextToImage ||

@@ -24,7 +24,8 @@
 # on cfg=2 and placement too. Inpainting against
 # StableDiffusionControlNetInpaintPipeline (defaults: strength 1.0, scale
 # 0.5; strength 0.6 with a window), with a plain UNet and with a folder of
-# that class whose UNet takes 9 channels (on cfg=2 and ulysses=2 too); SDXL's
+# that class whose UNet takes 9 channels (on cfg=2, ulysses=2, ring=3 and
+# tp=2 too); SDXL's
 # ControlNet inpainting refused. Two ControlNets (MultiControlNetModel) with a
 # scale and window each, and on cfg, ulysses and tp. --generator torch
 # against the classes called with the seeded generator. Then bad input.
@@ -327,8 +328,8 @@ py "$ref" mask --out "$work/mask.png" --height $H --width $W --seed 4 \
 # that class): the class's defaults (strength 1.0, scale 0.5) and strength
 # 0.6 with a window over the steps that run; a folder of that class whose
 # UNet takes 9 channels (its ControlNet reads the 4 latent channels alone);
-# cfg=2 and ulysses=2 equal to 1 rank. SDXL's ControlNet inpaint class is
-# refused.
+# cfg=2, ulysses=2, ring=3 (padded rows) and tp=2 equal to 1 rank. SDXL's
+# ControlNet inpaint class is refused.
 py "$ref" make --out "$work/cn-inpaint" --seed 6 --inpaint --controlnet \
   > /dev/null
 "$B/fresco-compile" "$work/cn-inpaint" -o "$work/cn-inpaint.fplan" --batch 2 \
@@ -350,9 +351,9 @@ for case in blend-defaults blend-window unet9-defaults unet9-window; do
   py "$here/compare_npy.py" "$work/inp-$case.npy" "$work/r-inp-$case.npy" \
     --rtol-max 1e-4
 done
-for par in cfg=2 ulysses=2; do
+for par in cfg=2 ulysses=2 ring=3 tp=2; do # (ring=3: padded rows)
   "$B/fresco-compile" "$work/cn-inpaint" -o "$work/cn-inpaint-$par.fplan" \
-    --batch 2 --height $H --width $W --ranks 2 --parallel $par --quiet
+    --batch 2 --height $H --width $W --ranks ${par#*=} --parallel $par --quiet
   "$B/fresco-run" "$work/cn-inpaint-$par.fplan" --weights "$work/cn-inpaint" \
     "${prompts[@]}" --steps 4 --latents "@$work/noise.npy" "${i2i_flags[@]}" \
     --mask "$work/mask.png" --strength 0.6 --control-guidance-start 0.3 \

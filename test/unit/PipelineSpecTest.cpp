@@ -243,7 +243,11 @@ TEST(PipelineSpec, ControlOptionsChecked) {
   EXPECT_EQ(error(sd, o, true), "");
   EXPECT_EQ(defaultControlScale(s, Task::TextToImage), 1.0);
   EXPECT_EQ(defaultControlScale(s, Task::ImageToImage), 0.8);
-  EXPECT_EQ(defaultControlScale(s, Task::Inpainting), 0.5);
+  PipelineSpec sdSpec = s;
+  sdSpec.kind = "StableDiffusionPipeline";
+  EXPECT_EQ(defaultControlScale(sdSpec, Task::Inpainting), 0.5);
+  EXPECT_EQ(sdSpec.defaultStrength(Task::Inpainting), 1.0);
+  EXPECT_EQ(sdSpec.defaultStrength(Task::ImageToImage), 0.8);
   std::vector<uint8_t> plain;
   EXPECT_NE(error(decode(TableSpec(), plain), o, false).find("no ControlNet"),
             std::string::npos);

@@ -230,8 +230,8 @@ GENERATION (plans compiled from a pipeline folder):
   --controlnet-scale S[,S...]
                        the ControlNet's residuals times S (diffusers'
                        controlnet_conditioning_scale; default the class's:
-                       1.0, with --image 0.8); one value for every
-                       ControlNet or one each
+                       1.0, with --image 0.8 (Flux 1.0), with --mask 0.5);
+                       one value for every ControlNet or one each
   --control-mode M[,M...]
                        a Flux ControlNet-Union's mode (diffusers'
                        control_mode: which kind of control image, e.g.

@@ -586,6 +586,32 @@ std::optional<Value> imageTokensToPad(Value image, int64_t degree,
   return std::nullopt;
 }
 
+/// The size `tokens` (an image's patch tokens, [B, T, D]) are padded to for
+/// a sequence split of `degree` ranks: the next multiple of the degree; or,
+/// when T divides already but the patch rows do not (the shares would end
+/// inside a row, which the unpatchify's reshape cannot carry), whole rows
+/// up to a multiple of the degree.
+int64_t paddedTokenCount(Value tokens, int64_t degree) {
+  const int64_t n = cast<RankedTensorType>(tokens.getType()).getDimSize(1);
+  if (n % degree != 0)
+    return roundUp(n, degree);
+  // The patch embedding's [B, D, h, w] output, up its chain of ops.
+  Value v = tokens;
+  for (int i = 0; i < 4 && v.getDefiningOp(); ++i) {
+    Operation *def = v.getDefiningOp();
+    if (isa<Conv2dOp>(def)) {
+      auto t = cast<RankedTensorType>(v.getType());
+      if (t.getDimSize(2) * t.getDimSize(3) == n)
+        return roundUp(t.getDimSize(2), degree) * t.getDimSize(3);
+      break;
+    }
+    if (def->getNumOperands() == 0)
+      break;
+    v = def->getOperand(0);
+  }
+  return n;
+}
+
 /// The rows a UNet's [B, C, H, W] latents are padded to so that a
 /// sequence split of `degree` ranks divides the rows of every level (no
 /// patch embedding: imageTokensToPad found no tokens); nullopt when they
@@ -745,10 +771,9 @@ LogicalResult padFunction(func::FuncOp fn, int64_t tp, int64_t ulysses,
                     "of every patch embedding of an image or none";
         if (all.empty())
           rowImages.push_back(arg);
-        for (Value tokens : all) {
-          int64_t n = cast<RankedTensorType>(tokens.getType()).getDimSize(1);
-          padder.padTokens(tokens, 1, roundUp(n, degree), /*marked=*/true);
-        }
+        for (Value tokens : all)
+          padder.padTokens(tokens, 1, paddedTokenCount(tokens, degree),
+                           /*marked=*/true);
       }
     // A UNet with a ControlNet: the latents and the control image (f times
     // their rows) are padded at the bottom alike, f times as many rows, so
@@ -773,8 +798,7 @@ LogicalResult padFunction(func::FuncOp fn, int64_t tp, int64_t ulysses,
       }
   } else if (degree > 1) {
     if (std::optional<Value> tokens = tokensToPad(fn, degree)) {
-      int64_t n = cast<RankedTensorType>(tokens->getType()).getDimSize(1);
-      padder.padTokens(*tokens, 1, roundUp(n, degree));
+      padder.padTokens(*tokens, 1, paddedTokenCount(*tokens, degree));
     } else if (BlockArgument image = unetImage(fn)) {
       if (std::optional<int64_t> rows = rowsToPad(fn, image, degree)) {
         padder.padTokens(image, 2, *rows);

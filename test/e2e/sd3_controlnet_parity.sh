@@ -10,7 +10,8 @@
 # (default scale; scale 0.5 in a guidance window) and two nets (a scale and
 # a window each); scale 0 moves them. Then several ranks against the 1-rank
 # run within 1e-5: cfg=2, placement (encoders and VAE on rank 0), tp=2,
-# ulysses=2, ring=2, ring=5 and ulysses=5 (uneven tokens), pipeline=2, and
+# ulysses=2, ring=2, ring=5 and ulysses=5 (uneven tokens), ring=4 (even
+# tokens, uneven patch rows), pipeline=2, and
 # two nets on cfg=2 and ulysses=2. Bad
 # input: image-to-image, a control image of another size, a ControlNet
 # whose blocks do not map onto the transformer's, an inpainting
@@ -97,6 +98,9 @@ multi ring2 one 2 --parallel ring=2
 # ulysses=5 pads the 2 heads to 5 too).
 multi ring5 one 5 --parallel ring=5
 multi ulysses5 one 5 --parallel ulysses=5
+# ring=4 divides the 24 tokens but not the 6 patch rows: whole rows are
+# padded (32 tokens), so that the unpatchify's reshape carries the shares.
+multi ring4 one 4 --parallel ring=4
 multi pipeline2 one 2 --parallel pipeline=2
 multi two-cfg2 two 2 --parallel cfg=2
 multi two-ulysses2 two 2 --parallel ulysses=2

@@ -590,11 +590,14 @@ std::optional<Value> imageTokensToPad(Value image, int64_t degree,
 /// a sequence split of `degree` ranks: the next multiple of the degree; or,
 /// when T divides already but the patch rows do not (the shares would end
 /// inside a row, which the unpatchify's reshape cannot carry), whole rows
-/// up to a multiple of the degree.
-int64_t paddedTokenCount(Value tokens, int64_t degree) {
+/// up to a multiple of the degree (`wholeRows`: not for DistriFusion's or
+/// PipeFusion's patches, which refuse such a cut instead).
+int64_t paddedTokenCount(Value tokens, int64_t degree, bool wholeRows) {
   const int64_t n = cast<RankedTensorType>(tokens.getType()).getDimSize(1);
   if (n % degree != 0)
     return roundUp(n, degree);
+  if (!wholeRows)
+    return n;
   // The patch embedding's [B, D, h, w] output, up its chain of ops.
   Value v = tokens;
   for (int i = 0; i < 4 && v.getDefiningOp(); ++i) {
@@ -712,7 +715,7 @@ bool hasMarkedSequences(func::FuncOp fn) {
 }
 
 LogicalResult padFunction(func::FuncOp fn, int64_t tp, int64_t ulysses,
-                          int64_t ring) {
+                          int64_t ring, bool wholeRows) {
   Padder padder(fn);
   // Heads: split by tp, then the heads left on a tp rank by ulysses.
   if (int64_t degree = tp * ulysses; degree > 1) {
@@ -772,7 +775,8 @@ LogicalResult padFunction(func::FuncOp fn, int64_t tp, int64_t ulysses,
         if (all.empty())
           rowImages.push_back(arg);
         for (Value tokens : all)
-          padder.padTokens(tokens, 1, paddedTokenCount(tokens, degree),
+          padder.padTokens(tokens, 1,
+                           paddedTokenCount(tokens, degree, wholeRows),
                            /*marked=*/true);
       }
     // A UNet with a ControlNet: the latents and the control image (f times
@@ -798,7 +802,8 @@ LogicalResult padFunction(func::FuncOp fn, int64_t tp, int64_t ulysses,
       }
   } else if (degree > 1) {
     if (std::optional<Value> tokens = tokensToPad(fn, degree)) {
-      padder.padTokens(*tokens, 1, paddedTokenCount(*tokens, degree));
+      padder.padTokens(*tokens, 1,
+                       paddedTokenCount(*tokens, degree, wholeRows));
     } else if (BlockArgument image = unetImage(fn)) {
       if (std::optional<int64_t> rows = rowsToPad(fn, image, degree)) {
         padder.padTokens(image, 2, *rows);
@@ -828,7 +833,8 @@ struct PadUnevenPass : impl::PadUnevenBase<PadUnevenPass> {
     for (func::FuncOp fn : denoiserFunctions(module))
       if (failed(padFunction(fn, degree("tp"), degree("ulysses"),
                              degree("ring") * degree("patch") *
-                                 degree(kPipeFusionAxis))))
+                                 degree(kPipeFusionAxis),
+                             degree("patch") * degree(kPipeFusionAxis) == 1)))
         return signalPassFailure();
   }
 };

@@ -126,6 +126,10 @@ void OpRegistry::verify(const plan::Instr &in, const plan::Function &f,
            ", got ", got == plan::OpAttrs::NONE ? "none" : attrsName(got));
     break;
   }
+  // A union's type tag may be set with its table missing: the verifiers
+  // dereference attributes whose tag matches.
+  c.need(got == plan::OpAttrs::NONE || in.attrs() != nullptr,
+         "attributes tagged ", attrsName(got), " but missing");
   // Kernels cast pointers by these dtypes: a crafted plan must not make
   // one write past a smaller buffer.
   switch (op->dtypes) {

@@ -291,14 +291,16 @@ const std::vector<ComponentClasses> &componentClasses() {
                           "StableDiffusionControlNetImg2ImgPipeline",
                           "StableDiffusionControlNetInpaintPipeline",
                           "StableDiffusionXLControlNetPipeline",
-                          "StableDiffusionXLControlNetImg2ImgPipeline"})
+                          "StableDiffusionXLControlNetImg2ImgPipeline",
+                          "StableDiffusionXLControlNetInpaintPipeline"})
       t.push_back(
           {cls, "controlnet", {"ControlNetModel", "MultiControlNetModel"}});
     for (StringRef sdxl :
          {"StableDiffusionXLPipeline", "StableDiffusionXLImg2ImgPipeline",
           "StableDiffusionXLInpaintPipeline",
           "StableDiffusionXLControlNetPipeline",
-          "StableDiffusionXLControlNetImg2ImgPipeline"})
+          "StableDiffusionXLControlNetImg2ImgPipeline",
+          "StableDiffusionXLControlNetInpaintPipeline"})
       for (ComponentClasses c : std::vector<ComponentClasses>{
                {"", "unet", unet},
                {"", "vae", vae},
@@ -412,6 +414,7 @@ Error buildPipelineFromFolder(mlir::ModuleOp module, StringRef folder,
                 *cls == "StableDiffusionControlNetInpaintPipeline" ||
                 *cls == "StableDiffusionXLControlNetPipeline" ||
                 *cls == "StableDiffusionXLControlNetImg2ImgPipeline" ||
+                *cls == "StableDiffusionXLControlNetInpaintPipeline" ||
                 *cls == "StableDiffusionXLPipeline" ||
                 *cls == "StableDiffusionXLImg2ImgPipeline" ||
                 *cls == "StableDiffusionXLInpaintPipeline" ||
@@ -448,7 +451,8 @@ Error buildPipelineFromFolder(mlir::ModuleOp module, StringRef folder,
   if (cls && *cls == "StableDiffusionXLInpaintPipeline")
     return buildStableDiffusionXLInpaintPipeline(module, dir, *index, options);
   if (cls && (*cls == "StableDiffusionXLControlNetPipeline" ||
-              *cls == "StableDiffusionXLControlNetImg2ImgPipeline"))
+              *cls == "StableDiffusionXLControlNetImg2ImgPipeline" ||
+              *cls == "StableDiffusionXLControlNetInpaintPipeline"))
     return buildStableDiffusionXLControlNetPipeline(module, dir, *index,
                                                     options);
   if (cls && (*cls == "StableDiffusion3Pipeline" ||
@@ -467,6 +471,7 @@ Error buildPipelineFromFolder(mlir::ModuleOp module, StringRef folder,
                    "StableDiffusionXLInpaintPipeline, "
                    "StableDiffusionXLControlNetPipeline, "
                    "StableDiffusionXLControlNetImg2ImgPipeline, "
+                   "StableDiffusionXLControlNetInpaintPipeline, "
                    "StableDiffusion3Pipeline, "
                    "StableDiffusion3ControlNetPipeline");
 }

@@ -24,7 +24,10 @@
 // as the base's (its plans are StableDiffusionXLPipeline's kind); an
 // inpainting UNet there (9 input channels) makes a plan that only inpaints,
 // with the encoder always. A StableDiffusionXLControlNetPipeline folder
-// compiles as the base's with its ControlNetModel in the UNet's function.
+// compiles as the base's with its ControlNetModel in the UNet's function;
+// its Img2Img and Inpaint classes' folders always get the encoder, and the
+// Inpaint class's may hold an inpainting UNet (the ControlNet then reads
+// the latents' channels alone, as diffusers feeds it).
 //
 //===----------------------------------------------------------------------===//
 #include "models/pipelines/UNetPipeline.h"
@@ -100,21 +103,30 @@ Error checkEncoders(StringRef cls, const UNetConfig &unet,
 
 /// The classes: `img2img` for StableDiffusionXLImg2ImgPipeline, `inpaint`
 /// for StableDiffusionXLInpaintPipeline, `control` for
-/// StableDiffusionXLControlNetPipeline (both with the base's plan kind).
+/// StableDiffusionXLControlNetPipeline and its Img2Img and Inpaint classes
+/// (all with the base's plan kind).
 Error buildSDXL(mlir::ModuleOp module, const PipelineFolder &dir,
                 const json::Object &index, const BuildOptions &options,
                 bool img2img, bool inpaint = false, bool control = false) {
-  // The ControlNet Img2Img class's folder: the encoder always comes.
+  // The ControlNet Img2Img and Inpaint classes' folders: the encoder always
+  // comes.
+  std::optional<StringRef> indexClass = index.getString("_class_name");
   const bool controlImg2Img =
-      control && index.getString("_class_name") ==
-                     std::optional<StringRef>(
-                         "StableDiffusionXLControlNetImg2ImgPipeline");
-  const StringRef kName = img2img   ? "StableDiffusionXLImg2ImgPipeline"
-                          : inpaint ? "StableDiffusionXLInpaintPipeline"
-                          : controlImg2Img
-                              ? "StableDiffusionXLControlNetImg2ImgPipeline"
-                          : control ? "StableDiffusionXLControlNetPipeline"
-                                    : "StableDiffusionXLPipeline";
+      control &&
+      indexClass == std::optional<StringRef>(
+                        "StableDiffusionXLControlNetImg2ImgPipeline");
+  const bool controlInpaint =
+      control &&
+      indexClass == std::optional<StringRef>(
+                        "StableDiffusionXLControlNetInpaintPipeline");
+  inpaint = inpaint || controlInpaint;
+  const StringRef kName =
+      img2img          ? "StableDiffusionXLImg2ImgPipeline"
+      : controlInpaint ? "StableDiffusionXLControlNetInpaintPipeline"
+      : inpaint        ? "StableDiffusionXLInpaintPipeline"
+      : controlImg2Img ? "StableDiffusionXLControlNetImg2ImgPipeline"
+      : control        ? "StableDiffusionXLControlNetPipeline"
+                       : "StableDiffusionXLPipeline";
   const StringRef kind = img2img ? "StableDiffusionXLImg2ImgPipeline"
                                  : "StableDiffusionXLPipeline";
   SmallVector<StringRef> required = {"unet", "vae", "scheduler",
@@ -220,7 +232,8 @@ Error buildSDXL(mlir::ModuleOp module, const PipelineFolder &dir,
   components.push_back(a.component("decoder", "vae", {"latents"}, "image"));
   // Image-to-image needs the encoder: only compiled when asked, or always
   // for the img2img class and an inpainting UNet.
-  if (options.vaeEncoder || img2img || p->maskChannels || controlImg2Img) {
+  if (options.vaeEncoder || img2img || p->maskChannels || controlImg2Img ||
+      controlInpaint) {
     const int64_t up = p->vae.upscale();
     components.push_back(a.vaeEncoder(module, p->vae, n, p->shape.height * up,
                                       p->shape.width * up));

@@ -29,7 +29,9 @@ Expected<UNetPipeline> readUNetPipeline(const PipelineFolder &dir,
           " input channels (an inpainting UNet: the latents, a mask and the "
           "masked image's latents), which " +
           pipeline + " does not feed; its folder's class is " +
-          (pipeline.starts_with("StableDiffusionXL")
+          (pipeline.starts_with("StableDiffusionXLControlNet")
+               ? "StableDiffusionXLControlNetInpaintPipeline"
+           : pipeline.starts_with("StableDiffusionXL")
                ? "StableDiffusionXLInpaintPipeline"
            : pipeline.contains("ControlNet")
                ? "StableDiffusionControlNetInpaintPipeline"

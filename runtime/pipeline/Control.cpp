@@ -47,14 +47,14 @@ void checkControl(const PipelineSpec &spec, const ControlOptions &o,
         " ControlNet(s); got ", o.images.size(),
         " --control-image flag(s) (one per net, in folder order: controlnet, "
         "controlnet_1, ...)");
-  check(task != Task::Inpainting || spec.kind == "StableDiffusionPipeline",
-        "inpainting with an SDXL, Flux or SD3 ControlNet "
-        "(StableDiffusionXLControlNetInpaintPipeline, "
-        "FluxControlNetInpaintPipeline, "
-        "StableDiffusion3ControlNetInpaintingPipeline) is not implemented: "
-        "such a plan "
-        "generates from the prompts and the control image, or from an init "
-        "image with --image (image-to-image; not SD3)");
+  // SD3's inpainting ControlNet reads the mask and the masked image
+  // (extra_conditioning_channels), which the compiler refuses.
+  check(task != Task::Inpainting || !spec.controlLatents ||
+            spec.kind == "FluxPipeline",
+        "inpainting with an SD3 ControlNet "
+        "(StableDiffusion3ControlNetInpaintingPipeline) is not implemented: "
+        "a StableDiffusion3ControlNetPipeline plan generates from the "
+        "prompts and the control image");
   check(!spec.controlLatents || task == Task::TextToImage ||
             spec.kind == "FluxPipeline",
         "image-to-image with an SD3 ControlNet is not implemented (diffusers "

@@ -47,14 +47,14 @@ struct ControlOptions {
 /// Throws fresco::Error unless `o` fits `spec` for `task`: one image per
 /// ControlNet of the plan (none without), of its size; finite scales; 0 <=
 /// start < end <= 1 per net (diffusers' check_inputs); lists of 1 or K
-/// values; inpainting only for Stable Diffusion 1.x / 2.x
-/// (StableDiffusionControlNetInpaintPipeline), image-to-image not for SD3.
+/// values; neither inpainting nor image-to-image with SD3's.
 void checkControl(const PipelineSpec &spec, const ControlOptions &o, Task task);
 
 /// The class's controlnet_conditioning_scale: 1.0 for text-to-image, 0.8
 /// for image-to-image with SD's and SDXL's ControlNet Img2Img classes (1.0
-/// with FluxControlNetImg2ImgPipeline), 0.5 for inpainting
-/// (StableDiffusionControlNetInpaintPipeline).
+/// with FluxControlNetImg2ImgPipeline), for inpainting 0.5
+/// (StableDiffusionControlNetInpaintPipeline) or 1.0
+/// (StableDiffusionXLControlNetInpaintPipeline).
 double defaultControlScale(const PipelineSpec &spec, Task task);
 
 /// The control image from 8-bit pixels (`channels` 3, HWC): f32 [1, 3, H,

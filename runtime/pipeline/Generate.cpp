@@ -332,8 +332,9 @@ GenerateResult generate(const PipelineSpec &p, Executor &exec,
                     : i2i   ? Task::ImageToImage
                             : Task::TextToImage;
   checkControl(p, o.control, task);
-  // The ControlNet Img2Img classes have neither denoising_start nor _end.
-  check(p.controlImage.empty() || !i2i ||
+  // The ControlNet Img2Img classes have neither denoising_start nor _end;
+  // StableDiffusionXLControlNetInpaintPipeline has both.
+  check(p.controlImage.empty() || !i2i || task == Task::Inpainting ||
             (std::isnan(o.denoisingStart) && std::isnan(o.denoisingEnd)),
         "--denoising-start and --denoising-end are not parameters of the "
         "ControlNet image-to-image classes "

@@ -701,8 +701,9 @@ double PipelineSpec::defaultGuidanceScale(Task task) const {
   // FluxControlNetPipeline's guidance_scale is 7.0 too.
   if (kind == "FluxPipeline")
     return task == Task::TextToImage && controlImage.empty() ? 3.5 : 7.0;
+  // StableDiffusionXLControlNetInpaintPipeline keeps 5.0.
   if (isSDXL())
-    return task == Task::Inpainting ? 7.5 : 5.0;
+    return task == Task::Inpainting && controlImage.empty() ? 7.5 : 5.0;
   if (kind == "StableDiffusion3Pipeline")
     return 7.0;
   return kind == "StableDiffusionPipeline" ? 7.5 : 4.0;

@@ -107,15 +107,17 @@ struct PipelineSpec {
   /// 28 and 7.0), or for image-to-image its img2img class's (the same but
   /// StableDiffusion3Img2ImgPipeline's 50 steps and FluxImg2ImgPipeline's
   /// guidance 7.0), or for inpainting its inpaint class's (the img2img
-  /// class's but StableDiffusionXLInpaintPipeline's guidance 7.5).
+  /// class's but StableDiffusionXLInpaintPipeline's guidance 7.5;
+  /// StableDiffusionXLControlNetInpaintPipeline keeps 5.0).
   int defaultSteps(Task task = Task::TextToImage) const;
   double defaultGuidanceScale(Task task = Task::TextToImage) const;
   /// The img2img class's default strength: StableDiffusionImg2ImgPipeline
   /// 0.8, StableDiffusionXLImg2ImgPipeline 0.3, StableDiffusion3- and
   /// FluxImg2ImgPipeline 0.6, the ControlNet Img2Img classes (a plan with
   /// a ControlNet) 0.8; or the inpaint class's:
-  /// StableDiffusionInpaintPipeline 1.0, StableDiffusionXLInpaintPipeline
-  /// 0.9999, StableDiffusion3- and FluxInpaintPipeline 0.6.
+  /// StableDiffusion(ControlNet)InpaintPipeline 1.0,
+  /// StableDiffusionXL(ControlNet)InpaintPipeline 0.9999, StableDiffusion3- and
+  /// FluxInpaintPipeline 0.6.
   double defaultStrength(Task task = Task::ImageToImage) const;
   /// StableDiffusionXLImg2ImgPipeline's aesthetic_score and
   /// negative_aesthetic_score defaults.

@@ -9,14 +9,16 @@
 # magnitude for one net (default scale; scale 0.5 in a guidance window), two
 # nets (a scale and a window each), ControlNet-Unions (--control-mode; one
 # net, and two with a mode each) and
-# schnell, and image-to-image (FluxControlNetImg2ImgPipeline: strength 0.6,
-# a window over the steps that run); scale 0, the window and another mode
+# schnell, image-to-image (FluxControlNetImg2ImgPipeline: strength 0.6,
+# a window over the steps that run) and inpainting
+# (FluxControlNetInpaintPipeline: its defaults; two nets, on ulysses=2 and
+# ring=5 too); scale 0, the window and another mode
 # move them. Then several
 # ranks against the 1-rank run within 1e-5: placement (encoders and VAE on
 # rank 0: the control latents are sent), ulysses=2, ring=2, ulysses=3 (16 text tokens padded), ring=5 (96 image tokens too:
 # the control latents padded with the latents), tp=2, pipeline=2, and two
 # nets on ulysses=2; the union net on tp=2 and pipeline=2. Bad input: a
-# missing or extra control image, one of another size, inpainting,
+# missing or extra control image, one of another size,
 # patch=2 (DistriFusion's stale activations in a ControlNet: not built), a
 # ControlNet misfit, a union plan without --control-mode or with a mode
 # past num_mode, --control-mode on another plan, a union net on ulysses,
@@ -95,6 +97,32 @@ case_ i2i one --control-image "$work/c1.png" --image "$work/in.png" \
 cmp "$work/f-i2i-default.npy" "$work/f-i2i.npy"
 case_ i2i-window one --control-image "$work/c1.png" --image "$work/in.png" \
   --strength 0.75 --control-guidance-start 0.4
+# Inpainting (FluxControlNetInpaintPipeline): its defaults (strength 0.6,
+# guidance 7.0, scale 1.0), and two nets at strength 0.9 with a window; the
+# latter on ulysses=2 and ring=5 (uneven) equals 1 rank.
+py "$here/sd_pipeline_reference.py" mask --out "$work/mask.png" --height $H \
+  --width $W --seed 4 --mode L > /dev/null
+inpaint=(--image "$work/in.png" --mask "$work/mask.png")
+case_ inpaint one --control-image "$work/c1.png" "${inpaint[@]}" \
+  --strength 0.6
+"$B/fresco-run" "$work/one.fplan" --weights "$work/one" "${prompts[@]}" \
+  "${run[@]}" --control-image "$work/c1.png" "${inpaint[@]}" \
+  --output-latents "@$work/f-inpaint-default.npy" --quiet
+cmp "$work/f-inpaint-default.npy" "$work/f-inpaint.npy"
+inpaint_two=(--control-image "$work/c1.png" --control-image "$work/c2.png"
+  "${inpaint[@]}" --strength 0.9 --control-guidance-start 0.3
+  --controlnet-scale 0.8,1.1)
+case_ inpaint-two two "${inpaint_two[@]}"
+for par in ulysses=2 ring=5; do
+  "$B/fresco-compile" "$work/two" -o "$work/two-$par.fplan" --batch 2 \
+    "${size[@]}" --ranks ${par#*=} --parallel $par --quiet
+  "$B/fresco-run" "$work/two-$par.fplan" --weights "$work/two" \
+    "${prompts[@]}" "${run[@]}" "${inpaint_two[@]}" \
+    --output-latents "@$work/m-inpaint-$par.npy" --quiet
+  echo "== inpainting, two nets, $par"
+  py "$here/compare_npy.py" "$work/m-inpaint-$par.npy" \
+    "$work/f-inpaint-two.npy" --rtol-max 1e-5
+done
 
 # ControlNet-Union (num_mode 5): the mode's embedding token joins the net's
 # text tokens; another mode moves the latents.
@@ -177,8 +205,6 @@ py "$here/sd_pipeline_reference.py" image --out "$work/small.png" \
   --height 16 --width 16 --seed 2 > /dev/null
 bad "control image 1 of 1 is 16x16 pixels, the plan's images 48x32" one \
   --control-image "$work/small.png"
-bad "inpainting with an SDXL, Flux or SD3 ControlNet" one \
-  --control-image "$work/c1.png" --image "$work/in.png" --mask "$work/c1.png"
 expect_error "patch with a ControlNet in 'transformer' is not implemented" \
   "$B/fresco-compile" "$work/one" -o "$work/x.fplan" "${size[@]}" --ranks 2 \
   --parallel patch=2

@@ -64,7 +64,11 @@ Run the pipeline:
   instead (a FluxControlNetPipeline folder, from make_flux_pipeline.py --controlnets K; K > 1 loaded
   as FluxMultiControlNetModel of controlnet, controlnet_1, ...), with one substitution: the control
   image's latents are the VAE encoder's mean (diffusers 0.31 samples them from torch's global RNG,
-  latent_dist.sample(), not from the pipeline's generator), as fresco-run takes them.
+  latent_dist.sample(), not from the pipeline's generator), as fresco-run takes them. With --image:
+  FluxControlNetImg2ImgPipeline, and with --mask too FluxControlNetInpaintPipeline, substituted as
+  above, and two bugs of 0.31's inpaint class undone as later releases fixed them (a single net's
+  control image resized with height and width swapped; several nets failing on
+  controlnet.config).
   --patch P emulates DistriFusion on P ranks (fresco-compile --parallel patch=P; default off): the
   joint attentions of the double- and single-stream blocks read the other ranks' keys and values
   (text and image blocks, each stream split on its own) of the previous step after the first W
@@ -210,7 +214,7 @@ def img2img(diffusers, pipe, args, prompts, prompts_2, noise):
     extra = dict(mask_image=Image.open(args.mask)) if args.mask else {}
     dist = diffusers.models.autoencoders.vae.DiagonalGaussianDistribution
     original_sample = dist.sample
-    if args.control_image:  # FluxControlNetImg2ImgPipeline: the control image's latent mean too
+    if args.control_image:  # FluxControlNetImg2Img/InpaintPipeline: the control image's latent mean too
         extra.update(control_arguments(diffusers, pipe, args))
         dist.sample = lambda self, generator=None: self.mode()
     try:
@@ -237,6 +241,10 @@ def control_arguments(diffusers, pipe, args) -> dict:
             pipe.controlnet.nets)
         if not isinstance(extra["control_image"], list):
             extra["control_image"] = [extra["control_image"]]
+        # The inpaint class zips the nets with a mode list (None for a plain net): without one it
+        # runs none of them.
+        if isinstance(pipe, diffusers.FluxControlNetInpaintPipeline) and "control_mode" not in extra:
+            extra["control_mode"] = [None] * len(pipe.controlnet.nets)
     return extra
 
 
@@ -252,8 +260,23 @@ def controlnet_pipeline(diffusers, folder: str, dtype, cls=None):
         if index["controlnet"][1] != "FluxMultiControlNetModel":
             break
     controlnet = nets[0] if len(nets) == 1 else diffusers.FluxMultiControlNetModel(nets)
-    return (cls or diffusers.FluxControlNetPipeline).from_pretrained(folder, controlnet=controlnet,
+    pipe = (cls or diffusers.FluxControlNetPipeline).from_pretrained(folder, controlnet=controlnet,
                                                                      torch_dtype=dtype)
+    if cls is diffusers.FluxControlNetInpaintPipeline:
+        # Two bugs of 0.31's inpaint class that later releases fixed, undone here: it resizes a
+        # single net's control image to width=height, height=width (the multi-net branch does
+        # not), and reads controlnet.config.guidance_embeds, which a FluxMultiControlNetModel
+        # lacks (later releases read nets[0]'s).
+        if len(nets) == 1:
+            prepare = pipe.prepare_image
+
+            def unswapped(**kw):
+                kw["width"], kw["height"] = kw["height"], kw["width"]
+                return prepare(**kw)
+            pipe.prepare_image = unswapped
+        else:
+            controlnet.config = nets[0].config
+    return pipe
 
 
 def controlnet_run(diffusers, pipe, args, prompts, prompts_2, latents):
@@ -300,6 +323,7 @@ def run(args) -> None:
         cls = diffusers.FluxInpaintPipeline if args.mask else diffusers.FluxImg2ImgPipeline
     if args.control_image:
         pipe = controlnet_pipeline(diffusers, args.pipeline, dtype,
+                                   diffusers.FluxControlNetInpaintPipeline if args.mask else
                                    diffusers.FluxControlNetImg2ImgPipeline if args.image else None)
     else:
         pipe = cls.from_pretrained(args.pipeline, torch_dtype=dtype)
@@ -386,8 +410,8 @@ def main() -> None:
         sys.exit(f"{args.pipeline}: model_index.json's _class_name is not FluxPipeline or FluxControlNetPipeline")
     if (cls == "FluxControlNetPipeline") != bool(args.control_image) and not args.make_latents:
         ap.error("--control-image goes with a FluxControlNetPipeline folder, and that folder needs it")
-    if args.control_image and (args.mask or args.patch or args.pipefusion):
-        ap.error("--control-image with --mask, --patch or --pipefusion is not emulated")
+    if args.control_image and (args.patch or args.pipefusion):
+        ap.error("--control-image with --patch or --pipefusion is not emulated")
     if args.make_latents:
         if args.batch <= 0:
             sys.exit(f"--batch must be positive, got {args.batch}")

@@ -25,8 +25,8 @@
 # StableDiffusionControlNetInpaintPipeline (defaults: strength 1.0, scale
 # 0.5; strength 0.6 with a window), with a plain UNet and with a folder of
 # that class whose UNet takes 9 channels (on cfg=2, ulysses=2, ring=3 and
-# tp=2 too); SDXL's
-# ControlNet inpainting refused. Two ControlNets (MultiControlNetModel) with a
+# tp=2 too); and against StableDiffusionXLControlNetInpaintPipeline
+# (plain and 9-channel UNets, denoising_end; cfg=2 and ulysses=2). Two ControlNets (MultiControlNetModel) with a
 # scale and window each, and on cfg, ulysses and tp. --generator torch
 # against the classes called with the seeded generator. Then bad input.
 # Needs FRESCO_BIN and FRESCO_PYTHON (see dit_forward_parity.sh).
@@ -328,8 +328,7 @@ py "$ref" mask --out "$work/mask.png" --height $H --width $W --seed 4 \
 # that class): the class's defaults (strength 1.0, scale 0.5) and strength
 # 0.6 with a window over the steps that run; a folder of that class whose
 # UNet takes 9 channels (its ControlNet reads the 4 latent channels alone);
-# cfg=2, ulysses=2, ring=3 (padded rows) and tp=2 equal to 1 rank. SDXL's
-# ControlNet inpaint class is refused.
+# cfg=2, ulysses=2, ring=3 (padded rows) and tp=2 equal to 1 rank.
 py "$ref" make --out "$work/cn-inpaint" --seed 6 --inpaint --controlnet \
   > /dev/null
 "$B/fresco-compile" "$work/cn-inpaint" -o "$work/cn-inpaint.fplan" --batch 2 \
@@ -363,9 +362,56 @@ for par in cfg=2 ulysses=2 ring=3 tp=2; do # (ring=3: padded rows)
   py "$here/compare_npy.py" "$work/inp-$par.npy" "$work/inp-unet9-window.npy" \
     --rtol-max 1e-5
 done
-expect_error "inpainting with an SDXL, Flux or SD3 ControlNet" \
-  "$B/fresco-run" "$work/xl-i2i.fplan" --weights "$work/xl" --prompt "a fox" \
-  --steps 2 -o "$work/x.png" "${i2i_flags[@]}" --mask "$work/mask.png"
+# SDXL ControlNet inpainting (StableDiffusionXLControlNetInpaintPipeline,
+# the folders loaded as that class): its defaults (strength 0.9999, guidance
+# 5.0, scale 1.0), strength 0.6 with a window, and denoising_end (which that
+# class has) on the plain UNet (blend) and on a folder of that class whose
+# UNet takes 9 channels; that folder on cfg=2 and ulysses=2 equals 1 rank.
+py "$xref" make --kind sdxl --out "$work/xl-inp" --seed 7 --inpaint \
+  --controlnet > /dev/null
+grep -q '"StableDiffusionXLControlNetInpaintPipeline"' \
+  "$work/xl-inp/model_index.json"
+"$B/fresco-compile" "$work/xl-inp" -o "$work/xl-inp.fplan" --batch 2 \
+  --height $H --width $W --quiet
+for case in blend-defaults blend-window unet9-defaults unet9-window \
+  unet9-end; do
+  plan=xl-i2i pipe=xl flags=()
+  case $case in unet9-*) plan=xl-inp pipe=xl-inp ;; esac
+  case $case in
+  *-window) flags=(--strength 0.6 --control-guidance-start 0.3
+    --controlnet-scale 0.9 "${neg[@]}") ;;
+  *-end) flags=(--denoising-end 0.5 --controlnet-scale 0.8) ;;
+  esac
+  "$B/fresco-run" "$work/$plan.fplan" --weights "$work/$pipe" \
+    "${prompts[@]}" --steps 4 --latents "@$work/noise.npy" "${i2i_flags[@]}" \
+    --mask "$work/mask.png" "${flags[@]}" \
+    --output-latents "@$work/xl-inp-$case.npy" --timeout 60 --quiet
+  py "$xref" img2img --pipeline "$work/$pipe" "${prompts[@]}" --steps 4 \
+    --height $H --width $W --latents "$work/noise.npy" --dtype float64 \
+    "${i2i_flags[@]}" --mask "$work/mask.png" "${flags[@]}" \
+    --out-latents "$work/r-xl-inp-$case.npy" > /dev/null
+  echo "== SDXL inpainting $case"
+  py "$here/compare_npy.py" "$work/xl-inp-$case.npy" \
+    "$work/r-xl-inp-$case.npy" --rtol-max 1e-4
+done
+for par in cfg=2 ulysses=2; do
+  "$B/fresco-compile" "$work/xl-inp" -o "$work/xl-inp-$par.fplan" --batch 2 \
+    --height $H --width $W --ranks 2 --parallel $par --quiet
+  "$B/fresco-run" "$work/xl-inp-$par.fplan" --weights "$work/xl-inp" \
+    "${prompts[@]}" --steps 4 --latents "@$work/noise.npy" "${i2i_flags[@]}" \
+    --mask "$work/mask.png" --strength 0.6 --control-guidance-start 0.3 \
+    --controlnet-scale 0.9 "${neg[@]}" \
+    --output-latents "@$work/xl-inp-$par.npy" --timeout 60 --quiet
+  echo "== SDXL inpainting, 9-channel UNet, $par"
+  py "$here/compare_npy.py" "$work/xl-inp-$par.npy" \
+    "$work/xl-inp-unet9-window.npy" --rtol-max 1e-5
+done
+# That folder's UNet under the text-to-image ControlNet class.
+sed -i 's/"StableDiffusionXLControlNetInpaintPipeline"/"StableDiffusionXLControlNetPipeline"/' \
+  "$work/xl-inp/model_index.json"
+expect_error "which StableDiffusionXLControlNetPipeline does not feed; its \
+folder's class is StableDiffusionXLControlNetInpaintPipeline" \
+  "$B/fresco-compile" "$work/xl-inp" -o "$work/x.fplan" --height $H --width $W
 
 # diffusers' seeds (--generator torch): ControlNet classes draw as the base
 # classes do (Euler ancestral's step noise; image-to-image's encoder sample

@@ -15,7 +15,9 @@ Write a folder:
     force_zeros_for_empty_prompt false. --inpaint: a StableDiffusionXLInpaintPipeline folder whose
     UNet takes 9 channels (latents, mask, masked image latents), as SDXL inpainting 0.1's.
     --controlnet: a StableDiffusionXLControlNetPipeline folder with a random ControlNetModel of
-    the UNet's config (ControlNetModel.from_unet, embedding [8, 16]; seed S + 5).
+    the UNet's config (ControlNetModel.from_unet, embedding [8, 16]; seed S + 5); with --inpaint a
+    StableDiffusionXLControlNetInpaintPipeline folder (the net of the UNet's config with 4
+    input channels).
     --controlnets K (sd3): a StableDiffusion3ControlNetPipeline folder with K random
     SD3ControlNetModels of 2 blocks (seeds S + 10 + k), the transformer given 4 (so sample i // 2
     lands after block i, the last block adding none); K > 1 is laid out as controlnet,
@@ -80,7 +82,8 @@ Image-to-image:
   passes latents [B, 4, h, w] as the image (a base run's output, the refiner half of an ensemble
   of experts: diffusers takes them as they are, not encoded); with --denoising-start no noise is
   added (prepare_latents' add_noise false) and noise.npy is not drawn.
-  --mask mask.png (with --image): StableDiffusionXLInpaintPipeline or
+  --mask mask.png (with --image): StableDiffusionXLInpaintPipeline,
+  StableDiffusionXLControlNetInpaintPipeline (a ControlNet folder) or
   StableDiffusion3InpaintPipeline instead, at --height x --width, with the same substitutions (the
   latents put back to the noised init image outside the binarized mask after every step).
 """
@@ -162,8 +165,13 @@ def make(args) -> None:
             cls = diffusers.StableDiffusionXLInpaintPipeline if args.inpaint else diffusers.StableDiffusionXLPipeline
             extra = {}
             if args.controlnet:  # a random SDXL ControlNet of the UNet's config (2x embedding)
-                cls = diffusers.StableDiffusionXLControlNetPipeline
-                net = diffusers.ControlNetModel.from_unet(unet, conditioning_embedding_out_channels=(8, 16),
+                # With --inpaint: StableDiffusionXLControlNetInpaintPipeline, whose net reads the 4
+                # latent channels alone (made from a 4-channel copy of the UNet's config).
+                cls = diffusers.StableDiffusionXLControlNetInpaintPipeline if args.inpaint else \
+                    diffusers.StableDiffusionXLControlNetPipeline
+                base = diffusers.UNet2DConditionModel.from_config(dict(config, in_channels=4)) \
+                    if args.inpaint else unet
+                net = diffusers.ControlNetModel.from_unet(base, conditioning_embedding_out_channels=(8, 16),
                                                           load_weights_from_unet=False)
                 randomize_diffusers(net, args.seed + 5)
                 extra = dict(controlnet=net)
@@ -325,6 +333,9 @@ def img2img(args) -> None:
     if args.mask:
         cls = {"StableDiffusionXLPipeline": diffusers.StableDiffusionXLInpaintPipeline,
                "StableDiffusionXLInpaintPipeline": diffusers.StableDiffusionXLInpaintPipeline,
+               "StableDiffusionXLControlNetPipeline": diffusers.StableDiffusionXLControlNetInpaintPipeline,
+               "StableDiffusionXLControlNetInpaintPipeline":
+                   diffusers.StableDiffusionXLControlNetInpaintPipeline,
                "StableDiffusionXLImg2ImgPipeline": diffusers.StableDiffusionXLInpaintPipeline,
                "StableDiffusion3Pipeline": diffusers.StableDiffusion3InpaintPipeline}[index["_class_name"]]
     else:
@@ -379,7 +390,8 @@ def main() -> None:
     m.add_argument("--sd35", action="store_true", help="sd3: SD3.5-like (dual attention, qk norms)")
     m.add_argument("--no-t5", action="store_true", help="sd3: no text_encoder_3")
     m.add_argument("--inpaint", action="store_true",
-                   help="sdxl: a StableDiffusionXLInpaintPipeline folder with a 9-channel UNet")
+                   help="sdxl: a StableDiffusionXLInpaintPipeline folder with a 9-channel UNet (with "
+                        "--controlnet: a StableDiffusionXLControlNetInpaintPipeline folder)")
     m.add_argument("--latent-channels", type=int, default=4,
                    help="sd3: the VAE's and transformer's channels (16 for the inpaint class)")
     m.add_argument("--controlnet", action="store_true",

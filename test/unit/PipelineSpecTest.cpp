@@ -233,14 +233,26 @@ TEST(PipelineSpec, ControlOptionsChecked) {
             std::string::npos);
   o.images = {&img};
   EXPECT_EQ(error(s, o, false), "");
-  // Inpainting: StableDiffusionControlNetInpaintPipeline's plans only.
-  EXPECT_NE(error(s, o, true)
-                .find("inpainting with an SDXL, Flux or SD3 "
-                      "ControlNet"),
+  // Inpainting: not with SD3's ControlNet
+  // (StableDiffusion3ControlNetInpaintingPipeline).
+  std::vector<uint8_t> packedBytes;
+  PipelineSpec packed = decode(packedControl(32), packedBytes);
+  packed.kind = "StableDiffusion3Pipeline";
+  ControlOptions pair = o;
+  pair.images = {&img, &img};
+  EXPECT_NE(error(packed, pair, true).find("inpainting with an SD3 ControlNet"),
             std::string::npos);
   PipelineSpec sd = s;
   sd.kind = "StableDiffusionPipeline";
   EXPECT_EQ(error(sd, o, true), "");
+  // StableDiffusionXLControlNetInpaintPipeline's defaults: strength 0.9999,
+  // guidance 5.0 (the plain inpaint class's 7.5), scale 1.0.
+  PipelineSpec xl = s;
+  xl.kind = "StableDiffusionXLPipeline";
+  EXPECT_EQ(error(xl, o, true), "");
+  EXPECT_EQ(defaultControlScale(xl, Task::Inpainting), 1.0);
+  EXPECT_EQ(xl.defaultStrength(Task::Inpainting), 0.9999);
+  EXPECT_EQ(xl.defaultGuidanceScale(Task::Inpainting), 5.0);
   EXPECT_EQ(defaultControlScale(s, Task::TextToImage), 1.0);
   EXPECT_EQ(defaultControlScale(s, Task::ImageToImage), 0.8);
   PipelineSpec sdSpec = s;

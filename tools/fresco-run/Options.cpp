@@ -198,7 +198,8 @@ GENERATION (plans compiled from a pipeline folder):
                        PIL's "L", 128 and up is white; the plan's width x
                        height). Strength defaults to the inpaint class's
                        (1.0 SD, 0.9999 SDXL, 0.6 SD3 and Flux; at 1.0 from
-                       pure noise), guidance to its (7.5 SDXL, 7.0 Flux)
+                       pure noise), guidance to its (7.5 SDXL, 7.0 Flux;
+                       with an SDXL ControlNet 5.0)
   --image-latents @F   image-to-image from latents instead of a PNG
                        (SDXL plans: f32 [N or 1, C, H/8, W/8], as
                        --output-latents writes them), taken as they are,
@@ -230,7 +231,8 @@ GENERATION (plans compiled from a pipeline folder):
   --controlnet-scale S[,S...]
                        the ControlNet's residuals times S (diffusers'
                        controlnet_conditioning_scale; default the class's:
-                       1.0, with --image 0.8 (Flux 1.0), with --mask 0.5);
+                       1.0, with --image 0.8 (Flux 1.0), with --mask 0.5
+                       (SDXL 1.0));
                        one value for every ControlNet or one each
   --control-mode M[,M...]
                        a Flux ControlNet-Union's mode (diffusers'

@@ -33,6 +33,12 @@ struct BuildOptions {
   /// pixels (0: sample_size); for a StableDiffusionPipeline folder, add it
   /// as the pipeline's encoder for image-to-image.
   bool vaeEncoder = false;
+  /// A FluxControlNetPipeline folder whose one ControlNet is a
+  /// ControlNet-Union: apply it to this many control images, each with its
+  /// mode, scale and window, summing the samples (diffusers'
+  /// FluxMultiControlNetModel of one union net); its weights are stored
+  /// once. 0: one image per net.
+  int64_t controlImages = 0;
 };
 
 /// Builds the component function `component` (e.g. "transformer"; empty:

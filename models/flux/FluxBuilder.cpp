@@ -391,7 +391,8 @@ func::FuncOp buildFlux(ModuleOp module, const FluxConfig &config,
   for (auto [k, net] : llvm::enumerate(controlnets)) {
     Value cond = args[in], scale = args[in + 1];
     Value mode = net.numMode ? args[in + 2] : Value();
-    const std::string folder = controlNetFolder(k);
+    const std::string folder =
+        net.folder.empty() ? controlNetFolder(k) : net.folder;
     if (nets > 1) {
       // Net k's latents (channels k C .. (k + 1) C), scale and mode (column
       // k).

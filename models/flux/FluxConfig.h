@@ -48,6 +48,9 @@ struct FluxControlNetConfig {
   /// ControlNet-Union's num_mode: a mode embedding token joins the text
   /// tokens; 0 without.
   int64_t numMode = 0;
+  /// The checkpoint folder (controlnet, controlnet_1, ...): several entries
+  /// name the same folder when one union net reads several control images.
+  std::string folder;
 
   static llvm::Expected<FluxControlNetConfig>
   fromJSON(const llvm::json::Object &config);

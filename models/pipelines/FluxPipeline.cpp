@@ -143,20 +143,41 @@ Expected<FluxControlNetConfig> readFluxControlNet(const PipelineFolder &dir,
 
 /// The pipeline's FluxControlNetModels (controlnet, and with a
 /// FluxMultiControlNetModel entry controlnet_1, ...), which must agree on
-/// their block counts (their samples are summed).
+/// their block counts (their samples are summed). With `images`, the one
+/// union net once per control image, all reading controlnet/.
 Expected<SmallVector<FluxControlNetConfig, 1>>
 readFluxControlNets(const PipelineFolder &dir, const json::Object &index,
-                    const FluxConfig &flux) {
+                    const FluxConfig &flux, int64_t images) {
   Expected<size_t> count =
       controlNetCount(dir, index, "FluxMultiControlNetModel");
   if (!count)
     return count.takeError();
+  if (images) {
+    if (*count != 1)
+      return makeError("--control-images applies to one ControlNet-Union; "
+                       "this folder has " +
+                       Twine(*count) +
+                       " ControlNets, which take one control image each");
+    Expected<FluxControlNetConfig> cn =
+        readFluxControlNet(dir, controlNetFolder(0), flux);
+    if (!cn)
+      return cn.takeError();
+    if (!cn->numMode)
+      return makeError(
+          "--control-images: controlnet is not a ControlNet-Union (its "
+          "config has no num_mode); diffusers' FluxMultiControlNetModel "
+          "applies only a union net to several images (a plain net reads "
+          "the first)");
+    cn->folder = controlNetFolder(0);
+    return SmallVector<FluxControlNetConfig, 1>(size_t(images), *cn);
+  }
   SmallVector<FluxControlNetConfig, 1> nets;
   for (size_t k = 0; k < *count; ++k) {
     Expected<FluxControlNetConfig> cn =
         readFluxControlNet(dir, controlNetFolder(k), flux);
     if (!cn)
       return cn.takeError();
+    cn->folder = controlNetFolder(k);
     if (k > 0 && (cn->flux.numLayers != nets[0].flux.numLayers ||
                   cn->flux.numSingleLayers != nets[0].flux.numSingleLayers))
       return makeError(controlNetFolder(k) +
@@ -189,7 +210,7 @@ Error buildFluxPipeline(mlir::ModuleOp module, const PipelineFolder &dir,
   SmallVector<FluxControlNetConfig, 1> controlnets;
   if (control) {
     Expected<SmallVector<FluxControlNetConfig, 1>> cn =
-        readFluxControlNets(dir, index, *flux);
+        readFluxControlNets(dir, index, *flux, options.controlImages);
     if (!cn)
       return cn.takeError();
     controlnets = std::move(*cn);

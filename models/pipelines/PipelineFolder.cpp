@@ -406,6 +406,17 @@ Error buildPipelineFromFolder(mlir::ModuleOp module, StringRef folder,
                      Twine(options.batch));
   PipelineFolder dir(folder);
   auto cls = index->getString("_class_name");
+  // Bounded as the nets of a folder are (controlNetCount).
+  if (options.controlImages &&
+      !(cls && *cls == "FluxControlNetPipeline" && options.controlImages >= 1 &&
+        options.controlImages <= 16))
+    return makeError(
+        options.controlImages < 1 || options.controlImages > 16
+            ? "--control-images must be in 1..16, got " +
+                  Twine(options.controlImages)
+            : "--control-images applies to a FluxControlNetPipeline folder "
+              "(one ControlNet-Union over several control images), not " +
+                  Twine(cls ? *cls : StringRef("<missing>")));
   if (options.vaeEncoder &&
       !(cls && (*cls == "StableDiffusionPipeline" ||
                 *cls == "StableDiffusionInpaintPipeline" ||

@@ -180,6 +180,32 @@ py "$here/make_flux_pipeline.py" --out "$work/union2" --seed 7 \
   "${size[@]}" --quiet
 case_ union2 union2 --control-image "$work/c1.png" --control-image \
   "$work/c2.png" --control-mode 1,3 --controlnet-scale 0.6,1.1
+# One union net over two control images (--control-images 2: diffusers'
+# FluxMultiControlNetModel of one union net), a mode, scale and window each;
+# its weights stored once. diffusers 0.31 sizes its window list by the nets
+# (1) unless given per image, and then reads only the first image: the
+# reference gets the windows per image.
+cp -r "$work/union" "$work/unionx2"
+sed -i 's/"FluxControlNetModel"/"FluxMultiControlNetModel"/' \
+  "$work/unionx2/model_index.json"
+"$B/fresco-compile" "$work/unionx2" -o "$work/unionx2.fplan" --batch 2 \
+  "${size[@]}" --control-images 2 --quiet
+unionx2=(--control-image "$work/c1.png" --control-image "$work/c2.png"
+  --control-mode 1,3 --controlnet-scale 0.6,1.1 --control-guidance-start 0,0.25
+  --control-guidance-end 0.75,1)
+case_ unionx2 unionx2 "${unionx2[@]}"
+weights() { "$B/fresco-inspect" "$1" | grep -m1 "weights"; }
+[ "$(weights "$work/unionx2.fplan")" = "$(weights "$work/union.fplan")" ] ||
+  { echo "--control-images 2 stored the union net's weights twice:" \
+    "$(weights "$work/unionx2.fplan") vs $(weights "$work/union.fplan")"; exit 1; }
+"$B/fresco-compile" "$work/unionx2" -o "$work/unionx2-tp2.fplan" --batch 2 \
+  "${size[@]}" --control-images 2 --ranks 2 --parallel tp=2 --quiet
+"$B/fresco-run" "$work/unionx2-tp2.fplan" --weights "$work/unionx2" \
+  "${prompts[@]}" "${run[@]}" "${unionx2[@]}" \
+  --output-latents "@$work/m-unionx2-tp2.npy" --quiet
+echo "== union over two images, tp=2"
+py "$here/compare_npy.py" "$work/m-unionx2-tp2.npy" "$work/f-unionx2.npy" \
+  --rtol-max 1e-5
 for par in tp=2 pipeline=2; do
   "$B/fresco-compile" "$work/union" -o "$work/union-$par.fplan" --batch 2 \
     "${size[@]}" --ranks 2 --parallel $par --quiet
@@ -214,6 +240,19 @@ bad "embedding: id 5 at position 0 is outside the table's [0, 5)" union \
   --control-image "$work/c1.png" --control-mode 5
 bad "--control-mode: this plan's ControlNets have no modes" one \
   --control-image "$work/c1.png" --control-mode 1
+expect_error "--control-images: controlnet is not a ControlNet-Union" \
+  "$B/fresco-compile" "$work/one" -o "$work/x.fplan" "${size[@]}" \
+  --control-images 2
+expect_error "--control-images applies to one ControlNet-Union; this folder \
+has 2 ControlNets" "$B/fresco-compile" "$work/two" -o "$work/x.fplan" \
+  "${size[@]}" --control-images 2
+expect_usage "--control-images must be in 1..16, got 0" "$B/fresco-compile" \
+  "$work/union" -o "$work/x.fplan" "${size[@]}" --control-images 0
+py "$here/make_flux_pipeline.py" --out "$work/plain" --seed 8 > /dev/null
+expect_error "--control-images applies to a FluxControlNetPipeline folder \
+(one ControlNet-Union over several control images), not FluxPipeline" \
+  "$B/fresco-compile" "$work/plain" -o "$work/x.fplan" "${size[@]}" \
+  --control-images 2
 for par in ulysses=2 ulysses=3 ring=2; do # (ulysses=3: uneven text too)
   expect_error "$par with a ControlNet-Union is not implemented" \
     "$B/fresco-compile" "$work/union" -o "$work/x.fplan" "${size[@]}" \

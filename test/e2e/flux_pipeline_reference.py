@@ -62,7 +62,8 @@ Run the pipeline:
   --control-image c.png (once per ControlNet) [--controlnet-scale S[,S..]]
   [--control-guidance-start F[,F..]] [--control-guidance-end F[,F..]] runs FluxControlNetPipeline.__call__
   instead (a FluxControlNetPipeline folder, from make_flux_pipeline.py --controlnets K; K > 1 loaded
-  as FluxMultiControlNetModel of controlnet, controlnet_1, ...), with one substitution: the control
+  as FluxMultiControlNetModel of controlnet, controlnet_1, ...; a FluxMultiControlNetModel entry
+  with controlnet/ alone: that one union net over the control images), with one substitution: the control
   image's latents are the VAE encoder's mean (diffusers 0.31 samples them from torch's global RNG,
   latent_dist.sample(), not from the pipeline's generator), as fresco-run takes them. With --image:
   FluxControlNetImg2ImgPipeline, and with --mask too FluxControlNetInpaintPipeline, substituted as
@@ -236,11 +237,12 @@ def control_arguments(diffusers, pipe, args) -> dict:
     if args.control_mode is not None:
         extra["control_mode"] = args.control_mode[0] if len(args.control_mode) == 1 else args.control_mode
     if isinstance(pipe.controlnet, diffusers.FluxMultiControlNetModel):
-        scale = extra.get("controlnet_conditioning_scale", 1.0)
-        extra["controlnet_conditioning_scale"] = scale if isinstance(scale, list) else [scale] * len(
-            pipe.controlnet.nets)
         if not isinstance(extra["control_image"], list):
             extra["control_image"] = [extra["control_image"]]
+        # One scale per image (one union net may read several).
+        scale = extra.get("controlnet_conditioning_scale", 1.0)
+        extra["controlnet_conditioning_scale"] = scale if isinstance(scale, list) else [scale] * len(
+            extra["control_image"])
         # The inpaint class zips the nets with a mode list (None for a plain net): without one it
         # runs none of them.
         if isinstance(pipe, diffusers.FluxControlNetInpaintPipeline) and "control_mode" not in extra:
@@ -251,15 +253,16 @@ def control_arguments(diffusers, pipe, args) -> dict:
 def controlnet_pipeline(diffusers, folder: str, dtype, cls=None):
     """FluxControlNetPipeline of `folder` with its nets: one FluxControlNetModel, or a
     FluxMultiControlNetModel of controlnet, controlnet_1, ... (which diffusers cannot load itself)."""
+    multi = read_json(os.path.join(folder, "model_index.json"))["controlnet"][1] == "FluxMultiControlNetModel"
     nets, k = [], 0
     while os.path.isdir(os.path.join(folder, f"controlnet_{k}" if k else "controlnet")):
         nets.append(diffusers.FluxControlNetModel.from_pretrained(
             os.path.join(folder, f"controlnet_{k}" if k else "controlnet"), torch_dtype=dtype))
         k += 1
-        index = read_json(os.path.join(folder, "model_index.json"))
-        if index["controlnet"][1] != "FluxMultiControlNetModel":
+        if not multi:
             break
-    controlnet = nets[0] if len(nets) == 1 else diffusers.FluxMultiControlNetModel(nets)
+    # A FluxMultiControlNetModel entry with one union net: that net over several images.
+    controlnet = diffusers.FluxMultiControlNetModel(nets) if multi else nets[0]
     pipe = (cls or diffusers.FluxControlNetPipeline).from_pretrained(folder, controlnet=controlnet,
                                                                      torch_dtype=dtype)
     if cls is diffusers.FluxControlNetInpaintPipeline:
@@ -267,7 +270,7 @@ def controlnet_pipeline(diffusers, folder: str, dtype, cls=None):
         # single net's control image to width=height, height=width (the multi-net branch does
         # not), and reads controlnet.config.guidance_embeds, which a FluxMultiControlNetModel
         # lacks (later releases read nets[0]'s).
-        if len(nets) == 1:
+        if not multi:
             prepare = pipe.prepare_image
 
             def unswapped(**kw):

@@ -206,6 +206,14 @@ static cl::opt<bool> vaeEncoder(
              "instead of the decoder, for --height x --width pixels "
              "(default sample_size)"),
     cl::cat(category));
+static cl::opt<int64_t> controlImages(
+    "control-images", cl::init(0),
+    cl::desc("a FluxControlNetPipeline folder whose one ControlNet is a "
+             "ControlNet-Union: apply it to this many control images, each "
+             "with its own mode, scale and window (diffusers' "
+             "FluxMultiControlNetModel of one union net; its weights are "
+             "stored once)"),
+    cl::value_desc("K"), cl::cat(category));
 static cl::opt<bool> quiet("quiet", cl::desc("no summary on stderr"),
                            cl::cat(category));
 
@@ -229,12 +237,18 @@ static OwningOpRef<ModuleOp> loadInput(MLIRContext &ctx, SourceMgr &sm,
       options.width = width;
       options.maxSequenceLength = maxSequenceLength;
       options.vaeEncoder = vaeEncoder;
+      options.controlImages = controlImages;
       if (Error e = ::fresco::models::buildPipelineFromFolder(*module, folder,
                                                               options)) {
         error = toString(std::move(e));
         return nullptr;
       }
       return module;
+    }
+    if (controlImages.getNumOccurrences()) {
+      error = "--control-images applies to a whole FluxControlNetPipeline "
+              "folder, not to one component";
+      return nullptr;
     }
     if (sys::fs::exists(index)) {
       sys::path::append(folder, component);
@@ -256,6 +270,10 @@ static OwningOpRef<ModuleOp> loadInput(MLIRContext &ctx, SourceMgr &sm,
       return nullptr;
     }
     return module;
+  }
+  if (controlImages.getNumOccurrences()) {
+    error = "--control-images applies to a FluxControlNetPipeline folder";
+    return nullptr;
   }
   if (StringRef(inputPath).ends_with(".json")) {
     // A bare config.json: build it as a model folder would be.
@@ -677,6 +695,12 @@ int main(int argc, char **argv) {
   }
   if (maxSequenceLength.getNumOccurrences() && maxSequenceLength < 1) {
     errs() << "fresco-compile: --max-sequence-length must be at least 1\n";
+    return 2;
+  }
+  if (controlImages.getNumOccurrences() &&
+      (controlImages < 1 || controlImages > 16)) {
+    errs() << "fresco-compile: --control-images must be in 1..16, got "
+           << controlImages << "\n";
     return 2;
   }
   if (tpReduceScatter) {

@@ -333,22 +333,29 @@ py "$ref" make --out "$work/cn-inpaint" --seed 6 --inpaint --controlnet \
   > /dev/null
 "$B/fresco-compile" "$work/cn-inpaint" -o "$work/cn-inpaint.fplan" --batch 2 \
   --height $H --width $W --quiet
+# inpaint_case NAME PLAN PIPE REF SUBCOMMAND [flags...]: fresco-run's
+# inpainting ($work/NAME.npy) against the reference script's SUBCOMMAND.
+inpaint_case() {
+  local name=$1 plan=$2 pipe=$3 script=$4 sub=$5
+  shift 5
+  "$B/fresco-run" "$work/$plan.fplan" --weights "$work/$pipe" \
+    "${prompts[@]}" --steps 4 --latents "@$work/noise.npy" "${i2i_flags[@]}" \
+    --mask "$work/mask.png" "$@" --output-latents "@$work/$name.npy" \
+    --timeout 60 --quiet
+  py "$script" "$sub" --pipeline "$work/$pipe" "${prompts[@]}" --steps 4 \
+    --height $H --width $W --latents "$work/noise.npy" --dtype float64 \
+    "${i2i_flags[@]}" --mask "$work/mask.png" "$@" \
+    --out-latents "$work/r-$name.npy" > /dev/null 2>&1
+  echo "== $name"
+  py "$here/compare_npy.py" "$work/$name.npy" "$work/r-$name.npy" \
+    --rtol-max 1e-4
+}
 for case in blend-defaults blend-window unet9-defaults unet9-window; do
   plan=i2i pipe=pipe flags=()
   case $case in unet9-*) plan=cn-inpaint pipe=cn-inpaint ;; esac
   case $case in *-window) flags=(--strength 0.6 --control-guidance-start 0.3
     --controlnet-scale 0.9) ;; esac
-  "$B/fresco-run" "$work/$plan.fplan" --weights "$work/$pipe" \
-    "${prompts[@]}" --steps 4 --latents "@$work/noise.npy" "${i2i_flags[@]}" \
-    --mask "$work/mask.png" "${flags[@]}" \
-    --output-latents "@$work/inp-$case.npy" --timeout 60 --quiet
-  py "$ref" controlnet --pipeline "$work/$pipe" "${prompts[@]}" --steps 4 \
-    --height $H --width $W --latents "$work/noise.npy" --dtype float64 \
-    "${i2i_flags[@]}" --mask "$work/mask.png" "${flags[@]}" \
-    --out-latents "$work/r-inp-$case.npy" > /dev/null 2>&1
-  echo "== inpainting $case"
-  py "$here/compare_npy.py" "$work/inp-$case.npy" "$work/r-inp-$case.npy" \
-    --rtol-max 1e-4
+  inpaint_case "inp-$case" $plan $pipe "$ref" controlnet "${flags[@]}"
 done
 for par in cfg=2 ulysses=2 ring=3 tp=2; do # (ring=3: padded rows)
   "$B/fresco-compile" "$work/cn-inpaint" -o "$work/cn-inpaint-$par.fplan" \
@@ -382,17 +389,7 @@ for case in blend-defaults blend-window unet9-defaults unet9-window \
     --controlnet-scale 0.9 "${neg[@]}") ;;
   *-end) flags=(--denoising-end 0.5 --controlnet-scale 0.8) ;;
   esac
-  "$B/fresco-run" "$work/$plan.fplan" --weights "$work/$pipe" \
-    "${prompts[@]}" --steps 4 --latents "@$work/noise.npy" "${i2i_flags[@]}" \
-    --mask "$work/mask.png" "${flags[@]}" \
-    --output-latents "@$work/xl-inp-$case.npy" --timeout 60 --quiet
-  py "$xref" img2img --pipeline "$work/$pipe" "${prompts[@]}" --steps 4 \
-    --height $H --width $W --latents "$work/noise.npy" --dtype float64 \
-    "${i2i_flags[@]}" --mask "$work/mask.png" "${flags[@]}" \
-    --out-latents "$work/r-xl-inp-$case.npy" > /dev/null
-  echo "== SDXL inpainting $case"
-  py "$here/compare_npy.py" "$work/xl-inp-$case.npy" \
-    "$work/r-xl-inp-$case.npy" --rtol-max 1e-4
+  inpaint_case "xl-inp-$case" $plan $pipe "$xref" img2img "${flags[@]}"
 done
 for par in cfg=2 ulysses=2; do
   "$B/fresco-compile" "$work/xl-inp" -o "$work/xl-inp-$par.fplan" --batch 2 \

@@ -46,7 +46,10 @@ void checkControl(const PipelineSpec &spec, const ControlOptions &o,
   check(o.images.size() == nets, "this plan runs ", nets,
         " ControlNet(s); got ", o.images.size(),
         " --control-image flag(s) (one per net, in folder order: controlnet, "
-        "controlnet_1, ...)");
+        "controlnet_1, ...)",
+        spec.controlLatents
+            ? "; a plan compiled with --control-images K takes one per image"
+            : "");
   // SD3's inpainting ControlNet reads the mask and the masked image
   // (extra_conditioning_channels), which the compiler refuses.
   check(task != Task::Inpainting || !spec.controlLatents ||

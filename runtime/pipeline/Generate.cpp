@@ -339,6 +339,22 @@ GenerateResult generate(const PipelineSpec &p, Executor &exec,
         "--denoising-start and --denoising-end are not parameters of the "
         "ControlNet image-to-image classes "
         "(StableDiffusionXLControlNetImg2ImgPipeline)");
+  // StableDiffusionXLControlNetInpaintPipeline masks the image's pixels
+  // (it has no latents path) and has no negative micro-conditioning: its
+  // negative time ids are the prompts'.
+  if (!p.controlImage.empty() && inpaint) {
+    check(o.initImage != nullptr,
+          "inpainting with a ControlNet masks the init image's pixels "
+          "(StableDiffusionXLControlNetInpaintPipeline takes no latents): "
+          "give --image, not --image-latents");
+    const MicroConditioning &m = o.microConditioning;
+    check(!m.negativeOriginalSize && !m.negativeCropsTopLeft &&
+              !m.negativeTargetSize,
+          "--negative-original-size, --negative-crops-coords-top-left and "
+          "--negative-target-size are not parameters of "
+          "StableDiffusionXLControlNetInpaintPipeline (its negative time ids "
+          "are the prompts')");
+  }
   ControlOptions control = o.control;
   if (control.scales.empty())
     control.scales = {defaultControlScale(p, task)};

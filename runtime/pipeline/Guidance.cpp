@@ -103,11 +103,15 @@ void checkGuidanceRescale(const PipelineSpec &p, double rescale, Task task) {
     return;
   check(std::isfinite(rescale) && rescale > 0 && rescale <= 1,
         "--guidance-rescale must be in [0, 1], got ", rescale);
-  check(p.controlImage.empty(),
+  // Of the ControlNet classes only StableDiffusionXLControlNetInpaint-
+  // Pipeline has it.
+  check(p.controlImage.empty() || (p.isSDXL() && task == Task::Inpainting),
         "--guidance-rescale (guidance_rescale) is not a parameter of the "
         "ControlNet pipeline classes (StableDiffusionControlNetPipeline, "
         "StableDiffusionXLControlNetPipeline, FluxControlNetPipeline, "
-        "StableDiffusion3ControlNetPipeline); this plan runs a ControlNet");
+        "StableDiffusion3ControlNetPipeline; only "
+        "StableDiffusionXLControlNetInpaintPipeline has it); this plan runs "
+        "a ControlNet");
   check(p.isSDXL() ||
             (p.kind == "StableDiffusionPipeline" && task == Task::TextToImage),
         "--guidance-rescale (guidance_rescale) is a parameter of "

@@ -371,9 +371,12 @@ for par in cfg=2 ulysses=2 ring=3 tp=2; do # (ring=3: padded rows)
 done
 # SDXL ControlNet inpainting (StableDiffusionXLControlNetInpaintPipeline,
 # the folders loaded as that class): its defaults (strength 0.9999, guidance
-# 5.0, scale 1.0), strength 0.6 with a window, and denoising_end (which that
-# class has) on the plain UNet (blend) and on a folder of that class whose
-# UNet takes 9 channels; that folder on cfg=2 and ulysses=2 equals 1 rank.
+# 5.0, scale 1.0) and strength 0.6 with a window on the plain UNet (blend,
+# with guidance_rescale, which that class has) and on a folder of that class
+# whose UNet takes 9 channels; denoising_end with a window that ends before
+# it (the window counts the steps before the cut) and denoising_start with
+# a window (counted from the cutoff); the 9-channel folder on cfg=2 and
+# ulysses=2 equals 1 rank.
 py "$xref" make --kind sdxl --out "$work/xl-inp" --seed 7 --inpaint \
   --controlnet > /dev/null
 grep -q '"StableDiffusionXLControlNetInpaintPipeline"' \
@@ -381,14 +384,17 @@ grep -q '"StableDiffusionXLControlNetInpaintPipeline"' \
 "$B/fresco-compile" "$work/xl-inp" -o "$work/xl-inp.fplan" --batch 2 \
   --height $H --width $W --quiet
 for case in blend-defaults blend-window unet9-defaults unet9-window \
-  unet9-end; do
+  blend-end unet9-end unet9-start; do
   plan=xl-i2i pipe=xl flags=()
   case $case in unet9-*) plan=xl-inp pipe=xl-inp ;; esac
   case $case in
   *-window) flags=(--strength 0.6 --control-guidance-start 0.3
     --controlnet-scale 0.9 "${neg[@]}") ;;
-  *-end) flags=(--denoising-end 0.5 --controlnet-scale 0.8) ;;
+  *-end) flags=(--denoising-end 0.5 --controlnet-scale 0.8
+    --control-guidance-end 0.6) ;;
+  *-start) flags=(--denoising-start 0.4 --control-guidance-start 0.2) ;;
   esac
+  [ $case = blend-window ] && flags+=(--guidance-rescale 0.7)
   inpaint_case "xl-inp-$case" $plan $pipe "$xref" img2img "${flags[@]}"
 done
 for par in cfg=2 ulysses=2; do
@@ -403,6 +409,14 @@ for par in cfg=2 ulysses=2; do
   py "$here/compare_npy.py" "$work/xl-inp-$par.npy" \
     "$work/xl-inp-unet9-window.npy" --rtol-max 1e-5
 done
+expect_error "give --image, not --image-latents" "$B/fresco-run" \
+  "$work/xl-i2i.fplan" --weights "$work/xl" --prompt "a fox" --steps 2 \
+  -o "$work/x.png" --control-image "$work/ctl.png" --image-latents \
+  "@$work/noise.npy" --mask "$work/mask.png"
+expect_error "are not parameters of StableDiffusionXLControlNetInpaintPipeline" \
+  "$B/fresco-run" "$work/xl-i2i.fplan" --weights "$work/xl" --prompt "a fox" \
+  --steps 2 -o "$work/x.png" "${i2i_flags[@]}" --mask "$work/mask.png" \
+  --negative-original-size 64,48
 # That folder's UNet under the text-to-image ControlNet class.
 sed -i 's/"StableDiffusionXLControlNetInpaintPipeline"/"StableDiffusionXLControlNetPipeline"/' \
   "$work/xl-inp/model_index.json"

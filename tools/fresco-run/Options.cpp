@@ -222,7 +222,8 @@ GENERATION (plans compiled from a pipeline folder):
   --control-image F.png
                        a ControlNet plan's control image (required there,
                        an error elsewhere; once per ControlNet of a
-                       MultiControlNetModel, in folder order): 8-bit
+                       MultiControlNetModel, in folder order, or per image
+                       of a --control-images plan): 8-bit
                        RGB or gray, no alpha, exactly the plan's width x
                        height (not resized), scaled to [0, 1] as diffusers'
                        control image processor does (Flux, SD3: to [-1, 1] and
@@ -232,7 +233,7 @@ GENERATION (plans compiled from a pipeline folder):
                        the ControlNet's residuals times S (diffusers'
                        controlnet_conditioning_scale; default the class's:
                        1.0, with --image 0.8 (Flux 1.0), with --mask 0.5
-                       (SDXL 1.0));
+                       (SDXL, Flux 1.0));
                        one value for every ControlNet or one each
   --control-mode M[,M...]
                        a Flux ControlNet-Union's mode (diffusers'

@@ -342,7 +342,7 @@ GenerateResult generate(const PipelineSpec &p, Executor &exec,
   // StableDiffusionXLControlNetInpaintPipeline masks the image's pixels
   // (it has no latents path) and has no negative micro-conditioning: its
   // negative time ids are the prompts'.
-  if (!p.controlImage.empty() && inpaint) {
+  if (!p.controlImage.empty() && inpaint && p.isSDXL()) {
     check(o.initImage != nullptr,
           "inpainting with a ControlNet masks the init image's pixels "
           "(StableDiffusionXLControlNetInpaintPipeline takes no latents): "

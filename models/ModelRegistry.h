@@ -39,6 +39,11 @@ struct BuildOptions {
   /// FluxMultiControlNetModel of one union net); its weights are stored
   /// once. 0: one image per net.
   int64_t controlImages = 0;
+  /// diffusers' clip_skip for the CLIP text encoders of Stable Diffusion,
+  /// SDXL and SD3 pipelines (fresco-compile --clip-skip): the prompts read
+  /// the hidden state this many layers before the usual one; the negative
+  /// prompts keep the usual one, as in diffusers. 0: off.
+  int64_t clipSkip = 0;
 };
 
 /// Builds the component function `component` (e.g. "transformer"; empty:

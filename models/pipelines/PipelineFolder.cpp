@@ -129,23 +129,58 @@ Error checkJointAttention(StringRef pipeline, int64_t heads, int64_t tokens,
 mlir::DictionaryAttr
 PipelineAttrs::textEncoder(StringRef function, ArrayRef<StringRef> outputs,
                            StringRef kind, StringRef tokenizer, int64_t slot,
-                           ArrayRef<Window> windows) {
+                           ArrayRef<Window> windows, bool clipSkipped) {
+  SmallVector<StringRef> roles(outputs);
+  SmallVector<Window> placed(windows);
+  if (clipSkipped) {
+    assert(!outputs.empty() && "clip_skip replaces output 0's state");
+    roles.push_back(outputs[0]);
+    if (!placed.empty())
+      placed.push_back(placed[0]);
+  }
   SmallVector<mlir::NamedAttribute> entries = {
       str("role", "text_encoder"),
       str("function", function),
       attr("inputs", strings({"token_ids"})),
-      attr("outputs", strings(outputs)),
+      attr("outputs", strings(roles)),
       str("tokenizer_kind", kind),
       str("tokenizer", tokenizer),
       i64("prompt_slot", slot)};
-  if (!windows.empty()) {
+  if (!placed.empty()) {
     SmallVector<mlir::Attribute> list;
-    for (const Window &w : windows)
+    for (const Window &w : placed)
       list.push_back(b.getArrayAttr(
           {b.getI64IntegerAttr(w.token), b.getI64IntegerAttr(w.feature)}));
     entries.push_back(attr("windows", b.getArrayAttr(list)));
   }
+  if (clipSkipped) {
+    SmallVector<StringRef> prompts(roles.size(), "every");
+    prompts.front() = "negative_prompts";
+    prompts.back() = "prompts";
+    entries.push_back(attr("output_prompts", strings(prompts)));
+  }
   return dict(entries);
+}
+
+Expected<CLIPOutputs> clipSkipOutputs(const CLIPTextConfig &clip,
+                                      CLIPOutputs base, int64_t clipSkip,
+                                      bool normed, StringRef encoder,
+                                      StringRef cls) {
+  if (clipSkip == 0)
+    return base;
+  // diffusers indexes hidden_states (num_hidden_layers + 1 entries) from
+  // the end: a larger clip_skip is an IndexError there.
+  const int64_t fromEnd = clipSkip + (normed ? 1 : 2);
+  const int64_t most = clip.numLayers + 1 - (normed ? 1 : 2);
+  if (clipSkip < 0 || fromEnd > clip.numLayers + 1)
+    return makeError("--clip-skip " + Twine(clipSkip) + ": " + encoder +
+                     " has " + Twine(clip.numLayers) + " layer(s) and " + cls +
+                     " reads hidden_states[-(clip_skip + " +
+                     Twine(normed ? 1 : 2) + ")], so clip_skip is at most " +
+                     Twine(most));
+  base.skipFromEnd = fromEnd;
+  base.skipNorm = normed;
+  return base;
 }
 
 mlir::DictionaryAttr PipelineAttrs::component(StringRef role,
@@ -439,6 +474,14 @@ Error buildPipelineFromFolder(mlir::ModuleOp module, StringRef folder,
                      "the Stable Diffusion inpaint and ControlNet classes') "
                      "only, not " +
                      (cls ? *cls : StringRef("<missing>")));
+  // Stable Diffusion's, SDXL's and SD3's classes have clip_skip;
+  // DiTPipeline has no text encoder and FluxPipeline reads CLIP's pooled
+  // output alone.
+  if (options.clipSkip &&
+      (!cls || *cls == "DiTPipeline" || cls->starts_with("Flux")))
+    return makeError("--clip-skip applies to Stable Diffusion, SDXL and SD3 "
+                     "pipelines (their prompts' CLIP hidden states), not " +
+                     Twine(cls ? *cls : StringRef("<missing>")));
   if (cls)
     if (Error e = checkComponentClasses(dir, *index, *cls))
       return e;

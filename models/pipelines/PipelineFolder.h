@@ -13,6 +13,7 @@
 #define FRESCO_MODELS_PIPELINES_PIPELINEFOLDER_H
 
 #include "models/ModelRegistry.h"
+#include "models/text/CLIPTextModel.h"
 #include "models/vae/VAEBuilder.h"
 
 #include "mlir/IR/Builders.h"
@@ -113,6 +114,16 @@ llvm::Expected<ImageSize> imageSize(llvm::StringRef pipeline,
 /// Refuses a joint attention over `tokens` image and text tokens with
 /// `heads` heads whose scores would exceed the size limit (SizeEstimate.h)
 /// for a `height` x `width` image.
+/// diffusers' clip_skip `clipSkip` (BuildOptions::clipSkip; 0: `base` as
+/// it is) on the CLIP text encoder `encoder` of `cls`: `base` plus the
+/// hidden state the prompts read, StableDiffusionPipeline's
+/// final_layer_norm(hidden_states[-(clip_skip + 1)]) when `normed`, else
+/// SDXL's and SD3's hidden_states[-(clip_skip + 2)]. Fails, naming the
+/// limit, where diffusers' indexing would.
+llvm::Expected<CLIPOutputs>
+clipSkipOutputs(const CLIPTextConfig &clip, CLIPOutputs base, int64_t clipSkip,
+                bool normed, llvm::StringRef encoder, llvm::StringRef cls);
+
 llvm::Error checkJointAttention(llvm::StringRef pipeline, int64_t heads,
                                 int64_t tokens, int64_t height, int64_t width);
 
@@ -136,11 +147,14 @@ struct PipelineAttrs {
   /// A text encoder component: `function` reads prompt `slot` through the
   /// tokenizer in `tokenizer` of `kind` and returns `outputs` (roles),
   /// landing at `windows` (none: offset 0 each).
-  mlir::DictionaryAttr textEncoder(llvm::StringRef function,
-                                   llvm::ArrayRef<llvm::StringRef> outputs,
-                                   llvm::StringRef kind,
-                                   llvm::StringRef tokenizer, int64_t slot,
-                                   llvm::ArrayRef<Window> windows = {});
+  /// With `clipSkipped` the function returns one more output, last: the
+  /// hidden state diffusers' clip_skip reads for the prompts, in output
+  /// 0's role and window; output 0 then fills the negative prompts' rows
+  /// alone, and the skipped state the prompts' (output_prompts).
+  mlir::DictionaryAttr
+  textEncoder(llvm::StringRef function, llvm::ArrayRef<llvm::StringRef> outputs,
+              llvm::StringRef kind, llvm::StringRef tokenizer, int64_t slot,
+              llvm::ArrayRef<Window> windows = {}, bool clipSkipped = false);
   /// The denoiser or decoder component.
   mlir::DictionaryAttr component(llvm::StringRef role, llvm::StringRef function,
                                  llvm::ArrayRef<llvm::StringRef> inputs,

@@ -231,8 +231,17 @@ Error buildStableDiffusion3Pipeline(mlir::ModuleOp module,
     return sched.takeError();
 
   const int64_t n = options.batch;
-  buildCLIPText(module, *clip, n, "text_encoder", {false, true, true});
-  buildCLIPText(module, *clip2, n, "text_encoder_2", {false, true, true});
+  // Each CLIP's hidden_states[-2] and pooled output; with clip_skip the
+  // prompts read hidden_states[-(clip_skip + 2)].
+  const int64_t skip = options.clipSkip;
+  for (auto [config, fn] :
+       {std::pair{&*clip, "text_encoder"}, {&*clip2, "text_encoder_2"}}) {
+    Expected<CLIPOutputs> out = clipSkipOutputs(
+        *config, {false, true, true, 0, false}, skip, false, fn, cls);
+    if (!out)
+      return out.takeError();
+    buildCLIPText(module, *config, n, fn, *out);
+  }
   if (t5)
     buildT5Encoder(module, *t5, n, t5Tokens, "text_encoder_3");
   SD3Shape shape;
@@ -247,9 +256,11 @@ Error buildStableDiffusion3Pipeline(mlir::ModuleOp module,
   PipelineAttrs a(module.getContext());
   const StringRef both[] = {"text_embeddings", "pooled_text_embeddings"};
   SmallVector<mlir::Attribute> components = {
-      a.textEncoder("text_encoder", both, "clip_bpe", "tokenizer", 0),
+      a.textEncoder("text_encoder", both, "clip_bpe", "tokenizer", 0, {},
+                    skip > 0),
       a.textEncoder("text_encoder_2", both, "clip_bpe", "tokenizer_2", 1,
-                    {{0, clip->hiddenSize}, {0, clip->projectionDim}})};
+                    {{0, clip->hiddenSize}, {0, clip->projectionDim}},
+                    skip > 0)};
   if (t5)
     components.push_back(a.textEncoder("text_encoder_3", {"text_embeddings"},
                                        "t5_sentencepiece", "tokenizer_3", 2,

@@ -87,7 +87,13 @@ Error buildStableDiffusionPipeline(mlir::ModuleOp module,
 
   const int64_t n = options.batch;
   p->shape.textTokens = clip->maxPositions;
-  buildCLIPText(module, *clip, n, "text_encoder", CLIPOutputs::Hidden);
+  // With clip_skip the prompts read final_layer_norm(hidden_states[-(
+  // clip_skip + 1)]), the negative prompts the last hidden state.
+  Expected<CLIPOutputs> out = clipSkipOutputs(
+      *clip, CLIPOutputs::Hidden, options.clipSkip, true, "text_encoder", cls);
+  if (!out)
+    return out.takeError();
+  buildCLIPText(module, *clip, n, "text_encoder", *out);
   buildUNet(module, p->unet, p->shape, "unet", controlnets);
   SmallVector<StringRef> denoiserInputs = {"latents", "timestep",
                                            "text_embeddings"};
@@ -98,7 +104,7 @@ Error buildStableDiffusionPipeline(mlir::ModuleOp module,
   PipelineAttrs a(module.getContext());
   SmallVector<mlir::Attribute> components = {
       a.textEncoder("text_encoder", {"text_embeddings"}, "clip_bpe",
-                    "tokenizer", 0),
+                    "tokenizer", 0, {}, options.clipSkip > 0),
       a.component("denoiser", "unet", denoiserInputs, "prediction"),
       a.component("decoder", "vae", {"latents"}, "image")};
   // Image-to-image (StableDiffusionImg2ImgPipeline) needs the encoder: only

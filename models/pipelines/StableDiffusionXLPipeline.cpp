@@ -204,10 +204,23 @@ Error buildSDXL(mlir::ModuleOp module, const PipelineFolder &dir,
 
   const int64_t n = options.batch;
   p->shape.textTokens = clip2->maxPositions;
-  // hidden_states[-2] of both; bigG's projected pooled output.
-  if (clip)
-    buildCLIPText(module, *clip, n, "text_encoder", {false, true, false});
-  buildCLIPText(module, *clip2, n, "text_encoder_2", {false, true, true});
+  // hidden_states[-2] of both; bigG's projected pooled output. With
+  // clip_skip the prompts read hidden_states[-(clip_skip + 2)] of both.
+  const int64_t skip = options.clipSkip;
+  if (clip) {
+    Expected<CLIPOutputs> out =
+        clipSkipOutputs(*clip, {false, true, false, 0, false}, skip, false,
+                        "text_encoder", kName);
+    if (!out)
+      return out.takeError();
+    buildCLIPText(module, *clip, n, "text_encoder", *out);
+  }
+  Expected<CLIPOutputs> out2 =
+      clipSkipOutputs(*clip2, {false, true, true, 0, false}, skip, false,
+                      "text_encoder_2", kName);
+  if (!out2)
+    return out2.takeError();
+  buildCLIPText(module, *clip2, n, "text_encoder_2", *out2);
   buildUNet(module, unet, p->shape, "unet", controlnets);
   buildVAEDecoder(module, p->vae, n, p->shape.height, p->shape.width, "vae");
 
@@ -217,11 +230,12 @@ Error buildSDXL(mlir::ModuleOp module, const PipelineFolder &dir,
   // zip of [prompt, prompt_2] with [text_encoder_2] does.
   if (clip)
     components.push_back(a.textEncoder("text_encoder", {"text_embeddings"},
-                                       "clip_bpe", "tokenizer", 0));
+                                       "clip_bpe", "tokenizer", 0, {},
+                                       skip > 0));
   components.push_back(a.textEncoder(
       "text_encoder_2", {"text_embeddings", "pooled_text_embeddings"},
       "clip_bpe", "tokenizer_2", clip ? 1 : 0,
-      {{0, clip ? clip->hiddenSize : 0}, {0, 0}}));
+      {{0, clip ? clip->hiddenSize : 0}, {0, 0}}, skip > 0));
   SmallVector<StringRef> denoiserInputs = {
       "latents", "timestep", "text_embeddings", "pooled_text_embeddings",
       "time_ids"};

@@ -9,11 +9,12 @@
 //===----------------------------------------------------------------------===//
 #include "models/text/CLIPTextModel.h"
 #include "dialects/Fresco/IR/FrescoOps.h"
-#include "models/ModelSizes.h"
 #include "models/JsonConfig.h"
+#include "models/ModelSizes.h"
 
 #include "mlir/IR/Builders.h"
 
+#include <algorithm>
 #include <array>
 #include <cmath>
 
@@ -91,9 +92,10 @@ public:
   CLIPTextEmitter(OpBuilder &b, const CLIPTextConfig &c, int64_t batch)
       : b(b), c(c), batch(batch), f32(b.getF32Type()) {}
 
-  /// last_hidden_state, the penultimate hidden state and the pooled output
-  /// (text_embeds with a projection); only what `outputs` asks for is built.
-  std::array<Value, 3> forward(Value ids, const CLIPOutputs &outputs);
+  /// last_hidden_state, the penultimate hidden state, the pooled output
+  /// (text_embeds with a projection) and clip_skip's hidden state; only
+  /// what `outputs` asks for is built.
+  std::array<Value, 4> forward(Value ids, const CLIPOutputs &outputs);
 
 private:
   Location loc(const Twine &scope) {
@@ -160,7 +162,7 @@ Value CLIPTextEmitter::layer(int64_t i, Value h) {
   return AddOp::create(b, loc(p), h, f);
 }
 
-std::array<Value, 3> CLIPTextEmitter::forward(Value ids,
+std::array<Value, 4> CLIPTextEmitter::forward(Value ids,
                                               const CLIPOutputs &outputs) {
   int64_t d = c.hiddenSize, t = c.maxPositions;
   std::string e = "text_model.embeddings";
@@ -172,19 +174,26 @@ std::array<Value, 3> CLIPTextEmitter::forward(Value ids,
   pos = ReshapeOp::create(b, loc(e + ".position_embedding"),
                           RankedTensorType::get({1, t, d}, f32), pos);
   h = AddOp::create(b, loc(e), h, pos);
-  // Without the final outputs the last layer is not built.
+  // hidden_states[j] is the output of j layers (0: the embeddings); only
+  // the layers some output reads are built.
   const bool needFinal = outputs.lastHidden || outputs.pooled;
-  Value penultimate;
-  for (int64_t i = 0; i < c.numLayers; ++i) {
-    if (i == c.numLayers - 1) {
+  const int64_t skipAt =
+      outputs.skipFromEnd > 0 ? c.numLayers + 1 - outputs.skipFromEnd : -1;
+  const int64_t layers = std::max(
+      {needFinal ? c.numLayers : int64_t(0),
+       outputs.penultimateHidden ? c.numLayers - 1 : int64_t(0), skipAt});
+  Value penultimate, skipped;
+  for (int64_t i = 0; i <= layers; ++i) {
+    if (i == c.numLayers - 1)
       penultimate = h; // hidden_states[-2]: the embeddings when N = 1
-      if (!needFinal)
-        break;
-    }
-    h = layer(i, h);
+    if (i == skipAt)
+      skipped =
+          outputs.skipNorm ? layerNorm("text_model.final_layer_norm", h) : h;
+    if (i < layers)
+      h = layer(i, h);
   }
   if (!needFinal)
-    return {Value(), penultimate, Value()};
+    return {Value(), penultimate, Value(), skipped};
   h = layerNorm("text_model.final_layer_norm", h);
   Value pooled;
   if (outputs.pooled) {
@@ -198,15 +207,20 @@ std::array<Value, 3> CLIPTextEmitter::forward(Value ids,
           b, loc("text_projection"), pooled,
           param("text_projection.weight", {c.projectionDim, d}), Value());
   }
-  return {h, penultimate, pooled};
+  return {h, penultimate, pooled, skipped};
 }
 
 } // namespace
 
 func::FuncOp buildCLIPText(ModuleOp module, const CLIPTextConfig &config,
                            int64_t batch, StringRef name, CLIPOutputs outputs) {
-  assert((outputs.lastHidden || outputs.penultimateHidden || outputs.pooled) &&
+  assert((outputs.lastHidden || outputs.penultimateHidden || outputs.pooled ||
+          outputs.skipFromEnd) &&
          "a CLIP text function needs an output");
+  assert((outputs.skipFromEnd == 0 ||
+          (outputs.skipFromEnd >= 2 &&
+           outputs.skipFromEnd <= config.numLayers + 1)) &&
+         "clip_skip's hidden state is out of range (checked by the caller)");
   OpBuilder b(module.getBodyRegion());
   b.setInsertionPointToEnd(module.getBody());
   Type f32 = b.getF32Type();
@@ -228,6 +242,10 @@ func::FuncOp buildCLIPText(ModuleOp module, const CLIPTextConfig &config,
         {batch, config.withProjection ? config.projectionDim : d}, f32));
     names.push_back(config.withProjection ? "text_embeds" : "pooler_output");
   }
+  if (outputs.skipFromEnd) {
+    results.push_back(hiddenTy);
+    names.push_back("clip_skip_hidden_state");
+  }
   auto fnTy = FunctionType::get(module.getContext(), {idsTy}, results);
   auto fn =
       func::FuncOp::create(b, NameLoc::get(b.getStringAttr(name)), name, fnTy);
@@ -240,7 +258,7 @@ func::FuncOp buildCLIPText(ModuleOp module, const CLIPTextConfig &config,
   Block *entry = fn.addEntryBlock();
   b.setInsertionPointToStart(entry);
   CLIPTextEmitter emitter(b, config, batch);
-  auto [h, penultimate, pooled] =
+  auto [h, penultimate, pooled, skipped] =
       emitter.forward(entry->getArgument(0), outputs);
   SmallVector<Value> returned;
   if (outputs.lastHidden)
@@ -249,6 +267,8 @@ func::FuncOp buildCLIPText(ModuleOp module, const CLIPTextConfig &config,
     returned.push_back(penultimate);
   if (outputs.pooled)
     returned.push_back(pooled);
+  if (outputs.skipFromEnd)
+    returned.push_back(skipped);
   func::ReturnOp::create(b, fn.getLoc(), returned);
   return fn;
 }

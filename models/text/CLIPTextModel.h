@@ -44,18 +44,26 @@ struct CLIPTextConfig {
 /// pipeline reads from both encoders); the pooled output at the end-of-text
 /// token, pooler_output [B, D], or text_embeds [B, projection_dim] for a
 /// CLIPTextModelWithProjection.
+/// With skipFromEnd > 0 (diffusers' clip_skip), one more output comes
+/// last: hidden_states[-skipFromEnd] [B, T, D], through the final layer
+/// norm when skipNorm (StableDiffusionPipeline's
+/// final_layer_norm(hidden_states[-(clip_skip + 1)]); SDXL's and SD3's
+/// hidden_states[-(clip_skip + 2)] go without), named
+/// clip_skip_hidden_state. 2 <= skipFromEnd <= num_hidden_layers + 1.
 struct CLIPOutputs {
   bool lastHidden = true;
   bool penultimateHidden = false;
   bool pooled = true;
+  int64_t skipFromEnd = 0;
+  bool skipNorm = false;
 
   static const CLIPOutputs Both;   // last_hidden_state, pooled
   static const CLIPOutputs Pooled; // FluxPipeline's
   static const CLIPOutputs Hidden; // Stable Diffusion 1.x / 2.x's
 };
-inline const CLIPOutputs CLIPOutputs::Both = {true, false, true};
-inline const CLIPOutputs CLIPOutputs::Pooled = {false, false, true};
-inline const CLIPOutputs CLIPOutputs::Hidden = {true, false, false};
+inline const CLIPOutputs CLIPOutputs::Both = {true, false, true, 0, false};
+inline const CLIPOutputs CLIPOutputs::Pooled = {false, false, true, 0, false};
+inline const CLIPOutputs CLIPOutputs::Hidden = {true, false, false, 0, false};
 
 /// Appends `func.func @<name>(input_ids [B, max_position_embeddings] i64)
 /// -> (the `outputs`)`: the forward of transformers 4.46's CLIPTextModel or

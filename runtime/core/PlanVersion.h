@@ -100,7 +100,10 @@ namespace fresco {
 /// FluxControlNetModels: the control images VAE-encoded and packed) and
 /// ControlMode (ControlNet-Union's modes). A version-25 runtime would
 /// refuse the roles.
-constexpr uint32_t kPlanVersion = 26;
+/// 27: Component.output_prompts (a text encoder output that fills only the
+/// prompts' or only the negative prompts' rows: fresco-compile
+/// --clip-skip). A version-26 runtime would fill both with each.
+constexpr uint32_t kPlanVersion = 27;
 } // namespace fresco
 
 #endif // FRESCO_RUNTIME_CORE_PLANVERSION_H

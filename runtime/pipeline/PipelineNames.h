@@ -40,6 +40,8 @@ inline constexpr const char *kTokenizerKinds[] = {"none", "clip_bpe",
                                                   "t5_sentencepiece"};
 inline constexpr const char *kTimestepSchedules[] = {"scheduler",
                                                      "flux_shifted"};
+inline constexpr const char *kPromptBlocks[] = {"every", "prompts",
+                                                "negative_prompts"};
 
 template <typename E> struct Table;
 #define FRESCO_PIPELINE_NAMES(E, array)                                        \
@@ -55,6 +57,7 @@ FRESCO_PIPELINE_NAMES(LatentLayout, kLatentLayouts)
 FRESCO_PIPELINE_NAMES(GuidanceMode, kGuidanceModes)
 FRESCO_PIPELINE_NAMES(TokenizerKind, kTokenizerKinds)
 FRESCO_PIPELINE_NAMES(TimestepSchedule, kTimestepSchedules)
+FRESCO_PIPELINE_NAMES(PromptBlock, kPromptBlocks)
 #undef FRESCO_PIPELINE_NAMES
 
 /// The spelling of `e`, or "?" for a value outside the enum (a plan from a

@@ -253,8 +253,11 @@ private:
     const bool text = cs.role == plan::ComponentRole::TextEncoder;
     if (!text) {
       check(cs.tokenizerKind == plan::TokenizerKind::None &&
-                cs.tokenizer.empty() && cs.promptSlot == 0 && !c.windows(),
-            where, ": only a text encoder has a tokenizer and windows");
+                cs.tokenizer.empty() && cs.promptSlot == 0 && !c.windows() &&
+                !c.output_prompts(),
+            where,
+            ": only a text encoder has a tokenizer, windows and output "
+            "prompts");
       return;
     }
     check(cs.tokenizerKind != plan::TokenizerKind::None, where,
@@ -282,6 +285,44 @@ private:
     } else {
       cs.windows.assign(cs.outputs.size(), {0, 0});
     }
+    decodeOutputPrompts(c, cs, where);
+  }
+
+  /// Which prompts each output fills. An output for one block alone has a
+  /// twin for the other block (same role and window), so both blocks get
+  /// every window.
+  void decodeOutputPrompts(const plan::Component &c, ComponentSpec &cs,
+                           const std::string &where) {
+    using P = plan::PromptBlock;
+    if (!c.output_prompts()) {
+      cs.outputPrompts.assign(cs.outputs.size(), P::Every);
+      return;
+    }
+    check(c.output_prompts()->size() == cs.outputs.size(), where, ": ",
+          c.output_prompts()->size(), " output prompts for ", cs.outputs.size(),
+          " outputs");
+    for (P p : *c.output_prompts()) {
+      check(known(p), where, ": unknown prompt block ", int(p));
+      cs.outputPrompts.push_back(p);
+    }
+    for (size_t k = 0; k < cs.outputs.size(); ++k) {
+      const P p = cs.outputPrompts[k];
+      if (p == P::Every)
+        continue;
+      const P twin = p == P::Prompts ? P::NegativePrompts : P::Prompts;
+      int twins = 0;
+      for (size_t j = 0; j < cs.outputs.size(); ++j)
+        twins +=
+            int(cs.outputPrompts[j] == twin && cs.outputs[j] == cs.outputs[k] &&
+                cs.windows[j] == cs.windows[k] &&
+                cs.outputShapes[j] == cs.outputShapes[k]);
+      check(twins == 1, where, ": output ", k, " (", name(cs.outputs[k]),
+            ") fills the ", p == P::Prompts ? "prompts'" : "negative prompts'",
+            " rows alone but ", twins,
+            " output(s) of the same role, shape "
+            "and window fill the ",
+            p == P::Prompts ? "negative prompts'" : "prompts'", " (need 1)");
+    }
   }
 
   /// The roles the loop relies on for the denoiser and the decoder.
@@ -300,10 +341,24 @@ private:
                 r == R::PooledTextEmbeddings || r == R::LatentMean ||
                 r == R::LatentLogVar,
             where, ": '", name(r), "' is an input role, not an output");
-    for (const auto *list : {&c.inputs, &c.outputs})
-      for (R r : *list)
-        check(count(*list, r) == 1, where, ": role '", name(r),
-              "' appears twice");
+    for (R r : c.inputs)
+      check(count(c.inputs, r) == 1, where, ": role '", name(r),
+            "' appears twice");
+    // A text encoder may return a role twice: once for the prompts' rows
+    // and once for the negative prompts' (clip_skip).
+    auto block = [&](size_t k) {
+      return c.outputPrompts.empty() ? plan::PromptBlock::Every
+                                     : c.outputPrompts[k];
+    };
+    for (size_t k = 0; k < c.outputs.size(); ++k)
+      for (size_t j = k + 1; j < c.outputs.size(); ++j)
+        check(
+            c.outputs[j] != c.outputs[k] ||
+                (block(j) != plan::PromptBlock::Every &&
+                 block(k) != plan::PromptBlock::Every && block(j) != block(k)),
+            where, ": role '", name(c.outputs[k]), "' appears twice",
+            c.role == plan::ComponentRole::TextEncoder ? " for the same prompts"
+                                                       : "");
     if (c.role == plan::ComponentRole::Denoiser)
       check(count(c.inputs, R::Latents) == 1 && c.outputs.size() == 1 &&
                 c.outputs[0] == R::Prediction,
@@ -476,6 +531,7 @@ private:
           ", expected rank ", pooled ? 2 : 3);
     struct Box {
       int64_t t0, t1, f0, f1;
+      plan::PromptBlock prompts;
       std::string what;
     };
     std::vector<Box> boxes;
@@ -498,11 +554,18 @@ private:
               ctx_, ": ", what, " ", shapeToString(out), " at offset (", tok,
               ", ", feat, ") does not fit the denoiser's input ",
               shapeToString(in));
-        Box b{tok, tok + tokens, feat, feat + feats, what};
-        for (const Box &o : boxes)
-          check(b.t1 <= o.t0 || o.t1 <= b.t0 || b.f1 <= o.f0 || o.f1 <= b.f0,
+        // A prompts-only output and its negative twin share their window.
+        Box b{tok,          tok + tokens,           feat,
+              feat + feats, e->outputPrompts.at(k), what};
+        for (const Box &o : boxes) {
+          const bool disjointRows = b.prompts != plan::PromptBlock::Every &&
+                                    o.prompts != plan::PromptBlock::Every &&
+                                    b.prompts != o.prompts;
+          check(disjointRows || b.t1 <= o.t0 || o.t1 <= b.t0 || b.f1 <= o.f0 ||
+                    o.f1 <= b.f0,
                 ctx_, ": ", what, " overlaps ", o.what,
                 " in the denoiser's input");
+        }
         boxes.push_back(b);
       }
   }

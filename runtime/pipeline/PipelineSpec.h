@@ -40,6 +40,18 @@ struct ComponentSpec {
   // of its role: {token offset, feature offset} (feature only for pooled).
   std::vector<std::vector<int64_t>> outputShapes;
   std::vector<std::pair<int64_t, int64_t>> windows;
+  // Text encoders: which prompts' rows each output fills (clip_skip's
+  // encoders return one state for the prompts, another for the negative
+  // prompts); Every when the plan lists none.
+  std::vector<plan::PromptBlock> outputPrompts;
+  /// Whether output `k` fills the rows of guidance block `block` (0 the
+  /// prompts', 1 the negative prompts').
+  bool fillsBlock(size_t k, int block) const {
+    const plan::PromptBlock p = outputPrompts.at(k);
+    return p == plan::PromptBlock::Every ||
+           p == (block == 0 ? plan::PromptBlock::Prompts
+                            : plan::PromptBlock::NegativePrompts);
+  }
   // Encoder: its input as the function takes it, [images, 3, H, W].
   std::vector<int64_t> pixelShape;
 };

@@ -167,7 +167,7 @@ public:
       for (size_t e = 0; e < encoders.size(); ++e) {
         const ComponentSpec &c = *encoders[e];
         for (size_t k = 0; k < c.outputs.size(); ++k) {
-          if (c.outputs[k] != role)
+          if (c.outputs[k] != role || !c.fillsBlock(k, block))
             continue;
           const std::vector<HostTensor> &outs = outputs_[block][e];
           check(k < outs.size() && !outs[k].data.empty(), "text encoder '",

@@ -15,6 +15,8 @@
 #    ulysses=2 x pipeline=2, placement x ulysses=2; rows that a degree does
 #    not divide at every level, padded: ring=3, ulysses=3, cfg=2 x ring=3,
 #    ulysses=2 at a height whose lower level has odd rows;
+#  - clip_skip 1 and 2 (fresco-compile --clip-skip) against diffusers, and
+#    on cfg=2, placement and tp=2 against the 1-rank run;
 #  - with an ancestral scheduler (fresh noise every step, seed 7 on both
 #    sides), one prompt on the 2-image plan gives image 0 of the 2-prompt
 #    run bit for bit, and another seed changes the images.
@@ -137,6 +139,38 @@ if [ "$scheduler" = DDIMScheduler ] || [ "$variant" = --sd2 ]; then
   echo "== ulysses=2 at $odd_h px (rows padded)"
   py "$here/compare_npy.py" "$work/odd_ulysses2.npy" "$work/odd_one.npy" \
     --rtol-max 1e-5
+fi
+# diffusers' clip_skip (fresco-compile --clip-skip): the prompts read
+# final_layer_norm(hidden_states[-(K+1)]), the negative prompts the last
+# hidden state. K = 1 and 2 (the embeddings, in this 2-layer CLIP) against
+# diffusers; on cfg=2 (the halves on different ranks), placement and tp=2
+# against the 1-rank run; and the skip must change the result.
+if [ "$scheduler" = DDIMScheduler ] || [ "$variant" = --sd2 ]; then
+  for k in 1 2; do
+    "$B/fresco-compile" "$work/pipe" -o "$work/skip$k.fplan" --batch 2 \
+      --height $H --width $W --clip-skip $k --quiet
+    generate skip$k skip$k --negative-prompt "blurry, low quality"
+    reference ref_skip$k --negative-prompt "blurry, low quality" --clip-skip $k
+    echo "== clip_skip $k"
+    py "$here/compare_npy.py" "$work/skip$k.npy" "$work/ref_skip$k.npy" \
+      --rtol-max 1e-4
+  done
+  if py "$here/compare_npy.py" "$work/skip1.npy" "$work/neg.npy" \
+    --rtol-max 1e-4 > /dev/null; then
+    echo "FAIL: --clip-skip 1 changed nothing"; exit 1
+  fi
+  for layout in "cfg2 2 --parallel cfg=2" \
+    "placement 2 --place text_encoder=0,vae=0,unet=1" "tp2 2 --parallel tp=2"; do
+    set -- $layout
+    name=skip1-$1 ranks=$2
+    shift 2
+    "$B/fresco-compile" "$work/pipe" -o "$work/$name.fplan" --batch 2 \
+      --height $H --width $W --clip-skip 1 --ranks "$ranks" "$@" --quiet
+    generate "$name" "$name" --negative-prompt "blurry, low quality"
+    echo "== clip_skip 1 on $name"
+    py "$here/compare_npy.py" "$work/$name.npy" "$work/skip1.npy" \
+      --rtol-max 1e-5
+  done
 fi
 # One negative prompt per prompt, or one for all: the same when equal.
 generate one neg2 --negative-prompt "blurry, low quality" \

@@ -176,6 +176,8 @@ def run(args) -> None:
     emulation = distrifusion.from_args(args, pipe.unet)
     with torch.no_grad(), patch_ancestral_noise(args.noise_seed) as noise_calls:
         extra = {} if args.guidance_rescale is None else dict(guidance_rescale=args.guidance_rescale)
+        if args.clip_skip is not None:
+            extra["clip_skip"] = args.clip_skip
         out = pipe(prompt=args.prompt, negative_prompt=negative, latents=x, num_inference_steps=args.steps,
                    guidance_scale=args.guidance_scale, height=args.height, width=args.width,
                    output_type="latent", **extra).images
@@ -232,9 +234,9 @@ def img2img(args) -> None:
     negative = per_prompt(args.negative_prompt, len(args.prompt))
     # Fresco keys step noise by schedule index: the loop starts at the begin index.
     first = lambda: getattr(pipe.scheduler, "begin_index", None)  # noqa: E731
-    extra = {}
+    extra = {} if args.clip_skip is None else dict(clip_skip=args.clip_skip)
     if args.cmd == "inpaint":
-        extra = dict(mask_image=Image.open(args.mask), height=args.height, width=args.width)
+        extra.update(mask_image=Image.open(args.mask), height=args.height, width=args.width)
     with torch.no_grad(), patch_ancestral_noise(args.noise_seed, first) as noise_calls:
         out = pipe(prompt=args.prompt, negative_prompt=negative, image=Image.open(args.image),
                    strength=args.strength, num_inference_steps=args.steps,
@@ -264,6 +266,8 @@ def controlnet(args) -> None:
     x = torch.from_numpy(np.load(args.latents.lstrip("@"))).to(dt)
     negative = per_prompt(args.negative_prompt, len(args.prompt))
     extra = dict(latents=x, height=args.height, width=args.width)
+    if args.clip_skip is not None:
+        control["clip_skip"] = args.clip_skip
     calls = []
     if i2i:  # img2img's substitutions (see img2img): the encoder's mean, x as the noise
         from PIL import Image

@@ -15,6 +15,8 @@
 #    8,4, --target-size 40,32; then negative ones too) against diffusers
 #    given the same values, within 1e-4, and the runs ignoring them missing
 #    it; on cfg=2 ranks too;
+#  - sdxl, sd3: clip_skip 1 (fresco-compile --clip-skip) against diffusers,
+#    with and without a negative prompt, and on cfg=2 against 1 rank;
 #  - several ranks (Gloo processes) against the 1-rank run within 1e-5: cfg=2,
 #    placement (text encoders and VAE on rank 0, the denoiser on rank 1),
 #    tp=2, cfg=2 x tp=2, pipeline=2, ulysses=2, ring=2, cfg=2 x ulysses=2
@@ -155,6 +157,33 @@ PY
     echo "== ${pair%%:*} against ${pair#*:} (must differ):" \
       "$(grep -m1 -o 'ratio [^ ]*' "$work/ignored.log")"
   done
+fi
+
+if [ "$kind" = sdxl ] || [ "$kind" = sd3 ]; then
+  # diffusers' clip_skip (fresco-compile --clip-skip 1): the prompts read
+  # hidden_states[-3] of each CLIP encoder, the negative prompts
+  # hidden_states[-2]; with and without a negative prompt (SDXL's zeroed
+  # half), against diffusers; on cfg=2 against the 1-rank run; and the
+  # skip must change the result.
+  "$B/fresco-compile" "$work/pipe" -o "$work/skip.fplan" --batch 2 \
+    "${size[@]}" "${compile_flags[@]}" --clip-skip 1 --quiet
+  generate skip skip-neg --negative-prompt "blurry, low quality" "${slots[@]}"
+  reference ref_skip-neg --negative-prompt "blurry, low quality" "${slots[@]}" \
+    --clip-skip 1
+  compare skip-neg ref_skip-neg 1e-4
+  generate skip skip-plain
+  reference ref_skip-plain --clip-skip 1
+  compare skip-plain ref_skip-plain 1e-4
+  if compare skip-neg neg 1e-4 > /dev/null; then
+    echo "FAIL: --clip-skip 1 changed nothing"; exit 1
+  fi
+  "$B/fresco-compile" "$work/pipe" -o "$work/skip-cfg2.fplan" --batch 2 \
+    "${size[@]}" "${compile_flags[@]}" --clip-skip 1 --ranks 2 \
+    --parallel cfg=2 --quiet
+  generate skip-cfg2 skip-cfg2 --negative-prompt "blurry, low quality" \
+    "${slots[@]}"
+  echo "== clip_skip 1 on cfg=2"
+  compare skip-cfg2 skip-neg 1e-5
 fi
 
 multi() { # name ranks compile-flags...

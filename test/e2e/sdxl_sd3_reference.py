@@ -273,6 +273,8 @@ def run(args) -> None:
         kwargs["denoising_end"] = args.denoising_end
     if args.guidance_rescale is not None:
         kwargs["guidance_rescale"] = args.guidance_rescale
+    if args.clip_skip is not None:
+        kwargs["clip_skip"] = args.clip_skip
     kwargs.update(micro_kwargs(args))
     if args.control_image:
         kwargs.update(control_kwargs(args, "control_image" if sd3_control else "image"))
@@ -358,7 +360,7 @@ def img2img(args) -> None:
                   negative_prompt=per_prompt(args.negative_prompt, n), image=image,
                   num_inference_steps=args.steps, output_type="latent")
     for key in ("strength", "guidance_scale", "aesthetic_score", "negative_aesthetic_score",
-                "denoising_start", "denoising_end", "guidance_rescale"):
+                "denoising_start", "denoising_end", "guidance_rescale", "clip_skip"):
         if getattr(args, key) is not None:
             kwargs[key] = getattr(args, key)
     kwargs.update(micro_kwargs(args))

@@ -552,7 +552,7 @@ const FluxCase kBadSdxlTables[] = {
      [](TableSpec &t) {
        t.components[3].windows = {{0, 0}};
      },
-     "only a text encoder has a tokenizer and windows"},
+     "only a text encoder has a tokenizer, windows and output prompts"},
     {"time_ids_without_input", [](TableSpec &t) { t.timeIds.clear(); },
      "time ids and a time ids input go together"},
     {"time_ids_width", [](TableSpec &t) { t.timeIds.push_back(1); },
@@ -575,6 +575,95 @@ TEST_P(BadSdxlTable, FailsNamingTheProblem) {
 
 INSTANTIATE_TEST_SUITE_P(Pipeline, BadSdxlTable,
                          ::testing::ValuesIn(kBadSdxlTables),
+                         [](const auto &info) { return info.param.name; });
+
+/// fresco-compile --clip-skip's SDXL table: each CLIP encoder returns its
+/// usual hidden state for the negative prompts and the skipped one for the
+/// prompts, in the same window.
+TableSpec clipSkipTable() {
+  using P = fp::PromptBlock;
+  TableSpec t = sdxlTable();
+  t.components[0].outputs = {R::TextEmbeddings, R::TextEmbeddings};
+  t.components[0].outputPrompts = {P::NegativePrompts, P::Prompts};
+  t.components[1].outputs = {R::TextEmbeddings, R::PooledTextEmbeddings,
+                             R::TextEmbeddings};
+  t.components[1].windows = {{0, 8}, {0, 0}, {0, 8}};
+  t.components[1].outputPrompts = {P::NegativePrompts, P::Every, P::Prompts};
+  using D = fp::DType;
+  t.ranks[0]["text_encoder"].outputs = {{D::F32, {2, 77, 8}},
+                                        {D::F32, {2, 77, 8}}};
+  t.ranks[0]["text_encoder_2"].outputs = {
+      {D::F32, {2, 77, 12}}, {D::F32, {2, 6}}, {D::F32, {2, 77, 12}}};
+  return t;
+}
+
+TEST(PipelineSpec, ClipSkipTableDecodes) {
+  std::vector<uint8_t> bytes;
+  PipelineSpec s = decode(clipSkipTable(), bytes);
+  const ComponentSpec &e2 = *s.textEncoders()[1];
+  EXPECT_FALSE(e2.fillsBlock(0, 0));
+  EXPECT_TRUE(e2.fillsBlock(0, 1));
+  EXPECT_TRUE(e2.fillsBlock(1, 0));
+  EXPECT_TRUE(e2.fillsBlock(1, 1));
+  EXPECT_TRUE(e2.fillsBlock(2, 0));
+  EXPECT_FALSE(e2.fillsBlock(2, 1));
+  // Without output_prompts every output fills both blocks.
+  PipelineSpec plain = decode(sdxlTable(), bytes);
+  EXPECT_TRUE(plain.textEncoders()[0]->fillsBlock(0, 0));
+  EXPECT_TRUE(plain.textEncoders()[0]->fillsBlock(0, 1));
+}
+
+const FluxCase kBadClipSkipTables[] = {
+    {"same_block_twice",
+     [](TableSpec &t) {
+       t.components[0].outputPrompts = {fp::PromptBlock::Every,
+                                        fp::PromptBlock::Every};
+     },
+     "role 'text_embeddings' appears twice for the same prompts"},
+    {"no_twin",
+     [](TableSpec &t) {
+       t.components[1].outputPrompts[0] = fp::PromptBlock::Every;
+       t.components[1].outputs[0] = R::PooledTextEmbeddings;
+       t.components[1].outputs[1] = R::TextEmbeddings;
+       t.components[1].windows = {{0, 0}, {0, 8}, {0, 8}};
+       t.components[1].outputPrompts = {fp::PromptBlock::Prompts,
+                                        fp::PromptBlock::Every,
+                                        fp::PromptBlock::Every};
+     },
+     "output 0 (pooled_text_embeddings) fills the prompts' rows alone but 0 "
+     "output(s) of the same role, shape and window fill the negative "
+     "prompts'"},
+    {"twin_elsewhere",
+     [](TableSpec &t) {
+       t.components[1].windows[2] = {0, 0};
+     },
+     "output 0 (text_embeddings) fills the negative prompts' rows alone but "
+     "0 output(s)"},
+    {"count", [](TableSpec &t) { t.components[1].outputPrompts.pop_back(); },
+     "2 output prompts for 3 outputs"},
+    {"unknown",
+     [](TableSpec &t) {
+       t.components[1].outputPrompts[1] = fp::PromptBlock(7);
+     },
+     "unknown prompt block 7"},
+    {"decoder",
+     [](TableSpec &t) {
+       t.components[3].outputPrompts = {fp::PromptBlock::Prompts};
+     },
+     "only a text encoder has a tokenizer, windows and output prompts"},
+};
+
+class BadClipSkipTable : public ::testing::TestWithParam<FluxCase> {};
+
+TEST_P(BadClipSkipTable, FailsNamingTheProblem) {
+  TableSpec t = clipSkipTable();
+  GetParam().mutate(t);
+  std::string e = loadError(t);
+  EXPECT_NE(e.find(GetParam().message), std::string::npos) << e;
+}
+
+INSTANTIATE_TEST_SUITE_P(Pipeline, BadClipSkipTable,
+                         ::testing::ValuesIn(kBadClipSkipTables),
                          [](const auto &info) { return info.param.name; });
 
 /// Placement: the decoder on rank 0 only, the denoiser on both.

@@ -39,6 +39,7 @@ struct ComponentDesc {
   std::string tokenizer;
   int32_t promptSlot = 0;
   std::vector<std::pair<int64_t, int64_t>> windows; // none: not written
+  std::vector<fp::PromptBlock> outputPrompts;       // none: not written
 };
 
 /// A DiT-like table (2 images, class CFG, 4x8x8 latents, learned sigma)
@@ -137,7 +138,8 @@ struct TableSpec {
           b, c.role, b.CreateString(c.function), b.CreateVector(c.ranks),
           b.CreateVector(c.inputs), b.CreateVector(c.outputs), c.tokenizerKind,
           c.tokenizer.empty() ? 0 : b.CreateString(c.tokenizer), c.promptSlot,
-          c.windows.empty() ? 0 : b.CreateVectorOfStructs(windows)));
+          c.windows.empty() ? 0 : b.CreateVectorOfStructs(windows),
+          c.outputPrompts.empty() ? 0 : b.CreateVector(c.outputPrompts)));
     }
     auto compsV = b.CreateVector(comps);
     auto cond = hasConditioning

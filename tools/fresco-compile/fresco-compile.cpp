@@ -214,8 +214,28 @@ static cl::opt<int64_t> controlImages(
              "FluxMultiControlNetModel of one union net; its weights are "
              "stored once)"),
     cl::value_desc("K"), cl::cat(category));
+static cl::opt<int64_t> clipSkip(
+    "clip-skip", cl::init(0),
+    cl::desc("a Stable Diffusion, SDXL or SD3 pipeline folder: diffusers' "
+             "clip_skip, the layers of CLIP to skip for the prompts (1: "
+             "the pre-final layer's output); the negative prompts keep the "
+             "usual hidden state, as in diffusers (default 0: off)"),
+    cl::value_desc("K"), cl::cat(category));
 static cl::opt<bool> quiet("quiet", cl::desc("no summary on stderr"),
                            cl::cat(category));
+
+/// The model-building flags, for a pipeline, a component or a config.
+static ::fresco::models::BuildOptions buildOptions() {
+  ::fresco::models::BuildOptions options;
+  options.batch = batch;
+  options.height = height;
+  options.width = width;
+  options.maxSequenceLength = maxSequenceLength;
+  options.vaeEncoder = vaeEncoder;
+  options.controlImages = controlImages;
+  options.clipSkip = clipSkip;
+  return options;
+}
 
 static int errorExit(const Twine &msg) {
   WithColor::error(errs(), "fresco-compile") << msg << "\n";
@@ -231,15 +251,8 @@ static OwningOpRef<ModuleOp> loadInput(MLIRContext &ctx, SourceMgr &sm,
     sys::path::append(index, "model_index.json");
     if (sys::fs::exists(index) && !component.getNumOccurrences()) {
       // The whole pipeline: every component plus the sampler description.
-      ::fresco::models::BuildOptions options;
-      options.batch = batch;
-      options.height = height;
-      options.width = width;
-      options.maxSequenceLength = maxSequenceLength;
-      options.vaeEncoder = vaeEncoder;
-      options.controlImages = controlImages;
       if (Error e = ::fresco::models::buildPipelineFromFolder(*module, folder,
-                                                              options)) {
+                                                              buildOptions())) {
         error = toString(std::move(e));
         return nullptr;
       }
@@ -250,6 +263,12 @@ static OwningOpRef<ModuleOp> loadInput(MLIRContext &ctx, SourceMgr &sm,
               "folder, not to one component";
       return nullptr;
     }
+    if (clipSkip.getNumOccurrences()) {
+      error = "--clip-skip applies to a whole Stable Diffusion, SDXL or SD3 "
+              "pipeline folder (the negative prompts keep the usual hidden "
+              "state), not to one component";
+      return nullptr;
+    }
     if (sys::fs::exists(index)) {
       sys::path::append(folder, component);
       if (!sys::fs::is_directory(folder)) {
@@ -258,21 +277,18 @@ static OwningOpRef<ModuleOp> loadInput(MLIRContext &ctx, SourceMgr &sm,
         return nullptr;
       }
     }
-    ::fresco::models::BuildOptions options;
-    options.batch = batch;
-    options.height = height;
-    options.width = width;
-    options.maxSequenceLength = maxSequenceLength;
-    options.vaeEncoder = vaeEncoder;
     if (Error e = ::fresco::models::buildComponentFromFolder(
-            *module, folder, component, options)) {
+            *module, folder, component, buildOptions())) {
       error = toString(std::move(e));
       return nullptr;
     }
     return module;
   }
-  if (controlImages.getNumOccurrences()) {
-    error = "--control-images applies to a FluxControlNetPipeline folder";
+  if (controlImages.getNumOccurrences() || clipSkip.getNumOccurrences()) {
+    error = controlImages.getNumOccurrences()
+                ? "--control-images applies to a FluxControlNetPipeline folder"
+                : "--clip-skip applies to a Stable Diffusion, SDXL or SD3 "
+                  "pipeline folder";
     return nullptr;
   }
   if (StringRef(inputPath).ends_with(".json")) {
@@ -283,14 +299,8 @@ static OwningOpRef<ModuleOp> loadInput(MLIRContext &ctx, SourceMgr &sm,
       return nullptr;
     }
     OwningOpRef<ModuleOp> module = ModuleOp::create(UnknownLoc::get(&ctx));
-    ::fresco::models::BuildOptions options;
-    options.batch = batch;
-    options.height = height;
-    options.width = width;
-    options.maxSequenceLength = maxSequenceLength;
-    options.vaeEncoder = vaeEncoder;
     if (Error e = ::fresco::models::buildComponentFromConfig(
-            *module, (*text)->getBuffer(), component, options)) {
+            *module, (*text)->getBuffer(), component, buildOptions())) {
       error = inputPath + ": " + toString(std::move(e));
       return nullptr;
     }
@@ -695,6 +705,11 @@ int main(int argc, char **argv) {
   }
   if (maxSequenceLength.getNumOccurrences() && maxSequenceLength < 1) {
     errs() << "fresco-compile: --max-sequence-length must be at least 1\n";
+    return 2;
+  }
+  if (clipSkip < 0) {
+    errs() << "fresco-compile: --clip-skip must be at least 0, got " << clipSkip
+           << "\n";
     return 2;
   }
   if (controlImages.getNumOccurrences() &&

@@ -2,6 +2,7 @@
 #include "tools/fresco-inspect/PipelineSummary.h"
 #include "runtime/pipeline/PipelineNames.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <sstream>
 
@@ -117,6 +118,13 @@ std::string describePipeline(const PipelineSpec &s) {
         if (c.windows[k] != std::pair<int64_t, int64_t>{0, 0})
           os << "; " << name(c.outputs[k]) << " at token " << c.windows[k].first
              << ", feature " << c.windows[k].second;
+      for (size_t k = 0; k < c.outputPrompts.size(); ++k)
+        if (c.outputPrompts[k] != plan::PromptBlock::Every)
+          os << "; output " << k << " (" << name(c.outputs[k]) << ") for the "
+             << (c.outputPrompts[k] == plan::PromptBlock::Prompts
+                     ? "prompts"
+                     : "negative prompts")
+             << " only";
       os << ")";
     }
     os << "\n";
@@ -163,6 +171,15 @@ std::string pipelineJson(const PipelineSpec &s) {
       for (size_t k = 0; k < c.windows.size(); ++k)
         os << (k ? ", " : "") << "[" << c.windows[k].first << ", "
            << c.windows[k].second << "]";
+      os << "]";
+    }
+    const bool split = std::any_of(
+        c.outputPrompts.begin(), c.outputPrompts.end(),
+        [](plan::PromptBlock p) { return p != plan::PromptBlock::Every; });
+    if (split) {
+      os << ", \"output_prompts\": [";
+      for (size_t k = 0; k < c.outputPrompts.size(); ++k)
+        os << (k ? ", " : "") << "\"" << name(c.outputPrompts[k]) << "\"";
       os << "]";
     }
     os << "}";

@@ -91,10 +91,12 @@ private:
   std::string error_;
 };
 
-/// The roles of a component's inputs or outputs.
-std::vector<fp::TensorRole> tensorRoles(Reader &r, DictionaryAttr c,
-                                        StringRef key) {
-  std::vector<fp::TensorRole> roles;
+/// A component's list of spelled enums: the roles of its inputs or
+/// outputs, a text encoder's output prompts.
+template <typename E>
+std::vector<E> enumList(Reader &r, DictionaryAttr c, StringRef key,
+                        StringRef what) {
+  std::vector<E> values;
   if (auto list = r.get<ArrayAttr>(c, "components[]", key))
     for (Attribute a : list) {
       auto s = dyn_cast<StringAttr>(a);
@@ -103,9 +105,28 @@ std::vector<fp::TensorRole> tensorRoles(Reader &r, DictionaryAttr c,
                    "'");
         continue;
       }
-      roles.push_back(r.enumValue<fp::TensorRole>(s.getValue(), "role"));
+      values.push_back(r.enumValue<E>(s.getValue(), what));
     }
-  return roles;
+  return values;
+}
+
+std::vector<fp::TensorRole> tensorRoles(Reader &r, DictionaryAttr c,
+                                        StringRef key) {
+  return enumList<fp::TensorRole>(r, c, key, "role");
+}
+
+/// A text encoder's output_prompts: one per output, or absent.
+std::vector<fp::PromptBlock> outputPrompts(Reader &r, DictionaryAttr c,
+                                           size_t outputs) {
+  if (!c || !c.get("output_prompts"))
+    return {};
+  std::vector<fp::PromptBlock> prompts =
+      enumList<fp::PromptBlock>(r, c, "output_prompts", "prompt block");
+  if (prompts.size() != outputs)
+    r.setError(Twine("has ") + Twine(prompts.size()) +
+               " 'components[].output_prompts' for " + Twine(outputs) +
+               " outputs");
+  return prompts;
 }
 
 /// A text encoder's output windows: [[token_offset, feature_offset], ...],
@@ -210,12 +231,18 @@ FailureOr<flatbuffers::Offset<fp::Pipeline>> mlir::fresco::emitPipeline(
         r.setError(Twine("component '") + fnName + "': prompt_slot " +
                    Twine(slot) + " is not 0, 1 or 2");
       std::vector<fp::TextWindow> windows = textWindows(r, c, outputs.size());
+      std::vector<fp::PromptBlock> prompts =
+          outputPrompts(r, c, outputs.size());
+      if (!prompts.empty() && role != fp::ComponentRole::TextEncoder)
+        r.setError(Twine("component '") + fnName +
+                   "': only a text encoder has output_prompts");
       roles.push_back(role);
       components.push_back(fp::CreateComponent(
           fbb, role, fbb.CreateString(fnName), fbb.CreateVector(ranks),
           fbb.CreateVector(inputs), fbb.CreateVector(outputs), tokenizerKind,
           tokenizer.empty() ? 0 : fbb.CreateString(tokenizer), int32_t(slot),
-          windows.empty() ? 0 : fbb.CreateVectorOfStructs(windows)));
+          windows.empty() ? 0 : fbb.CreateVectorOfStructs(windows),
+          prompts.empty() ? 0 : fbb.CreateVector(prompts)));
     }
     // The loop needs one of each (the runtime would refuse the plan).
     for (fp::ComponentRole needed :

@@ -279,7 +279,8 @@ const std::vector<ComponentClasses> &componentClasses() {
         {"DiTPipeline", "vae", vae},
     };
     for (StringRef sd3 :
-         {"StableDiffusion3Pipeline", "StableDiffusion3ControlNetPipeline"})
+         {"StableDiffusion3Pipeline", "StableDiffusion3ControlNetPipeline",
+          "StableDiffusion3ControlNetInpaintingPipeline"})
       for (ComponentClasses c : std::vector<ComponentClasses>{
                {"", "transformer", {"SD3Transformer2DModel"}},
                {"", "vae", vae},
@@ -295,6 +296,9 @@ const std::vector<ComponentClasses> &componentClasses() {
     t.push_back({"StableDiffusion3ControlNetPipeline",
                  "controlnet",
                  {"SD3ControlNetModel", "SD3MultiControlNetModel"}});
+    t.push_back({"StableDiffusion3ControlNetInpaintingPipeline",
+                 "controlnet",
+                 {"SD3ControlNetModel"}});
     for (StringRef flux : {"FluxPipeline", "FluxControlNetPipeline"})
       for (ComponentClasses c : std::vector<ComponentClasses>{
                {"", "transformer", {"FluxTransformer2DModel"}},
@@ -466,6 +470,7 @@ Error buildPipelineFromFolder(mlir::ModuleOp module, StringRef folder,
                 *cls == "StableDiffusionXLInpaintPipeline" ||
                 *cls == "StableDiffusion3Pipeline" ||
                 *cls == "StableDiffusion3ControlNetPipeline" ||
+                *cls == "StableDiffusion3ControlNetInpaintingPipeline" ||
                 *cls == "FluxPipeline" || *cls == "FluxControlNetPipeline")))
     return makeError("--vae-encoder (image-to-image) is implemented for "
                      "StableDiffusionPipeline, StableDiffusionXLPipeline, "
@@ -510,7 +515,8 @@ Error buildPipelineFromFolder(mlir::ModuleOp module, StringRef folder,
     return buildStableDiffusionXLControlNetPipeline(module, dir, *index,
                                                     options);
   if (cls && (*cls == "StableDiffusion3Pipeline" ||
-              *cls == "StableDiffusion3ControlNetPipeline"))
+              *cls == "StableDiffusion3ControlNetPipeline" ||
+              *cls == "StableDiffusion3ControlNetInpaintingPipeline"))
     return buildStableDiffusion3Pipeline(module, dir, *index, options);
   return makeError(indexPath + ": pipeline class '" +
                    (cls ? *cls : StringRef("<missing>")) +
@@ -527,7 +533,8 @@ Error buildPipelineFromFolder(mlir::ModuleOp module, StringRef folder,
                    "StableDiffusionXLControlNetImg2ImgPipeline, "
                    "StableDiffusionXLControlNetInpaintPipeline, "
                    "StableDiffusion3Pipeline, "
-                   "StableDiffusion3ControlNetPipeline");
+                   "StableDiffusion3ControlNetPipeline, "
+                   "StableDiffusion3ControlNetInpaintingPipeline");
 }
 
 } // namespace fresco::models

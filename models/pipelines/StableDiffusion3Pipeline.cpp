@@ -12,7 +12,10 @@
 // --vae-encoder the VAE encoder comes too, for image-to-image
 // (StableDiffusion3Img2ImgPipeline on this folder). A
 // StableDiffusion3ControlNetPipeline folder adds its SD3ControlNetModel(s)
-// to the transformer's function and always brings the encoder.
+// to the transformer's function and always brings the encoder. A
+// StableDiffusion3ControlNetInpaintingPipeline folder's one net reads the
+// masked control image's latents and the mask (extra_conditioning_channels
+// 1): the plan's latents say so (control_mask_channels).
 //
 //===----------------------------------------------------------------------===//
 #include "models/ModelSizes.h"
@@ -29,6 +32,8 @@ namespace fresco::models {
 namespace {
 
 constexpr StringRef kName = "StableDiffusion3Pipeline";
+constexpr StringRef kInpaintingClass =
+    "StableDiffusion3ControlNetInpaintingPipeline";
 // _get_t5_prompt_embeds' default and check_inputs' limit.
 constexpr int64_t kDefaultT5Tokens = 256, kMaxT5Tokens = 512;
 
@@ -81,11 +86,18 @@ Error checkAgreement(const SD3Config &sd3, const VAEConfig &vae,
 Expected<SmallVector<SD3ControlNetConfig, 1>>
 readSD3ControlNets(const PipelineFolder &dir, const json::Object &index,
                    const SD3Config &sd3, int64_t latentHeight,
-                   int64_t latentWidth) {
+                   int64_t latentWidth, bool inpainting) {
   Expected<size_t> count =
       controlNetCount(dir, index, "SD3MultiControlNetModel");
   if (!count)
     return count.takeError();
+  // diffusers 0.31: "MultiControlNetModel is not supported for
+  // SD3ControlNetInpaintingPipeline".
+  if (inpainting && *count != 1)
+    return makeError(Twine(kInpaintingClass) +
+                     " runs one SD3ControlNetModel, "
+                     "not an SD3MultiControlNetModel of " +
+                     Twine(*count));
   SmallVector<SD3ControlNetConfig, 1> nets;
   for (size_t k = 0; k < *count; ++k) {
     const std::string folder = controlNetFolder(k);
@@ -125,6 +137,19 @@ readSD3ControlNets(const PipelineFolder &dir, const json::Object &index,
                   " (SD3Transformer2DModel adds sample i // (" + Twine(blocks) +
                   " // " + Twine(samples) +
                   ") after block i, which must exist)");
+    // The pipelines give the latents alone, or (inpainting) the latents
+    // and one mask channel.
+    if (cn->extraChannels != (inpainting ? 1 : 0))
+      return fail(
+          "extra_conditioning_channels is " + Twine(cn->extraChannels) +
+          (inpainting
+               ? ": " + Twine(kInpaintingClass) +
+                     " gives its net the masked image's latents and 1 mask "
+                     "channel (extra_conditioning_channels 1)"
+               : ": StableDiffusion3ControlNetPipeline gives its nets the "
+                 "control latents alone (an inpainting net, with extra "
+                 "channels, goes in a " +
+                     Twine(kInpaintingClass) + " folder)"));
     if (k > 0 && c.numLayers != nets[0].sd3.numLayers)
       return fail("its num_layers differ from controlnet's: "
                   "SD3MultiControlNetModel sums the nets' block samples");
@@ -139,15 +164,20 @@ Error buildStableDiffusion3Pipeline(mlir::ModuleOp module,
                                     const PipelineFolder &dir,
                                     const json::Object &index,
                                     const BuildOptions &options) {
+  const std::optional<StringRef> indexClass = index.getString("_class_name");
+  const bool inpainting =
+      indexClass == std::optional<StringRef>(kInpaintingClass);
   const bool control =
-      index.getString("_class_name") ==
-      std::optional<StringRef>("StableDiffusion3ControlNetPipeline");
+      inpainting || indexClass == std::optional<StringRef>(
+                                      "StableDiffusion3ControlNetPipeline");
   SmallVector<StringRef> needed = {
       "transformer",    "vae",       "scheduler",  "text_encoder",
       "text_encoder_2", "tokenizer", "tokenizer_2"};
   if (control)
     needed.push_back("controlnet");
-  const StringRef cls = control ? "StableDiffusion3ControlNetPipeline" : kName;
+  const StringRef cls = inpainting ? StringRef(kInpaintingClass)
+                        : control  ? "StableDiffusion3ControlNetPipeline"
+                                   : kName;
   if (Error e = dir.requireComponents(index, cls, needed))
     return e;
   const bool withT5 = componentPresent(index, "text_encoder_3");
@@ -210,7 +240,7 @@ Error buildStableDiffusion3Pipeline(mlir::ModuleOp module,
   SmallVector<SD3ControlNetConfig, 1> controlnets;
   if (control) {
     Expected<SmallVector<SD3ControlNetConfig, 1>> cn = readSD3ControlNets(
-        dir, index, *sd3, size->latentHeight, size->latentWidth);
+        dir, index, *sd3, size->latentHeight, size->latentWidth, inpainting);
     if (!cn)
       return cn.takeError();
     controlnets = std::move(*cn);
@@ -283,7 +313,8 @@ Error buildStableDiffusion3Pipeline(mlir::ModuleOp module,
        a.i64("height", size->latentHeight), a.i64("width", size->latentWidth),
        a.i64("prediction_channels", sd3->outChannels),
        a.f64("scaling_factor", vae->scalingFactor),
-       a.f64("shift_factor", vae->shiftFactor.value_or(0.0))});
+       a.f64("shift_factor", vae->shiftFactor.value_or(0.0)),
+       a.i64("control_mask_channels", inpainting ? 1 : 0)});
   mlir::DictionaryAttr sampler = a.dict(
       {a.str("scheduler", sched->className),
        a.str("scheduler_config", sched->text), a.str("guidance", "text_cfg"),

@@ -303,9 +303,11 @@ func::FuncOp buildSD3(ModuleOp module, const SD3Config &config,
   // scales (the pipeline checks that the nets fit).
   const int64_t nets = int64_t(controlnets.size());
   const unsigned in = unsigned(names.size());
+  // Each net's latents and (an inpainting net) its extra channels.
+  const int64_t perNet =
+      config.inChannels + (nets ? controlnets.front().extraChannels : 0);
   if (nets) {
-    inputs.push_back(
-        RankedTensorType::get({B, nets * config.inChannels, H, W}, f32));
+    inputs.push_back(RankedTensorType::get({B, nets * perNet, H, W}, f32));
     inputs.push_back(RankedTensorType::get({B, nets}, f32));
     names.append({"controlnet_cond", "conditioning_scale"});
   }
@@ -335,12 +337,13 @@ func::FuncOp buildSD3(ModuleOp module, const SD3Config &config,
            net.sd3.innerDim() == config.innerDim() &&
            net.sd3.patchSize == config.patchSize &&
            net.sd3.numLayers == controlnets.front().sd3.numLayers &&
+           net.extraChannels == controlnets.front().extraChannels &&
            "an SD3ControlNetModel that does not fit the transformer");
     Value cond = args[in], scale = args[in + 1];
     const std::string folder = controlNetFolder(k);
     if (nets > 1) {
-      // Net k's latents (channels k C .. (k + 1) C) and scale (column k).
-      cond = netShare(b, folder, cond, 1, int64_t(k), config.inChannels);
+      // Net k's channels (k P .. (k + 1) P) and scale (column k).
+      cond = netShare(b, folder, cond, 1, int64_t(k), perNet);
       scale = netShare(b, folder, scale, 1, int64_t(k), 1);
     }
     SD3Emitter cn(b, net.sd3, shape, folder, /*contextPreOnlyLast=*/false);

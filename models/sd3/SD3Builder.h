@@ -27,9 +27,9 @@ struct SD3Shape {
 /// [0, 1000], as the pipeline passes it); the result is sample
 /// [B, out_channels, H, W]. Every parameter is named by its state_dict key.
 /// With `controlnets` (SD3ControlNetModels, folders controlnet,
-/// controlnet_1, ...) two inputs follow: controlnet_cond [B, K C, H, W] (each
-/// net's control latents side by side in the channels) and
-/// conditioning_scale [B, K].
+/// controlnet_1, ...) two inputs follow: controlnet_cond [B, K P, H, W] (each
+/// net's control latents, P = C + its extra_conditioning_channels, side by
+/// side in the channels) and conditioning_scale [B, K].
 mlir::func::FuncOp
 buildSD3(mlir::ModuleOp module, const SD3Config &config, const SD3Shape &shape,
          llvm::StringRef name,

@@ -30,14 +30,17 @@ SD3ControlNetConfig::fromJSON(const json::Object &config) {
     return configError("not an SD3 ControlNet config: expected _class_name "
                        "'SD3ControlNetModel'");
   // diffusers 0.31's SD3ControlNetModel: plain joint blocks, a position
-  // table, no extra channels. Later releases' keys change the model.
-  if (std::optional<int64_t> x =
-          config.getInteger("extra_conditioning_channels");
-      x && *x != 0)
-    return configError("config key 'extra_conditioning_channels' is " +
-                       Twine(*x) +
-                       ": an SD3 ControlNet reading extra channels (an "
-                       "inpainting ControlNet) is not implemented");
+  // table, extra channels for an inpainting net. Later releases' keys
+  // change the model.
+  int64_t extra = 0;
+  if (const json::Value *v = config.get("extra_conditioning_channels");
+      v && !v->getAsNull()) {
+    std::optional<int64_t> x = v->getAsInteger();
+    if (!x || *x < 0 || *x > 64)
+      return configError("config key 'extra_conditioning_channels' must be "
+                         "an integer in 0..64");
+    extra = *x;
+  }
   for (StringRef key : {"qk_norm", "dual_attention_layers", "pos_embed_type",
                         "use_pos_embed", "force_zeros_for_pooled_projection"})
     if (const json::Value *v = config.get(key);
@@ -57,7 +60,7 @@ SD3ControlNetConfig::fromJSON(const json::Object &config) {
   Expected<SD3Config> sd3 = SD3Config::fromKeys(config);
   if (!sd3)
     return sd3.takeError();
-  return SD3ControlNetConfig{std::move(*sd3)};
+  return SD3ControlNetConfig{std::move(*sd3), extra};
 }
 
 Expected<SD3Config> SD3Config::fromKeys(const json::Object &config) {

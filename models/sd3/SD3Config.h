@@ -52,6 +52,9 @@ struct SD3Config {
 /// index (scaled to the transformer's block count).
 struct SD3ControlNetConfig {
   SD3Config sd3;
+  /// extra_conditioning_channels: pos_embed_input reads the control latents
+  /// and this many more channels (an inpainting net's mask: 1).
+  int64_t extraChannels = 0;
 
   static llvm::Expected<SD3ControlNetConfig>
   fromJSON(const llvm::json::Object &config);

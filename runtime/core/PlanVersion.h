@@ -102,7 +102,10 @@ namespace fresco {
 /// refuse the roles.
 /// 27: Component.output_prompts (a text encoder output that fills only the
 /// prompts' or only the negative prompts' rows: fresco-compile
-/// --clip-skip). A version-26 runtime would fill both with each.
+/// --clip-skip). A version-26 runtime would fill both with each. Also
+/// Latents.control_mask_channels (an inpainting SD3 ControlNet's mask
+/// channel after its control latents), which a version-26 runtime would
+/// not fill.
 constexpr uint32_t kPlanVersion = 27;
 } // namespace fresco
 

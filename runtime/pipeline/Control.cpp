@@ -30,6 +30,8 @@ void checkControl(const PipelineSpec &spec, const ControlOptions &o,
                   Task task) {
   const size_t nets = size_t(spec.controlNets());
   if (nets == 0) {
+    check(!o.mask, "--control-mask: this ", spec.kind,
+          " plan has no ControlNet");
     check(o.images.empty(), "--control-image: this ", spec.kind,
           " plan has no ControlNet (compile a "
           "StableDiffusionControlNetPipeline, "
@@ -50,19 +52,39 @@ void checkControl(const PipelineSpec &spec, const ControlOptions &o,
         spec.controlLatents
             ? "; a plan compiled with --control-images K takes one per image"
             : "");
-  // SD3's inpainting ControlNet reads the mask and the masked image
-  // (extra_conditioning_channels), which the compiler refuses.
+  // StableDiffusion3ControlNetInpaintingPipeline has no init image: its
+  // net repaints the control image where the control mask is white.
+  const bool sd3Inpainting = spec.controlMaskChannels > 0;
   check(task != Task::Inpainting || !spec.controlLatents ||
             spec.kind == "FluxPipeline",
-        "inpainting with an SD3 ControlNet "
-        "(StableDiffusion3ControlNetInpaintingPipeline) is not implemented: "
-        "a StableDiffusion3ControlNetPipeline plan generates from the "
-        "prompts and the control image");
+        sd3Inpainting
+            ? "this StableDiffusion3ControlNetInpaintingPipeline plan takes "
+              "no --image or --mask: give the image to repaint as "
+              "--control-image and its mask as --control-mask"
+            : "inpainting with an SD3 ControlNet: a "
+              "StableDiffusion3ControlNetPipeline plan generates from the "
+              "prompts and the control image; compile a "
+              "StableDiffusion3ControlNetInpaintingPipeline folder and give "
+              "--control-image and --control-mask");
+  check(sd3Inpainting == (o.mask != nullptr),
+        sd3Inpainting
+            ? "this plan runs an inpainting SD3 ControlNet "
+              "(StableDiffusion3ControlNetInpaintingPipeline): give the "
+              "mask of the control image's part to repaint with "
+              "--control-mask"
+            : "--control-mask: this plan's ControlNet has no mask input "
+              "(only a StableDiffusion3ControlNetInpaintingPipeline plan "
+              "takes one)");
   check(!spec.controlLatents || task == Task::TextToImage ||
             spec.kind == "FluxPipeline",
-        "image-to-image with an SD3 ControlNet is not implemented (diffusers "
-        "0.31 has no such class): a StableDiffusion3ControlNetPipeline plan "
-        "generates from the prompts and the control image");
+        sd3Inpainting
+            ? "this StableDiffusion3ControlNetInpaintingPipeline plan takes "
+              "no --image: give the image to repaint as --control-image and "
+              "its mask as --control-mask"
+            : "image-to-image with an SD3 ControlNet is not implemented "
+              "(diffusers 0.31 has no such class): a "
+              "StableDiffusion3ControlNetPipeline plan generates from the "
+              "prompts and the control image");
   // The control image's pixel size: the pixel input's, or (Flux, SD3) the
   // VAE encoder's, which encodes it.
   std::vector<int64_t> hw(spec.controlImage.end() - 2, spec.controlImage.end());
@@ -71,6 +93,14 @@ void checkControl(const PipelineSpec &spec, const ControlOptions &o,
         spec.find(plan::ComponentRole::Encoder)->pixelShape;
     hw = {px[2], px[3]};
   }
+  if (o.mask)
+    check(o.mask->shape == std::vector<int64_t>{1, 1, hw[0], hw[1]},
+          "the control mask is ",
+          o.mask->shape.size() == 4 ? o.mask->shape[3] : 0, "x",
+          o.mask->shape.size() == 4 ? o.mask->shape[2] : 0,
+          " pixels, the plan's images ", hw[1], "x", hw[0],
+          " (width x height): give one of that size (Fresco does not resize "
+          "it)");
   for (size_t k = 0; k < nets; ++k) {
     const std::vector<int64_t> &s = o.images[k]->shape;
     check(s.size() == 4 && s[0] == 1 && s[1] == 3, "control image ", k + 1,
@@ -125,6 +155,22 @@ HostTensor controlImage(const uint8_t *hwc, int channels, int64_t height,
   for (int64_t p = 0; p < plane; ++p)
     for (int k = 0; k < 3; ++k)
       out[k * plane + p] = float(hwc[p * 3 + k]) / 255.0f;
+  return t;
+}
+
+HostTensor maskedControlPixels(const HostTensor &pixels,
+                               const HostTensor &mask) {
+  const int64_t plane = mask.numel();
+  check(pixels.numel() == 3 * plane, "the control mask's ",
+        shapeToString(mask.shape), " does not fit the control image's ",
+        shapeToString(pixels.shape));
+  HostTensor t = pixels;
+  float *v = t.as<float>();
+  const float *m = mask.as<float>();
+  for (int64_t p = 0; p < plane; ++p)
+    if (m[p] > 0.5f)
+      for (int64_t k = 0; k < 3; ++k)
+        v[k * plane + p] = -1.0f;
   return t;
 }
 

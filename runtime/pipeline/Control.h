@@ -42,12 +42,16 @@ struct ControlOptions {
   /// ControlNet-Union's control_mode per net (a Flux plan with a union
   /// net needs them; nets without modes ignore theirs).
   std::vector<int64_t> modes;
+  /// StableDiffusion3ControlNetInpaintingPipeline's control_mask: f32 [1,
+  /// 1, H, W] of 0 (keep) and 1 (repaint), Inpaint.h's binaryMask.
+  const HostTensor *mask = nullptr;
 };
 
 /// Throws fresco::Error unless `o` fits `spec` for `task`: one image per
 /// ControlNet of the plan (none without), of its size; finite scales; 0 <=
 /// start < end <= 1 per net (diffusers' check_inputs); lists of 1 or K
-/// values; neither inpainting nor image-to-image with SD3's.
+/// values; neither inpainting nor image-to-image with SD3's; a control mask
+/// exactly for an inpainting SD3 ControlNet, of the image's size.
 void checkControl(const PipelineSpec &spec, const ControlOptions &o, Task task);
 
 /// The class's controlnet_conditioning_scale: 1.0 for text-to-image, 0.8
@@ -69,6 +73,12 @@ void fillControlImage(const ControlOptions &o, HostTensor &in);
 /// A control image in [0, 1] as the VAE encoder's pixels: 2 x - 1 (the
 /// image processor's normalization, which FluxControlNetPipeline applies).
 HostTensor encoderPixels(const HostTensor &image);
+
+/// StableDiffusion3ControlNetInpaintingPipeline's masked control image:
+/// `pixels` ([1, 3, H, W] in [-1, 1]) set to -1 in every channel where
+/// `mask` ([1, 1, H, W]) is above 0.5.
+HostTensor maskedControlPixels(const HostTensor &pixels,
+                               const HostTensor &mask);
 
 /// Net `net`'s packed control latents ([tokens, perToken]) into its slot of
 /// one row of the denoiser's control latents ([tokens, nets x perToken]).

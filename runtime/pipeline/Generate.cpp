@@ -535,23 +535,35 @@ GenerateResult generate(const PipelineSpec &p, Executor &exec,
   // Flux and SD3 ControlNets: each control image through the VAE encoder
   // (its mean, scaled as the class scales it: SD3's without the shift), in
   // the latent layout, the K nets' side by side per token (Flux) or in the
-  // channels (SD3: one "token" of a whole image).
+  // channels (SD3: one "token" of a whole image). SD3's inpainting net
+  // reads the control image masked to -1, shifted, and then 1 - the mask
+  // on the latent grid as one more channel.
   std::vector<float> controlLatents;
   if (p.controlLatents) {
     const size_t nets = control.images.size();
     const bool tokenized = p.layout == plan::LatentLayout::PackedTokens;
+    const int64_t keep = p.controlMaskChannels ? p.height * p.width : 0;
     const int64_t tokens = tokenized ? p.latentPositions() : 1,
-                  per = tokenized ? p.latentChannels() : m;
+                  per = tokenized ? p.latentChannels() : m + keep;
     if (denoises)
       controlLatents.resize(size_t(tokens * per) * nets);
-    std::vector<float> packed(denoises ? size_t(m) : 0);
+    std::vector<float> packed(denoises ? size_t(m + keep) : 0);
     for (size_t k = 0; k < nets; ++k) {
+      HostTensor pixels = encoderPixels(*control.images[k]);
+      if (control.mask)
+        pixels = maskedControlPixels(pixels, *control.mask);
       std::optional<HostTensor> z =
-          encodedImage(p, exec, encoderPixels(*control.images[k]), 1, roles,
-                       denoises, 10 + int(k), {}, controlLatentsShifted(p));
+          encodedImage(p, exec, pixels, 1, roles, denoises, 10 + int(k), {},
+                       controlLatentsShifted(p));
       if (!denoises)
         continue;
       layout->fromEncoder(z->as<float>(), packed.data());
+      if (keep) {
+        const std::vector<float> grid =
+            nearestMask(*control.mask, p.height, p.width);
+        for (int64_t i = 0; i < keep; ++i)
+          packed[size_t(m + i)] = 1.0f - grid[size_t(i)];
+      }
       interleaveControlLatents(packed.data(), k, nets, tokens, per,
                                controlLatents.data());
     }

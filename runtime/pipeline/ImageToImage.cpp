@@ -176,7 +176,9 @@ void checkInitImageSize(const PipelineSpec &spec, int64_t width,
 }
 
 bool controlLatentsShifted(const PipelineSpec &spec) {
-  return spec.kind != "StableDiffusion3Pipeline";
+  // StableDiffusion3ControlNetInpaintingPipeline shifts, its plain class
+  // does not.
+  return spec.kind != "StableDiffusion3Pipeline" || spec.controlMaskChannels;
 }
 
 HostTensor encodeInitImage(const PipelineSpec &spec, Executor &exec,

@@ -178,6 +178,10 @@ private:
           ctx_, ": mask_channels ", s_.maskChannels,
           " must be 0 or, for image latents, 1 + channels (", 1 + s_.channels,
           ")");
+    s_.controlMaskChannels = l->control_mask_channels();
+    check(s_.controlMaskChannels == 0 || s_.controlMaskChannels == 1, ctx_,
+          ": control_mask_channels ", s_.controlMaskChannels,
+          " must be 0 or 1");
     s_.scalingFactor = l->scaling_factor();
     s_.shiftFactor = l->shift_factor();
     check(std::isfinite(s_.scalingFactor) && s_.scalingFactor != 0 &&
@@ -448,6 +452,8 @@ private:
           ": the denoiser's control_image (or control_latents) and "
           "control_scale inputs go together");
     s_.controlModes = count(den.inputs, R::ControlMode) > 0;
+    check(s_.controlMaskChannels == 0 || latents, ctx_,
+          ": control_mask_channels without a control_latents input");
     check(!s_.controlModes || latents, ctx_,
           ": a control_mode input needs control latents (a Flux "
           "ControlNet-Union)");
@@ -459,12 +465,23 @@ private:
             "channels");
       std::vector<int64_t> in = denoiserInputShape(R::ControlLatents);
       const int64_t p = s_.latentChannels();
+      check(s_.controlMaskChannels == 0 ||
+                s_.layout == plan::LatentLayout::Image,
+            ctx_, ": control mask channels need image latents (SD3's)");
       if (s_.layout == plan::LatentLayout::PackedTokens)
         check(in.size() == 3 && in[1] == s_.latentPositions() && in[2] > 0 &&
                   in[2] % p == 0,
               ctx_, ": the denoiser's control_latents input is ",
               shapeToString(in), ", expected [batch, ", s_.latentPositions(),
               ", K x ", p, "] (K packed latents)");
+      else if (s_.controlMaskChannels)
+        // StableDiffusion3ControlNetInpaintingPipeline runs one net.
+        check(in.size() == 4 && in[1] == p + s_.controlMaskChannels &&
+                  in[2] == s_.height && in[3] == s_.width,
+              ctx_, ": the denoiser's control_latents input is ",
+              shapeToString(in), ", expected [batch, ",
+              p + s_.controlMaskChannels, ", ", s_.height, ", ", s_.width,
+              "] (one net's latents and mask)");
       else
         check(in.size() == 4 && in[1] > 0 && in[1] % p == 0 &&
                   in[2] == s_.height && in[3] == s_.width,

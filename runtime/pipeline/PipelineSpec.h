@@ -87,13 +87,17 @@ struct PipelineSpec {
   bool controlLatents = false;
   /// ControlNet-Union: the denoiser takes each net's mode (plan version 26).
   bool controlModes = false;
+  /// An inpainting SD3 ControlNet (plan version 27): its control latents'
+  /// mask channels (1) after the C latent channels; 0: none.
+  int64_t controlMaskChannels = 0;
   int64_t controlNets() const {
     if (controlImage.empty())
       return 0;
-    // [T, K P] packed, [K C, h, w] image latents, [3 K, H, W] pixels.
+    // [T, K P] packed, [K (C + mask), h, w] image latents, [3 K, H, W]
+    // pixels.
     if (controlLatents)
       return (controlImage.size() == 2 ? controlImage[1] : controlImage[0]) /
-             latentChannels();
+             (latentChannels() + controlMaskChannels);
     return controlImage[0] / 3;
   }
   double scalingFactor = 1, shiftFactor = 0;

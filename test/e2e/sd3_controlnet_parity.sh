@@ -12,10 +12,18 @@
 # run within 1e-5: cfg=2, placement (encoders and VAE on rank 0), tp=2,
 # ulysses=2, ring=2, ring=5 and ulysses=5 (uneven tokens), ring=4 (even
 # tokens, uneven patch rows), pipeline=2, and
-# two nets on cfg=2 and ulysses=2. Bad
-# input: image-to-image, a control image of another size, a ControlNet
-# whose blocks do not map onto the transformer's, an inpainting
-# ControlNet's extra channels.
+# two nets on cfg=2 and ulysses=2.
+# StableDiffusion3ControlNetInpaintingPipeline (make --inpaint: the net's
+# extra_conditioning_channels 1): the control image masked to -1 where the
+# control mask is white, its latent mean shifted and scaled, then 1 - the
+# mask on the latent grid, against diffusers within 1e-4 (default; scale
+# 0.6 in a window; guidance 1); another mask moves the result; cfg=2,
+# ulysses=2, ring=5 and tp=2 against 1 rank within 1e-5. Bad input:
+# image-to-image, a control image of another size, a ControlNet whose
+# blocks do not map onto the transformer's, an inpainting net in the plain
+# class or a plain net in the inpainting class, a missing or misplaced
+# --control-mask, a mask of another size, --image or --mask on the
+# inpainting plan.
 # Needs FRESCO_BIN and FRESCO_PYTHON (see dit_forward_parity.sh).
 set -euo pipefail
 . "$(dirname "$0")/common.sh"
@@ -129,7 +137,77 @@ expect_error "controlnet: the ControlNet's 5 blocks do not map onto the \
 transformer's 4" "$B/fresco-compile" "$work/deep" -o "$work/x.fplan" \
   "${size[@]}" --max-sequence-length 16
 edit extra extra_conditioning_channels=1
-expect_error "an SD3 ControlNet reading extra channels (an inpainting \
-ControlNet) is not implemented" "$B/fresco-compile" "$work/extra" \
+expect_error "controlnet: extra_conditioning_channels is 1: \
+StableDiffusion3ControlNetPipeline gives its nets the control latents alone" \
+  "$B/fresco-compile" "$work/extra" -o "$work/x.fplan" "${size[@]}" \
+  --max-sequence-length 16
+
+# StableDiffusion3ControlNetInpaintingPipeline: the net repaints the control
+# image where the control mask is white.
+py "$ref" make --kind sd3 --controlnets 1 --inpaint --out "$work/inp" \
+  --seed 5 > /dev/null
+py - "$work" <<'PY'
+import sys
+import numpy as np
+from PIL import Image
+work = sys.argv[1]
+m = np.zeros((24, 16), np.uint8)
+m[5:17, 3:12] = 255  # a box, edges off the 2x latent grid
+Image.fromarray(m).save(f"{work}/mask.png")
+Image.fromarray(np.ascontiguousarray(m.T[:16, :])).resize((16, 24)).save(f"{work}/mask2.png")
+PY
+"$B/fresco-compile" "$work/inp" -o "$work/inp.fplan" --batch 2 "${size[@]}" \
+  --max-sequence-length 16 --quiet
+"$B/fresco-inspect" "$work/inp.fplan" | grep -q "control latents + 1 mask channel" ||
+  { echo "fresco-inspect shows no control mask channel"; exit 1; }
+inp=(--control-image "$work/c1.png" --control-mask "$work/mask.png")
+case_ inp-default inp "${inp[@]}" --negative-prompt "blurry"
+case_ inp-window inp "${inp[@]}" --controlnet-scale 0.6 \
+  --control-guidance-start 0.25 --control-guidance-end 0.75
+case_ inp-unguided inp "${inp[@]}" --guidance-scale 1
+generate f-inp-mask2 inp inp --control-image "$work/c1.png" \
+  --control-mask "$work/mask2.png" --negative-prompt "blurry"
+if py "$here/compare_npy.py" "$work/f-inp-mask2.npy" "$work/f-inp-default.npy" \
+  --rtol-max 1e-5 > /dev/null; then
+  echo "another --control-mask gave the same latents"; exit 1
+fi
+for par in cfg=2 ulysses=2 ring=5 tp=2; do
+  "$B/fresco-compile" "$work/inp" -o "$work/inp-$par.fplan" --batch 2 \
+    "${size[@]}" --max-sequence-length 16 --ranks "${par#*=}" \
+    --parallel "$par" --quiet
+  generate "f-inp-$par" "inp-$par" inp "${inp[@]}" --negative-prompt "blurry"
+  echo "== inpainting on $par"
+  py "$here/compare_npy.py" "$work/f-inp-$par.npy" "$work/f-inp-default.npy" \
+    --rtol-max 1e-5
+done
+expect_error "this plan runs an inpainting SD3 ControlNet \
+(StableDiffusion3ControlNetInpaintingPipeline): give the mask" \
+  "$B/fresco-run" "$work/inp.fplan" --weights "$work/inp" "${prompts[@]}" \
+  --steps 2 -o "$work/x.png" --control-image "$work/c1.png" --quiet
+expect_error "--control-mask: this plan's ControlNet has no mask input" \
+  "$B/fresco-run" "$work/one.fplan" --weights "$work/one" "${prompts[@]}" \
+  --steps 2 -o "$work/x.png" "${inp[@]}" --quiet
+expect_error "takes no --image or --mask: give the image to repaint as \
+--control-image" "$B/fresco-run" "$work/inp.fplan" --weights "$work/inp" \
+  "${prompts[@]}" --steps 2 -o "$work/x.png" "${inp[@]}" \
+  --image "$work/c1.png" --mask "$work/mask.png" --quiet
+expect_error "takes no --image: give the image to repaint" \
+  "$B/fresco-run" "$work/inp.fplan" --weights "$work/inp" "${prompts[@]}" \
+  --steps 2 -o "$work/x.png" "${inp[@]}" --image "$work/c1.png" --quiet
+py "$here/sd_pipeline_reference.py" image --out "$work/small-mask.png" \
+  --height 16 --width 16 --seed 2 > /dev/null
+expect_error "the control mask is 16x16 pixels, the plan's images 16x24" \
+  "$B/fresco-run" "$work/inp.fplan" --weights "$work/inp" "${prompts[@]}" \
+  --steps 2 -o "$work/x.png" --control-image "$work/c1.png" \
+  --control-mask "$work/small-mask.png" --quiet
+cp -r "$work/inp" "$work/inp-plain"
+py - "$work/inp-plain/controlnet/config.json" <<'PY'
+import json, sys
+c = json.load(open(sys.argv[1])); c["extra_conditioning_channels"] = 0
+json.dump(c, open(sys.argv[1], "w"))
+PY
+expect_error "controlnet: extra_conditioning_channels is 0: \
+StableDiffusion3ControlNetInpaintingPipeline gives its net the masked \
+image's latents and 1 mask channel" "$B/fresco-compile" "$work/inp-plain" \
   -o "$work/x.fplan" "${size[@]}" --max-sequence-length 16
 echo "OK"

@@ -22,6 +22,8 @@ Write a folder:
     SD3ControlNetModels of 2 blocks (seeds S + 10 + k), the transformer given 4 (so sample i // 2
     lands after block i, the last block adding none); K > 1 is laid out as controlnet,
     controlnet_1, ... with an SD3MultiControlNetModel entry (diffusers cannot save that class).
+    With --inpaint (K = 1): a StableDiffusion3ControlNetInpaintingPipeline folder whose net has
+    extra_conditioning_channels 1 (the mask), as alimama-creative/SD3-Controlnet-Inpainting.
     run: such a folder runs with the control image's latent mean (diffusers 0.31 samples it from
     torch's global RNG).
   sdxl-refiner: a StableDiffusionXLImg2ImgPipeline folder as the SDXL refiner's: text_encoder and
@@ -201,12 +203,15 @@ def make(args) -> None:
             nets = []
             for k in range(args.controlnets):
                 cconfig = {key: value for key, value in config.items() if not key.startswith("_")}
-                cconfig.update(num_layers=2)
+                # --inpaint: alimama's SD3-Controlnet-Inpainting layout (the mask channel).
+                cconfig.update(num_layers=2, extra_conditioning_channels=1 if args.inpaint else 0)
                 nets.append(diffusers.SD3ControlNetModel(**cconfig))
                 randomize_diffusers(nets[-1], args.seed + 10 + k)
             cls, extra = diffusers.StableDiffusion3Pipeline, {}
             if nets:
-                cls, extra = diffusers.StableDiffusion3ControlNetPipeline, dict(controlnet=nets[0])
+                cls = diffusers.StableDiffusion3ControlNetInpaintingPipeline if args.inpaint else \
+                    diffusers.StableDiffusion3ControlNetPipeline
+                extra = dict(controlnet=nets[0])
             pipe = cls(
                 transformer=transformer, scheduler=diffusers.FlowMatchEulerDiscreteScheduler(shift=3.0),
                 vae=v, text_encoder=te, tokenizer=tok, text_encoder_2=te2, tokenizer_2=tok2,
@@ -247,7 +252,8 @@ def run(args) -> None:
     index = read_json(os.path.join(args.pipeline, "model_index.json"))
     # Components saved as [null, null] (SD3 without T5) must be passed as None.
     absent = {k: None for k, v in index.items() if isinstance(v, list) and v[0] is None}
-    sd3_control = cls is diffusers.StableDiffusion3ControlNetPipeline
+    sd3_control = cls in (diffusers.StableDiffusion3ControlNetPipeline,
+                          diffusers.StableDiffusion3ControlNetInpaintingPipeline)
     if sd3_control:  # the nets, which diffusers cannot load as a multi-net
         nets, k = [], 0
         while os.path.isdir(os.path.join(args.pipeline, f"controlnet_{k}" if k else "controlnet")):
@@ -278,13 +284,17 @@ def run(args) -> None:
     kwargs.update(micro_kwargs(args))
     if args.control_image:
         kwargs.update(control_kwargs(args, "control_image" if sd3_control else "image"))
+    if args.control_mask:  # StableDiffusion3ControlNetInpaintingPipeline's
+        from PIL import Image
+        kwargs["control_mask"] = Image.open(args.control_mask)
     if sd3_control and isinstance(pipe.controlnet, diffusers.SD3MultiControlNetModel):
         scale = kwargs.get("controlnet_conditioning_scale", 1.0)  # its __call__ zips it with the nets
         kwargs["controlnet_conditioning_scale"] = scale if isinstance(scale, list) else [scale] * len(
             pipe.controlnet.nets)
         if not isinstance(kwargs["control_image"], list):
             kwargs["control_image"] = [kwargs["control_image"]]
-    if cls in (diffusers.StableDiffusion3Pipeline, diffusers.StableDiffusion3ControlNetPipeline):
+    if cls in (diffusers.StableDiffusion3Pipeline, diffusers.StableDiffusion3ControlNetPipeline,
+               diffusers.StableDiffusion3ControlNetInpaintingPipeline):
         kwargs["prompt_3"] = per_prompt(args.prompt_3, n)
         kwargs["negative_prompt_3"] = per_prompt(args.negative_prompt_3, n)
         if args.max_sequence_length:
@@ -393,7 +403,8 @@ def main() -> None:
     m.add_argument("--no-t5", action="store_true", help="sd3: no text_encoder_3")
     m.add_argument("--inpaint", action="store_true",
                    help="sdxl: a StableDiffusionXLInpaintPipeline folder with a 9-channel UNet (with "
-                        "--controlnet: a StableDiffusionXLControlNetInpaintPipeline folder)")
+                        "--controlnet: a StableDiffusionXLControlNetInpaintPipeline folder); sd3 with "
+                        "--controlnets 1: a StableDiffusion3ControlNetInpaintingPipeline folder")
     m.add_argument("--latent-channels", type=int, default=4,
                    help="sd3: the VAE's and transformer's channels (16 for the inpaint class)")
     m.add_argument("--controlnet", action="store_true",
@@ -415,6 +426,7 @@ def main() -> None:
     add_micro_args(r)
     r.add_argument("--per-image", action="store_true")
     add_control_args(r, required=False)
+    r.add_argument("--control-mask", help="StableDiffusion3ControlNetInpaintingPipeline's control_mask")
     distrifusion.add_args(r)
     i2i = sub.add_parser("img2img")
     add_pipeline_run_args(i2i, guidance_default=None)

@@ -13,6 +13,7 @@
 #include "runtime/core/Plan.h"
 #include "runtime/core/PlanVersion.h"
 #include "runtime/pipeline/Generate.h"
+#include "runtime/pipeline/Inpaint.h"
 #include "runtime/pipeline/Parts.h"
 #include "runtime/pipeline/PipelineNames.h"
 #include "runtime/pipeline/PipelineSpec.h"
@@ -159,6 +160,66 @@ TEST(PipelineSpec, ControlLatentsDecode) {
             std::string::npos);
 }
 
+/// StableDiffusion3ControlNetInpaintingPipeline's: image latents (4x8x8),
+/// one net's control latents and the mask channel.
+TableSpec maskedControl(int64_t channels) {
+  TableSpec t;
+  addEncoder(t);
+  t.controlMaskChannels = 1;
+  t.components[0].inputs.push_back(R::ControlLatents);
+  t.components[0].inputs.push_back(R::ControlScale);
+  t.ranks[0]["transformer"].inputs.push_back(
+      {fp::DType::F32, {4, channels, 8, 8}});
+  t.ranks[0]["transformer"].inputs.push_back({fp::DType::F32, {4, 1}});
+  return t;
+}
+
+TEST(PipelineSpec, ControlMaskChannelsDecode) {
+  std::vector<uint8_t> bytes;
+  PipelineSpec s = decode(maskedControl(5), bytes);
+  EXPECT_EQ(s.controlMaskChannels, 1);
+  EXPECT_EQ(s.controlNets(), 1);
+  EXPECT_NE(loadError(maskedControl(4))
+                .find("the denoiser's control_latents input is [4, 4, 8, 8], "
+                      "expected [batch, 5, 8, 8] (one net's latents and mask)"),
+            std::string::npos)
+      << loadError(maskedControl(4));
+  TableSpec two = maskedControl(5);
+  two.controlMaskChannels = 2;
+  EXPECT_NE(loadError(two).find("control_mask_channels 2 must be 0 or 1"),
+            std::string::npos)
+      << loadError(two);
+  TableSpec none;
+  none.controlMaskChannels = 1;
+  EXPECT_NE(loadError(none).find(
+                "control_mask_channels without a control_latents input"),
+            std::string::npos)
+      << loadError(none);
+  TableSpec packed = packedControl(32);
+  packed.controlMaskChannels = 1;
+  EXPECT_NE(loadError(packed).find(
+                "control mask channels need image latents (SD3's)"),
+            std::string::npos)
+      << loadError(packed);
+}
+
+// The control image goes to -1 in every channel where the mask is white.
+TEST(PipelineSpec, MaskedControlPixels) {
+  const uint8_t px[2 * 2 * 3] = {255, 255, 255, 0, 0, 0, 51, 51, 51};
+  HostTensor pixels = encoderPixels(controlImage(px, 3, 2, 2));
+  const uint8_t m[4] = {255, 0, 127, 128};
+  HostTensor mask = binaryMask(m, 1, 2, 2);
+  HostTensor masked = maskedControlPixels(pixels, mask);
+  for (int k = 0; k < 3; ++k) {
+    EXPECT_EQ(masked.as<float>()[k * 4 + 0], -1.0f); // white: repainted
+    EXPECT_EQ(masked.as<float>()[k * 4 + 1], -1.0f); // black pixel, kept
+    EXPECT_NEAR(masked.as<float>()[k * 4 + 2], -0.6f, 1e-6); // kept
+    EXPECT_EQ(masked.as<float>()[k * 4 + 3], -1.0f); // gray 128: repainted
+  }
+  HostTensor small = binaryMask(m, 1, 1, 2);
+  EXPECT_THROW(maskedControlPixels(pixels, small), Error);
+}
+
 // Flux: each net's packed latents [tokens, per] in its slot of a token's
 // K x per values; the pixels normalized as the VAE encoder takes them.
 TEST(PipelineSpec, ControlLatentsInterleave) {
@@ -242,6 +303,30 @@ TEST(PipelineSpec, ControlOptionsChecked) {
   pair.images = {&img, &img};
   EXPECT_NE(error(packed, pair, true).find("inpainting with an SD3 ControlNet"),
             std::string::npos);
+  // StableDiffusion3ControlNetInpaintingPipeline: the control mask, and
+  // no init image.
+  std::vector<uint8_t> maskedBytes;
+  PipelineSpec masked = decode(maskedControl(5), maskedBytes);
+  masked.kind = "StableDiffusion3Pipeline";
+  EXPECT_NE(error(masked, o, false).find("give the mask"), std::string::npos);
+  const uint8_t white[16 * 16] = {255};
+  HostTensor mask = binaryMask(white, 1, 16, 16);
+  ControlOptions withMask = o;
+  withMask.mask = &mask;
+  EXPECT_EQ(error(masked, withMask, false), "");
+  EXPECT_NE(error(masked, withMask, true).find("takes no --image or --mask"),
+            std::string::npos);
+  EXPECT_NE(error(s, withMask, false)
+                .find("--control-mask: this plan's "
+                      "ControlNet has no mask input"),
+            std::string::npos);
+  HostTensor wide = binaryMask(white, 1, 8, 32);
+  withMask.mask = &wide;
+  EXPECT_NE(error(masked, withMask, false)
+                .find("the control mask is 32x8 pixels, the plan's images "
+                      "16x16"),
+            std::string::npos)
+      << error(masked, withMask, false);
   PipelineSpec sd = s;
   sd.kind = "StableDiffusionPipeline";
   EXPECT_EQ(error(sd, o, true), "");

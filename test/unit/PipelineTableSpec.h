@@ -61,6 +61,7 @@ struct TableSpec {
   fp::LatentLayout layout = fp::LatentLayout::Image;
   int32_t channels = 4, height = 8, width = 8, patch = 1, prediction = 8;
   int32_t maskChannels = 0;
+  int32_t controlMaskChannels = 0;
   double scaling = 0.18215, shift = 0;
   fp::GuidanceMode guidance = fp::GuidanceMode::ClassCfg;
   double timestepDivisor = 1;
@@ -148,10 +149,11 @@ struct TableSpec {
                           timeIds.empty() ? 0 : b.CreateVector(timeIds),
                           zeroNegativePrompt, aestheticScore)
                     : 0;
-    auto lat = hasLatents ? fp::CreateLatents(b, layout, channels, height,
-                                              width, patch, prediction, scaling,
-                                              shift, maskChannels)
-                          : 0;
+    auto lat = hasLatents
+                   ? fp::CreateLatents(b, layout, channels, height, width,
+                                       patch, prediction, scaling, shift,
+                                       maskChannels, controlMaskChannels)
+                   : 0;
     auto sampler =
         hasSampler
             ? fp::CreateSampler(b, b.CreateString("DDIMScheduler"),

@@ -78,6 +78,9 @@ std::string latents(const PipelineSpec &s) {
   if (s.maskChannels)
     os << " + " << s.maskChannels
        << " channels of mask and masked image latents (an inpainting UNet)";
+  if (s.controlMaskChannels)
+    os << ", control latents + " << s.controlMaskChannels
+       << " mask channel (an inpainting SD3 ControlNet)";
   os << ", prediction " << s.predictionChannels << " channels, decoded as x / "
      << s.scalingFactor << " + " << s.shiftFactor;
   return os.str();

@@ -38,7 +38,7 @@ USAGE:
                [--strength S] [--denoising-start F] [--denoising-end F]
                [--control-image c.png ... [--controlnet-scale S[,S...]]
                [--control-guidance-start F[,F...]] [--control-mode M[,M...]]
-               [--control-guidance-end F[,F...]]]
+               [--control-guidance-end F[,F...]] [--control-mask m.png]]
                [--aesthetic-score A] [--negative-aesthetic-score A]
                [--original-size H,W] [--crops-coords-top-left T,L]
                [--target-size H,W] [--negative-original-size H,W]
@@ -235,6 +235,11 @@ GENERATION (plans compiled from a pipeline folder):
                        1.0, with --image 0.8 (Flux 1.0), with --mask 0.5
                        (SDXL, Flux 1.0));
                        one value for every ControlNet or one each
+  --control-mask F.png an SD3 inpainting ControlNet plan's mask
+                       (StableDiffusion3ControlNetInpaintingPipeline's
+                       control_mask; required there, an error elsewhere):
+                       white repaints the control image, black keeps it,
+                       binarized as --mask; the plan's width x height
   --control-mode M[,M...]
                        a Flux ControlNet-Union's mode (diffusers'
                        control_mode: which kind of control image, e.g.
@@ -650,6 +655,10 @@ Options parseArgs(int argc, char **argv) {
     } else if (a == "--control-image") {
       o.controlImages.push_back(next());
       generationFlags.push_back(a);
+    } else if (a == "--control-mask") {
+      o.controlMask = next();
+      controlGiven = true;
+      generationFlags.push_back(a);
     } else if (a == "--controlnet-scale") {
       const std::string v = next();
       o.controlScales = parseDoubles(v, "--controlnet-scale");
@@ -789,7 +798,7 @@ Options parseArgs(int argc, char **argv) {
     usageError("--mask (inpainting) repaints part of an init image: give "
                "--image (or --image-latents) too");
   if (controlGiven && o.controlImages.empty())
-    usageError("--controlnet-scale, --control-mode and "
+    usageError("--controlnet-scale, --control-mode, --control-mask and "
                "--control-guidance-start/-end apply to a ControlNet: give "
                "--control-image too");
   if (!o.image.empty() && !o.imageLatents.empty())

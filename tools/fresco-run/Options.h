@@ -55,6 +55,8 @@ struct Options {
   std::string mask;         // --mask: inpainting's mask PNG
   // --control-image, once per ControlNet (a ControlNet plan's PNGs)
   std::vector<std::string> controlImages;
+  /// StableDiffusion3ControlNetInpaintingPipeline's control_mask.
+  std::string controlMask;
   // --controlnet-scale S[,S...]; empty: the class's (1.0, image-to-image
   // 0.8); --control-guidance-start / -end F[,F...]
   std::vector<double> controlScales, controlStarts = {0.0}, controlEnds = {1.0};

@@ -162,6 +162,14 @@ int runPipeline(const Options &o, const RankEnv &env) {
       {}, o.controlScales, o.controlStarts, o.controlEnds, o.controlModes};
   for (const HostTensor &t : controlImages)
     control.images.push_back(&t);
+  HostTensor controlMask;
+  if (!o.controlMask.empty()) {
+    PngImage png =
+        readEightBitPng(o.controlMask, "--control-mask",
+                        "a gray or RGB mask (white: repaint, black: keep)");
+    controlMask = binaryMask(png.pixels.data(), 3, png.height, png.width);
+    control.mask = &controlMask;
+  }
   checkControl(spec, control, task);
   if (!o.mask.empty()) {
     mask = readMask(o.mask, spec);

@@ -272,7 +272,8 @@ FailureOr<flatbuffers::Offset<fp::Pipeline>> mlir::fresco::emitPipeline(
       r.i64(lat, "latents", "prediction_channels"),
       r.f64(lat, "latents", "scaling_factor"),
       r.f64(lat, "latents", "shift_factor"),
-      r.i64(lat, "latents", "mask_channels", 0));
+      r.i64(lat, "latents", "mask_channels", 0),
+      r.i64(lat, "latents", "control_mask_channels", 0));
 
   auto samp = r.get<DictionaryAttr>(dict, "", "sampler");
   auto scheduler = fbb.CreateString(r.str(samp, "sampler", "scheduler"));

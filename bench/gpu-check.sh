@@ -309,7 +309,7 @@ rc=$?
 tmo 60 "$bindir/float_storage_test" --gtest_color=no >> "$conf" 2>&1 || rc=1
 # cuDNN attention once more without FRESCO_CUDA_SYNC, which turns graph
 # capture off: its CUDA-graph case then replays for real.
-tmo 60 "$bindir/backend_conformance_test" --gtest_color=no \
+tmo 120 "$bindir/backend_conformance_test" --gtest_color=no \
   --gtest_filter='*CudnnAttentionTest*' >> "$conf" 2>&1 || rc=1
 cat "$conf"
 # The dry run holds the CPU cases to what the CUDA ones must meet here.

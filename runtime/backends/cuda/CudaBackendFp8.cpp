@@ -262,12 +262,25 @@ GemmPlan CudaBackend::makeFp8Plan(const GemmKey &key, const void *bias) {
   // refuse its epilogues with outer-vector scaling.
   const char *env = std::getenv("FRESCO_CUDA_FP8_EPILOGUES");
   const bool epilogues = !(env && std::string(env) == "0");
-  if (!chooseAlgo(p, key, bias, epilogues, kFp8Algos, what))
+  if (!chooseAlgo(p, key, bias, epilogues, kFp8Algos, what)) {
+    // cuBLASLt often refuses outer-vector scaling with a 2-byte output
+    // when asked for an algorithm, not at the call: linearFp8 then runs
+    // the f32-output bands, the bias and the rounding as a kernel.
+    if (outType != CUDA_R_32F) {
+      p.refused = true;
+      std::fprintf(stderr,
+                   "fresco: cuBLASLt has no FP8 algorithm m=%lld n=%lld "
+                   "k=%lld with a 2-byte output; it runs with f32 output "
+                   "and the bias as a kernel\n",
+                   (long long)key.m, (long long)key.n, (long long)key.k);
+      return p;
+    }
     fail(what,
          ": cuBLASLt has no FP8 algorithm with per-channel and "
          "per-token scales (outer-vector scaling: cuBLAS 12.9 or later) "
          "for m=",
          key.m, " n=", key.n, " k=", key.k);
+  }
   return p;
 }
 

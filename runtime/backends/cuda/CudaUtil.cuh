@@ -18,8 +18,8 @@
 #include <cuda_fp16.h>
 
 #include <cstdint>
+#include <map>
 #include <mutex>
-#include <set>
 #include <utility>
 
 namespace fresco {
@@ -29,24 +29,27 @@ constexpr int kThreads = 256;
 constexpr int64_t kMaxBlocks = 65536;
 
 /// Lets `kernel` use `bytes` of dynamic shared memory: above 48 KiB a
-/// kernel must opt in, once per kernel and device (the attribute is per
-/// device).
+/// kernel must opt in, per kernel and device (the attribute is per
+/// device). The largest size set so far is kept: a kernel whose size
+/// depends on its call (masked attention's key count) is raised when a
+/// later call needs more.
 template <typename Kernel>
 void allowSharedMemory(Kernel kernel, size_t bytes, const char *what) {
   static std::mutex mutex;
-  static std::set<std::pair<int, const void *>> done;
+  static std::map<std::pair<int, const void *>, size_t> allowed;
   int device = 0;
   checkCuda(cudaGetDevice(&device), what);
   std::pair<int, const void *> key{device,
                                    reinterpret_cast<const void *>(kernel)};
   std::lock_guard<std::mutex> lock(mutex);
-  if (done.count(key))
+  auto it = allowed.find(key);
+  if (it != allowed.end() && it->second >= bytes)
     return;
   checkCuda(cudaFuncSetAttribute(kernel,
                                  cudaFuncAttributeMaxDynamicSharedMemorySize,
                                  int(bytes)),
             what);
-  done.insert(key);
+  allowed[key] = bytes;
 }
 
 /// A type as a value, for withStorage's generic lambdas.

@@ -111,8 +111,9 @@ struct CudnnAttention::Impl {
   std::map<AttentionDims, Plan> plans;
   bool reported = false;
 
-  /// Builds d's graph, or says why not.
-  std::string build(const AttentionDims &d, Plan &plan) {
+  /// Builds d's graph with the frontend's SDPA `impl`, or says why not.
+  std::string build(const AttentionDims &d, Plan &plan,
+                    fe::AttentionImplementation_t impl) {
     std::string error;
     if (!shim::load(&error))
       return error;
@@ -143,7 +144,8 @@ struct CudnnAttention::Impl {
     auto options = fe::graph::SDPA_attributes()
                        .set_name("fresco_attention")
                        .set_generate_stats(d.stats)
-                       .set_attn_scale(d.scale);
+                       .set_attn_scale(d.scale)
+                       .set_implementation(impl);
     auto [o, stats] = g->sdpa(q, k, v, options);
     o->set_output(true)
         .set_uid(kO)
@@ -210,10 +212,23 @@ const AttentionSetup &CudnnAttention::prepare(const AttentionDims &d) {
   plan.setup.outOfRange = !plan.setup.why.empty();
   if (plan.setup.outOfRange)
     return plan.setup; // by design: not worth a message
-  try {
-    plan.setup.why = impl_->build(d, plan);
-  } catch (const std::exception &e) { // the frontend throws on some paths
-    plan.setup.why = e.what();
+  // AUTO picks cuDNN's unified SDPA operation whenever the library is new
+  // enough (9.13.1), whatever the GPU and shape; where it has no engine,
+  // the composite graph (the older path) may still have one.
+  using Impl = fe::AttentionImplementation_t;
+  for (Impl impl : {Impl::AUTO, Impl::COMPOSITE}) {
+    std::string why;
+    try {
+      why = impl_->build(d, plan, impl);
+    } catch (const std::exception &e) { // the frontend throws on some paths
+      why = e.what();
+    }
+    if (why.empty()) {
+      plan.setup.why.clear();
+      break;
+    }
+    plan.setup.why =
+        impl == Impl::AUTO ? why : plan.setup.why + "; composite: " + why;
   }
   plan.setup.ok = plan.setup.why.empty();
   if (!plan.setup.ok && !impl_->reported) {

@@ -6,8 +6,11 @@
 // opens; the frontend's own dynamic-loading mode would instead load a second
 // CUDA runtime, next to the static one the backend uses.
 //
-// NVRTC serves only the frontend's experimental Blackwell engines, never
-// SDPA: its names are defined as stubs that report it unavailable.
+// NVRTC serves only engines that the frontend registers on request
+// (HeurMode_t::OPENSOURCE: its experimental Blackwell engines and, from
+// 1.23, a Hopper SDPA prefill engine). Fresco asks for modes A and
+// FALLBACK only, so the NVRTC names are defined as stubs that report it
+// unavailable.
 //
 //===----------------------------------------------------------------------===//
 #ifdef FRESCO_HAVE_CUDNN_FRONTEND

@@ -162,25 +162,25 @@ PipelineAttrs::textEncoder(StringRef function, ArrayRef<StringRef> outputs,
   return dict(entries);
 }
 
-Expected<CLIPOutputs> clipSkipOutputs(const CLIPTextConfig &clip,
-                                      CLIPOutputs base, int64_t clipSkip,
-                                      bool normed, StringRef encoder,
-                                      StringRef cls) {
-  if (clipSkip == 0)
-    return base;
-  // diffusers indexes hidden_states (num_hidden_layers + 1 entries) from
-  // the end: a larger clip_skip is an IndexError there.
-  const int64_t fromEnd = clipSkip + (normed ? 1 : 2);
-  const int64_t most = clip.numLayers + 1 - (normed ? 1 : 2);
-  if (clipSkip < 0 || fromEnd > clip.numLayers + 1)
-    return makeError("--clip-skip " + Twine(clipSkip) + ": " + encoder +
-                     " has " + Twine(clip.numLayers) + " layer(s) and " + cls +
-                     " reads hidden_states[-(clip_skip + " +
-                     Twine(normed ? 1 : 2) + ")], so clip_skip is at most " +
-                     Twine(most));
-  base.skipFromEnd = fromEnd;
-  base.skipNorm = normed;
-  return base;
+Error buildPipelineCLIP(mlir::ModuleOp module, const CLIPTextConfig &clip,
+                        int64_t batch, StringRef name, CLIPOutputs base,
+                        int64_t clipSkip, bool normed, StringRef cls) {
+  if (clipSkip != 0) {
+    // diffusers indexes hidden_states (num_hidden_layers + 1 entries) from
+    // the end: a larger clip_skip is an IndexError there.
+    const int64_t fromEnd = clipSkip + (normed ? 1 : 2);
+    const int64_t most = clip.numLayers + 1 - (normed ? 1 : 2);
+    if (clipSkip < 0 || fromEnd > clip.numLayers + 1)
+      return makeError("--clip-skip " + Twine(clipSkip) + ": " + name +
+                       " has " + Twine(clip.numLayers) + " layer(s) and " +
+                       cls + " reads hidden_states[-(clip_skip + " +
+                       Twine(normed ? 1 : 2) + ")], so clip_skip is at most " +
+                       Twine(most));
+    base.skipFromEnd = fromEnd;
+    base.skipNorm = normed;
+  }
+  buildCLIPText(module, clip, batch, name, base);
+  return Error::success();
 }
 
 mlir::DictionaryAttr PipelineAttrs::component(StringRef role,
@@ -483,7 +483,11 @@ Error buildPipelineFromFolder(mlir::ModuleOp module, StringRef folder,
   // DiTPipeline has no text encoder and FluxPipeline reads CLIP's pooled
   // output alone.
   if (options.clipSkip &&
-      (!cls || *cls == "DiTPipeline" || cls->starts_with("Flux")))
+      !(cls && (cls->starts_with("StableDiffusionPipeline") ||
+                cls->starts_with("StableDiffusionInpaint") ||
+                cls->starts_with("StableDiffusionControlNet") ||
+                cls->starts_with("StableDiffusionXL") ||
+                cls->starts_with("StableDiffusion3"))))
     return makeError("--clip-skip applies to Stable Diffusion, SDXL and SD3 "
                      "pipelines (their prompts' CLIP hidden states), not " +
                      Twine(cls ? *cls : StringRef("<missing>")));

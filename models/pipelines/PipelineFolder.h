@@ -111,19 +111,20 @@ llvm::Expected<ImageSize> imageSize(llvm::StringRef pipeline,
                                     llvm::StringRef denoiserWhat,
                                     int64_t defaultLatent);
 
+/// Appends the CLIP text function `name` (buildCLIPText) with `base`'s
+/// outputs and, under diffusers' clip_skip `clipSkip`
+/// (BuildOptions::clipSkip; 0: none), the hidden state the prompts read:
+/// StableDiffusionPipeline's final_layer_norm(hidden_states[-(clip_skip +
+/// 1)]) when `normed`, else SDXL's and SD3's hidden_states[-(clip_skip +
+/// 2)]. Fails, naming the limit, where diffusers' indexing would.
+llvm::Error buildPipelineCLIP(mlir::ModuleOp module, const CLIPTextConfig &clip,
+                              int64_t batch, llvm::StringRef name,
+                              CLIPOutputs base, int64_t clipSkip, bool normed,
+                              llvm::StringRef cls);
+
 /// Refuses a joint attention over `tokens` image and text tokens with
 /// `heads` heads whose scores would exceed the size limit (SizeEstimate.h)
 /// for a `height` x `width` image.
-/// diffusers' clip_skip `clipSkip` (BuildOptions::clipSkip; 0: `base` as
-/// it is) on the CLIP text encoder `encoder` of `cls`: `base` plus the
-/// hidden state the prompts read, StableDiffusionPipeline's
-/// final_layer_norm(hidden_states[-(clip_skip + 1)]) when `normed`, else
-/// SDXL's and SD3's hidden_states[-(clip_skip + 2)]. Fails, naming the
-/// limit, where diffusers' indexing would.
-llvm::Expected<CLIPOutputs>
-clipSkipOutputs(const CLIPTextConfig &clip, CLIPOutputs base, int64_t clipSkip,
-                bool normed, llvm::StringRef encoder, llvm::StringRef cls);
-
 llvm::Error checkJointAttention(llvm::StringRef pipeline, int64_t heads,
                                 int64_t tokens, int64_t height, int64_t width);
 

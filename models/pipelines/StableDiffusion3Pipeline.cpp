@@ -265,13 +265,11 @@ Error buildStableDiffusion3Pipeline(mlir::ModuleOp module,
   // prompts read hidden_states[-(clip_skip + 2)].
   const int64_t skip = options.clipSkip;
   for (auto [config, fn] :
-       {std::pair{&*clip, "text_encoder"}, {&*clip2, "text_encoder_2"}}) {
-    Expected<CLIPOutputs> out = clipSkipOutputs(
-        *config, {false, true, true, 0, false}, skip, false, fn, cls);
-    if (!out)
-      return out.takeError();
-    buildCLIPText(module, *config, n, fn, *out);
-  }
+       {std::pair{&*clip, "text_encoder"}, {&*clip2, "text_encoder_2"}})
+    if (Error e =
+            buildPipelineCLIP(module, *config, n, fn,
+                              CLIPOutputs::PenultimatePooled, skip, false, cls))
+      return e;
   if (t5)
     buildT5Encoder(module, *t5, n, t5Tokens, "text_encoder_3");
   SD3Shape shape;

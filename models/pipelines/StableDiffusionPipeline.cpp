@@ -89,11 +89,10 @@ Error buildStableDiffusionPipeline(mlir::ModuleOp module,
   p->shape.textTokens = clip->maxPositions;
   // With clip_skip the prompts read final_layer_norm(hidden_states[-(
   // clip_skip + 1)]), the negative prompts the last hidden state.
-  Expected<CLIPOutputs> out = clipSkipOutputs(
-      *clip, CLIPOutputs::Hidden, options.clipSkip, true, "text_encoder", cls);
-  if (!out)
-    return out.takeError();
-  buildCLIPText(module, *clip, n, "text_encoder", *out);
+  if (Error e =
+          buildPipelineCLIP(module, *clip, n, "text_encoder",
+                            CLIPOutputs::Hidden, options.clipSkip, true, cls))
+    return e;
   buildUNet(module, p->unet, p->shape, "unet", controlnets);
   SmallVector<StringRef> denoiserInputs = {"latents", "timestep",
                                            "text_embeddings"};

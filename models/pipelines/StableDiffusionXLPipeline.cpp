@@ -207,20 +207,15 @@ Error buildSDXL(mlir::ModuleOp module, const PipelineFolder &dir,
   // hidden_states[-2] of both; bigG's projected pooled output. With
   // clip_skip the prompts read hidden_states[-(clip_skip + 2)] of both.
   const int64_t skip = options.clipSkip;
-  if (clip) {
-    Expected<CLIPOutputs> out =
-        clipSkipOutputs(*clip, {false, true, false, 0, false}, skip, false,
-                        "text_encoder", kName);
-    if (!out)
-      return out.takeError();
-    buildCLIPText(module, *clip, n, "text_encoder", *out);
-  }
-  Expected<CLIPOutputs> out2 =
-      clipSkipOutputs(*clip2, {false, true, true, 0, false}, skip, false,
-                      "text_encoder_2", kName);
-  if (!out2)
-    return out2.takeError();
-  buildCLIPText(module, *clip2, n, "text_encoder_2", *out2);
+  if (clip)
+    if (Error e =
+            buildPipelineCLIP(module, *clip, n, "text_encoder",
+                              CLIPOutputs::Penultimate, skip, false, kName))
+      return e;
+  if (Error e =
+          buildPipelineCLIP(module, *clip2, n, "text_encoder_2",
+                            CLIPOutputs::PenultimatePooled, skip, false, kName))
+    return e;
   buildUNet(module, unet, p->shape, "unet", controlnets);
   buildVAEDecoder(module, p->vae, n, p->shape.height, p->shape.width, "vae");
 

@@ -57,13 +57,19 @@ struct CLIPOutputs {
   int64_t skipFromEnd = 0;
   bool skipNorm = false;
 
-  static const CLIPOutputs Both;   // last_hidden_state, pooled
-  static const CLIPOutputs Pooled; // FluxPipeline's
-  static const CLIPOutputs Hidden; // Stable Diffusion 1.x / 2.x's
+  static const CLIPOutputs Both;              // last_hidden_state, pooled
+  static const CLIPOutputs Pooled;            // FluxPipeline's
+  static const CLIPOutputs Hidden;            // Stable Diffusion 1.x / 2.x's
+  static const CLIPOutputs Penultimate;       // SDXL's ViT-L
+  static const CLIPOutputs PenultimatePooled; // SDXL's bigG, SD3's
 };
 inline const CLIPOutputs CLIPOutputs::Both = {true, false, true, 0, false};
 inline const CLIPOutputs CLIPOutputs::Pooled = {false, false, true, 0, false};
 inline const CLIPOutputs CLIPOutputs::Hidden = {true, false, false, 0, false};
+inline const CLIPOutputs CLIPOutputs::Penultimate = {false, true, false, 0,
+                                                     false};
+inline const CLIPOutputs CLIPOutputs::PenultimatePooled = {false, true, true, 0,
+                                                           false};
 
 /// Appends `func.func @<name>(input_ids [B, max_position_embeddings] i64)
 /// -> (the `outputs`)`: the forward of transformers 4.46's CLIPTextModel or

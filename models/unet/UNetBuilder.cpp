@@ -43,8 +43,9 @@ public:
 
   Value forward(Value sample, Value timestep, Value text, Value textEmbeds,
                 Value timeIds, const ControlResiduals *control);
-  /// ControlNetModel.forward without guess mode: the residuals times
-  /// `scale` ([B], one per sample).
+  /// ControlNetModel.forward: the residuals times `scale` ([B, 1, R]: per
+  /// sample and residual, the down residuals' then the mid block's; the
+  /// run gives guess mode's factors there).
   ControlResiduals controlnet(const ControlNetConfig &cn, Value sample,
                               Value timestep, Value text, Value textEmbeds,
                               Value timeIds, Value cond, Value scale);
@@ -297,17 +298,24 @@ ControlResiduals UNetEmitter::controlnet(const ControlNetConfig &cn,
   h = AddOp::create(b, loc(e), h, x);
   SmallVector<Value> skips;
   h = mid(down(h, temb, text, skips), temb, text);
-  // Zero convolutions, scaled per sample.
+  // Zero convolutions, scaled per sample and residual.
+  assert(int64_t(skips.size()) + 1 == c.controlResiduals() &&
+         "controlResiduals() counts the down blocks' residuals");
   Location l = loc("conditioning_scale");
-  Value s4 = reshape(l, scale, {s.batch, 1, 1, 1});
+  auto scaleOf = [&](int64_t i) {
+    Value si = SliceOp::create(b, l, scale, b.getI64IntegerAttr(2),
+                               b.getI64IntegerAttr(i), b.getI64IntegerAttr(1));
+    return reshape(l, si, {s.batch, 1, 1, 1});
+  };
   ControlResiduals out;
   for (auto [i, skip] : llvm::enumerate(skips)) {
     std::string p = "controlnet_down_blocks." + std::to_string(i);
-    out.down.push_back(
-        MulOp::create(b, loc(p), conv(p, skip, channels(skip), 1), s4));
+    out.down.push_back(MulOp::create(
+        b, loc(p), conv(p, skip, channels(skip), 1), scaleOf(int64_t(i))));
   }
   out.mid = MulOp::create(b, loc("controlnet_mid_block"),
-                          conv("controlnet_mid_block", h, channels(h), 1), s4);
+                          conv("controlnet_mid_block", h, channels(h), 1),
+                          scaleOf(int64_t(skips.size())));
   return out;
 }
 
@@ -385,7 +393,9 @@ func::FuncOp buildUNet(ModuleOp module, const UNetConfig &config,
            "ControlNets embedding the control image at different scales");
     inputs.push_back(RankedTensorType::get(
         {B, 3 * nets, shape.height * up, shape.width * up}, f32));
-    inputs.push_back(RankedTensorType::get({B, nets}, f32));
+    // The nets share the UNet's down blocks, so their residual counts.
+    inputs.push_back(
+        RankedTensorType::get({B, nets, config.controlResiduals()}, f32));
     names.append({"controlnet_cond", "conditioning_scale"});
   }
   auto outTy = RankedTensorType::get(

@@ -25,7 +25,9 @@ struct UNetShape {
 /// [B, UNetConfig::timeIds]. With K `controlnets` (weights from the folders
 /// controlNetFolder(k)) two more: controlnet_cond [B, 3 K, h x f, w x f]
 /// (the K RGB control images side by side in the channels; f: their
-/// embeddingDownscale()) in [0, 1] and conditioning_scale [B, K]; each
+/// embeddingDownscale()) in [0, 1] and conditioning_scale [B, K, R], each
+/// net's scale per residual (R = controlResiduals(): its down residuals,
+/// then the mid block's; guess mode scales them apart); each
 /// ControlNet runs on the same sample, timestep and text, and the sum of
 /// their residuals is added as diffusers' StableDiffusionControlNetPipeline
 /// (with a MultiControlNetModel) passes it to the UNet.

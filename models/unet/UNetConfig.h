@@ -34,6 +34,11 @@ struct UNetConfig {
   int64_t addEmbeddingInputDim = 0;
 
   int64_t numBlocks() const { return int64_t(blockOutChannels.size()); }
+  /// A ControlNet of this config's residuals: conv_in's output, each down
+  /// block's layers and downsampler, the mid block (SD 1.5's 13).
+  int64_t controlResiduals() const {
+    return numBlocks() * (layersPerBlock + 1) + 1;
+  }
   int64_t timeEmbedDim() const { return 4 * blockOutChannels[0]; }
   /// Latent size divisor: every block but the last halves the size.
   int64_t downscale() const { return int64_t(1) << (numBlocks() - 1); }

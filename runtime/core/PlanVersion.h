@@ -105,7 +105,8 @@ namespace fresco {
 /// --clip-skip). A version-26 runtime would fill both with each. Also
 /// Latents.control_mask_channels (an inpainting SD3 ControlNet's mask
 /// channel after its control latents), which a version-26 runtime would
-/// not fill.
+/// not fill; and a UNet ControlNet's ControlScale [batch, K, R], a scale
+/// per residual (guess mode), which it would refuse by shape.
 constexpr uint32_t kPlanVersion = 27;
 } // namespace fresco
 

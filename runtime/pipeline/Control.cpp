@@ -1,6 +1,7 @@
 //===- Control.cpp - ControlNets' inputs to the denoiser ------------------===//
 #include "runtime/pipeline/Control.h"
 #include "runtime/core/Error.h"
+#include "runtime/pipeline/Inpaint.h"
 
 #include <cmath>
 #include <cstring>
@@ -35,8 +36,9 @@ void checkControl(const PipelineSpec &spec, const ControlOptions &o,
     check(o.images.empty(), "--control-image: this ", spec.kind,
           " plan has no ControlNet (compile a "
           "StableDiffusionControlNetPipeline, "
-          "StableDiffusionXLControlNetPipeline, FluxControlNetPipeline or "
-          "StableDiffusion3ControlNetPipeline folder)");
+          "StableDiffusionXLControlNetPipeline, FluxControlNetPipeline, "
+          "StableDiffusion3ControlNetPipeline or "
+          "StableDiffusion3ControlNetInpaintingPipeline folder)");
     return;
   }
   check(!o.images.empty(),
@@ -111,6 +113,10 @@ void checkControl(const PipelineSpec &spec, const ControlOptions &o,
           " (width x height): give one of that size (Fresco does not resize "
           "it)");
   }
+  check(!o.guessMode || spec.controlResiduals > 0,
+        "--guess-mode applies to a Stable Diffusion or SDXL ControlNet plan "
+        "(diffusers' guess_mode); the Flux and SD3 ControlNet classes have "
+        "none");
   // The scales may be empty (the class's default).
   for (auto [v, flag, empty] :
        {std::tuple{&o.scales, "--controlnet-scale", true},
@@ -174,6 +180,13 @@ HostTensor maskedControlPixels(const HostTensor &pixels,
   return t;
 }
 
+void controlMaskChannel(const HostTensor &mask, int64_t height, int64_t width,
+                        float *dst) {
+  const std::vector<float> grid = nearestMask(mask, height, width);
+  for (size_t i = 0; i < grid.size(); ++i)
+    dst[i] = 1.0f - grid[i];
+}
+
 HostTensor encoderPixels(const HostTensor &image) {
   HostTensor t = image;
   float *v = t.as<float>();
@@ -222,6 +235,35 @@ void fillControlImage(const ControlOptions &o, HostTensor &in) {
       std::memcpy(dst, image->as<float>(), image->numel() * sizeof(float));
       dst += image->numel();
     }
+}
+
+void fillControlScales(const ControlOptions &o, const BatchLayout &batch,
+                       bool guided, int step, int64_t length, HostTensor &in) {
+  check(in.shape.size() == 2 || in.shape.size() == 3,
+        "the denoiser's control scale input is ", shapeToString(in.shape),
+        ", expected [rows, nets] or [rows, nets, residuals]");
+  const int64_t nets = in.shape[1];
+  const int64_t residuals = in.shape.size() == 3 ? in.shape[2] : 1;
+  check(in.shape[0] == batch.rows(), "the denoiser's control scale input is ",
+        shapeToString(in.shape), " for ", batch.rows(), " rows");
+  std::vector<float> row(size_t(nets * residuals));
+  for (int64_t k = 0; k < nets; ++k) {
+    const float s = controlScale(o, size_t(k), step, length);
+    for (int64_t i = 0; i < residuals; ++i) {
+      // torch.logspace(-1, 0, R) in float32, times the scale.
+      const float f =
+          !o.guessMode || residuals == 1
+              ? 1.0f
+              : std::pow(10.0f, -1.0f + float(i) / float(residuals - 1));
+      row[size_t(k * residuals + i)] = s * f;
+    }
+  }
+  float *dst = in.as<float>();
+  for (int64_t r = 0; r < batch.rows(); ++r) {
+    const bool zero = o.guessMode && guided && batch.block(r) == 1;
+    for (size_t j = 0; j < row.size(); ++j)
+      dst[size_t(r) * row.size() + j] = zero ? 0.0f : row[j];
+  }
 }
 
 float controlScale(const ControlOptions &o, size_t net, int step,

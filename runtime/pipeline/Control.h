@@ -22,6 +22,7 @@
 #define FRESCO_RUNTIME_PIPELINE_CONTROL_H
 
 #include "runtime/core/Tensor.h"
+#include "runtime/pipeline/Parts.h"
 #include "runtime/pipeline/PipelineSpec.h"
 
 #include <cstdint>
@@ -45,6 +46,11 @@ struct ControlOptions {
   /// StableDiffusion3ControlNetInpaintingPipeline's control_mask: f32 [1,
   /// 1, H, W] of 0 (keep) and 1 (repaint), Inpaint.h's binaryMask.
   const HostTensor *mask = nullptr;
+  /// diffusers' guess_mode (a UNet's ControlNets only): each net's
+  /// residuals scaled by logspace(-1, 0, R) (0.1 for the first down
+  /// residual up to 1 for the mid block's) times its scale, and under CFG
+  /// the negative prompts' rows get none.
+  bool guessMode = false;
 };
 
 /// Throws fresco::Error unless `o` fits `spec` for `task`: one image per
@@ -80,6 +86,12 @@ HostTensor encoderPixels(const HostTensor &image);
 HostTensor maskedControlPixels(const HostTensor &pixels,
                                const HostTensor &mask);
 
+/// Its mask channel after the control latents: 1 - `mask` ([1, 1, H, W])
+/// on the `height` x `width` latent grid (nearest, as Inpaint.h's
+/// nearestMask), into `dst`.
+void controlMaskChannel(const HostTensor &mask, int64_t height, int64_t width,
+                        float *dst);
+
 /// Net `net`'s packed control latents ([tokens, perToken]) into its slot of
 /// one row of the denoiser's control latents ([tokens, nets x perToken]).
 void interleaveControlLatents(const float *packed, size_t net, size_t nets,
@@ -91,6 +103,15 @@ void fillRows(const std::vector<float> &row, HostTensor &in);
 /// Every row of the denoiser's control mode input `in` (i64 [rows, K]) set
 /// to the nets' modes (a list of 1 applies to every net).
 void fillControlModes(const ControlOptions &o, HostTensor &in);
+
+/// Every row of the denoiser's control scale input `in` ([rows, K], or a
+/// UNet's [rows, K, R]) at step `step` of the `length` steps that run:
+/// net k's controlScale, per residual i times guess mode's factor
+/// 10^(-1 + i / (R - 1)); under guess mode with CFG (`guided`) 0 in the
+/// rows of the negative prompts' block, as diffusers runs the nets on the
+/// prompts' half alone and adds zeros to the other.
+void fillControlScales(const ControlOptions &o, const BatchLayout &batch,
+                       bool guided, int step, int64_t length, HostTensor &in);
 
 /// The conditioning scale of net `net` at step `step` of the `length`
 /// steps that run (image-to-image: counted from its first): its scale x

@@ -558,12 +558,8 @@ GenerateResult generate(const PipelineSpec &p, Executor &exec,
       if (!denoises)
         continue;
       layout->fromEncoder(z->as<float>(), packed.data());
-      if (keep) {
-        const std::vector<float> grid =
-            nearestMask(*control.mask, p.height, p.width);
-        for (int64_t i = 0; i < keep; ++i)
-          packed[size_t(m + i)] = 1.0f - grid[size_t(i)];
-      }
+      if (keep)
+        controlMaskChannel(*control.mask, p.height, p.width, packed.data() + m);
       interleaveControlLatents(packed.data(), k, nets, tokens, per,
                                controlLatents.data());
     }
@@ -604,17 +600,12 @@ GenerateResult generate(const PipelineSpec &p, Executor &exec,
       if (in.timestep >= 0)
         for (int64_t r = 0; r < batch.rows(); ++r)
           in.tensors[in.timestep].as<float>()[r] = t;
-      if (in.controlScale >= 0) {
-        // controlnet_keep over the steps that run (image-to-image's too;
-        // denoising_end's cut comes after it).
-        const size_t nets = size_t(p.controlNets());
-        float *s = in.tensors[in.controlScale].as<float>();
-        for (size_t k = 0; k < nets; ++k)
-          s[k] = controlScale(control, k, step - begin,
-                              int64_t(timesteps.size()) - begin);
-        for (int64_t r = 1; r < batch.rows(); ++r)
-          std::memcpy(s + r * nets, s, nets * sizeof(float));
-      }
+      // controlnet_keep over the steps that run (image-to-image's too;
+      // denoising_end's cut comes after it).
+      if (in.controlScale >= 0)
+        fillControlScales(control, batch, guidance->guided(), step - begin,
+                          int64_t(timesteps.size()) - begin,
+                          in.tensors[in.controlScale]);
       // patch=P: the first steps exchange their blocks, later ones read
       // the previous step's (a no-op for a denoiser without StaleGathers).
       // pipefusion: the fresh steps run the warm-up twin, which fills the

@@ -178,7 +178,8 @@ void checkInitImageSize(const PipelineSpec &spec, int64_t width,
 bool controlLatentsShifted(const PipelineSpec &spec) {
   // StableDiffusion3ControlNetInpaintingPipeline shifts, its plain class
   // does not.
-  return spec.kind != "StableDiffusion3Pipeline" || spec.controlMaskChannels;
+  return spec.kind != "StableDiffusion3Pipeline" ||
+         spec.controlMaskChannels != 0;
 }
 
 HostTensor encodeInitImage(const PipelineSpec &spec, Executor &exec,

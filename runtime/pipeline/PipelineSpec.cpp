@@ -272,6 +272,10 @@ private:
           cs.promptSlot, " is not 0, 1 or 2");
     const plan::Function &f =
         *findFunction(*p_.ranks()->Get(cs.ranks[0]), cs.function);
+    // At most 8 outputs: TextConditioning's message tags have room for 8
+    // per encoder and block (4 roles, each twice under clip_skip).
+    check(cs.outputs.size() <= 8, where, ": ", cs.outputs.size(),
+          " outputs; a text encoder returns at most 8");
     // The windows are checked before the signatures: the counts first.
     check(f.outputs()->size() == cs.outputs.size(), where,
           ": the function has ", f.outputs()->size(),
@@ -509,6 +513,14 @@ private:
           s_.height, "x", s_.width);
     s_.controlImage.assign(in.begin() + 1, in.end());
     checkNetCount();
+    // A UNet's ControlNets take a scale per residual (version 27): guess
+    // mode's factors.
+    std::vector<int64_t> scale = denoiserInputShape(R::ControlScale);
+    check(scale.size() == 3 && scale[2] >= 1 && scale[2] <= 64, ctx_,
+          ": the denoiser's control_scale input is ", shapeToString(scale),
+          ", expected [batch, K, R] (each net's scale per residual, R in "
+          "1..64)");
+    s_.controlResiduals = scale[2];
   }
 
   /// At most 16 ControlNets, as the compiler builds (the runtime's
@@ -641,7 +653,10 @@ private:
           true};
     case R::GuidanceScale:
       return RoleTensor{floats, {batch}, true};
-    case R::ControlScale: // one per ControlNet
+    case R::ControlScale: // one per ControlNet (a UNet's: per residual)
+      if (s_.controlResiduals)
+        return RoleTensor{
+            floats, {batch, s_.controlNets(), s_.controlResiduals}, true};
       return RoleTensor{floats, {batch, s_.controlNets()}, true};
     case R::ControlMode:
       return RoleTensor{plan::DType::I64, {batch, s_.controlNets()}};
@@ -763,100 +778,6 @@ private:
 };
 
 } // namespace
-
-const ComponentSpec *PipelineSpec::find(plan::ComponentRole role) const {
-  for (const ComponentSpec &c : components)
-    if (c.role == role)
-      return &c;
-  return nullptr;
-}
-
-int PipelineSpec::defaultSteps(Task task) const {
-  if (task != Task::TextToImage && kind == "StableDiffusion3Pipeline")
-    return 50;
-  return kind == "FluxPipeline" || kind == "StableDiffusion3Pipeline" ? 28 : 50;
-}
-
-double PipelineSpec::defaultGuidanceScale(Task task) const {
-  // FluxControlNetPipeline's guidance_scale is 7.0 too.
-  if (kind == "FluxPipeline")
-    return task == Task::TextToImage && controlImage.empty() ? 3.5 : 7.0;
-  // StableDiffusionXLControlNetInpaintPipeline keeps 5.0.
-  if (isSDXL())
-    return task == Task::Inpainting && controlImage.empty() ? 7.5 : 5.0;
-  if (kind == "StableDiffusion3Pipeline")
-    return 7.0;
-  return kind == "StableDiffusionPipeline" ? 7.5 : 4.0;
-}
-
-double PipelineSpec::defaultStrength(Task task) const {
-  const bool inpaint = task == Task::Inpainting;
-  // StableDiffusion(XL)ControlNetImg2ImgPipeline (FluxControlNetImg2Img-
-  // Pipeline keeps FluxImg2ImgPipeline's 0.6).
-  if (!controlImage.empty() && !controlLatents && !inpaint)
-    return 0.8;
-  if (isSDXL())
-    return inpaint ? 0.9999 : 0.3;
-  if (kind == "StableDiffusion3Pipeline" || kind == "FluxPipeline")
-    return 0.6;
-  return inpaint ? 1.0 : 0.8;
-}
-
-bool PipelineSpec::imageToImageOnly() const {
-  return kind == "StableDiffusionXLImg2ImgPipeline";
-}
-
-bool PipelineSpec::isSDXL() const {
-  return kind == "StableDiffusionXLPipeline" ||
-         kind == "StableDiffusionXLImg2ImgPipeline";
-}
-
-std::vector<const ComponentSpec *> PipelineSpec::textEncoders() const {
-  std::vector<const ComponentSpec *> out;
-  for (const ComponentSpec &c : components)
-    if (c.role == plan::ComponentRole::TextEncoder)
-      out.push_back(&c);
-  return out;
-}
-
-int64_t PipelineSpec::latentPositions() const {
-  return (height / patchSize) * (width / patchSize);
-}
-
-int PipelineSpec::guidanceCopies() const {
-  return guidance == plan::GuidanceMode::ClassCfg ||
-                 guidance == plan::GuidanceMode::TextCfg
-             ? 2
-             : 1;
-}
-
-int64_t PipelineSpec::latentChannels() const {
-  return layout == plan::LatentLayout::PackedTokens
-             ? channels * patchSize * patchSize
-             : channels;
-}
-
-void PipelineSpec::toDecoderInput(float *latents, int64_t n) const {
-  // The factors are Python floats: torch rounds them to float32 and
-  // computes in float32; 1 / scaling_factor is a double division first.
-  const float shift = float(shiftFactor);
-  if (kind == "DiTPipeline") {
-    const float inv = float(1.0 / scalingFactor);
-    for (int64_t i = 0; i < n; ++i)
-      latents[i] = inv * latents[i] + shift;
-    return;
-  }
-  const float scale = float(scalingFactor);
-  for (int64_t i = 0; i < n; ++i)
-    latents[i] = latents[i] / scale + shift;
-}
-
-std::vector<int64_t> PipelineSpec::latentShape(int64_t batch,
-                                               int64_t perPosition) const {
-  if (layout == plan::LatentLayout::PackedTokens)
-    return {batch, (height / patchSize) * (width / patchSize), perPosition};
-  return {batch, perPosition, height, width};
-}
 
 PipelineSpec PipelineSpec::fromPlan(const plan::Plan &p,
                                     const std::string &name) {

@@ -87,6 +87,11 @@ struct PipelineSpec {
   bool controlLatents = false;
   /// ControlNet-Union: the denoiser takes each net's mode (plan version 26).
   bool controlModes = false;
+  /// A UNet's ControlNets (plan version 27): the residuals each net's
+  /// scale input holds one value for (its down blocks', then the mid
+  /// block's: guess mode scales them apart); 0: one scale per net (Flux's,
+  /// SD3's).
+  int64_t controlResiduals = 0;
   /// An inpainting SD3 ControlNet (plan version 27): its control latents'
   /// mask channels (1) after the C latent channels; 0: none.
   int64_t controlMaskChannels = 0;

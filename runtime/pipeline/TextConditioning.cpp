@@ -116,6 +116,9 @@ public:
           }
         }
         for (size_t k = 0; k < c.outputs.size(); ++k) {
+          // clip_skip's twin outputs: each block's rows read one of them.
+          if (!c.fillsBlock(k, block))
+            continue;
           const int tag = 100 + (int(e) * 2 + block) * 8 + int(k);
           HostTensor none;
           handOver(roles, k < outs.size() ? outs[k] : none, source, c.ranks,

@@ -280,6 +280,7 @@ def add_control_args(ap: argparse.ArgumentParser, required: bool) -> None:
     ap.add_argument("--controlnet-scale", type=floats)
     ap.add_argument("--control-guidance-start", type=floats, default=[0.0])
     ap.add_argument("--control-guidance-end", type=floats, default=[1.0])
+    ap.add_argument("--guess-mode", action="store_true", help="guess_mode (SD and SDXL classes)")
 
 
 def control_kwargs(args, image_key: str = "image") -> dict:
@@ -300,6 +301,8 @@ def control_kwargs(args, image_key: str = "image") -> dict:
            "control_guidance_end": one(args.control_guidance_end)}
     if args.controlnet_scale is not None:
         out["controlnet_conditioning_scale"] = one(args.controlnet_scale)
+    if args.guess_mode:
+        out["guess_mode"] = True
     return out
 
 

@@ -20,7 +20,8 @@
 # 0.6 in a window; guidance 1); another mask moves the result; cfg=2,
 # ulysses=2, ring=5 and tp=2 against 1 rank within 1e-5. Bad input:
 # image-to-image, a control image of another size, a ControlNet whose
-# blocks do not map onto the transformer's, an inpainting net in the plain
+# blocks do not map onto the transformer's, --guess-mode (SD's and SDXL's
+# nets only), an inpainting net in the plain
 # class or a plain net in the inpainting class, a missing or misplaced
 # --control-mask, a mask of another size, --image or --mask on the
 # inpainting plan.
@@ -118,6 +119,10 @@ expect_error "image-to-image with an SD3 ControlNet is not implemented" \
   "$B/fresco-run" "$work/one.fplan" --weights "$work/one" "${prompts[@]}" \
   --steps 2 -o "$work/x.png" --control-image "$work/c1.png" \
   --image "$work/c1.png" --quiet
+expect_error "--guess-mode applies to a Stable Diffusion or SDXL ControlNet \
+plan" "$B/fresco-run" "$work/one.fplan" --weights "$work/one" \
+  "${prompts[@]}" --steps 2 -o "$work/x.png" --control-image "$work/c1.png" \
+  --guess-mode --quiet
 py "$here/sd_pipeline_reference.py" image --out "$work/small.png" \
   --height 16 --width 16 --seed 2 > /dev/null
 expect_error "control image 1 of 1 is 16x16 pixels, the plan's images 16x24" \

@@ -6,7 +6,8 @@
 # against the real diffusers StableDiffusionControlNetPipeline on CPU in
 # float64 (--latents as its latents): DDIM at scale 1, a gray control image
 # at scale 0.5 inside a guidance window (control_guidance_start/end: the
-# first and last of 4 steps without it), Euler ancestral; final latents
+# first and last of 4 steps without it), Euler ancestral, guess mode (with
+# and without CFG, in a window; on cfg=2 and tp=2 too); final latents
 # within 1e-4 of their max magnitude. The ControlNet matters (scale 0 moves
 # the latents). Every strategy on the UNet and ControlNet together (cfg=2,
 # tp=2, tp=3 with padded heads, ulysses=2, ring=2, ulysses=4, ulysses=3 and
@@ -16,7 +17,8 @@
 # ulysses=3. An SDXL ControlNet
 # (StableDiffusionXLControlNetPipeline: the ControlNet also reads the pooled
 # text embeddings and time ids) against diffusers, with SDXL's
-# denoising_end and micro-conditioning, and on cfg=2, tp=2 and ulysses=2.
+# denoising_end, micro-conditioning and guess mode, and on cfg=2, tp=2 and
+# ulysses=2.
 # Image-to-image with a ControlNet (--vae-encoder plans, or an Img2Img
 # ControlNet folder) against StableDiffusionControlNetImg2ImgPipeline and
 # StableDiffusionXLControlNetImg2ImgPipeline (their defaults: strength 0.8,
@@ -92,6 +94,31 @@ if py "$here/compare_npy.py" "$work/off.npy" "$work/ddim.npy" \
   echo "--controlnet-scale 0 changed nothing"; exit 1
 fi
 
+# guess_mode (fresco-run --guess-mode): the residuals scaled 0.1 .. 1 and,
+# under CFG, none for the negative prompts' half; without CFG the factors
+# alone; with a scale in a window. Against diffusers, and on cfg=2 (each
+# half on its own rank) and tp=2 against 1 rank.
+gen guess cn --control-image "$work/ctl.png" --guess-mode
+against guess --control-image "$work/ctl.png" --guess-mode
+gen guess-unguided cn --control-image "$work/ctl.png" --guess-mode \
+  --guidance-scale 1
+against guess-unguided --control-image "$work/ctl.png" --guess-mode \
+  --guidance-scale 1
+gen guess-window cn --control-image "$work/gray.png" --guess-mode "${window[@]}"
+against guess-window --control-image "$work/gray.png" --guess-mode "${window[@]}"
+if py "$here/compare_npy.py" "$work/guess.npy" "$work/ddim.npy" \
+  --rtol-max 1e-4 > /dev/null; then
+  echo "--guess-mode changed nothing"; exit 1
+fi
+for par in cfg=2 tp=2; do
+  "$B/fresco-compile" "$work/pipe" -o "$work/guess-$par.fplan" --batch 2 \
+    --height $H --width $W --ranks 2 --parallel $par --quiet
+  gen "guess-$par" "guess-$par" --control-image "$work/ctl.png" --guess-mode
+  echo "== guess mode on $par"
+  py "$here/compare_npy.py" "$work/guess-$par.npy" "$work/guess.npy" \
+    --rtol-max 1e-5
+done
+
 # Every strategy splits the UNet and its ControlNet together.
 for par in cfg=2 tp=2 tp=3 ulysses=2 ring=2 ulysses=4 ulysses=3 ring=3 \
   pipeline=2 place cfg=2,ulysses=2; do
@@ -116,10 +143,11 @@ py "$ref" make --out "$work/multi" --seed 3 --controlnets 2 > /dev/null
 "$B/fresco-compile" "$work/multi" -o "$work/multi.fplan" --batch 2 \
   --height $H --width $W --quiet
 multi_images=(--control-image "$work/ctl.png" --control-image "$work/gray.png")
-for case in each one; do
+for case in each one guess; do
   flags=(--controlnet-scale 0.5,1.5 --control-guidance-start 0,0.25
     --control-guidance-end 0.75,1)
   [ $case = one ] && flags=(--controlnet-scale 0.7)
+  [ $case = guess ] && flags+=(--guess-mode)
   "$B/fresco-run" "$work/multi.fplan" --weights "$work/multi" \
     "${prompts[@]}" "${neg[@]}" --steps 4 --latents "@$work/noise.npy" \
     "${multi_images[@]}" "${flags[@]}" --output-latents "@$work/multi-$case.npy" \
@@ -229,10 +257,11 @@ xl() { # NAME PLAN [flags...]: fresco-run on the SDXL folder
     --control-image "$work/ctl.png" --output-latents "@$work/$name.npy" \
     --timeout 60 --quiet "$@"
 }
-for case in scale window end micro; do
+for case in scale window end micro guess; do
   flags=()
   case $case in
   scale) flags=(--controlnet-scale 0.7) ;;
+  guess) flags=(--guess-mode --controlnet-scale 0.7) ;;
   window) flags=("${window[@]}") ;;
   end) flags=(--denoising-end 0.5) ;;
   micro) flags=(--original-size 64,48 --crops-coords-top-left 4,2) ;;
@@ -474,9 +503,11 @@ expect_error "--image '$work/deep.png' has 16 bits per sample" \
   "$B/fresco-run" "$work/i2i.fplan" --weights "$work/pipe" --prompt "a fox" \
   --steps 2 -o "$work/x.png" --control-image "$work/ctl.png" \
   --image "$work/deep.png"
-expect_usage "--controlnet-scale, --control-mode and --control-guidance-start/-end \
-apply to a ControlNet: give --control-image too" "${run[@]}" \
-  --controlnet-scale 0.5
+for flag in "--controlnet-scale 0.5" --guess-mode "--control-mask $work/ctl.png"; do
+  expect_usage "--controlnet-scale, --control-mode, --control-mask, \
+--guess-mode and --control-guidance-start/-end apply to a ControlNet: give \
+--control-image too" "${run[@]}" $flag
+done
 expect_error "--control-guidance-start (0.5) and --control-guidance-end (0.5) \
 must satisfy 0 <= start < end <= 1" "${run[@]}" --control-image \
   "$work/ctl.png" --control-guidance-start 0.5 --control-guidance-end 0.5

@@ -10,7 +10,8 @@
 # default aesthetic scores and an empty negative prompt encoded (not
 # zeroed), strength 1.0 with a negative prompt and aesthetic scores 7.5 /
 # 1.0; final latents within 1e-5 of their max magnitude, and the
-# non-default scores moving them; with micro-conditioning (original size and
+# non-default scores moving them; clip_skip 1 on its one encoder; with
+# micro-conditioning (original size and
 # crop corner of each half) too, the run without it missing that reference.
 # Several ranks against 1 rank within 1e-5:
 # placement (text encoder, VAE and encoder on rank 0, the UNet on rank 1),
@@ -68,6 +69,24 @@ for strength in 0.6 1.0; do
   py "$here/compare_npy.py" "$work/f$strength.npy" "$work/r$strength.npy" \
     --rtol-max 1e-5
 done
+
+# clip_skip (fresco-compile --clip-skip 1) on the refiner's one encoder,
+# text_encoder_2: the prompts read hidden_states[-3], against diffusers.
+"$B/fresco-compile" "$work/pipe" -o "$work/skip.fplan" --batch 2 --height $H \
+  --width $W --clip-skip 1 --quiet
+"$B/fresco-run" "$work/skip.fplan" --weights "$work/pipe" "${prompts[@]}" \
+  "${extra_1_0[@]}" --image "$work/in.png" --strength 1.0 --steps 4 \
+  --latents "@$work/noise.npy" --output-latents "@$work/skip.npy" \
+  --timeout 60 --quiet
+py "$ref" img2img --pipeline "$work/pipe" "${prompts[@]}" "${extra_1_0[@]}" \
+  --image "$work/in.png" --strength 1.0 --steps 4 --latents "$work/noise.npy" \
+  --dtype float64 --clip-skip 1 --out-latents "$work/r-skip.npy" > /dev/null
+echo "== clip_skip 1"
+py "$here/compare_npy.py" "$work/skip.npy" "$work/r-skip.npy" --rtol-max 1e-5
+if py "$here/compare_npy.py" "$work/skip.npy" "$work/r1.0.npy" \
+  --rtol-max 1e-3 > /dev/null; then
+  echo "--clip-skip 1 did not change the latents"; exit 1
+fi
 
 # The scores matter: the default ones miss the reference of 7.5 / 1.0.
 "$B/fresco-run" "$work/r.fplan" --weights "$work/pipe" "${prompts[@]}" \

@@ -187,6 +187,26 @@ inline PipelineSpec decode(const TableSpec &t, std::vector<uint8_t> &bytes) {
   return PipelineSpec::fromPlan(p.plan(), "test.fplan");
 }
 
+/// The table with an image-to-image VAE encoder (16x16 pixels -> the 4x8x8
+/// latents' mean), as fresco-compile --vae-encoder adds it.
+inline void addEncoder(TableSpec &t) {
+  t.components.push_back(
+      {CR::Encoder, "vae_encoder", {0}, {R::Pixels}, {R::LatentMean}});
+  t.ranks[0]["vae_encoder"] = {{{fp::DType::F32, {2, 3, 16, 16}}},
+                               {{fp::DType::F32, {2, 4, 8, 8}}}};
+}
+
+/// K ControlNets' inputs: their control images side by side (16x16 pixels
+/// over the 8x8 latents) and their scales (3 residuals each), after the
+/// denoiser's others.
+inline void addControl(TableSpec &t, int64_t nets = 1) {
+  t.components[0].inputs.push_back(R::ControlImage);
+  t.components[0].inputs.push_back(R::ControlScale);
+  t.ranks[0]["transformer"].inputs.push_back(
+      {fp::DType::F32, {4, 3 * nets, 16, 16}});
+  t.ranks[0]["transformer"].inputs.push_back({fp::DType::F32, {4, nets, 3}});
+}
+
 /// A FluxPipeline-like table: CLIP's pooled output and T5's embeddings (8
 /// tokens) condition a transformer on 2x2-packed 4x8x8 latents (16 tokens
 /// of 16), guidance scale as an input.

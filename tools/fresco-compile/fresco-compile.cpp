@@ -16,6 +16,7 @@
 #include "planner/Layouts.h"
 #include "runtime/core/Plan.h"
 #include "runtime/core/PlanVersion.h"
+#include "tools/fresco-compile/Summary.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/Shard/IR/ShardDialect.h"
@@ -263,7 +264,7 @@ static OwningOpRef<ModuleOp> loadInput(MLIRContext &ctx, SourceMgr &sm,
               "folder, not to one component";
       return nullptr;
     }
-    if (clipSkip.getNumOccurrences()) {
+    if (clipSkip != 0) {
       error = "--clip-skip applies to a whole Stable Diffusion, SDXL or SD3 "
               "pipeline folder (the negative prompts keep the usual hidden "
               "state), not to one component";
@@ -284,7 +285,7 @@ static OwningOpRef<ModuleOp> loadInput(MLIRContext &ctx, SourceMgr &sm,
     }
     return module;
   }
-  if (controlImages.getNumOccurrences() || clipSkip.getNumOccurrences()) {
+  if (controlImages.getNumOccurrences() || clipSkip != 0) {
     error = controlImages.getNumOccurrences()
                 ? "--control-images applies to a FluxControlNetPipeline folder"
                 : "--clip-skip applies to a Stable Diffusion, SDXL or SD3 "
@@ -331,95 +332,6 @@ static OwningOpRef<ModuleOp> loadInput(MLIRContext &ctx, SourceMgr &sm,
   if (!module)
     error = "cannot parse " + inputPath;
   return module;
-}
-
-/// One line per function: instructions, weights, arena vs no reuse.
-/// Per function (the SPMD view, before per-rank copies): its size.
-/// With `chunks` > 1 (--tp-chunks), how many all_reduces were chunked; with
-/// `reduceScatter` (--tp-reduce-scatter), how many of tp's sums were
-/// scattered; a function that scattered none is named in `warning`.
-static std::string summarize(ModuleOp module, int64_t chunks,
-                             bool reduceScatter, std::string &warning) {
-  std::string text;
-  llvm::raw_string_ostream errs(text);
-  for (auto fn : module.getOps<func::FuncOp>()) {
-    if (fn.isExternal())
-      continue;
-    size_t ops = 0, params = 0;
-    uint64_t paramBytes = 0;
-    fn.walk([&](Operation *op) {
-      if (auto p = dyn_cast<mlir::fresco::ParamOp>(op)) {
-        ++params;
-        // As stored: floats at the plan's --dtype.
-        auto t = p.getType();
-        paramBytes += uint64_t(t.getNumElements()) *
-                      (isa<FloatType>(t.getElementType())
-                           ? mlir::fresco::floatStorageBytes(p)
-                           : (t.getElementTypeBitWidth() + 7) / 8);
-      } else if (!isa<mlir::fresco::ReshapeOp, func::ReturnOp, func::FuncOp>(
-                     op)) {
-        ++ops;
-      }
-    });
-    auto attr = [&](StringRef n) -> uint64_t {
-      auto a = fn->getAttrOfType<IntegerAttr>(n);
-      return a ? a.getInt() : 0;
-    };
-    using mlir::fresco::FrescoDialect;
-    errs << "fresco-compile: function '" << fn.getSymName() << "': " << ops
-         << " instructions, " << params << " parameters ("
-         << format("%.2f", paramBytes / 1048576.0) << " MiB), arena "
-         << format("%.2f", attr(FrescoDialect::kArenaBytesAttrName) / 1048576.0)
-         << " MiB (sum of intermediates "
-         << format("%.2f",
-                   attr(FrescoDialect::kIntermediateBytesAttrName) / 1048576.0)
-         << " MiB)";
-    if (uint64_t m = attr(FrescoDialect::kMicrobatchesAttrName))
-      errs << ", " << m << " micro-batches through the stages";
-    if (auto rows = fn->getAttrOfType<mlir::DenseI64ArrayAttr>(
-            FrescoDialect::kPaddedRowsAttrName);
-        rows && rows.size() == 2)
-      errs << ", latent rows padded from " << rows[0] << " to " << rows[1]
-           << " to split evenly";
-    if (auto c = fn->getAttrOfType<DenseI64ArrayAttr>(
-            FrescoDialect::kChunkedSumsAttrName)) {
-      // Every chunked sum is `chunks` all_reduces now.
-      int64_t sums = 0;
-      fn.walk([&](shard::AllReduceOp r) {
-        sums += r.getReduction() == shard::ReductionKind::Sum;
-      });
-      errs << ", " << c[0] << " of " << sums - c[0] * (c[1] - 1)
-           << " all_reduced sums in " << c[1] << " chunks each (--tp-chunks)";
-    }
-    if (reduceScatter) {
-      size_t scattered = 0, reduced = 0;
-      fn.walk([&](shard::ReduceScatterOp) { ++scattered; });
-      fn.walk([&](shard::AllReduceOp) { ++reduced; });
-      if (scattered + reduced)
-        errs << ", " << scattered << " of " << scattered + reduced
-             << " tp sums reduce-scattered over the tokens";
-      if (!scattered && reduced)
-        warning += ("fresco-compile: warning: --tp-reduce-scatter scattered "
-                    "none of '" +
-                    fn.getSymName() +
-                    "''s tp sums: no op after them takes a token split, or "
-                    "each rank's tokens (after any ulysses/ring split and "
-                    "padding) are not a multiple of the tp degree\n")
-                       .str();
-    }
-    errs << "\n";
-  }
-  if (chunks > 1 &&
-      llvm::none_of(module.getOps<func::FuncOp>(), [](func::FuncOp fn) {
-        return fn->hasAttr(mlir::fresco::FrescoDialect::kChunkedSumsAttrName);
-      }))
-    warning += "fresco-compile: warning: --tp-chunks " +
-               std::to_string(chunks) +
-               " split no all_reduce: none sums a linear alone (under "
-               "--tp-reduce-scatter tp's sums are reduce-scattered), or the "
-               "batch and tokens do not divide into " +
-               std::to_string(chunks) + " chunks\n";
-  return text;
 }
 
 static void printSummary(StringRef summary, size_t planBytes) {
@@ -501,7 +413,8 @@ static std::string lower(ModuleOp module, int64_t numRanks,
     module->setAttr("fresco.pipeline", entries.getDictionary(ctx));
   }
   std::string warning;
-  summary = summarize(module, chunks, reduceScatter, warning);
+  summary =
+      ::fresco::compile::summarize(module, chunks, reduceScatter, warning);
   if (!warning.empty() && parallel != "auto")
     errs() << warning;
   // One program per rank, then the plan.

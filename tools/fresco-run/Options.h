@@ -55,8 +55,10 @@ struct Options {
   std::string mask;         // --mask: inpainting's mask PNG
   // --control-image, once per ControlNet (a ControlNet plan's PNGs)
   std::vector<std::string> controlImages;
-  /// StableDiffusion3ControlNetInpaintingPipeline's control_mask.
+  // --control-mask: StableDiffusion3ControlNetInpaintingPipeline's PNG
   std::string controlMask;
+  // --guess-mode: diffusers' guess_mode (SD's and SDXL's ControlNets)
+  bool guessMode = false;
   // --controlnet-scale S[,S...]; empty: the class's (1.0, image-to-image
   // 0.8); --control-guidance-start / -end F[,F...]
   std::vector<double> controlScales, controlStarts = {0.0}, controlEnds = {1.0};
@@ -92,6 +94,11 @@ Options parseArgs(int argc, char **argv);
 
 /// Prints "fresco-run: <msg>" and a pointer to --help, then exits 2.
 [[noreturn]] void usageError(const std::string &msg);
+
+/// fresco-run --help's text (Usage.cpp).
+std::string usage();
+/// "auto, nccl, gloo or gloo-direct": what --comm accepts.
+std::string commModeList();
 
 /// Fails when `path` names a folder (an existing one, or ending in '/'):
 /// outputs are files.

@@ -160,6 +160,7 @@ int runPipeline(const Options &o, const RankEnv &env) {
     controlImages.push_back(readControlImage(path));
   ControlOptions control{
       {}, o.controlScales, o.controlStarts, o.controlEnds, o.controlModes};
+  control.guessMode = o.guessMode;
   for (const HostTensor &t : controlImages)
     control.images.push_back(&t);
   HostTensor controlMask;

@@ -111,9 +111,9 @@ struct CudnnAttention::Impl {
   std::map<AttentionDims, Plan> plans;
   bool reported = false;
 
-  /// Builds d's graph with the frontend's SDPA `impl`, or says why not.
-  std::string build(const AttentionDims &d, Plan &plan,
-                    fe::AttentionImplementation_t impl) {
+  /// Loads cuDNN and makes the handle on the backend's stream, or says why
+  /// not.
+  std::string openHandle() {
     std::string error;
     if (!shim::load(&error))
       return error;
@@ -133,6 +133,12 @@ struct CudnnAttention::Impl {
         return "cudnnSetStream failed";
       }
     }
+    return {};
+  }
+
+  /// Builds d's graph with the frontend's SDPA `impl`, or says why not.
+  std::string build(const AttentionDims &d, Plan &plan,
+                    fe::AttentionImplementation_t impl) {
     auto g = std::make_shared<fe::graph::Graph>();
     g->set_io_data_type(storage == DType::BF16 ? fe::DataType_t::BFLOAT16
                                                : fe::DataType_t::HALF)
@@ -216,7 +222,14 @@ const AttentionSetup &CudnnAttention::prepare(const AttentionDims &d) {
   // enough (9.13.1), whatever the GPU and shape; where it has no engine,
   // the composite graph (the older path) may still have one.
   using Impl = fe::AttentionImplementation_t;
+  try {
+    plan.setup.why = impl_->openHandle();
+  } catch (const std::exception &e) {
+    plan.setup.why = e.what();
+  }
   for (Impl impl : {Impl::AUTO, Impl::COMPOSITE}) {
+    if (impl == Impl::AUTO && !plan.setup.why.empty())
+      break; // no cuDNN: nothing to retry
     std::string why;
     try {
       why = impl_->build(d, plan, impl);

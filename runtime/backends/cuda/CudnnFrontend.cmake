@@ -43,13 +43,14 @@ if(FRESCO_CUDNN_FRONTEND_INCLUDE_DIR
     string(REGEX REPLACE ".*MAJOR_VERSION ([0-9]+).*MINOR_VERSION ([0-9]+).*"
       "\\1.\\2" _fresco_fe_version "${_fresco_fe_lines}")
   endif()
-  # CudnnAttention.cpp calls SDPA_attributes::set_generate_stats, which
-  # frontends before 1.13 lack (is_inference): such a one is not used.
-  if(NOT _fresco_fe_version OR _fresco_fe_version VERSION_LESS 1.13)
+  # CudnnAttention.cpp calls SDPA_attributes::set_generate_stats (1.13)
+  # and set_implementation (1.14, to fall back on the composite graph): an
+  # older frontend is not used.
+  if(NOT _fresco_fe_version OR _fresco_fe_version VERSION_LESS 1.14)
     message(STATUS "cuDNN frontend ${_fresco_fe_version} at "
-      "${FRESCO_CUDNN_FRONTEND_INCLUDE_DIR} is older than 1.13 (or has no "
+      "${FRESCO_CUDNN_FRONTEND_INCLUDE_DIR} is older than 1.14 (or has no "
       "cudnn_frontend_version.h): not used; attention stays on Fresco's "
-      "kernels (pip install 'nvidia-cudnn-frontend>=1.13')")
+      "kernels (pip install 'nvidia-cudnn-frontend>=1.14')")
     set(_fresco_fe_usable FALSE)
     set(_fresco_fe_old TRUE)
   endif()

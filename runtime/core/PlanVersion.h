@@ -106,7 +106,7 @@ namespace fresco {
 /// Latents.control_mask_channels (an inpainting SD3 ControlNet's mask
 /// channel after its control latents), which a version-26 runtime would
 /// not fill; and a UNet ControlNet's ControlScale [batch, K, R], a scale
-/// per residual (guess mode), which it would refuse by shape.
+/// per residual (guess mode), where a version-26 runtime takes [batch, K].
 constexpr uint32_t kPlanVersion = 27;
 } // namespace fresco
 

@@ -33,6 +33,8 @@ void checkControl(const PipelineSpec &spec, const ControlOptions &o,
   if (nets == 0) {
     check(!o.mask, "--control-mask: this ", spec.kind,
           " plan has no ControlNet");
+    check(!o.guessMode, "--guess-mode: this ", spec.kind,
+          " plan has no ControlNet");
     check(o.images.empty(), "--control-image: this ", spec.kind,
           " plan has no ControlNet (compile a "
           "StableDiffusionControlNetPipeline, "
@@ -250,10 +252,12 @@ void fillControlScales(const ControlOptions &o, const BatchLayout &batch,
   for (int64_t k = 0; k < nets; ++k) {
     const float s = controlScale(o, size_t(k), step, length);
     for (int64_t i = 0; i < residuals; ++i) {
-      // torch.logspace(-1, 0, R) in float32, times the scale.
+      // torch.logspace(-1, 0, R) (within an ulp of torch's own
+      // arithmetic; logspace(-1, 0, 1) is 0.1), times the scale.
       const float f =
-          !o.guessMode || residuals == 1
-              ? 1.0f
+          !o.guessMode ? 1.0f
+          : residuals == 1
+              ? 0.1f
               : std::pow(10.0f, -1.0f + float(i) / float(residuals - 1));
       row[size_t(k * residuals + i)] = s * f;
     }

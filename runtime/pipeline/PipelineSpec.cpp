@@ -519,7 +519,8 @@ private:
     check(scale.size() == 3 && scale[2] >= 1 && scale[2] <= 64, ctx_,
           ": the denoiser's control_scale input is ", shapeToString(scale),
           ", expected [batch, K, R] (each net's scale per residual, R in "
-          "1..64)");
+          "1..64; plans of ControlNets compiled before plan version 27 "
+          "took [batch, K]: recompile)");
     s_.controlResiduals = scale[2];
   }
 

@@ -127,7 +127,7 @@ TEST(PipelineSpec, MaskedControlPixels) {
   HostTensor mask = binaryMask(m, 1, 2, 2);
   HostTensor masked = maskedControlPixels(pixels, mask);
   for (int k = 0; k < 3; ++k) {
-    EXPECT_EQ(masked.as<float>()[k * 4 + 0], -1.0f); // white: repainted
+    EXPECT_EQ(masked.as<float>()[k * 4 + 0], -1.0f);         // white: repainted
     EXPECT_NEAR(masked.as<float>()[k * 4 + 1], 0.6f, 1e-6);  // black: kept
     EXPECT_NEAR(masked.as<float>()[k * 4 + 2], -0.6f, 1e-6); // 127: kept
     EXPECT_EQ(masked.as<float>()[k * 4 + 3], -1.0f); // gray 128: repainted
@@ -230,6 +230,18 @@ TEST(PipelineSpec, GuessModeScales) {
   // Unguided: the factors alone, in every row.
   fillControlScales(o, batch, false, 0, 4, in);
   EXPECT_NEAR(s[3 * 6 + 3], 2.0f * 0.1f, 1e-6);
+  // One image in a plan of 2: the padded rows follow their block (row 1
+  // the prompts', rows 2 and 3 the negative prompts').
+  const BatchLayout padded{1, 2, 2};
+  fillControlScales(o, padded, true, 0, 4, in);
+  EXPECT_NEAR(s[1 * 6 + 2], 0.5f, 1e-6);
+  EXPECT_EQ(s[2 * 6 + 2], 0.0f);
+  EXPECT_EQ(s[3 * 6 + 5], 0.0f);
+  // A net's scale outside its window is 0 in guess mode too.
+  o.ends = {0.25};
+  fillControlScales(o, padded, true, 1, 4, in);
+  EXPECT_EQ(s[0 * 6 + 5], 0.0f);
+  o.ends = {1.0};
   // Flux's and SD3's [rows, K]: no residuals.
   o.guessMode = false;
   in.shape = {4, 2};
@@ -296,9 +308,10 @@ TEST(PipelineSpec, ControlOptionsChecked) {
   // Guess mode: a UNet's ControlNets only.
   ControlOptions guess = pair;
   guess.guessMode = true;
-  EXPECT_NE(error(packed, guess, false).find("--guess-mode applies to a "
-                                             "Stable Diffusion or SDXL "
-                                             "ControlNet plan"),
+  EXPECT_NE(error(packed, guess, false)
+                .find("--guess-mode applies to a "
+                      "Stable Diffusion or SDXL "
+                      "ControlNet plan"),
             std::string::npos);
   ControlOptions guessOne = o;
   guessOne.guessMode = true;
@@ -347,6 +360,11 @@ TEST(PipelineSpec, ControlOptionsChecked) {
   EXPECT_EQ(sdSpec.defaultStrength(Task::ImageToImage), 0.8);
   std::vector<uint8_t> plain;
   EXPECT_NE(error(decode(TableSpec(), plain), o, false).find("no ControlNet"),
+            std::string::npos);
+  ControlOptions guessOnly;
+  guessOnly.guessMode = true;
+  EXPECT_NE(error(decode(TableSpec(), plain), guessOnly, false)
+                .find("--guess-mode: this DiTPipeline plan has no ControlNet"),
             std::string::npos);
   HostTensor small = controlImage(px, 3, 8, 16);
   o.images = {&small};

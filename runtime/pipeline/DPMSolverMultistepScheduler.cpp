@@ -19,19 +19,6 @@ namespace fresco {
 namespace sched {
 namespace {
 
-/// alpha_t, sigma_t from a float32 sigma (_sigma_to_alpha_sigma_t).
-struct AlphaSigma {
-  float alpha, sigma, lambda;
-};
-
-AlphaSigma alphaSigma(float sigma) {
-  const float sq = sigma * sigma + 1.0f;
-  const float alpha = 1.0f / std::sqrt(sq);
-  const float s = sigma * alpha;
-  const float lambda = torchLogF32(alpha) - torchLogF32(s);
-  return {alpha, s, lambda};
-}
-
 class DPMSolverMultistepScheduler final : public SchedulerBase {
 public:
   explicit DPMSolverMultistepScheduler(const Config &c)
@@ -114,45 +101,13 @@ public:
     }
     const int64_t last = numTrain_ - clipped;
 
-    std::vector<double> ts;
-    if (spacing_ == "linspace") {
-      std::vector<double> t = npLinspace(0, double(last - 1), n + 1);
-      for (int64_t i = n; i >= 1; --i)
-        ts.push_back(npRound(t[size_t(i)]));
-    } else if (spacing_ == "leading") {
-      const int64_t ratio = last / (n + 1);
-      for (int64_t i = n; i >= 1; --i)
-        ts.push_back(double(i * ratio + stepsOffset_));
-      // diffusers keeps such timesteps and np.interp clamps their sigmas to
-      // the table's end: two of them give equal sigmas, h = 0 and a 0/0 in
-      // the multistep update (NaN latents). Refused, as DDIM and PNDM do.
-      for (double t : ts)
-        check(t >= 0 && t < double(numTrain_), name_, ": timestep ", t,
-              " of the ", n, "-step schedule is outside 0..", numTrain_ - 1,
-              " (steps_offset ", stepsOffset_,
-              " too large for this step count)");
-    } else { // trailing; numpy may give n + 1 values
-      const double ratio = double(numTrain_) / double(n);
-      for (double t : npArange(double(last), 0, -ratio))
-        ts.push_back(double(int64_t(npRound(t)) - 1));
-    }
-
+    std::vector<double> ts =
+        integerTimesteps(name_, spacing_, numTrain_, last, n, stepsOffset_);
     std::vector<double> sigmas;
-    if (karras_.enabled) {
-      // Over the whole training range (the spacing only matters for the
-      // count), then timesteps rounded back to integers.
-      const double sMin = karras_.sigmaMin
-                              ? *karras_.sigmaMin
-                              : double(tables_.trainSigmas.front());
-      const double sMax = karras_.sigmaMax ? *karras_.sigmaMax
-                                           : double(tables_.trainSigmas.back());
-      sigmas = karrasSigmas(sMin, sMax, n);
-      ts.clear();
-      for (double s : sigmas)
-        ts.push_back(npRound(sigmaToT(s, tables_.logSigmas)));
-    } else {
+    if (karras_.enabled)
+      karrasSchedule(karras_, tables_, n, sigmas, ts);
+    else
       sigmas = npInterpArange(ts, tables_.trainSigmas);
-    }
     sigmas_.clear();
     for (double s : sigmas)
       sigmas_.push_back(float(s));

@@ -59,6 +59,13 @@ const std::vector<std::string> &initKeys(const std::string &className) {
     t["PNDMScheduler"] =
         with({"skip_prk_steps", "set_alpha_to_one", "prediction_type",
               "timestep_spacing", "steps_offset"});
+    t["UniPCMultistepScheduler"] =
+        with({"solver_order", "prediction_type", "thresholding",
+              "dynamic_thresholding_ratio", "sample_max_value", "predict_x0",
+              "solver_type", "lower_order_final", "disable_corrector",
+              "solver_p", "use_karras_sigmas", "use_exponential_sigmas",
+              "use_beta_sigmas", "timestep_spacing", "steps_offset",
+              "final_sigmas_type", "rescale_betas_zero_snr"});
     return t;
   }();
   auto it = table.find(className);

@@ -181,6 +181,14 @@ inline void ddpmAddNoise(float alphaT, const float *original,
   }
 }
 
+/// alpha_t, sigma_t and lambda_t = log(alpha_t) - log(sigma_t) of a float32
+/// sigma, as the multistep solvers' _sigma_to_alpha_sigma_t computes them on
+/// 0-d float32 tensors (DPM-Solver, UniPC).
+struct AlphaSigma {
+  float alpha, sigma, lambda;
+};
+AlphaSigma alphaSigma(float sigma);
+
 //===----------------------------------------------------------------------===//
 // numpy (float64) helpers
 //===----------------------------------------------------------------------===//
@@ -204,6 +212,8 @@ std::vector<double> npInterpArange(const std::vector<double> &x,
 /// correctly rounded, so these replay SLEEF's algorithms (FMA variant).
 float torchLogF32(float x);
 float torchExpF32(float x);
+/// torch.expm1 on float32 CPU tensors (Sleef_expm1f8_u10), replayed.
+float torchExpm1F32(float x);
 
 /// np.log on a float32 array: numpy's AVX2/AVX512F kernel (a rational
 /// approximation, up to ~4 ulp off), replayed.
@@ -216,6 +226,23 @@ double sigmaToT(double sigma, const std::vector<float> &logSigmas);
 /// diffusers' _convert_to_karras: rho = 7 ramp between sigmaMax and
 /// sigmaMin, n points, float64.
 std::vector<double> karrasSigmas(double sigmaMin, double sigmaMax, int64_t n);
+
+/// The integer timesteps of the multistep solvers' set_timesteps (DPM-Solver,
+/// UniPC) for n steps, noisiest first: `spacing` linspace, leading (plus
+/// stepsOffset; a timestep outside the table is refused, naming `name`) or
+/// trailing (numpy may give n + 1), over the first `last` of numTrain
+/// training timesteps (DPM-Solver's lambda_min_clipped cuts the rest).
+std::vector<double> integerTimesteps(const std::string &name,
+                                     const std::string &spacing,
+                                     int64_t numTrain, int64_t last, int n,
+                                     int64_t stepsOffset);
+
+/// use_karras_sigmas in the multistep solvers: n Karras sigmas between the
+/// training table's ends (or sigma_min / sigma_max) and their timesteps
+/// (_sigma_to_t, rounded), float64.
+void karrasSchedule(const KarrasConfig &karras, const SigmaTables &tables,
+                    int n, std::vector<double> &sigmas,
+                    std::vector<double> &timesteps);
 
 /// "a, b, c": lists names in messages.
 std::string joinNames(const std::vector<std::string> &values);
@@ -307,6 +334,7 @@ createDPMSolverMultistepScheduler(const Config &config);
 std::unique_ptr<Scheduler>
 createFlowMatchEulerDiscreteScheduler(const Config &config);
 std::unique_ptr<Scheduler> createPNDMScheduler(const Config &config);
+std::unique_ptr<Scheduler> createUniPCMultistepScheduler(const Config &config);
 
 } // namespace sched
 } // namespace fresco

@@ -41,7 +41,8 @@ neg=(--negative-prompt "blurry, low quality")
 
 strengths="0.6 1.0"
 case $scheduler in
-PNDMScheduler | DPMSolverMultistepScheduler) strengths="0.6 0.75 1.0" ;;
+PNDMScheduler | DPMSolverMultistepScheduler | UniPCMultistepScheduler)
+  strengths="0.6 0.75 1.0" ;;
 esac
 for strength in $strengths; do
   "$B/fresco-run" "$work/i2i.fplan" --weights "$work/pipe" "${prompts[@]}" \

@@ -170,6 +170,7 @@ def run(args) -> None:
     if args.scheduler or args.scheduler_config:
         pipe.scheduler = getattr(diffusers, args.scheduler or type(pipe.scheduler).__name__).from_config(
             pipe.scheduler.config, **scheduler_kwargs(args.scheduler_config))
+    unipc_steps_in_float32(pipe.scheduler)
     load_loras(pipe, args.lora)
     x = torch.from_numpy(np.load(args.latents.lstrip("@"))).to(dt)
     negative = per_prompt(args.negative_prompt, len(args.prompt))
@@ -191,6 +192,33 @@ def run(args) -> None:
             img = pipe.vae.decode(out / pipe.vae.config.scaling_factor, return_dict=False)[0]
             np.save(args.out_images, img.float().numpy())
     print(f"wrote {args.out_latents} {list(out.shape)}")
+
+
+def unipc_steps_in_float32(scheduler) -> None:
+    """diffusers 0.31's UniPCMultistepScheduler cannot step under torch's float64 default dtype (its
+    corrector hands torch.linalg.solve a float64 R next to a float32 b): its steps run with the
+    float32 default and float32 latents, as Fresco's do; the float64 pipeline around them is
+    unchanged."""
+    import diffusers
+    import torch
+
+    if not isinstance(scheduler, diffusers.UniPCMultistepScheduler):
+        return
+    step = scheduler.step
+
+    def float32_step(model_output, timestep, sample, *args, **kwargs):
+        default = torch.get_default_dtype()
+        torch.set_default_dtype(torch.float32)
+        try:
+            out = step(model_output.float(), timestep, sample.float(), *args, **kwargs)
+        finally:
+            torch.set_default_dtype(default)
+        if isinstance(out, tuple):
+            return (out[0].to(sample.dtype),) + out[1:]
+        out.prev_sample = out.prev_sample.to(sample.dtype)
+        return out
+
+    scheduler.step = float32_step
 
 
 def scheduler_kwargs(pairs) -> dict:
@@ -229,6 +257,7 @@ def img2img(args) -> None:
     pipe.set_progress_bar_config(disable=True)
     if args.scheduler:
         pipe.scheduler = getattr(diffusers, args.scheduler).from_config(pipe.scheduler.config)
+    unipc_steps_in_float32(pipe.scheduler)
     noise = torch.from_numpy(np.load(args.latents.lstrip("@"))).to(dt)
     calls = give_img2img_noise(module, noise)
     negative = per_prompt(args.negative_prompt, len(args.prompt))

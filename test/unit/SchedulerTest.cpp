@@ -27,6 +27,7 @@ const char *kDDIM = "DDIMScheduler";
 const char *kEuler = "EulerDiscreteScheduler";
 const char *kAncestral = "EulerAncestralDiscreteScheduler";
 const char *kDPM = "DPMSolverMultistepScheduler";
+const char *kUniPC = "UniPCMultistepScheduler";
 const char *kFlow = "FlowMatchEulerDiscreteScheduler";
 const char *kPNDM = "PNDMScheduler";
 
@@ -69,7 +70,7 @@ std::vector<float> runAll(Scheduler &s, std::vector<float> sample,
 
 TEST(SchedulerFactory, SupportedListAndNames) {
   const std::vector<std::string> &names = supportedSchedulers();
-  ASSERT_EQ(names.size(), 6u);
+  ASSERT_EQ(names.size(), 7u);
   for (const std::string &n : names) {
     std::unique_ptr<Scheduler> s = createScheduler(n, "{}");
     ASSERT_TRUE(s);
@@ -128,6 +129,20 @@ TEST(SchedulerFactory, UnsupportedValuesNameTheKey) {
       {kEuler, R"({"steps_offset": 1000001})", "'steps_offset' = 1000001"},
       {kPNDM, R"({"steps_offset": 9223372036854775808})",
        "'steps_offset' = 9223372036854775808 is too large"},
+      {kUniPC, R"({"thresholding": true})", "'thresholding'"},
+      {kUniPC, R"({"solver_order": 0})", "'solver_order'"},
+      {kUniPC, R"({"solver_order": 5})", "'solver_order'"},
+      {kUniPC, R"({"solver_type": "bh3"})", "'solver_type'"},
+      // Both end in NaN latents in diffusers on a schedule ending at 0.
+      {kUniPC, R"({"solver_type": "bh1"})", "'solver_type'"},
+      {kUniPC, R"({"predict_x0": false})", "'predict_x0'"},
+      {kUniPC, R"({"lower_order_final": false})", "'lower_order_final'"},
+      {kUniPC, R"({"disable_corrector": [1.5]})", "'disable_corrector'"},
+      {kUniPC, R"({"disable_corrector": 3})", "'disable_corrector'"},
+      {kUniPC, R"({"solver_p": {"_class_name": "DDIMScheduler"}})",
+       "'solver_p'"},
+      {kUniPC, R"({"use_beta_sigmas": true})", "'use_beta_sigmas'"},
+      {kUniPC, R"({"final_sigmas_type": "one"})", "'final_sigmas_type'"},
   };
   for (const Case &c : cases) {
     std::string msg = createError(c.cls, c.json);
@@ -271,7 +286,7 @@ TEST(SchedulerTimesteps, TrailingMayGiveOneMore) {
 
 TEST(SchedulerTimesteps, StrictlyDecreasingAndCounted) {
   const char *spacings[] = {"leading", "trailing", "linspace"};
-  for (const char *cls : {kDDIM, kEuler, kDPM}) {
+  for (const char *cls : {kDDIM, kEuler, kDPM, kUniPC}) {
     for (const char *spacing : spacings) {
       for (const char *schedule :
            {"linear", "scaled_linear", "squaredcos_cap_v2"}) {
@@ -377,8 +392,9 @@ TEST(SchedulerStep, DDIMClipSample) {
 
 TEST(SchedulerStep, SamplePredictionEndsOnTheModelOutput) {
   // With x0 predicted directly, the last step lands on it exactly: DDIM with
-  // set_alpha_to_one, DPM-Solver(++) and Euler with a zero final sigma.
-  for (const char *cls : {kDDIM, kDPM, kEuler}) {
+  // set_alpha_to_one, DPM-Solver(++), UniPC and Euler with a zero final
+  // sigma.
+  for (const char *cls : {kDDIM, kDPM, kEuler, kUniPC}) {
     for (int n : {1, 3, 10}) {
       std::unique_ptr<Scheduler> s = createScheduler(
           cls, R"({"prediction_type": "sample", "clip_sample": false})");
@@ -418,12 +434,18 @@ TEST(SchedulerStep, EulerScaleModelInput) {
   }
 }
 
-TEST(SchedulerStep, DPMSetTimestepsResetsHistory) {
+TEST(SchedulerStep, MultistepSetTimestepsResetsHistory) {
   // The multistep history restarts with set_timesteps: a rerun is identical.
-  for (const char *json : {"{}", R"({"solver_order": 3})",
-                           R"({"algorithm_type": "dpmsolver",
-                               "final_sigmas_type": "sigma_min"})"}) {
-    std::unique_ptr<Scheduler> s = createScheduler(kDPM, json);
+  const std::pair<const char *, const char *> configs[] = {
+      {kDPM, "{}"},
+      {kDPM, R"({"solver_order": 3})"},
+      {kDPM, R"({"algorithm_type": "dpmsolver",
+                 "final_sigmas_type": "sigma_min"})"},
+      {kUniPC, "{}"},
+      {kUniPC, R"({"solver_order": 4, "solver_type": "bh1",
+                   "final_sigmas_type": "sigma_min"})"}};
+  for (const auto &[cls, json] : configs) {
+    std::unique_ptr<Scheduler> s = createScheduler(cls, json);
     std::vector<float> x = {0.3f, -1.2f, 2.5f, 0.0f};
     std::vector<std::vector<float>> runs;
     for (int rep = 0; rep < 2; ++rep) {
@@ -519,13 +541,16 @@ TEST(SchedulerStepOrder, OutOfOrderAndUnsetAreErrors) {
   }
 }
 
-TEST(SchedulerStepOrder, DPMSizeMustNotChange) {
-  std::unique_ptr<Scheduler> s = createScheduler(kDPM, "{}");
-  s->setTimesteps(5);
-  std::vector<float> x(4, 1.0f), mo(4, 0.1f);
-  s->step(mo.data(), x.data(), 4, 0);
-  EXPECT_TRUE(
-      contains(errorOf([&] { s->step(mo.data(), x.data(), 2, 1); }), "values"));
+TEST(SchedulerStepOrder, MultistepSizeMustNotChange) {
+  for (const char *cls : {kDPM, kUniPC}) {
+    std::unique_ptr<Scheduler> s = createScheduler(cls, "{}");
+    s->setTimesteps(5);
+    std::vector<float> x(4, 1.0f), mo(4, 0.1f);
+    s->step(mo.data(), x.data(), 4, 0);
+    EXPECT_TRUE(contains(errorOf([&] { s->step(mo.data(), x.data(), 2, 1); }),
+                         "values"))
+        << cls;
+  }
 }
 
 } // namespace

@@ -84,6 +84,15 @@ def cases():
         euler_at_final=True), [10, 25]
     yield "DPMSolverMultistepScheduler", "lambda-min-clipped", dict(
         lambda_min_clipped=-3.0, timestep_spacing="trailing"), [4, 10]
+    yield "UniPCMultistepScheduler", "sd-style/bh2", SD_STYLE, dpm
+    yield "UniPCMultistepScheduler", "order3/v", dict(
+        solver_order=3, prediction_type="v_prediction"), dpm
+    yield "UniPCMultistepScheduler", "bh1/karras/sigma-min", dict(
+        SD_STYLE, solver_type="bh1", use_karras_sigmas=True,
+        final_sigmas_type="sigma_min", timestep_spacing="leading"), dpm
+    yield "UniPCMultistepScheduler", "noise-prediction/disable-corrector", \
+        dict(predict_x0=False, final_sigmas_type="sigma_min",
+             disable_corrector=[0, 4, 7]), [10, 25]
     pndm = [2, 3, 4, 5, 8, 10, 25]
     yield "PNDMScheduler", "SD-1.x", SD1_PNDM, pndm
     yield "PNDMScheduler", "SD-1.x/v/trailing", dict(

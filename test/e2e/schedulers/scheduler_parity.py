@@ -50,6 +50,7 @@ from diffusers import (  # noqa: E402
     EulerDiscreteScheduler,
     FlowMatchEulerDiscreteScheduler,
     PNDMScheduler,
+    UniPCMultistepScheduler,
 )
 
 diffusers.utils.logging.set_verbosity_error()
@@ -62,6 +63,7 @@ CLASSES = {
     "DPMSolverMultistepScheduler": DPMSolverMultistepScheduler,
     "FlowMatchEulerDiscreteScheduler": FlowMatchEulerDiscreteScheduler,
     "PNDMScheduler": PNDMScheduler,
+    "UniPCMultistepScheduler": UniPCMultistepScheduler,
 }
 
 # black-forest-labs/FLUX.1-dev, scheduler/scheduler_config.json, verbatim
@@ -346,6 +348,72 @@ def pndm_cases():
     yield "sample (refused)", dict(prediction_type="sample"), [4]
 
 
+def unipc_cases():
+    """bh2 (the default) and bh1, orders 1 to 4, the data or the noise
+    prediction, with and without the corrector on chosen steps."""
+    k = 0
+    for sch in SCHEDULES:
+        for pred in PREDICTIONS:
+            for sp in SPACINGS:
+                cfg = dict(schedule_keys(sch), prediction_type=pred,
+                           timestep_spacing=sp, steps_offset=k % 2)
+                yield f"bh2/{sch}/{pred}/{sp}/off{k % 2}", cfg, DPM_STEPS
+                k += 1
+    for order in (1, 3, 4):
+        for solver in ("bh1", "bh2"):
+            pred = PREDICTIONS[k % 3]
+            k += 1
+            # bh1 ends on sigma_min: see REFUSED.
+            yield f"order{order}/{solver}/{pred}", dict(
+                solver_order=order, solver_type=solver,
+                prediction_type=pred,
+                final_sigmas_type="sigma_min" if solver == "bh1"
+                else "zero"), DPM_STEPS
+    for pred in PREDICTIONS:
+        for order in (1, 2, 3):
+            solver = ("bh1", "bh2")[k % 2]
+            k += 1
+            yield f"noise-prediction/{pred}/order{order}/{solver}", dict(
+                predict_x0=False, final_sigmas_type="sigma_min",
+                prediction_type=pred, solver_order=order,
+                solver_type=solver), DPM_STEPS
+    yield "no-lower-order-final/sigma-min", dict(
+        lower_order_final=False, final_sigmas_type="sigma_min"), DPM_STEPS
+    yield "no-lower-order-final/order3/sigma-min", dict(
+        lower_order_final=False, solver_order=3,
+        final_sigmas_type="sigma_min"), DPM_STEPS
+    yield "final-sigma-min", dict(final_sigmas_type="sigma_min"), DPM_STEPS
+    yield "no-lower-order-final/order1", dict(
+        lower_order_final=False, solver_order=1), [4, 10]
+    yield "disable-corrector", dict(disable_corrector=[0, 2, 3]), \
+        [4, 10, 25]
+    yield "disable-corrector/order3", dict(
+        disable_corrector=[1, 5, 8], solver_order=3), [10, 25]
+    yield "midpoint->bh2", dict(solver_type="midpoint"), [4, 10]
+    for sch in SCHEDULES:
+        for sp in SPACINGS:
+            pred = PREDICTIONS[k % 2]
+            k += 1
+            yield f"karras/{sch}/{sp}/{pred}", dict(
+                schedule_keys(sch), use_karras_sigmas=True,
+                timestep_spacing=sp, prediction_type=pred), DPM_STEPS
+    yield "karras/final-sigma-min", dict(
+        use_karras_sigmas=True, final_sigmas_type="sigma_min"), DPM_STEPS
+    yield "karras/sigma-min-max", dict(
+        schedule_keys("scaled_linear"), use_karras_sigmas=True,
+        sigma_min=0.0292, sigma_max=14.6146), [4, 10, 25]
+    yield "zero-snr/v/trailing", dict(
+        schedule_keys("scaled_linear"), prediction_type="v_prediction",
+        rescale_betas_zero_snr=True, timestep_spacing="trailing"), DPM_STEPS
+    yield "sd-style/leading", dict(SD_STYLE, timestep_spacing="leading"), \
+        DPM_STEPS
+    yield "trailing/n+1", dict(timestep_spacing="trailing"), [61, 103]
+    yield "train500/off1", dict(num_train_timesteps=500, steps_offset=1,
+                                beta_end=0.03), [4, 10, 33]
+    yield "SD-1.x (from_config)", SD1_PNDM, DPM_STEPS
+    yield "DiT-XL-2-256 (from_config)", DIT_XL_2_256, DPM_STEPS
+
+
 def calculate_shift(image_seq_len, base_seq_len=256, max_seq_len=4096,
                     base_shift=0.5, max_shift=1.16):
     """diffusers 0.31 pipelines/flux/pipeline_flux.py, verbatim (importing
@@ -398,6 +466,7 @@ CASES = {
     "DPMSolverMultistepScheduler": dpm_cases,
     "FlowMatchEulerDiscreteScheduler": flow_cases,
     "PNDMScheduler": pndm_cases,
+    "UniPCMultistepScheduler": unipc_cases,
 }
 
 # Configs diffusers accepts that Fresco must refuse with a message naming
@@ -424,6 +493,17 @@ REFUSED = [
      "invert_sigmas"),
     ("FlowMatchEulerDiscreteScheduler", {"time_shift_type": "linear"},
      "time_shift_type"),
+    ("UniPCMultistepScheduler", {"thresholding": True}, "thresholding"),
+    # diffusers returns NaN latents at the last step.
+    ("UniPCMultistepScheduler", {"predict_x0": False}, "predict_x0"),
+    ("UniPCMultistepScheduler", {"solver_type": "bh1"}, "solver_type"),
+    # inf latents (order 2) or a singular system (order 3) at the last step.
+    ("UniPCMultistepScheduler", {"lower_order_final": False},
+     "lower_order_final"),
+    ("UniPCMultistepScheduler", {"lower_order_final": False,
+                                 "solver_order": 3}, "lower_order_final"),
+    ("UniPCMultistepScheduler", {"use_exponential_sigmas": True},
+     "use_exponential_sigmas"),
     # diffusers raises at set_timesteps without mu; so must Fresco.
     ("FlowMatchEulerDiscreteScheduler", {"use_dynamic_shifting": True},
      "use_dynamic_shifting"),
@@ -632,7 +712,7 @@ def main():
                     else:
                         ref = reference(CLASSES[cls_name], cfg, steps,
                                         args.max_trajectory, seed)
-                except (IndexError, ValueError) as e:
+                except (IndexError, ValueError, AssertionError) as e:
                     # Schedules diffusers cannot run (e.g. a repeated first
                     # timestep): Fresco must refuse them too.
                     ref = dict(diffusers_error=f"{type(e).__name__}: {e}",

@@ -12,9 +12,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "runtime/core/Error.h"
-#include "runtime/pipeline/Noise.h"
 #include "runtime/pipeline/SchedulerUtils.h"
-#include "runtime/pipeline/TorchGenerator.h"
 
 #include <cmath>
 
@@ -51,11 +49,9 @@ public:
   void step(const float *modelOutput, float *sample, int64_t n,
             int stepIndex) override {
     beginStep(stepIndex, n);
-    check(stepNoise_.has_value(), name_,
-          ": step needs the seed of its noise (setStepNoise)");
+    const std::vector<float> fresh =
+        drawStepNoise(name_, stepNoise_, n, stepIndex);
     const int64_t m = stepNoise_->valuesPerImage;
-    check(m > 0 && n % m == 0, name_, ": step got ", n,
-          " values, not a whole number of images of ", m);
     const float sigma = sigmas_[size_t(stepIndex)];
     const float sigmaTo = sigmas_[size_t(stepIndex) + 1];
     // 0-d float32 tensors in diffusers, in its order.
@@ -69,20 +65,6 @@ public:
     const float sigmaDown = std::sqrt(down2);
     const float dt = sigmaDown - sigma;
     const EulerDenoised denoised(prediction_, sigma);
-    // randn_tensor(model_output.shape): one draw for the whole sample from
-    // a torch generator (or one per image from a list), else Fresco's
-    // stream of each image and step.
-    std::vector<float> fresh(static_cast<size_t>(n));
-    std::vector<TorchGenerator> *torch = stepNoise_->torch;
-    if (torch && torch->size() == 1)
-      torch->front().randn(fresh.data(), n);
-    else if (torch)
-      for (int64_t image = 0; image < n / m; ++image)
-        torch->at(size_t(image)).randn(fresh.data() + image * m, m);
-    else
-      for (int64_t image = 0; image < n / m; ++image)
-        stepNoise(stepNoise_->seed, image, stepIndex, fresh.data() + image * m,
-                  m);
     for (int64_t image = 0; image < n / m; ++image) {
       float *x = sample + image * m;
       const float *out = modelOutput + image * m;

@@ -266,6 +266,15 @@ void checkTorchGenerator(const PipelineSpec &p, const Scheduler &scheduler,
         "deterministic scheduler or --generator fresco");
 }
 
+/// The supported schedulers for noise-predicting denoisers, for messages.
+std::string noisePredictingSchedulers() {
+  std::string out;
+  for (const std::string &name : supportedSchedulers())
+    if (!createScheduler(name, "{}")->flowMatching())
+      out += (out.empty() ? "" : ", ") + name;
+  return out;
+}
+
 } // namespace
 
 void handOver(const RankRoles &roles, HostTensor &t, int source,
@@ -403,10 +412,7 @@ GenerateResult generate(const PipelineSpec &p, Executor &exec,
         schedulerName,
         "' is a flow-matching sampler: it needs a denoiser that predicts a "
         "flow velocity (Flux, SD3), and pipeline '",
-        p.kind,
-        "' predicts noise; use DDIMScheduler, PNDMScheduler, "
-        "DPMSolverMultistepScheduler, EulerDiscreteScheduler or "
-        "EulerAncestralDiscreteScheduler");
+        p.kind, "' predicts noise; use one of ", noisePredictingSchedulers());
   check(scheduler->flowMatching() || !p.flowPrediction, "scheduler '",
         schedulerName, "' predicts noise, and pipeline '", p.kind,
         "' predicts a flow velocity: use FlowMatchEulerDiscreteScheduler");

@@ -11,7 +11,9 @@
 #include "runtime/pipeline/Scheduler.h"
 #include "runtime/core/BoundedJson.h"
 #include "runtime/core/Error.h"
+#include "runtime/pipeline/Noise.h"
 #include "runtime/pipeline/SchedulerUtils.h"
+#include "runtime/pipeline/TorchGenerator.h"
 
 #include <algorithm>
 #include <cmath>
@@ -27,6 +29,7 @@ const std::vector<std::string> &supportedSchedulers() {
       "EulerAncestralDiscreteScheduler",
       "EulerDiscreteScheduler",
       "FlowMatchEulerDiscreteScheduler",
+      "LCMScheduler",
       "PNDMScheduler",
       "UniPCMultistepScheduler"};
   return names;
@@ -50,6 +53,8 @@ std::unique_ptr<Scheduler> createScheduler(const std::string &className,
     return createPNDMScheduler(c);
   if (className == "UniPCMultistepScheduler")
     return createUniPCMultistepScheduler(c);
+  if (className == "LCMScheduler")
+    return createLCMScheduler(c);
   fail("unknown scheduler '", className,
        "'; supported schedulers: ", joinNames(supportedSchedulers()));
 }
@@ -460,7 +465,8 @@ std::vector<float> rescaleZeroTerminalSnr(const std::vector<float> &betas) {
 } // namespace
 
 std::vector<float> makeBetas(const Config &c, int64_t numTrain,
-                             bool readRescaleZeroSnr) {
+                             bool readRescaleZeroSnr,
+                             const BetaDefaults &defaults) {
   std::vector<float> betas;
   if (auto trained = c.getDoubleList("trained_betas")) {
     check(int64_t(trained->size()) == numTrain, c.className(),
@@ -469,9 +475,10 @@ std::vector<float> makeBetas(const Config &c, int64_t numTrain,
     for (double b : *trained)
       betas.push_back(float(b));
   } else {
-    const double start = c.getDouble("beta_start", 0.0001);
-    const double end = c.getDouble("beta_end", 0.02);
-    const std::string schedule = c.getString("beta_schedule", "linear");
+    const double start = c.getDouble("beta_start", defaults.start);
+    const double end = c.getDouble("beta_end", defaults.end);
+    const std::string schedule =
+        c.getString("beta_schedule", defaults.schedule);
     if (schedule == "linear") {
       betas = torchLinspaceF32(start, end, numTrain);
     } else if (schedule == "scaled_linear") {
@@ -664,6 +671,27 @@ void karrasSchedule(const KarrasConfig &karras, const SigmaTables &tables,
   timesteps.clear();
   for (double s : sigmas)
     timesteps.push_back(npRound(sigmaToT(s, tables.logSigmas)));
+}
+
+std::vector<float> drawStepNoise(const std::string &name,
+                                 const std::optional<StepNoise> &noise,
+                                 int64_t n, int stepIndex) {
+  check(noise.has_value(), name,
+        ": step needs the seed of its noise (setStepNoise)");
+  const int64_t m = noise->valuesPerImage;
+  check(m > 0 && n % m == 0, name, ": step got ", n,
+        " values, not a whole number of images of ", m);
+  std::vector<float> fresh(static_cast<size_t>(n));
+  std::vector<TorchGenerator> *torch = noise->torch;
+  if (torch && torch->size() == 1)
+    torch->front().randn(fresh.data(), n);
+  else if (torch)
+    for (int64_t image = 0; image < n / m; ++image)
+      torch->at(size_t(image)).randn(fresh.data() + image * m, m);
+  else
+    for (int64_t image = 0; image < n / m; ++image)
+      stepNoise(noise->seed, image, stepIndex, fresh.data() + image * m, m);
+  return fresh;
 }
 
 } // namespace sched

@@ -66,6 +66,11 @@ const std::vector<std::string> &initKeys(const std::string &className) {
               "solver_p", "use_karras_sigmas", "use_exponential_sigmas",
               "use_beta_sigmas", "timestep_spacing", "steps_offset",
               "final_sigmas_type", "rescale_betas_zero_snr"});
+    t["LCMScheduler"] = with(
+        {"original_inference_steps", "clip_sample", "clip_sample_range",
+         "set_alpha_to_one", "steps_offset", "prediction_type", "thresholding",
+         "dynamic_thresholding_ratio", "sample_max_value", "timestep_spacing",
+         "timestep_scaling", "rescale_betas_zero_snr"});
     return t;
   }();
   auto it = table.find(className);

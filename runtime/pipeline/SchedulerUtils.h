@@ -93,6 +93,15 @@ protected:
   int nextStep_ = 0;
 };
 
+/// randn_tensor(model_output.shape) in a stochastic step (Euler ancestral,
+/// LCM) at schedule index `stepIndex` over n values: one draw for the whole
+/// sample from a torch generator (or one per image from a list), else
+/// Fresco's stream of each image and step (Noise.h stepNoise). Throws,
+/// naming `name`, without the noise's seed or for a partial image.
+std::vector<float> drawStepNoise(const std::string &name,
+                                 const std::optional<StepNoise> &noise,
+                                 int64_t n, int stepIndex);
+
 //===----------------------------------------------------------------------===//
 // Config keys the schedulers share
 //===----------------------------------------------------------------------===//
@@ -149,11 +158,18 @@ std::vector<float> torchLinspaceF32(double start, double end, int64_t steps);
 /// and rounds each partial product to float32.
 std::vector<float> torchCumprodF32(const std::vector<float> &x);
 
+/// The class defaults of beta_start, beta_end and beta_schedule.
+struct BetaDefaults {
+  double start = 0.0001, end = 0.02;
+  const char *schedule = "linear";
+};
+
 /// The betas of `config` (trained_betas / beta_schedule / beta_start /
 /// beta_end / num_train_timesteps, then rescale_betas_zero_snr unless
 /// `readRescaleZeroSnr` is false, for classes without that key), float32.
 std::vector<float> makeBetas(const Config &config, int64_t numTrainTimesteps,
-                             bool readRescaleZeroSnr = true);
+                             bool readRescaleZeroSnr = true,
+                             const BetaDefaults &defaults = {});
 
 /// alphas_cumprod = cumprod(1 - betas) in float32.
 std::vector<float> alphasCumprod(const std::vector<float> &betas);
@@ -335,6 +351,7 @@ std::unique_ptr<Scheduler>
 createFlowMatchEulerDiscreteScheduler(const Config &config);
 std::unique_ptr<Scheduler> createPNDMScheduler(const Config &config);
 std::unique_ptr<Scheduler> createUniPCMultistepScheduler(const Config &config);
+std::unique_ptr<Scheduler> createLCMScheduler(const Config &config);
 
 } // namespace sched
 } // namespace fresco

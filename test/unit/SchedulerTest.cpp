@@ -28,6 +28,7 @@ const char *kEuler = "EulerDiscreteScheduler";
 const char *kAncestral = "EulerAncestralDiscreteScheduler";
 const char *kDPM = "DPMSolverMultistepScheduler";
 const char *kUniPC = "UniPCMultistepScheduler";
+const char *kLCM = "LCMScheduler";
 const char *kFlow = "FlowMatchEulerDiscreteScheduler";
 const char *kPNDM = "PNDMScheduler";
 
@@ -70,7 +71,7 @@ std::vector<float> runAll(Scheduler &s, std::vector<float> sample,
 
 TEST(SchedulerFactory, SupportedListAndNames) {
   const std::vector<std::string> &names = supportedSchedulers();
-  ASSERT_EQ(names.size(), 7u);
+  ASSERT_EQ(names.size(), 8u);
   for (const std::string &n : names) {
     std::unique_ptr<Scheduler> s = createScheduler(n, "{}");
     ASSERT_TRUE(s);
@@ -143,6 +144,11 @@ TEST(SchedulerFactory, UnsupportedValuesNameTheKey) {
        "'solver_p'"},
       {kUniPC, R"({"use_beta_sigmas": true})", "'use_beta_sigmas'"},
       {kUniPC, R"({"final_sigmas_type": "one"})", "'final_sigmas_type'"},
+      {kLCM, R"({"thresholding": true})", "'thresholding'"},
+      {kLCM, R"({"original_inference_steps": 0})",
+       "'original_inference_steps'"},
+      {kLCM, R"({"timestep_scaling": "10"})", "'timestep_scaling'"},
+      {kLCM, R"({"prediction_type": "flow"})", "'prediction_type'"},
   };
   for (const Case &c : cases) {
     std::string msg = createError(c.cls, c.json);
@@ -495,17 +501,47 @@ TEST(SchedulerStep, AncestralAddsEachImagesStepNoise) {
   EXPECT_EQ(x, std::vector<float>(2 * m, 0.0f));
 }
 
-TEST(SchedulerStep, AncestralNeedsItsNoise) {
-  std::unique_ptr<Scheduler> s = createScheduler(kAncestral, "{}");
+TEST(SchedulerStep, StochasticStepsNeedTheirNoise) {
+  for (const char *cls : {kAncestral, kLCM}) {
+    std::unique_ptr<Scheduler> s = createScheduler(cls, "{}");
+    EXPECT_TRUE(s->drawsStepNoise()) << cls;
+    s->setTimesteps(4);
+    std::vector<float> x(6, 1.0f), mo(6, 0.1f);
+    std::string msg = errorOf([&] { s->step(mo.data(), x.data(), 6, 0); });
+    EXPECT_TRUE(contains(msg, "setStepNoise")) << cls << ": " << msg;
+    s = createScheduler(cls, "{}");
+    s->setTimesteps(4);
+    s->setStepNoise({0, 4});
+    msg = errorOf([&] { s->step(mo.data(), x.data(), 6, 0); });
+    EXPECT_TRUE(contains(msg, "not a whole number of images of 4"))
+        << cls << ": " << msg;
+  }
+}
+
+TEST(SchedulerStep, LCMScheduleAndLastStep) {
+  // LCM-LoRA's 4 steps: every 20th of the 50 distillation timesteps
+  // (19, 39, ..., 999), noisiest first.
+  std::unique_ptr<Scheduler> s = createScheduler(kLCM, "{}");
   s->setTimesteps(4);
-  std::vector<float> x(6, 1.0f), mo(6, 0.1f);
-  std::string msg = errorOf([&] { s->step(mo.data(), x.data(), 6, 0); });
-  EXPECT_TRUE(contains(msg, "setStepNoise")) << msg;
-  s = createScheduler(kAncestral, "{}");
-  s->setTimesteps(4);
-  s->setStepNoise({0, 4});
-  msg = errorOf([&] { s->step(mo.data(), x.data(), 6, 0); });
-  EXPECT_TRUE(contains(msg, "not a whole number of images of 4")) << msg;
+  EXPECT_EQ(s->timesteps(), (std::vector<double>{999, 759, 499, 259}));
+  EXPECT_TRUE(contains(errorOf([&] { s->setTimesteps(51); }),
+                       "more than original_inference_steps (50)"));
+  // With x0 predicted directly and t = 259, c_skip is tiny and c_out near
+  // 1: the last step returns the boundary mix without noise, the others
+  // add it.
+  std::unique_ptr<Scheduler> x0 =
+      createScheduler(kLCM, R"({"prediction_type": "sample"})");
+  x0->setStepNoise({5, 2});
+  x0->setTimesteps(2);
+  std::vector<float> x = {0.5f, -1.0f}, mo = {0.25f, 2.0f};
+  x0->step(mo.data(), x.data(), 2, 0);
+  std::vector<float> noisy = x;
+  x0->step(mo.data(), x.data(), 2, 1);
+  const float scaled = 499.0f * 10.0f;
+  const float cSkip = 0.25f / (scaled * scaled + 0.25f);
+  const float cOut = scaled / std::sqrt(scaled * scaled + 0.25f);
+  for (size_t i = 0; i < 2; ++i)
+    EXPECT_FLOAT_EQ(x[i], cOut * mo[i] + cSkip * noisy[i]);
 }
 
 //===----------------------------------------------------------------------===//
@@ -513,7 +549,7 @@ TEST(SchedulerStep, AncestralNeedsItsNoise) {
 //===----------------------------------------------------------------------===//
 
 TEST(SchedulerStepOrder, OutOfOrderAndUnsetAreErrors) {
-  for (const char *cls : {kDDIM, kEuler, kAncestral, kDPM}) {
+  for (const char *cls : {kDDIM, kEuler, kAncestral, kDPM, kUniPC, kLCM}) {
     std::unique_ptr<Scheduler> s = createScheduler(cls, "{}");
     s->setStepNoise({0, 2});
     std::vector<float> x(4, 1.0f), mo(4, 0.1f);

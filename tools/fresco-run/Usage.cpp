@@ -162,9 +162,9 @@ GENERATION (plans compiled from a pipeline folder):
                        from the pipeline's scheduler_config.json:
                        DDIMScheduler, EulerDiscreteScheduler, PNDMScheduler,
                        EulerAncestralDiscreteScheduler,
-                       DPMSolverMultistepScheduler, UniPCMultistepScheduler
-                       (noise-predicting pipelines: DiT, Stable Diffusion
-                       1/2/XL), or
+                       DPMSolverMultistepScheduler, UniPCMultistepScheduler,
+                       LCMScheduler (noise-predicting pipelines: DiT, Stable
+                       Diffusion 1/2/XL), or
                        FlowMatchEulerDiscreteScheduler (Flux, SD3)
   --scheduler-config K=V
                        set a key of the scheduler's config as diffusers'

@@ -93,6 +93,9 @@ def cases():
     yield "UniPCMultistepScheduler", "noise-prediction/disable-corrector", \
         dict(predict_x0=False, final_sigmas_type="sigma_min",
              disable_corrector=[0, 4, 7]), [10, 25]
+    yield "LCMScheduler", "SD-1.x", SD1_PNDM, [2, 4, 8]
+    yield "LCMScheduler", "defaults/v/clip", dict(
+        prediction_type="v_prediction", clip_sample=True), [4, 8]
     pndm = [2, 3, 4, 5, 8, 10, 25]
     yield "PNDMScheduler", "SD-1.x", SD1_PNDM, pndm
     yield "PNDMScheduler", "SD-1.x/v/trailing", dict(

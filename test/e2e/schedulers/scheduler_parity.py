@@ -49,6 +49,7 @@ from diffusers import (  # noqa: E402
     EulerAncestralDiscreteScheduler,
     EulerDiscreteScheduler,
     FlowMatchEulerDiscreteScheduler,
+    LCMScheduler,
     PNDMScheduler,
     UniPCMultistepScheduler,
 )
@@ -64,6 +65,7 @@ CLASSES = {
     "FlowMatchEulerDiscreteScheduler": FlowMatchEulerDiscreteScheduler,
     "PNDMScheduler": PNDMScheduler,
     "UniPCMultistepScheduler": UniPCMultistepScheduler,
+    "LCMScheduler": LCMScheduler,
 }
 
 # black-forest-labs/FLUX.1-dev, scheduler/scheduler_config.json, verbatim
@@ -414,6 +416,36 @@ def unipc_cases():
     yield "DiT-XL-2-256 (from_config)", DIT_XL_2_256, DPM_STEPS
 
 
+LCM_STEPS = [1, 2, 3, 4, 6, 8, 13, 50]
+
+
+def lcm_cases():
+    """As LCM-LoRA runs: from SD 1.5's and SDXL's configs, or defaults;
+    prediction types, original_inference_steps, clipping, timestep_scaling.
+    Stochastic: diffusers' randn_tensor is replaced by Fresco's step noise."""
+    yield "defaults", {}, LCM_STEPS
+    yield "SD-1.x (from_config)", SD1_PNDM, LCM_STEPS
+    yield "sdxl-style (from_config)", dict(
+        SD_STYLE, timestep_spacing="leading", interpolation_type="linear",
+        use_karras_sigmas=False), LCM_STEPS
+    for pred in PREDICTIONS:
+        yield f"{pred}/clip", dict(prediction_type=pred, clip_sample=True,
+                                   clip_sample_range=1.5), [1, 4, 8]
+    for orig in (1, 7, 25, 100, 999, 1000):
+        yield f"original{orig}", dict(original_inference_steps=orig), \
+            [1, 2, 4, 7, 13]
+    yield "scaling3.5/linear", dict(timestep_scaling=3.5,
+                                    beta_schedule="linear"), [2, 4, 8]
+    yield "cosine/v", dict(beta_schedule="squaredcos_cap_v2",
+                           prediction_type="v_prediction"), [2, 4, 8]
+    yield "zero-snr/v", dict(rescale_betas_zero_snr=True,
+                             prediction_type="v_prediction"), [2, 4, 8]
+    yield "train500", dict(num_train_timesteps=500,
+                           original_inference_steps=30), [3, 4, 30, 31]
+    betas = np.linspace(1e-4, 0.025, 1000) ** 1.1
+    yield "trained_betas", dict(trained_betas=betas.tolist()), [4, 8]
+
+
 def calculate_shift(image_seq_len, base_seq_len=256, max_seq_len=4096,
                     base_shift=0.5, max_shift=1.16):
     """diffusers 0.31 pipelines/flux/pipeline_flux.py, verbatim (importing
@@ -467,6 +499,7 @@ CASES = {
     "FlowMatchEulerDiscreteScheduler": flow_cases,
     "PNDMScheduler": pndm_cases,
     "UniPCMultistepScheduler": unipc_cases,
+    "LCMScheduler": lcm_cases,
 }
 
 # Configs diffusers accepts that Fresco must refuse with a message naming
@@ -494,6 +527,7 @@ REFUSED = [
     ("FlowMatchEulerDiscreteScheduler", {"time_shift_type": "linear"},
      "time_shift_type"),
     ("UniPCMultistepScheduler", {"thresholding": True}, "thresholding"),
+    ("LCMScheduler", {"thresholding": True}, "thresholding"),
     # diffusers returns NaN latents at the last step.
     ("UniPCMultistepScheduler", {"predict_x0": False}, "predict_x0"),
     ("UniPCMultistepScheduler", {"solver_type": "bh1"}, "solver_type"),
@@ -531,6 +565,9 @@ def reference(cls, cfg, steps, max_traj, seed):
             outs.append(x.numpy().copy())
     if cls is EulerAncestralDiscreteScheduler:
         assert len(noise_calls) == n_traj, "the noise patch was bypassed"
+    if cls is LCMScheduler:  # no noise after the last step
+        assert len(noise_calls) == min(n_traj, len(ts) - 1), \
+            "the noise patch was bypassed"
     return dict(timesteps=ts, init_sigma=init_sigma, model_out=model_out,
                 sample0=sample0, outs=np.stack(outs), scaled=np.stack(scaled),
                 noise_seed=seed)

@@ -1,0 +1,163 @@
+//===- LCMScheduler.cpp - diffusers' latent consistency model sampler -----===//
+//
+// diffusers 0.31.0 scheduling_lcm.py, as the Stable Diffusion pipelines drive
+// it (LCM-LoRA: set_timesteps(n), no strength, no custom timesteps): n of
+// the original_inference_steps distillation timesteps, evenly spaced by
+// index; each step is the consistency function's boundary-condition mix
+// c_out * x0 + c_skip * x, then, except on the last step, noised again to
+// the next timestep with fresh Gaussian noise (Fresco's stepNoise, or
+// torch.randn's with --generator torch). Float32 throughout, in diffusers'
+// order of operations.
+//
+//===----------------------------------------------------------------------===//
+#include "runtime/core/Error.h"
+#include "runtime/pipeline/SchedulerUtils.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace fresco {
+namespace sched {
+namespace {
+
+class LCMScheduler final : public SchedulerBase {
+public:
+  explicit LCMScheduler(const Config &c) : SchedulerBase("LCMScheduler") {
+    numTrain_ = readNumTrainTimesteps(c);
+    BetaDefaults defaults;
+    defaults.start = 0.00085;
+    defaults.end = 0.012;
+    defaults.schedule = "scaled_linear";
+    alphasCumprod_ = alphasCumprod(makeBetas(c, numTrain_, true, defaults));
+    originalSteps_ = c.getInt("original_inference_steps", 50);
+    if (originalSteps_ < 1)
+      c.invalid("original_inference_steps", std::to_string(originalSteps_),
+                "1 or more");
+    clipSample_ = c.getBool("clip_sample", false);
+    clipRange_ = float(c.getDouble("clip_sample_range", 1.0));
+    prediction_ = readPrediction(c, "epsilon, sample or v_prediction");
+    c.requireFalse("thresholding");
+    const double scaling = c.getDouble("timestep_scaling", 10.0);
+    check(std::isfinite(scaling), name_,
+          ": scheduler config key 'timestep_scaling' must be finite");
+    timestepScaling_ = float(scaling);
+    // set_alpha_to_one only matters to custom timesteps, which end below 0;
+    // steps_offset and timestep_spacing are keys LCM does not read.
+  }
+
+  bool drawsStepNoise() const override { return true; }
+
+  void setTimesteps(int n) override {
+    checkNumInferenceSteps(n);
+    check(originalSteps_ <= numTrain_, name_, ": original_inference_steps (",
+          originalSteps_, ") cannot be larger than num_train_timesteps (",
+          numTrain_, ")");
+    check(n <= numTrain_, name_, ": ", n,
+          " inference steps cannot be more than num_train_timesteps (",
+          numTrain_, ")");
+    check(n <= originalSteps_, name_, ": ", n,
+          " inference steps cannot be more than original_inference_steps (",
+          originalSteps_,
+          "): the schedule is a subset of the distillation timesteps");
+    // The distillation timesteps k - 1, 2k - 1, ..., noisiest first, and n
+    // of them at indices floor(i * L / n) (np.linspace without endpoint).
+    const int64_t k = numTrain_ / originalSteps_;
+    const int64_t count = originalSteps_;
+    const double stride = double(count) / double(n);
+    timesteps_.clear();
+    for (int i = 0; i < n; ++i) {
+      const int64_t index = int64_t(std::floor(double(i) * stride));
+      timesteps_.push_back(double((count - index) * k - 1));
+    }
+    resetSteps(n);
+  }
+
+  void step(const float *modelOutput, float *sample, int64_t n,
+            int stepIndex) override {
+    beginStep(stepIndex, n);
+    const size_t i = size_t(stepIndex);
+    const bool last = i + 1 == timesteps_.size();
+    const int64_t t = int64_t(timesteps_[i]);
+    const int64_t prev = last ? t : int64_t(timesteps_[i + 1]);
+    const float alphaT = alphasCumprod_[size_t(t)];
+    const float alphaPrev = alphasCumprod_[size_t(prev)];
+    const float betaT = 1.0f - alphaT, betaPrev = 1.0f - alphaPrev;
+    // get_scalings_for_boundary_condition_discrete, sigma_data 0.5.
+    const float scaled = float(t) * timestepScaling_;
+    const float sq = scaled * scaled;
+    const float cSkip = 0.25f / (sq + 0.25f);
+    const float cOut = scaled / std::sqrt(sq + 0.25f);
+    const float sqrtAlpha = std::sqrt(alphaT), sqrtBeta = std::sqrt(betaT);
+
+    std::vector<float> noise;
+    if (!last)
+      noise = drawStepNoise(name_, stepNoise_, n, stepIndex);
+    const float sqrtAlphaPrev = std::sqrt(alphaPrev),
+                sqrtBetaPrev = std::sqrt(betaPrev);
+    for (int64_t e = 0; e < n; ++e) {
+      const float x = sample[e], m = modelOutput[e];
+      float x0 = 0;
+      switch (prediction_) {
+      case Prediction::Epsilon: {
+        const float u = sqrtBeta * m;
+        x0 = (x - u) / sqrtAlpha;
+        break;
+      }
+      case Prediction::Sample:
+        x0 = m;
+        break;
+      case Prediction::V: {
+        const float a = sqrtAlpha * x, b = sqrtBeta * m;
+        x0 = a - b;
+        break;
+      }
+      }
+      if (clipSample_) // torch.clamp: NaN stays NaN
+        x0 = std::isnan(x0) ? x0
+                            : std::min(std::max(x0, -clipRange_), clipRange_);
+      const float a = cOut * x0, b = cSkip * x;
+      const float denoised = a + b;
+      if (last) {
+        sample[e] = denoised;
+      } else {
+        const float c = sqrtAlphaPrev * denoised,
+                    d = sqrtBetaPrev * noise[size_t(e)];
+        sample[e] = c + d;
+      }
+    }
+  }
+
+  /// add_noise at timesteps()[stepIndex] (alphas_cumprod), float32.
+  void addNoise(const float *original, const float *noise, float *out,
+                int64_t n, int stepIndex) const override {
+    checkStepIndex(stepIndex, "addNoise");
+    ddpmAddNoise(alphasCumprod_[size_t(timesteps_[size_t(stepIndex)])],
+                 original, noise, out, n);
+  }
+
+  /// set_begin_index: step reads the schedule by index and keeps no
+  /// history, so only the counter moves (the step noise stays keyed by the
+  /// schedule's index).
+  void setBeginIndex(int stepIndex) override {
+    checkStepIndex(stepIndex, "setBeginIndex");
+    nextStep_ = stepIndex;
+  }
+
+private:
+  int64_t numTrain_ = 1000;
+  std::vector<float> alphasCumprod_;
+  int64_t originalSteps_ = 50;
+  bool clipSample_ = false;
+  float clipRange_ = 1.0f;
+  Prediction prediction_ = Prediction::Epsilon;
+  float timestepScaling_ = 10.0f;
+};
+
+} // namespace
+
+std::unique_ptr<Scheduler> createLCMScheduler(const Config &config) {
+  return std::make_unique<LCMScheduler>(config);
+}
+
+} // namespace sched
+} // namespace fresco

@@ -1,9 +1,11 @@
 //===- DPMSolverMultistepScheduler.cpp - diffusers' DPM-Solver(++) --------===//
 //
-// diffusers 0.31.0 scheduling_dpmsolver_multistep.py for the deterministic
-// algorithms: DPM-Solver++ (the default; "2M" with solver_order 2) and the
-// older DPM-Solver, orders 1 to 3, midpoint or heun second-order updates.
-// The SDE variants draw noise and are refused. Per-step coefficients are
+// diffusers 0.31.0 scheduling_dpmsolver_multistep.py: DPM-Solver++ (the
+// default; "2M" with solver_order 2) and the older DPM-Solver, orders 1 to
+// 3, midpoint or heun second-order updates, and their SDE variants (orders
+// 1 and 2; "DPM++ 2M SDE"), which add fresh noise every step (Fresco's
+// stepNoise, or torch.randn's with --generator torch). Per-step
+// coefficients are
 // 0-d float32 tensors in diffusers (alpha, sigma, lambda, h, exp(-h)), so
 // they are float32 here too, and so is every elementwise operation.
 //
@@ -40,11 +42,17 @@ public:
     else if (algo == "dpmsolver")
       plusPlus_ = false;
     else if (algo == "sde-dpmsolver++" || algo == "sde-dpmsolver")
-      c.unsupported("algorithm_type", "\"" + algo + "\"",
-                    "dpmsolver++, dpmsolver (the SDE variants add noise)");
+      plusPlus_ = algo == "sde-dpmsolver++", sde_ = true;
     else
       c.invalid("algorithm_type", "\"" + algo + "\"",
                 "dpmsolver++, dpmsolver, sde-dpmsolver++ or sde-dpmsolver");
+
+    // diffusers 0.31's third-order update has no SDE branch: its third
+    // step fails (x_t unbound).
+    if (sde_ && order_ >= 3)
+      c.invalid("solver_order", std::to_string(order_),
+                "1 or 2 with algorithm_type \"" + algo +
+                    "\" (diffusers has no third-order SDE update)");
 
     const std::string solver = c.getString("solver_type", "midpoint");
     if (solver == "heun")
@@ -66,7 +74,7 @@ public:
     finalZero_ = !readFinalSigmaMin(c);
     // diffusers checks the configured name, so "deis" (run as dpmsolver++)
     // is refused here too.
-    if (algo != "dpmsolver++" && finalZero_)
+    if (algo != "dpmsolver++" && algo != "sde-dpmsolver++" && finalZero_)
       fail(name_,
            ": scheduler config key 'final_sigmas_type' = \"zero\" is "
            "not valid with algorithm_type \"",
@@ -138,16 +146,21 @@ public:
     std::vector<float> &m0 = history_.back();
     m0.resize(size_t(n));
     convertModelOutput(modelOutput, sample, n, sigmas_[i], m0.data());
+    std::vector<float> noise;
+    if (sde_)
+      noise = drawStepNoise(name_, stepNoise_, n, stepIndex);
 
     if (order_ == 1 || lowerOrderNums_ < 1 || lowerOrderFinal)
-      firstOrder(m0.data(), sample, n, i);
+      firstOrder(m0.data(), sample, n, i, noise.data());
     else if (order_ == 2 || lowerOrderNums_ < 2 || lowerOrderSecond)
-      secondOrder(sample, n, i);
+      secondOrder(sample, n, i, noise.data());
     else
       thirdOrder(sample, n, i);
     if (lowerOrderNums_ < order_)
       ++lowerOrderNums_;
   }
+
+  bool drawsStepNoise() const override { return sde_; }
 
   /// add_noise with the begin index set (image-to-image): alpha_t x +
   /// sigma_t noise at sigmas[stepIndex] (_sigma_to_alpha_sigma_t), float32.
@@ -216,10 +229,48 @@ private:
     }
   }
 
-  void firstOrder(const float *m0, float *sample, int64_t n, size_t i) const {
+  /// The SDE variants' coefficients at one step: x_t = cs x + c0 D0 (+ c1
+  /// D1) + cn noise for sde-dpmsolver++; x_t = cs x - c0 D0 - c1 D1 + cn
+  /// noise for sde-dpmsolver (c1 = c0 / 2 of the first-order c0 at midpoint).
+  struct SdeCoefficients {
+    float cs, c0, c1, cn;
+  };
+
+  SdeCoefficients sde(const AlphaSigma &t, const AlphaSigma &s, float h) const {
+    SdeCoefficients k;
+    if (plusPlus_) {
+      const float e = torchExpF32(-h), e2 = torchExpF32(-2.0f * h);
+      k.cs = (t.sigma / s.sigma) * e;
+      const float oneMinus = 1.0f - e2;
+      k.c0 = t.alpha * oneMinus;
+      k.c1 = heun_ ? t.alpha * (oneMinus / (-2.0f * h) + 1.0f) : 0.5f * k.c0;
+      k.cn = t.sigma * std::sqrt(oneMinus);
+    } else {
+      const float e = torchExpF32(h) - 1.0f, e2 = torchExpF32(2.0f * h) - 1.0f;
+      k.cs = t.alpha / s.alpha;
+      const float c = t.sigma * e;
+      k.c0 = 2.0f * c;
+      k.c1 = heun_ ? 2.0f * (t.sigma * (e / h - 1.0f)) : c;
+      k.cn = t.sigma * std::sqrt(e2);
+    }
+    return k;
+  }
+
+  void firstOrder(const float *m0, float *sample, int64_t n, size_t i,
+                  const float *noise) const {
     const AlphaSigma t = alphaSigma(sigmas_[i + 1]);
     const AlphaSigma s = alphaSigma(sigmas_[i]);
     const float h = t.lambda - s.lambda;
+    if (sde_) {
+      const SdeCoefficients k = sde(t, s, h);
+      for (int64_t e = 0; e < n; ++e) {
+        const float a = k.cs * sample[e], b = k.c0 * m0[e];
+        const float x = plusPlus_ ? a + b : a - b;
+        const float c = k.cn * noise[e];
+        sample[e] = x + c;
+      }
+      return;
+    }
     float cs, cm;
     if (plusPlus_) {
       cs = t.sigma / s.sigma;
@@ -234,7 +285,8 @@ private:
     }
   }
 
-  void secondOrder(float *sample, int64_t n, size_t i) const {
+  void secondOrder(float *sample, int64_t n, size_t i,
+                   const float *noise) const {
     const AlphaSigma t = alphaSigma(sigmas_[i + 1]);
     const AlphaSigma s0 = alphaSigma(sigmas_[i]);
     const AlphaSigma s1 = alphaSigma(sigmas_[i - 1]);
@@ -243,6 +295,20 @@ private:
     const float h = t.lambda - s0.lambda, h0 = s0.lambda - s1.lambda;
     const float r0 = h0 / h;
     const float invR0 = 1.0f / r0;
+    if (sde_) {
+      const SdeCoefficients k = sde(t, s0, h);
+      for (int64_t e = 0; e < n; ++e) {
+        const float diff = m0[e] - m1[e];
+        const float d1 = invR0 * diff;
+        const float a = k.cs * sample[e], b = k.c0 * m0[e];
+        const float x = plusPlus_ ? a + b : a - b;
+        const float c = k.c1 * d1;
+        const float y = plusPlus_ ? x + c : x - c;
+        const float d = k.cn * noise[e];
+        sample[e] = y + d;
+      }
+      return;
+    }
     float cs, c0, c1;
     bool addD1; // x_t = cs*x - c0*D0 (+|-) c1*D1
     if (plusPlus_) {
@@ -322,6 +388,7 @@ private:
   int order_ = 2;
   Prediction prediction_ = Prediction::Epsilon;
   bool plusPlus_ = true;
+  bool sde_ = false; ///< sde-dpmsolver(++): fresh noise every step
   bool heun_ = false;
   bool lowerOrderFinal_ = true;
   bool eulerAtFinal_ = false;

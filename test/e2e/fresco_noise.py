@@ -7,9 +7,9 @@ exactly what the header documents; NoiseTest checks that block against the C++ g
   fresco_noise(seed, i, n)          image i's initial noise (gaussianNoise), float32 [n]
   fresco_step_noise(seed, i, s, n)  image i's noise at step s (stepNoise), float32 [n]
   patch_ancestral_noise(seed[, first_step])
-                                    a context manager: diffusers' EulerAncestralDiscreteScheduler
-                                    and LCMScheduler draw Fresco's step noise instead of
-                                    torch.randn
+                                    a context manager: diffusers' EulerAncestralDiscreteScheduler,
+                                    LCMScheduler and the SDE DPMSolverMultistepScheduler draw
+                                    Fresco's step noise instead of torch.randn
 """
 import contextlib
 import os
@@ -40,15 +40,16 @@ fresco_step_noise = _ns["fresco_step_noise"]
 
 @contextlib.contextmanager
 def patch_ancestral_noise(seed: int, first_step=0):
-    """Within the block, the n-th call of randn_tensor in diffusers' Euler ancestral or LCM
-    scheduler module (the step with schedule index s = first_step + n) returns, for a [B, ...] shape, row i =
+    """Within the block, the n-th call of randn_tensor in diffusers' Euler ancestral, LCM or
+    DPM-Solver (its SDE variants) scheduler module (the step with schedule index s = first_step + n) returns, for a [B, ...] shape, row i =
     fresco_step_noise(seed, i, s, prod(...)), in the dtype asked for. first_step: an int or a
     callable giving it at the first call (image-to-image starts at the scheduler's begin_index,
     and Fresco keys step noise by schedule index). Yields a list that receives one entry per call
     (the shape)."""
     import numpy as np
     import torch
-    from diffusers.schedulers import scheduling_euler_ancestral_discrete, scheduling_lcm
+    from diffusers.schedulers import (scheduling_dpmsolver_multistep,
+                                      scheduling_euler_ancestral_discrete, scheduling_lcm)
 
     calls = []
 
@@ -61,7 +62,7 @@ def patch_ancestral_noise(seed: int, first_step=0):
         calls.append(shape)
         return torch.from_numpy(np.stack(rows).reshape(shape)).to(dtype=dtype)
 
-    modules = [scheduling_euler_ancestral_discrete, scheduling_lcm]
+    modules = [scheduling_euler_ancestral_discrete, scheduling_lcm, scheduling_dpmsolver_multistep]
     originals = [module.randn_tensor for module in modules]
     for module in modules:
         module.randn_tensor = randn_tensor

@@ -4,7 +4,8 @@
 # diffusers' NAME.from_config(pipe.scheduler.config, KEY=VALUE, ...) in
 # float64: DPM-Solver++ with Karras sigmas ("DPM++ 2M Karras"), then with
 # solver order 3 and final_sigmas_type sigma_min, and Euler with trailing
-# timestep spacing, and UniPC of order 3 with Karras sigmas; final latents
+# timestep spacing, UniPC of order 3 with Karras sigmas, and "DPM++ 2M SDE
+# Karras" (its step noise Fresco's for seed 0 on both sides); final latents
 # within 1e-4 of their max magnitude, and each override changes them. Then bad input: a key the class does not read
 # (the error lists those it does), a value it refuses, no '='.
 # --guidance-rescale (guidance_rescale) the same way: SD 1.x at 0.7, SD 2.x
@@ -36,6 +37,7 @@ cases=(
   "karras3|--scheduler DPMSolverMultistepScheduler --scheduler-config use_karras_sigmas=true --scheduler-config solver_order=3 --scheduler-config final_sigmas_type=sigma_min"
   "trailing|--scheduler EulerDiscreteScheduler --scheduler-config timestep_spacing=\"trailing\""
   "unipc3|--scheduler UniPCMultistepScheduler --scheduler-config solver_order=3 --scheduler-config use_karras_sigmas=true"
+  "sde|--scheduler DPMSolverMultistepScheduler --scheduler-config algorithm_type=sde-dpmsolver++ --scheduler-config use_karras_sigmas=true"
 )
 for c in "${cases[@]}"; do
   name=${c%%|*}
@@ -53,7 +55,7 @@ run plain-dpm --scheduler DPMSolverMultistepScheduler
 run plain-euler --scheduler EulerDiscreteScheduler
 run plain-unipc --scheduler UniPCMultistepScheduler
 for pair in "plain-dpm f-karras" "f-karras f-karras3" "plain-euler f-trailing" \
-  "plain-unipc f-unipc3"; do
+  "plain-unipc f-unipc3" "f-karras f-sde"; do
   set -- $pair
   if cmp -s "$work/$1.npy" "$work/$2.npy"; then
     echo "$1 and $2 are the same: an override was not applied"; exit 1

@@ -92,8 +92,9 @@ TEST(SchedulerFactory, UnsupportedValuesNameTheKey) {
   } cases[] = {
       {kDDIM, R"({"thresholding": true})", "'thresholding'"},
       {kDPM, R"({"thresholding": true})", "'thresholding'"},
-      {kDPM, R"({"algorithm_type": "sde-dpmsolver++"})", "'algorithm_type'"},
-      {kDPM, R"({"algorithm_type": "sde-dpmsolver"})", "'algorithm_type'"},
+      {kDPM, R"({"algorithm_type": "sde-dpmsolver++", "solver_order": 3})",
+       "'solver_order'"},
+      {kDPM, R"({"algorithm_type": "sde-dpmsolver"})", "'final_sigmas_type'"},
       {kDPM, R"({"algorithm_type": "unipc"})", "'algorithm_type'"},
       {kDPM, R"({"variance_type": "learned_range"})", "'variance_type'"},
       {kDPM, R"({"use_lu_lambdas": true})", "'use_lu_lambdas'"},
@@ -502,14 +503,19 @@ TEST(SchedulerStep, AncestralAddsEachImagesStepNoise) {
 }
 
 TEST(SchedulerStep, StochasticStepsNeedTheirNoise) {
-  for (const char *cls : {kAncestral, kLCM}) {
-    std::unique_ptr<Scheduler> s = createScheduler(cls, "{}");
+  const std::pair<const char *, const char *> stochastic[] = {
+      {kAncestral, "{}"},
+      {kLCM, "{}"},
+      {kDPM, R"({"algorithm_type": "sde-dpmsolver++"})"}};
+  EXPECT_FALSE(createScheduler(kDPM, "{}")->drawsStepNoise());
+  for (const auto &[cls, json] : stochastic) {
+    std::unique_ptr<Scheduler> s = createScheduler(cls, json);
     EXPECT_TRUE(s->drawsStepNoise()) << cls;
     s->setTimesteps(4);
     std::vector<float> x(6, 1.0f), mo(6, 0.1f);
     std::string msg = errorOf([&] { s->step(mo.data(), x.data(), 6, 0); });
     EXPECT_TRUE(contains(msg, "setStepNoise")) << cls << ": " << msg;
-    s = createScheduler(cls, "{}");
+    s = createScheduler(cls, json);
     s->setTimesteps(4);
     s->setStepNoise({0, 4});
     msg = errorOf([&] { s->step(mo.data(), x.data(), 6, 0); });

@@ -145,7 +145,7 @@ GENERATION (plans compiled from a pipeline folder):
                        StableDiffusionPipeline text-to-image and SDXL; the
                        guided prediction mixed with itself rescaled to the
                        conditional one's standard deviation
-  --seed S             seed of the initial noise and of an ancestral
+  --seed S             seed of the initial noise and of a stochastic
                        scheduler's per-step noise (default 0); image i of a
                        batch depends only on (S, i) (--generator fresco):
                        see docs/cli.md. With --generator torch, S1,S2,...

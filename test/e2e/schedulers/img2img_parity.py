@@ -80,6 +80,12 @@ def cases():
         prediction_type="sample"), [4, 10]
     yield "DPMSolverMultistepScheduler", "no-lower-order-final/order3", dict(
         lower_order_final=False, solver_order=3), [4, 10]
+    yield "DPMSolverMultistepScheduler", "sde++/karras", dict(
+        SD_STYLE, algorithm_type="sde-dpmsolver++", use_karras_sigmas=True,
+        timestep_spacing="leading"), dpm
+    yield "DPMSolverMultistepScheduler", "sde/heun/sigma-min", dict(
+        algorithm_type="sde-dpmsolver", solver_type="heun",
+        final_sigmas_type="sigma_min"), [4, 10]
     yield "DPMSolverMultistepScheduler", "euler-at-final", dict(
         euler_at_final=True), [10, 25]
     yield "DPMSolverMultistepScheduler", "lambda-min-clipped", dict(

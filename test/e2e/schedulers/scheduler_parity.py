@@ -298,6 +298,39 @@ def dpm_cases():
     yield "zero-snr/v/trailing", dict(
         schedule_keys("scaled_linear"), prediction_type="v_prediction",
         rescale_betas_zero_snr=True, timestep_spacing="trailing"), DPM_STEPS
+    # The SDE variants: fresh noise every step (Fresco's step noise).
+    for sch in SCHEDULES:
+        for pred in PREDICTIONS:
+            sp = SPACINGS[k % 3]
+            solver = ("midpoint", "heun")[k % 2]
+            k += 1
+            yield f"sde++/{sch}/{pred}/{sp}/{solver}", dict(
+                schedule_keys(sch), algorithm_type="sde-dpmsolver++",
+                prediction_type=pred, timestep_spacing=sp,
+                solver_type=solver), DPM_STEPS
+    for order in (1, 2):
+        for solver in ("midpoint", "heun"):
+            pred = PREDICTIONS[k % 3]
+            k += 1
+            yield f"sde/order{order}/{solver}/{pred}", dict(
+                algorithm_type="sde-dpmsolver", solver_order=order,
+                solver_type=solver, prediction_type=pred,
+                final_sigmas_type="sigma_min"), DPM_STEPS
+    yield "sde++/karras (DPM++ 2M SDE Karras)", dict(
+        SD_STYLE, algorithm_type="sde-dpmsolver++", use_karras_sigmas=True,
+        timestep_spacing="leading"), DPM_STEPS
+    yield "sde++/order1/sigma-min/euler-at-final", dict(
+        algorithm_type="sde-dpmsolver++", solver_order=1,
+        final_sigmas_type="sigma_min", euler_at_final=True), DPM_STEPS
+    yield "sde++/no-lower-order-final", dict(
+        algorithm_type="sde-dpmsolver++", lower_order_final=False), \
+        DPM_STEPS
+    yield "sde++/zero-snr/v/trailing", dict(
+        schedule_keys("scaled_linear"), algorithm_type="sde-dpmsolver++",
+        prediction_type="v_prediction", rescale_betas_zero_snr=True,
+        timestep_spacing="trailing"), DPM_STEPS
+    yield "sde/final-zero (refused by both)", dict(
+        algorithm_type="sde-dpmsolver"), [4]
     yield "deis->dpmsolver++", dict(algorithm_type="deis",
                                     solver_type="logrho",
                                     final_sigmas_type="sigma_min"), [4, 10]
@@ -506,8 +539,9 @@ CASES = {
 # the key (class, config, the key expected in the message).
 REFUSED = [
     ("DDIMScheduler", {"thresholding": True}, "thresholding"),
-    ("DPMSolverMultistepScheduler", {"algorithm_type": "sde-dpmsolver++"},
-     "algorithm_type"),
+    # diffusers' third-order update has no SDE branch (its third step fails).
+    ("DPMSolverMultistepScheduler", {"algorithm_type": "sde-dpmsolver++",
+                                     "solver_order": 3}, "solver_order"),
     ("DPMSolverMultistepScheduler", {"thresholding": True}, "thresholding"),
     ("EulerDiscreteScheduler", {"interpolation_type": "log_linear"},
      "interpolation_type"),
@@ -564,6 +598,9 @@ def reference(cls, cfg, steps, max_traj, seed):
                            x).prev_sample
             outs.append(x.numpy().copy())
     if cls is EulerAncestralDiscreteScheduler:
+        assert len(noise_calls) == n_traj, "the noise patch was bypassed"
+    if cls is DPMSolverMultistepScheduler and "sde" in \
+            cfg.get("algorithm_type", ""):
         assert len(noise_calls) == n_traj, "the noise patch was bypassed"
     if cls is LCMScheduler:  # no noise after the last step
         assert len(noise_calls) == min(n_traj, len(ts) - 1), \

@@ -148,7 +148,8 @@ public:
     convertModelOutput(modelOutput, sample, n, sigmas_[i], m0.data());
     std::vector<float> noise;
     if (sde_)
-      noise = drawStepNoise(name_, stepNoise_, n, stepIndex);
+      noise = drawStepNoise(name_, stepNoise_, n, stepIndex,
+                            /*torchF32=*/true); // dtype=torch.float32 there
 
     if (order_ == 1 || lowerOrderNums_ < 1 || lowerOrderFinal)
       firstOrder(m0.data(), sample, n, i, noise.data());

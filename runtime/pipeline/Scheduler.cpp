@@ -675,7 +675,7 @@ void karrasSchedule(const KarrasConfig &karras, const SigmaTables &tables,
 
 std::vector<float> drawStepNoise(const std::string &name,
                                  const std::optional<StepNoise> &noise,
-                                 int64_t n, int stepIndex) {
+                                 int64_t n, int stepIndex, bool torchF32) {
   check(noise.has_value(), name,
         ": step needs the seed of its noise (setStepNoise)");
   const int64_t m = noise->valuesPerImage;
@@ -683,11 +683,17 @@ std::vector<float> drawStepNoise(const std::string &name,
         " values, not a whole number of images of ", m);
   std::vector<float> fresh(static_cast<size_t>(n));
   std::vector<TorchGenerator> *torch = noise->torch;
+  auto draw = [&](TorchGenerator &g, float *out, int64_t count) {
+    if (torchF32)
+      g.randn(out, count, DType::F32);
+    else
+      g.randn(out, count);
+  };
   if (torch && torch->size() == 1)
-    torch->front().randn(fresh.data(), n);
+    draw(torch->front(), fresh.data(), n);
   else if (torch)
     for (int64_t image = 0; image < n / m; ++image)
-      torch->at(size_t(image)).randn(fresh.data() + image * m, m);
+      draw(torch->at(size_t(image)), fresh.data() + image * m, m);
   else
     for (int64_t image = 0; image < n / m; ++image)
       stepNoise(noise->seed, image, stepIndex, fresh.data() + image * m, m);

@@ -96,11 +96,14 @@ protected:
 /// randn_tensor(model_output.shape) in a stochastic step (Euler ancestral,
 /// LCM) at schedule index `stepIndex` over n values: one draw for the whole
 /// sample from a torch generator (or one per image from a list), else
-/// Fresco's stream of each image and step (Noise.h stepNoise). Throws,
+/// Fresco's stream of each image and step (Noise.h stepNoise). `torchF32`:
+/// torch draws in float32 whatever the pipeline's dtype (randn_tensor's
+/// dtype fixed by the class), else in the generators' dtype. Throws,
 /// naming `name`, without the noise's seed or for a partial image.
 std::vector<float> drawStepNoise(const std::string &name,
                                  const std::optional<StepNoise> &noise,
-                                 int64_t n, int stepIndex);
+                                 int64_t n, int stepIndex,
+                                 bool torchF32 = false);
 
 //===----------------------------------------------------------------------===//
 // Config keys the schedulers share

@@ -89,6 +89,13 @@ double TorchGenerator::normalDouble() {
   return r * std::cos(theta);
 }
 
+void TorchGenerator::randn(float *out, int64_t n, DType dtype) {
+  const DType saved = dtype_;
+  dtype_ = dtype;
+  randn(out, n);
+  dtype_ = saved;
+}
+
 void TorchGenerator::randn(float *out, int64_t n) {
   if (n < 16) {
     for (int64_t i = 0; i < n; ++i)

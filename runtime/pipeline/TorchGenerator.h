@@ -60,6 +60,9 @@ public:
   /// torch.randn(n, generator=g, dtype=dtype) into out[0..n), as float32
   /// (exactly the dtype's values).
   void randn(float *out, int64_t n);
+  /// The same in `dtype` instead of the generator's (a draw whose dtype
+  /// diffusers fixes, as DPM-Solver's SDE step noise in float32).
+  void randn(float *out, int64_t n, DType dtype);
 
   DType dtype() const { return dtype_; }
 

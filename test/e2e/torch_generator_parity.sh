@@ -4,7 +4,8 @@
 # .manual_seed(S) and no latents (torch_generator_reference.py: float64
 # models, the noise drawn in float32): final latents within 1e-4 of their
 # max magnitude (seen: below 3.5e-6) for Stable Diffusion (PNDM; Euler
-# ancestral, whose steps draw from the same generator; two images per
+# ancestral, LCM and DPM++ 2M SDE, whose steps draw from the same generator,
+# the SDE's in float32 whatever the pipeline's dtype; two images per
 # prompt), SDXL (Euler ancestral), SD3, Flux and DiT; the img2img and
 # inpaint classes of SD (4- and 9-channel UNets, strength 0.6 and 1), SDXL
 # (from pixels and from latents, denoising_start, the refiner, the
@@ -253,6 +254,21 @@ check flux-img2img-bf16 "$work/flux-i2i.fplan" "$work/flux" \
   --seed 8 --generator torch-bf16 -- "${fl[@]}" --image "$work/fin.png" \
   --strength 0.6 --seed 8 --height 32 --width 48 --max-sequence-length 16 \
   --noise-dtype bfloat16
+# The other stochastic steps: LCM (a draw per step but the last, in the
+# pipeline's dtype) and "DPM++ 2M SDE" (a draw per step, always float32, so
+# under torch-bf16 too).
+lcm=(--scheduler LCMScheduler)
+check sd-lcm-bf16 "$work/sd.fplan" "$work/sd" StableDiffusionPipeline \
+  "${sd[@]}" "${lcm[@]}" --seed 5 --generator torch-bf16 -- "${sd[@]}" \
+  "${lcm[@]}" --seed 5 --height 32 --width 24 --noise-dtype bfloat16
+sde=(--scheduler DPMSolverMultistepScheduler
+  --scheduler-config algorithm_type=sde-dpmsolver++)
+check sd-sde "$work/sd.fplan" "$work/sd" StableDiffusionPipeline \
+  "${sd[@]}" "${sde[@]}" --seed 5 -- "${sd[@]}" "${sde[@]}" --seed 5 \
+  --height 32 --width 24
+check sd-sde-bf16 "$work/sd.fplan" "$work/sd" StableDiffusionPipeline \
+  "${sd[@]}" "${sde[@]}" --seed 5 --generator torch-bf16 -- "${sd[@]}" \
+  "${sde[@]}" --seed 5 --height 32 --width 24 --noise-dtype bfloat16
 if cmp -s "$work/f-sd-bf16.npy" "$work/f-sd-ancestral.npy"; then
   echo "torch-bf16 drew the float32 stream"; exit 1
 fi

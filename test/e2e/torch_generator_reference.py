@@ -3,7 +3,8 @@ fresco-run --generator torch.
 
   torch_generator_reference.py --pipeline DIR --class NAME [--prompt P ...] [--class-labels 3,7]
       [--num-images-per-prompt N] [--steps 4] [--guidance-scale G] [--height H --width W]
-      [--max-sequence-length L] [--scheduler NAME] [--image in.png [--mask m.png] [--strength S]]
+      [--max-sequence-length L] [--scheduler NAME] [--scheduler-config K=V ...]
+      [--image in.png [--mask m.png] [--strength S]]
       [--image-latents x.npy] [--denoising-start F] [--control-image c.png ...
       [--controlnet-scale S[,S...]]]
       --seed S[,S2,...] [--dtype float64] [--noise-dtype float32|bfloat16|float16] --out-latents y.npy
@@ -34,7 +35,10 @@ def patch_randn(diffusers_module, calls: list, noise_dtype) -> None:
         gens = generator if isinstance(generator, list) else [generator]
         assert all(isinstance(g, torch.Generator) for g in gens), "a draw without the seeded generator"
         calls.append(tuple(shape))
-        return original(shape, generator=generator, device=device, dtype=noise_dtype,
+        # The pipeline runs in float64 here: a float32 request is a class fixing the dtype
+        # (DPM-Solver's SDE step noise), which a pipeline in any dtype draws in float32.
+        draw = torch.float32 if dtype == torch.float32 else noise_dtype
+        return original(shape, generator=generator, device=device, dtype=draw,
                         layout=layout).to(dtype)
 
     for name, module in list(sys.modules.items()):
@@ -57,6 +61,8 @@ def main() -> None:
     ap.add_argument("--width", type=int)
     ap.add_argument("--max-sequence-length", type=int)
     ap.add_argument("--scheduler")
+    ap.add_argument("--scheduler-config", action="append", default=[], metavar="K=V",
+                    help="a scheduler config key, as fresco-run's (from_config keyword arguments)")
     ap.add_argument("--image")
     ap.add_argument("--mask")
     ap.add_argument("--strength", type=float)
@@ -74,8 +80,11 @@ def main() -> None:
         and "3" not in args.cls else {}
     pipe = getattr(diffusers, args.cls).from_pretrained(args.pipeline, torch_dtype=dt, **extra)
     pipe.set_progress_bar_config(disable=True)
-    if args.scheduler:
-        pipe.scheduler = getattr(diffusers, args.scheduler).from_config(pipe.scheduler.config)
+    if args.scheduler or args.scheduler_config:
+        from sd_pipeline_reference import scheduler_kwargs
+
+        pipe.scheduler = getattr(diffusers, args.scheduler or type(pipe.scheduler).__name__).from_config(
+            pipe.scheduler.config, **scheduler_kwargs(args.scheduler_config))
     calls = []
     patch_randn(diffusers, calls, getattr(torch, args.noise_dtype))
     seeds = [int(x) for x in args.seed.split(",")]

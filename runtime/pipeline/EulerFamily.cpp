@@ -15,10 +15,12 @@ namespace sched {
 
 EulerFamilyBase::EulerFamilyBase(std::string name, const Config &c,
                                  const char *allowedPredictions,
-                                 bool originalSampleAlias)
+                                 bool originalSampleAlias,
+                                 bool readRescaleZeroSnr,
+                                 const BetaDefaults &defaults)
     : SchedulerBase(std::move(name)) {
   numTrain_ = readNumTrainTimesteps(c);
-  tables_ = makeSigmaTables(c, numTrain_);
+  tables_ = makeSigmaTables(c, numTrain_, readRescaleZeroSnr, defaults);
   prediction_ = readPrediction(c, allowedPredictions, originalSampleAlias);
   spacing_ = readTimestepSpacing(c, "linspace");
   stepsOffset_ = readStepsOffset(c);

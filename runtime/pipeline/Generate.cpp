@@ -422,6 +422,13 @@ GenerateResult generate(const PipelineSpec &p, Executor &exec,
         fluxTimestepOptions(p.schedulerConfig, steps, p.latentPositions()));
   else
     scheduler->setTimesteps(steps);
+  // SDXL's cutoffs count order-2 steps in a way of their own (diffusers adds
+  // one call when the count is even): not replayed.
+  check(scheduler->order() == 1 ||
+            (std::isnan(o.denoisingStart) && std::isnan(o.denoisingEnd)),
+        "--denoising-start and --denoising-end are not implemented for ",
+        scheduler->name(),
+        ", whose steps take two model calls; use a first-order scheduler");
   // Image-to-image runs the schedule from `begin` on (SDXL's
   // denoising_start: from its cutoff); denoising_end stops it at `end`.
   int begin = 0;
@@ -434,10 +441,12 @@ GenerateResult generate(const PipelineSpec &p, Executor &exec,
     pureNoise = inpaint && strength == 1.0;
     const size_t length = scheduler->timesteps().size();
     // From latents (SDXL only) no encoder is needed: SD's rule, unchecked.
-    begin = !addNoise     ? denoisingStartBegin(p, o.denoisingStart,
-                                                scheduler->timesteps())
-            : o.initImage ? imageToImageBegin(p, steps, strength, length)
-                          : imageToImageBegin(steps, strength, length);
+    begin =
+        !addNoise
+            ? denoisingStartBegin(p, o.denoisingStart, scheduler->timesteps())
+        : o.initImage
+            ? imageToImageBegin(p, steps, strength, length, scheduler->order())
+            : imageToImageBegin(steps, strength, length, scheduler->order());
     scheduler->setBeginIndex(begin); // fails for a scheduler without it
   }
   const int end =

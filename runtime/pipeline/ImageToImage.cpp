@@ -24,13 +24,13 @@ void checkStrength(double strength) {
 } // namespace
 
 int imageToImageBegin(int numInferenceSteps, double strength,
-                      size_t scheduleLength) {
+                      size_t scheduleLength, int order) {
   checkStrength(strength);
   // init_timestep = min(int(steps * strength), steps); t_start = steps -
   // init_timestep; timesteps = scheduler.timesteps[t_start:].
   const int64_t init = std::min<int64_t>(
       int64_t(double(numInferenceSteps) * strength), numInferenceSteps);
-  const int64_t begin = numInferenceSteps - init;
+  const int64_t begin = (numInferenceSteps - init) * order;
   check(init >= 1 && begin < int64_t(scheduleLength), "--strength ", strength,
         " of ", numInferenceSteps,
         " steps keeps no denoising step (int(steps * strength) is 0): raise "
@@ -54,11 +54,11 @@ int flowImageToImageBegin(int numInferenceSteps, double strength,
 }
 
 int imageToImageBegin(const PipelineSpec &spec, int numInferenceSteps,
-                      double strength, size_t scheduleLength) {
+                      double strength, size_t scheduleLength, int order) {
   checkImageToImage(spec);
   if (flowClass(spec))
     return flowImageToImageBegin(numInferenceSteps, strength, scheduleLength);
-  return imageToImageBegin(numInferenceSteps, strength, scheduleLength);
+  return imageToImageBegin(numInferenceSteps, strength, scheduleLength, order);
 }
 
 void checkImageToImage(const PipelineSpec &spec) {

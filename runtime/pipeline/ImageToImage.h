@@ -30,11 +30,12 @@ namespace fresco {
 
 /// StableDiffusionImg2ImgPipeline's get_timesteps: the index of the first of
 /// `scheduleLength` timesteps that a `numInferenceSteps`-step run of
-/// `strength` keeps (the last int(steps * strength); scheduler order 1).
+/// `strength` keeps (the last int(steps * strength)), times the scheduler's
+/// `order` (t_start * order: Heun's schedule has two entries per step).
 /// Throws fresco::Error for a strength outside (0, 1] or one that keeps no
 /// step.
 int imageToImageBegin(int numInferenceSteps, double strength,
-                      size_t scheduleLength);
+                      size_t scheduleLength, int order = 1);
 
 /// FluxImg2ImgPipeline's (and SD3's) get_timesteps: t_start =
 /// int(max(steps - min(steps * strength, steps), 0)) in Python floats, so
@@ -46,7 +47,7 @@ int flowImageToImageBegin(int numInferenceSteps, double strength,
 /// The begin index of `spec`'s pipeline class (one of the two above: SD's
 /// for StableDiffusion(XL)Pipeline, the flow rule for SD3 and Flux).
 int imageToImageBegin(const PipelineSpec &spec, int numInferenceSteps,
-                      double strength, size_t scheduleLength);
+                      double strength, size_t scheduleLength, int order = 1);
 
 /// Throws fresco::Error unless `spec` can run image-to-image: a
 /// StableDiffusionPipeline, StableDiffusionXLPipeline,

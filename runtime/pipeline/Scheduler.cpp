@@ -29,6 +29,7 @@ const std::vector<std::string> &supportedSchedulers() {
       "EulerAncestralDiscreteScheduler",
       "EulerDiscreteScheduler",
       "FlowMatchEulerDiscreteScheduler",
+      "HeunDiscreteScheduler",
       "LCMScheduler",
       "PNDMScheduler",
       "UniPCMultistepScheduler"};
@@ -55,6 +56,8 @@ std::unique_ptr<Scheduler> createScheduler(const std::string &className,
     return createUniPCMultistepScheduler(c);
   if (className == "LCMScheduler")
     return createLCMScheduler(c);
+  if (className == "HeunDiscreteScheduler")
+    return createHeunDiscreteScheduler(c);
   fail("unknown scheduler '", className,
        "'; supported schedulers: ", joinNames(supportedSchedulers()));
 }
@@ -423,10 +426,13 @@ std::vector<float> trainSigmas(const std::vector<float> &ac) {
 
 namespace {
 
-/// diffusers' betas_for_alpha_bar (cosine): Python floats, then float32.
-std::vector<float> cosineBetas(int64_t n, double maxBeta = 0.999) {
+/// diffusers' betas_for_alpha_bar, cosine or (`exp`) exponential: Python
+/// floats, then float32.
+std::vector<float> alphaBarBetas(int64_t n, bool exp, double maxBeta = 0.999) {
   constexpr double kPi = 3.141592653589793; // Python's math.pi
-  auto alphaBar = [](double t) {
+  auto alphaBar = [exp](double t) {
+    if (exp)
+      return std::exp(t * -12.0);
     return std::pow(std::cos((t + 0.008) / 1.008 * kPi / 2), 2.0);
   };
   std::vector<float> betas(static_cast<size_t>(n));
@@ -488,10 +494,13 @@ std::vector<float> makeBetas(const Config &c, int64_t numTrain,
       for (float &b : betas)
         b = b * b;
     } else if (schedule == "squaredcos_cap_v2") {
-      betas = cosineBetas(numTrain);
+      betas = alphaBarBetas(numTrain, /*exp=*/false);
+    } else if (schedule == "exp" && defaults.exp) {
+      betas = alphaBarBetas(numTrain, /*exp=*/true);
     } else {
       c.invalid("beta_schedule", "\"" + schedule + "\"",
-                "linear, scaled_linear or squaredcos_cap_v2");
+                defaults.exp ? "linear, scaled_linear, squaredcos_cap_v2 or exp"
+                             : "linear, scaled_linear or squaredcos_cap_v2");
     }
   }
   // 1 - beta is each step's kept signal: outside [0, 1) the schedule has
@@ -506,11 +515,14 @@ std::vector<float> makeBetas(const Config &c, int64_t numTrain,
   return betas;
 }
 
-SigmaTables makeSigmaTables(const Config &c, int64_t numTrain) {
+SigmaTables makeSigmaTables(const Config &c, int64_t numTrain,
+                            bool readRescaleZeroSnr,
+                            const BetaDefaults &defaults) {
   SigmaTables t;
-  t.alphasCumprod = alphasCumprod(makeBetas(c, numTrain));
+  t.alphasCumprod =
+      alphasCumprod(makeBetas(c, numTrain, readRescaleZeroSnr, defaults));
   // A zero terminal SNR would make the last sigma infinite.
-  if (c.getBool("rescale_betas_zero_snr", false))
+  if (readRescaleZeroSnr && c.getBool("rescale_betas_zero_snr", false))
     t.alphasCumprod.back() = 0x1p-24f;
   t.trainSigmas = trainSigmas(t.alphasCumprod);
   t.logSigmas.resize(t.trainSigmas.size());

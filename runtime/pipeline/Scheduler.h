@@ -108,6 +108,11 @@ public:
   /// True for a class whose step draws fresh noise (Euler ancestral).
   virtual bool drawsStepNoise() const { return false; }
 
+  /// diffusers' `order`: model calls per step (2 for Heun's method, whose
+  /// schedule repeats each timestep but the first). The img2img classes
+  /// begin at t_start * order.
+  virtual int order() const { return 1; }
+
   /// The noise of stochastic steps (Euler ancestral, which refuses to step
   /// without it); the deterministic schedulers ignore it.
   void setStepNoise(const StepNoise &noise) { stepNoise_ = noise; }

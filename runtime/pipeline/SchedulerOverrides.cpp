@@ -71,6 +71,10 @@ const std::vector<std::string> &initKeys(const std::string &className) {
          "set_alpha_to_one", "steps_offset", "prediction_type", "thresholding",
          "dynamic_thresholding_ratio", "sample_max_value", "timestep_spacing",
          "timestep_scaling", "rescale_betas_zero_snr"});
+    t["HeunDiscreteScheduler"] =
+        with({"prediction_type", "use_karras_sigmas", "use_exponential_sigmas",
+              "use_beta_sigmas", "clip_sample", "clip_sample_range",
+              "timestep_spacing", "steps_offset"});
     return t;
   }();
   auto it = table.find(className);

@@ -165,6 +165,7 @@ std::vector<float> torchCumprodF32(const std::vector<float> &x);
 struct BetaDefaults {
   double start = 0.0001, end = 0.02;
   const char *schedule = "linear";
+  bool exp = false; ///< the class also takes beta_schedule "exp" (Heun)
 };
 
 /// The betas of `config` (trained_betas / beta_schedule / beta_start /
@@ -186,7 +187,9 @@ std::vector<float> trainSigmas(const std::vector<float> &alphasCumprod);
 struct SigmaTables {
   std::vector<float> alphasCumprod, trainSigmas, logSigmas;
 };
-SigmaTables makeSigmaTables(const Config &config, int64_t numTrainTimesteps);
+SigmaTables makeSigmaTables(const Config &config, int64_t numTrainTimesteps,
+                            bool readRescaleZeroSnr = true,
+                            const BetaDefaults &defaults = {});
 
 /// add_noise of the schedulers that noise with alphas_cumprod (DDIM, PNDM):
 /// out = sqrt(alphaT) * original + sqrt(1 - alphaT) * noise over n values,
@@ -279,7 +282,9 @@ std::string joinNames(const std::vector<std::string> &values);
 class EulerFamilyBase : public SchedulerBase {
 protected:
   EulerFamilyBase(std::string name, const Config &config,
-                  const char *allowedPredictions, bool originalSampleAlias);
+                  const char *allowedPredictions, bool originalSampleAlias,
+                  bool readRescaleZeroSnr = true,
+                  const BetaDefaults &defaults = {});
 
   /// set_timesteps' float32 timesteps before any sigma conversion,
   /// noisiest first (trailing may give n + 1, as numpy does).
@@ -355,6 +360,7 @@ createFlowMatchEulerDiscreteScheduler(const Config &config);
 std::unique_ptr<Scheduler> createPNDMScheduler(const Config &config);
 std::unique_ptr<Scheduler> createUniPCMultistepScheduler(const Config &config);
 std::unique_ptr<Scheduler> createLCMScheduler(const Config &config);
+std::unique_ptr<Scheduler> createHeunDiscreteScheduler(const Config &config);
 
 } // namespace sched
 } // namespace fresco

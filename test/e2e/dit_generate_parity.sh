@@ -22,7 +22,9 @@ shift
   --scheduler "$scheduler" -o "$work/img.png" \
   --output-latents "@$work/lat.npy" --stats
 loop=pipeline
-[ "$scheduler" = EulerDiscreteScheduler ] && loop=standard
+case $scheduler in
+EulerDiscreteScheduler | HeunDiscreteScheduler) loop=standard ;;
+esac
 "$FRESCO_PYTHON" "$here/dit_pipeline_reference.py" --pipeline "$work/pipe" \
   --class-labels 3,7 --steps 4 --guidance-scale 4 --latents "@$work/x0.npy" \
   --scheduler "$scheduler" --loop "$loop" --dtype float64 \

@@ -41,7 +41,8 @@ neg=(--negative-prompt "blurry, low quality")
 
 strengths="0.6 1.0"
 case $scheduler in
-PNDMScheduler | DPMSolverMultistepScheduler | UniPCMultistepScheduler)
+PNDMScheduler | DPMSolverMultistepScheduler | UniPCMultistepScheduler | \
+  HeunDiscreteScheduler)
   strengths="0.6 0.75 1.0" ;;
 esac
 for strength in $strengths; do

@@ -244,6 +244,10 @@ bad "--denoising-end 0.001 keeps no denoising step" --image "$work/in.png" \
   --strength 1.0 --denoising-end 0.001
 bad "--denoising-start 0.999 keeps no denoising step" \
   --image-latents "@$work/fb.npy" --denoising-start 0.999
+bad "--denoising-start and --denoising-end are not implemented for \
+HeunDiscreteScheduler, whose steps take two model calls" \
+  --image-latents "@$work/fb.npy" --denoising-start 0.5 \
+  --scheduler HeunDiscreteScheduler
 py -c "import numpy as np, sys; np.save(sys.argv[1], np.load(sys.argv[2])[:, :, :8])" \
   "$work/short.npy" "$work/noise.npy"
 bad "--image-latents must be f32 [2 (or 1), 4, 16, 12] (the plan's latent \

@@ -47,6 +47,13 @@ TEST(ImageToImage, BeginIndexIsGetTimesteps) {
         << c.steps << " steps, strength " << c.strength;
 }
 
+TEST(ImageToImage, SecondOrderSchedulersBeginAtTwiceTStart) {
+  // get_timesteps: timesteps[t_start * order:], Heun's 2n - 1 entries.
+  EXPECT_EQ(imageToImageBegin(4, 0.6, 7, /*order=*/2), 4);
+  EXPECT_EQ(imageToImageBegin(10, 0.75, 19, 2), 6);
+  EXPECT_EQ(imageToImageBegin(4, 1.0, 7, 2), 0);
+}
+
 TEST(ImageToImage, RefusesStrengthsThatKeepNothing) {
   for (double s : {0.0, -0.5, 1.5, std::nan("")})
     EXPECT_NE(errorOf([&] {

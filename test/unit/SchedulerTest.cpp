@@ -71,7 +71,7 @@ std::vector<float> runAll(Scheduler &s, std::vector<float> sample,
 
 TEST(SchedulerFactory, SupportedListAndNames) {
   const std::vector<std::string> &names = supportedSchedulers();
-  ASSERT_EQ(names.size(), 8u);
+  ASSERT_EQ(names.size(), 9u);
   for (const std::string &n : names) {
     std::unique_ptr<Scheduler> s = createScheduler(n, "{}");
     ASSERT_TRUE(s);
@@ -522,6 +522,24 @@ TEST(SchedulerStep, StochasticStepsNeedTheirNoise) {
     EXPECT_TRUE(contains(msg, "not a whole number of images of 4"))
         << cls << ": " << msg;
   }
+}
+
+TEST(SchedulerStep, HeunTakesTwoCallsPerStep) {
+  std::unique_ptr<Scheduler> s = createScheduler("HeunDiscreteScheduler", "{}");
+  EXPECT_EQ(s->order(), 2);
+  EXPECT_EQ(createScheduler(kEuler, "{}")->order(), 1);
+  s->setTimesteps(3); // linspace: 999, 499.5, 0; each but the first twice
+  EXPECT_EQ(s->timesteps(),
+            (std::vector<double>{999, 499.5, 499.5, 0, 0}));
+  // A zero epsilon: x0 = x, both slopes 0, so x never moves.
+  std::vector<float> x = {1.0f, -2.0f}, mo(2, 0.0f);
+  EXPECT_EQ(runAll(*s, x, mo), x);
+  // A correction may not change the sample's size.
+  s->setTimesteps(3);
+  std::vector<float> y(4, 1.0f), out(4, 0.1f);
+  s->step(out.data(), y.data(), 4, 0);
+  EXPECT_TRUE(contains(errorOf([&] { s->step(out.data(), y.data(), 2, 1); }),
+                       "values"));
 }
 
 TEST(SchedulerStep, LCMScheduleAndLastStep) {

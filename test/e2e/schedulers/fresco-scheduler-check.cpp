@@ -208,7 +208,7 @@ int run(const Args &a) {
   std::vector<float> sample = x.toF32();
   int first = 0, last = a.stepIndex >= 0 ? a.stepIndex : int(mo.shape[0] - 1);
   if (a.strength) {
-    first = imageToImageBegin(a.steps, *a.strength, ts.size());
+    first = imageToImageBegin(a.steps, *a.strength, ts.size(), s->order());
     std::printf("begin_index: %d\n", first);
     s->setBeginIndex(first);
     NpyArray x0 = readNpy(a.original);

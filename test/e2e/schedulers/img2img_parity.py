@@ -99,6 +99,10 @@ def cases():
     yield "UniPCMultistepScheduler", "noise-prediction/disable-corrector", \
         dict(predict_x0=False, final_sigmas_type="sigma_min",
              disable_corrector=[0, 4, 7]), [10, 25]
+    yield "HeunDiscreteScheduler", "sd-style", dict(
+        SD_STYLE, timestep_spacing="leading"), [2, 4, 10]
+    yield "HeunDiscreteScheduler", "karras/v", dict(
+        use_karras_sigmas=True, prediction_type="v_prediction"), [4, 10]
     yield "LCMScheduler", "SD-1.x", SD1_PNDM, [2, 4, 8]
     yield "LCMScheduler", "defaults/v/clip", dict(
         prediction_type="v_prediction", clip_sample=True), [4, 8]

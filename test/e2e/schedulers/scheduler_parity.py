@@ -49,6 +49,7 @@ from diffusers import (  # noqa: E402
     EulerAncestralDiscreteScheduler,
     EulerDiscreteScheduler,
     FlowMatchEulerDiscreteScheduler,
+    HeunDiscreteScheduler,
     LCMScheduler,
     PNDMScheduler,
     UniPCMultistepScheduler,
@@ -66,6 +67,7 @@ CLASSES = {
     "PNDMScheduler": PNDMScheduler,
     "UniPCMultistepScheduler": UniPCMultistepScheduler,
     "LCMScheduler": LCMScheduler,
+    "HeunDiscreteScheduler": HeunDiscreteScheduler,
 }
 
 # black-forest-labs/FLUX.1-dev, scheduler/scheduler_config.json, verbatim
@@ -479,6 +481,43 @@ def lcm_cases():
     yield "trained_betas", dict(trained_betas=betas.tolist()), [4, 8]
 
 
+HEUN_STEPS = [1, 2, 4, 10, 25]
+
+
+def heun_cases():
+    """Two model calls per step (2n - 1 timesteps): every beta schedule
+    (with Heun's own exp), prediction type and spacing, Karras sigmas,
+    clipping."""
+    k = 0
+    for sch in SCHEDULES + ["exp"]:
+        for pred in PREDICTIONS:
+            sp = SPACINGS[k % 3]
+            k += 1
+            keys = schedule_keys(sch) if sch != "exp" else dict(
+                beta_schedule="exp")
+            yield f"{sch}/{pred}/{sp}/off{k % 2}", dict(
+                keys, prediction_type=pred, timestep_spacing=sp,
+                steps_offset=k % 2), HEUN_STEPS
+    for sp in SPACINGS:
+        pred = PREDICTIONS[k % 2]
+        k += 1
+        yield f"karras/{sp}/{pred}", dict(
+            schedule_keys("scaled_linear"), use_karras_sigmas=True,
+            timestep_spacing=sp, prediction_type=pred), HEUN_STEPS
+    # Not Heun's __init__ keys, but from_config keeps them and the Karras
+    # conversion reads them.
+    yield "karras/sigma-min-max", dict(
+        use_karras_sigmas=True, sigma_min=0.1, sigma_max=10.0), [4, 10]
+    yield "sample/clip", dict(prediction_type="sample", clip_sample=True,
+                              clip_sample_range=0.5), [4, 10]
+    yield "defaults", {}, HEUN_STEPS
+    yield "sd-style/leading", dict(SD_STYLE, timestep_spacing="leading"), \
+        HEUN_STEPS
+    yield "trailing/n+1", dict(timestep_spacing="trailing"), [61]
+    yield "SD-1.x (from_config)", SD1_PNDM, [4, 10]
+    yield "DiT-XL-2-256 (from_config)", DIT_XL_2_256, [4, 10]
+
+
 def calculate_shift(image_seq_len, base_seq_len=256, max_seq_len=4096,
                     base_shift=0.5, max_shift=1.16):
     """diffusers 0.31 pipelines/flux/pipeline_flux.py, verbatim (importing
@@ -533,7 +572,15 @@ CASES = {
     "PNDMScheduler": pndm_cases,
     "UniPCMultistepScheduler": unipc_cases,
     "LCMScheduler": lcm_cases,
+    "HeunDiscreteScheduler": heun_cases,
 }
+
+# Classes whose timesteps are floats, compared as float32 bit patterns; those
+# whose Karras timesteps take numpy's SIMD float32 log may differ by
+# --timestep-ulps.
+FLOAT_TIMESTEPS = ("EulerDiscreteScheduler", "EulerAncestralDiscreteScheduler",
+                   "FlowMatchEulerDiscreteScheduler", "HeunDiscreteScheduler")
+SIMD_LOG_TIMESTEPS = ("EulerDiscreteScheduler", "HeunDiscreteScheduler")
 
 # Configs diffusers accepts that Fresco must refuse with a message naming
 # the key (class, config, the key expected in the message).
@@ -709,16 +756,14 @@ def compare(cls_name, ref, got, rtol, max_ulps):
         problems.append(f"{len(ts_got)} timesteps, diffusers has "
                         f"{len(ts_ref)}")
     else:
-        if cls_name in ("EulerDiscreteScheduler",
-                        "EulerAncestralDiscreteScheduler",
-                        "FlowMatchEulerDiscreteScheduler"):
+        if cls_name in FLOAT_TIMESTEPS:
             # Float timesteps: compare as float32 bit patterns (ulps).
             a = ts_ref.astype(np.float32).view(np.int32).astype(np.int64)
             b = ts_got.astype(np.float32).view(np.int32).astype(np.int64)
             ulps = int(np.max(np.abs(a - b))) if len(a) else 0
             # Flow matching and Euler ancestral (no Karras, no continuous
             # timesteps) need no SIMD log: exact.
-            exact = ulps <= (max_ulps if cls_name == "EulerDiscreteScheduler"
+            exact = ulps <= (max_ulps if cls_name in SIMD_LOG_TIMESTEPS
                              else 0)
         else:
             exact = np.array_equal(ts_ref.astype(np.float64), ts_got)
@@ -850,10 +895,7 @@ def main():
             continue
         err, where = worst[cls_name]
         extra = (f", timesteps within {worst_ulps[cls_name]} float32 ulp"
-                 if cls_name in ("EulerDiscreteScheduler",
-                                 "EulerAncestralDiscreteScheduler",
-                                 "FlowMatchEulerDiscreteScheduler")
-                 else "")
+                 if cls_name in FLOAT_TIMESTEPS else "")
         worst_text = (f"{err:.3g} ({where})" if err > 0 else
                       "0 (bit-identical in every run)")
         print(f"{cls_name}: {counts[cls_name][0]} configs, "

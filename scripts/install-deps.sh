@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Installs the Debian packages Fresco builds and tests with, only when some are missing.
 # clang-22 and its sanitizer/libFuzzer runtimes (and clang's OpenMP) build
-# scripts/test-sanitize.sh's folder. The CUDA toolkit is not from apt: it is used when /usr/local/cuda exists.
+# scripts/test-sanitize.sh's folder. python3-scipy is what diffusers' LMSDiscreteScheduler (the
+# reference of Fresco's) integrates its coefficients with. The CUDA toolkit is not from apt: it is used when /usr/local/cuda exists.
 set -euo pipefail
 
 PKGS=(build-essential cmake ninja-build python3 python3-venv python3-numpy python3-torch
+  python3-scipy
   llvm-22-dev llvm-22-tools libmlir-22-dev mlir-22-tools libzstd-dev
   flatbuffers-compiler flatbuffers-compiler-dev libflatbuffers-dev libgtest-dev
   libgloo-dev libopenmpi-dev openmpi-bin

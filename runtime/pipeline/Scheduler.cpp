@@ -31,6 +31,7 @@ const std::vector<std::string> &supportedSchedulers() {
       "FlowMatchEulerDiscreteScheduler",
       "HeunDiscreteScheduler",
       "LCMScheduler",
+      "LMSDiscreteScheduler",
       "PNDMScheduler",
       "UniPCMultistepScheduler"};
   return names;
@@ -58,6 +59,8 @@ std::unique_ptr<Scheduler> createScheduler(const std::string &className,
     return createLCMScheduler(c);
   if (className == "HeunDiscreteScheduler")
     return createHeunDiscreteScheduler(c);
+  if (className == "LMSDiscreteScheduler")
+    return createLMSDiscreteScheduler(c);
   fail("unknown scheduler '", className,
        "'; supported schedulers: ", joinNames(supportedSchedulers()));
 }

@@ -75,6 +75,9 @@ const std::vector<std::string> &initKeys(const std::string &className) {
         with({"prediction_type", "use_karras_sigmas", "use_exponential_sigmas",
               "use_beta_sigmas", "clip_sample", "clip_sample_range",
               "timestep_spacing", "steps_offset"});
+    t["LMSDiscreteScheduler"] =
+        with({"use_karras_sigmas", "use_exponential_sigmas", "use_beta_sigmas",
+              "prediction_type", "timestep_spacing", "steps_offset"});
     return t;
   }();
   auto it = table.find(className);

@@ -23,7 +23,8 @@ shift
   --output-latents "@$work/lat.npy" --stats
 loop=pipeline
 case $scheduler in
-EulerDiscreteScheduler | HeunDiscreteScheduler) loop=standard ;;
+EulerDiscreteScheduler | HeunDiscreteScheduler | LMSDiscreteScheduler)
+  loop=standard ;;
 esac
 "$FRESCO_PYTHON" "$here/dit_pipeline_reference.py" --pipeline "$work/pipe" \
   --class-labels 3,7 --steps 4 --guidance-scale 4 --latents "@$work/x0.npy" \

@@ -242,8 +242,8 @@ bad() { # message flags...: fresco-run of one.fplan refuses FLAGS with MESSAGE
 bad "got 3 negative prompts for 2 prompts" "${prompts[@]}" \
   --negative-prompt a --negative-prompt b --negative-prompt c
 bad "got 1 second prompts for 2 prompts" "${prompts[@]}" --prompt-2 x
-bad "unknown scheduler 'LMSDiscreteScheduler'; supported schedulers:" \
-  "${prompts[@]}" --scheduler LMSDiscreteScheduler
+bad "unknown scheduler 'KarrasVeScheduler'; supported schedulers:" \
+  "${prompts[@]}" --scheduler KarrasVeScheduler
 bad "got 3 --negative-prompt-2 for 2 prompts" "${prompts[@]}" \
   --negative-prompt a --negative-prompt-2 a --negative-prompt-2 b \
   --negative-prompt-2 c

@@ -71,7 +71,7 @@ std::vector<float> runAll(Scheduler &s, std::vector<float> sample,
 
 TEST(SchedulerFactory, SupportedListAndNames) {
   const std::vector<std::string> &names = supportedSchedulers();
-  ASSERT_EQ(names.size(), 9u);
+  ASSERT_EQ(names.size(), 10u);
   for (const std::string &n : names) {
     std::unique_ptr<Scheduler> s = createScheduler(n, "{}");
     ASSERT_TRUE(s);
@@ -80,8 +80,8 @@ TEST(SchedulerFactory, SupportedListAndNames) {
 }
 
 TEST(SchedulerFactory, UnknownClassListsSupportedOnes) {
-  std::string msg = createError("LMSDiscreteScheduler", "{}");
-  EXPECT_TRUE(contains(msg, "LMSDiscreteScheduler")) << msg;
+  std::string msg = createError("KarrasVeScheduler", "{}");
+  EXPECT_TRUE(contains(msg, "KarrasVeScheduler")) << msg;
   for (const std::string &n : supportedSchedulers())
     EXPECT_TRUE(contains(msg, n)) << msg;
 }
@@ -529,8 +529,7 @@ TEST(SchedulerStep, HeunTakesTwoCallsPerStep) {
   EXPECT_EQ(s->order(), 2);
   EXPECT_EQ(createScheduler(kEuler, "{}")->order(), 1);
   s->setTimesteps(3); // linspace: 999, 499.5, 0; each but the first twice
-  EXPECT_EQ(s->timesteps(),
-            (std::vector<double>{999, 499.5, 499.5, 0, 0}));
+  EXPECT_EQ(s->timesteps(), (std::vector<double>{999, 499.5, 499.5, 0, 0}));
   // A zero epsilon: x0 = x, both slopes 0, so x never moves.
   std::vector<float> x = {1.0f, -2.0f}, mo(2, 0.0f);
   EXPECT_EQ(runAll(*s, x, mo), x);

@@ -163,8 +163,9 @@ GENERATION (plans compiled from a pipeline folder):
                        DDIMScheduler, EulerDiscreteScheduler, PNDMScheduler,
                        EulerAncestralDiscreteScheduler,
                        DPMSolverMultistepScheduler, UniPCMultistepScheduler,
-                       HeunDiscreteScheduler, LCMScheduler (noise-predicting
-                       pipelines: DiT, Stable Diffusion 1/2/XL), or
+                       HeunDiscreteScheduler, LMSDiscreteScheduler,
+                       LCMScheduler (noise-predicting pipelines: DiT, Stable
+                       Diffusion 1/2/XL), or
                        FlowMatchEulerDiscreteScheduler (Flux, SD3)
   --scheduler-config K=V
                        set a key of the scheduler's config as diffusers'

@@ -103,6 +103,10 @@ def cases():
         SD_STYLE, timestep_spacing="leading"), [2, 4, 10]
     yield "HeunDiscreteScheduler", "karras/v", dict(
         use_karras_sigmas=True, prediction_type="v_prediction"), [4, 10]
+    yield "LMSDiscreteScheduler", "sd-style", dict(
+        SD_STYLE, timestep_spacing="leading"), [4, 10, 25]
+    yield "LMSDiscreteScheduler", "karras/v", dict(
+        use_karras_sigmas=True, prediction_type="v_prediction"), [4, 10]
     yield "LCMScheduler", "SD-1.x", SD1_PNDM, [2, 4, 8]
     yield "LCMScheduler", "defaults/v/clip", dict(
         prediction_type="v_prediction", clip_sample=True), [4, 8]

@@ -51,6 +51,7 @@ from diffusers import (  # noqa: E402
     FlowMatchEulerDiscreteScheduler,
     HeunDiscreteScheduler,
     LCMScheduler,
+    LMSDiscreteScheduler,
     PNDMScheduler,
     UniPCMultistepScheduler,
 )
@@ -68,6 +69,7 @@ CLASSES = {
     "UniPCMultistepScheduler": UniPCMultistepScheduler,
     "LCMScheduler": LCMScheduler,
     "HeunDiscreteScheduler": HeunDiscreteScheduler,
+    "LMSDiscreteScheduler": LMSDiscreteScheduler,
 }
 
 # black-forest-labs/FLUX.1-dev, scheduler/scheduler_config.json, verbatim
@@ -518,6 +520,31 @@ def heun_cases():
     yield "DiT-XL-2-256 (from_config)", DIT_XL_2_256, [4, 10]
 
 
+def lms_cases():
+    """k-LMS: up to 4 derivatives, their coefficients integrated as
+    scipy.integrate.quad does."""
+    k = 0
+    for sch in SCHEDULES:
+        for pred in PREDICTIONS:
+            sp = SPACINGS[k % 3]
+            k += 1
+            yield f"{sch}/{pred}/{sp}/off{k % 2}", dict(
+                schedule_keys(sch), prediction_type=pred, timestep_spacing=sp,
+                steps_offset=k % 2), STEPS
+    for sp in SPACINGS:
+        pred = PREDICTIONS[k % 2]
+        k += 1
+        yield f"karras/{sp}/{pred}", dict(
+            schedule_keys("scaled_linear"), use_karras_sigmas=True,
+            timestep_spacing=sp, prediction_type=pred), STEPS
+    # Not LMS keys: its Karras range is the schedule's own.
+    yield "karras/sigma-min-max (ignored)", dict(
+        use_karras_sigmas=True, sigma_min=0.1, sigma_max=10.0), [4, 10]
+    yield "SD-1.x (from_config)", SD1_PNDM, STEPS
+    yield "trailing/n+1", dict(timestep_spacing="trailing"), [61]
+    yield "DiT-XL-2-256 (from_config)", DIT_XL_2_256, [4, 10]
+
+
 def calculate_shift(image_seq_len, base_seq_len=256, max_seq_len=4096,
                     base_shift=0.5, max_shift=1.16):
     """diffusers 0.31 pipelines/flux/pipeline_flux.py, verbatim (importing
@@ -573,14 +600,17 @@ CASES = {
     "UniPCMultistepScheduler": unipc_cases,
     "LCMScheduler": lcm_cases,
     "HeunDiscreteScheduler": heun_cases,
+    "LMSDiscreteScheduler": lms_cases,
 }
 
 # Classes whose timesteps are floats, compared as float32 bit patterns; those
 # whose Karras timesteps take numpy's SIMD float32 log may differ by
 # --timestep-ulps.
 FLOAT_TIMESTEPS = ("EulerDiscreteScheduler", "EulerAncestralDiscreteScheduler",
-                   "FlowMatchEulerDiscreteScheduler", "HeunDiscreteScheduler")
-SIMD_LOG_TIMESTEPS = ("EulerDiscreteScheduler", "HeunDiscreteScheduler")
+                   "FlowMatchEulerDiscreteScheduler", "HeunDiscreteScheduler",
+                   "LMSDiscreteScheduler")
+SIMD_LOG_TIMESTEPS = ("EulerDiscreteScheduler", "HeunDiscreteScheduler",
+                      "LMSDiscreteScheduler")
 
 # Configs diffusers accepts that Fresco must refuse with a message naming
 # the key (class, config, the key expected in the message).

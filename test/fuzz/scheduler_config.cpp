@@ -4,7 +4,7 @@
 // the config. With byte 1's top bit set, the rest's first line is a
 // --scheduler-config KEY=VALUE applied to the config after it
 // (withConfigOverrides). A scheduler that accepts its config then runs every
-// step on a small sample.
+// step on a small sample (one image of 8 values for the stochastic ones).
 //
 //===----------------------------------------------------------------------===//
 #include "runtime/core/Error.h"
@@ -32,6 +32,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             eq == std::string::npos ? std::string() : line.substr(eq + 1)}});
     }
     std::unique_ptr<fresco::Scheduler> s = fresco::createScheduler(cls, json);
+    s->setStepNoise({0, 8}); // the stochastic steps draw for one image
     s->setTimesteps(steps);
     std::vector<float> sample(8, 0.5f), out(8, 0.25f);
     for (int i = 0; i < int(s->timesteps().size()); ++i) {

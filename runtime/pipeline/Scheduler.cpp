@@ -26,6 +26,7 @@ const std::vector<std::string> &supportedSchedulers() {
   static const std::vector<std::string> names = {
       "DDIMScheduler",
       "DPMSolverMultistepScheduler",
+      "DPMSolverSinglestepScheduler",
       "EulerAncestralDiscreteScheduler",
       "EulerDiscreteScheduler",
       "FlowMatchEulerDiscreteScheduler",
@@ -61,6 +62,8 @@ std::unique_ptr<Scheduler> createScheduler(const std::string &className,
     return createHeunDiscreteScheduler(c);
   if (className == "LMSDiscreteScheduler")
     return createLMSDiscreteScheduler(c);
+  if (className == "DPMSolverSinglestepScheduler")
+    return createDPMSolverSinglestepScheduler(c);
   fail("unknown scheduler '", className,
        "'; supported schedulers: ", joinNames(supportedSchedulers()));
 }

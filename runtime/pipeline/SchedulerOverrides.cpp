@@ -78,6 +78,12 @@ const std::vector<std::string> &initKeys(const std::string &className) {
     t["LMSDiscreteScheduler"] =
         with({"use_karras_sigmas", "use_exponential_sigmas", "use_beta_sigmas",
               "prediction_type", "timestep_spacing", "steps_offset"});
+    t["DPMSolverSinglestepScheduler"] =
+        with({"solver_order", "prediction_type", "thresholding",
+              "dynamic_thresholding_ratio", "sample_max_value",
+              "algorithm_type", "solver_type", "lower_order_final",
+              "use_karras_sigmas", "use_exponential_sigmas", "use_beta_sigmas",
+              "final_sigmas_type", "lambda_min_clipped", "variance_type"});
     return t;
   }();
   auto it = table.find(className);

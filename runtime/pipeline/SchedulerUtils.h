@@ -362,6 +362,8 @@ std::unique_ptr<Scheduler> createUniPCMultistepScheduler(const Config &config);
 std::unique_ptr<Scheduler> createLCMScheduler(const Config &config);
 std::unique_ptr<Scheduler> createHeunDiscreteScheduler(const Config &config);
 std::unique_ptr<Scheduler> createLMSDiscreteScheduler(const Config &config);
+std::unique_ptr<Scheduler>
+createDPMSolverSinglestepScheduler(const Config &config);
 
 } // namespace sched
 } // namespace fresco

@@ -41,7 +41,7 @@ fresco_step_noise = _ns["fresco_step_noise"]
 @contextlib.contextmanager
 def patch_ancestral_noise(seed: int, first_step=0):
     """Within the block, the n-th call of randn_tensor in diffusers' Euler ancestral, LCM or
-    DPM-Solver (its SDE variants) scheduler module (the step with schedule index s = first_step + n) returns, for a [B, ...] shape, row i =
+    DPM-Solver (multistep or singlestep: their SDE variants) scheduler module (the step with schedule index s = first_step + n) returns, for a [B, ...] shape, row i =
     fresco_step_noise(seed, i, s, prod(...)), in the dtype asked for. first_step: an int or a
     callable giving it at the first call (image-to-image starts at the scheduler's begin_index,
     and Fresco keys step noise by schedule index). Yields a list that receives one entry per call
@@ -49,6 +49,7 @@ def patch_ancestral_noise(seed: int, first_step=0):
     import numpy as np
     import torch
     from diffusers.schedulers import (scheduling_dpmsolver_multistep,
+                                      scheduling_dpmsolver_singlestep,
                                       scheduling_euler_ancestral_discrete, scheduling_lcm)
 
     calls = []
@@ -62,7 +63,8 @@ def patch_ancestral_noise(seed: int, first_step=0):
         calls.append(shape)
         return torch.from_numpy(np.stack(rows).reshape(shape)).to(dtype=dtype)
 
-    modules = [scheduling_euler_ancestral_discrete, scheduling_lcm, scheduling_dpmsolver_multistep]
+    modules = [scheduling_euler_ancestral_discrete, scheduling_lcm, scheduling_dpmsolver_multistep,
+               scheduling_dpmsolver_singlestep]
     originals = [module.randn_tensor for module in modules]
     for module in modules:
         module.randn_tensor = randn_tensor

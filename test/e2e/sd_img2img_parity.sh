@@ -42,7 +42,7 @@ neg=(--negative-prompt "blurry, low quality")
 strengths="0.6 1.0"
 case $scheduler in
 PNDMScheduler | DPMSolverMultistepScheduler | UniPCMultistepScheduler | \
-  HeunDiscreteScheduler)
+  HeunDiscreteScheduler | DPMSolverSinglestepScheduler)
   strengths="0.6 0.75 1.0" ;;
 esac
 for strength in $strengths; do

@@ -162,7 +162,8 @@ GENERATION (plans compiled from a pipeline folder):
                        from the pipeline's scheduler_config.json:
                        DDIMScheduler, EulerDiscreteScheduler, PNDMScheduler,
                        EulerAncestralDiscreteScheduler,
-                       DPMSolverMultistepScheduler, UniPCMultistepScheduler,
+                       DPMSolverMultistepScheduler,
+                       DPMSolverSinglestepScheduler, UniPCMultistepScheduler,
                        HeunDiscreteScheduler, LMSDiscreteScheduler,
                        LCMScheduler (noise-predicting pipelines: DiT, Stable
                        Diffusion 1/2/XL), or

@@ -107,6 +107,12 @@ def cases():
         SD_STYLE, timestep_spacing="leading"), [4, 10, 25]
     yield "LMSDiscreteScheduler", "karras/v", dict(
         use_karras_sigmas=True, prediction_type="v_prediction"), [4, 10]
+    yield "DPMSolverSinglestepScheduler", "sd-style/order2", SD_STYLE, dpm
+    yield "DPMSolverSinglestepScheduler", "order3/sigma-min/heun", dict(
+        solver_order=3, final_sigmas_type="sigma_min", solver_type="heun"), \
+        [6, 9, 10, 25]
+    yield "DPMSolverSinglestepScheduler", "sde++", dict(
+        algorithm_type="sde-dpmsolver++"), [4, 10]
     yield "LCMScheduler", "SD-1.x", SD1_PNDM, [2, 4, 8]
     yield "LCMScheduler", "defaults/v/clip", dict(
         prediction_type="v_prediction", clip_sample=True), [4, 8]

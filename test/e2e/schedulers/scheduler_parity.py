@@ -46,6 +46,7 @@ import diffusers  # noqa: E402
 from diffusers import (  # noqa: E402
     DDIMScheduler,
     DPMSolverMultistepScheduler,
+    DPMSolverSinglestepScheduler,
     EulerAncestralDiscreteScheduler,
     EulerDiscreteScheduler,
     FlowMatchEulerDiscreteScheduler,
@@ -70,6 +71,7 @@ CLASSES = {
     "LCMScheduler": LCMScheduler,
     "HeunDiscreteScheduler": HeunDiscreteScheduler,
     "LMSDiscreteScheduler": LMSDiscreteScheduler,
+    "DPMSolverSinglestepScheduler": DPMSolverSinglestepScheduler,
 }
 
 # black-forest-labs/FLUX.1-dev, scheduler/scheduler_config.json, verbatim
@@ -545,6 +547,53 @@ def lms_cases():
     yield "DiT-XL-2-256 (from_config)", DIT_XL_2_256, [4, 10]
 
 
+def singlestep_cases():
+    """Groups of 1-3 model calls (get_order_list), DPM-Solver(++) and
+    sde-dpmsolver++, with lower_order_final as diffusers forces it."""
+    k = 0
+    for sch in SCHEDULES:
+        for pred in PREDICTIONS:
+            order = 1 + k % 3
+            solver = ("midpoint", "heun")[k % 2]
+            k += 1
+            yield f"{sch}/{pred}/order{order}/{solver}", dict(
+                schedule_keys(sch), prediction_type=pred, solver_order=order,
+                solver_type=solver), DPM_STEPS
+    for order in (1, 2, 3):
+        for solver in ("midpoint", "heun"):
+            pred = PREDICTIONS[k % 3]
+            k += 1
+            yield f"dpmsolver/order{order}/{solver}/{pred}", dict(
+                algorithm_type="dpmsolver", final_sigmas_type="sigma_min",
+                solver_order=order, solver_type=solver,
+                prediction_type=pred), DPM_STEPS
+    for order in (2, 3):
+        yield f"sigma-min/no-lower-order-final/order{order}", dict(
+            final_sigmas_type="sigma_min", solver_order=order), \
+            [2, 3, 4, 6, 9, 12, 24]
+        yield f"sigma-min/lower-order-final/order{order}", dict(
+            final_sigmas_type="sigma_min", solver_order=order,
+            lower_order_final=True), [4, 9, 25]
+    for order in (1, 2):
+        yield f"sde++/order{order}", dict(
+            algorithm_type="sde-dpmsolver++", solver_order=order), DPM_STEPS
+    yield "sde++/heun/sigma-min", dict(
+        algorithm_type="sde-dpmsolver++", solver_type="heun",
+        final_sigmas_type="sigma_min"), [4, 6, 25]
+    for order in (2, 3):
+        yield f"karras/order{order}", dict(
+            schedule_keys("scaled_linear"), use_karras_sigmas=True,
+            solver_order=order), DPM_STEPS
+    yield "lambda-min-clipped/cosine/v", dict(
+        schedule_keys("squaredcos_cap_v2"), lambda_min_clipped=-5.1,
+        prediction_type="v_prediction"), DPM_STEPS
+    yield "deis->dpmsolver++", dict(algorithm_type="deis",
+                                    solver_type="logrho",
+                                    final_sigmas_type="sigma_min"), [4, 10]
+    yield "SD-1.x (from_config)", SD1_PNDM, DPM_STEPS
+    yield "DiT-XL-2-256 (from_config)", DIT_XL_2_256, [4, 10]
+
+
 def calculate_shift(image_seq_len, base_seq_len=256, max_seq_len=4096,
                     base_shift=0.5, max_shift=1.16):
     """diffusers 0.31 pipelines/flux/pipeline_flux.py, verbatim (importing
@@ -601,6 +650,7 @@ CASES = {
     "LCMScheduler": lcm_cases,
     "HeunDiscreteScheduler": heun_cases,
     "LMSDiscreteScheduler": lms_cases,
+    "DPMSolverSinglestepScheduler": singlestep_cases,
 }
 
 # Classes whose timesteps are floats, compared as float32 bit patterns; those
@@ -639,6 +689,8 @@ REFUSED = [
      "time_shift_type"),
     ("UniPCMultistepScheduler", {"thresholding": True}, "thresholding"),
     ("LCMScheduler", {"thresholding": True}, "thresholding"),
+    ("DPMSolverSinglestepScheduler", {"algorithm_type": "sde-dpmsolver++",
+                                      "solver_order": 3}, "solver_order"),
     # diffusers returns NaN latents at the last step.
     ("UniPCMultistepScheduler", {"predict_x0": False}, "predict_x0"),
     ("UniPCMultistepScheduler", {"solver_type": "bh1"}, "solver_type"),
@@ -676,8 +728,8 @@ def reference(cls, cfg, steps, max_traj, seed):
             outs.append(x.numpy().copy())
     if cls is EulerAncestralDiscreteScheduler:
         assert len(noise_calls) == n_traj, "the noise patch was bypassed"
-    if cls is DPMSolverMultistepScheduler and "sde" in \
-            cfg.get("algorithm_type", ""):
+    if cls in (DPMSolverMultistepScheduler, DPMSolverSinglestepScheduler) \
+            and "sde" in cfg.get("algorithm_type", ""):
         assert len(noise_calls) == n_traj, "the noise patch was bypassed"
     if cls is LCMScheduler:  # no noise after the last step
         assert len(noise_calls) == min(n_traj, len(ts) - 1), \

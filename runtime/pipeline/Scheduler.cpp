@@ -31,6 +31,7 @@ const std::vector<std::string> &supportedSchedulers() {
       "EulerDiscreteScheduler",
       "FlowMatchEulerDiscreteScheduler",
       "HeunDiscreteScheduler",
+      "KDPM2DiscreteScheduler",
       "LCMScheduler",
       "LMSDiscreteScheduler",
       "PNDMScheduler",
@@ -64,6 +65,8 @@ std::unique_ptr<Scheduler> createScheduler(const std::string &className,
     return createLMSDiscreteScheduler(c);
   if (className == "DPMSolverSinglestepScheduler")
     return createDPMSolverSinglestepScheduler(c);
+  if (className == "KDPM2DiscreteScheduler")
+    return createKDPM2DiscreteScheduler(c);
   fail("unknown scheduler '", className,
        "'; supported schedulers: ", joinNames(supportedSchedulers()));
 }
@@ -601,7 +604,8 @@ std::vector<double> npInterpArange(const std::vector<double> &x,
   return out;
 }
 
-double sigmaToT(double sigma, const std::vector<float> &logSigmas) {
+double sigmaToT(double sigma, const std::vector<float> &logSigmas,
+                bool torchFloat32) {
   const int64_t n = int64_t(logSigmas.size());
   const double logSigma = std::log(std::max(sigma, 1e-10));
   // numpy's value-based casting: float64 scalar op float32 array -> float32.
@@ -621,6 +625,10 @@ double sigmaToT(double sigma, const std::vector<float> &logSigmas) {
   if (!std::isnan(w))
     w = std::min(std::max(w, 0.0f), 1.0f);
   const float oneMinusW = 1.0f - w;
+  if (torchFloat32) { // a float32 tensor times an int64 one stays float32
+    const float a = oneMinusW * float(low), b = w * float(high);
+    return a + b;
+  }
   // float32 array times int64 array promotes to float64.
   const double a = double(oneMinusW) * double(low);
   const double b = double(w) * double(high);

@@ -84,6 +84,9 @@ const std::vector<std::string> &initKeys(const std::string &className) {
               "algorithm_type", "solver_type", "lower_order_final",
               "use_karras_sigmas", "use_exponential_sigmas", "use_beta_sigmas",
               "final_sigmas_type", "lambda_min_clipped", "variance_type"});
+    t["KDPM2DiscreteScheduler"] =
+        with({"use_karras_sigmas", "use_exponential_sigmas", "use_beta_sigmas",
+              "prediction_type", "timestep_spacing", "steps_offset"});
     return t;
   }();
   auto it = table.find(className);

@@ -243,7 +243,10 @@ float npLogF32(float x);
 
 /// diffusers' _sigma_to_t(sigma, log_sigmas) with log_sigmas float32 (the
 /// float32/float64 mix of numpy's value-based casting replayed).
-double sigmaToT(double sigma, const std::vector<float> &logSigmas);
+/// `torchFloat32`: log_sigmas a float32 torch tensor (KDPM2's interpolated
+/// timesteps), whose final interpolation stays in float32.
+double sigmaToT(double sigma, const std::vector<float> &logSigmas,
+                bool torchFloat32 = false);
 
 /// diffusers' _convert_to_karras: rho = 7 ramp between sigmaMax and
 /// sigmaMin, n points, float64.
@@ -364,6 +367,7 @@ std::unique_ptr<Scheduler> createHeunDiscreteScheduler(const Config &config);
 std::unique_ptr<Scheduler> createLMSDiscreteScheduler(const Config &config);
 std::unique_ptr<Scheduler>
 createDPMSolverSinglestepScheduler(const Config &config);
+std::unique_ptr<Scheduler> createKDPM2DiscreteScheduler(const Config &config);
 
 } // namespace sched
 } // namespace fresco

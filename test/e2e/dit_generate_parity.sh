@@ -23,7 +23,8 @@ shift
   --output-latents "@$work/lat.npy" --stats
 loop=pipeline
 case $scheduler in
-EulerDiscreteScheduler | HeunDiscreteScheduler | LMSDiscreteScheduler)
+EulerDiscreteScheduler | HeunDiscreteScheduler | LMSDiscreteScheduler | \
+  KDPM2DiscreteScheduler)
   loop=standard ;;
 esac
 "$FRESCO_PYTHON" "$here/dit_pipeline_reference.py" --pipeline "$work/pipe" \

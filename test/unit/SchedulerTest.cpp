@@ -71,7 +71,7 @@ std::vector<float> runAll(Scheduler &s, std::vector<float> sample,
 
 TEST(SchedulerFactory, SupportedListAndNames) {
   const std::vector<std::string> &names = supportedSchedulers();
-  ASSERT_EQ(names.size(), 11u);
+  ASSERT_EQ(names.size(), 12u);
   for (const std::string &n : names) {
     std::unique_ptr<Scheduler> s = createScheduler(n, "{}");
     ASSERT_TRUE(s);

@@ -51,6 +51,7 @@ from diffusers import (  # noqa: E402
     EulerDiscreteScheduler,
     FlowMatchEulerDiscreteScheduler,
     HeunDiscreteScheduler,
+    KDPM2DiscreteScheduler,
     LCMScheduler,
     LMSDiscreteScheduler,
     PNDMScheduler,
@@ -72,6 +73,7 @@ CLASSES = {
     "HeunDiscreteScheduler": HeunDiscreteScheduler,
     "LMSDiscreteScheduler": LMSDiscreteScheduler,
     "DPMSolverSinglestepScheduler": DPMSolverSinglestepScheduler,
+    "KDPM2DiscreteScheduler": KDPM2DiscreteScheduler,
 }
 
 # black-forest-labs/FLUX.1-dev, scheduler/scheduler_config.json, verbatim
@@ -594,6 +596,26 @@ def singlestep_cases():
     yield "DiT-XL-2-256 (from_config)", DIT_XL_2_256, [4, 10]
 
 
+def kdpm2_cases():
+    """DPM2: two model calls per step, the second at the geometric mean of
+    the step's sigmas (its timestep interleaved). Few runs: diffusers builds
+    every instance with a 1000-step schedule, about a second each."""
+    yield "scaled_linear/epsilon/leading", dict(
+        schedule_keys("scaled_linear"), timestep_spacing="leading",
+        steps_offset=1), [2, 10]
+    yield "linear/v/trailing", dict(prediction_type="v_prediction",
+                                    timestep_spacing="trailing"), [2, 10]
+    yield "cosine/epsilon/linspace", dict(
+        schedule_keys("squaredcos_cap_v2")), [1, 4]
+    yield "karras/v", dict(schedule_keys("scaled_linear"),
+                           use_karras_sigmas=True,
+                           prediction_type="v_prediction"), [4, 10]
+    yield "karras/sigma-min-max", dict(
+        use_karras_sigmas=True, sigma_min=0.1, sigma_max=10.0), [4]
+    yield "trailing/n+1", dict(timestep_spacing="trailing"), [61]
+    yield "SD-1.x (from_config)", SD1_PNDM, [4, 25]
+
+
 def calculate_shift(image_seq_len, base_seq_len=256, max_seq_len=4096,
                     base_shift=0.5, max_shift=1.16):
     """diffusers 0.31 pipelines/flux/pipeline_flux.py, verbatim (importing
@@ -651,6 +673,7 @@ CASES = {
     "HeunDiscreteScheduler": heun_cases,
     "LMSDiscreteScheduler": lms_cases,
     "DPMSolverSinglestepScheduler": singlestep_cases,
+    "KDPM2DiscreteScheduler": kdpm2_cases,
 }
 
 # Classes whose timesteps are floats, compared as float32 bit patterns; those
@@ -658,9 +681,9 @@ CASES = {
 # --timestep-ulps.
 FLOAT_TIMESTEPS = ("EulerDiscreteScheduler", "EulerAncestralDiscreteScheduler",
                    "FlowMatchEulerDiscreteScheduler", "HeunDiscreteScheduler",
-                   "LMSDiscreteScheduler")
+                   "LMSDiscreteScheduler", "KDPM2DiscreteScheduler")
 SIMD_LOG_TIMESTEPS = ("EulerDiscreteScheduler", "HeunDiscreteScheduler",
-                      "LMSDiscreteScheduler")
+                      "LMSDiscreteScheduler", "KDPM2DiscreteScheduler")
 
 # Configs diffusers accepts that Fresco must refuse with a message naming
 # the key (class, config, the key expected in the message).
@@ -689,6 +712,9 @@ REFUSED = [
      "time_shift_type"),
     ("UniPCMultistepScheduler", {"thresholding": True}, "thresholding"),
     ("LCMScheduler", {"thresholding": True}, "thresholding"),
+    # diffusers raises NotImplementedError in step.
+    ("KDPM2DiscreteScheduler", {"prediction_type": "sample"},
+     "prediction_type"),
     ("DPMSolverSinglestepScheduler", {"algorithm_type": "sde-dpmsolver++",
                                       "solver_order": 3}, "solver_order"),
     # diffusers returns NaN latents at the last step.

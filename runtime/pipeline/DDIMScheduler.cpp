@@ -84,7 +84,7 @@ public:
     const float stdDev = 0.0f * std::sqrt(variance);
     const float dirCoeff = std::sqrt((1.0f - alphaPrev) - stdDev * stdDev);
     const float sqrtAlphaPrev = std::sqrt(alphaPrev);
-    const float lo = -float(clipRange_), hi = float(clipRange_);
+    const float range = float(clipRange_);
 
     for (int64_t i = 0; i < n; ++i) {
       const float s = sample[i], m = modelOutput[i];
@@ -110,8 +110,8 @@ public:
         break;
       }
       }
-      if (clipSample_ && !std::isnan(x0))
-        x0 = std::min(std::max(x0, lo), hi); // torch.clamp keeps NaN
+      if (clipSample_)
+        x0 = torchClamp(x0, range);
       const float direction = dirCoeff * eps;
       const float scaled = sqrtAlphaPrev * x0;
       sample[i] = scaled + direction;

@@ -29,19 +29,9 @@ public:
     tables_ = makeSigmaTables(c, numTrain_);
 
     // Orders above 3 run the third-order update in diffusers too.
-    order_ = int(c.getInt("solver_order", 2));
-    if (order_ < 1 || order_ > 16)
-      c.invalid("solver_order", std::to_string(order_), "1, 2 or 3");
+    order_ = readSolverOrder(c, 16, "1, 2 or 3", /*aboveUnsupported=*/false);
 
-    const std::string algo = c.getString("algorithm_type", "dpmsolver++");
     variant_ = readDpmVariant(c, /*singlestep=*/false);
-    // diffusers 0.31's third-order update has no SDE branch: its third
-    // step fails (x_t unbound).
-    if (variant_.sde && order_ >= 3)
-      c.invalid("solver_order", std::to_string(order_),
-                "1 or 2 with algorithm_type \"" + algo +
-                    "\" (diffusers has no third-order SDE update)");
-
     lowerOrderFinal_ = c.getBool("lower_order_final", true);
     eulerAtFinal_ = c.getBool("euler_at_final", false);
 
@@ -110,8 +100,14 @@ public:
       firstOrder(m0.data(), sample, n, i, noise.data());
     else if (order_ == 2 || lowerOrderNums_ < 2 || lowerOrderSecond)
       secondOrder(sample, n, i, noise.data());
-    else
+    else {
+      // diffusers 0.31's third-order update has no SDE branch.
+      check(!variant_.sde, name_, ": step ", stepIndex,
+            " would take a third-order SDE update, which diffusers 0.31 does "
+            "not have (its step fails there, x_t unbound); use solver_order "
+            "2 or fewer steps");
       thirdOrder(sample, n, i);
+    }
     if (lowerOrderNums_ < order_)
       ++lowerOrderNums_;
   }

@@ -27,16 +27,11 @@ public:
     numTrain_ = readNumTrainTimesteps(c);
     // No rescale_betas_zero_snr key in this class.
     tables_ = makeSigmaTables(c, numTrain_, /*readRescaleZeroSnr=*/false);
-    order_ = int(c.getInt("solver_order", 2));
-    if (order_ < 1 || order_ > 3)
-      c.invalid("solver_order", std::to_string(order_),
-                "1, 2 or 3 (diffusers: \"Order > 3 is not supported\")");
-    const std::string algo = c.getString("algorithm_type", "dpmsolver++");
+    order_ = readSolverOrder(c, 3,
+                             "1, 2 or 3 (diffusers: \"Order > 3 is not "
+                             "supported\")",
+                             /*aboveUnsupported=*/false);
     variant_ = readDpmVariant(c, /*singlestep=*/true);
-    if (variant_.sde && order_ == 3)
-      c.invalid("solver_order", "3",
-                "1 or 2 with algorithm_type \"" + algo +
-                    "\" (diffusers has no third-order SDE update)");
     lowerOrderFinal_ = c.getBool("lower_order_final", false);
     karras_ = readKarrasConfig(c);
     finalZero_ = readDpmFinalZero(c, name_);
@@ -117,6 +112,11 @@ public:
       dpmSecondOrder(variant_, sigmas_[i + 1], sigmas_[i - 1], h, h0 / h, m1,
                      m0.data(), m1, x.data(), n, noise.data());
     } else {
+      // diffusers 0.31's third-order update has no SDE branch.
+      check(!variant_.sde, name_, ": step ", stepIndex,
+            " would take a third-order SDE update, which diffusers 0.31 does "
+            "not have (its step fails there, x_t unbound); use solver_order "
+            "2 or fewer steps");
       thirdOrder(x.data(), n, i);
     }
     std::copy(x.begin(), x.end(), sample);

@@ -38,16 +38,9 @@ public:
 
   void setTimesteps(int n) override {
     checkNumInferenceSteps(n);
-    std::vector<float> ts = timestepGrid(n);
-    std::vector<double> sigmas = interpolatedSigmas(ts);
-    if (karras_.enabled) {
-      const double sMin = karras_.sigmaMin ? *karras_.sigmaMin : sigmas.back();
-      const double sMax = karras_.sigmaMax ? *karras_.sigmaMax : sigmas.front();
-      sigmas = karrasSigmas(sMin, sMax, n);
-      ts.clear();
-      for (double s : sigmas)
-        ts.push_back(float(sigmaToT(s, tables_.logSigmas)));
-    }
+    std::vector<double> sigmas, t64;
+    baseSchedule(n, karras_, /*roundTimesteps=*/false, sigmas, t64);
+    const std::vector<float> ts(t64.begin(), t64.end()); // float32 here
 
     sigmas_.clear();
     for (double s : sigmas)

@@ -54,6 +54,24 @@ EulerFamilyBase::interpolatedSigmas(const std::vector<float> &ts) const {
                         tables_.trainSigmas);
 }
 
+void EulerFamilyBase::baseSchedule(int n, const KarrasConfig &karras,
+                                   bool roundTimesteps,
+                                   std::vector<double> &sigmas,
+                                   std::vector<double> &timesteps) const {
+  const std::vector<float> grid = timestepGrid(n);
+  sigmas = interpolatedSigmas(grid);
+  timesteps.assign(grid.begin(), grid.end());
+  if (!karras.enabled)
+    return;
+  sigmas = karrasSigmas(karras.sigmaMin.value_or(sigmas.back()),
+                        karras.sigmaMax.value_or(sigmas.front()), n);
+  timesteps.clear();
+  for (double s : sigmas) {
+    const double t = sigmaToT(s, tables_.logSigmas);
+    timesteps.push_back(roundTimesteps ? npRound(t) : t);
+  }
+}
+
 double EulerFamilyBase::initNoiseSigma() const {
   float maxSigma = sigmas_[0];
   for (float s : sigmas_)

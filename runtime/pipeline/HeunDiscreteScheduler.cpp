@@ -45,16 +45,8 @@ public:
 
   void setTimesteps(int n) override {
     checkNumInferenceSteps(n);
-    std::vector<float> grid = timestepGrid(n);
-    std::vector<double> sigmas = interpolatedSigmas(grid);
-    std::vector<double> ts(grid.begin(), grid.end());
-    if (karras_.enabled) {
-      sigmas = karrasSigmas(karras_.sigmaMin.value_or(sigmas.back()),
-                            karras_.sigmaMax.value_or(sigmas.front()), n);
-      ts.clear(); // float64 in diffusers here
-      for (double s : sigmas)
-        ts.push_back(sigmaToT(s, tables_.logSigmas));
-    }
+    std::vector<double> sigmas, ts; // Karras timesteps stay float64 here
+    baseSchedule(n, karras_, /*roundTimesteps=*/false, sigmas, ts);
     // sigmas[:1], sigmas[1:-1] twice each, then the final 0; timesteps[:1],
     // then timesteps[1:] twice each.
     std::vector<float> base;
@@ -119,9 +111,7 @@ public:
 private:
   float x0(const EulerDenoised &denoised, float sample, float out) const {
     const float v = denoised(sample, out);
-    if (!clipSample_ || std::isnan(v)) // torch.clamp keeps NaN
-      return v;
-    return std::min(std::max(v, -clipRange_), clipRange_);
+    return clipSample_ ? torchClamp(v, clipRange_) : v;
   }
 
   KarrasConfig karras_;

@@ -43,16 +43,8 @@ public:
 
   void setTimesteps(int n) override {
     checkNumInferenceSteps(n);
-    std::vector<float> grid = timestepGrid(n);
-    std::vector<double> sigmas = interpolatedSigmas(grid);
-    std::vector<double> ts(grid.begin(), grid.end());
-    if (karras_.enabled) {
-      sigmas = karrasSigmas(karras_.sigmaMin.value_or(sigmas.back()),
-                            karras_.sigmaMax.value_or(sigmas.front()), n);
-      ts.clear(); // rounded, float64 in diffusers here
-      for (double s : sigmas)
-        ts.push_back(npRound(sigmaToT(s, tables_.logSigmas)));
-    }
+    std::vector<double> sigmas, ts; // Karras: rounded, float64 here
+    baseSchedule(n, karras_, /*roundTimesteps=*/true, sigmas, ts);
     std::vector<float> base;
     for (double s : sigmas)
       base.push_back(float(s));

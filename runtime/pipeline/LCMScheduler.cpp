@@ -112,9 +112,8 @@ public:
         break;
       }
       }
-      if (clipSample_) // torch.clamp: NaN stays NaN
-        x0 = std::isnan(x0) ? x0
-                            : std::min(std::max(x0, -clipRange_), clipRange_);
+      if (clipSample_)
+        x0 = torchClamp(x0, clipRange_);
       const float a = cOut * x0, b = cSkip * x;
       const float denoised = a + b;
       if (last) {

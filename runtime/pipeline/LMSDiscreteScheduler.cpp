@@ -5,9 +5,11 @@
 // derivatives, each weighted by the integral of its Lagrange basis
 // polynomial between this sigma and the next. diffusers integrates with
 // scipy.integrate.quad on an integrand it evaluates in float32 torch
-// arithmetic; QUADPACK's first 21-point Gauss-Kronrod pass already meets
-// its tolerance there, so that pass is replayed (nodes, weights and
-// summation order of dqk21), the integrand in float32 as torch computes it.
+// arithmetic; QUADPACK's first 21-point Gauss-Kronrod pass meets its
+// tolerance there for the step counts people use, so that pass is replayed
+// (nodes, weights and summation order of dqk21), the integrand in float32 as
+// torch computes it, and a coefficient quad would refine (from about 700
+// steps) is refused.
 //
 //===----------------------------------------------------------------------===//
 #include "runtime/core/Error.h"
@@ -42,22 +44,61 @@ constexpr double kWgk[11] = {
     0.142775938577060080797094273138717, 0.147739104901338491374841515972068,
     0.149445554002916905664936468389821};
 
-/// dqk21's Kronrod sum times the half length: the integral of f over
-/// [a, b] (the value quad returns when its first pass meets epsrel 1e-4).
-template <typename F> double kronrod21(F f, double a, double b) {
+constexpr double kWg[5] = {
+    0.066671344308688137593568809893332, 0.149451349150580593145776339657697,
+    0.219086362515982043995534934228163, 0.269266719309996355091226921569469,
+    0.295524224714752870173892994651338};
+
+/// QUADPACK dqk21 over [a, b], and whether dqagse stops after it with
+/// scipy.integrate.quad's epsabs 1.49e-8 and diffusers' epsrel 1e-4 (it
+/// otherwise subdivides, which is not replayed).
+struct Kronrod21 {
+  double result;
+  bool firstPassAccepted;
+};
+
+template <typename F> Kronrod21 kronrod21(F f, double a, double b) {
+  constexpr double epmach = 2.220446049250313e-16;  // d1mach(4)
+  constexpr double uflow = 2.2250738585072014e-308; // d1mach(1)
   const double centre = 0.5 * (a + b), half = 0.5 * (b - a);
-  double resk = kWgk[10] * f(centre);
+  const double dhalf = std::fabs(half);
+  double fv1[10], fv2[10];
+  const double fc = f(centre);
+  double resg = 0.0, resk = kWgk[10] * fc, resabs = std::fabs(resk);
   for (int j = 1; j <= 5; ++j) { // the Gauss nodes, then the others
     const int i = 2 * j - 1;
     const double x = half * kXgk[i];
-    resk += kWgk[i] * (f(centre - x) + f(centre + x));
+    fv1[i] = f(centre - x), fv2[i] = f(centre + x);
+    const double sum = fv1[i] + fv2[i];
+    resg += kWg[j - 1] * sum;
+    resk += kWgk[i] * sum;
+    resabs += kWgk[i] * (std::fabs(fv1[i]) + std::fabs(fv2[i]));
   }
   for (int j = 1; j <= 5; ++j) {
     const int i = 2 * j - 2;
     const double x = half * kXgk[i];
-    resk += kWgk[i] * (f(centre - x) + f(centre + x));
+    fv1[i] = f(centre - x), fv2[i] = f(centre + x);
+    const double sum = fv1[i] + fv2[i];
+    resk += kWgk[i] * sum;
+    resabs += kWgk[i] * (std::fabs(fv1[i]) + std::fabs(fv2[i]));
   }
-  return resk * half;
+  const double reskh = resk * 0.5;
+  double resasc = kWgk[10] * std::fabs(fc - reskh);
+  for (int i = 0; i < 10; ++i)
+    resasc += kWgk[i] * (std::fabs(fv1[i] - reskh) + std::fabs(fv2[i] - reskh));
+  const double result = resk * half;
+  resabs *= dhalf;
+  resasc *= dhalf;
+  double abserr = std::fabs((resk - resg) * half);
+  if (resasc != 0.0 && abserr != 0.0)
+    abserr = resasc * std::min(1.0, std::pow(200.0 * abserr / resasc, 1.5));
+  if (resabs > uflow / (50.0 * epmach))
+    abserr = std::max((epmach * 50.0) * resabs, abserr);
+  // dqagse: stop on a roundoff verdict, a met tolerance, or no error.
+  const double errbnd = std::max(1.49e-8, 1e-4 * std::fabs(result));
+  const bool roundoff = abserr <= 100.0 * epmach * resabs && abserr > errbnd;
+  const bool met = abserr <= errbnd && abserr != resasc;
+  return {result, roundoff || met || abserr == 0.0};
 }
 
 class LMSDiscreteScheduler final : public EulerFamilyBase {
@@ -69,20 +110,13 @@ public:
                         /*readRescaleZeroSnr=*/false) {
     // The Karras range is the schedule's own: LMS reads no sigma_min /
     // sigma_max.
-    karras_ = readKarrasConfig(c).enabled;
+    karras_.enabled = readKarrasConfig(c).enabled;
   }
 
   void setTimesteps(int n) override {
     checkNumInferenceSteps(n);
-    std::vector<float> grid = timestepGrid(n);
-    std::vector<double> sigmas = interpolatedSigmas(grid);
-    std::vector<double> ts(grid.begin(), grid.end());
-    if (karras_) {
-      sigmas = karrasSigmas(sigmas.back(), sigmas.front(), n);
-      ts.clear(); // float64 in diffusers here
-      for (double s : sigmas)
-        ts.push_back(sigmaToT(s, tables_.logSigmas));
-    }
+    std::vector<double> sigmas, ts; // Karras timesteps stay float64 here
+    baseSchedule(n, karras_, /*roundTimesteps=*/false, sigmas, ts);
     sigmas_.clear();
     for (double s : sigmas)
       sigmas_.push_back(float(s));
@@ -156,10 +190,16 @@ private:
       }
       return double(prod);
     };
-    return kronrod21(basis, double(sigmas_[t]), double(sigmas_[t + 1]));
+    const Kronrod21 k =
+        kronrod21(basis, double(sigmas_[t]), double(sigmas_[t + 1]));
+    check(k.firstPassAccepted, name_, ": the coefficient ", current,
+          " of step ", t, " is one scipy.integrate.quad refines by ",
+          "subdivision (long schedules: seen from about 700 steps), which "
+          "Fresco does not replay; use fewer steps");
+    return k.result;
   }
 
-  bool karras_ = false;
+  KarrasConfig karras_;
   /// The last (up to 4) derivatives (sample - x0) / sigma, oldest first.
   std::deque<std::vector<float>> derivatives_;
 };

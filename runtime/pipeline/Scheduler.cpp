@@ -297,6 +297,16 @@ void SchedulerBase::beginStep(int stepIndex, int64_t n) {
 // Config keys the schedulers share
 //===----------------------------------------------------------------------===//
 
+int readSolverOrder(const Config &c, int64_t maxOrder,
+                    const std::string &allowed, bool aboveUnsupported) {
+  const int64_t order = c.getInt("solver_order", 2);
+  if (order < 1 || (order > maxOrder && !aboveUnsupported))
+    c.invalid("solver_order", std::to_string(order), allowed);
+  if (order > maxOrder)
+    c.unsupported("solver_order", std::to_string(order), allowed);
+  return int(order);
+}
+
 Prediction readPrediction(const Config &c, const char *allowed,
                           bool originalSampleAlias) {
   const std::string pred = c.getString("prediction_type", "epsilon");

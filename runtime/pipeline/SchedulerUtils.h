@@ -16,6 +16,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <memory>
@@ -134,6 +135,13 @@ void checkNumTrainTimestepsLimit(const Config &config, int64_t numTrain);
 /// (an offset past num_train_timesteps leaves the schedule anyway).
 int64_t readStepsOffset(const Config &config);
 
+/// solver_order (default 2), checked as a 64-bit value before it narrows:
+/// below 1 it is invalid, above `maxOrder` unsupported (`aboveUnsupported`:
+/// diffusers runs it, Fresco does not) or invalid; `allowed` goes in the
+/// message.
+int readSolverOrder(const Config &config, int64_t maxOrder,
+                    const std::string &allowed, bool aboveUnsupported);
+
 /// timestep_spacing: "leading", "trailing" or "linspace" (default `def`).
 std::string readTimestepSpacing(const Config &config, const std::string &def);
 
@@ -190,6 +198,11 @@ struct SigmaTables {
 SigmaTables makeSigmaTables(const Config &config, int64_t numTrainTimesteps,
                             bool readRescaleZeroSnr = true,
                             const BetaDefaults &defaults = {});
+
+/// clip_sample's torch.clamp(x, -range, range) on float32: NaN stays NaN.
+inline float torchClamp(float x, float range) {
+  return std::isnan(x) ? x : std::min(std::max(x, -range), range);
+}
 
 /// add_noise of the schedulers that noise with alphas_cumprod (DDIM, PNDM):
 /// out = sqrt(alphaT) * original + sqrt(1 - alphaT) * noise over n values,
@@ -294,6 +307,13 @@ protected:
   std::vector<float> timestepGrid(int n) const;
   /// The training sigmas interpolated at `timesteps` (np.interp, float64).
   std::vector<double> interpolatedSigmas(const std::vector<float> &ts) const;
+  /// What set_timesteps builds on: the grid's timesteps and interpolated
+  /// sigmas or, with `karras` enabled, n Karras sigmas between their ends
+  /// (or the config's sigma_min / sigma_max) and those sigmas' timesteps
+  /// (_sigma_to_t, float64; rounded when `roundTimesteps`).
+  void baseSchedule(int n, const KarrasConfig &karras, bool roundTimesteps,
+                    std::vector<double> &sigmas,
+                    std::vector<double> &timesteps) const;
 
 public:
   double initNoiseSigma() const override;

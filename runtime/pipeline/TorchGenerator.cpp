@@ -90,10 +90,13 @@ double TorchGenerator::normalDouble() {
 }
 
 void TorchGenerator::randn(float *out, int64_t n, DType dtype) {
-  const DType saved = dtype_;
+  // Restored however randn returns.
+  struct Restore {
+    DType &slot, saved;
+    ~Restore() { slot = saved; }
+  } restore{dtype_, dtype_};
   dtype_ = dtype;
   randn(out, n);
-  dtype_ = saved;
 }
 
 void TorchGenerator::randn(float *out, int64_t n) {

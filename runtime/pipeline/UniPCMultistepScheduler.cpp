@@ -12,7 +12,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "runtime/core/Error.h"
-#include "runtime/pipeline/SchedulerUtils.h"
+#include "runtime/pipeline/DPMSolverCommon.h"
 
 #include <algorithm>
 #include <cmath>
@@ -120,11 +120,7 @@ public:
     // Real configs use 1 to 3; torchSolve replays torch's solver up to 4
     // unknowns, and higher orders only make its Vandermonde systems
     // ill-conditioned.
-    order_ = int(c.getInt("solver_order", 2));
-    if (order_ < 1)
-      c.invalid("solver_order", std::to_string(order_), "1 or more");
-    if (order_ > 4)
-      c.unsupported("solver_order", std::to_string(order_), "1 to 4");
+    order_ = readSolverOrder(c, 4, "1 to 4", /*aboveUnsupported=*/true);
 
     prediction_ = readPrediction(c, "epsilon, sample or v_prediction");
     c.requireFalse("thresholding");
@@ -170,19 +166,20 @@ public:
            ": scheduler config key 'solver_type' = \"bh1\" needs "
            "'final_sigmas_type' \"sigma_min\": with \"zero\" the last step "
            "gives NaN latents in diffusers");
-    // A multistep last step to sigma 0 divides by r_k = 0: diffusers gives
-    // inf latents at order 2 and a singular system from order 3.
-    if (order_ > 1 && !lowerOrderFinal_ && !finalSigmaMin_)
-      fail(name_,
-           ": scheduler config key 'lower_order_final' = false needs "
-           "'final_sigmas_type' \"sigma_min\" when solver_order > 1: with "
-           "\"zero\" the last step divides by zero in diffusers");
     spacing_ = readTimestepSpacing(c, "linspace");
     stepsOffset_ = readStepsOffset(c);
   }
 
   void setTimesteps(int n) override {
     checkNumInferenceSteps(n);
+    // A multistep last step to sigma 0 divides by r_k = 0: diffusers gives
+    // inf latents at order 2 and a singular system from order 3 (one step
+    // is first order and fine).
+    check(order_ == 1 || lowerOrderFinal_ || finalSigmaMin_ || n == 1, name_,
+          ": scheduler config key 'lower_order_final' = false needs "
+          "'final_sigmas_type' \"sigma_min\" when solver_order > 1 and "
+          "there is more than one step: with \"zero\" the last step divides "
+          "by zero in diffusers");
     std::vector<double> ts = integerTimesteps(name_, spacing_, numTrain_,
                                               numTrain_, n, stepsOffset_);
     std::vector<double> sigmas;
@@ -219,7 +216,13 @@ public:
     const size_t i = size_t(stepIndex);
 
     std::vector<float> converted(static_cast<size_t>(n));
-    convertModelOutput(modelOutput, sample, n, sigmas_[i], converted.data());
+    // The data prediction (predict_x0) or the noise prediction, as
+    // DPM-Solver++ and DPM-Solver convert them.
+    DpmVariant variant;
+    variant.prediction = prediction_;
+    variant.plusPlus = predictX0_;
+    dpmConvertModelOutput(variant, modelOutput, sample, n, sigmas_[i],
+                          converted.data());
 
     const bool corrector =
         i > 0 && !lastSample_.empty() &&
@@ -268,49 +271,6 @@ private:
     lastSample_.clear();
     lowerOrderNums_ = 0;
     thisOrder_ = 0;
-  }
-
-  void convertModelOutput(const float *mo, const float *sample, int64_t n,
-                          float sigma, float *out) const {
-    const AlphaSigma as = alphaSigma(sigma);
-    for (int64_t k = 0; k < n; ++k) {
-      const float s = sample[k], m = mo[k];
-      float r = 0;
-      if (predictX0_) {
-        switch (prediction_) {
-        case Prediction::Epsilon: {
-          const float u = as.sigma * m;
-          r = (s - u) / as.alpha;
-          break;
-        }
-        case Prediction::Sample:
-          r = m;
-          break;
-        case Prediction::V: {
-          const float a = as.alpha * s, b = as.sigma * m;
-          r = a - b;
-          break;
-        }
-        }
-      } else {
-        switch (prediction_) {
-        case Prediction::Epsilon:
-          r = m;
-          break;
-        case Prediction::Sample: {
-          const float u = as.alpha * m;
-          r = (s - u) / as.sigma;
-          break;
-        }
-        case Prediction::V: {
-          const float a = as.alpha * m, b = as.sigma * s;
-          r = a + b;
-          break;
-        }
-        }
-      }
-      out[k] = r;
-    }
   }
 
   /// What the predictor and the corrector share for a step from sigma index

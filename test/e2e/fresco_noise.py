@@ -39,32 +39,38 @@ fresco_step_noise = _ns["fresco_step_noise"]
 
 
 @contextlib.contextmanager
-def patch_ancestral_noise(seed: int, first_step=0):
-    """Within the block, the n-th call of randn_tensor in diffusers' Euler ancestral, LCM or
-    DPM-Solver (multistep or singlestep: their SDE variants) scheduler module (the step with schedule index s = first_step + n) returns, for a [B, ...] shape, row i =
-    fresco_step_noise(seed, i, s, prod(...)), in the dtype asked for. first_step: an int or a
-    callable giving it at the first call (image-to-image starts at the scheduler's begin_index,
-    and Fresco keys step noise by schedule index). Yields a list that receives one entry per call
-    (the shape)."""
+def patch_ancestral_noise(seed: int, first_step=0, step_of=None):
+    """Within the block, the n-th call of randn_tensor in diffusers' stochastic scheduler modules
+    (Euler ancestral, LCM, KDPM2 ancestral, the DPM-Solvers' SDE variants) returns, for a
+    [B, ...] shape, row i = fresco_step_noise(seed, i, s, prod(...)), in the dtype asked for,
+    where s is the draw's schedule index: step_of() when given (the scheduler's step_index:
+    KDPM2 ancestral draws on every second call only), else first_step + n. first_step: an int
+    or a callable giving it at the first call (image-to-image starts at the scheduler's
+    begin_index, and Fresco keys step noise by schedule index). Yields a list that receives one
+    entry per call (the shape)."""
     import numpy as np
     import torch
     from diffusers.schedulers import (scheduling_dpmsolver_multistep,
                                       scheduling_dpmsolver_singlestep,
-                                      scheduling_euler_ancestral_discrete, scheduling_lcm)
+                                      scheduling_euler_ancestral_discrete,
+                                      scheduling_k_dpm_2_ancestral_discrete, scheduling_lcm)
 
     calls = []
 
     def randn_tensor(shape, generator=None, device=None, dtype=None, layout=None):
         shape = tuple(shape)
         per_image = int(np.prod(shape[1:]))
-        first = first_step() if callable(first_step) else first_step
-        step = int(first or 0) + len(calls)
+        if step_of is not None:
+            step = int(step_of())
+        else:
+            first = first_step() if callable(first_step) else first_step
+            step = int(first or 0) + len(calls)
         rows = [fresco_step_noise(seed, i, step, per_image) for i in range(shape[0])]
         calls.append(shape)
         return torch.from_numpy(np.stack(rows).reshape(shape)).to(dtype=dtype)
 
     modules = [scheduling_euler_ancestral_discrete, scheduling_lcm, scheduling_dpmsolver_multistep,
-               scheduling_dpmsolver_singlestep]
+               scheduling_dpmsolver_singlestep, scheduling_k_dpm_2_ancestral_discrete]
     originals = [module.randn_tensor for module in modules]
     for module in modules:
         module.randn_tensor = randn_tensor

@@ -175,7 +175,8 @@ def run(args) -> None:
     x = torch.from_numpy(np.load(args.latents.lstrip("@"))).to(dt)
     negative = per_prompt(args.negative_prompt, len(args.prompt))
     emulation = distrifusion.from_args(args, pipe.unet)
-    with torch.no_grad(), patch_ancestral_noise(args.noise_seed) as noise_calls:
+    with torch.no_grad(), patch_ancestral_noise(
+            args.noise_seed, step_of=lambda: pipe.scheduler.step_index) as noise_calls:
         extra = {} if args.guidance_rescale is None else dict(guidance_rescale=args.guidance_rescale)
         if args.clip_skip is not None:
             extra["clip_skip"] = args.clip_skip
@@ -266,7 +267,8 @@ def img2img(args) -> None:
     extra = {} if args.clip_skip is None else dict(clip_skip=args.clip_skip)
     if args.cmd == "inpaint":
         extra.update(mask_image=Image.open(args.mask), height=args.height, width=args.width)
-    with torch.no_grad(), patch_ancestral_noise(args.noise_seed, first) as noise_calls:
+    with torch.no_grad(), patch_ancestral_noise(
+            args.noise_seed, step_of=lambda: pipe.scheduler.step_index) as noise_calls:
         out = pipe(prompt=args.prompt, negative_prompt=negative, image=Image.open(args.image),
                    strength=args.strength, num_inference_steps=args.steps,
                    guidance_scale=args.guidance_scale, output_type="latent", **extra).images
@@ -307,7 +309,8 @@ def controlnet(args) -> None:
         if args.strength is not None:
             extra["strength"] = args.strength
     first = lambda: getattr(pipe.scheduler, "begin_index", None)  # noqa: E731
-    with torch.no_grad(), patch_ancestral_noise(args.noise_seed, first) as noise_calls:
+    with torch.no_grad(), patch_ancestral_noise(
+            args.noise_seed, step_of=lambda: pipe.scheduler.step_index) as noise_calls:
         out = pipe(prompt=args.prompt, negative_prompt=negative, num_inference_steps=args.steps,
                    guidance_scale=args.guidance_scale, output_type="latent", **extra, **control).images
     assert not i2i or len(calls) == 1, "prepare_latents did not draw its noise through randn_tensor"

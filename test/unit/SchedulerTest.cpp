@@ -92,8 +92,6 @@ TEST(SchedulerFactory, UnsupportedValuesNameTheKey) {
   } cases[] = {
       {kDDIM, R"({"thresholding": true})", "'thresholding'"},
       {kDPM, R"({"thresholding": true})", "'thresholding'"},
-      {kDPM, R"({"algorithm_type": "sde-dpmsolver++", "solver_order": 3})",
-       "'solver_order'"},
       {kDPM, R"({"algorithm_type": "sde-dpmsolver"})", "'final_sigmas_type'"},
       {kDPM, R"({"algorithm_type": "unipc"})", "'algorithm_type'"},
       {kDPM, R"({"variance_type": "learned_range"})", "'variance_type'"},
@@ -134,11 +132,14 @@ TEST(SchedulerFactory, UnsupportedValuesNameTheKey) {
       {kUniPC, R"({"thresholding": true})", "'thresholding'"},
       {kUniPC, R"({"solver_order": 0})", "'solver_order'"},
       {kUniPC, R"({"solver_order": 5})", "'solver_order'"},
+      // Found in review: 2^32 + 2 narrowed to 2 and ran.
+      {kUniPC, R"({"solver_order": 4294967298})",
+       "'solver_order' = 4294967298"},
+      {kDPM, R"({"solver_order": 4294967298})", "'solver_order' = 4294967298"},
       {kUniPC, R"({"solver_type": "bh3"})", "'solver_type'"},
       // Both end in NaN latents in diffusers on a schedule ending at 0.
       {kUniPC, R"({"solver_type": "bh1"})", "'solver_type'"},
       {kUniPC, R"({"predict_x0": false})", "'predict_x0'"},
-      {kUniPC, R"({"lower_order_final": false})", "'lower_order_final'"},
       {kUniPC, R"({"disable_corrector": [1.5]})", "'disable_corrector'"},
       {kUniPC, R"({"disable_corrector": 3})", "'disable_corrector'"},
       {kUniPC, R"({"solver_p": {"_class_name": "DDIMScheduler"}})",
@@ -530,35 +531,98 @@ TEST(SchedulerStep, HeunTakesTwoCallsPerStep) {
   EXPECT_EQ(createScheduler(kEuler, "{}")->order(), 1);
   s->setTimesteps(3); // linspace: 999, 499.5, 0; each but the first twice
   EXPECT_EQ(s->timesteps(), (std::vector<double>{999, 499.5, 499.5, 0, 0}));
-  // A zero epsilon: x0 = x, both slopes 0, so x never moves.
-  std::vector<float> x = {1.0f, -2.0f}, mo(2, 0.0f);
-  EXPECT_EQ(runAll(*s, x, mo), x);
+  // Two steps, epsilon prediction: the Euler half's slope is e0, the
+  // correction's e1, and the step moves the *starting* sample by their mean
+  // times (sigma_1 - sigma_0); sigma_1 is the first training sigma.
+  s->setTimesteps(2); // 999, then 0 twice
+  ASSERT_EQ(s->timesteps(), (std::vector<double>{999, 0, 0}));
+  const double s0 = s->initNoiseSigma(); // linspace: the largest sigma
+  const double s1 = std::sqrt(0.00085 / (1.0 - 0.00085));
+  std::vector<float> x = {1.0f, -2.0f}, e0 = {0.5f, 0.25f}, e1 = {-1.5f, 2.0f};
+  std::vector<float> y = x;
+  s->step(e0.data(), y.data(), 2, 0);
+  s->step(e1.data(), y.data(), 2, 1);
+  for (size_t i = 0; i < 2; ++i) {
+    const double want = x[i] + 0.5 * (e0[i] + e1[i]) * (s1 - s0);
+    // float32 cancellation in the slope at sigma_1 (about 0.03) leaves
+    // ~2e-4 here; a wrong base sample or mean would miss by O(1).
+    EXPECT_NEAR(y[i], want, 1e-3) << i;
+  }
   // A correction may not change the sample's size.
   s->setTimesteps(3);
-  std::vector<float> y(4, 1.0f), out(4, 0.1f);
-  s->step(out.data(), y.data(), 4, 0);
-  EXPECT_TRUE(contains(errorOf([&] { s->step(out.data(), y.data(), 2, 1); }),
+  std::vector<float> z(4, 1.0f), out(4, 0.1f);
+  s->step(out.data(), z.data(), 4, 0);
+  EXPECT_TRUE(contains(errorOf([&] { s->step(out.data(), z.data(), 2, 1); }),
                        "values"));
 }
 
+TEST(SchedulerStep, RefusedWhereDiffusersFailsOrDiverges) {
+  // A third-order SDE step does not exist in diffusers 0.31: multistep, 4
+  // steps run (the third is second order there), 5 fail at the third;
+  // singlestep, 3 run (groups 1-2, 1), 6 fail in the first 1-2-3 group.
+  for (const char *cls : {kDPM, "DPMSolverSinglestepScheduler"}) {
+    std::unique_ptr<Scheduler> s = createScheduler(
+        cls, R"({"algorithm_type": "sde-dpmsolver++", "solver_order": 3})");
+    s->setStepNoise({0, 4});
+    std::vector<float> x(4, 1.0f), mo(4, 0.1f);
+    s->setTimesteps(std::string(cls) == kDPM ? 4 : 3);
+    EXPECT_EQ(runAll(*s, x, mo).size(), 4u) << cls;
+    s->setTimesteps(std::string(cls) == kDPM ? 5 : 6);
+    std::string msg;
+    for (int i = 0; i < int(s->timesteps().size()) && msg.empty(); ++i)
+      msg = errorOf([&] { s->step(mo.data(), x.data(), 4, i); });
+    EXPECT_TRUE(contains(msg, "third-order SDE update")) << cls << ": " << msg;
+  }
+  // UniPC without lower_order_final ends on a 0/0 from 2 steps on.
+  std::unique_ptr<Scheduler> u =
+      createScheduler(kUniPC, R"({"lower_order_final": false})");
+  EXPECT_NO_THROW(u->setTimesteps(1));
+  EXPECT_TRUE(contains(errorOf([&] { u->setTimesteps(2); }),
+                       "'lower_order_final' = false"));
+}
+
+TEST(SchedulerStep, LMSRefusesCoefficientsQuadWouldSubdivide) {
+  // Fresco replays quad's first Gauss-Kronrod pass only; at 760 steps of
+  // SD's schedule quad subdivides some coefficients (seen in review).
+  std::unique_ptr<Scheduler> s = createScheduler(
+      "LMSDiscreteScheduler", R"({"beta_schedule": "scaled_linear",
+          "beta_start": 0.00085, "beta_end": 0.012})");
+  s->setTimesteps(760);
+  std::vector<float> x(4, 1.0f), mo(4, 0.1f);
+  std::string msg;
+  for (int i = 0; i < 760 && msg.empty(); ++i)
+    msg = errorOf([&] { s->step(mo.data(), x.data(), 4, i); });
+  EXPECT_TRUE(contains(msg, "refines by subdivision")) << msg;
+  // 50 steps (and up to about 700) run through.
+  s->setTimesteps(50);
+  EXPECT_EQ(runAll(*s, std::vector<float>(4, 1.0f), mo).size(), 4u);
+}
+
 TEST(SchedulerStep, LCMScheduleAndLastStep) {
-  // LCM-LoRA's 4 steps: every 20th of the 50 distillation timesteps
-  // (19, 39, ..., 999), noisiest first.
+  // LCM-LoRA's 4 steps: of the 50 distillation timesteps (19, 39, ..., 999),
+  // those at indices 0, 12, 25, 37 counted from the noisiest.
   std::unique_ptr<Scheduler> s = createScheduler(kLCM, "{}");
   s->setTimesteps(4);
   EXPECT_EQ(s->timesteps(), (std::vector<double>{999, 759, 499, 259}));
   EXPECT_TRUE(contains(errorOf([&] { s->setTimesteps(51); }),
                        "more than original_inference_steps (50)"));
-  // With x0 predicted directly and t = 259, c_skip is tiny and c_out near
-  // 1: the last step returns the boundary mix without noise, the others
-  // add it.
+  // With x0 predicted directly: step 0 (t = 999) noises its boundary mix to
+  // t = 499; the last step (t = 499) returns the mix, without noise.
   std::unique_ptr<Scheduler> x0 =
       createScheduler(kLCM, R"({"prediction_type": "sample"})");
   x0->setStepNoise({5, 2});
   x0->setTimesteps(2);
   std::vector<float> x = {0.5f, -1.0f}, mo = {0.25f, 2.0f};
+  const std::vector<float> start = x;
   x0->step(mo.data(), x.data(), 2, 0);
   std::vector<float> noisy = x;
+  {
+    // Without noise, step 0 would give sqrt(alpha_499) times its mix.
+    const float t0 = 999.0f * 10.0f;
+    const float mix0 = t0 / std::sqrt(t0 * t0 + 0.25f) * mo[0] +
+                       0.25f / (t0 * t0 + 0.25f) * start[0];
+    EXPECT_GT(std::fabs(noisy[0] - mix0), 1e-3f) << "step 0 added no noise";
+  }
   x0->step(mo.data(), x.data(), 2, 1);
   const float scaled = 499.0f * 10.0f;
   const float cSkip = 0.25f / (scaled * scaled + 0.25f);

@@ -262,8 +262,7 @@ def img2img(args) -> None:
     noise = torch.from_numpy(np.load(args.latents.lstrip("@"))).to(dt)
     calls = give_img2img_noise(module, noise)
     negative = per_prompt(args.negative_prompt, len(args.prompt))
-    # Fresco keys step noise by schedule index: the loop starts at the begin index.
-    first = lambda: getattr(pipe.scheduler, "begin_index", None)  # noqa: E731
+    # Fresco keys step noise by schedule index (patch_ancestral_noise's step_of below).
     extra = {} if args.clip_skip is None else dict(clip_skip=args.clip_skip)
     if args.cmd == "inpaint":
         extra.update(mask_image=Image.open(args.mask), height=args.height, width=args.width)
@@ -308,7 +307,6 @@ def controlnet(args) -> None:
             extra.update(mask_image=Image.open(args.mask), height=args.height, width=args.width)
         if args.strength is not None:
             extra["strength"] = args.strength
-    first = lambda: getattr(pipe.scheduler, "begin_index", None)  # noqa: E731
     with torch.no_grad(), patch_ancestral_noise(
             args.noise_seed, step_of=lambda: pipe.scheduler.step_index) as noise_calls:
         out = pipe(prompt=args.prompt, negative_prompt=negative, num_inference_steps=args.steps,

@@ -34,9 +34,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from scheduler_parity import (CLASSES, DIT_XL_2_256, SD1_PNDM, SD_STYLE,  # noqa: E402
-                              EulerAncestralDiscreteScheduler, bit_identical,
-                              compare, rel_err, schedule_keys)
+from scheduler_cases import (DIT_XL_2_256, SD1_PNDM, SD_STYLE,  # noqa: E402
+                             schedule_keys)
+from scheduler_parity import (CLASSES, EulerAncestralDiscreteScheduler,  # noqa: E402
+                              bit_identical, compare, rel_err)
 from fresco_noise import patch_ancestral_noise  # noqa: E402
 
 import torch  # noqa: E402

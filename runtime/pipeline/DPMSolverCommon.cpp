@@ -105,6 +105,15 @@ int64_t lambdaClippedCount(const SigmaTables &tables, double lambdaMinClipped) {
   return clipped;
 }
 
+void dpmAddNoise(float sigma, const float *original, const float *noise,
+                 float *out, int64_t n) {
+  const AlphaSigma as = alphaSigma(sigma);
+  for (int64_t i = 0; i < n; ++i) {
+    const float x = as.alpha * original[i], e = as.sigma * noise[i];
+    out[i] = x + e;
+  }
+}
+
 void dpmConvertModelOutput(const DpmVariant &v, const float *mo,
                            const float *sample, int64_t n, float sigma,
                            float *out) {

@@ -40,6 +40,11 @@ bool readDpmFinalZero(const Config &c, const std::string &name);
 /// sigma, float32), the bound rounded to float32 as torch does.
 int64_t lambdaClippedCount(const SigmaTables &tables, double lambdaMinClipped);
 
+/// add_noise of the alpha/sigma schedulers (DPM-Solver, UniPC) at `sigma`:
+/// alpha_t x + sigma_t noise (_sigma_to_alpha_sigma_t), float32.
+void dpmAddNoise(float sigma, const float *original, const float *noise,
+                 float *out, int64_t n);
+
 /// convert_model_output at `sigma`: x0 for DPM-Solver++, epsilon for
 /// DPM-Solver, into out[0..n).
 void dpmConvertModelOutput(const DpmVariant &v, const float *modelOutput,

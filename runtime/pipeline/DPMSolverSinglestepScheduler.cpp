@@ -127,11 +127,7 @@ public:
   void addNoise(const float *original, const float *noise, float *out,
                 int64_t n, int stepIndex) const override {
     checkStepIndex(stepIndex, "addNoise");
-    const AlphaSigma as = alphaSigma(sigmas_[size_t(stepIndex)]);
-    for (int64_t i = 0; i < n; ++i) {
-      const float x = as.alpha * original[i], e = as.sigma * noise[i];
-      out[i] = x + e;
-    }
+    dpmAddNoise(sigmas_[size_t(stepIndex)], original, noise, out, n);
   }
 
   /// set_begin_index: no model outputs and no group sample yet; the order

@@ -31,6 +31,7 @@ const std::vector<std::string> &supportedSchedulers() {
       "EulerDiscreteScheduler",
       "FlowMatchEulerDiscreteScheduler",
       "HeunDiscreteScheduler",
+      "KDPM2AncestralDiscreteScheduler",
       "KDPM2DiscreteScheduler",
       "LCMScheduler",
       "LMSDiscreteScheduler",
@@ -67,6 +68,8 @@ std::unique_ptr<Scheduler> createScheduler(const std::string &className,
     return createDPMSolverSinglestepScheduler(c);
   if (className == "KDPM2DiscreteScheduler")
     return createKDPM2DiscreteScheduler(c);
+  if (className == "KDPM2AncestralDiscreteScheduler")
+    return createKDPM2AncestralDiscreteScheduler(c);
   fail("unknown scheduler '", className,
        "'; supported schedulers: ", joinNames(supportedSchedulers()));
 }

@@ -87,6 +87,7 @@ const std::vector<std::string> &initKeys(const std::string &className) {
     t["KDPM2DiscreteScheduler"] =
         with({"use_karras_sigmas", "use_exponential_sigmas", "use_beta_sigmas",
               "prediction_type", "timestep_spacing", "steps_offset"});
+    t["KDPM2AncestralDiscreteScheduler"] = t["KDPM2DiscreteScheduler"];
     return t;
   }();
   auto it = table.find(className);

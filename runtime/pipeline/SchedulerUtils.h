@@ -388,6 +388,8 @@ std::unique_ptr<Scheduler> createLMSDiscreteScheduler(const Config &config);
 std::unique_ptr<Scheduler>
 createDPMSolverSinglestepScheduler(const Config &config);
 std::unique_ptr<Scheduler> createKDPM2DiscreteScheduler(const Config &config);
+std::unique_ptr<Scheduler>
+createKDPM2AncestralDiscreteScheduler(const Config &config);
 
 } // namespace sched
 } // namespace fresco

@@ -17,6 +17,7 @@
 #include <cmath>
 #include <functional>
 #include <string>
+#include <tuple>
 #include <vector>
 
 using namespace fresco;
@@ -71,7 +72,7 @@ std::vector<float> runAll(Scheduler &s, std::vector<float> sample,
 
 TEST(SchedulerFactory, SupportedListAndNames) {
   const std::vector<std::string> &names = supportedSchedulers();
-  ASSERT_EQ(names.size(), 12u);
+  ASSERT_EQ(names.size(), 13u);
   for (const std::string &n : names) {
     std::unique_ptr<Scheduler> s = createScheduler(n, "{}");
     ASSERT_TRUE(s);
@@ -504,24 +505,29 @@ TEST(SchedulerStep, AncestralAddsEachImagesStepNoise) {
 }
 
 TEST(SchedulerStep, StochasticStepsNeedTheirNoise) {
-  const std::pair<const char *, const char *> stochastic[] = {
-      {kAncestral, "{}"},
-      {kLCM, "{}"},
-      {kDPM, R"({"algorithm_type": "sde-dpmsolver++"})"}};
+  // (class, config, the first step that draws: DPM2 a's correction call)
+  const std::tuple<const char *, const char *, int> stochastic[] = {
+      {kAncestral, "{}", 0},
+      {kLCM, "{}", 0},
+      {kDPM, R"({"algorithm_type": "sde-dpmsolver++"})", 0},
+      {"KDPM2AncestralDiscreteScheduler", "{}", 1}};
   EXPECT_FALSE(createScheduler(kDPM, "{}")->drawsStepNoise());
-  for (const auto &[cls, json] : stochastic) {
-    std::unique_ptr<Scheduler> s = createScheduler(cls, json);
-    EXPECT_TRUE(s->drawsStepNoise()) << cls;
-    s->setTimesteps(4);
-    std::vector<float> x(6, 1.0f), mo(6, 0.1f);
-    std::string msg = errorOf([&] { s->step(mo.data(), x.data(), 6, 0); });
-    EXPECT_TRUE(contains(msg, "setStepNoise")) << cls << ": " << msg;
-    s = createScheduler(cls, json);
-    s->setTimesteps(4);
-    s->setStepNoise({0, 4});
-    msg = errorOf([&] { s->step(mo.data(), x.data(), 6, 0); });
-    EXPECT_TRUE(contains(msg, "not a whole number of images of 4"))
-        << cls << ": " << msg;
+  for (const auto &[cls, json, first] : stochastic) {
+    for (int withSeed = 0; withSeed < 2; ++withSeed) {
+      std::unique_ptr<Scheduler> s = createScheduler(cls, json);
+      EXPECT_TRUE(s->drawsStepNoise()) << cls;
+      s->setTimesteps(4);
+      if (withSeed)
+        s->setStepNoise({0, 4});
+      std::vector<float> x(6, 1.0f), mo(6, 0.1f);
+      for (int i = 0; i < first; ++i)
+        s->step(mo.data(), x.data(), 6, i);
+      const std::string msg =
+          errorOf([&] { s->step(mo.data(), x.data(), 6, first); });
+      EXPECT_TRUE(contains(msg, withSeed ? "not a whole number of images of 4"
+                                         : "setStepNoise"))
+          << cls << ": " << msg;
+    }
   }
 }
 

@@ -116,6 +116,8 @@ def cases():
         algorithm_type="sde-dpmsolver++"), [4, 10]
     yield "KDPM2DiscreteScheduler", "sd-style/karras", dict(
         SD_STYLE, timestep_spacing="leading", use_karras_sigmas=True), [4]
+    yield "KDPM2AncestralDiscreteScheduler", "sd-style", dict(
+        SD_STYLE, timestep_spacing="leading"), [4]
     yield "LCMScheduler", "SD-1.x", SD1_PNDM, [2, 4, 8]
     yield "LCMScheduler", "defaults/v/clip", dict(
         prediction_type="v_prediction", clip_sample=True), [4, 8]

@@ -558,6 +558,20 @@ def kdpm2_cases():
     yield "SD-1.x (from_config)", SD1_PNDM, [4, 25]
 
 
+def kdpm2_ancestral_cases():
+    """DPM2 a: as DPM2 to sigma_down, then fresh noise times sigma_up on
+    every correction call (Fresco's step noise at that call's index)."""
+    yield "scaled_linear/epsilon/leading", dict(
+        schedule_keys("scaled_linear"), timestep_spacing="leading",
+        steps_offset=1), [2, 10]
+    yield "linear/v/trailing", dict(prediction_type="v_prediction",
+                                    timestep_spacing="trailing"), [1, 4]
+    yield "karras/v", dict(schedule_keys("scaled_linear"),
+                           use_karras_sigmas=True,
+                           prediction_type="v_prediction"), [4, 10]
+    yield "SD-1.x (from_config)", SD1_PNDM, [4, 25]
+
+
 def calculate_shift(image_seq_len, base_seq_len=256, max_seq_len=4096,
                     base_shift=0.5, max_shift=1.16):
     """diffusers 0.31 pipelines/flux/pipeline_flux.py, verbatim (importing
@@ -616,4 +630,5 @@ CASES = {
     "LMSDiscreteScheduler": lms_cases,
     "DPMSolverSinglestepScheduler": singlestep_cases,
     "KDPM2DiscreteScheduler": kdpm2_cases,
+    "KDPM2AncestralDiscreteScheduler": kdpm2_ancestral_cases,
 }

@@ -55,6 +55,7 @@ from diffusers import (  # noqa: E402
     EulerDiscreteScheduler,
     FlowMatchEulerDiscreteScheduler,
     HeunDiscreteScheduler,
+    KDPM2AncestralDiscreteScheduler,
     KDPM2DiscreteScheduler,
     LCMScheduler,
     LMSDiscreteScheduler,
@@ -78,6 +79,7 @@ CLASSES = {
     "LMSDiscreteScheduler": LMSDiscreteScheduler,
     "DPMSolverSinglestepScheduler": DPMSolverSinglestepScheduler,
     "KDPM2DiscreteScheduler": KDPM2DiscreteScheduler,
+    "KDPM2AncestralDiscreteScheduler": KDPM2AncestralDiscreteScheduler,
 }
 
 # Classes whose timesteps are floats, compared as float32 bit patterns; those
@@ -85,9 +87,11 @@ CLASSES = {
 # --timestep-ulps.
 FLOAT_TIMESTEPS = ("EulerDiscreteScheduler", "EulerAncestralDiscreteScheduler",
                    "FlowMatchEulerDiscreteScheduler", "HeunDiscreteScheduler",
-                   "LMSDiscreteScheduler", "KDPM2DiscreteScheduler")
+                   "LMSDiscreteScheduler", "KDPM2DiscreteScheduler",
+                   "KDPM2AncestralDiscreteScheduler")
 SIMD_LOG_TIMESTEPS = ("EulerDiscreteScheduler", "HeunDiscreteScheduler",
-                      "LMSDiscreteScheduler", "KDPM2DiscreteScheduler")
+                      "LMSDiscreteScheduler", "KDPM2DiscreteScheduler",
+                      "KDPM2AncestralDiscreteScheduler")
 
 # Configs diffusers accepts that Fresco must refuse with a message naming
 # the key (class, config, the key expected in the message).
@@ -115,6 +119,8 @@ REFUSED = [
     ("LCMScheduler", {"thresholding": True}, "thresholding"),
     # diffusers raises NotImplementedError in step.
     ("KDPM2DiscreteScheduler", {"prediction_type": "sample"},
+     "prediction_type"),
+    ("KDPM2AncestralDiscreteScheduler", {"prediction_type": "sample"},
      "prediction_type"),
     # diffusers returns NaN latents at the last step.
     ("UniPCMultistepScheduler", {"predict_x0": False}, "predict_x0"),
@@ -152,6 +158,8 @@ def reference(cls, cfg, steps, max_traj, seed):
     if cls in (DPMSolverMultistepScheduler, DPMSolverSinglestepScheduler) \
             and "sde" in cfg.get("algorithm_type", ""):
         assert len(noise_calls) == n_traj, "the noise patch was bypassed"
+    if cls is KDPM2AncestralDiscreteScheduler:  # on correction calls only
+        assert len(noise_calls) == n_traj // 2, "the noise patch was bypassed"
     if cls is LCMScheduler:  # no noise after the last step
         assert len(noise_calls) == min(n_traj, len(ts) - 1), \
             "the noise patch was bypassed"

@@ -118,6 +118,10 @@ public:
   /// correction call.
   void scaleModelInput(float *sample, int64_t n, int stepIndex) override {
     checkStepIndex(stepIndex, "scaleModelInput");
+    // Which sigma depends on the half the step is in: only the next step's
+    // input can be scaled.
+    check(stepIndex == nextStep_, name_, ": scaleModelInput for step ",
+          stepIndex, " but the next step is ", nextStep_);
     const size_t i = size_t(stepIndex);
     const float sigma = firstOrder_  ? sigmas_[i]
                         : ancestral_ ? interp_[i - 1]

@@ -172,14 +172,6 @@ public:
 
   void setTimesteps(int n) override {
     checkNumInferenceSteps(n);
-    // A multistep last step to sigma 0 divides by r_k = 0: diffusers gives
-    // inf latents at order 2 and a singular system from order 3 (one step
-    // is first order and fine).
-    check(order_ == 1 || lowerOrderFinal_ || finalSigmaMin_ || n == 1, name_,
-          ": scheduler config key 'lower_order_final' = false needs "
-          "'final_sigmas_type' \"sigma_min\" when solver_order > 1 and "
-          "there is more than one step: with \"zero\" the last step divides "
-          "by zero in diffusers");
     std::vector<double> ts = integerTimesteps(name_, spacing_, numTrain_,
                                               numTrain_, n, stepsOffset_);
     std::vector<double> sigmas;
@@ -238,6 +230,16 @@ public:
     if (lowerOrderFinal_)
       order = std::min<int>(order, int(timesteps_.size() - i));
     thisOrder_ = std::min(order, lowerOrderNums_ + 1);
+    // A multistep prediction to a final sigma of 0 divides by r_k = 0:
+    // diffusers gives inf latents at order 2 and a singular system from
+    // order 3 (lower_order_final false; one kept step is first order).
+    check(thisOrder_ == 1 || i + 1 < timesteps_.size() || finalSigmaMin_, name_,
+          ": scheduler config key 'lower_order_final' = false with "
+          "'final_sigmas_type' \"zero\" makes the last step (",
+          stepIndex,
+          ") a multistep prediction to sigma 0, which divides by zero in "
+          "diffusers; use final_sigmas_type \"sigma_min\" or "
+          "lower_order_final");
     lastSample_.assign(sample, sample + n);
     predict(sample, n, i);
     if (lowerOrderNums_ < order_)

@@ -579,11 +579,17 @@ TEST(SchedulerStep, RefusedWhereDiffusersFailsOrDiverges) {
       msg = errorOf([&] { s->step(mo.data(), x.data(), 4, i); });
     EXPECT_TRUE(contains(msg, "third-order SDE update")) << cls << ": " << msg;
   }
-  // UniPC without lower_order_final ends on a 0/0 from 2 steps on.
+  // UniPC without lower_order_final ends on a 0/0 when its last step is a
+  // multistep one: refused there; one step is first order and runs.
   std::unique_ptr<Scheduler> u =
       createScheduler(kUniPC, R"({"lower_order_final": false})");
-  EXPECT_NO_THROW(u->setTimesteps(1));
-  EXPECT_TRUE(contains(errorOf([&] { u->setTimesteps(2); }),
+  std::vector<float> x(4, 1.0f), mo(4, 0.1f);
+  u->setTimesteps(1);
+  EXPECT_EQ(runAll(*u, x, mo).size(), 4u);
+  u->setTimesteps(3);
+  u->step(mo.data(), x.data(), 4, 0);
+  u->step(mo.data(), x.data(), 4, 1);
+  EXPECT_TRUE(contains(errorOf([&] { u->step(mo.data(), x.data(), 4, 2); }),
                        "'lower_order_final' = false"));
 }
 
@@ -623,11 +629,23 @@ TEST(SchedulerStep, LCMScheduleAndLastStep) {
   x0->step(mo.data(), x.data(), 2, 0);
   std::vector<float> noisy = x;
   {
-    // Without noise, step 0 would give sqrt(alpha_499) times its mix.
-    const float t0 = 999.0f * 10.0f;
-    const float mix0 = t0 / std::sqrt(t0 * t0 + 0.25f) * mo[0] +
-                       0.25f / (t0 * t0 + 0.25f) * start[0];
-    EXPECT_GT(std::fabs(noisy[0] - mix0), 1e-3f) << "step 0 added no noise";
+    // Step 0 adds sqrt(1 - alpha_499) times its step noise: against the
+    // same step with seed 6, both values move by that one factor times
+    // the difference of the two seeds' noise.
+    std::unique_ptr<Scheduler> other =
+        createScheduler(kLCM, R"({"prediction_type": "sample"})");
+    other->setStepNoise({6, 2});
+    other->setTimesteps(2);
+    std::vector<float> y = start;
+    other->step(mo.data(), y.data(), 2, 0);
+    std::vector<float> n5(2), n6(2);
+    stepNoise(5, 0, 0, n5.data(), 2);
+    stepNoise(6, 0, 0, n6.data(), 2);
+    const float r0 = (noisy[0] - y[0]) / (n5[0] - n6[0]);
+    const float r1 = (noisy[1] - y[1]) / (n5[1] - n6[1]);
+    EXPECT_GT(r0, 0.1f);
+    EXPECT_LT(r0, 1.0f);
+    EXPECT_NEAR(r0, r1, 1e-4f);
   }
   x0->step(mo.data(), x.data(), 2, 1);
   const float scaled = 499.0f * 10.0f;

@@ -19,21 +19,13 @@ namespace fresco {
 namespace sched {
 namespace {
 
-BetaDefaults heunBetas() {
-  BetaDefaults d;
-  d.start = 0.00085;
-  d.end = 0.012;
-  d.exp = true;
-  return d; // "linear", as diffusers' defaults
-}
-
 class HeunDiscreteScheduler final : public EulerFamilyBase {
 public:
   explicit HeunDiscreteScheduler(const Config &c)
-      : EulerFamilyBase("HeunDiscreteScheduler", c,
-                        "epsilon, v_prediction or sample",
-                        /*originalSampleAlias=*/false,
-                        /*readRescaleZeroSnr=*/false, heunBetas()) {
+      : EulerFamilyBase(
+            "HeunDiscreteScheduler", c, "epsilon, v_prediction or sample",
+            /*originalSampleAlias=*/false,
+            /*readRescaleZeroSnr=*/false, kDiffusionBetas(/*exp=*/true)) {
     // sigma_min / sigma_max are not Heun's __init__ keys, but from_config
     // keeps them in the config, where the Karras conversion reads them.
     karras_ = readKarrasConfig(c);

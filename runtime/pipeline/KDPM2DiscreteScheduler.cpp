@@ -21,13 +21,6 @@ namespace fresco {
 namespace sched {
 namespace {
 
-BetaDefaults kdpm2Betas() {
-  BetaDefaults d;
-  d.start = 0.00085;
-  d.end = 0.012;
-  return d; // "linear", as diffusers' defaults
-}
-
 /// torch's exp(lerp(log(a), log(b), 0.5)) in float32: weight 0.5 takes
 /// lerp's `end - (end - start) * (1 - weight)` form.
 float torchGeometricMid(float a, float b) {
@@ -53,7 +46,8 @@ public:
                                   : "KDPM2DiscreteScheduler",
                         c, "epsilon or v_prediction",
                         /*originalSampleAlias=*/false,
-                        /*readRescaleZeroSnr=*/false, kdpm2Betas()),
+                        /*readRescaleZeroSnr=*/false,
+                        kDiffusionBetas(/*exp=*/false)),
         ancestral_(ancestral) {
     // diffusers accepts "sample" and raises NotImplementedError in step.
     if (prediction_ == Prediction::Sample)

@@ -176,6 +176,16 @@ struct BetaDefaults {
   bool exp = false; ///< the class also takes beta_schedule "exp" (Heun)
 };
 
+/// The k-diffusion ports' defaults (Heun, KDPM2): linear betas from 0.00085
+/// to 0.012; `exp` as above.
+inline BetaDefaults kDiffusionBetas(bool exp) {
+  BetaDefaults d;
+  d.start = 0.00085;
+  d.end = 0.012;
+  d.exp = exp;
+  return d;
+}
+
 /// The betas of `config` (trained_betas / beta_schedule / beta_start /
 /// beta_end / num_train_timesteps, then rescale_betas_zero_snr unless
 /// `readRescaleZeroSnr` is false, for classes without that key), float32.

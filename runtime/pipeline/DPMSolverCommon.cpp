@@ -44,6 +44,12 @@ SdeCoefficients sdeCoefficients(const DpmVariant &v, const AlphaSigma &t,
 
 } // namespace
 
+AlphaSigma dpmAlphaSigma(const DpmVariant &v, float sigma) {
+  if (!v.edm)
+    return alphaSigma(sigma);
+  return {1.0f, sigma, 0.0f - torchLogF32(sigma)};
+}
+
 DpmVariant readDpmVariant(const Config &c, bool singlestep) {
   DpmVariant v;
   v.prediction = readPrediction(c, "epsilon, sample or v_prediction");
@@ -117,6 +123,10 @@ void dpmAddNoise(float sigma, const float *original, const float *noise,
 void dpmConvertModelOutput(const DpmVariant &v, const float *mo,
                            const float *sample, int64_t n, float sigma,
                            float *out) {
+  if (v.edm) { // precondition_outputs; thresholding is refused
+    edmPreconditionOutputs(*v.edm, sigma, sample, mo, out, n);
+    return;
+  }
   const AlphaSigma as = alphaSigma(sigma);
   for (int64_t k = 0; k < n; ++k) {
     const float s = sample[k], m = mo[k];
@@ -160,8 +170,8 @@ void dpmConvertModelOutput(const DpmVariant &v, const float *mo,
 
 void dpmFirstOrder(const DpmVariant &v, float to, float from, const float *m0,
                    float *sample, int64_t n, const float *noise) {
-  const AlphaSigma t = alphaSigma(to);
-  const AlphaSigma s = alphaSigma(from);
+  const AlphaSigma t = dpmAlphaSigma(v, to);
+  const AlphaSigma s = dpmAlphaSigma(v, from);
   const float h = t.lambda - s.lambda;
   if (v.sde) {
     const SdeCoefficients k = sdeCoefficients(v, t, s, h);
@@ -190,8 +200,8 @@ void dpmFirstOrder(const DpmVariant &v, float to, float from, const float *m0,
 void dpmSecondOrder(const DpmVariant &v, float to, float base, float h,
                     float r0, const float *d0, const float *m0, const float *m1,
                     float *sample, int64_t n, const float *noise) {
-  const AlphaSigma t = alphaSigma(to);
-  const AlphaSigma s = alphaSigma(base);
+  const AlphaSigma t = dpmAlphaSigma(v, to);
+  const AlphaSigma s = dpmAlphaSigma(v, base);
   const float invR0 = 1.0f / r0;
   if (v.sde) {
     const SdeCoefficients k = sdeCoefficients(v, t, s, h);

@@ -11,7 +11,9 @@
 #ifndef FRESCO_RUNTIME_PIPELINE_DPMSOLVERCOMMON_H
 #define FRESCO_RUNTIME_PIPELINE_DPMSOLVERCOMMON_H
 
-#include "runtime/pipeline/SchedulerUtils.h"
+#include "runtime/pipeline/EDMCommon.h"
+
+#include <optional>
 
 namespace fresco {
 namespace sched {
@@ -22,7 +24,14 @@ struct DpmVariant {
   bool plusPlus = true; ///< dpmsolver++ (data prediction) or dpmsolver
   bool sde = false;     ///< the SDE variant: fresh noise every step
   bool heun = false;    ///< solver_type heun (else midpoint)
+  /// EDMDPMSolverMultistepScheduler: alpha 1, the model output
+  /// preconditioned (EDMCommon.h) into the data prediction.
+  std::optional<EdmConfig> edm;
 };
+
+/// _sigma_to_alpha_sigma_t with lambda, for `v`: alphaSigma, or with EDM
+/// alpha_t = 1 (an int64 tensor there, whose log is 0) and sigma_t = sigma.
+AlphaSigma dpmAlphaSigma(const DpmVariant &v, float sigma);
 
 /// algorithm_type (dpmsolver++, dpmsolver, sde-dpmsolver++; deis runs as
 /// dpmsolver++; sde-dpmsolver too unless `singlestep`), solver_type
@@ -45,8 +54,8 @@ int64_t lambdaClippedCount(const SigmaTables &tables, double lambdaMinClipped);
 void dpmAddNoise(float sigma, const float *original, const float *noise,
                  float *out, int64_t n);
 
-/// convert_model_output at `sigma`: x0 for DPM-Solver++, epsilon for
-/// DPM-Solver, into out[0..n).
+/// convert_model_output at `sigma`: x0 for DPM-Solver++ (with EDM, the
+/// preconditioned output), epsilon for DPM-Solver, into out[0..n).
 void dpmConvertModelOutput(const DpmVariant &v, const float *modelOutput,
                            const float *sample, int64_t n, float sigma,
                            float *out);

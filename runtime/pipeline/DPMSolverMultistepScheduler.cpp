@@ -4,10 +4,10 @@
 // default; "2M" with solver_order 2) and the older DPM-Solver, orders 1 to
 // 3, midpoint or heun second-order updates, and their SDE variants (orders
 // 1 and 2; "DPM++ 2M SDE"), which add fresh noise every step (Fresco's
-// stepNoise, or torch.randn's with --generator torch). Per-step
-// coefficients are
-// 0-d float32 tensors in diffusers (alpha, sigma, lambda, h, exp(-h)), so
-// they are float32 here too, and so is every elementwise operation.
+// stepNoise, or torch.randn's with --generator torch); and the EDM class
+// built on the same steps. Per-step coefficients are 0-d float32 tensors in
+// diffusers (alpha, sigma, lambda, h, exp(-h)), so they are float32 here
+// too, and so is every elementwise operation.
 //
 //===----------------------------------------------------------------------===//
 #include "runtime/core/Error.h"
@@ -21,19 +21,13 @@ namespace fresco {
 namespace sched {
 namespace {
 
-class DPMSolverMultistepScheduler final : public SchedulerBase {
+class DPMSolverMultistepScheduler : public SchedulerBase {
 public:
   explicit DPMSolverMultistepScheduler(const Config &c)
       : SchedulerBase("DPMSolverMultistepScheduler") {
     numTrain_ = readNumTrainTimesteps(c);
     tables_ = makeSigmaTables(c, numTrain_);
-
-    // Orders above 3 run the third-order update in diffusers too.
-    order_ = readSolverOrder(c, 16, "1, 2 or 3", /*aboveUnsupported=*/false);
-
-    variant_ = readDpmVariant(c, /*singlestep=*/false);
-    lowerOrderFinal_ = c.getBool("lower_order_final", true);
-    eulerAtFinal_ = c.getBool("euler_at_final", false);
+    readSolverKeys(c, readDpmVariant(c, /*singlestep=*/false));
 
     // sigma_min and sigma_max are not DPM-Solver keys, but from_config keeps
     // them and the Karras conversion reads them when present.
@@ -66,9 +60,7 @@ public:
     sigmas_.push_back(finalZero_ ? 0.0f : tables_.trainSigmas[0]);
 
     timesteps_ = ts; // int64 in diffusers: integral values
-    history_.assign(size_t(order_), {});
-    lowerOrderNums_ = 0;
-    resetSteps(n);
+    restart(n);
   }
 
   void step(const float *modelOutput, float *sample, int64_t n,
@@ -93,8 +85,7 @@ public:
                           m0.data());
     std::vector<float> noise;
     if (variant_.sde)
-      noise = drawStepNoise(name_, stepNoise_, n, stepIndex,
-                            /*torchF32=*/true); // dtype=torch.float32 there
+      noise = drawStepNoise(name_, stepNoise_, n, stepIndex, noiseF32_);
 
     if (order_ == 1 || lowerOrderNums_ < 1 || lowerOrderFinal)
       firstOrder(m0.data(), sample, n, i, noise.data());
@@ -133,6 +124,34 @@ public:
     nextStep_ = stepIndex;
   }
 
+protected:
+  /// For a class that reads its own schedule keys (EDM).
+  explicit DPMSolverMultistepScheduler(std::string name)
+      : SchedulerBase(std::move(name)) {}
+
+  /// solver_order, the step rules' keys and the variant.
+  void readSolverKeys(const Config &c, DpmVariant variant) {
+    // Orders above 3 run the third-order update in diffusers too.
+    order_ = readSolverOrder(c, 16, "1, 2 or 3", /*aboveUnsupported=*/false);
+    variant_ = std::move(variant);
+    lowerOrderFinal_ = c.getBool("lower_order_final", true);
+    eulerAtFinal_ = c.getBool("euler_at_final", false);
+  }
+
+  /// What set_timesteps resets once sigmas_ and timesteps_ hold n steps.
+  void restart(int n) {
+    history_.assign(size_t(order_), {});
+    lowerOrderNums_ = 0;
+    resetSteps(n);
+  }
+
+  DpmVariant variant_;
+  bool finalZero_ = true;
+  /// The SDE noise in float32 (dtype=torch.float32 there), not the
+  /// generators' dtype.
+  bool noiseF32_ = true;
+  std::vector<float> sigmas_; ///< n + 1 values, the last 0 or sigma_min
+
 private:
   void firstOrder(const float *m0, float *sample, int64_t n, size_t i,
                   const float *noise) const {
@@ -141,9 +160,9 @@ private:
 
   void secondOrder(float *sample, int64_t n, size_t i,
                    const float *noise) const {
-    const AlphaSigma t = alphaSigma(sigmas_[i + 1]);
-    const AlphaSigma s0 = alphaSigma(sigmas_[i]);
-    const AlphaSigma s1 = alphaSigma(sigmas_[i - 1]);
+    const AlphaSigma t = dpmAlphaSigma(variant_, sigmas_[i + 1]);
+    const AlphaSigma s0 = dpmAlphaSigma(variant_, sigmas_[i]);
+    const AlphaSigma s1 = dpmAlphaSigma(variant_, sigmas_[i - 1]);
     const float *m0 = history_[history_.size() - 1].data();
     const float *m1 = history_[history_.size() - 2].data();
     const float h = t.lambda - s0.lambda, h0 = s0.lambda - s1.lambda;
@@ -152,10 +171,10 @@ private:
   }
 
   void thirdOrder(float *sample, int64_t n, size_t i) const {
-    const AlphaSigma t = alphaSigma(sigmas_[i + 1]);
-    const AlphaSigma s0 = alphaSigma(sigmas_[i]);
-    const AlphaSigma s1 = alphaSigma(sigmas_[i - 1]);
-    const AlphaSigma s2 = alphaSigma(sigmas_[i - 2]);
+    const AlphaSigma t = dpmAlphaSigma(variant_, sigmas_[i + 1]);
+    const AlphaSigma s0 = dpmAlphaSigma(variant_, sigmas_[i]);
+    const AlphaSigma s1 = dpmAlphaSigma(variant_, sigmas_[i - 1]);
+    const AlphaSigma s2 = dpmAlphaSigma(variant_, sigmas_[i - 2]);
     const size_t last = history_.size() - 1;
     const float *m0 = history_[last].data();
     const float *m1 = history_[last - 1].data();
@@ -198,19 +217,78 @@ private:
   int64_t numTrain_ = 1000;
   SigmaTables tables_;
   int order_ = 2;
-  DpmVariant variant_;
   bool lowerOrderFinal_ = true;
   bool eulerAtFinal_ = false;
   KarrasConfig karras_;
-  bool finalZero_ = true;
   double lambdaMinClipped_ = 0;
   std::string spacing_;
   int64_t stepsOffset_ = 0;
 
-  std::vector<float> sigmas_; ///< n + 1 values, the last 0 or sigma_min
   /// The converted model outputs of the last order_ steps, oldest first.
   std::vector<std::vector<float>> history_;
   int lowerOrderNums_ = 0;
+};
+
+/// diffusers 0.31.0 scheduling_edm_dpmsolver_multistep.py: the same
+/// DPM-Solver++ steps (orders 1 to 3, midpoint or heun, sde-dpmsolver++)
+/// over the EDM sigma grid with alpha_t = 1, the model's input, timestep and
+/// output preconditioned as EDMCommon.h says (Playground v2.5's sampler).
+class EDMDPMSolverMultistepScheduler final
+    : public DPMSolverMultistepScheduler {
+public:
+  explicit EDMDPMSolverMultistepScheduler(const Config &c)
+      : DPMSolverMultistepScheduler("EDMDPMSolverMultistepScheduler") {
+    DpmVariant v;
+    v.edm = readEdmConfig(c);
+    v.prediction = v.edm->vPrediction ? Prediction::V : Prediction::Epsilon;
+    c.requireFalse("thresholding");
+    const std::string algo = c.getString("algorithm_type", "dpmsolver++");
+    if (algo == "sde-dpmsolver++")
+      v.sde = true;
+    else if (algo != "dpmsolver++" && algo != "deis") // deis runs as ++
+      c.invalid("algorithm_type", "\"" + algo + "\"",
+                "dpmsolver++ or sde-dpmsolver++");
+    const std::string solver = c.getString("solver_type", "midpoint");
+    if (solver == "heun")
+      v.heun = true;
+    else if (solver != "midpoint" && solver != "logrho" && solver != "bh1" &&
+             solver != "bh2") // diffusers maps the UniPC/DEIS names
+      c.invalid("solver_type", "\"" + solver + "\"", "midpoint or heun");
+    readSolverKeys(c, std::move(v));
+    finalZero_ = readDpmFinalZero(c, name_);
+    noiseF32_ = false; // randn_tensor(dtype=model_output.dtype) here
+  }
+
+  void setTimesteps(int n) override {
+    checkNumInferenceSteps(n);
+    const EdmConfig &e = *variant_.edm;
+    sigmas_ = edmSigmas(e, n, name_);
+    timesteps_.clear();
+    for (float s : sigmas_)
+      timesteps_.push_back(edmNoise(s));
+    sigmas_.push_back(finalZero_ ? 0.0f : float(e.sigmaMin));
+    restart(n);
+  }
+
+  std::vector<double> sigmas() const override {
+    return {sigmas_.begin(), sigmas_.end()};
+  }
+
+  double initNoiseSigma() const override {
+    return edmInitNoiseSigma(*variant_.edm);
+  }
+
+  void scaleModelInput(float *sample, int64_t n, int stepIndex) override {
+    checkStepIndex(stepIndex, "scaleModelInput");
+    edmPreconditionInputs(*variant_.edm, sigmas_[size_t(stepIndex)], sample, n);
+  }
+
+  /// add_noise with the begin index set: original + noise * sigma.
+  void addNoise(const float *original, const float *noise, float *out,
+                int64_t n, int stepIndex) const override {
+    checkStepIndex(stepIndex, "addNoise");
+    edmAddNoise(sigmas_[size_t(stepIndex)], original, noise, out, n);
+  }
 };
 
 } // namespace
@@ -218,6 +296,11 @@ private:
 std::unique_ptr<Scheduler>
 createDPMSolverMultistepScheduler(const Config &config) {
   return std::make_unique<DPMSolverMultistepScheduler>(config);
+}
+
+std::unique_ptr<Scheduler>
+createEDMDPMSolverMultistepScheduler(const Config &config) {
+  return std::make_unique<EDMDPMSolverMultistepScheduler>(config);
 }
 
 } // namespace sched

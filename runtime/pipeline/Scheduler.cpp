@@ -27,6 +27,8 @@ const std::vector<std::string> &supportedSchedulers() {
       "DDIMScheduler",
       "DPMSolverMultistepScheduler",
       "DPMSolverSinglestepScheduler",
+      "EDMDPMSolverMultistepScheduler",
+      "EDMEulerScheduler",
       "EulerAncestralDiscreteScheduler",
       "EulerDiscreteScheduler",
       "FlowMatchEulerDiscreteScheduler",
@@ -70,6 +72,10 @@ std::unique_ptr<Scheduler> createScheduler(const std::string &className,
     return createKDPM2DiscreteScheduler(c);
   if (className == "KDPM2AncestralDiscreteScheduler")
     return createKDPM2AncestralDiscreteScheduler(c);
+  if (className == "EDMEulerScheduler")
+    return createEDMEulerScheduler(c);
+  if (className == "EDMDPMSolverMultistepScheduler")
+    return createEDMDPMSolverMultistepScheduler(c);
   fail("unknown scheduler '", className,
        "'; supported schedulers: ", joinNames(supportedSchedulers()));
 }

@@ -88,6 +88,19 @@ const std::vector<std::string> &initKeys(const std::string &className) {
         with({"use_karras_sigmas", "use_exponential_sigmas", "use_beta_sigmas",
               "prediction_type", "timestep_spacing", "steps_offset"});
     t["KDPM2AncestralDiscreteScheduler"] = t["KDPM2DiscreteScheduler"];
+    t["EDMEulerScheduler"] = {"sigma_min",
+                              "sigma_max",
+                              "sigma_data",
+                              "sigma_schedule",
+                              "num_train_timesteps",
+                              "prediction_type",
+                              "rho"};
+    t["EDMDPMSolverMultistepScheduler"] = t["EDMEulerScheduler"];
+    for (const char *key :
+         {"solver_order", "thresholding", "dynamic_thresholding_ratio",
+          "sample_max_value", "algorithm_type", "solver_type",
+          "lower_order_final", "euler_at_final", "final_sigmas_type"})
+      t["EDMDPMSolverMultistepScheduler"].push_back(key);
     return t;
   }();
   auto it = table.find(className);

@@ -259,6 +259,11 @@ float torchLogF32(float x);
 float torchExpF32(float x);
 /// torch.expm1 on float32 CPU tensors (Sleef_expm1f8_u10), replayed.
 float torchExpm1F32(float x);
+/// Sleef_powf8_u10: the vector lanes of torch.pow on float32 CPU tensors.
+float torchPowF32(float x, float y);
+/// tensor ** exp on a float32 CPU tensor (exp >= 0, a Python float), as
+/// PyTorch's AVX2 kernel splits it between SLEEF lanes and a scalar tail.
+std::vector<float> torchPowScalarF32(std::vector<float> x, double exp);
 
 /// np.log on a float32 array: numpy's AVX2/AVX512F kernel (a rational
 /// approximation, up to ~4 ulp off), replayed.
@@ -400,6 +405,9 @@ createDPMSolverSinglestepScheduler(const Config &config);
 std::unique_ptr<Scheduler> createKDPM2DiscreteScheduler(const Config &config);
 std::unique_ptr<Scheduler>
 createKDPM2AncestralDiscreteScheduler(const Config &config);
+std::unique_ptr<Scheduler> createEDMEulerScheduler(const Config &config);
+std::unique_ptr<Scheduler>
+createEDMDPMSolverMultistepScheduler(const Config &config);
 
 } // namespace sched
 } // namespace fresco

@@ -6,6 +6,7 @@
 // operation by operation to match diffusers bit for bit.
 //
 //===----------------------------------------------------------------------===//
+#include "runtime/core/Error.h"
 #include "runtime/pipeline/SchedulerUtils.h"
 
 #include <algorithm>
@@ -94,8 +95,83 @@ DF dfSqu(DF x) { // dfsqu_vf2_vf2
   return {s, std::fmaf(x.x + x.x, x.y, std::fmaf(x.x, x.x, -s))};
 }
 
+DF dfNormalize(DF t) { // dfnormalize_vf2_vf2
+  const float s = t.x + t.y;
+  return {s, (t.x - s) + t.y};
+}
+
+DF dfScale(DF d, float s) { return {d.x * s, d.y * s}; } // dfscale_vf2_vf2_vf
+
 /// 2^q for q in the normal exponent range (vpow2i_vf_vi2).
 float pow2i(int32_t q) { return bitsToFloat(uint32_t(q + 0x7f) << 23); }
+
+/// x * 2^q for any q (vldexp_vf_vf_vi2): four partial scalings, then the
+/// rest.
+float ldexpFull(float x, int32_t q) {
+  int32_t m = q >> 31;
+  m = int32_t(uint32_t(((m + q) >> 6) - m) << 4);
+  q = q - int32_t(uint32_t(m) << 2);
+  m = m + 0x7f;
+  m = m > 0 ? m : 0;
+  m = m > 0xff ? 0xff : m;
+  float u = bitsToFloat(uint32_t(m) << 23);
+  x = x * u * u * u * u;
+  u = bitsToFloat(uint32_t(q + 0x7f) << 23);
+  return x * u;
+}
+
+/// cvtps2dq: round half to even; 0x80000000 out of range and for NaN.
+int32_t cvtps2dq(float u) {
+  if (!(std::fabs(u) < 2147483648.0f))
+    return std::numeric_limits<int32_t>::min();
+  return int32_t(std::nearbyint(u));
+}
+
+/// SLEEF's logkf: log(d) as a double-float (non-AVX512 path).
+DF logkf(float d) {
+  const bool tiny = d < std::numeric_limits<float>::min();
+  if (tiny)
+    d = d * (float(INT64_C(1) << 32) * float(INT64_C(1) << 32));
+  int32_t e = int32_t((floatToBits(d * (1.0f / 0.75f)) >> 23) & 0xff) - 0x7f;
+  const float m = bitsToFloat(floatToBits(d) + (uint32_t(-e) << 23));
+  if (tiny)
+    e -= 64;
+  DF x = dfDiv(dfAdd2(-1.0f, m), dfAdd2(1.0f, m));
+  const DF x2 = dfSqu(x);
+  float t = 0.240320354700088500976562f;
+  t = std::fmaf(t, x2.x, 0.285112679004669189453125f);
+  t = std::fmaf(t, x2.x, 0.400007992982864379882812f);
+  const DF c{0.66666662693023681640625f, 3.69183861259614332084311e-09f};
+  DF s =
+      dfMul(DF{0.69314718246459960938f, -1.904654323148236017e-09f}, float(e));
+  s = dfAdd(s, dfScale(x, 2.0f));
+  return dfAdd(s, dfMul(dfMul(x2, x), dfAdd2(dfMul(x2, t), c)));
+}
+
+/// SLEEF's expkf: e^d of a double-float.
+float expkf(DF d) {
+  constexpr float kRLn2 = 1.442695040888963407359924681001892137426645954f;
+  constexpr float kL2U = 0.693145751953125f;
+  constexpr float kL2L = 1.428606765330187045e-06f;
+  const int32_t q = cvtps2dq((d.x + d.y) * kRLn2);
+  DF s = dfAdd2(d, float(q) * -kL2U);
+  s = dfAdd2(s, float(q) * -kL2L);
+  s = dfNormalize(s);
+  float u = 0.00136324646882712841033936f;
+  u = std::fmaf(u, s.x, 0.00836596917361021041870117f);
+  u = std::fmaf(u, s.x, 0.0416710823774337768554688f);
+  u = std::fmaf(u, s.x, 0.166665524244308471679688f);
+  u = std::fmaf(u, s.x, 0.499999850988388061523438f);
+  DF t = dfAdd(s, dfMul(dfSqu(s), u));
+  t = dfAdd(1.0f, t);
+  u = ldexpFull(t.x + t.y, q);
+  return d.x < -104 ? 0.0f : u;
+}
+
+/// The sign of y on |x| (vmulsign_vf_vf_vf: x with y's sign bit xored in).
+float mulsign(float x, float y) {
+  return bitsToFloat(floatToBits(x) ^ (floatToBits(y) & 0x80000000u));
+}
 
 } // namespace
 
@@ -185,6 +261,60 @@ float torchExpm1F32(float a) {
   // expm1f proper: (e^a as double-float) - 1.
   const DF d = dfAdd2(t, -1.0f);
   return d.x + d.y;
+}
+
+float torchPowF32(float x, float y) {
+  // SLEEF xpowf (u10): e^(y log|x|) in double-float, then IEEE's cases.
+  constexpr float kInf = std::numeric_limits<float>::infinity();
+  constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
+  constexpr float k2p24 = float(1 << 24);
+  const bool yIsInt = std::trunc(y) == y || std::fabs(y) > k2p24;
+  const bool yIsOdd =
+      std::fabs(y) < k2p24 && yIsInt && (int32_t(std::trunc(y)) & 1) == 1;
+  float result = expkf(dfMul(logkf(std::fabs(x)), y));
+  if (std::isnan(result))
+    result = kInf;
+  result = result * (x > 0 ? 1.0f : yIsInt ? (yIsOdd ? -1.0f : 1.0f) : kNaN);
+  const float efx = mulsign(std::fabs(x) - 1.0f, y);
+  if (std::isinf(y))
+    result = efx < 0 ? 0.0f : efx == 0 ? 1.0f : kInf;
+  if (std::isinf(x) || x == 0) {
+    const float sign = yIsOdd ? mulsign(1.0f, x) : 1.0f;
+    result = sign * ((x == 0 ? -y : y) < 0 ? 0.0f : kInf);
+  }
+  if (std::isnan(x) || std::isnan(y))
+    result = kNaN;
+  if (y == 0 || x == 1)
+    result = 1.0f;
+  return result;
+}
+
+std::vector<float> torchPowScalarF32(std::vector<float> x, double exp) {
+  // torch.pow(tensor, scalar): 0 and 1 are a fill and a copy, 0.5 a square
+  // root, 2 and 3 products; any other exponent runs SLEEF's powf (at
+  // float(exp)) over whole pairs of 8-lane vectors and the scalar std::pow
+  // (in double, at exp) over the tail. Negative exponents are not needed.
+  check(exp >= 0, "torchPowScalarF32: negative exponent ", exp);
+  constexpr size_t kBlock = 16;
+  const size_t vectorEnd = x.size() / kBlock * kBlock;
+  for (size_t i = 0; i < x.size(); ++i) {
+    const float b = x[i];
+    if (exp == 0)
+      x[i] = 1.0f;
+    else if (exp == 1)
+      x[i] = b;
+    else if (exp == 0.5)
+      x[i] = std::sqrt(b);
+    else if (exp == 2)
+      x[i] = b * b;
+    else if (exp == 3)
+      x[i] = b * b * b;
+    else if (i < vectorEnd)
+      x[i] = torchPowF32(b, float(exp));
+    else
+      x[i] = float(std::pow(double(b), exp));
+  }
+  return x;
 }
 
 float npLogF32(float x) {

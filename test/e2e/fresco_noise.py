@@ -41,7 +41,7 @@ fresco_step_noise = _ns["fresco_step_noise"]
 @contextlib.contextmanager
 def patch_ancestral_noise(seed: int, first_step=0, step_of=None):
     """Within the block, the n-th call of randn_tensor in diffusers' stochastic scheduler modules
-    (Euler ancestral, LCM, KDPM2 ancestral, the DPM-Solvers' SDE variants) returns, for a
+    (Euler ancestral, LCM, KDPM2 ancestral, the DPM-Solvers' SDE variants, EDM's included) returns, for a
     [B, ...] shape, row i = fresco_step_noise(seed, i, s, prod(...)), in the dtype asked for,
     where s is the draw's schedule index: step_of() when given (the scheduler's step_index:
     KDPM2 ancestral draws on every second call only), else first_step + n. first_step: an int
@@ -52,6 +52,7 @@ def patch_ancestral_noise(seed: int, first_step=0, step_of=None):
     import torch
     from diffusers.schedulers import (scheduling_dpmsolver_multistep,
                                       scheduling_dpmsolver_singlestep,
+                                      scheduling_edm_dpmsolver_multistep,
                                       scheduling_euler_ancestral_discrete,
                                       scheduling_k_dpm_2_ancestral_discrete, scheduling_lcm)
 
@@ -70,7 +71,8 @@ def patch_ancestral_noise(seed: int, first_step=0, step_of=None):
         return torch.from_numpy(np.stack(rows).reshape(shape)).to(dtype=dtype)
 
     modules = [scheduling_euler_ancestral_discrete, scheduling_lcm, scheduling_dpmsolver_multistep,
-               scheduling_dpmsolver_singlestep, scheduling_k_dpm_2_ancestral_discrete]
+               scheduling_dpmsolver_singlestep, scheduling_k_dpm_2_ancestral_discrete,
+               scheduling_edm_dpmsolver_multistep]
     originals = [module.randn_tensor for module in modules]
     for module in modules:
         module.randn_tensor = randn_tensor

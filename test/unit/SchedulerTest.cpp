@@ -28,6 +28,8 @@ const char *kDDIM = "DDIMScheduler";
 const char *kEuler = "EulerDiscreteScheduler";
 const char *kAncestral = "EulerAncestralDiscreteScheduler";
 const char *kDPM = "DPMSolverMultistepScheduler";
+const char *kEdmEuler = "EDMEulerScheduler";
+const char *kEdmDPM = "EDMDPMSolverMultistepScheduler";
 const char *kUniPC = "UniPCMultistepScheduler";
 const char *kLCM = "LCMScheduler";
 const char *kFlow = "FlowMatchEulerDiscreteScheduler";
@@ -72,7 +74,7 @@ std::vector<float> runAll(Scheduler &s, std::vector<float> sample,
 
 TEST(SchedulerFactory, SupportedListAndNames) {
   const std::vector<std::string> &names = supportedSchedulers();
-  ASSERT_EQ(names.size(), 13u);
+  ASSERT_EQ(names.size(), 15u);
   for (const std::string &n : names) {
     std::unique_ptr<Scheduler> s = createScheduler(n, "{}");
     ASSERT_TRUE(s);
@@ -152,6 +154,17 @@ TEST(SchedulerFactory, UnsupportedValuesNameTheKey) {
        "'original_inference_steps'"},
       {kLCM, R"({"timestep_scaling": "10"})", "'timestep_scaling'"},
       {kLCM, R"({"prediction_type": "flow"})", "'prediction_type'"},
+      // diffusers runs these into NaN or infinite sigmas.
+      {kEdmEuler, R"({"sigma_min": 0})", "'sigma_min'"},
+      {kEdmEuler, R"({"sigma_min": 10, "sigma_max": 5})", "'sigma_max'"},
+      {kEdmDPM, R"({"rho": -7})", "'rho'"},
+      {kEdmDPM, R"({"sigma_data": 0})", "'sigma_data'"},
+      {kEdmEuler, R"({"sigma_schedule": "linear"})", "'sigma_schedule'"},
+      {kEdmEuler, R"({"prediction_type": "sample"})", "'prediction_type'"},
+      {kEdmDPM, R"({"thresholding": true})", "'thresholding'"},
+      {kEdmDPM, R"({"algorithm_type": "dpmsolver"})", "'algorithm_type'"},
+      {kEdmDPM, R"({"solver_type": "bh3"})", "'solver_type'"},
+      {kEdmDPM, R"({"algorithm_type": "deis"})", "'final_sigmas_type'"},
   };
   for (const Case &c : cases) {
     std::string msg = createError(c.cls, c.json);
@@ -510,6 +523,7 @@ TEST(SchedulerStep, StochasticStepsNeedTheirNoise) {
       {kAncestral, "{}", 0},
       {kLCM, "{}", 0},
       {kDPM, R"({"algorithm_type": "sde-dpmsolver++"})", 0},
+      {kEdmDPM, R"({"algorithm_type": "sde-dpmsolver++"})", 0},
       {"KDPM2AncestralDiscreteScheduler", "{}", 1}};
   EXPECT_FALSE(createScheduler(kDPM, "{}")->drawsStepNoise());
   for (const auto &[cls, json, first] : stochastic) {
@@ -529,6 +543,36 @@ TEST(SchedulerStep, StochasticStepsNeedTheirNoise) {
           << cls << ": " << msg;
     }
   }
+}
+
+TEST(SchedulerTimesteps, EdmGridOutsideFloat32IsAnError) {
+  for (const char *cls : {kEdmEuler, kEdmDPM}) {
+    std::unique_ptr<Scheduler> s =
+        createScheduler(cls, R"({"sigma_max": 1e39})");
+    const std::string msg = errorOf([&] { s->setTimesteps(4); });
+    EXPECT_TRUE(contains(msg, "float32 cannot hold") && contains(msg, cls))
+        << msg;
+  }
+}
+
+TEST(SchedulerStep, EdmPreconditionsTheModel) {
+  // sigma_data 0.5, sigma 80 at step 0: the model sees x / sqrt(6400.25)
+  // and log(80) / 4; a zero output leaves x * c_skip as the denoised sample.
+  std::unique_ptr<Scheduler> s = createScheduler(kEdmEuler, "{}");
+  s->setTimesteps(2);
+  EXPECT_NEAR(s->initNoiseSigma(), std::sqrt(6401.0), 1e-9);
+  EXPECT_NEAR(s->timesteps()[0], 0.25 * std::log(80.0), 1e-6);
+  EXPECT_NEAR(s->timesteps()[1], 0.25 * std::log(0.002), 1e-6);
+  std::vector<float> x = {2.0f};
+  s->scaleModelInput(x.data(), 1, 0);
+  EXPECT_NEAR(x[0], 2.0 / std::sqrt(6400.25), 1e-7);
+  // Euler from 80 to 0.002 with D(x) = c_skip x.
+  x = {1.0f};
+  const std::vector<float> zero = {0.0f};
+  s->step(zero.data(), x.data(), 1, 0);
+  const double cSkip = 0.25 / 6400.25;
+  const double d = (1.0 - cSkip) / 80.0;
+  EXPECT_NEAR(x[0], 1.0 + d * (0.002 - 80.0), 1e-6);
 }
 
 TEST(SchedulerStep, HeunTakesTwoCallsPerStep) {

@@ -34,8 +34,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from scheduler_cases import (DIT_XL_2_256, SD1_PNDM, SD_STYLE,  # noqa: E402
-                             schedule_keys)
+from scheduler_cases import (DIT_XL_2_256, PLAYGROUND_V25,  # noqa: E402
+                             SD1_PNDM, SD_STYLE, schedule_keys)
 from scheduler_parity import (CLASSES, EulerAncestralDiscreteScheduler,  # noqa: E402
                               HarnessError, bit_identical, compare, rel_err)
 from fresco_noise import patch_ancestral_noise  # noqa: E402
@@ -121,6 +121,16 @@ def cases():
     yield "LCMScheduler", "SD-1.x", SD1_PNDM, [2, 4, 8]
     yield "LCMScheduler", "defaults/v/clip", dict(
         prediction_type="v_prediction", clip_sample=True), [4, 8]
+    yield "EDMEulerScheduler", "defaults", {}, [4, 10, 25]
+    yield "EDMEulerScheduler", "exponential/v", dict(
+        sigma_schedule="exponential", prediction_type="v_prediction"), [4, 10]
+    yield "EDMDPMSolverMultistepScheduler", "Playground-v2.5", \
+        PLAYGROUND_V25, dpm
+    yield "EDMDPMSolverMultistepScheduler", "order3/heun/sigma-min", dict(
+        solver_order=3, solver_type="heun", final_sigmas_type="sigma_min"), \
+        [4, 10, 25]
+    yield "EDMDPMSolverMultistepScheduler", "sde", dict(
+        algorithm_type="sde-dpmsolver++"), [4, 10]
     pndm = [2, 3, 4, 5, 8, 10, 25]
     yield "PNDMScheduler", "SD-1.x", SD1_PNDM, pndm
     yield "PNDMScheduler", "SD-1.x/v/trailing", dict(

@@ -572,6 +572,86 @@ def kdpm2_ancestral_cases():
     yield "SD-1.x (from_config)", SD1_PNDM, [4, 25]
 
 
+# playgroundai/playground-v2.5-1024px-aesthetic, scheduler/scheduler_config.json
+# (its keys and values).
+PLAYGROUND_V25 = {
+    "_class_name": "EDMDPMSolverMultistepScheduler",
+    "algorithm_type": "dpmsolver++",
+    "dynamic_thresholding_ratio": 0.995,
+    "euler_at_final": False,
+    "final_sigmas_type": "zero",
+    "lower_order_final": True,
+    "num_train_timesteps": 1000,
+    "prediction_type": "epsilon",
+    "rho": 7.0,
+    "sample_max_value": 1.0,
+    "sigma_data": 0.5,
+    "sigma_max": 80.0,
+    "sigma_min": 0.002,
+    "solver_order": 2,
+    "solver_type": "midpoint",
+    "thresholding": False,
+}
+
+# Step counts that put the Karras power on SLEEF's lanes, its scalar tail,
+# or both (16 values per vector pair).
+EDM_STEPS = [1, 2, 4, 10, 16, 17, 25, 33, 50]
+
+
+def edm_euler_cases():
+    """The EDM grid (Karras' rho ramp at several rho, whose powers take
+    different torch kernels; the exponential grid), both predictions,
+    sigma_data."""
+    yield "defaults", {}, EDM_STEPS
+    yield "exponential", dict(sigma_schedule="exponential"), EDM_STEPS
+    yield "v", dict(prediction_type="v_prediction"), [4, 25]
+    yield "exponential/v/data1", dict(
+        sigma_schedule="exponential", prediction_type="v_prediction",
+        sigma_data=1.0, sigma_min=0.001, sigma_max=120.0), [4, 17, 40]
+    for rho in (0.5, 1.0, 2.0, 3.0, 4.5, 7.3):
+        yield f"rho{rho}", dict(rho=rho), [3, 17, 34]
+    yield "sigma0.6-20/data0.6", dict(sigma_min=0.6, sigma_max=20.0,
+                                      sigma_data=0.6), [5, 20]
+    # diffusers raises ValueError (in __init__, in step).
+    yield "schedule-linear", dict(sigma_schedule="linear"), [4]
+    yield "sample", dict(prediction_type="sample"), [4]
+
+
+def edm_dpm_cases():
+    """Playground v2.5's config, the solver orders and updates, the SDE
+    variant (Fresco's step noise), the final-step keys, v prediction and the
+    exponential grid."""
+    yield "Playground-v2.5 (from_config)", PLAYGROUND_V25, EDM_STEPS
+    for order in (1, 2, 3):
+        for solver in ("midpoint", "heun"):
+            yield f"order{order}/{solver}", dict(
+                solver_order=order, solver_type=solver), [1, 3, 10, 17, 25]
+    yield "sde/order1", dict(algorithm_type="sde-dpmsolver++",
+                             solver_order=1), [4, 20]
+    yield "sde/order2/heun", dict(algorithm_type="sde-dpmsolver++",
+                                  solver_type="heun"), [4, 20]
+    # diffusers fails at the first third-order SDE step (x_t unbound).
+    yield "sde/order3", dict(algorithm_type="sde-dpmsolver++",
+                             solver_order=3), [10]
+    # diffusers raises: NotImplementedError, ValueError in step, ValueError.
+    yield "dpmsolver", dict(algorithm_type="dpmsolver",
+                            final_sigmas_type="sigma_min"), [4]
+    yield "sample", dict(prediction_type="sample"), [4]
+    yield "deis/zero-final", dict(algorithm_type="deis"), [4]
+    yield "sigma_min-final", dict(final_sigmas_type="sigma_min"), [4, 20]
+    yield "euler_at_final/no-lower-final", dict(
+        euler_at_final=True, lower_order_final=False,
+        final_sigmas_type="sigma_min"), [4, 20]
+    yield "order3/no-lower-final", dict(
+        solver_order=3, lower_order_final=False,
+        final_sigmas_type="sigma_min"), [10, 20]
+    yield "deis/bh2", dict(algorithm_type="deis", solver_type="bh2",
+                           final_sigmas_type="sigma_min"), [4, 10]
+    yield "v/exponential", dict(prediction_type="v_prediction",
+                                sigma_schedule="exponential"), [4, 25]
+    yield "rho3/data0.75", dict(rho=3.0, sigma_data=0.75), [7, 33]
+
+
 def calculate_shift(image_seq_len, base_seq_len=256, max_seq_len=4096,
                     base_shift=0.5, max_shift=1.16):
     """diffusers 0.31 pipelines/flux/pipeline_flux.py, verbatim (importing
@@ -631,4 +711,6 @@ CASES = {
     "DPMSolverSinglestepScheduler": singlestep_cases,
     "KDPM2DiscreteScheduler": kdpm2_cases,
     "KDPM2AncestralDiscreteScheduler": kdpm2_ancestral_cases,
+    "EDMEulerScheduler": edm_euler_cases,
+    "EDMDPMSolverMultistepScheduler": edm_dpm_cases,
 }

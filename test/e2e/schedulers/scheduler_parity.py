@@ -51,6 +51,8 @@ from diffusers import (  # noqa: E402
     DDIMScheduler,
     DPMSolverMultistepScheduler,
     DPMSolverSinglestepScheduler,
+    EDMDPMSolverMultistepScheduler,
+    EDMEulerScheduler,
     EulerAncestralDiscreteScheduler,
     EulerDiscreteScheduler,
     FlowMatchEulerDiscreteScheduler,
@@ -80,6 +82,8 @@ CLASSES = {
     "DPMSolverSinglestepScheduler": DPMSolverSinglestepScheduler,
     "KDPM2DiscreteScheduler": KDPM2DiscreteScheduler,
     "KDPM2AncestralDiscreteScheduler": KDPM2AncestralDiscreteScheduler,
+    "EDMEulerScheduler": EDMEulerScheduler,
+    "EDMDPMSolverMultistepScheduler": EDMDPMSolverMultistepScheduler,
 }
 
 # Classes whose timesteps are floats, compared as float32 bit patterns; those
@@ -88,7 +92,8 @@ CLASSES = {
 FLOAT_TIMESTEPS = ("EulerDiscreteScheduler", "EulerAncestralDiscreteScheduler",
                    "FlowMatchEulerDiscreteScheduler", "HeunDiscreteScheduler",
                    "LMSDiscreteScheduler", "KDPM2DiscreteScheduler",
-                   "KDPM2AncestralDiscreteScheduler")
+                   "KDPM2AncestralDiscreteScheduler", "EDMEulerScheduler",
+                   "EDMDPMSolverMultistepScheduler")
 SIMD_LOG_TIMESTEPS = ("EulerDiscreteScheduler", "HeunDiscreteScheduler",
                       "LMSDiscreteScheduler", "KDPM2DiscreteScheduler",
                       "KDPM2AncestralDiscreteScheduler")
@@ -116,6 +121,8 @@ REFUSED = [
     ("FlowMatchEulerDiscreteScheduler", {"time_shift_type": "linear"},
      "time_shift_type"),
     ("UniPCMultistepScheduler", {"thresholding": True}, "thresholding"),
+    ("EDMDPMSolverMultistepScheduler", {"thresholding": True},
+     "thresholding"),
     ("LCMScheduler", {"thresholding": True}, "thresholding"),
     # diffusers raises NotImplementedError in step.
     ("KDPM2DiscreteScheduler", {"prediction_type": "sample"},
@@ -160,7 +167,8 @@ def reference(cls, cfg, steps, max_traj, seed):
     expected = None  # the draws diffusers' step made with Fresco's noise
     if cls is EulerAncestralDiscreteScheduler:
         expected = n_traj
-    if cls in (DPMSolverMultistepScheduler, DPMSolverSinglestepScheduler) \
+    if cls in (DPMSolverMultistepScheduler, DPMSolverSinglestepScheduler,
+               EDMDPMSolverMultistepScheduler) \
             and "sde" in cfg.get("algorithm_type", ""):
         expected = n_traj
     if cls is KDPM2AncestralDiscreteScheduler:  # on correction calls only
@@ -171,9 +179,12 @@ def reference(cls, cfg, steps, max_traj, seed):
         # Not an AssertionError: main() takes those for diffusers' own.
         raise HarnessError(f"the noise patch was bypassed: {len(noise_calls)} "
                            f"draws, {expected} expected")
-    return dict(timesteps=ts, init_sigma=init_sigma, model_out=model_out,
-                sample0=sample0, outs=np.stack(outs), scaled=np.stack(scaled),
-                noise_seed=seed)
+    ref = dict(timesteps=ts, init_sigma=init_sigma, model_out=model_out,
+               sample0=sample0, outs=np.stack(outs), scaled=np.stack(scaled),
+               noise_seed=seed)
+    if cls in (EDMEulerScheduler, EDMDPMSolverMultistepScheduler):
+        ref["sigmas"] = sched.sigmas.numpy().copy()  # torch float32 grid
+    return ref
 
 
 def reference_flow(cfg, steps, label, max_traj, seed):

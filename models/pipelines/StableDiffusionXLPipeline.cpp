@@ -51,18 +51,20 @@ Expected<bool> indexFlag(const PipelineFolder &dir, const json::Object &index,
                    " must be true or false");
 }
 
-/// SDXL's VAE may carry latents_mean / latents_std, which the pipeline then
-/// applies before decoding; Fresco does not yet.
-Error refuseLatentStatistics(const PipelineFolder &dir) {
-  Expected<json::Object> vae = dir.object("vae", "config.json");
-  if (!vae)
-    return vae.takeError();
-  for (StringRef key : {"latents_mean", "latents_std"})
-    if (const json::Value *v = vae->get(key); v && !v->getAsNull())
-      return makeError(dir.path("vae", "config.json") + ": " + key +
-                       " is set; decoding with latent statistics is not "
-                       "implemented yet");
-  return Error::success();
+/// SDXL's VAE may carry latents_mean / latents_std (Playground v2.5). The
+/// base and img2img classes decode (and encode) with them; diffusers 0.31's
+/// inpainting and ControlNet classes each apply them differently (the
+/// inpainting class decodes with them but encodes without), which Fresco
+/// does not replay.
+Error checkLatentStatistics(const PipelineFolder &dir, const VAEConfig &vae,
+                            StringRef cls, bool supported) {
+  if (vae.latentsMean.empty() || supported)
+    return Error::success();
+  return makeError(dir.path("vae", "config.json") +
+                   ": latents_mean / latents_std are set; " + cls +
+                   " with latent statistics is not implemented (the "
+                   "StableDiffusionXLPipeline and "
+                   "StableDiffusionXLImg2ImgPipeline classes are)");
 }
 
 /// The text encoders' sizes against the UNet's inputs: text_encoder (when
@@ -191,7 +193,8 @@ Error buildSDXL(mlir::ModuleOp module, const PipelineFolder &dir,
       indexFlag(dir, index, "force_zeros_for_empty_prompt", true);
   if (!zeros)
     return zeros.takeError();
-  if (Error e = refuseLatentStatistics(dir))
+  const bool statistics = !control && !inpaint;
+  if (Error e = checkLatentStatistics(dir, p->vae, kName, statistics))
     return e;
   SmallVector<ControlNetConfig, 1> controlnets;
   if (control) {
@@ -273,7 +276,7 @@ Error buildSDXL(mlir::ModuleOp module, const PipelineFolder &dir,
                           a.str("denoiser", "unet"), a.str("decoder", "vae"),
                           a.attr("components", a.b.getArrayAttr(components)),
                           a.attr("conditioning", a.dict(cond)),
-                          a.attr("latents", unetLatents(a, *p)),
+                          a.attr("latents", unetLatents(a, *p, statistics)),
                           a.attr("sampler", sampler)}));
   return Error::success();
 }

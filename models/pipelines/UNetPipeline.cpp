@@ -155,14 +155,28 @@ readControlNets(const PipelineFolder &dir, const json::Object &index,
   return nets;
 }
 
-mlir::DictionaryAttr unetLatents(PipelineAttrs &a, const UNetPipeline &p) {
-  return a.dict({a.str("layout", "image"),
-                 a.i64("channels", p.vae.latentChannels),
-                 a.i64("height", p.shape.height), a.i64("width", p.shape.width),
-                 a.i64("prediction_channels", p.unet.outChannels),
-                 a.f64("scaling_factor", p.vae.scalingFactor),
-                 a.f64("shift_factor", p.vae.shiftFactor.value_or(0.0)),
-                 a.i64("mask_channels", p.maskChannels)});
+mlir::DictionaryAttr unetLatents(PipelineAttrs &a, const UNetPipeline &p,
+                                 bool latentStatistics) {
+  SmallVector<mlir::NamedAttribute> entries = {
+      a.str("layout", "image"),
+      a.i64("channels", p.vae.latentChannels),
+      a.i64("height", p.shape.height),
+      a.i64("width", p.shape.width),
+      a.i64("prediction_channels", p.unet.outChannels),
+      a.f64("scaling_factor", p.vae.scalingFactor),
+      a.f64("shift_factor", p.vae.shiftFactor.value_or(0.0)),
+      a.i64("mask_channels", p.maskChannels)};
+  if (latentStatistics && !p.vae.latentsMean.empty()) {
+    auto list = [&](ArrayRef<double> values) {
+      SmallVector<mlir::Attribute> attrs;
+      for (double v : values)
+        attrs.push_back(a.b.getF64FloatAttr(v));
+      return a.b.getArrayAttr(attrs);
+    };
+    entries.push_back(a.attr("latents_mean", list(p.vae.latentsMean)));
+    entries.push_back(a.attr("latents_std", list(p.vae.latentsStd)));
+  }
+  return a.dict(entries);
 }
 
 } // namespace fresco::models

@@ -46,8 +46,11 @@ llvm::Expected<llvm::SmallVector<ControlNetConfig, 1>>
 readControlNets(const PipelineFolder &dir, const llvm::json::Object &index,
                 const UNetPipeline &p, llvm::StringRef pipeline);
 
-/// The latents dictionary of a UNet pipeline's fresco.pipeline attribute.
-mlir::DictionaryAttr unetLatents(PipelineAttrs &a, const UNetPipeline &p);
+/// The latents dictionary of a UNet pipeline's fresco.pipeline attribute;
+/// with `latentStatistics` the VAE's latents_mean / latents_std when it has
+/// them (the SDXL classes that use them).
+mlir::DictionaryAttr unetLatents(PipelineAttrs &a, const UNetPipeline &p,
+                                 bool latentStatistics = false);
 
 } // namespace fresco::models
 

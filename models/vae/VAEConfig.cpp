@@ -3,6 +3,8 @@
 #include "models/JsonConfig.h"
 #include "models/ModelSizes.h"
 
+#include <cmath>
+
 using namespace llvm;
 
 namespace fresco::models {
@@ -79,6 +81,36 @@ Expected<VAEConfig> VAEConfig::fromJSON(const json::Object &config) {
     if (!d)
       return configError("config key 'shift_factor' must be a number or null");
     c.shiftFactor = *d;
+  }
+  // latents_mean / latents_std: lists of numbers or null.
+  std::vector<double> stats[2];
+  const char *statKeys[2] = {"latents_mean", "latents_std"};
+  for (int k = 0; k < 2; ++k) {
+    const json::Value *v = config.get(statKeys[k]);
+    if (!v || v->kind() == json::Value::Null)
+      continue;
+    const json::Array *a = v->getAsArray();
+    if (!a)
+      return configError(Twine("config key '") + statKeys[k] +
+                         "' must be a list of numbers or null");
+    for (const json::Value &e : *a) {
+      std::optional<double> d = e.getAsNumber();
+      if (!d || !std::isfinite(*d) || (k == 1 && *d == 0.0))
+        return configError(Twine("config key '") + statKeys[k] +
+                           "' must list finite numbers" +
+                           (k == 1 ? ", none of them zero" : ""));
+      stats[k].push_back(*d);
+    }
+  }
+  if (!stats[0].empty() && !stats[1].empty()) {
+    for (int k = 0; k < 2; ++k)
+      if (int64_t(stats[k].size()) != c.latentChannels)
+        return configError(Twine("config key '") + statKeys[k] + "' lists " +
+                           Twine(stats[k].size()) +
+                           " values for latent_channels " +
+                           Twine(c.latentChannels));
+    c.latentsMean = std::move(stats[0]);
+    c.latentsStd = std::move(stats[1]);
   }
   if (const json::Value *v = config.get("down_block_types")) {
     const json::Array *a = v->getAsArray();

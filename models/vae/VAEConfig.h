@@ -22,6 +22,10 @@ struct VAEConfig {
   int64_t sampleSize = 32;
   double scalingFactor = 0.18215;
   std::optional<double> shiftFactor; // SD3/Flux; null for DiT's VAE
+  /// latents_mean / latents_std (Playground v2.5's SDXL VAE): one value per
+  /// latent channel each; both empty unless the config gives both, since
+  /// the SDXL pipelines use them only together.
+  std::vector<double> latentsMean, latentsStd;
   bool useQuantConv = true, usePostQuantConv = true;
   bool midBlockAddAttention = true;
 

@@ -107,7 +107,9 @@ namespace fresco {
 /// channel after its control latents), which a version-26 runtime would
 /// not fill; and a UNet ControlNet's ControlScale [batch, K, R], a scale
 /// per residual (guess mode), where a version-26 runtime takes [batch, K].
-constexpr uint32_t kPlanVersion = 27;
+/// 28: Latents.latents_mean / latents_std (an SDXL VAE's latent
+/// statistics); a version-27 runtime would decode without them.
+constexpr uint32_t kPlanVersion = 28;
 } // namespace fresco
 
 #endif // FRESCO_RUNTIME_CORE_PLANVERSION_H

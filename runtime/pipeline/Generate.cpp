@@ -429,6 +429,13 @@ GenerateResult generate(const PipelineSpec &p, Executor &exec,
         "--denoising-start and --denoising-end are not implemented for ",
         scheduler->name(),
         ", whose steps take two model calls; use a first-order scheduler");
+  // The cutoffs compare timesteps with num_train_timesteps; the EDM classes'
+  // timesteps are log(sigma) / 4 (diffusers keeps no step or every one).
+  const bool edm = scheduler->name().rfind("EDM", 0) == 0;
+  check(!edm || (std::isnan(o.denoisingStart) && std::isnan(o.denoisingEnd)),
+        "--denoising-start and --denoising-end are not implemented for ",
+        scheduler->name(),
+        ", whose timesteps are log(sigma) / 4, not training timesteps");
   // Image-to-image runs the schedule from `begin` on (SDXL's
   // denoising_start: from its cutoff); denoising_end stops it at `end`.
   int begin = 0;

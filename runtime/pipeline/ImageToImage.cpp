@@ -240,12 +240,20 @@ HostTensor encodeInitImage(const PipelineSpec &spec, Executor &exec,
       }
   }
   // SD, SDXL: init_latents = scaling_factor * init_latents (their classes
-  // read no shift_factor; SDXL's latents_mean / latents_std are refused
-  // when compiling); Flux, SD3: (latents - shift_factor) * scaling_factor.
-  // Python floats with a float32 tensor.
+  // read no shift_factor); SDXL with latents_mean / latents_std: (latents -
+  // mean) * scaling_factor / std per channel; Flux, SD3: (latents -
+  // shift_factor) * scaling_factor. Python floats with a float32 tensor.
   const float scale = float(spec.scalingFactor);
   float *v = mean.as<float>();
-  if (flowClass(spec) && shift) {
+  if (!spec.latentsMean.empty()) {
+    const int64_t plane = spec.height * spec.width;
+    for (int64_t i = 0; i < mean.numel(); ++i) {
+      const size_t c = size_t((i / plane) % spec.channels);
+      const float d = v[i] - float(spec.latentsMean[c]);
+      const float s = d * scale;
+      v[i] = s / float(spec.latentsStd[c]);
+    }
+  } else if (flowClass(spec) && shift) {
     const float by = float(spec.shiftFactor);
     for (int64_t i = 0; i < mean.numel(); ++i) {
       const float d = v[i] - by;

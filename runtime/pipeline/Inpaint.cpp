@@ -17,6 +17,12 @@ void checkInpainting(const PipelineSpec &spec) {
         "StableDiffusion3Pipeline and FluxPipeline plans only; this plan is "
         "a ",
         spec.kind);
+  // StableDiffusionXLInpaintPipeline decodes with latents_mean /
+  // latents_std but encodes without them; not replayed.
+  check(spec.latentsMean.empty(),
+        "--mask (inpainting) with a VAE's latents_mean / latents_std is not "
+        "implemented (diffusers' StableDiffusionXLInpaintPipeline encodes "
+        "without them and decodes with them)");
   check(spec.find(plan::ComponentRole::Encoder) != nullptr,
         "--mask needs the VAE encoder (the init image's latents are kept "
         "where the mask is black), and this plan has none: compile the "

@@ -4,6 +4,7 @@
 // components by role, the latent layout's sizes.
 //
 //===----------------------------------------------------------------------===//
+#include "runtime/core/Error.h"
 #include "runtime/pipeline/PipelineSpec.h"
 
 #include <algorithm>
@@ -93,6 +94,20 @@ void PipelineSpec::toDecoderInput(float *latents, int64_t n) const {
     return;
   }
   const float scale = float(scalingFactor);
+  if (!latentsMean.empty()) {
+    // torch.tensor(latents_mean / latents_std) are float32:
+    // latents * std / scaling_factor + mean.
+    const int64_t plane = height * width;
+    check(n % (channels * plane) == 0, "the decoder's input (", n,
+          " values) is not whole images of [", channels, ", ", height, ", ",
+          width, "] latents");
+    for (int64_t i = 0; i < n; ++i) {
+      const size_t c = size_t((i / plane) % channels);
+      const float a = latents[i] * float(latentsStd[c]);
+      latents[i] = a / scale + float(latentsMean[c]);
+    }
+    return;
+  }
   for (int64_t i = 0; i < n; ++i)
     latents[i] = latents[i] / scale + shift;
 }

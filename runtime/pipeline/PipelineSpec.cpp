@@ -184,6 +184,24 @@ private:
           " must be 0 or 1");
     s_.scalingFactor = l->scaling_factor();
     s_.shiftFactor = l->shift_factor();
+    if (const auto *m = l->latents_mean())
+      s_.latentsMean.assign(m->begin(), m->end());
+    if (const auto *d = l->latents_std())
+      s_.latentsStd.assign(d->begin(), d->end());
+    check(s_.latentsMean.size() == s_.latentsStd.size() &&
+              (s_.latentsMean.empty() ||
+               (int64_t(s_.latentsMean.size()) == s_.channels &&
+                s_.layout == plan::LatentLayout::Image)),
+          ctx_, ": latents_mean (", s_.latentsMean.size(),
+          " values) and latents_std (", s_.latentsStd.size(),
+          ") must both be empty or, for image latents, list one value per "
+          "channel (",
+          s_.channels, ")");
+    for (size_t c = 0; c < s_.latentsStd.size(); ++c)
+      check(std::isfinite(s_.latentsMean[c]) &&
+                std::isfinite(s_.latentsStd[c]) && s_.latentsStd[c] != 0,
+            ctx_, ": bad latent statistics for channel ", c, " (mean ",
+            s_.latentsMean[c], ", std ", s_.latentsStd[c], ")");
     check(std::isfinite(s_.scalingFactor) && s_.scalingFactor != 0 &&
               std::isfinite(s_.shiftFactor),
           ctx_, ": bad VAE scaling (factor ", s_.scalingFactor, ", shift ",

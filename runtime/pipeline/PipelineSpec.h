@@ -106,6 +106,9 @@ struct PipelineSpec {
     return controlImage[0] / 3;
   }
   double scalingFactor = 1, shiftFactor = 0;
+  /// The VAE's per-channel latent statistics (SDXL's latents_mean /
+  /// latents_std): both empty or `channels` long.
+  std::vector<double> latentsMean, latentsStd;
 
   std::string scheduler, schedulerConfig;
   plan::GuidanceMode guidance = plan::GuidanceMode::None;
@@ -167,7 +170,8 @@ struct PipelineSpec {
   /// as the pipeline class does: latents / scaling_factor + shift_factor
   /// (FluxPipeline, SD3, SD), or 1 / scaling_factor * latents + shift_factor
   /// for DiTPipeline, which multiplies by the reciprocal (its VAEs have no
-  /// shift).
+  /// shift); with latent statistics latents * std / scaling_factor + mean
+  /// per channel of [N, C, H, W] image latents (SDXL).
   void toDecoderInput(float *latents, int64_t n) const;
 
   /// Decodes and checks `p.pipeline()`; throws fresco::Error prefixed with

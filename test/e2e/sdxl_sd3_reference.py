@@ -5,6 +5,7 @@ pipelines as the reference.
 Write a folder:
   sdxl_sd3_reference.py make --kind sdxl|sdxl-refiner|sd3 --out DIR [--seed 0] [--sd35]
       [--no-t5] [--no-force-zeros] [--inpaint] [--controlnet] [--controlnets K] [--latent-channels C]
+      [--latent-stats]
   diffusers' pipeline(...).save_pretrained with tiny random components and CLIP's real BPE
   merges (make_flux_pipeline.py builds them); text_encoder_2's tokenizer pads with "!" as the
   real SDXL / SD3 folders do.
@@ -12,7 +13,9 @@ Write a folder:
     pooled text 16), a CLIPTextModel (hidden 8) and a CLIPTextModelWithProjection (hidden 16,
     projection 16), a 4-channel VAE (vae_scale_factor 2, scaling 0.13025),
     EulerDiscreteScheduler with SDXL's config. --no-force-zeros registers
-    force_zeros_for_empty_prompt false. --inpaint: a StableDiffusionXLInpaintPipeline folder whose
+    force_zeros_for_empty_prompt false. --latent-stats: as Playground v2.5 (the VAE's
+    latents_mean / latents_std and scaling factor 0.5, EDMDPMSolverMultistepScheduler with its
+    config). --inpaint: a StableDiffusionXLInpaintPipeline folder whose
     UNet takes 9 channels (latents, mask, masked image latents), as SDXL inpainting 0.1's.
     --controlnet: a StableDiffusionXLControlNetPipeline folder with a random ControlNetModel of
     the UNet's config (ControlNetModel.from_unet, embedding [8, 16]; seed S + 5); with --inpaint a
@@ -52,7 +55,9 @@ Run the pipeline:
       [--denoising-end F] [MICRO] [--dtype float32|float64] --out-latents y.npy
       [--out-images z.npy]
   The pipeline class model_index.json names, __call__ unchanged with latents=x and
-  output_type="latent"; --out-images decodes them as the pipeline does. --denoising-end: SDXL's
+  output_type="latent"; --out-images decodes them as the pipeline does (with latent statistics
+  the pipeline itself decodes, in a second call). --scheduler CLASS (run and img2img): that
+  diffusers class from_config of the folder's. --denoising-end: SDXL's
   denoising_end (the base half of an ensemble of experts). --control-image c.png
   [--controlnet-scale S] [--control-guidance-start F] [--control-guidance-end F]: the ControlNet
   class's image and its arguments.
@@ -124,6 +129,27 @@ def clip_model(vocab: int, hidden: int, projection: int = 0):
         num_attention_heads=2, max_position_embeddings=77, hidden_act="gelu",
         projection_dim=projection or hidden, bos_token_id=0, pad_token_id=1, eos_token_id=2)
     return CLIPTextModelWithProjection(config) if projection else CLIPTextModel(config)
+
+
+def playground_like(folder: str) -> None:
+    """Playground v2.5's layout on a saved SDXL folder: its VAE's latent statistics and
+    scaling factor, its EDM DPM-Solver scheduler config (scheduler_cases.PLAYGROUND_V25)."""
+    sys.path.insert(0, os.path.join(HERE, "schedulers"))
+    from scheduler_cases import PLAYGROUND_V25
+
+    def rewrite(path, update):
+        data = read_json(path)
+        update(data)
+        with open(path, "w") as f:
+            json.dump(data, f, indent=2)
+
+    rewrite(os.path.join(folder, "vae", "config.json"), lambda c: c.update(
+        latents_mean=[-1.6574, 1.886, -1.383, 2.5155],
+        latents_std=[8.4927, 5.9022, 6.5498, 5.2299], scaling_factor=0.5))
+    rewrite(os.path.join(folder, "scheduler", "scheduler_config.json"), lambda c: (
+        c.clear(), c.update(PLAYGROUND_V25)))
+    rewrite(os.path.join(folder, "model_index.json"), lambda c: c.update(
+        scheduler=["diffusers", "EDMDPMSolverMultistepScheduler"]))
 
 
 def make(args) -> None:
@@ -217,6 +243,8 @@ def make(args) -> None:
                 vae=v, text_encoder=te, tokenizer=tok, text_encoder_2=te2, tokenizer_2=tok2,
                 text_encoder_3=te3, tokenizer_3=tok3, **extra)
         save_pipeline(pipe, args.out)
+        if args.latent_stats:
+            playground_like(args.out)
         if args.kind == "sd3" and len(nets) > 1:  # laid out as SD's MultiControlNetModel saves them
             for k, net in enumerate(nets[1:], 1):
                 net.save_pretrained(os.path.join(args.out, f"controlnet_{k}"))
@@ -265,6 +293,8 @@ def run(args) -> None:
         absent["controlnet"] = nets[0] if len(nets) == 1 else diffusers.SD3MultiControlNetModel(nets)
     pipe = cls.from_pretrained(args.pipeline, torch_dtype=dt, **absent)
     pipe.set_progress_bar_config(disable=True)
+    if args.scheduler:
+        pipe.scheduler = getattr(diffusers, args.scheduler).from_config(pipe.scheduler.config)
     load_loras(pipe, args.lora)
     x = torch.from_numpy(np.load(args.latents)).to(dt)
     n = len(args.prompt)
@@ -326,7 +356,21 @@ def run(args) -> None:
             emulation.check_calls(args.steps)
             print(emulation.summary())
         np.save(args.out_latents, out.float().numpy())
-        if args.out_images:
+        if args.out_images and getattr(pipe.vae.config, "latents_mean", None) is not None:
+            # Latent statistics: the pipeline decodes (a second call) and the
+            # VAE's output is kept.
+            decoded, decode = [], pipe.vae.decode
+
+            def keep(z, *a, **k):
+                r = decode(z, *a, **k)
+                decoded.append(r[0] if isinstance(r, tuple) else r.sample)
+                return r
+            pipe.vae.decode = keep
+            assert not (emulation or args.per_image or sd3_control)
+            again = pipe(**dict(kwargs, output_type="pt")).images
+            assert len(decoded) == 1 and again.shape[0] == out.shape[0], len(decoded)
+            np.save(args.out_images, decoded[0].float().numpy())
+        elif args.out_images:
             z = out / pipe.vae.config.scaling_factor
             if getattr(pipe.vae.config, "shift_factor", None) is not None and \
                     cls in (diffusers.StableDiffusion3Pipeline, diffusers.StableDiffusion3ControlNetPipeline):
@@ -359,6 +403,8 @@ def img2img(args) -> None:
     absent = {k: None for k, v in index.items() if isinstance(v, list) and v[0] is None}
     pipe = cls.from_pretrained(args.pipeline, torch_dtype=dt, **absent)
     pipe.set_progress_bar_config(disable=True)
+    if args.scheduler:
+        pipe.scheduler = getattr(diffusers, args.scheduler).from_config(pipe.scheduler.config)
     if dt == torch.float64 and getattr(pipe.vae.config, "force_upcast", False):
         pipe.vae.register_to_config(force_upcast=False)
     noise = torch.from_numpy(np.load(args.latents.lstrip("@"))).to(dt)
@@ -414,9 +460,13 @@ def main() -> None:
                         "of 2 blocks (the transformer gets 4)")
     m.add_argument("--no-force-zeros", action="store_true",
                    help="sdxl: force_zeros_for_empty_prompt false")
+    m.add_argument("--latent-stats", action="store_true",
+                   help="sdxl: as Playground v2.5 (the VAE's latents_mean / latents_std, scaling "
+                        "factor 0.5, EDMDPMSolverMultistepScheduler)")
     add_latents_args(sub.add_parser("latents"))
     r = sub.add_parser("run")
     add_pipeline_run_args(r, guidance_default=None)
+    r.add_argument("--scheduler", help="a diffusers scheduler class, made from_config of the folder's")
     r.add_argument("--prompt-2", action="append")
     r.add_argument("--prompt-3", action="append")
     r.add_argument("--negative-prompt-2", action="append")
@@ -430,6 +480,7 @@ def main() -> None:
     distrifusion.add_args(r)
     i2i = sub.add_parser("img2img")
     add_pipeline_run_args(i2i, guidance_default=None)
+    i2i.add_argument("--scheduler", help="as run's")
     i2i.add_argument("--prompt-2", action="append")
     i2i.add_argument("--prompt-3", action="append")
     i2i.add_argument("--max-sequence-length", type=int)

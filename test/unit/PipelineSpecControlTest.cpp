@@ -395,3 +395,47 @@ TEST(PipelineSpec, ControlOptionsChecked) {
 }
 
 } // namespace
+
+TEST(PipelineSpec, LatentStatistics) {
+  // SDXL's latents_mean / latents_std: the decoder's input is latents * std
+  // / scaling_factor + mean per channel.
+  TableSpec t; // 4 x 8 x 8 latents
+  t.kind = "StableDiffusionXLPipeline";
+  t.scaling = 0.5;
+  t.latentsMean = {1.0, -2.0, 0.0, 3.0};
+  t.latentsStd = {4.0, 0.25, 1.0, 2.0};
+  std::vector<uint8_t> bytes;
+  PipelineSpec s = decode(t, bytes);
+  std::vector<float> z(2 * 4 * 64, 2.0f); // 2 images
+  z[64] = 4.0f;                           // image 0, channel 1
+  s.toDecoderInput(z.data(), int64_t(z.size()));
+  EXPECT_EQ(z[0], 17.0f);          // 2 * 4 / 0.5 + 1
+  EXPECT_EQ(z[64], 0.0f);          // 4 * 0.25 / 0.5 - 2
+  EXPECT_EQ(z[65], -1.0f);         // 2 * 0.25 / 0.5 - 2
+  EXPECT_EQ(z[2 * 64], 4.0f);      // 2 * 1 / 0.5 + 0
+  EXPECT_EQ(z[3 * 64 + 5], 11.0f); // 2 * 2 / 0.5 + 3
+  EXPECT_EQ(z[4 * 64], 17.0f);     // image 1, channel 0
+  EXPECT_EQ(z[7 * 64 + 63], 11.0f);
+  std::vector<float> partial(3);
+  try {
+    s.toDecoderInput(partial.data(), 3);
+    ADD_FAILURE() << "3 values of [4, 8, 8] images decoded";
+  } catch (const Error &e) {
+    EXPECT_NE(std::string(e.what()).find("not whole images"), std::string::npos)
+        << e.what();
+  }
+
+  TableSpec bad = t;
+  bad.latentsStd = {4.0};
+  EXPECT_NE(loadError(bad).find("latents_mean (4 values) and latents_std (1)"),
+            std::string::npos)
+      << loadError(bad);
+  bad.latentsStd = {4.0, 0.0, 1.0, 1.0};
+  EXPECT_NE(loadError(bad).find("bad latent statistics for channel 1"),
+            std::string::npos)
+      << loadError(bad);
+  bad = packedControl(32);
+  bad.latentsMean = bad.latentsStd = std::vector<double>(16, 1.0);
+  EXPECT_NE(loadError(bad).find("for image latents"), std::string::npos)
+      << loadError(bad);
+}

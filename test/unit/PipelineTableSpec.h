@@ -62,6 +62,7 @@ struct TableSpec {
   int32_t channels = 4, height = 8, width = 8, patch = 1, prediction = 8;
   int32_t maskChannels = 0;
   int32_t controlMaskChannels = 0;
+  std::vector<double> latentsMean, latentsStd;
   double scaling = 0.18215, shift = 0;
   fp::GuidanceMode guidance = fp::GuidanceMode::ClassCfg;
   double timestepDivisor = 1;
@@ -150,9 +151,11 @@ struct TableSpec {
                           zeroNegativePrompt, aestheticScore)
                     : 0;
     auto lat = hasLatents
-                   ? fp::CreateLatents(b, layout, channels, height, width,
-                                       patch, prediction, scaling, shift,
-                                       maskChannels, controlMaskChannels)
+                   ? fp::CreateLatents(
+                         b, layout, channels, height, width, patch, prediction,
+                         scaling, shift, maskChannels, controlMaskChannels,
+                         latentsMean.empty() ? 0 : b.CreateVector(latentsMean),
+                         latentsStd.empty() ? 0 : b.CreateVector(latentsStd))
                    : 0;
     auto sampler =
         hasSampler

@@ -166,8 +166,9 @@ GENERATION (plans compiled from a pipeline folder):
                        DPMSolverSinglestepScheduler, UniPCMultistepScheduler,
                        HeunDiscreteScheduler, KDPM2DiscreteScheduler,
                        KDPM2AncestralDiscreteScheduler, LMSDiscreteScheduler,
-                       LCMScheduler (noise-predicting pipelines: DiT, Stable
-                       Diffusion 1/2/XL), or
+                       LCMScheduler, EDMEulerScheduler,
+                       EDMDPMSolverMultistepScheduler (noise-predicting
+                       pipelines: DiT, Stable Diffusion 1/2/XL), or
                        FlowMatchEulerDiscreteScheduler (Flux, SD3)
   --scheduler-config K=V
                        set a key of the scheduler's config as diffusers'

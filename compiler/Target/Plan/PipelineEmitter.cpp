@@ -158,19 +158,20 @@ std::vector<fp::TextWindow> textWindows(Reader &r, DictionaryAttr c,
   return windows;
 }
 
-/// conditioning.time_ids: a list of numbers, or absent.
-std::vector<double> timeIds(Reader &r, DictionaryAttr cond) {
-  std::vector<double> ids;
-  if (!cond || !cond.get("time_ids"))
-    return ids;
-  if (auto list = r.get<ArrayAttr>(cond, "conditioning", "time_ids"))
+/// `where`.`key`: a list of numbers, or absent.
+std::vector<double> floatList(Reader &r, DictionaryAttr dict, StringRef where,
+                              StringRef key) {
+  std::vector<double> values;
+  if (!dict || !dict.get(key))
+    return values;
+  if (auto list = r.get<ArrayAttr>(dict, where, key))
     for (Attribute a : list) {
       if (auto f = dyn_cast<FloatAttr>(a))
-        ids.push_back(f.getValueAsDouble());
+        values.push_back(f.getValueAsDouble());
       else
-        r.setError("has a non-float entry in 'conditioning.time_ids'");
+        r.setError("has a non-float entry in '" + where + "." + key + "'");
     }
-  return ids;
+  return values;
 }
 
 } // namespace
@@ -255,7 +256,7 @@ FailureOr<flatbuffers::Offset<fp::Pipeline>> mlir::fresco::emitPipeline(
   auto cond = r.get<DictionaryAttr>(dict, "", "conditioning");
   auto condKind = r.enumAt<fp::ConditioningKind>(cond, "conditioning", "kind",
                                                  "conditioning kind");
-  std::vector<double> ids = timeIds(r, cond);
+  std::vector<double> ids = floatList(r, cond, "conditioning", "time_ids");
   auto conditioning = fp::CreateConditioning(
       fbb, condKind, r.i64(cond, "conditioning", "num_classes", 0),
       r.i64(cond, "conditioning", "null_class", -1),
@@ -264,6 +265,8 @@ FailureOr<flatbuffers::Offset<fp::Pipeline>> mlir::fresco::emitPipeline(
       r.flag(cond, "conditioning", "aesthetic_score"));
 
   auto lat = r.get<DictionaryAttr>(dict, "", "latents");
+  std::vector<double> mean = floatList(r, lat, "latents", "latents_mean");
+  std::vector<double> std = floatList(r, lat, "latents", "latents_std");
   auto latents = fp::CreateLatents(
       fbb,
       r.enumAt<fp::LatentLayout>(lat, "latents", "layout", "latent layout"),
@@ -273,7 +276,9 @@ FailureOr<flatbuffers::Offset<fp::Pipeline>> mlir::fresco::emitPipeline(
       r.f64(lat, "latents", "scaling_factor"),
       r.f64(lat, "latents", "shift_factor"),
       r.i64(lat, "latents", "mask_channels", 0),
-      r.i64(lat, "latents", "control_mask_channels", 0));
+      r.i64(lat, "latents", "control_mask_channels", 0),
+      mean.empty() ? 0 : fbb.CreateVector(mean),
+      std.empty() ? 0 : fbb.CreateVector(std));
 
   auto samp = r.get<DictionaryAttr>(dict, "", "sampler");
   auto scheduler = fbb.CreateString(r.str(samp, "sampler", "scheduler"));

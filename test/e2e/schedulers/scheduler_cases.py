@@ -608,8 +608,12 @@ def edm_euler_cases():
     yield "exponential/v/data1", dict(
         sigma_schedule="exponential", prediction_type="v_prediction",
         sigma_data=1.0, sigma_min=0.001, sigma_max=120.0), [4, 17, 40]
-    for rho in (0.5, 1.0, 2.0, 3.0, 4.5, 7.3):
+    for rho in (1.0, 2.0, 3.0, 4.5, 7.3):
         yield f"rho{rho}", dict(rho=rho), [3, 17, 34]
+    # rho 0.5 from sigma_min 0.002 cancels to a last sigma of 0 in float32
+    # (diffusers then divides by it; Fresco refuses, unit-tested); from 0.5
+    # it runs.
+    yield "rho0.5/sigma_min0.5", dict(rho=0.5, sigma_min=0.5), [3, 17, 34]
     yield "sigma0.6-20/data0.6", dict(sigma_min=0.6, sigma_max=20.0,
                                       sigma_data=0.6), [5, 20]
     # diffusers raises ValueError (in __init__, in step).

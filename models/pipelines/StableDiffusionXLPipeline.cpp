@@ -52,13 +52,21 @@ Expected<bool> indexFlag(const PipelineFolder &dir, const json::Object &index,
 }
 
 /// SDXL's VAE may carry latents_mean / latents_std (Playground v2.5). The
-/// base and img2img classes decode (and encode) with them; diffusers 0.31's
-/// inpainting and ControlNet classes each apply them differently (the
-/// inpainting class decodes with them but encodes without), which Fresco
-/// does not replay.
+/// base and img2img classes decode (and encode) with them, as Fresco does.
+/// diffusers 0.31's inpainting class decodes with them but encodes without,
+/// its ControlNet-inpainting class ignores them, and its ControlNet classes
+/// use them as the base ones; Fresco has none of those with statistics yet.
+/// The classes view them as 4 channels (SDXL's).
 Error checkLatentStatistics(const PipelineFolder &dir, const VAEConfig &vae,
                             StringRef cls, bool supported) {
-  if (vae.latentsMean.empty() || supported)
+  if (vae.latentsMean.empty())
+    return Error::success();
+  if (vae.latentChannels != 4)
+    return makeError(dir.path("vae", "config.json") +
+                     ": latents_mean / latents_std with latent_channels " +
+                     Twine(vae.latentChannels) + ": " + cls +
+                     " views them as 4 channels (diffusers fails too)");
+  if (supported)
     return Error::success();
   return makeError(dir.path("vae", "config.json") +
                    ": latents_mean / latents_std are set; " + cls +

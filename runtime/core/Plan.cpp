@@ -170,6 +170,10 @@ public:
     if (const plan::Pipeline *pl = p.pipeline()) {
       if (pl->conditioning())
         check(pl->conditioning()->time_ids(), "Conditioning.time_ids");
+      if (const plan::Latents *l = pl->latents()) {
+        check(l->latents_mean(), "Latents.latents_mean");
+        check(l->latents_std(), "Latents.latents_std");
+      }
       if (pl->components())
         for (const plan::Component *c : *pl->components())
           checkStructs(c->windows(), "Component.windows");
@@ -235,7 +239,9 @@ const std::vector<std::string> &eightByteVectorFields() {
                                                   "TransposeAttrs.permutation",
                                                   "RopeTableAttrs.axes_dim",
                                                   "Conditioning.time_ids",
-                                                  "Component.windows"};
+                                                  "Component.windows",
+                                                  "Latents.latents_mean",
+                                                  "Latents.latents_std"};
   return fields;
 }
 

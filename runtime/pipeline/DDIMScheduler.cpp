@@ -38,29 +38,7 @@ public:
           " inference steps cannot be more than num_train_timesteps (",
           numTrain_, ")");
     numInferenceSteps_ = n;
-    timesteps_.clear();
-    if (spacing_ == "linspace") {
-      std::vector<double> t = npLinspace(0, double(numTrain_ - 1), n);
-      for (auto it = t.rbegin(); it != t.rend(); ++it)
-        timesteps_.push_back(npRound(*it));
-    } else if (spacing_ == "leading") {
-      const int64_t ratio = numTrain_ / n;
-      for (int64_t i = n - 1; i >= 0; --i)
-        timesteps_.push_back(double(i * ratio + stepsOffset_));
-    } else { // trailing
-      const double ratio = double(numTrain_) / double(n);
-      // np.arange may yield n + 1 values here (float length rounding);
-      // diffusers keeps them all, and so do we.
-      for (double t : npArange(double(numTrain_), 0, -ratio))
-        timesteps_.push_back(double(int64_t(npRound(t)) - 1));
-    }
-    // Trailing spacing can end on timestep -1 (when np.arange yields n + 1
-    // values); diffusers then indexes alphas_cumprod[-1], the last entry, as
-    // Python does, and so does step(). Beyond the table is an IndexError.
-    for (double t : timesteps_)
-      check(t >= -double(numTrain_) && t < double(numTrain_), name_,
-            ": timestep ", t, " of the ", n, "-step schedule is outside 0..",
-            numTrain_ - 1, " (steps_offset too large for this step count)");
+    timesteps_ = ddimTimesteps(name_, spacing_, numTrain_, n, stepsOffset_);
     resetSteps(n);
   }
 

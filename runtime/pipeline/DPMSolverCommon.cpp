@@ -50,21 +50,27 @@ AlphaSigma dpmAlphaSigma(const DpmVariant &v, float sigma) {
   return {1.0f, sigma, 0.0f - torchLogF32(sigma)};
 }
 
-DpmVariant readDpmVariant(const Config &c, bool singlestep) {
+DpmVariant readDpmVariant(const Config &c, bool singlestep, bool edm) {
   DpmVariant v;
-  v.prediction = readPrediction(c, "epsilon, sample or v_prediction");
+  if (edm) {
+    v.edm = readEdmConfig(c);
+    v.prediction = v.edm->vPrediction ? Prediction::V : Prediction::Epsilon;
+  } else {
+    v.prediction = readPrediction(c, "epsilon, sample or v_prediction");
+  }
   c.requireFalse("thresholding");
   const std::string algo = c.getString("algorithm_type", "dpmsolver++");
   if (algo == "dpmsolver++" || algo == "deis") // diffusers maps deis to ++
     v.plusPlus = true;
-  else if (algo == "dpmsolver")
+  else if (algo == "dpmsolver" && !edm)
     v.plusPlus = false;
   else if (algo == "sde-dpmsolver++" ||
-           (algo == "sde-dpmsolver" && !singlestep))
+           (algo == "sde-dpmsolver" && !singlestep && !edm))
     v.plusPlus = algo == "sde-dpmsolver++", v.sde = true;
   else
     c.invalid("algorithm_type", "\"" + algo + "\"",
-              singlestep
+              edm ? "dpmsolver++ or sde-dpmsolver++"
+              : singlestep
                   ? "dpmsolver++, dpmsolver or sde-dpmsolver++"
                   : "dpmsolver++, dpmsolver, sde-dpmsolver++ or sde-dpmsolver");
 
@@ -77,6 +83,8 @@ DpmVariant readDpmVariant(const Config &c, bool singlestep) {
   else
     c.invalid("solver_type", "\"" + solver + "\"", "midpoint or heun");
 
+  if (edm) // no variance_type key
+    return v;
   const std::string variance = c.getString("variance_type", "");
   if (variance == "learned" || variance == "learned_range")
     c.unsupported("variance_type", "\"" + variance + "\"",

@@ -36,8 +36,9 @@ AlphaSigma dpmAlphaSigma(const DpmVariant &v, float sigma);
 /// algorithm_type (dpmsolver++, dpmsolver, sde-dpmsolver++; deis runs as
 /// dpmsolver++; sde-dpmsolver too unless `singlestep`), solver_type
 /// (midpoint, heun; the UniPC/DEIS names run as midpoint), prediction_type,
-/// thresholding and variance_type (both refused) of `c`.
-DpmVariant readDpmVariant(const Config &c, bool singlestep);
+/// thresholding and variance_type (both refused) of `c`. `edm`: the EDM
+/// class's keys (EdmConfig; dpmsolver++ and sde-dpmsolver++ only).
+DpmVariant readDpmVariant(const Config &c, bool singlestep, bool edm = false);
 
 /// final_sigmas_type: true for "zero", which diffusers refuses with any
 /// algorithm_type but dpmsolver++ and sde-dpmsolver++ (checked by its

@@ -238,23 +238,7 @@ class EDMDPMSolverMultistepScheduler final
 public:
   explicit EDMDPMSolverMultistepScheduler(const Config &c)
       : DPMSolverMultistepScheduler("EDMDPMSolverMultistepScheduler") {
-    DpmVariant v;
-    v.edm = readEdmConfig(c);
-    v.prediction = v.edm->vPrediction ? Prediction::V : Prediction::Epsilon;
-    c.requireFalse("thresholding");
-    const std::string algo = c.getString("algorithm_type", "dpmsolver++");
-    if (algo == "sde-dpmsolver++")
-      v.sde = true;
-    else if (algo != "dpmsolver++" && algo != "deis") // deis runs as ++
-      c.invalid("algorithm_type", "\"" + algo + "\"",
-                "dpmsolver++ or sde-dpmsolver++");
-    const std::string solver = c.getString("solver_type", "midpoint");
-    if (solver == "heun")
-      v.heun = true;
-    else if (solver != "midpoint" && solver != "logrho" && solver != "bh1" &&
-             solver != "bh2") // diffusers maps the UniPC/DEIS names
-      c.invalid("solver_type", "\"" + solver + "\"", "midpoint or heun");
-    readSolverKeys(c, std::move(v));
+    readSolverKeys(c, readDpmVariant(c, /*singlestep=*/false, /*edm=*/true));
     finalZero_ = readDpmFinalZero(c, name_);
     noiseF32_ = false; // randn_tensor(dtype=model_output.dtype) here
   }
@@ -262,11 +246,8 @@ public:
   void setTimesteps(int n) override {
     checkNumInferenceSteps(n);
     const EdmConfig &e = *variant_.edm;
-    sigmas_ = edmSigmas(e, n, name_);
-    timesteps_.clear();
-    for (float s : sigmas_)
-      timesteps_.push_back(edmNoise(s));
-    sigmas_.push_back(finalZero_ ? 0.0f : float(e.sigmaMin));
+    edmSchedule(e, n, name_, finalZero_ ? 0.0f : float(e.sigmaMin), sigmas_,
+                timesteps_);
     restart(n);
   }
 

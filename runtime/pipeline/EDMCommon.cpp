@@ -18,6 +18,12 @@ EdmConfig readEdmConfig(const Config &c) {
   EdmConfig e;
   readNumTrainTimesteps(c); // only sizes the unused training grid
   auto positive = [&](const char *key, double def) {
+    // from_config passes null on (an Euler config's sigma_min: null), and
+    // diffusers then fails on None ** (1 / rho).
+    if (c.isNull(key))
+      c.invalid(key, "null",
+                "a finite positive number (set it with --scheduler-config " +
+                    std::string(key) + "=VALUE)");
     const double v = c.getDouble(key, def);
     if (!(std::isfinite(v) && v > 0))
       c.invalid(key, std::to_string(v), "a finite positive number");
@@ -70,6 +76,16 @@ std::vector<float> edmSigmas(const EdmConfig &e, int n,
           e.sigmaMin, ", sigma_max ", e.sigmaMax, ", rho ", e.rho,
           ") has a value float32 cannot hold: ", v);
   return sigmas;
+}
+
+void edmSchedule(const EdmConfig &e, int n, const std::string &name,
+                 float finalSigma, std::vector<float> &sigmas,
+                 std::vector<double> &timesteps) {
+  sigmas = edmSigmas(e, n, name);
+  timesteps.clear();
+  for (float s : sigmas)
+    timesteps.push_back(edmNoise(s));
+  sigmas.push_back(finalSigma);
 }
 
 double edmInitNoiseSigma(const EdmConfig &e) {

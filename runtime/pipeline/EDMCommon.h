@@ -23,9 +23,11 @@ struct EdmConfig {
   bool vPrediction = false; ///< prediction_type v_prediction (else epsilon)
 };
 
-/// sigma_min, sigma_max, sigma_data, rho (each finite, positive, sigma_min
-/// below sigma_max: others give diffusers NaN or infinite sigmas),
-/// sigma_schedule, prediction_type and num_train_timesteps of `c`.
+/// sigma_min, sigma_max, sigma_data, rho (each finite and positive, else
+/// diffusers' sigmas are NaN or infinite; null, on which diffusers fails,
+/// is refused too; sigma_min below sigma_max, since a rising grid is a
+/// config error diffusers would run), sigma_schedule, prediction_type and
+/// num_train_timesteps of `c`.
 EdmConfig readEdmConfig(const Config &c);
 
 /// set_timesteps' sigmas for n steps, noisiest first, without the final
@@ -37,6 +39,12 @@ std::vector<float> edmSigmas(const EdmConfig &e, int n,
 
 /// precondition_noise: the model's timestep 0.25 * torch.log(sigma).
 inline float edmNoise(float sigma) { return 0.25f * torchLogF32(sigma); }
+
+/// set_timesteps(n) of both EDM classes: `sigmas` the grid then
+/// `finalSigma`, `timesteps` precondition_noise of the grid.
+void edmSchedule(const EdmConfig &e, int n, const std::string &name,
+                 float finalSigma, std::vector<float> &sigmas,
+                 std::vector<double> &timesteps);
 
 /// init_noise_sigma: (sigma_max**2 + 1) ** 0.5 in Python floats.
 double edmInitNoiseSigma(const EdmConfig &e);

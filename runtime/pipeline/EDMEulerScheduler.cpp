@@ -20,11 +20,7 @@ public:
 
   void setTimesteps(int n) override {
     checkNumInferenceSteps(n);
-    sigmas_ = edmSigmas(edm_, n, name_);
-    timesteps_.clear();
-    for (float s : sigmas_)
-      timesteps_.push_back(edmNoise(s));
-    sigmas_.push_back(0.0f);
+    edmSchedule(edm_, n, name_, 0.0f, sigmas_, timesteps_);
     resetSteps(n);
   }
 

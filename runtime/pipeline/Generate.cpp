@@ -430,7 +430,7 @@ GenerateResult generate(const PipelineSpec &p, Executor &exec,
         scheduler->name(),
         ", whose steps take two model calls; use a first-order scheduler");
   // The cutoffs compare timesteps with num_train_timesteps; the EDM classes'
-  // timesteps are log(sigma) / 4 (diffusers keeps no step or every one).
+  // timesteps are log(sigma) / 4, which diffusers compares all the same.
   const bool edm = scheduler->name().rfind("EDM", 0) == 0;
   check(!edm || (std::isnan(o.denoisingStart) && std::isnan(o.denoisingEnd)),
         "--denoising-start and --denoising-end are not implemented for ",

@@ -25,6 +25,7 @@ namespace fresco {
 const std::vector<std::string> &supportedSchedulers() {
   static const std::vector<std::string> names = {
       "DDIMScheduler",
+      "DDPMScheduler",
       "DPMSolverMultistepScheduler",
       "DPMSolverSinglestepScheduler",
       "EDMDPMSolverMultistepScheduler",
@@ -72,6 +73,8 @@ std::unique_ptr<Scheduler> createScheduler(const std::string &className,
     return createKDPM2DiscreteScheduler(c);
   if (className == "KDPM2AncestralDiscreteScheduler")
     return createKDPM2AncestralDiscreteScheduler(c);
+  if (className == "DDPMScheduler")
+    return createDDPMScheduler(c);
   if (className == "EDMEulerScheduler")
     return createEDMEulerScheduler(c);
   if (className == "EDMDPMSolverMultistepScheduler")
@@ -153,6 +156,11 @@ const nlohmann::json *Config::find(const char *key) const {
 }
 
 bool Config::has(const char *key) const { return find(key) != nullptr; }
+
+bool Config::isNull(const char *key) const {
+  auto it = json_.find(key);
+  return it != json_.end() && it->is_null();
+}
 
 int64_t Config::getInt(const char *key, int64_t def) const {
   const nlohmann::json *v = find(key);
@@ -525,10 +533,21 @@ std::vector<float> makeBetas(const Config &c, int64_t numTrain,
       betas = alphaBarBetas(numTrain, /*exp=*/false);
     } else if (schedule == "exp" && defaults.exp) {
       betas = alphaBarBetas(numTrain, /*exp=*/true);
+    } else if (schedule == "sigmoid" && defaults.sigmoid) {
+      // torch.sigmoid(torch.linspace(-6, 6, n)) * (end - start) + start.
+      betas = torchSigmoidF32(torchLinspaceF32(-6.0, 6.0, numTrain));
+      const float span = float(end - start), from = float(start);
+      for (float &b : betas) {
+        const float scaled = b * span;
+        b = scaled + from;
+      }
     } else {
       c.invalid("beta_schedule", "\"" + schedule + "\"",
                 defaults.exp ? "linear, scaled_linear, squaredcos_cap_v2 or exp"
-                             : "linear, scaled_linear or squaredcos_cap_v2");
+                : defaults.sigmoid
+                    ? "linear, scaled_linear, squaredcos_cap_v2 or "
+                      "sigmoid"
+                    : "linear, scaled_linear or squaredcos_cap_v2");
     }
   }
   // 1 - beta is each step's kept signal: outside [0, 1) the schedule has
@@ -673,6 +692,35 @@ AlphaSigma alphaSigma(float sigma) {
   const float s = sigma * alpha;
   const float lambda = torchLogF32(alpha) - torchLogF32(s);
   return {alpha, s, lambda};
+}
+
+std::vector<double> ddimTimesteps(const std::string &name,
+                                  const std::string &spacing, int64_t numTrain,
+                                  int n, int64_t stepsOffset) {
+  std::vector<double> ts;
+  if (spacing == "linspace") {
+    std::vector<double> t = npLinspace(0, double(numTrain - 1), n);
+    for (auto it = t.rbegin(); it != t.rend(); ++it)
+      ts.push_back(npRound(*it));
+  } else if (spacing == "leading") {
+    const int64_t ratio = numTrain / n;
+    for (int64_t i = n - 1; i >= 0; --i)
+      ts.push_back(double(i * ratio + stepsOffset));
+  } else { // trailing
+    const double ratio = double(numTrain) / double(n);
+    // np.arange may yield n + 1 values here (float length rounding);
+    // diffusers keeps them all, and so do we.
+    for (double t : npArange(double(numTrain), 0, -ratio))
+      ts.push_back(double(int64_t(npRound(t)) - 1));
+  }
+  // Trailing spacing can end on timestep -1 (when np.arange yields n + 1
+  // values); diffusers then indexes alphas_cumprod[-1], the last entry, as
+  // Python does, and so do the steps. Beyond the table is an IndexError.
+  for (double t : ts)
+    check(t >= -double(numTrain) && t < double(numTrain), name, ": timestep ",
+          t, " of the ", n, "-step schedule is outside 0..", numTrain - 1,
+          " (steps_offset too large for this step count)");
+  return ts;
 }
 
 std::vector<double> integerTimesteps(const std::string &name,

@@ -88,6 +88,10 @@ const std::vector<std::string> &initKeys(const std::string &className) {
         with({"use_karras_sigmas", "use_exponential_sigmas", "use_beta_sigmas",
               "prediction_type", "timestep_spacing", "steps_offset"});
     t["KDPM2AncestralDiscreteScheduler"] = t["KDPM2DiscreteScheduler"];
+    t["DDPMScheduler"] = with(
+        {"variance_type", "clip_sample", "prediction_type", "thresholding",
+         "dynamic_thresholding_ratio", "clip_sample_range", "sample_max_value",
+         "timestep_spacing", "steps_offset", "rescale_betas_zero_snr"});
     t["EDMEulerScheduler"] = {"sigma_min",
                               "sigma_max",
                               "sigma_data",

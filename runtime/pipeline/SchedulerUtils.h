@@ -37,6 +37,8 @@ public:
   const std::string &className() const { return className_; }
   /// True when `key` is present with a non-null value.
   bool has(const char *key) const;
+  /// True when `key` is present with the value null.
+  bool isNull(const char *key) const;
 
   int64_t getInt(const char *key, int64_t def) const;
   double getDouble(const char *key, double def) const;
@@ -173,7 +175,8 @@ std::vector<float> torchCumprodF32(const std::vector<float> &x);
 struct BetaDefaults {
   double start = 0.0001, end = 0.02;
   const char *schedule = "linear";
-  bool exp = false; ///< the class also takes beta_schedule "exp" (Heun)
+  bool exp = false;     ///< the class also takes beta_schedule "exp" (Heun)
+  bool sigmoid = false; ///< and "sigmoid" (DDPM)
 };
 
 /// The k-diffusion ports' defaults (Heun, KDPM2): linear betas from 0.00085
@@ -264,6 +267,9 @@ float torchPowF32(float x, float y);
 /// tensor ** exp on a float32 CPU tensor (exp >= 0, a Python float), as
 /// PyTorch's AVX2 kernel splits it between SLEEF lanes and a scalar tail.
 std::vector<float> torchPowScalarF32(std::vector<float> x, double exp);
+/// torch.sigmoid on a float32 CPU tensor: 1 / (1 + exp(-x)) with SLEEF's
+/// exp over whole blocks of 16 values and std::exp on the tail.
+std::vector<float> torchSigmoidF32(std::vector<float> x);
 
 /// np.log on a float32 array: numpy's AVX2/AVX512F kernel (a rational
 /// approximation, up to ~4 ulp off), replayed.
@@ -279,6 +285,14 @@ double sigmaToT(double sigma, const std::vector<float> &logSigmas,
 /// diffusers' _convert_to_karras: rho = 7 ramp between sigmaMax and
 /// sigmaMin, n points, float64.
 std::vector<double> karrasSigmas(double sigmaMin, double sigmaMax, int64_t n);
+
+/// DDIM's and DDPM's set_timesteps(n) grid: linspace (rounded), leading
+/// (plus steps_offset) or trailing (numpy may give n + 1, the last maybe
+/// -1, which indexes the table's end as Python does); a timestep outside
+/// -numTrain..numTrain-1 is refused, naming `name`.
+std::vector<double> ddimTimesteps(const std::string &name,
+                                  const std::string &spacing, int64_t numTrain,
+                                  int n, int64_t stepsOffset);
 
 /// The integer timesteps of the multistep solvers' set_timesteps (DPM-Solver,
 /// UniPC) for n steps, noisiest first: `spacing` linspace, leading (plus
@@ -406,6 +420,7 @@ std::unique_ptr<Scheduler> createKDPM2DiscreteScheduler(const Config &config);
 std::unique_ptr<Scheduler>
 createKDPM2AncestralDiscreteScheduler(const Config &config);
 std::unique_ptr<Scheduler> createEDMEulerScheduler(const Config &config);
+std::unique_ptr<Scheduler> createDDPMScheduler(const Config &config);
 std::unique_ptr<Scheduler>
 createEDMDPMSolverMultistepScheduler(const Config &config);
 

@@ -120,6 +120,15 @@ float ldexpFull(float x, int32_t q) {
   return x * u;
 }
 
+/// Where the vector lanes of PyTorch's AVX2 elementwise loop (cpu_kernel_vec)
+/// end over n values: it runs pairs of 8-lane vectors, then the scalar
+/// lambda on the rest. One chunk: the tensors here are far below the
+/// 32768 values from which PyTorch would split the loop across threads.
+size_t torchVectorEnd(size_t n) {
+  constexpr size_t kBlock = 16;
+  return n / kBlock * kBlock;
+}
+
 /// cvtps2dq: round half to even; 0x80000000 out of range and for NaN.
 int32_t cvtps2dq(float u) {
   if (!(std::fabs(u) < 2147483648.0f))
@@ -295,8 +304,7 @@ std::vector<float> torchPowScalarF32(std::vector<float> x, double exp) {
   // float(exp)) over whole pairs of 8-lane vectors and the scalar std::pow
   // (in double, at exp) over the tail. Negative exponents are not needed.
   check(exp >= 0, "torchPowScalarF32: negative exponent ", exp);
-  constexpr size_t kBlock = 16;
-  const size_t vectorEnd = x.size() / kBlock * kBlock;
+  const size_t vectorEnd = torchVectorEnd(x.size());
   for (size_t i = 0; i < x.size(); ++i) {
     const float b = x[i];
     if (exp == 0)
@@ -313,6 +321,15 @@ std::vector<float> torchPowScalarF32(std::vector<float> x, double exp) {
       x[i] = torchPowF32(b, float(exp));
     else
       x[i] = float(std::pow(double(b), exp));
+  }
+  return x;
+}
+
+std::vector<float> torchSigmoidF32(std::vector<float> x) {
+  const size_t vectorEnd = torchVectorEnd(x.size());
+  for (size_t i = 0; i < x.size(); ++i) {
+    const float e = i < vectorEnd ? torchExpF32(0.0f - x[i]) : std::exp(-x[i]);
+    x[i] = 1.0f / (1.0f + e);
   }
   return x;
 }

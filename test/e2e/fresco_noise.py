@@ -38,10 +38,26 @@ fresco_noise = _ns["fresco_noise"]
 fresco_step_noise = _ns["fresco_step_noise"]
 
 
+def schedule_index_of(scheduler):
+    """A step_of for patch_ancestral_noise: the scheduler's step_index, or, for a class that has
+    none (DDPMScheduler, whose steps read the timestep they get), the schedule index of the
+    timestep its running step() was given (its step is wrapped to record it)."""
+    if hasattr(scheduler, "step_index"):
+        return lambda: scheduler.step_index
+    current = [None]
+    step = scheduler.step
+
+    def recording_step(model_output, timestep, *args, **kwargs):
+        current[0] = int((scheduler.timesteps == timestep).nonzero()[0][0])
+        return step(model_output, timestep, *args, **kwargs)
+    scheduler.step = recording_step
+    return lambda: current[0]
+
+
 @contextlib.contextmanager
 def patch_ancestral_noise(seed: int, first_step=0, step_of=None):
     """Within the block, the n-th call of randn_tensor in diffusers' stochastic scheduler modules
-    (Euler ancestral, LCM, KDPM2 ancestral, the DPM-Solvers' SDE variants, EDM's included) returns, for a
+    (DDPM, Euler ancestral, LCM, KDPM2 ancestral, the DPM-Solvers' SDE variants, EDM's included) returns, for a
     [B, ...] shape, row i = fresco_step_noise(seed, i, s, prod(...)), in the dtype asked for,
     where s is the draw's schedule index: step_of() when given (the scheduler's step_index:
     KDPM2 ancestral draws on every second call only), else first_step + n. first_step: an int
@@ -50,7 +66,7 @@ def patch_ancestral_noise(seed: int, first_step=0, step_of=None):
     entry per call (the shape)."""
     import numpy as np
     import torch
-    from diffusers.schedulers import (scheduling_dpmsolver_multistep,
+    from diffusers.schedulers import (scheduling_ddpm, scheduling_dpmsolver_multistep,
                                       scheduling_dpmsolver_singlestep,
                                       scheduling_edm_dpmsolver_multistep,
                                       scheduling_euler_ancestral_discrete,
@@ -72,7 +88,7 @@ def patch_ancestral_noise(seed: int, first_step=0, step_of=None):
 
     modules = [scheduling_euler_ancestral_discrete, scheduling_lcm, scheduling_dpmsolver_multistep,
                scheduling_dpmsolver_singlestep, scheduling_k_dpm_2_ancestral_discrete,
-               scheduling_edm_dpmsolver_multistep]
+               scheduling_edm_dpmsolver_multistep, scheduling_ddpm]
     originals = [module.randn_tensor for module in modules]
     for module in modules:
         module.randn_tensor = randn_tensor

@@ -17,8 +17,8 @@
 #    ulysses=2 at a height whose lower level has odd rows;
 #  - clip_skip 1 and 2 (fresco-compile --clip-skip) against diffusers, and
 #    on cfg=2, placement and tp=2 against the 1-rank run;
-#  - with a stochastic scheduler (Euler ancestral or LCM: fresh noise every
-#    step, seed 7 on both sides), one prompt on the 2-image plan gives image 0 of the 2-prompt
+#  - with a stochastic scheduler (Euler ancestral, LCM or DDPM: fresh noise
+#    every step, seed 7 on both sides), one prompt on the 2-image plan gives image 0 of the 2-prompt
 #    run bit for bit, and another seed changes the images.
 # Needs FRESCO_BIN and FRESCO_PYTHON (see dit_forward_parity.sh).
 set -euo pipefail
@@ -187,7 +187,7 @@ bad "reads one prompt per image: --negative-prompt-2 does not apply" \
 bad "reads one prompt per image: --prompt-2 does not apply" \
   "${prompts[@]}" --prompt-2 x --prompt-2 y
 if [ "$scheduler" = EulerAncestralDiscreteScheduler ] ||
-  [ "$scheduler" = LCMScheduler ]; then
+  [ "$scheduler" = LCMScheduler ] || [ "$scheduler" = DDPMScheduler ]; then
   # Image 0's noise, initial and per step, depends only on (seed, 0).
   first_image "$work/x.npy" "$work/x0.npy"
   "$B/fresco-run" "$work/one.fplan" --weights "$work/pipe" \

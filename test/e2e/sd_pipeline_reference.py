@@ -95,7 +95,7 @@ os.environ["TRANSFORMERS_OFFLINE"] = "1"
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
 import distrifusion  # noqa: E402
-from fresco_noise import patch_ancestral_noise  # noqa: E402
+from fresco_noise import patch_ancestral_noise, schedule_index_of  # noqa: E402
 from fresco_ref_common import (add_control_args, add_latents_args, add_mask_args, control_kwargs, add_pipeline_run_args, arg_parser,  # noqa: E402
                                give_img2img_noise, import_diffusers, load_loras, per_prompt, pipeline_reference_setup, read_json, save_latents,
                                save_pipeline, tiny_vae, write_mask)
@@ -176,7 +176,7 @@ def run(args) -> None:
     negative = per_prompt(args.negative_prompt, len(args.prompt))
     emulation = distrifusion.from_args(args, pipe.unet)
     with torch.no_grad(), patch_ancestral_noise(
-            args.noise_seed, step_of=lambda: pipe.scheduler.step_index) as noise_calls:
+            args.noise_seed, step_of=schedule_index_of(pipe.scheduler)) as noise_calls:
         extra = {} if args.guidance_rescale is None else dict(guidance_rescale=args.guidance_rescale)
         if args.clip_skip is not None:
             extra["clip_skip"] = args.clip_skip
@@ -188,6 +188,9 @@ def run(args) -> None:
             print(emulation.summary())
         if isinstance(pipe.scheduler, diffusers.EulerAncestralDiscreteScheduler):
             assert len(noise_calls) == args.steps, "the step noise patch was bypassed"
+        if isinstance(pipe.scheduler, diffusers.DDPMScheduler):  # on timesteps above 0
+            assert len(noise_calls) == int((pipe.scheduler.timesteps > 0).sum()), \
+                "the step noise patch was bypassed"
         np.save(args.out_latents, out.float().numpy())
         if args.out_images:
             img = pipe.vae.decode(out / pipe.vae.config.scaling_factor, return_dict=False)[0]
@@ -267,7 +270,7 @@ def img2img(args) -> None:
     if args.cmd == "inpaint":
         extra.update(mask_image=Image.open(args.mask), height=args.height, width=args.width)
     with torch.no_grad(), patch_ancestral_noise(
-            args.noise_seed, step_of=lambda: pipe.scheduler.step_index) as noise_calls:
+            args.noise_seed, step_of=schedule_index_of(pipe.scheduler)) as noise_calls:
         out = pipe(prompt=args.prompt, negative_prompt=negative, image=Image.open(args.image),
                    strength=args.strength, num_inference_steps=args.steps,
                    guidance_scale=args.guidance_scale, output_type="latent", **extra).images
@@ -308,7 +311,7 @@ def controlnet(args) -> None:
         if args.strength is not None:
             extra["strength"] = args.strength
     with torch.no_grad(), patch_ancestral_noise(
-            args.noise_seed, step_of=lambda: pipe.scheduler.step_index) as noise_calls:
+            args.noise_seed, step_of=schedule_index_of(pipe.scheduler)) as noise_calls:
         out = pipe(prompt=args.prompt, negative_prompt=negative, num_inference_steps=args.steps,
                    guidance_scale=args.guidance_scale, output_type="latent", **extra, **control).images
     assert not i2i or len(calls) == 1, "prepare_latents did not draw its noise through randn_tensor"

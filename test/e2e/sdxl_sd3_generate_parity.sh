@@ -297,8 +297,9 @@ if [ "$kind" = sdxl ]; then
   bad_compile "this UNet does not take" unet/config.json addition_embed_type null
   bad_compile "must add up to the UNet's cross_attention_dim" \
     text_encoder/config.json hidden_size 12
-  bad_compile "decoding with latent statistics is not implemented yet" \
-    vae/config.json latents_mean '[0, 0, 0, 0]'
+  # Latent statistics work (e2e-sdxl-latent-stats); a zero std is refused.
+  bad_compile "config key 'latents_std' must list finite numbers, none of them zero" \
+    vae/config.json latents_std '[1, 0, 1, 1]'
 else
   bad_compile "runs FlowMatchEulerDiscreteScheduler, not 'DDIMScheduler'" \
     scheduler/scheduler_config.json _class_name '"DDIMScheduler"'

@@ -29,6 +29,7 @@ const char *kEuler = "EulerDiscreteScheduler";
 const char *kAncestral = "EulerAncestralDiscreteScheduler";
 const char *kDPM = "DPMSolverMultistepScheduler";
 const char *kEdmEuler = "EDMEulerScheduler";
+const char *kDDPM = "DDPMScheduler";
 const char *kEdmDPM = "EDMDPMSolverMultistepScheduler";
 const char *kUniPC = "UniPCMultistepScheduler";
 const char *kLCM = "LCMScheduler";
@@ -74,7 +75,7 @@ std::vector<float> runAll(Scheduler &s, std::vector<float> sample,
 
 TEST(SchedulerFactory, SupportedListAndNames) {
   const std::vector<std::string> &names = supportedSchedulers();
-  ASSERT_EQ(names.size(), 15u);
+  ASSERT_EQ(names.size(), 16u);
   for (const std::string &n : names) {
     std::unique_ptr<Scheduler> s = createScheduler(n, "{}");
     ASSERT_TRUE(s);
@@ -156,6 +157,9 @@ TEST(SchedulerFactory, UnsupportedValuesNameTheKey) {
       {kLCM, R"({"prediction_type": "flow"})", "'prediction_type'"},
       // diffusers runs these into NaN or infinite sigmas.
       {kEdmEuler, R"({"sigma_min": 0})", "'sigma_min'"},
+      // An Euler config's null sigma_min: diffusers fails on None ** x.
+      {kEdmEuler, R"({"sigma_min": null})", "'sigma_min' = null"},
+      {kEdmDPM, R"({"sigma_max": null})", "'sigma_max' = null"},
       {kEdmEuler, R"({"sigma_min": 10, "sigma_max": 5})", "'sigma_max'"},
       {kEdmDPM, R"({"rho": -7})", "'rho'"},
       {kEdmDPM, R"({"sigma_data": 0})", "'sigma_data'"},
@@ -165,6 +169,13 @@ TEST(SchedulerFactory, UnsupportedValuesNameTheKey) {
       {kEdmDPM, R"({"algorithm_type": "dpmsolver"})", "'algorithm_type'"},
       {kEdmDPM, R"({"solver_type": "bh3"})", "'solver_type'"},
       {kEdmDPM, R"({"algorithm_type": "deis"})", "'final_sigmas_type'"},
+      {kDDPM, R"({"variance_type": "learned_range"})", "'variance_type'"},
+      // diffusers takes the square root of a negative log: NaN latents.
+      {kDDPM, R"({"variance_type": "fixed_large_log"})", "'variance_type'"},
+      {kDDPM, R"({"variance_type": "small"})", "'variance_type'"},
+      {kDDPM, R"({"thresholding": true})", "'thresholding'"},
+      {kDDPM, R"({"beta_schedule": "cosine"})", "sigmoid"},
+      {kDDIM, R"({"beta_schedule": "sigmoid"})", "'beta_schedule'"},
   };
   for (const Case &c : cases) {
     std::string msg = createError(c.cls, c.json);
@@ -524,6 +535,7 @@ TEST(SchedulerStep, StochasticStepsNeedTheirNoise) {
       {kLCM, "{}", 0},
       {kDPM, R"({"algorithm_type": "sde-dpmsolver++"})", 0},
       {kEdmDPM, R"({"algorithm_type": "sde-dpmsolver++"})", 0},
+      {kDDPM, "{}", 0},
       {"KDPM2AncestralDiscreteScheduler", "{}", 1}};
   EXPECT_FALSE(createScheduler(kDPM, "{}")->drawsStepNoise());
   for (const auto &[cls, json, first] : stochastic) {
@@ -575,6 +587,21 @@ TEST(SchedulerStep, EdmPreconditionsTheModel) {
   const double cSkip = 0.25 / 6400.25;
   const double d = (1.0 - cSkip) / 80.0;
   EXPECT_NEAR(x[0], 1.0 + d * (0.002 - 80.0), 1e-6);
+}
+
+TEST(SchedulerStep, DDPMLastStepIsTheClippedX0WithoutNoise) {
+  // One leading step: timestep 0, whose "previous" alpha is 1: the step is
+  // x0 = x / sqrt(alpha_0) clipped to [-1, 1] (clip_sample's default), and
+  // timestep 0 draws no noise (no setStepNoise needed).
+  std::unique_ptr<Scheduler> s = createScheduler(kDDPM, "{}");
+  EXPECT_TRUE(s->drawsStepNoise());
+  s->setTimesteps(1);
+  EXPECT_EQ(s->timesteps(), std::vector<double>{0});
+  std::vector<float> x = {0.5f, 3.0f, -3.0f}, mo(3, 0.0f);
+  s->step(mo.data(), x.data(), 3, 0);
+  EXPECT_NEAR(x[0], 0.5 / std::sqrt(1.0 - 0.0001), 1e-6);
+  EXPECT_EQ(x[1], 1.0f);
+  EXPECT_EQ(x[2], -1.0f);
 }
 
 TEST(SchedulerStep, HeunTakesTwoCallsPerStep) {

@@ -81,8 +81,23 @@ std::string latents(const PipelineSpec &s) {
   if (s.controlMaskChannels)
     os << ", control latents + " << s.controlMaskChannels
        << " mask channel (an inpainting SD3 ControlNet)";
-  os << ", prediction " << s.predictionChannels << " channels, decoded as x / "
-     << s.scalingFactor << " + " << s.shiftFactor;
+  os << ", prediction " << s.predictionChannels << " channels, decoded as ";
+  if (s.latentsMean.empty()) {
+    os << "x / " << s.scalingFactor << " + " << s.shiftFactor;
+    return os.str();
+  }
+  // SDXL's latent statistics, one per channel.
+  auto list = [&](const std::vector<double> &v) {
+    os << "[";
+    for (size_t i = 0; i < v.size(); ++i)
+      os << (i ? ", " : "") << v[i];
+    os << "]";
+  };
+  os << "x * std / " << s.scalingFactor << " + mean (mean ";
+  list(s.latentsMean);
+  os << ", std ";
+  list(s.latentsStd);
+  os << ")";
   return os.str();
 }
 

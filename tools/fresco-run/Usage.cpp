@@ -160,7 +160,8 @@ GENERATION (plans compiled from a pipeline folder):
                        run in that torch_dtype
   --scheduler NAME     override the pipeline's scheduler class, configured
                        from the pipeline's scheduler_config.json:
-                       DDIMScheduler, EulerDiscreteScheduler, PNDMScheduler,
+                       DDIMScheduler, DDPMScheduler, EulerDiscreteScheduler,
+                       PNDMScheduler,
                        EulerAncestralDiscreteScheduler,
                        DPMSolverMultistepScheduler,
                        DPMSolverSinglestepScheduler, UniPCMultistepScheduler,

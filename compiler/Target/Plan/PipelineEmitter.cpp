@@ -266,7 +266,7 @@ FailureOr<flatbuffers::Offset<fp::Pipeline>> mlir::fresco::emitPipeline(
 
   auto lat = r.get<DictionaryAttr>(dict, "", "latents");
   std::vector<double> mean = floatList(r, lat, "latents", "latents_mean");
-  std::vector<double> std = floatList(r, lat, "latents", "latents_std");
+  std::vector<double> stdDev = floatList(r, lat, "latents", "latents_std");
   auto latents = fp::CreateLatents(
       fbb,
       r.enumAt<fp::LatentLayout>(lat, "latents", "layout", "latent layout"),
@@ -278,7 +278,7 @@ FailureOr<flatbuffers::Offset<fp::Pipeline>> mlir::fresco::emitPipeline(
       r.i64(lat, "latents", "mask_channels", 0),
       r.i64(lat, "latents", "control_mask_channels", 0),
       mean.empty() ? 0 : fbb.CreateVector(mean),
-      std.empty() ? 0 : fbb.CreateVector(std));
+      stdDev.empty() ? 0 : fbb.CreateVector(stdDev));
 
   auto samp = r.get<DictionaryAttr>(dict, "", "sampler");
   auto scheduler = fbb.CreateString(r.str(samp, "sampler", "scheduler"));

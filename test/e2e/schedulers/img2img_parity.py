@@ -121,6 +121,10 @@ def cases():
     yield "LCMScheduler", "SD-1.x", SD1_PNDM, [2, 4, 8]
     yield "LCMScheduler", "defaults/v/clip", dict(
         prediction_type="v_prediction", clip_sample=True), [4, 8]
+    yield "DDPMScheduler", "sd-style", SD_STYLE, [4, 10, 25]
+    yield "DDPMScheduler", "fixed_small_log/v/trailing", dict(
+        variance_type="fixed_small_log", prediction_type="v_prediction",
+        timestep_spacing="trailing"), [4, 10]
     yield "EDMEulerScheduler", "defaults", {}, [4, 10, 25]
     yield "EDMEulerScheduler", "exponential/v", dict(
         sigma_schedule="exponential", prediction_type="v_prediction"), [4, 10]
@@ -165,9 +169,12 @@ def reference(cls, cfg, steps, strength, seed):
                         ts[:1].repeat(SHAPE[0]))
     start = x.numpy().copy()
     outs, scaled = [], []
-    with patch_ancestral_noise(
-            seed, step_of=lambda: sched.step_index) as noise_calls:
+    current = [begin]  # DDPM has no step_index: the schedule's index
+    step_of = (lambda: current[0]) if not hasattr(sched, "step_index") \
+        else (lambda: sched.step_index)
+    with patch_ancestral_noise(seed, step_of=step_of) as noise_calls:
         for i, t in enumerate(ts):
+            current[0] = begin + i
             scaled.append(sched.scale_model_input(x, t).numpy().copy())
             x = sched.step(torch.from_numpy(model_out[i].copy()), t,
                            x).prev_sample

@@ -572,6 +572,42 @@ def kdpm2_ancestral_cases():
     yield "SD-1.x (from_config)", SD1_PNDM, [4, 25]
 
 
+DDPM_STEPS = [1, 2, 4, 10, 25]
+
+
+def ddpm_cases():
+    """Ancestral DDPM: its variance types, prediction types, spacings
+    (trailing with n + 1 timesteps, the last -1), clipping, every beta
+    schedule with its own sigmoid; fresh noise (Fresco's step noise) on
+    every timestep above 0."""
+    yield "defaults", {}, DDPM_STEPS
+    yield "sd-style", SD_STYLE, DDPM_STEPS
+    for variance in ("fixed_small", "fixed_small_log", "fixed_large"):
+        for pred in PREDICTIONS:
+            yield f"{variance}/{pred}", dict(
+                variance_type=variance, prediction_type=pred), [3, 10]
+    yield "sigmoid", dict(beta_schedule="sigmoid"), [4, 10, 50]
+    yield "sigmoid/train333", dict(beta_schedule="sigmoid",
+                                   num_train_timesteps=333), [4, 17]
+    # Large betas, where torch.sigmoid's SLEEF exp (and the scalar tail's
+    # glibc one) show through 1 - beta.
+    yield "sigmoid/0.05-0.6/train100", dict(
+        beta_schedule="sigmoid", beta_start=0.05, beta_end=0.6,
+        num_train_timesteps=100), [4, 10, 100]
+    yield "scaled_linear/offset1", dict(schedule_keys("scaled_linear"),
+                                        steps_offset=1), [4, 10]
+    yield "linspace", dict(timestep_spacing="linspace"), [4, 10]
+    yield "trailing/n+1", dict(timestep_spacing="trailing"), [61]
+    yield "zero-snr/trailing/v", dict(
+        rescale_betas_zero_snr=True, timestep_spacing="trailing",
+        prediction_type="v_prediction"), [4, 10]
+    yield "cosine/clip0.5", dict(beta_schedule="squaredcos_cap_v2",
+                                 clip_sample_range=0.5), [4, 10]
+    yield "no-clip", dict(clip_sample=False), [4, 10]
+    # diffusers fails in step (its learned variance is None here).
+    yield "learned", dict(variance_type="learned"), [4]
+
+
 # playgroundai/playground-v2.5-1024px-aesthetic, scheduler/scheduler_config.json
 # (its keys and values).
 PLAYGROUND_V25 = {
@@ -616,8 +652,9 @@ def edm_euler_cases():
     yield "rho0.5/sigma_min0.5", dict(rho=0.5, sigma_min=0.5), [3, 17, 34]
     yield "sigma0.6-20/data0.6", dict(sigma_min=0.6, sigma_max=20.0,
                                       sigma_data=0.6), [5, 20]
-    # diffusers raises ValueError (in __init__, in step).
+    # diffusers raises ValueError (in __init__, in step), TypeError (None **).
     yield "schedule-linear", dict(sigma_schedule="linear"), [4]
+    yield "sigma_min-null", dict(sigma_min=None), [4]
     yield "sample", dict(prediction_type="sample"), [4]
 
 
@@ -703,6 +740,7 @@ def flow_call(label):
 
 CASES = {
     "DDIMScheduler": ddim_cases,
+    "DDPMScheduler": ddpm_cases,
     "EulerDiscreteScheduler": euler_cases,
     "EulerAncestralDiscreteScheduler": euler_ancestral_cases,
     "DPMSolverMultistepScheduler": dpm_cases,

@@ -49,6 +49,7 @@ import torch  # noqa: E402
 import diffusers  # noqa: E402
 from diffusers import (  # noqa: E402
     DDIMScheduler,
+    DDPMScheduler,
     DPMSolverMultistepScheduler,
     DPMSolverSinglestepScheduler,
     EDMDPMSolverMultistepScheduler,
@@ -70,6 +71,7 @@ torch.set_num_threads(1)
 
 CLASSES = {
     "DDIMScheduler": DDIMScheduler,
+    "DDPMScheduler": DDPMScheduler,
     "EulerDiscreteScheduler": EulerDiscreteScheduler,
     "EulerAncestralDiscreteScheduler": EulerAncestralDiscreteScheduler,
     "DPMSolverMultistepScheduler": DPMSolverMultistepScheduler,
@@ -123,6 +125,9 @@ REFUSED = [
     ("UniPCMultistepScheduler", {"thresholding": True}, "thresholding"),
     ("EDMDPMSolverMultistepScheduler", {"thresholding": True},
      "thresholding"),
+    ("DDPMScheduler", {"thresholding": True}, "thresholding"),
+    # diffusers' step takes the square root of a negative log: NaN latents.
+    ("DDPMScheduler", {"variance_type": "fixed_large_log"}, "variance_type"),
     ("LCMScheduler", {"thresholding": True}, "thresholding"),
     # diffusers raises NotImplementedError in step.
     ("KDPM2DiscreteScheduler", {"prediction_type": "sample"},
@@ -156,9 +161,12 @@ def reference(cls, cfg, steps, max_traj, seed):
     sample0 = (rng.standard_normal(SHAPE) * init_sigma).astype(np.float32)
     x = torch.from_numpy(sample0.copy())
     outs, scaled = [], []
-    with patch_ancestral_noise(
-            seed, step_of=lambda: sched.step_index) as noise_calls:
+    current = [0]  # DDPM has no step_index: the loop's index
+    step_of = (lambda: current[0]) if cls is DDPMScheduler else \
+        (lambda: sched.step_index)
+    with patch_ancestral_noise(seed, step_of=step_of) as noise_calls:
         for i in range(n_traj):
+            current[0] = i
             t = sched.timesteps[i]
             scaled.append(sched.scale_model_input(x, t).numpy().copy())
             x = sched.step(torch.from_numpy(model_out[i].copy()), t,
@@ -175,6 +183,8 @@ def reference(cls, cfg, steps, max_traj, seed):
         expected = n_traj // 2
     if cls is LCMScheduler:  # no noise after the last step
         expected = min(n_traj, len(ts) - 1)
+    if cls is DDPMScheduler:  # on every timestep above 0
+        expected = int(np.sum(ts[:n_traj] > 0))
     if expected is not None and len(noise_calls) != expected:
         # Not an AssertionError: main() takes those for diffusers' own.
         raise HarnessError(f"the noise patch was bypassed: {len(noise_calls)} "
@@ -372,7 +382,7 @@ def main():
                         ref = reference(CLASSES[cls_name], dict(cfg), steps,
                                         args.max_trajectory, seed)
                 except (IndexError, ValueError, AssertionError,
-                        UnboundLocalError, RuntimeError) as e:
+                        UnboundLocalError, RuntimeError, TypeError) as e:
                     # Schedules diffusers cannot run (e.g. a repeated first
                     # timestep): Fresco must refuse them too.
                     # A model output per step, so that a refusal at a late

@@ -1,9 +1,12 @@
-//===- DDIMScheduler.cpp - diffusers' DDIMScheduler (eta = 0) -------------===//
+//===- DDIMScheduler.cpp - diffusers' DDIMScheduler -----------------------===//
 //
-// Deterministic DDIM (eta = 0, DiT's default) following diffusers 0.31.0
-// scheduling_ddim.py. Everything in step() is float32 like the torch
-// original: alphas_cumprod entries are 0-d float32 tensors there, so every
-// coefficient and every elementwise operation rounds to float32.
+// DDIM following diffusers 0.31.0 scheduling_ddim.py: deterministic with
+// eta 0 (the pipelines' default, DiT's always), else eta * the posterior's
+// standard deviation of fresh noise (Fresco's stepNoise, or torch.randn's
+// with --generator torch, in the model output's dtype) added every step.
+// Everything in step() is float32 like the torch original: alphas_cumprod
+// entries are 0-d float32 tensors there, so every coefficient and every
+// elementwise operation rounds to float32.
 //
 //===----------------------------------------------------------------------===//
 #include "runtime/core/Error.h"
@@ -32,6 +35,13 @@ public:
     spacing_ = readTimestepSpacing(c, "leading");
   }
 
+  bool takesEta() const override { return true; }
+  void setEta(double eta) override {
+    check(eta >= 0 && eta <= 1, name_, ": eta must be in [0, 1], got ", eta);
+    eta_ = eta;
+  }
+  bool drawsStepNoise() const override { return eta_ > 0; }
+
   void setTimesteps(int n) override {
     checkNumInferenceSteps(n);
     check(n <= numTrain_, name_, ": ", n,
@@ -55,11 +65,14 @@ public:
     const float sqrtAlphaT = std::sqrt(alphaT);
     const float sqrtBetaT = std::sqrt(betaT);
 
-    // _get_variance and std_dev_t = eta * variance ** 0.5 with eta = 0: kept
-    // so that a NaN variance poisons the result exactly as in diffusers.
+    // _get_variance and std_dev_t = eta * variance ** 0.5 (with eta 0 too:
+    // a NaN variance poisons the result exactly as in diffusers).
     const float betaPrev = 1.0f - alphaPrev;
     const float variance = (betaPrev / betaT) * (1.0f - alphaT / alphaPrev);
-    const float stdDev = 0.0f * std::sqrt(variance);
+    const float stdDev = float(eta_) * std::sqrt(variance);
+    std::vector<float> noise;
+    if (eta_ > 0)
+      noise = drawStepNoise(name_, stepNoise_, n, stepIndex);
     const float dirCoeff = std::sqrt((1.0f - alphaPrev) - stdDev * stdDev);
     const float sqrtAlphaPrev = std::sqrt(alphaPrev);
     const float range = float(clipRange_);
@@ -92,7 +105,13 @@ public:
         x0 = torchClamp(x0, range);
       const float direction = dirCoeff * eps;
       const float scaled = sqrtAlphaPrev * x0;
-      sample[i] = scaled + direction;
+      const float prev = scaled + direction;
+      if (eta_ > 0) {
+        const float v = stdDev * noise[size_t(i)];
+        sample[i] = prev + v;
+      } else {
+        sample[i] = prev;
+      }
     }
   }
 
@@ -122,6 +141,7 @@ private:
   Prediction prediction_ = Prediction::Epsilon;
   std::string spacing_;
   int64_t numInferenceSteps_ = 0;
+  double eta_ = 0;
 };
 
 } // namespace

@@ -406,6 +406,15 @@ GenerateResult generate(const PipelineSpec &p, Executor &exec,
   std::string schedulerName = o.scheduler.empty() ? p.scheduler : o.scheduler;
   std::unique_ptr<Scheduler> scheduler =
       createScheduler(schedulerName, p.schedulerConfig);
+  // The Stable Diffusion classes pass their eta to a step that takes one
+  // (DDIM, TCD); DiT, SD3 and Flux pass none.
+  if (o.eta != 0) {
+    check(p.kind == "StableDiffusionPipeline" || p.isSDXL(),
+          "--eta (the pipelines' eta) is a parameter of the Stable Diffusion "
+          "1/2 and SDXL classes; this plan is a ",
+          p.kind);
+    scheduler->setEta(o.eta);
+  }
   // A flow-matching step reads the denoiser's output as a velocity, the
   // others as noise: the wrong kind gives garbage.
   check(!scheduler->flowMatching() || p.flowPrediction, "scheduler '",

@@ -76,6 +76,9 @@ struct GenerateOptions {
   /// guidance_rescale (StableDiffusionPipeline's text-to-image, the SDXL
   /// classes): in [0, 1], 0 none (checkGuidanceRescale).
   double guidanceRescale = 0.0;
+  /// The Stable Diffusion pipelines' eta (DDIM's eta, TCD's gamma), in
+  /// [0, 1]: 0 deterministic; refused for other schedulers and pipelines.
+  double eta = 0.0;
   uint64_t seed = 0;
   /// NoiseGenerator::Torch only: one seed per image, each image drawing
   /// from its own generator (diffusers' generator=[g0, g1, ...]); empty:

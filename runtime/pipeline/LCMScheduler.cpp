@@ -49,26 +49,7 @@ public:
 
   void setTimesteps(int n) override {
     checkNumInferenceSteps(n);
-    check(originalSteps_ <= numTrain_, name_, ": original_inference_steps (",
-          originalSteps_, ") cannot be larger than num_train_timesteps (",
-          numTrain_, ")");
-    check(n <= numTrain_, name_, ": ", n,
-          " inference steps cannot be more than num_train_timesteps (",
-          numTrain_, ")");
-    check(n <= originalSteps_, name_, ": ", n,
-          " inference steps cannot be more than original_inference_steps (",
-          originalSteps_,
-          "): the schedule is a subset of the distillation timesteps");
-    // The distillation timesteps k - 1, 2k - 1, ..., noisiest first, and n
-    // of them at indices floor(i * L / n) (np.linspace without endpoint).
-    const int64_t k = numTrain_ / originalSteps_;
-    const int64_t count = originalSteps_;
-    const double stride = double(count) / double(n);
-    timesteps_.clear();
-    for (int i = 0; i < n; ++i) {
-      const int64_t index = int64_t(std::floor(double(i) * stride));
-      timesteps_.push_back(double((count - index) * k - 1));
-    }
+    timesteps_ = lcmTimesteps(name_, numTrain_, originalSteps_, n);
     resetSteps(n);
   }
 

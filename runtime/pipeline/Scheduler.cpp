@@ -39,6 +39,7 @@ const std::vector<std::string> &supportedSchedulers() {
       "LCMScheduler",
       "LMSDiscreteScheduler",
       "PNDMScheduler",
+      "TCDScheduler",
       "UniPCMultistepScheduler"};
   return names;
 }
@@ -75,12 +76,20 @@ std::unique_ptr<Scheduler> createScheduler(const std::string &className,
     return createKDPM2AncestralDiscreteScheduler(c);
   if (className == "DDPMScheduler")
     return createDDPMScheduler(c);
+  if (className == "TCDScheduler")
+    return createTCDScheduler(c);
   if (className == "EDMEulerScheduler")
     return createEDMEulerScheduler(c);
   if (className == "EDMDPMSolverMultistepScheduler")
     return createEDMDPMSolverMultistepScheduler(c);
   fail("unknown scheduler '", className,
        "'; supported schedulers: ", joinNames(supportedSchedulers()));
+}
+
+void Scheduler::setEta(double eta) {
+  check(eta == 0, name(),
+        "'s step takes no eta (only DDIMScheduler's and TCDScheduler's do; "
+        "diffusers would ignore it)");
 }
 
 void Scheduler::setTimestepsWith(int numInferenceSteps,
@@ -720,6 +729,30 @@ std::vector<double> ddimTimesteps(const std::string &name,
     check(t >= -double(numTrain) && t < double(numTrain), name, ": timestep ",
           t, " of the ", n, "-step schedule is outside 0..", numTrain - 1,
           " (steps_offset too large for this step count)");
+  return ts;
+}
+
+std::vector<double> lcmTimesteps(const std::string &name, int64_t numTrain,
+                                 int64_t originalSteps, int n) {
+  check(originalSteps <= numTrain, name, ": original_inference_steps (",
+        originalSteps, ") cannot be larger than num_train_timesteps (",
+        numTrain, ")");
+  check(n <= numTrain, name, ": ", n,
+        " inference steps cannot be more than num_train_timesteps (", numTrain,
+        ")");
+  check(n <= originalSteps, name, ": ", n,
+        " inference steps cannot be more than original_inference_steps (",
+        originalSteps,
+        "): the schedule is a subset of the distillation timesteps");
+  // The distillation timesteps k - 1, 2k - 1, ..., noisiest first, and n
+  // of them at indices floor(i * L / n) (np.linspace without endpoint).
+  const int64_t k = numTrain / originalSteps;
+  const double stride = double(originalSteps) / double(n);
+  std::vector<double> ts;
+  for (int i = 0; i < n; ++i) {
+    const int64_t index = int64_t(std::floor(double(i) * stride));
+    ts.push_back(double((originalSteps - index) * k - 1));
+  }
   return ts;
 }
 

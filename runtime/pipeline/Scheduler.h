@@ -108,6 +108,13 @@ public:
   /// True for a class whose step draws fresh noise (Euler ancestral).
   virtual bool drawsStepNoise() const { return false; }
 
+  /// True for a class whose step takes diffusers' `eta` (DDIM's eta, TCD's
+  /// gamma), which the Stable Diffusion pipelines pass (0 by default).
+  virtual bool takesEta() const { return false; }
+  /// The eta the next steps take, in [0, 1]; the default refuses any but 0,
+  /// naming the class.
+  virtual void setEta(double eta);
+
   /// diffusers' `order`: model calls per step (2 for Heun's method, whose
   /// schedule repeats each timestep but the first). The img2img classes
   /// begin at t_start * order.

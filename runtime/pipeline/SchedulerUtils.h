@@ -294,6 +294,13 @@ std::vector<double> ddimTimesteps(const std::string &name,
                                   const std::string &spacing, int64_t numTrain,
                                   int n, int64_t stepsOffset);
 
+/// LCM's and TCD's set_timesteps(n) (no strength, no custom timesteps): n
+/// of the original_inference_steps distillation timesteps k - 1, 2k - 1,
+/// ..., noisiest first, evenly by index; the step counts diffusers refuses
+/// are refused, naming `name`.
+std::vector<double> lcmTimesteps(const std::string &name, int64_t numTrain,
+                                 int64_t originalSteps, int n);
+
 /// The integer timesteps of the multistep solvers' set_timesteps (DPM-Solver,
 /// UniPC) for n steps, noisiest first: `spacing` linspace, leading (plus
 /// stepsOffset; a timestep outside the table is refused, naming `name`) or
@@ -421,6 +428,7 @@ std::unique_ptr<Scheduler>
 createKDPM2AncestralDiscreteScheduler(const Config &config);
 std::unique_ptr<Scheduler> createEDMEulerScheduler(const Config &config);
 std::unique_ptr<Scheduler> createDDPMScheduler(const Config &config);
+std::unique_ptr<Scheduler> createTCDScheduler(const Config &config);
 std::unique_ptr<Scheduler>
 createEDMDPMSolverMultistepScheduler(const Config &config);
 

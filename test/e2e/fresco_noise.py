@@ -44,9 +44,14 @@ def schedule_index_of(scheduler):
     timestep its running step() was given (its step is wrapped to record it)."""
     if hasattr(scheduler, "step_index"):
         return lambda: scheduler.step_index
+    import functools
+
     current = [None]
     step = scheduler.step
 
+    # wraps keeps step's signature: the pipelines pass eta only to a step
+    # whose signature takes it.
+    @functools.wraps(step)
     def recording_step(model_output, timestep, *args, **kwargs):
         current[0] = int((scheduler.timesteps == timestep).nonzero()[0][0])
         return step(model_output, timestep, *args, **kwargs)
@@ -57,7 +62,8 @@ def schedule_index_of(scheduler):
 @contextlib.contextmanager
 def patch_ancestral_noise(seed: int, first_step=0, step_of=None):
     """Within the block, the n-th call of randn_tensor in diffusers' stochastic scheduler modules
-    (DDPM, Euler ancestral, LCM, KDPM2 ancestral, the DPM-Solvers' SDE variants, EDM's included) returns, for a
+    (DDPM, DDIM and TCD with eta, Euler ancestral, LCM, KDPM2 ancestral, the DPM-Solvers' SDE
+    variants, EDM's included) returns, for a
     [B, ...] shape, row i = fresco_step_noise(seed, i, s, prod(...)), in the dtype asked for,
     where s is the draw's schedule index: step_of() when given (the scheduler's step_index:
     KDPM2 ancestral draws on every second call only), else first_step + n. first_step: an int
@@ -66,7 +72,8 @@ def patch_ancestral_noise(seed: int, first_step=0, step_of=None):
     entry per call (the shape)."""
     import numpy as np
     import torch
-    from diffusers.schedulers import (scheduling_ddpm, scheduling_dpmsolver_multistep,
+    from diffusers.schedulers import (scheduling_ddim, scheduling_ddpm, scheduling_tcd,
+                                      scheduling_dpmsolver_multistep,
                                       scheduling_dpmsolver_singlestep,
                                       scheduling_edm_dpmsolver_multistep,
                                       scheduling_euler_ancestral_discrete,
@@ -88,7 +95,8 @@ def patch_ancestral_noise(seed: int, first_step=0, step_of=None):
 
     modules = [scheduling_euler_ancestral_discrete, scheduling_lcm, scheduling_dpmsolver_multistep,
                scheduling_dpmsolver_singlestep, scheduling_k_dpm_2_ancestral_discrete,
-               scheduling_edm_dpmsolver_multistep, scheduling_ddpm]
+               scheduling_edm_dpmsolver_multistep, scheduling_ddpm, scheduling_ddim,
+               scheduling_tcd]
     originals = [module.randn_tensor for module in modules]
     for module in modules:
         module.randn_tensor = randn_tensor

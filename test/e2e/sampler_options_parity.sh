@@ -5,8 +5,11 @@
 # float64: DPM-Solver++ with Karras sigmas ("DPM++ 2M Karras"), then with
 # solver order 3 and final_sigmas_type sigma_min, and Euler with trailing
 # timestep spacing, UniPC of order 3 with Karras sigmas, and "DPM++ 2M SDE
-# Karras" (its step noise Fresco's for seed 0 on both sides); final latents
-# within 1e-4 of their max magnitude, and each override changes them. Then bad input: a key the class does not read
+# Karras" (its step noise Fresco's for seed 0 on both sides), and --eta
+# (the pipelines' eta): DDIM at 0.5, TCD at 0.3 and 0 (their noise likewise);
+# final latents within 1e-4 of their max magnitude, and each override (and
+# eta) changes them; --eta where the scheduler or pipeline takes none is
+# refused. Then bad input: a key the class does not read
 # (the error lists those it does), a value it refuses, no '='.
 # --guidance-rescale (guidance_rescale) the same way: SD 1.x at 0.7, SD 2.x
 # (v-prediction) with zero terminal SNR and trailing spacing, its intended
@@ -38,6 +41,9 @@ cases=(
   "trailing|--scheduler EulerDiscreteScheduler --scheduler-config timestep_spacing=\"trailing\""
   "unipc3|--scheduler UniPCMultistepScheduler --scheduler-config solver_order=3 --scheduler-config use_karras_sigmas=true"
   "sde|--scheduler DPMSolverMultistepScheduler --scheduler-config algorithm_type=sde-dpmsolver++ --scheduler-config use_karras_sigmas=true"
+  "ddim-eta|--scheduler DDIMScheduler --eta 0.5"
+  "tcd|--scheduler TCDScheduler --eta 0.3"
+  "tcd0|--scheduler TCDScheduler"
 )
 for c in "${cases[@]}"; do
   name=${c%%|*}
@@ -54,8 +60,9 @@ done
 run plain-dpm --scheduler DPMSolverMultistepScheduler
 run plain-euler --scheduler EulerDiscreteScheduler
 run plain-unipc --scheduler UniPCMultistepScheduler
+run plain-ddim --scheduler DDIMScheduler
 for pair in "plain-dpm f-karras" "f-karras f-karras3" "plain-euler f-trailing" \
-  "plain-unipc f-unipc3" "f-karras f-sde"; do
+  "plain-unipc f-unipc3" "f-karras f-sde" "plain-ddim f-ddim-eta" "f-tcd0 f-tcd"; do
   set -- $pair
   if cmp -s "$work/$1.npy" "$work/$2.npy"; then
     echo "$1 and $2 are the same: an override was not applied"; exit 1
@@ -78,6 +85,8 @@ bad "takes no 'sigma_min'" --scheduler DPMSolverMultistepScheduler \
   --scheduler-config sigma_min=0.1
 bad "--scheduler-config steps_offset: give a value (null and NaN are not settings)" \
   --scheduler-config steps_offset=null
+bad "PNDMScheduler's step takes no eta (only DDIMScheduler's and TCDScheduler's do" \
+  --eta 0.3
 bad "EulerDiscreteScheduler: scheduler config key 'timestep_spacing' = \
 \"middle\" is not valid (expected linspace, leading or trailing)" \
   --scheduler EulerDiscreteScheduler --scheduler-config timestep_spacing=middle

@@ -178,6 +178,8 @@ def run(args) -> None:
     with torch.no_grad(), patch_ancestral_noise(
             args.noise_seed, step_of=schedule_index_of(pipe.scheduler)) as noise_calls:
         extra = {} if args.guidance_rescale is None else dict(guidance_rescale=args.guidance_rescale)
+        if args.eta is not None:
+            extra["eta"] = args.eta
         if args.clip_skip is not None:
             extra["clip_skip"] = args.clip_skip
         out = pipe(prompt=args.prompt, negative_prompt=negative, latents=x, num_inference_steps=args.steps,

@@ -75,7 +75,7 @@ std::vector<float> runAll(Scheduler &s, std::vector<float> sample,
 
 TEST(SchedulerFactory, SupportedListAndNames) {
   const std::vector<std::string> &names = supportedSchedulers();
-  ASSERT_EQ(names.size(), 16u);
+  ASSERT_EQ(names.size(), 17u);
   for (const std::string &n : names) {
     std::unique_ptr<Scheduler> s = createScheduler(n, "{}");
     ASSERT_TRUE(s);
@@ -174,6 +174,9 @@ TEST(SchedulerFactory, UnsupportedValuesNameTheKey) {
       {kDDPM, R"({"variance_type": "fixed_large_log"})", "'variance_type'"},
       {kDDPM, R"({"variance_type": "small"})", "'variance_type'"},
       {kDDPM, R"({"thresholding": true})", "'thresholding'"},
+      {"TCDScheduler", R"({"thresholding": true})", "'thresholding'"},
+      {"TCDScheduler", R"({"original_inference_steps": 0})",
+       "'original_inference_steps'"},
       {kDDPM, R"({"beta_schedule": "cosine"})", "sigmoid"},
       {kDDIM, R"({"beta_schedule": "sigmoid"})", "'beta_schedule'"},
   };
@@ -587,6 +590,30 @@ TEST(SchedulerStep, EdmPreconditionsTheModel) {
   const double cSkip = 0.25 / 6400.25;
   const double d = (1.0 - cSkip) / 80.0;
   EXPECT_NEAR(x[0], 1.0 + d * (0.002 - 80.0), 1e-6);
+}
+
+TEST(SchedulerStep, EtaIsDDIMsAndTCDsOnly) {
+  // The pipelines' eta: DDIM and TCD take it, draw noise with it above 0;
+  // the others refuse any but 0 (diffusers would drop it).
+  for (const char *cls : {kDDIM, "TCDScheduler"}) {
+    std::unique_ptr<Scheduler> s = createScheduler(cls, "{}");
+    EXPECT_TRUE(s->takesEta()) << cls;
+    EXPECT_FALSE(s->drawsStepNoise()) << cls;
+    s->setEta(0.3);
+    EXPECT_TRUE(s->drawsStepNoise()) << cls;
+    s->setTimesteps(4);
+    std::vector<float> x(8, 0.5f), mo(8, 0.1f);
+    const std::string msg =
+        errorOf([&] { s->step(mo.data(), x.data(), 8, 0); });
+    EXPECT_TRUE(contains(msg, "setStepNoise")) << cls << ": " << msg;
+    const std::string bad = errorOf([&] { s->setEta(1.5); });
+    EXPECT_TRUE(contains(bad, "must be in [0, 1], got 1.5")) << bad;
+  }
+  std::unique_ptr<Scheduler> p = createScheduler(kPNDM, "{}");
+  EXPECT_FALSE(p->takesEta());
+  p->setEta(0); // the default, accepted
+  const std::string msg = errorOf([&] { p->setEta(0.3); });
+  EXPECT_TRUE(contains(msg, "PNDMScheduler's step takes no eta")) << msg;
 }
 
 TEST(SchedulerStep, DDPMLastStepIsTheClippedX0WithoutNoise) {

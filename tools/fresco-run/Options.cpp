@@ -226,6 +226,12 @@ Options parseArgs(int argc, char **argv) {
                    "got " +
                    v);
       generationFlags.push_back(a);
+    } else if (a == "--eta") {
+      const std::string v = next();
+      o.eta = parseDouble(v, "--eta");
+      if (!(o.eta >= 0 && o.eta <= 1))
+        usageError("--eta must be in [0, 1], got " + v);
+      generationFlags.push_back(a);
     } else if (a == "--guidance-rescale") {
       const std::string v = next();
       o.guidanceRescale = parseDouble(v, "--guidance-rescale");

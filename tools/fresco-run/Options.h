@@ -44,6 +44,7 @@ struct Options {
   int steps = 0;           // 0: the pipeline's
   double guidanceScale = std::numeric_limits<double>::quiet_NaN(); // NaN: ditto
   double guidanceRescale = 0; // --guidance-rescale; 0: none
+  double eta = 0;             // --eta; 0: deterministic DDIM / TCD
   uint64_t seed = 0;
   // --seed S1,S2,...: one torch generator per image (--generator torch)
   std::vector<uint64_t> seeds;

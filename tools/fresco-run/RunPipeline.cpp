@@ -251,6 +251,7 @@ int runPipeline(const Options &o, const RankEnv &env) {
   g.steps = o.steps;
   g.guidanceScale = o.guidanceScale;
   g.guidanceRescale = o.guidanceRescale;
+  g.eta = o.eta;
   g.seed = o.seed;
   g.seeds = o.seeds;
   g.generator =

@@ -28,7 +28,7 @@ USAGE:
                [--negative-prompt N] [--negative-prompt-2 N]
                [--negative-prompt-3 N] [--num-images-per-prompt N]
                [--steps 28] [--guidance-scale 3.5] [--guidance-rescale R]
-               [--seed 0] [--generator G] [--scheduler NAME]
+               [--eta E] [--seed 0] [--generator G] [--scheduler NAME]
                [--scheduler-config K=V] [--latents @x.npy]
                [--image in.png [--mask mask.png] | --image-latents @x.npy]
                [--strength S] [--denoising-start F] [--denoising-end F]
@@ -141,6 +141,9 @@ GENERATION (plans compiled from a pipeline folder):
                        3.5 for FluxPipeline, where it is an
                        input of a guidance-distilled transformer (dev);
                        unused by a plan without guidance (schnell))
+  --eta E              the Stable Diffusion pipelines' eta in [0, 1]
+                       (default 0): DDIMScheduler's eta, TCDScheduler's
+                       gamma; above 0 their steps add fresh seeded noise
   --guidance-rescale R guidance_rescale in [0, 1] (default 0: none):
                        StableDiffusionPipeline text-to-image and SDXL; the
                        guided prediction mixed with itself rescaled to the
@@ -167,7 +170,7 @@ GENERATION (plans compiled from a pipeline folder):
                        DPMSolverSinglestepScheduler, UniPCMultistepScheduler,
                        HeunDiscreteScheduler, KDPM2DiscreteScheduler,
                        KDPM2AncestralDiscreteScheduler, LMSDiscreteScheduler,
-                       LCMScheduler, EDMEulerScheduler,
+                       LCMScheduler, TCDScheduler, EDMEulerScheduler,
                        EDMDPMSolverMultistepScheduler (noise-predicting
                        pipelines: DiT, Stable Diffusion 1/2/XL), or
                        FlowMatchEulerDiscreteScheduler (Flux, SD3)

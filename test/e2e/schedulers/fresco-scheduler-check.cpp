@@ -7,7 +7,7 @@
 //   fresco-scheduler-check --class NAME --config cfg.json --steps N
 //       [--mu X | --flux-image-seq-len L]
 //       [--model-output @mo.npy --sample @x.npy [--step-index K]
-//        --out @prev.npy [--scaled-out @scaled.npy] [--noise-seed S]
+//        --out @prev.npy [--scaled-out @scaled.npy] [--noise-seed S] [--eta E]
 //        [--strength S --original @x0.npy --noised-out @start.npy]]
 //
 // mo.npy is f32 [K+1, ...] (row i is the model output of step i), x.npy the
@@ -58,6 +58,7 @@ struct Args {
   std::optional<double> mu;
   int64_t fluxImageSeqLen = -1;
   int noiseSeed = 0;
+  double eta = 0; // --eta: DDIM's eta, TCD's gamma
 };
 
 [[noreturn]] void usage(const std::string &msg) {
@@ -139,6 +140,8 @@ Args parseArgs(int argc, char **argv) {
       a.original = filePath(v);
     else if (flag == "--noised-out")
       a.noisedOut = filePath(v);
+    else if (flag == "--eta")
+      a.eta = parseDouble(flag, v);
     else
       usage("unknown option " + flag);
   }
@@ -173,6 +176,8 @@ std::string readFile(const std::string &path) {
 int run(const Args &a) {
   const std::string config = readFile(a.configPath);
   std::unique_ptr<Scheduler> s = createScheduler(a.className, config);
+  if (a.eta != 0)
+    s->setEta(a.eta);
   TimestepOptions options;
   if (a.fluxImageSeqLen >= 0)
     options = fluxTimestepOptions(config, a.steps, a.fluxImageSeqLen);

@@ -23,6 +23,7 @@ Usage: img2img_parity.py --tool build/bin/fresco-scheduler-check [-v]
 """
 
 import argparse
+import inspect
 import json
 import os
 import subprocess
@@ -122,6 +123,9 @@ def cases():
     yield "LCMScheduler", "defaults/v/clip", dict(
         prediction_type="v_prediction", clip_sample=True), [4, 8]
     yield "DDPMScheduler", "sd-style", SD_STYLE, [4, 10, 25]
+    yield "TCDScheduler", "SD-1.x", SD1_PNDM, [2, 4, 8]
+    yield "TCDScheduler", "defaults/v", dict(prediction_type="v_prediction"), \
+        [4, 8]
     yield "DDPMScheduler", "fixed_small_log/v/trailing", dict(
         variance_type="fixed_small_log", prediction_type="v_prediction",
         timestep_spacing="trailing"), [4, 10]
@@ -176,8 +180,12 @@ def reference(cls, cfg, steps, strength, seed):
         for i, t in enumerate(ts):
             current[0] = begin + i
             scaled.append(sched.scale_model_input(x, t).numpy().copy())
+            # The pipelines' eta (0) to the classes that take it (TCD's
+            # own default is 0.3).
+            kw = dict(eta=0.0) if "eta" in inspect.signature(
+                sched.step).parameters else {}
             x = sched.step(torch.from_numpy(model_out[i].copy()), t,
-                           x).prev_sample
+                           x, **kw).prev_sample
             outs.append(x.numpy().copy())
     if cls is EulerAncestralDiscreteScheduler:
         if len(noise_calls) != len(ts):

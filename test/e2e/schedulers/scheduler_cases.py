@@ -120,6 +120,11 @@ def ddim_cases():
     betas = np.linspace(1e-4, 0.025, 1000) ** 1.1  # float64, not float32-exact
     yield "trained_betas", dict(trained_betas=betas.tolist(),
                                 clip_sample=False), [4, 10]
+    # eta > 0 (the pipelines' eta): fresh noise every step, Fresco's.
+    for eta in (0.3, 1.0):
+        yield f"sd-style/eta={eta}", SD_STYLE, [1, 4, 10]
+    yield "v/trailing/eta=0.5", dict(prediction_type="v_prediction",
+                                     timestep_spacing="trailing"), [4, 61]
 
 
 def euler_cases():
@@ -572,6 +577,30 @@ def kdpm2_ancestral_cases():
     yield "SD-1.x (from_config)", SD1_PNDM, [4, 25]
 
 
+TCD_STEPS = [1, 2, 4, 8]
+
+
+def tcd_cases():
+    """TCD as TCD-LoRA runs: LCM's schedule from SD 1.5's / SDXL-style
+    configs or defaults, gamma (the pipelines' eta: 0 unless given, then
+    Fresco's step noise), prediction types, original_inference_steps."""
+    yield "defaults", {}, TCD_STEPS
+    yield "SD-1.x (from_config)", SD1_PNDM, TCD_STEPS
+    for eta in (0.3, 0.5, 1.0):
+        yield f"eta={eta}", {}, TCD_STEPS
+    yield "SD-1.x/eta=0.3", SD1_PNDM, [4, 8]
+    for pred in PREDICTIONS:
+        yield f"{pred}/eta=0.3", dict(prediction_type=pred), [2, 4, 8]
+    for orig in (1, 25, 100):
+        yield f"original{orig}/eta=0.3", dict(original_inference_steps=orig), \
+            [1, 3, 7]
+    yield "zero-snr/v/eta=0.7", dict(rescale_betas_zero_snr=True,
+                                     prediction_type="v_prediction"), [4, 8]
+    yield "linear/train500/eta=0.3", dict(
+        beta_schedule="linear", num_train_timesteps=500,
+        original_inference_steps=30), [3, 30, 31]
+
+
 DDPM_STEPS = [1, 2, 4, 10, 25]
 
 
@@ -741,6 +770,7 @@ def flow_call(label):
 CASES = {
     "DDIMScheduler": ddim_cases,
     "DDPMScheduler": ddpm_cases,
+    "TCDScheduler": tcd_cases,
     "EulerDiscreteScheduler": euler_cases,
     "EulerAncestralDiscreteScheduler": euler_ancestral_cases,
     "DPMSolverMultistepScheduler": dpm_cases,

@@ -63,6 +63,7 @@ from diffusers import (  # noqa: E402
     LCMScheduler,
     LMSDiscreteScheduler,
     PNDMScheduler,
+    TCDScheduler,
     UniPCMultistepScheduler,
 )
 
@@ -72,6 +73,7 @@ torch.set_num_threads(1)
 CLASSES = {
     "DDIMScheduler": DDIMScheduler,
     "DDPMScheduler": DDPMScheduler,
+    "TCDScheduler": TCDScheduler,
     "EulerDiscreteScheduler": EulerDiscreteScheduler,
     "EulerAncestralDiscreteScheduler": EulerAncestralDiscreteScheduler,
     "DPMSolverMultistepScheduler": DPMSolverMultistepScheduler,
@@ -149,8 +151,19 @@ class HarnessError(Exception):
     """A fault of this test, never taken for diffusers refusing a config."""
 
 
-def reference(cls, cfg, steps, max_traj, seed):
-    """diffusers' schedule and trajectory for one config and step count."""
+def label_eta(label):
+    """The eta a label asks for ("eta=0.3"), else None: the pipelines'
+    default 0 for the classes that take it."""
+    for part in label.split("/"):
+        if part.startswith("eta="):
+            return float(part[4:])
+    return None
+
+
+def reference(cls, cfg, steps, max_traj, seed, eta=None):
+    """diffusers' schedule and trajectory for one config and step count; eta
+    as the Stable Diffusion pipelines pass it to DDIM's and TCD's step (0
+    unless given; TCD's own default, 0.3, is not what they pass)."""
     sched = cls.from_config(cfg)
     sched.set_timesteps(steps)
     ts = sched.timesteps.numpy().copy()
@@ -161,16 +174,18 @@ def reference(cls, cfg, steps, max_traj, seed):
     sample0 = (rng.standard_normal(SHAPE) * init_sigma).astype(np.float32)
     x = torch.from_numpy(sample0.copy())
     outs, scaled = [], []
-    current = [0]  # DDPM has no step_index: the loop's index
-    step_of = (lambda: current[0]) if cls is DDPMScheduler else \
-        (lambda: sched.step_index)
+    current = [0]  # DDPM and DDIM have no step_index: the loop's index
+    step_of = (lambda: current[0]) if not hasattr(sched, "step_index") \
+        else (lambda: sched.step_index)
     with patch_ancestral_noise(seed, step_of=step_of) as noise_calls:
         for i in range(n_traj):
             current[0] = i
             t = sched.timesteps[i]
             scaled.append(sched.scale_model_input(x, t).numpy().copy())
+            kw = dict(eta=eta or 0.0) if cls in (DDIMScheduler,
+                                                 TCDScheduler) else {}
             x = sched.step(torch.from_numpy(model_out[i].copy()), t,
-                           x).prev_sample
+                           x, **kw).prev_sample
             outs.append(x.numpy().copy())
     expected = None  # the draws diffusers' step made with Fresco's noise
     if cls is EulerAncestralDiscreteScheduler:
@@ -185,6 +200,10 @@ def reference(cls, cfg, steps, max_traj, seed):
         expected = min(n_traj, len(ts) - 1)
     if cls is DDPMScheduler:  # on every timestep above 0
         expected = int(np.sum(ts[:n_traj] > 0))
+    if cls is DDIMScheduler and eta:
+        expected = n_traj
+    if cls is TCDScheduler and eta:  # no noise after the last step
+        expected = min(n_traj, len(ts) - 1)
     if expected is not None and len(noise_calls) != expected:
         # Not an AssertionError: main() takes those for diffusers' own.
         raise HarnessError(f"the noise patch was bypassed: {len(noise_calls)} "
@@ -244,6 +263,8 @@ def run_tool(tool, workdir, cls_name, cfg, steps, ref, label=""):
            "--step-index", str(len(ref["model_out"]) - 1), "--out",
            "@" + out, "--scaled-out", "@" + scaled,
            "--noise-seed", str(ref.get("noise_seed", 0))]
+    if label_eta(label) is not None:
+        cmd += ["--eta", repr(label_eta(label))]
     if cls_name == "FlowMatchEulerDiscreteScheduler":
         mu, seq = flow_call(label)
         if seq is not None:
@@ -380,7 +401,8 @@ def main():
                                              args.max_trajectory, seed)
                     else:
                         ref = reference(CLASSES[cls_name], dict(cfg), steps,
-                                        args.max_trajectory, seed)
+                                        args.max_trajectory, seed,
+                                        label_eta(label))
                 except (IndexError, ValueError, AssertionError,
                         UnboundLocalError, RuntimeError, TypeError) as e:
                     # Schedules diffusers cannot run (e.g. a repeated first

@@ -407,13 +407,17 @@ GenerateResult generate(const PipelineSpec &p, Executor &exec,
   std::unique_ptr<Scheduler> scheduler =
       createScheduler(schedulerName, p.schedulerConfig);
   // The Stable Diffusion classes pass their eta to a step that takes one
-  // (DDIM, TCD); DiT, SD3 and Flux pass none.
+  // (DDIM, TCD); DiT, SD3 and Flux pass none, so such a step runs at its
+  // own default (TCD's 0.3, stochastic).
+  const bool passesEta = p.kind == "StableDiffusionPipeline" || p.isSDXL();
   if (o.eta != 0) {
-    check(p.kind == "StableDiffusionPipeline" || p.isSDXL(),
+    check(passesEta,
           "--eta (the pipelines' eta) is a parameter of the Stable Diffusion "
           "1/2 and SDXL classes; this plan is a ",
           p.kind);
     scheduler->setEta(o.eta);
+  } else if (!passesEta && scheduler->takesEta()) {
+    scheduler->setEta(scheduler->stepDefaultEta());
   }
   // A flow-matching step reads the denoiser's output as a velocity, the
   // others as noise: the wrong kind gives garbage.

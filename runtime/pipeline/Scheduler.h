@@ -114,6 +114,9 @@ public:
   /// The eta the next steps take, in [0, 1]; the default refuses any but 0,
   /// naming the class.
   virtual void setEta(double eta);
+  /// The eta of diffusers' step when a pipeline passes none (DiTPipeline):
+  /// 0, but TCD's 0.3.
+  virtual double stepDefaultEta() const { return 0; }
 
   /// diffusers' `order`: model calls per step (2 for Heun's method, whose
   /// schedule repeats each timestep but the first). The img2img classes

@@ -92,11 +92,7 @@ const std::vector<std::string> &initKeys(const std::string &className) {
         {"variance_type", "clip_sample", "prediction_type", "thresholding",
          "dynamic_thresholding_ratio", "clip_sample_range", "sample_max_value",
          "timestep_spacing", "steps_offset", "rescale_betas_zero_snr"});
-    t["TCDScheduler"] = with(
-        {"original_inference_steps", "clip_sample", "clip_sample_range",
-         "set_alpha_to_one", "steps_offset", "prediction_type", "thresholding",
-         "dynamic_thresholding_ratio", "sample_max_value", "timestep_spacing",
-         "timestep_scaling", "rescale_betas_zero_snr"});
+    t["TCDScheduler"] = t["LCMScheduler"]; // the same __init__ keys
     t["EDMEulerScheduler"] = {"sigma_min",
                               "sigma_max",
                               "sigma_data",

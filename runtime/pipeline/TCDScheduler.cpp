@@ -32,13 +32,13 @@ public:
       c.invalid("original_inference_steps", std::to_string(originalSteps_),
                 "1 or more");
     prediction_ = readPrediction(c, "epsilon, sample or v_prediction");
-    c.requireFalse("thresholding"); // never read by its step, but refused
-    // clip_sample, set_alpha_to_one (only custom timesteps reach below 0),
-    // steps_offset, timestep_spacing and timestep_scaling: keys its step
-    // and set_timesteps(n) do not read.
+    // clip_sample, thresholding, set_alpha_to_one (only custom timesteps
+    // reach below 0), steps_offset, timestep_spacing and timestep_scaling:
+    // keys its step and set_timesteps(n) do not read, as in diffusers.
   }
 
   bool takesEta() const override { return true; }
+  double stepDefaultEta() const override { return 0.3; }
   void setEta(double eta) override {
     check(eta >= 0 && eta <= 1, name_, ": eta (gamma) must be in [0, 1], got ",
           eta);

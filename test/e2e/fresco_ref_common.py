@@ -185,7 +185,6 @@ def add_pipeline_run_args(ap: argparse.ArgumentParser, guidance_default) -> None
     ap.add_argument("--out-latents", required=True)
     ap.add_argument("--out-images")
     ap.add_argument("--guidance-rescale", type=float, help="guidance_rescale (fresco-run's flag)")
-    ap.add_argument("--eta", type=float, help="eta (fresco-run's flag; SD reference only)")
     ap.add_argument("--clip-skip", type=int, help="clip_skip (fresco-compile's flag)")
     add_lora_arg(ap)
 

@@ -193,6 +193,10 @@ def run(args) -> None:
         if isinstance(pipe.scheduler, diffusers.DDPMScheduler):  # on timesteps above 0
             assert len(noise_calls) == int((pipe.scheduler.timesteps > 0).sum()), \
                 "the step noise patch was bypassed"
+        if args.eta and isinstance(pipe.scheduler, diffusers.DDIMScheduler):
+            assert len(noise_calls) == args.steps, "the step noise patch was bypassed"
+        if args.eta and isinstance(pipe.scheduler, diffusers.TCDScheduler):  # not on the last step
+            assert len(noise_calls) == args.steps - 1, "the step noise patch was bypassed"
         np.save(args.out_latents, out.float().numpy())
         if args.out_images:
             img = pipe.vae.decode(out / pipe.vae.config.scaling_factor, return_dict=False)[0]
@@ -346,6 +350,7 @@ def main() -> None:
     add_latents_args(la)
     r = sub.add_parser("run")
     add_pipeline_run_args(r, guidance_default=7.5)
+    r.add_argument("--eta", type=float, help="eta (fresco-run's flag), to DDIM's and TCD's step")
     r.add_argument("--noise-seed", type=int, default=0,
                    help="fresco-run's --seed, for the step noise of ancestral schedulers")
     r.add_argument("--scheduler", help="fresco-run's --scheduler: this class from the folder's config")

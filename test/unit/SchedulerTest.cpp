@@ -174,7 +174,6 @@ TEST(SchedulerFactory, UnsupportedValuesNameTheKey) {
       {kDDPM, R"({"variance_type": "fixed_large_log"})", "'variance_type'"},
       {kDDPM, R"({"variance_type": "small"})", "'variance_type'"},
       {kDDPM, R"({"thresholding": true})", "'thresholding'"},
-      {"TCDScheduler", R"({"thresholding": true})", "'thresholding'"},
       {"TCDScheduler", R"({"original_inference_steps": 0})",
        "'original_inference_steps'"},
       {kDDPM, R"({"beta_schedule": "cosine"})", "sigmoid"},

@@ -38,7 +38,8 @@ import numpy as np
 from scheduler_cases import (DIT_XL_2_256, PLAYGROUND_V25,  # noqa: E402
                              SD1_PNDM, SD_STYLE, schedule_keys)
 from scheduler_parity import (CLASSES, EulerAncestralDiscreteScheduler,  # noqa: E402
-                              HarnessError, bit_identical, compare, rel_err)
+                              HarnessError, bit_identical, compare, label_eta,
+                              rel_err)
 from fresco_noise import patch_ancestral_noise  # noqa: E402
 
 import torch  # noqa: E402
@@ -124,6 +125,8 @@ def cases():
         prediction_type="v_prediction", clip_sample=True), [4, 8]
     yield "DDPMScheduler", "sd-style", SD_STYLE, [4, 10, 25]
     yield "TCDScheduler", "SD-1.x", SD1_PNDM, [2, 4, 8]
+    yield "TCDScheduler", "SD-1.x/eta=0.3", SD1_PNDM, [4, 8]
+    yield "DDIMScheduler", "sd-style/eta=0.5", SD_STYLE, [4, 10]
     yield "TCDScheduler", "defaults/v", dict(prediction_type="v_prediction"), \
         [4, 8]
     yield "DDPMScheduler", "fixed_small_log/v/trailing", dict(
@@ -153,7 +156,7 @@ def cases():
         SD1_PNDM, timestep_spacing="trailing"), [61]
 
 
-def reference(cls, cfg, steps, strength, seed):
+def reference(cls, cfg, steps, strength, seed, eta=None):
     """What StableDiffusionImg2ImgPipeline does with the scheduler."""
     sched = cls.from_config(cfg)
     sched.set_timesteps(steps)
@@ -182,7 +185,7 @@ def reference(cls, cfg, steps, strength, seed):
             scaled.append(sched.scale_model_input(x, t).numpy().copy())
             # The pipelines' eta (0) to the classes that take it (TCD's
             # own default is 0.3).
-            kw = dict(eta=0.0) if "eta" in inspect.signature(
+            kw = dict(eta=eta or 0.0) if "eta" in inspect.signature(
                 sched.step).parameters else {}
             x = sched.step(torch.from_numpy(model_out[i].copy()), t,
                            x, **kw).prev_sample
@@ -197,7 +200,7 @@ def reference(cls, cfg, steps, strength, seed):
                 scaled=np.stack(scaled), noise_seed=seed)
 
 
-def run_tool(tool, wd, cls_name, cfg, steps, strength, ref):
+def run_tool(tool, wd, cls_name, cfg, steps, strength, ref, eta=None):
     paths = {k: os.path.join(wd, k + ".npy")
              for k in ("mo", "x0", "noise", "start", "prev", "scaled")}
     cfg_path = os.path.join(wd, "scheduler_config.json")
@@ -213,6 +216,8 @@ def run_tool(tool, wd, cls_name, cfg, steps, strength, ref):
            "--scaled-out", "@" + paths["scaled"],
            "--noised-out", "@" + paths["start"],
            "--noise-seed", str(ref["noise_seed"])]
+    if eta is not None:
+        cmd += ["--eta", repr(eta)]
     p = subprocess.run(cmd, capture_output=True, text=True)
     if p.returncode != 0:
         return dict(error=p.stderr.strip() or f"exit {p.returncode}")
@@ -247,16 +252,18 @@ def main():
                 if int(steps * strength) == 0:
                     continue  # keeps no step: fresco-run refuses it
                 seed += 1
-                ref = reference(CLASSES[cls_name], dict(cfg), steps, strength, seed)
+                ref = reference(CLASSES[cls_name], dict(cfg), steps, strength,
+                                seed, label_eta(label))
                 runs.append((cls_name, label, cfg, steps, strength, ref))
     ref_time = time.time() - start
     tmp = tempfile.TemporaryDirectory(prefix="img2img-parity-")
 
     def work(item):
-        idx, (cls_name, _, cfg, steps, strength, ref) = item
+        idx, (cls_name, label, cfg, steps, strength, ref) = item
         wd = os.path.join(tmp.name, str(idx))
         os.makedirs(wd)
-        return run_tool(args.tool, wd, cls_name, cfg, steps, strength, ref)
+        return run_tool(args.tool, wd, cls_name, cfg, steps, strength, ref,
+                        label_eta(label))
 
     with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
         results = list(pool.map(work, enumerate(runs)))

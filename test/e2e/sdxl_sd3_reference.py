@@ -132,8 +132,9 @@ def clip_model(vocab: int, hidden: int, projection: int = 0):
 
 
 def playground_like(folder: str) -> None:
-    """Playground v2.5's layout on a saved SDXL folder: its VAE's latent statistics and
-    scaling factor, its EDM DPM-Solver scheduler config (scheduler_cases.PLAYGROUND_V25)."""
+    """Playground v2.5's layout on a saved SDXL folder: a VAE with latent statistics (values
+    like that model's) and scaling factor 0.5, the EDM DPM-Solver scheduler config
+    (scheduler_cases.PLAYGROUND_V25)."""
     sys.path.insert(0, os.path.join(HERE, "schedulers"))
     from scheduler_cases import PLAYGROUND_V25
 

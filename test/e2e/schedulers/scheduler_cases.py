@@ -642,8 +642,10 @@ def ddpm_cases():
     yield "learned", dict(variance_type="learned"), [4]
 
 
-# playgroundai/playground-v2.5-1024px-aesthetic, scheduler/scheduler_config.json
-# (its keys and values).
+# An EDMDPMSolverMultistepScheduler config as playgroundai/playground-v2.5-
+# 1024px-aesthetic's folder ships one (DPM++ 2M, sigmas 0.002-80, sigma_data
+# 0.5, rho 7, final sigma 0), written from memory, not copied: every key the
+# class reads, at the values that folder is known to use.
 PLAYGROUND_V25 = {
     "_class_name": "EDMDPMSolverMultistepScheduler",
     "algorithm_type": "dpmsolver++",

@@ -18,9 +18,10 @@ namespace fresco {
 namespace sched {
 namespace {
 
-class DDIMScheduler final : public SchedulerBase {
+class DDIMScheduler final : public AlphasCumprodScheduler {
 public:
-  explicit DDIMScheduler(const Config &c) : SchedulerBase("DDIMScheduler") {
+  explicit DDIMScheduler(const Config &c)
+      : AlphasCumprodScheduler("DDIMScheduler") {
     numTrain_ = readNumTrainTimesteps(c);
     alphasCumprod_ = alphasCumprod(makeBetas(c, numTrain_));
     // set_alpha_to_one: the "previous" alpha of the last step.
@@ -58,7 +59,7 @@ public:
     const int64_t t = int64_t(timesteps_[size_t(stepIndex)]);
     // diffusers steps back by num_train // n whatever the spacing.
     const int64_t prevT = t - numTrain_ / numInferenceSteps_;
-    const float alphaT = alphasCumprod_[size_t(t < 0 ? t + numTrain_ : t)];
+    const float alphaT = alphaAt(t);
     const float alphaPrev =
         prevT >= 0 ? alphasCumprod_[size_t(prevT)] : finalAlphaCumprod_;
     const float betaT = 1.0f - alphaT;
@@ -115,25 +116,8 @@ public:
     }
   }
 
-  /// DDPM-style noising in float32, as diffusers: sqrt(alpha_t) x +
-  /// sqrt(1 - alpha_t) noise.
-  void addNoise(const float *original, const float *noise, float *out,
-                int64_t n, int stepIndex) const override {
-    checkStepIndex(stepIndex, "addNoise");
-    const int64_t t = int64_t(timesteps_[size_t(stepIndex)]);
-    ddpmAddNoise(alphasCumprod_[size_t(t < 0 ? t + numTrain_ : t)], original,
-                 noise, out, n);
-  }
-
-  /// Stateless steps: skipping the first ones only moves the counter.
-  void setBeginIndex(int stepIndex) override {
-    checkStepIndex(stepIndex, "setBeginIndex");
-    nextStep_ = stepIndex;
-  }
-
 private:
   int64_t numTrain_ = 1000;
-  std::vector<float> alphasCumprod_;
   float finalAlphaCumprod_ = 1.0f;
   bool clipSample_ = true;
   double clipRange_ = 1.0;

@@ -20,9 +20,10 @@ namespace {
 
 enum class Variance { FixedSmall, FixedSmallLog, FixedLarge };
 
-class DDPMScheduler final : public SchedulerBase {
+class DDPMScheduler final : public AlphasCumprodScheduler {
 public:
-  explicit DDPMScheduler(const Config &c) : SchedulerBase("DDPMScheduler") {
+  explicit DDPMScheduler(const Config &c)
+      : AlphasCumprodScheduler("DDPMScheduler") {
     numTrain_ = readNumTrainTimesteps(c);
     BetaDefaults defaults;
     defaults.sigmoid = true;
@@ -122,28 +123,7 @@ public:
 
   bool drawsStepNoise() const override { return true; }
 
-  /// sqrt(alpha_t) x + sqrt(1 - alpha_t) noise, float32.
-  void addNoise(const float *original, const float *noise, float *out,
-                int64_t n, int stepIndex) const override {
-    checkStepIndex(stepIndex, "addNoise");
-    ddpmAddNoise(alphaAt(int64_t(timesteps_[size_t(stepIndex)])), original,
-                 noise, out, n);
-  }
-
-  /// DDPM has no set_begin_index: its steps read the timestep they get,
-  /// so skipping the first ones only moves the counter.
-  void setBeginIndex(int stepIndex) override {
-    checkStepIndex(stepIndex, "setBeginIndex");
-    nextStep_ = stepIndex;
-  }
-
 private:
-  /// alphas_cumprod[t], a negative t from the end as Python indexes
-  /// (trailing spacing may end on -1, as for DDIM).
-  float alphaAt(int64_t t) const {
-    return alphasCumprod_[size_t(t < 0 ? t + numTrain_ : t)];
-  }
-
   /// What multiplies the noise: _get_variance's posterior variance
   /// (clamped at 1e-20) ** 0.5, or exp(0.5 log(variance)) for
   /// fixed_small_log, or beta_t ** 0.5 for fixed_large.
@@ -158,7 +138,6 @@ private:
   }
 
   int64_t numTrain_ = 1000;
-  std::vector<float> alphasCumprod_;
   Variance variance_ = Variance::FixedSmall;
   bool clipSample_ = true;
   double clipRange_ = 1.0;

@@ -20,9 +20,10 @@ namespace fresco {
 namespace sched {
 namespace {
 
-class LCMScheduler final : public SchedulerBase {
+class LCMScheduler final : public AlphasCumprodScheduler {
 public:
-  explicit LCMScheduler(const Config &c) : SchedulerBase("LCMScheduler") {
+  explicit LCMScheduler(const Config &c)
+      : AlphasCumprodScheduler("LCMScheduler") {
     numTrain_ = readNumTrainTimesteps(c);
     BetaDefaults defaults;
     defaults.start = 0.00085;
@@ -107,25 +108,8 @@ public:
     }
   }
 
-  /// add_noise at timesteps()[stepIndex] (alphas_cumprod), float32.
-  void addNoise(const float *original, const float *noise, float *out,
-                int64_t n, int stepIndex) const override {
-    checkStepIndex(stepIndex, "addNoise");
-    ddpmAddNoise(alphasCumprod_[size_t(timesteps_[size_t(stepIndex)])],
-                 original, noise, out, n);
-  }
-
-  /// set_begin_index: step reads the schedule by index and keeps no
-  /// history, so only the counter moves (the step noise stays keyed by the
-  /// schedule's index).
-  void setBeginIndex(int stepIndex) override {
-    checkStepIndex(stepIndex, "setBeginIndex");
-    nextStep_ = stepIndex;
-  }
-
 private:
   int64_t numTrain_ = 1000;
-  std::vector<float> alphasCumprod_;
   int64_t originalSteps_ = 50;
   bool clipSample_ = false;
   float clipRange_ = 1.0f;

@@ -703,6 +703,14 @@ AlphaSigma alphaSigma(float sigma) {
   return {alpha, s, lambda};
 }
 
+void AlphasCumprodScheduler::addNoise(const float *original, const float *noise,
+                                      float *out, int64_t n,
+                                      int stepIndex) const {
+  checkStepIndex(stepIndex, "addNoise");
+  ddpmAddNoise(alphaAt(int64_t(timesteps_[size_t(stepIndex)])), original, noise,
+               out, n);
+}
+
 std::vector<double> ddimTimesteps(const std::string &name,
                                   const std::string &spacing, int64_t numTrain,
                                   int n, int64_t stepsOffset) {

@@ -96,6 +96,33 @@ protected:
   int nextStep_ = 0;
 };
 
+/// The schedulers that read alphas_cumprod at integer timesteps (DDIM, DDPM,
+/// LCM, TCD): add_noise at timesteps()[stepIndex], and a set_begin_index
+/// that only moves the counter (their steps keep no history).
+class AlphasCumprodScheduler : public SchedulerBase {
+protected:
+  using SchedulerBase::SchedulerBase;
+
+  /// alphas_cumprod[t], a negative t from the end as Python indexes (trailing
+  /// spacing may end on -1).
+  float alphaAt(int64_t t) const {
+    const int64_t size = int64_t(alphasCumprod_.size());
+    return alphasCumprod_[size_t(t < 0 ? t + size : t)];
+  }
+
+public:
+  /// sqrt(alpha_t) x + sqrt(1 - alpha_t) noise, float32.
+  void addNoise(const float *original, const float *noise, float *out,
+                int64_t n, int stepIndex) const override;
+  void setBeginIndex(int stepIndex) override {
+    checkStepIndex(stepIndex, "setBeginIndex");
+    nextStep_ = stepIndex;
+  }
+
+protected:
+  std::vector<float> alphasCumprod_;
+};
+
 /// randn_tensor(model_output.shape) in a stochastic step (Euler ancestral,
 /// LCM) at schedule index `stepIndex` over n values: one draw for the whole
 /// sample from a torch generator (or one per image from a list), else

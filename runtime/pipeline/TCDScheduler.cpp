@@ -18,9 +18,10 @@ namespace fresco {
 namespace sched {
 namespace {
 
-class TCDScheduler final : public SchedulerBase {
+class TCDScheduler final : public AlphasCumprodScheduler {
 public:
-  explicit TCDScheduler(const Config &c) : SchedulerBase("TCDScheduler") {
+  explicit TCDScheduler(const Config &c)
+      : AlphasCumprodScheduler("TCDScheduler") {
     numTrain_ = readNumTrainTimesteps(c);
     BetaDefaults defaults;
     defaults.start = 0.00085;
@@ -114,23 +115,8 @@ public:
     }
   }
 
-  /// add_noise at timesteps()[stepIndex] (alphas_cumprod), float32.
-  void addNoise(const float *original, const float *noise, float *out,
-                int64_t n, int stepIndex) const override {
-    checkStepIndex(stepIndex, "addNoise");
-    ddpmAddNoise(alphasCumprod_[size_t(timesteps_[size_t(stepIndex)])],
-                 original, noise, out, n);
-  }
-
-  /// set_begin_index: the steps read the schedule by index, no history.
-  void setBeginIndex(int stepIndex) override {
-    checkStepIndex(stepIndex, "setBeginIndex");
-    nextStep_ = stepIndex;
-  }
-
 private:
   int64_t numTrain_ = 1000;
-  std::vector<float> alphasCumprod_;
   int64_t originalSteps_ = 50;
   Prediction prediction_ = Prediction::Epsilon;
   double eta_ = 0;
